@@ -1,0 +1,1 @@
+"""The command-line interface: one entry point, one module per subcommand."""

@@ -1,0 +1,122 @@
+"""Entry point of ``dlbs``/``experimenter``/``logparser``: dispatches the action to its module.
+
+The action is the first argument (DLBS style: ``experimenter print -Pexp.model=resnet50``).
+Each subcommand lives in its own module exposing ``HELP`` (one line), ``EXAMPLE`` (a command
+line), ``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported only when their
+action is used, so ``print`` never pays for torch or pandas. Data goes to stdout, diagnostics to
+stderr; a user error (a ``DLBSError``) is one line on stderr and exit code 1 (2 for usage),
+with a traceback only under ``--debug``.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+import traceback
+from types import ModuleType
+from typing import Sequence
+
+from dlbs.errors import DLBSError
+
+#: action name -> module that implements it (imported lazily).
+COMMANDS: dict[str, str] = {
+    "print": "dlbs.cli.print_plan",
+    "build": "dlbs.cli.build_plan",
+    "validate": "dlbs.cli.validate",
+    "print-config": "dlbs.cli.print_config",
+    "help": "dlbs.cli.help_params",
+    "sysinfo": "dlbs.cli.sysinfo",
+    "run": "dlbs.cli.run",
+    "parse": "dlbs.cli.parse",
+    "report": "dlbs.cli.report",
+}
+
+
+def load_command(action: str) -> ModuleType:
+    """Import and return the module implementing ``action``."""
+    return importlib.import_module(COMMANDS[action])
+
+
+def _usage() -> str:
+    lines = ["usage: experimenter ACTION [options]   (also: dlbs ACTION, python -m dlbs.experimenter)",
+             "", "actions:"]
+    for action in COMMANDS:
+        try:
+            summary = load_command(action).HELP
+        except ImportError:
+            summary = "(not available in this build)"
+        lines.append(f"  {action:<13} {summary}")
+    lines += ["", "Run 'experimenter ACTION --help' for the options and an example of each action."]
+    return "\n".join(lines)
+
+
+def build_parser(action: str, module: ModuleType, prog: str) -> argparse.ArgumentParser:
+    """Return the argument parser of one action, with the options every action shares."""
+    parser = argparse.ArgumentParser(
+        prog=f"{prog} {action}" if prog != "logparser" else prog,
+        description=module.HELP,
+        epilog=f"example:\n  {module.EXAMPLE}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    parser.add_argument("--log-level", "--log_level", dest="log_level", default="warning",
+                        help="diagnostics level on stderr: debug, info, warning, error")
+    module.add_arguments(parser)
+    return parser
+
+
+def _setup_logging(level: str) -> None:
+    numeric = getattr(logging, str(level).upper(), None)
+    if not isinstance(numeric, int):
+        raise DLBSError(f"--log-level '{level}' is not one of debug, info, warning, error")
+    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(levelname)s: %(message)s")
+
+
+def dispatch(action: str, argv: Sequence[str], prog: str = "experimenter") -> int:
+    """Run one action with its own arguments and return the exit code."""
+    module = load_command(action)
+    parser = build_parser(action, module, prog)
+    args = parser.parse_args(list(argv))
+    debug = bool(args.debug) or os.environ.get("DLBS_DEBUG") == "1"
+    try:
+        _setup_logging(args.log_level)
+        return int(module.run(args) or 0)
+    except DLBSError as err:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except BrokenPipeError:
+        # stdout closed early (e.g. piped into head): not an error of ours.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``experimenter``/``dlbs`` entry point: ``ACTION [options]``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if args else 2
+    action, rest = args[0], args[1:]
+    if action not in COMMANDS:
+        print(f"error: unknown action '{action}'; choose one of: {', '.join(COMMANDS)}",
+              file=sys.stderr)
+        return 2
+    return dispatch(action, rest)
+
+
+def logparser_main(argv: Sequence[str] | None = None) -> int:
+    """``logparser`` entry point: the ``parse`` action under its DLBS name."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    return dispatch("parse", args, prog="logparser")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

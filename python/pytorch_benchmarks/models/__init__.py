@@ -1,0 +1,1 @@
+"""Model zoo registry (filled by the models work)."""
