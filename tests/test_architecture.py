@@ -1,0 +1,78 @@
+"""The design's dependency boundaries (STYLE.md), checked on the source with ``ast``.
+
+- ``dlbs/engine`` is pure: it imports only the standard library and ``dlbs.errors``, and it
+  never touches files, the environment, processes or stdout.
+- ``pytorch_benchmarks`` never imports ``dlbs`` (it runs in containers that only have torch).
+- Dependencies point one way: ``cli -> runner, reports, logs, launchers -> engine``.
+"""
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+STDLIB = set(sys.stdlib_module_names)
+IMPURE_MODULES = {"subprocess", "socket", "shutil", "io", "tempfile", "pathlib", "glob"}
+IMPURE_CALLS = {"open", "print", "input", "exec", "eval", "compile", "__import__"}
+
+
+def _imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.append(node.module)
+    return names
+
+
+def _py_files(folder: str) -> list[Path]:
+    return sorted((ROOT / folder).rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", _py_files("dlbs/engine"), ids=lambda p: p.name)
+def test_engine_imports_only_stdlib_and_errors(path: Path) -> None:
+    for name in _imports(path):
+        top = name.split(".")[0]
+        if top == "dlbs":
+            assert name == "dlbs.errors" or name.startswith("dlbs.engine"), f"{path}: {name}"
+        else:
+            assert top in STDLIB and top not in IMPURE_MODULES, f"{path} imports {name}"
+
+
+@pytest.mark.parametrize("path", _py_files("dlbs/engine"), ids=lambda p: p.name)
+def test_engine_does_no_io(path: Path) -> None:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            assert node.func.id not in IMPURE_CALLS, f"{path}:{node.lineno} calls {node.func.id}"
+        if isinstance(node, ast.Attribute) and node.attr in {"environ", "getenv", "system"}:
+            assert False, f"{path}:{node.lineno} uses os.{node.attr}"
+
+
+@pytest.mark.parametrize("path", _py_files("python/pytorch_benchmarks"), ids=lambda p: p.name)
+def test_benchmark_never_imports_dlbs(path: Path) -> None:
+    for name in _imports(path):
+        assert name.split(".")[0] != "dlbs", f"{path} imports {name}"
+
+
+LAYERS = {  # package -> dlbs packages it must not import
+    "dlbs/engine": ("dlbs.cli", "dlbs.runner", "dlbs.reports", "dlbs.logs", "dlbs.launchers"),
+    "dlbs/launchers": ("dlbs.cli", "dlbs.runner", "dlbs.reports"),
+    "dlbs/logs": ("dlbs.cli", "dlbs.runner", "dlbs.reports", "dlbs.launchers"),
+    "dlbs/reports": ("dlbs.cli", "dlbs.runner", "dlbs.launchers"),
+}
+
+
+@pytest.mark.parametrize(
+    "path,forbidden",
+    [(p, forbidden) for folder, forbidden in LAYERS.items() for p in _py_files(folder)],
+    ids=lambda v: v.name if isinstance(v, Path) else "",
+)
+def test_dependencies_point_one_way(path: Path, forbidden: tuple[str, ...]) -> None:
+    for name in _imports(path):
+        assert not name.startswith(forbidden), f"{path} imports {name} (layering)"
