@@ -1,1 +1,13 @@
-"""dlbs.engine"""
+"""The pure parameter-expansion engine: merge configs, build plans, expand experiments.
+
+Public API (see ``docs/architecture.md``): ``ParamSpec``, ``Config``, ``merge_configs``,
+``build_plan``, ``expand_experiment``, ``expand_plan``. The engine imports only the standard
+library and ``dlbs.errors``: no file I/O, no environment, no processes, no printing.
+"""
+from dlbs.engine.expand import expand_experiment, expand_plan
+from dlbs.engine.merge import merge_configs
+from dlbs.engine.model import Config, ParamSpec
+from dlbs.engine.plan import build_plan
+
+__all__ = ["Config", "ParamSpec", "build_plan", "expand_experiment", "expand_plan",
+           "merge_configs"]

@@ -1,1 +1,48 @@
-"""dlbs.launchers"""
+"""Build launch commands and scripts for experiments; never run them.
+
+A launch is composed by wrapping, innermost first: the benchmark command, ``torchrun`` when
+there are several local replicas, the ``runtime.launcher`` prefix, the environment, and a
+``docker run`` when ``exp.docker`` is true. ``build_command`` folds the layers that apply;
+``build_script`` renders the result through a Jinja2 template whose every value is quoted.
+Nothing here starts a process, touches a file outside the templates, or reads ``os.environ``.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from dlbs.launchers.baremetal import EnvironmentLayer, PrefixLayer
+from dlbs.launchers.benchmark import BenchmarkLayer, num_replicas
+from dlbs.launchers.command import Command, Layer
+from dlbs.launchers.docker import DockerLayer, container_name
+from dlbs.launchers.script import render_script, script_file_for
+from dlbs.launchers.torchrun import TorchrunLayer
+
+#: Every layer, innermost first (the order in which they wrap the command).
+LAYERS: tuple[Layer, ...] = (
+    BenchmarkLayer(), TorchrunLayer(), PrefixLayer(), EnvironmentLayer(), DockerLayer(),
+)
+
+
+def list_layers(exp: Mapping[str, Any]) -> list[str]:
+    """Names of the layers that apply to ``exp``, innermost first."""
+    return [layer.name for layer in LAYERS if layer.applies(exp)]
+
+
+def build_command(exp: Mapping[str, Any]) -> Command:
+    """Return the full command (argv + environment) that runs ``exp``."""
+    cmd = Command(argv=())
+    for layer in LAYERS:
+        if layer.applies(exp):
+            cmd = layer.wrap(exp, cmd)
+    return cmd
+
+
+def build_script(exp: Mapping[str, Any]) -> str:
+    """Return the bash script that runs ``exp`` (what the runner keeps beside the log)."""
+    return render_script(exp, build_command(exp), list_layers(exp))
+
+
+__all__ = [
+    "LAYERS", "Command", "Layer", "build_command", "build_script", "container_name",
+    "list_layers", "num_replicas", "script_file_for",
+]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import IO, Any, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from typing import IO, Any
 
 #: ``__key__ = value``: blanks allowed around ``=``; the key is a dotted name.
 FACT_RE = re.compile(r"^\s*__([A-Za-z0-9_][A-Za-z0-9_.\-]*?)__\s*=\s*(.*?)\s*$")

@@ -4,6 +4,7 @@ Responsibility: map model names (and aliases) to small builder functions and the
 benchmark needs (input shape, class count). It must not import ``dlbs`` nor any model family;
 the families register themselves when :mod:`pytorch_benchmarks.models` imports them.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -107,6 +108,10 @@ def register_model(
         _check_shape(model_name, "input_shape", tuple(input_shape))
         if min_input_shape:
             _check_shape(model_name, "min_input_shape", tuple(min_input_shape))
+        if not isinstance(num_classes, int) or num_classes < 1:
+            raise ModelRegistryError(
+                f"model '{model_name}': num_classes must be a positive int, got {num_classes!r}"
+            )
         info = ModelInfo(
             name=model_name,
             title=title,
@@ -139,10 +144,11 @@ def _resolve(name: str) -> str:
         return _ALIASES[name]
     known = sorted([*_MODELS, *_ALIASES])
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "."
     raise UnknownModelError(
         f"unknown model '{name}'{hint} Run benchmarks.py --list_models to see all models."
     )
+
 
 def get_model_info(name: str) -> ModelInfo:
     """Return the :class:`ModelInfo` of a registered model or alias."""

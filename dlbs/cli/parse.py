@@ -1,0 +1,88 @@
+"""``dlbs parse`` (also ``logparser``): parse experiment logs into a JSON, JSONL or CSV file.
+
+Reads log files and folders, filters and projects the records, and writes them to
+``--output_file`` (format from its name) or as JSON to stdout. Warnings go to stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from dlbs.errors import UsageError
+from dlbs.logs.parser import is_failed
+from dlbs.logs.select import filter_records, parse_key_list, parse_query, project
+from dlbs.logs.sources import load_records
+from dlbs.logs.store import FORMATS, dump_records, file_format, write_records
+
+HELP = "parse experiment logs into a JSON, JSONL or CSV file of records"
+EXAMPLE = ("logparser ./logs --recursive --output_file results.json "
+           "--filter_query '{\"exp.model\": [\"resnet50\", \"alexnet\"]}' "
+           "--output_params 'exp.model,exp.replica_batch,results.*'")
+FAILED_CHOICES = ("keep", "discard", "keep_separately")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``parse``."""
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="log files and folders of *.log files")
+    parser.add_argument("--recursive", action="store_true",
+                        help="search folders and all their sub-folders")
+    parser.add_argument("--output_file", "--output-file", default=None,
+                        help=f"write records here; format from the name ({', '.join(FORMATS)}); "
+                             "default: JSON on stdout")
+    parser.add_argument("--output_params", "--output-params", default=None,
+                        help="keep only these keys (comma-separated, globs allowed: 'results.*')")
+    parser.add_argument("--filter_query", "--filter-query", default=None,
+                        help="JSON object of key: condition; keep the records matching all "
+                             "(a missing key does not match)")
+    parser.add_argument("--failed_benchmarks", "--failed-benchmarks", default="keep",
+                        choices=FAILED_CHOICES,
+                        help="what to do with failed benchmarks (status other than ok); "
+                             "keep_separately writes them to <output>_failed<ext>")
+    parser.add_argument("--ignore_errors", "--ignore-errors", action="store_true",
+                        help="skip unusable files (unreadable, not a log) with a warning")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="worker processes (default: all CPUs)")
+
+
+def failed_path(output: str) -> str:
+    """``results.json`` -> ``results_failed.json`` (the file for failed benchmarks)."""
+    fmt = file_format(output) or Path(output).suffix
+    return output[: len(output) - len(fmt)] + "_failed" + output[len(output) - len(fmt):]
+
+
+def _split(records: list[dict[str, Any]], policy: str
+           ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    if policy == "keep":
+        return records, []
+    good = [r for r in records if not is_failed(r)]
+    failed = [r for r in records if is_failed(r)] if policy == "keep_separately" else []
+    return good, failed
+
+
+def _check(args: argparse.Namespace) -> None:
+    if args.output_file and file_format(args.output_file) is None:
+        raise UsageError(f"--output_file '{args.output_file}': name must end with one of "
+                         f"{', '.join(FORMATS)}")
+    if args.failed_benchmarks == "keep_separately" and not args.output_file:
+        raise UsageError("--failed_benchmarks keep_separately needs --output_file")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Parse the inputs and write the records."""
+    _check(args)
+    query = parse_query(args.filter_query)
+    records = load_records(args.inputs, args.recursive, args.jobs, args.ignore_errors)
+    selected = list(filter_records(records, query))
+    good, failed = _split(selected, args.failed_benchmarks)
+    keys = parse_key_list(args.output_params)
+    good = [project(r, keys) for r in good]
+    if not args.output_file:
+        dump_records(good, ".json", sys.stdout)
+        return 0
+    write_records(good, args.output_file)
+    if args.failed_benchmarks == "keep_separately":
+        write_records([project(r, keys) for r in failed], failed_path(args.output_file))
+    return 0

@@ -1,0 +1,116 @@
+"""``experimenter print``: the expanded plan on stdout (JSON list, JSON lines or a table).
+
+JSON and JSON lines are streamed: each experiment is written (and flushed) as soon as it is
+expanded, so the first one appears at once and memory stays flat however large the plan. Only
+data goes to stdout; diagnostics go to stderr. This module never runs anything.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from typing import IO, Any
+
+from dlbs.cli.planargs import add_plan_arguments, load_experiments, open_plan
+
+HELP = "print the expanded plan (every experiment with all its parameters) as JSON"
+EXAMPLE = ("experimenter print -Pexp.model=resnet50 -Vexp.replica_batch='[16, 32]' "
+           "--format jsonl")
+
+log = logging.getLogger(__name__)
+
+#: Longest value shown in a table cell; longer values are cut with an ellipsis.
+MAX_CELL = 40
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the plan options and the output format."""
+    add_plan_arguments(parser)
+    parser.add_argument("--format", choices=("json", "jsonl", "table"), default="json",
+                        help="json: one JSON list (default); jsonl: one experiment a line; "
+                             "table: the parameters that differ between experiments")
+    parser.add_argument("--count", action="store_true",
+                        help="print only the number of experiments in the plan")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the plan in the chosen format; return 0."""
+    started = time.perf_counter()
+    out = sys.stdout
+    if args.count:
+        count = sum(1 for _ in open_plan(args).experiments)
+        out.write(f"{count}\n")
+    else:
+        writer = {"json": write_json, "jsonl": write_jsonl, "table": write_table}[args.format]
+        count = writer(out, load_experiments(args))
+    out.flush()
+    log.info("%d experiments in %.2f s", count, time.perf_counter() - started)
+    return 0
+
+
+def write_jsonl(out: IO[str], experiments: Iterable[Mapping[str, Any]]) -> int:
+    """Write one compact JSON object a line, flushing after each; return the count."""
+    count = 0
+    for experiment in experiments:
+        out.write(json.dumps(experiment) + "\n")
+        out.flush()
+        count += 1
+    return count
+
+
+def write_json(out: IO[str], experiments: Iterable[Mapping[str, Any]]) -> int:
+    """Write one JSON list, streamed element by element (indented); return the count."""
+    count = 0
+    for experiment in experiments:  # "[" comes with the first one: an error leaves stdout empty
+        text = json.dumps(experiment, indent=2).replace("\n", "\n  ")
+        out.write((",\n  " if count else "[\n  ") + text)
+        out.flush()
+        count += 1
+    out.write("\n]\n" if count else "[]\n")
+    return count
+
+
+def write_table(out: IO[str], experiments: Iterable[Mapping[str, Any]]) -> int:
+    """Write a text table of the parameters whose values differ between experiments.
+
+    A one-experiment plan (or one where nothing differs) is shown as name/value rows.
+    """
+    rows = list(experiments)
+    columns = varying_columns(rows)
+    if rows and not columns:
+        lines = _format_rows(["parameter", "value"],
+                             [[name, _cell(value)] for name, value in rows[0].items()])
+    else:
+        lines = _format_rows(["#"] + columns, [[str(index)] + [_cell(row.get(name)) for name in
+                                                                columns]
+                                               for index, row in enumerate(rows)])
+    out.write("\n".join(lines) + "\n")
+    return len(rows)
+
+
+def varying_columns(rows: list[Mapping[str, Any]]) -> list[str]:
+    """Return the parameter names whose values are not the same in every row, in first-seen
+    order."""
+    names: dict[str, None] = {}
+    for row in rows:
+        names.update(dict.fromkeys(row))
+    first = rows[0] if rows else {}
+    return [name for name in names
+            if any(name not in row or row[name] != first.get(name) for row in rows)]
+
+
+def _cell(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= MAX_CELL else text[:MAX_CELL - 3] + "..."
+
+
+def _format_rows(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max([len(header[i])] + [len(row[i]) for row in rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()
+
+    return [line(header), line(["-" * width for width in widths])] + [line(row) for row in rows]

@@ -1,0 +1,119 @@
+"""``dlbs report``: tables (and charts) of benchmark results from logs or parsed files.
+
+Reads inputs with ``dlbs.logs``, builds a ``Report`` with ``dlbs.reports`` and writes it to
+stdout (or ``--output_file``) as text, markdown, CSV, JSON or one HTML page; ``--plot DIR``
+writes PNG charts. Diagnostics go to stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+from dlbs.errors import DLBSError, ReportError, UsageError
+from dlbs.logs.select import filter_records, parse_key_list, parse_query
+from dlbs.logs.sources import load_records
+from dlbs.reports.aggregate import NOISE_THRESHOLD
+from dlbs.reports.build import KINDS, build_report, compare_records
+from dlbs.reports.model import Report
+from dlbs.reports.render import FORMATS, RENDERERS
+
+HELP = "report benchmark results as tables and charts (regular, weak/strong scaling, compare)"
+EXAMPLE = ("dlbs report ./logs --recursive --type weak --format html --output_file report.html "
+           "--plot charts/")
+LOG = logging.getLogger("dlbs.report")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``report``."""
+    parser.add_argument("inputs", nargs="*", metavar="INPUT",
+                        help="log files, folders of logs, parsed files (.json, .jsonl, .csv...)")
+    parser.add_argument("--recursive", action="store_true", help="search sub-folders too")
+    parser.add_argument("--type", dest="kind", default="regular", choices=KINDS,
+                        help="regular: model x device by replica batch; weak/strong: scaling by "
+                             "number of devices; summary: statistics of every experiment")
+    parser.add_argument("--rows", default=None, help="pivot rows (comma-separated columns)")
+    parser.add_argument("--cols", default=None, help="pivot columns (comma-separated)")
+    parser.add_argument("--value", default=None,
+                        help="pivot value: throughput, time or any numeric log key")
+    parser.add_argument("--compare", nargs=2, metavar=("BASE", "NEW"), default=None,
+                        help="speedup of NEW over BASE per experiment, with a 95%% CI and verdict")
+    parser.add_argument("--format", default="text", choices=FORMATS, help="output format")
+    parser.add_argument("--output_file", "--output-file", default=None,
+                        help="write the report here instead of stdout")
+    parser.add_argument("--plot", metavar="DIR", default=None, help="write PNG charts into DIR")
+    parser.add_argument("--noise_threshold", "--noise-threshold", type=float,
+                        default=NOISE_THRESHOLD,
+                        help="coefficient of variation above which a value is marked noisy "
+                             "(default %(default)s)")
+    parser.add_argument("--filter_query", "--filter-query", default=None,
+                        help="JSON object of key: condition selecting the experiments")
+    parser.add_argument("--ignore_errors", "--ignore-errors", action="store_true",
+                        help="skip unusable files with a warning")
+    parser.add_argument("--jobs", type=int, default=None, help="parser processes")
+
+
+def _load(names: list[str], args: argparse.Namespace, query: dict[str, Any]
+          ) -> list[dict[str, Any]]:
+    records = load_records(names, args.recursive, args.jobs, args.ignore_errors)
+    selected = list(filter_records(records, query))
+    if not selected:
+        raise ReportError(f"no benchmark records in {', '.join(names)} match the filter")
+    return selected
+
+
+def _pivot_args(args: argparse.Namespace) -> tuple[list[str], list[str], str] | None:
+    rows, cols = parse_key_list(args.rows), parse_key_list(args.cols)
+    if not (rows or cols or args.value):
+        return None
+    if not (rows and cols):
+        raise UsageError("--rows and --cols go together (with an optional --value)")
+    return rows, cols, args.value or "throughput"
+
+
+def make_report(args: argparse.Namespace) -> Report:
+    """Build the report the arguments ask for."""
+    query = parse_query(args.filter_query)
+    pivot = _pivot_args(args)
+    if args.compare:
+        if args.inputs:
+            raise UsageError("--compare BASE NEW takes its inputs itself; drop the other inputs")
+        base, new = (_load([name], args, query) for name in args.compare)
+        return compare_records(base, new, args.noise_threshold)
+    if not args.inputs:
+        raise UsageError("name the logs or parsed files to report on (or --compare BASE NEW)")
+    records = _load(args.inputs, args, query)
+    return build_report(records, args.kind, pivot, args.noise_threshold)
+
+
+def _render(report: Report, args: argparse.Namespace) -> str:
+    if args.format != "html":
+        return RENDERERS[args.format](report)
+    from dlbs.reports.html import to_html  # matplotlib only when needed
+    from dlbs.reports.plots import charts
+    return to_html(report, charts(report))
+
+
+def _write(text: str, path: str | None) -> None:
+    if path is None:
+        sys.stdout.write(text)
+        return
+    try:
+        with open(path, "w", encoding="utf-8") as stream:
+            stream.write(text)
+    except OSError as err:
+        raise DLBSError(f"cannot write report to '{path}': {err.strerror or err}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build, render and write the report (and its charts)."""
+    if args.noise_threshold < 0:
+        raise UsageError("--noise_threshold must be >= 0 (e.g. 0.05 for 5%)")
+    report = make_report(args)
+    _write(_render(report, args), args.output_file)
+    if args.plot:
+        from dlbs.reports.plots import write_charts
+        paths = write_charts(report, args.plot)
+        LOG.info("wrote %d chart(s) to %s", len(paths), args.plot)
+    return 0

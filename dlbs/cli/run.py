@@ -1,0 +1,53 @@
+"""``experimenter run``: run every experiment of a plan, one process and one log each.
+
+The plan is expanded and validated first (``--no-validation`` skips that); experiments that
+run in Docker need an engine that answers and their images present (checked with the docker
+SDK, nothing is pulled). ``exp.status=simulate`` prints the launch scripts instead of running
+them. Exit code: 0 when every experiment that ran ended ``ok``, 1 when one failed, 130 when
+the sweep was interrupted (Ctrl-C, SIGTERM).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Mapping, Sequence
+
+from dlbs.cli.planargs import add_plan_arguments, load_experiments
+from dlbs.launchers.command import as_bool
+
+HELP = "run the experiments of a plan (bare metal, in Docker or under torchrun), one log each"
+EXAMPLE = ("experimenter run -Pexp.gpus='' -Vexp.model='[\"deep_mnist\", \"sensor_net\"]' "
+           "-Pexp.log_dir=./logs -Pexp.rerun=onfail --progress-file progress.json")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the plan options (including ``--progress-file`` and ``--no-validation``)."""
+    add_plan_arguments(parser)
+    parser.add_argument("--progress-bar", dest="progress_bar", default="auto",
+                        choices=("auto", "on", "off"),
+                        help="tqdm bar on stderr (auto: only on a terminal; off: plain lines)")
+
+
+def docker_images(experiments: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Images of the docker experiments that would run."""
+    return sorted({str(e.get("exp.docker_image")) for e in experiments
+                   if as_bool(e.get("exp.docker", False)) and e.get("exp.status", "ok") == "ok"})
+
+
+def run(args: argparse.Namespace) -> int:
+    """Expand, validate and run the plan; print a summary on stderr."""
+    from dlbs.runner import Runner
+    experiments = list(load_experiments(args))
+    images: dict[str, str] = {}
+    if not args.no_validation:
+        from dlbs.cli.validate import raise_on_problems, validate_experiments
+        raise_on_problems(validate_experiments(experiments))
+        if docker_images(experiments):
+            from dlbs.dockerengine import check_images
+            images = check_images(docker_images(experiments))
+    bar = {"auto": None, "on": True, "off": False}[args.progress_bar]
+    runner = Runner(progress_file=args.progress_file, bar=bar, docker_images=images)
+    summary = runner.run(experiments)
+    if summary.total and summary.count("simulated") < summary.total:
+        print(summary.text(), file=sys.stderr)
+    return summary.exit_code

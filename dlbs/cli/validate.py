@@ -1,0 +1,120 @@
+"""``experimenter validate``: expand the whole plan and check that it can run.
+
+Expansion errors (undefined references, failed casts, values outside their domain) stop at
+the first one. Then every experiment that would run (``exp.status`` ``ok`` or ``simulate``) is
+checked for what a run needs; all problems are collected and reported as one error. The summary
+goes to stderr; nothing is run and stdout stays empty. ``run`` uses :func:`validate_experiments`
+too (unless ``--no-validation``).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dlbs.cli.planargs import add_plan_arguments, load_experiments
+from dlbs.errors import ValidationError
+
+HELP = "expand the plan and check that every experiment can run (nothing is run)"
+EXAMPLE = "experimenter validate --config sweep.yaml -Pexp.model=resnet50"
+
+log = logging.getLogger(__name__)
+
+#: ``exp.status`` values of experiments that are never run.
+SKIPPED_STATUSES = frozenset({"disabled", "inactive"})
+FRAMEWORKS = frozenset({"pytorch"})
+
+
+@dataclass
+class ValidationReport:
+    """What validation found: counts and the problems (``experiment index: message``)."""
+
+    total: int = 0
+    statuses: Counter = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """Return a one-line summary, e.g. ``4 experiments: 3 to run, 1 disabled``."""
+        runnable = sum(n for status, n in self.statuses.items() if status not in SKIPPED_STATUSES)
+        parts = [f"{runnable} to run"] + [f"{n} {status}" for status, n in
+                                          sorted(self.statuses.items())
+                                          if status in SKIPPED_STATUSES]
+        noun = "experiment" if self.total == 1 else "experiments"
+        return f"{self.total} {noun}: {', '.join(parts)}"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the plan options."""
+    add_plan_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate the plan; print a summary to stderr; raise ValidationError on a problem."""
+    report = validate_experiments(load_experiments(args))
+    raise_on_problems(report)
+    print(f"validate: OK, {report.summary()}", file=sys.stderr)
+    return 0
+
+
+def raise_on_problems(report: ValidationReport) -> None:
+    """Raise one ValidationError naming the first problem and how many there are."""
+    if not report.problems:
+        return
+    for problem in report.problems:
+        log.info("invalid: %s", problem)
+    more = len(report.problems) - 1
+    tail = f" (and {more} more problem{'s' if more > 1 else ''}; see --log-level info)" \
+        if more else ""
+    raise ValidationError(f"invalid plan ({report.summary()}): {report.problems[0]}{tail}")
+
+
+def validate_experiments(experiments: Iterable[Mapping[str, Any]]) -> ValidationReport:
+    """Check every expanded experiment; return the counts and the problems found."""
+    report = ValidationReport()
+    log_files: dict[str, int] = {}
+    for index, experiment in enumerate(experiments):
+        report.total += 1
+        status = str(experiment.get("exp.status", "ok"))
+        report.statuses[status] += 1
+        if status in SKIPPED_STATUSES:
+            continue
+        report.problems += [f"experiment {index}: {message}"
+                            for message in check_experiment(experiment)]
+        report.problems += _check_log_file(index, experiment, log_files)
+    return report
+
+
+def check_experiment(experiment: Mapping[str, Any]) -> list[str]:
+    """Return what keeps one expanded, runnable experiment from running (empty when fine)."""
+    problems = []
+    if not experiment.get("exp.model"):
+        problems.append("exp.model is empty; set it, e.g. -Pexp.model=resnet50")
+    framework = experiment.get("exp.framework")
+    if framework not in FRAMEWORKS:
+        problems.append(f"exp.framework '{framework}' is not one of {', '.join(sorted(FRAMEWORKS))}")
+    for name, least in (("exp.replica_batch", 1), ("exp.num_batches", 1),
+                        ("exp.num_warmup_batches", 0), ("exp.num_nodes", 1)):
+        value = experiment.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            problems.append(f"{name} is {value!r}; it must be an integer >= {least}")
+    if experiment.get("exp.docker") is True and not experiment.get("exp.docker_image"):
+        problems.append("exp.docker is true but exp.docker_image is empty")
+    return problems
+
+
+def _check_log_file(index: int, experiment: Mapping[str, Any],
+                    seen: dict[str, int]) -> list[str]:
+    """Two runnable experiments must not write the same log file."""
+    log_file = experiment.get("exp.log_file")
+    if not log_file:
+        return [f"experiment {index}: exp.log_file is empty"]
+    if log_file in seen:
+        message = (f"experiment {index}: exp.log_file '{log_file}' is also the log of experiment "
+                   f"{seen[log_file]}; make exp.log_file differ (e.g. add ${{exp.id}})")
+        return [message]
+    seen[str(log_file)] = index
+    return []

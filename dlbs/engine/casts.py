@@ -1,0 +1,69 @@
+"""Casting expanded string values to their declared type and checking domains (spec §3.4).
+
+Only strings are cast; a value of another type is kept as it is. ``Rules`` precomputes, once per
+set of declarations, which parameters need a cast or a domain check, so that expanding thousands
+of experiments does no per-value declaration lookups for the others.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from dlbs.engine.model import ParamSpec
+from dlbs.errors import ExpansionError
+
+_TRUE = frozenset({"true", "on", "1", "yes"})
+_FALSE = frozenset({"false", "off", "0", "no"})
+
+
+def _to_bool(text: str) -> bool:
+    """Return the bool a string spells (true/on/1/yes, false/off/0/no; any case)."""
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(text)
+
+
+_CASTS: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "bool": _to_bool}
+_HINTS = {"int": "an integer such as 16", "float": "a number such as 0.5",
+          "bool": "one of true/false, on/off, yes/no, 1/0"}
+
+
+class Rule:
+    """The cast and domain of one parameter."""
+
+    __slots__ = ("cast", "domain", "name", "type")
+
+    def __init__(self, spec: ParamSpec) -> None:
+        self.name = spec.name
+        self.type = spec.type
+        self.cast = _CASTS.get(spec.type or "")
+        self.domain = spec.domain
+
+    def apply(self, value: Any) -> Any:
+        """Return ``value`` cast (when it is a string) and checked against the domain."""
+        if self.cast is not None and isinstance(value, str):
+            value = self._cast(value)
+        if self.domain is not None and value not in self.domain:
+            allowed = ", ".join(str(item) for item in self.domain)
+            raise ExpansionError(f"parameter '{self.name}': value {value!r} is not allowed; "
+                                 f"allowed values: {allowed}", param=self.name)
+        return value
+
+    def _cast(self, value: str) -> Any:
+        """Cast a string to the declared type or raise naming the parameter."""
+        assert self.cast is not None and self.type is not None
+        try:
+            return self.cast(value)
+        except ValueError:
+            raise ExpansionError(
+                f"parameter '{self.name}': cannot cast {value!r} to {self.type}; give "
+                f"{_HINTS[self.type]}", param=self.name) from None
+
+
+def build_rules(specs: Mapping[str, ParamSpec]) -> dict[str, Rule]:
+    """Return the rules of the parameters that need a cast or a domain check."""
+    return {name: Rule(spec) for name, spec in specs.items()
+            if spec.type in _CASTS or spec.domain is not None}

@@ -1,0 +1,102 @@
+"""The restricted evaluator of computed values ``$(expression)$`` (spec §3.3, DEVIATION security).
+
+An expression is parsed with ``ast``, its names are checked against the whitelist, and the tree
+is turned by ``interpreter`` into closures that accept only whitelisted node types and route
+every risky operation through the ``sandbox`` guards. Raw text is never given to ``eval``, and
+nothing is ever compiled to Python bytecode. The built closures are cached by expression text,
+and so is the result of an expression that uses no randomness (the same texts recur across the
+thousands of experiments of a plan).
+"""
+from __future__ import annotations
+
+import ast
+
+from dlbs.engine.interpreter import Node, build
+from dlbs.engine.sandbox import ALLOWED_NAMES, NONDETERMINISTIC_NAMES, Forbidden, Sandbox
+
+#: Longest expression accepted (deeply nested text can exhaust the parser).
+MAX_EXPRESSION_LENGTH = 2_000
+_CACHE_LIMIT = 50_000
+
+
+class _Compiled:
+    """A validated expression turned into closures."""
+
+    __slots__ = ("cacheable", "node")
+
+    def __init__(self, node: Node, cacheable: bool) -> None:
+        self.node = node
+        self.cacheable = cacheable
+
+
+_COMPILED: dict[str, _Compiled | Forbidden] = {}
+_RESULTS: dict[str, str] = {}
+
+
+def evaluate(text: str) -> tuple[str, bool]:
+    """Evaluate ``text``; return ``str()`` of the result and whether it is deterministic.
+
+    Raises ``Forbidden`` for a forbidden construct or unbounded work and any other exception
+    when the expression itself fails (the caller names the parameter).
+    """
+    cached = _RESULTS.get(text)
+    if cached is not None:
+        return cached, True
+    compiled = compile_expression(text)
+    sandbox = Sandbox()
+    result = sandbox.call(str, compiled.node(sandbox, {}))
+    if compiled.cacheable:
+        _remember(_RESULTS, text, result)
+    return result, compiled.cacheable
+
+
+def compile_expression(text: str) -> _Compiled:
+    """Return the cached compiled form of ``text``; raise ``Forbidden`` (cached too) if refused."""
+    try:
+        cached = _COMPILED[text]
+    except KeyError:
+        try:
+            cached = _compile(text)
+        except Forbidden as err:
+            cached = err
+        _remember(_COMPILED, text, cached)
+    if isinstance(cached, Forbidden):
+        raise cached
+    return cached
+
+
+def _remember(cache: dict, key: str, value: object) -> None:
+    """Store ``value``, clearing the cache when it is full (plans repeat few expressions)."""
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
+
+
+def _compile(text: str) -> _Compiled:
+    """Parse, check and build ``text``."""
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        raise Forbidden(f"an expression longer than {MAX_EXPRESSION_LENGTH} characters")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+        names = _check_names(tree)
+        node = build(tree)
+    except SyntaxError as err:
+        raise Forbidden(f"invalid syntax ({err.msg})") from None
+    except (ValueError, RecursionError, MemoryError) as err:
+        raise Forbidden(f"invalid expression ({type(err).__name__})") from None
+    return _Compiled(node, not names & NONDETERMINISTIC_NAMES)
+
+
+def _check_names(tree: ast.AST) -> set[str]:
+    """Refuse names neither whitelisted nor bound by a comprehension; return the global names."""
+    bound = {target.id for node in ast.walk(tree) if isinstance(node, ast.comprehension)
+             for target in ast.walk(node.target) if isinstance(target, ast.Name)}
+    used = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            if node.id.startswith("_"):
+                raise Forbidden(f"name '{node.id}' (names starting with '_' are forbidden)")
+            if node.id not in ALLOWED_NAMES and node.id not in bound:
+                raise Forbidden(f"name '{node.id}' is not available")
+            used.add(node.id)
+    return used - bound

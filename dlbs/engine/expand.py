@@ -1,0 +1,186 @@
+"""Expand experiments: references, computed values, casts, domains and ``exp.id`` (spec §3).
+
+Each experiment is expanded on its own terms: the result never depends on the experiments
+around it. For speed, ``expand_plan`` re-uses the previous experiment's work: experiments of a
+plan share most values, so it finds the values that differ (by identity, then equality), marks
+what depends on them through the recorded dependencies, and re-resolves only those. Templates,
+compiled expressions and their results are cached by text. The environment is a parameter: this
+module never reads ``os.environ``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from itertools import compress
+from json.encoder import encode_basestring_ascii as encode_string
+from operator import is_not
+from typing import Any
+
+from dlbs.engine.casts import Rule, build_rules
+from dlbs.engine.model import CAPTURE_PREFIX, ParamSpec
+from dlbs.engine.resolver import ID_PARAM, Resolver
+
+#: Parameters left out of the ``exp.id`` hash (besides ``sys.*``, captures and the parameters
+#: that depend on ``exp.id``).
+ID_EXCLUDED = frozenset({"exp.id", "exp.log_dir", "exp.log_file", "exp.status", "exp.rerun"})
+_MISSING = object()
+
+
+def expand_experiment(experiment: Mapping[str, Any], specs: Mapping[str, ParamSpec],
+                      environ: Mapping[str, str]) -> dict[str, Any]:
+    """Return ``experiment`` fully expanded (see spec §3); raise ``ExpansionError``."""
+    return _expand(experiment, build_rules(specs), environ, None).output
+
+
+def expand_plan(plan: Iterable[Mapping[str, Any]], specs: Mapping[str, ParamSpec],
+                environ: Mapping[str, str]) -> Iterator[dict[str, Any]]:
+    """Expand every experiment of ``plan`` lazily, in order (each as ``expand_experiment``)."""
+    rules = build_rules(specs)
+    env = dict(environ)
+    state = None
+    for experiment in plan:
+        state = _expand(experiment, rules, env, state)
+        yield state.output
+
+
+class _State:
+    """One expanded experiment and what is needed to expand a similar one incrementally."""
+
+    __slots__ = ("deps", "done", "hashed", "id_pending", "items", "keys", "order", "output",
+                 "raw", "volatile")
+
+    def __init__(self, raw: Mapping[str, Any], resolver: Resolver) -> None:
+        self.raw = raw
+        self.keys = list(raw)
+        self.done = resolver.done
+        self.deps = resolver.deps
+        self.order: list[str] = []
+        self.volatile = resolver.volatile
+        self.id_pending = resolver.id_pending
+        self.items: dict[str, str] = {}   # name -> its text in the exp.id hash
+        self.hashed: list[str] = []       # names in the exp.id hash, sorted
+        self.output: dict[str, Any] = {}
+
+
+def _expand(raw: Mapping[str, Any], rules: Mapping[str, Rule], environ: Mapping[str, str],
+            prev: _State | None) -> _State:
+    """Expand ``raw``, re-using ``prev`` (the previous experiment) where nothing changed."""
+    dirty, same_keys = _dirty_names(raw, prev) if prev is not None else (None, False)
+    if prev is None or dirty is None:
+        prev, dirty = None, set()
+        resolver = Resolver(raw, rules, environ, {}, {})
+        todo: Iterable[str] = raw
+    else:
+        done = prev.done.copy()
+        for name in dirty:
+            done.pop(name, None)
+        resolver = Resolver(raw, rules, environ, done, dict(prev.deps))
+        todo = [name for name in raw if name in dirty] if len(dirty) < len(raw) else raw
+    deferred = resolver.resolve_names(todo)
+    state = _State(raw, resolver)
+    if resolver.id_pending:
+        _set_experiment_id(state, prev, dirty, set(deferred))
+        resolver.id_pending = False
+        resolver.resolve_names(deferred)
+    state.order = ([name for name in prev.order if name not in dirty] if prev else [])
+    state.order += resolver.order
+    state.output = _output(state, prev, dirty, same_keys)
+    return state
+
+
+def _dirty_names(raw: Mapping[str, Any], prev: _State) -> tuple[set[str] | None, bool]:
+    """Return the names to re-resolve (``None``: all) and whether the key set is unchanged."""
+    changed = _changed_names(raw, prev)
+    same_keys = len(raw) == len(prev.raw) and all(name in prev.raw for name in changed)
+    if not same_keys:
+        changed.update(name for name in prev.raw if name not in raw)
+    if 2 * len(changed) > len(raw):
+        return None, same_keys
+    changed |= prev.volatile
+    if prev.id_pending or raw.get(ID_PARAM) == "":
+        changed.add(ID_PARAM)
+    deps = prev.deps
+    for name in prev.order:
+        if name not in changed and not changed.isdisjoint(deps[name]):
+            changed.add(name)
+    return changed, same_keys
+
+
+def _changed_names(raw: Mapping[str, Any], prev: _State) -> set[str]:
+    """Return the names of ``raw`` whose value differs from ``prev`` (or that it lacks)."""
+    keys = list(raw)
+    old = prev.raw
+    if keys == prev.keys:
+        # The common case in a plan: same keys, same order, most values the same objects.
+        candidates = compress(keys, map(is_not, raw.values(), old.values()))
+    else:
+        candidates = (name for name, value in raw.items() if value is not old.get(name, _MISSING))
+    return {name for name in candidates if not _same(raw[name], old.get(name, _MISSING))}
+
+
+def _same(value: Any, other: Any) -> bool:
+    """Return whether two raw values expand alike: same type and same text.
+
+    ``==`` alone is not enough: ``1 == True`` and ``0.0 == -0.0`` but their texts differ.
+    """
+    kind = value.__class__
+    if kind is not other.__class__:
+        return False
+    if kind is list:
+        return len(value) == len(other) and all(map(_same, value, other))
+    if kind is float:
+        return repr(value) == repr(other)
+    return kind in (str, int, bool) and value == other
+
+
+def _set_experiment_id(state: _State, prev: _State | None, dirty: set[str],
+                       deferred: set[str]) -> None:
+    """Set ``exp.id`` to the 12-hex-digit sha1 of the values that do not depend on it."""
+    done = state.done
+    if prev is not None and prev.id_pending:
+        # Only dirty names can differ: the others have the values they had in ``prev``.
+        items = prev.items.copy()
+        for name in dirty:
+            items.pop(name, None)
+        candidates: Iterable[str] = dirty
+    else:
+        items, candidates = {}, done
+    for name in candidates:
+        if name in done and name not in deferred and _hashed(name):
+            items[name] = _item_text(name, done[name])
+    state.items = items
+    if prev is not None and len(items) == len(prev.items) and items.keys() == prev.items.keys():
+        state.hashed = prev.hashed
+    else:
+        state.hashed = sorted(items)
+    text = "\n".join([items[name] for name in state.hashed])
+    done[ID_PARAM] = hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def _item_text(name: str, value: Any) -> str:
+    """Return the text of one value in the ``exp.id`` hash (stable across runs)."""
+    kind = value.__class__
+    if kind is str:
+        return f"{name}={encode_string(value)}"
+    if kind in (int, bool, float) or value is None:
+        return f"{name}={value!r}"
+    return f"{name}={json.dumps(value, sort_keys=True, default=str)}"
+
+
+def _hashed(name: str) -> bool:
+    """Return whether a parameter's value may enter the ``exp.id`` hash."""
+    return not (name in ID_EXCLUDED or name.startswith(("sys.", CAPTURE_PREFIX)))
+
+
+def _output(state: _State, prev: _State | None, dirty: set[str],
+            same_keys: bool) -> dict[str, Any]:
+    """Return the expanded values in the experiment's key order, without capture helpers."""
+    done = state.done
+    if prev is not None and same_keys:
+        output = prev.output.copy()
+        for name in dirty:
+            if name in output:
+                output[name] = done[name]
+        return output
+    return {name: done[name] for name in state.raw if not name.startswith(CAPTURE_PREFIX)}

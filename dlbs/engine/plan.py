@@ -1,0 +1,115 @@
+"""Build the plan: the cartesian product of variables, then extensions in order (spec §2).
+
+Experiments are plain dicts of unexpanded values. Unchanged values are shared between
+experiments (never deep-copied), so callers must treat them as read-only. The plan is a lazy
+generator in plan order.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from dlbs.engine.conditions import Condition
+from dlbs.engine.model import CAPTURE_PREFIX, VAR_ORDER_PARAM, Config
+from dlbs.errors import PlanError
+
+_CAPTURE_REF = re.compile(r"\$\{(" + re.escape(CAPTURE_PREFIX) + r"[^${}]*)\}")
+
+
+def build_plan(config: Config) -> Iterator[dict[str, Any]]:
+    """Yield the experiments of ``config`` lazily, in plan order.
+
+    Variables vary as ``itertools.product`` (the first slowest) in the order given by
+    ``sys.plan_builder.var_order`` then insertion order; a variable beats a parameter of the same
+    name; then each extension is applied in order. Raises ``PlanError``.
+    """
+    names = variable_order(config)
+    for name in names:
+        if not config.variables[name]:
+            raise PlanError(f"variable '{name}' has no values; give it at least one value")
+    extensions = [_Extension(i, ext) for i, ext in enumerate(config.extensions, start=1)]
+    base = config.parameters
+    for combo in itertools.product(*(config.variables[name] for name in names)):
+        experiment = dict(base)
+        experiment.update(zip(names, combo))
+        yield from _apply(experiment, extensions, 0)
+
+
+def variable_order(config: Config) -> list[str]:
+    """Return the variable names: those in ``sys.plan_builder.var_order`` first, then the rest."""
+    order = config.parameters.get(VAR_ORDER_PARAM, [])
+    if isinstance(order, str):
+        order = order.split()
+    elif not isinstance(order, list):
+        order = []
+    first = [name for name in dict.fromkeys(order) if name in config.variables]
+    return first + [name for name in config.variables if name not in first]
+
+
+def _apply(experiment: dict[str, Any], extensions: Sequence[_Extension],
+           start: int) -> Iterator[dict[str, Any]]:
+    """Yield what extensions ``start..`` make of ``experiment`` (which this call may modify)."""
+    for position in range(start, len(extensions)):
+        ext = extensions[position]
+        captures = ext.condition.match(experiment)
+        if captures is None:
+            continue
+        experiment.update(ext.values(ext.parameters, captures))
+        if not ext.cases:
+            continue
+        for case in ext.cases:
+            copy = dict(experiment)
+            copy.update(ext.values(case, captures))
+            yield from _apply(copy, extensions, position + 1)
+        return
+    yield experiment
+
+
+class _Extension:
+    """One extension, prepared for fast application."""
+
+    def __init__(self, index: int, ext: Mapping[str, Any]) -> None:
+        """Compile the condition; note which values use condition captures."""
+        self.index = index
+        self.condition = Condition(index, ext.get("condition", {}))
+        self.parameters = _prepare(ext.get("parameters", {}))
+        self.cases = [_prepare(case) for case in ext.get("cases", [])]
+
+    def values(self, prepared: tuple[dict[str, Any], frozenset[str]],
+               captures: Mapping[str, str]) -> dict[str, Any]:
+        """Return the values to set, with ``${__condition.*}`` replaced by ``captures``."""
+        values, templated = prepared
+        if not templated:
+            return values
+        return {name: self._substitute(name, value, captures) if name in templated else value
+                for name, value in values.items()}
+
+    def _substitute(self, name: str, value: Any, captures: Mapping[str, str]) -> Any:
+        """Replace capture references in a string or in the items of a list."""
+        if isinstance(value, list):
+            return [self._substitute(name, item, captures) for item in value]
+        if not isinstance(value, str):
+            return value
+
+        def capture(found: re.Match) -> str:
+            key = found.group(1)
+            if key not in captures:
+                raise PlanError(
+                    f"extension #{self.index}: parameter '{name}': ${{{key}}} is not captured by "
+                    f"the condition (no such regex group, or the conditioned parameter is "
+                    f"missing); use ${{{CAPTURE_PREFIX}<name>_<n>}} with n <= number of groups")
+            return captures[key]
+
+        return _CAPTURE_REF.sub(capture, value)
+
+
+def _prepare(values: Mapping[str, Any]) -> tuple[dict[str, Any], frozenset[str]]:
+    """Return ``values`` and the names of those that use ``${__condition.*}`` references."""
+    templated = []
+    for name, value in values.items():
+        items = value if isinstance(value, list) else [value]
+        if any(isinstance(item, str) and CAPTURE_PREFIX in item for item in items):
+            templated.append(name)
+    return dict(values), frozenset(templated)

@@ -1,0 +1,180 @@
+"""Resolve the values of one experiment: references, computed values, casts (spec §3.2-3.4).
+
+``Resolver`` resolves parameters depth-first, so references are resolved in dependency order
+whatever their order in the text, detects cycles on its resolution stack and records, for each
+templated parameter, the names it read (``deps``) and a post-order of resolution (``order``). The
+plan expander uses these to re-resolve only what changed from one experiment to the next.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from dlbs.engine.casts import Rule
+from dlbs.engine.evaluator import evaluate
+from dlbs.engine.sandbox import Forbidden
+from dlbs.engine.template import Expr, Ref, TemplateSyntaxError, parse_template
+from dlbs.errors import ExpansionError
+
+ID_PARAM = "exp.id"
+
+
+class NeedsId(Exception):
+    """Internal: a value depends on ``exp.id`` before its hash is known."""
+
+
+class Resolver:
+    """Resolves the parameters of one experiment into ``done``."""
+
+    def __init__(self, raw: Mapping[str, Any], rules: Mapping[str, Rule],
+                 environ: Mapping[str, str], done: dict[str, Any],
+                 deps: dict[str, list[str]]) -> None:
+        """``done`` may hold values already known (reused from a previous experiment)."""
+        self.raw = raw
+        self.rules = rules
+        self.env = environ
+        self.done = done
+        self.deps = deps
+        self.order: list[str] = []       # templated names, in post-order of resolution
+        self.volatile: set[str] = set()  # names whose value used randomness (uuid)
+        self.active: dict[str, None] = {}  # the resolution stack, in order
+        self.id_pending = raw.get(ID_PARAM) == ""
+
+    def resolve_names(self, names: Iterable[str]) -> list[str]:
+        """Resolve ``names``; return those that need ``exp.id`` while its hash is pending."""
+        deferred = []
+        done, rules = self.done, self.rules
+        for name in names:
+            if name in done or (name == ID_PARAM and self.id_pending):
+                continue
+            value = self.raw[name]
+            kind = value.__class__
+            if (kind is str and "$" not in value) or (kind is not str and kind is not list):
+                rule = rules.get(name)
+                done[name] = value if rule is None else rule.apply(value)
+                continue
+            try:
+                self.resolve_top(name)
+            except NeedsId:
+                self.active.clear()
+                deferred.append(name)
+        return deferred
+
+    def resolve_top(self, name: str) -> None:
+        """Resolve ``name``, turning a too-deep reference chain into an ``ExpansionError``."""
+        try:
+            self.resolve(name)
+        except RecursionError:
+            self.active.clear()
+            raise ExpansionError(f"parameter '{name}': reference chain too deep; simplify the "
+                                 f"references", param=name) from None
+
+    def resolve(self, name: str) -> Any:
+        """Return the final value of parameter ``name`` (resolving what it needs first)."""
+        try:
+            return self.done[name]
+        except KeyError:
+            pass
+        value = self.raw[name]
+        if value.__class__ is list:
+            value = " ".join([str(item) for item in value])
+        if value.__class__ is str:
+            template = self._template(name, value)
+            if template is not None:
+                self.deps[name] = []
+                self.active[name] = None
+                value = self.render(template, name)
+                del self.active[name]
+                self.order.append(name)
+        rule = self.rules.get(name)
+        if rule is not None:
+            value = rule.apply(value)
+        self.done[name] = value
+        return value
+
+    def _template(self, name: str, text: str) -> tuple | None:
+        """Return the parsed template of ``text``; raise naming the parameter when malformed."""
+        try:
+            return parse_template(text)
+        except TemplateSyntaxError as err:
+            raise ExpansionError(f"parameter '{name}': {err}", param=name) from None
+
+    def render(self, parts: tuple, owner: str) -> str:
+        """Return the text of a template with references and computed values substituted."""
+        if len(parts) == 1 and parts[0].__class__ is Ref:
+            return self._reference(parts[0], owner)
+        out = []
+        for part in parts:
+            kind = part.__class__
+            if kind is str:
+                out.append(part)
+            elif kind is Ref:
+                out.append(self._reference(part, owner))
+            else:
+                out.append(self._compute(part, owner))
+        return "".join(out)
+
+    def _reference(self, ref: Ref, owner: str) -> str:
+        """Return the text a reference of ``owner`` stands for; record the dependency."""
+        name = ref.name if ref.name is not None else self.render(ref.parts, owner)
+        self.deps[owner].append(name)
+        if name in self.raw:
+            if name in self.active:
+                self._raise_cycle(name, owner)
+            if name == ID_PARAM and self.id_pending:
+                raise NeedsId
+            return to_text(self.resolve(name))
+        value = self.env.get(name)
+        if value is None:
+            self._raise_undefined(ref, name, owner)
+        return value
+
+    def _compute(self, expr: Expr, owner: str) -> str:
+        """Evaluate a computed value ``$(...)$`` of parameter ``owner``."""
+        text = self.render(expr.parts, owner)
+        try:
+            result, deterministic = evaluate(text)
+        except Forbidden as err:
+            raise ExpansionError(f"parameter '{owner}': expression $({text})$ is forbidden: "
+                                 f"{err}", param=owner) from None
+        except Exception as err:  # noqa: BLE001 - any failure of user code is reported
+            raise ExpansionError(f"parameter '{owner}': expression $({text})$ failed: "
+                                 f"{type(err).__name__}: {err}", param=owner) from None
+        if not deterministic:
+            self.volatile.add(owner)
+        return result
+
+    def _chain(self) -> str:
+        """Return `` (reference chain: a -> b)`` for a stack deeper than one, else ``""``."""
+        if len(self.active) < 2:
+            return ""
+        return f" (reference chain: {' -> '.join(self.active)})"
+
+    def _raise_cycle(self, name: str, owner: str) -> None:
+        """Raise the error for a reference back into the resolution stack."""
+        if name == owner:
+            raise ExpansionError(f"parameter '{owner}' refers to itself (${{{name}}}); a value "
+                                 f"cannot use its own value", param=owner)
+        stack = list(self.active)
+        cycle = " -> ".join([*stack[stack.index(name):], name])
+        raise ExpansionError(f"parameter '{owner}': reference cycle {cycle}; break the cycle "
+                             f"by giving one of them a plain value", param=owner)
+
+    def _raise_undefined(self, ref: Ref, name: str, owner: str) -> None:
+        """Raise the error for a reference to a name that is neither a parameter nor in env."""
+        if ref.name is None:
+            what = f"reference {ref.text} resolves to undefined name '{name}'"
+        else:
+            what = f"undefined reference {ref.text}"
+        raise ExpansionError(f"parameter '{owner}': {what}{self._chain()}; define it with "
+                             f"-P{name}=VALUE or in a config", param=owner)
+
+
+def to_text(value: Any) -> str:
+    """Return the text substituted for a value: ``str()``, a dict as JSON."""
+    if value.__class__ is str:
+        return value
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return str(value)

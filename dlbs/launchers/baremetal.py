@@ -1,0 +1,62 @@
+"""Layers of a launch on the host itself: the ``runtime.launcher`` prefix and the environment."""
+from __future__ import annotations
+
+import shlex
+from typing import Any, Mapping
+
+from dlbs.errors import ValidationError
+from dlbs.launchers.benchmark import device_type
+from dlbs.launchers.command import Command, as_arg, as_bool
+
+ENV_PREFIX = "runtime.env."
+
+
+def split_words(name: str, value: Any) -> list[str]:
+    """Split a command-line-like parameter (``runtime.launcher``, ``exp.docker_args``) into words."""
+    try:
+        return shlex.split(as_arg(value))
+    except ValueError as err:
+        raise ValidationError(f"parameter '{name}' is not a valid command line ({err}): "
+                              f"{value!r}") from None
+
+
+class PrefixLayer:
+    """Prepends ``runtime.launcher`` (e.g. ``numactl --cpunodebind=0``) to the command."""
+
+    name = "prefix"
+
+    def applies(self, exp: Mapping[str, Any]) -> bool:
+        """When ``runtime.launcher`` is not empty."""
+        return bool(as_arg(exp.get("runtime.launcher")).strip())
+
+    def wrap(self, exp: Mapping[str, Any], cmd: Command) -> Command:
+        """Return ``PREFIX... ARGV...``."""
+        prefix = split_words("runtime.launcher", exp.get("runtime.launcher"))
+        return Command(argv=(*prefix, *cmd.argv), env=cmd.env)
+
+
+def user_env(exp: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The ``runtime.env.<NAME>`` parameters as ``(NAME, value)`` pairs, in plan order."""
+    return [(key[len(ENV_PREFIX):], as_arg(value)) for key, value in exp.items()
+            if key.startswith(ENV_PREFIX)]
+
+
+class EnvironmentLayer:
+    """Sets ``CUDA_VISIBLE_DEVICES`` (bare metal) and the ``runtime.env.*`` variables."""
+
+    name = "environment"
+
+    def applies(self, exp: Mapping[str, Any]) -> bool:
+        """Always: at least ``CUDA_VISIBLE_DEVICES`` is set on bare metal."""
+        return True
+
+    def wrap(self, exp: Mapping[str, Any], cmd: Command) -> Command:
+        """Return ``cmd`` with the variables added; ``runtime.env.*`` wins over the defaults."""
+        out = cmd
+        if not as_bool(exp.get("exp.docker", False)):
+            # In a container ``--gpus`` already exposes exactly these devices, renumbered from 0.
+            visible = as_arg(exp.get("runtime.visible_gpus", exp.get("exp.gpus", "")))
+            out = out.with_env("CUDA_VISIBLE_DEVICES", visible if device_type(exp) == "gpu" else "")
+        for name, value in user_env(exp):
+            out = out.with_env(name, value)
+        return out

@@ -1,0 +1,75 @@
+"""The value every launcher layer passes on: a command as an argument list plus its environment.
+
+A launch is composed by wrapping (milabench style): the benchmark command is built first, then
+each layer that applies to the experiment wraps it (torchrun, a prefix such as numactl, the
+environment, a container). Layers are pure: they read the experiment dict and return a new
+``Command``; they never start a process, read files or look at ``os.environ``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping, Protocol
+
+from dlbs.errors import ValidationError
+
+#: A valid name of an environment variable (also what is safe to print unquoted in a script).
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command line (``argv``, never a shell string) and the variables to export for it."""
+
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = field(default=())
+
+    def with_env(self, name: str, value: str) -> Command:
+        """Return a copy with ``name=value`` set (replacing an earlier value of ``name``)."""
+        if not ENV_NAME_RE.match(name):
+            raise ValidationError(f"environment variable name '{name}' is not valid: use letters, "
+                                  "digits and '_' (runtime.env.<NAME>)")
+        kept = tuple((k, v) for k, v in self.env if k != name)
+        return replace(self, env=kept + ((name, value),))
+
+    def env_dict(self) -> dict[str, str]:
+        """The environment as a dict (insertion order kept)."""
+        return dict(self.env)
+
+
+class Layer(Protocol):
+    """One wrapping step of a launch (Hydra-style small interface; see tests/runner)."""
+
+    name: str
+
+    def applies(self, exp: Mapping[str, Any]) -> bool:
+        """Whether this layer takes part in launching ``exp``."""
+
+    def wrap(self, exp: Mapping[str, Any], cmd: Command) -> Command:
+        """Return ``cmd`` wrapped for ``exp``; never mutates or runs anything."""
+
+
+def as_arg(value: Any) -> str:
+    """Turn a parameter value into one command-line argument (bools as ``true``/``false``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    return str(value)
+
+
+def as_bool(value: Any) -> bool:
+    """Read a boolean parameter that may still be a string (``"true"``, ``"0"``...)."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes", "on")
+    return bool(value)
+
+
+def as_int(value: Any, default: int = 0) -> int:
+    """Read an integer parameter; an empty or missing value gives ``default``."""
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"expected an integer, got {value!r}") from None

@@ -1,0 +1,92 @@
+"""Run the command in a container: ``docker run ... IMAGE ARGV``.
+
+The data directory and the benchmark code are bind-mounted (code read-only at
+``pytorch.bench_path``), GPUs are passed with ``--gpus '"device=..."'``, the environment becomes
+``-e`` options. The container is named (``container_name``) so the runner can remove it when an
+experiment times out or is interrupted.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Mapping
+
+from dlbs.errors import ValidationError
+from dlbs.launchers.baremetal import split_words
+from dlbs.launchers.benchmark import device_type, num_replicas
+from dlbs.launchers.command import Command, as_arg, as_bool
+
+
+def container_name(exp: Mapping[str, Any]) -> str:
+    """A stable container name: ``dlbs-<exp.id>`` (or a hash of the log file path)."""
+    exp_id = as_arg(exp.get("exp.id")).strip()
+    if not exp_id or not all(c.isalnum() or c in "-_." for c in exp_id):
+        exp_id = hashlib.sha1(as_arg(exp.get("exp.log_file")).encode()).hexdigest()[:12]
+    return f"dlbs-{exp_id}"
+
+
+def gpu_options(exp: Mapping[str, Any]) -> list[str]:
+    """``--gpus '"device=0,1"'`` for a GPU experiment (the quotes keep docker from splitting)."""
+    if device_type(exp) != "gpu":
+        return []
+    devices = as_arg(exp.get("runtime.visible_gpus", exp.get("exp.gpus", ""))).replace(":", ",")
+    return ["--gpus", f'"device={devices}"']
+
+
+def ipc_options(exp: Mapping[str, Any]) -> list[str]:
+    """Shared memory: ``--shm-size`` (DataLoader workers), ``--ipc`` (host for multi-GPU NCCL)."""
+    opts: list[str] = []
+    shm = as_arg(exp.get("exp.docker_shm_size", "1g")).strip()
+    ipc = as_arg(exp.get("exp.docker_ipc", "")).strip()
+    if not ipc and device_type(exp) == "gpu" and num_replicas(exp) > 1:
+        ipc = "host"
+    if ipc:
+        opts += ["--ipc", ipc]
+    if shm and ipc != "host":
+        opts += ["--shm-size", shm]
+    return opts
+
+
+def mount_options(exp: Mapping[str, Any]) -> list[str]:
+    """Bind mounts: the data directory at the same path, the code at ``pytorch.bench_path``."""
+    opts: list[str] = []
+    data_dir = as_arg(exp.get("exp.data_dir")).strip()
+    if data_dir:
+        opts += ["-v", f"{data_dir}:{data_dir}:ro"]
+    code_dir = as_arg(exp.get("runtime.code_dir")).strip()
+    bench_path = as_arg(exp.get("pytorch.bench_path")).strip()
+    if code_dir and bench_path:
+        opts += ["-v", f"{code_dir}:{bench_path}:ro"]
+    return opts
+
+
+def env_options(cmd: Command) -> list[str]:
+    """The command's environment as ``-e NAME=value`` options."""
+    opts: list[str] = []
+    for name, value in cmd.env:
+        opts += ["-e", f"{name}={value}"]
+    return opts
+
+
+class DockerLayer:
+    """``docker run --rm --init --name N [options] IMAGE ARGV`` when ``exp.docker`` is true."""
+
+    name = "docker"
+
+    def applies(self, exp: Mapping[str, Any]) -> bool:
+        """When ``exp.docker`` is true."""
+        return as_bool(exp.get("exp.docker", False))
+
+    def wrap(self, exp: Mapping[str, Any], cmd: Command) -> Command:
+        """Return the ``docker run`` command; the environment moves into ``-e`` options."""
+        image = as_arg(exp.get("exp.docker_image")).strip()
+        if not image:
+            raise ValidationError("exp.docker is true but exp.docker_image is empty: "
+                                  "set -Pexp.docker_image=IMAGE")
+        launcher = split_words("exp.docker_launcher", exp.get("exp.docker_launcher") or "docker")
+        argv = [*launcher, "run", "--rm", "--init", "--name", container_name(exp)]
+        network = as_arg(exp.get("exp.docker_network", "")).strip()
+        if network:
+            argv += ["--network", network]
+        argv += ipc_options(exp) + gpu_options(exp) + mount_options(exp) + env_options(cmd)
+        argv += split_words("exp.docker_args", exp.get("exp.docker_args", ""))
+        return Command(argv=(*argv, image, *cmd.argv), env=())

@@ -1,0 +1,100 @@
+"""Select records with a filter query and keep chosen keys (``--filter_query``, ``--output_params``).
+
+The matching rules are those of extension conditions, with one deviation: a key missing from a
+record does **not** match (an extension condition treats it as matching). A query is a JSON
+object, AND over its keys; a value that is a list matches when any element matches; a string
+``""`` matches only ``""``; any other string is a regular expression applied with ``re.match``
+to the value (non-strings as their JSON text); any other value matches by equality (``True`` is
+not ``1``). Pure functions; a bad query is a ``DLBSError`` (exit code 1) naming the key.
+"""
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+from dlbs.errors import DLBSError
+
+Query = dict[str, Any]
+
+
+def _check_patterns(key: str, condition: Any) -> None:
+    items = condition if isinstance(condition, list) else [condition]
+    for item in items:
+        if isinstance(item, (list, dict)):
+            raise DLBSError(f"--filter_query: condition of '{key}' must be a value or a list of "
+                             f"values, not {json.dumps(item)}")
+        if isinstance(item, str) and item:
+            try:
+                re.compile(item)
+            except re.error as err:
+                raise DLBSError(f"--filter_query: '{key}': bad regular expression "
+                                 f"'{item}': {err}") from None
+
+
+def parse_query(text: str | None) -> Query:
+    """Parse a ``--filter_query`` JSON object; an empty or missing one selects everything."""
+    if not text:
+        return {}
+    try:
+        query = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DLBSError(f"--filter_query is not valid JSON ({err.msg} at column {err.colno}); "
+                         "write e.g. '{\"exp.model\": \"resnet50\"}'") from None
+    if not isinstance(query, dict):
+        raise DLBSError("--filter_query must be a JSON object of key: condition")
+    for key, condition in query.items():
+        _check_patterns(key, condition)
+    return query
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def matches_value(condition: Any, value: Any) -> bool:
+    """True when one record value satisfies one condition (see the module docstring)."""
+    if isinstance(condition, list):
+        return any(matches_value(item, value) for item in condition)
+    if isinstance(condition, str):
+        if condition == "":
+            return value == ""
+        return re.match(condition, _as_text(value)) is not None
+    if isinstance(condition, bool) or isinstance(value, bool):
+        return type(condition) is type(value) and condition == value
+    return bool(condition == value)
+
+
+def matches(query: Mapping[str, Any], record: Mapping[str, Any]) -> bool:
+    """True when ``record`` satisfies every condition; a missing key never matches."""
+    return all(key in record and matches_value(cond, record[key]) for key, cond in query.items())
+
+
+def filter_records(records: Iterable[dict[str, Any]], query: Mapping[str, Any]
+                   ) -> Iterator[dict[str, Any]]:
+    """Yield the records that satisfy ``query``."""
+    if not query:
+        yield from records
+        return
+    yield from (record for record in records if matches(query, record))
+
+
+def parse_key_list(text: str | None) -> list[str]:
+    """Split a comma- or blank-separated list of keys (glob patterns allowed)."""
+    if not text:
+        return []
+    return [item for item in re.split(r"[,\s]+", text) if item]
+
+
+def project(record: Mapping[str, Any], patterns: Sequence[str]) -> dict[str, Any]:
+    """Return only the keys of ``record`` that match one of ``patterns`` (``fnmatch`` globs)."""
+    if not patterns:
+        return dict(record)
+    exact = [p for p in patterns if not any(c in p for c in "*?[")]
+    globs = [p for p in patterns if p not in exact]
+    kept = {key: record[key] for key in exact if key in record}
+    for key, value in record.items():
+        if key not in kept and any(fnmatch.fnmatchcase(key, g) for g in globs):
+            kept[key] = value
+    return kept

@@ -1,0 +1,93 @@
+"""Gather records from the inputs a user names: log files, folders of logs, parsed files.
+
+A folder contributes its ``*.log`` files (its whole tree with ``recursive``); a file named
+explicitly is parsed as a log unless its name marks a parsed-results file (``.json``,
+``.json.gz``, ``.jsonl``, ``.csv``), which is read as records. Warnings (malformed lines,
+truncated logs) go to the ``logging`` module, never stop anything; an unusable file (unreadable,
+binary, no facts at all) is an error unless ``ignore_errors``, then a warning.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from dlbs.errors import LogFormatError
+from dlbs.logs.pool import parse_logs
+from dlbs.logs.store import file_format, read_records
+
+LOG = logging.getLogger("dlbs.logs")
+LOG_SUFFIX = ".log"
+
+
+@dataclass
+class Inputs:
+    """The inputs sorted by kind: log files to parse and parsed-results files to read."""
+
+    logs: list[str] = field(default_factory=list)
+    parsed: list[str] = field(default_factory=list)
+
+
+def _folder_logs(folder: Path, recursive: bool) -> list[str]:
+    found = folder.rglob(f"*{LOG_SUFFIX}") if recursive else folder.glob(f"*{LOG_SUFFIX}")
+    return sorted(str(path) for path in found if path.is_file())
+
+
+def find_inputs(names: Sequence[str], recursive: bool = False) -> Inputs:
+    """Sort ``names`` into log files and parsed files; raise when there is nothing to read."""
+    if not names:
+        raise LogFormatError("no inputs: name log files, folders of logs or parsed files")
+    inputs = Inputs()
+    for name in names:
+        path = Path(name)
+        if path.is_dir():
+            inputs.logs.extend(_folder_logs(path, recursive))
+        elif path.is_file():
+            (inputs.parsed if file_format(path) else inputs.logs).append(str(path))
+        else:
+            raise LogFormatError(f"input '{name}' does not exist")
+    if not inputs.logs and not inputs.parsed:
+        hint = "" if recursive else " (add --recursive to search sub-folders)"
+        raise LogFormatError(f"no logs found in {', '.join(names)}{hint}")
+    return inputs
+
+
+def _report(problem: str, ignore_errors: bool) -> None:
+    if not ignore_errors:
+        raise LogFormatError(f"{problem} (use --ignore_errors to skip such files)")
+    LOG.warning("%s; skipped", problem)
+
+
+def parse_log_files(paths: Sequence[str], jobs: int | None = None,
+                    ignore_errors: bool = False) -> list[dict[str, Any]]:
+    """Parse log files (in parallel) into records, logging every warning."""
+    records = []
+    for result in parse_logs(paths, jobs):
+        for warning in result.warnings:
+            LOG.warning("%s", warning)
+        if result.error is not None:
+            _report(result.error, ignore_errors)
+        elif result.record is not None:
+            records.append(result.record)
+    return records
+
+
+def read_parsed_files(paths: Iterable[str], ignore_errors: bool = False) -> list[dict[str, Any]]:
+    """Read parsed-results files into records."""
+    records: list[dict[str, Any]] = []
+    for path in paths:
+        try:
+            records.extend(read_records(path))
+        except LogFormatError as err:
+            _report(str(err), ignore_errors)
+    return records
+
+
+def load_records(names: Sequence[str], recursive: bool = False, jobs: int | None = None,
+                 ignore_errors: bool = False) -> list[dict[str, Any]]:
+    """Return the records of every input: logs parsed, parsed files read."""
+    inputs = find_inputs(names, recursive)
+    records = parse_log_files(inputs.logs, jobs, ignore_errors)
+    records.extend(read_parsed_files(inputs.parsed, ignore_errors))
+    return records

@@ -1,0 +1,138 @@
+"""Write and read parsed records: ``.json``, ``.json.gz``, ``.jsonl`` and ``.csv`` files.
+
+``.json`` (and ``.json.gz``) hold ``{"data": [record, ...]}`` like DLBS's logparser; a bare
+list is read too. ``.jsonl`` holds one record per line. ``.csv`` has one column per key (the
+union over records, sorted); lists and objects are written as JSON text; it is lossy on reading
+(a cell that is valid JSON is read as JSON, an empty cell is a missing key). The format is
+chosen by the file name. This module does no parsing of logs and never prints.
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from pathlib import Path
+from typing import IO, Any, Iterable, Sequence
+
+from dlbs.errors import LogFormatError, UsageError
+
+#: Suffixes of parsed-record files, longest first (``.json.gz`` before ``.json``).
+FORMATS: tuple[str, ...] = (".json.gz", ".jsonl", ".json", ".csv")
+
+
+def file_format(path: str | Path) -> str | None:
+    """Return the format suffix of ``path`` (one of ``FORMATS``), or ``None``."""
+    name = str(path).lower()
+    return next((fmt for fmt in FORMATS if name.endswith(fmt)), None)
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def write_csv(records: Sequence[dict[str, Any]], stream: IO[str]) -> None:
+    """Write records as CSV with one column per key (union over records, sorted)."""
+    columns = sorted({key for record in records for key in record})
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(columns)
+    for record in records:
+        writer.writerow([_csv_cell(record.get(key)) for key in columns])
+
+
+def dump_records(records: Sequence[dict[str, Any]], fmt: str, stream: IO[str]) -> None:
+    """Write ``records`` in format ``fmt`` (``.json``, ``.jsonl`` or ``.csv``) to ``stream``."""
+    if fmt == ".csv":
+        write_csv(records, stream)
+    elif fmt == ".jsonl":
+        stream.writelines(json.dumps(record) + "\n" for record in records)
+    else:
+        json.dump({"data": list(records)}, stream, indent=1)
+        stream.write("\n")
+
+
+def write_records(records: Sequence[dict[str, Any]], path: str | Path) -> None:
+    """Write records to ``path`` in the format its name asks for."""
+    fmt = file_format(path)
+    if fmt is None:
+        raise UsageError(f"--output_file '{path}': name must end with one of "
+                         f"{', '.join(FORMATS)}")
+    try:
+        if fmt == ".json.gz":
+            with gzip.open(path, "wt", encoding="utf-8") as stream:
+                dump_records(records, ".json", stream)
+        else:
+            with open(path, "w", encoding="utf-8", newline="") as stream:
+                dump_records(records, fmt, stream)
+    except OSError as err:
+        raise LogFormatError(f"cannot write '{path}': {err.strerror or err}; "
+                             "check the folder exists and is writable") from None
+
+
+def _csv_value(cell: str) -> Any:
+    try:
+        return json.loads(cell)
+    except ValueError:
+        return cell
+
+
+def read_csv(stream: IO[str]) -> list[dict[str, Any]]:
+    """Read records written by ``write_csv`` (empty cells are missing keys)."""
+    rows = csv.DictReader(stream)
+    return [{k: _csv_value(v) for k, v in row.items() if v not in ("", None)} for row in rows]
+
+
+def _records_of(data: Any, path: str) -> list[dict[str, Any]]:
+    if isinstance(data, dict) and isinstance(data.get("data"), list):
+        data = data["data"]
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise LogFormatError(f"'{path}' is not a parsed-results file: expected "
+                             "{\"data\": [records]} or a list of records")
+    return data
+
+
+def _read_jsonl(stream: IO[str], path: str) -> list[dict[str, Any]]:
+    records = []
+    for number, line in enumerate(stream, start=1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise LogFormatError(f"{path}:{number}: not a JSON record ({err.msg})") from None
+    return _records_of(records, path)
+
+
+def _load(stream: IO[str], fmt: str, path: str) -> list[dict[str, Any]]:
+    if fmt == ".csv":
+        return read_csv(stream)
+    if fmt == ".jsonl":
+        return _read_jsonl(stream, path)
+    try:
+        return _records_of(json.load(stream), path)
+    except json.JSONDecodeError as err:
+        raise LogFormatError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
+
+
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """Read the records of a parsed-results file (format from the name)."""
+    fmt = file_format(path)
+    if fmt is None:
+        raise LogFormatError(f"'{path}' is not a parsed-results file (use {', '.join(FORMATS)})")
+    try:
+        if fmt == ".json.gz":
+            with gzip.open(path, "rt", encoding="utf-8") as stream:
+                return _load(stream, ".json", str(path))
+        with open(path, encoding="utf-8", newline="") as stream:
+            return _load(stream, fmt, str(path))
+    except (OSError, EOFError) as err:
+        raise LogFormatError(f"cannot read '{path}': {getattr(err, 'strerror', None) or err}") \
+            from None
+
+
+def records_text(records: Iterable[dict[str, Any]], fmt: str = ".json") -> str:
+    """Return records formatted as text (for stdout and tests)."""
+    buffer = io.StringIO()
+    dump_records(list(records), fmt, buffer)
+    return buffer.getvalue()

@@ -1,0 +1,139 @@
+"""Sample the resources an experiment uses while it runs (psutil; NVML when GPUs are found).
+
+A ``Monitor`` thread samples the process tree of the launched process (and of its container)
+every ``monitor.frequency`` seconds: CPU % (100 = one core) and resident memory, summed over
+the tree; on GPUs, utilisation (mean over the experiment's GPUs), memory and power (sums).
+``facts()`` returns the series and their peaks as ``results.use.*`` facts for the log trailer
+(keys: docs/log-format.md).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+import psutil
+
+MB = 2**20
+
+
+class GpuSampler:
+    """Reads utilisation, memory and power of some GPUs through NVML."""
+
+    def __init__(self, indices: list[int]) -> None:
+        import pynvml
+        self._nvml = pynvml
+        pynvml.nvmlInit()  # raises NVMLError_LibraryNotFound without a driver
+        count = pynvml.nvmlDeviceGetCount()
+        wanted = [i for i in indices if 0 <= i < count] or list(range(count))
+        self.handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in wanted]
+
+    @classmethod
+    def create(cls, indices: list[int]) -> GpuSampler | None:
+        """A sampler, or None where NVML or GPUs are absent."""
+        try:
+            sampler = cls(indices)
+        except Exception:  # noqa: BLE001 - ImportError, NVMLError_LibraryNotFound, NVMLError...
+            return None
+        return sampler if sampler.handles else None
+
+    def sample(self) -> tuple[float, float, float]:
+        """``(mean utilisation %, memory used MB, power W)`` over the GPUs."""
+        nvml = self._nvml
+        util = [nvml.nvmlDeviceGetUtilizationRates(h).gpu for h in self.handles]
+        mem = [nvml.nvmlDeviceGetMemoryInfo(h).used / MB for h in self.handles]
+        power = []
+        for handle in self.handles:
+            try:
+                power.append(nvml.nvmlDeviceGetPowerUsage(handle) / 1000.0)
+            except Exception:  # noqa: BLE001 - not every board reports power
+                power.append(0.0)
+        return sum(util) / len(util), sum(mem), sum(power)
+
+    def close(self) -> None:
+        """Release NVML."""
+        try:
+            self._nvml.nvmlShutdown()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+class Monitor(threading.Thread):
+    """Samples a process tree until ``stop()``; ``extra_root`` finds more roots (a container)."""
+
+    def __init__(self, pid: int, interval: float, gpus: list[int] | None = None,
+                 extra_root: Callable[[], int | None] | None = None) -> None:
+        super().__init__(name="dlbs-monitor", daemon=True)
+        self.pid, self.interval, self.extra_root = pid, max(0.01, interval), extra_root
+        self._stop_event = threading.Event()
+        self._procs: dict[int, psutil.Process] = {}
+        self._gpu = GpuSampler.create(gpus) if gpus is not None else None
+        self.times: list[float] = []
+        self.series: dict[str, list[float]] = {"cpu": [], "rss_mb": []}
+        if self._gpu is not None:
+            self.series.update({"gpu_util": [], "gpu_mem_mb": [], "gpu_power_w": []})
+        self._start = time.monotonic()
+
+    def run(self) -> None:
+        """Sample now, then every ``interval`` seconds until stopped."""
+        self._start = time.monotonic()
+        while True:
+            self._sample()
+            if self._stop_event.wait(self.interval):
+                break
+        if self._gpu is not None:
+            self._gpu.close()
+
+    def stop(self) -> None:
+        """Stop sampling and wait for the thread."""
+        self._stop_event.set()
+        if self.is_alive():
+            self.join(timeout=5)
+
+    def _roots(self) -> list[int]:
+        roots = [self.pid]
+        extra = self.extra_root() if self.extra_root else None
+        return roots + ([extra] if extra else [])
+
+    def _tree(self) -> list[psutil.Process]:
+        found: dict[int, psutil.Process] = {}
+        for root in self._roots():
+            try:
+                top = self._procs.get(root) or psutil.Process(root)
+                found[root] = top
+                for child in top.children(recursive=True):
+                    found[child.pid] = self._procs.get(child.pid, child)
+            except psutil.Error:
+                continue
+        self._procs = found  # keep Process objects: cpu_percent needs the previous reading
+        return list(found.values())
+
+    def _sample(self) -> None:
+        cpu = rss = 0.0
+        for proc in self._tree():
+            try:
+                cpu += proc.cpu_percent(None)
+                rss += proc.memory_info().rss / MB
+            except psutil.Error:
+                continue
+        self.times.append(round(time.monotonic() - self._start, 3))
+        self.series["cpu"].append(round(cpu, 1))
+        self.series["rss_mb"].append(round(rss, 1))
+        if self._gpu is not None:
+            try:
+                util, mem, power = self._gpu.sample()
+            except Exception:  # noqa: BLE001 - a GPU that went away must not kill the run
+                util = mem = power = 0.0
+            self.series["gpu_util"].append(round(util, 1))
+            self.series["gpu_mem_mb"].append(round(mem, 1))
+            self.series["gpu_power_w"].append(round(power, 1))
+
+    def facts(self) -> list[tuple[str, Any]]:
+        """The series and their peaks as ``results.use.*`` facts."""
+        out: list[tuple[str, Any]] = [("results.use.interval", self.interval),
+                                      ("results.use.samples", len(self.times)),
+                                      ("results.use.time", self.times)]
+        for name, values in self.series.items():
+            out.append((f"results.use.{name}", values))
+            out.append((f"results.use.{name}_peak", max(values) if values else None))
+        return out

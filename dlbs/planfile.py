@@ -1,0 +1,107 @@
+"""The plan file: a built (unexpanded) plan written by ``build`` and read back by ``--plan``.
+
+A plan file is one JSON object::
+
+    {"format": "dlbs-plan", "version": 1,
+     "specs": {"exp.replica_batch": {"type": "int"}, "exp.phase": {"type": "str",
+               "val_domain": ["training", "inference"]}, ...},
+     "experiments": [{...}, {...}]}
+
+``specs`` carries every parameter's declared type and domain, so that expanding the plan later
+casts and checks exactly as expanding it at build time would. A plain JSON list of experiments
+(a DLBS plan) is read too; its specs then come from the configs the caller supplies.
+
+This module only reads and writes the format; building and expanding are the engine's job.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from dlbs.config import parse_json
+from dlbs.engine import ParamSpec
+from dlbs.errors import ConfigError
+
+PLAN_FORMAT = "dlbs-plan"
+PLAN_VERSION = 1
+
+
+def spec_to_json(spec: ParamSpec) -> dict[str, Any]:
+    """Return the JSON form of a parameter's declaration (type, domain; no description)."""
+    data: dict[str, Any] = {"type": spec.type}
+    if spec.domain is not None:
+        data["val_domain"] = list(spec.domain)
+    return data
+
+
+def spec_from_json(name: str, data: Any, origin: str) -> ParamSpec:
+    """Rebuild a :class:`ParamSpec` from its JSON form; raise ConfigError when malformed."""
+    if not isinstance(data, dict) or data.get("type") not in (None, "int", "str", "float", "bool"):
+        raise ConfigError(f"{origin}: the spec of parameter '{name}' must be an object with "
+                          "'type' one of int, str, float, bool or null")
+    domain = data.get("val_domain")
+    if domain is not None and not isinstance(domain, list):
+        raise ConfigError(f"{origin}: 'val_domain' of parameter '{name}' must be a list")
+    return ParamSpec(name=name, type=data.get("type"),
+                     domain=tuple(domain) if domain is not None else None)
+
+
+def write_plan(stream: IO[str], experiments: Iterable[Mapping[str, Any]],
+               specs: Mapping[str, ParamSpec]) -> int:
+    """Write a plan file to ``stream``, one experiment at a time; return how many were written."""
+    stream.write(f'{{"format": "{PLAN_FORMAT}", "version": {PLAN_VERSION},\n "specs": {{')
+    _write_items(stream, ((json.dumps(name) + ": " + json.dumps(spec_to_json(spec)))
+                          for name, spec in specs.items()))
+    stream.write('},\n "experiments": [')
+    count = _write_items(stream, (json.dumps(experiment) for experiment in experiments))
+    stream.write("]\n}\n")
+    return count
+
+
+def _write_items(stream: IO[str], items: Iterable[str]) -> int:
+    """Write JSON items one a line, comma-separated; return how many."""
+    count = 0
+    for item in items:
+        stream.write(",\n  " if count else "\n  ")
+        stream.write(item)
+        count += 1
+    if count:
+        stream.write("\n ")
+    return count
+
+
+def read_plan(path: str | Path) -> tuple[list[dict[str, Any]], dict[str, ParamSpec] | None]:
+    """Read a plan file; return its experiments and its specs (None for a DLBS list plan)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"plan file '{path}' not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read plan file '{path}': {err}") from None
+    data = parse_json(text, str(path))
+    if isinstance(data, list):
+        return _experiments(data, str(path)), None
+    if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
+        raise ConfigError(f"{path}: not a plan file (expected a list of experiments or an "
+                          f"object with \"format\": \"{PLAN_FORMAT}\" written by 'build')")
+    if data.get("version") != PLAN_VERSION:
+        raise ConfigError(f"{path}: plan file version {data.get('version')!r} is not supported "
+                          f"(this dlbs reads version {PLAN_VERSION}); rebuild it with 'build'")
+    specs_data = data.get("specs") or {}
+    if not isinstance(specs_data, dict):
+        raise ConfigError(f"{path}: 'specs' must be an object")
+    specs = {name: spec_from_json(name, spec, str(path)) for name, spec in specs_data.items()}
+    return _experiments(data.get("experiments"), str(path)), specs
+
+
+def _experiments(data: Any, origin: str) -> list[dict[str, Any]]:
+    if not isinstance(data, list):
+        raise ConfigError(f"{origin}: 'experiments' must be a list of objects")
+    for index, experiment in enumerate(data):
+        if not isinstance(experiment, dict):
+            raise ConfigError(f"{origin}: experiment {index} is a {type(experiment).__name__}, "
+                              "not an object")
+    return data

@@ -1,0 +1,116 @@
+"""Show a sweep's progress: a tqdm bar on a terminal, plain lines otherwise, and a JSON file.
+
+The JSON file (``--progress-file``) is rewritten after every change through a temporary file
+and ``os.replace``, so a reader never sees half of it. Its keys: ``state`` (running, finished,
+interrupted), ``total``, ``done`` (finished ok), ``failed``, ``skipped``, ``simulated``,
+``left``, ``current`` (index, model, log_file of the running experiment, or null),
+``elapsed_s``, ``eta_s`` (null until one experiment has run), ``started_at``, ``updated_at``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any, Mapping
+
+from dlbs.provenance import utc_now
+
+
+def format_seconds(seconds: float | None) -> str:
+    """``H:MM:SS`` (``?`` when unknown)."""
+    if seconds is None:
+        return "?"
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class Progress:
+    """Counts of a sweep, shown as it changes."""
+
+    def __init__(self, total: int, progress_file: str | None = None,
+                 stream: IO[str] | None = None, bar: bool | None = None) -> None:
+        self.total, self.stream = total, stream or sys.stderr
+        self.path = Path(progress_file) if progress_file else None
+        self.counts = {"done": 0, "failed": 0, "skipped": 0, "simulated": 0}
+        self.current: dict[str, Any] | None = None
+        self.state, self.started_at = "running", utc_now()
+        self._t0, self._run_time, self._runs = time.monotonic(), 0.0, 0
+        use_bar = self.stream.isatty() if bar is None else bar
+        self._bar = self._make_bar() if use_bar else None
+        self._write_file()
+
+    def _make_bar(self) -> Any:
+        from tqdm import tqdm
+        return tqdm(total=self.total, file=self.stream, unit="exp", dynamic_ncols=True,
+                    leave=True)
+
+    @property
+    def left(self) -> int:
+        """Experiments not yet dealt with."""
+        return self.total - sum(self.counts.values())
+
+    def eta(self) -> float | None:
+        """Seconds left: mean duration of the experiments run so far times those left."""
+        return None if not self._runs else self._run_time / self._runs * self.left
+
+    def start(self, index: int, exp: Mapping[str, Any]) -> None:
+        """An experiment starts running."""
+        self.current = {"index": index, "model": exp.get("exp.model"),
+                        "log_file": exp.get("exp.log_file")}
+        label = f"{exp.get('exp.model')} ({Path(str(exp.get('exp.log_file', ''))).name})"
+        if self._bar is not None:
+            self._bar.set_description_str(str(exp.get("exp.model")))
+        else:
+            self._line(f"[{index + 1}/{self.total}] start {label}")
+        self._write_file()
+
+    def finish(self, index: int, status: str, duration: float | None = None) -> None:
+        """An experiment ended (``status`` ok or a failure), was skipped or simulated."""
+        key = {"ok": "done", "skipped": "skipped", "simulated": "simulated"}.get(status, "failed")
+        self.counts[key] += 1
+        if duration is not None:
+            self._run_time, self._runs = self._run_time + duration, self._runs + 1
+        self.current = None
+        if self._bar is not None:
+            self._bar.set_postfix(done=self.counts["done"], failed=self.counts["failed"],
+                                  left=self.left, refresh=False)
+            self._bar.update(1)
+        elif key in ("done", "failed"):
+            took = f" in {duration:.1f} s" if duration is not None else ""
+            self._line(f"[{index + 1}/{self.total}] {status}{took} | {self._summary()}")
+        self._write_file()
+
+    def close(self, state: str) -> None:
+        """The sweep ended: ``finished`` or ``interrupted``."""
+        self.state = state
+        if self._bar is not None:
+            self._bar.close()
+        self._write_file()
+
+    def _summary(self) -> str:
+        elapsed = time.monotonic() - self._t0
+        return (f"done {self.counts['done']} failed {self.counts['failed']} "
+                f"skipped {self.counts['skipped']} left {self.left} | elapsed "
+                f"{format_seconds(elapsed)} eta {format_seconds(self.eta())}")
+
+    def _line(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The progress as the JSON file holds it."""
+        eta = self.eta()
+        return {"state": self.state, "total": self.total, **self.counts, "left": self.left,
+                "current": self.current,
+                "elapsed_s": round(time.monotonic() - self._t0, 3),
+                "eta_s": None if eta is None else round(eta, 3),
+                "started_at": self.started_at, "updated_at": utc_now()}
+
+    def _write_file(self) -> None:
+        if self.path is None:
+            return
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(self.snapshot(), indent=1) + "\n")
+        os.replace(tmp, self.path)

@@ -1,0 +1,64 @@
+"""Aggregate repeated runs of one experiment (same ``identity``) into one row of statistics.
+
+For ``time`` (ms) and ``throughput`` (samples/s) of the successful runs: count, mean, median,
+standard deviation and the 95% confidence interval of the mean (Student t). An experiment is
+*noisy* when the coefficient of variation (std / mean) of its throughput over runs is above the
+threshold; with a single run, the iteration-level ``results.time_std / results.time`` is used
+instead. An experiment with no successful run carries the status of its last failed run.
+Pure: frame in, frame out.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from dlbs.reports.stats import t_critical
+
+#: Default noise threshold: coefficient of variation above 5% marks a measurement noisy.
+NOISE_THRESHOLD = 0.05
+METRICS: tuple[str, ...] = ("time", "throughput")
+#: Columns that vary between runs of one experiment and are not carried to the aggregate.
+PER_RUN: tuple[str, ...] = ("time", "throughput", "time_std", "time_data", "status", "error")
+
+
+def _margin(std: pd.Series, count: pd.Series) -> pd.Series:
+    """Half-width of the confidence interval of the mean; NaN below two runs."""
+    crit = count.map(lambda n: t_critical(n - 1) if n >= 2 else np.nan)
+    return crit * std / np.sqrt(count)
+
+
+def _metric_stats(ok: pd.DataFrame, metric: str) -> pd.DataFrame:
+    grouped = ok.groupby("identity", sort=False)[metric]
+    stats = grouped.agg(["count", "mean", "median", "std"])
+    margin = _margin(stats["std"], stats["count"])
+    stats["ci_low"], stats["ci_high"] = stats["mean"] - margin, stats["mean"] + margin
+    return stats.drop(columns="count").add_prefix(f"{metric}_")
+
+
+def _cv(ok: pd.DataFrame, stats: pd.DataFrame, runs_ok: pd.Series) -> pd.Series:
+    over_runs = stats["throughput_std"] / stats["throughput_mean"]
+    within = (ok["time_std"] / ok["time"]).groupby(ok["identity"], sort=False).mean()
+    return over_runs.where(runs_ok.reindex(over_runs.index) >= 2, within.reindex(over_runs.index))
+
+
+def _failure_status(frame: pd.DataFrame) -> pd.DataFrame:
+    failed = frame[frame["status"] != "ok"].groupby("identity", sort=False)
+    return pd.DataFrame({"failed_status": failed["status"].last(),
+                         "error": failed["error"].last()})
+
+
+def aggregate(frame: pd.DataFrame, threshold: float = NOISE_THRESHOLD) -> pd.DataFrame:
+    """One row per experiment: its descriptive columns plus run counts and statistics."""
+    groups = frame.groupby("identity", sort=False)
+    descr = groups[[c for c in frame.columns if c not in PER_RUN and c != "identity"]].first()
+    ok = frame[(frame["status"] == "ok") & frame["throughput"].notna()]
+    runs_ok = ok.groupby("identity", sort=False).size()
+    stats = pd.concat([_metric_stats(ok, m) for m in METRICS], axis=1)
+    out = descr.join(groups.size().rename("runs")).join(runs_ok.rename("runs_ok"))
+    out["runs_ok"] = out["runs_ok"].fillna(0).astype(int)
+    out = out.join(stats).join(_failure_status(frame))
+    out["cv"] = _cv(ok, stats, runs_ok).reindex(out.index)
+    out["noisy"] = out["cv"] > threshold
+    out["status"] = out["failed_status"].where(out["runs_ok"] == 0, "ok")
+    out["partial"] = (out["runs_ok"] > 0) & (out["runs_ok"] < out["runs"])
+    return out.drop(columns="failed_status")

@@ -1,0 +1,45 @@
+"""The one entry to the report builders: records and a report kind in, a ``Report`` out.
+
+Checks the user-given columns first, so an unknown ``--rows`` name is a one-line error.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from dlbs.errors import ReportError
+from dlbs.reports.aggregate import NOISE_THRESHOLD
+from dlbs.reports.compare import compare_report
+from dlbs.reports.frame import check_columns
+from dlbs.reports.model import Report
+from dlbs.reports.summary import summary_report
+from dlbs.reports.tables import pivot_report, standard_report
+
+KINDS: tuple[str, ...] = ("regular", "weak", "strong", "summary")
+Records = Sequence[Mapping[str, Any]]
+
+
+def build_report(records: Records, kind: str = "regular",
+                 pivot: tuple[Sequence[str], Sequence[str], str] | None = None,
+                 threshold: float = NOISE_THRESHOLD) -> Report:
+    """A ``kind`` report, or the pivot ``(rows, cols, value)`` when given."""
+    if not records:
+        raise ReportError("no benchmark records to report on (check the inputs and the filter)")
+    if pivot is not None:
+        rows, cols, value = pivot
+        check_columns(rows, records, "--rows")
+        check_columns(cols, records, "--cols")
+        check_columns([value], records, "--value")
+        return pivot_report(records, rows, cols, value, threshold)
+    if kind == "summary":
+        return summary_report(records, threshold)
+    if kind not in KINDS:
+        raise ReportError(f"unknown report type '{kind}'; choose one of {', '.join(KINDS)}")
+    return standard_report(records, kind, threshold)
+
+
+def compare_records(base: Records, new: Records, threshold: float = NOISE_THRESHOLD) -> Report:
+    """The comparison of ``new`` against ``base``."""
+    if not base or not new:
+        raise ReportError("--compare needs benchmark records on both sides")
+    return compare_report(base, new, threshold)

@@ -1,0 +1,56 @@
+"""Render a ``Report`` as one self-contained HTML page (Jinja2), charts embedded as base64 PNG.
+
+The page needs nothing else: styles are inline and images are ``data:`` URIs. Failed cells,
+noisy values and comparison verdicts get their own CSS class. Pure: a report and its charts
+in, a string out; Jinja2 autoescaping keeps log values from becoming markup.
+"""
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from typing import Any
+
+import jinja2
+
+from dlbs.reports.model import Report, Table, format_cell, is_missing
+from dlbs.reports.plots import Chart
+from dlbs.reports.render import column_names, columns_title, row_keys, level_names
+
+VERDICT_CLASSES: dict[str, str] = {"faster": "faster", "slower": "slower",
+                                   "no significant change": "same"}
+
+
+def _css(value: Any, mark: str) -> str:
+    if is_missing(value):
+        return "missing"
+    if isinstance(value, str):
+        return VERDICT_CLASSES.get(value, "status")
+    return "num noisy" if "*" in mark else "num"
+
+
+def _table_view(table: Table) -> dict[str, Any]:
+    rows = []
+    for r, key in enumerate(row_keys(table.data.index)):
+        cells = []
+        for c, value in enumerate(table.data.iloc[r].tolist()):
+            mark = table.mark(r, c)
+            cells.append({"text": format_cell(value, table.digits, mark), "css": _css(value, mark)})
+        rows.append({"key": [str(k) for k in key], "cells": cells})
+    columns = column_names(table)
+    return {"title": table.title, "index": level_names(table.data.index),
+            "columns_name": columns_title(table), "columns": columns, "rows": rows}
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.PackageLoader("dlbs.reports", "templates"),
+                              autoescape=True, trim_blocks=True, lstrip_blocks=True,
+                              undefined=jinja2.StrictUndefined)
+
+
+def to_html(report: Report, charts: Sequence[Chart] = ()) -> str:
+    """The report as one HTML page, with ``charts`` embedded."""
+    template = _environment().get_template("report.html.j2")
+    images = [{"title": c.title, "data": base64.b64encode(c.png).decode("ascii")}
+              for c in charts]
+    return template.render(title=report.title, tables=[_table_view(t) for t in report.tables],
+                           notes=report.notes, charts=images)

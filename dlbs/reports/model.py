@@ -1,0 +1,99 @@
+"""The data a report is made of: ``Table``s of cells grouped in a ``Report``.
+
+A cell is a number (the value), a string (the status of a failed experiment, e.g. ``oom``, or a
+verdict), or ``None`` (no such experiment). ``marks`` holds, per cell, ``*`` for a noisy value
+and ``!`` when some repeats of the experiment failed. Renderers (text, markdown, csv, json,
+html) and plots read these; nothing here computes or prints.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+#: Cell marks and what they mean (shown under each report).
+MARK_NOISY = "*"
+MARK_PARTIAL = "!"
+MARK_LEGEND: dict[str, str] = {
+    MARK_NOISY: "noisy: coefficient of variation above the threshold",
+    MARK_PARTIAL: "some repeated runs failed; value from the successful ones",
+}
+#: How a failed cell is shown, by status (any other status is shown as it is).
+STATUS_TEXT: dict[str, str] = {"failure": "failed"}
+
+
+@dataclass
+class Table:
+    """One table: ``data`` (object cells), optional ``marks`` of the same shape, a title.
+
+    ``name`` is a stable machine name (``time``, ``throughput``, ``speedup``, ``efficiency``,
+    ``experiments``, ``comparison``); ``digits`` is the number of decimals shown for floats.
+    """
+
+    name: str
+    title: str
+    data: pd.DataFrame
+    marks: pd.DataFrame | None = None
+    digits: int = 2
+
+    def mark(self, row: int, col: int) -> str:
+        """The mark of a cell ('' when none)."""
+        return "" if self.marks is None else str(self.marks.iat[row, col] or "")
+
+
+@dataclass
+class Report:
+    """A titled list of tables, with notes shown under them and the kind it was made by."""
+
+    kind: str
+    title: str
+    tables: list[Table]
+    notes: list[str] = field(default_factory=list)
+
+
+def is_missing(value: Any) -> bool:
+    """True for an empty cell (no experiment): ``None`` or NaN."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def format_cell(value: Any, digits: int, mark: str = "") -> str:
+    """Text of one cell: a float with ``digits`` decimals, a status, or ``-`` when empty."""
+    if is_missing(value):
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}{mark}"
+    if isinstance(value, str):
+        return STATUS_TEXT.get(value, value) + mark
+    return f"{value}{mark}"
+
+
+def json_cell(value: Any) -> Any:
+    """A cell as JSON: floats rounded to 6 decimals, NaN as ``null``."""
+    if is_missing(value):
+        return None
+    if isinstance(value, float):
+        return round(value, 6)
+    if hasattr(value, "item"):  # numpy scalar
+        return json_cell(value.item())
+    return value
+
+
+def formatted(table: Table) -> pd.DataFrame:
+    """The table's cells as display strings (marks appended)."""
+    data = table.data
+    text = [[format_cell(data.iat[r, c], table.digits, table.mark(r, c))
+             for c in range(data.shape[1])] for r in range(data.shape[0])]
+    return pd.DataFrame(text, index=data.index, columns=data.columns)
+
+
+def legend(reports_tables: list[Table]) -> list[str]:
+    """Lines explaining the marks used in ``reports_tables``."""
+    used = set()
+    for table in reports_tables:
+        if table.marks is not None:
+            used.update(ch for cell in table.marks.to_numpy().ravel() for ch in str(cell or ""))
+    return [f"{mark} {text}" for mark, text in MARK_LEGEND.items() if mark in used]

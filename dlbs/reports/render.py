@@ -1,0 +1,181 @@
+"""Render a ``Report`` as text (aligned, for a terminal), markdown, CSV or JSON.
+
+Floats show ``Table.digits`` decimals in text and markdown, and 6 in CSV and JSON; a failed
+cell shows its status (``failed``, ``oom``...), an empty one ``-`` (``null`` in JSON), never 0.
+Pure: a report in, a string out.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any, Callable
+
+import pandas as pd
+
+from dlbs.reports.model import Report, Table, formatted, json_cell
+
+FORMATS: tuple[str, ...] = ("text", "markdown", "csv", "json", "html")
+
+
+def level_names(index: pd.Index) -> list[str]:
+    return [str(n) if n is not None else "" for n in index.names]
+
+
+def row_keys(index: pd.Index) -> list[tuple[Any, ...]]:
+    return [k if isinstance(k, tuple) else (k,) for k in index]
+
+
+def column_names(table: Table) -> list[str]:
+    """One heading per data column (multi-level columns joined with '/')."""
+    return ["/".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in table.data.columns]
+
+
+def _header_cells(table: Table) -> list[str]:
+    """Row-dimension names, then data column names (prefixed by the columns' name)."""
+    col_name = columns_title(table)
+    cols = column_names(table)
+    if col_name:
+        cols = [f"{col_name} {c}" for c in cols]
+    return [*level_names(table.data.index), *cols]
+
+
+def _text_rows(table: Table) -> list[list[str]]:
+    shown = formatted(table)
+    return [[*map(str, key), *row] for key, row in zip(row_keys(shown.index), shown.to_numpy().tolist())]
+
+
+def _aligned(header: list[str], rows: list[list[str]], n_keys: int) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        parts = [c.ljust(w) if i < n_keys else c.rjust(w)
+                 for i, (c, w) in enumerate(zip(cells, widths))]
+        return "  ".join(parts).rstrip()
+    return [line(header), line(["-" * w for w in widths]), *map(line, rows)]
+
+
+def _sparse(rows: list[list[str]], n_keys: int) -> list[list[str]]:
+    """Blank a row key repeated from the row above (like pandas' sparsified index)."""
+    out, previous = [], [""] * n_keys
+    for row in rows:
+        same = 0
+        while same < n_keys - 1 and row[same] == previous[same]:
+            same += 1
+        out.append([""] * same + row[same:])
+        previous = row[:n_keys]
+    return out
+
+
+def columns_title(table: Table) -> str:
+    name = "/".join(level_names(table.data.columns)).strip("/")
+    return "" if name == "None" else name
+
+
+def table_text(table: Table) -> str:
+    """An aligned text table with its title; the columns' name heads the value columns."""
+    n_keys = table.data.index.nlevels
+    rows = _sparse(_text_rows(table), n_keys)
+    header = [*level_names(table.data.index), *column_names(table)]
+    body = _aligned(header, rows, n_keys)
+    over = columns_title(table)
+    if over:
+        body.insert(0, " " * _key_width(body[1], n_keys) + over)
+    return "\n".join([table.title, *body])
+
+
+def _key_width(rule: str, n_keys: int) -> int:
+    """Where the value columns start, from the dashes line."""
+    position = 0
+    for _ in range(n_keys):
+        position = rule.index("  ", position) + 2 if "  " in rule[position:] else len(rule)
+    return position
+
+
+def _notes_text(report: Report, bullet: str) -> list[str]:
+    return [f"{bullet}{note}" for note in report.notes]
+
+
+def to_text(report: Report) -> str:
+    """The report for a terminal: title, aligned tables, notes."""
+    parts = [report.title, "=" * len(report.title), ""]
+    for table in report.tables:
+        parts += [table_text(table), ""]
+    parts += _notes_text(report, "")
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def table_markdown(table: Table) -> str:
+    """A GitHub-flavoured markdown table with its title as a heading."""
+    n_keys = table.data.index.nlevels
+    header = _header_cells(table)
+    align = [":---" if i < n_keys else "---:" for i in range(len(header))]
+    lines = [f"### {table.title}", "", "| " + " | ".join(map(_md_escape, header)) + " |",
+             "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(map(_md_escape, row)) + " |" for row in _text_rows(table)]
+    return "\n".join(lines)
+
+
+def to_markdown(report: Report) -> str:
+    """The report as markdown."""
+    parts = [f"## {report.title}", ""]
+    for table in report.tables:
+        parts += [table_markdown(table), ""]
+    parts += _notes_text(report, "- ")
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def _csv_value(value: Any) -> str:
+    """A cell in CSV: the number (6 decimals at most) or the status; marks are left out."""
+    cell = json_cell(value)
+    return "" if cell is None else str(cell)
+
+
+def to_csv(report: Report) -> str:
+    """Each table as a CSV block after a ``# title`` line; blocks separated by a blank line.
+
+    Cells hold plain numbers or statuses, so marks (noisy, partial) are not in CSV.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for number, table in enumerate(report.tables):
+        if number:
+            buffer.write("\n")
+        buffer.write(f"# {table.title}\n")
+        writer.writerow(_header_cells(table))
+        for r, key in enumerate(row_keys(table.data.index)):
+            cells = [_csv_value(value) for value in table.data.iloc[r].tolist()]
+            writer.writerow([*map(str, key), *cells])
+    return buffer.getvalue()
+
+
+def table_dict(table: Table) -> dict[str, Any]:
+    """A table as plain data: index names, columns, and rows of keys, cells and marks."""
+    rows = []
+    for r, key in enumerate(row_keys(table.data.index)):
+        rows.append({"key": [json_cell(k) for k in key],
+                     "cells": [json_cell(v) for v in table.data.iloc[r].tolist()],
+                     "marks": [table.mark(r, c) for c in range(table.data.shape[1])]})
+    return {"name": table.name, "title": table.title, "index": level_names(table.data.index),
+            "columns_name": "/".join(level_names(table.data.columns)).strip("/"),
+            "columns": [json_cell(c) for c in table.data.columns], "rows": rows}
+
+
+def report_dict(report: Report) -> dict[str, Any]:
+    """The report as plain data (for JSON and the HTML template)."""
+    return {"kind": report.kind, "title": report.title, "notes": list(report.notes),
+            "tables": [table_dict(t) for t in report.tables]}
+
+
+def to_json(report: Report) -> str:
+    """The report as JSON."""
+    return json.dumps(report_dict(report), indent=1) + "\n"
+
+
+RENDERERS: dict[str, Callable[[Report], str]] = {
+    "text": to_text, "markdown": to_markdown, "csv": to_csv, "json": to_json,
+}

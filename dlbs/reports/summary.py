@@ -1,0 +1,49 @@
+"""The ``summary`` report: one row per experiment with the statistics of its repeated runs.
+
+Runs, successful runs, status; for batch time (ms) and throughput (samples/s) the mean, median,
+standard deviation and 95% confidence interval of the mean; the coefficient of variation and
+whether it marks the experiment noisy. Pure: records in, ``Report`` out.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+
+from dlbs.reports.aggregate import NOISE_THRESHOLD
+from dlbs.reports.model import Report, Table
+from dlbs.reports.tables import sortable, extra_dims, prepare
+from dlbs.reports.frame import label_of
+
+ROWS: list[str] = ["model_title", "device", "replica_batch", "effective_batch", "phase", "dtype"]
+#: aggregate column -> heading.
+COLUMNS: dict[str, str] = {
+    "runs": "Runs", "runs_ok": "OK", "status": "Status",
+    "time_mean": "Time mean (ms)", "time_median": "Time median (ms)", "time_std": "Time std (ms)",
+    "time_ci_low": "Time CI95 low", "time_ci_high": "Time CI95 high",
+    "throughput_mean": "Throughput mean (samples/s)", "throughput_median": "Throughput median",
+    "throughput_std": "Throughput std", "throughput_ci_low": "Throughput CI95 low",
+    "throughput_ci_high": "Throughput CI95 high", "cv": "CV (%)", "noisy": "Noisy",
+}
+
+
+def _stats_cells(agg: pd.DataFrame) -> pd.DataFrame:
+    cells = agg[list(COLUMNS)].astype(object)
+    cells["cv"] = agg["cv"] * 100.0
+    cells["runs"] = agg["runs"].astype(int)
+    return cells.where(agg[list(COLUMNS)].notna(), None)
+
+
+def summary_report(records: Sequence[Mapping[str, Any]],
+                   threshold: float = NOISE_THRESHOLD) -> Report:
+    """Statistics of every experiment's repeated runs."""
+    agg, identity = prepare(records, threshold=threshold)
+    dims = [*ROWS, *extra_dims(agg, ROWS, [], identity)]
+    cells = _stats_cells(agg)
+    index = pd.MultiIndex.from_frame(pd.DataFrame({label_of(d): sortable(agg[d]) for d in dims}))
+    data = pd.DataFrame(cells.to_numpy(), index=index, columns=list(COLUMNS.values()))
+    data = data.sort_index(kind="stable")
+    table = Table("experiments", "Experiments (statistics over repeated runs)", data)
+    notes = [f"CI95: 95% confidence interval of the mean (Student t); noisy: CV > {threshold:.0%} "
+             "(over runs; over iterations for a single run)"]
+    return Report("summary", "Summary of experiments", [table], notes)

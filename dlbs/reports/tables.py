@@ -1,0 +1,176 @@
+"""Pivot tables of aggregated experiments: regular, weak and strong scaling, any pivot, summary.
+
+``regular``: rows model x device, columns replica batch; ``weak``: rows model x device type x
+replica batch, columns number of devices, plus speedup and efficiency; ``strong``: the same
+with a fixed effective batch; ``pivot``: any ``rows``/``cols``/``value``. When experiments that
+differ in another input parameter (phase, precision...) would share a cell, that parameter is
+added to the rows, so no cell ever mixes two experiments. A failed experiment's cell holds its
+status, never 0. Pure: records in, ``Report`` out.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+
+from dlbs.reports.aggregate import NOISE_THRESHOLD, aggregate
+from dlbs.reports.frame import column_of, identity_keys, is_number, label_of, to_frame
+from dlbs.reports.model import MARK_NOISY, MARK_PARTIAL, Report, Table, is_missing, legend
+
+#: Value columns: title of the table of each.
+VALUE_TITLES: dict[str, str] = {"time": "Batch time (ms)", "throughput": "Throughput (samples/s)"}
+LAYOUTS: dict[str, tuple[list[str], list[str]]] = {
+    "regular": (["model_title", "device"], ["replica_batch"]),
+    "weak": (["model_title", "device_type", "replica_batch"], ["devices"]),
+    "strong": (["model_title", "device_type", "effective_batch"], ["devices"]),
+}
+#: Identity columns that shape an experiment's size; they vary along a row by design.
+LAYOUT_COLUMNS: frozenset[str] = frozenset({
+    "replica_batch", "effective_batch", "devices", "gpus", "exp.num_nodes", "exp.num_gpus",
+    "exp.num_local_gpus", "exp.num_local_replicas", "exp.cpu_replicas"})
+TITLES: dict[str, str] = {
+    "regular": "Regular report: rows model x device, columns replica batch",
+    "weak": "Weak scaling: fixed replica batch, columns number of devices",
+    "strong": "Strong scaling: fixed effective batch, columns number of devices",
+}
+
+
+def prepare(records: Sequence[Mapping[str, Any]], extra: Sequence[str] = (),
+            threshold: float = NOISE_THRESHOLD) -> tuple[pd.DataFrame, list[str]]:
+    """Aggregate records; return the experiments and the identity columns."""
+    keys = identity_keys(records)
+    frame = to_frame(records, extra=[*keys, *extra], identity=keys)
+    return aggregate(frame, threshold), [column_of(k) for k in keys]
+
+
+def _varies(agg: pd.DataFrame, by: list[str], column: str) -> bool:
+    if not by:
+        return bool(agg[column].nunique(dropna=False) > 1)
+    return bool(agg.groupby(by, dropna=False)[column].nunique(dropna=False).max() > 1)
+
+
+def extra_dims(agg: pd.DataFrame, rows: Sequence[str], cols: Sequence[str],
+               identity: Sequence[str]) -> list[str]:
+    """Identity columns to add to ``rows``: a setting (phase, precision...) that varies along a
+    row, or a layout column (batch, devices) that would put two experiments in one cell."""
+    dims = [*rows]
+    for column in identity:
+        if column in dims or column in cols or agg[column].nunique(dropna=False) <= 1:
+            continue
+        by = [*dims, *cols] if column in LAYOUT_COLUMNS else dims
+        if _varies(agg, by, column):
+            dims.append(column)
+    return dims[len(rows):]
+
+
+def sortable(series: pd.Series) -> pd.Series:
+    """Keep a numeric dimension numeric (sorted 8 < 16); anything else as text, '-' if empty."""
+    if series.map(is_number).all():
+        return series
+    return series.map(lambda v: "-" if is_missing(v) else str(v))
+
+
+def _cells(agg: pd.DataFrame, value: str) -> pd.DataFrame:
+    ok = agg["status"] == "ok"
+    cell = agg[value].astype(object).where(ok, agg["status"])
+    mark = (agg["noisy"] & ok).map({True: MARK_NOISY, False: ""}) + \
+        agg["partial"].map({True: MARK_PARTIAL, False: ""})
+    return pd.DataFrame({"cell": cell, "mark": mark})
+
+
+def _unstack(frame: pd.DataFrame, dims: list[str], cols: list[str], column: str) -> pd.DataFrame:
+    wide = frame.set_index([*dims, *cols])[column].unstack(cols)
+    wide = wide.astype(object).where(wide.notna(), None)
+    wide.index.names = [label_of(d) for d in dims]
+    wide.columns.names = [label_of(c) for c in cols]
+    return wide
+
+
+def pivot(agg: pd.DataFrame, rows: list[str], cols: list[str], value: str,
+          identity: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Cells and marks of ``value`` by ``rows`` x ``cols``; also the dimensions added to rows."""
+    added = extra_dims(agg, rows, cols, identity)
+    dims = [*rows, *added]
+    cells = _cells(agg, value)
+    for column in [*dims, *cols]:
+        cells[column] = sortable(agg[column])
+    data = _unstack(cells, dims, cols, "cell")
+    marks = _unstack(cells, dims, cols, "mark").reindex_like(data).fillna("")
+    return data, marks, added
+
+
+def _scaled(row: pd.Series) -> tuple[dict[Any, Any], dict[Any, Any]]:
+    numeric = {col: v for col, v in row.items() if is_number(v) and v > 0}
+    base = min(numeric) if numeric else None
+    speedup, efficiency = {}, {}
+    for col, value in row.items():
+        if base is None or not is_number(value):
+            speedup[col] = efficiency[col] = value
+            continue
+        speedup[col] = float(value) / numeric[base]
+        efficiency[col] = 100.0 * speedup[col] * base / col
+    return speedup, efficiency
+
+
+def scaling(throughput: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Speedup and efficiency (%) of each row against its fewest-devices successful cell."""
+    pairs = [_scaled(row) for _, row in throughput.iterrows()]
+    speedup = pd.DataFrame([p[0] for p in pairs], index=throughput.index, columns=throughput.columns)
+    efficiency = pd.DataFrame([p[1] for p in pairs], index=throughput.index,
+                              columns=throughput.columns)
+    return speedup.astype(object), efficiency.astype(object)
+
+
+def _notes(added: list[str], tables: list[Table], threshold: float) -> list[str]:
+    notes = [f"{line}" for line in legend(tables)]
+    if added:
+        notes.append("rows also split by: " + ", ".join(label_of(a) for a in added))
+    notes.append(f"values are means over repeated runs; noise threshold: CV > {threshold:.0%}")
+    return notes
+
+
+def standard_report(records: Sequence[Mapping[str, Any]], kind: str,
+                    threshold: float = NOISE_THRESHOLD) -> Report:
+    """The ``regular``, ``weak`` or ``strong`` report of DLBS."""
+    agg, identity = prepare(records, threshold=threshold)
+    rows, cols = LAYOUTS[kind]
+    tables, added = [], []
+    for metric, title in VALUE_TITLES.items():
+        data, marks, added = pivot(agg, rows, cols, f"{metric}_mean", identity)
+        tables.append(Table(metric, title, data, marks))
+    if kind != "regular":
+        speedup, efficiency = scaling(tables[1].data)
+        tables.append(Table("speedup", "Speedup (x, vs fewest devices)", speedup, tables[1].marks))
+        tables.append(Table("efficiency", "Efficiency (%)", efficiency, tables[1].marks, digits=1))
+    return Report(kind, TITLES[kind], tables, _notes(added, tables, threshold))
+
+
+def _value_column(agg: pd.DataFrame, frame_value: str) -> str:
+    if frame_value in agg.columns and frame_value not in ("time", "throughput"):
+        return frame_value
+    return f"{frame_value}_mean"
+
+
+def _add_mean(agg: pd.DataFrame, records: Sequence[Mapping[str, Any]], value: str,
+              identity: Sequence[str]) -> pd.DataFrame:
+    """Add ``<value>_mean`` (mean over successful runs) for a log key not aggregated yet."""
+    keys = [k for k in identity_keys(records)]
+    frame = to_frame(records, extra=[value], identity=keys)
+    ok = frame[frame["status"] == "ok"]
+    mean = pd.to_numeric(ok[value], errors="coerce").groupby(ok["identity"]).mean()
+    return agg.join(mean.rename(f"{value}_mean"))
+
+
+def pivot_report(records: Sequence[Mapping[str, Any]], rows: Sequence[str], cols: Sequence[str],
+                 value: str, threshold: float = NOISE_THRESHOLD) -> Report:
+    """Any pivot: ``value`` (mean over runs) by ``rows`` x ``cols``."""
+    rows, cols, value = [column_of(r) for r in rows], [column_of(c) for c in cols], column_of(value)
+    agg, identity = prepare(records, extra=[*rows, *cols], threshold=threshold)
+    column = _value_column(agg, value)
+    if column not in agg.columns:
+        agg = _add_mean(agg, records, value, identity)
+    data, marks, added = pivot(agg, rows, cols, column, identity)
+    title = VALUE_TITLES.get(value, value)
+    table = Table(value, title, data, marks)
+    heading = f"{title} by {' x '.join(map(label_of, rows))} / {' x '.join(map(label_of, cols))}"
+    return Report("pivot", heading, [table], _notes(added, [table], threshold))

@@ -1,0 +1,144 @@
+"""Run logs: their names, their state (for ``exp.rerun``), header and trailer.
+
+A log is written to ``<log>.part`` while its experiment runs and renamed to ``<log>`` only
+after the runner has appended its trailer (exit code, duration, final ``results.status``).
+So a ``<log>`` file is always complete; a runner that was killed outright (SIGKILL, power
+loss) leaves only ``<log>.part``, whose name says it is incomplete. Ctrl-C and SIGTERM are
+handled: the trailer then says ``results.status="interrupted"`` and the log is renamed.
+
+Rerun policy (``exp.rerun``), deciding what a second run of the same plan does:
+
+- ``never``: skip when a complete log exists, whatever its status (a failure or OOM is a
+  result); run when there is none or only an incomplete/interrupted one (so a stopped sweep
+  resumes where it left off and nothing that finished runs twice).
+- ``onfail``: skip only when a complete log says ``ok``; re-run failures and incomplete logs.
+- ``always``: run every time (the new log replaces the old one when it is complete).
+"""
+from __future__ import annotations
+
+import enum
+import os
+import signal
+from pathlib import Path
+from typing import IO, Any, Iterable, Mapping
+
+from pytorch_benchmarks.facts import format_fact, iter_facts
+
+from dlbs.errors import RunError
+
+PART_SUFFIX = ".part"
+RERUN_POLICIES = ("never", "onfail", "always")
+#: Fact the runner writes last; its presence marks a complete log.
+TRAILER_KEY = "results.exit_code"
+TAIL_BYTES = 256 * 1024
+
+
+class LogState(enum.Enum):
+    """What a previous run left for an experiment."""
+
+    MISSING = "missing"
+    INCOMPLETE = "incomplete"
+    OK = "ok"
+    FAILED = "failed"
+
+
+def part_file(log_file: str | Path) -> Path:
+    """The file a running experiment writes to (renamed to ``log_file`` when complete)."""
+    return Path(f"{log_file}{PART_SUFFIX}")
+
+
+def read_tail_facts(path: Path, max_bytes: int = TAIL_BYTES) -> dict[str, Any]:
+    """Facts in the last ``max_bytes`` of ``path`` (the trailer is always there)."""
+    with path.open("rb") as stream:
+        stream.seek(0, os.SEEK_END)
+        size = stream.tell()
+        stream.seek(max(0, size - max_bytes))
+        text = stream.read().decode("utf-8", errors="replace")
+    return dict(iter_facts(text.splitlines()))
+
+
+def log_state(log_file: str | Path) -> LogState:
+    """Classify what a previous run left for ``log_file``."""
+    path = Path(log_file)
+    if not path.exists():
+        return LogState.INCOMPLETE if part_file(path).exists() else LogState.MISSING
+    facts = read_tail_facts(path)
+    status = facts.get("results.status")
+    if TRAILER_KEY not in facts or status == "interrupted":
+        return LogState.INCOMPLETE
+    return LogState.OK if status == "ok" else LogState.FAILED
+
+
+def rerun_decision(exp: Mapping[str, Any]) -> tuple[bool, str]:
+    """Return ``(run, reason)`` for ``exp`` given its log and ``exp.rerun``."""
+    policy = str(exp.get("exp.rerun", "never"))
+    if policy not in RERUN_POLICIES:
+        raise RunError(f"exp.rerun is '{policy}'; use one of {', '.join(RERUN_POLICIES)}")
+    state = log_state(str(exp["exp.log_file"]))
+    if policy == "always" or state in (LogState.MISSING, LogState.INCOMPLETE):
+        return True, state.value
+    if policy == "onfail" and state is LogState.FAILED:
+        return True, "failed before (exp.rerun=onfail)"
+    return False, f"log exists ({state.value}; exp.rerun={policy})"
+
+
+def write_facts_to(stream: IO[str], facts: Iterable[tuple[str, Any]]) -> None:
+    """Write ``facts`` as log lines and flush (nothing is left in a buffer if we crash)."""
+    stream.write("".join(format_fact(key, value) + "\n" for key, value in facts))
+    stream.flush()
+
+
+def read_output_facts(path: Path, offset: int) -> dict[str, Any]:
+    """Facts the launched process wrote: everything in ``path`` after byte ``offset``."""
+    with path.open("rb") as stream:
+        stream.seek(offset)
+        text = stream.read().decode("utf-8", errors="replace")
+    return dict(iter_facts(text.splitlines()))
+
+
+def last_output_line(path: Path, offset: int) -> str:
+    """The last non-empty, non-fact line the process printed (a hint for ``results.error``)."""
+    with path.open("rb") as stream:
+        stream.seek(max(offset, os.path.getsize(path) - 4096))
+        lines = stream.read().decode("utf-8", errors="replace").splitlines()
+    for line in reversed(lines):
+        text = line.strip()
+        if text and not text.startswith("__"):
+            return text[:300]
+    return ""
+
+
+def final_status(output: Mapping[str, Any], exit_code: int | None,
+                 stopped: str | None) -> tuple[str, str | None]:
+    """Decide ``results.status`` and ``results.error`` of an experiment.
+
+    ``stopped`` is ``"timeout"`` or ``"interrupted"`` when the runner stopped the process.
+    """
+    reported = output.get("results.status")
+    if stopped is not None:
+        return stopped, None
+    if exit_code == 0 and reported == "ok":
+        return "ok", None
+    if exit_code == 0:
+        if reported:
+            return str(reported), None
+        return "failure", "the benchmark exited with 0 but wrote no results.status"
+    if reported and reported != "ok":
+        return str(reported), None
+    return "failure", describe_exit(exit_code)
+
+
+def describe_exit(exit_code: int | None) -> str:
+    """``the launcher exited with code 3`` / ``the launcher was killed by SIGKILL``."""
+    if exit_code is not None and exit_code < 0:
+        try:
+            name = signal.Signals(-exit_code).name
+        except ValueError:
+            name = f"signal {-exit_code}"
+        return f"the launcher was killed by {name}"
+    return f"the launcher exited with code {exit_code}"
+
+
+def finish_log(log_file: str | Path) -> None:
+    """Rename the complete ``<log>.part`` to ``<log>`` (atomic on one file system)."""
+    os.replace(part_file(log_file), log_file)

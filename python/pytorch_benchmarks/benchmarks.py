@@ -1,0 +1,121 @@
+"""The benchmark program: ``python python/pytorch_benchmarks/benchmarks.py --model alexnet ...``.
+
+Responsibility: the entry point. Parse the flags, build the workload, time it, and write the
+outcome as ``__key__=json`` facts (``docs/log-format.md``): results on success; on any error a
+status (``failure``, ``oom``, ``interrupted``) with a one-line reason and a non-zero exit.
+Runs as a script or as ``python -m pytorch_benchmarks.benchmarks``; never imports ``dlbs``.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+if __package__ in (None, ""):
+    # Run as a script: make ``pytorch_benchmarks`` importable from its parent folder, and take
+    # the script's own folder off sys.path so its modules cannot shadow top-level ones.
+    _HERE = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+    sys.path.insert(0, os.path.dirname(_HERE))
+
+import argparse
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+from pytorch_benchmarks.options import parse_args, print_lines
+from pytorch_benchmarks.reporter import Reporter
+
+EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
+_OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory")
+
+
+def classify(exc: BaseException) -> str:
+    """The ``results.status`` of an exception: ``oom``, ``interrupted`` or ``failure``."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, MemoryError):
+        return "oom"
+    text = str(exc).lower()
+    if isinstance(exc, RuntimeError) and any(m in text for m in _OOM_MARKERS):
+        return "oom"  # torch.cuda.OutOfMemoryError and the CPU allocator's RuntimeError
+    return "failure"
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    """Errors whose message is the whole story (no traceback, no type name)."""
+    from pytorch_benchmarks.device import BenchmarkError
+    from pytorch_benchmarks.models import ModelRegistryError
+
+    return isinstance(exc, (BenchmarkError, ModelRegistryError, FileNotFoundError))
+
+
+def one_line(exc: BaseException, limit: int = 500) -> str:
+    """A one-line reason: ``Type: message`` (whitespace collapsed, at most ``limit`` chars)."""
+    message = " ".join(str(exc).split()) or repr(exc)
+    line = message if _is_user_error(exc) else f"{type(exc).__name__}: {message}"
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def report_failure(exc: BaseException, reporter: Reporter, rank: int | None) -> int:
+    """Write the failure facts and an ``error:`` line; return the exit code."""
+    status = classify(exc)
+    reason = one_line(exc)
+    if rank is not None:
+        reason = f"rank {rank}: {reason}"
+    if status == "failure" and not _is_user_error(exc):
+        traceback.print_exception(exc, file=sys.stderr)
+    print(f"error: {reason}", file=sys.stderr, flush=True)
+    # Any rank may write a failure (rank 0 may be killed before it learns of it).
+    reporter.facts({"results.status": status, "results.error": reason}, force=True)
+    return EXIT_INTERRUPTED if status == "interrupted" else EXIT_FAILURE
+
+
+def run(args: argparse.Namespace, reporter: Reporter) -> int:
+    """Benchmark what ``args`` describe; write the facts; return the exit code."""
+    from pytorch_benchmarks import distributed
+    from pytorch_benchmarks.hostinfo import host_facts, now_iso
+    from pytorch_benchmarks.timing import summarize
+    from pytorch_benchmarks.workload import Workload, build_workload
+
+    ctx = distributed.detect()
+    reporter.enabled = ctx.is_main
+    reporter.facts({"exp.start_time": now_iso(), **host_facts(),
+                    "exp.rank": ctx.rank, "exp.world_size": ctx.world_size})
+    workload: Workload | None = None
+    try:
+        workload = build_workload(args, ctx, reporter.warn)
+        reporter.facts(workload.facts)
+        assert workload.runner is not None
+        times = workload.runner.run(args.num_warmup_batches, args.num_batches)
+        times = distributed.slowest(times, ctx, workload.setup.device)
+        results: dict[str, Any] = summarize(times, workload.samples_per_iteration)
+        reporter.facts({**results, "results.status": "ok"})
+        code = 0
+    except BaseException as exc:  # noqa: BLE001 - failure is data: every error is reported
+        code = report_failure(exc, reporter, ctx.rank if ctx.enabled else None)
+    finally:
+        if workload is not None:
+            workload.close()
+        reporter.facts({"exp.end_time": now_iso()})
+    if ctx.enabled:
+        distributed.finish(ctx, code)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command: parse, list models or run; return the exit code (2: usage error)."""
+    try:
+        args = parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else 2
+    if args.list_models:
+        from pytorch_benchmarks.models import list_models
+
+        print_lines(list_models())
+        return 0
+    return run(args, Reporter(args.log_file))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""The compute device, its backend flags and the precision (autocast, gradient scaler).
+
+Responsibility: turn ``--device/--num_gpus/--dtype/--cudnn_*/--channels_last`` into a
+:class:`DeviceSetup`, stating every flag that cannot apply (a warning line and fact) or
+refusing it with :class:`BenchmarkError`. It builds no model and loads no data.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+AUTOCAST_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+class BenchmarkError(Exception):
+    """A user-facing error: the message says what is wrong and what to do (status failure)."""
+
+
+@dataclass
+class DeviceSetup:
+    """Where and how the model runs."""
+
+    device: torch.device
+    num_devices: int = 1                    # >1: DataParallel over this many GPUs
+    dtype: str = "float32"
+    memory_format: torch.memory_format = torch.contiguous_format
+    backend_flags: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_cuda(self) -> bool:
+        """True when the model runs on a CUDA GPU."""
+        return self.device.type == "cuda"
+
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        """The autocast dtype, or ``None`` for full float32."""
+        return AUTOCAST_DTYPES.get(self.dtype)
+
+    def autocast(self) -> AbstractContextManager[Any]:
+        """A fresh autocast context for this device and dtype (a no-op for float32)."""
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def grad_scaler(self) -> torch.amp.GradScaler | None:
+        """A gradient scaler for float16 training (float16 gradients underflow without one)."""
+        if self.dtype != "float16":
+            return None
+        return torch.amp.GradScaler(self.device.type)
+
+    def synchronizer(self) -> Callable[[], None] | None:
+        """``torch.cuda.synchronize`` on a GPU (read clocks only after it), ``None`` on a CPU."""
+        return torch.cuda.synchronize if self.is_cuda else None
+
+
+Warn = Callable[[str], None]
+
+
+def setup_device(args: argparse.Namespace, local_rank: int | None, warn: Warn,
+                 input_ndim: int) -> DeviceSetup:
+    """Resolve the device (``local_rank`` under torchrun) and configure its backends."""
+    if args.device == "cpu":
+        setup = _cpu_setup(args, warn)
+    else:
+        setup = _gpu_setup(args, local_rank, warn)
+    setup.dtype = _check_dtype(args.dtype, setup, warn)
+    setup.memory_format = _memory_format(args.channels_last, input_ndim, warn)
+    return setup
+
+
+def _cpu_setup(args: argparse.Namespace, warn: Warn) -> DeviceSetup:
+    if args.num_gpus > 1:
+        warn(f"--num_gpus {args.num_gpus} ignored with --device cpu (use torchrun for "
+             "several CPU replicas)")
+    if args.cudnn_fastest:
+        warn("--cudnn_fastest ignored: it applies to GPUs only")
+    if args.synthetic_on_host and args.data == "synthetic":
+        warn("--synthetic_on_host ignored with --device cpu: the batch is in host memory")
+    flags = {"num_threads": torch.get_num_threads(),
+             "mkldnn": bool(torch.backends.mkldnn.is_available())}
+    return DeviceSetup(device=torch.device("cpu"), backend_flags=flags)
+
+
+def _gpu_setup(args: argparse.Namespace, local_rank: int | None, warn: Warn) -> DeviceSetup:
+    if not torch.cuda.is_available():
+        raise BenchmarkError("--device gpu but CUDA is not available (torch "
+                             f"{torch.__version__}); use --device cpu or a CUDA build of torch")
+    available = torch.cuda.device_count()
+    num = max(args.num_gpus, 1)
+    if local_rank is not None:
+        if num > 1:
+            warn(f"--num_gpus {num}: under torchrun each process uses one GPU (LOCAL_RANK)")
+        num, index = 1, local_rank
+    else:
+        index = 0
+    if index + num > available:
+        raise BenchmarkError(f"asked for GPU(s) {index}..{index + num - 1} but only "
+                             f"{available} visible; check --num_gpus and CUDA_VISIBLE_DEVICES")
+    torch.cuda.set_device(index)
+    flags = _set_gpu_backends(args.cudnn_benchmark, args.cudnn_fastest)
+    if num > 1:
+        warn(f"--num_gpus {num} without torchrun: using DataParallel (torchrun with "
+             "DistributedDataParallel is faster)")
+    return DeviceSetup(device=torch.device("cuda", index), num_devices=num, backend_flags=flags)
+
+
+def _set_gpu_backends(benchmark: bool, fastest: bool) -> dict[str, Any]:
+    """Set cuDNN auto-tuning and TF32 math; return what was set (written as a fact)."""
+    torch.backends.cudnn.enabled = True
+    torch.backends.cudnn.benchmark = benchmark
+    # "fastest" in today's PyTorch means TF32 tensor-core math for float32 convs and matmuls
+    # (cuDNN algorithm choice is cudnn.benchmark's job); default is full-precision matmuls.
+    torch.backends.cudnn.allow_tf32 = True if fastest else torch.backends.cudnn.allow_tf32
+    torch.set_float32_matmul_precision("high" if fastest else "highest")
+    return {"cudnn.benchmark": benchmark, "cudnn.allow_tf32": torch.backends.cudnn.allow_tf32,
+            "float32_matmul_precision": torch.get_float32_matmul_precision(),
+            "cudnn.deterministic": torch.backends.cudnn.deterministic}
+
+
+def _check_dtype(dtype: str, setup: DeviceSetup, warn: Warn) -> str:
+    """Refuse or warn about a dtype the device cannot run well; return the dtype used."""
+    if dtype == "bfloat16" and setup.is_cuda and not torch.cuda.is_bf16_supported():
+        raise BenchmarkError(f"--dtype bfloat16 is not supported by "
+                             f"{torch.cuda.get_device_name(setup.device)}; use float16")
+    if dtype == "float16" and not setup.is_cuda:
+        warn("--dtype float16 on a CPU runs float16 autocast, which few CPUs accelerate "
+             "(often slower than float32); bfloat16 is the CPU's fast half precision")
+    return dtype
+
+
+def _memory_format(channels_last: bool, input_ndim: int, warn: Warn) -> torch.memory_format:
+    if not channels_last:
+        return torch.contiguous_format
+    if input_ndim != 4:
+        warn(f"--channels_last ignored: the model's input has {input_ndim - 1} dims per "
+             "sample, channels-last needs images (C, H, W)")
+        return torch.contiguous_format
+    return torch.channels_last

@@ -1,0 +1,84 @@
+"""Running under torchrun: process group, DistributedDataParallel, and a clean exit.
+
+Responsibility: read ``RANK/LOCAL_RANK/WORLD_SIZE`` from the environment (torchrun sets
+them), start the process group (gloo on CPU, nccl on GPU), wrap the model, combine the ranks'
+iteration times, and end the worker without the abort-at-exit flake. Nothing here times or
+reports; without torchrun every function is a no-op.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import NoReturn
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """This process's place among the replicas (one process, rank 0, when not distributed)."""
+
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+    enabled: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        """Only rank 0 writes results."""
+        return self.rank == 0
+
+
+def detect(environ: dict[str, str] | None = None) -> DistContext:
+    """The context torchrun describes in the environment (``LOCAL_RANK`` marks a launch)."""
+    env = os.environ if environ is None else environ
+    if "LOCAL_RANK" not in env or "WORLD_SIZE" not in env:
+        return DistContext()
+    return DistContext(rank=int(env.get("RANK", env["LOCAL_RANK"])),
+                       local_rank=int(env["LOCAL_RANK"]),
+                       world_size=int(env["WORLD_SIZE"]), enabled=True)
+
+
+def init(ctx: DistContext, device: torch.device) -> None:
+    """Join the process group: nccl for GPUs, gloo for CPUs."""
+    if ctx.enabled and not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        kwargs = {"device_id": device} if device.type == "cuda" else {}
+        dist.init_process_group(backend=backend, rank=ctx.rank, world_size=ctx.world_size,
+                                **kwargs)
+
+
+def wrap(model: nn.Module, ctx: DistContext, device: torch.device) -> nn.Module:
+    """DistributedDataParallel around ``model`` when distributed, else ``model``."""
+    if not ctx.enabled:
+        return model
+    ids = [device.index] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+
+def slowest(times_s: list[float], ctx: DistContext, device: torch.device) -> list[float]:
+    """Per-iteration maximum over the ranks: an iteration ends when its slowest rank ends."""
+    if not ctx.enabled:
+        return times_s
+    dev = device if device.type == "cuda" else torch.device("cpu")
+    tensor = torch.tensor(times_s, dtype=torch.float64, device=dev)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return tensor.tolist()
+
+
+def finish(ctx: DistContext, code: int) -> NoReturn:
+    """End a torchrun worker: on success wait for all ranks, leave the group, flush, exit.
+
+    ``os._exit`` skips interpreter teardown, which sometimes aborts ("terminate called without
+    an active exception") after ``destroy_process_group``. On failure the other ranks may be
+    stuck in a collective, so skip the barrier: torchrun stops them when this worker exits.
+    """
+    if dist.is_initialized() and code == 0:
+        dist.barrier()
+        dist.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

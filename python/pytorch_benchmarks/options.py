@@ -1,0 +1,209 @@
+"""The benchmark's command line: DLBS's flags plus the modern ones, parsed and checked.
+
+Responsibility: turn ``argv`` into a validated :class:`argparse.Namespace`. It does not import
+torch (``--help`` stays fast) and never touches devices or data; consistency rules that need
+the device (e.g. float16 on a CPU) live in :mod:`pytorch_benchmarks.device`.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import IO, NoReturn
+
+from pytorch_benchmarks.facts import write_facts
+
+EXAMPLES = """\
+examples:
+  # train AlexNet on synthetic data, 16 images per device, on the CPU
+  python python/pytorch_benchmarks/benchmarks.py --model alexnet --batch_size 16 \\
+      --num_batches 10 --device cpu
+  # inference of ResNet-50 with bfloat16 autocast and channels-last tensors
+  python python/pytorch_benchmarks/benchmarks.py --model resnet50 --forward_only true \\
+      --dtype bfloat16 --channels_last --device cpu
+  # make a small real dataset, then time the input pipeline alone with 2 workers
+  python -m pytorch_benchmarks.prepare imagefolder --out /tmp/imgs --num_images 256
+  python python/pytorch_benchmarks/benchmarks.py --model resnet18 --data_dir /tmp/imgs \\
+      --data_backend image_folder --num_loader_threads 2 --data_loader_only
+  # two processes with DistributedDataParallel (gloo on CPU, nccl on GPUs)
+  torchrun --standalone --nproc_per_node 2 python/pytorch_benchmarks/benchmarks.py \\
+      --model resnet18 --device cpu
+  # list the model zoo
+  python python/pytorch_benchmarks/benchmarks.py --list_models
+
+Results are printed as __key__=json lines (docs/log-format.md); failures too.
+"""
+
+_TRUE = frozenset({"true", "1", "yes", "y", "on"})
+_FALSE = frozenset({"false", "0", "no", "n", "off"})
+DEVICES = ("cpu", "gpu", "cuda")
+DTYPES = ("float", "float32", "float16", "bfloat16")
+BACKENDS = ("caffe_lmdb", "image_folder")
+
+
+def str2bool(text: str) -> bool:
+    """Parse ``true/false/1/0/yes/no`` (any case) into a bool; argparse reports the error."""
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false/1/0/yes/no, got '{text}'")
+
+
+def positive_int(text: str) -> int:
+    """Parse an int > 0."""
+    return _bounded_int(text, 1)
+
+
+def natural_int(text: str) -> int:
+    """Parse an int >= 0."""
+    return _bounded_int(text, 0)
+
+
+def _bounded_int(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got '{text}'") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+    return value
+
+
+class FactArgumentParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are also written as failure facts (then exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print usage and the message to stderr, write a failure fact, exit with status 2."""
+        argv = getattr(self, "raw_argv", None)
+        _write_usage_failure(message, sys.argv[1:] if argv is None else argv)
+        super().error(message)
+
+
+def _write_usage_failure(message: str, argv: Sequence[str]) -> None:
+    """Write ``results.status=failure`` for a usage error to the log file named in ``argv``."""
+    facts = {"results.status": "failure", "results.error": f"usage error: {message}"}
+    log_file = _scan_log_file(argv)
+    try:
+        if log_file:
+            with open(log_file, "a", encoding="utf-8") as stream:
+                write_facts(facts, stream)
+        else:
+            write_facts(facts, sys.stdout)
+    except OSError:
+        write_facts(facts, sys.stdout)
+
+
+def _scan_log_file(argv: Sequence[str]) -> str | None:
+    """Find ``--log_file X`` / ``--log_file=X`` in raw argv (the parse itself failed)."""
+    for i, arg in enumerate(argv):
+        if arg.startswith("--log_file="):
+            return arg.split("=", 1)[1]
+        if arg == "--log_file" and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
+
+
+def _add_bool(group: argparse._ArgumentGroup, flag: str, default: bool, text: str) -> None:
+    """A boolean flag: ``--flag`` alone means true; ``--flag VALUE`` parses true/false/..."""
+    group.add_argument(flag, type=str2bool, nargs="?", const=True, default=default,
+                       metavar="BOOL", help=f"{text} (default: {str(default).lower()})")
+
+
+def _add_model_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model and phase")
+    group.add_argument("--model", default="alexnet", help="model name, see --list_models "
+                       "(default: alexnet)")
+    group.add_argument("--list_models", action="store_true",
+                       help="print the model names, one a line, and exit")
+    _add_bool(group, "--forward_only", False, "benchmark inference instead of training")
+    group.add_argument("--batch_size", type=positive_int, default=16,
+                       help="batch size per device/replica (default: 16)")
+    group.add_argument("--num_batches", type=positive_int, default=10,
+                       help="number of timed iterations (default: 10)")
+    group.add_argument("--num_warmup_batches", type=natural_int, default=2,
+                       help="untimed warm-up iterations, 0 allowed (default: 2)")
+    group.add_argument("--image_size", type=positive_int, default=None,
+                       help="override an image model's input height and width "
+                            "(default: the model's own)")
+
+
+def _add_device_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("device and precision")
+    group.add_argument("--device", type=str.lower, choices=DEVICES, default="gpu",
+                       help="compute device; gpu and cuda are the same (default: gpu)")
+    group.add_argument("--num_gpus", type=natural_int, default=1,
+                       help="GPUs used by one process (>1 without torchrun: DataParallel); "
+                            "under torchrun each process uses one GPU (default: 1)")
+    group.add_argument("--dtype", type=str.lower, choices=DTYPES, default="float32",
+                       help="float|float32 full precision; float16 (with a gradient scaler in "
+                            "training) or bfloat16 use autocast (default: float32)")
+    _add_bool(group, "--channels_last", False, "use the channels-last memory format")
+    _add_bool(group, "--compile", False, "torch.compile the model (slow to start)")
+    _add_bool(group, "--cudnn_benchmark", True, "let cuDNN auto-tune convolution algorithms")
+    _add_bool(group, "--cudnn_fastest", False,
+              "fastest math on GPUs: TF32 for float32 convolutions and matmuls")
+    group.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+
+
+def _add_data_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("data")
+    group.add_argument("--data", choices=("synthetic", "real"), default=None,
+                       help="synthetic batch or real data (default: real when --data_dir is "
+                            "given, else synthetic)")
+    group.add_argument("--data_dir", default="", help="dataset folder for real data")
+    group.add_argument("--data_backend", choices=BACKENDS, default=None,
+                       help="real data storage: Caffe LMDB of Datum records or a class-per-"
+                            "folder image tree (default: caffe_lmdb if DIR holds data.mdb, "
+                            "else image_folder)")
+    _add_bool(group, "--data_shuffle", False, "shuffle real data")
+    group.add_argument("--num_loader_threads", type=natural_int, default=4,
+                       help="data loader worker processes; 0 loads in the main process "
+                            "(default: 4)")
+    _add_bool(group, "--data_loader_only", False,
+              "time the input pipeline alone (needs real data)")
+    _add_bool(group, "--synthetic_on_host", False,
+              "keep the synthetic batch in pinned host memory and copy it to the device each "
+              "iteration (GPU only)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the benchmark's argument parser (``--help`` shows examples)."""
+    parser = FactArgumentParser(
+        prog="benchmarks.py", description="Benchmark one PyTorch model: training, inference "
+        "or the input pipeline; prints __key__=json facts.", epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
+    _add_model_args(parser)
+    _add_device_args(parser)
+    _add_data_args(parser)
+    parser.add_argument("--log_file", default=None,
+                        help="append the facts to this file instead of stdout")
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None,
+               parser: argparse.ArgumentParser | None = None) -> argparse.Namespace:
+    """Parse and normalise ``argv``; usage errors exit 2 (with a failure fact)."""
+    parser = parser or build_parser()
+    parser.raw_argv = None if argv is None else list(argv)  # type: ignore[attr-defined]
+    args = parser.parse_args(argv)
+    if args.dtype == "float":
+        args.dtype = "float32"
+    if args.device == "cuda":
+        args.device = "gpu"
+    if args.data is None:
+        args.data = "real" if args.data_dir else "synthetic"
+    if args.data == "real" and not args.data_dir:
+        parser.error("--data real needs --data_dir (make one with python -m "
+                     "pytorch_benchmarks.prepare)")
+    if args.data_loader_only and args.data != "real":
+        parser.error("--data_loader_only times the real-data pipeline: give --data_dir")
+    return args
+
+
+def print_lines(lines: Sequence[str], stream: IO[str] | None = None) -> None:
+    """Print ``lines`` one a line (used by --list_models)."""
+    out = stream or sys.stdout
+    out.write("".join(f"{line}\n" for line in lines))
+    out.flush()

@@ -1,0 +1,121 @@
+"""One runner per phase (timm ``benchmark.py`` style): training, inference, input pipeline.
+
+Responsibility: the step each phase repeats and the context it is timed in. A runner receives a
+ready model and a batch source; it builds neither, and :func:`~pytorch_benchmarks.timing.timed_loop`
+does the timing. Steps read no values back from the device (no ``.item()``): the timed loop
+must contain only the work being measured.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pytorch_benchmarks.device import DeviceSetup
+from pytorch_benchmarks.timing import timed_loop
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+Source = Callable[[], Batch]
+
+#: Weight of auxiliary classifier outputs (Inception/GoogLeNet) in the training loss.
+AUX_WEIGHT = 0.4
+
+
+def _logits_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross entropy; sequence outputs ``(N, T, C)`` are flattened to ``(N*T, C)``."""
+    if logits.dim() > 2:
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
+    return F.cross_entropy(logits, labels)
+
+
+def classification_loss(output: Any, labels: torch.Tensor) -> torch.Tensor:
+    """Loss of a model's output; auxiliary outputs (a tuple's tail) count ``AUX_WEIGHT``."""
+    if isinstance(output, torch.Tensor):
+        return _logits_loss(output, labels)
+    main, *aux = output if isinstance(output, Sequence) else (output.logits,)
+    loss = _logits_loss(main, labels)
+    for extra in aux:
+        if isinstance(extra, torch.Tensor):
+            loss = loss + AUX_WEIGHT * _logits_loss(extra, labels)
+    return loss
+
+
+def make_optimizer(model: nn.Module) -> torch.optim.Optimizer:
+    """Plain SGD with momentum: cheap, and what DLBS's CNN benchmarks used."""
+    return torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+
+class Runner:
+    """Times a phase's :meth:`step`; subclasses say what one step is."""
+
+    phase = "base"
+
+    def __init__(self, source: Source, setup: DeviceSetup) -> None:
+        self.source = source
+        self.setup = setup
+
+    def step(self) -> None:
+        """One iteration (one batch)."""
+        raise NotImplementedError
+
+    def run(self, num_warmup: int, num_batches: int) -> list[float]:
+        """Warm up, then time ``num_batches`` steps; return their times in seconds."""
+        return timed_loop(self.step, num_warmup, num_batches, self.setup.synchronizer())
+
+
+class TrainRunner(Runner):
+    """Forward (under autocast), loss, backward (scaled for float16), optimizer step."""
+
+    phase = "training"
+
+    def __init__(self, model: nn.Module, source: Source, setup: DeviceSetup) -> None:
+        super().__init__(source, setup)
+        self.model = model.train()
+        self.optimizer = make_optimizer(model)
+        self.scaler = setup.grad_scaler()
+
+    def step(self) -> None:
+        """One training iteration."""
+        inputs, labels = self.source()
+        with self.setup.autocast():
+            loss = classification_loss(self.model(inputs), labels)
+        if self.scaler is None:
+            loss.backward()
+            self.optimizer.step()
+        else:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+
+
+class InferRunner(Runner):
+    """Forward only, the whole loop under ``torch.inference_mode()`` and autocast."""
+
+    phase = "inference"
+
+    def __init__(self, model: nn.Module, source: Source, setup: DeviceSetup) -> None:
+        super().__init__(source, setup)
+        self.model = model.eval()
+
+    def step(self) -> None:
+        """One forward pass."""
+        self.model(self.source()[0])
+
+    def run(self, num_warmup: int, num_batches: int) -> list[float]:
+        """Time the forward passes in inference mode (no autograd bookkeeping)."""
+        with torch.inference_mode(), self.setup.autocast():
+            return super().run(num_warmup, num_batches)
+
+
+class DataRunner(Runner):
+    """The input pipeline alone: fetch a batch and land it on the device."""
+
+    phase = "data"
+
+    def step(self) -> None:
+        """Fetch one batch."""
+        self.source()

@@ -1,0 +1,83 @@
+"""The timed loop and the statistics of its iteration times.
+
+Responsibility: run a step callable for warm-up (discarded) and timed iterations, reading
+``time.perf_counter`` once per iteration, and summarise the times as ``results.*`` facts. It
+knows nothing of models or data: the step does all the work.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+Step = Callable[[], object]
+
+
+def timed_loop(step: Step, num_warmup: int, num_batches: int,
+               synchronize: Callable[[], None] | None = None) -> list[float]:
+    """Run ``step`` ``num_warmup`` times untimed, then ``num_batches`` times; return seconds.
+
+    Like nanoGPT's ``bench.py``: a burn-in, then a timed stage. On a GPU ``synchronize`` is
+    called before every clock read, so each time covers the device work of its iteration and
+    not just the kernel launches. The loop body is the step and one clock read, nothing else
+    (no ``.item()``), so the harness adds no work and forces no extra synchronisation.
+    """
+    for _ in range(num_warmup):
+        step()
+    if synchronize is None:
+        return _loop(step, num_batches)
+    return _synced_loop(step, num_batches, synchronize)
+
+
+def _loop(step: Step, num_batches: int) -> list[float]:
+    clock = time.perf_counter
+    times = [0.0] * num_batches
+    start = clock()
+    for i in range(num_batches):
+        step()
+        now = clock()
+        times[i] = now - start
+        start = now
+    return times
+
+
+def _synced_loop(step: Step, num_batches: int, synchronize: Callable[[], None]) -> list[float]:
+    clock = time.perf_counter
+    times = [0.0] * num_batches
+    synchronize()           # the warm-up's queued work must not count in the first iteration
+    start = clock()
+    for i in range(num_batches):
+        step()
+        synchronize()
+        now = clock()
+        times[i] = now - start
+        start = now
+    return times
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """The ``q``-th percentile (0..100) by linear interpolation (numpy's default)."""
+    if not sorted_values:
+        return math.nan
+    pos = (len(sorted_values) - 1) * q / 100.0
+    low = math.floor(pos)
+    high = min(low + 1, len(sorted_values) - 1)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (pos - low)
+
+
+def summarize(times_s: list[float], samples_per_iteration: int) -> dict[str, Any]:
+    """``results.*`` facts from iteration times (seconds): ms stats and samples/s throughput."""
+    ms = [t * 1000.0 for t in times_s]
+    mean = statistics.fmean(ms)
+    ordered = sorted(ms)
+    return {
+        "results.time": mean,
+        "results.throughput": samples_per_iteration * 1000.0 / mean if mean > 0 else math.nan,
+        "results.time_data": ms,
+        "results.time_std": statistics.pstdev(ms) if len(ms) > 1 else 0.0,
+        "results.time_p50": percentile(ordered, 50),
+        "results.time_p90": percentile(ordered, 90),
+        "results.time_p99": percentile(ordered, 99),
+    }

@@ -1,0 +1,185 @@
+"""Assemble one benchmark from its flags: model, device, data source and phase runner.
+
+Responsibility: everything between parsed flags and a ready :class:`~runner.Runner` (model on
+its device in its memory format, wrapped for DDP/DataParallel, compiled; synthetic or real
+data), plus the facts that describe that set-up. It times nothing and writes no facts itself
+(warnings go through the ``warn`` callback).
+"""
+from __future__ import annotations
+
+import argparse
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from pytorch_benchmarks import distributed
+from pytorch_benchmarks.device import BenchmarkError, DeviceSetup, setup_device
+from pytorch_benchmarks.distributed import DistContext
+from pytorch_benchmarks.hostinfo import device_names
+from pytorch_benchmarks.runner import DataRunner, InferRunner, Runner, TrainRunner
+
+Warn = Callable[[str], None]
+
+
+@dataclass
+class Workload:
+    """A ready runner, what describes it, and what to close afterwards."""
+
+    setup: DeviceSetup
+    facts: dict[str, Any]
+    samples_per_iteration: int
+    runner: Runner | None = None
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Stop loader workers and the like."""
+        for close in self.closers:
+            close()
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch, numpy and :mod:`random` (model weights, synthetic data, augmentation)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_input_shape(info: Any, image_size: int | None, warn: Warn) -> tuple[int, ...]:
+    """The per-sample input shape, with ``--image_size`` applied to (C, H, W) images."""
+    shape = tuple(info.input_shape)
+    if image_size is None:
+        return shape
+    if len(shape) != 3:
+        warn(f"--image_size ignored: the model's input {shape} is not an image (C, H, W)")
+        return shape
+    smallest = max(tuple(info.min_input_shape or shape)[1:])
+    if image_size < smallest:
+        raise BenchmarkError(f"--image_size {image_size} is too small for '{info.name}': "
+                             f"it needs at least {smallest}")
+    return (shape[0], image_size, image_size)
+
+
+def build_workload(args: argparse.Namespace, ctx: DistContext, warn: Warn) -> Workload:
+    """Build the model, data and runner that ``args`` describe."""
+    from pytorch_benchmarks.models import get_model_info  # the zoo imports every family
+
+    info = get_model_info(args.model)
+    input_shape = resolve_input_shape(info, args.image_size, warn)
+    setup = setup_device(args, ctx.local_rank if ctx.enabled else None, warn,
+                         len(input_shape) + 1)
+    distributed.init(ctx, setup.device)
+    seed_everything(args.seed)
+    _warn_unused_data_flags(args, warn)
+    replicas = setup.num_devices * ctx.world_size
+    facts = {"exp.model_title": info.title, "exp.input_shape": list(input_shape),
+             "exp.num_classes": info.num_classes, "exp.num_replicas": replicas,
+             "exp.effective_batch": args.batch_size * replicas,
+             "exp.device": str(setup.device), "exp.dtype_used": setup.dtype,
+             "exp.backend_flags": setup.backend_flags,
+             "hw.devices": device_names(setup.device, setup.num_devices)}
+    workload = Workload(setup=setup, facts=facts, samples_per_iteration=args.batch_size * replicas)
+    workload.runner = _build_runner(args, info.num_classes, input_shape, ctx, workload)
+    return workload
+
+
+def _build_runner(args: argparse.Namespace, num_classes: int, input_shape: tuple[int, ...],
+                  ctx: DistContext, workload: Workload) -> Runner:
+    """The phase's runner: data-only, training or inference, on synthetic or real data."""
+    setup = workload.setup
+    batch_size = args.batch_size * setup.num_devices  # DataParallel splits it over its GPUs
+    if args.data_loader_only:
+        return DataRunner(_real_source(args, input_shape, setup, ctx, workload, batch_size),
+                          setup)
+    model, label_shape = build_model(args.model, num_classes, input_shape, setup)
+    if args.data == "real":
+        source = _real_source(args, input_shape, setup, ctx, workload, batch_size)
+    else:
+        source = _synthetic_source(args, input_shape, label_shape, num_classes, setup, ctx,
+                                   batch_size)
+    model = _wrap(model, args, setup, ctx)
+    runner_class = InferRunner if args.forward_only else TrainRunner
+    return runner_class(model, source, setup)
+
+
+def _warn_unused_data_flags(args: argparse.Namespace, warn: Warn) -> None:
+    if args.data != "synthetic":
+        return
+    if args.data_dir:
+        warn(f"--data_dir {args.data_dir} ignored with --data synthetic")
+    if args.data_shuffle:
+        warn("--data_shuffle ignored with --data synthetic (one fixed batch)")
+    if args.data_backend:
+        warn(f"--data_backend {args.data_backend} ignored with --data synthetic")
+
+
+def build_model(name: str, num_classes: int, input_shape: tuple[int, ...],
+                setup: DeviceSetup) -> tuple[nn.Module, tuple[int, ...]]:
+    """The model on its device and memory format, and the label shape its output needs."""
+    from pytorch_benchmarks.models import create_model
+
+    model = create_model(name).to(setup.device, memory_format=setup.memory_format)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():  # a 2-sample probe: sequence models need (N, T) labels
+        output = model(torch.zeros((2, *input_shape), device=setup.device))
+    model.train(was_training)
+    logits = output if isinstance(output, torch.Tensor) else output[0]
+    if logits.shape[-1] != num_classes:
+        raise BenchmarkError(f"model '{name}' outputs {logits.shape[-1]} classes, its registry "
+                             f"entry says {num_classes}")
+    return model, tuple(logits.shape[1:-1])
+
+
+def _wrap(model: nn.Module, args: argparse.Namespace, setup: DeviceSetup,
+          ctx: DistContext) -> nn.Module:
+    """DDP under torchrun, DataParallel for several GPUs in one process, then compile."""
+    if ctx.enabled:
+        model = distributed.wrap(model, ctx, setup.device)
+    elif setup.num_devices > 1:
+        first = setup.device.index or 0
+        model = nn.DataParallel(model, device_ids=list(range(first, first + setup.num_devices)))
+    if args.compile:
+        model = torch.compile(model)  # type: ignore[assignment]
+    return model
+
+
+def _synthetic_source(args: argparse.Namespace, input_shape: tuple[int, ...],
+                      label_shape: tuple[int, ...], num_classes: int, setup: DeviceSetup,
+                      ctx: DistContext, batch_size: int) -> Callable[[], Any]:
+    from pytorch_benchmarks.data.synthetic import batch_source, make_batch
+
+    batch = make_batch(batch_size, input_shape, label_shape, num_classes, args.seed + ctx.rank)
+    return batch_source(batch, setup.device, setup.memory_format, args.synthetic_on_host)
+
+
+def _real_source(args: argparse.Namespace, input_shape: tuple[int, ...], setup: DeviceSetup,
+                 ctx: DistContext, workload: Workload, batch_size: int) -> Callable[[], Any]:
+    """The DataLoader pipeline; its shutdown is registered with ``workload``."""
+    from pytorch_benchmarks.data.loader import (
+        LoaderSpec,
+        RealSource,
+        detect_backend,
+        make_loader,
+        open_dataset,
+    )
+    from pytorch_benchmarks.data.transforms import DeviceBatch
+
+    if len(input_shape) != 3:
+        raise BenchmarkError(f"real data needs an image model (C, H, W input); "
+                             f"'{args.model}' takes {input_shape}")
+    backend = args.data_backend or detect_backend(args.data_dir)
+    dataset = open_dataset(backend, args.data_dir, input_shape)
+    spec = LoaderSpec(batch_size=batch_size, num_workers=args.num_loader_threads,
+                      shuffle=args.data_shuffle, seed=args.seed, rank=ctx.rank,
+                      world=ctx.world_size, pin_memory=setup.is_cuda)
+    normalise = None if args.data_loader_only else DeviceBatch(setup.device, input_shape[0],
+                                                               setup.memory_format)
+    source = RealSource(make_loader(dataset, spec), setup.device, normalise)
+    workload.closers.append(source.close)
+    workload.facts.update({"exp.data_backend": backend, "exp.dataset_size": len(dataset)})
+    return source

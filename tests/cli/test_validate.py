@@ -1,0 +1,73 @@
+"""``experimenter validate``: expand everything, check runnability, summary on stderr."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dlbs.cli.validate import ValidationReport, check_experiment, validate_experiments
+
+GOOD = {"exp.model": "resnet50", "exp.framework": "pytorch", "exp.replica_batch": 16,
+        "exp.num_batches": 10, "exp.num_warmup_batches": 0, "exp.num_nodes": 1,
+        "exp.docker": False, "exp.docker_image": "", "exp.log_file": "/l/a.log",
+        "exp.status": "ok"}
+
+
+def test_valid_plan_prints_a_summary_on_stderr_only(cli: Any) -> None:
+    result = cli("validate", "-Vexp.model=[\"alexnet\", \"resnet50\"]")
+    assert (result.code, result.out) == (0, "")
+    assert result.err == "validate: OK, 2 experiments: 2 to run\n"
+
+
+def test_missing_model_is_an_error_naming_it(cli: Any) -> None:
+    result = cli("validate", "-Vexp.replica_batch=[1, 2]")
+    assert result.code == 1 and result.out == ""
+    line = result.error_line()
+    assert line.startswith("error: invalid plan (2 experiments: 2 to run): experiment 0: "
+                           "exp.model is empty")
+    assert line.endswith("(and 1 more problem; see --log-level info)")
+
+
+def test_disabled_experiments_need_no_model(cli: Any) -> None:
+    result = cli("validate", "-Vexp.status=[\"disabled\", \"inactive\"]")
+    assert result.code == 0
+    assert result.err == "validate: OK, 2 experiments: 0 to run, 1 disabled, 1 inactive\n"
+
+
+def test_two_experiments_with_one_log_file_are_an_error(cli: Any) -> None:
+    result = cli("validate", "-Pexp.log_file=/tmp/same.log", "-Vexp.model=[\"a\", \"b\"]")
+    assert result.code == 1
+    assert "experiment 1: exp.log_file '/tmp/same.log' is also the log of experiment 0" \
+        in result.error_line()
+
+
+def test_expansion_errors_surface_in_validate(cli: Any) -> None:
+    result = cli("validate", "-Pexp.model=x", "-Pexp.dtype=int4")
+    assert result.code == 1 and "exp.dtype" in result.error_line()
+
+
+@pytest.mark.parametrize("change,problem", [
+    pytest.param({}, None, id="good"),
+    pytest.param({"exp.model": ""}, "exp.model is empty", id="no-model"),
+    pytest.param({"exp.framework": "caffe"}, "exp.framework 'caffe' is not one of pytorch",
+                 id="framework"),
+    pytest.param({"exp.replica_batch": 0}, "exp.replica_batch is 0; it must be an integer >= 1",
+                 id="batch-0"),
+    pytest.param({"exp.num_batches": "10"}, "exp.num_batches is '10'", id="not-int"),
+    pytest.param({"exp.num_warmup_batches": -1}, "exp.num_warmup_batches is -1", id="warmup"),
+    pytest.param({"exp.num_nodes": True}, "exp.num_nodes is True", id="bool-is-not-int"),
+    pytest.param({"exp.docker": True}, "exp.docker is true but exp.docker_image is empty",
+                 id="docker-image"),
+])
+def test_check_experiment(change: dict[str, Any], problem: str | None) -> None:
+    problems = check_experiment({**GOOD, **change})
+    assert problems == ([] if problem is None else [p for p in problems if p.startswith(problem)])
+    assert len(problems) == (0 if problem is None else 1)
+
+
+def test_report_counts_statuses() -> None:
+    report = validate_experiments([GOOD, {**GOOD, "exp.status": "disabled"},
+                                   {**GOOD, "exp.status": "simulate", "exp.log_file": "/l/b"}])
+    assert isinstance(report, ValidationReport)
+    assert report.problems == []
+    assert report.summary() == "3 experiments: 2 to run, 1 disabled"

@@ -1,0 +1,107 @@
+"""``dlbs report`` end to end: logs and parsed files in, every format and --plot out."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from dlbs.cli.main import main
+from dlbs.logs.store import write_records
+
+LogsOf = Callable[[list[dict[str, Any]], Path], list[Path]]
+
+
+@pytest.fixture
+def log_dir(tmp_path: Path, records: list[dict[str, Any]], logs_of: LogsOf) -> Path:
+    logs_of(records, tmp_path / "logs" / "sweep")
+    return tmp_path / "logs"
+
+
+def test_report_from_logs_equals_report_from_records(
+        log_dir: Path, records: list[dict[str, Any]], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", str(log_dir), "--recursive", "--type", "weak", "--format", "json"]) == 0
+    from_logs = capsys.readouterr().out
+    parsed = tmp_path / "parsed.json.gz"
+    write_records(records, parsed)
+    assert main(["report", str(parsed), "--type", "weak", "--format", "json"]) == 0
+    assert capsys.readouterr().out == from_logs
+    expected = (Path(__file__).parent / "golden" / "weak.json").read_text()
+    assert from_logs == expected
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "csv", "html"])
+def test_every_format_to_a_file(log_dir: Path, tmp_path: Path, fmt: str) -> None:
+    out = tmp_path / f"report.{fmt}"
+    assert main(["report", str(log_dir), "--recursive", "--format", fmt,
+                 "--output_file", str(out)]) == 0
+    text = out.read_text()
+    assert "ResNet-50" in text and "oom" in text
+    if fmt == "html":
+        assert text.count("data:image/png;base64,") == 2
+
+
+def test_plot_writes_pngs(log_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    charts = tmp_path / "charts"
+    assert main(["report", str(log_dir), "--recursive", "--type", "strong", "--plot",
+                 str(charts)]) == 0
+    assert [p.name for p in charts.iterdir()] == ["efficiency.png"]
+    assert "Strong scaling" in capsys.readouterr().out
+
+
+def test_compare_two_folders(tmp_path: Path, records: list[dict[str, Any]],
+                             new_records: list[dict[str, Any]], logs_of: LogsOf,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    logs_of(records, tmp_path / "base")
+    write_records(new_records, tmp_path / "new.jsonl")
+    assert main(["report", "--compare", str(tmp_path / "base"), str(tmp_path / "new.jsonl"),
+                 "--format", "csv"]) == 0
+    out = capsys.readouterr().out
+    assert out == (Path(__file__).parent / "golden" / "compare.csv").read_text()
+
+
+def test_pivot_and_filter(log_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    query = json.dumps({"exp.model": "alexnet", "exp.num_gpus": [1, 4]})
+    assert main(["report", str(log_dir), "--recursive", "--rows", "replica_batch",
+                 "--cols", "devices", "--value", "time", "--filter_query", query,
+                 "--format", "json"]) == 0
+    table = json.loads(capsys.readouterr().out)["tables"][0]
+    assert table["columns"] == [1, 4] and [r["key"] for r in table["rows"]] == [[16], [32], [64]]
+    assert table["rows"][0]["cells"][0] == pytest.approx(10.000667)
+
+
+@pytest.mark.parametrize("argv, message, code", [
+    pytest.param(["{logs}", "--recursive", "--rows", "nope", "--cols", "devices"],
+                 "error: --rows: unknown column 'nope'; use a log key present in the records "
+                 "or one of:", 1, id="unknown-row"),
+    pytest.param(["{logs}", "--recursive", "--filter_query", "{{"],
+                 "error: --filter_query is not valid JSON", 1, id="bad-query"),
+    pytest.param(["{empty}"], "error: no logs found in {empty}", 1, id="no-logs"),
+    pytest.param(["{logs}", "--recursive", "--filter_query", '{{"exp.model": "vgg"}}'],
+                 "error: no benchmark records in {logs} match the filter", 1, id="filtered-out"),
+    pytest.param(["{logs}", "--rows", "model"], "error: --rows and --cols go together", 2,
+                 id="rows-without-cols"),
+    pytest.param([], "error: name the logs or parsed files to report on", 2, id="no-inputs"),
+])
+def test_bad_input_is_a_one_line_error(argv: list[str], message: str, code: int, log_dir: Path,
+                                       tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty").mkdir()
+    names = {"logs": str(log_dir), "empty": str(tmp_path / "empty")}
+    assert main(["report", *[a.format(**names) for a in argv]]) == code
+    err = capsys.readouterr().err
+    assert err.startswith(message.format(**names)) and err.count("\n") == 1
+
+
+def test_warnings_go_to_stderr_and_data_to_stdout(tmp_path: Path) -> None:
+    log = tmp_path / "cut.log"
+    log.write_text('__exp.model__="alexnet"\n__exp.replica_batch__=8\n__results.time__=oops\n')
+    done = subprocess.run([sys.executable, "-m", "dlbs", "report", str(log)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "cut.log:3: malformed fact line skipped" in done.stderr
+    assert "truncated log, marked failed" in done.stderr
+    assert "failed" in done.stdout and "alexnet" in done.stdout

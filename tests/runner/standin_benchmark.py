@@ -1,0 +1,58 @@
+"""A stand-in for benchmarks.py used by the runner's tests (copied to pytorch_benchmarks/).
+
+Its behaviour depends on ``--model``: ``ok*`` prints a result, ``fail`` prints a failure and
+exits 1, ``crash`` kills itself with SIGKILL, ``silent`` exits 0 without facts, ``block`` waits
+while the file ``$BLOCK_FILE`` exists (and starts a child ``sleep`` whose pid goes to
+``$CHILD_PID_FILE``), ``burn`` keeps a core busy for a second, ``echo`` prints its argv.
+Every start is appended to ``$RECORD`` when it is set.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+
+def fact(key, value):
+    print(f"__{key}__={json.dumps(value)}", flush=True)
+
+
+def main(argv):
+    model = argv[argv.index("--model") + 1] if "--model" in argv else "ok"
+    if os.environ.get("RECORD"):
+        with open(os.environ["RECORD"], "a") as record:
+            record.write(model + "\n")
+    print(f"stand-in benchmark: {model}", flush=True)
+    if model == "echo":
+        fact("test.argv", argv)
+        fact("test.env", {k: os.environ.get(k) for k in ("FOO", "CUDA_VISIBLE_DEVICES")})
+    elif model == "fail":
+        fact("results.status", "failure")
+        fact("results.error", "stand-in failure")
+        return 1
+    elif model == "crash":
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif model == "silent":
+        return 0
+    elif model == "block":
+        child = subprocess.Popen(["sleep", "300"])
+        with open(os.environ["CHILD_PID_FILE"], "w") as out:
+            out.write(str(child.pid))
+        deadline = time.time() + 120
+        while os.path.exists(os.environ["BLOCK_FILE"]) and time.time() < deadline:
+            time.sleep(0.05)
+        child.kill()
+    elif model == "burn":
+        end = time.time() + 1.0
+        data = []
+        while time.time() < end:
+            data.append(sum(range(1000)))
+    fact("results.time", 1.5)
+    fact("results.throughput", 100.0)
+    fact("results.status", "ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

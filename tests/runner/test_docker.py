@@ -1,0 +1,62 @@
+"""The docker backend against a real engine (started privately by the ``docker_engine``
+fixture): the real benchmarks.py runs a tiny model inside a container and logs a result."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dlbs.dockerengine import check_images, client
+from dlbs.errors import ValidationError
+
+from .conftest import ROOT, host_python_mounts
+from .test_runner import facts_of
+
+pytestmark = pytest.mark.docker
+
+
+def docker_cli(tmp_path: Path, image: str, *options: str) -> list[str]:
+    return [sys.executable, "-m", "dlbs", "run", f"-Pexp.log_dir={tmp_path / 'logs'}",
+            '-Pexp.gpus=""', "-Pexp.docker=true", f"-Pexp.docker_image={image}",
+            "-Pexp.docker_network=none", f"-Pexp.docker_args={host_python_mounts()}",
+            f"-Pruntime.docker_python={sys.executable}", *options]
+
+
+def test_tiny_model_runs_in_a_real_container(tmp_path: Path, test_image: str) -> None:
+    result = subprocess.run(
+        docker_cli(tmp_path, test_image, "-Pexp.model=deep_mnist", "-Pexp.replica_batch=2",
+                   "-Pexp.num_batches=2", "-Pexp.num_warmup_batches=1", "-Pexp.timeout=240",
+                   "-Pmonitor.frequency=0.5", "--progress-bar=off"),
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    (log,) = (tmp_path / "logs").glob("*.log")
+    facts = facts_of(log)
+    assert facts["results.status"] == "ok" and facts["results.throughput"] > 0
+    assert facts["exp.docker_image_id"].startswith("sha256:")
+    assert facts["exp.docker"] is True
+    # Inside the container: its own hostname (the container id), the mounted code.
+    assert facts["hw.hostname"] != os.uname().nodename
+    script = log.with_suffix(".sh").read_text()
+    assert "docker run" in script and "--network none" in script
+    assert f"{ROOT}/python:/workspace/python:ro" in script
+    assert facts["results.use.rss_mb_peak"] > 10  # the container's processes were sampled
+    assert not client().containers.list(all=True)  # --rm: nothing left behind
+
+
+def test_missing_image_says_how_to_build_it(docker_engine: str) -> None:
+    with pytest.raises(ValidationError, match=r"docker build -t dlbs/absent:1 -f docker/Dockerfile python"):
+        check_images(["dlbs/absent:1"])
+
+
+def test_timed_out_container_is_removed(tmp_path: Path, test_image: str) -> None:
+    result = subprocess.run(
+        docker_cli(tmp_path, test_image, "-Pexp.model=deep_mnist", "-Pexp.num_batches=1000000",
+                   "-Pexp.timeout=3", "-Pruntime.kill_grace=1"),
+        cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    (log,) = (tmp_path / "logs").glob("*.log")
+    assert facts_of(log)["results.status"] == "timeout"
+    assert not client().containers.list(all=True)
