@@ -20,12 +20,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from pytorch_benchmarks.facts import format_fact
+
 from dlbs.logs.pool import default_jobs
 from dlbs.logs.sources import parse_log_files
 from dlbs.logs.store import read_records, write_records
 from dlbs.reports.build import build_report
 from dlbs.reports.render import to_text
-from pytorch_benchmarks.facts import format_fact
 
 LINES_PER_LOG = 300
 MODELS = [f"model{i:02d}" for i in range(20)]
@@ -108,7 +109,7 @@ def main() -> int:
         _, report_s = _timed("regular report from records (build + text)", _report, records)
         parsed = folder / "results.json"
         write_records(records, parsed)
-        loaded, load_s = _timed("read parsed results.json", read_records, parsed)
+        loaded, _load_s = _timed("read parsed results.json", read_records, parsed)
         _timed("regular report from results.json", _report, loaded)
     ok = parse_s < PARSE_TARGET_S * args.logs / 10_000 and report_s < REPORT_TARGET_S
     print(f"{len(records)} records; targets: parse < {PARSE_TARGET_S:.0f} s per 10,000 logs, "

@@ -4,9 +4,8 @@ This module reads files and turns command-line strings into Python values; it ha
 results to :func:`dlbs.engine.merge_configs`. It does no merging, building or expansion itself
 (that is the pure engine's job) and never reads the process environment.
 
-Every failure is a :class:`~dlbs.errors.ConfigError` (a file) or a
-:class:`~dlbs.errors.UsageError` (a command-line argument) whose one-line message names the
-file with line and column, or the argument.
+Every failure is a :class:`~dlbs.errors.ConfigError` (exit code 1) whose one-line message
+names the file with line and column, or the malformed ``-P``/``-V``/``-E`` argument.
 """
 from __future__ import annotations
 
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import dlbs
-from dlbs.errors import ConfigError, UsageError
+from dlbs.errors import ConfigError
 
 #: File-name suffixes read as YAML; anything else is read as JSON.
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -108,13 +107,17 @@ def parse_value(text: str) -> Any:
 
 
 def split_assignment(arg: str, option: str) -> tuple[str, str]:
-    """Split ``NAME=VALUE`` at the first ``=``; raise UsageError naming ``arg`` otherwise."""
+    """Split ``NAME=VALUE`` at the first ``=``; raise ConfigError naming ``arg`` otherwise.
+
+    The issue's contract: a malformed ``-P``/``-V``/``-E`` is an input error like a malformed
+    config file (exit code 1), not an argparse usage error (exit code 2).
+    """
     name, sep, value = arg.partition("=")
     name = name.strip()
     if not sep:
-        raise UsageError(f"{option} '{arg}': expected NAME=VALUE (e.g. {option}exp.model=resnet50)")
+        raise ConfigError(f"{option} '{arg}': expected NAME=VALUE (e.g. {option}exp.model=resnet50)")
     if not name:
-        raise UsageError(f"{option} '{arg}': the parameter name before '=' is empty")
+        raise ConfigError(f"{option} '{arg}': the parameter name before '=' is empty")
     return name, value
 
 
@@ -144,10 +147,10 @@ def parse_extension_args(args: Iterable[str] | None) -> list[dict[str, Any]]:
         try:
             value = json.loads(arg)
         except json.JSONDecodeError as err:
-            raise UsageError(f"-E '{arg}': malformed JSON at column {err.colno}: {err.msg}") \
+            raise ConfigError(f"-E '{arg}': malformed JSON at column {err.colno}: {err.msg}") \
                 from None
         if not isinstance(value, dict):
-            raise UsageError(f"-E '{arg}': an extension must be a JSON object "
+            raise ConfigError(f"-E '{arg}': an extension must be a JSON object "
                              "such as {\"condition\": {...}, \"parameters\": {...}}")
         extensions.append(value)
     return extensions

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any
 
 from dlbs.errors import ValidationError
 
@@ -26,9 +27,10 @@ def client() -> Any:
     try:
         import docker
     except ImportError:
-        raise ValidationError("the docker Python SDK is not installed: pip install docker") from None
+        raise ValidationError("the docker Python SDK is not installed: "
+                              "pip install docker") from None
     try:
-        engine = docker.from_env(timeout=30)
+        engine = docker.from_env(timeout=30)  # type: ignore[attr-defined]
         engine.ping()
     except Exception as err:  # noqa: BLE001 - any failure means 'no engine here'
         reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
@@ -45,7 +47,8 @@ def image_id(image: str) -> str:
     except docker.errors.ImageNotFound:
         raise ValidationError(
             f"docker image '{image}' is not in the engine (dlbs never pulls): build it with "
-            f"'docker build -t {image} -f docker/Dockerfile python' or set exp.docker_image") from None
+            f"'docker build -t {image} -f docker/Dockerfile python' or set exp.docker_image"
+        ) from None
 
 
 def check_images(images: Iterable[str]) -> dict[str, str]:

@@ -8,9 +8,11 @@ the tree; on GPUs, utilisation (mean over the experiment's GPUs), memory and pow
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import psutil
 
@@ -52,10 +54,8 @@ class GpuSampler:
 
     def close(self) -> None:
         """Release NVML."""
-        try:
+        with contextlib.suppress(Exception):
             self._nvml.nvmlShutdown()
-        except Exception:  # noqa: BLE001
-            pass
 
 
 class Monitor(threading.Thread):

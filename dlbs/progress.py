@@ -12,8 +12,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any, Mapping
+from typing import IO, Any
 
 from dlbs.provenance import utc_now
 
@@ -22,7 +23,7 @@ def format_seconds(seconds: float | None) -> str:
     """``H:MM:SS`` (``?`` when unknown)."""
     if seconds is None:
         return "?"
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 

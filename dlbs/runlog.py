@@ -19,8 +19,9 @@ from __future__ import annotations
 import enum
 import os
 import signal
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import IO, Any, Iterable, Mapping
+from typing import IO, Any
 
 from pytorch_benchmarks.facts import format_fact, iter_facts
 

@@ -20,10 +20,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import IO, TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any
 
 from dlbs import runlog
 from dlbs.errors import DLBSError, RunError
@@ -120,7 +121,7 @@ class Runner:
         if status == "simulate":
             self._simulate(index, exp, progress.total)
             return Outcome("simulated", log_file=exp.get("exp.log_file"))
-        run, reason = runlog.rerun_decision(exp)
+        run, _ = runlog.rerun_decision(exp)
         if not run:
             return Outcome("skipped", log_file=exp.get("exp.log_file"))
         progress.start(index, exp)
@@ -181,7 +182,8 @@ class Runner:
         if problem:
             error = problem
         elif stopped == "timeout":
-            error = f"timed out after {exp.get('exp.timeout')} s (exp.timeout); process group killed"
+            error = (f"timed out after {exp.get('exp.timeout')} s (exp.timeout); "
+                     "process group killed")
         elif stopped:
             error = f"interrupted by {stopped}"
         elif status != "ok" and not output.get("results.error"):
@@ -260,7 +262,11 @@ class Runner:
         if threading.current_thread() is not threading.main_thread():
             return lambda: None
         old = {sig: signal.signal(sig, self._on_signal) for sig in SIGNAL_NAMES}
-        return lambda: [signal.signal(sig, handler) for sig, handler in old.items()] and None
+
+        def restore() -> None:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+        return restore
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         """Remember the stop and pass SIGTERM to the running experiment's process group."""

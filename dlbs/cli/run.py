@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from dlbs.cli.planargs import add_plan_arguments, load_experiments
 from dlbs.launchers.command import as_bool

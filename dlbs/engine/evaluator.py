@@ -10,6 +10,7 @@ thousands of experiments of a plan).
 from __future__ import annotations
 
 import ast
+import warnings
 
 from dlbs.engine.interpreter import Node, build
 from dlbs.engine.sandbox import ALLOWED_NAMES, NONDETERMINISTIC_NAMES, Forbidden, Sandbox
@@ -77,9 +78,11 @@ def _compile(text: str) -> _Compiled:
     if len(text) > MAX_EXPRESSION_LENGTH:
         raise Forbidden(f"an expression longer than {MAX_EXPRESSION_LENGTH} characters")
     try:
-        tree = ast.parse(text.strip(), mode="eval")
-        names = _check_names(tree)
+        with warnings.catch_warnings():  # e.g. SyntaxWarning: the engine never prints
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text.strip(), mode="eval")
         node = build(tree)
+        names = _check_names(tree)
     except SyntaxError as err:
         raise Forbidden(f"invalid syntax ({err.msg})") from None
     except (ValueError, RecursionError, MemoryError) as err:

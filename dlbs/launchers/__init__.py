@@ -8,7 +8,8 @@ Nothing here starts a process, touches a file outside the templates, or reads ``
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from dlbs.launchers.baremetal import EnvironmentLayer, PrefixLayer
 from dlbs.launchers.benchmark import BenchmarkLayer, num_replicas

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import shlex
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from dlbs.errors import ValidationError
 from dlbs.launchers.benchmark import device_type
@@ -12,7 +13,7 @@ ENV_PREFIX = "runtime.env."
 
 
 def split_words(name: str, value: Any) -> list[str]:
-    """Split a command-line-like parameter (``runtime.launcher``, ``exp.docker_args``) into words."""
+    """Split a command-line parameter (``runtime.launcher``, ``exp.docker_args``) into words."""
     try:
         return shlex.split(as_arg(value))
     except ValueError as err:

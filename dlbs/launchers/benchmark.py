@@ -5,7 +5,8 @@ argument and is shell-quoted when the script is written.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from dlbs.launchers.command import Command, as_arg, as_bool, as_int
 
@@ -32,7 +33,7 @@ SCRIPT = "pytorch_benchmarks/benchmarks.py"
 
 
 def num_replicas(exp: Mapping[str, Any]) -> int:
-    """Processes to start on this node: GPU replicas (``exp.gpus`` groups) or ``exp.cpu_replicas``."""
+    """Processes to start on this node: GPU replicas (``exp.gpus`` groups) or CPU replicas."""
     if device_type(exp) == "gpu":
         return max(1, as_int(exp.get("exp.num_local_replicas"), 1))
     return max(1, as_int(exp.get("exp.cpu_replicas"), 1))

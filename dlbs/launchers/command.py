@@ -8,8 +8,9 @@ environment, a container). Layers are pure: they read the experiment dict and re
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 from dlbs.errors import ValidationError
 

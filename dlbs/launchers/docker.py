@@ -8,7 +8,8 @@ experiment times out or is interrupted.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from dlbs.errors import ValidationError
 from dlbs.launchers.baremetal import split_words

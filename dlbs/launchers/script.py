@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import jinja2
 
@@ -96,4 +97,4 @@ def render_script(exp: Mapping[str, Any], cmd: Command, layers: Iterable[str],
 
 def script_file_for(log_file: str) -> str:
     """Where the script of the experiment logged in ``log_file`` is kept: beside it, ``.sh``."""
-    return (log_file[:-4] if log_file.endswith(".log") else log_file) + ".sh"
+    return (log_file.removesuffix(".log")) + ".sh"

@@ -5,7 +5,8 @@ benchmark, so the right torch is used bare metal and in a container alike.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from dlbs.launchers.benchmark import device_type, num_replicas
 from dlbs.launchers.command import Command

@@ -35,11 +35,13 @@ def _visible_text(line: str) -> str:
     return line.rpartition("\r")[2] if "\r" in line else line
 
 
-def _maybe_fact(line: str) -> bool:
-    """Cheap test before the regex: a fact line starts with ``__`` (after optional blanks)."""
-    if line[:2] == "__":
-        return True
-    return "__" in line and line.lstrip(" \t\r")[:2] == "__"
+def _fact_text(line: str) -> str | None:
+    """The line to hand to ``parse_fact`` if it may be a fact, else ``None`` (cheap checks)."""
+    if "__" not in line:
+        return None
+    if "\r" in line:
+        line = _visible_text(line)
+    return line if line.lstrip(" \t")[:2] == "__" else None
 
 
 def parse_lines(text: str, source: str) -> tuple[dict[str, Any], list[str]]:
@@ -47,10 +49,14 @@ def parse_lines(text: str, source: str) -> tuple[dict[str, Any], list[str]]:
     facts: dict[str, Any] = {}
     warnings: list[str] = []
     for number, line in enumerate(text.split("\n"), start=1):
-        if "\r" in line:
-            line = _visible_text(line)
-        if not _maybe_fact(line):
-            continue
+        # Fast path first: most fact lines start with '__' and most noise has no '__' at all.
+        if line[:2] != "__" or "\r" in line:
+            if "__" not in line:
+                continue
+            candidate = _fact_text(line)
+            if candidate is None:
+                continue
+            line = candidate
         try:
             fact = parse_fact(line)
         except ValueError as err:

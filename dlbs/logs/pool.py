@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from dlbs.logs.parser import ParseResult, parse_log
 

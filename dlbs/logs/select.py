@@ -12,7 +12,8 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from dlbs.errors import DLBSError
 

@@ -9,9 +9,10 @@ binary, no facts at all) is an error unless ``ignore_errors``, then a warning.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from dlbs.errors import LogFormatError
 from dlbs.logs.pool import parse_logs

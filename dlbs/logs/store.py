@@ -12,8 +12,9 @@ import csv
 import gzip
 import io
 import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import IO, Any, Iterable, Sequence
+from typing import IO, Any
 
 from dlbs.errors import LogFormatError, UsageError
 

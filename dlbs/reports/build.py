@@ -16,6 +16,10 @@ from dlbs.reports.summary import summary_report
 from dlbs.reports.tables import pivot_report, standard_report
 
 KINDS: tuple[str, ...] = ("regular", "weak", "strong", "summary")
+#: Statistics a pivot can show besides log keys (see ``aggregate``).
+STATISTICS: tuple[str, ...] = (
+    "runs", "runs_ok", "cv", "time_median", "time_std", "time_ci_low", "time_ci_high",
+    "throughput_median", "throughput_std", "throughput_ci_low", "throughput_ci_high")
 Records = Sequence[Mapping[str, Any]]
 
 
@@ -29,7 +33,8 @@ def build_report(records: Records, kind: str = "regular",
         rows, cols, value = pivot
         check_columns(rows, records, "--rows")
         check_columns(cols, records, "--cols")
-        check_columns([value], records, "--value")
+        if value not in STATISTICS:
+            check_columns([value], records, "--value")
         return pivot_report(records, rows, cols, value, threshold)
     if kind == "summary":
         return summary_report(records, threshold)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -20,7 +21,7 @@ from dlbs.reports.aggregate import NOISE_THRESHOLD, aggregate
 from dlbs.reports.frame import column_of, identity_keys, label_of, to_frame
 from dlbs.reports.model import Report, Table
 from dlbs.reports.stats import Ratio, ratio_of_means, summarize
-from dlbs.reports.tables import sortable, extra_dims
+from dlbs.reports.tables import extra_dims, sortable
 
 Records = Sequence[Mapping[str, Any]]
 ROWS: list[str] = ["model_title", "device", "replica_batch", "phase", "dtype"]

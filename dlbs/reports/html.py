@@ -14,7 +14,7 @@ import jinja2
 
 from dlbs.reports.model import Report, Table, format_cell, is_missing
 from dlbs.reports.plots import Chart
-from dlbs.reports.render import column_names, columns_title, row_keys, level_names
+from dlbs.reports.render import column_names, columns_title, level_names, row_keys
 
 VERDICT_CLASSES: dict[str, str] = {"faster": "faster", "slower": "slower",
                                    "no significant change": "same"}

@@ -92,7 +92,7 @@ def formatted(table: Table) -> pd.DataFrame:
 
 def legend(reports_tables: list[Table]) -> list[str]:
     """Lines explaining the marks used in ``reports_tables``."""
-    used = set()
+    used: set[str] = set()
     for table in reports_tables:
         if table.marks is not None:
             used.update(ch for cell in table.marks.to_numpy().ravel() for ch in str(cell or ""))

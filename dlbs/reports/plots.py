@@ -17,13 +17,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
 
-from dlbs.errors import ReportError  # noqa: E402
-from dlbs.reports.frame import is_number  # noqa: E402
-from dlbs.reports.model import Report, Table  # noqa: E402
+from dlbs.errors import ReportError
+from dlbs.reports.frame import is_number
+from dlbs.reports.model import Report, Table
 
 
 @dataclass(frozen=True)

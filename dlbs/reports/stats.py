@@ -8,9 +8,9 @@ freedom. Pure functions on numbers; nothing here knows about logs or tables.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
 
 #: Confidence level of every interval in the reports.
 CONFIDENCE = 0.95

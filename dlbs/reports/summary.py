@@ -6,14 +6,15 @@ whether it marks the experiment noisy. Pure: records in, ``Report`` out.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
 from dlbs.reports.aggregate import NOISE_THRESHOLD
-from dlbs.reports.model import Report, Table
-from dlbs.reports.tables import sortable, extra_dims, prepare
 from dlbs.reports.frame import label_of
+from dlbs.reports.model import Report, Table
+from dlbs.reports.tables import extra_dims, prepare, sortable
 
 ROWS: list[str] = ["model_title", "device", "replica_batch", "effective_batch", "phase", "dtype"]
 #: aggregate column -> heading.
@@ -44,6 +45,6 @@ def summary_report(records: Sequence[Mapping[str, Any]],
     data = pd.DataFrame(cells.to_numpy(), index=index, columns=list(COLUMNS.values()))
     data = data.sort_index(kind="stable")
     table = Table("experiments", "Experiments (statistics over repeated runs)", data)
-    notes = [f"CI95: 95% confidence interval of the mean (Student t); noisy: CV > {threshold:.0%} "
-             "(over runs; over iterations for a single run)"]
+    notes = [(f"CI95: 95% confidence interval of the mean (Student t); noisy: CV > {threshold:.0%} "
+             "(over runs; over iterations for a single run)")]
     return Report("summary", "Summary of experiments", [table], notes)

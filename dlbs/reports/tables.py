@@ -9,7 +9,8 @@ status, never 0. Pure: records in, ``Report`` out.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -134,7 +135,8 @@ def standard_report(records: Sequence[Mapping[str, Any]], kind: str,
     """The ``regular``, ``weak`` or ``strong`` report of DLBS."""
     agg, identity = prepare(records, threshold=threshold)
     rows, cols = LAYOUTS[kind]
-    tables, added = [], []
+    tables: list[Table] = []
+    added: list[str] = []
     for metric, title in VALUE_TITLES.items():
         data, marks, added = pivot(agg, rows, cols, f"{metric}_mean", identity)
         tables.append(Table(metric, title, data, marks))

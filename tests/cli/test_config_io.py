@@ -17,7 +17,7 @@ from dlbs.config import (
     parse_variable_args,
     split_assignment,
 )
-from dlbs.errors import ConfigError, UsageError
+from dlbs.errors import ConfigError
 
 
 @pytest.mark.parametrize("text,value", [
@@ -52,7 +52,7 @@ def test_split_assignment_at_first_equals(arg: str, pair: tuple[str, str]) -> No
     pytest.param("=5", "-P '=5': the parameter name before '=' is empty", id="no-name"),
 ])
 def test_split_assignment_errors_name_the_argument(arg: str, message: str) -> None:
-    with pytest.raises(UsageError, match="^" + message.replace("(", r"\(")):
+    with pytest.raises(ConfigError, match="^" + message.replace("(", r"\(")):
         split_assignment(arg, "-P")
 
 
@@ -66,7 +66,7 @@ def test_variable_scalar_becomes_one_element_list() -> None:
 
 
 def test_variable_without_equals_names_option() -> None:
-    with pytest.raises(UsageError, match="^-V 'exp.gpus': expected NAME=VALUE"):
+    with pytest.raises(ConfigError, match="^-V 'exp.gpus': expected NAME=VALUE"):
         parse_variable_args(["exp.gpus"])
 
 
@@ -80,7 +80,7 @@ def test_extensions_are_json_objects() -> None:
     pytest.param("[1]", "-E '[1]': an extension must be a JSON object", id="not-object"),
 ])
 def test_extension_errors(arg: str, message: str) -> None:
-    with pytest.raises(UsageError, match="^" + message.replace("[", r"\[")):
+    with pytest.raises(ConfigError, match="^" + message.replace("[", r"\[")):
         parse_extension_args([arg])
 
 

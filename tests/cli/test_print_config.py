@@ -37,4 +37,4 @@ def test_discard_default_config(cli: Any, write: Any) -> None:
 
 def test_malformed_p_is_still_an_error(cli: Any) -> None:
     result = cli("print-config", "-Pexp.model")
-    assert result.code == 2 and "-P 'exp.model'" in result.error_line()
+    assert result.code == 1 and "-P 'exp.model'" in result.error_line()

@@ -170,14 +170,14 @@ def test_dlbs_options_are_accepted(cli: Any, flag: str) -> None:
     assert cli("print", MODEL, "--count", flag).out == "1\n"
 
 
-# --- errors: one line on stderr, exit code 1 (2 for usage), traceback only with --debug -------
+# --- errors: one line on stderr, exit code 1 (2 for argparse usage), traceback only with --debug -------
 
 @pytest.mark.parametrize("args,code,message", [
-    pytest.param(["-Pexp.model"], 2, "error: -P 'exp.model': expected NAME=VALUE", id="P-no-eq"),
-    pytest.param(["-P", "=x"], 2, "error: -P '=x': the parameter name before '='", id="P-no-name"),
-    pytest.param(["-Vexp.gpus"], 2, "error: -V 'exp.gpus': expected NAME=VALUE", id="V-no-eq"),
-    pytest.param(["-E", "{x"], 2, "error: -E '{x': malformed JSON", id="E-malformed"),
-    pytest.param(["-E", "3"], 2, "error: -E '3': an extension must be a JSON object",
+    pytest.param(["-Pexp.model"], 1, "error: -P 'exp.model': expected NAME=VALUE", id="P-no-eq"),
+    pytest.param(["-P", "=x"], 1, "error: -P '=x': the parameter name before '='", id="P-no-name"),
+    pytest.param(["-Vexp.gpus"], 1, "error: -V 'exp.gpus': expected NAME=VALUE", id="V-no-eq"),
+    pytest.param(["-E", "{x"], 1, "error: -E '{x': malformed JSON", id="E-malformed"),
+    pytest.param(["-E", "3"], 1, "error: -E '3': an extension must be a JSON object",
                  id="E-not-object"),
     pytest.param(["--config", "missing.json"], 1, "error: config file 'missing.json' not found",
                  id="config-missing"),
@@ -216,7 +216,7 @@ def test_malformed_yaml_config_names_file_line_and_column(cli: Any, write: Any) 
 
 def test_debug_shows_the_traceback(cli: Any) -> None:
     result = cli("print", "--debug", "-Pexp.model")
-    assert result.code == 2
+    assert result.code == 1
     assert "Traceback (most recent call last)" in result.err
     assert result.err.strip().splitlines()[-1].startswith("error: -P 'exp.model'")
 

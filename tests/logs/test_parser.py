@@ -4,10 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pytorch_benchmarks.facts import format_fact
 
 from dlbs.logs.parser import is_failed, parse_log, parse_text
 from dlbs.logs.pool import parse_logs
-from pytorch_benchmarks.facts import format_fact
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -41,10 +41,10 @@ def test_malformed_lines_are_warnings_with_file_and_line() -> None:
     assert result.error is None and result.record is not None
     path = fixture("malformed_alexnet_b32.log")
     assert result.warnings == [
-        f"{path}:13: malformed fact line skipped: value of 'exp.model_title' is not valid JSON "
-        "(Expecting value at column 1)",
-        f"{path}:19: malformed fact line skipped: value of 'results.time_data' is not valid JSON "
-        "(Expecting ',' delimiter at column 16)",
+        (f"{path}:13: malformed fact line skipped: value of 'exp.model_title' is not valid JSON "
+        "(Expecting value at column 1)"),
+        (f"{path}:19: malformed fact line skipped: value of 'results.time_data' is not valid JSON "
+        "(Expecting ',' delimiter at column 16)"),
     ]
     assert "exp.model_title" not in result.record and "results.time_data" not in result.record
 
@@ -76,8 +76,8 @@ def test_truncated_log_keeps_its_facts_and_is_marked_failed(name: str, reason: s
     assert record["results.status"] == "failure" and record["results.truncated"] is True
     assert reason in record["results.error"] and keeps in record
     assert is_failed(record)
-    assert result.warnings == [f"{fixture(name)}: truncated log, marked failed: "
-                               f"{record['results.error'].removeprefix('truncated log: ')}"]
+    assert result.warnings == [(f"{fixture(name)}: truncated log, marked failed: "
+                               f"{record['results.error'].removeprefix('truncated log: ')}")]
 
 
 def test_failure_status_of_a_complete_log_is_kept() -> None:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
-
 from pytorch_benchmarks.facts import format_fact
 
 GOLDEN_DIR = Path(__file__).parent / "golden"

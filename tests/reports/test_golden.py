@@ -6,7 +6,8 @@ charts are tested in ``test_plots.py`` and the rendered page in ``test_html_brow
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 

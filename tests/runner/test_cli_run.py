@@ -38,8 +38,8 @@ def check_golden(name: str, text: str) -> None:
     assert text == path.read_text(), f"{name} differs; rerun with DLBS_UPDATE_GOLDEN=1 if intended"
 
 
-SIMULATE = ["run", "-Pexp.status=simulate", "-Pexp.log_dir=/logs", "-Pruntime.python=/usr/bin/python3",
-            "-Pexp.num_batches=5"]
+SIMULATE = ["run", "-Pexp.status=simulate", "-Pexp.log_dir=/logs",
+            "-Pruntime.python=/usr/bin/python3", "-Pexp.num_batches=5"]
 
 
 @pytest.mark.parametrize("name, options", [
@@ -58,7 +58,7 @@ SIMULATE = ["run", "-Pexp.status=simulate", "-Pexp.log_dir=/logs", "-Pruntime.py
 def test_simulate_prints_the_scripts(capsys: pytest.CaptureFixture[str], name: str,
                                      options: list[str]) -> None:
     assert main(SIMULATE + options) == 0
-    out, err = capsys.readouterr()
+    out, _ = capsys.readouterr()
     assert not Path("/logs").exists()
     check_golden(name, normalise(out))
 
@@ -92,11 +92,12 @@ def test_interrupted_sweep_resumes_with_nothing_run_twice(tmp_path: Path, bench_
         {"ok1": "ok", "fail": "failure", "block": "interrupted"}
     assert json.loads(progress.read_text())["state"] == "interrupted"
     block.unlink()  # the next run of 'block' finishes at once
-    resumed = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    resumed = subprocess.run(command, check=False, cwd=tmp_path, capture_output=True, text=True,
+                             timeout=60)
     assert resumed.returncode == 0, resumed.stderr  # 'fail' is skipped (exp.rerun=never)
     assert record.read_text().split() == ["ok1", "fail", "block", "block", "ok2"]
-    onfail = subprocess.run(command + ["-Pexp.rerun=onfail"], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=60)
+    onfail = subprocess.run(command + ["-Pexp.rerun=onfail"], check=False, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
     assert record.read_text().split()[5:] == ["fail"], onfail.stderr
     assert not list((tmp_path / "logs").glob("*.part"))
 
@@ -104,7 +105,8 @@ def test_interrupted_sweep_resumes_with_nothing_run_twice(tmp_path: Path, bench_
 def test_validation_error_when_the_docker_engine_is_absent(tmp_path: Path) -> None:
     env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/none.sock"}
     result = subprocess.run(cli(tmp_path, "-Pexp.model=deep_mnist", "-Pexp.docker=true"),
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+                            check=False, cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=60)
     assert result.returncode == 1
     assert "error: the Docker engine at unix://" in result.stderr
     assert "docker-engine.sh start" in result.stderr and "Traceback" not in result.stderr
@@ -123,8 +125,9 @@ def test_bare_metal_sweep_of_tiny_models_with_one_timing_out(tmp_path: Path) -> 
         cli(tmp_path, '-Vexp.model=["deep_mnist", "sensor_net", "acoustic_model"]',
             "-Pexp.replica_batch=2", "-Pexp.num_batches=2", "-Pexp.num_warmup_batches=1",
             "-Pmonitor.frequency=0.5", "-E", json.dumps(slow),
-            '-E{"condition": {"exp.model": "acoustic_model"}, "parameters": {"exp.status": "disabled"}}'),
-        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+            "-E", json.dumps({"condition": {"exp.model": "acoustic_model"},
+                              "parameters": {"exp.status": "disabled"}})),
+        check=False, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1, result.stderr
     logs = {f["exp.model"]: f for f in map(facts_of, (tmp_path / "logs").glob("*.log"))}
     assert set(logs) == {"deep_mnist", "sensor_net"}

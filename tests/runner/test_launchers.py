@@ -32,8 +32,9 @@ def exp_of(**params: Any) -> dict[str, Any]:
 
 GPU2 = {"exp__gpus": "0,1", "exp__device_type": "gpu", "exp__num_local_gpus": 2,
         "exp__num_local_replicas": 2, "runtime__visible_gpus": "0,1"}
-DOCKER = {"exp__docker": True, "exp__docker_image": "img:1", "pytorch__bench_path": "/workspace/python",
-          "runtime__code_dir": "/src/python", "runtime__docker_python": "python3"}
+DOCKER = {"exp__docker": True, "exp__docker_image": "img:1",
+          "pytorch__bench_path": "/workspace/python", "runtime__code_dir": "/src/python",
+          "runtime__docker_python": "python3"}
 
 
 class LayerConformance:
@@ -101,7 +102,7 @@ def test_bare_metal_cpu_command() -> None:
     cmd = build_command(exp_of(runtime__launcher="numactl --cpunodebind=0 --membind=0"))
     assert cmd.argv[:4] == ("numactl", "--cpunodebind=0", "--membind=0", "/usr/bin/python3")
     assert cmd.argv[4] == "/opt/dlbs/python/pytorch_benchmarks/benchmarks.py"
-    flags = dict(zip(cmd.argv[5::2], cmd.argv[6::2]))
+    flags = dict(zip(cmd.argv[5::2], cmd.argv[6::2], strict=True))
     assert flags["--model"] == "ok" and flags["--device"] == "cpu"
     assert flags["--batch_size"] == "4" and flags["--num_gpus"] == "0"
     assert flags["--forward_only"] == "false"

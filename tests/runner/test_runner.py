@@ -6,14 +6,15 @@ import io
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
+from pytorch_benchmarks.facts import iter_facts
 
 from dlbs.runlog import LogState, log_state, part_file, rerun_decision
 from dlbs.runner import Runner
-from pytorch_benchmarks.facts import iter_facts
 
 MakeExp = Callable[..., dict[str, Any]]
 

@@ -1,0 +1,116 @@
+"""Property-based fuzzing: whatever the configs, values and expressions, only DLBSErrors escape.
+
+It also checks that ``expand_plan`` (which re-uses work between consecutive experiments) gives
+exactly what ``expand_experiment`` gives for each experiment alone, errors included.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dlbs.engine import build_plan, expand_experiment, expand_plan, merge_configs
+from dlbs.errors import DLBSError
+
+NAMES = ["a", "b", "c.d", "exp.id", "exp.log_file", "exp.model", "sys.t", "E",
+         "__condition.a_0", "x"]
+EXPRESSION_PIECES = [
+    "1", "2.5", "'s'", "${a}", "${b}", "${x}", "'${c.d}'", " + ", " * ", " ** ", " / ", " % ",
+    " if ", " else ", " and ", " not ", "(", ")", "[", "]", ",", "len(", "str(", "int(",
+    "range(", "re.sub(", "'a'.split(", ".upper()", "__class__", ".", "x", "for", " in ",
+    "[i for i in range(3)]", "math.pi", "json.dumps(", "{", "}", ":", "9**9**9", "'a'*10**9",
+    "open(", "os.path.join(", "lambda", "'%s'", "'{}'.format(",
+]
+
+names = st.sampled_from(NAMES)
+scalars = st.one_of(st.integers(-3, 3), st.floats(allow_nan=True, width=32), st.booleans(),
+                    st.none(), st.sampled_from(["", "0", "1", "true", "no", "007", "x"]))
+expressions = st.lists(st.sampled_from(EXPRESSION_PIECES), max_size=6).map("".join)
+pieces = st.one_of(
+    st.sampled_from(["$", "{", "}", "(", ")", "$$", "${", "$(", ")$", "}$", " ", "-"]),
+    names.map(lambda n: f"${{{n}}}"),
+    names.map(lambda n: f"${{${{{n}}}}}"),
+    names.map(lambda n: f"${{{n}.d}}"),
+    expressions.map(lambda e: f"$({e})$"),
+    st.text(alphabet="ab.$(){} ", max_size=4),
+)
+templates = st.lists(pieces, max_size=4).map("".join)
+values = st.one_of(scalars, templates, st.lists(st.one_of(scalars, templates), max_size=3))
+definitions = st.fixed_dictionaries(
+    {"val": values},
+    optional={"type": st.sampled_from(["int", "str", "float", "bool", "list"]),
+              "val_domain": st.lists(scalars, max_size=3), "desc": st.just("d")})
+parameters = st.dictionaries(names, st.one_of(values, definitions), max_size=8)
+conditions = st.dictionaries(names, st.one_of(
+    scalars, st.sampled_from(["a", "(a)(.*)", "[", "", ".*", "x$"]), st.lists(scalars, max_size=2)),
+    max_size=2)
+extensions = st.lists(st.fixed_dictionaries(
+    {}, optional={"condition": conditions, "parameters": st.dictionaries(names, values, max_size=2),
+                  "cases": st.lists(st.dictionaries(names, values, max_size=2), max_size=3)}),
+    max_size=3)
+configs = st.fixed_dictionaries({"parameters": parameters}, optional={
+    "variables": st.dictionaries(names, st.lists(values, max_size=3), max_size=2),
+    "extensions": extensions})
+environs = st.dictionaries(st.sampled_from(["E", "x", "HOME", "a"]), st.text(max_size=5), max_size=3)
+
+
+def _outcome(function: Any, *args: Any) -> Any:
+    """Return the result, or ('error', message) for a DLBSError."""
+    try:
+        return function(*args)
+    except DLBSError as err:
+        return ("error", type(err).__name__, str(err))
+
+
+def _expand_together(plan: list, specs: Any, environ: dict) -> list:
+    outcomes: list[Any] = []
+    try:
+        for experiment in expand_plan(plan, specs, environ):
+            outcomes.append(experiment)
+    except DLBSError as err:
+        outcomes.append(("error", type(err).__name__, str(err)))
+    return outcomes
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(configs, configs, st.dictionaries(names, values, max_size=3),
+       st.dictionaries(names, st.one_of(values, st.lists(values, max_size=2)), max_size=2),
+       environs)
+def test_only_dlbs_errors_escape_and_plan_expansion_matches_single(
+        default: dict, user: dict, params: dict, variables: dict, environ: dict) -> None:
+    try:
+        config = merge_configs([("user.json", user)], params, variables,
+                               defaults=[("base.json", default)])
+        plan = list(itertools.islice(build_plan(config), 30))
+    except DLBSError:
+        return
+    together = _expand_together(plan, config.specs, environ)
+    alone = [_outcome(expand_experiment, exp, config.specs, environ) for exp in plan]
+    for got, expected in zip(together, alone):
+        if isinstance(expected, dict) and isinstance(got, dict):
+            assert list(got) == list(expected)
+            assert _comparable(got) == _comparable(expected)
+        else:
+            assert got == expected
+    if not together or not isinstance(together[-1], tuple):
+        assert len(together) == len(plan)
+
+
+def _comparable(experiment: dict) -> dict:
+    """Values with NaN made comparable (NaN != NaN)."""
+    return {k: ("nan" if isinstance(v, float) and v != v else v) for k, v in experiment.items()}
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=40))
+def test_arbitrary_text_values_expand_or_raise_dlbs_error(text: str) -> None:
+    _outcome(expand_experiment, {"v": text, "a": "1"}, {}, {"E": "e"})
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(EXPRESSION_PIECES), max_size=10).map("".join))
+def test_arbitrary_expressions_evaluate_or_raise_dlbs_error(expression: str) -> None:
+    _outcome(expand_experiment, {"v": f"$({expression})$", "a": "1", "b": "2", "x": "3",
+                                 "c.d": "4"}, {}, {})

@@ -1,0 +1,99 @@
+"""Behaviour of the table builders and the comparison beyond the golden files."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dlbs.errors import ReportError
+from dlbs.reports.build import build_report, compare_records
+from dlbs.reports.render import to_text
+
+
+def run(model: str = "alexnet", batch: int = 16, time: float = 10.0, status: str = "ok",
+        **extra: Any) -> dict[str, Any]:
+    record: dict[str, Any] = {"exp.model": model, "exp.replica_batch": batch,
+                              "exp.device_type": "cpu", "exp.num_replicas": 1,
+                              "exp.phase": "training", "results.status": status}
+    if status == "ok":
+        record.update({"results.time": time, "results.throughput": batch * 1000.0 / time})
+    record.update(extra)
+    return record
+
+
+def cells(report: Any, table: int = 0) -> list[list[Any]]:
+    return report.tables[table].data.to_numpy().tolist()
+
+
+def test_failed_cell_holds_its_status_never_zero() -> None:
+    report = build_report([run(batch=16), run(batch=32, status="oom")], "regular")
+    assert cells(report) == [[10.0, "oom"]]
+    assert "oom" in to_text(report) and " 0.00" not in to_text(report)
+
+
+def test_a_setting_that_varies_along_a_row_splits_the_rows() -> None:
+    records = [run(batch=16), run(batch=32, **{"exp.phase": "inference"})]
+    report = build_report(records, "regular")
+    assert report.tables[0].data.index.names == ["Model", "Device", "Phase"]
+    assert "rows also split by: Phase" in report.notes
+
+
+def test_repeats_are_averaged_and_marked_noisy_above_the_threshold() -> None:
+    records = [run(time=t) for t in (10.0, 12.0, 8.0)]
+    noisy = build_report(records, "regular")
+    assert cells(noisy) == [[pytest.approx(10.0)]]
+    assert noisy.tables[0].marks.iat[0, 0] == "*"
+    quiet = build_report(records, "regular", threshold=0.5)
+    assert quiet.tables[0].marks.iat[0, 0] == ""
+
+
+def test_single_run_uses_iteration_noise() -> None:
+    record = run(time=10.0, **{"results.time_std": 2.0})
+    summary = build_report([record], "summary").tables[0].data
+    assert summary["CV (%)"].iat[0] == pytest.approx(20.0) and summary["Noisy"].iat[0]
+
+
+def test_partial_failure_is_marked_and_averages_successful_runs() -> None:
+    report = build_report([run(time=10.0), run(status="failure"), run(time=10.0)], "regular")
+    assert cells(report) == [[10.0]] and report.tables[0].marks.iat[0, 0] == "!"
+
+
+def test_pivot_of_a_statistic() -> None:
+    records = [run(time=t) for t in (10.0, 11.0)] + [run(batch=32, time=20.0)]
+    report = build_report(records, pivot=(["model"], ["replica_batch"], "runs"))
+    assert cells(report) == [[2, 1]]
+
+
+def test_unknown_pivot_column_is_an_error() -> None:
+    with pytest.raises(ReportError, match="--cols: unknown column 'exp.nope'; use a log key"):
+        build_report([run()], pivot=(["model"], ["exp.nope"], "time"))
+
+
+@pytest.mark.parametrize("base, new, verdict", [
+    pytest.param([run(time=10.0)], [run(time=20.0, **{"results.time_data": [19.0, 21.0]})],
+                 "not enough data", id="one-side-without-samples"),
+    pytest.param([run(time=t) for t in (10.0, 10.2, 9.8)], [run(time=t) for t in (20, 20.4, 19.6)],
+                 "slower", id="slower"),
+    pytest.param([run(time=10.0)], [run(status="timeout")], "failed in new", id="failed-in-new"),
+    pytest.param([run(time=10.0)], [run(model="vgg16")], "only in base", id="only-in-base"),
+])
+def test_compare_verdicts(base: list[dict[str, Any]], new: list[dict[str, Any]],
+                          verdict: str) -> None:
+    table = compare_records(base, new).tables[0].data
+    assert table["Verdict"].iat[0] == verdict
+
+
+def test_compare_uses_iteration_times_for_single_runs() -> None:
+    base = [run(time=10.0, **{"results.time_data": [9.9, 10.0, 10.1, 10.0]})]
+    new = [run(time=8.0, **{"results.time_data": [7.9, 8.0, 8.1, 8.0]})]
+    row = compare_records(base, new).tables[0].data.iloc[0]
+    assert row["Speedup"] == pytest.approx(1.25) and row["Samples"] == "iterations"
+    assert 1.0 < row["CI95 low"] < 1.25 < row["CI95 high"] and row["Verdict"] == "faster"
+
+
+def test_compare_matches_across_what_differs_wholesale() -> None:
+    base = [run(**{"exp.docker_image": "old"})]
+    new = [run(**{"exp.docker_image": "new"})]
+    report = compare_records(base, new)
+    assert len(report.tables[0].data) == 1
+    assert 'compared: exp.docker_image: "old" -> "new"' in report.notes
