@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
 from dlbs.errors import ValidationError
+from dlbs.launchers.command import as_bool
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,19 @@ def image_id(image: str) -> str:
             f"docker image '{image}' is not in the engine (dlbs never pulls): build it with "
             f"'docker build -t {image} -f docker/Dockerfile python' or set exp.docker_image"
         ) from None
+
+
+def docker_images(experiments: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Images of the experiments that would run in a container (``exp.status`` ok)."""
+    return sorted({str(e.get("exp.docker_image")) for e in experiments
+                   if as_bool(e.get("exp.docker", False)) and e.get("exp.status", "ok") == "ok"})
+
+
+def check_plan(experiments: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """For ``validate``/``run``: engine and images of a plan's docker experiments (no-op
+    without any); return image -> id. Raises ValidationError saying what to do."""
+    images = docker_images(experiments)
+    return check_images(images) if images else {}
 
 
 def check_images(images: Iterable[str]) -> dict[str, str]:

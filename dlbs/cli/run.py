@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping, Sequence
-from typing import Any
 
 from dlbs.cli.planargs import add_plan_arguments, load_experiments
-from dlbs.launchers.command import as_bool
 
 HELP = "run the experiments of a plan (bare metal, in Docker or under torchrun), one log each"
 EXAMPLE = ("experimenter run -Pexp.gpus='' -Vexp.model='[\"deep_mnist\", \"sensor_net\"]' "
@@ -29,12 +26,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tqdm bar on stderr (auto: only on a terminal; off: plain lines)")
 
 
-def docker_images(experiments: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Images of the docker experiments that would run."""
-    return sorted({str(e.get("exp.docker_image")) for e in experiments
-                   if as_bool(e.get("exp.docker", False)) and e.get("exp.status", "ok") == "ok"})
-
-
 def run(args: argparse.Namespace) -> int:
     """Expand, validate and run the plan; print a summary on stderr."""
     from dlbs.runner import Runner
@@ -43,9 +34,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_validation:
         from dlbs.cli.validate import raise_on_problems, validate_experiments
         raise_on_problems(validate_experiments(experiments))
-        if docker_images(experiments):
-            from dlbs.dockerengine import check_images
-            images = check_images(docker_images(experiments))
+        from dlbs.dockerengine import check_plan
+        images = check_plan(experiments)
     bar = {"auto": None, "on": True, "off": False}[args.progress_bar]
     runner = Runner(progress_file=args.progress_file, bar=bar, docker_images=images)
     summary = runner.run(experiments)

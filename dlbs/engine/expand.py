@@ -40,8 +40,9 @@ def expand_plan(plan: Iterable[Mapping[str, Any]], specs: Mapping[str, ParamSpec
     env = dict(environ)
     state = None
     for experiment in plan:
-        state = _expand(experiment, rules, env, state)
-        yield state.output
+        # Private copies: the caller may change what it gets (or gave) before the next step.
+        state = _expand(dict(experiment), rules, env, state)
+        yield dict(state.output)
 
 
 class _State:
@@ -111,6 +112,7 @@ def _changed_names(raw: Mapping[str, Any], prev: _State) -> set[str]:
     """Return the names of ``raw`` whose value differs from ``prev`` (or that it lacks)."""
     keys = list(raw)
     old = prev.raw
+    candidates: Iterable[str]
     if keys == prev.keys:
         # The common case in a plan: same keys, same order, most values the same objects.
         candidates = compress(keys, map(is_not, raw.values(), old.values()))

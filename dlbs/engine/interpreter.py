@@ -17,14 +17,14 @@ from dlbs.engine.sandbox import Forbidden, Sandbox, get_attribute
 
 Node = Callable[[Sandbox, dict], Any]
 
-_UNARY = {ast.UAdd: operator.pos, ast.USub: operator.neg, ast.Not: operator.not_,
+_UNARY: dict[type, Callable[[Any], Any]] = {ast.UAdd: operator.pos, ast.USub: operator.neg, ast.Not: operator.not_,
           ast.Invert: operator.invert}
-_BINARY = {ast.Sub: operator.sub, ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv,
+_BINARY: dict[type, Callable[[Any, Any], Any]] = {ast.Sub: operator.sub, ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv,
            ast.RShift: operator.rshift, ast.BitOr: operator.or_, ast.BitXor: operator.xor,
            ast.BitAnd: operator.and_}
 _GUARDED = {ast.Add: "add", ast.Mult: "mult", ast.Pow: "pow", ast.LShift: "lshift",
             ast.Mod: "mod"}
-_COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt,
+_COMPARE: dict[type, Callable[[Any, Any], Any]] = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt,
             ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
             ast.Is: operator.is_, ast.IsNot: operator.is_not,
             ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b}

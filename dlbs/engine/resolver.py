@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from dlbs.engine.casts import Rule
 from dlbs.engine.evaluator import evaluate
@@ -151,7 +151,7 @@ class Resolver:
             return ""
         return f" (reference chain: {' -> '.join(self.active)})"
 
-    def _raise_cycle(self, name: str, owner: str) -> None:
+    def _raise_cycle(self, name: str, owner: str) -> NoReturn:
         """Raise the error for a reference back into the resolution stack."""
         if name == owner:
             raise ExpansionError(f"parameter '{owner}' refers to itself (${{{name}}}); a value "
@@ -161,7 +161,7 @@ class Resolver:
         raise ExpansionError(f"parameter '{owner}': reference cycle {cycle}; break the cycle "
                              f"by giving one of them a plain value", param=owner)
 
-    def _raise_undefined(self, ref: Ref, name: str, owner: str) -> None:
+    def _raise_undefined(self, ref: Ref, name: str, owner: str) -> NoReturn:
         """Raise the error for a reference to a name that is neither a parameter nor in env."""
         if ref.name is None:
             what = f"reference {ref.text} resolves to undefined name '{name}'"

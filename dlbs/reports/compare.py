@@ -2,7 +2,7 @@
 
 Experiments are matched on their identity keys, less those that differ wholesale between the
 two sides (one value in BASE, another in NEW: that is what is being compared, e.g. the docker
-image). Speedup = mean batch time of BASE / mean batch time of NEW (> 1: NEW is faster), with a
+image or the precision); the model, phase, batch and number of devices always match. Speedup = mean batch time of BASE / mean batch time of NEW (> 1: NEW is faster), with a
 95% Welch-t confidence interval of the ratio of means on the log scale. Samples are the
 repeated runs when both sides have at least two, otherwise the per-iteration times
 (``results.time_data``). Verdict: ``faster`` when the whole interval is above 1, ``slower`` when
@@ -24,6 +24,9 @@ from dlbs.reports.stats import Ratio, ratio_of_means, summarize
 from dlbs.reports.tables import extra_dims, sortable
 
 Records = Sequence[Mapping[str, Any]]
+#: Keys that always take part in matching, even when they differ wholesale.
+ALWAYS_MATCHED: frozenset[str] = frozenset({
+    "exp.model", "exp.phase", "exp.replica_batch", "exp.effective_batch", "exp.num_replicas"})
 ROWS: list[str] = ["model_title", "device", "replica_batch", "phase", "dtype"]
 COLUMNS: list[str] = ["Base (samples/s)", "New (samples/s)", "Speedup", "CI95 low", "CI95 high",
                       "Runs base", "Runs new", "Samples", "Verdict"]
@@ -38,7 +41,8 @@ def match_keys(base: Records, new: Records) -> tuple[list[str], list[str]]:
     keys, notes = [], []
     for key in identity_keys([*base, *new]):
         in_base, in_new = _values(base, key), _values(new, key)
-        if len(in_base) == 1 and len(in_new) == 1 and in_base != in_new:
+        wholesale = len(in_base) == 1 and len(in_new) == 1 and in_base != in_new
+        if wholesale and key not in ALWAYS_MATCHED:
             notes.append(f"compared: {key}: {in_base.pop()} -> {in_new.pop()}")
         else:
             keys.append(key)

@@ -150,7 +150,7 @@ def _id_config(**extra: Any) -> dict[str, Any]:
 
 def test_empty_experiment_id_becomes_deterministic_hash(expand_one: Expand) -> None:
     exp = expand_one(_id_config())
-    text = '\n'.join(['exp.model="resnet50"'])
+    text = 'exp.model="resnet50"'  # the only hashed input: the others are excluded
     assert exp["exp.id"] == hashlib.sha1(text.encode()).hexdigest()[:12]
     assert exp["exp.log_file"] == f"/logs/t1/resnet50_{exp['exp.id']}.log"
 
@@ -220,3 +220,12 @@ def test_expand_does_not_modify_the_experiment() -> None:
     experiment = {"a": ["x", "${b}"], "b": "1", "exp.id": ""}
     expand_experiment(experiment, {}, {})
     assert experiment == {"a": ["x", "${b}"], "b": "1", "exp.id": ""}
+
+
+def test_expand_plan_is_not_affected_by_caller_changing_experiments() -> None:
+    plan = [{"a": 1, "b": "${a}"}, {"a": 2, "b": "${a}"}]
+    expanding = expand_plan(iter(plan), {}, {})
+    first = next(expanding)
+    first["b"], first["new"] = "changed", 1
+    plan[0]["a"] = 2  # now equal to the next experiment's raw value
+    assert next(expanding) == {"a": 2, "b": "2"}

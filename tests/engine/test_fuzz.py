@@ -6,6 +6,7 @@ exactly what ``expand_experiment`` gives for each experiment alone, errors inclu
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -67,8 +68,7 @@ def _outcome(function: Any, *args: Any) -> Any:
 def _expand_together(plan: list, specs: Any, environ: dict) -> list:
     outcomes: list[Any] = []
     try:
-        for experiment in expand_plan(plan, specs, environ):
-            outcomes.append(experiment)
+        outcomes.extend(expand_plan(plan, specs, environ))
     except DLBSError as err:
         outcomes.append(("error", type(err).__name__, str(err)))
     return outcomes
@@ -100,7 +100,8 @@ def test_only_dlbs_errors_escape_and_plan_expansion_matches_single(
 
 def _comparable(experiment: dict) -> dict:
     """Values with NaN made comparable (NaN != NaN)."""
-    return {k: ("nan" if isinstance(v, float) and v != v else v) for k, v in experiment.items()}
+    return {k: ("nan" if isinstance(v, float) and math.isnan(v) else v)
+            for k, v in experiment.items()}
 
 
 @settings(max_examples=100, deadline=None)

@@ -77,6 +77,20 @@ def test_unknown_model_suggests_close_name() -> None:
     assert "--list_models" in message
 
 
+@pytest.mark.parametrize(
+    "typo,hint",
+    [
+        pytest.param("resnt18", "did you mean 'resnet18' or ", id="one-entry-per-model"),
+        pytest.param("inceptoin_v3", "did you mean 'inception_v3'", id="alias-suggested"),
+    ],
+)
+def test_unknown_model_suggests_each_model_once(typo: str, hint: str) -> None:
+    with pytest.raises(UnknownModelError) as caught:
+        get_model_info(typo)
+    assert hint in str(caught.value)
+    assert "resnet_18" not in str(caught.value)
+
+
 def test_unknown_model_without_close_name_points_to_list() -> None:
     with pytest.raises(ModelRegistryError, match=r"unknown model 'zzz'\. Run .*--list_models"):
         get_model_info("zzz")

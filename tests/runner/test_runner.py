@@ -173,6 +173,13 @@ def test_plain_progress_lines_when_not_a_terminal(make_exp: MakeExp) -> None:
     assert "[2/2] failure" in lines[3] and "done 1 failed 1" in lines[3] and "eta" in lines[3]
 
 
+def test_progress_bar_on_a_terminal(make_exp: MakeExp) -> None:
+    err = io.StringIO()
+    Runner(out=io.StringIO(), err=err, bar=True).run([make_exp("ok"), make_exp("fail")])
+    text = err.getvalue()
+    assert "2/2" in text and "failed=1" in text and "100%" in text
+
+
 NASTY = "x'; touch {owned}; echo \"$(touch {owned})\" `touch {owned}`\ntouch {owned} #"
 
 

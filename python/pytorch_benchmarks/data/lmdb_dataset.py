@@ -2,7 +2,8 @@
 
 The LMDB environment is opened lazily in the process that reads (each DataLoader worker) and
 dropped when the dataset is pickled: one process cannot open an environment twice, and a
-forked worker must not share its parent's handle.
+process forked while its parent holds the environment open cannot open it at all, so the
+constructor closes the handle it used to list the keys.
 """
 from __future__ import annotations
 
@@ -58,6 +59,7 @@ class LMDBDataset(Dataset):
         if not self.keys:
             raise FileNotFoundError(f"LMDB '{path}' holds no records")
         self._env: lmdb.Environment | None = None
+        self._pid = -1
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -67,9 +69,15 @@ class LMDBDataset(Dataset):
         state["_env"] = None          # each process opens its own handle
         return state
 
+    def close(self) -> None:
+        """Close this process's handle (before forking workers from this process)."""
+        if self._env is not None and self._pid == os.getpid():
+            self._env.close()
+        self._env = None
+
     def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
-        if self._env is None:
-            self._env = _open(self.path)
+        if self._env is None or self._pid != os.getpid():  # unpickled, or forked
+            self._env, self._pid = _open(self.path), os.getpid()
         with self._env.begin() as txn:
             record = txn.get(self.keys[index])
         datum = decode_datum(record)

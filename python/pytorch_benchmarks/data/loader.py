@@ -127,8 +127,11 @@ class RealSource:
         return self.normalise(images), labels
 
     def close(self) -> None:
-        """Shut the workers down now (an ``os._exit`` later would skip it)."""
+        """Shut the workers down now (an ``os._exit`` later would skip it), close files."""
         shutdown: Callable[[], None] | None = getattr(self._iter, "_shutdown_workers", None)
         if shutdown is not None:
             shutdown()
         self._iter = iter(())
+        close_dataset: Callable[[], None] | None = getattr(self.loader.dataset, "close", None)
+        if close_dataset is not None:
+            close_dataset()

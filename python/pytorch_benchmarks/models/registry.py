@@ -136,14 +136,22 @@ def unregister_model(name: str) -> None:
         _ALIASES.pop(alias, None)
 
 
+def _suggestions(name: str, limit: int = 3) -> list[str]:
+    """Registered names or aliases close to ``name``, best first, one per model."""
+    known = sorted([*_MODELS, *_ALIASES])
+    by_model: dict[str, str] = {}
+    for match in difflib.get_close_matches(name, known, n=2 * limit, cutoff=0.6):
+        by_model.setdefault(_ALIASES.get(match, match), match)
+    return list(by_model.values())[:limit]
+
+
 def _resolve(name: str) -> str:
     """Return the registered name for ``name`` or an alias; raise a did-you-mean error."""
     if name in _MODELS:
         return name
     if name in _ALIASES:
         return _ALIASES[name]
-    known = sorted([*_MODELS, *_ALIASES])
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    close = _suggestions(name)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "."
     raise UnknownModelError(
         f"unknown model '{name}'{hint} Run benchmarks.py --list_models to see all models."

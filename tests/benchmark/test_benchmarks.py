@@ -1,0 +1,164 @@
+"""benchmarks.py end to end, in-process, on tiny models and data: facts, flags, failures."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from pytorch_benchmarks import benchmarks
+from pytorch_benchmarks.models import list_models
+
+from .conftest import FEW, TINY_CNN, TINY_MLP
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "python" / "pytorch_benchmarks" / "benchmarks.py"
+RESULT_KEYS = ("results.time", "results.throughput", "results.time_data", "results.time_std",
+               "results.time_p50", "results.time_p90", "results.time_p99")
+ENV_KEYS = ("exp.model_title", "exp.framework_version", "exp.effective_batch",
+            "exp.num_replicas", "exp.start_time", "exp.end_time", "hw.cuda_version",
+            "hw.cudnn_version", "hw.devices", "hw.cpu_model", "hw.num_threads", "hw.hostname")
+
+
+def test_training_writes_every_result_and_environment_fact(run_bench) -> None:  # type: ignore[no-untyped-def]
+    code, facts = run_bench(*TINY_MLP, *FEW, "--num_batches", "3")
+    assert code == 0 and facts["results.status"] == "ok"
+    assert all(k in facts for k in RESULT_KEYS + ENV_KEYS)
+    assert len(facts["results.time_data"]) == 3
+    assert facts["results.throughput"] == pytest.approx(4000 / facts["results.time"])
+    assert facts["exp.model_title"] == "DeepMNIST" and facts["exp.effective_batch"] == 4
+    assert facts["hw.devices"] == [facts["hw.cpu_model"]]
+    assert facts["exp.framework_version"] == torch.__version__
+
+
+@pytest.mark.parametrize("extra", [
+    pytest.param(["--forward_only", "true", "--num_warmup_batches", "0"], id="infer-no-warmup"),
+    pytest.param(["--dtype", "bfloat16", "--channels_last"], id="train-bf16-channels-last"),
+    pytest.param(["--forward_only", "--dtype", "bfloat16", "--channels_last", "yes"],
+                 id="infer-bf16-channels-last"),
+    pytest.param(["--seed", "3", "--cudnn_benchmark", "false"], id="seed"),
+])
+def test_phases_and_precisions_run_on_a_small_cnn(run_bench, extra: list[str]) -> None:  # type: ignore[no-untyped-def]
+    code, facts = run_bench(*TINY_CNN, *FEW, *extra)
+    assert code == 0 and facts["results.status"] == "ok", facts.get("results.error")
+    assert facts["exp.input_shape"] == [3, 32, 32] and "exp.warnings" not in facts
+
+
+@pytest.mark.parametrize("extra,warning", [
+    pytest.param(["--dtype", "float16"], "float16 on a CPU", id="float16-on-cpu"),
+    pytest.param(["--channels_last"], "--channels_last ignored", id="channels-last-no-image"),
+    pytest.param(["--cudnn_fastest", "true"], "--cudnn_fastest ignored", id="cudnn-fastest"),
+    pytest.param(["--num_gpus", "2"], "--num_gpus 2 ignored", id="num-gpus-on-cpu"),
+    pytest.param(["--synthetic_on_host"], "--synthetic_on_host ignored", id="on-host-cpu"),
+    pytest.param(["--data_shuffle"], "--data_shuffle ignored", id="shuffle-synthetic"),
+    pytest.param(["--data", "synthetic", "--data_dir", "/nowhere"], "--data_dir /nowhere",
+                 id="data-dir-synthetic"),
+    pytest.param(["--image_size", "64"], "--image_size ignored", id="image-size-mlp"),
+])
+def test_flags_that_cannot_apply_are_stated(run_bench, capsys, extra: list[str],  # type: ignore[no-untyped-def]
+                                            warning: str) -> None:
+    code, facts = run_bench(*TINY_MLP, *FEW, *extra)
+    assert code == 0 and facts["results.status"] == "ok"
+    assert any(warning in w for w in facts["exp.warnings"])
+    assert f"WARNING: {warning}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("backend", ["image_folder", "caffe_lmdb"])
+@pytest.mark.parametrize("phase", ["false", "true"])
+def test_real_data_trains_and_infers(run_bench, image_folder, lmdb_dir, backend: str,  # type: ignore[no-untyped-def]
+                                     phase: str) -> None:
+    data_dir = image_folder if backend == "image_folder" else lmdb_dir
+    code, facts = run_bench(*TINY_CNN, *FEW, "--data_dir", data_dir, "--data_backend", backend,
+                            "--num_loader_threads", "2", "--data_shuffle", "--forward_only",
+                            phase, "--num_batches", "7")  # 7 x 2 > 12 records: runs over
+    assert code == 0 and facts["results.status"] == "ok", facts.get("results.error")
+    assert facts["exp.data_backend"] == backend
+
+
+@pytest.mark.parametrize("threads", ["0", "2"])
+def test_data_loader_only_times_the_pipeline(run_bench, image_folder, threads: str) -> None:  # type: ignore[no-untyped-def]
+    code, facts = run_bench("--model", "resnet18", "--image_size", "32", "--batch_size", "4",
+                            *FEW, "--data_dir", image_folder, "--num_loader_threads", threads,
+                            "--data_loader_only", "true", "--num_batches", "5")
+    assert code == 0 and facts["results.status"] == "ok", facts.get("results.error")
+    assert facts["exp.data_backend"] == "image_folder" and facts["results.throughput"] > 0
+
+
+def test_real_data_needs_an_image_model(run_bench, image_folder) -> None:  # type: ignore[no-untyped-def]
+    code, facts = run_bench(*TINY_MLP, *FEW, "--data_dir", image_folder)
+    assert code == 1 and "real data needs an image model" in facts["results.error"]
+
+
+def test_out_of_memory_is_status_oom(run_bench) -> None:  # type: ignore[no-untyped-def]
+    code, facts = run_bench("--model", "deep_mnist", "--batch_size", str(10**9), *FEW)
+    assert code == 1 and facts["results.status"] == "oom"
+    assert "allocate" in facts["results.error"] and "\n" not in facts["results.error"]
+
+
+def test_an_unknown_model_fails_with_did_you_mean(run_bench, capsys) -> None:  # type: ignore[no-untyped-def]
+    code, facts = run_bench("--model", "resnet5", *FEW)
+    assert code == 1 and facts["results.status"] == "failure"
+    assert "did you mean" in facts["results.error"] and "'resnet50'" in facts["results.error"]
+    assert "did you mean" in capsys.readouterr().err
+
+
+def test_gpu_without_cuda_is_a_clear_failure(run_bench) -> None:  # type: ignore[no-untyped-def]
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    code, facts = run_bench(*TINY_MLP, "--device", "gpu", "--num_batches", "1")
+    assert code == 1 and "CUDA is not available" in facts["results.error"]
+
+
+def test_too_small_an_image_size_is_refused(run_bench) -> None:  # type: ignore[no-untyped-def]
+    code, facts = run_bench("--model", "alexnet", "--image_size", "16", *FEW)
+    assert code == 1 and "at least 67" in facts["results.error"]
+
+
+def test_log_file_is_appended_and_stdout_stays_clean(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    log = tmp_path / "a.log"
+    log.write_text("header line\n")
+    for _ in range(2):
+        assert benchmarks.main([*TINY_MLP, *FEW, "--log_file", str(log)]) == 0
+    text = log.read_text()
+    assert text.startswith("header line\n") and text.count("__results.status__") == 2
+    assert "__" not in capsys.readouterr().out
+
+
+def test_facts_go_to_stdout_without_log_file(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert benchmarks.main([*TINY_MLP, *FEW]) == 0
+    assert '__results.status__="ok"' in capsys.readouterr().out
+
+
+def test_list_models_prints_one_name_a_line(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert benchmarks.main(["--list_models"]) == 0
+    assert capsys.readouterr().out.splitlines() == list_models()
+
+
+@pytest.mark.parametrize("cmd", [
+    pytest.param([str(SCRIPT), "--help"], id="script-no-site"),
+    pytest.param(["-m", "pytorch_benchmarks.benchmarks", "--help"], id="module"),
+])
+def test_runs_as_a_script_and_as_a_module(cmd: list[str], tmp_path: Path) -> None:
+    # -S: no site-packages, so the script must find its own package (--help needs no torch)
+    flags = ["-S"] if cmd[0] == str(SCRIPT) else []
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "python")} if not flags else {}
+    done = subprocess.run([sys.executable, *flags, *cmd], cwd=tmp_path, env=env or None,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "examples:" in done.stdout
+
+
+def test_script_runs_a_benchmark(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, str(SCRIPT), *TINY_MLP, *FEW], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert '__results.status__="ok"' in done.stdout
+
+
+@pytest.mark.slow
+def test_compile_smoke(run_bench) -> None:  # type: ignore[no-untyped-def]
+    """torch.compile on the smallest model (tens of seconds here: compiling is slow)."""
+    code, facts = run_bench(*TINY_MLP, *FEW, "--compile", "--forward_only")
+    assert code == 0 and facts["results.status"] == "ok", facts.get("results.error")

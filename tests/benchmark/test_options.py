@@ -1,0 +1,102 @@
+"""The command line: every flag parses, booleans are lenient, usage errors exit 2 with a fact."""
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from pytorch_benchmarks import benchmarks
+from pytorch_benchmarks.options import build_parser, parse_args, str2bool
+
+
+@pytest.mark.parametrize("text,value", [
+    ("true", True), ("True", True), ("1", True), ("yes", True), ("YES", True), ("on", True),
+    ("false", False), ("0", False), ("no", False), ("No", False), ("off", False)])
+def test_booleans_accept_common_spellings(text: str, value: bool) -> None:
+    assert str2bool(text) is value
+
+
+def test_a_bad_boolean_is_an_argparse_type_error() -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="true/false/1/0/yes/no"):
+        str2bool("maybe")
+
+
+@pytest.mark.parametrize("argv,attr,value", [
+    pytest.param(["--model", "resnet50"], "model", "resnet50", id="model"),
+    pytest.param(["--forward_only"], "forward_only", True, id="bare-bool-is-true"),
+    pytest.param(["--forward_only", "no"], "forward_only", False, id="forward_only-no"),
+    pytest.param(["--forward_only=1"], "forward_only", True, id="forward_only=1"),
+    pytest.param(["--batch_size", "8"], "batch_size", 8, id="batch_size"),
+    pytest.param(["--num_batches", "3"], "num_batches", 3, id="num_batches"),
+    pytest.param(["--num_warmup_batches", "0"], "num_warmup_batches", 0, id="warmup-0"),
+    pytest.param(["--num_gpus", "4"], "num_gpus", 4, id="num_gpus"),
+    pytest.param(["--device", "cuda"], "device", "gpu", id="cuda-is-gpu"),
+    pytest.param(["--device", "CPU"], "device", "cpu", id="device-any-case"),
+    pytest.param(["--dtype", "float"], "dtype", "float32", id="float-is-float32"),
+    pytest.param(["--dtype", "bfloat16"], "dtype", "bfloat16", id="bfloat16"),
+    pytest.param(["--dtype", "float16"], "dtype", "float16", id="float16"),
+    pytest.param(["--data_dir", "/d"], "data", "real", id="data_dir-means-real"),
+    pytest.param([], "data", "synthetic", id="default-synthetic"),
+    pytest.param(["--data_dir", "/d", "--data", "synthetic"], "data", "synthetic", id="data"),
+    pytest.param(["--data_backend", "caffe_lmdb"], "data_backend", "caffe_lmdb", id="backend"),
+    pytest.param(["--data_shuffle", "true"], "data_shuffle", True, id="data_shuffle"),
+    pytest.param(["--num_loader_threads", "0"], "num_loader_threads", 0, id="loader-threads"),
+    pytest.param(["--cudnn_benchmark", "false"], "cudnn_benchmark", False, id="cudnn_bench"),
+    pytest.param(["--cudnn_fastest", "yes"], "cudnn_fastest", True, id="cudnn_fastest"),
+    pytest.param(["--data_dir", "/d", "--data_loader_only"], "data_loader_only", True,
+                 id="data_loader_only"),
+    pytest.param(["--list_models"], "list_models", True, id="list_models"),
+    pytest.param(["--channels_last"], "channels_last", True, id="channels_last"),
+    pytest.param(["--compile", "0"], "compile", False, id="compile"),
+    pytest.param(["--seed", "7"], "seed", 7, id="seed"),
+    pytest.param(["--log_file", "x.log"], "log_file", "x.log", id="log_file"),
+    pytest.param(["--image_size", "64"], "image_size", 64, id="image_size"),
+    pytest.param(["--synthetic_on_host"], "synthetic_on_host", True, id="synthetic_on_host"),
+])
+def test_every_flag_parses(argv: list[str], attr: str, value: object) -> None:
+    assert getattr(parse_args(argv), attr) == value
+
+
+def test_dlbs_default_arguments_parse() -> None:
+    """The argument list DLBS's launcher always passed (seed 004) is accepted as is."""
+    args = parse_args(["--model=alexnet", "--forward_only=false", "--batch_size=16",
+                       "--num_batches=10", "--num_warmup_batches=2", "--num_gpus=1",
+                       "--device=gpu", "--data_backend=caffe_lmdb", "--data_shuffle=false",
+                       "--num_loader_threads=4", "--dtype=float32", "--cudnn_benchmark=true",
+                       "--cudnn_fastest=false"])
+    assert (args.model, args.data, args.device) == ("alexnet", "synthetic", "gpu")
+
+
+@pytest.mark.parametrize("argv,message", [
+    pytest.param(["--batch_size", "0"], "expected an integer >= 1", id="batch-zero"),
+    pytest.param(["--num_batches", "x"], "expected an integer", id="not-int"),
+    pytest.param(["--dtype", "int8"], "invalid choice", id="dtype"),
+    pytest.param(["--forward_only", "maybe"], "true/false", id="bool"),
+    pytest.param(["--data", "real"], "needs --data_dir", id="real-without-dir"),
+    pytest.param(["--data_loader_only"], "give --data_dir", id="loader-only-synthetic"),
+    pytest.param(["--no_such_flag"], "unrecognized arguments", id="unknown-flag"),
+])
+def test_usage_errors_exit_2_with_a_message_and_a_failure_fact(
+        argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert benchmarks.main(argv) == 2
+    out, err = capsys.readouterr()
+    assert message in err and "usage:" in err
+    assert '__results.status__="failure"' in out and "usage error" in out
+
+
+def test_a_usage_error_fact_goes_to_the_log_file(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    log = tmp_path / "x.log"
+    assert benchmarks.main(["--batch_size", "-1", f"--log_file={log}"]) == 2
+    assert '__results.status__="failure"' in log.read_text()
+    assert "__results" not in capsys.readouterr().out
+
+
+def test_help_shows_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    assert benchmarks.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and "torchrun" in out and "--data_loader_only" in out
+
+
+def test_every_flag_has_help_text() -> None:
+    for action in build_parser()._actions:
+        assert action.help, action.option_strings

@@ -1,0 +1,82 @@
+"""The timed loop and its statistics; the runners' contexts (inference mode, autocast)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from pytorch_benchmarks.device import DeviceSetup
+from pytorch_benchmarks.runner import InferRunner, TrainRunner, classification_loss
+from pytorch_benchmarks.timing import summarize, timed_loop
+
+
+def test_warmup_is_run_but_not_timed_and_zero_warmup_works() -> None:
+    calls: list[int] = []
+    times = timed_loop(lambda: calls.append(1), 3, 5)
+    assert len(calls) == 8 and len(times) == 5 and all(t >= 0 for t in times)
+    assert len(timed_loop(lambda: None, 0, 2)) == 2
+
+
+def test_the_device_is_synchronised_before_every_clock_read() -> None:
+    events: list[str] = []
+    timed_loop(lambda: events.append("step"), 1, 3, lambda: events.append("sync"))
+    assert events == ["step", "sync", "step", "sync", "step", "sync", "step", "sync"]
+
+
+def test_summary_matches_numpy() -> None:
+    times = [0.010, 0.020, 0.030, 0.050, 0.040]
+    facts = summarize(times, samples_per_iteration=8)
+    ms = np.array(times) * 1000
+    assert facts["results.time"] == pytest.approx(ms.mean())
+    assert facts["results.throughput"] == pytest.approx(8 / np.mean(times))
+    assert facts["results.time_std"] == pytest.approx(ms.std())
+    for q in (50, 90, 99):
+        assert facts[f"results.time_p{q}"] == pytest.approx(np.percentile(ms, q))
+    assert facts["results.time_data"] == pytest.approx(list(ms))
+
+
+class Probe(nn.Module):
+    """Records the grad and autocast modes each forward sees."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        self.seen: list[tuple[bool, bool]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append((torch.is_inference_mode_enabled(), torch.is_autocast_enabled("cpu")))
+        return self.fc(x)
+
+
+def _source() -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.ones(2, 4), torch.tensor([0, 2])
+
+
+@pytest.mark.parametrize("dtype,autocast", [("float32", False), ("bfloat16", True)])
+def test_inference_runs_in_inference_mode(dtype: str, autocast: bool) -> None:
+    model = Probe()
+    InferRunner(model, _source, DeviceSetup(torch.device("cpu"), dtype=dtype)).run(1, 2)
+    assert model.seen == [(True, autocast)] * 3
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_training_updates_the_weights(dtype: str) -> None:
+    model = Probe()
+    before = model.fc.weight.detach().clone()
+    runner = TrainRunner(model, _source, DeviceSetup(torch.device("cpu"), dtype=dtype))
+    assert (runner.scaler is not None) == (dtype == "float16")
+    runner.run(0, 2)
+    assert not torch.equal(before, model.fc.weight)
+    assert model.seen == [(False, dtype != "float32")] * 2 and model.fc.weight.grad is None
+
+
+def test_auxiliary_outputs_add_to_the_loss() -> None:
+    logits, labels = torch.zeros(2, 3), torch.tensor([0, 1])
+    main = classification_loss(logits, labels)
+    assert classification_loss((logits, logits), labels) == pytest.approx(1.4 * main)
+
+
+def test_sequence_outputs_use_per_step_labels() -> None:
+    loss = classification_loss(torch.zeros(2, 5, 3), torch.zeros(2, 5, dtype=torch.long))
+    assert loss.shape == ()
