@@ -57,11 +57,13 @@ def _log_text(n: int, rng: random.Random) -> str:
     times = [rng.uniform(40, 60) for _ in range(50)]
     mean = sum(times) / len(times)
     results = [format_fact("results.time", mean),
-               format_fact("results.throughput", 1000.0 * int(header["exp.effective_batch"]) / mean),
+               format_fact("results.throughput",
+                           1000.0 * int(str(header["exp.effective_batch"])) / mean),
                format_fact("results.time_data", [round(t, 3) for t in times]),
                format_fact("results.time_std", 2.0), format_fact("results.status", "ok")]
     noise = LINES_PER_LOG - len(lines) - len(results) - 3
-    body = [f"iteration {i}: loss=2.{i:04d} lr=0.1 time={times[i % 50]:.2f} ms" for i in range(noise)]
+    body = [f"iteration {i}: loss=2.{i:04d} lr=0.1 time={times[i % 50]:.2f} ms"
+            for i in range(noise)]
     step = max(1, noise // len(results))
     for i, fact in enumerate(results):
         body.insert(i * step + i, fact)

@@ -34,36 +34,64 @@ _HINTS = {"int": "an integer such as 16", "float": "a number such as 0.5",
 class Rule:
     """The cast and domain of one parameter."""
 
-    __slots__ = ("cast", "domain", "name", "type")
+    __slots__ = ("allowed", "cast", "domain", "name", "type")
 
     def __init__(self, spec: ParamSpec) -> None:
         self.name = spec.name
-        self.type = spec.type
-        self.cast = _CASTS.get(spec.type or "")
+        self.type = spec.type or ""
+        self.cast = _CASTS.get(self.type)
+        self.allowed = spec.domain  # as written, for messages
         self.domain = spec.domain
+        if spec.domain is not None and self.cast is not None:
+            # A domain written as strings ("16") also holds what those strings cast to (16).
+            self.domain = spec.domain + tuple(_cast_or_keep(self.cast, v) for v in spec.domain)
 
     def apply(self, value: Any) -> Any:
         """Return ``value`` cast (when it is a string) and checked against the domain."""
         if self.cast is not None and isinstance(value, str):
-            value = self._cast(value)
+            value = self._cast(self.cast, value)
         if self.domain is not None and value not in self.domain:
-            allowed = ", ".join(str(item) for item in self.domain)
+            allowed = ", ".join(str(item) for item in self.allowed or ())
             raise ExpansionError(f"parameter '{self.name}': value {value!r} is not allowed; "
                                  f"allowed values: {allowed}", param=self.name)
         return value
 
-    def _cast(self, value: str) -> Any:
+    def _cast(self, cast: Callable[[str], Any], value: str) -> Any:
         """Cast a string to the declared type or raise naming the parameter."""
-        assert self.cast is not None and self.type is not None
         try:
-            return self.cast(value)
+            return cast(value)
         except ValueError:
             raise ExpansionError(
                 f"parameter '{self.name}': cannot cast {value!r} to {self.type}; give "
                 f"{_HINTS[self.type]}", param=self.name) from None
 
 
+def _cast_or_keep(cast: Callable[[str], Any], value: Any) -> Any:
+    """Return ``value`` cast when it is a string that casts, else ``value`` itself."""
+    if isinstance(value, str):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return value
+
+
+#: id(spec) -> (spec, its rule or None). Specs are frozen and kept alive here, so an id is never
+#: reused while cached; expanding many experiments with the same specs builds each rule once.
+_RULES: dict[int, tuple[ParamSpec, Rule | None]] = {}
+_RULES_LIMIT = 100_000
+
+
 def build_rules(specs: Mapping[str, ParamSpec]) -> dict[str, Rule]:
     """Return the rules of the parameters that need a cast or a domain check."""
-    return {name: Rule(spec) for name, spec in specs.items()
-            if spec.type in _CASTS or spec.domain is not None}
+    if len(_RULES) > _RULES_LIMIT:
+        _RULES.clear()
+    rules = {}
+    for name, spec in specs.items():
+        cached = _RULES.get(id(spec))
+        if cached is None or cached[0] is not spec:
+            needed = spec.type in _CASTS or spec.domain is not None
+            cached = _RULES[id(spec)] = (spec, Rule(spec) if needed else None)
+        if cached[1] is not None:
+            rules[name] = cached[1]
+    return rules

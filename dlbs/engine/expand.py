@@ -24,6 +24,8 @@ from dlbs.engine.resolver import ID_PARAM, Resolver
 #: Parameters left out of the ``exp.id`` hash (besides ``sys.*``, captures and the parameters
 #: that depend on ``exp.id``).
 ID_EXCLUDED = frozenset({"exp.id", "exp.log_dir", "exp.log_file", "exp.status", "exp.rerun"})
+#: Re-resolve everything (instead of what changed) when more than this share of values changed.
+FRESH_RATIO = 0.5
 _MISSING = object()
 
 
@@ -96,7 +98,7 @@ def _dirty_names(raw: Mapping[str, Any], prev: _State) -> tuple[set[str] | None,
     same_keys = len(raw) == len(prev.raw) and all(name in prev.raw for name in changed)
     if not same_keys:
         changed.update(name for name in prev.raw if name not in raw)
-    if 2 * len(changed) > len(raw):
+    if len(changed) > FRESH_RATIO * len(raw):
         return None, same_keys
     changed |= prev.volatile
     if prev.id_pending or raw.get(ID_PARAM) == "":
@@ -171,8 +173,18 @@ def _item_text(name: str, value: Any) -> str:
 
 
 def _hashed(name: str) -> bool:
-    """Return whether a parameter's value may enter the ``exp.id`` hash."""
-    return not (name in ID_EXCLUDED or name.startswith(("sys.", CAPTURE_PREFIX)))
+    """Return whether a parameter's value may enter the ``exp.id`` hash (memoised by name)."""
+    try:
+        return _HASHED[name]
+    except KeyError:
+        if len(_HASHED) > 100_000:
+            _HASHED.clear()
+        hashed = _HASHED[name] = not (name in ID_EXCLUDED
+                                      or name.startswith(("sys.", CAPTURE_PREFIX)))
+        return hashed
+
+
+_HASHED: dict[str, bool] = {}
 
 
 def _output(state: _State, prev: _State | None, dirty: set[str],

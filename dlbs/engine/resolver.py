@@ -67,7 +67,7 @@ class Resolver:
             self.resolve(name)
         except RecursionError:
             self.active.clear()
-            raise ExpansionError(f"parameter '{name}': reference chain too deep; simplify the "
+            raise _error(f"parameter '{name}': reference chain too deep; simplify the "
                                  f"references", param=name) from None
 
     def resolve(self, name: str) -> Any:
@@ -98,7 +98,7 @@ class Resolver:
         try:
             return parse_template(text)
         except TemplateSyntaxError as err:
-            raise ExpansionError(f"parameter '{name}': {err}", param=name) from None
+            raise _error(f"parameter '{name}': {err}", param=name) from None
 
     def render(self, parts: tuple, owner: str) -> str:
         """Return the text of a template with references and computed values substituted."""
@@ -136,10 +136,10 @@ class Resolver:
         try:
             result, deterministic = evaluate(text)
         except Forbidden as err:
-            raise ExpansionError(f"parameter '{owner}': expression $({text})$ is forbidden: "
+            raise _error(f"parameter '{owner}': expression $({text})$ is forbidden: "
                                  f"{err}", param=owner) from None
         except Exception as err:  # noqa: BLE001 - any failure of user code is reported
-            raise ExpansionError(f"parameter '{owner}': expression $({text})$ failed: "
+            raise _error(f"parameter '{owner}': expression $({text})$ failed: "
                                  f"{type(err).__name__}: {err}", param=owner) from None
         if not deterministic:
             self.volatile.add(owner)
@@ -154,11 +154,11 @@ class Resolver:
     def _raise_cycle(self, name: str, owner: str) -> NoReturn:
         """Raise the error for a reference back into the resolution stack."""
         if name == owner:
-            raise ExpansionError(f"parameter '{owner}' refers to itself (${{{name}}}); a value "
+            raise _error(f"parameter '{owner}' refers to itself (${{{name}}}); a value "
                                  f"cannot use its own value", param=owner)
         stack = list(self.active)
         cycle = " -> ".join([*stack[stack.index(name):], name])
-        raise ExpansionError(f"parameter '{owner}': reference cycle {cycle}; break the cycle "
+        raise _error(f"parameter '{owner}': reference cycle {cycle}; break the cycle "
                              f"by giving one of them a plain value", param=owner)
 
     def _raise_undefined(self, ref: Ref, name: str, owner: str) -> NoReturn:
@@ -167,7 +167,7 @@ class Resolver:
             what = f"reference {ref.text} resolves to undefined name '{name}'"
         else:
             what = f"undefined reference {ref.text}"
-        raise ExpansionError(f"parameter '{owner}': {what}{self._chain()}; define it with "
+        raise _error(f"parameter '{owner}': {what}{self._chain()}; define it with "
                              f"-P{name}=VALUE or in a config", param=owner)
 
 
@@ -176,5 +176,10 @@ def to_text(value: Any) -> str:
     if value.__class__ is str:
         return value
     if isinstance(value, dict):
-        return json.dumps(value)
+        return json.dumps(value, default=str)
     return str(value)
+
+
+def _error(message: str, param: str) -> ExpansionError:
+    """Return an ``ExpansionError`` whose message is one line (newlines shown as ``\\n``)."""
+    return ExpansionError(message.replace("\r", "\\r").replace("\n", "\\n"), param=param)

@@ -1,4 +1,4 @@
-"""Select records with a filter query and keep chosen keys (``--filter_query``, ``--output_params``).
+"""Select records by a filter query and keep chosen keys (``--filter_query``/``--output_params``).
 
 The matching rules are those of extension conditions, with one deviation: a key missing from a
 record does **not** match (an extension condition treats it as matching). A query is a JSON

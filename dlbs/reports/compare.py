@@ -2,8 +2,9 @@
 
 Experiments are matched on their identity keys, less those that differ wholesale between the
 two sides (one value in BASE, another in NEW: that is what is being compared, e.g. the docker
-image or the precision); the model, phase, batch and number of devices always match. Speedup = mean batch time of BASE / mean batch time of NEW (> 1: NEW is faster), with a
-95% Welch-t confidence interval of the ratio of means on the log scale. Samples are the
+image or the precision); the model, phase, batch and number of devices always match.
+Speedup = mean batch time of BASE / mean batch time of NEW (> 1: NEW is faster), with a 95%
+Welch-t confidence interval of the ratio of means on the log scale. Samples are the
 repeated runs when both sides have at least two, otherwise the per-iteration times
 (``results.time_data``). Verdict: ``faster`` when the whole interval is above 1, ``slower`` when
 below, otherwise ``no significant change``. Pure: records in, ``Report`` out.

@@ -16,15 +16,18 @@ from dlbs.reports.model import Report, Table, format_cell, is_missing
 from dlbs.reports.plots import Chart
 from dlbs.reports.render import column_names, columns_title, level_names, row_keys
 
-VERDICT_CLASSES: dict[str, str] = {"faster": "faster", "slower": "slower",
-                                   "no significant change": "same"}
+#: CSS class of text cells; any other text is the status of a failed experiment ("status").
+TEXT_CLASSES: dict[str, str] = {
+    "faster": "faster", "slower": "slower", "no significant change": "same",
+    "not enough data": "same", "only in base": "same", "only in new": "same",
+    "ok": "text", "runs": "text", "iterations": "text"}
 
 
 def _css(value: Any, mark: str) -> str:
     if is_missing(value):
         return "missing"
     if isinstance(value, str):
-        return VERDICT_CLASSES.get(value, "status")
+        return TEXT_CLASSES.get(value, "status")
     return "num noisy" if "*" in mark else "num"
 
 

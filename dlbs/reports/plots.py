@@ -137,7 +137,8 @@ def _pivot(report: Report) -> Iterator[Chart]:
         title = report.title
         name = str(table.data.columns.name or "column")
         rows = list(range(len(table.data.index)))
-        yield Chart(f"{_slug(table.name)}.png", title, _lines(table, rows, title, name, table.title))
+        png = _lines(table, rows, title, name, table.title)
+        yield Chart(f"{_slug(table.name)}.png", title, png)
 
 
 CHARTS = {"regular": _regular, "weak": _scaling, "strong": _scaling, "compare": _compare,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from dlbs.reports.model import Report, Table, formatted, json_cell
+from dlbs.reports.model import Report, Table, formatted, is_missing, json_cell
 
 FORMATS: tuple[str, ...] = ("text", "markdown", "csv", "json", "html")
 
@@ -43,14 +43,16 @@ def _header_cells(table: Table) -> list[str]:
 
 def _text_rows(table: Table) -> list[list[str]]:
     shown = formatted(table)
-    return [[*map(str, key), *row] for key, row in zip(row_keys(shown.index), shown.to_numpy().tolist())]
+    rows = shown.to_numpy().tolist()
+    return [[*map(str, key), *row] for key, row in zip(row_keys(shown.index), rows)]
 
 
-def _aligned(header: list[str], rows: list[list[str]], n_keys: int) -> list[str]:
+def _aligned(header: list[str], rows: list[list[str]], left: list[bool]) -> list[str]:
+    """Lines of a table whose columns are padded to one width, left- or right-aligned."""
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def line(cells: list[str]) -> str:
-        parts = [c.ljust(w) if i < n_keys else c.rjust(w)
+        parts = [c.ljust(w) if left[i] else c.rjust(w)
                  for i, (c, w) in enumerate(zip(cells, widths))]
         return "  ".join(parts).rstrip()
     return [line(header), line(["-" * w for w in widths]), *map(line, rows)]
@@ -78,7 +80,8 @@ def table_text(table: Table) -> str:
     n_keys = table.data.index.nlevels
     rows = _sparse(_text_rows(table), n_keys)
     header = [*level_names(table.data.index), *column_names(table)]
-    body = _aligned(header, rows, n_keys)
+    text = [_is_text_column(table.data.iloc[:, c]) for c in range(table.data.shape[1])]
+    body = _aligned(header, rows, [True] * n_keys + text)
     over = columns_title(table)
     if over:
         body.insert(0, " " * _key_width(body[1], n_keys) + over)
@@ -110,11 +113,18 @@ def _md_escape(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def _is_text_column(column: pd.Series) -> bool:
+    """True when every filled cell is text (a verdict, a status column): align it left."""
+    filled = [v for v in column.tolist() if not is_missing(v)]
+    return bool(filled) and all(isinstance(v, str) for v in filled)
+
+
 def table_markdown(table: Table) -> str:
     """A GitHub-flavoured markdown table with its title as a heading."""
     n_keys = table.data.index.nlevels
     header = _header_cells(table)
-    align = [":---" if i < n_keys else "---:" for i in range(len(header))]
+    text = [_is_text_column(table.data.iloc[:, c]) for c in range(table.data.shape[1])]
+    align = [":---"] * n_keys + [":---" if t else "---:" for t in text]
     lines = [f"### {table.title}", "", "| " + " | ".join(map(_md_escape, header)) + " |",
              "| " + " | ".join(align) + " |"]
     lines += ["| " + " | ".join(map(_md_escape, row)) + " |" for row in _text_rows(table)]

@@ -116,7 +116,8 @@ def _scaled(row: pd.Series) -> tuple[dict[Any, Any], dict[Any, Any]]:
 def scaling(throughput: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Speedup and efficiency (%) of each row against its fewest-devices successful cell."""
     pairs = [_scaled(row) for _, row in throughput.iterrows()]
-    speedup = pd.DataFrame([p[0] for p in pairs], index=throughput.index, columns=throughput.columns)
+    speedup = pd.DataFrame([p[0] for p in pairs], index=throughput.index,
+                           columns=throughput.columns)
     efficiency = pd.DataFrame([p[1] for p in pairs], index=throughput.index,
                               columns=throughput.columns)
     return speedup.astype(object), efficiency.astype(object)

@@ -81,3 +81,14 @@ def test_deep_reference_chain_is_an_error_not_a_crash(expanded: Callable[..., An
 def test_every_engine_error_is_a_dlbs_error() -> None:
     from dlbs.errors import ConfigError, PlanError
     assert all(issubclass(kind, DLBSError) for kind in (ConfigError, PlanError, ExpansionError))
+
+
+@pytest.mark.parametrize("value", [
+    pytest.param("$(1 +\n)$", id="newline-in-expression"),
+    pytest.param("$(json.loads('[\\n'))$", id="newline-in-failure"),
+    pytest.param("${a\nb}", id="newline-in-reference"),
+])
+def test_error_message_is_one_line(expanded: Callable[..., Any], value: str) -> None:
+    with pytest.raises(ExpansionError) as info:
+        expanded({"p": value})
+    assert "\n" not in str(info.value) and str(info.value).startswith("parameter 'p'")

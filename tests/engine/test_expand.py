@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+import dlbs.engine.expand as expand_module
 from dlbs.engine import ParamSpec, build_plan, expand_experiment, expand_plan, merge_configs
 
 Expand = Callable[..., dict[str, Any]]
@@ -229,3 +230,30 @@ def test_expand_plan_is_not_affected_by_caller_changing_experiments() -> None:
     first["b"], first["new"] = "changed", 1
     plan[0]["a"] = 2  # now equal to the next experiment's raw value
     assert next(expanding) == {"a": 2, "b": "2"}
+
+
+@pytest.mark.parametrize("plan", [
+    pytest.param([{"a": "${E}", "b": "${a}!"}, {"a": "${E}", "b": "${a}!", "E": "param"},
+                  {"a": "${E}", "b": "${a}!"}], id="name-becomes-parameter-then-env-again"),
+    pytest.param([{"exp.id": "", "m": "x", "f": "${exp.id}.log"},
+                  {"exp.id": "fixed", "m": "x", "f": "${exp.id}.log"},
+                  {"exp.id": "", "m": "y", "f": "${exp.id}.log"},
+                  {"exp.id": "", "m": "y", "f": "${exp.id}.log", "g": "${f}"}],
+                 id="experiment-id-pending-then-fixed"),
+    pytest.param([{"k": "pt", "pt.d": "1", "tf.d": "2", "d": "${${k}.d}"},
+                  {"k": "tf", "pt.d": "1", "tf.d": "2", "d": "${${k}.d}"},
+                  {"k": "tf", "pt.d": "1", "tf.d": "3", "d": "${${k}.d}"}],
+                 id="nested-reference-switches-target"),
+    pytest.param([{"x": [1, 2], "y": "$(len('${x}'.split()))$"},
+                  {"x": [1, 2, 3], "y": "$(len('${x}'.split()))$"}], id="list-values"),
+])
+def test_expand_plan_reuses_work_only_where_nothing_changed(plan: list) -> None:
+    alone = [expand_experiment(exp, {}, {"E": "env"}) for exp in plan]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(expand_module, "FRESH_RATIO", 2.0)  # always re-use the previous work
+        assert list(expand_plan(plan, {}, {"E": "env"})) == alone
+
+
+def test_domain_written_as_strings_holds_their_cast_values(expand_one: Expand) -> None:
+    exp = expand_one({"b": {"val": "$(8*4)$", "type": "int", "val_domain": ["16", "32"]}})
+    assert exp["b"] == 32

@@ -8,10 +8,12 @@ from __future__ import annotations
 import itertools
 import math
 from typing import Any
+from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import dlbs.engine.expand as expand_module
 from dlbs.engine import build_plan, expand_experiment, expand_plan, merge_configs
 from dlbs.errors import DLBSError
 
@@ -86,8 +88,15 @@ def test_only_dlbs_errors_escape_and_plan_expansion_matches_single(
         plan = list(itertools.islice(build_plan(config), 30))
     except DLBSError:
         return
-    together = _expand_together(plan, config.specs, environ)
     alone = [_outcome(expand_experiment, exp, config.specs, environ) for exp in plan]
+    together = _expand_together(plan, config.specs, environ)
+    with mock.patch.object(expand_module, "FRESH_RATIO", 2.0):  # always re-use the previous work
+        _check_same(_expand_together(plan, config.specs, environ), alone, len(plan))
+    _check_same(together, alone, len(plan))
+
+
+def _check_same(together: list, alone: list, size: int) -> None:
+    """Check that expanding a plan gave what expanding each experiment alone gives."""
     for got, expected in zip(together, alone):
         if isinstance(expected, dict) and isinstance(got, dict):
             assert list(got) == list(expected)
@@ -95,7 +104,7 @@ def test_only_dlbs_errors_escape_and_plan_expansion_matches_single(
         else:
             assert got == expected
     if not together or not isinstance(together[-1], tuple):
-        assert len(together) == len(plan)
+        assert len(together) == size
 
 
 def _comparable(experiment: dict) -> dict:

@@ -98,7 +98,8 @@ def test_unusable_file_is_an_error_result_not_an_exception(name: str, message: s
 
 
 def test_log_file_defaults_to_the_parsed_path() -> None:
-    result = parse_text('__exp.model__="x"\n__results.status__="ok"\n__results.exit_code__=0\n', "a.log")
+    text = '__exp.model__="x"\n__results.status__="ok"\n__results.exit_code__=0\n'
+    result = parse_text(text, "a.log")
     assert result.record == {"exp.model": "x", "results.status": "ok", "results.exit_code": 0,
                              "exp.log_file": "a.log"}
 

@@ -38,7 +38,8 @@ def test_filter_query_matching_rules(query: dict[str, Any], expected: bool) -> N
 @pytest.mark.parametrize("text, message", [
     pytest.param("{exp.model: 1}", "--filter_query is not valid JSON (Expecting property name "
                  "enclosed in double quotes at column 2)", id="bad-json"),
-    pytest.param("[1, 2]", "--filter_query must be a JSON object of key: condition", id="not-object"),
+    pytest.param("[1, 2]", "--filter_query must be a JSON object of key: condition",
+                 id="not-object"),
     pytest.param('{"exp.model": "res("}', "--filter_query: 'exp.model': bad regular expression "
                  "'res(': missing ), unterminated subpattern at position 3", id="bad-regex"),
     pytest.param('{"exp.model": {"a": 1}}', "--filter_query: condition of 'exp.model' must be a "

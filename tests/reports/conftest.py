@@ -49,7 +49,8 @@ def make_record(model: str, batch: int, devices: int, repeat: int, speedup: floa
         "exp.gpus": ",".join(str(g) for g in range(devices)), "exp.num_gpus": devices,
         "exp.num_replicas": devices, "exp.replica_batch": batch, "exp.effective_batch": effective,
         "exp.num_nodes": 1, "exp.docker": False, "pytorch.cudnn_benchmark": True,
-        "exp.id": f"{model}-{batch}-{devices}", "exp.log_file": f"/logs/{model}_{batch}_{devices}_{repeat}.log",
+        "exp.id": f"{model}-{batch}-{devices}",
+        "exp.log_file": f"/logs/{model}_{batch}_{devices}_{repeat}.log",
         "results.exit_code": 0, "results.duration": 10.0,
     }
     status = _status(model, batch, devices, repeat)

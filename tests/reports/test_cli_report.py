@@ -46,7 +46,8 @@ def test_every_format_to_a_file(log_dir: Path, tmp_path: Path, fmt: str) -> None
         assert text.count("data:image/png;base64,") == 2
 
 
-def test_plot_writes_pngs(log_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_plot_writes_pngs(log_dir: Path, tmp_path: Path,
+                          capsys: pytest.CaptureFixture[str]) -> None:
     charts = tmp_path / "charts"
     assert main(["report", str(log_dir), "--recursive", "--type", "strong", "--plot",
                  str(charts)]) == 0
