@@ -14,8 +14,9 @@ Measured, each as the median of ``--reps`` wall times:
   plan, validation, script, log header and trailer, rename); overhead = run one - direct;
 - ``run sweep``: one ``run`` of ``--sweep`` experiments vs as many direct starts: overhead
   per experiment inside a sweep;
-- ``--real``: the same single-experiment comparison with the real benchmarks.py and deep_mnist
-  (noisy: torch's import time varies by more than the overhead on a shared machine);
+- ``--real``: the same single-experiment comparison with the real benchmarks.py and deep_mnist,
+  interleaved pairs, median of the differences (noisy: torch's import time varies by seconds
+  on a shared 2-core machine, far more than the overhead);
 - ``simulate``: ``run -Pexp.status=simulate`` of 1,000 experiments, output to /dev/null.
 """
 from __future__ import annotations
@@ -80,10 +81,11 @@ def measure(reps: int, sweep: int, real: bool) -> dict[str, float]:
             script = ROOT / "python" / "pytorch_benchmarks" / "benchmarks.py"
             real_direct = [sys.executable, str(script), "--model", "deep_mnist", "--device", "cpu",
                            "--batch_size", "2", "--num_batches", "2", "--num_warmup_batches", "1"]
-            out["real_direct"] = median_of(real_direct, work, reps)
-            out["real_run_one"] = median_of(run_cmd(work, "-Pexp.model=deep_mnist", *TINY),
-                                            work, reps)
-            out["real_overhead_one"] = out["real_run_one"] - out["real_direct"]
+            real_run = run_cmd(work, "-Pexp.model=deep_mnist", *TINY)
+            pairs = [(timed(real_direct, work), timed(real_run, work)) for _ in range(reps)]
+            out["real_direct"] = statistics.median(d for d, _ in pairs)
+            out["real_run_one"] = statistics.median(r for _, r in pairs)
+            out["real_overhead_one"] = statistics.median(r - d for d, r in pairs)
         batches = json.dumps(list(range(1, 1001)))
         out["simulate_1000"] = median_of(run_cmd(work, "-Pexp.model=resnet50",
                                                  "-Pexp.status=simulate",

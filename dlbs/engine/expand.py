@@ -93,9 +93,11 @@ def _expand(raw: Mapping[str, Any], rules: Mapping[str, Rule], environ: Mapping[
 
 
 def _dirty_names(raw: Mapping[str, Any], prev: _State) -> tuple[set[str] | None, bool]:
-    """Return the names to re-resolve (``None``: all) and whether the key set is unchanged."""
-    changed = _changed_names(raw, prev)
-    same_keys = len(raw) == len(prev.raw) and all(name in prev.raw for name in changed)
+    """Return the names to re-resolve (``None``: all) and whether the keys are the same, in the
+    same order."""
+    keys = list(raw)
+    same_keys = keys == prev.keys
+    changed = _changed_names(raw, prev, same_keys)
     if not same_keys:
         changed.update(name for name in prev.raw if name not in raw)
     if len(changed) > FRESH_RATIO * len(raw):
@@ -110,14 +112,13 @@ def _dirty_names(raw: Mapping[str, Any], prev: _State) -> tuple[set[str] | None,
     return changed, same_keys
 
 
-def _changed_names(raw: Mapping[str, Any], prev: _State) -> set[str]:
+def _changed_names(raw: Mapping[str, Any], prev: _State, same_keys: bool) -> set[str]:
     """Return the names of ``raw`` whose value differs from ``prev`` (or that it lacks)."""
-    keys = list(raw)
     old = prev.raw
     candidates: Iterable[str]
-    if keys == prev.keys:
+    if same_keys:
         # The common case in a plan: same keys, same order, most values the same objects.
-        candidates = compress(keys, map(is_not, raw.values(), old.values()))
+        candidates = compress(prev.keys, map(is_not, raw.values(), old.values()))
     else:
         candidates = (name for name, value in raw.items() if value is not old.get(name, _MISSING))
     return {name for name in candidates if not _same(raw[name], old.get(name, _MISSING))}

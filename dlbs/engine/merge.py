@@ -42,9 +42,9 @@ def merge_configs(
         _merge_source(config, origin, raw)
     for origin, raw in sources:
         _merge_source(config, origin, raw)
-    for name, value in (params or {}).items():
+    for name, value in _names("-P", params or {}, "parameter").items():
         _set_plain(config, "-P", name, value)
-    for name, value in (variables or {}).items():
+    for name, value in _names("-V", variables or {}, "variable").items():
         config.variables[name] = _variable_values("-V", name, value)
     for ext in extensions:
         where = f"-E: extension #{len(config.extensions) + 1}"
@@ -97,10 +97,15 @@ def _section(origin: str, raw: Mapping, key: str) -> Mapping:
     section = raw.get(key, {})
     if not isinstance(section, Mapping):
         raise ConfigError(f"{origin}: '{key}' must be an object (name -> value)")
-    for name in section:
+    return _names(origin, section, key.rstrip("s"))
+
+
+def _names(origin: str, values: Mapping, what: str) -> Mapping:
+    """Return ``values`` after checking that every name is a non-empty string."""
+    for name in values:
         if not isinstance(name, str) or not name:
-            raise ConfigError(f"{origin}: {key} name {name!r} must be a non-empty string")
-    return section
+            raise ConfigError(f"{origin}: {what} name {name!r} must be a non-empty string")
+    return values
 
 
 def _set_plain(config: Config, origin: str, name: str, value: Any) -> None:
@@ -200,6 +205,8 @@ def _normalise_extension(where: str, ext: Any) -> dict[str, Any]:
     cases = ext.get("cases", [])
     if not isinstance(cases, list) or not all(isinstance(case, Mapping) for case in cases):
         raise ConfigError(f"{where}: 'cases' must be a list of objects (name -> value)")
+    for case in cases:
+        _names(where, case, "parameter")
     for values in (parameters, *cases):
         for name, value in values.items():
             _check_value(where, name, value, allow_dict=False)
@@ -212,7 +219,7 @@ def _mapping(where: str, ext: Mapping, key: str) -> Mapping:
     value = ext.get(key, {})
     if not isinstance(value, Mapping):
         raise ConfigError(f"{where}: '{key}' must be an object (name -> value)")
-    return value
+    return _names(where, value, "parameter")
 
 
 def _check_condition(where: str, name: str, cond: Any) -> None:

@@ -29,6 +29,9 @@ FLAG_PARAMS: tuple[tuple[str, str], ...] = (
     ("--seed", "pytorch.seed"),
 )
 
+#: Flags that only concern a real data set (left out when ``exp.data`` is ``synthetic``).
+REAL_DATA_FLAGS = frozenset({"--data_backend", "--data_shuffle"})
+
 SCRIPT = "pytorch_benchmarks/benchmarks.py"
 
 
@@ -78,7 +81,10 @@ def benchmark_flags(exp: Mapping[str, Any]) -> list[str]:
     }
     for flag, produce in special.items():
         flags += [flag, produce()]
+    synthetic = exp.get("exp.data") == "synthetic"
     for flag, name in FLAG_PARAMS:
+        if synthetic and flag in REAL_DATA_FLAGS:
+            continue  # the benchmark warns that these mean nothing with synthetic data
         if name in exp and exp[name] is not None:
             flags += [flag, as_arg(exp[name])]
     data_dir = as_arg(exp.get("exp.data_dir"))

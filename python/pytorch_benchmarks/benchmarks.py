@@ -81,7 +81,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     ctx = distributed.detect()
     reporter.enabled = ctx.is_main
     reporter.facts({"exp.start_time": now_iso(), **host_facts(),
-                    "exp.rank": ctx.rank, "exp.world_size": ctx.world_size})
+                    "exp.world_size": ctx.world_size})
     workload: Workload | None = None
     try:
         workload = build_workload(args, ctx, reporter.warn)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -12,6 +12,8 @@ from pytorch_benchmarks.prepare import make_image_folder, make_lmdb
 
 #: Small and fast: a 2-image batch of 32x32 images through ResNet-18.
 TINY_CNN = ["--model", "resnet18", "--image_size", "32", "--batch_size", "2"]
+#: Smaller still, for real-data runs: a two-layer CNN registered only while the tests run.
+TEST_CNN = ["--model", "test_cnn", "--batch_size", "4"]
 TINY_MLP = ["--model", "deep_mnist", "--batch_size", "4"]
 FEW = ["--device", "cpu", "--num_batches", "2", "--num_warmup_batches", "1"]
 
@@ -36,13 +38,48 @@ def run_bench(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
+def test_cnn() -> Iterator[str]:
+    """Register ``test_cnn`` (3x16x16 input, 4 classes) for in-process runs; forked loader
+    workers inherit it."""
+    from torch import nn
+
+    from pytorch_benchmarks.models.registry import register_model, unregister_model
+
+    def test_cnn(*, num_classes: int = 4) -> nn.Module:
+        return nn.Sequential(nn.Conv2d(3, 4, 3, stride=2), nn.ReLU(), nn.AdaptiveAvgPool2d(2),
+                             nn.Flatten(), nn.Linear(16, num_classes))
+
+    register_model(title="Test CNN", input_shape=(3, 16, 16), num_classes=4)(test_cnn)
+    yield "test_cnn"
+    unregister_model("test_cnn")
+
+
+@pytest.fixture(scope="session")
 def image_folder(tmp_path_factory: pytest.TempPathFactory) -> str:
     """16 JPEGs of 40x40 in 4 class folders."""
     return make_image_folder(str(tmp_path_factory.mktemp("data") / "folder"), 16, 4, 40)
 
 
-@pytest.fixture(scope="session", params=["encoded", "raw"])
-def lmdb_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A Caffe LMDB of 12 Datums (JPEG-encoded or raw pixels) of 40x40 in 4 classes."""
-    out = tmp_path_factory.mktemp("data") / f"lmdb_{request.param}"
-    return make_lmdb(str(out), 12, 4, 40, encoded=request.param == "encoded")
+@pytest.fixture(scope="session")
+def lmdb_encoded(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A Caffe LMDB of 12 JPEG-encoded Datums of 40x40 in 4 classes."""
+    return make_lmdb(str(tmp_path_factory.mktemp("data") / "lmdb_enc"), 12, 4, 40, encoded=True)
+
+
+@pytest.fixture(scope="session")
+def lmdb_raw(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A Caffe LMDB of 12 raw-pixel Datums of 40x40 in 4 classes."""
+    return make_lmdb(str(tmp_path_factory.mktemp("data") / "lmdb_raw"), 12, 4, 40, encoded=False)
+
+
+@pytest.fixture(params=["encoded", "raw"])
+def lmdb_dir(request: pytest.FixtureRequest) -> str:
+    """Both kinds of Caffe LMDB, in turn."""
+    return str(request.getfixturevalue(f"lmdb_{request.param}"))
+
+
+@pytest.fixture(params=["image_folder", "lmdb_encoded", "lmdb_raw"])
+def dataset(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """``(backend, folder)`` of each kind of real dataset, in turn."""
+    folder = str(request.getfixturevalue(request.param))
+    return ("image_folder" if request.param == "image_folder" else "caffe_lmdb"), folder

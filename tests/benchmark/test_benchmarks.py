@@ -11,7 +11,7 @@ import torch
 from pytorch_benchmarks import benchmarks
 from pytorch_benchmarks.models import list_models
 
-from .conftest import FEW, TINY_CNN, TINY_MLP
+from .conftest import FEW, TEST_CNN, TINY_CNN, TINY_MLP
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "python" / "pytorch_benchmarks" / "benchmarks.py"
@@ -66,25 +66,29 @@ def test_flags_that_cannot_apply_are_stated(run_bench, capsys, extra: list[str],
     assert "WARNING: " in err and warning in err
 
 
-@pytest.mark.parametrize("backend", ["image_folder", "caffe_lmdb"])
 @pytest.mark.parametrize("phase", ["false", "true"])
-def test_real_data_trains_and_infers(run_bench, image_folder, lmdb_dir, backend: str,  # type: ignore[no-untyped-def]
-                                     phase: str) -> None:
-    data_dir = image_folder if backend == "image_folder" else lmdb_dir
-    code, facts = run_bench(*TINY_CNN, *FEW, "--data_dir", data_dir, "--data_backend", backend,
+def test_real_data_trains_and_infers(run_bench, test_cnn, dataset, phase: str) -> None:  # type: ignore[no-untyped-def]
+    backend, data_dir = dataset
+    code, facts = run_bench(*TEST_CNN, *FEW, "--data_dir", data_dir, "--data_backend", backend,
                             "--num_loader_threads", "2", "--data_shuffle", "--forward_only",
-                            phase, "--num_batches", "7")  # 7 x 2 > 12 records: runs over
+                            phase, "--num_batches", "5")  # 6 x 4 > 16 images: runs over
     assert code == 0 and facts["results.status"] == "ok", facts.get("results.error")
-    assert facts["exp.data_backend"] == backend
+    assert facts["exp.data_backend"] == backend and facts["exp.input_shape"] == [3, 16, 16]
+
+
+def test_real_data_through_a_zoo_model_in_channels_last(run_bench, image_folder) -> None:  # type: ignore[no-untyped-def]
+    code, facts = run_bench(*TINY_CNN, *FEW, "--data_dir", image_folder, "--forward_only",
+                            "--num_loader_threads", "1", "--channels_last", "--dtype", "bfloat16")
+    assert code == 0 and facts["results.status"] == "ok", facts.get("results.error")
 
 
 @pytest.mark.parametrize("threads", ["0", "2"])
-def test_data_loader_only_times_the_pipeline(run_bench, image_folder, threads: str) -> None:  # type: ignore[no-untyped-def]
-    code, facts = run_bench("--model", "resnet18", "--image_size", "32", "--batch_size", "4",
-                            *FEW, "--data_dir", image_folder, "--num_loader_threads", threads,
-                            "--data_loader_only", "true", "--num_batches", "5")
+def test_data_loader_only_times_the_pipeline(run_bench, test_cnn, dataset, threads: str) -> None:  # type: ignore[no-untyped-def]
+    backend, data_dir = dataset
+    code, facts = run_bench(*TEST_CNN, *FEW, "--data_dir", data_dir, "--num_loader_threads",
+                            threads, "--data_loader_only", "true", "--num_batches", "5")
     assert code == 0 and facts["results.status"] == "ok", facts.get("results.error")
-    assert facts["exp.data_backend"] == "image_folder" and facts["results.throughput"] > 0
+    assert facts["exp.data_backend"] == backend and facts["results.throughput"] > 0
 
 
 def test_real_data_needs_an_image_model(run_bench, image_folder) -> None:  # type: ignore[no-untyped-def]
@@ -163,3 +167,12 @@ def test_compile_smoke(run_bench) -> None:  # type: ignore[no-untyped-def]
     """torch.compile on the smallest model (tens of seconds here: compiling is slow)."""
     code, facts = run_bench(*TINY_MLP, *FEW, "--compile", "--forward_only")
     assert code == 0 and facts["results.status"] == "ok", facts.get("results.error")
+
+
+def test_every_fact_written_is_documented(run_bench, test_cnn, image_folder) -> None:  # type: ignore[no-untyped-def]
+    doc = (ROOT / "docs" / "log-format.md").read_text()
+    _, real = run_bench(*TEST_CNN, *FEW, "--data_dir", image_folder, "--num_loader_threads", "0")
+    _, warned = run_bench(*TINY_MLP, *FEW, "--channels_last")
+    _, failed = run_bench("--model", "nope", *FEW)
+    for key in {**real, **warned, **failed}:
+        assert f"`{key}`" in doc, f"{key} is not in docs/log-format.md"

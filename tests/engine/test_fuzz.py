@@ -124,3 +124,28 @@ def test_arbitrary_text_values_expand_or_raise_dlbs_error(text: str) -> None:
 def test_arbitrary_expressions_evaluate_or_raise_dlbs_error(expression: str) -> None:
     _outcome(expand_experiment, {"v": f"$({expression})$", "a": "1", "b": "2", "x": "3",
                                  "c.d": "4"}, {}, {})
+
+
+json_like = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-2, 2), st.floats(width=16),
+              st.sampled_from(["", "a", "${a}", "$(1)$", "int", "(", "val"])),
+    lambda children: st.one_of(
+        st.lists(children, max_size=3),
+        st.dictionaries(st.one_of(st.sampled_from(["parameters", "variables", "extensions", "val",
+                                                   "type", "desc", "val_domain", "condition",
+                                                   "cases", "a", "b"]), st.integers(0, 1)),
+                        children, max_size=4)),
+    max_leaves=12)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(json_like, json_like, st.dictionaries(st.one_of(names, st.integers(0, 1)), json_like,
+                                             max_size=2))
+def test_arbitrary_raw_configs_merge_build_and_expand_or_raise_dlbs_error(
+        default: Any, user: Any, params: dict) -> None:
+    try:
+        config = merge_configs([("user.json", user)], params, defaults=[("base.json", default)])
+        plan = list(itertools.islice(build_plan(config), 10))
+        list(expand_plan(plan, config.specs, {}))
+    except DLBSError:
+        pass

@@ -1,0 +1,54 @@
+"""DistributedDataParallel under torchrun: 2 gloo processes on this CPU."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch.distributed as dist
+
+from pytorch_benchmarks.distributed import DistContext, detect
+
+from .conftest import read_facts
+
+SCRIPT = Path(__file__).resolve().parents[2] / "python" / "pytorch_benchmarks" / "benchmarks.py"
+
+
+def test_context_comes_from_the_torchrun_environment() -> None:
+    assert detect({}) == DistContext()
+    ctx = detect({"LOCAL_RANK": "1", "RANK": "3", "WORLD_SIZE": "4"})
+    assert (ctx.rank, ctx.local_rank, ctx.world_size, ctx.enabled, ctx.is_main) == (
+        3, 1, 4, True, False)
+
+
+def _torchrun(tmp_path: Path, *argv: str) -> tuple[subprocess.CompletedProcess[str], dict]:
+    if not dist.is_available() or not dist.is_gloo_available():
+        pytest.skip("torch.distributed with gloo is not available in this torch build")
+    log = tmp_path / "ddp.log"
+    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "GLOO_SOCKET_IFNAME": "lo",
+           "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           str(SCRIPT), *argv, "--log_file", str(log)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    return done, (read_facts(log) if log.exists() else {})
+
+
+@pytest.mark.torchrun
+def test_ddp_trains_on_two_processes_and_only_rank_0_reports(tmp_path: Path) -> None:
+    done, facts = _torchrun(tmp_path, "--model", "deep_mnist", "--batch_size", "8",
+                            "--device", "cpu", "--num_batches", "3", "--num_warmup_batches", "1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = (tmp_path / "ddp.log").read_text()
+    assert text.count("__results.status__") == 1 and facts["results.status"] == "ok"
+    assert facts["exp.world_size"] == 2 and facts["exp.num_replicas"] == 2
+    assert facts["exp.effective_batch"] == 16
+    assert facts["results.throughput"] == pytest.approx(16000 / facts["results.time"])
+
+
+@pytest.mark.torchrun
+def test_ddp_failure_is_reported_and_exits_non_zero(tmp_path: Path) -> None:
+    done, facts = _torchrun(tmp_path, "--model", "no_such_model", "--device", "cpu")
+    assert done.returncode != 0
+    assert facts["results.status"] == "failure" and "unknown model" in facts["results.error"]
