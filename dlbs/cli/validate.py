@@ -54,10 +54,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate the plan; print a summary to stderr; raise ValidationError on a problem."""
-    report = validate_experiments(load_experiments(args))
+    experiments = list(load_experiments(args))
+    report = validate_experiments(experiments)
     raise_on_problems(report)
-    print(f"validate: OK, {report.summary()}", file=sys.stderr)
+    images = check_docker(experiments)
+    found = f"; docker engine answers, image(s) found: {', '.join(images)}" if images else ""
+    print(f"validate: OK, {report.summary()}{found}", file=sys.stderr)
     return 0
+
+
+def check_docker(experiments: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Ask the Docker engine (SDK) about the images of runnable docker experiments.
+
+    Returns image -> id; raises ValidationError saying what to do when the engine does not
+    answer or an image is missing. Plans without docker experiments never touch the SDK.
+    """
+    from dlbs.dockerengine import check_plan  # lazy: the docker SDK is slow to import
+
+    return check_plan(experiments)
 
 
 def raise_on_problems(report: ValidationReport) -> None:

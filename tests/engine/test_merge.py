@@ -136,6 +136,13 @@ def test_empty_merge_gives_empty_config() -> None:
                                  r"parameters, variables, extensions$", id="unknown-top-key"),
     pytest.param({"parameters": []}, r"^a.json: 'parameters' must be an object \(name -> value\)$",
                  id="parameters-not-object"),
+    pytest.param({"parameters": {1: "x"}},
+                 r"^a.json: parameter name 1 must be a non-empty string$", id="non-string-name"),
+    pytest.param({"variables": {"": [1]}},
+                 r"^a.json: variable name '' must be a non-empty string$", id="empty-name"),
+    pytest.param({"extensions": [{"cases": [{2: 1}]}]},
+                 r"^a.json: extension #1: parameter name 2 must be a non-empty string$",
+                 id="non-string-case-name"),
     pytest.param({"parameters": {"x": {"type": "int"}}},
                  r"^a.json: parameter 'x': a definition needs a 'val' key$", id="definition-no-val"),
     pytest.param({"parameters": {"x": {"val": 1, "type": "integer"}}},
@@ -174,6 +181,11 @@ def test_empty_merge_gives_empty_config() -> None:
 def test_malformed_config_is_a_config_error(raw: Any, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         merge_configs([("a.json", raw)])
+
+
+def test_malformed_command_line_name_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"^-P: parameter name '' must be a non-empty string$"):
+        merge_configs([], params={"": 1})
 
 
 def test_malformed_command_line_extension_names_its_position() -> None:

@@ -61,3 +61,29 @@ def test_timed_out_container_is_removed(tmp_path: Path, test_image: str) -> None
     (log,) = (tmp_path / "logs").glob("*.log")
     assert facts_of(log)["results.status"] == "timeout"
     assert not client().containers.list(all=True)
+
+
+def test_validate_asks_the_engine_for_the_image(tmp_path: Path, test_image: str) -> None:
+    base = [sys.executable, "-m", "dlbs", "validate", "-Pexp.model=deep_mnist", '-Pexp.gpus=""',
+            "-Pexp.docker=true"]
+    found = subprocess.run([*base, f"-Pexp.docker_image={test_image}"], check=False,
+                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert found.returncode == 0, found.stderr
+    assert f"image(s) found: {test_image}" in found.stderr
+    missing = subprocess.run([*base, "-Pexp.docker_image=dlbs/absent:2"], check=False,
+                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 1
+    assert missing.stderr.strip().splitlines() == [
+        "error: docker image 'dlbs/absent:2' is not in the engine (dlbs never pulls): build it "
+        "with 'docker build -t dlbs/absent:2 -f docker/Dockerfile python' or set exp.docker_image"]
+
+
+def test_validate_says_what_to_do_without_an_engine(tmp_path: Path) -> None:
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
+    result = subprocess.run(
+        [sys.executable, "-m", "dlbs", "validate", "-Pexp.model=deep_mnist", '-Pexp.gpus=""',
+         "-Pexp.docker=true", "-Pexp.docker_image=x:1"],
+        check=False, cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "docker" in line.lower()
