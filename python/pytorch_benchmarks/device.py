@@ -93,6 +93,8 @@ def _gpu_setup(args: argparse.Namespace, local_rank: int | None, warn: Warn) -> 
                              f"{torch.__version__}); use --device cpu or a CUDA build of torch")
     available = torch.cuda.device_count()
     num = max(args.num_gpus, 1)
+    if args.num_gpus == 0:
+        warn("--num_gpus 0 with --device gpu: using one GPU")
     if local_rank is not None:
         if num > 1:
             warn(f"--num_gpus {num}: under torchrun each process uses one GPU (LOCAL_RANK)")
