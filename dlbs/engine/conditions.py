@@ -28,7 +28,7 @@ class Condition:
         """Compile every key of ``condition``; ``index`` (1-based) names the extension."""
         self.index = index
         self.tests: tuple[tuple[str, Test], ...] = tuple(
-            (name, _compile_test(name, cond)) for name, cond in condition.items())
+            (name, compile_test(name, cond)) for name, cond in condition.items())
 
     def match(self, experiment: Mapping[str, Any]) -> dict[str, str] | None:
         """Return the captures of a match (maybe empty) or ``None`` when it does not match."""
@@ -60,8 +60,8 @@ def _as_text(value: list) -> str:
     return " ".join(str(item) for item in value)
 
 
-def _compile_test(name: str, cond: Any) -> Test:
-    """Return the test for one condition key."""
+def compile_test(name: str, cond: Any) -> Test:
+    """Return the test for one condition key (also used by the log parser's ``--filter_query``)."""
     if isinstance(cond, list):
         items = list(cond)
         return lambda value: _NO_CAPTURES if _normal(value) in items else None

@@ -3,18 +3,19 @@
 The matching rules are those of extension conditions, with one deviation: a key missing from a
 record does **not** match (an extension condition treats it as matching). A query is a JSON
 object, AND over its keys; a value that is a list matches when any element matches; a string
-``""`` matches only ``""``; any other string is a regular expression applied with ``re.match``
-to the value (non-strings as their JSON text); any other value matches by equality (``True`` is
-not ``1``). Pure functions; a bad query is a ``DLBSError`` (exit code 1) naming the key.
+``""`` matches only ``""``; any other string is a regular expression applied with ``re.match``;
+any other value matches with ``==`` (so ``true`` matches ``1``). The tests themselves are the
+engine's (:func:`dlbs.engine.conditions.compile_test`), so the two can never drift apart. Pure functions; a bad query is a ``DLBSError`` (exit code 1) naming the key.
 """
 from __future__ import annotations
 
 import fnmatch
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from dlbs.engine.conditions import compile_test
 from dlbs.errors import DLBSError
 
 Query = dict[str, Any]
@@ -50,26 +51,16 @@ def parse_query(text: str | None) -> Query:
     return query
 
 
-def _as_text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def matches_value(condition: Any, value: Any) -> bool:
-    """True when one record value satisfies one condition (see the module docstring)."""
-    if isinstance(condition, list):
-        return any(matches_value(item, value) for item in condition)
-    if isinstance(condition, str):
-        if condition == "":
-            return value == ""
-        return re.match(condition, _as_text(value)) is not None
-    if isinstance(condition, bool) or isinstance(value, bool):
-        return type(condition) is type(value) and condition == value
-    return bool(condition == value)
-
-
 def matches(query: Mapping[str, Any], record: Mapping[str, Any]) -> bool:
     """True when ``record`` satisfies every condition; a missing key never matches."""
-    return all(key in record and matches_value(cond, record[key]) for key, cond in query.items())
+    return _compiled(query)(record)
+
+
+def _compiled(query: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], bool]:
+    """Compile ``query`` with the engine's condition tests (one definition of the rules)."""
+    tests = [(key, compile_test(key, cond)) for key, cond in query.items()]
+    return lambda record: all(key in record and test(record[key]) is not None
+                              for key, test in tests)
 
 
 def filter_records(records: Iterable[dict[str, Any]], query: Mapping[str, Any]
@@ -78,7 +69,8 @@ def filter_records(records: Iterable[dict[str, Any]], query: Mapping[str, Any]
     if not query:
         yield from records
         return
-    yield from (record for record in records if matches(query, record))
+    selected = _compiled(query)
+    yield from (record for record in records if selected(record))
 
 
 def parse_key_list(text: str | None) -> list[str]:
