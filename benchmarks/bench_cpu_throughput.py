@@ -1,4 +1,4 @@
-"""CPU images/s of ``benchmarks.py`` for AlexNet, ResNet-18 and ResNet-50.
+"""CPU images/s of ``benchmarks.py`` for AlexNet (and its OWT variant), ResNet-18, ResNet-50.
 
 For each model: training and inference, in float32 and in channels_last + bfloat16 autocast;
 synthetic data, batch 16, the model's own input size, all CPU threads torch uses by default.
@@ -16,10 +16,9 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "python"))
 
-import torch  # noqa: E402
-
-from pytorch_benchmarks import benchmarks  # noqa: E402
-from pytorch_benchmarks.facts import iter_facts  # noqa: E402
+import torch
+from pytorch_benchmarks import benchmarks
+from pytorch_benchmarks.facts import iter_facts
 
 VARIANTS = {"fp32": [], "channels_last+bf16": ["--channels_last", "--dtype", "bfloat16"]}
 
@@ -40,7 +39,7 @@ def throughput(model: str, train: bool, extra: list[str], args: argparse.Namespa
 def main() -> None:
     """Measure every model, variant and phase; print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="alexnet,resnet18,resnet50")
+    parser.add_argument("--models", default="alexnet,alexnet_owt,resnet18,resnet50")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--iters", type=int, default=8)

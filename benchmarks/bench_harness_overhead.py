@@ -2,8 +2,9 @@
 
 Same model, batch, input shape and threads; synthetic data on the CPU. The hand loop is the
 least any benchmark must do (training: zero_grad, forward, loss, backward, SGD step; inference:
-forward under ``torch.inference_mode``). Both run in this process, alternately, ``--rounds``
-times each; the ratio of median throughputs is reported (target: >= 0.98).
+forward under ``torch.inference_mode``). Both run in this process, alternately (ABBA), ``--rounds``
+times each; the ratio of median throughputs is reported (target: >= 0.98), and the ratio of
+the best rounds (the least disturbed by other work on a shared machine).
 
     .venv/bin/python benchmarks/bench_harness_overhead.py [--models alexnet,resnet18] [--rounds 3]
 """
@@ -19,12 +20,11 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "python"))
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-from pytorch_benchmarks import benchmarks  # noqa: E402
-from pytorch_benchmarks.facts import iter_facts  # noqa: E402
-from pytorch_benchmarks.models import create_model, get_model_info  # noqa: E402
+import torch
+import torch.nn.functional as F
+from pytorch_benchmarks import benchmarks
+from pytorch_benchmarks.facts import iter_facts
+from pytorch_benchmarks.models import create_model, get_model_info
 
 
 def hand_loop(model_name: str, train: bool, batch: int, warmup: int, iters: int) -> float:
@@ -87,13 +87,15 @@ def main() -> None:
         for phase in args.phases.split(","):
             train = phase == "train"
             ours, bare = [], []
-            for _ in range(args.rounds):
-                bare.append(hand_loop(name, train, args.batch_size, args.warmup, args.iters))
-                ours.append(harness(name, train, args.batch_size, args.warmup, args.iters))
+            runs = [(bare, hand_loop), (ours, harness)]
+            for i in range(args.rounds):  # ABBA order: a drift in machine load cancels out
+                for results, func in runs if i % 2 == 0 else runs[::-1]:
+                    results.append(func(name, train, args.batch_size, args.warmup, args.iters))
             ratio = statistics.median(ours) / statistics.median(bare)
             print(f"{name} {phase}: hand loop {statistics.median(bare):.2f} img/s "
                   f"{[round(b, 2) for b in bare]}, benchmarks.py {statistics.median(ours):.2f} "
-                  f"img/s {[round(o, 2) for o in ours]}, ratio {ratio:.3f}", flush=True)
+                  f"img/s {[round(o, 2) for o in ours]}, ratio {ratio:.3f} "
+                  f"(best-of ratio {max(ours) / max(bare):.3f})", flush=True)
 
 
 if __name__ == "__main__":

@@ -62,13 +62,17 @@ class DeviceSetup:
 Warn = Callable[[str], None]
 
 
-def setup_device(args: argparse.Namespace, local_rank: int | None, warn: Warn,
+def setup_device(args: argparse.Namespace, local: tuple[int, int] | None, warn: Warn,
                  input_ndim: int) -> DeviceSetup:
-    """Resolve the device (``local_rank`` under torchrun) and configure its backends."""
+    """Resolve the device and configure its backends.
+
+    ``local`` is ``(LOCAL_RANK, LOCAL_WORLD_SIZE)`` under torchrun: each process then uses the
+    GPU of its local rank.
+    """
     if args.device == "cpu":
         setup = _cpu_setup(args, warn)
     else:
-        setup = _gpu_setup(args, local_rank, warn)
+        setup = _gpu_setup(args, local, warn)
     setup.dtype = _check_dtype(args.dtype, setup, warn)
     setup.memory_format = _memory_format(args.channels_last, input_ndim, warn)
     return setup
@@ -87,7 +91,8 @@ def _cpu_setup(args: argparse.Namespace, warn: Warn) -> DeviceSetup:
     return DeviceSetup(device=torch.device("cpu"), backend_flags=flags)
 
 
-def _gpu_setup(args: argparse.Namespace, local_rank: int | None, warn: Warn) -> DeviceSetup:
+def _gpu_setup(args: argparse.Namespace, local: tuple[int, int] | None,
+               warn: Warn) -> DeviceSetup:
     if not torch.cuda.is_available():
         raise BenchmarkError("--device gpu but CUDA is not available (torch "
                              f"{torch.__version__}); use --device cpu or a CUDA build of torch")
@@ -95,10 +100,11 @@ def _gpu_setup(args: argparse.Namespace, local_rank: int | None, warn: Warn) -> 
     num = max(args.num_gpus, 1)
     if args.num_gpus == 0:
         warn("--num_gpus 0 with --device gpu: using one GPU")
-    if local_rank is not None:
-        if num > 1:
-            warn(f"--num_gpus {num}: under torchrun each process uses one GPU (LOCAL_RANK)")
-        num, index = 1, local_rank
+    if local is not None:
+        if num not in (1, local[1]):
+            warn(f"--num_gpus {num}: under torchrun each of the {local[1]} local processes "
+                 "uses one GPU (LOCAL_RANK)")
+        num, index = 1, local[0]
     else:
         index = 0
     if index + num > available:
@@ -118,7 +124,8 @@ def _set_gpu_backends(benchmark: bool, fastest: bool) -> dict[str, Any]:
     torch.backends.cudnn.benchmark = benchmark
     # "fastest" in today's PyTorch means TF32 tensor-core math for float32 convs and matmuls
     # (cuDNN algorithm choice is cudnn.benchmark's job); default is full-precision matmuls.
-    torch.backends.cudnn.allow_tf32 = True if fastest else torch.backends.cudnn.allow_tf32
+    if fastest:
+        torch.backends.cudnn.allow_tf32 = True  # torch's default already; made explicit
     torch.set_float32_matmul_precision("high" if fastest else "highest")
     return {"cudnn.benchmark": benchmark, "cudnn.allow_tf32": torch.backends.cudnn.allow_tf32,
             "float32_matmul_precision": torch.get_float32_matmul_precision(),

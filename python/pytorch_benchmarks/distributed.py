@@ -25,6 +25,7 @@ class DistContext:
     local_rank: int = 0
     world_size: int = 1
     enabled: bool = False
+    local_world_size: int = 1
 
     @property
     def is_main(self) -> bool:
@@ -39,16 +40,18 @@ def detect(environ: dict[str, str] | None = None) -> DistContext:
         return DistContext()
     return DistContext(rank=int(env.get("RANK", env["LOCAL_RANK"])),
                        local_rank=int(env["LOCAL_RANK"]),
-                       world_size=int(env["WORLD_SIZE"]), enabled=True)
+                       world_size=int(env["WORLD_SIZE"]), enabled=True,
+                       local_world_size=int(env.get("LOCAL_WORLD_SIZE", env["WORLD_SIZE"])))
 
 
 def init(ctx: DistContext, device: torch.device) -> None:
     """Join the process group: nccl for GPUs, gloo for CPUs."""
     if ctx.enabled and not dist.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        kwargs = {"device_id": device} if device.type == "cuda" else {}
-        dist.init_process_group(backend=backend, rank=ctx.rank, world_size=ctx.world_size,
-                                **kwargs)
+        if device.type == "cuda":  # device_id: NCCL binds the communicator to this GPU now
+            dist.init_process_group(backend="nccl", rank=ctx.rank, world_size=ctx.world_size,
+                                    device_id=device)
+        else:
+            dist.init_process_group(backend="gloo", rank=ctx.rank, world_size=ctx.world_size)
 
 
 def wrap(model: nn.Module, ctx: DistContext, device: torch.device) -> nn.Module:

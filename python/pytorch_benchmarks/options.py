@@ -141,7 +141,8 @@ def _add_device_args(parser: argparse.ArgumentParser) -> None:
                             "training) or bfloat16 use autocast (default: float32)")
     _add_bool(group, "--channels_last", False, "use the channels-last memory format")
     _add_bool(group, "--compile", False, "torch.compile the model (slow to start)")
-    _add_bool(group, "--cudnn_benchmark", True, "let cuDNN auto-tune convolution algorithms (GPUs only)")
+    _add_bool(group, "--cudnn_benchmark", True,
+              "let cuDNN auto-tune convolution algorithms (GPUs only)")
     _add_bool(group, "--cudnn_fastest", False,
               "fastest math on GPUs: TF32 for float32 convolutions and matmuls")
     group.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")

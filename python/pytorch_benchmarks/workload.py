@@ -70,8 +70,8 @@ def build_workload(args: argparse.Namespace, ctx: DistContext, warn: Warn) -> Wo
 
     info = get_model_info(args.model)
     input_shape = resolve_input_shape(info, args.image_size, warn)
-    setup = setup_device(args, ctx.local_rank if ctx.enabled else None, warn,
-                         len(input_shape) + 1)
+    local = (ctx.local_rank, ctx.local_world_size) if ctx.enabled else None
+    setup = setup_device(args, local, warn, len(input_shape) + 1)
     distributed.init(ctx, setup.device)
     seed_everything(args.seed)
     _warn_unused_data_flags(args, warn)
@@ -122,7 +122,9 @@ def build_model(name: str, num_classes: int, input_shape: tuple[int, ...],
     """The model on its device and memory format, and the label shape its output needs."""
     from pytorch_benchmarks.models import create_model
 
-    model = create_model(name).to(setup.device, memory_format=setup.memory_format)
+    # memory_format is a valid Module.to argument that torch's type stubs lack
+    model = create_model(name).to(setup.device, memory_format=setup.memory_format)  # type: ignore
+
     was_training = model.training
     model.eval()
     with torch.no_grad():  # a 2-sample probe: sequence models need (N, T) labels
@@ -181,5 +183,6 @@ def _real_source(args: argparse.Namespace, input_shape: tuple[int, ...], setup: 
                                                                setup.memory_format)
     source = RealSource(make_loader(dataset, spec), setup.device, normalise)
     workload.closers.append(source.close)
-    workload.facts.update({"exp.data_backend": backend, "exp.dataset_size": len(dataset)})
+    size = len(dataset)  # type: ignore[arg-type]
+    workload.facts.update({"exp.data_backend": backend, "exp.dataset_size": size})
     return source

@@ -1,11 +1,11 @@
 """Fixtures for the benchmark program's tests: tiny datasets and an in-process runner."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-
 from pytorch_benchmarks import benchmarks
 from pytorch_benchmarks.facts import iter_facts
 from pytorch_benchmarks.prepare import make_image_folder, make_lmdb
@@ -24,8 +24,12 @@ def read_facts(path: Path) -> dict[str, Any]:
         return dict(iter_facts(stream))
 
 
+#: ``run_bench(*argv) -> (exit code, facts)``
+RunBench = Callable[..., tuple[int, dict[str, Any]]]
+
+
 @pytest.fixture
-def run_bench(tmp_path: Path):  # type: ignore[no-untyped-def]
+def run_bench(tmp_path: Path) -> RunBench:
     """Call ``benchmarks.main(argv + --log_file)`` in-process; return (exit code, facts)."""
     counter = iter(range(1000))
 
@@ -41,9 +45,8 @@ def run_bench(tmp_path: Path):  # type: ignore[no-untyped-def]
 def test_cnn() -> Iterator[str]:
     """Register ``test_cnn`` (3x16x16 input, 4 classes) for in-process runs; forked loader
     workers inherit it."""
-    from torch import nn
-
     from pytorch_benchmarks.models.registry import register_model, unregister_model
+    from torch import nn
 
     def test_cnn(*, num_classes: int = 4) -> nn.Module:
         return nn.Sequential(nn.Conv2d(3, 4, 3, stride=2), nn.ReLU(), nn.AdaptiveAvgPool2d(2),

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from pytorch_benchmarks import benchmarks
 from pytorch_benchmarks.models import list_models
 
-from .conftest import FEW, TEST_CNN, TINY_CNN, TINY_MLP
+from .conftest import FEW, TEST_CNN, TINY_CNN, TINY_MLP, RunBench
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "python" / "pytorch_benchmarks" / "benchmarks.py"
@@ -22,7 +21,7 @@ ENV_KEYS = ("exp.model_title", "exp.framework_version", "exp.effective_batch",
             "hw.cudnn_version", "hw.devices", "hw.cpu_model", "hw.num_threads", "hw.hostname")
 
 
-def test_training_writes_every_result_and_environment_fact(run_bench) -> None:  # type: ignore[no-untyped-def]
+def test_training_writes_every_result_and_environment_fact(run_bench: RunBench) -> None:
     code, facts = run_bench(*TINY_MLP, *FEW, "--num_batches", "3")
     assert code == 0 and facts["results.status"] == "ok"
     assert all(k in facts for k in RESULT_KEYS + ENV_KEYS)
@@ -40,7 +39,7 @@ def test_training_writes_every_result_and_environment_fact(run_bench) -> None:  
                  id="infer-bf16-channels-last"),
     pytest.param(["--seed", "3", "--cudnn_benchmark", "false"], id="seed"),
 ])
-def test_phases_and_precisions_run_on_a_small_cnn(run_bench, extra: list[str]) -> None:  # type: ignore[no-untyped-def]
+def test_phases_and_precisions_run_on_a_small_cnn(run_bench: RunBench, extra: list[str]) -> None:
     code, facts = run_bench(*TINY_CNN, *FEW, *extra)
     assert code == 0 and facts["results.status"] == "ok", facts.get("results.error")
     assert facts["exp.input_shape"] == [3, 32, 32] and "exp.warnings" not in facts
@@ -57,7 +56,8 @@ def test_phases_and_precisions_run_on_a_small_cnn(run_bench, extra: list[str]) -
                  id="data-dir-synthetic"),
     pytest.param(["--image_size", "64"], "--image_size ignored", id="image-size-mlp"),
 ])
-def test_flags_that_cannot_apply_are_stated(run_bench, capsys, extra: list[str],  # type: ignore[no-untyped-def]
+def test_flags_that_cannot_apply_are_stated(run_bench: RunBench, capsys: pytest.CaptureFixture[str],
+                                            extra: list[str],
                                             warning: str) -> None:
     code, facts = run_bench(*TINY_MLP, *FEW, *extra)
     assert code == 0 and facts["results.status"] == "ok"
@@ -67,7 +67,8 @@ def test_flags_that_cannot_apply_are_stated(run_bench, capsys, extra: list[str],
 
 
 @pytest.mark.parametrize("phase", ["false", "true"])
-def test_real_data_trains_and_infers(run_bench, test_cnn, dataset, phase: str) -> None:  # type: ignore[no-untyped-def]
+def test_real_data_trains_and_infers(run_bench: RunBench, test_cnn: str, dataset: tuple[str, str],
+                                     phase: str) -> None:
     backend, data_dir = dataset
     code, facts = run_bench(*TEST_CNN, *FEW, "--data_dir", data_dir, "--data_backend", backend,
                             "--num_loader_threads", "2", "--data_shuffle", "--forward_only",
@@ -76,14 +77,16 @@ def test_real_data_trains_and_infers(run_bench, test_cnn, dataset, phase: str) -
     assert facts["exp.data_backend"] == backend and facts["exp.input_shape"] == [3, 16, 16]
 
 
-def test_real_data_through_a_zoo_model_in_channels_last(run_bench, image_folder) -> None:  # type: ignore[no-untyped-def]
+def test_real_data_through_a_zoo_model_in_channels_last(run_bench: RunBench,
+                                                         image_folder: str) -> None:
     code, facts = run_bench(*TINY_CNN, *FEW, "--data_dir", image_folder, "--forward_only",
                             "--num_loader_threads", "1", "--channels_last", "--dtype", "bfloat16")
     assert code == 0 and facts["results.status"] == "ok", facts.get("results.error")
 
 
 @pytest.mark.parametrize("threads", ["0", "2"])
-def test_data_loader_only_times_the_pipeline(run_bench, test_cnn, dataset, threads: str) -> None:  # type: ignore[no-untyped-def]
+def test_data_loader_only_times_the_pipeline(run_bench: RunBench, test_cnn: str,
+                                           dataset: tuple[str, str], threads: str) -> None:
     backend, data_dir = dataset
     code, facts = run_bench(*TEST_CNN, *FEW, "--data_dir", data_dir, "--num_loader_threads",
                             threads, "--data_loader_only", "true", "--num_batches", "5")
@@ -91,37 +94,39 @@ def test_data_loader_only_times_the_pipeline(run_bench, test_cnn, dataset, threa
     assert facts["exp.data_backend"] == backend and facts["results.throughput"] > 0
 
 
-def test_real_data_needs_an_image_model(run_bench, image_folder) -> None:  # type: ignore[no-untyped-def]
+def test_real_data_needs_an_image_model(run_bench: RunBench, image_folder: str) -> None:
     code, facts = run_bench(*TINY_MLP, *FEW, "--data_dir", image_folder)
     assert code == 1 and "real data needs an image model" in facts["results.error"]
 
 
-def test_out_of_memory_is_status_oom(run_bench) -> None:  # type: ignore[no-untyped-def]
+def test_out_of_memory_is_status_oom(run_bench: RunBench) -> None:
     code, facts = run_bench("--model", "deep_mnist", "--batch_size", str(10**9), *FEW)
     assert code == 1 and facts["results.status"] == "oom"
     assert "allocate" in facts["results.error"] and "\n" not in facts["results.error"]
 
 
-def test_an_unknown_model_fails_with_did_you_mean(run_bench, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_model_fails_with_did_you_mean(run_bench: RunBench,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
     code, facts = run_bench("--model", "resnet5", *FEW)
     assert code == 1 and facts["results.status"] == "failure"
     assert "did you mean" in facts["results.error"] and "'resnet50'" in facts["results.error"]
     assert "did you mean" in capsys.readouterr().err
 
 
-def test_gpu_without_cuda_is_a_clear_failure(run_bench) -> None:  # type: ignore[no-untyped-def]
+def test_gpu_without_cuda_is_a_clear_failure(run_bench: RunBench) -> None:
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     code, facts = run_bench(*TINY_MLP, "--device", "gpu", "--num_batches", "1")
     assert code == 1 and "CUDA is not available" in facts["results.error"]
 
 
-def test_too_small_an_image_size_is_refused(run_bench) -> None:  # type: ignore[no-untyped-def]
+def test_too_small_an_image_size_is_refused(run_bench: RunBench) -> None:
     code, facts = run_bench("--model", "alexnet", "--image_size", "16", *FEW)
     assert code == 1 and "at least 67" in facts["results.error"]
 
 
-def test_log_file_is_appended_and_stdout_stays_clean(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_log_file_is_appended_and_stdout_stays_clean(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
     log = tmp_path / "a.log"
     log.write_text("header line\n")
     for _ in range(2):
@@ -131,12 +136,12 @@ def test_log_file_is_appended_and_stdout_stays_clean(tmp_path, capsys) -> None: 
     assert "__" not in capsys.readouterr().out
 
 
-def test_facts_go_to_stdout_without_log_file(capsys) -> None:  # type: ignore[no-untyped-def]
+def test_facts_go_to_stdout_without_log_file(capsys: pytest.CaptureFixture[str]) -> None:
     assert benchmarks.main([*TINY_MLP, *FEW]) == 0
     assert '__results.status__="ok"' in capsys.readouterr().out
 
 
-def test_list_models_prints_one_name_a_line(capsys) -> None:  # type: ignore[no-untyped-def]
+def test_list_models_prints_one_name_a_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert benchmarks.main(["--list_models"]) == 0
     assert capsys.readouterr().out.splitlines() == list_models()
 
@@ -149,27 +154,29 @@ def test_runs_as_a_script_and_as_a_module(cmd: list[str], tmp_path: Path) -> Non
     # -S: no site-packages, so the script must find its own package (--help needs no torch)
     flags = ["-S"] if cmd[0] == str(SCRIPT) else []
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "python")} if not flags else {}
-    done = subprocess.run([sys.executable, *flags, *cmd], cwd=tmp_path, env=env or None,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, *flags, *cmd], check=False, cwd=tmp_path,
+                          env=env or None, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "examples:" in done.stdout
 
 
 def test_script_runs_a_benchmark(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, str(SCRIPT), *TINY_MLP, *FEW], cwd=tmp_path,
+    done = subprocess.run([sys.executable, str(SCRIPT), *TINY_MLP, *FEW], check=False,
+                          cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert '__results.status__="ok"' in done.stdout
 
 
 @pytest.mark.slow
-def test_compile_smoke(run_bench) -> None:  # type: ignore[no-untyped-def]
+def test_compile_smoke(run_bench: RunBench) -> None:
     """torch.compile on the smallest model (tens of seconds here: compiling is slow)."""
     code, facts = run_bench(*TINY_MLP, *FEW, "--compile", "--forward_only")
     assert code == 0 and facts["results.status"] == "ok", facts.get("results.error")
 
 
-def test_every_fact_written_is_documented(run_bench, test_cnn, image_folder) -> None:  # type: ignore[no-untyped-def]
+def test_every_fact_written_is_documented(run_bench: RunBench, test_cnn: str,
+                                          image_folder: str) -> None:
     doc = (ROOT / "docs" / "log-format.md").read_text()
     _, real = run_bench(*TEST_CNN, *FEW, "--data_dir", image_folder, "--num_loader_threads", "0")
     _, warned = run_bench(*TINY_MLP, *FEW, "--channels_last")

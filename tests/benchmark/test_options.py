@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
-
 from pytorch_benchmarks import benchmarks
 from pytorch_benchmarks.options import build_parser, parse_args, str2bool
 
@@ -84,7 +84,8 @@ def test_usage_errors_exit_2_with_a_message_and_a_failure_fact(
     assert '__results.status__="failure"' in out and "usage error" in out
 
 
-def test_a_usage_error_fact_goes_to_the_log_file(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_a_usage_error_fact_goes_to_the_log_file(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
     log = tmp_path / "x.log"
     assert benchmarks.main(["--batch_size", "-1", f"--log_file={log}"]) == 2
     assert '__results.status__="failure"' in log.read_text()

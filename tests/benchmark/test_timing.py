@@ -4,11 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 from pytorch_benchmarks.device import DeviceSetup
 from pytorch_benchmarks.runner import InferRunner, TrainRunner, classification_loss
 from pytorch_benchmarks.timing import summarize, timed_loop
+from torch import nn
 
 
 def test_warmup_is_run_but_not_timed_and_zero_warmup_works() -> None:

@@ -100,7 +100,8 @@ def _read_field(buf: bytes, pos: int, wire: int) -> tuple[int | bytes, int]:
 
 def decode_datum(buf: bytes) -> Datum:
     """Parse a serialised Datum; raises :class:`DatumError` on malformed input."""
-    datum, floats, pos = Datum(), [], 0
+    datum, pos = Datum(), 0
+    floats: list[float] = []
     while pos < len(buf):
         key, pos = _read_varint(buf, pos)
         field, wire = key >> 3, key & 7

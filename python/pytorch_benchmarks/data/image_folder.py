@@ -1,20 +1,22 @@
 """A class-per-folder image dataset (torchvision's ImageFolder layout, without torchvision).
 
 ``root/<class>/<image>``: classes are the sorted sub-folder names, labels their indices.
-Items are ``(HxWxC uint8 array, label)`` after the transform. Decoding is PIL's.
+Items are ``(PIL image, label)`` after the transform. Decoding is PIL's.
 """
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Any
 
-import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
+from pytorch_benchmarks.data.batching import LazyBatchMixin
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
-Transform = Callable[[Image.Image], np.ndarray]
+Transform = Callable[[Image.Image], Any]
 
 
 def find_images(root: str) -> tuple[list[str], list[tuple[str, int]]]:
@@ -22,7 +24,7 @@ def find_images(root: str) -> tuple[list[str], list[tuple[str, int]]]:
     if not os.path.isdir(root):
         raise FileNotFoundError(f"image folder '{root}' does not exist")
     classes = sorted(e.name for e in os.scandir(root) if e.is_dir())
-    samples = []
+    samples: list[tuple[str, int]] = []
     for label, name in enumerate(classes):
         for folder, _dirs, files in sorted(os.walk(os.path.join(root, name))):
             samples.extend((os.path.join(folder, f), label) for f in sorted(files)
@@ -33,7 +35,7 @@ def find_images(root: str) -> tuple[list[str], list[tuple[str, int]]]:
     return classes, samples
 
 
-class ImageFolderDataset(Dataset):
+class ImageFolderDataset(LazyBatchMixin, Dataset):
     """Images in class folders, decoded with PIL and passed through ``transform``."""
 
     def __init__(self, root: str, transform: Transform) -> None:
@@ -44,7 +46,7 @@ class ImageFolderDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
+    def __getitem__(self, index: int) -> tuple[Any, int]:
         path, label = self.samples[index]
         with Image.open(path) as image:
             return self.transform(image), label

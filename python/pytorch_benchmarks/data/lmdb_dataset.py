@@ -17,9 +17,10 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
+from pytorch_benchmarks.data.batching import LazyBatchMixin
 from pytorch_benchmarks.data.datum import Datum, decode_datum
 
-Transform = Callable[[Image.Image], np.ndarray]
+Transform = Callable[[Image.Image], Any]
 
 
 def _open(path: str) -> lmdb.Environment:
@@ -42,7 +43,7 @@ def datum_to_image(datum: Datum) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(hwc[:, :, ::-1]), mode="RGB")  # BGR -> RGB
 
 
-class LMDBDataset(Dataset):
+class LMDBDataset(LazyBatchMixin, Dataset):
     """Caffe Datum records in an LMDB, decoded with PIL/numpy and passed through ``transform``."""
 
     def __init__(self, path: str, transform: Transform) -> None:
@@ -75,11 +76,13 @@ class LMDBDataset(Dataset):
             self._env.close()
         self._env = None
 
-    def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
+    def __getitem__(self, index: int) -> tuple[Any, int]:
         if self._env is None or self._pid != os.getpid():  # unpickled, or forked
             self._env, self._pid = _open(self.path), os.getpid()
         with self._env.begin() as txn:
             record = txn.get(self.keys[index])
+        if record is None:
+            raise KeyError(f"LMDB '{self.path}' lost record {self.keys[index]!r}")
         datum = decode_datum(record)
         with datum_to_image(datum) as image:
             return self.transform(image), datum.label

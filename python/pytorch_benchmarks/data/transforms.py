@@ -1,9 +1,10 @@
-"""Image augmentation for training-style input pipelines, written with PIL and numpy.
+"""Image augmentation for training-style input pipelines, written with PIL and torch.
 
-Responsibility: decoded PIL image -> augmented ``HxWxC`` uint8 array (random resized crop to
-the model's input size, horizontal flip). Normalisation to float happens on the device, in
-:func:`to_model_input` (uint8 batches are 4x cheaper to move; a GPU normalises in microseconds).
-Randomness comes from :mod:`random`, which DataLoader seeds in each worker process.
+Responsibility: decoded PIL image -> augmented image (random resized crop to the model's
+input size; a horizontal flip decided here and applied by the batch copy), and the device-side
+normalisation of uint8 batches (:class:`DeviceBatch`: uint8 batches are 4x cheaper to move
+than float32, and a GPU normalises in microseconds). Randomness comes from :mod:`random`,
+which DataLoader seeds in each worker process.
 """
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import math
 import random
 from typing import Protocol
 
-import numpy as np
 import torch
 from PIL import Image
+
+from pytorch_benchmarks.data.batching import Crop
 
 #: ImageNet mean and standard deviation, in 0..255 pixel units.
 MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
@@ -66,27 +68,30 @@ def _center_box(width: int, height: int, ratio: tuple[float, float]) -> Box:
 
 
 class TrainTransform:
-    """Random resized crop to ``(height, width)`` + random horizontal flip -> HWC uint8."""
+    """Random resized crop to ``(height, width)`` in PIL, and a coin toss for a mirror image.
+
+    Returns a :class:`~pytorch_benchmarks.data.batching.Crop`; the mirroring itself is done
+    while the pixels are copied into the batch, where it costs nothing.
+    """
 
     def __init__(self, height: int, width: int, channels: int = 3) -> None:
         self.size = (width, height)            # PIL sizes are (width, height)
         self.mode = "L" if channels == 1 else "RGB"
 
-    def __call__(self, image: Image.Image) -> np.ndarray:
+    def __call__(self, image: Image.Image) -> Crop:
         rng: RandomSource = random  # the module RNG, which DataLoader seeds per worker
         if image.mode != self.mode:
             image = image.convert(self.mode)
         box = random_resized_crop_box(image.width, image.height, rng)
         # One resample call crops and scales (PIL reads only the box).
         image = image.resize(self.size, Image.Resampling.BILINEAR, box=box)
-        if rng.random() < 0.5:
-            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        array = np.asarray(image)  # read-only view; the collate copies it into the batch
-        return array[:, :, None] if array.ndim == 2 else array
+        return Crop(image, rng.random() < 0.5)
 
 
 class DeviceBatch:
     """Moves an ``NHWC`` uint8 batch to the device and normalises it to ``NCHW`` float32.
+
+    The batch may carry a pad channel (RGBX); only the model's ``channels`` are kept.
 
     Mean and std live on the device (made once: a per-batch host-to-device copy of them would
     synchronise the GPU).
@@ -96,12 +101,13 @@ class DeviceBatch:
                  memory_format: torch.memory_format = torch.contiguous_format) -> None:
         mean, std = (MEAN, STD) if channels == 3 else ((127.5,) * channels, (127.5,) * channels)
         self.device = device
+        self.channels = channels
         self.memory_format = memory_format
         self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1)
         self.inv_std = (1.0 / torch.tensor(std, device=device)).view(1, -1, 1, 1)
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        """Return the normalised ``NCHW`` float32 batch on the device."""
-        x = batch.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
+        """Return the normalised ``NCHW`` float32 batch on the device (RGBX: X dropped)."""
+        x = batch.to(self.device, non_blocking=True).permute(0, 3, 1, 2)[:, :self.channels]
         x = x.to(torch.float32, memory_format=self.memory_format)
         return x.sub_(self.mean).mul_(self.inv_std)
