@@ -4,7 +4,8 @@ Same model, batch, input shape and threads; synthetic data on the CPU. The hand 
 least any benchmark must do (training: zero_grad, forward, loss, backward, SGD step; inference:
 forward under ``torch.inference_mode``). Both run in this process, alternately (ABBA), ``--rounds``
 times each; the ratio of median throughputs is reported (target: >= 0.98), and the ratio of
-the best rounds (the least disturbed by other work on a shared machine).
+the best rounds (the least disturbed by other work on a shared machine) and the median of the
+per-round ratios (each round runs both back to back).
 
     .venv/bin/python benchmarks/bench_harness_overhead.py [--models alexnet,resnet18] [--rounds 3]
 """
@@ -92,10 +93,12 @@ def main() -> None:
                 for results, func in runs if i % 2 == 0 else runs[::-1]:
                     results.append(func(name, train, args.batch_size, args.warmup, args.iters))
             ratio = statistics.median(ours) / statistics.median(bare)
+            paired = statistics.median(o / b for o, b in zip(ours, bare))
             print(f"{name} {phase}: hand loop {statistics.median(bare):.2f} img/s "
                   f"{[round(b, 2) for b in bare]}, benchmarks.py {statistics.median(ours):.2f} "
                   f"img/s {[round(o, 2) for o in ours]}, ratio {ratio:.3f} "
-                  f"(best-of ratio {max(ours) / max(bare):.3f})", flush=True)
+                  f"(best-of ratio {max(ours) / max(bare):.3f}, median of round ratios "
+                  f"{paired:.3f})", flush=True)
 
 
 if __name__ == "__main__":
