@@ -51,3 +51,14 @@ def test_ddp_failure_is_reported_and_exits_non_zero(tmp_path: Path) -> None:
     done, facts = _torchrun(tmp_path, "--model", "no_such_model", "--device", "cpu")
     assert done.returncode != 0
     assert facts["results.status"] == "failure" and "unknown model" in facts["results.error"]
+
+
+@pytest.mark.torchrun
+def test_ddp_reads_sharded_real_data(tmp_path: Path, image_folder: str) -> None:
+    done, facts = _torchrun(tmp_path, "--model", "resnet18", "--image_size", "32",
+                            "--batch_size", "2", "--device", "cpu", "--data_dir", image_folder,
+                            "--num_loader_threads", "1", "--data_shuffle", "--num_batches", "5",
+                            "--num_warmup_batches", "1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert facts["results.status"] == "ok" and facts["exp.data_backend"] == "image_folder"
+    assert facts["exp.effective_batch"] == 4 and len(facts["results.time_data"]) == 5
