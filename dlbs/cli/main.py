@@ -15,8 +15,8 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Sequence
 from types import ModuleType
-from typing import Sequence
 
 from dlbs.errors import DLBSError
 

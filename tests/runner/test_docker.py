@@ -73,9 +73,10 @@ def test_validate_asks_the_engine_for_the_image(tmp_path: Path, test_image: str)
     missing = subprocess.run([*base, "-Pexp.docker_image=dlbs/absent:2"], check=False,
                              cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert missing.returncode == 1
-    assert missing.stderr.strip().splitlines() == [
-        "error: docker image 'dlbs/absent:2' is not in the engine (dlbs never pulls): build it "
-        "with 'docker build -t dlbs/absent:2 -f docker/Dockerfile python' or set exp.docker_image"]
+    expected = ("error: docker image 'dlbs/absent:2' is not in the engine (dlbs never pulls): "
+                "build it with 'docker build -t dlbs/absent:2 -f docker/Dockerfile python' or set "
+                "exp.docker_image")
+    assert missing.stderr.strip().splitlines() == [expected]
 
 
 def test_validate_says_what_to_do_without_an_engine(tmp_path: Path) -> None:
