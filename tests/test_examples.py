@@ -1,0 +1,65 @@
+"""Every plan in ``examples/`` expands, and the runnable ones simulate, as its README says."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dlbs.cli.main import main
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted(p for p in (ROOT / "examples").iterdir() if p.suffix in {".json", ".yaml"})
+
+#: example -> (experiments in the plan, runnable ones, models)
+EXPECTED = {
+    "cpu_sweep.json": (8, 8, {"alexnet_owt", "resnet18"}),
+    "weak_scaling_cpu.yaml": (2, 2, {"resnet18"}),
+    "gpu_docker_sweep.json": (36, 30, {"resnet50", "inception3"}),
+}
+
+
+def expand(path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> list[dict]:
+    assert main(["print", "--config", str(path), "--format", "jsonl", *extra]) == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_every_example_is_listed() -> None:
+    assert {p.name for p in EXAMPLES} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_expands_to_its_plan(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    total, runnable, models = EXPECTED[path.name]
+    experiments = expand(path, capsys)
+    assert len(experiments) == total
+    assert sum(e["exp.status"] == "ok" for e in experiments) == runnable
+    assert {e["exp.model"] for e in experiments} == models
+    assert len({e["exp.log_file"] for e in experiments}) == total
+
+
+def test_weak_scaling_example_runs_two_replicas_through_torchrun(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    one, two = expand(ROOT / "examples" / "weak_scaling_cpu.yaml", capsys)
+    assert (one["exp.num_replicas"], two["exp.num_replicas"]) == (1, 2)
+    assert (one["exp.effective_batch"], two["exp.effective_batch"]) == (8, 16)
+    assert two["runtime.env.OMP_NUM_THREADS"] == "1"
+    assert main(["run", "--config", str(ROOT / "examples" / "weak_scaling_cpu.yaml"),
+                 "-Pexp.status=simulate"]) == 0
+    scripts = capsys.readouterr().out
+    assert scripts.count("torch.distributed.run") == 1 and "--nproc_per_node 2" in scripts
+
+
+def test_gpu_docker_example_simulates_docker_launches(capsys: pytest.CaptureFixture[str]) -> None:
+    path = ROOT / "examples" / "gpu_docker_sweep.json"
+    assert main(["run", "--config", str(path), "-Pexp.status=simulate"]) == 0
+    scripts = capsys.readouterr().out
+    assert scripts.count("exec docker run") == 30  # the 6 disabled ones never run
+    assert "--gpus '\"device=0,1,2,3\"'" in scripts
+
+
+@pytest.mark.parametrize("path", [p for p in EXAMPLES if "gpu" not in p.name],
+                         ids=lambda p: p.name)
+def test_cpu_example_validates(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "--config", str(path)]) == 0
+    assert "validate: OK" in capsys.readouterr().err
