@@ -136,6 +136,11 @@ def parse_variable_args(args: Iterable[str] | None) -> dict[str, list[Any]]:
     for arg in args or ():
         name, text = split_assignment(arg, "-V")
         value = parse_value(text)
+        if isinstance(value, str) and value.lstrip().startswith("["):
+            # Looks like a list but is not JSON (e.g. [a, b]): one experiment named "[a, b]"
+            # is never what was meant.
+            raise ConfigError(f"-V '{arg}': the value is not a valid JSON list; quote the "
+                              f"strings, e.g. -V{name}='[\"a\", \"b\"]'")
         variables[name] = list(value) if isinstance(value, list) else [value]
     return variables
 

@@ -157,3 +157,9 @@ def test_a_parameter_in_two_default_configs_is_an_error(cli: Any, tmp_path: Path
     line = result.error_line()
     assert "exp.model" in line and "a.json" in line and "b.json" in line
     assert cli("print", "--discard-default-config").json() == [{}]
+
+
+def test_variable_that_looks_like_a_list_but_is_not_json_is_an_error() -> None:
+    with pytest.raises(ConfigError, match=r"^-V 'exp.model=\[a, b\]': the value is not a valid "
+                                          r"JSON list; quote the strings"):
+        parse_variable_args(["exp.model=[a, b]"])
