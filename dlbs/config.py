@@ -10,6 +10,7 @@ names the file with line and column, or the malformed ``-P``/``-V``/``-E`` argum
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -69,13 +70,32 @@ def _read_text(path: Path) -> str:
         raise ConfigError(f"cannot read config file '{path}': {err}") from None
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text} is out of range")
+    return value
+
+
+def strict_json_loads(text: str) -> Any:
+    """``json.loads`` as the JSON standard has it: no ``NaN``/``Infinity``, no number that
+    overflows to infinity (they would be written back as invalid JSON)."""
+    return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+
+
 def parse_json(text: str, origin: str) -> Any:
     """Parse JSON text; a syntax error becomes ``ORIGIN:LINE:COLUMN: malformed JSON: why``."""
     try:
-        return json.loads(text)
+        return strict_json_loads(text)
     except json.JSONDecodeError as err:
         raise ConfigError(f"{origin}:{err.lineno}:{err.colno}: malformed JSON: {err.msg}") \
             from None
+    except ValueError as err:
+        raise ConfigError(f"{origin}: malformed JSON: {err}") from None
 
 
 def parse_yaml(text: str, origin: str) -> Any:
@@ -84,7 +104,7 @@ def parse_yaml(text: str, origin: str) -> Any:
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        return yaml.load(text, Loader=loader)
+        data = yaml.load(text, Loader=loader)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f"{origin}:{mark.line + 1}:{mark.column + 1}" if mark else origin
@@ -92,6 +112,23 @@ def parse_yaml(text: str, origin: str) -> Any:
         raise ConfigError(f"{where}: malformed YAML: {problem or 'syntax error'}") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{origin}: malformed YAML: {' '.join(str(err).split())}") from None
+    if _has_non_finite(data):
+        raise ConfigError(f"{origin}: malformed YAML: .nan and .inf are not valid values "
+                          "(they have no JSON form)")
+    return data
+
+
+def _has_non_finite(data: Any) -> bool:
+    """True when ``data`` holds a NaN or infinite float (YAML's ``.nan``, ``.inf``)."""
+    stack, seen = [data], set()
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return True
+        if isinstance(item, (dict, list)) and id(item) not in seen:  # YAML aliases share
+            seen.add(id(item))
+            stack.extend(item.values() if isinstance(item, dict) else item)
+    return False
 
 
 def parse_value(text: str) -> Any:
@@ -101,7 +138,7 @@ def parse_value(text: str) -> Any:
     string (DEVIATION from DLBS, which required JSON).
     """
     try:
-        return json.loads(text)
+        return strict_json_loads(text)
     except ValueError:
         return text
 
@@ -150,10 +187,12 @@ def parse_extension_args(args: Iterable[str] | None) -> list[dict[str, Any]]:
     extensions: list[dict[str, Any]] = []
     for arg in args or ():
         try:
-            value = json.loads(arg)
+            value = strict_json_loads(arg)
         except json.JSONDecodeError as err:
             raise ConfigError(f"-E '{arg}': malformed JSON at column {err.colno}: {err.msg}") \
                 from None
+        except ValueError as err:
+            raise ConfigError(f"-E '{arg}': malformed JSON: {err}") from None
         if not isinstance(value, dict):
             raise ConfigError(f"-E '{arg}': an extension must be a JSON object "
                              "such as {\"condition\": {...}, \"parameters\": {...}}")

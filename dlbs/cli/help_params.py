@@ -62,7 +62,7 @@ def _compile(patterns: Iterable[str], option: str) -> list[re.Pattern[str]]:
     for pattern in patterns:
         try:
             compiled.append(re.compile(pattern, re.IGNORECASE))
-        except re.error as err:
+        except (re.error, OverflowError) as err:
             raise UsageError(f"{option} '{pattern}': not a valid regular expression: {err}") \
                 from None
     return compiled

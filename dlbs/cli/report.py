@@ -14,6 +14,7 @@ from typing import Any
 from dlbs.errors import DLBSError, ReportError, UsageError
 from dlbs.logs.select import filter_records, parse_key_list, parse_query
 from dlbs.logs.sources import load_records
+from dlbs.logs.store import atomic_output
 from dlbs.reports.aggregate import NOISE_THRESHOLD
 from dlbs.reports.build import KINDS, build_report, compare_records
 from dlbs.reports.model import Report
@@ -59,7 +60,9 @@ def _load(names: list[str], args: argparse.Namespace, query: dict[str, Any]
     records = load_records(names, args.recursive, args.jobs, args.ignore_errors)
     selected = list(filter_records(records, query))
     if not selected:
-        raise ReportError(f"no benchmark records in {', '.join(names)} match the filter")
+        if records:
+            raise ReportError(f"no benchmark records in {', '.join(names)} match the filter")
+        raise ReportError(f"no benchmark records in {', '.join(names)}")
     return selected
 
 
@@ -100,7 +103,7 @@ def _write(text: str, path: str | None) -> None:
         sys.stdout.write(text)
         return
     try:
-        with open(path, "w", encoding="utf-8") as stream:
+        with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8") as stream:
             stream.write(text)
     except OSError as err:
         raise DLBSError(f"cannot write report to '{path}': {err.strerror or err}") from None
@@ -108,12 +111,13 @@ def _write(text: str, path: str | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build, render and write the report (and its charts)."""
-    if args.noise_threshold < 0:
+    if not args.noise_threshold >= 0:  # NaN included
         raise UsageError("--noise_threshold must be >= 0 (e.g. 0.05 for 5%)")
     report = make_report(args)
-    _write(_render(report, args), args.output_file)
-    if args.plot:
+    text = _render(report, args)
+    if args.plot:  # before the report: a bad --plot folder fails with nothing written
         from dlbs.reports.plots import write_charts
         paths = write_charts(report, args.plot)
         LOG.info("wrote %d chart(s) to %s", len(paths), args.plot)
+    _write(text, args.output_file)
     return 0

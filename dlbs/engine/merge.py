@@ -231,6 +231,6 @@ def _check_condition(where: str, name: str, cond: Any) -> None:
     if isinstance(cond, str) and cond:
         try:
             re.compile(cond)
-        except re.error as err:
+        except (re.error, OverflowError) as err:
             raise ConfigError(f"{where}: condition on '{name}': invalid regular expression "
                               f"{cond!r}: {err}") from None

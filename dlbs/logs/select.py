@@ -30,7 +30,7 @@ def _check_patterns(key: str, condition: Any) -> None:
         if isinstance(item, str) and item:
             try:
                 re.compile(item)
-            except re.error as err:
+            except (re.error, OverflowError) as err:
                 raise DLBSError(f"--filter_query: '{key}': bad regular expression "
                                  f"'{item}': {err}") from None
 

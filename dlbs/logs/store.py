@@ -12,7 +12,9 @@ import csv
 import gzip
 import io
 import json
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -54,19 +56,35 @@ def dump_records(records: Sequence[dict[str, Any]], fmt: str, stream: IO[str]) -
         stream.write("\n")
 
 
+@contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it to ``path``, on any
+    failure remove it: a failed or interrupted write never leaves half a file behind (nor
+    replaces a good one)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_records(records: Sequence[dict[str, Any]], path: str | Path) -> None:
-    """Write records to ``path`` in the format its name asks for."""
+    """Write records to ``path`` in the format its name asks for (atomically)."""
     fmt = file_format(path)
     if fmt is None:
         raise UsageError(f"--output_file '{path}': name must end with one of "
                          f"{', '.join(FORMATS)}")
     try:
-        if fmt == ".json.gz":
-            with gzip.open(path, "wt", encoding="utf-8") as stream:
-                dump_records(records, ".json", stream)
-        else:
-            with open(path, "w", encoding="utf-8", newline="") as stream:
-                dump_records(records, fmt, stream)
+        with atomic_output(path) as tmp:
+            if fmt == ".json.gz":
+                with gzip.open(tmp, "wt", encoding="utf-8") as stream:
+                    dump_records(records, ".json", stream)
+            else:
+                with open(tmp, "w", encoding="utf-8", newline="") as stream:
+                    dump_records(records, fmt, stream)
     except OSError as err:
         raise LogFormatError(f"cannot write '{path}': {err.strerror or err}; "
                              "check the folder exists and is writable") from None

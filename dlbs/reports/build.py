@@ -10,7 +10,7 @@ from typing import Any
 from dlbs.errors import ReportError
 from dlbs.reports.aggregate import NOISE_THRESHOLD
 from dlbs.reports.compare import compare_report
-from dlbs.reports.frame import check_columns
+from dlbs.reports.frame import check_columns, column_of
 from dlbs.reports.model import Report
 from dlbs.reports.summary import summary_report
 from dlbs.reports.tables import pivot_report, standard_report
@@ -35,12 +35,26 @@ def build_report(records: Records, kind: str = "regular",
         check_columns(cols, records, "--cols")
         if value not in STATISTICS:
             check_columns([value], records, "--value")
+        _check_distinct(rows, cols)
         return pivot_report(records, rows, cols, value, threshold)
     if kind == "summary":
         return summary_report(records, threshold)
     if kind not in KINDS:
         raise ReportError(f"unknown report type '{kind}'; choose one of {', '.join(KINDS)}")
     return standard_report(records, kind, threshold)
+
+
+def _check_distinct(rows: Sequence[str], cols: Sequence[str]) -> None:
+    """Raise ``ReportError`` when a column is named twice in ``--rows``/``--cols`` (also as
+    an alias of itself: ``model`` and ``exp.model``): a pivot cannot use it twice."""
+    seen: dict[str, str] = {}
+    for option, names in (("--rows", rows), ("--cols", cols)):
+        for name in names:
+            column = column_of(name)
+            if column in seen:
+                raise ReportError(f"{option}: column '{name}' is already in {seen[column]}; "
+                                  "a column can be used once in --rows and --cols")
+            seen[column] = option
 
 
 def compare_records(base: Records, new: Records, threshold: float = NOISE_THRESHOLD) -> Report:

@@ -122,7 +122,9 @@ def compare_report(base: Records, new: Records, threshold: float = NOISE_THRESHO
     samples_b, samples_n = _samples(frame_b), _samples(frame_n)
     cells = [_compare_row(row, samples_b, samples_n) for _, row in both.iterrows()]
     dims_frame = _dims(both, agg_b, agg_n, [column_of(k) for k in keys])
-    data = pd.DataFrame(cells, index=pd.MultiIndex.from_frame(dims_frame), columns=COLUMNS)
+    # dtype=object: a column with an empty cell keeps its ints (runs 3, not 3.00)
+    data = pd.DataFrame(cells, index=pd.MultiIndex.from_frame(dims_frame), columns=COLUMNS,
+                        dtype=object)
     data = data.astype(object).where(data.notna(), None).sort_index(kind="stable")
     notes.append("speedup = base batch time / new batch time (> 1: new is faster); CI95 by "
                  "Welch's t over repeated runs when both sides have two or more, else over "

@@ -110,7 +110,8 @@ def to_text(report: Report) -> str:
 
 
 def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|")
+    """A markdown table cell: ``|`` escaped, line breaks as spaces (a cell is one line)."""
+    return " ".join(text.replace("|", "\\|").splitlines())
 
 
 def _is_text_column(column: pd.Series) -> bool:

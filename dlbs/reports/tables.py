@@ -68,7 +68,17 @@ def sortable(series: pd.Series) -> pd.Series:
     """Keep a numeric dimension numeric (sorted 8 < 16); anything else as text, '-' if empty."""
     if series.map(is_number).all():
         return series
-    return series.map(lambda v: "-" if is_missing(v) else str(v))
+    return series.map(_dimension_text)
+
+
+def _dimension_text(value: Any) -> str:
+    """A dimension's value as text; an integral float is an int that an empty cell turned
+    into a float (16.0 -> '16')."""
+    if is_missing(value):
+        return "-"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _cells(agg: pd.DataFrame, value: str) -> pd.DataFrame:

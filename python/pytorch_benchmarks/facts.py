@@ -55,9 +55,14 @@ def parse_fact(line: str) -> tuple[str, Any] | None:
         return None
     key, raw = match.group(1), match.group(2)
     try:
-        return key, json.loads(raw)
+        # NaN/Infinity are not JSON: read them as null, as format_fact writes them.
+        return key, json.loads(raw, parse_constant=_non_finite)
     except json.JSONDecodeError as err:
         raise ValueError(f"value of '{key}' is not valid JSON ({err.msg} at column {err.colno})") from None
+
+
+def _non_finite(name: str) -> None:
+    """``json.loads`` hook for ``NaN``/``Infinity``/``-Infinity``: no value (null)."""
 
 
 def iter_facts(lines: Iterable[str]) -> Iterator[tuple[str, Any]]:

@@ -163,3 +163,38 @@ def test_variable_that_looks_like_a_list_but_is_not_json_is_an_error() -> None:
     with pytest.raises(ConfigError, match=r"^-V 'exp.model=\[a, b\]': the value is not a valid "
                                           r"JSON list; quote the strings"):
         parse_variable_args(["exp.model=[a, b]"])
+
+
+@pytest.mark.parametrize("text", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_non_finite_command_line_value_is_a_plain_string(text: str) -> None:
+    # NaN/Infinity are not JSON: a NaN value would be printed back as invalid JSON.
+    assert parse_value(text) == text
+    assert parse_param_args([f"exp.model={text}"]) == {"exp.model": text}
+
+
+def test_non_finite_numbers_in_config_and_extension_are_errors(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    path.write_text('{"parameters": {"exp.replica_batch": 1e400}}', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"c.json: malformed JSON: number 1e400 is out of range"):
+        load_config_file(path)
+    path.write_text('{"parameters": {"exp.model": NaN}}', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"c.json: malformed JSON: NaN is not valid JSON"):
+        load_config_file(path)
+    with pytest.raises(ConfigError, match=r"^-E .*: malformed JSON: Infinity is not valid JSON"):
+        parse_extension_args(['{"parameters": {"a": Infinity}}'])
+
+
+def test_print_of_a_nan_parameter_is_valid_json(cli: Any) -> None:
+    result = cli("print", "-Pexp.gpus=", "-Pexp.model=NaN", "--format", "jsonl")
+    assert result.code == 0
+    record = json.loads(result.out.splitlines()[0], parse_constant=lambda c: pytest.fail(c))
+    assert record["exp.model"] == "NaN"
+
+
+@pytest.mark.parametrize("text", ["parameters:\n  exp.model: .nan\n",
+                                  "variables:\n  x: [1, -.inf]\n"])
+def test_yaml_nan_or_inf_is_an_error(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"c.yaml: malformed YAML: .nan and .inf are not valid"):
+        load_config_file(path)

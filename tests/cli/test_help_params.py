@@ -68,3 +68,10 @@ def test_markdown_reference_is_up_to_date(cli: Any) -> None:
     assert PARAMETERS_MD.read_text(encoding="utf-8") == markdown, \
         "docs/parameters.md is stale: run python -m dlbs.cli.help_params --markdown > " \
         "docs/parameters.md (or this test with DLBS_REGENERATE=1)"
+
+
+def test_regex_with_a_too_large_repetition_is_a_one_line_error(cli: Any) -> None:
+    result = cli("help", "--params", "a{99999999999}")
+    assert result.code == 2
+    assert "not a valid regular expression: the repetition number is too large" \
+        in result.error_line()

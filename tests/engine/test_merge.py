@@ -174,6 +174,10 @@ def test_empty_merge_gives_empty_config() -> None:
     pytest.param({"extensions": [{"condition": {"x": "("}}]},
                  r"^a.json: extension #1: condition on 'x': invalid regular expression '\(': "
                  r"missing \), unterminated subpattern at position 0$", id="bad-regex"),
+    pytest.param({"extensions": [{"condition": {"x": "a{99999999999}"}}]},
+                 r"^a.json: extension #1: condition on 'x': invalid regular expression "
+                 r"'a\{99999999999\}': the repetition number is too large$",
+                 id="regex-repetition-too-large"),
     pytest.param({"extensions": [{"condition": {"x": {"a": 1}}}]},
                  r"^a.json: extension #1: condition on 'x' must be a value, a regular expression "
                  r"or a list of values$", id="dict-condition"),

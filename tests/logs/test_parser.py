@@ -120,3 +120,13 @@ def test_pool_returns_results_in_input_order(tmp_path: Path) -> None:
         paths.append(str(path))
     results = list(parse_logs(paths, jobs=2))
     assert [r.record["exp.n"] for r in results if r.record] == list(range(250))
+
+
+@pytest.mark.parametrize("raw", ["NaN", "Infinity", "-Infinity", "[1.5, NaN]"])
+def test_non_finite_fact_values_read_as_null_like_the_writer_writes_them(raw: str) -> None:
+    from pytorch_benchmarks.facts import parse_fact
+
+    key, value = parse_fact(f"__results.throughput__={raw}")
+    assert key == "results.throughput"
+    assert value == (None if not raw.startswith("[") else [1.5, None])
+    assert parse_fact(format_fact(key, float("nan"))) == (key, None)

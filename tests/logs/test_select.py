@@ -42,6 +42,9 @@ def test_filter_query_matching_rules(query: dict[str, Any], expected: bool) -> N
                  id="not-object"),
     pytest.param('{"exp.model": "res("}', "--filter_query: 'exp.model': bad regular expression "
                  "'res(': missing ), unterminated subpattern at position 3", id="bad-regex"),
+    pytest.param('{"exp.model": "a{99999999999}"}', "--filter_query: 'exp.model': bad regular "
+                 "expression 'a{99999999999}': the repetition number is too large",
+                 id="regex-repetition-too-large"),
     pytest.param('{"exp.model": {"a": 1}}', "--filter_query: condition of 'exp.model' must be a "
                  "value or a list of values, not {\"a\": 1}", id="object-condition"),
 ])

@@ -39,3 +39,21 @@ def test_bad_parsed_file_is_an_error(tmp_path: Path, content: str, message: str)
     with pytest.raises(LogFormatError) as err:
         read_records(path)
     assert message in str(err.value)
+
+
+def test_failed_write_keeps_the_previous_file_and_leaves_no_partial_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dlbs.logs import store
+
+    path = tmp_path / "r.jsonl"
+    write_records([{"a": 1}], path)
+
+    def half_then_full_disk(records: Any, fmt: str, stream: Any) -> None:
+        stream.write('{"a": ')
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store, "dump_records", half_then_full_disk)
+    with pytest.raises(LogFormatError, match="cannot write .*: No space left on device"):
+        write_records([{"a": 2}], path)
+    assert path.read_text() == '{"a": 1}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["r.jsonl"]

@@ -88,11 +88,23 @@ def test_pivot_and_filter(log_dir: Path, capsys: pytest.CaptureFixture[str]) -> 
     pytest.param(["{logs}", "--rows", "model"], "error: --rows and --cols go together", 2,
                  id="rows-without-cols"),
     pytest.param([], "error: name the logs or parsed files to report on", 2, id="no-inputs"),
+    pytest.param(["{empty_csv}"], "error: no benchmark records in {empty_csv}\n", 1,
+                 id="no-records-without-a-filter"),
+    pytest.param(["{logs}", "--noise_threshold", "nan"], "error: --noise_threshold must be >= 0",
+                 2, id="nan-noise-threshold"),
+    pytest.param(["{logs}", "--recursive", "--rows", "model", "--cols", "model"],
+                 "error: --cols: column 'model' is already in --rows", 1,
+                 id="same-column-in-rows-and-cols"),
+    pytest.param(["{logs}", "--recursive", "--rows", "model,exp.model", "--cols", "devices"],
+                 "error: --rows: column 'exp.model' is already in --rows", 1,
+                 id="column-twice-in-rows"),
 ])
 def test_bad_input_is_a_one_line_error(argv: list[str], message: str, code: int, log_dir: Path,
                                        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "empty").mkdir()
-    names = {"logs": str(log_dir), "empty": str(tmp_path / "empty")}
+    (tmp_path / "empty.csv").write_text("")
+    names = {"logs": str(log_dir), "empty": str(tmp_path / "empty"),
+             "empty_csv": str(tmp_path / "empty.csv")}
     assert main(["report", *[a.format(**names) for a in argv]]) == code
     err = capsys.readouterr().err
     assert err.startswith(message.format(**names)) and err.count("\n") == 1
@@ -107,3 +119,48 @@ def test_warnings_go_to_stderr_and_data_to_stdout(tmp_path: Path) -> None:
     assert "cut.log:3: malformed fact line skipped" in done.stderr
     assert "truncated log, marked failed" in done.stderr
     assert "failed" in done.stdout and "alexnet" in done.stdout
+
+
+def test_failed_report_write_leaves_no_file_behind(log_dir: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "report.txt"
+    out.write_text("the previous report\n")
+
+    from contextlib import contextmanager
+
+    import dlbs.cli.report as report_cli
+
+    class Half:
+        """A stream that takes half the text, then fails (a full disk)."""
+
+        def __init__(self, stream: Any) -> None:
+            self.stream = stream
+
+        def write(self, text: str) -> None:
+            self.stream.write(text[: len(text) // 2])
+            raise OSError(28, "No space left on device")
+
+    real_open = open
+
+    @contextmanager
+    def half_open(*args: Any, **kwargs: Any) -> Any:
+        with real_open(*args, **kwargs) as stream:
+            yield Half(stream)
+
+    monkeypatch.setattr(report_cli, "open", half_open, raising=False)
+    assert main(["report", str(log_dir), "--recursive", "--output_file", str(out)]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == \
+        f"error: cannot write report to '{out}': No space left on device"
+    assert out.read_text() == "the previous report\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["logs", "report.txt"]
+
+
+def test_bad_plot_folder_fails_before_the_report_is_written(
+        log_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "file").write_text("")
+    out = tmp_path / "report.txt"
+    assert main(["report", str(log_dir), "--recursive", "--output_file", str(out),
+                 "--plot", str(tmp_path / "file")]) == 1
+    assert capsys.readouterr().err.splitlines()[-1].startswith("error: --plot: cannot write")
+    assert not out.exists()

@@ -7,7 +7,7 @@ import pytest
 
 from dlbs.errors import ReportError
 from dlbs.reports.build import build_report, compare_records
-from dlbs.reports.render import to_text
+from dlbs.reports.render import to_markdown, to_text
 
 
 def run(model: str = "alexnet", batch: int = 16, time: float = 10.0, status: str = "ok",
@@ -97,3 +97,25 @@ def test_compare_matches_across_what_differs_wholesale() -> None:
     report = compare_records(base, new)
     assert len(report.tables[0].data) == 1
     assert 'compared: exp.docker_image: "old" -> "new"' in report.notes
+
+
+def test_markdown_cell_with_a_pipe_or_line_break_stays_one_table_row() -> None:
+    report = build_report([run(**{"exp.model_title": "Alex|Net\nv2"})], "regular")
+    lines = to_markdown(report).splitlines()
+    row = next(line for line in lines if line.startswith("| Alex"))
+    assert row.startswith("| Alex\\|Net v2 | 1x cpu |")
+    assert not any(line == "v2 | 1x cpu | 10.00 |" or line.startswith("v2") for line in lines)
+
+
+def test_compare_row_only_on_one_side_keeps_ints_as_ints() -> None:
+    # The other side lacks the batch (a truncated log): the batch stays 16 and runs stay 1,
+    # not 16.0 and 1.00.
+    base = [run(batch=16)]
+    new = [{"exp.model": "resnet50", "results.status": "failure"}]
+    report = compare_records(base, new)
+    data = report.tables[0].data
+    assert data.index.tolist()[0][:3] == ("alexnet", "1x cpu", "16")
+    assert data["Runs base"].tolist() == [1, None] and data["Runs new"].tolist() == [None, 1]
+    assert isinstance(data["Runs base"].iat[0], int)
+    row = next(line for line in to_text(report).splitlines() if line.startswith("alexnet"))
+    assert "16.0" not in row and " 1.00 " not in row
