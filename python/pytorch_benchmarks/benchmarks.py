@@ -27,7 +27,9 @@ from pytorch_benchmarks.reporter import Reporter
 
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
-_OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory")
+#: cuBLAS/cuDNN report a failed workspace or handle allocation (a full GPU) as *_ALLOC_FAILED.
+_OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory",
+                "alloc_failed")
 
 
 def classify(exc: BaseException) -> str:
@@ -44,9 +46,11 @@ def classify(exc: BaseException) -> str:
 
 def _is_user_error(exc: BaseException) -> bool:
     """Errors whose message is the whole story (no traceback, no type name)."""
-    from pytorch_benchmarks.device import BenchmarkError
-    from pytorch_benchmarks.models import ModelRegistryError
-
+    try:
+        from pytorch_benchmarks.device import BenchmarkError
+        from pytorch_benchmarks.models import ModelRegistryError
+    except ImportError:  # torch itself is missing or broken: that error is the story
+        return isinstance(exc, FileNotFoundError)
     return isinstance(exc, (BenchmarkError, ModelRegistryError, FileNotFoundError))
 
 
@@ -73,10 +77,15 @@ def report_failure(exc: BaseException, reporter: Reporter, rank: int | None) -> 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
     """Benchmark what ``args`` describe; write the facts; return the exit code."""
-    from pytorch_benchmarks import distributed
-    from pytorch_benchmarks.hostinfo import host_facts, now_iso
-    from pytorch_benchmarks.timing import summarize
-    from pytorch_benchmarks.workload import Workload, build_workload
+    try:  # a missing or broken torch is a failure fact too
+        from pytorch_benchmarks import distributed
+        from pytorch_benchmarks.hostinfo import host_facts, now_iso
+        from pytorch_benchmarks.timing import summarize
+        from pytorch_benchmarks.workload import Workload, build_workload
+    except BaseException as exc:  # noqa: BLE001 - failure is data
+        return report_failure(exc, reporter, None)
+
+    from pytorch_benchmarks.device import BenchmarkError
 
     ctx = distributed.detect()
     reporter.enabled = ctx.is_main
@@ -84,6 +93,8 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
                     "exp.world_size": ctx.world_size})
     workload: Workload | None = None
     try:
+        if reporter.log_error:  # the facts went to stdout instead
+            raise BenchmarkError(reporter.log_error)
         workload = build_workload(args, ctx, reporter.warn)
         reporter.facts(workload.facts)
         assert workload.runner is not None

@@ -134,9 +134,13 @@ def _set_gpu_backends(benchmark: bool, fastest: bool) -> dict[str, Any]:
 
 def _check_dtype(dtype: str, setup: DeviceSetup, warn: Warn) -> str:
     """Refuse or warn about a dtype the device cannot run well; return the dtype used."""
-    if dtype == "bfloat16" and setup.is_cuda and not torch.cuda.is_bf16_supported():
-        raise BenchmarkError(f"--dtype bfloat16 is not supported by "
-                             f"{torch.cuda.get_device_name(setup.device)}; use float16")
+    if dtype == "bfloat16" and setup.is_cuda:
+        if not torch.cuda.is_bf16_supported():
+            raise BenchmarkError(f"--dtype bfloat16 is not supported by "
+                                 f"{torch.cuda.get_device_name(setup.device)}; use float16")
+        if not torch.cuda.is_bf16_supported(including_emulation=False):
+            warn(f"--dtype bfloat16 is emulated on {torch.cuda.get_device_name(setup.device)} "
+                 "(native bfloat16 needs compute capability 8.0+): expect it slower than float16")
     if dtype == "float16" and not setup.is_cuda:
         warn("--dtype float16 on a CPU runs float16 autocast, which few CPUs accelerate "
              "(often slower than float32); bfloat16 is the CPU's fast half precision")

@@ -199,7 +199,8 @@ def parse_args(argv: Sequence[str] | None = None,
         parser.error("--data real needs --data_dir (make one with python -m "
                      "pytorch_benchmarks.prepare)")
     if args.data_loader_only and args.data != "real":
-        parser.error("--data_loader_only times the real-data pipeline: give --data_dir")
+        parser.error("--data_loader_only times the real-data pipeline: give --data_dir "
+                     "(and not --data synthetic)")
     return args
 
 

@@ -21,16 +21,22 @@ class Reporter:
         self.log_file = log_file
         self.enabled = enabled
         self.warnings: list[str] = []
+        #: Why ``log_file`` could not be appended to (facts then go to stdout), else ``None``.
+        self.log_error: str | None = None
 
     def facts(self, facts: Mapping[str, Any], force: bool = False) -> None:
         """Write ``facts`` now (flushed); ``force`` writes even when not rank 0 (failures)."""
         if not (self.enabled or force) or not facts:
             return
         if self.log_file:
-            with open(self.log_file, "a", encoding="utf-8") as stream:
-                write_facts(facts, stream)
-        else:
-            write_facts(facts, sys.stdout)
+            try:
+                with open(self.log_file, "a", encoding="utf-8") as stream:
+                    write_facts(facts, stream)
+                return
+            except OSError as err:  # the failure must still be written somewhere: stdout
+                self.log_error = f"cannot append to --log_file {self.log_file}: {err}"
+                self.log_file = None
+        write_facts(facts, sys.stdout)
 
     def warn(self, message: str) -> None:
         """State a fallback or an ignored flag: a ``WARNING:`` line and the full warning list."""

@@ -75,6 +75,9 @@ def build_workload(args: argparse.Namespace, ctx: DistContext, warn: Warn) -> Wo
     distributed.init(ctx, setup.device)
     seed_everything(args.seed)
     _warn_unused_data_flags(args, warn)
+    if args.compile and args.num_warmup_batches == 0:
+        warn("--compile with --num_warmup_batches 0: compilation falls in the first timed "
+             "iteration")
     replicas = setup.num_devices * ctx.world_size
     facts = {"exp.model_title": info.title, "exp.input_shape": list(input_shape),
              "exp.num_classes": info.num_classes, "exp.num_replicas": replicas,
@@ -108,6 +111,9 @@ def _build_runner(args: argparse.Namespace, num_classes: int, input_shape: tuple
 
 def _warn_unused_data_flags(args: argparse.Namespace, warn: Warn) -> None:
     if args.data != "synthetic":
+        if args.synthetic_on_host:
+            warn("--synthetic_on_host ignored with real data (the loader pins its batches on "
+                 "GPUs)")
         return
     if args.data_dir:
         warn(f"--data_dir {args.data_dir} ignored with --data synthetic")

@@ -105,6 +105,44 @@ def test_out_of_memory_is_status_oom(run_bench: RunBench) -> None:
     assert "allocate" in facts["results.error"] and "\n" not in facts["results.error"]
 
 
+@pytest.mark.parametrize("message", [
+    "CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`",
+    "cuDNN error: CUDNN_STATUS_ALLOC_FAILED",
+    "CUDA out of memory. Tried to allocate 2.00 GiB",
+    "[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory",
+])
+def test_a_full_gpu_or_host_reported_by_any_library_is_status_oom(message: str) -> None:
+    assert benchmarks.classify(RuntimeError(message)) == "oom"
+    assert benchmarks.classify(RuntimeError("CUDA error: an illegal memory access")) == "failure"
+
+
+def test_an_unwritable_log_file_is_a_failure_fact_on_stdout(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "no_such_dir" / "a.log"
+    assert benchmarks.main([*TINY_MLP, *FEW, "--log_file", str(log)]) == 1
+    out, err = capsys.readouterr()
+    assert '__results.status__="failure"' in out and "cannot append to --log_file" in out
+    assert "cannot append to --log_file" in err and not log.exists()
+
+
+def test_a_missing_torch_is_a_failure_fact() -> None:
+    code = ("import sys; sys.modules['torch'] = None; sys.path.insert(0, sys.argv[1]); "
+            "from pytorch_benchmarks import benchmarks; "
+            "sys.exit(benchmarks.main(['--device', 'cpu']))")
+    proc = subprocess.run([sys.executable, "-c", code, str(ROOT / "python")],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert '__results.status__="failure"' in proc.stdout and "torch" in proc.stdout
+
+
+def test_synthetic_on_host_with_real_data_is_stated(run_bench: RunBench, test_cnn: str,
+                                                    image_folder: str) -> None:
+    code, facts = run_bench(*TEST_CNN, *FEW, "--data_dir", image_folder,
+                            "--num_loader_threads", "0", "--synthetic_on_host")
+    assert code == 0 and facts["results.status"] == "ok", facts.get("results.error")
+    assert any("--synthetic_on_host ignored" in w for w in facts["exp.warnings"])
+
+
 def test_an_unknown_model_fails_with_did_you_mean(run_bench: RunBench,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     code, facts = run_bench("--model", "resnet5", *FEW)
@@ -183,3 +221,14 @@ def test_every_fact_written_is_documented(run_bench: RunBench, test_cnn: str,
     _, failed = run_bench("--model", "nope", *FEW)
     for key in {**real, **warned, **failed}:
         assert f"`{key}`" in doc, f"{key} is not in docs/log-format.md"
+
+
+def test_compile_without_warm_up_states_that_compilation_is_timed() -> None:
+    from pytorch_benchmarks.distributed import DistContext
+    from pytorch_benchmarks.options import parse_args
+    from pytorch_benchmarks.workload import build_workload
+
+    warnings: list[str] = []
+    args = parse_args([*TINY_MLP, "--device", "cpu", "--compile", "--num_warmup_batches", "0"])
+    build_workload(args, DistContext(), warnings.append).close()  # compiles lazily: cheap
+    assert any("compilation falls in the first timed iteration" in w for w in warnings)

@@ -16,7 +16,7 @@ def fake_gpus(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     monkeypatch.setattr(torch.cuda, "set_device", calls.append)
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: False)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda d=None: "Fake GPU")
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", torch.backends.cudnn.benchmark)
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", torch.backends.cudnn.allow_tf32)
@@ -88,3 +88,11 @@ def test_channels_last_only_for_images() -> None:
     assert _setup(["--device", "cpu", "--channels_last"])[0].memory_format == torch.channels_last
     setup, warnings = _setup(["--device", "cpu", "--channels_last"], ndim=2)
     assert setup.memory_format == torch.contiguous_format and "ignored" in warnings[0]
+
+
+def test_emulated_bfloat16_on_an_older_gpu_is_stated(fake_gpus: list[int],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported",
+                        lambda including_emulation=True: including_emulation)
+    setup, warnings = _setup(["--device", "gpu", "--dtype", "bfloat16"])
+    assert setup.dtype == "bfloat16" and "emulated on Fake GPU" in warnings[0]

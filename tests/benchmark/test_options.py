@@ -74,6 +74,8 @@ def test_dlbs_default_arguments_parse() -> None:
     pytest.param(["--forward_only", "maybe"], "true/false", id="bool"),
     pytest.param(["--data", "real"], "needs --data_dir", id="real-without-dir"),
     pytest.param(["--data_loader_only"], "give --data_dir", id="loader-only-synthetic"),
+    pytest.param(["--data", "synthetic", "--data_dir", "/d", "--data_loader_only"],
+                 "not --data synthetic", id="loader-only-explicit-synthetic"),
     pytest.param(["--no_such_flag"], "unrecognized arguments", id="unknown-flag"),
 ])
 def test_usage_errors_exit_2_with_a_message_and_a_failure_fact(
