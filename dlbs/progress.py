@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from dlbs.errors import RunError
 from dlbs.provenance import utc_now
 
 
@@ -40,7 +41,12 @@ class Progress:
         self._t0, self._run_time, self._runs = time.monotonic(), 0.0, 0
         use_bar = self.stream.isatty() if bar is None else bar
         self._bar = self._make_bar() if use_bar else None
-        self._write_file()
+        self._file_warned = False
+        try:
+            self._write_file()
+        except OSError as err:  # before anything ran: say so and stop
+            raise RunError(f"cannot write the progress file {self.path}: "
+                           f"{err.strerror or err}") from None
 
     def _make_bar(self) -> Any:
         from tqdm import tqdm
@@ -65,7 +71,7 @@ class Progress:
             self._bar.set_description_str(str(exp.get("exp.model")))
         else:
             self._line(f"[{index + 1}/{self.total}] start {label}")
-        self._write_file()
+        self._update_file()
 
     def finish(self, index: int, status: str, duration: float | None = None) -> None:
         """An experiment ended (``status`` ok or a failure), was skipped or simulated."""
@@ -81,14 +87,14 @@ class Progress:
         elif key in ("done", "failed"):
             took = f" in {duration:.1f} s" if duration is not None else ""
             self._line(f"[{index + 1}/{self.total}] {status}{took} | {self._summary()}")
-        self._write_file()
+        self._update_file()
 
     def close(self, state: str) -> None:
         """The sweep ended: ``finished`` or ``interrupted``."""
         self.state = state
         if self._bar is not None:
             self._bar.close()
-        self._write_file()
+        self._update_file()
 
     def _summary(self) -> str:
         elapsed = time.monotonic() - self._t0
@@ -115,3 +121,13 @@ class Progress:
         tmp.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(json.dumps(self.snapshot(), indent=1) + "\n")
         os.replace(tmp, self.path)
+
+    def _update_file(self) -> None:
+        """Rewrite the file during the sweep; a failure warns once and never stops the sweep."""
+        try:
+            self._write_file()
+        except OSError as err:
+            if not self._file_warned:
+                self._file_warned = True
+                self._line(f"warning: cannot write the progress file {self.path}: "
+                           f"{err.strerror or err}")

@@ -63,7 +63,11 @@ def log_state(log_file: str | Path) -> LogState:
     path = Path(log_file)
     if not path.exists():
         return LogState.INCOMPLETE if part_file(path).exists() else LogState.MISSING
-    facts = read_tail_facts(path)
+    try:
+        facts = read_tail_facts(path)
+    except OSError as err:
+        raise RunError(f"cannot read the log {path} (to decide exp.rerun): "
+                       f"{err.strerror or err}") from None
     status = facts.get("results.status")
     if TRAILER_KEY not in facts or status == "interrupted":
         return LogState.INCOMPLETE

@@ -35,6 +35,8 @@ from dlbs.progress import Progress
 from dlbs.provenance import host_facts, utc_now
 
 if TYPE_CHECKING:
+    import psutil
+
     from dlbs.monitor import Monitor
 
 SKIP_STATUSES = frozenset({"disabled", "inactive"})
@@ -121,6 +123,9 @@ class Runner:
         if status == "simulate":
             self._simulate(index, exp, progress.total)
             return Outcome("simulated", log_file=exp.get("exp.log_file"))
+        if not str(exp.get("exp.log_file") or "").strip():
+            raise RunError(f"experiment {index}: exp.log_file is not set; set exp.log_dir "
+                           "(a plan file needs exp.log_file in every experiment)")
         run, _ = runlog.rerun_decision(exp)
         if not run:
             return Outcome("skipped", log_file=exp.get("exp.log_file"))
@@ -142,6 +147,9 @@ class Runner:
             log_file.parent.mkdir(parents=True, exist_ok=True)
             script, problem = self._write_script(exp, log_file)
             t0 = time.monotonic()
+            # A new file, not the old one truncated: a benchmark orphaned by a runner killed
+            # outright may still be appending to the old ``.part``.
+            part.unlink(missing_ok=True)
             with part.open("w", encoding="utf-8") as stream:
                 runlog.write_facts_to(stream, self._header(exp))
                 offset = stream.tell()
@@ -185,7 +193,7 @@ class Runner:
             error = (f"timed out after {exp.get('exp.timeout')} s (exp.timeout); "
                      "process group killed")
         elif stopped:
-            error = f"interrupted by {stopped}"
+            error = f"interrupted by {self._stop or stopped}"
         elif status != "ok" and not output.get("results.error"):
             last = runlog.last_output_line(part, offset)
             error = f"{error}; last output: {last}" if error and last else (error or last or None)
@@ -254,6 +262,7 @@ class Runner:
             if timer is not None:
                 timer.cancel()
             stopper.cancel()
+            stopper.kill_left()
         return "interrupted" if self._stop else stopper.reason
 
     # -- signals -----------------------------------------------------------------------------
@@ -285,13 +294,22 @@ def kill_group(pgid: int, sig: int) -> None:
 
 
 class GroupStopper:
-    """Stops a process group once: SIGTERM now, SIGKILL ``grace`` seconds later."""
+    """Stops a process group once: SIGTERM now, SIGKILL ``grace`` seconds later.
+
+    The SIGKILL also reaches the descendants seen while stopping that left the group (torchrun
+    starts its workers in their own sessions): once the launcher is dead they are orphans that
+    no process group signal finds.
+    """
 
     def __init__(self, pgid: int, grace: float) -> None:
+        import psutil  # here, not first in a signal handler
+        self._psutil = psutil
         self.pgid, self.grace = pgid, max(grace, 0.0)
         self.reason: str | None = None
         self._lock = threading.RLock()  # re-entrant: a second Ctrl-C may arrive inside stop()
         self._kill_timer: threading.Timer | None = None
+        self._leader: psutil.Process | None = None
+        self._tree: dict[int, psutil.Process] = {}
 
     def stop(self, reason: str) -> None:
         """Record ``reason`` (the first one wins) and start stopping the group."""
@@ -299,11 +317,39 @@ class GroupStopper:
             if self.reason is not None:
                 return
             self.reason = reason
+            try:
+                self._leader = self._psutil.Process(self.pgid)
+            except self._psutil.Error:
+                self._leader = None
+            self._remember_tree()
             kill_group(self.pgid, signal.SIGTERM)
-            self._kill_timer = threading.Timer(self.grace, kill_group,
-                                               args=(self.pgid, signal.SIGKILL))
+            self._kill_timer = threading.Timer(self.grace, self.kill)
             self._kill_timer.daemon = True
             self._kill_timer.start()
+
+    def _remember_tree(self) -> None:
+        try:  # psutil refuses a leader whose pid was reused after it was reaped
+            found = self._leader.children(recursive=True) if self._leader else []
+        except self._psutil.Error:
+            found = []
+        for proc in found:
+            self._tree.setdefault(proc.pid, proc)
+
+    def kill(self) -> None:
+        """SIGKILL the group and every descendant seen since :meth:`stop`."""
+        with self._lock:
+            self._remember_tree()
+            kill_group(self.pgid, signal.SIGKILL)
+            for proc in self._tree.values():
+                try:
+                    proc.kill()  # psutil checks that the pid was not reused
+                except self._psutil.Error:
+                    pass
+
+    def kill_left(self) -> None:
+        """The leader has exited: SIGKILL what is left of a stopped experiment."""
+        if self.reason is not None:
+            self.kill()
 
     def cancel(self) -> None:
         """The group's leader has exited: no SIGKILL is due any more."""

@@ -3,7 +3,8 @@
 Its behaviour depends on ``--model``: ``ok*`` prints a result, ``fail`` prints a failure and
 exits 1, ``crash`` kills itself with SIGKILL, ``silent`` exits 0 without facts, ``block`` waits
 while the file ``$BLOCK_FILE`` exists (and starts a child ``sleep`` whose pid goes to
-``$CHILD_PID_FILE``), ``burn`` keeps a core busy for a second, ``echo`` prints its argv.
+``$CHILD_PID_FILE``; ``block_session`` starts it in its own session, as torchrun does its
+workers), ``burn`` keeps a core busy for a second, ``echo`` prints its argv.
 Every start is appended to ``$RECORD`` when it is set.
 """
 import json
@@ -35,8 +36,8 @@ def main(argv):
         os.kill(os.getpid(), signal.SIGKILL)
     elif model == "silent":
         return 0
-    elif model == "block":
-        child = subprocess.Popen(["sleep", "300"])
+    elif model in ("block", "block_session"):
+        child = subprocess.Popen(["sleep", "300"], start_new_session=model == "block_session")
         with open(os.environ["CHILD_PID_FILE"], "w") as out:
             out.write(str(child.pid))
         deadline = time.time() + 120

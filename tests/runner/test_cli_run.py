@@ -137,3 +137,15 @@ def test_bare_metal_sweep_of_tiny_models_with_one_timing_out(tmp_path: Path) -> 
     assert ok["results.use.samples"] >= 1 and ok["results.use.rss_mb_peak"] > 10
     assert slow_facts["results.status"] == "timeout"
     assert "1 ok, 1 failed, 1 skipped" in result.stderr
+
+
+def test_unwritable_progress_file_is_a_one_line_error(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.touch()
+    code = main(["run", f"-Pexp.log_dir={tmp_path / 'logs'}", '-Pexp.gpus=""',
+                 "-Pexp.model=deep_mnist", "--progress-file", str(blocker / "progress.json")])
+    _, err = capsys.readouterr()
+    assert code == 1 and err.startswith("error: cannot write the progress file"), err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "logs").exists()  # nothing ran

@@ -96,6 +96,80 @@ def test_timeout_kills_the_process_group_and_the_sweep_goes_on(make_exp: MakeExp
     assert [o.status for o in summary.outcomes] == ["timeout", "ok"]
 
 
+@pytest.mark.parametrize("grace", [0.0, 0.5])
+def test_timeout_kills_descendants_in_their_own_session(make_exp: MakeExp, tmp_path: Path,
+                                                        grace: float) -> None:
+    """torchrun starts its workers in new sessions: killing the group alone orphaned them."""
+    block, child_pid = tmp_path / "block", tmp_path / "child.pid"
+    block.touch()
+    env = {"runtime.env.BLOCK_FILE": str(block), "runtime.env.CHILD_PID_FILE": str(child_pid)}
+    slow = make_exp("block_session", {"exp.timeout": 1, "runtime.kill_grace": grace, **env})
+    run_all([slow])
+    assert facts_of(slow["exp.log_file"])["results.status"] == "timeout"
+    pid = int(child_pid.read_text())
+    try:
+        assert not alive(pid)
+    finally:
+        if alive(pid, wait=0):
+            os.kill(pid, 9)
+
+
+def test_interrupted_log_names_the_signal(make_exp: MakeExp, tmp_path: Path) -> None:
+    import signal
+    import threading
+    block, child_pid = tmp_path / "block", tmp_path / "child.pid"
+    block.touch()
+    env = {"runtime.env.BLOCK_FILE": str(block), "runtime.env.CHILD_PID_FILE": str(child_pid)}
+    exp = make_exp("block", {"runtime.kill_grace": 0.5, **env})
+    runner = Runner(out=io.StringIO(), err=io.StringIO(), bar=False)
+
+    def interrupt() -> None:
+        deadline = time.monotonic() + 30
+        while not child_pid.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        runner._on_signal(signal.SIGTERM, None)
+    threading.Thread(target=interrupt, daemon=True).start()
+    summary = runner.run([exp])
+    facts = facts_of(exp["exp.log_file"])
+    assert summary.interrupted == "SIGTERM" and facts["results.status"] == "interrupted"
+    assert facts["results.error"] == "interrupted by SIGTERM"  # was "interrupted by interrupted"
+
+
+def test_rerun_does_not_share_the_part_file_of_an_orphaned_benchmark(make_exp: MakeExp) -> None:
+    """A runner killed outright leaves its benchmark appending to ``<log>.part``."""
+    exp = make_exp("ok")
+    part = part_file(exp["exp.log_file"])
+    part.parent.mkdir(parents=True)
+    with part.open("ab") as orphan:  # the orphan's stdout
+        orphan.write(b"old output\n")
+        orphan.flush()
+        assert run_all([exp]).exit_code == 0
+        orphan.write(b'__results.status__="failure"\n')
+        orphan.flush()
+    text = Path(exp["exp.log_file"]).read_text()
+    assert "old output" not in text and facts_of(exp["exp.log_file"])["results.status"] == "ok"
+
+
+@pytest.mark.parametrize("log_file", [None, ""])
+def test_experiment_without_log_file_is_a_one_line_error(make_exp: MakeExp,
+                                                         log_file: str | None) -> None:
+    from dlbs.errors import RunError
+    exp = make_exp("ok")
+    del exp["exp.log_file"]
+    if log_file is not None:
+        exp["exp.log_file"] = log_file
+    with pytest.raises(RunError, match="exp.log_file is not set"):
+        run_all([exp])
+
+
+def test_unreadable_previous_log_is_a_one_line_error(make_exp: MakeExp) -> None:
+    from dlbs.errors import RunError
+    exp = make_exp("ok")
+    Path(exp["exp.log_file"]).mkdir(parents=True)  # a folder where the log should be
+    with pytest.raises(RunError, match="cannot read the log .*Is a directory"):
+        run_all([exp])
+
+
 def test_rerun_policies(make_exp: MakeExp, tmp_path: Path) -> None:
     record = tmp_path / "record"
     env = {"runtime.env.RECORD": str(record)}
@@ -197,3 +271,20 @@ def test_shell_injection_attempts_run_no_command(make_exp: MakeExp, tmp_path: Pa
     assert argv[argv.index("--data_dir") + 1] == nasty
     assert facts["test.env"]["FOO"] == nasty
     assert facts["exp.id"] == nasty and facts["results.status"] == "ok"
+
+
+def test_progress_file_lost_during_a_sweep_warns_once_and_the_sweep_goes_on(
+        tmp_path: Path) -> None:
+    import shutil
+
+    from dlbs.progress import Progress
+    folder = tmp_path / "progress"
+    stream = io.StringIO()
+    progress = Progress(2, str(folder / "p.json"), stream, bar=False)
+    shutil.rmtree(folder)
+    folder.write_text("now a file")  # the progress file cannot be written any more
+    progress.start(0, {"exp.model": "m", "exp.log_file": "m.log"})
+    progress.finish(0, "ok", 1.0)
+    progress.close("finished")
+    warnings = [line for line in stream.getvalue().splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "cannot write the progress file" in warnings[0]
