@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dlbs.cli.planargs import add_plan_arguments, load_experiments
-from dlbs.errors import ValidationError
+from dlbs.errors import DLBSError, ValidationError
 
 HELP = "expand the plan and check that every experiment can run (nothing is run)"
 EXAMPLE = "experimenter validate --config sweep.yaml -Pexp.model=resnet50"
@@ -117,7 +117,20 @@ def check_experiment(experiment: Mapping[str, Any]) -> list[str]:
             problems.append(f"{name} is {value!r}; it must be an integer >= {least}")
     if experiment.get("exp.docker") is True and not experiment.get("exp.docker_image"):
         problems.append("exp.docker is true but exp.docker_image is empty")
+    elif not problems:
+        problems += _check_launch(experiment)
     return problems
+
+
+def _check_launch(experiment: Mapping[str, Any]) -> list[str]:
+    """Build the launch script as ``run`` would (invalid env names, unbalanced quotes...)."""
+    from dlbs.launchers import build_script  # lazy: jinja2 is not needed by print/build
+
+    try:
+        build_script(experiment)
+    except DLBSError as err:
+        return [str(err)]
+    return []
 
 
 def _check_log_file(index: int, experiment: Mapping[str, Any],

@@ -71,3 +71,16 @@ def test_report_counts_statuses() -> None:
     assert isinstance(report, ValidationReport)
     assert report.problems == []
     assert report.summary() == "3 experiments: 2 to run, 1 disabled"
+
+
+@pytest.mark.parametrize("param,message", [
+    pytest.param("-Pruntime.env.A;B=1", "environment variable name 'A;B' is not valid: use "
+                 "letters, digits and '_' (runtime.env.<NAME>)", id="env-name"),
+    pytest.param("-Pruntime.launcher=numactl 'x", "parameter 'runtime.launcher' is not a valid "
+                 "command line (No closing quotation): \"numactl 'x\"", id="unbalanced-quote"),
+])
+def test_launch_problems_surface_before_anything_runs(cli: Any, param: str, message: str) -> None:
+    result = cli("validate", "-Pexp.model=deep_mnist", "-Pexp.gpus=", param)
+    assert result.code == 1
+    assert result.error_line() == ("error: invalid plan (1 experiment: 1 to run): experiment 0: "
+                                   + message)
