@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 #: ``exp.status`` values of experiments that are never run.
 SKIPPED_STATUSES = frozenset({"disabled", "inactive"})
 FRAMEWORKS = frozenset({"pytorch"})
+MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
 
 
 @dataclass
@@ -105,8 +107,13 @@ def validate_experiments(experiments: Iterable[Mapping[str, Any]]) -> Validation
 def check_experiment(experiment: Mapping[str, Any]) -> list[str]:
     """Return what keeps one expanded, runnable experiment from running (empty when fine)."""
     problems = []
-    if not experiment.get("exp.model"):
+    model = experiment.get("exp.model")
+    if not model:
         problems.append("exp.model is empty; set it, e.g. -Pexp.model=resnet50")
+    elif not MODEL_NAME.fullmatch(str(model)):
+        # The model names the log file: '/' or '..' would write outside exp.log_dir.
+        problems.append(f"exp.model {model!r} is not a model name (letters, digits, '_', '-', "
+                        "'.'; see benchmarks.py --list_models)")
     framework = experiment.get("exp.framework")
     if framework not in FRAMEWORKS:
         problems.append(f"exp.framework '{framework}' is not one of {', '.join(sorted(FRAMEWORKS))}")

@@ -49,6 +49,7 @@ def test_expansion_errors_surface_in_validate(cli: Any) -> None:
 @pytest.mark.parametrize("change,problem", [
     pytest.param({}, None, id="good"),
     pytest.param({"exp.model": ""}, "exp.model is empty", id="no-model"),
+    pytest.param({"exp.model": "../x"}, "exp.model '../x' is not a model name", id="path-model"),
     pytest.param({"exp.framework": "caffe"}, "exp.framework 'caffe' is not one of pytorch",
                  id="framework"),
     pytest.param({"exp.replica_batch": 0}, "exp.replica_batch is 0; it must be an integer >= 1",
