@@ -26,11 +26,10 @@ from typing import IO, Any
 from pytorch_benchmarks.facts import format_fact, iter_facts
 
 from dlbs.errors import RunError
+from dlbs.logs.parser import TRAILER_KEY
 
 PART_SUFFIX = ".part"
 RERUN_POLICIES = ("never", "onfail", "always")
-#: Fact the runner writes last; its presence marks a complete log.
-TRAILER_KEY = "results.exit_code"
 TAIL_BYTES = 256 * 1024
 
 
@@ -50,12 +49,7 @@ def part_file(log_file: str | Path) -> Path:
 
 def read_tail_facts(path: Path, max_bytes: int = TAIL_BYTES) -> dict[str, Any]:
     """Facts in the last ``max_bytes`` of ``path`` (the trailer is always there)."""
-    with path.open("rb") as stream:
-        stream.seek(0, os.SEEK_END)
-        size = stream.tell()
-        stream.seek(max(0, size - max_bytes))
-        text = stream.read().decode("utf-8", errors="replace")
-    return dict(iter_facts(text.splitlines()))
+    return _facts_from(path, max(0, os.path.getsize(path) - max_bytes))
 
 
 def log_state(log_file: str | Path) -> LogState:
@@ -95,17 +89,23 @@ def write_facts_to(stream: IO[str], facts: Iterable[tuple[str, Any]]) -> None:
 
 def read_output_facts(path: Path, offset: int) -> dict[str, Any]:
     """Facts the launched process wrote: everything in ``path`` after byte ``offset``."""
+    return _facts_from(path, offset)
+
+
+def _facts_from(path: Path, offset: int) -> dict[str, Any]:
+    """The facts in ``path`` from byte ``offset`` on (last occurrence wins)."""
+    return dict(iter_facts(_text_from(path, offset).splitlines()))
+
+
+def _text_from(path: Path, offset: int) -> str:
     with path.open("rb") as stream:
         stream.seek(offset)
-        text = stream.read().decode("utf-8", errors="replace")
-    return dict(iter_facts(text.splitlines()))
+        return stream.read().decode("utf-8", errors="replace")
 
 
 def last_output_line(path: Path, offset: int) -> str:
     """The last non-empty, non-fact line the process printed (a hint for ``results.error``)."""
-    with path.open("rb") as stream:
-        stream.seek(max(offset, os.path.getsize(path) - 4096))
-        lines = stream.read().decode("utf-8", errors="replace").splitlines()
+    lines = _text_from(path, max(offset, os.path.getsize(path) - 4096)).splitlines()
     for line in reversed(lines):
         text = line.strip()
         if text and not text.startswith("__"):

@@ -28,9 +28,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 from dlbs import runlog
 from dlbs.errors import DLBSError, RunError
-from dlbs.launchers import build_command, container_name, list_layers, script_file_for
+from dlbs.launchers import build_script, container_name, script_file_for
 from dlbs.launchers.command import as_bool
-from dlbs.launchers.script import render_script
 from dlbs.progress import Progress
 from dlbs.provenance import host_facts, utc_now
 
@@ -135,7 +134,7 @@ class Runner:
     def _simulate(self, index: int, exp: Mapping[str, Any], total: int) -> None:
         log_file = json.dumps(str(exp.get("exp.log_file", "")))
         self.out.write(f"# ---- experiment {index + 1}/{total}: {log_file}\n")
-        self.out.write(render_script(exp, build_command(exp), list_layers(exp)))
+        self.out.write(build_script(exp))
         self.out.flush()
 
     # -- one experiment ----------------------------------------------------------------------
@@ -166,7 +165,7 @@ class Runner:
     def _write_script(self, exp: Mapping[str, Any], log_file: Path) -> tuple[Path | None, str]:
         """Render and keep the launch script; a bad experiment gives ``(None, reason)``."""
         try:
-            text = render_script(exp, build_command(exp), list_layers(exp))
+            text = build_script(exp)
         except DLBSError as err:
             return None, str(err)
         path = Path(script_file_for(str(log_file)))

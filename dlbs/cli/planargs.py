@@ -77,10 +77,19 @@ def add_plan_arguments(parser: argparse.ArgumentParser, *, plan_is_output: bool 
                        metavar="FILE", help="run writes its progress to FILE (JSON)")
 
 
-def load_config(args: argparse.Namespace, *, with_command_line: bool = True) -> Config:
-    """Merge the default configs, each ``--config`` and (optionally) ``-P``/``-V``/``-E``."""
+Sources = list[tuple[str, dict[str, Any]]]
+
+
+def config_sources(args: argparse.Namespace) -> tuple[Sources, Sources]:
+    """Load ``(user configs, default configs)`` as ``(origin, raw config)`` pairs."""
     defaults = [] if getattr(args, "discard_default_config", False) else load_default_configs()
     sources = [(path, load_config_file(path)) for path in getattr(args, "configs", None) or []]
+    return sources, defaults
+
+
+def load_config(args: argparse.Namespace, *, with_command_line: bool = True) -> Config:
+    """Merge the default configs, each ``--config`` and (optionally) ``-P``/``-V``/``-E``."""
+    sources, defaults = config_sources(args)
     if not with_command_line:
         return merge_configs(sources, defaults=defaults)
     return merge_configs(sources, parse_param_args(getattr(args, "params", None)),

@@ -10,14 +10,8 @@ import argparse
 import json
 import sys
 
-from dlbs.cli.planargs import add_plan_arguments
-from dlbs.config import (
-    load_config_file,
-    load_default_configs,
-    parse_extension_args,
-    parse_param_args,
-    parse_variable_args,
-)
+from dlbs.cli.planargs import add_plan_arguments, config_sources
+from dlbs.config import parse_extension_args, parse_param_args, parse_variable_args
 from dlbs.engine import merge_configs
 
 HELP = "print the merged configuration (definitions reduced to values, -E appended) as JSON"
@@ -33,8 +27,7 @@ def run(args: argparse.Namespace) -> int:
     """Merge the configs and print ``{"parameters", "variables", "extensions"}``; return 0."""
     parse_param_args(args.params)  # not shown, but a malformed one is still an error
     parse_variable_args(args.variables)
-    defaults = [] if args.discard_default_config else load_default_configs()
-    sources = [(path, load_config_file(path)) for path in args.configs]
+    sources, defaults = config_sources(args)
     config = merge_configs(sources, extensions=parse_extension_args(args.extensions),
                            defaults=defaults)
     merged = {"parameters": config.parameters, "variables": config.variables,

@@ -32,10 +32,8 @@ def run(args: argparse.Namespace) -> int:
     experiments = list(load_experiments(args))
     images: dict[str, str] = {}
     if not args.no_validation:
-        from dlbs.cli.validate import raise_on_problems, validate_experiments
-        raise_on_problems(validate_experiments(experiments))
-        from dlbs.dockerengine import check_plan
-        images = check_plan(experiments)
+        from dlbs.cli.validate import check_runnable
+        _, images = check_runnable(experiments)
     bar = {"auto": None, "on": True, "off": False}[args.progress_bar]
     runner = Runner(progress_file=args.progress_file, bar=bar, docker_images=images)
     summary = runner.run(experiments)

@@ -12,6 +12,8 @@ import platform
 import sys
 from typing import Any
 
+from dlbs.provenance import cpu_model
+
 HELP = "print information about this machine (CPU, memory, OS, Python, torch, GPUs) as JSON"
 EXAMPLE = "experimenter sysinfo > sysinfo.json"
 
@@ -43,23 +45,12 @@ def cpu_info() -> dict[str, Any]:
     import psutil
 
     freq = _safe(psutil.cpu_freq)
-    return {"model": _cpu_model(), "architecture": platform.machine(),
+    return {"model": cpu_model(), "architecture": platform.machine(),
             "logical_cores": psutil.cpu_count(logical=True),
             "physical_cores": psutil.cpu_count(logical=False),
             "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
             else None,
             "max_mhz": round(freq.max, 1) if freq and freq.max else None}
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as stream:
-            for line in stream:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or ""
 
 
 def memory_info() -> dict[str, Any]:

@@ -13,7 +13,7 @@ import logging
 import re
 import sys
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,12 +57,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Validate the plan; print a summary to stderr; raise ValidationError on a problem."""
     experiments = list(load_experiments(args))
-    report = validate_experiments(experiments)
-    raise_on_problems(report)
-    images = check_docker(experiments)
+    report, images = check_runnable(experiments)
     found = f"; docker engine answers, image(s) found: {', '.join(images)}" if images else ""
     print(f"validate: OK, {report.summary()}{found}", file=sys.stderr)
     return 0
+
+
+def check_runnable(experiments: Sequence[Mapping[str, Any]]
+                   ) -> tuple[ValidationReport, dict[str, str]]:
+    """Everything ``validate`` checks (also ``run``'s check before it starts): raise
+    ValidationError on the first problem; return the report and the docker image ids."""
+    report = validate_experiments(experiments)
+    raise_on_problems(report)
+    return report, check_docker(experiments)
 
 
 def check_docker(experiments: Iterable[Mapping[str, Any]]) -> dict[str, str]:
