@@ -5,7 +5,7 @@ around it. For speed, ``expand_plan`` re-uses the previous experiment's work: ex
 plan share most values, so it finds the values that differ (by identity, then equality), marks
 what depends on them through the recorded dependencies, and re-resolves only those. Templates,
 compiled expressions and their results are cached by text. The environment is a parameter: this
-module never reads ``os.environ``.
+module never reads the process environment itself.
 """
 from __future__ import annotations
 

@@ -27,12 +27,13 @@ def _check_patterns(key: str, condition: Any) -> None:
         if isinstance(item, (list, dict)):
             raise DLBSError(f"--filter_query: condition of '{key}' must be a value or a list of "
                              f"values, not {json.dumps(item)}")
-        if isinstance(item, str) and item:
-            try:
-                re.compile(item)
-            except (re.error, OverflowError) as err:
-                raise DLBSError(f"--filter_query: '{key}': bad regular expression "
-                                 f"'{item}': {err}") from None
+    # Only a string condition is a regular expression; list items match by equality.
+    if isinstance(condition, str) and condition:
+        try:
+            re.compile(condition)
+        except (re.error, OverflowError) as err:
+            raise DLBSError(f"--filter_query: '{key}': bad regular expression "
+                             f"'{condition}': {err}") from None
 
 
 def parse_query(text: str | None) -> Query:

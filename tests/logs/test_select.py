@@ -58,3 +58,9 @@ def test_project_keeps_exact_keys_and_globs() -> None:
     keys = parse_key_list("exp.model, results.*")
     assert project(RECORD, keys) == {"exp.model": "resnet50", "results.time": 12.5}
     assert project(RECORD, []) == RECORD
+
+
+def test_list_items_match_by_equality_so_they_need_not_be_regular_expressions() -> None:
+    query = parse_query('{"exp.model": ["res(", "vgg16"]}')
+    assert matches(query, {"exp.model": "res("})
+    assert not matches(query, {"exp.model": "resnet50"})
