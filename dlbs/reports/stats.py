@@ -1,78 +1,19 @@
-"""Statistics of repeated measurements without scipy: Student-t quantiles, confidence intervals,
-the coefficient of variation, and Welch's confidence interval of a ratio of two means.
+"""Statistics of repeated measurements: confidence intervals, the coefficient of variation, and
+Welch's confidence interval of a ratio of two means.
 
-The t quantile inverts the Student-t CDF, which is computed from the regularised incomplete beta
-function (continued fraction, Lentz's method), by bisection; results are cached per degrees of
-freedom. Pure functions on numbers; nothing here knows about logs or tables.
+Student-t quantiles come from :mod:`pytorch_benchmarks.tdist` (one definition, shared with the
+benchmark). Pure functions on numbers; nothing here knows about logs or tables.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
-#: Confidence level of every interval in the reports.
-CONFIDENCE = 0.95
+from pytorch_benchmarks.tdist import CONFIDENCE, incomplete_beta, t_cdf, t_critical, t_quantile
 
-
-def _beta_fraction(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function (Numerical Recipes' ``betacf``)."""
-    tiny, qab, qap, qam = 1e-300, a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 300):
-        for num in (m * (b - m) * x / ((qam + 2 * m) * (a + 2 * m)),
-                    -(a + m) * (qab + m) * x / ((a + 2 * m) * (qap + 2 * m))):
-            d = 1.0 + num * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + num / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1.0) < 1e-15:
-            break
-    return h
-
-
-def incomplete_beta(a: float, b: float, x: float) -> float:
-    """Regularised incomplete beta function I_x(a, b) for 0 <= x <= 1."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-                 + a * math.log(x) + b * math.log1p(-x))
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _beta_fraction(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _beta_fraction(b, a, 1.0 - x) / b
-
-
-def t_cdf(t: float, df: float) -> float:
-    """Student-t cumulative distribution function with ``df`` degrees of freedom."""
-    tail = 0.5 * incomplete_beta(df / 2.0, 0.5, df / (df + t * t))
-    return 1.0 - tail if t >= 0 else tail
-
-
-@lru_cache(maxsize=4096)
-def t_quantile(p: float, df: float) -> float:
-    """The ``p`` quantile (0.5 < p < 1) of Student's t with ``df`` > 0 degrees of freedom."""
-    if not 0.5 <= p < 1.0 or not df > 0:
-        raise ValueError(f"t_quantile needs 0.5 <= p < 1 and df > 0, got p={p}, df={df}")
-    low, high = 0.0, 2.0
-    while t_cdf(high, df) < p:
-        low, high = high, high * 2.0
-    for _ in range(100):
-        mid = 0.5 * (low + high)
-        low, high = (mid, high) if t_cdf(mid, df) < p else (low, mid)
-        if high - low < 1e-10 * max(1.0, high):
-            break
-    return 0.5 * (low + high)
-
-
-def t_critical(df: float, confidence: float = CONFIDENCE) -> float:
-    """Two-sided critical value: half-width of a ``confidence`` interval in standard errors."""
-    return t_quantile(round(0.5 + confidence / 2.0, 12), float(df))
+__all__ = ["CONFIDENCE", "Ratio", "Summary", "incomplete_beta", "ratio_of_means", "summarize",
+           "t_cdf", "t_critical", "t_quantile"]
 
 
 @dataclass(frozen=True)
