@@ -80,17 +80,19 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     try:  # a missing or broken torch is a failure fact too
         from pytorch_benchmarks import distributed
         from pytorch_benchmarks.hostinfo import host_facts, now_iso
+        from pytorch_benchmarks.sequential import StopRule, stop_facts
         from pytorch_benchmarks.timing import summarize
         from pytorch_benchmarks.workload import Workload, build_workload
     except BaseException as exc:  # noqa: BLE001 - failure is data
         return report_failure(exc, reporter, None)
 
-    from pytorch_benchmarks.device import BenchmarkError
+    from pytorch_benchmarks.device import BenchmarkError, apply_cpu_threads
 
     ctx = distributed.detect()
     reporter.enabled = ctx.is_main
+    threads = apply_cpu_threads(args, ctx.local_world_size)
     reporter.facts({"exp.start_time": now_iso(), **host_facts(),
-                    "exp.world_size": ctx.world_size})
+                    "exp.world_size": ctx.world_size, "exp.num_threads": threads})
     workload: Workload | None = None
     try:
         if reporter.log_error:  # the facts went to stdout instead
@@ -98,9 +100,12 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         workload = build_workload(args, ctx, reporter.warn)
         reporter.facts(workload.facts)
         assert workload.runner is not None
-        times = workload.runner.run(args.num_warmup_batches, args.num_batches)
-        times = distributed.slowest(times, ctx, workload.setup.device)
+        rule = StopRule(args.num_batches, args.target_precision, args.max_time)
+        device = workload.setup.device
+        times, met = workload.runner.run_until(
+            args.num_warmup_batches, rule, lambda t: distributed.slowest(t, ctx, device))
         results: dict[str, Any] = summarize(times, workload.samples_per_iteration)
+        results.update(stop_facts(times, met, rule, reporter.warn))
         reporter.facts({**results, "results.status": "ok"})
         code = 0
     except BaseException as exc:  # noqa: BLE001 - failure is data: every error is reported

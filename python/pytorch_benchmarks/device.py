@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -155,3 +156,33 @@ def _memory_format(channels_last: bool, input_ndim: int, warn: Warn) -> torch.me
              "sample, channels-last needs images (C, H, W)")
         return torch.contiguous_format
     return torch.channels_last
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def cpu_threads(requested: int, local_replicas: int,
+                environ: Mapping[str, str] | None = None) -> int | None:
+    """Threads per CPU replica: ``requested`` when > 0; else ``None`` (keep torch's, which
+    follows it) when ``OMP_NUM_THREADS`` is set; else the usable cores divided evenly among
+    the replicas on this node, at least 1."""
+    env = os.environ if environ is None else environ
+    if requested > 0:
+        return requested
+    if env.get("OMP_NUM_THREADS", "").strip():
+        return None
+    return max(1, usable_cores() // max(1, local_replicas))
+
+
+def apply_cpu_threads(args: argparse.Namespace, local_replicas: int) -> int:
+    """Set torch's intra-op threads for a CPU run (``--num_threads``); return the number used."""
+    if args.device == "cpu":
+        threads = cpu_threads(args.num_threads, local_replicas)
+        if threads is not None:
+            torch.set_num_threads(threads)
+    return torch.get_num_threads()

@@ -61,6 +61,32 @@ def natural_int(text: str) -> int:
     return _bounded_int(text, 0)
 
 
+def fraction(text: str) -> float:
+    """Parse a float in [0, 1)."""
+    value = _float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 and < 1, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """Parse a finite float >= 0."""
+    value = _float(text)
+    if value < 0.0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
+
+
+def _float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got '{text}'")
+    return value
+
+
 def _bounded_int(text: str, low: int) -> int:
     try:
         value = int(text)
@@ -124,6 +150,13 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
                        help="number of timed iterations (default: 10)")
     group.add_argument("--num_warmup_batches", type=natural_int, default=2,
                        help="untimed warm-up iterations, 0 allowed (default: 2)")
+    group.add_argument("--target_precision", type=fraction, default=0.0,
+                       help="keep iterating past --num_batches until the 95%% CI of the mean "
+                            "iteration time has this relative half-width (e.g. 0.01); "
+                            "0 = off (default: 0)")
+    group.add_argument("--max_time", type=non_negative_float, default=0.0,
+                       help="seconds of timed work at most (also caps --num_batches); 0 = no "
+                            "limit, or 600 s with --target_precision (default: 0)")
     group.add_argument("--image_size", type=positive_int, default=None,
                        help="override an image model's input height and width "
                             "(default: the model's own)")
@@ -145,6 +178,9 @@ def _add_device_args(parser: argparse.ArgumentParser) -> None:
               "let cuDNN auto-tune convolution algorithms (GPUs only)")
     _add_bool(group, "--cudnn_fastest", False,
               "fastest math on GPUs: TF32 for float32 convolutions and matmuls")
+    group.add_argument("--num_threads", type=natural_int, default=0,
+                       help="CPU threads per replica; 0: OMP_NUM_THREADS if set, else the "
+                            "usable cores divided evenly among the replicas (default: 0)")
     group.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
 
 

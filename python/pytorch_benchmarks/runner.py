@@ -7,6 +7,7 @@ must contain only the work being measured.
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pytorch_benchmarks.device import DeviceSetup
+from pytorch_benchmarks.sequential import StopRule, run_until
 from pytorch_benchmarks.timing import timed_loop
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -61,9 +63,24 @@ class Runner:
         """One iteration (one batch)."""
         raise NotImplementedError
 
+    def context(self) -> contextlib.AbstractContextManager[Any]:
+        """What every step runs in (nothing by default)."""
+        return contextlib.nullcontext()
+
     def run(self, num_warmup: int, num_batches: int) -> list[float]:
         """Warm up, then time ``num_batches`` steps; return their times in seconds."""
-        return timed_loop(self.step, num_warmup, num_batches, self.setup.synchronizer())
+        with self.context():
+            return timed_loop(self.step, num_warmup, num_batches, self.setup.synchronizer())
+
+    def run_until(self, num_warmup: int, rule: StopRule,
+                  combine: Callable[[list[float]], list[float]]) -> tuple[list[float], bool]:
+        """Warm up, then time chunks of steps until ``rule`` stops (see
+        :mod:`pytorch_benchmarks.sequential`); ``combine`` merges the ranks' times of a chunk
+        so that every rank decides alike. Returns the times (s) and whether a target was met."""
+        sync = self.setup.synchronizer()
+        with self.context():
+            timed_loop(self.step, num_warmup, 0, sync)
+            return run_until(lambda n: combine(timed_loop(self.step, 0, n, sync)), rule)
 
 
 class TrainRunner(Runner):
@@ -105,10 +122,12 @@ class InferRunner(Runner):
         """One forward pass."""
         self.model(self.source()[0])
 
-    def run(self, num_warmup: int, num_batches: int) -> list[float]:
-        """Time the forward passes in inference mode (no autograd bookkeeping)."""
-        with torch.inference_mode(), self.setup.autocast():
-            return super().run(num_warmup, num_batches)
+    def context(self) -> contextlib.AbstractContextManager[Any]:
+        """Inference mode (no autograd bookkeeping) and autocast around every forward pass."""
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.inference_mode())
+        stack.enter_context(self.setup.autocast())
+        return stack
 
 
 class DataRunner(Runner):

@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pytorch_benchmarks.steady import analyze
+
 Step = Callable[[], object]
 
 
@@ -68,16 +70,29 @@ def percentile(sorted_values: list[float], q: float) -> float:
 
 
 def summarize(times_s: list[float], samples_per_iteration: int) -> dict[str, Any]:
-    """``results.*`` facts from iteration times (seconds): ms stats and samples/s throughput."""
+    """``results.*`` facts from iteration times (seconds).
+
+    The warm-up that is still in the timed iterations is found by MSER
+    (:mod:`pytorch_benchmarks.steady`) and dropped: the mean, throughput, spread and
+    percentiles are over the steady window; ``results.time_data`` keeps every timed iteration.
+    """
     ms = [t * 1000.0 for t in times_s]
-    mean = statistics.fmean(ms)
-    ordered = sorted(ms)
+    found = analyze(ms)
+    window = found.window
+    mean = found.mean
+    ordered = sorted(window)
+    ci = None if math.isnan(found.ci_low) else [found.ci_low, found.ci_high]
+    precision = found.precision
     return {
         "results.time": mean,
         "results.throughput": samples_per_iteration * 1000.0 / mean if mean > 0 else math.nan,
         "results.time_data": ms,
-        "results.time_std": statistics.pstdev(ms) if len(ms) > 1 else 0.0,
+        "results.time_std": statistics.pstdev(window) if len(window) > 1 else 0.0,
         "results.time_p50": percentile(ordered, 50),
         "results.time_p90": percentile(ordered, 90),
         "results.time_p99": percentile(ordered, 99),
+        "results.warmup_detected": found.warmup,
+        "results.steady_state": found.steady,
+        "results.time_ci95": ci,
+        "results.precision": None if math.isnan(precision) else precision,
     }

@@ -232,3 +232,47 @@ def test_compile_without_warm_up_states_that_compilation_is_timed() -> None:
     args = parse_args([*TINY_MLP, "--device", "cpu", "--compile", "--num_warmup_batches", "0"])
     build_workload(args, DistContext(), warnings.append).close()  # compiles lazily: cheap
     assert any("compilation falls in the first timed iteration" in w for w in warnings)
+
+
+def test_an_adaptive_run_writes_how_its_count_was_decided(run_bench: RunBench) -> None:
+    code, facts = run_bench(*TINY_MLP, *FEW, "--target_precision", "0.5", "--max_time", "20")
+    assert code == 0 and facts["results.status"] == "ok"
+    assert facts["results.num_batches_done"] == len(facts["results.time_data"]) >= 2
+    assert facts["results.target_precision"] == 0.5 and facts["results.max_time"] == 20
+    assert isinstance(facts["results.target_precision_met"], bool)
+    assert isinstance(facts["results.steady_state"], bool)
+    assert facts["results.warmup_detected"] >= 0
+    if not facts["results.target_precision_met"]:
+        assert any("precision" in w for w in facts["exp.warnings"])
+
+
+@pytest.mark.parametrize("flag,value", [("--target_precision", "1"), ("--target_precision", "-0.1"),
+                                        ("--max_time", "-1"), ("--max_time", "nan"),
+                                        ("--num_threads", "-2")])
+def test_bad_adaptive_and_thread_flags_are_usage_errors(run_bench: RunBench, flag: str,
+                                                       value: str) -> None:
+    code, facts = run_bench(*TINY_MLP, *FEW, flag, value)
+    assert code == 2 and facts["results.status"] == "failure"
+    assert flag in facts["results.error"]
+
+
+def test_threads_per_replica_are_set_and_recorded(run_bench: RunBench,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    before = torch.get_num_threads()
+    try:
+        code, facts = run_bench(*TINY_MLP, *FEW, "--num_threads", "1")
+        assert code == 0 and facts["exp.num_threads"] == 1 == facts["hw.num_threads"]
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("requested,env,replicas,cores,expected", [
+    (3, {}, 1, 8, 3), (0, {"OMP_NUM_THREADS": "1"}, 1, 8, None), (0, {}, 2, 8, 4),
+    (0, {}, 4, 2, 1), (0, {}, 1, 2, 2)])
+def test_the_default_thread_count(monkeypatch: pytest.MonkeyPatch, requested: int,
+                                  env: dict[str, str], replicas: int, cores: int,
+                                  expected: int | None) -> None:
+    from pytorch_benchmarks import device
+
+    monkeypatch.setattr(device, "usable_cores", lambda: cores)
+    assert device.cpu_threads(requested, replicas, env) == expected

@@ -62,3 +62,15 @@ def test_ddp_reads_sharded_real_data(tmp_path: Path, image_folder: str) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     assert facts["results.status"] == "ok" and facts["exp.data_backend"] == "image_folder"
     assert facts["exp.effective_batch"] == 4 and len(facts["results.time_data"]) == 5
+
+
+@pytest.mark.torchrun
+def test_ddp_ranks_stop_an_adaptive_run_together(tmp_path: Path) -> None:
+    """Every rank decides from the same all-reduced times: no rank is left in a collective."""
+    done, facts = _torchrun(tmp_path, "--model", "deep_mnist", "--batch_size", "8",
+                            "--device", "cpu", "--num_batches", "4", "--num_warmup_batches", "1",
+                            "--target_precision", "0.02", "--max_time", "3")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert facts["results.status"] == "ok" and facts["exp.world_size"] == 2
+    assert facts["results.num_batches_done"] == len(facts["results.time_data"]) >= 4
+    assert facts["exp.num_threads"] == 1  # OMP_NUM_THREADS=1 in the environment wins

@@ -23,16 +23,21 @@ def test_the_device_is_synchronised_before_every_clock_read() -> None:
     assert events == ["step", "sync", "step", "sync", "step", "sync", "step", "sync"]
 
 
-def test_summary_matches_numpy() -> None:
-    times = [0.010, 0.020, 0.030, 0.050, 0.040]
+def test_summary_matches_numpy_over_the_steady_window() -> None:
+    times = [0.090, 0.060] + [0.010, 0.012, 0.011, 0.013, 0.010, 0.012, 0.011, 0.012]
     facts = summarize(times, samples_per_iteration=8)
+    assert facts["results.warmup_detected"] == 2 and facts["results.steady_state"] is True
+    low, high = facts["results.time_ci95"]
+    assert low < facts["results.time"] < high
+    assert facts["results.precision"] == pytest.approx((high - low) / 2 / facts["results.time"])
+    assert facts["results.time_data"] == pytest.approx([t * 1000 for t in times])
+    times = times[2:]
     ms = np.array(times) * 1000
     assert facts["results.time"] == pytest.approx(ms.mean())
     assert facts["results.throughput"] == pytest.approx(8 / np.mean(times))
     assert facts["results.time_std"] == pytest.approx(ms.std())
     for q in (50, 90, 99):
         assert facts[f"results.time_p{q}"] == pytest.approx(np.percentile(ms, q))
-    assert facts["results.time_data"] == pytest.approx(list(ms))
 
 
 class Probe(nn.Module):

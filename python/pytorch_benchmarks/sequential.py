@@ -1,0 +1,109 @@
+"""How many timed iterations: a fixed count, or until a precision is reached (sequential).
+
+Responsibility: decide, between chunks of timed iterations, whether to go on. The rule reads
+only the iteration times it is given, so under torchrun every rank takes the same decision from
+the same (all-reduced) times and no rank is left waiting in a collective. It runs no model and
+writes nothing; the caller passes a ``chunk(n)`` callable that times ``n`` iterations, and a
+``warn`` callback for every early stop (a run never stops short without saying so).
+
+The stopping rule is the classic fixed-width sequential procedure (Chow & Robbins 1965; for
+dependent series, Glynn & Whitt 1992): stop when the 95% confidence interval of the mean,
+here by batch means over the MSER steady window (:mod:`pytorch_benchmarks.steady`), is
+narrower than the target relative half-width.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pytorch_benchmarks.steady import analyze
+
+#: Seconds of timed work at most when a precision target is set without ``--max_time``.
+DEFAULT_MAX_TIME = 600.0
+
+Chunk = Callable[[int], list[float]]
+Warn = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class StopRule:
+    """``num_batches`` timed iterations at least; then, with a ``target`` precision, more until
+    it is met; never more than ``max_time`` seconds of timed work (0: no limit)."""
+
+    num_batches: int
+    target: float = 0.0
+    max_time: float = 0.0
+
+    @property
+    def limit(self) -> float:
+        """Seconds of timed work allowed (0: none), with the default cap for a target."""
+        if self.max_time > 0:
+            return self.max_time
+        return DEFAULT_MAX_TIME if self.target > 0 else 0.0
+
+
+def _next_for_target(times: list[float], target: float) -> tuple[int, bool]:
+    """Iterations to add to reach ``target``, and whether it is already met."""
+    found = analyze(times)
+    n = len(times)
+    if found.steady and found.precision <= target:
+        return 0, True
+    if not found.steady or math.isnan(found.precision):
+        return max(1, n // 2), False  # still warming up: half as many again
+    needed = math.ceil(n * (found.precision / target) ** 2) - n
+    return min(max(needed, max(1, n // 10)), n), False
+
+
+def _within_time(want: int, times: list[float], limit: float) -> int:
+    """Cap ``want`` so the timed work stays within ``limit`` seconds (at least 1)."""
+    if not limit or not times:
+        return want
+    spent = math.fsum(times)
+    per_iteration = spent / len(times)
+    room = int((limit - spent) / per_iteration) if per_iteration > 0 else want
+    return max(1, min(want, room))
+
+
+def run_until(chunk: Chunk, rule: StopRule) -> tuple[list[float], bool]:
+    """Time chunks until ``rule`` says stop; return the times and whether the target was met
+    (``False`` when there is no target)."""
+    times: list[float] = []
+    limit = rule.limit
+    while True:
+        if limit and times and math.fsum(times) >= limit:
+            return times, False
+        if len(times) < rule.num_batches:
+            want = rule.num_batches - len(times)
+            if limit and not times:  # learn the iteration time before committing to a count
+                want = 1
+        elif rule.target > 0:
+            want, met = _next_for_target(times, rule.target)
+            if met:
+                return times, True
+        else:
+            return times, False
+        times += chunk(_within_time(want, times, limit))
+
+
+def stop_facts(times: list[float], met: bool, rule: StopRule, warn: Warn) -> dict[str, Any]:
+    """The facts of how the count was decided; warns for every early stop."""
+    done = len(times)
+    facts: dict[str, Any] = {"results.num_batches_done": done}
+    limit = rule.limit
+    if limit:
+        facts["results.max_time"] = limit
+    source = "--max_time" if rule.max_time > 0 else f"the default cap of {DEFAULT_MAX_TIME:.0f} s"
+    if done < rule.num_batches:
+        warn(f"stopped after {done} of {rule.num_batches} timed batches: max_time "
+             f"({source}, {limit:g} s of timed work) reached")
+    if rule.target > 0:
+        facts["results.target_precision"] = rule.target
+        facts["results.target_precision_met"] = met
+        if not met:
+            achieved = analyze(times).precision
+            shown = "unknown" if math.isnan(achieved) else f"{achieved:.4f}"
+            warn(f"target precision {rule.target:g} not reached (achieved {shown}, "
+                 f"{done} batches): max_time ({source}, {limit:g} s of timed work) reached")
+    return facts
