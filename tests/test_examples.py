@@ -14,7 +14,7 @@ EXAMPLES = sorted(p for p in (ROOT / "examples").iterdir() if p.suffix in {".jso
 #: example -> (experiments in the plan, runnable ones, models)
 EXPECTED = {
     "cpu_sweep.json": (8, 8, {"alexnet_owt", "resnet18"}),
-    "weak_scaling_cpu.yaml": (2, 2, {"resnet18"}),
+    "weak_scaling_cpu.yaml": (6, 6, {"resnet18"}),
     "gpu_docker_sweep.json": (36, 30, {"resnet50", "inception3"}),
 }
 
@@ -40,14 +40,17 @@ def test_example_expands_to_its_plan(path: Path, capsys: pytest.CaptureFixture[s
 
 def test_weak_scaling_example_runs_two_replicas_through_torchrun(
         capsys: pytest.CaptureFixture[str]) -> None:
-    one, two = expand(ROOT / "examples" / "weak_scaling_cpu.yaml", capsys)
-    assert (one["exp.num_replicas"], two["exp.num_replicas"]) == (1, 2)
+    plan = expand(ROOT / "examples" / "weak_scaling_cpu.yaml", capsys)
+    assert [(e["exp.num_replicas"], e["exp.repeat_index"]) for e in plan] == [
+        (1, 0), (2, 0), (1, 1), (2, 1), (1, 2), (2, 2)]  # runs interleaved
+    one, two = plan[:2]
     assert (one["exp.effective_batch"], two["exp.effective_batch"]) == (8, 16)
-    assert two["runtime.env.OMP_NUM_THREADS"] == "1"
+    assert one["exp.cpu_threads"] == two["exp.cpu_threads"] == 1
     assert main(["run", "--config", str(ROOT / "examples" / "weak_scaling_cpu.yaml"),
                  "-Pexp.status=simulate"]) == 0
     scripts = capsys.readouterr().out
-    assert scripts.count("torch.distributed.run") == 1 and "--nproc_per_node 2" in scripts
+    assert scripts.count("torch.distributed.run") == 3 and "--nproc_per_node 2" in scripts
+    assert scripts.count("--num_threads 1") == 6 and "OMP_NUM_THREADS=1" in scripts
 
 
 def test_gpu_docker_example_simulates_docker_launches(capsys: pytest.CaptureFixture[str]) -> None:

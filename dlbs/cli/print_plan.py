@@ -14,7 +14,9 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import IO, Any
 
-from dlbs.cli.planargs import add_plan_arguments, load_experiments, open_plan
+from dlbs.cli.planargs import PlanSource, add_plan_arguments, load_experiments, open_plan
+from dlbs.engine import expand_experiment
+from dlbs.engine.expand import repeat_count
 
 HELP = "print the expanded plan (every experiment with all its parameters) as JSON"
 EXAMPLE = ("experimenter print -Pexp.model=resnet50 -Vexp.replica_batch='[16, 32]' "
@@ -36,12 +38,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print only the number of experiments in the plan")
 
 
+def count_runs(source: PlanSource) -> int:
+    """Experiments the plan runs, repeats included, expanding only the experiments whose
+    ``exp.repeat`` is not a literal integer (the rest are counted without expansion)."""
+    count = 0
+    for experiment in source.experiments:
+        repeat = experiment.get("exp.repeat", 1)
+        if isinstance(repeat, str) or experiment.get("exp.repeat_index"):
+            repeat = 1 if experiment.get("exp.repeat_index") else repeat_count(
+                expand_experiment(experiment, source.specs, source.environ))
+        count += repeat_count({"exp.repeat": repeat})
+    return count
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the plan in the chosen format; return 0."""
     started = time.perf_counter()
     out = sys.stdout
     if args.count:
-        count = sum(1 for _ in open_plan(args).experiments)
+        count = count_runs(open_plan(args))
         out.write(f"{count}\n")
     else:
         writer = {"json": write_json, "jsonl": write_jsonl, "table": write_table}[args.format]

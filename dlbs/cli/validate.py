@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import re
 import sys
 from collections import Counter
@@ -125,14 +126,29 @@ def check_experiment(experiment: Mapping[str, Any]) -> list[str]:
     if framework not in FRAMEWORKS:
         problems.append(f"exp.framework '{framework}' is not one of {', '.join(sorted(FRAMEWORKS))}")
     for name, least in (("exp.replica_batch", 1), ("exp.num_batches", 1),
-                        ("exp.num_warmup_batches", 0), ("exp.num_nodes", 1)):
-        value = experiment.get(name)
+                        ("exp.num_warmup_batches", 0), ("exp.num_nodes", 1), ("exp.repeat", 1),
+                        ("exp.repeat_index", 0), ("exp.cpu_threads", 0)):
+        value = experiment.get(name, least)
         if not isinstance(value, int) or isinstance(value, bool) or value < least:
             problems.append(f"{name} is {value!r}; it must be an integer >= {least}")
+    problems += _check_adaptive(experiment)
     if experiment.get("exp.docker") is True and not experiment.get("exp.docker_image"):
         problems.append("exp.docker is true but exp.docker_image is empty")
     elif not problems:
         problems += _check_launch(experiment)
+    return problems
+
+
+def _check_adaptive(experiment: Mapping[str, Any]) -> list[str]:
+    """``exp.target_precision`` in [0, 1) and ``exp.max_time`` >= 0, finite numbers."""
+    problems = []
+    for name, high in (("exp.target_precision", 1.0), ("exp.max_time", math.inf)):
+        value = experiment.get(name, 0)
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or not math.isfinite(value) or not 0 <= value < high:
+            limit = "a number >= 0 and < 1 (e.g. 0.01)" if high == 1.0 else \
+                "a number of seconds >= 0 (0: no limit)"
+            problems.append(f"{name} is {value!r}; it must be {limit}")
     return problems
 
 
@@ -156,6 +172,8 @@ def _check_log_file(index: int, experiment: Mapping[str, Any],
     if log_file in seen:
         message = (f"experiment {index}: exp.log_file '{log_file}' is also the log of experiment "
                    f"{seen[log_file]}; make exp.log_file differ (e.g. add ${{exp.id}})")
+        if experiment.get("exp.repeat", 1) != 1:
+            message += "; with exp.repeat > 1 it must also contain ${exp.repeat_index}"
         return [message]
     seen[str(log_file)] = index
     return []

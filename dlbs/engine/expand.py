@@ -20,10 +20,15 @@ from typing import Any
 from dlbs.engine.casts import Rule, build_rules
 from dlbs.engine.model import CAPTURE_PREFIX, ParamSpec
 from dlbs.engine.resolver import ID_PARAM, Resolver
+from dlbs.errors import ExpansionError
 
 #: Parameters left out of the ``exp.id`` hash (besides ``sys.*``, captures and the parameters
 #: that depend on ``exp.id``).
-ID_EXCLUDED = frozenset({"exp.id", "exp.log_dir", "exp.log_file", "exp.status", "exp.rerun"})
+#: Repeats of one experiment share its id (and raising ``exp.repeat`` keeps the earlier runs'
+#: log names), so ``exp.repeat`` and ``exp.repeat_index`` are left out too.
+ID_EXCLUDED = frozenset({"exp.id", "exp.log_dir", "exp.log_file", "exp.status", "exp.rerun",
+                         "exp.repeat", "exp.repeat_index"})
+REPEAT, REPEAT_INDEX = "exp.repeat", "exp.repeat_index"
 #: Re-resolve everything (instead of what changed) when more than this share of values changed.
 FRESH_RATIO = 0.5
 _MISSING = object()
@@ -37,14 +42,39 @@ def expand_experiment(experiment: Mapping[str, Any], specs: Mapping[str, ParamSp
 
 def expand_plan(plan: Iterable[Mapping[str, Any]], specs: Mapping[str, ParamSpec],
                 environ: Mapping[str, str]) -> Iterator[dict[str, Any]]:
-    """Expand every experiment of ``plan`` lazily, in order (each as ``expand_experiment``)."""
+    """Expand every experiment of ``plan`` lazily (each as ``expand_experiment``).
+
+    An experiment with ``exp.repeat`` N > 1 becomes N runs (``exp.repeat_index`` 0..N-1),
+    interleaved: every experiment's run 0 in plan order (streamed as it is expanded), then
+    every run 1, and so on, so that a slow drift of the machine hits all configurations alike.
+    """
     rules = build_rules(specs)
     env = dict(environ)
     state = None
+    repeated: list[tuple[dict[str, Any], int]] = []
     for experiment in plan:
         # Private copies: the caller may change what it gets (or gave) before the next step.
         state = _expand(dict(experiment), rules, env, state)
+        count = repeat_count(state.output)
+        if count > 1 and not experiment.get(REPEAT_INDEX):  # a run given as such stays one
+            repeated.append((dict(experiment), count))
         yield dict(state.output)
+    rounds = max((count for _, count in repeated), default=1)
+    for index in range(1, rounds):
+        for experiment, count in repeated:
+            if index < count:
+                state = _expand({**experiment, REPEAT_INDEX: index}, rules, env, state)
+                yield dict(state.output)
+
+
+def repeat_count(experiment: Mapping[str, Any]) -> int:
+    """``exp.repeat`` of an expanded experiment (1 when absent); an ``ExpansionError`` unless
+    it is an integer >= 1."""
+    value = experiment.get(REPEAT, 1)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ExpansionError(f"exp.repeat is {value!r}; it must be an integer >= 1 (runs of "
+                             "each experiment), e.g. -Pexp.repeat=3")
+    return value
 
 
 class _State:

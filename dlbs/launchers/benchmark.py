@@ -29,6 +29,13 @@ FLAG_PARAMS: tuple[tuple[str, str], ...] = (
     ("--seed", "pytorch.seed"),
 )
 
+#: (flag, parameter) pairs passed only when the value is non-zero (0 is the benchmark's own
+#: default), so launch scripts of experiments that do not use them stay as they were.
+NONZERO_FLAG_PARAMS: tuple[tuple[str, str], ...] = (
+    ("--target_precision", "exp.target_precision"),
+    ("--max_time", "exp.max_time"),
+)
+
 #: Flags that only concern a real data set (left out when ``exp.data`` is ``synthetic``).
 REAL_DATA_FLAGS = frozenset({"--data_backend", "--data_shuffle"})
 
@@ -56,6 +63,13 @@ def gpus_per_process(exp: Mapping[str, Any]) -> int:
         return 0
     local = as_int(exp.get("exp.num_local_gpus"), 1)
     return max(1, local // num_replicas(exp))
+
+
+def cpu_threads(exp: Mapping[str, Any]) -> int:
+    """Threads per replica of a CPU experiment (``exp.cpu_threads``; 0: the benchmark decides)."""
+    if device_type(exp) != "cpu":
+        return 0
+    return max(0, as_int(exp.get("exp.cpu_threads"), 0))
 
 
 def python_for(exp: Mapping[str, Any]) -> str:
@@ -87,6 +101,12 @@ def benchmark_flags(exp: Mapping[str, Any]) -> list[str]:
             continue  # the benchmark warns that these mean nothing with synthetic data
         if name in exp and exp[name] is not None:
             flags += [flag, as_arg(exp[name])]
+    for flag, name in NONZERO_FLAG_PARAMS:
+        if exp.get(name):
+            flags += [flag, as_arg(exp[name])]
+    threads = cpu_threads(exp)
+    if threads:
+        flags += ["--num_threads", str(threads)]
     data_dir = as_arg(exp.get("exp.data_dir"))
     if data_dir:
         flags += ["--data_dir", data_dir]

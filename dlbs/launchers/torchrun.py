@@ -8,11 +8,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dlbs.launchers.benchmark import device_type, num_replicas
+from dlbs.launchers.benchmark import cpu_threads, device_type, num_replicas
 from dlbs.launchers.command import Command
 
 #: Variables every CPU (gloo) torchrun job gets unless ``runtime.env.*`` sets them: loopback
-#: rendezvous, and one OpenMP thread per rank so that ranks do not fight for cores.
+#: rendezvous, and ``exp.cpu_threads`` OpenMP threads per rank (1 when it is 0) so that ranks
+#: do not fight for cores.
 CPU_DDP_ENV: tuple[tuple[str, str], ...] = (
     ("MASTER_ADDR", "127.0.0.1"),
     ("GLOO_SOCKET_IFNAME", "lo"),
@@ -36,6 +37,7 @@ class TorchrunLayer:
                 "--nproc_per_node", str(num_replicas(exp)), *rest)
         wrapped = Command(argv=argv, env=cmd.env)
         if device_type(exp) == "cpu":
+            threads = str(cpu_threads(exp) or 1)
             for name, value in CPU_DDP_ENV:
-                wrapped = wrapped.with_env(name, value)
+                wrapped = wrapped.with_env(name, threads if name == "OMP_NUM_THREADS" else value)
         return wrapped

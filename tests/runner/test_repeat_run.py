@@ -1,0 +1,73 @@
+"""Repeats and the adaptive/thread parameters, from the plan to the launch script and logs."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dlbs.launchers.benchmark import benchmark_flags
+from dlbs.launchers.torchrun import TorchrunLayer
+from dlbs.launchers.command import Command
+
+from .test_runner import facts_of
+
+CPU = {"exp.device_type": "cpu", "exp.model": "m", "exp.cpu_replicas": 1}
+
+
+@pytest.mark.parametrize("params,present,absent", [
+    pytest.param({}, [], ["--target_precision", "--max_time", "--num_threads"], id="defaults"),
+    pytest.param({"exp.target_precision": 0.01, "exp.max_time": 30.0, "exp.cpu_threads": 2},
+                 ["--target_precision", "0.01", "--max_time", "30.0", "--num_threads", "2"], [],
+                 id="set"),
+    pytest.param({"exp.cpu_threads": 2, "exp.device_type": "gpu"}, [], ["--num_threads"],
+                 id="gpu-no-threads"),
+])
+def test_new_flags_appear_only_when_set(params: dict[str, Any], present: list[str],
+                                        absent: list[str]) -> None:
+    flags = benchmark_flags({**CPU, "exp.target_precision": 0.0, "exp.max_time": 0.0,
+                             "exp.cpu_threads": 0, **params})
+    joined = " ".join(flags)
+    assert all(p in flags for p in present) and not any(a in joined for a in absent)
+
+
+@pytest.mark.parametrize("threads,expected", [(0, "1"), (3, "3")])
+def test_torchrun_threads_follow_exp_cpu_threads(threads: int, expected: str) -> None:
+    exp = {**CPU, "exp.cpu_replicas": 2, "exp.cpu_threads": threads}
+    cmd = TorchrunLayer().wrap(exp, Command(argv=("python", "b.py")))
+    assert cmd.env_dict()["OMP_NUM_THREADS"] == expected
+
+
+def _run(tmp_path: Path, bench_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "dlbs", "run", "-Pexp.gpus=", '-Vexp.model=["ok1", "ok2"]',
+           "-Pexp.repeat=2", f"-Pexp.log_dir={tmp_path / 'logs'}",
+           f"-Ppytorch.bench_path={bench_dir}", f"-Pruntime.env.RECORD={tmp_path / 'record'}",
+           *extra]
+    return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          check=False)
+
+
+def test_a_sweep_with_repeats_runs_interleaved_and_resumes(tmp_path: Path,
+                                                           bench_dir: Path) -> None:
+    first = _run(tmp_path, bench_dir)
+    assert first.returncode == 0, first.stderr
+    assert (tmp_path / "record").read_text().split() == ["ok1", "ok2", "ok1", "ok2"]
+    logs = sorted(map(facts_of, (tmp_path / "logs").glob("*.log")),
+                  key=lambda f: (f["exp.model"], f["exp.repeat_index"]))
+    assert [(f["exp.model"], f["exp.repeat_index"]) for f in logs] == [
+        ("ok1", 0), ("ok1", 1), ("ok2", 0), ("ok2", 1)]
+    assert logs[0]["exp.id"] == logs[1]["exp.id"] and all(f["results.status"] == "ok"
+                                                          for f in logs)
+    again = _run(tmp_path, bench_dir)
+    assert again.returncode == 0 and len((tmp_path / "record").read_text().split()) == 4
+    more = _run(tmp_path, bench_dir, "-Pexp.repeat=3")
+    assert more.returncode == 0, more.stderr
+    assert (tmp_path / "record").read_text().split()[4:] == ["ok1", "ok2"]
+
+
+def test_repeats_sharing_one_log_are_refused(tmp_path: Path, bench_dir: Path) -> None:
+    result = _run(tmp_path, bench_dir, f"-Pexp.log_file={tmp_path}/one_${{exp.model}}.log")
+    assert result.returncode == 1
+    assert "exp.repeat_index" in result.stderr and "exp.log_file" in result.stderr
