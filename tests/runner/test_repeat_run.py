@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from dlbs.launchers.benchmark import benchmark_flags
-from dlbs.launchers.torchrun import TorchrunLayer
 from dlbs.launchers.command import Command
+from dlbs.launchers.torchrun import TorchrunLayer
 
 from .test_runner import facts_of
 
