@@ -17,6 +17,7 @@ from dlbs.logs.sources import load_records
 from dlbs.logs.store import atomic_output
 from dlbs.reports.aggregate import NOISE_THRESHOLD
 from dlbs.reports.build import KINDS, build_report, compare_records
+from dlbs.reports.compare import MIN_CHANGE
 from dlbs.reports.model import Report
 from dlbs.reports.render import FORMATS, RENDERERS
 
@@ -48,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=NOISE_THRESHOLD,
                         help="coefficient of variation above which a value is marked noisy "
                              "(default %(default)s)")
+    parser.add_argument("--min_change", "--min-change", type=float, default=MIN_CHANGE,
+                        help="with --compare: smallest relative change called faster/slower "
+                             "(default %(default)s = 1%%)")
     parser.add_argument("--filter_query", "--filter-query", default=None,
                         help="JSON object of key: condition selecting the experiments")
     parser.add_argument("--ignore_errors", "--ignore-errors", action="store_true",
@@ -83,7 +87,7 @@ def make_report(args: argparse.Namespace) -> Report:
         if args.inputs:
             raise UsageError("--compare BASE NEW takes its inputs itself; drop the other inputs")
         base, new = (_load([name], args, query) for name in args.compare)
-        return compare_records(base, new, args.noise_threshold)
+        return compare_records(base, new, args.noise_threshold, args.min_change)
     if not args.inputs:
         raise UsageError("name the logs or parsed files to report on (or --compare BASE NEW)")
     records = _load(args.inputs, args, query)

@@ -9,7 +9,7 @@ from typing import Any
 
 from dlbs.errors import ReportError
 from dlbs.reports.aggregate import NOISE_THRESHOLD
-from dlbs.reports.compare import compare_report
+from dlbs.reports.compare import MIN_CHANGE, compare_report
 from dlbs.reports.frame import check_columns, column_of
 from dlbs.reports.model import Report
 from dlbs.reports.summary import summary_report
@@ -57,8 +57,11 @@ def _check_distinct(rows: Sequence[str], cols: Sequence[str]) -> None:
             seen[column] = option
 
 
-def compare_records(base: Records, new: Records, threshold: float = NOISE_THRESHOLD) -> Report:
-    """The comparison of ``new`` against ``base``."""
+def compare_records(base: Records, new: Records, threshold: float = NOISE_THRESHOLD,
+                    min_change: float = MIN_CHANGE) -> Report:
+    """The comparison of ``new`` against ``base`` (verdicts from ``min_change`` on)."""
     if not base or not new:
         raise ReportError("--compare needs benchmark records on both sides")
-    return compare_report(base, new, threshold)
+    if not 0.0 <= min_change < 1.0:
+        raise ReportError(f"--min_change {min_change} must be >= 0 and < 1 (e.g. 0.02 for 2%)")
+    return compare_report(base, new, threshold, min_change)

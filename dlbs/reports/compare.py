@@ -3,11 +3,15 @@
 Experiments are matched on their identity keys, less those that differ wholesale between the
 two sides (one value in BASE, another in NEW: that is what is being compared, e.g. the docker
 image or the precision); the model, phase, batch and number of devices always match.
-Speedup = mean batch time of BASE / mean batch time of NEW (> 1: NEW is faster), with a 95%
-Welch-t confidence interval of the ratio of means on the log scale. Samples are the
-repeated runs when both sides have at least two, otherwise the per-iteration times
-(``results.time_data``). Verdict: ``faster`` when the whole interval is above 1, ``slower`` when
-below, otherwise ``no significant change``. Pure: records in, ``Report`` out.
+The evidence is the run: each run is a separate process, and its ``results.time`` (mean batch
+time over its steady window) is one sample. Iterations of one process are not independent
+samples of the code's speed: the run-to-run spread (placement, frequency, neighbours) is
+usually far larger than the spread inside a run, so with one run a side there is a ratio and
+no verdict. Speedup = geometric mean of BASE's run times / that of NEW's (> 1: NEW is faster),
+with a 95% Welch-t interval on the log scale. Verdict ``faster``/``slower`` needs ``MIN_RUNS``
+runs a side, an interval clear of 1 and a change of at least ``min_change``; otherwise ``no
+significant change``. Validated by simulation (tests/reports/test_compare_simulation.py) and a
+real A/A run (benchmarks/bench_aa_compare.py). Pure: records in, ``Report`` out.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ import pandas as pd
 from dlbs.reports.aggregate import NOISE_THRESHOLD, aggregate
 from dlbs.reports.frame import column_of, identity_keys, label_of, to_frame
 from dlbs.reports.model import Report, Table
-from dlbs.reports.stats import Ratio, ratio_of_means, summarize
+from dlbs.reports.stats import Ratio, runs_for_power, welch_log_ratio
 from dlbs.reports.tables import extra_dims, sortable
 
 Records = Sequence[Mapping[str, Any]]
@@ -30,7 +34,14 @@ ALWAYS_MATCHED: frozenset[str] = frozenset({
     "exp.model", "exp.phase", "exp.replica_batch", "exp.effective_batch", "exp.num_replicas"})
 ROWS: list[str] = ["model_title", "device", "replica_batch", "phase", "dtype"]
 COLUMNS: list[str] = ["Base (samples/s)", "New (samples/s)", "Speedup", "CI95 low", "CI95 high",
-                      "Runs base", "Runs new", "Samples", "Verdict"]
+                      "Runs base", "Runs new", "Runs needed", "Verdict"]
+#: Fewest successful runs a side for a verdict.
+MIN_RUNS = 2
+#: Default smallest change (relative) called ``faster``/``slower`` (``--min_change``).
+MIN_CHANGE = 0.01
+#: What the seeded simulation (tests/reports/test_compare_simulation.py) measured.
+POWER_NOTE = ("in simulation, 5 runs a side found a 10% change in 94% of cases when runs "
+              "varied by 3%, 54% when they varied by 5%")
 
 
 def _values(records: Records, key: str) -> set[str]:
@@ -50,35 +61,24 @@ def match_keys(base: Records, new: Records) -> tuple[list[str], list[str]]:
     return keys, notes
 
 
-Samples = tuple[dict[int, list[float]], dict[int, list[float]]]
+def _run_times(frame: pd.DataFrame) -> dict[int, list[float]]:
+    """Mean batch time (ms) of every successful run, by experiment."""
+    ok = frame[(frame["status"] == "ok") & frame["time"].notna() & (frame["time"] > 0)]
+    return {int(k): [float(x) for x in v] for k, v in ok.groupby("identity")["time"]}
 
 
-def _samples(frame: pd.DataFrame) -> Samples:
-    """Batch times (ms) of each experiment: per successful run, and per timed iteration."""
-    ok = frame[(frame["status"] == "ok") & frame["time"].notna()]
-    runs = {int(k): [float(x) for x in v] for k, v in ok.groupby("identity")["time"]}
-    iterations: dict[int, list[float]] = {}
-    for identity, data, time in zip(ok["identity"], ok["time_data"], ok["time"]):
-        values = data if isinstance(data, list) and data else [time]
-        iterations.setdefault(int(identity), []).extend(float(v) for v in values)
-    return runs, iterations
-
-
-def _pick(identity: int, base: Samples, new: Samples) -> tuple[list[float], list[float], str]:
-    """Repeated runs when both sides have two or more, else per-iteration times."""
-    runs_b, runs_n = base[0].get(identity, []), new[0].get(identity, [])
-    if len(runs_b) >= 2 and len(runs_n) >= 2:
-        return runs_b, runs_n, "runs"
-    return base[1].get(identity, []), new[1].get(identity, []), "iterations"
-
-
-def _verdict(ratio: Ratio) -> str:
-    speedup_low, speedup_high = 1.0 / ratio.ci_high, 1.0 / ratio.ci_low
+def _verdict(ratio: Ratio, runs: tuple[int, int], min_change: float) -> str:
+    """``faster``/``slower`` only with two runs a side and the whole interval beyond
+    1 +/- ``min_change`` (a superiority margin: the change is at least that large with 95%
+    confidence); else ``no significant change`` or why there is no verdict."""
+    fewest = min(runs)
+    if fewest < MIN_RUNS:
+        return f"no verdict: {fewest} run{'s' if fewest != 1 else ''} on a side"
     if math.isnan(ratio.ci_low):
-        return "not enough data"
-    if speedup_low > 1.0:
+        return "no verdict: no spread"
+    if ratio.ci_low > 1.0 + min_change:
         return "faster"
-    if speedup_high < 1.0:
+    if ratio.ci_high < 1.0 / (1.0 + min_change):
         return "slower"
     return "no significant change"
 
@@ -92,7 +92,19 @@ def _status_verdict(base: Any, new: Any) -> str | None:
     return None
 
 
-def _compare_row(row: pd.Series, base: Samples, new: Samples) -> list[Any]:
+def _runs_needed(b_times: list[float], n_times: list[float], ratio: Ratio,
+                 min_change: float, verdict: str) -> int | None:
+    """Runs per side that would resolve the observed change (none when there is a verdict)."""
+    if verdict != "no significant change" or math.isnan(ratio.ratio):
+        return None
+    seen = max(ratio.ratio, 1.0 / ratio.ratio) - 1.0
+    effect = max(seen, 2.0 * min_change, 0.01)
+    needed = runs_for_power(b_times, n_times, effect, min_change)
+    return needed if needed is not None and needed > min(len(b_times), len(n_times)) else None
+
+
+def _compare_row(row: pd.Series, base: dict[int, list[float]], new: dict[int, list[float]],
+                 min_change: float) -> list[Any]:
     b_thr = row["throughput_mean_b"] if row["status_b"] == "ok" else row["status_b"]
     n_thr = row["throughput_mean_n"] if row["status_n"] == "ok" else row["status_n"]
     runs = [int(row["runs_b"]) if not pd.isna(row["runs_b"]) else None,
@@ -100,11 +112,13 @@ def _compare_row(row: pd.Series, base: Samples, new: Samples) -> list[Any]:
     verdict = _status_verdict(row["status_b"], row["status_n"])
     if verdict is not None:
         return [b_thr, n_thr, None, None, None, *runs, None, verdict]
-    b_values, n_values, level = _pick(int(row.name), base, new)
-    ratio = ratio_of_means(summarize(b_values), summarize(n_values))
-    low = None if math.isnan(ratio.ci_high) else 1.0 / ratio.ci_high
-    high = None if math.isnan(ratio.ci_low) else 1.0 / ratio.ci_low
-    return [b_thr, n_thr, 1.0 / ratio.ratio, low, high, *runs, level, _verdict(ratio)]
+    b_times, n_times = base.get(int(row.name), []), new.get(int(row.name), [])
+    ratio = welch_log_ratio(b_times, n_times)
+    verdict = _verdict(ratio, (len(b_times), len(n_times)), min_change)
+    low = None if math.isnan(ratio.ci_low) else ratio.ci_low
+    high = None if math.isnan(ratio.ci_high) else ratio.ci_high
+    needed = _runs_needed(b_times, n_times, ratio, min_change, verdict)
+    return [b_thr, n_thr, ratio.ratio, low, high, *runs, needed, verdict]
 
 
 def _sides(base: Records, new: Records, keys: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -113,24 +127,41 @@ def _sides(base: Records, new: Records, keys: list[str]) -> tuple[pd.DataFrame, 
     return frame.iloc[:len(base)], frame.iloc[len(base):]
 
 
-def compare_report(base: Records, new: Records, threshold: float = NOISE_THRESHOLD) -> Report:
+def compare_report(base: Records, new: Records, threshold: float = NOISE_THRESHOLD,
+                   min_change: float = MIN_CHANGE) -> Report:
     """The comparison table of ``new`` against ``base``."""
     keys, notes = match_keys(base, new)
     frame_b, frame_n = _sides(base, new, keys)
     agg_b, agg_n = aggregate(frame_b, threshold), aggregate(frame_n, threshold)
     both = agg_b.add_suffix("_b").join(agg_n.add_suffix("_n"), how="outer")
-    samples_b, samples_n = _samples(frame_b), _samples(frame_n)
-    cells = [_compare_row(row, samples_b, samples_n) for _, row in both.iterrows()]
+    runs_b, runs_n = _run_times(frame_b), _run_times(frame_n)
+    cells = [_compare_row(row, runs_b, runs_n, min_change) for _, row in both.iterrows()]
     dims_frame = _dims(both, agg_b, agg_n, [column_of(k) for k in keys])
     # dtype=object: a column with an empty cell keeps its ints (runs 3, not 3.00)
     data = pd.DataFrame(cells, index=pd.MultiIndex.from_frame(dims_frame), columns=COLUMNS,
                         dtype=object)
     data = data.astype(object).where(data.notna(), None).sort_index(kind="stable")
-    notes.append("speedup = base batch time / new batch time (> 1: new is faster); CI95 by "
-                 "Welch's t over repeated runs when both sides have two or more, else over "
-                 "per-iteration times")
+    notes += _method_notes(data, min_change)
     return Report("compare", "Comparison: new vs base", [Table("comparison", "Speedup", data)],
                   notes)
+
+
+def _method_notes(data: pd.DataFrame, min_change: float) -> list[str]:
+    """How the verdicts were reached, and what a cell without one needs."""
+    notes = [("speedup = geometric mean of base run times / that of new (> 1: new is faster); "
+              "CI95 by Welch's t over the log run times (each run a separate process, its time "
+              f"over its steady window); a verdict needs >= {MIN_RUNS} runs a side and the whole "
+              f"CI beyond 1 +/- {min_change:.0%} (--min_change)")]
+    verdicts = [str(v) for v in data["Verdict"]]
+    if any(v.startswith(("no verdict: 1 run", "no verdict: 0 run")) for v in verdicts):
+        notes.append(f"no verdict from one run a side: iterations of one process are not "
+                     f"independent samples of the code's speed; run exp.repeat >= {MIN_RUNS} "
+                     f"on both sides (3-5 recommended: {POWER_NOTE})")
+    if data["Runs needed"].notna().any():
+        notes.append("runs needed: runs per side that would give a verdict with 80% power if the "
+                     "change were the size seen (at least twice --min_change), from the spread "
+                     "of the runs")
+    return notes
 
 
 def _dims(both: pd.DataFrame, agg_b: pd.DataFrame, agg_n: pd.DataFrame,

@@ -9,11 +9,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 from pytorch_benchmarks.tdist import CONFIDENCE, incomplete_beta, t_cdf, t_critical, t_quantile
 
-__all__ = ["CONFIDENCE", "Ratio", "Summary", "incomplete_beta", "ratio_of_means", "summarize",
-           "t_cdf", "t_critical", "t_quantile"]
+__all__ = ["CONFIDENCE", "Ratio", "Summary", "incomplete_beta", "ratio_of_means", "runs_for_power",
+           "summarize", "t_cdf", "t_critical", "t_quantile", "welch_log_ratio"]
 
 
 @dataclass(frozen=True)
@@ -78,3 +79,45 @@ def ratio_of_means(base: Summary, new: Summary, confidence: float = CONFIDENCE) 
     margin = t_critical(df, confidence) * math.sqrt(total)
     log_ratio = math.log(ratio)
     return Ratio(ratio, math.exp(log_ratio - margin), math.exp(log_ratio + margin), df)
+
+
+def welch_log_ratio(base: Sequence[float], new: Sequence[float],
+                    confidence: float = CONFIDENCE) -> Ratio:
+    """``mean(log base) - mean(log new)`` as a ratio: the geometric-mean ratio base/new with
+    its Welch-t confidence interval (NaN interval below two values a side or a value <= 0).
+
+    Run times are positive and their spread is multiplicative, so the logs are the natural
+    scale; the interval of the difference of mean logs, exponentiated, bounds the ratio.
+    """
+    if not base or not new or min(base) <= 0 or min(new) <= 0:
+        return Ratio(math.nan, math.nan, math.nan, math.nan)
+    lb, ln = [math.log(v) for v in base], [math.log(v) for v in new]
+    sb, sn = summarize(lb), summarize(ln)
+    ratio = math.exp(sb.mean - sn.mean)
+    if sb.n < 2 or sn.n < 2:
+        return Ratio(ratio, math.nan, math.nan, math.nan)
+    var_b, var_n = sb.std ** 2 / sb.n, sn.std ** 2 / sn.n
+    total = var_b + var_n
+    if total == 0:
+        return Ratio(ratio, ratio, ratio, math.inf)
+    df = total ** 2 / (var_b ** 2 / (sb.n - 1) + var_n ** 2 / (sn.n - 1))
+    margin = t_critical(df, confidence) * math.sqrt(total)
+    return Ratio(ratio, ratio * math.exp(-margin), ratio * math.exp(margin), df)
+
+
+def runs_for_power(base: Sequence[float], new: Sequence[float], effect: float,
+                   margin: float = 0.0, power: float = 0.8,
+                   confidence: float = CONFIDENCE) -> int | None:
+    """Runs per side that would put the interval beyond ``1 + margin`` for a true change of
+    ``effect`` (relative, e.g. 0.05) with ``power``, from the pooled spread of the log run
+    times (normal approximation); ``None`` without two values a side or when ``effect`` is
+    not above ``margin``."""
+    if len(base) < 2 or len(new) < 2 or effect <= margin or min(*base, *new) <= 0:
+        return None
+    lb, ln = [math.log(v) for v in base], [math.log(v) for v in new]
+    sb, sn = summarize(lb), summarize(ln)
+    pooled = ((sb.n - 1) * sb.std ** 2 + (sn.n - 1) * sn.std ** 2) / (sb.n + sn.n - 2)
+    z = NormalDist()
+    spread = z.inv_cdf(0.5 + confidence / 2) + z.inv_cdf(power)
+    distance = math.log1p(effect) - math.log1p(margin)
+    return max(2, math.ceil(2 * spread ** 2 * pooled / distance ** 2))

@@ -71,7 +71,12 @@ def test_unknown_pivot_column_is_an_error() -> None:
 
 @pytest.mark.parametrize("base, new, verdict", [
     pytest.param([run(time=10.0)], [run(time=20.0, **{"results.time_data": [19.0, 21.0]})],
-                 "not enough data", id="one-side-without-samples"),
+                 "no verdict: 1 run on a side", id="one-run-a-side"),
+    pytest.param([run(time=t) for t in (10.0, 10.2)], [run(time=t) for t in (10.1, 10.15)],
+                 "no significant change", id="within-noise"),
+    pytest.param([run(time=t) for t in (10.0, 10.001, 10.002)],
+                 [run(time=t) for t in (9.95, 9.951, 9.952)], "no significant change",
+                 id="significant-but-below-min-change"),
     pytest.param([run(time=t) for t in (10.0, 10.2, 9.8)], [run(time=t) for t in (20, 20.4, 19.6)],
                  "slower", id="slower"),
     pytest.param([run(time=10.0)], [run(status="timeout")], "failed in new", id="failed-in-new"),
@@ -83,12 +88,30 @@ def test_compare_verdicts(base: list[dict[str, Any]], new: list[dict[str, Any]],
     assert table["Verdict"].iat[0] == verdict
 
 
-def test_compare_uses_iteration_times_for_single_runs() -> None:
-    base = [run(time=10.0, **{"results.time_data": [9.9, 10.0, 10.1, 10.0]})]
-    new = [run(time=8.0, **{"results.time_data": [7.9, 8.0, 8.1, 8.0]})]
-    row = compare_records(base, new).tables[0].data.iloc[0]
-    assert row["Speedup"] == pytest.approx(1.25) and row["Samples"] == "iterations"
-    assert 1.0 < row["CI95 low"] < 1.25 < row["CI95 high"] and row["Verdict"] == "faster"
+def test_one_run_a_side_gives_a_ratio_and_no_verdict_however_tight_its_iterations() -> None:
+    """The 42x case: iterations of one process are not independent samples of the code."""
+    base = [run(time=10.0, **{"results.time_data": [9.9, 10.0, 10.1, 10.0] * 25})]
+    new = [run(time=8.0, **{"results.time_data": [7.9, 8.0, 8.1, 8.0] * 25})]
+    report = compare_records(base, new)
+    row = report.tables[0].data.iloc[0]
+    assert row["Speedup"] == pytest.approx(1.25) and row["CI95 low"] is None
+    assert row["Verdict"] == "no verdict: 1 run on a side"
+    assert any("exp.repeat >= 2" in note for note in report.notes)
+
+
+def test_repeats_give_a_verdict_and_runs_needed_when_unresolved() -> None:
+    base = [run(time=t) for t in (10.0, 10.3, 9.8)]
+    faster = compare_records(base, [run(time=t) for t in (8.0, 8.1, 7.9)]).tables[0].data.iloc[0]
+    assert faster["Verdict"] == "faster" and 1.0 < faster["CI95 low"] < 1.25 < faster["CI95 high"]
+    assert faster["Runs needed"] is None
+    unclear = compare_records(base, [run(time=t) for t in (9.7, 10.4, 9.6)]).tables[0].data
+    assert unclear["Verdict"].iat[0] == "no significant change"
+    assert unclear["Runs needed"].iat[0] > 3
+
+
+def test_min_change_is_checked() -> None:
+    with pytest.raises(ReportError, match="--min_change"):
+        compare_records([run()], [run()], min_change=1.5)
 
 
 def test_compare_matches_across_what_differs_wholesale() -> None:
