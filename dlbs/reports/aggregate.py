@@ -4,7 +4,8 @@ For ``time`` (ms) and ``throughput`` (samples/s) of the successful runs: count, 
 standard deviation and the 95% confidence interval of the mean (Student t). An experiment is
 *noisy* when the coefficient of variation (std / mean) of its throughput over runs is above the
 threshold; with a single run, the iteration-level ``results.time_std / results.time`` is used
-instead. An experiment with no successful run carries the status of its last failed run.
+instead. An experiment with no successful run carries the status of its last failed run;
+one with a successful run that found no steady state is ``unsteady``.
 Pure: frame in, frame out.
 """
 from __future__ import annotations
@@ -18,7 +19,8 @@ from dlbs.reports.stats import t_critical
 NOISE_THRESHOLD = 0.05
 METRICS: tuple[str, ...] = ("time", "throughput")
 #: Columns that vary between runs of one experiment and are not carried to the aggregate.
-PER_RUN: tuple[str, ...] = ("time", "throughput", "time_std", "time_data", "status", "error")
+PER_RUN: tuple[str, ...] = ("time", "throughput", "time_std", "time_data", "status", "error",
+                            "steady_state")
 
 
 def _margin(std: pd.Series, count: pd.Series) -> pd.Series:
@@ -61,4 +63,12 @@ def aggregate(frame: pd.DataFrame, threshold: float = NOISE_THRESHOLD) -> pd.Dat
     out["noisy"] = out["cv"] > threshold
     out["status"] = out["failed_status"].where(out["runs_ok"] == 0, "ok")
     out["partial"] = (out["runs_ok"] > 0) & (out["runs_ok"] < out["runs"])
+    out["unsteady"] = _unsteady(ok).reindex(out.index).fillna(False).astype(bool)
     return out.drop(columns="failed_status")
+
+
+def _unsteady(ok: pd.DataFrame) -> pd.Series:
+    """Experiments with a successful run that never reached a steady state (the benchmark's
+    ``results.steady_state`` is ``false``; logs without the key count as steady)."""
+    flags = ok["steady_state"].map(lambda v: v is False)
+    return flags.groupby(ok["identity"], sort=False).any()

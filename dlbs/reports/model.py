@@ -16,9 +16,15 @@ import pandas as pd
 #: Cell marks and what they mean (shown under each report).
 MARK_NOISY = "*"
 MARK_PARTIAL = "!"
+MARK_UNSTEADY = "~"
+MARK_SUPERLINEAR = "^"
 MARK_LEGEND: dict[str, str] = {
     MARK_NOISY: "noisy: coefficient of variation above the threshold",
     MARK_PARTIAL: "some repeated runs failed; value from the successful ones",
+    MARK_UNSTEADY: "no steady state found in a run: the warm-up may be in the mean; raise "
+                   "exp.num_batches or set exp.target_precision",
+    MARK_SUPERLINEAR: "efficiency above 100%: more than linear scaling; see the note for the "
+                      "likely cause",
 }
 #: How a failed cell is shown, by status (any other status is shown as it is).
 STATUS_TEXT: dict[str, str] = {"failure": "failed"}

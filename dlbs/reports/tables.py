@@ -16,7 +16,16 @@ import pandas as pd
 
 from dlbs.reports.aggregate import NOISE_THRESHOLD, aggregate
 from dlbs.reports.frame import column_of, identity_keys, is_number, label_of, to_frame
-from dlbs.reports.model import MARK_NOISY, MARK_PARTIAL, Report, Table, is_missing, legend
+from dlbs.reports.model import (
+    MARK_NOISY,
+    MARK_PARTIAL,
+    MARK_UNSTEADY,
+    Report,
+    Table,
+    is_missing,
+    legend,
+)
+from dlbs.reports.scaling import SCALING_FACTS, scaling_tables
 
 #: Value columns: title of the table of each.
 VALUE_TITLES: dict[str, str] = {"time": "Batch time (ms)", "throughput": "Throughput (samples/s)"}
@@ -85,7 +94,8 @@ def _cells(agg: pd.DataFrame, value: str) -> pd.DataFrame:
     ok = agg["status"] == "ok"
     cell = agg[value].astype(object).where(ok, agg["status"])
     mark = (agg["noisy"] & ok).map({True: MARK_NOISY, False: ""}) + \
-        agg["partial"].map({True: MARK_PARTIAL, False: ""})
+        agg["partial"].map({True: MARK_PARTIAL, False: ""}) + \
+        (agg["unsteady"] & ok).map({True: MARK_UNSTEADY, False: ""})
     return pd.DataFrame({"cell": cell, "mark": mark})
 
 
@@ -110,29 +120,6 @@ def pivot(agg: pd.DataFrame, rows: list[str], cols: list[str], value: str,
     return data, marks, added
 
 
-def _scaled(row: pd.Series) -> tuple[dict[Any, Any], dict[Any, Any]]:
-    numeric = {col: v for col, v in row.items() if is_number(v) and v > 0}
-    base = min(numeric) if numeric else None
-    speedup, efficiency = {}, {}
-    for col, value in row.items():
-        if base is None or not is_number(value):
-            speedup[col] = efficiency[col] = value
-            continue
-        speedup[col] = float(value) / numeric[base]
-        efficiency[col] = 100.0 * speedup[col] * base / col
-    return speedup, efficiency
-
-
-def scaling(throughput: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Speedup and efficiency (%) of each row against its fewest-devices successful cell."""
-    pairs = [_scaled(row) for _, row in throughput.iterrows()]
-    speedup = pd.DataFrame([p[0] for p in pairs], index=throughput.index,
-                           columns=throughput.columns)
-    efficiency = pd.DataFrame([p[1] for p in pairs], index=throughput.index,
-                              columns=throughput.columns)
-    return speedup.astype(object), efficiency.astype(object)
-
-
 def _notes(added: list[str], tables: list[Table], threshold: float) -> list[str]:
     notes = [f"{line}" for line in legend(tables)]
     if added:
@@ -144,18 +131,20 @@ def _notes(added: list[str], tables: list[Table], threshold: float) -> list[str]
 def standard_report(records: Sequence[Mapping[str, Any]], kind: str,
                     threshold: float = NOISE_THRESHOLD) -> Report:
     """The ``regular``, ``weak`` or ``strong`` report of DLBS."""
-    agg, identity = prepare(records, threshold=threshold)
+    extra = list(SCALING_FACTS) if kind != "regular" else []
+    agg, identity = prepare(records, extra=extra, threshold=threshold)
     rows, cols = LAYOUTS[kind]
     tables: list[Table] = []
     added: list[str] = []
     for metric, title in VALUE_TITLES.items():
         data, marks, added = pivot(agg, rows, cols, f"{metric}_mean", identity)
         tables.append(Table(metric, title, data, marks))
+    scaling_notes: list[str] = []
     if kind != "regular":
-        speedup, efficiency = scaling(tables[1].data)
-        tables.append(Table("speedup", "Speedup (x, vs fewest devices)", speedup, tables[1].marks))
-        tables.append(Table("efficiency", "Efficiency (%)", efficiency, tables[1].marks, digits=1))
-    return Report(kind, TITLES[kind], tables, _notes(added, tables, threshold))
+        more, scaling_notes = scaling_tables(tables[1], agg, [*rows, *added], cols)
+        tables += more
+    notes = _notes(added, tables, threshold)
+    return Report(kind, TITLES[kind], tables, scaling_notes + notes)
 
 
 def _value_column(agg: pd.DataFrame, frame_value: str) -> str:

@@ -1,0 +1,60 @@
+"""Honest scaling reports: superlinear efficiency flagged with its cause, one device count."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dlbs.reports.build import build_report
+from dlbs.reports.render import to_text
+
+from .test_tables import run
+
+
+def replicas(n: int, time: float, **facts: Any) -> dict[str, Any]:
+    """A weak-scaling run on ``n`` CPU replicas, replica batch 8."""
+    return run(batch=8, time=time, **{"exp.num_replicas": n, "exp.effective_batch": 8 * n,
+                                      "results.throughput": 8 * n * 1000.0 / time,
+                                      "hw.cpu_model": "Xeon", "hw.hostname": "h1", **facts})
+
+
+@pytest.mark.parametrize("kind", ["weak", "strong"])
+def test_one_device_count_says_there_is_nothing_to_scale(kind: str) -> None:
+    report = build_report([replicas(1, 10.0), replicas(1, 20.0, **{"exp.model": "vgg16"})], kind)
+    assert [t.name for t in report.tables] == ["time", "throughput"]
+    assert any(note.startswith("nothing to scale") for note in report.notes)
+    assert "1.00" not in to_text(report).split("nothing to scale")[0].split("Throughput")[0]
+
+
+@pytest.mark.parametrize("facts_1,facts_2,cause", [
+    pytest.param({"exp.num_threads": 2}, {"exp.num_threads": 1},
+                 "threads per replica differ: 2 (1 device), 1 (2 devices)", id="threads"),
+    pytest.param({"hw.hostname": "big"}, {"hw.hostname": "small"},
+                 "host differ: big (1 device), small (2 devices)", id="host"),
+    pytest.param({}, {}, "no difference in threads", id="none-seen"),
+])
+def test_superlinear_efficiency_is_marked_and_explained(facts_1: dict[str, Any],
+                                                        facts_2: dict[str, Any],
+                                                        cause: str) -> None:
+    # Two replicas, each iteration twice as fast as one replica's: 400% of one's throughput.
+    records = [replicas(1, 20.0, **facts_1), replicas(2, 10.0, **facts_2)]
+    report = build_report(records, "weak")
+    efficiency = next(t for t in report.tables if t.name == "efficiency")
+    assert efficiency.data.iat[0, 1] == pytest.approx(200.0)  # 4x throughput on 2 devices
+    assert efficiency.mark(0, 1) == "^" and efficiency.mark(0, 0) == ""
+    note = next(n for n in report.notes if n.startswith("efficiency above 100%"))
+    assert cause in note
+    assert any(n.startswith("^ efficiency above 100%") for n in report.notes)
+
+
+def test_linear_or_worse_scaling_has_no_flag() -> None:
+    report = build_report([replicas(1, 10.0), replicas(2, 12.0)], "weak")
+    assert not any("above 100%" in note for note in report.notes)
+
+
+def test_a_run_without_steady_state_is_marked() -> None:
+    records = [run(time=10.0, **{"results.steady_state": False}),
+               run(time=10.0, batch=32, **{"results.steady_state": True}), run(batch=64)]
+    report = build_report(records, "regular")
+    assert [report.tables[0].mark(0, c) for c in range(3)] == ["~", "", ""]
+    assert any(note.startswith("~ no steady state") for note in report.notes)
