@@ -11,6 +11,7 @@ import os
 import platform
 import re
 import socket
+import subprocess
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -105,3 +106,21 @@ def host_facts() -> tuple[tuple[str, Any], ...]:
     if driver:
         facts.append(("hw.nvidia_driver", driver))
     return tuple(facts)
+
+
+def report_maker(root: Path | None = None) -> dict[str, Any]:
+    """The dlbs that makes a report: version, commit and whether tracked files differ from
+    it (asked of ``git`` itself when it is installed; else the commit read from ``.git``)."""
+    root = Path(dlbs.PROJECT_ROOT) if root is None else root
+    info: dict[str, Any] = {"version": getattr(dlbs, "__version__", None),
+                            "commit": None, "dirty": None}
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=10, check=True)
+        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
+                                 "--untracked-files=no"], capture_output=True, text=True,
+                                timeout=10, check=True)
+        info["commit"], info["dirty"] = head.stdout.strip(), bool(status.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        info["commit"] = git_commit(root)
+    return info

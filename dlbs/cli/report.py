@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Any
 
@@ -19,6 +20,7 @@ from dlbs.reports.aggregate import NOISE_THRESHOLD
 from dlbs.reports.build import KINDS, build_report, compare_records
 from dlbs.reports.compare import MIN_CHANGE
 from dlbs.reports.model import Report
+from dlbs.reports.provenance import provenance
 from dlbs.reports.render import FORMATS, RENDERERS
 
 HELP = "report benchmark results as tables and charts (regular, weak/strong scaling, compare)"
@@ -87,11 +89,22 @@ def make_report(args: argparse.Namespace) -> Report:
         if args.inputs:
             raise UsageError("--compare BASE NEW takes its inputs itself; drop the other inputs")
         base, new = (_load([name], args, query) for name in args.compare)
-        return compare_records(base, new, args.noise_threshold, args.min_change)
+        report = compare_records(base, new, args.noise_threshold, args.min_change)
+        return _with_provenance(report, [*base, *new], args.compare)
     if not args.inputs:
         raise UsageError("name the logs or parsed files to report on (or --compare BASE NEW)")
     records = _load(args.inputs, args, query)
-    return build_report(records, args.kind, pivot, args.noise_threshold)
+    report = build_report(records, args.kind, pivot, args.noise_threshold)
+    return _with_provenance(report, records, args.inputs)
+
+
+def _with_provenance(report: Report, records: list[dict[str, Any]], inputs: list[str]) -> Report:
+    """Attach where and how the records were measured, and which dlbs made the report."""
+    from dlbs.provenance import report_maker
+
+    folders = [os.path.abspath(name) for name in inputs]
+    report.provenance = provenance(records, folders, report_maker())
+    return report
 
 
 def _render(report: Report, args: argparse.Namespace) -> str:

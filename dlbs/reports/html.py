@@ -14,6 +14,7 @@ import jinja2
 
 from dlbs.reports.model import Report, Table, format_cell, is_missing
 from dlbs.reports.plots import Chart
+from dlbs.reports.provenance import provenance_lines
 from dlbs.reports.render import column_names, columns_title, level_names, row_keys
 
 #: CSS class of text cells; any other text is the status of a failed experiment ("status").
@@ -56,4 +57,5 @@ def to_html(report: Report, charts: Sequence[Chart] = ()) -> str:
     images = [{"title": c.title, "data": base64.b64encode(c.png).decode("ascii")}
               for c in charts]
     return template.render(title=report.title, tables=[_table_view(t) for t in report.tables],
-                           notes=report.notes, charts=images)
+                           notes=report.notes, charts=images,
+                           provenance=provenance_lines(report.provenance or {}))

@@ -57,6 +57,8 @@ class Report:
     title: str
     tables: list[Table]
     notes: list[str] = field(default_factory=list)
+    #: Where and how it was measured (``dlbs.reports.provenance``); ``None``: not recorded.
+    provenance: dict[str, Any] | None = None
 
 
 def is_missing(value: Any) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from dlbs.reports.model import Report, Table, formatted, is_missing, json_cell
+from dlbs.reports.provenance import provenance_lines
 
 FORMATS: tuple[str, ...] = ("text", "markdown", "csv", "json", "html")
 
@@ -100,12 +101,20 @@ def _notes_text(report: Report, bullet: str) -> list[str]:
     return [f"{bullet}{note}" for note in report.notes]
 
 
+def _provenance_text(report: Report, heading: str, bullet: str) -> list[str]:
+    """The provenance footer (nothing when the report has none)."""
+    if not report.provenance:
+        return []
+    return ["", heading, *(f"{bullet}{line}" for line in provenance_lines(report.provenance))]
+
+
 def to_text(report: Report) -> str:
-    """The report for a terminal: title, aligned tables, notes."""
+    """The report for a terminal: title, aligned tables, notes, provenance."""
     parts = [report.title, "=" * len(report.title), ""]
     for table in report.tables:
         parts += [table_text(table), ""]
     parts += _notes_text(report, "")
+    parts += _provenance_text(report, "Measured:", "  ")
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -138,6 +147,7 @@ def to_markdown(report: Report) -> str:
     for table in report.tables:
         parts += [table_markdown(table), ""]
     parts += _notes_text(report, "- ")
+    parts += _provenance_text(report, "### Provenance\n", "- ")
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -179,8 +189,12 @@ def table_dict(table: Table) -> dict[str, Any]:
 
 def report_dict(report: Report) -> dict[str, Any]:
     """The report as plain data (for JSON and the HTML template)."""
-    return {"kind": report.kind, "title": report.title, "notes": list(report.notes),
-            "tables": [table_dict(t) for t in report.tables]}
+    data: dict[str, Any] = {"kind": report.kind, "title": report.title,
+                            "notes": list(report.notes),
+                            "tables": [table_dict(t) for t in report.tables]}
+    if report.provenance:
+        data["provenance"] = report.provenance
+    return data
 
 
 def to_json(report: Report) -> str:

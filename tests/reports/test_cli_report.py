@@ -26,12 +26,16 @@ def test_report_from_logs_equals_report_from_records(
         log_dir: Path, records: list[dict[str, Any]], tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", str(log_dir), "--recursive", "--type", "weak", "--format", "json"]) == 0
-    from_logs = capsys.readouterr().out
+    from_logs = json.loads(capsys.readouterr().out)
     parsed = tmp_path / "parsed.json.gz"
     write_records(records, parsed)
     assert main(["report", str(parsed), "--type", "weak", "--format", "json"]) == 0
-    assert capsys.readouterr().out == from_logs
-    expected = (Path(__file__).parent / "golden" / "weak.json").read_text()
+    from_parsed = json.loads(capsys.readouterr().out)
+    where_logs, where_parsed = from_logs.pop("provenance"), from_parsed.pop("provenance")
+    assert from_parsed == from_logs
+    assert where_logs["inputs"] == [str(log_dir)] and where_parsed["inputs"] == [str(parsed)]
+    assert where_logs["report_by"]["version"] and where_logs["records"] == len(records)
+    expected = json.loads((Path(__file__).parent / "golden" / "weak.json").read_text())
     assert from_logs == expected
 
 

@@ -1,0 +1,116 @@
+"""Where and how a report's numbers were measured: a summary of the records' own facts.
+
+Hosts, CPU and GPU models, torch/CUDA versions, the dlbs commits the logs were measured with,
+the date range, the log folders read and the iteration settings (iterations, warm-up, runs per
+experiment, precision targets, steady states). The report-maker's own version and commit are
+given by the caller (the CLI asks git), so this stays pure: records in, a dict out.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+Records = Sequence[Mapping[str, Any]]
+
+#: Provenance entry -> the log keys it collects (distinct values, in order of appearance).
+DISTINCT: dict[str, tuple[str, ...]] = {
+    "hosts": ("hw.hostname",),
+    "cpu_models": ("hw.cpu_model",),
+    "torch": ("exp.framework_version",),
+    "cuda": ("hw.cuda_version",),
+    "measured_with_dlbs": ("exp.dlbs_commit",),
+    "num_batches": ("exp.num_batches",),
+    "num_warmup_batches": ("exp.num_warmup_batches",),
+    "target_precision": ("exp.target_precision",),
+    "threads_per_replica": ("exp.num_threads",),
+}
+#: Display names of the entries (text, markdown and HTML footers).
+LABELS: dict[str, str] = {
+    "hosts": "hosts", "cpu_models": "CPU", "gpu_models": "GPU", "torch": "torch",
+    "cuda": "CUDA", "measured_with_dlbs": "measured with dlbs commit",
+    "report_by": "report by dlbs", "dates": "runs from/to", "inputs": "logs read",
+    "records": "records", "num_batches": "timed iterations (exp.num_batches)",
+    "num_warmup_batches": "warm-up iterations", "target_precision": "target precision",
+    "threads_per_replica": "threads per replica", "runs_per_experiment": "runs per experiment",
+    "steady_state": "runs with a steady state", "num_batches_done": "timed iterations done",
+}
+
+
+def _distinct(values: Iterable[Any]) -> list[Any]:
+    seen: list[Any] = []
+    for value in values:
+        if value not in (None, "", []) and value not in seen:
+            seen.append(value)
+    return seen
+
+
+def _gpu_models(records: Records) -> list[Any]:
+    names = (name for r in records if r.get("exp.device_type") == "gpu"
+             for name in (r.get("hw.devices") or []))
+    return _distinct(names)
+
+
+def _dates(records: Records) -> list[str]:
+    starts = [str(v) for r in records for v in
+              (r.get("exp.start_time") or r.get("exp.runner_start_time"),) if v]
+    ends = [str(v) for r in records for v in
+            (r.get("exp.end_time") or r.get("exp.runner_end_time"),) if v]
+    return [min(starts), max(ends or starts)] if starts else []
+
+
+def _runs(records: Records) -> list[int]:
+    """Fewest and most runs of one experiment (by ``exp.id``, else by model/batch/devices)."""
+    counts: dict[Any, int] = {}
+    for r in records:
+        key = r.get("exp.id") or (r.get("exp.model"), r.get("exp.replica_batch"),
+                                  r.get("exp.num_replicas"), r.get("exp.phase"))
+        counts[key] = counts.get(key, 0) + 1
+    return sorted({min(counts.values()), max(counts.values())}) if counts else []
+
+
+def _steady(records: Records) -> str | None:
+    known = [r["results.steady_state"] for r in records
+             if isinstance(r.get("results.steady_state"), bool)]
+    return f"{sum(known)} of {len(known)}" if known else None
+
+
+def _done(records: Records) -> list[int]:
+    done = [r["results.num_batches_done"] for r in records
+            if isinstance(r.get("results.num_batches_done"), int)]
+    return sorted({min(done), max(done)}) if done else []
+
+
+def provenance(records: Records, inputs: Sequence[str] = (),
+               report_by: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The provenance of a report over ``records`` read from ``inputs``; empty entries left out."""
+    out: dict[str, Any] = {}
+    for name, keys in DISTINCT.items():
+        out[name] = _distinct(r.get(k) for r in records for k in keys)
+    out["gpu_models"] = _gpu_models(records)
+    out["target_precision"] = [p for p in out["target_precision"] if p]
+    out["dates"] = _dates(records)
+    out["runs_per_experiment"] = _runs(records)
+    out["steady_state"] = _steady(records)
+    out["num_batches_done"] = _done(records)
+    out["inputs"] = list(inputs)
+    out["records"] = len(records)
+    if report_by:
+        out["report_by"] = dict(report_by)
+    return {k: v for k, v in out.items() if v not in (None, [], {})}
+
+
+def provenance_lines(info: Mapping[str, Any]) -> list[str]:
+    """``label: value`` lines for the text, markdown and HTML footers."""
+    lines = []
+    for key, value in info.items():
+        if key == "report_by":
+            dirty = " (uncommitted changes)" if value.get("dirty") else ""
+            text = f"{value.get('version')} commit {value.get('commit') or 'unknown'}{dirty}"
+        elif key in ("dates", "runs_per_experiment", "num_batches_done") and len(value) == 2:
+            text = f"{value[0]} .. {value[1]}"
+        elif isinstance(value, list):
+            text = ", ".join(str(v) for v in value)
+        else:
+            text = str(value)
+        lines.append(f"{LABELS.get(key, key)}: {text}")
+    return lines

@@ -1,0 +1,57 @@
+"""Every report format says where and how it was measured."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from dlbs.reports.build import build_report
+from dlbs.reports.html import to_html
+from dlbs.reports.provenance import provenance
+from dlbs.reports.render import to_json, to_markdown, to_text
+
+from .test_tables import run
+
+FACTS: dict[str, Any] = {"hw.hostname": "node1", "hw.cpu_model": "Xeon 8480",
+                         "exp.framework_version": "2.13.0", "hw.cuda_version": "12.8",
+                         "exp.device_type": "gpu", "hw.devices": ["NVIDIA H100", "NVIDIA H100"],
+                         "exp.dlbs_commit": "abc123", "exp.num_batches": 100,
+                         "exp.num_warmup_batches": 2, "exp.num_threads": 4}
+MAKER = {"version": "0.1.0", "commit": "def456", "dirty": True}
+
+
+def records() -> list[dict[str, Any]]:
+    return [run(time=10.0 + i, **FACTS, **{"exp.id": "e1", "exp.repeat_index": i,
+                                           "exp.start_time": f"2026-11-2{i}T10:00:00+00:00",
+                                           "results.steady_state": i != 1,
+                                           "results.num_batches_done": 100 + i})
+            for i in range(3)]
+
+
+def test_provenance_summarises_the_records() -> None:
+    info = provenance(records(), ["/logs/a"], MAKER)
+    assert info["hosts"] == ["node1"] and info["gpu_models"] == ["NVIDIA H100"]
+    assert info["torch"] == ["2.13.0"] and info["cuda"] == ["12.8"]
+    assert info["measured_with_dlbs"] == ["abc123"] and info["report_by"] == MAKER
+    assert info["dates"] == ["2026-11-20T10:00:00+00:00", "2026-11-22T10:00:00+00:00"]
+    assert info["runs_per_experiment"] == [3] and info["steady_state"] == "2 of 3"
+    assert info["num_batches_done"] == [100, 102] and info["inputs"] == ["/logs/a"]
+    assert "target_precision" not in info  # 0/absent: not shown
+
+
+@pytest.mark.parametrize("render", [to_text, to_markdown, lambda r: to_html(r)],
+                         ids=["text", "markdown", "html"])
+def test_every_format_shows_it(render: Any) -> None:
+    report = build_report(records(), "regular")
+    report.provenance = provenance(records(), ["/logs/a"], MAKER)
+    text = render(report)
+    for needle in ("node1", "Xeon 8480", "NVIDIA H100", "2.13.0", "12.8", "abc123", "def456",
+                   "uncommitted changes", "/logs/a", "2026-11-20"):
+        assert needle in text
+
+
+def test_json_carries_it_as_an_object() -> None:
+    report = build_report(records(), "regular")
+    report.provenance = provenance(records(), ["/logs/a"], MAKER)
+    assert json.loads(to_json(report))["provenance"]["report_by"]["commit"] == "def456"
