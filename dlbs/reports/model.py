@@ -43,6 +43,8 @@ class Table:
     data: pd.DataFrame
     marks: pd.DataFrame | None = None
     digits: int = 2
+    #: 95% CI (low, high) of each cell over repeated runs, same shape; for error bars.
+    ci: tuple[pd.DataFrame, pd.DataFrame] | None = None
 
     def mark(self, row: int, col: int) -> str:
         """The mark of a cell ('' when none)."""

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -20,6 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from dlbs.errors import ReportError
 from dlbs.reports.frame import is_number
@@ -53,28 +55,91 @@ def _png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _lines(table: Table, rows: list[int], title: str, xlabel: str, ylabel: str,
+@dataclass(frozen=True)
+class Axis:
+    """How a chart's value axis is drawn: from zero (linear), or log with a reference line."""
+
+    label: str
+    log: bool = False
+    reference: float | None = None
+    reference_label: str = ""
+
+
+def _points(table: Table, r: int) -> list[tuple[float, float, float, float]]:
+    """(x, y, y - low, high - y) of one row's numeric cells; no error where no CI."""
+    points = []
+    for c, col in enumerate(table.data.columns):
+        value = table.data.iat[r, c]
+        if not (is_number(col) and is_number(value)):
+            continue
+        low = high = float(value)
+        if table.ci is not None:
+            lo, hi = table.ci[0].iat[r, c], table.ci[1].iat[r, c]
+            low, high = (float(lo), float(hi)) if is_number(lo) and is_number(hi) else (low, high)
+        points.append((float(col), float(value), float(value) - low, high - float(value)))
+    return points
+
+
+#: Ticks of a log ratio axis, labelled as plain factors (``1.25x``), not powers of 2.
+RATIO_TICKS = (0.25, 0.5, 0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 4.0, 8.0, 16.0, 32.0,
+               64.0)
+
+
+def _ratio_ticks(axis: Any, low: float, high: float) -> None:
+    """Plain ``1.25x`` labels on a log ratio axis, the ticks that fall in ``[low, high]``."""
+    ticks = [t for t in RATIO_TICKS if low <= t <= high] or [1.0]
+    axis.set_major_locator(FixedLocator(ticks))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
+    axis.set_minor_locator(NullLocator())
+
+
+def _draw_axis(axes: Any, axis: Axis) -> None:
+    if axis.log:
+        axes.set_yscale("log")
+        low, high = axes.get_ylim()
+        _ratio_ticks(axes.yaxis, min(low, 0.95), max(high, 1.05))
+    else:
+        axes.set_ylim(bottom=0)  # a bar or line people compare must start at zero
+    if axis.reference is not None:
+        axes.axhline(axis.reference, color="grey", linestyle="--", linewidth=1,
+                     label=axis.reference_label)
+
+
+def _lines(table: Table, rows: list[int], title: str, xlabel: str, axis: Axis,
            logx: bool = False) -> bytes:
-    """A line per table row: x = the (numeric) columns, y = the numeric cells."""
+    """A line per table row: x = the (numeric) columns, y = the numeric cells, with 95% CI
+    error bars where the runs give one. One line: no legend (the title names it)."""
     figure, axes = plt.subplots(figsize=(7.5, 4.5))
     labels = _labels(table.data.index)
     for r in rows:
-        points = [(c, v) for c, v in zip(table.data.columns, table.data.iloc[r].tolist())
-                  if is_number(c) and is_number(v)]
+        points = _points(table, r)
         if points:
-            xs, ys = zip(*points)
-            axes.plot(xs, ys, marker="o", label=labels[r])
+            xs, ys, lows, highs = zip(*points)
+            errors = [lows, highs] if any(lows) or any(highs) else None
+            axes.errorbar(xs, ys, yerr=errors, marker="o", capsize=4, label=labels[r])
     if logx:
         axes.set_xscale("log", base=2)
     ticks = sorted({c for c in table.data.columns if is_number(c)})
     axes.set_xticks(ticks, [str(t) for t in ticks])
     axes.minorticks_off()
-    axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    _draw_axis(axes, axis)
+    axes.set(title=title, xlabel=xlabel, ylabel=axis.label)
     axes.grid(True, alpha=0.3)
-    if axes.get_legend_handles_labels()[0]:
+    names = axes.get_legend_handles_labels()[1]
+    if len([n for n in names if n and n != axis.reference_label]) > 1 or axis.reference_label:
         axes.legend(fontsize="small")
     figure.tight_layout()
     return _png(figure)
+
+
+def _title_with_row(title: str, table: Table, rows: list[int]) -> str:
+    """Name the only row in the title (it has no legend)."""
+    if len(rows) != 1:
+        return title
+    key = table.data.index[rows[0]]
+    parts = [str(k) for k in (key if isinstance(key, tuple) else (key,)) if str(k) != "-"]
+    extra = [p for p in parts if p not in title]
+    return f"{title} ({', '.join(extra)})" if extra else title
 
 
 def _slug(text: str) -> str:
@@ -89,20 +154,35 @@ def _regular(report: Report) -> Iterator[Chart]:
     for r, key in enumerate(table.data.index):
         models.setdefault(str(key[0] if isinstance(key, tuple) else key), []).append(r)
     for model, rows in models.items():
-        title = f"{model}: throughput vs replica batch"
+        title = _title_with_row(f"{model}: throughput vs replica batch", table, rows)
         png = _lines(table, rows, title, "replica batch (samples per device)",
-                     "throughput (samples/s)", logx=True)
+                     Axis("throughput (samples/s, mean of runs, 95% CI)"), logx=True)
         yield Chart(f"throughput_{_slug(model)}.png", title, png)
 
 
+#: Scaling charts: table name -> file, title, value axis.
+SCALING_CHARTS: dict[str, tuple[str, str, Axis]] = {
+    "throughput": ("scaling_throughput.png", "throughput vs number of devices",
+                   Axis("throughput (samples/s, all devices, 95% CI)")),
+    "speedup": ("speedup.png", "speedup vs number of devices",
+                Axis("speedup over fewest devices (x, log scale)", log=True, reference=1.0,
+                     reference_label="no speedup (1x)")),
+    "efficiency": ("efficiency.png", "scaling efficiency vs number of devices",
+                   Axis("scaling efficiency (%)", reference=100.0,
+                        reference_label="linear scaling (100%)")),
+}
+
+
 def _scaling(report: Report) -> Iterator[Chart]:
-    table = _table(report, "efficiency")
-    if table is None:
-        return
-    title = f"{report.kind} scaling efficiency vs number of devices"
-    rows = list(range(len(table.data.index)))
-    yield Chart("efficiency.png", title, _lines(table, rows, title, "number of devices",
-                                                "scaling efficiency (%)"))
+    if _table(report, "efficiency") is None:
+        return  # one device count: nothing to scale
+    for name, (file_name, what, axis) in SCALING_CHARTS.items():
+        table = _table(report, name)
+        if table is None:
+            continue
+        rows = list(range(len(table.data.index)))
+        title = _title_with_row(f"{report.kind.capitalize()} scaling: {what}", table, rows)
+        yield Chart(file_name, title, _lines(table, rows, title, "number of devices", axis))
 
 
 def _bars(table: Table) -> bytes:
@@ -115,11 +195,16 @@ def _bars(table: Table) -> bytes:
     high = [float(data["CI95 high"].iat[r]) - s if is_number(data["CI95 high"].iat[r]) else 0.0
             for s, r in zip(speedup, ok)]
     figure, axes = plt.subplots(figsize=(7.5, max(2.5, 0.45 * len(ok) + 1.5)))
-    axes.barh(range(len(ok)), speedup, xerr=[low, high], capsize=3, color="#4c72b0")
+    # Points with their CI on a log axis: 2x faster and 2x slower are equally far from 1.
+    axes.errorbar(speedup, range(len(ok)), xerr=[low, high], fmt="o", capsize=3,
+                  color="#4c72b0")
+    axes.set_xscale("log")
+    low_x, high_x = axes.get_xlim()
+    _ratio_ticks(axes.xaxis, min(low_x, 0.95), max(high_x, 1.05))
     axes.set_yticks(range(len(ok)), labels, fontsize="small")
     axes.axvline(1.0, color="black", linewidth=1)
-    axes.set(title="Speedup of new over base (95% CI)",
-             xlabel="speedup (base batch time / new batch time, x)", ylabel="experiment")
+    axes.set(title="Speedup of new over base (95% CI over runs)",
+             xlabel="speedup (x, log scale; > 1: new is faster)", ylabel="experiment")
     axes.invert_yaxis()
     figure.tight_layout()
     return _png(figure)
@@ -137,7 +222,7 @@ def _pivot(report: Report) -> Iterator[Chart]:
         title = report.title
         name = str(table.data.columns.name or "column")
         rows = list(range(len(table.data.index)))
-        png = _lines(table, rows, title, name, table.title)
+        png = _lines(table, rows, title, name, Axis(table.title))
         yield Chart(f"{_slug(table.name)}.png", title, png)
 
 

@@ -138,7 +138,9 @@ def standard_report(records: Sequence[Mapping[str, Any]], kind: str,
     added: list[str] = []
     for metric, title in VALUE_TITLES.items():
         data, marks, added = pivot(agg, rows, cols, f"{metric}_mean", identity)
-        tables.append(Table(metric, title, data, marks))
+        ci = (pivot(agg, rows, cols, f"{metric}_ci_low", identity)[0],
+              pivot(agg, rows, cols, f"{metric}_ci_high", identity)[0])
+        tables.append(Table(metric, title, data, marks, ci=ci))
     scaling_notes: list[str] = []
     if kind != "regular":
         more, scaling_notes = scaling_tables(tables[1], agg, [*rows, *added], cols)

@@ -21,10 +21,13 @@ def _pixels_vary(png: bytes) -> bool:
     return bool(image.std() > 0.01)
 
 
+SCALING = ["scaling_throughput.png", "speedup.png", "efficiency.png"]
+
+
 @pytest.mark.parametrize("kind, names", [
     pytest.param("regular", ["throughput_alexnet.png", "throughput_resnet_50.png"], id="regular"),
-    pytest.param("weak", ["efficiency.png"], id="weak"),
-    pytest.param("strong", ["efficiency.png"], id="strong"),
+    pytest.param("weak", SCALING, id="weak"),
+    pytest.param("strong", SCALING, id="strong"),
     pytest.param("summary", [], id="summary"),
 ])
 def test_each_report_type_gives_its_charts(kind: str, names: list[str],
@@ -42,7 +45,7 @@ def test_comparison_bars(records: list[dict[str, Any]], new_records: list[dict[s
 
 def test_write_charts_into_a_new_folder(tmp_path: Path, records: list[dict[str, Any]]) -> None:
     paths = write_charts(build_report(records, "weak"), tmp_path / "charts" / "weak")
-    assert [p.name for p in paths] == ["efficiency.png"]
+    assert [p.name for p in paths] == SCALING
     assert paths[0].stat().st_size > 10_000
 
 
