@@ -55,7 +55,8 @@ def test_plot_writes_pngs(log_dir: Path, tmp_path: Path,
     charts = tmp_path / "charts"
     assert main(["report", str(log_dir), "--recursive", "--type", "strong", "--plot",
                  str(charts)]) == 0
-    assert [p.name for p in charts.iterdir()] == ["efficiency.png"]
+    assert sorted(p.name for p in charts.iterdir()) == [
+        "efficiency.png", "scaling_throughput.png", "speedup.png"]
     assert "Strong scaling" in capsys.readouterr().out
 
 
