@@ -48,6 +48,33 @@ def _labels(index: pd.Index) -> list[str]:
     return [" / ".join(str(k[i]) for i in varying if str(k[i]) != "-") for k in keys]
 
 
+def footer(report: Report) -> str:
+    """One line of provenance under a chart: where, on what, when, how many runs, which dlbs."""
+    info = report.provenance or {}
+    parts = []
+    for key, prefix in (("hosts", ""), ("cpu_models", ""), ("gpu_models", ""),
+                        ("torch", "torch ")):
+        values = info.get(key) or []
+        if values:
+            shown = ", ".join(str(v) for v in values[:2]) + (" ..." if len(values) > 2 else "")
+            parts.append(prefix + shown)
+    if info.get("dates"):
+        parts.append(" .. ".join(sorted({str(d)[:10] for d in info["dates"]})))
+    if info.get("runs_per_experiment"):
+        parts.append("runs/experiment " + "-".join(str(r) for r in info["runs_per_experiment"]))
+    commits = info.get("measured_with_dlbs") or []
+    if commits:
+        parts.append("dlbs " + ", ".join(str(c)[:8] for c in commits[:2]))
+    return "; ".join(parts)
+
+
+def _sign(figure: Figure, text: str) -> None:
+    """Write the provenance line at the bottom of the figure (after the layout)."""
+    if text:
+        figure.subplots_adjust(bottom=figure.subplotpars.bottom + 0.05)
+        figure.text(0.01, 0.01, text, fontsize=7, color="#555555")
+
+
 def _png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
@@ -106,11 +133,12 @@ def _draw_axis(axes: Any, axis: Axis) -> None:
 
 
 def _lines(table: Table, rows: list[int], title: str, xlabel: str, axis: Axis,
-           logx: bool = False) -> bytes:
+           logx: bool = False, sign: str = "") -> bytes:
     """A line per table row: x = the (numeric) columns, y = the numeric cells, with 95% CI
     error bars where the runs give one. One line: no legend (the title names it)."""
     figure, axes = plt.subplots(figsize=(7.5, 4.5))
-    labels = _labels(table.data.index)
+    # Labels from the rows drawn: what is the same on all of them (the title's model) is left out.
+    labels = dict(zip(rows, _labels(table.data.index[rows])))
     for r in rows:
         points = _points(table, r)
         if points:
@@ -129,6 +157,7 @@ def _lines(table: Table, rows: list[int], title: str, xlabel: str, axis: Axis,
     if len([n for n in names if n and n != axis.reference_label]) > 1 or axis.reference_label:
         axes.legend(fontsize="small")
     figure.tight_layout()
+    _sign(figure, sign)
     return _png(figure)
 
 
@@ -156,7 +185,8 @@ def _regular(report: Report) -> Iterator[Chart]:
     for model, rows in models.items():
         title = _title_with_row(f"{model}: throughput vs replica batch", table, rows)
         png = _lines(table, rows, title, "replica batch (samples per device)",
-                     Axis("throughput (samples/s, mean of runs, 95% CI)"), logx=True)
+                     Axis("throughput (samples/s, mean of runs, 95% CI)"), logx=True,
+                     sign=footer(report))
         yield Chart(f"throughput_{_slug(model)}.png", title, png)
 
 
@@ -182,10 +212,11 @@ def _scaling(report: Report) -> Iterator[Chart]:
             continue
         rows = list(range(len(table.data.index)))
         title = _title_with_row(f"{report.kind.capitalize()} scaling: {what}", table, rows)
-        yield Chart(file_name, title, _lines(table, rows, title, "number of devices", axis))
+        yield Chart(file_name, title, _lines(table, rows, title, "number of devices", axis,
+                                             sign=footer(report)))
 
 
-def _bars(table: Table) -> bytes:
+def _bars(table: Table, sign: str = "") -> bytes:
     data = table.data
     ok = [r for r in range(len(data)) if is_number(data["Speedup"].iat[r])]
     labels = [_labels(data.index)[r] for r in ok]
@@ -207,13 +238,14 @@ def _bars(table: Table) -> bytes:
              xlabel="speedup (x, log scale; > 1: new is faster)", ylabel="experiment")
     axes.invert_yaxis()
     figure.tight_layout()
+    _sign(figure, sign)
     return _png(figure)
 
 
 def _compare(report: Report) -> Iterator[Chart]:
     table = _table(report, "comparison")
     if table is not None and any(is_number(v) for v in table.data["Speedup"]):
-        yield Chart("comparison.png", "Speedup of new over base", _bars(table))
+        yield Chart("comparison.png", "Speedup of new over base", _bars(table, footer(report)))
 
 
 def _pivot(report: Report) -> Iterator[Chart]:
@@ -222,7 +254,7 @@ def _pivot(report: Report) -> Iterator[Chart]:
         title = report.title
         name = str(table.data.columns.name or "column")
         rows = list(range(len(table.data.index)))
-        png = _lines(table, rows, title, name, Axis(table.title))
+        png = _lines(table, rows, title, name, Axis(table.title), sign=footer(report))
         yield Chart(f"{_slug(table.name)}.png", title, png)
 
 

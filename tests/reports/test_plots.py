@@ -63,3 +63,16 @@ def test_html_escapes_log_values() -> None:
               "results.status": "ok", "results.time": 1.0, "results.throughput": 8000.0}
     page = to_html(build_report([record], "regular"))
     assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+def test_charts_carry_a_provenance_line(records: list[dict[str, Any]]) -> None:
+    from dlbs.reports.plots import footer
+    from dlbs.reports.provenance import provenance
+
+    report = build_report(records, "weak")
+    assert footer(report) == ""
+    report.provenance = provenance([{**r, "hw.hostname": "node1",
+                                     "exp.framework_version": "2.13.0"} for r in records])
+    line = footer(report)
+    assert "node1" in line and "torch 2.13.0" in line
+    assert all(c.png.startswith(b"\x89PNG") for c in charts(report))
