@@ -144,7 +144,8 @@ def _lines(table: Table, rows: list[int], title: str, xlabel: str, axis: Axis,
         if points:
             xs, ys, lows, highs = zip(*points)
             errors = [lows, highs] if any(lows) or any(highs) else None
-            axes.errorbar(xs, ys, yerr=errors, marker="o", capsize=4, label=labels[r])
+            label = labels[r] if len(rows) > 1 else None  # one line: the title names it
+            axes.errorbar(xs, ys, yerr=errors, marker="o", capsize=4, label=label)
     if logx:
         axes.set_xscale("log", base=2)
     ticks = sorted({c for c in table.data.columns if is_number(c)})
