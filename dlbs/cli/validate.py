@@ -99,7 +99,7 @@ def raise_on_problems(report: ValidationReport) -> None:
 def validate_experiments(experiments: Iterable[Mapping[str, Any]]) -> ValidationReport:
     """Check every expanded experiment; return the counts and the problems found."""
     report = ValidationReport()
-    log_files: dict[str, int] = {}
+    log_files: dict[str, tuple[int, Any]] = {}
     for index, experiment in enumerate(experiments):
         report.total += 1
         status = str(experiment.get("exp.status", "ok"))
@@ -131,12 +131,23 @@ def check_experiment(experiment: Mapping[str, Any]) -> list[str]:
         value = experiment.get(name, least)
         if not isinstance(value, int) or isinstance(value, bool) or value < least:
             problems.append(f"{name} is {value!r}; it must be an integer >= {least}")
+    problems += _check_repeat_index(experiment, problems)
     problems += _check_adaptive(experiment)
     if experiment.get("exp.docker") is True and not experiment.get("exp.docker_image"):
         problems.append("exp.docker is true but exp.docker_image is empty")
     elif not problems:
         problems += _check_launch(experiment)
     return problems
+
+
+def _check_repeat_index(experiment: Mapping[str, Any], problems: list[str]) -> list[str]:
+    """``exp.repeat_index`` below ``exp.repeat`` (when both are valid integers)."""
+    index, repeat = experiment.get("exp.repeat_index", 0), experiment.get("exp.repeat", 1)
+    if any(p.startswith(("exp.repeat ", "exp.repeat_index ")) for p in problems):
+        return []  # one of them is not an integer: said already
+    if index < repeat:
+        return []
+    return [f"exp.repeat_index is {index}; it must be below exp.repeat ({repeat})"]
 
 
 def _check_adaptive(experiment: Mapping[str, Any]) -> list[str]:
@@ -164,16 +175,20 @@ def _check_launch(experiment: Mapping[str, Any]) -> list[str]:
 
 
 def _check_log_file(index: int, experiment: Mapping[str, Any],
-                    seen: dict[str, int]) -> list[str]:
-    """Two runnable experiments must not write the same log file."""
+                    seen: dict[str, tuple[int, Any]]) -> list[str]:
+    """Two runnable experiments (or two runs of one) must not write the same log file."""
     log_file = experiment.get("exp.log_file")
     if not log_file:
         return [f"experiment {index}: exp.log_file is empty"]
     if log_file in seen:
-        message = (f"experiment {index}: exp.log_file '{log_file}' is also the log of experiment "
-                   f"{seen[log_file]}; make exp.log_file differ (e.g. add ${{exp.id}})")
-        if experiment.get("exp.repeat", 1) != 1:
-            message += "; with exp.repeat > 1 it must also contain ${exp.repeat_index}"
-        return [message]
-    seen[str(log_file)] = index
+        other, other_id = seen[log_file]
+        where = (f"experiment {index}: exp.log_file '{log_file}' is also the log of experiment "
+                 f"{other}")
+        if other_id == experiment.get("exp.id") and experiment.get("exp.repeat", 1) != 1:
+            fix = ("add ${exp.repeat_index} to exp.log_file, e.g. "
+                   "${exp.log_dir}/${exp.id}_r${exp.repeat_index}.log")
+            repeat = experiment["exp.repeat"]
+            return [f"{where}, another run of the same experiment (exp.repeat is {repeat}); {fix}"]
+        return [f"{where}; make exp.log_file differ (e.g. add ${{exp.id}})"]
+    seen[str(log_file)] = (index, experiment.get("exp.id"))
     return []

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 Records = Sequence[Mapping[str, Any]]
+#: Values of one entry shown in a footer line at most (JSON keeps them all).
+SHOWN = 10
 
 #: Provenance entry -> the log keys it collects (distinct values, in order of appearance).
 DISTINCT: dict[str, tuple[str, ...]] = {
@@ -46,7 +48,7 @@ def _distinct(values: Iterable[Any]) -> list[Any]:
 
 def _gpu_models(records: Records) -> list[Any]:
     names = (name for r in records if r.get("exp.device_type") == "gpu"
-             for name in (r.get("hw.devices") or []))
+             and isinstance(r.get("hw.devices"), list) for name in r["hw.devices"])
     return _distinct(names)
 
 
@@ -109,7 +111,8 @@ def provenance_lines(info: Mapping[str, Any]) -> list[str]:
         elif key in ("dates", "runs_per_experiment", "num_batches_done") and len(value) == 2:
             text = f"{value[0]} .. {value[1]}"
         elif isinstance(value, list):
-            text = ", ".join(str(v) for v in value)
+            more = f" ... ({len(value) - SHOWN} more)" if len(value) > SHOWN else ""
+            text = ", ".join(str(v) for v in value[:SHOWN]) + more
         else:
             text = str(value)
         lines.append(f"{LABELS.get(key, key)}: {text}")

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     try:  # a missing or broken torch is a failure fact too
         from pytorch_benchmarks import distributed
         from pytorch_benchmarks.hostinfo import host_facts, now_iso
-        from pytorch_benchmarks.sequential import StopRule, stop_facts
+        from pytorch_benchmarks.sequential import StopRule, announce, stop_facts
         from pytorch_benchmarks.timing import summarize
         from pytorch_benchmarks.workload import Workload, build_workload
     except BaseException as exc:  # noqa: BLE001 - failure is data
@@ -101,6 +101,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         reporter.facts(workload.facts)
         assert workload.runner is not None
         rule = StopRule(args.num_batches, args.target_precision, args.max_time)
+        announce(rule, reporter.warn)
         device = workload.setup.device
         times, met = workload.runner.run_until(
             args.num_warmup_batches, rule, lambda t: distributed.slowest(t, ctx, device))

@@ -44,6 +44,14 @@ class StopRule:
         return DEFAULT_MAX_TIME if self.target > 0 else 0.0
 
 
+def announce(rule: StopRule, warn: Warn) -> None:
+    """State, before the run, a limit the user did not set: the default cap of timed work
+    that a precision target gets without ``--max_time``."""
+    if rule.target > 0 and rule.max_time <= 0:
+        warn(f"--target_precision {rule.target:g} without --max_time: timed work is capped "
+             f"at the default max_time of {DEFAULT_MAX_TIME:.0f} s")
+
+
 def _next_for_target(times: list[float], target: float) -> tuple[int, bool]:
     """Iterations to add to reach ``target``, and whether it is already met."""
     found = analyze(times)
@@ -68,20 +76,20 @@ def _within_time(want: int, times: list[float], limit: float) -> int:
 
 def run_until(chunk: Chunk, rule: StopRule) -> tuple[list[float], bool]:
     """Time chunks until ``rule`` says stop; return the times and whether the target was met
-    (``False`` when there is no target)."""
+    (``False`` when there is no target). A run stopped by the time limit is judged on the
+    times it has, so a last chunk that reached the target counts as met."""
     times: list[float] = []
     limit = rule.limit
     while True:
-        if limit and times and math.fsum(times) >= limit:
-            return times, False
-        if len(times) < rule.num_batches:
+        out_of_time = bool(limit and times and math.fsum(times) >= limit)
+        if len(times) < rule.num_batches and not out_of_time:
             want = rule.num_batches - len(times)
             if limit and not times:  # learn the iteration time before committing to a count
                 want = 1
         elif rule.target > 0:
             want, met = _next_for_target(times, rule.target)
-            if met:
-                return times, True
+            if met or out_of_time:
+                return times, met
         else:
             return times, False
         times += chunk(_within_time(want, times, limit))

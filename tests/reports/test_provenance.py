@@ -55,3 +55,14 @@ def test_json_carries_it_as_an_object() -> None:
     report = build_report(records(), "regular")
     report.provenance = provenance(records(), ["/logs/a"], MAKER)
     assert json.loads(to_json(report))["provenance"]["report_by"]["commit"] == "def456"
+
+
+def test_odd_or_many_values_stay_readable() -> None:
+    from dlbs.reports.provenance import provenance_lines
+
+    many = [run(**{"hw.hostname": f"n{i}", "exp.device_type": "gpu", "hw.devices": "H100"})
+            for i in range(25)]
+    info = provenance(many)
+    assert "gpu_models" not in info  # a string is not a device list
+    line = next(x for x in provenance_lines(info) if x.startswith("hosts"))
+    assert line.endswith("... (15 more)") and len(info["hosts"]) == 25
