@@ -72,8 +72,8 @@ def repeat_count(experiment: Mapping[str, Any]) -> int:
     it is an integer >= 1."""
     value = experiment.get(REPEAT, 1)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ExpansionError(f"exp.repeat is {value!r}; it must be an integer >= 1 (runs of "
-                             "each experiment), e.g. -Pexp.repeat=3")
+        raise ExpansionError(f"parameter '{REPEAT}': {value!r} is not an integer >= 1 (the runs "
+                             "of each experiment); give one, e.g. -Pexp.repeat=3", param=REPEAT)
     return value
 
 

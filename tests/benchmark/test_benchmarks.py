@@ -10,7 +10,7 @@ import torch
 from pytorch_benchmarks import benchmarks
 from pytorch_benchmarks.models import list_models
 
-from .conftest import FEW, TEST_CNN, TINY_CNN, TINY_MLP, RunBench
+from .conftest import FEW, TEST_CNN, TINY_CNN, TINY_MLP, RunBench, read_facts
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "python" / "pytorch_benchmarks" / "benchmarks.py"
@@ -264,6 +264,30 @@ def test_threads_per_replica_are_set_and_recorded(run_bench: RunBench,
         assert code == 0 and facts["exp.num_threads"] == 1 == facts["hw.num_threads"]
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("omp,expected", [
+    pytest.param("1", 1, id="OMP_NUM_THREADS-respected"),
+    pytest.param(None, None, id="usable-cores"),
+])
+def test_the_default_threads_follow_the_environment(tmp_path: Path, omp: str | None,
+                                                    expected: int | None) -> None:
+    """A user who sets OMP_NUM_THREADS gets that many threads; without it, every usable core
+    (one replica)."""
+    import os
+
+    from pytorch_benchmarks.device import usable_cores
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    if omp is not None:
+        env["OMP_NUM_THREADS"] = omp
+    log = tmp_path / "threads.log"
+    done = subprocess.run([sys.executable, str(SCRIPT), *TINY_MLP, *FEW, "--log_file", str(log)],
+                          check=False, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    facts = read_facts(log)
+    want = usable_cores() if expected is None else expected
+    assert facts["exp.num_threads"] == want == facts["hw.num_threads"]
 
 
 @pytest.mark.parametrize("requested,env,replicas,cores,expected", [

@@ -1,10 +1,23 @@
 """Adaptive iteration counts: the stopping rule with iteration times we control."""
 from __future__ import annotations
 
+import math
 import random
+from types import SimpleNamespace
 
 import pytest
-from pytorch_benchmarks.sequential import DEFAULT_MAX_TIME, StopRule, run_until, stop_facts
+import torch
+from pytorch_benchmarks import sequential, timing
+from pytorch_benchmarks.device import DeviceSetup
+from pytorch_benchmarks.runner import Runner
+from pytorch_benchmarks.sequential import (
+    DEFAULT_MAX_TIME,
+    StopRule,
+    announce,
+    run_until,
+    stop_facts,
+)
+from pytorch_benchmarks.steady import Steady
 
 
 class FakeChunks:
@@ -64,3 +77,94 @@ def test_max_time_caps_a_fixed_run_and_says_so() -> None:
                                         (StopRule(5, target=0.1), DEFAULT_MAX_TIME)])
 def test_the_time_limit(rule: StopRule, limit: float) -> None:
     assert rule.limit == limit
+
+
+@pytest.mark.parametrize("rule,stated", [
+    pytest.param(StopRule(10, target=0.01), True, id="target-without-max-time"),
+    pytest.param(StopRule(10, target=0.01, max_time=5), False, id="target-with-max-time"),
+    pytest.param(StopRule(10), False, id="fixed"),
+    pytest.param(StopRule(10, max_time=5), False, id="fixed-with-max-time"),
+])
+def test_the_default_time_cap_is_stated_before_the_run(rule: StopRule, stated: bool) -> None:
+    warnings: list[str] = []
+    announce(rule, warnings.append)
+    assert bool(warnings) == stated
+    if stated:
+        assert "max_time" in warnings[0] and f"{DEFAULT_MAX_TIME:.0f} s" in warnings[0]
+
+
+def _found(n: int, precision: float, steady: bool = True) -> Steady:
+    half = math.nan if math.isnan(precision) else precision
+    return Steady(0, steady, [1.0] * n, 1.0, 1.0 - half, 1.0 + half)
+
+
+@pytest.mark.parametrize("precision,steady,low,high", [
+    pytest.param(0.011, True, 42, 43, id="estimate"),           # 200 * 1.1^2 - 200
+    pytest.param(0.0101, True, 20, 20, id="at-least-n/10"),
+    pytest.param(0.05, True, 200, 200, id="at-most-doubling"),
+    pytest.param(math.nan, True, 100, 100, id="no-interval-yet"),
+    pytest.param(0.05, False, 100, 100, id="not-steady"),
+    pytest.param(0.009, True, 0, 0, id="met"),
+])
+def test_chunks_are_sized_from_the_current_precision(monkeypatch: pytest.MonkeyPatch,
+                                                     precision: float, steady: bool,
+                                                     low: int, high: int) -> None:
+    """200 iterations so far, target 0.01: n * (precision/target)^2 - n more, at least n/10
+    and at most n; half as many again while there is no interval or no steady state."""
+    monkeypatch.setattr(sequential, "analyze",
+                        lambda times: _found(len(times), precision, steady))
+    more, met = sequential._next_for_target([1.0] * 200, target=0.01)
+    assert met == (high == 0) and low <= more <= high
+
+
+def test_a_target_reached_by_the_last_chunk_counts_as_met(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Time runs out in the same chunk that reaches the target: the run met it."""
+    monkeypatch.setattr(sequential, "analyze",
+                        lambda times: _found(len(times), 0.001 if len(times) >= 40 else 0.1))
+    times, met = run_until(lambda n: [0.1] * n, StopRule(10, target=0.01, max_time=4.0))
+    assert len(times) == 40 and met is True
+
+
+class FakeClock:
+    """A ``perf_counter`` that moves only when the fake step says so."""
+
+    def __init__(self, durations: list[float]) -> None:
+        self.now, self.durations, self.steps = 0.0, iter(durations), 0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def step(self) -> None:
+        self.steps += 1
+        self.now += next(self.durations)
+
+
+class ClockRunner(Runner):
+    """A runner whose step is the fake clock's."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(lambda: (torch.zeros(1), torch.zeros(1)), DeviceSetup(torch.device("cpu")))
+        self.step = clock.step  # type: ignore[method-assign]
+
+
+def test_the_runner_times_chunks_with_one_clock_read_per_step(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Untimed warm-up, a slow start in the timed part, then noise: the run goes on past
+    --num_batches until the target is met, every timed step is one clock interval."""
+    rng = random.Random(3)
+    durations = [9.0, 9.0] + [5.0, 3.0] + [1.0 + rng.gauss(0, 0.03) for _ in range(5000)]
+    clock = FakeClock(durations)
+    monkeypatch.setattr(timing, "time", SimpleNamespace(perf_counter=clock.perf_counter))
+    combined: list[int] = []
+
+    def combine(chunk: list[float]) -> list[float]:
+        combined.append(len(chunk))
+        return chunk
+
+    times, met = ClockRunner(clock).run_until(2, StopRule(10, target=0.005, max_time=1000),
+                                              combine)
+    assert met and len(times) > 10 and sum(combined) == len(times)
+    assert clock.steps == 2 + len(times)                  # the warm-up ran, untimed
+    assert times == pytest.approx(durations[2:2 + len(times)])
+    found = sequential.analyze(times)
+    assert found.warmup >= 2 and found.steady and found.precision <= 0.005
