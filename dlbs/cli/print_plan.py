@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import IO, Any
 
-from dlbs.cli.planargs import PlanSource, add_plan_arguments, load_experiments, open_plan
+from dlbs.cli.planargs import add_plan_arguments, load_experiments, open_plan
 from dlbs.engine import expand_experiment
 from dlbs.engine.expand import repeat_count
 
@@ -38,15 +38,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print only the number of experiments in the plan")
 
 
-def count_runs(source: PlanSource) -> int:
-    """Experiments the plan runs, repeats included, expanding only the experiments whose
-    ``exp.repeat`` is not a literal integer (the rest are counted without expansion)."""
+def count_runs(args: argparse.Namespace) -> int:
+    """Experiments the plan runs, repeats included, as ``print`` would list them.
+
+    Only the experiments whose ``exp.repeat`` is not a literal integer are expanded. A plan
+    that gives single runs itself (an ``exp.repeat_index`` other than a literal 0, such as a
+    plan printed by ``print``) is counted by expanding it all, since which runs it already
+    holds decides what the plan adds.
+    """
+    source = open_plan(args)
     count = 0
     for experiment in source.experiments:
+        if experiment.get("exp.repeat_index", 0) != 0:
+            return sum(1 for _ in load_experiments(args))
         repeat = experiment.get("exp.repeat", 1)
-        if isinstance(repeat, str) or experiment.get("exp.repeat_index"):
-            repeat = 1 if experiment.get("exp.repeat_index") else repeat_count(
-                expand_experiment(experiment, source.specs, source.environ))
+        if isinstance(repeat, str):
+            repeat = expand_experiment(experiment, source.specs, source.environ).get(
+                "exp.repeat", 1)
         count += repeat_count({"exp.repeat": repeat})
     return count
 
@@ -56,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     out = sys.stdout
     if args.count:
-        count = count_runs(open_plan(args))
+        count = count_runs(args)
         out.write(f"{count}\n")
     else:
         writer = {"json": write_json, "jsonl": write_jsonl, "table": write_table}[args.format]

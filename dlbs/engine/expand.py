@@ -25,9 +25,14 @@ from dlbs.errors import ExpansionError
 #: Parameters left out of the ``exp.id`` hash (besides ``sys.*``, captures and the parameters
 #: that depend on ``exp.id``).
 #: Repeats of one experiment share its id (and raising ``exp.repeat`` keeps the earlier runs'
-#: log names), so ``exp.repeat`` and ``exp.repeat_index`` are left out too.
+#: log names), so ``exp.repeat``, ``exp.repeat_index`` and ``exp.repeat_suffix`` (the end of the
+#: default log name, derived from them) are left out too.
 ID_EXCLUDED = frozenset({"exp.id", "exp.log_dir", "exp.log_file", "exp.status", "exp.rerun",
-                         "exp.repeat", "exp.repeat_index"})
+                         "exp.repeat", "exp.repeat_index", "exp.repeat_suffix"})
+#: Parameters added after ``exp.id`` was first published: each enters the hash only when it is
+#: not 0 (its "off" default), so an experiment that does not use them keeps the id, and the log
+#: file, it had before they existed (``exp.rerun`` resumes sweeps started by older versions).
+ID_WHEN_NONZERO = frozenset({"exp.target_precision", "exp.max_time", "exp.cpu_threads"})
 REPEAT, REPEAT_INDEX = "exp.repeat", "exp.repeat_index"
 #: Re-resolve everything (instead of what changed) when more than this share of values changed.
 FRESH_RATIO = 0.5
@@ -47,22 +52,28 @@ def expand_plan(plan: Iterable[Mapping[str, Any]], specs: Mapping[str, ParamSpec
     An experiment with ``exp.repeat`` N > 1 becomes N runs (``exp.repeat_index`` 0..N-1),
     interleaved: every experiment's run 0 in plan order (streamed as it is expanded), then
     every run 1, and so on, so that a slow drift of the machine hits all configurations alike.
+    An experiment whose ``exp.repeat_index`` is not 0 is that one run, and a run that the plan
+    already holds (same ``exp.id`` and index, e.g. a plan printed by ``print``) is not added again.
     """
     rules = build_rules(specs)
     env = dict(environ)
     state = None
-    repeated: list[tuple[dict[str, Any], int]] = []
+    repeated: list[tuple[dict[str, Any], int, Any]] = []  # (experiment, runs, exp.id)
+    given: set[tuple[Any, Any]] = set()  # (exp.id, exp.repeat_index) of the runs given as such
     for experiment in plan:
         # Private copies: the caller may change what it gets (or gave) before the next step.
         state = _expand(dict(experiment), rules, env, state)
-        count = repeat_count(state.output)
-        if count > 1 and not experiment.get(REPEAT_INDEX):  # a run given as such stays one
-            repeated.append((dict(experiment), count))
-        yield dict(state.output)
-    rounds = max((count for _, count in repeated), default=1)
+        output = state.output
+        count = repeat_count(output)
+        if output.get(REPEAT_INDEX):
+            given.add((output.get(ID_PARAM), output[REPEAT_INDEX]))
+        elif count > 1:
+            repeated.append((dict(experiment), count, output.get(ID_PARAM)))
+        yield dict(output)
+    rounds = max((count for _, count, _ in repeated), default=1)
     for index in range(1, rounds):
-        for experiment, count in repeated:
-            if index < count:
+        for experiment, count, run_id in repeated:
+            if index < count and (run_id, index) not in given:
                 state = _expand({**experiment, REPEAT_INDEX: index}, rules, env, state)
                 yield dict(state.output)
 
@@ -183,7 +194,10 @@ def _set_experiment_id(state: _State, prev: _State | None, dirty: set[str],
         items, candidates = {}, done
     for name in candidates:
         if name in done and name not in deferred and _hashed(name):
-            items[name] = _item_text(name, done[name])
+            value = done[name]
+            if name in ID_WHEN_NONZERO and value == 0 and value.__class__ in (int, float):
+                continue
+            items[name] = _item_text(name, value)
     state.items = items
     if prev is not None and len(items) == len(prev.items) and items.keys() == prev.items.keys():
         state.hashed = prev.hashed

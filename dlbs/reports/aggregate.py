@@ -5,7 +5,8 @@ standard deviation and the 95% confidence interval of the mean (Student t). An e
 *noisy* when the coefficient of variation (std / mean) of its throughput over runs is above the
 threshold; with a single run, the iteration-level ``results.time_std / results.time`` is used
 instead. An experiment with no successful run carries the status of its last failed run;
-one with a successful run that found no steady state is ``unsteady``.
+one with a successful run that found no steady state is ``unsteady``; ``runs_steady`` counts
+the successful runs that found one (NaN when the logs do not say).
 Pure: frame in, frame out.
 """
 from __future__ import annotations
@@ -64,6 +65,7 @@ def aggregate(frame: pd.DataFrame, threshold: float = NOISE_THRESHOLD) -> pd.Dat
     out["status"] = out["failed_status"].where(out["runs_ok"] == 0, "ok")
     out["partial"] = (out["runs_ok"] > 0) & (out["runs_ok"] < out["runs"])
     out["unsteady"] = _unsteady(ok).reindex(out.index).fillna(False).astype(bool)
+    out["runs_steady"] = _steady_runs(ok).reindex(out.index)
     return out.drop(columns="failed_status")
 
 
@@ -72,3 +74,11 @@ def _unsteady(ok: pd.DataFrame) -> pd.Series:
     ``results.steady_state`` is ``false``; logs without the key count as steady)."""
     flags = ok["steady_state"].map(lambda v: v is False)
     return flags.groupby(ok["identity"], sort=False).any()
+
+
+def _steady_runs(ok: pd.DataFrame) -> pd.Series:
+    """Successful runs that reached a steady state; NaN where no run says (older logs)."""
+    said = ok["steady_state"].map(lambda v: isinstance(v, (bool, np.bool_))).astype(bool)
+    known = ok.loc[said]
+    steady = known["steady_state"].astype(bool).groupby(known["identity"], sort=False).sum()
+    return steady.astype(float)

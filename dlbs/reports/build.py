@@ -18,7 +18,7 @@ from dlbs.reports.tables import pivot_report, standard_report
 KINDS: tuple[str, ...] = ("regular", "weak", "strong", "summary")
 #: Statistics a pivot can show besides log keys (see ``aggregate``).
 STATISTICS: tuple[str, ...] = (
-    "runs", "runs_ok", "cv", "time_median", "time_std", "time_ci_low", "time_ci_high",
+    "runs", "runs_ok", "runs_steady", "cv", "time_median", "time_std", "time_ci_low", "time_ci_high",
     "throughput_median", "throughput_std", "throughput_ci_low", "throughput_ci_high")
 Records = Sequence[Mapping[str, Any]]
 

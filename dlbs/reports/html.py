@@ -1,7 +1,8 @@
 """Render a ``Report`` as one self-contained HTML page (Jinja2), charts embedded as base64 PNG.
 
 The page needs nothing else: styles are inline and images are ``data:`` URIs. Failed cells,
-noisy values and comparison verdicts get their own CSS class. Pure: a report and its charts
+noisy, unsteady and above-100%-efficiency values and comparison verdicts get their own CSS
+class. Pure: a report and its charts
 in, a string out; Jinja2 autoescaping keeps log values from becoming markup.
 """
 from __future__ import annotations
@@ -12,7 +13,15 @@ from typing import Any
 
 import jinja2
 
-from dlbs.reports.model import Report, Table, format_cell, is_missing
+from dlbs.reports.model import (
+    MARK_NOISY,
+    MARK_SUPERLINEAR,
+    MARK_UNSTEADY,
+    Report,
+    Table,
+    format_cell,
+    is_missing,
+)
 from dlbs.reports.plots import Chart
 from dlbs.reports.provenance import provenance_lines
 from dlbs.reports.render import column_names, columns_title, level_names, row_keys
@@ -24,12 +33,17 @@ TEXT_CLASSES: dict[str, str] = {
     "ok": "text", "runs": "text", "iterations": "text"}
 
 
+#: CSS class of a number by its marks (noisy, no steady state, efficiency above 100%).
+MARK_CLASSES: dict[str, str] = {MARK_NOISY: "noisy", MARK_UNSTEADY: "unsteady",
+                                MARK_SUPERLINEAR: "superlinear"}
+
+
 def _css(value: Any, mark: str) -> str:
     if is_missing(value):
         return "missing"
     if isinstance(value, str):
         return TEXT_CLASSES.get(value, "status")
-    return "num noisy" if "*" in mark else "num"
+    return " ".join(["num", *(css for m, css in MARK_CLASSES.items() if m in mark)])
 
 
 def _table_view(table: Table) -> dict[str, Any]:

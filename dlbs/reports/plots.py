@@ -1,14 +1,17 @@
 """PNG charts of a report with matplotlib (Agg backend: no display needed).
 
-``regular``: throughput vs replica batch, one chart per model; ``weak``/``strong``: scaling
-efficiency vs number of devices; ``compare``: speedup bars with their 95% confidence interval;
-``pivot`` with numeric columns: the value vs the column. Failed and missing cells are left out
-of the lines (a gap, never a 0). Every axis is labelled with its unit. Functions return PNG
-bytes; only ``write_charts`` touches files.
+``regular``: throughput vs replica batch, one chart per model; ``weak``/``strong``: throughput,
+speedup (log-log, with the linear ideal) and efficiency (a 100% line) vs number of devices;
+``compare``: speedup points with their 95% CI on a log axis, a line at 1x, coloured by verdict;
+``pivot`` with numeric columns: the value vs the column. Throughput and efficiency axes start
+at zero; a failed cell is a gap (never a 0) with its status written at the foot of the axis.
+Every axis is labelled with its unit; a line at the bottom gives the provenance. Functions
+return PNG bytes; only ``write_charts`` touches files.
 """
 from __future__ import annotations
 
 import io
+import numbers
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,13 +22,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from dlbs.errors import ReportError
 from dlbs.reports.frame import is_number
-from dlbs.reports.model import Report, Table
+from dlbs.reports.model import STATUS_TEXT, Report, Table
 
 
 @dataclass(frozen=True)
@@ -42,10 +46,18 @@ def _table(report: Report, name: str) -> Table | None:
 
 
 def _labels(index: pd.Index) -> list[str]:
-    """Legend text of each row: its key, less the levels that are the same on every row."""
+    """Legend text of each row: its key, less the levels that are the same on every row; a
+    number is named by its level (``replica batch 64``, not a bare ``64``)."""
     keys = [k if isinstance(k, tuple) else (k,) for k in index]
     varying = [i for i in range(index.nlevels) if len({k[i] for k in keys}) > 1] or [0]
-    return [" / ".join(str(k[i]) for i in varying if str(k[i]) != "-") for k in keys]
+    names = [str(n or "") for n in index.names]
+    return [" / ".join(_named(names[i], k[i]) for i in varying if str(k[i]) != "-")
+            for k in keys]
+
+
+def _named(level: str, value: Any) -> str:
+    number = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    return f"{level.lower()} {value}" if level and number else str(value)
 
 
 def footer(report: Report) -> str:
@@ -90,6 +102,8 @@ class Axis:
     log: bool = False
     reference: float | None = None
     reference_label: str = ""
+    #: Draw the ideal (linear) speedup: devices / fewest devices.
+    ideal: bool = False
 
 
 def _points(table: Table, r: int) -> list[tuple[float, float, float, float]]:
@@ -107,14 +121,26 @@ def _points(table: Table, r: int) -> list[tuple[float, float, float, float]]:
     return points
 
 
-#: Ticks of a log ratio axis, labelled as plain factors (``1.25x``), not powers of 2.
-RATIO_TICKS = (0.25, 0.5, 0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 4.0, 8.0, 16.0, 32.0,
-               64.0)
+#: Ticks of a log ratio axis, labelled as plain factors (``1.25x``), not powers of 2: the
+#: coarsest set that puts at least three ticks in the axis' range wins.
+RATIO_TICKS: tuple[tuple[float, ...], ...] = (
+    (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0),
+    (0.25, 0.33, 0.5, 0.67, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 48.0,
+     64.0),
+    (0.5, 0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0),
+    (0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15, 1.2, 1.3),
+    (0.9, 0.92, 0.94, 0.96, 0.98, 1.0, 1.02, 1.04, 1.06, 1.08, 1.1),
+    (0.98, 0.99, 1.0, 1.01, 1.02),
+)
 
 
 def _ratio_ticks(axis: Any, low: float, high: float) -> None:
     """Plain ``1.25x`` labels on a log ratio axis, the ticks that fall in ``[low, high]``."""
-    ticks = [t for t in RATIO_TICKS if low <= t <= high] or [1.0]
+    ticks = [1.0]
+    for candidates in RATIO_TICKS:
+        ticks = [t for t in candidates if low <= t <= high]
+        if len(ticks) >= 3:
+            break
     axis.set_major_locator(FixedLocator(ticks))
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
     axis.set_minor_locator(NullLocator())
@@ -127,6 +153,8 @@ def _draw_axis(axes: Any, axis: Axis) -> None:
         _ratio_ticks(axes.yaxis, min(low, 0.95), max(high, 1.05))
     else:
         axes.set_ylim(bottom=0)  # a bar or line people compare must start at zero
+        if axis.reference is not None:  # room above the reference line, which is no frame
+            axes.set_ylim(top=max(axes.get_ylim()[1], axis.reference * 1.1))
     if axis.reference is not None:
         axes.axhline(axis.reference, color="grey", linestyle="--", linewidth=1,
                      label=axis.reference_label)
@@ -139,17 +167,32 @@ def _lines(table: Table, rows: list[int], title: str, xlabel: str, axis: Axis,
     figure, axes = plt.subplots(figsize=(7.5, 4.5))
     # Labels from the rows drawn: what is the same on all of them (the title's model) is left out.
     labels = dict(zip(rows, _labels(table.data.index[rows])))
-    for r in rows:
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    failed: dict[float, int] = {}  # x -> statuses written there so far (stacked, not overlaid)
+    for number, r in enumerate(rows):
+        color = colors[number % len(colors)]
         points = _points(table, r)
         if points:
             xs, ys, lows, highs = zip(*points)
             errors = [lows, highs] if any(lows) or any(highs) else None
             label = labels[r] if len(rows) > 1 else None  # one line: the title names it
-            axes.errorbar(xs, ys, yerr=errors, marker="o", capsize=4, label=label)
+            axes.errorbar(xs, ys, yerr=errors, marker="o", capsize=4, label=label, color=color)
+        for x, status in _statuses(table, r) if not axis.log else []:
+            # a failed cell is a gap, never a 0: its status is written at the foot of the axis
+            # (of a linear axis from zero; on a ratio axis the foot is near 1x, a value)
+            axes.text(x, 0.02 + 0.05 * failed.get(x, 0), status, color=color, fontsize=8,
+                      ha="center", transform=axes.get_xaxis_transform())
+            failed[x] = failed.get(x, 0) + 1
+    if axis.ideal:
+        _ideal_line(axes, table, rows)
     if logx:
         axes.set_xscale("log", base=2)
     ticks = sorted({c for c in table.data.columns if is_number(c)})
     axes.set_xticks(ticks, [str(t) for t in ticks])
+    if ticks:  # room around the first and last columns (a status written there stays inside)
+        pad = (ticks[-1] - ticks[0]) * 0.05 or 0.5
+        axes.set_xlim(*((ticks[0] / 1.2, ticks[-1] * 1.2) if logx else
+                        (ticks[0] - pad, ticks[-1] + pad)))
     axes.minorticks_off()
     _draw_axis(axes, axis)
     axes.set(title=title, xlabel=xlabel, ylabel=axis.label)
@@ -162,14 +205,35 @@ def _lines(table: Table, rows: list[int], title: str, xlabel: str, axis: Axis,
     return _png(figure)
 
 
+def _statuses(table: Table, r: int) -> list[tuple[float, str]]:
+    """(x, status) of one row's failed cells (``oom``, ``failed``...)."""
+    return [(float(col), STATUS_TEXT.get(value, value))
+            for col, value in zip(table.data.columns, table.data.iloc[r].tolist())
+            if is_number(col) and isinstance(value, str)]
+
+
+def _ideal_line(axes: Any, table: Table, rows: list[int]) -> None:
+    """The linear speedup (devices / fewest devices), when every row counts from one base."""
+    bases = {min(p[0] for p in points) for r in rows if (points := _points(table, r))}
+    if len(bases) != 1:
+        return
+    base = bases.pop()
+    xs = sorted(float(c) for c in table.data.columns if is_number(c) and c >= base)
+    axes.plot(xs, [x / base for x in xs], color="grey", linestyle=":", linewidth=1.5,
+              label="linear scaling (ideal)")
+
+
 def _title_with_row(title: str, table: Table, rows: list[int]) -> str:
-    """Name the only row in the title (it has no legend)."""
-    if len(rows) != 1:
+    """Name in the title, on a second line, what the lines drawn share (the legend names only
+    what differs): the row of a one-line chart, e.g. ``gpu, effective batch 256``."""
+    keys = [k if isinstance(k, tuple) else (k,) for k in table.data.index[rows]]
+    if not keys:
         return title
-    key = table.data.index[rows[0]]
-    parts = [str(k) for k in (key if isinstance(key, tuple) else (key,)) if str(k) != "-"]
+    names = [str(n or "") for n in table.data.index.names]
+    shared = [i for i in range(len(keys[0])) if len({k[i] for k in keys}) == 1]
+    parts = [_named(names[i], keys[0][i]) for i in shared if str(keys[0][i]) != "-"]
     extra = [p for p in parts if p not in title]
-    return f"{title} ({', '.join(extra)})" if extra else title
+    return f"{title}\n{', '.join(extra)}" if extra else title  # a second line: titles fit
 
 
 def _slug(text: str) -> str:
@@ -191,30 +255,48 @@ def _regular(report: Report) -> Iterator[Chart]:
         yield Chart(f"throughput_{_slug(model)}.png", title, png)
 
 
-#: Scaling charts: table name -> file, title, value axis.
-SCALING_CHARTS: dict[str, tuple[str, str, Axis]] = {
+#: Scaling charts: table name -> file, title, value axis, log (base 2) device axis.
+SCALING_CHARTS: dict[str, tuple[str, str, Axis, bool]] = {
     "throughput": ("scaling_throughput.png", "throughput vs number of devices",
-                   Axis("throughput (samples/s, all devices, 95% CI)")),
+                   Axis("throughput (samples/s, all devices, 95% CI)"), False),
     "speedup": ("speedup.png", "speedup vs number of devices",
                 Axis("speedup over fewest devices (x, log scale)", log=True, reference=1.0,
-                     reference_label="no speedup (1x)")),
+                     reference_label="no speedup (1x)", ideal=True), True),
     "efficiency": ("efficiency.png", "scaling efficiency vs number of devices",
                    Axis("scaling efficiency (%)", reference=100.0,
-                        reference_label="linear scaling (100%)")),
+                        reference_label="linear scaling (100%)"), False),
 }
 
 
 def _scaling(report: Report) -> Iterator[Chart]:
     if _table(report, "efficiency") is None:
         return  # one device count: nothing to scale
-    for name, (file_name, what, axis) in SCALING_CHARTS.items():
+    for name, (file_name, what, axis, logx) in SCALING_CHARTS.items():
         table = _table(report, name)
         if table is None:
             continue
         rows = list(range(len(table.data.index)))
         title = _title_with_row(f"{report.kind.capitalize()} scaling: {what}", table, rows)
-        yield Chart(file_name, title, _lines(table, rows, title, "number of devices", axis,
-                                             sign=footer(report)))
+        if name == "efficiency" and _above(table, 100.0):
+            title += "\nabove 100%: unlike runs compared? see the report's note"
+        png = _lines(table, rows, title, "number of devices" + (" (log scale)" if logx else ""),
+                     axis, logx=logx, sign=footer(report))
+        yield Chart(file_name, title, png)
+
+
+#: Colour of a comparison point by its verdict.
+VERDICT_COLORS: dict[str, str] = {"faster": "#2a8a3e", "slower": "#c0392b",
+                                  "no significant change or no verdict": "#7f7f7f"}
+
+
+def _verdict_group(verdict: Any) -> str:
+    return str(verdict) if verdict in ("faster", "slower") else \
+        "no significant change or no verdict"
+
+
+def _above(table: Table, limit: float) -> bool:
+    """True when a numeric cell of ``table`` is above ``limit``."""
+    return any(is_number(v) and v > limit for v in table.data.to_numpy().ravel())
 
 
 def _bars(table: Table, sign: str = "") -> bytes:
@@ -227,9 +309,14 @@ def _bars(table: Table, sign: str = "") -> bytes:
     high = [float(data["CI95 high"].iat[r]) - s if is_number(data["CI95 high"].iat[r]) else 0.0
             for s, r in zip(speedup, ok)]
     figure, axes = plt.subplots(figsize=(7.5, max(2.5, 0.45 * len(ok) + 1.5)))
-    # Points with their CI on a log axis: 2x faster and 2x slower are equally far from 1.
-    axes.errorbar(speedup, range(len(ok)), xerr=[low, high], fmt="o", capsize=3,
-                  color="#4c72b0")
+    # Points with their CI on a log axis: 2x faster and 2x slower are equally far from 1;
+    # coloured by verdict, so a point whose CI crosses the line is not read as a change.
+    groups = [_verdict_group(data["Verdict"].iat[r]) for r in ok]
+    for group, color in VERDICT_COLORS.items():
+        at = [i for i, g in enumerate(groups) if g == group]
+        if at:
+            axes.errorbar([speedup[i] for i in at], at, xerr=[[low[i] for i in at],
+                          [high[i] for i in at]], fmt="o", capsize=3, color=color, label=group)
     axes.set_xscale("log")
     low_x, high_x = axes.get_xlim()
     _ratio_ticks(axes.xaxis, min(low_x, 0.95), max(high_x, 1.05))
@@ -238,6 +325,7 @@ def _bars(table: Table, sign: str = "") -> bytes:
     axes.set(title="Speedup of new over base (95% CI over runs)",
              xlabel="speedup (x, log scale; > 1: new is faster)", ylabel="experiment")
     axes.invert_yaxis()
+    axes.legend(fontsize="small", loc="best")
     figure.tight_layout()
     _sign(figure, sign)
     return _png(figure)
@@ -249,13 +337,29 @@ def _compare(report: Report) -> Iterator[Chart]:
         yield Chart("comparison.png", "Speedup of new over base", _bars(table, footer(report)))
 
 
+#: Unit of a pivot's value, by a pattern of its name (log key or statistic).
+UNITS: tuple[tuple[str, str], ...] = (
+    (r"(^|\.)time", "ms"), (r"throughput", "samples/s"), (r"_mb(_|$)", "MiB"),
+    (r"power_w", "W"), (r"(gpu_util|\.cpu)", "%"), (r"duration", "s"), (r"^cv$", "fraction"),
+    (r"^runs", "runs"))
+
+
+def value_label(title: str, name: str) -> str:
+    """A pivot's value axis label with its unit (``results.time_p50 (ms)``) where known."""
+    if "(" in title:
+        return title
+    unit = next((u for pattern, u in UNITS if re.search(pattern, name)), None)
+    return f"{title} ({unit})" if unit else title
+
+
 def _pivot(report: Report) -> Iterator[Chart]:
     table = report.tables[0]
     if any(is_number(c) for c in table.data.columns):
         title = report.title
         name = str(table.data.columns.name or "column")
         rows = list(range(len(table.data.index)))
-        png = _lines(table, rows, title, name, Axis(table.title), sign=footer(report))
+        png = _lines(table, rows, title, name, Axis(value_label(table.title, table.name)),
+                     sign=footer(report))
         yield Chart(f"{_slug(table.name)}.png", title, png)
 
 

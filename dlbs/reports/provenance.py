@@ -7,6 +7,7 @@ given by the caller (the CLI asks git), so this stays pure: records in, a dict o
 """
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -14,7 +15,8 @@ Records = Sequence[Mapping[str, Any]]
 #: Values of one entry shown in a footer line at most (JSON keeps them all).
 SHOWN = 10
 
-#: Provenance entry -> the log keys it collects (distinct values, in order of appearance).
+#: Provenance entry -> the log keys it collects: distinct values in order of appearance, of the
+#: first key a record has (``hw.num_threads``: logs older than ``exp.num_threads``).
 DISTINCT: dict[str, tuple[str, ...]] = {
     "hosts": ("hw.hostname",),
     "cpu_models": ("hw.cpu_model",),
@@ -24,18 +26,23 @@ DISTINCT: dict[str, tuple[str, ...]] = {
     "num_batches": ("exp.num_batches",),
     "num_warmup_batches": ("exp.num_warmup_batches",),
     "target_precision": ("exp.target_precision",),
-    "threads_per_replica": ("exp.num_threads",),
+    "threads_per_replica": ("exp.num_threads", "hw.num_threads"),
 }
-#: Display names of the entries (text, markdown and HTML footers).
+#: Display names of the entries, in the order they are shown (text, markdown, HTML, JSON).
 LABELS: dict[str, str] = {
     "hosts": "hosts", "cpu_models": "CPU", "gpu_models": "GPU", "torch": "torch",
-    "cuda": "CUDA", "measured_with_dlbs": "measured with dlbs commit",
-    "report_by": "report by dlbs", "dates": "runs from/to", "inputs": "logs read",
-    "records": "records", "num_batches": "timed iterations (exp.num_batches)",
-    "num_warmup_batches": "warm-up iterations", "target_precision": "target precision",
-    "threads_per_replica": "threads per replica", "runs_per_experiment": "runs per experiment",
-    "steady_state": "runs with a steady state", "num_batches_done": "timed iterations done",
+    "cuda": "CUDA", "measured_with_dlbs": "measured with dlbs commit", "dates": "runs from/to",
+    "inputs": "logs read", "records": "records",
+    "num_batches": "timed iterations (exp.num_batches)", "num_warmup_batches": "warm-up iterations",
+    "num_batches_done": "timed iterations done", "runs_per_experiment": "runs per experiment",
+    "threads_per_replica": "threads per replica", "target_precision": "target precision",
+    "target_met": "runs that met the target precision",
+    "steady_state": "runs with a steady state", "report_by": "report by dlbs",
 }
+
+
+def _first(record: Mapping[str, Any], keys: Sequence[str]) -> Any:
+    return next((record[k] for k in keys if record.get(k) is not None), None)
 
 
 def _distinct(values: Iterable[Any]) -> list[Any]:
@@ -61,18 +68,20 @@ def _dates(records: Records) -> list[str]:
 
 
 def _runs(records: Records) -> list[int]:
-    """Fewest and most runs of one experiment (by ``exp.id``, else by model/batch/devices)."""
+    """Fewest and most runs of one experiment (by ``exp.id``, else by model/batch/devices),
+    per log folder: the two sides of a comparison share ids but not folders."""
     counts: dict[Any, int] = {}
     for r in records:
-        key = r.get("exp.id") or (r.get("exp.model"), r.get("exp.replica_batch"),
-                                  r.get("exp.num_replicas"), r.get("exp.phase"))
+        key = (r.get("exp.id") or (r.get("exp.model"), r.get("exp.replica_batch"),
+                                   r.get("exp.num_replicas"), r.get("exp.phase")),
+               posixpath.dirname(str(r.get("exp.log_file") or "")))
         counts[key] = counts.get(key, 0) + 1
     return sorted({min(counts.values()), max(counts.values())}) if counts else []
 
 
-def _steady(records: Records) -> str | None:
-    known = [r["results.steady_state"] for r in records
-             if isinstance(r.get("results.steady_state"), bool)]
+def _count_true(records: Records, key: str) -> str | None:
+    """``k of n``: the records whose boolean ``key`` is true, of those that have it."""
+    known = [r[key] for r in records if isinstance(r.get(key), bool)]
     return f"{sum(known)} of {len(known)}" if known else None
 
 
@@ -87,18 +96,19 @@ def provenance(records: Records, inputs: Sequence[str] = (),
     """The provenance of a report over ``records`` read from ``inputs``; empty entries left out."""
     out: dict[str, Any] = {}
     for name, keys in DISTINCT.items():
-        out[name] = _distinct(r.get(k) for r in records for k in keys)
+        out[name] = _distinct(_first(r, keys) for r in records)
     out["gpu_models"] = _gpu_models(records)
     out["target_precision"] = [p for p in out["target_precision"] if p]
     out["dates"] = _dates(records)
     out["runs_per_experiment"] = _runs(records)
-    out["steady_state"] = _steady(records)
+    out["steady_state"] = _count_true(records, "results.steady_state")
+    out["target_met"] = _count_true(records, "results.target_precision_met")
     out["num_batches_done"] = _done(records)
     out["inputs"] = list(inputs)
     out["records"] = len(records)
     if report_by:
         out["report_by"] = dict(report_by)
-    return {k: v for k, v in out.items() if v not in (None, [], {})}
+    return {k: out[k] for k in LABELS if out.get(k) not in (None, [], {})}
 
 
 def provenance_lines(info: Mapping[str, Any]) -> list[str]:

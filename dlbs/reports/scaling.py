@@ -9,24 +9,28 @@ scale: it says so instead of printing tables of 1.00. Pure: tables and aggregate
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 
 from dlbs.reports.frame import is_number
-from dlbs.reports.model import MARK_SUPERLINEAR, Table
+from dlbs.reports.model import MARK_SUPERLINEAR, Table, is_missing
 
-#: Descriptive log keys (or columns) that may explain more-than-linear scaling -> their name.
-SCALING_FACTS: dict[str, str] = {
-    "exp.num_threads": "threads per replica",
-    "hw.num_threads": "torch threads",
-    "replica_batch": "replica batch",
-    "dtype": "precision",
-    "hw.cpu_model": "CPU",
-    "hw.devices": "devices",
-    "hw.hostname": "host",
+#: What may explain more-than-linear scaling -> the log keys (or columns) that tell it, the
+#: first one an experiment has wins (``hw.num_threads``: logs older than ``exp.num_threads``;
+#: ``exp.dtype_used``: the precision actually run, which may differ from the one asked for).
+SCALING_FACTS: dict[str, tuple[str, ...]] = {
+    "threads per replica": ("exp.num_threads", "hw.num_threads"),
+    "replica batch": ("replica_batch",),
+    "precision": ("exp.dtype_used", "dtype"),
+    "CPU": ("hw.cpu_model",),
+    "devices": ("hw.devices",),
+    "host": ("hw.hostname",),
 }
+#: Every log key ``SCALING_FACTS`` reads (the columns a scaling report needs besides its own).
+SCALING_KEYS: tuple[str, ...] = tuple(k for keys in SCALING_FACTS.values() for k in keys)
 
 
 def _scaled(row: pd.Series) -> tuple[dict[Any, Any], dict[Any, Any]]:
@@ -63,18 +67,44 @@ def _row_key(agg: pd.DataFrame, dims: Sequence[str], position: int) -> tuple[Any
     return tuple(sortable(agg[d]).iloc[position] for d in dims)
 
 
+def _fact(part: pd.DataFrame, keys: Sequence[str]) -> pd.Series | None:
+    """One fact per experiment: the first of ``keys`` it has (``None`` when no key is there)."""
+    present = [k for k in keys if k in part.columns]
+    if not present:
+        return None
+    values = part[present[0]].astype(object)
+    for key in present[1:]:
+        values = values.where(values.notna(), part[key])
+    return values.map(_shown)
+
+
+def _shown(value: Any) -> Any:
+    """A fact as shown in a note: a device list (JSON text in the frame) as its distinct names."""
+    if isinstance(value, str) and value.startswith("["):
+        try:
+            names = json.loads(value)
+        except ValueError:
+            return value
+        if isinstance(names, list):
+            return ", ".join(dict.fromkeys(str(n) for n in names))
+    return None if is_missing(value) else value
+
+
 def _causes(agg: pd.DataFrame, dims: Sequence[str], key: tuple[Any, ...], devices: str) -> str:
     """The facts that differ between the cells of one row, with their values per device count."""
     rows = [i for i in range(len(agg)) if _row_key(agg, dims, i) == key]
     part = agg.iloc[rows]
     found = []
-    for column, name in SCALING_FACTS.items():
-        if column not in part.columns:
+    for name, keys in SCALING_FACTS.items():
+        values = _fact(part, keys)
+        if values is None:
             continue
-        values = part[[devices, column]].dropna().drop_duplicates()
-        if values[column].nunique() > 1:
+        pairs = pd.DataFrame({"devices": part[devices], "value": values}).dropna()
+        pairs = pairs.drop_duplicates()
+        if pairs["value"].nunique() > 1:
             per = ", ".join(f"{v} ({d} {'device' if d == 1 else 'devices'})"
-                            for d, v in sorted(values.itertuples(index=False), key=str))
+                            for d, v in sorted(pairs.itertuples(index=False),
+                                               key=lambda pair: (pair[0], str(pair[1]))))
             found.append(f"{name} differ: {per}")
     return "; ".join(found)
 
@@ -95,24 +125,42 @@ def _superlinear_notes(flags: pd.DataFrame, agg: pd.DataFrame, dims: Sequence[st
     return notes
 
 
+def _scalable(data: pd.DataFrame) -> pd.Series:
+    """``True`` for the rows with an experiment (any status) at two device counts or more."""
+    return data.apply(lambda row: sum(not is_missing(v) for v in row) >= 2, axis=1)
+
+
+def _nothing_to_scale(counts: Sequence[Any]) -> str:
+    shown = ", ".join(str(c) for c in counts) or "no"
+    where = (f"every experiment ran on the same number of devices ({shown})" if len(counts) < 2
+             else f"each row ran on one number of devices ({shown} across rows)")
+    return (f"nothing to scale: {where}; run at least two device counts (e.g. "
+            f"-Vexp.cpu_replicas='[1, 2]' or -Vexp.gpus='[\"0\", \"0,1\"]') for speedup and "
+            f"efficiency")
+
+
+def _row_labels(index: pd.Index) -> str:
+    return ", ".join(" / ".join(map(str, k if isinstance(k, tuple) else (k,))) for k in index)
+
+
 def scaling_tables(throughput: Table, agg: pd.DataFrame, dims: Sequence[str],
                    cols: Sequence[str]) -> tuple[list[Table], list[str]]:
-    """Speedup and efficiency tables (or none: one device count) and their notes."""
-    counts = [c for c in throughput.data.columns if not pd.isna(c)]
-    if len(counts) < 2:
-        shown = ", ".join(str(c) for c in counts) or "no"
-        note = (f"nothing to scale: every experiment ran on the same number of devices "
-                f"({shown}); run at least two device counts (e.g. -Vexp.cpu_replicas="
-                f"'[1, 2]' or -Vexp.gpus='[\"0\", \"0,1\"]') for speedup and efficiency")
-        return [], [note]
-    speedup, efficiency = scaling(throughput.data)
+    """Speedup and efficiency tables of the rows run on two device counts or more (none when
+    no row was: a note says there is nothing to scale), and their notes."""
+    scalable = _scalable(throughput.data)
+    if not scalable.any():
+        counts = [c for c in throughput.data.columns if not pd.isna(c)]
+        return [], [_nothing_to_scale(counts)]
+    data = throughput.data[scalable]
+    base_marks = (throughput.marks[scalable] if throughput.marks is not None else
+                  pd.DataFrame("", index=data.index, columns=data.columns))
+    speedup, efficiency = scaling(data)
     flags = _superlinear(efficiency)
-    base_marks = throughput.marks if throughput.marks is not None else \
-        pd.DataFrame("", index=efficiency.index, columns=efficiency.columns)
     marks = base_marks.astype(str) + flags.map(lambda f: MARK_SUPERLINEAR if f else "")
-    tables = [Table("speedup", "Speedup (x, vs fewest devices)", speedup, throughput.marks),
+    tables = [Table("speedup", "Speedup (x, vs fewest devices)", speedup, base_marks),
               Table("efficiency", "Efficiency (%)", efficiency, marks, digits=1)]
-    devices = cols[0]
-    notes = _superlinear_notes(flags, agg, dims, devices)
+    notes = _superlinear_notes(flags, agg, dims, cols[0])
+    if not scalable.all():
+        notes.append("speedup and efficiency leave out the rows run on one number of devices: "
+                     + _row_labels(throughput.data.index[~scalable]))
     return tables, notes
-

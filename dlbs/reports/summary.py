@@ -1,6 +1,7 @@
 """The ``summary`` report: one row per experiment with the statistics of its repeated runs.
 
-Runs, successful runs, status; for batch time (ms) and throughput (samples/s) the mean, median,
+Runs, successful runs, those that reached a steady state (``-`` when the logs do not say),
+status; for batch time (ms) and throughput (samples/s) the mean, median,
 standard deviation and 95% confidence interval of the mean; the coefficient of variation and
 whether it marks the experiment noisy. Pure: records in, ``Report`` out.
 """
@@ -19,7 +20,7 @@ from dlbs.reports.tables import extra_dims, prepare, sortable
 ROWS: list[str] = ["model_title", "device", "replica_batch", "effective_batch", "phase", "dtype"]
 #: aggregate column -> heading.
 COLUMNS: dict[str, str] = {
-    "runs": "Runs", "runs_ok": "OK", "status": "Status",
+    "runs": "Runs", "runs_ok": "OK", "runs_steady": "Steady", "status": "Status",
     "time_mean": "Time mean (ms)", "time_median": "Time median (ms)", "time_std": "Time std (ms)",
     "time_ci_low": "Time CI95 low", "time_ci_high": "Time CI95 high",
     "throughput_mean": "Throughput mean (samples/s)", "throughput_median": "Throughput median",
@@ -32,6 +33,8 @@ def _stats_cells(agg: pd.DataFrame) -> pd.DataFrame:
     cells = agg[list(COLUMNS)].astype(object)
     cells["cv"] = agg["cv"] * 100.0
     cells["runs"] = agg["runs"].astype(int)
+    cells["runs_steady"] = pd.Series([None if pd.isna(n) else int(n) for n in agg["runs_steady"]],
+                                     index=agg.index, dtype=object)
     return cells.where(agg[list(COLUMNS)].notna(), None)
 
 
@@ -46,5 +49,6 @@ def summary_report(records: Sequence[Mapping[str, Any]],
     data = data.sort_index(kind="stable")
     table = Table("experiments", "Experiments (statistics over repeated runs)", data)
     notes = [(f"CI95: 95% confidence interval of the mean (Student t); noisy: CV > {threshold:.0%} "
-             "(over runs; over iterations for a single run)")]
+             "(over runs; over iterations for a single run)"),
+             "Steady: successful runs that reached a steady state (results.steady_state)"]
     return Report("summary", "Summary of experiments", [table], notes)

@@ -25,7 +25,7 @@ from dlbs.reports.model import (
     is_missing,
     legend,
 )
-from dlbs.reports.scaling import SCALING_FACTS, scaling_tables
+from dlbs.reports.scaling import SCALING_KEYS, scaling_tables
 
 #: Value columns: title of the table of each.
 VALUE_TITLES: dict[str, str] = {"time": "Batch time (ms)", "throughput": "Throughput (samples/s)"}
@@ -131,7 +131,7 @@ def _notes(added: list[str], tables: list[Table], threshold: float) -> list[str]
 def standard_report(records: Sequence[Mapping[str, Any]], kind: str,
                     threshold: float = NOISE_THRESHOLD) -> Report:
     """The ``regular``, ``weak`` or ``strong`` report of DLBS."""
-    extra = list(SCALING_FACTS) if kind != "regular" else []
+    extra = list(SCALING_KEYS) if kind != "regular" else []
     agg, identity = prepare(records, extra=extra, threshold=threshold)
     rows, cols = LAYOUTS[kind]
     tables: list[Table] = []

@@ -26,6 +26,9 @@ examples:
   python -m pytorch_benchmarks.prepare imagefolder --out /tmp/imgs --num_images 256
   python python/pytorch_benchmarks/benchmarks.py --model resnet18 --data_dir /tmp/imgs \\
       --data_backend image_folder --num_loader_threads 2 --data_loader_only
+  # iterate until the mean iteration time is known to +-1% (95% CI), 2 minutes at most
+  python python/pytorch_benchmarks/benchmarks.py --model resnet18 --device cpu \\
+      --target_precision 0.01 --max_time 120
   # two processes with DistributedDataParallel (gloo on CPU, nccl on GPUs)
   torchrun --standalone --nproc_per_node 2 python/pytorch_benchmarks/benchmarks.py \\
       --model resnet18 --device cpu
@@ -152,12 +155,13 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--num_warmup_batches", type=natural_int, default=2,
                        help="untimed warm-up iterations, 0 allowed (default: 2)")
     group.add_argument("--target_precision", type=fraction, default=0.0,
-                       help="keep iterating past --num_batches until the 95%% CI of the mean "
-                            "iteration time has this relative half-width (e.g. 0.01); "
-                            "0 = off (default: 0)")
+                       help="keep iterating past --num_batches until a steady state is found "
+                            "and the 95%% CI of the mean iteration time has this relative "
+                            "half-width (e.g. 0.01), or --max_time is up; 0 = off (default: 0)")
     group.add_argument("--max_time", type=non_negative_float, default=0.0,
-                       help="seconds of timed work at most (also caps --num_batches); 0 = no "
-                            "limit, or 600 s with --target_precision (default: 0)")
+                       help="seconds of timed work at most (also caps --num_batches, with a "
+                            "warning); 0 = no limit, or 600 s with --target_precision "
+                            "(default: 0)")
     group.add_argument("--image_size", type=positive_int, default=None,
                        help="override an image model's input height and width "
                             "(default: the model's own)")
@@ -180,8 +184,9 @@ def _add_device_args(parser: argparse.ArgumentParser) -> None:
     _add_bool(group, "--cudnn_fastest", False,
               "fastest math on GPUs: TF32 for float32 convolutions and matmuls")
     group.add_argument("--num_threads", type=natural_int, default=0,
-                       help="CPU threads per replica; 0: OMP_NUM_THREADS if set, else the "
-                            "usable cores divided evenly among the replicas (default: 0)")
+                       help="CPU threads per replica (--device cpu); 0: OMP_NUM_THREADS if "
+                            "set, else the usable cores divided evenly among the replicas on "
+                            "this node (default: 0)")
     group.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -13,12 +14,14 @@ import pytest
 from dlbs.cli.main import main
 from dlbs.logs.store import write_records
 
+from .test_golden import measured
+
 LogsOf = Callable[[list[dict[str, Any]], Path], list[Path]]
 
 
 @pytest.fixture
 def log_dir(tmp_path: Path, records: list[dict[str, Any]], logs_of: LogsOf) -> Path:
-    logs_of(records, tmp_path / "logs" / "sweep")
+    logs_of(measured(records), tmp_path / "logs" / "sweep")
     return tmp_path / "logs"
 
 
@@ -28,7 +31,7 @@ def test_report_from_logs_equals_report_from_records(
     assert main(["report", str(log_dir), "--recursive", "--type", "weak", "--format", "json"]) == 0
     from_logs = json.loads(capsys.readouterr().out)
     parsed = tmp_path / "parsed.json.gz"
-    write_records(records, parsed)
+    write_records(measured(records), parsed)
     assert main(["report", str(parsed), "--type", "weak", "--format", "json"]) == 0
     from_parsed = json.loads(capsys.readouterr().out)
     where_logs, where_parsed = from_logs.pop("provenance"), from_parsed.pop("provenance")
@@ -36,6 +39,7 @@ def test_report_from_logs_equals_report_from_records(
     assert where_logs["inputs"] == [str(log_dir)] and where_parsed["inputs"] == [str(parsed)]
     assert where_logs["report_by"]["version"] and where_logs["records"] == len(records)
     expected = json.loads((Path(__file__).parent / "golden" / "weak.json").read_text())
+    expected.pop("provenance")  # the golden's is made from fixed facts (test_golden.py)
     assert from_logs == expected
 
 
@@ -169,3 +173,24 @@ def test_bad_plot_folder_fails_before_the_report_is_written(
                  "--plot", str(tmp_path / "file")]) == 1
     assert capsys.readouterr().err.splitlines()[-1].startswith("error: --plot: cannot write")
     assert not out.exists()
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_report_maker_asks_git_for_the_commit_and_uncommitted_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dlbs.provenance import report_maker
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(tmp_path), *args], check=True, text=True,
+                              capture_output=True).stdout.strip()
+    git("init", "-q")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    git("add", "a.py")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "a")
+    head = git("rev-parse", "HEAD")
+    assert report_maker(tmp_path) | {"version": None} == {"version": None, "commit": head,
+                                                          "dirty": False}
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert report_maker(tmp_path)["dirty"] is True
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))  # no git: read .git, dirty unknown
+    assert report_maker(tmp_path)["commit"] == head and report_maker(tmp_path)["dirty"] is None

@@ -76,3 +76,105 @@ def test_charts_carry_a_provenance_line(records: list[dict[str, Any]]) -> None:
     line = footer(report)
     assert "node1" in line and "torch 2.13.0" in line
     assert all(c.png.startswith(b"\x89PNG") for c in charts(report))
+
+
+@pytest.mark.parametrize("low, high, expected", [
+    pytest.param(0.5, 10.0, [0.5, 1.0, 2.0, 4.0, 8.0], id="wide: powers of 2"),
+    pytest.param(0.93, 1.2, [0.95, 1.0, 1.05, 1.1, 1.15, 1.2], id="narrow: 5% steps"),
+    pytest.param(0.985, 1.025, [0.99, 1.0, 1.01, 1.02], id="very narrow: 1% steps"),
+])
+def test_ratio_axis_has_at_least_three_plain_ticks(low: float, high: float,
+                                                   expected: list[float]) -> None:
+    from matplotlib.figure import Figure
+
+    from dlbs.reports.plots import _ratio_ticks
+
+    axes = Figure().subplots()
+    axes.set_yscale("log")
+    axes.set_ylim(low, high)
+    _ratio_ticks(axes.yaxis, low, high)
+    assert list(axes.yaxis.get_major_locator()()) == expected
+    assert axes.yaxis.get_major_formatter()(1.25, 0) == "1.25x"
+
+
+def test_legend_names_numbers_by_their_level() -> None:
+    import pandas as pd
+
+    from dlbs.reports.plots import _labels
+
+    index = pd.MultiIndex.from_tuples([("ResNet-18", "gpu", 64), ("ResNet-18", "gpu", 128)],
+                                      names=["Model", "Device", "Replica batch"])
+    assert _labels(index) == ["replica batch 64", "replica batch 128"]
+
+
+class RecordingAxes:
+    """Just enough of matplotlib's Axes to record the lines drawn."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[list[float], list[float], str]] = []
+
+    def plot(self, xs: list[float], ys: list[float], **style: Any) -> None:
+        self.lines.append((list(xs), list(ys), style["label"]))
+
+
+def test_speedup_chart_draws_the_ideal_line_from_the_common_base(
+        records: list[dict[str, Any]]) -> None:
+    from dlbs.reports.plots import _ideal_line
+
+    report = build_report(records, "weak")
+    speedup = next(t for t in report.tables if t.name == "speedup")
+    axes = RecordingAxes()
+    _ideal_line(axes, speedup, [0])  # AlexNet, batch 16: from 1 device
+    assert axes.lines == [([1.0, 2.0, 4.0], [1.0, 2.0, 4.0], "linear scaling (ideal)")]
+    oom_row = [r for r, k in enumerate(speedup.data.index) if speedup.data.iat[r, 0] == "oom"]
+    axes = RecordingAxes()
+    _ideal_line(axes, speedup, [0, *oom_row])  # bases 1 and 2 devices: no one ideal line
+    assert axes.lines == []
+
+
+def test_efficiency_chart_above_100_percent_says_so_in_its_title() -> None:
+    from .test_scaling import replicas
+
+    report = build_report([replicas(1, 20.0, **{"exp.num_threads": 2}),
+                           replicas(2, 10.0, **{"exp.num_threads": 1})], "weak")
+    titles = {c.name: c.title for c in charts(report)}
+    assert "above 100%" in titles["efficiency.png"] and "replica batch 8" in titles["speedup.png"]
+    assert "above 100%" not in titles["speedup.png"]
+
+
+@pytest.mark.parametrize("name, label", [
+    ("results.time_p50", "results.time_p50 (ms)"),
+    ("throughput_median", "throughput_median (samples/s)"),
+    ("results.use.rss_mb_peak", "results.use.rss_mb_peak (MiB)"),
+    ("results.use.gpu_power_w_peak", "results.use.gpu_power_w_peak (W)"),
+    ("exp.runner_start_time", "exp.runner_start_time"),
+])
+def test_pivot_value_axis_names_its_unit(name: str, label: str) -> None:
+    from dlbs.reports.plots import value_label
+
+    assert value_label(name, name) == label
+
+
+def test_comparison_points_are_coloured_by_verdict() -> None:
+    from dlbs.reports.plots import VERDICT_COLORS, _verdict_group
+
+    groups = [_verdict_group(v) for v in ("faster", "slower", "no significant change",
+                                          "no verdict: 1 run on a side")]
+    assert groups[:2] == ["faster", "slower"] and len(set(groups[2:])) == 1
+    assert set(groups) <= set(VERDICT_COLORS)
+
+
+def test_failed_cells_are_written_at_the_foot_not_drawn_as_zero(
+        records: list[dict[str, Any]]) -> None:
+    from dlbs.reports.plots import _points, _statuses
+
+    table = build_report(records, "regular").tables[1]
+    row = next(r for r, k in enumerate(table.data.index) if k == ("ResNet-50", "1x gpu"))
+    assert _statuses(table, row) == [(64.0, "oom")]
+    assert [p[0] for p in _points(table, row)] == [16.0, 32.0]
+
+
+def test_a_chart_names_what_its_lines_share_in_the_title(records: list[dict[str, Any]]) -> None:
+    report = build_report(records, "strong")
+    titles = {c.name: c.title for c in charts(report)}
+    assert titles["efficiency.png"] == "Strong scaling: scaling efficiency vs number of devices\ngpu"

@@ -66,3 +66,28 @@ def test_odd_or_many_values_stay_readable() -> None:
     assert "gpu_models" not in info  # a string is not a device list
     line = next(x for x in provenance_lines(info) if x.startswith("hosts"))
     assert line.endswith("... (15 more)") and len(info["hosts"]) == 25
+
+
+@pytest.mark.parametrize("facts, entry, expected", [
+    pytest.param({"hw.num_threads": 8}, "threads_per_replica", [8], id="old-log-threads"),
+    pytest.param({"exp.num_threads": 2, "hw.num_threads": 2}, "threads_per_replica", [2],
+                 id="threads-once"),
+    pytest.param({"results.target_precision_met": True}, "target_met", "1 of 1", id="target-met"),
+    pytest.param({"exp.target_precision": 0.01}, "target_precision", [0.01], id="target"),
+    pytest.param({"exp.runner_start_time": "2026-01-02T00:00:00+00:00"}, "dates",
+                 ["2026-01-02T00:00:00+00:00", "2026-01-02T00:00:00+00:00"], id="runner-dates"),
+])
+def test_entry_from_the_logs_facts(facts: dict[str, Any], entry: str, expected: Any) -> None:
+    assert provenance([run(**facts)])[entry] == expected
+
+
+def test_runs_per_experiment_count_each_log_folder_apart() -> None:
+    side = [run(**{"exp.id": "e1", "exp.log_file": f"/logs/{where}/e1_{i}.log"})
+            for where in ("base", "new") for i in range(3)]
+    assert provenance(side)["runs_per_experiment"] == [3]
+
+
+def test_entries_come_in_reading_order() -> None:
+    info = provenance(records(), ["/logs/a"], MAKER)
+    keys = list(info)
+    assert keys[:3] == ["hosts", "cpu_models", "gpu_models"] and keys[-1] == "report_by"

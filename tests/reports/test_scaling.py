@@ -29,6 +29,12 @@ def test_one_device_count_says_there_is_nothing_to_scale(kind: str) -> None:
 @pytest.mark.parametrize("facts_1,facts_2,cause", [
     pytest.param({"exp.num_threads": 2}, {"exp.num_threads": 1},
                  "threads per replica differ: 2 (1 device), 1 (2 devices)", id="threads"),
+    pytest.param({"hw.num_threads": 2}, {"hw.num_threads": 1},
+                 "threads per replica differ: 2 (1 device), 1 (2 devices)", id="old-log-threads"),
+    pytest.param({"exp.dtype_used": "float32"}, {"exp.dtype_used": "bfloat16"},
+                 "precision differ: float32 (1 device), bfloat16 (2 devices)", id="precision"),
+    pytest.param({"hw.devices": ["A100", "A100"]}, {"hw.devices": ["H100"]},
+                 "devices differ: A100 (1 device), H100 (2 devices)", id="gpu-names"),
     pytest.param({"hw.hostname": "big"}, {"hw.hostname": "small"},
                  "host differ: big (1 device), small (2 devices)", id="host"),
     pytest.param({}, {}, "no difference in threads", id="none-seen"),
@@ -58,3 +64,47 @@ def test_a_run_without_steady_state_is_marked() -> None:
     report = build_report(records, "regular")
     assert [report.tables[0].mark(0, c) for c in range(3)] == ["~", "", ""]
     assert any(note.startswith("~ no steady state") for note in report.notes)
+
+
+def test_threads_are_named_once_when_old_and_new_keys_agree() -> None:
+    records = [replicas(1, 20.0, **{"exp.num_threads": 2, "hw.num_threads": 2}),
+               replicas(2, 10.0, **{"exp.num_threads": 1, "hw.num_threads": 1})]
+    note = next(n for n in build_report(records, "weak").notes if n.startswith("efficiency"))
+    assert note.count("threads") == 1
+
+
+@pytest.mark.parametrize("devices,where", [
+    pytest.param((1, 1), "every experiment ran on the same number of devices (1)", id="one-count"),
+    pytest.param((1, 2), "each row ran on one number of devices (1, 2 across rows)",
+                 id="one-count-per-row"),
+])
+def test_rows_without_two_device_counts_have_nothing_to_scale(devices: tuple[int, int],
+                                                              where: str) -> None:
+    records = [replicas(devices[0], 10.0), replicas(devices[1], 10.0, **{"exp.model": "vgg16"})]
+    report = build_report(records, "weak")
+    assert [t.name for t in report.tables] == ["time", "throughput"]
+    assert any(n.startswith(f"nothing to scale: {where}") for n in report.notes)
+
+
+def test_rows_on_one_device_count_are_left_out_of_speedup_and_efficiency() -> None:
+    records = [replicas(1, 10.0), replicas(2, 10.0), replicas(4, 10.0, **{"exp.model": "vgg16"})]
+    report = build_report(records, "weak")
+    efficiency = next(t for t in report.tables if t.name == "efficiency")
+    assert [k[0] for k in efficiency.data.index] == ["alexnet"]
+    assert ("speedup and efficiency leave out the rows run on one number of devices: "
+            "vgg16 / cpu / 8") in report.notes
+
+
+@pytest.mark.parametrize("steady, mark, counted", [
+    pytest.param([True, True], "", 2, id="all-steady"),
+    pytest.param([True, False], "~", 1, id="one-unsteady"),
+    pytest.param([None, None], "", None, id="older-logs-say-nothing"),
+])
+def test_steady_runs_are_marked_and_counted(steady: list[bool | None], mark: str,
+                                            counted: int | None) -> None:
+    records = [run(**({} if s is None else {"results.steady_state": s})) for s in steady]
+    assert build_report(records, "regular").tables[0].mark(0, 0) == mark
+    summary = build_report(records, "summary").tables[0].data
+    assert summary["Steady"].iat[0] == counted
+    pivot = build_report(records, pivot=(["model"], ["replica_batch"], "runs_steady"))
+    assert pivot.tables[0].data.iat[0, 0] == counted

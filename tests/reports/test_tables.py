@@ -138,7 +138,8 @@ def test_compare_row_only_on_one_side_keeps_ints_as_ints() -> None:
     report = compare_records(base, new)
     data = report.tables[0].data
     assert data.index.tolist()[0][:3] == ("alexnet", "1x cpu", "16")
-    assert data["Runs base"].tolist() == [1, None] and data["Runs new"].tolist() == [None, 1]
+    # runs: the successful ones (the evidence); the failed run is no sample
+    assert data["Runs base"].tolist() == [1, None] and data["Runs new"].tolist() == [None, 0]
     assert isinstance(data["Runs base"].iat[0], int)
     row = next(line for line in to_text(report).splitlines() if line.startswith("alexnet"))
     assert "16.0" not in row and " 1.00 " not in row

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from dlbs.launchers import build_command, list_layers
 from dlbs.launchers.benchmark import benchmark_flags
-from dlbs.launchers.command import Command
-from dlbs.launchers.torchrun import TorchrunLayer
 
+from .test_launchers import exp_of
 from .test_runner import facts_of
 
 CPU = {"exp.device_type": "cpu", "exp.model": "m", "exp.cpu_replicas": 1}
@@ -22,6 +22,10 @@ CPU = {"exp.device_type": "cpu", "exp.model": "m", "exp.cpu_replicas": 1}
     pytest.param({"exp.target_precision": 0.01, "exp.max_time": 30.0, "exp.cpu_threads": 2},
                  ["--target_precision", "0.01", "--max_time", "30.0", "--num_threads", "2"], [],
                  id="set"),
+    pytest.param({"exp.target_precision": 0.05}, ["--target_precision", "0.05"],
+                 ["--max_time", "--num_threads"], id="precision-only"),
+    pytest.param({"exp.max_time": 5}, ["--max_time", "5"], ["--target_precision", "--num_threads"],
+                 id="max-time-only"),
     pytest.param({"exp.cpu_threads": 2, "exp.device_type": "gpu"}, [], ["--num_threads"],
                  id="gpu-no-threads"),
 ])
@@ -29,15 +33,22 @@ def test_new_flags_appear_only_when_set(params: dict[str, Any], present: list[st
                                         absent: list[str]) -> None:
     flags = benchmark_flags({**CPU, "exp.target_precision": 0.0, "exp.max_time": 0.0,
                              "exp.cpu_threads": 0, **params})
+    pairs = [" ".join(present[i:i + 2]) for i in range(0, len(present), 2)]
     joined = " ".join(flags)
-    assert all(p in flags for p in present) and not any(a in joined for a in absent)
+    assert all(pair in joined for pair in pairs) and not any(a in joined for a in absent)
 
 
-@pytest.mark.parametrize("threads,expected", [(0, "1"), (3, "3")])
-def test_torchrun_threads_follow_exp_cpu_threads(threads: int, expected: str) -> None:
-    exp = {**CPU, "exp.cpu_replicas": 2, "exp.cpu_threads": threads}
-    cmd = TorchrunLayer().wrap(exp, Command(argv=("python", "b.py")))
-    assert cmd.env_dict()["OMP_NUM_THREADS"] == expected
+@pytest.mark.parametrize("params,expected", [
+    pytest.param({"exp.cpu_threads": 0}, "1", id="default-one"),
+    pytest.param({"exp.cpu_threads": 3}, "3", id="cpu-threads"),
+    pytest.param({"exp.cpu_threads": 3, "runtime.env.OMP_NUM_THREADS": "5"}, "5",
+                 id="runtime-env-wins"),
+])
+def test_torchrun_threads_follow_exp_cpu_threads(params: dict[str, Any], expected: str) -> None:
+    exp = exp_of(exp__cpu_replicas=2, exp__num_local_replicas=2, **{
+        k.replace(".", "__"): v for k, v in params.items()})
+    assert list_layers(exp)[:2] == ["benchmark", "torchrun"]
+    assert build_command(exp).env_dict()["OMP_NUM_THREADS"] == expected
 
 
 def _run(tmp_path: Path, bench_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:

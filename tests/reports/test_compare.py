@@ -1,0 +1,126 @@
+"""``report --compare``: verdicts only from independent runs, the threshold and the CLI option.
+
+The records carry the facts the benchmark itself writes (``timing.summarize`` of an iteration
+series), so a case here is what a real log would give.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytorch_benchmarks.timing import summarize
+
+from dlbs.cli.main import main
+from dlbs.errors import ReportError
+from dlbs.logs.store import write_records
+from dlbs.reports.build import compare_records
+
+
+def run(series_ms: list[float], model: str = "alexnet", index: int = 0,
+        status: str = "ok") -> dict[str, Any]:
+    """One run's record from its timed iterations (ms), as the benchmark would write it."""
+    record: dict[str, Any] = {
+        "exp.model": model, "exp.phase": "training", "exp.replica_batch": 16,
+        "exp.effective_batch": 16, "exp.num_replicas": 1, "exp.device_type": "cpu",
+        "exp.dtype": "float32", "exp.id": f"{model}-16", "exp.repeat_index": index,
+        "results.status": status}
+    if status == "ok":
+        record.update(summarize([t / 1000.0 for t in series_ms], samples_per_iteration=16))
+    return record
+
+
+def steady(level: float, wobble: float = 0.01, n: int = 40) -> list[float]:
+    """A steady series around ``level`` (ms), a 3-iteration warm-up first."""
+    return [level * 4, level * 2, level * 1.3] + [
+        level * (1 + wobble * ((i * 7) % 5 - 2) / 2) for i in range(n)]
+
+
+def runs(levels: list[float], model: str = "alexnet") -> list[dict[str, Any]]:
+    """Repeats of one experiment (``exp.repeat_index`` 0, 1, ...) at these levels (ms)."""
+    return [run(steady(level), model, index) for index, level in enumerate(levels)]
+
+
+def row(base: list[dict[str, Any]], new: list[dict[str, Any]], **kw: Any) -> Any:
+    return compare_records(base, new, **kw).tables[0].data.iloc[0]
+
+
+def test_the_42x_case_one_run_a_side_gives_the_ratio_and_no_verdict() -> None:
+    # One process a side whose iteration series are tight but wildly apart (a neighbour, a
+    # different core placement): iterations of one process say nothing about the code.
+    base = [run(steady(42.0, wobble=0.002, n=200))]
+    new = [run([1.0 + 0.001 * (i % 3) for i in range(200)])]
+    report = compare_records(base, new)
+    cell = report.tables[0].data.iloc[0]
+    assert cell["Speedup"] == pytest.approx(42.0, rel=0.01)
+    assert cell["CI95 low"] is None and cell["CI95 high"] is None
+    assert cell["Verdict"] == "no verdict: 1 run on a side"
+    assert (cell["Runs base"], cell["Runs new"], cell["Runs needed"]) == (1, 1, None)
+    note = next(n for n in report.notes if "exp.repeat >= 2" in n)
+    assert "3-5 recommended" in note and "10% change" in note
+
+
+def test_a_sweep_run_once_a_side_gives_no_verdict_in_any_cell() -> None:
+    models = [f"m{i}" for i in range(8)]
+    base = [run(steady(10.0 + i), m) for i, m in enumerate(models)]
+    new = [run(steady((10.0 + i) * (0.5 + i / 4)), m) for i, m in enumerate(models)]
+    verdicts = set(compare_records(base, new).tables[0].data["Verdict"])
+    assert verdicts == {"no verdict: 1 run on a side"}
+
+
+def test_one_side_with_repeats_and_the_other_without_gives_no_verdict() -> None:
+    cell = row(runs([10.0, 10.1, 9.9]), runs([5.0]))
+    assert cell["Verdict"] == "no verdict: 1 run on a side" and cell["CI95 low"] is None
+
+
+@pytest.mark.parametrize("base, new, min_change, verdict", [
+    pytest.param([10.0, 10.1, 9.9], [8.0, 8.1, 7.9], 0.01, "faster", id="faster"),
+    pytest.param([10.0, 10.1, 9.9], [12.0, 12.1, 11.9], 0.01, "slower", id="slower"),
+    pytest.param([10.0, 10.1, 9.9], [8.0, 8.1, 7.9], 0.30, "no significant change",
+                 id="faster-but-below-min-change"),
+    pytest.param([10.0, 10.01, 9.99], [9.95, 9.96, 9.94], 0.01, "no significant change",
+                 id="clear-of-1-but-not-of-the-margin"),
+    pytest.param([10.0, 12.0], [9.0, 11.0], 0.01, "no significant change", id="within-noise"),
+])
+def test_verdicts_from_repeats(base: list[float], new: list[float], min_change: float,
+                               verdict: str) -> None:
+    assert row(runs(base), runs(new), min_change=min_change)["Verdict"] == verdict
+
+
+def test_repeats_of_one_experiment_are_one_cell_counted_in_runs() -> None:
+    data = compare_records(runs([10.0, 10.1, 9.9]), runs([8.0, 8.1])).tables[0].data
+    assert len(data) == 1
+    assert (data["Runs base"].iat[0], data["Runs new"].iat[0]) == (3, 2)
+
+
+def test_failed_repeats_are_no_evidence() -> None:
+    base = [*runs([10.0, 10.1]), run([], index=2, status="failure")]
+    cell = row(base, runs([8.0, 8.1, 7.9]))
+    assert cell["Runs base"] == 2 and cell["Verdict"] == "faster"
+    lone = row([runs([10.0])[0], run([], index=1, status="failure")], runs([8.0, 8.1]))
+    assert lone["Verdict"] == "no verdict: 1 run on a side"
+
+
+def test_runs_needed_only_where_repeats_leave_the_question_open() -> None:
+    open_cell = row(runs([10.0, 10.6, 9.7]), runs([9.6, 10.2, 9.3]))
+    assert open_cell["Verdict"] == "no significant change" and open_cell["Runs needed"] > 3
+    assert row(runs([10.0, 10.1]), runs([8.0, 8.1]))["Runs needed"] is None
+
+
+def test_min_change_out_of_range_is_an_error() -> None:
+    with pytest.raises(ReportError, match="--min_change 1.5 must be >= 0 and < 1"):
+        compare_records(runs([10.0]), runs([10.0]), min_change=1.5)
+
+
+def test_cli_min_change_is_threaded_to_the_verdict_and_stated(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_records(runs([10.0, 10.1, 9.9]), tmp_path / "base.jsonl")
+    write_records(runs([9.0, 9.1, 8.9]), tmp_path / "new.jsonl")
+    compare = ["report", "--compare", str(tmp_path / "base.jsonl"), str(tmp_path / "new.jsonl")]
+    assert main([*compare, "--format", "csv"]) == 0
+    assert "faster" in capsys.readouterr().out
+    assert main([*compare, "--min_change", "0.2"]) == 0
+    out = capsys.readouterr().out
+    assert "no significant change" in out and "1 +/- 20% (--min_change)" in out
+    assert main([*compare, "--min_change", "1.5"]) == 1
+    assert "--min_change 1.5" in capsys.readouterr().err
