@@ -92,3 +92,12 @@ def test_check_experiment_names_the_parameter(change: dict[str, Any],
         assert problems == []
     else:
         assert len(problems) == 1 and problems[0].startswith(problem)
+
+
+def test_printed_runs_used_as_a_plan_give_the_same_runs(cli: Any, tmp_path: Path) -> None:
+    printed = cli("print", *SWEEP, "-Pexp.repeat=2")
+    (tmp_path / "printed.json").write_text(printed.out)
+    again = cli("print", "--plan", tmp_path / "printed.json")
+    assert again.json() == printed.json()
+    assert cli("print", "--count", "--plan", tmp_path / "printed.json").out == "4\n"
+    assert cli("validate", "--plan", tmp_path / "printed.json").code == 0

@@ -100,7 +100,8 @@ def test_new_parameters_enter_the_id_only_when_set(params: dict[str, Any], same:
     experiment = next(build_plan(config))
     older = {k: v for k, v in experiment.items()
              if k not in ("exp.target_precision", "exp.max_time", "exp.cpu_threads",
-                          "exp.repeat", "exp.repeat_index", "exp.log_file")}
+                          "exp.repeat", "exp.repeat_index", "exp.repeat_suffix",
+                          "exp.log_file")}
     expected = expand_experiment(older, config.specs, ENVIRON)["exp.id"]
     actual = expand_experiment({**experiment, **params}, config.specs, ENVIRON)["exp.id"]
     assert (actual == expected) is same
@@ -133,3 +134,32 @@ def test_a_bad_repeat_is_one_line_naming_the_parameter(expanded: Expanded, value
 def test_a_repeat_that_does_not_cast_names_the_parameter(expanded: Expanded) -> None:
     with pytest.raises(ExpansionError, match="^parameter 'exp.repeat': cannot cast 'x' to int"):
         expanded({"exp.model": "a", "exp.repeat": "x"})
+
+
+@pytest.mark.parametrize("params,variables", [
+    pytest.param({"exp.repeat": 3}, {"exp.model": ["a"], "exp.repeat_index": [0, 1, 2]},
+                 id="every-run-given"),
+    pytest.param({"exp.repeat": 3}, {"exp.model": ["a"], "exp.repeat_index": [0, 2]},
+                 id="some-runs-given"),
+])
+def test_a_run_the_plan_already_holds_is_not_added_again(expanded: Expanded,
+                                                          params: dict[str, Any],
+                                                          variables: dict[str, Any]) -> None:
+    plan = expanded(params, variables)
+    assert sorted(e["exp.repeat_index"] for e in plan) == [0, 1, 2]
+
+
+def test_an_expanded_plan_expands_to_itself(expanded: Expanded) -> None:
+    """``print``'s output used as a plan: the runs are there already, none is added."""
+    printed = expanded({"exp.repeat": 2}, MODELS)
+    config = _config({})
+    assert list(expand_plan(iter(printed), config.specs, ENVIRON)) == printed
+
+
+@pytest.mark.parametrize("repeat,suffixes", [(1, [""]), (3, ["_r0", "_r1", "_r2"])])
+def test_the_repeat_suffix_ends_the_default_log_name(expanded: Expanded, repeat: int,
+                                                     suffixes: list[str]) -> None:
+    plan = expanded({"exp.model": "a", "exp.repeat": repeat})
+    assert [e["exp.repeat_suffix"] for e in plan] == suffixes
+    assert [e["exp.log_file"] for e in plan] == [
+        f"/l/pytorch_cpu_a_b16_{plan[0]['exp.id']}{suffix}.log" for suffix in suffixes]
