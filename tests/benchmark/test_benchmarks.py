@@ -15,8 +15,12 @@ from .conftest import FEW, TEST_CNN, TINY_CNN, TINY_MLP, RunBench, read_facts
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "python" / "pytorch_benchmarks" / "benchmarks.py"
 RESULT_KEYS = ("results.time", "results.throughput", "results.time_data", "results.time_std",
-               "results.time_p50", "results.time_p90", "results.time_p99")
-ENV_KEYS = ("exp.model_title", "exp.framework_version", "exp.effective_batch",
+               "results.time_p50", "results.time_p90", "results.time_p99",
+               "results.warmup_detected", "results.steady_state", "results.time_ci95",
+               "results.precision", "results.num_batches_done")
+#: Written only when --target_precision > 0 / when a time limit applied.
+ADAPTIVE_KEYS = ("results.target_precision", "results.target_precision_met", "results.max_time")
+ENV_KEYS = ("exp.model_title", "exp.num_threads", "exp.framework_version", "exp.effective_batch",
             "exp.num_replicas", "exp.start_time", "exp.end_time", "hw.cuda_version",
             "hw.cudnn_version", "hw.devices", "hw.cpu_model", "hw.num_threads", "hw.hostname")
 
@@ -25,7 +29,8 @@ def test_training_writes_every_result_and_environment_fact(run_bench: RunBench) 
     code, facts = run_bench(*TINY_MLP, *FEW, "--num_batches", "3")
     assert code == 0 and facts["results.status"] == "ok"
     assert all(k in facts for k in RESULT_KEYS + ENV_KEYS)
-    assert len(facts["results.time_data"]) == 3
+    assert len(facts["results.time_data"]) == 3 == facts["results.num_batches_done"]
+    assert not any(k in facts for k in ADAPTIVE_KEYS) and "exp.warnings" not in facts
     assert facts["results.throughput"] == pytest.approx(4000 / facts["results.time"])
     assert facts["exp.model_title"] == "DeepMNIST" and facts["exp.effective_batch"] == 4
     assert facts["hw.devices"] == [facts["hw.cpu_model"]]
@@ -242,8 +247,28 @@ def test_an_adaptive_run_writes_how_its_count_was_decided(run_bench: RunBench) -
     assert isinstance(facts["results.target_precision_met"], bool)
     assert isinstance(facts["results.steady_state"], bool)
     assert facts["results.warmup_detected"] >= 0
+    assert "results.time_ci95" in facts and "results.precision" in facts
     if not facts["results.target_precision_met"]:
         assert any("precision" in w for w in facts["exp.warnings"])
+
+
+@pytest.mark.parametrize("extra,warned", [
+    pytest.param([], ["stopped after 1 of 50"], id="fixed"),
+    pytest.param(["--target_precision", "0.01"], ["stopped after 1 of 50", "precision 0.01"],
+                 id="target"),
+])
+def test_max_time_stops_a_real_run_early_and_says_so(run_bench: RunBench, extra: list[str],
+                                                     warned: list[str]) -> None:
+    """A limit shorter than any iteration: the first chunk (one iteration, to learn its time)
+    is the whole run, and every reason it stopped short is a warning."""
+    code, facts = run_bench(*TINY_MLP, *FEW, "--num_batches", "50", "--max_time", "1e-9",
+                            *extra)
+    assert code == 0 and facts["results.status"] == "ok"
+    assert facts["results.num_batches_done"] == 1 == len(facts["results.time_data"])
+    assert facts["results.max_time"] == 1e-9
+    assert facts.get("results.target_precision_met", False) is False
+    assert len(facts["exp.warnings"]) == len(warned)
+    assert all(w in line for w, line in zip(warned, facts["exp.warnings"]))
 
 
 @pytest.mark.parametrize("flag,value", [("--target_precision", "1"), ("--target_precision", "-0.1"),

@@ -73,4 +73,5 @@ def test_ddp_ranks_stop_an_adaptive_run_together(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     assert facts["results.status"] == "ok" and facts["exp.world_size"] == 2
     assert facts["results.num_batches_done"] == len(facts["results.time_data"]) >= 4
+    assert (tmp_path / "ddp.log").read_text().count("__results.num_batches_done__") == 1
     assert facts["exp.num_threads"] == 1  # OMP_NUM_THREADS=1 in the environment wins
