@@ -181,7 +181,9 @@ def _lines(table: Table, rows: list[int], title: str, xlabel: str, axis: Axis,
             # a failed cell is a gap, never a 0: its status is written at the foot of the axis
             # (of a linear axis from zero; on a ratio axis the foot is near 1x, a value)
             axes.text(x, 0.02 + 0.05 * failed.get(x, 0), status, color=color, fontsize=8,
-                      ha="center", transform=axes.get_xaxis_transform())
+                      ha="center", transform=axes.get_xaxis_transform(), zorder=1.5,
+                      bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
+            # (under the lines, zorder 2: a point at the foot stays visible; over the grid)
             failed[x] = failed.get(x, 0) + 1
     if axis.ideal:
         _ideal_line(axes, table, rows)
@@ -197,12 +199,27 @@ def _lines(table: Table, rows: list[int], title: str, xlabel: str, axis: Axis,
     _draw_axis(axes, axis)
     axes.set(title=title, xlabel=xlabel, ylabel=axis.label)
     axes.grid(True, alpha=0.3)
-    names = axes.get_legend_handles_labels()[1]
-    if len([n for n in names if n and n != axis.reference_label]) > 1 or axis.reference_label:
-        axes.legend(fontsize="small")
+    _legend(figure, axes, axis)
     figure.tight_layout()
     _sign(figure, sign)
     return _png(figure)
+
+
+#: Legend entries from which the legend goes beside the axes, never over the lines.
+LEGEND_INSIDE_MAX = 4
+
+
+def _legend(figure: Figure, axes: Any, axis: Axis) -> None:
+    """A legend when there is more than one line or a reference line; a long one beside the
+    axes (the figure widened for it), where it cannot hide a line."""
+    names = [n for n in axes.get_legend_handles_labels()[1] if n]
+    if len([n for n in names if n != axis.reference_label]) <= 1 and not axis.reference_label:
+        return
+    if len(names) <= LEGEND_INSIDE_MAX:
+        axes.legend(fontsize="small")
+        return
+    figure.set_size_inches(figure.get_figwidth() + 2.5, figure.get_figheight())
+    axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
 
 def _statuses(table: Table, r: int) -> list[tuple[float, str]]:
@@ -213,14 +230,13 @@ def _statuses(table: Table, r: int) -> list[tuple[float, str]]:
 
 
 def _ideal_line(axes: Any, table: Table, rows: list[int]) -> None:
-    """The linear speedup (devices / fewest devices), when every row counts from one base."""
-    bases = {min(p[0] for p in points) for r in rows if (points := _points(table, r))}
-    if len(bases) != 1:
-        return
-    base = bases.pop()
-    xs = sorted(float(c) for c in table.data.columns if is_number(c) and c >= base)
-    axes.plot(xs, [x / base for x in xs], color="grey", linestyle=":", linewidth=1.5,
-              label="linear scaling (ideal)")
+    """The linear speedup (devices / fewest devices) from each base the rows count from: a
+    row whose fewest devices failed starts later, and its ideal is a parallel line."""
+    bases = sorted({min(p[0] for p in points) for r in rows if (points := _points(table, r))})
+    for number, base in enumerate(bases):
+        xs = sorted(float(c) for c in table.data.columns if is_number(c) and c >= base)
+        axes.plot(xs, [x / base for x in xs], color="grey", linestyle=":", linewidth=1.5,
+                  label="linear scaling (ideal)" if number == 0 else "_nolegend_")
 
 
 def _title_with_row(title: str, table: Table, rows: list[int]) -> str:

@@ -1,7 +1,7 @@
 """Where and how a report's numbers were measured: a summary of the records' own facts.
 
 Hosts, CPU and GPU models, torch/CUDA versions, the dlbs commits the logs were measured with,
-the date range, the log folders read and the iteration settings (iterations, warm-up, runs per
+the date range, the inputs and log folders read and the iteration settings (iterations, warm-up, runs per
 experiment, precision targets, steady states). The report-maker's own version and commit are
 given by the caller (the CLI asks git), so this stays pure: records in, a dict out.
 """
@@ -32,7 +32,7 @@ DISTINCT: dict[str, tuple[str, ...]] = {
 LABELS: dict[str, str] = {
     "hosts": "hosts", "cpu_models": "CPU", "gpu_models": "GPU", "torch": "torch",
     "cuda": "CUDA", "measured_with_dlbs": "measured with dlbs commit", "dates": "runs from/to",
-    "inputs": "logs read", "records": "records",
+    "inputs": "inputs read", "log_folders": "log folders", "records": "records",
     "num_batches": "timed iterations (exp.num_batches)", "num_warmup_batches": "warm-up iterations",
     "num_batches_done": "timed iterations done", "runs_per_experiment": "runs per experiment",
     "threads_per_replica": "threads per replica", "target_precision": "target precision",
@@ -79,6 +79,14 @@ def _runs(records: Records) -> list[int]:
     return sorted({min(counts.values()), max(counts.values())}) if counts else []
 
 
+def _log_folders(records: Records, inputs: Sequence[str]) -> list[str]:
+    """The folders of the records' logs (``exp.log_file``), when the inputs do not name them
+    all already (a parsed file read, or sub-folders of a ``--recursive`` input)."""
+    folders = _distinct(posixpath.dirname(str(r["exp.log_file"])) for r in records
+                        if r.get("exp.log_file"))
+    return [] if set(folders) <= set(inputs) else folders
+
+
 def _count_true(records: Records, key: str) -> str | None:
     """``k of n``: the records whose boolean ``key`` is true, of those that have it."""
     known = [r[key] for r in records if isinstance(r.get(key), bool)]
@@ -105,6 +113,7 @@ def provenance(records: Records, inputs: Sequence[str] = (),
     out["target_met"] = _count_true(records, "results.target_precision_met")
     out["num_batches_done"] = _done(records)
     out["inputs"] = list(inputs)
+    out["log_folders"] = _log_folders(records, inputs)
     out["records"] = len(records)
     if report_by:
         out["report_by"] = dict(report_by)

@@ -4,8 +4,9 @@ Speedup and efficiency are computed against each row's fewest-devices successful
 efficiency above 100% is marked ``^`` and explained by the differences the logs show between
 the cells of that row (threads per replica, replica batch, CPU, devices, host): more than
 linear scaling is nearly always a comparison of unlike runs, e.g. one replica with 2 threads
-against two replicas with 1 thread each. A report over a single device count has nothing to
-scale: it says so instead of printing tables of 1.00. Pure: tables and aggregates in.
+against two replicas with 1 thread each. A row with results on one device count only (one
+count run, or the others failed) has nothing to scale: it is left out of the speedup and
+efficiency tables, and a report where no row has two says so instead of printing tables of 1.00. Pure: tables and aggregates in.
 """
 from __future__ import annotations
 
@@ -94,7 +95,7 @@ def _causes(agg: pd.DataFrame, dims: Sequence[str], key: tuple[Any, ...], device
     """The facts that differ between the cells of one row, with their values per device count."""
     rows = [i for i in range(len(agg)) if _row_key(agg, dims, i) == key]
     part = agg.iloc[rows]
-    found = []
+    found, seen = [], set()
     for name, keys in SCALING_FACTS.items():
         values = _fact(part, keys)
         if values is None:
@@ -105,7 +106,9 @@ def _causes(agg: pd.DataFrame, dims: Sequence[str], key: tuple[Any, ...], device
             per = ", ".join(f"{v} ({d} {'device' if d == 1 else 'devices'})"
                             for d, v in sorted(pairs.itertuples(index=False),
                                                key=lambda pair: (pair[0], str(pair[1]))))
-            found.append(f"{name} differ: {per}")
+            if per not in seen:  # a CPU run's device names are its CPU model: said once
+                found.append(f"{name} differ: {per}")
+                seen.add(per)
     return "; ".join(found)
 
 
@@ -125,15 +128,28 @@ def _superlinear_notes(flags: pd.DataFrame, agg: pd.DataFrame, dims: Sequence[st
     return notes
 
 
+def _count(row: pd.Series, ok: bool) -> int:
+    """The device counts of a row with an experiment (any status), or with a result."""
+    return sum(is_number(v) if ok else not is_missing(v) for v in row)
+
+
 def _scalable(data: pd.DataFrame) -> pd.Series:
-    """``True`` for the rows with an experiment (any status) at two device counts or more."""
-    return data.apply(lambda row: sum(not is_missing(v) for v in row) >= 2, axis=1)
+    """``True`` for the rows with a result at two device counts or more: a row that succeeded
+    on one count (the others failed or were not run) has nothing to scale."""
+    return data.apply(lambda row: _count(row, ok=True) >= 2, axis=1)
 
 
-def _nothing_to_scale(counts: Sequence[Any]) -> str:
+def _nothing_to_scale(data: pd.DataFrame) -> str:
+    """Why no row has anything to scale: one device count run at all, one per row, or too few
+    that succeeded."""
+    counts = [c for c in data.columns if not pd.isna(c)]
     shown = ", ".join(str(c) for c in counts) or "no"
-    where = (f"every experiment ran on the same number of devices ({shown})" if len(counts) < 2
-             else f"each row ran on one number of devices ({shown} across rows)")
+    if len(counts) < 2:
+        where = f"every experiment ran on the same number of devices ({shown})"
+    elif (data.apply(lambda row: _count(row, ok=False), axis=1) < 2).all():
+        where = f"each row ran on one number of devices ({shown} across rows)"
+    else:
+        where = "no row succeeded on two numbers of devices (see the failed cells above)"
     return (f"nothing to scale: {where}; run at least two device counts (e.g. "
             f"-Vexp.cpu_replicas='[1, 2]' or -Vexp.gpus='[\"0\", \"0,1\"]') for speedup and "
             f"efficiency")
@@ -149,8 +165,7 @@ def scaling_tables(throughput: Table, agg: pd.DataFrame, dims: Sequence[str],
     no row was: a note says there is nothing to scale), and their notes."""
     scalable = _scalable(throughput.data)
     if not scalable.any():
-        counts = [c for c in throughput.data.columns if not pd.isna(c)]
-        return [], [_nothing_to_scale(counts)]
+        return [], [_nothing_to_scale(throughput.data)]
     data = throughput.data[scalable]
     base_marks = (throughput.marks[scalable] if throughput.marks is not None else
                   pd.DataFrame("", index=data.index, columns=data.columns))
@@ -161,6 +176,6 @@ def scaling_tables(throughput: Table, agg: pd.DataFrame, dims: Sequence[str],
               Table("efficiency", "Efficiency (%)", efficiency, marks, digits=1)]
     notes = _superlinear_notes(flags, agg, dims, cols[0])
     if not scalable.all():
-        notes.append("speedup and efficiency leave out the rows run on one number of devices: "
-                     + _row_labels(throughput.data.index[~scalable]))
+        notes.append("speedup and efficiency leave out the rows with results on fewer than "
+                     "two numbers of devices: " + _row_labels(throughput.data.index[~scalable]))
     return tables, notes

@@ -58,6 +58,20 @@ def test_html_embeds_charts_as_base64(records: list[dict[str, Any]]) -> None:
     assert 'src="http' not in page and "<link" not in page  # self-contained
 
 
+@pytest.mark.parametrize("value, mark, css", [
+    pytest.param(343.0, "^", "num superlinear", id="efficiency-above-100"),
+    pytest.param(10.0, "~", "num unsteady", id="no-steady-state"),
+    pytest.param(10.0, "*~", "num noisy unsteady", id="noisy-and-unsteady"),
+    pytest.param(10.0, "!", "num", id="partial-only-marked"),
+    pytest.param("oom", "", "status", id="failed"),
+    pytest.param(None, "", "missing", id="no-experiment"),
+])
+def test_html_colours_a_cell_by_its_mark(value: Any, mark: str, css: str) -> None:
+    from dlbs.reports.html import _css
+
+    assert _css(value, mark) == css
+
+
 def test_html_escapes_log_values() -> None:
     record = {"exp.model": "<script>alert(1)</script>", "exp.replica_batch": 8,
               "results.status": "ok", "results.time": 1.0, "results.throughput": 8000.0}
@@ -117,7 +131,7 @@ class RecordingAxes:
         self.lines.append((list(xs), list(ys), style["label"]))
 
 
-def test_speedup_chart_draws_the_ideal_line_from_the_common_base(
+def test_speedup_chart_draws_the_ideal_line_from_each_base(
         records: list[dict[str, Any]]) -> None:
     from dlbs.reports.plots import _ideal_line
 
@@ -128,8 +142,29 @@ def test_speedup_chart_draws_the_ideal_line_from_the_common_base(
     assert axes.lines == [([1.0, 2.0, 4.0], [1.0, 2.0, 4.0], "linear scaling (ideal)")]
     oom_row = [r for r, k in enumerate(speedup.data.index) if speedup.data.iat[r, 0] == "oom"]
     axes = RecordingAxes()
-    _ideal_line(axes, speedup, [0, *oom_row])  # bases 1 and 2 devices: no one ideal line
-    assert axes.lines == []
+    _ideal_line(axes, speedup, [0, *oom_row])  # bases 1 and 2 devices: two, one in the legend
+    assert axes.lines == [([1.0, 2.0, 4.0], [1.0, 2.0, 4.0], "linear scaling (ideal)"),
+                          ([2.0, 4.0], [1.0, 2.0], "_nolegend_")]
+
+
+@pytest.mark.parametrize("kind, chart, lines, outside", [
+    pytest.param("regular", "throughput_alexnet.png", 3, False, id="three-lines-inside"),
+    pytest.param("weak", "efficiency.png", 6, True, id="six-lines-beside-the-axes"),
+])
+def test_a_long_legend_goes_beside_the_axes(kind: str, chart: str, lines: int, outside: bool,
+                                             records: list[dict[str, Any]],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import matplotlib.pyplot as plt
+
+    from dlbs.reports import plots
+
+    legends: list[Any] = []
+    monkeypatch.setattr(plots, "_png", lambda figure: legends.append(figure.axes[0].get_legend())
+                        or plt.close(figure) or b"")
+    names = [c.name for c in charts(build_report(records, kind))]
+    legend = legends[names.index(chart)]
+    assert len([t for t in legend.get_texts() if "linear" not in t.get_text()]) == lines
+    assert (legend.get_bbox_to_anchor().x0 > legend.axes.bbox.x1) == outside
 
 
 def test_efficiency_chart_above_100_percent_says_so_in_its_title() -> None:

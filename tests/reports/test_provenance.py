@@ -81,6 +81,20 @@ def test_entry_from_the_logs_facts(facts: dict[str, Any], entry: str, expected: 
     assert provenance([run(**facts)])[entry] == expected
 
 
+@pytest.mark.parametrize("inputs, log_files, folders", [
+    pytest.param(["/runs/results.json"], ["/runs/sweep1/a.log", "/runs/sweep2/b.log"],
+                 ["/runs/sweep1", "/runs/sweep2"], id="parsed-file-names-its-log-folders"),
+    pytest.param(["/runs/sweep1"], ["/runs/sweep1/a.log", "/runs/sweep1/b.log"], None,
+                 id="input-folder-already-says-it"),
+    pytest.param(["/runs"], ["/runs/sweep1/a.log"], ["/runs/sweep1"], id="recursive-sub-folder"),
+    pytest.param(["/runs/results.json"], [None], None, id="no-log-file-fact"),
+])
+def test_log_folders_are_named_when_the_inputs_do_not_name_them(
+        inputs: list[str], log_files: list[str | None], folders: list[str] | None) -> None:
+    info = provenance([run(**{"exp.log_file": f}) for f in log_files], inputs)
+    assert info.get("log_folders") == folders
+
+
 def test_runs_per_experiment_count_each_log_folder_apart() -> None:
     side = [run(**{"exp.id": "e1", "exp.log_file": f"/logs/{where}/e1_{i}.log"})
             for where in ("base", "new") for i in range(3)]

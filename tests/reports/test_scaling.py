@@ -37,6 +37,10 @@ def test_one_device_count_says_there_is_nothing_to_scale(kind: str) -> None:
                  "devices differ: A100 (1 device), H100 (2 devices)", id="gpu-names"),
     pytest.param({"hw.hostname": "big"}, {"hw.hostname": "small"},
                  "host differ: big (1 device), small (2 devices)", id="host"),
+    pytest.param({"hw.cpu_model": "Xeon 6", "hw.devices": ["Xeon 6"]},
+                 {"hw.cpu_model": "Xeon 4", "hw.devices": ["Xeon 4"]},
+                 "likely cause: CPU differ: Xeon 6 (1 device), Xeon 4 (2 devices)\n",
+                 id="cpu-model-said-once-not-again-as-devices"),
     pytest.param({}, {}, "no difference in threads", id="none-seen"),
 ])
 def test_superlinear_efficiency_is_marked_and_explained(facts_1: dict[str, Any],
@@ -49,8 +53,18 @@ def test_superlinear_efficiency_is_marked_and_explained(facts_1: dict[str, Any],
     assert efficiency.data.iat[0, 1] == pytest.approx(200.0)  # 4x throughput on 2 devices
     assert efficiency.mark(0, 1) == "^" and efficiency.mark(0, 0) == ""
     note = next(n for n in report.notes if n.startswith("efficiency above 100%"))
-    assert cause in note
+    assert cause in note + "\n"
     assert any(n.startswith("^ efficiency above 100%") for n in report.notes)
+
+
+def test_strong_scaling_names_the_smaller_replica_batch() -> None:
+    # Effective batch 16 on 1 and 2 replicas: each of two replicas runs a batch of 8.
+    records = [replicas(1, 20.0, **{"exp.replica_batch": 16, "exp.effective_batch": 16,
+                                    "results.throughput": 800.0}),
+               replicas(2, 4.0, **{"exp.effective_batch": 16, "results.throughput": 4000.0})]
+    report = build_report(records, "strong")
+    note = next(n for n in report.notes if n.startswith("efficiency above 100%"))
+    assert "replica batch differ: 16 (1 device), 8 (2 devices)" in note
 
 
 def test_linear_or_worse_scaling_has_no_flag() -> None:
@@ -73,14 +87,19 @@ def test_threads_are_named_once_when_old_and_new_keys_agree() -> None:
     assert note.count("threads") == 1
 
 
-@pytest.mark.parametrize("devices,where", [
-    pytest.param((1, 1), "every experiment ran on the same number of devices (1)", id="one-count"),
-    pytest.param((1, 2), "each row ran on one number of devices (1, 2 across rows)",
+@pytest.mark.parametrize("devices,failed,where", [
+    pytest.param((1, 1), False, "every experiment ran on the same number of devices (1)",
+                 id="one-count"),
+    pytest.param((1, 2), False, "each row ran on one number of devices (1, 2 across rows)",
                  id="one-count-per-row"),
+    pytest.param((1, 2), True, "no row succeeded on two numbers of devices", id="others-failed"),
 ])
 def test_rows_without_two_device_counts_have_nothing_to_scale(devices: tuple[int, int],
-                                                              where: str) -> None:
+                                                              failed: bool, where: str) -> None:
     records = [replicas(devices[0], 10.0), replicas(devices[1], 10.0, **{"exp.model": "vgg16"})]
+    if failed:  # each model also ran on the other count, and failed there
+        records += [replicas(devices[1], 10.0, status="oom"),
+                    replicas(devices[0], 10.0, status="failure", **{"exp.model": "vgg16"})]
     report = build_report(records, "weak")
     assert [t.name for t in report.tables] == ["time", "throughput"]
     assert any(n.startswith(f"nothing to scale: {where}") for n in report.notes)
@@ -91,8 +110,8 @@ def test_rows_on_one_device_count_are_left_out_of_speedup_and_efficiency() -> No
     report = build_report(records, "weak")
     efficiency = next(t for t in report.tables if t.name == "efficiency")
     assert [k[0] for k in efficiency.data.index] == ["alexnet"]
-    assert ("speedup and efficiency leave out the rows run on one number of devices: "
-            "vgg16 / cpu / 8") in report.notes
+    assert ("speedup and efficiency leave out the rows with results on fewer than two numbers "
+            "of devices: vgg16 / cpu / 8") in report.notes
 
 
 @pytest.mark.parametrize("steady, mark, counted", [
