@@ -131,7 +131,7 @@ def check_experiment(experiment: Mapping[str, Any]) -> list[str]:
         value = experiment.get(name, least)
         if not isinstance(value, int) or isinstance(value, bool) or value < least:
             problems.append(f"{name} is {value!r}; it must be an integer >= {least}")
-    problems += _check_repeat_index(experiment, problems)
+    problems += _check_repeat_index(experiment)
     problems += _check_adaptive(experiment)
     if experiment.get("exp.docker") is True and not experiment.get("exp.docker_image"):
         problems.append("exp.docker is true but exp.docker_image is empty")
@@ -140,12 +140,12 @@ def check_experiment(experiment: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def _check_repeat_index(experiment: Mapping[str, Any], problems: list[str]) -> list[str]:
-    """``exp.repeat_index`` below ``exp.repeat`` (when both are valid integers)."""
+def _check_repeat_index(experiment: Mapping[str, Any]) -> list[str]:
+    """``exp.repeat_index`` below ``exp.repeat`` (when both are valid: an invalid one has its
+    own message)."""
     index, repeat = experiment.get("exp.repeat_index", 0), experiment.get("exp.repeat", 1)
-    if any(p.startswith(("exp.repeat ", "exp.repeat_index ")) for p in problems):
-        return []  # one of them is not an integer: said already
-    if index < repeat:
+    valid = all(isinstance(v, int) and not isinstance(v, bool) for v in (index, repeat))
+    if not valid or index < 0 or repeat < 1 or index < repeat:
         return []
     return [f"exp.repeat_index is {index}; it must be below exp.repeat ({repeat})"]
 

@@ -62,10 +62,12 @@ def _superlinear(efficiency: pd.DataFrame) -> pd.DataFrame:
     return efficiency.apply(lambda col: col.map(lambda v: is_number(v) and v > 100.0))
 
 
-def _row_key(agg: pd.DataFrame, dims: Sequence[str], position: int) -> tuple[Any, ...]:
-    from dlbs.reports.tables import sortable  # the pivot's own rendering of dimension values
+def _row_keys(agg: pd.DataFrame, dims: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Each experiment's row key, as the pivot renders dimension values (computed once)."""
+    from dlbs.reports.tables import sortable  # tables imports this module
 
-    return tuple(sortable(agg[d]).iloc[position] for d in dims)
+    columns = [sortable(agg[d]).tolist() for d in dims]
+    return list(zip(*columns)) if columns else [() for _ in range(len(agg))]
 
 
 def _fact(part: pd.DataFrame, keys: Sequence[str]) -> pd.Series | None:
@@ -91,10 +93,10 @@ def _shown(value: Any) -> Any:
     return None if is_missing(value) else value
 
 
-def _causes(agg: pd.DataFrame, dims: Sequence[str], key: tuple[Any, ...], devices: str) -> str:
+def _causes(agg: pd.DataFrame, row_keys: Sequence[tuple[Any, ...]], key: tuple[Any, ...],
+            devices: str) -> str:
     """The facts that differ between the cells of one row, with their values per device count."""
-    rows = [i for i in range(len(agg)) if _row_key(agg, dims, i) == key]
-    part = agg.iloc[rows]
+    part = agg.iloc[[i for i, k in enumerate(row_keys) if k == key]]
     found, seen = [], set()
     for name, keys in SCALING_FACTS.items():
         values = _fact(part, keys)
@@ -115,12 +117,13 @@ def _causes(agg: pd.DataFrame, dims: Sequence[str], key: tuple[Any, ...], device
 def _superlinear_notes(flags: pd.DataFrame, agg: pd.DataFrame, dims: Sequence[str],
                        devices: str) -> list[str]:
     notes = []
+    row_keys = _row_keys(agg, dims) if flags.to_numpy().any() else []
     for key, flagged in flags.iterrows():
         if not flagged.any():
             continue
         key = key if isinstance(key, tuple) else (key,)
         label = " / ".join(str(k) for k in key)
-        cause = _causes(agg, dims, key, devices)
+        cause = _causes(agg, row_keys, key, devices)
         notes.append(f"efficiency above 100% (^) for {label}: "
                      + (f"likely cause: {cause}" if cause else
                         "no difference in threads, batch, precision, CPU, devices or host is "

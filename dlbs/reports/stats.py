@@ -1,5 +1,5 @@
 """Statistics of repeated measurements: confidence intervals, the coefficient of variation, and
-Welch's confidence interval of a ratio of two means.
+Welch's confidence interval of a ratio of geometric means, and the runs a comparison needs.
 
 Student-t quantiles come from :mod:`pytorch_benchmarks.tdist` (one definition, shared with the
 benchmark). Pure functions on numbers; nothing here knows about logs or tables.
@@ -13,8 +13,8 @@ from statistics import NormalDist
 
 from pytorch_benchmarks.tdist import CONFIDENCE, incomplete_beta, t_cdf, t_critical, t_quantile
 
-__all__ = ["CONFIDENCE", "Ratio", "Summary", "incomplete_beta", "ratio_of_means", "runs_for_power",
-           "summarize", "t_cdf", "t_critical", "t_quantile", "welch_log_ratio"]
+__all__ = ["CONFIDENCE", "Ratio", "Summary", "incomplete_beta", "runs_for_power", "summarize",
+           "t_cdf", "t_critical", "t_quantile", "welch_log_ratio"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def summarize(values: Sequence[float], confidence: float = CONFIDENCE) -> Summar
 
 @dataclass(frozen=True)
 class Ratio:
-    """``new / base`` ratio of two means with its confidence interval (NaN when unknown)."""
+    """A ratio with its confidence interval and degrees of freedom (NaN when unknown)."""
 
     ratio: float
     ci_low: float
@@ -58,27 +58,9 @@ class Ratio:
     df: float
 
 
-def _log_mean_variance(s: Summary) -> float:
-    """Variance of log(mean) by the delta method: std^2 / (n * mean^2)."""
-    return (s.std ** 2) / (s.n * s.mean ** 2)
-
-
-def ratio_of_means(base: Summary, new: Summary, confidence: float = CONFIDENCE) -> Ratio:
-    """Welch-t confidence interval of ``new.mean / base.mean``, computed on the log scale."""
-    if not (base.mean > 0 and new.mean > 0):
-        return Ratio(math.nan, math.nan, math.nan, math.nan)
-    ratio = new.mean / base.mean
-    if base.n < 2 or new.n < 2 or math.isnan(base.std) or math.isnan(new.std):
-        return Ratio(ratio, math.nan, math.nan, math.nan)
-    var_b, var_n = _log_mean_variance(base), _log_mean_variance(new)
-    total = var_b + var_n
-    if total == 0:
-        return Ratio(ratio, ratio, ratio, math.inf)
-    # Welch-Satterthwaite degrees of freedom of the two variance components.
-    df = total ** 2 / (var_b ** 2 / (base.n - 1) + var_n ** 2 / (new.n - 1))
-    margin = t_critical(df, confidence) * math.sqrt(total)
-    log_ratio = math.log(ratio)
-    return Ratio(ratio, math.exp(log_ratio - margin), math.exp(log_ratio + margin), df)
+def _log_summaries(base: Sequence[float], new: Sequence[float]) -> tuple[Summary, Summary]:
+    """Summaries of the logs of two samples of positive values (run times)."""
+    return summarize([math.log(v) for v in base]), summarize([math.log(v) for v in new])
 
 
 def welch_log_ratio(base: Sequence[float], new: Sequence[float],
@@ -91,8 +73,7 @@ def welch_log_ratio(base: Sequence[float], new: Sequence[float],
     """
     if not base or not new or min(base) <= 0 or min(new) <= 0:
         return Ratio(math.nan, math.nan, math.nan, math.nan)
-    lb, ln = [math.log(v) for v in base], [math.log(v) for v in new]
-    sb, sn = summarize(lb), summarize(ln)
+    sb, sn = _log_summaries(base, new)
     ratio = math.exp(sb.mean - sn.mean)
     if sb.n < 2 or sn.n < 2:
         return Ratio(ratio, math.nan, math.nan, math.nan)
@@ -118,8 +99,7 @@ def runs_for_power(base: Sequence[float], new: Sequence[float], effect: float,
     """
     if len(base) < 2 or len(new) < 2 or effect <= margin or min(*base, *new) <= 0:
         return None
-    lb, ln = [math.log(v) for v in base], [math.log(v) for v in new]
-    sb, sn = summarize(lb), summarize(ln)
+    sb, sn = _log_summaries(base, new)
     pooled = ((sb.n - 1) * sb.std ** 2 + (sn.n - 1) * sn.std ** 2) / (sb.n + sn.n - 2)
     distance = math.log1p(effect) - math.log1p(margin)
     z = NormalDist()
