@@ -66,9 +66,8 @@ def gpus_per_process(exp: Mapping[str, Any]) -> int:
 
 
 def cpu_threads(exp: Mapping[str, Any]) -> int:
-    """Threads per replica of a CPU experiment (``exp.cpu_threads``; 0: the benchmark decides)."""
-    if device_type(exp) != "cpu":
-        return 0
+    """CPU threads per replica (``exp.cpu_threads``; 0: the benchmark decides). Passed on GPU
+    experiments too: it is never silently ignored."""
     return max(0, as_int(exp.get("exp.cpu_threads"), 0))
 
 

@@ -180,8 +180,10 @@ def cpu_threads(requested: int, local_replicas: int,
 
 
 def apply_cpu_threads(args: argparse.Namespace, local_replicas: int) -> int:
-    """Set torch's intra-op threads for a CPU run (``--num_threads``); return the number used."""
-    if args.device == "cpu":
+    """Set torch's intra-op threads (``--num_threads``); return the number used. A number
+    asked for applies on every device (a GPU run's host-side work uses them too); the default
+    rule (0) only on a CPU, where the threads are the compute."""
+    if args.device == "cpu" or args.num_threads > 0:
         threads = cpu_threads(args.num_threads, local_replicas)
         if threads is not None:
             torch.set_num_threads(threads)

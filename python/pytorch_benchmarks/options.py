@@ -184,9 +184,10 @@ def _add_device_args(parser: argparse.ArgumentParser) -> None:
     _add_bool(group, "--cudnn_fastest", False,
               "fastest math on GPUs: TF32 for float32 convolutions and matmuls")
     group.add_argument("--num_threads", type=natural_int, default=0,
-                       help="CPU threads per replica (--device cpu); 0: OMP_NUM_THREADS if "
-                            "set, else the usable cores divided evenly among the replicas on "
-                            "this node (default: 0)")
+                       help="CPU threads per replica (torch.set_num_threads, any device); 0: "
+                            "on a CPU, OMP_NUM_THREADS if set, else the usable cores divided "
+                            "evenly among the replicas on this node; on a GPU, torch's own "
+                            "(default: 0)")
     group.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
 
 

@@ -325,3 +325,21 @@ def test_the_default_thread_count(monkeypatch: pytest.MonkeyPatch, requested: in
 
     monkeypatch.setattr(device, "usable_cores", lambda: cores)
     assert device.cpu_threads(requested, replicas, env) == expected
+
+
+@pytest.mark.parametrize("device,requested,applied", [("gpu", 1, True), ("gpu", 0, False),
+                                                      ("cpu", 1, True)])
+def test_threads_asked_for_apply_on_every_device(device: str, requested: int,
+                                                 applied: bool) -> None:
+    """A number of threads asked for is never silently ignored (a GPU's host work uses them)."""
+    import argparse
+
+    from pytorch_benchmarks.device import apply_cpu_threads
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        used = apply_cpu_threads(argparse.Namespace(device=device, num_threads=requested), 1)
+        assert (used == 1) is applied
+    finally:
+        torch.set_num_threads(before)

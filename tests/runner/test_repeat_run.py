@@ -26,8 +26,8 @@ CPU = {"exp.device_type": "cpu", "exp.model": "m", "exp.cpu_replicas": 1}
                  ["--max_time", "--num_threads"], id="precision-only"),
     pytest.param({"exp.max_time": 5}, ["--max_time", "5"], ["--target_precision", "--num_threads"],
                  id="max-time-only"),
-    pytest.param({"exp.cpu_threads": 2, "exp.device_type": "gpu"}, [], ["--num_threads"],
-                 id="gpu-no-threads"),
+    pytest.param({"exp.cpu_threads": 2, "exp.device_type": "gpu"}, ["--num_threads", "2"], [],
+                 id="gpu-threads-too"),
 ])
 def test_new_flags_appear_only_when_set(params: dict[str, Any], present: list[str],
                                         absent: list[str]) -> None:
