@@ -100,7 +100,7 @@ def make_report(args: argparse.Namespace) -> Report:
 
 def _with_provenance(report: Report, records: list[dict[str, Any]], inputs: list[str]) -> Report:
     """Attach where and how the records were measured, and which dlbs made the report."""
-    from dlbs.provenance import report_maker
+    from dlbs.runner.provenance import report_maker
 
     folders = [os.path.abspath(name) for name in inputs]
     report.provenance = provenance(records, folders, report_maker())

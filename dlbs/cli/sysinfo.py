@@ -12,7 +12,7 @@ import platform
 import sys
 from typing import Any
 
-from dlbs.provenance import cpu_model
+from dlbs.runner.provenance import cpu_model
 
 HELP = "print information about this machine (CPU, memory, OS, Python, torch, GPUs) as JSON"
 EXAMPLE = "experimenter sysinfo > sysinfo.json"

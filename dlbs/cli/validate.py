@@ -79,7 +79,7 @@ def check_docker(experiments: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     Returns image -> id; raises ValidationError saying what to do when the engine does not
     answer or an image is missing. Plans without docker experiments never touch the SDK.
     """
-    from dlbs.dockerengine import check_plan  # lazy: the docker SDK is slow to import
+    from dlbs.runner.dockerengine import check_plan  # lazy: the docker SDK is slow to import
 
     return check_plan(experiments)
 

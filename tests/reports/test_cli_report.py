@@ -178,7 +178,7 @@ def test_bad_plot_folder_fails_before_the_report_is_written(
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_report_maker_asks_git_for_the_commit_and_uncommitted_changes(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dlbs.provenance import report_maker
+    from dlbs.runner.provenance import report_maker
 
     def git(*args: str) -> str:
         return subprocess.run(["git", "-C", str(tmp_path), *args], check=True, text=True,

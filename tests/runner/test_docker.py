@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dlbs.dockerengine import check_images, client
+from dlbs.runner.dockerengine import check_images, client
 from dlbs.errors import ValidationError
 
 from .conftest import ROOT, host_python_mounts

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pytorch_benchmarks.facts import iter_facts
 
-from dlbs.runlog import LogState, log_state, part_file, rerun_decision
+from dlbs.runner.runlog import LogState, log_state, part_file, rerun_decision
 from dlbs.runner import Runner
 
 MakeExp = Callable[..., dict[str, Any]]
@@ -277,7 +277,7 @@ def test_progress_file_lost_during_a_sweep_warns_once_and_the_sweep_goes_on(
         tmp_path: Path) -> None:
     import shutil
 
-    from dlbs.progress import Progress
+    from dlbs.runner.progress import Progress
     folder = tmp_path / "progress"
     stream = io.StringIO()
     progress = Progress(2, str(folder / "p.json"), stream, bar=False)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from dlbs.errors import RunError
-from dlbs.provenance import utc_now
+from dlbs.runner.provenance import utc_now
 
 
 def format_seconds(seconds: float | None) -> str:

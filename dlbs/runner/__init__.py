@@ -1,0 +1,14 @@
+"""Running experiments: the sweep (``core``), written once, over small executors.
+
+- ``core``: what to run (``exp.status``, ``exp.rerun``), the log header and trailer, the
+  progress and the summary;
+- ``local``: a process group on this host (bare metal, torchrun, Docker);
+- ``slurm``: a Slurm batch job per experiment (``exp.scheduler=slurm``), over ``slurmctl``,
+  a thin client of Slurm's own commands;
+- what only the runner needs: ``runlog`` (log files and the rerun policy), ``progress``,
+  ``monitor``, ``provenance`` (host facts), ``dockerengine`` (the Docker engine client),
+  ``status`` (``experimenter status``).
+"""
+from dlbs.runner.core import Ending, Executor, Job, Outcome, Runner, Summary
+
+__all__ = ["Ending", "Executor", "Job", "Outcome", "Runner", "Summary"]

@@ -1,0 +1,360 @@
+"""The sweep, written once for every executor: what to run, the log, the progress, the summary.
+
+For each experiment (in plan order) the runner decides from ``exp.status`` and ``exp.rerun``
+whether to run it, renders its launch script (``dlbs.launchers``) beside its log, writes the
+log header (every parameter, then provenance), hands the job to an executor (``local``: a
+process group on this host; ``slurm``: a batch job), and when the executor says it ended,
+appends the trailer (exit code, duration, the executor's facts, final ``results.status``).
+See ``dlbs.runner.runlog`` for the ``.part``-then-rename rule that keeps logs complete, and
+for the rerun policy.
+
+An executor runs at most ``capacity`` jobs at once; the runner waits for one to end before it
+starts the next. One experiment's failure, timeout (``exp.timeout``) or crash never stops the
+sweep. Ctrl-C or SIGTERM stops it: the executor stops the jobs in flight, their logs say
+``interrupted``, and a summary is printed.
+"""
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any, Protocol
+
+from dlbs.errors import DLBSError, RunError
+from dlbs.launchers import build_script, script_file_for
+from dlbs.launchers.command import as_bool
+from dlbs.runner import runlog
+from dlbs.runner.progress import Progress
+from dlbs.runner.provenance import host_facts, utc_now
+
+SKIP_STATUSES = frozenset({"disabled", "inactive"})
+SIGNAL_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
+
+
+@dataclass
+class Job:
+    """One experiment handed to an executor: its log's ``.part`` already has the header."""
+
+    index: int
+    exp: Mapping[str, Any]
+    log_file: Path
+    offset: int = 0
+    script: Path | None = None
+    started: float = field(default_factory=time.monotonic)
+    handle: Any = None  # the executor's own record (a job id...)
+
+    @property
+    def part(self) -> Path:
+        """The file the job writes to until its trailer is written."""
+        return runlog.part_file(self.log_file)
+
+
+@dataclass
+class Ending:
+    """How a job ended, as its executor saw it.
+
+    ``stopped`` names a stop decided outside the benchmark (``timeout``, ``interrupted``, or a
+    scheduler's verdict such as ``cancelled``/``node_failure``): it is the final status.
+    ``facts`` go into the trailer; ``duration`` replaces the runner's own clock when set.
+    """
+
+    exit_code: int | None
+    stopped: str | None = None
+    facts: list[tuple[str, Any]] = field(default_factory=list)
+    duration: float | None = None
+    error: str | None = None
+
+
+class Executor(Protocol):
+    """Where jobs run (``dlbs.runner.local``, ``dlbs.runner.slurm``)."""
+
+    name: str
+    capacity: int  # jobs in flight at most
+    detached: bool  # submit and return: nobody waits for the jobs
+
+    def recover(self, index: int, exp: Mapping[str, Any]) -> Job | None:
+        """A job of ``exp`` that a previous runner left in flight, adopted; else None."""
+
+    def start(self, job: Job) -> None:
+        """Start ``job`` (raises ``DLBSError`` when it cannot)."""
+
+    def wait(self) -> list[tuple[Job, Ending]]:
+        """Block until at least one job in flight ends; return those that ended."""
+
+    def stop(self, reason: str) -> None:
+        """Stop every job in flight (called from a signal handler: must not block long)."""
+
+
+@dataclass
+class Outcome:
+    """How one experiment ended: ``status`` is a ``results.status`` value, or skipped/simulated
+    /submitted."""
+
+    status: str
+    duration: float | None = None
+    log_file: str | None = None
+
+
+@dataclass
+class Summary:
+    """What a sweep did."""
+
+    total: int = 0
+    outcomes: list[Outcome] = field(default_factory=list)
+    interrupted: str | None = None
+
+    def count(self, *statuses: str) -> int:
+        """How many experiments ended with one of ``statuses``."""
+        return sum(1 for o in self.outcomes if o.status in statuses)
+
+    @property
+    def failures(self) -> list[Outcome]:
+        """Experiments that ran and did not end ``ok``."""
+        return [o for o in self.outcomes
+                if o.status not in ("ok", "skipped", "simulated", "submitted")]
+
+    @property
+    def exit_code(self) -> int:
+        """130 when interrupted, 1 when an experiment failed, else 0."""
+        return 130 if self.interrupted else (1 if self.failures else 0)
+
+    def text(self) -> str:
+        """A human summary (several lines) for stderr."""
+        ran = len(self.outcomes)
+        head = (f"run: {self.total} experiments: {self.count('ok')} ok, {len(self.failures)} "
+                f"failed, {self.count('skipped')} skipped, {self.count('simulated')} simulated")
+        if self.count("submitted"):
+            head += (f", {self.count('submitted')} submitted (see 'experimenter status'; "
+                     "'experimenter run' of the same plan records them when they end)")
+        if self.interrupted:
+            head += f"; interrupted by {self.interrupted}, {self.total - ran} not started"
+        lines = [head] + [f"  {o.status}: {o.log_file}" for o in self.failures]
+        return "\n".join(lines)
+
+
+class Runner:
+    """Runs a sequence of expanded experiments; see the module docstring."""
+
+    def __init__(self, progress_file: str | None = None, out: IO[str] | None = None,
+                 err: IO[str] | None = None, bar: bool | None = None,
+                 docker_images: Mapping[str, str] | None = None,
+                 executor: Executor | None = None) -> None:
+        self.progress_file, self.bar = progress_file, bar
+        self.out, self.err = out or sys.stdout, err or sys.stderr
+        self.docker_images = dict(docker_images or {})
+        self._executor = executor
+        self._inflight: list[Job] = []
+        self._stop: str | None = None
+
+    @property
+    def executor(self) -> Executor:
+        """The executor jobs go to (the local one unless another was given)."""
+        if self._executor is None:
+            from dlbs.runner.local import LocalExecutor
+            self._executor = LocalExecutor()
+        return self._executor
+
+    # -- the sweep ---------------------------------------------------------------------------
+    def run(self, experiments: Sequence[Mapping[str, Any]]) -> Summary:
+        """Run every experiment in order; return the summary (never raises for one failure)."""
+        summary = Summary(total=len(experiments))
+        progress = Progress(summary.total, self.progress_file, self.err, self.bar)
+        restore = self._install_signals()
+        try:
+            for index, exp in enumerate(experiments):
+                if self._stop:
+                    break
+                self._dispatch(index, exp, progress, summary)
+            while self._inflight:
+                self._collect(progress, summary)
+        finally:
+            restore()
+            summary.interrupted = self._stop
+            progress.close("interrupted" if self._stop else "finished")
+        return summary
+
+    def _record(self, index: int, outcome: Outcome, progress: Progress,
+                summary: Summary) -> None:
+        summary.outcomes.append(outcome)
+        progress.finish(index, outcome.status, outcome.duration)
+
+    def _dispatch(self, index: int, exp: Mapping[str, Any], progress: Progress,
+                  summary: Summary) -> None:
+        status = str(exp.get("exp.status", "ok"))
+        log_file = exp.get("exp.log_file")
+        if status in SKIP_STATUSES:
+            return self._record(index, Outcome("skipped", log_file=log_file), progress, summary)
+        if status == "simulate":
+            self._simulate(index, exp, progress.total)
+            return self._record(index, Outcome("simulated", log_file=log_file), progress,
+                                summary)
+        if not str(log_file or "").strip():
+            raise RunError(f"experiment {index}: exp.log_file is not set; set exp.log_dir "
+                           "(a plan file needs exp.log_file in every experiment)")
+        if self._adopt(index, exp, progress, summary):
+            return None
+        run, _ = runlog.rerun_decision(exp)
+        if not run:
+            return self._record(index, Outcome("skipped", log_file=log_file), progress, summary)
+        self._make_room(progress, summary)
+        if self._stop:
+            return None
+        progress.start(index, exp)
+        self._start(index, exp, progress, summary)
+        return None
+
+    def _adopt(self, index: int, exp: Mapping[str, Any], progress: Progress,
+               summary: Summary) -> bool:
+        """Take over a job a previous runner left in flight; True when it is still running."""
+        job = self.executor.recover(index, exp)
+        if job is None:
+            return False
+        if self.executor.detached:
+            self._record(index, Outcome("submitted", log_file=str(job.log_file)), progress,
+                         summary)
+        else:
+            progress.start(index, exp)
+            self._inflight.append(job)
+        return True
+
+    def _make_room(self, progress: Progress, summary: Summary) -> None:
+        while len(self._inflight) >= max(1, self.executor.capacity) and not self._stop:
+            self._collect(progress, summary)
+
+    def _collect(self, progress: Progress, summary: Summary) -> None:
+        for job, ending in self.executor.wait():
+            if job in self._inflight:
+                self._inflight.remove(job)
+            outcome = self.finish(job, ending)
+            self._record(job.index, outcome, progress, summary)
+
+    def _simulate(self, index: int, exp: Mapping[str, Any], total: int) -> None:
+        log_file = json.dumps(str(exp.get("exp.log_file", "")))
+        self.out.write(f"# ---- experiment {index + 1}/{total}: {log_file}\n")
+        self.out.write(build_script(exp))
+        self.out.flush()
+
+    # -- one experiment ----------------------------------------------------------------------
+    def _start(self, index: int, exp: Mapping[str, Any], progress: Progress,
+               summary: Summary) -> None:
+        job, problem = self.prepare(index, exp)
+        if not problem:
+            try:
+                self.executor.start(job)
+            except DLBSError as err:
+                problem = str(err)
+        if problem:
+            outcome = self.finish(job, Ending(exit_code=None, error=problem))
+            return self._record(index, outcome, progress, summary)
+        if self.executor.detached:
+            return self._record(index, Outcome("submitted", log_file=str(job.log_file)),
+                                progress, summary)
+        self._inflight.append(job)
+        return None
+
+    def run_experiment(self, exp: Mapping[str, Any]) -> Outcome:
+        """Run one experiment whatever its log says; write its complete log."""
+        job, problem = self.prepare(0, exp)
+        if problem:
+            return self.finish(job, Ending(exit_code=None, error=problem))
+        self.executor.start(job)
+        ((job, ending),) = self.executor.wait()
+        return self.finish(job, ending)
+
+    def prepare(self, index: int, exp: Mapping[str, Any]) -> tuple[Job, str]:
+        """Write the launch script and the log header; return the job and a build problem."""
+        log_file = Path(str(exp["exp.log_file"]))
+        part = runlog.part_file(log_file)
+        try:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            script, problem = self._write_script(exp, log_file)
+            # A new file, not the old one truncated: a benchmark orphaned by a runner killed
+            # outright may still be appending to the old ``.part``.
+            part.unlink(missing_ok=True)
+            with part.open("w", encoding="utf-8") as stream:
+                runlog.write_facts_to(stream, self._header(exp))
+                offset = stream.tell()
+        except OSError as err:
+            raise RunError(f"cannot write the log of {exp.get('exp.model')} in "
+                           f"{log_file.parent}: {err.strerror}") from None
+        return Job(index=index, exp=exp, log_file=log_file, offset=offset, script=script), \
+            problem
+
+    def _write_script(self, exp: Mapping[str, Any], log_file: Path) -> tuple[Path | None, str]:
+        """Render and keep the launch script; a bad experiment gives ``(None, reason)``."""
+        try:
+            text = build_script(exp)
+        except DLBSError as err:
+            return None, str(err)
+        path = Path(script_file_for(str(log_file)))
+        path.write_text(text, encoding="utf-8")
+        path.chmod(0o755)
+        return path, ""
+
+    def _header(self, exp: Mapping[str, Any]) -> list[tuple[str, Any]]:
+        facts = list(exp.items()) + list(host_facts())
+        image = str(exp.get("exp.docker_image", ""))
+        if as_bool(exp.get("exp.docker", False)) and image in self.docker_images:
+            facts.append(("exp.docker_image_id", self.docker_images[image]))
+        facts.append(("exp.runner_start_time", utc_now()))
+        return facts
+
+    def finish(self, job: Job, ending: Ending) -> Outcome:
+        """Append the trailer to the job's ``.part`` and rename it to the log."""
+        duration = ending.duration if ending.duration is not None else \
+            time.monotonic() - job.started
+        status = write_trailer(job, ending, duration, self._stop)
+        runlog.finish_log(job.log_file)
+        return Outcome(status, duration, str(job.log_file))
+
+    # -- signals -----------------------------------------------------------------------------
+    def _install_signals(self) -> Callable[[], None]:
+        """Route SIGINT/SIGTERM to :meth:`_on_signal`; return what restores the old handlers."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        old = {sig: signal.signal(sig, self._on_signal) for sig in SIGNAL_NAMES}
+
+        def restore() -> None:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+        return restore
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        """Remember the stop and pass it to the executor (which stops the jobs in flight)."""
+        self._stop = SIGNAL_NAMES.get(signal.Signals(signum), str(signum))
+        self.executor.stop(self._stop)
+
+
+def write_trailer(job: Job, ending: Ending, duration: float, signal_name: str | None) -> str:
+    """Append the trailer facts of ``job`` to its ``.part``; return the final status."""
+    exp, part = job.exp, job.part
+    output = runlog.read_output_facts(part, job.offset)
+    status, error = runlog.final_status(output, ending.exit_code, ending.stopped)
+    if ending.error:
+        error = ending.error
+        if ending.stopped is None and status == "ok":
+            status = "failure"
+        elif ending.stopped is None and ending.exit_code is None:
+            status = "failure"
+    elif ending.stopped == "timeout":
+        error = (f"timed out after {exp.get('exp.timeout')} s (exp.timeout); "
+                 "process group killed")
+    elif ending.stopped == "interrupted":
+        error = f"interrupted by {signal_name or 'a signal'}"
+    elif status != "ok" and not output.get("results.error"):
+        last = runlog.last_output_line(part, job.offset)
+        error = f"{error}; last output: {last}" if error and last else (error or last or None)
+    facts: list[tuple[str, Any]] = list(ending.facts)
+    facts += [("exp.runner_end_time", utc_now()), ("results.exit_code", ending.exit_code),
+              ("results.duration", round(duration, 3)), ("results.status", status)]
+    if error:
+        facts.append(("results.error", error))
+    with part.open("a", encoding="utf-8") as stream:
+        runlog.write_facts_to(stream, facts)
+    return status

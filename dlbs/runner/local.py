@@ -1,0 +1,208 @@
+"""The local executor: one experiment at a time, ``bash <script>`` in a new session on this host.
+
+The launch script's output is appended to the log's ``.part``. The wait blocks (no polling); a
+timer stops the process group at ``exp.timeout``, a signal stops it on Ctrl-C/SIGTERM
+(SIGTERM, then SIGKILL after ``runtime.kill_grace``), and the experiment's container, if
+any, is removed. ``monitor.frequency`` samples the process tree (and GPUs) meanwhile.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from dlbs.launchers import container_name
+from dlbs.launchers.command import as_bool
+from dlbs.runner.core import Ending, Job
+
+if TYPE_CHECKING:
+    import psutil
+
+    from dlbs.runner.monitor import Monitor
+
+
+class LocalExecutor:
+    """Runs one job at a time as a process group on this host."""
+
+    name = "local"
+    capacity = 1
+    detached = False
+
+    def __init__(self) -> None:
+        self._job: Job | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._monitor: Monitor | None = None
+        self._container: str | None = None
+        self._stopper: GroupStopper | None = None
+        self._stop: str | None = None
+
+    def recover(self, index: int, exp: Mapping[str, Any]) -> Job | None:
+        """Nothing outlives a local runner that could be adopted: a stale ``.part`` re-runs."""
+        return None
+
+    def start(self, job: Job) -> None:
+        """Start ``bash <script>`` with its output appended to the job's ``.part``."""
+        exp = job.exp
+        docker = as_bool(exp.get("exp.docker", False))
+        self._container = container_name(exp) if docker else None
+        if self._container:
+            from dlbs.runner.dockerengine import remove_container
+            remove_container(self._container)  # left by a runner that was killed outright
+        with job.part.open("ab") as out:
+            self._proc = subprocess.Popen(
+                ["bash", str(job.script)], stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True)
+        self._job = job
+        self._monitor = start_monitor(exp, self._proc.pid, self._container)
+
+    def wait(self) -> list[tuple[Job, Ending]]:
+        """Wait for the running job; return it with how it ended."""
+        job, proc = self._job, self._proc
+        assert job is not None and proc is not None, "wait() without a running job"
+        try:
+            stopped = self._wait(proc, job.exp)
+        finally:
+            kill_group(proc.pid, signal.SIGKILL)  # whatever the launcher left behind
+            if self._monitor:
+                self._monitor.stop()
+        if self._container and stopped:
+            from dlbs.runner.dockerengine import remove_container
+            remove_container(self._container)
+        facts = list(self._monitor.facts()) if self._monitor else []
+        self._job, self._proc, self._monitor = None, None, None
+        return [(job, Ending(exit_code=proc.returncode, stopped=stopped, facts=facts))]
+
+    def _wait(self, proc: subprocess.Popen[bytes], exp: Mapping[str, Any]) -> str | None:
+        timeout = float(exp.get("exp.timeout", 0) or 0)
+        stopper = GroupStopper(proc.pid, float(exp.get("runtime.kill_grace", 5) or 0))
+        self._stopper = stopper
+        timer = threading.Timer(timeout, stopper.stop, args=("timeout",)) if timeout > 0 else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
+        if self._stop:  # a signal arrived before the stopper was in place
+            stopper.stop("interrupted")
+        try:
+            proc.wait()
+        finally:
+            self._stopper = None
+            if timer is not None:
+                timer.cancel()
+            stopper.cancel()
+            stopper.kill_left()
+        return "interrupted" if self._stop else stopper.reason
+
+    def stop(self, reason: str) -> None:
+        """From a signal handler: stop the running experiment's process group."""
+        self._stop = reason
+        stopper = self._stopper
+        if stopper is not None:
+            stopper.stop("interrupted")
+
+
+def start_monitor(exp: Mapping[str, Any], pid: int, container: str | None) -> Monitor | None:
+    """Start sampling the experiment when ``monitor.frequency`` > 0."""
+    frequency = float(exp.get("monitor.frequency", 0) or 0)
+    if frequency <= 0:
+        return None
+    from dlbs.runner.monitor import Monitor  # psutil only when monitoring
+    gpus = (gpu_indices(exp) or None) if as_bool(exp.get("monitor.gpu", True)) else None
+    monitor = Monitor(pid, frequency, gpus, container_root(container) if container else None)
+    monitor.start()
+    return monitor
+
+
+def kill_group(pgid: int, sig: int) -> None:
+    """Send ``sig`` to a process group; a group that is gone already is fine."""
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class GroupStopper:
+    """Stops a process group once: SIGTERM now, SIGKILL ``grace`` seconds later.
+
+    The SIGKILL also reaches the descendants seen while stopping that left the group (torchrun
+    starts its workers in their own sessions): once the launcher is dead they are orphans that
+    no process group signal finds.
+    """
+
+    def __init__(self, pgid: int, grace: float) -> None:
+        import psutil  # here, not first in a signal handler
+        self._psutil = psutil
+        self.pgid, self.grace = pgid, max(grace, 0.0)
+        self.reason: str | None = None
+        self._lock = threading.RLock()  # re-entrant: a second Ctrl-C may arrive inside stop()
+        self._kill_timer: threading.Timer | None = None
+        self._leader: psutil.Process | None = None
+        self._tree: dict[int, psutil.Process] = {}
+
+    def stop(self, reason: str) -> None:
+        """Record ``reason`` (the first one wins) and start stopping the group."""
+        with self._lock:
+            if self.reason is not None:
+                return
+            self.reason = reason
+            try:
+                self._leader = self._psutil.Process(self.pgid)
+            except self._psutil.Error:
+                self._leader = None
+            self._remember_tree()
+            kill_group(self.pgid, signal.SIGTERM)
+            self._kill_timer = threading.Timer(self.grace, self.kill)
+            self._kill_timer.daemon = True
+            self._kill_timer.start()
+
+    def _remember_tree(self) -> None:
+        try:  # psutil refuses a leader whose pid was reused after it was reaped
+            found = self._leader.children(recursive=True) if self._leader else []
+        except self._psutil.Error:
+            found = []
+        for proc in found:
+            self._tree.setdefault(proc.pid, proc)
+
+    def kill(self) -> None:
+        """SIGKILL the group and every descendant seen since :meth:`stop`."""
+        with self._lock:
+            self._remember_tree()
+            kill_group(self.pgid, signal.SIGKILL)
+            for proc in self._tree.values():
+                try:
+                    proc.kill()  # psutil checks that the pid was not reused
+                except self._psutil.Error:
+                    pass
+
+    def kill_left(self) -> None:
+        """The leader has exited: SIGKILL what is left of a stopped experiment."""
+        if self.reason is not None:
+            self.kill()
+
+    def cancel(self) -> None:
+        """The group's leader has exited: no SIGKILL is due any more."""
+        with self._lock:
+            if self._kill_timer is not None:
+                self._kill_timer.cancel()
+
+
+def gpu_indices(exp: Mapping[str, Any]) -> list[int]:
+    """Host GPU indices of a GPU experiment (from ``exp.gpus``); empty on CPU."""
+    text = str(exp.get("exp.gpus", "")).replace(":", ",")
+    return [int(g) for g in text.split(",") if g.strip().isdigit()]
+
+
+def container_root(name: str) -> Callable[[], int | None]:
+    """A function giving the host pid of container ``name`` (looked up until found)."""
+    found: list[int] = []
+
+    def lookup() -> int | None:
+        if not found:
+            from dlbs.runner.dockerengine import container_pid
+            pid = container_pid(name)
+            if pid:
+                found.append(pid)
+        return found[0] if found else None
+    return lookup
