@@ -1,6 +1,6 @@
 """Suite-wide test settings.
 
-Tests that need a real component (Docker engine, headless Chromium, torchrun) carry a marker and
+Tests that need a real component (Docker engine, headless Chromium, torchrun, Slurm) carry a marker and
 skip with a clear reason when the component is truly absent on a developer's machine. CI sets
 ``DLBS_REQUIRE_COMPONENTS=1`` after installing them: there such a skip is turned into a failure,
 so a broken install can never hide behind a skip.
@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-COMPONENT_MARKERS = ("docker", "browser", "torchrun")
+COMPONENT_MARKERS = ("docker", "browser", "torchrun", "slurm")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "help": "dlbs.cli.help_params",
     "sysinfo": "dlbs.cli.sysinfo",
     "run": "dlbs.cli.run",
+    "status": "dlbs.cli.status",
     "parse": "dlbs.cli.parse",
     "report": "dlbs.cli.report",
 }

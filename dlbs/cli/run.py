@@ -13,7 +13,8 @@ import sys
 
 from dlbs.cli.planargs import add_plan_arguments, load_experiments
 
-HELP = "run the experiments of a plan (bare metal, in Docker or under torchrun), one log each"
+HELP = ("run the experiments of a plan (bare metal, in Docker, under torchrun, or as Slurm "
+        "jobs), one log each")
 EXAMPLE = ("experimenter run -Pexp.gpus='' -Vexp.model='[\"deep_mnist\", \"sensor_net\"]' "
            "-Pexp.log_dir=./logs -Pexp.rerun=onfail --progress-file progress.json")
 
@@ -21,6 +22,10 @@ EXAMPLE = ("experimenter run -Pexp.gpus='' -Vexp.model='[\"deep_mnist\", \"senso
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the plan options (including ``--progress-file`` and ``--no-validation``)."""
     add_plan_arguments(parser)
+    parser.add_argument("--detach", action="store_true",
+                        help="exp.scheduler=slurm: submit the jobs and return (slurm.max_jobs "
+                             "is kept with job dependencies); 'experimenter status' shows them, "
+                             "and running the same plan again records them when they end")
     parser.add_argument("--progress-bar", dest="progress_bar", default="auto",
                         choices=("auto", "on", "off"),
                         help="tqdm bar on stderr (auto: only on a terminal; off: plain lines)")
@@ -29,13 +34,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Expand, validate and run the plan; print a summary on stderr."""
     from dlbs.runner import Runner
+    from dlbs.runner.executors import executor_for
     experiments = list(load_experiments(args))
     images: dict[str, str] = {}
     if not args.no_validation:
         from dlbs.cli.validate import check_runnable
         _, images = check_runnable(experiments)
     bar = {"auto": None, "on": True, "off": False}[args.progress_bar]
-    runner = Runner(progress_file=args.progress_file, bar=bar, docker_images=images)
+    runner = Runner(progress_file=args.progress_file, bar=bar, docker_images=images,
+                    executor=executor_for(experiments, args.detach))
     summary = runner.run(experiments)
     if summary.total and summary.count("simulated") < summary.total:
         print(summary.text(), file=sys.stderr)

@@ -70,6 +70,8 @@ def check_runnable(experiments: Sequence[Mapping[str, Any]]
     ValidationError on the first problem; return the report and the docker image ids."""
     report = validate_experiments(experiments)
     raise_on_problems(report)
+    from dlbs.runner.executors import check_scheduler  # Slurm answers, partitions exist
+    check_scheduler(experiments)
     return report, check_docker(experiments)
 
 

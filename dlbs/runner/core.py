@@ -78,8 +78,9 @@ class Executor(Protocol):
     capacity: int  # jobs in flight at most
     detached: bool  # submit and return: nobody waits for the jobs
 
-    def recover(self, index: int, exp: Mapping[str, Any]) -> Job | None:
-        """A job of ``exp`` that a previous runner left in flight, adopted; else None."""
+    def recover(self, index: int, exp: Mapping[str, Any]) -> tuple[Job, Ending | None] | None:
+        """A job of ``exp`` that a previous runner left: ``(job, None)`` when it still runs
+        (now tracked), ``(job, ending)`` when it has ended; None when there is none."""
 
     def start(self, job: Job) -> None:
         """Start ``job`` (raises ``DLBSError`` when it cannot)."""
@@ -197,11 +198,13 @@ class Runner:
         if not str(log_file or "").strip():
             raise RunError(f"experiment {index}: exp.log_file is not set; set exp.log_dir "
                            "(a plan file needs exp.log_file in every experiment)")
-        if self._adopt(index, exp, progress, summary):
+        adopted = self._adopt(index, exp, progress, summary)
+        if adopted is True:
             return None
         run, _ = runlog.rerun_decision(exp)
-        if not run:
-            return self._record(index, Outcome("skipped", log_file=log_file), progress, summary)
+        if not run:  # an ended job just recorded counts as what it ended with
+            outcome = adopted or Outcome("skipped", log_file=log_file)
+            return self._record(index, outcome, progress, summary)
         self._make_room(progress, summary)
         if self._stop:
             return None
@@ -210,11 +213,18 @@ class Runner:
         return None
 
     def _adopt(self, index: int, exp: Mapping[str, Any], progress: Progress,
-               summary: Summary) -> bool:
-        """Take over a job a previous runner left in flight; True when it is still running."""
-        job = self.executor.recover(index, exp)
-        if job is None:
+               summary: Summary) -> bool | Outcome:
+        """Take over a job a previous runner left; True when it still runs (nothing to start).
+
+        A job that ended unwatched gets its trailer now and its outcome is returned; the rerun
+        policy then reads its log. False: there was no such job.
+        """
+        found = self.executor.recover(index, exp)
+        if found is None:
             return False
+        job, ending = found
+        if ending is not None:
+            return self.finish(job, ending)
         if self.executor.detached:
             self._record(index, Outcome("submitted", log_file=str(job.log_file)), progress,
                          summary)
@@ -338,9 +348,7 @@ def write_trailer(job: Job, ending: Ending, duration: float, signal_name: str | 
     status, error = runlog.final_status(output, ending.exit_code, ending.stopped)
     if ending.error:
         error = ending.error
-        if ending.stopped is None and status == "ok":
-            status = "failure"
-        elif ending.stopped is None and ending.exit_code is None:
+        if ending.stopped is None and status == "ok" or ending.stopped is None and ending.exit_code is None:
             status = "failure"
     elif ending.stopped == "timeout":
         error = (f"timed out after {exp.get('exp.timeout')} s (exp.timeout); "

@@ -39,7 +39,7 @@ class LocalExecutor:
         self._stopper: GroupStopper | None = None
         self._stop: str | None = None
 
-    def recover(self, index: int, exp: Mapping[str, Any]) -> Job | None:
+    def recover(self, index: int, exp: Mapping[str, Any]) -> tuple[Job, Ending] | None:
         """Nothing outlives a local runner that could be adopted: a stale ``.part`` re-runs."""
         return None
 

@@ -3,7 +3,7 @@
 The JSON file (``--progress-file``) is rewritten after every change through a temporary file
 and ``os.replace``, so a reader never sees half of it. Its keys: ``state`` (running, finished,
 interrupted), ``total``, ``done`` (finished ok), ``failed``, ``skipped``, ``simulated``,
-``left``, ``current`` (index, model, log_file of the running experiment, or null),
+``submitted`` (Slurm jobs left running by ``--detach``), ``left``, ``current`` (index, model, log_file of the running experiment, or null),
 ``elapsed_s``, ``eta_s`` (null until one experiment has run), ``started_at``, ``updated_at``.
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ class Progress:
                  stream: IO[str] | None = None, bar: bool | None = None) -> None:
         self.total, self.stream = total, stream or sys.stderr
         self.path = Path(progress_file) if progress_file else None
-        self.counts = {"done": 0, "failed": 0, "skipped": 0, "simulated": 0}
+        self.counts = {"done": 0, "failed": 0, "skipped": 0, "simulated": 0, "submitted": 0}
         self.current: dict[str, Any] | None = None
         self.state, self.started_at = "running", utc_now()
         self._t0, self._run_time, self._runs = time.monotonic(), 0.0, 0
@@ -75,7 +75,8 @@ class Progress:
 
     def finish(self, index: int, status: str, duration: float | None = None) -> None:
         """An experiment ended (``status`` ok or a failure), was skipped or simulated."""
-        key = {"ok": "done", "skipped": "skipped", "simulated": "simulated"}.get(status, "failed")
+        key = {"ok": "done", "skipped": "skipped", "simulated": "simulated",
+               "submitted": "submitted"}.get(status, "failed")
         self.counts[key] += 1
         if duration is not None:
             self._run_time, self._runs = self._run_time + duration, self._runs + 1
@@ -84,7 +85,7 @@ class Progress:
             self._bar.set_postfix(done=self.counts["done"], failed=self.counts["failed"],
                                   left=self.left, refresh=False)
             self._bar.update(1)
-        elif key in ("done", "failed"):
+        elif key in ("done", "failed", "submitted"):
             took = f" in {duration:.1f} s" if duration is not None else ""
             self._line(f"[{index + 1}/{self.total}] {status}{took} | {self._summary()}")
         self._update_file()

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -119,3 +120,62 @@ def host_python_mounts() -> str:
     paths = ["/usr"] + sorted({p for p in (sys.base_prefix, sys.prefix)
                                if p != "/usr" and not p.startswith("/usr/")})
     return " ".join(f"-v {shlex.quote(p)}:{shlex.quote(p)}:ro" for p in paths)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> Iterator[str]:
+    """``SLURM_CONF`` of a real two-node test cluster (``.ci/slurm-cluster.sh``).
+
+    The cluster named by ``DLBS_SLURM_DIR`` is used when it answers (CI starts one); otherwise
+    a private one is started here and stopped at the end. Never a cluster of the user's own:
+    the tests cancel every job of the cluster they use.
+    """
+    script = ROOT / ".ci" / "slurm-cluster.sh"
+    given = os.environ.get("DLBS_SLURM_DIR")
+    if given and subprocess.run(["bash", str(script), "status", given],
+                                capture_output=True, check=False).returncode == 0:
+        cluster_dir, owned = Path(given), False
+    else:
+        if shutil.which("slurmctld") is None or shutil.which("munged") is None:
+            pytest.skip("no Slurm: slurmctld/munged are not installed (apt-get install -y "
+                        "slurm-wlm munge; CI starts a cluster with .ci/slurm-cluster.sh)")
+        cluster_dir, owned = Path("/tmp") / f"dlbs-test-slurm.{os.getpid()}", True
+        started = subprocess.run(["bash", str(script), "start", str(cluster_dir)],
+                                 capture_output=True, text=True, check=False,
+                                 env={**os.environ, "DLBS_SLURM_PORT": "16917"})
+        if started.returncode != 0:
+            pytest.fail(f"could not start a test Slurm cluster: {started.stderr[-2000:]}")
+    conf = str(cluster_dir / "slurm.conf")
+    old = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = conf
+    try:
+        yield conf
+    finally:
+        cancel_all_jobs()
+        if old is None:
+            del os.environ["SLURM_CONF"]
+        else:
+            os.environ["SLURM_CONF"] = old
+        if owned:
+            subprocess.run(["bash", str(script), "stop", str(cluster_dir)],
+                           capture_output=True, check=False)
+
+
+def cancel_all_jobs() -> None:
+    """Cancel every job of the test cluster and wait until none is active (30 s at most)."""
+    subprocess.run(["scancel", "--user", str(os.getuid())], capture_output=True, check=False)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        out = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True,
+                             check=False).stdout
+        if not out.strip():
+            return
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def slurm(slurm_cluster: str) -> Iterator[str]:
+    """The test cluster, with no job left active before and after the test."""
+    cancel_all_jobs()
+    yield slurm_cluster
+    cancel_all_jobs()

@@ -1,0 +1,108 @@
+"""The Slurm batch script of one experiment (``exp.scheduler=slurm``); built, never submitted.
+
+The script asks for the nodes with ``#SBATCH`` lines (from ``slurm.*`` and ``exp.num_nodes``),
+finds the first node's address, and starts one copy of the experiment's launch script per node
+with ``srun``: the launch script runs torchrun, which takes its rendezvous from the
+``PET_MASTER_ADDR``/``PET_MASTER_PORT`` variables exported here and its node rank from
+``SLURM_NODEID`` (see ``dlbs.launchers.torchrun``). Docker inside the job composes as on bare
+metal, since the launch script is the same.
+
+``#SBATCH`` lines are read by ``sbatch`` itself, not by a shell, so their values cannot be
+shell-quoted: every value must be one plain word of a small safe alphabet, and anything else
+is refused with the parameter named. Paths (the log, the launch script) never go into them:
+the runner passes ``--output`` on sbatch's command line, and the ``srun`` line is quoted.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from dlbs.errors import ValidationError
+from dlbs.launchers.command import as_arg, as_bool, as_int
+from dlbs.launchers.script import render_batch_script
+
+#: What a value in an ``#SBATCH`` line may contain (no space, quote, ``$``, ``#`` or ``\``).
+SAFE_WORD = re.compile(r"^[A-Za-z0-9_.:,=@%+/\-\[\]]+$")
+#: (parameter, sbatch option) pairs written when the parameter is not empty.
+OPTION_PARAMS: tuple[tuple[str, str], ...] = (
+    ("slurm.partition", "--partition"),
+    ("slurm.account", "--account"),
+    ("slurm.qos", "--qos"),
+    ("slurm.time", "--time"),
+    ("slurm.mem", "--mem"),
+)
+BATCH_SUFFIX = ".sbatch"
+
+
+def batch_file_for(log_file: str) -> str:
+    """Where the batch script of the experiment logged in ``log_file`` is kept: beside it."""
+    return log_file.removesuffix(".log") + BATCH_SUFFIX
+
+
+def safe_word(name: str, value: Any) -> str:
+    """``value`` as text if it may stand in an ``#SBATCH`` line; else a ValidationError."""
+    text = as_arg(value).strip()
+    if not SAFE_WORD.match(text):
+        raise ValidationError(f"parameter '{name}' = {text!r} cannot go into an #SBATCH line: "
+                              "use one word of letters, digits and _.:,=@%+/-[] (no spaces, "
+                              "quotes, '$', '#')")
+    return text
+
+
+def extra_args(exp: Mapping[str, Any]) -> list[str]:
+    """``slurm.extra_args`` as sbatch options (a list, or words separated by spaces)."""
+    value = exp.get("slurm.extra_args") or []
+    words = [as_arg(v) for v in value] if isinstance(value, list) else as_arg(value).split()
+    options = []
+    for word in words:
+        text = safe_word("slurm.extra_args", word)
+        if not text.startswith("-"):
+            raise ValidationError(f"parameter 'slurm.extra_args': {text!r} is not an sbatch "
+                                  "option; give options such as --constraint=a100")
+        options.append(text)
+    return options
+
+
+def max_jobs(exp: Mapping[str, Any]) -> int:
+    """``slurm.max_jobs`` (at least 1)."""
+    return max(1, as_int(exp.get("slurm.max_jobs"), 1))
+
+
+def sbatch_options(exp: Mapping[str, Any]) -> list[str]:
+    """The ``#SBATCH`` options of ``exp``, each one checked word."""
+    nodes = max(1, as_int(exp.get("exp.num_nodes"), 1))
+    options = [f"--job-name={job_name(exp)}", f"--nodes={nodes}", "--ntasks-per-node=1"]
+    for name, option in OPTION_PARAMS:
+        if as_arg(exp.get(name)).strip():
+            options.append(f"{option}={safe_word(name, exp.get(name))}")
+    gpus = as_int(exp.get("slurm.gpus_per_node"), 0)
+    if gpus > 0:
+        options.append(f"--gpus-per-node={gpus}")
+    cpus = as_int(exp.get("slurm.cpus_per_task"), 0)
+    if cpus > 0:
+        options.append(f"--cpus-per-task={cpus}")
+    exclusive = as_bool(exp.get("slurm.exclusive", True))
+    if max_jobs(exp) > 1 and not exclusive:
+        raise ValidationError("slurm.max_jobs > 1 needs slurm.exclusive=true: it is how jobs in "
+                              "flight together are kept on disjoint nodes")
+    if exclusive:
+        options.append("--exclusive")
+    return options + extra_args(exp)
+
+
+def job_name(exp: Mapping[str, Any]) -> str:
+    """``dlbs-<exp.id>`` when the id is a plain word, else ``dlbs``."""
+    exp_id = as_arg(exp.get("exp.id")).strip()
+    return f"dlbs-{exp_id}" if exp_id and SAFE_WORD.match(exp_id) else "dlbs"
+
+
+def build_batch_script(exp: Mapping[str, Any], launch_script: str) -> str:
+    """Return the batch script that runs ``launch_script`` once per node of ``exp``."""
+    nodes = max(1, as_int(exp.get("exp.num_nodes"), 1))
+    port = as_int(exp.get("slurm.master_port"), 0)
+    if not 0 <= port <= 65535:
+        raise ValidationError(f"slurm.master_port is {port}; use 1..65535, or 0 to derive "
+                              "it from the job id")
+    return render_batch_script(exp, sbatch_options(exp), launch_script, nodes,
+                               as_int(exp.get("slurm.cpus_per_task"), 0), port)

@@ -1,0 +1,78 @@
+"""Which executor runs a plan (``exp.scheduler``), and what must hold before it may.
+
+A plan runs on one scheduler: ``local`` (the default) or ``slurm``. Mixing them in one sweep is
+refused, since a local experiment measured while Slurm jobs of the same sweep run beside it
+would not be alone on the machine.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from dlbs.errors import DLBSError, UsageError, ValidationError
+from dlbs.runner.core import Executor
+
+SCHEDULERS = ("local", "slurm")
+NOT_RUN = frozenset({"disabled", "inactive", "simulate"})
+
+
+def runnable(experiments: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The experiments a ``run`` would start (not disabled, inactive or simulated)."""
+    return [e for e in experiments if str(e.get("exp.status", "ok")) not in NOT_RUN]
+
+
+def scheduler_of(experiments: Sequence[Mapping[str, Any]]) -> str:
+    """The one scheduler of the runnable experiments; a ValidationError when they differ."""
+    found = {str(e.get("exp.scheduler") or "local") for e in runnable(experiments)}
+    unknown = sorted(found - set(SCHEDULERS))
+    if unknown:
+        raise ValidationError(f"exp.scheduler '{unknown[0]}' is not one of "
+                              f"{', '.join(SCHEDULERS)}")
+    if len(found) > 1:
+        raise ValidationError("the plan mixes exp.scheduler values "
+                              f"({', '.join(sorted(found))}); run one plan per scheduler")
+    return found.pop() if found else "local"
+
+
+def check_slurm(experiments: Sequence[Mapping[str, Any]]) -> None:
+    """Every batch script renders, ``slurm.max_jobs`` is one value, Slurm answers and each
+    partition exists; raise a one-line ValidationError otherwise."""
+    from dlbs.launchers.slurm import build_batch_script, max_jobs
+    from dlbs.runner import slurmctl
+
+    exps = runnable(experiments)
+    for index, exp in enumerate(exps):
+        try:
+            build_batch_script(exp, "launch.sh")
+        except DLBSError as err:
+            raise ValidationError(f"experiment {index}: {err}") from None
+    if len({max_jobs(e) for e in exps}) > 1:
+        raise ValidationError("slurm.max_jobs differs between experiments; it bounds the "
+                              "whole sweep, so give it one value")
+    for partition in sorted({str(e.get("slurm.partition") or "") for e in exps}):
+        problem = slurmctl.check(partition)
+        if problem:
+            raise ValidationError(f"exp.scheduler=slurm: {problem}")
+
+
+def check_scheduler(experiments: Sequence[Mapping[str, Any]]) -> str:
+    """``validate``'s scheduler checks; return the scheduler."""
+    scheduler = scheduler_of(experiments)
+    if scheduler == "slurm":
+        check_slurm(experiments)
+    return scheduler
+
+
+def executor_for(experiments: Sequence[Mapping[str, Any]], detach: bool = False) -> Executor:
+    """The executor of a plan (``--detach`` only means something to a batch scheduler)."""
+    scheduler = scheduler_of(experiments)
+    if scheduler == "slurm":
+        from dlbs.launchers.slurm import max_jobs
+        from dlbs.runner.slurm import SlurmExecutor
+        exps = runnable(experiments)
+        return SlurmExecutor(max_jobs=max_jobs(exps[0]) if exps else 1, detach=detach)
+    if detach:
+        raise UsageError("--detach submits jobs and returns: it needs -Pexp.scheduler=slurm "
+                         "(a local run ends with the runner)")
+    from dlbs.runner.local import LocalExecutor
+    return LocalExecutor()

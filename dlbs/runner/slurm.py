@@ -1,0 +1,219 @@
+"""The Slurm executor (``exp.scheduler=slurm``): each experiment is one batch job.
+
+- ``start`` renders the batch script beside the log (``<log>.sbatch``, see
+  ``dlbs.launchers.slurm``), submits it with its output appended to the log's ``.part``, and
+  writes the job id to ``<log>.job`` so that a later ``run`` or ``status`` knows the job.
+- ``wait`` polls ``squeue`` (one call for every job in flight) until a job has ended, then asks
+  how it ended (``scontrol``, else ``sacct``). It stops a job at ``exp.timeout`` seconds after
+  it started (``scancel``), and on Ctrl-C cancels every job this runner has in flight.
+- ``recover`` adopts a job a previous runner submitted (``--detach``, or a runner that died):
+  still pending or running, it is waited for instead of submitted twice; ended, its log is
+  completed from what the scheduler says.
+- ``slurm.max_jobs`` bounds the jobs in flight. With ``--detach`` nobody waits, so the bound is
+  kept by Slurm itself: jobs are submitted in ``max_jobs`` chains, each job depending on the
+  end of the one before it in its chain (``--dependency=afterany``).
+
+How a job's end becomes ``results.status`` (the benchmark's own facts decide when the job ran
+to its end):
+
+====================  ===============================================================
+Slurm state           ``results.status``
+====================  ===============================================================
+COMPLETED             the benchmark's status (``ok``...), as for a local run
+FAILED                the benchmark's status when it wrote one (``oom``...), else ``failure``
+TIMEOUT, DEADLINE     ``timeout`` (Slurm's time limit, ``slurm.time``)
+CANCELLED             ``timeout`` / ``interrupted`` when this runner cancelled it for
+                      ``exp.timeout`` / Ctrl-C, else ``cancelled`` (scancel by someone else)
+PREEMPTED             ``cancelled``
+NODE_FAIL, BOOT_FAIL  ``node_failure``
+OUT_OF_MEMORY         ``oom``
+====================  ===============================================================
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from dlbs.errors import DLBSError, RunError
+from dlbs.launchers.slurm import batch_file_for, build_batch_script
+from dlbs.runner import runlog, slurmctl
+from dlbs.runner.core import Ending, Job
+from dlbs.runner.slurmctl import JobInfo
+
+JOB_SUFFIX = ".job"
+POLL_MIN_S, POLL_MAX_S = 0.05, 1.0
+CANCEL_WAIT_S = 30.0
+#: Slurm end states that are a status by themselves (see the table above).
+STATE_STATUS = {
+    "TIMEOUT": "timeout", "DEADLINE": "timeout", "PREEMPTED": "cancelled",
+    "NODE_FAIL": "node_failure", "BOOT_FAIL": "node_failure", "OUT_OF_MEMORY": "oom",
+    "CANCELLED": "cancelled",
+}
+
+
+def job_file(log_file: str | Path) -> Path:
+    """The file that names the Slurm job of a log being written (``<log>.job``)."""
+    return Path(f"{log_file}{JOB_SUFFIX}")
+
+
+def read_job_file(log_file: str | Path) -> dict[str, Any] | None:
+    """The job record of ``log_file`` ({"job_id", "offset", ...}), or None."""
+    try:
+        record = json.loads(job_file(log_file).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and str(record.get("job_id", "")).isdigit() \
+        else None
+
+
+def write_job_file(log_file: Path, record: Mapping[str, Any]) -> None:
+    """Write the job record atomically (a reader never sees half of it)."""
+    path = job_file(log_file)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(dict(record)) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class SlurmExecutor:
+    """Runs jobs as Slurm batch jobs; see the module docstring."""
+
+    name = "slurm"
+
+    def __init__(self, max_jobs: int = 1, detach: bool = False,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.detached = detach
+        self.max_jobs = max(1, max_jobs)
+        self.capacity = 1 << 30 if detach else self.max_jobs
+        self._jobs: dict[str, Job] = {}
+        self._running_since: dict[str, float] = {}
+        self._cancelled: dict[str, str] = {}  # job id -> why this runner cancelled it
+        self._chains: list[str | None] = [None] * self.max_jobs
+        self._next_chain = 0
+        self._stop: str | None = None
+        self._clock = clock
+
+    # -- submitting --------------------------------------------------------------------------
+    def start(self, job: Job) -> None:
+        """Write the batch script and submit it; record the job id beside the log."""
+        assert job.script is not None
+        batch = Path(batch_file_for(str(job.log_file)))
+        try:
+            text = build_batch_script(job.exp, str(job.script.resolve()))
+        except DLBSError as err:
+            raise RunError(str(err)) from None
+        batch.write_text(text, encoding="utf-8")
+        batch.chmod(0o755)
+        dependency = self._chains[self._next_chain] if self.detached else None
+        job_id = slurmctl.submit(str(batch.resolve()), str(job.part.resolve()), dependency)
+        if self.detached:
+            self._chains[self._next_chain] = job_id
+            self._next_chain = (self._next_chain + 1) % self.max_jobs
+        write_job_file(job.log_file, {"job_id": job_id, "offset": job.offset,
+                                      "submitted": time.time()})
+        job.handle = job_id
+        self._jobs[job_id] = job
+
+    # -- adopting what a previous runner left ------------------------------------------------
+    def recover(self, index: int, exp: Mapping[str, Any]) -> tuple[Job, Ending | None] | None:
+        """The job of ``exp`` left by a previous runner: (job, None) while it is pending or
+        running (it is now tracked), (job, ending) when it has ended; None when there is none."""
+        log_file = Path(str(exp["exp.log_file"]))
+        record = read_job_file(log_file)
+        if record is None or not runlog.part_file(log_file).exists():
+            return None
+        job_id = str(record["job_id"])
+        job = Job(index=index, exp=exp, log_file=log_file, offset=int(record.get("offset", 0)),
+                  handle=job_id)
+        info = slurmctl.queue([job_id]).get(job_id)
+        if info is not None and info.active:
+            self._jobs[job_id] = job
+            if info.state == "RUNNING":
+                self._running_since[job_id] = self._clock()
+            if self.detached:  # keep the bound: new jobs wait behind it in its chain
+                self._chains[self._next_chain] = job_id
+                self._next_chain = (self._next_chain + 1) % self.max_jobs
+            return job, None
+        return job, self._ending(job)
+
+    # -- waiting -----------------------------------------------------------------------------
+    def wait(self) -> list[tuple[Job, Ending]]:
+        """Poll until at least one job in flight has ended; return the ended ones."""
+        delay = POLL_MIN_S
+        cancel_deadline: float | None = None
+        while True:
+            if self._stop and cancel_deadline is None:
+                self._cancel_all("interrupted")
+                cancel_deadline = self._clock() + CANCEL_WAIT_S
+            states = slurmctl.queue(self._jobs)
+            ended = [job_id for job_id in self._jobs
+                     if job_id not in states or not states[job_id].active]
+            if ended:
+                return [self._finish(job_id) for job_id in ended]
+            if cancel_deadline is not None and self._clock() > cancel_deadline:
+                return [self._finish(job_id) for job_id in list(self._jobs)]
+            self._enforce_timeouts(states)
+            time.sleep(delay)
+            delay = min(delay * 1.5, POLL_MAX_S)
+
+    def _enforce_timeouts(self, states: Mapping[str, JobInfo]) -> None:
+        now = self._clock()
+        for job_id, info in states.items():
+            if info.state != "RUNNING" or job_id not in self._jobs:
+                continue
+            since = self._running_since.setdefault(job_id, now)
+            timeout = float(self._jobs[job_id].exp.get("exp.timeout", 0) or 0)
+            if timeout > 0 and now - since > timeout and job_id not in self._cancelled:
+                self._cancelled[job_id] = "timeout"
+                slurmctl.cancel([job_id])
+
+    def _cancel_all(self, reason: str) -> None:
+        for job_id in self._jobs:
+            self._cancelled.setdefault(job_id, reason)
+        slurmctl.cancel(self._jobs)
+
+    def _finish(self, job_id: str) -> tuple[Job, Ending]:
+        job = self._jobs.pop(job_id)
+        self._running_since.pop(job_id, None)
+        ending = self._ending(job)
+        return job, ending
+
+    def _ending(self, job: Job) -> Ending:
+        """How ``job`` ended, as a trailer: status per the table, job id, nodes, state."""
+        job_id = str(job.handle)
+        info = slurmctl.end_info(job_id)
+        job_file(job.log_file).unlink(missing_ok=True)
+        facts: list[tuple[str, Any]] = [("results.slurm_job_id", int(job_id))]
+        if info is None:
+            return Ending(exit_code=None, facts=facts, error=(
+                f"Slurm job {job_id} ended while no runner watched it and the scheduler no "
+                "longer knows how (no accounting, and past MinJobAge): its end state is lost"))
+        facts += [("results.nodes", info.nodes), ("results.slurm_state", info.state)]
+        stopped, error = self._verdict(job_id, info)
+        code = info.exit_code if not info.signal else -info.signal
+        return Ending(exit_code=code, stopped=stopped, facts=facts, duration=info.elapsed,
+                      error=error)
+
+    def _verdict(self, job_id: str, info: JobInfo) -> tuple[str | None, str | None]:
+        """(stopped, error) of an ended job: None, None when the benchmark's facts decide."""
+        ours = self._cancelled.pop(job_id, None)
+        if info.state == "CANCELLED" and ours:
+            return ours, (None if ours == "interrupted" else
+                          "timed out (exp.timeout); dlbs cancelled the Slurm job")
+        status = STATE_STATUS.get(info.state)
+        if status is None:
+            return None, None
+        reasons = {
+            "timeout": f"Slurm ended the job at its time limit ({info.time_limit}; slurm.time)",
+            "cancelled": f"the Slurm job was {info.state.lower()} outside dlbs",
+            "node_failure": f"a node of the job failed (Slurm state {info.state})",
+            "oom": "Slurm killed the job for exceeding its memory (slurm.mem)",
+        }
+        return status, reasons[status]
+
+    def stop(self, reason: str) -> None:
+        """From a signal handler: remember; ``wait`` cancels the jobs in flight."""
+        self._stop = reason

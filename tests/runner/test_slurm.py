@@ -1,0 +1,206 @@
+"""The Slurm backend against a real two-node cluster (``.ci/slurm-cluster.sh``; CI starts one).
+
+Each test runs ``python -m dlbs`` as a user would; jobs run the real benchmark (deep_mnist on
+the CPU, gloo across the two "nodes", both on 127.0.0.1).
+"""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dlbs.runner.slurm import job_file
+from dlbs.runner.slurmctl import JobInfo
+
+from .test_runner import facts_of
+
+pytestmark = pytest.mark.slurm
+
+SMALL = ["-Pexp.scheduler=slurm", '-Pexp.gpus=""', "-Pexp.model=deep_mnist",
+         "-Pexp.replica_batch=2", "-Pexp.num_batches=2", "-Pexp.num_warmup_batches=1"]
+
+
+def dlbs(tmp_path: Path, action: str, *args: str,
+         timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    """``python -m dlbs ACTION ARGS`` in ``tmp_path``; logs in ``tmp_path/logs``."""
+    return subprocess.run([sys.executable, "-m", "dlbs", action, *SMALL,
+                           f"-Pexp.log_dir={tmp_path / 'logs'}", "--progress-bar", "off",
+                           *args] if action == "run" else
+                          [sys.executable, "-m", "dlbs", action, *SMALL,
+                           f"-Pexp.log_dir={tmp_path / 'logs'}", *args],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=timeout,
+                          check=False)
+
+
+def logs(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "logs").glob("*.log"))
+
+
+def active_jobs() -> list[str]:
+    out = subprocess.run(["squeue", "-h", "-o", "%i|%T"], capture_output=True, text=True,
+                         check=True).stdout
+    return [line for line in out.splitlines() if line.strip()]
+
+
+def wait_for(predicate, timeout: float = 60, what: str = "") -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_one_node_job(slurm: str, tmp_path: Path) -> None:
+    result = dlbs(tmp_path, "run")
+    assert result.returncode == 0, result.stderr
+    (log,) = logs(tmp_path)
+    facts = facts_of(log)
+    assert facts["results.status"] == "ok" and facts["results.throughput"] > 0
+    assert isinstance(facts["results.slurm_job_id"], int)
+    assert facts["results.nodes"] in (["n1"], ["n2"])
+    assert facts["results.slurm_state"] == "COMPLETED"
+    batch = log.with_suffix(".sbatch").read_text()
+    assert "#SBATCH --nodes=1" in batch and "#SBATCH --exclusive" in batch
+    assert not job_file(log).exists() and not Path(f"{log}.part").exists()
+
+
+def test_two_node_ddp_job(slurm: str, tmp_path: Path) -> None:
+    result = dlbs(tmp_path, "run", "-Pexp.num_nodes=2", "-Pexp.timeout=200")
+    assert result.returncode == 0, result.stderr + "".join(p.read_text() for p in logs(tmp_path))
+    (log,) = logs(tmp_path)
+    text = log.read_text()
+    facts = facts_of(log)
+    assert facts["results.status"] == "ok", facts.get("results.error")
+    assert sorted(facts["results.nodes"]) == ["n1", "n2"]
+    assert facts["exp.world_size"] == 2
+    # The benchmark's own fact (it comes after the header's planned value, and wins):
+    assert text.count("__exp.num_replicas__=2") == 2 and facts["exp.num_replicas"] == 2
+    assert facts["exp.effective_batch"] == 4
+    assert text.count("__results.throughput__") == 1  # one result for both nodes
+
+
+def test_timeout_cancels_the_job(slurm: str, tmp_path: Path) -> None:
+    result = dlbs(tmp_path, "run", "-Pexp.num_batches=100000", "-Pexp.timeout=4")
+    assert result.returncode == 1, result.stderr
+    (log,) = logs(tmp_path)
+    facts = facts_of(log)
+    assert facts["results.status"] == "timeout"
+    assert "exp.timeout" in facts["results.error"]
+    assert facts["results.slurm_state"] == "CANCELLED"
+    assert not active_jobs()
+
+
+def test_ctrl_c_cancels_the_sweep(slurm: str, tmp_path: Path) -> None:
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "dlbs", "run", *SMALL, "-Pexp.num_batches=100000",
+         '-Vexp.replica_batch=[2, 4]', f"-Pexp.log_dir={tmp_path / 'logs'}",
+         "--progress-bar", "off"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: any(line.endswith("|RUNNING") for line in active_jobs()), 60,
+             "the first job to run")
+    runner.send_signal(signal.SIGINT)
+    _, err = runner.communicate(timeout=60)
+    assert runner.returncode == 130, err
+    (log,) = logs(tmp_path)  # the second experiment was never submitted
+    facts = facts_of(log)
+    assert facts["results.status"] == "interrupted"
+    assert facts["results.slurm_state"] == "CANCELLED"
+    assert "1 not started" in err
+    assert not active_jobs()
+
+
+def test_detach_then_resume_adopts_pending_jobs(slurm: str, tmp_path: Path) -> None:
+    plan = ['-Vexp.replica_batch=[2, 4]']
+    submitted = dlbs(tmp_path, "run", *plan, "--detach")
+    assert submitted.returncode == 0, submitted.stderr
+    assert "2 submitted" in submitted.stderr
+    parts = sorted((tmp_path / "logs").glob("*.log.job"))
+    ids = [json.loads(p.read_text())["job_id"] for p in parts]
+    assert len(ids) == 2 and not logs(tmp_path)
+    status = dlbs(tmp_path, "status", *plan)
+    assert status.returncode == 0 and "pending" in status.stdout + status.stderr, status.stdout
+    resumed = dlbs(tmp_path, "run", *plan)  # waits for the same two jobs, submits none
+    assert resumed.returncode == 0, resumed.stderr
+    got = sorted(str(facts_of(log)["results.slurm_job_id"]) for log in logs(tmp_path))
+    assert got == sorted(ids)
+    assert all(facts_of(log)["results.status"] == "ok" for log in logs(tmp_path))
+    again = dlbs(tmp_path, "run", *plan)
+    assert again.returncode == 0 and "2 skipped" in again.stderr
+    done = dlbs(tmp_path, "status", *plan, "--format", "summary")
+    assert done.stdout.strip() == "2 experiments: 2 done (2 ok)"
+
+
+def test_detached_job_that_ended_is_recorded_by_the_next_run(slurm: str,
+                                                             tmp_path: Path) -> None:
+    assert dlbs(tmp_path, "run", "--detach").returncode == 0
+    wait_for(lambda: not active_jobs(), 120, "the detached job to end")
+    status = dlbs(tmp_path, "status")
+    assert "ended" in status.stdout and "not recorded yet" in status.stdout
+    resumed = dlbs(tmp_path, "run")
+    assert resumed.returncode == 0 and "1 ok" in resumed.stderr, resumed.stderr
+    (log,) = logs(tmp_path)
+    assert facts_of(log)["results.status"] == "ok"
+
+
+def test_job_cancelled_outside_dlbs_is_cancelled(slurm: str, tmp_path: Path) -> None:
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "dlbs", "run", *SMALL, "-Pexp.num_batches=100000",
+         f"-Pexp.log_dir={tmp_path / 'logs'}", "--progress-bar", "off"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: any(line.endswith("|RUNNING") for line in active_jobs()), 60,
+             "the job to run")
+    subprocess.run(["scancel", active_jobs()[0].split("|")[0]], check=True)
+    _, err = runner.communicate(timeout=60)
+    assert runner.returncode == 1, err
+    (log,) = logs(tmp_path)
+    facts = facts_of(log)
+    assert facts["results.status"] == "cancelled"
+    assert "outside dlbs" in facts["results.error"]
+
+
+def test_weak_scaling_report_over_one_and_two_nodes(slurm: str, tmp_path: Path) -> None:
+    result = dlbs(tmp_path, "run", "-Vexp.num_nodes=[1, 2]", "-Pexp.timeout=200",
+                  "-Pexp.num_batches=4", "-Pexp.cpu_threads=1")
+    assert result.returncode == 0, result.stderr
+    assert sorted(facts_of(log)["exp.num_replicas"] for log in logs(tmp_path)) == [1, 2]
+    report = subprocess.run([sys.executable, "-m", "dlbs", "report", "--type", "weak",
+                             str(tmp_path / "logs")], capture_output=True, text=True,
+                            check=False, cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    assert "Efficiency" in report.stdout and "nothing to scale" not in report.stdout
+    assert "2" in report.stdout
+
+
+def test_validate_names_a_missing_partition(slurm: str, tmp_path: Path) -> None:
+    result = dlbs(tmp_path, "validate", "-Pslurm.partition=nosuch")
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert "slurm.partition 'nosuch' does not exist" in result.stderr
+    assert "debug" in result.stderr
+
+
+def test_validate_without_slurm_commands(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "dlbs", "validate", *SMALL,
+                             f"-Pexp.log_dir={tmp_path}"], capture_output=True, text=True,
+                            check=False, env={"PATH": str(tmp_path), "HOME": str(tmp_path)})
+    assert result.returncode == 1
+    assert "sinfo is not installed or not on PATH" in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+
+
+@pytest.mark.parametrize("state,status", [
+    ("TIMEOUT", "timeout"), ("NODE_FAIL", "node_failure"), ("OUT_OF_MEMORY", "oom"),
+    ("PREEMPTED", "cancelled"), ("CANCELLED", "cancelled"), ("COMPLETED", None),
+    ("FAILED", None),
+])
+def test_slurm_end_states_map_to_statuses(state: str, status: str | None) -> None:
+    from dlbs.runner.slurm import SlurmExecutor
+    stopped, error = SlurmExecutor()._verdict("7", JobInfo("7", state, time_limit="00:01:00"))
+    assert stopped == status
+    assert (error is None) == (status is None)
