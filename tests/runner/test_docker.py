@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dlbs.runner.dockerengine import check_images, client
 from dlbs.errors import ValidationError
+from dlbs.runner.dockerengine import check_images, client
 
 from .conftest import ROOT, host_python_mounts
 from .test_runner import facts_of

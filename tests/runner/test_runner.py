@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from pytorch_benchmarks.facts import iter_facts
 
-from dlbs.runner.runlog import LogState, log_state, part_file, rerun_decision
 from dlbs.runner import Runner
+from dlbs.runner.runlog import LogState, log_state, part_file, rerun_decision
 
 MakeExp = Callable[..., dict[str, Any]]
 
