@@ -43,7 +43,7 @@ def user_env(exp: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 class EnvironmentLayer:
-    """Sets ``CUDA_VISIBLE_DEVICES`` (bare metal) and the ``runtime.env.*`` variables."""
+    """Sets ``CUDA_VISIBLE_DEVICES`` (bare metal, local) and the ``runtime.env.*`` variables."""
 
     name = "environment"
 
@@ -54,10 +54,13 @@ class EnvironmentLayer:
     def wrap(self, exp: Mapping[str, Any], cmd: Command) -> Command:
         """Return ``cmd`` with the variables added; ``runtime.env.*`` wins over the defaults."""
         out = cmd
-        if not as_bool(exp.get("exp.docker", False)):
-            # In a container ``--gpus`` already exposes exactly these devices, renumbered from 0.
+        # In a container ``--gpus`` already exposes exactly these devices, renumbered from 0;
+        # in a Slurm job, Slurm sets CUDA_VISIBLE_DEVICES to the GPUs it allocated.
+        gpu = device_type(exp) == "gpu"
+        slurm_gpus = gpu and exp.get("exp.scheduler") == "slurm"
+        if not as_bool(exp.get("exp.docker", False)) and not slurm_gpus:
             visible = as_arg(exp.get("runtime.visible_gpus", exp.get("exp.gpus", "")))
-            out = out.with_env("CUDA_VISIBLE_DEVICES", visible if device_type(exp) == "gpu" else "")
+            out = out.with_env("CUDA_VISIBLE_DEVICES", visible if gpu else "")
         for name, value in user_env(exp):
             out = out.with_env(name, value)
         return out

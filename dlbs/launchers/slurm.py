@@ -97,12 +97,18 @@ def job_name(exp: Mapping[str, Any]) -> str:
     return f"dlbs-{exp_id}" if exp_id and SAFE_WORD.match(exp_id) else "dlbs"
 
 
-def build_batch_script(exp: Mapping[str, Any], launch_script: str) -> str:
-    """Return the batch script that runs ``launch_script`` once per node of ``exp``."""
+def end_file_for(log_file: str) -> str:
+    """The file the batch script writes its exit code to when ``srun`` returns."""
+    return f"{log_file}.end"
+
+
+def build_batch_script(exp: Mapping[str, Any], launch_script: str, end_file: str) -> str:
+    """Return the batch script that runs ``launch_script`` once per node of ``exp`` and then
+    writes its exit code to ``end_file``."""
     nodes = max(1, as_int(exp.get("exp.num_nodes"), 1))
     port = as_int(exp.get("slurm.master_port"), 0)
     if not 0 <= port <= 65535:
         raise ValidationError(f"slurm.master_port is {port}; use 1..65535, or 0 to derive "
                               "it from the job id")
-    return render_batch_script(exp, sbatch_options(exp), launch_script, nodes,
+    return render_batch_script(exp, sbatch_options(exp), launch_script, end_file, nodes,
                                as_int(exp.get("slurm.cpus_per_task"), 0), port)

@@ -43,7 +43,7 @@ def check_slurm(experiments: Sequence[Mapping[str, Any]]) -> None:
     exps = runnable(experiments)
     for index, exp in enumerate(exps):
         try:
-            build_batch_script(exp, "launch.sh")
+            build_batch_script(exp, "launch.sh", "end")
         except DLBSError as err:
             raise ValidationError(f"experiment {index}: {err}") from None
     if len({max_jobs(e) for e in exps}) > 1:

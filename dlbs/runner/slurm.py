@@ -3,7 +3,8 @@
 - ``start`` renders the batch script beside the log (``<log>.sbatch``, see
   ``dlbs.launchers.slurm``), submits it with its output appended to the log's ``.part``, and
   writes the job id to ``<log>.job`` so that a later ``run`` or ``status`` knows the job.
-- ``wait`` polls ``squeue`` (one call for every job in flight) until a job has ended, then asks
+- ``wait`` polls ``squeue`` (one call for every job in flight, once a second; at once when a
+  job's batch script has written its end file ``<log>.end``) until a job has ended, then asks
   how it ended (``scontrol``, else ``sacct``). It stops a job at ``exp.timeout`` seconds after
   it started (``scancel``), and on Ctrl-C cancels every job this runner has in flight.
 - ``recover`` adopts a job a previous runner submitted (``--detach``, or a runner that died):
@@ -39,13 +40,16 @@ from pathlib import Path
 from typing import Any
 
 from dlbs.errors import DLBSError, RunError
-from dlbs.launchers.slurm import batch_file_for, build_batch_script
+from dlbs.launchers.slurm import batch_file_for, build_batch_script, end_file_for
 from dlbs.runner import runlog, slurmctl
 from dlbs.runner.core import Ending, Job
 from dlbs.runner.slurmctl import JobInfo
 
 JOB_SUFFIX = ".job"
-POLL_MIN_S, POLL_MAX_S = 0.05, 1.0
+#: ``squeue`` is asked every QUEUE_POLL_S (gentle on a real controller); the job's end file,
+#: written by its batch script when srun returns, is looked at every FILE_POLL_S, and once it
+#: is there ``squeue`` is asked every FILE_POLL_S until Slurm says the job has ended.
+QUEUE_POLL_S, FILE_POLL_S = 1.0, 0.05
 CANCEL_WAIT_S = 30.0
 #: Slurm end states that are a status by themselves (see the table above).
 STATE_STATUS = {
@@ -102,7 +106,9 @@ class SlurmExecutor:
         assert job.script is not None
         batch = Path(batch_file_for(str(job.log_file)))
         try:
-            text = build_batch_script(job.exp, str(job.script.resolve()))
+            end_file = Path(end_file_for(str(job.log_file)))
+            end_file.unlink(missing_ok=True)
+            text = build_batch_script(job.exp, str(job.script.resolve()), str(end_file.resolve()))
         except DLBSError as err:
             raise RunError(str(err)) from None
         batch.write_text(text, encoding="utf-8")
@@ -142,22 +148,28 @@ class SlurmExecutor:
     # -- waiting -----------------------------------------------------------------------------
     def wait(self) -> list[tuple[Job, Ending]]:
         """Poll until at least one job in flight has ended; return the ended ones."""
-        delay = POLL_MIN_S
         cancel_deadline: float | None = None
+        next_query = 0.0
         while True:
             if self._stop and cancel_deadline is None:
                 self._cancel_all("interrupted")
                 cancel_deadline = self._clock() + CANCEL_WAIT_S
-            states = slurmctl.queue(self._jobs)
-            ended = [job_id for job_id in self._jobs
-                     if job_id not in states or not states[job_id].active]
-            if ended:
-                return [self._finish(job_id) for job_id in ended]
-            if cancel_deadline is not None and self._clock() > cancel_deadline:
-                return [self._finish(job_id) for job_id in list(self._jobs)]
-            self._enforce_timeouts(states)
-            time.sleep(delay)
-            delay = min(delay * 1.5, POLL_MAX_S)
+            if self._clock() >= next_query or self._ending_soon():
+                states = slurmctl.queue(self._jobs)
+                ended = [job_id for job_id in self._jobs
+                         if job_id not in states or not states[job_id].active]
+                if ended:
+                    return [self._finish(job_id) for job_id in ended]
+                if cancel_deadline is not None and self._clock() > cancel_deadline:
+                    return [self._finish(job_id) for job_id in list(self._jobs)]
+                self._enforce_timeouts(states)
+                next_query = self._clock() + QUEUE_POLL_S
+            time.sleep(FILE_POLL_S)
+
+    def _ending_soon(self) -> bool:
+        """Whether a job's batch script has written its end file (srun has returned)."""
+        return any(Path(end_file_for(str(job.log_file))).exists()
+                   for job in self._jobs.values())
 
     def _enforce_timeouts(self, states: Mapping[str, JobInfo]) -> None:
         now = self._clock()
@@ -186,6 +198,7 @@ class SlurmExecutor:
         job_id = str(job.handle)
         info = slurmctl.end_info(job_id)
         job_file(job.log_file).unlink(missing_ok=True)
+        Path(end_file_for(str(job.log_file))).unlink(missing_ok=True)
         facts: list[tuple[str, Any]] = [("results.slurm_job_id", int(job_id))]
         if info is None:
             return Ending(exit_code=None, facts=facts, error=(
