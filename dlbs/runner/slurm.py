@@ -204,7 +204,9 @@ class SlurmExecutor:
             return Ending(exit_code=None, facts=facts, error=(
                 f"Slurm job {job_id} ended while no runner watched it and the scheduler no "
                 "longer knows how (no accounting, and past MinJobAge): its end state is lost"))
-        facts += [("results.nodes", info.nodes), ("results.slurm_state", info.state)]
+        facts += [("results.nodes", info.nodes), ("results.slurm_state", info.state),
+                  ("results.slurm_start_time", info.start_time),
+                  ("results.slurm_end_time", info.end_time)]
         stopped, error = self._verdict(job_id, info)
         code = info.exit_code if not info.signal else -info.signal
         return Ending(exit_code=code, stopped=stopped, facts=facts, duration=info.elapsed,

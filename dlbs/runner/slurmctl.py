@@ -34,6 +34,8 @@ class JobInfo:
     reason: str = ""
     elapsed: float | None = None
     time_limit: str = ""
+    start_time: str = ""  # as the scheduler gives it (ISO, seconds)
+    end_time: str = ""
 
     @property
     def active(self) -> bool:
@@ -111,24 +113,25 @@ def _from_scontrol(job_id: str) -> JobInfo | None:
     return JobInfo(job_id, fields["JobState"], nodes=[nodes] if nodes not in ("", "(null)") else [],
                    exit_code=code, signal=sig, reason=fields.get("Reason", ""),
                    elapsed=_span(fields.get("StartTime", ""), fields.get("EndTime", "")),
-                   time_limit=fields.get("TimeLimit", ""))
+                   time_limit=fields.get("TimeLimit", ""), start_time=fields.get("StartTime", ""),
+                   end_time=fields.get("EndTime", ""))
 
 
 def _from_sacct(job_id: str) -> JobInfo | None:
     try:
         text = run(["sacct", "-j", job_id, "-X", "-n", "-P", "-o",
-                    "JobID,State,ExitCode,NodeList,ElapsedRaw,Timelimit"])
+                    "JobID,State,ExitCode,NodeList,ElapsedRaw,Timelimit,Start,End"])
     except RunError:
         return None  # accounting is not enabled on this cluster
     for line in text.splitlines():
         parts = line.split("|")
-        if len(parts) == 6 and parts[0] == job_id:
+        if len(parts) == 8 and parts[0] == job_id:
             code, sig = _exit_code(parts[2])
             state = parts[1].split()[0] if parts[1] else "UNKNOWN"  # "CANCELLED by 0"
             return JobInfo(job_id, state, nodes=[parts[3]] if parts[3] not in ("", "None assigned")
                            else [], exit_code=code, signal=sig,
                            elapsed=float(parts[4]) if parts[4].isdigit() else None,
-                           time_limit=parts[5])
+                           time_limit=parts[5], start_time=parts[6], end_time=parts[7])
     return None
 
 

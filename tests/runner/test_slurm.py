@@ -204,3 +204,51 @@ def test_slurm_end_states_map_to_statuses(state: str, status: str | None) -> Non
     stopped, error = SlurmExecutor()._verdict("7", JobInfo("7", state, time_limit="00:01:00"))
     assert stopped == status
     assert (error is None) == (status is None)
+
+
+@pytest.mark.docker
+def test_docker_inside_a_job_composes_as_on_bare_metal(slurm: str, tmp_path: Path,
+                                                        test_image: str) -> None:
+    from dlbs.runner.dockerengine import client
+
+    from .conftest import host_python_mounts
+    docker = ["-Pexp.docker=true", f"-Pexp.docker_image={test_image}",
+              "-Pexp.docker_network=none", f"-Pexp.docker_args={host_python_mounts()}",
+              f"-Pruntime.docker_python={sys.executable}"]
+    result = dlbs(tmp_path, "run", *docker)
+    assert result.returncode == 0, result.stderr
+    (log,) = logs(tmp_path)
+    facts = facts_of(log)
+    assert facts["results.status"] == "ok" and facts["exp.docker"] is True
+    assert "docker run" in log.with_suffix(".sh").read_text()
+    assert isinstance(facts["results.slurm_job_id"], int)
+    (tmp_path / "t").mkdir()
+    stopped = dlbs(tmp_path / "t", "run", *docker, "-Pexp.num_batches=1000000",
+                   "-Pexp.timeout=4")
+    assert stopped.returncode == 1
+    (log,) = logs(tmp_path / "t")
+    assert facts_of(log)["results.status"] == "timeout"
+    wait_for(lambda: not client().containers.list(all=True), 30, "the container to go")
+
+
+def test_two_jobs_in_flight_run_on_disjoint_nodes(slurm: str, tmp_path: Path) -> None:
+    result = dlbs(tmp_path, "run", "-Pslurm.max_jobs=2", "-Pexp.num_batches=100",
+                  '-Vexp.replica_batch=[2, 4]')
+    assert result.returncode == 0, result.stderr
+    facts = [facts_of(log) for log in logs(tmp_path)]
+    assert sorted(f["results.nodes"][0] for f in facts) == ["n1", "n2"]
+    # Slurm's own start and end times (seconds): the second job started before the first ended.
+    spans = sorted((f["results.slurm_start_time"], f["results.slurm_end_time"]) for f in facts)
+    assert spans[1][0] < spans[0][1], f"the two jobs did not run together: {spans}"
+
+
+def test_max_jobs_above_one_needs_exclusive_nodes(slurm: str, tmp_path: Path) -> None:
+    result = dlbs(tmp_path, "validate", "-Pslurm.max_jobs=2", "-Pslurm.exclusive=false")
+    assert result.returncode == 1
+    assert "slurm.max_jobs > 1 needs slurm.exclusive=true" in result.stderr
+
+
+def test_unsafe_sbatch_value_is_refused(slurm: str, tmp_path: Path) -> None:
+    result = dlbs(tmp_path, "validate", "-Pslurm.partition=debug --wrap=x")
+    assert result.returncode == 1
+    assert "parameter 'slurm.partition'" in result.stderr and "#SBATCH" in result.stderr
