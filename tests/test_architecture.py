@@ -65,6 +65,7 @@ LAYERS = {  # package -> dlbs packages it must not import
     "dlbs/launchers": ("dlbs.cli", "dlbs.runner", "dlbs.reports"),
     "dlbs/logs": ("dlbs.cli", "dlbs.runner", "dlbs.reports", "dlbs.launchers"),
     "dlbs/reports": ("dlbs.cli", "dlbs.runner", "dlbs.launchers"),
+    "dlbs/runner": ("dlbs.cli", "dlbs.reports"),
 }
 
 
@@ -76,3 +77,16 @@ LAYERS = {  # package -> dlbs packages it must not import
 def test_dependencies_point_one_way(path: Path, forbidden: tuple[str, ...]) -> None:
     for name in _imports(path):
         assert not name.startswith(forbidden), f"{path} imports {name} (layering)"
+
+
+@pytest.mark.parametrize("path", _py_files("dlbs/runner"), ids=lambda p: p.name)
+def test_only_the_sweep_core_writes_run_logs(path: Path) -> None:
+    """Executors are small pieces over one core: the header, trailer and rename are written
+    once, in ``dlbs/runner/core.py`` (``runlog`` defines them)."""
+    if path.name in ("core.py", "runlog.py"):
+        return
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            assert node.attr not in {"write_facts_to", "finish_log"}, \
+                f"{path}:{node.lineno} writes a run log ({node.attr})"

@@ -51,6 +51,7 @@ JOB_SUFFIX = ".job"
 #: is there ``squeue`` is asked every FILE_POLL_S until Slurm says the job has ended.
 QUEUE_POLL_S, FILE_POLL_S = 1.0, 0.05
 CANCEL_WAIT_S = 30.0
+LOST_CONTACT_S = 120.0
 #: Slurm end states that are a status by themselves (see the table above).
 STATE_STATUS = {
     "TIMEOUT": "timeout", "DEADLINE": "timeout", "PREEMPTED": "cancelled",
@@ -98,6 +99,7 @@ class SlurmExecutor:
         self._chains: list[str | None] = [None] * self.max_jobs
         self._next_chain = 0
         self._stop: str | None = None
+        self._silent_since: float | None = None
         self._clock = clock
 
     # -- submitting --------------------------------------------------------------------------
@@ -155,7 +157,11 @@ class SlurmExecutor:
                 self._cancel_all("interrupted")
                 cancel_deadline = self._clock() + CANCEL_WAIT_S
             if self._clock() >= next_query or self._ending_soon():
-                states = slurmctl.queue(self._jobs)
+                states = self._queue()
+                if states is None:  # Slurm did not answer this time
+                    next_query = self._clock() + QUEUE_POLL_S
+                    time.sleep(FILE_POLL_S)
+                    continue
                 ended = [job_id for job_id in self._jobs
                          if job_id not in states or not states[job_id].active]
                 if ended:
@@ -165,6 +171,23 @@ class SlurmExecutor:
                 self._enforce_timeouts(states)
                 next_query = self._clock() + QUEUE_POLL_S
             time.sleep(FILE_POLL_S)
+
+    def _queue(self) -> dict[str, JobInfo] | None:
+        """``squeue`` of the jobs in flight; None while Slurm does not answer, a RunError once
+        it has not answered for LOST_CONTACT_S (the jobs go on; a later run adopts them)."""
+        try:
+            states = slurmctl.queue(self._jobs)
+        except RunError as err:
+            now = self._clock()
+            if self._silent_since is None:
+                self._silent_since = now
+            if now - self._silent_since > LOST_CONTACT_S:
+                raise RunError(f"lost contact with Slurm for {LOST_CONTACT_S:.0f} s ({err}); "
+                               "the jobs in flight go on: run the same plan again to follow "
+                               "them") from None
+            return None
+        self._silent_since = None
+        return states
 
     def _ending_soon(self) -> bool:
         """Whether a job's batch script has written its end file (srun has returned)."""
@@ -201,9 +224,7 @@ class SlurmExecutor:
         Path(end_file_for(str(job.log_file))).unlink(missing_ok=True)
         facts: list[tuple[str, Any]] = [("results.slurm_job_id", int(job_id))]
         if info is None:
-            return Ending(exit_code=None, facts=facts, error=(
-                f"Slurm job {job_id} ended while no runner watched it and the scheduler no "
-                "longer knows how (no accounting, and past MinJobAge): its end state is lost"))
+            return self._lost(job, job_id, facts)
         facts += [("results.nodes", info.nodes), ("results.slurm_state", info.state),
                   ("results.slurm_start_time", info.start_time),
                   ("results.slurm_end_time", info.end_time)]
@@ -211,6 +232,23 @@ class SlurmExecutor:
         code = info.exit_code if not info.signal else -info.signal
         return Ending(exit_code=code, stopped=stopped, facts=facts, duration=info.elapsed,
                       error=error)
+
+    @staticmethod
+    def _lost(job: Job, job_id: str, facts: list[tuple[str, Any]]) -> Ending:
+        """A job whose end Slurm no longer knows (no accounting, past MinJobAge): the
+        benchmark's own facts say whether it finished; if not, it counts as interrupted (so
+        a rerun repeats it), never as a failure of the experiment."""
+        facts.append(("results.slurm_state", "UNKNOWN"))
+        lost = (f"Slurm job {job_id} ended while no runner watched it and Slurm no longer knows "
+                "how (no accounting, and past MinJobAge)")
+        output = runlog.read_output_facts(job.part, job.offset)
+        if output.get("results.status") == "ok" and "results.throughput" in output:
+            warnings = list(output.get("exp.warnings") or [])
+            facts.append(("exp.warnings", [*warnings, f"{lost}; the benchmark's own facts say "
+                                           "it finished"]))
+            return Ending(exit_code=0, facts=facts)
+        return Ending(exit_code=None, stopped="interrupted", facts=facts,
+                      error=f"{lost}; the benchmark did not finish, so it counts as interrupted")
 
     def _verdict(self, job_id: str, info: JobInfo) -> tuple[str | None, str | None]:
         """(stopped, error) of an ended job: None, None when the benchmark's facts decide."""
