@@ -244,8 +244,8 @@ class SlurmExecutor:
         output = runlog.read_output_facts(job.part, job.offset)
         if output.get("results.status") == "ok" and "results.throughput" in output:
             warnings = list(output.get("exp.warnings") or [])
-            facts.append(("exp.warnings", [*warnings, f"{lost}; the benchmark's own facts say "
-                                           "it finished"]))
+            note = f"{lost}; the benchmark's own facts say it finished"
+            facts.append(("exp.warnings", [*warnings, note]))
             return Ending(exit_code=0, facts=facts)
         return Ending(exit_code=None, stopped="interrupted", facts=facts,
                       error=f"{lost}; the benchmark did not finish, so it counts as interrupted")
