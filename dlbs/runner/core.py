@@ -16,10 +16,12 @@ sweep. Ctrl-C or SIGTERM stops it: the executor stops the jobs in flight, their 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,11 +32,16 @@ from dlbs.errors import DLBSError, RunError
 from dlbs.launchers import build_script, script_file_for
 from dlbs.launchers.command import as_bool
 from dlbs.runner import runlog
+from dlbs.runner.lock import FolderLocks
 from dlbs.runner.progress import Progress
 from dlbs.runner.provenance import host_facts, utc_now
 
 SKIP_STATUSES = frozenset({"disabled", "inactive"})
-SIGNAL_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
+#: Experiments in a row whose log cannot be written before the sweep stops.
+MAX_WRITE_FAILURES = 3
+#: Signals that stop a sweep (SIGHUP: the terminal closed; left alone when ignored, as under
+#: ``nohup``, so such a sweep keeps running).
+SIGNAL_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
 
 
 @dataclass
@@ -100,6 +107,7 @@ class Outcome:
     status: str
     duration: float | None = None
     log_file: str | None = None
+    error: str | None = None  # the one-line reason of a failure, or why it was skipped
 
 
 @dataclass
@@ -109,6 +117,7 @@ class Summary:
     total: int = 0
     outcomes: list[Outcome] = field(default_factory=list)
     interrupted: str | None = None
+    halted: str | None = None
 
     def count(self, *statuses: str) -> int:
         """How many experiments ended with one of ``statuses``."""
@@ -135,7 +144,17 @@ class Summary:
                      "'experimenter run' of the same plan records them when they end)")
         if self.interrupted:
             head += f"; interrupted by {self.interrupted}, {self.total - ran} not started"
-        lines = [head] + [f"  {o.status}: {o.log_file}" for o in self.failures]
+        elif self.halted:
+            head += f"; {self.halted}, {self.total - ran} not started"
+        lines = [head] + [f"  {o.status}: {o.log_file}" + (f": {o.error}" if o.error else "")
+                          for o in self.failures]
+        skipped = Counter(o.error or "skipped" for o in self.outcomes if o.status == "skipped")
+        if skipped:
+            lines.append("  skipped: " + ", ".join(f"{n} {why}" for why, n in skipped.items()))
+        folders = sorted({str(Path(o.log_file).parent) for o in self.outcomes if o.log_file})
+        if folders:
+            lines.append(f"  logs in: {', '.join(folders[:5])}"
+                         + (f" and {len(folders) - 5} more folders" if len(folders) > 5 else ""))
         return "\n".join(lines)
 
 
@@ -151,7 +170,9 @@ class Runner:
         self.docker_images = dict(docker_images or {})
         self._executor = executor
         self._inflight: list[Job] = []
-        self._stop: str | None = None
+        self._stop: str | None = None  # the signal that stops the sweep
+        self._halt: str | None = None  # why the sweep cannot go on (logs cannot be written)
+        self._write_failures = 0
 
     @property
     def executor(self) -> Executor:
@@ -166,18 +187,25 @@ class Runner:
         """Run every experiment in order; return the summary (never raises for one failure)."""
         summary = Summary(total=len(experiments))
         progress = Progress(summary.total, self.progress_file, self.err, self.bar)
+        locks = FolderLocks(log_folders(experiments))
+        try:
+            locks.acquire()  # one runner per log folder
+        except BaseException:
+            progress.close("refused")
+            raise
         restore = self._install_signals()
         try:
             for index, exp in enumerate(experiments):
-                if self._stop:
+                if self._stop or self._halt:
                     break
                 self._dispatch(index, exp, progress, summary)
             while self._inflight:
                 self._collect(progress, summary)
         finally:
             restore()
-            summary.interrupted = self._stop
-            progress.close("interrupted" if self._stop else "finished")
+            summary.interrupted, summary.halted = self._stop, self._halt
+            progress.close("interrupted" if self._stop or self._halt else "finished")
+            locks.release()
         return summary
 
     def _record(self, index: int, outcome: Outcome, progress: Progress,
@@ -190,7 +218,8 @@ class Runner:
         status = str(exp.get("exp.status", "ok"))
         log_file = exp.get("exp.log_file")
         if status in SKIP_STATUSES:
-            return self._record(index, Outcome("skipped", log_file=log_file), progress, summary)
+            return self._record(index, Outcome("skipped", error=f"exp.status={status}"),
+                                progress, summary)
         if status == "simulate":
             self._simulate(index, exp, progress.total)
             return self._record(index, Outcome("simulated", log_file=log_file), progress,
@@ -201,16 +230,39 @@ class Runner:
         adopted = self._adopt(index, exp, progress, summary)
         if adopted is True:
             return None
-        run, _ = runlog.rerun_decision(exp)
+        if adopted is False:
+            self._close_stale(Path(str(log_file)))
+        run, why = runlog.rerun_decision(exp)
         if not run:  # an ended job just recorded counts as what it ended with
-            outcome = adopted or Outcome("skipped", log_file=log_file)
+            outcome = adopted or Outcome("skipped", log_file=log_file,
+                                         error=f"already done ({why})")
             return self._record(index, outcome, progress, summary)
         self._make_room(progress, summary)
-        if self._stop:
+        if self._stop or self._halt:
             return None
         progress.start(index, exp)
         self._start(index, exp, progress, summary)
         return None
+
+    def _close_stale(self, log_file: Path) -> None:
+        """A ``.part`` no runner writes (this one holds the folder's lock, and no job of it is
+        in flight) was left by a runner killed outright: mark it interrupted, keeping a
+        complete older log in place (the ``.part`` is then set aside as ``<log>.interrupted``)."""
+        part = runlog.part_file(log_file)
+        if not part.exists():
+            return
+        why = "the runner writing this log was killed outright (no trailer); it runs again"
+        facts = [("results.exit_code", None), ("results.status", "interrupted"),
+                 ("results.error", why)]
+        try:
+            with part.open("a", encoding="utf-8") as stream:
+                runlog.write_facts_to(stream, facts)
+            self._settle(part, log_file, interrupted=True)
+        except OSError as err:
+            raise RunError(f"cannot mark the stale {part} interrupted: "
+                           f"{err.strerror or err}") from None
+        self.err.write(f"note: {part} was left by a runner killed outright; marked "
+                       "interrupted\n")
 
     def _adopt(self, index: int, exp: Mapping[str, Any], progress: Progress,
                summary: Summary) -> bool | Outcome:
@@ -253,7 +305,10 @@ class Runner:
     # -- one experiment ----------------------------------------------------------------------
     def _start(self, index: int, exp: Mapping[str, Any], progress: Progress,
                summary: Summary) -> None:
-        job, problem = self.prepare(index, exp)
+        try:
+            job, problem = self.prepare(index, exp)
+        except RunError as err:  # no log could be written (disk full, folder gone...)
+            return self._record(index, self._write_failed(exp, str(err)), progress, summary)
         if not problem:
             try:
                 self.executor.start(job)
@@ -277,6 +332,18 @@ class Runner:
         ((job, ending),) = self.executor.wait()
         return self.finish(job, ending)
 
+    def _write_failed(self, exp: Mapping[str, Any], error: str) -> Outcome:
+        """An experiment whose log could not be written: nothing of it is left behind; after
+        MAX_WRITE_FAILURES in a row the sweep stops (the next ones would fail the same way)."""
+        log_file = Path(str(exp["exp.log_file"]))
+        remove_quietly(runlog.part_file(log_file), Path(script_file_for(str(log_file))))
+        error = error.replace(f" {log_file}:", ":")  # the summary line names the log already
+        self._write_failures += 1
+        if self._write_failures >= MAX_WRITE_FAILURES:
+            self._halt = (f"stopped: the logs of {MAX_WRITE_FAILURES} experiments in a row "
+                          f"could not be written ({error})")
+        return Outcome("failure", log_file=str(log_file), error=error)
+
     def prepare(self, index: int, exp: Mapping[str, Any]) -> tuple[Job, str]:
         """Write the launch script and the log header; return the job and a build problem."""
         log_file = Path(str(exp["exp.log_file"]))
@@ -291,8 +358,7 @@ class Runner:
                 runlog.write_facts_to(stream, self._header(exp))
                 offset = stream.tell()
         except OSError as err:
-            raise RunError(f"cannot write the log of {exp.get('exp.model')} in "
-                           f"{log_file.parent}: {err.strerror}") from None
+            raise RunError(f"cannot write the log {log_file}: {err.strerror or err}") from None
         return Job(index=index, exp=exp, log_file=log_file, offset=offset, script=script), \
             problem
 
@@ -316,19 +382,37 @@ class Runner:
         return facts
 
     def finish(self, job: Job, ending: Ending) -> Outcome:
-        """Append the trailer to the job's ``.part`` and rename it to the log."""
+        """Append the trailer to the job's ``.part`` and rename it to the log (an interrupted
+        run never replaces a complete older log: it is set aside as ``<log>.interrupted``)."""
         duration = ending.duration if ending.duration is not None else \
             time.monotonic() - job.started
-        status = write_trailer(job, ending, duration, self._stop)
-        runlog.finish_log(job.log_file)
-        return Outcome(status, duration, str(job.log_file))
+        try:
+            status, error = write_trailer(job, ending, duration, self._stop)
+            kept = self._settle(job.part, job.log_file, interrupted=status == "interrupted")
+        except OSError as err:
+            return self._write_failed(job.exp, f"cannot write the log {job.log_file}: "
+                                               f"{err.strerror or err}")
+        self._write_failures = 0
+        return Outcome(status, duration, str(kept), error)
+
+    @staticmethod
+    def _settle(part: Path, log_file: Path, interrupted: bool) -> Path:
+        """Rename a finished ``.part``; return where the log is."""
+        if interrupted and runlog.log_state(log_file) in (runlog.LogState.OK,
+                                                          runlog.LogState.FAILED):
+            aside = Path(f"{log_file}.interrupted")
+            os.replace(part, aside)
+            return aside
+        runlog.finish_log(log_file)
+        return log_file
 
     # -- signals -----------------------------------------------------------------------------
     def _install_signals(self) -> Callable[[], None]:
         """Route SIGINT/SIGTERM to :meth:`_on_signal`; return what restores the old handlers."""
         if threading.current_thread() is not threading.main_thread():
             return lambda: None
-        old = {sig: signal.signal(sig, self._on_signal) for sig in SIGNAL_NAMES}
+        old = {sig: signal.signal(sig, self._on_signal) for sig in SIGNAL_NAMES
+               if signal.getsignal(sig) is not signal.SIG_IGN}
 
         def restore() -> None:
             for sig, handler in old.items():
@@ -341,8 +425,26 @@ class Runner:
         self.executor.stop(self._stop)
 
 
-def write_trailer(job: Job, ending: Ending, duration: float, signal_name: str | None) -> str:
-    """Append the trailer facts of ``job`` to its ``.part``; return the final status."""
+def log_folders(experiments: Sequence[Mapping[str, Any]]) -> set[Path]:
+    """The folders the runnable experiments write their logs to."""
+    return {Path(str(e["exp.log_file"])).parent for e in experiments
+            if str(e.get("exp.status", "ok")) not in SKIP_STATUSES | {"simulate"}
+            and str(e.get("exp.log_file") or "").strip()}
+
+
+def remove_quietly(*paths: Path) -> None:
+    """Remove files that must not be left behind; a file already gone is fine."""
+    for path in paths:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def write_trailer(job: Job, ending: Ending, duration: float,
+                  signal_name: str | None) -> tuple[str, str | None]:
+    """Append the trailer facts of ``job`` to its ``.part``; return the final status and its
+    one-line reason."""
     exp, part = job.exp, job.part
     output = runlog.read_output_facts(part, job.offset)
     status, error = runlog.final_status(output, ending.exit_code, ending.stopped)
@@ -365,4 +467,4 @@ def write_trailer(job: Job, ending: Ending, duration: float, signal_name: str | 
         facts.append(("results.error", error))
     with part.open("a", encoding="utf-8") as stream:
         runlog.write_facts_to(stream, facts)
-    return status
+    return status, (error or output.get("results.error"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
     import psutil
 
     from dlbs.runner.monitor import Monitor
+
+
+#: prctl(2) option: the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
 
 
 class LocalExecutor:
@@ -54,7 +59,9 @@ class LocalExecutor:
         with job.part.open("ab") as out:
             self._proc = subprocess.Popen(
                 ["bash", str(job.script)], stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True)
+                stderr=subprocess.STDOUT, start_new_session=True,
+                # Safe with threads: it only calls prctl through a handle made before fork.
+                preexec_fn=die_with_parent())  # noqa: PLW1509
         self._job = job
         self._monitor = start_monitor(exp, self._proc.pid, self._container)
 
@@ -101,6 +108,27 @@ class LocalExecutor:
         stopper = self._stopper
         if stopper is not None:
             stopper.stop("interrupted")
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the launched process get SIGTERM when the runner dies.
+
+    The launch script ``exec``s its command, so the signal reaches the benchmark itself (or
+    torchrun, which stops its workers, or ``docker run``, which passes it to the container):
+    a runner killed outright (SIGKILL, a crash) never leaves an experiment running. Linux's
+    ``PR_SET_PDEATHSIG``; elsewhere None (nothing is set).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    prctl, parent = libc.prctl, os.getpid()
+
+    def preexec() -> None:  # runs in the child between fork and exec: no imports, no locks
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the runner died before prctl took effect
+            os._exit(1)
+    return preexec
 
 
 def start_monitor(exp: Mapping[str, Any], pid: int, container: str | None) -> Monitor | None:

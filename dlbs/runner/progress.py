@@ -120,8 +120,12 @@ class Progress:
             return
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         tmp.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(self.snapshot(), indent=1) + "\n")
-        os.replace(tmp, self.path)
+        try:
+            tmp.write_text(json.dumps(self.snapshot(), indent=1) + "\n")
+            os.replace(tmp, self.path)
+        except OSError:
+            tmp.unlink(missing_ok=True)  # a full disk leaves no half-written .tmp behind
+            raise
 
     def _update_file(self) -> None:
         """Rewrite the file during the sweep; a failure warns once and never stops the sweep."""

@@ -79,8 +79,12 @@ def write_job_file(log_file: Path, record: Mapping[str, Any]) -> None:
     """Write the job record atomically (a reader never sees half of it)."""
     path = job_file(log_file)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(dict(record)) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(dict(record)) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class SlurmExecutor:

@@ -1,0 +1,64 @@
+"""One runner per log folder: an advisory lock (``flock``) on ``<folder>/.dlbs-run.lock``.
+
+Two ``experimenter run`` over the same folder would each see the other's ``.part`` as a stale
+run and start the experiment a second time beside it. The lock is held for the whole sweep
+and released by the kernel when the process ends, however it ends (kill -9 included), so a
+stale lock file never blocks anything. The file holds the holder's pid and command line, for
+the message the second runner prints.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from dlbs.errors import RunError
+
+LOCK_NAME = ".dlbs-run.lock"
+
+
+class FolderLocks:
+    """Exclusive locks on a set of log folders, taken in sorted order (no deadlock)."""
+
+    def __init__(self, folders: Iterable[str | Path]) -> None:
+        self.folders = sorted({Path(f).resolve() for f in folders})
+        self._fds: list[int] = []
+
+    def acquire(self) -> None:
+        """Lock every folder, or raise a one-line RunError naming the runner that holds one."""
+        try:
+            for folder in self.folders:
+                self._fds.append(_lock(folder))
+        except BaseException:
+            self.release()
+            raise
+
+    def release(self) -> None:
+        """Unlock (closing the descriptors releases the locks)."""
+        for fd in self._fds:
+            os.close(fd)
+        self._fds.clear()
+
+
+def _lock(folder: Path) -> int:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise RunError(f"cannot use the log folder {folder}: {err.strerror or err}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 512, 0).decode("utf-8", "replace").split("\n", 1)[0].strip()
+        os.close(fd)
+        raise RunError(f"another 'experimenter run' ({holder or 'pid unknown'}) is using the log "
+                       f"folder {folder}; wait for it to end, or give this run another "
+                       "exp.log_dir") from None
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}: {' '.join(sys.argv)[:300]}\n".encode(), 0)
+    except OSError:
+        pass  # a full disk: the lock holds all the same; only the message loses the pid
+    return fd
