@@ -49,7 +49,8 @@ def _usage() -> str:
         except ImportError:
             summary = "(not available in this build)"
         lines.append(f"  {action:<13} {summary}")
-    lines += ["", "Run 'experimenter ACTION --help' for the options and an example of each action."]
+    lines += ["", "Run 'experimenter ACTION --help' for the options and an example of each action;",
+              "'experimenter --version' for the version."]
     return "\n".join(lines)
 
 
@@ -105,6 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help"):
         print(_usage())
         return 0 if args else 2
+    if args[0] in ("-V", "--version", "version"):
+        print(version_line())
+        return 0
     action, rest = args[0], args[1:]
     if action not in COMMANDS:
         print(f"error: unknown action '{action}'; choose one of: {', '.join(COMMANDS)}",
@@ -116,7 +120,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 def logparser_main(argv: Sequence[str] | None = None) -> int:
     """``logparser`` entry point: the ``parse`` action under its DLBS name."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] in (["-V"], ["--version"]):
+        print(version_line())
+        return 0
     return dispatch("parse", args, prog="logparser")
+
+
+def version_line() -> str:
+    """``dlbs 0.1.0 (commit abc123, python 3.11.7)``: what ``--version`` prints."""
+    import platform
+
+    from pathlib import Path
+
+    from dlbs import PROJECT_ROOT, __version__
+    from dlbs.runner.provenance import git_commit
+    commit = (git_commit(Path(PROJECT_ROOT)) or "")[:12]
+    where = f"commit {commit}, " if commit else ""
+    return f"dlbs {__version__} ({where}python {platform.python_version()})"
 
 
 if __name__ == "__main__":
