@@ -129,7 +129,6 @@ def logparser_main(argv: Sequence[str] | None = None) -> int:
 def version_line() -> str:
     """``dlbs 0.1.0 (commit abc123, python 3.11.7)``: what ``--version`` prints."""
     import platform
-
     from pathlib import Path
 
     from dlbs import PROJECT_ROOT, __version__
