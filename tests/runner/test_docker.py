@@ -88,3 +88,22 @@ def test_validate_says_what_to_do_without_an_engine(tmp_path: Path) -> None:
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: ") and "docker" in line.lower()
+
+
+def test_runner_killed_outright_leaves_no_container(tmp_path: Path, test_image: str) -> None:
+    """kill -9 of the runner: the launched ``docker run`` gets SIGTERM (parent-death signal)
+    and passes it to the container, which ends and is removed (--rm)."""
+    import time
+    runner = subprocess.Popen(
+        docker_cli(tmp_path, test_image, "-Pexp.model=deep_mnist", "-Pexp.num_batches=1000000"),
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not client().containers.list() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert client().containers.list(), "the container did not start"
+    runner.kill()
+    runner.wait()
+    deadline = time.monotonic() + 30
+    while client().containers.list(all=True) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not client().containers.list(all=True), "a container outlived its runner"
