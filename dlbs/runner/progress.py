@@ -2,9 +2,12 @@
 
 The JSON file (``--progress-file``) is rewritten after every change through a temporary file
 and ``os.replace``, so a reader never sees half of it. Its keys: ``state`` (running, finished,
-interrupted), ``total``, ``done`` (finished ok), ``failed``, ``skipped``, ``simulated``,
-``submitted`` (Slurm jobs left running by ``--detach``), ``left``, ``current`` (index, model, log_file of the running experiment, or null),
-``elapsed_s``, ``eta_s`` (null until one experiment has run), ``started_at``, ``updated_at``.
+interrupted, refused), ``total``, ``done`` (finished ok), ``failed``, ``skipped``,
+``simulated``, ``submitted`` (Slurm jobs left running by ``--detach``), ``left``, ``current``
+(index, model, log_file of the running experiment, the latest started when several run, or
+null), ``elapsed_s``, ``eta_s`` (null until one experiment has run), ``started_at``,
+``updated_at``, ``history`` (the last 20 experiments dealt with: index, model, log_file, status, duration_s,
+ended_at; model and log_file are null for those skipped without starting).
 """
 from __future__ import annotations
 
@@ -28,6 +31,9 @@ def format_seconds(seconds: float | None) -> str:
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
+HISTORY = 20
+
+
 class Progress:
     """Counts of a sweep, shown as it changes."""
 
@@ -37,6 +43,8 @@ class Progress:
         self.path = Path(progress_file) if progress_file else None
         self.counts = {"done": 0, "failed": 0, "skipped": 0, "simulated": 0, "submitted": 0}
         self.current: dict[str, Any] | None = None
+        self.history: list[dict[str, Any]] = []  # the last HISTORY finished experiments
+        self._running: dict[int, dict[str, Any]] = {}  # started, not finished (Slurm: several)
         self.state, self.started_at = "running", utc_now()
         self._t0, self._run_time, self._runs = time.monotonic(), 0.0, 0
         use_bar = self.stream.isatty() if bar is None else bar
@@ -66,6 +74,7 @@ class Progress:
         """An experiment starts running."""
         self.current = {"index": index, "model": exp.get("exp.model"),
                         "log_file": exp.get("exp.log_file")}
+        self._running[index] = self.current
         label = f"{exp.get('exp.model')} ({Path(str(exp.get('exp.log_file', ''))).name})"
         if self._bar is not None:
             self._bar.set_description_str(str(exp.get("exp.model")))
@@ -78,9 +87,14 @@ class Progress:
         key = {"ok": "done", "skipped": "skipped", "simulated": "simulated",
                "submitted": "submitted"}.get(status, "failed")
         self.counts[key] += 1
+        running = self._running.pop(index, {})
+        self.history = [*self.history[-(HISTORY - 1):], {
+            "index": index, "model": running.get("model"), "log_file": running.get("log_file"),
+            "status": status, "duration_s": None if duration is None else round(duration, 3),
+            "ended_at": utc_now()}]
         if duration is not None:
             self._run_time, self._runs = self._run_time + duration, self._runs + 1
-        self.current = None
+        self.current = list(self._running.values())[-1] if self._running else None
         if self._bar is not None:
             self._bar.set_postfix(done=self.counts["done"], failed=self.counts["failed"],
                                   left=self.left, refresh=False)
@@ -110,7 +124,7 @@ class Progress:
         """The progress as the JSON file holds it."""
         eta = self.eta()
         return {"state": self.state, "total": self.total, **self.counts, "left": self.left,
-                "current": self.current,
+                "current": self.current, "history": self.history,
                 "elapsed_s": round(time.monotonic() - self._t0, 3),
                 "eta_s": None if eta is None else round(eta, 3),
                 "started_at": self.started_at, "updated_at": utc_now()}
