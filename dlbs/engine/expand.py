@@ -27,12 +27,25 @@ from dlbs.errors import ExpansionError
 #: Repeats of one experiment share its id (and raising ``exp.repeat`` keeps the earlier runs'
 #: log names), so ``exp.repeat``, ``exp.repeat_index`` and ``exp.repeat_suffix`` (the end of the
 #: default log name, derived from them) are left out too.
+#: Run control that does not change what is measured is left out too: ``exp.ignore_past_errors``
+#: and the Slurm job's limits and bookkeeping (``slurm.time``, ``slurm.max_jobs``,
+#: ``slurm.master_port``; ``slurm.gpus_per_node`` follows ``exp.gpus``, which is hashed).
 ID_EXCLUDED = frozenset({"exp.id", "exp.log_dir", "exp.log_file", "exp.status", "exp.rerun",
-                         "exp.repeat", "exp.repeat_index", "exp.repeat_suffix"})
-#: Parameters added after ``exp.id`` was first published: each enters the hash only when it is
-#: not 0 (its "off" default), so an experiment that does not use them keeps the id, and the log
-#: file, it had before they existed (``exp.rerun`` resumes sweeps started by older versions).
-ID_WHEN_NONZERO = frozenset({"exp.target_precision", "exp.max_time", "exp.cpu_threads"})
+                         "exp.repeat", "exp.repeat_index", "exp.repeat_suffix",
+                         "exp.ignore_past_errors", "slurm.time", "slurm.max_jobs",
+                         "slurm.master_port", "slurm.gpus_per_node"})
+#: Parameters added after ``exp.id`` was first published, with their "off" value: each enters
+#: the hash only when it has another value, so an experiment that does not use them keeps the
+#: id, and the log file, it had before they existed (``exp.rerun`` resumes sweeps started by
+#: older versions; ``tests/engine/test_expand.py`` pins a default experiment's id).
+ID_WHEN_NOT: dict[str, object] = {
+    "exp.target_precision": 0, "exp.max_time": 0, "exp.cpu_threads": 0,
+    "exp.scheduler": "local", "pytorch.distributed_rank": 0, "pytorch.distributed_rendezvous": "",
+    "slurm.partition": "", "slurm.account": "", "slurm.qos": "", "slurm.cpus_per_task": 0,
+    "slurm.mem": "", "slurm.exclusive": True, "slurm.extra_args": "",
+}
+#: The names above (kept for readers of the older name).
+ID_WHEN_NONZERO = frozenset(ID_WHEN_NOT)
 REPEAT, REPEAT_INDEX = "exp.repeat", "exp.repeat_index"
 #: Re-resolve everything (instead of what changed) when more than this share of values changed.
 FRESH_RATIO = 0.5
@@ -195,7 +208,7 @@ def _set_experiment_id(state: _State, prev: _State | None, dirty: set[str],
     for name in candidates:
         if name in done and name not in deferred and _hashed(name):
             value = done[name]
-            if name in ID_WHEN_NONZERO and value == 0 and value.__class__ in (int, float):
+            if name in ID_WHEN_NOT and _is_off(value, ID_WHEN_NOT[name]):
                 continue
             items[name] = _item_text(name, value)
     state.items = items
@@ -205,6 +218,14 @@ def _set_experiment_id(state: _State, prev: _State | None, dirty: set[str],
         state.hashed = sorted(items)
     text = "\n".join([items[name] for name in state.hashed])
     done[ID_PARAM] = hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def _is_off(value: Any, off: object) -> bool:
+    """Whether ``value`` is the "off" value (numbers compare as numbers, never ``True == 1``)."""
+    numbers = (int, float)
+    if off.__class__ in numbers and value.__class__ in numbers:
+        return bool(value == off)
+    return value.__class__ is off.__class__ and value == off
 
 
 def _item_text(name: str, value: Any) -> str:

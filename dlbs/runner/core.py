@@ -33,6 +33,7 @@ from dlbs.launchers import build_script, script_file_for
 from dlbs.launchers.command import as_bool
 from dlbs.runner import runlog
 from dlbs.runner.lock import FolderLocks
+from dlbs.runner.oom import OOM_SKIP, OomMemory
 from dlbs.runner.progress import Progress
 from dlbs.runner.provenance import host_facts, utc_now
 
@@ -148,9 +149,13 @@ class Summary:
             head += f"; {self.halted}, {self.total - ran} not started"
         lines = [head] + [f"  {o.status}: {o.log_file}" + (f": {o.error}" if o.error else "")
                           for o in self.failures]
-        skipped = Counter(o.error or "skipped" for o in self.outcomes if o.status == "skipped")
-        if skipped:
-            lines.append("  skipped: " + ", ".join(f"{n} {why}" for why, n in skipped.items()))
+        skipped = [o for o in self.outcomes if o.status == "skipped"]
+        kinds = Counter((o.error or "skipped").split(" (")[0] for o in skipped
+                        if not (o.error or "").startswith(OOM_SKIP))
+        if kinds:
+            lines.append("  skipped: " + ", ".join(f"{n} {why}" for why, n in kinds.items()))
+        lines += [f"  skipped: {o.log_file}: {o.error}" for o in skipped
+                  if (o.error or "").startswith(OOM_SKIP)]
         folders = sorted({str(Path(o.log_file).parent) for o in self.outcomes if o.log_file})
         if folders:
             lines.append(f"  logs in: {', '.join(folders[:5])}"
@@ -173,6 +178,7 @@ class Runner:
         self._stop: str | None = None  # the signal that stops the sweep
         self._halt: str | None = None  # why the sweep cannot go on (logs cannot be written)
         self._write_failures = 0
+        self._oom = OomMemory()
 
     @property
     def executor(self) -> Executor:
@@ -195,6 +201,7 @@ class Runner:
             raise
         restore = self._install_signals()
         try:
+            self._oom.learn_from_logs(experiments)  # OOMs of earlier runs of this plan
             for index, exp in enumerate(experiments):
                 if self._stop or self._halt:
                     break
@@ -209,7 +216,9 @@ class Runner:
         return summary
 
     def _record(self, index: int, outcome: Outcome, progress: Progress,
-                summary: Summary) -> None:
+                summary: Summary, exp: Mapping[str, Any] | None = None) -> None:
+        if exp is not None:
+            self._oom.note(exp, outcome.status, outcome.log_file)
         summary.outcomes.append(outcome)
         progress.finish(index, outcome.status, outcome.duration)
 
@@ -237,9 +246,13 @@ class Runner:
             outcome = adopted or Outcome("skipped", log_file=log_file,
                                          error=f"already done ({why})")
             return self._record(index, outcome, progress, summary)
-        self._make_room(progress, summary)
+        self._make_room(progress, summary)  # the jobs ended meanwhile teach OomMemory too
         if self._stop or self._halt:
             return None
+        too_large = self._oom.reason_to_skip(exp)
+        if too_large:
+            return self._record(index, Outcome("skipped", log_file=log_file, error=too_large),
+                                progress, summary)
         progress.start(index, exp)
         self._start(index, exp, progress, summary)
         return None
@@ -294,7 +307,7 @@ class Runner:
             if job in self._inflight:
                 self._inflight.remove(job)
             outcome = self.finish(job, ending)
-            self._record(job.index, outcome, progress, summary)
+            self._record(job.index, outcome, progress, summary, job.exp)
 
     def _simulate(self, index: int, exp: Mapping[str, Any], total: int) -> None:
         log_file = json.dumps(str(exp.get("exp.log_file", "")))

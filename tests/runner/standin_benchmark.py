@@ -4,7 +4,8 @@ Its behaviour depends on ``--model``: ``ok*`` prints a result, ``fail`` prints a
 exits 1, ``crash`` kills itself with SIGKILL, ``silent`` exits 0 without facts, ``block`` waits
 while the file ``$BLOCK_FILE`` exists (and starts a child ``sleep`` whose pid goes to
 ``$CHILD_PID_FILE``; ``block_session`` starts it in its own session, as torchrun does its
-workers), ``burn`` keeps a core busy for a second, ``echo`` prints its argv.
+workers), ``burn`` keeps a core busy for a second, ``echo`` prints its argv, ``mem`` runs out of memory
+from batch 16 on.
 Every start is appended to ``$RECORD`` when it is set.
 """
 import json
@@ -31,6 +32,10 @@ def main(argv):
     elif model == "fail":
         fact("results.status", "failure")
         fact("results.error", "stand-in failure")
+        return 1
+    elif model == "mem" and int(argv[argv.index("--batch_size") + 1]) >= 16:
+        fact("results.status", "oom")  # ``mem``: batches of 16 and more do not fit
+        fact("results.error", "stand-in out of memory")
         return 1
     elif model == "crash":
         os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,73 @@
+"""OOM-aware batch sweeps: after a batch runs out of memory, larger ones of its kind are skipped.
+
+DLBS kept a file of failed batch sizes; here the logs are the memory. Experiments of one kind
+(same framework, model, phase, precision and device layout) share a smallest batch known to
+run out of memory: from the logs of the plan's experiments when the sweep starts (so the
+knowledge survives a resume) and from each experiment that ends ``oom`` during it. A later
+experiment of that kind whose ``exp.replica_batch`` is at least that batch is skipped with the
+reason, unless ``exp.ignore_past_errors`` is true (DLBS's switch).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from dlbs.launchers.command import as_bool
+from dlbs.runner import runlog
+
+#: How the reason of a skip for memory starts (the summary lists those one by one).
+OOM_SKIP = "replica batch"
+#: What makes two experiments "of one kind" for memory: model, phase, precision, layout.
+KIND_KEYS = ("exp.framework", "exp.model", "exp.phase", "exp.dtype", "exp.device_type",
+             "exp.gpus", "exp.cpu_replicas", "exp.num_nodes", "exp.docker", "exp.docker_image")
+
+
+def kind(exp: Mapping[str, Any]) -> tuple[str, ...]:
+    """The memory kind of an experiment (as text, so that any value can be a key)."""
+    return tuple(str(exp.get(key)) for key in KIND_KEYS)
+
+
+def batch_of(exp: Mapping[str, Any]) -> int | None:
+    """``exp.replica_batch`` as an int, or None when it is not one."""
+    value = exp.get("exp.replica_batch")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class OomMemory:
+    """The smallest batch known to run out of memory, per kind of experiment."""
+
+    def __init__(self) -> None:
+        self.smallest: dict[tuple[str, ...], tuple[int, str]] = {}  # kind -> (batch, log)
+
+    def learn_from_logs(self, experiments: Iterable[Mapping[str, Any]]) -> None:
+        """Read the complete logs of ``experiments`` that exist; remember their OOMs."""
+        for exp in experiments:
+            log = Path(str(exp.get("exp.log_file") or ""))
+            if batch_of(exp) is None or not log.name or not log.is_file():
+                continue
+            try:
+                status = runlog.read_tail_facts(log).get("results.status")
+            except OSError:
+                continue
+            if status == "oom":
+                self.note(exp, "oom", str(log))
+
+    def note(self, exp: Mapping[str, Any], status: str, log_file: str | None) -> None:
+        """An experiment ended with ``status``: remember it when it ran out of memory."""
+        batch = batch_of(exp)
+        if status != "oom" or batch is None:
+            return
+        known = self.smallest.get(kind(exp))
+        if known is None or batch < known[0]:
+            self.smallest[kind(exp)] = (batch, str(log_file or ""))
+
+    def reason_to_skip(self, exp: Mapping[str, Any]) -> str | None:
+        """Why ``exp`` is skipped (a batch at least as large ran out of memory), or None."""
+        if as_bool(exp.get("exp.ignore_past_errors", False)):
+            return None
+        batch, known = batch_of(exp), self.smallest.get(kind(exp))
+        if batch is None or known is None or batch < known[0]:
+            return None
+        return (f"replica batch {batch} >= {known[0]}, which ran out of memory "
+                f"({Path(known[1]).name}); -Pexp.ignore_past_errors=true runs it anyway")
