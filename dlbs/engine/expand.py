@@ -27,12 +27,12 @@ from dlbs.errors import ExpansionError
 #: Repeats of one experiment share its id (and raising ``exp.repeat`` keeps the earlier runs'
 #: log names), so ``exp.repeat``, ``exp.repeat_index`` and ``exp.repeat_suffix`` (the end of the
 #: default log name, derived from them) are left out too.
-#: Run control that does not change what is measured is left out too: ``exp.ignore_past_errors``
-#: and the Slurm job's limits and bookkeeping (``slurm.time``, ``slurm.max_jobs``,
+#: Run control that does not change what is measured is left out too: ``exp.ignore_past_errors``,
+#: ``exp.sys_info`` (what is recorded) and the Slurm job's limits and bookkeeping (``slurm.time``, ``slurm.max_jobs``,
 #: ``slurm.master_port``; ``slurm.gpus_per_node`` follows ``exp.gpus``, which is hashed).
 ID_EXCLUDED = frozenset({"exp.id", "exp.log_dir", "exp.log_file", "exp.status", "exp.rerun",
                          "exp.repeat", "exp.repeat_index", "exp.repeat_suffix",
-                         "exp.ignore_past_errors", "slurm.time", "slurm.max_jobs",
+                         "exp.ignore_past_errors", "exp.sys_info", "slurm.time", "slurm.max_jobs",
                          "slurm.master_port", "slurm.gpus_per_node"})
 #: Parameters added after ``exp.id`` was first published, with their "off" value: each enters
 #: the hash only when it has another value, so an experiment that does not use them keeps the

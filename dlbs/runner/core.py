@@ -31,7 +31,7 @@ from typing import IO, Any, Protocol
 from dlbs.errors import DLBSError, RunError
 from dlbs.launchers import build_script, script_file_for
 from dlbs.launchers.command import as_bool
-from dlbs.runner import runlog
+from dlbs.runner import runlog, sysinfo
 from dlbs.runner.lock import FolderLocks
 from dlbs.runner.oom import OOM_SKIP, OomMemory
 from dlbs.runner.progress import Progress
@@ -179,6 +179,7 @@ class Runner:
         self._halt: str | None = None  # why the sweep cannot go on (logs cannot be written)
         self._write_failures = 0
         self._oom = OomMemory()
+        self._warned_sources: set[str] = set()
 
     @property
     def executor(self) -> Executor:
@@ -399,6 +400,7 @@ class Runner:
         run never replaces a complete older log: it is set aside as ``<log>.interrupted``)."""
         duration = ending.duration if ending.duration is not None else \
             time.monotonic() - job.started
+        ending.facts = [*ending.facts, *self._sys_info(job.exp)]
         try:
             status, error = write_trailer(job, ending, duration, self._stop)
             kept = self._settle(job.part, job.log_file, interrupted=status == "interrupted")
@@ -418,6 +420,24 @@ class Runner:
             return aside
         runlog.finish_log(log_file)
         return log_file
+
+    def _sys_info(self, exp: Mapping[str, Any]) -> list[tuple[str, Any]]:
+        """``exp.sys_info``'s ``hw.<source>`` facts; a missing source is warned about once."""
+        names = sysinfo.requested(exp.get("exp.sys_info"))
+        if not names:
+            return []
+        if self.executor.name != "local":
+            why = (f"not collected: with exp.scheduler={self.executor.name} the runner's host "
+                   "is not the one that ran the experiment")
+            facts, missing = [("hw.sys_info_missing", dict.fromkeys(names, why))], \
+                dict.fromkeys(names, why)
+        else:
+            facts, missing = sysinfo.collect(exp.get("exp.sys_info"))
+        for name, why in missing.items():
+            if name not in self._warned_sources:
+                self._warned_sources.add(name)
+                self.err.write(f"warning: exp.sys_info '{name}': {why}\n")
+        return facts
 
     # -- signals -----------------------------------------------------------------------------
     def _install_signals(self) -> Callable[[], None]:
