@@ -6,6 +6,7 @@ Reads log files and folders, filters and projects the records, and writes them t
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,10 +38,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--filter_query", "--filter-query", default=None,
                         help="JSON object of key: condition; keep the records matching all "
                              "(a missing key does not match)")
-    parser.add_argument("--failed_benchmarks", "--failed-benchmarks", default="keep",
+    parser.add_argument("--failed_benchmarks", "--failed-benchmarks", default="discard",
                         choices=FAILED_CHOICES,
-                        help="what to do with failed benchmarks (status other than ok); "
-                             "keep_separately writes them to <output>_failed<ext>")
+                        help="what to do with failed benchmarks (status other than ok): "
+                             "discard (DLBS's default; how many is said on stderr), keep, or "
+                             "keep_separately (written to <output>_failed<ext>)")
+    split = parser.add_mutually_exclusive_group()
+    split.add_argument("--benchmarks_per_file", "--benchmarks-per-file", type=int, default=None,
+                       metavar="N", help="at most N records per output file: <output>_0<ext>, "
+                                         "<output>_1<ext>... (as DLBS; needs --output_file)")
+    split.add_argument("--num_output_files", "--num-output-files", type=int, default=None,
+                       metavar="N", help="split the records evenly over N output files "
+                                         "<output>_0<ext>... (as DLBS; needs --output_file)")
     parser.add_argument("--ignore_errors", "--ignore-errors", action="store_true",
                         help="skip unusable files (unreadable, not a log) with a warning")
     parser.add_argument("--jobs", type=int, default=None,
@@ -68,6 +77,22 @@ def _check(args: argparse.Namespace) -> None:
                          f"{', '.join(FORMATS)}")
     if args.failed_benchmarks == "keep_separately" and not args.output_file:
         raise UsageError("--failed_benchmarks keep_separately needs --output_file")
+    for name in ("benchmarks_per_file", "num_output_files"):
+        value = getattr(args, name)
+        if value is not None and (value < 1 or not args.output_file):
+            raise UsageError(f"--{name} needs a positive number and --output_file")
+
+
+def split_outputs(records: list[dict[str, Any]], output: str, per_file: int | None,
+                  num_files: int | None) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The output files and their records: one file, or DLBS's ``<stem>_<i><ext>`` parts."""
+    if per_file is None and num_files is None:
+        return [(output, records)]
+    per = per_file or max(1, math.ceil(len(records) / (num_files or 1)))
+    fmt = file_format(output) or ""
+    stem = output[: len(output) - len(fmt)]
+    chunks = [records[i:i + per] for i in range(0, len(records), per)] or [[]]
+    return [(f"{stem}_{i}{fmt}", chunk) for i, chunk in enumerate(chunks)]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,12 +102,23 @@ def run(args: argparse.Namespace) -> int:
     records = load_records(args.inputs, args.recursive, args.jobs, args.ignore_errors)
     selected = list(filter_records(records, query))
     good, failed = _split(selected, args.failed_benchmarks)
+    if args.failed_benchmarks == "discard" and len(good) < len(selected):
+        left = len(selected) - len(good)
+        print(f"logparser: {left} failed benchmark{'s' if left > 1 else ''} (status other than "
+              "ok) left out; --failed_benchmarks keep keeps them", file=sys.stderr)
     keys = parse_key_list(args.output_params)
     good = [project(r, keys) for r in good]
     if not args.output_file:
         dump_records(good, ".json", sys.stdout)
         return 0
-    write_records(good, args.output_file)
+    written = []
+    for path, part in split_outputs(good, args.output_file, args.benchmarks_per_file,
+                                    args.num_output_files):
+        write_records(part, path)
+        written.append(path)
     if args.failed_benchmarks == "keep_separately":
         write_records([project(r, keys) for r in failed], failed_path(args.output_file))
+        written.append(failed_path(args.output_file))
+    if len(written) > 1:
+        print(f"logparser: wrote {', '.join(written)}", file=sys.stderr)
     return 0

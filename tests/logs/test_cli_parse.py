@@ -29,7 +29,7 @@ def logs(tmp_path: Path) -> Path:
 
 def test_parse_to_stdout_warns_on_stderr(logs: Path, capsys: pytest.CaptureFixture[str],
                                          caplog: pytest.LogCaptureFixture) -> None:
-    assert main(["parse", str(logs)]) == 0
+    assert main(["parse", str(logs), "--failed_benchmarks", "keep"]) == 0
     out, err = capsys.readouterr()[0], caplog.text
     records = json.loads(out)["data"]
     assert sorted(Path(r["exp.log_file"]).name for r in records if "/runs/" not in
@@ -40,7 +40,8 @@ def test_parse_to_stdout_warns_on_stderr(logs: Path, capsys: pytest.CaptureFixtu
 
 def test_recursive_finds_nested_logs(logs: Path, tmp_path: Path) -> None:
     out = tmp_path / "r.jsonl"
-    assert main(["parse", str(logs), "--recursive", "--output_file", str(out)]) == 0
+    assert main(["parse", str(logs), "--recursive", "--output_file", str(out),
+                 "--failed_benchmarks", "keep"]) == 0
     assert len(read_records(out)) == len(USABLE) + 2
 
 
@@ -64,7 +65,7 @@ def test_filter_and_output_params(logs: Path, tmp_path: Path) -> None:
     out = tmp_path / "r.csv"
     query = json.dumps({"exp.model": ["resnet18", "alexnet"], "exp.phase": "training"})
     assert logparser_main([str(logs), "--recursive", "--output_file", str(out),
-                           "--filter_query", query,
+                           "--filter_query", query, "--failed_benchmarks", "keep",
                            "--output_params", "exp.model,results.status"]) == 0
     rows = read_records(out)
     assert sorted((r["exp.model"], r["results.status"]) for r in rows) == [
@@ -98,8 +99,37 @@ def test_bad_input_is_a_one_line_error(argv: list[str], message: str, code: int,
 
 def test_ignore_errors_skips_unusable_files(capsys: pytest.CaptureFixture[str],
                                             caplog: pytest.LogCaptureFixture) -> None:
-    assert main(["parse", str(FIXTURES), "--ignore_errors"]) == 0
+    assert main(["parse", str(FIXTURES), "--ignore_errors", "--failed_benchmarks", "keep"]) == 0
     out, err = capsys.readouterr()[0], caplog.text
     assert len(json.loads(out)["data"]) == len(USABLE)
     assert "binary file, not an experiment log; skipped" in err
     assert "no facts (__key__=value lines); not an experiment log; skipped" in err
+
+
+def test_failed_benchmarks_are_discarded_by_default_as_in_dlbs(
+        logs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert logparser_main([str(logs)]) == 0
+    out, err = capsys.readouterr()
+    assert {r["results.status"] for r in json.loads(out)["data"]} == {"ok"}
+    assert "3 failed benchmarks (status other than ok) left out" in err
+
+
+@pytest.mark.parametrize("option, sizes", [
+    pytest.param(["--benchmarks_per_file", "3"], [3, 3, 2], id="per-file"),
+    pytest.param(["--num_output_files", "3"], [3, 3, 2], id="num-files"),
+    pytest.param(["--num-output-files", "10"], [1] * 8, id="more-files-than-records"),
+])
+def test_output_split_as_dlbs(logs: Path, tmp_path: Path, option: list[str],
+                              sizes: list[int]) -> None:
+    out = tmp_path / "split" / "r.json"
+    out.parent.mkdir()
+    assert logparser_main([str(logs), "--recursive", "--failed_benchmarks", "keep",
+                           "--output_file", str(out), *option]) == 0
+    files = sorted(out.parent.iterdir(), key=lambda p: int(p.stem.split("_")[1]))
+    assert [p.name for p in files] == [f"r_{i}.json" for i in range(len(sizes))]
+    assert [len(read_records(p)) for p in files] == sizes
+
+
+def test_split_needs_an_output_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert logparser_main([str(FIXTURES / "ok_resnet50_b16.log"), "--num_output_files", "2"]) == 2
+    assert "--num_output_files needs a positive number and --output_file" in capsys.readouterr().err
