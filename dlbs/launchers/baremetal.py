@@ -33,7 +33,7 @@ class PrefixLayer:
     def wrap(self, exp: Mapping[str, Any], cmd: Command) -> Command:
         """Return ``PREFIX... ARGV...``."""
         prefix = split_words("runtime.launcher", exp.get("runtime.launcher"))
-        return Command(argv=(*prefix, *cmd.argv), env=cmd.env)
+        return Command(argv=(*prefix, *cmd.argv), env=cmd.env, runtime_env=cmd.runtime_env)
 
 
 def user_env(exp: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -124,4 +124,4 @@ class BenchmarkLayer:
     def wrap(self, exp: Mapping[str, Any], cmd: Command) -> Command:
         """Return the benchmark command (keeping ``cmd.env``)."""
         argv = (python_for(exp), script_path(exp), *benchmark_flags(exp))
-        return Command(argv=tuple(argv), env=cmd.env)
+        return Command(argv=tuple(argv), env=cmd.env, runtime_env=cmd.runtime_env)

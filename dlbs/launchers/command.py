@@ -16,6 +16,11 @@ from dlbs.errors import ValidationError
 
 #: A valid name of an environment variable (also what is safe to print unquoted in a script).
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: Values known only when the script runs, as fixed shell text (never built from parameters):
+#: a ``Command`` refers to them by key, the script writes them unquoted.
+RUNTIME_VALUES: dict[str, str] = {
+    "slurm_node_rank": '"${SLURM_NODEID:?not inside a Slurm job step}"',
+}
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,8 @@ class Command:
 
     argv: tuple[str, ...]
     env: tuple[tuple[str, str], ...] = field(default=())
+    #: Variables exported from a ``RUNTIME_VALUES`` entry: ``(NAME, key)``.
+    runtime_env: tuple[tuple[str, str], ...] = field(default=())
 
     def with_env(self, name: str, value: str) -> Command:
         """Return a copy with ``name=value`` set (replacing an earlier value of ``name``)."""
@@ -32,6 +39,13 @@ class Command:
                                   "digits and '_' (runtime.env.<NAME>)")
         kept = tuple((k, v) for k, v in self.env if k != name)
         return replace(self, env=kept + ((name, value),))
+
+    def with_runtime_env(self, name: str, key: str) -> Command:
+        """Return a copy that exports ``name`` from the run-time value ``key``."""
+        if key not in RUNTIME_VALUES or not ENV_NAME_RE.match(name):
+            raise ValidationError(f"no run-time value '{key}' for {name}")
+        kept = tuple((k, v) for k, v in self.runtime_env if k != name)
+        return replace(self, runtime_env=kept + ((name, key),))
 
     def env_dict(self) -> dict[str, str]:
         """The environment as a dict (insertion order kept)."""

@@ -15,6 +15,7 @@ from dlbs.errors import ValidationError
 from dlbs.launchers.baremetal import split_words
 from dlbs.launchers.benchmark import device_type, num_replicas
 from dlbs.launchers.command import Command, as_arg, as_bool
+from dlbs.launchers.torchrun import SLURM_RENDEZVOUS_ENV, is_slurm, num_nodes
 
 
 def container_name(exp: Mapping[str, Any]) -> str:
@@ -68,6 +69,15 @@ def env_options(cmd: Command) -> list[str]:
     return opts
 
 
+def passed_through(exp: Mapping[str, Any], cmd: Command) -> list[str]:
+    """``-e NAME`` (value from the host) for what is set when the script runs: the node rank,
+    and in a Slurm job the rendezvous the batch script exported."""
+    names = [name for name, _ in cmd.runtime_env]
+    if num_nodes(exp) > 1 and is_slurm(exp):
+        names += list(SLURM_RENDEZVOUS_ENV)
+    return [word for name in names for word in ("-e", name)]
+
+
 class DockerLayer:
     """``docker run --rm --init --name N [options] IMAGE ARGV`` when ``exp.docker`` is true."""
 
@@ -86,8 +96,11 @@ class DockerLayer:
         launcher = split_words("exp.docker_launcher", exp.get("exp.docker_launcher") or "docker")
         argv = [*launcher, "run", "--rm", "--init", "--name", container_name(exp)]
         network = as_arg(exp.get("exp.docker_network", "")).strip()
+        if not network and num_nodes(exp) > 1:
+            network = "host"  # the other nodes reach this one's rendezvous by its address
         if network:
             argv += ["--network", network]
         argv += ipc_options(exp) + gpu_options(exp) + mount_options(exp) + env_options(cmd)
+        argv += passed_through(exp, cmd)
         argv += split_words("exp.docker_args", exp.get("exp.docker_args", ""))
-        return Command(argv=(*argv, image, *cmd.argv), env=())
+        return Command(argv=(*argv, image, *cmd.argv), env=(), runtime_env=cmd.runtime_env)

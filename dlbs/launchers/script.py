@@ -18,7 +18,7 @@ from typing import Any
 import jinja2
 
 from dlbs.errors import RunError
-from dlbs.launchers.command import ENV_NAME_RE, Command, as_arg
+from dlbs.launchers.command import ENV_NAME_RE, RUNTIME_VALUES, Command, as_arg
 
 #: Folder of the launcher templates (``scripts/launchers`` at the project root).
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "scripts" / "launchers"
@@ -42,6 +42,11 @@ def _raw(value: Any) -> Raw:
     return Raw(text)
 
 
+def _runtime(key: Any) -> Raw:
+    """The fixed shell text of a run-time value (``RUNTIME_VALUES``), unquoted."""
+    return Raw(RUNTIME_VALUES[str(key)])
+
+
 def _comment(value: Any) -> Raw:
     return Raw(json.dumps(as_arg(value), ensure_ascii=True))
 
@@ -63,6 +68,7 @@ def _template(name: str) -> jinja2.Template:
     )
     env.filters["raw"] = _raw
     env.filters["comment"] = _comment
+    env.filters["runtime"] = _runtime
     try:
         return env.get_template(name)
     except jinja2.TemplateNotFound:
@@ -91,7 +97,7 @@ def render_script(exp: Mapping[str, Any], cmd: Command, layers: Iterable[str],
     return _template(template).render(
         exp_id=as_arg(exp.get("exp.id")), model=as_arg(exp.get("exp.model")),
         log_file=as_arg(exp.get("exp.log_file")), layers=" -> ".join(layers),
-        env=list(cmd.env), groups=group_words(cmd.argv),
+        env=list(cmd.env), runtime_env=list(cmd.runtime_env), groups=group_words(cmd.argv),
     )
 
 

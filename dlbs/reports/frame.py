@@ -36,8 +36,15 @@ IDENTITY_KEYS: tuple[str, ...] = (
     "exp.num_nodes", "exp.num_replicas", "exp.replica_batch", "exp.effective_batch",
     "exp.data", "exp.docker", "exp.docker_image", "exp.num_batches", "exp.num_warmup_batches",
 )
-#: Framework keys that name a place, not a setting: they never split experiments.
-NOT_IDENTITY: frozenset[str] = frozenset({"pytorch.bench_path"})
+#: Framework keys that name a place or how the launch was plumbed, not a setting of the
+#: benchmark: they never split experiments (DLBS logs carry ``pytorch.args``, ``pytorch.env``...,
+#: which differ between a 1- and a 2-GPU run of one weak-scaling row).
+NOT_IDENTITY: frozenset[str] = frozenset({
+    "pytorch.bench_path", "pytorch.launcher", "pytorch.env", "pytorch.args",
+    "pytorch.docker_args", "pytorch.docker_image", "pytorch.host_python_path",
+    "pytorch.host_libpath", "pytorch.distributed_rank", "pytorch.distributed_rendezvous",
+    "pytorch.__master_addr", "pytorch.__master_port",
+})
 
 #: Column headings of known columns.
 LABELS: dict[str, str] = {

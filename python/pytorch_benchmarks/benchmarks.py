@@ -89,7 +89,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     from pytorch_benchmarks.device import BenchmarkError, apply_cpu_threads
 
     ctx = distributed.detect()
-    reporter.enabled = ctx.is_main
+    reporter.enabled = ctx.writes_log
     threads = apply_cpu_threads(args, ctx.local_world_size)
     reporter.facts({"exp.start_time": now_iso(), **host_facts(),
                     "exp.world_size": ctx.world_size, "exp.num_threads": threads})

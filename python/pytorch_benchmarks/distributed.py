@@ -26,11 +26,20 @@ class DistContext:
     world_size: int = 1
     enabled: bool = False
     local_world_size: int = 1
+    one_log: bool = False  # every node's output goes to one log (DLBS_LOG_PER=job)
 
     @property
     def is_main(self) -> bool:
-        """Only rank 0 writes results."""
+        """Rank 0 of the whole job."""
         return self.rank == 0
+
+    @property
+    def writes_log(self) -> bool:
+        """Who writes facts: the first process of each node, to that node's log (one log per
+        node, as in a run by hand; the times are all-reduced, so every node logs the same
+        results, and its own host facts). When all nodes share one log (a Slurm job:
+        ``DLBS_LOG_PER=job``), rank 0 alone."""
+        return self.rank == 0 if self.one_log else self.local_rank == 0
 
 
 def detect(environ: dict[str, str] | None = None) -> DistContext:
@@ -41,7 +50,8 @@ def detect(environ: dict[str, str] | None = None) -> DistContext:
     return DistContext(rank=int(env.get("RANK", env["LOCAL_RANK"])),
                        local_rank=int(env["LOCAL_RANK"]),
                        world_size=int(env["WORLD_SIZE"]), enabled=True,
-                       local_world_size=int(env.get("LOCAL_WORLD_SIZE", env["WORLD_SIZE"])))
+                       local_world_size=int(env.get("LOCAL_WORLD_SIZE", env["WORLD_SIZE"])),
+                       one_log=env.get("DLBS_LOG_PER") == "job")
 
 
 def init(ctx: DistContext, device: torch.device) -> None:

@@ -75,3 +75,12 @@ def test_ddp_ranks_stop_an_adaptive_run_together(tmp_path: Path) -> None:
     assert facts["results.num_batches_done"] == len(facts["results.time_data"]) >= 4
     assert (tmp_path / "ddp.log").read_text().count("__results.num_batches_done__") == 1
     assert facts["exp.num_threads"] == 1  # OMP_NUM_THREADS=1 in the environment wins
+
+
+def test_who_writes_the_log() -> None:
+    """One log per node by hand (each node's local rank 0); one per job in a Slurm job."""
+    node1 = {"LOCAL_RANK": "0", "RANK": "2", "WORLD_SIZE": "4", "LOCAL_WORLD_SIZE": "2"}
+    assert detect(node1).writes_log and not detect(node1).is_main
+    assert not detect({**node1, "DLBS_LOG_PER": "job"}).writes_log
+    assert detect({**node1, "RANK": "0", "DLBS_LOG_PER": "job"}).writes_log
+    assert not detect({**node1, "LOCAL_RANK": "1", "RANK": "3"}).writes_log
