@@ -15,9 +15,13 @@ from pytorch_benchmarks.facts import parse_fact
 
 #: The runner's trailer always writes this key last; its absence means the run was cut short.
 TRAILER_KEY = "results.exit_code"
+#: The runner's header always has this key: a log without it was not written by a dlbs runner.
+RUNNER_HEADER_KEY = "exp.runner_start_time"
 #: Statuses a log can carry; anything but ``ok`` is a failed benchmark.
 OK_STATUS = "ok"
 FAILURE_STATUS = "failure"
+#: DLBS's ``exp.status`` values that its logs carry for benchmarks that did not run or failed.
+DLBS_STATUSES = ("skipped", "failure")
 
 
 class ParseResult(NamedTuple):
@@ -67,12 +71,38 @@ def parse_lines(text: str, source: str) -> tuple[dict[str, Any], list[str]]:
     return facts, warnings
 
 
+def judge_without_runner(record: dict[str, Any]) -> None:
+    """Set the status of a log no dlbs runner wrote (DLBS's own logs, ``benchmarks.py
+    --log_file`` alone) as DLBS read it: the benchmark's ``results.status`` when it wrote one;
+    else a positive ``results.throughput`` or ``results.time`` is a success; else DLBS's
+    ``exp.status`` ``skipped``/``failure``; else a failure (no results)."""
+    if record.get("results.status"):
+        return
+    if any(_positive(record.get(key)) for key in ("results.throughput", "results.time")):
+        record["results.status"] = OK_STATUS
+    elif record.get("exp.status") in DLBS_STATUSES:
+        record["results.status"] = record["exp.status"]
+    else:
+        record["results.status"] = FAILURE_STATUS
+        record.setdefault("results.error", "no results in the log (no positive "
+                                           "results.throughput or results.time)")
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
 def mark_truncated(record: dict[str, Any], source: str) -> str | None:
     """Mark a record failed when its log was cut short; return the warning, or ``None``.
 
-    A log is truncated when it has no ``results.status`` (the benchmark never finished) or no
+    Only a log our runner wrote (its header has ``exp.runner_start_time``) can be cut short:
+    it is truncated when it has no ``results.status`` (the benchmark never finished) or no
     runner trailer (``results.exit_code``: the runner itself was killed). Its facts are kept.
+    Other logs are read as DLBS read them (``judge_without_runner``).
     """
+    if RUNNER_HEADER_KEY not in record:
+        judge_without_runner(record)
+        return None
     if "results.status" not in record:
         reason = "no results.status (benchmark did not finish)"
     elif TRAILER_KEY not in record:

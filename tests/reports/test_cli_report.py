@@ -121,7 +121,8 @@ def test_bad_input_is_a_one_line_error(argv: list[str], message: str, code: int,
 
 def test_warnings_go_to_stderr_and_data_to_stdout(tmp_path: Path) -> None:
     log = tmp_path / "cut.log"
-    log.write_text('__exp.model__="alexnet"\n__exp.replica_batch__=8\n__results.time__=oops\n')
+    log.write_text('__exp.model__="alexnet"\n__exp.replica_batch__=8\n__results.time__=oops\n'
+                   '__exp.runner_start_time__="2026-11-01T10:00:00+00:00"\n')  # a runner's log
     done = subprocess.run([sys.executable, "-m", "dlbs", "report", str(log)],
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
