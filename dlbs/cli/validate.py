@@ -16,7 +16,10 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from pytorch_benchmarks.model_names import unknown_model_message
 
 from dlbs.cli.planargs import add_plan_arguments, load_experiments
 from dlbs.errors import DLBSError, ValidationError
@@ -124,6 +127,8 @@ def check_experiment(experiment: Mapping[str, Any]) -> list[str]:
         # The model names the log file: '/' or '..' would write outside exp.log_dir.
         problems.append(f"exp.model {model!r} is not a model name (letters, digits, '_', '-', "
                         "'.'; see benchmarks.py --list_models)")
+    else:
+        problems += _check_model_name(experiment, str(model))
     framework = experiment.get("exp.framework")
     if framework not in FRAMEWORKS:
         problems.append(f"exp.framework '{framework}' is not one of {', '.join(sorted(FRAMEWORKS))}")
@@ -140,6 +145,22 @@ def check_experiment(experiment: Mapping[str, Any]) -> list[str]:
     elif not problems:
         problems += _check_launch(experiment)
     return problems
+
+
+def models_dir(experiment: Mapping[str, Any]) -> Path | None:
+    """The ``models/`` folder of the benchmark code the experiment will run, when it is on
+    this host (``runtime.code_dir`` is what a container gets mounted); None otherwise."""
+    docker = experiment.get("exp.docker") is True
+    base = experiment.get("runtime.code_dir" if docker else "pytorch.bench_path")
+    folder = Path(str(base or "")) / "pytorch_benchmarks" / "models"
+    return folder if base and folder.is_dir() else None
+
+
+def _check_model_name(experiment: Mapping[str, Any], model: str) -> list[str]:
+    """An unknown model, with "did you mean", from the sources of the zoo (no torch import)."""
+    folder = models_dir(experiment)
+    message = unknown_model_message(model, folder) if folder else None
+    return [f"exp.model: {message}"] if message else []
 
 
 def _check_repeat_index(experiment: Mapping[str, Any]) -> list[str]:

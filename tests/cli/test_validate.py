@@ -1,6 +1,9 @@
 """``experimenter validate``: expand everything, check runnability, summary on stderr."""
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,7 +38,8 @@ def test_disabled_experiments_need_no_model(cli: Any) -> None:
 
 
 def test_two_experiments_with_one_log_file_are_an_error(cli: Any) -> None:
-    result = cli("validate", "-Pexp.log_file=/tmp/same.log", "-Vexp.model=[\"a\", \"b\"]")
+    result = cli("validate", "-Pexp.log_file=/tmp/same.log",
+                 "-Vexp.model=[\"alexnet\", \"vgg16\"]")
     assert result.code == 1
     assert "experiment 1: exp.log_file '/tmp/same.log' is also the log of experiment 0" \
         in result.error_line()
@@ -85,3 +89,27 @@ def test_launch_problems_surface_before_anything_runs(cli: Any, param: str, mess
     assert result.code == 1
     assert result.error_line() == ("error: invalid plan (1 experiment: 1 to run): experiment 0: "
                                    + message)
+
+
+def test_unknown_model_did_you_mean_without_torch(tmp_path: Path) -> None:
+    """The zoo's names come from its sources: validate refuses a typo before importing torch."""
+    code = ("import sys, runpy; sys.argv=['dlbs', 'validate', '-Pexp.model=resnet5', "
+            "'-Pexp.gpus=\"\"']\n"
+            "from dlbs.cli.main import main\n"
+            "code = main(sys.argv[1:])\n"
+            "assert 'torch' not in sys.modules, 'validate imported torch'\n"
+            "sys.exit(code)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=False, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "unknown model 'resnet5'; did you mean 'resnet50'" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_zoo_names_from_sources_match_the_registry() -> None:
+    from pytorch_benchmarks.model_names import model_names
+    from pytorch_benchmarks.models import get_model_info, list_models
+    registered = set(list_models())
+    for name in list(registered):
+        registered |= set(get_model_info(name).aliases)
+    assert set(model_names()) == registered
