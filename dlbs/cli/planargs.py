@@ -9,6 +9,7 @@ only gathers the inputs (files, command line, environment).
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import sys
 import time
@@ -70,6 +71,9 @@ def add_plan_arguments(parser: argparse.ArgumentParser, *, plan_is_output: bool 
     group.add_argument("-E", action="append", dest="extensions", default=[], metavar="JSON",
                        help="append an extension: a JSON object with 'condition', "
                             "'parameters' and/or 'cases'")
+    group.add_argument("--strict", action="store_true",
+                       help="an unknown parameter name in dlbs's namespaces (exp., pytorch., "
+                            "runtime., monitor., slurm.) is an error, not a warning")
     group = parser.add_argument_group("run")
     group.add_argument("--no-validation", "--no_validation", dest="no_validation",
                        action="store_true", help="run does not validate the plan first")
@@ -98,6 +102,32 @@ def load_config(args: argparse.Namespace, *, with_command_line: bool = True) -> 
                          defaults=defaults)
 
 
+#: Namespaces whose names dlbs declares: a name there that no config declares is a typo or a
+#: DLBS parameter dlbs does not use (``runtime.env.<NAME>`` names are the user's own).
+OWN_NAMESPACES = ("exp.", "pytorch.", "runtime.", "monitor.", "slurm.")
+
+
+def unknown_parameters(config: Config) -> list[str]:
+    """Names set in our namespaces that no config declares (no description)."""
+    names = [*config.parameters, *config.variables]
+    return sorted({n for n in names if n.startswith(OWN_NAMESPACES)
+                   and not n.startswith("runtime.env.")
+                   and not (config.specs.get(n) and config.specs[n].desc)})
+
+
+def check_unknown_parameters(config: Config, strict: bool) -> None:
+    """Warn (or, with ``--strict``, fail) on each unknown name, with "did you mean"."""
+    declared = [n for n, spec in config.specs.items() if spec.desc]
+    for name in unknown_parameters(config):
+        close = difflib.get_close_matches(name, declared, n=1, cutoff=0.75)
+        hint = f"; did you mean '{close[0]}'?" if close else \
+            " (DLBS lets configs add parameters: it only matters if something refers to it)"
+        message = f"parameter '{name}' is not one dlbs knows{hint}"
+        if strict:
+            raise UsageError(f"{message} (--strict)")
+        print(f"warning: {message}", file=sys.stderr)
+
+
 def make_environ(base: Mapping[str, str] | None = None) -> dict[str, str]:
     """Return the environment that expansion sees: ``os.environ`` (or ``base``) plus
     ``DLBS_ROOT``, ``DLBS_PYTHON`` and ``PWD`` where they are not set."""
@@ -124,6 +154,7 @@ def open_plan(args: argparse.Namespace) -> PlanSource:
     if getattr(args, "plan", None):
         return _open_plan_file(args)
     config = load_config(args)
+    check_unknown_parameters(config, bool(getattr(args, "strict", False)))
     set_timestamp(config)
     return PlanSource(build_plan(config), config.specs, make_environ())
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import re
 import sys
 from collections import Counter
@@ -23,6 +24,7 @@ from pytorch_benchmarks.model_names import unknown_model_message
 
 from dlbs.cli.planargs import add_plan_arguments, load_experiments
 from dlbs.errors import DLBSError, ValidationError
+from dlbs.runner.provenance import nvidia_driver
 
 HELP = "expand the plan and check that every experiment can run (nothing is run)"
 EXAMPLE = "experimenter validate --config sweep.yaml -Pexp.model=resnet50"
@@ -32,6 +34,10 @@ log = logging.getLogger(__name__)
 #: ``exp.status`` values of experiments that are never run.
 SKIPPED_STATUSES = frozenset({"disabled", "inactive"})
 FRAMEWORKS = frozenset({"pytorch"})
+GPUS = re.compile(r"\d+([,:]\d+)*")
+ID_WORD = re.compile(r"[A-Za-z0-9_.\-]+")
+MAX_TIMEOUT_S = 30 * 24 * 3600
+ADAPTIVE = ("exp.target_precision", "exp.max_time")
 MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
 
 
@@ -73,6 +79,7 @@ def check_runnable(experiments: Sequence[Mapping[str, Any]]
     ValidationError on the first problem; return the report and the docker image ids."""
     report = validate_experiments(experiments)
     raise_on_problems(report)
+    check_host(experiments)
     from dlbs.runner.executors import check_scheduler  # Slurm answers, partitions exist
     check_scheduler(experiments)
     return report, check_docker(experiments)
@@ -134,17 +141,68 @@ def check_experiment(experiment: Mapping[str, Any]) -> list[str]:
         problems.append(f"exp.framework '{framework}' is not one of {', '.join(sorted(FRAMEWORKS))}")
     for name, least in (("exp.replica_batch", 1), ("exp.num_batches", 1),
                         ("exp.num_warmup_batches", 0), ("exp.num_nodes", 1), ("exp.repeat", 1),
-                        ("exp.repeat_index", 0), ("exp.cpu_threads", 0)):
+                        ("exp.repeat_index", 0), ("exp.cpu_threads", 0), ("exp.cpu_replicas", 1),
+                        ("exp.timeout", 0)):
         value = experiment.get(name, least)
         if not isinstance(value, int) or isinstance(value, bool) or value < least:
             problems.append(f"{name} is {value!r}; it must be an integer >= {least}")
     problems += _check_repeat_index(experiment)
+    problems += _check_numbers(experiment) + _check_gpus(experiment) + _check_paths(experiment)
     problems += _check_adaptive(experiment)
     if experiment.get("exp.docker") is True and not experiment.get("exp.docker_image"):
         problems.append("exp.docker is true but exp.docker_image is empty")
     elif not problems:
         problems += _check_launch(experiment)
     return problems
+
+
+def _check_numbers(experiment: Mapping[str, Any]) -> list[str]:
+    """No NaN or infinite number anywhere; a timeout below MAX_TIMEOUT_S."""
+    problems = [f"{name} is {value!r}; give a finite number" for name, value in experiment.items()
+                if isinstance(value, float) and not math.isfinite(value)
+                and name not in ADAPTIVE]  # those have their own message
+    timeout = experiment.get("exp.timeout", 0)
+    if isinstance(timeout, int) and timeout > MAX_TIMEOUT_S:
+        problems.append(f"exp.timeout is {timeout} s (over 30 days); give seconds, 0 for none")
+    return problems
+
+
+def _check_gpus(experiment: Mapping[str, Any]) -> list[str]:
+    """``exp.gpus``: empty (CPU) or GPU indices separated by ',' (replicas) or ':' (a group)."""
+    gpus = str(experiment.get("exp.gpus", "")).strip()
+    if gpus and not GPUS.fullmatch(gpus):
+        fix = "give GPU indices like '0', '0,1' or '0:1,2:3', or -Pexp.gpus='\"\"' for the CPU"
+        return [f"exp.gpus is {gpus!r}; {fix}"]
+    return []
+
+
+def _check_paths(experiment: Mapping[str, Any]) -> list[str]:
+    """``exp.id`` is one plain word, and a log file named under ``exp.log_dir`` stays in it."""
+    problems = []
+    exp_id = str(experiment.get("exp.id", ""))
+    if exp_id and (not ID_WORD.fullmatch(exp_id) or exp_id in (".", "..")):
+        problems.append(f"exp.id {exp_id!r} is not a plain word (letters, digits, '_', '-', '.'): "
+                        "it names the log file")
+    log_dir, log_file = (str(experiment.get(k) or "") for k in ("exp.log_dir", "exp.log_file"))
+    if log_dir and log_file.startswith(log_dir):
+        inside = os.path.realpath(log_file).startswith(os.path.realpath(log_dir) + os.sep)
+        if not inside:
+            problems.append(f"exp.log_file '{log_file}' leaves exp.log_dir '{log_dir}'")
+    return problems
+
+
+def check_host(experiments: Iterable[Mapping[str, Any]]) -> None:
+    """What this host must have: GPUs for a local, bare-metal GPU experiment."""
+    if nvidia_driver() is not None:
+        return
+    for index, exp in enumerate(experiments):
+        local = str(exp.get("exp.scheduler") or "local") == "local"
+        if (str(exp.get("exp.status", "ok")) not in SKIPPED_STATUSES | {"simulate"} and local
+                and exp.get("exp.docker") is not True and exp.get("exp.device_type") == "gpu"):
+            raise ValidationError(
+                f"experiment {index}: exp.gpus is {exp.get('exp.gpus')!r} (a GPU experiment) but "
+                "this host has no NVIDIA GPU (no driver in /proc/driver/nvidia); "
+                "-Pexp.gpus='\"\"' runs it on the CPU")
 
 
 def models_dir(experiment: Mapping[str, Any]) -> Path | None:
@@ -176,7 +234,7 @@ def _check_repeat_index(experiment: Mapping[str, Any]) -> list[str]:
 def _check_adaptive(experiment: Mapping[str, Any]) -> list[str]:
     """``exp.target_precision`` in [0, 1) and ``exp.max_time`` >= 0, finite numbers."""
     problems = []
-    for name, high in (("exp.target_precision", 1.0), ("exp.max_time", math.inf)):
+    for name, high in zip(ADAPTIVE, (1.0, math.inf)):
         value = experiment.get(name, 0)
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not number or not math.isfinite(value) or not 0 <= value < high:
@@ -203,8 +261,9 @@ def _check_log_file(index: int, experiment: Mapping[str, Any],
     log_file = experiment.get("exp.log_file")
     if not log_file:
         return [f"experiment {index}: exp.log_file is empty"]
-    if log_file in seen:
-        other, other_id = seen[log_file]
+    key = os.path.realpath(str(log_file))  # a.log, ./a.log and a symlinked folder are one
+    if key in seen:
+        other, other_id = seen[key]
         where = (f"experiment {index}: exp.log_file '{log_file}' is also the log of experiment "
                  f"{other}")
         if other_id == experiment.get("exp.id") and experiment.get("exp.repeat", 1) != 1:
@@ -213,5 +272,5 @@ def _check_log_file(index: int, experiment: Mapping[str, Any],
             repeat = experiment["exp.repeat"]
             return [f"{where}, another run of the same experiment (exp.repeat is {repeat}); {fix}"]
         return [f"{where}; make exp.log_file differ (e.g. add ${{exp.id}})"]
-    seen[str(log_file)] = (index, experiment.get("exp.id"))
+    seen[key] = (index, experiment.get("exp.id"))
     return []

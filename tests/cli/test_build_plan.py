@@ -70,7 +70,8 @@ def test_plan_file_gives_the_same_experiments_every_time(cli: Any, sweep: Path,
     cli("build", "--config", sweep, "--output", plan_file)
     first = cli("print", "--plan", plan_file, "--format", "jsonl").out
     assert cli("print", "--plan", plan_file, "--format", "jsonl").out == first
-    assert cli("validate", "--plan", plan_file).code == 0
+    from_plan, from_config = cli("validate", "--plan", plan_file), cli("validate", "--config", sweep)
+    assert (from_plan.code, from_plan.err) == (from_config.code, from_config.err)
     assert cli("print", "--plan", plan_file, "--count").out == "12\n"
 
 

@@ -17,7 +17,7 @@ GOOD = {"exp.model": "resnet50", "exp.framework": "pytorch", "exp.replica_batch"
 
 
 def test_valid_plan_prints_a_summary_on_stderr_only(cli: Any) -> None:
-    result = cli("validate", "-Vexp.model=[\"alexnet\", \"resnet50\"]")
+    result = cli("validate", "-Vexp.model=[\"alexnet\", \"resnet50\"]", '-Pexp.gpus=""')
     assert (result.code, result.out) == (0, "")
     assert result.err == "validate: OK, 2 experiments: 2 to run\n"
 
@@ -113,3 +113,48 @@ def test_zoo_names_from_sources_match_the_registry() -> None:
     for name in list(registered):
         registered |= set(get_model_info(name).aliases)
     assert set(model_names()) == registered
+
+
+@pytest.mark.parametrize("params, problem", [
+    (['-Pexp.gpus="0;1"'], "exp.gpus is '0;1'; give GPU indices"),
+    (['-Pexp.gpus="a"'], "exp.gpus is 'a'"),
+    (["-Pexp.timeout=-5"], "exp.timeout is -5; it must be an integer >= 0"),
+    (["-Pexp.timeout=99999999"], "exp.timeout is 99999999 s (over 30 days)"),
+    (["-Pexp.cpu_replicas=0"], "exp.cpu_replicas is 0; it must be an integer >= 1"),
+    (["-Pexp.replica_batch=-1"], "exp.replica_batch is -1; it must be an integer >= 1"),
+    (["-Pexp.log_file=${exp.log_dir}/../../x.log"], "leaves exp.log_dir"),
+    (["-Pexp.id=../up"], "exp.id '../up' is not a plain word"),
+])
+def test_mistakes_caught_before_a_run(cli: Any, params: list[str], problem: str) -> None:
+    result = cli("validate", "-Pexp.model=alexnet", *params)
+    assert result.code == 1 and problem in result.error_line(), result.err
+
+
+def test_gpu_experiment_on_a_host_without_gpus(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dlbs.cli.validate as validate
+    monkeypatch.setattr(validate, "nvidia_driver", lambda: None)
+    result = cli("validate", "-Pexp.model=alexnet", "-Pexp.gpus=0")
+    assert result.code == 1
+    assert "a GPU experiment) but this host has no NVIDIA GPU" in result.error_line()
+    assert "-Pexp.gpus='\"\"' runs it on the CPU" in result.error_line()
+    docker = cli("validate", "-Pexp.model=alexnet", "-Pexp.gpus=0", "-Pexp.docker=true",
+                 "-Pexp.docker_image=x", "--no-validation")
+    assert "no NVIDIA GPU" not in docker.err  # a container or Slurm node may have them
+
+
+def test_same_log_through_another_path_is_a_collision(cli: Any, tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    result = cli("validate", "-Pexp.gpus=\"\"", "-Vexp.model=[\"alexnet\", \"vgg16\"]",
+                 f"-Pexp.log_file=$('{tmp_path}/real/a.log' if '${{exp.model}}' == 'alexnet' "
+                 f"else '{tmp_path}/link/./a.log')$")
+    assert result.code == 1 and "is also the log of experiment 0" in result.error_line(), result.err
+
+
+def test_unknown_parameter_warns_or_fails_with_strict(cli: Any) -> None:
+    warned = cli("validate", "-Pexp.model=alexnet", '-Pexp.gpus=""', "-Pexp.modle=x")
+    assert warned.code == 0
+    assert "warning: parameter 'exp.modle' is not one dlbs knows; did you mean 'exp.model'?" \
+        in warned.err
+    strict = cli("validate", "-Pexp.model=alexnet", '-Pexp.gpus=""', "-Pexp.modle=x", "--strict")
+    assert strict.code == 2 and "(--strict)" in strict.err
