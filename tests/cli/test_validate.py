@@ -131,7 +131,7 @@ def test_mistakes_caught_before_a_run(cli: Any, params: list[str], problem: str)
 
 
 def test_gpu_experiment_on_a_host_without_gpus(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    import dlbs.cli.validate as validate
+    from dlbs.cli import validate
     monkeypatch.setattr(validate, "nvidia_driver", lambda: None)
     result = cli("validate", "-Pexp.model=alexnet", "-Pexp.gpus=0")
     assert result.code == 1
