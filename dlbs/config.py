@@ -6,11 +6,21 @@ results to :func:`dlbs.engine.merge_configs`. It does no merging, building or ex
 
 Every failure is a :class:`~dlbs.errors.ConfigError` (exit code 1) whose one-line message
 names the file with line and column, or the malformed ``-P``/``-V``/``-E`` argument.
+
+Hostile input is bounded before it can hang or crash the interpreter: a file is read up to
+``MAX_CONFIG_BYTES`` (``--config /dev/zero`` ends), lists and objects may nest
+``MAX_NESTING`` deep (YAML is checked on its event stream *before* it is composed, since the C
+loader recurses without a limit and crashes the interpreter thousands of levels deep; aliases are
+counted expanded), and an integer longer than Python's int-string limit is named with its line.
 """
 from __future__ import annotations
 
 import json
 import math
+import os
+import re
+import stat
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -20,6 +30,15 @@ from dlbs.errors import ConfigError
 
 #: File-name suffixes read as YAML; anything else is read as JSON.
 YAML_SUFFIXES = (".yaml", ".yml")
+#: Largest config file read (configs are kilobytes; a device such as ``/dev/zero`` never ends).
+MAX_CONFIG_BYTES = 64 << 20
+#: Deepest nesting of lists and objects in a config, a plan or a ``-P``/``-V``/``-E`` value
+#: (real ones nest fewer than ten levels).
+MAX_NESTING = 100
+#: Most nodes a YAML document may have with its aliases expanded (``&a [*b, *b]`` doubles).
+MAX_YAML_NODES = 10_000_000
+#: Longest command-line argument shown in a message.
+_SHOWN_ARG = 100
 
 
 def default_config_dir() -> Path:
@@ -60,14 +79,83 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
 
 
 def _read_text(path: Path) -> str:
+    return read_text_capped(path, "config file", MAX_CONFIG_BYTES)
+
+
+def read_text_capped(path: Path, what: str, limit: int) -> str:
+    """Read a UTF-8 text file of at most ``limit`` bytes; ``what`` names it in the messages.
+
+    A regular file is measured before it is read; anything else (a pipe, a device such as
+    ``/dev/zero``) is read up to ``limit`` bytes and refused past them.
+    """
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:
+            info = os.fstat(stream.fileno())
+            if stat.S_ISDIR(info.st_mode):
+                raise IsADirectoryError(path)
+            if stat.S_ISREG(info.st_mode) and info.st_size > limit:
+                data = b""
+                size = info.st_size
+            else:
+                data = stream.read(limit + 1)
+                size = len(data)
     except FileNotFoundError:
-        raise ConfigError(f"config file '{path}' not found") from None
+        raise ConfigError(f"{what} '{path}' not found") from None
     except IsADirectoryError:
-        raise ConfigError(f"config file '{path}' is a directory, not a file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read config file '{path}': {err}") from None
+        raise ConfigError(f"{what} '{path}' is a directory, not a file") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read {what} '{path}': {err}") from None
+    if size > len(data):
+        raise ConfigError(f"{what} '{path}' is {size >> 20} MiB, over the limit of "
+                          f"{limit >> 20} MiB")
+    if size > limit:
+        raise ConfigError(f"{what} '{path}' gives more than {limit >> 20} MiB (it is not a "
+                          "regular file; a device such as /dev/zero never ends)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"cannot read {what} '{path}': {err}") from None
+
+
+def check_nesting(data: Any, origin: str) -> Any:
+    """Return ``data`` unless its lists and objects nest deeper than ``MAX_NESTING``."""
+    if data.__class__ is not dict and data.__class__ is not list:
+        return data
+    stack = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise _too_deep(origin)
+        stack.extend((child, depth + 1) for child in (item.values() if item.__class__ is dict
+                                                      else item)
+                     if child.__class__ is dict or child.__class__ is list)
+    return data
+
+
+def _too_deep(origin: str) -> ConfigError:
+    return ConfigError(f"{origin}: lists and objects nested deeper than {MAX_NESTING} levels; "
+                       "a config or value nests only a few")
+
+
+def _int_digits_limit() -> int:
+    """Python's int-string conversion limit (``sys.get_int_max_str_digits``; 0: none)."""
+    return int(getattr(sys, "get_int_max_str_digits", lambda: 0)())
+
+
+def _long_integer_in_json(origin: str, text: str) -> ConfigError | None:
+    """The error for the first decimal integer of ``text`` too long for Python, if any."""
+    limit = _int_digits_limit()
+    found = re.search(rf"(?<![\w.])-?\d{{{limit + 1},}}", text) if limit else None
+    if found is None:
+        return None
+    line = text.count("\n", 0, found.start()) + 1
+    column = found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
+    return _long_integer(f"{origin}:{line}:{column}", len(found.group().lstrip("-")))
+
+
+def _long_integer(where: str, digits: int) -> ConfigError:
+    return ConfigError(f"{where}: an integer of {digits} digits (Python reads at most "
+                       f"{_int_digits_limit()}); write it as a string")
 
 
 def _reject_constant(name: str) -> Any:
@@ -88,14 +176,21 @@ def strict_json_loads(text: str) -> Any:
 
 
 def parse_json(text: str, origin: str) -> Any:
-    """Parse JSON text; a syntax error becomes ``ORIGIN:LINE:COLUMN: malformed JSON: why``."""
+    """Parse JSON text; a syntax error becomes ``ORIGIN:LINE:COLUMN: malformed JSON: why``.
+
+    Lists and objects nested deeper than ``MAX_NESTING`` and integers longer than Python's
+    int-string limit are ``ConfigError`` too.
+    """
     try:
-        return strict_json_loads(text)
+        return check_nesting(strict_json_loads(text), origin)
     except json.JSONDecodeError as err:
         raise ConfigError(f"{origin}:{err.lineno}:{err.colno}: malformed JSON: {err.msg}") \
             from None
+    except RecursionError:
+        raise _too_deep(origin) from None
     except ValueError as err:
-        raise ConfigError(f"{origin}: malformed JSON: {err}") from None
+        raise (_long_integer_in_json(origin, text)
+               or ConfigError(f"{origin}: malformed JSON: {err}")) from None
 
 
 def parse_yaml(text: str, origin: str) -> Any:
@@ -104,6 +199,7 @@ def parse_yaml(text: str, origin: str) -> Any:
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
+        _check_yaml_events(yaml, yaml.parse(text, Loader=loader), origin)
         data = yaml.load(text, Loader=loader)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
@@ -112,10 +208,63 @@ def parse_yaml(text: str, origin: str) -> Any:
         raise ConfigError(f"{where}: malformed YAML: {problem or 'syntax error'}") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{origin}: malformed YAML: {' '.join(str(err).split())}") from None
+    except RecursionError:
+        raise _too_deep(origin) from None
+    except (ValueError, TypeError, OverflowError) as err:  # a value that does not construct
+        raise ConfigError(f"{origin}: malformed YAML: {' '.join(str(err).split())}") from None
     if _has_non_finite(data):
         raise ConfigError(f"{origin}: malformed YAML: .nan and .inf are not valid values "
                           "(they have no JSON form)")
     return data
+
+
+#: A YAML 1.1 decimal integer once its ``_`` are removed (``int()`` converts it).
+_YAML_DECIMAL = re.compile(r"[-+]?[1-9][0-9]*")
+
+
+def _check_yaml_events(yaml: Any, events: Iterable[Any], origin: str) -> None:
+    """Refuse, from the parser's events and before anything is composed, a YAML document
+    nested deeper than ``MAX_NESTING``, larger than ``MAX_YAML_NODES`` with its aliases
+    expanded, or holding an integer too long for Python."""
+    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (expanded nodes, height)
+    stack: list[list[Any]] = [[None, 0, 0, None]]  # [anchor, nodes, child height, start event]
+    limit = _int_digits_limit() or sys.maxsize
+
+    def where(event: Any) -> str:
+        mark = event.start_mark
+        return f"{origin}:{mark.line + 1}:{mark.column + 1}" if mark else origin
+
+    def add(event: Any, nodes: int, height: int) -> None:
+        top = stack[-1]
+        top[1] += nodes
+        top[2] = max(top[2], height)
+        if top[1] > MAX_YAML_NODES:
+            raise ConfigError(f"{where(event)}: more than {MAX_YAML_NODES} values with its "
+                              "aliases expanded (aliases of aliases multiply)")
+        if len(stack) - 1 + height > MAX_NESTING:
+            raise _too_deep(where(event))
+
+    for event in events:
+        if isinstance(event, yaml.CollectionStartEvent):
+            stack.append([event.anchor, 1, 1, event])
+            if len(stack) - 1 > MAX_NESTING:
+                raise _too_deep(where(event))
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, nodes, height, start = stack.pop()
+            if anchor is not None:
+                anchors[anchor] = (nodes, height + 1)
+            add(start, nodes, height + 1)
+        elif isinstance(event, yaml.ScalarEvent):
+            if event.implicit[0] and len(event.value) > limit:  # plain: may be an integer
+                digits = event.value.replace("_", "")
+                if _YAML_DECIMAL.fullmatch(digits) and len(digits.lstrip("+-")) > limit:
+                    raise _long_integer(where(event), len(digits.lstrip("+-")))
+            if event.anchor is not None:
+                anchors[event.anchor] = (1, 0)
+            add(event, 1, 0)
+        elif isinstance(event, yaml.AliasEvent):
+            nodes, height = anchors.get(event.anchor, (1, 0))
+            add(event, nodes, height)
 
 
 def _has_non_finite(data: Any) -> bool:
@@ -131,16 +280,27 @@ def _has_non_finite(data: Any) -> bool:
     return False
 
 
-def parse_value(text: str) -> Any:
+def parse_value(text: str, origin: str = "value") -> Any:
     """Parse a command-line value: JSON when it parses, else the plain string.
 
     ``64`` is the int 64, ``false`` the bool, ``"0"`` the string ``0``, ``resnet50`` the
-    string (DEVIATION from DLBS, which required JSON).
+    string (DEVIATION from DLBS, which required JSON). JSON nested deeper than ``MAX_NESTING``
+    is a ``ConfigError`` starting with ``origin``.
     """
     try:
-        return strict_json_loads(text)
+        value = strict_json_loads(text)
+    except RecursionError:
+        raise _too_deep(origin) from None
     except ValueError:
         return text
+    return check_nesting(value, origin)
+
+
+def _arg(option: str, arg: str) -> str:
+    """``-P 'name=value'`` for a message, the argument cut to ``_SHOWN_ARG`` characters."""
+    if len(arg) > _SHOWN_ARG:
+        arg = f"{arg[:_SHOWN_ARG - 3]}..."
+    return f"{option} '{arg}'"
 
 
 def split_assignment(arg: str, option: str) -> tuple[str, str]:
@@ -152,9 +312,10 @@ def split_assignment(arg: str, option: str) -> tuple[str, str]:
     name, sep, value = arg.partition("=")
     name = name.strip()
     if not sep:
-        raise ConfigError(f"{option} '{arg}': expected NAME=VALUE (e.g. {option}exp.model=resnet50)")
+        raise ConfigError(f"{_arg(option, arg)}: expected NAME=VALUE (e.g. "
+                          f"{option}exp.model=resnet50)")
     if not name:
-        raise ConfigError(f"{option} '{arg}': the parameter name before '=' is empty")
+        raise ConfigError(f"{_arg(option, arg)}: the parameter name before '=' is empty")
     return name, value
 
 
@@ -163,7 +324,7 @@ def parse_param_args(args: Iterable[str] | None) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for arg in args or ():
         name, value = split_assignment(arg, "-P")
-        params[name] = parse_value(value)
+        params[name] = parse_value(value, _arg("-P", arg))
     return params
 
 
@@ -172,11 +333,11 @@ def parse_variable_args(args: Iterable[str] | None) -> dict[str, list[Any]]:
     variables: dict[str, list[Any]] = {}
     for arg in args or ():
         name, text = split_assignment(arg, "-V")
-        value = parse_value(text)
+        value = parse_value(text, _arg("-V", arg))
         if isinstance(value, str) and value.lstrip().startswith("["):
             # Looks like a list but is not JSON (e.g. [a, b]): one experiment named "[a, b]"
             # is never what was meant.
-            raise ConfigError(f"-V '{arg}': the value is not a valid JSON list; quote the "
+            raise ConfigError(f"{_arg('-V', arg)}: the value is not a valid JSON list; quote the "
                               f"strings, e.g. -V{name}='[\"a\", \"b\"]'")
         variables[name] = list(value) if isinstance(value, list) else [value]
     return variables
@@ -186,15 +347,19 @@ def parse_extension_args(args: Iterable[str] | None) -> list[dict[str, Any]]:
     """Turn ``-E`` arguments (each one JSON object) into a list of extensions."""
     extensions: list[dict[str, Any]] = []
     for arg in args or ():
+        where = _arg("-E", arg)
         try:
-            value = strict_json_loads(arg)
+            value = check_nesting(strict_json_loads(arg), where)
         except json.JSONDecodeError as err:
-            raise ConfigError(f"-E '{arg}': malformed JSON at column {err.colno}: {err.msg}") \
+            raise ConfigError(f"{where}: malformed JSON at column {err.colno}: {err.msg}") \
                 from None
+        except RecursionError:
+            raise _too_deep(where) from None
         except ValueError as err:
-            raise ConfigError(f"-E '{arg}': malformed JSON: {err}") from None
+            raise (_long_integer_in_json(where, arg)
+                   or ConfigError(f"{where}: malformed JSON: {err}")) from None
         if not isinstance(value, dict):
-            raise ConfigError(f"-E '{arg}': an extension must be a JSON object "
+            raise ConfigError(f"{where}: an extension must be a JSON object "
                              "such as {\"condition\": {...}, \"parameters\": {...}}")
         extensions.append(value)
     return extensions

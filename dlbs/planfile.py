@@ -20,12 +20,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from dlbs.config import parse_json
+from dlbs.config import parse_json, read_text_capped
 from dlbs.engine import ParamSpec
 from dlbs.errors import ConfigError
 
 PLAN_FORMAT = "dlbs-plan"
 PLAN_VERSION = 1
+#: Largest plan file read (10,000 experiments of 120 parameters take about 35 MiB; a device such
+#: as ``/dev/zero`` never ends).
+MAX_PLAN_BYTES = 256 << 20
 
 
 def spec_to_json(spec: ParamSpec) -> dict[str, Any]:
@@ -75,12 +78,7 @@ def _write_items(stream: IO[str], items: Iterable[str]) -> int:
 def read_plan(path: str | Path) -> tuple[list[dict[str, Any]], dict[str, ParamSpec] | None]:
     """Read a plan file; return its experiments and its specs (None for a DLBS list plan)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"plan file '{path}' not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read plan file '{path}': {err}") from None
+    text = read_text_capped(path, "plan file", MAX_PLAN_BYTES)
     data = parse_json(text, str(path))
     if isinstance(data, list):
         return _experiments(data, str(path)), None

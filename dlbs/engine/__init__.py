@@ -2,7 +2,8 @@
 
 Public API (see ``docs/architecture.md``): ``ParamSpec``, ``Config``, ``merge_configs``,
 ``build_plan``, ``expand_experiment``, ``expand_plan``. The engine imports only the standard
-library and ``dlbs.errors``: no file I/O, no environment, no processes, no printing.
+library, ``dlbs.errors`` and ``regex`` (user regular expressions with a timeout, in
+``bounded_re``): no file I/O, no environment, no processes, no printing.
 """
 from dlbs.engine.expand import expand_experiment, expand_plan
 from dlbs.engine.merge import merge_configs

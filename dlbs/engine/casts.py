@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from dlbs.engine.model import ParamSpec
+from dlbs.engine.model import ParamSpec, shown
 from dlbs.errors import ExpansionError
 
 _TRUE = frozenset({"true", "on", "1", "yes"})
@@ -52,7 +52,7 @@ class Rule:
             value = self._cast(self.cast, value)
         if self.domain is not None and value not in self.domain:
             allowed = ", ".join(str(item) for item in self.allowed or ())
-            raise ExpansionError(f"parameter '{self.name}': value {value!r} is not allowed; "
+            raise ExpansionError(f"parameter '{self.name}': value {shown(value)} is not allowed; "
                                  f"allowed values: {allowed}", param=self.name)
         return value
 
@@ -62,7 +62,7 @@ class Rule:
             return cast(value)
         except ValueError:
             raise ExpansionError(
-                f"parameter '{self.name}': cannot cast {value!r} to {self.type}; give "
+                f"parameter '{self.name}': cannot cast {shown(value)} to {self.type}; give "
                 f"{_HINTS[self.type]}", param=self.name) from None
 
 

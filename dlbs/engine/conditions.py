@@ -3,15 +3,17 @@
 A condition is an AND over its keys. A key missing from the experiment matches. A list matches
 when the value equals any item; a non-string scalar compares with ``==``; ``""`` matches only
 ``""``; any other string is a regular expression applied with ``re.match``. The regex groups of a
-match are returned as captures ``__condition.<name>_<n>``.
+match are returned as captures ``__condition.<name>_<n>``. Patterns are compiled and matched by
+``bounded_re`` (``re`` syntax, bounded in time: a pattern that backtracks too much on a value is a
+``PlanError`` naming the condition, never a hang).
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from dlbs.engine.model import CAPTURE_PREFIX
+from dlbs.engine.bounded_re import Regex, RegexError, RegexTimeout, compile_regex
+from dlbs.engine.model import CAPTURE_PREFIX, shown
 from dlbs.errors import PlanError
 
 #: A compiled test: value -> ``None`` (no match) or the captures it contributes (maybe empty).
@@ -28,7 +30,8 @@ class Condition:
         """Compile every key of ``condition``; ``index`` (1-based) names the extension."""
         self.index = index
         self.tests: tuple[tuple[str, Test], ...] = tuple(
-            (name, compile_test(name, cond)) for name, cond in condition.items())
+            (name, compile_test(name, cond, where=f"extension #{index}: "))
+            for name, cond in condition.items())
 
     def match(self, experiment: Mapping[str, Any]) -> dict[str, str] | None:
         """Return the captures of a match (maybe empty) or ``None`` when it does not match."""
@@ -51,7 +54,7 @@ class Condition:
         if isinstance(text, str) and ("${" in text or "$(" in text):
             raise PlanError(
                 f"extension #{self.index}: non-constant condition on parameter '{name}': its "
-                f"value {text!r} holds a reference or expression that is only known after "
+                f"value {shown(text)} holds a reference or expression that is only known after "
                 f"expansion; give '{name}' a constant value or condition on another parameter")
 
 
@@ -60,8 +63,12 @@ def _as_text(value: list) -> str:
     return " ".join(str(item) for item in value)
 
 
-def compile_test(name: str, cond: Any) -> Test:
-    """Return the test for one condition key (also used by the log parser's ``--filter_query``)."""
+def compile_test(name: str, cond: Any, where: str = "") -> Test:
+    """Return the test for one condition key (also used by the log parser's ``--filter_query``).
+
+    ``where`` starts the messages of the ``PlanError`` raised for an invalid pattern and, by the
+    test, for a match that runs past its time limit (e.g. ``"extension #2: "``).
+    """
     if isinstance(cond, list):
         items = list(cond)
         return lambda value: _NO_CAPTURES if _normal(value) in items else None
@@ -69,16 +76,26 @@ def compile_test(name: str, cond: Any) -> Test:
         return lambda value: _NO_CAPTURES if _normal(value) == cond else None
     if cond == "":
         return lambda value: _NO_CAPTURES if _normal(value) == "" else None
-    return _regex_test(name, re.compile(cond))
+    try:
+        pattern = compile_regex(cond)
+    except RegexError as err:
+        raise PlanError(f"{where}condition on '{name}': invalid regular expression "
+                        f"{shown(cond)}: {err}") from None
+    return _regex_test(name, pattern, where)
 
 
-def _regex_test(name: str, pattern: re.Pattern) -> Test:
+def _regex_test(name: str, pattern: Regex, where: str) -> Test:
     """Return a ``re.match`` test whose groups become captures."""
     prefix = f"{CAPTURE_PREFIX}{name}_"
 
     def test(value: Any) -> dict[str, str] | None:
         value = _normal(value)
-        found = pattern.match(value if isinstance(value, str) else str(value))
+        text = value if isinstance(value, str) else str(value)
+        try:
+            found = pattern.match(text)
+        except RegexTimeout as err:
+            raise PlanError(f"{where}condition on '{name}': {err}; value {shown(text)}") \
+                from None
         if found is None:
             return None
         groups = (found.group(0), *found.groups(default=""))

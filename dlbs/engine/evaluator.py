@@ -18,6 +18,9 @@ from dlbs.engine.sandbox import ALLOWED_NAMES, NONDETERMINISTIC_NAMES, Forbidden
 #: Longest expression accepted (deeply nested text can exhaust the parser).
 MAX_EXPRESSION_LENGTH = 2_000
 _CACHE_LIMIT = 50_000
+#: Longest result kept in the cache (results may be up to ``MAX_ITEMS`` characters; 50,000
+#: such would hold gigabytes).
+_CACHED_RESULT_LENGTH = 10_000
 
 
 class _Compiled:
@@ -45,14 +48,17 @@ def evaluate(text: str) -> tuple[str, bool]:
         return cached, True
     compiled = compile_expression(text)
     sandbox = Sandbox()
-    result = sandbox.call(str, compiled.node(sandbox, {}))
-    if compiled.cacheable:
+    value = compiled.node(sandbox, {})
+    result = value if value.__class__ is str else sandbox.call(str, value)
+    if compiled.cacheable and len(result) <= _CACHED_RESULT_LENGTH:
         _remember(_RESULTS, text, result)
     return result, compiled.cacheable
 
 
 def compile_expression(text: str) -> _Compiled:
     """Return the cached compiled form of ``text``; raise ``Forbidden`` (cached too) if refused."""
+    if len(text) > MAX_EXPRESSION_LENGTH:  # refused before the cache: it would keep the text
+        raise Forbidden(f"an expression longer than {MAX_EXPRESSION_LENGTH} characters")
     try:
         cached = _COMPILED[text]
     except KeyError:

@@ -18,7 +18,7 @@ from operator import is_not
 from typing import Any
 
 from dlbs.engine.casts import Rule, build_rules
-from dlbs.engine.model import CAPTURE_PREFIX, ParamSpec
+from dlbs.engine.model import CAPTURE_PREFIX, ParamSpec, shown
 from dlbs.engine.resolver import ID_PARAM, Resolver
 from dlbs.errors import ExpansionError
 
@@ -29,18 +29,21 @@ from dlbs.errors import ExpansionError
 #: default log name, derived from them) are left out too.
 #: Run control that does not change what is measured is left out too: ``exp.ignore_past_errors``,
 #: ``exp.sys_info`` (what is recorded) and the Slurm job's limits and bookkeeping (``slurm.time``, ``slurm.max_jobs``,
-#: ``slurm.master_port``; ``slurm.gpus_per_node`` follows ``exp.gpus``, which is hashed).
+#: ``slurm.master_port``; ``slurm.gpus_per_node`` follows ``exp.gpus``, which is hashed), and
+#: where a manual multi-node run meets (``pytorch.distributed_rendezvous``: another port is
+#: the same experiment; the node's rank, which names its log, is hashed when it is not 0).
 ID_EXCLUDED = frozenset({"exp.id", "exp.log_dir", "exp.log_file", "exp.status", "exp.rerun",
                          "exp.repeat", "exp.repeat_index", "exp.repeat_suffix",
                          "exp.ignore_past_errors", "exp.sys_info", "slurm.time", "slurm.max_jobs",
-                         "slurm.master_port", "slurm.gpus_per_node"})
+                         "slurm.master_port", "slurm.gpus_per_node",
+                         "pytorch.distributed_rendezvous"})
 #: Parameters added after ``exp.id`` was first published, with their "off" value: each enters
 #: the hash only when it has another value, so an experiment that does not use them keeps the
 #: id, and the log file, it had before they existed (``exp.rerun`` resumes sweeps started by
 #: older versions; ``tests/engine/test_expand.py`` pins a default experiment's id).
 ID_WHEN_NOT: dict[str, object] = {
     "exp.target_precision": 0, "exp.max_time": 0, "exp.cpu_threads": 0,
-    "exp.scheduler": "local", "pytorch.distributed_rank": 0, "pytorch.distributed_rendezvous": "",
+    "exp.scheduler": "local", "pytorch.distributed_rank": 0,
     "slurm.partition": "", "slurm.account": "", "slurm.qos": "", "slurm.cpus_per_task": 0,
     "slurm.mem": "", "slurm.exclusive": True, "slurm.extra_args": "",
 }
@@ -96,8 +99,8 @@ def repeat_count(experiment: Mapping[str, Any]) -> int:
     it is an integer >= 1."""
     value = experiment.get(REPEAT, 1)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ExpansionError(f"parameter '{REPEAT}': {value!r} is not an integer >= 1 (the runs "
-                             "of each experiment); give one, e.g. -Pexp.repeat=3", param=REPEAT)
+        raise ExpansionError(f"parameter '{REPEAT}': {shown(value)} is not an integer >= 1 (the "
+                             "runs of each experiment); give one, e.g. -Pexp.repeat=3", param=REPEAT)
     return value
 
 

@@ -73,7 +73,7 @@ def _binop(node: ast.BinOp) -> Node:
     op = _BINARY.get(type(node.op))
     if op is None:
         raise Forbidden(f"operator {type(node.op).__name__} is not allowed")
-    return lambda sb, scope: op(left(sb, scope), right(sb, scope))
+    return lambda sb, scope: sb.plain(op, left(sb, scope), right(sb, scope))
 
 
 def _unaryop(node: ast.UnaryOp) -> Node:
@@ -97,12 +97,14 @@ def _boolop(node: ast.BoolOp) -> Node:
 
 def _compare(node: ast.Compare) -> Node:
     first = build(node.left)
-    rest = [(_COMPARE[type(op)], build(value)) for op, value in zip(node.ops, node.comparators)]
+    rest = [(_COMPARE[type(op)], isinstance(op, (ast.In, ast.NotIn)), build(value))
+            for op, value in zip(node.ops, node.comparators)]
 
     def evaluate(sb: Sandbox, scope: dict) -> Any:
         left = first(sb, scope)
-        for op, value in rest:
+        for op, membership, value in rest:
             right = value(sb, scope)
+            sb.compared(left, right, membership)
             if not op(left, right):
                 return False
             left = right
@@ -117,7 +119,7 @@ def _ifexp(node: ast.IfExp) -> Node:
 
 def _subscript(node: ast.Subscript) -> Node:
     value, index = build(node.value), build(node.slice)
-    return lambda sb, scope: value(sb, scope)[index(sb, scope)]
+    return lambda sb, scope: sb.sliced(value(sb, scope), index(sb, scope))
 
 
 def _slice(node: ast.Slice) -> Node:

@@ -6,12 +6,12 @@ reports problems as ``ConfigError`` naming the source and the parameter. It read
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from dlbs.engine.model import PARAM_TYPES, Config, ParamSpec, infer_type
+from dlbs.engine.bounded_re import RegexError, compile_regex
+from dlbs.engine.model import PARAM_TYPES, Config, ParamSpec, infer_type, shown
 from dlbs.errors import ConfigError
 
 _TOP_KEYS = ("parameters", "variables", "extensions")
@@ -104,7 +104,7 @@ def _names(origin: str, values: Mapping, what: str) -> Mapping:
     """Return ``values`` after checking that every name is a non-empty string."""
     for name in values:
         if not isinstance(name, str) or not name:
-            raise ConfigError(f"{origin}: {what} name {name!r} must be a non-empty string")
+            raise ConfigError(f"{origin}: {what} name {shown(name)} must be a non-empty string")
     return values
 
 
@@ -143,7 +143,7 @@ def _set_definition(config: Config, origin: str, name: str, definition: Mapping)
 def _declared_type(origin: str, name: str, value: Any) -> str:
     """Return a valid declared type or raise."""
     if value not in PARAM_TYPES:
-        raise ConfigError(f"{origin}: parameter '{name}': type {value!r} is not one of "
+        raise ConfigError(f"{origin}: parameter '{name}': type {shown(value)} is not one of "
                           f"{', '.join(PARAM_TYPES)}")
     return str(value)
 
@@ -175,7 +175,7 @@ def _check_value(origin: str, name: str, value: Any, *, allow_dict: bool) -> Non
         return
     if allow_dict and isinstance(value, Mapping):
         return
-    raise ConfigError(f"{origin}: parameter '{name}': value {value!r} must be a string, number, "
+    raise ConfigError(f"{origin}: parameter '{name}': value {shown(value)} must be a string, number, "
                       f"bool, null or a list of those")
 
 
@@ -184,7 +184,7 @@ def _variable_values(origin: str, name: str, value: Any) -> list[Any]:
     values = value if isinstance(value, list) else [value]
     for item in values:
         if not isinstance(item, (*_SCALARS, list)):
-            raise ConfigError(f"{origin}: variable '{name}': value {item!r} must be a string, "
+            raise ConfigError(f"{origin}: variable '{name}': value {shown(item)} must be a string, "
                               f"number, bool, null or a list")
     return list(values)
 
@@ -230,7 +230,7 @@ def _check_condition(where: str, name: str, cond: Any) -> None:
                           f"or a list of values")
     if isinstance(cond, str) and cond:
         try:
-            re.compile(cond)
-        except (re.error, OverflowError) as err:
+            compile_regex(cond)
+        except RegexError as err:
             raise ConfigError(f"{where}: condition on '{name}': invalid regular expression "
-                              f"{cond!r}: {err}") from None
+                              f"{shown(cond)}: {err}") from None

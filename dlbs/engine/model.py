@@ -18,6 +18,15 @@ CAPTURE_PREFIX = "__condition."
 #: The parameter that orders variables (spec §2.1).
 VAR_ORDER_PARAM = "sys.plan_builder.var_order"
 
+#: Most characters of a value shown in a message (values may be megabytes long).
+SHOWN = 80
+
+
+def shown(value: Any) -> str:
+    """``repr`` of ``value`` cut to :data:`SHOWN` characters, for a one-line message."""
+    text = repr(value)
+    return text if len(text) <= SHOWN else f"{text[:SHOWN - 3]}..."
+
 
 @dataclass(frozen=True)
 class ParamSpec:

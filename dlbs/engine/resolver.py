@@ -13,11 +13,18 @@ from typing import Any, NoReturn
 
 from dlbs.engine.casts import Rule
 from dlbs.engine.evaluator import evaluate
+from dlbs.engine.model import shown
 from dlbs.engine.sandbox import Forbidden
 from dlbs.engine.template import Expr, Ref, TemplateSyntaxError, parse_template
 from dlbs.errors import ExpansionError
 
 ID_PARAM = "exp.id"
+#: Most characters a value may have once its references and expressions are substituted: a
+#: value that doubles at each level of references (``b = ${a}${a}``, ``c = ${b}${b}``...) stops
+#: here, 20 levels up, instead of exhausting memory.
+MAX_VALUE_LENGTH = 1_000_000
+#: Most characters of an expression shown in a message.
+_SHOWN_EXPRESSION = 200
 
 
 class NeedsId(Exception):
@@ -105,14 +112,22 @@ class Resolver:
         if len(parts) == 1 and parts[0].__class__ is Ref:
             return self._reference(parts[0], owner)
         out = []
+        size = 0
         for part in parts:
             kind = part.__class__
             if kind is str:
-                out.append(part)
+                text = part
             elif kind is Ref:
-                out.append(self._reference(part, owner))
+                text = self._reference(part, owner)
             else:
-                out.append(self._compute(part, owner))
+                text = self._compute(part, owner)
+            size += len(text)
+            if size > MAX_VALUE_LENGTH:
+                raise _error(f"parameter '{owner}': its value would be longer than "
+                             f"{MAX_VALUE_LENGTH} characters (the value-size limit); a value "
+                             f"that repeats its references grows at each level of references",
+                             param=owner)
+            out.append(text)
         return "".join(out)
 
     def _reference(self, ref: Ref, owner: str) -> str:
@@ -136,10 +151,10 @@ class Resolver:
         try:
             result, deterministic = evaluate(text)
         except Forbidden as err:
-            raise _error(f"parameter '{owner}': expression $({text})$ is forbidden: "
+            raise _error(f"parameter '{owner}': expression {_expression(text)} is forbidden: "
                                  f"{err}", param=owner) from None
         except Exception as err:  # noqa: BLE001 - any failure of user code is reported
-            raise _error(f"parameter '{owner}': expression $({text})$ failed: "
+            raise _error(f"parameter '{owner}': expression {_expression(text)} failed: "
                                  f"{type(err).__name__}: {err}", param=owner) from None
         if not deterministic:
             self.volatile.add(owner)
@@ -164,7 +179,7 @@ class Resolver:
     def _raise_undefined(self, ref: Ref, name: str, owner: str) -> NoReturn:
         """Raise the error for a reference to a name that is neither a parameter nor in env."""
         if ref.name is None:
-            what = f"reference {ref.text} resolves to undefined name '{name}'"
+            what = f"reference {ref.text} resolves to undefined name {shown(name)}"
         else:
             what = f"undefined reference {ref.text}"
         raise _error(f"parameter '{owner}': {what}{self._chain()}; define it with "
@@ -178,6 +193,13 @@ def to_text(value: Any) -> str:
     if isinstance(value, dict):
         return json.dumps(value, default=str)
     return str(value)
+
+
+def _expression(text: str) -> str:
+    """``$(text)$`` for a message, cut to about ``_SHOWN_EXPRESSION`` characters."""
+    if len(text) > _SHOWN_EXPRESSION:
+        text = f"{text[:_SHOWN_EXPRESSION - 3]}..."
+    return f"$({text})$"
 
 
 def _error(message: str, param: str) -> ExpansionError:

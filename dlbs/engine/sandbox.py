@@ -3,7 +3,14 @@
 ``interpreter`` routes every attribute access, call, risky operator, comprehension loop and
 built value of an expression through the guards defined here. The guards allow only whitelisted
 attributes of whitelisted types and modules, and refuse work that would not finish or would
-exhaust memory (``9**9**9``, ``'a'*10**10``, ``range(10**12)``, huge joins and paddings). Nothing
+exhaust memory (``9**9**9``, ``'a'*10**10``, ``range(10**12)``, huge joins and paddings).
+
+Work is charged *before* it is done: a call is charged what it will read (its arguments and the
+string or container a method belongs to: ``max(range(999999))`` costs 999,999 units), an
+operator or comparison its operands, and what any of them builds is charged after (and refused
+over ``MAX_ITEMS``); ``zip`` and ``enumerate`` are lazy and charge each item as it is taken, so
+``list(zip(*[range(999999)]*999))`` stops after about a thousand tuples. Regular expressions are
+``bounded_re``'s: ``re`` syntax, and all those of one evaluation share ``REGEX_SECONDS``. Nothing
 here touches files, processes, the network or the environment.
 """
 from __future__ import annotations
@@ -18,6 +25,16 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from dlbs.engine.bounded_re import (
+    MATCH_SECONDS,
+    Regex,
+    RegexError,
+    RegexTimeout,
+    TimeBudget,
+    compile_regex,
+    match_type,
+)
+
 #: Most items (characters, list items, range length) one value may have.
 MAX_ITEMS = 1_000_000
 #: Most bits of an integer result.
@@ -26,6 +43,8 @@ MAX_INT_BITS = 100_000
 MAX_WORK = 1_000_000
 #: Largest ``ndigits`` of ``round`` (``round(1, -10**9)`` computes ``10**10**9``).
 MAX_ROUND_DIGITS = 1_000
+#: CPU seconds all the regular-expression calls of one evaluation may take together.
+REGEX_SECONDS = MATCH_SECONDS
 
 
 class Forbidden(Exception):
@@ -115,34 +134,85 @@ def _re_flags(flags: int) -> int:
     return flags
 
 
-def _re_compile(pattern: str, flags: int = 0) -> re.Pattern:
-    return re.compile(pattern, _re_flags(flags))
+class Pattern:
+    """``re.compile(...)`` in an expression: a ``bounded_re.Regex`` spending the evaluation's
+    shared time budget. Its methods are those of ``re.Pattern``."""
+
+    __slots__ = ("_budget", "_regex", "flags", "groups", "pattern")
+
+    def __init__(self, regex: Regex, budget: TimeBudget) -> None:
+        self._regex = regex
+        self._budget = budget
+        self.pattern = regex.pattern
+        self.flags = regex.flags
+        self.groups = regex.groups
+
+    def __repr__(self) -> str:
+        return repr(self._regex)
+
+    def match(self, text: str) -> Any:
+        return _bounded(self._regex.match, text, self._budget)
+
+    def search(self, text: str) -> Any:
+        return _bounded(self._regex.search, text, self._budget)
+
+    def fullmatch(self, text: str) -> Any:
+        return _bounded(self._regex.fullmatch, text, self._budget)
+
+    def findall(self, text: str) -> list:
+        return _bounded(self._regex.findall, text, self._budget)
+
+    def split(self, text: str, maxsplit: int = 0) -> list:
+        return _bounded(self._regex.split, text, maxsplit, self._budget)
+
+    def sub(self, repl: Any, text: str, count: int = 0) -> str:
+        if not isinstance(repl, str):
+            raise Forbidden("re.sub with a function as replacement")
+        try:
+            return _bounded(self._regex.sub, repl, text, count, self._budget, MAX_ITEMS)
+        except RegexError as err:  # the result would be too big
+            raise Forbidden(str(err)) from None
 
 
-def _re_function(name: str) -> Callable[..., Any]:
-    """Return ``re.<name>(pattern, string, flags=0)`` with its flags checked."""
-    function = getattr(re, name)
-
-    def call(pattern: str, text: str, flags: int = 0) -> Any:
-        return function(pattern, text, flags=_re_flags(flags))
-    return call
-
-
-def _re_split(pattern: str, text: str, maxsplit: int = 0, flags: int = 0) -> list:
-    return re.split(pattern, text, maxsplit=maxsplit, flags=_re_flags(flags))
+def _bounded(method: Callable[..., Any], *args: Any) -> Any:
+    """Call a matching method; its running past the time budget is ``Forbidden``."""
+    try:
+        return method(*args)
+    except RegexTimeout as err:
+        raise Forbidden(str(err)) from None
 
 
-def _re_sub(pattern: Any, repl: Any, text: str, count: int = 0, flags: int = 0) -> str:
-    if not isinstance(repl, str):
-        raise Forbidden("re.sub with a function as replacement")
-    _check_size((len(text) + 1) * max(len(repl), 1) + len(text), "re.sub")
-    if isinstance(pattern, re.Pattern):
-        return pattern.sub(repl, text, count=count)
-    return re.sub(pattern, repl, text, count=count, flags=_re_flags(flags))
+class RegexModule(Module):
+    """The ``re`` of one evaluation: ``re``'s functions over ``Pattern`` and one time budget."""
 
+    def __init__(self) -> None:
+        self.budget = TimeBudget(REGEX_SECONDS)
+        super().__init__("re", {**_RE_CONSTANTS, "compile": self.compile, "match": self.match,
+                                "search": self.search, "fullmatch": self.fullmatch,
+                                "findall": self.findall, "split": self.split, "sub": self.sub})
 
-def _pattern_sub(pattern: re.Pattern, repl: Any, text: str, count: int = 0) -> str:
-    return _re_sub(pattern, repl, text, count=count)
+    def compile(self, pattern: Any, flags: int = 0) -> Pattern:
+        if isinstance(pattern, Pattern):
+            return pattern
+        return Pattern(compile_regex(pattern, _re_flags(flags)), self.budget)
+
+    def match(self, pattern: Any, text: str, flags: int = 0) -> Any:
+        return self.compile(pattern, flags).match(text)
+
+    def search(self, pattern: Any, text: str, flags: int = 0) -> Any:
+        return self.compile(pattern, flags).search(text)
+
+    def fullmatch(self, pattern: Any, text: str, flags: int = 0) -> Any:
+        return self.compile(pattern, flags).fullmatch(text)
+
+    def findall(self, pattern: Any, text: str, flags: int = 0) -> list:
+        return self.compile(pattern, flags).findall(text)
+
+    def split(self, pattern: Any, text: str, maxsplit: int = 0, flags: int = 0) -> list:
+        return self.compile(pattern, flags).split(text, maxsplit)
+
+    def sub(self, pattern: Any, repl: Any, text: str, count: int = 0, flags: int = 0) -> str:
+        return self.compile(pattern, flags).sub(repl, text, count)
 
 
 def _json_loads(text: str) -> Any:
@@ -176,9 +246,9 @@ _TYPE_ATTRS: dict[type, set[str]] = {
     set: {"copy", "union", "intersection", "difference", "symmetric_difference", "issubset",
           "issuperset", "isdisjoint"},
     int: _NUMBER_ATTRS, bool: _NUMBER_ATTRS, float: _NUMBER_ATTRS | {"hex"},
-    re.Match: {"group", "groups", "groupdict", "start", "end", "span", "string"},
-    re.Pattern: {"match", "search", "fullmatch", "findall", "split", "pattern", "flags",
-                 "groups"},
+    match_type(): {"group", "groups", "groupdict", "start", "end", "span", "string"},
+    Pattern: {"match", "search", "fullmatch", "findall", "split", "sub", "pattern", "flags",
+              "groups"},
     uuid.UUID: {"hex", "int", "urn", "version", "variant"},
 }
 
@@ -187,10 +257,7 @@ def _members(module: Any, names: str) -> dict[str, Any]:
     return {name: getattr(module, name) for name in names.split()}
 
 
-_RE = Module("re", {**_members(re, "escape IGNORECASE I MULTILINE M DOTALL S VERBOSE X ASCII A"),
-                    **{name: _re_function(name) for name in ("match", "search", "fullmatch",
-                                                             "findall")},
-                    "compile": _re_compile, "split": _re_split, "sub": _re_sub})
+_RE_CONSTANTS = _members(re, "escape IGNORECASE I MULTILINE M DOTALL S VERBOSE X ASCII A")
 _MATH = Module("math", _members(math, "pi e tau inf nan ceil floor trunc sqrt isqrt exp log "
                                       "log2 log10 pow fabs fmod gcd isclose isfinite isinf isnan "
                                       "copysign hypot degrees radians sin cos tan asin acos atan "
@@ -207,6 +274,10 @@ NONDETERMINISTIC_NAMES = frozenset({"uuid"})
 
 
 _CONTAINERS = (list, tuple, set, frozenset, dict)
+#: Types read by a hash lookup in ``in``.
+_HASHED = (set, frozenset, dict)
+#: Other types whose reading costs their length.
+_SIZED: tuple[type, ...] = (range, type({}.keys()), type({}.values()), type({}.items()))
 
 
 class Sandbox:
@@ -214,14 +285,15 @@ class Sandbox:
 
     Containers are charged by their *deep* size (a list holding the same big list a million times
     costs a million times its size), so that ``str()``, sorting or comparing anything an
-    expression builds stays bounded.
+    expression builds stays bounded. Reading a value is charged before the work that reads it
+    (``cost``), building one after (``item``).
     """
 
     def __init__(self) -> None:
         self.work = 0
         self.sizes: dict[int, tuple[Any, int]] = {}  # id -> (object kept alive, deep size)
         self.names: dict[str, Any] = {**SAFE_NAMES, "range": self.range, "sum": _sum,
-                                      "round": _round}
+                                      "round": _round, "re": RegexModule()}
 
     def charge(self, units: int) -> None:
         """Spend ``units`` of the budget; refuse when it is exhausted."""
@@ -236,8 +308,63 @@ class Sandbox:
         return values
 
     def call(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Call ``func`` (only whitelisted callables are reachable) and charge its result."""
+        """Call ``func`` (only whitelisted callables are reachable).
+
+        What it may read is charged before it runs: its arguments and the string or container
+        it is a method of. What it built is charged after. ``zip`` and ``enumerate`` return
+        lazy iterators that charge each item as it is taken.
+        """
+        if func is zip or func is enumerate:
+            return self.lazy(func(*args, **kwargs))
+        owner = func.args if func.__class__ is functools.partial else \
+            (getattr(func, "__self__", None),)
+        units = sum(map(self.cost, owner)) + sum(map(self.cost, args))
+        if kwargs:
+            units += sum(map(self.cost, kwargs.values()))
+        self.charge(units)
         return self.item(func(*args, **kwargs))
+
+    def lazy(self, values: Iterator[Any]) -> Iterator[Any]:
+        """Yield the items of a lazy built-in, charging each (a tuple by its length)."""
+        for value in values:
+            self.charge(len(value) if value.__class__ is tuple else 1)
+            yield value
+
+    def cost(self, value: Any) -> int:
+        """Units of reading ``value`` once: a string's or container's deep size, a range's or a
+        dict view's length, an integer's 64-bit words; 1 for anything else."""
+        kind = value.__class__
+        if kind is str or kind in _CONTAINERS:
+            return self.size(value)
+        if kind is int:
+            return 1 + value.bit_length() // 64
+        if kind in _SIZED:
+            return len(value)
+        return 1
+
+    def compared(self, left: Any, right: Any, membership: bool) -> None:
+        """Charge a comparison before it runs: ``in`` reads its container (a hash lookup, or an
+        integer in a range, only the key); ``==``, ``<``... read up to the smaller operand."""
+        if not membership:
+            self.charge(min(self.cost(left), self.cost(right)))
+        elif right.__class__ in _HASHED or (right.__class__ is range
+                                            and left.__class__ in (int, bool)):
+            self.charge(self.cost(left))
+        else:
+            self.charge(self.cost(left) + self.cost(right))
+
+    def plain(self, op: Callable[[Any, Any], Any], left: Any, right: Any) -> Any:
+        """An operator without its own guard (``-``, ``/``, ``|``...): operands charged before,
+        the result after (``s | t`` of two sets builds a set)."""
+        self.charge(self.cost(left) + self.cost(right))
+        return self.item(op(left, right))
+
+    def sliced(self, value: Any, index: Any) -> Any:
+        """``value[index]``; a slice copies: charged its length before, its result after."""
+        if index.__class__ is slice and hasattr(value, "__len__"):
+            self.charge(len(range(*index.indices(len(value)))))
+            return self.item(value[index])
+        return value[index]
 
     def iterate(self, values: Iterable[Any]) -> Iterator[Any]:
         """Iterate a comprehension's source, charging one unit per item."""
@@ -279,6 +406,7 @@ class Sandbox:
 
     def binop(self, op: str, left: Any, right: Any) -> Any:
         """``+``, ``*``, ``**``, ``<<`` and ``%`` with their results bounded."""
+        self.charge(self.cost(left) + self.cost(right))
         if op == "pow":
             _check_pow(left, right)
             return self.item(left ** right)
@@ -342,8 +470,6 @@ def get_attribute(obj: Any, name: str) -> Any:
             return functools.partial(_STR_WRAPPERS[name], obj)
         if name in _STR_METHODS:
             return getattr(obj, name)
-    elif kind is re.Pattern and name == "sub":
-        return functools.partial(_pattern_sub, obj)
     elif name in _TYPE_ATTRS.get(kind, ()):
         return getattr(obj, name)
     raise Forbidden(f"attribute '{name}' of a {kind.__name__} value")
@@ -354,8 +480,8 @@ SAFE_NAMES: dict[str, Any] = {
     "abs": abs, "sorted": sorted, "list": list, "tuple": tuple, "dict": dict,
     "set": set, "any": any, "all": all, "enumerate": enumerate, "zip": zip,
     "isinstance": isinstance, "True": True, "False": False, "None": None,
-    "re": _RE, "math": _MATH, "json": _JSON, "os": _OS, "uuid": _UUID,
+    "math": _MATH, "json": _JSON, "os": _OS, "uuid": _UUID,
 }
 
 #: Every name an expression may use (the guarded built-ins included).
-ALLOWED_NAMES = frozenset(SAFE_NAMES) | {"range", "sum", "round"}
+ALLOWED_NAMES = frozenset(SAFE_NAMES) | {"range", "sum", "round", "re"}

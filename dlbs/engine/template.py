@@ -7,8 +7,12 @@ experiments. This module only parses; ``expand`` resolves.
 """
 from __future__ import annotations
 
+from dlbs.engine.model import shown
+
 #: Texts parsed at most; the cache is cleared when it grows past this (a plan has few texts).
 _CACHE_LIMIT = 100_000
+#: Deepest nesting of references in references (``${${a}.b}`` is 2).
+MAX_NESTING = 50
 
 
 class TemplateSyntaxError(Exception):
@@ -71,15 +75,22 @@ def _parse_uncached(text: str) -> Template | None | TemplateSyntaxError:
     return parts
 
 
-def _parse_parts(text: str, start: int, *, in_ref: bool, allow_expr: bool) -> tuple[Template, int]:
-    """Parse from ``start`` to the end (or, ``in_ref``, to the closing ``}``); return parts, end."""
+def _parse_parts(text: str, start: int, *, in_ref: bool, allow_expr: bool,
+                 depth: int = 0) -> tuple[Template, int]:
+    """Parse from ``start`` to the end (or, ``in_ref``, to the closing ``}``); return parts, end.
+
+    ``depth`` counts the ``${`` around ``start``; over ``MAX_NESTING`` is a syntax error.
+    """
+    if depth > MAX_NESTING:
+        raise TemplateSyntaxError(f"references nested more than {MAX_NESTING} deep ('${{' "
+                                  f"inside '${{') in {shown(text)}; simplify the value")
     parts: list[Part] = []
     literal_start = pos = start
     while True:
         pos = _next_special(text, pos, in_ref)
         if pos < 0:
             if in_ref:
-                raise TemplateSyntaxError(f"'${{' without a closing '}}' in {text!r}")
+                raise TemplateSyntaxError(f"'${{' without a closing '}}' in {shown(text)}")
             _add_literal(parts, text[literal_start:])
             return tuple(parts), len(text)
         if text[pos] == "}":
@@ -87,11 +98,11 @@ def _parse_parts(text: str, start: int, *, in_ref: bool, allow_expr: bool) -> tu
             return tuple(parts), pos
         if text.startswith("${", pos):
             _add_literal(parts, text[literal_start:pos])
-            ref, pos = _parse_ref(text, pos)
+            ref, pos = _parse_ref(text, pos, depth)
             parts.append(ref)
         elif allow_expr and text.startswith("$(", pos):
             _add_literal(parts, text[literal_start:pos])
-            expr, pos = _parse_expr(text, pos)
+            expr, pos = _parse_expr(text, pos, depth)
             parts.append(expr)
         else:
             pos += 1
@@ -110,24 +121,24 @@ def _next_special(text: str, pos: int, in_ref: bool) -> int:
     return dollar
 
 
-def _parse_ref(text: str, start: int) -> tuple[Ref, int]:
+def _parse_ref(text: str, start: int, depth: int) -> tuple[Ref, int]:
     """Parse the reference starting at ``start`` (at ``${``); return it and the index after it."""
-    parts, end = _parse_parts(text, start + 2, in_ref=True, allow_expr=False)
+    parts, end = _parse_parts(text, start + 2, in_ref=True, allow_expr=False, depth=depth + 1)
     source = text[start:end + 1]
     if not parts:
-        raise TemplateSyntaxError(f"empty reference '${{}}' in {text!r}")
+        raise TemplateSyntaxError(f"empty reference '${{}}' in {shown(text)}")
     if len(parts) == 1 and isinstance(parts[0], str):
         return Ref(parts[0], (), source), end + 1
     return Ref(None, parts, source), end + 1
 
 
-def _parse_expr(text: str, start: int) -> tuple[Expr, int]:
+def _parse_expr(text: str, start: int, depth: int) -> tuple[Expr, int]:
     """Parse the computed value starting at ``start`` (at ``$(``); it ends at the first ``)$``."""
     end = text.find(")$", start + 2)
     if end < 0:
-        raise TemplateSyntaxError(f"'$(' without a closing ')$' in {text!r}")
+        raise TemplateSyntaxError(f"'$(' without a closing ')$' in {shown(text)}")
     body = text[start + 2:end]
-    parts, _ = _parse_parts(body, 0, in_ref=False, allow_expr=False)
+    parts, _ = _parse_parts(body, 0, in_ref=False, allow_expr=False, depth=depth)
     return Expr(parts, text[start:end + 2]), end + 2
 
 
