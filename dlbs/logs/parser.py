@@ -2,12 +2,16 @@
 
 The line format is defined once, in ``pytorch_benchmarks.facts`` (``parse_fact``); this module
 only walks a file's lines, keeps the last value of each key, turns malformed fact lines into
-warnings (file and line) and marks truncated logs (a killed run) as failed. It never raises on
-a log's content and never prints: warnings and errors are returned, so that worker processes can
-hand them back to the caller. It must not import ``dlbs.reports``.
+warnings (file and line) and marks truncated logs (a killed run) as failed. Damage stays local:
+a line with a NUL byte or bytes that are not UTF-8, a value nested too deep or a non-finite
+number (``NaN``, ``1e999``) loses that line alone, with a warning naming file and line; only a
+file that is mostly binary is refused whole. It never raises on a log's content and never
+prints: warnings and errors are returned, so that worker processes can hand them back to the
+caller. It must not import ``dlbs.reports``.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -22,6 +26,11 @@ OK_STATUS = "ok"
 FAILURE_STATUS = "failure"
 #: DLBS's ``exp.status`` values that its logs carry for benchmarks that did not run or failed.
 DLBS_STATUSES = ("skipped", "failure")
+#: A damaged character: a NUL byte, or a byte that is not UTF-8 (read as a lone surrogate with
+#: ``errors="surrogateescape"``, so it can never be mistaken for a character of the log).
+_DAMAGE = re.compile("[\x00\udc80-\udcff]")
+#: Damaged lines that held no fact are named one by one up to this many per file, then counted.
+MAX_DAMAGED_NOISE_WARNINGS = 5
 
 
 class ParseResult(NamedTuple):
@@ -48,27 +57,60 @@ def _fact_text(line: str) -> str | None:
     return line if line.lstrip(" \t")[:2] == "__" else None
 
 
-def parse_lines(text: str, source: str) -> tuple[dict[str, Any], list[str]]:
-    """Return the facts of ``text`` (last occurrence wins) and one warning per malformed line."""
+class _Scan(NamedTuple):
+    facts: dict[str, Any]
+    warnings: list[str]
+    good_lines: int          # fact lines read
+    nul_lines: int           # lines holding a NUL byte
+
+
+def _damage(line: str) -> str:
+    return "a NUL byte" if "\x00" in line else "bytes that are not UTF-8"
+
+
+def _scan(text: str, source: str) -> _Scan:
+    """Read every fact line of ``text``; one warning per line lost, naming file and line."""
     facts: dict[str, Any] = {}
     warnings: list[str] = []
+    damaged_text = _DAMAGE.search(text) is not None
+    good = nul_lines = 0
+    noise: list[int] = []    # damaged lines that held no fact
     for number, line in enumerate(text.split("\n"), start=1):
+        damaged = damaged_text and _DAMAGE.search(line) is not None
+        if damaged and "\x00" in line:
+            nul_lines += 1
         # Fast path first: most fact lines start with '__' and most noise has no '__' at all.
         if line[:2] != "__" or "\r" in line:
-            if "__" not in line:
-                continue
-            candidate = _fact_text(line)
+            candidate = _fact_text(line) if "__" in line else None
             if candidate is None:
+                if damaged:
+                    noise.append(number)
                 continue
             line = candidate
+        if damaged:
+            warnings.append(f"{source}:{number}: damaged fact line skipped: it holds "
+                            f"{_damage(line)}")
+            continue
         try:
-            fact = parse_fact(line)
-        except ValueError as err:
+            fact = parse_fact(line, strict=True)
+        except (ValueError, RecursionError) as err:
             warnings.append(f"{source}:{number}: malformed fact line skipped: {err}")
             continue
         if fact is not None:
             facts[fact[0]] = fact[1]
-    return facts, warnings
+            good += 1
+    warnings.extend(f"{source}:{number}: damaged line ignored (NUL byte or bytes that are not "
+                    "UTF-8); it held no fact" for number in noise[:MAX_DAMAGED_NOISE_WARNINGS])
+    if len(noise) > MAX_DAMAGED_NOISE_WARNINGS:
+        warnings.append(f"{source}: {len(noise) - MAX_DAMAGED_NOISE_WARNINGS} more damaged "
+                        f"lines without facts ignored (last at line {noise[-1]})")
+    return _Scan(facts, warnings, good, nul_lines)
+
+
+def parse_lines(text: str, source: str) -> tuple[dict[str, Any], list[str]]:
+    """Return the facts of ``text`` (last occurrence wins) and one warning per line lost."""
+    scan = _scan(text, source)
+    return scan.facts, scan.warnings
 
 
 def judge_without_runner(record: dict[str, Any]) -> None:
@@ -118,9 +160,11 @@ def mark_truncated(record: dict[str, Any], source: str) -> str | None:
 
 def parse_text(text: str, source: str) -> ParseResult:
     """Parse a log's whole text; ``source`` names it in messages and fills ``exp.log_file``."""
-    if "\x00" in text:
+    record, warnings, good, nul_lines = _scan(text, source)
+    # Text never holds NUL bytes: a file with as many lines holding them as facts is binary.
+    # A good log with a few damaged lines (a crash's zero-filled tail) keeps its facts.
+    if nul_lines and nul_lines >= good:
         return ParseResult(source, None, [], f"{source}: binary file, not an experiment log")
-    record, warnings = parse_lines(text, source)
     if not record:
         return ParseResult(source, None, warnings,
                            f"{source}: no facts (__key__=value lines); not an experiment log")
@@ -135,7 +179,9 @@ def parse_log(path: str | Path) -> ParseResult:
     """Read and parse one log file; an unreadable file gives an error, never an exception."""
     source = str(path)
     try:
-        with open(source, encoding="utf-8", errors="replace") as stream:
+        # surrogateescape: bytes that are not UTF-8 are kept apart, so that the line holding
+        # them is dropped (with a warning) instead of read with replacement characters.
+        with open(source, encoding="utf-8", errors="surrogateescape") as stream:
             text = stream.read()
     except OSError as err:
         return ParseResult(source, None, [], f"{source}: cannot read log: {err.strerror or err}")

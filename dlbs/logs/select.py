@@ -5,7 +5,9 @@ record does **not** match (an extension condition treats it as matching). A quer
 object, AND over its keys; a value that is a list matches when any element matches; a string
 ``""`` matches only ``""``; any other string is a regular expression applied with ``re.match``;
 any other value matches with ``==`` (so ``true`` matches ``1``). The tests themselves are the
-engine's (:func:`dlbs.engine.conditions.compile_test`), so the two can never drift apart. Pure functions; a bad query is a ``DLBSError`` (exit code 1) naming the key.
+engine's (:func:`dlbs.engine.conditions.compile_test`), so the two can never drift apart. Pure functions; a bad query is a ``DLBSError`` (exit code 1) naming the key. Regular expressions
+are the engine's bounded ones (``dlbs.engine.bounded_re``): a pattern that backtracks too much on
+a record is a one-line error naming the key, never a hang.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from dlbs.engine.bounded_re import RegexError, compile_regex
 from dlbs.engine.conditions import compile_test
 from dlbs.errors import DLBSError
 
@@ -30,8 +33,8 @@ def _check_patterns(key: str, condition: Any) -> None:
     # Only a string condition is a regular expression; list items match by equality.
     if isinstance(condition, str) and condition:
         try:
-            re.compile(condition)
-        except (re.error, OverflowError) as err:
+            compile_regex(condition)
+        except RegexError as err:
             raise DLBSError(f"--filter_query: '{key}': bad regular expression "
                              f"'{condition}': {err}") from None
 
@@ -59,7 +62,8 @@ def matches(query: Mapping[str, Any], record: Mapping[str, Any]) -> bool:
 
 def _compiled(query: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], bool]:
     """Compile ``query`` with the engine's condition tests (one definition of the rules)."""
-    tests = [(key, compile_test(key, cond)) for key, cond in query.items()]
+    tests = [(key, compile_test(key, cond, where="--filter_query: "))
+             for key, cond in query.items()]
     return lambda record: all(key in record and test(record[key]) is not None
                               for key, test in tests)
 

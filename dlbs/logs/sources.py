@@ -3,12 +3,14 @@
 A folder contributes its ``*.log`` files (its whole tree with ``recursive``); a file named
 explicitly is parsed as a log unless its name marks a parsed-results file (``.json``,
 ``.json.gz``, ``.jsonl``, ``.csv``), which is read as records. Warnings (malformed lines,
-truncated logs) go to the ``logging`` module, never stop anything; an unusable file (unreadable,
-binary, no facts at all) is an error unless ``ignore_errors``, then a warning.
+truncated logs, a folder that cannot be listed) go to the ``logging`` module, never stop
+anything; an unusable file (unreadable, binary, no facts at all) is an error unless
+``ignore_errors``, then a warning.
 """
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,9 +32,27 @@ class Inputs:
     parsed: list[str] = field(default_factory=list)
 
 
+def _unlistable(err: OSError) -> None:
+    """A folder that cannot be listed is a warning naming it (its logs are not read)."""
+    LOG.warning("cannot list folder '%s': %s; the logs in it are skipped", err.filename,
+                err.strerror or err)
+
+
 def _folder_logs(folder: Path, recursive: bool) -> list[str]:
-    found = folder.rglob(f"*{LOG_SUFFIX}") if recursive else folder.glob(f"*{LOG_SUFFIX}")
-    return sorted(str(path) for path in found if path.is_file())
+    """The ``*.log`` files in ``folder`` (its tree with ``recursive``; symbolic links to
+    folders are not followed). A (sub-)folder that cannot be listed is a warning, not silence
+    (``Path.glob`` skips it without a word)."""
+    found: list[str] = []
+    if recursive:
+        for root, _dirs, files in os.walk(folder, onerror=_unlistable):
+            found += [os.path.join(root, name) for name in files if name.endswith(LOG_SUFFIX)]
+    else:
+        try:
+            with os.scandir(folder) as entries:
+                found = [entry.path for entry in entries if entry.name.endswith(LOG_SUFFIX)]
+        except OSError as err:
+            _unlistable(err)
+    return sorted(path for path in found if os.path.isfile(path))
 
 
 def find_inputs(names: Sequence[str], recursive: bool = False) -> Inputs:

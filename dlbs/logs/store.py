@@ -4,7 +4,9 @@
 list is read too. ``.jsonl`` holds one record per line. ``.csv`` has one column per key (the
 union over records, sorted); lists and objects are written as JSON text; it is lossy on reading
 (a cell that is valid JSON is read as JSON, an empty cell is a missing key). The format is
-chosen by the file name. This module does no parsing of logs and never prints.
+chosen by the file name. This module does no parsing of logs and never prints. A damaged
+parsed file (not UTF-8, a broken gzip stream, JSON nested too deep, a huge CSV cell) is a
+``LogFormatError`` naming the file, never another exception.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import gzip
 import io
 import json
 import os
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -93,7 +96,7 @@ def write_records(records: Sequence[dict[str, Any]], path: str | Path) -> None:
 def _csv_value(cell: str) -> Any:
     try:
         return json.loads(cell)
-    except ValueError:
+    except (ValueError, RecursionError):
         return cell
 
 
@@ -120,6 +123,9 @@ def _read_jsonl(stream: IO[str], path: str) -> list[dict[str, Any]]:
                 records.append(json.loads(line))
             except json.JSONDecodeError as err:
                 raise LogFormatError(f"{path}:{number}: not a JSON record ({err.msg})") from None
+            except RecursionError:
+                raise LogFormatError(f"{path}:{number}: not a usable record (JSON nested too "
+                                     "deep)") from None
     return _records_of(records, path)
 
 
@@ -132,6 +138,9 @@ def _load(stream: IO[str], fmt: str, path: str) -> list[dict[str, Any]]:
         return _records_of(json.load(stream), path)
     except json.JSONDecodeError as err:
         raise LogFormatError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
+    except RecursionError:
+        raise LogFormatError(f"'{path}' is not a usable parsed-results file: JSON nested too "
+                             "deep") from None
 
 
 def read_records(path: str | Path) -> list[dict[str, Any]]:
@@ -148,6 +157,11 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
     except (OSError, EOFError) as err:
         raise LogFormatError(f"cannot read '{path}': {getattr(err, 'strerror', None) or err}") \
             from None
+    except UnicodeDecodeError as err:
+        raise LogFormatError(f"cannot read '{path}': not UTF-8 text (byte {err.start})") \
+            from None
+    except (zlib.error, csv.Error) as err:
+        raise LogFormatError(f"cannot read '{path}': damaged ({err})") from None
 
 
 def records_text(records: Iterable[dict[str, Any]], fmt: str = ".json") -> str:

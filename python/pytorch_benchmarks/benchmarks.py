@@ -1,9 +1,12 @@
 """The benchmark program: ``python python/pytorch_benchmarks/benchmarks.py --model alexnet ...``.
 
 Responsibility: the entry point. Parse the flags, build the workload, time it, and write the
-outcome as ``__key__=json`` facts (``docs/log-format.md``): results on success; on any error a
-status (``failure``, ``oom``, ``interrupted``) with a one-line reason and a non-zero exit.
-Runs as a script or as ``python -m pytorch_benchmarks.benchmarks``; never imports ``dlbs``.
+outcome as ``__key__=json`` facts (``docs/log-format.md``): results on success, then a one-line
+human summary on stderr (stdout carries facts only); on any error a status (``failure``,
+``oom``, ``interrupted``) with a one-line reason and a non-zero exit. A usage error, an unknown
+``--model`` included, exits 2 before torch is imported. ``--device auto`` (the default) takes a
+CUDA GPU when torch sees one, else the CPU. Runs as a script or as
+``python -m pytorch_benchmarks.benchmarks``; never imports ``dlbs``.
 """
 from __future__ import annotations
 
@@ -18,12 +21,14 @@ if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(_HERE))
 
 import argparse
+import signal
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pytorch_benchmarks.options import parse_args, print_lines
-from pytorch_benchmarks.reporter import Reporter
+from pytorch_benchmarks.reporter import Reporter, summary_line
 
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
@@ -75,6 +80,41 @@ def report_failure(exc: BaseException, reporter: Reporter, rank: int | None) -> 
     return EXIT_INTERRUPTED if status == "interrupted" else EXIT_FAILURE
 
 
+def resolve_device(args: argparse.Namespace) -> None:
+    """``--device auto``: ``gpu`` when torch sees a CUDA GPU, else ``cpu`` (``exp.device``
+    records the device used)."""
+    if args.device == "auto":
+        import torch
+
+        args.device = "gpu" if torch.cuda.is_available() else "cpu"
+
+
+def _ignore_worker_deaths() -> Callable[[], None]:
+    """Once a run fails, the failure is the story: torch's SIGCHLD handler must not raise the
+    death of another DataLoader worker in the middle of reporting it (no fact would be left).
+    Returns what puts the handler back (once the workers are stopped)."""
+    sigchld = getattr(signal, "SIGCHLD", None)
+    if sigchld is None or threading.current_thread() is not threading.main_thread():
+        return _nothing
+    previous = signal.signal(sigchld, signal.SIG_DFL)
+
+    def restore() -> None:
+        if previous is not None:  # None: a handler set outside Python, which cannot come back
+            signal.signal(sigchld, previous)
+    return restore
+
+
+def _nothing() -> None:
+    """Nothing to undo."""
+
+
+def _explained(exc: BaseException) -> BaseException:
+    """``exc``, or what it means when a data loader worker died (a :class:`DatasetError`
+    naming the data set: torch raises a worker's death anywhere in the main thread)."""
+    loader = sys.modules.get("pytorch_benchmarks.data.loader")
+    return loader.explain(exc) if loader is not None else exc
+
+
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
     """Benchmark what ``args`` describe; write the facts; return the exit code."""
     try:  # a missing or broken torch is a failure fact too
@@ -88,12 +128,14 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
 
     from pytorch_benchmarks.device import BenchmarkError, apply_cpu_threads
 
+    resolve_device(args)
     ctx = distributed.detect()
     reporter.enabled = ctx.writes_log
     threads = apply_cpu_threads(args, ctx.local_world_size)
     reporter.facts({"exp.start_time": now_iso(), **host_facts(),
                     "exp.world_size": ctx.world_size, "exp.num_threads": threads})
     workload: Workload | None = None
+    restore_sigchld: Callable[[], None] = _nothing
     try:
         if reporter.log_error:  # the facts went to stdout instead
             raise BenchmarkError(reporter.log_error)
@@ -108,12 +150,17 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         results: dict[str, Any] = summarize(times, workload.samples_per_iteration)
         results.update(stop_facts(times, met, rule, reporter.warn))
         reporter.facts({**results, "results.status": "ok"})
+        reporter.summary(summary_line(
+            args.model, workload.runner.phase, args.batch_size,
+            workload.facts["exp.num_replicas"], str(device), workload.setup.dtype, results))
         code = 0
     except BaseException as exc:  # noqa: BLE001 - failure is data: every error is reported
-        code = report_failure(exc, reporter, ctx.rank if ctx.enabled else None)
+        restore_sigchld = _ignore_worker_deaths()
+        code = report_failure(_explained(exc), reporter, ctx.rank if ctx.enabled else None)
     finally:
         if workload is not None:
             workload.close()
+        restore_sigchld()
         reporter.facts({"exp.end_time": now_iso()})
     if ctx.enabled:
         distributed.finish(ctx, code)

@@ -13,8 +13,14 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any
 
-#: ``__key__ = value``: blanks allowed around ``=``; the key is a dotted name.
-FACT_RE = re.compile(r"^\s*__([A-Za-z0-9_][A-Za-z0-9_.\-]*?)__\s*=\s*(.*?)\s*$")
+#: ``__key__ = value``: blanks allowed around ``=``; the key is a dotted name. The value is the
+#: rest of the line, stripped (matched by slicing: a lazy ``(.*?)\s*$`` takes quadratic time on
+#: a line padded with blanks).
+FACT_RE = re.compile(r"^\s*__([A-Za-z0-9_][A-Za-z0-9_.\-]*?)__\s*=")
+#: The deepest nesting of lists and objects a fact value may have (the benchmark writes 2 at
+#: most). A deeper value is refused: it would overflow the recursion of ``json.loads`` (a
+#: 100,000-deep list) or of whatever reads the record next.
+MAX_DEPTH = 64
 
 
 def _jsonable(value: Any) -> Any:
@@ -42,27 +48,83 @@ def write_facts(facts: Mapping[str, Any] | Iterable[tuple[str, Any]], stream: IO
     stream.flush()
 
 
-def parse_fact(line: str) -> tuple[str, Any] | None:
+def parse_fact(line: str, strict: bool = False) -> tuple[str, Any] | None:
     """Return ``(key, value)`` for a fact line, ``None`` for any other line.
 
-    Raises ``ValueError`` when the line looks like a fact but its value is not valid JSON, so the
-    caller can warn with file and line number.
+    Raises ``ValueError`` when the line looks like a fact but its value is not valid JSON, is
+    nested deeper than ``MAX_DEPTH`` or holds an integer too long to convert, so the caller can
+    warn with file and line number. A non-finite number (``NaN``, ``Infinity``, ``1e999``) is
+    read as null, as :func:`format_fact` writes it; with ``strict`` it raises ``ValueError``
+    instead (the log parser drops such a fact: an infinite throughput is a plausible lie).
     """
     if "__" not in line:
         return None
     match = FACT_RE.match(line)
     if match is None:
         return None
-    key, raw = match.group(1), match.group(2)
+    key, raw = match.group(1), line[match.end():].strip()
+    hook = _refuse_non_finite if strict else _non_finite
+    # Only a number with a 3-digit exponent or 200 digits can overflow a float (1e999): the
+    # per-number hooks, which cost a Python call per number, run only then.
+    hooks = _number_readers(hook) if _MAY_OVERFLOW.search(raw) else {}
     try:
-        # NaN/Infinity are not JSON: read them as null, as format_fact writes them.
-        return key, json.loads(raw, parse_constant=_non_finite)
+        value = json.loads(raw, parse_constant=hook, **hooks)
     except json.JSONDecodeError as err:
-        raise ValueError(f"value of '{key}' is not valid JSON ({err.msg} at column {err.colno})") from None
+        raise ValueError(f"value of '{key}' is not valid JSON ({err.msg} at column {err.colno})") \
+            from None
+    except RecursionError:
+        raise ValueError(f"value of '{key}' is nested too deep (more than {MAX_DEPTH} levels)") \
+            from None
+    except _NonFinite as err:
+        raise ValueError(f"value of '{key}' is not a finite number ({err}); a benchmark "
+                         "never writes one") from None
+    except ValueError as err:  # an integer of more than sys.get_int_max_str_digits() digits
+        raise ValueError(f"value of '{key}' is not a usable number ({err})") from None
+    if isinstance(value, (list, dict)) and _too_deep(value):
+        raise ValueError(f"value of '{key}' is nested too deep (more than {MAX_DEPTH} levels)")
+    return key, value
+
+
+class _NonFinite(Exception):
+    """Raised by the strict ``json.loads`` hooks for ``NaN``, ``Infinity`` and ``1e999``."""
 
 
 def _non_finite(name: str) -> None:
     """``json.loads`` hook for ``NaN``/``Infinity``/``-Infinity``: no value (null)."""
+
+
+def _refuse_non_finite(name: str) -> None:
+    """The strict hook: a non-finite number is an error."""
+    raise _NonFinite(name)
+
+
+#: Text that may hold a number beyond a float's range: a 3-digit exponent or 200 digits.
+_MAY_OVERFLOW = re.compile(r"[eE][+]?[0-9]{3}|[0-9]{200}")
+
+
+def _number_readers(on_non_finite: Any) -> dict[str, Any]:
+    """``parse_float``/``parse_int`` hooks: a number beyond a float's range (``1e999``, an
+    integer of 309 digits) is handed to ``on_non_finite``, as ``Infinity`` would be."""
+    def read_float(text: str) -> float | None:
+        value = float(text)
+        return value if math.isfinite(value) else on_non_finite(text)
+
+    def read_int(text: str) -> int | None:
+        return int(text) if len(text.lstrip("-")) < 309 else on_non_finite(text[:20] + "...")
+    return {"parse_float": read_float, "parse_int": read_int}
+
+
+def _too_deep(value: Any) -> bool:
+    """True when lists/objects nest deeper than ``MAX_DEPTH`` (iterative: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children
+                     if isinstance(child, (list, dict)))
+    return False
 
 
 def iter_facts(lines: Iterable[str]) -> Iterator[tuple[str, Any]]:

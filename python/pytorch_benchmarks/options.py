@@ -1,13 +1,16 @@
 """The benchmark's command line: DLBS's flags plus the modern ones, parsed and checked.
 
 Responsibility: turn ``argv`` into a validated :class:`argparse.Namespace`. It does not import
-torch (``--help`` stays fast) and never touches devices or data; consistency rules that need
-the device (e.g. float16 on a CPU) live in :mod:`pytorch_benchmarks.device`.
+torch (``--help``, ``--version`` and an unknown ``--model`` stay fast: the zoo's names come from
+:mod:`pytorch_benchmarks.model_names`) and never touches devices or data; consistency rules that
+need the device (e.g. float16 on a CPU) live in :mod:`pytorch_benchmarks.device`, and
+``--device auto`` is resolved by the benchmark once torch is imported.
 """
 from __future__ import annotations
 
 import argparse
 import math
+import platform
 import sys
 from collections.abc import Sequence
 from typing import IO, NoReturn
@@ -40,7 +43,7 @@ Results are printed as __key__=json lines (docs/log-format.md); failures too.
 
 _TRUE = frozenset({"true", "1", "yes", "y", "on"})
 _FALSE = frozenset({"false", "0", "no", "n", "off"})
-DEVICES = ("cpu", "gpu", "cuda")
+DEVICES = ("auto", "cpu", "gpu", "cuda")
 DTYPES = ("float", "float32", "float16", "bfloat16")
 BACKENDS = ("caffe_lmdb", "image_folder")
 
@@ -169,8 +172,9 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
 
 def _add_device_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("device and precision")
-    group.add_argument("--device", type=str.lower, choices=DEVICES, default="gpu",
-                       help="compute device; gpu and cuda are the same (default: gpu)")
+    group.add_argument("--device", type=str.lower, choices=DEVICES, default="auto",
+                       help="compute device; gpu and cuda are the same; auto: a CUDA GPU when "
+                            "torch sees one, else the CPU (default: auto)")
     group.add_argument("--num_gpus", type=natural_int, default=1,
                        help="GPUs used by one process (>1 without torchrun: DataParallel); "
                             "under torchrun each process uses one GPU (default: 1)")
@@ -223,7 +227,35 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(parser)
     parser.add_argument("--log_file", default=None,
                         help="append the facts to this file instead of stdout")
+    parser.add_argument("--version", action="version", version=version_line(),
+                        help="print the version and exit")
     return parser
+
+
+def version_line() -> str:
+    """``pytorch_benchmarks 0.1.0 (python 3.11.7)``: what ``--version`` prints."""
+    from pytorch_benchmarks import __version__
+
+    return f"pytorch_benchmarks {__version__} (python {platform.python_version()})"
+
+
+def unknown_model(name: str) -> str | None:
+    """``None`` when ``name`` is a model of the zoo (or one registered in this process, as
+    tests do); else the "did you mean" message. Imports no torch. Without the zoo's sources
+    (an install of compiled files only) nothing is refused here: the registry will say."""
+    from pytorch_benchmarks.model_names import model_names, unknown_model_message
+
+    if not model_names():
+        return None
+    message = unknown_model_message(name)
+    registry = sys.modules.get("pytorch_benchmarks.models.registry")
+    if message is not None and registry is not None:  # the live registry, already imported
+        try:
+            registry.get_model_info(name)
+            return None
+        except LookupError:
+            pass
+    return message
 
 
 def parse_args(argv: Sequence[str] | None = None,
@@ -244,6 +276,10 @@ def parse_args(argv: Sequence[str] | None = None,
     if args.data_loader_only and args.data != "real":
         parser.error("--data_loader_only times the real-data pipeline: give --data_dir "
                      "(and not --data synthetic)")
+    if not args.list_models:
+        message = unknown_model(args.model)
+        if message is not None:
+            parser.error(message)
     return args
 
 

@@ -5,14 +5,22 @@
 writes a Caffe LMDB of ``Datum`` records (JPEG bytes, or raw CHW BGR pixels).
 Images are smooth per-class colour fields with noise and a random rectangle: cheap to make,
 and JPEG-decoded like real photos. This module writes files only where it is told.
+
+The command marks each dataset it makes with a ``.dlbs-dataset.json`` file. It refuses an
+``--out`` that holds anything else (it never mixes its images into, nor deletes, data it did
+not make), and it re-creates its own dataset as a whole: the new one is built beside it and
+swapped in, so no record of the old one survives and an interrupted run leaves the old intact.
 """
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
+import platform
+import shutil
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 from PIL import Image
@@ -89,6 +97,105 @@ def make_lmdb(out: str, num_images: int, num_classes: int = 4, size: int = 64,
     return out
 
 
+#: The file that marks a folder as a dataset this tool made (and may therefore replace).
+MARKER = ".dlbs-dataset.json"
+#: ``tool`` in the marker.
+TOOL = "pytorch_benchmarks.prepare"
+
+
+class PrepareError(Exception):
+    """Why ``--out`` cannot be written: the message says what to do."""
+
+
+def _is_ours(out: str) -> bool:
+    try:
+        with open(os.path.join(out, MARKER), encoding="utf-8") as stream:
+            return json.load(stream).get("tool") == TOOL
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def check_out(out: str) -> str:
+    """What may be done at ``out``: ``"new"`` (it does not exist), ``"empty"`` (an empty folder)
+    or ``"replace"`` (a dataset of ours). Raises :class:`PrepareError` for anything else."""
+    if not os.path.lexists(out):
+        return "new"
+    if not os.path.isdir(out) or os.path.islink(out):
+        raise PrepareError(f"--out '{out}' exists and is not a folder; choose another --out")
+    try:
+        entries = os.listdir(out)
+    except OSError as err:
+        raise PrepareError(f"cannot list --out '{out}': {err.strerror or err}") from None
+    if not entries:
+        return "empty"
+    if _is_ours(out):
+        return "replace"
+    raise PrepareError(f"--out '{out}' holds files that are not a dataset made by this tool "
+                       f"(no {MARKER}); it is left untouched: choose a new or empty folder, "
+                       "or remove it yourself")
+
+
+def _clear(folder: str) -> None:
+    """Remove what is in ``folder`` (a folder that was empty before we wrote to it)."""
+    for entry in os.scandir(folder):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            os.unlink(entry.path)
+
+
+def write_dataset(out: str, make: Callable[[str], object], facts: dict[str, object]) -> str:
+    """Make a dataset at ``out`` with ``make(folder)`` and mark it ours (the marker last). A
+    new folder is built under a temporary name and renamed into place; an empty one is
+    emptied again if the build fails; a dataset of ours is replaced whole (built beside it,
+    then swapped in). So a failed or interrupted build never leaves a half dataset at ``out``."""
+    state = check_out(out)
+    out = os.path.normpath(out)
+    target = out
+    if state != "empty":
+        parent, name = os.path.split(out)
+        target = os.path.join(parent, f".{name}.new-{os.getpid()}")
+        shutil.rmtree(target, ignore_errors=True)
+    try:
+        os.makedirs(target, exist_ok=True)
+        make(target)
+        with open(os.path.join(target, MARKER), "w", encoding="utf-8") as stream:
+            json.dump({"tool": TOOL, **facts}, stream, indent=1)
+            stream.write("\n")
+    except BaseException:
+        if state == "empty":
+            _clear(target)
+        else:
+            shutil.rmtree(target, ignore_errors=True)
+        raise
+    if state == "new":
+        try:
+            os.rename(target, out)
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+    elif state == "replace":
+        _swap(target, out)
+    return out
+
+
+def _swap(new: str, out: str) -> None:
+    """Put the folder ``new`` in place of ``out`` and remove the old one; on failure ``out``
+    is left as it was and ``new`` removed."""
+    old = os.path.join(os.path.dirname(new), f".{os.path.basename(out)}.old-{os.getpid()}")
+    try:
+        os.rename(out, old)
+        try:
+            os.rename(new, out)
+        except BaseException:
+            os.rename(old, out)
+            raise
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The prepare tool's command line."""
     parser = argparse.ArgumentParser(
@@ -109,7 +216,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="LMDB records hold JPEG bytes (default)")
     group.add_argument("--raw", dest="encoded", action="store_false",
                        help="LMDB records hold raw CHW BGR pixels")
+    parser.add_argument("--version", action="version",
+                        version=f"pytorch_benchmarks {_version()} (python "
+                                f"{platform.python_version()})",
+                        help="print the version and exit")
     return parser
+
+
+def _version() -> str:
+    from pytorch_benchmarks import __version__
+
+    return __version__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -118,11 +235,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.num_images < 1 or args.num_classes < 1 or args.size < 8:
         parser.error("--num_images and --num_classes must be >= 1 and --size >= 8")
+    facts: dict[str, object] = {"kind": args.kind, "num_images": args.num_images,
+                                "num_classes": args.num_classes, "size": args.size,
+                                "seed": args.seed}
     if args.kind == "imagefolder":
-        out = make_image_folder(args.out, args.num_images, args.num_classes, args.size, args.seed)
+        def make(folder: str) -> object:
+            return make_image_folder(folder, args.num_images, args.num_classes, args.size,
+                                     args.seed)
     else:
-        out = make_lmdb(args.out, args.num_images, args.num_classes, args.size, args.seed,
-                        args.encoded)
+        facts["encoded"] = args.encoded
+
+        def make(folder: str) -> object:
+            return make_lmdb(folder, args.num_images, args.num_classes, args.size, args.seed,
+                             args.encoded)
+    try:
+        out = write_dataset(args.out, make, facts)
+    except PrepareError as err:
+        parser.error(str(err))
+    except OSError as err:
+        print(f"error: cannot write --out '{args.out}': {err.strerror or err}", file=sys.stderr)
+        return 1
     print(out)
     return 0
 

@@ -3,10 +3,12 @@
 Responsibility: one object that writes ``__key__=json`` facts (through
 :mod:`pytorch_benchmarks.facts`, the only writer) and warning lines. Only rank 0 writes facts
 under torchrun; warnings go to stderr from every rank so a problem on any rank is visible.
-It never decides what a fact means.
+At the end of a successful run rank 0 prints a short human summary to stderr
+(:func:`summary_line`): stdout carries nothing but facts. It never decides what a fact means.
 """
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -43,3 +45,34 @@ class Reporter:
         self.warnings.append(message)
         print(f"WARNING: {message}", file=sys.stderr, flush=True)
         self.facts({"exp.warnings": self.warnings})
+
+    def summary(self, line: str) -> None:
+        """Print the human summary of a run to stderr (rank 0 only; never a fact)."""
+        if self.enabled:
+            print(line, file=sys.stderr, flush=True)
+
+
+#: How :func:`summary_line` names a runner's phase.
+PHASE_WORDS = {"data": "input pipeline"}
+
+
+def _num(value: Any) -> str:
+    """A number for people: one decimal from 10 on, else three significant digits."""
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return "n/a"
+    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3g}"
+
+
+def summary_line(model: str, phase: str, batch: int, replicas: int, device: str, dtype: str,
+                 results: Mapping[str, Any]) -> str:
+    """One line, e.g. ``alexnet training, batch 16 x 1 replica, cpu float32: 48.2
+    samples/s, 331.9 ms/iteration (p50 330.1, p90 340.2; CI95 +-2.1%)``."""
+    precision = results.get("results.precision")
+    spread = (f"CI95 +-{100 * precision:.1f}%" if isinstance(precision, (int, float))
+              else "CI95 n/a: too few iterations")
+    return (f"{model} {PHASE_WORDS.get(phase, phase)}, batch {batch} x {replicas} "
+            f"replica{'s' if replicas != 1 else ''}, {device} {dtype}: "
+            f"{_num(results.get('results.throughput'))} samples/s, "
+            f"{_num(results.get('results.time'))} ms/iteration "
+            f"(p50 {_num(results.get('results.time_p50'))}, "
+            f"p90 {_num(results.get('results.time_p90'))}; {spread})")

@@ -151,7 +151,7 @@ def test_synthetic_on_host_with_real_data_is_stated(run_bench: RunBench, test_cn
 def test_an_unknown_model_fails_with_did_you_mean(run_bench: RunBench,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     code, facts = run_bench("--model", "resnet5", *FEW)
-    assert code == 1 and facts["results.status"] == "failure"
+    assert code == 2 and facts["results.status"] == "failure"
     assert "did you mean" in facts["results.error"] and "'resnet50'" in facts["results.error"]
     assert "did you mean" in capsys.readouterr().err
 

@@ -1,22 +1,43 @@
 """A class-per-folder image dataset (torchvision's ImageFolder layout, without torchvision).
 
 ``root/<class>/<image>``: classes are the sorted sub-folder names, labels their indices.
-Items are ``(PIL image, label)`` after the transform. Decoding is PIL's.
+Items are ``(PIL image, label)`` after the transform. Decoding is PIL's, and a file it cannot
+decode (truncated, damaged, not an image) is a :class:`DatasetError` naming the file: PIL's
+``LOAD_TRUNCATED_IMAGES`` stays off, so a truncated image is never read half grey.
 """
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Callable
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageFile
 from torch.utils.data import Dataset
 
 from pytorch_benchmarks.data.batching import LazyBatchMixin
+from pytorch_benchmarks.data.errors import DatasetError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
 Transform = Callable[[Image.Image], Any]
+
+#: What PIL raises for a file it cannot decode (its plugins use all of these).
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error,
+                 Image.DecompressionBombError)
+
+
+def refuse_truncated_images() -> None:
+    """Make PIL raise on a truncated image instead of filling the rest with grey (a setting
+    some code sets process-wide; a benchmark must never time half-decoded images)."""
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+def decode_error(what: str, err: BaseException) -> DatasetError:
+    """The error for an image PIL could not decode: what it was, and PIL's reason."""
+    reason = " ".join(str(err).split()) or type(err).__name__
+    return DatasetError(f"cannot decode {what}: {reason} (a truncated or damaged file: "
+                        "replace it, or remove it from the dataset)")
 
 
 def find_images(root: str) -> tuple[list[str], list[tuple[str, int]]]:
@@ -42,11 +63,15 @@ class ImageFolderDataset(LazyBatchMixin, Dataset):
         self.root = root
         self.classes, self.samples = find_images(root)
         self.transform = transform
+        refuse_truncated_images()
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> tuple[Any, int]:
         path, label = self.samples[index]
-        with Image.open(path) as image:
-            return self.transform(image), label
+        try:
+            with Image.open(path) as image:
+                return self.transform(image), label
+        except DECODE_ERRORS as err:
+            raise decode_error(f"image '{path}'", err) from None

@@ -8,6 +8,9 @@ uint8 batches to the device and normalises them.
 from __future__ import annotations
 
 import os
+import signal
+import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -21,6 +24,9 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 
 #: Batches each worker may have in flight (DataLoader's default).
 PREFETCH_FACTOR = 2
+#: What the main process may see when a worker dies: torch's RuntimeError (also raised by its
+#: SIGCHLD handler, anywhere in the main thread), or a broken pipe mid-batch.
+WORKER_DEATH_ERRORS = (RuntimeError, OSError, EOFError)
 
 
 class EndlessSampler(Sampler[int]):
@@ -103,14 +109,68 @@ class RealSource:
         self.device = device
         self.normalise = normalise
         self._iter = iter(loader)
+        _LIVE.add(self)
 
     def __call__(self) -> Batch:
-        """The next batch (blocks until a worker delivers it)."""
-        images, labels = next(self._iter)
+        """The next batch (blocks until a worker delivers it). A worker that died without a
+        word (SIGBUS on an LMDB truncated while the benchmark ran) is a :class:`DatasetError`
+        naming the dataset, with the dataset's own reason when it can tell one."""
+        try:
+            images, labels = next(self._iter)
+        except WORKER_DEATH_ERRORS as err:
+            explained = self._explain(err)
+            if explained is err:
+                raise
+            raise explained from None
         labels = torch.from_numpy(labels).to(self.device, non_blocking=True)
         if self.normalise is None:
             return images.to(self.device, non_blocking=True), labels
         return self.normalise(images), labels
+
+    def _dead_worker(self, wait: float = 2.0) -> str | None:
+        """How a worker of this loader died, or ``None`` when all are alive (or stopped)
+        ``wait`` seconds on: a dying worker's pipes break before it can be seen dead."""
+        workers = getattr(self._iter, "_workers", None) or []
+        deadline = time.monotonic() + wait
+        while workers:
+            for worker in workers:
+                code = worker.exitcode
+                if code:
+                    how = (f"killed by signal {signal.Signals(-code).name}" if code < 0
+                           else f"exit code {code}")
+                    return f"DataLoader worker (pid {worker.pid}) died: {how}"
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+        return None
+
+    def _explain(self, err: BaseException) -> BaseException:
+        """The error to raise for ``err``: itself, unless a worker died (torch says so, or one
+        is found dead): then a :class:`DatasetError` naming the dataset."""
+        from pytorch_benchmarks.data.errors import DatasetError
+
+        if isinstance(err, DatasetError) or not isinstance(err, WORKER_DEATH_ERRORS):
+            return err
+        text = str(err)
+        if "DataLoader worker" not in text or not any(
+                m in text for m in ("exited unexpectedly", "killed by signal")):
+            # A pipe broken mid-batch says nothing of the worker: look whether one died. (A
+            # RuntimeError that does not say so is the model's, e.g. out of memory.)
+            dead = self._dead_worker() if isinstance(err, (OSError, EOFError)) else None
+            if dead is None:
+                return err
+            text = f"{dead}; {type(err).__name__}: {text}"
+        dataset = self.loader.dataset
+        problem: Callable[[], str | None] | None = getattr(dataset, "problem", None)
+        reason = problem() if problem is not None else None
+        where = getattr(dataset, "path", None) or getattr(dataset, "root", None)
+        if reason is None and where is None:
+            return err
+        # torch's first sentence; its guess that follows (shared memory) is wrong when the
+        # data set says why
+        detail = " ".join(text.split()).split(". ", 1)[0].rstrip(".")
+        return DatasetError(f"{reason} ({detail})" if reason else
+                            f"a DataLoader worker reading '{where}' died: {detail}")
 
     def close(self) -> None:
         """Shut the workers down now (an ``os._exit`` later would skip it), close files."""
@@ -121,3 +181,18 @@ class RealSource:
         close_dataset: Callable[[], None] | None = getattr(self.loader.dataset, "close", None)
         if close_dataset is not None:
             close_dataset()
+
+
+#: The sources whose workers may be running (for :func:`explain`).
+_LIVE: weakref.WeakSet[RealSource] = weakref.WeakSet()
+
+
+def explain(err: BaseException) -> BaseException:
+    """``err``, or the :class:`DatasetError` it means when a loader worker died. For errors
+    caught anywhere: torch's SIGCHLD handler raises a worker's death at any point of the main
+    thread, not only while it waits for a batch."""
+    for source in list(_LIVE):
+        explained = source._explain(err)
+        if explained is not err:
+            return explained
+    return err
