@@ -43,11 +43,13 @@ MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
 
 @dataclass
 class ValidationReport:
-    """What validation found: counts and the problems (``experiment index: message``)."""
+    """What validation found: counts, the problems and the warnings (``experiment index:
+    message``); problems stop a run, warnings do not."""
 
     total: int = 0
     statuses: Counter = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """Return a one-line summary, e.g. ``4 experiments: 3 to run, 1 disabled``."""
@@ -79,6 +81,7 @@ def check_runnable(experiments: Sequence[Mapping[str, Any]]
     ValidationError on the first problem; return the report and the docker image ids."""
     report = validate_experiments(experiments)
     raise_on_problems(report)
+    print_warnings(report)
     check_host(experiments)
     from dlbs.runner.executors import check_scheduler  # Slurm answers, partitions exist
     check_scheduler(experiments)
@@ -108,6 +111,18 @@ def raise_on_problems(report: ValidationReport) -> None:
     raise ValidationError(f"invalid plan ({report.summary()}): {report.problems[0]}{tail}")
 
 
+def print_warnings(report: ValidationReport, limit: int = 3) -> None:
+    """Print each distinct warning once on stderr (``warning: experiment I: ...``), with how
+    many more experiments share it."""
+    seen: dict[str, list[str]] = {}
+    for warning in report.warnings:
+        where, _, message = warning.partition(": ")
+        seen.setdefault(message, []).append(where)
+    for message, wheres in list(seen.items())[:limit]:
+        more = f" (and {len(wheres) - 1} more)" if len(wheres) > 1 else ""
+        print(f"warning: {wheres[0]}{more}: {message}", file=sys.stderr)
+
+
 def validate_experiments(experiments: Iterable[Mapping[str, Any]]) -> ValidationReport:
     """Check every expanded experiment; return the counts and the problems found."""
     report = ValidationReport()
@@ -120,6 +135,8 @@ def validate_experiments(experiments: Iterable[Mapping[str, Any]]) -> Validation
             continue
         report.problems += [f"experiment {index}: {message}"
                             for message in check_experiment(experiment)]
+        report.warnings += [f"experiment {index}: {message}"
+                            for message in warn_experiment(experiment)]
         report.problems += _check_log_file(index, experiment, log_files)
     return report
 
@@ -148,12 +165,38 @@ def check_experiment(experiment: Mapping[str, Any]) -> list[str]:
             problems.append(f"{name} is {value!r}; it must be an integer >= {least}")
     problems += _check_repeat_index(experiment)
     problems += _check_numbers(experiment) + _check_gpus(experiment) + _check_paths(experiment)
-    problems += _check_adaptive(experiment)
+    problems += _check_adaptive(experiment) + _check_nodes(experiment)
     if experiment.get("exp.docker") is True and not experiment.get("exp.docker_image"):
         problems.append("exp.docker is true but exp.docker_image is empty")
     elif not problems:
         problems += _check_launch(experiment)
     return problems
+
+
+def warn_experiment(experiment: Mapping[str, Any]) -> list[str]:
+    """Return what is set but will not be used (the experiment still runs)."""
+    from dlbs.launchers.torchrun import node_warnings
+
+    try:
+        return node_warnings(experiment)
+    except DLBSError:
+        return []  # a malformed value: check_experiment reports it
+
+
+def _check_nodes(experiment: Mapping[str, Any]) -> list[str]:
+    """Several nodes need a way to reach them (Slurm, or a rendezvous with this node's rank);
+    the rank is a node of the experiment, the rendezvous ``HOST:PORT``. One line each, naming
+    the parameter and the fix; the launcher refuses the same (``run --no-validation``)."""
+    from dlbs.launchers.torchrun import check_nodes
+
+    nodes = experiment.get("exp.num_nodes", 1)
+    if not isinstance(nodes, int) or isinstance(nodes, bool) or nodes < 1:
+        return []  # reported with the other counts
+    try:
+        check_nodes(experiment)
+    except DLBSError as err:
+        return [str(err)]
+    return []
 
 
 def _check_numbers(experiment: Mapping[str, Any]) -> list[str]:

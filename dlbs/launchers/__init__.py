@@ -16,7 +16,7 @@ from dlbs.launchers.benchmark import BenchmarkLayer, num_replicas
 from dlbs.launchers.command import Command, Layer
 from dlbs.launchers.docker import DockerLayer, container_name
 from dlbs.launchers.script import render_script, script_file_for
-from dlbs.launchers.torchrun import TorchrunLayer
+from dlbs.launchers.torchrun import TorchrunLayer, check_nodes
 
 #: Every layer, innermost first (the order in which they wrap the command).
 LAYERS: tuple[Layer, ...] = (
@@ -30,7 +30,12 @@ def list_layers(exp: Mapping[str, Any]) -> list[str]:
 
 
 def build_command(exp: Mapping[str, Any]) -> Command:
-    """Return the full command (argv + environment) that runs ``exp``."""
+    """Return the full command (argv + environment) that runs ``exp``.
+
+    Raises ValidationError for what cannot run as written, whichever layers apply: e.g. several
+    nodes that nothing reaches (see ``dlbs.launchers.torchrun.check_nodes``).
+    """
+    check_nodes(exp)
     cmd = Command(argv=())
     for layer in LAYERS:
         if layer.applies(exp):

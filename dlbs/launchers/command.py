@@ -16,10 +16,12 @@ from dlbs.errors import ValidationError
 
 #: A valid name of an environment variable (also what is safe to print unquoted in a script).
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-#: Values known only when the script runs, as fixed shell text (never built from parameters):
-#: a ``Command`` refers to them by key, the script writes them unquoted.
+#: Values known only when the script runs, as fixed shell text (constants here, never built
+#: from parameters): a ``Command`` refers to them by key (``with_runtime_env``), and the launch
+#: script writes ``export NAME=<text>`` with the text as it is. ``slurm_node_rank``: this node's
+#: rank in a Slurm job step (``srun`` sets ``SLURM_NODEID``); outside one the script stops.
 RUNTIME_VALUES: dict[str, str] = {
-    "slurm_node_rank": '"${SLURM_NODEID:?not inside a Slurm job step}"',
+    "slurm_node_rank": '"${SLURM_NODEID:?not in a Slurm job step}"',
 }
 
 
@@ -33,19 +35,23 @@ class Command:
     runtime_env: tuple[tuple[str, str], ...] = field(default=())
 
     def with_env(self, name: str, value: str) -> Command:
-        """Return a copy with ``name=value`` set (replacing an earlier value of ``name``)."""
+        """Return a copy with ``name=value`` set (replacing an earlier value of ``name``, run-time
+        or not: the last layer to set a variable wins, so ``runtime.env.*`` wins over all)."""
         if not ENV_NAME_RE.match(name):
             raise ValidationError(f"environment variable name '{name}' is not valid: use letters, "
                                   "digits and '_' (runtime.env.<NAME>)")
         kept = tuple((k, v) for k, v in self.env if k != name)
-        return replace(self, env=kept + ((name, value),))
+        runtime = tuple((k, v) for k, v in self.runtime_env if k != name)
+        return replace(self, env=kept + ((name, value),), runtime_env=runtime)
 
     def with_runtime_env(self, name: str, key: str) -> Command:
-        """Return a copy that exports ``name`` from the run-time value ``key``."""
+        """Return a copy that exports ``name`` from the run-time value ``key`` (a key of
+        ``RUNTIME_VALUES``: the shell text is a constant, so no parameter reaches it)."""
         if key not in RUNTIME_VALUES or not ENV_NAME_RE.match(name):
             raise ValidationError(f"no run-time value '{key}' for {name}")
         kept = tuple((k, v) for k, v in self.runtime_env if k != name)
-        return replace(self, runtime_env=kept + ((name, key),))
+        env = tuple((k, v) for k, v in self.env if k != name)
+        return replace(self, env=env, runtime_env=kept + ((name, key),))
 
     def env_dict(self) -> dict[str, str]:
         """The environment as a dict (insertion order kept)."""

@@ -7,17 +7,22 @@ benchmark, so the right torch is used bare metal and in a container alike.
 - Several nodes by hand (``exp.scheduler=local``, DLBS's distributed recipe): one
   ``experimenter run`` per node, each with ``pytorch.distributed_rank`` (this node's rank) and
   ``pytorch.distributed_rendezvous`` (``host:port`` of rank 0) -> ``--nnodes N --node_rank R
-  --master_addr HOST --master_port PORT``.
+  --master_addr HOST --master_port PORT`` (one replica per node is enough to need it). On a
+  CPU, ``GLOO_SOCKET_IFNAME=lo`` only when HOST is a loopback address.
 - Several nodes in a Slurm job (``exp.scheduler=slurm``): the batch script exports
   ``PET_MASTER_ADDR``/``PET_MASTER_PORT`` (torchrun reads an option from ``PET_<OPTION>`` when
   the flag is absent) and the launch script, run once per node by ``srun``, exports
   ``PET_NODE_RANK`` from ``SLURM_NODEID``.
 
-``exp.num_nodes`` > 1 with neither is refused: a log must never claim nodes that did not run.
+``exp.num_nodes`` > 1 with neither is refused (``check_nodes``, called by ``build_command``
+and by ``validate``): a log must never claim nodes that did not run. The rendezvous is checked
+to be a plain ``HOST:PORT`` before it reaches a command line, and the Slurm node rank is a
+constant shell expression (``dlbs.launchers.command.RUNTIME_VALUES``), never user text.
 """
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -52,32 +57,51 @@ def is_slurm(exp: Mapping[str, Any]) -> bool:
     return as_arg(exp.get("exp.scheduler")).strip() == "slurm"
 
 
+#: One label of a host name: letters, digits and '-' (not first or last), ASCII only.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+#: ``HOST:PORT`` or ``[IPV6]:PORT``; the host is checked further by :func:`_plain_host`.
+RENDEZVOUS_RE = re.compile(r"(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9.-]+))"
+                           r":(?P<port>[0-9]{1,5})")
+HOST_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+
+
 def rendezvous(exp: Mapping[str, Any]) -> tuple[str, int] | None:
-    """``(host, port)`` of ``pytorch.distributed_rendezvous``; None when it is empty."""
+    """``(host, port)`` of ``pytorch.distributed_rendezvous``; None when it is empty.
+
+    The host is an IPv4 address, a host name, or an IPv6 address in brackets (returned
+    without them); anything else (spaces, quotes, ``;``, ``$``, a leading ``-``) is refused
+    before it could reach a command line.
+    """
     text = as_arg(exp.get("pytorch.distributed_rendezvous")).strip()
     if not text:
         return None
-    host, sep, port = text.rpartition(":")
-    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535 \
-            or not _plain_host(host):
+    match = RENDEZVOUS_RE.fullmatch(text)
+    host = (match.group("ipv6") or match.group("host")) if match else ""
+    ipv6 = bool(match and match.group("ipv6"))
+    if not match or not 1 <= int(match.group("port")) <= 65535 or not _plain_host(host, ipv6):
         raise ValidationError(f"pytorch.distributed_rendezvous is {text!r}; use HOST:PORT of "
-                              "the rank-0 node, e.g. 10.0.0.1:29500 ([::1]:29500 for IPv6)")
-    return host, int(port)
+                              "the rank-0 node with a port 1..65535, e.g. 10.0.0.1:29500 "
+                              "([::1]:29500 for IPv6)")
+    return host, int(match.group("port"))
 
 
-def _plain_host(host: str) -> bool:
+def _plain_host(host: str, ipv6: bool) -> bool:
+    """An IPv6 address (only in brackets), or an IPv4 address or host name."""
     try:
-        ipaddress.ip_address(host)
-        return True
+        address = ipaddress.ip_address(host)
     except ValueError:
-        return all(part and all(c.isalnum() or c == "-" for c in part)
-                   for part in host.split("."))
+        return not ipv6 and bool(HOST_RE.fullmatch(host)) and not host.replace(".", "").isdigit()
+    return address.version == (6 if ipv6 else 4)
+
+
+def master_addr(host: str) -> str:
+    """``host`` as torchrun's ``--master_addr`` wants it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host
 
 
 def is_loopback(host: str) -> bool:
     """127.x, ::1 or localhost: both "nodes" are this machine (a test, or a demo)."""
-    if host == "localhost":
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -85,22 +109,44 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_nodes(exp: Mapping[str, Any]) -> tuple[str, int] | None:
-    """Refuse several nodes that nothing reaches; return the manual rendezvous, if any."""
-    nodes = num_nodes(exp)
-    where = rendezvous(exp)
-    if nodes == 1:
-        return None
-    if is_slurm(exp):
-        return None
-    if where is None:
-        raise ValidationError(f"exp.num_nodes is {nodes} but nothing reaches the other nodes: "
-                              f"{SEVERAL_NODES_HELP}")
-    rank = as_int(exp.get("pytorch.distributed_rank"), 0)
+def node_rank(exp: Mapping[str, Any]) -> int:
+    """``pytorch.distributed_rank``, checked to be a node of the experiment (0..N-1)."""
+    rank, nodes = as_int(exp.get("pytorch.distributed_rank"), 0), num_nodes(exp)
     if not 0 <= rank < nodes:
         raise ValidationError(f"pytorch.distributed_rank is {rank}; with exp.num_nodes={nodes} "
-                              f"it must be 0..{nodes - 1}")
-    return where
+                              f"it must be 0..{nodes - 1} (this node's rank, 0 on the "
+                              "rendezvous node)")
+    return rank
+
+
+def check_nodes(exp: Mapping[str, Any]) -> tuple[str, int] | None:
+    """Refuse several nodes that nothing reaches, a bad rendezvous or rank; return the manual
+    rendezvous, if any (None: one node, or a Slurm job that finds its own)."""
+    nodes, where = num_nodes(exp), rendezvous(exp)
+    manual = nodes > 1 and not is_slurm(exp)
+    if manual and where is None:
+        raise ValidationError(f"exp.num_nodes is {nodes} but nothing reaches the other nodes: "
+                              f"{SEVERAL_NODES_HELP}")
+    node_rank(exp)
+    return where if manual else None
+
+
+def node_warnings(exp: Mapping[str, Any]) -> list[str]:
+    """What is set but not used (a warning, the experiment runs): a rendezvous on one node, a
+    rank or a rendezvous in a Slurm job."""
+    nodes = num_nodes(exp)
+    unused = [name for name, value in (("pytorch.distributed_rank", 0),
+                                       ("pytorch.distributed_rendezvous", ""))
+              if exp.get(name, value) not in (value, None)]
+    if nodes == 1 and "pytorch.distributed_rendezvous" in unused:
+        message = ("pytorch.distributed_rendezvous is set but exp.num_nodes is 1: the "
+                   "experiment runs on this node alone and the rendezvous is not used")
+        return [message]
+    if nodes > 1 and is_slurm(exp) and unused:
+        message = (f"{' and '.join(unused)} not used with exp.scheduler=slurm: the batch job "
+                   "gives each node its rank and puts the rendezvous on its first node")
+        return [message]
+    return []
 
 
 class TorchrunLayer:
@@ -122,9 +168,8 @@ class TorchrunLayer:
         elif where is None:  # Slurm: the rendezvous and the rank come from PET_* variables
             options = ["--nnodes", str(nodes)]
         else:
-            options = ["--nnodes", str(nodes), "--node_rank",
-                       str(as_int(exp.get("pytorch.distributed_rank"), 0)),
-                       "--master_addr", where[0], "--master_port", str(where[1])]
+            options = ["--nnodes", str(nodes), "--node_rank", str(node_rank(exp)),
+                       "--master_addr", master_addr(where[0]), "--master_port", str(where[1])]
         wrapped = Command(argv=(python, "-m", "torch.distributed.run", *options,
                                 "--nproc_per_node", local, *rest),
                           env=cmd.env, runtime_env=cmd.runtime_env)
@@ -138,11 +183,15 @@ class TorchrunLayer:
     @staticmethod
     def _cpu_env(exp: Mapping[str, Any], cmd: Command, nodes: int,
                  where: tuple[str, int] | None) -> Command:
-        """gloo on a CPU: threads per rank; loopback rendezvous only when it is loopback."""
+        """gloo on a CPU: ``CPU_DDP_ENV`` (threads per rank), but with several nodes no
+        ``MASTER_ADDR`` (torchrun's ``--master_addr`` or ``PET_MASTER_ADDR`` says it) and
+        ``GLOO_SOCKET_IFNAME=lo`` only for a loopback rendezvous (on a network lo breaks gloo)."""
         loopback = nodes == 1 or (where is not None and is_loopback(where[0]))
         for name, value in CPU_DDP_ENV:
+            if (name == "MASTER_ADDR" and nodes > 1) or (name == "GLOO_SOCKET_IFNAME"
+                                                         and not loopback):
+                continue
             if name == "OMP_NUM_THREADS":
-                cmd = cmd.with_env(name, str(cpu_threads(exp) or 1))
-            elif loopback and (nodes == 1 or name == "GLOO_SOCKET_IFNAME"):
-                cmd = cmd.with_env(name, value)
+                value = str(cpu_threads(exp) or 1)
+            cmd = cmd.with_env(name, value)
         return cmd

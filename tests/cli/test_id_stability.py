@@ -10,7 +10,9 @@ import sys
 import pytest
 
 #: The id of this default experiment as dlbs computed it before the Slurm and multi-node
-#: parameters (commit ddedc10, with DLBS_ROOT=/opt/dlbs): a new parameter must not change it.
+#: parameters (commit ddedc10, with DLBS_ROOT=/opt/dlbs and DLBS_PYTHON=/work/main/.venv/bin/python:
+#: the interpreter's path is part of the command, so it is fixed here, wherever the clone is): a
+#: new parameter must not change it.
 PINNED = "935a1d1af8bc"
 BASE = ["-Pexp.model=alexnet", "-Pexp.log_dir=/x"]
 
@@ -18,7 +20,8 @@ BASE = ["-Pexp.model=alexnet", "-Pexp.log_dir=/x"]
 def exp_id(*params: str) -> str:
     out = subprocess.run([sys.executable, "-m", "dlbs", "print", *BASE, *params, "--format",
                           "jsonl"], capture_output=True, text=True, check=True,
-                         env={**os.environ, "DLBS_ROOT": "/opt/dlbs"}).stdout
+                         env={**os.environ, "DLBS_ROOT": "/opt/dlbs",
+                              "DLBS_PYTHON": "/work/main/.venv/bin/python"}).stdout
     return str(json.loads(out.splitlines()[0])["exp.id"])
 
 

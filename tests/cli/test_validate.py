@@ -1,6 +1,7 @@
 """``experimenter validate``: expand everything, check runnability, summary on stderr."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -107,12 +108,17 @@ def test_unknown_model_did_you_mean_without_torch(tmp_path: Path) -> None:
 
 
 def test_zoo_names_from_sources_match_the_registry() -> None:
-    from pytorch_benchmarks.model_names import model_names
-    from pytorch_benchmarks.models import get_model_info, list_models
-    registered = set(list_models())
-    for name in list(registered):
-        registered |= set(get_model_info(name).aliases)
-    assert set(model_names()) == registered
+    # In a fresh interpreter: other tests register models of their own in this one.
+    code = ("import json\n"
+            "from pytorch_benchmarks.model_names import model_names\n"
+            "from pytorch_benchmarks.models import get_model_info, list_models\n"
+            "names = set(list_models())\n"
+            "for n in list(names): names |= set(get_model_info(n).aliases)\n"
+            "print(json.dumps([sorted(model_names()), sorted(names)]))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    from_sources, registered = json.loads(out)
+    assert from_sources == registered
+    assert "resnet50" in registered
 
 
 @pytest.mark.parametrize("params, problem", [
@@ -158,3 +164,77 @@ def test_unknown_parameter_warns_or_fails_with_strict(cli: Any) -> None:
         in warned.err
     strict = cli("validate", "-Pexp.model=alexnet", '-Pexp.gpus=""', "-Pexp.modle=x", "--strict")
     assert strict.code == 2 and "(--strict)" in strict.err
+
+
+# Several nodes: refused unless Slurm or a manual rendezvous reaches them (docs/running.md).
+
+RENDEZVOUS = {"pytorch.distributed_rendezvous": "10.0.0.1:29500"}
+
+
+@pytest.mark.parametrize("change,problem", [
+    pytest.param({"exp.num_nodes": 2}, "exp.num_nodes is 2 but nothing reaches the other nodes: "
+                 "use -Pexp.scheduler=slurm", id="nothing-reaches"),
+    pytest.param({"exp.num_nodes": 2, "exp.scheduler": "slurm"}, None, id="slurm"),
+    pytest.param({"exp.num_nodes": 2, **RENDEZVOUS}, None, id="manual-rank-0"),
+    pytest.param({"exp.num_nodes": 2, "pytorch.distributed_rank": 1, **RENDEZVOUS}, None,
+                 id="manual-rank-1"),
+    pytest.param({"exp.num_nodes": 2, "pytorch.distributed_rank": 2, **RENDEZVOUS},
+                 "pytorch.distributed_rank is 2; with exp.num_nodes=2 it must be 0..1",
+                 id="rank-high"),
+    pytest.param({"pytorch.distributed_rank": 1}, "pytorch.distributed_rank is 1", id="rank-1"),
+    pytest.param({"exp.num_nodes": 2, "pytorch.distributed_rendezvous": "h;touch /tmp/x:1"},
+                 "pytorch.distributed_rendezvous is 'h;touch /tmp/x:1'; use HOST:PORT",
+                 id="rendezvous-shell"),
+    pytest.param({"exp.num_nodes": 2, "pytorch.distributed_rendezvous": "[::1]:29500"}, None,
+                 id="rendezvous-ipv6"),
+    pytest.param({"exp.num_nodes": 2, "pytorch.distributed_rendezvous": "h:70000"},
+                 "pytorch.distributed_rendezvous is 'h:70000'", id="rendezvous-port"),
+    pytest.param({"exp.num_nodes": 2, "exp.model": ""}, "exp.num_nodes is 2",
+                 id="reported-beside-other-problems"),
+])
+def test_check_experiment_nodes(change: dict[str, Any], problem: str | None) -> None:
+    problems = check_experiment({**GOOD, **change})
+    if problem is None:
+        assert problems == []
+    else:
+        assert [p for p in problems if p.startswith(problem)], problems
+
+
+def test_refused_nodes_are_one_error_line_naming_both_ways(cli: Any) -> None:
+    result = cli("validate", "-Pexp.model=alexnet", '-Pexp.gpus=""', "-Pexp.num_nodes=2")
+    assert result.code == 1
+    line = result.error_line()
+    assert "experiment 0: exp.num_nodes is 2 but nothing reaches the other nodes" in line
+    assert "-Pexp.scheduler=slurm" in line
+    assert "-Ppytorch.distributed_rank=R" in line
+    assert "-Ppytorch.distributed_rendezvous=HOST:PORT" in line
+
+
+@pytest.mark.parametrize("change,warning", [
+    pytest.param(RENDEZVOUS, "pytorch.distributed_rendezvous is set but exp.num_nodes is 1",
+                 id="rendezvous-one-node"),
+    pytest.param({"exp.num_nodes": 2, "exp.scheduler": "slurm", **RENDEZVOUS},
+                 "pytorch.distributed_rendezvous not used with exp.scheduler=slurm",
+                 id="rendezvous-slurm"),
+    pytest.param({"exp.num_nodes": 2, "exp.scheduler": "slurm", "pytorch.distributed_rank": 1},
+                 "pytorch.distributed_rank not used with exp.scheduler=slurm", id="rank-slurm"),
+    pytest.param({"exp.num_nodes": 2, **RENDEZVOUS}, None, id="manual"),
+])
+def test_unused_node_settings_are_warnings(change: dict[str, Any], warning: str | None) -> None:
+    report = validate_experiments([{**GOOD, **change}])
+    assert report.problems == []
+    if warning is None:
+        assert report.warnings == []
+    else:
+        (only,) = report.warnings
+        assert only.startswith(f"experiment 0: {warning}"), only
+
+
+def test_a_rendezvous_on_one_node_is_a_warning_once(cli: Any) -> None:
+    result = cli("validate", "-Vexp.model=[\"alexnet\", \"resnet50\"]", '-Pexp.gpus=""',
+                 "-Ppytorch.distributed_rendezvous=10.0.0.1:29500")
+    assert result.code == 0
+    lines = result.err.splitlines()
+    assert lines[0].startswith("warning: experiment 0 (and 1 more): pytorch.distributed_rendezvous"
+                               " is set but exp.num_nodes is 1")
+    assert lines[1:] == ["validate: OK, 2 experiments: 2 to run"]

@@ -171,3 +171,135 @@ def test_docker_cpu_command_has_no_gpus_and_a_shm_size() -> None:
 def test_bad_experiments_are_validation_errors(params: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         build_command(exp_of(**params))
+
+
+# Several nodes (docs/running.md#several-nodes): by hand, in a Slurm job, refused otherwise.
+
+MANUAL = {"exp__num_nodes": 2, "pytorch__distributed_rank": 1,
+          "pytorch__distributed_rendezvous": "10.0.0.1:29500"}
+SLURM2 = {"exp__num_nodes": 2, "exp__scheduler": "slurm"}
+
+
+def torchrun_options(argv: tuple[str, ...]) -> list[str]:
+    """The words between ``torch.distributed.run`` and the benchmark script."""
+    start = argv.index("torch.distributed.run") + 1
+    return list(argv[start:argv.index("/opt/dlbs/python/pytorch_benchmarks/benchmarks.py")])
+
+
+def test_manual_nodes_apply_torchrun_even_with_one_replica_per_node() -> None:
+    assert list_layers(exp_of(**MANUAL)) == ["benchmark", "torchrun", "environment"]
+    cmd = build_command(exp_of(**MANUAL))
+    assert torchrun_options(cmd.argv) == ["--nnodes", "2", "--node_rank", "1", "--master_addr",
+                                          "10.0.0.1", "--master_port", "29500",
+                                          "--nproc_per_node", "1"]
+    # gloo over the network: neither 127.0.0.1 nor lo, which would break it on a cluster.
+    assert cmd.env_dict() == {"OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+
+
+@pytest.mark.parametrize("host, master_addr", [
+    ("127.0.0.1", "127.0.0.1"), ("127.8.9.1", "127.8.9.1"), ("localhost", "localhost"),
+    ("[::1]", "[::1]"),
+])
+def test_manual_nodes_on_loopback_keep_gloo_on_lo(host: str, master_addr: str) -> None:
+    cmd = build_command(exp_of(**dict(MANUAL, pytorch__distributed_rendezvous=f"{host}:29500")))
+    assert cmd.argv[cmd.argv.index("--master_addr") + 1] == master_addr
+    env = cmd.env_dict()
+    assert env["GLOO_SOCKET_IFNAME"] == "lo" and "MASTER_ADDR" not in env
+
+
+def test_manual_nodes_user_environment_wins() -> None:
+    cmd = build_command(exp_of(**MANUAL, exp__cpu_threads=3, runtime__env__GLOO_SOCKET_IFNAME="ib0",
+                               runtime__env__MASTER_ADDR="10.0.0.1"))
+    env = cmd.env_dict()
+    assert env["GLOO_SOCKET_IFNAME"] == "ib0" and env["MASTER_ADDR"] == "10.0.0.1"
+    assert env["OMP_NUM_THREADS"] == "3"
+
+
+def test_manual_gpu_nodes() -> None:
+    cmd = build_command(exp_of(**GPU2, **MANUAL))
+    assert torchrun_options(cmd.argv)[-2:] == ["--nproc_per_node", "2"]
+    assert "--standalone" not in cmd.argv and "MASTER_ADDR" not in cmd.env_dict()
+    assert cmd.env_dict()["CUDA_VISIBLE_DEVICES"] == "0,1"
+
+
+def test_slurm_nodes_take_rank_and_rendezvous_at_run_time() -> None:
+    cmd = build_command(exp_of(**GPU2, **SLURM2))
+    assert torchrun_options(cmd.argv) == ["--nnodes", "2", "--nproc_per_node", "2"]
+    assert cmd.runtime_env == (("PET_NODE_RANK", "slurm_node_rank"),)
+    assert "CUDA_VISIBLE_DEVICES" not in cmd.env_dict()  # Slurm sets it to the job's GPUs
+    cpu = build_command(exp_of(**SLURM2))
+    assert torchrun_options(cpu.argv) == ["--nnodes", "2", "--nproc_per_node", "1"]
+    assert not {"MASTER_ADDR", "GLOO_SOCKET_IFNAME"} & cpu.env_dict().keys()
+
+
+def test_runtime_env_wins_over_a_run_time_value() -> None:
+    cmd = build_command(exp_of(**SLURM2, runtime__env__PET_NODE_RANK="0"))
+    assert cmd.runtime_env == () and cmd.env_dict()["PET_NODE_RANK"] == "0"
+
+
+@pytest.mark.parametrize("params", [
+    pytest.param({}, id="cpu"), pytest.param(GPU2, id="gpu"),
+])
+def test_single_node_slurm_command_is_the_local_one(params: dict[str, Any]) -> None:
+    local, slurm = build_command(exp_of(**params)), build_command(
+        exp_of(**params, exp__scheduler="slurm"))
+    assert slurm.argv == local.argv and slurm.runtime_env == ()
+    assert ("--standalone" in slurm.argv) == bool(params)  # several replicas: torchrun
+
+
+def test_docker_manual_nodes_use_the_host_network() -> None:
+    argv = build_command(exp_of(**DOCKER, **MANUAL)).argv
+    assert argv[argv.index("--network") + 1] == "host"
+    assert "PET_NODE_RANK" not in argv and "-e" in argv
+    assert argv[argv.index("--master_addr") + 1] == "10.0.0.1"
+    chosen = build_command(exp_of(**DOCKER, **MANUAL, exp__docker_network="fabric")).argv
+    assert chosen[chosen.index("--network") + 1] == "fabric"
+    assert "--network" not in build_command(exp_of(**DOCKER)).argv  # one node: as before
+
+
+def test_docker_slurm_nodes_pass_the_rendezvous_through() -> None:
+    cmd = build_command(exp_of(**DOCKER, **SLURM2))
+    argv = list(cmd.argv)
+    image = argv.index("img:1")
+    passed = argv[image - 6:image]
+    assert passed == ["-e", "PET_NODE_RANK", "-e", "PET_MASTER_ADDR", "-e", "PET_MASTER_PORT"]
+    assert argv[argv.index("--network") + 1] == "host"
+    assert cmd.runtime_env == (("PET_NODE_RANK", "slurm_node_rank"),)  # exported on the host
+
+
+NODES_HELP = ("exp.num_nodes is 2 but nothing reaches the other nodes: use -Pexp.scheduler=slurm "
+              ".*-Ppytorch.distributed_rank=R.*-Ppytorch.distributed_rendezvous=HOST:PORT")
+
+
+@pytest.mark.parametrize("params, message", [
+    pytest.param({"exp__num_nodes": 2}, NODES_HELP, id="nothing-reaches"),
+    pytest.param({"exp__num_nodes": 2, "pytorch__distributed_rank": 1}, NODES_HELP,
+                 id="rank-alone"),
+    pytest.param(dict(DOCKER, exp__num_nodes=2), NODES_HELP, id="docker"),
+    pytest.param(dict(MANUAL, pytorch__distributed_rank=2), "distributed_rank is 2.*0..1",
+                 id="rank-high"),
+    pytest.param(dict(MANUAL, pytorch__distributed_rank=-1), "distributed_rank is -1",
+                 id="rank-negative"),
+    pytest.param({"pytorch__distributed_rank": 1}, "exp.num_nodes=1 it must be 0..0",
+                 id="rank-one-node"),
+    pytest.param(dict(SLURM2, pytorch__distributed_rank=5), "distributed_rank is 5",
+                 id="rank-slurm"),
+    pytest.param(dict(MANUAL, pytorch__distributed_rendezvous=NASTY), "use HOST:PORT",
+                 id="nasty"),
+    pytest.param(dict(MANUAL, pytorch__distributed_rendezvous="::1:29500"), "use HOST:PORT",
+                 id="ipv6-no-brackets"),
+    pytest.param(dict(MANUAL, pytorch__distributed_rendezvous="-h:29500"), "use HOST:PORT",
+                 id="option-like"),
+    pytest.param(dict(MANUAL, pytorch__distributed_rendezvous="10.0.0.1:0"), "port 1..65535",
+                 id="port-0"),
+    pytest.param(dict(MANUAL, pytorch__distributed_rendezvous="300.0.0.1:1"), "use HOST:PORT",
+                 id="bad-ipv4"),
+])
+def test_nodes_that_cannot_run_are_refused(params: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        build_command(exp_of(**params))
+
+
+def test_run_time_values_are_constants_only() -> None:
+    with pytest.raises(ValidationError, match="no run-time value"):
+        Command(argv=("x",)).with_runtime_env("X", "echo $(id)")
