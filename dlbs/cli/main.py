@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "sysinfo": "dlbs.cli.sysinfo",
     "run": "dlbs.cli.run",
     "status": "dlbs.cli.status",
+    "serve": "dlbs.cli.serve",
     "parse": "dlbs.cli.parse",
     "report": "dlbs.cli.report",
 }
