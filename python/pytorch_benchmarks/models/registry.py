@@ -47,6 +47,12 @@ class ModelInfo:
     ``input_shape`` is the benchmark's per-sample input shape (no batch dimension), e.g.
     ``(3, 224, 224)``; ``min_input_shape`` is the smallest shape the model accepts, used by tests
     to keep them fast (equal to ``input_shape`` when the net needs its full size).
+
+    ``inputs`` says what a sample is: ``"dense"`` (a float tensor of ``input_shape``: images,
+    features) or ``"tokens"`` (a sequence of token ids: ``input_shape`` is ``(seq_len,)`` with the
+    model's usual length, ``num_classes`` is the vocabulary size, the output is ``(N, T, V)``
+    logits and the labels are ``(N, T)`` token ids). ``causal`` marks decoder models that can
+    generate (``--generate``).
     """
 
     name: str
@@ -57,11 +63,16 @@ class ModelInfo:
     aliases: tuple[str, ...] = ()
     min_input_shape: tuple[int, ...] = ()
     family: str = ""
+    inputs: str = "dense"
+    causal: bool = False
 
     def __post_init__(self) -> None:
         if not self.min_input_shape:
             object.__setattr__(self, "min_input_shape", self.input_shape)
 
+
+#: What a sample can be (:attr:`ModelInfo.inputs`).
+INPUT_KINDS = ("dense", "tokens")
 
 _MODELS: dict[str, ModelInfo] = {}
 _ALIASES: dict[str, str] = {}
@@ -94,6 +105,8 @@ def register_model(
     aliases: tuple[str, ...] = (),
     min_input_shape: tuple[int, ...] = (),
     name: str | None = None,
+    inputs: str = "dense",
+    causal: bool = False,
 ) -> Callable[[B], B]:
     """Register a builder under its function name (or ``name``) with its metadata.
 
@@ -108,6 +121,10 @@ def register_model(
         _check_shape(model_name, "input_shape", tuple(input_shape))
         if min_input_shape:
             _check_shape(model_name, "min_input_shape", tuple(min_input_shape))
+        if inputs not in INPUT_KINDS:
+            raise ModelRegistryError(
+                f"model '{model_name}': inputs must be one of {INPUT_KINDS}, got {inputs!r}"
+            )
         if not isinstance(num_classes, int) or num_classes < 1:
             raise ModelRegistryError(
                 f"model '{model_name}': num_classes must be a positive int, got {num_classes!r}"
@@ -121,6 +138,8 @@ def register_model(
             aliases=tuple(aliases),
             min_input_shape=tuple(min_input_shape),
             family=builder.__module__.rsplit(".", 1)[-1],
+            inputs=inputs,
+            causal=causal,
         )
         _MODELS[model_name] = info
         _ALIASES.update({alias: model_name for alias in aliases})
