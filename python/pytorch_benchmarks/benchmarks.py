@@ -148,6 +148,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         times, met = workload.runner.run_until(
             args.num_warmup_batches, rule, lambda t: distributed.slowest(t, ctx, device))
         results: dict[str, Any] = summarize(times, workload.samples_per_iteration)
+        results.update(workload.extra_results(times))
         results.update(stop_facts(times, met, rule, reporter.warn))
         reporter.facts({**results, "results.status": "ok"})
         reporter.summary(summary_line(

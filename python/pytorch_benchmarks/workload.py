@@ -35,6 +35,16 @@ class Workload:
     samples_per_iteration: int
     runner: Runner | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
+    #: Each turns the timed iterations' times (s) into more ``results.*`` facts (tokens/s,
+    #: latency percentiles...); called once timing is over, in order.
+    result_hooks: list[Callable[[list[float]], dict[str, Any]]] = field(default_factory=list)
+
+    def extra_results(self, times: list[float]) -> dict[str, Any]:
+        """The facts every hook in :attr:`result_hooks` adds for ``times``."""
+        extra: dict[str, Any] = {}
+        for hook in self.result_hooks:
+            extra.update(hook(times))
+        return extra
 
     def close(self) -> None:
         """Stop loader workers and the like."""
