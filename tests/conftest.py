@@ -25,3 +25,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> objec
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.outcome = "failed"
         report.longrepr = f"component test skipped in CI ({', '.join(needed)}): {reason}"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _calibration_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The CPU peak calibration (``measure.calibration``) caches per host under
+    ``$DLBS_CACHE_DIR``: the tests' runs (in-process and launched) use a folder of their own,
+    never the user's ``~/.cache/dlbs``."""
+    if "DLBS_CACHE_DIR" not in os.environ:
+        os.environ["DLBS_CACHE_DIR"] = str(tmp_path_factory.mktemp("dlbs-cache"))

@@ -16,6 +16,7 @@ EXPECTED = {
     "cpu_sweep.json": (24, 24, {"alexnet_owt", "resnet18"}),
     "weak_scaling_cpu.yaml": (6, 6, {"resnet18"}),
     "gpu_docker_sweep.json": (36, 30, {"resnet50", "inception3"}),
+    "transformers_cpu.json": (5, 5, {"gpt2", "bert_base", "llama3_1b", "vit_b16"}),
 }
 
 
@@ -66,3 +67,12 @@ def test_gpu_docker_example_simulates_docker_launches(capsys: pytest.CaptureFixt
 def test_cpu_example_validates(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", "--config", str(path)]) == 0
     assert "validate: OK" in capsys.readouterr().err
+
+
+def test_transformer_example_sets_lengths_and_one_generation_case(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    plan = expand(ROOT / "examples" / "transformers_cpu.json", capsys)
+    shape = [(e["exp.model"], e["exp.seq_len"], e["exp.generate"]) for e in plan]
+    assert shape == [("gpt2", 128, 0), ("gpt2", 128, 32), ("bert_base", 128, 0),
+                     ("llama3_1b", 128, 0), ("vit_b16", 0, 0)]
+    assert all(e["exp.phase"] == "inference" and e["exp.device_type"] == "cpu" for e in plan)

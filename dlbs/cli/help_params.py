@@ -1,8 +1,9 @@
 """``experimenter help``: search the parameters' names and descriptions.
 
 Prints each matching parameter with its type, default value, allowed values and description,
-from the default configs (plus any ``--config``). ``--markdown`` prints the whole reference as
-Markdown; ``docs/parameters.md`` is generated with
+from the default configs (plus any ``--config``). ``--frameworks`` lists the frameworks dlbs
+runs and names DLBS's others as not supported (``--frameworks pytorch``: its parameters, as
+DLBS's ``help --frameworks NAME``). ``--markdown`` prints the whole reference as Markdown; ``docs/parameters.md`` is generated with
 ``python -m dlbs.cli.help_params --markdown > docs/parameters.md``.
 """
 from __future__ import annotations
@@ -18,8 +19,21 @@ from dlbs.cli.planargs import add_config_arguments, load_config
 from dlbs.engine import Config, ParamSpec
 from dlbs.errors import DLBSError, UsageError
 
-HELP = "search parameters by name (--params) and description (--text); show type, default, doc"
+HELP = ("search parameters by name (--params) and description (--text); show type, default, "
+        "doc; list frameworks (--frameworks)")
 EXAMPLE = "experimenter help --params 'exp\\.num_' --text 'docker'"
+
+#: The frameworks (``exp.framework``) dlbs runs: name -> what runs it.
+FRAMEWORKS = {"pytorch": "PyTorch: python/pytorch_benchmarks/benchmarks.py, on bare metal or in "
+                         "a container (exp.docker), on CPUs or GPUs, on one node or several"}
+#: DLBS's other benchmark backends, which dlbs does not run.
+DLBS_ONLY_FRAMEWORKS = ("tensorflow", "nvtfcnn", "nvcnn", "bvlc_caffe", "nvidia_caffe",
+                        "intel_caffe", "caffe2", "mxnet", "tensorrt", "openvino")
+#: The parameters ``help --frameworks NAME`` shows, as DLBS's (its most used ones, then every
+#: parameter of the framework's namespace).
+COMMON_PARAMETERS = ("exp.framework", "exp.model", "exp.docker", "exp.num_warmup_batches",
+                     "exp.num_batches", "exp.phase", "exp.replica_batch", "exp.gpus",
+                     "exp.log_file")
 
 MARKDOWN_TITLE = "# Parameters"
 MARKDOWN_INTRO = (
@@ -38,11 +52,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="show parameters whose description matches a REGEX")
     parser.add_argument("--markdown", action="store_true",
                         help="print the reference of the selected parameters as Markdown")
+    parser.add_argument("--frameworks", nargs="*", metavar="FRAMEWORK",
+                        help="list the frameworks (exp.framework) dlbs runs; with names, show "
+                             "the most used parameters and those of each framework (as DLBS)")
     add_config_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the matching parameters; return 0 (an error when none matches)."""
+    if args.frameworks is not None:
+        if args.params or args.text or args.markdown:
+            raise UsageError("help: --frameworks cannot be combined with --params, --text or "
+                             "--markdown")
+        return _frameworks(args)
     config = load_config(args, with_command_line=False)
     names = select_parameters(config, _compile(args.params, "--params"),
                               _compile(args.text, "--text"))
@@ -54,6 +76,38 @@ def run(args: argparse.Namespace) -> int:
         raise DLBSError(f"no parameter matches '{patterns}'; "
                         "run 'experimenter help' to list them all")
     sys.stdout.write("\n".join(format_parameter(config, name) for name in names) + "\n")
+    return 0
+
+
+def format_frameworks() -> str:
+    """The frameworks dlbs runs, then DLBS's that it does not (DLBS's ``help --frameworks``)."""
+    lines = [f"{name:<10} {text}" for name, text in FRAMEWORKS.items()]
+    others = ", ".join(DLBS_ONLY_FRAMEWORKS)
+    lines += ["", f"Not supported (DLBS's other benchmark backends): {others}; "
+              + "validate and run refuse them.", ""]
+    lines.append("The framework is exp.framework (the default is pytorch). Its parameters: "
+                 "experimenter help --frameworks pytorch")
+    return "\n".join(lines) + "\n"
+
+
+def _frameworks(args: argparse.Namespace) -> int:
+    """``help --frameworks [NAME...]``: list them, or show each one's parameters."""
+    if not args.frameworks:
+        sys.stdout.write(format_frameworks())
+        return 0
+    for name in args.frameworks:
+        if name not in FRAMEWORKS:
+            dlbs_only = " (a DLBS backend that dlbs does not run)" \
+                if name in DLBS_ONLY_FRAMEWORKS else ""
+            raise DLBSError(f"framework '{name}' is not supported{dlbs_only}; dlbs runs "
+                            f"{', '.join(FRAMEWORKS)} ('experimenter help --frameworks' lists "
+                            "them)")
+    config = load_config(args, with_command_line=False)
+    for name in args.frameworks:
+        names = [n for n in COMMON_PARAMETERS if n in config.parameters]
+        names += sorted(n for n in config.parameters if n.startswith(f"{name}."))
+        sys.stdout.write(f"--- {name} ---\n")
+        sys.stdout.write("\n".join(format_parameter(config, n) for n in names) + "\n")
     return 0
 
 

@@ -1,19 +1,34 @@
 """``dlbs parse`` (also ``logparser``): parse experiment logs into a JSON, JSONL or CSV file.
 
 Reads log files and folders, filters and projects the records, and writes them to
-``--output_file`` (format from its name) or as JSON to stdout. Warnings go to stderr.
+``--output_file`` (format from its name) or as JSON to stdout: ``logparser`` prints DLBS's
+plain list of records (``json.dump(records, indent=4, sort_keys=True)``, as DLBS's logparser),
+``dlbs parse`` the ``{"data": [...]}`` of a ``.json`` file. Warnings go to stderr. DLBS's
+options are all accepted: ``--filter_query`` (a missing key matches, as DLBS's),
+``--filter_params``, ``-P`` (parameters added, ``${key}`` naming a key of the record),
+``--overwrite`` (an output file is always replaced, atomically).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from dlbs.errors import UsageError
 from dlbs.logs.parser import is_failed
-from dlbs.logs.select import filter_records, parse_key_list, parse_query, project
+from dlbs.logs.select import (
+    extend,
+    filter_records,
+    having,
+    parse_extension,
+    parse_key_list,
+    parse_query,
+    project,
+)
 from dlbs.logs.sources import load_records
 from dlbs.logs.store import FORMATS, dump_records, file_format, write_records
 
@@ -26,8 +41,13 @@ FAILED_CHOICES = ("keep", "discard", "keep_separately")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``parse``."""
+    # DLBS's logparser prints a plain list; ``dlbs parse`` the {"data": [...]} of a .json file
+    parser.set_defaults(plain_list=parser.prog == "logparser")
+    if parser.prog != "logparser":
+        parser.prog = f"{program()} parse"
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
-                        help="log files and folders of *.log files")
+                        help="log files and folders of *.log files (and *.log.gz named "
+                             "explicitly)")
     parser.add_argument("--recursive", action="store_true",
                         help="search folders and all their sub-folders")
     parser.add_argument("--output_file", "--output-file", default=None,
@@ -37,7 +57,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep only these keys (comma-separated, globs allowed: 'results.*')")
     parser.add_argument("--filter_query", "--filter-query", default=None,
                         help="JSON object of key: condition; keep the records matching all "
-                             "(a missing key does not match)")
+                             "(a record without the key is kept, as in DLBS)")
+    parser.add_argument("--filter_params", "--filter-params", default=None, metavar="KEYS",
+                        help="keep only the records that have all these keys (comma-separated; "
+                             "DLBS's option)")
+    parser.add_argument("-P", dest="extend", action="append", default=[], metavar="JSON",
+                        help="add parameters to every record kept, as DLBS's logparser: "
+                             "-P'{\"exp.my_summary\": \"${exp.model_title} ${results.time}\"}' "
+                             "(${key} is a key of the record; repeatable)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="DLBS's option, accepted: the output file is always replaced "
+                             "(atomically)")
     parser.add_argument("--failed_benchmarks", "--failed-benchmarks", default="discard",
                         choices=FAILED_CHOICES,
                         help="what to do with failed benchmarks (status other than ok): "
@@ -95,21 +125,38 @@ def split_outputs(records: list[dict[str, Any]], output: str, per_file: int | No
     return [(f"{stem}_{i}{fmt}", chunk) for i, chunk in enumerate(chunks)]
 
 
+def program() -> str:
+    """The name this command was called by, for usage lines: ``experimenter`` or ``dlbs``."""
+    name = os.path.basename(sys.argv[0] or "")
+    return "experimenter" if name.startswith("experimenter") else "dlbs"
+
+
+def _extended(records: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+    return [extend(r, params, str(r.get("exp.log_file", "a record"))) for r in records]
+
+
 def run(args: argparse.Namespace) -> int:
     """Parse the inputs and write the records."""
     _check(args)
     query = parse_query(args.filter_query)
+    required = parse_key_list(args.filter_params)
+    params = parse_extension(args.extend)
     records = load_records(args.inputs, args.recursive, args.jobs, args.ignore_errors)
-    selected = list(filter_records(records, query))
+    selected = list(having(filter_records(records, query), required))
     good, failed = _split(selected, args.failed_benchmarks)
     if args.failed_benchmarks == "discard" and len(good) < len(selected):
         left = len(selected) - len(good)
         print(f"logparser: {left} failed benchmark{'s' if left > 1 else ''} (status other than "
               "ok) left out; --failed_benchmarks keep keeps them", file=sys.stderr)
+    good, failed = _extended(good, params), _extended(failed, params)
     keys = parse_key_list(args.output_params)
     good = [project(r, keys) for r in good]
     if not args.output_file:
-        dump_records(good, ".json", sys.stdout)
+        if args.plain_list:  # DLBS's logparser prints a plain list
+            json.dump(good, sys.stdout, indent=4, sort_keys=True)
+            sys.stdout.write("\n")
+        else:
+            dump_records(good, ".json", sys.stdout)
         return 0
     written = []
     for path, part in split_outputs(good, args.output_file, args.benchmarks_per_file,

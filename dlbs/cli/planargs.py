@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import dlbs
@@ -26,7 +27,7 @@ from dlbs.config import (
     parse_variable_args,
 )
 from dlbs.engine import Config, ParamSpec, build_plan, expand_plan, merge_configs
-from dlbs.errors import UsageError
+from dlbs.errors import ExpansionError, UsageError
 from dlbs.planfile import read_plan
 
 TIMESTAMP_PARAM = "sys.timestamp"
@@ -40,6 +41,8 @@ class PlanSource:
     experiments: Iterator[dict[str, Any]]
     specs: Mapping[str, ParamSpec]
     environ: Mapping[str, str]
+    #: parameter name -> what to add to an expansion error about it (``shadowed_parameters``)
+    hints: Mapping[str, str] = field(default_factory=dict)
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -102,6 +105,102 @@ def load_config(args: argparse.Namespace, *, with_command_line: bool = True) -> 
                          defaults=defaults)
 
 
+def shadowed_parameters(sources: Sources, params: Mapping[str, Any],
+                        variables: Mapping[str, Any]) -> dict[str, str]:
+    """``-P`` names that a config's variable of the same name beats (a variable beats a
+    parameter, as in DLBS), unless ``-V`` replaces that variable: name -> what to do."""
+    hints = {}
+    for name, value in params.items():
+        if name in variables:
+            continue
+        owners = [origin for origin, raw in sources
+                  if isinstance(raw, Mapping) and isinstance(raw.get("variables"), Mapping)
+                  and name in raw["variables"]]
+        if owners:
+            hints[name] = (f"-P{name} is not used: {owners[-1]} makes {name} a variable, and a "
+                           f"variable beats a parameter of the same name (as in DLBS); give "
+                           f"-V{name}='{json.dumps([value])}' to replace its values")
+    return hints
+
+
+#: What to use instead of each parameter of DLBS's launch plumbing that dlbs declares (so that
+#: DLBS's configs and plans resolve) but does not use (``dlbs.engine.expand``'s
+#: ``UNUSED_DLBS_PARAMETERS``, kept out of ``exp.id``; a test keeps the two alike).
+INSTEAD_OF_DLBS: dict[str, str] = {
+    "pytorch.env": "use -Pruntime.env.NAME=VALUE",
+    "pytorch.args": "dlbs builds the flags from the exp.* and pytorch.* parameters",
+    "pytorch.launcher": "use runtime.launcher for a command in front of the benchmark",
+    "pytorch.docker_args": "use exp.docker_args",
+    "runtime.EXPORT_CUDA_VISIBLE_DEVICES": "dlbs sets CUDA_VISIBLE_DEVICES from exp.gpus",
+    "runtime.EXPORT_CUDA_CACHE_PATH": "use -Pruntime.env.CUDA_CACHE_PATH=DIR",
+    "runtime.cuda_cache": "use -Pruntime.env.CUDA_CACHE_PATH=DIR",
+    "monitor.launcher": "the monitor is built in: use monitor.frequency",
+    "monitor.pid_folder": "the monitor is built in: use monitor.frequency",
+    "monitor.backend_pid_folder": "the monitor is built in: use monitor.frequency",
+    "monitor.timeseries": "the monitor is built in: use monitor.frequency",
+    "exp.use_tensor_core": "tensor cores follow exp.dtype and pytorch.cudnn_fastest",
+    "exp.model_opts": "use pytorch.model_config",
+}
+_UNSET: tuple[Any, ...] = ("", None, [])
+
+
+def default_values(defaults: Sources) -> dict[str, Any]:
+    """The values the default configs give the parameters of :data:`INSTEAD_OF_DLBS`."""
+    values = {}
+    for _, raw in defaults:
+        for name, value in (raw.get("parameters") or {}).items():
+            if name in INSTEAD_OF_DLBS:
+                values[name] = value.get("val") if isinstance(value, Mapping) else value
+    return values
+
+
+def unused_dlbs_parameters(settings: Iterable[Mapping[str, Any]],
+                           defaults: Mapping[str, Any]) -> list[str]:
+    """The names of :data:`INSTEAD_OF_DLBS` that ``settings`` (parameters, extension values,
+    experiments; a variable as one mapping per value) set to something else than their
+    default, in the order of that table."""
+    found: set[str] = set()
+    for values in settings:
+        for name in INSTEAD_OF_DLBS.keys() & values.keys():
+            value, default = values[name], defaults.get(name, "")
+            if value not in _UNSET and value != default and _text(value) != _text(default):
+                found.add(name)
+        if len(found) == len(INSTEAD_OF_DLBS):
+            break
+    return [name for name in INSTEAD_OF_DLBS if name in found]
+
+
+def _text(value: Any) -> str:
+    """A value as expansion substitutes it (``-Pexp.model_opts={}`` is DLBS's ``"{}"``)."""
+    if isinstance(value, list):
+        return " ".join(map(str, value))
+    return json.dumps(value) if isinstance(value, dict) else str(value)
+
+
+def warn_unused_dlbs_parameters(names: list[str]) -> None:
+    """One warning naming the DLBS plumbing that is set but not used, and what to use."""
+    if not names:
+        return
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(INSTEAD_OF_DLBS[name], []).append(name)
+    uses = "; ".join(f"{', '.join(group)} ({advice})" for advice, group in groups.items())
+    print(f"warning: dlbs builds the benchmark's launch itself; these DLBS parameters are set "
+          f"but not used: {uses}", file=sys.stderr)
+
+
+def _config_settings(config: Config) -> Iterator[Mapping[str, Any]]:
+    """Every mapping of names to values in ``config``: parameters, each value of each variable,
+    the parameters and cases of each extension."""
+    yield config.parameters
+    for name, values in config.variables.items():
+        for value in values:
+            yield {name: value}
+    for ext in config.extensions:
+        yield ext["parameters"]
+        yield from ext["cases"]
+
+
 #: Namespaces whose names dlbs declares: a name there that no config declares is a typo or a
 #: DLBS parameter dlbs does not use (``runtime.env.<NAME>`` names are the user's own).
 OWN_NAMESPACES = ("exp.", "pytorch.", "runtime.", "monitor.", "slurm.")
@@ -128,13 +227,24 @@ def check_unknown_parameters(config: Config, strict: bool) -> None:
         print(f"warning: {message}", file=sys.stderr)
 
 
+#: Environment variables that expansion sees as empty when they are not set, as in DLBS
+#: (its ``experimenter.py`` sets them to '' in ``os.environ``; its configs refer to them, e.g.
+#: ``${http_proxy}`` in the Docker arguments of its OpenVINO backend, found in every plan its
+#: ``build`` writes).
+EMPTY_WHEN_UNSET = ("CUDA_CACHE_PATH", "http_proxy", "https_proxy")
+
+
 def make_environ(base: Mapping[str, str] | None = None) -> dict[str, str]:
     """Return the environment that expansion sees: ``os.environ`` (or ``base``) plus
-    ``DLBS_ROOT``, ``DLBS_PYTHON`` and ``PWD`` where they are not set."""
+    ``DLBS_ROOT``, ``DLBS_PYTHON`` (also ``sys.executable`` in an expression) and ``PWD``
+    where they are not set, and :data:`EMPTY_WHEN_UNSET` as ''. (Only expansion sees these: the
+    benchmark's environment is built by the launcher.)"""
     environ = dict(os.environ if base is None else base)
     environ.setdefault("DLBS_ROOT", str(dlbs.PROJECT_ROOT))
     environ.setdefault("DLBS_PYTHON", sys.executable)
     environ.setdefault("PWD", os.getcwd())
+    for name in EMPTY_WHEN_UNSET:
+        environ.setdefault(name, "")
     return environ
 
 
@@ -153,10 +263,20 @@ def open_plan(args: argparse.Namespace) -> PlanSource:
     """
     if getattr(args, "plan", None):
         return _open_plan_file(args)
-    config = load_config(args)
+    sources, defaults = config_sources(args)
+    params = parse_param_args(getattr(args, "params", None))
+    variables = parse_variable_args(getattr(args, "variables", None))
+    config = merge_configs(sources, params, variables,
+                           parse_extension_args(getattr(args, "extensions", None)),
+                           defaults=defaults)
     check_unknown_parameters(config, bool(getattr(args, "strict", False)))
+    hints = shadowed_parameters([*defaults, *sources], params, variables)
+    for hint in hints.values():
+        print(f"warning: {hint}", file=sys.stderr)
+    warn_unused_dlbs_parameters(unused_dlbs_parameters(_config_settings(config),
+                                                       default_values(defaults)))
     set_timestamp(config)
-    return PlanSource(build_plan(config), config.specs, make_environ())
+    return PlanSource(build_plan(config), config.specs, make_environ(), hints)
 
 
 def _open_plan_file(args: argparse.Namespace) -> PlanSource:
@@ -167,8 +287,10 @@ def _open_plan_file(args: argparse.Namespace) -> PlanSource:
         raise UsageError(f"--plan {args.plan} cannot be combined with {', '.join(mixed)}: the "
                          "plan is built already; rebuild it with 'experimenter build'")
     experiments, specs = read_plan(args.plan)
+    sources, defaults = config_sources(args)
     if specs is None:  # a DLBS plan: declarations come from the default configs
-        specs = load_config(args, with_command_line=False).specs
+        specs = merge_configs(sources, defaults=defaults).specs
+    warn_unused_dlbs_parameters(unused_dlbs_parameters(experiments, default_values(defaults)))
     return PlanSource(iter(experiments), specs, make_environ())
 
 
@@ -179,4 +301,19 @@ def load_experiments(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
     experiment is built and expanded only when the iterator reaches it.
     """
     source = open_plan(args)
-    return expand_plan(source.experiments, source.specs, source.environ)
+    experiments = expand_plan(source.experiments, source.specs, source.environ)
+    return _with_hints(experiments, source.hints) if source.hints else experiments
+
+
+def _with_hints(experiments: Iterator[dict[str, Any]],
+                hints: Mapping[str, str]) -> Iterator[dict[str, Any]]:
+    """``experiments``, with the hint about a parameter added to an expansion error about it
+    (``-Pexp.framework=pytorch`` beaten by a config's variable: the error names the
+    variable's value, which the user did not give)."""
+    try:
+        yield from experiments
+    except ExpansionError as err:
+        hint = hints.get(err.param or "")
+        if hint is None:
+            raise
+        raise ExpansionError(f"{err} ({hint})", param=err.param) from None

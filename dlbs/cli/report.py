@@ -7,15 +7,18 @@ writes PNG charts. Diagnostics go to stderr.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 from typing import Any
 
+from dlbs.cli.parse import program
 from dlbs.errors import DLBSError, ReportError, UsageError
 from dlbs.logs.select import filter_records, parse_key_list, parse_query
 from dlbs.logs.sources import load_records
 from dlbs.logs.store import atomic_output
+from dlbs.reports import dlbs_json
 from dlbs.reports.aggregate import NOISE_THRESHOLD
 from dlbs.reports.build import KINDS, build_report, compare_records
 from dlbs.reports.compare import MIN_CHANGE
@@ -27,16 +30,41 @@ HELP = "report benchmark results as tables and charts (regular, weak/strong scal
 EXAMPLE = ("dlbs report ./logs --recursive --type weak --format html --output_file report.html "
            "--plot charts/")
 LOG = logging.getLogger("dlbs.report")
+#: DLBS's reporter's report types, and ours that they are.
+DLBS_KINDS = {"weak-scaling": "weak", "strong-scaling": "strong", "exploration": "regular"}
+#: DLBS's reporter's --target_variable values.
+TARGET_VARIABLES = ("results.time", "results.throughput")
+
+
+def dlbs_aliases(args: argparse.Namespace) -> None:
+    """Map DLBS reporter options onto ours: ``--summary_file`` is an input and its report
+    types are ours. ``--target_variable`` changes nothing: our reports show throughput and
+    time (regular) or throughput, speedup and efficiency (scaling), which DLBS's
+    ``results.time`` gives alike (efficiency = time_1 / time_N at a fixed replica batch; a
+    record without a throughput gets effective batch x 1000 / time). ``--query`` is DLBS's
+    strict filter, ``--report_file`` DLBS's JSON of batch times (``dlbs_json``)."""
+    args.inputs = [*args.inputs, *args.summary_file]
+    args.kind = DLBS_KINDS.get(args.kind, args.kind)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``report``."""
+    parser.prog = f"{program()} report"
     parser.add_argument("inputs", nargs="*", metavar="INPUT",
                         help="log files, folders of logs, parsed files (.json, .jsonl, .csv...)")
     parser.add_argument("--recursive", action="store_true", help="search sub-folders too")
-    parser.add_argument("--type", dest="kind", default="regular", choices=KINDS,
+    parser.add_argument("--type", dest="kind", default="regular",
+                        choices=[*KINDS, *DLBS_KINDS],
                         help="regular: model x device by replica batch; weak/strong: scaling by "
-                             "number of devices; summary: statistics of every experiment")
+                             "number of devices; summary: statistics of every experiment "
+                             "(DLBS's names weak-scaling, strong-scaling, exploration work too)")
+    parser.add_argument("--summary_file", "--summary-file", action="append", default=[],
+                        metavar="FILE", help="a parsed file to report on, as DLBS's reporter "
+                                             "takes it (same as naming it as an INPUT)")
+    parser.add_argument("--target_variable", "--target-variable", default=None,
+                        choices=TARGET_VARIABLES,
+                        help="DLBS's reporter option, accepted: our reports show throughput "
+                             "and time, speedup and efficiency, which either variable gives")
     parser.add_argument("--rows", default=None, help="pivot rows (comma-separated columns)")
     parser.add_argument("--cols", default=None, help="pivot columns (comma-separated)")
     parser.add_argument("--value", default=None,
@@ -55,7 +83,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --compare: smallest relative change called faster/slower "
                              "(default %(default)s = 1%%)")
     parser.add_argument("--filter_query", "--filter-query", default=None,
-                        help="JSON object of key: condition selecting the experiments")
+                        help="JSON object of key: condition selecting the experiments (a "
+                             "record without the key is kept, as by DLBS's logparser)")
+    parser.add_argument("--query", default=None, metavar="JSON",
+                        help="DLBS's summary builder filter: as --filter_query, but a record "
+                             "without the key is left out")
+    parser.add_argument("--report_file", "--report-file", default=None, metavar="FILE",
+                        help="also write DLBS's summary-builder JSON of batch times here "
+                             "(--type exploration|regular, weak-scaling|weak, "
+                             "strong-scaling|strong)")
     parser.add_argument("--ignore_errors", "--ignore-errors", action="store_true",
                         help="skip unusable files with a warning")
     parser.add_argument("--jobs", type=int, default=None, help="parser processes")
@@ -65,6 +101,8 @@ def _load(names: list[str], args: argparse.Namespace, query: dict[str, Any]
           ) -> list[dict[str, Any]]:
     records = load_records(names, args.recursive, args.jobs, args.ignore_errors)
     selected = list(filter_records(records, query))
+    strict = parse_query(args.query, "--query")
+    selected = list(filter_records(selected, strict, policy="strict", option="--query"))
     if not selected:
         if records:
             raise ReportError(f"no benchmark records in {', '.join(names)} match the filter")
@@ -83,8 +121,13 @@ def _pivot_args(args: argparse.Namespace) -> tuple[list[str], list[str], str] | 
 
 def make_report(args: argparse.Namespace) -> Report:
     """Build the report the arguments ask for."""
+    dlbs_aliases(args)
     query = parse_query(args.filter_query)
+    parse_query(args.query, "--query")  # a bad one fails before any log is read
     pivot = _pivot_args(args)
+    if args.report_file and (args.compare or pivot or args.kind not in dlbs_json.BATCH_TYPES):
+        raise UsageError("--report_file writes DLBS's JSON of batch times of a --type "
+                         "exploration (regular), weak-scaling or strong-scaling report")
     if args.compare:
         if args.inputs:
             raise UsageError("--compare BASE NEW takes its inputs itself; drop the other inputs")
@@ -132,6 +175,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--noise_threshold must be >= 0 (e.g. 0.05 for 5%)")
     report = make_report(args)
     text = _render(report, args)
+    if args.report_file:
+        _write(json.dumps(dlbs_json.summary_json(report), indent=4) + "\n", args.report_file)
     if args.plot:  # before the report: a bad --plot folder fails with nothing written
         from dlbs.reports.plots import write_charts
         paths = write_charts(report, args.plot)

@@ -32,7 +32,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Expand, validate and run the plan; print a summary on stderr."""
+    """Expand, validate and run the plan; print a summary on stderr (a terminal that goes away
+    meanwhile ends the output, never the sweep)."""
+    from dlbs.runner.progress import tolerant_output
+    with tolerant_output():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from dlbs.runner import Runner
     from dlbs.runner.executors import executor_for
     experiments = list(load_experiments(args))
@@ -40,6 +47,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_validation:
         from dlbs.cli.validate import check_runnable
         _, images = check_runnable(experiments)
+    else:
+        from dlbs.cli.validate import check_log_collisions
+        check_log_collisions(experiments)
     bar = {"auto": None, "on": True, "off": False}[args.progress_bar]
     runner = Runner(progress_file=args.progress_file, bar=bar, docker_images=images,
                     executor=executor_for(experiments, args.detach))

@@ -3,12 +3,13 @@
 Expansion errors (undefined references, failed casts, values outside their domain) stop at
 the first one. Then every experiment that would run (``exp.status`` ``ok`` or ``simulate``) is
 checked for what a run needs; all problems are collected and reported as one error. The summary
-goes to stderr; nothing is run and stdout stays empty. ``run`` uses :func:`validate_experiments`
+(``N to run``, ``N to simulate``, then the skipped statuses) goes to stderr; nothing is run and stdout stays empty. ``run`` uses :func:`validate_experiments`
 too (unless ``--no-validation``).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import os
@@ -17,6 +18,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from pytorch_benchmarks.model_names import unknown_model_message
 
 from dlbs.cli.planargs import add_plan_arguments, load_experiments
 from dlbs.errors import DLBSError, ValidationError
+from dlbs.launchers.command import as_bool
 from dlbs.runner.provenance import nvidia_driver
 
 HELP = "expand the plan and check that every experiment can run (nothing is run)"
@@ -33,12 +36,17 @@ log = logging.getLogger(__name__)
 
 #: ``exp.status`` values of experiments that are never run.
 SKIPPED_STATUSES = frozenset({"disabled", "inactive"})
+#: ``exp.status`` of experiments whose launch script is printed instead of run.
+SIMULATE = "simulate"
 FRAMEWORKS = frozenset({"pytorch"})
 GPUS = re.compile(r"\d+([,:]\d+)*")
 ID_WORD = re.compile(r"[A-Za-z0-9_.\-]+")
 MAX_TIMEOUT_S = 30 * 24 * 3600
 ADAPTIVE = ("exp.target_precision", "exp.max_time")
-MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
+#: The ``exp.replica_batch`` that asks the benchmark for the largest batch that fits.
+MAX_BATCH = "max"
+#: A zoo or plugin name, or ``hf:<model_type>`` (a Hugging Face model; ':' only in that prefix).
+MODEL_NAME = re.compile(r"(hf:)?[A-Za-z0-9_][A-Za-z0-9_.\-]*")
 
 
 @dataclass
@@ -52,11 +60,15 @@ class ValidationReport:
     warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        """Return a one-line summary, e.g. ``4 experiments: 3 to run, 1 disabled``."""
-        runnable = sum(n for status, n in self.statuses.items() if status not in SKIPPED_STATUSES)
-        parts = [f"{runnable} to run"] + [f"{n} {status}" for status, n in
-                                          sorted(self.statuses.items())
-                                          if status in SKIPPED_STATUSES]
+        """Return a one-line summary, e.g. ``4 experiments: 2 to run, 1 to simulate,
+        1 disabled`` (simulated experiments print their launch script; they do not run)."""
+        runnable = sum(n for status, n in self.statuses.items()
+                       if status not in SKIPPED_STATUSES and status != SIMULATE)
+        parts = [f"{runnable} to run"]
+        if self.statuses[SIMULATE]:
+            parts.append(f"{self.statuses[SIMULATE]} to simulate")
+        parts += [f"{n} {status}" for status, n in sorted(self.statuses.items())
+                  if status in SKIPPED_STATUSES]
         noun = "experiment" if self.total == 1 else "experiments"
         return f"{self.total} {noun}: {', '.join(parts)}"
 
@@ -97,6 +109,17 @@ def check_docker(experiments: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     from dlbs.runner.dockerengine import check_plan  # lazy: the docker SDK is slow to import
 
     return check_plan(experiments)
+
+
+def check_log_collisions(experiments: Sequence[Mapping[str, Any]]) -> None:
+    """What ``run --no-validation`` still checks: no two runnable experiments share a log
+    (one would be skipped as "already done", or both write one file). Raise ValidationError."""
+    report, seen = ValidationReport(), {}  # type: ignore[var-annotated]
+    for index, experiment in enumerate(experiments):
+        report.total += 1
+        if str(experiment.get("exp.status", "ok")) not in SKIPPED_STATUSES:
+            report.problems += _check_log_file(index, experiment, seen)
+    raise_on_problems(report)
 
 
 def raise_on_problems(report: ValidationReport) -> None:
@@ -150,7 +173,7 @@ def check_experiment(experiment: Mapping[str, Any]) -> list[str]:
     elif not MODEL_NAME.fullmatch(str(model)):
         # The model names the log file: '/' or '..' would write outside exp.log_dir.
         problems.append(f"exp.model {model!r} is not a model name (letters, digits, '_', '-', "
-                        "'.'; see benchmarks.py --list_models)")
+                        "'.', or hf:<model_type>; see benchmarks.py --list_models)")
     else:
         problems += _check_model_name(experiment, str(model))
     framework = experiment.get("exp.framework")
@@ -159,13 +182,18 @@ def check_experiment(experiment: Mapping[str, Any]) -> list[str]:
     for name, least in (("exp.replica_batch", 1), ("exp.num_batches", 1),
                         ("exp.num_warmup_batches", 0), ("exp.num_nodes", 1), ("exp.repeat", 1),
                         ("exp.repeat_index", 0), ("exp.cpu_threads", 0), ("exp.cpu_replicas", 1),
-                        ("exp.timeout", 0)):
+                        ("exp.timeout", 0), ("exp.seq_len", 0), ("exp.generate", 0)):
         value = experiment.get(name, least)
+        if name == "exp.replica_batch" and value == MAX_BATCH:
+            continue
         if not isinstance(value, int) or isinstance(value, bool) or value < least:
-            problems.append(f"{name} is {value!r}; it must be an integer >= {least}")
-    problems += _check_repeat_index(experiment)
+            word = f" or '{MAX_BATCH}'" if name == "exp.replica_batch" else ""
+            problems.append(f"{name} is {value!r}; it must be an integer >= {least}{word}")
+    problems += _check_repeat_index(experiment) + _check_max_batch(experiment)
     problems += _check_numbers(experiment) + _check_gpus(experiment) + _check_paths(experiment)
+    problems += _check_device_type(experiment)
     problems += _check_adaptive(experiment) + _check_nodes(experiment)
+    problems += _check_measures(experiment)
     if experiment.get("exp.docker") is True and not experiment.get("exp.docker_image"):
         problems.append("exp.docker is true but exp.docker_image is empty")
     elif not problems:
@@ -178,9 +206,32 @@ def warn_experiment(experiment: Mapping[str, Any]) -> list[str]:
     from dlbs.launchers.torchrun import node_warnings
 
     try:
-        return node_warnings(experiment)
+        warnings = node_warnings(experiment)
     except DLBSError:
-        return []  # a malformed value: check_experiment reports it
+        warnings = []  # a malformed value: check_experiment reports it
+    return warnings + _unused_image(experiment)
+
+
+@lru_cache(maxsize=1)
+def _default_image() -> str:
+    """The default of ``pytorch.docker_image`` (what ``exp.docker_image`` is unless set)."""
+    from dlbs.config import default_config_files
+
+    for path in default_config_files():
+        spec = json.loads(path.read_text()).get("parameters", {}).get("pytorch.docker_image")
+        if isinstance(spec, dict):
+            return str(spec.get("val", ""))
+    return ""
+
+
+def _unused_image(experiment: Mapping[str, Any]) -> list[str]:
+    """An image chosen by the user (DLBS ran in Docker by default) on a bare-metal run."""
+    image = experiment.get("exp.docker_image")
+    if experiment.get("exp.docker") is not False or not image or image == _default_image():
+        return []
+    return [(f"exp.docker_image is {image!r} but exp.docker is false: the experiment runs on "
+             "bare metal and the image is not used (DLBS ran in Docker by default; dlbs does "
+             "not): set -Pexp.docker=true to run in it")]
 
 
 def _check_nodes(experiment: Mapping[str, Any]) -> list[str]:
@@ -219,6 +270,19 @@ def _check_gpus(experiment: Mapping[str, Any]) -> list[str]:
     return []
 
 
+def _check_device_type(experiment: Mapping[str, Any]) -> list[str]:
+    """``exp.device_type`` 'gpu' needs GPUs in ``exp.gpus``: dlbs computes it from ``exp.gpus``,
+    but a config may set it (DLBS's inference recipe sets ``"exp.device_type": "gpu"``), and then
+    emptying ``exp.gpus`` leaves a GPU experiment without a GPU."""
+    gpus = str(experiment.get("exp.gpus", "")).strip()
+    if experiment.get("exp.device_type") != "gpu" or gpus:
+        return []
+    return [("exp.device_type is 'gpu' but exp.gpus is empty, so there is no GPU to run on "
+            "(a config or -P sets exp.device_type, which dlbs otherwise computes from "
+            "exp.gpus): for the CPU add -Pexp.device_type=cpu (or remove it from the config); "
+            "for GPUs give exp.gpus, e.g. -Pexp.gpus=0")]
+
+
 def _check_paths(experiment: Mapping[str, Any]) -> list[str]:
     """``exp.id`` is one plain word, and a log file named under ``exp.log_dir`` stays in it."""
     problems = []
@@ -240,12 +304,13 @@ def check_host(experiments: Iterable[Mapping[str, Any]]) -> None:
         return
     for index, exp in enumerate(experiments):
         local = str(exp.get("exp.scheduler") or "local") == "local"
-        if (str(exp.get("exp.status", "ok")) not in SKIPPED_STATUSES | {"simulate"} and local
+        if (str(exp.get("exp.status", "ok")) not in SKIPPED_STATUSES | {SIMULATE} and local
                 and exp.get("exp.docker") is not True and exp.get("exp.device_type") == "gpu"):
             raise ValidationError(
                 f"experiment {index}: exp.gpus is {exp.get('exp.gpus')!r} (a GPU experiment) but "
                 "this host has no NVIDIA GPU (no driver in /proc/driver/nvidia); "
-                "-Pexp.gpus='\"\"' runs it on the CPU")
+                "-Pexp.gpus='\"\"' runs it on the CPU (with -Pexp.device_type=cpu too if a config "
+                "sets exp.device_type)")
 
 
 def models_dir(experiment: Mapping[str, Any]) -> Path | None:
@@ -258,7 +323,8 @@ def models_dir(experiment: Mapping[str, Any]) -> Path | None:
 
 
 def _check_model_name(experiment: Mapping[str, Any], model: str) -> list[str]:
-    """An unknown model, with "did you mean", from the sources of the zoo (no torch import)."""
+    """An unknown model, with "did you mean", from the sources of the zoo, of the installed
+    ``dlbs.models`` plugins and of transformers for ``hf:`` names (no torch import)."""
     folder = models_dir(experiment)
     message = unknown_model_message(model, folder) if folder else None
     return [f"exp.model: {message}"] if message else []
@@ -274,6 +340,26 @@ def _check_repeat_index(experiment: Mapping[str, Any]) -> list[str]:
     return [f"exp.repeat_index is {index}; it must be below exp.repeat ({repeat})"]
 
 
+def _check_max_batch(experiment: Mapping[str, Any]) -> list[str]:
+    """``exp.replica_batch`` 'max': one replica (the largest batch is searched in one process,
+    and replicas would have to agree on it) and a model to fit (not the input pipeline alone).
+    The benchmark refuses the same (``run --no-validation``)."""
+    if experiment.get("exp.replica_batch") != MAX_BATCH:
+        return []
+    problems = []
+    replicas = experiment.get("exp.num_replicas", 1)
+    if isinstance(replicas, int) and not isinstance(replicas, bool) and replicas > 1:
+        problems.append(f"exp.replica_batch is 'max' but exp.num_replicas is {replicas}: the "
+                        "largest batch is searched with one replica; run 'max' on one (e.g. "
+                        "-Pexp.gpus=0 or -Pexp.cpu_replicas=1), then give its results.max_batch "
+                        "as an integer exp.replica_batch")
+    if as_bool(experiment.get("pytorch.data_loader_only", False)):
+        problems.append("exp.replica_batch is 'max' but pytorch.data_loader_only is true: the "
+                        "input pipeline alone has no model to fit in memory; give an integer "
+                        "batch")
+    return problems
+
+
 def _check_adaptive(experiment: Mapping[str, Any]) -> list[str]:
     """``exp.target_precision`` in [0, 1) and ``exp.max_time`` >= 0, finite numbers."""
     problems = []
@@ -284,6 +370,31 @@ def _check_adaptive(experiment: Mapping[str, Any]) -> list[str]:
             limit = "a number >= 0 and < 1 (e.g. 0.01)" if high == 1.0 else \
                 "a number of seconds >= 0 (0: no limit)"
             problems.append(f"{name} is {value!r}; it must be {limit}")
+    return problems
+
+
+def _check_measures(experiment: Mapping[str, Any]) -> list[str]:
+    """``exp.generate`` only in inference, ``exp.peak_tflops`` >= 0, ``pytorch.model_config``
+    a JSON object (the benchmark refuses the same, minutes later)."""
+    problems = []
+    generate = experiment.get("exp.generate", 0)
+    if isinstance(generate, int) and generate > 0 and experiment.get("exp.phase") != "inference":
+        problems.append(f"exp.generate is {generate} but exp.phase is "
+                        f"{experiment.get('exp.phase')!r}: generation latency is an inference "
+                        "figure; add -Pexp.phase=inference")
+    peak = experiment.get("exp.peak_tflops", 0)
+    if not isinstance(peak, (int, float)) or isinstance(peak, bool) or not peak >= 0:
+        problems.append(f"exp.peak_tflops is {peak!r}; it must be a number of TFLOPS >= 0 "
+                        "(0: the known or measured peak)")
+    config = experiment.get("pytorch.model_config", "")
+    if isinstance(config, str) and config.strip():
+        try:
+            config = json.loads(config)
+        except ValueError:
+            config = None
+    if not isinstance(config, dict) and config != "":
+        problems.append(f"pytorch.model_config is {experiment.get('pytorch.model_config')!r}; "
+                        "it must be a JSON object, e.g. '{\"n_layer\": 2}'")
     return problems
 
 

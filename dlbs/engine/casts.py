@@ -29,17 +29,24 @@ def _to_bool(text: str) -> bool:
 _CASTS: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "bool": _to_bool}
 _HINTS = {"int": "an integer such as 16", "float": "a number such as 0.5",
           "bool": "one of true/false, on/off, yes/no, 1/0"}
+#: Words that an int parameter takes besides integers, kept as they are (not cast). The
+#: replica batch ``"max"`` asks the benchmark for the largest batch that fits
+#: (``docs/pytorch-benchmark.md``); the effective batch computed from it is ``"max"`` too
+#: until the run logs the batch it used. Validate checks what else such a value needs.
+INT_WORDS: dict[str, frozenset[str]] = {"exp.replica_batch": frozenset({"max"}),
+                                        "exp.effective_batch": frozenset({"max"})}
 
 
 class Rule:
     """The cast and domain of one parameter."""
 
-    __slots__ = ("allowed", "cast", "domain", "name", "type")
+    __slots__ = ("allowed", "cast", "domain", "name", "type", "words")
 
     def __init__(self, spec: ParamSpec) -> None:
         self.name = spec.name
         self.type = spec.type or ""
         self.cast = _CASTS.get(self.type)
+        self.words = INT_WORDS.get(self.name, frozenset()) if self.type == "int" else frozenset()
         self.allowed = spec.domain  # as written, for messages
         self.domain = spec.domain
         if spec.domain is not None and self.cast is not None:
@@ -48,7 +55,7 @@ class Rule:
 
     def apply(self, value: Any) -> Any:
         """Return ``value`` cast (when it is a string) and checked against the domain."""
-        if self.cast is not None and isinstance(value, str):
+        if self.cast is not None and isinstance(value, str) and value not in self.words:
             value = self._cast(self.cast, value)
         if self.domain is not None and value not in self.domain:
             allowed = ", ".join(str(item) for item in self.allowed or ())
@@ -61,9 +68,10 @@ class Rule:
         try:
             return cast(value)
         except ValueError:
+            words = "".join(f" or '{word}'" for word in sorted(self.words))
             raise ExpansionError(
                 f"parameter '{self.name}': cannot cast {shown(value)} to {self.type}; give "
-                f"{_HINTS[self.type]}", param=self.name) from None
+                f"{_HINTS[self.type]}{words}", param=self.name) from None
 
 
 def _cast_or_keep(cast: Callable[[str], Any], value: Any) -> Any:

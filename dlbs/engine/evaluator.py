@@ -13,7 +13,13 @@ import ast
 import warnings
 
 from dlbs.engine.interpreter import Node, build
-from dlbs.engine.sandbox import ALLOWED_NAMES, NONDETERMINISTIC_NAMES, Forbidden, Sandbox
+from dlbs.engine.sandbox import (
+    ALLOWED_NAMES,
+    CONTEXT_NAMES,
+    NONDETERMINISTIC_NAMES,
+    Forbidden,
+    Sandbox,
+)
 
 #: Longest expression accepted (deeply nested text can exhaust the parser).
 MAX_EXPRESSION_LENGTH = 2_000
@@ -26,33 +32,36 @@ _CACHED_RESULT_LENGTH = 10_000
 class _Compiled:
     """A validated expression turned into closures."""
 
-    __slots__ = ("cacheable", "node")
+    __slots__ = ("cacheable", "deterministic", "node")
 
-    def __init__(self, node: Node, cacheable: bool) -> None:
+    def __init__(self, node: Node, deterministic: bool, cacheable: bool) -> None:
         self.node = node
-        self.cacheable = cacheable
+        self.deterministic = deterministic  # uses no randomness
+        self.cacheable = cacheable          # ... nor the caller's context (sys.executable)
 
 
 _COMPILED: dict[str, _Compiled | Forbidden] = {}
 _RESULTS: dict[str, str] = {}
 
 
-def evaluate(text: str) -> tuple[str, bool]:
+def evaluate(text: str, python: str | None = None) -> tuple[str, bool]:
     """Evaluate ``text``; return ``str()`` of the result and whether it is deterministic.
 
-    Raises ``Forbidden`` for a forbidden construct or unbounded work and any other exception
-    when the expression itself fails (the caller names the parameter).
+    ``python`` is what ``sys.executable`` gives (DLBS's idiom for the interpreter; the only
+    member of ``sys``); without it ``sys`` is not available. Raises ``Forbidden`` for a
+    forbidden construct or unbounded work and any other exception when the expression itself
+    fails (the caller names the parameter).
     """
     cached = _RESULTS.get(text)
     if cached is not None:
         return cached, True
     compiled = compile_expression(text)
-    sandbox = Sandbox()
+    sandbox = Sandbox(python)
     value = compiled.node(sandbox, {})
     result = value if value.__class__ is str else sandbox.call(str, value)
     if compiled.cacheable and len(result) <= _CACHED_RESULT_LENGTH:
         _remember(_RESULTS, text, result)
-    return result, compiled.cacheable
+    return result, compiled.deterministic
 
 
 def compile_expression(text: str) -> _Compiled:
@@ -93,7 +102,8 @@ def _compile(text: str) -> _Compiled:
         raise Forbidden(f"invalid syntax ({err.msg})") from None
     except (ValueError, RecursionError, MemoryError) as err:
         raise Forbidden(f"invalid expression ({type(err).__name__})") from None
-    return _Compiled(node, not names & NONDETERMINISTIC_NAMES)
+    deterministic = not names & NONDETERMINISTIC_NAMES
+    return _Compiled(node, deterministic, deterministic and not names & CONTEXT_NAMES)
 
 
 def _check_names(tree: ast.AST) -> set[str]:

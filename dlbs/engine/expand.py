@@ -19,7 +19,7 @@ from typing import Any
 
 from dlbs.engine.casts import Rule, build_rules
 from dlbs.engine.model import CAPTURE_PREFIX, ParamSpec, shown
-from dlbs.engine.resolver import ID_PARAM, Resolver
+from dlbs.engine.resolver import ID_PARAM, Resolver, is_auto_id
 from dlbs.errors import ExpansionError
 
 #: Parameters left out of the ``exp.id`` hash (besides ``sys.*``, captures and the parameters
@@ -32,11 +32,20 @@ from dlbs.errors import ExpansionError
 #: ``slurm.master_port``; ``slurm.gpus_per_node`` follows ``exp.gpus``, which is hashed), and
 #: where a manual multi-node run meets (``pytorch.distributed_rendezvous``: another port is
 #: the same experiment; the node's rank, which names its log, is hashed when it is not 0).
+#: So are ``exp.status_msg`` (a note on ``exp.status``) and DLBS's launch plumbing, which dlbs
+#: declares so that DLBS's configs and plans resolve but never uses (``UNUSED_DLBS_PARAMETERS``).
+UNUSED_DLBS_PARAMETERS = frozenset({
+    "pytorch.launcher", "pytorch.env", "pytorch.args", "pytorch.docker_args",
+    "runtime.EXPORT_CUDA_VISIBLE_DEVICES", "runtime.EXPORT_CUDA_CACHE_PATH", "runtime.cuda_cache",
+    "monitor.launcher", "monitor.pid_folder", "monitor.backend_pid_folder", "monitor.timeseries",
+    "exp.use_tensor_core", "exp.model_opts",
+})
 ID_EXCLUDED = frozenset({"exp.id", "exp.log_dir", "exp.log_file", "exp.status", "exp.rerun",
                          "exp.repeat", "exp.repeat_index", "exp.repeat_suffix",
                          "exp.ignore_past_errors", "exp.sys_info", "slurm.time", "slurm.max_jobs",
                          "slurm.master_port", "slurm.gpus_per_node",
-                         "pytorch.distributed_rendezvous"})
+                         "pytorch.distributed_rendezvous", "exp.status_msg",
+                         *UNUSED_DLBS_PARAMETERS})
 #: Parameters added after ``exp.id`` was first published, with their "off" value: each enters
 #: the hash only when it has another value, so an experiment that does not use them keeps the
 #: id, and the log file, it had before they existed (``exp.rerun`` resumes sweeps started by
@@ -46,6 +55,12 @@ ID_WHEN_NOT: dict[str, object] = {
     "exp.scheduler": "local", "pytorch.distributed_rank": 0,
     "slurm.partition": "", "slurm.account": "", "slurm.qos": "", "slurm.cpus_per_task": 0,
     "slurm.mem": "", "slurm.exclusive": True, "slurm.extra_args": "",
+    "exp.seq_len": 0, "exp.generate": 0, "exp.peak_tflops": 0, "exp.profile": "",
+    "pytorch.model_config": "", "pytorch.host_libpath": "", "pytorch.host_python_path": "",
+    # DLBS's labels, declared later: they go into the log as given.
+    "exp.framework_title": "PyTorch", "exp.framework_family": "pytorch", "exp.framework_ver": "",
+    "exp.framework_commit": "", "exp.proj": "", "exp.node_id": "", "exp.node_nic": "",
+    "exp.device_title": "", "exp.cuda": "", "exp.cudnn": "", "exp.data_store": "",
 }
 #: The names above (kept for readers of the older name).
 ID_WHEN_NONZERO = frozenset(ID_WHEN_NOT)
@@ -160,7 +175,7 @@ def _dirty_names(raw: Mapping[str, Any], prev: _State) -> tuple[set[str] | None,
     if len(changed) > FRESH_RATIO * len(raw):
         return None, same_keys
     changed |= prev.volatile
-    if prev.id_pending or raw.get(ID_PARAM) == "":
+    if prev.id_pending or is_auto_id(raw.get(ID_PARAM)):
         changed.add(ID_PARAM)
     deps = prev.deps
     for name in prev.order:

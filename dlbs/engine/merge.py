@@ -16,6 +16,13 @@ from dlbs.errors import ConfigError
 
 _TOP_KEYS = ("parameters", "variables", "extensions")
 _DEFINITION_KEYS = ("val", "type", "desc", "val_domain")
+#: Keys of DLBS's definitions that are accepted and ignored. DLBS never checked them either:
+#: its configs write ``val_regex`` (``exp.gpus``, ``runtime.visible_gpus`` in ``base.json``) and
+#: ``var_domain`` (``mxnet.kv_store``), but its code reads only ``val_domain`` and
+#: ``val_regexp``; ``val_regexp`` (a regex the value must match), which no DLBS config sets, is
+#: ignored too: the declared type and ``val_domain`` are checked, and ``validate`` checks the
+#: values a run needs (``exp.gpus`` included).
+IGNORED_DEFINITION_KEYS = ("val_regex", "val_regexp", "var_domain")
 _EXTENSION_KEYS = ("condition", "parameters", "cases")
 _SCALARS = (str, int, float, bool, type(None))
 
@@ -119,9 +126,10 @@ def _set_plain(config: Config, origin: str, name: str, value: Any) -> None:
 def _set_definition(config: Config, origin: str, name: str, definition: Mapping) -> None:
     """Merge a definition (``val``/``type``/``desc``/``val_domain``) key by key."""
     for key in definition:
-        if key not in _DEFINITION_KEYS:
+        if key not in _DEFINITION_KEYS and key not in IGNORED_DEFINITION_KEYS:
             raise ConfigError(f"{origin}: parameter '{name}': unknown key '{key}' in its "
-                              f"definition; allowed keys: {', '.join(_DEFINITION_KEYS)}")
+                              f"definition; allowed keys: {', '.join(_DEFINITION_KEYS)} (and "
+                              f"DLBS's {', '.join(IGNORED_DEFINITION_KEYS)}, ignored)")
     old = config.specs.get(name)
     if "val" not in definition and old is None:
         raise ConfigError(f"{origin}: parameter '{name}': a definition needs a 'val' key")

@@ -8,6 +8,7 @@ plan expander uses these to re-resolve only what changed from one experiment to 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn
 
@@ -19,12 +20,32 @@ from dlbs.engine.template import Expr, Ref, TemplateSyntaxError, parse_template
 from dlbs.errors import ExpansionError
 
 ID_PARAM = "exp.id"
+#: DLBS's default ``exp.id`` (its ``base.json``, so every plan DLBS's ``build`` writes):
+#: ``$(uuid.uuid4().__str__().replace('-', ''))$``, a random uuid, i.e. "no fixed id". It is
+#: read as an empty ``exp.id``: the deterministic hash, so that a DLBS plan run again finds its
+#: logs. (Only this exact idiom, spacing and quotes aside: the evaluator still refuses
+#: ``__str__``, and an id made random on purpose, ``$(uuid.uuid4().hex)$``, stays random.)
+DLBS_RANDOM_ID = re.compile(
+    r"\s*\$\(\s*uuid\.uuid4\(\s*\)\s*\.\s*__str__\(\s*\)\s*\.\s*replace\(\s*(['\"])-\1\s*,"
+    r"\s*(['\"])\2\s*\)\s*\)\$\s*")
+#: The environment variable naming the Python that runs experimenter: ``sys.executable`` in
+#: an expression (DLBS's ``runtime.python``) is its value.
+PYTHON_VARIABLE = "DLBS_PYTHON"
 #: Most characters a value may have once its references and expressions are substituted: a
 #: value that doubles at each level of references (``b = ${a}${a}``, ``c = ${b}${b}``...) stops
 #: here, 20 levels up, instead of exhausting memory.
 MAX_VALUE_LENGTH = 1_000_000
 #: Most characters of an expression shown in a message.
 _SHOWN_EXPRESSION = 200
+
+
+def is_auto_id(value: Any) -> bool:
+    """Whether an unexpanded ``exp.id`` asks for the deterministic id: empty, or DLBS's
+    random-uuid default (:data:`DLBS_RANDOM_ID`)."""
+    if value.__class__ is not str:
+        return False
+    return value == "" or (value.startswith(("$", " ", "\t"))
+                           and DLBS_RANDOM_ID.fullmatch(value) is not None)
 
 
 class NeedsId(Exception):
@@ -46,7 +67,7 @@ class Resolver:
         self.order: list[str] = []       # templated names, in post-order of resolution
         self.volatile: set[str] = set()  # names whose value used randomness (uuid)
         self.active: dict[str, None] = {}  # the resolution stack, in order
-        self.id_pending = raw.get(ID_PARAM) == ""
+        self.id_pending = is_auto_id(raw.get(ID_PARAM))
 
     def resolve_names(self, names: Iterable[str]) -> list[str]:
         """Resolve ``names``; return those that need ``exp.id`` while its hash is pending."""
@@ -149,7 +170,7 @@ class Resolver:
         """Evaluate a computed value ``$(...)$`` of parameter ``owner``."""
         text = self.render(expr.parts, owner)
         try:
-            result, deterministic = evaluate(text)
+            result, deterministic = evaluate(text, self.env.get(PYTHON_VARIABLE))
         except Forbidden as err:
             raise _error(f"parameter '{owner}': expression {_expression(text)} is forbidden: "
                                  f"{err}", param=owner) from None

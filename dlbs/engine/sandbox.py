@@ -271,6 +271,9 @@ _UUID = Module("uuid", _members(uuid, "uuid3 uuid4 uuid5 UUID NAMESPACE_DNS NAME
 
 #: Names that use randomness: expressions using them are never cached.
 NONDETERMINISTIC_NAMES = frozenset({"uuid"})
+#: Names whose value comes from the evaluation's caller (``sys``: only ``sys.executable``, the
+#: ``python`` given to ``Sandbox``): their results are not cached by text.
+CONTEXT_NAMES = frozenset({"sys"})
 
 
 _CONTAINERS = (list, tuple, set, frozenset, dict)
@@ -289,11 +292,16 @@ class Sandbox:
     (``cost``), building one after (``item``).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, python: str | None = None) -> None:
+        """``python``: the value of ``sys.executable`` (DLBS's configs name the interpreter so:
+        ``$(sys.executable if ${exp.docker} is False else 'python')$``); ``sys`` has no other
+        member, and no ``sys`` at all when ``python`` is None."""
         self.work = 0
         self.sizes: dict[int, tuple[Any, int]] = {}  # id -> (object kept alive, deep size)
         self.names: dict[str, Any] = {**SAFE_NAMES, "range": self.range, "sum": _sum,
                                       "round": _round, "re": RegexModule()}
+        if python is not None:
+            self.names["sys"] = Module("sys", {"executable": str(python)})
 
     def charge(self, units: int) -> None:
         """Spend ``units`` of the budget; refuse when it is exhausted."""
@@ -484,4 +492,4 @@ SAFE_NAMES: dict[str, Any] = {
 }
 
 #: Every name an expression may use (the guarded built-ins included).
-ALLOWED_NAMES = frozenset(SAFE_NAMES) | {"range", "sum", "round", "re"}
+ALLOWED_NAMES = frozenset(SAFE_NAMES) | {"range", "sum", "round", "re"} | CONTEXT_NAMES

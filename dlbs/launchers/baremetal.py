@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from dlbs.errors import ValidationError
@@ -10,6 +11,9 @@ from dlbs.launchers.benchmark import device_type
 from dlbs.launchers.command import Command, as_arg, as_bool
 
 ENV_PREFIX = "runtime.env."
+#: DLBS's bare-metal search paths of the framework: put in front of the host's own value.
+HOST_PATHS = (("LD_LIBRARY_PATH", "pytorch.host_libpath"),
+              ("PYTHONPATH", "pytorch.host_python_path"))
 
 
 def split_words(name: str, value: Any) -> list[str]:
@@ -33,7 +37,7 @@ class PrefixLayer:
     def wrap(self, exp: Mapping[str, Any], cmd: Command) -> Command:
         """Return ``PREFIX... ARGV...``."""
         prefix = split_words("runtime.launcher", exp.get("runtime.launcher"))
-        return Command(argv=(*prefix, *cmd.argv), env=cmd.env, runtime_env=cmd.runtime_env)
+        return replace(cmd, argv=(*prefix, *cmd.argv))
 
 
 def user_env(exp: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -63,4 +67,7 @@ class EnvironmentLayer:
             out = out.with_env("CUDA_VISIBLE_DEVICES", visible if gpu else "")
         for name, value in user_env(exp):
             out = out.with_env(name, value)
+        if not as_bool(exp.get("exp.docker", False)):
+            for name, param in HOST_PATHS:
+                out = out.with_prepended(name, as_arg(exp.get(param, "")).strip(" \t:"))
         return out

@@ -5,7 +5,9 @@ argument and is shell-quoted when the script is written.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from dlbs.launchers.command import Command, as_arg, as_bool, as_int
@@ -29,11 +31,16 @@ FLAG_PARAMS: tuple[tuple[str, str], ...] = (
     ("--seed", "pytorch.seed"),
 )
 
-#: (flag, parameter) pairs passed only when the value is non-zero (0 is the benchmark's own
-#: default), so launch scripts of experiments that do not use them stay as they were.
+#: (flag, parameter) pairs passed only when the value is non-zero or non-empty (the benchmark's
+#: own default), so launch scripts of experiments that do not use them stay as they were.
 NONZERO_FLAG_PARAMS: tuple[tuple[str, str], ...] = (
     ("--target_precision", "exp.target_precision"),
     ("--max_time", "exp.max_time"),
+    ("--seq_len", "exp.seq_len"),
+    ("--generate", "exp.generate"),
+    ("--peak_tflops", "exp.peak_tflops"),
+    ("--profile", "exp.profile"),
+    ("--model_config", "pytorch.model_config"),
 )
 
 #: Flags that only concern a real data set (left out when ``exp.data`` is ``synthetic``).
@@ -101,8 +108,9 @@ def benchmark_flags(exp: Mapping[str, Any]) -> list[str]:
         if name in exp and exp[name] is not None:
             flags += [flag, as_arg(exp[name])]
     for flag, name in NONZERO_FLAG_PARAMS:
-        if exp.get(name):
-            flags += [flag, as_arg(exp[name])]
+        value = exp.get(name)
+        if value:  # a JSON value (pytorch.model_config) stays JSON, never a Python repr
+            flags += [flag, json.dumps(value) if isinstance(value, (dict, list)) else as_arg(value)]
     threads = cpu_threads(exp)
     if threads:
         flags += ["--num_threads", str(threads)]
@@ -124,4 +132,4 @@ class BenchmarkLayer:
     def wrap(self, exp: Mapping[str, Any], cmd: Command) -> Command:
         """Return the benchmark command (keeping ``cmd.env``)."""
         argv = (python_for(exp), script_path(exp), *benchmark_flags(exp))
-        return Command(argv=tuple(argv), env=cmd.env, runtime_env=cmd.runtime_env)
+        return replace(cmd, argv=tuple(argv))

@@ -33,6 +33,9 @@ class Command:
     env: tuple[tuple[str, str], ...] = field(default=())
     #: Variables exported from a ``RUNTIME_VALUES`` entry: ``(NAME, key)``.
     runtime_env: tuple[tuple[str, str], ...] = field(default=())
+    #: Folders put in front of a search-path variable's value from the calling environment
+    #: (``NAME=value${NAME:+:$NAME}``): ``(NAME, value)``, e.g. DLBS's ``pytorch.host_libpath``.
+    prepend_env: tuple[tuple[str, str], ...] = field(default=())
 
     def with_env(self, name: str, value: str) -> Command:
         """Return a copy with ``name=value`` set (replacing an earlier value of ``name``, run-time
@@ -52,6 +55,19 @@ class Command:
         kept = tuple((k, v) for k, v in self.runtime_env if k != name)
         env = tuple((k, v) for k, v in self.env if k != name)
         return replace(self, env=env, runtime_env=kept + ((name, key),))
+
+    def with_prepended(self, name: str, value: str) -> Command:
+        """Return a copy that puts ``value`` in front of ``$name`` (a ':'-separated path list).
+
+        A variable set outright (``with_env``, e.g. ``runtime.env.<NAME>``) wins: it replaces the
+        whole value, so nothing is prepended to it.
+        """
+        if not ENV_NAME_RE.match(name):
+            raise ValidationError(f"environment variable name '{name}' is not valid")
+        if not value or any(k == name for k, _ in (*self.env, *self.runtime_env)):
+            return self
+        kept = tuple((k, v) for k, v in self.prepend_env if k != name)
+        return replace(self, prepend_env=kept + ((name, value),))
 
     def env_dict(self) -> dict[str, str]:
         """The environment as a dict (insertion order kept)."""

@@ -103,4 +103,5 @@ class DockerLayer:
         argv += ipc_options(exp) + gpu_options(exp) + mount_options(exp) + env_options(cmd)
         argv += passed_through(exp, cmd)
         argv += split_words("exp.docker_args", exp.get("exp.docker_args", ""))
+        # Host search paths (pytorch.host_libpath...) mean nothing inside the image: not passed.
         return Command(argv=(*argv, image, *cmd.argv), env=(), runtime_env=cmd.runtime_env)

@@ -47,6 +47,12 @@ def _runtime(key: Any) -> Raw:
     return Raw(RUNTIME_VALUES[str(key)])
 
 
+def _keep_rest(name: Any) -> Raw:
+    """``"${NAME:+:$NAME}"``: the rest of a search path after prepended folders (name checked)."""
+    text = _raw(name)
+    return Raw(f'"${{{text}:+:${text}}}"')
+
+
 def _comment(value: Any) -> Raw:
     return Raw(json.dumps(as_arg(value), ensure_ascii=True))
 
@@ -68,6 +74,7 @@ def _template(name: str) -> jinja2.Template:
     )
     env.filters["raw"] = _raw
     env.filters["comment"] = _comment
+    env.filters["keep_rest"] = _keep_rest
     env.filters["runtime"] = _runtime
     try:
         return env.get_template(name)
@@ -97,7 +104,8 @@ def render_script(exp: Mapping[str, Any], cmd: Command, layers: Iterable[str],
     return _template(template).render(
         exp_id=as_arg(exp.get("exp.id")), model=as_arg(exp.get("exp.model")),
         log_file=as_arg(exp.get("exp.log_file")), layers=" -> ".join(layers),
-        env=list(cmd.env), runtime_env=list(cmd.runtime_env), groups=group_words(cmd.argv),
+        env=list(cmd.env), runtime_env=list(cmd.runtime_env),
+        prepend_env=list(cmd.prepend_env), groups=group_words(cmd.argv),
     )
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from dlbs.errors import ValidationError
@@ -170,9 +171,8 @@ class TorchrunLayer:
         else:
             options = ["--nnodes", str(nodes), "--node_rank", str(node_rank(exp)),
                        "--master_addr", master_addr(where[0]), "--master_port", str(where[1])]
-        wrapped = Command(argv=(python, "-m", "torch.distributed.run", *options,
-                                "--nproc_per_node", local, *rest),
-                          env=cmd.env, runtime_env=cmd.runtime_env)
+        wrapped = replace(cmd, argv=(python, "-m", "torch.distributed.run", *options,
+                                     "--nproc_per_node", local, *rest))
         if nodes > 1 and where is None:  # srun sends every node's output to the job's log
             wrapped = wrapped.with_runtime_env("PET_NODE_RANK", "slurm_node_rank")
             wrapped = wrapped.with_env("DLBS_LOG_PER", "job")

@@ -11,7 +11,9 @@ caller. It must not import ``dlbs.reports``.
 """
 from __future__ import annotations
 
+import gzip
 import re
+import zlib
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -29,6 +31,8 @@ DLBS_STATUSES = ("skipped", "failure")
 #: A damaged character: a NUL byte, or a byte that is not UTF-8 (read as a lone surrogate with
 #: ``errors="surrogateescape"``, so it can never be mistaken for a character of the log).
 _DAMAGE = re.compile("[\x00\udc80-\udcff]")
+#: Suffix of a compressed log (``run.log.gz``).
+GZIP_SUFFIX = ".gz"
 #: Damaged lines that held no fact are named one by one up to this many per file, then counted.
 MAX_DAMAGED_NOISE_WARNINGS = 5
 
@@ -175,14 +179,27 @@ def parse_text(text: str, source: str) -> ParseResult:
     return ParseResult(source, record, warnings, None)
 
 
+def read_log_text(source: str) -> str:
+    """The text of a log; a ``.gz`` log (DLBS's logparser reads ``*.log.gz``) is decompressed.
+    Raises ``OSError`` (a damaged gzip stream too)."""
+    # surrogateescape: bytes that are not UTF-8 are kept apart, so that the line holding
+    # them is dropped (with a warning) instead of read with replacement characters.
+    if source.endswith(GZIP_SUFFIX):
+        try:
+            with gzip.open(source, "rt", encoding="utf-8", errors="surrogateescape") as packed:
+                return packed.read()
+        except (EOFError, zlib.error) as err:
+            raise OSError(f"damaged gzip file ({err})") from None
+    with open(source, encoding="utf-8", errors="surrogateescape") as stream:
+        return stream.read()
+
+
 def parse_log(path: str | Path) -> ParseResult:
-    """Read and parse one log file; an unreadable file gives an error, never an exception."""
+    """Read and parse one log file (``.gz`` ones too); an unreadable file gives an error, never
+    an exception."""
     source = str(path)
     try:
-        # surrogateescape: bytes that are not UTF-8 are kept apart, so that the line holding
-        # them is dropped (with a warning) instead of read with replacement characters.
-        with open(source, encoding="utf-8", errors="surrogateescape") as stream:
-            text = stream.read()
+        text = read_log_text(source)
     except OSError as err:
         return ParseResult(source, None, [], f"{source}: cannot read log: {err.strerror or err}")
     return parse_text(text, source)

@@ -1,8 +1,9 @@
 """Gather records from the inputs a user names: log files, folders of logs, parsed files.
 
-A folder contributes its ``*.log`` files (its whole tree with ``recursive``); a file named
-explicitly is parsed as a log unless its name marks a parsed-results file (``.json``,
-``.json.gz``, ``.jsonl``, ``.csv``), which is read as records. Warnings (malformed lines,
+A folder contributes its ``*.log`` files (its whole tree with ``recursive``), as DLBS's
+logparser's does; a file named explicitly is parsed as a log (a ``*.log.gz`` decompressed)
+unless its name marks a parsed-results file (``.json``, ``.json.gz``, ``.jsonl``, ``.csv``),
+which is read as records. Warnings (malformed lines,
 truncated logs, a folder that cannot be listed) go to the ``logging`` module, never stop
 anything; an unusable file (unreadable, binary, no facts at all) is an error unless
 ``ignore_errors``, then a warning.
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dlbs.errors import LogFormatError
+from dlbs.logs.parser import judge_without_runner
 from dlbs.logs.pool import parse_logs
 from dlbs.logs.store import file_format, read_records
 
@@ -95,13 +97,17 @@ def parse_log_files(paths: Sequence[str], jobs: int | None = None,
 
 
 def read_parsed_files(paths: Iterable[str], ignore_errors: bool = False) -> list[dict[str, Any]]:
-    """Read parsed-results files into records."""
+    """Read parsed-results files into records. A record without ``results.status`` (DLBS's
+    logparser with ``--output_params`` that leave it out, as DLBS's recipes do) is judged as
+    DLBS judged it: a positive time or throughput is a success."""
     records: list[dict[str, Any]] = []
     for path in paths:
         try:
             records.extend(read_records(path))
         except LogFormatError as err:
             _report(str(err), ignore_errors)
+    for record in records:
+        judge_without_runner(record)
     return records
 
 

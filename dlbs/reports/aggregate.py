@@ -6,7 +6,9 @@ standard deviation and the 95% confidence interval of the mean (Student t). An e
 threshold; with a single run, the iteration-level ``results.time_std / results.time`` is used
 instead. An experiment with no successful run carries the status of its last failed run;
 one with a successful run that found no steady state is ``unsteady``; ``runs_steady`` counts
-the successful runs that found one (NaN when the logs do not say).
+the successful runs that found one (NaN when the logs do not say). The other figures a run
+logged (tokens/s, MFU, memory, latency: ``figures``) get the same statistics, as
+``<log key>_mean`` and so on, over the successful runs that logged them.
 Pure: frame in, frame out.
 """
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from dlbs.reports.figures import FIGURE_KEYS
 from dlbs.reports.stats import t_critical
 
 #: Default noise threshold: coefficient of variation above 5% marks a measurement noisy.
@@ -56,7 +59,8 @@ def aggregate(frame: pd.DataFrame, threshold: float = NOISE_THRESHOLD) -> pd.Dat
     descr = groups[[c for c in frame.columns if c not in PER_RUN and c != "identity"]].first()
     ok = frame[(frame["status"] == "ok") & frame["throughput"].notna()]
     runs_ok = ok.groupby("identity", sort=False).size()
-    stats = pd.concat([_metric_stats(ok, m) for m in METRICS], axis=1)
+    figures = [key for key in FIGURE_KEYS if key in frame.columns]
+    stats = pd.concat([_metric_stats(ok, m) for m in [*METRICS, *figures]], axis=1)
     out = descr.join(groups.size().rename("runs")).join(runs_ok.rename("runs_ok"))
     out["runs_ok"] = out["runs_ok"].fillna(0).astype(int)
     out = out.join(stats).join(_failure_status(frame))

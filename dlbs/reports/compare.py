@@ -11,7 +11,10 @@ no verdict. Speedup = geometric mean of BASE's run times / that of NEW's (> 1: N
 with a 95% Welch-t interval on the log scale. Verdict ``faster``/``slower`` needs ``MIN_RUNS``
 runs a side, an interval clear of 1 and a change of at least ``min_change``; otherwise ``no
 significant change``. Validated by simulation (tests/reports/test_compare_simulation.py) and a
-real A/A run (benchmarks/bench_aa_compare.py). Pure: records in, ``Report`` out.
+real A/A run (benchmarks/bench_aa_compare.py). Where runs logged them, token models' tokens/s
+of both sides follow the existing columns, and efficiency (TFLOP/s, MFU, peak memory,
+samples/J) and generation latency of both sides get tables of their own.
+Pure: records in, ``Report`` out.
 """
 from __future__ import annotations
 
@@ -23,7 +26,16 @@ from typing import Any
 import pandas as pd
 
 from dlbs.reports.aggregate import NOISE_THRESHOLD, aggregate
-from dlbs.reports.frame import column_of, identity_keys, label_of, to_frame
+from dlbs.reports.figure_tables import figure_notes, generation, present
+from dlbs.reports.figures import GROUP_TITLES, TOKENS, of_group
+from dlbs.reports.frame import (
+    column_of,
+    identity_keys,
+    identity_value,
+    label_of,
+    to_frame,
+    unidentified_note,
+)
 from dlbs.reports.model import Report, Table
 from dlbs.reports.stats import Ratio, runs_for_power, welch_log_ratio
 from dlbs.reports.tables import extra_dims, sortable
@@ -35,6 +47,15 @@ ALWAYS_MATCHED: frozenset[str] = frozenset({
 ROWS: list[str] = ["model_title", "device", "replica_batch", "phase", "dtype"]
 COLUMNS: list[str] = ["Base (samples/s)", "New (samples/s)", "Speedup", "CI95 low", "CI95 high",
                       "Runs base", "Runs new", "Runs needed", "Verdict"]
+#: Columns of token models' tokens/s, after ``COLUMNS``.
+TOKEN_COLUMNS: list[str] = ["Base (tokens/s)", "New (tokens/s)"]
+#: Figures compared side by side where logged (group -> log keys): what a change of version
+#: moves (a model's FLOPs per sample and the energy of a window of any length are left out).
+PAIRED: dict[str, tuple[str, ...]] = {
+    "resources": ("results.tflops", "results.mfu", "results.peak_memory_mb",
+                  "results.samples_per_joule"),
+    "latency": ("results.ttft_p50", "results.ttft_p99", "results.tpot_p50", "results.tpot_p99"),
+}
 #: Fewest successful runs a side for a verdict.
 MIN_RUNS = 2
 #: Default smallest change (relative) called ``faster``/``slower`` (``--min_change``).
@@ -45,7 +66,10 @@ POWER_NOTE = ("with 5 runs a side, a simulated 10% change was found in 85% of ca
 
 
 def _values(records: Records, key: str) -> set[str]:
-    return {json.dumps(r.get(key), sort_keys=True, default=str) for r in records}
+    """A key's distinct values (an "off" value such as ``exp.seq_len`` 0 as missing, so that
+    logs older than the key match newer ones)."""
+    return {json.dumps(identity_value(key, r.get(key)), sort_keys=True, default=str)
+            for r in records}
 
 
 def match_keys(base: Records, new: Records) -> tuple[list[str], list[str]]:
@@ -123,7 +147,7 @@ def _compare_row(row: pd.Series, base: dict[int, list[float]], new: dict[int, li
 
 def _sides(base: Records, new: Records, keys: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The frames of both sides, built together so that their identities are comparable."""
-    frame = to_frame([*base, *new], extra=keys, identity=keys)
+    frame = to_frame([*base, *new], extra=keys, identity=keys, split_unidentified=False)
     return frame.iloc[:len(base)], frame.iloc[len(base):]
 
 
@@ -136,14 +160,59 @@ def compare_report(base: Records, new: Records, threshold: float = NOISE_THRESHO
     both = agg_b.add_suffix("_b").join(agg_n.add_suffix("_n"), how="outer")
     runs_b, runs_n = _run_times(frame_b), _run_times(frame_n)
     cells = [_compare_row(row, runs_b, runs_n, min_change) for _, row in both.iterrows()]
+    columns = list(COLUMNS)
+    tokens = present(agg_b, TOKENS) or present(agg_n, TOKENS)
+    if tokens:  # token models: their tokens/s after the existing columns
+        columns += TOKEN_COLUMNS
+        cells = [[*c, _side(row, TOKENS, "b"), _side(row, TOKENS, "n")]
+                 for c, (_, row) in zip(cells, both.iterrows())]
     dims_frame = _dims(both, agg_b, agg_n, [column_of(k) for k in keys])
+    index = pd.MultiIndex.from_frame(dims_frame)
     # dtype=object: a column with an empty cell keeps its ints (runs 3, not 3.00)
-    data = pd.DataFrame(cells, index=pd.MultiIndex.from_frame(dims_frame), columns=COLUMNS,
-                        dtype=object)
+    data = pd.DataFrame(cells, index=index, columns=columns, dtype=object)
     data = data.astype(object).where(data.notna(), None).sort_index(kind="stable")
     notes += _method_notes(data, min_change)
-    return Report("compare", "Comparison: new vs base", [Table("comparison", "Speedup", data)],
-                  notes)
+    tables = [Table("comparison", "Speedup", data), *_pair_tables(both, agg_b, agg_n, index)]
+    notes += figure_notes([*(t.name for t in tables[1:]), *(["tokens"] if tokens else [])])
+    unidentified = unidentified_note(pd.concat([frame_b, frame_n]), split=False)
+    return Report("compare", "Comparison: new vs base", tables,
+                  notes + ([unidentified] if unidentified else []))
+
+
+def _side(row: pd.Series, key: str, side: str, scale: float = 1.0) -> Any:
+    """One side's mean of a figure: the value, the status of a failed experiment, or ``None``
+    (no such experiment on that side, or no such figure in its runs)."""
+    status = row[f"status_{side}"]
+    if pd.isna(status):
+        return None
+    if status != "ok":
+        return status
+    value = row.get(f"{key}_mean_{side}")
+    return None if value is None or pd.isna(value) else float(value) * scale
+
+
+def _pair_tables(both: pd.DataFrame, agg_b: pd.DataFrame, agg_n: pd.DataFrame,
+                 index: pd.MultiIndex) -> list[Table]:
+    """Efficiency and latency of both sides, figure by figure (``PAIRED``), where logged."""
+    tables = []
+    for group, keys in PAIRED.items():
+        figures = [f for f in of_group(group) if f.key in keys
+                   and (present(agg_b, f.key) or present(agg_n, f.key))]
+        if not figures:
+            continue
+        columns = {f"{side} {f.heading}": [_side(row, f.key, suffix, f.scale)
+                                          for _, row in both.iterrows()]
+                   for f in figures for side, suffix in (("Base", "b"), ("New", "n"))}
+        data = pd.DataFrame(columns, index=index, dtype=object)
+        if group == "latency":
+            generating = [generation(agg).reindex(both.index, fill_value=False)
+                          for agg in (agg_b, agg_n)]
+            data = data[(generating[0] | generating[1]).to_numpy()]
+        data = data.astype(object).where(data.notna(), None).sort_index(kind="stable")
+        digits = tuple(f.digits for f in figures for _ in range(2))
+        tables.append(Table(group, GROUP_TITLES[group].replace("(mean", "(base and new, mean"),
+                            data, column_digits=digits))
+    return tables
 
 
 def _method_notes(data: pd.DataFrame, min_change: float) -> list[str]:

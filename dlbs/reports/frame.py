@@ -3,8 +3,19 @@
 Short column names (``model``, ``replica_batch``, ``devices``...) stand for the log keys in
 ``ALIASES``; any other log key can be used by its dotted name. Each row gets an ``identity``:
 a number shared by the records whose input parameters that define an experiment
-(``identity_keys``) are equal, i.e. by repeated runs of one experiment. Pure: records in,
-frame out.
+(``identity_keys``) are equal, i.e. by repeated runs of one experiment.
+
+Records that lack a fact reports need are completed from the facts they have, as DLBS's own
+configs derive them: the number of devices from ``exp.gpus`` (DLBS's replicas: its
+comma-separated groups, ``0:1,2:3`` is 2), the device type from ``exp.device``,
+``exp.num_gpus`` or ``exp.gpus``, the replica batch from the effective batch, and the
+throughput from the batch time (``effective batch x 1000 / results.time``) where it is missing
+or was logged as a whole number (DLBS's benchmarks truncated it to an int). A record that
+still lacks one of the facts that tell experiments apart (``CORE_KEYS``; ``exp.model_title``
+stands in for ``exp.model``) is never merged with another record: it is an experiment of its
+own, told apart by its log file (or its position) as a last resort. (``exp.dtype_used``, the
+precision a run fell back to, is no stand-in for the precision asked for: it is a fact of the
+run that scaling notes compare.) Pure: records in, frame out.
 """
 from __future__ import annotations
 
@@ -16,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from dlbs.errors import ReportError
+from dlbs.reports.figures import FIGURE_KEYS
 
 #: short name -> log key.
 ALIASES: dict[str, str] = {
@@ -26,6 +38,7 @@ ALIASES: dict[str, str] = {
     "time": "results.time", "throughput": "results.throughput", "status": "results.status",
     "error": "results.error", "time_std": "results.time_std", "time_data": "results.time_data",
     "steady_state": "results.steady_state",
+    "seq_len": "exp.seq_len", "generate": "exp.generate",
 }
 #: Derived columns (not log keys): a device label like ``2x gpu``.
 DERIVED: tuple[str, ...] = ("device",)
@@ -35,7 +48,12 @@ IDENTITY_KEYS: tuple[str, ...] = (
     "exp.framework", "exp.model", "exp.phase", "exp.dtype", "exp.device_type", "exp.gpus",
     "exp.num_nodes", "exp.num_replicas", "exp.replica_batch", "exp.effective_batch",
     "exp.data", "exp.docker", "exp.docker_image", "exp.num_batches", "exp.num_warmup_batches",
+    "exp.seq_len", "exp.generate",
 )
+#: Identity keys whose value means "not used" (the runner's header writes them for every
+#: experiment): read as missing, so an image model's ``exp.seq_len`` 0 is no sequence length
+#: and logs older than these keys make the same experiments as newer ones.
+OFF_VALUES: dict[str, Any] = {"exp.seq_len": 0, "exp.generate": 0}
 #: Framework keys that name a place or how the launch was plumbed, not a setting of the
 #: benchmark: they never split experiments (DLBS logs carry ``pytorch.args``, ``pytorch.env``...,
 #: which differ between a 1- and a 2-GPU run of one weak-scaling row).
@@ -51,11 +69,32 @@ LABELS: dict[str, str] = {
     "model_title": "Model", "model": "Model", "device": "Device", "device_type": "Device",
     "devices": "Devices", "gpus": "GPUs", "replica_batch": "Replica batch",
     "effective_batch": "Effective batch", "phase": "Phase", "dtype": "Precision",
-    "framework": "Framework", "id": "Experiment",
+    "framework": "Framework", "id": "Experiment", "seq_len": "Seq len", "generate": "Generate",
+    "log": "Log",
 }
 
 #: Status of a record without one (the parser marks truncated logs the same way).
 MISSING_STATUS = "failure"
+#: The facts without which two different experiments may look alike (a training and an
+#: inference run of one model): log key -> frame column. A record that lacks one, with no
+#: stand-in (``STAND_INS``, or a value derived in ``_derive``), is an experiment of its own.
+CORE_KEYS: dict[str, str] = {"exp.model": "model", "exp.phase": "phase", "exp.dtype": "dtype",
+                             "exp.device_type": "device_type",
+                             "exp.replica_batch": "replica_batch"}
+#: Frame column -> the log key that stands in for it when its own key is missing.
+STAND_INS: dict[str, str] = {"model": "exp.model_title"}
+#: Core key -> the keys it is filled from or derived from (``STAND_INS``, ``_derive``): a
+#: record set with one of them tells experiments apart by the core key's column.
+FILLED_FROM: dict[str, tuple[str, ...]] = {
+    "exp.model": ("exp.model_title",),
+    "exp.device_type": ("exp.device", "exp.num_gpus", "exp.gpus"),
+    "exp.replica_batch": ("exp.effective_batch",)}
+#: The device type of a record that does not say it.
+UNKNOWN_DEVICE = "unknown"
+#: Column that tells apart the records lacking a core key: their log file, else their position.
+SOURCE = "log"
+#: Column holding, per record, the core keys it lacks (``None`` when it has them all).
+MISSING_KEYS = "missing_identity"
 
 
 def column_of(name: str) -> str:
@@ -72,9 +111,11 @@ def label_of(column: str) -> str:
 
 
 def identity_keys(records: Iterable[Mapping[str, Any]]) -> list[str]:
-    """The identity keys present in any record: ``IDENTITY_KEYS`` plus framework settings."""
+    """The identity keys present in any record: ``IDENTITY_KEYS`` plus framework settings,
+    and the core keys that some record's other facts fill in (``FILLED_FROM``)."""
     present: set[str] = set().union(*records)
     keys = {k for k in present if k.startswith("pytorch.") or k in IDENTITY_KEYS}
+    keys |= {k for k, sources in FILLED_FROM.items() if present.intersection(sources)}
     return sorted(keys - NOT_IDENTITY)
 
 
@@ -84,9 +125,17 @@ def _hashable(value: Any) -> Any:
     return value
 
 
+def identity_value(key: str, value: Any) -> Any:
+    """A key's value as experiments are told apart: ``None`` for a setting's "off" value
+    (``OFF_VALUES``: ``exp.seq_len`` 0, ``exp.generate`` 0)."""
+    if key in OFF_VALUES and not isinstance(value, bool) and value == OFF_VALUES[key]:
+        return None
+    return value
+
+
 def _column(records: Sequence[Mapping[str, Any]], key: str) -> list[Any]:
     """One key's values over all records (lists and objects as JSON text, to be hashable)."""
-    values = [record.get(key) for record in records]
+    values = [identity_value(key, record.get(key)) for record in records]
     if any(type(v) in (list, dict) for v in values):
         values = [_hashable(v) for v in values]
     return values
@@ -99,19 +148,100 @@ def _count(*candidates: Any) -> int:
     return 1
 
 
+def _ratio(effective: Any, replica: Any) -> int | None:
+    """Replicas implied by the batches (DLBS: effective = replica batch x replicas), for records
+    that name neither ``exp.num_replicas`` nor a GPU count (a summary with a few
+    ``--output_params``, CPU replicas); None unless it divides exactly."""
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+               for v in (effective, replica)):
+        return None
+    return effective // replica if effective % replica == 0 else None
+
+
+def _gpu_replicas(gpus: Any, nodes: Any) -> int | None:
+    """Replicas DLBS's ``exp.gpus`` names: its comma-separated groups (``0,1`` 2, ``0:1,2:3``
+    2: DLBS's ``exp.num_local_replicas``), times ``exp.num_nodes``; None for no GPUs."""
+    if not isinstance(gpus, str):
+        return None
+    groups = len(gpus.replace(",", " ").split())
+    if not groups:
+        return None
+    return groups * (nodes if _positive_int(nodes) else 1)
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _device_type(record: Mapping[str, Any], logged: Any) -> str:
+    """``exp.device_type``, else what the record's other facts say, as DLBS derives it: the
+    benchmark's ``exp.device`` (``cuda:0`` is a gpu), ``exp.num_gpus`` > 0, a non-empty
+    ``exp.gpus``; ``unknown`` when none is there."""
+    if logged:
+        return str(logged)
+    device = record.get("exp.device")
+    if isinstance(device, str) and device:
+        kind = device.split(":")[0]
+        return "gpu" if kind == "cuda" else kind
+    gpus = record.get("exp.num_gpus")
+    if _positive_int(gpus) or gpus == 0 and not isinstance(gpus, bool):
+        return "gpu" if gpus else "cpu"
+    names = record.get("exp.gpus")
+    if isinstance(names, str):
+        return "gpu" if names.strip() else "cpu"
+    return UNKNOWN_DEVICE
+
+
+def _throughput(logged: Any, time: Any, effective: Any) -> Any:
+    """The logged throughput, or ``effective batch x 1000 / time (ms)`` where it is missing or
+    a whole number (``int``: DLBS's benchmarks logged ``int(throughput)``, 0 for a slow model)
+    while the time and the effective batch are known. Our benchmark logs floats: kept."""
+    known = is_number(time) and time > 0 and is_number(effective) and effective > 0
+    if known and (logged is None or isinstance(logged, int) or not is_number(logged)):
+        return float(effective) * 1000.0 / float(time)
+    return logged
+
+
 def _derive(columns: dict[str, list[Any]], records: Sequence[Mapping[str, Any]]) -> None:
     """Fill the derived and defaulted columns in place."""
     columns["time_data"] = [r.get("results.time_data") for r in records]
     gpus = [r.get("exp.num_gpus") for r in records]
-    columns["devices"] = devices = [_count(a, b) for a, b in zip(columns["devices"], gpus)]
+    named = [_gpu_replicas(r.get("exp.gpus"), r.get("exp.num_nodes")) for r in records]
+    implied = [_ratio(e, b) for e, b in zip(columns["effective_batch"], columns["replica_batch"])]
+    columns["devices"] = devices = [_count(a, g, b, c) for a, g, b, c
+                                    in zip(columns["devices"], named, gpus, implied)]
     columns["model_title"] = [t if t is not None else m
                               for t, m in zip(columns["model_title"], columns["model"])]
-    columns["device_type"] = types = [t or "unknown" for t in columns["device_type"]]
+    columns["device_type"] = types = [_device_type(r, t)
+                                      for r, t in zip(records, columns["device_type"])]
     columns["device"] = [f"{n}x {t}" for n, t in zip(devices, types)]
     columns["effective_batch"] = [
         e if e is not None or not isinstance(b, int) else b * n
         for e, b, n in zip(columns["effective_batch"], columns["replica_batch"], devices)]
+    columns["replica_batch"] = [
+        b if b is not None or not _positive_int(e) or e % n else e // n
+        for b, e, n in zip(columns["replica_batch"], columns["effective_batch"], devices)]
+    columns["throughput"] = [_throughput(p, t, e) for p, t, e in zip(
+        columns["throughput"], columns["time"], columns["effective_batch"])]
     columns["status"] = [s or MISSING_STATUS for s in columns["status"]]
+
+
+def _stand_in(columns: dict[str, list[Any]], records: Sequence[Mapping[str, Any]]) -> None:
+    """Fill a core column a record has no key for from its stand-in (``STAND_INS``)."""
+    for column, key in STAND_INS.items():
+        columns[column] = [v if v is not None else r.get(key)
+                           for v, r in zip(columns[column], records)]
+
+
+def _missing(columns: dict[str, list[Any]], count: int) -> list[str | None]:
+    """Per record, the core keys it lacks with no stand-in (comma-separated), or ``None``."""
+    gaps: list[list[str]] = [[] for _ in range(count)]
+    for key, column in CORE_KEYS.items():
+        unknown = UNKNOWN_DEVICE if column == "device_type" else None
+        for gap, value in zip(gaps, columns[column]):
+            if value is None or value == "" or value == unknown:
+                gap.append(key)
+    return [", ".join(gap) if gap else None for gap in gaps]
 
 
 def known_columns(records: Sequence[Mapping[str, Any]]) -> set[str]:
@@ -133,11 +263,15 @@ def check_columns(names: Iterable[str], records: Sequence[Mapping[str, Any]], op
 
 
 def to_frame(records: Sequence[Mapping[str, Any]], extra: Sequence[str] = (),
-             identity: Sequence[str] | None = None) -> pd.DataFrame:
+             identity: Sequence[str] | None = None, split_unidentified: bool = True
+             ) -> pd.DataFrame:
     """One row per record: the ``ALIASES`` columns, ``device``, ``extra`` keys and ``identity``.
 
-    ``identity`` numbers the distinct combinations of the identity keys' values: runs with the
-    same number are repeats of one experiment.
+    ``identity`` numbers the distinct combinations of the identity keys' values (stand-ins
+    and derived values filled in): runs with the same number are repeats of one experiment.
+    With ``split_unidentified`` a record that lacks a core key is an experiment of its own
+    (column ``SOURCE``: its log file, or ``record N``); ``MISSING_KEYS`` names what it lacks
+    either way.
     """
     if not records:
         raise ReportError("no benchmark records to report on (check the inputs and the filter)")
@@ -145,15 +279,72 @@ def to_frame(records: Sequence[Mapping[str, Any]], extra: Sequence[str] = (),
     columns = {short: _column(records, key) for short, key in ALIASES.items()
                if short != "time_data"}
     _derive(columns, records)
+    _stand_in(columns, records)
     for name in [column_of(n) for n in [*keys, *extra]]:
         if name not in columns:
             columns[name] = _column(records, name)
-    frame = pd.DataFrame(columns)
-    for column in ("time", "throughput", "time_std"):
-        frame[column] = pd.to_numeric(frame[column], errors="coerce")
     by = [column_of(k) for k in keys]
+    columns[MISSING_KEYS] = missing = _missing(columns, len(records))
+    if split_unidentified and any(missing):
+        columns[SOURCE] = [None if gap is None else str(r.get("exp.log_file") or f"record {i}")
+                           for i, (gap, r) in enumerate(zip(missing, records), start=1)]
+        by.append(SOURCE)
+    _adopt_seq_len(columns, by)
+    for key in FIGURE_KEYS:
+        if any(key in record for record in records):
+            columns[key] = [record.get(key) for record in records]
+    frame = pd.DataFrame(columns)
+    for column in ("time", "throughput", "time_std", *FIGURE_KEYS):
+        if column in frame.columns:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
     frame["identity"] = frame.groupby(by, dropna=False, sort=False).ngroup() if by else 0
     return frame
+
+
+def identity_columns(keys: Sequence[str], frame: pd.DataFrame) -> list[str]:
+    """The frame columns that tell its experiments apart: the identity keys' columns, and
+    ``SOURCE`` where records lacking a core key needed it."""
+    columns = [column_of(k) for k in keys]
+    return columns + ([SOURCE] if SOURCE in frame.columns else [])
+
+
+def unidentified_note(frame: pd.DataFrame, split: bool = True) -> str | None:
+    """What the records lacking a core key lack, how many they are and how they were treated
+    (``None`` when every record has them all)."""
+    missing = frame[MISSING_KEYS].dropna() if MISSING_KEYS in frame.columns else []
+    if not len(missing):
+        return None
+    counts: dict[str, int] = {}
+    for gap in missing:
+        for key in str(gap).split(", "):
+            counts[key] = counts.get(key, 0) + 1
+    lacking = ", ".join(f"{key} ({n})" for key, n in counts.items())
+    records = f"{len(missing)} records lack" if len(missing) > 1 else "1 record lacks"
+    what = (f"{records} facts that tell experiments apart: {lacking} (a parsed file without them in --output_params, or "
+            "logs of benchmarks.py --log_file alone)")
+    if split:
+        return (f"{what}; each is an experiment of its own, never averaged with another (rows "
+                "split by Log where two would share a cell)")
+    return f"{what}; they are matched by the facts they have, which may not tell runs apart"
+
+
+def _adopt_seq_len(columns: dict[str, list[Any]], by: Sequence[str]) -> None:
+    """A failed run without a sequence length (it stopped before the benchmark resolved the
+    model's own length, so its log keeps the header's 0) is a run of the experiment that the
+    runs alike in every other identity key resolved, when they resolved one length: otherwise
+    it would make a row of its own, and the successful runs would not be marked ``!``."""
+    if "seq_len" not in by:
+        return
+    lengths, others = columns["seq_len"], [columns[c] for c in by if c != "seq_len"]
+    keys = list(zip(*others)) if others else [()] * len(lengths)
+    found: dict[tuple[Any, ...], set[Any]] = {}
+    for key, length in zip(keys, lengths):
+        if length is not None:
+            found.setdefault(key, set()).add(length)
+    columns["seq_len"] = [
+        next(iter(found[key])) if length is None and status != "ok"
+        and len(found.get(key, ())) == 1 else length
+        for key, length, status in zip(keys, lengths, columns["status"])]
 
 
 def is_number(value: Any) -> bool:

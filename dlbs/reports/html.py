@@ -52,7 +52,8 @@ def _table_view(table: Table) -> dict[str, Any]:
         cells = []
         for c, value in enumerate(table.data.iloc[r].tolist()):
             mark = table.mark(r, c)
-            cells.append({"text": format_cell(value, table.digits, mark), "css": _css(value, mark)})
+            cells.append({"text": format_cell(value, table.digits_of(c), mark),
+                          "css": _css(value, mark)})
         rows.append({"key": [str(k) for k in key], "cells": cells})
     columns = column_names(table)
     return {"title": table.title, "index": level_names(table.data.index),

@@ -45,10 +45,16 @@ class Table:
     digits: int = 2
     #: 95% CI (low, high) of each cell over repeated runs, same shape; for error bars.
     ci: tuple[pd.DataFrame, pd.DataFrame] | None = None
+    #: Decimals of each column, where they differ by column (MFU %, MiB, ms); else ``digits``.
+    column_digits: tuple[int, ...] | None = None
 
     def mark(self, row: int, col: int) -> str:
         """The mark of a cell ('' when none)."""
         return "" if self.marks is None else str(self.marks.iat[row, col] or "")
+
+    def digits_of(self, col: int) -> int:
+        """Decimals shown for the floats of column ``col``."""
+        return self.digits if self.column_digits is None else self.column_digits[col]
 
 
 @dataclass
@@ -95,7 +101,7 @@ def json_cell(value: Any) -> Any:
 def formatted(table: Table) -> pd.DataFrame:
     """The table's cells as display strings (marks appended)."""
     data = table.data
-    text = [[format_cell(data.iat[r, c], table.digits, table.mark(r, c))
+    text = [[format_cell(data.iat[r, c], table.digits_of(c), table.mark(r, c))
              for c in range(data.shape[1])] for r in range(data.shape[0])]
     return pd.DataFrame(text, index=data.index, columns=data.columns)
 

@@ -1,7 +1,8 @@
 """PNG charts of a report with matplotlib (Agg backend: no display needed).
 
-``regular``: throughput vs replica batch, one chart per model; ``weak``/``strong``: throughput,
-speedup (log-log, with the linear ideal) and efficiency (a 100% line) vs number of devices;
+``regular``: throughput vs replica batch, one chart per model (and tokens/s, for the models that
+logged it); ``weak``/``strong``: throughput, speedup (log-log, with the linear ideal) and
+efficiency (a 100% line) vs number of devices;
 ``compare``: speedup points with their 95% CI on a log axis, a line at 1x, coloured by verdict;
 ``pivot`` with numeric columns: the value vs the column. Throughput and efficiency axes start
 at zero; a failed cell is a gap (never a 0) with its status written at the foot of the axis.
@@ -56,7 +57,10 @@ def _labels(index: pd.Index) -> list[str]:
 
 
 def _named(level: str, value: Any) -> str:
+    """``seq len 128``: a number named by its level; also a number shown as text (a dimension
+    that is empty for some rows, e.g. the sequence length of image models, is text)."""
     number = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    number = number or (isinstance(value, str) and re.fullmatch(r"\d+(\.\d+)?", value) is not None)
     return f"{level.lower()} {value}" if level and number else str(value)
 
 
@@ -256,19 +260,42 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower() or "chart"
 
 
+def _models(table: Table) -> dict[str, list[int]]:
+    """Rows of each model (the first level of the rows)."""
+    models: dict[str, list[int]] = {}
+    for r, key in enumerate(table.data.index):
+        models.setdefault(str(key[0] if isinstance(key, tuple) else key), []).append(r)
+    return models
+
+
 def _regular(report: Report) -> Iterator[Chart]:
     table = _table(report, "throughput")
     if table is None:
         return
-    models: dict[str, list[int]] = {}
-    for r, key in enumerate(table.data.index):
-        models.setdefault(str(key[0] if isinstance(key, tuple) else key), []).append(r)
-    for model, rows in models.items():
+    for model, rows in _models(table).items():
         title = _title_with_row(f"{model}: throughput vs replica batch", table, rows)
         png = _lines(table, rows, title, "replica batch (samples per device)",
                      Axis("throughput (samples/s, mean of runs, 95% CI)"), logx=True,
                      sign=footer(report))
         yield Chart(f"throughput_{_slug(model)}.png", title, png)
+    yield from _tokens(report)
+
+
+def _tokens(report: Report) -> Iterator[Chart]:
+    """Tokens/s vs replica batch of each model with tokens/s: only the rows that have it (an
+    image model, a generation run has none: no line at 0, no chart)."""
+    table = _table(report, "tokens")
+    if table is None:
+        return
+    for model, rows in _models(table).items():
+        rows = [r for r in rows if _points(table, r)]
+        if not rows:
+            continue
+        title = _title_with_row(f"{model}: tokens/s vs replica batch", table, rows)
+        png = _lines(table, rows, title, "replica batch (samples per device)",
+                     Axis("throughput (tokens/s, mean of runs, 95% CI)"), logx=True,
+                     sign=footer(report))
+        yield Chart(f"tokens_{_slug(model)}.png", title, png)
 
 
 #: Scaling charts: table name -> file, title, value axis, log (base 2) device axis.
@@ -355,7 +382,9 @@ def _compare(report: Report) -> Iterator[Chart]:
 
 #: Unit of a pivot's value, by a pattern of its name (log key or statistic).
 UNITS: tuple[tuple[str, str], ...] = (
-    (r"(^|\.)time", "ms"), (r"throughput", "samples/s"), (r"_mb(_|$)", "MiB"),
+    (r"(^|\.)time", "ms"), (r"throughput", "samples/s"), (r"tokens_per_second", "tokens/s"),
+    (r"(ttft|tpot)_", "ms"), (r"tflops", "TFLOP/s"), (r"\.mfu", "fraction"),
+    (r"samples_per_joule", "samples/J"), (r"energy_j", "J"), (r"_mb(_|$)", "MiB"),
     (r"power_w", "W"), (r"(gpu_util|\.cpu)", "%"), (r"duration", "s"), (r"^cv$", "fraction"),
     (r"^runs", "runs"))
 

@@ -68,12 +68,16 @@ def _dates(records: Records) -> list[str]:
 
 
 def _runs(records: Records) -> list[int]:
-    """Fewest and most runs of one experiment (by ``exp.id``, else by model/batch/devices),
-    per log folder: the two sides of a comparison share ids but not folders."""
+    """Fewest and most runs of one experiment (by ``exp.id``, else by model, batches, devices,
+    phase, precision, sequence length and generation steps), per log folder: the two sides of
+    a comparison share ids but not folders."""
     counts: dict[Any, int] = {}
     for r in records:
         key = (r.get("exp.id") or (r.get("exp.model"), r.get("exp.replica_batch"),
-                                   r.get("exp.num_replicas"), r.get("exp.phase")),
+                                   r.get("exp.num_replicas"), r.get("exp.phase"),
+                                   r.get("exp.effective_batch"), r.get("exp.gpus"),
+                                   r.get("exp.dtype"), r.get("exp.seq_len") or None,
+                                   r.get("exp.generate") or None),
                posixpath.dirname(str(r.get("exp.log_file") or "")))
         counts[key] = counts.get(key, 0) + 1
     return sorted({min(counts.values()), max(counts.values())}) if counts else []

@@ -3,7 +3,9 @@
 Runs, successful runs, those that reached a steady state (``-`` when the logs do not say),
 status; for batch time (ms) and throughput (samples/s) the mean, median,
 standard deviation and 95% confidence interval of the mean; the coefficient of variation and
-whether it marks the experiment noisy. Pure: records in, ``Report`` out.
+whether it marks the experiment noisy. Where runs logged them, more tables follow: tokens/s
+statistics (token models), efficiency (FLOPs, MFU, memory, energy) and generation latency.
+Pure: records in, ``Report`` out.
 """
 from __future__ import annotations
 
@@ -13,9 +15,11 @@ from typing import Any
 import pandas as pd
 
 from dlbs.reports.aggregate import NOISE_THRESHOLD
+from dlbs.reports.figure_tables import experiment_table, figure_notes, group_tables, present
+from dlbs.reports.figures import TOKENS
 from dlbs.reports.frame import label_of
 from dlbs.reports.model import Report, Table
-from dlbs.reports.tables import extra_dims, prepare, sortable
+from dlbs.reports.tables import extra_dims, identity_notes, prepare, sortable
 
 ROWS: list[str] = ["model_title", "device", "replica_batch", "effective_batch", "phase", "dtype"]
 #: aggregate column -> heading.
@@ -27,6 +31,10 @@ COLUMNS: dict[str, str] = {
     "throughput_std": "Throughput std", "throughput_ci_low": "Throughput CI95 low",
     "throughput_ci_high": "Throughput CI95 high", "cv": "CV (%)", "noisy": "Noisy",
 }
+#: Statistics of tokens/s (token models) -> heading, in the table ``tokens``.
+TOKEN_STATS: dict[str, str] = {
+    "mean": "Tokens/s mean", "median": "Tokens/s median", "std": "Tokens/s std",
+    "ci_low": "Tokens/s CI95 low", "ci_high": "Tokens/s CI95 high"}
 
 
 def _stats_cells(agg: pd.DataFrame) -> pd.DataFrame:
@@ -51,4 +59,17 @@ def summary_report(records: Sequence[Mapping[str, Any]],
     notes = [(f"CI95: 95% confidence interval of the mean (Student t); noisy: CV > {threshold:.0%} "
              "(over runs; over iterations for a single run)"),
              "Steady: successful runs that reached a steady state (results.steady_state)"]
-    return Report("summary", "Summary of experiments", [table], notes)
+    figures = _figure_tables(agg, dims)
+    return Report("summary", "Summary of experiments", [table, *figures],
+                  notes + figure_notes(t.name for t in figures) + identity_notes(agg))
+
+
+def _figure_tables(agg: pd.DataFrame, dims: list[str]) -> list[Table]:
+    """Tokens/s statistics, efficiency and latency of the experiments, where logged."""
+    tables = []
+    if present(agg, TOKENS):
+        columns = [(f"{TOKENS}_{stat}", heading, 1.0, 2) for stat, heading in TOKEN_STATS.items()]
+        tokens = experiment_table(agg, dims, "tokens", "Throughput in tokens (statistics over "
+                                  "repeated runs)", columns)
+        tables += [tokens] if tokens is not None else []
+    return tables + group_tables(agg, dims)

@@ -15,7 +15,17 @@ from typing import Any
 import pandas as pd
 
 from dlbs.reports.aggregate import NOISE_THRESHOLD, aggregate
-from dlbs.reports.frame import column_of, identity_keys, is_number, label_of, to_frame
+from dlbs.reports.figures import FIGURE_KEYS
+from dlbs.reports.frame import (
+    SOURCE,
+    column_of,
+    identity_columns,
+    identity_keys,
+    is_number,
+    label_of,
+    to_frame,
+    unidentified_note,
+)
 from dlbs.reports.model import (
     MARK_NOISY,
     MARK_PARTIAL,
@@ -37,7 +47,7 @@ LAYOUTS: dict[str, tuple[list[str], list[str]]] = {
 #: Identity columns that shape an experiment's size; they vary along a row by design.
 LAYOUT_COLUMNS: frozenset[str] = frozenset({
     "replica_batch", "effective_batch", "devices", "gpus", "exp.num_nodes", "exp.num_gpus",
-    "exp.num_local_gpus", "exp.num_local_replicas", "exp.cpu_replicas"})
+    "exp.num_local_gpus", "exp.num_local_replicas", "exp.cpu_replicas", SOURCE})
 TITLES: dict[str, str] = {
     "regular": "Regular report: rows model x device, columns replica batch",
     "weak": "Weak scaling: fixed replica batch, columns number of devices",
@@ -50,7 +60,13 @@ def prepare(records: Sequence[Mapping[str, Any]], extra: Sequence[str] = (),
     """Aggregate records; return the experiments and the identity columns."""
     keys = identity_keys(records)
     frame = to_frame(records, extra=[*keys, *extra], identity=keys)
-    return aggregate(frame, threshold), [column_of(k) for k in keys]
+    return aggregate(frame, threshold), identity_columns(keys, frame)
+
+
+def identity_notes(agg: pd.DataFrame) -> list[str]:
+    """The note on records lacking facts that tell experiments apart (none when all have them)."""
+    note = unidentified_note(agg)
+    return [note] if note else []
 
 
 def _varies(agg: pd.DataFrame, by: list[str], column: str) -> bool:
@@ -145,12 +161,26 @@ def standard_report(records: Sequence[Mapping[str, Any]], kind: str,
     if kind != "regular":
         more, scaling_notes = scaling_tables(tables[1], agg, [*rows, *added], cols)
         tables += more
+    figures, figure_notes = _figure_tables(agg, rows, cols, added, identity)
+    tables += figures
     notes = _notes(added, tables, threshold)
-    return Report(kind, TITLES[kind], tables, scaling_notes + notes)
+    return Report(kind, TITLES[kind], tables,
+                  scaling_notes + notes + figure_notes + identity_notes(agg))
+
+
+def _figure_tables(agg: pd.DataFrame, rows: list[str], cols: list[str], added: list[str],
+                   identity: Sequence[str]) -> tuple[list[Table], list[str]]:
+    """Tokens/s by the report's layout, then efficiency and latency by experiment (rows,
+    the dimensions added to them, columns), and their notes; only what the runs logged."""
+    from dlbs.reports.figure_tables import figure_notes, group_tables, tokens_pivot  # (cycle)
+
+    tokens = tokens_pivot(agg, rows, cols, identity)
+    tables = ([tokens] if tokens is not None else []) + group_tables(agg, [*rows, *added, *cols])
+    return tables, figure_notes(t.name for t in tables)
 
 
 def _value_column(agg: pd.DataFrame, frame_value: str) -> str:
-    if frame_value in agg.columns and frame_value not in ("time", "throughput"):
+    if frame_value in agg.columns and frame_value not in ("time", "throughput", *FIGURE_KEYS):
         return frame_value
     return f"{frame_value}_mean"
 
@@ -177,4 +207,5 @@ def pivot_report(records: Sequence[Mapping[str, Any]], rows: Sequence[str], cols
     title = VALUE_TITLES.get(value, value)
     table = Table(value, title, data, marks)
     heading = f"{title} by {' x '.join(map(label_of, rows))} / {' x '.join(map(label_of, cols))}"
-    return Report("pivot", heading, [table], _notes(added, [table], threshold))
+    return Report("pivot", heading, [table], _notes(added, [table], threshold)
+                  + identity_notes(agg))

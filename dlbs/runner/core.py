@@ -99,6 +99,9 @@ class Executor(Protocol):
     def stop(self, reason: str) -> None:
         """Stop every job in flight (called from a signal handler: must not block long)."""
 
+    def close(self) -> None:
+        """The sweep is over (nothing in flight): release what the executor holds."""
+
 
 @dataclass
 class Outcome:
@@ -180,6 +183,7 @@ class Runner:
         self._write_failures = 0
         self._oom = OomMemory()
         self._warned_sources: set[str] = set()
+        self._locks: FolderLocks | None = None
 
     @property
     def executor(self) -> Executor:
@@ -194,13 +198,14 @@ class Runner:
         """Run every experiment in order; return the summary (never raises for one failure)."""
         summary = Summary(total=len(experiments))
         progress = Progress(summary.total, self.progress_file, self.err, self.bar)
-        locks = FolderLocks(log_folders(experiments))
+        locks = self._locks = FolderLocks(log_folders(experiments))
         try:
             locks.acquire()  # one runner per log folder
         except BaseException:
             progress.close("refused")
             raise
         restore = self._install_signals()
+        state = "finished"
         try:
             self._oom.learn_from_logs(experiments)  # OOMs of earlier runs of this plan
             for index, exp in enumerate(experiments):
@@ -209,10 +214,14 @@ class Runner:
                 self._dispatch(index, exp, progress, summary)
             while self._inflight:
                 self._collect(progress, summary)
+        except BaseException:
+            state = "error"  # the sweep did not finish: never say it did
+            raise
         finally:
             restore()
+            self.executor.close()
             summary.interrupted, summary.halted = self._stop, self._halt
-            progress.close("interrupted" if self._stop or self._halt else "finished")
+            progress.close("interrupted" if self._stop or self._halt else state)
             locks.release()
         return summary
 
@@ -328,6 +337,8 @@ class Runner:
                 self.executor.start(job)
             except DLBSError as err:
                 problem = str(err)
+            except OSError as err:  # e.g. the log or a script could not be opened
+                problem = f"could not start: {err.strerror or err} ({err.filename or job.part})"
         if problem:
             outcome = self.finish(job, Ending(exit_code=None, error=problem))
             return self._record(index, outcome, progress, summary)
@@ -342,8 +353,11 @@ class Runner:
         job, problem = self.prepare(0, exp)
         if problem:
             return self.finish(job, Ending(exit_code=None, error=problem))
-        self.executor.start(job)
-        ((job, ending),) = self.executor.wait()
+        try:
+            self.executor.start(job)
+            ((job, ending),) = self.executor.wait()
+        finally:
+            self.executor.close()
         return self.finish(job, ending)
 
     def _write_failed(self, exp: Mapping[str, Any], error: str) -> Outcome:
@@ -364,6 +378,8 @@ class Runner:
         part = runlog.part_file(log_file)
         try:
             log_file.parent.mkdir(parents=True, exist_ok=True)
+            if self._locks is not None:
+                self._locks.renew(log_file.parent)  # the folder may have been removed
             script, problem = self._write_script(exp, log_file)
             # A new file, not the old one truncated: a benchmark orphaned by a runner killed
             # outright may still be appending to the old ``.part``.
@@ -433,10 +449,11 @@ class Runner:
                 dict.fromkeys(names, why)
         else:
             facts, missing = sysinfo.collect(exp.get("exp.sys_info"))
-        for name, why in missing.items():
-            if name not in self._warned_sources:
-                self._warned_sources.add(name)
-                self.err.write(f"warning: exp.sys_info '{name}': {why}\n")
+        new = {name: why for name, why in missing.items() if name not in self._warned_sources}
+        if new:  # one line a sweep names them all (more only if later experiments ask others)
+            self._warned_sources.update(new)
+            named = "; ".join(f"'{name}': {why}" for name, why in new.items())
+            self.err.write(f"warning: exp.sys_info sources not in the logs: {named}\n")
         return facts
 
     # -- signals -----------------------------------------------------------------------------

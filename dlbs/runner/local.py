@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from dlbs.launchers import container_name
 from dlbs.launchers.command import as_bool
 from dlbs.runner.core import Ending, Job
+from dlbs.runner.watchdog import Watchdog
 
 if TYPE_CHECKING:
     import psutil
@@ -43,6 +44,7 @@ class LocalExecutor:
         self._container: str | None = None
         self._stopper: GroupStopper | None = None
         self._stop: str | None = None
+        self._watchdog = Watchdog()  # stops what runs if this runner dies (kill -9, a crash)
 
     def recover(self, index: int, exp: Mapping[str, Any]) -> tuple[Job, Ending] | None:
         """Nothing outlives a local runner that could be adopted: a stale ``.part`` re-runs."""
@@ -62,6 +64,9 @@ class LocalExecutor:
                 stderr=subprocess.STDOUT, start_new_session=True,
                 # Safe with threads: it only calls prctl through a handle made before fork.
                 preexec_fn=die_with_parent())  # noqa: PLW1509
+        self._watchdog.watch_group(self._proc.pid, float(exp.get("runtime.kill_grace", 5) or 0))
+        if self._container:
+            self._watchdog.watch_container(self._container)
         self._job = job
         self._monitor = start_monitor(exp, self._proc.pid, self._container)
 
@@ -75,9 +80,12 @@ class LocalExecutor:
             kill_group(proc.pid, signal.SIGKILL)  # whatever the launcher left behind
             if self._monitor:
                 self._monitor.stop()
+        self._watchdog.release_group(proc.pid)
         if self._container and stopped:
             from dlbs.runner.dockerengine import remove_container
             remove_container(self._container)
+        if self._container:
+            self._watchdog.release_container(self._container)
         facts = list(self._monitor.facts()) if self._monitor else []
         self._job, self._proc, self._monitor = None, None, None
         return [(job, Ending(exit_code=proc.returncode, stopped=stopped, facts=facts))]
@@ -101,6 +109,10 @@ class LocalExecutor:
             stopper.cancel()
             stopper.kill_left()
         return "interrupted" if self._stop else stopper.reason
+
+    def close(self) -> None:
+        """The sweep is over: end the watchdog."""
+        self._watchdog.close()
 
     def stop(self, reason: str) -> None:
         """From a signal handler: stop the running experiment's process group."""

@@ -35,6 +35,22 @@ class FolderLocks:
             self.release()
             raise
 
+    def renew(self, folder: str | Path) -> None:
+        """Lock ``folder`` again if its lock file went away with it (a folder removed during
+        the sweep and recreated for the next log): otherwise a second runner could enter it.
+        Raise RunError when another runner took it meanwhile."""
+        resolved = Path(folder).resolve()
+        for i, held in enumerate(self.folders):
+            if held != resolved or i >= len(self._fds):
+                continue
+            try:
+                gone = os.fstat(self._fds[i]).st_nlink == 0
+            except OSError:
+                gone = True
+            if gone:
+                os.close(self._fds[i])
+                self._fds[i] = _lock(held)
+
     def release(self) -> None:
         """Unlock (closing the descriptors releases the locks)."""
         for fd in self._fds:

@@ -6,6 +6,11 @@ run out of memory: from the logs of the plan's experiments when the sweep starts
 knowledge survives a resume) and from each experiment that ends ``oom`` during it. A later
 experiment of that kind whose ``exp.replica_batch`` is at least that batch is skipped with the
 reason, unless ``exp.ignore_past_errors`` is true (DLBS's switch).
+
+An experiment whose ``exp.replica_batch`` is ``"max"`` (the benchmark finds the largest batch
+that fits) is neither: it is never skipped (it searches below an OOM by itself) and its outcome
+is never remembered (its probes stop at their own failures, and on a CPU they ran in a memory
+budget that experiments of a fixed batch do not have).
 """
 from __future__ import annotations
 
@@ -29,7 +34,7 @@ def kind(exp: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def batch_of(exp: Mapping[str, Any]) -> int | None:
-    """``exp.replica_batch`` as an int, or None when it is not one."""
+    """``exp.replica_batch`` as an int, or None when it is not one (``"max"``: see above)."""
     value = exp.get("exp.replica_batch")
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 

@@ -2,7 +2,7 @@
 
 The JSON file (``--progress-file``) is rewritten after every change through a temporary file
 and ``os.replace``, so a reader never sees half of it. Its keys: ``state`` (running, finished,
-interrupted, refused), ``total``, ``done`` (finished ok), ``failed``, ``skipped``,
+interrupted, refused, error: the runner stopped on an error), ``total``, ``done`` (finished ok), ``failed``, ``skipped``,
 ``simulated``, ``submitted`` (Slurm jobs left running by ``--detach``), ``left``, ``current``
 (index, model, log_file of the running experiment, the latest started when several run, or
 null), ``elapsed_s``, ``eta_s`` (null until one experiment has run), ``started_at``,
@@ -11,11 +11,12 @@ ended_at; model and log_file are null for those skipped without starting).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -150,3 +151,53 @@ class Progress:
                 self._file_warned = True
                 self._line(f"warning: cannot write the progress file {self.path}: "
                            f"{err.strerror or err}")
+
+
+class SafeStream:
+    """A text stream whose writes never raise: a terminal that went away (EIO after a hang-up)
+    or a closed pipe (EPIPE) ends the output, not the sweep. Everything that matters is in
+    the logs and the progress file; the terminal only shows it."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream, self.broken = stream, False
+
+    def write(self, text: str) -> int:
+        """Write ``text``; after the first failure, drop it."""
+        if not self.broken:
+            try:
+                return self.stream.write(text)
+            except (OSError, ValueError):  # ValueError: the stream was closed
+                self.broken = True
+        return len(text)
+
+    def flush(self) -> None:
+        """Flush; a failure only marks the stream broken."""
+        if not self.broken:
+            try:
+                self.stream.flush()
+            except (OSError, ValueError):
+                self.broken = True
+
+    def isatty(self) -> bool:
+        """Whether the stream is a terminal that still answers."""
+        try:
+            return not self.broken and self.stream.isatty()
+        except (OSError, ValueError):
+            return False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+@contextlib.contextmanager
+def tolerant_output() -> Iterator[None]:
+    """``sys.stdout``/``sys.stderr`` as :class:`SafeStream` for the duration (and for the
+    interpreter's final flush, which would otherwise turn a lost terminal into exit code 120)."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = SafeStream(sys.stdout), SafeStream(sys.stderr)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        broken = any(isinstance(s, SafeStream) and s.broken for s in (sys.stdout, sys.stderr))
+        if not broken:
+            sys.stdout, sys.stderr = saved

@@ -13,6 +13,13 @@ Rerun policy (``exp.rerun``), deciding what a second run of the same plan does:
   resumes where it left off and nothing that finished runs twice).
 - ``onfail``: skip only when a complete log says ``ok``; re-run failures and incomplete logs.
 - ``always``: run every time (the new log replaces the old one when it is complete).
+
+A log at ``exp.log_file`` that no dlbs runner wrote (DLBS's own logs, or a log of
+``benchmarks.py --log_file`` alone: no runner header ``exp.runner_start_time`` and no trailer)
+is complete, judged as the log parser judges it (``judge_without_runner``: a positive
+``results.time``/``results.throughput`` is ``ok``, DLBS's ``exp.status`` ``skipped``/``failure``
+count, anything else failed). So ``never`` skips it, as DLBS's experimenter did, and never
+overwrites it. A log with our runner's header and no trailer is incomplete (a killed run).
 """
 from __future__ import annotations
 
@@ -26,7 +33,13 @@ from typing import IO, Any
 from pytorch_benchmarks.facts import format_fact, iter_facts
 
 from dlbs.errors import RunError
-from dlbs.logs.parser import TRAILER_KEY
+from dlbs.logs.parser import (
+    FAILURE_STATUS,
+    OK_STATUS,
+    RUNNER_HEADER_KEY,
+    TRAILER_KEY,
+    parse_log,
+)
 
 PART_SUFFIX = ".part"
 RERUN_POLICIES = ("never", "onfail", "always")
@@ -52,20 +65,42 @@ def read_tail_facts(path: Path, max_bytes: int = TAIL_BYTES) -> dict[str, Any]:
     return _facts_from(path, max(0, os.path.getsize(path) - max_bytes))
 
 
+def classify_log(path: Path) -> tuple[LogState, str]:
+    """The state of an existing log and its ``results.status`` (``""`` when it has none).
+
+    A log with our trailer is complete unless interrupted. Without the trailer: a log with our
+    runner's header is incomplete (a killed run); any other log (DLBS's, ``benchmarks.py
+    --log_file`` alone) is complete, ok or failed as the log parser reads it. Raises
+    ``OSError`` when it cannot be read.
+    """
+    facts = read_tail_facts(path)
+    status = facts.get("results.status")
+    if TRAILER_KEY in facts:
+        if status == "interrupted":
+            return LogState.INCOMPLETE, str(status)
+        return (LogState.OK if status == "ok" else LogState.FAILED), str(status or "")
+    parsed = parse_log(path)
+    if parsed.error is not None and parsed.error.startswith(f"{path}: cannot read log:"):
+        raise OSError(parsed.error)
+    record = parsed.record or {}
+    if RUNNER_HEADER_KEY in record:
+        return LogState.INCOMPLETE, str(status or "")
+    if not record:  # not a log at all (empty, no facts): failed, as DLBS has no time in it
+        return LogState.FAILED, FAILURE_STATUS
+    status = record.get("results.status")
+    return (LogState.OK if status == OK_STATUS else LogState.FAILED), str(status or "")
+
+
 def log_state(log_file: str | Path) -> LogState:
     """Classify what a previous run left for ``log_file``."""
     path = Path(log_file)
     if not path.exists():
         return LogState.INCOMPLETE if part_file(path).exists() else LogState.MISSING
     try:
-        facts = read_tail_facts(path)
+        return classify_log(path)[0]
     except OSError as err:
         raise RunError(f"cannot read the log {path} (to decide exp.rerun): "
                        f"{err.strerror or err}") from None
-    status = facts.get("results.status")
-    if TRAILER_KEY not in facts or status == "interrupted":
-        return LogState.INCOMPLETE
-    return LogState.OK if status == "ok" else LogState.FAILED
 
 
 def rerun_decision(exp: Mapping[str, Any]) -> tuple[bool, str]:

@@ -124,8 +124,14 @@ class SlurmExecutor:
         if self.detached:
             self._chains[self._next_chain] = job_id
             self._next_chain = (self._next_chain + 1) % self.max_jobs
-        write_job_file(job.log_file, {"job_id": job_id, "offset": job.offset,
-                                      "submitted": time.time()})
+        try:
+            write_job_file(job.log_file, {"job_id": job_id, "offset": job.offset,
+                                          "submitted": time.time()})
+        except OSError as err:  # a job nobody could adopt later would run twice: cancel it
+            slurmctl.cancel([job_id])
+            raise RunError(f"job {job_id} was submitted but its record {job.log_file}.job "
+                           f"could not be written ({err.strerror or err}); it was cancelled"
+                           ) from None
         job.handle = job_id
         self._jobs[job_id] = job
 
@@ -274,3 +280,6 @@ class SlurmExecutor:
     def stop(self, reason: str) -> None:
         """From a signal handler: remember; ``wait`` cancels the jobs in flight."""
         self._stop = reason
+
+    def close(self) -> None:
+        """Nothing to release: the jobs belong to Slurm (``--detach`` leaves them running)."""

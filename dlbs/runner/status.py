@@ -1,7 +1,7 @@
 """``experimenter status``: where each experiment of a plan stands, from its log and the scheduler.
 
 Read-only: it never writes a log or submits a job. A complete log gives ``done`` with its
-``results.status``; a ``.part`` with a Slurm job record gives the job's state from one ``squeue``
+``results.status`` (a log no dlbs runner wrote, DLBS's own, is complete: ``runlog.classify_log``); a ``.part`` with a Slurm job record gives the job's state from one ``squeue``
 call for the whole plan (``pending``, ``running``, or ``ended`` when the job is over but no runner
 has written its trailer yet: running the plan again does); a ``.part`` alone is ``incomplete``
 (a local run in progress, or one that was killed outright); no log is ``not run``.
@@ -42,11 +42,11 @@ def local_state(index: int, exp: Mapping[str, Any]) -> ExperimentState:
     path = Path(log_file)
     if path.exists():
         try:
-            facts = runlog.read_tail_facts(path)
+            state, status = runlog.classify_log(path)
         except OSError as err:
-            return ExperimentState(index, "unreadable", log_file, detail=str(err.strerror))
-        status = str(facts.get("results.status", ""))
-        if runlog.TRAILER_KEY in facts and status != "interrupted":
+            return ExperimentState(index, "unreadable", log_file,
+                                   detail=str(err.strerror or err))
+        if state is not runlog.LogState.INCOMPLETE:
             return ExperimentState(index, "done", log_file, status=status)
         if not runlog.part_file(path).exists():
             return ExperimentState(index, "incomplete", log_file, status=status)

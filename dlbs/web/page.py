@@ -72,6 +72,7 @@ const NOTES = {
   finished: "The sweep has finished; this is its final state.",
   interrupted: "The sweep was interrupted (Ctrl-C or a signal); run the same plan again to resume it.",
   refused: "The sweep was refused: another runner is using its log folder.",
+  error: "The runner stopped on an error (its message is on the runner's terminal); run the same plan again to resume.",
 };
 
 function hms(s) {

@@ -27,14 +27,15 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pytorch_benchmarks.options import parse_args, print_lines
+from pytorch_benchmarks.options import MAX_BATCH, parse_args, print_lines
 from pytorch_benchmarks.reporter import Reporter, summary_line
 
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
 #: cuBLAS/cuDNN report a failed workspace or handle allocation (a full GPU) as *_ALLOC_FAILED.
+#: A C++ ``new`` that fails (a process at its memory limit) surfaces as ``std::bad_alloc``.
 _OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory",
-                "alloc_failed")
+                "alloc_failed", "std::bad_alloc")
 
 
 def classify(exc: BaseException) -> str:
@@ -80,6 +81,24 @@ def report_failure(exc: BaseException, reporter: Reporter, rank: int | None) -> 
     return EXIT_INTERRUPTED if status == "interrupted" else EXIT_FAILURE
 
 
+def model_label(args: argparse.Namespace) -> str:
+    """``--model`` for the summary line, with its ``--model_config``: ``gpt2 (layers=2)``."""
+    from pytorch_benchmarks.model_config import config_label
+
+    config = args.model_config
+    return f"{args.model} ({config_label(config)})" if config else args.model
+
+
+def identity_facts(args: argparse.Namespace) -> dict[str, Any]:
+    """What the experiment is, as the runner's header says it (``exp.model``, ``exp.phase``,
+    ``exp.replica_batch`` as asked, ``max`` included...): a log of ``--log_file`` alone names its
+    experiment too, so reports never merge two different runs."""
+    return {"exp.framework": "pytorch", "exp.model": args.model,
+            "exp.phase": "inference" if args.forward_only else "training",
+            "exp.replica_batch": args.batch_size, "exp.dtype": args.dtype,
+            "exp.device_type": "gpu" if args.device in ("gpu", "cuda") else "cpu"}
+
+
 def resolve_device(args: argparse.Namespace) -> None:
     """``--device auto``: ``gpu`` when torch sees a CUDA GPU, else ``cpu`` (``exp.device``
     records the device used)."""
@@ -120,6 +139,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     try:  # a missing or broken torch is a failure fact too
         from pytorch_benchmarks import distributed
         from pytorch_benchmarks.hostinfo import host_facts, now_iso
+        from pytorch_benchmarks.measure.session import Measurements
         from pytorch_benchmarks.sequential import StopRule, announce, stop_facts
         from pytorch_benchmarks.timing import summarize
         from pytorch_benchmarks.workload import Workload, build_workload
@@ -132,27 +152,39 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     ctx = distributed.detect()
     reporter.enabled = ctx.writes_log
     threads = apply_cpu_threads(args, ctx.local_world_size)
-    reporter.facts({"exp.start_time": now_iso(), **host_facts(),
-                    "exp.world_size": ctx.world_size, "exp.num_threads": threads})
+    reporter.facts({"exp.start_time": now_iso(), **identity_facts(args), **host_facts(),
+                    "exp.world_size": ctx.world_size, "exp.num_threads": threads,
+                    "exp.model_config": args.model_config or {}})
     workload: Workload | None = None
     restore_sigchld: Callable[[], None] = _nothing
     try:
         if reporter.log_error:  # the facts went to stdout instead
             raise BenchmarkError(reporter.log_error)
+        if args.batch_size == MAX_BATCH:  # before any torch computation: it forks probes
+            from pytorch_benchmarks.maxbatch import find_max_batch
+
+            args.batch_size = find_max_batch(args, ctx, reporter.facts, reporter.warn,
+                                             classify, one_line)
         workload = build_workload(args, ctx, reporter.warn)
         reporter.facts(workload.facts)
         assert workload.runner is not None
         rule = StopRule(args.num_batches, args.target_precision, args.max_time)
         announce(rule, reporter.warn)
         device = workload.setup.device
+        measures = Measurements(args, workload.setup, ctx, workload.runner.phase, reporter.warn)
+        measures.prepare()  # before timing: a CPU's peak may be measured here (1-2 s, cached)
         times, met = workload.runner.run_until(
-            args.num_warmup_batches, rule, lambda t: distributed.slowest(t, ctx, device))
+            args.num_warmup_batches, rule, lambda t: distributed.slowest(t, ctx, device),
+            measures)
         results: dict[str, Any] = summarize(times, workload.samples_per_iteration)
         results.update(workload.extra_results(times))
+        results.update(measures.results(results["results.throughput"], len(times),
+                                        workload.samples_per_iteration,
+                                        workload.facts["exp.num_replicas"]))
         results.update(stop_facts(times, met, rule, reporter.warn))
         reporter.facts({**results, "results.status": "ok"})
         reporter.summary(summary_line(
-            args.model, workload.runner.phase, args.batch_size,
+            model_label(args), workload.runner.phase, args.batch_size,
             workload.facts["exp.num_replicas"], str(device), workload.setup.dtype, results))
         code = 0
     except BaseException as exc:  # noqa: BLE001 - failure is data: every error is reported

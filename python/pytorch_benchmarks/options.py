@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import platform
 import sys
 from collections.abc import Sequence
@@ -35,6 +36,13 @@ examples:
   # two processes with DistributedDataParallel (gloo on CPU, nccl on GPUs)
   torchrun --standalone --nproc_per_node 2 python/pytorch_benchmarks/benchmarks.py \\
       --model resnet18 --device cpu
+  # GPT-2 generation latency: a 128-token prompt, then 32 decode steps (TTFT, TPOT)
+  python python/pytorch_benchmarks/benchmarks.py --model gpt2 --forward_only --seq_len 128 \\
+      --generate 32 --batch_size 1 --device cpu
+  # the largest batch that fits (doubling, then bisection; each probe a short real run),
+  # on a CPU within a 2 GiB memory budget; then the timed run at that batch
+  python python/pytorch_benchmarks/benchmarks.py --model resnet18 --batch_size max \\
+      --memory_budget_mb 2048 --device cpu
   # list the model zoo
   python python/pytorch_benchmarks/benchmarks.py --list_models
 
@@ -46,6 +54,14 @@ _FALSE = frozenset({"false", "0", "no", "n", "off"})
 DEVICES = ("auto", "cpu", "gpu", "cuda")
 DTYPES = ("float", "float32", "float16", "bfloat16")
 BACKENDS = ("caffe_lmdb", "image_folder")
+#: ``--batch_size max``: find the largest batch that fits (:mod:`pytorch_benchmarks.maxbatch`).
+MAX_BATCH = "max"
+#: The largest batch ``--batch_size max`` tries unless ``--max_batch_limit`` says otherwise.
+DEFAULT_MAX_BATCH_LIMIT = 4096
+#: Environment variables holding the defaults of ``--max_batch_limit`` and
+#: ``--memory_budget_mb`` (how an experimenter run sets them: ``-Pruntime.env.NAME=VALUE``).
+MAX_BATCH_LIMIT_ENV = "DLBS_MAX_BATCH_LIMIT"
+MEMORY_BUDGET_ENV = "DLBS_MAX_BATCH_BUDGET_MB"
 
 
 def str2bool(text: str) -> bool:
@@ -61,6 +77,17 @@ def str2bool(text: str) -> bool:
 def positive_int(text: str) -> int:
     """Parse an int > 0."""
     return _bounded_int(text, 1)
+
+
+def batch_size(text: str) -> int | str:
+    """Parse ``--batch_size``: an int > 0, or ``max`` (find the largest batch that fits)."""
+    if text == MAX_BATCH:
+        return MAX_BATCH
+    try:
+        return _bounded_int(text, 1)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1 or '{MAX_BATCH}', got "
+                                         f"'{text}'") from None
 
 
 def natural_int(text: str) -> int:
@@ -148,11 +175,20 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model and phase")
     group.add_argument("--model", default="alexnet", help="model name, see --list_models "
                        "(default: alexnet)")
+    from pytorch_benchmarks.model_config import parse_model_config
+
+    group.add_argument("--model_config", type=parse_model_config, default=None, metavar="JSON",
+                       help="a JSON object of settings overriding the model's: the config "
+                            "of --model hf:<model_type> (a Hugging Face architecture, e.g. "
+                            "hf:gpt2 with '{\"n_layer\": 2}'), or a zoo model's builder "
+                            "keyword arguments (default: none)")
     group.add_argument("--list_models", action="store_true",
                        help="print the model names, one a line, and exit")
     _add_bool(group, "--forward_only", False, "benchmark inference instead of training")
-    group.add_argument("--batch_size", type=positive_int, default=16,
-                       help="batch size per device/replica (default: 16)")
+    group.add_argument("--batch_size", type=batch_size, default=16,
+                       help="batch size per device/replica, or 'max': the largest batch that "
+                            "fits, found with short real runs (see --max_batch_limit, "
+                            "--memory_budget_mb), then timed (default: 16)")
     group.add_argument("--num_batches", type=positive_int, default=10,
                        help="number of timed iterations (default: 10)")
     group.add_argument("--num_warmup_batches", type=natural_int, default=2,
@@ -168,6 +204,31 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--image_size", type=positive_int, default=None,
                        help="override an image model's input height and width "
                             "(default: the model's own)")
+    group.add_argument("--seq_len", type=positive_int, default=None,
+                       help="tokens per sample of a token model (gpt2, bert_base, llama3_1b...) "
+                            "(default: the model's own; with --generate at most its positions "
+                            "less the generated tokens)")
+    group.add_argument("--generate", type=natural_int, default=0, metavar="N",
+                       help="with --forward_only and a causal model: each iteration is a "
+                            "prefill of --seq_len tokens then N decode steps with a KV cache "
+                            "(greedy); logs TTFT and TPOT percentiles; 0 = off (default: 0)")
+
+
+def _add_max_batch_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("the largest batch (--batch_size max)")
+    group.add_argument("--max_batch_limit", type=positive_int, metavar="N",
+                       default=os.environ.get(MAX_BATCH_LIMIT_ENV) or DEFAULT_MAX_BATCH_LIMIT,
+                       help="the largest batch tried: when it still fits, results.max_batch "
+                            "is N, a lower bound, with results.max_batch_capped true and a "
+                            f"warning (default: ${MAX_BATCH_LIMIT_ENV}, else "
+                            f"{DEFAULT_MAX_BATCH_LIMIT})")
+    group.add_argument("--memory_budget_mb", type=non_negative_float, metavar="MB",
+                       default=os.environ.get(MEMORY_BUDGET_ENV) or 0.0,
+                       help="memory a probe may use, MiB: on a CPU each probe runs in a child "
+                            "process whose data size may grow by this much (RLIMIT_DATA); on a "
+                            "GPU, the share of the device's memory the probes may use; 0: half "
+                            "of MemAvailable on a CPU, the whole device on a GPU (default: "
+                            f"${MEMORY_BUDGET_ENV}, else 0)")
 
 
 def _add_device_args(parser: argparse.ArgumentParser) -> None:
@@ -193,11 +254,19 @@ def _add_device_args(parser: argparse.ArgumentParser) -> None:
                             "evenly among the replicas on this node; on a GPU, torch's own "
                             "(default: 0)")
     group.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    # DLBS's launch form (python -m torch.distributed.launch ... benchmarks.py --local-rank=N):
+    # accepted; the rank comes from the launcher's environment (LOCAL_RANK, RANK, WORLD_SIZE).
+    group.add_argument("--local_rank", "--local-rank", dest="local_rank", type=int, default=None,
+                       help="set by torch.distributed.launch (DLBS's flag; the rank is read "
+                            "from LOCAL_RANK)")
+    group.add_argument("--dist_backend", choices=("nccl", "gloo"), default=None,
+                       help="DLBS's flag, accepted: the process group is nccl on GPUs and gloo "
+                            "on CPUs, as DLBS recommended")
 
 
 def _add_data_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data")
-    group.add_argument("--data", choices=("synthetic", "real"), default=None,
+    group.add_argument("--data", choices=("synthetic", "real", "synthetic/device"), default=None,
                        help="synthetic batch or real data (default: real when --data_dir is "
                             "given, else synthetic)")
     group.add_argument("--data_dir", default="", help="dataset folder for real data")
@@ -216,6 +285,17 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
               "iteration (GPU only)")
 
 
+def _add_measure_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("measurements besides time")
+    group.add_argument("--peak_tflops", type=non_negative_float, default=0.0, metavar="X",
+                       help="the device's dense peak TFLOPS for the precision used, for "
+                            "results.mfu; 0: NVIDIA's datasheet figure for a known GPU, a "
+                            "measured (cached) matmul peak on a CPU (default: 0)")
+    group.add_argument("--profile", default=None, metavar="DIR",
+                       help="write a torch.profiler Chrome trace of a few extra, untimed "
+                            "steady-state iterations to DIR (default: none)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the benchmark's argument parser (``--help`` shows examples)."""
     parser = FactArgumentParser(
@@ -223,8 +303,10 @@ def build_parser() -> argparse.ArgumentParser:
         "or the input pipeline; prints __key__=json facts.", epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
     _add_model_args(parser)
+    _add_max_batch_args(parser)
     _add_device_args(parser)
     _add_data_args(parser)
+    _add_measure_args(parser)
     parser.add_argument("--log_file", default=None,
                         help="append the facts to this file instead of stdout")
     parser.add_argument("--version", action="version", version=version_line(),
@@ -268,6 +350,8 @@ def parse_args(argv: Sequence[str] | None = None,
         args.dtype = "float32"
     if args.device == "cuda":
         args.device = "gpu"
+    if args.data == "synthetic/device":  # DLBS's name: synthetic data in device memory
+        args.data, args.synthetic_on_host = "synthetic", False
     if args.data is None:
         args.data = "real" if args.data_dir else "synthetic"
     if args.data == "real" and not args.data_dir:
@@ -276,6 +360,12 @@ def parse_args(argv: Sequence[str] | None = None,
     if args.data_loader_only and args.data != "real":
         parser.error("--data_loader_only times the real-data pipeline: give --data_dir "
                      "(and not --data synthetic)")
+    if args.batch_size == MAX_BATCH and args.data_loader_only:
+        parser.error("--batch_size max finds the largest batch a model fits in memory: not "
+                     "with --data_loader_only (no model); give a batch size")
+    if args.generate and not args.forward_only:
+        parser.error(f"--generate {args.generate} times inference: add --forward_only (there "
+                     "is no generation in training)")
     if not args.list_models:
         message = unknown_model(args.model)
         if message is not None:

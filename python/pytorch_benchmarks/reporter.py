@@ -72,7 +72,19 @@ def summary_line(model: str, phase: str, batch: int, replicas: int, device: str,
               else "CI95 n/a: too few iterations")
     return (f"{model} {PHASE_WORDS.get(phase, phase)}, batch {batch} x {replicas} "
             f"replica{'s' if replicas != 1 else ''}, {device} {dtype}: "
-            f"{_num(results.get('results.throughput'))} samples/s, "
+            f"{_num(results.get('results.throughput'))} samples/s, {_tokens(results)}"
             f"{_num(results.get('results.time'))} ms/iteration "
             f"(p50 {_num(results.get('results.time_p50'))}, "
             f"p90 {_num(results.get('results.time_p90'))}; {spread})")
+
+
+def _tokens(results: Mapping[str, Any]) -> str:
+    """``1234.5 tokens/s, `` for token models; with generation the generated tokens/s and
+    the TTFT and TPOT medians; nothing for other models."""
+    if "results.output_tokens_per_second" in results:
+        return (f"{_num(results['results.output_tokens_per_second'])} generated tokens/s "
+                f"(TTFT p50 {_num(results.get('results.ttft_p50'))} ms, "
+                f"TPOT p50 {_num(results.get('results.tpot_p50'))} ms), ")
+    if "results.tokens_per_second" in results:
+        return f"{_num(results['results.tokens_per_second'])} tokens/s, "
+    return ""

@@ -3,13 +3,14 @@
 Responsibility: the step each phase repeats and the context it is timed in. A runner receives a
 ready model and a batch source; it builds neither, and :func:`~pytorch_benchmarks.timing.timed_loop`
 does the timing. Steps read no values back from the device (no ``.item()``): the timed loop
-must contain only the work being measured.
+must contain only the work being measured. Optional :class:`TimingHooks` see the step before
+and after warm-up (extra, untimed steps) and wrap the timed chunks, nothing else.
 """
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -45,6 +46,20 @@ def classification_loss(output: Any, labels: torch.Tensor) -> torch.Tensor:
     return loss
 
 
+class TimingHooks(Protocol):
+    """What measures a run besides time (:mod:`pytorch_benchmarks.measure.session`)."""
+
+    def before_warmup(self, step: Callable[[], None]) -> None:
+        """Called once before warm-up, inside the runner's context: may run extra steps."""
+
+    def after_warmup(self, step: Callable[[], None]) -> None:
+        """Called once after warm-up, before timing: may run extra steps."""
+
+    def window(self) -> contextlib.AbstractContextManager[Any]:
+        """Entered around the timed chunks only."""
+        ...
+
+
 def make_optimizer(model: nn.Module) -> torch.optim.Optimizer:
     """Plain SGD with momentum: cheap, and what DLBS's CNN benchmarks used."""
     return torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -73,14 +88,24 @@ class Runner:
             return timed_loop(self.step, num_warmup, num_batches, self.setup.synchronizer())
 
     def run_until(self, num_warmup: int, rule: StopRule,
-                  combine: Callable[[list[float]], list[float]]) -> tuple[list[float], bool]:
+                  combine: Callable[[list[float]], list[float]],
+                  hooks: TimingHooks | None = None) -> tuple[list[float], bool]:
         """Warm up, then time chunks of steps until ``rule`` stops (see
         :mod:`pytorch_benchmarks.sequential`); ``combine`` merges the ranks' times of a chunk
-        so that every rank decides alike. Returns the times (s) and whether a target was met."""
+        so that every rank decides alike. Returns the times (s) and whether a target was met.
+
+        ``hooks`` (optional) get the step before warm-up (FLOP counting) and after it
+        (profiling), and their ``window()`` wraps the timed chunks alone (energy, memory,
+        clocks); the extra steps they run are never timed."""
         sync = self.setup.synchronizer()
         with self.context():
+            if hooks is not None:
+                hooks.before_warmup(self.step)
             timed_loop(self.step, num_warmup, 0, sync)
-            return run_until(lambda n: combine(timed_loop(self.step, 0, n, sync)), rule)
+            if hooks is not None:
+                hooks.after_warmup(self.step)
+            with hooks.window() if hooks is not None else contextlib.nullcontext():
+                return run_until(lambda n: combine(timed_loop(self.step, 0, n, sync)), rule)
 
 
 class TrainRunner(Runner):

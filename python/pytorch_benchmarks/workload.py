@@ -17,9 +17,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from pytorch_benchmarks import distributed
+from pytorch_benchmarks import distributed, tokens
 from pytorch_benchmarks.device import BenchmarkError, DeviceSetup, setup_device
 from pytorch_benchmarks.distributed import DistContext
+from pytorch_benchmarks.generate import GenerateRunner
 from pytorch_benchmarks.hostinfo import device_names
 from pytorch_benchmarks.runner import DataRunner, InferRunner, Runner, TrainRunner
 
@@ -78,8 +79,12 @@ def build_workload(args: argparse.Namespace, ctx: DistContext, warn: Warn) -> Wo
     """Build the model, data and runner that ``args`` describe."""
     from pytorch_benchmarks.models import get_model_info  # the zoo imports every family
 
-    info = get_model_info(args.model)
+    info = get_model_info(args.model, args.model_config)  # --model_config: its overrides
     input_shape = resolve_input_shape(info, args.image_size, warn)
+    tokens.check_flags(info, args, warn)
+    seq_len = tokens.resolve_seq_len(info, args, warn)
+    if seq_len is not None:
+        input_shape = (seq_len,)
     local = (ctx.local_rank, ctx.local_world_size) if ctx.enabled else None
     setup = setup_device(args, local, warn, len(input_shape) + 1)
     distributed.init(ctx, setup.device)
@@ -96,25 +101,34 @@ def build_workload(args: argparse.Namespace, ctx: DistContext, warn: Warn) -> Wo
              "exp.backend_flags": setup.backend_flags,
              "hw.devices": device_names(setup.device, setup.num_devices)}
     workload = Workload(setup=setup, facts=facts, samples_per_iteration=args.batch_size * replicas)
-    workload.runner = _build_runner(args, info.num_classes, input_shape, ctx, workload)
+    workload.runner = _build_runner(args, info.num_classes, input_shape, ctx, workload,
+                                    info.inputs, warn)
+    if seq_len is not None:
+        workload.facts.update(tokens.token_facts(seq_len, args.generate))
+        workload.result_hooks += tokens.result_hooks(workload.runner,
+                                                     workload.samples_per_iteration, seq_len)
     return workload
 
 
 def _build_runner(args: argparse.Namespace, num_classes: int, input_shape: tuple[int, ...],
-                  ctx: DistContext, workload: Workload) -> Runner:
+                  ctx: DistContext, workload: Workload, inputs: str = "dense",
+                  warn: Warn | None = None) -> Runner:
     """The phase's runner: data-only, training or inference, on synthetic or real data."""
     setup = workload.setup
     batch_size = args.batch_size * setup.num_devices  # DataParallel splits it over its GPUs
     if args.data_loader_only:
         return DataRunner(_real_source(args, input_shape, setup, ctx, workload, batch_size),
                           setup)
-    model, label_shape = build_model(args.model, num_classes, input_shape, setup)
+    model, label_shape = build_model(args.model, num_classes, input_shape, setup, inputs,
+                                     args.model_config)
     if args.data == "real":
         source = _real_source(args, input_shape, setup, ctx, workload, batch_size)
     else:
         source = _synthetic_source(args, input_shape, label_shape, num_classes, setup, ctx,
-                                   batch_size)
+                                   batch_size, inputs)
     model = _wrap(model, args, setup, ctx)
+    if args.generate:
+        return GenerateRunner(model, source, setup, args.generate, warn)
     runner_class = InferRunner if args.forward_only else TrainRunner
     return runner_class(model, source, setup)
 
@@ -134,23 +148,27 @@ def _warn_unused_data_flags(args: argparse.Namespace, warn: Warn) -> None:
 
 
 def build_model(name: str, num_classes: int, input_shape: tuple[int, ...],
-                setup: DeviceSetup) -> tuple[nn.Module, tuple[int, ...]]:
-    """The model on its device and memory format, and the label shape its output needs."""
+                setup: DeviceSetup, inputs: str = "dense", config: dict[str, Any] | None = None
+                ) -> tuple[nn.Module, tuple[int, ...]]:
+    """The model on its device and memory format, and the label shape its output needs
+    (a token model's: ``(seq_len,)``; its probe is a short sequence of token ids)."""
     from pytorch_benchmarks.models import create_model
 
     # memory_format is a valid Module.to argument that torch's type stubs lack
-    model = create_model(name).to(setup.device, memory_format=setup.memory_format)  # type: ignore
+    model = create_model(name, config).to(setup.device,  # type: ignore
+                                          memory_format=setup.memory_format)
 
     was_training = model.training
     model.eval()
     with torch.no_grad():  # a 2-sample probe: sequence models need (N, T) labels
-        output = model(torch.zeros((2, *input_shape), device=setup.device))
+        output = model(tokens.probe(input_shape, setup.device) if inputs == "tokens"
+                       else torch.zeros((2, *input_shape), device=setup.device))
     model.train(was_training)
     logits = output if isinstance(output, torch.Tensor) else output[0]
     if logits.shape[-1] != num_classes:
         raise BenchmarkError(f"model '{name}' outputs {logits.shape[-1]} classes, its registry "
                              f"entry says {num_classes}")
-    return model, tuple(logits.shape[1:-1])
+    return model, input_shape if inputs == "tokens" else tuple(logits.shape[1:-1])
 
 
 def _wrap(model: nn.Module, args: argparse.Namespace, setup: DeviceSetup,
@@ -168,10 +186,12 @@ def _wrap(model: nn.Module, args: argparse.Namespace, setup: DeviceSetup,
 
 def _synthetic_source(args: argparse.Namespace, input_shape: tuple[int, ...],
                       label_shape: tuple[int, ...], num_classes: int, setup: DeviceSetup,
-                      ctx: DistContext, batch_size: int) -> Callable[[], Any]:
+                      ctx: DistContext, batch_size: int, inputs: str = "dense"
+                      ) -> Callable[[], Any]:
     from pytorch_benchmarks.data.synthetic import batch_source, make_batch
 
-    batch = make_batch(batch_size, input_shape, label_shape, num_classes, args.seed + ctx.rank)
+    batch = make_batch(batch_size, input_shape, label_shape, num_classes, args.seed + ctx.rank,
+                       inputs)
     return batch_source(batch, setup.device, setup.memory_format, args.synthetic_on_host)
 
 

@@ -30,11 +30,14 @@ def test_environ_adds_dlbs_root_python_and_pwd_when_missing(tmp_path: Any,
     monkeypatch.chdir(tmp_path)
     environ = make_environ({"HOME": "/home/me"})
     assert environ == {"HOME": "/home/me", "DLBS_ROOT": str(dlbs.PROJECT_ROOT),
-                       "DLBS_PYTHON": sys.executable, "PWD": str(tmp_path)}
+                       "DLBS_PYTHON": sys.executable, "PWD": str(tmp_path),
+                       # empty when unset, as DLBS's experimenter.py makes them
+                       "CUDA_CACHE_PATH": "", "http_proxy": "", "https_proxy": ""}
 
 
 def test_environ_keeps_given_values() -> None:
-    given = {"DLBS_ROOT": "/opt/dlbs", "DLBS_PYTHON": "/usr/bin/python3", "PWD": "/w"}
+    given = {"DLBS_ROOT": "/opt/dlbs", "DLBS_PYTHON": "/usr/bin/python3", "PWD": "/w",
+             "CUDA_CACHE_PATH": "/c", "http_proxy": "http://p:3128", "https_proxy": "h"}
     assert make_environ(given) == given
 
 

@@ -76,7 +76,7 @@ def test_report_counts_statuses() -> None:
                                    {**GOOD, "exp.status": "simulate", "exp.log_file": "/l/b"}])
     assert isinstance(report, ValidationReport)
     assert report.problems == []
-    assert report.summary() == "3 experiments: 2 to run, 1 disabled"
+    assert report.summary() == "3 experiments: 1 to run, 1 to simulate, 1 disabled"
 
 
 @pytest.mark.parametrize("param,message", [
@@ -155,6 +155,13 @@ def test_same_log_through_another_path_is_a_collision(cli: Any, tmp_path: Path) 
                  f"-Pexp.log_file=$('{tmp_path}/real/a.log' if '${{exp.model}}' == 'alexnet' "
                  f"else '{tmp_path}/link/./a.log')$")
     assert result.code == 1 and "is also the log of experiment 0" in result.error_line(), result.err
+
+
+def test_run_without_validation_still_refuses_a_shared_log(cli: Any, tmp_path: Path) -> None:
+    result = cli("run", "--no-validation", "-Pexp.gpus=\"\"", "-Vexp.model=[\"alexnet\", \"vgg16\"]",
+                 f"-Pexp.log_file={tmp_path}/a.log")
+    assert result.code == 1 and "is also the log of experiment 0" in result.error_line(), result.err
+    assert not list(tmp_path.glob("a.log*"))  # nothing ran
 
 
 def test_unknown_parameter_warns_or_fails_with_strict(cli: Any) -> None:

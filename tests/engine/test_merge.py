@@ -150,7 +150,8 @@ def test_empty_merge_gives_empty_config() -> None:
                  id="bad-type"),
     pytest.param({"parameters": {"x": {"val": 1, "default": 2}}},
                  r"^a.json: parameter 'x': unknown key 'default' in its definition; allowed keys: "
-                 r"val, type, desc, val_domain$", id="unknown-definition-key"),
+                 r"val, type, desc, val_domain \(and DLBS's val_regex, val_regexp, var_domain, "
+                 r"ignored\)$", id="unknown-definition-key"),
     pytest.param({"parameters": {"x": {"val": 1, "desc": 3}}},
                  r"^a.json: parameter 'x': 'desc' must be a string or a list of lines$",
                  id="bad-desc"),

@@ -7,6 +7,7 @@ the CPU; ``exp.max_time`` keeps the runs that must finish short).
 from __future__ import annotations
 
 import os
+import pty
 import shutil
 import signal
 import subprocess
@@ -28,10 +29,17 @@ def facts_of(path: Path) -> dict[str, Any]:
     return dict(iter_facts(path.read_text().splitlines()))
 
 
+def terminal_signals() -> None:
+    """SIGHUP as in a terminal's shell (the default action), even when the tests themselves run
+    under ``nohup`` (whose ignored SIGHUP every child would inherit)."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def start(log_dir: Path, *extra: str, prefix: tuple[str, ...] = ()) -> subprocess.Popen[str]:
     return subprocess.Popen([*prefix, sys.executable, "-m", "dlbs", "run", *PLAN,
                              f"-Pexp.log_dir={log_dir}", "--progress-bar", "off", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=terminal_signals)  # noqa: PLW1509
 
 
 def run(log_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -40,11 +48,12 @@ def run(log_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
                           timeout=240, check=False)
 
 
-def benchmark_of(runner: subprocess.Popen[str], timeout: float = 60) -> psutil.Process:
-    """The benchmark process the runner started (waits until it exists)."""
+def benchmark_of(runner: subprocess.Popen[str] | int, timeout: float = 60) -> psutil.Process:
+    """The benchmark process the runner (a Popen or a pid) started (waits until it exists)."""
+    pid = runner if isinstance(runner, int) else runner.pid
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for child in psutil.Process(runner.pid).children(recursive=True):
+        for child in psutil.Process(pid).children(recursive=True):
             try:
                 if any("benchmarks.py" in part for part in child.cmdline()):
                     return child
@@ -93,6 +102,26 @@ def test_closed_terminal_stops_the_sweep_cleanly(logs: Path) -> None:
     facts = facts_of(log)
     assert facts["results.status"] == "interrupted"
     assert facts["results.error"] == "interrupted by SIGHUP"
+
+
+def test_a_terminal_that_really_hangs_up_stops_the_sweep_cleanly(logs: Path) -> None:
+    """The runner on a real (pseudo) terminal that goes away: SIGHUP, then every write to the
+    terminal fails (EIO); the sweep still ends as interrupted, exit code 130."""
+    pid, master = pty.fork()
+    if pid == 0:  # the child: a session leader whose controlling terminal is the pty
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        os.execv(sys.executable, [sys.executable, "-m", "dlbs", "run", *PLAN,
+                                  f"-Pexp.log_dir={logs}", "-Vexp.replica_batch=[2, 4]"])
+    try:
+        bench = benchmark_of(pid)
+    finally:
+        os.close(master)  # the terminal closes: the kernel sends SIGHUP
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 130
+    assert gone(bench)
+    (log,) = logs.glob("*.log")
+    assert facts_of(log)["results.error"] == "interrupted by SIGHUP"
+    assert not list(logs.glob("*.part"))
 
 
 def test_nohup_run_survives_the_terminal(logs: Path) -> None:
@@ -180,3 +209,55 @@ def test_full_disk_fails_typed_then_stops_the_sweep(full_disk: Path) -> None:
     assert "2 not started" in result.stderr
     left = sorted(p.name for p in logs.iterdir())
     assert left == [".dlbs-run.lock"], left  # no .part, .sh or .tmp left behind
+
+
+STANDIN = Path(__file__).resolve().parents[1] / "runner" / "standin_benchmark.py"
+
+
+def test_kill_9_of_the_runner_ends_what_ignores_sigterm_and_its_children(tmp_path: Path,
+                                                                         logs: Path) -> None:
+    """The parent-death signal is a SIGTERM to one process; the watchdog ends the rest: a
+    benchmark that ignores SIGTERM and a child it started, after runtime.kill_grace."""
+    bench_dir = tmp_path / "bench" / "pytorch_benchmarks"
+    bench_dir.mkdir(parents=True)
+    shutil.copy(STANDIN, bench_dir / "benchmarks.py")
+    block, child_file = tmp_path / "block", tmp_path / "child.pid"
+    block.touch()
+    env = {**os.environ, "BLOCK_FILE": str(block), "CHILD_PID_FILE": str(child_file)}
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "dlbs", "run", "--no-validation", '-Pexp.gpus=""',
+         "-Pexp.model=stubborn", f"-Ppytorch.bench_path={bench_dir.parent}",
+         f"-Pexp.log_dir={logs}", "-Pruntime.kill_grace=1", "--progress-bar", "off"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=terminal_signals)  # noqa: PLW1509
+    try:
+        bench = benchmark_of(runner)
+        deadline = time.monotonic() + 30
+        while not child_file.exists() or not child_file.read_text():
+            assert time.monotonic() < deadline, "the stand-in did not start its child"
+            time.sleep(0.05)
+        child = psutil.Process(int(child_file.read_text()))
+        runner.kill()
+        runner.communicate(timeout=30)
+        assert gone(bench), "a benchmark ignoring SIGTERM outlived a runner killed with SIGKILL"
+        assert gone(child), "the benchmark's child outlived a runner killed with SIGKILL"
+    finally:
+        block.unlink(missing_ok=True)
+
+
+def test_a_removed_and_recreated_folder_is_locked_again(tmp_path: Path) -> None:
+    from dlbs.errors import RunError
+    from dlbs.runner.lock import LOCK_NAME, FolderLocks
+
+    folder = tmp_path / "logs"
+    first = FolderLocks([folder])
+    first.acquire()
+    try:
+        shutil.rmtree(folder)  # the lock file goes with the folder
+        folder.mkdir()
+        first.renew(folder)
+        assert (folder / LOCK_NAME).exists()
+        with pytest.raises(RunError, match="another 'experimenter run'"):
+            FolderLocks([folder]).acquire()
+    finally:
+        first.release()

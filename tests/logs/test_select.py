@@ -1,4 +1,5 @@
-"""Filter queries (extension-condition rules, missing key does not match) and projection."""
+"""Filter queries (extension-condition rules; a missing key matches, as in DLBS's logparser,
+except under the strict policy of DLBS's summary builder ``--query``) and projection."""
 from __future__ import annotations
 
 from typing import Any
@@ -28,11 +29,27 @@ RECORD: dict[str, Any] = {"exp.model": "resnet50", "exp.replica_batch": 32, "exp
     pytest.param({"exp.docker": 0}, True, id="scalar-compares-with-eq-like-conditions"),
     pytest.param({"exp.note": ""}, True, id="empty-string-matches-empty"),
     pytest.param({"exp.model": ""}, False, id="empty-string-matches-only-empty"),
-    pytest.param({"exp.missing": ".*"}, False, id="missing-key-never-matches"),
+    pytest.param({"exp.missing": ".*"}, True, id="missing-key-matches-relaxed-as-dlbs"),
+    pytest.param({"exp.missing": "x", "exp.model": "vgg"}, False, id="relaxed-still-tests-present"),
     pytest.param({"exp.model": "resnet50", "exp.replica_batch": 64}, False, id="and-over-keys"),
 ])
 def test_filter_query_matching_rules(query: dict[str, Any], expected: bool) -> None:
     assert matches(query, RECORD) is expected
+
+
+@pytest.mark.parametrize("query, relaxed, strict", [
+    pytest.param({"exp.missing": ".*"}, True, False, id="missing-key"),
+    pytest.param({"exp.missing": ""}, True, False, id="missing-key-empty-string"),
+    pytest.param({"exp.model": "resnet50"}, True, True, id="present-key-matching"),
+    pytest.param({"exp.model": "vgg", "exp.missing": 1}, False, False, id="present-key-failing"),
+])
+def test_missing_key_policy_is_dlbs_match(query: dict[str, Any], relaxed: bool,
+                                          strict: bool) -> None:
+    """DLBS's ``DictUtils.match``: its logparser's --filter_query is 'relaxed' (a record
+    without the key is kept), its summary builder's --query 'strict' (left out)."""
+    assert matches(query, RECORD) is relaxed
+    assert matches(query, RECORD, policy="relaxed") is relaxed
+    assert matches(query, RECORD, policy="strict") is strict
 
 
 @pytest.mark.parametrize("text, message", [

@@ -12,6 +12,11 @@ References:
 - OverFeat "fast" (Sermanet et al., 2013): 145.9 M; ResNet-200/269 (He et al., 2016; DLBS unit
   counts 3-24-36-3 and 3-30-48-8, torchvision bottleneck): 64.7 M / 102.1 M.
 - The fully connected DLBS models: sums of their layer sizes.
+- Transformers (Hugging Face ``num_parameters()`` / timm): ViT-Base/16 86,567,656
+  (``vit_base_patch16_224``); GPT-2 small 124,439,808 (``gpt2``, LM head tied); Llama 3.2 1B
+  1,235,814,400 (tied); BERT-base ``BertModel`` 109,482,240 and ``BertForMaskedLM`` 109,514,298:
+  no pooler (-590,592), MLM transform dense and LayerNorm (+590,592 + 1,536), decoder tied to
+  the word embeddings with its own bias (+30,522).
 """
 
 from __future__ import annotations
@@ -44,6 +49,15 @@ EXPECTED = {
     "deep_mnist": 11_972_510,
     # 784-1024-1024-1024-16
     "sensor_net": 2_919_440,
+    # 16*16*3*768+768 patches, 768 class token, 197*768 positions, 12 x 7,087,872 blocks,
+    # 1,536 final LayerNorm, 768*1000+1000 head
+    "vit_b16": 86_567_656,
+    # encoder 109,482,240 - pooler 590,592 + MLM transform 592,128 + decoder bias 30,522
+    "bert_base": 109_514_298,
+    # 50257*768 tokens + 1024*768 positions + 12 x 7,087,872 blocks + 1,536 final LayerNorm
+    "gpt2": 124_439_808,
+    # 128256*2048 tokens + 16 x (attention 10,485,760 + SwiGLU 50,331,648 + norms 4,096) + 2,048
+    "llama3_1b": 1_235_814_400,
 }
 
 
@@ -66,3 +80,21 @@ def test_dlbs_zoo_is_registered() -> None:
 def test_classifier_follows_num_classes() -> None:
     # ResNet-50's classifier is 2048 x classes + classes.
     assert count_parameters("resnet50", num_classes=10) == 25_557_032 - 2049 * 990
+
+
+def test_bert_encoder_with_pooler_matches_bert_model() -> None:
+    from pytorch_benchmarks.models.bert import bert_encoder
+
+    with torch.device("meta"):
+        encoder = bert_encoder(pooler=True)
+    assert sum(p.numel() for p in encoder.parameters()) == 109_482_240
+
+
+@pytest.mark.parametrize("name,vocab,per_token", [
+    pytest.param("gpt2", 50257, 768, id="gpt2"),
+    pytest.param("llama3_1b", 128256, 2048, id="llama"),
+])
+def test_lm_head_is_tied_to_the_embeddings(name: str, vocab: int, per_token: int) -> None:
+    # A smaller vocabulary removes one embedding row per token, not two (no separate head).
+    assert count_parameters(name, num_classes=vocab - 10) == \
+        EXPECTED[name] - 10 * per_token

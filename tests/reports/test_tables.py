@@ -12,9 +12,11 @@ from dlbs.reports.render import to_markdown, to_text
 
 def run(model: str = "alexnet", batch: int = 16, time: float = 10.0, status: str = "ok",
         **extra: Any) -> dict[str, Any]:
+    # every fact that tells experiments apart (frame.CORE_KEYS): repeats of one are averaged
     record: dict[str, Any] = {"exp.model": model, "exp.replica_batch": batch,
                               "exp.device_type": "cpu", "exp.num_replicas": 1,
-                              "exp.phase": "training", "results.status": status}
+                              "exp.phase": "training", "exp.dtype": "float32",
+                              "results.status": status}
     if status == "ok":
         record.update({"results.time": time, "results.throughput": batch * 1000.0 / time})
     record.update(extra)

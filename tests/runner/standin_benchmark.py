@@ -4,7 +4,7 @@ Its behaviour depends on ``--model``: ``ok*`` prints a result, ``fail`` prints a
 exits 1, ``crash`` kills itself with SIGKILL, ``silent`` exits 0 without facts, ``block`` waits
 while the file ``$BLOCK_FILE`` exists (and starts a child ``sleep`` whose pid goes to
 ``$CHILD_PID_FILE``; ``block_session`` starts it in its own session, as torchrun does its
-workers), ``burn`` keeps a core busy for a second, ``echo`` prints its argv, ``mem`` runs out of memory
+workers), ``stubborn`` is ``block`` that ignores SIGTERM (only SIGKILL ends it), ``burn`` keeps a core busy for a second, ``echo`` prints its argv, ``mem`` runs out of memory
 from batch 16 on.
 Every start is appended to ``$RECORD`` when it is set.
 """
@@ -28,7 +28,8 @@ def main(argv):
     print(f"stand-in benchmark: {model}", flush=True)
     if model == "echo":
         fact("test.argv", argv)
-        fact("test.env", {k: os.environ.get(k) for k in ("FOO", "CUDA_VISIBLE_DEVICES")})
+        fact("test.env", {k: os.environ.get(k) for k in ("FOO", "CUDA_VISIBLE_DEVICES",
+                                                    "LD_LIBRARY_PATH", "PYTHONPATH")})
     elif model == "fail":
         fact("results.status", "failure")
         fact("results.error", "stand-in failure")
@@ -41,7 +42,9 @@ def main(argv):
         os.kill(os.getpid(), signal.SIGKILL)
     elif model == "silent":
         return 0
-    elif model in ("block", "block_session"):
+    elif model in ("block", "block_session", "stubborn"):
+        if model == "stubborn":
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
         child = subprocess.Popen(["sleep", "300"], start_new_session=model == "block_session")
         with open(os.environ["CHILD_PID_FILE"], "w") as out:
             out.write(str(child.pid))

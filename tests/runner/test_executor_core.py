@@ -6,10 +6,14 @@ test_runner.py and test_slurm.py); the core writes real logs.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from dlbs.errors import RunError
 from dlbs.runner import Ending, Job, Runner
 from dlbs.runner.status import local_state, summary_line
 
@@ -51,6 +55,9 @@ class ScriptedExecutor:
 
     def stop(self, reason: str) -> None:
         pass
+
+    def close(self) -> None:
+        self.closed = True
 
 
 def runner(executor: ScriptedExecutor) -> Runner:
@@ -113,3 +120,33 @@ def test_status_of_local_logs(make_exp: Callable[..., dict[str, Any]]) -> None:
     states = [local_state(i, e) for i, e in enumerate([done, part, none, off])]
     assert [s.state for s in states] == ["done", "incomplete", "not run", "disabled"]
     assert states[0].status == "ok"
+
+
+class BrokenStart(ScriptedExecutor):
+    """An executor whose start fails with an OSError (a script it cannot open, a fork refused)."""
+
+    def start(self, job: Job) -> None:
+        if "broken" in str(job.log_file):
+            raise OSError(24, "Too many open files", str(job.part))
+        super().start(job)
+
+
+def test_an_os_error_at_start_fails_that_experiment_typed_and_the_sweep_goes_on(
+        make_exp: Callable[..., dict[str, Any]]) -> None:
+    broken, fine = make_exp("broken"), make_exp()
+    executor = BrokenStart(capacity=1)
+    summary = runner(executor).run([broken, fine])
+    assert [o.status for o in summary.outcomes] == ["failure", "ok"]
+    facts = facts_of(broken["exp.log_file"])
+    assert facts["results.error"].startswith("could not start: Too many open files")
+    assert executor.closed
+
+
+def test_an_error_that_stops_the_sweep_is_not_called_finished(
+        make_exp: Callable[..., dict[str, Any]], tmp_path: Path) -> None:
+    progress = tmp_path / "progress.json"
+    no_log = make_exp(params={"exp.log_file": ""})
+    with pytest.raises(RunError, match="exp.log_file is not set"):
+        Runner(progress_file=str(progress), out=io.StringIO(), err=io.StringIO(), bar=False,
+               executor=ScriptedExecutor(capacity=1)).run([make_exp(), no_log])
+    assert json.loads(progress.read_text())["state"] == "error"

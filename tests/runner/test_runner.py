@@ -200,7 +200,8 @@ def test_log_state_and_rerun_never(make_exp: MakeExp, setup: str | None, state: 
     if setup == "part":
         part_file(log).write_text('__exp.model__="ok"\n')
     elif setup == "no-trailer":
-        log.write_text('__exp.model__="ok"\n__results.status__="ok"\n')
+        log.write_text('__exp.model__="ok"\n__exp.runner_start_time__="2026-01-01T00:00:00+00:00"\n'
+                       '__results.status__="ok"\n')
     elif setup:
         log.write_text('__exp.model__="ok"\n' + trailer.format(setup))
     assert log_state(log) is state

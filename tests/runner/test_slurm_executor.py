@@ -53,3 +53,22 @@ def test_a_silent_controller_is_retried_then_named(monkeypatch: pytest.MonkeyPat
     now[0] = slurm.LOST_CONTACT_S + 1
     with pytest.raises(RunError, match="lost contact with Slurm .* run the same plan again"):
         executor._queue()
+
+
+def test_a_job_whose_record_cannot_be_written_is_cancelled(monkeypatch: pytest.MonkeyPatch,
+                                                           tmp_path: Path) -> None:
+    """Without its ``.job`` record no later run could adopt the job: it would run twice."""
+    cancelled: list[list[str]] = []
+    monkeypatch.setattr(slurmctl, "submit", lambda *args, **kwargs: "99")
+    monkeypatch.setattr(slurmctl, "cancel", lambda ids: cancelled.append(list(ids)))
+    monkeypatch.setattr(slurm, "build_batch_script", lambda *args: "#!/bin/bash\n")
+
+    def no_space(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(slurm, "write_job_file", no_space)
+    job = lost_job(tmp_path, "")
+    job.script = tmp_path / "x.sh"
+    with pytest.raises(RunError, match=r"job 99 was submitted .*\(No space left on device\); it was cancelled"):
+        SlurmExecutor().start(job)
+    assert cancelled == [["99"]]

@@ -14,10 +14,17 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 def make_batch(batch_size: int, input_shape: tuple[int, ...], label_shape: tuple[int, ...],
-               num_classes: int, seed: int) -> Batch:
-    """A random float32 input batch and integer labels on the CPU (reproducible by ``seed``)."""
+               num_classes: int, seed: int, inputs_kind: str = "dense") -> Batch:
+    """A random input batch and integer labels on the CPU (reproducible by ``seed``).
+
+    Dense inputs are float32 normal samples; ``"tokens"`` inputs are int64 token ids in
+    ``[0, num_classes)`` (the vocabulary), with labels of ``label_shape`` ``(T,)`` per sample.
+    """
     gen = torch.Generator().manual_seed(seed)
-    inputs = torch.randn((batch_size, *input_shape), generator=gen)
+    if inputs_kind == "tokens":
+        inputs = torch.randint(0, num_classes, (batch_size, *input_shape), generator=gen)
+    else:
+        inputs = torch.randn((batch_size, *input_shape), generator=gen)
     labels = torch.randint(0, num_classes, (batch_size, *label_shape), generator=gen)
     return inputs, labels
 

@@ -9,6 +9,9 @@ Public API::
 
 Every module in this package is imported here (found with :mod:`pkgutil`), so a new family
 module registers its models just by existing: adding a model is a builder and a decorator.
+Then the ``dlbs.models`` entry points of other installed packages are loaded
+(:mod:`pytorch_benchmarks.plugins`), and ``hf:<model_type>`` names make Hugging Face models on
+demand (:mod:`pytorch_benchmarks.models.hf`).
 This package never imports ``dlbs``.
 """
 
@@ -26,6 +29,7 @@ from pytorch_benchmarks.models.registry import (
     list_models,
     register_model,
 )
+from pytorch_benchmarks.plugins import load_plugins
 
 __all__ = [
     "ModelInfo",
@@ -45,3 +49,4 @@ def _import_families() -> None:
 
 
 _import_families()
+load_plugins()  # models of other packages: the dlbs.models entry points (plugins.py)

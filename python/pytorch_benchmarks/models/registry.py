@@ -9,14 +9,30 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-from collections.abc import Callable
-from dataclasses import dataclass
+import functools
+import inspect
+import json
+import math
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypeVar
 
 from torch import nn
 
+from pytorch_benchmarks.model_config import config_label
+
 Builder = Callable[..., nn.Module]
 B = TypeVar("B", bound=Builder)
+#: Checks a model's settings (its builder's defaults updated with ``--model_config``) before
+#: anything is built: raises :class:`ValueError` (one sentence naming the setting and what is
+#: allowed) for a bad value; may return the :class:`ModelInfo` fields the settings change
+#: (e.g. ``{"max_seq_len": 64, "input_shape": (64,)}``), or ``None``.
+ConfigCheck = Callable[[Mapping[str, Any]], "Mapping[str, Any] | None"]
+#: ``--model_config`` names that mean a builder argument of another name: a token model's
+#: vocabulary is its ``num_classes``.
+TOKEN_SYNONYMS = {"vocab": "num_classes"}
 
 __all__ = [
     "ModelInfo",
@@ -53,6 +69,12 @@ class ModelInfo:
     model's usual length, ``num_classes`` is the vocabulary size, the output is ``(N, T, V)``
     logits and the labels are ``(N, T)`` token ids). ``causal`` marks decoder models that can
     generate (``--generate``).
+
+    ``max_seq_len`` is the longest sequence a token model takes (its learned positions; 0: no
+    limit). ``tiny`` holds builder keyword arguments for a tiny version of the model (few
+    layers, small width and vocabulary) that the contract tests build instead of the full one;
+    a token model's ``tiny`` may set ``num_classes`` (its vocabulary). ``check`` validates
+    ``--model_config`` settings (:data:`ConfigCheck`).
     """
 
     name: str
@@ -65,6 +87,9 @@ class ModelInfo:
     family: str = ""
     inputs: str = "dense"
     causal: bool = False
+    max_seq_len: int = 0
+    tiny: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    check: ConfigCheck | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not self.min_input_shape:
@@ -107,11 +132,15 @@ def register_model(
     name: str | None = None,
     inputs: str = "dense",
     causal: bool = False,
+    max_seq_len: int = 0,
+    tiny: Mapping[str, Any] | None = None,
+    check: ConfigCheck | None = None,
 ) -> Callable[[B], B]:
     """Register a builder under its function name (or ``name``) with its metadata.
 
     The builder is a keyword-only function ``(*, num_classes=..., **kw) -> nn.Module``; it is
     returned unchanged. A duplicate name or alias raises :class:`ModelRegistryError`.
+    ``check`` validates the settings ``--model_config`` gives (:data:`ConfigCheck`).
     """
 
     def decorate(builder: B) -> B:
@@ -140,6 +169,9 @@ def register_model(
             family=builder.__module__.rsplit(".", 1)[-1],
             inputs=inputs,
             causal=causal,
+            max_seq_len=max_seq_len,
+            tiny=dict(tiny or {}),
+            check=check,
         )
         _MODELS[model_name] = info
         _ALIASES.update({alias: model_name for alias in aliases})
@@ -164,6 +196,29 @@ def _suggestions(name: str, limit: int = 3) -> list[str]:
     return list(by_model.values())[:limit]
 
 
+#: Resolves a prefixed name (``hf:gpt2``) and its ``--model_config`` overrides to a ModelInfo.
+Resolver = Callable[[str, Mapping[str, Any]], ModelInfo]
+
+#: Name prefixes whose models are made on demand (``hf:`` from models/hf.py), not registered.
+_PREFIXES: dict[str, Resolver] = {}
+
+
+def register_model_prefix(prefix: str, resolver: Resolver) -> None:
+    """Make ``resolver`` answer every name that starts with ``prefix`` (e.g. ``"hf:"``).
+
+    Such models are not listed by :func:`list_models`: there is one per name the resolver
+    accepts. A prefix already taken raises :class:`ModelRegistryError`.
+    """
+    if prefix in _PREFIXES:
+        raise ModelRegistryError(f"model name prefix '{prefix}' is already registered")
+    _PREFIXES[prefix] = resolver
+
+
+def _prefix_of(name: str) -> str | None:
+    """The registered prefix ``name`` starts with, if any."""
+    return next((prefix for prefix in _PREFIXES if name.startswith(prefix)), None)
+
+
 def _resolve(name: str) -> str:
     """Return the registered name for ``name`` or an alias; raise a did-you-mean error."""
     if name in _MODELS:
@@ -177,17 +232,165 @@ def _resolve(name: str) -> str:
     )
 
 
-def get_model_info(name: str) -> ModelInfo:
-    """Return the :class:`ModelInfo` of a registered model or alias."""
-    return _MODELS[_resolve(name)]
+def _signature(builder: Builder) -> inspect.Signature:
+    """The builder's signature, its annotations evaluated where they can be."""
+    try:
+        return inspect.signature(builder, eval_str=True)
+    except (NameError, SyntaxError, TypeError):  # an annotation that does not evaluate here
+        return inspect.signature(builder)
 
 
-def create_model(name: str, **kwargs: Any) -> nn.Module:
-    """Build the model ``name`` (or an alias); ``kwargs`` go to its builder.
+_SCALARS = (bool, int, float, str)
+
+
+def _value_types(param: inspect.Parameter) -> tuple[type, ...] | None:
+    """The JSON-able types a builder parameter takes (from its annotation, else its default);
+    ``None`` when they are unknown (no check)."""
+    annotation = param.annotation
+    if annotation in _SCALARS:
+        return (annotation,)
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        args = typing.get_args(annotation)
+        if all(arg in (*_SCALARS, type(None)) for arg in args):
+            return tuple(args)
+        return None
+    default = param.default
+    if annotation is param.empty and type(default) in _SCALARS:
+        return (type(default),)
+    return None
+
+
+def _type_error(value: Any, allowed: tuple[type, ...]) -> str | None:
+    """Why ``value`` (from JSON) is not of the ``allowed`` types, or ``None`` when it is."""
+    if value is None:
+        return None if type(None) in allowed else "not null"
+    if isinstance(value, bool):
+        return None if bool in allowed else "not a boolean"
+    if isinstance(value, int) and (int in allowed or float in allowed):
+        return None
+    if isinstance(value, float) and float in allowed:
+        return None if math.isfinite(value) else "finite"
+    if isinstance(value, str) and str in allowed:
+        return None
+    return ""
+
+
+_TYPE_WORDS = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+               type(None): "null"}
+
+
+def _check_types(name: str, config: Mapping[str, Any],
+                 params: Mapping[str, inspect.Parameter]) -> None:
+    """Every value of ``config`` has the type of its builder parameter."""
+    for key, value in config.items():
+        allowed = _value_types(params[key if key in params else TOKEN_SYNONYMS[key]])
+        if allowed is None:
+            continue
+        problem = _type_error(value, allowed)
+        if problem is not None:
+            words = " or ".join(_TYPE_WORDS[t] for t in allowed)
+            raise ModelRegistryError(
+                f"--model_config: model '{name}': setting '{key}' must be "
+                f"{'a finite number' if problem == 'finite' else words}, got "
+                f"{json.dumps(value)}")
+
+
+def accepted_settings(info: ModelInfo) -> list[str]:
+    """The ``--model_config`` keys a registered model takes: its builder's named keyword
+    parameters (and ``vocab`` for a token model's ``num_classes``), sorted."""
+    params = _signature(info.builder).parameters
+    names = {n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    if info.inputs == "tokens":
+        names |= {alias for alias, target in TOKEN_SYNONYMS.items()
+                  if target in names and alias not in names}
+    return sorted(names)
+
+
+def _builder_config(info: ModelInfo, config: Mapping[str, Any],
+                    params: Mapping[str, inspect.Parameter]) -> dict[str, Any]:
+    """``config`` with its synonyms (``vocab``) replaced by the builder's names."""
+    bound: dict[str, Any] = {}
+    given: dict[str, str] = {}
+    for key, value in config.items():
+        target = key if key in params else TOKEN_SYNONYMS.get(key, key)
+        if target in bound and bound[target] != value:
+            raise ModelRegistryError(
+                f"--model_config: model '{info.name}': '{given[target]}' and '{key}' are the "
+                f"same setting and disagree ({json.dumps(bound[target])} and "
+                f"{json.dumps(value)}); give one of them")
+        bound[target], given[target] = value, key
+    return bound
+
+
+def _configured(info: ModelInfo, config: Mapping[str, Any]) -> ModelInfo:
+    """``info`` with its builder's keyword arguments set from ``config`` (``--model_config``).
+
+    Only the builder's named keyword parameters are accepted (a token model's ``vocab`` is its
+    ``num_classes``, which also sets the class count); each value must have the parameter's
+    type and pass the model's :attr:`ModelInfo.check`, which may change the info (a token
+    model's ``positions`` its ``max_seq_len`` and default length). The title names the
+    settings that differ from the defaults: ``GPT-2 small (layers=2)``.
+    """
+    accepted = accepted_settings(info)
+    unknown = [key for key in config if key not in accepted]
+    if unknown:
+        raise ModelRegistryError(
+            f"--model_config: model '{info.name}' has no setting '{unknown[0]}'; it takes "
+            f"{', '.join(accepted) or 'none'}")
+    params = _signature(info.builder).parameters
+    _check_types(info.name, config, params)
+    bound = _builder_config(info, config, params)
+    defaults = {n: p.default for n, p in params.items() if p.default is not p.empty}
+    defaults["num_classes"] = info.num_classes
+    settings = {**defaults, **bound}
+    if not isinstance(settings["num_classes"], int) or settings["num_classes"] < 1:
+        raise ModelRegistryError(f"--model_config: model '{info.name}': setting "
+                                 f"'{'vocab' if 'vocab' in config else 'num_classes'}' must be "
+                                 f"an integer >= 1, got {json.dumps(settings['num_classes'])}")
+    changes: dict[str, Any] = {}
+    if info.check is not None:
+        try:
+            changes = dict(info.check(settings) or {})
+        except ValueError as err:
+            raise ModelRegistryError(f"--model_config: model '{info.name}': {err}") from None
+        known = {f.name for f in fields(ModelInfo)} - {"name", "builder", "check"}
+        if set(changes) - known:
+            raise ModelRegistryError(f"model '{info.name}': its check returned "
+                                     f"{sorted(set(changes) - known)}, not ModelInfo fields")
+    unset = object()
+    changed = {key: value for key, value in config.items()
+               if defaults.get(key if key in params else TOKEN_SYNONYMS[key], unset) != value}
+    title = f"{info.title} ({config_label(changed)})" if changed else info.title
+    changes.setdefault("num_classes", settings["num_classes"])
+    return replace(info, builder=functools.partial(info.builder, **bound), title=title,
+                   **changes)
+
+
+def get_model_info(name: str, config: Mapping[str, Any] | None = None) -> ModelInfo:
+    """Return the :class:`ModelInfo` of a registered model or alias, or of a prefixed name
+    (``hf:gpt2``) made on demand.
+
+    ``config`` (``--model_config``) overrides settings: a prefixed model's own (for ``hf:``,
+    its Hugging Face config), or a registered builder's keyword arguments. The returned
+    info's builder has them bound, its title names them and its metadata follows them (a
+    token model's ``positions``); an unknown setting or a bad value raises
+    :class:`ModelRegistryError`, one line naming the setting.
+    """
+    prefix = _prefix_of(name)
+    if prefix is not None:
+        return _PREFIXES[prefix](name, dict(config or {}))
+    info = _MODELS[_resolve(name)]
+    return _configured(info, config) if config else info
+
+
+def create_model(name: str, config: Mapping[str, Any] | None = None, **kwargs: Any
+                 ) -> nn.Module:
+    """Build the model ``name`` (or an alias, or a prefixed name) with the ``config``
+    overrides of :func:`get_model_info`; ``kwargs`` go to its builder.
 
     ``num_classes`` defaults to the registered class count.
     """
-    info = get_model_info(name)
+    info = get_model_info(name, config)
     kwargs.setdefault("num_classes", info.num_classes)
     return info.builder(**kwargs)
 

@@ -1,0 +1,70 @@
+"""Figures a benchmark logs besides time and samples/s, and how reports show them.
+
+Token models log ``results.tokens_per_second``; every run may log FLOPs, MFU, peak memory and
+energy; generation runs (``exp.generate`` > 0) their latencies (see docs/log-format.md). Each
+``Figure`` names its log key, its heading (with the unit), the factor from the logged unit to
+the shown one (MFU 0.123 -> 12.3 %), its decimals and the table it belongs to: ``tokens`` (a
+pivot like the throughput's), ``resources`` or ``latency`` (one row per experiment). A report
+shows a figure only when a record has it: logs without these keys give the reports they gave
+before. Pure data; nothing here reads records.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One logged figure: log key, heading with its unit, scale to the shown unit, decimals,
+    and the group (table) it is shown in."""
+
+    key: str
+    heading: str
+    group: str
+    scale: float = 1.0
+    digits: int = 2
+
+
+TOKENS = "results.tokens_per_second"
+FIGURES: tuple[Figure, ...] = (
+    Figure(TOKENS, "Tokens/s", "tokens"),
+    Figure("results.max_batch", "Max batch found", "resources", 1.0, 0),
+    Figure("results.flops_per_sample", "GFLOP/sample", "resources", 1e-9, 2),
+    Figure("results.tflops", "TFLOP/s", "resources", 1.0, 2),
+    Figure("results.mfu", "MFU (%)", "resources", 100.0, 1),
+    Figure("results.peak_memory_mb", "Peak memory (MiB)", "resources", 1.0, 0),
+    Figure("results.energy_j", "Energy (J)", "resources", 1.0, 1),
+    Figure("results.samples_per_joule", "Samples/J", "resources", 1.0, 3),
+    Figure("results.output_tokens_per_second", "Output tokens/s", "latency", 1.0, 2),
+    Figure("results.ttft_p50", "TTFT p50 (ms)", "latency", 1.0, 2),
+    Figure("results.ttft_p99", "TTFT p99 (ms)", "latency", 1.0, 2),
+    Figure("results.tpot_p50", "TPOT p50 (ms)", "latency", 1.0, 2),
+    Figure("results.tpot_p99", "TPOT p99 (ms)", "latency", 1.0, 2),
+)
+#: Every figure's log key (the frame keeps them as numeric per-run columns).
+FIGURE_KEYS: tuple[str, ...] = tuple(f.key for f in FIGURES)
+#: Table name -> title of the per-experiment tables.
+GROUP_TITLES: dict[str, str] = {
+    "resources": "Hardware efficiency: FLOPs, MFU, memory, energy (mean of successful runs)",
+    "latency": "Generation latency (mean of successful runs)",
+}
+#: Notes explaining each group, shown under a report that has it.
+GROUP_NOTES: dict[str, str] = {
+    "tokens": "tokens/s: token models only (results.tokens_per_second = samples/s x exp.seq_len);"
+              " '-' where a run logs none (image models, generation runs): never samples/s",
+    "resources": "max batch found: the largest replica batch that fit (exp.replica_batch=max; "
+                 "the figures of that row are at it); MFU: model FLOPs utilisation, achieved TFLOP/s / (peak TFLOP/s of a device x "
+                 "replicas), in %; GFLOP/sample: matmuls, convolutions, attention of one "
+                 "sample's step; peak memory: largest GPU allocation over the timed window "
+                 "(CPU: peak RSS over the timed window; over the whole process where "
+                 "results.peak_memory_scope=process), MiB; energy over the timed window, where a counter "
+                 "was readable",
+    "latency": "generation (exp.generate > 0): TTFT time to first token (prefill + first "
+               "token), TPOT time per output token; p50/p99 over a run's iterations, "
+               "mean over runs",
+}
+
+
+def of_group(group: str) -> tuple[Figure, ...]:
+    """The figures of one group, in their order."""
+    return tuple(f for f in FIGURES if f.group == group)

@@ -1,0 +1,483 @@
+"""``--batch_size max``: the largest batch that fits in memory, found with short real runs.
+
+Responsibility: search the batch and say how (``results.max_batch``, ``results.max_batch_probes``
+and the ``exp.max_batch_*`` facts, ``docs/log-format.md``); the benchmark then times the batch
+found as it times any other. It never decides what a failure means: the benchmark's
+``classify`` says which errors are out-of-memory.
+
+The search (:func:`search`) probes batches 1, 2, 4, ... until one does not fit or
+``--max_batch_limit`` is reached (the limit itself is probed when the doubling would pass it),
+then bisects between the largest batch that fit and the smallest that did not, so the result
+``B`` fits and ``B + 1`` was seen not to (memory is taken to grow with the batch). When the limit
+itself fits, ``B`` is the limit, a lower bound: ``results.max_batch_capped`` is true and a
+warning says so. When batch 1 does not fit, nothing does: the run ends with status ``oom``.
+
+A probe is the real thing at that batch: the workload is built as for a run (model, optimizer,
+data, the phase's step, on the run's device and dtype) and :data:`PROBE_WARMUP` +
+:data:`PROBE_STEPS` steps run (training reaches its high-water mark in the second step, once
+the optimizer holds its state). "Does not fit" means:
+
+- on a GPU, the step raised CUDA's out-of-memory error. Probes run in this process and
+  everything is freed between them (``gc.collect`` and ``torch.cuda.empty_cache``); a
+  ``--memory_budget_mb`` caps the probes' share of the device
+  (``torch.cuda.set_per_process_memory_fraction``).
+- on a CPU, where running a 128 GB host out of memory is no test, the probe ran out of its
+  memory budget for real: each probe runs in a forked child process whose ``RLIMIT_DATA`` is its
+  data size at the fork plus the budget (the growth of its private writable memory: tensors,
+  allocator caches, thread stacks), so an allocation beyond it fails (torch: "can't allocate
+  memory"). A child killed by a signal, or that exits before reporting (a thread that could not
+  be created), does not fit either, with the reason. Where the kernel does not enforce
+  ``RLIMIT_DATA`` on mappings (Linux before 4.7) ``RLIMIT_AS`` (the address space) is used.
+
+The children are forked from the benchmark process before it has run any torch computation:
+GNU OpenMP's thread pool does not survive a fork (a child of a process that has used it hangs
+in its first parallel region), so the benchmark searches before it builds its own workload.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import mmap
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytorch_benchmarks.device import BenchmarkError
+from pytorch_benchmarks.distributed import DistContext
+
+#: Untimed and timed steps of one probe (two steps: training's optimizer state exists from the
+#: first step on, so the second one has the whole footprint).
+PROBE_WARMUP, PROBE_STEPS = 1, 1
+#: Share of ``MemAvailable`` that is a CPU probe's budget by default.
+CPU_BUDGET_SHARE = 0.5
+MIB = 1 << 20
+#: What a probe's outcome costs to report: the child's message on its pipe (bytes at most).
+_MESSAGE_LIMIT = 1 << 16
+
+Classify = Callable[[BaseException], str]
+Describe = Callable[[BaseException], str]
+Step = Callable[[int], float]
+
+
+class NoBatchFits(BenchmarkError, MemoryError):
+    """Batch 1 does not fit: a ``MemoryError``, so the run's status is ``oom``."""
+
+
+@dataclass
+class Probe:
+    """One short run at ``batch``: whether it fit, its wall time (s) and why not."""
+
+    batch: int
+    fits: bool
+    seconds: float
+    reason: str | None = None
+
+    def fact(self) -> dict[str, Any]:
+        """The probe as an entry of ``results.max_batch_probes``."""
+        entry: dict[str, Any] = {"batch": self.batch, "fits": self.fits,
+                                 "seconds": round(self.seconds, 3)}
+        if self.reason is not None:
+            entry["reason"] = self.reason
+        return entry
+
+
+@dataclass
+class Search:
+    """The outcome: the largest batch that fit (0: none), whether it is the limit (a lower
+    bound), and every probe in the order run."""
+
+    max_batch: int
+    capped: bool
+    probes: list[Probe] = field(default_factory=list)
+
+
+def search(probe: Callable[[int], Probe], limit: int,
+           seen: Callable[[Probe], None] | None = None) -> Search:
+    """Double from 1 until a probe does not fit or ``limit`` fits, then bisect; ``seen`` is
+    told of each probe as it ends."""
+    if limit < 1:
+        raise ValueError(f"the largest batch to try must be >= 1, got {limit}")
+    probes: list[Probe] = []
+
+    def run(batch: int) -> bool:
+        outcome = probe(batch)
+        probes.append(outcome)
+        if seen is not None:
+            seen(outcome)
+        return outcome.fits
+
+    fit, fail, batch = 0, 0, 1
+    while True:
+        if not run(batch):
+            fail = batch
+            break
+        fit = batch
+        if batch >= limit:
+            break
+        batch = min(batch * 2, limit)
+    while fail and fail - fit > 1:
+        middle = (fit + fail) // 2
+        if run(middle):
+            fit = middle
+        else:
+            fail = middle
+    return Search(max_batch=fit, capped=fit >= limit, probes=probes)
+
+
+def probe_step(args: argparse.Namespace, ctx: DistContext, batch: int) -> float:
+    """Build the workload at ``batch`` and run the probe's steps; return the timed step's
+    seconds. Raises what the run would raise (out of memory included)."""
+    from pytorch_benchmarks.timing import timed_loop
+    from pytorch_benchmarks.workload import build_workload
+
+    probe_args = argparse.Namespace(**vars(args))
+    probe_args.batch_size = batch
+    workload = build_workload(probe_args, ctx, _quiet)
+    try:
+        runner = workload.runner
+        assert runner is not None
+        with runner.context():
+            times = timed_loop(runner.step, PROBE_WARMUP, PROBE_STEPS,
+                               runner.setup.synchronizer())
+    finally:
+        workload.close()
+    return times[-1]
+
+
+def _quiet(message: str) -> None:
+    """Probes warn about nothing: the timed run that follows states every warning once."""
+
+
+class InProcessProber:
+    """Probes in this process (a GPU): an out-of-memory error means "does not fit"; any other
+    error is the run's. ``cleanup`` frees what a probe left (``gc`` and the CUDA cache)."""
+
+    def __init__(self, step: Step, classify: Classify, describe: Describe,
+                 cleanup: Callable[[], None]) -> None:
+        self.step, self.classify, self.describe, self.cleanup = step, classify, describe, cleanup
+
+    def __call__(self, batch: int) -> Probe:
+        start = time.perf_counter()
+        reason = None
+        try:
+            self.step(batch)
+        except BaseException as exc:  # out of memory is an answer; anything else is not
+            if self.classify(exc) != "oom":
+                raise
+            reason = self.describe(exc)
+        self.cleanup()  # after the except clause: the traceback no longer holds the tensors
+        return Probe(batch, reason is None, time.perf_counter() - start, reason)
+
+
+def cuda_cleanup() -> None:
+    """Free what a GPU probe left: unreachable tensors, then the allocator's cached blocks."""
+    import torch
+
+    gc.collect()
+    torch.cuda.empty_cache()
+
+
+class ForkProber:
+    """Probes in forked children, each in a memory budget (a CPU): see the module's doc."""
+
+    def __init__(self, step: Step, budget: int, classify: Classify, describe: Describe) -> None:
+        self.step, self.budget, self.classify, self.describe = step, budget, classify, describe
+        #: How the budget was enforced in the last child: ``rlimit_data`` or ``rlimit_as``.
+        self.enforced_by: str | None = None
+
+    def __call__(self, batch: int) -> Probe:
+        sys.stdout.flush()  # a child must not write the parent's buffered output again
+        sys.stderr.flush()
+        read_fd, write_fd = os.pipe()
+        start = time.perf_counter()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            code = 0
+            try:
+                os.close(read_fd)
+                self._child(write_fd, batch)
+            except BaseException:  # noqa: BLE001 - the parent reads the missing message
+                code = 70
+            os._exit(code)
+        os.close(write_fd)
+        try:
+            message = _read_all(read_fd)
+            status = os.waitpid(pid, 0)[1]
+            pid = 0
+        finally:
+            os.close(read_fd)
+            if pid:  # interrupted while waiting: the child goes too
+                _kill(pid)
+        return self._outcome(batch, message, status, time.perf_counter() - start)
+
+    def _child(self, write_fd: int, batch: int) -> None:
+        """Limit memory, run the probe, write ``{"status", "reason", "limit"}`` as JSON."""
+        try:
+            which, old, name = limit_memory(self.budget)
+        except BaseException as exc:  # noqa: BLE001 - reported as the run's failure
+            _write(write_fd, {"status": "failure", "reason": self.describe(exc)})
+            return
+        message: dict[str, Any]
+        try:
+            self.step(batch)
+            message = {"status": "ok"}
+        except BaseException as exc:  # noqa: BLE001 - out of memory is an answer
+            _set_limit(which, old)  # room to describe the error
+            message = {"status": self.classify(exc), "reason": self.describe(exc)}
+        _set_limit(which, old)
+        _write(write_fd, {**message, "limit": name})
+
+    def _outcome(self, batch: int, raw: bytes, status: int, seconds: float) -> Probe:
+        """The probe from the child's message and exit status."""
+        try:
+            message = json.loads(raw.decode("utf-8")) if raw else None
+        except ValueError:
+            message = None
+        if not isinstance(message, dict):
+            return Probe(batch, False, seconds, _death(status))
+        self.enforced_by = message.get("limit") or self.enforced_by
+        outcome = message.get("status")
+        if outcome == "ok":
+            return Probe(batch, True, seconds)
+        reason = str(message.get("reason") or "no reason given")
+        if outcome == "oom":
+            return Probe(batch, False, seconds, reason)
+        if outcome == "interrupted":
+            raise KeyboardInterrupt
+        raise BenchmarkError(f"--batch_size max: the probe of batch {batch} failed (not for "
+                             f"memory): {reason}")
+
+
+def _death(status: int) -> str:
+    """Why a child left no message: the signal that killed it, or its exit code."""
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = f"signal {number}"
+        return f"the probe process was killed by {name} before it reported"
+    return (f"the probe process exited with code {os.waitstatus_to_exitcode(status)} before "
+            "it reported (its stderr may say why: e.g. a thread that could not be created)")
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except OSError:
+        pass
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, _MESSAGE_LIMIT):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _write(fd: int, message: dict[str, Any]) -> None:
+    data = json.dumps(message).encode("utf-8")[:_MESSAGE_LIMIT - 1]
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def proc_status_bytes(field_name: str) -> int:
+    """A ``kB`` field of ``/proc/self/status`` (``VmData``, ``VmSize``), in bytes."""
+    with open("/proc/self/status", encoding="ascii") as stream:
+        for line in stream:
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1]) * 1024
+    raise BenchmarkError(f"/proc/self/status has no {field_name}: --batch_size max on a CPU "
+                         "needs Linux")
+
+
+#: The limits tried, best first: (resource name, /proc/self/status field it is compared with).
+_LIMITS = (("RLIMIT_DATA", "VmData"), ("RLIMIT_AS", "VmSize"))
+
+
+def limit_memory(budget: int) -> tuple[int, tuple[int, int], str]:
+    """Let this process's memory grow by ``budget`` bytes at most: ``RLIMIT_DATA`` (else
+    ``RLIMIT_AS``) set to the current size plus ``budget``, checked to be enforced. Returns
+    the resource, its previous limits and ``rlimit_data``/``rlimit_as``."""
+    import resource
+
+    for name, field_name in _LIMITS:
+        which = getattr(resource, name)
+        old = resource.getrlimit(which)
+        # Freed heap the process keeps mapped is reused without growing VmData: not budget
+        # (what can be given back first is: the rest may be too fragmented to reuse).
+        free = malloc_free_bytes(trim=True)
+        soft = proc_status_bytes(field_name) - free + budget
+        if old[1] != resource.RLIM_INFINITY:
+            soft = min(soft, old[1])
+        resource.setrlimit(which, (soft, old[1]))
+        if _enforced(budget):
+            return which, old, name.lower()
+        resource.setrlimit(which, old)
+    raise BenchmarkError("neither RLIMIT_DATA nor RLIMIT_AS limits memory on this system: "
+                         "--batch_size max cannot probe a CPU within a budget; give a batch size")
+
+
+def malloc_free_bytes(trim: bool = False) -> int:
+    """Bytes free in the C allocator's main arena (glibc ``mallinfo2().fordblks``): mapped,
+    so counted by ``VmData``, yet reusable by a probe. 0 where unknown (not glibc). ``trim``:
+    first give the free top of the heap back to the system (``malloc_trim(0)``), so that less
+    of the budget depends on reusing fragments."""
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+            "fordblks", "keepcost")]
+
+    try:
+        libc = ctypes.CDLL(None)
+        mallinfo2 = libc.mallinfo2
+        if trim:
+            libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        return 0
+    mallinfo2.restype = MallInfo2
+    return int(mallinfo2().fordblks)
+
+
+def _enforced(budget: int) -> bool:
+    """Whether a private writable mapping past the budget is refused (never touched, so it
+    costs no memory when it is not)."""
+    try:
+        mapping = mmap.mmap(-1, budget + 64 * MIB, flags=mmap.MAP_PRIVATE)
+    except OSError:
+        return True
+    mapping.close()
+    return False
+
+
+def _set_limit(which: int, limits: tuple[int, int]) -> None:
+    import resource
+
+    resource.setrlimit(which, limits)
+
+
+def mem_available() -> int | None:
+    """``MemAvailable`` of ``/proc/meminfo`` in bytes, None when unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as stream:
+            for line in stream:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def cpu_budget(budget_mb: float) -> int:
+    """A CPU probe's budget in bytes: ``--memory_budget_mb``, else :data:`CPU_BUDGET_SHARE` of
+    ``MemAvailable``."""
+    if budget_mb > 0:
+        return int(budget_mb * MIB)
+    available = mem_available()
+    if not available:
+        raise BenchmarkError("--batch_size max: MemAvailable is unknown (no /proc/meminfo); "
+                             "give --memory_budget_mb")
+    return int(available * CPU_BUDGET_SHARE)
+
+
+def preload(args: argparse.Namespace) -> None:
+    """Import what every probe needs once, in the parent (a child would import it again for
+    each probe, under its budget): the workload's modules, the model's entry and the
+    optimizer (whose first construction imports ``torch._dynamo``, seconds). Runs no torch
+    computation (see the module's doc)."""
+    import torch
+
+    from pytorch_benchmarks import workload  # noqa: F401 - the models, runners and data
+    from pytorch_benchmarks.data import synthetic  # noqa: F401
+    from pytorch_benchmarks.models import get_model_info
+    from pytorch_benchmarks.runner import make_optimizer
+
+    get_model_info(args.model, args.model_config)
+    make_optimizer(torch.nn.Linear(1, 1, bias=False))
+
+
+def find_max_batch(args: argparse.Namespace, ctx: DistContext, facts: Callable[[dict], None],
+                   warn: Callable[[str], None], classify: Classify,
+                   describe: Describe) -> int:
+    """Search the largest batch for ``args`` (its ``--batch_size`` is ``max``), writing the
+    ``exp.max_batch_*`` facts first and the probes as they end; return the batch. Raises
+    :class:`NoBatchFits` when batch 1 does not fit."""
+    if ctx.enabled:
+        raise BenchmarkError(f"--batch_size max searches the largest batch with one replica "
+                             f"in one process, not under torchrun (WORLD_SIZE={ctx.world_size}): "
+                             "run it without torchrun, then give the batch found as --batch_size")
+    preload(args)
+    start = time.perf_counter()
+
+    def step(batch: int) -> float:
+        return probe_step(args, ctx, batch)
+
+    probe: InProcessProber | ForkProber
+    restore: Callable[[], None] = _nothing
+    if args.device == "gpu":
+        budget_mb, enforced_by, restore = _gpu_budget(args)
+        probe = InProcessProber(step, classify, describe, cuda_cleanup)
+    else:
+        budget = cpu_budget(args.memory_budget_mb)
+        budget_mb, enforced_by = round(budget / MIB, 1), "rlimit_data"
+        probe = ForkProber(step, budget, classify, describe)
+    facts({"exp.max_batch_limit": args.max_batch_limit, "exp.max_batch_budget_mb": budget_mb,
+           "exp.max_batch_memory_limit": enforced_by})
+    probes: list[dict[str, Any]] = []
+
+    def seen(outcome: Probe) -> None:
+        probes.append(outcome.fact())
+        facts({"results.max_batch_probes": probes})
+        verdict = "fits" if outcome.fits else f"does not fit ({outcome.reason})"
+        print(f"max batch: batch {outcome.batch} {verdict} [{outcome.seconds:.1f} s]",
+              file=sys.stderr, flush=True)
+
+    try:
+        found = search(probe, args.max_batch_limit, seen)
+    finally:
+        restore()
+    if isinstance(probe, ForkProber) and probe.enforced_by not in (None, enforced_by):
+        facts({"exp.max_batch_memory_limit": probe.enforced_by})
+    facts({"results.max_batch": found.max_batch, "results.max_batch_capped": found.capped,
+           "results.max_batch_seconds": round(time.perf_counter() - start, 3)})
+    if found.max_batch == 0:
+        budget_text = f"{budget_mb} MiB" if budget_mb is not None else "the GPU's memory"
+        raise NoBatchFits(f"--batch_size max: batch 1 does not fit in {budget_text} "
+                          f"({found.probes[0].reason})")
+    if found.capped:
+        warn(f"--batch_size max: batch {found.max_batch} (--max_batch_limit) still fits, so "
+             "results.max_batch is a lower bound of the largest batch; raise --max_batch_limit "
+             "to search further")
+    return found.max_batch
+
+
+def _nothing() -> None:
+    """Nothing to undo."""
+
+
+def _gpu_budget(args: argparse.Namespace) -> tuple[float | None, str, Callable[[], None]]:
+    """``--memory_budget_mb`` on a GPU: the probes' share of the device's memory (the run
+    after them has the whole device). Returns the budget in MiB (None: the whole device), how
+    it is enforced, and what undoes it."""
+    import torch
+
+    if args.memory_budget_mb <= 0:
+        return None, "gpu_memory", _nothing
+    devices = range(min(max(1, args.num_gpus), torch.cuda.device_count()))
+    for device in devices:  # the GPUs of this process (DataParallel: each of them)
+        total = torch.cuda.get_device_properties(device).total_memory
+        fraction = min(1.0, args.memory_budget_mb * MIB / total)
+        torch.cuda.set_per_process_memory_fraction(fraction, device)
+
+    def restore() -> None:
+        for device in devices:
+            torch.cuda.set_per_process_memory_fraction(1.0, device)
+    return round(args.memory_budget_mb, 1), "gpu_memory_fraction", restore

@@ -1,0 +1,270 @@
+"""The measurements of one run, wired around the runner's timed window.
+
+Responsibility: decide which figures this run can have (peak of its device and precision,
+an energy meter, the throttle sampler, a profile) and state why one is missing; implement
+:class:`~pytorch_benchmarks.runner.TimingHooks` (count FLOPs on an extra step before warm-up,
+profile extra steps after it, wrap the timed chunks in :meth:`Measurements.window`); and turn
+what was seen into ``results.*`` facts. Under torchrun the energy and the throttle reasons are
+combined over the ranks (every rank takes part in those collectives); FLOPs and peak memory
+are this process's. The timed iterations themselves are never touched.
+
+An MFU above 1 is never logged: the achieved rate exceeded the peak it is relative to, so the
+peak is wrong for this run (a CPU calibration measured under load, a datasheet column whose
+math the run does not use, a ``--peak_tflops`` too low). ``results.mfu`` is then absent and
+``exp.warnings`` says so; a measured CPU peak's cache entry is dropped, so that the next run
+measures it again.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterator
+from types import ModuleType
+from typing import Any
+
+import torch
+
+from pytorch_benchmarks.device import DeviceSetup
+from pytorch_benchmarks.distributed import DistContext
+from pytorch_benchmarks.measure import calibration, memory, peaks, profiling
+from pytorch_benchmarks.measure.energy import EnergyUnavailable, NvmlEnergy, RaplEnergy, open_rapl
+from pytorch_benchmarks.measure.flops import flops_per_sample, plain_step
+from pytorch_benchmarks.measure.nvml import NvmlUnavailable, device_handles, open_nvml
+from pytorch_benchmarks.measure.poller import Poller
+from pytorch_benchmarks.measure.throttle import THROTTLE_BITS, ThrottleSampler, reason_names
+
+Warn = Callable[[str], None]
+Step = Callable[[], object]
+
+
+class Measurements:
+    """FLOPs, peak, memory, energy, throttling and profile of one run."""
+
+    def __init__(self, args: argparse.Namespace, setup: DeviceSetup, ctx: DistContext,
+                 phase: str, warn: Warn, nvml_loader: Callable[[], ModuleType] | None = None
+                 ) -> None:
+        self.args = args
+        self.setup = setup
+        self.ctx = ctx
+        self.phase = phase
+        self.warn = warn
+        self.nvml_loader = nvml_loader
+        self.local_samples = args.batch_size * setup.num_devices
+        self.flops: float | None = None
+        self.peak: tuple[float, str] | None = None
+        #: Where the peak comes from: ``flag`` (--peak_tflops), ``table`` or ``measured``.
+        self.peak_kind: str | None = None
+        self.meter: NvmlEnergy | RaplEnergy | None = None
+        self.energy_note: str | None = None
+        self.throttle: ThrottleSampler | None = None
+        self.profile_path: str | None = None
+        self.energy_j: float | None = None
+        self.window_s = 0.0
+        self.memory_scope = memory.PROCESS
+        self.peak_mib: float | None = None
+
+    # -- before the run ------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Find the device's peak (measuring a CPU's) and open the energy and clock meters."""
+        if self.phase != "data":
+            self.peak = self._find_peak()
+        if self.setup.is_cuda:
+            self._open_nvml()
+        elif self.ctx.local_rank == 0:  # the other local ranks would read the same packages
+            try:
+                self.meter = open_rapl()
+            except EnergyUnavailable as exc:
+                self.energy_note = str(exc)
+                self.warn(f"no energy figures: {exc}")  # the issue: exp.warnings says why
+
+    def _find_peak(self) -> tuple[float, str] | None:
+        if self.args.peak_tflops > 0:
+            self.peak_kind = "flag"
+            return self.args.peak_tflops, "--peak_tflops"
+        if not self.setup.is_cuda:
+            self.peak_kind = "measured"
+            measured = calibration.cpu_peak(self.setup.dtype)
+            if not (math.isfinite(measured[0]) and measured[0] > 0):
+                self.warn(f"no MFU: the CPU {self.setup.dtype} matmul calibration gave no "
+                          f"usable rate ({measured[0]} TFLOPS); give the peak with "
+                          "--peak_tflops")
+                calibration.forget(self.setup.dtype)
+                return None
+            return measured
+        self.peak_kind = "table"
+        name = torch.cuda.get_device_name(self.setup.device)
+        tf32 = torch.get_float32_matmul_precision() != "highest"
+        found = peaks.gpu_peak(name, self.setup.dtype, tf32)
+        if isinstance(found, str):
+            self.warn(f"no MFU: {found}; give the device's dense peak with --peak_tflops")
+            return None
+        return found
+
+    def _open_nvml(self) -> None:
+        first = self.setup.device.index or 0
+        try:
+            nvml = open_nvml(self.nvml_loader)
+            handles = device_handles(nvml, range(first, first + self.setup.num_devices))
+        except NvmlUnavailable as exc:
+            self._no_gpu_meters(str(exc))
+            return
+        self.throttle = ThrottleSampler(nvml, handles)
+        meter = NvmlEnergy(nvml, handles)
+        try:
+            meter.check()
+            self.meter = meter
+        except EnergyUnavailable as exc:
+            self._no_gpu_meters(str(exc), clocks=False)
+
+    def _no_gpu_meters(self, why: str, clocks: bool = True) -> None:
+        self.energy_note = why
+        lost = "energy and clock throttling" if clocks else "energy"
+        self.warn(f"no GPU {lost} figures: {why}")
+
+    # -- TimingHooks ---------------------------------------------------------------------
+    def before_warmup(self, step: Step) -> None:
+        """Count one extra step's FLOPs (not for the input pipeline alone)."""
+        if self.phase == "data":
+            return
+        # DataParallel's replicas run in threads the counter does not see: count the plain
+        # module on one replica's share of the batch (see measure.flops)
+        with plain_step(step, self.local_samples, self.args.batch_size) as (counted, samples):
+            self.flops = flops_per_sample(counted, samples)
+        if self.flops is None:
+            self.warn("no FLOPs counted: the flop counter saw no matmul or convolution in a "
+                      "step (no tflops, no mfu)")
+
+    def after_warmup(self, step: Step) -> None:
+        """With ``--profile DIR``: trace a few extra steady-state steps."""
+        if not self.args.profile:
+            return
+        path = profiling.trace_path(self.args.profile, self.args.model, self.phase,
+                                    self.ctx.rank, self.args.batch_size, self.setup.dtype)
+        self.profile_path = profiling.profile_steps(step, path, self.setup.is_cuda,
+                                                    self.setup.synchronizer())
+
+    @contextlib.contextmanager
+    def window(self) -> Iterator[None]:
+        """Around the timed chunks: reset and read peak memory, read energy and sample
+        clocks."""
+        self._sync()
+        self.memory_scope = memory.reset_peak_memory(self.setup.device, self.setup.num_devices)
+        samplers = [s.sample for s in (self.meter, self.throttle) if s is not None]
+        poller = Poller(samplers)
+        if self.meter is not None:
+            self.meter.start()
+        poller.start()
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._sync()
+            self.window_s = time.perf_counter() - start
+            self.peak_mib, self.memory_scope = memory.peak_memory_mib(
+                self.setup.device, self.setup.num_devices, self.memory_scope)
+            poller.stop()
+            if self.meter is not None:
+                self.energy_j = self.meter.stop()
+
+    def _sync(self) -> None:
+        sync = self.setup.synchronizer()
+        if sync is not None:
+            sync()
+
+    # -- after the run -------------------------------------------------------------------
+    def results(self, throughput: float, num_timed: int, samples_per_iteration: int,
+                replicas: int) -> dict[str, Any]:
+        """The ``results.*`` facts of what was measured (absent: not measured)."""
+        facts: dict[str, Any] = {}
+        facts.update(self._flop_facts(throughput, replicas))
+        if self.peak_mib is None:  # window() was not entered: the process's peak
+            self.peak_mib, self.memory_scope = memory.peak_memory_mib(
+                self.setup.device, self.setup.num_devices)
+        if self.peak_mib is not None:
+            facts["results.peak_memory_mb"] = self.peak_mib
+            facts["results.peak_memory_scope"] = self.memory_scope
+        facts.update(self._energy_facts(num_timed * samples_per_iteration))
+        facts.update(self._throttle_facts())
+        if self.profile_path is not None:
+            facts["results.profile_path"] = self.profile_path
+        return facts
+
+    def _flop_facts(self, throughput: float, replicas: int) -> dict[str, Any]:
+        facts: dict[str, Any] = {}
+        if self.peak is not None:
+            facts["results.peak_tflops"], facts["results.peak_source"] = self.peak
+        if self.flops is None:
+            return facts
+        facts["results.flops_per_sample"] = self.flops
+        if not math.isfinite(throughput):
+            return facts
+        tflops = self.flops * throughput / 1e12
+        facts["results.tflops"] = tflops
+        if self.peak is not None:
+            mfu = tflops / (self.peak[0] * replicas)
+            if mfu <= 1.0:
+                facts["results.mfu"] = mfu
+            else:
+                self._above_the_peak(tflops, replicas)
+        return facts
+
+    def _above_the_peak(self, tflops: float, replicas: int) -> None:
+        """Warn that the run beat its peak (no MFU then); drop a measured CPU peak."""
+        assert self.peak is not None
+        peak, source = self.peak
+        limit = peak * replicas
+        if self.peak_kind == "measured":
+            dropped = calibration.forget(self.setup.dtype)
+            why = ("the CPU calibration was low (measured under load?): its cache entry "
+                   + ("is dropped, so the next run measures it again" if dropped
+                      else "was already gone"))
+        elif self.peak_kind == "flag":
+            why = "the --peak_tflops given is below what this run reached"
+        else:
+            why = ("the run's math is faster than the datasheet column used (e.g. TF32 for "
+                   "float32 convolutions) or the FLOP count is too high; give the right peak "
+                   "with --peak_tflops")
+        times = f" ({replicas} x {peak:.4g})" if replicas > 1 else ""
+        self.warn(f"no MFU: achieved {tflops:.4g} TFLOP/s exceeds the peak {limit:.4g} "
+                  f"TFLOP/s{times} ({source}), so MFU would be {tflops / limit:.3g} > 1: "
+                  f"{why}")
+
+    def _energy_facts(self, samples: int) -> dict[str, Any]:
+        joules = self.energy_j if self.energy_j is not None else math.nan
+        if self.ctx.enabled:
+            own = 0.0 if (not self.setup.is_cuda and self.ctx.local_rank != 0) else joules
+            joules = self._all_reduce([own], torch.distributed.ReduceOp.SUM)[0]
+        if not math.isfinite(joules):
+            why = self.energy_note or "an energy counter could not be read on every rank"
+            return {"results.energy_unavailable": why}
+        facts: dict[str, Any] = {"results.energy_j": joules,
+                                 "results.energy_source": self.meter.source if self.meter
+                                 else "nvml" if self.setup.is_cuda else "rapl"}
+        if joules > 0:
+            facts["results.samples_per_joule"] = samples / joules
+        if self.window_s > 0:
+            facts["results.power_w"] = joules / self.window_s
+        return facts
+
+    def _throttle_facts(self) -> dict[str, Any]:
+        if not self.setup.is_cuda:
+            return {}
+        seen = self.throttle is not None and self.throttle.samples > 0
+        mask = self.throttle.mask if self.throttle is not None else 0
+        if self.ctx.enabled:
+            bits = sorted(THROTTLE_BITS)
+            flags = [float(bool(mask & b)) for b in bits] + [0.0 if seen else 1.0]
+            flags = self._all_reduce(flags, torch.distributed.ReduceOp.MAX)
+            mask = sum(b for b, f in zip(bits, flags) if f > 0)
+            seen = flags[-1] == 0
+        if self.throttle is not None and self.throttle.error is not None:
+            self.warn(f"clock throttle sampling stopped: {self.throttle.error}")
+        return {"results.throttle_reasons": reason_names(mask)} if seen else {}
+
+    def _all_reduce(self, values: list[float], op: Any) -> list[float]:
+        device = self.setup.device if self.setup.is_cuda else torch.device("cpu")
+        tensor = torch.tensor(values, dtype=torch.float64, device=device)
+        torch.distributed.all_reduce(tensor, op=op)
+        return [float(v) for v in tensor.tolist()]

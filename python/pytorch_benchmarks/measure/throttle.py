@@ -1,0 +1,61 @@
+"""Why the GPUs' clocks were held down during the timed window (NVML clock event reasons).
+
+Responsibility: OR together the reason bits that
+``nvmlDeviceGetCurrentClocksEventReasons`` (``...ThrottleReasons`` in older NVML) reports at
+each sample, and name those that lower clocks. ``gpu_idle``,
+``applications_clocks_setting``, ``user_defined_clocks`` and ``display_clock_setting`` are
+left out: they describe an idle GPU or a clock setting someone chose, not throttling. The
+rest (power cap, thermal, hardware slowdown, power brake, sync boost) slow the run down.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
+
+#: NVML's reason bits (nvml.h ``nvmlClocksEventReason*``) that mean throttling, by name.
+THROTTLE_BITS: dict[int, str] = {
+    0x4: "sw_power_cap",
+    0x8: "hw_slowdown",
+    0x10: "sync_boost",
+    0x20: "sw_thermal_slowdown",
+    0x40: "hw_thermal_slowdown",
+    0x80: "hw_power_brake_slowdown",
+}
+
+
+def reason_names(mask: int) -> list[str]:
+    """The throttling reasons set in ``mask``, in bit order."""
+    return [name for bit, name in sorted(THROTTLE_BITS.items()) if mask & bit]
+
+
+def _reader(nvml: ModuleType) -> Any:
+    """NVML's reason query: the current name, or the one before 12.x."""
+    return getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None) or \
+        nvml.nvmlDeviceGetCurrentClocksThrottleReasons
+
+
+class ThrottleSampler:
+    """Collects the reason bits of ``handles`` over every :meth:`sample`."""
+
+    def __init__(self, nvml: ModuleType, handles: Sequence[Any]) -> None:
+        self.read = _reader(nvml)
+        self.handles = list(handles)
+        self.mask = 0
+        self.samples = 0
+        self.error: str | None = None
+
+    def sample(self) -> None:
+        """OR in the reasons active now (an NVML error stops sampling and is kept)."""
+        if self.error is not None:
+            return
+        try:
+            for handle in self.handles:
+                self.mask |= int(self.read(handle))
+            self.samples += 1
+        except Exception as exc:  # noqa: BLE001 - kept and reported, never raised in a thread
+            self.error = str(exc)
+
+    def reasons(self) -> list[str]:
+        """The throttling reasons seen in any sample."""
+        return reason_names(self.mask)

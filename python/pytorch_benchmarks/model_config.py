@@ -1,0 +1,39 @@
+"""``--model_config JSON``: settings that override a model's own, parsed from the command line.
+
+Responsibility: turn the flag's text into a dict (a JSON object) or say in one line what is
+wrong with it, and write settings back as text (:func:`config_label` for a model's title,
+``exp.model_config``). It does not check the keys: the registry does, against the model's
+config (``hf:`` models) or its builder's keyword arguments (zoo models). Imports no torch.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping
+from typing import Any
+
+EXAMPLE = '\'{"n_layer": 2}\''
+
+
+def parse_model_config(text: str) -> dict[str, Any]:
+    """Parse a JSON object; anything else raises :class:`argparse.ArgumentTypeError`."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(
+            f"not JSON ({err.msg} at column {err.colno}): {text!r}; give a JSON object, e.g. "
+            f"{EXAMPLE}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, e.g. {EXAMPLE}; got {text!r}")
+    return value
+
+
+def compact_json(value: Any) -> str:
+    """``value`` as JSON without blanks: ``2``, ``0.5``, ``"gelu"``, ``[1,2]``."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def config_label(config: Mapping[str, Any]) -> str:
+    """The settings of a modified model for its title, keys sorted and values compact:
+    ``heads=4, layers=2`` (as in ``GPT-2 small (heads=4, layers=2)``)."""
+    return ", ".join(f"{key}={compact_json(config[key])}" for key in sorted(config))

@@ -1,0 +1,192 @@
+"""Llama 3 (Grattafiori et al., 2024): ``llama3_1b``, the shape of Llama 3.2 1B.
+
+Hugging Face's ``LlamaForCausalLM`` layout: token embeddings, pre-norm decoder layers (RMSNorm,
+grouped-query attention with rotary position embeddings, SwiGLU MLP), a final RMSNorm and an LM
+head tied to the embeddings; no biases. RoPE has theta 500000 and Llama 3's frequency scaling
+(factor 32, low/high frequency factors 1/4, original context 8192), as in the released config.
+Input ``(N, T)`` token ids, output ``(N, T, 128256)`` logits; ``forward(ids, cache)`` with a
+:class:`~pytorch_benchmarks.models.attention.KVCache` decodes incrementally (``--generate``).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from pytorch_benchmarks.models.attention import KVCache, attend, merge_heads, split_heads
+from pytorch_benchmarks.models.registry import register_model
+from pytorch_benchmarks.models.settings import check_transformer, sequence_fields
+
+LLAMA_VOCAB, LLAMA_CONTEXT = 128256, 131072
+#: The benchmark's usual sequence length for llama3_1b (its context is far longer).
+LLAMA_SEQ_LEN = 2048
+
+
+def llama3_frequencies(head_dim: int, theta: float, factor: float = 32.0, low: float = 1.0,
+                       high: float = 4.0, context: int = 8192) -> Tensor:
+    """RoPE inverse frequencies with Llama 3's scaling: long wavelengths divided by
+    ``factor``, short ones kept, a smooth blend in between (``factor`` 1: plain RoPE)."""
+    inv = 1.0 / theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+    if factor == 1.0:
+        return inv
+    wavelen = 2 * math.pi / inv
+    scaled = torch.where(wavelen > context / low, inv / factor, inv)
+    smooth = (context / wavelen - low) / (high - low)
+    blended = (1 - smooth) * scaled / factor + smooth * scaled
+    medium = (wavelen >= context / high) & (wavelen <= context / low)
+    return torch.where(medium, blended, scaled)
+
+
+def rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """Apply rotary embeddings to ``x`` ``(N, H, T, D)`` (the two halves form the pairs)."""
+    first, second = x.chunk(2, dim=-1)
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)  # float32 tables, half precision under autocast
+    return x * cos + torch.cat([-second, first], dim=-1) * sin
+
+
+class Attention(nn.Module):
+    """Grouped-query attention: ``heads`` query heads share ``kv_heads`` key/value heads."""
+
+    def __init__(self, hidden: int, heads: int, kv_heads: int, index: int) -> None:
+        super().__init__()
+        self.heads, self.kv_heads, self.index = heads, kv_heads, index
+        head_dim = hidden // heads
+        self.q_proj = nn.Linear(hidden, heads * head_dim, bias=False)
+        self.k_proj = nn.Linear(hidden, kv_heads * head_dim, bias=False)
+        self.v_proj = nn.Linear(hidden, kv_heads * head_dim, bias=False)
+        self.o_proj = nn.Linear(heads * head_dim, hidden, bias=False)
+
+    def forward(self, x: Tensor, rope: tuple[Tensor, Tensor], cache: KVCache | None) -> Tensor:
+        q = rotate(split_heads(self.q_proj(x), self.heads), *rope)
+        k = rotate(split_heads(self.k_proj(x), self.kv_heads), *rope)
+        v = split_heads(self.v_proj(x), self.kv_heads)
+        past = 0
+        if cache is not None:
+            past = cache.length
+            k, v = cache.append(self.index, k, v)
+        return self.o_proj(merge_heads(attend(q, k, v, causal=True, past=past)))
+
+
+class SwiGLU(nn.Module):
+    """``down(silu(gate(x)) * up(x))``."""
+
+    def __init__(self, hidden: int, intermediate: int) -> None:
+        super().__init__()
+        self.gate_proj = nn.Linear(hidden, intermediate, bias=False)
+        self.up_proj = nn.Linear(hidden, intermediate, bias=False)
+        self.down_proj = nn.Linear(intermediate, hidden, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class DecoderLayer(nn.Module):
+    """``x + attn(norm(x))``, then ``x + mlp(norm(x))``."""
+
+    def __init__(self, hidden: int, heads: int, kv_heads: int, intermediate: int,
+                 index: int) -> None:
+        super().__init__()
+        self.input_layernorm = nn.RMSNorm(hidden, eps=1e-5)
+        self.self_attn = Attention(hidden, heads, kv_heads, index)
+        self.post_attention_layernorm = nn.RMSNorm(hidden, eps=1e-5)
+        self.mlp = SwiGLU(hidden, intermediate)
+
+    def forward(self, x: Tensor, rope: tuple[Tensor, Tensor], cache: KVCache | None) -> Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), rope, cache)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class Llama(nn.Module):
+    """Embeddings, decoder layers, final RMSNorm, tied LM head."""
+
+    def __init__(self, *, num_classes: int, hidden: int, layers: int, heads: int,
+                 kv_heads: int, intermediate: int, theta: float, rope_factor: float,
+                 positions: int = LLAMA_CONTEXT) -> None:
+        super().__init__()
+        self.positions = positions  # the longest context (RoPE has no table to outgrow)
+        self.embed_tokens = nn.Embedding(num_classes, hidden)
+        self.layers = nn.ModuleList(DecoderLayer(hidden, heads, kv_heads, intermediate, i)
+                                    for i in range(layers))
+        self.norm = nn.RMSNorm(hidden, eps=1e-5)
+        self.lm_head = nn.Linear(hidden, num_classes, bias=False)
+        self.lm_head.weight = self.embed_tokens.weight
+        nn.init.normal_(self.embed_tokens.weight, std=0.02)
+        frequencies = llama3_frequencies(hidden // heads, theta, rope_factor)
+        self.register_buffer("inv_freq", frequencies, persistent=False)
+
+    def new_cache(self, max_len: int) -> KVCache:
+        """An empty key/value cache for sequences of up to ``max_len`` positions."""
+        return KVCache(len(self.layers), max_len)
+
+    def _rope(self, start: int, length: int) -> tuple[Tensor, Tensor]:
+        """cos and sin ``(T, D)`` (float32) of positions ``start .. start + length - 1``."""
+        inv_freq: Tensor = self.inv_freq  # type: ignore[assignment]  # a buffer
+        positions = torch.arange(start, start + length, device=inv_freq.device,
+                                 dtype=torch.float32)
+        angles = positions[:, None] * inv_freq.float()[None, :]  # no autocast here
+        angles = torch.cat([angles, angles], dim=-1)
+        return angles.cos(), angles.sin()
+
+    def forward(self, ids: Tensor, cache: KVCache | None = None,
+                last_only: bool = False) -> Tensor:
+        """Logits ``(N, T, V)`` of ``ids`` ``(N, T)`` following the ``cache``'s positions
+        (which it extends); ``last_only``: of the last position only (generation needs no
+        more: the LM head over a long prompt is a large part of a prefill)."""
+        start = cache.length if cache is not None else 0
+        if start + ids.shape[1] > self.positions:
+            raise ValueError(f"{start + ids.shape[1]} positions exceed the model's "
+                             f"{self.positions}")
+        x = self.embed_tokens(ids)
+        rope = self._rope(start, ids.shape[1])
+        for layer in self.layers:
+            x = layer(x, rope, cache)
+        if cache is not None:
+            cache.advance(ids.shape[1])
+        if last_only:
+            x = x[:, -1:]
+        return self.lm_head(self.norm(x))
+
+
+def _check(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The transformer checks, RoPE's (an even head size, a positive base, a scaling factor
+    of at least 1); ``positions`` is the longest context and caps the default length."""
+    check_transformer(settings)
+    head_dim = settings["hidden"] // settings["heads"]
+    if head_dim % 2:
+        raise ValueError(f"settings 'hidden' / 'heads' ({head_dim}) must be even: rotary "
+                         "embeddings turn pairs of dimensions")
+    if settings["theta"] <= 0:
+        raise ValueError(f"setting 'theta' must be > 0, got {settings['theta']}")
+    if settings["rope_factor"] < 1:
+        raise ValueError(f"setting 'rope_factor' must be >= 1 (1: plain RoPE), got "
+                         f"{settings['rope_factor']}")
+    return sequence_fields(settings, LLAMA_SEQ_LEN)
+
+
+@register_model(
+    title="Llama 3.2 1B",
+    aliases=("llama3_2_1b",),
+    input_shape=(LLAMA_SEQ_LEN,),
+    num_classes=LLAMA_VOCAB,
+    min_input_shape=(8,),
+    inputs="tokens",
+    causal=True,
+    max_seq_len=LLAMA_CONTEXT,
+    tiny={"num_classes": 64, "hidden": 32, "layers": 2, "heads": 4, "kv_heads": 2,
+          "intermediate": 64},
+    check=_check,
+)
+def llama3_1b(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT,
+              hidden: int = 2048, layers: int = 16, heads: int = 32, kv_heads: int = 8,
+              intermediate: int = 8192, theta: float = 500000.0, rope_factor: float = 32.0,
+              **kw: Any) -> nn.Module:
+    """Llama 3.2 1B: 16 layers, width 2048, 32 query / 8 key-value heads, SwiGLU 8192, tied
+    embeddings, a 131072-token context (``positions``); 1.24 B parameters (``num_classes`` is
+    the vocabulary)."""
+    return Llama(num_classes=num_classes, hidden=hidden, layers=layers, heads=heads,
+                 kv_heads=kv_heads, intermediate=intermediate, theta=theta,
+                 rope_factor=rope_factor, positions=positions, **kw)

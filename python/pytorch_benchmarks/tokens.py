@@ -1,0 +1,100 @@
+"""Token models in the benchmark: their sequence length, the flags they refuse, tokens/s.
+
+Responsibility: what differs when a sample is a sequence of token ids (``ModelInfo.inputs ==
+"tokens"``): ``--seq_len`` (and ``--generate``) resolved against the registry, the refusals
+(real data; generation with a model that cannot generate), the ``exp.*`` facts that describe
+it, and the ``results.tokens_per_second`` hook. It builds no model and times nothing.
+"""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from pytorch_benchmarks.device import BenchmarkError
+from pytorch_benchmarks.generate import GenerateRunner
+from pytorch_benchmarks.steady import analyze
+
+#: Tokens in the probe that finds a token model's output shape (its length costs time only).
+PROBE_TOKENS = 8
+
+Warn = Callable[[str], None]
+ResultHook = Callable[[list[float]], dict[str, Any]]
+
+
+def check_flags(info: Any, args: argparse.Namespace, warn: Warn) -> None:
+    """Refuse what a model cannot do: real data for a token model (there is no token data
+    set), ``--generate`` for a model that is not a causal decoder."""
+    if args.generate and args.compile:
+        warn("--compile ignored with --generate: decoding into a growing KV cache runs eager "
+             "(compiling it would recompile for every length)")
+    if args.generate and not info.causal:
+        raise BenchmarkError(f"--generate needs a causal (decoder) model; '{info.name}' is not "
+                             "one: use gpt2 or llama3_1b, or drop --generate")
+    if info.inputs == "tokens" and args.data == "real":
+        raise BenchmarkError(f"--data real: '{info.name}' is a token model and the benchmark "
+                             "reads no token data sets; use --data synthetic (the default "
+                             "without --data_dir)")
+
+
+def resolve_seq_len(info: Any, args: argparse.Namespace, warn: Warn) -> int | None:
+    """The sequence length of a token model (``None`` for others: ``--seq_len`` is then
+    ignored with a warning). By default the model's own length; with ``--generate N`` and
+    learned positions, shortened so that the prompt and the N generated tokens fit."""
+    if info.inputs != "tokens":
+        if args.seq_len is not None:
+            warn(f"--seq_len ignored: '{info.name}' is not a token model (its input is "
+                 f"{tuple(info.input_shape)})")
+        return None
+    limit = info.max_seq_len
+    new_tokens = args.generate
+    seq_len = args.seq_len or info.input_shape[0]
+    if args.seq_len is None and limit:
+        seq_len = min(seq_len, limit - new_tokens)
+    if limit and seq_len + new_tokens > limit:
+        told = f"--seq_len {seq_len}" + (f" + --generate {new_tokens}" if new_tokens else "")
+        raise BenchmarkError(f"{told} exceeds the {limit} positions of '{info.name}'; ask for "
+                             "fewer tokens")
+    if seq_len < 1:
+        raise BenchmarkError(f"--generate {new_tokens} leaves no room for a prompt in the "
+                             f"{limit} positions of '{info.name}'; generate fewer tokens")
+    return seq_len
+
+
+def token_facts(seq_len: int, generate: int) -> dict[str, Any]:
+    """``exp.seq_len`` (and ``exp.generate``, the decode steps per iteration)."""
+    facts: dict[str, Any] = {"exp.seq_len": seq_len}
+    if generate:
+        facts["exp.generate"] = generate
+    return facts
+
+
+def tokens_per_second(samples_per_iteration: int, tokens_per_sample: int,
+                      key: str = "results.tokens_per_second") -> ResultHook:
+    """A hook giving ``key``: the throughput (samples/s, over the same steady window as
+    ``results.throughput``) times the tokens of a sample (its length; with ``--generate N``
+    the N + 1 tokens it generates, as ``results.output_tokens_per_second``)."""
+
+    def hook(times: list[float]) -> dict[str, Any]:
+        mean_ms = analyze([t * 1000.0 for t in times]).mean
+        tokens = samples_per_iteration * tokens_per_sample
+        return {key: tokens * 1000.0 / mean_ms if mean_ms > 0 else None}
+
+    return hook
+
+
+def result_hooks(runner: Any, samples_per_iteration: int, seq_len: int) -> list[ResultHook]:
+    """The ``results.*`` hooks of a token model: tokens/s of the processed sequences, or,
+    for a generation, the latency percentiles and the generated tokens/s."""
+    if isinstance(runner, GenerateRunner):
+        return [runner.latency_results,
+                tokens_per_second(samples_per_iteration, runner.new_tokens + 1,
+                                  "results.output_tokens_per_second")]
+    return [tokens_per_second(samples_per_iteration, seq_len)]
+
+
+def probe(input_shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """Two short sequences of token 0: enough to check a token model's output."""
+    return torch.zeros((2, min(input_shape[0], PROBE_TOKENS)), dtype=torch.long, device=device)
