@@ -115,7 +115,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: unknown action '{action}'; choose one of: {', '.join(COMMANDS)}",
               file=sys.stderr)
         return 2
-    return dispatch(action, rest)
+    return dispatch(action, rest, prog=_invoked_as())
+
+
+def _invoked_as() -> str:
+    """``dlbs`` when the program was started under that name, else ``experimenter`` (usage
+    lines name the command the user typed)."""
+    return "dlbs" if os.path.basename(sys.argv[0] or "") == "dlbs" else "experimenter"
 
 
 def logparser_main(argv: Sequence[str] | None = None) -> int:

@@ -46,3 +46,9 @@ def test_print_streams_without_importing_heavy_libraries(tmp_path: Path) -> None
 def test_logparser_script_is_the_parse_action(tmp_path: Path) -> None:
     result = _run([str(BIN / "logparser"), "--help"], tmp_path)
     assert result.returncode == 0 and result.stdout.startswith("usage: logparser")
+
+
+@pytest.mark.parametrize("name", ["experimenter", "dlbs"])
+def test_usage_names_the_command_typed(name: str, tmp_path: Path) -> None:
+    result = _run([str(BIN / name), "run", "--help"], tmp_path)
+    assert result.returncode == 0 and result.stdout.startswith(f"usage: {name} run ")
