@@ -141,3 +141,40 @@ def test_an_installed_plugin_is_listed_run_and_validated(tmp_path: Path) -> None
 def test_documented_plugin_declaration_matches_the_group() -> None:
     doc = (ROOT / "docs" / "adding-a-model.md").read_text(encoding="utf-8")
     assert f'[project.entry-points."{plugins.GROUP}"]' in doc
+
+
+PYPROJECT = f'''\
+[build-system]
+requires = ["setuptools"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "dlbs-tiny-plugin"
+version = "0.1"
+
+[project.entry-points."{plugins.GROUP}"]
+tiny = "dlbs_tiny_plugin.models"
+'''
+
+
+@pytest.mark.slow
+def test_a_plugin_installed_by_pip_runs(tmp_path: Path) -> None:
+    """A real source distribution, installed by pip (no index, no build isolation: offline),
+    declares its model in pyproject.toml exactly as docs/adding-a-model.md shows."""
+    source = tmp_path / "src"
+    (source / "dlbs_tiny_plugin").mkdir(parents=True)
+    (source / "dlbs_tiny_plugin" / "__init__.py").write_text("", encoding="utf-8")
+    (source / "dlbs_tiny_plugin" / "models.py").write_text(MODELS_PY, encoding="utf-8")
+    (source / "pyproject.toml").write_text(PYPROJECT, encoding="utf-8")
+    site = tmp_path / "site"
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                          "--no-index", "--no-build-isolation", "--target", str(site),
+                          str(source)], capture_output=True, text=True, timeout=300,
+                         check=False)
+    assert pip.returncode == 0, pip.stderr
+    assert (next(site.glob("dlbs_tiny_plugin-0.1.dist-info")) / "entry_points.txt").is_file()
+    ran = _run(site, str(SCRIPT), "--model", "plugin_mlp", "--batch_size", "2",
+               "--num_batches", "1", "--num_warmup_batches", "0", "--device", "cpu")
+    assert ran.returncode == 0, ran.stderr
+    assert '__results.status__="ok"' in ran.stdout and "model plugin" not in ran.stderr
+    assert '__exp.model_title__="Plugin MLP"' in ran.stdout
