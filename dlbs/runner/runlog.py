@@ -44,6 +44,8 @@ from dlbs.logs.parser import (
 PART_SUFFIX = ".part"
 RERUN_POLICIES = ("never", "onfail", "always")
 TAIL_BYTES = 256 * 1024
+#: The short tail read first (see :func:`read_tail_facts`).
+SHORT_TAIL = 4 * 1024
 
 
 class LogState(enum.Enum):
@@ -61,8 +63,27 @@ def part_file(log_file: str | Path) -> Path:
 
 
 def read_tail_facts(path: Path, max_bytes: int = TAIL_BYTES) -> dict[str, Any]:
-    """Facts in the last ``max_bytes`` of ``path`` (the trailer is always there)."""
-    return _facts_from(path, max(0, os.path.getsize(path) - max_bytes))
+    """Facts in the last ``max_bytes`` of ``path`` (the trailer is always there).
+
+    The last :data:`SHORT_TAIL` bytes are read first: they hold our trailer, which is written
+    last and begins with ``results.exit_code``; when it is there only the trailer's lines
+    are parsed, so a complete log costs a few lines to judge (``status`` over thousands of
+    logs). Without a trailer there, the facts of the whole ``max_bytes`` tail are returned. A line cut by the start of
+    a tail is dropped, so that its end is never read as a fact."""
+    size = os.path.getsize(path)
+    offset = max(0, size - min(SHORT_TAIL, max_bytes))
+    text = _text_from(path, offset)
+    start = text.rfind(f"\n__{TRAILER_KEY}__")
+    if start >= 0:  # the trailer: its first line and what follows it
+        return dict(iter_facts(text[start + 1:].splitlines()))
+    if offset == 0:
+        return dict(iter_facts(text.splitlines()))
+    return _tail_facts(path, max(0, size - max_bytes))
+
+
+def _tail_facts(path: Path, offset: int) -> dict[str, Any]:
+    lines = _text_from(path, offset).splitlines()
+    return dict(iter_facts(lines[1:] if offset > 0 else lines))
 
 
 def classify_log(path: Path) -> tuple[LogState, str]:
