@@ -24,10 +24,13 @@ import argparse
 import signal
 import threading
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from pytorch_benchmarks.options import MAX_BATCH, parse_args, print_lines
+from pytorch_benchmarks.plugins import PluginWarning
+from pytorch_benchmarks.plugins import failures as plugin_failures
 from pytorch_benchmarks.reporter import Reporter, summary_line
 
 EXIT_FAILURE = 1
@@ -99,6 +102,16 @@ def identity_facts(args: argparse.Namespace) -> dict[str, Any]:
             "exp.device_type": "gpu" if args.device in ("gpu", "cuda") else "cpu"}
 
 
+def load_zoo(warn: Callable[[str], None]) -> None:
+    """Import the model zoo with its plugins; a plugin that failed to load is a warning of
+    the run (``exp.warnings``), not only a Python warning on stderr."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PluginWarning)
+        import pytorch_benchmarks.models  # noqa: F401 - registers every family and plugin
+    for message in plugin_failures():
+        warn(message)
+
+
 def resolve_device(args: argparse.Namespace) -> None:
     """``--device auto``: ``gpu`` when torch sees a CUDA GPU, else ``cpu`` (``exp.device``
     records the device used)."""
@@ -160,6 +173,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     try:
         if reporter.log_error:  # the facts went to stdout instead
             raise BenchmarkError(reporter.log_error)
+        load_zoo(reporter.warn)
         if args.batch_size == MAX_BATCH:  # before any torch computation: it forks probes
             from pytorch_benchmarks.maxbatch import find_max_batch
 

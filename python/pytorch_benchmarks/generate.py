@@ -52,6 +52,10 @@ class GenerateRunner(InferRunner):
         if not hasattr(self.model, "new_cache"):
             raise BenchmarkError(f"--generate: {type(self.model).__name__} has no KV cache "
                                  "(a new_cache(max_len) method); it cannot generate")
+        if not getattr(self.model, "can_cache", True):  # hf: a causal LM without one
+            inner = getattr(self.model, "model", self.model)
+            raise BenchmarkError(f"--generate: {type(inner).__name__} keeps no KV cache (its "
+                                 "forward takes no past_key_values); it cannot generate")
         self.new_tokens = new_tokens
         self.cache: Any = None
         # The prefill skips the LM head of all but the last prompt position where it can.

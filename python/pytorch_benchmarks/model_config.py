@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,7 +26,25 @@ def parse_model_config(text: str) -> dict[str, Any]:
             f"{EXAMPLE}") from None
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"expected a JSON object, e.g. {EXAMPLE}; got {text!r}")
+    bad = _non_finite(value)
+    if bad is not None:
+        raise argparse.ArgumentTypeError(f"{bad} is not a finite number (NaN and Infinity are "
+                                         "not settings a model can be measured with)")
     return value
+
+
+def _non_finite(value: Any, path: str = "") -> str | None:
+    """The first setting (``key``, ``key[0]``...) holding NaN or +-Infinity, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path or "the value"
+    items = (value.items() if isinstance(value, dict)
+             else enumerate(value) if isinstance(value, list) else ())
+    for key, item in items:
+        found = _non_finite(item, f"{path}.{key}" if path and isinstance(key, str)
+                            else f"{path}[{key}]" if path else str(key))
+        if found is not None:
+            return found
+    return None
 
 
 def compact_json(value: Any) -> str:

@@ -171,10 +171,10 @@ def _unknown_hf_message(name: str) -> str | None:
     types = hf_model_types()
     if not types or model_type in types:
         return None
-    close = difflib.get_close_matches(model_type, sorted(types), n=3)
-    hint = f"did you mean {' or '.join(repr(HF_PREFIX + c) for c in close)}? " if close else ""
-    return (f"unknown Hugging Face model type '{model_type}' in '{name}'; {hint}(the keys of "
-            "transformers' CONFIG_MAPPING_NAMES)")
+    close = difflib.get_close_matches(model_type.lower(), sorted(types), n=3)
+    hint = f"; did you mean {' or '.join(repr(HF_PREFIX + c) for c in close)}?" if close else ""
+    return (f"unknown Hugging Face model type '{model_type}' in '{name}'{hint} (the types are "
+            "the keys of transformers' CONFIG_MAPPING_NAMES, in lower case)")
 
 
 def unknown_model_message(name: str, models_dir: Path = PACKAGE_DIR) -> str | None:

@@ -111,6 +111,25 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def writable_folder(text: str) -> str:
+    """A folder the run can write in (``--profile``): made when missing, checked here so that
+    a bad path fails before any work, in one line."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty; give a folder, or leave --profile out")
+    if os.path.exists(text) and not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a folder; give a folder for the "
+                                         "traces")
+    try:
+        os.makedirs(text, exist_ok=True)
+    except OSError as err:
+        raise argparse.ArgumentTypeError(f"cannot make the folder '{text}': "
+                                         f"{err.strerror or err}") from None
+    if not os.access(text, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"the folder '{text}' is not writable; give "
+                                         "another")
+    return text
+
+
 def _float(text: str) -> float:
     try:
         value = float(text)
@@ -291,7 +310,7 @@ def _add_measure_args(parser: argparse.ArgumentParser) -> None:
                        help="the device's dense peak TFLOPS for the precision used, for "
                             "results.mfu; 0: NVIDIA's datasheet figure for a known GPU, a "
                             "measured (cached) matmul peak on a CPU (default: 0)")
-    group.add_argument("--profile", default=None, metavar="DIR",
+    group.add_argument("--profile", type=writable_folder, default=None, metavar="DIR",
                        help="write a torch.profiler Chrome trace of a few extra, untimed "
                             "steady-state iterations to DIR (default: none)")
 

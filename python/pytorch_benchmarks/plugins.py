@@ -20,6 +20,8 @@ from types import ModuleType
 GROUP = "dlbs.models"
 
 _LOADED: set[str] = set()
+#: The entry points that failed to load (``name = value``) and why: :func:`failures`.
+_FAILED: dict[str, str] = {}
 
 
 class PluginWarning(UserWarning):
@@ -52,8 +54,19 @@ def load_plugins() -> list[str]:
                 target()
         except Exception as exc:  # noqa: BLE001 - a broken plugin must not stop the benchmark
             reason = " ".join(f"{type(exc).__name__}: {exc}".split())
-            warnings.warn(f"model plugin '{key}' (entry point group {GROUP}) is skipped, it "
-                          f"failed to load: {reason}", PluginWarning, stacklevel=2)
+            _FAILED[key] = reason
+            warnings.warn(failure_message(key, reason), PluginWarning, stacklevel=2)
             continue
         loaded.append(key)
     return loaded
+
+
+def failure_message(key: str, reason: str) -> str:
+    """The warning about the entry point ``key`` that failed to load."""
+    return (f"model plugin '{key}' (entry point group {GROUP}) is skipped, it failed to "
+            f"load: {reason}")
+
+
+def failures() -> list[str]:
+    """A warning for each plugin that failed to load so far (for ``exp.warnings``)."""
+    return [failure_message(key, reason) for key, reason in sorted(_FAILED.items())]

@@ -149,3 +149,15 @@ def test_hf_names_are_read_from_the_transformers_sources() -> None:
     assert unknown_model_message("hf:xlm-roberta") is None
     message = unknown_model_message("hf:gpt3")
     assert message is not None and "did you mean" in message and "'hf:gpt2'" in message
+    upper = unknown_model_message("hf:GPT2")  # the types are lower case
+    assert upper is not None and "'GPT2' in 'hf:GPT2'; did you mean 'hf:gpt2' or" in upper
+    none_close = unknown_model_message("hf:zzzzzz")
+    assert none_close is not None and "'hf:zzzzzz' (the types are" in none_close
+
+
+@pytest.mark.parametrize("setting", ["dtype", "torch_dtype"])
+def test_a_config_never_sets_the_precision(setting: str) -> None:
+    from pytorch_benchmarks.models import ModelRegistryError, get_model_info
+
+    with pytest.raises(ModelRegistryError, match=f"'{setting}' would set the precision.*--dtype"):
+        get_model_info("hf:gpt2", {"n_layer": 1, setting: "float16"})

@@ -238,3 +238,14 @@ def test_a_whole_run_above_its_cached_peak_logs_no_mfu_then_measures_again(
         dtype) or calibration.Calibration(1.0, 512, "linear"))
     code, facts = run_bench(*TINY_MLP, *FEW)
     assert measured == ["float32"] and 0 < facts["results.mfu"] <= 1
+
+
+def test_a_peak_that_could_not_be_cached_says_so(monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv(calibration.CACHE_ENV, str(blocker))  # a file: no folder can be made
+    tflops, source = calibration.cpu_peak(
+        "float32", lambda d: calibration.Calibration(0.2, 256, "mm"), lambda *a: 0.0)
+    assert tflops == 0.2 and source.endswith(")") and "not cached (" in source
+    assert "cached " + str(blocker) not in source.replace("not cached", "")

@@ -79,6 +79,8 @@ def plugin_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
         if name in registry._MODELS:
             registry.unregister_model(name)
     plugins._LOADED.difference_update(k for k in list(plugins._LOADED) if "dlbs_" in k)
+    for key in [k for k in plugins._FAILED if "dlbs_" in k]:
+        del plugins._FAILED[key]
     for module in [m for m in sys.modules if m.startswith("dlbs_tiny_plugin")]:
         del sys.modules[module]
 

@@ -172,16 +172,17 @@ def _read_cache(path: Path) -> dict[str, Any]:
         return {}
 
 
-def _write_cache(path: Path, data: dict[str, Any]) -> None:
+def _write_cache(path: Path, data: dict[str, Any]) -> str | None:
     """Write atomically (several ranks of one host may write at once); a read-only home is
-    no error: the figure is measured again next time."""
+    no error: the figure is measured again next time. Returns why it was not written."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
         os.replace(tmp, path)
-    except OSError:
-        pass
+    except OSError as err:
+        return str(err.strerror or err)
+    return None
 
 
 def cpu_peak(dtype: str, measure: Callable[[str], Calibration] | None = None,
@@ -196,20 +197,24 @@ def cpu_peak(dtype: str, measure: Callable[[str], Calibration] | None = None,
     data = _read_cache(path)
     raw: Any = data.get(key)
     entry: dict[str, Any]
+    unwritten: str | None = None
     if valid_entry(raw):
         entry = dict(raw)
         fresh = recheck(dtype, entry["size"], entry["op"])
         if math.isfinite(fresh) and fresh > entry["tflops"]:
             entry = {**entry, "tflops": fresh}
-            _write_cache(path, {**_read_cache(path), key: entry})
+            unwritten = _write_cache(path, {**_read_cache(path), key: entry})
     else:
         tflops, size, op = measure(dtype)
         entry = {"tflops": tflops, "size": size, "op": op}
         if valid_entry(entry):  # else the caller is told the rate, and nothing is kept
-            _write_cache(path, {**_read_cache(path), key: entry})
+            unwritten = _write_cache(path, {**_read_cache(path), key: entry})
+        else:
+            unwritten = "not a valid figure"
     size, op = entry["size"], entry["op"]
+    kept = f"cached {path}" if unwritten is None else f"not cached ({path}: {unwritten})"
     source = (f"measured: CPU {dtype} matmul {size}x{size} {OP_TEXT.get(op, op)}, "
-              f"{torch.get_num_threads()} threads, cached {path}")
+              f"{torch.get_num_threads()} threads, {kept}")
     return float(entry["tflops"]), source
 
 

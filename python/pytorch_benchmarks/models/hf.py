@@ -101,6 +101,8 @@ class HFLogits(nn.Module):
         self.keep_kwarg = next((k for k in KEEP_KWARGS if k in parameters), None)
         #: Whether ``last_only`` saves the LM head over the prompt (read by --generate).
         self.prefill_last_only = self.keep_kwarg is not None
+        #: Whether the model keeps a KV cache (``past_key_values``; read by --generate).
+        self.can_cache = causal and "past_key_values" in parameters
 
     def new_cache(self, max_len: int) -> HFCache:
         """An empty cache (``max_len`` is not needed: the cache grows)."""
@@ -119,9 +121,16 @@ class HFLogits(nn.Module):
         else:
             output = self.model(input_ids=input_ids, past_key_values=cache.past, use_cache=True,
                                 **options)
-            cache.past = output.past_key_values
+            cache.past = getattr(output, "past_key_values", None)
+            if cache.past is None:
+                raise ModelRegistryError(f"--generate: {type(self.model).__name__} returned no "
+                                         "KV cache (past_key_values); it cannot generate")
             logits = output.logits
         return logits[:, -1:] if last_only else logits
+
+
+#: Config settings that change the dtype of the weights (refused: see _check_overrides).
+PRECISION_KEYS = frozenset({"dtype", "torch_dtype"})
 
 
 def _default_config(transformers: ModuleType, model_type: str) -> Any:
@@ -129,17 +138,22 @@ def _default_config(transformers: ModuleType, model_type: str) -> Any:
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
 
     if model_type not in CONFIG_MAPPING_NAMES:
-        close = difflib.get_close_matches(model_type, list(CONFIG_MAPPING_NAMES), n=3)
-        hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+        close = difflib.get_close_matches(model_type.lower(), list(CONFIG_MAPPING_NAMES), n=3)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         raise ModelRegistryError(
-            f"unknown Hugging Face model type '{model_type}' in '{PREFIX}{model_type}'; {hint}"
+            f"unknown Hugging Face model type '{model_type}' in '{PREFIX}{model_type}'{hint} "
             f"(transformers {transformers.__version__} knows {len(CONFIG_MAPPING_NAMES)} types: "
             "the keys of transformers.models.auto.configuration_auto.CONFIG_MAPPING_NAMES)")
     return transformers.AutoConfig.for_model(model_type)
 
 
 def _check_overrides(config: Any, overrides: Mapping[str, Any], model_type: str) -> None:
-    """Every override must be a setting of the config (transformers would accept any key)."""
+    """Every override must be a setting of the config (transformers would accept any key);
+    the precision of the weights is the benchmark's (``--dtype``), never the config's."""
+    for key in PRECISION_KEYS & set(overrides):
+        raise ModelRegistryError(f"--model_config: '{key}' would set the precision of the "
+                                 f"weights, which the benchmark decides and logs: leave it out "
+                                 "and give --dtype (float32, float16, bfloat16)")
     known = set(config.to_dict()) | set(getattr(config, "attribute_map", {}))
     for key in overrides:
         if key not in known and not hasattr(config, key):

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from torch import nn
 
+from pytorch_benchmarks import plugins
 from pytorch_benchmarks.model_config import config_label
 
 Builder = Callable[..., nn.Module]
@@ -227,8 +228,11 @@ def _resolve(name: str) -> str:
         return _ALIASES[name]
     close = _suggestions(name)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "."
+    broken = plugins.failures()
+    why = (f" It may be a model of a plugin that failed to load: {'; '.join(broken)}."
+           if broken else "")
     raise UnknownModelError(
-        f"unknown model '{name}'{hint} Run benchmarks.py --list_models to see all models."
+        f"unknown model '{name}'{hint}{why} Run benchmarks.py --list_models to see all models."
     )
 
 
