@@ -1,6 +1,7 @@
 """Layers of a launch on the host itself: the ``runtime.launcher`` prefix and the environment."""
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import replace
@@ -11,6 +12,8 @@ from dlbs.launchers.benchmark import device_type
 from dlbs.launchers.command import Command, as_arg, as_bool
 
 ENV_PREFIX = "runtime.env."
+#: A shell variable assignment word (``NAME=value``) at the start of ``runtime.launcher``.
+ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 #: DLBS's bare-metal search paths of the framework: put in front of the host's own value.
 HOST_PATHS = (("LD_LIBRARY_PATH", "pytorch.host_libpath"),
               ("PYTHONPATH", "pytorch.host_python_path"))
@@ -35,8 +38,12 @@ class PrefixLayer:
         return bool(as_arg(exp.get("runtime.launcher")).strip())
 
     def wrap(self, exp: Mapping[str, Any], cmd: Command) -> Command:
-        """Return ``PREFIX... ARGV...``."""
+        """Return ``PREFIX... ARGV...``; a prefix that starts with ``NAME=value`` words (as
+        DLBS's recipes write it: ``OMP_NUM_THREADS=8 numactl ...``) runs under ``env``, so
+        that they set the environment as in a shell command line instead of being run."""
         prefix = split_words("runtime.launcher", exp.get("runtime.launcher"))
+        if prefix and ASSIGNMENT.match(prefix[0]):
+            prefix = ["env", *prefix]
         return replace(cmd, argv=(*prefix, *cmd.argv))
 
 

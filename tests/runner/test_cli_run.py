@@ -149,3 +149,18 @@ def test_unwritable_progress_file_is_a_one_line_error(tmp_path: Path,
     assert code == 1 and err.startswith("error: cannot write the progress file"), err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "logs").exists()  # nothing ran
+
+
+@real_benchmark()
+def test_a_launcher_prefix_of_variable_settings_sets_the_environment(tmp_path: Path) -> None:
+    """DLBS's openvino recipe: ``runtime.launcher`` = ``MKLDNN_NO_VNNI=0 OMP_NUM_THREADS=80``
+    (DLBS evaluates it as a shell command line: the words set the environment)."""
+    result = subprocess.run(
+        cli(tmp_path, "-Pexp.model=deep_mnist", "-Pexp.replica_batch=2", "-Pexp.num_batches=2",
+            "-Pexp.num_warmup_batches=1", "-Pruntime.launcher=DLBS_TEST_A=1 OMP_NUM_THREADS=1"),
+        check=False, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    (log,) = (tmp_path / "logs").glob("*.log")
+    facts = facts_of(log)
+    assert facts["results.status"] == "ok" and facts["exp.num_threads"] == 1
+    assert "exec env DLBS_TEST_A=1 OMP_NUM_THREADS=1 " in log.with_suffix(".sh").read_text()
