@@ -95,3 +95,10 @@ def test_only_the_sweep_core_writes_run_logs(path: Path) -> None:
         if isinstance(node, ast.Attribute):
             assert node.attr not in {"write_facts_to", "finish_log"}, \
                 f"{path}:{node.lineno} writes a run log ({node.attr})"
+
+
+@pytest.mark.parametrize("path", _py_files("python/safeio"), ids=lambda p: p.name)
+def test_safeio_imports_only_the_standard_library(path: Path) -> None:
+    """``safeio`` runs in the benchmark's bare containers and in ``dlbs``: stdlib only."""
+    for name in _imports(path):
+        assert name.split(".")[0] in STDLIB, f"{path} imports {name}"

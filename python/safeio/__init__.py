@@ -1,0 +1,230 @@
+"""File access in folders that someone else may share: both programs use it.
+
+Responsibility: open files so that what a user named is what gets touched, and nothing waits
+forever or reads without a limit. It imports only the standard library (no torch, no dlbs),
+so the benchmark can use it inside a bare container and ``dlbs`` on the launch host.
+
+Writing (logs, ``.part`` files, launch scripts, locks, progress files, plans, reports, charts,
+CSV/JSON, data set markers, traces):
+
+- the last component of a path is never followed when it is a symbolic link (``O_NOFOLLOW``):
+  a link planted in a shared folder is refused, and the file it points at is never touched;
+- a file that is not a regular file (a FIFO, a device, a socket, a directory) is refused
+  before anything is written or truncated, and opening never blocks (``O_NONBLOCK``);
+- a regular file with other hard links is refused too (a planted hard link reaches outside
+  the folder as a symbolic link does);
+- whole files are written to a fresh, unguessable name in the same folder (``mkstemp``: it
+  never opens an existing name) and renamed over the target, so a reader never sees half.
+
+Reading (configs, plans, progress files, energy counters, ``/sys`` and ``/proc`` files, tool
+output): :func:`read_capped` opens without blocking, refuses what is not a regular file and
+reads at most a stated number of bytes.
+
+Errors are :class:`UnsafeFileError`, an ``OSError`` whose ``strerror`` says what the path is
+and what to do, so callers that report ``OSError`` in one line already say it well.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, Any
+
+__all__ = ["UnsafeFileError", "atomic_write", "atomic_write_bytes", "atomic_write_text",
+           "check_writable_target", "file_kind", "open_for_write", "read_capped",
+           "read_text_capped"]
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISLNK, "a symbolic link"))
+
+
+class UnsafeFileError(OSError):
+    """A path that is refused: a symbolic link, not a regular file, too large, shared by
+    hard links. ``str(err)`` is one line naming the path; ``err.strerror`` the reason alone."""
+
+    def __init__(self, code: int, reason: str, path: str | os.PathLike[str]) -> None:
+        super().__init__(code, reason, os.fspath(path))
+
+    def __str__(self) -> str:
+        return f"'{self.filename}' {self.strerror}"
+
+
+def file_kind(mode: int) -> str:
+    """What a file is, in words ("a FIFO", "a directory", ...; "a regular file")."""
+    for test, words in _KINDS:
+        if test(mode):
+            return words
+    return "a regular file" if stat.S_ISREG(mode) else "not a regular file"
+
+
+def _symlink_error(path: str | os.PathLike[str]) -> UnsafeFileError:
+    return UnsafeFileError(errno.ELOOP, "is a symbolic link: refusing to follow it (someone "
+                           "may have planted it); remove it or use a folder only you can "
+                           "write to", path)
+
+
+def _kind_error(path: str | os.PathLike[str], mode: int, role: str) -> UnsafeFileError:
+    code = errno.EISDIR if stat.S_ISDIR(mode) else errno.EINVAL
+    return UnsafeFileError(code, f"is {file_kind(mode)}, not a regular file: refusing to "
+                           f"{role} it; remove it or name a regular file", path)
+
+
+def _check_regular(fd: int, path: str | os.PathLike[str], role: str) -> os.stat_result:
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise _kind_error(path, info.st_mode, role)
+    return info
+
+
+def check_writable_target(path: str | os.PathLike[str]) -> None:
+    """Refuse ``path`` if it exists and is anything but a plain regular file of one link
+    (the check :func:`atomic_write` makes before it renames over ``path``)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(info.st_mode):
+        raise _symlink_error(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise _kind_error(path, info.st_mode, "write")
+    if info.st_nlink > 1:
+        raise UnsafeFileError(errno.EMLINK, f"has {info.st_nlink} hard links: refusing to "
+                              "write through it (it may be a file outside this folder); "
+                              "remove it", path)
+
+
+def open_for_write(path: str | os.PathLike[str], *, append: bool = False,
+                   mode: int = 0o644) -> int:
+    """Open ``path`` for writing without following a symbolic link and without blocking;
+    return the descriptor (blocking again, close-on-exec). ``append`` keeps what is there,
+    else the file is truncated, but only once it is known to be a regular file of one link."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    if append:
+        flags |= os.O_APPEND
+    try:
+        fd = os.open(path, flags, mode)
+    except OSError as err:
+        raise _explain_open_error(err, path) from None
+    try:
+        info = _check_regular(fd, path, "write")
+        if info.st_nlink > 1:
+            raise UnsafeFileError(errno.EMLINK, f"has {info.st_nlink} hard links: refusing "
+                                  "to write through it (it may be a file outside this "
+                                  "folder); remove it", path)
+        if not append:
+            os.ftruncate(fd, 0)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _explain_open_error(err: OSError, path: str | os.PathLike[str]) -> OSError:
+    """``O_NOFOLLOW`` says ELOOP for a link; a FIFO without a reader says ENXIO; a directory
+    EISDIR: turn each into a sentence naming the path. Other errors pass unchanged."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return err
+    if err.errno == errno.ELOOP and stat.S_ISLNK(info.st_mode):
+        return _symlink_error(path)
+    if err.errno in (errno.ENXIO, errno.EISDIR, errno.EOPNOTSUPP, errno.ENODEV):
+        return _kind_error(path, info.st_mode, "write")
+    return err
+
+
+def open_text(path: str | os.PathLike[str], *, append: bool = False,
+              encoding: str = "utf-8") -> IO[str]:
+    """:func:`open_for_write` as a text stream."""
+    fd = open_for_write(path, append=append)
+    return os.fdopen(fd, "a" if append else "w", encoding=encoding, newline="")
+
+
+@contextmanager
+def atomic_write(path: str | os.PathLike[str], *, binary: bool = False,
+                 encoding: str = "utf-8", mode: int = 0o644) -> Iterator[IO[Any]]:
+    """Yield a stream on a fresh temporary file beside ``path``; on success it is flushed,
+    synced and renamed over ``path``; on any failure it is removed. A reader never sees half a
+    file, a good file is never replaced by a broken one, and a link planted at ``path`` (or
+    anything but a regular file) is refused before anything is written."""
+    target = os.fspath(path)
+    check_writable_target(target)
+    folder, name = os.path.split(os.path.abspath(target))
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+    try:
+        os.fchmod(fd, mode & ~_umask())
+        with (os.fdopen(fd, "wb") if binary
+              else os.fdopen(fd, "w", encoding=encoding, newline="")) as stream:
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())
+        check_writable_target(target)  # planted while we wrote: still refused
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, *, mode: int = 0o644) -> None:
+    """Write ``text`` (UTF-8) to ``path`` whole or not at all (see :func:`atomic_write`)."""
+    with atomic_write(path, mode=mode) as stream:
+        stream.write(text)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` whole or not at all (see :func:`atomic_write`)."""
+    with atomic_write(path, binary=True, mode=mode) as stream:
+        stream.write(data)
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def read_capped(path: str | os.PathLike[str], limit: int) -> bytes:
+    """Read at most ``limit`` bytes of the regular file ``path``, never blocking: a FIFO, a
+    socket, a device (``/dev/zero``) or a directory is refused at once, and a file over
+    ``limit`` bytes is refused (``EFBIG``) rather than read whole or cut silently. Files whose
+    size is not known before they are read (``/proc``, ``/sys``) are read up to the limit."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as err:
+        if err.errno == errno.ENXIO:  # a socket
+            try:
+                mode = os.stat(path).st_mode
+            except OSError:
+                raise err from None
+            raise _kind_error(path, mode, "read") from None
+        raise
+    try:
+        _check_regular(fd, path, "read")
+        os.set_blocking(fd, True)
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise UnsafeFileError(errno.EFBIG, f"holds more than {limit:,} bytes, the most read "
+                              "from such a file: refusing to read it", path)
+    return b"".join(chunks)
+
+
+def read_text_capped(path: str | os.PathLike[str], limit: int, *,
+                     encoding: str = "utf-8", errors: str = "strict") -> str:
+    """:func:`read_capped`, decoded."""
+    return read_capped(path, limit).decode(encoding, errors)

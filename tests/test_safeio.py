@@ -1,0 +1,160 @@
+"""``safeio``: writes never follow a planted link or block on a FIFO; reads are capped."""
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from safeio import (
+    UnsafeFileError,
+    atomic_write_text,
+    open_for_write,
+    open_text,
+    read_capped,
+    read_text_capped,
+)
+
+
+@pytest.fixture()
+def outside(tmp_path: Path) -> Path:
+    target = tmp_path / "outside.txt"
+    target.write_text("precious\n")
+    return target
+
+
+@pytest.fixture()
+def shared(tmp_path: Path) -> Path:
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    return folder
+
+
+def _writers() -> list:
+    return [
+        pytest.param(lambda p: os.close(open_for_write(p)), id="open_for_write"),
+        pytest.param(lambda p: os.close(open_for_write(p, append=True)), id="append"),
+        pytest.param(lambda p: open_text(p).close(), id="open_text"),
+        pytest.param(lambda p: atomic_write_text(p, "new\n"), id="atomic_write"),
+    ]
+
+
+@pytest.mark.parametrize("write", _writers())
+def test_a_planted_symlink_is_refused_and_its_target_untouched(write, shared: Path,
+                                                              outside: Path) -> None:
+    link = shared / "x.log"
+    link.symlink_to(outside)
+    with pytest.raises(UnsafeFileError, match="symbolic link") as err:
+        write(link)
+    assert str(link) in str(err.value) and "\n" not in str(err.value)
+    assert outside.read_text() == "precious\n"
+    assert link.is_symlink()
+
+
+@pytest.mark.parametrize("write", _writers())
+def test_a_dangling_symlink_creates_nothing_outside(write, shared: Path, tmp_path: Path) -> None:
+    link = shared / "x.sh"
+    link.symlink_to(tmp_path / "created-outside")
+    with pytest.raises(UnsafeFileError):
+        write(link)
+    assert not (tmp_path / "created-outside").exists()
+
+
+@pytest.mark.parametrize("write", _writers())
+def test_a_planted_hard_link_is_refused(write, shared: Path, outside: Path) -> None:
+    os.link(outside, shared / "x.part")
+    with pytest.raises(UnsafeFileError, match="hard links"):
+        write(shared / "x.part")
+    assert outside.read_text() == "precious\n"
+
+
+@pytest.mark.parametrize("write", _writers())
+def test_a_fifo_is_refused_without_blocking(write, shared: Path) -> None:
+    fifo = shared / "x.log"
+    os.mkfifo(fifo)
+    done = threading.Event()
+
+    def attempt() -> None:
+        with pytest.raises(UnsafeFileError, match="a FIFO"):
+            write(fifo)
+        done.set()
+
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert done.is_set(), "writing to a FIFO blocked"
+
+
+@pytest.mark.parametrize("write", _writers())
+def test_a_directory_says_so(write, shared: Path) -> None:
+    (shared / ".dlbs-run.lock").mkdir()
+    with pytest.raises(UnsafeFileError, match="is a directory"):
+        write(shared / ".dlbs-run.lock")
+
+
+def test_open_for_write_truncates_or_appends_a_regular_file(shared: Path) -> None:
+    path = shared / "log"
+    path.write_text("old\n")
+    fd = open_for_write(path, append=True)
+    os.write(fd, b"more\n")
+    os.close(fd)
+    assert path.read_text() == "old\nmore\n"
+    fd = open_for_write(path)
+    os.write(fd, b"new\n")
+    os.close(fd)
+    assert path.read_text() == "new\n"
+
+
+def test_an_atomic_write_that_fails_leaves_the_old_file_and_no_temporary(shared: Path) -> None:
+    path = shared / "report.csv"
+    path.write_text("good\n")
+    from safeio import atomic_write
+    with pytest.raises(RuntimeError):
+        with atomic_write(path) as stream:
+            stream.write("half")
+            raise RuntimeError("interrupted")
+    assert path.read_text() == "good\n"
+    assert sorted(p.name for p in shared.iterdir()) == ["report.csv"]
+
+
+def test_read_capped_reads_a_small_regular_file(shared: Path) -> None:
+    (shared / "c.json").write_text("{}")
+    assert read_text_capped(shared / "c.json", 10) == "{}"
+
+
+def test_read_capped_refuses_a_file_over_the_limit(shared: Path) -> None:
+    (shared / "big").write_bytes(b"x" * 101)
+    with pytest.raises(UnsafeFileError, match="more than 100 bytes"):
+        read_capped(shared / "big", 100)
+    assert read_capped(shared / "big", 101) == b"x" * 101
+
+
+@pytest.mark.parametrize("special,words", [
+    ("/dev/zero", "a character device"),
+    ("fifo", "a FIFO"),
+    ("dir", "a directory"),
+    ("sock", "a socket"),
+])
+def test_read_capped_refuses_what_is_not_a_regular_file_at_once(special: str, words: str,
+                                                               shared: Path) -> None:
+    path = Path(special) if special.startswith("/") else shared / special
+    held = None
+    if special == "fifo":
+        os.mkfifo(path)
+    elif special == "dir":
+        path.mkdir()
+    elif special == "sock":
+        held = socket.socket(socket.AF_UNIX)
+        held.bind(str(path))
+    try:
+        with pytest.raises(OSError, match=words):
+            read_capped(path, 1 << 20)
+    finally:
+        if held is not None:
+            held.close()
+
+
+def test_read_capped_reads_proc_files_whose_size_is_unknown() -> None:
+    assert b"MemTotal" in read_capped("/proc/meminfo", 1 << 20)
