@@ -7,7 +7,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from safeio import (
     UnsafeFileError,
     atomic_write_text,
@@ -111,10 +110,9 @@ def test_an_atomic_write_that_fails_leaves_the_old_file_and_no_temporary(shared:
     path = shared / "report.csv"
     path.write_text("good\n")
     from safeio import atomic_write
-    with pytest.raises(RuntimeError):
-        with atomic_write(path) as stream:
-            stream.write("half")
-            raise RuntimeError("interrupted")
+    with pytest.raises(RuntimeError), atomic_write(path) as stream:
+        stream.write("half")
+        raise RuntimeError("interrupted")
     assert path.read_text() == "good\n"
     assert sorted(p.name for p in shared.iterdir()) == ["report.csv"]
 
