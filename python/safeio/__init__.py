@@ -35,7 +35,7 @@ from typing import IO, Any
 
 __all__ = ["UnsafeFileError", "atomic_write", "atomic_write_bytes", "atomic_write_text",
            "check_writable_target", "file_kind", "open_for_write", "read_capped",
-           "read_text_capped"]
+           "read_head", "read_text_capped"]
 
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
           (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
@@ -191,13 +191,15 @@ def _umask() -> int:
     return current
 
 
-def read_capped(path: str | os.PathLike[str], limit: int) -> bytes:
-    """Read at most ``limit`` bytes of the regular file ``path``, never blocking: a FIFO, a
-    socket, a device (``/dev/zero``) or a directory is refused at once, and a file over
-    ``limit`` bytes is refused (``EFBIG``) rather than read whole or cut silently. Files whose
-    size is not known before they are read (``/proc``, ``/sys``) are read up to the limit."""
+def _open_to_read(path: str | os.PathLike[str]) -> tuple[int, os.stat_result]:
+    """A descriptor (blocking again) on the regular file ``path`` and its ``fstat``. Anything
+    else is refused before it is opened (opening some devices acts: a watchdog starts, a tape
+    rewinds), and checked again once open, without blocking (it may have been swapped)."""
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise _kind_error(path, mode, "read")
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
     except OSError as err:
         if err.errno == errno.ENXIO:  # a socket
             try:
@@ -207,21 +209,53 @@ def read_capped(path: str | os.PathLike[str], limit: int) -> bytes:
             raise _kind_error(path, mode, "read") from None
         raise
     try:
-        _check_regular(fd, path, "read")
+        info = _check_regular(fd, path, "read")
         os.set_blocking(fd, True)
-        chunks, size = [], 0
-        while size <= limit:
-            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, info
+
+
+def _read_fd(fd: int, limit: int) -> bytes:
+    """Up to ``limit + 1`` bytes of ``fd`` (one more than asked tells that there is more)."""
+    data = bytearray()
+    while len(data) <= limit:
+        chunk = os.read(fd, min(1 << 20, limit + 1 - len(data)))
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
+
+
+def read_head(path: str | os.PathLike[str], limit: int) -> tuple[bytes, bool]:
+    """Read the first ``limit`` bytes of the regular file ``path``, never blocking, and say
+    whether there was more (``(data, cut)``): a FIFO, a socket, a device (``/dev/zero``) or a
+    directory is refused at once, unopened. For readers that keep a cut head and say so (tool
+    output, ``/proc/cpuinfo`` of a huge machine); :func:`read_capped` refuses instead."""
+    fd, _ = _open_to_read(path)
+    try:
+        data = _read_fd(fd, limit)
     finally:
         os.close(fd)
-    if size > limit:
+    return data[:limit], len(data) > limit
+
+
+def read_capped(path: str | os.PathLike[str], limit: int) -> bytes:
+    """Read at most ``limit`` bytes of the regular file ``path``, never blocking: a FIFO, a
+    socket, a device (``/dev/zero``) or a directory is refused at once, unopened, and a file
+    over ``limit`` bytes is refused (``EFBIG``) rather than read whole or cut silently: from its
+    size, unread, when it says one (``/proc`` and ``/sys`` files, whose size is not known
+    before they are read, are read up to the limit)."""
+    fd, info = _open_to_read(path)
+    try:
+        data = b"" if info.st_size > limit else _read_fd(fd, limit)
+    finally:
+        os.close(fd)
+    if info.st_size > limit or len(data) > limit:
         raise UnsafeFileError(errno.EFBIG, f"holds more than {limit:,} bytes, the most read "
                               "from such a file: refusing to read it", path)
-    return b"".join(chunks)
+    return data
 
 
 def read_text_capped(path: str | os.PathLike[str], limit: int, *,
