@@ -15,6 +15,7 @@ counted expanded), and an integer longer than Python's int-string limit is named
 """
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -24,6 +25,8 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from safeio import UnsafeFileError, file_kind, read_capped
 
 import dlbs
 from dlbs.errors import ConfigError
@@ -85,36 +88,40 @@ def _read_text(path: Path) -> str:
 def read_text_capped(path: Path, what: str, limit: int) -> str:
     """Read a UTF-8 text file of at most ``limit`` bytes; ``what`` names it in the messages.
 
-    A regular file is measured before it is read; anything else (a pipe, a device such as
-    ``/dev/zero``) is read up to ``limit`` bytes and refused past them.
+    A thin wrapper over :func:`safeio.read_capped`: a regular file is measured before it is
+    read (one over ``limit`` is refused unread); anything else (a FIFO, a socket, a device such
+    as ``/dev/zero``, a directory) is refused at once, never opened for a blocking read.
     """
     try:
-        with path.open("rb") as stream:
-            info = os.fstat(stream.fileno())
-            if stat.S_ISDIR(info.st_mode):
-                raise IsADirectoryError(path)
-            if stat.S_ISREG(info.st_mode) and info.st_size > limit:
-                data = b""
-                size = info.st_size
-            else:
-                data = stream.read(limit + 1)
-                size = len(data)
+        info = os.stat(path)
+        if stat.S_ISREG(info.st_mode) and info.st_size > limit:
+            raise ConfigError(f"{what} '{path}' is {info.st_size >> 20} MiB, over the limit of "
+                              f"{limit >> 20} MiB")
+        data = read_capped(path, limit)
     except FileNotFoundError:
         raise ConfigError(f"{what} '{path}' not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{what} '{path}' is a directory, not a file") from None
+    except UnsafeFileError as err:
+        raise ConfigError(_unsafe_message(path, what, limit, err)) from None
     except OSError as err:
-        raise ConfigError(f"cannot read {what} '{path}': {err}") from None
-    if size > len(data):
-        raise ConfigError(f"{what} '{path}' is {size >> 20} MiB, over the limit of "
-                          f"{limit >> 20} MiB")
-    if size > limit:
-        raise ConfigError(f"{what} '{path}' gives more than {limit >> 20} MiB (it is not a "
-                          "regular file; a device such as /dev/zero never ends)")
+        raise ConfigError(f"cannot read {what} '{path}': {err.strerror or err}") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise ConfigError(f"cannot read {what} '{path}': {err}") from None
+
+
+def _unsafe_message(path: Path, what: str, limit: int, err: UnsafeFileError) -> str:
+    """What :func:`read_text_capped` says of a file :mod:`safeio` refused."""
+    if err.errno == errno.EISDIR:
+        return f"{what} '{path}' is a directory, not a file"
+    if err.errno == errno.EFBIG:  # grew past the limit after it was measured
+        return f"{what} '{path}' holds more than {limit >> 20} MiB, the limit"
+    try:
+        kind = file_kind(os.stat(path).st_mode)
+    except OSError:
+        return f"{what} '{path}' {err.strerror}"
+    return (f"{what} '{path}' is {kind}, not a regular file: give a regular file (a FIFO, a "
+            "socket or a device may never end or never answer; it is not read)")
 
 
 def check_nesting(data: Any, origin: str) -> Any:
