@@ -454,6 +454,12 @@ class Runner:
             self._warned_sources.update(new)
             named = "; ".join(f"'{name}': {why}" for name, why in new.items())
             self.err.write(f"warning: exp.sys_info sources not in the logs: {named}\n")
+        cut = [name for name in sysinfo.truncated(facts) if f"{name}:cut" not in
+               self._warned_sources]
+        if cut:
+            self._warned_sources.update(f"{name}:cut" for name in cut)
+            self.err.write(f"warning: exp.sys_info output cut at {sysinfo.MAX_SOURCE_BYTES >> 20} "
+                           f"MiB (hw.<source>_truncated): {', '.join(cut)}\n")
         return facts
 
     # -- signals -----------------------------------------------------------------------------
