@@ -165,7 +165,8 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     ctx = distributed.detect()
     reporter.enabled = ctx.writes_log
     threads = apply_cpu_threads(args, ctx.local_world_size)
-    reporter.facts({"exp.start_time": now_iso(), **identity_facts(args), **host_facts(),
+    reporter.facts({"exp.start_time": now_iso(), **identity_facts(args),
+                    **host_facts(reporter.warn),
                     "exp.world_size": ctx.world_size, "exp.num_threads": threads,
                     "exp.model_config": args.model_config or {}})
     workload: Workload | None = None

@@ -1,7 +1,10 @@
 """Facts only the target machine knows: versions, device names, host, CPU, threads.
 
 Responsibility: collect ``exp.*``/``hw.*`` facts describing where the benchmark ran, so each
-log describes itself. Read-only; changes no setting.
+log describes itself. Read-only; changes no setting. ``/proc/cpuinfo`` is read without
+blocking and up to :data:`CPUINFO_BYTES`; when it is there and cannot be read (a FIFO or a
+device in its place, too large), the CPU's name comes from :mod:`platform` and a warning says
+why.
 """
 from __future__ import annotations
 
@@ -9,9 +12,15 @@ import datetime
 import os
 import platform
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import torch
+from safeio import read_capped
+
+CPUINFO = "/proc/cpuinfo"
+#: Most bytes read of ``/proc/cpuinfo`` (4,096 CPUs take about 8 MiB).
+CPUINFO_BYTES = 16 << 20
 
 
 def now_iso() -> str:
@@ -19,15 +28,21 @@ def now_iso() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def cpu_model() -> str:
-    """The CPU's model name from ``/proc/cpuinfo``, else what :mod:`platform` says."""
+def cpu_model(warn: Callable[[str], None] | None = None) -> str:
+    """The CPU's model name from ``/proc/cpuinfo``, else what :mod:`platform` says (``warn``
+    hears why when ``/proc/cpuinfo`` is there but cannot be read)."""
     try:
-        with open("/proc/cpuinfo", encoding="utf-8") as stream:
-            for line in stream:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+        text = read_capped(CPUINFO, CPUINFO_BYTES).decode("utf-8", errors="replace")
+    except (FileNotFoundError, NotADirectoryError):
+        text = ""
+    except OSError as err:
+        if warn is not None:
+            warn(f"hw.cpu_model from the platform module: cannot read {CPUINFO}: "
+                 f"{err.strerror or err}")
+        text = ""
+    for line in text.splitlines():
+        if line.lower().startswith("model name"):
+            return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine()
 
 
@@ -39,14 +54,14 @@ def device_names(device: torch.device, num_devices: int) -> list[str]:
     return [torch.cuda.get_device_name(i) for i in range(first, first + num_devices)]
 
 
-def host_facts() -> dict[str, Any]:
-    """Versions and host facts that need no device choice."""
+def host_facts(warn: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Versions and host facts that need no device choice (``warn``: see :func:`cpu_model`)."""
     cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
     return {
         "exp.framework_version": torch.__version__,
         "exp.python_version": platform.python_version(),
         "hw.hostname": socket.gethostname(),
-        "hw.cpu_model": cpu_model(),
+        "hw.cpu_model": cpu_model(warn),
         "hw.num_cpus": os.cpu_count(),
         "hw.num_threads": torch.get_num_threads(),
         "hw.cuda_version": torch.version.cuda,

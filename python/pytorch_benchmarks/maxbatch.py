@@ -47,6 +47,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from safeio import read_capped
+
 from pytorch_benchmarks.device import BenchmarkError
 from pytorch_benchmarks.distributed import DistContext
 
@@ -287,14 +289,30 @@ def _write(fd: int, message: dict[str, Any]) -> None:
         data = data[os.write(fd, data):]
 
 
+#: The ``/proc`` files read here (without blocking, at most PROC_BYTES: about 1.5 KiB each).
+PROC_STATUS, PROC_MEMINFO, PROC_BYTES = "/proc/self/status", "/proc/meminfo", 64 << 10
+
+
+def _proc_field(path: str, field_name: str) -> int | None:
+    """A ``kB`` field of a ``/proc`` file, in bytes; None when the file has none. Raises
+    ``OSError`` (a FIFO, a device, too large: :func:`safeio.read_capped`) or ``ValueError``."""
+    for line in read_capped(path, PROC_BYTES).decode("ascii", "replace").splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
 def proc_status_bytes(field_name: str) -> int:
     """A ``kB`` field of ``/proc/self/status`` (``VmData``, ``VmSize``), in bytes."""
-    with open("/proc/self/status", encoding="ascii") as stream:
-        for line in stream:
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1]) * 1024
-    raise BenchmarkError(f"/proc/self/status has no {field_name}: --batch_size max on a CPU "
-                         "needs Linux")
+    try:
+        found = _proc_field(PROC_STATUS, field_name)
+    except (OSError, ValueError, IndexError) as err:
+        raise BenchmarkError(f"--batch_size max on a CPU cannot read {PROC_STATUS}: "
+                             f"{getattr(err, 'strerror', None) or err}") from None
+    if found is None:
+        raise BenchmarkError(f"{PROC_STATUS} has no {field_name}: --batch_size max on a CPU "
+                             "needs Linux")
+    return found
 
 
 #: The limits tried, best first: (resource name, /proc/self/status field it is compared with).
@@ -367,13 +385,9 @@ def _set_limit(which: int, limits: tuple[int, int]) -> None:
 def mem_available() -> int | None:
     """``MemAvailable`` of ``/proc/meminfo`` in bytes, None when unknown."""
     try:
-        with open("/proc/meminfo", encoding="ascii") as stream:
-            for line in stream:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+        return _proc_field(PROC_MEMINFO, "MemAvailable")
     except (OSError, ValueError, IndexError):
-        pass
-    return None
+        return None
 
 
 def cpu_budget(budget_mb: float) -> int:
@@ -381,10 +395,14 @@ def cpu_budget(budget_mb: float) -> int:
     ``MemAvailable``."""
     if budget_mb > 0:
         return int(budget_mb * MIB)
-    available = mem_available()
+    try:
+        available, why = _proc_field(PROC_MEMINFO, "MemAvailable"), f"not in {PROC_MEMINFO}"
+    except (OSError, ValueError, IndexError) as err:
+        available = None
+        why = f"cannot read {PROC_MEMINFO}: {getattr(err, 'strerror', None) or err}"
     if not available:
-        raise BenchmarkError("--batch_size max: MemAvailable is unknown (no /proc/meminfo); "
-                             "give --memory_budget_mb")
+        raise BenchmarkError(f"--batch_size max: MemAvailable is unknown ({why}); give "
+                             "--memory_budget_mb")
     return int(available * CPU_BUDGET_SHARE)
 
 

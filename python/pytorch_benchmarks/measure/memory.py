@@ -14,14 +14,24 @@ the figure is ``getrusage(RUSAGE_SELF).ru_maxrss``, the peak since the process s
 ``process``. What stays resident from earlier work is in the window's figure: :func:`trim_heap`
 (glibc's ``malloc_trim``) lets work done before timing (the CPU calibration) hand its freed
 heap back, which glibc would otherwise keep resident.
+
+``clear_refs`` and ``status`` are opened without blocking and must be regular files (``/proc``
+files are); ``status`` is read up to :data:`STATUS_BYTES`. Where either fails for another reason
+than being absent (a FIFO or a device in its place, a refused write), the figure falls back to
+the process's peak and a warning says why: the run itself never fails for it.
 """
 from __future__ import annotations
 
 import ctypes
+import errno
+import os
 import re
+import stat
 import sys
+from collections.abc import Callable
 
 import torch
+from safeio import UnsafeFileError, file_kind, read_capped
 
 MIB = 1024.0 * 1024.0
 CLEAR_REFS = "/proc/self/clear_refs"
@@ -30,6 +40,10 @@ STATUS = "/proc/self/status"
 WINDOW = "timed_window"
 #: ... or the whole process up to the window's end.
 PROCESS = "process"
+#: Most bytes read of ``/proc/self/status`` (about 1.5 KiB).
+STATUS_BYTES = 64 << 10
+
+Warn = Callable[[str], None]
 
 
 def _cuda_indices(device: torch.device, num_devices: int) -> range:
@@ -38,18 +52,44 @@ def _cuda_indices(device: torch.device, num_devices: int) -> range:
 
 
 def reset_peak_memory(device: torch.device, num_devices: int = 1,
-                      clear_refs: str | None = None) -> str:
-    """Start a new high-water mark; return its scope (:data:`WINDOW` or :data:`PROCESS`)."""
+                      clear_refs: str | None = None, warn: Warn | None = None) -> str:
+    """Start a new high-water mark; return its scope (:data:`WINDOW` or :data:`PROCESS`).
+    ``warn`` hears why the mark could not be reset, unless ``/proc`` is simply absent."""
     if device.type == "cuda":
         for index in _cuda_indices(device, num_devices):
             torch.cuda.reset_peak_memory_stats(index)
         return WINDOW
+    path = clear_refs or CLEAR_REFS
     try:
-        with open(clear_refs or CLEAR_REFS, "w", encoding="ascii") as stream:
-            stream.write("5")  # reset the peak resident set (VmHWM) to the current one
-    except OSError:
+        _write_proc(path, b"5")  # reset the peak resident set (VmHWM) to the current one
+    except OSError as err:
+        _say(warn, path, err)
         return PROCESS
-    return WINDOW if vm_hwm_mib() is not None else PROCESS
+    return WINDOW if vm_hwm_mib(warn=warn) is not None else PROCESS
+
+
+def _write_proc(path: str, data: bytes) -> None:
+    """Write ``data`` to the ``/proc`` file ``path``: never blocking, never creating it, and
+    only to a regular file (a FIFO or a device in its place is refused unopened)."""
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise UnsafeFileError(errno.EINVAL, f"is {file_kind(mode)}, not a regular file", path)
+    fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise UnsafeFileError(errno.EINVAL, f"is {file_kind(mode)}, not a regular file", path)
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def _say(warn: Warn | None, path: str, err: OSError) -> None:
+    """Warn that the peak covers the whole process, unless ``path`` is absent (no ``/proc``:
+    then the scope alone says it, as it always did)."""
+    if warn is not None and not isinstance(err, (FileNotFoundError, NotADirectoryError)):
+        warn(f"peak memory covers the whole process (results.peak_memory_scope=process): "
+             f"cannot use {path}: {err.strerror or err}")
 
 
 def trim_heap() -> None:
@@ -63,13 +103,15 @@ def trim_heap() -> None:
         trim(0)
 
 
-def vm_hwm_mib(status: str | None = None) -> float | None:
+def vm_hwm_mib(status: str | None = None, warn: Warn | None = None) -> float | None:
     """``VmHWM`` of ``/proc/self/status`` (the peak resident set, kB) in MiB, if readable."""
+    path = status or STATUS
     try:
-        with open(status or STATUS, encoding="ascii", errors="replace") as stream:
-            found = re.search(r"^VmHWM:\s+(\d+)\s+kB", stream.read(), re.MULTILINE)
-    except OSError:
+        text = read_capped(path, STATUS_BYTES).decode("ascii", errors="replace")
+    except OSError as err:
+        _say(warn, path, err)
         return None
+    found = re.search(r"^VmHWM:\s+(\d+)\s+kB", text, re.MULTILINE)
     return int(found.group(1)) / 1024.0 if found else None
 
 
@@ -84,7 +126,7 @@ def max_rss_mib() -> float | None:
 
 
 def peak_memory_mib(device: torch.device, num_devices: int = 1,
-                    scope: str = PROCESS) -> tuple[float | None, str]:
+                    scope: str = PROCESS, warn: Warn | None = None) -> tuple[float | None, str]:
     """``(MiB, scope)`` of the high-water mark: GPU tensors since the reset; on a CPU
     ``VmHWM`` when it was reset (``scope`` :data:`WINDOW`), else the process's ``ru_maxrss``
     (scope :data:`PROCESS`)."""
@@ -92,7 +134,7 @@ def peak_memory_mib(device: torch.device, num_devices: int = 1,
         return max(torch.cuda.max_memory_allocated(i) for i in
                    _cuda_indices(device, num_devices)) / MIB, WINDOW
     if scope == WINDOW:
-        found = vm_hwm_mib()
+        found = vm_hwm_mib(warn=warn)
         if found is not None:
             return found, WINDOW
     return max_rss_mib(), PROCESS

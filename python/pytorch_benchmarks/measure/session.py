@@ -110,7 +110,11 @@ class Measurements:
         except NvmlUnavailable as exc:
             self._no_gpu_meters(str(exc))
             return
-        self.throttle = ThrottleSampler(nvml, handles)
+        try:
+            self.throttle = ThrottleSampler(nvml, handles)
+        except Exception as exc:  # noqa: BLE001 - an NVML without the reason query
+            self.warn(f"no GPU clock throttling figures: NVML has no clock event reasons "
+                      f"({exc})")
         meter = NvmlEnergy(nvml, handles)
         try:
             meter.check()
@@ -150,7 +154,8 @@ class Measurements:
         """Around the timed chunks: reset and read peak memory, read energy and sample
         clocks."""
         self._sync()
-        self.memory_scope = memory.reset_peak_memory(self.setup.device, self.setup.num_devices)
+        self.memory_scope = memory.reset_peak_memory(self.setup.device, self.setup.num_devices,
+                                                     warn=self.warn)
         samplers = [s.sample for s in (self.meter, self.throttle) if s is not None]
         poller = Poller(samplers)
         if self.meter is not None:
@@ -163,10 +168,17 @@ class Measurements:
             self._sync()
             self.window_s = time.perf_counter() - start
             self.peak_mib, self.memory_scope = memory.peak_memory_mib(
-                self.setup.device, self.setup.num_devices, self.memory_scope)
+                self.setup.device, self.setup.num_devices, self.memory_scope, warn=self.warn)
             poller.stop()
             if self.meter is not None:
-                self.energy_j = self.meter.stop()
+                self._read_energy(self.meter)
+
+    def _read_energy(self, meter: NvmlEnergy | RaplEnergy) -> None:
+        """The window's joules; a meter that failed during it leaves none, and a warning."""
+        self.energy_j = meter.stop()
+        if meter.error is not None:
+            self.energy_j, self.energy_note = None, meter.error
+            self.warn(f"no energy figures: {meter.error}")
 
     def _sync(self) -> None:
         sync = self.setup.synchronizer()
