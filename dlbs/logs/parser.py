@@ -12,12 +12,14 @@ caller. It must not import ``dlbs.reports``.
 from __future__ import annotations
 
 import gzip
+import io
 import re
 import zlib
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from pytorch_benchmarks.facts import parse_fact
+from safeio import read_capped
 
 #: The runner's trailer always writes this key last; its absence means the run was cut short.
 TRAILER_KEY = "results.exit_code"
@@ -33,6 +35,9 @@ DLBS_STATUSES = ("skipped", "failure")
 _DAMAGE = re.compile("[\x00\udc80-\udcff]")
 #: Suffix of a compressed log (``run.log.gz``).
 GZIP_SUFFIX = ".gz"
+#: Most bytes of one log read (or decompressed): logs hold kilobytes; a FIFO or a gzip bomb
+#: named ``*.log`` must not take the machine's memory.
+MAX_LOG_BYTES = 256 << 20
 #: Damaged lines that held no fact are named one by one up to this many per file, then counted.
 MAX_DAMAGED_NOISE_WARNINGS = 5
 
@@ -181,17 +186,24 @@ def parse_text(text: str, source: str) -> ParseResult:
 
 def read_log_text(source: str) -> str:
     """The text of a log; a ``.gz`` log (DLBS's logparser reads ``*.log.gz``) is decompressed.
-    Raises ``OSError`` (a damaged gzip stream too)."""
-    # surrogateescape: bytes that are not UTF-8 are kept apart, so that the line holding
-    # them is dropped (with a warning) instead of read with replacement characters.
+    Never blocks (a FIFO or a device named ``*.log`` is refused) and never holds more than
+    :data:`MAX_LOG_BYTES`, read or decompressed. Raises ``OSError`` (a damaged gzip stream
+    too)."""
+    data = read_capped(source, MAX_LOG_BYTES)
     if source.endswith(GZIP_SUFFIX):
         try:
-            with gzip.open(source, "rt", encoding="utf-8", errors="surrogateescape") as packed:
-                return packed.read()
-        except (EOFError, zlib.error) as err:
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as packed:
+                data = packed.read(MAX_LOG_BYTES + 1)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as err:
             raise OSError(f"damaged gzip file ({err})") from None
-    with open(source, encoding="utf-8", errors="surrogateescape") as stream:
-        return stream.read()
+        if len(data) > MAX_LOG_BYTES:
+            raise OSError(f"decompresses to more than {MAX_LOG_BYTES:,} bytes, the most read "
+                          "of a log")
+    # surrogateescape: bytes that are not UTF-8 are kept apart, so that the line holding
+    # them is dropped (with a warning) instead of read with replacement characters.
+    # and line ends as text mode reads them (universal newlines: \r\n and \r end a line)
+    text = data.decode("utf-8", errors="surrogateescape")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def parse_log(path: str | Path) -> ParseResult:
