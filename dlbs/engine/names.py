@@ -25,6 +25,8 @@ from typing import Any
 #: with a digit, ``.`` or ``-`` (DLBS's names, ``runtime.env.NAME`` and environment variables).
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 _BAD_CHARACTER = re.compile("[\x00\ud800-\udfff]")
+#: The names of environment variables of the benchmark: ``validate`` checks the rest.
+ENV_PREFIX = "runtime.env."
 
 
 class BadName(ValueError):
@@ -76,11 +78,22 @@ def normal_name(name: str, known: Iterable[str] = ()) -> str:
     if reason is not None:
         raise BadName(reason)
     normal = unicodedata.normalize("NFKC", name)
-    if NAME_RE.fullmatch(normal):
-        return normal
+    if NAME_RE.fullmatch(normal) or normal.startswith(ENV_PREFIX):
+        return normal  # the variable name of runtime.env.NAME: validate says what it may be
     shown = "" if normal == name else f" (in NFKC form {normal!r})"
-    raise BadName(f"is not a parameter name{shown}: a name is ASCII letters, digits, '_', '.' "
-                  f"and '-', starting with a letter or '_'{_did_you_mean(normal, known)}")
+    raise BadName(f"holds {_odd_character(normal)}{shown}, which no parameter name has: a name "
+                  "is ASCII letters, digits, '_', '.' and '-', starting with a letter or '_'"
+                  f"{_did_you_mean(normal, known)}")
+
+
+def _odd_character(name: str) -> str:
+    """The first character of ``name`` a name cannot have there, shown with its code point
+    (a look-alike letter is invisible otherwise)."""
+    for char in name:
+        if not (char.isascii() and (char.isalnum() or char in "_.-")):
+            return f"{char!r} (U+{ord(char):04X})"
+    return f"{name[:1]!r} as its first character"  # NAME_RE refused it: a digit, '.' or '-'
+
 
 
 def renamed(names: Iterable[str], known: Iterable[str] = ()) -> dict[str, str]:
