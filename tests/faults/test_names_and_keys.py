@@ -25,7 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dlbs.config import load_config_file
-from dlbs.engine import expand_experiment, merge_configs
+from dlbs.engine import build_plan, expand_experiment, merge_configs
 from dlbs.engine.names import bad_character, normal_name
 from dlbs.errors import ConfigError, DLBSError
 
@@ -307,3 +307,17 @@ def test_any_name_is_the_ascii_name_or_one_clear_refusal(name: str) -> None:
 def test_a_look_alike_environment_variable_name_is_refused_by_validate() -> None:
     line = error_line(dlbs("validate", *BASE, "-Pruntime.env.\u0391BC=1"))
     assert "environment variable name '\u0391BC' is not valid" in line
+
+
+def test_a_look_alike_name_in_var_order_orders_the_variable() -> None:
+    config = merge_configs([("c.json", {
+        "parameters": {"sys.plan_builder.var_order": ["\uff45\uff58\uff50.b"]},
+        "variables": {"exp.a": [1, 2], "exp.b": [3, 4]}})])
+    assert [(e["exp.a"], e["exp.b"]) for e in build_plan(config)] == [(1, 3), (2, 3), (1, 4),
+                                                                      (2, 4)]
+
+
+def test_a_key_given_twice_in_logparser_params_is_one_line(tmp_path: Path) -> None:
+    log = _write(tmp_path / "x.log", '__exp.model__="m"\n__results.status__="ok"\n')
+    line = error_line(dlbs("parse", str(log), "-P", '{"exp.x": 1, "exp.x": 2}'))
+    assert '"exp.x" is given twice' in line and "(1, then 2)" in line
