@@ -29,6 +29,8 @@ from typing import Any
 from safeio import UnsafeFileError, file_kind, read_capped
 
 import dlbs
+from dlbs.duplicates import DuplicateKey, load_yaml_unique, unique_object
+from dlbs.engine.names import BadName, normal_name
 from dlbs.errors import ConfigError
 
 #: File-name suffixes read as YAML; anything else is read as JSON.
@@ -178,8 +180,10 @@ def _finite_float(text: str) -> float:
 
 def strict_json_loads(text: str) -> Any:
     """``json.loads`` as the JSON standard has it: no ``NaN``/``Infinity``, no number that
-    overflows to infinity (they would be written back as invalid JSON)."""
-    return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    overflows to infinity (they would be written back as invalid JSON), and no key given twice
+    in one object (``DuplicateKey``)."""
+    return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float,
+                      object_pairs_hook=unique_object)
 
 
 def parse_json(text: str, origin: str) -> Any:
@@ -190,6 +194,8 @@ def parse_json(text: str, origin: str) -> Any:
     """
     try:
         return check_nesting(strict_json_loads(text), origin)
+    except DuplicateKey as err:
+        raise ConfigError(f"{origin}: {err}") from None
     except json.JSONDecodeError as err:
         raise ConfigError(f"{origin}:{err.lineno}:{err.colno}: malformed JSON: {err.msg}") \
             from None
@@ -207,7 +213,7 @@ def parse_yaml(text: str, origin: str) -> Any:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         _check_yaml_events(yaml, yaml.parse(text, Loader=loader), origin)
-        data = yaml.load(text, Loader=loader)
+        data = load_yaml_unique(yaml, loader(text), origin)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f"{origin}:{mark.line + 1}:{mark.column + 1}" if mark else origin
@@ -296,6 +302,8 @@ def parse_value(text: str, origin: str = "value") -> Any:
     """
     try:
         value = strict_json_loads(text)
+    except DuplicateKey as err:
+        raise ConfigError(f"{origin}: {err}") from None
     except RecursionError:
         raise _too_deep(origin) from None
     except ValueError:
@@ -323,6 +331,10 @@ def split_assignment(arg: str, option: str) -> tuple[str, str]:
                           f"{option}exp.model=resnet50)")
     if not name:
         raise ConfigError(f"{_arg(option, arg)}: the parameter name before '=' is empty")
+    try:  # NFKC here, so that a later -P of the same name wins, whatever its spelling
+        name = normal_name(name)
+    except BadName:
+        pass  # merge_configs refuses it, with the closest known name
     return name, value
 
 
@@ -357,6 +369,8 @@ def parse_extension_args(args: Iterable[str] | None) -> list[dict[str, Any]]:
         where = _arg("-E", arg)
         try:
             value = check_nesting(strict_json_loads(arg), where)
+        except DuplicateKey as err:
+            raise ConfigError(f"{where}: {err}") from None
         except json.JSONDecodeError as err:
             raise ConfigError(f"{where}: malformed JSON at column {err.colno}: {err.msg}") \
                 from None

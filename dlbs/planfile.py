@@ -22,6 +22,8 @@ from typing import IO, Any
 
 from dlbs.config import parse_json, read_text_capped
 from dlbs.engine import ParamSpec
+from dlbs.engine.model import shown
+from dlbs.engine.names import BadName, renamed
 from dlbs.errors import ConfigError
 
 PLAN_FORMAT = "dlbs-plan"
@@ -91,15 +93,34 @@ def read_plan(path: str | Path) -> tuple[list[dict[str, Any]], dict[str, ParamSp
     specs_data = data.get("specs") or {}
     if not isinstance(specs_data, dict):
         raise ConfigError(f"{path}: 'specs' must be an object")
+    specs_data = _normal_names(specs_data, f"{path}: specs", set())
     specs = {name: spec_from_json(name, spec, str(path)) for name, spec in specs_data.items()}
     return _experiments(data.get("experiments"), str(path)), specs
 
 
 def _experiments(data: Any, origin: str) -> list[dict[str, Any]]:
+    """The experiments of a plan, each name in its NFKC form (``ｅｘｐ.model`` is
+    ``exp.model``); a name that is not a parameter name is a ``ConfigError`` naming it.
+    (Values holding a NUL or a lone surrogate are refused when they are expanded.)"""
     if not isinstance(data, list):
         raise ConfigError(f"{origin}: 'experiments' must be a list of objects")
+    good: set[str] = set()  # the names already checked (a plan repeats the same names)
     for index, experiment in enumerate(data):
         if not isinstance(experiment, dict):
             raise ConfigError(f"{origin}: experiment {index} is a {type(experiment).__name__}, "
                               "not an object")
+        if not good.issuperset(experiment):
+            data[index] = _normal_names(experiment, f"{origin}: experiment {index}", good)
     return data
+
+
+def _normal_names(values: dict[str, Any], where: str, good: set[str]) -> dict[str, Any]:
+    """``values`` with its names in NFKC form; add its names to ``good`` when none changed."""
+    try:
+        changed = renamed(values, values.keys())
+    except BadName as err:
+        raise ConfigError(f"{where}: parameter name {shown(err.name)} {err}") from None
+    if not changed:
+        good.update(values)
+        return values
+    return {changed.get(name, name): value for name, value in values.items()}

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ast
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 from dlbs.engine.interpreter import Node, build
 from dlbs.engine.sandbox import (
@@ -44,19 +46,22 @@ _COMPILED: dict[str, _Compiled | Forbidden] = {}
 _RESULTS: dict[str, str] = {}
 
 
-def evaluate(text: str, python: str | None = None) -> tuple[str, bool]:
+def evaluate(text: str, python: str | None = None,
+             lookup: Callable[[str], Any] | None = None) -> tuple[str, bool]:
     """Evaluate ``text``; return ``str()`` of the result and whether it is deterministic.
 
     ``python`` is what ``sys.executable`` gives (DLBS's idiom for the interpreter; the only
-    member of ``sys``); without it ``sys`` is not available. Raises ``Forbidden`` for a
-    forbidden construct or unbounded work and any other exception when the expression itself
-    fails (the caller names the parameter).
+    member of ``sys``); without it ``sys`` is not available. ``lookup`` is what
+    ``param(name)`` gives: another parameter's value, passed as a value (never pasted into the
+    source); without it ``param`` is not available. Raises ``Forbidden`` for a forbidden
+    construct or unbounded work, and any other exception when the expression itself or
+    ``lookup`` fails (the caller names the parameter).
     """
     cached = _RESULTS.get(text)
     if cached is not None:
         return cached, True
     compiled = compile_expression(text)
-    sandbox = Sandbox(python)
+    sandbox = Sandbox(python, lookup)
     value = compiled.node(sandbox, {})
     result = value if value.__class__ is str else sandbox.call(str, value)
     if compiled.cacheable and len(result) <= _CACHED_RESULT_LENGTH:

@@ -12,6 +12,7 @@ from typing import Any
 
 from dlbs.engine.bounded_re import RegexError, compile_regex
 from dlbs.engine.model import PARAM_TYPES, Config, ParamSpec, infer_type, shown
+from dlbs.engine.names import BadName, first_bad_value, renamed
 from dlbs.errors import ConfigError
 
 _TOP_KEYS = ("parameters", "variables", "extensions")
@@ -49,9 +50,9 @@ def merge_configs(
         _merge_source(config, origin, raw)
     for origin, raw in sources:
         _merge_source(config, origin, raw)
-    for name, value in _names("-P", params or {}, "parameter").items():
+    for name, value in _names("-P", params or {}, "parameter", config.specs).items():
         _set_plain(config, "-P", name, value)
-    for name, value in _names("-V", variables or {}, "variable").items():
+    for name, value in _names("-V", variables or {}, "variable", config.specs).items():
         config.variables[name] = _variable_values("-V", name, value)
     for ext in extensions:
         where = f"-E: extension #{len(config.extensions) + 1}"
@@ -84,12 +85,12 @@ def _merge_source(config: Config, origin: str, raw: Mapping) -> None:
         if key not in _TOP_KEYS:
             raise ConfigError(f"{origin}: unknown key '{key}'; a config has only the keys "
                               f"{', '.join(_TOP_KEYS)}")
-    for name, value in _section(origin, raw, "parameters").items():
+    for name, value in _section(origin, raw, "parameters", config.specs).items():
         if isinstance(value, Mapping):
             _set_definition(config, origin, name, value)
         else:
             _set_plain(config, origin, name, value)
-    for name, value in _section(origin, raw, "variables").items():
+    for name, value in _section(origin, raw, "variables", config.specs).items():
         config.variables[name] = _variable_values(origin, name, value)
     exts = raw.get("extensions", [])
     if not isinstance(exts, list):
@@ -99,20 +100,36 @@ def _merge_source(config: Config, origin: str, raw: Mapping) -> None:
         config.extensions.append(_normalise_extension(f"{origin}: extension #{first + offset}", ext))
 
 
-def _section(origin: str, raw: Mapping, key: str) -> Mapping:
+def _section(origin: str, raw: Mapping, key: str, known: Mapping[str, Any]) -> Mapping:
     """Return ``raw[key]`` (``{}`` when absent), checking that it is an object."""
     section = raw.get(key, {})
     if not isinstance(section, Mapping):
         raise ConfigError(f"{origin}: '{key}' must be an object (name -> value)")
-    return _names(origin, section, key.rstrip("s"))
+    return _names(origin, section, key.rstrip("s"), known)
 
 
-def _names(origin: str, values: Mapping, what: str) -> Mapping:
-    """Return ``values`` after checking that every name is a non-empty string."""
+def _names(origin: str, values: Mapping, what: str,
+           known: Mapping[str, Any] | None = None) -> Mapping:
+    """Return ``values`` with every name in its NFKC form (``names.renamed``); a name that
+    is not a string, not a parameter name, or the same as another once normalised is a
+    ``ConfigError`` (``known``: the names to suggest)."""
     for name in values:
         if not isinstance(name, str) or not name:
             raise ConfigError(f"{origin}: {what} name {shown(name)} must be a non-empty string")
-    return values
+    try:
+        changed = renamed(values, known or ())
+    except BadName as err:
+        raise ConfigError(f"{origin}: {what} name {shown(err.name)} {err}") from None
+    if not changed:
+        return values
+    return {changed.get(name, name): value for name, value in values.items()}
+
+
+def _check_text(origin: str, what: str, name: str, value: Any) -> None:
+    """Raise when a string in ``value`` holds a NUL or a lone surrogate (``names``)."""
+    reason = first_bad_value(value)
+    if reason is not None:
+        raise ConfigError(f"{origin}: {what} '{name}': its value {reason}")
 
 
 def _set_plain(config: Config, origin: str, name: str, value: Any) -> None:
@@ -176,7 +193,9 @@ def _domain(origin: str, name: str, value: Any) -> tuple | None:
 
 
 def _check_value(origin: str, name: str, value: Any, *, allow_dict: bool) -> None:
-    """Raise unless ``value`` is a scalar, a list of scalars, or (from ``-P``) a dict."""
+    """Raise unless ``value`` is a scalar, a list of scalars, or (from ``-P``) a dict, free
+    of NUL and lone surrogates."""
+    _check_text(origin, "parameter", name, value)
     if isinstance(value, _SCALARS):
         return
     if isinstance(value, list) and all(isinstance(v, _SCALARS) for v in value):
@@ -190,6 +209,7 @@ def _check_value(origin: str, name: str, value: Any, *, allow_dict: bool) -> Non
 def _variable_values(origin: str, name: str, value: Any) -> list[Any]:
     """Return a variable's values as a list (a non-list value becomes a one-element list)."""
     values = value if isinstance(value, list) else [value]
+    _check_text(origin, "variable", name, values)
     for item in values:
         if not isinstance(item, (*_SCALARS, list)):
             raise ConfigError(f"{origin}: variable '{name}': value {shown(item)} must be a string, "
@@ -213,8 +233,7 @@ def _normalise_extension(where: str, ext: Any) -> dict[str, Any]:
     cases = ext.get("cases", [])
     if not isinstance(cases, list) or not all(isinstance(case, Mapping) for case in cases):
         raise ConfigError(f"{where}: 'cases' must be a list of objects (name -> value)")
-    for case in cases:
-        _names(where, case, "parameter")
+    cases = [_names(where, case, "parameter") for case in cases]
     for values in (parameters, *cases):
         for name, value in values.items():
             _check_value(where, name, value, allow_dict=False)
@@ -233,6 +252,7 @@ def _mapping(where: str, ext: Mapping, key: str) -> Mapping:
 def _check_condition(where: str, name: str, cond: Any) -> None:
     """Raise unless a condition is a scalar or list of scalars; check that a regex compiles."""
     items = cond if isinstance(cond, list) else [cond]
+    _check_text(where, "condition on", name, items)
     if not all(isinstance(item, _SCALARS) for item in items):
         raise ConfigError(f"{where}: condition on '{name}' must be a value, a regular expression "
                           f"or a list of values")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -44,6 +45,8 @@ def variable_order(config: Config) -> list[str]:
         order = order.split()
     elif not isinstance(order, list):
         order = []
+    # Names in NFKC form, as the names of configs are read (a full-width name is the ASCII one).
+    order = [unicodedata.normalize("NFKC", name) for name in order if isinstance(name, str)]
     first = [name for name in dict.fromkeys(order) if name in config.variables]
     return first + [name for name in config.variables if name not in first]
 

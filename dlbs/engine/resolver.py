@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn
 
 from dlbs.engine.casts import Rule
 from dlbs.engine.evaluator import evaluate
 from dlbs.engine.model import shown
-from dlbs.engine.sandbox import Forbidden
+from dlbs.engine.names import bad_character
+from dlbs.engine.sandbox import PARAM_FUNCTION, Forbidden
 from dlbs.engine.template import Expr, Ref, TemplateSyntaxError, parse_template
 from dlbs.errors import ExpansionError
 
@@ -79,6 +81,8 @@ class Resolver:
             value = self.raw[name]
             kind = value.__class__
             if (kind is str and "$" not in value) or (kind is not str and kind is not list):
+                if kind is str:
+                    _check_text(name, value)
                 rule = rules.get(name)
                 done[name] = value if rule is None else rule.apply(value)
                 continue
@@ -115,6 +119,7 @@ class Resolver:
                 value = self.render(template, name)
                 del self.active[name]
                 self.order.append(name)
+            _check_text(name, value)
         rule = self.rules.get(name)
         if rule is not None:
             value = rule.apply(value)
@@ -154,6 +159,8 @@ class Resolver:
     def _reference(self, ref: Ref, owner: str) -> str:
         """Return the text a reference of ``owner`` stands for; record the dependency."""
         name = ref.name if ref.name is not None else self.render(ref.parts, owner)
+        if name not in self.raw:
+            name = self._normal(name)
         self.deps[owner].append(name)
         if name in self.raw:
             if name in self.active:
@@ -166,11 +173,41 @@ class Resolver:
             self._raise_undefined(ref, name, owner)
         return value
 
+    def _normal(self, name: str) -> str:
+        """A referenced name that is not a parameter: its NFKC form when that is one
+        (``${ｅｘｐ.model}`` is ``${exp.model}``, as the names of a config are read)."""
+        if name.isascii():
+            return name
+        normal = unicodedata.normalize("NFKC", name)
+        return normal if normal in self.raw else name
+
+    def _value(self, name: str, owner: str) -> Any:
+        """``param(name)`` in an expression of ``owner``: what ``${name}`` stands for, as a
+        value (a parameter's resolved, typed value; else the environment variable's text)."""
+        if name not in self.raw:
+            name = self._normal(name)
+        self.deps[owner].append(name)
+        if name in self.raw:
+            if name in self.active:
+                self._raise_cycle(name, owner)
+            if name == ID_PARAM and self.id_pending:
+                raise NeedsId
+            return self.resolve(name)
+        value = self.env.get(name)
+        if value is None:
+            self._raise_undefined(Ref(name, (), f"{PARAM_FUNCTION}({shown(name)})"), name, owner)
+        return value
+
     def _compute(self, expr: Expr, owner: str) -> str:
         """Evaluate a computed value ``$(...)$`` of parameter ``owner``."""
         text = self.render(expr.parts, owner)
+
+        def lookup(name: str) -> Any:
+            return self._value(name, owner)
         try:
-            result, deterministic = evaluate(text, self.env.get(PYTHON_VARIABLE))
+            result, deterministic = evaluate(text, self.env.get(PYTHON_VARIABLE), lookup)
+        except (ExpansionError, NeedsId, RecursionError):
+            raise  # from param(): about another parameter, or its chain
         except Forbidden as err:
             raise _error(f"parameter '{owner}': expression {_expression(text)} is forbidden: "
                                  f"{err}", param=owner) from None
@@ -205,6 +242,14 @@ class Resolver:
             what = f"undefined reference {ref.text}"
         raise _error(f"parameter '{owner}': {what}{self._chain()}; define it with "
                              f"-P{name}=VALUE or in a config", param=owner)
+
+
+def _check_text(name: str, value: str) -> None:
+    """Raise when a value holds a NUL or a lone surrogate (from the environment, an
+    expression such as ``$('\\0')$``, a plan): no program could be given it as it is."""
+    reason = bad_character(value)
+    if reason is not None:
+        raise _error(f"parameter '{name}': its value {reason}", param=name)
 
 
 def to_text(value: Any) -> str:

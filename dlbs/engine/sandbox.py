@@ -269,11 +269,15 @@ _OS = Module("os", {"path": Module("os.path", _members(
 _UUID = Module("uuid", _members(uuid, "uuid3 uuid4 uuid5 UUID NAMESPACE_DNS NAMESPACE_URL "
                                       "NAMESPACE_OID NAMESPACE_X500"))
 
+#: The function that gives an expression another parameter's value as a value
+#: (``param('exp.data_dir')``), never pasted into its source as ``'${exp.data_dir}'`` is.
+PARAM_FUNCTION = "param"
 #: Names that use randomness: expressions using them are never cached.
 NONDETERMINISTIC_NAMES = frozenset({"uuid"})
 #: Names whose value comes from the evaluation's caller (``sys``: only ``sys.executable``, the
-#: ``python`` given to ``Sandbox``): their results are not cached by text.
-CONTEXT_NAMES = frozenset({"sys"})
+#: ``python`` given to ``Sandbox``; ``param``: the values of other parameters): their results
+#: are not cached by text.
+CONTEXT_NAMES = frozenset({"sys", PARAM_FUNCTION})
 
 
 _CONTAINERS = (list, tuple, set, frozenset, dict)
@@ -292,16 +296,20 @@ class Sandbox:
     (``cost``), building one after (``item``).
     """
 
-    def __init__(self, python: str | None = None) -> None:
+    def __init__(self, python: str | None = None,
+                 lookup: Callable[[str], Any] | None = None) -> None:
         """``python``: the value of ``sys.executable`` (DLBS's configs name the interpreter so:
         ``$(sys.executable if ${exp.docker} is False else 'python')$``); ``sys`` has no other
-        member, and no ``sys`` at all when ``python`` is None."""
+        member, and no ``sys`` at all when ``python`` is None. ``lookup``: what
+        ``param(name)`` gives (the value of parameter ``name``); no ``param`` without it."""
         self.work = 0
         self.sizes: dict[int, tuple[Any, int]] = {}  # id -> (object kept alive, deep size)
         self.names: dict[str, Any] = {**SAFE_NAMES, "range": self.range, "sum": _sum,
                                       "round": _round, "re": RegexModule()}
         if python is not None:
             self.names["sys"] = Module("sys", {"executable": str(python)})
+        if lookup is not None:
+            self.names[PARAM_FUNCTION] = _param_function(lookup)
 
     def charge(self, units: int) -> None:
         """Spend ``units`` of the budget; refuse when it is exhausted."""
@@ -437,6 +445,16 @@ class Sandbox:
             _check_size(self.size(left) * right, "repetition")
         elif isinstance(left, int) and hasattr(right, "__len__"):
             _check_size(self.size(right) * left, "repetition")
+
+
+def _param_function(lookup: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``param(name)``: the value of parameter ``name`` (a string naming it)."""
+    def param(name: str) -> Any:
+        if name.__class__ is not str:
+            raise Forbidden(f"{PARAM_FUNCTION}() takes a parameter's name as a string, e.g. "
+                            f"{PARAM_FUNCTION}('exp.data_dir'); got {type(name).__name__}")
+        return lookup(name)
+    return param
 
 
 def _check_bits(bits: int, what: str) -> None:

@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from dlbs.duplicates import DuplicateKey, unique_object
 from dlbs.engine.bounded_re import RegexError, compile_regex
 from dlbs.engine.conditions import compile_test
 from dlbs.engine.resolver import PYTHON_VARIABLE, Resolver
@@ -107,7 +108,9 @@ def parse_extension(texts: Sequence[str]) -> dict[str, Any]:
     extended: dict[str, Any] = {}
     for text in texts:
         try:
-            params = json.loads(text)
+            params = json.loads(text, object_pairs_hook=unique_object)
+        except DuplicateKey as err:
+            raise DLBSError(f"-P {text!r}: {err}") from None
         except json.JSONDecodeError as err:
             raise DLBSError(f"-P {text!r} is not valid JSON ({err.msg} at column {err.colno}); "
                              "write e.g. -P'{\"exp.my_summary\": \"${exp.model_title}\"}'"

@@ -3,8 +3,9 @@
 ``.json`` (and ``.json.gz``) hold ``{"data": [record, ...]}`` like DLBS's logparser; a bare
 list is read too. ``.jsonl`` holds one record per line. ``.csv`` has one column per key (the
 union over records, sorted); lists and objects are written as JSON text; it is lossy on reading
-(a cell that is valid JSON is read as JSON, an empty cell is a missing key). The format is
-chosen by the file name. This module does no parsing of logs and never prints. A damaged
+(a cell that is valid JSON is read as JSON, an empty cell is a missing key). A cell that a
+spreadsheet would run as a formula (``=cmd|'/C calc'!A0``) is written with a ``'`` in front and
+read back as it was (``csvcells``). The format is chosen by the file name. This module does no parsing of logs and never prints. A damaged
 parsed file (not UTF-8, a broken gzip stream, JSON nested too deep, a huge CSV cell) is a
 ``LogFormatError`` naming the file, never another exception.
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from dlbs.errors import LogFormatError, UsageError
+from dlbs.logs.csvcells import CsvWriter, is_escaped, value_text
 
 #: Suffixes of parsed-record files, longest first (``.json.gz`` before ``.json``).
 FORMATS: tuple[str, ...] = (".json.gz", ".jsonl", ".json", ".csv")
@@ -40,9 +42,10 @@ def _csv_cell(value: Any) -> str:
 
 
 def write_csv(records: Sequence[dict[str, Any]], stream: IO[str]) -> None:
-    """Write records as CSV with one column per key (union over records, sorted)."""
+    """Write records as CSV with one column per key (union over records, sorted); a cell a
+    spreadsheet would run as a formula is escaped (``csvcells``)."""
     columns = sorted({key for record in records for key in record})
-    writer = csv.writer(stream, lineterminator="\n")
+    writer = CsvWriter(stream)
     writer.writerow(columns)
     for record in records:
         writer.writerow([_csv_cell(record.get(key)) for key in columns])
@@ -91,9 +94,18 @@ def write_records(records: Sequence[dict[str, Any]], path: str | Path) -> None:
     except OSError as err:
         raise LogFormatError(f"cannot write '{path}': {err.strerror or err}; "
                              "check the folder exists and is writable") from None
+    except UnicodeEncodeError as err:  # only CSV writes text as it is (JSON escapes it)
+        char = err.object[err.start:err.end]
+        raise LogFormatError(f"cannot write '{path}': a value holds {char!r}, a lone surrogate "
+                             "that has no UTF-8 form (bytes that were not UTF-8); write .json "
+                             "or .jsonl, which keep it escaped") from None
 
 
 def _csv_value(cell: str) -> Any:
+    """A cell's value: an escaped cell is the text it stands for (always a string); else
+    the JSON the cell holds, or its text."""
+    if is_escaped(cell):
+        return value_text(cell)
     try:
         return json.loads(cell)
     except (ValueError, RecursionError):
@@ -101,9 +113,12 @@ def _csv_value(cell: str) -> Any:
 
 
 def read_csv(stream: IO[str]) -> list[dict[str, Any]]:
-    """Read records written by ``write_csv`` (empty cells are missing keys)."""
-    rows = csv.DictReader(stream)
-    return [{k: _csv_value(v) for k, v in row.items() if v not in ("", None)} for row in rows]
+    """Read records written by ``write_csv`` (empty cells are missing keys; escaped cells
+    and column names read back as written, ``csvcells``)."""
+    rows = csv.reader(stream)
+    header = [value_text(name) for name in next(rows, [])]
+    return [{key: _csv_value(cell) for key, cell in zip(header, row) if cell != ""}
+            for row in rows if row]
 
 
 def _records_of(data: Any, path: str) -> list[dict[str, Any]]:

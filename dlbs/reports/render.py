@@ -6,7 +6,6 @@ Pure: a report in, a string out.
 """
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from dlbs.logs.csvcells import CsvWriter
 from dlbs.reports.model import Report, Table, formatted, is_missing, json_cell
 from dlbs.reports.provenance import provenance_lines
 
@@ -160,14 +160,16 @@ def _csv_value(value: Any) -> str:
 def to_csv(report: Report) -> str:
     """Each table as a CSV block after a ``# title`` line; blocks separated by a blank line.
 
-    Cells hold plain numbers or statuses, so marks (noisy, partial) are not in CSV.
+    Cells hold plain numbers or statuses, so marks (noisy, partial) are not in CSV. Every
+    cell, names and keys included (a model name is a user's value), goes through
+    ``CsvWriter``: one a spreadsheet would run as a formula starts with ``'``.
     """
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = CsvWriter(buffer)
     for number, table in enumerate(report.tables):
         if number:
             buffer.write("\n")
-        buffer.write(f"# {table.title}\n")
+        buffer.write(f"# {' '.join(table.title.splitlines())}\n")  # one line, whatever the title
         writer.writerow(_header_cells(table))
         for r, key in enumerate(row_keys(table.data.index)):
             cells = [_csv_value(value) for value in table.data.iloc[r].tolist()]

@@ -25,6 +25,7 @@ EXPRESSION_PIECES = [
     "range(", "re.sub(", "'a'.split(", ".upper()", "__class__", ".", "x", "for", " in ",
     "[i for i in range(3)]", "math.pi", "json.dumps(", "{", "}", ":", "9**9**9", "'a'*10**9",
     "open(", "os.path.join(", "lambda", "'%s'", "'{}'.format(",
+    "param('a')", "param('b')", "param('x')", "param('E')", "param(",
 ]
 
 names = st.sampled_from(NAMES)
