@@ -3,12 +3,21 @@
 A benchmark may start a daemon: a child in its own session (``setsid``), double-forked so that
 its parent is gone, ignoring SIGTERM and SIGHUP. Neither the experiment's process group nor the
 tree under the launched process finds it: it has been re-parented to init (or to the nearest
-child subreaper). So every process of an experiment is marked: the launch script runs with
-``DLBS_EXPERIMENT_TOKEN=<random>`` in its environment, which every process it starts inherits
-(unless it clears its environment), and :func:`marked` finds them in ``/proc/PID/environ``
-(the environment a process was started with, whatever it did to its variables since). The
-local executor ends them with the experiment (at its end, its timeout, Ctrl-C), and the
-watchdog does when the runner dies.
+child subreaper). So an experiment's processes are found three ways (:func:`members`):
+
+- a mark: the launch script runs with ``DLBS_EXPERIMENT_TOKEN=<random>`` in its environment,
+  which every process it starts inherits, found in ``/proc/PID/environ`` (the environment a
+  process was started with, whatever it did to its variables since);
+- its session: the launch script leads a session of its own, which a process that clears its
+  environment keeps unless it calls ``setsid``;
+- adoption, while the runner lives: the runner is a child subreaper, so an orphan of the
+  experiment (even one that cleared its environment and left the session) becomes its child.
+
+Only a process that clears its environment, leaves the session and outlives the runner (a
+runner killed with SIGKILL: the watchdog then has only the mark and the session) escapes; a
+cgroup per experiment would close that, where one can be made. The local executor ends the
+members with the experiment (at its end, its timeout, Ctrl-C), the watchdog when the runner
+dies.
 
 While a sweep runs, the runner is also a child subreaper (``PR_SET_CHILD_SUBREAPER``, set
 back when the sweep ends): the orphans of its experiments are re-parented to it rather than to
@@ -25,6 +34,7 @@ import secrets
 import signal
 import sys
 import time
+from dataclasses import dataclass
 
 #: The variable that marks every process of one experiment.
 TOKEN_VAR = "DLBS_EXPERIMENT_TOKEN"
@@ -60,22 +70,76 @@ def set_subreaper(on: bool) -> bool | None:
     return bool(was.value)
 
 
-def marked(token: str) -> list[int]:
-    """Pids of the live processes whose environment holds ``TOKEN_VAR=token`` (this process
-    excluded)."""
-    needle = f"{TOKEN_VAR}={token}".encode()
-    found = []
+@dataclass(frozen=True)
+class Mark:
+    """What tells one experiment's processes apart.
+
+    ``token``: the mark in their environment. ``session``: the launch script's session (its
+    leader's pid; a daemon that left the process group but not the session, its environment
+    cleared, is still in it). ``since``: for the runner alone, the leader's start time (clock
+    ticks since boot): a process the runner adopted as subreaper (its parent is the runner, its
+    session not the runner's) that started since is an orphan of the experiment, even one that
+    cleared its environment and left the session; ``spare``: the runner's own such children
+    (the watchdog). The leader itself is never a member (its parent waits for it).
+    """
+
+    token: str
+    session: int = 0
+    since: int | None = None
+    spare: frozenset[int] = frozenset()
+
+
+def members(mark: Mark) -> list[int]:
+    """Pids of the processes of ``mark``'s experiment, this process and the leader excluded:
+    marked with its token, in its session, or (with ``since``) adopted orphans of it. Zombies
+    count (in the session, or adopted): reaping them is what is left to do."""
+    needle = f"{TOKEN_VAR}={mark.token}".encode() if mark.token else None
+    me, found = os.getpid(), []
     try:
-        names = os.listdir("/proc")
+        names = [int(name) for name in os.listdir("/proc") if name.isdigit()]
     except OSError:
         return []
-    for name in names:
-        if name.isdigit() and int(name) != os.getpid() and needle in _environ_entries(name):
-            found.append(int(name))
+    for pid in names:
+        if pid in (me, mark.session) or pid in mark.spare:
+            continue
+        stat = _stat(pid)
+        if (needle is not None and needle in _environ_entries(pid)) or (
+                stat is not None and _belongs(stat, mark, me)):
+            found.append(pid)
     return found
 
 
-def _environ_entries(pid: str) -> list[bytes]:
+def marked(token: str) -> list[int]:
+    """Pids of the processes whose environment holds ``TOKEN_VAR=token``."""
+    return members(Mark(token))
+
+
+def _belongs(stat: tuple[int, int, int], mark: Mark, me: int) -> bool:
+    """In the experiment's session, or an orphan of it that this runner adopted."""
+    ppid, session, started = stat
+    if mark.session and session == mark.session:
+        return True
+    return (mark.since is not None and ppid == me and session != os.getsid(0)
+            and started >= mark.since)
+
+
+def _stat(pid: int) -> tuple[int, int, int] | None:
+    """``(ppid, session, start time in clock ticks)`` of ``pid``; None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stream:
+            fields = stream.read(4096).rsplit(b")", 1)[1].split()
+        return int(fields[1]), int(fields[3]), int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def start_time(pid: int) -> int | None:
+    """When ``pid`` started, in clock ticks since boot (None: gone)."""
+    stat = _stat(pid)
+    return stat[2] if stat else None
+
+
+def _environ_entries(pid: int) -> list[bytes]:
     """The ``NAME=value`` entries of a process's starting environment; [] when it cannot be
     read (gone, another user's, a zombie)."""
     try:
@@ -95,10 +159,10 @@ def _environ_entries(pid: str) -> list[bytes]:
     return b"".join(chunks).split(b"\0")
 
 
-def end_marked(token: str, sig: int = signal.SIGKILL) -> list[int]:
-    """Send ``sig`` to every process marked with ``token``; with SIGKILL, reap those that are
-    this process's children (orphans it adopted as subreaper). Returns the pids signalled."""
-    pids = marked(token)
+def end_members(mark: Mark, sig: int = signal.SIGKILL) -> list[int]:
+    """Send ``sig`` to every process of ``mark``'s experiment; with SIGKILL, reap those that
+    are this process's children (orphans it adopted as subreaper). Returns the pids."""
+    pids = members(mark)
     for pid in pids:
         try:
             os.kill(pid, sig)
@@ -107,6 +171,11 @@ def end_marked(token: str, sig: int = signal.SIGKILL) -> list[int]:
     if sig == signal.SIGKILL:
         reap(pids)
     return pids
+
+
+def end_marked(token: str, sig: int = signal.SIGKILL) -> list[int]:
+    """:func:`end_members` of the processes marked with ``token`` alone."""
+    return end_members(Mark(token), sig)
 
 
 def reap(pids: list[int]) -> None:

@@ -47,7 +47,7 @@ class LocalExecutor:
         self._container: str | None = None
         self._stopper: GroupStopper | None = None
         self._stop: str | None = None
-        self._token = ""  # the mark of the running experiment's processes (``leftovers``)
+        self._mark = leftovers.Mark("")  # tells the running experiment's processes
         self._watchdog = Watchdog()  # stops what runs if this runner dies (kill -9, a crash)
         self._was_subreaper: bool | None = None  # set back by close()
 
@@ -65,16 +65,18 @@ class LocalExecutor:
             remove_container(self._container)  # left by a runner that was killed outright
         if self._was_subreaper is None:  # orphans of experiments come here to be reaped
             self._was_subreaper = leftovers.set_subreaper(True)
-        self._token = leftovers.new_token()
+        token = leftovers.new_token()
         with job.part.open("ab") as out:
             self._proc = subprocess.Popen(
                 ["bash", str(job.script)], stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True,
-                env={**os.environ, leftovers.TOKEN_VAR: self._token},
+                env={**os.environ, leftovers.TOKEN_VAR: token},
                 # Safe with threads: it only calls prctl through a handle made before fork.
                 preexec_fn=die_with_parent())  # noqa: PLW1509
         self._watchdog.watch_group(self._proc.pid, float(exp.get("runtime.kill_grace", 5) or 0),
-                                   self._token)
+                                   token)
+        self._mark = leftovers.Mark(token, self._proc.pid, leftovers.start_time(self._proc.pid),
+                                    frozenset(self._watchdog.pids()))
         if self._container:
             self._watchdog.watch_container(self._container)
         self._job = job
@@ -88,7 +90,7 @@ class LocalExecutor:
             stopped = self._wait(proc, job.exp)
         finally:
             kill_group(proc.pid, signal.SIGKILL)  # whatever the launcher left behind
-            leftovers.end_marked(self._token)  # and what left the group (daemons)
+            leftovers.end_members(self._mark)  # and what left the group (daemons)
             if self._monitor:
                 self._monitor.stop()
         self._watchdog.release_group(proc.pid)
@@ -104,7 +106,7 @@ class LocalExecutor:
     def _wait(self, proc: subprocess.Popen[bytes], exp: Mapping[str, Any]) -> str | None:
         timeout = float(exp.get("exp.timeout", 0) or 0)
         stopper = GroupStopper(proc.pid, float(exp.get("runtime.kill_grace", 5) or 0),
-                               self._token)
+                               self._mark)
         self._stopper = stopper
         timer = threading.Timer(timeout, stopper.stop, args=("timeout",)) if timeout > 0 else None
         if timer is not None:
@@ -184,15 +186,15 @@ class GroupStopper:
 
     The signals also reach the descendants seen while stopping that left the group (torchrun
     starts its workers in their own sessions): once the launcher is dead they are orphans that
-    no process group signal finds; and the processes marked with ``token`` (``leftovers``:
+    no process group signal finds; and the members of ``mark`` (``leftovers``:
     daemons double-forked out of the tree). The killed are reaped when they are this
     process's children (orphans adopted by a subreaper).
     """
 
-    def __init__(self, pgid: int, grace: float, token: str = "") -> None:
+    def __init__(self, pgid: int, grace: float, mark: leftovers.Mark | None = None) -> None:
         import psutil  # here, not first in a signal handler
         self._psutil = psutil
-        self.token = token
+        self.mark = mark
         self.pgid, self.grace = pgid, max(grace, 0.0)
         self.reason: str | None = None
         self._lock = threading.RLock()  # re-entrant: a second Ctrl-C may arrive inside stop()
@@ -224,16 +226,14 @@ class GroupStopper:
             found = []
         for proc in found:
             self._tree.setdefault(proc.pid, proc)
-        for pid in leftovers.marked(self.token) if self.token else ():
-            if pid == self.pgid:
-                continue  # the leader: its parent (the runner) waits for it
+        for pid in leftovers.members(self.mark) if self.mark else ():
             try:
                 self._tree.setdefault(pid, self._psutil.Process(pid))
             except self._psutil.Error:
                 pass
 
     def _signal_tree(self, sig: int) -> None:
-        """Send ``sig`` to every descendant and marked process seen."""
+        """Send ``sig`` to every descendant and member of the mark seen."""
         for proc in self._tree.values():
             try:
                 proc.send_signal(sig)  # psutil checks that the pid was not reused
@@ -241,7 +241,7 @@ class GroupStopper:
                 pass
 
     def kill(self) -> None:
-        """SIGKILL the group and every descendant (or marked process) seen since :meth:`stop`,
+        """SIGKILL the group and every descendant (or member) seen since :meth:`stop`,
         and reap those that are this process's children."""
         with self._lock:
             self._remember_tree()

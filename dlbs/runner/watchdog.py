@@ -7,7 +7,7 @@ the local executor starts this small process once per sweep, in its own session,
 as its standard input: the runner writes ``+PGID GRACE TOKEN`` when an experiment's process
 group starts (``+c NAME`` for its container) and ``-PGID`` (``-c NAME``) when it is over;
 TOKEN marks every process of the experiment (``dlbs.runner.leftovers``), so the daemons it
-double-forked out of the group are stopped too. Only the
+double-forked out of the group are stopped too (and those left in its session, PGID). Only the
 runner holds the pipe's write end, so the watchdog reads end-of-file exactly when the runner
 is gone, however it went (kill -9, a crash, a closed terminal). It then stops every group still
 registered as the runner would have: SIGTERM to the group and the descendants that left it,
@@ -50,6 +50,10 @@ class Watchdog:
             stdin.flush()
         except OSError:
             pass  # the watchdog died: the parent-death signal still stops the benchmark
+
+    def pids(self) -> list[int]:
+        """The watchdog's pid, once started (a child of the runner, in a session of its own)."""
+        return [self._proc.pid] if self._proc is not None else []
 
     def watch_group(self, pgid: int, grace: float, token: str = "") -> None:
         """Stop process group ``pgid`` (and the processes marked ``token``) if the runner dies
@@ -101,11 +105,12 @@ def read_registrations(stream: IO[bytes]) -> tuple[dict[int, tuple[float, str]],
 def stop_all(groups: dict[int, tuple[float, str]], containers: set[str]) -> None:
     """Stop what the dead runner left: groups and their marked processes (TERM, then KILL
     after grace), containers."""
+    from dlbs.runner.leftovers import Mark
     from dlbs.runner.local import GroupStopper
 
     stoppers = []
     for pgid, (grace, token) in groups.items():
-        stopper = GroupStopper(pgid, grace, token)
+        stopper = GroupStopper(pgid, grace, Mark(token, session=pgid))
         stopper.stop("the runner died")
         stoppers.append(stopper)
     if stoppers:

@@ -1,10 +1,12 @@
 """A stand-in for benchmarks.py that leaves daemons (copied to pytorch_benchmarks/).
 
-It starts two daemons that ignore SIGTERM and SIGHUP, each writing its pid to a file in
+It starts four daemons that ignore SIGTERM and SIGHUP, each writing its pid to a file in
 ``$DAEMON_DIR``: ``setsid.pid``, started as a shell user would (``setsid sh -c 'trap "" TERM
-HUP; ...' &``: its own session, a child of the benchmark), and ``double.pid``, double-forked
-(its parent exits at once, so it is an orphan in its own session, outside the benchmark's
-process tree). Then ``--model daemon`` prints a result and exits 0; ``daemon_block`` waits
+HUP; ...' &``: its own session, a child of the benchmark); ``double.pid``, double-forked (its
+parent exits at once, so it is an orphan in its own session, outside the benchmark's process
+tree); ``bare_group.pid``, double-forked into a process group of its own in the experiment's
+session, its environment cleared; ``bare_session.pid``, double-forked into its own session, its
+environment cleared. Then ``--model daemon`` prints a result and exits 0; ``daemon_block`` waits
 (120 s at most) to be stopped. Used by ``test_leftovers.py``.
 """
 import json
@@ -15,19 +17,24 @@ import sys
 import time
 
 
-def double_forked(pid_file: str) -> None:
-    """Start a daemon the classic way: fork, setsid, fork again, the middle one exits."""
+def double_forked(pid_file: str, new_session: bool = True, clear_env: bool = False) -> None:
+    """Start a daemon the classic way: fork, setsid (or only a process group of its own), fork
+    again, the middle one exits; ``clear_env``: it execs with an empty environment."""
     middle = os.fork()
     if middle:
         os.waitpid(middle, 0)
         return
-    os.setsid()
+    if new_session:
+        os.setsid()
+    else:
+        os.setpgid(0, 0)
     if os.fork():
         os._exit(0)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     script = f"echo $$ > {pid_file}.tmp && mv {pid_file}.tmp {pid_file}; exec sleep 1000"
-    os.execvp("sh", ["sh", "-c", script])
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")} if clear_env else dict(os.environ)
+    os.execve("/bin/sh", ["sh", "-c", script], env)
 
 
 def main(argv):
@@ -38,10 +45,12 @@ def main(argv):
     daemon = (f"trap '' TERM HUP; echo $$ > {setsid_pid}.tmp && mv {setsid_pid}.tmp "
               f"{setsid_pid}; exec sleep 1000")
     subprocess.Popen(["sh", "-c", 'setsid sh -c "$0" &', daemon])
-    double_pid = os.path.join(folder, "double.pid")
-    double_forked(double_pid)
+    double_forked(os.path.join(folder, "double.pid"))
+    double_forked(os.path.join(folder, "bare_group.pid"), new_session=False, clear_env=True)
+    double_forked(os.path.join(folder, "bare_session.pid"), clear_env=True)
+    names = ("setsid.pid", "double.pid", "bare_group.pid", "bare_session.pid")
     deadline = time.monotonic() + 60
-    while not (os.path.exists(setsid_pid) and os.path.exists(double_pid)):
+    while not all(os.path.exists(os.path.join(folder, name)) for name in names):
         if time.monotonic() > deadline:
             return 3  # the daemons did not start: the test says so
         time.sleep(0.02)

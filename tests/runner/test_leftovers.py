@@ -28,7 +28,10 @@ from dlbs.runner import Runner, leftovers
 from .test_runner import alive, facts_of
 
 HERE = Path(__file__).resolve().parent
-DAEMONS = ("setsid.pid", "double.pid")
+DAEMONS = ("setsid.pid", "double.pid", "bare_group.pid", "bare_session.pid")
+#: What a watchdog finds once the runner is dead: all but a daemon that cleared its environment
+#: and left the session (only the runner, as its subreaper, knows it; see ``leftovers``).
+AFTER_THE_RUNNER = DAEMONS[:3]
 MakeExp = Callable[..., dict[str, Any]]
 
 
@@ -38,7 +41,7 @@ def daemon_dir(tmp_path: Path) -> Iterator[Path]:
     folder = tmp_path / "daemons"
     folder.mkdir()
     yield folder
-    for pid in daemon_pids(folder, wait=0):
+    for pid in daemon_pids(folder, wait=0).values():
         try:  # only a daemon of this test (its pid may have been reused since)
             proc = psutil.Process(pid)
             if proc.cmdline() == ["sleep", "1000"]:
@@ -60,18 +63,19 @@ def daemon_exp(tmp_path: Path, make_exp: MakeExp, daemon_dir: Path) -> MakeExp:
     return make
 
 
-def daemon_pids(folder: Path, wait: float = 60) -> list[int]:
+def daemon_pids(folder: Path, wait: float = 60,
+                names: tuple[str, ...] = DAEMONS) -> dict[str, int]:
     """The pids the daemons wrote (waiting for them, a hang guard)."""
     deadline = time.monotonic() + wait
-    while not all((folder / name).exists() for name in DAEMONS) and time.monotonic() < deadline:
+    while not all((folder / name).exists() for name in names) and time.monotonic() < deadline:
         time.sleep(0.05)
-    return [int((folder / name).read_text()) for name in DAEMONS if (folder / name).exists()]
+    return {name: int((folder / name).read_text()) for name in names if (folder / name).exists()}
 
 
-def assert_gone(folder: Path) -> None:
-    pids = daemon_pids(folder)
-    assert len(pids) == 2, "the daemons did not start"
-    assert [pid for pid in pids if alive(pid, wait=30)] == []
+def assert_gone(folder: Path, names: tuple[str, ...] = DAEMONS) -> None:
+    pids = daemon_pids(folder, names=names)
+    assert len(pids) == len(names), f"the daemons did not start: {pids}"
+    assert [name for name, pid in pids.items() if alive(pid, wait=30)] == []
 
 
 def run_all(experiments: list[dict[str, Any]]) -> Any:
@@ -130,11 +134,11 @@ def test_daemons_end_when_the_runner_is_killed(tmp_path: Path, daemon_dir: Path)
          f"-Pruntime.env.DAEMON_DIR={daemon_dir}", "--progress-bar", "off"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert len(daemon_pids(daemon_dir)) == 2, "the daemons did not start"
+        assert len(daemon_pids(daemon_dir)) == len(DAEMONS), "the daemons did not start"
     finally:
         runner.kill()
         runner.communicate(timeout=60)
-    assert_gone(daemon_dir)
+    assert_gone(daemon_dir, AFTER_THE_RUNNER)
 
 
 def test_marked_finds_the_processes_of_one_token_only(tmp_path: Path) -> None:
