@@ -54,19 +54,21 @@ def stalled_at(first_stall: int) -> Callable[[int], float]:
     return step
 
 
-def frozen_clock() -> Callable[[], float]:
-    """The search's clock, standing still: every probe after the first is given the whole
-    limit, so the probe that stalls is the one cut (however long batch 1 took here)."""
-    return lambda: 1000.0
+def scripted_clock(readings: list[float]) -> Callable[[], float]:
+    """The search's clock, read once at its start and once before each probe after batch 1:
+    the probes that fit get ample time, the one that stalls half a second, however long each
+    really took on this machine."""
+    ticks = iter(readings)
+    return lambda: next(ticks)
 
 
-@pytest.mark.parametrize("first_stall, probed, found", [
-    pytest.param(2, [(1, True), (2, None)], 1, id="cut-in-the-doubling"),
-    pytest.param(6, [(1, True), (2, True), (4, True), (8, False), (6, None)], 4,
-                 id="cut-in-the-bisection"),
+@pytest.mark.parametrize("first_stall, readings, probed, found", [
+    pytest.param(2, [0, 999.5], [(1, True), (2, None)], 1, id="cut-in-the-doubling"),
+    pytest.param(6, [0, 0, 0, 0, 999.5], [(1, True), (2, True), (4, True), (8, False), (6, None)],
+                 4, id="cut-in-the-bisection"),
 ])
-def test_a_cpu_probe_running_at_the_limit_is_stopped(first_stall: int, probed: list[Any],
-                                                      found: int) -> None:
+def test_a_cpu_probe_running_at_the_limit_is_stopped(first_stall: int, readings: list[float],
+                                                      probed: list[Any], found: int) -> None:
     def step(batch: int) -> float:
         if batch >= 8:
             raise MemoryError("stand-in: does not fit")
@@ -74,7 +76,7 @@ def test_a_cpu_probe_running_at_the_limit_is_stopped(first_stall: int, probed: l
 
     prober = maxbatch.ForkProber(step, 256 << 20, benchmarks.classify, benchmarks.one_line)
     start = time.monotonic()
-    result = maxbatch.search(prober, 4096, time_limit=0.5, clock=frozen_clock())
+    result = maxbatch.search(prober, 4096, time_limit=1000, clock=scripted_clock(readings))
     assert time.monotonic() - start < 120  # a hang guard: the stalled child was killed
     assert [(p.batch, p.fits) for p in result.probes] == probed
     assert (result.max_batch, result.timed_out, result.capped) == (found, True, False)
