@@ -3,18 +3,19 @@
 
 The parser is checked on real torchrun output captured here (``tests/fixtures/torchrun``) and
 on summaries in torchrun's format with the cases the captures do not have; the runner is
-checked for real under torchrun (two CPU ranks, gloo), with a benchmark whose rank 1 kills
-itself, and with node rank 0 of two nodes that nobody joins.
+checked for real under torchrun (two CPU ranks, gloo) with the real benchmark, whose rank 1 is
+killed by a ``sitecustomize`` on its ``PYTHONPATH`` (no hook in the benchmark), and with node
+rank 0 of two nodes that nobody joins, and rank 1 that finds no rank 0.
 """
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from dlbs.runner.core import failure_reason
 from dlbs.runner.launcher_errors import launcher_failure, parse_failures
 
 from .test_multinode import NODE, facts_of, free_port
@@ -129,32 +130,74 @@ def dlbs_run(tmp_path: Path, *params: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.torchrun
 def test_a_rank_killed_by_a_signal_is_named_in_the_error(tmp_path: Path) -> None:
-    bench = tmp_path / "bench" / "pytorch_benchmarks"
-    bench.mkdir(parents=True)
-    shutil.copy(HERE / "dying_rank_benchmark.py", bench / "benchmarks.py")
-    result = dlbs_run(tmp_path, '-Pexp.gpus=""', "-Pexp.cpu_replicas=2", "-Pexp.model=resnet18",
-                      f"-Ppytorch.bench_path={bench.parent}", "-Pexp.timeout=240")
+    """The real benchmark, two CPU ranks over gloo; rank 1 dies of SIGKILL during the run
+    (or, on a slow machine, before it joins: the same rank and signal lead)."""
+    result = dlbs_run(tmp_path, '-Pexp.gpus=""', "-Pexp.cpu_replicas=2", "-Pexp.model=deep_mnist",
+                      "-Pexp.replica_batch=2", "-Pexp.num_batches=100000", "-Pexp.max_time=60",
+                      "-Pexp.timeout=240", f"-Pruntime.env.PYTHONPATH={HERE / 'rank_killer'}",
+                      "-Pruntime.env.KILL_RANK=1", "-Pruntime.env.KILL_AFTER=8")
     assert result.returncode == 1, result.stderr
     (log,) = (tmp_path / "logs").glob("*.log")
     facts = facts_of(log)
-    assert facts["results.status"] == "failure"
+    assert facts["results.status"] == "failure" and facts["results.exit_code"] == 1
     assert facts["results.error"].startswith("torchrun: rank 1 killed by SIGKILL"), \
         facts["results.error"]
-    assert "=====" not in facts["results.error"]
+    assert "=====" not in facts["results.error"] and "\n" not in facts["results.error"]
     assert "rank 1 killed by SIGKILL" in result.stdout + result.stderr  # the summary line
 
 
+def part_with(tmp_path: Path, text: str) -> Path:
+    part = tmp_path / "x.log.part"
+    part.write_text(text)
+    return part
+
+
+@pytest.mark.parametrize("name, reported, error, expected", [
+    pytest.param("rank1_killed_real_benchmark.txt", "rank 0: RuntimeError: Connection closed",
+                 "the launcher exited with code 1",
+                 "torchrun: rank 1 killed by SIGKILL (the first failure); also rank 0 exited with "
+                 "code 1; the benchmark reported: rank 0: RuntimeError: Connection closed",
+                 id="a-killed-rank-leads-the-symptom"),
+    pytest.param("rank1_killed_in_allreduce.txt", None, "the launcher exited with code 1",
+                 "torchrun: rank 1 killed by SIGKILL (the first failure); 1 other rank stopped "
+                 "by torchrun", id="nothing-reported"),
+])
+def test_the_runner_puts_torchrun_s_line_first(tmp_path: Path, name: str, reported: str | None,
+                                               error: str, expected: str) -> None:
+    part = part_with(tmp_path, (CAPTURED / name).read_text())
+    output = {"results.error": reported} if reported else {}
+    assert failure_reason({"exp.num_nodes": 1}, part, 0, output, error) == expected
+
+
+def test_a_rank_s_own_error_stands_when_it_exited_with_a_code(tmp_path: Path) -> None:
+    part = part_with(tmp_path, summary(entry(0, 0, 1), entry(1, 1, -15)))
+    output = {"results.error": "ValueError: the model config is wrong"}
+    assert failure_reason({}, part, 0, output, "the launcher exited with code 1") is None
+
+
+def test_without_torchrun_the_last_output_line_is_kept(tmp_path: Path) -> None:
+    part = part_with(tmp_path, "stand-in benchmark: crash\n")
+    assert failure_reason({}, part, 0, {}, "the launcher was killed by SIGKILL") == \
+        "the launcher was killed by SIGKILL; last output: stand-in benchmark: crash"
+
+
 @pytest.mark.torchrun
-def test_a_rendezvous_nobody_joins_fails_naming_the_address(tmp_path: Path) -> None:
+@pytest.mark.parametrize("rank, line", [
+    pytest.param(0, "the rendezvous at {where} timed out after 5 s (exp.rendezvous_timeout): 1 "
+                 "of 2 nodes joined", id="rank0-nobody-joins"),
+    pytest.param(1, "could not reach the rendezvous at {where} within 5 s "
+                 "(exp.rendezvous_timeout)", id="rank1-finds-no-rank0"),
+])
+def test_a_rendezvous_nobody_comes_to_fails_naming_the_address(tmp_path: Path, rank: int,
+                                                                line: str) -> None:
     where = f"127.0.0.1:{free_port()}"
-    result = dlbs_run(tmp_path, *NODE, "-Ppytorch.distributed_rank=0",
+    result = dlbs_run(tmp_path, *NODE, f"-Ppytorch.distributed_rank={rank}",
                       f"-Ppytorch.distributed_rendezvous={where}",
                       "-Pexp.rendezvous_timeout=5", "-Pexp.timeout=200")
     assert result.returncode == 1, result.stderr
     (log,) = (tmp_path / "logs").glob("*.log")
     facts = facts_of(log)
     assert facts["results.status"] == "failure"  # not "timeout": the rendezvous ended it
-    assert facts["results.error"].startswith(
-        f"the rendezvous at {where} timed out after 5 s (exp.rendezvous_timeout): 1 of 2 "
-        "nodes joined"), facts["results.error"]
+    assert facts["results.error"].startswith(line.format(where=where)), facts["results.error"]
+    assert "\n" not in facts["results.error"]
     assert "--rdzv_conf timeout=5" in " ".join(log.with_suffix(".sh").read_text().split())
