@@ -58,14 +58,14 @@ class LocalExecutor:
     def start(self, job: Job) -> None:
         """Start ``bash <script>`` with its output appended to the job's ``.part``."""
         exp = job.exp
+        token = leftovers.new_token()  # marks every process of the experiment
+        if self._was_subreaper is None:  # orphans of experiments come here to be reaped
+            self._was_subreaper = leftovers.set_subreaper(True)
         docker = as_bool(exp.get("exp.docker", False))
         self._container = container_name(exp) if docker else None
         if self._container:
             from dlbs.runner.dockerengine import remove_container
             remove_container(self._container)  # left by a runner that was killed outright
-        if self._was_subreaper is None:  # orphans of experiments come here to be reaped
-            self._was_subreaper = leftovers.set_subreaper(True)
-        token = leftovers.new_token()
         with job.part.open("ab") as out:
             self._proc = subprocess.Popen(
                 ["bash", str(job.script)], stdin=subprocess.DEVNULL, stdout=out,
