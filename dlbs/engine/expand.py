@@ -30,8 +30,9 @@ from dlbs.errors import ExpansionError
 #: Run control that does not change what is measured is left out too: ``exp.ignore_past_errors``,
 #: ``exp.sys_info`` (what is recorded) and the Slurm job's limits and bookkeeping (``slurm.time``, ``slurm.max_jobs``,
 #: ``slurm.master_port``; ``slurm.gpus_per_node`` follows ``exp.gpus``, which is hashed), and
-#: where a manual multi-node run meets (``pytorch.distributed_rendezvous``: another port is
-#: the same experiment; the node's rank, which names its log, is hashed when it is not 0).
+#: where a manual multi-node run meets and how long it waits there
+#: (``pytorch.distributed_rendezvous``, ``exp.rendezvous_timeout``: another port is the same
+#: experiment; the node's rank, which names its log, is hashed when it is not 0).
 #: So are ``exp.status_msg`` (a note on ``exp.status``) and DLBS's launch plumbing, which dlbs
 #: declares so that DLBS's configs and plans resolve but never uses (``UNUSED_DLBS_PARAMETERS``).
 UNUSED_DLBS_PARAMETERS = frozenset({
@@ -44,7 +45,8 @@ ID_EXCLUDED = frozenset({"exp.id", "exp.log_dir", "exp.log_file", "exp.status", 
                          "exp.repeat", "exp.repeat_index", "exp.repeat_suffix",
                          "exp.ignore_past_errors", "exp.sys_info", "slurm.time", "slurm.max_jobs",
                          "slurm.master_port", "slurm.gpus_per_node",
-                         "pytorch.distributed_rendezvous", "exp.status_msg",
+                         "pytorch.distributed_rendezvous", "exp.rendezvous_timeout",
+                         "exp.status_msg",
                          *UNUSED_DLBS_PARAMETERS})
 #: Parameters added after ``exp.id`` was first published, with their "off" value: each enters
 #: the hash only when it has another value, so an experiment that does not use them keeps the
@@ -52,6 +54,7 @@ ID_EXCLUDED = frozenset({"exp.id", "exp.log_dir", "exp.log_file", "exp.status", 
 #: older versions; ``tests/engine/test_expand.py`` pins a default experiment's id).
 ID_WHEN_NOT: dict[str, object] = {
     "exp.target_precision": 0, "exp.max_time": 0, "exp.cpu_threads": 0,
+    "exp.max_batch_time": 600,
     "exp.scheduler": "local", "pytorch.distributed_rank": 0,
     "slurm.partition": "", "slurm.account": "", "slurm.qos": "", "slurm.cpus_per_task": 0,
     "slurm.mem": "", "slurm.exclusive": True, "slurm.extra_args": "",

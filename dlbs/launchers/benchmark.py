@@ -47,6 +47,9 @@ NONZERO_FLAG_PARAMS: tuple[tuple[str, str], ...] = (
 REAL_DATA_FLAGS = frozenset({"--data_backend", "--data_shuffle"})
 
 SCRIPT = "pytorch_benchmarks/benchmarks.py"
+#: ``exp.replica_batch`` asking for the largest batch that fits: only then is the search's time
+#: limit (``exp.max_batch_time``) passed, so other experiments' launch scripts stay as they were.
+MAX_BATCH = "max"
 
 
 def num_replicas(exp: Mapping[str, Any]) -> int:
@@ -111,6 +114,8 @@ def benchmark_flags(exp: Mapping[str, Any]) -> list[str]:
         value = exp.get(name)
         if value:  # a JSON value (pytorch.model_config) stays JSON, never a Python repr
             flags += [flag, json.dumps(value) if isinstance(value, (dict, list)) else as_arg(value)]
+    if exp.get("exp.replica_batch") == MAX_BATCH and exp.get("exp.max_batch_time") is not None:
+        flags += ["--max_batch_time", as_arg(exp["exp.max_batch_time"])]
     threads = cpu_threads(exp)
     if threads:
         flags += ["--num_threads", str(threads)]

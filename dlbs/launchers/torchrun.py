@@ -9,6 +9,9 @@ benchmark, so the right torch is used bare metal and in a container alike.
   ``pytorch.distributed_rendezvous`` (``host:port`` of rank 0) -> ``--nnodes N --node_rank R
   --master_addr HOST --master_port PORT`` (one replica per node is enough to need it). On a
   CPU, ``GLOO_SOCKET_IFNAME=lo`` only when HOST is a loopback address.
+- Several nodes either way: ``--rdzv_conf timeout=N`` (``exp.rendezvous_timeout``), so a node
+  that nobody joins fails after N seconds instead of torch's 600 (the runner names the
+  rendezvous in the error: ``dlbs.runner.launcher_errors``).
 - Several nodes in a Slurm job (``exp.scheduler=slurm``): the batch script exports
   ``PET_MASTER_ADDR``/``PET_MASTER_PORT`` (torchrun reads an option from ``PET_<OPTION>`` when
   the flag is absent) and the launch script, run once per node by ``srun``, exports
@@ -39,6 +42,8 @@ CPU_DDP_ENV: tuple[tuple[str, str], ...] = (
     ("GLOO_SOCKET_IFNAME", "lo"),
     ("OMP_NUM_THREADS", "1"),
 )
+#: ``exp.rendezvous_timeout`` of an experiment that lacks it (a plan made before it existed).
+DEFAULT_RENDEZVOUS_TIMEOUT = 300
 #: Variables the Slurm batch script sets for torchrun on every node.
 SLURM_RENDEZVOUS_ENV = ("PET_MASTER_ADDR", "PET_MASTER_PORT")
 SEVERAL_NODES_HELP = ("use -Pexp.scheduler=slurm (one batch job over all nodes, docs/slurm.md), "
@@ -150,6 +155,18 @@ def node_warnings(exp: Mapping[str, Any]) -> list[str]:
     return []
 
 
+def rendezvous_timeout(exp: Mapping[str, Any]) -> int:
+    """``exp.rendezvous_timeout``: seconds a node waits for the others at the rendezvous."""
+    return max(1, as_int(exp.get("exp.rendezvous_timeout"), DEFAULT_RENDEZVOUS_TIMEOUT))
+
+
+def rendezvous_conf(exp: Mapping[str, Any]) -> list[str]:
+    """torchrun's rendezvous options of a multi-node run: its timeout (the static rendezvous
+    waits that long for the other nodes' agents to join rank 0's store, or for rank 0's store
+    to answer, then fails; torch's own default is 600 s)."""
+    return ["--rdzv_conf", f"timeout={rendezvous_timeout(exp)}"]
+
+
 class TorchrunLayer:
     """``torchrun [--standalone | --nnodes N ...] --nproc_per_node K benchmarks.py FLAGS``."""
 
@@ -167,10 +184,11 @@ class TorchrunLayer:
         if nodes == 1:
             options = ["--standalone", "--nnodes", "1"]
         elif where is None:  # Slurm: the rendezvous and the rank come from PET_* variables
-            options = ["--nnodes", str(nodes)]
+            options = ["--nnodes", str(nodes), *rendezvous_conf(exp)]
         else:
             options = ["--nnodes", str(nodes), "--node_rank", str(node_rank(exp)),
-                       "--master_addr", master_addr(where[0]), "--master_port", str(where[1])]
+                       "--master_addr", master_addr(where[0]), "--master_port", str(where[1]),
+                       *rendezvous_conf(exp)]
         wrapped = replace(cmd, argv=(python, "-m", "torch.distributed.run", *options,
                                      "--nproc_per_node", local, *rest))
         if nodes > 1 and where is None:  # srun sends every node's output to the job's log

@@ -30,8 +30,8 @@ from typing import IO, Any, Protocol
 
 from dlbs.errors import DLBSError, RunError
 from dlbs.launchers import build_script, script_file_for
-from dlbs.launchers.command import as_bool
-from dlbs.runner import runlog, sysinfo
+from dlbs.launchers.command import as_bool, as_int
+from dlbs.runner import launcher_errors, runlog, sysinfo
 from dlbs.runner.lock import FolderLocks
 from dlbs.runner.oom import OOM_SKIP, OomMemory
 from dlbs.runner.progress import Progress
@@ -497,6 +497,33 @@ def remove_quietly(*paths: Path) -> None:
             pass
 
 
+def failure_reason(exp: Mapping[str, Any], part: Path, offset: int, output: Mapping[str, Any],
+                   error: str | None) -> str | None:
+    """The one-line reason of a failed run (None: the benchmark's own ``results.error``
+    stands). A failed torchrun's own line comes first: a rendezvous nobody came to, or the
+    rank that failed first, named with its signal (before what the log's rank reported, which
+    is then a symptom, when that rank was killed); else the exit and the last output line."""
+    reported = output.get("results.error")
+    text = runlog.output_tail(part, offset, launcher_errors.TAIL_CHARS)
+    where, timeout = "", None
+    try:
+        if as_int(exp.get("exp.num_nodes"), 1) > 1:
+            where = str(exp.get("pytorch.distributed_rendezvous") or "")
+            timeout = as_int(exp.get("exp.rendezvous_timeout"), 0) or None
+    except DLBSError:
+        pass  # a run with --no-validation: the line names no address
+    line = launcher_errors.launcher_failure(text, where, timeout)
+    if line and reported:
+        first = launcher_errors.parse_failures(text)[:1]
+        if not first or first[0].exitcode is None or first[0].exitcode >= 0:
+            return None  # the failed rank's own error (or one launcher line less) is better
+        return f"{line}; the benchmark reported: {reported}"
+    if line or reported:
+        return line
+    last = runlog.last_output_line(part, offset)
+    return f"{error}; last output: {last}" if error and last else (error or last or None)
+
+
 def write_trailer(job: Job, ending: Ending, duration: float,
                   signal_name: str | None) -> tuple[str, str | None]:
     """Append the trailer facts of ``job`` to its ``.part``; return the final status and its
@@ -513,9 +540,8 @@ def write_trailer(job: Job, ending: Ending, duration: float,
                  "process group killed")
     elif ending.stopped == "interrupted":
         error = f"interrupted by {signal_name or 'a signal'}"
-    elif status != "ok" and not output.get("results.error"):
-        last = runlog.last_output_line(part, job.offset)
-        error = f"{error}; last output: {last}" if error and last else (error or last or None)
+    elif status != "ok":
+        error = failure_reason(exp, part, job.offset, output, error)
     facts: list[tuple[str, Any]] = list(ending.facts)
     facts += [("exp.runner_end_time", utc_now()), ("results.exit_code", ending.exit_code),
               ("results.duration", round(duration, 3)), ("results.status", status)]

@@ -4,6 +4,8 @@ The launch script's output is appended to the log's ``.part``. The wait blocks (
 timer stops the process group at ``exp.timeout``, a signal stops it on Ctrl-C/SIGTERM
 (SIGTERM, then SIGKILL after ``runtime.kill_grace``), and the experiment's container, if
 any, is removed. ``monitor.frequency`` samples the process tree (and GPUs) meanwhile.
+Every process of the experiment carries a mark in its environment, so what it left (a daemon
+in its own session, double-forked away from the tree) is ended with it (``leftovers``).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from dlbs.launchers import container_name
 from dlbs.launchers.command import as_bool
+from dlbs.runner import leftovers
 from dlbs.runner.core import Ending, Job
 from dlbs.runner.watchdog import Watchdog
 
@@ -44,7 +47,9 @@ class LocalExecutor:
         self._container: str | None = None
         self._stopper: GroupStopper | None = None
         self._stop: str | None = None
+        self._mark = leftovers.Mark("")  # tells the running experiment's processes
         self._watchdog = Watchdog()  # stops what runs if this runner dies (kill -9, a crash)
+        self._was_subreaper: bool | None = None  # set back by close()
 
     def recover(self, index: int, exp: Mapping[str, Any]) -> tuple[Job, Ending] | None:
         """Nothing outlives a local runner that could be adopted: a stale ``.part`` re-runs."""
@@ -53,6 +58,9 @@ class LocalExecutor:
     def start(self, job: Job) -> None:
         """Start ``bash <script>`` with its output appended to the job's ``.part``."""
         exp = job.exp
+        token = leftovers.new_token()  # marks every process of the experiment
+        if self._was_subreaper is None:  # orphans of experiments come here to be reaped
+            self._was_subreaper = leftovers.set_subreaper(True)
         docker = as_bool(exp.get("exp.docker", False))
         self._container = container_name(exp) if docker else None
         if self._container:
@@ -62,9 +70,13 @@ class LocalExecutor:
             self._proc = subprocess.Popen(
                 ["bash", str(job.script)], stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True,
+                env={**os.environ, leftovers.TOKEN_VAR: token},
                 # Safe with threads: it only calls prctl through a handle made before fork.
                 preexec_fn=die_with_parent())  # noqa: PLW1509
-        self._watchdog.watch_group(self._proc.pid, float(exp.get("runtime.kill_grace", 5) or 0))
+        self._watchdog.watch_group(self._proc.pid, float(exp.get("runtime.kill_grace", 5) or 0),
+                                   token)
+        self._mark = leftovers.Mark(token, self._proc.pid, leftovers.start_time(self._proc.pid),
+                                    frozenset(self._watchdog.pids()))
         if self._container:
             self._watchdog.watch_container(self._container)
         self._job = job
@@ -78,6 +90,7 @@ class LocalExecutor:
             stopped = self._wait(proc, job.exp)
         finally:
             kill_group(proc.pid, signal.SIGKILL)  # whatever the launcher left behind
+            leftovers.end_members(self._mark)  # and what left the group (daemons)
             if self._monitor:
                 self._monitor.stop()
         self._watchdog.release_group(proc.pid)
@@ -92,7 +105,8 @@ class LocalExecutor:
 
     def _wait(self, proc: subprocess.Popen[bytes], exp: Mapping[str, Any]) -> str | None:
         timeout = float(exp.get("exp.timeout", 0) or 0)
-        stopper = GroupStopper(proc.pid, float(exp.get("runtime.kill_grace", 5) or 0))
+        stopper = GroupStopper(proc.pid, float(exp.get("runtime.kill_grace", 5) or 0),
+                               self._mark)
         self._stopper = stopper
         timer = threading.Timer(timeout, stopper.stop, args=("timeout",)) if timeout > 0 else None
         if timer is not None:
@@ -111,8 +125,12 @@ class LocalExecutor:
         return "interrupted" if self._stop else stopper.reason
 
     def close(self) -> None:
-        """The sweep is over: end the watchdog."""
+        """The sweep is over: end the watchdog; this process is a subreaper no more (unless
+        it was one before)."""
         self._watchdog.close()
+        if self._was_subreaper is False:
+            leftovers.set_subreaper(False)
+        self._was_subreaper = None
 
     def stop(self, reason: str) -> None:
         """From a signal handler: stop the running experiment's process group."""
@@ -166,14 +184,17 @@ def kill_group(pgid: int, sig: int) -> None:
 class GroupStopper:
     """Stops a process group once: SIGTERM now, SIGKILL ``grace`` seconds later.
 
-    The SIGKILL also reaches the descendants seen while stopping that left the group (torchrun
+    The signals also reach the descendants seen while stopping that left the group (torchrun
     starts its workers in their own sessions): once the launcher is dead they are orphans that
-    no process group signal finds.
+    no process group signal finds; and the members of ``mark`` (``leftovers``:
+    daemons double-forked out of the tree). The killed are reaped when they are this
+    process's children (orphans adopted by a subreaper).
     """
 
-    def __init__(self, pgid: int, grace: float) -> None:
+    def __init__(self, pgid: int, grace: float, mark: leftovers.Mark | None = None) -> None:
         import psutil  # here, not first in a signal handler
         self._psutil = psutil
+        self.mark = mark
         self.pgid, self.grace = pgid, max(grace, 0.0)
         self.reason: str | None = None
         self._lock = threading.RLock()  # re-entrant: a second Ctrl-C may arrive inside stop()
@@ -193,6 +214,7 @@ class GroupStopper:
                 self._leader = None
             self._remember_tree()
             kill_group(self.pgid, signal.SIGTERM)
+            self._signal_tree(signal.SIGTERM)
             self._kill_timer = threading.Timer(self.grace, self.kill)
             self._kill_timer.daemon = True
             self._kill_timer.start()
@@ -204,17 +226,28 @@ class GroupStopper:
             found = []
         for proc in found:
             self._tree.setdefault(proc.pid, proc)
+        for pid in leftovers.members(self.mark) if self.mark else ():
+            try:
+                self._tree.setdefault(pid, self._psutil.Process(pid))
+            except self._psutil.Error:
+                pass
+
+    def _signal_tree(self, sig: int) -> None:
+        """Send ``sig`` to every descendant and member of the mark seen."""
+        for proc in self._tree.values():
+            try:
+                proc.send_signal(sig)  # psutil checks that the pid was not reused
+            except self._psutil.Error:
+                pass
 
     def kill(self) -> None:
-        """SIGKILL the group and every descendant seen since :meth:`stop`."""
+        """SIGKILL the group and every descendant (or member) seen since :meth:`stop`,
+        and reap those that are this process's children."""
         with self._lock:
             self._remember_tree()
             kill_group(self.pgid, signal.SIGKILL)
-            for proc in self._tree.values():
-                try:
-                    proc.kill()  # psutil checks that the pid was not reused
-                except self._psutil.Error:
-                    pass
+            self._signal_tree(signal.SIGKILL)
+            leftovers.reap(list(self._tree))
 
     def kill_left(self) -> None:
         """The leader has exited: SIGKILL what is left of a stopped experiment."""

@@ -169,6 +169,11 @@ def last_output_line(path: Path, offset: int) -> str:
     return ""
 
 
+def output_tail(path: Path, offset: int, max_chars: int) -> str:
+    """The last ``max_chars`` bytes (about) of what the process printed after ``offset``."""
+    return _text_from(path, max(offset, os.path.getsize(path) - max_chars))
+
+
 def final_status(output: Mapping[str, Any], exit_code: int | None,
                  stopped: str | None) -> tuple[str, str | None]:
     """Decide ``results.status`` and ``results.error`` of an experiment.

@@ -4,8 +4,10 @@ Linux's parent-death signal (``die_with_parent`` in ``local.py``) reaches only t
 launch script ``exec``s, with SIGTERM. A benchmark that ignores SIGTERM, or a child it started
 (a data-loader worker, a helper process), would outlive a runner killed with ``kill -9``. So
 the local executor starts this small process once per sweep, in its own session, with a pipe
-as its standard input: the runner writes ``+PGID GRACE`` when an experiment's process group
-starts (``+c NAME`` for its container) and ``-PGID`` (``-c NAME``) when it is over. Only the
+as its standard input: the runner writes ``+PGID GRACE TOKEN`` when an experiment's process
+group starts (``+c NAME`` for its container) and ``-PGID`` (``-c NAME``) when it is over;
+TOKEN marks every process of the experiment (``dlbs.runner.leftovers``), so the daemons it
+double-forked out of the group are stopped too (and those left in its session, PGID). Only the
 runner holds the pipe's write end, so the watchdog reads end-of-file exactly when the runner
 is gone, however it went (kill -9, a crash, a closed terminal). It then stops every group still
 registered as the runner would have: SIGTERM to the group and the descendants that left it,
@@ -49,9 +51,14 @@ class Watchdog:
         except OSError:
             pass  # the watchdog died: the parent-death signal still stops the benchmark
 
-    def watch_group(self, pgid: int, grace: float) -> None:
-        """Stop process group ``pgid`` if the runner dies before :meth:`release_group`."""
-        self._send(f"+{pgid} {max(grace, 0.0)}")
+    def pids(self) -> list[int]:
+        """The watchdog's pid, once started (a child of the runner, in a session of its own)."""
+        return [self._proc.pid] if self._proc is not None else []
+
+    def watch_group(self, pgid: int, grace: float, token: str = "") -> None:
+        """Stop process group ``pgid`` (and the processes marked ``token``) if the runner dies
+        before :meth:`release_group`."""
+        self._send(f"+{pgid} {max(grace, 0.0)} {token}".rstrip())
 
     def release_group(self, pgid: int) -> None:
         """The group is over (stopped and reaped by the runner)."""
@@ -76,9 +83,10 @@ class Watchdog:
                 pass
 
 
-def read_registrations(stream: IO[bytes]) -> tuple[dict[int, float], set[str]]:
-    """Read the runner's lines until end-of-file; return the groups and containers left."""
-    groups: dict[int, float] = {}
+def read_registrations(stream: IO[bytes]) -> tuple[dict[int, tuple[float, str]], set[str]]:
+    """Read the runner's lines until end-of-file; return the groups (grace, token) and
+    containers left."""
+    groups: dict[int, tuple[float, str]] = {}
     containers: set[str] = set()
     for raw in stream:
         line = raw.decode(errors="replace").strip()
@@ -87,24 +95,26 @@ def read_registrations(stream: IO[bytes]) -> tuple[dict[int, float], set[str]]:
         elif line.startswith("-c "):
             containers.discard(line[3:])
         elif line.startswith("+"):
-            pgid, _, grace = line[1:].partition(" ")
-            groups[int(pgid)] = float(grace or 0)
+            pgid, grace, token = (line[1:].split(" ", 2) + ["", ""])[:3]
+            groups[int(pgid)] = (float(grace or 0), token)
         elif line.startswith("-"):
             groups.pop(int(line[1:]), None)
     return groups, containers
 
 
-def stop_all(groups: dict[int, float], containers: set[str]) -> None:
-    """Stop what the dead runner left: groups (TERM, then KILL after grace), containers."""
+def stop_all(groups: dict[int, tuple[float, str]], containers: set[str]) -> None:
+    """Stop what the dead runner left: groups and their marked processes (TERM, then KILL
+    after grace), containers."""
+    from dlbs.runner.leftovers import Mark
     from dlbs.runner.local import GroupStopper
 
     stoppers = []
-    for pgid, grace in groups.items():
-        stopper = GroupStopper(pgid, grace)
+    for pgid, (grace, token) in groups.items():
+        stopper = GroupStopper(pgid, grace, Mark(token, session=pgid))
         stopper.stop("the runner died")
         stoppers.append(stopper)
     if stoppers:
-        time.sleep(max(groups.values()))
+        time.sleep(max(grace for grace, _ in groups.values()))
     for stopper in stoppers:
         stopper.cancel()
         stopper.kill()

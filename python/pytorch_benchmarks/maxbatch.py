@@ -12,6 +12,13 @@ then bisects between the largest batch that fit and the smallest that did not, s
 itself fits, ``B`` is the limit, a lower bound: ``results.max_batch_capped`` is true and a
 warning says so. When batch 1 does not fit, nothing does: the run ends with status ``oom``.
 
+The search has an overall time limit (``--max_batch_time``, seconds from its start; 0: none).
+Batch 1 is always probed to its end (without it there is no answer, and the timed run would
+take as long per step); past the limit no further probe starts, and a probe running in a
+forked child (a CPU) is killed at the limit and logged with ``"fits": null``. ``B`` is then
+the largest batch that fit so far, a lower bound: ``results.max_batch_timed_out`` is true and
+a warning says so. A probe in this process (a GPU) cannot be stopped: it ends first.
+
 A probe is the real thing at that batch: the workload is built as for a run (model, optimizer,
 data, the phase's step, on the run's device and dtype) and :data:`PROBE_WARMUP` +
 :data:`PROBE_STEPS` steps run (training reaches its high-water mark in the second step, once
@@ -40,6 +47,7 @@ import gc
 import json
 import mmap
 import os
+import select
 import signal
 import sys
 import time
@@ -64,6 +72,9 @@ _MESSAGE_LIMIT = 1 << 16
 Classify = Callable[[BaseException], str]
 Describe = Callable[[BaseException], str]
 Step = Callable[[int], float]
+#: A prober: runs one probe at ``batch``, stopping it after ``timeout`` seconds where it can
+#: (None: no limit).
+Prober = Callable[[int, "float | None"], "Probe"]
 
 
 class NoBatchFits(BenchmarkError, MemoryError):
@@ -72,10 +83,11 @@ class NoBatchFits(BenchmarkError, MemoryError):
 
 @dataclass
 class Probe:
-    """One short run at ``batch``: whether it fit, its wall time (s) and why not."""
+    """One short run at ``batch``: whether it fit (None: stopped at the time limit before it
+    could tell), its wall time (s) and why not."""
 
     batch: int
-    fits: bool
+    fits: bool | None
     seconds: float
     reason: str | None = None
 
@@ -91,43 +103,61 @@ class Probe:
 @dataclass
 class Search:
     """The outcome: the largest batch that fit (0: none), whether it is the limit (a lower
-    bound), and every probe in the order run."""
+    bound), whether the time limit ended the search (a lower bound too), and every probe in
+    the order run."""
 
     max_batch: int
     capped: bool
     probes: list[Probe] = field(default_factory=list)
+    timed_out: bool = False
 
 
-def search(probe: Callable[[int], Probe], limit: int,
-           seen: Callable[[Probe], None] | None = None) -> Search:
+class _TimeUp(Exception):
+    """The search's time limit is over (raised inside :func:`search` only)."""
+
+
+def search(probe: Prober, limit: int, seen: Callable[[Probe], None] | None = None,
+           time_limit: float = 0.0, clock: Callable[[], float] = time.monotonic) -> Search:
     """Double from 1 until a probe does not fit or ``limit`` fits, then bisect; ``seen`` is
-    told of each probe as it ends."""
+    told of each probe as it ends. ``time_limit`` > 0: seconds from now after which no probe
+    starts and a running one is told to stop (batch 1 always runs to its end)."""
     if limit < 1:
         raise ValueError(f"the largest batch to try must be >= 1, got {limit}")
     probes: list[Probe] = []
+    deadline = clock() + time_limit if time_limit > 0 else None
 
     def run(batch: int) -> bool:
-        outcome = probe(batch)
+        timeout = None
+        if deadline is not None and probes:  # batch 1 (the first probe) is never cut
+            timeout = deadline - clock()
+            if timeout <= 0:
+                raise _TimeUp
+        outcome = probe(batch, timeout)
         probes.append(outcome)
         if seen is not None:
             seen(outcome)
+        if outcome.fits is None:
+            raise _TimeUp
         return outcome.fits
 
     fit, fail, batch = 0, 0, 1
-    while True:
-        if not run(batch):
-            fail = batch
-            break
-        fit = batch
-        if batch >= limit:
-            break
-        batch = min(batch * 2, limit)
-    while fail and fail - fit > 1:
-        middle = (fit + fail) // 2
-        if run(middle):
-            fit = middle
-        else:
-            fail = middle
+    try:
+        while True:
+            if not run(batch):
+                fail = batch
+                break
+            fit = batch
+            if batch >= limit:
+                break
+            batch = min(batch * 2, limit)
+        while fail and fail - fit > 1:
+            middle = (fit + fail) // 2
+            if run(middle):
+                fit = middle
+            else:
+                fail = middle
+    except _TimeUp:
+        return Search(max_batch=fit, capped=False, probes=probes, timed_out=True)
     return Search(max_batch=fit, capped=fit >= limit, probes=probes)
 
 
@@ -163,7 +193,9 @@ class InProcessProber:
                  cleanup: Callable[[], None]) -> None:
         self.step, self.classify, self.describe, self.cleanup = step, classify, describe, cleanup
 
-    def __call__(self, batch: int) -> Probe:
+    def __call__(self, batch: int, timeout: float | None = None) -> Probe:
+        """Probe ``batch`` to its end (``timeout`` is not enforced: a step in this process
+        cannot be stopped safely; the search starts no probe past its limit)."""
         start = time.perf_counter()
         reason = None
         try:
@@ -192,7 +224,8 @@ class ForkProber:
         #: How the budget was enforced in the last child: ``rlimit_data`` or ``rlimit_as``.
         self.enforced_by: str | None = None
 
-    def __call__(self, batch: int) -> Probe:
+    def __call__(self, batch: int, timeout: float | None = None) -> Probe:
+        """Probe ``batch`` in a child; kill it after ``timeout`` seconds (None: no limit)."""
         sys.stdout.flush()  # a child must not write the parent's buffered output again
         sys.stderr.flush()
         read_fd, write_fd = os.pipe()
@@ -208,7 +241,13 @@ class ForkProber:
             os._exit(code)
         os.close(write_fd)
         try:
-            message = _read_all(read_fd)
+            message = _read_all(read_fd, timeout)
+            if message is None:  # the time limit: the child goes, its answer unknown
+                _kill(pid)
+                pid = 0
+                return Probe(batch, None, time.perf_counter() - start,
+                             f"stopped after {timeout:.1f} s, at the search's time limit "
+                             "(--max_batch_time)")
             status = os.waitpid(pid, 0)[1]
             pid = 0
         finally:
@@ -276,11 +315,22 @@ def _kill(pid: int) -> None:
         pass
 
 
-def _read_all(fd: int) -> bytes:
+def _read_all(fd: int, timeout: float | None = None) -> bytes | None:
+    """Everything until end-of-file; None when ``timeout`` seconds pass first."""
+    deadline = None if timeout is None else time.monotonic() + timeout
     chunks = []
-    while chunk := os.read(fd, _MESSAGE_LIMIT):
+    while True:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            # At most a day a wait: select refuses a timeout past time_t (--max_batch_time 1e300)
+            if not select.select([fd], [], [], min(left, 86400.0))[0]:
+                continue
+        chunk = os.read(fd, _MESSAGE_LIMIT)
+        if not chunk:
+            return b"".join(chunks)
         chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _write(fd: int, message: dict[str, Any]) -> None:
@@ -448,33 +498,49 @@ def find_max_batch(args: argparse.Namespace, ctx: DistContext, facts: Callable[[
         budget_mb, enforced_by = round(budget / MIB, 1), "rlimit_data"
         probe = ForkProber(step, budget, classify, describe)
     facts({"exp.max_batch_limit": args.max_batch_limit, "exp.max_batch_budget_mb": budget_mb,
-           "exp.max_batch_memory_limit": enforced_by})
+           "exp.max_batch_memory_limit": enforced_by,
+           "exp.max_batch_time": args.max_batch_time})
     probes: list[dict[str, Any]] = []
 
     def seen(outcome: Probe) -> None:
         probes.append(outcome.fact())
         facts({"results.max_batch_probes": probes})
-        verdict = "fits" if outcome.fits else f"does not fit ({outcome.reason})"
+        verdict = "fits" if outcome.fits else (
+            f"does not fit ({outcome.reason})" if outcome.fits is False else outcome.reason)
         print(f"max batch: batch {outcome.batch} {verdict} [{outcome.seconds:.1f} s]",
               file=sys.stderr, flush=True)
 
     try:
-        found = search(probe, args.max_batch_limit, seen)
+        found = search(probe, args.max_batch_limit, seen, args.max_batch_time)
     finally:
         restore()
     if isinstance(probe, ForkProber) and probe.enforced_by not in (None, enforced_by):
         facts({"exp.max_batch_memory_limit": probe.enforced_by})
     facts({"results.max_batch": found.max_batch, "results.max_batch_capped": found.capped,
+           "results.max_batch_timed_out": found.timed_out,
            "results.max_batch_seconds": round(time.perf_counter() - start, 3)})
     if found.max_batch == 0:
         budget_text = f"{budget_mb} MiB" if budget_mb is not None else "the GPU's memory"
         raise NoBatchFits(f"--batch_size max: batch 1 does not fit in {budget_text} "
                           f"({found.probes[0].reason})")
+    if found.timed_out:
+        warn(time_out_warning(found, args.max_batch_time))
     if found.capped:
         warn(f"--batch_size max: batch {found.max_batch} (--max_batch_limit) still fits, so "
              "results.max_batch is a lower bound of the largest batch; raise --max_batch_limit "
              "to search further")
     return found.max_batch
+
+
+def time_out_warning(found: Search, time_limit: float) -> str:
+    """What a search ended by ``--max_batch_time`` found: a lower bound, and how far up."""
+    failed = [p.batch for p in found.probes if p.fits is False]
+    above = (f"batch {min(failed)} did not fit" if failed
+             else "no larger batch was seen not to fit")
+    return (f"--batch_size max: the search stopped at --max_batch_time ({time_limit:g} s) after "
+            f"{len(found.probes)} probe{'s' if len(found.probes) != 1 else ''}: results.max_batch {found.max_batch} is the largest "
+            f"batch that fit so far, a lower bound ({above}); raise --max_batch_time to search "
+            "further")
 
 
 def _nothing() -> None:

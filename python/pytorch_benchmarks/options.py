@@ -58,6 +58,8 @@ BACKENDS = ("caffe_lmdb", "image_folder")
 MAX_BATCH = "max"
 #: The largest batch ``--batch_size max`` tries unless ``--max_batch_limit`` says otherwise.
 DEFAULT_MAX_BATCH_LIMIT = 4096
+#: Seconds ``--batch_size max`` may search unless ``--max_batch_time`` says otherwise.
+DEFAULT_MAX_BATCH_TIME = 600.0
 #: Environment variables holding the defaults of ``--max_batch_limit`` and
 #: ``--memory_budget_mb`` (how an experimenter run sets them: ``-Pruntime.env.NAME=VALUE``).
 MAX_BATCH_LIMIT_ENV = "DLBS_MAX_BATCH_LIMIT"
@@ -248,6 +250,13 @@ def _add_max_batch_args(parser: argparse.ArgumentParser) -> None:
                             "GPU, the share of the device's memory the probes may use; 0: half "
                             "of MemAvailable on a CPU, the whole device on a GPU (default: "
                             f"${MEMORY_BUDGET_ENV}, else 0)")
+    group.add_argument("--max_batch_time", type=non_negative_float, metavar="S",
+                       default=DEFAULT_MAX_BATCH_TIME,
+                       help="seconds the search may take: past them no probe starts and a CPU "
+                            "probe is stopped, and results.max_batch is the largest batch that "
+                            "fit so far, a lower bound, with results.max_batch_timed_out true "
+                            "and a warning; batch 1 always runs to its end; 0 = no limit "
+                            f"(default: {DEFAULT_MAX_BATCH_TIME:g})")
 
 
 def _add_device_args(parser: argparse.ArgumentParser) -> None:

@@ -118,7 +118,7 @@ def test_max_is_refused_where_there_is_no_model_or_several_replicas() -> None:
 
 
 def threshold(largest: int) -> Any:
-    def probe(batch: int) -> maxbatch.Probe:
+    def probe(batch: int, timeout: float | None = None) -> maxbatch.Probe:
         return maxbatch.Probe(batch, batch <= largest, 0.0, None if batch <= largest else "no")
     return probe
 

@@ -191,7 +191,7 @@ def test_manual_nodes_apply_torchrun_even_with_one_replica_per_node() -> None:
     cmd = build_command(exp_of(**MANUAL))
     assert torchrun_options(cmd.argv) == ["--nnodes", "2", "--node_rank", "1", "--master_addr",
                                           "10.0.0.1", "--master_port", "29500",
-                                          "--nproc_per_node", "1"]
+                                          "--rdzv_conf", "timeout=300", "--nproc_per_node", "1"]
     # gloo over the network: neither 127.0.0.1 nor lo, which would break it on a cluster.
     assert cmd.env_dict() == {"OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
 
@@ -224,11 +224,13 @@ def test_manual_gpu_nodes() -> None:
 
 def test_slurm_nodes_take_rank_and_rendezvous_at_run_time() -> None:
     cmd = build_command(exp_of(**GPU2, **SLURM2))
-    assert torchrun_options(cmd.argv) == ["--nnodes", "2", "--nproc_per_node", "2"]
+    assert torchrun_options(cmd.argv) == ["--nnodes", "2", "--rdzv_conf", "timeout=300",
+                                          "--nproc_per_node", "2"]
     assert cmd.runtime_env == (("PET_NODE_RANK", "slurm_node_rank"),)
     assert "CUDA_VISIBLE_DEVICES" not in cmd.env_dict()  # Slurm sets it to the job's GPUs
     cpu = build_command(exp_of(**SLURM2))
-    assert torchrun_options(cpu.argv) == ["--nnodes", "2", "--nproc_per_node", "1"]
+    assert torchrun_options(cpu.argv) == ["--nnodes", "2", "--rdzv_conf", "timeout=300",
+                                          "--nproc_per_node", "1"]
     assert not {"MASTER_ADDR", "GLOO_SOCKET_IFNAME"} & cpu.env_dict().keys()
 
 

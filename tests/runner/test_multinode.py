@@ -104,7 +104,7 @@ def test_manual_script_names_rank_and_rendezvous(make_exp: Callable[..., dict[st
                            "pytorch.distributed_rendezvous": "10.1.2.3:29500"})
     script = build_script(exp)
     assert ("-m torch.distributed.run --nnodes 2 --node_rank 1 --master_addr 10.1.2.3 "
-            "--master_port 29500 --nproc_per_node 1 " in flat(script))
+            "--master_port 29500 --rdzv_conf timeout=300 --nproc_per_node 1 " in flat(script))
     assert "--standalone" not in script and "export PET_" not in script
     assert "GLOO_SOCKET_IFNAME" not in script and "MASTER_ADDR=" not in script  # a real network
     assert "export OMP_NUM_THREADS=1" in script
@@ -126,7 +126,8 @@ def test_slurm_script_takes_the_rank_at_run_time(make_exp: Callable[..., dict[st
     assert SLURM_RANK_LINE in script.splitlines()
     assert [line for line in script.splitlines() if "SLURM_NODEID" in line] == [SLURM_RANK_LINE]
     words = flat(script)
-    assert "-m torch.distributed.run --nnodes 2 --nproc_per_node 1 " in words
+    assert "-m torch.distributed.run --nnodes 2 --rdzv_conf timeout=300 --nproc_per_node 1 " \
+        in words
     assert not {"--node_rank", "--master_addr", "--master_port", "--standalone"} & set(
         words.split())
     assert "-e PET_NODE_RANK -e PET_MASTER_ADDR -e PET_MASTER_PORT" in words

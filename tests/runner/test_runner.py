@@ -27,15 +27,16 @@ def facts_of(log_file: str | Path) -> dict[str, Any]:
 def alive(pid: int, wait: float = 3.0) -> bool:
     """Whether ``pid`` runs (a zombie waiting for its reaper does not count)."""
     deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
+    while True:  # looked at once at least (wait=0: is it alive now?)
         try:
             state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         except (FileNotFoundError, ProcessLookupError):
             return False
         if state == "Z":
             return False
+        if time.monotonic() >= deadline:
+            return True
         time.sleep(0.05)
-    return True
 
 
 def run_all(experiments: list[dict[str, Any]], **kwargs: Any) -> Any:
