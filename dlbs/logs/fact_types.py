@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 #: key -> type, in the words of docs/log-format.md: ``str``, ``int``, ``float`` (an integer is
@@ -165,7 +165,7 @@ _TUPLE = re.compile(r"\[(.+)\]")
 _ALTERNATIVES = re.compile(r"\s+or\s+|\s*/\s*")
 
 
-@lru_cache(maxsize=None)
+@cache
 def compile_type(text: str) -> Check:
     """The check of a type written as in :data:`FACT_TYPES`; ``ValueError`` when unknown."""
     checks = [_one(part) for part in _ALTERNATIVES.split(text.strip())]
