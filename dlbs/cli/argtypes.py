@@ -18,8 +18,8 @@ def int_range(low: int, high: int) -> Callable[[str], int]:
         try:
             value = int(text.strip())
         except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text[:40]}' is not an integer; give one from "
-                                             f"{low} to {high}") from None
+            raise argparse.ArgumentTypeError(f"'{text[:40]}' is not an integer; give an "
+                                             f"integer from {low} to {high}") from None
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(f"{text[:40]} is out of range; give an integer "
                                              f"from {low} to {high}")
