@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Sequence
 from types import ModuleType
 
-from dlbs.cli.output import guarded_stdout
+from dlbs.cli.output import guarded_stdout, say
 from dlbs.errors import DLBSError, OutputError
 
 #: action name -> module that implements it (imported lazily).
@@ -92,7 +92,7 @@ def dispatch(action: str, argv: Sequence[str], prog: str = "experimenter") -> in
     except DLBSError as err:
         if debug:
             traceback.print_exc()
-        print(f"error: {err}", file=sys.stderr)
+        say(f"error: {err}")  # a stderr that cannot be written loses it, not a traceback
         return err.exit_code
     except BrokenPipeError:
         # stdout closed early (e.g. piped into head): not an error of ours.
