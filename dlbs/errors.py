@@ -53,3 +53,12 @@ class LogFormatError(DLBSError):
 
 class ReportError(DLBSError):
     """A report cannot be built from the given results (no data, unknown column)."""
+
+
+class OutputError(DLBSError, OSError):
+    """Standard output cannot be written (a full disk, ``/dev/full``): ``str(err)`` is
+    ``cannot write to standard output: <reason>``. An ``OSError`` too, so that code which
+    tolerates a lost terminal (``dlbs.runner.progress.SafeStream``) tolerates this as well."""
+
+    def __str__(self) -> str:
+        return f"cannot write to standard output: {self.strerror or 'write failed'}"

@@ -18,7 +18,8 @@ import traceback
 from collections.abc import Sequence
 from types import ModuleType
 
-from dlbs.errors import DLBSError
+from dlbs.cli.output import guarded_stdout, say
+from dlbs.errors import DLBSError, OutputError
 
 #: action name -> module that implements it (imported lazily).
 COMMANDS: dict[str, str] = {
@@ -86,10 +87,12 @@ def dispatch(action: str, argv: Sequence[str], prog: str = "experimenter") -> in
     try:
         _setup_logging(args.log_level)
         return int(module.run(args) or 0)
+    except OutputError:
+        raise  # main's guard says it in one line (or nothing, for a reader that went away)
     except DLBSError as err:
         if debug:
             traceback.print_exc()
-        print(f"error: {err}", file=sys.stderr)
+        say(f"error: {err}")  # a stderr that cannot be written loses it, not a traceback
         return err.exit_code
     except BrokenPipeError:
         # stdout closed early (e.g. piped into head): not an error of ours.
@@ -102,8 +105,13 @@ def dispatch(action: str, argv: Sequence[str], prog: str = "experimenter") -> in
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``experimenter``/``dlbs`` entry point: ``ACTION [options]``."""
+    """``experimenter``/``dlbs`` entry point: ``ACTION [options]``. Standard output that
+    cannot be written is one line and exit 1 (``dlbs.cli.output``)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    return guarded_stdout(lambda: _main(args))
+
+
+def _main(args: list[str]) -> int:
     if not args or args[0] in ("-h", "--help"):
         print(_usage())
         return 0 if args else 2
@@ -127,6 +135,10 @@ def _invoked_as() -> str:
 def logparser_main(argv: Sequence[str] | None = None) -> int:
     """``logparser`` entry point: the ``parse`` action under its DLBS name."""
     args = list(sys.argv[1:] if argv is None else argv)
+    return guarded_stdout(lambda: _logparser_main(args))
+
+
+def _logparser_main(args: list[str]) -> int:
     if args[:1] in (["-V"], ["--version"]):
         print(version_line())
         return 0

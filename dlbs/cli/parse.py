@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dlbs.cli.argtypes import jobs, positive_count
 from dlbs.errors import UsageError
 from dlbs.logs.parser import is_failed
 from dlbs.logs.select import (
@@ -74,15 +75,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "discard (DLBS's default; how many is said on stderr), keep, or "
                              "keep_separately (written to <output>_failed<ext>)")
     split = parser.add_mutually_exclusive_group()
-    split.add_argument("--benchmarks_per_file", "--benchmarks-per-file", type=int, default=None,
+    split.add_argument("--benchmarks_per_file", "--benchmarks-per-file", type=positive_count,
+                       default=None,
                        metavar="N", help="at most N records per output file: <output>_0<ext>, "
                                          "<output>_1<ext>... (as DLBS; needs --output_file)")
-    split.add_argument("--num_output_files", "--num-output-files", type=int, default=None,
+    split.add_argument("--num_output_files", "--num-output-files", type=positive_count,
+                       default=None,
                        metavar="N", help="split the records evenly over N output files "
                                          "<output>_0<ext>... (as DLBS; needs --output_file)")
     parser.add_argument("--ignore_errors", "--ignore-errors", action="store_true",
                         help="skip unusable files (unreadable, not a log) with a warning")
-    parser.add_argument("--jobs", type=int, default=None,
+    parser.add_argument("--jobs", type=jobs, default=None,
                         help="worker processes (default: all CPUs)")
 
 

@@ -13,6 +13,7 @@ import os
 import sys
 from typing import Any
 
+from dlbs.cli.argtypes import jobs
 from dlbs.cli.parse import program
 from dlbs.errors import DLBSError, ReportError, UsageError
 from dlbs.logs.select import filter_records, parse_key_list, parse_query
@@ -94,7 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "strong-scaling|strong)")
     parser.add_argument("--ignore_errors", "--ignore-errors", action="store_true",
                         help="skip unusable files with a warning")
-    parser.add_argument("--jobs", type=int, default=None, help="parser processes")
+    parser.add_argument("--jobs", type=jobs, default=None, help="parser processes")
 
 
 def _load(names: list[str], args: argparse.Namespace, query: dict[str, Any]

@@ -24,6 +24,7 @@ from typing import Any
 
 from pytorch_benchmarks.model_names import unknown_model_message
 
+from dlbs.cli.param_ranges import check_ranges, declared_ranges
 from dlbs.cli.planargs import add_plan_arguments, load_experiments
 from dlbs.errors import DLBSError, ValidationError
 from dlbs.launchers.command import as_bool
@@ -113,11 +114,15 @@ def check_docker(experiments: Iterable[Mapping[str, Any]]) -> dict[str, str]:
 
 def check_log_collisions(experiments: Sequence[Mapping[str, Any]]) -> None:
     """What ``run --no-validation`` still checks: no two runnable experiments share a log
-    (one would be skipped as "already done", or both write one file). Raise ValidationError."""
+    (one would be skipped as "already done", or both write one file), and every count, size
+    and time is in its declared range (out of it, the runner or the benchmark would crash or
+    hang on it). Raise ValidationError."""
     report, seen = ValidationReport(), {}  # type: ignore[var-annotated]
     for index, experiment in enumerate(experiments):
         report.total += 1
         if str(experiment.get("exp.status", "ok")) not in SKIPPED_STATUSES:
+            report.problems += [f"experiment {index}: {message}"
+                                for message in check_ranges(experiment)]
             report.problems += _check_log_file(index, experiment, seen)
     raise_on_problems(report)
 
@@ -179,16 +184,7 @@ def check_experiment(experiment: Mapping[str, Any]) -> list[str]:
     framework = experiment.get("exp.framework")
     if framework not in FRAMEWORKS:
         problems.append(f"exp.framework '{framework}' is not one of {', '.join(sorted(FRAMEWORKS))}")
-    for name, least in (("exp.replica_batch", 1), ("exp.num_batches", 1),
-                        ("exp.num_warmup_batches", 0), ("exp.num_nodes", 1), ("exp.repeat", 1),
-                        ("exp.repeat_index", 0), ("exp.cpu_threads", 0), ("exp.cpu_replicas", 1),
-                        ("exp.timeout", 0), ("exp.seq_len", 0), ("exp.generate", 0)):
-        value = experiment.get(name, least)
-        if name == "exp.replica_batch" and value == MAX_BATCH:
-            continue
-        if not isinstance(value, int) or isinstance(value, bool) or value < least:
-            word = f" or '{MAX_BATCH}'" if name == "exp.replica_batch" else ""
-            problems.append(f"{name} is {value!r}; it must be an integer >= {least}{word}")
+    problems += check_ranges(experiment)  # counts, sizes, times: config/*.json's min and max
     problems += _check_repeat_index(experiment) + _check_max_batch(experiment)
     problems += _check_numbers(experiment) + _check_gpus(experiment) + _check_paths(experiment)
     problems += _check_device_type(experiment)
@@ -251,14 +247,11 @@ def _check_nodes(experiment: Mapping[str, Any]) -> list[str]:
 
 
 def _check_numbers(experiment: Mapping[str, Any]) -> list[str]:
-    """No NaN or infinite number anywhere; a timeout below MAX_TIMEOUT_S."""
-    problems = [f"{name} is {value!r}; give a finite number" for name, value in experiment.items()
-                if isinstance(value, float) and not math.isfinite(value)
-                and name not in ADAPTIVE]  # those have their own message
-    timeout = experiment.get("exp.timeout", 0)
-    if isinstance(timeout, int) and timeout > MAX_TIMEOUT_S:
-        problems.append(f"exp.timeout is {timeout} s (over 30 days); give seconds, 0 for none")
-    return problems
+    """No NaN or infinite number anywhere (a declared range says it in its own words)."""
+    ranged = {declared.name for declared in declared_ranges()}
+    return [f"{name} is {value!r}; give a finite number" for name, value in experiment.items()
+            if isinstance(value, float) and not math.isfinite(value)
+            and name not in ADAPTIVE and name not in ranged]  # those have their own message
 
 
 def _check_gpus(experiment: Mapping[str, Any]) -> list[str]:
@@ -361,14 +354,15 @@ def _check_max_batch(experiment: Mapping[str, Any]) -> list[str]:
 
 
 def _check_adaptive(experiment: Mapping[str, Any]) -> list[str]:
-    """``exp.target_precision`` in [0, 1) and ``exp.max_time`` >= 0, finite numbers."""
+    """``exp.target_precision`` in [0, 1) and ``exp.max_time`` in [0, MAX_TIMEOUT_S], finite
+    numbers."""
     problems = []
-    for name, high in zip(ADAPTIVE, (1.0, math.inf)):
+    for name, high in zip(ADAPTIVE, (1.0, MAX_TIMEOUT_S + 1)):
         value = experiment.get(name, 0)
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not number or not math.isfinite(value) or not 0 <= value < high:
             limit = "a number >= 0 and < 1 (e.g. 0.01)" if high == 1.0 else \
-                "a number of seconds >= 0 (0: no limit)"
+                f"a number of seconds >= 0 (0: no limit) (at most {MAX_TIMEOUT_S})"
             problems.append(f"{name} is {value!r}; it must be {limit}")
     return problems
 
@@ -393,18 +387,14 @@ def _check_waits(experiment: Mapping[str, Any]) -> list[str]:
 
 
 def _check_measures(experiment: Mapping[str, Any]) -> list[str]:
-    """``exp.generate`` only in inference, ``exp.peak_tflops`` >= 0, ``pytorch.model_config``
-    a JSON object (the benchmark refuses the same, minutes later)."""
+    """``exp.generate`` only in inference, ``pytorch.model_config`` a JSON object (the
+    benchmark refuses the same, minutes later; ``exp.peak_tflops`` has its declared range)."""
     problems = []
     generate = experiment.get("exp.generate", 0)
     if isinstance(generate, int) and generate > 0 and experiment.get("exp.phase") != "inference":
         problems.append(f"exp.generate is {generate} but exp.phase is "
                         f"{experiment.get('exp.phase')!r}: generation latency is an inference "
                         "figure; add -Pexp.phase=inference")
-    peak = experiment.get("exp.peak_tflops", 0)
-    if not isinstance(peak, (int, float)) or isinstance(peak, bool) or not peak >= 0:
-        problems.append(f"exp.peak_tflops is {peak!r}; it must be a number of TFLOPS >= 0 "
-                        "(0: the known or measured peak)")
     config = experiment.get("pytorch.model_config", "")
     if isinstance(config, str) and config.strip():
         try:

@@ -68,6 +68,9 @@ ID_WHEN_NOT: dict[str, object] = {
 #: The names above (kept for readers of the older name).
 ID_WHEN_NONZERO = frozenset(ID_WHEN_NOT)
 REPEAT, REPEAT_INDEX = "exp.repeat", "exp.repeat_index"
+#: Runs of one experiment at most (``exp.repeat``'s ``max`` in config/base.json): the runs are
+#: expanded here, before ``validate`` could say a larger count is out of range.
+MAX_REPEAT = 10000
 #: Re-resolve everything (instead of what changed) when more than this share of values changed.
 FRESH_RATIO = 0.5
 _MISSING = object()
@@ -119,6 +122,9 @@ def repeat_count(experiment: Mapping[str, Any]) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ExpansionError(f"parameter '{REPEAT}': {shown(value)} is not an integer >= 1 (the "
                              "runs of each experiment); give one, e.g. -Pexp.repeat=3", param=REPEAT)
+    if value > MAX_REPEAT:
+        raise ExpansionError(f"parameter '{REPEAT}': {shown(value)} runs of each experiment is "
+                             f"over the limit of {MAX_REPEAT}; give fewer", param=REPEAT)
     return value
 
 

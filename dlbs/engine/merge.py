@@ -6,6 +6,7 @@ reports problems as ``ConfigError`` naming the source and the parameter. It read
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -24,6 +25,9 @@ _DEFINITION_KEYS = ("val", "type", "desc", "val_domain")
 #: ignored too: the declared type and ``val_domain`` are checked, and ``validate`` checks the
 #: values a run needs (``exp.gpus`` included).
 IGNORED_DEFINITION_KEYS = ("val_regex", "val_regexp", "var_domain")
+#: The accepted range of a number (``"min": 1, "max": 2147483647``), declared in the default
+#: configs only and checked by ``validate`` and ``run`` (``dlbs.cli.param_ranges``), not here.
+RANGE_KEYS = ("min", "max")
 _EXTENSION_KEYS = ("condition", "parameters", "cases")
 _SCALARS = (str, int, float, bool, type(None))
 
@@ -47,7 +51,7 @@ def merge_configs(
     owners: dict[str, str] = {}
     for origin, raw in defaults:
         _check_default_duplicates(origin, raw, owners)
-        _merge_source(config, origin, raw)
+        _merge_source(config, origin, raw, default=True)
     for origin, raw in sources:
         _merge_source(config, origin, raw)
     for name, value in _names("-P", params or {}, "parameter", config.specs).items():
@@ -76,8 +80,8 @@ def _check_default_duplicates(origin: str, raw: Mapping, owners: dict[str, str])
             owners[name] = origin
 
 
-def _merge_source(config: Config, origin: str, raw: Mapping) -> None:
-    """Merge one raw config dict into ``config``."""
+def _merge_source(config: Config, origin: str, raw: Mapping, *, default: bool = False) -> None:
+    """Merge one raw config dict into ``config`` (``default``: one of dlbs's default configs)."""
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{origin}: a config must be an object with keys {', '.join(_TOP_KEYS)}"
                           f", not {type(raw).__name__}")
@@ -87,7 +91,7 @@ def _merge_source(config: Config, origin: str, raw: Mapping) -> None:
                               f"{', '.join(_TOP_KEYS)}")
     for name, value in _section(origin, raw, "parameters", config.specs).items():
         if isinstance(value, Mapping):
-            _set_definition(config, origin, name, value)
+            _set_definition(config, origin, name, value, default)
         else:
             _set_plain(config, origin, name, value)
     for name, value in _section(origin, raw, "variables", config.specs).items():
@@ -140,10 +144,14 @@ def _set_plain(config: Config, origin: str, name: str, value: Any) -> None:
         config.specs[name] = ParamSpec(name, infer_type(value))
 
 
-def _set_definition(config: Config, origin: str, name: str, definition: Mapping) -> None:
-    """Merge a definition (``val``/``type``/``desc``/``val_domain``) key by key."""
+def _set_definition(config: Config, origin: str, name: str, definition: Mapping,
+                    default: bool = False) -> None:
+    """Merge a definition (``val``/``type``/``desc``/``val_domain``) key by key; a default
+    config may also declare the accepted range (``min``/``max``)."""
     for key in definition:
-        if key not in _DEFINITION_KEYS and key not in IGNORED_DEFINITION_KEYS:
+        if default and key in RANGE_KEYS:
+            _check_bound(origin, name, key, definition[key])
+        elif key not in _DEFINITION_KEYS and key not in IGNORED_DEFINITION_KEYS:
             raise ConfigError(f"{origin}: parameter '{name}': unknown key '{key}' in its "
                               f"definition; allowed keys: {', '.join(_DEFINITION_KEYS)} (and "
                               f"DLBS's {', '.join(IGNORED_DEFINITION_KEYS)}, ignored)")
@@ -163,6 +171,14 @@ def _set_definition(config: Config, origin: str, name: str, definition: Mapping)
     if "val_domain" in definition:
         spec = replace(spec, domain=_domain(origin, name, definition["val_domain"]))
     config.specs[name] = spec
+
+
+def _check_bound(origin: str, name: str, key: str, value: Any) -> None:
+    """Raise unless a declared ``min``/``max`` is a finite number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or (isinstance(value, float) and not math.isfinite(value)):
+        raise ConfigError(f"{origin}: parameter '{name}': '{key}' must be a finite number, not "
+                          f"{shown(value)}")
 
 
 def _declared_type(origin: str, name: str, value: Any) -> str:

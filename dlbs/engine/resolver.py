@@ -122,9 +122,21 @@ class Resolver:
             _check_text(name, value)
         rule = self.rules.get(name)
         if rule is not None:
-            value = rule.apply(value)
+            value = self._apply(rule, name, value)
         self.done[name] = value
         return value
+
+    def _apply(self, rule: Rule, name: str, value: Any) -> Any:
+        """``rule.apply(value)``; a computed value that does not cast names what it was
+        computed from (``-Pexp.replica_batch=1.5`` fails as ``exp.effective_batch``)."""
+        try:
+            return rule.apply(value)
+        except ExpansionError as err:
+            sources = self.deps.get(name)
+            if not sources:
+                raise
+            names = ", ".join(dict.fromkeys(sources))
+            raise _error(f"{err} (its value is computed from {names})", param=name) from None
 
     def _template(self, name: str, text: str) -> tuple | None:
         """Return the parsed template of ``text``; raise naming the parameter when malformed."""

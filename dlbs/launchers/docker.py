@@ -53,12 +53,38 @@ def mount_options(exp: Mapping[str, Any]) -> list[str]:
     opts: list[str] = []
     data_dir = as_arg(exp.get("exp.data_dir")).strip()
     if data_dir:
-        opts += ["-v", f"{data_dir}:{data_dir}:ro"]
+        opts += bind_mount(("exp.data_dir", data_dir), ("exp.data_dir", data_dir))
     code_dir = as_arg(exp.get("runtime.code_dir")).strip()
     bench_path = as_arg(exp.get("pytorch.bench_path")).strip()
     if code_dir and bench_path:
-        opts += ["-v", f"{code_dir}:{bench_path}:ro"]
+        opts += bind_mount(("runtime.code_dir", code_dir), ("pytorch.bench_path", bench_path))
     return opts
+
+
+def bind_mount(source: tuple[str, str], target: tuple[str, str]) -> list[str]:
+    """A read-only bind mount of ``source`` at ``target`` (each ``(parameter, path)``).
+
+    ``-v SRC:DST:ro`` splits on ``:``, so a path holding one is mounted with ``--mount``, whose
+    spec is one CSV record: each field is quoted (``,`` and ``"`` inside stay part of the path;
+    ``=`` splits a field only at its first one). A relative path (Docker would take it for a
+    named volume) or one holding a line break is refused, naming the parameter."""
+    for name, path in (source, target):
+        if not path.startswith("/"):
+            raise ValidationError(f"{name} '{path}' is not an absolute path: Docker bind-mounts "
+                                  "it into the container; give the full path, e.g. /data/set")
+        if any(char in path for char in "\n\r\0"):
+            raise ValidationError(f"{name} {path!r} holds a line break: it cannot be a Docker "
+                                  "mount; rename the folder")
+    if ":" not in source[1] + target[1]:
+        return ["-v", f"{source[1]}:{target[1]}:ro"]
+    fields = ["type=bind", _csv_field(f"source={source[1]}"), _csv_field(f"target={target[1]}"),
+              "readonly"]
+    return ["--mount", ",".join(fields)]
+
+
+def _csv_field(text: str) -> str:
+    """``text`` as one quoted CSV field (``"`` doubled), as Docker's ``--mount`` reads it."""
+    return '"' + text.replace('"', '""') + '"'
 
 
 def env_options(cmd: Command) -> list[str]:

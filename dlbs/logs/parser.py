@@ -3,9 +3,10 @@
 The line format is defined once, in ``pytorch_benchmarks.facts`` (``parse_fact``); this module
 only walks a file's lines, keeps the last value of each key, turns malformed fact lines into
 warnings (file and line) and marks truncated logs (a killed run) as failed. Damage stays local:
-a line with a NUL byte or bytes that are not UTF-8, a value nested too deep or a non-finite
-number (``NaN``, ``1e999``) loses that line alone, with a warning naming file and line; only a
-file that is mostly binary is refused whole. It never raises on a log's content and never
+a line with a NUL byte or bytes that are not UTF-8, a value nested too deep, a non-finite
+number (``NaN``, ``1e999``) or a value of the wrong type for a well-known key
+(``results.time="abc"``; ``dlbs.logs.fact_types``) loses that line alone, with a warning
+naming file and line; only a file that is mostly binary is refused whole. It never raises on a log's content and never
 prints: warnings and errors are returned, so that worker processes can hand them back to the
 caller. It must not import ``dlbs.reports``.
 """
@@ -20,6 +21,8 @@ from typing import Any, NamedTuple
 
 from pytorch_benchmarks.facts import parse_fact
 from safeio import read_capped
+
+from dlbs.logs.fact_types import type_problem
 
 #: The runner's trailer always writes this key last; its absence means the run was cut short.
 TRAILER_KEY = "results.exit_code"
@@ -106,6 +109,10 @@ def _scan(text: str, source: str) -> _Scan:
             warnings.append(f"{source}:{number}: malformed fact line skipped: {err}")
             continue
         if fact is not None:
+            problem = type_problem(*fact)
+            if problem:  # a string where a number is expected never reaches a report
+                warnings.append(f"{source}:{number}: malformed fact line skipped: {problem}")
+                continue
             facts[fact[0]] = fact[1]
             good += 1
     warnings.extend(f"{source}:{number}: damaged line ignored (NUL byte or bytes that are not "

@@ -402,7 +402,22 @@ def parse_args(argv: Sequence[str] | None = None,
 
 
 def print_lines(lines: Sequence[str], stream: IO[str] | None = None) -> None:
-    """Print ``lines`` one a line (used by --list_models)."""
+    """Print ``lines`` one a line (used by --list_models). A stdout that cannot be written
+    (``>/dev/full``) ends the program in one line, exit 1 (a reader that went away: quietly,
+    exit 0): descriptor 1 is pointed at ``/dev/null`` first, so the flush at exit does not
+    fail again with a traceback."""
     out = stream or sys.stdout
-    out.write("".join(f"{line}\n" for line in lines))
-    out.flush()
+    if out is None:  # started with stdout closed (>&-): the lines go nowhere, as to /dev/null
+        return
+    try:
+        out.write("".join(f"{line}\n" for line in lines))
+        out.flush()
+    except OSError as err:
+        if stream is not None:
+            raise
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.close(null)
+        if isinstance(err, BrokenPipeError):  # the reader went away (| head): not an error
+            raise SystemExit(0) from None
+        raise SystemExit(f"error: cannot write to standard output: {err.strerror}") from None

@@ -107,3 +107,50 @@ def test_runner_killed_outright_leaves_no_container(tmp_path: Path, test_image: 
     while client().containers.list(all=True) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not client().containers.list(all=True), "a container outlived its runner"
+
+
+#: Folder names a ``-v SRC:DST:ro`` spec cannot carry (``:``) or that break a ``--mount`` spec
+#: unless it is quoted (``,``, ``=``, ``"``).
+HOSTILE_FOLDERS = ["da:ta", "a:b,c=d", 'q"u:o,te']
+
+
+@pytest.mark.parametrize("folder", HOSTILE_FOLDERS)
+def test_a_data_dir_with_colon_and_comma_is_mounted_and_read(tmp_path: Path, test_image: str,
+                                                            folder: str) -> None:
+    """The benchmark reads an image folder whose path holds ':' and ',' inside a real
+    container: it is mounted with a quoted ``--mount`` spec, never a broken ``-v`` one."""
+    from pytorch_benchmarks.prepare import make_image_folder
+
+    data = make_image_folder(str(tmp_path / folder), 8, 2, 24)
+    result = subprocess.run(
+        docker_cli(tmp_path, test_image, "-Pexp.model=resnet18", "-Pexp.replica_batch=4",
+                   "-Pexp.num_batches=2", "-Pexp.num_warmup_batches=1", f"-Pexp.data_dir={data}",
+                   "-Ppytorch.data_backend=image_folder", "-Ppytorch.data_loader_only=true",
+                   "-Ppytorch.num_loader_threads=0", "-Pexp.timeout=240", "--progress-bar=off"),
+        check=False, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    (log,) = (tmp_path / "logs").glob("*.log")
+    facts = facts_of(log)
+    assert facts["results.status"] == "ok" and facts["exp.dataset_size"] == 8
+    script = log.with_suffix(".sh").read_text()
+    assert "--mount" in script and f"-v {data}" not in script
+
+
+@pytest.mark.parametrize("folder", HOSTILE_FOLDERS)
+def test_the_mount_argv_is_accepted_by_the_engine(tmp_path: Path, test_image: str,
+                                                  folder: str) -> None:
+    """The generated mount options, given to ``docker run`` as they are, bind the folder: a
+    file in it is read back inside the container."""
+    from dlbs.launchers.docker import bind_mount
+
+    data = tmp_path / folder
+    data.mkdir()
+    (data / "probe.txt").write_text("mounted\n")
+    options = bind_mount(("exp.data_dir", str(data)), ("exp.data_dir", str(data)))
+    python = [sys.executable, "-c", "import sys; print(open(sys.argv[1]).read(), end='')",
+              str(data / "probe.txt")]
+    result = subprocess.run(
+        ["docker", "run", "--rm", "--network", "none", *host_python_mounts().split(),
+         *options, test_image, *python],
+        check=False, capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stdout) == (0, "mounted\n"), result.stderr

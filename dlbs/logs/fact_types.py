@@ -1,0 +1,220 @@
+"""The type of every well-known fact, as ``docs/log-format.md`` gives it (a test keeps the two
+equal), and the check the parser makes with it.
+
+A fact of the wrong type (``results.time="abc"``, ``results.throughput=[1]``,
+``exp.model=123``) is dropped by the parser with a warning naming the file and line, as any
+other damaged fact: a report must never carry a string where a number is expected. ``null``
+is accepted for every key (the fact writer writes it for a number it could not give); keys not
+listed here (the runner's header holds every input parameter) are not checked. This module
+only answers questions about values; it reads no file.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+#: key -> type, in the words of docs/log-format.md: ``str``, ``int``, ``float`` (an integer is
+#: a number too), ``bool``, ``dict``, ``null``, ``list[T]``, ``[T, T]`` (a list of that length),
+#: a JSON string literal (``"max"``), alternatives joined by ``or`` or ``/``.
+FACT_TYPES: dict[str, str] = {
+    # written by the benchmark
+    "results.status": "str",
+    "results.error": "str",
+    "results.time": "float",
+    "results.throughput": "float",
+    "results.time_data": "list[float]",
+    "results.time_std": "float",
+    "results.time_p50": "float",
+    "results.time_p90": "float",
+    "results.time_p99": "float",
+    "results.warmup_detected": "int",
+    "results.steady_state": "bool",
+    "results.time_ci95": "[float, float] or null",
+    "results.precision": "float or null",
+    "results.num_batches_done": "int",
+    "results.target_precision": "float",
+    "results.target_precision_met": "bool",
+    "results.max_time": "float",
+    "exp.framework": "str",
+    "exp.model": "str",
+    "exp.phase": "str",
+    "exp.replica_batch": 'int or "max"',
+    "exp.dtype": "str",
+    "exp.device_type": "str",
+    "exp.model_title": "str",
+    "exp.model_config": "dict",
+    "exp.input_shape": "list[int]",
+    "exp.num_classes": "int",
+    "exp.num_replicas": "int",
+    "exp.effective_batch": 'int or "max"',
+    "exp.world_size": "int",
+    "exp.num_threads": "int",
+    "exp.device": "str",
+    "exp.dtype_used": "str",
+    "exp.backend_flags": "dict",
+    "exp.warnings": "list[str]",
+    "exp.data_backend": "str",
+    "exp.dataset_size": "int",
+    "exp.start_time": "str",
+    "exp.end_time": "str",
+    "exp.framework_version": "str",
+    "exp.python_version": "str",
+    "hw.hostname": "str",
+    "hw.cpu_model": "str",
+    "hw.num_cpus": "int",
+    "hw.num_threads": "int",
+    "hw.cuda_version": "str/null",
+    "hw.cudnn_version": "int/null",
+    "hw.devices": "list[str]",
+    # token models
+    "exp.seq_len": "int",
+    "exp.generate": "int",
+    "results.tokens_per_second": "float",
+    "results.ttft_p50": "float",
+    "results.ttft_p99": "float",
+    "results.tpot_p50": "float",
+    "results.tpot_p99": "float",
+    "results.output_tokens_per_second": "float",
+    # the largest batch
+    "results.max_batch": "int",
+    "results.max_batch_capped": "bool",
+    "results.max_batch_probes": "list[dict]",
+    "results.max_batch_seconds": "float",
+    "exp.max_batch_limit": "int",
+    "exp.max_batch_budget_mb": "float/null",
+    "exp.max_batch_memory_limit": "str",
+    # measurements besides time
+    "results.flops_per_sample": "float",
+    "results.tflops": "float",
+    "results.peak_tflops": "float",
+    "results.peak_source": "str",
+    "results.mfu": "float",
+    "results.peak_memory_mb": "float",
+    "results.peak_memory_scope": "str",
+    "results.energy_j": "float",
+    "results.energy_source": "str",
+    "results.samples_per_joule": "float",
+    "results.power_w": "float",
+    "results.energy_unavailable": "str",
+    "results.throttle_reasons": "list[str]",
+    "results.profile_path": "str",
+    # written by the runner
+    "results.exit_code": "int",
+    "results.duration": "float",
+    "exp.runner_start_time": "str",
+    "exp.runner_end_time": "str",
+    "hw.os": "str",
+    "hw.kernel": "str",
+    "hw.memory_gb": "float",
+    "hw.nvidia_driver": "str",
+    "exp.runner_python": "str",
+    "exp.runner_python_path": "str",
+    "exp.dlbs_version": "str",
+    "exp.dlbs_commit": "str",
+    "exp.docker_image_id": "str",
+    "results.slurm_job_id": "int",
+    "results.nodes": "list[str]",
+    "results.slurm_state": "str",
+    "results.slurm_start_time": "str",
+    "results.slurm_end_time": "str",
+    "results.use.interval": "float",
+    "results.use.samples": "int",
+    "results.use.time": "list[float]",
+    "results.use.cpu": "list[float]",
+    "results.use.cpu_peak": "float",
+    "results.use.rss_mb": "list[float]",
+    "results.use.rss_mb_peak": "float",
+    "results.use.gpu_util": "list[float]",
+    "results.use.gpu_util_peak": "float",
+    "results.use.gpu_mem_mb": "list[float]",
+    "results.use.gpu_mem_mb_peak": "float",
+    "results.use.gpu_power_w": "list[float]",
+    "results.use.gpu_power_w_peak": "float",
+    # added by the parser
+    "results.truncated": "bool",
+    "exp.log_file": "str",
+}
+
+Check = Callable[[Any], bool]
+
+
+def _is_int(value: Any) -> bool:
+    """An integer (``2.0`` too: it means 2); never a bool."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+_BASIC: dict[str, Check] = {
+    "str": lambda value: isinstance(value, str),
+    "int": _is_int,
+    "float": _is_number,
+    "bool": lambda value: isinstance(value, bool),
+    "dict": lambda value: isinstance(value, dict),
+    "null": lambda value: value is None,
+}
+_LIST = re.compile(r"list\[(.+)\]")
+_TUPLE = re.compile(r"\[(.+)\]")
+_ALTERNATIVES = re.compile(r"\s+or\s+|\s*/\s*")
+
+
+@cache
+def compile_type(text: str) -> Check:
+    """The check of a type written as in :data:`FACT_TYPES`; ``ValueError`` when unknown."""
+    checks = [_one(part) for part in _ALTERNATIVES.split(text.strip())]
+    return lambda value: any(check(value) for check in checks)
+
+
+def _one(text: str) -> Check:
+    """The check of one alternative (no ``or``)."""
+    if text in _BASIC:
+        return _BASIC[text]
+    if text.startswith('"'):
+        literal = json.loads(text)
+        return lambda value: value == literal
+    match = _LIST.fullmatch(text)
+    if match:
+        item = compile_type(match.group(1))
+        return lambda value: isinstance(value, list) and all(item(v) for v in value)
+    match = _TUPLE.fullmatch(text)
+    if match:
+        items = [compile_type(part) for part in match.group(1).split(",")]
+        return lambda value: (isinstance(value, list) and len(value) == len(items)
+                              and all(check(v) for check, v in zip(items, value)))
+    raise ValueError(f"unknown fact type {text!r}")
+
+
+def _kind(value: Any) -> str:
+    """What a JSON value is, in words: ``a string``, ``a list``, ``true``..."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "a list" if isinstance(value, list) else "an object"
+
+
+#: key -> its check, compiled once (the parser asks for every fact line).
+CHECKS: dict[str, Check] = {key: compile_type(text) for key, text in FACT_TYPES.items()}
+
+
+def type_problem(key: str, value: Any) -> str | None:
+    """Why ``value`` cannot be the fact ``key`` (one phrase), or ``None`` when it can.
+    ``null`` and keys not in :data:`FACT_TYPES` are always accepted."""
+    check = CHECKS.get(key)
+    if check is None or value is None or check(value):
+        return None
+    expected = FACT_TYPES[key]
+    text = json.dumps(value, ensure_ascii=False)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return (f"value of '{key}' is {_kind(value)} ({text}), not {expected} "
+            "(docs/log-format.md)")
