@@ -189,7 +189,7 @@ def check_experiment(experiment: Mapping[str, Any]) -> list[str]:
     problems += _check_numbers(experiment) + _check_gpus(experiment) + _check_paths(experiment)
     problems += _check_device_type(experiment)
     problems += _check_adaptive(experiment) + _check_nodes(experiment)
-    problems += _check_measures(experiment) + _check_waits(experiment)
+    problems += _check_measures(experiment)
     if experiment.get("exp.docker") is True and not experiment.get("exp.docker_image"):
         problems.append("exp.docker is true but exp.docker_image is empty")
     elif not problems:
@@ -364,25 +364,6 @@ def _check_adaptive(experiment: Mapping[str, Any]) -> list[str]:
             limit = "a number >= 0 and < 1 (e.g. 0.01)" if high == 1.0 else \
                 f"a number of seconds >= 0 (0: no limit) (at most {MAX_TIMEOUT_S})"
             problems.append(f"{name} is {value!r}; it must be {limit}")
-    return problems
-
-
-def _check_waits(experiment: Mapping[str, Any]) -> list[str]:
-    """``exp.max_batch_time`` seconds >= 0 (0: none) and ``exp.rendezvous_timeout`` whole
-    seconds >= 1, both below 30 days (torchrun reads its timeout as an integer)."""
-    problems = []
-    search = experiment.get("exp.max_batch_time", 0)
-    number = isinstance(search, (int, float)) and not isinstance(search, bool)
-    if number and not math.isfinite(search):
-        pass  # _check_numbers says so
-    elif not number or not 0 <= search <= MAX_TIMEOUT_S:
-        problems.append(f"exp.max_batch_time is {search!r}; it must be a number of seconds "
-                        ">= 0 (0: no limit), at most 30 days")
-    rendezvous = experiment.get("exp.rendezvous_timeout", 1)
-    if not isinstance(rendezvous, int) or isinstance(rendezvous, bool) or not (
-            1 <= rendezvous <= MAX_TIMEOUT_S):
-        problems.append(f"exp.rendezvous_timeout is {rendezvous!r}; it must be a whole number "
-                        "of seconds >= 1, at most 30 days")
     return problems
 
 

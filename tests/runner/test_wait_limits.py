@@ -51,10 +51,10 @@ def test_the_ids_keep_still_for_the_default_waits() -> None:
 
 
 @pytest.mark.parametrize("option, message", [
-    ("-Pexp.max_batch_time=-1", "exp.max_batch_time is -1; it must be a number of seconds >= 0"),
-    ("-Pexp.max_batch_time=1e12", "exp.max_batch_time is 1000000000000.0; it must be"),
-    ("-Pexp.rendezvous_timeout=0", "exp.rendezvous_timeout is 0; it must be a whole number"),
-    ("-Pexp.rendezvous_timeout=2.5", "exp.rendezvous_timeout is 2.5; it must be a whole number"),
+    ("-Pexp.max_batch_time=-1", "exp.max_batch_time is -1; it must be a number >= 0"),
+    ("-Pexp.max_batch_time=1e12", "exp.max_batch_time is 1000000000000.0 s (over 30 days)"),
+    ("-Pexp.rendezvous_timeout=0", "exp.rendezvous_timeout is 0; it must be an integer >= 1"),
+    ("-Pexp.rendezvous_timeout=2.5", "exp.rendezvous_timeout is 2.5; it must be an integer >= 1"),
 ])
 def test_validate_refuses_waits_that_mean_nothing(capsys: pytest.CaptureFixture[str],
                                                   option: str, message: str) -> None:
