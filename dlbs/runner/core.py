@@ -292,7 +292,7 @@ class Runner:
         facts = [("results.exit_code", None), ("results.status", "interrupted"),
                  ("results.error", why)]
         try:
-            with open_text(part, append=True) as stream:
+            with open_text(part, append=True, create=False) as stream:
                 runlog.write_facts_to(stream, facts)
             self._settle(part, log_file, interrupted=True)
         except UnsafeFileError:
@@ -446,6 +446,7 @@ class Runner:
             time.monotonic() - job.started
         ending.facts = [*ending.facts, *self._sys_info(job.exp)]
         try:
+            check_log_paths(job.exp)  # a sub-folder swapped for a link while it ran
             status, error = write_trailer(job, ending, duration, self._stop)
             kept = self._settle(job.part, job.log_file, interrupted=status == "interrupted")
         except UnsafeFileError as err:  # its .part was replaced by a link meanwhile
@@ -544,6 +545,6 @@ def write_trailer(job: Job, ending: Ending, duration: float,
               ("results.duration", round(duration, 3)), ("results.status", status)]
     if error:
         facts.append(("results.error", error))
-    with open_text(part, append=True) as stream:
+    with open_text(part, append=True, create=False) as stream:
         runlog.write_facts_to(stream, facts)
     return status, (error or output.get("results.error"))

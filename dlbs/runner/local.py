@@ -61,7 +61,7 @@ class LocalExecutor:
             from dlbs.runner.dockerengine import remove_container
             remove_container(self._container)  # left by a runner that was killed outright
         # The .part is opened again by name: never through a link planted there meanwhile.
-        with os.fdopen(open_for_write(job.part, append=True), "ab") as out:
+        with os.fdopen(open_for_write(job.part, append=True, create=False), "ab") as out:
             self._proc = subprocess.Popen(
                 ["bash", str(job.script)], stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True,

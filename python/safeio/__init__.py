@@ -98,11 +98,13 @@ def check_writable_target(path: str | os.PathLike[str]) -> None:
 
 
 def open_for_write(path: str | os.PathLike[str], *, append: bool = False,
-                   mode: int = 0o644) -> int:
+                   mode: int = 0o644, create: bool = True) -> int:
     """Open ``path`` for writing without following a symbolic link and without blocking;
     return the descriptor (blocking again, close-on-exec). ``append`` keeps what is there,
-    else the file is truncated, but only once it is known to be a regular file of one link."""
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else 0)
+    else the file is truncated, but only once it is known to be a regular file of one link.
+    ``create=False``: a file that must already exist (a log being appended to) is never made
+    anew, so a folder swapped for a link meanwhile gets no new file (``FileNotFoundError``)."""
+    flags = os.O_WRONLY | (os.O_CREAT if create else 0) | (os.O_APPEND if append else 0)
     fd = _open_checked(path, flags, mode, "write")
     if not append:
         try:
@@ -174,9 +176,9 @@ def _explain_open_error(err: OSError, path: str | os.PathLike[str],
 
 
 def open_text(path: str | os.PathLike[str], *, append: bool = False,
-              encoding: str = "utf-8") -> IO[str]:
+              encoding: str = "utf-8", create: bool = True) -> IO[str]:
     """:func:`open_for_write` as a text stream."""
-    fd = open_for_write(path, append=append)
+    fd = open_for_write(path, append=append, create=create)
     return os.fdopen(fd, "a" if append else "w", encoding=encoding, newline="")
 
 

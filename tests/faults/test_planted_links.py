@@ -322,6 +322,43 @@ def test_a_log_sub_folder_planted_as_a_link_out_of_the_log_folder_is_refused(
         assert "leaves exp.log_dir" in done.stderr
 
 
+def _runs_a_benchmark(pid: int) -> bool:
+    import psutil
+
+    for child in psutil.Process(pid).children(recursive=True):
+        try:
+            if any("benchmarks.py" in part for part in child.cmdline()):
+                return True
+        except psutil.Error:  # ended meanwhile
+            pass
+    return False
+
+
+def test_a_log_sub_folder_swapped_for_a_link_while_the_benchmark_runs_gets_no_trailer(
+        tmp_path: Path, outside: Outside) -> None:
+    """The folder is checked again when the trailer is written: nothing is made outside."""
+    logs = tmp_path / "logs"
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "dlbs", "run", *PLAN, "-Pexp.num_batches=1000000",
+         "-Pexp.max_time=2", f"-Pexp.log_dir={logs}", "-Pexp.log_file=${exp.log_dir}/sub/a.log",
+         "--progress-bar", "off"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120  # a hang guard: the benchmark starts in seconds
+        while not _runs_a_benchmark(runner.pid):
+            assert time.monotonic() < deadline and runner.poll() is None, "no benchmark"
+            time.sleep(0.05)
+        before = outside.snapshot()
+        (logs / "sub").rename(logs / "moved")
+        (logs / "sub").symlink_to(outside.folder)
+        _, err = runner.communicate(timeout=240)
+    finally:
+        runner.kill()
+    assert runner.returncode == 1 and "Traceback" not in err, err
+    assert f"failure: {logs / 'sub' / 'a.log'}: '{logs / 'sub'}' resolves to " \
+           f"'{outside.folder}', outside exp.log_dir" in err
+    assert outside.snapshot() == before
+
+
 # --- Slurm: the batch script, the job record and the end file ----------------------------------
 
 @pytest.fixture

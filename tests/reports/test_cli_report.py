@@ -149,7 +149,7 @@ def test_failed_report_write_leaves_no_file_behind(log_dir: Path, tmp_path: Path
             self.stream.write(text[: len(text) // 2])
             raise OSError(28, "No space left on device")
 
-        def __enter__(self) -> Half:
+        def __enter__(self) -> Any:
             return self
 
         def __exit__(self, *exc: object) -> None:
