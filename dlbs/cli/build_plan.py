@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from safeio import atomic_write
 
 from dlbs.cli.planargs import PlanSource, add_plan_arguments, open_plan
 from dlbs.errors import DLBSError, UsageError
@@ -67,17 +68,11 @@ def _output_path(args: argparse.Namespace) -> Path | None:
 
 
 def _write_file(path: Path, source: PlanSource) -> int:
-    """Write the plan to a temporary file beside ``path``, then rename it: a failed build
-    never leaves half a plan file behind."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Write the plan to a fresh temporary file beside ``path``, then rename it: a failed
+    build never leaves half a plan file behind, and a link planted at ``path`` is refused."""
     try:
-        with open(tmp, "w", encoding="utf-8") as stream:
-            count = write_plan(stream, source.experiments, source.specs)
-        os.replace(tmp, path)
+        with atomic_write(path) as stream:
+            count: int = write_plan(stream, source.experiments, source.specs)
     except OSError as err:
-        tmp.unlink(missing_ok=True)
         raise DLBSError(f"cannot write plan file '{path}': {err.strerror or err}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return count

@@ -31,7 +31,13 @@ from dlbs.logs.select import (
     project,
 )
 from dlbs.logs.sources import load_records
-from dlbs.logs.store import FORMATS, dump_records, file_format, write_records
+from dlbs.logs.store import (
+    FORMATS,
+    check_targets,
+    dump_records,
+    file_format,
+    write_records,
+)
 
 HELP = "parse experiment logs into a JSON, JSONL or CSV file of records"
 EXAMPLE = ("logparser ./logs --recursive --output_file results.json "
@@ -161,14 +167,15 @@ def run(args: argparse.Namespace) -> int:
         else:
             dump_records(good, ".json", sys.stdout)
         return 0
+    outputs = split_outputs(good, args.output_file, args.benchmarks_per_file,
+                            args.num_output_files)
+    if args.failed_benchmarks == "keep_separately":
+        outputs.append((failed_path(args.output_file), [project(r, keys) for r in failed]))
+    check_targets(path for path, _ in outputs)  # one planted link: nothing is written
     written = []
-    for path, part in split_outputs(good, args.output_file, args.benchmarks_per_file,
-                                    args.num_output_files):
+    for path, part in outputs:
         write_records(part, path)
         written.append(path)
-    if args.failed_benchmarks == "keep_separately":
-        write_records([project(r, keys) for r in failed], failed_path(args.output_file))
-        written.append(failed_path(args.output_file))
     if len(written) > 1:
         print(f"logparser: wrote {', '.join(written)}", file=sys.stderr)
     return 0

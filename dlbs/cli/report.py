@@ -13,12 +13,13 @@ import os
 import sys
 from typing import Any
 
+from safeio import atomic_write_text, check_writable_target
+
 from dlbs.cli.argtypes import jobs
 from dlbs.cli.parse import program
 from dlbs.errors import DLBSError, ReportError, UsageError
 from dlbs.logs.select import filter_records, parse_key_list, parse_query
 from dlbs.logs.sources import load_records
-from dlbs.logs.store import atomic_output
 from dlbs.reports import dlbs_json
 from dlbs.reports.aggregate import NOISE_THRESHOLD
 from dlbs.reports.build import KINDS, build_report, compare_records
@@ -164,16 +165,28 @@ def _write(text: str, path: str | None) -> None:
         sys.stdout.write(text)
         return
     try:
-        with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8") as stream:
-            stream.write(text)
+        atomic_write_text(path, text)  # a fresh name renamed over it; a planted link refused
     except OSError as err:
         raise DLBSError(f"cannot write report to '{path}': {err.strerror or err}") from None
+
+
+def _check_targets(*paths: str | None) -> None:
+    """Refuse, before anything is written, an output whose name holds a planted link, a FIFO
+    or a directory (each file is refused again when it is written)."""
+    for path in paths:
+        if path:
+            try:
+                check_writable_target(path)
+            except OSError as err:
+                raise DLBSError(f"cannot write report to '{path}': {err.strerror or err}") \
+                    from None
 
 
 def run(args: argparse.Namespace) -> int:
     """Build, render and write the report (and its charts)."""
     if not args.noise_threshold >= 0:  # NaN included
         raise UsageError("--noise_threshold must be >= 0 (e.g. 0.05 for 5%)")
+    _check_targets(args.report_file, args.output_file)
     report = make_report(args)
     text = _render(report, args)
     if args.report_file:

@@ -28,6 +28,7 @@ from dlbs.cli.param_ranges import check_ranges, declared_ranges
 from dlbs.cli.planargs import add_plan_arguments, load_experiments
 from dlbs.errors import DLBSError, ValidationError
 from dlbs.launchers.command import as_bool
+from dlbs.runner.ownfiles import folder_escape
 from dlbs.runner.provenance import nvidia_driver
 
 HELP = "expand the plan and check that every experiment can run (nothing is run)"
@@ -284,10 +285,10 @@ def _check_paths(experiment: Mapping[str, Any]) -> list[str]:
         problems.append(f"exp.id {exp_id!r} is not a plain word (letters, digits, '_', '-', '.'): "
                         "it names the log file")
     log_dir, log_file = (str(experiment.get(k) or "") for k in ("exp.log_dir", "exp.log_file"))
-    if log_dir and log_file.startswith(log_dir):
-        inside = os.path.realpath(log_file).startswith(os.path.realpath(log_dir) + os.sep)
-        if not inside:
-            problems.append(f"exp.log_file '{log_file}' leaves exp.log_dir '{log_dir}'")
+    # The log's folder, resolved, as the runner checks it again when it writes (a link planted
+    # at the log itself is refused then, failing that experiment only).
+    if folder_escape(experiment) is not None:
+        problems.append(f"exp.log_file '{log_file}' leaves exp.log_dir '{log_dir}'")
     return problems
 
 

@@ -15,12 +15,12 @@ import csv
 import gzip
 import io
 import json
-import os
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
+
+from safeio import atomic_write, check_writable_target
 
 from dlbs.errors import LogFormatError, UsageError
 from dlbs.logs.csvcells import CsvWriter, is_escaped, value_text
@@ -62,35 +62,34 @@ def dump_records(records: Sequence[dict[str, Any]], fmt: str, stream: IO[str]) -
         stream.write("\n")
 
 
-@contextmanager
-def atomic_output(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success rename it to ``path``, on any
-    failure remove it: a failed or interrupted write never leaves half a file behind (nor
-    replaces a good one)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+def check_targets(paths: Iterable[str | Path]) -> None:
+    """Refuse, before anything is written, an output name holding a planted link, a FIFO or a
+    directory (``write_records`` refuses it again when it writes)."""
+    for path in paths:
+        try:
+            check_writable_target(path)
+        except OSError as err:
+            raise LogFormatError(f"cannot write '{path}': {err.strerror or err}") from None
 
 
 def write_records(records: Sequence[dict[str, Any]], path: str | Path) -> None:
-    """Write records to ``path`` in the format its name asks for (atomically)."""
+    """Write records to ``path`` in the format its name asks for: to a fresh temporary name
+    beside it, renamed over it when whole (``safeio.atomic_write``), so a failed or
+    interrupted write never leaves half a file behind, and a link planted at ``path`` is
+    refused, never followed."""
     fmt = file_format(path)
     if fmt is None:
         raise UsageError(f"--output_file '{path}': name must end with one of "
                          f"{', '.join(FORMATS)}")
     try:
-        with atomic_output(path) as tmp:
-            if fmt == ".json.gz":
-                with gzip.open(tmp, "wt", encoding="utf-8") as stream:
-                    dump_records(records, ".json", stream)
-            else:
-                with open(tmp, "w", encoding="utf-8", newline="") as stream:
-                    dump_records(records, fmt, stream)
+        if fmt == ".json.gz":
+            with atomic_write(path, binary=True) as raw, \
+                    gzip.GzipFile(filename="", mode="wb", fileobj=raw) as packed, \
+                    io.TextIOWrapper(packed, encoding="utf-8") as stream:
+                dump_records(records, ".json", stream)
+        else:
+            with atomic_write(path) as stream:
+                dump_records(records, fmt, stream)
     except OSError as err:
         raise LogFormatError(f"cannot write '{path}': {err.strerror or err}; "
                              "check the folder exists and is writable") from None

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+from safeio import UnsafeFileError, atomic_write_bytes, check_writable_target
 
 from dlbs.errors import ReportError
 from dlbs.reports.frame import is_number
@@ -423,11 +424,14 @@ def write_charts(report: Report, directory: str | Path) -> list[Path]:
     folder = Path(directory)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for chart in charts(report):
-            path = folder / chart.name
-            path.write_bytes(chart.png)
-            paths.append(path)
+        made = charts(report)
+        paths = [folder / chart.name for chart in made]
+        for path in paths:  # a link planted at one name: no chart is written
+            check_writable_target(path)
+        for path, chart in zip(paths, made):
+            atomic_write_bytes(path, chart.png)  # a fresh name renamed over it
+    except UnsafeFileError as err:  # names the chart's file
+        raise ReportError(f"--plot: cannot write charts to '{folder}': {err}") from None
     except OSError as err:
         raise ReportError(f"--plot: cannot write charts to '{folder}': {err.strerror or err}") \
             from None

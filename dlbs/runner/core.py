@@ -28,12 +28,15 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any, Protocol
 
+from safeio import UnsafeFileError, atomic_write_text, check_writable_target, open_text
+
 from dlbs.errors import DLBSError, RunError
 from dlbs.launchers import build_script, script_file_for
 from dlbs.launchers.command import as_bool, as_int
 from dlbs.runner import launcher_errors, runlog, sysinfo
 from dlbs.runner.lock import FolderLocks
 from dlbs.runner.oom import OOM_SKIP, OomMemory
+from dlbs.runner.ownfiles import check_log_paths, folder_escape, remove_ours
 from dlbs.runner.progress import Progress
 from dlbs.runner.provenance import host_facts, utc_now
 
@@ -246,6 +249,17 @@ class Runner:
         if not str(log_file or "").strip():
             raise RunError(f"experiment {index}: exp.log_file is not set; set exp.log_dir "
                            "(a plan file needs exp.log_file in every experiment)")
+        try:  # something planted at one of its names fails this experiment only
+            check_log_paths(exp, str(log_file), runlog.part_file(str(log_file)),
+                            script_file_for(str(log_file)))
+            return self._dispatch_logged(index, exp, progress, summary)
+        except UnsafeFileError as err:
+            return self._record(index, refused(exp, err), progress, summary)
+
+    def _dispatch_logged(self, index: int, exp: Mapping[str, Any], progress: Progress,
+                         summary: Summary) -> None:
+        """Adopt, skip or start an experiment whose log names were found fit to write."""
+        log_file = str(exp["exp.log_file"])
         adopted = self._adopt(index, exp, progress, summary)
         if adopted is True:
             return None
@@ -278,9 +292,11 @@ class Runner:
         facts = [("results.exit_code", None), ("results.status", "interrupted"),
                  ("results.error", why)]
         try:
-            with part.open("a", encoding="utf-8") as stream:
+            with open_text(part, append=True, create=False) as stream:
                 runlog.write_facts_to(stream, facts)
             self._settle(part, log_file, interrupted=True)
+        except UnsafeFileError:
+            raise
         except OSError as err:
             raise RunError(f"cannot mark the stale {part} interrupted: "
                            f"{err.strerror or err}") from None
@@ -335,6 +351,9 @@ class Runner:
         if not problem:
             try:
                 self.executor.start(job)
+            except UnsafeFileError as err:  # planted after the checks: nothing of ours is left
+                remove_ours(job.part, *([job.script] if job.script else []))
+                return self._record(index, refused(exp, err), progress, summary)
             except DLBSError as err:
                 problem = str(err)
             except OSError as err:  # e.g. the log or a script could not be opened
@@ -364,7 +383,7 @@ class Runner:
         """An experiment whose log could not be written: nothing of it is left behind; after
         MAX_WRITE_FAILURES in a row the sweep stops (the next ones would fail the same way)."""
         log_file = Path(str(exp["exp.log_file"]))
-        remove_quietly(runlog.part_file(log_file), Path(script_file_for(str(log_file))))
+        remove_ours(runlog.part_file(log_file), Path(script_file_for(str(log_file))))
         error = error.replace(f" {log_file}:", ":")  # the summary line names the log already
         self._write_failures += 1
         if self._write_failures >= MAX_WRITE_FAILURES:
@@ -373,9 +392,15 @@ class Runner:
         return Outcome("failure", log_file=str(log_file), error=error)
 
     def prepare(self, index: int, exp: Mapping[str, Any]) -> tuple[Job, str]:
-        """Write the launch script and the log header; return the job and a build problem."""
+        """Write the launch script and the log header; return the job and a build problem.
+        Something planted at a name it writes raises ``UnsafeFileError`` (nothing of this
+        experiment is left then); a log that cannot be written, ``RunError``."""
         log_file = Path(str(exp["exp.log_file"]))
         part = runlog.part_file(log_file)
+        escape = folder_escape(exp)  # before a folder is made: it would be made outside
+        if escape is not None:
+            raise escape
+        script: Path | None = None
         try:
             log_file.parent.mkdir(parents=True, exist_ok=True)
             if self._locks is not None:
@@ -383,10 +408,14 @@ class Runner:
             script, problem = self._write_script(exp, log_file)
             # A new file, not the old one truncated: a benchmark orphaned by a runner killed
             # outright may still be appending to the old ``.part``.
+            check_writable_target(part)
             part.unlink(missing_ok=True)
-            with part.open("w", encoding="utf-8") as stream:
+            with open_text(part) as stream:
                 runlog.write_facts_to(stream, self._header(exp))
                 offset = stream.tell()
+        except UnsafeFileError:
+            remove_ours(*([script] if script else []))
+            raise
         except OSError as err:
             raise RunError(f"cannot write the log {log_file}: {err.strerror or err}") from None
         return Job(index=index, exp=exp, log_file=log_file, offset=offset, script=script), \
@@ -399,8 +428,7 @@ class Runner:
         except DLBSError as err:
             return None, str(err)
         path = Path(script_file_for(str(log_file)))
-        path.write_text(text, encoding="utf-8")
-        path.chmod(0o755)
+        atomic_write_text(path, text, mode=0o755)  # never through a link planted at its name
         return path, ""
 
     def _header(self, exp: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -418,8 +446,11 @@ class Runner:
             time.monotonic() - job.started
         ending.facts = [*ending.facts, *self._sys_info(job.exp)]
         try:
+            check_log_paths(job.exp)  # a sub-folder swapped for a link while it ran
             status, error = write_trailer(job, ending, duration, self._stop)
             kept = self._settle(job.part, job.log_file, interrupted=status == "interrupted")
+        except UnsafeFileError as err:  # its .part was replaced by a link meanwhile
+            return refused(job.exp, err)
         except OSError as err:
             return self._write_failed(job.exp, f"cannot write the log {job.log_file}: "
                                                f"{err.strerror or err}")
@@ -482,19 +513,18 @@ class Runner:
 
 
 def log_folders(experiments: Sequence[Mapping[str, Any]]) -> set[Path]:
-    """The folders the runnable experiments write their logs to."""
+    """The folders the runnable experiments write their logs to (a folder that resolves
+    outside its ``exp.log_dir`` is not one: its experiment is refused, and no lock file is
+    made there)."""
     return {Path(str(e["exp.log_file"])).parent for e in experiments
             if str(e.get("exp.status", "ok")) not in SKIP_STATUSES | {"simulate"}
-            and str(e.get("exp.log_file") or "").strip()}
+            and str(e.get("exp.log_file") or "").strip() and folder_escape(e) is None}
 
 
-def remove_quietly(*paths: Path) -> None:
-    """Remove files that must not be left behind; a file already gone is fine."""
-    for path in paths:
-        try:
-            path.unlink(missing_ok=True)
-        except OSError:
-            pass
+def refused(exp: Mapping[str, Any], err: UnsafeFileError) -> Outcome:
+    """An experiment refused because something was planted at a name of its log: a failure
+    whose one-line reason names the path (no log is written: the next run tries again)."""
+    return Outcome("failure", log_file=str(exp.get("exp.log_file")), error=str(err))
 
 
 def failure_reason(exp: Mapping[str, Any], part: Path, offset: int, output: Mapping[str, Any],
@@ -547,6 +577,6 @@ def write_trailer(job: Job, ending: Ending, duration: float,
               ("results.duration", round(duration, 3)), ("results.status", status)]
     if error:
         facts.append(("results.error", error))
-    with part.open("a", encoding="utf-8") as stream:
+    with open_text(part, append=True, create=False) as stream:
         runlog.write_facts_to(stream, facts)
     return status, (error or output.get("results.error"))

@@ -17,6 +17,8 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from safeio import open_for_write
+
 from dlbs.launchers import container_name
 from dlbs.launchers.command import as_bool
 from dlbs.runner import leftovers
@@ -66,7 +68,8 @@ class LocalExecutor:
         if self._container:
             from dlbs.runner.dockerengine import remove_container
             remove_container(self._container)  # left by a runner that was killed outright
-        with job.part.open("ab") as out:
+        # The .part is opened again by name: never through a link planted there meanwhile.
+        with os.fdopen(open_for_write(job.part, append=True, create=False), "ab") as out:
             self._proc = subprocess.Popen(
                 ["bash", str(job.script)], stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True,

@@ -4,7 +4,8 @@ Two ``experimenter run`` over the same folder would each see the other's ``.part
 run and start the experiment a second time beside it. The lock is held for the whole sweep
 and released by the kernel when the process ends, however it ends (kill -9 included), so a
 stale lock file never blocks anything. The file holds the holder's pid and command line, for
-the message the second runner prints.
+the message the second runner prints. A link, FIFO, directory or hard link planted at the
+lock's name is refused in one line naming it (never followed, never truncated).
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+
+from safeio import UnsafeFileError, open_for_update
 
 from dlbs.errors import RunError
 
@@ -61,7 +64,9 @@ class FolderLocks:
 def _lock(folder: Path) -> int:
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = open_for_update(folder / LOCK_NAME)  # a link, FIFO or directory there is refused
+    except UnsafeFileError as err:
+        raise RunError(f"cannot use the log folder {folder}: {err}") from None
     except OSError as err:
         raise RunError(f"cannot use the log folder {folder}: {err.strerror or err}") from None
     try:

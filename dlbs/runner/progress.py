@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
+
+from safeio import atomic_write_text
 
 from dlbs.errors import RunError
 from dlbs.runner.provenance import utc_now
@@ -133,14 +134,10 @@ class Progress:
     def _write_file(self) -> None:
         if self.path is None:
             return
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            tmp.write_text(json.dumps(self.snapshot(), indent=1) + "\n")
-            os.replace(tmp, self.path)
-        except OSError:
-            tmp.unlink(missing_ok=True)  # a full disk leaves no half-written .tmp behind
-            raise
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # A fresh temporary name (never a guessable one) renamed over the file; a link planted
+        # at the file's name is refused. A full disk leaves no half-written temporary behind.
+        atomic_write_text(self.path, json.dumps(self.snapshot(), indent=1) + "\n")
 
     def _update_file(self) -> None:
         """Rewrite the file during the sweep; a failure warns once and never stops the sweep."""

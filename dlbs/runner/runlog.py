@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from pytorch_benchmarks.facts import format_fact, iter_facts
+from safeio import UnsafeFileError, open_for_read
 
 from dlbs.errors import RunError
 from dlbs.logs.parser import (
@@ -115,10 +116,12 @@ def classify_log(path: Path) -> tuple[LogState, str]:
 def log_state(log_file: str | Path) -> LogState:
     """Classify what a previous run left for ``log_file``."""
     path = Path(log_file)
-    if not path.exists():
-        return LogState.INCOMPLETE if part_file(path).exists() else LogState.MISSING
+    if not os.path.lexists(path):  # a dangling link planted there is refused, not "missing"
+        return LogState.INCOMPLETE if os.path.lexists(part_file(path)) else LogState.MISSING
     try:
         return classify_log(path)[0]
+    except UnsafeFileError:
+        raise  # planted: that experiment is refused, the sweep goes on
     except OSError as err:
         raise RunError(f"cannot read the log {path} (to decide exp.rerun): "
                        f"{err.strerror or err}") from None
@@ -154,7 +157,9 @@ def _facts_from(path: Path, offset: int) -> dict[str, Any]:
 
 
 def _text_from(path: Path, offset: int) -> str:
-    with path.open("rb") as stream:
+    """The text of ``path`` from byte ``offset`` on; a link or a FIFO planted at a log's name
+    is refused (``UnsafeFileError``), never read through."""
+    with os.fdopen(open_for_read(path), "rb") as stream:
         stream.seek(offset)
         return stream.read().decode("utf-8", errors="replace")
 

@@ -39,6 +39,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from safeio import atomic_write_text, check_writable_target, open_for_read
+
 from dlbs.errors import DLBSError, RunError
 from dlbs.launchers.slurm import batch_file_for, build_batch_script, end_file_for
 from dlbs.runner import runlog, slurmctl
@@ -66,9 +68,11 @@ def job_file(log_file: str | Path) -> Path:
 
 
 def read_job_file(log_file: str | Path) -> dict[str, Any] | None:
-    """The job record of ``log_file`` ({"job_id", "offset", ...}), or None."""
+    """The job record of ``log_file`` ({"job_id", "offset", ...}), or None (also when a link
+    or a FIFO was planted at its name: another job is never adopted through it)."""
     try:
-        record = json.loads(job_file(log_file).read_text(encoding="utf-8"))
+        with os.fdopen(open_for_read(job_file(log_file)), encoding="utf-8") as stream:
+            record = json.loads(stream.read(1 << 16))
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) and str(record.get("job_id", "")).isdigit() \
@@ -77,14 +81,7 @@ def read_job_file(log_file: str | Path) -> dict[str, Any] | None:
 
 def write_job_file(log_file: Path, record: Mapping[str, Any]) -> None:
     """Write the job record atomically (a reader never sees half of it)."""
-    path = job_file(log_file)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(dict(record)) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write_text(job_file(log_file), json.dumps(dict(record)) + "\n")
 
 
 class SlurmExecutor:
@@ -111,14 +108,15 @@ class SlurmExecutor:
         """Write the batch script and submit it; record the job id beside the log."""
         assert job.script is not None
         batch = Path(batch_file_for(str(job.log_file)))
+        end_file = Path(end_file_for(str(job.log_file)))
+        for path in (batch, job_file(job.log_file), end_file):
+            check_writable_target(path)  # planted: refused before anything is submitted
         try:
-            end_file = Path(end_file_for(str(job.log_file)))
             end_file.unlink(missing_ok=True)
             text = build_batch_script(job.exp, str(job.script.resolve()), str(end_file.resolve()))
         except DLBSError as err:
             raise RunError(str(err)) from None
-        batch.write_text(text, encoding="utf-8")
-        batch.chmod(0o755)
+        atomic_write_text(batch, text, mode=0o755)
         dependency = self._chains[self._next_chain] if self.detached else None
         job_id = slurmctl.submit(str(batch.resolve()), str(job.part.resolve()), dependency)
         if self.detached:
@@ -251,7 +249,10 @@ class SlurmExecutor:
         facts.append(("results.slurm_state", "UNKNOWN"))
         lost = (f"Slurm job {job_id} ended while no runner watched it and Slurm no longer knows "
                 "how (no accounting, and past MinJobAge)")
-        output = runlog.read_output_facts(job.part, job.offset)
+        try:
+            output = runlog.read_output_facts(job.part, job.offset)
+        except OSError:  # gone, or a link planted in its place: the trailer says so
+            output = {}
         if output.get("results.status") == "ok" and "results.throughput" in output:
             warnings = list(output.get("exp.warnings") or [])
             note = f"{lost}; the benchmark's own facts say it finished"

@@ -167,12 +167,15 @@ def _write_usage_failure(message: str, argv: Sequence[str]) -> None:
     facts = {"results.status": "failure", "results.error": f"usage error: {message}"}
     log_file = _scan_log_file(argv)
     try:
-        if log_file:
-            with open(log_file, "a", encoding="utf-8") as stream:
+        if log_file:  # never through a link planted at its name
+            from safeio import open_text
+            with open_text(log_file, append=True) as stream:
                 write_facts(facts, stream)
         else:
             write_facts(facts, sys.stdout)
-    except OSError:
+    except OSError as err:  # say why the facts are not in the log (a planted link...)
+        why = err.strerror if err.filename == log_file else err
+        print(f"benchmarks.py: cannot append to --log_file {log_file}: {why}", file=sys.stderr)
         write_facts(facts, sys.stdout)
 
 

@@ -20,10 +20,12 @@ import os
 import platform
 import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 from PIL import Image
+from safeio import UnsafeFileError, open_for_read, open_for_write, open_text
 
 from pytorch_benchmarks.data.datum import Datum, encode_datum
 
@@ -63,7 +65,7 @@ def make_image_folder(out: str, num_images: int, num_classes: int = 4, size: int
         os.makedirs(os.path.join(out, f"class_{k:04d}"), exist_ok=True)
     for index, label, pixels in generate(num_images, num_classes, size, seed):
         path = os.path.join(out, f"class_{label:04d}", f"{index:08d}.jpg")
-        with open(path, "wb") as stream:
+        with os.fdopen(open_for_write(path), "wb") as stream:  # never through a link
             stream.write(jpeg_bytes(pixels))
     return out
 
@@ -108,9 +110,13 @@ class PrepareError(Exception):
 
 
 def _is_ours(out: str) -> bool:
+    """Whether ``out`` holds our marker; a marker that is a link (or a FIFO...) is refused:
+    it could make a folder of someone else's look like ours."""
     try:
-        with open(os.path.join(out, MARKER), encoding="utf-8") as stream:
-            return json.load(stream).get("tool") == TOOL
+        with os.fdopen(open_for_read(os.path.join(out, MARKER)), encoding="utf-8") as stream:
+            return json.loads(stream.read(1 << 16)).get("tool") == TOOL
+    except UnsafeFileError as err:
+        raise PrepareError(f"--out '{out}' is left untouched: {err}") from None
     except (OSError, ValueError, AttributeError):
         return False
 
@@ -145,44 +151,67 @@ def _clear(folder: str) -> None:
 
 
 def write_dataset(out: str, make: Callable[[str], object], facts: dict[str, object]) -> str:
-    """Make a dataset at ``out`` with ``make(folder)`` and mark it ours (the marker last). A
-    new folder is built under a temporary name and renamed into place; an empty one is
-    emptied again if the build fails; a dataset of ours is replaced whole (built beside it,
-    then swapped in). So a failed or interrupted build never leaves a half dataset at ``out``."""
+    """Make a dataset at ``out`` with ``make(folder)`` and mark it ours (the marker last).
+
+    It is built in a fresh private folder (``mkdtemp``: a name nobody can guess, mode 0700
+    while it is built), so no link planted in a shared folder can redirect a file of it; then
+    it is moved into place: a new folder is renamed to ``out``; into an empty ``out`` its
+    entries are moved (the folder built inside it); a dataset of ours is replaced whole (built
+    beside it, then swapped in). A failed or interrupted build never leaves a half dataset at
+    ``out``."""
     state = check_out(out)
     out = os.path.normpath(out)
-    target = out
-    if state != "empty":
-        parent, name = os.path.split(out)
-        target = os.path.join(parent, f".{name}.new-{os.getpid()}")
-        shutil.rmtree(target, ignore_errors=True)
+    parent, name = os.path.split(out)
+    if state == "new":
+        os.makedirs(parent or os.curdir, exist_ok=True)
+    build_in = out if state == "empty" else (parent or os.curdir)
+    target = tempfile.mkdtemp(prefix=f".{name}.new-", dir=build_in)
     try:
-        os.makedirs(target, exist_ok=True)
         make(target)
-        with open(os.path.join(target, MARKER), "w", encoding="utf-8") as stream:
+        with open_text(os.path.join(target, MARKER)) as stream:
             json.dump({"tool": TOOL, **facts}, stream, indent=1)
             stream.write("\n")
-    except BaseException:
         if state == "empty":
-            _clear(target)
+            _move_into(target, out)
         else:
-            shutil.rmtree(target, ignore_errors=True)
+            os.chmod(target, 0o777 & ~_umask())  # the mode makedirs would have given it
+            if state == "new":
+                os.rename(target, out)
+            else:
+                _swap(target, out)
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        if state == "empty":
+            _clear(out)
         raise
-    if state == "new":
-        try:
-            os.rename(target, out)
-        except BaseException:
-            shutil.rmtree(target, ignore_errors=True)
-            raise
-    elif state == "replace":
-        _swap(target, out)
     return out
+
+
+def _move_into(built: str, out: str) -> None:
+    """Move the entries of ``built`` (a folder inside ``out``) into ``out``, the marker last,
+    then remove ``built``. A name taken meanwhile (something planted in ``out``) is refused."""
+    names = sorted(os.listdir(built), key=lambda n: n == MARKER)
+    for entry in names:
+        dest = os.path.join(out, entry)
+        if os.path.lexists(dest):
+            raise PrepareError(f"--out '{out}': '{dest}' appeared while the dataset was built "
+                               "(someone else writes there); remove it and run again")
+        os.rename(os.path.join(built, entry), dest)
+    os.rmdir(built)
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def _swap(new: str, out: str) -> None:
     """Put the folder ``new`` in place of ``out`` and remove the old one; on failure ``out``
-    is left as it was and ``new`` removed."""
-    old = os.path.join(os.path.dirname(new), f".{os.path.basename(out)}.old-{os.getpid()}")
+    is left as it was and ``new`` removed. The old one is renamed onto a fresh empty folder
+    of an unguessable name (a planted name is never renamed onto)."""
+    parent, name = os.path.split(new)[0], os.path.basename(out)
+    old = tempfile.mkdtemp(prefix=f".{name}.old-", dir=parent)
     try:
         os.rename(out, old)
         try:
@@ -192,6 +221,10 @@ def _swap(new: str, out: str) -> None:
             raise
     except BaseException:
         shutil.rmtree(new, ignore_errors=True)
+        try:
+            os.rmdir(old)  # only while it is still the empty folder made for it
+        except OSError:
+            pass
         raise
     shutil.rmtree(old, ignore_errors=True)
 

@@ -13,6 +13,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from safeio import UnsafeFileError, open_text
+
 from pytorch_benchmarks.facts import write_facts
 
 
@@ -31,12 +33,13 @@ class Reporter:
         if not (self.enabled or force) or not facts:
             return
         if self.log_file:
-            try:
-                with open(self.log_file, "a", encoding="utf-8") as stream:
+            try:  # never through a link, FIFO or hard link planted at its name
+                with open_text(self.log_file, append=True) as stream:
                     write_facts(facts, stream)
                 return
             except OSError as err:  # the failure must still be written somewhere: stdout
-                self.log_error = f"cannot append to --log_file {self.log_file}: {err}"
+                why = err.strerror if isinstance(err, UnsafeFileError) else err
+                self.log_error = f"cannot append to --log_file {self.log_file}: {why}"
                 self.log_file = None
         write_facts(facts, sys.stdout)
 

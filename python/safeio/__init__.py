@@ -34,8 +34,8 @@ from contextlib import contextmanager
 from typing import IO, Any
 
 __all__ = ["UnsafeFileError", "atomic_write", "atomic_write_bytes", "atomic_write_text",
-           "check_writable_target", "file_kind", "open_for_write", "read_capped",
-           "read_head", "read_text_capped"]
+           "check_writable_target", "file_kind", "open_for_read", "open_for_update",
+           "open_for_write", "read_capped", "read_head", "read_text_capped"]
 
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
           (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
@@ -98,25 +98,40 @@ def check_writable_target(path: str | os.PathLike[str]) -> None:
 
 
 def open_for_write(path: str | os.PathLike[str], *, append: bool = False,
-                   mode: int = 0o644) -> int:
+                   mode: int = 0o644, create: bool = True) -> int:
     """Open ``path`` for writing without following a symbolic link and without blocking;
     return the descriptor (blocking again, close-on-exec). ``append`` keeps what is there,
-    else the file is truncated, but only once it is known to be a regular file of one link."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-    if append:
-        flags |= os.O_APPEND
-    try:
-        fd = os.open(path, flags, mode)
-    except OSError as err:
-        raise _explain_open_error(err, path) from None
-    try:
-        info = _check_regular(fd, path, "write")
-        if info.st_nlink > 1:
-            raise UnsafeFileError(errno.EMLINK, f"has {info.st_nlink} hard links: refusing "
-                                  "to write through it (it may be a file outside this "
-                                  "folder); remove it", path)
-        if not append:
+    else the file is truncated, but only once it is known to be a regular file of one link.
+    ``create=False``: a file that must already exist (a log being appended to) is never made
+    anew, so a folder swapped for a link meanwhile gets no new file (``FileNotFoundError``)."""
+    flags = os.O_WRONLY | (os.O_CREAT if create else 0) | (os.O_APPEND if append else 0)
+    fd = _open_checked(path, flags, mode, "write")
+    if not append:
+        try:
             os.ftruncate(fd, 0)
+        except BaseException:
+            os.close(fd)
+            raise
+    return fd
+
+
+def open_for_update(path: str | os.PathLike[str], *, mode: int = 0o644) -> int:
+    """:func:`open_for_write` for reading and writing, never truncating (a lock file that
+    holds its holder's pid: it is read before anything is written)."""
+    return _open_checked(path, os.O_RDWR | os.O_CREAT, mode, "write")
+
+
+def open_for_read(path: str | os.PathLike[str]) -> int:
+    """Open a file this program wrote (a log, a job record) for reading, never following a
+    symbolic link at ``path`` and never blocking: what was planted there is refused, not read.
+    (Files a user names as inputs may be links: read those with :func:`read_capped`.)"""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags)
+    except OSError as err:
+        raise _explain_open_error(err, path, "read") from None
+    try:
+        _check_regular(fd, path, "read")
         os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)
@@ -124,7 +139,29 @@ def open_for_write(path: str | os.PathLike[str], *, append: bool = False,
     return fd
 
 
-def _explain_open_error(err: OSError, path: str | os.PathLike[str]) -> OSError:
+def _open_checked(path: str | os.PathLike[str], flags: int, mode: int, role: str) -> int:
+    """``os.open`` with ``O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC``; then refuse anything but a
+    regular file of one link. The descriptor is returned blocking again."""
+    flags |= os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, mode)
+    except OSError as err:
+        raise _explain_open_error(err, path, role) from None
+    try:
+        info = _check_regular(fd, path, role)
+        if info.st_nlink > 1:
+            raise UnsafeFileError(errno.EMLINK, f"has {info.st_nlink} hard links: refusing "
+                                  f"to {role} through it (it may be a file outside this "
+                                  "folder); remove it", path)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _explain_open_error(err: OSError, path: str | os.PathLike[str],
+                        role: str = "write") -> OSError:
     """``O_NOFOLLOW`` says ELOOP for a link; a FIFO without a reader says ENXIO; a directory
     EISDIR: turn each into a sentence naming the path. Other errors pass unchanged."""
     try:
@@ -134,14 +171,14 @@ def _explain_open_error(err: OSError, path: str | os.PathLike[str]) -> OSError:
     if err.errno == errno.ELOOP and stat.S_ISLNK(info.st_mode):
         return _symlink_error(path)
     if err.errno in (errno.ENXIO, errno.EISDIR, errno.EOPNOTSUPP, errno.ENODEV):
-        return _kind_error(path, info.st_mode, "write")
+        return _kind_error(path, info.st_mode, role)
     return err
 
 
 def open_text(path: str | os.PathLike[str], *, append: bool = False,
-              encoding: str = "utf-8") -> IO[str]:
+              encoding: str = "utf-8", create: bool = True) -> IO[str]:
     """:func:`open_for_write` as a text stream."""
-    fd = open_for_write(path, append=append)
+    fd = open_for_write(path, append=append, create=create)
     return os.fdopen(fd, "a" if append else "w", encoding=encoding, newline="")
 
 

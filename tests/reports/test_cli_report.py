@@ -137,9 +137,7 @@ def test_failed_report_write_leaves_no_file_behind(log_dir: Path, tmp_path: Path
     out = tmp_path / "report.txt"
     out.write_text("the previous report\n")
 
-    from contextlib import contextmanager
-
-    import dlbs.cli.report as report_cli
+    import os
 
     class Half:
         """A stream that takes half the text, then fails (a full disk)."""
@@ -151,14 +149,17 @@ def test_failed_report_write_leaves_no_file_behind(log_dir: Path, tmp_path: Path
             self.stream.write(text[: len(text) // 2])
             raise OSError(28, "No space left on device")
 
-    real_open = open
+        def __enter__(self) -> Any:
+            return self
 
-    @contextmanager
-    def half_open(*args: Any, **kwargs: Any) -> Any:
-        with real_open(*args, **kwargs) as stream:
-            yield Half(stream)
+        def __exit__(self, *exc: object) -> None:
+            self.stream.close()
 
-    monkeypatch.setattr(report_cli, "open", half_open, raising=False)
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.stream, name)
+
+    real_fdopen = os.fdopen  # the report is written through a descriptor (safeio.atomic_write)
+    monkeypatch.setattr(os, "fdopen", lambda *args, **kwargs: Half(real_fdopen(*args, **kwargs)))
     assert main(["report", str(log_dir), "--recursive", "--output_file", str(out)]) == 1
     assert capsys.readouterr().err.splitlines()[-1] == \
         f"error: cannot write report to '{out}': No space left on device"

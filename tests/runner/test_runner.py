@@ -163,12 +163,14 @@ def test_experiment_without_log_file_is_a_one_line_error(make_exp: MakeExp,
         run_all([exp])
 
 
-def test_unreadable_previous_log_is_a_one_line_error(make_exp: MakeExp) -> None:
-    from dlbs.errors import RunError
-    exp = make_exp("ok")
-    Path(exp["exp.log_file"]).mkdir(parents=True)  # a folder where the log should be
-    with pytest.raises(RunError, match="cannot read the log .*Is a directory"):
-        run_all([exp])
+def test_a_folder_where_the_log_should_be_fails_that_experiment_only(make_exp: MakeExp) -> None:
+    blocked, fine = make_exp("ok"), make_exp("ok")
+    Path(blocked["exp.log_file"]).mkdir(parents=True)  # a folder where the log should be
+    summary = run_all([blocked, fine])
+    assert summary.count("ok") == 1 and summary.exit_code == 1
+    (failed,) = summary.failures
+    assert failed.error == (f"'{blocked['exp.log_file']}' is a directory, not a regular file: "
+                            "refusing to write it; remove it or name a regular file")
 
 
 def test_rerun_policies(make_exp: MakeExp, tmp_path: Path) -> None:

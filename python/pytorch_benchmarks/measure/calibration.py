@@ -38,6 +38,7 @@ from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
+from safeio import atomic_write_text, open_for_read
 
 from pytorch_benchmarks.hostinfo import cpu_model
 from pytorch_benchmarks.measure.memory import trim_heap
@@ -164,8 +165,8 @@ def valid_entry(entry: Any) -> bool:
 
 
 def _read_cache(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as stream:
+    try:  # a link planted at the cache's name is not read (nor written: see _write_cache)
+        with os.fdopen(open_for_read(path), encoding="utf-8") as stream:
             data = json.load(stream)
         return data if isinstance(data, dict) else {}
     except (OSError, ValueError):
@@ -177,9 +178,9 @@ def _write_cache(path: Path, data: dict[str, Any]) -> str | None:
     no error: the figure is measured again next time. Returns why it was not written."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, path)
+        # A fresh temporary name (a pid-named one could be planted as a link) renamed over
+        # the cache; a link planted at the cache's own name is refused, not followed.
+        atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True))
     except OSError as err:
         return str(err.strerror or err)
     return None

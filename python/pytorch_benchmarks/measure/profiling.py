@@ -9,9 +9,12 @@ the timed ones are never profiled. Each trace gets a name of its own
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 
+from safeio import check_writable_target
 from torch.profiler import ProfilerActivity, profile
 
 ITERATIONS = 3
@@ -25,7 +28,8 @@ def trace_path(folder: str, model: str, phase: str, rank: int, batch: int | str,
                dtype: str, now: float | None = None) -> str:
     """``DIR/<model>-<phase>-b<batch>-<dtype>-rank<r>-<UTC time>.trace.json`` (absolute;
     the folder is made), with ``-2``, ``-3``... before ``.trace.json`` when that name is taken.
-    The file is created empty here (exclusively), so that no other run takes the name."""
+    The file is created empty here (exclusively, so no other run takes the name; a link
+    planted at a name makes it taken: the next name is used, the link never followed)."""
     os.makedirs(folder, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now))
     stem = os.path.abspath(os.path.join(
@@ -50,5 +54,20 @@ def profile_steps(step: Callable[[], object], path: str, cuda: bool,
             step()
         if synchronize is not None:
             synchronize()
-    prof.export_chrome_trace(path)
+    export_trace(prof.export_chrome_trace, path)
     return path
+
+
+def export_trace(export: Callable[[str], object], path: str) -> None:
+    """Have ``export`` write the trace (torch opens the name it is given, following links)
+    into a fresh private folder beside ``path``, then rename it over ``path``: a link planted
+    at ``path`` meanwhile (the folder may be shared) is refused (``safeio.UnsafeFileError``)
+    and the file it points at is never touched."""
+    private = tempfile.mkdtemp(prefix=".trace-", dir=os.path.dirname(path) or ".")
+    try:
+        inner = os.path.join(private, "trace.json")
+        export(inner)
+        check_writable_target(path)
+        os.replace(inner, path)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
