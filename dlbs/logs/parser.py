@@ -12,15 +12,12 @@ caller. It must not import ``dlbs.reports``.
 """
 from __future__ import annotations
 
-import gzip
-import io
 import re
-import zlib
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from pytorch_benchmarks.facts import parse_fact
-from safeio import read_capped
+from safeio import read_capped_unpacked
 
 from dlbs.logs.fact_types import type_problem
 
@@ -196,16 +193,7 @@ def read_log_text(source: str) -> str:
     Never blocks (a FIFO or a device named ``*.log`` is refused) and never holds more than
     :data:`MAX_LOG_BYTES`, read or decompressed. Raises ``OSError`` (a damaged gzip stream
     too)."""
-    data = read_capped(source, MAX_LOG_BYTES)
-    if source.endswith(GZIP_SUFFIX):
-        try:
-            with gzip.GzipFile(fileobj=io.BytesIO(data)) as packed:
-                data = packed.read(MAX_LOG_BYTES + 1)
-        except (EOFError, zlib.error, gzip.BadGzipFile) as err:
-            raise OSError(f"damaged gzip file ({err})") from None
-        if len(data) > MAX_LOG_BYTES:
-            raise OSError(f"decompresses to more than {MAX_LOG_BYTES:,} bytes, the most read "
-                          "of a log")
+    data = read_capped_unpacked(source, MAX_LOG_BYTES)
     # surrogateescape: bytes that are not UTF-8 are kept apart, so that the line holding
     # them is dropped (with a warning) instead of read with replacement characters.
     # and line ends as text mode reads them (universal newlines: \r\n and \r end a line)

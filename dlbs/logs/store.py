@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from safeio import atomic_write, check_writable_target
+from safeio import atomic_write, check_writable_target, read_capped_unpacked
 
 from dlbs.errors import LogFormatError, UsageError
 from dlbs.logs.csvcells import CsvWriter, is_escaped, value_text
@@ -157,17 +157,20 @@ def _load(stream: IO[str], fmt: str, path: str) -> list[dict[str, Any]]:
                              "deep") from None
 
 
+#: The most read of a parsed-results file, or decompressed from one (as for a log).
+MAX_RECORDS_BYTES = 256 << 20
+
+
 def read_records(path: str | Path) -> list[dict[str, Any]]:
-    """Read the records of a parsed-results file (format from the name)."""
+    """Read the records of a parsed-results file (format from the name): never blocking (a
+    FIFO is refused) and at most :data:`MAX_RECORDS_BYTES`, read or decompressed."""
     fmt = file_format(path)
     if fmt is None:
         raise LogFormatError(f"'{path}' is not a parsed-results file (use {', '.join(FORMATS)})")
     try:
-        if fmt == ".json.gz":
-            with gzip.open(path, "rt", encoding="utf-8") as stream:
-                return _load(stream, ".json", str(path))
-        with open(path, encoding="utf-8", newline="") as stream:
-            return _load(stream, fmt, str(path))
+        data = read_capped_unpacked(path, MAX_RECORDS_BYTES)
+        text = io.StringIO(data.decode("utf-8"), newline="")
+        return _load(text, ".json" if fmt == ".json.gz" else fmt, str(path))
     except (OSError, EOFError) as err:
         raise LogFormatError(f"cannot read '{path}': {getattr(err, 'strerror', None) or err}") \
             from None

@@ -26,16 +26,20 @@ and what to do, so callers that report ``OSError`` in one line already say it we
 from __future__ import annotations
 
 import errno
+import gzip
+import io
 import os
 import stat
 import tempfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
 __all__ = ["UnsafeFileError", "atomic_write", "atomic_write_bytes", "atomic_write_text",
            "check_writable_target", "file_kind", "open_for_read", "open_for_update",
-           "open_for_write", "read_capped", "read_head", "read_text_capped"]
+           "open_for_write", "read_capped", "read_capped_unpacked", "read_head",
+           "read_text_capped"]
 
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
           (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
@@ -299,3 +303,21 @@ def read_text_capped(path: str | os.PathLike[str], limit: int, *,
                      encoding: str = "utf-8", errors: str = "strict") -> str:
     """:func:`read_capped`, decoded."""
     return read_capped(path, limit).decode(encoding, errors)
+
+
+def read_capped_unpacked(path: str | os.PathLike[str], limit: int) -> bytes:
+    """:func:`read_capped`, then, for a name ending ``.gz``, decompressed: at most ``limit``
+    bytes read and at most ``limit`` bytes decompressed (a gzip bomb is refused with
+    ``EFBIG``; a damaged stream is an ``OSError`` saying so)."""
+    data = read_capped(path, limit)
+    if not os.fspath(path).endswith(".gz"):
+        return data
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as packed:
+            data = packed.read(limit + 1)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+        raise OSError(f"damaged gzip file ({err})") from None
+    if len(data) > limit:
+        raise UnsafeFileError(errno.EFBIG, f"decompresses to more than {limit:,} bytes, the "
+                              "most read from such a file: refusing to read it", path)
+    return data

@@ -41,7 +41,7 @@ from pytorch_benchmarks.facts import iter_facts
 from pytorch_benchmarks.measure import energy, memory
 
 from dlbs.config import load_config_file
-from dlbs.errors import ConfigError
+from dlbs.errors import ConfigError, LogFormatError
 from dlbs.logs.parser import parse_log
 from dlbs.planfile import read_plan
 from dlbs.runner import provenance, sysinfo
@@ -266,6 +266,14 @@ def _log(folder: Path, _: pytest.MonkeyPatch) -> str:
     return result.error
 
 
+def _records(folder: Path, _: pytest.MonkeyPatch) -> str:
+    """A parsed-results file named as an input of logparser or report."""
+    from dlbs.logs.store import read_records
+    with pytest.raises(LogFormatError) as err:
+        read_records(folder / "results.json")
+    return str(err.value)
+
+
 READERS = [
     Reader("config", "c.json", 64 << 20, _config, "over the limit of 64 MiB"),
     Reader("plan", "plan.json", 256 << 20, _plan, "over the limit of 256 MiB"),
@@ -301,6 +309,7 @@ READERS = [
            _sysinfo("meminfo", "MEMINFO"), "truncated"),
     Reader("sys_info-dmi", "dmi/product_name", 4096, _dmi, "kept the readable files"),
     Reader("log", "run.log", 256 << 20, _log, "more than 268,435,456"),
+    Reader("parsed-records", "results.json", 256 << 20, _records, "more than 268,435,456"),
 ]
 
 
@@ -335,7 +344,19 @@ def test_a_gzip_log_that_decompresses_past_the_limit_is_refused(
     result = parse_log(bomb)
     assert result.record is None
     assert result.error == (f"{bomb}: cannot read log: decompresses to more than 1,048,576 "
-                            "bytes, the most read of a log")
+                            "bytes, the most read from such a file: refusing to read it")
+
+
+def test_a_parsed_records_file_that_decompresses_past_the_limit_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gzip
+
+    from dlbs.logs import store
+    monkeypatch.setattr(store, "MAX_RECORDS_BYTES", 1 << 20)
+    bomb = tmp_path / "results.json.gz"
+    bomb.write_bytes(gzip.compress(b" " * (4 << 20)))
+    with pytest.raises(LogFormatError, match="decompresses to more than 1,048,576 bytes"):
+        store.read_records(bomb)
 
 
 # --- energy counters in a real benchmark run ----------------------------------------------------

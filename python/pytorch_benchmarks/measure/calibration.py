@@ -164,10 +164,14 @@ def valid_entry(entry: Any) -> bool:
             and isinstance(size, int) and size in SIZES and entry.get("op") in OPS)
 
 
+#: The most read of the cache (it holds a few hundred bytes a host).
+CACHE_BYTES = 1 << 20
+
+
 def _read_cache(path: Path) -> dict[str, Any]:
     try:  # a link planted at the cache's name is not read (nor written: see _write_cache)
         with os.fdopen(open_for_read(path), encoding="utf-8") as stream:
-            data = json.load(stream)
+            data = json.loads(stream.read(CACHE_BYTES))  # a cut file is not JSON: not cached
         return data if isinstance(data, dict) else {}
     except (OSError, ValueError):
         return {}
