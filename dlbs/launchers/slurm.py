@@ -69,6 +69,20 @@ def max_jobs(exp: Mapping[str, Any]) -> int:
     return max(1, as_int(exp.get("slurm.max_jobs"), 1))
 
 
+def requeue(exp: Mapping[str, Any]) -> bool:
+    """``slurm.requeue``: whether Slurm may requeue the job (``sbatch --requeue``)."""
+    return as_bool(exp.get("slurm.requeue", False))
+
+
+def queue_timeout(exp: Mapping[str, Any]) -> int:
+    """``slurm.queue_timeout`` in seconds (0: no limit); a ValidationError when negative."""
+    seconds = as_int(exp.get("slurm.queue_timeout"), 0)
+    if seconds < 0:
+        raise ValidationError(f"slurm.queue_timeout is {seconds}; give the seconds a job may "
+                              "wait in the queue, or 0 to wait as long as it takes")
+    return seconds
+
+
 def sbatch_options(exp: Mapping[str, Any]) -> list[str]:
     """The ``#SBATCH`` options of ``exp``, each one checked word."""
     nodes = max(1, as_int(exp.get("exp.num_nodes"), 1))
@@ -106,6 +120,7 @@ def build_batch_script(exp: Mapping[str, Any], launch_script: str, end_file: str
     """Return the batch script that runs ``launch_script`` once per node of ``exp`` and then
     writes its exit code to ``end_file``."""
     nodes = max(1, as_int(exp.get("exp.num_nodes"), 1))
+    queue_timeout(exp)
     port = as_int(exp.get("slurm.master_port"), 0)
     if not 0 <= port <= 65535:
         raise ValidationError(f"slurm.master_port is {port}; use 1..65535, or 0 to derive "
