@@ -33,6 +33,18 @@ OPTION_PARAMS: tuple[tuple[str, str], ...] = (
     ("slurm.mem", "--mem"),
 )
 BATCH_SUFFIX = ".sbatch"
+#: sbatch options the runner gives on the command line, where they override any #SBATCH line:
+#: in ``slurm.extra_args`` they would be ignored, so they are refused (with what to use).
+RUNNER_OPTIONS: dict[str, str] = {
+    "--output": "the runner reads the job's output from <log>.part",
+    "-o": "the runner reads the job's output from <log>.part",
+    "--error": "the runner reads the job's errors from <log>.part",
+    "-e": "the runner reads the job's errors from <log>.part",
+    "--open-mode": "the runner appends the job's output to the log's header",
+    "--requeue": "use -Pslurm.requeue=true",
+    "--no-requeue": "it is the default (slurm.requeue=false)",
+    "--parsable": "the runner asks for it",
+}
 
 
 def batch_file_for(log_file: str) -> str:
@@ -60,6 +72,11 @@ def extra_args(exp: Mapping[str, Any]) -> list[str]:
         if not text.startswith("-"):
             raise ValidationError(f"parameter 'slurm.extra_args': {text!r} is not an sbatch "
                                   "option; give options such as --constraint=a100")
+        name = text.split("=", 1)[0] if text.startswith("--") else text[:2]
+        if name in RUNNER_OPTIONS:
+            raise ValidationError(f"parameter 'slurm.extra_args': {name} is set by dlbs on "
+                                  f"sbatch's command line, which overrides it; "
+                                  f"{RUNNER_OPTIONS[name]}")
         options.append(text)
     return options
 

@@ -260,7 +260,8 @@ class SlurmExecutor:
         reason = info.reason if info.reason not in ("", "None") else ""
         if reason and reason != self._reasons.get(job_id):
             self._reasons[job_id] = reason
-            ran = ran or slurmoutput.started_before(job.part, job.offset)  # requeued between two looks at the queue
+            # Requeued between two looks at the queue: its output holds an attempt already.
+            ran = ran or slurmoutput.started_before(job.part, job.offset)
             if ran and job_id not in self._requeued:
                 self._requeued.add(job_id)
                 self.note(job.index, f"requeued: Slurm job {job_id} ({job.log_file.name}) "
@@ -388,14 +389,11 @@ class SlurmExecutor:
         if status is None:
             return (None, None) if info.state == "COMPLETED" or job is None else \
                 slurmoutput.first_failure(job)
-        output = slurmoutput.read_tail(job.part, job.offset) if job is not None else ""
-        node = slurmoutput.failed_node(output)
         reasons = {
             "timeout": f"Slurm ended the job at its time limit ({info.time_limit}; slurm.time)",
-            "cancelled": f"the Slurm job was {info.state.lower()} outside dlbs",
-            "node_failure": (f"node {node} failed during the job" if node else
-                             "a node of the job failed") + f" (Slurm state {info.state}); "
-                             "Slurm did not requeue it (slurm.requeue=false)",
+            "cancelled": (preempted(job) if info.state == "PREEMPTED" else
+                          f"the Slurm job was {info.state.lower()} outside dlbs"),
+            "node_failure": node_failure(info, job),
             "oom": "Slurm killed the job for exceeding its memory (slurm.mem)",
         }
         return status, reasons[status]
@@ -418,3 +416,22 @@ class SlurmExecutor:
 
     def close(self) -> None:
         """Nothing to release: the jobs belong to Slurm (``--detach`` leaves them running)."""
+
+
+def node_failure(info: JobInfo, job: Job | None) -> str:
+    """``node n2 failed during the job (Slurm state NODE_FAIL); ...``: the node srun named."""
+    output = slurmoutput.read_tail(job.part, job.offset) if job is not None else ""
+    node = slurmoutput.failed_node(output)
+    what = f"node {node} failed during the job" if node else "a node of the job failed"
+    if job is not None and not requeue(job.exp):
+        return f"{what} (Slurm state {info.state}); Slurm did not requeue it (slurm.requeue=false)"
+    return f"{what} (Slurm state {info.state})"
+
+
+def preempted(job: Job | None) -> str:
+    """The error of a job that Slurm preempted and did not requeue."""
+    text = ("Slurm preempted the job (a job of a higher-priority partition or QOS took its "
+            "nodes)")
+    if job is not None and not requeue(job.exp):
+        return f"{text}; Slurm did not requeue it (slurm.requeue=false)"
+    return text

@@ -4,12 +4,14 @@ queue, a ``%`` in the log path.
 
 Each test runs ``python -m dlbs`` as a user would, and injects the fault the way an
 administrator or a broken node would: ``scontrol update nodename=n2 state=down`` (node failure),
-``state=drain`` (nothing can start), a launch prefix (``runtime.launcher``) that makes node 1's
-rank exit 3 or kills its worker. No test asserts on a duration: states are polled, with long
+a job of the higher-priority partition ``high`` (preemption), ``state=drain`` (nothing can
+start), a launch prefix (``runtime.launcher``) that makes node 1's rank exit 3 or kills its
+worker. No test asserts on a duration: states are polled, with long
 hang guards only. Every node is put back in service after each test.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -29,11 +31,12 @@ pytestmark = pytest.mark.slurm
 SMALL = ["-Pexp.scheduler=slurm", '-Pexp.gpus=""', "-Pexp.model=deep_mnist",
          "-Pexp.replica_batch=2", "-Pexp.num_batches=2", "-Pexp.num_warmup_batches=1"]
 TWO_NODES = ["-Pexp.num_nodes=2", "-Pexp.timeout=200"]
-#: Attempt 0 of a job prints a fact of its own and waits (to be hit by the node failure);
-#: a later attempt runs the benchmark.
+#: Attempt 0 of a job prints a fact of its own and waits (to be hit by the node failure),
+#: leaving its pid in {pids}/node<N>; a later attempt runs the benchmark.
 FIRST_ATTEMPT_WAITS = """#!/bin/bash
 if [ "${SLURM_RESTART_COUNT:-0}" = 0 ]; then
     echo '__exp.first_attempt_only__="yes"'
+    echo $$ > "{pids}/node$SLURM_NODEID"
     exec sleep 600
 fi
 exec "$@"
@@ -113,6 +116,10 @@ def nodes(slurm: str) -> Iterator[None]:
     wait_for(lambda: idle_nodes() >= {"n1", "n2"}, "both nodes idle before the test")
     yield
     set_nodes("resume", "n1", "n2")  # "invalid node state" for a node already back: fine
+    # A preempting job is let run (it is `true`): cancelled before it starts, it leaves the
+    # main scheduler idle until the next backfill pass (~30 s) and slows the next test.
+    wait_for(lambda: not slurm_cmd("squeue", "-h", "-p", "high", "-o", "%i").stdout.strip(),
+             "the preempting job to end")
     subprocess.run(["scancel", "--user", str(os.getuid())], capture_output=True, check=False)
     wait_for(lambda: idle_nodes() >= {"n1", "n2"}, "both nodes back in service")
 
@@ -129,7 +136,8 @@ def release_requeued(job_id: str) -> None:
 
 def script(tmp_path: Path, text: str) -> str:
     path = tmp_path / "prefix.sh"
-    path.write_text(text)
+    (tmp_path / "pids").mkdir(exist_ok=True)
+    path.write_text(text.replace("{pids}", str(tmp_path / "pids")))
     path.chmod(0o755)
     return f"-Pruntime.launcher={path}"
 
@@ -149,34 +157,60 @@ def running_job(tmp_path: Path, marker: str) -> str:
     return job_id
 
 
-def test_node_failure_without_requeue_is_a_node_failure_naming_the_node(
-        nodes: None, tmp_path: Path) -> None:
+def node_n2_fails(tmp_path: Path) -> None:
+    """n2 goes down, and what ran on it dies with it (on the test cluster n2's slurmd lives on,
+    and would keep the step's processes: a real failed node does not)."""
+    pid_file = tmp_path / "pids" / "node1"
+    wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), "n2's task to run")
+    set_nodes("down", "n2")
+    with contextlib.suppress(ProcessLookupError):  # slurmd may have ended it already
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def a_high_priority_job_preempts(tmp_path: Path) -> None:
+    """A job of the ``high`` partition (PriorityTier 2) asks for both nodes."""
+    slurm_cmd("sbatch", "-p", "high", "-N2", "--exclusive", "--output=/dev/null", "--wrap",
+              "true")
+
+
+@pytest.mark.parametrize("fault,status,error", [
+    pytest.param(node_n2_fails, "node_failure", "node n2 failed during the job (Slurm state "
+                 "NODE_FAIL); Slurm did not requeue it (slurm.requeue=false)", id="node-down"),
+    pytest.param(a_high_priority_job_preempts, "cancelled", "Slurm preempted the job (a job of "
+                 "a higher-priority partition or QOS took its nodes); Slurm did not requeue it "
+                 "(slurm.requeue=false)", id="preempted"),
+])
+def test_without_requeue_a_lost_job_is_a_failure_naming_the_cause(
+        nodes: None, tmp_path: Path, fault: Callable[[Path], None], status: str,
+        error: str) -> None:
     runner = start_dlbs(tmp_path, *TWO_NODES, script(tmp_path, FIRST_ATTEMPT_WAITS),
                         f"-Pexp.log_dir={tmp_path / 'logs'}")
     job_id = running_job(tmp_path, "first_attempt_only")
-    set_nodes("down", "n2")
+    fault(tmp_path)
     _, err = runner.communicate(timeout=180)
     assert runner.returncode == 1, err
     facts = facts_of(the_log(tmp_path / "logs"))
-    assert facts["results.status"] == "node_failure"
-    assert facts["results.error"].startswith("node n2 failed during the job (Slurm state "
-                                             "NODE_FAIL)")
-    assert "slurm.requeue=false" in facts["results.error"]
+    assert (facts["results.status"], facts["results.error"]) == (status, error)
     assert facts["results.slurm_restarts"] == 0 and facts["results.slurm_job_id"] == int(job_id)
-    assert "node_failure: " in err and "node n2 failed" in err
+    assert f"{status}: " in err and error in err
     batch = the_log(tmp_path / "logs").with_suffix(".sbatch").read_text()
     assert "--no-requeue" in batch  # the comment says how it was submitted
-    assert not jobs()
+    assert job_field(job_id, "Requeue") == "0"
 
 
-def test_requeued_job_records_each_attempt_apart(nodes: None, tmp_path: Path) -> None:
+@pytest.mark.parametrize("fault", [
+    pytest.param(node_n2_fails, id="node-down"),
+    pytest.param(a_high_priority_job_preempts, id="preempted"),
+])
+def test_requeued_job_records_each_attempt_apart(nodes: None, tmp_path: Path,
+                                                 fault: Callable[[Path], None]) -> None:
     runner = start_dlbs(tmp_path, *TWO_NODES, script(tmp_path, FIRST_ATTEMPT_WAITS),
                         "-Pslurm.requeue=true", f"-Pexp.log_dir={tmp_path / 'logs'}")
     job_id = running_job(tmp_path, "first_attempt_only")
-    set_nodes("down", "n2")
+    fault(tmp_path)
     wait_for(lambda: job_field(job_id, "Restarts") == "1", "Slurm to requeue the job")
     set_nodes("resume", "n2")
-    wait_for(lambda: idle_nodes() >= {"n1", "n2"}, "n2 back in service")
+    wait_for(lambda: idle_nodes() >= {"n1", "n2"}, "both nodes free again")
     release_requeued(job_id)
     _, err = runner.communicate(timeout=240)
     assert runner.returncode == 0, err

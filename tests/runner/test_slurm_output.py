@@ -303,3 +303,17 @@ def test_progress_notes_reach_the_stream_and_the_file(tmp_path: Path) -> None:
     assert "pending: Slurm job 7 (x.log): Resources\n" in stream.getvalue()
     current = json.loads((tmp_path / "p.json").read_text())["current"]
     assert current["note"] == "pending: Slurm job 7 (x.log): Resources"
+
+
+@pytest.mark.parametrize("option,hint", [
+    ("--requeue", "use -Pslurm.requeue=true"), ("--no-requeue", "it is the default"),
+    ("--output=/x/%j.out", "reads the job's output"), ("-e/x.err", "reads the job's errors"),
+    ("--open-mode=truncate", "appends the job's output"),
+])
+def test_extra_args_that_the_command_line_would_override_are_refused(option: str,
+                                                                     hint: str) -> None:
+    from dlbs.errors import ValidationError
+    from dlbs.launchers.slurm import extra_args
+    with pytest.raises(ValidationError, match="is set by dlbs on sbatch's command line") as err:
+        extra_args({"slurm.extra_args": ["--constraint=a100", option]})
+    assert hint in str(err.value) and "\n" not in str(err.value)
