@@ -9,7 +9,9 @@
 #   bash .ci/slurm-cluster.sh start DIR
 #       install if needed, then start munged, slurmctld and two slurmd ("nodes" n1 and n2, both
 #       on 127.0.0.1 with distinct ports) whose configuration, key, sockets, pid files, spool
-#       and logs all live under DIR. Waits until both nodes are idle (60 s max). Prints, and
+#       and logs all live under DIR. Partitions: debug (the default) and high, both on n1 and
+#       n2; a job of high preempts those of debug (requeued when they allow it, else ended),
+#       for the tests of preemption. Waits until both nodes are idle (60 s max). Prints, and
 #       writes to DIR/slurm.env:
 #           export SLURM_CONF=DIR/slurm.conf
 #           export DLBS_SLURM_DIR=DIR
@@ -68,7 +70,7 @@ JobCompType=jobcomp/none
 MpiDefault=none
 ReturnToService=2
 SchedulerType=sched/backfill
-SchedulerParameters=sched_interval=1
+SchedulerParameters=sched_interval=1,bf_interval=1
 MinJobAge=600
 KillWait=5
 InactiveLimit=0
@@ -77,7 +79,10 @@ SlurmctldTimeout=30
 MessageTimeout=20
 NodeName=n1 NodeAddr=127.0.0.1 NodeHostname=${host} Port=$((port + 1)) CPUs=${cpus} RealMemory=4000 State=UNKNOWN
 NodeName=n2 NodeAddr=127.0.0.1 NodeHostname=${host} Port=$((port + 2)) CPUs=${cpus} RealMemory=4000 State=UNKNOWN
-PartitionName=debug Nodes=n1,n2 Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
+PreemptType=preempt/partition_prio
+PreemptMode=REQUEUE
+PartitionName=debug Nodes=n1,n2 Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO PriorityTier=1
+PartitionName=high Nodes=n1,n2 Default=NO MaxTime=INFINITE State=UP OverSubscribe=NO PriorityTier=2
 EOF
     : >"$dir/cgroup.conf"
 }

@@ -28,7 +28,7 @@ from dlbs.engine.model import shown
 OWN_CHECKS = frozenset({"exp.target_precision", "exp.max_time"})
 #: Parameters given in seconds: a value over the range says so in days too.
 SECONDS = frozenset({"exp.timeout", "exp.max_time", "runtime.kill_grace", "monitor.frequency",
-                     "exp.max_batch_time", "exp.rendezvous_timeout"})
+                     "exp.max_batch_time", "exp.rendezvous_timeout", "slurm.queue_timeout"})
 DAY_S = 24 * 3600
 
 

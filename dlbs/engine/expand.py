@@ -29,10 +29,10 @@ from dlbs.errors import ExpansionError
 #: default log name, derived from them) are left out too.
 #: Run control that does not change what is measured is left out too: ``exp.ignore_past_errors``,
 #: ``exp.sys_info`` (what is recorded) and the Slurm job's limits and bookkeeping (``slurm.time``, ``slurm.max_jobs``,
-#: ``slurm.master_port``; ``slurm.gpus_per_node`` follows ``exp.gpus``, which is hashed), and
-#: where a manual multi-node run meets and how long it waits there
-#: (``pytorch.distributed_rendezvous``, ``exp.rendezvous_timeout``: another port is the same
-#: experiment; the node's rank, which names its log, is hashed when it is not 0).
+#: ``slurm.master_port``, ``slurm.requeue``, ``slurm.queue_timeout``; ``slurm.gpus_per_node``
+#: follows ``exp.gpus``, which is hashed), and where a manual multi-node run meets and how long
+#: it waits there (``pytorch.distributed_rendezvous``, ``exp.rendezvous_timeout``: another port
+#: is the same experiment; the node's rank, which names its log, is hashed when it is not 0).
 #: So are ``exp.status_msg`` (a note on ``exp.status``) and DLBS's launch plumbing, which dlbs
 #: declares so that DLBS's configs and plans resolve but never uses (``UNUSED_DLBS_PARAMETERS``).
 UNUSED_DLBS_PARAMETERS = frozenset({
@@ -45,6 +45,7 @@ ID_EXCLUDED = frozenset({"exp.id", "exp.log_dir", "exp.log_file", "exp.status", 
                          "exp.repeat", "exp.repeat_index", "exp.repeat_suffix",
                          "exp.ignore_past_errors", "exp.sys_info", "slurm.time", "slurm.max_jobs",
                          "slurm.master_port", "slurm.gpus_per_node",
+                         "slurm.requeue", "slurm.queue_timeout",
                          "pytorch.distributed_rendezvous", "exp.rendezvous_timeout",
                          "exp.status_msg",
                          *UNUSED_DLBS_PARAMETERS})

@@ -33,6 +33,18 @@ OPTION_PARAMS: tuple[tuple[str, str], ...] = (
     ("slurm.mem", "--mem"),
 )
 BATCH_SUFFIX = ".sbatch"
+#: sbatch options the runner gives on the command line, where they override any #SBATCH line:
+#: in ``slurm.extra_args`` they would be ignored, so they are refused (with what to use).
+RUNNER_OPTIONS: dict[str, str] = {
+    "--output": "the runner reads the job's output from <log>.part",
+    "-o": "the runner reads the job's output from <log>.part",
+    "--error": "the runner reads the job's errors from <log>.part",
+    "-e": "the runner reads the job's errors from <log>.part",
+    "--open-mode": "the runner appends the job's output to the log's header",
+    "--requeue": "use -Pslurm.requeue=true",
+    "--no-requeue": "it is the default (slurm.requeue=false)",
+    "--parsable": "the runner asks for it",
+}
 
 
 def batch_file_for(log_file: str) -> str:
@@ -60,6 +72,11 @@ def extra_args(exp: Mapping[str, Any]) -> list[str]:
         if not text.startswith("-"):
             raise ValidationError(f"parameter 'slurm.extra_args': {text!r} is not an sbatch "
                                   "option; give options such as --constraint=a100")
+        name = text.split("=", 1)[0] if text.startswith("--") else text[:2]
+        if name in RUNNER_OPTIONS:
+            raise ValidationError(f"parameter 'slurm.extra_args': {name} is set by dlbs on "
+                                  f"sbatch's command line, which overrides it; "
+                                  f"{RUNNER_OPTIONS[name]}")
         options.append(text)
     return options
 
@@ -67,6 +84,20 @@ def extra_args(exp: Mapping[str, Any]) -> list[str]:
 def max_jobs(exp: Mapping[str, Any]) -> int:
     """``slurm.max_jobs`` (at least 1)."""
     return max(1, as_int(exp.get("slurm.max_jobs"), 1))
+
+
+def requeue(exp: Mapping[str, Any]) -> bool:
+    """``slurm.requeue``: whether Slurm may requeue the job (``sbatch --requeue``)."""
+    return as_bool(exp.get("slurm.requeue", False))
+
+
+def queue_timeout(exp: Mapping[str, Any]) -> int:
+    """``slurm.queue_timeout`` in seconds (0: no limit); a ValidationError when negative."""
+    seconds = as_int(exp.get("slurm.queue_timeout"), 0)
+    if seconds < 0:
+        raise ValidationError(f"slurm.queue_timeout is {seconds}; give the seconds a job may "
+                              "wait in the queue, or 0 to wait as long as it takes")
+    return seconds
 
 
 def sbatch_options(exp: Mapping[str, Any]) -> list[str]:
@@ -106,6 +137,7 @@ def build_batch_script(exp: Mapping[str, Any], launch_script: str, end_file: str
     """Return the batch script that runs ``launch_script`` once per node of ``exp`` and then
     writes its exit code to ``end_file``."""
     nodes = max(1, as_int(exp.get("exp.num_nodes"), 1))
+    queue_timeout(exp)
     port = as_int(exp.get("slurm.master_port"), 0)
     if not 0 <= port <= 65535:
         raise ValidationError(f"slurm.master_port is {port}; use 1..65535, or 0 to derive "

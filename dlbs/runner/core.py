@@ -73,6 +73,8 @@ class Ending:
     ``stopped`` names a stop decided outside the benchmark (``timeout``, ``interrupted``, or a
     scheduler's verdict such as ``cancelled``/``node_failure``): it is the final status.
     ``facts`` go into the trailer; ``duration`` replaces the runner's own clock when set.
+    ``warning`` is a line for the run summary about a job that needs a second look whatever
+    its status (e.g. Slurm requeued it).
     """
 
     exit_code: int | None
@@ -80,6 +82,7 @@ class Ending:
     facts: list[tuple[str, Any]] = field(default_factory=list)
     duration: float | None = None
     error: str | None = None
+    warning: str | None = None
 
 
 class Executor(Protocol):
@@ -115,6 +118,7 @@ class Outcome:
     duration: float | None = None
     log_file: str | None = None
     error: str | None = None  # the one-line reason of a failure, or why it was skipped
+    warning: str | None = None  # said in the summary whatever the status (Ending.warning)
 
 
 @dataclass
@@ -155,6 +159,7 @@ class Summary:
             head += f"; {self.halted}, {self.total - ran} not started"
         lines = [head] + [f"  {o.status}: {o.log_file}" + (f": {o.error}" if o.error else "")
                           for o in self.failures]
+        lines += [f"  warning: {o.log_file}: {o.warning}" for o in self.outcomes if o.warning]
         skipped = [o for o in self.outcomes if o.status == "skipped"]
         kinds = Counter((o.error or "skipped").split(" (")[0] for o in skipped
                         if not (o.error or "").startswith(OOM_SKIP))
@@ -201,6 +206,9 @@ class Runner:
         """Run every experiment in order; return the summary (never raises for one failure)."""
         summary = Summary(total=len(experiments))
         progress = Progress(summary.total, self.progress_file, self.err, self.bar)
+        attach = getattr(self.executor, "attach_note", None)  # news while it waits (Slurm)
+        if attach is not None:
+            attach(progress.note)
         locks = self._locks = FolderLocks(log_folders(experiments))
         try:
             locks.acquire()  # one runner per log folder
@@ -448,14 +456,15 @@ class Runner:
         try:
             check_log_paths(job.exp)  # a sub-folder swapped for a link while it ran
             status, error = write_trailer(job, ending, duration, self._stop)
-            kept = self._settle(job.part, job.log_file, interrupted=status == "interrupted")
+            kept = self._settle(job.part, job.log_file,
+                                interrupted=status in runlog.RERUN_STATUSES)
         except UnsafeFileError as err:  # its .part was replaced by a link meanwhile
             return refused(job.exp, err)
         except OSError as err:
             return self._write_failed(job.exp, f"cannot write the log {job.log_file}: "
                                                f"{err.strerror or err}")
         self._write_failures = 0
-        return Outcome(status, duration, str(kept), error)
+        return Outcome(status, duration, str(kept), error, warning=ending.warning)
 
     @staticmethod
     def _settle(part: Path, log_file: Path, interrupted: bool) -> Path:

@@ -46,6 +46,9 @@ def check_slurm(experiments: Sequence[Mapping[str, Any]]) -> None:
             build_batch_script(exp, "launch.sh", "end")
         except DLBSError as err:
             raise ValidationError(f"experiment {index}: {err}") from None
+        problem = slurmctl.filename_problem(str(exp.get("exp.log_file") or ""))
+        if problem:
+            raise ValidationError(f"experiment {index}: {problem}")
     if len({max_jobs(e) for e in exps}) > 1:
         raise ValidationError("slurm.max_jobs differs between experiments; it bounds the "
                               "whole sweep, so give it one value")

@@ -5,7 +5,7 @@ and ``os.replace``, so a reader never sees half of it. Its keys: ``state`` (runn
 interrupted, refused, error: the runner stopped on an error), ``total``, ``done`` (finished ok), ``failed``, ``skipped``,
 ``simulated``, ``submitted`` (Slurm jobs left running by ``--detach``), ``left``, ``current``
 (index, model, log_file of the running experiment, the latest started when several run, or
-null), ``elapsed_s``, ``eta_s`` (null until one experiment has run), ``started_at``,
+null; ``note``: its latest news, such as a Slurm job's pending reason), ``elapsed_s``, ``eta_s`` (null until one experiment has run), ``started_at``,
 ``updated_at``, ``history`` (the last 20 experiments dealt with: index, model, log_file, status, duration_s,
 ended_at; model and log_file are null for those skipped without starting).
 """
@@ -104,6 +104,18 @@ class Progress:
         elif key in ("done", "failed", "submitted"):
             took = f" in {duration:.1f} s" if duration is not None else ""
             self._line(f"[{index + 1}/{self.total}] {status}{took} | {self._summary()}")
+        self._update_file()
+
+    def note(self, index: int, text: str) -> None:
+        """News of a running experiment (a Slurm job's pending reason): one line on the stream
+        (above the bar), and ``note`` of its entry in ``current``."""
+        running = self._running.get(index)
+        if running is not None:
+            running["note"] = text
+        if self._bar is not None:
+            self._bar.write(text, file=self.stream)
+        else:
+            self._line(text)
         self._update_file()
 
     def close(self, state: str) -> None:

@@ -43,6 +43,11 @@ from dlbs.logs.parser import (
 )
 
 PART_SUFFIX = ".part"
+#: Statuses of a complete log whose experiment did not get to run to its end, so it runs again
+#: under every ``exp.rerun`` policy (and never replaces a complete older log):
+#: ``interrupted`` (Ctrl-C, SIGTERM) and ``pending_timeout`` (a Slurm job that waited in the
+#: queue past ``slurm.queue_timeout`` and was cancelled before it started).
+RERUN_STATUSES = ("interrupted", "pending_timeout")
 RERUN_POLICIES = ("never", "onfail", "always")
 TAIL_BYTES = 256 * 1024
 #: The short tail read first (see :func:`read_tail_facts`).
@@ -98,7 +103,7 @@ def classify_log(path: Path) -> tuple[LogState, str]:
     facts = read_tail_facts(path)
     status = facts.get("results.status")
     if TRAILER_KEY in facts:
-        if status == "interrupted":
+        if status in RERUN_STATUSES:
             return LogState.INCOMPLETE, str(status)
         return (LogState.OK if status == "ok" else LogState.FAILED), str(status or "")
     parsed = parse_log(path)

@@ -13,6 +13,14 @@
 - ``slurm.max_jobs`` bounds the jobs in flight. With ``--detach`` nobody waits, so the bound is
   kept by Slurm itself: jobs are submitted in ``max_jobs`` chains, each job depending on the
   end of the one before it in its chain (``--dependency=afterany``).
+- While a job waits in the queue, its pending reason is told (``note``) each time it changes;
+  ``slurm.queue_timeout`` seconds pending (a dependency aside) cancel it: ``pending_timeout``.
+- Jobs are submitted ``--no-requeue`` unless ``slurm.requeue=true``. A job Slurm requeued
+  anyway ends with ``results.slurm_restarts`` > 0, the output of its earlier attempts set
+  aside (``<log>.attempt1``...: see ``dlbs.runner.slurmoutput``), a warning in
+  ``exp.warnings`` and in the run summary.
+- A multi-node job that failed names the rank that failed first and how (srun's report of its
+  tasks, torchrun's root cause), not the exit code of a rank srun stopped because of it.
 
 How a job's end becomes ``results.status`` (the benchmark's own facts decide when the job ran
 to its end):
@@ -23,8 +31,9 @@ Slurm state           ``results.status``
 COMPLETED             the benchmark's status (``ok``...), as for a local run
 FAILED                the benchmark's status when it wrote one (``oom``...), else ``failure``
 TIMEOUT, DEADLINE     ``timeout`` (Slurm's time limit, ``slurm.time``)
-CANCELLED             ``timeout`` / ``interrupted`` when this runner cancelled it for
-                      ``exp.timeout`` / Ctrl-C, else ``cancelled`` (scancel by someone else)
+CANCELLED             ``timeout`` / ``interrupted`` / ``pending_timeout`` when this runner
+                      cancelled it for ``exp.timeout`` / Ctrl-C / ``slurm.queue_timeout``,
+                      else ``cancelled`` (scancel by someone else)
 PREEMPTED             ``cancelled``
 NODE_FAIL, BOOT_FAIL  ``node_failure``
 OUT_OF_MEMORY         ``oom``
@@ -34,6 +43,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -42,8 +52,14 @@ from typing import Any
 from safeio import atomic_write_text, check_writable_target, open_for_read
 
 from dlbs.errors import DLBSError, RunError
-from dlbs.launchers.slurm import batch_file_for, build_batch_script, end_file_for
-from dlbs.runner import runlog, slurmctl
+from dlbs.launchers.slurm import (
+    batch_file_for,
+    build_batch_script,
+    end_file_for,
+    queue_timeout,
+    requeue,
+)
+from dlbs.runner import runlog, slurmctl, slurmoutput
 from dlbs.runner.core import Ending, Job
 from dlbs.runner.slurmctl import JobInfo
 
@@ -60,6 +76,16 @@ STATE_STATUS = {
     "NODE_FAIL": "node_failure", "BOOT_FAIL": "node_failure", "OUT_OF_MEMORY": "oom",
     "CANCELLED": "cancelled",
 }
+#: Job states of a job waiting in the queue (a requeued job passes through the REQUEUE ones).
+PENDING_STATES = frozenset({"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED"})
+#: Pending reasons that are the plan's own order, not a wait for resources: not counted by
+#: ``slurm.queue_timeout`` (jobs of a ``--detach`` chain wait for the one before them).
+ORDER_REASONS = ("Dependency",)
+
+
+def print_note(index: int, text: str) -> None:
+    """Where an executor's news go when no progress display is attached: stderr."""
+    print(text, file=sys.stderr, flush=True)
 
 
 def job_file(log_file: str | Path) -> Path:
@@ -102,6 +128,15 @@ class SlurmExecutor:
         self._stop: str | None = None
         self._silent_since: float | None = None
         self._clock = clock
+        self._pending_since: dict[str, float] = {}  # job id -> since when it waits (clock)
+        self._reasons: dict[str, str] = {}  # job id -> the pending reason last told
+        self._requeued: set[str] = set()  # jobs told to be requeued
+        #: Told of a pending reason or a requeue: (index of the experiment, one line).
+        self.note: Callable[[int, str], None] = print_note
+
+    def attach_note(self, note: Callable[[int, str], None]) -> None:
+        """Tell pending reasons and requeues to ``note`` (the runner's progress display)."""
+        self.note = note
 
     # -- submitting --------------------------------------------------------------------------
     def start(self, job: Job) -> None:
@@ -118,7 +153,8 @@ class SlurmExecutor:
             raise RunError(str(err)) from None
         atomic_write_text(batch, text, mode=0o755)
         dependency = self._chains[self._next_chain] if self.detached else None
-        job_id = slurmctl.submit(str(batch.resolve()), str(job.part.resolve()), dependency)
+        job_id = slurmctl.submit(str(batch.resolve()), str(job.part.resolve()), dependency,
+                                 requeue=requeue(job.exp))
         if self.detached:
             self._chains[self._next_chain] = job_id
             self._next_chain = (self._next_chain + 1) % self.max_jobs
@@ -176,7 +212,7 @@ class SlurmExecutor:
                     return [self._finish(job_id) for job_id in ended]
                 if cancel_deadline is not None and self._clock() > cancel_deadline:
                     return [self._finish(job_id) for job_id in list(self._jobs)]
-                self._enforce_timeouts(states)
+                self._watch(states)
                 next_query = self._clock() + QUEUE_POLL_S
             time.sleep(FILE_POLL_S)
 
@@ -202,16 +238,49 @@ class SlurmExecutor:
         return any(Path(end_file_for(str(job.log_file))).exists()
                    for job in self._jobs.values())
 
-    def _enforce_timeouts(self, states: Mapping[str, JobInfo]) -> None:
+    def _watch(self, states: Mapping[str, JobInfo]) -> None:
+        """Follow the jobs in flight: pending reasons and ``slurm.queue_timeout`` while they
+        wait, ``exp.timeout`` while they run (counted afresh for each attempt)."""
         now = self._clock()
         for job_id, info in states.items():
-            if info.state != "RUNNING" or job_id not in self._jobs:
+            if job_id not in self._jobs:
                 continue
-            since = self._running_since.setdefault(job_id, now)
-            timeout = float(self._jobs[job_id].exp.get("exp.timeout", 0) or 0)
-            if timeout > 0 and now - since > timeout and job_id not in self._cancelled:
-                self._cancelled[job_id] = "timeout"
-                slurmctl.cancel([job_id])
+            if info.state in PENDING_STATES:
+                self._while_pending(job_id, info, now)
+            elif info.state == "RUNNING":
+                self._while_running(job_id, now)
+
+    def _while_pending(self, job_id: str, info: JobInfo, now: float) -> None:
+        job = self._jobs[job_id]
+        # A pending job has no end: an end file is an earlier attempt's (Slurm requeued it).
+        Path(end_file_for(str(job.log_file))).unlink(missing_ok=True)
+        ran = self._running_since.pop(job_id, None) is not None
+        reason = info.reason if info.reason not in ("", "None") else ""
+        if reason and reason != self._reasons.get(job_id):
+            self._reasons[job_id] = reason
+            # Requeued between two looks at the queue: its output holds an attempt already.
+            ran = ran or slurmoutput.started_before(job.part, job.offset)
+            if ran and job_id not in self._requeued:
+                self._requeued.add(job_id)
+                self.note(job.index, f"requeued: Slurm job {job_id} ({job.log_file.name}) "
+                                     "is back in the queue; the log keeps its last attempt")
+            self.note(job.index, f"pending: Slurm job {job_id} ({job.log_file.name}): {reason}")
+        if reason.startswith(ORDER_REASONS):
+            self._pending_since.pop(job_id, None)
+            return
+        since = self._pending_since.setdefault(job_id, now)
+        limit = queue_timeout(job.exp)
+        if limit > 0 and now - since > limit and job_id not in self._cancelled:
+            self._cancelled[job_id] = "pending_timeout"
+            slurmctl.cancel([job_id])
+
+    def _while_running(self, job_id: str, now: float) -> None:
+        self._pending_since.pop(job_id, None)
+        since = self._running_since.setdefault(job_id, now)
+        timeout = float(self._jobs[job_id].exp.get("exp.timeout", 0) or 0)
+        if timeout > 0 and now - since > timeout and job_id not in self._cancelled:
+            self._cancelled[job_id] = "timeout"
+            slurmctl.cancel([job_id])
 
     def _cancel_all(self, reason: str) -> None:
         for job_id in self._jobs:
@@ -221,7 +290,10 @@ class SlurmExecutor:
     def _finish(self, job_id: str) -> tuple[Job, Ending]:
         job = self._jobs.pop(job_id)
         self._running_since.pop(job_id, None)
+        self._pending_since.pop(job_id, None)
         ending = self._ending(job)
+        self._reasons.pop(job_id, None)
+        self._requeued.discard(job_id)
         return job, ending
 
     def _ending(self, job: Job) -> Ending:
@@ -230,16 +302,62 @@ class SlurmExecutor:
         info = slurmctl.end_info(job_id)
         job_file(job.log_file).unlink(missing_ok=True)
         Path(end_file_for(str(job.log_file))).unlink(missing_ok=True)
+        attempts, unsplit = self._set_aside(job, info.restarts if info else None)
         facts: list[tuple[str, Any]] = [("results.slurm_job_id", int(job_id))]
         if info is None:
-            return self._lost(job, job_id, facts)
-        facts += [("results.nodes", info.nodes), ("results.slurm_state", info.state),
-                  ("results.slurm_start_time", info.start_time),
-                  ("results.slurm_end_time", info.end_time)]
-        stopped, error = self._verdict(job_id, info)
-        code = info.exit_code if not info.signal else -info.signal
-        return Ending(exit_code=code, stopped=stopped, facts=facts, duration=info.elapsed,
-                      error=error)
+            ending = self._lost(job, job_id, facts)
+        else:
+            facts += [("results.nodes", info.nodes), ("results.slurm_state", info.state),
+                      ("results.slurm_start_time", info.start_time),
+                      ("results.slurm_end_time", info.end_time)]
+            stopped, error = self._verdict(job_id, info, job)
+            if not attempts.last_started and stopped is None:
+                stopped, error = "failure", (
+                    f"the last attempt of the requeued Slurm job (restart {info.restarts}) "
+                    f"never started its batch script (Slurm state {info.state}, exit code "
+                    f"{info.exit_code}; Slurm's reason is in slurmctld's log)")
+            code = info.exit_code if not info.signal else -info.signal
+            ending = Ending(exit_code=code, stopped=stopped, facts=facts,
+                            duration=info.elapsed, error=error)
+        restarts = max(info.restarts if info else 0, len(attempts.aside))
+        if info is not None or restarts:
+            ending.facts.append(("results.slurm_restarts", restarts))
+        if restarts:
+            self._warn_restarts(job, ending, restarts, attempts.aside, unsplit)
+        return ending
+
+    @staticmethod
+    def _set_aside(job: Job, restarts: int | None) -> tuple[slurmoutput.Attempts, str]:
+        """Move the output of a requeued job's earlier attempts out of the log (see
+        ``slurmoutput.set_aside_attempts``), and why nothing was moved when it could not be."""
+        try:
+            return slurmoutput.set_aside_attempts(job.log_file, job.part, job.offset,
+                                                  restarts), ""
+        except OSError as err:
+            return slurmoutput.Attempts([]), f"they could not be set aside: {err.strerror or err}"
+
+    @staticmethod
+    def _warn_restarts(job: Job, ending: Ending, restarts: int, aside: list[Path],
+                       unsplit: str) -> None:
+        """Say in ``exp.warnings`` and the run summary that Slurm ran the job more than once,
+        and where each attempt's output is."""
+        times = "once" if restarts == 1 else f"{restarts} times"
+        if aside:
+            where = ("this log holds the last attempt only; earlier attempts' output: "
+                     + ", ".join(path.name for path in aside))
+        else:
+            where = ("every attempt's output is in this log, and facts of an earlier one may "
+                     f"be in the record ({unsplit or 'the attempts are not marked'})")
+        text = (f"Slurm requeued this job {times} (node failure, preemption or scontrol "
+                f"requeue; results.slurm_restarts={restarts}): {where}")
+        earlier = [value for key, value in ending.facts if key == "exp.warnings"]
+        if earlier:
+            warnings = earlier[-1]
+        else:
+            warnings = runlog.read_output_facts(job.part, job.offset).get("exp.warnings") or []
+        warnings = warnings if isinstance(warnings, list) else [str(warnings)]
+        ending.facts.append(("exp.warnings", [*warnings, text]))
+        ending.warning = text
 
     @staticmethod
     def _lost(job: Job, job_id: str, facts: list[tuple[str, Any]]) -> Ending:
@@ -261,22 +379,37 @@ class SlurmExecutor:
         return Ending(exit_code=None, stopped="interrupted", facts=facts,
                       error=f"{lost}; the benchmark did not finish, so it counts as interrupted")
 
-    def _verdict(self, job_id: str, info: JobInfo) -> tuple[str | None, str | None]:
-        """(stopped, error) of an ended job: None, None when the benchmark's facts decide."""
+    def _verdict(self, job_id: str, info: JobInfo,
+                 job: Job | None = None) -> tuple[str | None, str | None]:
+        """(stopped, error) of an ended job: None, None when the benchmark's facts decide.
+        ``job`` gives its output, read for the node that failed or the rank that failed first."""
         ours = self._cancelled.pop(job_id, None)
         if info.state == "CANCELLED" and ours:
-            return ours, (None if ours == "interrupted" else
-                          "timed out (exp.timeout); dlbs cancelled the Slurm job")
+            return ours, self._why_we_cancelled(ours, job_id, job)
         status = STATE_STATUS.get(info.state)
         if status is None:
-            return None, None
+            return (None, None) if info.state == "COMPLETED" or job is None else \
+                slurmoutput.first_failure(job)
         reasons = {
             "timeout": f"Slurm ended the job at its time limit ({info.time_limit}; slurm.time)",
-            "cancelled": f"the Slurm job was {info.state.lower()} outside dlbs",
-            "node_failure": f"a node of the job failed (Slurm state {info.state})",
+            "cancelled": (preempted(job) if info.state == "PREEMPTED" else
+                          f"the Slurm job was {info.state.lower()} outside dlbs"),
+            "node_failure": node_failure(info, job),
             "oom": "Slurm killed the job for exceeding its memory (slurm.mem)",
         }
         return status, reasons[status]
+
+    def _why_we_cancelled(self, why: str, job_id: str, job: Job | None) -> str | None:
+        """The error of a job this runner cancelled (None for Ctrl-C: the signal says it)."""
+        if why == "interrupted":
+            return None
+        if why == "pending_timeout":
+            limit = queue_timeout(job.exp) if job is not None else 0
+            reason = self._reasons.get(job_id) or "none given"
+            return (f"still pending after {limit} s in the queue (slurm.queue_timeout), Slurm's "
+                    f"reason: {reason}; dlbs cancelled the job, and the next run of the plan "
+                    "submits it again")
+        return "timed out (exp.timeout); dlbs cancelled the Slurm job"
 
     def stop(self, reason: str) -> None:
         """From a signal handler: remember; ``wait`` cancels the jobs in flight."""
@@ -284,3 +417,22 @@ class SlurmExecutor:
 
     def close(self) -> None:
         """Nothing to release: the jobs belong to Slurm (``--detach`` leaves them running)."""
+
+
+def node_failure(info: JobInfo, job: Job | None) -> str:
+    """``node n2 failed during the job (Slurm state NODE_FAIL); ...``: the node srun named."""
+    output = slurmoutput.read_tail(job.part, job.offset) if job is not None else ""
+    node = slurmoutput.failed_node(output)
+    what = f"node {node} failed during the job" if node else "a node of the job failed"
+    if job is not None and not requeue(job.exp):
+        return f"{what} (Slurm state {info.state}); Slurm did not requeue it (slurm.requeue=false)"
+    return f"{what} (Slurm state {info.state})"
+
+
+def preempted(job: Job | None) -> str:
+    """The error of a job that Slurm preempted and did not requeue."""
+    text = ("Slurm preempted the job (a job of a higher-priority partition or QOS took its "
+            "nodes)")
+    if job is not None and not requeue(job.exp):
+        return f"{text}; Slurm did not requeue it (slurm.requeue=false)"
+    return text

@@ -36,6 +36,7 @@ class JobInfo:
     time_limit: str = ""
     start_time: str = ""  # as the scheduler gives it (ISO, seconds)
     end_time: str = ""
+    restarts: int = 0  # times Slurm requeued the job (node failure, preemption, scontrol)
 
     @property
     def active(self) -> bool:
@@ -60,9 +61,40 @@ def run(argv: Sequence[str], timeout: float = TIMEOUT_S) -> str:
     return proc.stdout
 
 
-def submit(script: str, output: str, dependency: str | None = None) -> str:
-    """``sbatch`` a batch script with its output appended to ``output``; return the job id."""
-    argv = ["sbatch", "--parsable", f"--output={output}", "--open-mode=append"]
+def filename_problem(path: str) -> str | None:
+    """Why ``path`` cannot be named to ``sbatch --output`` exactly, or None.
+
+    Slurm reads that option as a pattern: ``%j``, ``%x``... are expanded (``%%`` is a ``%``,
+    see :func:`filename_pattern`), and a backslash anywhere makes it drop every backslash and
+    expand nothing, so no pattern names a path that holds one."""
+    if "\\" in path:
+        return (f"the log path '{path}' holds a backslash, which sbatch's --output cannot name "
+                "(Slurm drops every backslash of it); use an exp.log_dir and exp.log_file "
+                "without '\\'")
+    return None
+
+
+def filename_pattern(path: str) -> str:
+    """``path`` as an sbatch filename pattern that names exactly it (``%`` doubled); a
+    RunError when no pattern can (:func:`filename_problem`)."""
+    problem = filename_problem(path)
+    if problem:
+        raise RunError(problem)
+    return path.replace("%", "%%")
+
+
+def submit(script: str, output: str, dependency: str | None = None,
+           requeue: bool = False) -> str:
+    """``sbatch`` a batch script with its output and errors appended to the file ``output``
+    (a literal path: its ``%`` are escaped); return the job id.
+
+    These options are given on the command line, where neither an ``#SBATCH`` line nor the
+    user's ``SBATCH_*`` environment (``SBATCH_ERROR``, ``SBATCH_REQUEUE``...) overrides them:
+    the runner reads the job's whole output from that file, and a job Slurm may requeue
+    (``--requeue``, ``slurm.requeue``) runs more than once into it."""
+    pattern = filename_pattern(output)
+    argv = ["sbatch", "--parsable", f"--output={pattern}", f"--error={pattern}",
+            "--open-mode=append", "--requeue" if requeue else "--no-requeue"]
     if dependency:
         argv.append(f"--dependency=afterany:{dependency}")
     text = run([*argv, script]).strip()
@@ -114,25 +146,31 @@ def _from_scontrol(job_id: str) -> JobInfo | None:
                    exit_code=code, signal=sig, reason=fields.get("Reason", ""),
                    elapsed=_span(fields.get("StartTime", ""), fields.get("EndTime", "")),
                    time_limit=fields.get("TimeLimit", ""), start_time=fields.get("StartTime", ""),
-                   end_time=fields.get("EndTime", ""))
+                   end_time=fields.get("EndTime", ""),
+                   restarts=int(fields.get("Restarts", "")) if fields.get("Restarts", "").isdigit()
+                   else 0)
 
 
 def _from_sacct(job_id: str) -> JobInfo | None:
+    """The job's last attempt from ``sacct``; ``-D`` lists each attempt of a requeued job
+    (one line each), so the lines before the last count its restarts."""
     try:
-        text = run(["sacct", "-j", job_id, "-X", "-n", "-P", "-o",
+        text = run(["sacct", "-j", job_id, "-X", "-D", "-n", "-P", "-o",
                     "JobID,State,ExitCode,NodeList,ElapsedRaw,Timelimit,Start,End"])
     except RunError:
         return None  # accounting is not enabled on this cluster
-    for line in text.splitlines():
-        parts = line.split("|")
-        if len(parts) == 8 and parts[0] == job_id:
-            code, sig = _exit_code(parts[2])
-            state = parts[1].split()[0] if parts[1] else "UNKNOWN"  # "CANCELLED by 0"
-            return JobInfo(job_id, state, nodes=[parts[3]] if parts[3] not in ("", "None assigned")
-                           else [], exit_code=code, signal=sig,
-                           elapsed=float(parts[4]) if parts[4].isdigit() else None,
-                           time_limit=parts[5], start_time=parts[6], end_time=parts[7])
-    return None
+    attempts = [parts for parts in (line.split("|") for line in text.splitlines())
+                if len(parts) == 8 and parts[0] == job_id]
+    if not attempts:
+        return None
+    parts = attempts[-1]
+    code, sig = _exit_code(parts[2])
+    state = parts[1].split()[0] if parts[1] else "UNKNOWN"  # "CANCELLED by 0"
+    return JobInfo(job_id, state, nodes=[parts[3]] if parts[3] not in ("", "None assigned")
+                   else [], exit_code=code, signal=sig,
+                   elapsed=float(parts[4]) if parts[4].isdigit() else None,
+                   time_limit=parts[5], start_time=parts[6], end_time=parts[7],
+                   restarts=len(attempts) - 1)
 
 
 def _exit_code(text: str) -> tuple[int | None, int]:

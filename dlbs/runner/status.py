@@ -48,8 +48,9 @@ def local_state(index: int, exp: Mapping[str, Any]) -> ExperimentState:
                                    detail=str(err.strerror or err))
         if state is not runlog.LogState.INCOMPLETE:
             return ExperimentState(index, "done", log_file, status=status)
-        if not runlog.part_file(path).exists():
-            return ExperimentState(index, "incomplete", log_file, status=status)
+        if not runlog.part_file(path).exists():  # interrupted, pending_timeout: runs again
+            return ExperimentState(index, "incomplete", log_file, status=status,
+                                   detail=f"{status}; the next run repeats it" if status else "")
     if runlog.part_file(path).exists():
         record = read_job_file(path)
         if record is not None:

@@ -32,6 +32,7 @@ def test_default_experiment_keeps_its_id() -> None:
 @pytest.mark.parametrize("param", [
     "-Pexp.scheduler=local", "-Pslurm.max_jobs=4", "-Pslurm.time=30", "-Pslurm.master_port=4000",
     "-Pexp.ignore_past_errors=true", "-Ppytorch.distributed_rank=0", "-Pexp.rerun=always",
+    "-Pslurm.requeue=true", "-Pslurm.queue_timeout=30",
 ])
 def test_run_control_and_off_values_keep_the_id(param: str) -> None:
     assert exp_id(param) == PINNED
