@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 
 def fact(key, value):
@@ -57,7 +58,7 @@ def main(argv):
         with open(os.environ["MEET_FILE"], "a") as out:
             out.write(f"{os.getpid()}\n")
         deadline = time.monotonic() + 300
-        while len(open(os.environ["MEET_FILE"]).read().split()) < int(os.environ["MEET_COUNT"]):
+        while len(Path(os.environ["MEET_FILE"]).read_text().split()) < int(os.environ["MEET_COUNT"]):
             if time.monotonic() > deadline:
                 fact("results.status", "failure")
                 fact("results.error", "nobody met this stand-in: it ran alone")
