@@ -25,9 +25,9 @@ the optimizer holds its state). "Does not fit" means:
   memory budget for real: each probe runs in a forked child process whose ``RLIMIT_DATA`` is its
   data size at the fork plus the budget (the growth of its private writable memory: tensors,
   allocator caches, thread stacks), so an allocation beyond it fails (torch: "can't allocate
-  memory"). The child first collects the garbage it inherited: memory freed after the limit is
-  set would be room beyond the budget (how much, and whether a collection falls inside the
-  probe, depends on the parent's history, not on the batch). A child killed by a signal, or that exits before reporting (a thread that could not
+  memory"). Garbage is collected before each fork and again in the child before its limit is
+  set: memory freed after that would be room beyond the budget (how much, and whether a
+  collection falls inside the probe, depends on the parent's history, not on the batch). A child killed by a signal, or that exits before reporting (a thread that could not
   be created), does not fit either, with the reason. Where the kernel does not enforce
   ``RLIMIT_DATA`` on mappings (Linux before 4.7) ``RLIMIT_AS`` (the address space) is used.
 
@@ -195,6 +195,7 @@ class ForkProber:
     def __call__(self, batch: int) -> Probe:
         sys.stdout.flush()  # a child must not write the parent's buffered output again
         sys.stderr.flush()
+        gc.collect()  # garbage is freed here, its finalizers run here, not in the child
         read_fd, write_fd = os.pipe()
         start = time.perf_counter()
         pid = os.fork()

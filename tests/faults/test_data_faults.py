@@ -115,12 +115,18 @@ def test_an_lmdb_truncated_while_the_benchmark_runs_is_a_failure_naming_it(
     # the data set was checked (its size is a fact) and the two loader workers exist: they
     # read from now on (waited for, not slept: a busy machine starts them later)
     deadline = time.monotonic() + 300  # a hang guard
-    while "exp.dataset_size" not in facts_of(log) or len(psutil.Process(proc.pid).children()) < 2:
-        assert proc.poll() is None, proc.communicate()[1][-2000:]
-        assert time.monotonic() < deadline, "the loader workers never started"
-        time.sleep(0.1)
-    cut(lmdb_copy / "data.mdb", 8192)
-    _out, err = proc.communicate(timeout=600)
+    try:
+        while "exp.dataset_size" not in facts_of(log) or \
+                len(psutil.Process(proc.pid).children()) < 2:
+            assert proc.poll() is None, proc.communicate()[1][-2000:]
+            assert time.monotonic() < deadline, "the loader workers never started"
+            time.sleep(0.1)
+        cut(lmdb_copy / "data.mdb", 8192)
+        _out, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:  # the test failed: the run must not go on behind it
+            proc.kill()
+            proc.communicate()
     done = subprocess.CompletedProcess(proc.args, proc.returncode, _out, err)
     assert_failure_naming(done, facts_of(log), str(lmdb_copy / "data.mdb"), "is truncated",
                           "DataLoader worker")

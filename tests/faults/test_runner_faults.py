@@ -137,16 +137,22 @@ def test_nohup_run_survives_the_terminal(logs: Path) -> None:
 
 
 def test_second_runner_on_a_folder_in_use_names_the_first(logs: Path) -> None:
-    first = start(logs, "-Pexp.max_time=0")
-    bench = benchmark_of(first)
-    second = run(logs)
-    assert second.returncode == 1
-    lines = second.stderr.strip().splitlines()
-    assert len(lines) == 1, second.stderr
-    assert f"pid {first.pid}" in lines[0] and str(logs) in lines[0]
-    assert bench.is_running()  # the first one's experiment was not disturbed
-    first.send_signal(signal.SIGINT)
-    first.communicate(timeout=300)
+    first = start(logs, "-Pexp.max_time=0")  # runs until stopped: stopped in any case
+    try:
+        bench = benchmark_of(first)
+        second = run(logs)
+        assert second.returncode == 1
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1, second.stderr
+        assert f"pid {first.pid}" in lines[0] and str(logs) in lines[0]
+        assert bench.is_running()  # the first one's experiment was not disturbed
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=300)
+        assert first.returncode == 130
+    finally:
+        if first.poll() is None:
+            first.kill()  # the watchdog ends its benchmark
+            first.communicate()
 
 
 def test_ctrl_c_during_rerun_always_keeps_the_good_log(logs: Path) -> None:

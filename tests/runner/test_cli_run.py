@@ -80,11 +80,16 @@ def test_interrupted_sweep_resumes_with_nothing_run_twice(tmp_path: Path, bench_
                   "--progress-file", str(progress))
     runner = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300  # a hang guard: the loop ends when 'block' has started
-    while not child.exists():
-        assert time.monotonic() < deadline and runner.poll() is None, "'block' never started"
-        time.sleep(0.05)
-    runner.send_signal(sig)
-    _, err = runner.communicate(timeout=300)
+    try:
+        while not child.exists():
+            assert time.monotonic() < deadline and runner.poll() is None, "'block' never started"
+            time.sleep(0.05)
+        runner.send_signal(sig)
+        _, err = runner.communicate(timeout=300)
+    finally:
+        if runner.poll() is None:  # the test failed: the sweep must not go on behind it
+            runner.kill()
+            runner.communicate()
     assert runner.returncode == 130, err
     assert f"interrupted by {sig.name}" in err and "1 not started" in err
     assert not alive(int(child.read_text()))  # no orphan left behind
