@@ -8,6 +8,7 @@ so a broken install can never hide behind a skip.
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 
@@ -34,3 +35,14 @@ def _calibration_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     never the user's ``~/.cache/dlbs``."""
     if "DLBS_CACHE_DIR" not in os.environ:
         os.environ["DLBS_CACHE_DIR"] = str(tmp_path_factory.mktemp("dlbs-cache"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C reaches the processes the tests start, however the run was started. A test run
+    started in the background by a script (``pytest ... &``, no job control) ignores SIGINT, and
+    every child would inherit that: a runner or a server the tests Ctrl-C would never stop, and
+    the test would wait out its hang guard. With Python's own handler here, children start
+    with SIGINT at its default (SIGHUP, which ``nohup`` ignores on purpose, is left alone:
+    tests that need it set it in the child)."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -32,7 +32,9 @@ the optimizer holds its state). "Does not fit" means:
   memory budget for real: each probe runs in a forked child process whose ``RLIMIT_DATA`` is its
   data size at the fork plus the budget (the growth of its private writable memory: tensors,
   allocator caches, thread stacks), so an allocation beyond it fails (torch: "can't allocate
-  memory"). A child killed by a signal, or that exits before reporting (a thread that could not
+  memory"). Garbage is collected before each fork and again in the child before its limit is
+  set: memory freed after that would be room beyond the budget (how much, and whether a
+  collection falls inside the probe, depends on the parent's history, not on the batch). A child killed by a signal, or that exits before reporting (a thread that could not
   be created), does not fit either, with the reason. Where the kernel does not enforce
   ``RLIMIT_DATA`` on mappings (Linux before 4.7) ``RLIMIT_AS`` (the address space) is used.
 
@@ -228,6 +230,7 @@ class ForkProber:
         """Probe ``batch`` in a child; kill it after ``timeout`` seconds (None: no limit)."""
         sys.stdout.flush()  # a child must not write the parent's buffered output again
         sys.stderr.flush()
+        gc.collect()  # garbage is freed here, its finalizers run here, not in the child
         read_fd, write_fd = os.pipe()
         start = time.perf_counter()
         pid = os.fork()
@@ -372,9 +375,12 @@ _LIMITS = (("RLIMIT_DATA", "VmData"), ("RLIMIT_AS", "VmSize"))
 def limit_memory(budget: int) -> tuple[int, tuple[int, int], str]:
     """Let this process's memory grow by ``budget`` bytes at most: ``RLIMIT_DATA`` (else
     ``RLIMIT_AS``) set to the current size plus ``budget``, checked to be enforced. Returns
-    the resource, its previous limits and ``rlimit_data``/``rlimit_as``."""
+    the resource, its previous limits and ``rlimit_data``/``rlimit_as``. Garbage is collected
+    first: what the process would free later is not part of its size, else freeing it (a
+    collection that happens to fall inside the probe) makes room beyond ``budget``."""
     import resource
 
+    gc.collect()
     for name, field_name in _LIMITS:
         which = getattr(resource, name)
         old = resource.getrlimit(which)

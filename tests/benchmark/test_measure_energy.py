@@ -94,13 +94,19 @@ def test_the_sampler_keeps_every_reason_seen_during_the_window() -> None:
 
 
 def test_the_poller_samples_at_start_in_the_background_and_at_stop() -> None:
-    seen: list[int] = []
-    poller = Poller([lambda: seen.append(1)], interval=0.01)
-    poller.start()
+    import threading
     import time
-    time.sleep(0.1)
+
+    seen: list[str] = []
+    poller = Poller([lambda: seen.append(threading.current_thread().name)], interval=0.01)
+    poller.start()
+    assert seen == ["MainThread"]  # at start, before start() returns
+    deadline = time.monotonic() + 60  # a hang guard: waits for the thread, not for a time
+    while len(seen) < 2:
+        assert time.monotonic() < deadline, "the poller's thread never sampled"
+        time.sleep(0.01)
     poller.stop()
-    assert len(seen) >= 3
+    assert seen[1] == "dlbs-poller" and seen[-1] == "MainThread"  # in the background, at stop
 
 
 def _args() -> argparse.Namespace:

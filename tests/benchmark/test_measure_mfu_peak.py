@@ -65,9 +65,13 @@ def _linear_tflops(size: int, dtype: torch.dtype, repeats: int = 3) -> float:
 
 def test_a_real_bfloat16_peak_is_not_below_what_f_linear_reaches() -> None:
     """The reviewer's case: torch.mm-only calibration gave 1.3 GFLOP/s in bfloat16 where
-    F.linear reached 14.6 (MFU 8). Half of F.linear's rate leaves room for noise."""
+    F.linear reached 14.6 (MFU 8), a tenth. Two rates of a possibly busy machine are compared,
+    so F.linear is timed just before and just after the calibration and the slower of the two
+    counts (the load the calibration saw), and a quarter of it leaves room for noise."""
+    before = _linear_tflops(512, torch.bfloat16)
     peak = calibration.measure_matmul_tflops("bfloat16")[0]
-    assert peak >= 0.5 * _linear_tflops(512, torch.bfloat16)
+    after = _linear_tflops(512, torch.bfloat16)
+    assert peak >= 0.25 * min(before, after), (peak, before, after)
 
 
 # -- (b) a peak is a maximum: best of repeats, and a re-check that only raises it -------------

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import lmdb
+import psutil
 import pytest
 from pytorch_benchmarks import prepare
 from pytorch_benchmarks.data.datum import decode_datum, encode_datum
@@ -108,15 +109,24 @@ def test_an_lmdb_truncated_while_the_benchmark_runs_is_a_failure_naming_it(
     log = tmp_path / "a.log"
     assert PIPELINE[-4] == "--num_batches"
     proc = subprocess.Popen([sys.executable, str(SCRIPT), *PIPELINE[:-4], "--num_batches",
-                             "1000000", "--max_time", "60", "--num_loader_threads", "2",
+                             "1000000", "--max_time", "300", "--num_loader_threads", "2",
                              "--data_dir", str(lmdb_copy), "--log_file", str(log)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while "exp.dataset_size" not in facts_of(log) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(1.0)  # the workers are reading
-    cut(lmdb_copy / "data.mdb", 8192)
-    _out, err = proc.communicate(timeout=120)
+    # the data set was checked (its size is a fact) and the two loader workers exist: they
+    # read from now on (waited for, not slept: a busy machine starts them later)
+    deadline = time.monotonic() + 300  # a hang guard
+    try:
+        while "exp.dataset_size" not in facts_of(log) or \
+                len(psutil.Process(proc.pid).children()) < 2:
+            assert proc.poll() is None, proc.communicate()[1][-2000:]
+            assert time.monotonic() < deadline, "the loader workers never started"
+            time.sleep(0.1)
+        cut(lmdb_copy / "data.mdb", 8192)
+        _out, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:  # the test failed: the run must not go on behind it
+            proc.kill()
+            proc.communicate()
     done = subprocess.CompletedProcess(proc.args, proc.returncode, _out, err)
     assert_failure_naming(done, facts_of(log), str(lmdb_copy / "data.mdb"), "is truncated",
                           "DataLoader worker")

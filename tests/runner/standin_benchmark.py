@@ -4,7 +4,8 @@ Its behaviour depends on ``--model``: ``ok*`` prints a result, ``fail`` prints a
 exits 1, ``crash`` kills itself with SIGKILL, ``silent`` exits 0 without facts, ``block`` waits
 while the file ``$BLOCK_FILE`` exists (and starts a child ``sleep`` whose pid goes to
 ``$CHILD_PID_FILE``; ``block_session`` starts it in its own session, as torchrun does its
-workers), ``stubborn`` is ``block`` that ignores SIGTERM (only SIGKILL ends it), ``burn`` keeps a core busy for a second, ``echo`` prints its argv, ``mem`` runs out of memory
+workers), ``stubborn`` is ``block`` that ignores SIGTERM (only SIGKILL ends it), ``burn`` uses a second of CPU, ``meet`` waits until
+``$MEET_COUNT`` stand-ins have started (each appends to ``$MEET_FILE``), ``echo`` prints its argv, ``mem`` runs out of memory
 from batch 16 on.
 Every start is appended to ``$RECORD`` when it is set.
 """
@@ -14,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 
 def fact(key, value):
@@ -52,11 +54,22 @@ def main(argv):
         while os.path.exists(os.environ["BLOCK_FILE"]) and time.time() < deadline:
             time.sleep(0.05)
         child.kill()
-    elif model == "burn":
-        end = time.time() + 1.0
+    elif model == "meet":  # ok only once $MEET_COUNT stand-ins have started (at once)
+        with open(os.environ["MEET_FILE"], "a") as out:
+            out.write(f"{os.getpid()}\n")
+        deadline = time.monotonic() + 300
+        while len(Path(os.environ["MEET_FILE"]).read_text().split()) < int(os.environ["MEET_COUNT"]):
+            if time.monotonic() > deadline:
+                fact("results.status", "failure")
+                fact("results.error", "nobody met this stand-in: it ran alone")
+                return 1
+            time.sleep(0.05)
+    elif model == "burn":  # 1 s of CPU, however long that takes on a busy machine
+        end, give_up = time.process_time() + 1.0, time.monotonic() + 600
         data = []
-        while time.time() < end:
+        while time.process_time() < end and time.monotonic() < give_up:
             data.append(sum(range(1000)))
+        fact("test.cpu_seconds", time.process_time())
     fact("results.time", 1.5)
     fact("results.throughput", 100.0)
     fact("results.status", "ok")

@@ -79,11 +79,17 @@ def test_interrupted_sweep_resumes_with_nothing_run_twice(tmp_path: Path, bench_
                   f"-Pruntime.env.BLOCK_FILE={block}", f"-Pruntime.env.CHILD_PID_FILE={child}",
                   "--progress-file", str(progress))
     runner = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not child.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    runner.send_signal(sig)
-    _, err = runner.communicate(timeout=30)
+    deadline = time.monotonic() + 300  # a hang guard: the loop ends when 'block' has started
+    try:
+        while not child.exists():
+            assert time.monotonic() < deadline and runner.poll() is None, "'block' never started"
+            time.sleep(0.05)
+        runner.send_signal(sig)
+        _, err = runner.communicate(timeout=300)
+    finally:
+        if runner.poll() is None:  # the test failed: the sweep must not go on behind it
+            runner.kill()
+            runner.communicate()
     assert runner.returncode == 130, err
     assert f"interrupted by {sig.name}" in err and "1 not started" in err
     assert not alive(int(child.read_text()))  # no orphan left behind
@@ -93,11 +99,11 @@ def test_interrupted_sweep_resumes_with_nothing_run_twice(tmp_path: Path, bench_
     assert json.loads(progress.read_text())["state"] == "interrupted"
     block.unlink()  # the next run of 'block' finishes at once
     resumed = subprocess.run(command, check=False, cwd=tmp_path, capture_output=True, text=True,
-                             timeout=60)
+                             timeout=300)
     assert resumed.returncode == 0, resumed.stderr  # 'fail' is skipped (exp.rerun=never)
     assert record.read_text().split() == ["ok1", "fail", "block", "block", "ok2"]
     onfail = subprocess.run(command + ["-Pexp.rerun=onfail"], check=False, cwd=tmp_path,
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=300)
     assert record.read_text().split()[5:] == ["fail"], onfail.stderr
     assert not list((tmp_path / "logs").glob("*.part"))
 

@@ -97,13 +97,15 @@ def test_runner_killed_outright_leaves_no_container(tmp_path: Path, test_image: 
     runner = subprocess.Popen(
         docker_cli(tmp_path, test_image, "-Pexp.model=deep_mnist", "-Pexp.num_batches=1000000"),
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while not client().containers.list() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert client().containers.list(), "the container did not start"
-    runner.kill()
-    runner.wait()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 300  # hang guards: each loop ends as soon as it may
+    try:
+        while not client().containers.list() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert client().containers.list(), "the container did not start"
+    finally:
+        runner.kill()
+        runner.wait()
+    deadline = time.monotonic() + 120
     while client().containers.list(all=True) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not client().containers.list(all=True), "a container outlived its runner"

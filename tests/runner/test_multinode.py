@@ -193,12 +193,12 @@ def test_two_nodes_by_hand_make_one_ddp_job(tmp_path: Path) -> None:
     where = f"127.0.0.1:{free_port()}"
     nodes = [subprocess.Popen(
         [sys.executable, "-m", "dlbs", "run", *NODE, f"-Ppytorch.distributed_rank={rank}",
-         f"-Ppytorch.distributed_rendezvous={where}", "-Pexp.timeout=120",
+         f"-Ppytorch.distributed_rendezvous={where}", "-Pexp.timeout=500",
          f"-Pexp.log_dir={tmp_path / f'node{rank}'}", "--progress-bar", "off"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for rank in (0, 1)]
     try:
-        results = [node.communicate(timeout=150) for node in nodes]
+        results = [node.communicate(timeout=600) for node in nodes]  # hang guards
     finally:
         for node in nodes:
             if node.poll() is None:
