@@ -171,19 +171,7 @@ class Resolver:
     def _reference(self, ref: Ref, owner: str) -> str:
         """Return the text a reference of ``owner`` stands for; record the dependency."""
         name = ref.name if ref.name is not None else self.render(ref.parts, owner)
-        if name not in self.raw:
-            name = self._normal(name)
-        self.deps[owner].append(name)
-        if name in self.raw:
-            if name in self.active:
-                self._raise_cycle(name, owner)
-            if name == ID_PARAM and self.id_pending:
-                raise NeedsId
-            return to_text(self.resolve(name))
-        value = self.env.get(name)
-        if value is None:
-            self._raise_undefined(ref, name, owner)
-        return value
+        return to_text(self._lookup(name, owner, ref))
 
     def _normal(self, name: str) -> str:
         """A referenced name that is not a parameter: its NFKC form when that is one
@@ -196,6 +184,11 @@ class Resolver:
     def _value(self, name: str, owner: str) -> Any:
         """``param(name)`` in an expression of ``owner``: what ``${name}`` stands for, as a
         value (a parameter's resolved, typed value; else the environment variable's text)."""
+        return self._lookup(name, owner, Ref(name, (), f"{PARAM_FUNCTION}({shown(name)})"))
+
+    def _lookup(self, name: str, owner: str, ref: Ref) -> Any:
+        """The value ``name`` stands for in ``owner`` (a parameter's resolved value, else the
+        environment variable's text); record the dependency; ``ref`` names it in errors."""
         if name not in self.raw:
             name = self._normal(name)
         self.deps[owner].append(name)
@@ -207,7 +200,7 @@ class Resolver:
             return self.resolve(name)
         value = self.env.get(name)
         if value is None:
-            self._raise_undefined(Ref(name, (), f"{PARAM_FUNCTION}({shown(name)})"), name, owner)
+            self._raise_undefined(ref, name, owner)
         return value
 
     def _compute(self, expr: Expr, owner: str) -> str:
