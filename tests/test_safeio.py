@@ -11,6 +11,7 @@ from safeio import (
     UnsafeFileError,
     atomic_write_text,
     open_for_write,
+    open_input,
     open_text,
     read_capped,
     read_text_capped,
@@ -156,3 +157,47 @@ def test_read_capped_refuses_what_is_not_a_regular_file_at_once(special: str, wo
 
 def test_read_capped_reads_proc_files_whose_size_is_unknown() -> None:
     assert b"MemTotal" in read_capped("/proc/meminfo", 1 << 20)
+
+
+@pytest.mark.parametrize("special,words", [
+    ("/dev/zero", "is a character device, not a regular file"),
+    ("fifo", "is a FIFO, not a regular file"),
+    ("dir", "is a directory, not a regular file"),
+    ("link-to-fifo", "is a FIFO, not a regular file"),
+])
+def test_open_input_refuses_what_is_not_a_regular_file_without_blocking(
+        special: str, words: str, shared: Path) -> None:
+    path = Path(special) if special.startswith("/") else shared / special
+    if special == "fifo":
+        os.mkfifo(path)
+    elif special == "dir":
+        path.mkdir()
+    elif special == "link-to-fifo":
+        os.mkfifo(shared / "pipe")
+        path.symlink_to(shared / "pipe")
+    box: dict[str, BaseException] = {}
+
+    def attempt() -> None:
+        try:
+            open_input(path).close()
+        except OSError as err:
+            box["err"] = err
+
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    thread.join(60)  # a hang guard, not a measure
+    if thread.is_alive():
+        if special != "dir" and not special.startswith("/"):
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail(f"open_input blocked on {path}")
+    err = box.get("err")
+    assert isinstance(err, UnsafeFileError), err
+    assert str(err).startswith(f"'{path}' {words}")
+    assert "\n" not in str(err)
+
+
+def test_open_input_follows_a_link_to_a_regular_file(shared: Path, outside: Path) -> None:
+    (shared / "image.jpg").symlink_to(outside)
+    with open_input(shared / "image.jpg") as stream:
+        assert stream.read() == b"precious\n"
+        assert not stream.closed and os.get_blocking(stream.fileno())

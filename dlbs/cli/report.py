@@ -11,9 +11,10 @@ import json
 import logging
 import os
 import sys
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from safeio import atomic_write_text, check_writable_target
+from safeio import UnsafeFileError, atomic_write_bytes, atomic_write_text, check_writable_target
 
 from dlbs.cli.argtypes import jobs
 from dlbs.cli.parse import program
@@ -27,6 +28,9 @@ from dlbs.reports.compare import MIN_CHANGE
 from dlbs.reports.model import Report
 from dlbs.reports.provenance import provenance
 from dlbs.reports.render import FORMATS, RENDERERS
+
+if TYPE_CHECKING:
+    from dlbs.reports.plots import Chart
 
 HELP = "report benchmark results as tables and charts (regular, weak/strong scaling, compare)"
 EXAMPLE = ("dlbs report ./logs --recursive --type weak --format html --output_file report.html "
@@ -152,12 +156,47 @@ def _with_provenance(report: Report, records: list[dict[str, Any]], inputs: list
     return report
 
 
-def _render(report: Report, args: argparse.Namespace) -> str:
+def _charts(report: Report, args: argparse.Namespace) -> list[Chart]:
+    """The report's charts when the HTML page or ``--plot`` needs them (else none)."""
+    if args.format != "html" and not args.plot:
+        return []
+    from dlbs.reports.plots import charts  # matplotlib only when needed
+    return charts(report)
+
+
+def _render(report: Report, args: argparse.Namespace, made: list[Chart]) -> str:
     if args.format != "html":
         return RENDERERS[args.format](report)
-    from dlbs.reports.html import to_html  # matplotlib only when needed
-    from dlbs.reports.plots import charts
-    return to_html(report, charts(report))
+    from dlbs.reports.html import to_html
+    return to_html(report, made)
+
+
+def _plot_error(folder: str, err: OSError) -> ReportError:
+    why = str(err) if isinstance(err, UnsafeFileError) else (err.strerror or str(err))
+    return ReportError(f"--plot: cannot write charts to '{folder}': {why}")
+
+
+def _chart_paths(folder: str, made: list[Chart]) -> list[Path]:
+    """The chart files ``--plot`` writes, each refused before anything is written when
+    something is planted at its name (or the folder's name holds something else)."""
+    paths = [Path(folder) / chart.name for chart in made]
+    try:
+        if os.path.lexists(folder) and not os.path.isdir(folder):
+            raise NotADirectoryError(20, "Not a directory", folder)
+        for path in paths:
+            check_writable_target(path)
+    except OSError as err:
+        raise _plot_error(folder, err) from None
+    return paths
+
+
+def _write_charts(folder: str, paths: list[Path], made: list[Chart]) -> None:
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        for path, chart in zip(paths, made):
+            atomic_write_bytes(path, chart.png)  # a fresh name renamed over it
+    except OSError as err:
+        raise _plot_error(folder, err) from None
 
 
 def _write(text: str, path: str | None) -> None:
@@ -188,12 +227,17 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--noise_threshold must be >= 0 (e.g. 0.05 for 5%)")
     _check_targets(args.report_file, args.output_file)
     report = make_report(args)
-    text = _render(report, args)
-    if args.report_file:
-        _write(json.dumps(dlbs_json.summary_json(report), indent=4) + "\n", args.report_file)
+    made = _charts(report, args)
+    text = _render(report, args, made)
+    summary = json.dumps(dlbs_json.summary_json(report), indent=4) + "\n" \
+        if args.report_file else ""
+    # Every output is checked before any is written: one refused, nothing is written.
+    _check_targets(args.report_file, args.output_file)
+    paths = _chart_paths(args.plot, made) if args.plot else []
     if args.plot:  # before the report: a bad --plot folder fails with nothing written
-        from dlbs.reports.plots import write_charts
-        paths = write_charts(report, args.plot)
+        _write_charts(args.plot, paths, made)
         LOG.info("wrote %d chart(s) to %s", len(paths), args.plot)
+    if args.report_file:
+        _write(summary, args.report_file)
     _write(text, args.output_file)
     return 0

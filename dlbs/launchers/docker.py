@@ -119,6 +119,10 @@ class DockerLayer:
         if not image:
             raise ValidationError("exp.docker is true but exp.docker_image is empty: "
                                   "set -Pexp.docker_image=IMAGE")
+        if image.startswith("-"):  # the one positional word docker reads before the command
+            raise ValidationError(f"exp.docker_image {image!r} starts with '-': docker would "
+                                  "read it as an option, not an image; give an image name, "
+                                  "e.g. -Pexp.docker_image=pytorch/pytorch")
         launcher = split_words("exp.docker_launcher", exp.get("exp.docker_launcher") or "docker")
         argv = [*launcher, "run", "--rm", "--init", "--name", container_name(exp)]
         network = as_arg(exp.get("exp.docker_network", "")).strip()

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from safeio import file_kind
 
 from dlbs.errors import LogFormatError
 from dlbs.logs.parser import judge_without_runner
@@ -54,7 +57,21 @@ def _folder_logs(folder: Path, recursive: bool) -> list[str]:
                 found = [entry.path for entry in entries if entry.name.endswith(LOG_SUFFIX)]
         except OSError as err:
             _unlistable(err)
-    return sorted(path for path in found if os.path.isfile(path))
+    return sorted(path for path in found if _log_file(path))
+
+
+def _log_file(path: str) -> bool:
+    """Whether ``path`` (a ``*.log`` in a folder) is a regular file to parse. Anything else (a
+    FIFO, a socket, a device, a folder named ``*.log``) is a warning naming it, never opened;
+    a name gone since the folder was listed is skipped as before."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    if stat.S_ISREG(mode):
+        return True
+    LOG.warning("'%s' is %s, not a log file; skipped", path, file_kind(mode))
+    return False
 
 
 def find_inputs(names: Sequence[str], recursive: bool = False) -> Inputs:
@@ -69,11 +86,21 @@ def find_inputs(names: Sequence[str], recursive: bool = False) -> Inputs:
         elif path.is_file():
             (inputs.parsed if file_format(path) else inputs.logs).append(str(path))
         else:
-            raise LogFormatError(f"input '{name}' does not exist")
+            raise LogFormatError(_not_an_input(name))
     if not inputs.logs and not inputs.parsed:
         hint = "" if recursive else " (add --recursive to search sub-folders)"
         raise LogFormatError(f"no logs found in {', '.join(names)}{hint}")
     return inputs
+
+
+def _not_an_input(name: str) -> str:
+    """Why ``name``, neither a folder nor a regular file, is not an input: it does not exist,
+    or it is a FIFO, a socket, a device (never opened: a FIFO would block the reader)."""
+    try:
+        mode = os.stat(name).st_mode
+    except OSError:
+        return f"input '{name}' does not exist"
+    return f"input '{name}' is {file_kind(mode)}, not a log file"
 
 
 def _report(problem: str, ignore_errors: bool) -> None:

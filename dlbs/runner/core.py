@@ -258,8 +258,7 @@ class Runner:
             raise RunError(f"experiment {index}: exp.log_file is not set; set exp.log_dir "
                            "(a plan file needs exp.log_file in every experiment)")
         try:  # something planted at one of its names fails this experiment only
-            check_log_paths(exp, str(log_file), runlog.part_file(str(log_file)),
-                            script_file_for(str(log_file)))
+            check_log_paths(exp, *side_files(str(log_file)))
             return self._dispatch_logged(index, exp, progress, summary)
         except UnsafeFileError as err:
             return self._record(index, refused(exp, err), progress, summary)
@@ -272,7 +271,9 @@ class Runner:
         if adopted is True:
             return None
         if adopted is False:
-            self._close_stale(Path(str(log_file)))
+            stale = self._close_stale(Path(str(log_file)))
+            if stale is not None:  # this experiment fails alone: the sweep goes on
+                return self._record(index, stale, progress, summary)
         run, why = runlog.rerun_decision(exp)
         if not run:  # an ended job just recorded counts as what it ended with
             outcome = adopted or Outcome("skipped", log_file=log_file,
@@ -289,16 +290,21 @@ class Runner:
         self._start(index, exp, progress, summary)
         return None
 
-    def _close_stale(self, log_file: Path) -> None:
+    def _close_stale(self, log_file: Path) -> Outcome | None:
         """A ``.part`` no runner writes (this one holds the folder's lock, and no job of it is
         in flight) was left by a runner killed outright: mark it interrupted, keeping a
-        complete older log in place (the ``.part`` is then set aside as ``<log>.interrupted``)."""
+        complete older log in place (the ``.part`` is then set aside as ``<log>.interrupted``).
+        Where it goes is checked before the ``.part`` is touched; something planted there
+        raises ``UnsafeFileError``, and a ``.part`` that cannot be settled gives this
+        experiment's failure (never the sweep's end)."""
         part = runlog.part_file(log_file)
-        if not part.exists():
-            return
+        if not os.path.lexists(part):
+            return None
         why = "the runner writing this log was killed outright (no trailer); it runs again"
         facts = [("results.exit_code", None), ("results.status", "interrupted"),
                  ("results.error", why)]
+        check_writable_target(part)
+        check_writable_target(settled_name(log_file, interrupted=True))
         try:
             with open_text(part, append=True, create=False) as stream:
                 runlog.write_facts_to(stream, facts)
@@ -306,10 +312,12 @@ class Runner:
         except UnsafeFileError:
             raise
         except OSError as err:
-            raise RunError(f"cannot mark the stale {part} interrupted: "
-                           f"{err.strerror or err}") from None
+            return Outcome("failure", log_file=str(log_file),
+                           error=f"cannot mark the stale {part} interrupted: "
+                                 f"{err.strerror or err}")
         self.err.write(f"note: {part} was left by a runner killed outright; marked "
                        "interrupted\n")
+        return None
 
     def _adopt(self, index: int, exp: Mapping[str, Any], progress: Progress,
                summary: Summary) -> bool | Outcome:
@@ -468,14 +476,12 @@ class Runner:
 
     @staticmethod
     def _settle(part: Path, log_file: Path, interrupted: bool) -> Path:
-        """Rename a finished ``.part``; return where the log is."""
-        if interrupted and runlog.log_state(log_file) in (runlog.LogState.OK,
-                                                          runlog.LogState.FAILED):
-            aside = Path(f"{log_file}.interrupted")
-            os.replace(part, aside)
-            return aside
-        runlog.finish_log(log_file)
-        return log_file
+        """Rename a finished ``.part``; return where the log is (something planted there
+        raises ``UnsafeFileError``, and the ``.part`` stays)."""
+        target = settled_name(log_file, interrupted)
+        check_writable_target(target)
+        os.replace(part, target)
+        return target
 
     def _sys_info(self, exp: Mapping[str, Any]) -> list[tuple[str, Any]]:
         """``exp.sys_info``'s ``hw.<source>`` facts; a missing source is warned about once."""
@@ -528,6 +534,30 @@ def log_folders(experiments: Sequence[Mapping[str, Any]]) -> set[Path]:
     return {Path(str(e["exp.log_file"])).parent for e in experiments
             if str(e.get("exp.status", "ok")) not in SKIP_STATUSES | {"simulate"}
             and str(e.get("exp.log_file") or "").strip() and folder_escape(e) is None}
+
+
+def side_files(log_file: str) -> list[Path]:
+    """Every name the runner or an executor writes for the experiment logged in
+    ``log_file``: the log, its ``.part``, script, ``.interrupted``, Slurm's ``.job`` and
+    ``.end``, and the ``.attemptN`` files already there (checked before any is written)."""
+    path = Path(log_file)
+    names = [path, runlog.part_file(path), Path(script_file_for(log_file)),
+             Path(f"{log_file}.interrupted"), Path(f"{log_file}.job"), Path(f"{log_file}.end")]
+    try:
+        attempts = sorted(entry for entry in os.listdir(path.parent or ".")
+                          if entry.startswith(f"{path.name}.attempt"))
+    except OSError:
+        attempts = []
+    return names + [path.parent / entry for entry in attempts]
+
+
+def settled_name(log_file: Path, interrupted: bool) -> Path:
+    """Where a finished ``.part`` goes: the log, or ``<log>.interrupted`` for an interrupted
+    run while a complete older log is kept."""
+    if interrupted and runlog.log_state(log_file) in (runlog.LogState.OK,
+                                                      runlog.LogState.FAILED):
+        return Path(f"{log_file}.interrupted")
+    return log_file
 
 
 def refused(exp: Mapping[str, Any], err: UnsafeFileError) -> Outcome:

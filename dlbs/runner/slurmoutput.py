@@ -28,16 +28,18 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-from safeio import atomic_write_bytes
+from safeio import atomic_write_bytes, open_for_read
 
 from dlbs.launchers.command import as_int
+from dlbs.logs.parser import MAX_LOG_BYTES
 from dlbs.runner import runlog
 from dlbs.runner.core import Job
 
 #: How much of the end of a job's output is read to find why it failed.
 TAIL_BYTES = 1 << 20
-#: The most of a job's output read to set earlier attempts aside (a larger one is left whole).
-ATTEMPTS_MAX_BYTES = 256 << 20
+#: The most of a job's output read to set earlier attempts aside (a larger one is left whole):
+#: the most of a log the parser reads.
+ATTEMPTS_MAX_BYTES = MAX_LOG_BYTES
 ATTEMPT_PREFIX = b"dlbs-slurm-attempt: "
 ATTEMPT_MARK = re.compile(rb"^dlbs-slurm-attempt: job=\d+ restart=(\d+)\b[^\n]*$", re.MULTILINE)
 SRUN_TASK = re.compile(r"^srun: error: (?P<node>[^\s:]+): tasks? (?P<tasks>[0-9][0-9,\-]*): "
@@ -95,11 +97,11 @@ def _how(code: int | None, sig: str) -> str:
 def read_tail(path: Path, offset: int, limit: int = TAIL_BYTES) -> str:
     """The text of ``path`` after ``offset``, at most its last ``limit`` bytes ("" if gone)."""
     try:
-        with path.open("rb") as stream:
+        with os.fdopen(open_for_read(path), "rb") as stream:
             size = os.fstat(stream.fileno()).st_size
             stream.seek(max(offset, size - limit))
             return stream.read(limit).decode("utf-8", errors="replace")
-    except OSError:
+    except OSError:  # gone, or refused: a link or a FIFO put in its place
         return ""
 
 
@@ -199,10 +201,10 @@ def set_aside_attempts(log_file: Path, part: Path, offset: int,
     earlier attempt never mix into the record. Nothing is moved for a job that ran once, or
     whose output is too large to rewrite."""
     try:
-        if part.stat().st_size - offset > ATTEMPTS_MAX_BYTES:
-            return Attempts([])
-        data = part.read_bytes()
-    except OSError:
+        data = _read_part(part, offset + ATTEMPTS_MAX_BYTES)
+    except OSError:  # gone, or refused: a link or a FIFO put in its place
+        return Attempts([])
+    if data is None:
         return Attempts([])
     header, output = data[:offset], data[offset:]
     marks = attempt_starts(output)
@@ -223,11 +225,24 @@ def set_aside_attempts(log_file: Path, part: Path, offset: int,
     return Attempts(aside, last_started=kept < len(output))
 
 
+def _read_part(part: Path, limit: int) -> bytes | None:
+    """The whole of ``part``, or None when it holds more than ``limit`` bytes. Opened with
+    ``safeio.open_for_read``: a link (never followed) or anything but a regular file (a FIFO
+    would block) is refused with an ``OSError``."""
+    with os.fdopen(open_for_read(part), "rb") as stream:
+        if os.fstat(stream.fileno()).st_size > limit:
+            return None
+        data = stream.read(limit + 1)
+    return data if len(data) <= limit else None
+
+
 def started_before(part: Path, offset: int) -> bool:
     """Whether a job's batch script has run already (its output, after ``offset`` in
-    ``part``, begins with an attempt's first line): a pending job that has is a requeued one."""
+    ``part``, begins with an attempt's first line): a pending job that has is a requeued one.
+    A ``part`` that is gone, a link or not a regular file has not (it is never followed and a
+    FIFO never blocks: ``safeio.open_for_read``)."""
     try:
-        with part.open("rb") as stream:
+        with os.fdopen(open_for_read(part), "rb") as stream:
             stream.seek(offset)
             return stream.read(64).startswith(ATTEMPT_PREFIX)
     except OSError:

@@ -28,7 +28,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pytorch_benchmarks.options import MAX_BATCH, parse_args, print_lines
+from pytorch_benchmarks.options import MAX_BATCH, guard_stdout, parse_args, print_lines
 from pytorch_benchmarks.plugins import PluginWarning
 from pytorch_benchmarks.plugins import failures as plugin_failures
 from pytorch_benchmarks.reporter import Reporter, summary_line
@@ -147,6 +147,11 @@ def _explained(exc: BaseException) -> BaseException:
     return loader.explain(exc) if loader is not None else exc
 
 
+class _NoStdout(Exception):
+    """Stdout, where the facts go, cannot be written: the run stops before it starts
+    (:func:`~pytorch_benchmarks.options.guard_stdout` says why in one line)."""
+
+
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
     """Benchmark what ``args`` describe; write the facts; return the exit code."""
     try:  # a missing or broken torch is a failure fact too
@@ -174,6 +179,8 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     try:
         if reporter.log_error:  # the facts went to stdout instead
             raise BenchmarkError(reporter.log_error)
+        if reporter.stdout_error is not None:  # nowhere to write the facts: main says why
+            raise _NoStdout
         load_zoo(reporter.warn)
         if args.batch_size == MAX_BATCH:  # before any torch computation: it forks probes
             from pytorch_benchmarks.maxbatch import find_max_batch
@@ -202,6 +209,8 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
             model_label(args), workload.runner.phase, args.batch_size,
             workload.facts["exp.num_replicas"], str(device), workload.setup.dtype, results))
         code = 0
+    except _NoStdout:
+        code = EXIT_FAILURE
     except BaseException as exc:  # noqa: BLE001 - failure is data: every error is reported
         restore_sigchld = _ignore_worker_deaths()
         code = report_failure(_explained(exc), reporter, ctx.rank if ctx.enabled else None)
@@ -230,4 +239,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(guard_stdout(main))

@@ -19,7 +19,9 @@ EXAMPLE = '\'{"n_layer": 2}\''
 def parse_model_config(text: str) -> dict[str, Any]:
     """Parse a JSON object; anything else raises :class:`argparse.ArgumentTypeError`."""
     try:
-        value = json.loads(text)
+        value = json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as err:
+        raise argparse.ArgumentTypeError(f"{err}; give each key once") from None
     except json.JSONDecodeError as err:
         raise argparse.ArgumentTypeError(
             f"not JSON ({err.msg} at column {err.colno}): {text!r}; give a JSON object, e.g. "
@@ -30,6 +32,22 @@ def parse_model_config(text: str) -> dict[str, Any]:
     if bad is not None:
         raise argparse.ArgumentTypeError(f"{bad} is not a finite number (NaN and Infinity are "
                                          "not settings a model can be measured with)")
+    return value
+
+
+class _DuplicateKey(ValueError):
+    """A key given twice in one JSON object (``json.loads`` would keep the last silently)."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook``: the object as a dict; a key given twice raises
+    :class:`_DuplicateKey` naming the key and both values."""
+    value: dict[str, Any] = {}
+    for key, item in pairs:
+        if key in value:
+            raise _DuplicateKey(f"key {key!r} given twice ({compact_json(value[key])} and "
+                                f"{compact_json(item)})")
+        value[key] = item
     return value
 
 

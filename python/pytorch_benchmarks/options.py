@@ -13,7 +13,7 @@ import math
 import os
 import platform
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, NoReturn
 
 from pytorch_benchmarks.facts import write_facts
@@ -172,11 +172,20 @@ def _write_usage_failure(message: str, argv: Sequence[str]) -> None:
             with open_text(log_file, append=True) as stream:
                 write_facts(facts, stream)
         else:
-            write_facts(facts, sys.stdout)
+            _facts_to_stdout(facts)
     except OSError as err:  # say why the facts are not in the log (a planted link...)
         why = err.strerror if err.filename == log_file else err
         print(f"benchmarks.py: cannot append to --log_file {log_file}: {why}", file=sys.stderr)
+        _facts_to_stdout(facts)
+
+
+def _facts_to_stdout(facts: dict[str, str]) -> None:
+    """Write the usage failure to stdout; a stdout that cannot be written is left to
+    :func:`guard_stdout` (the usage message and exit 2 come first)."""
+    try:
         write_facts(facts, sys.stdout)
+    except OSError:
+        pass
 
 
 def _scan_log_file(argv: Sequence[str]) -> str | None:
@@ -405,22 +414,104 @@ def parse_args(argv: Sequence[str] | None = None,
 
 
 def print_lines(lines: Sequence[str], stream: IO[str] | None = None) -> None:
-    """Print ``lines`` one a line (used by --list_models). A stdout that cannot be written
-    (``>/dev/full``) ends the program in one line, exit 1 (a reader that went away: quietly,
-    exit 0): descriptor 1 is pointed at ``/dev/null`` first, so the flush at exit does not
-    fail again with a traceback."""
+    """Print ``lines`` one a line (used by --list_models) and flush; a stdout that cannot be
+    written is :func:`guard_stdout`'s to report (one line, exit 1)."""
     out = stream or sys.stdout
     if out is None:  # started with stdout closed (>&-): the lines go nowhere, as to /dev/null
         return
-    try:
-        out.write("".join(f"{line}\n" for line in lines))
-        out.flush()
-    except OSError as err:
-        if stream is not None:
+    out.write("".join(f"{line}\n" for line in lines))
+    out.flush()
+
+
+class StdoutGuard:
+    """``sys.stdout`` while :func:`guard_stdout` runs: the first write or flush error is kept
+    in ``error`` (argparse's ``--help`` swallows it) and descriptor 1 is pointed at
+    ``/dev/null`` at once, so that nothing fails again (nor at interpreter exit)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.error: OSError | None = None
+
+    def write(self, text: str) -> int:
+        """Write ``text``; an ``OSError`` is kept, then raised."""
+        try:
+            return self.stream.write(text)
+        except OSError as err:
+            self.fail(err)
             raise
-        null = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(null, 1)
+
+    def flush(self) -> None:
+        """Flush; an ``OSError`` is kept, then raised."""
+        try:
+            self.stream.flush()
+        except OSError as err:
+            self.fail(err)
+            raise
+
+    def fail(self, err: OSError) -> None:
+        """Keep the first error; what is still buffered goes to ``/dev/null``."""
+        if self.error is None:
+            self.error = err
+        try:
+            fd = self.stream.fileno()
+        except (OSError, ValueError):  # not a descriptor (a test's capture): nothing to point
+            return
+        _point_at_devnull(fd)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.stream, name)
+
+
+def _point_at_devnull(fd: int) -> None:
+    """Open ``/dev/null`` on descriptor ``fd``."""
+    null = os.open(os.devnull, os.O_RDWR)
+    if null != fd:
+        os.dup2(null, fd)
         os.close(null)
-        if isinstance(err, BrokenPipeError):  # the reader went away (| head): not an error
-            raise SystemExit(0) from None
-        raise SystemExit(f"error: cannot write to standard output: {err.strerror}") from None
+
+
+def guard_stdout(command: Callable[[], int]) -> int:
+    """Run an entry point with a guarded stdout, flushed before returning, and return its exit
+    code. A stdout that could not be written (``>/dev/full``): one line ``error: cannot write
+    to standard output: <reason>`` on stderr and exit 1 (the command's code when it failed on
+    its own); a reader that went away (``| head``, EPIPE) is quiet. A standard descriptor that
+    was closed (``>&-``) is opened on ``/dev/null`` first: the next file opened must not take
+    its number. The benchmark's own copy of what ``dlbs`` does for its commands."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            _point_at_devnull(fd)
+    if sys.stdout is None:
+        sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+    saved = sys.stdout
+    guard = StdoutGuard(saved)
+    sys.stdout = guard  # type: ignore[assignment]
+    code: int | str | None = 0
+    try:
+        try:
+            code = command()
+        except SystemExit as exc:  # argparse's --help, --version and usage errors
+            code = exc.code
+        except OSError as err:
+            if guard.error is None or err.errno != guard.error.errno:
+                raise
+            code = 0  # stdout failed (kept in guard.error): said below
+        try:
+            guard.flush()
+        except OSError:
+            pass  # kept in guard.error
+    finally:
+        sys.stdout = saved
+    if isinstance(code, str):  # sys.exit("message")
+        print(code, file=sys.stderr, flush=True)
+        code = 1
+    code = code or 0
+    if guard.error is None or isinstance(guard.error, BrokenPipeError):
+        return code
+    try:
+        print(f"error: cannot write to standard output: "
+              f"{guard.error.strerror or guard.error}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+    return code or 1

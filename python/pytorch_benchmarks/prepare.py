@@ -288,9 +288,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:
         print(f"error: cannot write --out '{args.out}': {err.strerror or err}", file=sys.stderr)
         return 1
-    print(out)
+    print(out, flush=True)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from pytorch_benchmarks.options import guard_stdout
+
+    sys.exit(guard_stdout(main))

@@ -27,6 +27,9 @@ class Reporter:
         self.warnings: list[str] = []
         #: Why ``log_file`` could not be appended to (facts then go to stdout), else ``None``.
         self.log_error: str | None = None
+        #: The error that stdout failed with (no fact is written there again), else ``None``;
+        #: ``guard_stdout`` says it in one line at the end.
+        self.stdout_error: OSError | None = None
 
     def facts(self, facts: Mapping[str, Any], force: bool = False) -> None:
         """Write ``facts`` now (flushed); ``force`` writes even when not rank 0 (failures)."""
@@ -41,7 +44,12 @@ class Reporter:
                 why = err.strerror if isinstance(err, UnsafeFileError) else err
                 self.log_error = f"cannot append to --log_file {self.log_file}: {why}"
                 self.log_file = None
-        write_facts(facts, sys.stdout)
+        if self.stdout_error is not None or sys.stdout is None:
+            return
+        try:
+            write_facts(facts, sys.stdout)
+        except OSError as err:  # >/dev/full, a reader gone: the run stops (see benchmarks.run)
+            self.stdout_error = err
 
     def warn(self, message: str) -> None:
         """State a fallback or an ignored flag: a ``WARNING:`` line and the full warning list."""

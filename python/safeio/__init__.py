@@ -18,7 +18,8 @@ CSV/JSON, data set markers, traces):
 
 Reading (configs, plans, progress files, energy counters, ``/sys`` and ``/proc`` files, tool
 output): :func:`read_capped` opens without blocking, refuses what is not a regular file and
-reads at most a stated number of bytes.
+reads at most a stated number of bytes. Inputs read as streams (images, LMDB data files) are
+opened with :func:`open_input`, which refuses the same way; their reader bounds what it reads.
 
 Errors are :class:`UnsafeFileError`, an ``OSError`` whose ``strerror`` says what the path is
 and what to do, so callers that report ``OSError`` in one line already say it well.
@@ -34,11 +35,11 @@ import tempfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 __all__ = ["UnsafeFileError", "atomic_write", "atomic_write_bytes", "atomic_write_text",
            "check_writable_target", "file_kind", "open_for_read", "open_for_update",
-           "open_for_write", "read_capped", "read_capped_unpacked", "read_head",
+           "open_for_write", "open_input", "read_capped", "read_capped_unpacked", "read_head",
            "read_text_capped"]
 
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
@@ -128,7 +129,8 @@ def open_for_update(path: str | os.PathLike[str], *, mode: int = 0o644) -> int:
 def open_for_read(path: str | os.PathLike[str]) -> int:
     """Open a file this program wrote (a log, a job record) for reading, never following a
     symbolic link at ``path`` and never blocking: what was planted there is refused, not read.
-    (Files a user names as inputs may be links: read those with :func:`read_capped`.)"""
+    (Files a user names as inputs may be links: read those with :func:`read_capped` or
+    :func:`open_input`.)"""
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
         fd = os.open(path, flags)
@@ -141,6 +143,16 @@ def open_for_read(path: str | os.PathLike[str]) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def open_input(path: str | os.PathLike[str]) -> BinaryIO:
+    """Open a file a user names as an input (an image, an LMDB data file) for reading, as a
+    binary stream: a symbolic link is followed (inputs may be links), but anything other than a
+    regular file (a FIFO, a socket, a device, a directory) is refused with a sentence naming
+    the path, unopened, and checked again once open without blocking (it may have been
+    swapped). The stream blocks again once the file is known to be regular."""
+    fd, _ = _open_to_read(path)
+    return os.fdopen(fd, "rb")
 
 
 def _open_checked(path: str | os.PathLike[str], flags: int, mode: int, role: str) -> int:

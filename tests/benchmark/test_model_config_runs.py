@@ -220,3 +220,17 @@ def test_the_experimenter_logs_the_config_and_the_modified_title(tmp_path: Path)
     facts = read_facts(log)
     assert facts["results.status"] == "ok" and facts["exp.model_config"] == ZOO_GPT2
     assert facts["exp.model_title"].startswith("GPT-2 small (heads=2, ")
+
+
+@pytest.mark.parametrize("text, key, values", [
+    pytest.param('{"num_classes":10,"num_classes":12}', "num_classes", "(10 and 12)", id="top"),
+    pytest.param('{"a":{"b":[1],"b":"x"}}', "b", '([1] and "x")', id="nested"),
+])
+def test_a_key_given_twice_is_a_usage_error_naming_both_values(
+        run_bench: RunBench, capsys: pytest.CaptureFixture[str], text: str, key: str,
+        values: str) -> None:
+    code, facts = run_bench(*TINY_MLP, "--model_config", text, *FEW)
+    message = f"argument --model_config: key '{key}' given twice {values}"
+    assert code == 2 and facts["results.error"].startswith(f"usage error: {message}")
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

@@ -90,3 +90,13 @@ def test_the_launch_script_mounts_a_colon_path_with_mount(capsys: pytest.Capture
     script = capsys.readouterr().out
     assert "--mount 'type=bind,\"source=/data/a:b\",\"target=/data/a:b\",readonly'" in script
     assert "-v /data/a:b" not in script
+
+
+@pytest.mark.parametrize("image", ["-v/:/host", "--privileged", "-", "  --rm"])
+def test_an_image_name_docker_would_read_as_an_option_is_refused(
+        capsys: pytest.CaptureFixture[str], image: str) -> None:
+    """The image is the one word docker reads positionally before the command: a value
+    starting with ``-`` would be an option (``-v/:/host`` mounts the host's root)."""
+    assert main(["validate", *DOCKER, f"-Pexp.docker_image={image}"]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert f"exp.docker_image '{image.strip()}' starts with '-'" in line

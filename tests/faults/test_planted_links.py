@@ -543,3 +543,46 @@ def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
+
+
+@pytest.mark.parametrize("how, words", [
+    pytest.param("directory", "is a directory, not a regular file", id="directory"),
+    pytest.param("symlink", SYMLINK_WORDS, id="symlink"),
+])
+def test_a_planted_interrupted_name_beside_a_stale_part_fails_that_experiment_alone(
+        tmp_path: Path, outside: Outside, how: str, words: str) -> None:
+    logs = tmp_path / "logs"
+    write_logs(logs)  # b2.log: a complete older log, so a stale .part would be set aside
+    (logs / "b4.log").unlink()
+    stale = logs / "b2.log.part"
+    stale.write_text(format_fact("exp.model", "x") + "\n")
+    planted = logs / "b2.log.interrupted"
+    plant(planted, how, outside)
+    before = outside.snapshot()
+    done = run_plan(tmp_path, "-Vexp.replica_batch=[3, 2]",
+                    "-Pexp.log_file=${exp.log_dir}/b${exp.replica_batch}.log")
+    assert_clean(done)
+    assert done.returncode == 1 and "1 ok, 1 failed" in done.stderr, done.stderr
+    assert the_line(done, planted, words).strip().startswith("failure: ")
+    b3 = dict(iter_facts((logs / "b3.log").read_text().splitlines()))
+    assert b3["results.status"] == "ok"  # the one in flight was not abandoned
+    assert not (logs / "b3.log.part").exists()  # its script stays beside its complete log
+    assert stale.read_text() == format_fact("exp.model", "x") + "\n"  # nothing appended
+    assert not (logs / "b2.sh").exists()
+    assert outside.snapshot() == before
+
+
+def test_report_writes_no_output_when_a_chart_name_is_planted(tmp_path: Path,
+                                                               outside: Outside) -> None:
+    logs, charts = write_logs(tmp_path / "in"), tmp_path / "ch"
+    planted = charts / "throughput_deep_mnist.png"
+    plant(planted, "symlink", outside)
+    before = outside.snapshot()
+    done = python("-m", "dlbs", "report", str(logs), "--plot", str(charts), "--report_file",
+                  "r.json", "--output_file", "out.txt", cwd=tmp_path)
+    assert_clean(done)
+    assert done.returncode == 1, done.stderr
+    assert the_line(done, planted, SYMLINK_WORDS).startswith("error: --plot: cannot write")
+    assert not (tmp_path / "r.json").exists() and not (tmp_path / "out.txt").exists()
+    assert [p.name for p in charts.iterdir()] == [planted.name]  # no other chart written
+    assert outside.snapshot() == before

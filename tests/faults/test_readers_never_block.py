@@ -36,15 +36,18 @@ import psutil
 import pytest
 import torch
 from pytorch_benchmarks import hostinfo, maxbatch
+from pytorch_benchmarks.data.lmdb_dataset import lmdb_problem
 from pytorch_benchmarks.device import BenchmarkError
 from pytorch_benchmarks.facts import iter_facts
 from pytorch_benchmarks.measure import energy, memory
 
+from dlbs.cli.main import logparser_main
 from dlbs.config import load_config_file
 from dlbs.errors import ConfigError, LogFormatError
 from dlbs.logs.parser import parse_log
+from dlbs.logs.sources import find_inputs
 from dlbs.planfile import read_plan
-from dlbs.runner import provenance, sysinfo
+from dlbs.runner import provenance, slurmoutput, sysinfo
 from dlbs.web import server as server_module
 from dlbs.web.server import (
     MAX_PROGRESS_BYTES,
@@ -721,3 +724,114 @@ def test_the_serve_memory_bound_is_not_met_by_loading_the_file(tmp_path: Path) -
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=HANG_GUARD_S, check=True)
     assert int(done.stdout) * 1024 > 300 << 20
+
+
+# --- data sets, log inputs and a Slurm job's .part (issue 17 review) ---------------------------
+
+LOG_FIXTURE = ROOT / "tests" / "logs" / "fixtures" / "ok_resnet50_b16.log"
+
+
+def _prepare(kind: str, out: Path, *extra: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "pytorch_benchmarks.prepare", kind, "--out",
+                           str(out), "--num_images", "2", "--size", "32", *extra],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def _tiny_run(data_dir: Path, log: Path, *extra: str) -> dict[str, Any]:
+    """The benchmark on ``data_dir`` in its own process, one batch of both samples; a hang is
+    the subprocess timeout (a guard, not a measure)."""
+    try:
+        done = subprocess.run([sys.executable, str(SCRIPT), "--model", "resnet18",
+                               "--image_size", "32", "--batch_size", "2", "--num_batches", "1",
+                               "--num_warmup_batches", "0", "--device", "cpu",
+                               "--num_loader_threads", "0", "--data_dir", str(data_dir),
+                               "--log_file", str(log), *extra],
+                              capture_output=True, text=True, timeout=300, check=False, cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the benchmark blocked reading {data_dir}")
+    assert done.returncode == 1, (done.returncode, done.stderr[-2000:])
+    facts = dict(iter_facts(log.read_text().splitlines()))
+    assert facts["results.status"] == "failure"
+    assert "Traceback" not in facts["results.error"]
+    return facts
+
+
+def test_a_fifo_in_an_image_folder_is_a_failure_naming_it(tmp_path: Path) -> None:
+    data = tmp_path / "ds"
+    _prepare("imagefolder", data, "--num_classes", "1")
+    images = sorted(data.rglob("*.jpg"))
+    assert len(images) == 2
+    images[1].unlink()
+    os.mkfifo(images[1])
+    facts = _tiny_run(data, tmp_path / "run.log")
+    assert (f"cannot decode image '{images[1]}': it is a FIFO, not a regular file"
+            in facts["results.error"]), facts["results.error"]
+
+
+def test_a_fifo_data_mdb_is_a_failure_naming_it(tmp_path: Path) -> None:
+    data = tmp_path / "lmdb"
+    _prepare("lmdb", data)
+    (data / "data.mdb").unlink()
+    os.mkfifo(data / "data.mdb")
+    facts = _tiny_run(data, tmp_path / "run.log", "--data_backend", "caffe_lmdb")
+    assert (f"cannot read LMDB data file '{data / 'data.mdb'}': is a FIFO, not a regular file"
+            in facts["results.error"]), facts["results.error"]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "directory"])
+def test_lmdb_problem_refuses_what_is_not_a_regular_data_mdb(kind: str, tmp_path: Path) -> None:
+    name = tmp_path / "data.mdb"
+    with ExitStack() as stack:
+        plant(name, kind, 0, stack)
+        problem = guarded(lambda: lmdb_problem(str(tmp_path)), name)
+    assert isinstance(problem, str) and "\n" not in problem, problem
+    assert problem.startswith(f"cannot read LMDB data file '{name}': is {KIND_WORDS[kind]}, ")
+
+
+def test_logparser_given_a_fifo_says_what_it_is(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    fifo = tmp_path / "x.log"
+    os.mkfifo(fifo)
+    assert guarded(lambda: logparser_main([str(fifo)]), fifo) == 1
+    err = capsys.readouterr().err
+    assert err == f"error: input '{fifo}' is a FIFO, not a log file\n", err
+
+
+@pytest.mark.parametrize("recursive", [False, True])
+def test_a_fifo_log_in_a_folder_is_a_warning_naming_it(
+        recursive: bool, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "good.log").write_bytes(LOG_FIXTURE.read_bytes())
+    fifo = tmp_path / "zz.log"
+    os.mkfifo(fifo)
+    found = guarded(lambda: find_inputs([str(tmp_path)], recursive), fifo)
+    assert found.logs == [str(tmp_path / "good.log")]
+    assert f"'{fifo}' is a FIFO, not a log file; skipped" in caplog.text
+    caplog.clear()
+    code = guarded(lambda: logparser_main([str(tmp_path), "--output_file",
+                                           str(tmp_path / "out.json")]), fifo)
+    assert code == 0
+    assert f"'{fifo}' is a FIFO" in caplog.text
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link"])
+def test_a_part_swapped_for_a_fifo_or_a_link_is_not_read(kind: str, tmp_path: Path) -> None:
+    part = tmp_path / "run.log.part"
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"header\ndlbs-slurm-attempt: job=1 restart=0\nx\n"
+                        b"dlbs-slurm-attempt: job=1 restart=1\ny\n")
+    if kind == "fifo":
+        os.mkfifo(part)
+    else:
+        part.symlink_to(outside)
+    assert guarded(lambda: slurmoutput.started_before(part, 7), part) is False
+    attempts = guarded(lambda: slurmoutput.set_aside_attempts(tmp_path / "run.log", part, 7, 1),
+                       part)
+    assert attempts.aside == [] and not list(tmp_path.glob("run.log.attempt*"))
+    assert guarded(lambda: slurmoutput.read_tail(part, 7), part) == ""
+    assert outside.read_bytes().startswith(b"header\ndlbs-slurm-attempt: job=1 restart=0\nx")
+    assert stat_kind(part) == ("fifo" if kind == "fifo" else "link")
+
+
+def stat_kind(path: Path) -> str:
+    return "link" if path.is_symlink() else "fifo" if path.is_fifo() else "other"

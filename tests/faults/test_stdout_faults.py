@@ -146,3 +146,49 @@ def test_errors_keep_their_exit_code_with_a_full_stdout(tmp_path: Path, argv: li
     plain = run(argv, tmp_path, stdout=subprocess.DEVNULL)
     assert_no_traceback(failed.stderr)
     assert (failed.returncode, failed.stderr) == (plain.returncode, plain.stderr)
+
+
+PYTHON_DIR = Path(__file__).parents[2] / "python"
+PREPARE = [sys.executable, "-m", "pytorch_benchmarks.prepare"]
+BENCH_RUN = [*BENCHMARK, "--model", "deep_mnist", "--batch_size", "2", "--num_batches", "2",
+             "--num_warmup_batches", "1", "--device", "cpu"]
+
+
+@pytest.mark.parametrize("argv", [
+    pytest.param(BENCH_RUN, id="benchmark-run"),
+    pytest.param([*BENCHMARK, "--help"], id="benchmark-help"),
+    pytest.param([*BENCHMARK, "--version"], id="benchmark-version"),
+    pytest.param([*PREPARE, "imagefolder", "--out", "ds", "--num_images", "2", "--size", "8"],
+                 id="prepare"),
+    pytest.param([*PREPARE, "--help"], id="prepare-help"),
+    pytest.param([*PREPARE, "--version"], id="prepare-version"),
+])
+def test_the_benchmark_programs_on_a_full_device_are_one_line_and_exit_1(
+        tmp_path: Path, argv: list[str]) -> None:
+    env = {**os.environ, "PYTHONPATH": str(PYTHON_DIR)}
+    with open("/dev/full", "w") as full:
+        result = run(argv, tmp_path, stdout=full, env=env)
+    assert_no_traceback(result.stderr)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == FULL
+    assert result.stderr.count("error:") == 1
+
+
+def test_a_benchmark_with_a_log_file_keeps_its_facts_whatever_stdout_does(
+        tmp_path: Path) -> None:
+    log = tmp_path / "run.log"
+    with open("/dev/full", "w") as full:
+        result = run([*BENCH_RUN, "--log_file", str(log)], tmp_path, stdout=full)
+    assert_no_traceback(result.stderr)
+    assert result.returncode == 0, result.stderr
+    assert '__results.status__="ok"' in log.read_text()
+
+
+def test_a_benchmark_usage_error_keeps_exit_2_with_a_full_stdout(tmp_path: Path) -> None:
+    """The usage failure fact cannot be written to stdout: the usage message, then why."""
+    with open("/dev/full", "w") as full:
+        result = run([*BENCHMARK, "--bogus"], tmp_path, stdout=full)
+    assert_no_traceback(result.stderr)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-2:] == [
+        "benchmarks.py: error: unrecognized arguments: --bogus", FULL]

@@ -3,7 +3,9 @@
 ``root/<class>/<image>``: classes are the sorted sub-folder names, labels their indices.
 Items are ``(PIL image, label)`` after the transform. Decoding is PIL's, and a file it cannot
 decode (truncated, damaged, not an image) is a :class:`DatasetError` naming the file: PIL's
-``LOAD_TRUNCATED_IMAGES`` stays off, so a truncated image is never read half grey.
+``LOAD_TRUNCATED_IMAGES`` stays off, so a truncated image is never read half grey. Each file is
+opened with ``safeio.open_input``: a FIFO, socket or device among the images is refused at
+once, naming it, instead of blocking the loader.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PIL import Image, ImageFile
+from safeio import UnsafeFileError, open_input
 from torch.utils.data import Dataset
 
 from pytorch_benchmarks.data.batching import LazyBatchMixin
@@ -70,8 +73,14 @@ class ImageFolderDataset(LazyBatchMixin, Dataset):
 
     def __getitem__(self, index: int) -> tuple[Any, int]:
         path, label = self.samples[index]
+        try:  # never blocks: a FIFO, a socket or a device named *.jpg is refused
+            stream = open_input(path)
+        except UnsafeFileError as err:
+            raise DatasetError(f"cannot decode image '{path}': it {err.strerror}") from None
+        except OSError as err:
+            raise decode_error(f"image '{path}'", err) from None
         try:
-            with Image.open(path) as image:
+            with stream, Image.open(stream) as image:
                 return self.transform(image), label
         except DECODE_ERRORS as err:
             raise decode_error(f"image '{path}'", err) from None

@@ -24,6 +24,7 @@ from typing import Any
 import lmdb
 import numpy as np
 from PIL import Image
+from safeio import open_input
 from torch.utils.data import Dataset
 
 from pytorch_benchmarks.data.batching import LazyBatchMixin
@@ -61,11 +62,13 @@ def _meta(stream: Any, offset: int) -> tuple[int, int, int, int] | None:
 
 def lmdb_problem(path: str) -> str | None:
     """Why the LMDB at ``path`` cannot be mapped safely, or ``None``: its data file must hold
-    every page up to the last one its newest meta page names. Plain reads only (no mmap)."""
+    every page up to the last one its newest meta page names. Plain reads only (no mmap), of a
+    regular file only: a FIFO, device or directory ``data.mdb`` is refused without blocking,
+    before ``lmdb.open`` could ever see it."""
     name = data_file(path)
     try:
-        size = os.path.getsize(name)
-        with open(name, "rb") as stream:
+        with open_input(name) as stream:
+            size = os.fstat(stream.fileno()).st_size
             first = _meta(stream, 0)
             if first is not None and not 512 <= first[1] <= 1 << 20:
                 first = None  # not a page size: a damaged meta page
