@@ -385,9 +385,12 @@ def limit_memory(budget: int) -> tuple[int, tuple[int, int], str]:
         which = getattr(resource, name)
         old = resource.getrlimit(which)
         # Freed heap the process keeps mapped is reused without growing VmData: not budget
-        # (what can be given back first is: the rest may be too fragmented to reuse).
-        free = malloc_free_bytes(trim=True)
-        soft = proc_status_bytes(field_name) - free + budget
+        # (what can be given back first is: the rest may be too fragmented to reuse). Free
+        # bytes are counted after the size is read: reading /proc takes a buffer from the
+        # heap that is free again by the time a probe allocates.
+        malloc_free_bytes(trim=True)
+        size = proc_status_bytes(field_name)
+        soft = size - malloc_free_bytes() + budget
         if old[1] != resource.RLIM_INFINITY:
             soft = min(soft, old[1])
         resource.setrlimit(which, (soft, old[1]))
