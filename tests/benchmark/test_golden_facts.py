@@ -77,7 +77,8 @@ VALUE_KEYS = ("results.status", "results.error", "exp.framework", "exp.model", "
 HOST_WARNINGS = ("no energy figures:", "no MFU:", "no GPU clock")
 #: A measured number in the summary line and warnings (times, rates, percentages, the
 #: batches a time limit allowed): masked.
-MEASURED = re.compile(r"\d+\.\d+(e[-+]?\d+)?|\d+(?= batches)|(?<=achieved )unknown")
+MEASURED = re.compile(r"\d+\.\d+(e[-+]?\d+)?|\d+(?= batches)|(?<=achieved )unknown|"
+                      r"(?<=CI95 )[^)]*")
 
 
 def _outcome(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
