@@ -4,6 +4,9 @@
   (a pure computation library: user regular expressions with a timeout), and it never
   touches files, the environment, processes or stdout.
 - ``pytorch_benchmarks`` never imports ``dlbs`` (it runs in containers that only have torch).
+- ``benchstats`` (the statistics of both programs) imports only the standard library and numpy;
+  ``dlbs`` and the benchmark both may import it and ``safeio``, and ``dlbs`` takes from the
+  benchmark only what needs no torch and is no statistics (the fact format, the model names).
 - Dependencies point one way: ``cli -> runner, reports, logs, launchers -> engine``.
 """
 from __future__ import annotations
@@ -102,3 +105,24 @@ def test_safeio_imports_only_the_standard_library(path: Path) -> None:
     """``safeio`` runs in the benchmark's bare containers and in ``dlbs``: stdlib only."""
     for name in _imports(path):
         assert name.split(".")[0] in STDLIB, f"{path} imports {name}"
+
+
+@pytest.mark.parametrize("path", _py_files("python/benchstats"), ids=lambda p: p.name)
+def test_benchstats_imports_only_the_standard_library_and_numpy(path: Path) -> None:
+    """``benchstats`` runs in the benchmark's containers and in ``dlbs``: it imports neither
+    program, nor torch."""
+    for name in _imports(path):
+        top = name.split(".")[0]
+        assert top in STDLIB or top in {"numpy", "benchstats"}, f"{path} imports {name}"
+
+
+#: What ``dlbs`` may take from the benchmark's package: modules that import no torch and hold
+#: no statistics (those are ``benchstats``'s).
+DLBS_MAY_IMPORT_FROM_BENCHMARK = {"pytorch_benchmarks.facts", "pytorch_benchmarks.model_names"}
+
+
+@pytest.mark.parametrize("path", _py_files("dlbs"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_dlbs_takes_only_the_fact_format_and_model_names_from_the_benchmark(path: Path) -> None:
+    for name in _imports(path):
+        if name.split(".")[0] == "pytorch_benchmarks":
+            assert name in DLBS_MAY_IMPORT_FROM_BENCHMARK, f"{path} imports {name}"

@@ -150,10 +150,12 @@ def _explained(exc: BaseException) -> BaseException:
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
     """Benchmark what ``args`` describe; write the facts; return the exit code."""
     try:  # a missing or broken torch is a failure fact too
+        from benchstats import StopRule
+
         from pytorch_benchmarks import distributed
         from pytorch_benchmarks.hostinfo import host_facts, now_iso
         from pytorch_benchmarks.measure.session import Measurements
-        from pytorch_benchmarks.sequential import StopRule, announce, stop_facts
+        from pytorch_benchmarks.stop_rule import announce, stop_facts
         from pytorch_benchmarks.timing import summarize
         from pytorch_benchmarks.workload import Workload, build_workload
     except BaseException as exc:  # noqa: BLE001 - failure is data

@@ -14,10 +14,10 @@ from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
+from benchstats import StopRule, run_until
 from torch import nn
 
 from pytorch_benchmarks.device import DeviceSetup
-from pytorch_benchmarks.sequential import StopRule, run_until
 from pytorch_benchmarks.timing import timed_loop
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -91,7 +91,7 @@ class Runner:
                   combine: Callable[[list[float]], list[float]],
                   hooks: TimingHooks | None = None) -> tuple[list[float], bool]:
         """Warm up, then time chunks of steps until ``rule`` stops (see
-        :mod:`pytorch_benchmarks.sequential`); ``combine`` merges the ranks' times of a chunk
+        :mod:`benchstats.stopping`); ``combine`` merges the ranks' times of a chunk
         so that every rank decides alike. Returns the times (s) and whether a target was met.
 
         ``hooks`` (optional) get the step before warm-up (FLOP counting) and after it
