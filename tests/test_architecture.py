@@ -126,3 +126,35 @@ def test_dlbs_takes_only_the_fact_format_and_model_names_from_the_benchmark(path
     for name in _imports(path):
         if name.split(".")[0] == "pytorch_benchmarks":
             assert name in DLBS_MAY_IMPORT_FROM_BENCHMARK, f"{path} imports {name}"
+
+
+#: The benchmark's command lines: the flags, parsed once into the typed spec (``options``), and
+#: ``python -m pytorch_benchmarks.prepare``, a program of its own.
+ARGPARSE_MODULES = {"options.py", "prepare.py"}
+
+
+def _uses_argparse(tree: ast.Module) -> list[str]:
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(a.name == "argparse" for a in node.names):
+            found.append(f"line {node.lineno}: import argparse")
+        elif isinstance(node, ast.ImportFrom) and node.module == "argparse":
+            found.append(f"line {node.lineno}: from argparse import ...")
+        elif isinstance(node, ast.Attribute) and node.attr == "Namespace" and \
+                isinstance(node.value, ast.Name) and node.value.id == "argparse":
+            found.append(f"line {node.lineno}: argparse.Namespace")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+                "argparse.Namespace" in node.value and "\n" not in node.value:
+            found.append(f"line {node.lineno}: a string annotation of argparse.Namespace")
+    return found
+
+
+@pytest.mark.parametrize("path", _py_files("python/pytorch_benchmarks"),
+                         ids=lambda p: str(p.relative_to(ROOT / "python")))
+def test_only_the_command_line_sees_argparse(path: Path) -> None:
+    """Every module but the command line takes the part of the typed spec it needs (or plain
+    values), never the parsed flag namespace."""
+    if path.relative_to(ROOT / "python/pytorch_benchmarks").as_posix() in ARGPARSE_MODULES:
+        return
+    found = _uses_argparse(ast.parse(path.read_text(encoding="utf-8")))
+    assert not found, f"{path}: {found}"

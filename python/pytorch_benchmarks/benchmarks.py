@@ -20,7 +20,6 @@ if __package__ in (None, ""):
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
     sys.path.insert(0, os.path.dirname(_HERE))
 
-import argparse
 import signal
 import threading
 import traceback
@@ -28,10 +27,11 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pytorch_benchmarks.options import MAX_BATCH, parse_args, print_lines
+from pytorch_benchmarks.options import parse_args, print_lines
 from pytorch_benchmarks.plugins import PluginWarning
 from pytorch_benchmarks.plugins import failures as plugin_failures
 from pytorch_benchmarks.reporter import Reporter, summary_line
+from pytorch_benchmarks.spec import MAX_BATCH, ModelSpec, Spec
 
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
@@ -84,22 +84,21 @@ def report_failure(exc: BaseException, reporter: Reporter, rank: int | None) -> 
     return EXIT_INTERRUPTED if status == "interrupted" else EXIT_FAILURE
 
 
-def model_label(args: argparse.Namespace) -> str:
+def model_label(model: ModelSpec) -> str:
     """``--model`` for the summary line, with its ``--model_config``: ``gpt2 (layers=2)``."""
     from pytorch_benchmarks.model_config import config_label
 
-    config = args.model_config
-    return f"{args.model} ({config_label(config)})" if config else args.model
+    config = model.config
+    return f"{model.name} ({config_label(config)})" if config else model.name
 
 
-def identity_facts(args: argparse.Namespace) -> dict[str, Any]:
+def identity_facts(spec: Spec) -> dict[str, Any]:
     """What the experiment is, as the runner's header says it (``exp.model``, ``exp.phase``,
     ``exp.replica_batch`` as asked, ``max`` included...): a log of ``--log_file`` alone names its
     experiment too, so reports never merge two different runs."""
-    return {"exp.framework": "pytorch", "exp.model": args.model,
-            "exp.phase": "inference" if args.forward_only else "training",
-            "exp.replica_batch": args.batch_size, "exp.dtype": args.dtype,
-            "exp.device_type": "gpu" if args.device in ("gpu", "cuda") else "cpu"}
+    return {"exp.framework": "pytorch", "exp.model": spec.model.name, "exp.phase": spec.run.phase,
+            "exp.replica_batch": spec.run.batch_size, "exp.dtype": spec.device.dtype,
+            "exp.device_type": "gpu" if spec.device.device in ("gpu", "cuda") else "cpu"}
 
 
 def load_zoo(warn: Callable[[str], None]) -> None:
@@ -112,13 +111,14 @@ def load_zoo(warn: Callable[[str], None]) -> None:
         warn(message)
 
 
-def resolve_device(args: argparse.Namespace) -> None:
+def resolve_device(device: str) -> str:
     """``--device auto``: ``gpu`` when torch sees a CUDA GPU, else ``cpu`` (``exp.device``
-    records the device used)."""
-    if args.device == "auto":
+    records the device used); any other device as asked."""
+    if device == "auto":
         import torch
 
-        args.device = "gpu" if torch.cuda.is_available() else "cpu"
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    return device
 
 
 def _ignore_worker_deaths() -> Callable[[], None]:
@@ -147,8 +147,8 @@ def _explained(exc: BaseException) -> BaseException:
     return loader.explain(exc) if loader is not None else exc
 
 
-def run(args: argparse.Namespace, reporter: Reporter) -> int:
-    """Benchmark what ``args`` describe; write the facts; return the exit code."""
+def run(spec: Spec, reporter: Reporter) -> int:
+    """Benchmark what ``spec`` describes; write the facts; return the exit code."""
     try:  # a missing or broken torch is a failure fact too
         from benchstats import StopRule
 
@@ -163,35 +163,38 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
 
     from pytorch_benchmarks.device import BenchmarkError, apply_cpu_threads
 
-    resolve_device(args)
+    spec = spec.with_device(resolve_device(spec.device.device))
     ctx = distributed.detect()
     reporter.enabled = ctx.writes_log
-    threads = apply_cpu_threads(args, ctx.local_world_size)
-    reporter.facts({"exp.start_time": now_iso(), **identity_facts(args),
+    threads = apply_cpu_threads(spec.device.device, spec.device.num_threads,
+                                ctx.local_world_size)
+    reporter.facts({"exp.start_time": now_iso(), **identity_facts(spec),
                     **host_facts(reporter.warn),
                     "exp.world_size": ctx.world_size, "exp.num_threads": threads,
-                    "exp.model_config": args.model_config or {}})
+                    "exp.model_config": spec.model.config or {}})
     workload: Workload | None = None
     restore_sigchld: Callable[[], None] = _nothing
     try:
         if reporter.log_error:  # the facts went to stdout instead
             raise BenchmarkError(reporter.log_error)
         load_zoo(reporter.warn)
-        if args.batch_size == MAX_BATCH:  # before any torch computation: it forks probes
+        if spec.run.batch_size == MAX_BATCH:  # before any torch computation: it forks probes
             from pytorch_benchmarks.maxbatch import find_max_batch
 
-            args.batch_size = find_max_batch(args, ctx, reporter.facts, reporter.warn,
-                                             classify, one_line)
-        workload = build_workload(args, ctx, reporter.warn)
+            spec = spec.with_batch(find_max_batch(spec, ctx, reporter.facts, reporter.warn,
+                                                  classify, one_line))
+        workload = build_workload(spec.model, spec.data, spec.device, spec.run, ctx,
+                                  reporter.warn)
         reporter.facts(workload.facts)
         assert workload.runner is not None
-        rule = StopRule(args.num_batches, args.target_precision, args.max_time)
+        rule = StopRule(spec.run.num_batches, spec.run.target_precision, spec.run.max_time)
         announce(rule, reporter.warn)
         device = workload.setup.device
-        measures = Measurements(args, workload.setup, ctx, workload.runner.phase, reporter.warn)
+        measures = Measurements(spec.measure, spec.model.name, spec.run.batch, workload.setup,
+                                ctx, workload.runner.phase, reporter.warn)
         measures.prepare()  # before timing: a CPU's peak may be measured here (1-2 s, cached)
         times, met = workload.runner.run_until(
-            args.num_warmup_batches, rule, lambda t: distributed.slowest(t, ctx, device),
+            spec.run.num_warmup_batches, rule, lambda t: distributed.slowest(t, ctx, device),
             measures)
         results: dict[str, Any] = summarize(times, workload.samples_per_iteration)
         results.update(workload.extra_results(times))
@@ -201,7 +204,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         results.update(stop_facts(times, met, rule, reporter.warn))
         reporter.facts({**results, "results.status": "ok"})
         reporter.summary(summary_line(
-            model_label(args), workload.runner.phase, args.batch_size,
+            model_label(spec.model), workload.runner.phase, spec.run.batch,
             workload.facts["exp.num_replicas"], str(device), workload.setup.dtype, results))
         code = 0
     except BaseException as exc:  # noqa: BLE001 - failure is data: every error is reported
@@ -220,15 +223,15 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """The command: parse, list models or run; return the exit code (2: usage error)."""
     try:
-        args = parse_args(argv)
+        spec = parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else 2
-    if args.list_models:
+    if spec.output.list_models:
         from pytorch_benchmarks.models import list_models
 
         print_lines(list_models())
         return 0
-    return run(args, Reporter(args.log_file))
+    return run(spec, Reporter(spec.output.log_file))
 
 
 if __name__ == "__main__":

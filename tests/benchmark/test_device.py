@@ -28,7 +28,9 @@ def fake_gpus(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
 def _setup(argv: list[str], local: tuple[int, int] | None = None,
            ndim: int = 4) -> tuple[DeviceSetup, list[str]]:
     warnings: list[str] = []
-    setup = setup_device(parse_args(argv), local, warnings.append, ndim)
+    spec = parse_args(argv)
+    setup = setup_device(spec.device, local, warnings.append, ndim,
+                         spec.data.synthetic_on_host and spec.data.source == "synthetic")
     return setup, warnings
 
 
