@@ -118,7 +118,7 @@ def test_benchstats_imports_only_the_standard_library_and_numpy(path: Path) -> N
 
 #: What ``dlbs`` may take from the benchmark's package: modules that import no torch and hold
 #: no statistics (those are ``benchstats``'s).
-DLBS_MAY_IMPORT_FROM_BENCHMARK = {"pytorch_benchmarks.facts", "pytorch_benchmarks.model_names"}
+DLBS_MAY_IMPORT_FROM_BENCHMARK = {"pytorch_benchmarks.facts", "pytorch_benchmarks.models.names"}
 
 
 @pytest.mark.parametrize("path", _py_files("dlbs"), ids=lambda p: str(p.relative_to(ROOT)))
@@ -130,7 +130,7 @@ def test_dlbs_takes_only_the_fact_format_and_model_names_from_the_benchmark(path
 
 #: The benchmark's command lines: the flags, parsed once into the typed spec (``options``), and
 #: ``python -m pytorch_benchmarks.prepare``, a program of its own.
-ARGPARSE_MODULES = {"options.py", "prepare.py"}
+ARGPARSE_MODULES = {"options.py", "data/prepare.py"}
 
 
 def _uses_argparse(tree: ast.Module) -> list[str]:

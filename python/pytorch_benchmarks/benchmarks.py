@@ -27,9 +27,9 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from pytorch_benchmarks.models.plugins import PluginWarning
+from pytorch_benchmarks.models.plugins import failures as plugin_failures
 from pytorch_benchmarks.options import parse_args, print_lines
-from pytorch_benchmarks.plugins import PluginWarning
-from pytorch_benchmarks.plugins import failures as plugin_failures
 from pytorch_benchmarks.reporter import Reporter, summary_line
 from pytorch_benchmarks.spec import MAX_BATCH, ModelSpec, Spec
 
@@ -56,8 +56,8 @@ def classify(exc: BaseException) -> str:
 def _is_user_error(exc: BaseException) -> bool:
     """Errors whose message is the whole story (no traceback, no type name)."""
     try:
-        from pytorch_benchmarks.device import BenchmarkError
-        from pytorch_benchmarks.models import ModelRegistryError
+        from pytorch_benchmarks.errors import BenchmarkError
+        from pytorch_benchmarks.models.registry import ModelRegistryError
     except ImportError:  # torch itself is missing or broken: that error is the story
         return isinstance(exc, FileNotFoundError)
     return isinstance(exc, (BenchmarkError, ModelRegistryError, FileNotFoundError))
@@ -86,7 +86,7 @@ def report_failure(exc: BaseException, reporter: Reporter, rank: int | None) -> 
 
 def model_label(model: ModelSpec) -> str:
     """``--model`` for the summary line, with its ``--model_config``: ``gpt2 (layers=2)``."""
-    from pytorch_benchmarks.model_config import config_label
+    from pytorch_benchmarks.models.config import config_label
 
     config = model.config
     return f"{model.name} ({config_label(config)})" if config else model.name
@@ -106,7 +106,9 @@ def load_zoo(warn: Callable[[str], None]) -> None:
     the run (``exp.warnings``), not only a Python warning on stderr."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PluginWarning)
-        import pytorch_benchmarks.models  # noqa: F401 - registers every family and plugin
+        from pytorch_benchmarks import models
+
+        models.load_zoo()  # registers every family and plugin
     for message in plugin_failures():
         warn(message)
 
@@ -152,16 +154,17 @@ def run(spec: Spec, reporter: Reporter) -> int:
     try:  # a missing or broken torch is a failure fact too
         from benchstats import StopRule
 
-        from pytorch_benchmarks import distributed
-        from pytorch_benchmarks.hostinfo import host_facts, now_iso
         from pytorch_benchmarks.measure.session import Measurements
-        from pytorch_benchmarks.stop_rule import announce, stop_facts
-        from pytorch_benchmarks.timing import summarize
-        from pytorch_benchmarks.workload import Workload, build_workload
+        from pytorch_benchmarks.run.stop_rule import announce, stop_facts
+        from pytorch_benchmarks.run.timing import summarize
+        from pytorch_benchmarks.run.workload import Workload, build_workload
+        from pytorch_benchmarks.runtime import distributed
+        from pytorch_benchmarks.runtime.hostinfo import host_facts, now_iso
     except BaseException as exc:  # noqa: BLE001 - failure is data
         return report_failure(exc, reporter, None)
 
-    from pytorch_benchmarks.device import BenchmarkError, apply_cpu_threads
+    from pytorch_benchmarks.errors import BenchmarkError
+    from pytorch_benchmarks.runtime.device import apply_cpu_threads
 
     spec = spec.with_device(resolve_device(spec.device.device))
     ctx = distributed.detect()
@@ -179,7 +182,7 @@ def run(spec: Spec, reporter: Reporter) -> int:
             raise BenchmarkError(reporter.log_error)
         load_zoo(reporter.warn)
         if spec.run.batch_size == MAX_BATCH:  # before any torch computation: it forks probes
-            from pytorch_benchmarks.maxbatch import find_max_batch
+            from pytorch_benchmarks.run.maxbatch import find_max_batch
 
             spec = spec.with_batch(find_max_batch(spec, ctx, reporter.facts, reporter.warn,
                                                   classify, one_line))

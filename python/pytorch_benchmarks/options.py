@@ -4,8 +4,8 @@ Responsibility: turn ``argv`` into a validated, frozen :class:`~pytorch_benchmar
 checked once, every error one line (exit 2). It is the only module of the benchmark that sees
 ``argparse``: every other takes the part of the spec it needs. It does not import
 torch (``--help``, ``--version`` and an unknown ``--model`` stay fast: the zoo's names come from
-:mod:`pytorch_benchmarks.model_names`) and never touches devices or data; consistency rules that
-need the device (e.g. float16 on a CPU) live in :mod:`pytorch_benchmarks.device`, and
+:mod:`pytorch_benchmarks.models.names`) and never touches devices or data; consistency rules that
+need the device (e.g. float16 on a CPU) live in :mod:`pytorch_benchmarks.runtime.device`, and
 ``--device auto`` is resolved by the benchmark once torch is imported.
 """
 from __future__ import annotations
@@ -104,8 +104,8 @@ def batch_size(text: str) -> int | str:
 
 
 def model_config(text: str) -> dict[str, Any]:
-    """Parse ``--model_config``: a JSON object (:mod:`pytorch_benchmarks.model_config`)."""
-    from pytorch_benchmarks.model_config import parse_model_config
+    """Parse ``--model_config``: a JSON object (:mod:`pytorch_benchmarks.models.config`)."""
+    from pytorch_benchmarks.models.config import parse_model_config
 
     try:
         return parse_model_config(text)
@@ -375,7 +375,7 @@ def unknown_model(name: str) -> str | None:
     """``None`` when ``name`` is a model of the zoo (or one registered in this process, as
     tests do); else the "did you mean" message. Imports no torch. Without the zoo's sources
     (an install of compiled files only) nothing is refused here: the registry will say."""
-    from pytorch_benchmarks.model_names import model_names, unknown_model_message
+    from pytorch_benchmarks.models.names import model_names, unknown_model_message
 
     if not model_names():
         return None

@@ -5,8 +5,9 @@ from collections.abc import Iterator
 
 import pytest
 import torch
-from pytorch_benchmarks.device import BenchmarkError, DeviceSetup, setup_device
+from pytorch_benchmarks.errors import BenchmarkError
 from pytorch_benchmarks.options import parse_args
+from pytorch_benchmarks.runtime.device import DeviceSetup, setup_device
 
 
 @pytest.fixture

@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 import torch
-from pytorch_benchmarks import benchmarks, maxbatch
-from pytorch_benchmarks.device import BenchmarkError
-from pytorch_benchmarks.distributed import DistContext
+from pytorch_benchmarks import benchmarks
+from pytorch_benchmarks.errors import BenchmarkError
 from pytorch_benchmarks.options import parse_args
+from pytorch_benchmarks.run import maxbatch
+from pytorch_benchmarks.runtime.distributed import DistContext
 from pytorch_benchmarks.spec import MaxBatchSpec
 
 from .conftest import read_facts

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pytorch_benchmarks import benchmarks, maxbatch
+from pytorch_benchmarks import benchmarks
 from pytorch_benchmarks.options import parse_args
+from pytorch_benchmarks.run import maxbatch
 
 from .test_max_batch import ROOT, SMALL, run_script
 

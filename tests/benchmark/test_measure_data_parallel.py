@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 import torch
-from pytorch_benchmarks.device import DeviceSetup
-from pytorch_benchmarks.distributed import DistContext
 from pytorch_benchmarks.measure.flops import count_step_flops, data_parallel_inner
 from pytorch_benchmarks.measure.session import Measurements
-from pytorch_benchmarks.runner import InferRunner, Runner, TrainRunner
+from pytorch_benchmarks.run.phases import InferRunner, Runner, TrainRunner
+from pytorch_benchmarks.runtime.device import DeviceSetup
+from pytorch_benchmarks.runtime.distributed import DistContext
 from pytorch_benchmarks.spec import MeasureSpec
 from torch import nn
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 import torch
-from pytorch_benchmarks.device import DeviceSetup
-from pytorch_benchmarks.distributed import DistContext
 from pytorch_benchmarks.measure import energy, nvml, throttle
 from pytorch_benchmarks.measure.poller import Poller
 from pytorch_benchmarks.measure.session import Measurements
+from pytorch_benchmarks.runtime.device import DeviceSetup
+from pytorch_benchmarks.runtime.distributed import DistContext
 from pytorch_benchmarks.spec import MeasureSpec
 
 SW_POWER_CAP, HW_SLOWDOWN, GPU_IDLE, APP_CLOCKS, SW_THERMAL = 0x4, 0x8, 0x1, 0x2, 0x20

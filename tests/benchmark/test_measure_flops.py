@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from pytorch_benchmarks.device import DeviceSetup
-from pytorch_benchmarks.distributed import DistContext
 from pytorch_benchmarks.measure.flops import count_step_flops, flops_per_sample
 from pytorch_benchmarks.measure.session import Measurements
-from pytorch_benchmarks.runner import InferRunner, TrainRunner
+from pytorch_benchmarks.run.phases import InferRunner, TrainRunner
+from pytorch_benchmarks.runtime.device import DeviceSetup
+from pytorch_benchmarks.runtime.distributed import DistContext
 from pytorch_benchmarks.spec import MeasureSpec
 from torch import nn
 

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
-from pytorch_benchmarks.device import DeviceSetup
-from pytorch_benchmarks.distributed import DistContext
 from pytorch_benchmarks.measure import calibration, energy
 from pytorch_benchmarks.measure.session import Measurements
+from pytorch_benchmarks.runtime.device import DeviceSetup
+from pytorch_benchmarks.runtime.distributed import DistContext
 from pytorch_benchmarks.spec import MeasureSpec
 
 from .conftest import FEW, TINY_MLP, RunBench, own_warnings

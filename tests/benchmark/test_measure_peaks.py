@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from pytorch_benchmarks.device import DeviceSetup
-from pytorch_benchmarks.distributed import DistContext
 from pytorch_benchmarks.measure import calibration, peaks
 from pytorch_benchmarks.measure.session import Measurements
+from pytorch_benchmarks.runtime.device import DeviceSetup
+from pytorch_benchmarks.runtime.distributed import DistContext
 from pytorch_benchmarks.spec import MeasureSpec
 
 

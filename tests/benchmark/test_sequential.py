@@ -8,10 +8,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 from benchstats import DEFAULT_MAX_TIME, Steady, StopRule, run_until, stopping
-from pytorch_benchmarks import timing
-from pytorch_benchmarks.device import DeviceSetup
-from pytorch_benchmarks.runner import Runner
-from pytorch_benchmarks.stop_rule import announce, stop_facts
+from pytorch_benchmarks.run import timing
+from pytorch_benchmarks.run.phases import Runner
+from pytorch_benchmarks.run.stop_rule import announce, stop_facts
+from pytorch_benchmarks.runtime.device import DeviceSetup
 
 
 class FakeChunks:

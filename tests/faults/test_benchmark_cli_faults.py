@@ -153,7 +153,7 @@ def test_a_run_ends_with_a_human_summary_and_stdout_holds_only_facts(phase: str)
 
 
 def test_the_summary_of_the_input_pipeline_says_so(tmp_path: Path) -> None:
-    from pytorch_benchmarks.prepare import make_image_folder
+    from pytorch_benchmarks.data.prepare import make_image_folder
 
     folder = make_image_folder(str(tmp_path / "images"), 8, 2, 32)
     done = run("--model", "resnet18", "--image_size", "32", "--batch_size", "4", "--device",

@@ -35,10 +35,11 @@ from typing import Any
 import psutil
 import pytest
 import torch
-from pytorch_benchmarks import hostinfo, maxbatch
-from pytorch_benchmarks.device import BenchmarkError
+from pytorch_benchmarks.errors import BenchmarkError
 from pytorch_benchmarks.facts import iter_facts
 from pytorch_benchmarks.measure import energy, memory
+from pytorch_benchmarks.run import maxbatch
+from pytorch_benchmarks.runtime import hostinfo
 
 from dlbs.config import load_config_file
 from dlbs.errors import ConfigError, LogFormatError
@@ -396,9 +397,9 @@ def test_a_counter_that_fails_during_the_window_leaves_a_warning_not_a_failure(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The counter is swapped for a FIFO while the timed window runs (the sampler thread and
     the last read at its end must not raise)."""
-    from pytorch_benchmarks.device import DeviceSetup
-    from pytorch_benchmarks.distributed import DistContext
     from pytorch_benchmarks.measure.session import Measurements
+    from pytorch_benchmarks.runtime.device import DeviceSetup
+    from pytorch_benchmarks.runtime.distributed import DistContext
     from pytorch_benchmarks.spec import MeasureSpec
 
     root = _powercap(tmp_path, "")

@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from benchstats import analyze, runs_for_power
-from pytorch_benchmarks.timing import summarize
+from pytorch_benchmarks.run.timing import summarize
 
 from dlbs.reports.build import compare_records
 from dlbs.reports.compare import MIN_CHANGE, POWER_NOTE

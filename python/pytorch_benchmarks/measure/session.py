@@ -2,7 +2,7 @@
 
 Responsibility: decide which figures this run can have (peak of its device and precision,
 an energy meter, the throttle sampler, a profile) and state why one is missing; implement
-:class:`~pytorch_benchmarks.runner.TimingHooks` (count FLOPs on an extra step before warm-up,
+:class:`~pytorch_benchmarks.run.phases.TimingHooks` (count FLOPs on an extra step before warm-up,
 profile extra steps after it, wrap the timed chunks in :meth:`Measurements.window`); and turn
 what was seen into ``results.*`` facts. Under torchrun the energy and the throttle reasons are
 combined over the ranks (every rank takes part in those collectives); FLOPs and peak memory
@@ -25,14 +25,14 @@ from typing import Any
 
 import torch
 
-from pytorch_benchmarks.device import DeviceSetup
-from pytorch_benchmarks.distributed import DistContext
 from pytorch_benchmarks.measure import calibration, memory, peaks, profiling
 from pytorch_benchmarks.measure.energy import EnergyUnavailable, NvmlEnergy, RaplEnergy, open_rapl
 from pytorch_benchmarks.measure.flops import flops_per_sample, plain_step
 from pytorch_benchmarks.measure.nvml import NvmlUnavailable, device_handles, open_nvml
 from pytorch_benchmarks.measure.poller import Poller
 from pytorch_benchmarks.measure.throttle import THROTTLE_BITS, ThrottleSampler, reason_names
+from pytorch_benchmarks.runtime.device import DeviceSetup
+from pytorch_benchmarks.runtime.distributed import DistContext
 from pytorch_benchmarks.spec import MeasureSpec
 
 Warn = Callable[[str], None]

@@ -56,8 +56,8 @@ from typing import Any
 
 from safeio import read_capped
 
-from pytorch_benchmarks.device import BenchmarkError
-from pytorch_benchmarks.distributed import DistContext
+from pytorch_benchmarks.errors import BenchmarkError
+from pytorch_benchmarks.runtime.distributed import DistContext
 from pytorch_benchmarks.spec import ModelSpec, Spec
 
 #: Untimed and timed steps of one probe (two steps: training's optimizer state exists from the
@@ -164,8 +164,8 @@ def search(probe: Prober, limit: int, seen: Callable[[Probe], None] | None = Non
 def probe_step(spec: Spec, ctx: DistContext, batch: int) -> float:
     """Build the workload of ``spec`` at ``batch`` and run the probe's steps; return the timed
     step's seconds. Raises what the run would raise (out of memory included)."""
-    from pytorch_benchmarks.timing import timed_loop
-    from pytorch_benchmarks.workload import build_workload
+    from pytorch_benchmarks.run.timing import timed_loop
+    from pytorch_benchmarks.run.workload import build_workload
 
     probe = spec.with_batch(batch)
     workload = build_workload(probe.model, probe.data, probe.device, probe.run, ctx, _quiet)
@@ -462,10 +462,10 @@ def preload(model: ModelSpec) -> None:
     computation (see the module's doc)."""
     import torch
 
-    from pytorch_benchmarks import workload  # noqa: F401 - the models, runners and data
     from pytorch_benchmarks.data import synthetic  # noqa: F401
     from pytorch_benchmarks.models import get_model_info
-    from pytorch_benchmarks.runner import make_optimizer
+    from pytorch_benchmarks.run import workload  # noqa: F401 - the models, runners and data
+    from pytorch_benchmarks.run.phases import make_optimizer
 
     get_model_info(model.name, model.config)
     make_optimizer(torch.nn.Linear(1, 1, bias=False))

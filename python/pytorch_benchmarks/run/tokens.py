@@ -13,8 +13,8 @@ from typing import Any
 import torch
 from benchstats import analyze
 
-from pytorch_benchmarks.device import BenchmarkError
-from pytorch_benchmarks.generate import GenerateRunner
+from pytorch_benchmarks.errors import BenchmarkError
+from pytorch_benchmarks.run.generate import GenerateRunner
 
 #: Tokens in the probe that finds a token model's output shape (its length costs time only).
 PROBE_TOKENS = 8

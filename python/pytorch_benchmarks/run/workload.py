@@ -16,12 +16,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from pytorch_benchmarks import distributed, tokens
-from pytorch_benchmarks.device import BenchmarkError, DeviceSetup, setup_device
-from pytorch_benchmarks.distributed import DistContext
-from pytorch_benchmarks.generate import GenerateRunner
-from pytorch_benchmarks.hostinfo import device_names
-from pytorch_benchmarks.runner import DataRunner, InferRunner, Runner, TrainRunner
+from pytorch_benchmarks.errors import BenchmarkError
+from pytorch_benchmarks.run import tokens
+from pytorch_benchmarks.run.generate import GenerateRunner
+from pytorch_benchmarks.run.phases import DataRunner, InferRunner, Runner, TrainRunner
+from pytorch_benchmarks.runtime import distributed
+from pytorch_benchmarks.runtime.device import DeviceSetup, setup_device
+from pytorch_benchmarks.runtime.distributed import DistContext
+from pytorch_benchmarks.runtime.hostinfo import device_names
 from pytorch_benchmarks.spec import DataSpec, DeviceSpec, ModelSpec, RunSpec
 
 Warn = Callable[[str], None]

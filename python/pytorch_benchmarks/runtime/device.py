@@ -15,13 +15,10 @@ from typing import Any
 
 import torch
 
+from pytorch_benchmarks.errors import BenchmarkError
 from pytorch_benchmarks.spec import DeviceSpec
 
 AUTOCAST_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
-class BenchmarkError(Exception):
-    """A user-facing error: the message says what is wrong and what to do (status failure)."""
 
 
 @dataclass
