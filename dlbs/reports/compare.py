@@ -38,7 +38,7 @@ from dlbs.reports.frame import (
     unidentified_note,
 )
 from dlbs.reports.model import Report, Table
-from dlbs.reports.tables import extra_dims, sortable
+from dlbs.reports.pivot import extra_dims, sortable
 
 Records = Sequence[Mapping[str, Any]]
 #: Keys that always take part in matching, even when they differ wholesale.

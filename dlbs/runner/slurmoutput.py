@@ -32,7 +32,7 @@ from safeio import atomic_write_bytes
 
 from dlbs.launchers.command import as_int
 from dlbs.runner import runlog
-from dlbs.runner.core import Job
+from dlbs.runner.job import Job
 
 #: How much of the end of a job's output is read to find why it failed.
 TAIL_BYTES = 1 << 20
