@@ -66,10 +66,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "python"))
 import torch
 import torch.nn.functional as F
 from pytorch_benchmarks import benchmarks
-from pytorch_benchmarks.device import cpu_threads
 from pytorch_benchmarks.facts import iter_facts
 from pytorch_benchmarks.measure.calibration import measure_matmul_tflops
 from pytorch_benchmarks.models import create_model, get_model_info
+from pytorch_benchmarks.runtime.device import cpu_threads
 
 BENCH = os.path.join(os.path.dirname(HERE), "python", "pytorch_benchmarks", "benchmarks.py")
 VARIANTS = {"fp32": [], "channels_last+bf16": ["--channels_last", "--dtype", "bfloat16"]}

@@ -27,9 +27,9 @@ from PIL import Image
 from pytorch_benchmarks import benchmarks
 from pytorch_benchmarks.data.datum import decode_datum
 from pytorch_benchmarks.data.image_folder import find_images
+from pytorch_benchmarks.data.prepare import make_image_folder, make_lmdb
 from pytorch_benchmarks.data.transforms import random_resized_crop_box
 from pytorch_benchmarks.facts import iter_facts
-from pytorch_benchmarks.prepare import make_image_folder, make_lmdb
 
 CROP = (224, 224)
 

@@ -4,6 +4,9 @@
   (a pure computation library: user regular expressions with a timeout), and it never
   touches files, the environment, processes or stdout.
 - ``pytorch_benchmarks`` never imports ``dlbs`` (it runs in containers that only have torch).
+- ``benchstats`` (the statistics of both programs) imports only the standard library and numpy;
+  ``dlbs`` and the benchmark both may import it and ``safeio``, and ``dlbs`` takes from the
+  benchmark only what needs no torch and is no statistics (the fact format, the model names).
 - Dependencies point one way: ``cli -> runner, reports, logs, launchers -> engine``.
 """
 from __future__ import annotations
@@ -102,3 +105,173 @@ def test_safeio_imports_only_the_standard_library(path: Path) -> None:
     """``safeio`` runs in the benchmark's bare containers and in ``dlbs``: stdlib only."""
     for name in _imports(path):
         assert name.split(".")[0] in STDLIB, f"{path} imports {name}"
+
+
+@pytest.mark.parametrize("path", _py_files("python/benchstats"), ids=lambda p: p.name)
+def test_benchstats_imports_only_the_standard_library_and_numpy(path: Path) -> None:
+    """``benchstats`` runs in the benchmark's containers and in ``dlbs``: it imports neither
+    program, nor torch."""
+    for name in _imports(path):
+        top = name.split(".")[0]
+        assert top in STDLIB or top in {"numpy", "benchstats"}, f"{path} imports {name}"
+
+
+#: What ``dlbs`` may take from the benchmark's package: modules that import no torch and hold
+#: no statistics (those are ``benchstats``'s).
+DLBS_MAY_IMPORT_FROM_BENCHMARK = {"pytorch_benchmarks.facts", "pytorch_benchmarks.models.names"}
+
+
+@pytest.mark.parametrize("path", _py_files("dlbs"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_dlbs_takes_only_the_fact_format_and_model_names_from_the_benchmark(path: Path) -> None:
+    for name in _imports(path):
+        if name.split(".")[0] == "pytorch_benchmarks":
+            assert name in DLBS_MAY_IMPORT_FROM_BENCHMARK, f"{path} imports {name}"
+
+
+#: The benchmark's command lines: the flags, parsed once into the typed spec (``options``), and
+#: ``python -m pytorch_benchmarks.prepare``, a program of its own.
+ARGPARSE_MODULES = {"options.py", "data/prepare.py"}
+
+
+def _uses_argparse(tree: ast.Module) -> list[str]:
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(a.name == "argparse" for a in node.names):
+            found.append(f"line {node.lineno}: import argparse")
+        elif isinstance(node, ast.ImportFrom) and node.module == "argparse":
+            found.append(f"line {node.lineno}: from argparse import ...")
+        elif isinstance(node, ast.Attribute) and node.attr == "Namespace" and \
+                isinstance(node.value, ast.Name) and node.value.id == "argparse":
+            found.append(f"line {node.lineno}: argparse.Namespace")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+                "argparse.Namespace" in node.value and "\n" not in node.value:
+            found.append(f"line {node.lineno}: a string annotation of argparse.Namespace")
+    return found
+
+
+@pytest.mark.parametrize("path", _py_files("python/pytorch_benchmarks"),
+                         ids=lambda p: str(p.relative_to(ROOT / "python")))
+def test_only_the_command_line_sees_argparse(path: Path) -> None:
+    """Every module but the command line takes the part of the typed spec it needs (or plain
+    values), never the parsed flag namespace."""
+    if path.relative_to(ROOT / "python/pytorch_benchmarks").as_posix() in ARGPARSE_MODULES:
+        return
+    found = _uses_argparse(ast.parse(path.read_text(encoding="utf-8")))
+    assert not found, f"{path}: {found}"
+
+
+# --- no import circles ---------------------------------------------------------------------------
+
+def _module_files() -> dict[str, Path]:
+    """Every module of ``dlbs`` and of ``python/`` (the benchmark, benchstats, safeio), by its
+    dotted name (a package by its ``__init__``)."""
+    found: dict[str, Path] = {}
+    for base, folder in ((ROOT, ROOT / "dlbs"), (ROOT / "python", ROOT / "python")):
+        for path in sorted(folder.rglob("*.py")):
+            parts = list(path.relative_to(base).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            found[".".join(parts)] = path
+    return found
+
+
+def _imported_modules(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """The project's modules that ``name`` imports anywhere in its body (at module level, in
+    functions, under ``TYPE_CHECKING``): ``from pkg import sub`` is an import of ``pkg.sub``."""
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names if alias.name in modules)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = ".".join(package[:len(package) - node.level + 1] +
+                                ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            subs = [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in modules]
+            out.update(subs)
+            if base in modules and len(subs) < len(node.names):
+                out.add(base)
+    out.discard(name)
+    return out
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    circles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for other in sorted(graph[node]):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in on_stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return circles
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    """No two modules import each other, directly or in a ring, anywhere in ``dlbs`` or
+    ``python/``: a function-level import is an import too (it only hides the circle)."""
+    modules = _module_files()
+    graph = {name: _imported_modules(name, path, modules) for name, path in modules.items()}
+    circles = _circles(graph)
+    assert not circles, "import circles: " + "; ".join(" <-> ".join(c) for c in circles)
+
+
+def test_the_circle_check_finds_a_ring() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert _circles(graph) == [["a", "b", "c"]]
+
+
+#: The benchmark's folders, each with the folders (and entry modules) it must not import:
+#: models, data and runtime are the ground floor; measure stands on runtime; the run on all
+#: three; only the entry point (``benchmarks.py``) wires the measurements to the run.
+BENCHMARK_LAYERS = {
+    "models": ("run", "runtime", "data", "measure", "benchmarks", "options", "reporter"),
+    "data": ("run", "runtime", "models", "measure", "benchmarks", "options", "reporter"),
+    "runtime": ("run", "models", "data", "measure", "benchmarks", "options", "reporter"),
+    "measure": ("run", "models", "data", "benchmarks", "options", "reporter"),
+    "run": ("measure", "benchmarks", "options", "reporter"),
+}
+
+
+@pytest.mark.parametrize(
+    "path,forbidden",
+    [(p, forbidden) for folder, forbidden in BENCHMARK_LAYERS.items()
+     for p in _py_files(f"python/pytorch_benchmarks/{folder}")],
+    ids=lambda v: str(v.relative_to(ROOT / "python")) if isinstance(v, Path) else "")
+def test_the_benchmark_folders_import_downwards(path: Path, forbidden: tuple[str, ...]) -> None:
+    banned = tuple(f"pytorch_benchmarks.{name}" for name in forbidden)
+    for name in _imports(path):
+        assert not (name in banned or name.startswith(tuple(b + "." for b in banned))), \
+            f"{path} imports {name} (layering)"
+
+
+@pytest.mark.parametrize("name", ["spec.py", "errors.py", "facts.py"])
+def test_the_spec_the_error_and_the_fact_format_import_only_the_standard_library(
+        name: str) -> None:
+    for imported in _imports(ROOT / "python" / "pytorch_benchmarks" / name):
+        assert imported.split(".")[0] in STDLIB, f"{name} imports {imported}"

@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pytorch_benchmarks.model_names import unknown_model_message
+from pytorch_benchmarks.models.names import unknown_model_message
 
 from dlbs.cli.param_ranges import check_ranges, declared_ranges
 from dlbs.cli.planargs import add_plan_arguments, load_experiments

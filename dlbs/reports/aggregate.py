@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from benchstats import t_critical
 
 from dlbs.reports.figures import FIGURE_KEYS
-from dlbs.reports.stats import t_critical
 
 #: Default noise threshold: coefficient of variation above 5% marks a measurement noisy.
 NOISE_THRESHOLD = 0.05

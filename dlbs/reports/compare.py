@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
+from benchstats import Ratio, runs_for_power, welch_log_ratio
 
 from dlbs.reports.aggregate import NOISE_THRESHOLD, aggregate
 from dlbs.reports.figure_tables import figure_notes, generation, present
@@ -37,8 +38,7 @@ from dlbs.reports.frame import (
     unidentified_note,
 )
 from dlbs.reports.model import Report, Table
-from dlbs.reports.stats import Ratio, runs_for_power, welch_log_ratio
-from dlbs.reports.tables import extra_dims, sortable
+from dlbs.reports.pivot import extra_dims, sortable
 
 Records = Sequence[Mapping[str, Any]]
 #: Keys that always take part in matching, even when they differ wholesale.

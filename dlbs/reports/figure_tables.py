@@ -18,7 +18,7 @@ import pandas as pd
 from dlbs.reports.figures import GROUP_NOTES, GROUP_TITLES, TOKENS, Figure, of_group
 from dlbs.reports.frame import is_number, label_of
 from dlbs.reports.model import MARK_PARTIAL, Table
-from dlbs.reports.tables import pivot, sortable
+from dlbs.reports.pivot import pivot, sortable
 
 
 def present(agg: pd.DataFrame, key: str) -> bool:

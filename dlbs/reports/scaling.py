@@ -18,6 +18,7 @@ import pandas as pd
 
 from dlbs.reports.frame import is_number
 from dlbs.reports.model import MARK_SUPERLINEAR, Table, is_missing
+from dlbs.reports.pivot import sortable
 
 #: What may explain more-than-linear scaling -> the log keys (or columns) that tell it, the
 #: first one an experiment has wins (``hw.num_threads``: logs older than ``exp.num_threads``;
@@ -64,8 +65,6 @@ def _superlinear(efficiency: pd.DataFrame) -> pd.DataFrame:
 
 def _row_keys(agg: pd.DataFrame, dims: Sequence[str]) -> list[tuple[Any, ...]]:
     """Each experiment's row key, as the pivot renders dimension values (computed once)."""
-    from dlbs.reports.tables import sortable  # tables imports this module
-
     columns = [sortable(agg[d]).tolist() for d in dims]
     return list(zip(*columns)) if columns else [() for _ in range(len(agg))]
 

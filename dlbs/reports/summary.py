@@ -19,7 +19,8 @@ from dlbs.reports.figure_tables import experiment_table, figure_notes, group_tab
 from dlbs.reports.figures import TOKENS
 from dlbs.reports.frame import label_of
 from dlbs.reports.model import Report, Table
-from dlbs.reports.tables import extra_dims, identity_notes, prepare, sortable
+from dlbs.reports.pivot import extra_dims, sortable
+from dlbs.reports.tables import identity_notes, prepare
 
 ROWS: list[str] = ["model_title", "device", "replica_batch", "effective_batch", "phase", "dtype"]
 #: aggregate column -> heading.

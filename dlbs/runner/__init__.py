@@ -1,7 +1,7 @@
 """Running experiments: the sweep (``core``), written once, over small executors.
 
 - ``core``: what to run (``exp.status``, ``exp.rerun``), the log header and trailer, the
-  progress and the summary;
+  progress and the summary; ``job``: what the core hands an executor and gets back;
 - ``local``: a process group on this host (bare metal, torchrun, Docker);
 - ``slurm``: a Slurm batch job per experiment (``exp.scheduler=slurm``), over ``slurmctl``,
   a thin client of Slurm's own commands;
@@ -9,6 +9,7 @@
   ``monitor``, ``provenance`` (host facts), ``dockerengine`` (the Docker engine client),
   ``status`` (``experimenter status``).
 """
-from dlbs.runner.core import Ending, Executor, Job, Outcome, Runner, Summary
+from dlbs.runner.core import Outcome, Runner, Summary
+from dlbs.runner.job import Ending, Executor, Job
 
 __all__ = ["Ending", "Executor", "Job", "Outcome", "Runner", "Summary"]

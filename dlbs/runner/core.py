@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
 from safeio import UnsafeFileError, atomic_write_text, check_writable_target, open_text
 
@@ -34,6 +34,7 @@ from dlbs.errors import DLBSError, RunError
 from dlbs.launchers import build_script, script_file_for
 from dlbs.launchers.command import as_bool, as_int
 from dlbs.runner import launcher_errors, runlog, sysinfo
+from dlbs.runner.job import Ending, Executor, Job
 from dlbs.runner.lock import FolderLocks
 from dlbs.runner.oom import OOM_SKIP, OomMemory
 from dlbs.runner.ownfiles import check_log_paths, folder_escape, remove_ours
@@ -46,67 +47,6 @@ MAX_WRITE_FAILURES = 3
 #: Signals that stop a sweep (SIGHUP: the terminal closed; left alone when ignored, as under
 #: ``nohup``, so such a sweep keeps running).
 SIGNAL_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
-
-
-@dataclass
-class Job:
-    """One experiment handed to an executor: its log's ``.part`` already has the header."""
-
-    index: int
-    exp: Mapping[str, Any]
-    log_file: Path
-    offset: int = 0
-    script: Path | None = None
-    started: float = field(default_factory=time.monotonic)
-    handle: Any = None  # the executor's own record (a job id...)
-
-    @property
-    def part(self) -> Path:
-        """The file the job writes to until its trailer is written."""
-        return runlog.part_file(self.log_file)
-
-
-@dataclass
-class Ending:
-    """How a job ended, as its executor saw it.
-
-    ``stopped`` names a stop decided outside the benchmark (``timeout``, ``interrupted``, or a
-    scheduler's verdict such as ``cancelled``/``node_failure``): it is the final status.
-    ``facts`` go into the trailer; ``duration`` replaces the runner's own clock when set.
-    ``warning`` is a line for the run summary about a job that needs a second look whatever
-    its status (e.g. Slurm requeued it).
-    """
-
-    exit_code: int | None
-    stopped: str | None = None
-    facts: list[tuple[str, Any]] = field(default_factory=list)
-    duration: float | None = None
-    error: str | None = None
-    warning: str | None = None
-
-
-class Executor(Protocol):
-    """Where jobs run (``dlbs.runner.local``, ``dlbs.runner.slurm``)."""
-
-    name: str
-    capacity: int  # jobs in flight at most
-    detached: bool  # submit and return: nobody waits for the jobs
-
-    def recover(self, index: int, exp: Mapping[str, Any]) -> tuple[Job, Ending | None] | None:
-        """A job of ``exp`` that a previous runner left: ``(job, None)`` when it still runs
-        (now tracked), ``(job, ending)`` when it has ended; None when there is none."""
-
-    def start(self, job: Job) -> None:
-        """Start ``job`` (raises ``DLBSError`` when it cannot)."""
-
-    def wait(self) -> list[tuple[Job, Ending]]:
-        """Block until at least one job in flight ends; return those that ended."""
-
-    def stop(self, reason: str) -> None:
-        """Stop every job in flight (called from a signal handler: must not block long)."""
-
-    def close(self) -> None:
-        """The sweep is over (nothing in flight): release what the executor holds."""
 
 
 @dataclass

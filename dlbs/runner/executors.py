@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from dlbs.errors import DLBSError, UsageError, ValidationError
-from dlbs.runner.core import Executor
+from dlbs.runner.job import Executor
 
 SCHEDULERS = ("local", "slurm")
 NOT_RUN = frozenset({"disabled", "inactive", "simulate"})

@@ -60,7 +60,7 @@ from dlbs.launchers.slurm import (
     requeue,
 )
 from dlbs.runner import runlog, slurmctl, slurmoutput
-from dlbs.runner.core import Ending, Job
+from dlbs.runner.job import Ending, Job
 from dlbs.runner.slurmctl import JobInfo
 
 JOB_SUFFIX = ".job"

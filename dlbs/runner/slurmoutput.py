@@ -33,7 +33,7 @@ from safeio import atomic_write_bytes, open_for_read
 from dlbs.launchers.command import as_int
 from dlbs.logs.parser import MAX_LOG_BYTES
 from dlbs.runner import runlog
-from dlbs.runner.core import Job
+from dlbs.runner.job import Job
 
 #: How much of the end of a job's output is read to find why it failed.
 TAIL_BYTES = 1 << 20

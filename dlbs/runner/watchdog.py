@@ -106,7 +106,7 @@ def stop_all(groups: dict[int, tuple[float, str]], containers: set[str]) -> None
     """Stop what the dead runner left: groups and their marked processes (TERM, then KILL
     after grace), containers."""
     from dlbs.runner.leftovers import Mark
-    from dlbs.runner.local import GroupStopper
+    from dlbs.runner.stopper import GroupStopper
 
     stoppers = []
     for pgid, (grace, token) in groups.items():

@@ -20,7 +20,6 @@ if __package__ in (None, ""):
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
     sys.path.insert(0, os.path.dirname(_HERE))
 
-import argparse
 import signal
 import threading
 import traceback
@@ -28,10 +27,11 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pytorch_benchmarks.options import MAX_BATCH, guard_stdout, parse_args, print_lines
-from pytorch_benchmarks.plugins import PluginWarning
-from pytorch_benchmarks.plugins import failures as plugin_failures
+from pytorch_benchmarks.models.plugins import PluginWarning
+from pytorch_benchmarks.models.plugins import failures as plugin_failures
+from pytorch_benchmarks.options import guard_stdout, parse_args, print_lines
 from pytorch_benchmarks.reporter import Reporter, summary_line
+from pytorch_benchmarks.spec import MAX_BATCH, ModelSpec, Spec
 
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
@@ -56,8 +56,8 @@ def classify(exc: BaseException) -> str:
 def _is_user_error(exc: BaseException) -> bool:
     """Errors whose message is the whole story (no traceback, no type name)."""
     try:
-        from pytorch_benchmarks.device import BenchmarkError
-        from pytorch_benchmarks.models import ModelRegistryError
+        from pytorch_benchmarks.errors import BenchmarkError
+        from pytorch_benchmarks.models.registry import ModelRegistryError
     except ImportError:  # torch itself is missing or broken: that error is the story
         return isinstance(exc, FileNotFoundError)
     return isinstance(exc, (BenchmarkError, ModelRegistryError, FileNotFoundError))
@@ -84,22 +84,21 @@ def report_failure(exc: BaseException, reporter: Reporter, rank: int | None) -> 
     return EXIT_INTERRUPTED if status == "interrupted" else EXIT_FAILURE
 
 
-def model_label(args: argparse.Namespace) -> str:
+def model_label(model: ModelSpec) -> str:
     """``--model`` for the summary line, with its ``--model_config``: ``gpt2 (layers=2)``."""
-    from pytorch_benchmarks.model_config import config_label
+    from pytorch_benchmarks.models.config import config_label
 
-    config = args.model_config
-    return f"{args.model} ({config_label(config)})" if config else args.model
+    config = model.config
+    return f"{model.name} ({config_label(config)})" if config else model.name
 
 
-def identity_facts(args: argparse.Namespace) -> dict[str, Any]:
+def identity_facts(spec: Spec) -> dict[str, Any]:
     """What the experiment is, as the runner's header says it (``exp.model``, ``exp.phase``,
     ``exp.replica_batch`` as asked, ``max`` included...): a log of ``--log_file`` alone names its
     experiment too, so reports never merge two different runs."""
-    return {"exp.framework": "pytorch", "exp.model": args.model,
-            "exp.phase": "inference" if args.forward_only else "training",
-            "exp.replica_batch": args.batch_size, "exp.dtype": args.dtype,
-            "exp.device_type": "gpu" if args.device in ("gpu", "cuda") else "cpu"}
+    return {"exp.framework": "pytorch", "exp.model": spec.model.name, "exp.phase": spec.run.phase,
+            "exp.replica_batch": spec.run.batch_size, "exp.dtype": spec.device.dtype,
+            "exp.device_type": "gpu" if spec.device.device in ("gpu", "cuda") else "cpu"}
 
 
 def load_zoo(warn: Callable[[str], None]) -> None:
@@ -107,18 +106,21 @@ def load_zoo(warn: Callable[[str], None]) -> None:
     the run (``exp.warnings``), not only a Python warning on stderr."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PluginWarning)
-        import pytorch_benchmarks.models  # noqa: F401 - registers every family and plugin
+        from pytorch_benchmarks import models
+
+        models.load_zoo()  # registers every family and plugin
     for message in plugin_failures():
         warn(message)
 
 
-def resolve_device(args: argparse.Namespace) -> None:
+def resolve_device(device: str) -> str:
     """``--device auto``: ``gpu`` when torch sees a CUDA GPU, else ``cpu`` (``exp.device``
-    records the device used)."""
-    if args.device == "auto":
+    records the device used); any other device as asked."""
+    if device == "auto":
         import torch
 
-        args.device = "gpu" if torch.cuda.is_available() else "cpu"
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    return device
 
 
 def _ignore_worker_deaths() -> Callable[[], None]:
@@ -152,28 +154,32 @@ class _NoStdout(Exception):
     (:func:`~pytorch_benchmarks.options.guard_stdout` says why in one line)."""
 
 
-def run(args: argparse.Namespace, reporter: Reporter) -> int:
-    """Benchmark what ``args`` describe; write the facts; return the exit code."""
+def run(spec: Spec, reporter: Reporter) -> int:
+    """Benchmark what ``spec`` describes; write the facts; return the exit code."""
     try:  # a missing or broken torch is a failure fact too
-        from pytorch_benchmarks import distributed
-        from pytorch_benchmarks.hostinfo import host_facts, now_iso
+        from benchstats import StopRule
+
         from pytorch_benchmarks.measure.session import Measurements
-        from pytorch_benchmarks.sequential import StopRule, announce, stop_facts
-        from pytorch_benchmarks.timing import summarize
-        from pytorch_benchmarks.workload import Workload, build_workload
+        from pytorch_benchmarks.run.stop_rule import announce, stop_facts
+        from pytorch_benchmarks.run.timing import summarize
+        from pytorch_benchmarks.run.workload import Workload, build_workload
+        from pytorch_benchmarks.runtime import distributed
+        from pytorch_benchmarks.runtime.hostinfo import host_facts, now_iso
     except BaseException as exc:  # noqa: BLE001 - failure is data
         return report_failure(exc, reporter, None)
 
-    from pytorch_benchmarks.device import BenchmarkError, apply_cpu_threads
+    from pytorch_benchmarks.errors import BenchmarkError
+    from pytorch_benchmarks.runtime.device import apply_cpu_threads
 
-    resolve_device(args)
+    spec = spec.with_device(resolve_device(spec.device.device))
     ctx = distributed.detect()
     reporter.enabled = ctx.writes_log
-    threads = apply_cpu_threads(args, ctx.local_world_size)
-    reporter.facts({"exp.start_time": now_iso(), **identity_facts(args),
+    threads = apply_cpu_threads(spec.device.device, spec.device.num_threads,
+                                ctx.local_world_size)
+    reporter.facts({"exp.start_time": now_iso(), **identity_facts(spec),
                     **host_facts(reporter.warn),
                     "exp.world_size": ctx.world_size, "exp.num_threads": threads,
-                    "exp.model_config": args.model_config or {}})
+                    "exp.model_config": spec.model.config or {}})
     workload: Workload | None = None
     restore_sigchld: Callable[[], None] = _nothing
     try:
@@ -182,21 +188,23 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         if reporter.stdout_error is not None:  # nowhere to write the facts: main says why
             raise _NoStdout
         load_zoo(reporter.warn)
-        if args.batch_size == MAX_BATCH:  # before any torch computation: it forks probes
-            from pytorch_benchmarks.maxbatch import find_max_batch
+        if spec.run.batch_size == MAX_BATCH:  # before any torch computation: it forks probes
+            from pytorch_benchmarks.run.maxbatch import find_max_batch
 
-            args.batch_size = find_max_batch(args, ctx, reporter.facts, reporter.warn,
-                                             classify, one_line)
-        workload = build_workload(args, ctx, reporter.warn)
+            spec = spec.with_batch(find_max_batch(spec, ctx, reporter.facts, reporter.warn,
+                                                  classify, one_line))
+        workload = build_workload(spec.model, spec.data, spec.device, spec.run, ctx,
+                                  reporter.warn)
         reporter.facts(workload.facts)
         assert workload.runner is not None
-        rule = StopRule(args.num_batches, args.target_precision, args.max_time)
+        rule = StopRule(spec.run.num_batches, spec.run.target_precision, spec.run.max_time)
         announce(rule, reporter.warn)
         device = workload.setup.device
-        measures = Measurements(args, workload.setup, ctx, workload.runner.phase, reporter.warn)
+        measures = Measurements(spec.measure, spec.model.name, spec.run.batch, workload.setup,
+                                ctx, workload.runner.phase, reporter.warn)
         measures.prepare()  # before timing: a CPU's peak may be measured here (1-2 s, cached)
         times, met = workload.runner.run_until(
-            args.num_warmup_batches, rule, lambda t: distributed.slowest(t, ctx, device),
+            spec.run.num_warmup_batches, rule, lambda t: distributed.slowest(t, ctx, device),
             measures)
         results: dict[str, Any] = summarize(times, workload.samples_per_iteration)
         results.update(workload.extra_results(times))
@@ -206,7 +214,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         results.update(stop_facts(times, met, rule, reporter.warn))
         reporter.facts({**results, "results.status": "ok"})
         reporter.summary(summary_line(
-            model_label(args), workload.runner.phase, args.batch_size,
+            model_label(spec.model), workload.runner.phase, spec.run.batch,
             workload.facts["exp.num_replicas"], str(device), workload.setup.dtype, results))
         code = 0
     except _NoStdout:
@@ -227,15 +235,15 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """The command: parse, list models or run; return the exit code (2: usage error)."""
     try:
-        args = parse_args(argv)
+        spec = parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else 2
-    if args.list_models:
+    if spec.output.list_models:
         from pytorch_benchmarks.models import list_models
 
         print_lines(list_models())
         return 0
-    return run(args, Reporter(args.log_file))
+    return run(spec, Reporter(spec.output.log_file))
 
 
 if __name__ == "__main__":

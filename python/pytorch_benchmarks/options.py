@@ -1,9 +1,11 @@
 """The benchmark's command line: DLBS's flags plus the modern ones, parsed and checked.
 
-Responsibility: turn ``argv`` into a validated :class:`argparse.Namespace`. It does not import
+Responsibility: turn ``argv`` into a validated, frozen :class:`~pytorch_benchmarks.spec.Spec`,
+checked once, every error one line (exit 2). It is the only module of the benchmark that sees
+``argparse``: every other takes the part of the spec it needs. It does not import
 torch (``--help``, ``--version`` and an unknown ``--model`` stay fast: the zoo's names come from
-:mod:`pytorch_benchmarks.model_names`) and never touches devices or data; consistency rules that
-need the device (e.g. float16 on a CPU) live in :mod:`pytorch_benchmarks.device`, and
+:mod:`pytorch_benchmarks.models.names`) and never touches devices or data; consistency rules that
+need the device (e.g. float16 on a CPU) live in :mod:`pytorch_benchmarks.runtime.device`, and
 ``--device auto`` is resolved by the benchmark once torch is imported.
 """
 from __future__ import annotations
@@ -14,9 +16,20 @@ import os
 import platform
 import sys
 from collections.abc import Callable, Sequence
-from typing import IO, NoReturn
+from typing import IO, Any, NoReturn
 
 from pytorch_benchmarks.facts import write_facts
+from pytorch_benchmarks.spec import (
+    MAX_BATCH,
+    DataSpec,
+    DeviceSpec,
+    MaxBatchSpec,
+    MeasureSpec,
+    ModelSpec,
+    OutputSpec,
+    RunSpec,
+    Spec,
+)
 
 EXAMPLES = """\
 examples:
@@ -54,8 +67,6 @@ _FALSE = frozenset({"false", "0", "no", "n", "off"})
 DEVICES = ("auto", "cpu", "gpu", "cuda")
 DTYPES = ("float", "float32", "float16", "bfloat16")
 BACKENDS = ("caffe_lmdb", "image_folder")
-#: ``--batch_size max``: find the largest batch that fits (:mod:`pytorch_benchmarks.maxbatch`).
-MAX_BATCH = "max"
 #: The largest batch ``--batch_size max`` tries unless ``--max_batch_limit`` says otherwise.
 DEFAULT_MAX_BATCH_LIMIT = 4096
 #: Seconds ``--batch_size max`` may search unless ``--max_batch_time`` says otherwise.
@@ -90,6 +101,16 @@ def batch_size(text: str) -> int | str:
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1 or '{MAX_BATCH}', got "
                                          f"'{text}'") from None
+
+
+def model_config(text: str) -> dict[str, Any]:
+    """Parse ``--model_config``: a JSON object (:mod:`pytorch_benchmarks.models.config`)."""
+    from pytorch_benchmarks.models.config import parse_model_config
+
+    try:
+        return parse_model_config(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def natural_int(text: str) -> int:
@@ -208,9 +229,7 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model and phase")
     group.add_argument("--model", default="alexnet", help="model name, see --list_models "
                        "(default: alexnet)")
-    from pytorch_benchmarks.model_config import parse_model_config
-
-    group.add_argument("--model_config", type=parse_model_config, default=None, metavar="JSON",
+    group.add_argument("--model_config", type=model_config, default=None, metavar="JSON",
                        help="a JSON object of settings overriding the model's: the config "
                             "of --model hf:<model_type> (a Hugging Face architecture, e.g. "
                             "hf:gpt2 with '{\"n_layer\": 2}'), or a zoo model's builder "
@@ -365,7 +384,7 @@ def unknown_model(name: str) -> str | None:
     """``None`` when ``name`` is a model of the zoo (or one registered in this process, as
     tests do); else the "did you mean" message. Imports no torch. Without the zoo's sources
     (an install of compiled files only) nothing is refused here: the registry will say."""
-    from pytorch_benchmarks.model_names import model_names, unknown_model_message
+    from pytorch_benchmarks.models.names import model_names, unknown_model_message
 
     if not model_names():
         return None
@@ -381,11 +400,21 @@ def unknown_model(name: str) -> str | None:
 
 
 def parse_args(argv: Sequence[str] | None = None,
-               parser: argparse.ArgumentParser | None = None) -> argparse.Namespace:
-    """Parse and normalise ``argv``; usage errors exit 2 (with a failure fact)."""
+               parser: argparse.ArgumentParser | None = None) -> Spec:
+    """Parse, normalise and check ``argv`` into a :class:`Spec`; usage errors exit 2 (with a
+    failure fact)."""
     parser = parser or build_parser()
     parser.raw_argv = None if argv is None else list(argv)  # type: ignore[attr-defined]
     args = parser.parse_args(argv)
+    _normalise(args)
+    message = _inconsistency(args)
+    if message is not None:
+        parser.error(message)
+    return to_spec(args)
+
+
+def _normalise(args: argparse.Namespace) -> None:
+    """DLBS's and the short spellings, and ``--data`` from ``--data_dir``."""
     if args.dtype == "float":
         args.dtype = "float32"
     if args.device == "cuda":
@@ -394,23 +423,51 @@ def parse_args(argv: Sequence[str] | None = None,
         args.data, args.synthetic_on_host = "synthetic", False
     if args.data is None:
         args.data = "real" if args.data_dir else "synthetic"
+
+
+def _inconsistency(args: argparse.Namespace) -> str | None:
+    """The first pair of flags that cannot go together (or an unknown model), or None."""
     if args.data == "real" and not args.data_dir:
-        parser.error("--data real needs --data_dir (make one with python -m "
-                     "pytorch_benchmarks.prepare)")
+        return ("--data real needs --data_dir (make one with python -m "
+                "pytorch_benchmarks.prepare)")
     if args.data_loader_only and args.data != "real":
-        parser.error("--data_loader_only times the real-data pipeline: give --data_dir "
-                     "(and not --data synthetic)")
+        return ("--data_loader_only times the real-data pipeline: give --data_dir "
+                "(and not --data synthetic)")
     if args.batch_size == MAX_BATCH and args.data_loader_only:
-        parser.error("--batch_size max finds the largest batch a model fits in memory: not "
-                     "with --data_loader_only (no model); give a batch size")
+        return ("--batch_size max finds the largest batch a model fits in memory: not "
+                "with --data_loader_only (no model); give a batch size")
     if args.generate and not args.forward_only:
-        parser.error(f"--generate {args.generate} times inference: add --forward_only (there "
-                     "is no generation in training)")
+        return (f"--generate {args.generate} times inference: add --forward_only (there "
+                "is no generation in training)")
     if not args.list_models:
-        message = unknown_model(args.model)
-        if message is not None:
-            parser.error(message)
-    return args
+        return unknown_model(args.model)
+    return None
+
+
+def to_spec(args: argparse.Namespace) -> Spec:
+    """The parsed flags, part by part."""
+    return Spec(
+        model=ModelSpec(name=args.model, config=args.model_config, image_size=args.image_size,
+                        seq_len=args.seq_len),
+        data=DataSpec(source=args.data, dir=args.data_dir, backend=args.data_backend,
+                      shuffle=args.data_shuffle, num_loader_threads=args.num_loader_threads,
+                      loader_only=args.data_loader_only,
+                      synthetic_on_host=args.synthetic_on_host),
+        device=DeviceSpec(device=args.device, num_gpus=args.num_gpus, dtype=args.dtype,
+                          channels_last=args.channels_last, compile=args.compile,
+                          cudnn_benchmark=args.cudnn_benchmark,
+                          cudnn_fastest=args.cudnn_fastest, num_threads=args.num_threads,
+                          local_rank=args.local_rank, dist_backend=args.dist_backend),
+        run=RunSpec(forward_only=args.forward_only, batch_size=args.batch_size,
+                    generate=args.generate, num_batches=args.num_batches,
+                    num_warmup_batches=args.num_warmup_batches,
+                    target_precision=args.target_precision, max_time=args.max_time,
+                    seed=args.seed),
+        max_batch=MaxBatchSpec(limit=args.max_batch_limit,
+                               memory_budget_mb=args.memory_budget_mb,
+                               time=args.max_batch_time),
+        measure=MeasureSpec(peak_tflops=args.peak_tflops, profile=args.profile),
+        output=OutputSpec(log_file=args.log_file, list_models=args.list_models))
 
 
 def print_lines(lines: Sequence[str], stream: IO[str] | None = None) -> None:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 from pytorch_benchmarks import benchmarks
+from pytorch_benchmarks.data.prepare import make_image_folder, make_lmdb
 from pytorch_benchmarks.facts import iter_facts
-from pytorch_benchmarks.prepare import make_image_folder, make_lmdb
 
 #: Small and fast: a 2-image batch of 32x32 images through ResNet-18.
 TINY_CNN = ["--model", "resnet18", "--image_size", "32", "--batch_size", "2"]

@@ -229,13 +229,14 @@ def test_every_fact_written_is_documented(run_bench: RunBench, test_cnn: str,
 
 
 def test_compile_without_warm_up_states_that_compilation_is_timed() -> None:
-    from pytorch_benchmarks.distributed import DistContext
     from pytorch_benchmarks.options import parse_args
-    from pytorch_benchmarks.workload import build_workload
+    from pytorch_benchmarks.run.workload import build_workload
+    from pytorch_benchmarks.runtime.distributed import DistContext
 
     warnings: list[str] = []
-    args = parse_args([*TINY_MLP, "--device", "cpu", "--compile", "--num_warmup_batches", "0"])
-    build_workload(args, DistContext(), warnings.append).close()  # compiles lazily: cheap
+    spec = parse_args([*TINY_MLP, "--device", "cpu", "--compile", "--num_warmup_batches", "0"])
+    build_workload(spec.model, spec.data, spec.device, spec.run, DistContext(),
+                   warnings.append).close()  # compiles lazily: cheap
     assert any("compilation falls in the first timed iteration" in w for w in warnings)
 
 
@@ -301,7 +302,7 @@ def test_the_default_threads_follow_the_environment(tmp_path: Path, omp: str | N
     (one replica)."""
     import os
 
-    from pytorch_benchmarks.device import usable_cores
+    from pytorch_benchmarks.runtime.device import usable_cores
 
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     if omp is not None:
@@ -321,7 +322,7 @@ def test_the_default_threads_follow_the_environment(tmp_path: Path, omp: str | N
 def test_the_default_thread_count(monkeypatch: pytest.MonkeyPatch, requested: int,
                                   env: dict[str, str], replicas: int, cores: int,
                                   expected: int | None) -> None:
-    from pytorch_benchmarks import device
+    from pytorch_benchmarks.runtime import device
 
     monkeypatch.setattr(device, "usable_cores", lambda: cores)
     assert device.cpu_threads(requested, replicas, env) == expected
@@ -332,14 +333,12 @@ def test_the_default_thread_count(monkeypatch: pytest.MonkeyPatch, requested: in
 def test_threads_asked_for_apply_on_every_device(device: str, requested: int,
                                                  applied: bool) -> None:
     """A number of threads asked for is never silently ignored (a GPU's host work uses them)."""
-    import argparse
-
-    from pytorch_benchmarks.device import apply_cpu_threads
+    from pytorch_benchmarks.runtime.device import apply_cpu_threads
 
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        used = apply_cpu_threads(argparse.Namespace(device=device, num_threads=requested), 1)
+        used = apply_cpu_threads(device, requested, 1)
         assert (used == 1) is applied
     finally:
         torch.set_num_threads(before)

@@ -113,7 +113,7 @@ def test_lmdb_records_decode_to_images_and_labels(lmdb_dir: str) -> None:
 def test_raw_lmdb_pixels_come_back_in_rgb(tmp_path: Path) -> None:
     from pytorch_benchmarks.data.datum import decode_datum, encode_datum
     from pytorch_benchmarks.data.lmdb_dataset import datum_to_image
-    from pytorch_benchmarks.prepare import to_datum
+    from pytorch_benchmarks.data.prepare import to_datum
 
     pixels = np.zeros((4, 6, 3), np.uint8)
     pixels[..., 0] = 255  # pure red

@@ -5,8 +5,9 @@ from collections.abc import Iterator
 
 import pytest
 import torch
-from pytorch_benchmarks.device import BenchmarkError, DeviceSetup, setup_device
+from pytorch_benchmarks.errors import BenchmarkError
 from pytorch_benchmarks.options import parse_args
+from pytorch_benchmarks.runtime.device import DeviceSetup, setup_device
 
 
 @pytest.fixture
@@ -28,7 +29,9 @@ def fake_gpus(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
 def _setup(argv: list[str], local: tuple[int, int] | None = None,
            ndim: int = 4) -> tuple[DeviceSetup, list[str]]:
     warnings: list[str] = []
-    setup = setup_device(parse_args(argv), local, warnings.append, ndim)
+    spec = parse_args(argv)
+    setup = setup_device(spec.device, local, warnings.append, ndim,
+                         spec.data.synthetic_on_host and spec.data.source == "synthetic")
     return setup, warnings
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch.distributed as dist
-from pytorch_benchmarks.distributed import DistContext, detect
+from pytorch_benchmarks.runtime.distributed import DistContext, detect
 
 from .conftest import read_facts
 

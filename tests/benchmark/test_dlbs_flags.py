@@ -25,10 +25,10 @@ def test_a_log_of_the_benchmark_alone_names_its_experiment(run_bench: RunBench) 
 def test_dlbs_launch_flags_are_accepted() -> None:
     # python -m torch.distributed.launch passes --local-rank=N (older torch: --local_rank)
     for flag in ("--local-rank=1", "--local_rank=1"):
-        assert parse_args([*SMALL, flag]).local_rank == 1
-    assert parse_args([*SMALL, "--dist_backend", "gloo"]).dist_backend == "gloo"
+        assert parse_args([*SMALL, flag]).device.local_rank == 1
+    assert parse_args([*SMALL, "--dist_backend", "gloo"]).device.dist_backend == "gloo"
 
 
 def test_dlbs_synthetic_device_data_is_synthetic_in_device_memory() -> None:
-    args = parse_args([*SMALL, "--data", "synthetic/device"])
-    assert args.data == "synthetic" and args.synthetic_on_host is False
+    data = parse_args([*SMALL, "--data", "synthetic/device"]).data
+    assert data.source == "synthetic" and data.synthetic_on_host is False

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 import torch
-from pytorch_benchmarks.model_names import hf_model_types, unknown_model_message
 from pytorch_benchmarks.models import ModelRegistryError, create_model, get_model_info
+from pytorch_benchmarks.models.names import hf_model_types, unknown_model_message
 
 from .conftest import FEW, RunBench
 

@@ -16,10 +16,12 @@ from typing import Any
 
 import pytest
 import torch
-from pytorch_benchmarks import benchmarks, maxbatch
-from pytorch_benchmarks.device import BenchmarkError
-from pytorch_benchmarks.distributed import DistContext
+from pytorch_benchmarks import benchmarks
+from pytorch_benchmarks.errors import BenchmarkError
 from pytorch_benchmarks.options import parse_args
+from pytorch_benchmarks.run import maxbatch
+from pytorch_benchmarks.runtime.distributed import DistContext
+from pytorch_benchmarks.spec import MaxBatchSpec
 
 from .conftest import read_facts
 
@@ -115,7 +117,7 @@ def test_max_is_refused_where_there_is_no_model_or_several_replicas() -> None:
     with pytest.raises(BenchmarkError, match="not under torchrun .WORLD_SIZE=2."):
         maxbatch.find_max_batch(args, DistContext(world_size=2, enabled=True), print, print,
                                 benchmarks.classify, benchmarks.one_line)
-    assert parse_args([]).max_batch_limit == 4096 and parse_args([]).memory_budget_mb == 0.0
+    assert parse_args([]).max_batch == MaxBatchSpec(limit=4096, memory_budget_mb=0.0)
 
 
 def threshold(largest: int) -> Any:

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pytorch_benchmarks import benchmarks, maxbatch
+from pytorch_benchmarks import benchmarks
 from pytorch_benchmarks.options import parse_args
+from pytorch_benchmarks.run import maxbatch
 
 from .test_max_batch import ROOT, SMALL, run_script
 
@@ -119,8 +120,8 @@ def test_no_time_limit_gives_probes_no_timeout() -> None:
                                        ("nan", False), ("inf", False), ("ten", False)])
 def test_max_batch_time_is_a_finite_number_of_seconds(value: str, ok: bool) -> None:
     if ok:
-        assert parse_args(["--max_batch_time", value]).max_batch_time == float(value)
+        assert parse_args(["--max_batch_time", value]).max_batch.time == float(value)
     else:
         with pytest.raises(SystemExit):
             parse_args(["--max_batch_time", value])
-    assert parse_args([]).max_batch_time == 600.0
+    assert parse_args([]).max_batch.time == 600.0

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
-from pytorch_benchmarks.device import DeviceSetup
 from pytorch_benchmarks.measure.flops import attention_formulas, count_step_flops
 from pytorch_benchmarks.models import create_model
-from pytorch_benchmarks.runner import InferRunner, TrainRunner
+from pytorch_benchmarks.run.phases import InferRunner, TrainRunner
+from pytorch_benchmarks.runtime.device import DeviceSetup
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 aten = torch.ops.aten

@@ -2,17 +2,17 @@
 see, so the count runs the plain module on one replica's share of the batch."""
 from __future__ import annotations
 
-import argparse
 import threading
 from typing import Any
 
 import pytest
 import torch
-from pytorch_benchmarks.device import DeviceSetup
-from pytorch_benchmarks.distributed import DistContext
 from pytorch_benchmarks.measure.flops import count_step_flops, data_parallel_inner
 from pytorch_benchmarks.measure.session import Measurements
-from pytorch_benchmarks.runner import InferRunner, Runner, TrainRunner
+from pytorch_benchmarks.run.phases import InferRunner, Runner, TrainRunner
+from pytorch_benchmarks.runtime.device import DeviceSetup
+from pytorch_benchmarks.runtime.distributed import DistContext
+from pytorch_benchmarks.spec import MeasureSpec
 from torch import nn
 
 SHARE, REPLICAS, IN, HIDDEN, OUT = 2, 2, 8, 16, 3
@@ -72,9 +72,9 @@ def test_threads_hide_a_data_parallel_forward_from_the_counter() -> None:
 
 
 def _flops_per_sample(runner: Runner, phase: str) -> float | None:
-    args = argparse.Namespace(batch_size=SHARE, peak_tflops=1.0, profile=None, model="m")
     setup = DeviceSetup(torch.device("cpu"), num_devices=REPLICAS)
-    measures = Measurements(args, setup, DistContext(), phase, lambda _: None)
+    measures = Measurements(MeasureSpec(peak_tflops=1.0), "m", SHARE, setup, DistContext(),
+                            phase, lambda _: None)
     with runner.context():
         measures.before_warmup(runner.step)
     return measures.flops

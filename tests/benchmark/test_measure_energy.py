@@ -2,18 +2,18 @@
 folder, and the facts (or the reason) a run gets when a counter can or cannot be read."""
 from __future__ import annotations
 
-import argparse
 import types
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-from pytorch_benchmarks.device import DeviceSetup
-from pytorch_benchmarks.distributed import DistContext
 from pytorch_benchmarks.measure import energy, nvml, throttle
 from pytorch_benchmarks.measure.poller import Poller
 from pytorch_benchmarks.measure.session import Measurements
+from pytorch_benchmarks.runtime.device import DeviceSetup
+from pytorch_benchmarks.runtime.distributed import DistContext
+from pytorch_benchmarks.spec import MeasureSpec
 
 SW_POWER_CAP, HW_SLOWDOWN, GPU_IDLE, APP_CLOCKS, SW_THERMAL = 0x4, 0x8, 0x1, 0x2, 0x20
 
@@ -109,8 +109,8 @@ def test_the_poller_samples_at_start_in_the_background_and_at_stop() -> None:
     assert seen[1] == "dlbs-poller" and seen[-1] == "MainThread"  # in the background, at stop
 
 
-def _args() -> argparse.Namespace:
-    return argparse.Namespace(batch_size=2, peak_tflops=1.0, profile=None, model="m")
+def _args() -> tuple[MeasureSpec, str, int]:
+    return (MeasureSpec(peak_tflops=1.0), "m", 2)
 
 
 def _gpu_measures(fake: types.ModuleType, warnings: list[str],
@@ -120,7 +120,7 @@ def _gpu_measures(fake: types.ModuleType, warnings: list[str],
     monkeypatch.setattr(setup, "synchronizer", lambda: None)
     monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda *_: None)
     monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda i: (i + 1) * 2**20)
-    return Measurements(_args(), setup, DistContext(), "training", warnings.append,
+    return Measurements(*_args(), setup, DistContext(), "training", warnings.append,
                         nvml_loader=lambda: fake)
 
 
@@ -234,7 +234,7 @@ def test_unreadable_rapl_counters_name_the_cause(tmp_path: Path,
 
 def _cpu_measures(monkeypatch: pytest.MonkeyPatch, root: Path) -> Measurements:
     monkeypatch.setenv(energy.POWERCAP_ENV, str(root))
-    return Measurements(_args(), DeviceSetup(torch.device("cpu")), DistContext(), "training",
+    return Measurements(*_args(), DeviceSetup(torch.device("cpu")), DistContext(), "training",
                         print)
 
 

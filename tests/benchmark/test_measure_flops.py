@@ -1,15 +1,14 @@
 """FLOP counting and MFU: exact counts on linear models, and how tflops and mfu follow."""
 from __future__ import annotations
 
-import argparse
-
 import pytest
 import torch
-from pytorch_benchmarks.device import DeviceSetup
-from pytorch_benchmarks.distributed import DistContext
 from pytorch_benchmarks.measure.flops import count_step_flops, flops_per_sample
 from pytorch_benchmarks.measure.session import Measurements
-from pytorch_benchmarks.runner import InferRunner, TrainRunner
+from pytorch_benchmarks.run.phases import InferRunner, TrainRunner
+from pytorch_benchmarks.runtime.device import DeviceSetup
+from pytorch_benchmarks.runtime.distributed import DistContext
+from pytorch_benchmarks.spec import MeasureSpec
 from torch import nn
 
 BATCH, IN, HIDDEN, OUT = 4, 8, 16, 3
@@ -72,9 +71,9 @@ def test_a_compiled_model_is_counted_eagerly() -> None:
 
 
 def _measurements(peak: float, batch: int = BATCH, num_devices: int = 1) -> Measurements:
-    args = argparse.Namespace(batch_size=batch, peak_tflops=peak, profile=None, model="m")
     setup = DeviceSetup(torch.device("cpu"), num_devices=num_devices)
-    return Measurements(args, setup, DistContext(), "inference", lambda _: None)
+    return Measurements(MeasureSpec(peak_tflops=peak), "m", batch, setup, DistContext(),
+                        "inference", lambda _: None)
 
 
 @pytest.mark.parametrize("replicas", [1, 4])

@@ -3,7 +3,6 @@ model building) is not in ``results.peak_memory_mb``; where the high-water mark 
 the process's is logged, and ``results.peak_memory_scope`` says which."""
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -11,10 +10,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from pytorch_benchmarks.device import DeviceSetup
-from pytorch_benchmarks.distributed import DistContext
 from pytorch_benchmarks.measure import calibration, energy, memory
 from pytorch_benchmarks.measure.session import Measurements
+from pytorch_benchmarks.runtime.device import DeviceSetup
+from pytorch_benchmarks.runtime.distributed import DistContext
+from pytorch_benchmarks.spec import MeasureSpec
 
 from .conftest import FEW, TINY_MLP, read_facts
 
@@ -25,9 +25,8 @@ BALLAST_MIB = 256
 
 
 def _measurements() -> Measurements:
-    args = argparse.Namespace(batch_size=2, peak_tflops=1.0, profile=None, model="m")
-    return Measurements(args, DeviceSetup(torch.device("cpu")), DistContext(), "inference",
-                        lambda _: None)
+    return Measurements(MeasureSpec(peak_tflops=1.0), "m", 2, DeviceSetup(torch.device("cpu")),
+                        DistContext(), "inference", lambda _: None)
 
 
 def _ballast() -> float:

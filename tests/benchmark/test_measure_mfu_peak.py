@@ -2,7 +2,6 @@
 repeats; a low or bad cached peak is measured again; a run that beats its peak logs no MFU."""
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import time
@@ -12,10 +11,11 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
-from pytorch_benchmarks.device import DeviceSetup
-from pytorch_benchmarks.distributed import DistContext
 from pytorch_benchmarks.measure import calibration, energy
 from pytorch_benchmarks.measure.session import Measurements
+from pytorch_benchmarks.runtime.device import DeviceSetup
+from pytorch_benchmarks.runtime.distributed import DistContext
+from pytorch_benchmarks.spec import MeasureSpec
 
 from .conftest import FEW, TINY_MLP, RunBench, own_warnings
 
@@ -169,8 +169,8 @@ def test_a_run_with_a_zero_cached_peak_measures_again(run_bench: RunBench, cache
 # -- (c) above the peak: no MFU, a warning, a measured peak forgotten -------------------------
 def _measurements(warnings: list[str], peak: float = 0.0, device: str = "cpu",
                   dtype: str = "float32") -> Measurements:
-    args = argparse.Namespace(batch_size=4, peak_tflops=peak, profile=None, model="m")
-    return Measurements(args, DeviceSetup(torch.device(device), dtype=dtype), DistContext(),
+    return Measurements(MeasureSpec(peak_tflops=peak), "m", 4,
+                        DeviceSetup(torch.device(device), dtype=dtype), DistContext(),
                         "inference", warnings.append)
 
 

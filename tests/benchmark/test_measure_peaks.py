@@ -1,16 +1,16 @@
 """Peak TFLOPS: the GPU table's lookup, --peak_tflops, and the CPU calibration's cache."""
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import pytest
 import torch
-from pytorch_benchmarks.device import DeviceSetup
-from pytorch_benchmarks.distributed import DistContext
 from pytorch_benchmarks.measure import calibration, peaks
 from pytorch_benchmarks.measure.session import Measurements
+from pytorch_benchmarks.runtime.device import DeviceSetup
+from pytorch_benchmarks.runtime.distributed import DistContext
+from pytorch_benchmarks.spec import MeasureSpec
 
 
 @pytest.mark.parametrize("name,dtype,tf32,expected", [
@@ -54,15 +54,15 @@ def test_no_peak_says_why(name: str, dtype: str, why: str) -> None:
     assert isinstance(found, str) and why in found
 
 
-def _args(peak: float = 0.0) -> argparse.Namespace:
-    return argparse.Namespace(batch_size=2, peak_tflops=peak, profile=None, model="m")
+def _args(peak: float = 0.0) -> tuple[MeasureSpec, str, int]:
+    return (MeasureSpec(peak_tflops=peak), "m", 2)
 
 
 def test_an_unknown_gpu_has_no_mfu_and_a_warning_naming_the_flag(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda *_: "Mystery GPU 9000")
     warnings: list[str] = []
-    measures = Measurements(_args(), DeviceSetup(torch.device("cuda", 0)), DistContext(),
+    measures = Measurements(*_args(), DeviceSetup(torch.device("cuda", 0)), DistContext(),
                             "training", warnings.append)
     assert measures._find_peak() is None
     assert any("Mystery GPU 9000" in w and "--peak_tflops" in w for w in warnings)
@@ -74,7 +74,7 @@ def test_an_unknown_gpu_has_no_mfu_and_a_warning_naming_the_flag(
 
 def test_peak_tflops_flag_overrides_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda *_: "NVIDIA H100 80GB HBM3")
-    measures = Measurements(_args(123.0), DeviceSetup(torch.device("cuda", 0)), DistContext(),
+    measures = Measurements(*_args(123.0), DeviceSetup(torch.device("cuda", 0)), DistContext(),
                             "training", print)
     assert measures._find_peak() == (123.0, "--peak_tflops")
 
@@ -82,7 +82,7 @@ def test_peak_tflops_flag_overrides_the_table(monkeypatch: pytest.MonkeyPatch) -
 def test_a_known_gpu_uses_the_table_for_its_dtype(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda *_: "NVIDIA H100 80GB HBM3")
     setup = DeviceSetup(torch.device("cuda", 0), dtype="bfloat16")
-    peak = Measurements(_args(), setup, DistContext(), "training", print)._find_peak()
+    peak = Measurements(*_args(), setup, DistContext(), "training", print)._find_peak()
     assert peak is not None and peak[0] == 989.5
     assert peak[1].startswith("table: NVIDIA H100 80GB HBM3 bfloat16 (bf16) dense")
 

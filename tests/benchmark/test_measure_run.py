@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from pytorch_benchmarks.device import DeviceSetup
+from benchstats import StopRule
 from pytorch_benchmarks.measure import calibration, energy
 from pytorch_benchmarks.measure.profiling import profile_steps, trace_path
-from pytorch_benchmarks.runner import Runner
-from pytorch_benchmarks.sequential import StopRule
+from pytorch_benchmarks.run.phases import Runner
+from pytorch_benchmarks.runtime.device import DeviceSetup
 
 from .conftest import FEW, TINY_MLP, RunBench
 

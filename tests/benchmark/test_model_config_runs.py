@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 import torch
-from pytorch_benchmarks.device import DeviceSetup
-from pytorch_benchmarks.generate import GenerateRunner
 from pytorch_benchmarks.models import ModelRegistryError, create_model, get_model_info
 from pytorch_benchmarks.models.hf import HFLogits
+from pytorch_benchmarks.run.generate import GenerateRunner
+from pytorch_benchmarks.runtime.device import DeviceSetup
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 

@@ -22,39 +22,40 @@ def test_a_bad_boolean_is_an_argparse_type_error() -> None:
 
 
 @pytest.mark.parametrize("argv,attr,value", [
-    pytest.param(["--model", "resnet50"], "model", "resnet50", id="model"),
-    pytest.param(["--forward_only"], "forward_only", True, id="bare-bool-is-true"),
-    pytest.param(["--forward_only", "no"], "forward_only", False, id="forward_only-no"),
-    pytest.param(["--forward_only=1"], "forward_only", True, id="forward_only=1"),
-    pytest.param(["--batch_size", "8"], "batch_size", 8, id="batch_size"),
-    pytest.param(["--num_batches", "3"], "num_batches", 3, id="num_batches"),
-    pytest.param(["--num_warmup_batches", "0"], "num_warmup_batches", 0, id="warmup-0"),
-    pytest.param(["--num_gpus", "4"], "num_gpus", 4, id="num_gpus"),
-    pytest.param(["--device", "cuda"], "device", "gpu", id="cuda-is-gpu"),
-    pytest.param(["--device", "CPU"], "device", "cpu", id="device-any-case"),
-    pytest.param(["--dtype", "float"], "dtype", "float32", id="float-is-float32"),
-    pytest.param(["--dtype", "bfloat16"], "dtype", "bfloat16", id="bfloat16"),
-    pytest.param(["--dtype", "float16"], "dtype", "float16", id="float16"),
-    pytest.param(["--data_dir", "/d"], "data", "real", id="data_dir-means-real"),
-    pytest.param([], "data", "synthetic", id="default-synthetic"),
-    pytest.param(["--data_dir", "/d", "--data", "synthetic"], "data", "synthetic", id="data"),
-    pytest.param(["--data_backend", "caffe_lmdb"], "data_backend", "caffe_lmdb", id="backend"),
-    pytest.param(["--data_shuffle", "true"], "data_shuffle", True, id="data_shuffle"),
-    pytest.param(["--num_loader_threads", "0"], "num_loader_threads", 0, id="loader-threads"),
-    pytest.param(["--cudnn_benchmark", "false"], "cudnn_benchmark", False, id="cudnn_bench"),
-    pytest.param(["--cudnn_fastest", "yes"], "cudnn_fastest", True, id="cudnn_fastest"),
-    pytest.param(["--data_dir", "/d", "--data_loader_only"], "data_loader_only", True,
+    pytest.param(["--model", "resnet50"], "model.name", "resnet50", id="model"),
+    pytest.param(["--forward_only"], "run.forward_only", True, id="bare-bool-is-true"),
+    pytest.param(["--forward_only", "no"], "run.forward_only", False, id="forward_only-no"),
+    pytest.param(["--forward_only=1"], "run.forward_only", True, id="forward_only=1"),
+    pytest.param(["--batch_size", "8"], "run.batch_size", 8, id="batch_size"),
+    pytest.param(["--num_batches", "3"], "run.num_batches", 3, id="num_batches"),
+    pytest.param(["--num_warmup_batches", "0"], "run.num_warmup_batches", 0, id="warmup-0"),
+    pytest.param(["--num_gpus", "4"], "device.num_gpus", 4, id="num_gpus"),
+    pytest.param(["--device", "cuda"], "device.device", "gpu", id="cuda-is-gpu"),
+    pytest.param(["--device", "CPU"], "device.device", "cpu", id="device-any-case"),
+    pytest.param(["--dtype", "float"], "device.dtype", "float32", id="float-is-float32"),
+    pytest.param(["--dtype", "bfloat16"], "device.dtype", "bfloat16", id="bfloat16"),
+    pytest.param(["--dtype", "float16"], "device.dtype", "float16", id="float16"),
+    pytest.param(["--data_dir", "/d"], "data.source", "real", id="data_dir-means-real"),
+    pytest.param([], "data.source", "synthetic", id="default-synthetic"),
+    pytest.param(["--data_dir", "/d", "--data", "synthetic"], "data.source", "synthetic", id="data"),
+    pytest.param(["--data_backend", "caffe_lmdb"], "data.backend", "caffe_lmdb", id="backend"),
+    pytest.param(["--data_shuffle", "true"], "data.shuffle", True, id="data_shuffle"),
+    pytest.param(["--num_loader_threads", "0"], "data.num_loader_threads", 0, id="loader-threads"),
+    pytest.param(["--cudnn_benchmark", "false"], "device.cudnn_benchmark", False, id="cudnn_bench"),
+    pytest.param(["--cudnn_fastest", "yes"], "device.cudnn_fastest", True, id="cudnn_fastest"),
+    pytest.param(["--data_dir", "/d", "--data_loader_only"], "data.loader_only", True,
                  id="data_loader_only"),
-    pytest.param(["--list_models"], "list_models", True, id="list_models"),
-    pytest.param(["--channels_last"], "channels_last", True, id="channels_last"),
-    pytest.param(["--compile", "0"], "compile", False, id="compile"),
-    pytest.param(["--seed", "7"], "seed", 7, id="seed"),
-    pytest.param(["--log_file", "x.log"], "log_file", "x.log", id="log_file"),
-    pytest.param(["--image_size", "64"], "image_size", 64, id="image_size"),
-    pytest.param(["--synthetic_on_host"], "synthetic_on_host", True, id="synthetic_on_host"),
+    pytest.param(["--list_models"], "output.list_models", True, id="list_models"),
+    pytest.param(["--channels_last"], "device.channels_last", True, id="channels_last"),
+    pytest.param(["--compile", "0"], "device.compile", False, id="compile"),
+    pytest.param(["--seed", "7"], "run.seed", 7, id="seed"),
+    pytest.param(["--log_file", "x.log"], "output.log_file", "x.log", id="log_file"),
+    pytest.param(["--image_size", "64"], "model.image_size", 64, id="image_size"),
+    pytest.param(["--synthetic_on_host"], "data.synthetic_on_host", True, id="synthetic_on_host"),
 ])
 def test_every_flag_parses(argv: list[str], attr: str, value: object) -> None:
-    assert getattr(parse_args(argv), attr) == value
+    part, field = attr.split(".")
+    assert getattr(getattr(parse_args(argv), part), field) == value
 
 
 def test_dlbs_default_arguments_parse() -> None:
@@ -64,7 +65,8 @@ def test_dlbs_default_arguments_parse() -> None:
                        "--device=gpu", "--data_backend=caffe_lmdb", "--data_shuffle=false",
                        "--num_loader_threads=4", "--dtype=float32", "--cudnn_benchmark=true",
                        "--cudnn_fastest=false"])
-    assert (args.model, args.data, args.device) == ("alexnet", "synthetic", "gpu")
+    assert (args.model.name, args.data.source, args.device.device) == ("alexnet", "synthetic",
+                                                                      "gpu")
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -103,3 +105,15 @@ def test_help_shows_examples(capsys: pytest.CaptureFixture[str]) -> None:
 def test_every_flag_has_help_text() -> None:
     for action in build_parser()._actions:
         assert action.help, action.option_strings
+
+
+def test_the_spec_is_frozen_and_split_by_concern() -> None:
+    import dataclasses
+
+    spec = parse_args(["--model", "deep_mnist", "--batch_size", "max", "--device", "cpu"])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.run.batch_size = 4  # type: ignore[misc]
+    assert spec.with_batch(4).run.batch == 4 and spec.run.batch_size == "max"
+    assert spec.with_device("gpu").device.device == "gpu" and spec.device.device == "cpu"
+    assert {f.name for f in dataclasses.fields(spec)} == {
+        "model", "data", "device", "run", "max_batch", "measure", "output"}

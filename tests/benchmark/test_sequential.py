@@ -7,17 +7,11 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from pytorch_benchmarks import sequential, timing
-from pytorch_benchmarks.device import DeviceSetup
-from pytorch_benchmarks.runner import Runner
-from pytorch_benchmarks.sequential import (
-    DEFAULT_MAX_TIME,
-    StopRule,
-    announce,
-    run_until,
-    stop_facts,
-)
-from pytorch_benchmarks.steady import Steady
+from benchstats import DEFAULT_MAX_TIME, Steady, StopRule, run_until, stopping
+from pytorch_benchmarks.run import timing
+from pytorch_benchmarks.run.phases import Runner
+from pytorch_benchmarks.run.stop_rule import announce, stop_facts
+from pytorch_benchmarks.runtime.device import DeviceSetup
 
 
 class FakeChunks:
@@ -111,15 +105,15 @@ def test_chunks_are_sized_from_the_current_precision(monkeypatch: pytest.MonkeyP
                                                      low: int, high: int) -> None:
     """200 iterations so far, target 0.01: n * (precision/target)^2 - n more, at least n/10
     and at most n; half as many again while there is no interval or no steady state."""
-    monkeypatch.setattr(sequential, "analyze",
+    monkeypatch.setattr(stopping, "analyze",
                         lambda times: _found(len(times), precision, steady))
-    more, met = sequential._next_for_target([1.0] * 200, target=0.01)
+    more, met = stopping.next_for_target([1.0] * 200, target=0.01)
     assert met == (high == 0) and low <= more <= high
 
 
 def test_a_target_reached_by_the_last_chunk_counts_as_met(monkeypatch: pytest.MonkeyPatch) -> None:
     """Time runs out in the same chunk that reaches the target: the run met it."""
-    monkeypatch.setattr(sequential, "analyze",
+    monkeypatch.setattr(stopping, "analyze",
                         lambda times: _found(len(times), 0.001 if len(times) >= 40 else 0.1))
     times, met = run_until(lambda n: [0.1] * n, StopRule(10, target=0.01, max_time=4.0))
     assert len(times) == 40 and met is True
@@ -166,5 +160,5 @@ def test_the_runner_times_chunks_with_one_clock_read_per_step(
     assert met and len(times) > 10 and sum(combined) == len(times)
     assert clock.steps == 2 + len(times)                  # the warm-up ran, untimed
     assert times == pytest.approx(durations[2:2 + len(times)])
-    found = sequential.analyze(times)
+    found = stopping.analyze(times)
     assert found.warmup >= 2 and found.steady and found.precision <= 0.005

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from pytorch_benchmarks.device import DeviceSetup
-from pytorch_benchmarks.runner import InferRunner, TrainRunner, classification_loss
-from pytorch_benchmarks.timing import summarize, timed_loop
+from pytorch_benchmarks.run.phases import InferRunner, TrainRunner, classification_loss
+from pytorch_benchmarks.run.timing import summarize, timed_loop
+from pytorch_benchmarks.runtime.device import DeviceSetup
 from torch import nn
 
 

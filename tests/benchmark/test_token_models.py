@@ -135,8 +135,9 @@ def test_every_token_fact_is_documented(run_bench: RunBench) -> None:
 
 
 def test_generation_needs_a_model_with_a_kv_cache() -> None:
-    from pytorch_benchmarks.device import BenchmarkError, DeviceSetup
-    from pytorch_benchmarks.generate import GenerateRunner
+    from pytorch_benchmarks.errors import BenchmarkError
+    from pytorch_benchmarks.run.generate import GenerateRunner
+    from pytorch_benchmarks.runtime.device import DeviceSetup
 
     batch = (torch.zeros(1, 2), torch.zeros(1))
     with pytest.raises(BenchmarkError, match="--generate: Linear has no KV cache"):
@@ -144,9 +145,9 @@ def test_generation_needs_a_model_with_a_kv_cache() -> None:
 
 
 def test_latency_percentiles_leave_the_warm_up_out() -> None:
-    from pytorch_benchmarks.device import DeviceSetup
-    from pytorch_benchmarks.generate import GenerateRunner
     from pytorch_benchmarks.models import create_model
+    from pytorch_benchmarks.run.generate import GenerateRunner
+    from pytorch_benchmarks.runtime.device import DeviceSetup
 
     model = create_model("gpt2", **get_model_info("gpt2").tiny)
     runner = GenerateRunner(model, lambda: (torch.zeros(1, 4, dtype=torch.long),) * 2,

@@ -110,7 +110,7 @@ def test_unknown_model_did_you_mean_without_torch(tmp_path: Path) -> None:
 def test_zoo_names_from_sources_match_the_registry() -> None:
     # In a fresh interpreter: other tests register models of their own in this one.
     code = ("import json\n"
-            "from pytorch_benchmarks.model_names import model_names\n"
+            "from pytorch_benchmarks.models.names import model_names\n"
             "from pytorch_benchmarks.models import get_model_info, list_models\n"
             "names = set(list_models())\n"
             "for n in list(names): names |= set(get_model_info(n).aliases)\n"

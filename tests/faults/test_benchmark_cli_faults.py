@@ -4,7 +4,6 @@ before torch is imported), and the human summary on stderr while stdout carries 
 """
 from __future__ import annotations
 
-import argparse
 import re
 import subprocess
 import sys
@@ -95,7 +94,7 @@ def test_a_model_registered_at_run_time_is_known() -> None:
 
     register_model(title="x", input_shape=(4,), num_classes=2)(fault_net)
     try:
-        assert parse_args(["--model", "fault_net"]).model == "fault_net"
+        assert parse_args(["--model", "fault_net"]).model.name == "fault_net"
     finally:
         unregister_model("fault_net")
 
@@ -120,9 +119,7 @@ def test_device_auto_follows_torch(monkeypatch: pytest.MonkeyPatch, cuda: bool,
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     for asked, got in (("auto", expected), ("cpu", "cpu"), ("gpu", "gpu")):
-        args = argparse.Namespace(device=asked)
-        resolve_device(args)
-        assert args.device == got
+        assert resolve_device(asked) == got
 
 
 def test_an_explicit_gpu_without_one_is_still_a_clear_failure() -> None:
@@ -160,7 +157,7 @@ def test_a_run_ends_with_a_human_summary_and_stdout_holds_only_facts(phase: str)
 
 
 def test_the_summary_of_the_input_pipeline_says_so(tmp_path: Path) -> None:
-    from pytorch_benchmarks.prepare import make_image_folder
+    from pytorch_benchmarks.data.prepare import make_image_folder
 
     folder = make_image_folder(str(tmp_path / "images"), 8, 2, 32)
     done = run("--model", "resnet18", "--image_size", "32", "--batch_size", "4", "--device",

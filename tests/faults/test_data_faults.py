@@ -18,7 +18,7 @@ from typing import Any
 import lmdb
 import psutil
 import pytest
-from pytorch_benchmarks import prepare
+from pytorch_benchmarks.data import prepare
 from pytorch_benchmarks.data.datum import decode_datum, encode_datum
 from pytorch_benchmarks.facts import iter_facts
 

@@ -525,7 +525,7 @@ def test_prepare_builds_in_a_private_folder_never_at_a_plantable_name(
         tmp_path: Path, outside: Outside, monkeypatch: pytest.MonkeyPatch) -> None:
     """``prepare`` built a new data set in ``.<name>.new-<pid>`` beside ``--out``: a link
     planted there sent every image into the folder it pointed at."""
-    from pytorch_benchmarks import prepare
+    from pytorch_benchmarks.data import prepare
 
     out = tmp_path / "data"
     (tmp_path / f".data.new-{os.getpid()}").symlink_to(outside.folder)

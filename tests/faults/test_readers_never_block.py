@@ -35,11 +35,12 @@ from typing import Any
 import psutil
 import pytest
 import torch
-from pytorch_benchmarks import hostinfo, maxbatch
 from pytorch_benchmarks.data.lmdb_dataset import lmdb_problem
-from pytorch_benchmarks.device import BenchmarkError
+from pytorch_benchmarks.errors import BenchmarkError
 from pytorch_benchmarks.facts import iter_facts
 from pytorch_benchmarks.measure import energy, memory
+from pytorch_benchmarks.run import maxbatch
+from pytorch_benchmarks.runtime import hostinfo
 
 from dlbs.cli.main import logparser_main
 from dlbs.config import load_config_file
@@ -399,17 +400,15 @@ def test_a_counter_that_fails_during_the_window_leaves_a_warning_not_a_failure(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The counter is swapped for a FIFO while the timed window runs (the sampler thread and
     the last read at its end must not raise)."""
-    import argparse
-
-    from pytorch_benchmarks.device import DeviceSetup
-    from pytorch_benchmarks.distributed import DistContext
     from pytorch_benchmarks.measure.session import Measurements
+    from pytorch_benchmarks.runtime.device import DeviceSetup
+    from pytorch_benchmarks.runtime.distributed import DistContext
+    from pytorch_benchmarks.spec import MeasureSpec
 
     root = _powercap(tmp_path, "")
     monkeypatch.setenv(energy.POWERCAP_ENV, str(root))
     warnings: list[str] = []
-    measures = Measurements(argparse.Namespace(batch_size=2, peak_tflops=1.0, profile=None,
-                                               model="m"),
+    measures = Measurements(MeasureSpec(peak_tflops=1.0), "m", 2,
                             DeviceSetup(torch.device("cpu")), DistContext(), "training",
                             warnings.append)
     measures.prepare()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pytorch_benchmarks.timing import summarize
+from pytorch_benchmarks.run.timing import summarize
 
 from dlbs.cli.main import main
 from dlbs.errors import ReportError

@@ -31,12 +31,11 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from pytorch_benchmarks.steady import analyze
-from pytorch_benchmarks.timing import summarize
+from benchstats import analyze, runs_for_power
+from pytorch_benchmarks.run.timing import summarize
 
 from dlbs.reports.build import compare_records
 from dlbs.reports.compare import MIN_CHANGE, POWER_NOTE
-from dlbs.reports.stats import runs_for_power
 
 PAIRS = 400
 ITERATIONS = 100
@@ -179,7 +178,7 @@ def test_a_real_ten_percent_change_is_found(runs: int, run_cv: float, floor: flo
 
 def test_runs_needed_gives_the_power_it_promises() -> None:
     """At a run-level CV of 6%, a pilot of 5 runs a side says how many runs find a 10% change
-    with 80% power (``stats.runs_for_power``, the formula behind "Runs needed"); that many
+    with 80% power (``benchstats.runs_for_power``, the formula behind "Runs needed"); that many
     runs find it in about 80% of pairs."""
     base, new = run_times(side(0.06, 1.0, 0.0, "base")), run_times(side(0.06, 1.0, 0.0, "new"))
     needed = [runs_for_power(base[m], new[m], 0.10, MIN_CHANGE) for m in base]

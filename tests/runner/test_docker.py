@@ -121,7 +121,7 @@ def test_a_data_dir_with_colon_and_comma_is_mounted_and_read(tmp_path: Path, tes
                                                             folder: str) -> None:
     """The benchmark reads an image folder whose path holds ':' and ',' inside a real
     container: it is mounted with a quoted ``--mount`` spec, never a broken ``-v`` one."""
-    from pytorch_benchmarks.prepare import make_image_folder
+    from pytorch_benchmarks.data.prepare import make_image_folder
 
     data = make_image_folder(str(tmp_path / folder), 8, 2, 24)
     result = subprocess.run(

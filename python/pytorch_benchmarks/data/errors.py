@@ -1,6 +1,6 @@
 """The typed error of a dataset that cannot be read: the message names the file and the reason.
 
-A :class:`DatasetError` is a :class:`~pytorch_benchmarks.device.BenchmarkError`: the benchmark
+A :class:`DatasetError` is a :class:`~pytorch_benchmarks.errors.BenchmarkError`: the benchmark
 writes ``results.status="failure"`` with the message as ``results.error`` (no traceback). Raised
 in a DataLoader worker, it reaches the main process re-made from the worker's whole traceback;
 the constructor keeps only the original message and the worker's number, so the reason is not
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from pytorch_benchmarks.device import BenchmarkError
+from pytorch_benchmarks.errors import BenchmarkError
 
 #: DataLoader's wrapping of a worker's exception (torch ``ExceptionWrapper.reraise``).
 _WRAPPED = re.compile(r"^Caught (\w+) in (DataLoader worker process \d+)\.\nOriginal Traceback")

@@ -40,8 +40,8 @@ import torch
 import torch.nn.functional as F
 from safeio import atomic_write_text, open_for_read
 
-from pytorch_benchmarks.hostinfo import cpu_model
 from pytorch_benchmarks.measure.memory import trim_heap
+from pytorch_benchmarks.runtime.hostinfo import cpu_model
 
 CACHE_ENV = "DLBS_CACHE_DIR"
 CACHE_FILE = "cpu_peak_tflops.json"

@@ -2,7 +2,7 @@
 
 Responsibility: decide which figures this run can have (peak of its device and precision,
 an energy meter, the throttle sampler, a profile) and state why one is missing; implement
-:class:`~pytorch_benchmarks.runner.TimingHooks` (count FLOPs on an extra step before warm-up,
+:class:`~pytorch_benchmarks.run.phases.TimingHooks` (count FLOPs on an extra step before warm-up,
 profile extra steps after it, wrap the timed chunks in :meth:`Measurements.window`); and turn
 what was seen into ``results.*`` facts. Under torchrun the energy and the throttle reasons are
 combined over the ranks (every rank takes part in those collectives); FLOPs and peak memory
@@ -16,7 +16,6 @@ measures it again.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import math
 import time
@@ -26,14 +25,15 @@ from typing import Any
 
 import torch
 
-from pytorch_benchmarks.device import DeviceSetup
-from pytorch_benchmarks.distributed import DistContext
 from pytorch_benchmarks.measure import calibration, memory, peaks, profiling
 from pytorch_benchmarks.measure.energy import EnergyUnavailable, NvmlEnergy, RaplEnergy, open_rapl
 from pytorch_benchmarks.measure.flops import flops_per_sample, plain_step
 from pytorch_benchmarks.measure.nvml import NvmlUnavailable, device_handles, open_nvml
 from pytorch_benchmarks.measure.poller import Poller
 from pytorch_benchmarks.measure.throttle import THROTTLE_BITS, ThrottleSampler, reason_names
+from pytorch_benchmarks.runtime.device import DeviceSetup
+from pytorch_benchmarks.runtime.distributed import DistContext
+from pytorch_benchmarks.spec import MeasureSpec
 
 Warn = Callable[[str], None]
 Step = Callable[[], object]
@@ -42,16 +42,18 @@ Step = Callable[[], object]
 class Measurements:
     """FLOPs, peak, memory, energy, throttling and profile of one run."""
 
-    def __init__(self, args: argparse.Namespace, setup: DeviceSetup, ctx: DistContext,
-                 phase: str, warn: Warn, nvml_loader: Callable[[], ModuleType] | None = None
-                 ) -> None:
-        self.args = args
+    def __init__(self, spec: MeasureSpec, model: str, batch_size: int, setup: DeviceSetup,
+                 ctx: DistContext, phase: str, warn: Warn,
+                 nvml_loader: Callable[[], ModuleType] | None = None) -> None:
+        self.spec = spec
+        self.model = model
+        self.batch_size = batch_size
         self.setup = setup
         self.ctx = ctx
         self.phase = phase
         self.warn = warn
         self.nvml_loader = nvml_loader
-        self.local_samples = args.batch_size * setup.num_devices
+        self.local_samples = batch_size * setup.num_devices
         self.flops: float | None = None
         self.peak: tuple[float, str] | None = None
         #: Where the peak comes from: ``flag`` (--peak_tflops), ``table`` or ``measured``.
@@ -80,9 +82,9 @@ class Measurements:
                 self.warn(f"no energy figures: {exc}")  # the issue: exp.warnings says why
 
     def _find_peak(self) -> tuple[float, str] | None:
-        if self.args.peak_tflops > 0:
+        if self.spec.peak_tflops > 0:
             self.peak_kind = "flag"
-            return self.args.peak_tflops, "--peak_tflops"
+            return self.spec.peak_tflops, "--peak_tflops"
         if not self.setup.is_cuda:
             self.peak_kind = "measured"
             measured = calibration.cpu_peak(self.setup.dtype)
@@ -134,7 +136,7 @@ class Measurements:
             return
         # DataParallel's replicas run in threads the counter does not see: count the plain
         # module on one replica's share of the batch (see measure.flops)
-        with plain_step(step, self.local_samples, self.args.batch_size) as (counted, samples):
+        with plain_step(step, self.local_samples, self.batch_size) as (counted, samples):
             self.flops = flops_per_sample(counted, samples)
         if self.flops is None:
             self.warn("no FLOPs counted: the flop counter saw no matmul or convolution in a "
@@ -142,10 +144,10 @@ class Measurements:
 
     def after_warmup(self, step: Step) -> None:
         """With ``--profile DIR``: trace a few extra steady-state steps."""
-        if not self.args.profile:
+        if not self.spec.profile:
             return
-        path = profiling.trace_path(self.args.profile, self.args.model, self.phase,
-                                    self.ctx.rank, self.args.batch_size, self.setup.dtype)
+        path = profiling.trace_path(self.spec.profile, self.model, self.phase,
+                                    self.ctx.rank, self.batch_size, self.setup.dtype)
         self.profile_path = profiling.profile_steps(step, path, self.setup.is_cuda,
                                                     self.setup.synchronizer())
 

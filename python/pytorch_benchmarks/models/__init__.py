@@ -7,29 +7,32 @@ Public API::
     list_models(pattern=None) -> list[str]
     get_model_info(name) -> ModelInfo
 
-Every module in this package is imported here (found with :mod:`pkgutil`), so a new family
-module registers its models just by existing: adding a model is a builder and a decorator.
-Then the ``dlbs.models`` entry points of other installed packages are loaded
-(:mod:`pytorch_benchmarks.plugins`), and ``hf:<model_type>`` names make Hugging Face models on
-demand (:mod:`pytorch_benchmarks.models.hf`).
-This package never imports ``dlbs``.
+Owns: the registry (:mod:`.registry`), one module per model family (``resnet``, ``gpt2``...),
+their shared layers (``attention``, ``lrn``, ``mlp``, ``settings``), Hugging Face models on
+demand (``hf:<model_type>``, :mod:`.hf`), models of other packages (the ``dlbs.models`` entry
+points, :mod:`.plugins`), ``--model_config`` text (:mod:`.config`) and the zoo's names read
+from the sources without importing torch (:mod:`.names`).
+
+May import: torch, the standard library, :mod:`pytorch_benchmarks.errors`; never the run,
+the runtime, the data, the measurements, nor ``dlbs``.
+
+Importing this package is cheap (no torch, no family): ``names``, ``plugins`` and ``config``
+serve the command line and ``dlbs validate`` before torch is imported. The zoo
+(:mod:`.zoo`: every family, then the plugins) is loaded by the first ``create_model``,
+``get_model_info`` or ``list_models`` taken from this package, or by :func:`load_zoo`.
 """
 
 from __future__ import annotations
 
 import importlib
-import pkgutil
+from typing import Any
 
-from pytorch_benchmarks.models.registry import (
-    ModelInfo,
-    ModelRegistryError,
-    UnknownModelError,
-    create_model,
-    get_model_info,
-    list_models,
-    register_model,
-)
-from pytorch_benchmarks.plugins import load_plugins
+#: Served from :mod:`.registry` once the whole zoo is registered.
+_ZOO_API = frozenset({"create_model", "get_model_info", "list_models"})
+#: Served from :mod:`.registry` as they are (a plugin registers through them while the zoo
+#: loads).
+_REGISTRY_API = frozenset({"ModelInfo", "ModelRegistryError", "UnknownModelError",
+                           "register_model"})
 
 __all__ = [
     "ModelInfo",
@@ -38,15 +41,20 @@ __all__ = [
     "create_model",
     "get_model_info",
     "list_models",
+    "load_zoo",
     "register_model",
 ]
 
 
-def _import_families() -> None:
-    """Import every module of this package so that the builders in it register."""
-    for module in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{module.name}")
+def load_zoo() -> None:
+    """Register every family of the zoo and the plugins' models (once)."""
+    importlib.import_module(f"{__name__}.zoo")
 
 
-_import_families()
-load_plugins()  # models of other packages: the dlbs.models entry points (plugins.py)
+def __getattr__(name: str) -> Any:
+    """The registry's API (PEP 562): the zoo is loaded before a model is looked up."""
+    if name in _ZOO_API:
+        load_zoo()
+    elif name not in _REGISTRY_API:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.registry"), name)

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from pytorch_benchmarks.model_config import compact_json, config_label
+from pytorch_benchmarks.models.config import compact_json, config_label
 from pytorch_benchmarks.models.registry import ModelInfo, ModelRegistryError, register_model_prefix
 
 PREFIX = "hf:"

@@ -8,7 +8,7 @@ drift from the registry (a test compares the two).
 
 Two more kinds of names are known without importing anything heavy:
 
-* the models of other packages (``dlbs.models`` entry points, :mod:`pytorch_benchmarks.plugins`):
+* the models of other packages (``dlbs.models`` entry points, :mod:`pytorch_benchmarks.models.plugins`):
   the same scan of each entry point's module source, found without importing it; a module whose
   source shows no ``@register_model`` (a callable plugin, compiled code) gives the entry
   point's own name;
@@ -24,9 +24,9 @@ import importlib.util
 from functools import lru_cache
 from pathlib import Path
 
-from pytorch_benchmarks.plugins import entry_points
+from pytorch_benchmarks.models.plugins import entry_points
 
-PACKAGE_DIR = Path(__file__).resolve().parent / "models"
+PACKAGE_DIR = Path(__file__).resolve().parent
 HF_PREFIX = "hf:"
 #: The transformers sources that define ``CONFIG_MAPPING_NAMES`` (4.x: the first; 5.x: both).
 HF_MAPPING_FILES = ("configuration_auto.py", "auto_mappings.py")
@@ -63,7 +63,7 @@ def model_names(models_dir: Path = PACKAGE_DIR) -> tuple[str, ...]:
     default), sorted."""
     found: list[str] = []
     for path in sorted(Path(models_dir).glob("*.py")):
-        if path.name in ("__init__.py", "registry.py", "names.py"):
+        if path.name in ("__init__.py", "registry.py", "names.py", "zoo.py"):
             continue
         try:
             found += _registered(ast.parse(path.read_text(encoding="utf-8")))

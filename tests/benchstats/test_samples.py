@@ -4,8 +4,7 @@ from __future__ import annotations
 import math
 
 import pytest
-
-from dlbs.reports.stats import summarize, t_critical, t_quantile, welch_log_ratio
+from benchstats import summarize, t_critical, t_quantile, welch_log_ratio
 
 
 @pytest.mark.parametrize("df, expected", [

@@ -3,7 +3,7 @@
 The t CDF is computed from the regularised incomplete beta function (continued fraction,
 Lentz's method) and inverted by bisection; quantiles are cached per degrees of freedom. Only
 the standard library: the benchmark (in a container with only torch) and the ``dlbs`` reports
-share this one definition.
+share this one definition (:mod:`benchstats`).
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """One runner per phase (timm ``benchmark.py`` style): training, inference, input pipeline.
 
 Responsibility: the step each phase repeats and the context it is timed in. A runner receives a
-ready model and a batch source; it builds neither, and :func:`~pytorch_benchmarks.timing.timed_loop`
+ready model and a batch source; it builds neither, and :func:`~pytorch_benchmarks.run.timing.timed_loop`
 does the timing. Steps read no values back from the device (no ``.item()``): the timed loop
 must contain only the work being measured. Optional :class:`TimingHooks` see the step before
 and after warm-up (extra, untimed steps) and wrap the timed chunks, nothing else.
@@ -14,11 +14,11 @@ from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
+from benchstats import StopRule, run_until
 from torch import nn
 
-from pytorch_benchmarks.device import DeviceSetup
-from pytorch_benchmarks.sequential import StopRule, run_until
-from pytorch_benchmarks.timing import timed_loop
+from pytorch_benchmarks.run.timing import timed_loop
+from pytorch_benchmarks.runtime.device import DeviceSetup
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 Source = Callable[[], Batch]
@@ -91,7 +91,7 @@ class Runner:
                   combine: Callable[[list[float]], list[float]],
                   hooks: TimingHooks | None = None) -> tuple[list[float], bool]:
         """Warm up, then time chunks of steps until ``rule`` stops (see
-        :mod:`pytorch_benchmarks.sequential`); ``combine`` merges the ranks' times of a chunk
+        :mod:`benchstats.stopping`); ``combine`` merges the ranks' times of a chunk
         so that every rank decides alike. Returns the times (s) and whether a target was met.
 
         ``hooks`` (optional) get the step before warm-up (FLOP counting) and after it

@@ -26,7 +26,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pytorch_benchmarks.tdist import CONFIDENCE, t_critical
+from benchstats.tdist import CONFIDENCE, t_critical
 
 #: MSER batches of this many observations (MSER-5) ...
 MSER_BATCH = 5

@@ -1,8 +1,10 @@
-"""Statistics of repeated measurements: confidence intervals, the coefficient of variation, and
-Welch's confidence interval of a ratio of geometric means, and the runs a comparison needs.
+"""Statistics across runs (the reports' repeated measurements): confidence intervals, the
+coefficient of variation, Welch's confidence interval of a ratio of geometric means, and the
+runs a comparison needs.
 
-Student-t quantiles come from :mod:`pytorch_benchmarks.tdist` (one definition, shared with the
-benchmark). Pure functions on numbers; nothing here knows about logs or tables.
+Student-t quantiles come from :mod:`benchstats.tdist` (one definition, shared with the
+benchmark's series analysis). Pure functions on numbers; nothing here knows about logs or
+tables.
 """
 from __future__ import annotations
 
@@ -11,10 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
-from pytorch_benchmarks.tdist import CONFIDENCE, incomplete_beta, t_cdf, t_critical, t_quantile
+from benchstats.tdist import CONFIDENCE, t_critical, t_quantile
 
-__all__ = ["CONFIDENCE", "Ratio", "Summary", "incomplete_beta", "runs_for_power", "summarize",
-           "t_cdf", "t_critical", "t_quantile", "welch_log_ratio"]
+__all__ = ["MAX_RUNS", "Ratio", "Summary", "runs_for_power", "summarize", "welch_log_ratio"]
 
 
 @dataclass(frozen=True)

@@ -7,15 +7,14 @@ it, and the ``results.tokens_per_second`` hook. It builds no model and times not
 """
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 from typing import Any
 
 import torch
+from benchstats import analyze
 
-from pytorch_benchmarks.device import BenchmarkError
-from pytorch_benchmarks.generate import GenerateRunner
-from pytorch_benchmarks.steady import analyze
+from pytorch_benchmarks.errors import BenchmarkError
+from pytorch_benchmarks.run.generate import GenerateRunner
 
 #: Tokens in the probe that finds a token model's output shape (its length costs time only).
 PROBE_TOKENS = 8
@@ -24,34 +23,34 @@ Warn = Callable[[str], None]
 ResultHook = Callable[[list[float]], dict[str, Any]]
 
 
-def check_flags(info: Any, args: argparse.Namespace, warn: Warn) -> None:
+def check_flags(info: Any, generate: int, compiled: bool, data_source: str, warn: Warn) -> None:
     """Refuse what a model cannot do: real data for a token model (there is no token data
     set), ``--generate`` for a model that is not a causal decoder."""
-    if args.generate and args.compile:
+    if generate and compiled:
         warn("--compile ignored with --generate: decoding into a growing KV cache runs eager "
              "(compiling it would recompile for every length)")
-    if args.generate and not info.causal:
+    if generate and not info.causal:
         raise BenchmarkError(f"--generate needs a causal (decoder) model; '{info.name}' is not "
                              "one: use gpt2 or llama3_1b, or drop --generate")
-    if info.inputs == "tokens" and args.data == "real":
+    if info.inputs == "tokens" and data_source == "real":
         raise BenchmarkError(f"--data real: '{info.name}' is a token model and the benchmark "
                              "reads no token data sets; use --data synthetic (the default "
                              "without --data_dir)")
 
 
-def resolve_seq_len(info: Any, args: argparse.Namespace, warn: Warn) -> int | None:
-    """The sequence length of a token model (``None`` for others: ``--seq_len`` is then
-    ignored with a warning). By default the model's own length; with ``--generate N`` and
+def resolve_seq_len(info: Any, asked: int | None, generate: int, warn: Warn) -> int | None:
+    """The sequence length of a token model (``None`` for others: ``--seq_len``, ``asked``, is
+    then ignored with a warning). By default the model's own length; with ``--generate N`` and
     learned positions, shortened so that the prompt and the N generated tokens fit."""
     if info.inputs != "tokens":
-        if args.seq_len is not None:
+        if asked is not None:
             warn(f"--seq_len ignored: '{info.name}' is not a token model (its input is "
                  f"{tuple(info.input_shape)})")
         return None
     limit = info.max_seq_len
-    new_tokens = args.generate
-    seq_len = args.seq_len or info.input_shape[0]
-    if args.seq_len is None and limit:
+    new_tokens = generate
+    seq_len = asked or info.input_shape[0]
+    if asked is None and limit:
         seq_len = min(seq_len, limit - new_tokens)
     if limit and seq_len + new_tokens > limit:
         told = f"--seq_len {seq_len}" + (f" + --generate {new_tokens}" if new_tokens else "")

@@ -1,30 +1,29 @@
 """How many timed iterations: a fixed count, or until a precision is reached (sequential).
 
-Responsibility: decide, between chunks of timed iterations, whether to go on. The rule reads
-only the iteration times it is given, so under torchrun every rank takes the same decision from
-the same (all-reduced) times and no rank is left waiting in a collective. It runs no model and
-writes nothing; the caller passes a ``chunk(n)`` callable that times ``n`` iterations, and a
-``warn`` callback for every early stop (a run never stops short without saying so).
+Responsibility: the stop rule's arithmetic. Between chunks of timed iterations it decides
+whether to go on and how many more to time, reading only the iteration times it is given, so
+under torchrun every rank takes the same decision from the same (all-reduced) times and no rank
+is left waiting in a collective. It runs no model, writes nothing and warns about nothing: the
+caller passes a ``chunk(n)`` callable that times ``n`` iterations, and says in its own words
+why a run stopped (the benchmark's ``run/stop_rule.py``).
 
 The stopping rule is the classic fixed-width sequential procedure (Chow & Robbins 1965; for
 dependent series, Glynn & Whitt 1992): stop when the 95% confidence interval of the mean,
-here by batch means over the MSER steady window (:mod:`pytorch_benchmarks.steady`), is
-narrower than the target relative half-width.
+here by batch means over the MSER steady window (:mod:`benchstats.steady`), is narrower than
+the target relative half-width.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from pytorch_benchmarks.steady import analyze
+from benchstats.steady import analyze
 
 #: Seconds of timed work at most when a precision target is set without ``--max_time``.
 DEFAULT_MAX_TIME = 600.0
 
 Chunk = Callable[[int], list[float]]
-Warn = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -44,15 +43,7 @@ class StopRule:
         return DEFAULT_MAX_TIME if self.target > 0 else 0.0
 
 
-def announce(rule: StopRule, warn: Warn) -> None:
-    """State, before the run, a limit the user did not set: the default cap of timed work
-    that a precision target gets without ``--max_time``."""
-    if rule.target > 0 and rule.max_time <= 0:
-        warn(f"--target_precision {rule.target:g} without --max_time: timed work is capped "
-             f"at the default max_time of {DEFAULT_MAX_TIME:.0f} s")
-
-
-def _next_for_target(times: list[float], target: float) -> tuple[int, bool]:
+def next_for_target(times: list[float], target: float) -> tuple[int, bool]:
     """Iterations to add to reach ``target``, and whether it is already met."""
     found = analyze(times)
     n = len(times)
@@ -64,7 +55,7 @@ def _next_for_target(times: list[float], target: float) -> tuple[int, bool]:
     return min(max(needed, max(1, n // 10)), n), False
 
 
-def _within_time(want: int, times: list[float], limit: float) -> int:
+def within_time(want: int, times: list[float], limit: float) -> int:
     """Cap ``want`` so the timed work stays within ``limit`` seconds (at least 1)."""
     if not limit or not times:
         return want
@@ -87,31 +78,9 @@ def run_until(chunk: Chunk, rule: StopRule) -> tuple[list[float], bool]:
             if limit and not times:  # learn the iteration time before committing to a count
                 want = 1
         elif rule.target > 0:
-            want, met = _next_for_target(times, rule.target)
+            want, met = next_for_target(times, rule.target)
             if met or out_of_time:
                 return times, met
         else:
             return times, False
-        times += chunk(_within_time(want, times, limit))
-
-
-def stop_facts(times: list[float], met: bool, rule: StopRule, warn: Warn) -> dict[str, Any]:
-    """The facts of how the count was decided; warns for every early stop."""
-    done = len(times)
-    facts: dict[str, Any] = {"results.num_batches_done": done}
-    limit = rule.limit
-    if limit:
-        facts["results.max_time"] = limit
-    source = "--max_time" if rule.max_time > 0 else f"the default cap of {DEFAULT_MAX_TIME:.0f} s"
-    if done < rule.num_batches:
-        warn(f"stopped after {done} of {rule.num_batches} timed batches: max_time "
-             f"({source}, {limit:g} s of timed work) reached")
-    if rule.target > 0:
-        facts["results.target_precision"] = rule.target
-        facts["results.target_precision_met"] = met
-        if not met:
-            achieved = analyze(times).precision
-            shown = "unknown" if math.isnan(achieved) else f"{achieved:.4f}"
-            warn(f"target precision {rule.target:g} not reached (achieved {shown}, "
-                 f"{done} batches): max_time ({source}, {limit:g} s of timed work) reached")
-    return facts
+        times += chunk(within_time(want, times, limit))

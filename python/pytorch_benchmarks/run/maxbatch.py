@@ -44,7 +44,6 @@ in its first parallel region), so the benchmark searches before it builds its ow
 """
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import mmap
@@ -59,8 +58,9 @@ from typing import Any
 
 from safeio import read_capped
 
-from pytorch_benchmarks.device import BenchmarkError
-from pytorch_benchmarks.distributed import DistContext
+from pytorch_benchmarks.errors import BenchmarkError
+from pytorch_benchmarks.runtime.distributed import DistContext
+from pytorch_benchmarks.spec import ModelSpec, Spec
 
 #: Untimed and timed steps of one probe (two steps: training's optimizer state exists from the
 #: first step on, so the second one has the whole footprint).
@@ -163,15 +163,14 @@ def search(probe: Prober, limit: int, seen: Callable[[Probe], None] | None = Non
     return Search(max_batch=fit, capped=fit >= limit, probes=probes)
 
 
-def probe_step(args: argparse.Namespace, ctx: DistContext, batch: int) -> float:
-    """Build the workload at ``batch`` and run the probe's steps; return the timed step's
-    seconds. Raises what the run would raise (out of memory included)."""
-    from pytorch_benchmarks.timing import timed_loop
-    from pytorch_benchmarks.workload import build_workload
+def probe_step(spec: Spec, ctx: DistContext, batch: int) -> float:
+    """Build the workload of ``spec`` at ``batch`` and run the probe's steps; return the timed
+    step's seconds. Raises what the run would raise (out of memory included)."""
+    from pytorch_benchmarks.run.timing import timed_loop
+    from pytorch_benchmarks.run.workload import build_workload
 
-    probe_args = argparse.Namespace(**vars(args))
-    probe_args.batch_size = batch
-    workload = build_workload(probe_args, ctx, _quiet)
+    probe = spec.with_batch(batch)
+    workload = build_workload(probe.model, probe.data, probe.device, probe.run, ctx, _quiet)
     try:
         runner = workload.runner
         assert runner is not None
@@ -465,50 +464,52 @@ def cpu_budget(budget_mb: float) -> int:
     return int(available * CPU_BUDGET_SHARE)
 
 
-def preload(args: argparse.Namespace) -> None:
+def preload(model: ModelSpec) -> None:
     """Import what every probe needs once, in the parent (a child would import it again for
     each probe, under its budget): the workload's modules, the model's entry and the
     optimizer (whose first construction imports ``torch._dynamo``, seconds). Runs no torch
     computation (see the module's doc)."""
     import torch
 
-    from pytorch_benchmarks import workload  # noqa: F401 - the models, runners and data
     from pytorch_benchmarks.data import synthetic  # noqa: F401
     from pytorch_benchmarks.models import get_model_info
-    from pytorch_benchmarks.runner import make_optimizer
+    from pytorch_benchmarks.run import workload  # noqa: F401 - the models, runners and data
+    from pytorch_benchmarks.run.phases import make_optimizer
 
-    get_model_info(args.model, args.model_config)
+    get_model_info(model.name, model.config)
     make_optimizer(torch.nn.Linear(1, 1, bias=False))
 
 
-def find_max_batch(args: argparse.Namespace, ctx: DistContext, facts: Callable[[dict], None],
+def find_max_batch(spec: Spec, ctx: DistContext, facts: Callable[[dict], None],
                    warn: Callable[[str], None], classify: Classify,
                    describe: Describe) -> int:
-    """Search the largest batch for ``args`` (its ``--batch_size`` is ``max``), writing the
+    """Search the largest batch for ``spec`` (its ``--batch_size`` is ``max``), within the
+    limits of ``spec.max_batch``, writing the
     ``exp.max_batch_*`` facts first and the probes as they end; return the batch. Raises
     :class:`NoBatchFits` when batch 1 does not fit."""
     if ctx.enabled:
         raise BenchmarkError(f"--batch_size max searches the largest batch with one replica "
                              f"in one process, not under torchrun (WORLD_SIZE={ctx.world_size}): "
                              "run it without torchrun, then give the batch found as --batch_size")
-    preload(args)
+    preload(spec.model)
+    limits = spec.max_batch
     start = time.perf_counter()
 
     def step(batch: int) -> float:
-        return probe_step(args, ctx, batch)
+        return probe_step(spec, ctx, batch)
 
     probe: InProcessProber | ForkProber
     restore: Callable[[], None] = _nothing
-    if args.device == "gpu":
-        budget_mb, enforced_by, restore = _gpu_budget(args)
+    if spec.device.device == "gpu":
+        budget_mb, enforced_by, restore = _gpu_budget(limits.memory_budget_mb,
+                                                      spec.device.num_gpus)
         probe = InProcessProber(step, classify, describe, cuda_cleanup)
     else:
-        budget = cpu_budget(args.memory_budget_mb)
+        budget = cpu_budget(limits.memory_budget_mb)
         budget_mb, enforced_by = round(budget / MIB, 1), "rlimit_data"
         probe = ForkProber(step, budget, classify, describe)
-    facts({"exp.max_batch_limit": args.max_batch_limit, "exp.max_batch_budget_mb": budget_mb,
-           "exp.max_batch_memory_limit": enforced_by,
-           "exp.max_batch_time": args.max_batch_time})
+    facts({"exp.max_batch_limit": limits.limit, "exp.max_batch_budget_mb": budget_mb,
+           "exp.max_batch_memory_limit": enforced_by, "exp.max_batch_time": limits.time})
     probes: list[dict[str, Any]] = []
 
     def seen(outcome: Probe) -> None:
@@ -520,7 +521,7 @@ def find_max_batch(args: argparse.Namespace, ctx: DistContext, facts: Callable[[
               file=sys.stderr, flush=True)
 
     try:
-        found = search(probe, args.max_batch_limit, seen, args.max_batch_time)
+        found = search(probe, limits.limit, seen, limits.time)
     finally:
         restore()
     if isinstance(probe, ForkProber) and probe.enforced_by not in (None, enforced_by):
@@ -533,7 +534,7 @@ def find_max_batch(args: argparse.Namespace, ctx: DistContext, facts: Callable[[
         raise NoBatchFits(f"--batch_size max: batch 1 does not fit in {budget_text} "
                           f"({found.probes[0].reason})")
     if found.timed_out:
-        warn(time_out_warning(found, args.max_batch_time))
+        warn(time_out_warning(found, limits.time))
     if found.capped:
         warn(f"--batch_size max: batch {found.max_batch} (--max_batch_limit) still fits, so "
              "results.max_batch is a lower bound of the largest batch; raise --max_batch_limit "
@@ -556,21 +557,21 @@ def _nothing() -> None:
     """Nothing to undo."""
 
 
-def _gpu_budget(args: argparse.Namespace) -> tuple[float | None, str, Callable[[], None]]:
+def _gpu_budget(budget_mb: float, num_gpus: int) -> tuple[float | None, str, Callable[[], None]]:
     """``--memory_budget_mb`` on a GPU: the probes' share of the device's memory (the run
     after them has the whole device). Returns the budget in MiB (None: the whole device), how
     it is enforced, and what undoes it."""
     import torch
 
-    if args.memory_budget_mb <= 0:
+    if budget_mb <= 0:
         return None, "gpu_memory", _nothing
-    devices = range(min(max(1, args.num_gpus), torch.cuda.device_count()))
+    devices = range(min(max(1, num_gpus), torch.cuda.device_count()))
     for device in devices:  # the GPUs of this process (DataParallel: each of them)
         total = torch.cuda.get_device_properties(device).total_memory
-        fraction = min(1.0, args.memory_budget_mb * MIB / total)
+        fraction = min(1.0, budget_mb * MIB / total)
         torch.cuda.set_per_process_memory_fraction(fraction, device)
 
     def restore() -> None:
         for device in devices:
             torch.cuda.set_per_process_memory_fraction(1.0, device)
-    return round(args.memory_budget_mb, 1), "gpu_memory_fraction", restore
+    return round(budget_mb, 1), "gpu_memory_fraction", restore

@@ -5,7 +5,7 @@ import math
 import random
 
 import pytest
-from pytorch_benchmarks.steady import MIN_WINDOW, analyze, batch_means_ci, mser, warmup_length
+from benchstats.steady import MIN_WINDOW, analyze, batch_means_ci, mser, warmup_length
 
 
 def _ar1(n: int, phi: float, cv: float, rng: random.Random, mean: float = 100.0) -> list[float]:
@@ -89,3 +89,13 @@ def test_batch_means_interval_covers_the_true_mean(phi: float, n: int, floor: fl
         found = analyze(_ar1(n, phi, 0.03, rng))
         hits += found.ci_low <= 100.0 <= found.ci_high
     assert hits / 400 >= floor
+
+
+def test_the_package_analysis_has_the_documented_fields() -> None:
+    """``benchstats.analyze`` is the one series analysis both programs use."""
+    import benchstats
+
+    rng = random.Random(1)
+    found = benchstats.analyze([3.0, 2.0] + [1.0 + rng.uniform(0, 0.1) for _ in range(40)])
+    assert (found.warmup, found.steady, len(found.window)) == (2, True, 40)
+    assert found.ci_low < found.mean < found.ci_high and found.mean == pytest.approx(1.05, 0.02)

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pytorch_benchmarks.steady import analyze
+from benchstats import analyze
 
 Step = Callable[[], object]
 
@@ -73,7 +73,7 @@ def summarize(times_s: list[float], samples_per_iteration: int) -> dict[str, Any
     """``results.*`` facts from iteration times (seconds).
 
     The warm-up that is still in the timed iterations is found by MSER
-    (:mod:`pytorch_benchmarks.steady`) and dropped: the mean, throughput, spread and
+    (:mod:`benchstats.steady`) and dropped: the mean, throughput, spread and
     percentiles are over the steady window; ``results.time_data`` keeps every timed iteration.
     """
     ms = [t * 1000.0 for t in times_s]

@@ -1,13 +1,12 @@
-"""Assemble one benchmark from its flags: model, device, data source and phase runner.
+"""Assemble one benchmark from its spec: model, device, data source and phase runner.
 
-Responsibility: everything between parsed flags and a ready :class:`~runner.Runner` (model on
+Responsibility: everything between the spec's model, data, device and run parts and a ready :class:`~runner.Runner` (model on
 its device in its memory format, wrapped for DDP/DataParallel, compiled; synthetic or real
 data), plus the facts that describe that set-up. It times nothing and writes no facts itself
 (warnings go through the ``warn`` callback).
 """
 from __future__ import annotations
 
-import argparse
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,12 +16,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from pytorch_benchmarks import distributed, tokens
-from pytorch_benchmarks.device import BenchmarkError, DeviceSetup, setup_device
-from pytorch_benchmarks.distributed import DistContext
-from pytorch_benchmarks.generate import GenerateRunner
-from pytorch_benchmarks.hostinfo import device_names
-from pytorch_benchmarks.runner import DataRunner, InferRunner, Runner, TrainRunner
+from pytorch_benchmarks.errors import BenchmarkError
+from pytorch_benchmarks.run import tokens
+from pytorch_benchmarks.run.generate import GenerateRunner
+from pytorch_benchmarks.run.phases import DataRunner, InferRunner, Runner, TrainRunner
+from pytorch_benchmarks.runtime import distributed
+from pytorch_benchmarks.runtime.device import DeviceSetup, setup_device
+from pytorch_benchmarks.runtime.distributed import DistContext
+from pytorch_benchmarks.runtime.hostinfo import device_names
+from pytorch_benchmarks.spec import DataSpec, DeviceSpec, ModelSpec, RunSpec
 
 Warn = Callable[[str], None]
 
@@ -75,76 +77,93 @@ def resolve_input_shape(info: Any, image_size: int | None, warn: Warn) -> tuple[
     return (shape[0], image_size, image_size)
 
 
-def build_workload(args: argparse.Namespace, ctx: DistContext, warn: Warn) -> Workload:
-    """Build the model, data and runner that ``args`` describe."""
+def build_workload(model: ModelSpec, data: DataSpec, device: DeviceSpec, run: RunSpec,
+                   ctx: DistContext, warn: Warn) -> Workload:
+    """Build the model, data and runner that the spec's parts describe (``run.batch_size``
+    is a number: a ``--batch_size max`` search is over)."""
     from pytorch_benchmarks.models import get_model_info  # the zoo imports every family
 
-    info = get_model_info(args.model, args.model_config)  # --model_config: its overrides
-    input_shape = resolve_input_shape(info, args.image_size, warn)
-    tokens.check_flags(info, args, warn)
-    seq_len = tokens.resolve_seq_len(info, args, warn)
+    info = get_model_info(model.name, model.config)  # --model_config: its overrides
+    input_shape = resolve_input_shape(info, model.image_size, warn)
+    tokens.check_flags(info, run.generate, device.compile, data.source, warn)
+    seq_len = tokens.resolve_seq_len(info, model.seq_len, run.generate, warn)
     if seq_len is not None:
         input_shape = (seq_len,)
     local = (ctx.local_rank, ctx.local_world_size) if ctx.enabled else None
-    setup = setup_device(args, local, warn, len(input_shape) + 1)
+    setup = setup_device(device, local, warn, len(input_shape) + 1,
+                         data.synthetic_on_host and data.source == "synthetic")
     distributed.init(ctx, setup.device)
-    seed_everything(args.seed)
-    _warn_unused_data_flags(args, warn)
-    if args.compile and args.num_warmup_batches == 0:
+    seed_everything(run.seed)
+    _warn_unused_data_flags(data, warn)
+    if device.compile and run.num_warmup_batches == 0:
         warn("--compile with --num_warmup_batches 0: compilation falls in the first timed "
              "iteration")
     replicas = setup.num_devices * ctx.world_size
     facts = {"exp.model_title": info.title, "exp.input_shape": list(input_shape),
              "exp.num_classes": info.num_classes, "exp.num_replicas": replicas,
-             "exp.effective_batch": args.batch_size * replicas,
+             "exp.effective_batch": run.batch * replicas,
              "exp.device": str(setup.device), "exp.dtype_used": setup.dtype,
              "exp.backend_flags": setup.backend_flags,
              "hw.devices": device_names(setup.device, setup.num_devices)}
-    workload = Workload(setup=setup, facts=facts, samples_per_iteration=args.batch_size * replicas)
-    workload.runner = _build_runner(args, info.num_classes, input_shape, ctx, workload,
-                                    info.inputs, warn)
+    workload = Workload(setup=setup, facts=facts, samples_per_iteration=run.batch * replicas)
+    parts = _Parts(model, data, run, device.compile, ctx, workload, input_shape)
+    workload.runner = _build_runner(parts, info.num_classes, info.inputs, warn)
     if seq_len is not None:
-        workload.facts.update(tokens.token_facts(seq_len, args.generate))
+        workload.facts.update(tokens.token_facts(seq_len, run.generate))
         workload.result_hooks += tokens.result_hooks(workload.runner,
                                                      workload.samples_per_iteration, seq_len)
     return workload
 
 
-def _build_runner(args: argparse.Namespace, num_classes: int, input_shape: tuple[int, ...],
-                  ctx: DistContext, workload: Workload, inputs: str = "dense",
+@dataclass(frozen=True)
+class _Parts:
+    """What the runner is built from: the spec's parts and what was resolved so far."""
+
+    model: ModelSpec
+    data: DataSpec
+    run: RunSpec
+    compile: bool
+    ctx: DistContext
+    workload: Workload
+    input_shape: tuple[int, ...]
+
+    @property
+    def batch_size(self) -> int:
+        """The batch of this process: DataParallel splits it over its GPUs."""
+        return self.run.batch * self.workload.setup.num_devices
+
+
+def _build_runner(parts: _Parts, num_classes: int, inputs: str = "dense",
                   warn: Warn | None = None) -> Runner:
     """The phase's runner: data-only, training or inference, on synthetic or real data."""
-    setup = workload.setup
-    batch_size = args.batch_size * setup.num_devices  # DataParallel splits it over its GPUs
-    if args.data_loader_only:
-        return DataRunner(_real_source(args, input_shape, setup, ctx, workload, batch_size),
-                          setup)
-    model, label_shape = build_model(args.model, num_classes, input_shape, setup, inputs,
-                                     args.model_config)
-    if args.data == "real":
-        source = _real_source(args, input_shape, setup, ctx, workload, batch_size)
+    setup = parts.workload.setup
+    if parts.data.loader_only:
+        return DataRunner(_real_source(parts), setup)
+    model, label_shape = build_model(parts.model.name, num_classes, parts.input_shape, setup,
+                                     inputs, parts.model.config)
+    if parts.data.source == "real":
+        source = _real_source(parts)
     else:
-        source = _synthetic_source(args, input_shape, label_shape, num_classes, setup, ctx,
-                                   batch_size, inputs)
-    model = _wrap(model, args, setup, ctx)
-    if args.generate:
-        return GenerateRunner(model, source, setup, args.generate, warn)
-    runner_class = InferRunner if args.forward_only else TrainRunner
+        source = _synthetic_source(parts, label_shape, num_classes, inputs)
+    model = _wrap(model, parts.compile, setup, parts.ctx)
+    if parts.run.generate:
+        return GenerateRunner(model, source, setup, parts.run.generate, warn)
+    runner_class = InferRunner if parts.run.forward_only else TrainRunner
     return runner_class(model, source, setup)
 
 
-def _warn_unused_data_flags(args: argparse.Namespace, warn: Warn) -> None:
-    if args.data != "synthetic":
-        if args.synthetic_on_host:
+def _warn_unused_data_flags(data: DataSpec, warn: Warn) -> None:
+    if data.source != "synthetic":
+        if data.synthetic_on_host:
             warn("--synthetic_on_host ignored with real data (the loader pins its batches on "
                  "GPUs)")
         return
-    if args.data_dir:
-        warn(f"--data_dir {args.data_dir} ignored with --data synthetic")
-    if args.data_shuffle:
+    if data.dir:
+        warn(f"--data_dir {data.dir} ignored with --data synthetic")
+    if data.shuffle:
         warn("--data_shuffle ignored with --data synthetic (one fixed batch)")
-    if args.data_backend:
-        warn(f"--data_backend {args.data_backend} ignored with --data synthetic")
+    if data.backend:
+        warn(f"--data_backend {data.backend} ignored with --data synthetic")
 
 
 def build_model(name: str, num_classes: int, input_shape: tuple[int, ...],
@@ -171,33 +190,30 @@ def build_model(name: str, num_classes: int, input_shape: tuple[int, ...],
     return model, input_shape if inputs == "tokens" else tuple(logits.shape[1:-1])
 
 
-def _wrap(model: nn.Module, args: argparse.Namespace, setup: DeviceSetup,
-          ctx: DistContext) -> nn.Module:
+def _wrap(model: nn.Module, compiled: bool, setup: DeviceSetup, ctx: DistContext) -> nn.Module:
     """DDP under torchrun, DataParallel for several GPUs in one process, then compile."""
     if ctx.enabled:
         model = distributed.wrap(model, ctx, setup.device)
     elif setup.num_devices > 1:
         first = setup.device.index or 0
         model = nn.DataParallel(model, device_ids=list(range(first, first + setup.num_devices)))
-    if args.compile:
+    if compiled:
         model = torch.compile(model)  # type: ignore[assignment]
     return model
 
 
-def _synthetic_source(args: argparse.Namespace, input_shape: tuple[int, ...],
-                      label_shape: tuple[int, ...], num_classes: int, setup: DeviceSetup,
-                      ctx: DistContext, batch_size: int, inputs: str = "dense"
-                      ) -> Callable[[], Any]:
+def _synthetic_source(parts: _Parts, label_shape: tuple[int, ...], num_classes: int,
+                      inputs: str = "dense") -> Callable[[], Any]:
     from pytorch_benchmarks.data.synthetic import batch_source, make_batch
 
-    batch = make_batch(batch_size, input_shape, label_shape, num_classes, args.seed + ctx.rank,
-                       inputs)
-    return batch_source(batch, setup.device, setup.memory_format, args.synthetic_on_host)
+    setup = parts.workload.setup
+    batch = make_batch(parts.batch_size, parts.input_shape, label_shape, num_classes,
+                       parts.run.seed + parts.ctx.rank, inputs)
+    return batch_source(batch, setup.device, setup.memory_format, parts.data.synthetic_on_host)
 
 
-def _real_source(args: argparse.Namespace, input_shape: tuple[int, ...], setup: DeviceSetup,
-                 ctx: DistContext, workload: Workload, batch_size: int) -> Callable[[], Any]:
-    """The DataLoader pipeline; its shutdown is registered with ``workload``."""
+def _real_source(parts: _Parts) -> Callable[[], Any]:
+    """The DataLoader pipeline; its shutdown is registered with the workload."""
     from pytorch_benchmarks.data.loader import (
         LoaderSpec,
         RealSource,
@@ -207,18 +223,19 @@ def _real_source(args: argparse.Namespace, input_shape: tuple[int, ...], setup: 
     )
     from pytorch_benchmarks.data.transforms import DeviceBatch
 
+    data, input_shape, setup, ctx = parts.data, parts.input_shape, parts.workload.setup, parts.ctx
     if len(input_shape) != 3:
         raise BenchmarkError(f"real data needs an image model (C, H, W input); "
-                             f"'{args.model}' takes {input_shape}")
-    backend = args.data_backend or detect_backend(args.data_dir)
-    dataset = open_dataset(backend, args.data_dir, input_shape)
-    spec = LoaderSpec(batch_size=batch_size, num_workers=args.num_loader_threads,
-                      shuffle=args.data_shuffle, seed=args.seed, rank=ctx.rank,
+                             f"'{parts.model.name}' takes {input_shape}")
+    backend = data.backend or detect_backend(data.dir)
+    dataset = open_dataset(backend, data.dir, input_shape)
+    spec = LoaderSpec(batch_size=parts.batch_size, num_workers=data.num_loader_threads,
+                      shuffle=data.shuffle, seed=parts.run.seed, rank=ctx.rank,
                       world=ctx.world_size, pin_memory=setup.is_cuda)
-    normalise = None if args.data_loader_only else DeviceBatch(setup.device, input_shape[0],
-                                                               setup.memory_format)
+    normalise = None if data.loader_only else DeviceBatch(setup.device, input_shape[0],
+                                                          setup.memory_format)
     source = RealSource(make_loader(dataset, spec), setup.device, normalise)
-    workload.closers.append(source.close)
+    parts.workload.closers.append(source.close)
     size = len(dataset)  # type: ignore[arg-type]
-    workload.facts.update({"exp.data_backend": backend, "exp.dataset_size": size})
+    parts.workload.facts.update({"exp.data_backend": backend, "exp.dataset_size": size})
     return source

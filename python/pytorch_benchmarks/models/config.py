@@ -7,7 +7,6 @@ config (``hf:`` models) or its builder's keyword arguments (zoo models). Imports
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from collections.abc import Mapping
@@ -16,22 +15,26 @@ from typing import Any
 EXAMPLE = '\'{"n_layer": 2}\''
 
 
+class ModelConfigError(ValueError):
+    """``--model_config`` is not a JSON object of finite settings (the message says why)."""
+
+
 def parse_model_config(text: str) -> dict[str, Any]:
-    """Parse a JSON object; anything else raises :class:`argparse.ArgumentTypeError`."""
+    """Parse a JSON object; anything else raises :class:`ModelConfigError`."""
     try:
         value = json.loads(text, object_pairs_hook=_unique_keys)
     except _DuplicateKey as err:
-        raise argparse.ArgumentTypeError(f"{err}; give each key once") from None
+        raise ModelConfigError(f"{err}; give each key once") from None
     except json.JSONDecodeError as err:
-        raise argparse.ArgumentTypeError(
+        raise ModelConfigError(
             f"not JSON ({err.msg} at column {err.colno}): {text!r}; give a JSON object, e.g. "
             f"{EXAMPLE}") from None
     if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object, e.g. {EXAMPLE}; got {text!r}")
+        raise ModelConfigError(f"expected a JSON object, e.g. {EXAMPLE}; got {text!r}")
     bad = _non_finite(value)
     if bad is not None:
-        raise argparse.ArgumentTypeError(f"{bad} is not a finite number (NaN and Infinity are "
-                                         "not settings a model can be measured with)")
+        raise ModelConfigError(f"{bad} is not a finite number (NaN and Infinity are "
+                               "not settings a model can be measured with)")
     return value
 
 

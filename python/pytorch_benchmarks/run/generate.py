@@ -6,7 +6,7 @@ token (greedy argmax; the LM head over the last position only, as serving engine
 decode steps of one token each. The runner records, per iteration, the time to first token
 (prefill + first token) and the time per output token (the decode steps' time / N), and turns
 them into ``results.*`` facts. The timed loop itself
-(:class:`~pytorch_benchmarks.runner.Runner`) is unchanged: an iteration is one generation.
+(:class:`~pytorch_benchmarks.run.phases.Runner`) is unchanged: an iteration is one generation.
 
 The prefill asks the model for the last position's logits only when its ``forward`` takes
 ``last_only`` (the zoo's decoders; ``hf:`` models, which pass ``logits_to_keep=1`` on to
@@ -24,9 +24,10 @@ from typing import Any
 
 from torch import nn
 
-from pytorch_benchmarks.device import BenchmarkError, DeviceSetup
-from pytorch_benchmarks.runner import InferRunner, Source
-from pytorch_benchmarks.timing import percentile
+from pytorch_benchmarks.errors import BenchmarkError
+from pytorch_benchmarks.run.phases import InferRunner, Source
+from pytorch_benchmarks.run.timing import percentile
+from pytorch_benchmarks.runtime.device import DeviceSetup
 
 
 def _ignore(message: str) -> None:

@@ -9,7 +9,7 @@ join the registry. A distribution declares, in its ``pyproject.toml``::
 
 A plugin that fails to load (an import error, a name already taken, a raising callable) is a
 :class:`PluginWarning` naming the entry point; the zoo goes on without it. This module imports
-no torch (:mod:`pytorch_benchmarks.model_names` lists the group with it) and never ``dlbs``.
+no torch (:mod:`pytorch_benchmarks.models.names` lists the group with it) and never ``dlbs``.
 """
 from __future__ import annotations
 

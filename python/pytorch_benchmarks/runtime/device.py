@@ -6,7 +6,6 @@ refusing it with :class:`BenchmarkError`. It builds no model and loads no data.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 from collections.abc import Callable, Mapping
@@ -16,11 +15,10 @@ from typing import Any
 
 import torch
 
+from pytorch_benchmarks.errors import BenchmarkError
+from pytorch_benchmarks.spec import DeviceSpec
+
 AUTOCAST_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
-class BenchmarkError(Exception):
-    """A user-facing error: the message says what is wrong and what to do (status failure)."""
 
 
 @dataclass
@@ -63,43 +61,44 @@ class DeviceSetup:
 Warn = Callable[[str], None]
 
 
-def setup_device(args: argparse.Namespace, local: tuple[int, int] | None, warn: Warn,
-                 input_ndim: int) -> DeviceSetup:
+def setup_device(spec: DeviceSpec, local: tuple[int, int] | None, warn: Warn,
+                 input_ndim: int, synthetic_on_host: bool = False) -> DeviceSetup:
     """Resolve the device and configure its backends.
 
     ``local`` is ``(LOCAL_RANK, LOCAL_WORLD_SIZE)`` under torchrun: each process then uses the
-    GPU of its local rank.
+    GPU of its local rank. ``synthetic_on_host``: a synthetic batch was asked to stay in host
+    memory (a CPU says it ignores that).
     """
-    if args.device == "cpu":
-        setup = _cpu_setup(args, warn)
+    if spec.device == "cpu":
+        setup = _cpu_setup(spec, warn, synthetic_on_host)
     else:
-        setup = _gpu_setup(args, local, warn)
-    setup.dtype = _check_dtype(args.dtype, setup, warn)
-    setup.memory_format = _memory_format(args.channels_last, input_ndim, warn)
+        setup = _gpu_setup(spec, local, warn)
+    setup.dtype = _check_dtype(spec.dtype, setup, warn)
+    setup.memory_format = _memory_format(spec.channels_last, input_ndim, warn)
     return setup
 
 
-def _cpu_setup(args: argparse.Namespace, warn: Warn) -> DeviceSetup:
-    if args.num_gpus > 1:
-        warn(f"--num_gpus {args.num_gpus} ignored with --device cpu (use torchrun for "
+def _cpu_setup(spec: DeviceSpec, warn: Warn, synthetic_on_host: bool) -> DeviceSetup:
+    if spec.num_gpus > 1:
+        warn(f"--num_gpus {spec.num_gpus} ignored with --device cpu (use torchrun for "
              "several CPU replicas)")
-    if args.cudnn_fastest:
+    if spec.cudnn_fastest:
         warn("--cudnn_fastest ignored: it applies to GPUs only")
-    if args.synthetic_on_host and args.data == "synthetic":
+    if synthetic_on_host:
         warn("--synthetic_on_host ignored with --device cpu: the batch is in host memory")
     flags = {"num_threads": torch.get_num_threads(),
              "mkldnn": bool(torch.backends.mkldnn.is_available())}
     return DeviceSetup(device=torch.device("cpu"), backend_flags=flags)
 
 
-def _gpu_setup(args: argparse.Namespace, local: tuple[int, int] | None,
+def _gpu_setup(spec: DeviceSpec, local: tuple[int, int] | None,
                warn: Warn) -> DeviceSetup:
     if not torch.cuda.is_available():
         raise BenchmarkError("--device gpu but CUDA is not available (torch "
                              f"{torch.__version__}); use --device cpu or a CUDA build of torch")
     available = torch.cuda.device_count()
-    num = max(args.num_gpus, 1)
-    if args.num_gpus == 0:
+    num = max(spec.num_gpus, 1)
+    if spec.num_gpus == 0:
         warn("--num_gpus 0 with --device gpu: using one GPU")
     if local is not None:
         if num not in (1, local[1]):
@@ -112,7 +111,7 @@ def _gpu_setup(args: argparse.Namespace, local: tuple[int, int] | None,
         raise BenchmarkError(f"asked for GPU(s) {index}..{index + num - 1} but only "
                              f"{available} visible; check --num_gpus and CUDA_VISIBLE_DEVICES")
     torch.cuda.set_device(index)
-    flags = _set_gpu_backends(args.cudnn_benchmark, args.cudnn_fastest)
+    flags = _set_gpu_backends(spec.cudnn_benchmark, spec.cudnn_fastest)
     if num > 1:
         warn(f"--num_gpus {num} without torchrun: using DataParallel (torchrun with "
              "DistributedDataParallel is faster)")
@@ -179,12 +178,12 @@ def cpu_threads(requested: int, local_replicas: int,
     return max(1, usable_cores() // max(1, local_replicas))
 
 
-def apply_cpu_threads(args: argparse.Namespace, local_replicas: int) -> int:
-    """Set torch's intra-op threads (``--num_threads``); return the number used. A number
-    asked for applies on every device (a GPU run's host-side work uses them too); the default
-    rule (0) only on a CPU, where the threads are the compute."""
-    if args.device == "cpu" or args.num_threads > 0:
-        threads = cpu_threads(args.num_threads, local_replicas)
+def apply_cpu_threads(device: str, num_threads: int, local_replicas: int) -> int:
+    """Set torch's intra-op threads (``--num_threads`` is ``num_threads``); return the number
+    used. A number asked for applies on every device (a GPU run's host-side work uses them
+    too); the default rule (0) only on a CPU, where the threads are the compute."""
+    if device == "cpu" or num_threads > 0:
+        threads = cpu_threads(num_threads, local_replicas)
         if threads is not None:
             torch.set_num_threads(threads)
     return torch.get_num_threads()

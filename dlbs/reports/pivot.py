@@ -1,0 +1,89 @@
+"""Pivot aggregated experiments into a table: cells and marks of a value by rows x columns.
+
+Responsibility: the one pivot every report table is made with. When experiments that differ in
+another input parameter (phase, precision...) would share a cell, that parameter is added to
+the rows (:func:`extra_dims`), so no cell ever mixes two experiments; a failed experiment's
+cell holds its status, never 0. Dimensions stay numeric where they are (:func:`sortable`).
+Pure: frame in, frames out; it imports no other table module (they all import it).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from dlbs.reports.frame import SOURCE, is_number, label_of
+from dlbs.reports.model import MARK_NOISY, MARK_PARTIAL, MARK_UNSTEADY, is_missing
+
+#: Identity columns that shape an experiment's size; they vary along a row by design.
+LAYOUT_COLUMNS: frozenset[str] = frozenset({
+    "replica_batch", "effective_batch", "devices", "gpus", "exp.num_nodes", "exp.num_gpus",
+    "exp.num_local_gpus", "exp.num_local_replicas", "exp.cpu_replicas", SOURCE})
+
+
+def _varies(agg: pd.DataFrame, by: list[str], column: str) -> bool:
+    if not by:
+        return bool(agg[column].nunique(dropna=False) > 1)
+    return bool(agg.groupby(by, dropna=False)[column].nunique(dropna=False).max() > 1)
+
+
+def extra_dims(agg: pd.DataFrame, rows: Sequence[str], cols: Sequence[str],
+               identity: Sequence[str]) -> list[str]:
+    """Identity columns to add to ``rows``: a setting (phase, precision...) that varies along a
+    row, or a layout column (batch, devices) that would put two experiments in one cell."""
+    dims = [*rows]
+    for column in identity:
+        if column in dims or column in cols or agg[column].nunique(dropna=False) <= 1:
+            continue
+        by = [*dims, *cols] if column in LAYOUT_COLUMNS else dims
+        if _varies(agg, by, column):
+            dims.append(column)
+    return dims[len(rows):]
+
+
+def sortable(series: pd.Series) -> pd.Series:
+    """Keep a numeric dimension numeric (sorted 8 < 16); anything else as text, '-' if empty."""
+    if series.map(is_number).all():
+        return series
+    return series.map(_dimension_text)
+
+
+def _dimension_text(value: Any) -> str:
+    """A dimension's value as text; an integral float is an int that an empty cell turned
+    into a float (16.0 -> '16')."""
+    if is_missing(value):
+        return "-"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _cells(agg: pd.DataFrame, value: str) -> pd.DataFrame:
+    ok = agg["status"] == "ok"
+    cell = agg[value].astype(object).where(ok, agg["status"])
+    mark = (agg["noisy"] & ok).map({True: MARK_NOISY, False: ""}) + \
+        agg["partial"].map({True: MARK_PARTIAL, False: ""}) + \
+        (agg["unsteady"] & ok).map({True: MARK_UNSTEADY, False: ""})
+    return pd.DataFrame({"cell": cell, "mark": mark})
+
+
+def _unstack(frame: pd.DataFrame, dims: list[str], cols: list[str], column: str) -> pd.DataFrame:
+    wide = frame.set_index([*dims, *cols])[column].unstack(cols)
+    wide = wide.astype(object).where(wide.notna(), None)
+    wide.index.names = [label_of(d) for d in dims]
+    wide.columns.names = [label_of(c) for c in cols]
+    return wide
+
+
+def pivot(agg: pd.DataFrame, rows: list[str], cols: list[str], value: str,
+          identity: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Cells and marks of ``value`` by ``rows`` x ``cols``; also the dimensions added to rows."""
+    added = extra_dims(agg, rows, cols, identity)
+    dims = [*rows, *added]
+    cells = _cells(agg, value)
+    for column in [*dims, *cols]:
+        cells[column] = sortable(agg[column])
+    data = _unstack(cells, dims, cols, "cell")
+    marks = _unstack(cells, dims, cols, "mark").reindex_like(data).fillna("")
+    return data, marks, added

@@ -1,0 +1,77 @@
+"""The contract between the sweep and its executors: a :class:`Job` handed over, the
+:class:`Ending` it came to, and the :class:`Executor` protocol.
+
+Responsibility: these three types only, so that the sweep (``core``) and every executor
+(``local``, ``slurm``) import them from here and never each other's modules the other way:
+``core`` chooses the local executor by default, and the executors know nothing of ``core``.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from dlbs.runner import runlog
+
+
+@dataclass
+class Job:
+    """One experiment handed to an executor: its log's ``.part`` already has the header."""
+
+    index: int
+    exp: Mapping[str, Any]
+    log_file: Path
+    offset: int = 0
+    script: Path | None = None
+    started: float = field(default_factory=time.monotonic)
+    handle: Any = None  # the executor's own record (a job id...)
+
+    @property
+    def part(self) -> Path:
+        """The file the job writes to until its trailer is written."""
+        return runlog.part_file(self.log_file)
+
+
+@dataclass
+class Ending:
+    """How a job ended, as its executor saw it.
+
+    ``stopped`` names a stop decided outside the benchmark (``timeout``, ``interrupted``, or a
+    scheduler's verdict such as ``cancelled``/``node_failure``): it is the final status.
+    ``facts`` go into the trailer; ``duration`` replaces the runner's own clock when set.
+    ``warning`` is a line for the run summary about a job that needs a second look whatever
+    its status (e.g. Slurm requeued it).
+    """
+
+    exit_code: int | None
+    stopped: str | None = None
+    facts: list[tuple[str, Any]] = field(default_factory=list)
+    duration: float | None = None
+    error: str | None = None
+    warning: str | None = None
+
+
+class Executor(Protocol):
+    """Where jobs run (``dlbs.runner.local``, ``dlbs.runner.slurm``)."""
+
+    name: str
+    capacity: int  # jobs in flight at most
+    detached: bool  # submit and return: nobody waits for the jobs
+
+    def recover(self, index: int, exp: Mapping[str, Any]) -> tuple[Job, Ending | None] | None:
+        """A job of ``exp`` that a previous runner left: ``(job, None)`` when it still runs
+        (now tracked), ``(job, ending)`` when it has ended; None when there is none."""
+
+    def start(self, job: Job) -> None:
+        """Start ``job`` (raises ``DLBSError`` when it cannot)."""
+
+    def wait(self) -> list[tuple[Job, Ending]]:
+        """Block until at least one job in flight ends; return those that ended."""
+
+    def stop(self, reason: str) -> None:
+        """Stop every job in flight (called from a signal handler: must not block long)."""
+
+    def close(self) -> None:
+        """The sweep is over (nothing in flight): release what the executor holds."""
