@@ -292,7 +292,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    from pytorch_benchmarks.options import guard_stdout
-
-    sys.exit(guard_stdout(main))
+if __name__ == "__main__":  # the documented command is pytorch_benchmarks.prepare (its stdout guarded)
+    sys.exit(main())
