@@ -186,7 +186,8 @@ def test_fork_probes_fail_for_real_past_the_budget() -> None:
 #: when a collection falls depends on what ran before, i.e. on timing, not on the batch).
 SEARCH = """
 import gc, json, sys
-from pytorch_benchmarks import benchmarks, maxbatch
+from pytorch_benchmarks import benchmarks
+from pytorch_benchmarks.run import maxbatch
 
 class Node:
     pass

@@ -274,8 +274,8 @@ def _check_reaches_the_script(name: str, value: str, exp: dict[str, Any]) -> Non
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(value=VALUES)
 def test_any_string_is_data_from_the_plan_to_the_script(name: str, value: str) -> None:
-    if name == "exp.docker_image" and not value.strip():
-        value = f"x{value}"  # an empty image is refused, rightly
+    if name == "exp.docker_image" and (not value.strip() or value.strip().startswith("-")):
+        value = f"x{value}"  # an empty image, or one docker would read as an option, is refused
     for params, environ in _given(name, value):
         exps = _expand({"exp.model": "alexnet", "exp.gpus": "", "exp.log_dir": "/logs",
                         **USER_PARAMETERS[name], **params}, environ)
