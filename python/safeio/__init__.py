@@ -85,6 +85,11 @@ def _check_regular(fd: int, path: str | os.PathLike[str], role: str) -> os.stat_
     return info
 
 
+def _hard_link_error(path: str | os.PathLike[str], links: int, role: str) -> UnsafeFileError:
+    return UnsafeFileError(errno.EMLINK, f"has {links} hard links: refusing to {role} through "
+                           "it (it may be a file outside this folder); remove it", path)
+
+
 def check_writable_target(path: str | os.PathLike[str]) -> None:
     """Refuse ``path`` if it exists and is anything but a plain regular file of one link
     (the check :func:`atomic_write` makes before it renames over ``path``)."""
@@ -97,9 +102,7 @@ def check_writable_target(path: str | os.PathLike[str]) -> None:
     if not stat.S_ISREG(info.st_mode):
         raise _kind_error(path, info.st_mode, "write")
     if info.st_nlink > 1:
-        raise UnsafeFileError(errno.EMLINK, f"has {info.st_nlink} hard links: refusing to "
-                              "write through it (it may be a file outside this folder); "
-                              "remove it", path)
+        raise _hard_link_error(path, info.st_nlink, "write")
 
 
 def open_for_write(path: str | os.PathLike[str], *, append: bool = False,
@@ -131,18 +134,7 @@ def open_for_read(path: str | os.PathLike[str]) -> int:
     symbolic link at ``path`` and never blocking: what was planted there is refused, not read.
     (Files a user names as inputs may be links: read those with :func:`read_capped` or
     :func:`open_input`.)"""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-    try:
-        fd = os.open(path, flags)
-    except OSError as err:
-        raise _explain_open_error(err, path, "read") from None
-    try:
-        _check_regular(fd, path, "read")
-        os.set_blocking(fd, True)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+    return _open_checked(path, os.O_RDONLY, 0, "read", one_link=False)
 
 
 def open_input(path: str | os.PathLike[str]) -> BinaryIO:
@@ -155,9 +147,10 @@ def open_input(path: str | os.PathLike[str]) -> BinaryIO:
     return os.fdopen(fd, "rb")
 
 
-def _open_checked(path: str | os.PathLike[str], flags: int, mode: int, role: str) -> int:
+def _open_checked(path: str | os.PathLike[str], flags: int, mode: int, role: str,
+                  one_link: bool = True) -> int:
     """``os.open`` with ``O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC``; then refuse anything but a
-    regular file of one link. The descriptor is returned blocking again."""
+    regular file (of one link, with ``one_link``). The descriptor is returned blocking again."""
     flags |= os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
         fd = os.open(path, flags, mode)
@@ -165,10 +158,8 @@ def _open_checked(path: str | os.PathLike[str], flags: int, mode: int, role: str
         raise _explain_open_error(err, path, role) from None
     try:
         info = _check_regular(fd, path, role)
-        if info.st_nlink > 1:
-            raise UnsafeFileError(errno.EMLINK, f"has {info.st_nlink} hard links: refusing "
-                                  f"to {role} through it (it may be a file outside this "
-                                  "folder); remove it", path)
+        if one_link and info.st_nlink > 1:
+            raise _hard_link_error(path, info.st_nlink, role)
         os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)
