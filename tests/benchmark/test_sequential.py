@@ -89,7 +89,7 @@ def test_the_default_time_cap_is_stated_before_the_run(rule: StopRule, stated: b
 
 def _found(n: int, precision: float, steady: bool = True) -> Steady:
     half = math.nan if math.isnan(precision) else precision
-    return Steady(0, steady, [1.0] * n, 1.0, 1.0 - half, 1.0 + half)
+    return Steady(0, steady, [1.0] * n, 1.0, 1.0 - half, 1.0 + half, ess=float(n))
 
 
 @pytest.mark.parametrize("precision,steady,low,high", [

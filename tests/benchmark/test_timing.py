@@ -24,20 +24,37 @@ def test_the_device_is_synchronised_before_every_clock_read() -> None:
 
 
 def test_summary_matches_numpy_over_the_steady_window() -> None:
-    times = [0.090, 0.060] + [0.010, 0.012, 0.011, 0.013, 0.010, 0.012, 0.011, 0.012]
+    rng = np.random.default_rng(5)
+    times = [0.090, 0.060] + list(0.011 + 0.001 * rng.standard_normal(40))
     facts = summarize(times, samples_per_iteration=8)
     assert facts["results.warmup_detected"] == 2 and facts["results.steady_state"] is True
     low, high = facts["results.time_ci95"]
-    assert low < facts["results.time"] < high
+    assert low < facts["results.time"] < high and facts["results.ci_note"] is None
     assert facts["results.precision"] == pytest.approx((high - low) / 2 / facts["results.time"])
+    assert facts["results.ess"] > 10 and facts["results.autocorr_time"] >= 1
     assert facts["results.time_data"] == pytest.approx([t * 1000 for t in times])
     times = times[2:]
     ms = np.array(times) * 1000
     assert facts["results.time"] == pytest.approx(ms.mean())
     assert facts["results.throughput"] == pytest.approx(8 / np.mean(times))
-    assert facts["results.time_std"] == pytest.approx(ms.std())
+    # issue 19: the sample SD (n - 1), no longer the population SD
+    assert facts["results.time_std"] == pytest.approx(ms.std(ddof=1))
     for q in (50, 90, 99):
         assert facts[f"results.time_p{q}"] == pytest.approx(np.percentile(ms, q))
+    p50_low, p50_high = facts["results.time_p50_ci95"]
+    assert p50_low < facts["results.time_p50"] < p50_high
+    assert facts["results.outliers"] == int(np.sum(np.abs(ms - np.median(ms))
+                                                   > 3 * 1.4826 * np.median(np.abs(ms - np.median(ms)))))
+
+
+def test_a_short_run_has_no_interval_and_says_why() -> None:
+    """Ten correlated iterations cannot give a valid interval (issue 19: valid or absent)."""
+    facts = summarize([0.0100, 0.0102, 0.0105, 0.0109, 0.0111, 0.0112, 0.0110, 0.0107, 0.0103,
+                       0.0101],
+                      samples_per_iteration=8)
+    assert facts["results.time_ci95"] is None and facts["results.precision"] is None
+    assert "effective sample size" in facts["results.ci_note"]
+    assert "longer" in facts["results.ci_note"] or "would give one" in facts["results.ci_note"]
 
 
 class Probe(nn.Module):

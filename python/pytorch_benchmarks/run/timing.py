@@ -69,30 +69,44 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (pos - low)
 
 
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _interval(low: float, high: float) -> list[float] | None:
+    return None if math.isnan(low) else [low, high]
+
+
 def summarize(times_s: list[float], samples_per_iteration: int) -> dict[str, Any]:
     """``results.*`` facts from iteration times (seconds).
 
     The warm-up that is still in the timed iterations is found by MSER
     (:mod:`benchstats.steady`) and dropped: the mean, throughput, spread and
     percentiles are over the steady window; ``results.time_data`` keeps every timed iteration.
+    The interval of the mean is valid for autocorrelated times or absent
+    (``results.ci_note`` says why); ``results.time_std`` is the sample SD (n - 1).
     """
     ms = [t * 1000.0 for t in times_s]
     found = analyze(ms)
     window = found.window
     mean = found.mean
     ordered = sorted(window)
-    ci = None if math.isnan(found.ci_low) else [found.ci_low, found.ci_high]
     precision = found.precision
     return {
         "results.time": mean,
         "results.throughput": samples_per_iteration * 1000.0 / mean if mean > 0 else math.nan,
         "results.time_data": ms,
-        "results.time_std": statistics.pstdev(window) if len(window) > 1 else 0.0,
+        "results.time_std": statistics.stdev(window) if len(window) > 1 else 0.0,
         "results.time_p50": percentile(ordered, 50),
         "results.time_p90": percentile(ordered, 90),
         "results.time_p99": percentile(ordered, 99),
         "results.warmup_detected": found.warmup,
         "results.steady_state": found.steady,
-        "results.time_ci95": ci,
+        "results.time_ci95": _interval(found.ci_low, found.ci_high),
         "results.precision": None if math.isnan(precision) else precision,
+        "results.ci_note": found.ci_note or None,
+        "results.ess": _finite(found.ess),
+        "results.autocorr_time": _finite(found.autocorr_time),
+        "results.time_p50_ci95": _interval(found.median_low, found.median_high),
+        "results.outliers": found.outliers,
     }

@@ -1,0 +1,94 @@
+"""Robust companions of the mean of one series: the median with its order-statistic interval,
+and the count of outliers (numpy).
+
+* **Median interval**: the distribution-free interval between two order statistics
+  ``x_(j) <= median <= x_(n+1-j)``, ``j`` the largest rank with ``P(Binomial(m, 1/2) < j)
+  <= 2.5%`` (e.g. Hollander, Wolfe & Chicken 2014, *Nonparametric Statistical Methods*,
+  sec. 3.6). It assumes independent observations; under autocorrelation the count of
+  observations below the median varies more, by the autocorrelation time ``tau_I`` of the
+  indicator ``x_i <= median`` (its long-run variance is what the median's asymptotic variance
+  depends on). So the binomial is taken on the effective size ``m = n / tau_I`` and its rank
+  levels ``j / m`` are scaled to ``n`` (rounded outwards): exact for independent series, an
+  approximation (of the same asymptotic order as the mean's interval) otherwise. Under
+  ``MIN_EFFECTIVE`` (6: the smallest ``m`` whose widest interval reaches 95%) there is none.
+* **Outliers**: observations farther from the median than ``OUTLIER_MADS`` scaled median
+  absolute deviations (MAD x 1.4826, the SD of a normal sample; Leys et al. 2013, J. Exp.
+  Soc. Psychol. 49(4) recommend 2.5-3; 3 here).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from benchstats.autocorr import autocorr_times
+from benchstats.tdist import CONFIDENCE
+
+#: Outliers lie beyond this many scaled MADs from the median.
+OUTLIER_MADS = 3.0
+#: Normal-consistency factor of the MAD.
+MAD_SCALE = 1.4826
+#: Fewest effective observations an order-statistic interval needs at 95%.
+MIN_EFFECTIVE = 6
+#: Above this effective size the binomial rank is found by its normal approximation.
+EXACT_UP_TO = 2000
+
+
+def binomial_rank(m: int, confidence: float = CONFIDENCE) -> int:
+    """The largest ``j`` (1-based, 0 when none) with ``P(Binomial(m, 1/2) < j) <=
+    (1 - confidence) / 2``: ``x_(j)`` and ``x_(m+1-j)`` bound the median."""
+    tail = (1.0 - confidence) / 2.0
+    if m > EXACT_UP_TO:
+        z = math.sqrt(2.0) * _erfinv(1.0 - 2.0 * tail)
+        return max(0, math.floor(m / 2.0 - z * math.sqrt(m) / 2.0 - 0.5) + 1)
+    log_half = m * math.log(0.5)
+    total, j = 0.0, 0
+    while j <= m:
+        total += math.exp(math.lgamma(m + 1) - math.lgamma(j + 1) - math.lgamma(m - j + 1)
+                          + log_half)
+        if total > tail:
+            return j
+        j += 1
+    return m
+
+
+def _erfinv(y: float) -> float:
+    low, high = 0.0, 6.0
+    for _ in range(100):
+        mid = (low + high) / 2.0
+        low, high = (mid, high) if math.erf(mid) < y else (low, mid)
+    return (low + high) / 2.0
+
+
+def median_interval(window: Sequence[float] | np.ndarray,
+                    confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """``(median, low, high)`` of ``window``; ``low``/``high`` NaN when there is no interval."""
+    values = np.sort(np.asarray(window, dtype=float))
+    n = len(values)
+    if n == 0:
+        return math.nan, math.nan, math.nan
+    median = float(np.median(values))
+    below = (np.asarray(window, dtype=float) <= median).astype(float)
+    tau = autocorr_times(below)[1] if n >= 3 else 1.0
+    effective = math.floor(n / tau)
+    if effective < MIN_EFFECTIVE:
+        return median, math.nan, math.nan
+    j = binomial_rank(effective, confidence)
+    if j < 1:
+        return median, math.nan, math.nan
+    rank = math.floor(j * n / effective) if effective < n else j  # 1-based, outwards
+    if rank < 1:
+        return median, math.nan, math.nan
+    return median, float(values[rank - 1]), float(values[n - rank])
+
+
+def count_outliers(window: Sequence[float] | np.ndarray) -> int:
+    """Observations beyond ``OUTLIER_MADS`` scaled MADs of the median (with a MAD of 0, every
+    observation off the median)."""
+    values = np.asarray(window, dtype=float)
+    if len(values) == 0:
+        return 0
+    median = np.median(values)
+    spread = MAD_SCALE * np.median(np.abs(values - median))
+    return int(np.count_nonzero(np.abs(values - median) > OUTLIER_MADS * spread))
