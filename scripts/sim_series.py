@@ -26,8 +26,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
 
-from benchstats import StopRule, analyze, run_until  # noqa: E402
-from benchstats.simulate import CASES, MEAN, Case, series  # noqa: E402
+from benchstats import StopRule, analyze, run_until
+from benchstats.simulate import CASES, MEAN, Case, series
 
 SIZES = (10, 30, 100, 400, 1000)
 BEGIN, END = "<!-- sim_series:begin -->", "<!-- sim_series:end -->"

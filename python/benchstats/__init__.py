@@ -2,7 +2,9 @@
 (``dlbs.reports``).
 
 Owns: the analysis of one series of iteration times (:mod:`.steady`: MSER warm-up, the steady
-window, the batch-means interval of its mean; :func:`analyze`), the stop rule's arithmetic
+window, :func:`analyze`; :mod:`.autocorr`: Geyer's interval of the mean, effective sample
+size; :mod:`.stationarity`: Schruben's test; :mod:`.robust`: median interval, outliers;
+:mod:`.simulate`: the seeded hard cases that prove them), the stop rule's arithmetic
 (:mod:`.stopping`: how many more iterations a precision target needs), Student's t
 distribution (:mod:`.tdist`) and the statistics across runs (:mod:`.samples`: summaries,
 Welch ratios of geometric means, runs for a given power).

@@ -20,7 +20,8 @@ def test_the_slow_start_of_the_issue_is_dropped() -> None:
     found = analyze([3555, 1799, 468, 470, 465, 472, 469, 471, 466, 470])
     assert found.warmup == 2 and found.steady
     assert found.mean == pytest.approx(468.875)
-    assert found.ci_low < found.mean < found.ci_high
+    # issue 19: 8 steady iterations are too few for an interval valid under autocorrelation
+    assert math.isnan(found.ci_low) and "would give one" in found.ci_note
 
 
 @pytest.mark.parametrize("n,warm", [(20, 3), (60, 10), (200, 25)], ids=["raw", "mser5", "long"])

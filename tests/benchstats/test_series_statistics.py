@@ -1,0 +1,119 @@
+"""Issue 19's goals for one series of iteration times, on seeded simulations of the hard cases
+(``benchstats.simulate``): the interval of the mean is valid or absent, drift is flagged and
+stationary series are not, outliers are not cut as warm-up, the adaptive stop keeps its
+promise. Bounds are the issue's rates; the full tables are docs/reports.md
+(``scripts/sim_series.py``), where each simulated rate sits above its bound here."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from benchstats import StopRule, analyze, run_until
+from benchstats.autocorr import mean_interval
+from benchstats.robust import binomial_rank, count_outliers, median_interval
+from benchstats.simulate import CASES, Case, series
+
+
+def _intervals(name: str, n: int, count: int, seed: int) -> tuple[int, int]:
+    """(intervals given, intervals covering the true mean) over ``count`` series."""
+    case = CASES[name]
+    given = covered = 0
+    for values in series(case, n, count, seed):
+        found = analyze(values)
+        if not math.isnan(found.ci_low):
+            given += 1
+            covered += found.ci_low <= case.true_mean <= found.ci_high
+    return given, covered
+
+
+@pytest.mark.parametrize("name,n,floor", [
+    pytest.param("iid", 100, 0.93, id="iid-100"),
+    pytest.param("iid", 400, 0.93, id="iid-400"),
+    pytest.param("ar0.9", 400, 0.90, id="ar0.9-400"),
+    pytest.param("t3+outliers", 400, 0.90, id="heavy-tails-400"),
+])
+def test_the_interval_of_the_mean_covers_as_promised(name: str, n: int, floor: float) -> None:
+    given, covered = _intervals(name, n, 300, seed=n + 11)
+    assert given >= 0.7 * 300 and covered / given >= floor
+
+
+def test_a_series_too_short_for_its_correlation_gets_no_interval() -> None:
+    """phi 0.9 at n = 100 is about 5 effective samples: (practically) none given; the few
+    given in the full table are in docs/reports.md."""
+    given, _ = _intervals("ar0.9", 100, 300, seed=5)
+    assert given <= 0.02 * 300
+
+
+def test_no_interval_comes_with_a_note_and_no_negative_bound() -> None:
+    found = mean_interval([1.0, 1.2, 1.5, 1.9, 2.4, 2.8, 3.1, 3.3, 3.4, 3.45])
+    assert math.isnan(found.low) and "too short for its correlation" in found.note
+    wide = mean_interval([0.01] * 30 + [50.0])
+    assert math.isnan(wide.low) or wide.low > 0
+
+
+@pytest.mark.parametrize("name,n,low,high", [
+    pytest.param("drift10%", 100, 0.90, 1.0, id="drift-flagged"),
+    pytest.param("iid", 100, 0.0, 0.02, id="iid-100-not-flagged"),
+    pytest.param("ar0.5", 100, 0.0, 0.02, id="ar0.5-100-not-flagged"),
+    pytest.param("iid", 400, 0.0, 0.02, id="iid-400-not-flagged"),
+    pytest.param("ar0.5", 400, 0.0, 0.02, id="ar0.5-400-not-flagged"),
+])
+def test_steady_state_is_a_test(name: str, n: int, low: float, high: float) -> None:
+    """10% linear drift over 100 iterations at 3% noise flagged >= 90%; stationary series
+    flagged <= 2% from 100 iterations on."""
+    flagged = sum(not analyze(values).steady for values in series(CASES[name], n, 400, n + 3))
+    assert low <= flagged / 400 <= high
+
+
+def test_isolated_stalls_are_not_cut_as_warmup() -> None:
+    """t3 noise with 2% stalls at 2-4x, n = 400: MSER cut a "warm-up" from 41% of these
+    stationary runs; on the clipped series it cuts about as often as from Gaussian ones."""
+    heavy = sum(analyze(v).warmup > 0 for v in series(CASES["t3+outliers"], 400, 300, 9))
+    gaussian = sum(analyze(v).warmup > 0 for v in series(CASES["iid"], 400, 300, 9))
+    assert heavy <= 0.15 * 300 and heavy <= gaussian + 0.1 * 300
+
+
+def test_a_real_warmup_is_still_cut() -> None:
+    cuts = [analyze(v).warmup for v in series(CASES["warmup"], 400, 100, 4)]
+    assert min(cuts) >= 40  # the first 10% run 3x slow: never kept
+
+
+def _stop_coverage(name: str, count: int, seed: int) -> tuple[int, int]:
+    base = CASES[name]
+    case = Case(name, cv=0.10, phi=base.phi)
+    covered = met_count = 0
+    for values in series(case, 3000, count, seed):
+        position = [0]
+
+        def chunk(k: int, values: np.ndarray = values, position: list[int] = position
+                  ) -> list[float]:
+            position[0] += k
+            return [float(v) for v in values[position[0] - k:position[0]]]
+
+        times, met = run_until(chunk, StopRule(10, target=0.05, max_time=1e9))
+        found = analyze(times)
+        met_count += met
+        covered += met and found.ci_low <= case.true_mean <= found.ci_high
+    return met_count, covered
+
+
+@pytest.mark.parametrize("name,floor", [("iid", 0.92), ("ar0.5", 0.88)])
+def test_the_adaptive_stop_keeps_its_promise(name: str, floor: float) -> None:
+    """CV 10%, 5% target: coverage where the rule stopped >= 92% (iid), >= 88% (phi 0.5)."""
+    met, covered = _stop_coverage(name, 300, seed=21)
+    assert met == 300 and covered / met >= floor
+
+
+def test_the_median_interval_is_the_order_statistic_one() -> None:
+    assert [binomial_rank(m) for m in (5, 6, 10, 20, 100)] == [0, 1, 2, 6, 40]
+    values = np.random.default_rng(2).standard_normal(100)
+    median, low, high = median_interval(values)
+    ordered = np.sort(values)
+    assert median == pytest.approx(np.median(values))
+    assert (low, high) == (ordered[39], ordered[60]) or low <= ordered[39]
+
+
+def test_outliers_are_counted_beyond_three_scaled_mads() -> None:
+    assert count_outliers([10.0, 10.1, 9.9, 10.0, 10.2, 9.8, 30.0, 10.0]) == 1
+    assert count_outliers([1.0] * 5) == 0
