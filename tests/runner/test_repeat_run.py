@@ -12,6 +12,7 @@ import pytest
 from dlbs.launchers import build_command, list_layers
 from dlbs.launchers.benchmark import benchmark_flags
 
+from .test_cli_run import cli, real_benchmark
 from .test_launchers import exp_of
 from .test_runner import facts_of
 
@@ -127,3 +128,32 @@ def test_repeats_sharing_one_log_are_refused(tmp_path: Path, bench_dir: Path) ->
     result = _run(tmp_path, bench_dir, f"-Pexp.log_file={tmp_path}/one_${{exp.model}}.log")
     assert result.returncode == 1
     assert "exp.repeat_index" in result.stderr and "exp.log_file" in result.stderr
+
+
+@real_benchmark()
+def test_a_real_interleaved_sweep_records_each_runs_round_and_place(tmp_path: Path) -> None:
+    """``experimenter run`` with the real benchmark and a tiny CPU model, two values of a
+    parameter x 2 rounds: the parsed logs (``dlbs parse``) give each run's round and place, and
+    sorted by them they are the order the runs started in, which is the order ``print`` shows."""
+    options = ["-Pexp.model=deep_mnist", "-Vexp.replica_batch=[1, 2]", "-Pexp.repeat=2",
+               "-Pexp.num_batches=2", "-Pexp.num_warmup_batches=1", "-Pexp.order_seed=3"]
+    result = subprocess.run(cli(tmp_path, *options), check=False, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    parsed = subprocess.run([sys.executable, "-m", "dlbs", "parse", str(tmp_path / "logs")],
+                            check=True, cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120).stdout
+    records = sorted(json.loads(parsed)["data"],
+                     key=lambda r: (r["exp.repeat_index"], r["exp.round_position"]))
+    assert all(r["results.status"] == "ok" for r in records) and len(records) == 4
+    placed = [(r["exp.repeat_index"], r["exp.round_position"]) for r in records]
+    assert placed == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    starts = [r["exp.runner_start_time"] for r in records]
+    assert starts == sorted(starts)
+    assert {r["exp.interleave"] for r in records} == {"random"}
+    assert {r["exp.order_seed"] for r in records} == {3}
+    printed = subprocess.run([*cli(tmp_path, *options)[:3], "print", "--format", "jsonl",
+                              *cli(tmp_path, *options)[4:]], check=True, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=120).stdout.splitlines()
+    assert [r["exp.log_file"] for r in records] == [json.loads(e)["exp.log_file"]
+                                                    for e in printed]
