@@ -1,7 +1,8 @@
 """Expand experiments: references, computed values, casts, domains and ``exp.id`` (spec §3).
 
 Each experiment is expanded on its own terms: the result never depends on the experiments
-around it. For speed, ``expand_plan`` re-uses the previous experiment's work: experiments of a
+around it (only the order of repeated runs and each one's ``exp.round_position`` depend on
+the plan: ``dlbs.engine.rounds``). For speed, ``expand_plan`` re-uses the previous experiment's work: experiments of a
 plan share most values, so it finds the values that differ (by identity, then equality), marks
 what depends on them through the recorded dependencies, and re-resolves only those. Templates,
 compiled expressions and their results are cached by text. The environment is a parameter: this
