@@ -1,7 +1,8 @@
 """Expand experiments: references, computed values, casts, domains and ``exp.id`` (spec §3).
 
 Each experiment is expanded on its own terms: the result never depends on the experiments
-around it. For speed, ``expand_plan`` re-uses the previous experiment's work: experiments of a
+around it (only the order of repeated runs and each one's ``exp.round_position`` depend on
+the plan: ``dlbs.engine.rounds``). For speed, ``expand_plan`` re-uses the previous experiment's work: experiments of a
 plan share most values, so it finds the values that differ (by identity, then equality), marks
 what depends on them through the recorded dependencies, and re-resolves only those. Templates,
 compiled expressions and their results are cached by text. The environment is a parameter: this
@@ -20,13 +21,22 @@ from typing import Any
 from dlbs.engine.casts import Rule, build_rules
 from dlbs.engine.model import CAPTURE_PREFIX, ParamSpec, shown
 from dlbs.engine.resolver import ID_PARAM, Resolver, is_auto_id
+from dlbs.engine.rounds import (
+    INTERLEAVE,
+    ORDER_SEED,
+    ROUND_POSITION,
+    UNPLACED,
+    Rounds,
+    round_position,
+)
 from dlbs.errors import ExpansionError
 
 #: Parameters left out of the ``exp.id`` hash (besides ``sys.*``, captures and the parameters
 #: that depend on ``exp.id``).
 #: Repeats of one experiment share its id (and raising ``exp.repeat`` keeps the earlier runs'
 #: log names), so ``exp.repeat``, ``exp.repeat_index`` and ``exp.repeat_suffix`` (the end of the
-#: default log name, derived from them) are left out too.
+#: default log name, derived from them) are left out too, and so is the order of the runs
+#: (``exp.interleave``, ``exp.order_seed``, ``exp.round_position``: see ``dlbs.engine.rounds``).
 #: Run control that does not change what is measured is left out too: ``exp.ignore_past_errors``,
 #: ``exp.sys_info`` (what is recorded) and the Slurm job's limits and bookkeeping (``slurm.time``, ``slurm.max_jobs``,
 #: ``slurm.master_port``, ``slurm.requeue``, ``slurm.queue_timeout``; ``slurm.gpus_per_node``
@@ -43,6 +53,7 @@ UNUSED_DLBS_PARAMETERS = frozenset({
 })
 ID_EXCLUDED = frozenset({"exp.id", "exp.log_dir", "exp.log_file", "exp.status", "exp.rerun",
                          "exp.repeat", "exp.repeat_index", "exp.repeat_suffix",
+                         INTERLEAVE, ORDER_SEED, ROUND_POSITION,
                          "exp.ignore_past_errors", "exp.sys_info", "slurm.time", "slurm.max_jobs",
                          "slurm.master_port", "slurm.gpus_per_node",
                          "slurm.requeue", "slurm.queue_timeout",
@@ -87,33 +98,40 @@ def expand_plan(plan: Iterable[Mapping[str, Any]], specs: Mapping[str, ParamSpec
                 environ: Mapping[str, str]) -> Iterator[dict[str, Any]]:
     """Expand every experiment of ``plan`` lazily (each as ``expand_experiment``).
 
-    An experiment with ``exp.repeat`` N > 1 becomes N runs (``exp.repeat_index`` 0..N-1),
-    interleaved: every experiment's run 0 in plan order (streamed as it is expanded), then
-    every run 1, and so on, so that a slow drift of the machine hits all configurations alike.
-    An experiment whose ``exp.repeat_index`` is not 0 is that one run, and a run that the plan
-    already holds (same ``exp.id`` and index, e.g. a plan printed by ``print``) is not added again.
+    An experiment that runs once streams as it is expanded, in plan order. An experiment with
+    ``exp.repeat`` N > 1 becomes N runs (``exp.repeat_index`` 0..N-1) ordered by
+    ``exp.interleave`` (see :mod:`dlbs.engine.rounds`): by default in rounds, each round in a
+    fresh seeded random order, after the experiments that run once (round 0 is shuffled too,
+    so the repeated experiments are gathered first); ``fixed`` streams run 0 in plan order and
+    then every run 1, and so on, as before. Each placed run carries ``exp.round_position``.
+    A run the plan gives as such (a non-zero ``exp.repeat_index``, or an ``exp.round_position``
+    as in a plan printed by ``print``) keeps its place and is not added again.
     """
     rules = build_rules(specs)
     env = dict(environ)
     state = None
-    repeated: list[tuple[dict[str, Any], int, Any]] = []  # (experiment, runs, exp.id)
-    given: set[tuple[Any, Any]] = set()  # (exp.id, exp.repeat_index) of the runs given as such
+    rounds = Rounds()
     for experiment in plan:
         # Private copies: the caller may change what it gets (or gave) before the next step.
-        state = _expand(dict(experiment), rules, env, state)
+        raw = dict(experiment)
+        state = _expand(raw, rules, env, state)
         output = state.output
-        count = repeat_count(output)
-        if output.get(REPEAT_INDEX):
-            given.add((output.get(ID_PARAM), output[REPEAT_INDEX]))
-        elif count > 1:
-            repeated.append((dict(experiment), count, output.get(ID_PARAM)))
-        yield dict(output)
-    rounds = max((count for _, count, _ in repeated), default=1)
-    for index in range(1, rounds):
-        for experiment, count, run_id in repeated:
-            if index < count and (run_id, index) not in given:
-                state = _expand({**experiment, REPEAT_INDEX: index}, rules, env, state)
+        count, run_id, index = repeat_count(output), output.get(ID_PARAM), output.get(REPEAT_INDEX)
+        given = bool(index) or round_position(output) != UNPLACED
+        if given:
+            rounds.given.add((run_id, index))
+        if count > 1 and not index:
+            position = rounds.add(raw, output, count, run_id, given)
+            if position is not None:  # exp.interleave=fixed: run 0 runs now, in plan order
+                state = _expand({**raw, ROUND_POSITION: position}, rules, env, state)
                 yield dict(state.output)
+                continue
+            if not given:
+                continue  # its runs come in the rounds after the plan
+        yield dict(output)
+    for raw, index, position in rounds.later_runs():
+        state = _expand({**raw, REPEAT_INDEX: index, ROUND_POSITION: position}, rules, env, state)
+        yield dict(state.output)
 
 
 def repeat_count(experiment: Mapping[str, Any]) -> int:

@@ -34,8 +34,9 @@ def test_build_then_print_and_run_plan_give_the_same_runs(cli: Any, tmp_path: Pa
     assert cli("build", *options, "--plan", tmp_path / "plan.json").code == 0
     planned = cli("print", "--format", "jsonl", "--plan", tmp_path / "plan.json").jsonl()
     assert [e["exp.log_file"] for e in planned] == direct
-    assert [(e["exp.model"], e["exp.repeat_index"]) for e in planned] == [
-        ("alexnet", 0), ("resnet18", 0), ("alexnet", 1), ("resnet18", 1)]
+    rounds = [(e["exp.repeat_index"], e["exp.round_position"], e["exp.model"]) for e in planned]
+    assert [r[:2] for r in rounds] == [(0, 0), (0, 1), (1, 0), (1, 1)]  # random rounds
+    assert {r[2] for r in rounds[:2]} == {r[2] for r in rounds[2:]} == {"alexnet", "resnet18"}
     assert cli("print", "--count", "--plan", tmp_path / "plan.json").out == "4\n"
     run = cli("run", "--plan", tmp_path / "plan.json")
     assert run.code == 0
@@ -45,7 +46,9 @@ def test_build_then_print_and_run_plan_give_the_same_runs(cli: Any, tmp_path: Pa
 @pytest.mark.parametrize("options,message", [
     pytest.param(("-Pexp.repeat=0",), "error: parameter 'exp.repeat': 0 is not an integer >= 1 "
                  "(the runs of each experiment); give one, e.g. -Pexp.repeat=3", id="repeat-0"),
-    pytest.param(("-Pexp.repeat=2", "-Pexp.log_file=/tmp/one_${exp.model}.log"),
+    # fixed order (issue 19 made random rounds the default): alexnet's run 0 comes first
+    pytest.param(("-Pexp.repeat=2", "-Pexp.interleave=fixed",
+                  "-Pexp.log_file=/tmp/one_${exp.model}.log"),
                  "error: invalid plan (4 experiments: 4 to run): experiment 2: exp.log_file "
                  "'/tmp/one_alexnet.log' is also the log of experiment 0, another run of the same "
                  "experiment (exp.repeat is 2); add ${exp.repeat_index} to exp.log_file, e.g. "

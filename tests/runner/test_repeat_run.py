@@ -1,6 +1,7 @@
 """Repeats and the adaptive/thread parameters, from the plan to the launch script and logs."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from dlbs.launchers import build_command, list_layers
 from dlbs.launchers.benchmark import benchmark_flags
 
+from .test_cli_run import cli, real_benchmark
 from .test_launchers import exp_of
 from .test_runner import facts_of
 
@@ -51,20 +53,42 @@ def test_torchrun_threads_follow_exp_cpu_threads(params: dict[str, Any], expecte
     assert build_command(exp).env_dict()["OMP_NUM_THREADS"] == expected
 
 
-def _run(tmp_path: Path, bench_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "dlbs", "run", "-Pexp.gpus=", '-Vexp.model=["ok1", "ok2"]',
-           "-Pexp.repeat=2", f"-Pexp.log_dir={tmp_path / 'logs'}",
-           f"-Ppytorch.bench_path={bench_dir}", f"-Pruntime.env.RECORD={tmp_path / 'record'}",
-           *extra]
+def _args(tmp_path: Path, bench_dir: Path, *extra: str,
+          models: str = '["ok1", "ok2"]') -> list[str]:
+    return ["-Pexp.gpus=", f"-Vexp.model={models}", "-Pexp.repeat=2",
+            f"-Pexp.log_dir={tmp_path / 'logs'}", f"-Ppytorch.bench_path={bench_dir}",
+            f"-Pruntime.env.RECORD={tmp_path / 'record'}", *extra]
+
+
+def _run(tmp_path: Path, bench_dir: Path, *extra: str,
+         models: str = '["ok1", "ok2"]') -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "dlbs", "run", *_args(tmp_path, bench_dir, *extra,
+                                                        models=models)]
     return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120,
                           check=False)
+
+
+def _printed(tmp_path: Path, bench_dir: Path, *extra: str,
+             models: str = '["ok1", "ok2"]') -> list[dict[str, Any]]:
+    """The runs ``print`` lists for the same options, in its order."""
+    cmd = [sys.executable, "-m", "dlbs", "print", "--format", "jsonl",
+           *_args(tmp_path, bench_dir, *extra, models=models)]
+    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                         check=True).stdout
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def _record(tmp_path: Path) -> list[str]:
+    return (tmp_path / "record").read_text().split()
 
 
 def test_a_sweep_with_repeats_runs_interleaved_and_resumes(tmp_path: Path,
                                                            bench_dir: Path) -> None:
     first = _run(tmp_path, bench_dir)
     assert first.returncode == 0, first.stderr
-    assert (tmp_path / "record").read_text().split() == ["ok1", "ok2", "ok1", "ok2"]
+    # issue 19: rounds in a random order; the order print shows, each round both models
+    assert _record(tmp_path) == [e["exp.model"] for e in _printed(tmp_path, bench_dir)]
+    assert sorted(_record(tmp_path)[:2]) == sorted(_record(tmp_path)[2:]) == ["ok1", "ok2"]
     logs = sorted(map(facts_of, (tmp_path / "logs").glob("*.log")),
                   key=lambda f: (f["exp.model"], f["exp.repeat_index"]))
     assert [(f["exp.model"], f["exp.repeat_index"]) for f in logs] == [
@@ -72,13 +96,64 @@ def test_a_sweep_with_repeats_runs_interleaved_and_resumes(tmp_path: Path,
     assert logs[0]["exp.id"] == logs[1]["exp.id"] and all(f["results.status"] == "ok"
                                                           for f in logs)
     again = _run(tmp_path, bench_dir)
-    assert again.returncode == 0 and len((tmp_path / "record").read_text().split()) == 4
+    assert again.returncode == 0 and len(_record(tmp_path)) == 4
     more = _run(tmp_path, bench_dir, "-Pexp.repeat=3")
     assert more.returncode == 0, more.stderr
-    assert (tmp_path / "record").read_text().split()[4:] == ["ok1", "ok2"]
+    assert _record(tmp_path)[4:] == [e["exp.model"] for e in _printed(
+        tmp_path, bench_dir, "-Pexp.repeat=3")[4:]]
+
+
+def test_a_stopped_interleaved_sweep_resumes_in_the_same_order(tmp_path: Path,
+                                                               bench_dir: Path) -> None:
+    """The order comes from the plan and exp.order_seed (never the clock): a sweep stopped
+    after 4 of its 9 runs (the logs of the others gone) runs the 5 left in the order the
+    first run had them, and its logs record each run's round and place in it."""
+    models, extra = '["ok1", "ok2", "ok3"]', ("-Pexp.repeat=3", "-Pexp.order_seed=5")
+    assert _run(tmp_path, bench_dir, *extra, models=models).returncode == 0
+    order = _record(tmp_path)
+    runs = _printed(tmp_path, bench_dir, *extra, models=models)
+    assert order == [e["exp.model"] for e in runs] and len(order) == 9
+    for run in runs:
+        facts = facts_of(run["exp.log_file"])
+        assert (facts["exp.repeat_index"], facts["exp.round_position"], facts["exp.interleave"],
+                facts["exp.order_seed"]) == (run["exp.repeat_index"], run["exp.round_position"],
+                                             "random", 5)
+    for run in runs[4:]:
+        Path(run["exp.log_file"]).unlink()
+    assert _run(tmp_path, bench_dir, *extra, models=models).returncode == 0
+    assert _record(tmp_path)[9:] == order[4:]
 
 
 def test_repeats_sharing_one_log_are_refused(tmp_path: Path, bench_dir: Path) -> None:
     result = _run(tmp_path, bench_dir, f"-Pexp.log_file={tmp_path}/one_${{exp.model}}.log")
     assert result.returncode == 1
     assert "exp.repeat_index" in result.stderr and "exp.log_file" in result.stderr
+
+
+@real_benchmark()
+def test_a_real_interleaved_sweep_records_each_runs_round_and_place(tmp_path: Path) -> None:
+    """``experimenter run`` with the real benchmark and a tiny CPU model, two values of a
+    parameter x 2 rounds: the parsed logs (``dlbs parse``) give each run's round and place, and
+    sorted by them they are the order the runs started in, which is the order ``print`` shows."""
+    options = ["-Pexp.model=deep_mnist", "-Vexp.replica_batch=[1, 2]", "-Pexp.repeat=2",
+               "-Pexp.num_batches=2", "-Pexp.num_warmup_batches=1", "-Pexp.order_seed=3"]
+    result = subprocess.run(cli(tmp_path, *options), check=False, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    parsed = subprocess.run([sys.executable, "-m", "dlbs", "parse", str(tmp_path / "logs")],
+                            check=True, cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120).stdout
+    records = sorted(json.loads(parsed)["data"],
+                     key=lambda r: (r["exp.repeat_index"], r["exp.round_position"]))
+    assert all(r["results.status"] == "ok" for r in records) and len(records) == 4
+    placed = [(r["exp.repeat_index"], r["exp.round_position"]) for r in records]
+    assert placed == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    starts = [r["exp.runner_start_time"] for r in records]
+    assert starts == sorted(starts)
+    assert {r["exp.interleave"] for r in records} == {"random"}
+    assert {r["exp.order_seed"] for r in records} == {3}
+    printed = subprocess.run([*cli(tmp_path, *options)[:3], "print", "--format", "jsonl",
+                              *cli(tmp_path, *options)[4:]], check=True, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=120).stdout.splitlines()
+    assert [r["exp.log_file"] for r in records] == [json.loads(e)["exp.log_file"]
+                                                    for e in printed]
