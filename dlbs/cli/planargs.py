@@ -9,7 +9,6 @@ only gathers the inputs (files, command line, environment).
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import os
 import sys
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dlbs
+from dlbs.cli.paramnames import check_unknown_names
 from dlbs.config import (
     load_config_file,
     load_default_configs,
@@ -74,9 +74,15 @@ def add_plan_arguments(parser: argparse.ArgumentParser, *, plan_is_output: bool 
     group.add_argument("-E", action="append", dest="extensions", default=[], metavar="JSON",
                        help="append an extension: a JSON object with 'condition', "
                             "'parameters' and/or 'cases'")
+    group.add_argument("--allow-unknown", "--allow_unknown", dest="allow_unknown",
+                       action="store_true",
+                       help="a parameter name that looks like a typo of a declared one "
+                            "(exp.replica_bacth) is a warning, not an error: keep it as a name "
+                            "of your own")
     group.add_argument("--strict", action="store_true",
-                       help="an unknown parameter name in dlbs's namespaces (exp., pytorch., "
-                            "runtime., monitor., slurm.) is an error, not a warning")
+                       help="any unknown parameter name in dlbs's namespaces (exp., pytorch., "
+                            "runtime., monitor., slurm., sys.) is an error (exit 2), not a "
+                            "warning")
     group = parser.add_argument_group("run")
     group.add_argument("--no-validation", "--no_validation", dest="no_validation",
                        action="store_true", help="run does not validate the plan first")
@@ -201,32 +207,6 @@ def _config_settings(config: Config) -> Iterator[Mapping[str, Any]]:
         yield from ext["cases"]
 
 
-#: Namespaces whose names dlbs declares: a name there that no config declares is a typo or a
-#: DLBS parameter dlbs does not use (``runtime.env.<NAME>`` names are the user's own).
-OWN_NAMESPACES = ("exp.", "pytorch.", "runtime.", "monitor.", "slurm.")
-
-
-def unknown_parameters(config: Config) -> list[str]:
-    """Names set in our namespaces that no config declares (no description)."""
-    names = [*config.parameters, *config.variables]
-    return sorted({n for n in names if n.startswith(OWN_NAMESPACES)
-                   and not n.startswith("runtime.env.")
-                   and not (config.specs.get(n) and config.specs[n].desc)})
-
-
-def check_unknown_parameters(config: Config, strict: bool) -> None:
-    """Warn (or, with ``--strict``, fail) on each unknown name, with "did you mean"."""
-    declared = [n for n, spec in config.specs.items() if spec.desc]
-    for name in unknown_parameters(config):
-        close = difflib.get_close_matches(name, declared, n=1, cutoff=0.75)
-        hint = f"; did you mean '{close[0]}'?" if close else \
-            " (DLBS lets configs add parameters: it only matters if something refers to it)"
-        message = f"parameter '{name}' is not one dlbs knows{hint}"
-        if strict:
-            raise UsageError(f"{message} (--strict)")
-        print(f"warning: {message}", file=sys.stderr)
-
-
 #: Environment variables that expansion sees as empty when they are not set, as in DLBS
 #: (its ``experimenter.py`` sets them to '' in ``os.environ``; its configs refer to them, e.g.
 #: ``${http_proxy}`` in the Docker arguments of its OpenVINO backend, found in every plan its
@@ -266,10 +246,13 @@ def open_plan(args: argparse.Namespace) -> PlanSource:
     sources, defaults = config_sources(args)
     params = parse_param_args(getattr(args, "params", None))
     variables = parse_variable_args(getattr(args, "variables", None))
-    config = merge_configs(sources, params, variables,
-                           parse_extension_args(getattr(args, "extensions", None)),
-                           defaults=defaults)
-    check_unknown_parameters(config, bool(getattr(args, "strict", False)))
+    extensions = parse_extension_args(getattr(args, "extensions", None))
+    config = merge_configs(sources, params, variables, extensions, defaults=defaults)
+    check_unknown_names(config, [*sources, ("-P", {"parameters": params}),
+                                 ("-V", {"variables": variables}),
+                                 ("-E", {"extensions": extensions})],
+                        allow_unknown=bool(getattr(args, "allow_unknown", False)),
+                        strict=bool(getattr(args, "strict", False)))
     hints = shadowed_parameters([*defaults, *sources], params, variables)
     for hint in hints.values():
         print(f"warning: {hint}", file=sys.stderr)
