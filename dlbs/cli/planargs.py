@@ -13,12 +13,12 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import dlbs
-from dlbs.cli.paramnames import check_unknown_names
+from dlbs.cli.paramnames import check_unknown_names, set_names
 from dlbs.config import (
     load_config_file,
     load_default_configs,
@@ -31,6 +31,9 @@ from dlbs.errors import ExpansionError, UsageError
 from dlbs.planfile import read_plan
 
 TIMESTAMP_PARAM = "sys.timestamp"
+#: The names that choose the device (``dlbs.runner.device.DEVICE_NAMES``; a test keeps them
+#: alike): a plan that sets none only inherits DLBS's default GPU 0.
+DEVICE_NAMES = ("exp.gpus", "exp.device_type")
 TIMESTAMP_FORMAT = "%Y%m%d-%H%M%S"
 
 
@@ -43,6 +46,9 @@ class PlanSource:
     environ: Mapping[str, str]
     #: parameter name -> what to add to an expansion error about it (``shadowed_parameters``)
     hints: Mapping[str, str] = field(default_factory=dict)
+    #: True when nothing the user gave sets the device (``exp.gpus``, ``exp.device_type``):
+    #: the plan only inherits DLBS's default GPU 0 (``dlbs.runner.device``)
+    device_inherited: bool = False
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -248,10 +254,9 @@ def open_plan(args: argparse.Namespace) -> PlanSource:
     variables = parse_variable_args(getattr(args, "variables", None))
     extensions = parse_extension_args(getattr(args, "extensions", None))
     config = merge_configs(sources, params, variables, extensions, defaults=defaults)
-    check_unknown_names(config, [*sources, ("-P", {"parameters": params}),
-                                 ("-V", {"variables": variables}),
-                                 ("-E", {"extensions": extensions})],
-                        allow_unknown=bool(getattr(args, "allow_unknown", False)),
+    given = [*sources, ("-P", {"parameters": params}), ("-V", {"variables": variables}),
+             ("-E", {"extensions": extensions})]
+    check_unknown_names(config, given, allow_unknown=bool(getattr(args, "allow_unknown", False)),
                         strict=bool(getattr(args, "strict", False)))
     hints = shadowed_parameters([*defaults, *sources], params, variables)
     for hint in hints.values():
@@ -259,7 +264,8 @@ def open_plan(args: argparse.Namespace) -> PlanSource:
     warn_unused_dlbs_parameters(unused_dlbs_parameters(_config_settings(config),
                                                        default_values(defaults)))
     set_timestamp(config)
-    return PlanSource(build_plan(config), config.specs, make_environ(), hints)
+    inherited = not any(name in DEVICE_NAMES for _, name in set_names(given))
+    return PlanSource(build_plan(config), config.specs, make_environ(), hints, inherited)
 
 
 def _open_plan_file(args: argparse.Namespace) -> PlanSource:
@@ -277,14 +283,24 @@ def _open_plan_file(args: argparse.Namespace) -> PlanSource:
     return PlanSource(iter(experiments), specs, make_environ())
 
 
-def load_experiments(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
+def load_experiments(args: argparse.Namespace, *,
+                     on_this_host: Callable[[str], None] | None = None
+                     ) -> Iterator[dict[str, Any]]:
     """Return the expanded experiments of the plan the options describe, lazily, in order.
 
     Configs and the plan file are read now (so that their errors surface at once); each
-    experiment is built and expanded only when the iterator reaches it.
+    experiment is built and expanded only when the iterator reaches it. ``on_this_host``
+    (``run``, ``validate``, ``status``): a plan that only inherits DLBS's default GPU runs its
+    local bare-metal experiments on the CPU of a host without one (``dlbs.runner.device``);
+    ``on_this_host`` gets the line that says so, for the caller to print once the plan is
+    found runnable.
     """
     source = open_plan(args)
-    experiments = expand_plan(source.experiments, source.specs, source.environ)
+    built: Iterable[Mapping[str, Any]] = source.experiments
+    if on_this_host is not None and source.device_inherited:
+        from dlbs.runner.device import on_this_host as place  # lazy: print never needs it
+        built = place(built, source.specs, source.environ, inherited=True, say=on_this_host)
+    experiments = expand_plan(built, source.specs, source.environ)
     return _with_hints(experiments, source.hints) if source.hints else experiments
 
 
