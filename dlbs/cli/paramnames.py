@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from dlbs.engine import Config
@@ -38,13 +38,14 @@ MAX_EDITS, MAX_EDITS_SHORT, SHORT = 2, 1, 4
 #: ``${name}`` (a static reference: the innermost of ``${${a}.b}``) and ``param('name')``.
 _REFERENCE = re.compile(r"\$\{([^${}]+)\}|\bparam\(\s*(['\"])([^'\"]+)\2\s*\)")
 
-Origins = list[tuple[str, Mapping[str, Any]]]
+Origins = Sequence[tuple[str, Mapping[str, Any]]]
 
 
 def edit_distance(a: str, b: str) -> int:
     """The optimal-string-alignment distance: insertions, deletions, substitutions and swaps
     of two neighbours (``bacth`` -> ``batch`` is 1) needed to turn ``a`` into ``b``."""
-    previous, current = [], list(range(len(b) + 1))
+    previous: list[int] = []
+    current = list(range(len(b) + 1))
     for i in range(1, len(a) + 1):
         before, previous, current = previous, current, [i] + [0] * len(b)
         for j in range(1, len(b) + 1):

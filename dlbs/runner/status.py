@@ -61,12 +61,13 @@ def _ending(path: Path, status: str) -> dict[str, Any]:
     (the runner's in the trailer, else the benchmark's, read from the whole log)."""
     facts = runlog.read_tail_facts(path)
     duration = facts.get("results.duration")
-    number = isinstance(duration, (int, float)) and not isinstance(duration, bool)
+    if not isinstance(duration, (int, float)) or isinstance(duration, bool):
+        duration = None
     reason = ""
     if status != "ok":
         reason = str(facts.get("results.error") or "") or \
             str((parse_log(path).record or {}).get("results.error") or "")
-    return {"duration_s": float(duration) if number else None, "reason": reason}
+    return {"duration_s": None if duration is None else float(duration), "reason": reason}
 
 
 def local_state(index: int, exp: Mapping[str, Any]) -> ExperimentState:

@@ -49,8 +49,8 @@ def test_a_typo_is_an_error_with_did_you_mean_in_every_plan_action(tmp_path: Pat
     pytest.param(["-Pexp.replica_bacth=32"], "-P", id="P"),
     pytest.param(["-Vexp.replica_bacth=[16, 32]"], "-V", id="V"),
     pytest.param(['-E{"parameters": {"exp.replica_bacth": 32}}'], "-E: extension #1", id="E"),
-    pytest.param(['-E{"condition": {"exp.model": "alexnet"}, '
-                  '"cases": [{"exp.replica_bacth": 32}]}'], "-E: extension #1", id="E-case"),
+    pytest.param([('-E{"condition": {"exp.model": "alexnet"}, '
+                   '"cases": [{"exp.replica_bacth": 32}]}')], "-E: extension #1", id="E-case"),
     pytest.param(["--config", "{dir}/c.json"], "{dir}/c.json", id="json-config"),
     pytest.param(["--config", "{dir}/c.yaml"], "{dir}/c.yaml", id="yaml-config"),
     pytest.param(["--config", "{dir}/e.json"], "{dir}/e.json: extension #1",
@@ -96,8 +96,9 @@ def test_allow_unknown_keeps_a_typo_like_name_with_a_warning(tmp_path: Path) -> 
 @pytest.mark.parametrize("argv", [
     pytest.param(["-Pexp.modle=x", "-Pexp.log_file=${exp.modle}.log"], id="dollar-reference"),
     pytest.param(["-Pexp.modle=x", "-Pexp.proj=$(param('exp.modle'))$"], id="param-call"),
-    pytest.param(["-Vexp.modle=[1, 2]", '-E{"condition": {"exp.modle": 1}, '
-                  '"parameters": {"exp.proj": "one"}}'], id="extension-condition"),
+    pytest.param(["-Vexp.modle=[1, 2]", ('-E{"condition": {"exp.modle": 1}, '
+                                          '"parameters": {"exp.proj": "one"}}')],
+                 id="extension-condition"),
 ])
 def test_a_name_something_refers_to_is_a_user_variable(tmp_path: Path, argv: list[str]) -> None:
     done = dlbs(tmp_path, "print", *CPU, *argv, "--count")
