@@ -9,16 +9,16 @@ only gathers the inputs (files, command line, environment).
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import dlbs
+from dlbs.cli.paramnames import check_unknown_names, set_names
 from dlbs.config import (
     load_config_file,
     load_default_configs,
@@ -31,6 +31,9 @@ from dlbs.errors import ExpansionError, UsageError
 from dlbs.planfile import read_plan
 
 TIMESTAMP_PARAM = "sys.timestamp"
+#: The names that choose the device (``dlbs.runner.device.DEVICE_NAMES``; a test keeps them
+#: alike): a plan that sets none only inherits DLBS's default GPU 0.
+DEVICE_NAMES = ("exp.gpus", "exp.device_type")
 TIMESTAMP_FORMAT = "%Y%m%d-%H%M%S"
 
 
@@ -43,6 +46,9 @@ class PlanSource:
     environ: Mapping[str, str]
     #: parameter name -> what to add to an expansion error about it (``shadowed_parameters``)
     hints: Mapping[str, str] = field(default_factory=dict)
+    #: True when nothing the user gave sets the device (``exp.gpus``, ``exp.device_type``):
+    #: the plan only inherits DLBS's default GPU 0 (``dlbs.runner.device``)
+    device_inherited: bool = False
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,9 +80,15 @@ def add_plan_arguments(parser: argparse.ArgumentParser, *, plan_is_output: bool 
     group.add_argument("-E", action="append", dest="extensions", default=[], metavar="JSON",
                        help="append an extension: a JSON object with 'condition', "
                             "'parameters' and/or 'cases'")
+    group.add_argument("--allow-unknown", "--allow_unknown", dest="allow_unknown",
+                       action="store_true",
+                       help="a parameter name that looks like a typo of a declared one "
+                            "(exp.replica_bacth) is a warning, not an error: keep it as a name "
+                            "of your own")
     group.add_argument("--strict", action="store_true",
-                       help="an unknown parameter name in dlbs's namespaces (exp., pytorch., "
-                            "runtime., monitor., slurm.) is an error, not a warning")
+                       help="any unknown parameter name in dlbs's namespaces (exp., pytorch., "
+                            "runtime., monitor., slurm., sys.) is an error (exit 2), not a "
+                            "warning")
     group = parser.add_argument_group("run")
     group.add_argument("--no-validation", "--no_validation", dest="no_validation",
                        action="store_true", help="run does not validate the plan first")
@@ -201,32 +213,6 @@ def _config_settings(config: Config) -> Iterator[Mapping[str, Any]]:
         yield from ext["cases"]
 
 
-#: Namespaces whose names dlbs declares: a name there that no config declares is a typo or a
-#: DLBS parameter dlbs does not use (``runtime.env.<NAME>`` names are the user's own).
-OWN_NAMESPACES = ("exp.", "pytorch.", "runtime.", "monitor.", "slurm.")
-
-
-def unknown_parameters(config: Config) -> list[str]:
-    """Names set in our namespaces that no config declares (no description)."""
-    names = [*config.parameters, *config.variables]
-    return sorted({n for n in names if n.startswith(OWN_NAMESPACES)
-                   and not n.startswith("runtime.env.")
-                   and not (config.specs.get(n) and config.specs[n].desc)})
-
-
-def check_unknown_parameters(config: Config, strict: bool) -> None:
-    """Warn (or, with ``--strict``, fail) on each unknown name, with "did you mean"."""
-    declared = [n for n, spec in config.specs.items() if spec.desc]
-    for name in unknown_parameters(config):
-        close = difflib.get_close_matches(name, declared, n=1, cutoff=0.75)
-        hint = f"; did you mean '{close[0]}'?" if close else \
-            " (DLBS lets configs add parameters: it only matters if something refers to it)"
-        message = f"parameter '{name}' is not one dlbs knows{hint}"
-        if strict:
-            raise UsageError(f"{message} (--strict)")
-        print(f"warning: {message}", file=sys.stderr)
-
-
 #: Environment variables that expansion sees as empty when they are not set, as in DLBS
 #: (its ``experimenter.py`` sets them to '' in ``os.environ``; its configs refer to them, e.g.
 #: ``${http_proxy}`` in the Docker arguments of its OpenVINO backend, found in every plan its
@@ -266,17 +252,20 @@ def open_plan(args: argparse.Namespace) -> PlanSource:
     sources, defaults = config_sources(args)
     params = parse_param_args(getattr(args, "params", None))
     variables = parse_variable_args(getattr(args, "variables", None))
-    config = merge_configs(sources, params, variables,
-                           parse_extension_args(getattr(args, "extensions", None)),
-                           defaults=defaults)
-    check_unknown_parameters(config, bool(getattr(args, "strict", False)))
+    extensions = parse_extension_args(getattr(args, "extensions", None))
+    config = merge_configs(sources, params, variables, extensions, defaults=defaults)
+    given = [*sources, ("-P", {"parameters": params}), ("-V", {"variables": variables}),
+             ("-E", {"extensions": extensions})]
+    check_unknown_names(config, given, allow_unknown=bool(getattr(args, "allow_unknown", False)),
+                        strict=bool(getattr(args, "strict", False)))
     hints = shadowed_parameters([*defaults, *sources], params, variables)
     for hint in hints.values():
         print(f"warning: {hint}", file=sys.stderr)
     warn_unused_dlbs_parameters(unused_dlbs_parameters(_config_settings(config),
                                                        default_values(defaults)))
     set_timestamp(config)
-    return PlanSource(build_plan(config), config.specs, make_environ(), hints)
+    inherited = not any(name in DEVICE_NAMES for _, name in set_names(given))
+    return PlanSource(build_plan(config), config.specs, make_environ(), hints, inherited)
 
 
 def _open_plan_file(args: argparse.Namespace) -> PlanSource:
@@ -294,14 +283,24 @@ def _open_plan_file(args: argparse.Namespace) -> PlanSource:
     return PlanSource(iter(experiments), specs, make_environ())
 
 
-def load_experiments(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
+def load_experiments(args: argparse.Namespace, *,
+                     on_this_host: Callable[[str], None] | None = None
+                     ) -> Iterator[dict[str, Any]]:
     """Return the expanded experiments of the plan the options describe, lazily, in order.
 
     Configs and the plan file are read now (so that their errors surface at once); each
-    experiment is built and expanded only when the iterator reaches it.
+    experiment is built and expanded only when the iterator reaches it. ``on_this_host``
+    (``run``, ``validate``, ``status``): a plan that only inherits DLBS's default GPU runs its
+    local bare-metal experiments on the CPU of a host without one (``dlbs.runner.device``);
+    ``on_this_host`` gets the line that says so, for the caller to print once the plan is
+    found runnable.
     """
     source = open_plan(args)
-    experiments = expand_plan(source.experiments, source.specs, source.environ)
+    built: Iterable[Mapping[str, Any]] = source.experiments
+    if on_this_host is not None and source.device_inherited:
+        from dlbs.runner.device import on_this_host as place  # lazy: print never needs it
+        built = place(built, source.specs, source.environ, inherited=True, say=on_this_host)
+    experiments = expand_plan(built, source.specs, source.environ)
     return _with_hints(experiments, source.hints) if source.hints else experiments
 
 

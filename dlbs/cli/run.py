@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from dlbs.runner import Runner
     from dlbs.runner.executors import executor_for
-    experiments = list(load_experiments(args))
+    notes: list[str] = []  # the CPU instead of the default GPU (dlbs.runner.device)
+    experiments = list(load_experiments(args, on_this_host=notes.append))
     images: dict[str, str] = {}
     if not args.no_validation:
         from dlbs.cli.validate import check_runnable
@@ -50,6 +51,8 @@ def _run(args: argparse.Namespace) -> int:
     else:
         from dlbs.cli.validate import check_log_collisions
         check_log_collisions(experiments)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     bar = {"auto": None, "on": True, "off": False}[args.progress_bar]
     runner = Runner(progress_file=args.progress_file, bar=bar, docker_images=images,
                     executor=executor_for(experiments, args.detach))

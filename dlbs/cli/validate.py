@@ -82,10 +82,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate the plan; print a summary to stderr; raise ValidationError on a problem."""
-    experiments = list(load_experiments(args))
+    notes: list[str] = []  # the CPU instead of the default GPU (dlbs.runner.device)
+    experiments = list(load_experiments(args, on_this_host=notes.append))
     report, images = check_runnable(experiments)
     found = f"; docker engine answers, image(s) found: {', '.join(images)}" if images else ""
     print(f"validate: OK, {report.summary()}{found}", file=sys.stderr)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     return 0
 
 

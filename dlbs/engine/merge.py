@@ -13,8 +13,8 @@ from typing import Any
 
 from dlbs.engine.bounded_re import RegexError, compile_regex
 from dlbs.engine.model import PARAM_TYPES, Config, ParamSpec, infer_type, shown
-from dlbs.engine.names import BadName, first_bad_value, renamed
-from dlbs.errors import ConfigError
+from dlbs.engine.names import BadName, LookAlikeName, first_bad_value, renamed
+from dlbs.errors import ConfigError, UsageError
 
 _TOP_KEYS = ("parameters", "variables", "extensions")
 _DEFINITION_KEYS = ("val", "type", "desc", "val_domain")
@@ -60,7 +60,7 @@ def merge_configs(
         config.variables[name] = _variable_values("-V", name, value)
     for ext in extensions:
         where = f"-E: extension #{len(config.extensions) + 1}"
-        config.extensions.append(_normalise_extension(where, ext))
+        config.extensions.append(_normalise_extension(where, ext, config.specs))
     return config
 
 
@@ -101,7 +101,8 @@ def _merge_source(config: Config, origin: str, raw: Mapping, *, default: bool = 
         raise ConfigError(f"{origin}: 'extensions' must be a list of objects")
     first = len(config.extensions) + 1
     for offset, ext in enumerate(exts):
-        config.extensions.append(_normalise_extension(f"{origin}: extension #{first + offset}", ext))
+        config.extensions.append(_normalise_extension(f"{origin}: extension #{first + offset}",
+                                                      ext, config.specs))
 
 
 def _section(origin: str, raw: Mapping, key: str, known: Mapping[str, Any]) -> Mapping:
@@ -123,7 +124,9 @@ def _names(origin: str, values: Mapping, what: str,
     try:
         changed = renamed(values, known or ())
     except BadName as err:
-        raise ConfigError(f"{origin}: {what} name {shown(err.name)} {err}") from None
+        # a known name typed with a look-alike letter is a typo: a usage error (exit 2)
+        error = UsageError if isinstance(err, LookAlikeName) else ConfigError
+        raise error(f"{origin}: {what} name {shown(err.name)} {err}") from None
     if not changed:
         return values
     return {changed.get(name, name): value for name, value in values.items()}
@@ -233,8 +236,10 @@ def _variable_values(origin: str, name: str, value: Any) -> list[Any]:
     return list(values)
 
 
-def _normalise_extension(where: str, ext: Any) -> dict[str, Any]:
-    """Validate one extension and return it with all three keys present."""
+def _normalise_extension(where: str, ext: Any,
+                         known: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Validate one extension and return it with all three keys present (``known``: the
+    names to suggest for a name that is not one)."""
     if not isinstance(ext, Mapping):
         raise ConfigError(f"{where}: an extension must be an object with keys "
                           f"{', '.join(_EXTENSION_KEYS)}")
@@ -242,14 +247,14 @@ def _normalise_extension(where: str, ext: Any) -> dict[str, Any]:
         if key not in _EXTENSION_KEYS:
             raise ConfigError(f"{where}: unknown key '{key}'; an extension has only the keys "
                               f"{', '.join(_EXTENSION_KEYS)}")
-    condition = _mapping(where, ext, "condition")
+    condition = _mapping(where, ext, "condition", known)
     for name, cond in condition.items():
         _check_condition(where, name, cond)
-    parameters = _mapping(where, ext, "parameters")
+    parameters = _mapping(where, ext, "parameters", known)
     cases = ext.get("cases", [])
     if not isinstance(cases, list) or not all(isinstance(case, Mapping) for case in cases):
         raise ConfigError(f"{where}: 'cases' must be a list of objects (name -> value)")
-    cases = [_names(where, case, "parameter") for case in cases]
+    cases = [_names(where, case, "parameter", known) for case in cases]
     for values in (parameters, *cases):
         for name, value in values.items():
             _check_value(where, name, value, allow_dict=False)
@@ -257,12 +262,13 @@ def _normalise_extension(where: str, ext: Any) -> dict[str, Any]:
             "cases": [dict(case) for case in cases]}
 
 
-def _mapping(where: str, ext: Mapping, key: str) -> Mapping:
+def _mapping(where: str, ext: Mapping, key: str,
+             known: Mapping[str, Any] | None = None) -> Mapping:
     """Return ``ext[key]`` (``{}`` when absent), checking that it is an object."""
     value = ext.get(key, {})
     if not isinstance(value, Mapping):
         raise ConfigError(f"{where}: '{key}' must be an object (name -> value)")
-    return _names(where, value, "parameter")
+    return _names(where, value, "parameter", known)
 
 
 def _check_condition(where: str, name: str, cond: Any) -> None:

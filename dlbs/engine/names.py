@@ -37,6 +37,28 @@ class BadName(ValueError):
         self.name = name
 
 
+class LookAlikeName(BadName):
+    """``name`` is a known name typed with a look-alike letter (:data:`LOOK_ALIKES`): a typo,
+    which callers report as a usage error."""
+
+
+#: Letters of other scripts that look like an ASCII one (from Unicode's confusables, UTS #39,
+#: limited to what a keyboard layout gives: Cyrillic and Greek letters shaped like Latin
+#: ones, and the dashes and hyphens shaped like '-'). NFKC maps none of them: ``exp.mоdel``
+#: with a Cyrillic ``о`` would otherwise be a new name that nothing reads.
+LOOK_ALIKES: dict[str, str] = {
+    **dict(zip("\u0430\u0435\u043e\u0440\u0441\u0443\u0445\u0455\u0456\u0458\u04bb\u04cf"
+               "\u0501\u051b\u051d", "aeopcyxsijhldqw")),  # Cyrillic small letters
+    **dict(zip("\u0410\u0412\u0415\u041a\u041c\u041d\u041e\u0420\u0421\u0422\u0425\u0423"
+               "\u0405\u0406\u0408\u051c", "ABEKMHOPCTXYSIJW")),  # Cyrillic capitals
+    **dict(zip("\u03b1\u03bf\u03c1\u03bd\u03b9\u03ba\u03c5\u03c7", "aopvikux")),  # Greek small
+    **dict(zip("\u0391\u0392\u0395\u0396\u0397\u0399\u039a\u039c\u039d\u039f\u03a1\u03a4"
+               "\u03a5\u03a7", "ABEZHIKMNOPTYX")),  # Greek capitals
+    **dict.fromkeys("\u2010\u2012\u2013\u2212", "-"),  # hyphen, figure dash, en dash, minus
+}
+_LOOK_ALIKE_TABLE = str.maketrans(LOOK_ALIKES)
+
+
 def bad_character(text: str) -> str | None:
     """Why ``text`` cannot be a name or a value (``"holds a NUL character ..."``), or None."""
     found = _BAD_CHARACTER.search(text)
@@ -80,10 +102,22 @@ def normal_name(name: str, known: Iterable[str] = ()) -> str:
     normal = unicodedata.normalize("NFKC", name)
     if NAME_RE.fullmatch(normal) or normal.startswith(ENV_PREFIX):
         return normal  # the variable name of runtime.env.NAME: validate says what it may be
+    _refuse_look_alike(normal, known)
     shown = "" if normal == name else f" (in NFKC form {normal!r})"
     raise BadName(f"holds {_odd_character(normal)}{shown}, which no parameter name has: a name "
                   "is ASCII letters, digits, '_', '.' and '-', starting with a letter or '_'"
                   f"{_did_you_mean(normal, known)}")
+
+
+def _refuse_look_alike(name: str, known: Iterable[str]) -> None:
+    """Raise ``LookAlikeName`` when ``name`` is one of ``known`` once its look-alike letters
+    are read as the ASCII letters they look like."""
+    meant = name.translate(_LOOK_ALIKE_TABLE)
+    if meant == name or not NAME_RE.fullmatch(meant) or meant not in set(known):
+        return
+    chars = ", ".join(f"{c!r} (U+{ord(c):04X} {unicodedata.name(c, '?')}, not {LOOK_ALIKES[c]!r})"
+                      for c in dict.fromkeys(c for c in name if c in LOOK_ALIKES))
+    raise LookAlikeName(f"holds the look-alike {chars}; did you mean '{meant}'?")
 
 
 def _odd_character(name: str) -> str:
@@ -105,7 +139,7 @@ def renamed(names: Iterable[str], known: Iterable[str] = ()) -> dict[str, str]:
         try:
             normal = normal_name(name, known)
         except BadName as err:
-            raise BadName(str(err), name) from None
+            raise type(err)(str(err), name) from None  # a LookAlikeName stays one
         if normal != name:
             changed[name] = normal
     if changed:

@@ -9,12 +9,13 @@ has written its trailer yet: running the plan again does); a ``.part`` alone is 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dlbs.errors import RunError
+from dlbs.logs.parser import parse_log
 from dlbs.runner import runlog, slurmctl
 from dlbs.runner.slurm import read_job_file
 
@@ -23,7 +24,8 @@ NOT_RUN = frozenset({"disabled", "inactive", "simulate"})
 
 @dataclass
 class ExperimentState:
-    """One experiment's line in the status."""
+    """One experiment's line in the status: what it is (model, batch, device, replicas,
+    repeat), where it stands, and how long it ran or why it did not end ``ok``."""
 
     index: int
     state: str  # done, pending, running, ended, incomplete, not run, disabled...
@@ -31,6 +33,41 @@ class ExperimentState:
     status: str = ""  # results.status of a done experiment
     job_id: str = ""
     detail: str = ""
+    model: str = ""
+    batch: Any = None  # exp.replica_batch: an int, or 'max'
+    device: str = ""  # 'cpu', or 'gpu' and the exp.gpus layout: 'gpu 0,1'
+    replicas: Any = None  # exp.num_replicas (all nodes)
+    repeat: str = ""  # '2/3': run exp.repeat_index + 1 of exp.repeat; '' for one run
+    duration_s: float | None = None  # results.duration of a done experiment (the trailer's)
+    reason: str = ""  # results.error of a done experiment that did not end ok
+
+
+def describe(index: int, exp: Mapping[str, Any], state: str, **fields: Any) -> ExperimentState:
+    """An :class:`ExperimentState` with what ``exp`` is (model, batch, device, repeat)."""
+    gpus = str(exp.get("exp.gpus", "")).strip()
+    repeat = exp.get("exp.repeat", 1)
+    runs = repeat if isinstance(repeat, int) and not isinstance(repeat, bool) else 1
+    return ExperimentState(
+        index, state, str(exp.get("exp.log_file") or ""), model=str(exp.get("exp.model", "")),
+        batch=exp.get("exp.replica_batch"), device=f"gpu {gpus}" if gpus else "cpu",
+        replicas=exp.get("exp.num_replicas"),
+        repeat=f"{int(exp.get('exp.repeat_index') or 0) + 1}/{runs}" if runs > 1 else "",
+        **fields)
+
+
+def _ending(path: Path, status: str) -> dict[str, Any]:
+    """``duration_s`` and ``reason`` of a complete log: the trailer's ``results.duration``
+    (None without one: DLBS's logs), and the ``results.error`` of one that did not end ok
+    (the runner's in the trailer, else the benchmark's, read from the whole log)."""
+    facts = runlog.read_tail_facts(path)
+    duration = facts.get("results.duration")
+    if not isinstance(duration, (int, float)) or isinstance(duration, bool):
+        duration = None
+    reason = ""
+    if status != "ok":
+        reason = str(facts.get("results.error") or "") or \
+            str((parse_log(path).record or {}).get("results.error") or "")
+    return {"duration_s": None if duration is None else float(duration), "reason": reason}
 
 
 def local_state(index: int, exp: Mapping[str, Any]) -> ExperimentState:
@@ -38,25 +75,25 @@ def local_state(index: int, exp: Mapping[str, Any]) -> ExperimentState:
     log_file = str(exp.get("exp.log_file") or "")
     declared = str(exp.get("exp.status", "ok"))
     if declared in NOT_RUN:
-        return ExperimentState(index, declared, log_file)
+        return describe(index, exp, declared)
     path = Path(log_file)
     if path.exists():
         try:
             state, status = runlog.classify_log(path)
+            ending = _ending(path, status) if state is not runlog.LogState.INCOMPLETE else {}
         except OSError as err:
-            return ExperimentState(index, "unreadable", log_file,
-                                   detail=str(err.strerror or err))
+            return describe(index, exp, "unreadable", detail=str(err.strerror or err))
         if state is not runlog.LogState.INCOMPLETE:
-            return ExperimentState(index, "done", log_file, status=status)
+            return describe(index, exp, "done", status=status, **ending)
         if not runlog.part_file(path).exists():  # interrupted, pending_timeout: runs again
-            return ExperimentState(index, "incomplete", log_file, status=status,
-                                   detail=f"{status}; the next run repeats it" if status else "")
+            return describe(index, exp, "incomplete", status=status,
+                            detail=f"{status}; the next run repeats it" if status else "")
     if runlog.part_file(path).exists():
         record = read_job_file(path)
         if record is not None:
-            return ExperimentState(index, "submitted", log_file, job_id=str(record["job_id"]))
-        return ExperimentState(index, "incomplete", log_file)
-    return ExperimentState(index, "not run", log_file)
+            return describe(index, exp, "submitted", job_id=str(record["job_id"]))
+        return describe(index, exp, "incomplete")
+    return describe(index, exp, "not run")
 
 
 def plan_status(experiments: Sequence[Mapping[str, Any]]) -> list[ExperimentState]:
@@ -101,11 +138,37 @@ def summary_line(states: Iterable[ExperimentState]) -> str:
     return f"{len(states)} experiments: " + ", ".join(parts)
 
 
+#: The columns of :func:`table`: heading and the text of one state.
+COLUMNS: tuple[tuple[str, Callable[[ExperimentState], str]], ...] = (
+    ("#", lambda s: str(s.index)),
+    ("model", lambda s: s.model),
+    ("batch", lambda s: "" if s.batch is None else str(s.batch)),
+    ("device", lambda s: s.device + (f" x{s.replicas}" if s.replicas not in (None, 1) else "")),
+    ("repeat", lambda s: s.repeat),
+    ("state", lambda s: s.state if s.state != "done" else s.status or "done"),
+    ("duration or reason", lambda s: outcome(s)),
+)
+
+
+def outcome(state: ExperimentState) -> str:
+    """The last column: ``12.3 s`` for an experiment that ended ok, else why it did not (its
+    ``results.error``, the job, or the scheduler's word), with the duration when known."""
+    took = f"{state.duration_s:.1f} s" if state.duration_s is not None else ""
+    why = state.reason or (f"job {state.job_id}" if state.job_id else "") or state.detail
+    if state.job_id and state.detail:
+        why = f"{why}: {state.detail}"
+    return "; ".join(part for part in (took, why) if part)
+
+
 def table(states: Sequence[ExperimentState]) -> str:
-    """One line per experiment: index, state, status or job, log file, detail."""
-    lines = [f"{'#':>4}  {'state':<10} {'status/job':<12} log"]
-    for s in states:
-        what = s.status if s.state == "done" else (f"job {s.job_id}" if s.job_id else "")
-        detail = f"  ({s.detail})" if s.detail else ""
-        lines.append(f"{s.index:>4}  {s.state:<10} {what:<12} {s.log_file}{detail}")
+    """One row per experiment: model, batch, device (and replicas), repeat, state (the
+    ``results.status`` of a done one), and its duration or the reason it did not end ok."""
+    rows = [[text(s) for _, text in COLUMNS] for s in states]
+    widths = [max([len(head), *(len(row[i]) for row in rows)])
+              for i, (head, _) in enumerate(COLUMNS[:-1])]
+    lines = []
+    for cells in [[head for head, _ in COLUMNS], *rows]:
+        padded = [cell.rjust(w) if i == 0 else cell.ljust(w)
+                  for i, (cell, w) in enumerate(zip(cells, widths))]
+        lines.append("  ".join([*padded, cells[-1]]).rstrip())
     return "\n".join(lines)

@@ -165,11 +165,16 @@ def test_run_without_validation_still_refuses_a_shared_log(cli: Any, tmp_path: P
 
 
 def test_unknown_parameter_warns_or_fails_with_strict(cli: Any) -> None:
-    warned = cli("validate", "-Pexp.model=alexnet", '-Pexp.gpus=""', "-Pexp.modle=x")
+    # issue 20 changed this: a typo-like name (exp.modle) is an error by default now (exit 2,
+    # tests/cli/test_unknown_names.py); --allow-unknown keeps the old warning, and --strict
+    # makes any unknown name an error (exit 2, a usage error)
+    warned = cli("validate", "-Pexp.model=alexnet", '-Pexp.gpus=""', "-Pexp.modle=x",
+                 "--allow-unknown")
     assert warned.code == 0
-    assert "warning: parameter 'exp.modle' is not one dlbs knows; did you mean 'exp.model'?" \
-        in warned.err
-    strict = cli("validate", "-Pexp.model=alexnet", '-Pexp.gpus=""', "-Pexp.modle=x", "--strict")
+    assert "warning: -P: parameter 'exp.modle' is not one dlbs knows; did you mean " \
+        "'exp.model'?" in warned.err
+    strict = cli("validate", "-Pexp.model=alexnet", '-Pexp.gpus=""', "-Pexp.greeting=x",
+                 "--strict")
     assert strict.code == 2 and "(--strict)" in strict.err
 
 

@@ -1,0 +1,68 @@
+"""The device an experiment runs on here: the CPU, on a host without a GPU, when the plan only
+inherits DLBS's default ``exp.gpus`` ("0").
+
+DLBS's default asks for GPU 0, so on a CPU-only laptop the first ``experimenter run
+-Pexp.model=resnet50`` would fail until the user learns ``-Pexp.gpus='""'``. A plan that
+never sets ``exp.gpus`` (nor ``exp.device_type``) anywhere (config files, ``-P``, ``-V``,
+``-E``) has asked for nothing: its local, bare-metal experiments run on the CPU here, with one
+line saying so, and their logs record the device (``exp.gpus`` '', ``exp.device_type`` 'cpu',
+and the benchmark's ``hw.devices``). This is decided by the commands that run on this host
+(``run``, ``validate``, ``status``), never by the engine: ``print`` and ``build`` show DLBS's
+default, since a plan may run elsewhere. A plan that sets ``exp.gpus`` asked for a GPU
+(``validate`` then refuses it here, with the way out), and Slurm and Docker experiments are
+judged by the hosts that run them, not by the one that submits them.
+
+This module only rewrites the built experiments it is given; it starts no process.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from dlbs.engine import ParamSpec
+from dlbs.engine.expand import expand_experiment
+from dlbs.runner.provenance import nvidia_driver
+
+GPUS = "exp.gpus"
+#: DLBS's default ``exp.gpus`` (``config/base.json``): GPU 0.
+DEFAULT_GPUS = "0"
+#: The names that ask for a device: a plan that sets one of them chose it.
+DEVICE_NAMES = ("exp.gpus", "exp.device_type")
+NOTE = ("this host has no NVIDIA GPU and the plan does not set exp.gpus: its local bare-metal "
+        "experiments run on the CPU (exp.gpus=''; DLBS's default exp.gpus='0' asks for GPU 0: "
+        "-Pexp.gpus=0 insists on it)")
+
+
+def host_has_gpu() -> bool:
+    """Whether this host has an NVIDIA GPU (its kernel driver is loaded)."""
+    return nvidia_driver() is not None
+
+
+def falls_back(experiment: Mapping[str, Any]) -> bool:
+    """Whether an expanded experiment is a local, bare-metal run on DLBS's default GPU 0 (what
+    runs on the CPU instead on a host without a GPU); a disabled one runs nowhere."""
+    return (str(experiment.get("exp.status", "ok")) not in ("disabled", "inactive")
+            and str(experiment.get("exp.scheduler") or "local") == "local"
+            and experiment.get("exp.docker") is not True
+            and str(experiment.get(GPUS, "")).strip() == DEFAULT_GPUS
+            and experiment.get("exp.device_type") == "gpu")
+
+
+def on_this_host(experiments: Iterable[Mapping[str, Any]], specs: Mapping[str, ParamSpec],
+                 environ: Mapping[str, str], *, inherited: bool,
+                 say: Callable[[str], None], has_gpu: bool | None = None
+                 ) -> Iterator[Mapping[str, Any]]:
+    """The built ``experiments``, each that :func:`falls_back` with ``exp.gpus`` '' when the
+    host has no GPU and the plan only ``inherited`` the default (else unchanged); ``say``
+    gets one line the first time (``has_gpu``: the host's answer, asked when None)."""
+    if not inherited or (host_has_gpu() if has_gpu is None else has_gpu):
+        yield from experiments
+        return
+    said = False
+    for experiment in experiments:
+        if falls_back(expand_experiment(experiment, specs, environ)):
+            experiment = {**experiment, GPUS: ""}
+            if not said:
+                say(NOTE)
+                said = True
+        yield experiment
