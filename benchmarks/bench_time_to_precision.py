@@ -406,8 +406,8 @@ def fmt_ci(ci: Sequence[float]) -> str:
 def real_markdown(pilots: list[dict[str, Any]], count: int, verdict: dict[str, Any],
                   spread: float) -> list[str]:
     """The real sweep's table."""
-    lines = [("| configuration | ms/iter | CV | lag-1 | needs (95%) | fixed met | adaptive met "
-             "| adaptive batches | work fixed (s) | work adaptive (s) | reference ms (+-) "
+    lines = [("| configuration | pilot ms/iter | pilot CV | pilot lag-1 | needs (95%) "
+              "| fixed met | adaptive met | adaptive batches | work fixed (s) | work adaptive (s) | reference ms (+-) "
              "| adaptive covers |"), "|" + " --- |" * 12]
     for p, row in zip(pilots, verdict["table"], strict=True):
         lines.append(
