@@ -355,7 +355,8 @@ def sweep_round(configs: list[Config], count: int, pilots: list[dict[str, Any]],
                   [f"-Pexp.num_batches={args.start}", f"-Pexp.target_precision={args.target}",
                    f"-Pexp.max_time={cap:.3f}"])
         facts = run_one(configs[i], f"r{round_}_c{i}_{kind}", folder, params)
-        row = {"round": round_, "config": configs[i].name, "kind": kind, **outcome(facts, args.target)}
+        row = {"round": round_, "config": configs[i].name, "kind": kind,
+               **outcome(facts, args.target)}
         rows.append(row)
         print(f"round {round_} {row['config']} {kind}: {row['batches']} batches, "
               f"{row['work_s']:.2f} s, precision {fmt(row['precision'])}, met {row['met']}",
@@ -484,7 +485,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--simulate", action="store_true",
                         help="synthetic series through benchstats.run_until (no real runs)")
     parser.add_argument("--quick", action="store_true",
-                        help="1 round, 120-iteration pilots, 100 draws, count limit 800, 200 series")
+                        help="1 round, 120-iteration pilots, 100 draws, count limit 800, "
+                        "200 series")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--target", type=float, default=0.05,
                         help="relative half-width of the 95%% CI of the mean (default 0.05)")
