@@ -47,6 +47,9 @@ class Table:
     ci: tuple[pd.DataFrame, pd.DataFrame] | None = None
     #: Decimals of each column, where they differ by column (MFU %, MiB, ms); else ``digits``.
     column_digits: tuple[int, ...] | None = None
+    #: Confidence level of the table's intervals (``ci``, or a comparison's ``CI low``/``CI
+    #: high`` columns, adjusted for the cells judged together); charts draw and name these.
+    confidence: float = 0.95
 
     def mark(self, row: int, col: int) -> str:
         """The mark of a cell ('' when none)."""
