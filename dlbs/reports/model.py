@@ -23,7 +23,8 @@ MARK_LEGEND: dict[str, str] = {
     MARK_PARTIAL: "some repeated runs failed; value from the successful ones",
     MARK_UNSTEADY: "no steady state found in a run: the warm-up may be in the mean; raise "
                    "exp.num_batches or set exp.target_precision",
-    MARK_SUPERLINEAR: "efficiency above 100%: more than linear scaling; see the note for the "
+    MARK_SUPERLINEAR: "efficiency above 100% (its whole 95% interval over runs): more than "
+                      "linear scaling; see the note for the "
                       "likely cause",
 }
 #: How a failed cell is shown, by status (any other status is shown as it is).

@@ -31,7 +31,7 @@ from safeio import UnsafeFileError, atomic_write_bytes, check_writable_target
 
 from dlbs.errors import ReportError
 from dlbs.reports.frame import is_number
-from dlbs.reports.model import STATUS_TEXT, Report, Table
+from dlbs.reports.model import MARK_SUPERLINEAR, STATUS_TEXT, Report, Table
 
 
 @dataclass(frozen=True)
@@ -321,7 +321,9 @@ def _scaling(report: Report) -> Iterator[Chart]:
             continue
         rows = list(range(len(table.data.index)))
         title = _title_with_row(f"{report.kind.capitalize()} scaling: {what}", table, rows)
-        if name == "efficiency" and _above(table, 100.0):
+        if name == "efficiency" and table.marks is not None and \
+                table.marks.map(lambda m: MARK_SUPERLINEAR in str(m)).to_numpy().any():
+            # the table's own flag: the whole 95% interval above 100%
             title += "\nabove 100%: unlike runs compared? see the report's note"
         png = _lines(table, rows, title, "number of devices" + (" (log scale)" if logx else ""),
                      axis, logx=logx, sign=footer(report))

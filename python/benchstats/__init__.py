@@ -22,6 +22,7 @@ from benchstats.compare import (
     interval,
     judge,
     paired_log_diff,
+    ratio_of_means,
     runs_needed,
     welch_log_diff,
 )
@@ -32,7 +33,7 @@ from benchstats.tdist import CONFIDENCE, incomplete_beta, t_cdf, t_critical, t_q
 
 __all__ = [
     "CORRECTIONS", "Judgement", "LogDiff", "band_p_value", "interval", "judge",
-    "paired_log_diff", "runs_needed", "welch_log_diff",
+    "paired_log_diff", "ratio_of_means", "runs_needed", "welch_log_diff",
     "CONFIDENCE", "DEFAULT_MAX_TIME", "MAX_RUNS", "Ratio", "Steady", "StopRule", "Summary",
     "analyze", "batch_means_ci", "incomplete_beta", "mser", "next_for_target", "run_until",
     "runs_for_power", "summarize", "t_cdf", "t_critical", "t_quantile", "warmup_length",

@@ -26,7 +26,7 @@ from benchstats.samples import Ratio, summarize
 from benchstats.tdist import t_cdf, t_critical, t_quantile
 
 __all__ = ["CORRECTIONS", "Judgement", "LogDiff", "band_p_value", "interval", "judge",
-           "paired_log_diff", "runs_needed", "welch_log_diff"]
+           "paired_log_diff", "ratio_of_means", "runs_needed", "welch_log_diff"]
 
 #: Multiple-comparison corrections: Benjamini-Hochberg (false discovery rate), Holm
 #: (family-wise error rate), none (each cell at ``alpha``).
@@ -185,3 +185,21 @@ def runs_needed(d: LogDiff, base_var: float, new_var: float, effect: float, band
 
 def _one_sided(df: float, p: float) -> float:
     return NormalDist().inv_cdf(p) if df > _NORMAL_DF else t_quantile(p, df)
+
+
+def ratio_of_means(mean_a: float, sd_a: float, n_a: int, mean_b: float, sd_b: float, n_b: int,
+                   confidence: float = 0.95) -> Ratio:
+    """``mean_a / mean_b`` of two independent samples of runs with its interval on the log
+    scale by the delta method (var log mean ~ CV^2 / n) and Welch-Satterthwaite degrees of
+    freedom; ``nan`` bounds below two runs a side or without a spread (Welch 1947)."""
+    nan = math.nan
+    if not (mean_a > 0 and mean_b > 0):
+        return Ratio(nan, nan, nan, nan)
+    ratio = mean_a / mean_b
+    if n_a < 2 or n_b < 2 or math.isnan(sd_a) or math.isnan(sd_b):
+        return Ratio(ratio, nan, nan, nan)
+    var_a, var_b = (sd_a / mean_a) ** 2 / n_a, (sd_b / mean_b) ** 2 / n_b
+    total = var_a + var_b
+    estimated = var_a ** 2 / (n_a - 1) + var_b ** 2 / (n_b - 1)
+    df = total ** 2 / estimated if estimated > 0 else math.inf
+    return interval(LogDiff(math.log(ratio), math.sqrt(total), df), confidence)
