@@ -22,7 +22,6 @@ Pure: records in, ``Report`` out.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -32,10 +31,10 @@ from dlbs.reports.aggregate import NOISE_THRESHOLD, aggregate
 from dlbs.reports.figure_tables import figure_notes, generation, present
 from dlbs.reports.figures import GROUP_TITLES, TOKENS, of_group
 from dlbs.reports.frame import (
-    is_number,
     column_of,
     identity_keys,
     identity_value,
+    is_number,
     label_of,
     to_frame,
     unidentified_note,
@@ -151,8 +150,9 @@ def compare_report(base: Records, new: Records, threshold: float = NOISE_THRESHO
     ``policy`` (default: the sides measured apart, ``min_change`` as the band)."""
     policy = policy or Policy(min_change=min_change)
     keys, notes = match_keys(base, new)
-    if compared:
-        notes = [compared]
+    if compared:  # --compare-by: the parameter compared, not as a wholesale difference
+        param = compared.split(": ")[1]
+        notes = [compared, *(n for n in notes if not n.startswith(f"compared: {param}:"))]
     frame_b, frame_n = _sides(base, new, keys)
     agg_b, agg_n = aggregate(frame_b, threshold), aggregate(frame_n, threshold)
     both = agg_b.add_suffix("_b").join(agg_n.add_suffix("_n"), how="outer")
@@ -172,7 +172,7 @@ def compare_report(base: Records, new: Records, threshold: float = NOISE_THRESHO
     data = pd.DataFrame(cells, index=index, columns=columns, dtype=object)
     data = data.astype(object).where(data.notna(), None).sort_index(kind="stable")
     count = sum(e is not None and min(len(e.base), len(e.new)) >= MIN_RUNS for e in evidence)
-    notes += _method_notes(data, policy, confidence, count, compared)
+    notes += _method_notes(data, policy, confidence, count)
     title = f"Speedup (intervals at {confidence:.2%} confidence, adjusted for {count} cells)"
     tables = [Table("comparison", title, data, confidence=confidence),
               *_pair_tables(both, agg_b, agg_n, index)]
@@ -246,10 +246,10 @@ def _pair_tables(both: pd.DataFrame, agg_b: pd.DataFrame, agg_n: pd.DataFrame,
     return tables
 
 
-def _method_notes(data: pd.DataFrame, policy: Policy, confidence: float, judged: int,
-                  compared: str | None) -> list[str]:
+def _method_notes(data: pd.DataFrame, policy: Policy, confidence: float, judged: int
+                  ) -> list[str]:
     """How the verdicts were reached, and what a cell without one needs."""
-    notes = policy_notes(policy, confidence, judged, session_note(policy, compared))
+    notes = policy_notes(policy, confidence, judged, session_note(policy))
     verdicts = [str(v) for v in data["Verdict"]]
     if any(v.startswith(("no verdict: 1 run", "no verdict: 0 run")) for v in verdicts):
         notes.append(f"no verdict from one run a side: iterations of one process are not "

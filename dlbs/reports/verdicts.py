@@ -143,11 +143,11 @@ def policy_notes(policy: Policy, confidence: float, judged: int, sides: str) -> 
     test = ("a paired t over the rounds' log ratios (runs paired by exp.repeat_index)"
             if policy.paired else "Welch's t over the log run times")
     notes = [
-        "speedup = geometric mean of base run times / that of new (> 1: new is faster); the "
+        ("speedup = geometric mean of base run times / that of new (> 1: new is faster); the "
         f"interval is {test} (each run a separate process, its time over its steady window; "
         f"runs: successful runs); a verdict needs >= {MIN_RUNS} runs a side and the whole "
         f"interval beyond 1 +/- {policy.band:.1%}; inconclusive: the interval reaches into "
-        "that band",
+        "that band"),
         f"error control over the {judged} cell{'s' if judged != 1 else ''} judged: "
         f"{CORRECTION_NAMES[policy.correction]} at --alpha {policy.alpha:g} (--correction "
         f"{policy.correction}); the intervals shown are at {confidence:.2%}, the level that "
@@ -167,12 +167,11 @@ def _level_why(correction: str) -> str:
     return " (each cell at 1 - alpha: over many cells some false verdicts are expected)"
 
 
-def session_note(policy: Policy, compared: str | None = None) -> str:
+def session_note(policy: Policy) -> str:
     """What the sessions mean for the verdicts."""
     if not policy.apart:
-        what = f" ({compared})" if compared else ""
-        return (f"one session: both sides{what} were measured in the same sessions, runs "
-                "interleaved by round, so no session allowance applies")
+        return ("one session: both sides were measured in the same session, runs interleaved "
+                "by round, so no session allowance applies")
     if policy.session_cv is not None:
         return (f"sessions: the sides were measured apart (separate sessions); a between-session "
                 f"CV of {policy.session_cv:.1%} (--session_cv) is added to each side's variance")

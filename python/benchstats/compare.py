@@ -172,15 +172,23 @@ def runs_needed(d: LogDiff, base_var: float, new_var: float, effect: float, band
     distance = math.log1p(effect) - math.log1p(band)
     if distance <= 0 or math.isnan(base_var) or math.isnan(new_var) or math.isnan(d.diff):
         return None
-    for n in range(2, most + 1):
+
+    def settles(n: int) -> bool:
         var_b, var_n = base_var / n, new_var / n
         estimated = (var_b ** 2 + var_n ** 2) / (n - 1)
         total = var_b + var_n + 2.0 * extra_var
         df = total ** 2 / estimated if estimated > 0 else math.inf
-        quantiles = _critical(df, confidence) + _one_sided(df, power)
-        if quantiles * math.sqrt(total) <= distance:
-            return n
-    return None
+        df = math.floor(df * 10.0) / 10.0 if df < _NORMAL_DF else df  # cached quantiles;
+        # rounding down is the cautious side (wider quantiles)
+        return (_critical(df, confidence) + _one_sided(df, power)) * math.sqrt(total) <= distance
+
+    if not settles(most):
+        return None
+    low, high = 1, most  # settles(high); the smallest n that settles is in (low, high]
+    while high - low > 1:  # more runs never widen the interval: bisect
+        middle = (low + high) // 2
+        low, high = (low, middle) if settles(middle) else (middle, high)
+    return high
 
 
 def _one_sided(df: float, p: float) -> float:
