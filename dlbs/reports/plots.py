@@ -369,8 +369,8 @@ def _bars(table: Table, sign: str = "") -> bytes:
     axes.set_yticks(range(len(ok)), labels, fontsize="small")
     axes.axvline(1.0, color="black", linewidth=1)
     # the table's own intervals, at the level adjusted for the cells judged together
-    axes.set(title=f"Speedup of new over base ({table.confidence:.2%} CI over runs, as in "
-                   "the table)",
+    axes.set(title=f"Speedup of new over base\n{table.confidence:.2%} intervals over runs "
+                   "(as in the table)",
              xlabel="speedup (x, log scale; > 1: new is faster)", ylabel="experiment")
     axes.invert_yaxis()
     axes.legend(fontsize="small", loc="best")

@@ -76,6 +76,8 @@ def _cell_interval(row: int, col: Any, data: pd.DataFrame, spread: Spread
     if not numeric or not is_number(values[col]):
         return None, None
     base = min(numeric)
+    if col == base:  # 100% by definition: no interval
+        return None, None
     std, count = spread
 
     def stats(c: Any) -> tuple[float, float, int]:

@@ -127,3 +127,45 @@ def test_cli_min_change_is_threaded_to_the_verdict_and_stated(
     assert "inconclusive" in out and "1 +/- 20.0%" in out
     assert main([*compare, "--min_change", "1.5"]) == 1
     assert "--min_change 1.5" in capsys.readouterr().err
+
+
+def test_cli_states_sessions_correction_and_level(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_records(runs([10.0, 10.1, 9.9]), tmp_path / "base.jsonl")
+    write_records(runs([9.0, 9.1, 8.9]), tmp_path / "new.jsonl")
+    compare = ["report", "--compare", str(tmp_path / "base.jsonl"), str(tmp_path / "new.jsonl")]
+    assert main([*compare, "--correction", "holm", "--alpha", "0.01"]) == 0
+    out = capsys.readouterr().out
+    assert "Holm (family-wise error rate) at --alpha 0.01" in out
+    assert "measured apart (separate sessions)" in out and "below 2.5%" in out
+    assert main([*compare, "--session_cv", "0.02"]) == 0
+    assert "between-session CV of 2.0% (--session_cv)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("extra, code, message", [
+    pytest.param(["--alpha", "0"], 1, "--alpha 0.0 must be > 0 and < 1", id="alpha"),
+    pytest.param(["--session_cv", "-1"], 1, "--session_cv -1.0 must be >= 0", id="session-cv"),
+    pytest.param(["--paired"], 2, "--paired applies to --compare-by", id="paired-needs-by"),
+])
+def test_cli_comparison_options_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                            extra: list[str], code: int, message: str) -> None:
+    write_records(runs([10.0, 10.1]), tmp_path / "a.jsonl")
+    assert main(["report", "--compare", str(tmp_path / "a.jsonl"), str(tmp_path / "a.jsonl"),
+                 *extra]) == code
+    assert message in capsys.readouterr().err
+
+
+def test_compare_by_pairs_two_values_of_one_session(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    session = [{**r, "exp.cpu_threads": 2} for r in runs([10.0, 10.1, 9.9])]
+    session += [{**r, "exp.cpu_threads": 1} for r in runs([12.0, 12.2, 11.9])]
+    write_records(session, tmp_path / "s.jsonl")
+    by = ["report", str(tmp_path / "s.jsonl"), "--compare-by", "exp.cpu_threads"]
+    assert main([*by, "2", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "slower" in out and "one session" in out and "exp.cpu_threads: 2 -> 1" in out
+    assert main([*by, "2", "1", "--paired"]) == 0
+    assert "paired t over the rounds" in capsys.readouterr().out
+    assert main([*by, "2", "4"]) == 1
+    assert "no record has exp.cpu_threads = 4 (values in the logs: 1, 2)" in \
+        capsys.readouterr().err
