@@ -146,3 +146,22 @@ def test_compare_row_only_on_one_side_keeps_ints_as_ints() -> None:
     assert isinstance(data["Runs base"].iat[0], int)
     row = next(line for line in to_text(report).splitlines() if line.startswith("alexnet"))
     assert "16.0" not in row and " 1.00 " not in row
+
+
+@pytest.mark.parametrize("times", [
+    pytest.param((10.0, 30.0), id="two-runs-far-apart"),
+    pytest.param((10.0, 10.5, 9.8), id="three-close-runs"),
+])
+def test_throughput_interval_is_samples_over_the_time_interval_never_negative(
+        times: tuple[float, ...]) -> None:
+    """Issue 19: a 2-run throughput interval was drawn down to a negative bound."""
+    report = build_report([run(time=t, **{"results.throughput": 16000.0 / t}) for t in times],
+                          "summary")
+    row = report.tables[0].data.iloc[0]
+    time_low, time_high = row["Time CI95 low"], row["Time CI95 high"]
+    low, high = row["Throughput CI95 low"], row["Throughput CI95 high"]
+    assert low > 0 and low == pytest.approx(16000.0 / time_high)
+    if time_low is None:  # the time interval reaches 0: no lower time, no upper throughput
+        assert high is None
+    else:
+        assert time_low > 0 and high == pytest.approx(16000.0 / time_low)
