@@ -23,11 +23,11 @@ from dlbs.logs.select import filter_records, parse_key_list, parse_query
 from dlbs.logs.sources import load_records
 from dlbs.reports import dlbs_json
 from dlbs.reports.aggregate import NOISE_THRESHOLD
-from dlbs.reports.build import KINDS, build_report, compare_records
-from dlbs.reports.compare import MIN_CHANGE
+from dlbs.reports.build import KINDS, build_report, compare_by_records, compare_records
 from dlbs.reports.model import Report
 from dlbs.reports.provenance import provenance
 from dlbs.reports.render import FORMATS, RENDERERS
+from dlbs.reports.verdicts import ALPHA, CORRECTION, CORRECTION_NAMES, MIN_CHANGE, Policy
 
 if TYPE_CHECKING:
     from dlbs.reports.plots import Chart
@@ -76,7 +76,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--value", default=None,
                         help="pivot value: throughput, time or any numeric log key")
     parser.add_argument("--compare", nargs=2, metavar=("BASE", "NEW"), default=None,
-                        help="speedup of NEW over BASE per experiment, with a 95%% CI and verdict")
+                        help="speedup of NEW over BASE per experiment (two sets of runs measured "
+                             "in separate sessions), with an interval and a verdict judged over "
+                             "the whole table")
+    parser.add_argument("--compare-by", "--compare_by", nargs=3, dest="compare_by",
+                        metavar=("PARAM", "BASE", "NEW"), default=None,
+                        help="compare two values of one parameter within one session (the "
+                             "INPUT logs of one interleaved sweep), e.g. --compare-by "
+                             "exp.cpu_threads 1 2")
     parser.add_argument("--format", default="text", choices=FORMATS, help="output format")
     parser.add_argument("--output_file", "--output-file", default=None,
                         help="write the report here instead of stdout")
@@ -86,8 +93,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="coefficient of variation above which a value is marked noisy "
                              "(default %(default)s)")
     parser.add_argument("--min_change", "--min-change", type=float, default=MIN_CHANGE,
-                        help="with --compare: smallest relative change called faster/slower "
-                             "(default %(default)s = 1%%)")
+                        help="with --compare/--compare-by: smallest relative change called "
+                             "faster/slower: the whole interval must lie beyond 1 +/- this "
+                             "(default %(default)s: any change the interval establishes; across "
+                             "sessions without --session_cv at least the 2.5%% allowance)")
+    parser.add_argument("--alpha", type=float, default=ALPHA,
+                        help="with --compare/--compare-by: error level of the table's verdicts "
+                             "(default %(default)s)")
+    parser.add_argument("--correction", default=CORRECTION, choices=list(CORRECTION_NAMES),
+                        help="with --compare/--compare-by: multiple-comparison correction over "
+                             "the cells judged: bh (Benjamini-Hochberg, false discovery rate; "
+                             "default), holm (family-wise error rate), none")
+    parser.add_argument("--session_cv", "--session-cv", type=float, default=None,
+                        help="with --compare: the CV between sessions of the same code, known "
+                             "from repeated sessions (e.g. 0.02); added to each side's variance "
+                             "in place of the session allowance")
+    parser.add_argument("--paired", action="store_true",
+                        help="with --compare-by: a paired t over rounds (exp.repeat_index) in "
+                             "place of Welch's t; more power when rounds differ a lot, less "
+                             "when they do not (see docs/reports.md)")
     parser.add_argument("--filter_query", "--filter-query", default=None,
                         help="JSON object of key: condition selecting the experiments (a "
                              "record without the key is kept, as by DLBS's logparser)")
@@ -131,14 +155,31 @@ def make_report(args: argparse.Namespace) -> Report:
     query = parse_query(args.filter_query)
     parse_query(args.query, "--query")  # a bad one fails before any log is read
     pivot = _pivot_args(args)
-    if args.report_file and (args.compare or pivot or args.kind not in dlbs_json.BATCH_TYPES):
+    comparing = args.compare or args.compare_by
+    if args.report_file and (comparing or pivot or args.kind not in dlbs_json.BATCH_TYPES):
         raise UsageError("--report_file writes DLBS's JSON of batch times of a --type "
                          "exploration (regular), weak-scaling or strong-scaling report")
+    if args.compare and args.compare_by:
+        raise UsageError("--compare and --compare-by are two ways to compare: choose one")
+    if args.session_cv is not None and not args.compare:
+        raise UsageError("--session_cv applies to --compare BASE NEW (separate sessions)")
+    if args.paired and not args.compare_by:
+        raise UsageError("--paired applies to --compare-by (runs paired by round in one session)")
+    if args.compare_by:
+        if not args.inputs:
+            raise UsageError("--compare-by PARAM BASE NEW needs the logs of one session")
+        records = _load(args.inputs, args, query)
+        param, base_value, new_value = args.compare_by
+        policy = Policy(args.min_change, args.alpha, args.correction, None, False, args.paired)
+        report = compare_by_records(records, param, base_value, new_value,
+                                    args.noise_threshold, policy)
+        return _with_provenance(report, records, args.inputs)
     if args.compare:
         if args.inputs:
             raise UsageError("--compare BASE NEW takes its inputs itself; drop the other inputs")
         base, new = (_load([name], args, query) for name in args.compare)
-        report = compare_records(base, new, args.noise_threshold, args.min_change)
+        policy = Policy(args.min_change, args.alpha, args.correction, args.session_cv)
+        report = compare_records(base, new, args.noise_threshold, policy=policy)
         return _with_provenance(report, [*base, *new], args.compare)
     if not args.inputs:
         raise UsageError("name the logs or parsed files to report on (or --compare BASE NEW)")

@@ -1,7 +1,10 @@
 """Aggregate repeated runs of one experiment (same ``identity``) into one row of statistics.
 
 For ``time`` (ms) and ``throughput`` (samples/s) of the successful runs: count, mean, median,
-standard deviation and the 95% confidence interval of the mean (Student t). An experiment is
+standard deviation and the 95% confidence interval of the mean time (Student t); the
+throughput's interval is samples / the time's bounds, so it is never negative (a time interval
+reaching 0, e.g. two runs far apart, leaves the time no lower and the throughput no upper
+bound: NaN). An experiment is
 *noisy* when the coefficient of variation (std / mean) of its throughput over runs is above the
 threshold; with a single run, the iteration-level ``results.time_std / results.time`` is used
 instead. An experiment with no successful run carries the status of its last failed run;
@@ -41,6 +44,19 @@ def _metric_stats(ok: pd.DataFrame, metric: str) -> pd.DataFrame:
     return stats.drop(columns="count").add_prefix(f"{metric}_")
 
 
+def _throughput_interval(ok: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
+    """The throughput interval from the time interval: throughput is samples / mean time, so
+    its bounds are samples / the time's bounds (never negative). A time interval reaching 0 or
+    below (two runs far apart) has no lower bound, and the throughput none above: NaN."""
+    samples = (ok["throughput"] * ok["time"] / 1000.0).groupby(ok["identity"], sort=False)
+    per = samples.median().reindex(stats.index)
+    low = stats["time_ci_low"].where(stats["time_ci_low"] > 0)
+    stats["time_ci_low"] = low
+    stats["throughput_ci_low"] = 1000.0 * per / stats["time_ci_high"]
+    stats["throughput_ci_high"] = 1000.0 * per / low
+    return stats
+
+
 def _cv(ok: pd.DataFrame, stats: pd.DataFrame, runs_ok: pd.Series) -> pd.Series:
     over_runs = stats["throughput_std"] / stats["throughput_mean"]
     within = (ok["time_std"] / ok["time"]).groupby(ok["identity"], sort=False).mean()
@@ -61,6 +77,7 @@ def aggregate(frame: pd.DataFrame, threshold: float = NOISE_THRESHOLD) -> pd.Dat
     runs_ok = ok.groupby("identity", sort=False).size()
     figures = [key for key in FIGURE_KEYS if key in frame.columns]
     stats = pd.concat([_metric_stats(ok, m) for m in [*METRICS, *figures]], axis=1)
+    stats = _throughput_interval(ok, stats)
     out = descr.join(groups.size().rename("runs")).join(runs_ok.rename("runs_ok"))
     out["runs_ok"] = out["runs_ok"].fillna(0).astype(int)
     out = out.join(stats).join(_failure_status(frame))

@@ -9,11 +9,12 @@ from typing import Any
 
 from dlbs.errors import ReportError
 from dlbs.reports.aggregate import NOISE_THRESHOLD
-from dlbs.reports.compare import MIN_CHANGE, compare_report
+from dlbs.reports.compare import compare_by_report, compare_report, split_by
 from dlbs.reports.frame import check_columns, column_of
 from dlbs.reports.model import Report
 from dlbs.reports.summary import summary_report
 from dlbs.reports.tables import pivot_report, standard_report
+from dlbs.reports.verdicts import CORRECTION_NAMES, MIN_CHANGE, Policy
 
 KINDS: tuple[str, ...] = ("regular", "weak", "strong", "summary")
 #: Statistics a pivot can show besides log keys (see ``aggregate``).
@@ -57,11 +58,42 @@ def _check_distinct(rows: Sequence[str], cols: Sequence[str]) -> None:
             seen[column] = option
 
 
+def check_policy(policy: Policy) -> None:
+    """Raise ``ReportError`` for a comparison option out of range."""
+    if not 0.0 <= policy.min_change < 1.0:
+        raise ReportError(f"--min_change {policy.min_change} must be >= 0 and < 1 (e.g. 0.02 "
+                          "for 2%)")
+    if not 0.0 < policy.alpha < 1.0:
+        raise ReportError(f"--alpha {policy.alpha} must be > 0 and < 1 (e.g. 0.05)")
+    if policy.correction not in CORRECTION_NAMES:
+        raise ReportError(f"--correction {policy.correction}: choose one of "
+                          f"{', '.join(CORRECTION_NAMES)}")
+    if policy.session_cv is not None and not 0.0 <= policy.session_cv < 1.0:
+        raise ReportError(f"--session_cv {policy.session_cv} must be >= 0 and < 1 (e.g. 0.02 "
+                          "for 2%)")
+
+
 def compare_records(base: Records, new: Records, threshold: float = NOISE_THRESHOLD,
-                    min_change: float = MIN_CHANGE) -> Report:
-    """The comparison of ``new`` against ``base`` (verdicts from ``min_change`` on)."""
+                    min_change: float = MIN_CHANGE, policy: Policy | None = None) -> Report:
+    """The comparison of ``new`` against ``base``, measured in separate sessions (verdicts
+    judged together under ``policy``; by default ``min_change`` and the defaults)."""
+    policy = policy or Policy(min_change=min_change)
+    check_policy(policy)
     if not base or not new:
         raise ReportError("--compare needs benchmark records on both sides")
-    if not 0.0 <= min_change < 1.0:
-        raise ReportError(f"--min_change {min_change} must be >= 0 and < 1 (e.g. 0.02 for 2%)")
-    return compare_report(base, new, threshold, min_change)
+    return compare_report(base, new, threshold, policy=policy)
+
+
+def compare_by_records(records: Records, param: str, base: str, new: str,
+                       threshold: float = NOISE_THRESHOLD, policy: Policy | None = None
+                       ) -> Report:
+    """``--compare-by PARAM BASE NEW``: two values of one parameter in one session."""
+    policy = policy or Policy(apart=False)
+    check_policy(policy)
+    sides = split_by(records, param, base, new)
+    for value, side in zip((base, new), sides):
+        if not side:
+            seen = sorted({str(r[param]) for r in records if param in r})
+            raise ReportError(f"--compare-by {param}: no record has {param} = {value} (values "
+                              f"in the logs: {', '.join(seen) or 'none, the key is missing'})")
+    return compare_by_report(records, param, base, new, threshold, policy)

@@ -7,11 +7,14 @@ The evidence is the run: each run is a separate process, and its ``results.time`
 time over its steady window) is one sample. Iterations of one process are not independent
 samples of the code's speed: the run-to-run spread (placement, frequency, neighbours) is
 usually far larger than the spread inside a run, so with one run a side there is a ratio and
-no verdict. Speedup = geometric mean of BASE's run times / that of NEW's (> 1: NEW is faster),
-with a 95% Welch-t interval on the log scale. Verdict ``faster``/``slower`` needs ``MIN_RUNS``
-runs a side, an interval clear of 1 and a change of at least ``min_change``; otherwise ``no
-significant change``. Validated by simulation (tests/reports/test_compare_simulation.py) and a
-real A/A run (benchmarks/bench_aa_compare.py). Where runs logged them, token models' tokens/s
+no verdict. Speedup = geometric mean of BASE's run times / that of NEW's (> 1: NEW is faster).
+The verdicts of all cells are judged together (``verdicts``: Welch's t on log run times, or
+paired by round, a band the whole interval must clear, Benjamini-Hochberg or Holm over the
+table, the session allowance when the sides were measured apart); a cell whose interval
+reaches into the band is ``inconclusive``. ``--compare-by PARAM BASE NEW`` compares two values
+of one parameter within one session (``compare_by_report``). Validated by simulation
+(tests/reports/test_compare_simulation.py, scripts/sim_compare.py) and real runs
+(benchmarks/bench_aa_compare.py, benchmarks/bench_interleaved_session.py).Where runs logged them, token models' tokens/s
 of both sides follow the existing columns, and efficiency (TFLOP/s, MFU, peak memory,
 samples/J) and generation latency of both sides get tables of their own.
 Pure: records in, ``Report`` out.
@@ -19,12 +22,10 @@ Pure: records in, ``Report`` out.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
-from benchstats import Ratio, runs_for_power, welch_log_ratio
 
 from dlbs.reports.aggregate import NOISE_THRESHOLD, aggregate
 from dlbs.reports.figure_tables import figure_notes, generation, present
@@ -33,20 +34,33 @@ from dlbs.reports.frame import (
     column_of,
     identity_keys,
     identity_value,
+    is_number,
     label_of,
     to_frame,
     unidentified_note,
 )
 from dlbs.reports.model import Report, Table
 from dlbs.reports.pivot import extra_dims, sortable
+from dlbs.reports.verdicts import (
+    MIN_CHANGE,
+    MIN_RUNS,
+    Policy,
+    Runs,
+    judge_table,
+    policy_notes,
+    runs_needed_note,
+    session_note,
+)
 
 Records = Sequence[Mapping[str, Any]]
+#: Frame column of each run's round (``exp.repeat_index``).
+ROUND = "_round"
 #: Keys that always take part in matching, even when they differ wholesale.
 ALWAYS_MATCHED: frozenset[str] = frozenset({
     "exp.model", "exp.phase", "exp.replica_batch", "exp.effective_batch", "exp.num_replicas"})
 ROWS: list[str] = ["model_title", "device", "replica_batch", "phase", "dtype"]
-COLUMNS: list[str] = ["Base (samples/s)", "New (samples/s)", "Speedup", "CI95 low", "CI95 high",
-                      "Runs base", "Runs new", "Runs needed", "Verdict"]
+COLUMNS: list[str] = ["Base (samples/s)", "New (samples/s)", "Speedup", "CI low", "CI high",
+                      "Runs base", "Runs new", "Runs needed (planning)", "Verdict"]
 #: Columns of token models' tokens/s, after ``COLUMNS``.
 TOKEN_COLUMNS: list[str] = ["Base (tokens/s)", "New (tokens/s)"]
 #: Figures compared side by side where logged (group -> log keys): what a change of version
@@ -56,10 +70,6 @@ PAIRED: dict[str, tuple[str, ...]] = {
                   "results.samples_per_joule"),
     "latency": ("results.ttft_p50", "results.ttft_p99", "results.tpot_p50", "results.tpot_p99"),
 }
-#: Fewest successful runs a side for a verdict.
-MIN_RUNS = 2
-#: Default smallest change (relative) called ``faster``/``slower`` (``--min_change``).
-MIN_CHANGE = 0.01
 #: What the seeded simulation (tests/reports/test_compare_simulation.py) measured.
 POWER_NOTE = ("with 5 runs a side, a simulated 10% change was found in 85% of cases when runs "
               "varied by 4%, in 42% when they varied by 6%")
@@ -85,26 +95,17 @@ def match_keys(base: Records, new: Records) -> tuple[list[str], list[str]]:
     return keys, notes
 
 
-def _run_times(frame: pd.DataFrame) -> dict[int, list[float]]:
-    """Mean batch time (ms) of every successful run, by experiment."""
+def _run_times(frame: pd.DataFrame) -> dict[int, dict[int, float]]:
+    """Mean batch time (ms) of every successful run, by experiment and round
+    (``exp.repeat_index``; a run without one gets a round of its own)."""
     ok = frame[(frame["status"] == "ok") & frame["time"].notna() & (frame["time"] > 0)]
-    return {int(k): [float(x) for x in v] for k, v in ok.groupby("identity")["time"]}
-
-
-def _verdict(ratio: Ratio, runs: tuple[int, int], min_change: float) -> str:
-    """``faster``/``slower`` only with two runs a side and the whole interval beyond
-    1 +/- ``min_change`` (a superiority margin: the change is at least that large with 95%
-    confidence); else ``no significant change`` or why there is no verdict."""
-    fewest = min(runs)
-    if fewest < MIN_RUNS:
-        return f"no verdict: {fewest} run{'s' if fewest != 1 else ''} on a side"
-    if math.isnan(ratio.ci_low):
-        return "no verdict: no spread"
-    if ratio.ci_low > 1.0 + min_change:
-        return "faster"
-    if ratio.ci_high < 1.0 / (1.0 + min_change):
-        return "slower"
-    return "no significant change"
+    out: dict[int, dict[int, float]] = {}
+    for position, (key, time, index) in enumerate(zip(ok["identity"], ok["time"],
+                                                      ok[ROUND])):
+        rounds = out.setdefault(int(key), {})
+        label = int(index) if is_number(index) and int(index) not in rounds else -1 - position
+        rounds[label] = float(time)
+    return out
 
 
 def _status_verdict(base: Any, new: Any) -> str | None:
@@ -116,19 +117,14 @@ def _status_verdict(base: Any, new: Any) -> str | None:
     return None
 
 
-def _runs_needed(b_times: list[float], n_times: list[float], ratio: Ratio,
-                 min_change: float, verdict: str) -> int | None:
-    """Runs per side that would resolve the observed change (none when there is a verdict)."""
-    if verdict != "no significant change" or math.isnan(ratio.ratio):
+def _evidence(row: pd.Series, base: dict[int, dict[int, float]],
+              new: dict[int, dict[int, float]]) -> Runs | None:
+    if _status_verdict(row["status_b"], row["status_n"]) is not None:
         return None
-    seen = max(ratio.ratio, 1.0 / ratio.ratio) - 1.0
-    effect = max(seen, 2.0 * min_change, 0.01)
-    needed = runs_for_power(b_times, n_times, effect, min_change)
-    return needed if needed is not None and needed > min(len(b_times), len(n_times)) else None
+    return Runs(base.get(int(row.name), {}), new.get(int(row.name), {}))
 
 
-def _compare_row(row: pd.Series, base: dict[int, list[float]], new: dict[int, list[float]],
-                 min_change: float) -> list[Any]:
+def _compare_row(row: pd.Series, judged: list[object]) -> list[Any]:
     b_thr = row["throughput_mean_b"] if row["status_b"] == "ok" else row["status_b"]
     n_thr = row["throughput_mean_n"] if row["status_n"] == "ok" else row["status_n"]
     # the successful runs: the evidence (a failed repeat is no sample of the code's speed)
@@ -136,30 +132,34 @@ def _compare_row(row: pd.Series, base: dict[int, list[float]], new: dict[int, li
     verdict = _status_verdict(row["status_b"], row["status_n"])
     if verdict is not None:
         return [b_thr, n_thr, None, None, None, *runs, None, verdict]
-    b_times, n_times = base.get(int(row.name), []), new.get(int(row.name), [])
-    ratio = welch_log_ratio(b_times, n_times)
-    verdict = _verdict(ratio, (len(b_times), len(n_times)), min_change)
-    low = None if math.isnan(ratio.ci_low) else ratio.ci_low
-    high = None if math.isnan(ratio.ci_high) else ratio.ci_high
-    needed = _runs_needed(b_times, n_times, ratio, min_change, verdict)
-    return [b_thr, n_thr, ratio.ratio, low, high, *runs, needed, verdict]
+    speedup, low, high, needed, word = judged
+    return [b_thr, n_thr, speedup, low, high, *runs, needed, word]
 
 
 def _sides(base: Records, new: Records, keys: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The frames of both sides, built together so that their identities are comparable."""
     frame = to_frame([*base, *new], extra=keys, identity=keys, split_unidentified=False)
+    frame[ROUND] = [r.get("exp.repeat_index") for r in [*base, *new]]
     return frame.iloc[:len(base)], frame.iloc[len(base):]
 
 
 def compare_report(base: Records, new: Records, threshold: float = NOISE_THRESHOLD,
-                   min_change: float = MIN_CHANGE) -> Report:
-    """The comparison table of ``new`` against ``base``."""
+                   min_change: float = MIN_CHANGE, policy: Policy | None = None,
+                   compared: str | None = None) -> Report:
+    """The comparison table of ``new`` against ``base``, its verdicts judged together under
+    ``policy`` (default: the sides measured apart, ``min_change`` as the band)."""
+    policy = policy or Policy(min_change=min_change)
     keys, notes = match_keys(base, new)
+    if compared:  # --compare-by: the parameter compared, not as a wholesale difference
+        param = compared.split(": ")[1]
+        notes = [compared, *(n for n in notes if not n.startswith(f"compared: {param}:"))]
     frame_b, frame_n = _sides(base, new, keys)
     agg_b, agg_n = aggregate(frame_b, threshold), aggregate(frame_n, threshold)
     both = agg_b.add_suffix("_b").join(agg_n.add_suffix("_n"), how="outer")
     runs_b, runs_n = _run_times(frame_b), _run_times(frame_n)
-    cells = [_compare_row(row, runs_b, runs_n, min_change) for _, row in both.iterrows()]
+    evidence = [_evidence(row, runs_b, runs_n) for _, row in both.iterrows()]
+    judged, confidence = judge_table(evidence, policy)
+    cells = [_compare_row(row, cell) for (_, row), cell in zip(both.iterrows(), judged)]
     columns = list(COLUMNS)
     tokens = present(agg_b, TOKENS) or present(agg_n, TOKENS)
     if tokens:  # token models: their tokens/s after the existing columns
@@ -171,12 +171,43 @@ def compare_report(base: Records, new: Records, threshold: float = NOISE_THRESHO
     # dtype=object: a column with an empty cell keeps its ints (runs 3, not 3.00)
     data = pd.DataFrame(cells, index=index, columns=columns, dtype=object)
     data = data.astype(object).where(data.notna(), None).sort_index(kind="stable")
-    notes += _method_notes(data, min_change)
-    tables = [Table("comparison", "Speedup", data), *_pair_tables(both, agg_b, agg_n, index)]
+    count = sum(e is not None and min(len(e.base), len(e.new)) >= MIN_RUNS for e in evidence)
+    notes += _method_notes(data, policy, confidence, count)
+    title = f"Speedup (intervals at {confidence:.2%} confidence, adjusted for {count} cells)"
+    tables = [Table("comparison", title, data, confidence=confidence),
+              *_pair_tables(both, agg_b, agg_n, index)]
     notes += figure_notes([*(t.name for t in tables[1:]), *(["tokens"] if tokens else [])])
     unidentified = unidentified_note(pd.concat([frame_b, frame_n]), split=False)
     return Report("compare", "Comparison: new vs base", tables,
                   notes + ([unidentified] if unidentified else []))
+
+
+def _value_text(value: Any) -> str:
+    """A parameter's value as given on a command line (``2``, ``float32``, ``true``)."""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def split_by(records: Records, param: str, base: str, new: str) -> tuple[Records, Records]:
+    """The records whose ``param`` is ``base`` and those whose ``param`` is ``new`` (values
+    compared as their command-line text)."""
+    sides: dict[str, list[Mapping[str, Any]]] = {base: [], new: []}
+    for record in records:
+        if param in record and _value_text(record[param]) in sides:
+            sides[_value_text(record[param])].append(record)
+    return sides[base], sides[new]
+
+
+def compare_by_report(records: Records, param: str, base: str, new: str,
+                      threshold: float = NOISE_THRESHOLD, policy: Policy | None = None
+                      ) -> Report:
+    """``--compare-by PARAM BASE NEW``: two values of one parameter measured in one session
+    (runs interleaved by round), compared as ``compare_report`` does, without the session
+    allowance."""
+    policy = policy or Policy(apart=False)
+    base_records, new_records = split_by(records, param, base, new)
+    compared = f"compared: {param}: {base} -> {new} (within one session)"
+    return compare_report(base_records, new_records, threshold, policy=policy,
+                          compared=compared)
 
 
 def _side(row: pd.Series, key: str, side: str, scale: float = 1.0) -> Any:
@@ -215,21 +246,17 @@ def _pair_tables(both: pd.DataFrame, agg_b: pd.DataFrame, agg_n: pd.DataFrame,
     return tables
 
 
-def _method_notes(data: pd.DataFrame, min_change: float) -> list[str]:
+def _method_notes(data: pd.DataFrame, policy: Policy, confidence: float, judged: int
+                  ) -> list[str]:
     """How the verdicts were reached, and what a cell without one needs."""
-    notes = [("speedup = geometric mean of base run times / that of new (> 1: new is faster); "
-              "CI95 by Welch's t over the log run times (each run a separate process, its time "
-              f"over its steady window; runs: successful runs); a verdict needs >= {MIN_RUNS} "
-              f"runs a side and the whole CI beyond 1 +/- {min_change:.0%} (--min_change)")]
+    notes = policy_notes(policy, confidence, judged, session_note(policy))
     verdicts = [str(v) for v in data["Verdict"]]
     if any(v.startswith(("no verdict: 1 run", "no verdict: 0 run")) for v in verdicts):
         notes.append(f"no verdict from one run a side: iterations of one process are not "
                      f"independent samples of the code's speed; run exp.repeat >= {MIN_RUNS} "
                      f"on both sides (3-5 recommended: {POWER_NOTE})")
-    if data["Runs needed"].notna().any():
-        notes.append("runs needed: runs per side that would give a verdict with 80% power if the "
-                     "change were the size seen (at least twice --min_change), from the spread "
-                     "of the runs")
+    if data["Runs needed (planning)"].notna().any():
+        notes.append(runs_needed_note())
     return notes
 
 

@@ -28,7 +28,7 @@ from dlbs.reports.render import column_names, columns_title, level_names, row_ke
 
 #: CSS class of text cells; any other text is the status of a failed experiment ("status").
 TEXT_CLASSES: dict[str, str] = {
-    "faster": "faster", "slower": "slower", "no significant change": "same",
+    "faster": "faster", "slower": "slower", "inconclusive": "same",
     "not enough data": "same", "only in base": "same", "only in new": "same",
     "ok": "text", "runs": "text", "iterations": "text"}
 

@@ -23,7 +23,8 @@ MARK_LEGEND: dict[str, str] = {
     MARK_PARTIAL: "some repeated runs failed; value from the successful ones",
     MARK_UNSTEADY: "no steady state found in a run: the warm-up may be in the mean; raise "
                    "exp.num_batches or set exp.target_precision",
-    MARK_SUPERLINEAR: "efficiency above 100%: more than linear scaling; see the note for the "
+    MARK_SUPERLINEAR: "efficiency above 100% (its whole 95% interval over runs): more than "
+                      "linear scaling; see the note for the "
                       "likely cause",
 }
 #: How a failed cell is shown, by status (any other status is shown as it is).
@@ -47,6 +48,9 @@ class Table:
     ci: tuple[pd.DataFrame, pd.DataFrame] | None = None
     #: Decimals of each column, where they differ by column (MFU %, MiB, ms); else ``digits``.
     column_digits: tuple[int, ...] | None = None
+    #: Confidence level of the table's intervals (``ci``, or a comparison's ``CI low``/``CI
+    #: high`` columns, adjusted for the cells judged together); charts draw and name these.
+    confidence: float = 0.95
 
     def mark(self, row: int, col: int) -> str:
         """The mark of a cell ('' when none)."""

@@ -31,7 +31,7 @@ from safeio import UnsafeFileError, atomic_write_bytes, check_writable_target
 
 from dlbs.errors import ReportError
 from dlbs.reports.frame import is_number
-from dlbs.reports.model import STATUS_TEXT, Report, Table
+from dlbs.reports.model import MARK_SUPERLINEAR, STATUS_TEXT, Report, Table
 
 
 @dataclass(frozen=True)
@@ -321,7 +321,9 @@ def _scaling(report: Report) -> Iterator[Chart]:
             continue
         rows = list(range(len(table.data.index)))
         title = _title_with_row(f"{report.kind.capitalize()} scaling: {what}", table, rows)
-        if name == "efficiency" and _above(table, 100.0):
+        if name == "efficiency" and table.marks is not None and \
+                table.marks.map(lambda m: MARK_SUPERLINEAR in str(m)).to_numpy().any():
+            # the table's own flag: the whole 95% interval above 100%
             title += "\nabove 100%: unlike runs compared? see the report's note"
         png = _lines(table, rows, title, "number of devices" + (" (log scale)" if logx else ""),
                      axis, logx=logx, sign=footer(report))
@@ -330,12 +332,12 @@ def _scaling(report: Report) -> Iterator[Chart]:
 
 #: Colour of a comparison point by its verdict.
 VERDICT_COLORS: dict[str, str] = {"faster": "#2a8a3e", "slower": "#c0392b",
-                                  "no significant change or no verdict": "#7f7f7f"}
+                                  "inconclusive or no verdict": "#7f7f7f"}
 
 
 def _verdict_group(verdict: Any) -> str:
     return str(verdict) if verdict in ("faster", "slower") else \
-        "no significant change or no verdict"
+        "inconclusive or no verdict"
 
 
 def _above(table: Table, limit: float) -> bool:
@@ -348,9 +350,9 @@ def _bars(table: Table, sign: str = "") -> bytes:
     ok = [r for r in range(len(data)) if is_number(data["Speedup"].iat[r])]
     labels = [_labels(data.index)[r] for r in ok]
     speedup = [float(data["Speedup"].iat[r]) for r in ok]
-    low = [s - float(data["CI95 low"].iat[r]) if is_number(data["CI95 low"].iat[r]) else 0.0
+    low = [s - float(data["CI low"].iat[r]) if is_number(data["CI low"].iat[r]) else 0.0
            for s, r in zip(speedup, ok)]
-    high = [float(data["CI95 high"].iat[r]) - s if is_number(data["CI95 high"].iat[r]) else 0.0
+    high = [float(data["CI high"].iat[r]) - s if is_number(data["CI high"].iat[r]) else 0.0
             for s, r in zip(speedup, ok)]
     figure, axes = plt.subplots(figsize=(7.5, max(2.5, 0.45 * len(ok) + 1.5)))
     # Points with their CI on a log axis: 2x faster and 2x slower are equally far from 1;
@@ -366,7 +368,9 @@ def _bars(table: Table, sign: str = "") -> bytes:
     _ratio_ticks(axes.xaxis, min(low_x, 0.95), max(high_x, 1.05))
     axes.set_yticks(range(len(ok)), labels, fontsize="small")
     axes.axvline(1.0, color="black", linewidth=1)
-    axes.set(title="Speedup of new over base (95% CI over runs)",
+    # the table's own intervals, at the level adjusted for the cells judged together
+    axes.set(title=f"Speedup of new over base\n{table.confidence:.2%} intervals over runs "
+                   "(as in the table)",
              xlabel="speedup (x, log scale; > 1: new is faster)", ylabel="experiment")
     axes.invert_yaxis()
     axes.legend(fontsize="small", loc="best")

@@ -1,7 +1,8 @@
 """Speedup and efficiency tables of the weak/strong reports, and what makes them suspect.
 
 Speedup and efficiency are computed against each row's fewest-devices successful cell. An
-efficiency above 100% is marked ``^`` and explained by the differences the logs show between
+efficiency whose 95% interval over runs (ratio of mean throughputs, Welch on the log scale) lies
+wholly above 100% is marked ``^`` and explained by the differences the logs show between
 the cells of that row (threads per replica, replica batch, CPU, devices, host): more than
 linear scaling is nearly always a comparison of unlike runs, e.g. one replica with 2 threads
 against two replicas with 1 thread each. A row with results on one device count only (one
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
+from benchstats import ratio_of_means
 
 from dlbs.reports.frame import is_number
 from dlbs.reports.model import MARK_SUPERLINEAR, Table, is_missing
@@ -33,6 +35,8 @@ SCALING_FACTS: dict[str, tuple[str, ...]] = {
 }
 #: Every log key ``SCALING_FACTS`` reads (the columns a scaling report needs besides its own).
 SCALING_KEYS: tuple[str, ...] = tuple(k for keys in SCALING_FACTS.values() for k in keys)
+#: Per cell of the throughput table: the standard deviation over runs and the successful runs.
+Spread = tuple[pd.DataFrame, pd.DataFrame]
 
 
 def _scaled(row: pd.Series) -> tuple[dict[Any, Any], dict[Any, Any]]:
@@ -59,8 +63,48 @@ def scaling(throughput: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _superlinear(efficiency: pd.DataFrame) -> pd.DataFrame:
-    """``True`` where a cell's efficiency is above 100%."""
+    """``True`` where a cell's efficiency is above 100% (its point value)."""
     return efficiency.apply(lambda col: col.map(lambda v: is_number(v) and v > 100.0))
+
+
+def _cell_interval(row: int, col: Any, data: pd.DataFrame, spread: Spread
+                   ) -> tuple[float | None, float | None]:
+    """The 95% interval of one cell's efficiency (%): the ratio of its mean throughput to the
+    row's fewest-devices cell's, over runs (``benchstats.ratio_of_means``), times base / col."""
+    values = data.iloc[row]
+    numeric = [c for c, v in values.items() if is_number(v) and v > 0]
+    if not numeric or not is_number(values[col]):
+        return None, None
+    base = min(numeric)
+    if col == base:  # 100% by definition: no interval
+        return None, None
+    std, count = spread
+
+    def stats(c: Any) -> tuple[float, float, int]:
+        n, sd = count.iloc[row][c], std.iloc[row][c]
+        return (float(values[c]), float(sd) if is_number(sd) else float("nan"),
+                int(n) if is_number(n) else 0)
+
+    ratio = ratio_of_means(*stats(col), *stats(base))
+    if pd.isna(ratio.ci_low):
+        return None, None
+    return 100.0 * ratio.ci_low * base / col, 100.0 * ratio.ci_high * base / col
+
+
+def efficiency_interval(data: pd.DataFrame, spread: Spread
+                        ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The 95% interval of every efficiency cell (``None`` below two runs on either side)."""
+    pairs = [[_cell_interval(r, c, data, spread) for c in data.columns] for r in range(len(data))]
+    low = pd.DataFrame([[p[0] for p in row] for row in pairs], index=data.index,
+                       columns=data.columns, dtype=object)
+    high = pd.DataFrame([[p[1] for p in row] for row in pairs], index=data.index,
+                        columns=data.columns, dtype=object)
+    return low, high
+
+
+def _established(low: pd.DataFrame) -> pd.DataFrame:
+    """``True`` where the whole interval of the efficiency is above 100%."""
+    return low.apply(lambda col: col.map(lambda v: is_number(v) and v > 100.0))
 
 
 def _row_keys(agg: pd.DataFrame, dims: Sequence[str]) -> list[tuple[Any, ...]]:
@@ -162,7 +206,8 @@ def _row_labels(index: pd.Index) -> str:
 
 
 def scaling_tables(throughput: Table, agg: pd.DataFrame, dims: Sequence[str],
-                   cols: Sequence[str]) -> tuple[list[Table], list[str]]:
+                   cols: Sequence[str], spread: Spread | None = None
+                   ) -> tuple[list[Table], list[str]]:
     """Speedup and efficiency tables of the rows run on two device counts or more (none when
     no row was: a note says there is nothing to scale), and their notes."""
     scalable = _scalable(throughput.data)
@@ -172,11 +217,21 @@ def scaling_tables(throughput: Table, agg: pd.DataFrame, dims: Sequence[str],
     base_marks = (throughput.marks[scalable] if throughput.marks is not None else
                   pd.DataFrame("", index=data.index, columns=data.columns))
     speedup, efficiency = scaling(data)
-    flags = _superlinear(efficiency)
+    if spread is None:  # no run-level spread: no interval, so nothing is established
+        spread = (data.map(lambda _: float("nan")), data.map(lambda _: 1))
+    ci = efficiency_interval(data, (spread[0][scalable], spread[1][scalable]))
+    above = _superlinear(efficiency)
+    flags = _established(ci[0])
     marks = base_marks.astype(str) + flags.map(lambda f: MARK_SUPERLINEAR if f else "")
     tables = [Table("speedup", "Speedup (x, vs fewest devices)", speedup, base_marks),
-              Table("efficiency", "Efficiency (%)", efficiency, marks, digits=1)]
+              Table("efficiency", "Efficiency (%)", efficiency, marks, digits=1, ci=ci)]
     notes = _superlinear_notes(flags, agg, dims, cols[0])
+    unproven = above & ~flags
+    if unproven.to_numpy().any():
+        notes.append("efficiency above 100% but not established (its 95% interval over runs "
+                     "reaches 100%, or fewer than 2 runs a cell) for "
+                     + _row_labels(unproven.index[unproven.any(axis=1)])
+                     + ": not marked ^; repeat the runs (exp.repeat >= 3)")
     if not scalable.all():
         notes.append("speedup and efficiency leave out the rows with results on fewer than "
                      "two numbers of devices: " + _row_labels(throughput.data.index[~scalable]))

@@ -57,8 +57,10 @@ def summary_report(records: Sequence[Mapping[str, Any]],
     data = pd.DataFrame(cells.to_numpy(), index=index, columns=list(COLUMNS.values()))
     data = data.sort_index(kind="stable")
     table = Table("experiments", "Experiments (statistics over repeated runs)", data)
-    notes = [(f"CI95: 95% confidence interval of the mean (Student t); noisy: CV > {threshold:.0%} "
-             "(over runs; over iterations for a single run)"),
+    notes = [(f"CI95: 95% confidence interval of the mean time over runs (Student t); throughput's "
+              "is samples / the time's bounds (never negative; empty where the time interval "
+              f"reaches 0); noisy: CV > {threshold:.0%} (over runs; over iterations for a single "
+              "run)"),
              "Steady: successful runs that reached a steady state (results.steady_state)"]
     figures = _figure_tables(agg, dims)
     return Report("summary", "Summary of experiments", [table, *figures],

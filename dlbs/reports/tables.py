@@ -80,7 +80,9 @@ def standard_report(records: Sequence[Mapping[str, Any]], kind: str,
         tables.append(Table(metric, title, data, marks, ci=ci))
     scaling_notes: list[str] = []
     if kind != "regular":
-        more, scaling_notes = scaling_tables(tables[1], agg, [*rows, *added], cols)
+        spread = (pivot(agg, rows, cols, "throughput_std", identity)[0],
+                  pivot(agg, rows, cols, "runs_ok", identity)[0])
+        more, scaling_notes = scaling_tables(tables[1], agg, [*rows, *added], cols, spread)
         tables += more
     figures, figure_notes = _figure_tables(agg, rows, cols, added, identity)
     tables += figures

@@ -7,7 +7,8 @@ size; :mod:`.stationarity`: Schruben's test; :mod:`.robust`: median interval, ou
 :mod:`.simulate`: the seeded hard cases that prove them), the stop rule's arithmetic
 (:mod:`.stopping`: how many more iterations a precision target needs), Student's t
 distribution (:mod:`.tdist`) and the statistics across runs (:mod:`.samples`: summaries,
-Welch ratios of geometric means, runs for a given power).
+Welch ratios of geometric means, runs for a given power) and comparisons judged over a
+table (:mod:`.compare`: Welch or paired log ratios, the band test, Benjamini-Hochberg / Holm).
 
 May import: the standard library (and numpy where it helps). Never torch, ``dlbs`` or
 ``pytorch_benchmarks``: it runs where the benchmark runs, in a container that has torch and the
@@ -15,14 +16,52 @@ project's ``python/`` folder, and in ``dlbs``; neither program's statistics live
 """
 from __future__ import annotations
 
+from benchstats.compare import (
+    CORRECTIONS,
+    Judgement,
+    LogDiff,
+    band_p_value,
+    interval,
+    judge,
+    paired_log_diff,
+    ratio_of_means,
+    runs_needed,
+    welch_log_diff,
+)
 from benchstats.samples import MAX_RUNS, Ratio, Summary, runs_for_power, summarize, welch_log_ratio
 from benchstats.steady import Steady, analyze, batch_means_ci, mser, warmup_length
 from benchstats.stopping import DEFAULT_MAX_TIME, StopRule, next_for_target, run_until
 from benchstats.tdist import CONFIDENCE, incomplete_beta, t_cdf, t_critical, t_quantile
 
 __all__ = [
-    "CONFIDENCE", "DEFAULT_MAX_TIME", "MAX_RUNS", "Ratio", "Steady", "StopRule", "Summary",
-    "analyze", "batch_means_ci", "incomplete_beta", "mser", "next_for_target", "run_until",
-    "runs_for_power", "summarize", "t_cdf", "t_critical", "t_quantile", "warmup_length",
+    "CONFIDENCE",
+    "CORRECTIONS",
+    "DEFAULT_MAX_TIME",
+    "MAX_RUNS",
+    "Judgement",
+    "LogDiff",
+    "Ratio",
+    "Steady",
+    "StopRule",
+    "Summary",
+    "analyze",
+    "band_p_value",
+    "batch_means_ci",
+    "incomplete_beta",
+    "interval",
+    "judge",
+    "mser",
+    "next_for_target",
+    "paired_log_diff",
+    "ratio_of_means",
+    "run_until",
+    "runs_for_power",
+    "runs_needed",
+    "summarize",
+    "t_cdf",
+    "t_critical",
+    "t_quantile",
+    "warmup_length",
+    "welch_log_diff",
     "welch_log_ratio",
 ]

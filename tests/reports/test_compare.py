@@ -53,9 +53,9 @@ def test_the_42x_case_one_run_a_side_gives_the_ratio_and_no_verdict() -> None:
     report = compare_records(base, new)
     cell = report.tables[0].data.iloc[0]
     assert cell["Speedup"] == pytest.approx(42.0, rel=0.01)
-    assert cell["CI95 low"] is None and cell["CI95 high"] is None
+    assert cell["CI low"] is None and cell["CI high"] is None
     assert cell["Verdict"] == "no verdict: 1 run on a side"
-    assert (cell["Runs base"], cell["Runs new"], cell["Runs needed"]) == (1, 1, None)
+    assert (cell["Runs base"], cell["Runs new"], cell["Runs needed (planning)"]) == (1, 1, None)
     note = next(n for n in report.notes if "exp.repeat >= 2" in n)
     assert "3-5 recommended" in note and "10% change" in note
 
@@ -70,17 +70,20 @@ def test_a_sweep_run_once_a_side_gives_no_verdict_in_any_cell() -> None:
 
 def test_one_side_with_repeats_and_the_other_without_gives_no_verdict() -> None:
     cell = row(runs([10.0, 10.1, 9.9]), runs([5.0]))
-    assert cell["Verdict"] == "no verdict: 1 run on a side" and cell["CI95 low"] is None
+    assert cell["Verdict"] == "no verdict: 1 run on a side" and cell["CI low"] is None
 
 
+# Issue 19 renamed "no significant change" to "inconclusive" (the interval reaches into the band:
+# the runs cannot tell), and two folders are separate sessions: the band is at least the 2.5%
+# session allowance, so a 0.5% change is inconclusive whatever --min_change says.
 @pytest.mark.parametrize("base, new, min_change, verdict", [
     pytest.param([10.0, 10.1, 9.9], [8.0, 8.1, 7.9], 0.01, "faster", id="faster"),
     pytest.param([10.0, 10.1, 9.9], [12.0, 12.1, 11.9], 0.01, "slower", id="slower"),
-    pytest.param([10.0, 10.1, 9.9], [8.0, 8.1, 7.9], 0.30, "no significant change",
+    pytest.param([10.0, 10.1, 9.9], [8.0, 8.1, 7.9], 0.30, "inconclusive",
                  id="faster-but-below-min-change"),
-    pytest.param([10.0, 10.01, 9.99], [9.95, 9.96, 9.94], 0.01, "no significant change",
-                 id="clear-of-1-but-not-of-the-margin"),
-    pytest.param([10.0, 12.0], [9.0, 11.0], 0.01, "no significant change", id="within-noise"),
+    pytest.param([10.0, 10.01, 9.99], [9.95, 9.96, 9.94], 0.01, "inconclusive",
+                 id="clear-of-1-but-not-of-the-session-allowance"),
+    pytest.param([10.0, 12.0], [9.0, 11.0], 0.01, "inconclusive", id="within-noise"),
 ])
 def test_verdicts_from_repeats(base: list[float], new: list[float], min_change: float,
                                verdict: str) -> None:
@@ -103,8 +106,8 @@ def test_failed_repeats_are_no_evidence() -> None:
 
 def test_runs_needed_only_where_repeats_leave_the_question_open() -> None:
     open_cell = row(runs([10.0, 10.6, 9.7]), runs([9.6, 10.2, 9.3]))
-    assert open_cell["Verdict"] == "no significant change" and open_cell["Runs needed"] > 3
-    assert row(runs([10.0, 10.1]), runs([8.0, 8.1]))["Runs needed"] is None
+    assert open_cell["Verdict"] == "inconclusive" and open_cell["Runs needed (planning)"] > 3
+    assert row(runs([10.0, 10.1]), runs([8.0, 8.1]))["Runs needed (planning)"] is None
 
 
 def test_min_change_out_of_range_is_an_error() -> None:
@@ -121,6 +124,48 @@ def test_cli_min_change_is_threaded_to_the_verdict_and_stated(
     assert "faster" in capsys.readouterr().out
     assert main([*compare, "--min_change", "0.2"]) == 0
     out = capsys.readouterr().out
-    assert "no significant change" in out and "1 +/- 20% (--min_change)" in out
+    assert "inconclusive" in out and "1 +/- 20.0%" in out
     assert main([*compare, "--min_change", "1.5"]) == 1
     assert "--min_change 1.5" in capsys.readouterr().err
+
+
+def test_cli_states_sessions_correction_and_level(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_records(runs([10.0, 10.1, 9.9]), tmp_path / "base.jsonl")
+    write_records(runs([9.0, 9.1, 8.9]), tmp_path / "new.jsonl")
+    compare = ["report", "--compare", str(tmp_path / "base.jsonl"), str(tmp_path / "new.jsonl")]
+    assert main([*compare, "--correction", "holm", "--alpha", "0.01"]) == 0
+    out = capsys.readouterr().out
+    assert "Holm (family-wise error rate) at --alpha 0.01" in out
+    assert "measured apart (separate sessions)" in out and "below 2.5%" in out
+    assert main([*compare, "--session_cv", "0.02"]) == 0
+    assert "between-session CV of 2.0% (--session_cv)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("extra, code, message", [
+    pytest.param(["--alpha", "0"], 1, "--alpha 0.0 must be > 0 and < 1", id="alpha"),
+    pytest.param(["--session_cv", "-1"], 1, "--session_cv -1.0 must be >= 0", id="session-cv"),
+    pytest.param(["--paired"], 2, "--paired applies to --compare-by", id="paired-needs-by"),
+])
+def test_cli_comparison_options_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                            extra: list[str], code: int, message: str) -> None:
+    write_records(runs([10.0, 10.1]), tmp_path / "a.jsonl")
+    assert main(["report", "--compare", str(tmp_path / "a.jsonl"), str(tmp_path / "a.jsonl"),
+                 *extra]) == code
+    assert message in capsys.readouterr().err
+
+
+def test_compare_by_pairs_two_values_of_one_session(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    session = [{**r, "exp.cpu_threads": 2} for r in runs([10.0, 10.1, 9.9])]
+    session += [{**r, "exp.cpu_threads": 1} for r in runs([12.0, 12.2, 11.9])]
+    write_records(session, tmp_path / "s.jsonl")
+    by = ["report", str(tmp_path / "s.jsonl"), "--compare-by", "exp.cpu_threads"]
+    assert main([*by, "2", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "slower" in out and "one session" in out and "exp.cpu_threads: 2 -> 1" in out
+    assert main([*by, "2", "1", "--paired"]) == 0
+    assert "paired t over the rounds" in capsys.readouterr().out
+    assert main([*by, "2", "4"]) == 1
+    assert "no record has exp.cpu_threads = 4 (values in the logs: 1, 2)" in \
+        capsys.readouterr().err

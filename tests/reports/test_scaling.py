@@ -18,6 +18,12 @@ def replicas(n: int, time: float, **facts: Any) -> dict[str, Any]:
                                       "hw.cpu_model": "Xeon", "hw.hostname": "h1", **facts})
 
 
+def repeated(n: int, time: float, **facts: Any) -> list[dict[str, Any]]:
+    """Three runs of one cell, 1% apart (issue 19: "^" needs the efficiency's interval over
+    runs above 100%, so the superlinear cases below are repeated runs)."""
+    return [replicas(n, time * f, **facts) for f in (0.99, 1.0, 1.01)]
+
+
 @pytest.mark.parametrize("kind", ["weak", "strong"])
 def test_one_device_count_says_there_is_nothing_to_scale(kind: str) -> None:
     report = build_report([replicas(1, 10.0), replicas(1, 20.0, **{"exp.model": "vgg16"})], kind)
@@ -47,7 +53,7 @@ def test_superlinear_efficiency_is_marked_and_explained(facts_1: dict[str, Any],
                                                         facts_2: dict[str, Any],
                                                         cause: str) -> None:
     # Two replicas, each iteration twice as fast as one replica's: 400% of one's throughput.
-    records = [replicas(1, 20.0, **facts_1), replicas(2, 10.0, **facts_2)]
+    records = [*repeated(1, 20.0, **facts_1), *repeated(2, 10.0, **facts_2)]
     report = build_report(records, "weak")
     efficiency = next(t for t in report.tables if t.name == "efficiency")
     assert efficiency.data.iat[0, 1] == pytest.approx(200.0)  # 4x throughput on 2 devices
@@ -59,9 +65,11 @@ def test_superlinear_efficiency_is_marked_and_explained(facts_1: dict[str, Any],
 
 def test_strong_scaling_names_the_smaller_replica_batch() -> None:
     # Effective batch 16 on 1 and 2 replicas: each of two replicas runs a batch of 8.
-    records = [replicas(1, 20.0, **{"exp.replica_batch": 16, "exp.effective_batch": 16,
-                                    "results.throughput": 800.0}),
-               replicas(2, 4.0, **{"exp.effective_batch": 16, "results.throughput": 4000.0})]
+    records = [*[replicas(1, 20.0 * f, **{"exp.replica_batch": 16, "exp.effective_batch": 16,
+                                          "results.throughput": 800.0 / f})
+                 for f in (0.99, 1.0, 1.01)],
+               *[replicas(2, 4.0 * f, **{"exp.effective_batch": 16, "results.throughput": 4000.0 / f})
+                 for f in (0.99, 1.0, 1.01)]]
     report = build_report(records, "strong")
     note = next(n for n in report.notes if n.startswith("efficiency above 100%"))
     assert "replica batch differ: 16 (1 device), 8 (2 devices)" in note
@@ -81,8 +89,8 @@ def test_a_run_without_steady_state_is_marked() -> None:
 
 
 def test_threads_are_named_once_when_old_and_new_keys_agree() -> None:
-    records = [replicas(1, 20.0, **{"exp.num_threads": 2, "hw.num_threads": 2}),
-               replicas(2, 10.0, **{"exp.num_threads": 1, "hw.num_threads": 1})]
+    records = [*repeated(1, 20.0, **{"exp.num_threads": 2, "hw.num_threads": 2}),
+               *repeated(2, 10.0, **{"exp.num_threads": 1, "hw.num_threads": 1})]
     note = next(n for n in build_report(records, "weak").notes if n.startswith("efficiency"))
     assert note.count("threads") == 1
 
@@ -127,3 +135,25 @@ def test_steady_runs_are_marked_and_counted(steady: list[bool | None], mark: str
     assert summary["Steady"].iat[0] == counted
     pivot = build_report(records, pivot=(["model"], ["replica_batch"], "runs_steady"))
     assert pivot.tables[0].data.iat[0, 0] == counted
+
+
+@pytest.mark.parametrize("records", [
+    pytest.param([replicas(1, 20.0), replicas(2, 10.0)], id="one-run-a-cell"),
+    pytest.param([*[replicas(1, 20.0 * f) for f in (0.6, 1.0, 1.4)],
+                  *[replicas(2, 19.0 * f) for f in (0.6, 1.0, 1.4)]], id="interval-reaches-100"),
+])
+def test_superlinear_only_when_the_interval_of_the_efficiency_is_above_100(
+        records: list[dict[str, Any]]) -> None:
+    report = build_report(records, "weak")
+    efficiency = next(t for t in report.tables if t.name == "efficiency")
+    assert efficiency.data.iat[0, 1] > 100.0 and "^" not in efficiency.mark(0, 1)
+    assert not any(n.startswith("efficiency above 100% (^)") for n in report.notes)
+    assert any(n.startswith("efficiency above 100% but not established") for n in report.notes)
+
+
+def test_the_efficiency_interval_is_the_tables_and_surrounds_the_value() -> None:
+    report = build_report([*repeated(1, 20.0), *repeated(2, 10.0)], "weak")
+    efficiency = next(t for t in report.tables if t.name == "efficiency")
+    assert efficiency.ci is not None
+    low, high = efficiency.ci[0].iat[0, 1], efficiency.ci[1].iat[0, 1]
+    assert 100.0 < low < efficiency.data.iat[0, 1] < high

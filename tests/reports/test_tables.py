@@ -71,14 +71,15 @@ def test_unknown_pivot_column_is_an_error() -> None:
         build_report([run()], pivot=(["model"], ["exp.nope"], "time"))
 
 
+# Issue 19: "no significant change" became "inconclusive" (the interval reaches into the band).
 @pytest.mark.parametrize("base, new, verdict", [
     pytest.param([run(time=10.0)], [run(time=20.0, **{"results.time_data": [19.0, 21.0]})],
                  "no verdict: 1 run on a side", id="one-run-a-side"),
     pytest.param([run(time=t) for t in (10.0, 10.2)], [run(time=t) for t in (10.1, 10.15)],
-                 "no significant change", id="within-noise"),
+                 "inconclusive", id="within-noise"),
     pytest.param([run(time=t) for t in (10.0, 10.001, 10.002)],
-                 [run(time=t) for t in (9.95, 9.951, 9.952)], "no significant change",
-                 id="significant-but-below-min-change"),
+                 [run(time=t) for t in (9.95, 9.951, 9.952)], "inconclusive",
+                 id="significant-but-below-the-session-allowance"),
     pytest.param([run(time=t) for t in (10.0, 10.2, 9.8)], [run(time=t) for t in (20, 20.4, 19.6)],
                  "slower", id="slower"),
     pytest.param([run(time=10.0)], [run(status="timeout")], "failed in new", id="failed-in-new"),
@@ -96,7 +97,7 @@ def test_one_run_a_side_gives_a_ratio_and_no_verdict_however_tight_its_iteration
     new = [run(time=8.0, **{"results.time_data": [7.9, 8.0, 8.1, 8.0] * 25})]
     report = compare_records(base, new)
     row = report.tables[0].data.iloc[0]
-    assert row["Speedup"] == pytest.approx(1.25) and row["CI95 low"] is None
+    assert row["Speedup"] == pytest.approx(1.25) and row["CI low"] is None
     assert row["Verdict"] == "no verdict: 1 run on a side"
     assert any("exp.repeat >= 2" in note for note in report.notes)
 
@@ -104,11 +105,11 @@ def test_one_run_a_side_gives_a_ratio_and_no_verdict_however_tight_its_iteration
 def test_repeats_give_a_verdict_and_runs_needed_when_unresolved() -> None:
     base = [run(time=t) for t in (10.0, 10.3, 9.8)]
     faster = compare_records(base, [run(time=t) for t in (8.0, 8.1, 7.9)]).tables[0].data.iloc[0]
-    assert faster["Verdict"] == "faster" and 1.0 < faster["CI95 low"] < 1.25 < faster["CI95 high"]
-    assert faster["Runs needed"] is None
+    assert faster["Verdict"] == "faster" and 1.0 < faster["CI low"] < 1.25 < faster["CI high"]
+    assert faster["Runs needed (planning)"] is None
     unclear = compare_records(base, [run(time=t) for t in (9.7, 10.4, 9.6)]).tables[0].data
-    assert unclear["Verdict"].iat[0] == "no significant change"
-    assert unclear["Runs needed"].iat[0] > 3
+    assert unclear["Verdict"].iat[0] == "inconclusive"
+    assert unclear["Runs needed (planning)"].iat[0] > 3
 
 
 def test_min_change_is_checked() -> None:
@@ -145,3 +146,22 @@ def test_compare_row_only_on_one_side_keeps_ints_as_ints() -> None:
     assert isinstance(data["Runs base"].iat[0], int)
     row = next(line for line in to_text(report).splitlines() if line.startswith("alexnet"))
     assert "16.0" not in row and " 1.00 " not in row
+
+
+@pytest.mark.parametrize("times", [
+    pytest.param((10.0, 30.0), id="two-runs-far-apart"),
+    pytest.param((10.0, 10.5, 9.8), id="three-close-runs"),
+])
+def test_throughput_interval_is_samples_over_the_time_interval_never_negative(
+        times: tuple[float, ...]) -> None:
+    """Issue 19: a 2-run throughput interval was drawn down to a negative bound."""
+    report = build_report([run(time=t, **{"results.throughput": 16000.0 / t}) for t in times],
+                          "summary")
+    row = report.tables[0].data.iloc[0]
+    time_low, time_high = row["Time CI95 low"], row["Time CI95 high"]
+    low, high = row["Throughput CI95 low"], row["Throughput CI95 high"]
+    assert low > 0 and low == pytest.approx(16000.0 / time_high)
+    if time_low is None:  # the time interval reaches 0: no lower time, no upper throughput
+        assert high is None
+    else:
+        assert time_low > 0 and high == pytest.approx(16000.0 / time_low)
