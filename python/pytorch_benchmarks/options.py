@@ -14,10 +14,12 @@ import argparse
 import math
 import os
 import platform
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import IO, Any, NoReturn
 
+from pytorch_benchmarks import checks
 from pytorch_benchmarks.facts import write_facts
 from pytorch_benchmarks.spec import (
     MAX_BATCH,
@@ -380,25 +382,6 @@ def version_line() -> str:
     return f"pytorch_benchmarks {__version__} (python {platform.python_version()})"
 
 
-def unknown_model(name: str) -> str | None:
-    """``None`` when ``name`` is a model of the zoo (or one registered in this process, as
-    tests do); else the "did you mean" message. Imports no torch. Without the zoo's sources
-    (an install of compiled files only) nothing is refused here: the registry will say."""
-    from pytorch_benchmarks.models.names import model_names, unknown_model_message
-
-    if not model_names():
-        return None
-    message = unknown_model_message(name)
-    registry = sys.modules.get("pytorch_benchmarks.models.registry")
-    if message is not None and registry is not None:  # the live registry, already imported
-        try:
-            registry.get_model_info(name)
-            return None
-        except LookupError:
-            pass
-    return message
-
-
 def parse_args(argv: Sequence[str] | None = None,
                parser: argparse.ArgumentParser | None = None) -> Spec:
     """Parse, normalise and check ``argv`` into a :class:`Spec`; usage errors exit 2 (with a
@@ -407,10 +390,53 @@ def parse_args(argv: Sequence[str] | None = None,
     parser.raw_argv = None if argv is None else list(argv)  # type: ignore[attr-defined]
     args = parser.parse_args(argv)
     _normalise(args)
-    message = _inconsistency(args)
-    if message is not None:
-        parser.error(message)
-    return to_spec(args)
+    spec = to_spec(args)
+    # The flags that cannot go together, an unknown model: the checks validate runs too
+    found = checks.find_refusals(subject(spec), None, "flags")
+    if found:
+        parser.error(found[0].message)
+    return spec
+
+
+def subject(spec: Spec, world_size: int = 1, torchrun: bool = False) -> checks.Subject:
+    """What :mod:`pytorch_benchmarks.checks` reads of a parsed command line."""
+    return checks.subject_of(spec.model, spec.data, spec.run, world_size, torchrun,
+                             spec.output.list_models)
+
+
+class _Refused(Exception):
+    """A usage error of :func:`parse_quietly` (argparse's message)."""
+
+
+class _QuietParser(argparse.ArgumentParser):
+    """The benchmark's parser, whose usage errors raise instead of exiting and writing a
+    failure fact."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _Refused(message)
+
+
+_FLAG_IN_MESSAGE = re.compile(r"argument (--[\w-]+)")
+
+
+def parse_quietly(argv: Sequence[str]) -> tuple[Spec | None, checks.Refusal | None]:
+    """Parse ``argv`` as the benchmark would, without side effects (no failure fact, no
+    ``--profile`` folder made, no exit): the spec, or the usage error as a refusal of check
+    ``usage`` naming the flag argparse names. The flag checks are left to the caller."""
+    parser = build_parser()
+    parser.__class__ = _QuietParser
+    for action in parser._actions:  # make no folder where the experiment may never run
+        if action.type is writable_folder:
+            action.type = str
+    try:
+        args = parser.parse_args(list(argv))
+    except _Refused as err:
+        found = _FLAG_IN_MESSAGE.search(str(err))
+        return None, checks.Refusal("usage", (found.group(1),) if found else (), str(err))
+    _normalise(args)
+    return to_spec(args), None
+
+
 
 
 def _normalise(args: argparse.Namespace) -> None:
@@ -423,25 +449,6 @@ def _normalise(args: argparse.Namespace) -> None:
         args.data, args.synthetic_on_host = "synthetic", False
     if args.data is None:
         args.data = "real" if args.data_dir else "synthetic"
-
-
-def _inconsistency(args: argparse.Namespace) -> str | None:
-    """The first pair of flags that cannot go together (or an unknown model), or None."""
-    if args.data == "real" and not args.data_dir:
-        return ("--data real needs --data_dir (make one with python -m "
-                "pytorch_benchmarks.prepare)")
-    if args.data_loader_only and args.data != "real":
-        return ("--data_loader_only times the real-data pipeline: give --data_dir "
-                "(and not --data synthetic)")
-    if args.batch_size == MAX_BATCH and args.data_loader_only:
-        return ("--batch_size max finds the largest batch a model fits in memory: not "
-                "with --data_loader_only (no model); give a batch size")
-    if args.generate and not args.forward_only:
-        return (f"--generate {args.generate} times inference: add --forward_only (there "
-                "is no generation in training)")
-    if not args.list_models:
-        return unknown_model(args.model)
-    return None
 
 
 def to_spec(args: argparse.Namespace) -> Spec:
