@@ -53,17 +53,20 @@ class Subject:
     list_models: bool = False
     world_size: int = 1
     torchrun: bool = False
+    facts: str = "auto"
+    log_file: str | None = None
 
 
 def subject_of(model: ModelSpec, data: DataSpec, run: RunSpec, world_size: int = 1,
-               torchrun: bool = False, list_models: bool = False) -> Subject:
+               torchrun: bool = False, list_models: bool = False, facts: str = "auto",
+               log_file: str | None = None) -> Subject:
     """The subject of a run's spec parts (``world_size``: its processes; ``torchrun``:
     started by torchrun, even alone)."""
     return Subject(model=model.name, model_config=model.config, image_size=model.image_size,
                    seq_len=model.seq_len, forward_only=run.forward_only, generate=run.generate,
                    batch_size=run.batch_size, data_source=data.source, data_dir=data.dir,
                    loader_only=data.loader_only, list_models=list_models,
-                   world_size=world_size, torchrun=torchrun)
+                   world_size=world_size, torchrun=torchrun, facts=facts, log_file=log_file)
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,13 @@ def _max_batch_one_process(s: Subject, meta: Meta | None) -> str | None:
         return (f"--batch_size max searches the largest batch with one replica in one "
                 f"process, not under torchrun (WORLD_SIZE={s.world_size}): run it without "
                 "torchrun, then give the batch found as --batch_size")
+    return None
+
+
+@register_check("facts_log_needs_log_file", ("--facts", "--log_file"), "flags")
+def _facts_log(s: Subject, meta: Meta | None) -> str | None:
+    if s.facts == "log" and not s.log_file:
+        return "--facts log needs --log_file (the file the facts are appended to)"
     return None
 
 

@@ -61,7 +61,9 @@ examples:
   # list the model zoo
   python python/pytorch_benchmarks/benchmarks.py --list_models
 
-Results are printed as __key__=json lines (docs/log-format.md); failures too.
+Results are printed as __key__=json lines (docs/log-format.md); failures too. At a
+terminal (stdout a terminal, no --log_file) a person sees what runs, one progress line and a
+short result block instead; --facts stdout prints the facts there too.
 """
 
 _TRUE = frozenset({"true", "1", "yes", "y", "on"})
@@ -69,6 +71,8 @@ _FALSE = frozenset({"false", "0", "no", "n", "off"})
 DEVICES = ("auto", "cpu", "gpu", "cuda")
 DTYPES = ("float", "float32", "float16", "bfloat16")
 BACKENDS = ("caffe_lmdb", "image_folder")
+#: ``--facts``: where the facts go (see :func:`facts_destination`).
+FACTS = ("auto", "stdout", "log", "none")
 #: The largest batch ``--batch_size max`` tries unless ``--max_batch_limit`` says otherwise.
 DEFAULT_MAX_BATCH_LIMIT = 4096
 #: Seconds ``--batch_size max`` may search unless ``--max_batch_time`` says otherwise.
@@ -189,6 +193,12 @@ def _write_usage_failure(message: str, argv: Sequence[str]) -> None:
     """Write ``results.status=failure`` for a usage error to the log file named in ``argv``."""
     facts = {"results.status": "failure", "results.error": f"usage error: {message}"}
     log_file = _scan_log_file(argv)
+    where = facts_destination(_scan_flag(argv, "--facts") or "auto", log_file,
+                              stdout_is_terminal())
+    if where == "none":
+        return
+    if where == "stdout":
+        log_file = None
     try:
         if log_file:  # never through a link planted at its name
             from safeio import open_text
@@ -213,10 +223,15 @@ def _facts_to_stdout(facts: dict[str, str]) -> None:
 
 def _scan_log_file(argv: Sequence[str]) -> str | None:
     """Find ``--log_file X`` / ``--log_file=X`` in raw argv (the parse itself failed)."""
+    return _scan_flag(argv, "--log_file")
+
+
+def _scan_flag(argv: Sequence[str], flag: str) -> str | None:
+    """Find ``FLAG X`` / ``FLAG=X`` in raw argv (the parse itself failed)."""
     for i, arg in enumerate(argv):
-        if arg.startswith("--log_file="):
+        if arg.startswith(f"{flag}="):
             return arg.split("=", 1)[1]
-        if arg == "--log_file" and i + 1 < len(argv):
+        if arg == flag and i + 1 < len(argv):
             return argv[i + 1]
     return None
 
@@ -370,6 +385,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_measure_args(parser)
     parser.add_argument("--log_file", default=None,
                         help="append the facts to this file instead of stdout")
+    parser.add_argument("--facts", choices=FACTS, default="auto",
+                        help="where the __key__=json facts go: auto: --log_file when given, "
+                             "else stdout unless stdout is a terminal (then a person reads "
+                             "one progress line and a result block instead); stdout: stdout "
+                             "(and not --log_file); log: --log_file; none: nowhere "
+                             "(default: auto)")
     parser.add_argument("--version", action="version", version=version_line(),
                         help="print the version and exit")
     return parser
@@ -401,7 +422,26 @@ def parse_args(argv: Sequence[str] | None = None,
 def subject(spec: Spec, world_size: int = 1, torchrun: bool = False) -> checks.Subject:
     """What :mod:`pytorch_benchmarks.checks` reads of a parsed command line."""
     return checks.subject_of(spec.model, spec.data, spec.run, world_size, torchrun,
-                             spec.output.list_models)
+                             spec.output.list_models, spec.output.facts, spec.output.log_file)
+
+
+def facts_destination(facts: str, log_file: str | None, stdout_is_terminal: bool) -> str:
+    """Where the facts go: ``log`` (``--log_file``), ``stdout`` or ``none``. ``--facts auto``:
+    the log file when given, else stdout unless it is a terminal (a launcher captures stdout:
+    a pipe or a file, never a terminal, so its runs write their facts as they always did)."""
+    if facts != "auto":
+        return facts
+    if log_file:
+        return "log"
+    return "none" if stdout_is_terminal else "stdout"
+
+
+def stdout_is_terminal() -> bool:
+    """Whether stdout is a terminal (a person reads it)."""
+    try:
+        return bool(sys.stdout is not None and sys.stdout.isatty())
+    except (OSError, ValueError):
+        return False
 
 
 class _Refused(Exception):
@@ -474,7 +514,8 @@ def to_spec(args: argparse.Namespace) -> Spec:
                                memory_budget_mb=args.memory_budget_mb,
                                time=args.max_batch_time),
         measure=MeasureSpec(peak_tflops=args.peak_tflops, profile=args.profile),
-        output=OutputSpec(log_file=args.log_file, list_models=args.list_models))
+        output=OutputSpec(log_file=args.log_file, list_models=args.list_models,
+                          facts=args.facts))
 
 
 def print_lines(lines: Sequence[str], stream: IO[str] | None = None) -> None:

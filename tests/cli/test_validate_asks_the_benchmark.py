@@ -51,6 +51,7 @@ CASES: dict[str, tuple[dict[str, Any] | None, tuple[str, ...], str]] = {
                               ("exp.num_replicas=2 (torchrun's WORLD_SIZE)",),
                               "not under torchrun (WORLD_SIZE=2)"),
     "image_size_too_small": (None, (), "--image_size 8 is too small for 'alexnet'"),
+    "facts_log_needs_log_file": (None, (), "--facts log needs --log_file"),
     "generate_needs_causal_model": ({"exp.model": "bert_base", "exp.phase": "inference",
                                      "exp.generate": 4}, ("exp.model=bert_base (--model)",),
                                     "--generate needs a causal (decoder) model; 'bert_base'"),
@@ -71,7 +72,8 @@ CASES: dict[str, tuple[dict[str, Any] | None, tuple[str, ...], str]] = {
                          ("exp.data_dir=/no/such/folder (--data_dir)",),
                          "--data_dir '/no/such/folder' does not exist"),
 }
-ARGV_ONLY = {"image_size_too_small": ["--model", "alexnet", "--image_size", "8"]}
+ARGV_ONLY = {"image_size_too_small": ["--model", "alexnet", "--image_size", "8"],
+             "facts_log_needs_log_file": ["--model", "alexnet", "--facts", "log"]}
 
 
 def test_every_check_of_the_benchmark_has_a_validate_case() -> None:
