@@ -27,9 +27,9 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from pytorch_benchmarks.display import Console, result_lines
 from pytorch_benchmarks.models.plugins import PluginWarning
 from pytorch_benchmarks.models.plugins import failures as plugin_failures
-from pytorch_benchmarks.display import Console, result_lines
 from pytorch_benchmarks.options import (
     facts_destination,
     guard_stdout,

@@ -97,8 +97,8 @@ def result_lines(title: str, results: Mapping[str, Any], samples: int,
     """The result block: what ran, throughput with its interval, time, memory, MFU, warnings,
     and where the facts went."""
     lines = [title,
-             f"  throughput  {_num(results.get('results.throughput'), 'samples/s')} "
-             f"{throughput_interval(results, samples)}"]
+             (f"  throughput  {_num(results.get('results.throughput'), 'samples/s')} "
+             f"{throughput_interval(results, samples)}")]
     for key, label in (("results.tokens_per_second", "tokens/s"),
                        ("results.output_tokens_per_second", "generated tokens/s")):
         if key in results:
