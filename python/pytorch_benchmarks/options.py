@@ -11,6 +11,7 @@ need the device (e.g. float16 on a CPU) live in :mod:`pytorch_benchmarks.runtime
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import platform
@@ -456,6 +457,19 @@ class _QuietParser(argparse.ArgumentParser):
         raise _Refused(message)
 
 
+@functools.lru_cache(maxsize=1)
+def _quiet_parser() -> argparse.ArgumentParser:
+    """The benchmark's parser, built once (a plan of thousands of experiments is parsed in
+    milliseconds), whose errors raise and whose ``--profile`` makes no folder where the
+    experiment may never run."""
+    parser = build_parser()
+    parser.__class__ = _QuietParser
+    for action in parser._actions:
+        if action.type is writable_folder:
+            action.type = str
+    return parser
+
+
 _FLAG_IN_MESSAGE = re.compile(r"argument (--[\w-]+)")
 
 
@@ -463,13 +477,8 @@ def parse_quietly(argv: Sequence[str]) -> tuple[Spec | None, checks.Refusal | No
     """Parse ``argv`` as the benchmark would, without side effects (no failure fact, no
     ``--profile`` folder made, no exit): the spec, or the usage error as a refusal of check
     ``usage`` naming the flag argparse names. The flag checks are left to the caller."""
-    parser = build_parser()
-    parser.__class__ = _QuietParser
-    for action in parser._actions:  # make no folder where the experiment may never run
-        if action.type is writable_folder:
-            action.type = str
     try:
-        args = parser.parse_args(list(argv))
+        args = _quiet_parser().parse_args(list(argv))
     except _Refused as err:
         found = _FLAG_IN_MESSAGE.search(str(err))
         return None, checks.Refusal("usage", (found.group(1),) if found else (), str(err))
