@@ -198,6 +198,8 @@ def check_experiment(experiment: Mapping[str, Any]) -> list[str]:
         problems.append("exp.docker is true but exp.docker_image is empty")
     elif not problems:
         problems += _check_launch(experiment)
+    if not problems:
+        problems += check_benchmark(experiment)
     return problems
 
 
@@ -422,3 +424,15 @@ def _check_log_file(index: int, experiment: Mapping[str, Any],
         return [f"{where}; make exp.log_file differ (e.g. add ${{exp.id}})"]
     seen[key] = (index, experiment.get("exp.id"))
     return []
+
+
+def check_benchmark(experiment: Mapping[str, Any]) -> list[str]:
+    """What the benchmark would refuse of the experiment's flags, from its own checks (a
+    sequence beyond the model's positions, a token model with real data, a bad flag value...):
+    the zoo's metadata when its code is on this host; the data folder when this host runs it
+    on bare metal."""
+    from dlbs.launchers.preflight import benchmark_refusals
+
+    local = str(experiment.get("exp.scheduler") or "local") == "local"
+    host = local and experiment.get("exp.docker") is not True
+    return benchmark_refusals(experiment, models_dir(experiment), host)

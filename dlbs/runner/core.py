@@ -59,6 +59,9 @@ class Outcome:
     log_file: str | None = None
     error: str | None = None  # the one-line reason of a failure, or why it was skipped
     warning: str | None = None  # said in the summary whatever the status (Ending.warning)
+    #: The benchmark's ``exp.warnings``: said once per sweep in the summary, with how many
+    #: experiments share each (the log keeps them all).
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -100,6 +103,7 @@ class Summary:
         lines = [head] + [f"  {o.status}: {o.log_file}" + (f": {o.error}" if o.error else "")
                           for o in self.failures]
         lines += [f"  warning: {o.log_file}: {o.warning}" for o in self.outcomes if o.warning]
+        lines += sweep_warnings(self.outcomes)
         skipped = [o for o in self.outcomes if o.status == "skipped"]
         kinds = Counter((o.error or "skipped").split(" (")[0] for o in skipped
                         if not (o.error or "").startswith(OOM_SKIP))
@@ -403,7 +407,7 @@ class Runner:
         ending.facts = [*ending.facts, *self._sys_info(job.exp)]
         try:
             check_log_paths(job.exp)  # a sub-folder swapped for a link while it ran
-            status, error = write_trailer(job, ending, duration, self._stop)
+            status, error, warnings = write_trailer(job, ending, duration, self._stop)
             kept = self._settle(job.part, job.log_file,
                                 interrupted=status in runlog.RERUN_STATUSES)
         except UnsafeFileError as err:  # its .part was replaced by a link meanwhile
@@ -412,7 +416,8 @@ class Runner:
             return self._write_failed(job.exp, f"cannot write the log {job.log_file}: "
                                                f"{err.strerror or err}")
         self._write_failures = 0
-        return Outcome(status, duration, str(kept), error, warning=ending.warning)
+        return Outcome(status, duration, str(kept), error, warning=ending.warning,
+                       warnings=warnings)
 
     @staticmethod
     def _settle(part: Path, log_file: Path, interrupted: bool) -> Path:
@@ -534,9 +539,9 @@ def failure_reason(exp: Mapping[str, Any], part: Path, offset: int, output: Mapp
 
 
 def write_trailer(job: Job, ending: Ending, duration: float,
-                  signal_name: str | None) -> tuple[str, str | None]:
-    """Append the trailer facts of ``job`` to its ``.part``; return the final status and its
-    one-line reason."""
+                  signal_name: str | None) -> tuple[str, str | None, list[str]]:
+    """Append the trailer facts of ``job`` to its ``.part``; return the final status, its
+    one-line reason and the benchmark's warnings (``exp.warnings``)."""
     exp, part = job.exp, job.part
     output = runlog.read_output_facts(part, job.offset)
     status, error = runlog.final_status(output, ending.exit_code, ending.stopped)
@@ -558,4 +563,25 @@ def write_trailer(job: Job, ending: Ending, duration: float,
         facts.append(("results.error", error))
     with open_text(part, append=True, create=False) as stream:
         runlog.write_facts_to(stream, facts)
-    return status, (error or output.get("results.error"))
+    said = output.get("exp.warnings")
+    warnings = [str(w) for w in said] if isinstance(said, list) else []
+    return status, (error or output.get("results.error")), warnings
+
+
+#: Distinct benchmark warnings a sweep's summary names (the rest are counted).
+MAX_SWEEP_WARNINGS = 5
+
+
+def sweep_warnings(outcomes: Sequence[Outcome]) -> list[str]:
+    """Each distinct ``exp.warnings`` sentence once, with how many experiments said it: a
+    warning that does not change between runs (no energy counter on this host) is said once
+    per sweep, not once per experiment."""
+    counts = Counter(w for o in outcomes for w in dict.fromkeys(o.warnings))
+    ran = sum(1 for o in outcomes if o.warnings or o.status not in ("skipped", "simulated",
+                                                                   "submitted"))
+    lines = [f"  warning ({n} of {ran} experiment{'s' if ran != 1 else ''}): {text}"
+             for text, n in list(counts.items())[:MAX_SWEEP_WARNINGS]]
+    if len(counts) > MAX_SWEEP_WARNINGS:
+        lines.append(f"  and {len(counts) - MAX_SWEEP_WARNINGS} more distinct warnings "
+                     "(exp.warnings in the logs)")
+    return lines

@@ -27,9 +27,16 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from pytorch_benchmarks.display import Console, result_lines
 from pytorch_benchmarks.models.plugins import PluginWarning
 from pytorch_benchmarks.models.plugins import failures as plugin_failures
-from pytorch_benchmarks.options import guard_stdout, parse_args, print_lines
+from pytorch_benchmarks.options import (
+    facts_destination,
+    guard_stdout,
+    parse_args,
+    print_lines,
+    stdout_is_terminal,
+)
 from pytorch_benchmarks.reporter import Reporter, summary_line
 from pytorch_benchmarks.spec import MAX_BATCH, ModelSpec, Spec
 
@@ -76,6 +83,10 @@ def report_failure(exc: BaseException, reporter: Reporter, rank: int | None) -> 
     reason = one_line(exc)
     if rank is not None:
         reason = f"rank {rank}: {reason}"
+    if reporter.console is not None:  # the warnings waited for a result block: say them now
+        reporter.console.clear()
+        for message in reporter.warnings:
+            print(f"WARNING: {message}", file=sys.stderr, flush=True)
     if status == "failure" and not _is_user_error(exc):
         traceback.print_exception(exc, file=sys.stderr)
     print(f"error: {reason}", file=sys.stderr, flush=True)
@@ -180,6 +191,8 @@ def run(spec: Spec, reporter: Reporter) -> int:
                     **host_facts(reporter.warn),
                     "exp.world_size": ctx.world_size, "exp.num_threads": threads,
                     "exp.model_config": spec.model.config or {}})
+    if reporter.console is not None:
+        reporter.console.announce(what_runs(spec))
     workload: Workload | None = None
     restore_sigchld: Callable[[], None] = _nothing
     try:
@@ -200,6 +213,8 @@ def run(spec: Spec, reporter: Reporter) -> int:
         rule = StopRule(spec.run.num_batches, spec.run.target_precision, spec.run.max_time)
         announce(rule, reporter.warn)
         device = workload.setup.device
+        if reporter.console is not None:
+            show_progress(reporter.console, workload.runner, spec)
         measures = Measurements(spec.measure, spec.model.name, spec.run.batch, workload.setup,
                                 ctx, workload.runner.phase, reporter.warn)
         measures.prepare()  # before timing: a CPU's peak may be measured here (1-2 s, cached)
@@ -213,9 +228,15 @@ def run(spec: Spec, reporter: Reporter) -> int:
                                         workload.facts["exp.num_replicas"]))
         results.update(stop_facts(times, met, rule, reporter.warn))
         reporter.facts({**results, "results.status": "ok"})
-        reporter.summary(summary_line(
-            model_label(spec.model), workload.runner.phase, spec.run.batch,
-            workload.facts["exp.num_replicas"], str(device), workload.setup.dtype, results))
+        line = summary_line(model_label(spec.model), workload.runner.phase, spec.run.batch,
+                            workload.facts["exp.num_replicas"], str(device),
+                            workload.setup.dtype, results)
+        if reporter.console is None:
+            reporter.summary(line)
+        else:
+            reporter.console.result(result_lines(
+                line.split(":")[0], results, workload.samples_per_iteration,
+                reporter.warnings, facts_where(reporter)))
         code = 0
     except _NoStdout:
         code = EXIT_FAILURE
@@ -243,7 +264,42 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print_lines(list_models())
         return 0
-    return run(spec, Reporter(spec.output.log_file))
+    terminal = stdout_is_terminal()
+    where = facts_destination(spec.output.facts, spec.output.log_file, terminal)
+    console = Console(sys.stdout) if terminal and where != "stdout" else None
+    return run(spec, Reporter(spec.output.log_file, destination=where, console=console))
+
+
+def what_runs(spec: Spec) -> str:
+    """The human view's first line: the model, phase, batch, device and iterations."""
+    run_ = spec.run
+    timed = f"{run_.num_batches} timed"
+    if run_.target_precision:
+        timed += f" (more until +-{100 * run_.target_precision:g}%)"
+    return (f"benchmarks.py: {model_label(spec.model)} {run_.phase}, batch {run_.batch_size}, "
+            f"{spec.device.device} {spec.device.dtype}: {run_.num_warmup_batches} warm-up + "
+            f"{timed} iterations")
+
+
+def show_progress(console: Console, runner: Any, spec: Spec) -> None:
+    """Count the runner's iterations on the console's progress line: its ``step`` is wrapped
+    (a clock read per iteration; the line is redrawn at most every display.REDRAW_S s)."""
+    step = runner.step
+
+    def counted() -> None:
+        step()
+        console.step()
+    runner.step = counted
+    console.begin(spec.run.num_warmup_batches + spec.run.num_batches)
+
+
+def facts_where(reporter: Reporter) -> str:
+    """Where the facts went, for the result block."""
+    if reporter.destination == "log" and reporter.log_file:
+        return f"appended to {reporter.log_file}"
+    if reporter.destination == "stdout":
+        return "on stdout"
+    return "not written (--log_file FILE keeps them; --facts stdout prints them)"
 
 
 if __name__ == "__main__":

@@ -11,13 +11,16 @@ need the device (e.g. float16 on a CPU) live in :mod:`pytorch_benchmarks.runtime
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import platform
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import IO, Any, NoReturn
 
+from pytorch_benchmarks import checks
 from pytorch_benchmarks.facts import write_facts
 from pytorch_benchmarks.spec import (
     MAX_BATCH,
@@ -59,7 +62,9 @@ examples:
   # list the model zoo
   python python/pytorch_benchmarks/benchmarks.py --list_models
 
-Results are printed as __key__=json lines (docs/log-format.md); failures too.
+Results are printed as __key__=json lines (docs/log-format.md); failures too. At a
+terminal (stdout a terminal, no --log_file) a person sees what runs, one progress line and a
+short result block instead; --facts stdout prints the facts there too.
 """
 
 _TRUE = frozenset({"true", "1", "yes", "y", "on"})
@@ -67,6 +72,8 @@ _FALSE = frozenset({"false", "0", "no", "n", "off"})
 DEVICES = ("auto", "cpu", "gpu", "cuda")
 DTYPES = ("float", "float32", "float16", "bfloat16")
 BACKENDS = ("caffe_lmdb", "image_folder")
+#: ``--facts``: where the facts go (see :func:`facts_destination`).
+FACTS = ("auto", "stdout", "log", "none")
 #: The largest batch ``--batch_size max`` tries unless ``--max_batch_limit`` says otherwise.
 DEFAULT_MAX_BATCH_LIMIT = 4096
 #: Seconds ``--batch_size max`` may search unless ``--max_batch_time`` says otherwise.
@@ -187,6 +194,12 @@ def _write_usage_failure(message: str, argv: Sequence[str]) -> None:
     """Write ``results.status=failure`` for a usage error to the log file named in ``argv``."""
     facts = {"results.status": "failure", "results.error": f"usage error: {message}"}
     log_file = _scan_log_file(argv)
+    where = facts_destination(_scan_flag(argv, "--facts") or "auto", log_file,
+                              stdout_is_terminal())
+    if where == "none":
+        return
+    if where == "stdout":
+        log_file = None
     try:
         if log_file:  # never through a link planted at its name
             from safeio import open_text
@@ -211,10 +224,15 @@ def _facts_to_stdout(facts: dict[str, str]) -> None:
 
 def _scan_log_file(argv: Sequence[str]) -> str | None:
     """Find ``--log_file X`` / ``--log_file=X`` in raw argv (the parse itself failed)."""
+    return _scan_flag(argv, "--log_file")
+
+
+def _scan_flag(argv: Sequence[str], flag: str) -> str | None:
+    """Find ``FLAG X`` / ``FLAG=X`` in raw argv (the parse itself failed)."""
     for i, arg in enumerate(argv):
-        if arg.startswith("--log_file="):
+        if arg.startswith(f"{flag}="):
             return arg.split("=", 1)[1]
-        if arg == "--log_file" and i + 1 < len(argv):
+        if arg == flag and i + 1 < len(argv):
             return argv[i + 1]
     return None
 
@@ -368,6 +386,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_measure_args(parser)
     parser.add_argument("--log_file", default=None,
                         help="append the facts to this file instead of stdout")
+    parser.add_argument("--facts", choices=FACTS, default="auto",
+                        help="where the __key__=json facts go: auto: --log_file when given, "
+                             "else stdout unless stdout is a terminal (then a person reads "
+                             "one progress line and a result block instead); stdout: stdout "
+                             "(and not --log_file); log: --log_file; none: nowhere "
+                             "(default: auto)")
     parser.add_argument("--version", action="version", version=version_line(),
                         help="print the version and exit")
     return parser
@@ -380,25 +404,6 @@ def version_line() -> str:
     return f"pytorch_benchmarks {__version__} (python {platform.python_version()})"
 
 
-def unknown_model(name: str) -> str | None:
-    """``None`` when ``name`` is a model of the zoo (or one registered in this process, as
-    tests do); else the "did you mean" message. Imports no torch. Without the zoo's sources
-    (an install of compiled files only) nothing is refused here: the registry will say."""
-    from pytorch_benchmarks.models.names import model_names, unknown_model_message
-
-    if not model_names():
-        return None
-    message = unknown_model_message(name)
-    registry = sys.modules.get("pytorch_benchmarks.models.registry")
-    if message is not None and registry is not None:  # the live registry, already imported
-        try:
-            registry.get_model_info(name)
-            return None
-        except LookupError:
-            pass
-    return message
-
-
 def parse_args(argv: Sequence[str] | None = None,
                parser: argparse.ArgumentParser | None = None) -> Spec:
     """Parse, normalise and check ``argv`` into a :class:`Spec`; usage errors exit 2 (with a
@@ -407,10 +412,80 @@ def parse_args(argv: Sequence[str] | None = None,
     parser.raw_argv = None if argv is None else list(argv)  # type: ignore[attr-defined]
     args = parser.parse_args(argv)
     _normalise(args)
-    message = _inconsistency(args)
-    if message is not None:
-        parser.error(message)
-    return to_spec(args)
+    spec = to_spec(args)
+    # The flags that cannot go together, an unknown model: the checks validate runs too
+    found = checks.find_refusals(subject(spec), None, "flags")
+    if found:
+        parser.error(found[0].message)
+    return spec
+
+
+def subject(spec: Spec, world_size: int = 1, torchrun: bool = False) -> checks.Subject:
+    """What :mod:`pytorch_benchmarks.checks` reads of a parsed command line."""
+    return checks.subject_of(spec.model, spec.data, spec.run, world_size, torchrun,
+                             spec.output.list_models, spec.output.facts, spec.output.log_file)
+
+
+def facts_destination(facts: str, log_file: str | None, stdout_is_terminal: bool) -> str:
+    """Where the facts go: ``log`` (``--log_file``), ``stdout`` or ``none``. ``--facts auto``:
+    the log file when given, else stdout unless it is a terminal (a launcher captures stdout:
+    a pipe or a file, never a terminal, so its runs write their facts as they always did)."""
+    if facts != "auto":
+        return facts
+    if log_file:
+        return "log"
+    return "none" if stdout_is_terminal else "stdout"
+
+
+def stdout_is_terminal() -> bool:
+    """Whether stdout is a terminal (a person reads it)."""
+    try:
+        return bool(sys.stdout is not None and sys.stdout.isatty())
+    except (OSError, ValueError):
+        return False
+
+
+class _Refused(Exception):
+    """A usage error of :func:`parse_quietly` (argparse's message)."""
+
+
+class _QuietParser(argparse.ArgumentParser):
+    """The benchmark's parser, whose usage errors raise instead of exiting and writing a
+    failure fact."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _Refused(message)
+
+
+@functools.lru_cache(maxsize=1)
+def _quiet_parser() -> argparse.ArgumentParser:
+    """The benchmark's parser, built once (a plan of thousands of experiments is parsed in
+    milliseconds), whose errors raise and whose ``--profile`` makes no folder where the
+    experiment may never run."""
+    parser = build_parser()
+    parser.__class__ = _QuietParser
+    for action in parser._actions:
+        if action.type is writable_folder:
+            action.type = str
+    return parser
+
+
+_FLAG_IN_MESSAGE = re.compile(r"argument (--[\w-]+)")
+
+
+def parse_quietly(argv: Sequence[str]) -> tuple[Spec | None, checks.Refusal | None]:
+    """Parse ``argv`` as the benchmark would, without side effects (no failure fact, no
+    ``--profile`` folder made, no exit): the spec, or the usage error as a refusal of check
+    ``usage`` naming the flag argparse names. The flag checks are left to the caller."""
+    try:
+        args = _quiet_parser().parse_args(list(argv))
+    except _Refused as err:
+        found = _FLAG_IN_MESSAGE.search(str(err))
+        return None, checks.Refusal("usage", (found.group(1),) if found else (), str(err))
+    _normalise(args)
+    return to_spec(args), None
+
+
 
 
 def _normalise(args: argparse.Namespace) -> None:
@@ -423,25 +498,6 @@ def _normalise(args: argparse.Namespace) -> None:
         args.data, args.synthetic_on_host = "synthetic", False
     if args.data is None:
         args.data = "real" if args.data_dir else "synthetic"
-
-
-def _inconsistency(args: argparse.Namespace) -> str | None:
-    """The first pair of flags that cannot go together (or an unknown model), or None."""
-    if args.data == "real" and not args.data_dir:
-        return ("--data real needs --data_dir (make one with python -m "
-                "pytorch_benchmarks.prepare)")
-    if args.data_loader_only and args.data != "real":
-        return ("--data_loader_only times the real-data pipeline: give --data_dir "
-                "(and not --data synthetic)")
-    if args.batch_size == MAX_BATCH and args.data_loader_only:
-        return ("--batch_size max finds the largest batch a model fits in memory: not "
-                "with --data_loader_only (no model); give a batch size")
-    if args.generate and not args.forward_only:
-        return (f"--generate {args.generate} times inference: add --forward_only (there "
-                "is no generation in training)")
-    if not args.list_models:
-        return unknown_model(args.model)
-    return None
 
 
 def to_spec(args: argparse.Namespace) -> Spec:
@@ -467,7 +523,8 @@ def to_spec(args: argparse.Namespace) -> Spec:
                                memory_budget_mb=args.memory_budget_mb,
                                time=args.max_batch_time),
         measure=MeasureSpec(peak_tflops=args.peak_tflops, profile=args.profile),
-        output=OutputSpec(log_file=args.log_file, list_models=args.list_models))
+        output=OutputSpec(log_file=args.log_file, list_models=args.list_models,
+                          facts=args.facts))
 
 
 def print_lines(lines: Sequence[str], stream: IO[str] | None = None) -> None:

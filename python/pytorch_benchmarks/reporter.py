@@ -1,4 +1,6 @@
-"""Where the benchmark's facts and warnings go: stdout or an appended ``--log_file``.
+"""Where the benchmark's facts and warnings go: stdout, an appended ``--log_file``, or nowhere
+(``--facts none``, or a terminal with ``--facts auto``: then a person reads
+:mod:`pytorch_benchmarks.display`'s view instead).
 
 Responsibility: one object that writes ``__key__=json`` facts (through
 :mod:`pytorch_benchmarks.facts`, the only writer) and warning lines. Only rank 0 writes facts
@@ -15,15 +17,22 @@ from typing import Any
 
 from safeio import UnsafeFileError, open_text
 
+from pytorch_benchmarks.display import Console
 from pytorch_benchmarks.facts import write_facts
 
 
 class Reporter:
     """Writes facts (rank 0 only) and warnings (a stderr line plus the ``exp.warnings`` fact)."""
 
-    def __init__(self, log_file: str | None = None, enabled: bool = True) -> None:
-        self.log_file = log_file
+    def __init__(self, log_file: str | None = None, enabled: bool = True,
+                 destination: str = "", console: Console | None = None) -> None:
+        #: ``log``, ``stdout`` or ``none`` (``options.facts_destination``); by default the
+        #: log file when given, else stdout (what a launcher captures).
+        self.destination = destination or ("log" if log_file else "stdout")
+        self.log_file = log_file if self.destination == "log" else None
         self.enabled = enabled
+        #: The human view when a person reads stdout (warnings wait for its result block).
+        self.console = console
         self.warnings: list[str] = []
         #: Why ``log_file`` could not be appended to (facts then go to stdout), else ``None``.
         self.log_error: str | None = None
@@ -33,7 +42,7 @@ class Reporter:
 
     def facts(self, facts: Mapping[str, Any], force: bool = False) -> None:
         """Write ``facts`` now (flushed); ``force`` writes even when not rank 0 (failures)."""
-        if not (self.enabled or force) or not facts:
+        if not (self.enabled or force) or not facts or self.destination == "none":
             return
         if self.log_file:
             try:  # never through a link, FIFO or hard link planted at its name
@@ -54,7 +63,8 @@ class Reporter:
     def warn(self, message: str) -> None:
         """State a fallback or an ignored flag: a ``WARNING:`` line and the full warning list."""
         self.warnings.append(message)
-        print(f"WARNING: {message}", file=sys.stderr, flush=True)
+        if self.console is None:  # else said once, in the result block (or before an error)
+            print(f"WARNING: {message}", file=sys.stderr, flush=True)
         self.facts({"exp.warnings": self.warnings})
 
     def summary(self, line: str) -> None:

@@ -104,6 +104,7 @@ class OutputSpec:
 
     log_file: str | None = None
     list_models: bool = False
+    facts: str = "auto"                   # auto | stdout | log | none (--facts)
 
 
 @dataclass(frozen=True)

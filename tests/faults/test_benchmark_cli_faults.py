@@ -75,8 +75,8 @@ def test_an_unknown_model_in_process_never_imports_torch() -> None:
 
 
 def test_every_registered_name_and_alias_passes_the_torch_free_check() -> None:
+    from pytorch_benchmarks.checks import unknown_model
     from pytorch_benchmarks.models import get_model_info, list_models
-    from pytorch_benchmarks.options import unknown_model
 
     for name in list_models():
         for alias in (name, *get_model_info(name).aliases):

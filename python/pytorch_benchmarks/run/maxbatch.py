@@ -58,6 +58,7 @@ from typing import Any
 
 from safeio import read_capped
 
+from pytorch_benchmarks import checks
 from pytorch_benchmarks.errors import BenchmarkError
 from pytorch_benchmarks.runtime.distributed import DistContext
 from pytorch_benchmarks.spec import ModelSpec, Spec
@@ -487,10 +488,8 @@ def find_max_batch(spec: Spec, ctx: DistContext, facts: Callable[[dict], None],
     limits of ``spec.max_batch``, writing the
     ``exp.max_batch_*`` facts first and the probes as they end; return the batch. Raises
     :class:`NoBatchFits` when batch 1 does not fit."""
-    if ctx.enabled:
-        raise BenchmarkError(f"--batch_size max searches the largest batch with one replica "
-                             f"in one process, not under torchrun (WORLD_SIZE={ctx.world_size}): "
-                             "run it without torchrun, then give the batch found as --batch_size")
+    checks.enforce(checks.subject_of(spec.model, spec.data, spec.run, ctx.world_size,
+                                     ctx.enabled), None, "flags")  # one process, no torchrun
     preload(spec.model)
     limits = spec.max_batch
     start = time.perf_counter()

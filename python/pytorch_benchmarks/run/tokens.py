@@ -1,8 +1,8 @@
-"""Token models in the benchmark: their sequence length, the flags they refuse, tokens/s.
+"""Token models in the benchmark: their sequence length, the flags they ignore, tokens/s.
 
 Responsibility: what differs when a sample is a sequence of token ids (``ModelInfo.inputs ==
-"tokens"``): ``--seq_len`` (and ``--generate``) resolved against the registry, the refusals
-(real data; generation with a model that cannot generate), the ``exp.*`` facts that describe
+"tokens"``): ``--seq_len`` (and ``--generate``) resolved against the registry (the refusals
+are :mod:`pytorch_benchmarks.checks`'s), the ``exp.*`` facts that describe
 it, and the ``results.tokens_per_second`` hook. It builds no model and times nothing.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from benchstats import analyze
 
-from pytorch_benchmarks.errors import BenchmarkError
+from pytorch_benchmarks.checks import seq_len_of
 from pytorch_benchmarks.run.generate import GenerateRunner
 
 #: Tokens in the probe that finds a token model's output shape (its length costs time only).
@@ -23,43 +23,25 @@ Warn = Callable[[str], None]
 ResultHook = Callable[[list[float]], dict[str, Any]]
 
 
-def check_flags(info: Any, generate: int, compiled: bool, data_source: str, warn: Warn) -> None:
-    """Refuse what a model cannot do: real data for a token model (there is no token data
-    set), ``--generate`` for a model that is not a causal decoder."""
+def check_flags(info: Any, generate: int, compiled: bool, warn: Warn) -> None:
+    """Warn about what a token model ignores; its refusals (real data, ``--generate`` with a
+    model that is not a causal decoder) are :mod:`pytorch_benchmarks.checks`'s."""
     if generate and compiled:
         warn("--compile ignored with --generate: decoding into a growing KV cache runs eager "
              "(compiling it would recompile for every length)")
-    if generate and not info.causal:
-        raise BenchmarkError(f"--generate needs a causal (decoder) model; '{info.name}' is not "
-                             "one: use gpt2 or llama3_1b, or drop --generate")
-    if info.inputs == "tokens" and data_source == "real":
-        raise BenchmarkError(f"--data real: '{info.name}' is a token model and the benchmark "
-                             "reads no token data sets; use --data synthetic (the default "
-                             "without --data_dir)")
 
 
 def resolve_seq_len(info: Any, asked: int | None, generate: int, warn: Warn) -> int | None:
     """The sequence length of a token model (``None`` for others: ``--seq_len``, ``asked``, is
     then ignored with a warning). By default the model's own length; with ``--generate N`` and
-    learned positions, shortened so that the prompt and the N generated tokens fit."""
+    learned positions, shortened so that the prompt and the N generated tokens fit (a length
+    beyond the positions is refused by :mod:`pytorch_benchmarks.checks` first)."""
     if info.inputs != "tokens":
         if asked is not None:
             warn(f"--seq_len ignored: '{info.name}' is not a token model (its input is "
                  f"{tuple(info.input_shape)})")
         return None
-    limit = info.max_seq_len
-    new_tokens = generate
-    seq_len = asked or info.input_shape[0]
-    if asked is None and limit:
-        seq_len = min(seq_len, limit - new_tokens)
-    if limit and seq_len + new_tokens > limit:
-        told = f"--seq_len {seq_len}" + (f" + --generate {new_tokens}" if new_tokens else "")
-        raise BenchmarkError(f"{told} exceeds the {limit} positions of '{info.name}'; ask for "
-                             "fewer tokens")
-    if seq_len < 1:
-        raise BenchmarkError(f"--generate {new_tokens} leaves no room for a prompt in the "
-                             f"{limit} positions of '{info.name}'; generate fewer tokens")
-    return seq_len
+    return seq_len_of(info, asked, generate)
 
 
 def token_facts(seq_len: int, generate: int) -> dict[str, Any]:

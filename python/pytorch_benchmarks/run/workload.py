@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pytorch_benchmarks import checks
 from pytorch_benchmarks.errors import BenchmarkError
 from pytorch_benchmarks.run import tokens
 from pytorch_benchmarks.run.generate import GenerateRunner
@@ -63,18 +64,15 @@ def seed_everything(seed: int) -> None:
 
 
 def resolve_input_shape(info: Any, image_size: int | None, warn: Warn) -> tuple[int, ...]:
-    """The per-sample input shape, with ``--image_size`` applied to (C, H, W) images."""
+    """The per-sample input shape, with ``--image_size`` applied to (C, H, W) images (one
+    the model cannot take is refused by :mod:`pytorch_benchmarks.checks` first)."""
     shape = tuple(info.input_shape)
     if image_size is None:
         return shape
     if len(shape) != 3:
         warn(f"--image_size ignored: the model's input {shape} is not an image (C, H, W)")
         return shape
-    smallest = max(tuple(info.min_input_shape or shape)[1:])
-    if image_size < smallest:
-        raise BenchmarkError(f"--image_size {image_size} is too small for '{info.name}': "
-                             f"it needs at least {smallest}")
-    return (shape[0], image_size, image_size)
+    return (shape[0], image_size, image_size)  # too small: refused by checks first
 
 
 def build_workload(model: ModelSpec, data: DataSpec, device: DeviceSpec, run: RunSpec,
@@ -84,8 +82,10 @@ def build_workload(model: ModelSpec, data: DataSpec, device: DeviceSpec, run: Ru
     from pytorch_benchmarks.models import get_model_info  # the zoo imports every family
 
     info = get_model_info(model.name, model.config)  # --model_config: its overrides
+    # What the metadata refuses: the same checks validate runs before a sweep (in this order)
+    checks.enforce(checks.subject_of(model, data, run, ctx.world_size), info, "model")
     input_shape = resolve_input_shape(info, model.image_size, warn)
-    tokens.check_flags(info, run.generate, device.compile, data.source, warn)
+    tokens.check_flags(info, run.generate, device.compile, warn)
     seq_len = tokens.resolve_seq_len(info, model.seq_len, run.generate, warn)
     if seq_len is not None:
         input_shape = (seq_len,)
@@ -224,9 +224,9 @@ def _real_source(parts: _Parts) -> Callable[[], Any]:
     from pytorch_benchmarks.data.transforms import DeviceBatch
 
     data, input_shape, setup, ctx = parts.data, parts.input_shape, parts.workload.setup, parts.ctx
-    if len(input_shape) != 3:
-        raise BenchmarkError(f"real data needs an image model (C, H, W input); "
-                             f"'{parts.model.name}' takes {input_shape}")
+    # an image model (C, H, W): checks.enforce refused others; the folder must be there
+    checks.enforce(checks.subject_of(parts.model, data, parts.run, ctx.world_size), None,
+                   "host")
     backend = data.backend or detect_backend(data.dir)
     dataset = open_dataset(backend, data.dir, input_shape)
     spec = LoaderSpec(batch_size=parts.batch_size, num_workers=data.num_loader_threads,

@@ -1,0 +1,121 @@
+"""The benchmark on one screen, for a person at a terminal.
+
+Responsibility: what ``benchmarks.py`` shows when its stdout is a terminal and the facts go
+elsewhere (``--facts auto`` with a terminal, ``--log_file``): one line saying what runs, one
+progress line rewritten in place (``\\r``, at most every :data:`REDRAW_S` seconds so that it
+costs the timed loop nothing measurable: a clock read per iteration), and a short result block
+(throughput with its 95% interval, iteration time, memory, MFU where known, the warnings, where
+the facts went). It decides nothing about the run and computes no statistics: every figure is
+a fact the run wrote (the interval is ``results.time_ci95`` turned into samples/s). Standard
+library only.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from typing import IO, Any
+
+#: Seconds between two redraws of the progress line.
+REDRAW_S = 0.2
+
+
+def _num(value: Any, unit: str = "") -> str:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or \
+            not math.isfinite(value):
+        return "n/a"
+    text = f"{value:.1f}" if abs(value) >= 10 else f"{value:.3g}"
+    return f"{text} {unit}".rstrip()
+
+
+class Console:
+    """The human view on ``stream`` (a terminal)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.steps = 0
+        self.expected = 0
+        self.started = 0.0
+        self._drawn = 0.0
+        self._width = 0
+
+    def announce(self, text: str) -> None:
+        """Say what runs (one line)."""
+        self._write(f"{text}\n")
+
+    def begin(self, expected: int) -> None:
+        """The iterations about to run (warm-up and timed; more with a precision target)."""
+        self.steps, self.expected, self.started = 0, expected, time.monotonic()
+        self._drawn = 0.0
+
+    def step(self) -> None:
+        """One iteration ended (as the host saw it): redraw when it is time."""
+        self.steps += 1
+        now = time.monotonic()
+        if now - self._drawn >= REDRAW_S:
+            self._drawn = now
+            self._progress(now - self.started)
+
+    def _progress(self, elapsed: float) -> None:
+        of = f"/{self.expected}" if self.expected >= self.steps else ""
+        line = f"  running: iteration {self.steps}{of}, {elapsed:.1f} s"
+        pad = " " * max(0, self._width - len(line))
+        self._width = len(line)
+        self._write(f"\r{line}{pad}")
+
+    def clear(self) -> None:
+        """Remove the progress line (before the result block or an error)."""
+        if self._width:
+            self._write("\r" + " " * self._width + "\r")
+            self._width = 0
+
+    def result(self, lines: Sequence[str]) -> None:
+        """Print the result block."""
+        self.clear()
+        self._write("".join(f"{line}\n" for line in lines))
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass  # a terminal that went away: the facts are what matters
+
+
+def throughput_interval(results: Mapping[str, Any], samples: int) -> str:
+    """``(95% CI 47.1-49.3)`` from ``results.time_ci95`` (ms per iteration of ``samples``)."""
+    ci = results.get("results.time_ci95")
+    if not (isinstance(ci, list) and len(ci) == 2 and all(
+            isinstance(v, (int, float)) and v > 0 for v in ci)):
+        return "(95% CI n/a: too few iterations)"
+    low, high = (samples * 1000.0 / ci[1], samples * 1000.0 / ci[0])
+    return f"(95% CI {_num(low)}-{_num(high)})"
+
+
+def result_lines(title: str, results: Mapping[str, Any], samples: int,
+                 warnings: Sequence[str], facts_where: str) -> list[str]:
+    """The result block: what ran, throughput with its interval, time, memory, MFU, warnings,
+    and where the facts went."""
+    lines = [title,
+             (f"  throughput  {_num(results.get('results.throughput'), 'samples/s')} "
+             f"{throughput_interval(results, samples)}")]
+    for key, label in (("results.tokens_per_second", "tokens/s"),
+                       ("results.output_tokens_per_second", "generated tokens/s")):
+        if key in results:
+            lines.append(f"              {_num(results[key], label)}")
+    lines.append(f"  time        {_num(results.get('results.time'), 'ms/iteration')} (p50 "
+                 f"{_num(results.get('results.time_p50'))}, p90 "
+                 f"{_num(results.get('results.time_p90'))}; "
+                 f"{results.get('results.num_batches_done', '?')} timed)")
+    memory = results.get("results.peak_memory_mb")
+    if memory is not None:
+        scope = results.get("results.peak_memory_scope")
+        lines.append(f"  memory      peak {_num(memory, 'MiB')}"
+                     + (f" ({scope})" if scope else ""))
+    mfu = results.get("results.mfu")
+    lines.append(f"  MFU         {100 * mfu:.1f}%" if isinstance(mfu, (int, float))
+                 else "  MFU         n/a (see the warnings)" if "results.tflops" in results
+                 else "  MFU         n/a")
+    lines += [f"  warning     {w}" for w in warnings]
+    lines.append(f"  facts       {facts_where}")
+    return lines

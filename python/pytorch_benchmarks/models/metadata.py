@@ -1,0 +1,143 @@
+"""The zoo's model metadata without importing torch: read from the ``@register_model`` calls.
+
+Responsibility: what the benchmark's own checks (:mod:`pytorch_benchmarks.checks`) need to
+know of a zoo model before anything is built, for ``experimenter validate``: what a sample is
+(``inputs``), whether it can generate (``causal``), its longest sequence (``max_seq_len``) and
+its input shapes. The values are the decorator's own keywords, read with ``ast`` and with the
+module's constant assignments (``GPT2_VOCAB, GPT2_POSITIONS = 50257, 1024``) substituted, so
+they cannot drift from the registry (a test compares the two for every model). A keyword that
+is not a literal of constants is unknown (``None``: its checks are left to the run). Plugins
+and ``hf:`` models have no metadata here: the run checks them. Standard library only.
+"""
+from __future__ import annotations
+
+import ast
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pytorch_benchmarks.models.names import PACKAGE_DIR
+from pytorch_benchmarks.models.settings import sequence_fields
+
+#: The decorator keywords read (the rest are the registry's business).
+FIELDS = ("inputs", "causal", "max_seq_len", "input_shape", "min_input_shape")
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    """The checked part of a :class:`~pytorch_benchmarks.models.registry.ModelInfo` (which has
+    the same attributes, so the checks take either)."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    min_input_shape: tuple[int, ...] = ()
+    inputs: str = "dense"
+    causal: bool = False
+    max_seq_len: int = 0
+
+
+class _Constants(ast.NodeTransformer):
+    """Replace names bound to module-level constants by their values."""
+
+    def __init__(self, constants: Mapping[str, Any]) -> None:
+        self.constants = constants
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if node.id in self.constants:
+            return ast.copy_location(ast.Constant(self.constants[node.id]), node)
+        return node
+
+
+def _literal(node: ast.expr) -> Any:
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError):
+        return None
+
+
+def _constants(tree: ast.Module) -> dict[str, Any]:
+    """Module-level ``NAME = literal`` and ``A, B = lit, lit`` (later ones see earlier)."""
+    found: dict[str, Any] = {}
+    for node in tree.body:
+        if not isinstance(node, ast.Assign) or len(node.targets) != 1:
+            continue
+        target = node.targets[0]
+        value = _literal(_Constants(found).visit(node.value))
+        if value is None:
+            continue
+        if isinstance(target, ast.Name):
+            found[target.id] = value
+        elif isinstance(target, ast.Tuple) and isinstance(value, tuple) and \
+                len(value) == len(target.elts):
+            found.update({t.id: v for t, v in zip(target.elts, value)
+                          if isinstance(t, ast.Name)})
+    return found
+
+
+def _metas(tree: ast.Module) -> dict[str, ModelMeta]:
+    """Every model the module registers, by name and alias."""
+    constants = _constants(tree)
+    metas: dict[str, ModelMeta] = {}
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for deco in node.decorator_list:
+            if not (isinstance(deco, ast.Call) and getattr(deco.func, "id", None) ==
+                    "register_model"):
+                continue
+            keywords = {k.arg: _literal(_Constants(constants).visit(k.value))
+                        for k in deco.keywords if k.arg}
+            meta = _meta(keywords, node.name)
+            if meta is not None:
+                aliases = keywords.get("aliases")
+                for name in (meta.name, *(aliases if isinstance(aliases, tuple) else ())):
+                    metas[name] = meta
+    return metas
+
+
+def _meta(keywords: Mapping[str, Any], function: str) -> ModelMeta | None:
+    """The metadata of one decorator's keywords; ``None`` when the shape is not a literal."""
+    name = keywords.get("name") or function
+    shape = keywords.get("input_shape")
+    if not isinstance(name, str) or not isinstance(shape, tuple):
+        return None
+    low = keywords.get("min_input_shape")
+    return ModelMeta(name=name, input_shape=shape,
+                     min_input_shape=low if isinstance(low, tuple) and low else shape,
+                     inputs=str(keywords.get("inputs") or "dense"),
+                     causal=bool(keywords.get("causal") or False),
+                     max_seq_len=int(keywords.get("max_seq_len") or 0))
+
+
+@lru_cache(maxsize=8)
+def zoo_metadata(models_dir: Path = PACKAGE_DIR) -> dict[str, ModelMeta]:
+    """Every zoo model's metadata in ``models_dir``, by name and alias."""
+    found: dict[str, ModelMeta] = {}
+    for path in sorted(Path(models_dir).glob("*.py")):
+        try:
+            found.update(_metas(ast.parse(path.read_text(encoding="utf-8"))))
+        except (OSError, SyntaxError):
+            continue  # the registry says what is wrong when it imports the module
+    return found
+
+
+def model_metadata(name: str, config: Mapping[str, Any] | None = None,
+                   models_dir: Path = PACKAGE_DIR) -> ModelMeta | None:
+    """The metadata of zoo model ``name`` with the ``--model_config`` settings that change it
+    (a token model's ``positions``, through the zoo's own :func:`sequence_fields`); ``None``
+    for a plugin, an ``hf:`` model, or a setting that changes metadata in a way only the
+    model's module knows (an image model's ``image_size``, ``patch``)."""
+    meta = zoo_metadata(models_dir).get(name)
+    if meta is None or not config:
+        return meta
+    if meta.inputs == "tokens" and "positions" in config:
+        positions = config["positions"]
+        if not isinstance(positions, int) or isinstance(positions, bool) or positions < 1:
+            return None  # the registry refuses the setting itself, at run time
+        fields = sequence_fields({"positions": positions}, meta.input_shape[0])
+        return ModelMeta(name=meta.name, inputs=meta.inputs, causal=meta.causal, **fields)
+    if meta.inputs != "tokens" and {"image_size", "patch"} & set(config):
+        return None
+    return meta

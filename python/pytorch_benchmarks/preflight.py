@@ -1,0 +1,44 @@
+"""Everything the benchmark would refuse for a command line, found without running it.
+
+Responsibility: one function, :func:`preflight`, that ``experimenter validate`` (and ``run``,
+before its first experiment) calls on the flags each experiment's launch script would pass:
+the benchmark's own parse (:func:`pytorch_benchmarks.options.parse_quietly`: argparse's
+types, choices and bounds) and its own checks (:mod:`pytorch_benchmarks.checks`), with the
+model's metadata read from the zoo's sources (:mod:`pytorch_benchmarks.models.metadata`).
+No torch, no side effects (no fact, no folder, no exit); never imports ``dlbs``.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from pytorch_benchmarks import checks
+from pytorch_benchmarks.checks import Refusal
+from pytorch_benchmarks.models.metadata import model_metadata
+from pytorch_benchmarks.models.names import PACKAGE_DIR, unknown_model_message
+from pytorch_benchmarks.options import parse_quietly, subject
+
+
+def preflight(argv: Sequence[str], world_size: int = 1, torchrun: bool = False,
+              models_dir: Path | None = PACKAGE_DIR, host: bool = False) -> list[Refusal]:
+    """What ``benchmarks.py argv`` would refuse when started ``world_size`` times (by
+    torchrun when ``torchrun``): a usage error alone (nothing else can be known then), else
+    every refusal of the flag and model checks (the model's only when ``models_dir``, the
+    zoo the experiment runs, is known and holds the model), and of the host checks when
+    ``host`` (this is the host that runs it)."""
+    spec, usage = parse_quietly(argv)
+    if spec is None:
+        return [usage] if usage is not None else []
+    about = subject(spec, world_size, torchrun)
+    # the model's name is checked against the zoo the experiment runs (not known: not checked)
+    found = [r for r in checks.find_refusals(about, None, "flags") if r.check != "unknown_model"]
+    if models_dir is not None:
+        unknown = unknown_model_message(spec.model.name, models_dir)
+        if unknown is not None:
+            return [Refusal("unknown_model", checks.CHECKS["unknown_model"].flags, unknown),
+                    *found]
+        meta = model_metadata(spec.model.name, spec.model.config, models_dir)
+        found += checks.find_refusals(about, meta, "model")
+    if host:
+        found += checks.find_refusals(about, None, "host")
+    return found
