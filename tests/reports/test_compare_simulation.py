@@ -27,6 +27,7 @@ import math
 import random
 import statistics
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -208,6 +209,10 @@ def test_simulated_facts_are_the_benchmarks() -> None:
 
 
 def test_the_power_quoted_in_the_report_is_the_one_measured() -> None:
-    found = Counter(table(5, 0.03, 1.10)["Verdict"])["faster"] / PAIRS
-    spread = total_cv(side(0.03, 1.0, 0.0, "base"))
-    assert f"found in {found:.0%} of cases when runs varied by {spread:.0%}" in POWER_NOTE
+    """The report's note quotes the default policy's power as scripts/sim_compare.py measured
+    it (the generated table in docs/reports.md), not this file's per-cell rule."""
+    docs = (Path(__file__).parents[2] / "docs" / "reports.md").read_text(encoding="utf-8")
+    row = next(line for line in docs.splitlines()
+               if line.startswith("| 10% in all 20 cells, two folders, BH |"))
+    found = row.rstrip(" |").rsplit("|", 1)[1].strip()
+    assert f"found in {found} of cells with 5 runs a side at run CV 3%" in POWER_NOTE
