@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -115,6 +116,8 @@ class Summary:
         if folders:
             lines.append(f"  logs in: {', '.join(folders[:5])}"
                          + (f" and {len(folders) - 5} more folders" if len(folders) > 5 else ""))
+        if folders and self.count("ok"):
+            lines.append(next_step(folders))
         return "\n".join(lines)
 
 
@@ -570,6 +573,14 @@ def write_trailer(job: Job, ending: Ending, duration: float,
 
 #: Distinct benchmark warnings a sweep's summary names (the rest are counted).
 MAX_SWEEP_WARNINGS = 5
+
+
+def next_step(folders: Sequence[str]) -> str:
+    """The command that turns this sweep's logs into tables and charts (quoted for a shell)."""
+    many = len(folders) > 1
+    target = shlex.quote(os.path.commonpath(folders) if many else folders[0])
+    return (f"  next: dlbs report {target}{' --recursive' if many else ''} --plot charts "
+            "(tables with intervals, and charts; docs/reports.md)")
 
 
 def sweep_warnings(outcomes: Sequence[Outcome]) -> list[str]:

@@ -276,7 +276,7 @@ def test_pending_job_times_out_then_a_resume_runs_it(nodes: None, tmp_path: Path
     assert not jobs()
     status = dlbs(tmp_path, "status", *plan)
     assert "2 incomplete" in status.stdout + status.stderr
-    assert status.stdout.count("(pending_timeout; the next run repeats it)") == 2
+    assert status.stdout.count("pending_timeout; the next run repeats it") == 2
     set_nodes("resume", "n1", "n2")
     again = dlbs(tmp_path, "run", *plan)
     assert again.returncode == 0, again.stderr
