@@ -89,12 +89,12 @@ def test_the_peak_is_the_best_sample_not_a_mean() -> None:
 def test_a_low_cached_peak_is_raised_by_the_recheck(cache: Path) -> None:
     _write(cache, "float32", {"tflops": 0.0788, "size": 2048, "op": "linear"})
     measured: list[str] = []
-    tflops, source = calibration.cpu_peak(
+    tflops, source = calibration.matmul_peak(
         "float32", lambda d: measured.append(d) or calibration.Calibration(1, 256, "mm"),
         lambda dtype, size, op: 0.15)
     assert tflops == 0.15 and not measured and "2048x2048 x @ W.T" in source
     assert _cached(cache, "float32")["tflops"] == 0.15
-    tflops, _ = calibration.cpu_peak("float32", None, lambda dtype, size, op: 0.1)
+    tflops, _ = calibration.matmul_peak("float32", None, lambda dtype, size, op: 0.1)
     assert tflops == 0.15 and _cached(cache, "float32")["tflops"] == 0.15  # never lowered
 
 
@@ -137,7 +137,7 @@ def test_a_bad_cache_entry_is_measured_again(cache: Path, entry: str) -> None:
     def recheck(dtype: str, size: int, op: str) -> float:
         raise AssertionError("a bad entry is not re-checked, it is measured")
 
-    assert calibration.cpu_peak("float32", measure, recheck)[0] == 0.25
+    assert calibration.matmul_peak("float32", measure, recheck)[0] == 0.25
     assert measured == ["float32"]
     assert _cached(cache, "float32") == {"tflops": 0.25, "size": 1024, "op": "mm_ta"}
 
@@ -249,7 +249,7 @@ def test_a_peak_that_could_not_be_cached_says_so(monkeypatch: pytest.MonkeyPatch
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     monkeypatch.setenv(calibration.CACHE_ENV, str(blocker))  # a file: no folder can be made
-    tflops, source = calibration.cpu_peak(
+    tflops, source = calibration.matmul_peak(
         "float32", lambda d: calibration.Calibration(0.2, 256, "mm"), lambda *a: 0.0)
     assert tflops == 0.2 and source.endswith(")") and "not cached (" in source
     assert "cached " + str(blocker) not in source.replace("not cached", "")

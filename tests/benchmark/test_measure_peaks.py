@@ -101,8 +101,8 @@ def test_the_cpu_peak_is_measured_once_then_read_from_the_cache(
         rechecks.append((dtype, size, op))
         return 0.2  # lower: the cached figure stays
 
-    first = calibration.cpu_peak("float32", measure, recheck)
-    second = calibration.cpu_peak("float32", measure, recheck)
+    first = calibration.matmul_peak("float32", measure, recheck)
+    second = calibration.matmul_peak("float32", measure, recheck)
     assert calls == ["float32"] and first == second and rechecks == [("float32", 512, "linear")]
     assert first[0] == 0.25
     assert first[1].startswith("measured: CPU float32 matmul 512x512 x @ W.T (F.linear)")
@@ -110,7 +110,7 @@ def test_the_cpu_peak_is_measured_once_then_read_from_the_cache(
     cached = json.loads((tmp_path / calibration.CACHE_FILE).read_text())
     assert cached == {calibration.cache_key("float32"): {"tflops": 0.25, "size": 512,
                                                          "op": "linear"}}
-    calibration.cpu_peak("bfloat16", measure, recheck)  # another dtype: another key, measured
+    calibration.matmul_peak("bfloat16", measure, recheck)  # another dtype: another key, measured
     assert calls == ["float32", "bfloat16"]
 
 
@@ -123,7 +123,7 @@ def test_a_corrupt_cache_is_measured_again(monkeypatch: pytest.MonkeyPatch,
                                            tmp_path: Path) -> None:
     monkeypatch.setenv(calibration.CACHE_ENV, str(tmp_path))
     (tmp_path / calibration.CACHE_FILE).write_text("{not json")
-    found = calibration.cpu_peak("float32", lambda _: calibration.Calibration(0.5, 256, "mm"))
+    found = calibration.matmul_peak("float32", lambda _: calibration.Calibration(0.5, 256, "mm"))
     assert found[0] == 0.5
 
 
