@@ -9,7 +9,10 @@ bound: NaN). An experiment is
 threshold; with a single run, the iteration-level ``results.time_std / results.time`` is used
 instead. An experiment with no successful run carries the status of its last failed run;
 one with a successful run that found no steady state is ``unsteady``; ``runs_steady`` counts
-the successful runs that found one (NaN when the logs do not say). The other figures a run
+the successful runs that found one (NaN when the logs do not say). One with a successful run
+made on a busy machine (``results.other_cpu_share``, the CPU time other processes took during
+the timed window over the window's CPU capacity, above :data:`BUSY_THRESHOLD`) is ``busy``;
+``runs_busy`` counts those runs (NaN when no run says). The other figures a run
 logged (tokens/s, MFU, memory, latency: ``figures``) get the same statistics, as
 ``<log key>_mean`` and so on, over the successful runs that logged them.
 Pure: frame in, frame out.
@@ -21,13 +24,14 @@ import pandas as pd
 from benchstats import t_critical
 
 from dlbs.reports.figures import FIGURE_KEYS
+from dlbs.reports.model import BUSY_THRESHOLD
 
 #: Default noise threshold: coefficient of variation above 5% marks a measurement noisy.
 NOISE_THRESHOLD = 0.05
 METRICS: tuple[str, ...] = ("time", "throughput")
 #: Columns that vary between runs of one experiment and are not carried to the aggregate.
 PER_RUN: tuple[str, ...] = ("time", "throughput", "time_std", "time_data", "status", "error",
-                            "steady_state")
+                            "steady_state", "other_cpu_share")
 
 
 def _margin(std: pd.Series, count: pd.Series) -> pd.Series:
@@ -87,7 +91,18 @@ def aggregate(frame: pd.DataFrame, threshold: float = NOISE_THRESHOLD) -> pd.Dat
     out["partial"] = (out["runs_ok"] > 0) & (out["runs_ok"] < out["runs"])
     out["unsteady"] = _unsteady(ok).reindex(out.index).fillna(False).astype(bool)
     out["runs_steady"] = _steady_runs(ok).reindex(out.index)
+    out["runs_busy"] = _busy_runs(ok).reindex(out.index)
+    out["busy"] = out["runs_busy"].fillna(0) > 0
     return out.drop(columns="failed_status")
+
+
+def _busy_runs(ok: pd.DataFrame) -> pd.Series:
+    """Successful runs whose timed window shared its CPUs with other work above
+    :data:`BUSY_THRESHOLD`; NaN where no run logged the share (older logs, short windows)."""
+    share = pd.to_numeric(ok["other_cpu_share"], errors="coerce")
+    known = ok.loc[share.notna()]
+    busy = (share[share.notna()] > BUSY_THRESHOLD).groupby(known["identity"], sort=False).sum()
+    return busy.astype(float)
 
 
 def _unsteady(ok: pd.DataFrame) -> pd.Series:

@@ -14,6 +14,7 @@ from typing import Any
 import jinja2
 
 from dlbs.reports.model import (
+    MARK_BUSY,
     MARK_NOISY,
     MARK_SUPERLINEAR,
     MARK_UNSTEADY,
@@ -33,9 +34,10 @@ TEXT_CLASSES: dict[str, str] = {
     "ok": "text", "runs": "text", "iterations": "text"}
 
 
-#: CSS class of a number by its marks (noisy, no steady state, efficiency above 100%).
+#: CSS class of a number by its marks (noisy, no steady state, efficiency above 100%, busy
+#: machine: that one has no style of its own yet, its ``#`` mark is in the text).
 MARK_CLASSES: dict[str, str] = {MARK_NOISY: "noisy", MARK_UNSTEADY: "unsteady",
-                                MARK_SUPERLINEAR: "superlinear"}
+                                MARK_SUPERLINEAR: "superlinear", MARK_BUSY: "busy"}
 
 
 def _css(value: Any, mark: str) -> str:

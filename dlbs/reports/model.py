@@ -18,6 +18,12 @@ MARK_NOISY = "*"
 MARK_PARTIAL = "!"
 MARK_UNSTEADY = "~"
 MARK_SUPERLINEAR = "^"
+MARK_BUSY = "#"
+#: Other processes above this share of the run's CPUs during its timed window
+#: (``results.other_cpu_share``) mark it busy: a tenth is well above the accounting's
+#: resolution (+-0.02 at the shortest window given, 1 s) and already takes a tenth of the cores
+#: a CPU benchmark uses.
+BUSY_THRESHOLD = 0.10
 MARK_LEGEND: dict[str, str] = {
     MARK_NOISY: "noisy: coefficient of variation above the threshold",
     MARK_PARTIAL: "some repeated runs failed; value from the successful ones",
@@ -26,6 +32,9 @@ MARK_LEGEND: dict[str, str] = {
     MARK_SUPERLINEAR: "efficiency above 100% (its whole 95% interval over runs): more than "
                       "linear scaling; see the note for the "
                       "likely cause",
+    MARK_BUSY: f"busy machine: other processes took more than {BUSY_THRESHOLD:.0%} of the "
+               "run's CPUs during its timed window (results.other_cpu_share); measure again on "
+               "a quiet machine",
 }
 #: How a failed cell is shown, by status (any other status is shown as it is).
 STATUS_TEXT: dict[str, str] = {"failure": "failed"}

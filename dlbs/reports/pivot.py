@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from dlbs.reports.frame import SOURCE, is_number, label_of
-from dlbs.reports.model import MARK_NOISY, MARK_PARTIAL, MARK_UNSTEADY, is_missing
+from dlbs.reports.model import MARK_BUSY, MARK_NOISY, MARK_PARTIAL, MARK_UNSTEADY, is_missing
 
 #: Identity columns that shape an experiment's size; they vary along a row by design.
 LAYOUT_COLUMNS: frozenset[str] = frozenset({
@@ -64,7 +64,9 @@ def _cells(agg: pd.DataFrame, value: str) -> pd.DataFrame:
     cell = agg[value].astype(object).where(ok, agg["status"])
     mark = (agg["noisy"] & ok).map({True: MARK_NOISY, False: ""}) + \
         agg["partial"].map({True: MARK_PARTIAL, False: ""}) + \
-        (agg["unsteady"] & ok).map({True: MARK_UNSTEADY, False: ""})
+        (agg["unsteady"] & ok).map({True: MARK_UNSTEADY, False: ""}) + \
+        (agg.get("busy", pd.Series(False, index=agg.index)) & ok).map(
+            {True: MARK_BUSY, False: ""})
     return pd.DataFrame({"cell": cell, "mark": mark})
 
 

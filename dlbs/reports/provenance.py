@@ -11,6 +11,8 @@ import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from dlbs.reports.model import BUSY_THRESHOLD
+
 Records = Sequence[Mapping[str, Any]]
 #: Values of one entry shown in a footer line at most (JSON keeps them all).
 SHOWN = 10
@@ -27,6 +29,7 @@ DISTINCT: dict[str, tuple[str, ...]] = {
     "num_warmup_batches": ("exp.num_warmup_batches",),
     "target_precision": ("exp.target_precision",),
     "threads_per_replica": ("exp.num_threads", "hw.num_threads"),
+    "cpu_governor": ("hw.cpu_governor",),
 }
 #: Display names of the entries, in the order they are shown (text, markdown, HTML, JSON).
 LABELS: dict[str, str] = {
@@ -37,7 +40,10 @@ LABELS: dict[str, str] = {
     "num_batches_done": "timed iterations done", "runs_per_experiment": "runs per experiment",
     "threads_per_replica": "threads per replica", "target_precision": "target precision",
     "target_met": "runs that met the target precision",
-    "steady_state": "runs with a steady state", "report_by": "report by dlbs",
+    "steady_state": "runs with a steady state",
+    "cpu_governor": "CPU governor", "cpu_turbo": "CPU turbo",
+    "busy_runs": f"runs on a busy machine (other processes > {BUSY_THRESHOLD:.0%} of the CPUs)",
+    "report_by": "report by dlbs",
 }
 
 
@@ -97,6 +103,20 @@ def _count_true(records: Records, key: str) -> str | None:
     return f"{sum(known)} of {len(known)}" if known else None
 
 
+def _turbo(records: Records) -> list[str]:
+    words = {True: "on", False: "off"}
+    return _distinct(words[r["hw.cpu_turbo"]] for r in records
+                     if isinstance(r.get("hw.cpu_turbo"), bool))
+
+
+def _busy(records: Records) -> str | None:
+    """``k of n``: runs whose ``results.other_cpu_share`` is above ``BUSY_THRESHOLD``, of
+    those that logged one."""
+    shares = [r["results.other_cpu_share"] for r in records
+              if isinstance(r.get("results.other_cpu_share"), (int, float))]
+    return f"{sum(s > BUSY_THRESHOLD for s in shares)} of {len(shares)}" if shares else None
+
+
 def _done(records: Records) -> list[int]:
     done = [r["results.num_batches_done"] for r in records
             if isinstance(r.get("results.num_batches_done"), int)]
@@ -116,6 +136,8 @@ def provenance(records: Records, inputs: Sequence[str] = (),
     out["steady_state"] = _count_true(records, "results.steady_state")
     out["target_met"] = _count_true(records, "results.target_precision_met")
     out["num_batches_done"] = _done(records)
+    out["cpu_turbo"] = _turbo(records)
+    out["busy_runs"] = _busy(records)
     out["inputs"] = list(inputs)
     out["log_folders"] = _log_folders(records, inputs)
     out["records"] = len(records)

@@ -14,11 +14,11 @@ from typing import Any
 
 import pandas as pd
 
-from dlbs.reports.aggregate import NOISE_THRESHOLD
+from dlbs.reports.aggregate import BUSY_THRESHOLD, NOISE_THRESHOLD
 from dlbs.reports.figure_tables import experiment_table, figure_notes, group_tables, present
 from dlbs.reports.figures import TOKENS
 from dlbs.reports.frame import label_of
-from dlbs.reports.model import Report, Table
+from dlbs.reports.model import Report, Table, is_missing
 from dlbs.reports.pivot import extra_dims, sortable
 from dlbs.reports.tables import identity_notes, prepare
 
@@ -62,9 +62,23 @@ def summary_report(records: Sequence[Mapping[str, Any]],
               f"reaches 0); noisy: CV > {threshold:.0%} (over runs; over iterations for a single "
               "run)"),
              "Steady: successful runs that reached a steady state (results.steady_state)"]
+    notes += _busy_note(agg, dims)
     figures = _figure_tables(agg, dims)
     return Report("summary", "Summary of experiments", [table, *figures],
                   notes + figure_notes(t.name for t in figures) + identity_notes(agg))
+
+
+def _busy_note(agg: pd.DataFrame, dims: list[str]) -> list[str]:
+    """The experiments with a run on a busy machine (none: no note)."""
+    busy = agg[agg["busy"]]
+    if busy.empty:
+        return []
+    names = ["/".join(str(v) for v in row if not is_missing(v))
+             for row in busy[dims].itertuples(index=False)]
+    return [f"busy machine (other processes above {BUSY_THRESHOLD:.0%} of a run's CPUs during "
+            f"its timed window, results.other_cpu_share) in {len(busy)} experiment(s): "
+            + "; ".join(f"{n} ({int(r)} of {int(k)} runs)" for n, r, k in
+                        zip(names, busy["runs_busy"], busy["runs_ok"]))]
 
 
 def _figure_tables(agg: pd.DataFrame, dims: list[str]) -> list[Table]:

@@ -366,8 +366,9 @@ def _add_measure_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("measurements besides time")
     group.add_argument("--peak_tflops", type=non_negative_float, default=0.0, metavar="X",
                        help="the device's dense peak TFLOPS for the precision used, for "
-                            "results.mfu; 0: NVIDIA's datasheet figure for a known GPU, a "
-                            "measured (cached) matmul peak on a CPU (default: 0)")
+                            "results.mfu; 0: NVIDIA's datasheet figure for a known GPU, the "
+                            "theoretical peak (cores x clock x FLOPs per cycle) on a CPU "
+                            "(default: 0)")
     group.add_argument("--profile", type=writable_folder, default=None, metavar="DIR",
                        help="write a torch.profiler Chrome trace of a few extra, untimed "
                             "steady-state iterations to DIR (default: none)")

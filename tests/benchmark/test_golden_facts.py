@@ -58,10 +58,12 @@ CASES: dict[str, list[str]] = {
 }
 
 #: Keys whose presence depends on the host, not on the flags: energy counters (RAPL, NVML),
-#: GPU clocks, and an MFU (dropped when a measured CPU peak is below the rate achieved).
+#: GPU clocks, an MFU and its note (null where the CPU's peak cannot be read or is beaten), and
+#: the note on a machine-state figure the host does not give (or a window under 1 s).
 HOST_KEYS = frozenset({"results.energy_j", "results.energy_source", "results.energy_unavailable",
                        "results.power_w", "results.samples_per_joule", "results.mfu",
-                       "results.throttle_reasons"})
+                       "results.mfu_note", "results.throttle_reasons",
+                       "results.machine_state_note"})
 #: Facts whose values are not timings nor host descriptions: the golden file holds them.
 VALUE_KEYS = ("results.status", "results.error", "exp.framework", "exp.model", "exp.phase",
               "exp.replica_batch", "exp.dtype", "exp.device_type", "exp.world_size",

@@ -426,7 +426,7 @@ def test_a_link_planted_at_the_calibration_cache_is_neither_read_nor_written(
     facts = dict(iter_facts(done.stdout.splitlines()))
     assert facts["results.status"] == "ok"
     assert (f"not cached ({cache / 'cpu_peak_tflops.json'}: is a symbolic link: refusing to "
-            "follow it") in facts["results.peak_source"]
+            "follow it") in facts["results.matmul_peak_source"]
     assert outside.snapshot() == before
 
 

@@ -1,7 +1,11 @@
-"""A CPU's dense peak, measured: the best rate of the matmuls models run, in a dtype, cached.
+"""A CPU's matmul rate, measured now: the best rate of the matmuls models run, in a dtype.
 
 Responsibility: a short calibration (a few seconds) with the threads torch uses now, a per-host
-JSON cache so later runs reuse it, and a short re-check of the cached figure on each use.
+JSON cache of which matmul and side reach the best rate (so later runs skip the search), and a
+short re-timing of that matmul on each use. The figure is ``results.matmul_peak_measured``, a
+fact of the run with the machine's load beside it (:mod:`.session`): it moves with that load
+(one gpt2 run's MFU against it was 33% calibrated quiet, 8.7% busy), so it is **not** the
+denominator of MFU (:mod:`.cpu_peak` gives the CPU's stated peak).
 
 *What is timed.* Models do not multiply two matrices in plain layout: a linear layer runs
 ``x @ W.T`` (``F.linear``), its input gradient ``g @ W`` and its weight gradient ``g.T @ x``.
@@ -15,15 +19,16 @@ the machine only lowers a sample, never raises it. Its matrices are freed and th
 afterwards (:func:`~.memory.trim_heap`), so that the run's peak memory does not depend on
 whether it calibrated.
 
-*Cache.* The key is host name, CPU model, thread count, dtype and torch version: a change to
+*Cache* (kept: the search for the side costs seconds a run; what a run logs is timed in that
+run, never the cached figure). The key is host name, CPU model, thread count, dtype and torch version: a change to
 any of them measures again. The cache lives in ``$DLBS_CACHE_DIR`` (default
 ``~/.cache/dlbs``), file :data:`CACHE_FILE`; an entry is ``{"tflops", "size", "op"}``. An
 entry that is not a positive finite rate with a known side and matmul (zero, negative, NaN, a
 string, a missing field, an entry of the older ``torch.mm``-only calibration) is measured
-again. Each use re-times the cached matmul :data:`RECHECK` times and keeps the larger figure,
-so a calibration that ran under load heals itself; :func:`forget` drops an entry (the run saw
-more than the peak: see :mod:`.session`). What is measured is the rate that torch reaches on
-this CPU, not a datasheet figure: the MFU of a CPU run is relative to it.
+again. Each use re-times the cached matmul :data:`RECHECK` times: that rate is the run's
+figure; the entry keeps the best rate seen (shown in the source text; a run under load does not
+lower it); :func:`forget` drops an entry (the measurement gave no usable rate). What is
+measured is the rate torch reaches on this CPU under the load of the moment, not a peak.
 """
 from __future__ import annotations
 
@@ -190,11 +195,12 @@ def _write_cache(path: Path, data: dict[str, Any]) -> str | None:
     return None
 
 
-def cpu_peak(dtype: str, measure: Callable[[str], Calibration] | None = None,
-             recheck: Callable[[str, int, str], float] | None = None) -> tuple[float, str]:
-    """``(peak TFLOPS, source)`` of this CPU in ``dtype``: a valid cached entry, re-checked
-    (``recheck``, :func:`recheck_tflops` by default: the larger figure is kept and cached),
-    else measured (``measure``, :func:`measure_matmul_tflops` by default) and cached."""
+def matmul_peak(dtype: str, measure: Callable[[str], Calibration] | None = None,
+                recheck: Callable[[str, int, str], float] | None = None) -> tuple[float, str]:
+    """``(TFLOPS measured now, source)`` of this CPU's best matmul in ``dtype``: a valid
+    cached entry's matmul re-timed (``recheck``, :func:`recheck_tflops` by default; a rate
+    above the entry's best is cached), else the search (``measure``,
+    :func:`measure_matmul_tflops` by default), cached."""
     measure = measure or measure_matmul_tflops
     recheck = recheck or recheck_tflops
     path = cache_path()
@@ -205,13 +211,15 @@ def cpu_peak(dtype: str, measure: Callable[[str], Calibration] | None = None,
     unwritten: str | None = None
     if valid_entry(raw):
         entry = dict(raw)
-        fresh = recheck(dtype, entry["size"], entry["op"])
-        if math.isfinite(fresh) and fresh > entry["tflops"]:
-            entry = {**entry, "tflops": fresh}
+        now = recheck(dtype, entry["size"], entry["op"])
+        how = f"best of {RECHECK} calls now; best seen on this host {entry['tflops']:.4g} TFLOPS"
+        if math.isfinite(now) and now > entry["tflops"]:
+            entry = {**entry, "tflops": now}
             unwritten = _write_cache(path, {**_read_cache(path), key: entry})
     else:
-        tflops, size, op = measure(dtype)
-        entry = {"tflops": tflops, "size": size, "op": op}
+        now, size, op = measure(dtype)
+        entry = {"tflops": now, "size": size, "op": op}
+        how = "a new search"
         if valid_entry(entry):  # else the caller is told the rate, and nothing is kept
             unwritten = _write_cache(path, {**_read_cache(path), key: entry})
         else:
@@ -219,8 +227,8 @@ def cpu_peak(dtype: str, measure: Callable[[str], Calibration] | None = None,
     size, op = entry["size"], entry["op"]
     kept = f"cached {path}" if unwritten is None else f"not cached ({path}: {unwritten})"
     source = (f"measured: CPU {dtype} matmul {size}x{size} {OP_TEXT.get(op, op)}, "
-              f"{torch.get_num_threads()} threads, {kept}")
-    return float(entry["tflops"]), source
+              f"{torch.get_num_threads()} threads, {how}, {kept}")
+    return float(now), source
 
 
 def forget(dtype: str) -> bool:

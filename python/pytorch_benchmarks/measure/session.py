@@ -8,16 +8,23 @@ what was seen into ``results.*`` facts. Under torchrun the energy and the thrott
 combined over the ranks (every rank takes part in those collectives); FLOPs and peak memory
 are this process's. The timed iterations themselves are never touched.
 
-An MFU above 1 is never logged: the achieved rate exceeded the peak it is relative to, so the
-peak is wrong for this run (a CPU calibration measured under load, a datasheet column whose
-math the run does not use, a ``--peak_tflops`` too low). ``results.mfu`` is then absent and
-``exp.warnings`` says so; a measured CPU peak's cache entry is dropped, so that the next run
-measures it again.
+MFU is relative to a stated peak (``results.peak_source``): ``--peak_tflops``, a GPU's
+datasheet figure (:mod:`.peaks`) or a CPU's theoretical one (:mod:`.cpu_peak`). A CPU's
+measured matmul rate (:mod:`.calibration`) is a fact of its own,
+``results.matmul_peak_measured``, with the machine's load while it was measured beside it: it
+moves with that load (the issue saw one run's MFU at 33% or 8.7% by the calibration's load), so
+it is never MFU's denominator. Where there is no stated peak, or the run beat it (the peak is
+wrong for this run: a datasheet column whose math the run does not use, a ``--peak_tflops`` too
+low, a CPU clock read below the one it ran at), ``results.mfu`` is null, and
+``results.mfu_note`` and ``exp.warnings`` say why. The machine's state around the timed window
+(load, governor, turbo, other processes' CPU time) comes from :mod:`.machine_state`, read at the
+window's edges only.
 """
 from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 from collections.abc import Callable, Iterator
 from types import ModuleType
@@ -25,7 +32,14 @@ from typing import Any
 
 import torch
 
-from pytorch_benchmarks.measure import calibration, memory, peaks, profiling
+from pytorch_benchmarks.measure import (
+    calibration,
+    cpu_peak,
+    machine_state,
+    memory,
+    peaks,
+    profiling,
+)
 from pytorch_benchmarks.measure.energy import EnergyUnavailable, NvmlEnergy, RaplEnergy, open_rapl
 from pytorch_benchmarks.measure.flops import flops_per_sample, plain_step
 from pytorch_benchmarks.measure.nvml import NvmlUnavailable, device_handles, open_nvml
@@ -56,8 +70,18 @@ class Measurements:
         self.local_samples = batch_size * setup.num_devices
         self.flops: float | None = None
         self.peak: tuple[float, str] | None = None
-        #: Where the peak comes from: ``flag`` (--peak_tflops), ``table`` or ``measured``.
+        #: Where the peak comes from: ``flag`` (--peak_tflops), ``table`` or ``theoretical``.
         self.peak_kind: str | None = None
+        #: Why there is no peak (``results.mfu_note`` when FLOPs were counted).
+        self.peak_note: str | None = None
+        #: The CPU's measured matmul rate and the load while it was measured (its own facts).
+        self.matmul_facts: dict[str, Any] = {}
+        #: The machine's state around the timed window (``results.*``/``hw.*`` facts).
+        self.state_facts: dict[str, Any] = {}
+        self.state_notes: list[str] = []
+        #: Under torchrun the job is the launcher's process tree (the local ranks), else ours.
+        self.job_root = os.getppid() if ctx.enabled else os.getpid()
+        self.cpus = cpu_peak.affinity()
         self.meter: NvmlEnergy | RaplEnergy | None = None
         self.energy_note: str | None = None
         self.throttle: ThrottleSampler | None = None
@@ -69,9 +93,12 @@ class Measurements:
 
     # -- before the run ------------------------------------------------------------------
     def prepare(self) -> None:
-        """Find the device's peak (measuring a CPU's) and open the energy and clock meters."""
+        """Find the device's peak (and measure a CPU's matmul rate) and open the energy and
+        clock meters."""
         if self.phase != "data":
             self.peak = self._find_peak()
+            if not self.setup.is_cuda and self.peak_kind != "flag":
+                self.matmul_facts = self._measure_matmul()
         if self.setup.is_cuda:
             self._open_nvml()
         elif self.ctx.local_rank == 0:  # the other local ranks would read the same packages
@@ -86,23 +113,35 @@ class Measurements:
             self.peak_kind = "flag"
             return self.spec.peak_tflops, "--peak_tflops"
         if not self.setup.is_cuda:
-            self.peak_kind = "measured"
-            measured = calibration.cpu_peak(self.setup.dtype)
-            if not (math.isfinite(measured[0]) and measured[0] > 0):
-                self.warn(f"no MFU: the CPU {self.setup.dtype} matmul calibration gave no "
-                          f"usable rate ({measured[0]} TFLOPS); give the peak with "
-                          "--peak_tflops")
-                calibration.forget(self.setup.dtype)
-                return None
-            return measured
-        self.peak_kind = "table"
-        name = torch.cuda.get_device_name(self.setup.device)
-        tf32 = torch.get_float32_matmul_precision() != "highest"
-        found = peaks.gpu_peak(name, self.setup.dtype, tf32)
+            self.peak_kind = "theoretical"
+            found = cpu_peak.theoretical_peak(self.setup.dtype, torch.get_num_threads(),
+                                              allowed=self.cpus)
+        else:
+            self.peak_kind = "table"
+            name = torch.cuda.get_device_name(self.setup.device)
+            tf32 = torch.get_float32_matmul_precision() != "highest"
+            found = peaks.gpu_peak(name, self.setup.dtype, tf32)
         if isinstance(found, str):
-            self.warn(f"no MFU: {found}; give the device's dense peak with --peak_tflops")
+            self.peak_note = f"{found}; give the device's dense peak with --peak_tflops"
+            self.warn(f"no MFU: {self.peak_note}")
             return None
         return found
+
+    def _measure_matmul(self) -> dict[str, Any]:
+        """The CPU's matmul rate now (:func:`.calibration.matmul_peak`) and the machine's load
+        while it was measured: ``results.matmul_peak_*`` facts."""
+        before = machine_state.snapshot(self.job_root, self.cpus)
+        tflops, source = calibration.matmul_peak(self.setup.dtype)
+        after = machine_state.snapshot(self.job_root, self.cpus)
+        load, why = machine_state.window_facts(before, after, machine_state.clock_tick(), "")
+        load["seconds"] = after.at - before.at
+        if why:
+            load["note"] = "; ".join(why)
+        usable = math.isfinite(tflops) and tflops > 0
+        if not usable:
+            calibration.forget(self.setup.dtype)
+        return {"results.matmul_peak_measured": tflops if usable else None,
+                "results.matmul_peak_source": source, "results.matmul_peak_load": load}
 
     def _open_nvml(self) -> None:
         first = self.setup.device.index or 0
@@ -156,6 +195,8 @@ class Measurements:
         """Around the timed chunks: reset and read peak memory, read energy and sample
         clocks."""
         self._sync()
+        self.state_facts = machine_state.settings_facts(cpus=self.cpus)
+        before = machine_state.snapshot(self.job_root, self.cpus)
         self.memory_scope = memory.reset_peak_memory(self.setup.device, self.setup.num_devices,
                                                      warn=self.warn)
         samplers = [s.sample for s in (self.meter, self.throttle) if s is not None]
@@ -174,6 +215,10 @@ class Measurements:
             poller.stop()
             if self.meter is not None:
                 self._read_energy(self.meter)
+            facts, self.state_notes = machine_state.window_facts(
+                before, machine_state.snapshot(self.job_root, self.cpus),
+                machine_state.clock_tick())
+            self.state_facts.update(facts)
 
     def _read_energy(self, meter: NvmlEnergy | RaplEnergy) -> None:
         """The window's joules; a meter that failed during it leaves none, and a warning."""
@@ -201,12 +246,22 @@ class Measurements:
             facts["results.peak_memory_scope"] = self.memory_scope
         facts.update(self._energy_facts(num_timed * samples_per_iteration))
         facts.update(self._throttle_facts())
+        facts.update(self._state_facts())
         if self.profile_path is not None:
             facts["results.profile_path"] = self.profile_path
         return facts
 
+    def _state_facts(self) -> dict[str, Any]:
+        """The machine's state around the timed window (null where not read, and why)."""
+        if not self.state_facts:  # window() was not entered
+            return {}
+        facts = dict(self.state_facts)
+        if self.state_notes:
+            facts["results.machine_state_note"] = "; ".join(self.state_notes)
+        return facts
+
     def _flop_facts(self, throughput: float, replicas: int) -> dict[str, Any]:
-        facts: dict[str, Any] = {}
+        facts: dict[str, Any] = dict(self.matmul_facts)
         if self.peak is not None:
             facts["results.peak_tflops"], facts["results.peak_source"] = self.peak
         if self.flops is None:
@@ -216,24 +271,26 @@ class Measurements:
             return facts
         tflops = self.flops * throughput / 1e12
         facts["results.tflops"] = tflops
-        if self.peak is not None:
-            mfu = tflops / (self.peak[0] * replicas)
-            if mfu <= 1.0:
-                facts["results.mfu"] = mfu
-            else:
-                self._above_the_peak(tflops, replicas)
+        if self.peak is None:
+            note = self.peak_note or "no peak TFLOPS for this device"
+            facts.update({"results.mfu": None, "results.mfu_note": note})
+            return facts
+        mfu = tflops / (self.peak[0] * replicas)
+        if mfu <= 1.0:
+            facts["results.mfu"] = mfu
+        else:
+            facts.update({"results.mfu": None,
+                          "results.mfu_note": self._above_the_peak(tflops, replicas)})
         return facts
 
-    def _above_the_peak(self, tflops: float, replicas: int) -> None:
-        """Warn that the run beat its peak (no MFU then); drop a measured CPU peak."""
+    def _above_the_peak(self, tflops: float, replicas: int) -> str:
+        """Warn that the run beat its peak (no MFU then); return the warning."""
         assert self.peak is not None
         peak, source = self.peak
         limit = peak * replicas
-        if self.peak_kind == "measured":
-            dropped = calibration.forget(self.setup.dtype)
-            why = ("the CPU calibration was low (measured under load?): its cache entry "
-                   + ("is dropped, so the next run measures it again" if dropped
-                      else "was already gone"))
+        if self.peak_kind == "theoretical":
+            why = ("the CPU's clock or FLOPs per cycle are higher than those read or assumed "
+                   "(see results.peak_source); give the peak with --peak_tflops")
         elif self.peak_kind == "flag":
             why = "the --peak_tflops given is below what this run reached"
         else:
@@ -241,9 +298,11 @@ class Measurements:
                    "float32 convolutions) or the FLOP count is too high; give the right peak "
                    "with --peak_tflops")
         times = f" ({replicas} x {peak:.4g})" if replicas > 1 else ""
-        self.warn(f"no MFU: achieved {tflops:.4g} TFLOP/s exceeds the peak {limit:.4g} "
-                  f"TFLOP/s{times} ({source}), so MFU would be {tflops / limit:.3g} > 1: "
-                  f"{why}")
+        warning = (f"no MFU: achieved {tflops:.4g} TFLOP/s exceeds the peak {limit:.4g} "
+                   f"TFLOP/s{times} ({source}), so MFU would be {tflops / limit:.3g} > 1: "
+                   f"{why}")
+        self.warn(warning)
+        return warning
 
     def _energy_facts(self, samples: int) -> dict[str, Any]:
         joules = self.energy_j if self.energy_j is not None else math.nan

@@ -1,0 +1,84 @@
+"""Runs made on a busy machine are flagged: a ``#`` mark on their cells (with its legend and an
+HTML class), a note under the summary, and a provenance line; runs that logged no share (older
+logs, windows under a second) are neither busy nor quiet."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from dlbs.reports.aggregate import aggregate
+from dlbs.reports.build import build_report
+from dlbs.reports.frame import identity_keys, to_frame
+from dlbs.reports.html import to_html
+from dlbs.reports.model import BUSY_THRESHOLD, MARK_BUSY
+from dlbs.reports.provenance import provenance, provenance_lines
+
+from .test_tables import run
+
+
+def _share(value: float | None, **extra: Any) -> dict[str, Any]:
+    facts = {} if value is None else {"results.other_cpu_share": value}
+    return run(**facts, **extra)
+
+
+@pytest.mark.parametrize("shares, busy, runs_busy", [
+    pytest.param([0.01, 0.02, 0.05], False, 0, id="quiet"),
+    pytest.param([0.01, 0.5, 0.02], True, 1, id="one-busy-run"),
+    pytest.param([BUSY_THRESHOLD, 0.0], False, 0, id="at-the-threshold-is-not-above"),
+    pytest.param([None, None], False, None, id="older-logs-say-nothing"),
+    pytest.param([None, 0.3], True, 1, id="one-run-said"),
+])
+def test_an_experiment_with_a_busy_run_is_busy(shares: list[float | None], busy: bool,
+                                               runs_busy: int | None) -> None:
+    records = [_share(s) for s in shares]
+    agg = aggregate(to_frame(records, identity=identity_keys(records)))
+    assert bool(agg["busy"].iat[0]) is busy
+    found = agg["runs_busy"].iat[0]
+    assert math.isnan(found) if runs_busy is None else found == runs_busy  # NaN: not said
+
+
+def test_a_failed_run_on_a_busy_machine_does_not_flag_the_experiment() -> None:
+    records = [_share(0.01), run(status="failure", **{"results.other_cpu_share": 0.9})]
+    agg = aggregate(to_frame(records, identity=identity_keys(records)))
+    assert not agg["busy"].iat[0]
+
+
+def test_busy_cells_are_marked_and_the_legend_says_why() -> None:
+    records = [_share(0.4), _share(0.01, batch=32)]
+    report = build_report(records, "regular")
+    assert [report.tables[0].mark(0, c) for c in range(2)] == [MARK_BUSY, ""]
+    [legend] = [n for n in report.notes if n.startswith(f"{MARK_BUSY} ")]
+    assert "busy machine" in legend and "results.other_cpu_share" in legend
+    assert 'class="num busy"' in to_html(report)
+
+
+def test_a_quiet_report_has_no_busy_mark_nor_legend() -> None:
+    report = build_report([_share(0.01), _share(None, batch=32)], "regular")
+    assert not any(MARK_BUSY in str(report.tables[0].mark(0, c)) for c in range(2))
+    assert not any("busy" in note for note in report.notes)
+
+
+def test_the_summary_names_the_busy_experiments() -> None:
+    records = [_share(0.3), _share(0.01), _share(0.01, batch=32)]
+    notes = build_report(records, "summary").notes
+    [note] = [n for n in notes if n.startswith("busy machine")]
+    assert "in 1 experiment(s)" in note and "(1 of 2 runs)" in note
+
+
+def test_provenance_counts_busy_runs_and_names_governor_and_turbo() -> None:
+    records = [_share(0.3, **{"hw.cpu_governor": "performance", "hw.cpu_turbo": True}),
+               _share(0.01, **{"hw.cpu_governor": "powersave", "hw.cpu_turbo": False}),
+               _share(None)]
+    info = provenance(records)
+    assert info["busy_runs"] == "1 of 2"
+    assert info["cpu_governor"] == ["performance", "powersave"]
+    assert info["cpu_turbo"] == ["on", "off"]
+    lines = provenance_lines(info)
+    assert any(line.startswith("runs on a busy machine (other processes > 10% of the CPUs): "
+                               "1 of 2") for line in lines)
+
+
+def test_provenance_says_nothing_of_busy_runs_when_no_log_says() -> None:
+    assert "busy_runs" not in provenance([run(), run(batch=32)])
