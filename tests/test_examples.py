@@ -13,6 +13,7 @@ EXAMPLES = sorted(p for p in (ROOT / "examples").iterdir() if p.suffix in {".jso
 
 #: example -> (experiments in the plan, runnable ones, models)
 EXPECTED = {
+    "first_sweep.json": (12, 12, {"alexnet_owt", "resnet18"}),
     "cpu_sweep.json": (24, 24, {"alexnet_owt", "resnet18"}),
     "weak_scaling_cpu.yaml": (6, 6, {"resnet18"}),
     "gpu_docker_sweep.json": (36, 30, {"resnet50", "inception3"}),
