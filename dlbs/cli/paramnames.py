@@ -10,7 +10,8 @@ declared name (``exp.replica_bacth``) is a typo: the value the user meant is sil
 a mistyped option), unless ``--allow-unknown``; any other unknown name is a warning, as before.
 
 "A small edit away" is the optimal-string-alignment distance (Levenshtein plus the swap of two
-neighbours, Damerau 1964, Commun. ACM 7(3)) between the names, within one namespace: at most 2,
+neighbours, Damerau 1964, Commun. ACM 7(3)) between the names in lower case (``exp.MODEL`` and
+``Exp.model`` are typos of ``exp.model``), within one namespace: at most 2,
 and at most 1 where the last part of the name is 4 characters or fewer (``exp.env`` is not a
 typo of ``exp.gpus``). ``tests/cli/test_unknown_names.py`` checks the rule on typos of every
 declared name and on the names DLBS's own tutorials, recipes and docs set.
