@@ -10,7 +10,8 @@ declared name (``exp.replica_bacth``) is a typo: the value the user meant is sil
 a mistyped option), unless ``--allow-unknown``; any other unknown name is a warning, as before.
 
 "A small edit away" is the optimal-string-alignment distance (Levenshtein plus the swap of two
-neighbours, Damerau 1964, Commun. ACM 7(3)) between the names, within one namespace: at most 2,
+neighbours, Damerau 1964, Commun. ACM 7(3)) between the names in lower case (``exp.MODEL`` and
+``Exp.model`` are typos of ``exp.model``), within one namespace: at most 2,
 and at most 1 where the last part of the name is 4 characters or fewer (``exp.env`` is not a
 typo of ``exp.gpus``). ``tests/cli/test_unknown_names.py`` checks the rule on typos of every
 declared name and on the names DLBS's own tutorials, recipes and docs set.
@@ -60,16 +61,20 @@ def closest_declared(name: str, declared: Iterable[str]) -> str | None:
     """The declared name ``name`` is likely a typo of (fewest edits, then the first in
     order), or None when none is close (:data:`MAX_EDITS`, in the same namespace) or
     ``name`` is a declared name with a suffix (``exp.model_2``, ``exp.greeting.extension``)."""
+    # letter case is no edit: exp.MODEL and exp.Replica_Batch are exp.model and
+    # exp.replica_batch typed with the wrong case (a declared name differing only in case
+    # from another would still be told apart: the exact name is known, never judged)
+    name = name.lower()
     namespace = name.split(".", 1)[0]
     limit = MAX_EDITS_SHORT if len(name.rsplit(".", 1)[-1]) <= SHORT else MAX_EDITS
     best: tuple[int, str] | None = None
     for other in declared:
-        if other.split(".", 1)[0] != namespace or abs(len(other) - len(name)) > limit:
+        if other.split(".", 1)[0].lower() != namespace or abs(len(other) - len(name)) > limit:
             continue
-        edits = edit_distance(name, other)
+        edits = edit_distance(name, other.lower())
         if edits <= limit and (best is None or edits < best[0]):
             best = (edits, other)
-    if best is None or name.startswith((f"{best[1]}_", f"{best[1]}.")):
+    if best is None or name.startswith((f"{best[1].lower()}_", f"{best[1].lower()}.")):
         return None  # a name built on the declared one (exp.model_2): made, not mistyped
     return best[1]
 
@@ -130,8 +135,9 @@ def _nfkc(name: Any) -> str:
 
 
 def is_own(name: str) -> bool:
-    """Whether ``name`` is in dlbs's namespaces (and not a ``runtime.env.`` variable)."""
-    return name.startswith(OWN_NAMESPACES) and not name.startswith(ENV_PREFIX)
+    """Whether ``name`` is in dlbs's namespaces, in any letter case (``Exp.model``), and not a
+    ``runtime.env.`` variable (the benchmark's environment, in the case the user gives)."""
+    return name.lower().startswith(OWN_NAMESPACES) and not name.startswith(ENV_PREFIX)
 
 
 def check_unknown_names(config: Config, origins: Origins, *, allow_unknown: bool = False,

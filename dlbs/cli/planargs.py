@@ -33,7 +33,7 @@ from dlbs.planfile import read_plan
 TIMESTAMP_PARAM = "sys.timestamp"
 #: The names that choose the device (``dlbs.runner.device.DEVICE_NAMES``; a test keeps them
 #: alike): a plan that sets none only inherits DLBS's default GPU 0.
-DEVICE_NAMES = ("exp.gpus", "exp.device_type")
+DEVICE_NAMES = ("exp.gpus", "exp.device_type", "exp.num_gpus", "exp.num_local_gpus")
 TIMESTAMP_FORMAT = "%Y%m%d-%H%M%S"
 
 

@@ -160,10 +160,18 @@ def outcome(state: ExperimentState) -> str:
     return "; ".join(part for part in (took, why) if part)
 
 
+def printable(text: str) -> str:
+    """``text`` on one line, safe for a terminal: the reason is read from a log anyone may
+    have written, so its line breaks would break the row and its escape sequences (ESC, bidi
+    controls) would drive the terminal; whitespace is collapsed, the rest escaped (``\\x1b``)."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                   for ch in " ".join(text.split()))
+
+
 def table(states: Sequence[ExperimentState]) -> str:
     """One row per experiment: model, batch, device (and replicas), repeat, state (the
     ``results.status`` of a done one), and its duration or the reason it did not end ok."""
-    rows = [[text(s) for _, text in COLUMNS] for s in states]
+    rows = [[printable(text(s)) for _, text in COLUMNS] for s in states]
     widths = [max([len(head), *(len(row[i]) for row in rows)])
               for i, (head, _) in enumerate(COLUMNS[:-1])]
     lines = []

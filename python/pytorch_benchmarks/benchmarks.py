@@ -62,6 +62,9 @@ def classify(exc: BaseException) -> str:
 
 def _is_user_error(exc: BaseException) -> bool:
     """Errors whose message is the whole story (no traceback, no type name)."""
+    if not isinstance(exc, Exception):
+        # Ctrl-C (or SystemExit): never import the registry now, torch may be half imported
+        return False
     try:
         from pytorch_benchmarks.errors import BenchmarkError
         from pytorch_benchmarks.models.registry import ModelRegistryError
@@ -72,8 +75,11 @@ def _is_user_error(exc: BaseException) -> bool:
 
 def one_line(exc: BaseException, limit: int = 500) -> str:
     """A one-line reason: ``Type: message`` (whitespace collapsed, at most ``limit`` chars)."""
-    message = " ".join(str(exc).split()) or repr(exc)
-    line = message if _is_user_error(exc) else f"{type(exc).__name__}: {message}"
+    message = " ".join(str(exc).split())
+    if _is_user_error(exc):
+        line = message or type(exc).__name__
+    else:  # a bare Ctrl-C reads 'KeyboardInterrupt', not 'KeyboardInterrupt: KeyboardInterrupt()'
+        line = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 

@@ -77,6 +77,11 @@ def test_a_typo_is_an_error_wherever_it_is_given(tmp_path: Path, argv: list[str]
     pytest.param("monitor.frequncy", "monitor.frequency", id="monitor"),
     pytest.param("exp.replica_btach", "exp.replica_batch", id="swap-inside"),
     pytest.param("exp.num_warmup_batchs", "exp.num_warmup_batches", id="warmup"),
+    # letter case is no edit (the value was silently unused: only a warning before)
+    pytest.param("exp.MODEL", "exp.model", id="upper-case"),
+    pytest.param("EXP.REPLICA_BATCH", "exp.replica_batch", id="upper-case-namespace"),
+    pytest.param("Exp.model", "exp.model", id="capital-namespace"),
+    pytest.param("exp.Replica_Bacth", "exp.replica_batch", id="case-and-swap"),
 ])
 def test_real_typos_name_the_parameter_meant(tmp_path: Path, typo: str, meant: str) -> None:
     done = dlbs(tmp_path, "print", *CPU, f"-P{typo}=1", "--count")
@@ -222,3 +227,9 @@ def test_look_alikes_are_letters_of_other_scripts_or_dashes_nfkc_keeps() -> None
         assert ascii_char.isascii() and not char.isascii()
         assert unicodedata.name(char).split()[0] in ("CYRILLIC", "GREEK", "HYPHEN", "FIGURE",
                                                      "EN", "MINUS")
+
+
+@pytest.mark.parametrize("name", ["exp.Model_2", "Exp.greeting", "runtime.env.Path"])
+def test_a_name_of_the_users_own_in_another_case_is_no_typo(name: str) -> None:
+    # case-insensitive matching must keep the suffix rule and leave unrelated names alone
+    assert closest_declared(name, declared()) is None

@@ -71,6 +71,7 @@ def test_print_and_build_show_dlbs_default(tmp_path: Path, action: str) -> None:
                  id="E"),
     pytest.param(["--config", "{dir}/gpu.json"], id="config"),
     pytest.param(["-Pexp.device_type=gpu"], id="device-type"),
+    pytest.param(["-Pexp.num_gpus=1"], id="gpu-count"),
 ])
 def test_an_explicit_gpu_request_still_fails_validate_with_the_way_out(
         tmp_path: Path, argv: list[str]) -> None:
@@ -90,6 +91,8 @@ def test_an_explicit_gpu_request_still_fails_validate_with_the_way_out(
     pytest.param(["-Pexp.scheduler=slurm"], ["0"], id="slurm"),
     pytest.param(["-Vexp.docker=[false, true]"], ["", "0"], id="mixed"),
     pytest.param(["-Pexp.gpus=0"], ["0"], id="explicit"),
+    pytest.param(["-Pexp.num_gpus=1"], ["0"], id="explicit-gpu-count"),
+    pytest.param(["-Pexp.num_local_gpus=1"], ["0"], id="explicit-local-gpu-count"),
     pytest.param(["-Pexp.status=disabled"], ["0"], id="disabled"),
 ])
 def test_only_local_bare_metal_experiments_of_an_inheriting_plan_fall_back(
