@@ -135,7 +135,8 @@ def summary_line(states: Iterable[ExperimentState]) -> str:
                 text += " (" + ", ".join(f"{n} {k or 'no status'}" for k, n in
                                          sorted(done.items(), key=lambda kv: -kv[1])) + ")"
             parts.append(text)
-    return f"{len(states)} experiments: " + ", ".join(parts)
+    noun = "experiment" if len(states) == 1 else "experiments"
+    return f"{len(states)} {noun}: " + ", ".join(parts)
 
 
 #: The columns of :func:`table`: heading and the text of one state.
