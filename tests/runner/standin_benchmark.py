@@ -18,8 +18,16 @@ import time
 from pathlib import Path
 
 
+def say(line):
+    """One write(2) per line: under torchrun several ranks share the pipe, and a line written
+    in one call below PIPE_BUF is never interleaved with another rank's (print may write the
+    text and its newline apart, and a busy machine then splices two ranks' lines)."""
+    sys.stdout.flush()
+    os.write(sys.stdout.fileno(), (line + "\n").encode())
+
+
 def fact(key, value):
-    print(f"__{key}__={json.dumps(value)}", flush=True)
+    say(f"__{key}__={json.dumps(value)}")
 
 
 def main(argv):
@@ -27,7 +35,7 @@ def main(argv):
     if os.environ.get("RECORD"):
         with open(os.environ["RECORD"], "a") as record:
             record.write(model + "\n")
-    print(f"stand-in benchmark: {model}", flush=True)
+    say(f"stand-in benchmark: {model}")
     if model == "echo":
         fact("test.argv", argv)
         fact("test.env", {k: os.environ.get(k) for k in ("FOO", "CUDA_VISIBLE_DEVICES",
