@@ -78,6 +78,7 @@ def standard_report(records: Sequence[Mapping[str, Any]], kind: str,
         ci = (pivot(agg, rows, cols, f"{metric}_ci_low", identity)[0],
               pivot(agg, rows, cols, f"{metric}_ci_high", identity)[0])
         tables.append(Table(metric, title, data, marks, ci=ci))
+    interval = interval_table(tables[1])
     scaling_notes: list[str] = []
     if kind != "regular":
         spread = (pivot(agg, rows, cols, "throughput_std", identity)[0],
@@ -85,10 +86,38 @@ def standard_report(records: Sequence[Mapping[str, Any]], kind: str,
         more, scaling_notes = scaling_tables(tables[1], agg, [*rows, *added], cols, spread)
         tables += more
     figures, figure_notes = _figure_tables(agg, rows, cols, added, identity)
-    tables += figures
+    tables += ([interval] if interval is not None else []) + figures
     notes = _notes(added, tables, threshold)
     return Report(kind, TITLES[kind], tables,
                   scaling_notes + notes + figure_notes + identity_notes(agg))
+
+
+#: Title of the table of throughput intervals (the charts' error bars, as text).
+INTERVAL_TITLE = "Throughput 95% CI over runs (samples/s)"
+
+
+def _interval_text(low: Any, high: Any) -> str | None:
+    """``low - high``; ``>= low`` where the time interval reached 0 (no upper bound)."""
+    def number(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and not pd.isna(value)
+    if not number(low):  # no interval, or a failed cell's status (the tables say it)
+        return None
+    return f"{low:.2f} - {high:.2f}" if number(high) else f">= {low:.2f}"
+
+
+def interval_table(throughput: Table) -> Table | None:
+    """The throughput table's 95% intervals as text cells (the ones its chart draws); none
+    when no experiment has two successful runs."""
+    if throughput.ci is None:
+        return None
+    low, high = throughput.ci
+    cells = [[_interval_text(low.iat[r, c], high.iat[r, c]) for c in range(low.shape[1])]
+             for r in range(low.shape[0])]
+    if not any(cell is not None for row in cells for cell in row):
+        return None
+    data = pd.DataFrame(cells, index=low.index, columns=low.columns, dtype=object)
+    return Table("throughput_ci", INTERVAL_TITLE, data)
 
 
 def _figure_tables(agg: pd.DataFrame, rows: list[str], cols: list[str], added: list[str],

@@ -282,7 +282,9 @@ def test_columns_only_for_the_figures_logged(tmp_path: Path) -> None:
         write_log(tmp_path / f"alexnet_{repeat}.log", header("alexnet", "AlexNet"),
                   {**timing(samples, 8), "results.peak_memory_mb": 1700.0 + repeat})
     report = build_report(records_of(tmp_path), "regular")
-    assert [t.name for t in report.tables] == ["time", "throughput", "resources"]
+    # throughput_ci: the intervals as text (issue 20's "a table with intervals")
+    assert [t.name for t in report.tables] == ["time", "throughput", "throughput_ci",
+                                               "resources"]
     resources = table(report, "resources").data
     assert list(resources.columns) == ["Peak memory (MiB)"]
     assert resources.iat[0, 0] == pytest.approx(1701.0)
@@ -423,5 +425,7 @@ def _names(reports: Iterable[Report]) -> list[list[str]]:
 def test_old_style_reports_have_only_their_tables(tmp_path: Path) -> None:
     base = records_of(write_old_style(tmp_path / "base"))
     reports = [build_report(base, kind) for kind in ("regular", "weak", "summary")]
-    assert _names(reports) == [["time", "throughput"],
-                               ["time", "throughput", "speedup", "efficiency"], ["experiments"]]
+    # throughput_ci: the throughput intervals as text, added for every report with repeats
+    assert _names(reports) == [["time", "throughput", "throughput_ci"],
+                               ["time", "throughput", "speedup", "efficiency", "throughput_ci"],
+                               ["experiments"]]
