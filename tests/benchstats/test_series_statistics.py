@@ -117,3 +117,14 @@ def test_the_median_interval_is_the_order_statistic_one() -> None:
 def test_outliers_are_counted_beyond_three_scaled_mads() -> None:
     assert count_outliers([10.0, 10.1, 9.9, 10.0, 10.2, 9.8, 30.0, 10.0]) == 1
     assert count_outliers([1.0] * 5) == 0
+
+
+def test_a_trend_has_no_effective_sample_size_fact() -> None:
+    """A series that moves like a trend has an infinite autocorrelation time: both facts are
+    null (docs/log-format.md), never an effective sample size of 0."""
+    from pytorch_benchmarks.run.timing import summarize
+    ms = [100.0 + 0.5 * i for i in range(15)] + [700.0 + 0.5 * i for i in range(15)]
+    facts = summarize([t / 1000.0 for t in ms], samples_per_iteration=8)
+    assert facts["results.autocorr_time"] is None
+    assert facts["results.ess"] is None
+    assert facts["results.time_ci95"] is None and facts["results.ci_note"]
