@@ -68,6 +68,7 @@ def cell(case: Case, n: int, count: int, seed: int) -> dict[str, str]:
         "coverage": _pct(covered, count) if mean_ok else "-",
         "no interval": _pct(count - given, count),
         "coverage of those given": _pct(covered, given) if mean_ok else "-",
+        "no median interval": _pct(count - med_given, count),
         "median coverage of those given": _pct(med_covered, med_given) if mean_ok else "-",
         "flagged not steady": _pct(flagged, count),
         "warm-up cut": _pct(cuts, count) if not case.warmup else "-",

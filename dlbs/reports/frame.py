@@ -75,6 +75,8 @@ LABELS: dict[str, str] = {
 
 #: Status of a record without one (the parser marks truncated logs the same way).
 MISSING_STATUS = "failure"
+#: Status of a run logged as ``ok`` with an impossible time (<= 0) or throughput (< 0).
+INVALID_STATUS = "invalid"
 #: The facts without which two different experiments may look alike (a training and an
 #: inference run of one model): log key -> frame column. A record that lacks one, with no
 #: stand-in (``STAND_INS``, or a value derived in ``_derive``), is an experiment of its own.
@@ -224,6 +226,21 @@ def _derive(columns: dict[str, list[Any]], records: Sequence[Mapping[str, Any]])
     columns["throughput"] = [_throughput(p, t, e) for p, t, e in zip(
         columns["throughput"], columns["time"], columns["effective_batch"])]
     columns["status"] = [s or MISSING_STATUS for s in columns["status"]]
+    columns["status"] = [INVALID_STATUS if s == "ok" and _impossible(t, p) else s
+                         for s, t, p in zip(columns["status"], columns["time"],
+                                            columns["throughput"])]
+
+
+def _impossible(time: Any, throughput: Any) -> bool:
+    """A "successful" run whose batch time is not above 0 or whose throughput is negative (or
+    either not a finite number): no measurement of anything, never averaged into a table."""
+    def bad(value: Any, floor_ok: bool) -> bool:
+        if value is None or isinstance(value, str):
+            return False
+        if not is_number(value):
+            return True
+        return value < 0 if floor_ok else value <= 0
+    return bad(time, False) or bad(throughput, True)
 
 
 def _stand_in(columns: dict[str, list[Any]], records: Sequence[Mapping[str, Any]]) -> None:

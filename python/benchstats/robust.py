@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from benchstats.autocorr import autocorr_times
+from benchstats.autocorr import MAX_LAG_FRACTION, MIN_ESS, autocorr_times
 from benchstats.tdist import CONFIDENCE
 
 #: Outliers lie beyond this many scaled MADs from the median.
@@ -69,6 +69,8 @@ def median_interval(window: Sequence[float] | np.ndarray,
     if n == 0:
         return math.nan, math.nan, math.nan
     median = float(np.median(values))
+    if n >= 3 and too_correlated(np.asarray(window, dtype=float)):
+        return median, math.nan, math.nan
     below = (np.asarray(window, dtype=float) <= median).astype(float)
     tau = autocorr_times(below)[1] if n >= 3 else 1.0
     effective = math.floor(n / tau)
@@ -81,6 +83,17 @@ def median_interval(window: Sequence[float] | np.ndarray,
     if rank < 1:
         return median, math.nan, math.nan
     return median, float(values[rank - 1]), float(values[n - rank])
+
+
+def too_correlated(values: np.ndarray) -> bool:
+    """Whether the series is too short for its correlation: the gate of the mean's interval
+    (:func:`benchstats.autocorr.mean_interval`: effective sample size under ``MIN_ESS`` at the
+    upper bound of the lag-1 autocorrelation, or Geyer's sum over more than half the series).
+    The indicator's own autocorrelation time is estimated as poorly there (phi = 0.9, n = 100:
+    78% of series got a median interval and those covered 76%), so there is no interval."""
+    gamma0, _, gate, width = autocorr_times(values)
+    n = len(values)
+    return gamma0 > 0 and (n / gate < MIN_ESS or width > MAX_LAG_FRACTION * n)
 
 
 def count_outliers(window: Sequence[float] | np.ndarray) -> int:

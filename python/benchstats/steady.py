@@ -210,6 +210,11 @@ def analyze(times: Sequence[float]) -> Steady:
     values = [float(t) for t in times]
     if not values:
         return Steady(0, False, [], math.nan, math.nan, math.nan, ci_note="no iterations")
+    bad = sum(not math.isfinite(v) for v in values)
+    if bad:  # a NaN or infinite time is no measurement: no statistic would mean anything
+        return Steady(0, False, [], math.nan, math.nan, math.nan,
+                      ci_note=f"{bad} of {len(values)} iteration times are not finite numbers "
+                      "(NaN or infinite): no statistics")
     warmup, found = warmup_length(values)
     window = values[warmup:]
     interval = mean_interval(window)

@@ -1,6 +1,8 @@
 """The timed loop and its statistics; the runners' contexts (inference mode, autocast)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -101,3 +103,10 @@ def test_auxiliary_outputs_add_to_the_loss() -> None:
 def test_sequence_outputs_use_per_step_labels() -> None:
     loss = classification_loss(torch.zeros(2, 5, 3), torch.zeros(2, 5, dtype=torch.long))
     assert loss.shape == ()
+
+
+def test_a_non_finite_time_gives_null_statistics_not_a_crash() -> None:
+    """Review of issue 19: summarize raised on a NaN iteration time."""
+    facts = summarize([0.01, 0.02, math.nan, 0.01], 4)
+    assert facts["results.time_ci95"] is None and facts["results.steady_state"] is False
+    assert "not finite" in facts["results.ci_note"] and math.isnan(facts["results.time"])

@@ -165,3 +165,17 @@ def test_throughput_interval_is_samples_over_the_time_interval_never_negative(
         assert high is None
     else:
         assert time_low > 0 and high == pytest.approx(16000.0 / time_low)
+
+
+def test_a_run_with_an_impossible_time_is_invalid_never_averaged() -> None:
+    """Review of issue 19: a log saying ok with results.time 0 or -4 ms was averaged into a
+    negative throughput (-811 samples/s) and counted as a run of a comparison."""
+    negative = run(time=10.0, **{"results.time": -4.0, "results.throughput": -4000.0})
+    zero = run(time=10.0, **{"results.time": 0.0, "results.throughput": None})
+    report = build_report([run(time=10.0), run(time=12.0), negative, zero,
+                           run(batch=32, time=5.0, **{"results.time": -1.0})], "regular")
+    assert cells(report) == [[11.0, "invalid"]]
+    assert cells(report, 1) == [[pytest.approx(1466.667, rel=1e-6), "invalid"]]
+    compared = compare_records([run(time=10.0), run(time=10.5), negative],
+                               [run(time=10.0), run(time=10.2)])
+    assert compared.tables[0].data["Runs base"].tolist() == [2]
