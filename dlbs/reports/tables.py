@@ -61,7 +61,8 @@ def _notes(added: list[str], tables: list[Table], threshold: float) -> list[str]
     notes = [f"{line}" for line in legend(tables)]
     if added:
         notes.append("rows also split by: " + ", ".join(label_of(a) for a in added))
-    notes.append(f"values are means over repeated runs; noise threshold: CV > {threshold:.0%}")
+    notes.append("values are means over repeated runs (throughput: samples / the mean batch "
+                 f"time); noise threshold: CV > {threshold:.0%}")
     return notes
 
 
