@@ -49,9 +49,18 @@ def _text(key: str, value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
 
 
+def _order(text: str) -> tuple[int, float, str]:
+    """Numbers first, by value (2 before 10), then text."""
+    try:
+        return 0, float(text), text
+    except ValueError:
+        return 1, 0.0, text
+
+
 def _values(records: Records, key: str) -> list[str]:
-    """A key's distinct values on one side, in order of first appearance."""
-    return list(dict.fromkeys(_text(key, record.get(key)) for record in records))
+    """A key's distinct values on one side, sorted (the order the logs were read in is no
+    order a reader can rely on)."""
+    return sorted({_text(key, record.get(key)) for record in records}, key=_order)
 
 
 def _compared(key: str) -> bool:
