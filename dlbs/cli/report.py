@@ -2,7 +2,7 @@
 
 Reads inputs with ``dlbs.logs``, builds a ``Report`` with ``dlbs.reports`` and writes it to
 stdout (or ``--output_file``) as text, markdown, CSV, JSON or one HTML page; ``--plot DIR``
-writes PNG charts. Diagnostics go to stderr.
+writes charts (PNG, SVG or PDF: ``--plot-format``). Diagnostics go to stderr.
 """
 from __future__ import annotations
 
@@ -28,6 +28,10 @@ from dlbs.reports.model import Report
 from dlbs.reports.provenance import provenance
 from dlbs.reports.render import FORMATS, RENDERERS
 from dlbs.reports.verdicts import ALPHA, CORRECTION, CORRECTION_NAMES, MIN_CHANGE, Policy
+
+#: Chart formats of ``--plot-format`` (as ``dlbs.reports.plots.FORMATS``; that module imports
+#: matplotlib, which only a report with charts needs).
+CHART_FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
 
 if TYPE_CHECKING:
     from dlbs.reports.plots import Chart
@@ -87,7 +91,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", default="text", choices=FORMATS, help="output format")
     parser.add_argument("--output_file", "--output-file", default=None,
                         help="write the report here instead of stdout")
-    parser.add_argument("--plot", metavar="DIR", default=None, help="write PNG charts into DIR")
+    parser.add_argument("--plot", metavar="DIR", default=None,
+                        help="write the charts into DIR (PNG unless --plot-format says)")
+    parser.add_argument("--plot-format", "--plot_format", dest="plot_format", action="append",
+                        default=None, metavar="FORMATS",
+                        help="with --plot: the charts' formats, comma-separated or the flag "
+                             "repeated: png, svg (text as paths), pdf (fonts embedded); "
+                             "default png")
     parser.add_argument("--noise_threshold", "--noise-threshold", type=float,
                         default=NOISE_THRESHOLD,
                         help="coefficient of variation above which a value is marked noisy "
@@ -197,12 +207,25 @@ def _with_provenance(report: Report, records: list[dict[str, Any]], inputs: list
     return report
 
 
-def _charts(report: Report, args: argparse.Namespace) -> list[Chart]:
-    """The report's charts when the HTML page or ``--plot`` needs them (else none)."""
+def plot_formats(values: list[str] | None) -> list[str]:
+    """The formats ``--plot-format`` names (each once, in order; default png); an unknown
+    one is a usage error."""
+    names = [name.strip().lower() for value in values or ["png"] for name in value.split(",")]
+    bad = [name for name in names if name not in CHART_FORMATS]
+    if bad:
+        raise UsageError(f"--plot-format: unknown format '{','.join(bad)}'; choose from "
+                         f"{', '.join(CHART_FORMATS)} (comma-separated, e.g. png,svg,pdf)")
+    return list(dict.fromkeys(names))
+
+
+def _charts(report: Report, args: argparse.Namespace, formats: list[str]) -> list[Chart]:
+    """The report's charts when the HTML page or ``--plot`` needs them (else none): in the
+    ``--plot`` formats, and PNG for the HTML page."""
     if args.format != "html" and not args.plot:
         return []
     from dlbs.reports.plots import charts  # matplotlib only when needed
-    return charts(report)
+    drawn = (formats if args.plot else []) + (["png"] if args.format == "html" else [])
+    return charts(report, list(dict.fromkeys(drawn)))
 
 
 def _render(report: Report, args: argparse.Namespace, made: list[Chart]) -> str:
@@ -217,10 +240,10 @@ def _plot_error(folder: str, err: OSError) -> ReportError:
     return ReportError(f"--plot: cannot write charts to '{folder}': {why}")
 
 
-def _chart_paths(folder: str, made: list[Chart]) -> list[Path]:
+def _chart_paths(folder: str, made: list[Chart], formats: list[str]) -> list[Path]:
     """The chart files ``--plot`` writes, each refused before anything is written when
     something is planted at its name (or the folder's name holds something else)."""
-    paths = [Path(folder) / chart.name for chart in made]
+    paths = [Path(folder) / chart.file_name(fmt) for chart in made for fmt in formats]
     try:
         if os.path.lexists(folder) and not os.path.isdir(folder):
             raise NotADirectoryError(20, "Not a directory", folder)
@@ -231,11 +254,13 @@ def _chart_paths(folder: str, made: list[Chart]) -> list[Path]:
     return paths
 
 
-def _write_charts(folder: str, paths: list[Path], made: list[Chart]) -> None:
+def _write_charts(folder: str, paths: list[Path], made: list[Chart], formats: list[str]
+                  ) -> None:
+    images = [chart.images[fmt] for chart in made for fmt in formats]  # as ``_chart_paths``
     try:
         Path(folder).mkdir(parents=True, exist_ok=True)
-        for path, chart in zip(paths, made):
-            atomic_write_bytes(path, chart.png)  # a fresh name renamed over it
+        for path, image in zip(paths, images):
+            atomic_write_bytes(path, image)  # a fresh name renamed over it
     except OSError as err:
         raise _plot_error(folder, err) from None
 
@@ -266,17 +291,20 @@ def run(args: argparse.Namespace) -> int:
     """Build, render and write the report (and its charts)."""
     if not args.noise_threshold >= 0:  # NaN included
         raise UsageError("--noise_threshold must be >= 0 (e.g. 0.05 for 5%)")
+    formats = plot_formats(args.plot_format)
+    if args.plot_format and not args.plot:
+        raise UsageError("--plot-format applies to --plot DIR (the HTML page embeds PNG)")
     _check_targets(args.report_file, args.output_file)
     report = make_report(args)
-    made = _charts(report, args)
+    made = _charts(report, args, formats)
     text = _render(report, args, made)
     summary = json.dumps(dlbs_json.summary_json(report), indent=4) + "\n" \
         if args.report_file else ""
     # Every output is checked before any is written: one refused, nothing is written.
     _check_targets(args.report_file, args.output_file)
-    paths = _chart_paths(args.plot, made) if args.plot else []
+    paths = _chart_paths(args.plot, made, formats) if args.plot else []
     if args.plot:  # before the report: a bad --plot folder fails with nothing written
-        _write_charts(args.plot, paths, made)
+        _write_charts(args.plot, paths, made, formats)
         LOG.info("wrote %d chart(s) to %s", len(paths), args.plot)
     if args.report_file:
         _write(summary, args.report_file)

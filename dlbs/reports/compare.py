@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 
 from dlbs.reports.aggregate import NOISE_THRESHOLD, aggregate
+from dlbs.reports.differences import differences
 from dlbs.reports.figure_tables import figure_notes, generation, present
 from dlbs.reports.figures import GROUP_TITLES, TOKENS, of_group
 from dlbs.reports.frame import (
@@ -151,8 +152,8 @@ def compare_report(base: Records, new: Records, threshold: float = NOISE_THRESHO
     ``policy`` (default: the sides measured apart, ``min_change`` as the band)."""
     policy = policy or Policy(min_change=min_change)
     keys, notes = match_keys(base, new)
+    param = compared.split(": ")[1] if compared else None
     if compared:  # --compare-by: the parameter compared, not as a wholesale difference
-        param = compared.split(": ")[1]
         notes = [compared, *(n for n in notes if not n.startswith(f"compared: {param}:"))]
     frame_b, frame_n = _sides(base, new, keys)
     agg_b, agg_n = aggregate(frame_b, threshold), aggregate(frame_n, threshold)
@@ -180,7 +181,8 @@ def compare_report(base: Records, new: Records, threshold: float = NOISE_THRESHO
     notes += figure_notes([*(t.name for t in tables[1:]), *(["tokens"] if tokens else [])])
     unidentified = unidentified_note(pd.concat([frame_b, frame_n]), split=False)
     return Report("compare", "Comparison: new vs base", tables,
-                  notes + ([unidentified] if unidentified else []))
+                  notes + ([unidentified] if unidentified else []),
+                  differences=differences(base, new, axis=param))
 
 
 def _value_text(value: Any) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 import jinja2
 
+from dlbs.reports.differences import difference_lines
 from dlbs.reports.model import (
     MARK_BUSY,
     MARK_NOISY,
@@ -25,7 +26,13 @@ from dlbs.reports.model import (
 )
 from dlbs.reports.plots import Chart
 from dlbs.reports.provenance import provenance_lines
-from dlbs.reports.render import column_names, columns_title, level_names, row_keys
+from dlbs.reports.render import (
+    DIFFERENCES_HEADING,
+    column_names,
+    columns_title,
+    level_names,
+    row_keys,
+)
 
 #: CSS class of text cells; any other text is the status of a failed experiment ("status").
 TEXT_CLASSES: dict[str, str] = {
@@ -75,4 +82,6 @@ def to_html(report: Report, charts: Sequence[Chart] = ()) -> str:
               for c in charts]
     return template.render(title=report.title, tables=[_table_view(t) for t in report.tables],
                            notes=report.notes, charts=images,
+                           differences=difference_lines(report.differences),
+                           differences_heading=DIFFERENCES_HEADING,
                            provenance=provenance_lines(report.provenance or {}))

@@ -80,6 +80,9 @@ class Report:
     notes: list[str] = field(default_factory=list)
     #: Where and how it was measured (``dlbs.reports.provenance``); ``None``: not recorded.
     provenance: dict[str, Any] | None = None
+    #: A comparison's parameters that differ between its sides, shown above its tables
+    #: (``dlbs.reports.differences``); ``None`` for a report that compares nothing.
+    differences: list[dict[str, Any]] | None = None
 
 
 def is_missing(value: Any) -> bool:

@@ -1,4 +1,4 @@
-"""PNG charts of a report with matplotlib (Agg backend: no display needed).
+"""Charts of a report with matplotlib (Agg backend: no display needed), as PNG, SVG or PDF.
 
 ``regular``: throughput vs replica batch, one chart per model (and tokens/s, for the models that
 logged it); ``weak``/``strong``: throughput, speedup (log-log, with the linear ideal) and
@@ -7,14 +7,16 @@ efficiency (a 100% line) vs number of devices;
 ``pivot`` with numeric columns: the value vs the column. Throughput and efficiency axes start
 at zero; a failed cell is a gap (never a 0) with its status written at the foot of the axis.
 Every axis is labelled with its unit; a line at the bottom gives the provenance. Functions
-return PNG bytes; only ``write_charts`` touches files.
+return the bytes of each format asked for (``FORMATS``); only ``write_charts`` touches files.
+SVG draws its text as paths and PDF embeds its TrueType fonts (``_images``): a chart put into
+a paper or a page looks the same where its fonts are not installed.
 """
 from __future__ import annotations
 
 import io
 import numbers
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,14 +35,30 @@ from dlbs.errors import ReportError
 from dlbs.reports.frame import is_number
 from dlbs.reports.model import MARK_SUPERLINEAR, STATUS_TEXT, Report, Table
 
+#: Formats a chart can be written in (``--plot-format``).
+FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
+#: Metadata left out of each format, so that one report gives the same bytes each time.
+METADATA: dict[str, dict[str, Any]] = {
+    "png": {"Software": None}, "svg": {"Date": None, "Creator": None},
+    "pdf": {"CreationDate": None, "Creator": None, "Producer": None}}
+
 
 @dataclass(frozen=True)
 class Chart:
-    """One chart: a file name, a title and the PNG bytes."""
+    """One chart: a file name (its PNG's), a title and its bytes in each format drawn."""
 
     name: str
     title: str
-    png: bytes
+    images: dict[str, bytes]
+
+    @property
+    def png(self) -> bytes:
+        """The PNG bytes (the HTML page embeds these)."""
+        return self.images["png"]
+
+    def file_name(self, fmt: str) -> str:
+        """The file name of the chart in format ``fmt`` (``speedup.svg``)."""
+        return f"{Path(self.name).stem}.{fmt}"
 
 
 def _table(report: Report, name: str) -> Table | None:
@@ -92,11 +110,19 @@ def _sign(figure: Figure, text: str) -> None:
         figure.text(0.01, 0.01, text, fontsize=7, color="#555555")
 
 
-def _png(figure: Figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+def _images(figure: Figure, formats: tuple[str, ...]) -> dict[str, bytes]:
+    """The figure saved in each of ``formats`` (fonts embedded), then closed."""
+    images = {}
+    # Fonts go with the file: SVG text as paths (no font needed to show it), PDF fonts as
+    # embedded TrueType subsets (type 42; the default, type 3, is a font of drawn glyphs that
+    # some publishers' checks refuse); no font is left to the reader's machine in either case.
+    with matplotlib.rc_context({"svg.fonttype": "path", "pdf.fonttype": 42}):
+        for fmt in formats:
+            buffer = io.BytesIO()
+            figure.savefig(buffer, format=fmt, dpi=100, metadata=METADATA[fmt])
+            images[fmt] = buffer.getvalue()
     plt.close(figure)
-    return buffer.getvalue()
+    return images
 
 
 @dataclass(frozen=True)
@@ -166,7 +192,8 @@ def _draw_axis(axes: Any, axis: Axis) -> None:
 
 
 def _lines(table: Table, rows: list[int], title: str, xlabel: str, axis: Axis,
-           logx: bool = False, sign: str = "") -> bytes:
+           logx: bool = False, sign: str = "", formats: tuple[str, ...] = ("png",)
+           ) -> dict[str, bytes]:
     """A line per table row: x = the (numeric) columns, y = the numeric cells, with 95% CI
     error bars where the runs give one. One line: no legend (the title names it)."""
     figure, axes = plt.subplots(figsize=(7.5, 4.5))
@@ -207,7 +234,7 @@ def _lines(table: Table, rows: list[int], title: str, xlabel: str, axis: Axis,
     _legend(figure, axes, axis)
     figure.tight_layout()
     _sign(figure, sign)
-    return _png(figure)
+    return _images(figure, formats)
 
 
 #: Legend entries from which the legend goes beside the axes, never over the lines.
@@ -269,20 +296,20 @@ def _models(table: Table) -> dict[str, list[int]]:
     return models
 
 
-def _regular(report: Report) -> Iterator[Chart]:
+def _regular(report: Report, formats: tuple[str, ...]) -> Iterator[Chart]:
     table = _table(report, "throughput")
     if table is None:
         return
     for model, rows in _models(table).items():
         title = _title_with_row(f"{model}: throughput vs replica batch", table, rows)
-        png = _lines(table, rows, title, "replica batch (samples per device)",
-                     Axis("throughput (samples/s, mean of runs, 95% CI)"), logx=True,
-                     sign=footer(report))
-        yield Chart(f"throughput_{_slug(model)}.png", title, png)
-    yield from _tokens(report)
+        images = _lines(table, rows, title, "replica batch (samples per device)",
+                        Axis("throughput (samples/s, mean of runs, 95% CI)"), logx=True,
+                        sign=footer(report), formats=formats)
+        yield Chart(f"throughput_{_slug(model)}.png", title, images)
+    yield from _tokens(report, formats)
 
 
-def _tokens(report: Report) -> Iterator[Chart]:
+def _tokens(report: Report, formats: tuple[str, ...]) -> Iterator[Chart]:
     """Tokens/s vs replica batch of each model with tokens/s: only the rows that have it (an
     image model, a generation run has none: no line at 0, no chart)."""
     table = _table(report, "tokens")
@@ -293,10 +320,10 @@ def _tokens(report: Report) -> Iterator[Chart]:
         if not rows:
             continue
         title = _title_with_row(f"{model}: tokens/s vs replica batch", table, rows)
-        png = _lines(table, rows, title, "replica batch (samples per device)",
-                     Axis("throughput (tokens/s, mean of runs, 95% CI)"), logx=True,
-                     sign=footer(report))
-        yield Chart(f"tokens_{_slug(model)}.png", title, png)
+        images = _lines(table, rows, title, "replica batch (samples per device)",
+                        Axis("throughput (tokens/s, mean of runs, 95% CI)"), logx=True,
+                        sign=footer(report), formats=formats)
+        yield Chart(f"tokens_{_slug(model)}.png", title, images)
 
 
 #: Scaling charts: table name -> file, title, value axis, log (base 2) device axis.
@@ -312,7 +339,7 @@ SCALING_CHARTS: dict[str, tuple[str, str, Axis, bool]] = {
 }
 
 
-def _scaling(report: Report) -> Iterator[Chart]:
+def _scaling(report: Report, formats: tuple[str, ...]) -> Iterator[Chart]:
     if _table(report, "efficiency") is None:
         return  # one device count: nothing to scale
     for name, (file_name, what, axis, logx) in SCALING_CHARTS.items():
@@ -325,9 +352,10 @@ def _scaling(report: Report) -> Iterator[Chart]:
                 table.marks.map(lambda m: MARK_SUPERLINEAR in str(m)).to_numpy().any():
             # the table's own flag: the whole 95% interval above 100%
             title += "\nabove 100%: unlike runs compared? see the report's note"
-        png = _lines(table, rows, title, "number of devices" + (" (log scale)" if logx else ""),
-                     axis, logx=logx, sign=footer(report))
-        yield Chart(file_name, title, png)
+        images = _lines(table, rows, title,
+                        "number of devices" + (" (log scale)" if logx else ""), axis,
+                        logx=logx, sign=footer(report), formats=formats)
+        yield Chart(file_name, title, images)
 
 
 #: Colour of a comparison point by its verdict.
@@ -345,7 +373,8 @@ def _above(table: Table, limit: float) -> bool:
     return any(is_number(v) and v > limit for v in table.data.to_numpy().ravel())
 
 
-def _bars(table: Table, sign: str = "") -> bytes:
+def _bars(table: Table, sign: str = "", formats: tuple[str, ...] = ("png",)
+          ) -> dict[str, bytes]:
     data = table.data
     ok = [r for r in range(len(data)) if is_number(data["Speedup"].iat[r])]
     labels = [_labels(data.index)[r] for r in ok]
@@ -376,13 +405,14 @@ def _bars(table: Table, sign: str = "") -> bytes:
     axes.legend(fontsize="small", loc="best")
     figure.tight_layout()
     _sign(figure, sign)
-    return _png(figure)
+    return _images(figure, formats)
 
 
-def _compare(report: Report) -> Iterator[Chart]:
+def _compare(report: Report, formats: tuple[str, ...]) -> Iterator[Chart]:
     table = _table(report, "comparison")
     if table is not None and any(is_number(v) for v in table.data["Speedup"]):
-        yield Chart("comparison.png", "Speedup of new over base", _bars(table, footer(report)))
+        yield Chart("comparison.png", "Speedup of new over base",
+                    _bars(table, footer(report), formats))
 
 
 #: Unit of a pivot's value, by a pattern of its name (log key or statistic).
@@ -402,38 +432,46 @@ def value_label(title: str, name: str) -> str:
     return f"{title} ({unit})" if unit else title
 
 
-def _pivot(report: Report) -> Iterator[Chart]:
+def _pivot(report: Report, formats: tuple[str, ...]) -> Iterator[Chart]:
     table = report.tables[0]
     if any(is_number(c) for c in table.data.columns):
         title = report.title
         name = str(table.data.columns.name or "column")
         rows = list(range(len(table.data.index)))
-        png = _lines(table, rows, title, name, Axis(value_label(table.title, table.name)),
-                     sign=footer(report))
-        yield Chart(f"{_slug(table.name)}.png", title, png)
+        images = _lines(table, rows, title, name,
+                        Axis(value_label(table.title, table.name)), sign=footer(report),
+                        formats=formats)
+        yield Chart(f"{_slug(table.name)}.png", title, images)
 
 
 CHARTS = {"regular": _regular, "weak": _scaling, "strong": _scaling, "compare": _compare,
           "pivot": _pivot}
 
 
-def charts(report: Report) -> list[Chart]:
-    """The charts of a report (none for a summary)."""
+def charts(report: Report, formats: Sequence[str] = ("png",)) -> list[Chart]:
+    """The charts of a report (none for a summary), each drawn in ``formats``."""
     maker = CHARTS.get(report.kind)
-    return list(maker(report)) if maker else []
+    return list(maker(report, tuple(formats))) if maker else []
 
 
-def write_charts(report: Report, directory: str | Path) -> list[Path]:
-    """Write the report's charts as PNG files into ``directory`` (created); return the paths."""
+def chart_files(made: Sequence[Chart], formats: Sequence[str]) -> list[tuple[str, bytes]]:
+    """(file name, bytes) of each chart in each format, format by format within a chart."""
+    return [(chart.file_name(fmt), chart.images[fmt]) for chart in made for fmt in formats]
+
+
+def write_charts(report: Report, directory: str | Path, formats: Sequence[str] = ("png",)
+                 ) -> list[Path]:
+    """Write the report's charts in ``formats`` into ``directory`` (created); return the
+    paths."""
     folder = Path(directory)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        made = charts(report)
-        paths = [folder / chart.name for chart in made]
+        files = chart_files(charts(report, formats), formats)
+        paths = [folder / name for name, _ in files]
         for path in paths:  # a link planted at one name: no chart is written
             check_writable_target(path)
-        for path, chart in zip(paths, made):
-            atomic_write_bytes(path, chart.png)  # a fresh name renamed over it
+        for path, (_, data) in zip(paths, files):
+            atomic_write_bytes(path, data)  # a fresh name renamed over it
     except UnsafeFileError as err:  # names the chart's file
         raise ReportError(f"--plot: cannot write charts to '{folder}': {err}") from None
     except OSError as err:

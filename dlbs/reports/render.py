@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from dlbs.logs.csvcells import CsvWriter
+from dlbs.reports.differences import difference_lines
 from dlbs.reports.model import Report, Table, formatted, is_missing, json_cell
 from dlbs.reports.provenance import provenance_lines
 
@@ -101,6 +102,16 @@ def _notes_text(report: Report, bullet: str) -> list[str]:
     return [f"{bullet}{note}" for note in report.notes]
 
 
+#: Heading of a comparison's differing parameters (above its tables).
+DIFFERENCES_HEADING = "Parameters that differ between base and new"
+
+
+def _differences_text(report: Report, heading: str, bullet: str) -> list[str]:
+    """A comparison's differing parameters, above its tables (nothing for other reports)."""
+    lines = difference_lines(report.differences)
+    return [heading, *(f"{bullet}{line}" for line in lines), ""] if lines else []
+
+
 def _provenance_text(report: Report, heading: str, bullet: str) -> list[str]:
     """The provenance footer (nothing when the report has none)."""
     if not report.provenance:
@@ -109,8 +120,10 @@ def _provenance_text(report: Report, heading: str, bullet: str) -> list[str]:
 
 
 def to_text(report: Report) -> str:
-    """The report for a terminal: title, aligned tables, notes, provenance."""
+    """The report for a terminal: title, a comparison's differing parameters, aligned tables,
+    notes, provenance."""
     parts = [report.title, "=" * len(report.title), ""]
+    parts += _differences_text(report, f"{DIFFERENCES_HEADING}:", "  ")
     for table in report.tables:
         parts += [table_text(table), ""]
     parts += _notes_text(report, "")
@@ -144,6 +157,7 @@ def table_markdown(table: Table) -> str:
 def to_markdown(report: Report) -> str:
     """The report as markdown."""
     parts = [f"## {report.title}", ""]
+    parts += _differences_text(report, f"### {DIFFERENCES_HEADING}\n", "- ")
     for table in report.tables:
         parts += [table_markdown(table), ""]
     parts += _notes_text(report, "- ")
@@ -191,9 +205,10 @@ def table_dict(table: Table) -> dict[str, Any]:
 
 def report_dict(report: Report) -> dict[str, Any]:
     """The report as plain data (for JSON and the HTML template)."""
-    data: dict[str, Any] = {"kind": report.kind, "title": report.title,
-                            "notes": list(report.notes),
-                            "tables": [table_dict(t) for t in report.tables]}
+    data: dict[str, Any] = {"kind": report.kind, "title": report.title}
+    if report.differences is not None:  # a comparison's: first, as in the other formats
+        data["differences"] = report.differences
+    data.update({"notes": list(report.notes), "tables": [table_dict(t) for t in report.tables]})
     if report.provenance:
         data["provenance"] = report.provenance
     return data

@@ -159,8 +159,9 @@ def test_a_long_legend_goes_beside_the_axes(kind: str, chart: str, lines: int, o
     from dlbs.reports import plots
 
     legends: list[Any] = []
-    monkeypatch.setattr(plots, "_png", lambda figure: legends.append(figure.axes[0].get_legend())
-                        or plt.close(figure) or b"")
+    # (``_images`` saves a figure in each --plot-format; it was ``_png`` before issue 20)
+    monkeypatch.setattr(plots, "_images", lambda figure, formats: legends.append(
+        figure.axes[0].get_legend()) or plt.close(figure) or {"png": b""})
     names = [c.name for c in charts(build_report(records, kind))]
     legend = legends[names.index(chart)]
     assert len([t for t in legend.get_texts() if "linear" not in t.get_text()]) == lines
