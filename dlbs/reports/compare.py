@@ -175,8 +175,8 @@ def compare_report(base: Records, new: Records, threshold: float = NOISE_THRESHO
     data = data.astype(object).where(data.notna(), None).sort_index(kind="stable")
     count = sum(e is not None and min(len(e.base), len(e.new)) >= MIN_RUNS for e in evidence)
     notes += _method_notes(data, policy, confidence, count)
-    judged = "1 cell" if count == 1 else f"{count} cells"
-    title = f"Speedup (intervals at {confidence:.2%} confidence, adjusted for {judged})"
+    cell_count = "1 cell" if count == 1 else f"{count} cells"
+    title = f"Speedup (intervals at {confidence:.2%} confidence, adjusted for {cell_count})"
     tables = [Table("comparison", title, data, confidence=confidence),
               *_pair_tables(both, agg_b, agg_n, index)]
     notes += figure_notes([*(t.name for t in tables[1:]), *(["tokens"] if tokens else [])])
