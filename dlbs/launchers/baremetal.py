@@ -34,8 +34,9 @@ class PrefixLayer:
     name = "prefix"
 
     def applies(self, exp: Mapping[str, Any]) -> bool:
-        """When ``runtime.launcher`` is not empty."""
-        return bool(as_arg(exp.get("runtime.launcher")).strip())
+        """When ``runtime.launcher`` has a word: blank by shlex's rule (space, tab, CR, LF), not
+        str.strip's (which also drops a form feed that shlex, and so the prefix, keeps)."""
+        return bool(as_arg(exp.get("runtime.launcher")).strip(" \t\r\n"))
 
     def wrap(self, exp: Mapping[str, Any], cmd: Command) -> Command:
         """Return ``PREFIX... ARGV...``; a prefix that starts with ``NAME=value`` words (as

@@ -302,3 +302,11 @@ def test_a_hostile_data_dir_from_the_command_line_is_data(value: str, tmp_path: 
     assert out.returncode == 0, out.stderr
     exp = json.loads(out.stdout.splitlines()[0])
     assert (exp["exp.data_dir"], exp["exp.data"]) == (value, "real")
+
+
+@pytest.mark.parametrize("value", ["\x0c", "\x0b", "\u00a0", "\u2003"])
+def test_a_launcher_of_an_odd_blank_is_a_word_not_nothing(value: str) -> None:
+    """Hypothesis found '\\x0c': str.strip called it empty (no prefix) while shlex keeps it as
+    a word; the launcher is judged by shlex's rule, so what the script runs is what it says."""
+    from dlbs.launchers.baremetal import PrefixLayer
+    assert PrefixLayer().applies({"runtime.launcher": value}) == bool(shlex.split(value))
