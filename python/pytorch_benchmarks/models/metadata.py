@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pytorch_benchmarks.models.names import PACKAGE_DIR
+from pytorch_benchmarks.models.names import PACKAGE_DIR, literal, register_calls, zoo_sources
 from pytorch_benchmarks.models.settings import sequence_fields
 
 #: The decorator keywords read (the rest are the registry's business).
@@ -50,13 +50,6 @@ class _Constants(ast.NodeTransformer):
         return node
 
 
-def _literal(node: ast.expr) -> Any:
-    try:
-        return ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError):
-        return None
-
-
 def _constants(tree: ast.Module) -> dict[str, Any]:
     """Module-level ``NAME = literal`` and ``A, B = lit, lit`` (later ones see earlier)."""
     found: dict[str, Any] = {}
@@ -64,7 +57,7 @@ def _constants(tree: ast.Module) -> dict[str, Any]:
         if not isinstance(node, ast.Assign) or len(node.targets) != 1:
             continue
         target = node.targets[0]
-        value = _literal(_Constants(found).visit(node.value))
+        value = literal(_Constants(found).visit(node.value))
         if value is None:
             continue
         if isinstance(target, ast.Name):
@@ -80,20 +73,14 @@ def _metas(tree: ast.Module) -> dict[str, ModelMeta]:
     """Every model the module registers, by name and alias."""
     constants = _constants(tree)
     metas: dict[str, ModelMeta] = {}
-    for node in ast.walk(tree):
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            continue
-        for deco in node.decorator_list:
-            if not (isinstance(deco, ast.Call) and getattr(deco.func, "id", None) ==
-                    "register_model"):
-                continue
-            keywords = {k.arg: _literal(_Constants(constants).visit(k.value))
-                        for k in deco.keywords if k.arg}
-            meta = _meta(keywords, node.name)
-            if meta is not None:
-                aliases = keywords.get("aliases")
-                for name in (meta.name, *(aliases if isinstance(aliases, tuple) else ())):
-                    metas[name] = meta
+    for node, deco in register_calls(tree):
+        keywords = {k.arg: literal(_Constants(constants).visit(k.value))
+                    for k in deco.keywords if k.arg}
+        meta = _meta(keywords, node.name)
+        if meta is not None:
+            aliases = keywords.get("aliases")
+            for name in (meta.name, *(aliases if isinstance(aliases, tuple) else ())):
+                metas[name] = meta
     return metas
 
 
@@ -115,11 +102,8 @@ def _meta(keywords: Mapping[str, Any], function: str) -> ModelMeta | None:
 def zoo_metadata(models_dir: Path = PACKAGE_DIR) -> dict[str, ModelMeta]:
     """Every zoo model's metadata in ``models_dir``, by name and alias."""
     found: dict[str, ModelMeta] = {}
-    for path in sorted(Path(models_dir).glob("*.py")):
-        try:
-            found.update(_metas(ast.parse(path.read_text(encoding="utf-8"))))
-        except (OSError, SyntaxError):
-            continue  # the registry says what is wrong when it imports the module
+    for tree in zoo_sources(models_dir):
+        found.update(_metas(tree))
     return found
 
 

@@ -21,8 +21,10 @@ from __future__ import annotations
 import ast
 import difflib
 import importlib.util
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pytorch_benchmarks.models.plugins import entry_points
 
@@ -32,28 +34,49 @@ HF_PREFIX = "hf:"
 HF_MAPPING_FILES = ("configuration_auto.py", "auto_mappings.py")
 
 
-def _literal(node: ast.expr) -> object:
+def literal(node: ast.expr) -> Any:
+    """The value of a literal expression; ``None`` for anything else."""
     try:
         return ast.literal_eval(node)
-    except ValueError:
+    except (ValueError, TypeError, SyntaxError):
         return None
+
+
+def register_calls(tree: ast.Module) -> Iterator[tuple[ast.FunctionDef | ast.AsyncFunctionDef,
+                                                       ast.Call]]:
+    """Every ``@register_model(...)`` decorator of a module, with the function it decorates."""
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for deco in node.decorator_list:
+                if isinstance(deco, ast.Call) and \
+                        getattr(deco.func, "id", None) == "register_model":
+                    yield node, deco
+
+
+@lru_cache(maxsize=8)
+def zoo_sources(models_dir: Path = PACKAGE_DIR) -> tuple[ast.Module, ...]:
+    """The parsed model modules of the zoo in ``models_dir``, read once (a module that cannot
+    be read or parsed is left out: the registry says what is wrong when it imports it)."""
+    trees = []
+    for path in sorted(Path(models_dir).glob("*.py")):
+        if path.name in ("__init__.py", "registry.py", "names.py", "zoo.py"):
+            continue
+        try:
+            trees.append(ast.parse(path.read_text(encoding="utf-8")))
+        except (OSError, SyntaxError):
+            continue
+    return tuple(trees)
 
 
 def _registered(tree: ast.Module) -> list[str]:
     names: list[str] = []
-    for node in ast.walk(tree):
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            continue
-        for deco in node.decorator_list:
-            if not (isinstance(deco, ast.Call) and getattr(deco.func, "id", None) ==
-                    "register_model"):
-                continue
-            keywords = {k.arg: _literal(k.value) for k in deco.keywords if k.arg}
-            name = keywords.get("name")
-            names.append(name if isinstance(name, str) else node.name)
-            aliases = keywords.get("aliases") or ()
-            names += [a for a in aliases if isinstance(a, str)] if isinstance(aliases, tuple) \
-                else []
+    for node, deco in register_calls(tree):
+        keywords = {k.arg: literal(k.value) for k in deco.keywords if k.arg}
+        name = keywords.get("name")
+        names.append(name if isinstance(name, str) else node.name)
+        aliases = keywords.get("aliases") or ()
+        names += [a for a in aliases if isinstance(a, str)] if isinstance(aliases, tuple) \
+            else []
     return names
 
 
@@ -61,15 +84,7 @@ def _registered(tree: ast.Module) -> list[str]:
 def model_names(models_dir: Path = PACKAGE_DIR) -> tuple[str, ...]:
     """Every registered name and alias of the zoo in ``models_dir`` (this package's by
     default), sorted."""
-    found: list[str] = []
-    for path in sorted(Path(models_dir).glob("*.py")):
-        if path.name in ("__init__.py", "registry.py", "names.py", "zoo.py"):
-            continue
-        try:
-            found += _registered(ast.parse(path.read_text(encoding="utf-8")))
-        except (OSError, SyntaxError):
-            continue  # the registry will say what is wrong when it imports the module
-    return tuple(sorted(set(found)))
+    return tuple(sorted({name for tree in zoo_sources(models_dir) for name in _registered(tree)}))
 
 
 def _module_source(module: str) -> Path | None:
