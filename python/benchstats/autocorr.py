@@ -146,7 +146,8 @@ def mean_interval(window: Sequence[float] | np.ndarray, confidence: float = CONF
     gamma0, tau, gate, width = autocorr_times(values)
     if gamma0 <= 0:  # every value equal: the mean is exact
         return MeanInterval(n, mean, 0.0, 1.0, float(n), float(n), mean, mean)
-    sigma2, ess, ess_low = tau * gamma0, n / tau, n / gate
+    # a trend (infinite autocorrelation time) has no effective sample size: NaN, not n / inf
+    sigma2, ess, ess_low = tau * gamma0, (n / tau if math.isfinite(tau) else math.nan), n / gate
     if width > MAX_LAG_FRACTION * n or ess_low < min_ess:
         note = _shortfall(n, tau, gate, width, min_ess)
         return MeanInterval(n, mean, sigma2, tau, ess, ess_low, math.nan, math.nan, note)

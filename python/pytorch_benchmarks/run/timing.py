@@ -105,8 +105,7 @@ def summarize(times_s: list[float], samples_per_iteration: int) -> dict[str, Any
         "results.time_ci95": _interval(found.ci_low, found.ci_high),
         "results.precision": None if math.isnan(precision) else precision,
         "results.ci_note": found.ci_note or None,
-        # a trend (autocorrelation time infinite) gives n / inf = 0: no estimate, as documented
-        "results.ess": _finite(found.ess) if math.isfinite(found.autocorr_time) else None,
+        "results.ess": _finite(found.ess),
         "results.autocorr_time": _finite(found.autocorr_time),
         "results.time_p50_ci95": _interval(found.median_low, found.median_high),
         "results.outliers": found.outliers,
