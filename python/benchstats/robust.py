@@ -22,8 +22,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from benchstats.autocorr import MAX_LAG_FRACTION, MIN_ESS, autocorr_times
-from benchstats.tdist import CONFIDENCE
+from benchstats.autocorr import MAX_LAG_FRACTION, MIN_ESS, MIN_N, autocorr_times
+from benchstats.tdist import CONFIDENCE, t_critical
 
 #: Outliers lie beyond this many scaled MADs from the median.
 OUTLIER_MADS = 3.0
@@ -71,15 +71,23 @@ def median_interval(window: Sequence[float] | np.ndarray,
     median = float(np.median(values))
     if n >= 3 and too_correlated(np.asarray(window, dtype=float)):
         return median, math.nan, math.nan
+    if n < MIN_N:
+        return median, math.nan, math.nan
     below = (np.asarray(window, dtype=float) <= median).astype(float)
-    tau = autocorr_times(below)[1] if n >= 3 else 1.0
+    # conservative, as the mean's: the indicator's autocorrelation time, and at least the
+    # values' own at the upper bound of their lag-1 autocorrelation
+    tau = max(autocorr_times(below)[1], autocorr_times(np.asarray(window, dtype=float))[2])
     effective = math.floor(n / tau)
-    if effective < MIN_EFFECTIVE:
+    if effective >= n:  # independent: the exact binomial ranks
+        j = binomial_rank(n, confidence)
+        return (median, math.nan, math.nan) if j < 1 else (
+            median, float(values[j - 1]), float(values[n - j]))
+    if n / tau < MIN_ESS:
         return median, math.nan, math.nan
-    j = binomial_rank(effective, confidence)
-    if j < 1:
-        return median, math.nan, math.nan
-    rank = math.floor(j * n / effective) if effective < n else j  # 1-based, outwards
+    # correlated: the normal approximation of the rank on the effective size, widened by
+    # Student's t on its degrees of freedom as the mean's interval is
+    half = t_critical(max(math.floor(n / tau - 1.0), 1), confidence) * math.sqrt(n * tau) / 2.0
+    rank = math.floor(n / 2.0 - half)  # 1-based, outwards
     if rank < 1:
         return median, math.nan, math.nan
     return median, float(values[rank - 1]), float(values[n - rank])

@@ -14,8 +14,8 @@ The long-run variance ``sigma2`` comes from the window with its least-squares li
 a drift inflates it and hides itself (a 10% drift over 100 iterations at 3% noise was flagged
 in 15% of runs). The test is at 1%: the issue asks for at most 2% false flags on stationary
 series from 100 iterations on. It is not run (``None``) on fewer than ``MIN_TEST``
-iterations, or when the residuals' effective sample size is under the interval's floor
-(``MIN_ESS``): there the variance estimate is too poor for a test, and a verdict of "steady"
+iterations, or when the residuals' effective sample size is under a floor
+(``MIN_TEST_ESS``, 10): there the variance estimate is too poor for a test, and a verdict of "steady"
 rests on the warm-up search alone.
 """
 from __future__ import annotations
@@ -25,12 +25,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from benchstats.autocorr import MIN_ESS, autocorr_times
+from benchstats.autocorr import autocorr_times
 
 #: 1% critical value of the Cramer-von Mises statistic of a Brownian bridge.
 CRITICAL = 0.743
 #: Fewest iterations the test runs on.
 MIN_TEST = 10
+#: Fewest effective samples of the residuals (at the upper bound of their lag-1
+#: autocorrelation) the test runs on.
+MIN_TEST_ESS = 10.0
 
 
 def schruben_statistic(window: Sequence[float] | np.ndarray) -> float | None:
@@ -45,7 +48,7 @@ def schruben_statistic(window: Sequence[float] | np.ndarray) -> float | None:
     gamma0, tau, gate, _ = autocorr_times(values - (slope * index + intercept))
     if gamma0 <= 0:
         return 0.0 if np.ptp(values) == 0 else math.inf  # a perfect line
-    if n / gate < MIN_ESS:
+    if n / gate < MIN_TEST_ESS:
         return None
     bridge = np.cumsum(values - values.mean()) / math.sqrt(n * tau * gamma0)
     return float(np.mean(bridge ** 2))

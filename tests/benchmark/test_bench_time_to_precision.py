@@ -49,10 +49,10 @@ def test_fixed_count_is_the_largest_required_count(ttp: ModuleType, required: li
 
 def test_required_count_grows_with_the_noise(ttp: ModuleType) -> None:
     counts = [ttp.required_count(ttp.ar1_draw(0.01, cv, 0.0), 0.05, draws=100, seed=3)
-              for cv in (0.05, 0.1, 0.2)]
+              for cv in (0.1, 0.2, 0.3)]  # quieter ones sit at the 50-iteration floor
     assert counts[0] < counts[1] < counts[2]
     # iid CV 20%, 5% target: (t * 0.2 / 0.05)^2 ~ 64 on average; 95% of runs need more
-    assert 64 < counts[2] < 400
+    assert 64 < counts[1] < 400
 
 
 def test_required_count_from_a_pilot_agrees_with_the_known_process(ttp: ModuleType) -> None:

@@ -26,8 +26,8 @@ def test_the_device_is_synchronised_before_every_clock_read() -> None:
 
 
 def test_summary_matches_numpy_over_the_steady_window() -> None:
-    rng = np.random.default_rng(5)
-    times = [0.090, 0.060] + list(0.011 + 0.001 * rng.standard_normal(40))
+    rng = np.random.default_rng(8)  # 60 iterations: an interval of the mean needs 50
+    times = [0.090, 0.060] + list(0.011 + 0.001 * rng.standard_normal(60))
     facts = summarize(times, samples_per_iteration=8)
     assert facts["results.warmup_detected"] == 2 and facts["results.steady_state"] is True
     low, high = facts["results.time_ci95"]
@@ -55,6 +55,11 @@ def test_a_short_run_has_no_interval_and_says_why() -> None:
                        0.0101],
                       samples_per_iteration=8)
     assert facts["results.time_ci95"] is None and facts["results.precision"] is None
+    # fewer than 50 iterations cannot show their own correlation (benchstats.autocorr.MIN_N)
+    assert "needs at least 50" in facts["results.ci_note"]
+    correlated = 0.010 + 0.0005 * np.sin(np.arange(80) / 6.0)
+    facts = summarize(list(correlated), samples_per_iteration=8)
+    assert facts["results.time_ci95"] is None
     assert "effective sample size" in facts["results.ci_note"]
     assert "longer" in facts["results.ci_note"] or "would give one" in facts["results.ci_note"]
 

@@ -38,17 +38,34 @@ def test_the_interval_of_the_mean_covers_as_promised(name: str, n: int, floor: f
     assert given >= 0.7 * 300 and covered / given >= floor
 
 
-def test_a_series_too_short_for_its_correlation_gets_no_interval() -> None:
-    """phi 0.9 at n = 100 is about 5 effective samples: (practically) none given; the few
-    given in the full table are in docs/reports.md."""
-    given, _ = _intervals("ar0.9", 100, 300, seed=5)
-    assert given <= 0.02 * 300
+@pytest.mark.parametrize("name,n", [
+    pytest.param("ar0.9", 100, id="ar0.9-100"),
+    pytest.param("ar0.9", 200, id="ar0.9-200"),
+])
+def test_a_series_short_for_its_correlation_gets_a_valid_interval_or_none(name: str,
+                                                                          n: int) -> None:
+    """The issue's bound: phi 0.9 at n = 100 (true ESS 5) covers >= 88% among the intervals
+    given, or none are given. Gated on 10 effective samples, 1.4% got one and those covered
+    29-60% (selection: their correlation looked small); the conservative width fixes it."""
+    given, covered = _intervals(name, n, 500, seed=5 + n)
+    assert given == 0 or covered / given >= 0.88
+
+
+@pytest.mark.parametrize("n", [10, 30, 49])
+def test_fewer_than_fifty_iterations_get_no_interval_and_say_so(n: int) -> None:
+    """Fewer than 50 iterations cannot show a correlation time of 20 (phi 0.9): the few such
+    series that look independent would get an interval covering 60-80%."""
+    values = np.random.default_rng(n).normal(10.0, 0.1, n)
+    found = mean_interval(values)
+    assert math.isnan(found.low) and "needs at least 50" in found.note
+    assert math.isnan(median_interval(values)[1])
 
 
 def test_no_interval_comes_with_a_note_and_no_negative_bound() -> None:
-    found = mean_interval([1.0, 1.2, 1.5, 1.9, 2.4, 2.8, 3.1, 3.3, 3.4, 3.45])
+    trend = 1.0 + 0.02 * np.arange(60) + np.random.default_rng(1).normal(0.0, 0.01, 60)
+    found = mean_interval(trend)
     assert math.isnan(found.low) and "too short for its correlation" in found.note
-    wide = mean_interval([0.01] * 30 + [50.0])
+    wide = mean_interval([0.01] * 60 + [50.0])
     assert math.isnan(wide.low) or wide.low > 0
 
 
