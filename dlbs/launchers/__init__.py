@@ -2,7 +2,8 @@
 
 A launch is composed by wrapping, innermost first: the benchmark command, ``torchrun`` when
 there are several local replicas, the ``runtime.launcher`` prefix, the environment, and a
-``docker run`` when ``exp.docker`` is true. ``build_command`` folds the layers that apply;
+container when ``exp.docker`` is true: ``docker run``, ``podman run``, ``apptainer exec`` or
+Pyxis's ``srun --container-image`` as ``exp.container_runtime`` says (``containers``). ``build_command`` folds the layers that apply;
 ``build_script`` renders the result through a Jinja2 template whose every value is quoted.
 Nothing here starts a process, touches a file outside the templates, or reads ``os.environ``.
 """
@@ -18,9 +19,15 @@ from dlbs.launchers.docker import DockerLayer, container_name
 from dlbs.launchers.script import render_script, script_file_for
 from dlbs.launchers.torchrun import TorchrunLayer, check_nodes
 
+# Imported after docker: the runtimes reuse its helpers.
+from dlbs.launchers.apptainer import ApptainerLayer  # noqa: E402
+from dlbs.launchers.podman import PodmanLayer  # noqa: E402
+from dlbs.launchers.pyxis import PyxisLayer  # noqa: E402
+
 #: Every layer, innermost first (the order in which they wrap the command).
 LAYERS: tuple[Layer, ...] = (
     BenchmarkLayer(), TorchrunLayer(), PrefixLayer(), EnvironmentLayer(), DockerLayer(),
+    PodmanLayer(), ApptainerLayer(), PyxisLayer(),
 )
 
 
