@@ -12,17 +12,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from dlbs.launchers.apptainer import ApptainerLayer
 from dlbs.launchers.baremetal import EnvironmentLayer, PrefixLayer
 from dlbs.launchers.benchmark import BenchmarkLayer, num_replicas
 from dlbs.launchers.command import Command, Layer
 from dlbs.launchers.docker import DockerLayer, container_name
+from dlbs.launchers.podman import PodmanLayer
+from dlbs.launchers.pyxis import PyxisLayer
 from dlbs.launchers.script import render_script, script_file_for
 from dlbs.launchers.torchrun import TorchrunLayer, check_nodes
-
-# Imported after docker: the runtimes reuse its helpers.
-from dlbs.launchers.apptainer import ApptainerLayer  # noqa: E402
-from dlbs.launchers.podman import PodmanLayer  # noqa: E402
-from dlbs.launchers.pyxis import PyxisLayer  # noqa: E402
 
 #: Every layer, innermost first (the order in which they wrap the command).
 LAYERS: tuple[Layer, ...] = (

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from dlbs.errors import ValidationError
 from dlbs.launchers.benchmark import device_type
 from dlbs.launchers.command import Command, as_arg, as_bool, split_words
 from dlbs.launchers.containers import isolates_gpus

@@ -166,8 +166,8 @@ def test_pyxis_batch_script_passes_every_value_intact(tmp_path: Path) -> None:
     logs = str(tmp_path / "logs")
     assert srun[4:] == [
         f"--container-image={image}",
-        f"--container-mounts={HOSTILE_DIR}:{HOSTILE_DIR}:ro,/src/python:/workspace/python:ro,"
-        f"{logs}:{logs}:ro",
+        (f"--container-mounts={HOSTILE_DIR}:{HOSTILE_DIR}:ro,/src/python:/workspace/python:ro,"
+         f"{logs}:{logs}:ro"),
         "--container-workdir=/workspace/python", "bash", launch]
 
 

@@ -10,10 +10,10 @@ import pytest
 
 from dlbs.errors import ValidationError
 from dlbs.launchers import LAYERS, build_command, list_layers
+from dlbs.launchers.apptainer import ApptainerLayer
 from dlbs.launchers.baremetal import EnvironmentLayer, PrefixLayer
 from dlbs.launchers.benchmark import BenchmarkLayer
 from dlbs.launchers.command import Command
-from dlbs.launchers.apptainer import ApptainerLayer
 from dlbs.launchers.docker import DockerLayer
 from dlbs.launchers.podman import PodmanLayer
 from dlbs.launchers.pyxis import PyxisLayer

@@ -121,8 +121,9 @@ def test_the_environment_and_mounts_reach_the_container(tmp_path: Path,
            "runtime.env.PROBE": value, "exp.log_file": str(tmp_path / "x.log")}
     cmd = build_command(exp)
     image_at = cmd.argv.index(PODMAN_IMAGE)
-    probe = [sys.executable, "-c", "import os,sys; print(repr(os.environ['PROBE']), "
-             "open(sys.argv[1]).read(), end='')", str(data / "probe.txt")]
+    code = ("import os,sys; print(repr(os.environ['PROBE']), open(sys.argv[1]).read(), "
+            "end='')")
+    probe = [sys.executable, "-c", code, str(data / "probe.txt")]
     result = subprocess.run([*cmd.argv[:image_at + 1], *probe], capture_output=True,
                             text=True, check=False, timeout=120)
     assert (result.returncode, result.stdout) == (0, f"{value!r} mounted\n"), result.stderr
