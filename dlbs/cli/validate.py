@@ -213,7 +213,7 @@ def warn_experiment(experiment: Mapping[str, Any]) -> list[str]:
         warnings = node_warnings(experiment)
     except DLBSError:
         warnings = []  # a malformed value: check_experiment reports it
-    return warnings + _unused_image(experiment)
+    return warnings + _unused_image(experiment) + _unused_runtime(experiment)
 
 
 @lru_cache(maxsize=1)
@@ -236,6 +236,15 @@ def _unused_image(experiment: Mapping[str, Any]) -> list[str]:
     return [(f"exp.docker_image is {image!r} but exp.docker is false: the experiment runs on "
              "bare metal and the image is not used (DLBS ran in Docker by default; dlbs does "
              "not): set -Pexp.docker=true to run in it")]
+
+
+def _unused_runtime(experiment: Mapping[str, Any]) -> list[str]:
+    """A container runtime chosen on a bare-metal run (exp.docker false)."""
+    runtime = experiment.get("exp.container_runtime")
+    if experiment.get("exp.docker") is not False or runtime in (None, "", "docker"):
+        return []
+    return [(f"exp.container_runtime is {runtime!r} but exp.docker is false: the experiment "
+             "runs on bare metal; set -Pexp.docker=true to run it in a container")]
 
 
 def _check_nodes(experiment: Mapping[str, Any]) -> list[str]:

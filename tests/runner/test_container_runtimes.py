@@ -284,3 +284,13 @@ def test_docker_sdk_is_not_asked_about_other_runtimes() -> None:
     from dlbs.runner.dockerengine import docker_images
 
     assert docker_images([exp_of("podman"), exp_of("apptainer")]) == []
+
+
+def test_a_runtime_without_exp_docker_is_a_warning() -> None:
+    from dlbs.cli.validate import warn_experiment
+
+    (warning,) = warn_experiment(dict(exp_of("apptainer"), **{"exp.docker": False,
+                                                              "exp.docker_image": ""}))
+    assert warning == ("exp.container_runtime is 'apptainer' but exp.docker is false: the "
+                       "experiment runs on bare metal; set -Pexp.docker=true to run it in a "
+                       "container")
