@@ -9,6 +9,7 @@ Slurm's (its ``.sqsh`` file is checked when the image is a path).
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -118,6 +119,11 @@ class PodmanContainer:
         if done.returncode != 0:
             log.warning("could not remove podman container %s: %s", self.name,
                         done.stderr.strip()[:200])
+
+    def watch_entry(self) -> str:
+        """How the watchdog names this container: a JSON list of the launcher's words and the
+        name (one line whatever the words hold; ``dlbs.runner.watchdog`` removes it)."""
+        return json.dumps([*self.launcher, self.name])
 
     def pid(self) -> int | None:
         """The host pid of the container's first process, or None when it is not running."""

@@ -73,7 +73,7 @@ class LocalExecutor:
             from dlbs.runner.dockerengine import remove_container
             remove_container(self._container)  # left by a runner that was killed outright
         if self._podman:
-            self._podman.remove()
+            self._podman.remove()  # left by a runner that was killed outright
         # The .part is opened again by name: never through a link planted there meanwhile.
         with os.fdopen(open_for_write(job.part, append=True, create=False), "ab") as out:
             self._proc = subprocess.Popen(
@@ -88,6 +88,8 @@ class LocalExecutor:
                                     frozenset(self._watchdog.pids()))
         if self._container:
             self._watchdog.watch_container(self._container)
+        if self._podman:
+            self._watchdog.watch_container(self._podman.watch_entry())
         self._job = job
         self._monitor = start_monitor(exp, self._proc.pid, self._container, self._podman)
 
@@ -110,6 +112,8 @@ class LocalExecutor:
             self._watchdog.release_container(self._container)
         if self._podman and stopped:  # --rm removes it; a stopped podman client may leave it
             self._podman.remove()
+        if self._podman:
+            self._watchdog.release_container(self._podman.watch_entry())
         facts = list(self._monitor.facts()) if self._monitor else []
         self._job, self._proc, self._monitor = None, None, None
         return [(job, Ending(exit_code=proc.returncode, stopped=stopped, facts=facts))]

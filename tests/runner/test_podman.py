@@ -143,6 +143,35 @@ def test_timed_out_podman_container_is_removed(tmp_path: Path, podman_launcher: 
     assert not containers(podman_launcher), "a podman container outlived its timeout"
 
 
+def test_runner_killed_outright_leaves_no_podman_container(tmp_path: Path,
+                                                           podman_launcher: str) -> None:
+    """kill -9 of the runner while its podman client cannot pass a signal on (stopped, then
+    killed): the container, whose processes run under conmon outside the launch script's
+    group, would run on; the runner's watchdog removes it."""
+    import psutil
+
+    runner = subprocess.Popen(
+        podman_cli(tmp_path, podman_launcher, "-Pexp.model=deep_mnist",
+                   "-Pexp.num_batches=1000000", "-Pruntime.kill_grace=1"),
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300  # hang guards: each loop ends as soon as it may
+    try:
+        while not containers(podman_launcher) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert containers(podman_launcher), "the container did not start"
+        (client,) = [p for p in psutil.Process(runner.pid).children()
+                     if p.name() == "podman"]  # the launch script exec'd it
+        client.suspend()  # it cannot proxy the runner's death to the container
+    finally:
+        runner.kill()
+        runner.wait()
+    client.kill()
+    deadline = time.monotonic() + 120
+    while containers(podman_launcher) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not containers(podman_launcher), "a podman container outlived its runner"
+
+
 def test_validate_names_a_missing_podman_image(tmp_path: Path, podman_launcher: str) -> None:
     command = podman_cli(tmp_path, podman_launcher, "-Pexp.model=deep_mnist",
                          "-Pexp.docker_image=localhost/dlbs-test/absent:1")
