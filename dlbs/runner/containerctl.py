@@ -75,8 +75,9 @@ def check_image_file(runtime: str, image: str) -> None:
 
 
 def check_plan(experiments: Iterable[Mapping[str, Any]]) -> dict[str, str]:
-    """For ``validate``/``run``: each non-Docker runtime's program is found, podman images
-    exist, image files exist; return podman image -> id (recorded as exp.docker_image_id)."""
+    """For ``validate``/``run``: each non-Docker runtime's program is found and podman images
+    exist (for local runs), image files exist; return podman image -> id (recorded as
+    exp.docker_image_id)."""
     ids: dict[str, str] = {}
     seen: set[tuple[str, tuple[str, ...], str]] = set()
     for exp in experiments:
@@ -92,12 +93,16 @@ def check_plan(experiments: Iterable[Mapping[str, Any]]) -> dict[str, str]:
         if key in seen:
             continue
         seen.add(key)
-        if runtime != "pyxis":  # srun is checked with the Slurm scheduler
+        # A Slurm job runs the program on the compute nodes, with their podman storage: only
+        # a local run's program and podman image are this host's to check. Image files are
+        # checked always (a centre's images sit on a file system every node shares).
+        local = as_arg(exp.get("exp.scheduler") or "local").strip() == "local"
+        if local and runtime != "pyxis":
             problem = program_problem(runtime, launcher)
             if problem:
                 raise ValidationError(problem)
         check_image_file(runtime, image)
-        if runtime == "podman":
+        if local and runtime == "podman":
             ids[image] = podman_image_id(launcher, image)
     return ids
 

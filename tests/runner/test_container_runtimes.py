@@ -261,6 +261,12 @@ def test_validate_names_a_missing_runtime_program() -> None:
         containerctl.check_plan([exp])
 
 
+def test_a_slurm_job_leaves_the_program_to_the_compute_nodes() -> None:
+    exp = exp_of("apptainer", exp__container_launcher="no-such-apptainer-here",
+                 exp__scheduler="slurm", exp__docker_image="docker://pytorch/pytorch")
+    assert containerctl.check_plan([exp]) == {}
+
+
 @pytest.mark.parametrize("runtime, image", [("apptainer", "/nowhere/pt.sif"),
                                             ("pyxis", "/nowhere/pt.sqsh")])
 def test_validate_names_a_missing_image_file(tmp_path: Path, runtime: str, image: str) -> None:
