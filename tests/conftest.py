@@ -1,6 +1,6 @@
 """Suite-wide test settings.
 
-Tests that need a real component (Docker engine, headless Chromium, torchrun, Slurm) carry a marker and
+Tests that need a real component (Docker engine, Podman, headless Chromium, torchrun, Slurm) carry a marker and
 skip with a clear reason when the component is truly absent on a developer's machine. CI sets
 ``DLBS_REQUIRE_COMPONENTS=1`` after installing them: there such a skip is turned into a failure,
 so a broken install can never hide behind a skip.
@@ -12,7 +12,7 @@ import signal
 
 import pytest
 
-COMPONENT_MARKERS = ("docker", "browser", "torchrun", "slurm")
+COMPONENT_MARKERS = ("docker", "browser", "torchrun", "slurm", "podman")
 
 
 @pytest.hookimpl(hookwrapper=True)

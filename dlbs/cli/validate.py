@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     notes: list[str] = []  # the CPU instead of the default GPU (dlbs.runner.device)
     experiments = list(load_experiments(args, on_this_host=notes.append))
     report, images = check_runnable(experiments)
-    found = f"; docker engine answers, image(s) found: {', '.join(images)}" if images else ""
+    found = f"; container image(s) found: {', '.join(images)}" if images else ""
     print(f"validate: OK, {report.summary()}{found}", file=sys.stderr)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
@@ -111,9 +111,11 @@ def check_docker(experiments: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     Returns image -> id; raises ValidationError saying what to do when the engine does not
     answer or an image is missing. Plans without docker experiments never touch the SDK.
     """
+    from dlbs.runner import containerctl  # podman, apptainer, pyxis: programs, images
     from dlbs.runner.dockerengine import check_plan  # lazy: the docker SDK is slow to import
 
-    return check_plan(experiments)
+    experiments = list(experiments)
+    return {**containerctl.check_plan(experiments), **check_plan(experiments)}
 
 
 def check_log_collisions(experiments: Sequence[Mapping[str, Any]]) -> None:
@@ -211,7 +213,7 @@ def warn_experiment(experiment: Mapping[str, Any]) -> list[str]:
         warnings = node_warnings(experiment)
     except DLBSError:
         warnings = []  # a malformed value: check_experiment reports it
-    return warnings + _unused_image(experiment)
+    return warnings + _unused_image(experiment) + _unused_runtime(experiment)
 
 
 @lru_cache(maxsize=1)
@@ -234,6 +236,15 @@ def _unused_image(experiment: Mapping[str, Any]) -> list[str]:
     return [(f"exp.docker_image is {image!r} but exp.docker is false: the experiment runs on "
              "bare metal and the image is not used (DLBS ran in Docker by default; dlbs does "
              "not): set -Pexp.docker=true to run in it")]
+
+
+def _unused_runtime(experiment: Mapping[str, Any]) -> list[str]:
+    """A container runtime chosen on a bare-metal run (exp.docker false)."""
+    runtime = experiment.get("exp.container_runtime")
+    if experiment.get("exp.docker") is not False or runtime in (None, "", "docker"):
+        return []
+    return [(f"exp.container_runtime is {runtime!r} but exp.docker is false: the experiment "
+             "runs on bare metal; set -Pexp.docker=true to run it in a container")]
 
 
 def _check_nodes(experiment: Mapping[str, Any]) -> list[str]:

@@ -76,6 +76,8 @@ ID_WHEN_NOT: dict[str, object] = {
     "exp.framework_title": "PyTorch", "exp.framework_family": "pytorch", "exp.framework_ver": "",
     "exp.framework_commit": "", "exp.proj": "", "exp.node_id": "", "exp.node_nic": "",
     "exp.device_title": "", "exp.cuda": "", "exp.cudnn": "", "exp.data_store": "",
+    # Container runtimes beside Docker (docs/containers.md).
+    "exp.container_runtime": "docker", "exp.container_launcher": "",
 }
 #: The names above (kept for readers of the older name).
 ID_WHEN_NONZERO = frozenset(ID_WHEN_NOT)

@@ -2,7 +2,8 @@
 
 A launch is composed by wrapping, innermost first: the benchmark command, ``torchrun`` when
 there are several local replicas, the ``runtime.launcher`` prefix, the environment, and a
-``docker run`` when ``exp.docker`` is true. ``build_command`` folds the layers that apply;
+container when ``exp.docker`` is true: ``docker run``, ``podman run``, ``apptainer exec`` or
+Pyxis's ``srun --container-image`` as ``exp.container_runtime`` says (``containers``). ``build_command`` folds the layers that apply;
 ``build_script`` renders the result through a Jinja2 template whose every value is quoted.
 Nothing here starts a process, touches a file outside the templates, or reads ``os.environ``.
 """
@@ -11,16 +12,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from dlbs.launchers.apptainer import ApptainerLayer
 from dlbs.launchers.baremetal import EnvironmentLayer, PrefixLayer
 from dlbs.launchers.benchmark import BenchmarkLayer, num_replicas
 from dlbs.launchers.command import Command, Layer
 from dlbs.launchers.docker import DockerLayer, container_name
+from dlbs.launchers.podman import PodmanLayer
+from dlbs.launchers.pyxis import PyxisLayer
 from dlbs.launchers.script import render_script, script_file_for
 from dlbs.launchers.torchrun import TorchrunLayer, check_nodes
 
 #: Every layer, innermost first (the order in which they wrap the command).
 LAYERS: tuple[Layer, ...] = (
     BenchmarkLayer(), TorchrunLayer(), PrefixLayer(), EnvironmentLayer(), DockerLayer(),
+    PodmanLayer(), ApptainerLayer(), PyxisLayer(),
 )
 
 

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from dlbs.errors import ValidationError
 from dlbs.launchers.benchmark import device_type
-from dlbs.launchers.command import Command, as_arg, as_bool
+from dlbs.launchers.command import Command, as_arg, as_bool, split_words
+from dlbs.launchers.containers import isolates_gpus
 
 ENV_PREFIX = "runtime.env."
 #: A shell variable assignment word (``NAME=value``) at the start of ``runtime.launcher``.
@@ -17,15 +16,6 @@ ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 #: DLBS's bare-metal search paths of the framework: put in front of the host's own value.
 HOST_PATHS = (("LD_LIBRARY_PATH", "pytorch.host_libpath"),
               ("PYTHONPATH", "pytorch.host_python_path"))
-
-
-def split_words(name: str, value: Any) -> list[str]:
-    """Split a command-line parameter (``runtime.launcher``, ``exp.docker_args``) into words."""
-    try:
-        return shlex.split(as_arg(value))
-    except ValueError as err:
-        raise ValidationError(f"parameter '{name}' is not a valid command line ({err}): "
-                              f"{value!r}") from None
 
 
 class PrefixLayer:
@@ -66,11 +56,12 @@ class EnvironmentLayer:
     def wrap(self, exp: Mapping[str, Any], cmd: Command) -> Command:
         """Return ``cmd`` with the variables added; ``runtime.env.*`` wins over the defaults."""
         out = cmd
-        # In a container ``--gpus`` already exposes exactly these devices, renumbered from 0;
-        # in a Slurm job, Slurm sets CUDA_VISIBLE_DEVICES to the GPUs it allocated.
+        # In a docker/podman container ``--gpus``/CDI already expose exactly these devices,
+        # renumbered from 0 (Apptainer's --nv exposes all: it gets the variable); in a Slurm
+        # job, Slurm sets CUDA_VISIBLE_DEVICES to the GPUs it allocated.
         gpu = device_type(exp) == "gpu"
         slurm_gpus = gpu and exp.get("exp.scheduler") == "slurm"
-        if not as_bool(exp.get("exp.docker", False)) and not slurm_gpus:
+        if not isolates_gpus(exp) and not slurm_gpus:
             visible = as_arg(exp.get("runtime.visible_gpus", exp.get("exp.gpus", "")))
             out = out.with_env("CUDA_VISIBLE_DEVICES", visible if gpu else "")
         for name, value in user_env(exp):
@@ -79,3 +70,6 @@ class EnvironmentLayer:
             for name, param in HOST_PATHS:
                 out = out.with_prepended(name, as_arg(exp.get(param, "")).strip(" \t:"))
         return out
+
+
+__all__ = ["ENV_PREFIX", "EnvironmentLayer", "PrefixLayer", "split_words", "user_env"]

@@ -8,6 +8,7 @@ environment, a container). Layers are pure: they read the experiment dict and re
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -110,3 +111,12 @@ def as_int(value: Any, default: int = 0) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise ValidationError(f"expected an integer, got {value!r}") from None
+
+
+def split_words(name: str, value: Any) -> list[str]:
+    """Split a command-line parameter (``runtime.launcher``, ``exp.docker_args``) into words."""
+    try:
+        return shlex.split(as_arg(value))
+    except ValueError as err:
+        raise ValidationError(f"parameter '{name}' is not a valid command line ({err}): "
+                              f"{value!r}") from None

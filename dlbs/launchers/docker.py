@@ -14,7 +14,8 @@ from typing import Any
 from dlbs.errors import ValidationError
 from dlbs.launchers.baremetal import split_words
 from dlbs.launchers.benchmark import device_type, num_replicas
-from dlbs.launchers.command import Command, as_arg, as_bool
+from dlbs.launchers.command import Command, as_arg
+from dlbs.launchers.containers import runs_in
 from dlbs.launchers.torchrun import SLURM_RENDEZVOUS_ENV, is_slurm, num_nodes
 
 
@@ -105,13 +106,14 @@ def passed_through(exp: Mapping[str, Any], cmd: Command) -> list[str]:
 
 
 class DockerLayer:
-    """``docker run --rm --init --name N [options] IMAGE ARGV`` when ``exp.docker`` is true."""
+    """``docker run --rm --init --name N [options] IMAGE ARGV`` when ``exp.docker`` is true
+    and ``exp.container_runtime`` is ``docker`` (the default)."""
 
     name = "docker"
 
     def applies(self, exp: Mapping[str, Any]) -> bool:
-        """When ``exp.docker`` is true."""
-        return as_bool(exp.get("exp.docker", False))
+        """When ``exp.docker`` is true and the runtime is docker."""
+        return runs_in(exp, "docker")
 
     def wrap(self, exp: Mapping[str, Any], cmd: Command) -> Command:
         """Return the ``docker run`` command; the environment moves into ``-e`` options."""

@@ -118,13 +118,15 @@ BATCH_TEMPLATE = "slurm.sbatch.j2"
 
 
 def render_batch_script(exp: Mapping[str, Any], options: Iterable[str], launch_script: str,
-                        end_file: str, nodes: int, cpus_per_task: int, port: int) -> str:
-    """Return the Slurm batch script of ``exp``; ``options`` are already checked words."""
+                        end_file: str, nodes: int, cpus_per_task: int, port: int,
+                        container: Iterable[str] = ()) -> str:
+    """Return the Slurm batch script of ``exp``; ``options`` are already checked words;
+    ``container`` are the ``srun`` words of a pyxis container (quoted like every value)."""
     return _template(BATCH_TEMPLATE).render(
         exp_id=as_arg(exp.get("exp.id")), model=as_arg(exp.get("exp.model")),
         log_file=as_arg(exp.get("exp.log_file")), options=[Raw(o) for o in options],
         launch_script=launch_script, end_file=end_file,
         nodes=str(nodes),
         cpus=str(cpus_per_task) if cpus_per_task > 0 else None,
-        port=str(port) if port > 0 else None,
+        port=str(port) if port > 0 else None, container=list(container),
     )

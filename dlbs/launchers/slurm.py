@@ -20,6 +20,7 @@ from typing import Any
 
 from dlbs.errors import ValidationError
 from dlbs.launchers.command import as_arg, as_bool, as_int
+from dlbs.launchers.pyxis import srun_options
 from dlbs.launchers.script import render_batch_script
 
 #: What a value in an ``#SBATCH`` line may contain (no space, quote, ``$``, ``#`` or ``\``).
@@ -143,4 +144,5 @@ def build_batch_script(exp: Mapping[str, Any], launch_script: str, end_file: str
         raise ValidationError(f"slurm.master_port is {port}; use 1..65535, or 0 to derive "
                               "it from the job id")
     return render_batch_script(exp, sbatch_options(exp), launch_script, end_file, nodes,
-                               as_int(exp.get("slurm.cpus_per_task"), 0), port)
+                               as_int(exp.get("slurm.cpus_per_task"), 0), port,
+                               container=srun_options(exp, launch_script))

@@ -55,7 +55,8 @@ def image_id(image: str) -> str:
 def docker_images(experiments: Iterable[Mapping[str, Any]]) -> list[str]:
     """Images of the experiments that would run in a container (``exp.status`` ok)."""
     return sorted({str(e.get("exp.docker_image")) for e in experiments
-                   if as_bool(e.get("exp.docker", False)) and e.get("exp.status", "ok") == "ok"})
+                   if as_bool(e.get("exp.docker", False)) and e.get("exp.status", "ok") == "ok"
+                   and (e.get("exp.container_runtime") or "docker") == "docker"})
 
 
 def check_plan(experiments: Iterable[Mapping[str, Any]]) -> dict[str, str]:

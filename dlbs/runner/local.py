@@ -22,6 +22,7 @@ from safeio import open_for_write
 from dlbs.launchers import container_name
 from dlbs.launchers.command import as_bool
 from dlbs.runner import leftovers
+from dlbs.runner.containerctl import PodmanContainer, runtime_of
 from dlbs.runner.job import Ending, Job
 from dlbs.runner.stopper import GroupStopper, kill_group
 from dlbs.runner.watchdog import Watchdog
@@ -47,6 +48,7 @@ class LocalExecutor:
         self._proc: subprocess.Popen[bytes] | None = None
         self._monitor: Monitor | None = None
         self._container: str | None = None
+        self._podman: PodmanContainer | None = None
         self._stopper: GroupStopper | None = None
         self._stop: str | None = None
         self._mark = leftovers.Mark("")  # tells the running experiment's processes
@@ -63,11 +65,15 @@ class LocalExecutor:
         token = leftovers.new_token()  # marks every process of the experiment
         if self._was_subreaper is None:  # orphans of experiments come here to be reaped
             self._was_subreaper = leftovers.set_subreaper(True)
-        docker = as_bool(exp.get("exp.docker", False))
-        self._container = container_name(exp) if docker else None
+        runtime = runtime_of(exp)
+        # Docker's container goes through the SDK (and the watchdog); podman's through its CLI.
+        self._container = container_name(exp) if runtime == "docker" else None
+        self._podman = PodmanContainer(exp, container_name(exp)) if runtime == "podman" else None
         if self._container:
             from dlbs.runner.dockerengine import remove_container
             remove_container(self._container)  # left by a runner that was killed outright
+        if self._podman:
+            self._podman.remove()  # left by a runner that was killed outright
         # The .part is opened again by name: never through a link planted there meanwhile.
         with os.fdopen(open_for_write(job.part, append=True, create=False), "ab") as out:
             self._proc = subprocess.Popen(
@@ -82,8 +88,10 @@ class LocalExecutor:
                                     frozenset(self._watchdog.pids()))
         if self._container:
             self._watchdog.watch_container(self._container)
+        if self._podman:
+            self._watchdog.watch_container(self._podman.watch_entry())
         self._job = job
-        self._monitor = start_monitor(exp, self._proc.pid, self._container)
+        self._monitor = start_monitor(exp, self._proc.pid, self._container, self._podman)
 
     def wait(self) -> list[tuple[Job, Ending]]:
         """Wait for the running job; return it with how it ended."""
@@ -102,6 +110,10 @@ class LocalExecutor:
             remove_container(self._container)
         if self._container:
             self._watchdog.release_container(self._container)
+        if self._podman and stopped:  # --rm removes it; a stopped podman client may leave it
+            self._podman.remove()
+        if self._podman:
+            self._watchdog.release_container(self._podman.watch_entry())
         facts = list(self._monitor.facts()) if self._monitor else []
         self._job, self._proc, self._monitor = None, None, None
         return [(job, Ending(exit_code=proc.returncode, stopped=stopped, facts=facts))]
@@ -164,14 +176,16 @@ def die_with_parent() -> Callable[[], None] | None:
     return preexec
 
 
-def start_monitor(exp: Mapping[str, Any], pid: int, container: str | None) -> Monitor | None:
+def start_monitor(exp: Mapping[str, Any], pid: int, container: str | None,
+                  podman: PodmanContainer | None = None) -> Monitor | None:
     """Start sampling the experiment when ``monitor.frequency`` > 0."""
     frequency = float(exp.get("monitor.frequency", 0) or 0)
     if frequency <= 0:
         return None
     from dlbs.runner.monitor import Monitor  # psutil only when monitoring
     gpus = (gpu_indices(exp) or None) if as_bool(exp.get("monitor.gpu", True)) else None
-    monitor = Monitor(pid, frequency, gpus, container_root(container) if container else None)
+    root = container_root(container) if container else (podman_root(podman) if podman else None)
+    monitor = Monitor(pid, frequency, gpus, root)
     monitor.start()
     return monitor
 
@@ -190,6 +204,20 @@ def container_root(name: str) -> Callable[[], int | None]:
         if not found:
             from dlbs.runner.dockerengine import container_pid
             pid = container_pid(name)
+            if pid:
+                found.append(pid)
+        return found[0] if found else None
+    return lookup
+
+
+def podman_root(container: PodmanContainer) -> Callable[[], int | None]:
+    """A function giving the host pid of a podman container (looked up until found): its
+    processes run under conmon, outside the launch script's process tree."""
+    found: list[int] = []
+
+    def lookup() -> int | None:
+        if not found:
+            pid = container.pid()
             if pid:
                 found.append(pid)
         return found[0] if found else None

@@ -5,7 +5,8 @@ launch script ``exec``s, with SIGTERM. A benchmark that ignores SIGTERM, or a ch
 (a data-loader worker, a helper process), would outlive a runner killed with ``kill -9``. So
 the local executor starts this small process once per sweep, in its own session, with a pipe
 as its standard input: the runner writes ``+PGID GRACE TOKEN`` when an experiment's process
-group starts (``+c NAME`` for its container) and ``-PGID`` (``-c NAME``) when it is over;
+group starts (``+c NAME`` for its Docker container, ``+c ["podman", ..., NAME]`` for a podman
+one: a JSON list of its launcher's words and the name) and ``-PGID`` (``-c ...``) when it is over;
 TOKEN marks every process of the experiment (``dlbs.runner.leftovers``), so the daemons it
 double-forked out of the group are stopped too (and those left in its session, PGID). Only the
 runner holds the pipe's write end, so the watchdog reads end-of-file exactly when the runner
@@ -17,6 +18,7 @@ Run as ``python -m dlbs.runner.watchdog``; nothing else imports it at run time.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -120,6 +122,11 @@ def stop_all(groups: dict[int, tuple[float, str]], containers: set[str]) -> None
         stopper.kill()
     for name in containers:
         try:
+            if name.startswith("["):  # a podman container: [launcher words..., name]
+                *launcher, podman_name = json.loads(name)
+                subprocess.run([*launcher, "rm", "--force", "--ignore", podman_name],
+                               capture_output=True, check=False, timeout=120)
+                continue
             from dlbs.runner.dockerengine import remove_container
             remove_container(name)
         except Exception:  # noqa: BLE001, S110 - nothing left to tell: the runner is gone

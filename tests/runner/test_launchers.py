@@ -10,10 +10,13 @@ import pytest
 
 from dlbs.errors import ValidationError
 from dlbs.launchers import LAYERS, build_command, list_layers
+from dlbs.launchers.apptainer import ApptainerLayer
 from dlbs.launchers.baremetal import EnvironmentLayer, PrefixLayer
 from dlbs.launchers.benchmark import BenchmarkLayer
 from dlbs.launchers.command import Command
 from dlbs.launchers.docker import DockerLayer
+from dlbs.launchers.podman import PodmanLayer
+from dlbs.launchers.pyxis import PyxisLayer
 from dlbs.launchers.torchrun import TorchrunLayer
 
 from .conftest import BASE_EXPERIMENT
@@ -91,6 +94,19 @@ class TestEnvironmentLayer(LayerConformance):
 
 class TestDockerLayer(LayerConformance):
     layer, exp = DockerLayer(), exp_of(**DOCKER)
+
+
+class TestPodmanLayer(LayerConformance):
+    layer, exp = PodmanLayer(), exp_of(**DOCKER, exp__container_runtime="podman")
+
+
+class TestApptainerLayer(LayerConformance):
+    layer, exp = ApptainerLayer(), exp_of(**DOCKER, exp__container_runtime="apptainer")
+
+
+class TestPyxisLayer(LayerConformance):
+    layer, exp = PyxisLayer(), exp_of(**DOCKER, exp__container_runtime="pyxis",
+                                      exp__scheduler="slurm")
 
 
 def test_every_layer_has_a_conformance_class() -> None:

@@ -1,0 +1,76 @@
+"""Run each node's launch script in a Pyxis/enroot container: ``srun --container-image ...``.
+
+Pyxis is a plugin of ``srun``, so the container is started by the ``srun`` of the Slurm batch
+script (``exp.scheduler=slurm``), which runs the launch script once per node *inside* the
+container: ``srun ... --container-image=IMAGE --container-mounts=SRC:DST:ro,...
+--container-workdir=DIR bash <launch script>``. The launch script is the same as bare metal's
+(it exports the environment and runs torchrun or the benchmark with ``runtime.docker_python``);
+its folder is mounted read-only at the same path so that ``bash`` finds it. Pyxis passes the
+job's environment into the container, so the rendezvous and node rank reach torchrun as on bare
+metal, and GPUs are Slurm's binding (``CUDA_VISIBLE_DEVICES`` set by Slurm).
+
+``exp.docker_image`` is what ``--container-image`` takes: a registry reference in enroot's form
+(``nvcr.io#nvidia/pytorch:24.05-py3``) or a ``.sqsh`` file. Pyxis splits ``--container-mounts``
+on ``,`` and ``:``, so a mounted path holding either is refused, naming its parameter.
+``exp.docker_args`` are extra words of that ``srun`` (e.g. ``--container-writable``).
+Outside a Slurm job there is no ``srun`` to carry the container: refused.
+"""
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from dlbs.errors import ValidationError
+from dlbs.launchers.baremetal import split_words
+from dlbs.launchers.command import Command, as_arg
+from dlbs.launchers.containers import check_mount_path, image_of, mounts, runs_in, workdir
+from dlbs.launchers.torchrun import is_slurm
+
+
+def check_scheduler(exp: Mapping[str, Any]) -> None:
+    """Pyxis needs a Slurm job: a ValidationError saying so otherwise."""
+    if not is_slurm(exp):
+        raise ValidationError("exp.container_runtime=pyxis runs containers through Slurm's srun: "
+                              "set -Pexp.scheduler=slurm (or use podman/apptainer/docker)")
+
+
+def srun_options(exp: Mapping[str, Any], launch_script: str) -> list[str]:
+    """The ``srun`` options that start the launch script in the container (empty when ``exp``
+    does not use pyxis); ``launch_script`` is the script's absolute path."""
+    if not runs_in(exp, "pyxis"):
+        return []
+    check_scheduler(exp)
+    image = image_of(exp, "pyxis")
+    pairs = [(check_mount_path("pyxis", src_name, src, ":,"),
+              check_mount_path("pyxis", dst_name, dst, ":,"))
+             for (src_name, src), (dst_name, dst) in mounts(exp)]
+    # The script lies beside the log (``validate`` renders with a placeholder name).
+    script = launch_script if launch_script.startswith("/") else as_arg(exp.get("exp.log_file"))
+    folder = check_mount_path("pyxis", "exp.log_dir", posixpath.dirname(script), ":,")
+    if folder not in [dst for _, dst in pairs]:
+        pairs.append((folder, folder))
+    options = [f"--container-image={image}",
+               "--container-mounts=" + ",".join(f"{src}:{dst}:ro" for src, dst in pairs)]
+    where = workdir(exp)
+    if where:
+        options.append(f"--container-workdir={where}")
+    return options + split_words("exp.docker_args", exp.get("exp.docker_args", ""))
+
+
+class PyxisLayer:
+    """Names the pyxis launch and refuses it outside Slurm; the command itself is unchanged
+    (the batch script's ``srun`` carries the container: :func:`srun_options`)."""
+
+    name = "pyxis"
+
+    def applies(self, exp: Mapping[str, Any]) -> bool:
+        """When ``exp.docker`` is true and ``exp.container_runtime`` is ``pyxis``."""
+        return runs_in(exp, "pyxis")
+
+    def wrap(self, exp: Mapping[str, Any], cmd: Command) -> Command:
+        """Return a copy of ``cmd`` as it is, after checking the experiment is a Slurm job, its
+        image and its mounts (what the batch script's ``srun`` needs)."""
+        srun_options(exp, as_arg(exp.get("exp.log_file")))
+        return replace(cmd)

@@ -1,0 +1,302 @@
+"""Podman, Apptainer and Pyxis launch lines (``exp.container_runtime``), without the runtimes:
+golden scripts (``DLBS_UPDATE_GOLDEN=1`` rewrites them), the scripts *run by bash* against stub
+programs that record the argument list and environment they were given (so the quoting is
+proved by the shell that will run it, not by reading it), and every refusal by its text.
+Podman itself runs for real in ``test_podman.py``."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dlbs.cli.main import main
+from dlbs.errors import ValidationError
+from dlbs.launchers import build_command, build_script
+from dlbs.launchers.slurm import build_batch_script
+from dlbs.runner import containerctl
+
+from .conftest import BASE_EXPERIMENT
+from .test_cli_run import SIMULATE, check_golden, normalise
+
+#: A value of every kind a shell could misread: spaces, quotes, $(...), backquotes, a newline.
+HOSTILE = "a b $(touch /tmp/owned) `id` 'q' \"d\"\nnext; rm -rf /"
+#: A path with spaces, quotes, $(...) and backquotes (no ':' or ',', which mounts split on).
+HOSTILE_DIR = "/data/my set/$(touch x)/`id`/'q'\"d\""
+
+
+def exp_of(runtime: str, **params: Any) -> dict[str, Any]:
+    """A container experiment of ``runtime`` (dots written as ``__`` in keyword names)."""
+    exp = dict(BASE_EXPERIMENT, **{
+        "exp.id": "abc123", "exp.log_file": "/logs/a.log", "exp.log_dir": "/logs",
+        "exp.docker": True, "exp.container_runtime": runtime,
+        "exp.docker_image": "/images/pytorch.sif", "pytorch.bench_path": "/workspace/python",
+        "runtime.code_dir": "/src/python", "runtime.docker_python": "python3"})
+    exp.update({k.replace("__", "."): v for k, v in params.items()})
+    return exp
+
+
+GPU2 = {"exp__gpus": "0,1", "exp__device_type": "gpu", "exp__num_gpus": 2,
+        "exp__num_local_gpus": 2, "exp__num_local_replicas": 2, "runtime__visible_gpus": "0,1"}
+GPU8 = {"exp__gpus": "0,1,2,3,4,5,6,7", "exp__device_type": "gpu", "exp__num_gpus": 16,
+        "exp__num_local_gpus": 8, "exp__num_local_replicas": 8,
+        "runtime__visible_gpus": "0,1,2,3,4,5,6,7"}
+HOSTILE_PARAMS = {"exp__data_dir": HOSTILE_DIR, "exp__data": "real",
+                  "runtime__env__PROBE": HOSTILE}
+
+
+# ---- golden scripts ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, options", [
+    pytest.param("simulate_podman.txt",
+                 ["-Pexp.model=resnet18", '-Vexp.gpus=["", "0,1"]', "-Pexp.docker=true",
+                  "-Pexp.container_runtime=podman", "-Ppytorch.data_dir=/data/imagenet",
+                  "-Pexp.phase=inference"], id="podman"),
+    pytest.param("simulate_apptainer.txt",
+                 ["-Pexp.model=resnet18", '-Vexp.gpus=["", "0,1"]', "-Pexp.docker=true",
+                  "-Pexp.container_runtime=apptainer", "-Pexp.docker_image=/images/pt.sif",
+                  "-Ppytorch.data_dir=/data/imagenet", "-Pexp.phase=inference",
+                  "-Pruntime.env.NCCL_DEBUG=INFO"], id="apptainer"),
+])
+def test_simulate_prints_the_runtime_scripts(capsys: pytest.CaptureFixture[str], name: str,
+                                             options: list[str]) -> None:
+    assert main(SIMULATE + options) == 0
+    out, _ = capsys.readouterr()
+    check_golden(name, normalise(out))
+
+
+@pytest.mark.parametrize("name, exp", [
+    pytest.param("apptainer_hostile.sh", exp_of("apptainer", **GPU2, **HOSTILE_PARAMS,
+                 exp__docker_image="/images/my image $(id) 'q'.sif"), id="apptainer"),
+    pytest.param("podman_hostile.sh", exp_of("podman", **GPU2, **HOSTILE_PARAMS,
+                 exp__docker_image="localhost/img:1"), id="podman"),
+    pytest.param("pyxis_launch.sh", exp_of("pyxis", **GPU2, exp__scheduler="slurm"),
+                 id="pyxis-launch-script"),
+])
+def test_launch_script_golden(name: str, exp: dict[str, Any]) -> None:
+    check_golden(name, build_script(exp))
+
+
+@pytest.mark.parametrize("name, exp", [
+    pytest.param("pyxis_dgx.sbatch", exp_of(
+        "pyxis", **GPU8, exp__scheduler="slurm", exp__num_nodes=2,
+        exp__docker_image="nvcr.io#nvidia/pytorch:24.05-py3", slurm__gpus_per_node=8,
+        slurm__partition="dgx", exp__data_dir="/lustre/imagenet", exp__data="real"),
+        id="dgx-two-nodes"),
+    pytest.param("pyxis_hostile.sbatch", exp_of(
+        "pyxis", **HOSTILE_PARAMS, exp__scheduler="slurm",
+        exp__docker_image="/images/my image $(id) 'q'.sqsh",
+        exp__docker_args="--container-writable --container-env=A"), id="hostile"),
+])
+def test_pyxis_batch_script_golden(name: str, exp: dict[str, Any]) -> None:
+    check_golden(name, build_batch_script(exp, "/logs/a.sh", "/logs/a.log.end"))
+
+
+# ---- the scripts run by bash against stub programs ---------------------------------------------
+
+STUB = """#!{python}
+import json, os, sys
+with open({record!r}, "a") as out:
+    out.write(json.dumps({{"argv": sys.argv[1:], "env": {{k: v for k, v in os.environ.items()
+                          if k.startswith(("APPTAINERENV_", "PROBE", "CUDA_", "PET_"))}}}}) + "\\n")
+"""
+
+
+def stub_path(tmp_path: Path, *names: str) -> tuple[dict[str, str], Path]:
+    """An environment whose PATH finds recording stubs for ``names`` first."""
+    bin_dir, record = tmp_path / "bin", tmp_path / "record.jsonl"
+    bin_dir.mkdir()
+    for name in names:
+        stub = bin_dir / name
+        stub.write_text(STUB.format(python=sys.executable, record=str(record)))
+        stub.chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}, record
+
+
+def run_bash(tmp_path: Path, script: str, env: dict[str, str]) -> None:
+    path = tmp_path / "script.sh"
+    path.write_text(script)
+    done = subprocess.run(["bash", str(path)], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, check=False, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "x").exists() and not Path("/tmp/owned").exists()
+
+
+def test_apptainer_script_passes_every_value_intact(tmp_path: Path) -> None:
+    exp = exp_of("apptainer", **GPU2, **HOSTILE_PARAMS,
+                 exp__docker_image="/images/my image $(id) 'q'.sif")
+    env, record = stub_path(tmp_path, "apptainer")
+    run_bash(tmp_path, build_script(exp), env)
+    (seen,) = [json.loads(line) for line in record.read_text().splitlines()]
+    assert seen["argv"] == list(build_command(exp).argv[1:])
+    assert seen["argv"][:4] == ["exec", "--nv", "--bind", f"{HOSTILE_DIR}:{HOSTILE_DIR}:ro"]
+    assert "/images/my image $(id) 'q'.sif" in seen["argv"]
+    assert seen["env"]["APPTAINERENV_PROBE"] == HOSTILE
+    assert seen["env"]["APPTAINERENV_CUDA_VISIBLE_DEVICES"] == "0,1"  # --nv shows every GPU
+
+
+def test_podman_script_passes_every_value_intact(tmp_path: Path) -> None:
+    exp = exp_of("podman", **GPU2, **HOSTILE_PARAMS, exp__docker_image="localhost/img:1")
+    env, record = stub_path(tmp_path, "podman")
+    run_bash(tmp_path, build_script(exp), env)
+    (seen,) = [json.loads(line) for line in record.read_text().splitlines()]
+    argv = seen["argv"]
+    assert argv == list(build_command(exp).argv[1:])
+    assert ["--device", "nvidia.com/gpu=0", "--device", "nvidia.com/gpu=1"] == \
+        argv[argv.index("--device"):argv.index("--device") + 4]
+    assert f"PROBE={HOSTILE}" in argv and f"{HOSTILE_DIR}:{HOSTILE_DIR}:ro" in argv
+    assert not any(a.startswith("CUDA_VISIBLE_DEVICES") for a in argv)  # CDI isolates them
+
+
+def test_pyxis_batch_script_passes_every_value_intact(tmp_path: Path) -> None:
+    image = "/images/my image $(id) 'q'.sqsh"
+    exp = exp_of("pyxis", **HOSTILE_PARAMS, exp__scheduler="slurm", exp__docker_image=image,
+                 exp__log_file=str(tmp_path / "logs" / "a.log"))
+    (tmp_path / "logs").mkdir()
+    env, record = stub_path(tmp_path, "srun", "scontrol")
+    env.update(SLURM_JOB_ID="7", SLURM_JOB_NODELIST="n1", SLURM_CPUS_ON_NODE="2")
+    launch = str(tmp_path / "logs" / "a.sh")
+    run_bash(tmp_path, build_batch_script(exp, launch, str(tmp_path / "logs" / "a.log.end")),
+             env)
+    srun = [json.loads(line)["argv"] for line in record.read_text().splitlines()][-1]
+    logs = str(tmp_path / "logs")
+    assert srun[4:] == [
+        f"--container-image={image}",
+        (f"--container-mounts={HOSTILE_DIR}:{HOSTILE_DIR}:ro,/src/python:/workspace/python:ro,"
+         f"{logs}:{logs}:ro"),
+        "--container-workdir=/workspace/python", "bash", launch]
+
+
+# ---- GPU selection -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("runtime, scheduler, argv_has, argv_lacks, env", [
+    pytest.param("podman", "local", ["--device", "nvidia.com/gpu=0"], ["--nv", "--gpus"], {},
+                 id="podman-cdi"),
+    pytest.param("apptainer", "local", ["--nv"], ["nvidia.com/gpu=0", "--gpus"],
+                 {"APPTAINERENV_CUDA_VISIBLE_DEVICES": "0,1"}, id="apptainer-nv"),
+    pytest.param("apptainer", "slurm", ["--nv"], ["nvidia.com/gpu=0"], {},  # Slurm binds them
+                 id="apptainer-in-slurm"),
+    pytest.param("pyxis", "slurm", [], ["--nv", "nvidia.com/gpu=0"], {},
+                 id="pyxis-slurm-binding"),
+])
+def test_gpu_selection_per_runtime(runtime: str, scheduler: str, argv_has: list[str],
+                                   argv_lacks: list[str], env: dict[str, str]) -> None:
+    cmd = build_command(exp_of(runtime, **GPU2, exp__scheduler=scheduler))
+    assert all(word in cmd.argv for word in argv_has)
+    assert not any(word in cmd.argv for word in argv_lacks)
+    assert {k: v for k, v in cmd.env if "CUDA_VISIBLE_DEVICES" in k} == env
+
+
+@pytest.mark.parametrize("runtime", ["podman", "apptainer"])
+def test_cpu_experiment_gets_no_gpu_options(runtime: str) -> None:
+    argv = build_command(exp_of(runtime)).argv
+    assert "--nv" not in argv and not any("nvidia.com/gpu" in a for a in argv)
+
+
+def test_docker_stays_the_default_runtime() -> None:
+    exp = exp_of("docker", exp__docker_image="img:1")
+    del exp["exp.container_runtime"]
+    assert build_command(exp).argv[:2] == ("docker", "run")
+
+
+# ---- refusals: one line naming the parameter ---------------------------------------------------
+
+@pytest.mark.parametrize("runtime, params, message", [
+    pytest.param("apptainer", {"exp__data_dir": "/data/a:b"},
+                 "exp.data_dir '/data/a:b' holds ':', which apptainer's mount syntax splits on",
+                 id="apptainer-colon"),
+    pytest.param("apptainer", {"exp__data_dir": "/data/a,b"},
+                 "exp.data_dir '/data/a,b' holds ','", id="apptainer-comma"),
+    pytest.param("apptainer", {"exp__data_dir": "/data/a\nb"},
+                 "exp.data_dir '/data/a\\nb' holds '\\n'", id="apptainer-newline"),
+    pytest.param("apptainer", {"pytorch__bench_path": "/work,space"},
+                 "pytorch.bench_path '/work,space' holds ','", id="apptainer-target"),
+    pytest.param("pyxis", {"exp__scheduler": "slurm", "exp__data_dir": "/data/a,b"},
+                 "exp.data_dir '/data/a,b' holds ',', which pyxis's mount syntax splits on",
+                 id="pyxis-comma"),
+    pytest.param("pyxis", {"exp__scheduler": "slurm", "runtime__code_dir": "/src:x"},
+                 "runtime.code_dir '/src:x' holds ':'", id="pyxis-colon"),
+    pytest.param("pyxis", {"exp__scheduler": "slurm", "exp__log_file": "/lo:gs/a.log"},
+                 "exp.log_dir '/lo:gs' holds ':'", id="pyxis-log-dir"),
+    pytest.param("pyxis", {}, "exp.container_runtime=pyxis runs containers through Slurm's "
+                 "srun: set -Pexp.scheduler=slurm", id="pyxis-outside-slurm"),
+    pytest.param("apptainer", {"exp__docker_image": "-x.sif"},
+                 "exp.docker_image '-x.sif' starts with '-'", id="image-option"),
+    pytest.param("podman", {"exp__docker_image": "img\n:1"},
+                 "exp.docker_image 'img\\n:1' holds a line break", id="image-newline"),
+    pytest.param("podman", {"exp__docker_image": ""},
+                 "exp.docker is true (runtime podman) but exp.docker_image is empty",
+                 id="image-empty"),
+    pytest.param("apptainer", {"exp__data_dir": "data"},
+                 "exp.data_dir 'data' is not an absolute path", id="relative"),
+    pytest.param("lxc", {}, "exp.container_runtime is 'lxc'; use one of docker, podman, "
+                 "apptainer, pyxis", id="unknown-runtime"),
+    pytest.param("podman", {"exp__container_launcher": "podman 'x"},
+                 "parameter 'exp.container_launcher' is not a valid command line",
+                 id="launcher-quotes"),
+])
+def test_what_a_runtime_cannot_express_is_refused(runtime: str, params: dict[str, Any],
+                                                  message: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        build_command(exp_of(runtime, **params))
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_unknown_runtime_is_refused_by_the_config(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(SIMULATE + ["-Pexp.model=resnet18", "-Pexp.docker=true",
+                            "-Pexp.container_runtime=lxc"]) != 0
+    _, err = capsys.readouterr()
+    assert "exp.container_runtime" in err and "docker, podman, apptainer, pyxis" in err
+
+
+# ---- validate: programs and image files -------------------------------------------------------
+
+def test_validate_names_a_missing_runtime_program() -> None:
+    exp = exp_of("apptainer", exp__container_launcher="no-such-apptainer-here")
+    with pytest.raises(ValidationError, match="'no-such-apptainer-here' is not found on PATH"):
+        containerctl.check_plan([exp])
+
+
+def test_a_slurm_job_leaves_the_program_to_the_compute_nodes() -> None:
+    exp = exp_of("apptainer", exp__container_launcher="no-such-apptainer-here",
+                 exp__scheduler="slurm", exp__docker_image="docker://pytorch/pytorch")
+    assert containerctl.check_plan([exp]) == {}
+
+
+@pytest.mark.parametrize("runtime, image", [("apptainer", "/nowhere/pt.sif"),
+                                            ("pyxis", "/nowhere/pt.sqsh")])
+def test_validate_names_a_missing_image_file(tmp_path: Path, runtime: str, image: str) -> None:
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "apptainer").write_text("#!/bin/sh\n")
+    (tmp_path / "bin" / "apptainer").chmod(0o755)
+    exp = exp_of(runtime, exp__docker_image=image, exp__scheduler="slurm",
+                 exp__container_launcher=str(tmp_path / "bin" / "apptainer"))
+    with pytest.raises(ValidationError, match=f"exp.docker_image '{image}' is not a file"):
+        containerctl.check_plan([exp])
+
+
+def test_validate_accepts_a_present_image_file(tmp_path: Path) -> None:
+    image = tmp_path / "pt.sqsh"
+    image.write_bytes(b"hsqs")
+    assert containerctl.check_plan([exp_of("pyxis", exp__docker_image=str(image),
+                                           exp__scheduler="slurm")]) == {}
+
+
+def test_docker_sdk_is_not_asked_about_other_runtimes() -> None:
+    from dlbs.runner.dockerengine import docker_images
+
+    assert docker_images([exp_of("podman"), exp_of("apptainer")]) == []
+
+
+def test_a_runtime_without_exp_docker_is_a_warning() -> None:
+    from dlbs.cli.validate import warn_experiment
+
+    (warning,) = warn_experiment(dict(exp_of("apptainer"), **{"exp.docker": False,
+                                                              "exp.docker_image": ""}))
+    assert warning == ("exp.container_runtime is 'apptainer' but exp.docker is false: the "
+                       "experiment runs on bare metal; set -Pexp.docker=true to run it in a "
+                       "container")
