@@ -212,6 +212,8 @@ HARD: dict[str, HistoryCase] = {
     "session offsets 1-2x the run CV": HistoryCase(session=(1.0, 2.0)),
     "session offsets AR(1) phi 0.5": HistoryCase(session_phi=0.5),
     "session offsets AR(1) phi 0.9": HistoryCase(session_phi=0.9),
+    "pulses: a step undone 6 points later": HistoryCase(steps=(0, 2), pulse=6),
+    "pulses: a step undone 15 points later": HistoryCase(steps=(0, 2), pulse=15),
     "30 points (steps >= 10 from the ends)": HistoryCase(points=30, spacing=10),
     "drift of 5% over 100 points, no step": HistoryCase(steps=(0,), drift=math.log(1.05)),
     "drift of 10% over 100 points, no step": HistoryCase(steps=(0,), drift=math.log(1.10)),

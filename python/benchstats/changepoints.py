@@ -22,15 +22,20 @@ The method, on log values (a change is a ratio ``new / old``):
    run variance is shrunk towards the history's median with ``PRIOR_DF`` prior degrees of
    freedom (Smyth 2004, Stat. Appl. Genet. Mol. Biol. 3: moderated variances); an unknown
    (NaN) standard error takes the median's place.
-2. **Binary segmentation with a permutation test** (the scheme of E-Divisive means, Matteson &
-   James 2014, JASA 109, and of Hunter/Otava, Fleming et al. 2023, ICPE): the split of a
-   segment that maximises the weighted mean-shift statistic
-   ``(mean_right - mean_left)^2 / (1/W_left + 1/W_right)`` is significant when its maximum
-   over all splits beats the maxima of seeded permutations of the segment's (value, weight)
-   pairs: the p-value is ``(1 + #perm >= observed) / (B + 1)``, so the test is corrected for
-   the choice among the candidate splits whatever the noise's distribution, as long as the
-   points are exchangeable. Permutations stop early when the p-value can no longer reach
-   ``alpha`` (Besag & Clifford 1991, Biometrika 78). Each side keeps >= ``MIN_SIDE`` points.
+2. **Seeded binary segmentation with a permutation test** (the scheme of E-Divisive means,
+   Matteson & James 2014, JASA 109, and of Hunter/Otava, Fleming et al. 2023, ICPE, over the
+   seeded intervals of Kovacs, Li, Buhlmann & Munk 2023, Biometrika 110): in a segment, the
+   weighted mean-shift statistic ``(mean_right - mean_left)^2 / (1/W_left + 1/W_right)`` is
+   computed for every split of the segment and of its seeded sub-intervals (lengths m/2, m/4,
+   ... shifted by half their length), so a short pulse (a change undone a few points later)
+   is compared with its near neighbours instead of being diluted in the whole segment. The
+   best one is significant when it beats the maxima of seeded permutations of the segment's
+   (value, weight) pairs: the p-value is ``(1 + #perm >= observed) / (B + 1)``, so the test is
+   corrected for the choice among all candidate comparisons whatever the noise's
+   distribution, as long as the points are exchangeable. Permutations stop early when the
+   p-value can no longer reach ``alpha`` (Besag & Clifford 1991, Biometrika 78). Each side
+   keeps >= ``MIN_SIDE`` points; the split found cuts the segment and both parts are searched
+   again.
 3. **Confirmation between neighbours.** Each candidate is judged against the segments up to
    its neighbouring candidates: the difference of weighted mean logs with Hartung & Knapp's
    variance (Knapp & Hartung 2003, Stat. Med. 22: the model variance times
@@ -46,7 +51,8 @@ Deterministic: the permutations come from a fixed seed (:data:`SEED`). Not judge
 either side, so the first and last ``MIN_SIDE - 1`` points are never a ``first_bad``.
 Where it stops being valid (docs/reports.md, "Change points in a history"): drifts (found as
 one or more steps), autocorrelated histories (neighbouring points sharing a session offset
-are not exchangeable: false alarms), steps smaller than about twice the point-to-point spread.
+are not exchangeable: false alarms), steps smaller than about twice the point-to-point spread,
+pulses shorter than about 6 points.
 
 Pure functions on numbers: nothing here knows about logs, databases or the command line.
 May import the standard library and numpy only.
@@ -56,6 +62,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -68,7 +75,8 @@ __all__ = ["ALPHA", "MIN_POINTS", "MIN_SIDE", "PERMUTATIONS", "SEED", "Change", 
 SEED = 20140101
 #: Family-wise error level of each segment's test over all its candidate splits.
 ALPHA = 0.005
-#: Permutations per test (fewer when the p-value can no longer reach ``alpha``).
+#: Permutations per test at ``ALPHA`` (more for a smaller alpha: ``2 / alpha - 1``; fewer
+#: when the p-value can no longer reach ``alpha``).
 PERMUTATIONS = 399
 #: Least usable points on each side of a change.
 MIN_SIDE = 5
@@ -91,7 +99,7 @@ class Change:
     ``change`` is ``new / old - 1`` of the segments' weighted geometric means
     (``mean_before``, ``mean_after``), ``ci`` its 95% interval, ``p_value`` the permutation
     p-value of the split (corrected over the candidate splits of its segment; never below
-    ``1 / (PERMUTATIONS + 1)``), ``direction`` ``regression`` or ``improvement``,
+    ``1 / (PERMUTATIONS + 1)`` at the default ``alpha``), ``direction`` ``regression`` or ``improvement``,
     ``points_before`` / ``points_after`` the usable points of the two segments compared, and
     ``verdict`` ``confirmed`` (reported), ``small`` (interval inside +-min_change) or
     ``unclear`` (interval across a bound)."""
@@ -136,7 +144,10 @@ def _usable(values: np.ndarray, excluded: Iterable[int] | None) -> np.ndarray:
     """Indexes of the points that count: finite, not excluded."""
     keep = np.isfinite(values)
     if excluded is not None:
-        drop = np.asarray(list(excluded), dtype=int)
+        listed = np.asarray(list(excluded))
+        if listed.dtype == bool:
+            raise ValueError("find_changes: excluded takes indexes, not a mask")
+        drop = listed.astype(int)
         if drop.size and (drop.min() < 0 or drop.max() >= values.size):
             raise ValueError(f"find_changes: excluded index out of range 0..{values.size - 1}")
         keep[drop] = False
@@ -183,13 +194,38 @@ def between_variance(logs: np.ndarray, s2: np.ndarray) -> float:
     return 0.5 * (low + high)
 
 
+@lru_cache(maxsize=256)
+def _triples(m: int, min_side: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(start, split, end) of every candidate comparison in a segment of ``m`` points: the
+    seeded intervals of Kovacs et al. (2023) -- layer j has ``2^j - 1`` intervals of length
+    ``m / 2^(j-1)``, each shifted by half its length -- and every split leaving ``min_side``
+    points on each side of it."""
+    starts: list[int] = []
+    splits: list[int] = []
+    ends: list[int] = []
+    layer = 0
+    while m / 2 ** layer >= 2 * min_side:
+        length = round(m / 2 ** layer)
+        count = 2 ** (layer + 1) - 1
+        for i in range(count):
+            s = round(i * (m - length) / max(count - 1, 1))
+            ks = range(s + min_side, s + length - min_side + 1)
+            starts += [s] * len(ks)
+            splits += list(ks)
+            ends += [s + length] * len(ks)
+        layer += 1
+    return np.array(starts), np.array(splits), np.array(ends)
+
+
 def _split_statistics(y: np.ndarray, w: np.ndarray, min_side: int) -> np.ndarray:
-    """Rows of (value, weight) orderings -> the mean-shift statistic at each allowed split
-    (left size ``min_side .. m - min_side``), one row each."""
-    cw, cwy = np.cumsum(w, axis=-1), np.cumsum(w * y, axis=-1)
-    m = y.shape[-1]
-    wl, sl = cw[..., min_side - 1:m - min_side], cwy[..., min_side - 1:m - min_side]
-    wr, sr = cw[..., -1:] - wl, cwy[..., -1:] - sl
+    """Rows of (value, weight) orderings -> the mean-shift statistic of each candidate
+    comparison of :func:`_triples`, one row each."""
+    zero = np.zeros((*y.shape[:-1], 1))
+    cw = np.concatenate([zero, np.cumsum(w, axis=-1)], axis=-1)
+    cwy = np.concatenate([zero, np.cumsum(w * y, axis=-1)], axis=-1)
+    s, k, e = _triples(y.shape[-1], min_side)
+    wl, sl = cw[..., k] - cw[..., s], cwy[..., k] - cwy[..., s]
+    wr, sr = cw[..., e] - cw[..., k], cwy[..., e] - cwy[..., k]
     diff = sr / wr - sl / wl
     return diff * diff / (1.0 / wl + 1.0 / wr)
 
@@ -200,21 +236,28 @@ def _permuted_maxima(y: np.ndarray, w: np.ndarray, count: int, rng: np.random.Ge
     return np.max(_split_statistics(y[order], w[order], min_side), axis=1)
 
 
+def _permutations(alpha: float) -> int:
+    """Permutations of a test at ``alpha``: enough for one exceedance to stay below it."""
+    return max(PERMUTATIONS, math.ceil(2.0 / alpha) - 1)
+
+
 def _best_split(y: np.ndarray, w: np.ndarray, rng: np.random.Generator, alpha: float,
                 min_side: int) -> tuple[int, float]:
     """(left size of the best split, its permutation p-value) of one segment."""
     stats = _split_statistics(y, w, min_side)
     best = int(np.argmax(stats))
+    split = int(_triples(y.size, min_side)[1][best])
     observed = stats[best] * (1.0 - 1e-12)  # ties (equal statistics) count as exceeding
+    total = _permutations(alpha)
     first = int(np.sum(_permuted_maxima(y, w, _FIRST_STAGE, rng, min_side) >= observed))
-    if (1.0 + first) / (PERMUTATIONS + 1.0) > alpha:  # cannot reach alpha any more
-        return best + min_side, (1.0 + first) / (_FIRST_STAGE + 1.0)
-    rest = _permuted_maxima(y, w, PERMUTATIONS - _FIRST_STAGE, rng, min_side)
-    return best + min_side, (1.0 + first + int(np.sum(rest >= observed))) / (PERMUTATIONS + 1.0)
+    if (1.0 + first) / (total + 1.0) > alpha:  # cannot reach alpha any more
+        return split, (1.0 + first) / (_FIRST_STAGE + 1.0)
+    rest = _permuted_maxima(y, w, total - _FIRST_STAGE, rng, min_side)
+    return split, (1.0 + first + int(np.sum(rest >= observed))) / (total + 1.0)
 
 
 def _segment(y: np.ndarray, w: np.ndarray, alpha: float, min_side: int) -> dict[int, float]:
-    """Binary segmentation: {first index of a new segment: its p-value}."""
+    """Seeded binary segmentation: {first index of a new segment: its p-value}."""
     rng = np.random.default_rng(SEED)
     found: dict[int, float] = {}
     todo = [(0, y.size)]

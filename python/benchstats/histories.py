@@ -41,6 +41,7 @@ class HistoryCase:
     drift: float = 0.0  # total relative drift over the history (log-linear)
     noisy: float = 0.0  # share of points measured on a noisy day: run CV times noisy_factor
     noisy_factor: float = 5.0
+    pulse: int = 0  # > 0: a series with two steps gets a pulse this long (the second undoes it)
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,11 @@ def _levels(rng: np.random.Generator, case: HistoryCase,
     for s in range(count):
         k = case.steps[s % len(case.steps)]
         sizes = rng.uniform(*case.step_size, k) * rng.choice([-1.0, 1.0], k)
-        steps = list(zip(_positions(rng, case, k), (float(x) for x in sizes)))
+        pos = _positions(rng, case, k)
+        if case.pulse and k == 2:
+            pos[1] = pos[0] + case.pulse
+            sizes[1] = 1.0 / (1.0 + sizes[0]) - 1.0
+        steps = list(zip(pos, (float(x) for x in sizes)))
         for pos, size in steps:
             levels[s, pos:] += math.log1p(size)
         truth.append(steps)

@@ -107,6 +107,7 @@ def test_nan_values_are_skipped_like_excluded_points() -> None:
 
 
 @pytest.mark.parametrize("wide", [
+    pytest.param(range(30, 36), id="six-points-20pct-high-with-50pct-intervals"),
     pytest.param(range(74, 80), id="the-last-six-points-20pct-high-with-50pct-intervals"),
     pytest.param(range(40, 80), id="the-second-half-20pct-high-with-50pct-intervals"),
 ])
@@ -132,6 +133,21 @@ def test_unknown_standard_errors_still_find_the_step(nan_se: slice, with_runs: b
     assert math.isfinite(found.changes[0].ci[0]) and math.isfinite(found.between_sd)
 
 
+def test_a_short_pulse_is_found_at_both_edges() -> None:
+    values, se, runs = _history(steps=((30, -0.10), (36, 1 / 0.9 - 1)))
+    found = find_changes(values, se, runs)
+    assert [(c.first_bad, c.direction) for c in found.changes] == [(30, "regression"),
+                                                                   (36, "improvement")]
+
+
+@pytest.mark.parametrize("alpha, smallest_p", [(0.005, 1 / 400), (0.001, 1 / 2000)])
+def test_a_smaller_alpha_takes_more_permutations_and_still_finds_a_clear_step(
+        alpha: float, smallest_p: float) -> None:
+    values, se, runs = _history(steps=((40, -0.08),))
+    found = find_changes(values, se, runs, alpha=alpha)
+    assert [(c.first_bad, c.p_value) for c in found.changes] == [(40, smallest_p)]
+
+
 def test_the_same_history_gives_the_same_answer() -> None:
     values, se, runs = _history(n=100, steps=((30, -0.06), (70, 0.04)), cv=0.02, session=1.0)
     assert find_changes(values, se, runs, min_change=0.0) == find_changes(
@@ -143,6 +159,7 @@ def test_the_same_history_gives_the_same_answer() -> None:
     pytest.param({"values": [-1.0] + [1.0] * 19}, "values must be positive", id="negative"),
     pytest.param({"excluded": [20]}, "excluded index out of range", id="excluded-range"),
     pytest.param({"alpha": 0.0}, "0 < alpha < 1", id="alpha"),
+    pytest.param({"excluded": [True] * 20}, "indexes, not a mask", id="excluded-mask"),
 ])
 def test_bad_input_is_a_one_line_error(kwargs: dict[str, object], message: str) -> None:
     args: dict[str, object] = {"values": [1.0] * 20, "se": [0.01] * 20, **kwargs}
