@@ -80,8 +80,9 @@ ALPHA = 0.005
 PERMUTATIONS = 399
 #: Least usable points on each side of a change.
 MIN_SIDE = 5
-#: Least usable points for a history to be judged at all.
-MIN_POINTS = 10
+#: Least usable points for a history to be judged at all: below 12 the permutation test
+#: cannot reach ``ALPHA`` (the exact p-value of the most extreme 5 | 5 split is 2 / 252).
+MIN_POINTS = 12
 #: Prior degrees of freedom of the moderated run variances (Smyth 2004).
 PRIOR_DF = 4.0
 #: The median of |N(0, 1)|: the scale of the successive differences.
@@ -98,9 +99,10 @@ class Change:
 
     ``change`` is ``new / old - 1`` of the segments' weighted geometric means
     (``mean_before``, ``mean_after``), ``ci`` its 95% interval, ``p_value`` the permutation
-    p-value of the split (corrected over the candidate splits of its segment; never below
-    ``1 / (PERMUTATIONS + 1)`` at the default ``alpha``), ``direction`` ``regression`` or ``improvement``,
-    ``points_before`` / ``points_after`` the usable points of the two segments compared, and
+    p-value of the split (corrected over the candidate comparisons of the segment in which it
+    was found; never below ``1 / (PERMUTATIONS + 1)`` at the default ``alpha``),
+    ``direction`` ``regression`` or ``improvement``, ``points_before`` / ``points_after`` the
+    usable points of the two segments compared, and
     ``verdict`` ``confirmed`` (reported), ``small`` (interval inside +-min_change) or
     ``unclear`` (interval across a bound)."""
 
@@ -369,8 +371,9 @@ def find_changes(values: Sequence[float] | np.ndarray, se: Sequence[float] | np.
     keep = _usable(vals, excluded)
     enough = max(min_points, 2 * min_side)
     if keep.size < enough:
-        return ChangeSearch([], not_judged=f"{keep.size} usable points, fewer than {enough}: "
-                            f"a change needs {min_side} points on each side", points=keep.size)
+        return ChangeSearch([], not_judged=(
+            f"{keep.size} usable points, fewer than {enough}: a change needs {min_side} points "
+            f"on each side and the permutation test {enough} in all"), points=keep.size)
     y = np.log(vals[keep])
     s2 = _point_variances(vals[keep], ses[keep], runs[keep])
     tau2 = between_variance(y, s2)

@@ -70,13 +70,14 @@ def _levels(rng: np.random.Generator, case: HistoryCase,
     for s in range(count):
         k = case.steps[s % len(case.steps)]
         sizes = rng.uniform(*case.step_size, k) * rng.choice([-1.0, 1.0], k)
-        pos = _positions(rng, case, k)
-        if case.pulse and k == 2:
-            pos[1] = pos[0] + case.pulse
+        places = _positions(rng, case, k)
+        if case.pulse and k == 2:  # both edges at least margin from the ends
+            start = int(rng.integers(case.margin, case.points - case.margin - case.pulse + 1))
+            places = [start, start + case.pulse]
             sizes[1] = 1.0 / (1.0 + sizes[0]) - 1.0
-        steps = list(zip(pos, (float(x) for x in sizes)))
-        for pos, size in steps:
-            levels[s, pos:] += math.log1p(size)
+        steps = list(zip(places, (float(x) for x in sizes)))
+        for at, size in steps:
+            levels[s, at:] += math.log1p(size)
         truth.append(steps)
     levels += case.drift * np.linspace(0.0, 1.0, case.points)
     return levels, truth

@@ -55,6 +55,11 @@ def test_two_steps_are_both_found_in_order() -> None:
     assert [c.direction for c in found.changes] == ["regression", "improvement"]
 
 
+def test_sixteen_points_are_enough_for_a_large_step() -> None:
+    values, se, runs = _history(n=16, steps=((8, -0.2),))
+    assert [c.first_bad for c in find_changes(values, se, runs).changes] == [8]
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_no_change_gives_no_change(seed: int) -> None:
     values, se, runs = _history(steps=(), seed=seed)
@@ -78,16 +83,16 @@ def test_a_change_smaller_than_min_change_is_not_reported(min_change: float, rep
 
 
 @pytest.mark.parametrize("n, excluded, usable", [
-    pytest.param(9, None, 9, id="nine-points"),
-    pytest.param(12, [0, 1, 2], 9, id="twelve-points-three-excluded"),
+    pytest.param(11, None, 11, id="eleven-points"),
+    pytest.param(14, [0, 1, 2], 11, id="fourteen-points-three-excluded"),
 ])
 def test_too_short_a_history_is_not_judged(n: int, excluded: list[int] | None,
                                            usable: int) -> None:
     values, se, runs = _history(n=n, steps=((n // 2, -0.3),))
     found = find_changes(values, se, runs, excluded=excluded)
     assert found.changes == [] and found.points == usable
-    assert found.not_judged == (f"{usable} usable points, fewer than 10: a change needs 5 "
-                                "points on each side")
+    assert found.not_judged == (f"{usable} usable points, fewer than 12: a change needs 5 "
+                                "points on each side and the permutation test 12 in all")
 
 
 def test_excluded_points_are_skipped_but_keep_their_indexes() -> None:
