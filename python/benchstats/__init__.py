@@ -8,7 +8,9 @@ size; :mod:`.stationarity`: Schruben's test; :mod:`.robust`: median interval, ou
 (:mod:`.stopping`: how many more iterations a precision target needs), Student's t
 distribution (:mod:`.tdist`) and the statistics across runs (:mod:`.samples`: summaries,
 Welch ratios of geometric means, runs for a given power) and comparisons judged over a
-table (:mod:`.compare`: Welch or paired log ratios, the band test, Benjamini-Hochberg / Holm).
+table (:mod:`.compare`: Welch or paired log ratios, the band test, Benjamini-Hochberg / Holm),
+and the change points of a history of results, each point with its interval
+(:mod:`.changepoints`; :mod:`.histories`: the seeded synthetic histories that prove it).
 
 May import: the standard library (and numpy where it helps). Never torch, ``dlbs`` or
 ``pytorch_benchmarks``: it runs where the benchmark runs, in a container that has torch and the
@@ -16,6 +18,7 @@ project's ``python/`` folder, and in ``dlbs``; neither program's statistics live
 """
 from __future__ import annotations
 
+from benchstats.changepoints import Change, ChangeSearch, find_changes
 from benchstats.compare import (
     CORRECTIONS,
     Judgement,
@@ -38,6 +41,8 @@ __all__ = [
     "CORRECTIONS",
     "DEFAULT_MAX_TIME",
     "MAX_RUNS",
+    "Change",
+    "ChangeSearch",
     "Judgement",
     "LogDiff",
     "Ratio",
@@ -47,6 +52,7 @@ __all__ = [
     "analyze",
     "band_p_value",
     "batch_means_ci",
+    "find_changes",
     "incomplete_beta",
     "interval",
     "judge",
