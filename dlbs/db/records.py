@@ -1,0 +1,175 @@
+"""From one run's facts to its database row: identity, comparability key, indexed columns and
+summary. Pure functions (no database)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from datetime import datetime, timezone
+from typing import Any
+
+#: What must be equal for two runs to be compared (Conbench's "history fingerprint"): the
+#: experiment, the machine's class (not its name), the software stack and the container
+#: image. The code version and the date are never in it (they are what a history runs along);
+#: an axis given to :func:`comparability_key` is left out too.
+KEY_FACTS = (
+    "exp.model", "exp.phase", "exp.dtype", "exp.replica_batch", "exp.device_type",
+    "device_model", "exp.num_replicas", "exp.world_size", "exp.num_nodes", "host_class",
+    "exp.framework", "exp.framework_version", "hw.nvidia_driver", "hw.cuda_version",
+    "hw.cudnn_version", "exp.docker_image", "exp.model_config", "exp.seq_len",
+    "exp.num_threads", "exp.data", "exp.input_shape",
+)
+#: Facts the benchmark writes that differ between two runs of the same log content never do:
+#: none are dropped from the identity (a copy of a log is the same content).
+DATE_FACTS = ("exp.start_time", "exp.runner_start_time", "exp.end_time")
+
+
+def canonical(value: Any) -> str:
+    """Canonical JSON of a value (sorted keys, no spaces): equal facts give equal text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str,
+                      allow_nan=True)
+
+
+def identity(facts: dict[str, Any]) -> str:
+    """SHA-256 of the run's facts: a log's identity is its content, not its path."""
+    return hashlib.sha256(canonical(facts).encode()).hexdigest()
+
+
+def device_model(facts: dict[str, Any]) -> str | None:
+    """The model of the devices the run computed on (the first of ``hw.devices``, else the
+    CPU model)."""
+    devices = facts.get("hw.devices")
+    if isinstance(devices, list) and devices:
+        return str(devices[0])
+    model = facts.get("hw.cpu_model")
+    return None if model is None else str(model)
+
+
+def host_class(facts: dict[str, Any]) -> str | None:
+    """The class of the host (CPU model and count), not its name."""
+    cpu, count = facts.get("hw.cpu_model"), facts.get("hw.num_cpus")
+    if cpu is None and count is None:
+        return None
+    return f"{cpu} x{count}"
+
+
+def key_value(facts: dict[str, Any], name: str) -> Any:
+    """The value of one comparability field (two are derived)."""
+    if name == "device_model":
+        return device_model(facts)
+    if name == "host_class":
+        return host_class(facts)
+    return facts.get(name)
+
+
+def key_fields(axis: str | None = None) -> tuple[str, ...]:
+    """The comparability fields, without ``axis`` (and without what the axis implies)."""
+    drop = {axis} if axis else set()
+    if axis in ("hw.cpu_model", "hw.num_cpus"):
+        drop.add("host_class")
+    if axis == "hw.devices":
+        drop.add("device_model")
+    return tuple(name for name in KEY_FACTS if name not in drop)
+
+
+def comparability_key(facts: dict[str, Any], axis: str | None = None) -> str:
+    """SHA-256 (hex) of the comparability fields of a run, ``axis`` left out."""
+    values = {name: key_value(facts, name) for name in key_fields(axis)}
+    return hashlib.sha256(canonical(values).encode()).hexdigest()
+
+
+def run_date(facts: dict[str, Any]) -> datetime | None:
+    """When the run started (UTC, naive), from its ISO 8601 facts."""
+    for name in DATE_FACTS:
+        text = facts.get(name)
+        if isinstance(text, str) and text:
+            try:
+                moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            if moment.tzinfo is not None:
+                moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+            return moment
+    return None
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def _float(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _text(value: Any, limit: int) -> str | None:
+    if value is None or value == "":
+        return None
+    text = value if isinstance(value, str) else canonical(value)
+    return text[:limit]
+
+
+def _interval(value: Any) -> tuple[float | None, float | None]:
+    if isinstance(value, list) and len(value) == 2:
+        return _float(value[0]), _float(value[1])
+    return None, None
+
+
+def times_of(facts: dict[str, Any]) -> list[float] | None:
+    """The run's raw iteration times (ms), or None."""
+    data = facts.get("results.time_data")
+    if isinstance(data, list) and data and all(_float(x) is not None for x in data):
+        return [float(x) for x in data]
+    return None
+
+
+def row(facts: dict[str, Any]) -> dict[str, Any]:
+    """The ``runs`` columns of a run (all but ``id``, ``source`` and ``ingested_at``); the
+    iteration times are left out of ``facts`` here (they go to ``run_times``)."""
+    low, high = _interval(facts.get("results.time_ci95"))
+    steady = facts.get("results.steady_state")
+    kept = {k: v for k, v in facts.items() if k != "results.time_data"}
+    return {
+        "identity": identity(facts),
+        "comparability_key": comparability_key(facts),
+        "model": _text(facts.get("exp.model"), 200),
+        "phase": _text(facts.get("exp.phase"), 40),
+        "precision": _text(facts.get("exp.dtype"), 40),
+        "batch": _int(facts.get("exp.replica_batch")),
+        "device": _text(facts.get("exp.device_type"), 40),
+        "device_model": _text(device_model(facts), 200),
+        "device_count": _int(facts.get("exp.num_replicas")),
+        "host": _text(facts.get("hw.hostname"), 200),
+        "framework": _text(facts.get("exp.framework"), 40),
+        "framework_version": _text(facts.get("exp.framework_version"), 80),
+        "container_image": _text(facts.get("exp.docker_image"), 400),
+        "code_version": _text(facts.get("exp.code_version"), 200),
+        "date": run_date(facts),
+        "repeat": _int(facts.get("exp.repeat_index")),
+        "status": _text(facts.get("results.status"), 40),
+        "throughput": _float(facts.get("results.throughput")),
+        "time_mean": _float(facts.get("results.time")),
+        "time_ci_low": low,
+        "time_ci_high": high,
+        "ess": _float(facts.get("results.ess")),
+        "steady_state": steady if isinstance(steady, bool) else None,
+        "facts": finite(kept),
+    }
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None (JSON columns hold no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value

@@ -1,0 +1,76 @@
+"""The tables of the results database (SQLAlchemy Core), shared by the migrations and the store.
+
+* ``runs``: one row per run (one log of one experiment). ``identity`` (unique) is the SHA-256
+  of the run's facts, canonical JSON: the same log ingested twice, or from a copy in another
+  folder, is the same row. The columns people filter by are indexed; ``facts`` keeps every
+  fact of the log (JSON). The summary columns are the benchmark's own statistics.
+* ``run_times``: the raw iteration times of a run (``results.time_data``, ms), kept apart so
+  that queries over many runs do not read them.
+* ``exclusions``: runs left out of history and regressions, with the reason (the run stays).
+
+Changing a table means a new Alembic revision in ``dlbs/db/migrations/versions``.
+"""
+from __future__ import annotations
+
+from sqlalchemy import (JSON, Boolean, Column, DateTime, Float, ForeignKey, Index, Integer,
+                        MetaData, String, Table, Text)
+
+metadata = MetaData()
+
+runs = Table(
+    "runs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("identity", String(64), nullable=False, unique=True),
+    Column("comparability_key", String(64), nullable=False),
+    Column("model", String(200)),
+    Column("phase", String(40)),
+    Column("precision", String(40)),
+    Column("batch", Integer),
+    Column("device", String(40)),
+    Column("device_model", String(200)),
+    Column("device_count", Integer),
+    Column("host", String(200)),
+    Column("framework", String(40)),
+    Column("framework_version", String(80)),
+    Column("container_image", String(400)),
+    Column("code_version", String(200)),
+    Column("date", DateTime(timezone=False)),
+    Column("repeat", Integer),
+    Column("status", String(40)),
+    Column("throughput", Float),
+    Column("time_mean", Float),
+    Column("time_ci_low", Float),
+    Column("time_ci_high", Float),
+    Column("ess", Float),
+    Column("steady_state", Boolean),
+    Column("facts", JSON, nullable=False),
+    Column("source", Text),
+    Column("ingested_at", DateTime(timezone=False), nullable=False),
+)
+Index("ix_runs_config", runs.c.model, runs.c.phase, runs.c.precision, runs.c.batch)
+Index("ix_runs_key_date", runs.c.comparability_key, runs.c.date)
+for _name in ("device", "device_count", "host", "framework", "framework_version",
+              "container_image", "code_version", "date", "repeat", "status"):
+    Index(f"ix_runs_{_name}", runs.c[_name])
+
+run_times = Table(
+    "run_times", metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("times", JSON, nullable=False),
+)
+
+exclusions = Table(
+    "exclusions", metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("excluded_at", DateTime(timezone=False), nullable=False),
+)
+
+#: indexed column -> the fact it holds (what ``-P key=value`` filters match on).
+INDEXED = {
+    "exp.model": "model", "exp.phase": "phase", "exp.dtype": "precision",
+    "exp.replica_batch": "batch", "exp.device_type": "device", "exp.num_replicas": "device_count",
+    "hw.hostname": "host", "exp.framework": "framework",
+    "exp.framework_version": "framework_version", "exp.docker_image": "container_image",
+    "exp.code_version": "code_version", "exp.repeat_index": "repeat", "results.status": "status",
+}

@@ -1,0 +1,329 @@
+"""The results database: open (and migrate), ingest runs, query, exclude.
+
+API (used by the CLI and by history/regressions)::
+
+    store = open_store("sqlite:///results.db")      # or a URL object; migrates to head
+    store.ingest_paths(["logs/sweep1"])              # IngestResult(added, existing, failed)
+    store.store_facts(facts, source="path.log")      # True when the run is new
+    store.runs({"exp.model": "resnet50"})            # [RunRecord], oldest first
+    store.times([run_id, ...])                       # {run_id: [ms, ...]}
+    store.exclude([run_id], "reason") / store.include([run_id])
+    store.close()
+
+Every statement is built by SQLAlchemy with bound parameters. Ingest is idempotent: a run's
+identity is the hash of its facts (``dlbs.db.records.identity``) and a second insert of it
+does nothing (``INSERT ... ON CONFLICT DO NOTHING`` on both engines). Several writers at once
+lose nothing: PostgreSQL's unique index and SQLite's file lock serialise them; SQLite runs in
+WAL mode with a busy timeout, and a transaction that still finds the file locked is retried.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, create_engine, delete, event, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+
+from dlbs.db import records
+from dlbs.db.schema import INDEXED, exclusions, run_times, runs
+from dlbs.db.url import DatabaseError, resolve, shown
+
+LOG = logging.getLogger("dlbs.db")
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: SQLite: how long one statement waits for another writer's lock (seconds), and how long a
+#: whole transaction is retried when it still finds the file locked.
+BUSY_TIMEOUT_S = 30.0
+RETRY_FOR_S = 120.0
+T = TypeVar("T")
+
+
+@dataclass
+class RunRecord:
+    """One stored run."""
+
+    id: int
+    identity: str
+    comparability_key: str
+    facts: dict[str, Any]
+    date: datetime | None
+    source: str | None
+    excluded: bool = False
+    reason: str | None = None
+
+
+@dataclass
+class IngestResult:
+    """What an ingest did: new runs, runs already stored, files that could not be read."""
+
+    added: int = 0
+    existing: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _engine(url: URL) -> Engine:
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            folder = Path(url.database).expanduser().resolve().parent
+            if not folder.is_dir():
+                raise DatabaseError(f"--db {shown(url)}: folder {folder} does not exist; "
+                                    "create it or give another path")
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _locked(err: BaseException) -> bool:
+    text = str(err).lower()
+    return "database is locked" in text or "database table is locked" in text
+
+
+def _retrying(action: Callable[[], T]) -> T:
+    """Run ``action`` (one transaction), again while SQLite says the file is locked."""
+    deadline, pause = time.monotonic() + RETRY_FOR_S, 0.05
+    while True:
+        try:
+            return action()
+        except OperationalError as err:
+            if not _locked(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+
+
+class Store:
+    """An open results database (see the module's docstring)."""
+
+    def __init__(self, url: URL) -> None:
+        self.url = url
+        self.engine = _engine(url)
+
+    @property
+    def shown(self) -> str:
+        return shown(self.url)
+
+    def _insert(self, table: Any) -> Any:
+        dialect = postgresql if self.url.get_backend_name() == "postgresql" else sqlite
+        return dialect.insert(table)
+
+    # -- migrations ------------------------------------------------------------------------
+    def upgrade(self) -> None:
+        """Bring the schema to the newest Alembic revision (several processes at once: on
+        PostgreSQL an advisory lock serialises them; on SQLite the loser retries)."""
+        from alembic import command
+        from alembic.config import Config
+
+        def run() -> None:
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            with self.engine.begin() as conn:
+                if self.url.get_backend_name() == "postgresql":
+                    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7301991)")
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+
+        for attempt in range(5):
+            try:
+                _retrying(run)
+                return
+            except (OperationalError, DBAPIError) as err:
+                if attempt == 4 or "already exists" not in str(err).lower():
+                    raise
+                time.sleep(0.2)
+
+    # -- writing ---------------------------------------------------------------------------
+    def store_facts(self, facts: Mapping[str, Any], source: str | None = None) -> bool:
+        """Store one run; ``True`` when it was new, ``False`` when already stored."""
+        values = records.row(dict(facts))
+        values["source"] = source
+        values["ingested_at"] = datetime.now(timezone.utc).replace(tzinfo=None)
+        times = records.times_of(dict(facts))
+
+        def write() -> bool:
+            with self.engine.begin() as conn:
+                stmt = self._insert(runs).values(**values).on_conflict_do_nothing(
+                    index_elements=["identity"]).returning(runs.c.id)
+                run_id = conn.execute(stmt).scalar_one_or_none()
+                added = run_id is not None
+                if added and times is not None:
+                    conn.execute(self._insert(run_times).values(run_id=run_id, times=times)
+                                 .on_conflict_do_nothing(index_elements=["run_id"]))
+                return added
+
+        return _retrying(write)
+
+    def ingest_paths(self, names: Sequence[str], recursive: bool = True,
+                     progress: Callable[[int, int], None] | None = None) -> IngestResult:
+        """Parse the logs (and parsed-result files) under ``names`` and store every run."""
+        from dlbs.logs.sources import find_inputs, read_parsed_files
+        from dlbs.logs.pool import parse_logs
+
+        inputs = find_inputs(list(names), recursive)
+        result = IngestResult()
+        total = len(inputs.logs) + len(inputs.parsed)
+        done = 0
+        for parsed in parse_logs(inputs.logs):
+            done += 1
+            for warning in parsed.warnings:
+                LOG.warning("%s", warning)
+            if parsed.record is None:
+                result.failed.append(f"{parsed.path}: {parsed.error}")
+            else:
+                self._count(result, self.store_facts(parsed.record, parsed.path))
+            if progress:
+                progress(done, total)
+        for path in inputs.parsed:
+            done += 1
+            for record in read_parsed_files([path]):
+                self._count(result, self.store_facts(record, path))
+            if progress:
+                progress(done, total)
+        return result
+
+    @staticmethod
+    def _count(result: IngestResult, added: bool) -> None:
+        if added:
+            result.added += 1
+        else:
+            result.existing += 1
+
+    def exclude(self, run_ids: Iterable[int], reason: str) -> int:
+        """Leave runs out of history and regressions (kept in the data); returns how many."""
+        ids = self._known(run_ids)
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+
+        def write() -> int:
+            with self.engine.begin() as conn:
+                for run_id in ids:
+                    conn.execute(delete(exclusions).where(exclusions.c.run_id == run_id))
+                    conn.execute(exclusions.insert().values(run_id=run_id, reason=reason,
+                                                            excluded_at=now))
+            return len(ids)
+
+        return _retrying(write)
+
+    def include(self, run_ids: Iterable[int]) -> int:
+        """Undo :meth:`exclude`."""
+        ids = self._known(run_ids)
+
+        def write() -> int:
+            with self.engine.begin() as conn:
+                conn.execute(delete(exclusions).where(exclusions.c.run_id.in_(ids)))
+            return len(ids)
+
+        return _retrying(write)
+
+    def _known(self, run_ids: Iterable[int]) -> list[int]:
+        ids = sorted({int(i) for i in run_ids})
+        with self.engine.connect() as conn:
+            found = set(conn.execute(select(runs.c.id).where(runs.c.id.in_(ids))).scalars())
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise DatabaseError(f"{self.shown}: no run with id {', '.join(map(str, missing))} "
+                                "(see 'dlbs db query' for the ids)")
+        return ids
+
+    # -- reading ---------------------------------------------------------------------------
+    def runs(self, filters: Mapping[str, Any] | None = None,
+             include_excluded: bool = True) -> list[RunRecord]:
+        """The runs whose facts equal every filter (``{"exp.model": "resnet50"}``), oldest
+        first. Filters on indexed facts (:data:`dlbs.db.schema.INDEXED`) are SQL conditions;
+        the others are checked on each run's facts in Python (the same on both engines)."""
+        filters = dict(filters or {})
+        stmt = select(runs.c.id, runs.c.identity, runs.c.comparability_key, runs.c.facts,
+                      runs.c.date, runs.c.source, exclusions.c.reason).select_from(
+            runs.outerjoin(exclusions, exclusions.c.run_id == runs.c.id))
+        rest: dict[str, Any] = {}
+        for key, value in filters.items():
+            column = INDEXED.get(key)
+            sql_value = self._column_value(column, value) if column else None
+            if column and sql_value is not None:
+                stmt = stmt.where(runs.c[column] == sql_value)
+            else:
+                rest[key] = value
+        stmt = stmt.order_by(runs.c.date, runs.c.id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        found = []
+        for row in rows:
+            record = RunRecord(row.id, row.identity, row.comparability_key, row.facts, row.date,
+                               row.source, row.reason is not None, row.reason)
+            if record.excluded and not include_excluded:
+                continue
+            if all(_equal(record.facts.get(k), v) for k, v in rest.items()):
+                found.append(record)
+        return found
+
+    @staticmethod
+    def _column_value(column: str, value: Any) -> Any:
+        if column in ("batch", "device_count", "repeat"):
+            return value if isinstance(value, int) and not isinstance(value, bool) else None
+        return value if isinstance(value, str) else None
+
+    def times(self, run_ids: Sequence[int]) -> dict[int, list[float]]:
+        """The raw iteration times (ms) of runs, by id (runs without them are left out)."""
+        out: dict[int, list[float]] = {}
+        ids = list(run_ids)
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                for run_id, times in conn.execute(select(run_times.c.run_id, run_times.c.times)
+                                                  .where(run_times.c.run_id.in_(chunk))):
+                    out[run_id] = times
+        return out
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return len(conn.execute(select(runs.c.id)).all())
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _equal(fact: Any, wanted: Any) -> bool:
+    if fact == wanted:
+        return True
+    return fact is not None and str(fact) == str(wanted)
+
+
+def open_store(url: str | URL | None) -> Store:
+    """Open (and migrate) the database at ``url`` (``None``: ``$DLBS_DB``); one-line
+    :class:`DatabaseError` (password hidden) when it cannot be used."""
+    resolved = url if isinstance(url, URL) else resolve(url)
+    store = Store(resolved)
+    try:
+        store.upgrade()
+    except DatabaseError:
+        raise
+    except (SQLAlchemyError, OSError) as err:
+        store.close()
+        reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+        raise DatabaseError(f"--db {shown(resolved)}: cannot open the database ({_hide(reason, resolved)}); "
+                            "check the URL, that the server runs and the credentials") from None
+    return store
+
+
+def _hide(text: str, url: URL) -> str:
+    """An error text with the URL's password removed, wherever the driver echoed it."""
+    password = url.password
+    return text.replace(str(password), "***") if password else text
+
+
+def iter_runs(store: Store, filters: Mapping[str, Any] | None = None) -> Iterator[RunRecord]:
+    """Convenience: the runs of :meth:`Store.runs`, lazily."""
+    yield from store.runs(filters)
