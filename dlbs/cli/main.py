@@ -34,6 +34,9 @@ COMMANDS: dict[str, str] = {
     "serve": "dlbs.cli.serve",
     "parse": "dlbs.cli.parse",
     "report": "dlbs.cli.report",
+    "db": "dlbs.cli.db",
+    "history": "dlbs.cli.history",
+    "regressions": "dlbs.cli.regressions",
 }
 
 

@@ -29,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--progress-bar", dest="progress_bar", default="auto",
                         choices=("auto", "on", "off"),
                         help="tqdm bar on stderr (auto: only on a terminal; off: plain lines)")
+    parser.add_argument("--db", default=None, metavar="URL",
+                        help="also store each experiment in this results database as it ends "
+                             "(sqlite:///results.db, postgresql+psycopg://...; docs/database.md); "
+                             "a failed store is a warning, the log stays")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,9 +58,40 @@ def _run(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     bar = {"auto": None, "on": True, "off": False}[args.progress_bar]
+    store = _open_db(args.db)
     runner = Runner(progress_file=args.progress_file, bar=bar, docker_images=images,
-                    executor=executor_for(experiments, args.detach))
-    summary = runner.run(experiments)
+                    executor=executor_for(experiments, args.detach),
+                    on_finished=None if store is None else _storer(store))
+    try:
+        summary = runner.run(experiments)
+    finally:
+        if store is not None:
+            store.close()  # type: ignore[attr-defined]
     if summary.total and summary.count("simulated") < summary.total:
         print(summary.text(), file=sys.stderr)
     return summary.exit_code
+
+
+def _open_db(url: str | None) -> object | None:
+    """The results database of ``--db`` (opened before the sweep, so a bad URL stops it
+    before anything runs), or None."""
+    if not url:
+        return None
+    from dlbs.db import open_store
+    return open_store(url)
+
+
+def _storer(store: object):  # type: ignore[no-untyped-def]
+    """A hook that stores an ended experiment's log; a failure is a warning on stderr."""
+    from dlbs.db.url import shown
+
+    def store_one(outcome) -> None:  # type: ignore[no-untyped-def]
+        try:
+            store.store_log(outcome.log_file)  # type: ignore[attr-defined]
+        except Exception as err:  # noqa: BLE001 - the log is the source of truth
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            print(f"warning: {outcome.log_file} not stored in "
+                  f"{shown(store.url)}: {reason} (the log is kept; "  # type: ignore[attr-defined]
+                  "'dlbs db ingest' can store it later)", file=sys.stderr)
+
+    return store_one

@@ -16,7 +16,7 @@ KEY_FACTS = (
     "exp.model", "exp.phase", "exp.dtype", "exp.replica_batch", "exp.device_type",
     "device_model", "exp.num_replicas", "exp.world_size", "exp.num_nodes", "host_class",
     "exp.framework", "exp.framework_version", "hw.nvidia_driver", "hw.cuda_version",
-    "hw.cudnn_version", "exp.docker_image", "exp.model_config", "exp.seq_len",
+    "hw.cudnn_version", "container_image", "exp.model_config", "exp.seq_len",
     "exp.num_threads", "exp.data", "exp.input_shape",
 )
 #: Facts the benchmark writes that differ between two runs of the same log content never do:
@@ -53,8 +53,19 @@ def host_class(facts: dict[str, Any]) -> str | None:
     return f"{cpu} x{count}"
 
 
+def container_image(facts: dict[str, Any]) -> str | None:
+    """The container image the run ran in (``exp.docker_image`` only when ``exp.docker`` was
+    on: the parameter has a default that bare-metal runs carry too)."""
+    image = facts.get("exp.docker_image")
+    if facts.get("exp.docker") not in (True, "true", "True", 1) or not image:
+        return None
+    return str(image)
+
+
 def key_value(facts: dict[str, Any], name: str) -> Any:
-    """The value of one comparability field (two are derived)."""
+    """The value of one comparability field (three are derived)."""
+    if name == "container_image":
+        return container_image(facts)
     if name == "device_model":
         return device_model(facts)
     if name == "host_class":
@@ -65,6 +76,8 @@ def key_value(facts: dict[str, Any], name: str) -> Any:
 def key_fields(axis: str | None = None) -> tuple[str, ...]:
     """The comparability fields, without ``axis`` (and without what the axis implies)."""
     drop = {axis} if axis else set()
+    if axis == "exp.docker_image":
+        drop.add("container_image")
     if axis in ("hw.cpu_model", "hw.num_cpus"):
         drop.add("host_class")
     if axis == "hw.devices":
@@ -149,7 +162,7 @@ def row(facts: dict[str, Any]) -> dict[str, Any]:
         "host": _text(facts.get("hw.hostname"), 200),
         "framework": _text(facts.get("exp.framework"), 40),
         "framework_version": _text(facts.get("exp.framework_version"), 80),
-        "container_image": _text(facts.get("exp.docker_image"), 400),
+        "container_image": _text(container_image(facts), 400),
         "code_version": _text(facts.get("exp.code_version"), 200),
         "date": run_date(facts),
         "repeat": _int(facts.get("exp.repeat_index")),

@@ -12,8 +12,20 @@ Changing a table means a new Alembic revision in ``dlbs/db/migrations/versions``
 """
 from __future__ import annotations
 
-from sqlalchemy import (JSON, Boolean, Column, DateTime, Float, ForeignKey, Index, Integer,
-                        MetaData, String, Table, Text)
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
 metadata = MetaData()
 
@@ -71,6 +83,6 @@ INDEXED = {
     "exp.model": "model", "exp.phase": "phase", "exp.dtype": "precision",
     "exp.replica_batch": "batch", "exp.device_type": "device", "exp.num_replicas": "device_count",
     "hw.hostname": "host", "exp.framework": "framework",
-    "exp.framework_version": "framework_version", "exp.docker_image": "container_image",
+    "exp.framework_version": "framework_version",
     "exp.code_version": "code_version", "exp.repeat_index": "repeat", "results.status": "status",
 }

@@ -167,11 +167,20 @@ class Store:
 
         return _retrying(write)
 
+    def store_log(self, path: str) -> bool:
+        """Parse one log and store its run; ``True`` when it was new."""
+        from dlbs.logs.parser import parse_log
+
+        parsed = parse_log(path)
+        if parsed.record is None:
+            raise DatabaseError(f"{path}: {parsed.error}")
+        return self.store_facts(parsed.record, str(path))
+
     def ingest_paths(self, names: Sequence[str], recursive: bool = True,
                      progress: Callable[[int, int], None] | None = None) -> IngestResult:
         """Parse the logs (and parsed-result files) under ``names`` and store every run."""
-        from dlbs.logs.sources import find_inputs, read_parsed_files
         from dlbs.logs.pool import parse_logs
+        from dlbs.logs.sources import find_inputs, read_parsed_files
 
         inputs = find_inputs(list(names), recursive)
         result = IngestResult()

@@ -49,7 +49,7 @@ def shown(url: URL | str) -> str:
     """The URL with its password hidden."""
     if isinstance(url, str):
         try:
-            url = make_url(url)
+            return make_url(url).render_as_string(hide_password=True)
         except ArgumentError:
             return _hide_text(url)
     return url.render_as_string(hide_password=True)

@@ -78,6 +78,8 @@ ID_WHEN_NOT: dict[str, object] = {
     "exp.device_title": "", "exp.cuda": "", "exp.cudnn": "", "exp.data_store": "",
     # Container runtimes beside Docker (docs/containers.md).
     "exp.container_runtime": "docker", "exp.container_launcher": "",
+    # The results database's axis (docs/database.md).
+    "exp.code_version": "",
 }
 #: The names above (kept for readers of the older name).
 ID_WHEN_NONZERO = frozenset(ID_WHEN_NOT)

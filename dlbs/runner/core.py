@@ -127,8 +127,11 @@ class Runner:
     def __init__(self, progress_file: str | None = None, out: IO[str] | None = None,
                  err: IO[str] | None = None, bar: bool | None = None,
                  docker_images: Mapping[str, str] | None = None,
-                 executor: Executor | None = None) -> None:
+                 executor: Executor | None = None,
+                 on_finished: Callable[[Outcome], None] | None = None) -> None:
         self.progress_file, self.bar = progress_file, bar
+        #: called with each outcome that has a log (``experimenter run --db`` stores it)
+        self.on_finished = on_finished
         self.out, self.err = out or sys.stdout, err or sys.stderr
         self.docker_images = dict(docker_images or {})
         self._executor = executor
@@ -189,6 +192,12 @@ class Runner:
             self._oom.note(exp, outcome.status, outcome.log_file)
         summary.outcomes.append(outcome)
         progress.finish(index, outcome.status, outcome.duration)
+        if self.on_finished is not None and outcome.log_file and outcome.status not in (
+                "skipped", "simulated", "submitted"):
+            try:
+                self.on_finished(outcome)
+            except Exception as err:  # noqa: BLE001 - a hook never stops the sweep
+                print(f"warning: {outcome.log_file}: {err}", file=self.err)
 
     def _dispatch(self, index: int, exp: Mapping[str, Any], progress: Progress,
                   summary: Summary) -> None:

@@ -1,0 +1,103 @@
+"""``dlbs db ingest|query|exclude|upgrade``: the results database (docs/database.md)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from dlbs.cli.dbargs import add_db, add_filters, add_format, emit, filters
+from dlbs.db.records import container_image
+
+HELP = "results database: ingest log folders, query runs, exclude runs, upgrade the schema"
+EXAMPLE = "dlbs db ingest --db sqlite:///results.db logs/first_sweep"
+
+COLUMNS = ("id", "model", "phase", "precision", "batch", "device", "device_count", "host",
+           "framework_version", "container_image", "code_version", "date", "repeat", "status",
+           "throughput", "time", "time_ci95", "excluded", "reason")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="what", required=True, metavar="ingest|query|exclude|upgrade")
+    ingest = sub.add_parser("ingest", help="store every run of log folders (idempotent)")
+    add_db(ingest)
+    ingest.add_argument("inputs", nargs="+", metavar="FOLDER",
+                        help="log folders (searched recursively), log files or parsed files")
+    query = sub.add_parser("query", help="one row per stored run")
+    add_db(query)
+    add_filters(query)
+    add_format(query)
+    query.add_argument("--all-facts", action="store_true",
+                       help="with json/jsonl: every fact of each run under 'facts'")
+    exclude = sub.add_parser("exclude", help="leave runs out of history and regressions "
+                                             "(they stay stored)")
+    add_db(exclude)
+    exclude.add_argument("run_ids", nargs="+", type=int, metavar="RUN_ID")
+    exclude.add_argument("--reason", default=None, help="why (required to exclude)")
+    exclude.add_argument("--include", action="store_true", help="undo: include the runs again")
+    upgrade = sub.add_parser("upgrade", help="migrate the schema to the newest revision")
+    add_db(upgrade)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dlbs.db import open_store
+    from dlbs.errors import UsageError
+
+    if args.what == "exclude" and not args.include and not (args.reason or "").strip():
+        raise UsageError("dlbs db exclude: give --reason TEXT (why these runs are left out)")
+    store = open_store(args.db)
+    try:
+        if args.what == "ingest":
+            return _ingest(store, args.inputs)
+        if args.what == "query":
+            return _query(store, args)
+        if args.what == "exclude":
+            count = (store.include(args.run_ids) if args.include
+                     else store.exclude(args.run_ids, args.reason.strip()))
+            print(f"{'included' if args.include else 'excluded'} {count} run(s) in {store.shown}",
+                  file=sys.stderr)
+            return 0
+        print(f"{store.shown}: schema at the newest revision", file=sys.stderr)
+        return 0
+    finally:
+        store.close()
+
+
+def _ingest(store: Any, inputs: list[str]) -> int:
+    def progress(done: int, total: int) -> None:
+        if sys.stderr.isatty() or done == total or done % 500 == 0:
+            print(f"\ringest: {done}/{total} files", end="" if done < total else "\n",
+                  file=sys.stderr, flush=True)
+
+    result = store.ingest_paths(inputs, progress=progress)
+    for problem in result.failed:
+        print(f"warning: {problem}", file=sys.stderr)
+    print(f"{store.shown}: {result.added} new run(s), {result.existing} already stored, "
+          f"{len(result.failed)} file(s) unreadable", file=sys.stderr)
+    return 1 if result.failed and not (result.added or result.existing) else 0
+
+
+def row_of(record: Any, all_facts: bool = False) -> dict[str, Any]:
+    facts = record.facts
+    row = {
+        "id": record.id, "model": facts.get("exp.model"), "phase": facts.get("exp.phase"),
+        "precision": facts.get("exp.dtype"), "batch": facts.get("exp.replica_batch"),
+        "device": facts.get("exp.device_type"), "device_count": facts.get("exp.num_replicas"),
+        "host": facts.get("hw.hostname"), "framework_version": facts.get("exp.framework_version"),
+        "container_image": container_image(facts),
+        "code_version": facts.get("exp.code_version"),
+        "date": record.date.isoformat() if record.date else None,
+        "repeat": facts.get("exp.repeat_index"), "status": facts.get("results.status"),
+        "throughput": facts.get("results.throughput"), "time": facts.get("results.time"),
+        "time_ci95": facts.get("results.time_ci95"), "excluded": record.excluded,
+        "reason": record.reason,
+    }
+    if all_facts:
+        row["facts"] = facts
+    return row
+
+
+def _query(store: Any, args: argparse.Namespace) -> int:
+    found = store.runs(filters(args))
+    rows = [row_of(r, args.all_facts and args.format in ("json", "jsonl")) for r in found]
+    emit(rows, args.format, COLUMNS)
+    return 0

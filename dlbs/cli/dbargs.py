@@ -1,0 +1,107 @@
+"""Options shared by the database commands (``db``, ``history``, ``regressions``): the URL,
+the filters and the output formats."""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from dlbs.errors import UsageError
+
+FORMATS = ("table", "json", "csv", "jsonl")
+
+
+def add_db(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", default=None, metavar="URL",
+                        help="database URL (sqlite:///results.db, postgresql+psycopg://user@host/"
+                             "name); default $DLBS_DB")
+
+
+def add_filters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-P", dest="params", action="append", default=[], metavar="KEY=VALUE",
+                        help="keep runs whose fact KEY equals VALUE (VALUE read as JSON when it "
+                             "is, e.g. -Pexp.replica_batch=16, else as text); repeatable")
+    parser.add_argument("--filter", default=None, metavar="JSON",
+                        help='a JSON object of facts to match, e.g. \'{"exp.model": "resnet50"}\'')
+
+
+def add_format(parser: argparse.ArgumentParser, default: str = "table") -> None:
+    parser.add_argument("--format", default=default, choices=FORMATS,
+                        help="output: an aligned table, JSON (a list of objects), CSV or JSON "
+                             "lines")
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def filters(args: argparse.Namespace) -> dict[str, Any]:
+    """The filters of ``-P`` and ``--filter``; a one-line usage error for a malformed one."""
+    found: dict[str, Any] = {}
+    if args.filter:
+        try:
+            data = json.loads(args.filter)
+        except json.JSONDecodeError as err:
+            raise UsageError(f"--filter: not JSON ({err.msg}); give an object like "
+                             '\'{"exp.model": "resnet50"}\'') from None
+        if not isinstance(data, dict):
+            raise UsageError("--filter: give a JSON object of fact names and values")
+        found.update(data)
+    for item in args.params:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"-P {item}: expected KEY=VALUE, e.g. -Pexp.model=resnet50")
+        found[key.strip()] = _value(value)
+    return found
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
+
+
+def emit(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | None = None) -> None:
+    """Print rows (dicts) in ``fmt``."""
+    columns = list(columns or (rows[0].keys() if rows else []))
+    out = sys.stdout
+    if fmt == "json":
+        json.dump(list(rows), out, indent=1, default=str)
+        out.write("\n")
+    elif fmt == "jsonl":
+        for row in rows:
+            out.write(json.dumps(row, default=str) + "\n")
+    elif fmt == "csv":
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        for row in rows:
+            # a cell starting with = + - @ is not run as a formula by a spreadsheet
+            writer.writerow([_safe_csv(_cell(row.get(c))) for c in columns])
+    else:
+        cells = [[_cell(row.get(c)).replace("\n", " ") for c in columns] for row in rows]
+        widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+        out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip() + "\n")
+        for r in cells:
+            out.write("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() + "\n")
+
+
+def _safe_csv(text: str) -> str:
+    return "'" + text if text[:1] in ("=", "+", "-", "@") and not _number(text) else text
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,66 @@
+"""``dlbs history``: one configuration's results along an axis (code versions, dates, torch
+versions), each point with its interval and number of runs; a table and a chart."""
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Any
+
+from dlbs.cli.dbargs import add_db, add_filters, add_format, emit, filters
+
+HELP = "the history of a configuration's results along an axis, with intervals (and a chart)"
+EXAMPLE = ("dlbs history --db sqlite:///results.db -Pexp.model=resnet18 "
+           "--metric results.throughput --by exp.code_version --plot history.png")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_db(parser)
+    add_filters(parser)
+    add_format(parser)
+    parser.add_argument("--metric", default="results.throughput", help="the fact to follow")
+    parser.add_argument("--by", default="exp.code_version", metavar="AXIS",
+                        help="the axis: a fact (exp.code_version, exp.framework_version, "
+                             "exp.num_threads ...) or 'date' (by day)")
+    parser.add_argument("--plot", default=None, metavar="FILE",
+                        help="also draw the history (PNG, SVG or PDF by the file's suffix)")
+    parser.add_argument("--include-excluded", action="store_true",
+                        help="show runs excluded with 'dlbs db exclude' too")
+
+
+def rows_of(series: list[Any], metric: str, axis: str) -> list[dict[str, Any]]:
+    rows = []
+    for number, one in enumerate(series, 1):
+        for p in one.points:
+            rows.append({"series": number, "configuration": _name(one.parameters), "axis": axis,
+                         "at": p.axis_value, "metric": metric, "value": p.value,
+                         "ci_low": None if math.isnan(p.low) else p.low,
+                         "ci_high": None if math.isnan(p.high) else p.high, "runs": p.runs,
+                         "parameters": one.parameters})
+    return rows
+
+
+def _name(parameters: dict[str, Any]) -> str:
+    keys = ("exp.model", "exp.phase", "exp.dtype", "exp.replica_batch", "exp.device_type",
+            "exp.num_replicas")
+    return " ".join(str(parameters[k]) for k in keys if k in parameters)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dlbs.db import open_store
+    from dlbs.db.history import build_series
+
+    store = open_store(args.db)
+    try:
+        found = store.runs(filters(args), include_excluded=args.include_excluded)
+    finally:
+        store.close()
+    series = build_series(found, args.metric, args.by)
+    rows = rows_of(series, args.metric, args.by)
+    columns = ["series", "configuration", "at", "value", "ci_low", "ci_high", "runs"]
+    if args.format in ("json", "jsonl"):
+        columns = list(rows[0]) if rows else columns
+    emit([{c: r[c] for c in columns} for r in rows], args.format, columns)
+    if args.plot:
+        from dlbs.db.charts import history_chart
+        history_chart(series, args.metric, args.by, args.plot)
+    return 0

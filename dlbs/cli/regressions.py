@@ -1,0 +1,80 @@
+"""``dlbs regressions``: change points in every stored history, each point weighted by its own
+interval, confirmed only beyond ``--min-change``; exit 1 when a regression is found."""
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from typing import Any
+
+from dlbs.cli.dbargs import add_db, add_filters, emit, filters
+from dlbs.errors import UsageError
+
+HELP = "find regressions (and improvements) in every stored history; exit 1 on a regression"
+EXAMPLE = "dlbs regressions --db sqlite:///results.db --by exp.code_version --format json"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_db(parser)
+    add_filters(parser)
+    parser.add_argument("--format", default="table", choices=("table", "json"),
+                        help="json: a list of objects, one per change")
+    parser.add_argument("--metric", default="results.throughput", help="the fact to judge")
+    parser.add_argument("--by", default="exp.code_version", metavar="AXIS",
+                        help="the axis the histories run along (a fact, or 'date')")
+    parser.add_argument("--since", default=None, metavar="DATE",
+                        help="only runs on or after this date (ISO 8601, e.g. 2026-11-01)")
+    parser.add_argument("--min-change", "--min_change", dest="min_change", type=float,
+                        default=0.05, help="smallest relative change reported (default 0.05)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from dlbs.db import open_store
+    from dlbs.db.history import build_series, regressions
+
+    since = _since(args.since)
+    if not 0.0 <= args.min_change < 1.0:
+        raise UsageError(f"--min-change {args.min_change}: give a fraction in [0, 1), e.g. 0.05")
+    store = open_store(args.db)
+    try:
+        found = store.runs(filters(args))
+    finally:
+        store.close()
+    if since is not None:
+        found = [r for r in found if r.date is not None and r.date >= since]
+    series = build_series(found, args.metric, args.by)
+    judged = regressions(series, args.metric, args.by, args.min_change)
+    if args.format == "json":
+        emit([c.as_json() for c in judged.changes], "json")
+    else:
+        rows = [_row(c) for c in judged.changes]
+        if rows:
+            emit(rows, "table")
+    print(f"{len(series)} series, {judged.judged} judged, {len(judged.not_judged)} too short "
+          f"to judge; {sum(c.direction == 'regression' for c in judged.changes)} regression(s), "
+          f"{sum(c.direction == 'improvement' for c in judged.changes)} improvement(s) beyond "
+          f"{args.min_change:.0%}", file=sys.stderr)
+    return 1 if any(c.direction == "regression" for c in judged.changes) else 0
+
+
+def _row(change: Any) -> dict[str, Any]:
+    low, high = change.ci
+    return {"direction": change.direction, "configuration": _name(change.parameters),
+            "last_good": change.last_good, "first_bad": change.first_bad,
+            "change": f"{change.change:+.1%}", "ci": f"[{low:+.1%}, {high:+.1%}]",
+            "p_value": f"{change.p_value:.3g}", "together": len(change.affected_together)}
+
+
+def _name(parameters: dict[str, Any]) -> str:
+    keys = ("exp.model", "exp.phase", "exp.dtype", "exp.replica_batch", "exp.device_type")
+    return " ".join(str(parameters[k]) for k in keys if k in parameters)
+
+
+def _since(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--since {text}: not an ISO 8601 date; give e.g. 2026-11-01") from None
+    return moment.replace(tzinfo=None)

@@ -1,0 +1,210 @@
+"""Histories (one configuration's results along an axis) and the regressions in them.
+
+A **series** is the runs that share a comparability key (``dlbs.db.records``) with the axis
+left out; its **points** are the axis values in order (``date``: by day, chronologically;
+any fact, e.g. ``exp.code_version``: in the order each value was first measured). A point's
+value is the geometric mean of its runs' metric, its interval a t interval over the runs on
+the log scale (runs are the unit, as in the reports); a point of one run takes that run's own
+interval (throughput: samples over the time interval), or none.
+
+Regressions: :func:`benchstats.find_changes` on each series, weighted by each point's own
+interval (its standard error from the interval above) plus the scatter between points, and
+confirmed only beyond ``min_change``. Changes at the same first bad axis value in several
+series are reported as affecting those configurations together.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from benchstats import find_changes
+from benchstats.tdist import t_critical
+
+from dlbs.db import records
+from dlbs.db.store import RunRecord
+
+#: Metrics where lower is better (a rise is a regression).
+LOWER_IS_BETTER_PREFIXES = ("results.time", "results.ttft", "results.peak_memory")
+#: What names a series in an output (the key fields people read).
+NAMING = ("exp.model", "exp.phase", "exp.dtype", "exp.replica_batch", "exp.device_type",
+          "device_model", "exp.num_replicas", "host_class", "exp.framework",
+          "exp.framework_version", "container_image", "exp.num_threads")
+Z95 = 1.959964
+
+
+@dataclass
+class Point:
+    """One axis value of a series."""
+
+    axis_value: str
+    value: float
+    low: float
+    high: float
+    runs: int
+    run_ids: list[int]
+    excluded: bool = False
+
+    @property
+    def se(self) -> float:
+        if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low > 0):
+            return math.nan
+        return self.value * (math.log(self.high) - math.log(self.low)) / (2 * Z95)
+
+
+@dataclass
+class Series:
+    """One configuration's points along the axis."""
+
+    key: str
+    parameters: dict[str, Any]
+    points: list[Point] = field(default_factory=list)
+
+
+def higher_is_better(metric: str) -> bool:
+    return not metric.startswith(LOWER_IS_BETTER_PREFIXES)
+
+
+def axis_value(run: RunRecord, axis: str) -> str | None:
+    if axis == "date":
+        return None if run.date is None else run.date.date().isoformat()
+    value = run.facts.get(axis)
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, str) else records.canonical(value)
+
+
+def _metric(run: RunRecord, metric: str) -> float | None:
+    value = run.facts.get(metric)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) and value > 0 else None
+
+
+def _one_run_interval(run: RunRecord, metric: str, value: float) -> tuple[float, float]:
+    ci = run.facts.get(f"{metric}_ci95")
+    if isinstance(ci, list) and len(ci) == 2 and all(isinstance(x, (int, float)) for x in ci):
+        return float(ci[0]), float(ci[1])
+    time_ci, time = run.facts.get("results.time_ci95"), run.facts.get("results.time")
+    if (metric == "results.throughput" and isinstance(time_ci, list) and len(time_ci) == 2
+            and isinstance(time, (int, float)) and all(isinstance(x, (int, float)) and x > 0
+                                                      for x in time_ci)):
+        return value * time / time_ci[1], value * time / time_ci[0]
+    if metric == "results.time" and isinstance(time_ci, list) and len(time_ci) == 2:
+        return float(time_ci[0]), float(time_ci[1])
+    return math.nan, math.nan
+
+
+def point(axis_value_: str, runs: Sequence[RunRecord], metric: str) -> Point | None:
+    """The point of one axis value from its runs (those with the metric), or None."""
+    usable = [(run, v) for run in runs if (v := _metric(run, metric)) is not None]
+    if not usable:
+        return None
+    logs = [math.log(v) for _, v in usable]
+    n = len(logs)
+    centre = sum(logs) / n
+    value = math.exp(centre)
+    if n == 1:
+        low, high = _one_run_interval(usable[0][0], metric, value)
+    else:
+        sd = math.sqrt(sum((x - centre) ** 2 for x in logs) / (n - 1))
+        half = t_critical(n - 1, 0.95) * sd / math.sqrt(n)
+        low, high = math.exp(centre - half), math.exp(centre + half)
+    return Point(axis_value_, value, low, high, n, [run.id for run, _ in usable],
+                 excluded=all(run.excluded for run, _ in usable))
+
+
+def build_series(runs: Iterable[RunRecord], metric: str, axis: str) -> list[Series]:
+    """The series of ``runs`` along ``axis`` (runs without the axis value are left out)."""
+    groups: dict[str, dict[str, list[RunRecord]]] = {}
+    naming: dict[str, dict[str, Any]] = {}
+    first_seen: dict[tuple[str, str], tuple[Any, int]] = {}
+    for run in runs:
+        where = axis_value(run, axis)
+        if where is None:
+            continue
+        key = records.comparability_key(run.facts, axis)
+        groups.setdefault(key, {}).setdefault(where, []).append(run)
+        naming.setdefault(key, {name: records.key_value(run.facts, name) for name in NAMING
+                                if name != axis and records.key_value(run.facts, name)
+                                is not None})
+        stamp = (run.date.isoformat() if run.date else "", run.id)
+        if (key, where) not in first_seen or stamp < first_seen[(key, where)]:
+            first_seen[(key, where)] = stamp
+    out = []
+    for key, by_value in groups.items():
+        order = sorted(by_value, key=(lambda v: v) if axis == "date"
+                       else (lambda v, k=key: first_seen[(k, v)]))
+        points = [p for v in order if (p := point(v, by_value[v], metric)) is not None]
+        if points:
+            out.append(Series(key, naming[key], points))
+    out.sort(key=lambda s: records.canonical(s.parameters))
+    return out
+
+
+@dataclass
+class Found:
+    """One confirmed change of one series, in the shape ``dlbs regressions --format json``
+    prints."""
+
+    parameters: dict[str, Any]
+    metric: str
+    axis: str
+    last_good: str
+    first_bad: str
+    change: float
+    ci: tuple[float, float]
+    p_value: float
+    direction: str
+    runs_before: int
+    runs_after: int
+    affected_together: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"parameters": self.parameters, "metric": self.metric, "axis": self.axis,
+                "last_good": self.last_good, "first_bad": self.first_bad,
+                "change": self.change, "ci": list(self.ci), "p_value": self.p_value,
+                "direction": self.direction, "runs_before": self.runs_before,
+                "runs_after": self.runs_after, "affected_together": self.affected_together}
+
+
+@dataclass
+class Judged:
+    """What a regression search over many series found."""
+
+    changes: list[Found]
+    judged: int
+    not_judged: list[tuple[dict[str, Any], str]]
+
+
+def regressions(series: Sequence[Series], metric: str, axis: str,
+                min_change: float = 0.05) -> Judged:
+    """Confirmed changes of every series (see the module's docstring)."""
+    found: list[Found] = []
+    skipped: list[tuple[dict[str, Any], str]] = []
+    judged = 0
+    for one in series:
+        points = one.points
+        excluded = [i for i, p in enumerate(points) if p.excluded]
+        search = find_changes([p.value for p in points], [p.se for p in points],
+                              [p.runs for p in points], min_change=min_change,
+                              excluded=excluded, higher_is_better=higher_is_better(metric))
+        if search.not_judged:
+            skipped.append((one.parameters, search.not_judged))
+            continue
+        judged += 1
+        for change in search.changes:
+            before = sum(points[i].runs for i in range(change.last_good + 1)
+                         if not points[i].excluded)
+            after = sum(points[i].runs for i in range(change.first_bad, len(points))
+                        if not points[i].excluded)
+            found.append(Found(one.parameters, metric, axis, points[change.last_good].axis_value,
+                               points[change.first_bad].axis_value, change.change,
+                               (change.ci[0], change.ci[1]), change.p_value, change.direction,
+                               before, after))
+    for item in found:
+        item.affected_together = [other.parameters for other in found if other is not item
+                                  and other.first_bad == item.first_bad
+                                  and other.direction == item.direction]
+    return Judged(found, judged, skipped)
