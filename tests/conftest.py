@@ -12,7 +12,7 @@ import signal
 
 import pytest
 
-COMPONENT_MARKERS = ("docker", "browser", "torchrun", "slurm", "podman")
+COMPONENT_MARKERS = ("docker", "browser", "torchrun", "slurm", "podman", "postgres")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -19,8 +19,10 @@ KEY_FACTS = (
     "hw.cudnn_version", "container_image", "exp.model_config", "exp.seq_len",
     "exp.num_threads", "exp.data", "exp.input_shape",
 )
-#: Facts the benchmark writes that differ between two runs of the same log content never do:
-#: none are dropped from the identity (a copy of a log is the same content).
+#: Facts that name where a log lies, not what it holds: left out of a run's identity, so a
+#: copy of a log in another folder is the same run (the parser sets ``exp.log_file`` to the
+#: path when the log does not carry it).
+WHERE_FACTS = ("exp.log_file",)
 DATE_FACTS = ("exp.start_time", "exp.runner_start_time", "exp.end_time")
 
 
@@ -32,7 +34,8 @@ def canonical(value: Any) -> str:
 
 def identity(facts: dict[str, Any]) -> str:
     """SHA-256 of the run's facts: a log's identity is its content, not its path."""
-    return hashlib.sha256(canonical(facts).encode()).hexdigest()
+    content = {k: v for k, v in facts.items() if k not in WHERE_FACTS}
+    return hashlib.sha256(canonical(content).encode()).hexdigest()
 
 
 def device_model(facts: dict[str, Any]) -> str | None:

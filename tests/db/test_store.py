@@ -1,0 +1,189 @@
+"""The results database on both engines: ingest is idempotent and loses nothing with two
+writers at once, queries filter on any fact, exclusions are kept with their reason, and a
+password never reaches any output (issue 21)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dlbs.cli.main import main
+from dlbs.db import DatabaseError, open_store
+from dlbs.db.records import comparability_key, container_image, identity
+
+
+def _dlbs(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "dlbs", *args], capture_output=True, text=True,
+                          check=False, timeout=300, env={**os.environ, "DLBS_DB": ""})
+
+
+def _sweep(logs: Any, folder: Path, count: int, code: str = "v1",
+           model: str = "resnet18") -> Path:
+    for i in range(count):
+        logs.write(folder / f"{model}_{code}_r{i}.log",
+                   logs.facts(model=model, code=code, throughput=100.0 + i, repeat=i))
+    return folder
+
+
+def test_ingest_twice_or_from_a_copy_gives_the_same_rows(logs: Any, db_url: str, tmp_path: Path) -> None:
+    folder = _sweep(logs, tmp_path / "logs", 3)
+    copy = tmp_path / "elsewhere" / "logs"
+    shutil.copytree(folder, copy)
+    first = _dlbs("db", "ingest", "--db", db_url, str(folder))
+    assert first.returncode == 0 and "3 new run(s), 0 already stored" in first.stderr
+    again = _dlbs("db", "ingest", "--db", db_url, str(folder), str(copy))
+    assert again.returncode == 0 and "0 new run(s), 6 already stored" in again.stderr
+    store = open_store(db_url)
+    try:
+        runs = store.runs()
+        assert len(runs) == 3
+        assert sorted(store.times([r.id for r in runs]).values()) == sorted(
+            [[8000.0 / (100.0 + i)] * 5 for i in range(3)])
+    finally:
+        store.close()
+
+
+def test_query_filters_on_indexed_and_other_facts_in_every_format(logs: Any, db_url: str,
+                                                                  tmp_path: Path) -> None:
+    _sweep(logs, tmp_path / "a", 2, model="resnet18")
+    logs.write(tmp_path / "a" / "other.log", logs.facts(model="alexnet", exp_extra=1,
+                                                     **{"exp.num_threads": 2}))
+    assert _dlbs("db", "ingest", "--db", db_url, str(tmp_path / "a")).returncode == 0
+    out = _dlbs("db", "query", "--db", db_url, "-Pexp.model=resnet18", "--format", "json")
+    rows = json.loads(out.stdout)
+    assert out.returncode == 0 and [r["model"] for r in rows] == ["resnet18", "resnet18"]
+    assert {r["repeat"] for r in rows} == {0, 1} and all(r["batch"] == 8 for r in rows)
+    # a fact that has no column is matched on the stored facts; a number as JSON
+    two = json.loads(_dlbs("db", "query", "--db", db_url, "-Pexp.num_threads=2",
+                           "--format", "json").stdout)
+    assert [r["model"] for r in two] == ["alexnet"]
+    by_filter = json.loads(_dlbs("db", "query", "--db", db_url, "--filter",
+                                 '{"exp.replica_batch": 8, "exp.model": "alexnet"}',
+                                 "--format", "json").stdout)
+    assert len(by_filter) == 1
+    lines = _dlbs("db", "query", "--db", db_url, "--format", "jsonl").stdout.splitlines()
+    assert len(lines) == 3 and all(json.loads(line)["status"] == "ok" for line in lines)
+    csv_out = _dlbs("db", "query", "--db", db_url, "--format", "csv").stdout.splitlines()
+    assert csv_out[0].startswith("id,model,phase") and len(csv_out) == 4
+    table = _dlbs("db", "query", "--db", db_url).stdout
+    assert "resnet18" in table and "alexnet" in table
+
+
+def test_exclusions_keep_the_run_with_its_reason_and_can_be_undone(logs: Any, db_url: str,
+                                                                    tmp_path: Path) -> None:
+    _sweep(logs, tmp_path / "a", 2)
+    _dlbs("db", "ingest", "--db", db_url, str(tmp_path / "a"))
+    no_reason = _dlbs("db", "exclude", "--db", db_url, "1")
+    assert no_reason.returncode == 2 and "--reason" in no_reason.stderr
+    assert _dlbs("db", "exclude", "--db", db_url, "1", "--reason", "fan failed").returncode == 0
+    rows = json.loads(_dlbs("db", "query", "--db", db_url, "--format", "json").stdout)
+    assert [(r["id"], r["excluded"], r["reason"]) for r in rows] == [
+        (1, True, "fan failed"), (2, False, None)]
+    missing = _dlbs("db", "exclude", "--db", db_url, "99", "--reason", "x")
+    assert missing.returncode == 2 and "no run with id 99" in missing.stderr
+    assert _dlbs("db", "exclude", "--db", db_url, "1", "--include").returncode == 0
+    rows = json.loads(_dlbs("db", "query", "--db", db_url, "--format", "json").stdout)
+    assert not any(r["excluded"] for r in rows)
+
+
+def test_two_writers_at_once_lose_nothing(logs: Any, db_url: str, tmp_path: Path) -> None:
+    """Two real processes ingest different folders into one database at the same time."""
+    open_store(db_url).close()  # created and migrated first, as 'experimenter run --db' does
+    a, b = _sweep(logs, tmp_path / "a", 40, code="va"), _sweep(logs, tmp_path / "b", 40, code="vb")
+    procs = [subprocess.Popen([sys.executable, "-m", "dlbs", "db", "ingest", "--db", db_url,
+                               str(folder)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for folder in (a, b)]
+    results = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), results
+    store = open_store(db_url)
+    try:
+        assert len(store.runs()) == 80
+        assert len(store.runs({"exp.code_version": "va"})) == 40
+    finally:
+        store.close()
+
+
+def test_two_processes_opening_a_new_database_at_once_both_migrate(logs: Any, db_url: str,
+                                                                   tmp_path: Path) -> None:
+    a, b = _sweep(logs, tmp_path / "a", 3, code="va"), _sweep(logs, tmp_path / "b", 3, code="vb")
+    procs = [subprocess.Popen([sys.executable, "-m", "dlbs", "db", "ingest", "--db", db_url,
+                               str(folder)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for folder in (a, b)]
+    results = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), results
+    store = open_store(db_url)
+    try:
+        assert len(store.runs()) == 6
+    finally:
+        store.close()
+
+
+def test_the_schema_is_at_the_newest_alembic_revision(db_url: str) -> None:
+    from sqlalchemy import text
+
+    store = open_store(db_url)
+    try:
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+    finally:
+        store.close()
+    assert _dlbs("db", "upgrade", "--db", db_url).returncode == 0
+
+
+def test_a_bad_url_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    for args, words in ((["--db", "mysql://u:secret@h/db"], "unsupported database"),
+                        (["--db", "not a url"], "not a database URL"),
+                        ([], "no database"),
+                        (["--db", f"sqlite:///{tmp_path}/no/such/dir/x.db"], "does not exist")):
+        done = _dlbs("db", "query", *args)
+        assert done.returncode == 2 and words in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and "secret" not in done.stderr
+
+
+@pytest.mark.postgres
+def test_a_password_never_appears_in_errors_or_output(logs: Any, tmp_path: Path) -> None:
+    url = os.environ.get("DLBS_TEST_DB", "")
+    if not url:
+        pytest.skip("no PostgreSQL (DLBS_TEST_DB)")
+    from sqlalchemy.engine import make_url
+    real = make_url(url)
+    assert real.password, "the test server is started with a password (.ci/postgres.sh)"
+    wrong = real.set(password="wrong-" + str(real.password)).render_as_string(hide_password=False)
+    done = _dlbs("db", "query", "--db", wrong)
+    assert done.returncode == 2 and "***" in done.stderr
+    assert str(real.password) not in done.stderr + done.stdout and "wrong-" not in done.stderr
+    _sweep(logs, tmp_path / "a", 1)
+    ok = _dlbs("db", "ingest", "--db", url, str(tmp_path / "a"))
+    assert ok.returncode == 0 and str(real.password) not in ok.stderr + ok.stdout
+
+
+def test_the_comparability_key_leaves_out_the_axis_and_only_a_used_image(logs: Any) -> None:
+    base = logs.facts()
+    other_code = logs.facts(code="v2", throughput=90.0)
+    assert comparability_key(base) == comparability_key(other_code)  # code is never in it
+    threads = logs.facts(**{"exp.num_threads": 1})
+    assert comparability_key(base) != comparability_key(threads)
+    assert comparability_key(base, "exp.num_threads") == comparability_key(
+        threads, "exp.num_threads")
+    bare = logs.facts(**{"exp.docker_image": "dlbs/pytorch:latest", "exp.docker": False})
+    assert container_image(bare) is None and comparability_key(bare) == comparability_key(base)
+    boxed = logs.facts(**{"exp.docker_image": "img:1", "exp.docker": True})
+    assert comparability_key(boxed) != comparability_key(base)
+    assert identity(base) != identity(other_code) and identity(base) == identity(logs.facts())
+
+
+def test_a_database_error_names_the_url_without_its_password() -> None:
+    with pytest.raises(DatabaseError, match=r"u:\*\*\*@"):
+        open_store("mysql://u:topsecret@h/db")
+
+
+def test_the_cli_lists_the_database_actions(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"  {name}" in out for name in ("db", "history", "regressions"))
