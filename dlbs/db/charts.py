@@ -31,7 +31,8 @@ def history_chart(series: Sequence[Series], metric: str, axis: str, path: str) -
         ax.errorbar(xs, ys, yerr=[lows, highs], marker="o", capsize=3, label=name)
     ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
     ax.set_xlabel(axis)
-    ax.set_ylabel(metric)
+    unit = {"results.throughput": "samples/s", "results.time": "ms"}.get(metric)
+    ax.set_ylabel(f"{metric} ({unit})" if unit else metric)
     ax.set_title(f"{metric} by {axis} (95% CI)")
     ax.grid(alpha=0.3)
     if series:

@@ -134,13 +134,32 @@ def build_series(runs: Iterable[RunRecord], metric: str, axis: str) -> list[Seri
             first_seen[(key, where)] = stamp
     out = []
     for key, by_value in groups.items():
-        order = sorted(by_value, key=(lambda v: v) if axis == "date"
-                       else (lambda v, k=key: first_seen[(k, v)]))
+        order = _axis_order(list(by_value), axis,
+                            {v: first_seen[(key, v)] for v in by_value})
         points = [p for v in order if (p := point(v, by_value[v], metric)) is not None]
         if points:
             out.append(Series(key, naming[key], points))
     out.sort(key=lambda s: records.canonical(s.parameters))
     return out
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _axis_order(values: list[str], axis: str, first_seen: dict[str, Any]) -> list[str]:
+    """Dates in order, numbers (thread counts, batches) in order, anything else (code
+    versions) in the order each value was first measured."""
+    if axis == "date":
+        return sorted(values)
+    numbers = {v: _number(v) for v in values}
+    if all(n is not None for n in numbers.values()):
+        return sorted(values, key=lambda v: (numbers[v], v))
+    return sorted(values, key=lambda v: first_seen[v])
 
 
 @dataclass
