@@ -63,6 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="*", metavar="INPUT",
                         help="log files, folders of logs, parsed files (.json, .jsonl, .csv...)")
     parser.add_argument("--recursive", action="store_true", help="search sub-folders too")
+    parser.add_argument("--db", default=None, metavar="URL",
+                        help="read the runs from a results database (docs/database.md) instead "
+                             "of logs; excluded runs are left out; with --compare, BASE and NEW "
+                             "are JSON objects of facts, e.g. '{\"exp.code_version\": \"v1\"}'")
     parser.add_argument("--type", dest="kind", default="regular",
                         choices=[*KINDS, *DLBS_KINDS],
                         help="regular: model x device by replica batch; weak/strong: scaling by "
@@ -139,7 +143,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _load(names: list[str], args: argparse.Namespace, query: dict[str, Any]
           ) -> list[dict[str, Any]]:
-    records = load_records(names, args.recursive, args.jobs, args.ignore_errors)
+    if args.db:
+        records = _db_records(args.db, names)
+        names = [f"the database{' runs matching ' + ' '.join(names) if names else ''}"]
+    else:
+        records = load_records(names, args.recursive, args.jobs, args.ignore_errors)
     selected = list(filter_records(records, query))
     strict = parse_query(args.query, "--query")
     selected = list(filter_records(selected, strict, policy="strict", option="--query"))
@@ -148,6 +156,38 @@ def _load(names: list[str], args: argparse.Namespace, query: dict[str, Any]
             raise ReportError(f"no benchmark records in {', '.join(names)} match the filter")
         raise ReportError(f"no benchmark records in {', '.join(names)}")
     return selected
+
+
+def _db_records(url: str, filters: list[str]) -> list[dict[str, Any]]:
+    """The runs of a results database (excluded ones left out) as the log parser gives
+    them, iteration times included; ``filters`` are JSON objects of facts (all must match)."""
+    import json
+
+    from dlbs.db import open_store
+
+    wanted: dict[str, Any] = {}
+    for text in filters:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            raise UsageError(f"--db: '{text}' is not a JSON object of facts; give e.g. "
+                             '\'{"exp.model": "resnet18"}\'') from None
+        if not isinstance(data, dict):
+            raise UsageError(f"--db: '{text}' is not a JSON object of facts")
+        wanted.update(data)
+    store = open_store(url)
+    try:
+        runs = store.runs(wanted, include_excluded=False)
+        times = store.times([run.id for run in runs])
+    finally:
+        store.close()
+    out = []
+    for run in runs:
+        record = dict(run.facts)
+        if run.id in times:
+            record["results.time_data"] = times[run.id]
+        out.append(record)
+    return out
 
 
 def _pivot_args(args: argparse.Namespace) -> tuple[list[str], list[str], str] | None:
@@ -175,8 +215,13 @@ def make_report(args: argparse.Namespace) -> Report:
         raise UsageError("--session_cv applies to --compare BASE NEW (separate sessions)")
     if args.paired and not args.compare_by:
         raise UsageError("--paired applies to --compare-by (runs paired by round in one session)")
+    if args.db and args.inputs and not args.compare:
+        raise UsageError("--db reads the runs from the database: drop the log inputs (filter "
+                         "with --filter_query/--query)")
+    if args.db and not args.compare:
+        args.inputs = []
     if args.compare_by:
-        if not args.inputs:
+        if not args.inputs and not args.db:
             raise UsageError("--compare-by PARAM BASE NEW needs the logs of one session")
         records = _load(args.inputs, args, query)
         param, base_value, new_value = args.compare_by
@@ -191,7 +236,7 @@ def make_report(args: argparse.Namespace) -> Report:
         policy = Policy(args.min_change, args.alpha, args.correction, args.session_cv)
         report = compare_records(base, new, args.noise_threshold, policy=policy)
         return _with_provenance(report, [*base, *new], args.compare)
-    if not args.inputs:
+    if not args.inputs and not args.db:
         raise UsageError("name the logs or parsed files to report on (or --compare BASE NEW)")
     records = _load(args.inputs, args, query)
     report = build_report(records, args.kind, pivot, args.noise_threshold)
