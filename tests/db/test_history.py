@@ -60,7 +60,7 @@ def test_a_step_is_found_at_its_place_with_its_size_and_exit_1(logs: Any, db_url
     assert found["direction"] == "regression" and found["metric"] == "results.throughput"
     assert found["axis"] == "exp.code_version" and found["parameters"]["exp.model"] == "resnet18"
     low, high = found["ci"]
-    assert low <= -0.10 <= high and high < -0.05 and 0 <= found["p_value"] < 0.01
+    assert low <= -0.10 <= high < -0.05 and 0 <= found["p_value"] < 0.01
 
 
 def test_no_change_no_alarm_and_a_short_history_is_not_judged(logs: Any, db_url: str,
