@@ -32,6 +32,8 @@ NAMING = ("exp.model", "exp.phase", "exp.dtype", "exp.replica_batch", "exp.devic
           "device_model", "exp.num_replicas", "host_class", "exp.framework",
           "exp.framework_version", "container_image", "exp.num_threads")
 Z95 = 1.959964
+#: Axes the stored comparability key already leaves out (``dlbs.db.records.KEY_FACTS``).
+STORED_KEY_AXES = ("exp.code_version", "date")
 
 
 @dataclass
@@ -124,11 +126,13 @@ def build_series(runs: Iterable[RunRecord], metric: str, axis: str) -> list[Seri
         where = axis_value(run, axis)
         if where is None:
             continue
-        key = records.comparability_key(run.facts, axis)
+        # the stored key already leaves out the code version and the date
+        key = (run.comparability_key if axis in STORED_KEY_AXES and run.comparability_key
+               else records.comparability_key(run.facts, axis))
         groups.setdefault(key, {}).setdefault(where, []).append(run)
-        naming.setdefault(key, {name: records.key_value(run.facts, name) for name in NAMING
-                                if name != axis and records.key_value(run.facts, name)
-                                is not None})
+        if key not in naming:
+            naming[key] = {name: value for name in NAMING if name != axis
+                           and (value := records.key_value(run.facts, name)) is not None}
         stamp = (run.date.isoformat() if run.date else "", run.id)
         if (key, where) not in first_seen or stamp < first_seen[(key, where)]:
             first_seen[(key, where)] = stamp

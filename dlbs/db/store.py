@@ -149,21 +149,34 @@ class Store:
     # -- writing ---------------------------------------------------------------------------
     def store_facts(self, facts: Mapping[str, Any], source: str | None = None) -> bool:
         """Store one run; ``True`` when it was new, ``False`` when already stored."""
-        values = records.row(dict(facts))
-        values["source"] = source
-        values["ingested_at"] = datetime.now(timezone.utc).replace(tzinfo=None)
-        times = records.times_of(dict(facts))
+        return self.store_many([(facts, source)]) == 1
 
-        def write() -> bool:
+    def store_many(self, items: Sequence[tuple[Mapping[str, Any], str | None]]) -> int:
+        """Store runs in one transaction (one multi-row insert); returns how many were new."""
+        if not items:
+            return 0
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        rows: dict[str, dict[str, Any]] = {}
+        times: dict[str, list[float]] = {}
+        for facts, source in items:
+            values = records.row(dict(facts))
+            values["source"], values["ingested_at"] = source, now
+            rows.setdefault(values["identity"], values)  # a run twice in one batch: once
+            series = records.times_of(dict(facts))
+            if series is not None:
+                times.setdefault(values["identity"], series)
+
+        def write() -> int:
             with self.engine.begin() as conn:
-                stmt = self._insert(runs).values(**values).on_conflict_do_nothing(
-                    index_elements=["identity"]).returning(runs.c.id)
-                run_id = conn.execute(stmt).scalar_one_or_none()
-                added = run_id is not None
-                if added and times is not None:
-                    conn.execute(self._insert(run_times).values(run_id=run_id, times=times)
-                                 .on_conflict_do_nothing(index_elements=["run_id"]))
-                return added
+                stmt = self._insert(runs).on_conflict_do_nothing(
+                    index_elements=["identity"]).returning(runs.c.id, runs.c.identity)
+                new = conn.execute(stmt, list(rows.values())).all()
+                children = [{"run_id": run_id, "times": times[identity]}
+                            for run_id, identity in new if identity in times]
+                if children:
+                    conn.execute(self._insert(run_times).on_conflict_do_nothing(
+                        index_elements=["run_id"]), children)
+                return len(new)
 
         return _retrying(write)
 
@@ -177,15 +190,24 @@ class Store:
         return self.store_facts(parsed.record, str(path))
 
     def ingest_paths(self, names: Sequence[str], recursive: bool = True,
-                     progress: Callable[[int, int], None] | None = None) -> IngestResult:
-        """Parse the logs (and parsed-result files) under ``names`` and store every run."""
+                     progress: Callable[[int, int], None] | None = None,
+                     batch: int = 500) -> IngestResult:
+        """Parse the logs (and parsed-result files) under ``names`` and store every run, in
+        transactions of up to ``batch`` runs."""
         from dlbs.logs.pool import parse_logs
         from dlbs.logs.sources import find_inputs, read_parsed_files
 
         inputs = find_inputs(list(names), recursive)
         result = IngestResult()
-        total = len(inputs.logs) + len(inputs.parsed)
-        done = 0
+        total, done = len(inputs.logs) + len(inputs.parsed), 0
+        pending: list[tuple[Mapping[str, Any], str | None]] = []
+
+        def flush() -> None:
+            added = self.store_many(pending)
+            result.added += added
+            result.existing += len(pending) - added
+            pending.clear()
+
         for parsed in parse_logs(inputs.logs):
             done += 1
             for warning in parsed.warnings:
@@ -193,23 +215,20 @@ class Store:
             if parsed.record is None:
                 result.failed.append(f"{parsed.path}: {parsed.error}")
             else:
-                self._count(result, self.store_facts(parsed.record, parsed.path))
+                pending.append((parsed.record, parsed.path))
+            if len(pending) >= batch:
+                flush()
             if progress:
                 progress(done, total)
         for path in inputs.parsed:
             done += 1
-            for record in read_parsed_files([path]):
-                self._count(result, self.store_facts(record, path))
+            pending.extend((record, path) for record in read_parsed_files([path]))
+            if len(pending) >= batch:
+                flush()
             if progress:
                 progress(done, total)
+        flush()
         return result
-
-    @staticmethod
-    def _count(result: IngestResult, added: bool) -> None:
-        if added:
-            result.added += 1
-        else:
-            result.existing += 1
 
     def exclude(self, run_ids: Iterable[int], reason: str) -> int:
         """Leave runs out of history and regressions (kept in the data); returns how many."""
