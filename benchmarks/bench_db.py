@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "python"))
 
-from dlbs.db import open_store  # noqa: E402
-from dlbs.db.history import build_series, regressions  # noqa: E402
+from dlbs.db import open_store
+from dlbs.db.history import build_series, regressions
 
 MODELS = ("resnet18", "resnet50", "alexnet_owt", "vgg11", "bert_base", "gpt2")
 
