@@ -8,7 +8,8 @@ from typing import Any
 from dlbs.cli.dbargs import add_db, add_filters, add_format, emit, filters
 from dlbs.db.records import container_image
 
-HELP = "results database: ingest log folders, query runs, exclude runs, upgrade the schema"
+HELP = ("results database: ingest log folders, query runs, exclude runs, a page, upgrade the "
+        "schema")
 EXAMPLE = "dlbs db ingest --db sqlite:///results.db logs/first_sweep"
 
 COLUMNS = ("id", "model", "phase", "precision", "batch", "device", "device_count", "host",
@@ -17,7 +18,8 @@ COLUMNS = ("id", "model", "phase", "precision", "batch", "device", "device_count
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="what", required=True, metavar="ingest|query|exclude|upgrade")
+    sub = parser.add_subparsers(dest="what", required=True,
+                                metavar="ingest|query|exclude|page|upgrade")
     ingest = sub.add_parser("ingest", help="store every run of log folders (idempotent)")
     add_db(ingest)
     ingest.add_argument("inputs", nargs="+", metavar="FOLDER",
@@ -36,6 +38,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     exclude.add_argument("--include", action="store_true", help="undo: include the runs again")
     upgrade = sub.add_parser("upgrade", help="migrate the schema to the newest revision")
     add_db(upgrade)
+    page = sub.add_parser("page", help="one self-contained HTML page: configurations, their "
+                                       "history charts with intervals, the changes found")
+    add_db(page)
+    add_filters(page)
+    page.add_argument("--output", required=True, metavar="DIR",
+                      help="folder of the page (index.html)")
+    page.add_argument("--metric", default="results.throughput")
+    page.add_argument("--by", default="exp.code_version", metavar="AXIS")
+    page.add_argument("--min-change", "--min_change", dest="min_change", type=float,
+                      default=0.05)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{'included' if args.include else 'excluded'} {count} run(s) in {store.shown}",
                   file=sys.stderr)
             return 0
+        if args.what == "page":
+            return _page(store, args)
         print(f"{store.shown}: schema at the newest revision", file=sys.stderr)
         return 0
     finally:
@@ -100,4 +114,18 @@ def _query(store: Any, args: argparse.Namespace) -> int:
     found = store.runs(filters(args))
     rows = [row_of(r, args.all_facts and args.format in ("json", "jsonl")) for r in found]
     emit(rows, args.format, COLUMNS)
+    return 0
+
+
+def _page(store: Any, args: argparse.Namespace) -> int:
+    from dlbs.db.history import build_series, regressions
+    from dlbs.db.page import render, write_page
+
+    found = store.runs(filters(args))
+    series = build_series(found, args.metric, args.by)
+    judged = regressions(series, args.metric, args.by, args.min_change)
+    page = write_page(args.output, render(series, judged, args.metric, args.by, store.shown,
+                                          len(found)))
+    print(f"page: {page} ({len(series)} configurations, {len(judged.changes)} changes)",
+          file=sys.stderr)
     return 0

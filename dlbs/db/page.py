@@ -1,0 +1,108 @@
+"""``dlbs db page``: one self-contained HTML page of a results database: the configurations,
+each one's history chart with its intervals (PNG embedded), and the regressions found."""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+from dlbs.db.history import Found, Judged, Series
+
+STYLE = """body{font-family:sans-serif;margin:2em;max-width:1100px}
+table{border-collapse:collapse;margin:0.5em 0 1.5em}
+th,td{border:1px solid #ccd;padding:3px 8px;text-align:right}
+th{background:#e8eef8}td.l,th.l{text-align:left}
+.regression{background:#fbe3e3}.improvement{background:#e3f5e3}
+img{max-width:100%}.note{color:#555}"""
+
+
+def _chart(one: Series, metric: str, axis: str) -> str:
+    """The series' chart as a data: URI (PNG)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [p.axis_value for p in one.points]
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(labels) + 3), 3.2))
+    values = [p.value for p in one.points]
+    low = [p.value - p.low if math.isfinite(p.low) else 0.0 for p in one.points]
+    high = [p.high - p.value if math.isfinite(p.high) else 0.0 for p in one.points]
+    ax.errorbar(range(len(labels)), values, yerr=[low, high], marker="o", capsize=3)
+    for i, p in enumerate(one.points):
+        if p.excluded:
+            ax.plot([i], [p.value], "x", color="grey", markersize=10)
+    step = max(1, len(labels) // 25)
+    ax.set_xticks(range(0, len(labels), step), labels[::step], rotation=40, ha="right")
+    ax.set_xlabel(axis)
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80)
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _name(parameters: dict[str, object]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in parameters.items())
+
+
+def _change_rows(changes: Sequence[Found]) -> str:
+    rows = []
+    for c in changes:
+        rows.append(
+            f"<tr class='{c.direction}'><td class='l'>{html.escape(c.direction)}</td>"
+            f"<td class='l'>{html.escape(_name(c.parameters))}</td>"
+            f"<td class='l'>{html.escape(c.last_good)}</td><td class='l'>"
+            f"{html.escape(c.first_bad)}</td><td>{c.change:+.1%}</td>"
+            f"<td>[{c.ci[0]:+.1%}, {c.ci[1]:+.1%}]</td><td>{c.p_value:.3g}</td></tr>")
+    return "\n".join(rows)
+
+
+def render(series: Sequence[Series], judged: Judged, metric: str, axis: str, source: str,
+           runs: int) -> str:
+    """The page's HTML."""
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>dlbs results: "
+             f"{html.escape(metric)} by {html.escape(axis)}</title><style>{STYLE}</style>"
+             "</head><body>",
+             f"<h1>{html.escape(metric)} by {html.escape(axis)}</h1>",
+             f"<p class='note'>{html.escape(source)}: {runs} runs, {len(series)} "
+             f"configurations, {judged.judged} judged for changes, {len(judged.not_judged)} "
+             "too short to judge. Points: geometric mean of a version's runs with its 95% "
+             "interval over runs; a grey x marks excluded runs.</p>",
+             "<h2>Changes found</h2>"]
+    if judged.changes:
+        parts.append("<table><tr><th class='l'>direction</th><th class='l'>configuration</th>"
+                     "<th class='l'>last good</th><th class='l'>first bad</th><th>change</th>"
+                     "<th>95% CI</th><th>p</th></tr>" + _change_rows(judged.changes)
+                     + "</table>")
+    else:
+        parts.append("<p>No change beyond the minimum in any judged history.</p>")
+    parts.append("<h2>Configurations</h2>")
+    for number, one in enumerate(series, 1):
+        parts.append(f"<h3 id='s{number}'>{number}. {html.escape(_name(one.parameters))}</h3>")
+        parts.append(f"<img alt='history of configuration {number}' "
+                     f"src='{_chart(one, metric, axis)}'>")
+        rows = "".join(
+            f"<tr><td class='l'>{html.escape(p.axis_value)}</td><td>{p.value:.4g}</td>"
+            f"<td>{'' if math.isnan(p.low) else f'{p.low:.4g}'}</td>"
+            f"<td>{'' if math.isnan(p.high) else f'{p.high:.4g}'}</td><td>{p.runs}</td>"
+            f"<td>{'excluded' if p.excluded else ''}</td></tr>" for p in one.points)
+        parts.append(f"<table><tr><th class='l'>{html.escape(axis)}</th><th>value</th>"
+                     f"<th>CI low</th><th>CI high</th><th>runs</th><th></th></tr>{rows}</table>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_page(folder: str, text: str) -> Path:
+    """Write ``index.html`` into ``folder`` (created when absent), never through a link."""
+    from safeio import atomic_write_text
+
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    page = target / "index.html"
+    atomic_write_text(page, text)
+    return page
