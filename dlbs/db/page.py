@@ -65,14 +65,14 @@ def _change_rows(changes: Sequence[Found]) -> str:
 def render(series: Sequence[Series], judged: Judged, metric: str, axis: str, source: str,
            runs: int) -> str:
     """The page's HTML."""
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>dlbs results: "
+    parts = [(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>dlbs results: "
              f"{html.escape(metric)} by {html.escape(axis)}</title><style>{STYLE}</style>"
-             "</head><body>",
+             "</head><body>"),
              f"<h1>{html.escape(metric)} by {html.escape(axis)}</h1>",
-             f"<p class='note'>{html.escape(source)}: {runs} runs, {len(series)} "
+             (f"<p class='note'>{html.escape(source)}: {runs} runs, {len(series)} "
              f"configurations, {judged.judged} judged for changes, {len(judged.not_judged)} "
              "too short to judge. Points: geometric mean of a version's runs with its 95% "
-             "interval over runs; a grey x marks excluded runs.</p>",
+             "interval over runs; a grey x marks excluded runs.</p>"),
              "<h2>Changes found</h2>"]
     if judged.changes:
         parts.append("<table><tr><th class='l'>direction</th><th class='l'>configuration</th>"
