@@ -32,10 +32,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_plan_arguments(parser, plan_is_output=True)
     parser.add_argument("--output", "-o", metavar="FILE",
                         help="write the plan file to FILE (default: stdout); same as --plan")
+    parser.add_argument("--scripts", metavar="DIR", default=None,
+                        help="instead, write every launch script and Slurm batch script a run "
+                             "would submit into DIR (new or empty), with index.json; nothing "
+                             "is submitted or run. --plan FILE then names the plan to read")
 
 
 def run(args: argparse.Namespace) -> int:
     """Build the plan and write it to the output file or stdout; return 0."""
+    if args.scripts:
+        from dlbs.cli.review_scripts import write_scripts
+        return write_scripts(args)
     output = _output_path(args)
     args.plan = None  # for build, --plan names the output, not a plan to read
     source = open_plan(args)

@@ -78,6 +78,9 @@ ID_WHEN_NOT: dict[str, object] = {
     "exp.device_title": "", "exp.cuda": "", "exp.cudnn": "", "exp.data_store": "",
     # Container runtimes beside Docker (docs/containers.md).
     "exp.container_runtime": "docker", "exp.container_launcher": "",
+    # GPU-centre sbatch options (docs/slurm.md, "GPU centre").
+    "slurm.gres": "", "slurm.gpus_per_task": 0, "slurm.cpus_per_gpu": 0, "slurm.mem_per_gpu": "",
+    "slurm.constraint": "", "slurm.reservation": "", "slurm.licenses": "",
     # The results database's axis (docs/database.md).
     "exp.code_version": "",
 }

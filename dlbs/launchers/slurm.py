@@ -32,7 +32,21 @@ OPTION_PARAMS: tuple[tuple[str, str], ...] = (
     ("slurm.qos", "--qos"),
     ("slurm.time", "--time"),
     ("slurm.mem", "--mem"),
+    # GPU centres (docs/slurm.md, "GPU centre"): generic resources, node features, reserved
+    # nodes, licenses, memory per GPU
+    ("slurm.gres", "--gres"),
+    ("slurm.mem_per_gpu", "--mem-per-gpu"),
+    ("slurm.constraint", "--constraint"),
+    ("slurm.reservation", "--reservation"),
+    ("slurm.licenses", "--licenses"),
 )
+#: (parameter, sbatch option) pairs of counts written when above 0.
+COUNT_PARAMS: tuple[tuple[str, str], ...] = (
+    ("slurm.gpus_per_task", "--gpus-per-task"),
+    ("slurm.cpus_per_gpu", "--cpus-per-gpu"),
+)
+#: A GPU entry of a GRES list: gpu, gpu:N, gpu:TYPE or gpu:TYPE:N (Slurm's gres syntax).
+GRES_GPU = re.compile(r"^gpu(?::(?P<type>[A-Za-z][A-Za-z0-9_.\-]*))?(?::(?P<count>\d+))?$")
 BATCH_SUFFIX = ".sbatch"
 #: sbatch options the runner gives on the command line, where they override any #SBATCH line:
 #: in ``slurm.extra_args`` they would be ignored, so they are refused (with what to use).
@@ -53,9 +67,16 @@ def batch_file_for(log_file: str) -> str:
     return log_file.removesuffix(".log") + BATCH_SUFFIX
 
 
+#: ``slurm.constraint`` may also hold Slurm's operators (a100&ib, a100|h100, [rack1*2&rack2*4]):
+#: sbatch reads #SBATCH lines itself, no shell sees them.
+CONSTRAINT_WORD = re.compile(r"^[A-Za-z0-9_.:,=@%+/\-\[\]&|*()]+$")
+
+
 def safe_word(name: str, value: Any) -> str:
     """``value`` as text if it may stand in an ``#SBATCH`` line; else a ValidationError."""
     text = as_arg(value).strip()
+    if name == "slurm.constraint" and CONSTRAINT_WORD.match(text):
+        return text
     if not SAFE_WORD.match(text):
         raise ValidationError(f"parameter '{name}' = {text!r} cannot go into an #SBATCH line: "
                               "use one word of letters, digits and _.:,=@%+/-[] (no spaces, "
@@ -109,11 +130,15 @@ def sbatch_options(exp: Mapping[str, Any]) -> list[str]:
         if as_arg(exp.get(name)).strip():
             options.append(f"{option}={safe_word(name, exp.get(name))}")
     gpus = as_int(exp.get("slurm.gpus_per_node"), 0)
-    if gpus > 0:
+    if gpus > 0 and not gpu_request_elsewhere(exp, gpus):
         options.append(f"--gpus-per-node={gpus}")
     cpus = as_int(exp.get("slurm.cpus_per_task"), 0)
     if cpus > 0:
         options.append(f"--cpus-per-task={cpus}")
+    for name, option in COUNT_PARAMS:
+        count = as_int(exp.get(name), 0)
+        if count > 0:
+            options.append(f"{option}={count}")
     exclusive = as_bool(exp.get("slurm.exclusive", True))
     if max_jobs(exp) > 1 and not exclusive:
         raise ValidationError("slurm.max_jobs > 1 needs slurm.exclusive=true: it is how jobs in "
@@ -121,6 +146,45 @@ def sbatch_options(exp: Mapping[str, Any]) -> list[str]:
     if exclusive:
         options.append("--exclusive")
     return options + extra_args(exp)
+
+
+def gres_gpus(exp: Mapping[str, Any]) -> int | None:
+    """The GPUs per node ``slurm.gres`` asks for (``gpu:a100:8`` -> 8, ``gpu:a100`` -> 1),
+    or None when it names no GPU."""
+    text = as_arg(exp.get("slurm.gres")).strip()
+    if not text:
+        return None
+    total: int | None = None
+    for entry in text.split(","):
+        if entry == "gpu" or entry.startswith("gpu:"):
+            match = GRES_GPU.match(entry)
+            if match is None:
+                raise ValidationError(f"slurm.gres: {entry!r} is not a GPU request of Slurm's "
+                                      "form gpu[:TYPE][:COUNT], e.g. gpu:a100:8")
+            total = (total or 0) + int(match.group("count") or 1)
+    return total
+
+
+def gpu_request_elsewhere(exp: Mapping[str, Any], gpus: int) -> bool:
+    """Whether the experiment's ``gpus`` GPUs per node are asked for by ``slurm.gres`` or
+    ``slurm.gpus_per_task`` instead of ``--gpus-per-node`` (one task per node: the two are
+    the same count); a ValidationError when they ask for fewer than the experiment uses, or
+    when options sbatch refuses together are given."""
+    if as_arg(exp.get("slurm.mem_per_gpu")).strip() and as_arg(exp.get("slurm.mem")).strip():
+        raise ValidationError("slurm.mem and slurm.mem_per_gpu are both set: sbatch takes one "
+                              "of --mem and --mem-per-gpu; keep one")
+    if as_int(exp.get("slurm.cpus_per_gpu"), 0) > 0 and as_int(exp.get("slurm.cpus_per_task"),
+                                                                0) > 0:
+        raise ValidationError("slurm.cpus_per_task and slurm.cpus_per_gpu are both set: sbatch "
+                              "takes one of --cpus-per-task and --cpus-per-gpu; keep one")
+    for name, count in (("slurm.gres", gres_gpus(exp)),
+                        ("slurm.gpus_per_task", as_int(exp.get("slurm.gpus_per_task"), 0) or None)):
+        if count is not None and count < gpus:
+            raise ValidationError(
+                f"{name} asks for {count} GPU(s) per node but the experiment uses {gpus} per "
+                f"node (exp.gpus / slurm.gpus_per_node); ask for {gpus}, e.g. "
+                f"-P{name}={'gpu:TYPE:' + str(gpus) if name == 'slurm.gres' else gpus}")
+    return gres_gpus(exp) is not None or as_int(exp.get("slurm.gpus_per_task"), 0) > 0
 
 
 def job_name(exp: Mapping[str, Any]) -> str:
