@@ -48,8 +48,8 @@ def test_gpus_per_task_replaces_gpus_per_node() -> None:
 
 
 @pytest.mark.parametrize("params,words", [
-    ({"slurm__gres": "gpu:a100:4"}, "slurm.gres asks for 4 GPU(s) per node but the "
-                                    "experiment uses 8"),
+    ({"slurm__gres": "gpu:a100:4"}, ("slurm.gres asks for 4 GPU(s) per node but the "
+                                    "experiment uses 8")),
     ({"slurm__gpus_per_task": 2}, "slurm.gpus_per_task asks for 2 GPU(s)"),
     ({"slurm__mem": "64G", "slurm__mem_per_gpu": "8G"}, "slurm.mem and slurm.mem_per_gpu"),
     ({"slurm__cpus_per_task": 16, "slurm__cpus_per_gpu": 2},
