@@ -284,6 +284,9 @@ class Store:
                 stmt = stmt.where(runs.c[column] == sql_value)
             else:
                 rest[key] = value
+                condition = _json_condition(key, value, self.url.get_backend_name())
+                if condition is not None:  # narrows in SQL; the facts are checked below
+                    stmt = stmt.where(condition)
         stmt = stmt.order_by(runs.c.date, runs.c.id)
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).all()
@@ -321,6 +324,29 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _json_condition(key: str, value: Any, backend: str) -> Any:
+    """An SQL condition that narrows the runs to those whose fact ``key`` may equal ``value``
+    (SQLite's json_extract, PostgreSQL's ->> text), for texts and integers; None for other
+    values. Never a cast that can fail on another run's value (PostgreSQL compares text)."""
+    element = runs.c.facts[key]
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return (element.as_string() == str(value) if backend == "postgresql"
+                else element.as_integer() == value)
+    if isinstance(value, str) and not _looks_numeric(value):
+        return element.as_string() == value
+    return None
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _equal(fact: Any, wanted: Any) -> bool:
