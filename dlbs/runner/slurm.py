@@ -59,7 +59,7 @@ from dlbs.launchers.slurm import (
     queue_timeout,
     requeue,
 )
-from dlbs.runner import runlog, slurmctl, slurmoutput
+from dlbs.runner import runlog, slurmacct, slurmctl, slurmoutput
 from dlbs.runner.job import Ending, Job
 from dlbs.runner.slurmctl import JobInfo
 
@@ -319,6 +319,7 @@ class SlurmExecutor:
             code = info.exit_code if not info.signal else -info.signal
             ending = Ending(exit_code=code, stopped=stopped, facts=facts,
                             duration=info.elapsed, error=error)
+        ending.facts.extend(slurmacct.sacct_facts(job_id))
         restarts = max(info.restarts if info else 0, len(attempts.aside))
         if info is not None or restarts:
             ending.facts.append(("results.slurm_restarts", restarts))

@@ -66,6 +66,9 @@ def test_one_node_job(slurm: str, tmp_path: Path) -> None:
     assert isinstance(facts["results.slurm_job_id"], int)
     assert facts["results.nodes"] in (["n1"], ["n2"])
     assert facts["results.slurm_state"] == "COMPLETED"
+    # issue 22: the test cluster keeps no accounting: a note says so, and no sacct figure
+    assert "accounting storage is disabled" in facts["slurm.sacct_note"]
+    assert not [key for key in facts if key.startswith("slurm.sacct.")]
     batch = log.with_suffix(".sbatch").read_text()
     assert "#SBATCH --nodes=1" in batch and "#SBATCH --exclusive" in batch
     assert not job_file(log).exists() and not Path(f"{log}.part").exists()
