@@ -35,8 +35,8 @@ def parse(job_id: str, text: str) -> list[tuple[str, Any]]:
     lines = [parts for parts in lines if len(parts) == len(FIELDS)]
     job = [parts for parts in lines if parts[0] == job_id]
     if not job:
-        return [("slurm.sacct_note", f"sacct knows no job {job_id} yet (accounting may lag "
-                                     "behind the job's end)")]
+        return [("slurm.sacct_note", (f"sacct knows no job {job_id} yet (accounting may lag "
+                                     "behind the job's end)"))]
     main = dict(zip(FIELDS, job[-1]))  # the last attempt of a requeued job
     facts: list[tuple[str, Any]] = [("slurm.sacct.state", main["State"].split()[0]),
                                     ("slurm.sacct.exit_code", main["ExitCode"])]

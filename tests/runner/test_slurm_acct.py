@@ -37,8 +37,8 @@ def test_no_accounting_gives_a_note_and_no_figure(monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(slurmacct.slurmctl, "run", refuse)
     assert slurmacct.sacct_facts("5") == [
-        ("slurm.sacct_note", "no accounting facts: sacct -j failed: Slurm accounting storage "
-                             "is disabled")]
+        ("slurm.sacct_note", ("no accounting facts: sacct -j failed: Slurm accounting storage "
+                             "is disabled"))]
     assert dict(slurmacct.parse("5", ""))["slurm.sacct_note"].startswith("sacct knows no job 5")
 
 
