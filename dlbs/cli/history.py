@@ -62,5 +62,9 @@ def run(args: argparse.Namespace) -> int:
     emit([{c: r[c] for c in columns} for r in rows], args.format, columns)
     if args.plot:
         from dlbs.db.charts import history_chart
-        history_chart(series, args.metric, args.by, args.plot)
+        from dlbs.errors import UsageError
+        try:
+            history_chart(series, args.metric, args.by, args.plot)
+        except ValueError as err:
+            raise UsageError(str(err)) from None
     return 0

@@ -38,6 +38,17 @@ def history_chart(series: Sequence[Series], metric: str, axis: str, path: str) -
     if series:
         ax.legend(fontsize=8)
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    import io
+
+    from safeio import atomic_write_bytes
+
+    target = Path(path)
+    fmt = target.suffix.lstrip(".").lower() or "png"
+    if fmt not in ("png", "svg", "pdf"):
+        plt.close(fig)
+        raise ValueError(f"--plot {path}: give a .png, .svg or .pdf file")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt)
     plt.close(fig)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(target, buffer.getvalue())  # never through a link planted at the name

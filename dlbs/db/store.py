@@ -82,10 +82,28 @@ def _engine(url: URL) -> Engine:
             if not folder.is_dir():
                 raise DatabaseError(f"--db {shown(url)}: folder {folder} does not exist; "
                                     "create it or give another path")
+            _refuse_planted(url, Path(url.database).expanduser())
         engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _refuse_planted(url: URL, path: Path) -> None:
+    """A database file (or its -wal/-shm/-journal companion) that is a link, a FIFO or
+    anything but a regular file is refused: writing through it would write where someone
+    else chose (a shared folder is an attack surface)."""
+    import stat
+
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        try:
+            mode = name.lstat().st_mode
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(mode):
+            kind = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
+            raise DatabaseError(f"--db {shown(url)}: {name} is {kind}; refusing to write "
+                                "through it (remove it or give another path)")
 
 
 def _locked(err: BaseException) -> bool:

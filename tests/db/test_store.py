@@ -187,3 +187,19 @@ def test_the_cli_lists_the_database_actions(capsys: pytest.CaptureFixture[str]) 
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
     assert all(f"  {name}" in out for name in ("db", "history", "regressions"))
+
+
+@pytest.mark.parametrize("planted", ["results.db", "results.db-wal", "results.db-journal"])
+def test_a_database_file_planted_as_a_link_or_fifo_is_refused(tmp_path: Path,
+                                                              planted: str) -> None:
+    target = tmp_path / "victim"
+    target.write_text("keep")
+    (tmp_path / planted).symlink_to(target)
+    done = _dlbs("db", "query", "--db", f"sqlite:///{tmp_path / 'results.db'}")
+    assert done.returncode == 2 and "symbolic link" in done.stderr
+    assert target.read_text() == "keep"
+    fifo_dir = tmp_path / "f"
+    fifo_dir.mkdir()
+    os.mkfifo(fifo_dir / "results.db")
+    done = _dlbs("db", "query", "--db", f"sqlite:///{fifo_dir / 'results.db'}")
+    assert done.returncode == 2 and "not a regular file" in done.stderr
