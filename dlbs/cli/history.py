@@ -48,7 +48,10 @@ def _name(parameters: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     from dlbs.db import open_store
     from dlbs.db.history import build_series
+    from dlbs.errors import UsageError
 
+    if args.plot and not args.plot.lower().endswith((".png", ".svg", ".pdf")):
+        raise UsageError(f"--plot {args.plot}: give a .png, .svg or .pdf file")
     store = open_store(args.db)
     try:
         found = store.runs(filters(args), include_excluded=args.include_excluded)
@@ -62,7 +65,6 @@ def run(args: argparse.Namespace) -> int:
     emit([{c: r[c] for c in columns} for r in rows], args.format, columns)
     if args.plot:
         from dlbs.db.charts import history_chart
-        from dlbs.errors import UsageError
         try:
             history_chart(series, args.metric, args.by, args.plot)
         except ValueError as err:
