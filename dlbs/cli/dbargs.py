@@ -3,7 +3,6 @@ the filters and the output formats."""
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from collections.abc import Sequence
@@ -82,26 +81,15 @@ def emit(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | None
         for row in rows:
             out.write(json.dumps(row, default=str) + "\n")
     elif fmt == "csv":
-        writer = csv.writer(out)
+        from dlbs.logs.csvcells import CsvWriter
+
+        writer = CsvWriter(out)  # the one CSV writer: formula-like cells are escaped
         writer.writerow(columns)
         for row in rows:
-            # a cell starting with = + - @ is not run as a formula by a spreadsheet
-            writer.writerow([_safe_csv(_cell(row.get(c))) for c in columns])
+            writer.writerow([_cell(row.get(c)) for c in columns])
     else:
         cells = [[_cell(row.get(c)).replace("\n", " ") for c in columns] for row in rows]
         widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
         out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip() + "\n")
         for r in cells:
             out.write("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() + "\n")
-
-
-def _safe_csv(text: str) -> str:
-    return "'" + text if text[:1] in ("=", "+", "-", "@") and not _number(text) else text
-
-
-def _number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
