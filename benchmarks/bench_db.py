@@ -4,7 +4,9 @@
 * a history query over a database of 1,000,000 runs in under 1 s (one configuration's runs
   by its indexed facts, then its series);
 * regressions over 1,000 series of 100 points in under 10 s (read every run, build the
-  series, judge each).
+  series, judge each);
+* the newest run of 3,500 configurations against a history of 350,000 runs in under 5 s
+  (``dlbs regressions --latest``: read, build the series, judge each newest point).
 
     python benchmarks/bench_db.py [--db URL] [--logs 20000] [--runs 1000000] [--series 1000]
     python benchmarks/bench_db.py --quick        # 2,000 logs, 100,000 runs
@@ -31,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "python"))
 
 from dlbs.db import open_store
-from dlbs.db.history import build_series, regressions
+from dlbs.db.history import build_series, latest_changes, load_series, regressions
 
 MODELS = ("resnet18", "resnet50", "alexnet_owt", "vgg11", "bert_base", "gpt2")
 
@@ -101,10 +103,11 @@ def main() -> int:
     parser.add_argument("--logs", type=int, default=20000)
     parser.add_argument("--runs", type=int, default=1_000_000)
     parser.add_argument("--series", type=int, default=1000)
+    parser.add_argument("--compare-history", dest="compare_history", type=int, default=350_000)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     if args.quick:
-        args.logs, args.runs = 2000, 100_000
+        args.logs, args.runs, args.compare_history = 2000, 100_000, 35_000
     scratch = Path(tempfile.mkdtemp(prefix="dlbs-bench-db-"))
 
     def fresh(name: str) -> str:
@@ -142,6 +145,25 @@ def main() -> int:
     runs = store.runs()
     series = build_series(runs, "results.throughput", "exp.code_version")
     judged = regressions(series, "results.throughput", "exp.code_version")
+    took = time.perf_counter() - start
+    print(f"  {len(runs)} runs, {len(series)} series, {judged.judged} judged, "
+          f"{len(judged.changes)} changes in {took:.2f} s")
+    start = time.perf_counter()
+    series, runs = load_series(store, {}, "results.throughput", "exp.code_version")
+    judged = regressions(series, "results.throughput", "exp.code_version")
+    took = time.perf_counter() - start
+    print(f"  the same through load_series (summary columns): {took:.2f} s")
+    store.close()
+
+    history = args.compare_history
+    configs = history // 100
+    print(f"== the newest run of {configs} configurations against a history of {history} "
+          "(target: 3,500 against 350,000 in < 5 s)")
+    store = open_store(fresh("latest.db"))
+    fill(store, configs, 101, 1)  # 100 history points, then the newest run
+    start = time.perf_counter()
+    series, runs = load_series(store, {}, "results.throughput", "exp.code_version")
+    judged = latest_changes(series, "results.throughput", "exp.code_version")
     took = time.perf_counter() - start
     print(f"  {len(runs)} runs, {len(series)} series, {judged.judged} judged, "
           f"{len(judged.changes)} changes in {took:.2f} s")

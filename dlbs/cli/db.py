@@ -118,11 +118,10 @@ def _query(store: Any, args: argparse.Namespace) -> int:
 
 
 def _page(store: Any, args: argparse.Namespace) -> int:
-    from dlbs.db.history import build_series, regressions
+    from dlbs.db.history import load_series, regressions
     from dlbs.db.page import render, write_page
 
-    found = store.runs(filters(args))
-    series = build_series(found, args.metric, args.by)
+    series, found = load_series(store, filters(args), args.metric, args.by)
     judged = regressions(series, args.metric, args.by, args.min_change)
     page = write_page(args.output, render(series, judged, args.metric, args.by, store.shown,
                                           len(found)))

@@ -47,17 +47,17 @@ def _name(parameters: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from dlbs.db import open_store
-    from dlbs.db.history import build_series
+    from dlbs.db.history import load_series
     from dlbs.errors import UsageError
 
     if args.plot and not args.plot.lower().endswith((".png", ".svg", ".pdf")):
         raise UsageError(f"--plot {args.plot}: give a .png, .svg or .pdf file")
     store = open_store(args.db)
     try:
-        found = store.runs(filters(args), include_excluded=args.include_excluded)
+        series, _ = load_series(store, filters(args), args.metric, args.by,
+                                include_excluded=args.include_excluded)
     finally:
         store.close()
-    series = build_series(found, args.metric, args.by)
     rows = rows_of(series, args.metric, args.by)
     columns = ["series", "configuration", "at", "value", "ci_low", "ci_high", "runs"]
     if args.format in ("json", "jsonl"):

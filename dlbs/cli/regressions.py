@@ -26,24 +26,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="only runs on or after this date (ISO 8601, e.g. 2026-11-01)")
     parser.add_argument("--min-change", "--min_change", dest="min_change", type=float,
                         default=0.05, help="smallest relative change reported (default 0.05)")
+    parser.add_argument("--latest", action="store_true",
+                        help="judge only the newest point of each series against the points "
+                             "before it (a CI gate for the run just made); Benjamini-Hochberg "
+                             "over the series at --alpha")
+    parser.add_argument("--alpha", type=float, default=0.05,
+                        help="with --latest: false discovery rate over the series (0.05)")
 
 
 def run(args: argparse.Namespace) -> int:
     from dlbs.db import open_store
-    from dlbs.db.history import build_series, regressions
+    from dlbs.db.history import latest_changes, load_series, regressions
 
     since = _since(args.since)
     if not 0.0 <= args.min_change < 1.0:
         raise UsageError(f"--min-change {args.min_change}: give a fraction in [0, 1), e.g. 0.05")
     store = open_store(args.db)
     try:
-        found = store.runs(filters(args))
+        series, _ = load_series(store, filters(args), args.metric, args.by,
+                                since=since)
     finally:
         store.close()
-    if since is not None:
-        found = [r for r in found if r.date is not None and r.date >= since]
-    series = build_series(found, args.metric, args.by)
-    judged = regressions(series, args.metric, args.by, args.min_change)
+    if args.latest:
+        if not 0.0 < args.alpha < 1.0:
+            raise UsageError(f"--alpha {args.alpha}: give a level in (0, 1), e.g. 0.05")
+        judged = latest_changes(series, args.metric, args.by, args.min_change, args.alpha)
+    else:
+        judged = regressions(series, args.metric, args.by, args.min_change)
     if args.format == "json":
         emit([c.as_json() for c in judged.changes], "json")
     else:

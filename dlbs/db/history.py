@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchstats import find_changes
+from benchstats.compare import judge
+from benchstats.latest import judge_latest
 from benchstats.tdist import t_critical
 
 from dlbs.db import records
@@ -166,6 +168,35 @@ def _axis_order(values: list[str], axis: str, first_seen: dict[str, Any]) -> lis
     return sorted(values, key=lambda v: first_seen[v])
 
 
+def load_series(store: Any, filters: dict[str, Any], metric: str, axis: str,
+                include_excluded: bool = True, since: Any = None
+                ) -> tuple[list[Series], list[RunRecord]]:
+    """The series of the stored runs matching ``filters``, and those runs. For throughput or
+    time along code versions or dates with filters on indexed facts only, the runs are read
+    from the summary columns (no JSON facts; each series is then named from one run's
+    facts): the same series, much faster over a large database."""
+    light = None
+    if metric in ("results.throughput", "results.time") and axis in STORED_KEY_AXES:
+        light = store.light_runs(filters, include_excluded=include_excluded)
+    if light is None:
+        found = _since(store.runs(filters, include_excluded=include_excluded), since)
+        return build_series(found, metric, axis), found
+    light = _since(light, since)
+    series = build_series(light, metric, axis)
+    first = {one.key: one.points[0].run_ids[0] for one in series}
+    facts = store.facts_of(list(first.values()))
+    for one in series:
+        full = facts.get(first[one.key], {})
+        one.parameters = {name: value for name in NAMING if name != axis
+                          and (value := records.key_value(full, name)) is not None}
+    series.sort(key=lambda s: records.canonical(s.parameters))
+    return series, light
+
+
+def _since(runs: list[RunRecord], since: Any) -> list[RunRecord]:
+    return runs if since is None else [r for r in runs if r.date is not None and r.date >= since]
+
+
 @dataclass
 class Found:
     """One confirmed change of one series, in the shape ``dlbs regressions --format json``
@@ -231,3 +262,41 @@ def regressions(series: Sequence[Series], metric: str, axis: str,
                                   and other.first_bad == item.first_bad
                                   and other.direction == item.direction]
     return Judged(found, judged, skipped)
+
+
+def latest_changes(series: Sequence[Series], metric: str, axis: str, min_change: float = 0.05,
+                   alpha: float = 0.05) -> Judged:
+    """The newest point of every series against the points before it
+    (:func:`benchstats.latest.judge_latest`), Benjamini-Hochberg over the series judged: a
+    change is reported when its series is rejected at ``alpha`` and its interval lies wholly
+    beyond ``min_change``."""
+    judged: list[tuple[Series, Any]] = []
+    skipped: list[tuple[dict[str, Any], str]] = []
+    for one in series:
+        points = one.points
+        search = judge_latest([p.value for p in points], [p.se for p in points],
+                              [p.runs for p in points], min_change=min_change,
+                              excluded=[i for i, p in enumerate(points) if p.excluded],
+                              higher_is_better=higher_is_better(metric))
+        if search.latest is None:
+            skipped.append((one.parameters, search.not_judged or "not judged"))
+        else:
+            judged.append((one, search.latest))
+    rejected = judge([latest.p_value for _, latest in judged], alpha, "bh").rejected \
+        if judged else []
+    found: list[Found] = []
+    for (one, latest), significant in zip(judged, rejected):
+        if not significant or latest.verdict != "beyond":
+            continue
+        before = [i for i in range(latest.index) if not one.points[i].excluded]
+        history = before[-latest.history:]
+        found.append(Found(one.parameters, metric, axis, one.points[history[-1]].axis_value,
+                           one.points[latest.index].axis_value, latest.change, latest.ci,
+                           latest.p_value, latest.direction,
+                           sum(one.points[i].runs for i in history),
+                           one.points[latest.index].runs))
+    for item in found:
+        item.affected_together = [other.parameters for other in found if other is not item
+                                  and other.first_bad == item.first_bad
+                                  and other.direction == item.direction]
+    return Judged(found, len(judged), skipped)

@@ -318,6 +318,48 @@ class Store:
                 found.append(record)
         return found
 
+    def light_runs(self, filters: Mapping[str, Any] | None = None,
+                   include_excluded: bool = True) -> list[RunRecord] | None:
+        """The runs of :meth:`runs` read from the summary columns only (no JSON facts): each
+        record's ``facts`` holds ``results.throughput``, ``results.time``,
+        ``results.time_ci95`` and ``exp.code_version``. None when a filter needs the facts
+        (then use :meth:`runs`). Fast: what history and regressions read for many series."""
+        stmt = select(runs.c.id, runs.c.identity, runs.c.comparability_key, runs.c.date,
+                      runs.c.throughput, runs.c.time_mean, runs.c.time_ci_low,
+                      runs.c.time_ci_high, runs.c.code_version, exclusions.c.reason).select_from(
+            runs.outerjoin(exclusions, exclusions.c.run_id == runs.c.id))
+        for key, value in (filters or {}).items():
+            column = INDEXED.get(key)
+            sql_value = self._column_value(column, value) if column else None
+            if column is None or sql_value is None:
+                return None
+            stmt = stmt.where(runs.c[column] == sql_value)
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt.order_by(runs.c.date, runs.c.id)).all()
+        found = []
+        for row in rows:
+            if row.reason is not None and not include_excluded:
+                continue
+            facts = {"results.throughput": row.throughput, "results.time": row.time_mean,
+                     "results.time_ci95": None if row.time_ci_low is None
+                     else [row.time_ci_low, row.time_ci_high],
+                     "exp.code_version": row.code_version}
+            found.append(RunRecord(row.id, row.identity, row.comparability_key, facts,
+                                   row.date, None, row.reason is not None, row.reason))
+        return found
+
+    def facts_of(self, run_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """The full facts of some runs, by id."""
+        out: dict[int, dict[str, Any]] = {}
+        ids = list(run_ids)
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                for run_id, facts in conn.execute(select(runs.c.id, runs.c.facts)
+                                                  .where(runs.c.id.in_(chunk))):
+                    out[run_id] = facts
+        return out
+
     @staticmethod
     def _column_value(column: str, value: Any) -> Any:
         if column in ("batch", "device_count", "repeat"):

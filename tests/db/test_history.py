@@ -104,3 +104,20 @@ def test_a_change_under_min_change_is_not_reported(logs: Any, db_url: str,
 def test_bad_options_are_one_line(args: list[str], words: str, tmp_path: Path) -> None:
     done = _dlbs("regressions", "--db", f"sqlite:///{tmp_path / 'x.db'}", *args)
     assert done.returncode == 2 and words in done.stderr
+
+
+def test_latest_judges_only_the_newest_run_against_its_history(logs: Any, db_url: str,
+                                                               tmp_path: Path) -> None:
+    """``dlbs regressions --latest``: the CI gate for the run just made (a change at the last
+    point, which find_changes cannot see: it needs 5 points after a change)."""
+    _history(logs, tmp_path / "h", 21, 20, -0.12, seed=8)
+    _history(logs, tmp_path / "flat", 21, None, 0.0, seed=9, model="alexnet")
+    _dlbs("db", "ingest", "--db", db_url, str(tmp_path / "h"), str(tmp_path / "flat"))
+    assert json.loads(_dlbs("regressions", "--db", db_url, "--format", "json").stdout) == []
+    done = _dlbs("regressions", "--db", db_url, "--latest", "--format", "json")
+    assert done.returncode == 1, done.stderr
+    (found,) = json.loads(done.stdout)
+    assert (found["last_good"], found["first_bad"]) == ("v19", "v20")
+    assert found["parameters"]["exp.model"] == "resnet18" and found["direction"] == "regression"
+    assert found["ci"][0] <= -0.12 <= found["ci"][1] and found["ci"][1] < -0.05
+    assert "2 series, 2 judged" in done.stderr
