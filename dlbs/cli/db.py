@@ -121,10 +121,10 @@ def _page(store: Any, args: argparse.Namespace) -> int:
     from dlbs.db.history import load_series, regressions
     from dlbs.db.page import render, write_page
 
-    series, found = load_series(store, filters(args), args.metric, args.by)
+    series, count = load_series(store, filters(args), args.metric, args.by)
     judged = regressions(series, args.metric, args.by, args.min_change)
     page = write_page(args.output, render(series, judged, args.metric, args.by, store.shown,
-                                          len(found)))
+                                          count))
     print(f"page: {page} ({len(series)} configurations, {len(judged.changes)} changes)",
           file=sys.stderr)
     return 0

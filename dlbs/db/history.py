@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from benchstats import find_changes
 from benchstats.compare import judge
-from benchstats.latest import judge_latest
+from benchstats.latest import WINDOW, judge_latest
 from benchstats.tdist import t_critical
 
 from dlbs.db import records
@@ -81,6 +81,8 @@ def axis_value(run: RunRecord, axis: str) -> str | None:
 
 def _metric(run: RunRecord, metric: str) -> float | None:
     value = run.facts.get(metric)
+    if type(value) is float:  # the common case, checked first
+        return value if 0 < value < math.inf else None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value) if math.isfinite(value) and value > 0 else None
@@ -102,6 +104,12 @@ def _one_run_interval(run: RunRecord, metric: str, value: float) -> tuple[float,
 
 def point(axis_value_: str, runs: Sequence[RunRecord], metric: str) -> Point | None:
     """The point of one axis value from its runs (those with the metric), or None."""
+    if len(runs) == 1:  # the common case in a long history: one run a point
+        only = _metric(runs[0], metric)
+        if only is None:
+            return None
+        low, high = _one_run_interval(runs[0], metric, only)
+        return Point(axis_value_, only, low, high, 1, [runs[0].id], excluded=runs[0].excluded)
     usable = [(run, v) for run in runs if (v := _metric(run, metric)) is not None]
     if not usable:
         return None
@@ -170,19 +178,21 @@ def _axis_order(values: list[str], axis: str, first_seen: dict[str, Any]) -> lis
 
 def load_series(store: Any, filters: dict[str, Any], metric: str, axis: str,
                 include_excluded: bool = True, since: Any = None
-                ) -> tuple[list[Series], list[RunRecord]]:
-    """The series of the stored runs matching ``filters``, and those runs. For throughput or
-    time along code versions or dates with filters on indexed facts only, the runs are read
-    from the summary columns (no JSON facts; each series is then named from one run's
-    facts): the same series, much faster over a large database."""
-    light = None
+                ) -> tuple[list[Series], int]:
+    """The series of the stored runs matching ``filters``, and how many runs they hold. For
+    throughput or time along code versions or dates with filters on indexed facts only, the
+    runs are read from the summary columns (no JSON facts) and grouped here; each series is
+    then named from one run's facts: the same series as :func:`build_series` (tested), much
+    faster over a large database."""
+    rows = None
     if metric in ("results.throughput", "results.time") and axis in STORED_KEY_AXES:
-        light = store.light_runs(filters, include_excluded=include_excluded)
-    if light is None:
+        rows = store.light_rows(filters)
+    if rows is None:
         found = _since(store.runs(filters, include_excluded=include_excluded), since)
-        return build_series(found, metric, axis), found
-    light = _since(light, since)
-    series = build_series(light, metric, axis)
+        return build_series(found, metric, axis), len(found)
+    rows = [r for r in rows if (include_excluded or r[8] is None)
+            and (since is None or (r[2] is not None and r[2] >= since))]
+    series = _light_series(rows, metric, axis)
     first = {one.key: one.points[0].run_ids[0] for one in series}
     facts = store.facts_of(list(first.values()))
     for one in series:
@@ -190,7 +200,56 @@ def load_series(store: Any, filters: dict[str, Any], metric: str, axis: str,
         one.parameters = {name: value for name in NAMING if name != axis
                           and (value := records.key_value(full, name)) is not None}
     series.sort(key=lambda s: records.canonical(s.parameters))
-    return series, light
+    return series, len(rows)
+
+
+def _light_series(rows: list[tuple[Any, ...]], metric: str, axis: str) -> list[Series]:
+    """:func:`build_series` on the summary columns of :meth:`Store.light_rows` (rows oldest
+    first, so a key's values arrive in the order they were first measured)."""
+    throughput = metric == "results.throughput"
+    groups: dict[str, dict[str, list[tuple[Any, ...]]]] = {}
+    for row in rows:
+        where = (None if row[2] is None else row[2].date().isoformat()) if axis == "date" \
+            else row[7]
+        if where is None or where == "":
+            continue
+        groups.setdefault(row[1], {}).setdefault(where, []).append(row)
+    out = []
+    for key, by_value in groups.items():
+        order = _axis_order(list(by_value), axis, {v: i for i, v in enumerate(by_value)})
+        points = [p for v in order if (p := _light_point(v, by_value[v], throughput))
+                  is not None]
+        if points:
+            out.append(Series(key, {}, points))
+    return out
+
+
+def _light_point(where: str, rows: list[tuple[Any, ...]], throughput: bool) -> Point | None:
+    usable = []
+    for row in rows:
+        value = row[3] if throughput else row[4]
+        if value is not None and 0 < value < math.inf:
+            usable.append((row, float(value)))
+    if not usable:
+        return None
+    excluded = all(row[8] is not None for row, _ in usable)
+    ids = [row[0] for row, _ in usable]
+    if len(usable) == 1:
+        row, value = usable[0]
+        low = high = math.nan
+        if row[5] is not None and row[6] is not None and row[5] > 0:
+            if throughput and row[4] is not None:
+                low, high = value * row[4] / row[6], value * row[4] / row[5]
+            elif not throughput:
+                low, high = float(row[5]), float(row[6])
+        return Point(where, value, low, high, 1, ids, excluded=excluded)
+    logs = [math.log(v) for _, v in usable]
+    n = len(logs)
+    centre = sum(logs) / n
+    sd = math.sqrt(sum((x - centre) ** 2 for x in logs) / (n - 1))
+    half = t_critical(n - 1, 0.95) * sd / math.sqrt(n)
+    return Point(where, math.exp(centre), math.exp(centre - half), math.exp(centre + half), n,
+                 ids, excluded=excluded)
 
 
 def _since(runs: list[RunRecord], since: Any) -> list[RunRecord]:
@@ -273,15 +332,18 @@ def latest_changes(series: Sequence[Series], metric: str, axis: str, min_change:
     judged: list[tuple[Series, Any]] = []
     skipped: list[tuple[dict[str, Any], str]] = []
     for one in series:
-        points = one.points
+        # the newest point and the window before it: only those are read
+        usable = [i for i, p in enumerate(one.points) if not p.excluded]
+        tail = usable[-(WINDOW + 1):]
+        points = [one.points[i] for i in tail]
         search = judge_latest([p.value for p in points], [p.se for p in points],
                               [p.runs for p in points], min_change=min_change,
-                              excluded=[i for i, p in enumerate(points) if p.excluded],
                               higher_is_better=higher_is_better(metric))
         if search.latest is None:
             skipped.append((one.parameters, search.not_judged or "not judged"))
         else:
-            judged.append((one, search.latest))
+            latest = search.latest
+            judged.append((one, replace(latest, index=tail[latest.index])))
     rejected = judge([latest.p_value for _, latest in judged], alpha, "bh").rejected \
         if judged else []
     found: list[Found] = []

@@ -318,16 +318,15 @@ class Store:
                 found.append(record)
         return found
 
-    def light_runs(self, filters: Mapping[str, Any] | None = None,
-                   include_excluded: bool = True) -> list[RunRecord] | None:
-        """The runs of :meth:`runs` read from the summary columns only (no JSON facts): each
-        record's ``facts`` holds ``results.throughput``, ``results.time``,
-        ``results.time_ci95`` and ``exp.code_version``. None when a filter needs the facts
-        (then use :meth:`runs`). Fast: what history and regressions read for many series."""
-        stmt = select(runs.c.id, runs.c.identity, runs.c.comparability_key, runs.c.date,
-                      runs.c.throughput, runs.c.time_mean, runs.c.time_ci_low,
-                      runs.c.time_ci_high, runs.c.code_version, exclusions.c.reason).select_from(
-            runs.outerjoin(exclusions, exclusions.c.run_id == runs.c.id))
+    def light_rows(self, filters: Mapping[str, Any] | None = None
+                   ) -> list[tuple[Any, ...]] | None:
+        """The runs of :meth:`runs` from the summary columns only (no JSON facts), oldest
+        first, as tuples ``(id, comparability_key, date, throughput, time_mean, time_ci_low,
+        time_ci_high, code_version, exclusion reason or None)``. None when a filter needs the
+        facts (then use :meth:`runs`). What history and regressions read for many series."""
+        stmt = select(runs.c.id, runs.c.comparability_key, runs.c.date, runs.c.throughput,
+                      runs.c.time_mean, runs.c.time_ci_low, runs.c.time_ci_high,
+                      runs.c.code_version)
         for key, value in (filters or {}).items():
             column = INDEXED.get(key)
             sql_value = self._column_value(column, value) if column else None
@@ -335,18 +334,10 @@ class Store:
                 return None
             stmt = stmt.where(runs.c[column] == sql_value)
         with self.engine.connect() as conn:
-            rows = conn.execute(stmt.order_by(runs.c.date, runs.c.id)).all()
-        found = []
-        for row in rows:
-            if row.reason is not None and not include_excluded:
-                continue
-            facts = {"results.throughput": row.throughput, "results.time": row.time_mean,
-                     "results.time_ci95": None if row.time_ci_low is None
-                     else [row.time_ci_low, row.time_ci_high],
-                     "exp.code_version": row.code_version}
-            found.append(RunRecord(row.id, row.identity, row.comparability_key, facts,
-                                   row.date, None, row.reason is not None, row.reason))
-        return found
+            rows = [tuple(row) for row in conn.execute(stmt)]
+            reasons = dict(conn.execute(select(exclusions.c.run_id, exclusions.c.reason)).all())
+        rows.sort(key=lambda row: (row[2] is None, row[2] or datetime.min, row[0]))
+        return [(*row, reasons.get(row[0])) for row in rows]
 
     def facts_of(self, run_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """The full facts of some runs, by id."""

@@ -121,3 +121,35 @@ def test_latest_judges_only_the_newest_run_against_its_history(logs: Any, db_url
     assert found["parameters"]["exp.model"] == "resnet18" and found["direction"] == "regression"
     assert found["ci"][0] <= -0.12 <= found["ci"][1] and found["ci"][1] < -0.05
     assert "2 series, 2 judged" in done.stderr
+
+
+@pytest.mark.parametrize("metric,axis", [("results.throughput", "exp.code_version"),
+                                         ("results.time", "date")])
+def test_the_summary_column_path_gives_the_same_series_as_the_facts(
+        logs: Any, db_url: str, tmp_path: Path, metric: str, axis: str) -> None:
+    """``load_series`` reads summary columns where it can; ``build_series`` reads the facts:
+    the same points, intervals, order, names and exclusions."""
+    from dlbs.db import open_store
+    from dlbs.db.history import build_series, load_series
+
+    _history(logs, tmp_path / "a", 8, 4, -0.1, seed=21)             # 3 runs a point
+    _history(logs, tmp_path / "b", 8, None, 0.0, seed=22, model="vgg11", runs=1)
+    _dlbs("db", "ingest", "--db", db_url, str(tmp_path / "a"), str(tmp_path / "b"))
+    store = open_store(db_url)
+    try:
+        store.exclude([1, 2], "test")
+        for include in (True, False):
+            fast, count = load_series(store, {}, metric, axis, include_excluded=include)
+            slow = build_series(store.runs({}, include_excluded=include), metric, axis)
+            slow.sort(key=lambda s: json.dumps(s.parameters, sort_keys=True, default=str))
+            assert count == (32 if include else 30)
+            assert [s.parameters for s in fast] == [s.parameters for s in slow]
+            for f, s in zip(fast, slow):
+                assert [(p.axis_value, p.runs, p.run_ids, p.excluded) for p in f.points] == \
+                    [(p.axis_value, p.runs, p.run_ids, p.excluded) for p in s.points]
+                for pf, ps in zip(f.points, s.points):
+                    assert pf.value == pytest.approx(ps.value, rel=1e-9)
+                    assert pf.low == pytest.approx(ps.low, rel=1e-9, nan_ok=True)
+                    assert pf.high == pytest.approx(ps.high, rel=1e-9, nan_ok=True)
+    finally:
+        store.close()
