@@ -185,7 +185,12 @@ def between_variance(logs: np.ndarray, s2: np.ndarray) -> float:
         return 0.0
 
     def scaled_median(tau2: float) -> float:
-        return float(np.median(d / np.sqrt(np.maximum(pair + 2.0 * tau2, _VAR_FLOOR))))
+        # np.median's value (the mean of the two middle values for an even count), without
+        # its per-call overhead: this runs 40 times per history
+        ordered = np.sort(d / np.sqrt(np.maximum(pair + 2.0 * tau2, _VAR_FLOOR)))
+        middle = ordered.size // 2
+        return float(ordered[middle]) if ordered.size % 2 else \
+            float((ordered[middle - 1] + ordered[middle]) / 2.0)
 
     if scaled_median(0.0) <= _HALF_NORMAL_MEDIAN:
         return 0.0
