@@ -203,3 +203,25 @@ def test_a_database_file_planted_as_a_link_or_fifo_is_refused(tmp_path: Path,
     os.mkfifo(fifo_dir / "results.db")
     done = _dlbs("db", "query", "--db", f"sqlite:///{fifo_dir / 'results.db'}")
     assert done.returncode == 2 and "not a regular file" in done.stderr
+
+
+def test_dlbs_own_logs_are_ingested_with_their_status(db_url: str, tmp_path: Path) -> None:
+    """Logs as DLBS's pytorch.sh wrote them (no results.status; a skipped one; 2019 dates
+    that are not ISO 8601) go in, judged as DLBS judged them."""
+    def dlbs_log(name: str, extra: list[str]) -> None:
+        lines = ["Running subprocess (['/opt/dlbs/scripts/launchers/pytorch.sh']) with log",
+                 '__exp.framework__="pytorch"', f'__exp.model__="{name}"',
+                 '__exp.phase__="training"', '__exp.replica_batch__=2', '__exp.dtype__="float32"',
+                 '__exp.device_type__="cpu"', '__results.start_time__= "2019-01-02:12:00:00:123"',
+                 *extra]
+        (tmp_path / "dlbs").mkdir(exist_ok=True)
+        (tmp_path / "dlbs" / f"{name}.log").write_text("\n".join(lines) + "\n")
+
+    dlbs_log("alexnet", ["__results.time__=12.5", "__results.throughput__=160"])
+    dlbs_log("vgg16", ['__exp.status__= "skipped"', "[FATAL] The replica batch is too large"])
+    done = _dlbs("db", "ingest", "--db", db_url, str(tmp_path / "dlbs"))
+    assert done.returncode == 0 and "2 new run(s)" in done.stderr, done.stderr
+    rows = {r["model"]: r for r in json.loads(_dlbs("db", "query", "--db", db_url,
+                                                    "--format", "json").stdout)}
+    assert rows["alexnet"]["status"] == "ok" and rows["alexnet"]["throughput"] == 160
+    assert rows["vgg16"]["status"] == "skipped" and rows["alexnet"]["date"] is None
