@@ -30,6 +30,7 @@ case "$action" in
     bin=$(bindir)
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
+    [ -e "$dir/data" ] && { echo "FAILED: $dir/data exists (a server's data from an earlier start): give a new or empty DIR" >&2; exit 1; }
     [ "$(id -u)" = 0 ] && chown postgres: "$dir"
     chmod 700 "$dir"
     # a password over TCP (scram), so the tests can show it never appears in any output
