@@ -28,9 +28,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 from benchstats.changepoints import find_changes
 from benchstats.histories import Histories, HistoryCase, histories
+from doctables import markdown, write_between
 
 BEGIN, END = "<!-- sim_changepoints:begin -->", "<!-- sim_changepoints:end -->"
 DOC = ROOT / "docs" / "reports.md"
@@ -236,14 +238,6 @@ def hard_row(name: str, case: HistoryCase, count: int, seed: int) -> dict[str, s
                 f"{_alarms(blind)} / {_pct(blind.true, blind.detections)} / {_big_recall(blind)}"}
 
 
-def markdown(rows: list[dict[str, str]]) -> str:
-    """A markdown table of ``rows`` (same keys)."""
-    keys = list(rows[0])
-    lines = ["| " + " | ".join(keys) + " |", "| " + " | ".join("---" for _ in keys) + " |"]
-    lines += ["| " + " | ".join(row[k] for k in keys) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def methods() -> dict[str, Detector | None]:
     """Every method of the comparison (None: not installed)."""
     return {"ours, min_change 0": ours(0.0),
@@ -271,13 +265,6 @@ def tables(count: int, hard_count: int, seed: int) -> str:
             + "\n\nThe hard cases (ours):\n\n" + markdown(hard) + "\n")
 
 
-def write(text: str) -> None:
-    """Replace the text between the markers of docs/reports.md."""
-    doc = DOC.read_text(encoding="utf-8")
-    start, end = doc.index(BEGIN) + len(BEGIN), doc.index(END)
-    DOC.write_text(doc[:start] + "\n" + text + doc[end:], encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1500, help="histories compared (1500)")
@@ -288,7 +275,7 @@ def main() -> None:
     text = tables(args.count, args.hard_count, args.seed)
     print(text)
     if args.write:
-        write(text)
+        write_between(DOC, BEGIN, END, text)
 
 
 if __name__ == "__main__":

@@ -25,9 +25,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 from benchstats import StopRule, analyze, run_until
 from benchstats.simulate import CASES, MEAN, Case, series
+from doctables import markdown, write_between
 
 SIZES = (10, 30, 100, 400, 1000)
 BEGIN, END = "<!-- sim_series:begin -->", "<!-- sim_series:end -->"
@@ -104,14 +106,6 @@ def stop_cell(name: str, target: float, count: int, seed: int) -> dict[str, str]
             "median n at the stop": f"{int(np.median(sizes))}"}
 
 
-def markdown(rows: list[dict[str, str]]) -> str:
-    """A markdown table of ``rows`` (same keys)."""
-    keys = list(rows[0])
-    lines = ["| " + " | ".join(keys) + " |", "| " + " | ".join("---" for _ in keys) + " |"]
-    lines += ["| " + " | ".join(row[k] for k in keys) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def tables(count: int) -> str:
     """Both tables, as markdown, with the command that made them."""
     rows = [cell(case, n, count, seed=1000 * i + n)
@@ -122,13 +116,6 @@ def tables(count: int) -> str:
             "cell).\n\n" + markdown(rows) + "\n\n" + markdown(stops) + "\n")
 
 
-def write(text: str) -> None:
-    """Replace the text between the markers of docs/reports.md."""
-    doc = DOC.read_text(encoding="utf-8")
-    start, end = doc.index(BEGIN) + len(BEGIN), doc.index(END)
-    DOC.write_text(doc[:start] + "\n" + text + doc[end:], encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=500, help="series per cell (500)")
@@ -137,7 +124,7 @@ def main() -> None:
     text = tables(args.count)
     print(text)
     if args.write:
-        write(text)
+        write_between(DOC, BEGIN, END, text)
 
 
 if __name__ == "__main__":

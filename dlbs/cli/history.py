@@ -46,11 +46,14 @@ def _name(parameters: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from dlbs.db import open_store
+    from dlbs.db.charts import FORMATS, history_chart
     from dlbs.db.history import load_series
     from dlbs.errors import UsageError
 
-    if args.plot and not args.plot.lower().endswith((".png", ".svg", ".pdf")):
+    if args.plot and Path(args.plot).suffix.lstrip(".").lower() not in FORMATS:
         raise UsageError(f"--plot {args.plot}: give a .png, .svg or .pdf file")
     store = open_store(args.db)
     try:
@@ -64,9 +67,5 @@ def run(args: argparse.Namespace) -> int:
         columns = list(rows[0]) if rows else columns
     emit([{c: r[c] for c in columns} for r in rows], args.format, columns)
     if args.plot:
-        from dlbs.db.charts import history_chart
-        try:
-            history_chart(series, args.metric, args.by, args.plot)
-        except ValueError as err:
-            raise UsageError(str(err)) from None
+        history_chart(series, args.metric, args.by, args.plot)
     return 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -77,5 +78,5 @@ def write_scripts(args: argparse.Namespace) -> int:
                       json.dumps([entry for entry, _ in rendered], indent=1, default=str) + "\n")
     count = sum(len(files) for _, files in rendered)
     print(f"wrote {count} script(s) of {len(rendered)} experiment(s) and index.json into "
-          f"{folder} (nothing submitted or run)", file=__import__("sys").stderr)
+          f"{folder} (nothing submitted or run)", file=sys.stderr)
     return 0

@@ -10,6 +10,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dlbs.db import Store
+    from dlbs.runner.core import Outcome
 
 from dlbs.cli.planargs import add_plan_arguments, load_experiments
 
@@ -66,13 +72,13 @@ def _run(args: argparse.Namespace) -> int:
         summary = runner.run(experiments)
     finally:
         if store is not None:
-            store.close()  # type: ignore[attr-defined]
+            store.close()
     if summary.total and summary.count("simulated") < summary.total:
         print(summary.text(), file=sys.stderr)
     return summary.exit_code
 
 
-def _open_db(url: str | None) -> object | None:
+def _open_db(url: str | None) -> Store | None:
     """The results database of ``--db`` (opened before the sweep, so a bad URL stops it
     before anything runs), or None."""
     if not url:
@@ -81,17 +87,14 @@ def _open_db(url: str | None) -> object | None:
     return open_store(url)
 
 
-def _storer(store: object):  # type: ignore[no-untyped-def]
+def _storer(store: Store) -> Callable[[Outcome], None]:
     """A hook that stores an ended experiment's log; a failure is a warning on stderr."""
-    from dlbs.db.url import shown
-
-    def store_one(outcome) -> None:  # type: ignore[no-untyped-def]
+    def store_one(outcome: Outcome) -> None:
         try:
-            store.store_log(outcome.log_file)  # type: ignore[attr-defined]
+            store.store_log(str(outcome.log_file))
         except Exception as err:  # noqa: BLE001 - the log is the source of truth
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            print(f"warning: {outcome.log_file} not stored in "
-                  f"{shown(store.url)}: {reason} (the log is kept; "  # type: ignore[attr-defined]
-                  "'dlbs db ingest' can store it later)", file=sys.stderr)
+            print(f"warning: {outcome.log_file} not stored in {store.shown}: {reason} (the "
+                  "log is kept; 'dlbs db ingest' can store it later)", file=sys.stderr)
 
     return store_one

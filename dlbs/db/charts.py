@@ -1,54 +1,68 @@
-"""The history chart: each series' points along the axis with their intervals."""
+"""History charts: each series' points along the axis with their 95% intervals (runs as the
+unit, or one run's own); excluded points are marked with a grey x. One drawing serves the
+``dlbs history --plot`` file and the charts of ``dlbs db page``."""
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
 
 from dlbs.db.history import Series
 
+FORMATS = ("png", "svg", "pdf")
+UNITS = {"results.throughput": "samples/s", "results.time": "ms"}
 
-def history_chart(series: Sequence[Series], metric: str, axis: str, path: str) -> None:
-    """Draw the series into ``path`` (format by suffix). Points are joined in axis order;
-    an error bar is a point's 95% interval (runs as the unit, or one run's own)."""
+
+def render(series: Sequence[Series], metric: str, axis: str, fmt: str = "png",
+           compact: bool = False) -> bytes:
+    """The chart of ``series`` as ``fmt`` bytes; ``compact``: small, no title or legend (one
+    series of a page)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     labels: list[str] = []
     for one in series:
-        for p in one.points:
-            if p.axis_value not in labels:
-                labels.append(p.axis_value)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(labels) + 3), 4.2))
+        labels += [p.axis_value for p in one.points if p.axis_value not in labels]
+    width = max(6.0, (0.35 if compact else 0.6) * len(labels) + 3)
+    fig, ax = plt.subplots(figsize=(width, 3.2 if compact else 4.2))
     for one in series:
         xs = [labels.index(p.axis_value) for p in one.points]
-        ys = [p.value for p in one.points]
         lows = [p.value - p.low if math.isfinite(p.low) else 0.0 for p in one.points]
         highs = [p.high - p.value if math.isfinite(p.high) else 0.0 for p in one.points]
         name = " ".join(str(one.parameters.get(k)) for k in
                         ("exp.model", "exp.phase", "exp.replica_batch") if k in one.parameters)
-        ax.errorbar(xs, ys, yerr=[lows, highs], marker="o", capsize=3, label=name)
-    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+        ax.errorbar(xs, [p.value for p in one.points], yerr=[lows, highs], marker="o",
+                    capsize=3, label=name)
+        for x, p in zip(xs, one.points):
+            if p.excluded:
+                ax.plot([x], [p.value], "x", color="grey", markersize=10)
+    step = max(1, len(labels) // 25)
+    ax.set_xticks(range(0, len(labels), step), labels[::step], rotation=30, ha="right")
     ax.set_xlabel(axis)
-    unit = {"results.throughput": "samples/s", "results.time": "ms"}.get(metric)
-    ax.set_ylabel(f"{metric} ({unit})" if unit else metric)
-    ax.set_title(f"{metric} by {axis} (95% CI)")
+    ax.set_ylabel(f"{metric} ({UNITS[metric]})" if metric in UNITS else metric)
     ax.grid(alpha=0.3)
-    if series:
-        ax.legend(fontsize=8)
+    if not compact:
+        ax.set_title(f"{metric} by {axis} (95% CI)")
+        if series:
+            ax.legend(fontsize=8)
     fig.tight_layout()
-    import io
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, dpi=80 if compact else None)
+    plt.close(fig)
+    return buffer.getvalue()
 
+
+def history_chart(series: Sequence[Series], metric: str, axis: str, path: str) -> None:
+    """Draw the series into ``path`` (format by suffix), never through a link planted at
+    the name."""
     from safeio import atomic_write_bytes
 
     target = Path(path)
-    fmt = target.suffix.lstrip(".").lower() or "png"
-    if fmt not in ("png", "svg", "pdf"):
-        plt.close(fig)
+    fmt = target.suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
         raise ValueError(f"--plot {path}: give a .png, .svg or .pdf file")
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format=fmt)
-    plt.close(fig)
+    data = render(series, metric, axis, fmt)
     target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(target, buffer.getvalue())  # never through a link planted at the name
+    atomic_write_bytes(target, data)

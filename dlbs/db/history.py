@@ -102,28 +102,27 @@ def _one_run_interval(run: RunRecord, metric: str, value: float) -> tuple[float,
     return math.nan, math.nan
 
 
+def _over_runs(values: Sequence[float]) -> tuple[float, float, float]:
+    """Geometric mean of two or more runs' values and its 95% t interval on the log scale."""
+    logs = [math.log(v) for v in values]
+    n = len(logs)
+    centre = sum(logs) / n
+    sd = math.sqrt(sum((x - centre) ** 2 for x in logs) / (n - 1))
+    half = t_critical(n - 1, 0.95) * sd / math.sqrt(n)
+    return math.exp(centre), math.exp(centre - half), math.exp(centre + half)
+
+
 def point(axis_value_: str, runs: Sequence[RunRecord], metric: str) -> Point | None:
     """The point of one axis value from its runs (those with the metric), or None."""
-    if len(runs) == 1:  # the common case in a long history: one run a point
-        only = _metric(runs[0], metric)
-        if only is None:
-            return None
-        low, high = _one_run_interval(runs[0], metric, only)
-        return Point(axis_value_, only, low, high, 1, [runs[0].id], excluded=runs[0].excluded)
     usable = [(run, v) for run in runs if (v := _metric(run, metric)) is not None]
     if not usable:
         return None
-    logs = [math.log(v) for _, v in usable]
-    n = len(logs)
-    centre = sum(logs) / n
-    value = math.exp(centre)
-    if n == 1:
-        low, high = _one_run_interval(usable[0][0], metric, value)
-    else:
-        sd = math.sqrt(sum((x - centre) ** 2 for x in logs) / (n - 1))
-        half = t_critical(n - 1, 0.95) * sd / math.sqrt(n)
-        low, high = math.exp(centre - half), math.exp(centre + half)
-    return Point(axis_value_, value, low, high, n, [run.id for run, _ in usable],
+    if len(usable) == 1:
+        run, value = usable[0]
+        low, high = _one_run_interval(run, metric, value)
+        return Point(axis_value_, value, low, high, 1, [run.id], excluded=run.excluded)
+    value, low, high = _over_runs([v for _, v in usable])
+    return Point(axis_value_, value, low, high, len(usable), [run.id for run, _ in usable],
                  excluded=all(run.excluded for run, _ in usable))
 
 
@@ -243,13 +242,8 @@ def _light_point(where: str, rows: list[tuple[Any, ...]], throughput: bool) -> P
             elif not throughput:
                 low, high = float(row[5]), float(row[6])
         return Point(where, value, low, high, 1, ids, excluded=excluded)
-    logs = [math.log(v) for _, v in usable]
-    n = len(logs)
-    centre = sum(logs) / n
-    sd = math.sqrt(sum((x - centre) ** 2 for x in logs) / (n - 1))
-    half = t_critical(n - 1, 0.95) * sd / math.sqrt(n)
-    return Point(where, math.exp(centre), math.exp(centre - half), math.exp(centre + half), n,
-                 ids, excluded=excluded)
+    value, low, high = _over_runs([v for _, v in usable])
+    return Point(where, value, low, high, len(usable), ids, excluded=excluded)
 
 
 def _since(runs: list[RunRecord], since: Any) -> list[RunRecord]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,29 +20,10 @@ img{max-width:100%}.note{color:#555}"""
 
 def _chart(one: Series, metric: str, axis: str) -> str:
     """The series' chart as a data: URI (PNG)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from dlbs.db.charts import render
 
-    labels = [p.axis_value for p in one.points]
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(labels) + 3), 3.2))
-    values = [p.value for p in one.points]
-    low = [p.value - p.low if math.isfinite(p.low) else 0.0 for p in one.points]
-    high = [p.high - p.value if math.isfinite(p.high) else 0.0 for p in one.points]
-    ax.errorbar(range(len(labels)), values, yerr=[low, high], marker="o", capsize=3)
-    for i, p in enumerate(one.points):
-        if p.excluded:
-            ax.plot([i], [p.value], "x", color="grey", markersize=10)
-    step = max(1, len(labels) // 25)
-    ax.set_xticks(range(0, len(labels), step), labels[::step], rotation=40, ha="right")
-    ax.set_xlabel(axis)
-    ax.set_ylabel(metric)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80)
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return ("data:image/png;base64,"
+            + base64.b64encode(render([one], metric, axis, compact=True)).decode())
 
 
 def _name(parameters: dict[str, object]) -> str:

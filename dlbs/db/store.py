@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, delete, event, select
+from safeio import UnsafeFileError, check_writable_target
+from sqlalchemy import Engine, create_engine, delete, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
@@ -91,19 +92,13 @@ def _engine(url: URL) -> Engine:
 
 def _refuse_planted(url: URL, path: Path) -> None:
     """A database file (or its -wal/-shm/-journal companion) that is a link, a FIFO or
-    anything but a regular file is refused: writing through it would write where someone
-    else chose (a shared folder is an attack surface)."""
-    import stat
-
+    anything but a plain regular file is refused (``safeio.check_writable_target``): writing
+    through it would write where someone else chose."""
     for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
         try:
-            mode = name.lstat().st_mode
-        except FileNotFoundError:
-            continue
-        if not stat.S_ISREG(mode):
-            kind = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
-            raise DatabaseError(f"--db {shown(url)}: {name} is {kind}; refusing to write "
-                                "through it (remove it or give another path)")
+            check_writable_target(name)
+        except UnsafeFileError as err:
+            raise DatabaseError(f"--db {shown(url)}: {err}") from None
 
 
 def _locked(err: BaseException) -> bool:
@@ -177,10 +172,11 @@ class Store:
         rows: dict[str, dict[str, Any]] = {}
         times: dict[str, list[float]] = {}
         for facts, source in items:
-            values = records.row(dict(facts))
+            facts = dict(facts)
+            values = records.row(facts)
             values["source"], values["ingested_at"] = source, now
             rows.setdefault(values["identity"], values)  # a run twice in one batch: once
-            series = records.times_of(dict(facts))
+            series = records.times_of(facts)
             if series is not None:
                 times.setdefault(values["identity"], series)
 
@@ -341,15 +337,7 @@ class Store:
 
     def facts_of(self, run_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """The full facts of some runs, by id."""
-        out: dict[int, dict[str, Any]] = {}
-        ids = list(run_ids)
-        with self.engine.connect() as conn:
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                for run_id, facts in conn.execute(select(runs.c.id, runs.c.facts)
-                                                  .where(runs.c.id.in_(chunk))):
-                    out[run_id] = facts
-        return out
+        return self._by_id(runs.c.id, runs.c.facts, run_ids)
 
     @staticmethod
     def _column_value(column: str, value: Any) -> Any:
@@ -359,19 +347,23 @@ class Store:
 
     def times(self, run_ids: Sequence[int]) -> dict[int, list[float]]:
         """The raw iteration times (ms) of runs, by id (runs without them are left out)."""
-        out: dict[int, list[float]] = {}
+        return self._by_id(run_times.c.run_id, run_times.c.times, run_ids)
+
+    def _by_id(self, key: Any, value: Any, run_ids: Sequence[int]) -> dict[int, Any]:
+        """``{id: value}`` of a table's rows whose ``key`` is one of ``run_ids`` (read in
+        chunks of 500: a database caps the parameters of one statement)."""
+        out: dict[int, Any] = {}
         ids = list(run_ids)
         with self.engine.connect() as conn:
             for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                for run_id, times in conn.execute(select(run_times.c.run_id, run_times.c.times)
-                                                  .where(run_times.c.run_id.in_(chunk))):
-                    out[run_id] = times
+                out.update(conn.execute(select(key, value).where(
+                    key.in_(ids[start:start + 500]))).tuples().all())
         return out
 
     def count(self) -> int:
+        """How many runs are stored."""
         with self.engine.connect() as conn:
-            return len(conn.execute(select(runs.c.id)).all())
+            return int(conn.execute(select(func.count()).select_from(runs)).scalar_one())
 
     def close(self) -> None:
         self.engine.dispose()
@@ -413,8 +405,6 @@ def open_store(url: str | URL | None) -> Store:
     store = Store(resolved)
     try:
         store.upgrade()
-    except DatabaseError:
-        raise
     except (SQLAlchemyError, OSError) as err:
         store.close()
         reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
@@ -427,8 +417,3 @@ def _hide(text: str, url: URL) -> str:
     """An error text with the URL's password removed, wherever the driver echoed it."""
     password = url.password
     return text.replace(str(password), "***") if password else text
-
-
-def iter_runs(store: Store, filters: Mapping[str, Any] | None = None) -> Iterator[RunRecord]:
-    """Convenience: the runs of :meth:`Store.runs`, lazily."""
-    yield from store.runs(filters)

@@ -177,14 +177,14 @@ def gpu_request_elsewhere(exp: Mapping[str, Any], gpus: int) -> bool:
                                                                 0) > 0:
         raise ValidationError("slurm.cpus_per_task and slurm.cpus_per_gpu are both set: sbatch "
                               "takes one of --cpus-per-task and --cpus-per-gpu; keep one")
-    for name, count in (("slurm.gres", gres_gpus(exp)),
-                        ("slurm.gpus_per_task", as_int(exp.get("slurm.gpus_per_task"), 0) or None)):
+    gres, per_task = gres_gpus(exp), as_int(exp.get("slurm.gpus_per_task"), 0)
+    for name, count in (("slurm.gres", gres), ("slurm.gpus_per_task", per_task or None)):
         if count is not None and count < gpus:
             raise ValidationError(
                 f"{name} asks for {count} GPU(s) per node but the experiment uses {gpus} per "
                 f"node (exp.gpus / slurm.gpus_per_node); ask for {gpus}, e.g. "
                 f"-P{name}={'gpu:TYPE:' + str(gpus) if name == 'slurm.gres' else gpus}")
-    return gres_gpus(exp) is not None or as_int(exp.get("slurm.gpus_per_task"), 0) > 0
+    return gres is not None or per_task > 0
 
 
 def job_name(exp: Mapping[str, Any]) -> str:

@@ -31,6 +31,16 @@ def _sweep(logs: Any, folder: Path, count: int, code: str = "v1",
     return folder
 
 
+def _ingest_at_once(db_url: str, *folders: Path) -> None:
+    """One real ``dlbs db ingest`` process per folder, all started before any is waited for;
+    each must succeed."""
+    procs = [subprocess.Popen([sys.executable, "-m", "dlbs", "db", "ingest", "--db", db_url,
+                               str(folder)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for folder in folders]
+    results = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), results
+
+
 def test_ingest_twice_or_from_a_copy_gives_the_same_rows(logs: Any, db_url: str, tmp_path: Path) -> None:
     folder = _sweep(logs, tmp_path / "logs", 3)
     copy = tmp_path / "elsewhere" / "logs"
@@ -95,12 +105,8 @@ def test_exclusions_keep_the_run_with_its_reason_and_can_be_undone(logs: Any, db
 def test_two_writers_at_once_lose_nothing(logs: Any, db_url: str, tmp_path: Path) -> None:
     """Two real processes ingest different folders into one database at the same time."""
     open_store(db_url).close()  # created and migrated first, as 'experimenter run --db' does
-    a, b = _sweep(logs, tmp_path / "a", 40, code="va"), _sweep(logs, tmp_path / "b", 40, code="vb")
-    procs = [subprocess.Popen([sys.executable, "-m", "dlbs", "db", "ingest", "--db", db_url,
-                               str(folder)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for folder in (a, b)]
-    results = [p.communicate(timeout=300) for p in procs]
-    assert all(p.returncode == 0 for p in procs), results
+    _ingest_at_once(db_url, _sweep(logs, tmp_path / "a", 40, code="va"),
+                    _sweep(logs, tmp_path / "b", 40, code="vb"))
     store = open_store(db_url)
     try:
         assert len(store.runs()) == 80
@@ -111,12 +117,8 @@ def test_two_writers_at_once_lose_nothing(logs: Any, db_url: str, tmp_path: Path
 
 def test_two_processes_opening_a_new_database_at_once_both_migrate(logs: Any, db_url: str,
                                                                    tmp_path: Path) -> None:
-    a, b = _sweep(logs, tmp_path / "a", 3, code="va"), _sweep(logs, tmp_path / "b", 3, code="vb")
-    procs = [subprocess.Popen([sys.executable, "-m", "dlbs", "db", "ingest", "--db", db_url,
-                               str(folder)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for folder in (a, b)]
-    results = [p.communicate(timeout=300) for p in procs]
-    assert all(p.returncode == 0 for p in procs), results
+    _ingest_at_once(db_url, _sweep(logs, tmp_path / "a", 3, code="va"),
+                    _sweep(logs, tmp_path / "b", 3, code="vb"))
     store = open_store(db_url)
     try:
         assert len(store.runs()) == 6
