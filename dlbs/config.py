@@ -218,6 +218,8 @@ def parse_yaml(text: str, origin: str) -> Any:
         mark = err.problem_mark or err.context_mark
         where = f"{origin}:{mark.line + 1}:{mark.column + 1}" if mark else origin
         problem = " ".join(str(part) for part in (err.context, err.problem) if part)
+        if "maximum nesting depth" in problem:  # PyYAML >= 6.0.3 has its own (deeper) limit
+            raise _too_deep(where) from None
         raise ConfigError(f"{where}: malformed YAML: {problem or 'syntax error'}") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{origin}: malformed YAML: {' '.join(str(err).split())}") from None

@@ -63,6 +63,41 @@ def render(experiments: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict
         except DLBSError as err:
             raise DLBSError(f"experiment {number} ({exp.get('exp.model')}): {err}") from None
         out.append((entry, files))
+    return out + render_arrays(experiments, [entry for entry, _ in out])
+
+
+def render_arrays(experiments: list[dict[str, Any]],
+                  entries: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, str]]]:
+    """The job arrays a run with ``slurm.array=true`` would submit, grouped and split as the
+    runner does (``dlbs.runner.slurm.SlurmExecutor.flush``); each experiment's entry names
+    its array and task."""
+    from dlbs.launchers.slurm import (
+        MAX_ARRAY_TASKS,
+        array,
+        array_group,
+        array_stem,
+        build_array_script,
+        max_jobs,
+    )
+
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for number, exp in enumerate(experiments):
+        if str(exp.get("exp.scheduler", "local")) == "slurm" and array(exp):
+            groups.setdefault(array_group(exp), []).append(number)
+    out: list[tuple[dict[str, Any], dict[str, str]]] = []
+    for group, numbers in groups.items():
+        for first in range(0, len(numbers), MAX_ARRAY_TASKS):
+            chunk = numbers[first:first + MAX_ARRAY_TASKS]
+            stem = array_stem(str(entries[chunk[0]]["exp.log_file"]))
+            name = f"array_{len(out)}.sbatch"
+            text = build_array_script(group, os.path.abspath(stem + ".tasks"), len(chunk),
+                                      max_jobs(experiments[chunk[0]]))
+            for task, number in enumerate(chunk):
+                entries[number]["array"] = {"script": name, "task": task}
+            out.append(({"array_script": name, "submitted_as": stem + ".sbatch",
+                         "tasks": [{"task": task, "index": number,
+                                    "batch_script": entries[number]["batch_script"]}
+                                   for task, number in enumerate(chunk)]}, {name: text}))
     return out
 
 
@@ -77,6 +112,7 @@ def write_scripts(args: argparse.Namespace) -> int:
     atomic_write_text(folder / "index.json",
                       json.dumps([entry for entry, _ in rendered], indent=1, default=str) + "\n")
     count = sum(len(files) for _, files in rendered)
-    print(f"wrote {count} script(s) of {len(rendered)} experiment(s) and index.json into "
+    experiments_count = sum(1 for entry, _ in rendered if "array_script" not in entry)
+    print(f"wrote {count} script(s) of {experiments_count} experiment(s) and index.json into "
           f"{folder} (nothing submitted or run)", file=sys.stderr)
     return 0

@@ -130,3 +130,15 @@ def render_batch_script(exp: Mapping[str, Any], options: Iterable[str], launch_s
         cpus=str(cpus_per_task) if cpus_per_task > 0 else None,
         port=str(port) if port > 0 else None, container=list(container),
     )
+
+
+ARRAY_TEMPLATE = "slurm-array.sbatch.j2"
+
+
+def render_array_script(options: Iterable[str], tasks_file: str, count: int,
+                        requeue: bool) -> str:
+    """Return the batch script of a Slurm job array: task i runs the batch script of the
+    i-th experiment of ``tasks_file`` (see ``dlbs.launchers.slurm.array_tasks``)."""
+    return _template(ARRAY_TEMPLATE).render(
+        options=[Raw(o) for o in options], tasks_file=tasks_file, count=str(count),
+        requeue="--requeue" if requeue else "--no-requeue")

@@ -14,6 +14,7 @@ the runner passes ``--output`` on sbatch's command line, and the ``srun`` line i
 """
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 from dlbs.errors import ValidationError
 from dlbs.launchers.command import as_arg, as_bool, as_int
 from dlbs.launchers.pyxis import srun_options
-from dlbs.launchers.script import render_batch_script
+from dlbs.launchers.script import render_array_script, render_batch_script
 
 #: What a value in an ``#SBATCH`` line may contain (no space, quote, ``$``, ``#`` or ``\``).
 SAFE_WORD = re.compile(r"^[A-Za-z0-9_.:,=@%+/\-\[\]]+$")
@@ -210,3 +211,46 @@ def build_batch_script(exp: Mapping[str, Any], launch_script: str, end_file: str
     return render_batch_script(exp, sbatch_options(exp), launch_script, end_file, nodes,
                                as_int(exp.get("slurm.cpus_per_task"), 0), port,
                                container=srun_options(exp, launch_script))
+
+
+# -- job arrays (slurm.array=true) -------------------------------------------------------------
+#: Tasks of one array at most: Slurm's default MaxArraySize (1001) admits indexes 0..1000, so
+#: a larger group is split into several arrays of this many tasks.
+MAX_ARRAY_TASKS = 1000
+
+
+def array(exp: Mapping[str, Any]) -> bool:
+    """``slurm.array``: whether the experiment is submitted as a task of a job array."""
+    return as_bool(exp.get("slurm.array", False))
+
+
+def array_group(exp: Mapping[str, Any]) -> tuple[str, ...]:
+    """What an array shares: the sbatch options of ``exp`` but its job name, and its requeue
+    policy. Experiments with the same group go into one array; others into their own."""
+    options = [option for option in sbatch_options(exp)
+               if not option.startswith("--job-name=")]
+    return ("--requeue" if requeue(exp) else "--no-requeue", *options)
+
+
+def array_stem(log_file: str) -> str:
+    """Where an array's files go, from the log of its first task: ``<log>.array`` +
+    ``.sbatch`` (its batch script), ``.tasks`` (its task list), ``.out`` (Slurm's own
+    messages about the tasks: the tasks' output goes to their logs)."""
+    return log_file.removesuffix(".log") + ".array"
+
+
+def array_tasks(entries: list[tuple[str, str]]) -> bytes:
+    """The task list of an array: for task i, the batch script of its experiment and the file
+    its output is appended to, each ended by a NUL (no path can hold one, so any name, with
+    spaces, quotes or new lines, is read back whole by ``read -d ''``)."""
+    return b"".join(os.fsencode(path) + b"\0" for pair in entries for path in pair)
+
+
+def build_array_script(group: tuple[str, ...], tasks_file: str, count: int, limit: int) -> str:
+    """The batch script of an array of ``count`` tasks, at most ``limit`` running at once
+    (``--array=0-N%K``, K = ``slurm.max_jobs``); ``group`` from :func:`array_group`."""
+    if not 1 <= count <= MAX_ARRAY_TASKS:
+        raise ValidationError(f"an array holds 1 to {MAX_ARRAY_TASKS} tasks, not {count}")
+    options = ["--job-name=dlbs-array", f"--array=0-{count - 1}%{max(1, limit)}",
+               *group[1:]]
+    return render_array_script(options, tasks_file, count, group[0] == "--requeue")

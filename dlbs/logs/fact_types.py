@@ -140,7 +140,7 @@ FACT_TYPES: dict[str, str] = {
     "exp.dlbs_version": "str",
     "exp.dlbs_commit": "str",
     "exp.docker_image_id": "str",
-    "results.slurm_job_id": "int",
+    "results.slurm_job_id": "int or str",
     "results.nodes": "list[str]",
     "results.slurm_state": "str",
     "results.slurm_restarts": "int",

@@ -9,7 +9,8 @@ See ``dlbs.runner.runlog`` for the ``.part``-then-rename rule that keeps logs co
 for the rerun policy.
 
 An executor runs at most ``capacity`` jobs at once; the runner waits for one to end before it
-starts the next. One experiment's failure, timeout (``exp.timeout``) or crash never stops the
+starts the next. An executor that holds jobs back until all are handed over (Slurm job arrays,
+``slurm.array``) submits them when the runner calls its ``flush``. One experiment's failure, timeout (``exp.timeout``) or crash never stops the
 sweep. Ctrl-C or SIGTERM stops it: the executor stops the jobs in flight, their logs say
 ``interrupted``, and a summary is printed.
 """
@@ -173,6 +174,7 @@ class Runner:
                 if self._stop or self._halt:
                     break
                 self._dispatch(index, exp, progress, summary)
+            self._flush(progress, summary)
             while self._inflight:
                 self._collect(progress, summary)
         except BaseException:
@@ -296,6 +298,20 @@ class Runner:
             self._inflight.append(job)
         return True
 
+    def _flush(self, progress: Progress, summary: Summary) -> None:
+        """Submit what an executor holds back until every job is handed over (Slurm job
+        arrays); with ``--detach`` the submitted jobs are then recorded as such."""
+        flush = getattr(self.executor, "flush", None)
+        if flush is not None and not self._stop:
+            for job, ending in flush():
+                self._inflight.remove(job)
+                self._record(job.index, self.finish(job, ending), progress, summary, job.exp)
+        if self.executor.detached:
+            for job in self._inflight:
+                self._record(job.index, Outcome("submitted", log_file=str(job.log_file)),
+                             progress, summary)
+            self._inflight.clear()
+
     def _make_room(self, progress: Progress, summary: Summary) -> None:
         while len(self._inflight) >= max(1, self.executor.capacity) and not self._stop:
             self._collect(progress, summary)
@@ -333,7 +349,7 @@ class Runner:
         if problem:
             outcome = self.finish(job, Ending(exit_code=None, error=problem))
             return self._record(index, outcome, progress, summary)
-        if self.executor.detached:
+        if self.executor.detached and not getattr(self.executor, "deferred", False):
             return self._record(index, Outcome("submitted", log_file=str(job.log_file)),
                                 progress, summary)
         self._inflight.append(job)

@@ -37,7 +37,7 @@ def scheduler_of(experiments: Sequence[Mapping[str, Any]]) -> str:
 def check_slurm(experiments: Sequence[Mapping[str, Any]]) -> None:
     """Every batch script renders, ``slurm.max_jobs`` is one value, Slurm answers and each
     partition exists; raise a one-line ValidationError otherwise."""
-    from dlbs.launchers.slurm import build_batch_script, max_jobs
+    from dlbs.launchers.slurm import array, build_batch_script, max_jobs
     from dlbs.runner import slurmctl
 
     exps = runnable(experiments)
@@ -49,6 +49,9 @@ def check_slurm(experiments: Sequence[Mapping[str, Any]]) -> None:
         problem = slurmctl.filename_problem(str(exp.get("exp.log_file") or ""))
         if problem:
             raise ValidationError(f"experiment {index}: {problem}")
+    if len({array(e) for e in exps}) > 1:
+        raise ValidationError("slurm.array differs between experiments; a sweep is submitted "
+                              "as job arrays or as single jobs, so give it one value")
     if len({max_jobs(e) for e in exps}) > 1:
         raise ValidationError("slurm.max_jobs differs between experiments; it bounds the "
                               "whole sweep, so give it one value")
@@ -70,10 +73,11 @@ def executor_for(experiments: Sequence[Mapping[str, Any]], detach: bool = False)
     """The executor of a plan (``--detach`` only means something to a batch scheduler)."""
     scheduler = scheduler_of(experiments)
     if scheduler == "slurm":
-        from dlbs.launchers.slurm import max_jobs
+        from dlbs.launchers.slurm import array, max_jobs
         from dlbs.runner.slurm import SlurmExecutor
         exps = runnable(experiments)
-        return SlurmExecutor(max_jobs=max_jobs(exps[0]) if exps else 1, detach=detach)
+        return SlurmExecutor(max_jobs=max_jobs(exps[0]) if exps else 1, detach=detach,
+                             array=any(array(e) for e in exps))
     if detach:
         raise UsageError("--detach submits jobs and returns: it needs -Pexp.scheduler=slurm "
                          "(a local run ends with the runner)")

@@ -43,17 +43,29 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from safeio import atomic_write_text, check_writable_target, open_for_read
+from safeio import (
+    UnsafeFileError,
+    atomic_write_bytes,
+    atomic_write_text,
+    check_writable_target,
+    open_for_read,
+)
 
 from dlbs.errors import DLBSError, RunError
 from dlbs.launchers.slurm import (
+    MAX_ARRAY_TASKS,
+    array_group,
+    array_stem,
+    array_tasks,
     batch_file_for,
+    build_array_script,
     build_batch_script,
     end_file_for,
     queue_timeout,
@@ -64,6 +76,8 @@ from dlbs.runner.job import Ending, Job
 from dlbs.runner.slurmctl import JobInfo
 
 JOB_SUFFIX = ".job"
+#: A job id as dlbs records it: ``1234``, or ``1234_7`` for task 7 of job array 1234.
+JOB_ID = re.compile(r"^\d+(?:_\d+)?$")
 #: ``squeue`` is asked every QUEUE_POLL_S (gentle on a real controller); the job's end file,
 #: written by its batch script when srun returns, is looked at every FILE_POLL_S, and once it
 #: is there ``squeue`` is asked every FILE_POLL_S until Slurm says the job has ended.
@@ -101,7 +115,7 @@ def read_job_file(log_file: str | Path) -> dict[str, Any] | None:
             record = json.loads(stream.read(1 << 16))
     except (OSError, ValueError):
         return None
-    return record if isinstance(record, dict) and str(record.get("job_id", "")).isdigit() \
+    return record if isinstance(record, dict) and JOB_ID.match(str(record.get("job_id", ""))) \
         else None
 
 
@@ -116,10 +130,15 @@ class SlurmExecutor:
     name = "slurm"
 
     def __init__(self, max_jobs: int = 1, detach: bool = False,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, array: bool = False) -> None:
         self.detached = detach
         self.max_jobs = max(1, max_jobs)
-        self.capacity = 1 << 30 if detach else self.max_jobs
+        self.array = array
+        self.deferred = array  # jobs handed over are submitted at flush(), not at start()
+        # Arrays: every job is handed over first, then submitted at once (flush); Slurm keeps
+        # the bound (--array=...%max_jobs), as it does for detached chains.
+        self.capacity = 1 << 30 if detach or array else self.max_jobs
+        self._unsubmitted: list[Job] = []
         self._jobs: dict[str, Job] = {}
         self._running_since: dict[str, float] = {}
         self._cancelled: dict[str, str] = {}  # job id -> why this runner cancelled it
@@ -152,22 +171,78 @@ class SlurmExecutor:
         except DLBSError as err:
             raise RunError(str(err)) from None
         atomic_write_text(batch, text, mode=0o755)
+        if self.array:  # submitted with the others of its array by flush()
+            self._unsubmitted.append(job)
+            return
         dependency = self._chains[self._next_chain] if self.detached else None
         job_id = slurmctl.submit(str(batch.resolve()), str(job.part.resolve()), dependency,
                                  requeue=requeue(job.exp))
         if self.detached:
             self._chains[self._next_chain] = job_id
             self._next_chain = (self._next_chain + 1) % self.max_jobs
+        self._submitted(job, job_id)
+
+    def _submitted(self, job: Job, job_id: str) -> None:
+        """Record the job id beside the log (a RunError, the job cancelled, when it cannot
+        be: a job nobody could adopt later would run twice)."""
         try:
             write_job_file(job.log_file, {"job_id": job_id, "offset": job.offset,
                                           "submitted": time.time()})
-        except OSError as err:  # a job nobody could adopt later would run twice: cancel it
+        except OSError as err:
             slurmctl.cancel([job_id])
             raise RunError(f"job {job_id} was submitted but its record {job.log_file}.job "
                            f"could not be written ({err.strerror or err}); it was cancelled"
                            ) from None
         job.handle = job_id
         self._jobs[job_id] = job
+
+    # -- job arrays --------------------------------------------------------------------------
+    def flush(self) -> list[tuple[Job, Ending]]:
+        """Submit the jobs handed over since the last flush as job arrays: one per group of
+        equal sbatch options (``array_group``), split every MAX_ARRAY_TASKS tasks. Returns the
+        jobs that could not be submitted, each with its ending (the others are in flight)."""
+        if self._stop:  # stopped before they were submitted: nothing of them ran
+            stopped, self._unsubmitted = self._unsubmitted, []
+            return [(job, Ending(exit_code=None, stopped="interrupted")) for job in stopped]
+        groups: dict[tuple[str, ...], list[Job]] = {}
+        for job in self._unsubmitted:
+            groups.setdefault(array_group(job.exp), []).append(job)
+        self._unsubmitted = []
+        failed: list[tuple[Job, Ending]] = []
+        for group, jobs in groups.items():
+            for first in range(0, len(jobs), MAX_ARRAY_TASKS):
+                chunk = jobs[first:first + MAX_ARRAY_TASKS]
+                try:
+                    failed += self._submit_array(group, chunk)
+                except (DLBSError, OSError) as err:
+                    why = str(err) if isinstance(err, (DLBSError, UnsafeFileError)) else \
+                        f"{err.strerror or err} ({err.filename})"
+                    failed += [(job, Ending(exit_code=None,
+                                            error=f"the job array was not submitted: {why}"))
+                               for job in chunk]
+        return failed
+
+    def _submit_array(self, group: tuple[str, ...], jobs: list[Job]) -> list[tuple[Job, Ending]]:
+        """Write one array's task list and batch script beside its first log, submit it, and
+        record each task's id (``ARRAYID_TASK``) beside its log."""
+        stem = array_stem(str(jobs[0].log_file))
+        tasks, script, output = (Path(stem + suffix) for suffix in (".tasks", ".sbatch", ".out"))
+        for path in (tasks, script, output):
+            check_writable_target(path)
+        entries = [(str(Path(batch_file_for(str(job.log_file))).resolve()),
+                    str(job.part.resolve())) for job in jobs]
+        atomic_write_bytes(tasks, array_tasks(entries))
+        atomic_write_text(script, build_array_script(group, str(tasks.resolve()), len(jobs),
+                                                     self.max_jobs), mode=0o755)
+        array_id = slurmctl.submit(str(script.resolve()), str(output.resolve()),
+                                   requeue=group[0] == "--requeue")
+        failed: list[tuple[Job, Ending]] = []
+        for task, job in enumerate(jobs):
+            try:
+                self._submitted(job, f"{array_id}_{task}")
+            except RunError as err:
+                failed.append((job, Ending(exit_code=None, error=str(err))))
+        return failed
 
     # -- adopting what a previous runner left ------------------------------------------------
     def recover(self, index: int, exp: Mapping[str, Any]) -> tuple[Job, Ending | None] | None:
@@ -194,6 +269,10 @@ class SlurmExecutor:
     # -- waiting -----------------------------------------------------------------------------
     def wait(self) -> list[tuple[Job, Ending]]:
         """Poll until at least one job in flight has ended; return the ended ones."""
+        if self._unsubmitted:
+            failed = self.flush()
+            if failed:
+                return failed
         cancel_deadline: float | None = None
         next_query = 0.0
         while True:
@@ -303,7 +382,8 @@ class SlurmExecutor:
         job_file(job.log_file).unlink(missing_ok=True)
         Path(end_file_for(str(job.log_file))).unlink(missing_ok=True)
         attempts, unsplit = self._set_aside(job, info.restarts if info else None)
-        facts: list[tuple[str, Any]] = [("results.slurm_job_id", int(job_id))]
+        facts: list[tuple[str, Any]] = [
+            ("results.slurm_job_id", int(job_id) if job_id.isdigit() else job_id)]
         if info is None:
             ending = self._lost(job, job_id, facts)
         else:

@@ -105,13 +105,15 @@ def submit(script: str, output: str, dependency: str | None = None,
 
 
 def queue(job_ids: Iterable[str]) -> dict[str, JobInfo]:
-    """The jobs among ``job_ids`` that the controller still knows, by id (one squeue call)."""
+    """The jobs among ``job_ids`` (``1234``, or ``1234_7`` for a task of a job array) that the
+    controller still knows, by id (one squeue call a 500 ids)."""
     ids = sorted(set(job_ids))
     if not ids:
         return {}
     found: dict[str, JobInfo] = {}
     for chunk in range(0, len(ids), 500):
-        out = run(["squeue", "-h", "-t", "all", "-j", ",".join(ids[chunk:chunk + 500]),
+        # -r: each task of a job array on its own line (ARRAYID_TASK), pending ones too
+        out = run(["squeue", "-h", "-r", "-t", "all", "-j", ",".join(ids[chunk:chunk + 500]),
                    "-o", "%i|%T|%N|%r"])
         for line in out.splitlines():
             parts = line.strip().split("|")
