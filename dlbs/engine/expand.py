@@ -39,7 +39,8 @@ from dlbs.errors import ExpansionError
 #: (``exp.interleave``, ``exp.order_seed``, ``exp.round_position``: see ``dlbs.engine.rounds``).
 #: Run control that does not change what is measured is left out too: ``exp.ignore_past_errors``,
 #: ``exp.sys_info`` (what is recorded) and the Slurm job's limits and bookkeeping (``slurm.time``, ``slurm.max_jobs``,
-#: ``slurm.master_port``, ``slurm.requeue``, ``slurm.queue_timeout``, ``slurm.array``; ``slurm.gpus_per_node``
+#: ``slurm.master_port``, ``slurm.requeue``, ``slurm.queue_timeout``, ``slurm.array``,
+#: ``slurm.signal``; ``slurm.gpus_per_node``
 #: follows ``exp.gpus``, which is hashed), and where a manual multi-node run meets and how long
 #: it waits there (``pytorch.distributed_rendezvous``, ``exp.rendezvous_timeout``: another port
 #: is the same experiment; the node's rank, which names its log, is hashed when it is not 0).
@@ -57,6 +58,7 @@ ID_EXCLUDED = frozenset({"exp.id", "exp.log_dir", "exp.log_file", "exp.status", 
                          "exp.ignore_past_errors", "exp.sys_info", "slurm.time", "slurm.max_jobs",
                          "slurm.master_port", "slurm.gpus_per_node",
                          "slurm.requeue", "slurm.queue_timeout", "slurm.array",
+                         "slurm.signal",
                          "pytorch.distributed_rendezvous", "exp.rendezvous_timeout",
                          "exp.status_msg",
                          *UNUSED_DLBS_PARAMETERS})

@@ -119,9 +119,11 @@ BATCH_TEMPLATE = "slurm.sbatch.j2"
 
 def render_batch_script(exp: Mapping[str, Any], options: Iterable[str], launch_script: str,
                         end_file: str, nodes: int, cpus_per_task: int, port: int,
-                        container: Iterable[str] = ()) -> str:
+                        container: Iterable[str] = (), warn_signal: str | None = None) -> str:
     """Return the Slurm batch script of ``exp``; ``options`` are already checked words;
-    ``container`` are the ``srun`` words of a pyxis container (quoted like every value)."""
+    ``container`` are the ``srun`` words of a pyxis container (quoted like every value);
+    ``warn_signal`` the checked name of the signal Slurm warns the script with
+    (``slurm.signal``), which it notes in the log and passes on to the job's tasks."""
     return _template(BATCH_TEMPLATE).render(
         exp_id=as_arg(exp.get("exp.id")), model=as_arg(exp.get("exp.model")),
         log_file=as_arg(exp.get("exp.log_file")), options=[Raw(o) for o in options],
@@ -129,6 +131,7 @@ def render_batch_script(exp: Mapping[str, Any], options: Iterable[str], launch_s
         nodes=str(nodes),
         cpus=str(cpus_per_task) if cpus_per_task > 0 else None,
         port=str(port) if port > 0 else None, container=list(container),
+        warn_signal=Raw(warn_signal) if warn_signal else None,
     )
 
 

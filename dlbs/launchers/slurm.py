@@ -59,6 +59,7 @@ RUNNER_OPTIONS: dict[str, str] = {
     "--open-mode": "the runner appends the job's output to the log's header",
     "--requeue": "use -Pslurm.requeue=true",
     "--no-requeue": "it is the default (slurm.requeue=false)",
+    "--signal": "use -Pslurm.signal=B:SIG@SECONDS",
     "--parsable": "the runner asks for it",
 }
 
@@ -123,6 +124,57 @@ def queue_timeout(exp: Mapping[str, Any]) -> int:
     return seconds
 
 
+#: ``slurm.signal``: ``[B:|R:]SIG[@SECONDS]`` as sbatch's ``--signal`` takes it (Slurm's own
+#: names or numbers; dlbs traps only a named signal the batch shell is given, ``B:``).
+SIGNAL_SPEC = re.compile(r"^(?:(?P<where>[BR]):)?(?:SIG)?(?P<sig>[A-Z0-9]+)(?:@(?P<secs>\d+))?$")
+#: Signals the batch script may trap and pass on to the benchmark (it stops timing on them).
+WARN_SIGNALS = ("USR1", "USR2", "TERM", "INT", "HUP", "URG")
+
+
+def warn_signal(exp: Mapping[str, Any]) -> tuple[str, int] | None:
+    """``slurm.signal`` as (signal name, seconds before the limit), or None when empty; a
+    ValidationError when sbatch would not take it. Default ``B:USR1@120``."""
+    text = as_arg(exp.get("slurm.signal", "B:USR1@120")).strip()
+    if not text:
+        return None
+    match = SIGNAL_SPEC.match(text.upper())
+    if match is None or (not match.group("sig").isdigit()
+                         and match.group("sig") not in WARN_SIGNALS + ("KILL", "STOP", "CONT",
+                                                                       "QUIT", "ALRM")):
+        raise ValidationError(f"slurm.signal = {text!r} is not sbatch's --signal=[B:]SIG[@SECONDS]"
+                              " (e.g. B:USR1@120: the batch script is warned 120 s before the "
+                              "time limit); give that, or '' for none")
+    name, seconds = match.group("sig"), int(match.group("secs") or 60)
+    limit = limit_seconds(as_arg(exp.get("slurm.time")))
+    if limit is not None and seconds >= limit:
+        raise ValidationError(f"slurm.signal = {text!r} warns {seconds} s before the time limit, "
+                              f"but slurm.time ({as_arg(exp.get('slurm.time'))}) is {limit:.0f} s: "
+                              "the warning would come at the start; give fewer seconds (e.g. "
+                              f"B:{name}@{max(1, int(limit) // 4)}) or -Pslurm.signal=''")
+    if match.group("where") != "B" or name not in WARN_SIGNALS:
+        raise ValidationError(f"slurm.signal = {text!r}: dlbs needs the warning sent to the batch "
+                              "script (B:) as one of " + ", ".join(WARN_SIGNALS) + ", to note it "
+                              "in the log and pass it on to the benchmark (e.g. B:USR1@120)")
+    return name, seconds
+
+
+def limit_seconds(text: str) -> float | None:
+    """Slurm's time limit text (``1-02:03:04``, ``02:03:04``, ``03:04``, ``5``: minutes) in
+    seconds; None for ``UNLIMITED``, ``Partition_Limit`` or anything else."""
+    match = re.match(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$", text.strip())
+    if match is None:
+        return None
+    days, first, second, third = (int(g) if g else None for g in match.groups())
+    if third is not None:
+        seconds = (first or 0) * 3600 + (second or 0) * 60 + third
+    elif second is not None:
+        seconds = (first or 0) * 3600 + second * 60 if days is not None else \
+            (first or 0) * 60 + second
+    else:
+        seconds = (first or 0) * 3600 if days is not None else (first or 0) * 60
+    return float(seconds + (days or 0) * 86400)
+
+
 def sbatch_options(exp: Mapping[str, Any]) -> list[str]:
     """The ``#SBATCH`` options of ``exp``, each one checked word."""
     nodes = max(1, as_int(exp.get("exp.num_nodes"), 1))
@@ -146,6 +198,9 @@ def sbatch_options(exp: Mapping[str, Any]) -> list[str]:
                               "flight together are kept on disjoint nodes")
     if exclusive:
         options.append("--exclusive")
+    warning = warn_signal(exp)
+    if warning is not None:
+        options.append(f"--signal=B:{warning[0]}@{warning[1]}")
     return options + extra_args(exp)
 
 
@@ -208,9 +263,11 @@ def build_batch_script(exp: Mapping[str, Any], launch_script: str, end_file: str
     if not 0 <= port <= 65535:
         raise ValidationError(f"slurm.master_port is {port}; use 1..65535, or 0 to derive "
                               "it from the job id")
+    warning = warn_signal(exp)
     return render_batch_script(exp, sbatch_options(exp), launch_script, end_file, nodes,
                                as_int(exp.get("slurm.cpus_per_task"), 0), port,
-                               container=srun_options(exp, launch_script))
+                               container=srun_options(exp, launch_script),
+                               warn_signal=warning[0] if warning else None)
 
 
 # -- job arrays (slurm.array=true) -------------------------------------------------------------

@@ -46,8 +46,9 @@ PART_SUFFIX = ".part"
 #: Statuses of a complete log whose experiment did not get to run to its end, so it runs again
 #: under every ``exp.rerun`` policy (and never replaces a complete older log):
 #: ``interrupted`` (Ctrl-C, SIGTERM) and ``pending_timeout`` (a Slurm job that waited in the
-#: queue past ``slurm.queue_timeout`` and was cancelled before it started).
-RERUN_STATUSES = ("interrupted", "pending_timeout")
+#: queue past ``slurm.queue_timeout`` and was cancelled before it started) and ``preempted``
+#: (Slurm took its nodes for a job of higher priority and did not requeue it).
+RERUN_STATUSES = ("interrupted", "pending_timeout", "preempted")
 RERUN_POLICIES = ("never", "onfail", "always")
 TAIL_BYTES = 256 * 1024
 #: The short tail read first (see :func:`read_tail_facts`).

@@ -68,8 +68,10 @@ from dlbs.launchers.slurm import (
     build_array_script,
     build_batch_script,
     end_file_for,
+    limit_seconds,
     queue_timeout,
     requeue,
+    warn_signal,
 )
 from dlbs.runner import runlog, slurmacct, slurmctl, slurmoutput
 from dlbs.runner.job import Ending, Job
@@ -84,9 +86,13 @@ JOB_ID = re.compile(r"^\d+(?:_\d+)?$")
 QUEUE_POLL_S, FILE_POLL_S = 1.0, 0.05
 CANCEL_WAIT_S = 30.0
 LOST_CONTACT_S = 120.0
+#: Slurm sends ``slurm.signal``'s warning up to 60 s before the time it was asked for: a warning
+#: later than (time limit - warning seconds - this) is the time limit's, an earlier one a
+#: preemption's.
+WARNING_SLACK_S = 65.0
 #: Slurm end states that are a status by themselves (see the table above).
 STATE_STATUS = {
-    "TIMEOUT": "timeout", "DEADLINE": "timeout", "PREEMPTED": "cancelled",
+    "TIMEOUT": "timeout", "DEADLINE": "timeout", "PREEMPTED": "preempted",
     "NODE_FAIL": "node_failure", "BOOT_FAIL": "node_failure", "OUT_OF_MEMORY": "oom",
     "CANCELLED": "cancelled",
 }
@@ -467,18 +473,46 @@ class SlurmExecutor:
         ours = self._cancelled.pop(job_id, None)
         if info.state == "CANCELLED" and ours:
             return ours, self._why_we_cancelled(ours, job_id, job)
+        warned = self._warned(info, job)
+        if warned is not None:
+            return warned
         status = STATE_STATUS.get(info.state)
         if status is None:
             return (None, None) if info.state == "COMPLETED" or job is None else \
                 slurmoutput.first_failure(job)
         reasons = {
             "timeout": f"Slurm ended the job at its time limit ({info.time_limit}; slurm.time)",
-            "cancelled": (preempted(job) if info.state == "PREEMPTED" else
-                          f"the Slurm job was {info.state.lower()} outside dlbs"),
+            "cancelled": f"the Slurm job was {info.state.lower()} outside dlbs",
+            "preempted": preempted(job),
             "node_failure": node_failure(info, job),
             "oom": "Slurm killed the job for exceeding its memory (slurm.mem)",
         }
         return status, reasons[status]
+
+    @staticmethod
+    def _warned(info: JobInfo, job: Job | None) -> tuple[str, str] | None:
+        """(status, error) of a job whose batch script got ``slurm.signal``'s warning and whose
+        benchmark stopped early: ``timeout`` when the warning came near the time limit, else
+        ``preempted``; None when it got none, or the benchmark had finished anyway."""
+        if job is None or info.state not in ("COMPLETED", "FAILED", "TIMEOUT", "PREEMPTED"):
+            return None
+        signal_name = slurmoutput.warning_signal(slurmoutput.read_tail(job.part, job.offset))
+        if signal_name is None:
+            return None
+        facts = runlog.read_output_facts(job.part, job.offset)
+        if facts.get("results.status") == "ok" and not facts.get("results.partial"):
+            return None  # it finished before the warning reached it: its facts are whole
+        timed = "its facts are partial (results.partial)" if facts.get("results.partial") \
+            else "it wrote no timing facts"
+        warning = warn_signal(job.exp)
+        limit = limit_seconds(info.time_limit)
+        if info.state == "PREEMPTED" or limit is None or info.elapsed is None or \
+                info.elapsed < limit - (warning[1] if warning else 0) - WARNING_SLACK_S:
+            return "preempted", (f"Slurm warned the job with {signal_name} well before its time "
+                                 f"limit (a preemption) and the benchmark stopped: {timed}")
+        return "timeout", (f"Slurm warned the job with {signal_name} before its time limit "
+                           f"({info.time_limit}; slurm.time, slurm.signal) and the benchmark "
+                           f"stopped timing: {timed}")
 
     def _why_we_cancelled(self, why: str, job_id: str, job: Job | None) -> str | None:
         """The error of a job this runner cancelled (None for Ctrl-C: the signal says it)."""

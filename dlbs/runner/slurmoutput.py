@@ -94,6 +94,17 @@ def _how(code: int | None, sig: str) -> str:
     return f"exited with code {code}"
 
 
+#: The batch script's note of ``slurm.signal``'s warning (``scripts/launchers/slurm.sbatch.j2``).
+WARNING_MARK = re.compile(r"^dlbs-slurm-signal: (SIG[A-Z0-9]+) at \d+$", re.MULTILINE)
+
+
+def warning_signal(output: str) -> str | None:
+    """The signal Slurm warned the last attempt's batch script with (``SIGUSR1``), or None."""
+    attempt = output.rsplit(ATTEMPT_PREFIX.decode(), 1)[-1]
+    match = WARNING_MARK.search(attempt)
+    return match.group(1) if match else None
+
+
 def read_tail(path: Path, offset: int, limit: int = TAIL_BYTES) -> str:
     """The text of ``path`` after ``offset``, at most its last ``limit`` bytes ("" if gone)."""
     try:

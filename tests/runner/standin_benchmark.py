@@ -6,7 +6,8 @@ while the file ``$BLOCK_FILE`` exists (and starts a child ``sleep`` whose pid go
 ``$CHILD_PID_FILE``; ``block_session`` starts it in its own session, as torchrun does its
 workers), ``stubborn`` is ``block`` that ignores SIGTERM (only SIGKILL ends it), ``burn`` uses a second of CPU, ``meet`` waits until
 ``$MEET_COUNT`` stand-ins have started (each appends to ``$MEET_FILE``), ``echo`` prints its argv, ``mem`` runs out of memory
-from batch 16 on.
+from batch 16 on, ``warned`` waits for SIGUSR1 or SIGTERM and then writes partial facts (as
+the benchmark does when Slurm warns it).
 Every start is appended to ``$RECORD`` when it is set.
 """
 import json
@@ -72,6 +73,21 @@ def main(argv):
                 fact("results.error", "nobody met this stand-in: it ran alone")
                 return 1
             time.sleep(0.05)
+    elif model == "warned":  # times until SIGUSR1/SIGTERM, then writes partial facts
+        got = []
+        for sig in (signal.SIGUSR1, signal.SIGTERM):
+            signal.signal(sig, lambda number, frame: got.append(signal.Signals(number).name))
+        say("stand-in timing")
+        deadline = time.monotonic() + 600
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.05)
+        fact("results.time", 2.0)
+        fact("results.throughput", 50.0)
+        fact("results.partial", True)
+        fact("results.stop_signal", got[0] if got else "none")
+        fact("results.status", "interrupted")
+        fact("results.error", f"stopped by {got[0] if got else 'nothing'}: 3 of 1000 iterations")
+        return 130
     elif model == "burn":  # 1 s of CPU, however long that takes on a busy machine
         end, give_up = time.process_time() + 1.0, time.monotonic() + 600
         data = []

@@ -200,7 +200,7 @@ def test_validate_without_slurm_commands(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("state,status", [
     ("TIMEOUT", "timeout"), ("NODE_FAIL", "node_failure"), ("OUT_OF_MEMORY", "oom"),
-    ("PREEMPTED", "cancelled"), ("CANCELLED", "cancelled"), ("COMPLETED", None),
+    ("PREEMPTED", "preempted"), ("CANCELLED", "cancelled"), ("COMPLETED", None),
     ("FAILED", None),
 ])
 def test_slurm_end_states_map_to_statuses(state: str, status: str | None) -> None:

@@ -176,7 +176,7 @@ def a_high_priority_job_preempts(tmp_path: Path) -> None:
 @pytest.mark.parametrize("fault,status,error", [
     pytest.param(node_n2_fails, "node_failure", "node n2 failed during the job (Slurm state "
                  "NODE_FAIL); Slurm did not requeue it (slurm.requeue=false)", id="node-down"),
-    pytest.param(a_high_priority_job_preempts, "cancelled", "Slurm preempted the job (a job of "
+    pytest.param(a_high_priority_job_preempts, "preempted", "Slurm preempted the job (a job of "
                  "a higher-priority partition or QOS took its nodes); Slurm did not requeue it "
                  "(slurm.requeue=false)", id="preempted"),
 ])

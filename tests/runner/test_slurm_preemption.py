@@ -1,0 +1,141 @@
+"""Warned before the end (``slurm.signal``), preempted, or at the time limit: a Slurm job that
+did not run to its end is recorded ``timeout`` or ``preempted`` with its partial facts, never
+``ok``. The real-cluster tests preempt a job with a job of the ``high`` partition
+(``PreemptType=preempt/partition_prio``, ``PreemptMode=REQUEUE`` in ``.ci/slurm-cluster.sh``) and
+let Slurm warn a job before a one-minute time limit."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dlbs.errors import ValidationError
+from dlbs.launchers.slurm import build_batch_script, limit_seconds, sbatch_options, warn_signal
+from dlbs.runner.slurmoutput import warning_signal
+
+from .test_gpu_centre import _exp
+from .test_runner import facts_of
+from .test_slurm_faults import (
+    a_high_priority_job_preempts,
+    dlbs,
+    idle_nodes,
+    nodes,  # noqa: F401 - fixture
+    start_dlbs,
+    the_log,
+    wait_for,
+)
+
+
+@pytest.mark.parametrize("given,expected", [
+    ("B:USR1@120", ("USR1", 120)), ("b:sigusr2@30", ("USR2", 30)), ("B:TERM", ("TERM", 60)),
+    ("", None),
+])
+def test_slurm_signal_is_read_as_sbatch_takes_it(given: str, expected: object) -> None:
+    assert warn_signal({"slurm.signal": given}) == expected
+
+
+def test_the_default_warns_the_batch_script_120_s_before_the_limit() -> None:
+    exp = _exp()
+    exp.pop("slurm.signal", None)
+    assert "--signal=B:USR1@120" in sbatch_options(exp)
+    text = build_batch_script(exp, "/logs/a.sh", "/logs/a.log.end")
+    assert "trap 'echo \"dlbs-slurm-signal: SIGUSR1 at $(date +%s)\"; kill -USR1" in text
+
+
+@pytest.mark.parametrize("given,why", [
+    ("USR1@120", "sent to the batch script (B:)"),
+    ("B:KILL@10", "sent to the batch script (B:)"),
+    ("B:USR1@1m", "is not sbatch's --signal"),
+    ("B:USR1@120; rm -rf /", "is not sbatch's --signal"),
+])
+def test_a_signal_dlbs_cannot_pass_on_is_refused(given: str, why: str) -> None:
+    with pytest.raises(ValidationError, match="slurm.signal") as err:
+        warn_signal({"slurm.signal": given})
+    assert why in str(err.value)
+
+
+def test_no_signal_no_trap() -> None:
+    text = build_batch_script(_exp(slurm__signal=""), "/logs/a.sh", "/logs/a.log.end")
+    assert "#SBATCH --signal" not in text and "\ntrap " not in text
+
+
+@pytest.mark.parametrize("text,seconds", [
+    ("00:01:00", 60), ("1", 60), ("5:30", 330), ("1-00:00:00", 86400), ("2-3", 2 * 86400 + 3 * 3600),
+    ("1-01:30", 86400 + 5400), ("UNLIMITED", None), ("Partition_Limit", None), ("", None),
+])
+def test_slurm_time_limits_in_seconds(text: str, seconds: float | None) -> None:
+    assert limit_seconds(text) == seconds
+
+
+def test_the_warning_of_the_last_attempt_counts() -> None:
+    first = "dlbs-slurm-attempt: job=4 restart=0 nodes=n1\ndlbs-slurm-signal: SIGUSR1 at 17\n"
+    second = "dlbs-slurm-attempt: job=4 restart=1 nodes=n1\n__results.status__=\"ok\"\n"
+    assert warning_signal(first) == "SIGUSR1"
+    assert warning_signal(first + second) is None  # the requeued attempt was not warned
+    assert warning_signal("dlbs-slurm-signal: SIGUSR1 at x\n") is None
+
+
+# -- on the real cluster -----------------------------------------------------------------------
+WARNED = ["--no-validation", "-Pexp.model=warned"]
+
+
+@pytest.mark.slurm
+def test_a_job_warned_before_its_time_limit_is_timeout_with_partial_facts(
+        nodes: None, tmp_path: Path, bench_dir: Path) -> None:  # noqa: F811
+    runner = start_dlbs(tmp_path, *WARNED, f"-Ppytorch.bench_path={bench_dir}",
+                        "-Pslurm.time=1", "-Pslurm.signal=B:USR1@55",
+                        f"-Pexp.log_dir={tmp_path / 'logs'}")
+    _, err = runner.communicate(timeout=240)
+    assert runner.returncode == 1, err
+    log = the_log(tmp_path / "logs")
+    facts = facts_of(log)
+    assert facts["results.status"] == "timeout", facts.get("results.error")
+    assert facts["results.partial"] is True and facts["results.stop_signal"] == "SIGUSR1"
+    assert facts["results.throughput"] > 0  # the iterations timed before the warning
+    assert "warned the job with SIGUSR1 before its time limit" in facts["results.error"]
+    assert "dlbs-slurm-signal: SIGUSR1" in log.read_text()
+    assert f"timeout: {log}" in err
+
+
+@pytest.mark.slurm
+def test_a_preempted_job_is_preempted_with_partial_facts_and_runs_again(
+        nodes: None, tmp_path: Path, bench_dir: Path) -> None:  # noqa: F811
+    plan = [*WARNED, f"-Ppytorch.bench_path={bench_dir}", f"-Pexp.log_dir={tmp_path / 'logs'}"]
+    runner = start_dlbs(tmp_path, *plan)
+    wait_for(lambda: any("stand-in timing" in p.read_text(errors="replace")
+                         for p in (tmp_path / "logs").glob("*.part")), "the job to time")
+    a_high_priority_job_preempts(tmp_path)
+    _, err = runner.communicate(timeout=240)
+    assert runner.returncode == 1, err
+    log = the_log(tmp_path / "logs")
+    facts = facts_of(log)
+    assert facts["results.status"] == "preempted" and facts["results.slurm_state"] == "PREEMPTED"
+    assert facts["results.partial"] is True and facts["results.stop_signal"] == "SIGTERM"
+    assert "Slurm preempted the job" in facts["results.error"]
+    assert f"preempted: {log}" in err
+    # Not done: the next run of the plan repeats it (as after an interruption).
+    wait_for(lambda: idle_nodes() >= {"n1", "n2"}, "the preempting job to end")
+    status = dlbs(tmp_path, "status", *plan)
+    assert "preempted; the next run repeats it" in status.stdout, status.stdout
+
+
+def test_a_warning_that_would_come_at_the_start_is_refused() -> None:
+    with pytest.raises(ValidationError, match="the warning would come at the start") as err:
+        warn_signal({"slurm.signal": "B:USR1@120", "slurm.time": "2"})
+    assert "B:USR1@30" in str(err.value)  # what to give instead
+    assert warn_signal({"slurm.signal": "B:USR1@55", "slurm.time": "1"}) == ("USR1", 55)
+
+
+def test_with_exp_timeout_the_runner_stops_the_job_and_no_warning_is_asked(
+        tmp_path: Path) -> None:
+    """The default ``slurm.signal`` is computed: with ``exp.timeout`` the runner cancels the
+    job itself, and ``slurm.time`` (exp.timeout + a minute or two) is only a backstop."""
+    import json
+    import subprocess
+    import sys
+    for timeout, expected in ((0, "B:USR1@120"), (4, "")):
+        done = subprocess.run([sys.executable, "-m", "dlbs", "print", "-Pexp.scheduler=slurm",
+                               f"-Pexp.timeout={timeout}", f"-Pexp.log_dir={tmp_path}"],
+                              capture_output=True, text=True, check=True)
+        (exp,) = json.loads(done.stdout)
+        assert exp["slurm.signal"] == expected
