@@ -99,8 +99,9 @@ STATE_STATUS = {
 #: Job states of a job waiting in the queue (a requeued job passes through the REQUEUE ones).
 PENDING_STATES = frozenset({"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED"})
 #: Pending reasons that are the plan's own order, not a wait for resources: not counted by
-#: ``slurm.queue_timeout`` (jobs of a ``--detach`` chain wait for the one before them).
-ORDER_REASONS = ("Dependency",)
+#: ``slurm.queue_timeout`` (jobs of a ``--detach`` chain wait for the one before them, tasks of
+#: a job array for their turn under ``%slurm.max_jobs``).
+ORDER_REASONS = ("Dependency", "JobArrayTaskLimit")
 
 
 def print_note(index: int, text: str) -> None:

@@ -284,3 +284,15 @@ def test_build_scripts_writes_the_arrays_a_run_would_submit(tmp_path: Path) -> N
     for entry in experiments:
         assert entry["array"]["script"] in {a["array_script"] for a in arrays}
     assert not logs.exists()  # nothing run
+
+
+@pytest.mark.slurm
+def test_a_task_waiting_for_its_turn_is_not_a_queue_timeout(slurm: str,
+                                                           tmp_path: Path) -> None:
+    """Task 1 waits while task 0 runs (``%1``: reason JobArrayTaskLimit): that is the plan's
+    own order, not a wait for resources, so ``slurm.queue_timeout`` does not count it."""
+    result = dlbs(tmp_path, "run", *ARRAY, "-Pslurm.queue_timeout=1",
+                  "-Vexp.replica_batch=[2, 4]")
+    assert result.returncode == 0, result.stderr
+    assert [facts_of(log)["results.status"] for log in logs(tmp_path)] == ["ok", "ok"]
+    assert "JobArrayTaskLimit" in result.stderr  # it was told, not counted
