@@ -182,6 +182,7 @@ def run(spec: Spec, reporter: Reporter) -> int:
         from pytorch_benchmarks.run.workload import Workload, build_workload
         from pytorch_benchmarks.runtime import distributed
         from pytorch_benchmarks.runtime.hostinfo import host_facts, now_iso
+        from pytorch_benchmarks.runtime.nodeinfo import every_node
     except BaseException as exc:  # noqa: BLE001 - failure is data
         return report_failure(exc, reporter, None)
 
@@ -215,6 +216,7 @@ def run(spec: Spec, reporter: Reporter) -> int:
         workload = build_workload(spec.model, spec.data, spec.device, spec.run, ctx,
                                   reporter.warn)
         reporter.facts(workload.facts)
+        reporter.facts(every_node(ctx.local_rank, ctx.enabled))  # hw.nodes.<node>.*
         assert workload.runner is not None
         rule = StopRule(spec.run.num_batches, spec.run.target_precision, spec.run.max_time)
         announce(rule, reporter.warn)
