@@ -34,6 +34,9 @@ from dlbs.errors import ValidationError
 from dlbs.launchers.benchmark import cpu_threads, device_type, num_replicas
 from dlbs.launchers.command import Command, as_arg, as_int
 
+#: Signals torchrun forwards to its workers (``--signals_to_handle``; torch's default lacks
+#: SIGUSR1/SIGUSR2, the ones Slurm's ``--signal`` warnings use).
+TORCHRUN_SIGNALS = "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1,SIGUSR2"
 #: Variables every single-node CPU (gloo) torchrun job gets unless ``runtime.env.*`` sets them:
 #: loopback rendezvous, and ``exp.cpu_threads`` OpenMP threads per rank (1 when it is 0) so
 #: that ranks do not fight for cores.
@@ -191,6 +194,11 @@ class TorchrunLayer:
                        *rendezvous_conf(exp)]
         wrapped = replace(cmd, argv=(python, "-m", "torch.distributed.run", *options,
                                      "--nproc_per_node", local, *rest))
+        if str(exp.get("exp.scheduler") or "local") == "slurm":
+            # torchrun passes these on to its workers, slurm.signal's warning (SIGUSR1) too, on
+            # which the benchmark stops timing; by default SIGUSR1 would kill torchrun and
+            # leave its workers behind.
+            wrapped = wrapped.with_env("PET_SIGNALS_TO_HANDLE", TORCHRUN_SIGNALS)
         if nodes > 1 and where is None:  # srun sends every node's output to the job's log
             wrapped = wrapped.with_runtime_env("PET_NODE_RANK", "slurm_node_rank")
             wrapped = wrapped.with_env("DLBS_LOG_PER", "job")

@@ -23,6 +23,8 @@ FACT_TYPES: dict[str, str] = {
     # written by the benchmark
     "results.status": "str",
     "results.error": "str",
+    "results.stop_signal": "str",
+    "results.partial": "bool",
     "results.time": "float",
     "results.throughput": "float",
     "results.time_data": "list[float]",

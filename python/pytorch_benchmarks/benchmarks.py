@@ -3,7 +3,9 @@
 Responsibility: the entry point. Parse the flags, build the workload, time it, and write the
 outcome as ``__key__=json`` facts (``docs/log-format.md``): results on success, then a one-line
 human summary on stderr (stdout carries facts only); on any error a status (``failure``,
-``oom``, ``interrupted``) with a one-line reason and a non-zero exit. A usage error, an unknown
+``oom``, ``interrupted``) with a one-line reason and a non-zero exit. SIGUSR1 or SIGTERM (Slurm's
+time-limit warning, preemption) stops the run at its next boundary with the partial results
+of the iterations timed so far, status ``interrupted`` and exit 130. A usage error, an unknown
 ``--model`` included, exits 2 before torch is imported. ``--device auto`` (the default) takes a
 CUDA GPU when torch sees one, else the CPU. Runs as a script or as
 ``python -m pytorch_benchmarks.benchmarks``; never imports ``dlbs``.
@@ -28,6 +30,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pytorch_benchmarks.display import Console, result_lines
+from pytorch_benchmarks.errors import StopRequested
 from pytorch_benchmarks.models.plugins import PluginWarning
 from pytorch_benchmarks.models.plugins import failures as plugin_failures
 from pytorch_benchmarks.options import (
@@ -38,6 +41,7 @@ from pytorch_benchmarks.options import (
     stdout_is_terminal,
 )
 from pytorch_benchmarks.reporter import Reporter, summary_line
+from pytorch_benchmarks.runtime.stopsignals import StopSignals, signal_name
 from pytorch_benchmarks.spec import MAX_BATCH, ModelSpec, Spec
 
 EXIT_FAILURE = 1
@@ -50,7 +54,7 @@ _OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memor
 
 def classify(exc: BaseException) -> str:
     """The ``results.status`` of an exception: ``oom``, ``interrupted`` or ``failure``."""
-    if isinstance(exc, KeyboardInterrupt):
+    if isinstance(exc, (KeyboardInterrupt, StopRequested)):
         return "interrupted"
     if isinstance(exc, MemoryError):
         return "oom"
@@ -70,7 +74,8 @@ def _is_user_error(exc: BaseException) -> bool:
         from pytorch_benchmarks.models.registry import ModelRegistryError
     except ImportError:  # torch itself is missing or broken: that error is the story
         return isinstance(exc, FileNotFoundError)
-    return isinstance(exc, (BenchmarkError, ModelRegistryError, FileNotFoundError))
+    return isinstance(exc, (BenchmarkError, ModelRegistryError, FileNotFoundError,
+                            StopRequested))
 
 
 def one_line(exc: BaseException, limit: int = 500) -> str:
@@ -83,10 +88,17 @@ def one_line(exc: BaseException, limit: int = 500) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
-def report_failure(exc: BaseException, reporter: Reporter, rank: int | None) -> int:
-    """Write the failure facts and an ``error:`` line; return the exit code."""
-    status = classify(exc)
+def report_failure(exc: BaseException, reporter: Reporter, rank: int | None,
+                   stopped_by: str | None = None) -> int:
+    """Write the failure facts and an ``error:`` line; return the exit code.
+
+    ``stopped_by`` names the stop signal this process caught, if any: whatever ended the run
+    after it (a loader worker or another rank killed by the same signal) is status
+    ``interrupted`` with ``results.stop_signal``, not a failure."""
+    status = "interrupted" if stopped_by else classify(exc)
     reason = one_line(exc)
+    if stopped_by and not isinstance(exc, StopRequested):
+        reason = f"stopped by {stopped_by}: {reason}"
     if rank is not None:
         reason = f"rank {rank}: {reason}"
     if reporter.console is not None:  # the warnings waited for a result block: say them now
@@ -96,8 +108,11 @@ def report_failure(exc: BaseException, reporter: Reporter, rank: int | None) -> 
     if status == "failure" and not _is_user_error(exc):
         traceback.print_exception(exc, file=sys.stderr)
     print(f"error: {reason}", file=sys.stderr, flush=True)
+    facts: dict[str, Any] = {"results.status": status, "results.error": reason}
+    if stopped_by:  # no timing facts: the signal came before timing (or timing failed)
+        facts.update({"results.stop_signal": stopped_by, "results.partial": False})
     # Any rank may write a failure (rank 0 may be killed before it learns of it).
-    reporter.facts({"results.status": status, "results.error": reason}, force=True)
+    reporter.facts(facts, force=True)
     return EXIT_INTERRUPTED if status == "interrupted" else EXIT_FAILURE
 
 
@@ -172,25 +187,63 @@ class _NoStdout(Exception):
 
 
 def run(spec: Spec, reporter: Reporter) -> int:
-    """Benchmark what ``spec`` describes; write the facts; return the exit code."""
+    """Benchmark what ``spec`` describes; write the facts; return the exit code.
+
+    SIGUSR1 and SIGTERM (Slurm's warning, preemption, torchrun's shutdown) are handled while
+    it runs: the run stops at its next boundary, with the partial results of the iterations
+    timed so far (:func:`report_stop`); the previous handlers are put back afterwards."""
+    with StopSignals() as stops:
+        return _run(spec, reporter, stops)
+
+
+def _run(spec: Spec, reporter: Reporter, stops: StopSignals) -> int:
     try:  # a missing or broken torch is a failure fact too
-        from benchstats import StopRule
-
-        from pytorch_benchmarks.measure.session import Measurements
-        from pytorch_benchmarks.run.stop_rule import announce, stop_facts
-        from pytorch_benchmarks.run.timing import summarize
-        from pytorch_benchmarks.run.workload import Workload, build_workload
         from pytorch_benchmarks.runtime import distributed
-        from pytorch_benchmarks.runtime.hostinfo import host_facts, now_iso
-        from pytorch_benchmarks.runtime.nodeinfo import every_node
+        from pytorch_benchmarks.runtime.hostinfo import now_iso
     except BaseException as exc:  # noqa: BLE001 - failure is data
-        return report_failure(exc, reporter, None)
-
-    from pytorch_benchmarks.errors import BenchmarkError
-    from pytorch_benchmarks.runtime.device import apply_cpu_threads
+        return report_failure(exc, reporter, None, stops.name)
 
     spec = spec.with_device(resolve_device(spec.device.device))
     ctx = distributed.detect()
+    built: list[Any] = []  # the workload, once built: closed whatever happens
+    restore_sigchld: Callable[[], None] = _nothing
+    try:
+        code = _benchmark(spec, reporter, ctx, stops, built)
+    except _NoStdout:
+        code = EXIT_FAILURE
+    except BaseException as exc:  # noqa: BLE001 - failure is data: every error is reported
+        restore_sigchld = _ignore_worker_deaths()
+        code = report_failure(_explained(exc), reporter, ctx.rank if ctx.enabled else None,
+                              stops.name)
+    finally:
+        for workload in built:
+            workload.close()
+        restore_sigchld()
+        reporter.facts({"exp.end_time": now_iso()})
+    if ctx.enabled:
+        distributed.finish(ctx, code)
+    return code
+
+
+def _benchmark(spec: Spec, reporter: Reporter, ctx: Any, stops: StopSignals,
+               built: list[Any]) -> int:
+    """Build, time and report (:func:`_run` reports what it raises); returns the exit code.
+    The workload goes into ``built`` as soon as it exists (its loader workers are stopped
+    whatever happens next).
+
+    A stop signal is looked at between the build stages (on this rank alone until the process
+    group exists, then agreed by all ranks) and at every iteration boundary."""
+    from benchstats import StopRule
+
+    from pytorch_benchmarks.errors import BenchmarkError
+    from pytorch_benchmarks.measure.session import Measurements
+    from pytorch_benchmarks.run.stop_rule import announce
+    from pytorch_benchmarks.run.workload import build_workload
+    from pytorch_benchmarks.runtime import distributed
+    from pytorch_benchmarks.runtime.device import apply_cpu_threads
+    from pytorch_benchmarks.runtime.hostinfo import host_facts, now_iso
+    from pytorch_benchmarks.runtime.nodeinfo import every_node
+
     reporter.enabled = ctx.writes_log
     threads = apply_cpu_threads(spec.device.device, spec.device.num_threads,
                                 ctx.local_world_size)
@@ -200,65 +253,103 @@ def run(spec: Spec, reporter: Reporter) -> int:
                     "exp.model_config": spec.model.config or {}})
     if reporter.console is not None:
         reporter.console.announce(what_runs(spec))
-    workload: Workload | None = None
-    restore_sigchld: Callable[[], None] = _nothing
-    try:
-        if reporter.log_error:  # the facts went to stdout instead
-            raise BenchmarkError(reporter.log_error)
-        if reporter.stdout_error is not None:  # nowhere to write the facts: main says why
-            raise _NoStdout
-        load_zoo(reporter.warn)
-        if spec.run.batch_size == MAX_BATCH:  # before any torch computation: it forks probes
-            from pytorch_benchmarks.run.maxbatch import find_max_batch
+    if reporter.log_error:  # the facts went to stdout instead
+        raise BenchmarkError(reporter.log_error)
+    if reporter.stdout_error is not None:  # nowhere to write the facts: main says why
+        raise _NoStdout
+    stop_here(stops.name)
+    load_zoo(reporter.warn)
+    stop_here(stops.name)
+    if spec.run.batch_size == MAX_BATCH:  # before any torch computation: it forks probes
+        from pytorch_benchmarks.run.maxbatch import find_max_batch
 
-            spec = spec.with_batch(find_max_batch(spec, ctx, reporter.facts, reporter.warn,
-                                                  classify, one_line))
-        workload = build_workload(spec.model, spec.data, spec.device, spec.run, ctx,
-                                  reporter.warn)
-        reporter.facts(workload.facts)
-        reporter.facts(every_node(ctx.local_rank, ctx.enabled))  # hw.nodes.<node>.*
-        assert workload.runner is not None
-        rule = StopRule(spec.run.num_batches, spec.run.target_precision, spec.run.max_time)
-        announce(rule, reporter.warn)
-        device = workload.setup.device
-        if reporter.console is not None:
-            show_progress(reporter.console, workload.runner, spec)
-        measures = Measurements(spec.measure, spec.model.name, spec.run.batch, workload.setup,
-                                ctx, workload.runner.phase, reporter.warn)
-        measures.prepare()  # before timing: a CPU's peak may be measured here (1-2 s, cached)
+        spec = spec.with_batch(find_max_batch(spec, ctx, reporter.facts, reporter.warn,
+                                              classify, one_line))
+        stop_here(stops.name)
+    workload = build_workload(spec.model, spec.data, spec.device, spec.run, ctx, reporter.warn)
+    built.append(workload)
+    device = workload.setup.device
+
+    def agreed() -> str | None:  # the same answer on every rank (a collective under torchrun)
+        return signal_name(distributed.agree_signal(stops.signum, ctx, device))
+    stop_here(agreed())
+    reporter.facts(workload.facts)
+    reporter.facts(every_node(ctx.local_rank, ctx.enabled))  # hw.nodes.<node>.*
+    assert workload.runner is not None
+    rule = StopRule(spec.run.num_batches, spec.run.target_precision, spec.run.max_time)
+    announce(rule, reporter.warn)
+    if reporter.console is not None:
+        show_progress(reporter.console, workload.runner, spec)
+    measures = Measurements(spec.measure, spec.model.name, spec.run.batch, workload.setup,
+                            ctx, workload.runner.phase, reporter.warn)
+    measures.prepare()  # before timing: a CPU's peak may be measured here (1-2 s, cached)
+    stop_here(agreed())
+    try:
         times, met = workload.runner.run_until(
             spec.run.num_warmup_batches, rule, lambda t: distributed.slowest(t, ctx, device),
-            measures)
-        results: dict[str, Any] = summarize(times, workload.samples_per_iteration)
-        results.update(workload.extra_results(times))
-        results.update(measures.results(results["results.throughput"], len(times),
-                                        workload.samples_per_iteration,
-                                        workload.facts["exp.num_replicas"]))
-        results.update(stop_facts(times, met, rule, reporter.warn))
-        reporter.facts({**results, "results.status": "ok"})
-        line = summary_line(model_label(spec.model), workload.runner.phase, spec.run.batch,
-                            workload.facts["exp.num_replicas"], str(device),
-                            workload.setup.dtype, results)
-        if reporter.console is None:
-            reporter.summary(line)
-        else:
-            reporter.console.result(result_lines(
-                line.split(":")[0], results, workload.samples_per_iteration,
-                reporter.warnings, facts_where(reporter)))
-        code = 0
-    except _NoStdout:
-        code = EXIT_FAILURE
-    except BaseException as exc:  # noqa: BLE001 - failure is data: every error is reported
-        restore_sigchld = _ignore_worker_deaths()
-        code = report_failure(_explained(exc), reporter, ctx.rank if ctx.enabled else None)
-    finally:
-        if workload is not None:
-            workload.close()
-        restore_sigchld()
-        reporter.facts({"exp.end_time": now_iso()})
-    if ctx.enabled:
-        distributed.finish(ctx, code)
-    return code
+            measures, agreed)
+    except StopRequested as stop:
+        if not stop.times:  # during warm-up: no timing facts
+            raise
+        return report_stop(stop, spec, workload, measures, rule, reporter)
+    results = timing_results(times, met, rule, workload, measures, reporter.warn)
+    reporter.facts({**results, "results.status": "ok"})
+    show_result(spec, workload, results, reporter)
+    return 0
+
+
+def stop_here(name: str | None) -> None:
+    """Stop the run (before timing) when a stop signal named ``name`` was caught."""
+    if name is not None:
+        raise StopRequested(name)
+
+
+def timing_results(times: list[float], met: bool, rule: Any, workload: Any, measures: Any,
+                   warn: Callable[[str], None], stopped_by: str | None = None
+                   ) -> dict[str, Any]:
+    """The ``results.*`` facts of the timed iterations ``times`` (s): their statistics, the
+    workload's extras (tokens/s...), the measurements and how the count was decided."""
+    from pytorch_benchmarks.run.stop_rule import stop_facts
+    from pytorch_benchmarks.run.timing import summarize
+
+    results: dict[str, Any] = summarize(times, workload.samples_per_iteration)
+    results.update(workload.extra_results(times))
+    results.update(measures.results(results["results.throughput"], len(times),
+                                    workload.samples_per_iteration,
+                                    workload.facts["exp.num_replicas"]))
+    results.update(stop_facts(times, met, rule, warn, stopped_by))
+    return results
+
+
+def report_stop(stop: StopRequested, spec: Spec, workload: Any, measures: Any, rule: Any,
+                reporter: Reporter) -> int:
+    """A stop signal during timing: the facts of the iterations timed so far (status
+    ``interrupted``, ``results.partial``), the summary and an ``error:`` line; returns
+    :data:`EXIT_INTERRUPTED`, as for Ctrl-C (the run did not finish)."""
+    from benchstats import next_for_target
+
+    met = rule.target > 0 and next_for_target(stop.times, rule.target)[1]
+    results = timing_results(stop.times, met, rule, workload, measures, reporter.warn,
+                             stop.signal)
+    reason = one_line(stop)
+    reporter.facts({**results, "results.status": "interrupted", "results.error": reason,
+                    "results.stop_signal": stop.signal, "results.partial": True})
+    show_result(spec, workload, results, reporter)
+    print(f"error: {reason}", file=sys.stderr, flush=True)
+    return EXIT_INTERRUPTED
+
+
+def show_result(spec: Spec, workload: Any, results: dict[str, Any], reporter: Reporter) -> None:
+    """The summary line on stderr, or the result block for a person at a terminal."""
+    line = summary_line(model_label(spec.model), workload.runner.phase, spec.run.batch,
+                        workload.facts["exp.num_replicas"], str(workload.setup.device),
+                        workload.setup.dtype, results)
+    if reporter.console is None:
+        reporter.summary(line)
+    else:
+        reporter.console.result(result_lines(
+            line.split(":")[0], results, workload.samples_per_iteration,
+            reporter.warnings, facts_where(reporter)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,6 +5,7 @@ did not run to its end is recorded ``timeout`` or ``preempted`` with its partial
 let Slurm warn a job before a one-minute time limit."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,53 @@ def test_with_exp_timeout_the_runner_stops_the_job_and_no_warning_is_asked(
                               capture_output=True, text=True, check=True)
         (exp,) = json.loads(done.stdout)
         assert exp["slurm.signal"] == expected
+
+
+@pytest.mark.slurm
+def test_the_real_benchmark_preempted_says_so_and_keeps_what_it_timed(
+        nodes: None, tmp_path: Path) -> None:  # noqa: F811
+    """The real benchmark under a real preemption: SIGTERM from Slurm stops it cleanly. When
+    the signal lands during timing (the usual case) the timed iterations are kept; landing
+    before timing is legal too (no timing facts then), and either way the status is
+    ``preempted``, never ``ok``. Deterministic coverage of each half: the stand-in test above
+    (through Slurm) and tests/benchmark/test_stop_signals.py (the benchmark's own)."""
+    runner = start_dlbs(tmp_path, "-Pexp.num_batches=1000000", "-Pexp.num_warmup_batches=0",
+                        f"-Pexp.log_dir={tmp_path / 'logs'}")
+    wait_for(lambda: any("__hw.nodes." in p.read_text(errors="replace")
+                         for p in (tmp_path / "logs").glob("*.part")), "the benchmark to build",
+             timeout=300)
+    # Usually past the measurement set-up into timing by then; either outcome is asserted.
+    time.sleep(5)
+    a_high_priority_job_preempts(tmp_path)
+    _, err = runner.communicate(timeout=240)
+    assert runner.returncode == 1, err
+    facts = facts_of(the_log(tmp_path / "logs"))
+    assert facts["results.status"] == "preempted", facts.get("results.error")
+    assert facts["results.stop_signal"] == "SIGTERM"
+    if facts["results.partial"]:
+        assert facts["results.throughput"] > 0
+        assert 0 < facts["results.num_batches_done"] < 1000000
+    else:
+        assert "results.throughput" not in facts
+
+
+@pytest.mark.slurm
+def test_a_two_node_job_warned_before_its_limit_stops_on_every_node(
+        nodes: None, tmp_path: Path) -> None:  # noqa: F811
+    """Two nodes, each one torchrun: the warning goes from the batch script to srun, to each
+    node's torchrun (PET_SIGNALS_TO_HANDLE includes SIGUSR1), to its worker; the job ends as
+    ``timeout``, not as a failed rank."""
+    runner = start_dlbs(tmp_path, "-Pexp.num_nodes=2", "-Pexp.num_batches=1000000",
+                        "-Pslurm.time=1", "-Pslurm.signal=B:USR1@50",
+                        f"-Pexp.log_dir={tmp_path / 'logs'}")
+    _, err = runner.communicate(timeout=300)
+    assert runner.returncode == 1, err
+    log = the_log(tmp_path / "logs")
+    facts = facts_of(log)
+    assert facts["results.status"] == "timeout", facts.get("results.error")
+    assert facts["results.stop_signal"] == "SIGUSR1"
+    assert "warned the job with SIGUSR1 before its time limit" in facts["results.error"]
+    assert facts["results.slurm_state"] in ("COMPLETED", "FAILED")  # it ended before the limit
+    if facts["results.partial"]:
+        assert facts["results.throughput"] > 0 and facts["exp.world_size"] == 2
+    assert "export PET_SIGNALS_TO_HANDLE=" in log.with_suffix(".sh").read_text()

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from benchstats import StopRule, run_until
 from torch import nn
 
+from pytorch_benchmarks.errors import StopRequested
 from pytorch_benchmarks.run.timing import timed_loop
 from pytorch_benchmarks.runtime.device import DeviceSetup
 
@@ -89,23 +90,46 @@ class Runner:
 
     def run_until(self, num_warmup: int, rule: StopRule,
                   combine: Callable[[list[float]], list[float]],
-                  hooks: TimingHooks | None = None) -> tuple[list[float], bool]:
+                  hooks: TimingHooks | None = None,
+                  stop: Callable[[], str | None] | None = None) -> tuple[list[float], bool]:
         """Warm up, then time chunks of steps until ``rule`` stops (see
         :mod:`benchstats.stopping`); ``combine`` merges the ranks' times of a chunk
         so that every rank decides alike. Returns the times (s) and whether a target was met.
 
         ``hooks`` (optional) get the step before warm-up (FLOP counting) and after it
         (profiling), and their ``window()`` wraps the timed chunks alone (energy, memory,
-        clocks); the extra steps they run are never timed."""
+        clocks); the extra steps they run are never timed.
+
+        ``stop`` (optional) is asked at every iteration boundary and returns the name of a
+        stop signal (the same on every rank) or ``None``; once it names one the run ends
+        there with :class:`~pytorch_benchmarks.errors.StopRequested`, holding the iterations
+        timed so far (combined like every chunk)."""
         sync = self.setup.synchronizer()
+        seen: list[str] = []
+
+        def halted() -> bool:  # stop is not asked again once it said yes (a collective)
+            if not seen and stop is not None and (name := stop()):
+                seen.append(name)
+            return bool(seen)
+        ask = halted if stop is not None else None
+        done: list[float] = []
+
+        def chunk(n: int) -> list[float]:
+            times = combine(timed_loop(self.step, 0, n, sync, ask))
+            done.extend(times)
+            if seen:
+                raise StopRequested(seen[0], done, rule.num_batches)
+            return times
         with self.context():
             if hooks is not None:
                 hooks.before_warmup(self.step)
-            timed_loop(self.step, num_warmup, 0, sync)
+            timed_loop(self.step, num_warmup, 0, sync, ask)
+            if ask is not None and ask():  # during warm-up: nothing was timed
+                raise StopRequested(seen[0], [], rule.num_batches)
             if hooks is not None:
                 hooks.after_warmup(self.step)
             with hooks.window() if hooks is not None else contextlib.nullcontext():
-                return run_until(lambda n: combine(timed_loop(self.step, 0, n, sync)), rule)
+                return run_until(chunk, rule)
 
 
 class TrainRunner(Runner):

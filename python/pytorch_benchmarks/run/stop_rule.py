@@ -24,17 +24,20 @@ def announce(rule: StopRule, warn: Warn) -> None:
              f"at the default max_time of {DEFAULT_MAX_TIME:.0f} s")
 
 
-def stop_facts(times: list[float], met: bool, rule: StopRule, warn: Warn) -> dict[str, Any]:
-    """The facts of how the count was decided; warns for every early stop."""
+def stop_facts(times: list[float], met: bool, rule: StopRule, warn: Warn,
+               stopped_by: str | None = None) -> dict[str, Any]:
+    """The facts of how the count was decided; warns for every early stop (``stopped_by``:
+    the stop signal that ended the run early, else the time limit did)."""
     done = len(times)
     facts: dict[str, Any] = {"results.num_batches_done": done}
     limit = rule.limit
     if limit:
         facts["results.max_time"] = limit
     source = "--max_time" if rule.max_time > 0 else f"the default cap of {DEFAULT_MAX_TIME:.0f} s"
+    why = (f"{stopped_by} received" if stopped_by
+           else f"max_time ({source}, {limit:g} s of timed work) reached")
     if done < rule.num_batches:
-        warn(f"stopped after {done} of {rule.num_batches} timed batches: max_time "
-             f"({source}, {limit:g} s of timed work) reached")
+        warn(f"stopped after {done} of {rule.num_batches} timed batches: {why}")
     if rule.target > 0:
         facts["results.target_precision"] = rule.target
         facts["results.target_precision_met"] = met
@@ -42,5 +45,5 @@ def stop_facts(times: list[float], met: bool, rule: StopRule, warn: Warn) -> dic
             achieved = analyze(times).precision
             shown = "unknown" if math.isnan(achieved) else f"{achieved:.4f}"
             warn(f"target precision {rule.target:g} not reached (achieved {shown}, "
-                 f"{done} batches): max_time ({source}, {limit:g} s of timed work) reached")
+                 f"{done} batches): {why}")
     return facts

@@ -18,16 +18,26 @@ Step = Callable[[], object]
 
 
 def timed_loop(step: Step, num_warmup: int, num_batches: int,
-               synchronize: Callable[[], None] | None = None) -> list[float]:
+               synchronize: Callable[[], None] | None = None,
+               stop: Callable[[], bool] | None = None) -> list[float]:
     """Run ``step`` ``num_warmup`` times untimed, then ``num_batches`` times; return seconds.
 
     Like nanoGPT's ``bench.py``: a burn-in, then a timed stage. On a GPU ``synchronize`` is
     called before every clock read, so each time covers the device work of its iteration and
     not just the kernel launches. The loop body is the step and one clock read, nothing else
     (no ``.item()``), so the harness adds no work and forces no extra synchronisation.
+
+    ``stop`` (optional) is asked after every iteration, warm-up included; once it says yes the
+    loop ends there and returns the iterations timed so far (none when it said so during
+    warm-up). It is asked between two clock reads, never inside a timed iteration: under
+    torchrun it is a collective (every rank must stop after the same iteration).
     """
     for _ in range(num_warmup):
         step()
+        if stop is not None and stop():
+            return []
+    if stop is not None:
+        return _stoppable_loop(step, num_batches, synchronize, stop)
     if synchronize is None:
         return _loop(step, num_batches)
     return _synced_loop(step, num_batches, synchronize)
@@ -56,6 +66,26 @@ def _synced_loop(step: Step, num_batches: int, synchronize: Callable[[], None]) 
         now = clock()
         times[i] = now - start
         start = now
+    return times
+
+
+def _stoppable_loop(step: Step, num_batches: int, synchronize: Callable[[], None] | None,
+                    stop: Callable[[], bool]) -> list[float]:
+    """The loop above with ``stop`` asked after each iteration; the clock restarts after it,
+    so the question (a flag, or an all-reduce under torchrun) is in no iteration's time."""
+    clock = time.perf_counter
+    times = [0.0] * num_batches
+    if synchronize is not None:
+        synchronize()
+    start = clock()
+    for i in range(num_batches):
+        step()
+        if synchronize is not None:
+            synchronize()
+        times[i] = clock() - start
+        if stop():
+            return times[: i + 1]
+        start = clock()
     return times
 
 

@@ -82,6 +82,20 @@ def slowest(times_s: list[float], ctx: DistContext, device: torch.device) -> lis
     return tensor.tolist()
 
 
+def agree_signal(signum: int, ctx: DistContext, device: torch.device) -> int:
+    """The largest signal number any rank has caught (0: none), on every rank.
+
+    Called at every iteration boundary of a distributed run, so that all ranks stop after the
+    same iteration: a rank that stopped alone would leave the others waiting in DDP's
+    gradient all-reduce or in :func:`slowest`. A no-op outside a process group."""
+    if not ctx.enabled or not dist.is_initialized():
+        return signum
+    dev = device if device.type == "cuda" else torch.device("cpu")
+    tensor = torch.tensor([signum], dtype=torch.int32, device=dev)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return int(tensor.item())
+
+
 def finish(ctx: DistContext, code: int) -> NoReturn:
     """End a torchrun worker: on success wait for all ranks, leave the group, flush, exit.
 

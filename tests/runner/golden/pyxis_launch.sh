@@ -5,6 +5,7 @@
 # The runner writes the log header, then runs this script with its output appended to the log.
 # Running it by hand repeats the experiment:  bash <this script>
 set -eu
+export PET_SIGNALS_TO_HANDLE=SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1,SIGUSR2
 exec python3 \
     -m torch.distributed.run \
     --standalone \
