@@ -87,6 +87,9 @@ def test_two_node_ddp_job(slurm: str, tmp_path: Path) -> None:
     assert text.count("__exp.num_replicas__=2") == 2 and facts["exp.num_replicas"] == 2
     assert facts["exp.effective_batch"] == 4
     assert text.count("__results.throughput__") == 1  # one result for both nodes
+    for node in ("n1", "n2"):  # each node described, from that node (Slurm's node names)
+        assert facts[f"hw.nodes.{node}.cpu_count"] > 0
+        assert isinstance(facts[f"hw.nodes.{node}.network_env"], dict)
 
 
 def test_timeout_cancels_the_job(slurm: str, tmp_path: Path) -> None:
