@@ -76,6 +76,7 @@ def render_arrays(experiments: list[dict[str, Any]],
         array,
         array_group,
         array_stem,
+        batch_file_for,
         build_array_script,
         max_jobs,
     )
@@ -90,8 +91,10 @@ def render_arrays(experiments: list[dict[str, Any]],
             chunk = numbers[first:first + MAX_ARRAY_TASKS]
             stem = array_stem(str(entries[chunk[0]]["exp.log_file"]))
             name = f"array_{len(out)}.sbatch"
-            text = build_array_script(group, os.path.abspath(stem + ".tasks"), len(chunk),
-                                      max_jobs(experiments[chunk[0]]))
+            tasks = [(os.path.abspath(batch_file_for(str(entries[n]["exp.log_file"]))),
+                      os.path.abspath(str(entries[n]["exp.log_file"]) + ".part"))
+                     for n in chunk]
+            text = build_array_script(group, tasks, max_jobs(experiments[chunk[0]]))
             for task, number in enumerate(chunk):
                 entries[number]["array"] = {"script": name, "task": task}
             out.append(({"array_script": name, "submitted_as": stem + ".sbatch",

@@ -138,10 +138,10 @@ def render_batch_script(exp: Mapping[str, Any], options: Iterable[str], launch_s
 ARRAY_TEMPLATE = "slurm-array.sbatch.j2"
 
 
-def render_array_script(options: Iterable[str], tasks_file: str, count: int,
+def render_array_script(options: Iterable[str], tasks: list[tuple[str, str]],
                         requeue: bool) -> str:
-    """Return the batch script of a Slurm job array: task i runs the batch script of the
-    i-th experiment of ``tasks_file`` (see ``dlbs.launchers.slurm.array_tasks``)."""
+    """Return the batch script of a Slurm job array: task i runs the batch script
+    ``tasks[i][0]`` with its output appended to ``tasks[i][1]`` (each path quoted)."""
     return _template(ARRAY_TEMPLATE).render(
-        options=[Raw(o) for o in options], tasks_file=tasks_file, count=str(count),
+        options=[Raw(o) for o in options], tasks=tasks, count=str(len(tasks)),
         requeue="--requeue" if requeue else "--no-requeue")

@@ -14,7 +14,6 @@ the runner passes ``--output`` on sbatch's command line, and the ``srun`` line i
 """
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -291,23 +290,19 @@ def array_group(exp: Mapping[str, Any]) -> tuple[str, ...]:
 
 def array_stem(log_file: str) -> str:
     """Where an array's files go, from the log of its first task: ``<log>.array`` +
-    ``.sbatch`` (its batch script), ``.tasks`` (its task list), ``.out`` (Slurm's own
-    messages about the tasks: the tasks' output goes to their logs)."""
+    ``.sbatch`` (its batch script, which lists its tasks) and ``.out`` (Slurm's own messages
+    about the tasks: the tasks' output goes to their logs)."""
     return log_file.removesuffix(".log") + ".array"
 
 
-def array_tasks(entries: list[tuple[str, str]]) -> bytes:
-    """The task list of an array: for task i, the batch script of its experiment and the file
-    its output is appended to, each ended by a NUL (no path can hold one, so any name, with
-    spaces, quotes or new lines, is read back whole by ``read -d ''``)."""
-    return b"".join(os.fsencode(path) + b"\0" for pair in entries for path in pair)
-
-
-def build_array_script(group: tuple[str, ...], tasks_file: str, count: int, limit: int) -> str:
-    """The batch script of an array of ``count`` tasks, at most ``limit`` running at once
-    (``--array=0-N%K``, K = ``slurm.max_jobs``); ``group`` from :func:`array_group`."""
+def build_array_script(group: tuple[str, ...], tasks: list[tuple[str, str]], limit: int) -> str:
+    """The batch script of an array whose task i runs the batch script ``tasks[i][0]`` into
+    ``tasks[i][1]``, at most ``limit`` tasks at once (``--array=0-N%K``, K = ``slurm.max_jobs``);
+    ``group`` from :func:`array_group`. The task list is in the script itself: Slurm keeps the
+    script as submitted, so no later file can change what a queued task runs."""
+    count = len(tasks)
     if not 1 <= count <= MAX_ARRAY_TASKS:
         raise ValidationError(f"an array holds 1 to {MAX_ARRAY_TASKS} tasks, not {count}")
     options = ["--job-name=dlbs-array", f"--array=0-{count - 1}%{max(1, limit)}",
                *group[1:]]
-    return render_array_script(options, tasks_file, count, group[0] == "--requeue")
+    return render_array_script(options, tasks, group[0] == "--requeue")

@@ -52,7 +52,6 @@ from typing import Any
 
 from safeio import (
     UnsafeFileError,
-    atomic_write_bytes,
     atomic_write_text,
     check_writable_target,
     open_for_read,
@@ -63,7 +62,6 @@ from dlbs.launchers.slurm import (
     MAX_ARRAY_TASKS,
     array_group,
     array_stem,
-    array_tasks,
     batch_file_for,
     build_array_script,
     build_batch_script,
@@ -230,17 +228,16 @@ class SlurmExecutor:
         return failed
 
     def _submit_array(self, group: tuple[str, ...], jobs: list[Job]) -> list[tuple[Job, Ending]]:
-        """Write one array's task list and batch script beside its first log, submit it, and
-        record each task's id (``ARRAYID_TASK``) beside its log."""
+        """Write one array's batch script (its task list inside) beside its first log, submit
+        it, and record each task's id (``ARRAYID_TASK``) beside its log."""
         stem = array_stem(str(jobs[0].log_file))
-        tasks, script, output = (Path(stem + suffix) for suffix in (".tasks", ".sbatch", ".out"))
-        for path in (tasks, script, output):
+        script, output = Path(stem + ".sbatch"), Path(stem + ".out")
+        for path in (script, output):
             check_writable_target(path)
         entries = [(str(Path(batch_file_for(str(job.log_file))).resolve()),
                     str(job.part.resolve())) for job in jobs]
-        atomic_write_bytes(tasks, array_tasks(entries))
-        atomic_write_text(script, build_array_script(group, str(tasks.resolve()), len(jobs),
-                                                     self.max_jobs), mode=0o755)
+        atomic_write_text(script, build_array_script(group, entries, self.max_jobs),
+                          mode=0o755)
         array_id = slurmctl.submit(str(script.resolve()), str(output.resolve()),
                                    requeue=group[0] == "--requeue")
         failed: list[tuple[Job, Ending]] = []

@@ -213,9 +213,9 @@ def test_a_group_larger_than_an_array_is_split(tmp_path: Path, monkeypatch: Any,
     first = Path(fake.calls[0][0]).read_text()
     assert f"#SBATCH --array=0-{MAX_ARRAY_TASKS - 1}%1" in first
     assert "#SBATCH --array=0-2%1" in Path(fake.calls[1][0]).read_text()
-    tasks = Path(fake.calls[1][0].removesuffix(".sbatch") + ".tasks").read_bytes().split(b"\0")
-    assert tasks[0].endswith(f"e{MAX_ARRAY_TASKS:05d}.sbatch".encode())
-    assert tasks[1].endswith(f"e{MAX_ARRAY_TASKS:05d}.log.part".encode())
+    second = Path(fake.calls[1][0]).read_text()
+    assert f"/e{MAX_ARRAY_TASKS:05d}.sbatch /" in second  # task 0 of the second array
+    assert f"/e{MAX_ARRAY_TASKS:05d}.log.part\n" in second
 
 
 def test_a_failed_submission_fails_the_tasks_of_that_array_only(tmp_path: Path,
@@ -258,8 +258,8 @@ def test_an_array_script_is_golden() -> None:
                slurm__array=True, slurm__max_jobs=4, slurm__requeue=True)
     group = array_group(exp)
     assert group[0] == "--requeue" and not any(o.startswith("--job-name") for o in group)
-    check_golden("slurm_array.sbatch",
-                 build_array_script(group, "/logs/a 'b'.array.tasks", 12, 4))
+    tasks = [(f"/logs/a 'b' {i}.sbatch", f"/logs/a 'b' {i}.log.part") for i in range(3)]
+    check_golden("slurm_array.sbatch", build_array_script(group, tasks, 4))
 
 
 def test_build_scripts_writes_the_arrays_a_run_would_submit(tmp_path: Path) -> None:
@@ -296,3 +296,21 @@ def test_a_task_waiting_for_its_turn_is_not_a_queue_timeout(slurm: str,
     assert result.returncode == 0, result.stderr
     assert [facts_of(log)["results.status"] for log in logs(tmp_path)] == ["ok", "ok"]
     assert "JobArrayTaskLimit" in result.stderr  # it was told, not counted
+
+
+@pytest.mark.slurm
+def test_queued_tasks_run_what_was_submitted_whatever_is_written_later(
+        slurm: str, tmp_path: Path) -> None:
+    """The task list is inside the array's script, which Slurm keeps as submitted: a later
+    run that writes the same file (another array named after the same first log) cannot
+    change what a queued task runs."""
+    plan = [*ARRAY, "-Vexp.replica_batch=[2, 4]"]
+    held = dlbs(tmp_path, "run", *plan, "--detach", "-Pslurm.extra_args=--hold")
+    assert held.returncode == 0, held.stderr
+    (script,) = (tmp_path / "logs").glob("*.array.sbatch")
+    script.write_text("#!/bin/bash\necho overwritten; exit 1\n")
+    array_id = json.loads(next((tmp_path / "logs").glob("*.log.job")).read_text())["job_id"]
+    subprocess.run(["scontrol", "release", array_id.split("_")[0]], check=True)
+    resumed = dlbs(tmp_path, "run", *plan, "-Pslurm.extra_args=--hold")
+    assert resumed.returncode == 0, resumed.stderr
+    assert [facts_of(log)["results.status"] for log in logs(tmp_path)] == ["ok", "ok"]
