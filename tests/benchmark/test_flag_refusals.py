@@ -40,5 +40,6 @@ def test_an_hf_model_without_a_kv_cache_cannot_generate(
                             "--seq_len", "8")
     assert code == 1 and facts["results.status"] == "failure"
     assert facts["results.error"] == ("--generate: XLNetLMHeadModel keeps no KV cache (its "
-                                      "forward takes no past_key_values); it cannot generate")
+                                      "forward takes no past_key_values or cache); it cannot "
+                                      "generate")
     assert "Traceback" not in capsys.readouterr().err

@@ -88,6 +88,10 @@ class HFCache:
         self.past = self._transformers.DynamicCache()
 
 
+#: How a transformers model takes and returns its KV cache, newest name last.
+CACHE_KWARGS = ("past_key_values", "cache")
+
+
 class HFLogits(nn.Module):
     """A transformers LM whose ``forward(input_ids[, cache][, last_only])`` returns the
     logits tensor."""
@@ -101,8 +105,11 @@ class HFLogits(nn.Module):
         self.keep_kwarg = next((k for k in KEEP_KWARGS if k in parameters), None)
         #: Whether ``last_only`` saves the LM head over the prompt (read by --generate).
         self.prefill_last_only = self.keep_kwarg is not None
-        #: Whether the model keeps a KV cache (``past_key_values``; read by --generate).
-        self.can_cache = causal and "past_key_values" in parameters
+        #: The keyword of the model's KV cache: ``past_key_values`` (transformers 5.0 to 5.2x),
+        #: ``cache`` (later), None when it keeps none.
+        self.cache_kwarg = next((k for k in CACHE_KWARGS if k in parameters), None)
+        #: Whether the model keeps a KV cache (read by --generate).
+        self.can_cache = causal and self.cache_kwarg is not None
 
     def new_cache(self, max_len: int) -> HFCache:
         """An empty cache (``max_len`` is not needed: the cache grows)."""
@@ -119,12 +126,14 @@ class HFLogits(nn.Module):
         if cache is None:
             logits = self.model(input_ids=input_ids, **options).logits
         else:
-            output = self.model(input_ids=input_ids, past_key_values=cache.past, use_cache=True,
-                                **options)
-            cache.past = getattr(output, "past_key_values", None)
+            options[str(self.cache_kwarg)] = cache.past
+            output = self.model(input_ids=input_ids, use_cache=True, **options)
+            cache.past = next((getattr(output, k) for k in CACHE_KWARGS
+                               if getattr(output, k, None) is not None), None)
             if cache.past is None:
                 raise ModelRegistryError(f"--generate: {type(self.model).__name__} returned no "
-                                         "KV cache (past_key_values); it cannot generate")
+                                         "KV cache (past_key_values or cache); it cannot "
+                                         "generate")
             logits = output.logits
         return logits[:, -1:] if last_only else logits
 

@@ -56,7 +56,8 @@ class GenerateRunner(InferRunner):
         if not getattr(self.model, "can_cache", True):  # hf: a causal LM without one
             inner = getattr(self.model, "model", self.model)
             raise BenchmarkError(f"--generate: {type(inner).__name__} keeps no KV cache (its "
-                                 "forward takes no past_key_values); it cannot generate")
+                                 "forward takes no past_key_values or cache); it cannot "
+                                 "generate")
         self.new_tokens = new_tokens
         self.cache: Any = None
         # The prefill skips the LM head of all but the last prompt position where it can.
