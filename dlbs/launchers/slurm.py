@@ -144,6 +144,10 @@ def warn_signal(exp: Mapping[str, Any]) -> tuple[str, int] | None:
                               " (e.g. B:USR1@120: the batch script is warned 120 s before the "
                               "time limit); give that, or '' for none")
     name, seconds = match.group("sig"), int(match.group("secs") or 60)
+    if seconds == 0:
+        raise ValidationError(f"slurm.signal = {text!r} warns 0 s before the time limit, when "
+                              "nothing can be saved any more; give the seconds the benchmark "
+                              "needs to stop, e.g. B:USR1@120")
     limit = limit_seconds(as_arg(exp.get("slurm.time")))
     if limit is not None and seconds >= limit:
         raise ValidationError(f"slurm.signal = {text!r} warns {seconds} s before the time limit, "

@@ -214,11 +214,16 @@ class SlurmExecutor:
             groups.setdefault(array_group(job.exp), []).append(job)
         self._unsubmitted = []
         failed: list[tuple[Job, Ending]] = []
+        # slurm.max_jobs bounds the sweep, and %K bounds one array: each array waits for the
+        # end of the one before it, the first for the jobs already in flight (a resumed run's)
+        after = sorted({job_id.split("_")[0] for job_id in self._jobs})
         for group, jobs in groups.items():
             for first in range(0, len(jobs), MAX_ARRAY_TASKS):
                 chunk = jobs[first:first + MAX_ARRAY_TASKS]
                 try:
-                    failed += self._submit_array(group, chunk)
+                    failed_now, array_id = self._submit_array(group, chunk, ":".join(after))
+                    failed += failed_now
+                    after = [array_id]
                 except (DLBSError, OSError) as err:
                     why = str(err) if isinstance(err, (DLBSError, UnsafeFileError)) else \
                         f"{err.strerror or err} ({err.filename})"
@@ -227,7 +232,8 @@ class SlurmExecutor:
                                for job in chunk]
         return failed
 
-    def _submit_array(self, group: tuple[str, ...], jobs: list[Job]) -> list[tuple[Job, Ending]]:
+    def _submit_array(self, group: tuple[str, ...], jobs: list[Job],
+                      after: str) -> tuple[list[tuple[Job, Ending]], str]:
         """Write one array's batch script (its task list inside) beside its first log, submit
         it, and record each task's id (``ARRAYID_TASK``) beside its log."""
         stem = array_stem(str(jobs[0].log_file))
@@ -238,7 +244,7 @@ class SlurmExecutor:
                     str(job.part.resolve())) for job in jobs]
         atomic_write_text(script, build_array_script(group, entries, self.max_jobs),
                           mode=0o755)
-        array_id = slurmctl.submit(str(script.resolve()), str(output.resolve()),
+        array_id = slurmctl.submit(str(script.resolve()), str(output.resolve()), after or None,
                                    requeue=group[0] == "--requeue")
         failed: list[tuple[Job, Ending]] = []
         for task, job in enumerate(jobs):
@@ -246,7 +252,7 @@ class SlurmExecutor:
                 self._submitted(job, f"{array_id}_{task}")
             except RunError as err:
                 failed.append((job, Ending(exit_code=None, error=str(err))))
-        return failed
+        return failed, array_id
 
     # -- adopting what a previous runner left ------------------------------------------------
     def recover(self, index: int, exp: Mapping[str, Any]) -> tuple[Job, Ending | None] | None:
@@ -388,7 +394,10 @@ class SlurmExecutor:
         attempts, unsplit = self._set_aside(job, info.restarts if info else None)
         facts: list[tuple[str, Any]] = [
             ("results.slurm_job_id", int(job_id) if job_id.isdigit() else job_id)]
-        if info is None:
+        if info is None and "_" in job_id and not slurmoutput.started_before(job.part,
+                                                                               job.offset):
+            ending = self._task_cancelled_pending(job, job_id, facts)
+        elif info is None:
             ending = self._lost(job, job_id, facts)
         else:
             facts += [("results.nodes", info.nodes), ("results.slurm_state", info.state),
@@ -443,6 +452,20 @@ class SlurmExecutor:
         warnings = warnings if isinstance(warnings, list) else [str(warnings)]
         ending.facts.append(("exp.warnings", [*warnings, text]))
         ending.warning = text
+
+    def _task_cancelled_pending(self, job: Job, job_id: str,
+                                facts: list[tuple[str, Any]]) -> Ending:
+        """An array task that Slurm no longer knows and whose batch script never started: it
+        was cancelled while it waited in the queue (Slurm keeps no record of such a task)."""
+        facts.append(("results.slurm_state", "CANCELLED"))
+        ours = self._cancelled.pop(job_id, None)
+        if ours:
+            return Ending(exit_code=None, stopped=ours, facts=facts,
+                          error=self._why_we_cancelled(ours, job_id, job))
+        return Ending(exit_code=None, stopped="cancelled", facts=facts,
+                      error=f"Slurm array task {job_id} was cancelled outside dlbs while it "
+                            "waited in the queue, before it started (Slurm keeps no record "
+                            "of such a task)")
 
     @staticmethod
     def _lost(job: Job, job_id: str, facts: list[tuple[str, Any]]) -> Ending:

@@ -5,6 +5,7 @@ resources; each task runs one experiment's batch script into that experiment's l
 """
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import signal
@@ -180,10 +181,12 @@ class FakeSubmit:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, bool]] = []
+        self.dependencies: list[str | None] = []
 
     def __call__(self, script: str, output: str, dependency: str | None = None,
                  requeue: bool = False) -> str:
         self.calls.append((script, output, requeue))
+        self.dependencies.append(dependency)
         return str(100 + len(self.calls))
 
 
@@ -208,6 +211,7 @@ def test_a_group_larger_than_an_array_is_split(tmp_path: Path, monkeypatch: Any,
     assert not fake.calls  # nothing submitted before every job is handed over
     assert executor.flush() == []
     assert len(fake.calls) == 2
+    assert fake.dependencies == [None, "101"]  # max_jobs bounds the sweep: one array after the other
     assert [job.handle for job in jobs[:2]] == ["101_0", "101_1"]
     assert jobs[MAX_ARRAY_TASKS].handle == "102_0" and jobs[-1].handle == "102_2"
     first = Path(fake.calls[0][0]).read_text()
@@ -314,3 +318,59 @@ def test_queued_tasks_run_what_was_submitted_whatever_is_written_later(
     resumed = dlbs(tmp_path, "run", *plan, "-Pslurm.extra_args=--hold")
     assert resumed.returncode == 0, resumed.stderr
     assert [facts_of(log)["results.status"] for log in logs(tmp_path)] == ["ok", "ok"]
+
+
+def test_a_resumed_sweeps_new_array_waits_for_the_tasks_in_flight(tmp_path: Path,
+                                                                 monkeypatch: Any,
+                                                                 make_exp: Any) -> None:
+    fake = FakeSubmit()
+    monkeypatch.setattr(slurmctl, "submit", fake)
+    executor = SlurmExecutor(array=True)
+    executor._jobs = {"77_3": None, "77_4": None, "80": None}  # type: ignore[dict-item]
+    exp = make_exp(params={"exp.scheduler": "slurm", "slurm.array": True,
+                           "exp.log_file": str(tmp_path / "new.log")})
+    script = tmp_path / "launch.sh"
+    script.write_text("true\n")
+    job = Job(index=0, exp=exp, log_file=Path(exp["exp.log_file"]), script=script)
+    job.part.write_text("header\n")
+    executor.start(job)
+    assert executor.flush() == []
+    assert fake.dependencies == ["77:80"]
+
+
+@pytest.mark.slurm
+def test_max_jobs_bounds_the_sweep_across_its_arrays(slurm: str, tmp_path: Path) -> None:
+    """Two arrays (two cpus_per_task values), slurm.max_jobs=1: never two tasks at once."""
+    result = dlbs(tmp_path, "run", *ARRAY, "--detach", "-Vslurm.cpus_per_task=[1, 2]",
+                  "-Vexp.replica_batch=[2, 4]")
+    assert result.returncode == 0, result.stderr
+    wait_for(lambda: not active_jobs(), 600, "the arrays to end")
+    done = dlbs(tmp_path, "run", *ARRAY, "-Vslurm.cpus_per_task=[1, 2]",
+                "-Vexp.replica_batch=[2, 4]")
+    assert done.returncode == 0, done.stderr
+    spans = sorted((facts_of(log)["results.slurm_start_time"],
+                    facts_of(log)["results.slurm_end_time"]) for log in logs(tmp_path))
+    assert len(spans) == 4
+    for before, after in itertools.pairwise(spans):
+        assert after[0] >= before[1], f"two tasks ran at once: {spans}"
+
+
+@pytest.mark.slurm
+def test_a_task_cancelled_while_pending_is_cancelled(slurm: str, tmp_path: Path) -> None:
+    """Slurm forgets a task cancelled before it started (no record at all without
+    accounting): its log says cancelled, not a lost job."""
+    plan = [*ARRAY, "-Vexp.replica_batch=[2, 4, 8]", "-Pslurm.extra_args=--hold"]
+    held = dlbs(tmp_path, "run", *plan, "--detach")
+    assert held.returncode == 0, held.stderr
+    ids = sorted(json.loads(p.read_text())["job_id"]
+                 for p in (tmp_path / "logs").glob("*.log.job"))
+    subprocess.run(["scancel", ids[-1]], check=True)
+    subprocess.run(["scontrol", "release", ids[0].split("_")[0]], check=True)
+    resumed = dlbs(tmp_path, "run", *plan)
+    assert resumed.returncode == 1, resumed.stderr
+    by_id = {str(facts_of(log)["results.slurm_job_id"]): facts_of(log) for log in logs(tmp_path)}
+    assert sorted(by_id) == ids
+    assert [by_id[i]["results.status"] for i in ids] == ["ok", "ok", "cancelled"]
+    error = by_id[ids[-1]]["results.error"]
+    assert "cancelled outside dlbs while it waited in the queue" in error
+    assert "MinJobAge" not in error

@@ -47,6 +47,7 @@ def test_the_default_warns_the_batch_script_120_s_before_the_limit() -> None:
     ("USR1@120", "sent to the batch script (B:)"),
     ("B:KILL@10", "sent to the batch script (B:)"),
     ("B:USR1@1m", "is not sbatch's --signal"),
+    ("B:USR1@0", "warns 0 s before the time limit"),
     ("B:USR1@120; rm -rf /", "is not sbatch's --signal"),
 ])
 def test_a_signal_dlbs_cannot_pass_on_is_refused(given: str, why: str) -> None:
