@@ -96,3 +96,12 @@ def dataset(request: pytest.FixtureRequest) -> tuple[str, str]:
     """``(backend, folder)`` of each kind of real dataset, in turn."""
     folder = str(request.getfixturevalue(request.param))
     return ("image_folder" if request.param == "image_folder" else "caffe_lmdb"), folder
+
+
+def documented(key: str, doc: str) -> bool:
+    """Whether docs/log-format.md (``doc``) describes the fact ``key``: as `` `key` ``, or, for
+    a key of a family named after a host (``hw.nodes.<node>.cpu_model``), as its family's row
+    (``hw.nodes.NODE.cpu_model``)."""
+    if key.startswith("hw.nodes."):
+        return "hw.nodes.NODE." + key.split(".", 3)[3] in doc
+    return f"`{key}`" in doc

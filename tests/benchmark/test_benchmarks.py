@@ -10,7 +10,16 @@ import torch
 from pytorch_benchmarks import benchmarks
 from pytorch_benchmarks.models import list_models
 
-from .conftest import FEW, TEST_CNN, TINY_CNN, TINY_MLP, RunBench, own_warnings, read_facts
+from .conftest import (
+    FEW,
+    TEST_CNN,
+    TINY_CNN,
+    TINY_MLP,
+    RunBench,
+    documented,
+    own_warnings,
+    read_facts,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "python" / "pytorch_benchmarks" / "benchmarks.py"
@@ -225,11 +234,7 @@ def test_every_fact_written_is_documented(run_bench: RunBench, test_cnn: str,
     _, warned = run_bench(*TINY_MLP, *FEW, "--channels_last")
     _, failed = run_bench("--model", "nope", *FEW)
     for key in {**real, **warned, **failed}:
-        if key.startswith("hw.nodes."):  # hw.nodes.<node>.cpu_model: one row per family
-            family = "hw.nodes.NODE." + key.split(".", 3)[3]
-            assert family in doc, f"{family} is not in docs/log-format.md"
-            continue
-        assert f"`{key}`" in doc, f"{key} is not in docs/log-format.md"
+        assert documented(key, doc), f"{key} is not in docs/log-format.md"
 
 
 def test_compile_without_warm_up_states_that_compilation_is_timed() -> None:

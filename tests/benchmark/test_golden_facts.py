@@ -93,7 +93,9 @@ def _outcome(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     if not facts:  # --list_models: its output is the list
         outcome["stdout"] = done.stdout.splitlines()
         return outcome
-    outcome["keys"] = sorted(set(facts) - HOST_KEYS)
+    # hw.nodes.<node>.*: the node's name is the host's; the keys under it are the flags'
+    outcome["keys"] = sorted({re.sub(r"^hw\.nodes\.[^.]+\.", "hw.nodes.NODE.", key)
+                              for key in set(facts) - HOST_KEYS})
     outcome["values"] = {k: facts[k] for k in VALUE_KEYS if k in facts}
     outcome["warnings"] = [MEASURED.sub("#", w) for w in facts.get("exp.warnings", [])
                            if not w.startswith(HOST_WARNINGS)]

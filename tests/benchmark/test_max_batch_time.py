@@ -17,6 +17,7 @@ from pytorch_benchmarks import benchmarks
 from pytorch_benchmarks.options import parse_args
 from pytorch_benchmarks.run import maxbatch
 
+from .conftest import documented
 from .test_max_batch import ROOT, SMALL, run_script
 
 
@@ -34,7 +35,7 @@ def test_a_search_cut_by_time_keeps_the_largest_fit_and_says_so(tmp_path: Path) 
     assert "results.max_batch 1 is the largest batch that fit so far, a lower bound" in warning
     assert facts["exp.effective_batch"] == 1  # the timed run is at the batch found
     doc = (ROOT / "docs" / "log-format.md").read_text()
-    assert not [key for key in facts if f"`{key}`" not in doc]
+    assert not [key for key in facts if not documented(key, doc)]
 
 
 def test_a_search_within_its_time_says_it_was_not_cut(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from pytorch_benchmarks.measure.profiling import profile_steps, trace_path
 from pytorch_benchmarks.run.phases import Runner
 from pytorch_benchmarks.runtime.device import DeviceSetup
 
-from .conftest import FEW, TINY_MLP, RunBench
+from .conftest import FEW, TINY_MLP, RunBench, documented
 
 MEASURE_KEYS = ("results.flops_per_sample", "results.tflops", "results.mfu",
                 "results.peak_tflops", "results.peak_source", "results.peak_memory_mb")
@@ -167,4 +167,4 @@ def test_every_measurement_fact_is_documented(run_bench: RunBench, isolated: Pat
     keys = [*facts, "results.energy_j", "results.samples_per_joule", "results.power_w",
             "results.energy_source", "results.throttle_reasons"]
     for key in keys:
-        assert f"`{key}`" in doc, f"{key} is not in docs/log-format.md"
+        assert documented(key, doc), f"{key} is not in docs/log-format.md"
