@@ -336,7 +336,7 @@ RUN_TIME_REFUSALS: dict[str, str] = {
     "run/maxbatch.py:proc_status_bytes": _SEARCH,
     "run/maxbatch.py:limit_memory": _SEARCH,
     "run/maxbatch.py:cpu_budget": _SEARCH,
-    "benchmarks.py:run": "a --log_file that cannot be appended to, on that host",
+    "benchmarks.py:_benchmark": "a --log_file that cannot be appended to, on that host",
     "data/image_folder.py:find_images": _DATA,
     "data/image_folder.py:ImageFolderDataset.__getitem__": _DATA,
     "data/lmdb_dataset.py:_open": _DATA,

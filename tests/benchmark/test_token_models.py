@@ -12,7 +12,7 @@ from pytorch_benchmarks.models import get_model_info
 from pytorch_benchmarks.models.registry import register_model, unregister_model
 from torch import nn
 
-from .conftest import FEW, TINY_MLP, RunBench
+from .conftest import FEW, TINY_MLP, RunBench, documented
 
 #: Tiny registered copies of the zoo's decoders: 16 tokens by default, 32 positions at most.
 TINY_DECODERS = {"tiny_gpt2": "gpt2", "tiny_llama": "llama3_1b"}
@@ -131,7 +131,7 @@ def test_every_token_fact_is_documented(run_bench: RunBench) -> None:
     _, generated = run_bench("--model", "tiny_llama", *TINY, *FEW, "--forward_only",
                              "--generate", "2")
     for key in {**trained, **generated}:
-        assert f"`{key}`" in doc, f"{key} is not in docs/log-format.md"
+        assert documented(key, doc), f"{key} is not in docs/log-format.md"
 
 
 def test_generation_needs_a_model_with_a_kv_cache() -> None:
