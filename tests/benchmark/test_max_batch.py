@@ -239,9 +239,13 @@ def test_a_killed_probe_does_not_fit_and_a_broken_one_fails() -> None:
         fork_prober(broken)(3)
 
 
-def test_the_cpu_budget_defaults_to_half_of_mem_available() -> None:
-    available = maxbatch.mem_available()
-    assert available and maxbatch.cpu_budget(0) == int(available * 0.5)
+def test_the_cpu_budget_defaults_to_half_of_mem_available(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    assert maxbatch.mem_available()  # the real one is read (its value moves with the load)
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24000000 kB\nMemAvailable:   20000000 kB\n")
+    monkeypatch.setattr(maxbatch, "PROC_MEMINFO", str(meminfo))
+    assert maxbatch.cpu_budget(0) == int(20000000 * 1024 * 0.5)
     assert maxbatch.cpu_budget(40) == 40 << 20
 
 
