@@ -356,8 +356,8 @@ class Store:
         ids = list(run_ids)
         with self.engine.connect() as conn:
             for start in range(0, len(ids), 500):
-                out.update(conn.execute(select(key, value).where(
-                    key.in_(ids[start:start + 500]))).tuples().all())
+                rows = conn.execute(select(key, value).where(key.in_(ids[start:start + 500])))
+                out.update((row[0], row[1]) for row in rows)
         return out
 
     def count(self) -> int:
