@@ -73,11 +73,29 @@ def batch_file_for(log_file: str) -> str:
 CONSTRAINT_WORD = re.compile(r"^[A-Za-z0-9_.:,=@%+/\-\[\]&|*()]+$")
 
 
+#: Sizes sbatch takes for --mem and --mem-per-gpu (a count of MiB, or with K/M/G/T[B]) and
+#: time limits it takes for --time (minutes, M:S, H:M:S, D-H, D-H:M, D-H:M:S, or no limit):
+#: a value of another form is refused by ``validate`` rather than by sbatch at submission.
+SIZE_WORD = re.compile(r"^\d+(?:[KMGTkmgt][Bb]?)?$")
+TIME_WORD = re.compile(r"^(?:\d+|\d+:\d+|\d+:\d+:\d+|\d+-\d+|\d+-\d+:\d+|\d+-\d+:\d+:\d+"
+                       r"|(?i:infinite|unlimited))$")
+SIZE_FORM = "a size such as 64G (a number of MiB, or with K, M, G or T)"
+TIME_FORM = "a time limit such as 02:00:00, 1-00:00:00, 90 (minutes) or UNLIMITED"
+FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
+    "slurm.mem": (SIZE_WORD, SIZE_FORM),
+    "slurm.mem_per_gpu": (SIZE_WORD, SIZE_FORM),
+    "slurm.time": (TIME_WORD, TIME_FORM),
+}
+
+
 def safe_word(name: str, value: Any) -> str:
     """``value`` as text if it may stand in an ``#SBATCH`` line; else a ValidationError."""
     text = as_arg(value).strip()
     if name == "slurm.constraint" and CONSTRAINT_WORD.match(text):
         return text
+    if name in FORMATS and not FORMATS[name][0].match(text):
+        raise ValidationError(f"parameter '{name}' = {text!r} is not what sbatch takes: give "
+                              f"{FORMATS[name][1]}")
     if not SAFE_WORD.match(text):
         raise ValidationError(f"parameter '{name}' = {text!r} cannot go into an #SBATCH line: "
                               "use one word of letters, digits and _.:,=@%+/-[] (no spaces, "

@@ -57,10 +57,27 @@ def test_gpus_per_task_replaces_gpus_per_node() -> None:
     ({"slurm__gres": "gpu:a100:eight"}, "not a GPU request"),
     ({"slurm__constraint": "a100 & ib"}, "slurm.constraint"),
     ({"slurm__reservation": "$(id)"}, "slurm.reservation"),
+    # forms sbatch itself refuses (checked against sbatch 22.05 of the test cluster)
+    ({"slurm__mem_per_gpu": "16X"}, "'slurm.mem_per_gpu' = '16X' is not what sbatch takes"),
+    ({"slurm__mem_per_gpu": "1.5G"}, "'slurm.mem_per_gpu' = '1.5G' is not what sbatch takes"),
+    ({"slurm__mem": "16GiB"}, "'slurm.mem' = '16GiB' is not what sbatch takes"),
+    ({"slurm__time": "abc"}, "'slurm.time' = 'abc' is not what sbatch takes"),
+    ({"slurm__time": "1:2:3:4"}, "'slurm.time' = '1:2:3:4' is not what sbatch takes"),
 ])
 def test_impossible_or_unsafe_requests_are_refused(params: dict[str, Any], words: str) -> None:
     with pytest.raises(ValidationError, match=words.replace("(", r"\(").replace(")", r"\)")):
         build_batch_script(_exp(**params), "/logs/a.sh", "/logs/a.log.end")
+
+
+@pytest.mark.parametrize("name,value", [
+    ("slurm.mem", "16"), ("slurm.mem", "64G"), ("slurm.mem", "16gb"), ("slurm.mem", "0"),
+    ("slurm.mem_per_gpu", "80G"), ("slurm.mem_per_gpu", "512M"), ("slurm.time", "90"),
+    ("slurm.time", "10:00"), ("slurm.time", "02:00:00"), ("slurm.time", "1-0"),
+    ("slurm.time", "2-3:4"), ("slurm.time", "1-00:00:00"), ("slurm.time", "UNLIMITED"),
+    ("slurm.time", "infinite")])
+def test_sizes_and_time_limits_sbatch_takes_are_accepted(name: str, value: str) -> None:
+    exp = _exp(**{name.replace(".", "__"): value, "slurm__signal": ""})
+    assert f"={value}" in build_batch_script(exp, "/logs/a.sh", "/logs/a.log.end")
 
 
 @pytest.mark.parametrize("gres,count", [("gpu", 1), ("gpu:8", 8), ("gpu:a100", 1),
