@@ -2,18 +2,24 @@
 plan would write and submit, for a centre's admin to read; nothing is submitted or run.
 
 The scripts are rendered exactly as the runner renders them (the same launchers and paths:
-a batch script names the launch script beside the log, as the run would write it), into a
-folder that must be new or empty, each through ``safeio`` (a link planted at a name is
-refused). ``index.json`` lists, per experiment, its id, model, log file and the files here.
-Every experiment is rendered before anything is written: a bad one is a one-line error naming
-it, and the folder stays as it was.
+a batch script names the launch script beside the log, as the run would write it), after the
+plan passes ``validate``'s checks of the plan itself (Slurm and the container engines are not
+asked: an admin may read the scripts elsewhere). They go into a private folder beside DIR,
+which is then renamed to DIR (new or empty): a link, file or folder planted there meanwhile
+makes the rename fail, and nothing is written through it. ``index.json`` lists, per
+experiment, its id, model, log file and the files here. A bad experiment is a one-line error
+naming it, and DIR stays as it was.
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import re
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +30,8 @@ from dlbs.errors import DLBSError, UsageError
 
 
 def _folder(path: str) -> Path:
+    """``--scripts DIR`` if it may be written (absent, or an empty real folder); the final
+    check is the rename into it (``publish``)."""
     folder = Path(path)
     if folder.is_symlink():
         raise UsageError(f"--scripts {path}: is a symbolic link; give a real folder")
@@ -33,6 +41,51 @@ def _folder(path: str) -> Path:
         if any(folder.iterdir()):
             raise UsageError(f"--scripts {path}: not empty; give a new or empty folder")
     return folder
+
+
+def check_plan(experiments: list[dict[str, Any]]) -> None:
+    """What ``validate`` checks of the plan itself, without asking Slurm, Docker or this host
+    (an admin may review the scripts elsewhere): a bad plan writes no script."""
+    from dlbs.cli.validate import print_warnings, raise_on_problems, validate_experiments
+    from dlbs.runner.executors import check_slurm_plan, scheduler_of
+
+    report = validate_experiments(experiments)
+    raise_on_problems(report)
+    print_warnings(report)
+    if scheduler_of(experiments) == "slurm":
+        check_slurm_plan(experiments)
+
+
+def publish(folder: Path, files: dict[str, str]) -> None:
+    """Write ``files`` into a new private folder beside ``folder``, then rename it to
+    ``folder``: the rename fails on anything planted there meanwhile (a link, a file, a
+    folder with something in it), and a failure leaves ``folder`` as it was."""
+    parent = folder.absolute().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=parent))
+    except OSError as err:
+        why = "a part of its path is not a folder" if err.errno in (errno.EEXIST, errno.ENOTDIR) \
+            else err.strerror
+        raise UsageError(f"--scripts {folder}: cannot create it ({why}); give a folder you can "
+                         "write") from None
+    try:
+        for name, text in files.items():
+            atomic_write_text(staging / name, text, mode=0o644)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staging, 0o777 & ~umask)
+        os.rename(staging, folder)
+    except OSError as err:
+        shutil.rmtree(staging, ignore_errors=True)
+        what = {errno.ENOTEMPTY: "not empty", errno.EEXIST: "not empty",
+                errno.ENOTDIR: "exists and is not a folder (or is a link)"}.get(
+                    err.errno or 0, err.strerror or str(err))
+        raise UsageError(f"--scripts {folder}: {what}; give a new or empty folder") from None
+
+
+#: The names of the job arrays' scripts here (``array_N.sbatch``): no experiment takes them.
+ARRAY_NAME = re.compile(r"array_\d+")
 
 
 def render(experiments: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, str]]]:
@@ -45,7 +98,7 @@ def render(experiments: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict
     for number, exp in enumerate(experiments):
         log_file = str(exp.get("exp.log_file", f"experiment_{number}.log"))
         stem = os.path.basename(log_file).removesuffix(".log") or f"experiment_{number}"
-        while stem in names:
+        while stem in names or ARRAY_NAME.fullmatch(stem):  # array_N: the arrays' scripts
             stem = f"{stem}_{number}"
         names.add(stem)
         try:
@@ -107,15 +160,13 @@ def render_arrays(experiments: list[dict[str, Any]],
 def write_scripts(args: argparse.Namespace) -> int:
     folder = _folder(args.scripts)
     experiments = [dict(e) for e in load_experiments(args)]
+    check_plan(experiments)
     rendered = render(experiments)  # everything first: a bad experiment writes nothing
-    folder.mkdir(parents=True, exist_ok=True)
-    for _, files in rendered:
-        for name, text in files.items():
-            atomic_write_text(folder / name, text, mode=0o644)
-    atomic_write_text(folder / "index.json",
-                      json.dumps([entry for entry, _ in rendered], indent=1, default=str) + "\n")
-    count = sum(len(files) for _, files in rendered)
+    files = {name: text for _, named in rendered for name, text in named.items()}
+    files["index.json"] = json.dumps([entry for entry, _ in rendered], indent=1,
+                                     default=str) + "\n"
+    publish(folder, files)
     experiments_count = sum(1 for entry, _ in rendered if "array_script" not in entry)
-    print(f"wrote {count} script(s) of {experiments_count} experiment(s) and index.json into "
-          f"{folder} (nothing submitted or run)", file=sys.stderr)
+    print(f"wrote {len(files) - 1} script(s) of {experiments_count} experiment(s) and "
+          f"index.json into {folder} (nothing submitted or run)", file=sys.stderr)
     return 0

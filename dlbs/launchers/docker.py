@@ -62,7 +62,8 @@ def mount_options(exp: Mapping[str, Any]) -> list[str]:
     return opts
 
 
-def bind_mount(source: tuple[str, str], target: tuple[str, str]) -> list[str]:
+def bind_mount(source: tuple[str, str], target: tuple[str, str],
+               runtime: str = "Docker") -> list[str]:
     """A read-only bind mount of ``source`` at ``target`` (each ``(parameter, path)``).
 
     ``-v SRC:DST:ro`` splits on ``:``, so a path holding one is mounted with ``--mount``, whose
@@ -71,10 +72,11 @@ def bind_mount(source: tuple[str, str], target: tuple[str, str]) -> list[str]:
     named volume) or one holding a line break is refused, naming the parameter."""
     for name, path in (source, target):
         if not path.startswith("/"):
-            raise ValidationError(f"{name} '{path}' is not an absolute path: Docker bind-mounts "
-                                  "it into the container; give the full path, e.g. /data/set")
+            raise ValidationError(f"{name} '{path}' is not an absolute path: {runtime} "
+                                  "bind-mounts it into the container; give the full path, e.g. "
+                                  "/data/set")
         if any(char in path for char in "\n\r\0"):
-            raise ValidationError(f"{name} {path!r} holds a line break: it cannot be a Docker "
+            raise ValidationError(f"{name} {path!r} holds a line break: it cannot be a {runtime} "
                                   "mount; rename the folder")
     if ":" not in source[1] + target[1]:
         return ["-v", f"{source[1]}:{target[1]}:ro"]

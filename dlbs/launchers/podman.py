@@ -46,7 +46,7 @@ def cdi_devices(exp: Mapping[str, Any]) -> list[str]:
 
 def podman_mounts(exp: Mapping[str, Any]) -> list[str]:
     """The data folder and the code, as Docker mounts them (Podman parses them alike)."""
-    return [word for source, target in mounts(exp) for word in bind_mount(source, target)]
+    return [word for source, target in mounts(exp) for word in bind_mount(source, target, "Podman")]
 
 
 class PodmanLayer:

@@ -28,6 +28,10 @@ from dlbs.launchers.command import Command, as_arg
 from dlbs.launchers.containers import check_mount_path, image_of, mounts, runs_in, workdir
 from dlbs.launchers.torchrun import is_slurm
 
+#: What pyxis's --container-mounts cannot hold in a path: ',' and ':' split its list and
+#: fields, and it hands each mount to enroot as one line of space-separated fields.
+PYXIS_SPLITS = ":, \t"
+
 
 def check_scheduler(exp: Mapping[str, Any]) -> None:
     """Pyxis needs a Slurm job: a ValidationError saying so otherwise."""
@@ -43,12 +47,12 @@ def srun_options(exp: Mapping[str, Any], launch_script: str) -> list[str]:
         return []
     check_scheduler(exp)
     image = image_of(exp, "pyxis")
-    pairs = [(check_mount_path("pyxis", src_name, src, ":,"),
-              check_mount_path("pyxis", dst_name, dst, ":,"))
+    pairs = [(check_mount_path("pyxis", src_name, src, PYXIS_SPLITS),
+              check_mount_path("pyxis", dst_name, dst, PYXIS_SPLITS))
              for (src_name, src), (dst_name, dst) in mounts(exp)]
     # The script lies beside the log (``validate`` renders with a placeholder name).
     script = launch_script if launch_script.startswith("/") else as_arg(exp.get("exp.log_file"))
-    folder = check_mount_path("pyxis", "exp.log_dir", posixpath.dirname(script), ":,")
+    folder = check_mount_path("pyxis", "exp.log_dir", posixpath.dirname(script), PYXIS_SPLITS)
     if folder not in [dst for _, dst in pairs]:
         pairs.append((folder, folder))
     options = [f"--container-image={image}",

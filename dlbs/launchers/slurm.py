@@ -45,8 +45,9 @@ COUNT_PARAMS: tuple[tuple[str, str], ...] = (
     ("slurm.gpus_per_task", "--gpus-per-task"),
     ("slurm.cpus_per_gpu", "--cpus-per-gpu"),
 )
-#: A GPU entry of a GRES list: gpu, gpu:N, gpu:TYPE or gpu:TYPE:N (Slurm's gres syntax).
-GRES_GPU = re.compile(r"^gpu(?::(?P<type>[A-Za-z][A-Za-z0-9_.\-]*))?(?::(?P<count>\d+))?$")
+#: A GPU entry of a GRES list: gpu, gpu:N, gpu:TYPE or gpu:TYPE:N (Slurm's gres syntax). A
+#: TYPE may start with a digit (MIG profiles such as 1g.10gb) but is never a bare number.
+GRES_GPU = re.compile(r"^gpu(?::(?P<type>(?!\d+(?::|$))[A-Za-z0-9_.\-]+))?(?::(?P<count>\d+))?$")
 BATCH_SUFFIX = ".sbatch"
 #: sbatch options the runner gives on the command line, where they override any #SBATCH line:
 #: in ``slurm.extra_args`` they would be ignored, so they are refused (with what to use).
@@ -60,7 +61,13 @@ RUNNER_OPTIONS: dict[str, str] = {
     "--no-requeue": "it is the default (slurm.requeue=false)",
     "--signal": "use -Pslurm.signal=B:SIG@SECONDS",
     "--parsable": "the runner asks for it",
+    "--array": "use -Pslurm.array=true (the runner keeps track of the tasks)",
+    "-a": "use -Pslurm.array=true (the runner keeps track of the tasks)",
 }
+
+
+#: Those of RUNNER_OPTIONS that dlbs writes as #SBATCH lines rather than on the command line.
+SCRIPT_OPTIONS = frozenset({"--signal", "--array", "-a"})
 
 
 def batch_file_for(log_file: str) -> str:
@@ -81,7 +88,11 @@ TIME_WORD = re.compile(r"^(?:\d+|\d+:\d+|\d+:\d+:\d+|\d+-\d+|\d+-\d+:\d+|\d+-\d+
                        r"|(?i:infinite|unlimited))$")
 SIZE_FORM = "a size such as 64G (a number of MiB, or with K, M, G or T)"
 TIME_FORM = "a time limit such as 02:00:00, 1-00:00:00, 90 (minutes) or UNLIMITED"
+LICENSES_WORD = re.compile(r"^[A-Za-z0-9_.\-]+(?:@[A-Za-z0-9_.\-]+)?(?::\d+)?"
+                           r"(?:[,|][A-Za-z0-9_.\-]+(?:@[A-Za-z0-9_.\-]+)?(?::\d+)?)*$")
+LICENSES_FORM = "licenses such as fs_lustre:1 or a:2,b@db:1 (NAME[@DB][:COUNT], joined by , or |)"
 FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
+    "slurm.licenses": (LICENSES_WORD, LICENSES_FORM),
     "slurm.mem": (SIZE_WORD, SIZE_FORM),
     "slurm.mem_per_gpu": (SIZE_WORD, SIZE_FORM),
     "slurm.time": (TIME_WORD, TIME_FORM),
@@ -97,9 +108,10 @@ def safe_word(name: str, value: Any) -> str:
         raise ValidationError(f"parameter '{name}' = {text!r} is not what sbatch takes: give "
                               f"{FORMATS[name][1]}")
     if not SAFE_WORD.match(text):
+        extra = "&|*()" if name == "slurm.constraint" else ""
         raise ValidationError(f"parameter '{name}' = {text!r} cannot go into an #SBATCH line: "
-                              "use one word of letters, digits and _.:,=@%+/-[] (no spaces, "
-                              "quotes, '$', '#')")
+                              f"use one word of letters, digits and _.:,=@%+/-[]{extra} (no "
+                              "spaces, quotes, '$', '#')")
     return text
 
 
@@ -113,13 +125,30 @@ def extra_args(exp: Mapping[str, Any]) -> list[str]:
         if not text.startswith("-"):
             raise ValidationError(f"parameter 'slurm.extra_args': {text!r} is not an sbatch "
                                   "option; give options such as --constraint=a100")
-        name = text.split("=", 1)[0] if text.startswith("--") else text[:2]
-        if name in RUNNER_OPTIONS:
-            raise ValidationError(f"parameter 'slurm.extra_args': {name} is set by dlbs on "
-                                  f"sbatch's command line, which overrides it; "
-                                  f"{RUNNER_OPTIONS[name]}")
+        name = runner_option(text)
+        if name is not None:
+            given = text.split("=", 1)[0] if text.startswith("--") else text[:2]
+            shown = given if given == name else f"{given} (sbatch reads it as {name})"
+            where = "in the batch script" if name in SCRIPT_OPTIONS else \
+                "on sbatch's command line, which overrides it"
+            raise ValidationError(f"parameter 'slurm.extra_args': {shown} is set by dlbs "
+                                  f"{where}; {RUNNER_OPTIONS[name]}")
         options.append(text)
     return options
+
+
+def runner_option(word: str) -> str | None:
+    """The option of RUNNER_OPTIONS that ``word`` gives to sbatch, or None: short options by
+    their letter, long ones also by an abbreviation (sbatch takes ``--sig`` for ``--signal``,
+    as getopt_long does)."""
+    if not word.startswith("--"):
+        return word[:2] if word[:2] in RUNNER_OPTIONS else None
+    name = word.split("=", 1)[0]
+    if name in RUNNER_OPTIONS:
+        return name
+    longer = [option for option in RUNNER_OPTIONS
+              if option.startswith("--") and option.startswith(name) and len(name) > 2]
+    return longer[0] if longer else None
 
 
 def max_jobs(exp: Mapping[str, Any]) -> int:
@@ -162,6 +191,9 @@ def warn_signal(exp: Mapping[str, Any]) -> tuple[str, int] | None:
                               " (e.g. B:USR1@120: the batch script is warned 120 s before the "
                               "time limit); give that, or '' for none")
     name, seconds = match.group("sig"), int(match.group("secs") or 60)
+    if seconds > 65535:
+        raise ValidationError(f"slurm.signal = {text!r}: sbatch takes at most 65535 seconds "
+                              "before the time limit; give fewer, e.g. B:USR1@120")
     if seconds == 0:
         raise ValidationError(f"slurm.signal = {text!r} warns 0 s before the time limit, when "
                               "nothing can be saved any more; give the seconds the benchmark "
@@ -203,14 +235,20 @@ def sbatch_options(exp: Mapping[str, Any]) -> list[str]:
     for name, option in OPTION_PARAMS:
         if as_arg(exp.get(name)).strip():
             options.append(f"{option}={safe_word(name, exp.get(name))}")
+    check_exclusive_options(exp)
     gpus = as_int(exp.get("slurm.gpus_per_node"), 0)
-    if gpus > 0 and not gpu_request_elsewhere(exp, gpus):
+    if gpus < 0:
+        raise ValidationError(f"slurm.gpus_per_node is {gpus}; give the GPUs per node, or 0 "
+                              "to ask for none")
+    if not gpu_request_elsewhere(exp, max(gpus, used_gpus(exp))) and gpus > 0:
         options.append(f"--gpus-per-node={gpus}")
     cpus = as_int(exp.get("slurm.cpus_per_task"), 0)
     if cpus > 0:
         options.append(f"--cpus-per-task={cpus}")
     for name, option in COUNT_PARAMS:
         count = as_int(exp.get(name), 0)
+        if count < 0:
+            raise ValidationError(f"{name} is {count}; give a count, or 0 to leave it out")
         if count > 0:
             options.append(f"{option}={count}")
     exclusive = as_bool(exp.get("slurm.exclusive", True))
@@ -242,11 +280,15 @@ def gres_gpus(exp: Mapping[str, Any]) -> int | None:
     return total
 
 
-def gpu_request_elsewhere(exp: Mapping[str, Any], gpus: int) -> bool:
-    """Whether the experiment's ``gpus`` GPUs per node are asked for by ``slurm.gres`` or
-    ``slurm.gpus_per_task`` instead of ``--gpus-per-node`` (one task per node: the two are
-    the same count); a ValidationError when they ask for fewer than the experiment uses, or
-    when options sbatch refuses together are given."""
+def used_gpus(exp: Mapping[str, Any]) -> int:
+    """The GPUs per node the experiment itself uses (its ``exp.gpus``; 0 on the CPU)."""
+    if str(exp.get("exp.device_type", "gpu")) == "cpu":
+        return 0
+    return as_int(exp.get("exp.num_local_gpus"), 0)
+
+
+def check_exclusive_options(exp: Mapping[str, Any]) -> None:
+    """A ValidationError when options sbatch refuses together are given."""
     if as_arg(exp.get("slurm.mem_per_gpu")).strip() and as_arg(exp.get("slurm.mem")).strip():
         raise ValidationError("slurm.mem and slurm.mem_per_gpu are both set: sbatch takes one "
                               "of --mem and --mem-per-gpu; keep one")
@@ -254,12 +296,18 @@ def gpu_request_elsewhere(exp: Mapping[str, Any], gpus: int) -> bool:
                                                                 0) > 0:
         raise ValidationError("slurm.cpus_per_task and slurm.cpus_per_gpu are both set: sbatch "
                               "takes one of --cpus-per-task and --cpus-per-gpu; keep one")
+
+
+def gpu_request_elsewhere(exp: Mapping[str, Any], gpus: int) -> bool:
+    """Whether the experiment's ``gpus`` GPUs per node are asked for by ``slurm.gres`` or
+    ``slurm.gpus_per_task`` instead of ``--gpus-per-node`` (one task per node: the two are
+    the same count); a ValidationError when they ask for fewer than the experiment uses."""
     gres, per_task = gres_gpus(exp), as_int(exp.get("slurm.gpus_per_task"), 0)
     for name, count in (("slurm.gres", gres), ("slurm.gpus_per_task", per_task or None)):
         if count is not None and count < gpus:
             raise ValidationError(
                 f"{name} asks for {count} GPU(s) per node but the experiment uses {gpus} per "
-                f"node (exp.gpus / slurm.gpus_per_node); ask for {gpus}, e.g. "
+                f"node (exp.gpus, slurm.gpus_per_node); ask for {gpus}, e.g. "
                 f"-P{name}={'gpu:TYPE:' + str(gpus) if name == 'slurm.gres' else gpus}")
     return gres is not None or per_task > 0
 

@@ -37,6 +37,19 @@ def scheduler_of(experiments: Sequence[Mapping[str, Any]]) -> str:
 def check_slurm(experiments: Sequence[Mapping[str, Any]]) -> None:
     """Every batch script renders, ``slurm.max_jobs`` is one value, Slurm answers and each
     partition exists; raise a one-line ValidationError otherwise."""
+    from dlbs.runner import slurmctl
+
+    exps = check_slurm_plan(experiments)
+    for partition in sorted({str(e.get("slurm.partition") or "") for e in exps}):
+        problem = slurmctl.check(partition)
+        if problem:
+            raise ValidationError(f"exp.scheduler=slurm: {problem}")
+
+
+def check_slurm_plan(experiments: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """``check_slurm`` without asking Slurm (``build --scripts`` may run where no cluster is):
+    every batch script renders, log names Slurm can take, one ``slurm.array`` and one
+    ``slurm.max_jobs``; return the runnable experiments."""
     from dlbs.launchers.slurm import array, build_batch_script, max_jobs
     from dlbs.runner import slurmctl
 
@@ -55,10 +68,7 @@ def check_slurm(experiments: Sequence[Mapping[str, Any]]) -> None:
     if len({max_jobs(e) for e in exps}) > 1:
         raise ValidationError("slurm.max_jobs differs between experiments; it bounds the "
                               "whole sweep, so give it one value")
-    for partition in sorted({str(e.get("slurm.partition") or "") for e in exps}):
-        problem = slurmctl.check(partition)
-        if problem:
-            raise ValidationError(f"exp.scheduler=slurm: {problem}")
+    return exps
 
 
 def check_scheduler(experiments: Sequence[Mapping[str, Any]]) -> str:

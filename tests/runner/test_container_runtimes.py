@@ -27,6 +27,8 @@ from .test_cli_run import SIMULATE, check_golden, normalise
 HOSTILE = "a b $(touch /tmp/owned) `id` 'q' \"d\"\nnext; rm -rf /"
 #: A path with spaces, quotes, $(...) and backquotes (no ':' or ',', which mounts split on).
 HOSTILE_DIR = "/data/my set/$(touch x)/`id`/'q'\"d\""
+#: The same for pyxis, whose mounts reach enroot as space-separated fields (no space either).
+PYXIS_HOSTILE_DIR = HOSTILE_DIR.replace(" ", "_")
 
 
 def exp_of(runtime: str, **params: Any) -> dict[str, Any]:
@@ -88,7 +90,7 @@ def test_launch_script_golden(name: str, exp: dict[str, Any]) -> None:
         slurm__partition="dgx", exp__data_dir="/lustre/imagenet", exp__data="real"),
         id="dgx-two-nodes"),
     pytest.param("pyxis_hostile.sbatch", exp_of(
-        "pyxis", **HOSTILE_PARAMS, exp__scheduler="slurm",
+        "pyxis", **dict(HOSTILE_PARAMS, exp__data_dir=PYXIS_HOSTILE_DIR), exp__scheduler="slurm",
         exp__docker_image="/images/my image $(id) 'q'.sqsh",
         exp__docker_args="--container-writable --container-env=A"), id="hostile"),
 ])
@@ -154,7 +156,8 @@ def test_podman_script_passes_every_value_intact(tmp_path: Path) -> None:
 
 def test_pyxis_batch_script_passes_every_value_intact(tmp_path: Path) -> None:
     image = "/images/my image $(id) 'q'.sqsh"
-    exp = exp_of("pyxis", **HOSTILE_PARAMS, exp__scheduler="slurm", exp__docker_image=image,
+    exp = exp_of("pyxis", **dict(HOSTILE_PARAMS, exp__data_dir=PYXIS_HOSTILE_DIR),
+                 exp__scheduler="slurm", exp__docker_image=image,
                  exp__log_file=str(tmp_path / "logs" / "a.log"))
     (tmp_path / "logs").mkdir()
     env, record = stub_path(tmp_path, "srun", "scontrol")
@@ -166,7 +169,8 @@ def test_pyxis_batch_script_passes_every_value_intact(tmp_path: Path) -> None:
     logs = str(tmp_path / "logs")
     assert srun[4:] == [
         f"--container-image={image}",
-        (f"--container-mounts={HOSTILE_DIR}:{HOSTILE_DIR}:ro,/src/python:/workspace/python:ro,"
+        (f"--container-mounts={PYXIS_HOSTILE_DIR}:{PYXIS_HOSTILE_DIR}:ro,"
+         "/src/python:/workspace/python:ro,"
          f"{logs}:{logs}:ro"),
         "--container-workdir=/workspace/python", "bash", launch]
 
@@ -222,6 +226,14 @@ def test_docker_stays_the_default_runtime() -> None:
                  "runtime.code_dir '/src:x' holds ':'", id="pyxis-colon"),
     pytest.param("pyxis", {"exp__scheduler": "slurm", "exp__log_file": "/lo:gs/a.log"},
                  "exp.log_dir '/lo:gs' holds ':'", id="pyxis-log-dir"),
+    pytest.param("pyxis", {"exp__scheduler": "slurm", "exp__log_file": "/my logs/a.log"},
+                 "exp.log_dir '/my logs' holds ' ', which pyxis's mount syntax splits on",
+                 id="pyxis-space"),  # enroot reads each mount as space-separated fields
+    pytest.param("pyxis", {"exp__scheduler": "slurm", "exp__data_dir": "/data/a\tb"},
+                 "exp.data_dir '/data/a\\tb' holds '\\t'", id="pyxis-tab"),
+    pytest.param("podman", {"exp__data_dir": "data"},
+                 "exp.data_dir 'data' is not an absolute path: Podman bind-mounts it",
+                 id="podman-relative"),
     pytest.param("pyxis", {}, "exp.container_runtime=pyxis runs containers through Slurm's "
                  "srun: set -Pexp.scheduler=slurm", id="pyxis-outside-slurm"),
     pytest.param("apptainer", {"exp__docker_image": "-x.sif"},

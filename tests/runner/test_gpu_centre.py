@@ -63,6 +63,21 @@ def test_gpus_per_task_replaces_gpus_per_node() -> None:
     ({"slurm__mem": "16GiB"}, "'slurm.mem' = '16GiB' is not what sbatch takes"),
     ({"slurm__time": "abc"}, "'slurm.time' = 'abc' is not what sbatch takes"),
     ({"slurm__time": "1:2:3:4"}, "'slurm.time' = '1:2:3:4' is not what sbatch takes"),
+    ({"slurm__mem_per_gpu": "-10G"}, "'slurm.mem_per_gpu' = '-10G' is not what sbatch takes"),
+    ({"slurm__licenses": "fs_lustre:-1"}, "'slurm.licenses' = 'fs_lustre:-1' is not what"),
+    ({"slurm__signal": "B:USR1@99999999"}, "at most 65535 seconds"),
+    ({"slurm__extra_args": "--sig=R:KILL@30"},
+     "--sig .sbatch reads it as --signal. is set by dlbs in"),
+    ({"slurm__extra_args": "--array=0-99"}, "--array is set by dlbs in the batch script"),
+    # the experiment's own GPUs count, whatever slurm.gpus_per_node says
+    ({"slurm__gpus_per_node": 0, "slurm__gres": "gpu:a100:4"}, "slurm.gres asks for 4"),
+    ({"slurm__gpus_per_node": 4, "slurm__gpus_per_task": 4}, "slurm.gpus_per_task asks for 4"),
+    # options sbatch refuses together, also on a CPU experiment
+    ({"exp__device_type": "cpu", "exp__num_local_gpus": 0, "slurm__gpus_per_node": 0,
+      "slurm__mem": "10G", "slurm__mem_per_gpu": "1G"}, "slurm.mem and slurm.mem_per_gpu"),
+    ({"exp__device_type": "cpu", "exp__num_local_gpus": 0, "slurm__gpus_per_node": 0,
+      "slurm__cpus_per_task": 4, "slurm__cpus_per_gpu": 2},
+     "slurm.cpus_per_task and slurm.cpus_per_gpu"),
 ])
 def test_impossible_or_unsafe_requests_are_refused(params: dict[str, Any], words: str) -> None:
     with pytest.raises(ValidationError, match=words.replace("(", r"\(").replace(")", r"\)")):
@@ -82,6 +97,7 @@ def test_sizes_and_time_limits_sbatch_takes_are_accepted(name: str, value: str) 
 
 @pytest.mark.parametrize("gres,count", [("gpu", 1), ("gpu:8", 8), ("gpu:a100", 1),
                                         ("gpu:a100:8", 8), ("gpu:a100:4,gpu:v100:2", 6),
+                                        ("gpu:1g.10gb:7", 7), ("gpu:1g.10gb", 1),
                                         ("shard:4", None), ("", None)])
 def test_gres_gpu_counts_follow_slurms_syntax(gres: str, count: int | None) -> None:
     assert gres_gpus({"slurm.gres": gres}) == count
@@ -131,7 +147,88 @@ def test_build_scripts_writes_what_a_run_would_submit_and_nothing_else(tmp_path:
 
 def test_a_bad_experiment_writes_no_script(tmp_path: Path) -> None:
     done = _experimenter("build", "-Pexp.scheduler=slurm", "-Pexp.gpus=0,1,2,3",
+                         "-Pexp.model=resnet50",
                          "-Pslurm.gres=gpu:a100:2", f"-Pexp.log_dir={tmp_path / 'logs'}",
                          "--scripts", str(tmp_path / "review"), cwd=tmp_path)
     assert done.returncode != 0 and "slurm.gres asks for 2" in done.stderr
     assert not (tmp_path / "review").exists()
+
+
+SLURM_RESNET = ("-Pexp.scheduler=slurm", "-Pexp.model=resnet50")
+
+
+@pytest.mark.parametrize("params,words", [
+    (("-Pslurm.max_jobs=0",), "slurm.max_jobs is 0"),
+    (("-Pslurm.cpus_per_gpu=-3",), "slurm.cpus_per_gpu is -3"),
+    (("-Pslurm.gpus_per_node=-2",), "slurm.gpus_per_node is -2"),
+    (("-Vslurm.array=[true, false]", "-Pexp.log_file=${exp.log_dir}/a_${slurm.array}.log"),
+     "slurm.array differs between experiments"),
+    (("-Vslurm.max_jobs=[1, 2]", "-Pexp.log_file=${exp.log_dir}/a_${slurm.max_jobs}.log"),
+     "slurm.max_jobs differs between experiments"),
+    (("-Vexp.replica_batch=[1, 2]", "-Pexp.log_file=/tmp/same.log"), "log"),
+])
+def test_build_scripts_refuses_what_validate_refuses(tmp_path: Path, params: tuple[str, ...],
+                                                     words: str) -> None:
+    """The plan's own checks (not Slurm's answers) run before any script is written."""
+    done = _experimenter("build", *SLURM_RESNET, *params, f"-Pexp.log_dir={tmp_path / 'logs'}",
+                         "--scripts", str(tmp_path / "review"), cwd=tmp_path)
+    assert done.returncode != 0 and words in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr  # one line, no traceback
+    assert not (tmp_path / "review").exists()
+
+
+def test_build_scripts_into_an_impossible_folder_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    done = _experimenter("build", *SLURM_RESNET, f"-Pexp.log_dir={tmp_path / 'logs'}",
+                         "--scripts", str(tmp_path / "file" / "review"), cwd=tmp_path)
+    assert done.returncode == 2 and "--scripts" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_a_link_planted_while_the_scripts_render_is_not_written_through(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The folder is checked first and written last: a link put there in between (a shared
+    folder, a slow render) makes the final rename fail; nothing lands where it points."""
+    import argparse
+
+    from dlbs.cli import review_scripts
+    from dlbs.errors import UsageError
+
+    target, victim = tmp_path / "review", tmp_path / "victim"
+    victim.mkdir()
+    (victim / "index.json").write_text("precious")
+    rendered = review_scripts.render
+
+    def render_then_plant(experiments: list[dict[str, Any]]) -> Any:
+        out = rendered(experiments)
+        target.symlink_to(victim)
+        return out
+
+    monkeypatch.setattr(review_scripts, "render", render_then_plant)
+    monkeypatch.setattr(review_scripts, "check_plan", lambda experiments: None)
+    monkeypatch.setattr(review_scripts, "load_experiments",
+                        lambda args: [_exp(**{"exp.log_file": str(tmp_path / "a.log")})])
+    with pytest.raises(UsageError, match="--scripts .*review"):
+        review_scripts.write_scripts(argparse.Namespace(scripts=str(target)))
+    assert sorted(p.name for p in victim.iterdir()) == ["index.json"]
+    assert (victim / "index.json").read_text() == "precious"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # cleaned
+
+
+def test_an_experiment_logged_as_array_0_keeps_its_own_script(tmp_path: Path) -> None:
+    logs = tmp_path / "lg"
+    done = _experimenter("build", *SLURM_RESNET, "-Pslurm.array=true",
+                         "-Vexp.model=[\"resnet50\", \"alexnet\"]",
+                         "-Pexp.log_file=" + str(logs) + "/array_$(0 if param('exp.model') == "
+                         "'resnet50' else 1)$.log", "--scripts", str(tmp_path / "review"),
+                         cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    index = json.loads((tmp_path / "review" / "index.json").read_text())
+    files = {p.name for p in (tmp_path / "review").iterdir()}
+    experiments = [entry for entry in index if "batch_script" in entry and "tasks" not in entry]
+    arrays = [entry for entry in index if "array_script" in entry]
+    assert len(experiments) == 2 and len(arrays) == 1
+    names = [e["batch_script"] for e in experiments] + [a["array_script"] for a in arrays]
+    assert len(set(names)) == 3 and set(names) <= files
+    array_text = (tmp_path / "review" / arrays[0]["array_script"]).read_text()
+    assert "#SBATCH --array=0-1" in array_text

@@ -271,6 +271,7 @@ def test_build_scripts_writes_the_arrays_a_run_would_submit(tmp_path: Path) -> N
 
     logs = tmp_path / "logs"
     done = _experimenter("build", "-Pexp.scheduler=slurm", "-Pslurm.array=true",
+                         "-Pexp.model=alexnet",
                          "-Vslurm.cpus_per_task=[1, 2]", "-Vexp.replica_batch=[2, 4, 8]",
                          f"-Pexp.log_dir={logs}", "--scripts", str(tmp_path / "review"),
                          cwd=tmp_path)
