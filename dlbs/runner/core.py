@@ -566,6 +566,19 @@ def failure_reason(exp: Mapping[str, Any], part: Path, offset: int, output: Mapp
     return f"{error}; last output: {last}" if error and last else (error or last or None)
 
 
+def peer_crash_reason(part: Path, offset: int, output: Mapping[str, Any]) -> str | None:
+    """The one line of a run whose torchrun summary names a rank that crashed before any rank
+    stopped cleanly (torchrun then sends SIGTERM to the survivors, so the benchmark's
+    ``interrupted`` is a symptom): torchrun's line, then what the benchmark reported; None
+    when no rank crashed first."""
+    text = runlog.output_tail(part, offset, launcher_errors.TAIL_CHARS)
+    if launcher_errors.crashed_first(text) is None:
+        return None
+    line = launcher_errors.failure_line(text) or "torchrun: a rank failed"
+    reported = output.get("results.error")
+    return f"{line}; the benchmark reported: {reported}" if reported else line
+
+
 def write_trailer(job: Job, ending: Ending, duration: float,
                   signal_name: str | None) -> tuple[str, str | None, list[str]]:
     """Append the trailer facts of ``job`` to its ``.part``; return the final status, its
@@ -582,6 +595,8 @@ def write_trailer(job: Job, ending: Ending, duration: float,
                  "process group killed")
     elif ending.stopped == "interrupted":
         error = f"interrupted by {signal_name or 'a signal'}"
+    elif status == "interrupted" and (crash := peer_crash_reason(part, job.offset, output)):
+        status, error = "failure", crash  # torchrun stopped this rank: another one died first
     elif status != "ok":
         error = failure_reason(exp, part, job.offset, output, error)
     facts: list[tuple[str, Any]] = list(ending.facts)

@@ -220,6 +220,23 @@ def rendezvous_error_line(text: str, where: str = "") -> str | None:
     return f"the rendezvous{place} failed: {matches[-1].group(0).strip()[:DETAIL_CHARS]}"
 
 
+#: The exit code of a benchmark rank that stopped cleanly on a stop signal (SIGUSR1, SIGTERM),
+#: with its partial facts (``benchmarks.py``'s ``EXIT_INTERRUPTED``; the runner never imports
+#: the benchmark, so the contract is written here).
+CLEAN_STOP_EXIT = 130
+
+
+def crashed_first(text: str) -> WorkerFailure | None:
+    """The rank whose failure came first in torchrun's summary when it did not stop cleanly
+    (killed by a signal, or exited with a code other than :data:`CLEAN_STOP_EXIT`); None when
+    there is no summary or the first rank to end stopped cleanly. torchrun sends SIGTERM to
+    the surviving ranks when one dies, so their ``interrupted`` is a symptom of this crash."""
+    first = parse_failures(text)[:1]
+    if not first or first[0].exitcode in (None, CLEAN_STOP_EXIT):
+        return None
+    return first[0]
+
+
 def launcher_failure(text: str, where: str = "", timeout: int | None = None) -> str | None:
     """The one line of a failed torchrun's output: a rendezvous that timed out, else the rank
     that failed first, else another rendezvous error; None when ``text`` holds none of them."""

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from dlbs.runner.core import failure_reason
+from dlbs.runner.core import failure_reason, write_trailer
+from dlbs.runner.job import Ending, Job
 from dlbs.runner.launcher_errors import launcher_failure, parse_failures
 
 from .test_multinode import NODE, facts_of, free_port
@@ -167,6 +168,42 @@ def test_the_runner_puts_torchrun_s_line_first(tmp_path: Path, name: str, report
     part = part_with(tmp_path, (CAPTURED / name).read_text())
     output = {"results.error": reported} if reported else {}
     assert failure_reason({"exp.num_nodes": 1}, part, 0, output, error) == expected
+
+
+def trailer_of(tmp_path: Path, text: str) -> tuple[str, str | None]:
+    """(status, error) the runner writes for a local torchrun job whose output is ``text``
+    (torchrun exited 1; the runner stopped nothing)."""
+    log = tmp_path / "x.log"
+    part_with(tmp_path, text)
+    job = Job(index=0, exp={"exp.num_nodes": 1}, log_file=log)
+    status, error, _ = write_trailer(job, Ending(exit_code=1), 1.0, None)
+    return status, error
+
+
+def test_a_rank_stopped_by_torchrun_after_a_peer_crashed_is_a_failure(tmp_path: Path) -> None:
+    """On a loaded machine torchrun's SIGTERM reaches rank 0 before gloo's error: the benchmark
+    writes a clean stop (``interrupted``), but rank 1's SIGKILL came first, so the experiment
+    failed (captured in CI, where the real-benchmark test below saw it)."""
+    status, error = trailer_of(tmp_path, (CAPTURED / "rank1_killed_rank0_stopped_by_sigterm.txt")
+                               .read_text())
+    assert status == "failure"
+    assert error is not None and error.startswith(
+        "torchrun: rank 1 killed by SIGKILL (the first failure); also rank 0 exited with code 130; "
+        "the benchmark reported: rank 0: stopped by SIGTERM"), error
+    facts = facts_of(tmp_path / "x.log.part")
+    assert facts["results.status"] == "failure" and facts["results.exit_code"] == 1
+
+
+@pytest.mark.parametrize("root", [
+    pytest.param(entry(0, 0, 130), id="the-first-rank-to-end-stopped-cleanly"),
+    pytest.param("", id="no-torchrun-summary"),
+])
+def test_a_clean_stop_stays_interrupted(tmp_path: Path, root: str) -> None:
+    """A rank that stopped cleanly first (exit 130), or no summary at all: the benchmark's
+    ``interrupted`` stands."""
+    facts = '__results.status__="interrupted"\n__results.stop_signal__="SIGTERM"\n'
+    status, _ = trailer_of(tmp_path, facts + (summary(root, entry(1, 1, 130)) if root else ""))
+    assert status == "interrupted"
 
 
 def test_a_rank_s_own_error_stands_when_it_exited_with_a_code(tmp_path: Path) -> None:
