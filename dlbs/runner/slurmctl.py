@@ -83,6 +83,19 @@ def filename_pattern(path: str) -> str:
     return path.replace("%", "%%")
 
 
+#: sbatch's answers to resources the cluster does not have, and what to change in the plan.
+RESOURCE_REFUSALS = ("Invalid generic resource", "Requested node configuration is not available",
+                     "Invalid GRES", "Invalid gres")
+RESOURCE_HINT = (" (the job asks for resources no node of the partition has: an experiment asks "
+                 "for GPUs unless exp.gpus='' (CPU); check exp.gpus, slurm.gres, "
+                 "slurm.partition and slurm.constraint against sinfo -o '%P %G %f')")
+
+
+def sbatch_hint(error: str) -> str:
+    """What to change in the plan when sbatch refused a job for its resources, else ''."""
+    return RESOURCE_HINT if any(word in error for word in RESOURCE_REFUSALS) else ""
+
+
 def submit(script: str, output: str, dependency: str | None = None,
            requeue: bool = False) -> str:
     """``sbatch`` a batch script with its output and errors appended to the file ``output``
@@ -97,7 +110,10 @@ def submit(script: str, output: str, dependency: str | None = None,
             "--open-mode=append", "--requeue" if requeue else "--no-requeue"]
     if dependency:
         argv.append(f"--dependency=afterany:{dependency}")
-    text = run([*argv, script]).strip()
+    try:
+        text = run([*argv, script]).strip()
+    except RunError as err:
+        raise RunError(str(err) + sbatch_hint(str(err))) from None
     job_id = text.split(";")[0]
     if not job_id.isdigit():
         raise RunError(f"sbatch answered {text!r} instead of a job id")

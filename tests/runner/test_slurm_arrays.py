@@ -375,3 +375,19 @@ def test_a_task_cancelled_while_pending_is_cancelled(slurm: str, tmp_path: Path)
     error = by_id[ids[-1]]["results.error"]
     assert "cancelled outside dlbs while it waited in the queue" in error
     assert "MinJobAge" not in error
+
+
+@pytest.mark.slurm
+@pytest.mark.parametrize("array", ["true", "false"])
+def test_gpus_the_cluster_lacks_are_a_failure_that_says_what_to_change(
+        slurm: str, tmp_path: Path, array: str) -> None:
+    """The test cluster has no GPUs: sbatch refuses a GPU experiment (exp.gpus=0, the default
+    a user forgets), and the error names the parameters that ask for them."""
+    result = dlbs(tmp_path, "run", f"-Pslurm.array={array}", "-Pexp.gpus=0")
+    assert result.returncode == 1, result.stderr
+    (log,) = logs(tmp_path)
+    facts = facts_of(log)
+    assert facts["results.status"] == "failure"
+    assert "sbatch --parsable failed" in facts["results.error"]
+    assert "exp.gpus=''" in facts["results.error"] and "sinfo" in facts["results.error"]
+    assert "exp.gpus=''" in result.stderr

@@ -154,6 +154,24 @@ def test_submit_never_lets_slurm_requeue_by_default(monkeypatch: pytest.MonkeyPa
     assert "--output=/l%%j/x.log.part" in calls[0] and "--error=/l%%j/x.log.part" in calls[0]
 
 
+
+@pytest.mark.parametrize("answer, hinted", [
+    ("sbatch: error: Invalid generic resource (gres) specification", True),
+    ("sbatch: error: Batch job submission failed: Requested node configuration is not available",
+     True),
+    ("sbatch: error: Batch job submission failed: Invalid partition name specified", False),
+])
+def test_a_refused_resource_says_which_parameters_ask_for_it(
+        monkeypatch: pytest.MonkeyPatch, answer: str, hinted: bool) -> None:
+    def refuse(argv: list[str], **kw: object) -> str:
+        raise RunError(f"sbatch --parsable failed: {answer}")
+    monkeypatch.setattr(slurmctl, "run", refuse)
+    with pytest.raises(RunError) as err:
+        slurmctl.submit("/b.sbatch", "/x.log.part")
+    assert answer in str(err.value)
+    assert ("exp.gpus=''" in str(err.value)) is hinted
+    assert "\n" not in str(err.value)
+
 class Queue:
     """A scripted ``squeue``: each poll gives the next states; a fake clock advances 1 s."""
 
