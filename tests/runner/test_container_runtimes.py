@@ -172,7 +172,7 @@ def test_pyxis_batch_script_passes_every_value_intact(tmp_path: Path) -> None:
         (f"--container-mounts={PYXIS_HOSTILE_DIR}:{PYXIS_HOSTILE_DIR}:ro,"
          "/src/python:/workspace/python:ro,"
          f"{logs}:{logs}:ro"),
-        "--container-workdir=/workspace/python", "bash", launch]
+        "--container-workdir=/workspace/python", "bash", "-c", 'exec bash "$0" 2>&1', launch]
 
 
 # ---- GPU selection -------------------------------------------------------------------------------

@@ -74,6 +74,22 @@ def test_one_node_job(slurm: str, tmp_path: Path) -> None:
     assert not job_file(log).exists() and not Path(f"{log}.part").exists()
 
 
+
+def test_a_long_fact_line_is_never_cut_by_an_error_line(slurm: str, tmp_path: Path) -> None:
+    """srun forwards a task's stdout and stderr apart: the benchmark's summary (stderr) could
+    land inside the ~10 kB ``results.time_data`` line (stdout) and the parser dropped it. The
+    batch script joins them on the node, so the log is as whole as a local run's."""
+    result = dlbs(tmp_path, "run", "-Pexp.num_batches=400", "-Pexp.cpu_threads=1")
+    assert result.returncode == 0, result.stderr
+    (log,) = logs(tmp_path)
+    lines = [line for line in log.read_text().splitlines()
+             if line.startswith("__results.time_data__=")]
+    assert len(lines) == 1
+    assert len(json.loads(lines[0].split("=", 1)[1])) == 400  # whole: parsed, every iteration
+    parsed = subprocess.run([sys.executable, "-m", "dlbs", "parse", str(log)], cwd=tmp_path,
+                            capture_output=True, text=True, check=False, timeout=120)
+    assert parsed.returncode == 0 and "malformed" not in parsed.stderr, parsed.stderr
+
 def test_two_node_ddp_job(slurm: str, tmp_path: Path) -> None:
     result = dlbs(tmp_path, "run", "-Pexp.num_nodes=2", "-Pexp.timeout=500")
     assert result.returncode == 0, result.stderr + "".join(p.read_text() for p in logs(tmp_path))

@@ -40,7 +40,9 @@ def test_the_default_warns_the_batch_script_120_s_before_the_limit() -> None:
     exp.pop("slurm.signal", None)
     assert "--signal=B:USR1@120" in sbatch_options(exp)
     text = build_batch_script(exp, "/logs/a.sh", "/logs/a.log.end")
-    assert "trap 'echo \"dlbs-slurm-signal: SIGUSR1 at $(date +%s)\"; kill -USR1" in text
+    assert "trap 'echo \"dlbs-slurm-signal: SIGUSR1 at $(date +%s)\"; warned=1;" in text
+    # trapped before the slow lines (scontrol), not after them
+    assert text.index("\ntrap ") < text.index("scontrol")
 
 
 @pytest.mark.parametrize("given,why", [
@@ -191,3 +193,90 @@ def test_a_two_node_job_warned_before_its_limit_stops_on_every_node(
     if facts["results.partial"]:
         assert facts["results.throughput"] > 0 and facts["exp.world_size"] == 2
     assert "export PET_SIGNALS_TO_HANDLE=" in log.with_suffix(".sh").read_text()
+
+
+# -- the batch script's trap, run by bash against stub Slurm commands -------------------------
+STUB_SCONTROL = """#!/usr/bin/env bash
+# a stub scontrol: the first call warns the batch script (as Slurm may at once) when asked
+if [ -n "${WARN_AT_START:-}" ] && [ ! -e "$STUBS/warned" ]; then
+  touch "$STUBS/warned"; kill -USR1 "$BATCH_PID"; sleep 0.2
+fi
+echo n1
+"""
+STUB_SRUN = """#!/usr/bin/env bash
+# a stub srun: notes that it started and each signal it gets; ends on USR1
+echo "srun started" >> "$STUBS/srun.log"
+trap 'echo "srun got USR1" >> "$STUBS/srun.log"; exit 0' USR1
+touch "$STUBS/srun.ready"
+while :; do sleep 0.05; done
+"""
+
+
+def _run_batch_script(tmp_path: Path, warn_at_start: bool) -> tuple[int, str, Path]:
+    """Run the rendered batch script of an experiment with stub ``scontrol`` and ``srun``:
+    the warning comes during the first scontrol (``warn_at_start``), else once srun runs."""
+    import os
+    import signal
+    import subprocess
+
+    stubs = tmp_path / "stubs"
+    stubs.mkdir()
+    for name, text in (("scontrol", STUB_SCONTROL), ("srun", STUB_SRUN)):
+        (stubs / name).write_text(text)
+        (stubs / name).chmod(0o755)
+    end_file = tmp_path / "a.log.end"
+    script = tmp_path / "a.sbatch"
+    script.write_text(build_batch_script(_exp(**{"exp.num_nodes": 1}), str(tmp_path / "a.sh"),
+                                         str(end_file)))
+    env = {**os.environ, "PATH": f"{stubs}:{os.environ['PATH']}", "STUBS": str(stubs),
+           "SLURM_JOB_ID": "7", "SLURM_JOB_NODELIST": "n1", "SLURM_CPUS_ON_NODE": "2",
+           "WARN_AT_START": "1" if warn_at_start else ""}
+    # exec keeps the pid, so the stub knows whom to warn
+    proc = subprocess.Popen(["bash", "-c", 'export BATCH_PID=$$; exec bash "$0"', str(script)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if not warn_at_start:
+        deadline = time.monotonic() + 60
+        while not (stubs / "srun.ready").exists():
+            assert time.monotonic() < deadline and proc.poll() is None, "srun never started"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGUSR1)
+    out, _ = proc.communicate(timeout=60)
+    return proc.returncode, out, stubs
+
+
+def test_a_warning_before_the_tasks_start_ends_the_job_as_warned_not_killed(
+        tmp_path: Path) -> None:
+    code, out, stubs = _run_batch_script(tmp_path, warn_at_start=True)
+    assert code == 128 + 10, out  # 128 + SIGUSR1: the script was not killed by it
+    assert out.splitlines()[0].startswith("dlbs-slurm-attempt: job=7")  # the attempt's first line
+    assert warning_signal(out) == "SIGUSR1"  # the note the runner reads: timeout or preempted
+    assert "warned before the tasks started; they are not started" in out
+    assert not (stubs / "srun.log").exists()  # no task started after the warning
+    assert (tmp_path / "a.log.end").read_text().strip() == str(128 + 10)
+
+
+def test_a_warning_while_the_tasks_run_is_passed_on_to_them(tmp_path: Path) -> None:
+    code, out, stubs = _run_batch_script(tmp_path, warn_at_start=False)
+    assert code == 0, out  # the stub task stopped cleanly on the warning
+    assert warning_signal(out) == "SIGUSR1"
+    assert (stubs / "srun.log").read_text().splitlines() == ["srun started", "srun got USR1"]
+    assert (tmp_path / "a.log.end").read_text().strip() == "0"
+
+
+@pytest.mark.parametrize("elapsed,status", [(3.0, "preempted"), (481.0, "timeout")])
+def test_a_job_warned_before_its_tasks_started_is_recorded_as_warned(
+        tmp_path: Path, elapsed: float, status: str) -> None:
+    """What the batch script leaves when the warning came first (above): no facts, exit 138,
+    state FAILED. Never a failure, never ok: timeout near the limit, else preempted."""
+    from dlbs.runner.job import Job
+    from dlbs.runner.slurm import SlurmExecutor
+    from dlbs.runner.slurmctl import JobInfo
+
+    job = Job(0, _exp(slurm__time="10", slurm__signal="B:USR1@120"), tmp_path / "a.log")
+    job.part.write_text("dlbs-slurm-attempt: job=7 restart=0 nodes=n1\n"
+                        "dlbs-slurm-signal: SIGUSR1 at 17\n"
+                        "dlbs-slurm: warned before the tasks started; they are not started\n")
+    info = JobInfo("7", "FAILED", exit_code=138, elapsed=elapsed, time_limit="00:10:00")
+    verdict = SlurmExecutor._warned(info, job)
+    assert verdict is not None and verdict[0] == status
+    assert "it wrote no timing facts" in verdict[1]
