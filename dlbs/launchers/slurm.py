@@ -66,6 +66,59 @@ RUNNER_OPTIONS: dict[str, str] = {
 }
 
 
+#: sbatch options that a slurm.* parameter or exp.* value owns, checked there (GPU counts
+#: against exp.gpus, exclusive nodes for slurm.max_jobs, one task per node for torchrun, the
+#: runner's own chaining): in ``slurm.extra_args`` they would get around those checks (a later
+#: #SBATCH line wins), so they are refused with what to use instead.
+OWNED_OPTIONS: dict[str, str] = {
+    "--nodes": "use -Pexp.num_nodes", "-N": "use -Pexp.num_nodes",
+    "--ntasks": "dlbs runs one task per node (torchrun starts that node's ranks)",
+    "-n": "dlbs runs one task per node (torchrun starts that node's ranks)",
+    "--ntasks-per-node": "dlbs runs one task per node (torchrun starts that node's ranks)",
+    "--gpus-per-node": "use -Pslurm.gpus_per_node (checked against exp.gpus)",
+    "--gpus": "use -Pslurm.gpus_per_node or -Pslurm.gres (checked against exp.gpus)",
+    "-G": "use -Pslurm.gpus_per_node or -Pslurm.gres (checked against exp.gpus)",
+    "--gres": "use -Pslurm.gres (checked against exp.gpus)",
+    "--gpus-per-task": "use -Pslurm.gpus_per_task (checked against exp.gpus)",
+    "--cpus-per-task": "use -Pslurm.cpus_per_task", "-c": "use -Pslurm.cpus_per_task",
+    "--cpus-per-gpu": "use -Pslurm.cpus_per_gpu",
+    "--mem": "use -Pslurm.mem", "--mem-per-gpu": "use -Pslurm.mem_per_gpu",
+    "--exclusive": "use -Pslurm.exclusive (true by default)",
+    "--oversubscribe": "dlbs keeps its jobs on whole nodes (slurm.exclusive; slurm.max_jobs > 1 "
+                       "relies on it)",
+    "-s": "dlbs keeps its jobs on whole nodes (slurm.exclusive; slurm.max_jobs > 1 relies on it)",
+    "--dependency": "the runner chains its jobs itself (slurm.max_jobs, arrays) and would "
+                    "replace it; submit what must come first before the sweep",
+    "-d": "the runner chains its jobs itself (slurm.max_jobs, arrays) and would replace it; "
+          "submit what must come first before the sweep",
+    "--test-only": "nothing would be submitted; use experimenter build --scripts DIR to read "
+                   "the scripts",
+    "--wrap": "the batch script is dlbs's own",
+}
+#: sbatch's long options (22.05: those of ``sbatch --help`` and its hidden ones), to read an
+#: abbreviation as getopt_long does: the one option it starts, else none (ambiguous).
+SBATCH_LONG_OPTIONS: tuple[str, ...] = (
+    "--account", "--acctg-freq", "--array", "--batch", "--bb", "--bbf", "--begin", "--chdir",
+    "--cluster-constraint", "--clusters", "--comment", "--constraint", "--container",
+    "--contiguous", "--core-spec", "--cores-per-socket", "--cpu-freq", "--cpus-per-gpu",
+    "--cpus-per-task", "--deadline", "--delay-boot", "--dependency", "--distribution", "--error",
+    "--exclude", "--exclusive", "--export", "--export-file", "--extra-node-info", "--get-user-env",
+    "--gid", "--gpu-bind", "--gpu-freq", "--gpus", "--gpus-per-node", "--gpus-per-socket",
+    "--gpus-per-task", "--gres", "--gres-flags", "--help", "--hint", "--hold", "--ignore-pbs",
+    "--input", "--job-name", "--kill-on-invalid-dep", "--licenses", "--mail-type", "--mail-user",
+    "--mcs-label", "--mem", "--mem-bind", "--mem-per-cpu", "--mem-per-gpu", "--mincpus",
+    "--network", "--nice", "--no-kill", "--no-requeue", "--nodefile", "--nodelist", "--nodes",
+    "--ntasks", "--ntasks-per-core", "--ntasks-per-gpu", "--ntasks-per-node",
+    "--ntasks-per-socket", "--open-mode", "--output", "--overcommit", "--oversubscribe",
+    "--parsable", "--partition", "--power", "--priority", "--profile", "--propagate", "--qos",
+    "--quiet", "--reboot", "--requeue", "--reservation", "--signal", "--sockets-per-node",
+    "--spread-job", "--switches", "--test-only", "--thread-spec", "--threads-per-core", "--time",
+    "--time-min", "--tmp", "--tres-per-task", "--uid", "--usage", "--use-min-nodes", "--verbose",
+    "--version", "--wait", "--wait-all-nodes", "--wckey", "--wrap",
+)
+#: The memory options of which sbatch takes one.
+MEMORY_OPTIONS = ("--mem", "--mem-per-cpu", "--mem-per-gpu")
+
 #: Those of RUNNER_OPTIONS that dlbs writes as #SBATCH lines rather than on the command line.
 SCRIPT_OPTIONS = frozenset({"--signal", "--array", "-a"})
 
@@ -125,6 +178,15 @@ def extra_args(exp: Mapping[str, Any]) -> list[str]:
         if not text.startswith("-"):
             raise ValidationError(f"parameter 'slurm.extra_args': {text!r} is not an sbatch "
                                   "option; give options such as --constraint=a100")
+        ambiguous = abbreviation_problem(text)
+        if ambiguous:
+            raise ValidationError(f"parameter 'slurm.extra_args': {ambiguous}")
+        owned = runner_option(text, OWNED_OPTIONS)
+        if owned is not None:
+            given = text.split("=", 1)[0] if text.startswith("--") else text[:2]
+            shown = given if given == owned else f"{given} (sbatch reads it as {owned})"
+            raise ValidationError(f"parameter 'slurm.extra_args': {shown} is not taken here "
+                                  f"(dlbs sets or checks it): {OWNED_OPTIONS[owned]}")
         name = runner_option(text)
         if name is not None:
             given = text.split("=", 1)[0] if text.startswith("--") else text[:2]
@@ -137,18 +199,31 @@ def extra_args(exp: Mapping[str, Any]) -> list[str]:
     return options
 
 
-def runner_option(word: str) -> str | None:
-    """The option of RUNNER_OPTIONS that ``word`` gives to sbatch, or None: short options by
-    their letter, long ones also by an abbreviation (sbatch takes ``--sig`` for ``--signal``,
-    as getopt_long does)."""
-    if not word.startswith("--"):
-        return word[:2] if word[:2] in RUNNER_OPTIONS else None
+def abbreviation_problem(word: str) -> str | None:
+    """Why sbatch cannot read the long option ``word`` stands for, or None."""
     name = word.split("=", 1)[0]
-    if name in RUNNER_OPTIONS:
+    if not name.startswith("--") or name in SBATCH_LONG_OPTIONS or len(name) <= 2:
+        return None
+    longer = [option for option in SBATCH_LONG_OPTIONS if option.startswith(name)]
+    if len(longer) > 1:
+        return (f"{name} is an abbreviation of several sbatch options ({', '.join(longer[:4])}"
+                f"{', ...' if len(longer) > 4 else ''}); write the option in full")
+    return None
+
+
+def runner_option(word: str, options: Mapping[str, str] = RUNNER_OPTIONS) -> str | None:
+    """The option of ``options`` (RUNNER_OPTIONS) that ``word`` gives to sbatch, or None: short
+    options by their letter, long ones also by an abbreviation that only they start with
+    (sbatch takes ``--sig`` for ``--signal``, as getopt_long does)."""
+    if not word.startswith("--"):
+        return word[:2] if word[:2] in options else None
+    name = word.split("=", 1)[0]
+    if name in options:
         return name
-    longer = [option for option in RUNNER_OPTIONS
-              if option.startswith("--") and option.startswith(name) and len(name) > 2]
-    return longer[0] if longer else None
+    if name in SBATCH_LONG_OPTIONS or len(name) <= 2:
+        return None  # another option of sbatch's, named in full
+    longer = [option for option in SBATCH_LONG_OPTIONS if option.startswith(name)]
+    return longer[0] if len(longer) == 1 and longer[0] in options else None
 
 
 def max_jobs(exp: Mapping[str, Any]) -> int:
@@ -240,8 +315,15 @@ def sbatch_options(exp: Mapping[str, Any]) -> list[str]:
     if gpus < 0:
         raise ValidationError(f"slurm.gpus_per_node is {gpus}; give the GPUs per node, or 0 "
                               "to ask for none")
-    if not gpu_request_elsewhere(exp, max(gpus, used_gpus(exp))) and gpus > 0:
+    elsewhere = gpu_request_elsewhere(exp, max(gpus, used_gpus(exp)))
+    if not elsewhere and 0 < gpus < used_gpus(exp):
+        raise ValidationError(f"slurm.gpus_per_node is {gpus} but the experiment uses "
+                              f"{used_gpus(exp)} GPU(s) per node (exp.gpus): Slurm would hand it "
+                              f"{gpus}; give -Pslurm.gpus_per_node={used_gpus(exp)}, or 0 to "
+                              "ask Slurm for no GPU (nodes whose GPUs Slurm does not manage)")
+    if not elsewhere and gpus > 0:
         options.append(f"--gpus-per-node={gpus}")
+    check_per_gpu_options(exp, asks_for_gpus=elsewhere or gpus > 0)
     cpus = as_int(exp.get("slurm.cpus_per_task"), 0)
     if cpus > 0:
         options.append(f"--cpus-per-task={cpus}")
@@ -289,6 +371,15 @@ def used_gpus(exp: Mapping[str, Any]) -> int:
 
 def check_exclusive_options(exp: Mapping[str, Any]) -> None:
     """A ValidationError when options sbatch refuses together are given."""
+    memory = [name for name in ("slurm.mem", "slurm.mem_per_gpu")
+              if as_arg(exp.get(name)).strip()]
+    given = extra_args(exp)
+    per_cpu = [word for word in given if word.split("=", 1)[0] == "--mem-per-cpu"
+               or runner_option(word, {"--mem-per-cpu": ""}) == "--mem-per-cpu"]
+    if memory and per_cpu:
+        raise ValidationError(f"{memory[0]} and --mem-per-cpu (slurm.extra_args) are both set: "
+                              "sbatch takes one of --mem, --mem-per-cpu and --mem-per-gpu; "
+                              "keep one")
     if as_arg(exp.get("slurm.mem_per_gpu")).strip() and as_arg(exp.get("slurm.mem")).strip():
         raise ValidationError("slurm.mem and slurm.mem_per_gpu are both set: sbatch takes one "
                               "of --mem and --mem-per-gpu; keep one")
@@ -296,6 +387,20 @@ def check_exclusive_options(exp: Mapping[str, Any]) -> None:
                                                                 0) > 0:
         raise ValidationError("slurm.cpus_per_task and slurm.cpus_per_gpu are both set: sbatch "
                               "takes one of --cpus-per-task and --cpus-per-gpu; keep one")
+
+
+def check_per_gpu_options(exp: Mapping[str, Any], asks_for_gpus: bool) -> None:
+    """A ValidationError when per-GPU options are given to a job that asks for no GPU (sbatch
+    refuses them: "did not request any GPU")."""
+    if asks_for_gpus:
+        return
+    for name in ("slurm.mem_per_gpu", "slurm.cpus_per_gpu"):
+        value = as_arg(exp.get(name)).strip()
+        if value and value != "0":
+            raise ValidationError(f"{name} is {value} but the job asks Slurm for no GPU "
+                                  "(exp.gpus is empty, or slurm.gpus_per_node is 0): sbatch "
+                                  f"refuses it; give GPUs, or leave {name} out (slurm.mem, "
+                                  "slurm.cpus_per_task)")
 
 
 def gpu_request_elsewhere(exp: Mapping[str, Any], gpus: int) -> bool:

@@ -78,6 +78,29 @@ def test_gpus_per_task_replaces_gpus_per_node() -> None:
     ({"exp__device_type": "cpu", "exp__num_local_gpus": 0, "slurm__gpus_per_node": 0,
       "slurm__cpus_per_task": 4, "slurm__cpus_per_gpu": 2},
      "slurm.cpus_per_task and slurm.cpus_per_gpu"),
+    # fewer GPUs asked of Slurm than the experiment uses (8)
+    ({"slurm__gpus_per_node": 4}, "slurm.gpus_per_node is 4 but the experiment uses 8"),
+    # per-GPU options on a job that asks for no GPU (sbatch: "did not request any GPU")
+    ({"exp__device_type": "cpu", "exp__num_local_gpus": 0, "slurm__gpus_per_node": 0,
+      "slurm__mem_per_gpu": "4G"}, "slurm.mem_per_gpu is 4G but the job asks Slurm for no GPU"),
+    ({"exp__device_type": "cpu", "exp__num_local_gpus": 0, "slurm__gpus_per_node": 0,
+      "slurm__cpus_per_gpu": 2}, "slurm.cpus_per_gpu is 2 but the job asks Slurm for no GPU"),
+    ({"slurm__mem": "4G", "slurm__extra_args": ["--mem-per-cpu=1G"]},
+     "slurm.mem and --mem-per-cpu (slurm.extra_args) are both set"),
+    # options a parameter owns and checks: in extra_args a later #SBATCH line would win
+    ({"slurm__extra_args": ["--gres=gpu:1"]}, "--gres is not taken here (dlbs sets or checks"),
+    ({"slurm__extra_args": ["--gpus-per-node=1"]}, "use -Pslurm.gpus_per_node"),
+    ({"slurm__extra_args": ["-G2"]}, "-G is not taken here"),
+    ({"slurm__extra_args": ["-N4"]}, "use -Pexp.num_nodes"),
+    ({"slurm__extra_args": ["--ntasks-per-node=8"]}, "one task per node"),
+    ({"slurm__extra_args": ["--mem=4G"]}, "use -Pslurm.mem"),
+    ({"slurm__extra_args": ["--cpus-per-task=4"]}, "use -Pslurm.cpus_per_task"),
+    ({"slurm__extra_args": ["--oversubscribe"]}, "whole nodes"),
+    ({"slurm__extra_args": ["--dependency=afterok:64"]}, "the runner chains its jobs itself"),
+    ({"slurm__extra_args": ["--depend=afterok:64"]},
+     "--depend (sbatch reads it as --dependency) is not taken here"),
+    ({"slurm__extra_args": ["--test-only"]}, "nothing would be submitted"),
+    ({"slurm__extra_args": ["--par=x"]}, "--par is an abbreviation of several sbatch options"),
 ])
 def test_impossible_or_unsafe_requests_are_refused(params: dict[str, Any], words: str) -> None:
     with pytest.raises(ValidationError, match=words.replace("(", r"\(").replace(")", r"\)")):
@@ -232,3 +255,13 @@ def test_an_experiment_logged_as_array_0_keeps_its_own_script(tmp_path: Path) ->
     assert len(set(names)) == 3 and set(names) <= files
     array_text = (tmp_path / "review" / arrays[0]["array_script"]).read_text()
     assert "#SBATCH --array=0-1" in array_text
+
+
+
+@pytest.mark.parametrize("option", ["--constraint=a100", "--hold", "--exclude=n1",
+                                    "--nodelist=n1", "--gpu-bind=closest", "--mem-bind=local",
+                                    "--gres-flags=enforce-binding", "--mem-per-cpu=2G",
+                                    "--mail-type=END", "--comment=bench"])
+def test_extra_args_that_no_parameter_owns_are_written(option: str) -> None:
+    text = build_batch_script(_exp(slurm__extra_args=[option]), "/logs/a.sh", "/logs/a.log.end")
+    assert f"#SBATCH {option}" in text
