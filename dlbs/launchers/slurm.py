@@ -288,7 +288,8 @@ def warn_signal(exp: Mapping[str, Any]) -> tuple[str, int] | None:
 
 def limit_seconds(text: str) -> float | None:
     """Slurm's time limit text (``1-02:03:04``, ``02:03:04``, ``03:04``, ``5``: minutes) in
-    seconds; None for ``UNLIMITED``, ``Partition_Limit`` or anything else."""
+    seconds; None for ``UNLIMITED``, ``Partition_Limit``, ``0`` (sbatch: no limit) or anything
+    else."""
     match = re.match(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$", text.strip())
     if match is None:
         return None
@@ -300,7 +301,8 @@ def limit_seconds(text: str) -> float | None:
             (first or 0) * 60 + second
     else:
         seconds = (first or 0) * 3600 if days is not None else (first or 0) * 60
-    return float(seconds + (days or 0) * 86400)
+    total = float(seconds + (days or 0) * 86400)
+    return total if total > 0 else None
 
 
 def sbatch_options(exp: Mapping[str, Any]) -> list[str]:

@@ -212,7 +212,10 @@ def _derive(columns: dict[str, list[Any]], records: Sequence[Mapping[str, Any]])
     implied = [_ratio(e, b) for e, b in zip(columns["effective_batch"], columns["replica_batch"])]
     columns["devices"] = devices = [_count(a, g, b, c) for a, g, b, c
                                     in zip(columns["devices"], named, gpus, implied)]
-    columns["model_title"] = [t if t is not None else m
+    # a run that never started (a Slurm job cancelled in the queue) has no title: it takes the
+    # one its model's other runs have, so that one model stays one row
+    titles = {m: t for t, m in zip(columns["model_title"], columns["model"]) if t is not None}
+    columns["model_title"] = [t if t is not None else titles.get(m, m)
                               for t, m in zip(columns["model_title"], columns["model"])]
     columns["device_type"] = types = [_device_type(r, t)
                                       for r, t in zip(records, columns["device_type"])]

@@ -83,7 +83,7 @@ class Summary:
     def failures(self) -> list[Outcome]:
         """Experiments that ran and did not end ``ok``."""
         return [o for o in self.outcomes
-                if o.status not in ("ok", "skipped", "simulated", "submitted")]
+                if o.status not in ("ok", "skipped", "simulated", "submitted", "in_flight")]
 
     @property
     def exit_code(self) -> int:
@@ -98,6 +98,9 @@ class Summary:
         if self.count("submitted"):
             head += (f", {self.count('submitted')} submitted (see 'experimenter status'; "
                      "'experimenter run' of the same plan records them when they end)")
+        if self.count("in_flight"):
+            head += (f", {self.count('in_flight')} already in flight (submitted by an earlier "
+                     "run, not again; see 'experimenter status')")
         if self.interrupted:
             head += f"; interrupted by {self.interrupted}, {self.total - ran} not started"
         elif self.halted:
@@ -195,7 +198,7 @@ class Runner:
         summary.outcomes.append(outcome)
         progress.finish(index, outcome.status, outcome.duration)
         if self.on_finished is not None and outcome.log_file and outcome.status not in (
-                "skipped", "simulated", "submitted"):
+                "skipped", "simulated", "submitted", "in_flight"):
             try:
                 self.on_finished(outcome)
             except Exception as err:  # noqa: BLE001 - a hook never stops the sweep
@@ -290,9 +293,9 @@ class Runner:
         job, ending = found
         if ending is not None:
             return self.finish(job, ending)
-        if self.executor.detached:
-            self._record(index, Outcome("submitted", log_file=str(job.log_file)), progress,
-                         summary)
+        if self.executor.detached:  # left in flight by an earlier run: nothing submitted now
+            self._record(index, Outcome("in_flight", log_file=str(job.log_file),
+                                        error=f"job {job.handle}"), progress, summary)
         else:
             progress.start(index, exp)
             self._inflight.append(job)
@@ -320,6 +323,10 @@ class Runner:
         for job, ending in self.executor.wait():
             if job in self._inflight:
                 self._inflight.remove(job)
+            if ending.not_started:  # nothing of it ran: no log, counted as not started
+                remove_ours(job.part, *([job.script] if job.script else []))
+                progress.drop(job.index)
+                continue
             outcome = self.finish(job, ending)
             self._record(job.index, outcome, progress, summary, job.exp)
 
@@ -438,6 +445,8 @@ class Runner:
             status, error, warnings = write_trailer(job, ending, duration, self._stop)
             kept = self._settle(job.part, job.log_file,
                                 interrupted=status in runlog.RERUN_STATUSES)
+            if kept == job.log_file:
+                drop_stale_attempts(job)
         except UnsafeFileError as err:  # its .part was replaced by a link meanwhile
             return refused(job.exp, err)
         except OSError as err:
@@ -522,6 +531,21 @@ def side_files(log_file: str) -> list[Path]:
     except OSError:
         attempts = []
     return names + [path.parent / entry for entry in attempts]
+
+
+def drop_stale_attempts(job: Job) -> None:
+    """Remove the ``<log>.attemptN`` files of an earlier run of the log just replaced (a run
+    Slurm requeued, then run again without requeues): they were written before this job was
+    handed over, and would be read as this log's attempts."""
+    started = time.time() - (time.monotonic() - job.started) - 1.0
+    for path in side_files(str(job.log_file)):
+        if not path.name.startswith(f"{job.log_file.name}.attempt"):
+            continue
+        try:
+            if os.lstat(path).st_mtime < started:
+                remove_ours(path)
+        except OSError:
+            pass
 
 
 def settled_name(log_file: Path, interrupted: bool) -> Path:

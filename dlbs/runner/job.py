@@ -51,6 +51,10 @@ class Ending:
     duration: float | None = None
     error: str | None = None
     warning: str | None = None
+    #: Stopped before anything of it ran (a Slurm job still queued, or never submitted, when
+    #: the sweep was interrupted): no log is written, it counts as not started, and the next
+    #: run of the plan runs it.
+    not_started: bool = False
 
 
 class Executor(Protocol):

@@ -3,7 +3,9 @@
 The JSON file (``--progress-file``) is rewritten after every change through a temporary file
 and ``os.replace``, so a reader never sees half of it. Its keys: ``state`` (running, finished,
 interrupted, refused, error: the runner stopped on an error), ``total``, ``done`` (finished ok), ``failed``, ``skipped``,
-``simulated``, ``submitted`` (Slurm jobs left running by ``--detach``), ``left``, ``current``
+``simulated``, ``submitted`` (Slurm jobs left running by ``--detach``), ``in_flight`` (jobs an
+earlier ``--detach`` left running, found again by a later ``--detach``: not submitted again),
+``left``, ``current``
 (index, model, log_file of the running experiment, the latest started when several run, or
 null; ``note``: its latest news, such as a Slurm job's pending reason), ``elapsed_s``, ``eta_s`` (null until one experiment has run), ``started_at``,
 ``updated_at``, ``history`` (the last 20 experiments dealt with: index, model, log_file, status, duration_s,
@@ -43,7 +45,8 @@ class Progress:
                  stream: IO[str] | None = None, bar: bool | None = None) -> None:
         self.total, self.stream = total, stream or sys.stderr
         self.path = Path(progress_file) if progress_file else None
-        self.counts = {"done": 0, "failed": 0, "skipped": 0, "simulated": 0, "submitted": 0}
+        self.counts = {"done": 0, "failed": 0, "skipped": 0, "simulated": 0, "submitted": 0,
+                       "in_flight": 0}
         self.current: dict[str, Any] | None = None
         self.history: list[dict[str, Any]] = []  # the last HISTORY finished experiments
         self._running: dict[int, dict[str, Any]] = {}  # started, not finished (Slurm: several)
@@ -87,7 +90,7 @@ class Progress:
     def finish(self, index: int, status: str, duration: float | None = None) -> None:
         """An experiment ended (``status`` ok or a failure), was skipped or simulated."""
         key = {"ok": "done", "skipped": "skipped", "simulated": "simulated",
-               "submitted": "submitted"}.get(status, "failed")
+               "submitted": "submitted", "in_flight": "in_flight"}.get(status, "failed")
         self.counts[key] += 1
         running = self._running.pop(index, {})
         self.history = [*self.history[-(HISTORY - 1):], {
@@ -101,9 +104,17 @@ class Progress:
             self._bar.set_postfix(done=self.counts["done"], failed=self.counts["failed"],
                                   left=self.left, refresh=False)
             self._bar.update(1)
-        elif key in ("done", "failed", "submitted"):
+        elif key in ("done", "failed", "submitted", "in_flight"):
             took = f" in {duration:.1f} s" if duration is not None else ""
-            self._line(f"[{index + 1}/{self.total}] {status}{took} | {self._summary()}")
+            shown = "already in flight" if status == "in_flight" else status
+            self._line(f"[{index + 1}/{self.total}] {shown}{took} | {self._summary()}")
+        self._update_file()
+
+    def drop(self, index: int) -> None:
+        """An experiment started but stopped before anything of it ran: it is left (not
+        started) again."""
+        self._running.pop(index, None)
+        self.current = list(self._running.values())[-1] if self._running else None
         self._update_file()
 
     def note(self, index: int, text: str) -> None:

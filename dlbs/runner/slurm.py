@@ -208,7 +208,8 @@ class SlurmExecutor:
         jobs that could not be submitted, each with its ending (the others are in flight)."""
         if self._stop:  # stopped before they were submitted: nothing of them ran
             stopped, self._unsubmitted = self._unsubmitted, []
-            return [(job, Ending(exit_code=None, stopped="interrupted")) for job in stopped]
+            return [(job, Ending(exit_code=None, stopped="interrupted", not_started=True))
+                    for job in stopped]
         groups: dict[tuple[str, ...], list[Job]] = {}
         for job in self._unsubmitted:
             groups.setdefault(array_group(job.exp), []).append(job)
@@ -391,6 +392,11 @@ class SlurmExecutor:
         info = slurmctl.end_info(job_id)
         job_file(job.log_file).unlink(missing_ok=True)
         Path(end_file_for(str(job.log_file))).unlink(missing_ok=True)
+        if self._stop and self._cancelled.get(job_id) == "interrupted" and \
+                not slurmoutput.started_before(job.part, job.offset):
+            # cancelled by the interruption while still queued: its batch script never ran
+            self._cancelled.pop(job_id, None)
+            return Ending(exit_code=None, stopped="interrupted", not_started=True)
         attempts, unsplit = self._set_aside(job, info.restarts if info else None)
         facts: list[tuple[str, Any]] = [
             ("results.slurm_job_id", int(job_id) if job_id.isdigit() else job_id)]

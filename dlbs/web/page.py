@@ -111,7 +111,7 @@ function render(p, age) {
   setState(state, state);
   const live = running ? age : 0;  // the file changes only on events: count on between them
   const total = num(p.total), done = num(p.done), failed = num(p.failed);
-  const skipped = num(p.skipped), other = num(p.simulated) + num(p.submitted);
+  const skipped = num(p.skipped), other = num(p.simulated) + num(p.submitted) + num(p.in_flight);
   const left = typeof p.left === "number" ? p.left : total - done - failed - skipped - other;
   const dealt = total - left;
   for (const [id, n] of [["bar-done", done], ["bar-failed", failed], ["bar-skipped", skipped],

@@ -180,3 +180,13 @@ def test_a_run_with_an_impossible_time_is_invalid_never_averaged() -> None:
     compared = compare_records([run(time=10.0), run(time=10.5), negative],
                                [run(time=10.0), run(time=10.2)])
     assert compared.tables[0].data["Runs base"].tolist() == [2]
+
+
+def test_a_run_without_a_model_title_joins_its_models_row() -> None:
+    """A run that never started (a Slurm job cancelled in the queue) has no exp.model_title:
+    it is the same model as the others, so one row, not 'DeepMNIST' and 'deep_mnist'."""
+    records = [run(model="deep_mnist", batch=16, **{"exp.model_title": "DeepMNIST"}),
+               run(model="deep_mnist", batch=32, status="cancelled")]
+    report = build_report(records, "regular")
+    assert list(report.tables[0].data.index.get_level_values(0)) == ["DeepMNIST"]
+    assert cells(report) == [[10.0, "cancelled"]]

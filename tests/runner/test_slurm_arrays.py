@@ -129,11 +129,17 @@ def test_ctrl_c_cancels_every_task_and_a_rerun_repeats_them(slurm: str,
     _, err = runner.communicate(timeout=300)
     assert runner.returncode != 0, err
     wait_for(lambda: not active_jobs(), 120, "the tasks to be cancelled")
+    # the task that ran is interrupted; the one still queued (%1) never ran: no log, and the
+    # summary counts it as not started, never as a failure with a duration
     statuses = sorted(facts_of(log)["results.status"] for log in logs(tmp_path))
-    assert statuses == ["interrupted", "interrupted"], statuses
+    assert statuses == ["interrupted"], statuses
+    assert "1 failed" in err and "1 not started" in err, err
+    assert not list((tmp_path / "logs").glob("*.part"))
+    assert not list((tmp_path / "logs").glob("*.log.job"))
     status = dlbs(tmp_path, "status", *ARRAY, "-Pexp.num_batches=100000",
                   "-Vexp.replica_batch=[2, 4]")
     assert "the next run repeats it" in status.stdout, status.stdout
+    assert "not run" in status.stdout, status.stdout
 
 
 @pytest.mark.slurm
@@ -391,3 +397,44 @@ def test_gpus_the_cluster_lacks_are_a_failure_that_says_what_to_change(
     assert "sbatch --parsable failed" in facts["results.error"]
     assert "exp.gpus=''" in facts["results.error"] and "sinfo" in facts["results.error"]
     assert "exp.gpus=''" in result.stderr
+
+
+@pytest.mark.slurm
+@pytest.mark.parametrize("array", ["true", "false"])
+def test_a_second_detach_submits_nothing_and_says_so(slurm: str, tmp_path: Path,
+                                                     array: str) -> None:
+    """The same plan detached again while its jobs wait: they are found, not submitted again,
+    and the summary says 'already in flight', never 'submitted'."""
+    plan = [f"-Pslurm.array={array}", "-Vexp.replica_batch=[2, 4]", "-Pslurm.extra_args=--hold"]
+    first = dlbs(tmp_path, "run", *plan, "--detach")
+    assert first.returncode == 0 and "2 submitted" in first.stderr, first.stderr
+    ids = sorted(json.loads(p.read_text())["job_id"]
+                 for p in (tmp_path / "logs").glob("*.log.job"))
+    second = dlbs(tmp_path, "run", *plan, "--detach")
+    assert second.returncode == 0, second.stderr
+    assert "2 already in flight" in second.stderr and "submitted (" not in second.stderr
+    assert sorted(json.loads(p.read_text())["job_id"]
+                  for p in (tmp_path / "logs").glob("*.log.job")) == ids
+    queued = subprocess.run(["squeue", "-h", "-r", "-o", "%i|%o"], capture_output=True,
+                            text=True, check=True).stdout.splitlines()
+    ours = sorted(line.split("|")[0] for line in queued if str(tmp_path) in line)
+    assert ours == ids  # nothing new in the queue for this plan
+    for job_id in {i.split("_")[0] for i in ids}:
+        subprocess.run(["scontrol", "release", job_id], check=True)
+    recorded = dlbs(tmp_path, "run", *plan)
+    assert recorded.returncode == 0, recorded.stderr
+    assert [facts_of(log)["results.status"] for log in logs(tmp_path)] == ["ok", "ok"]
+
+
+def test_jobs_never_submitted_when_interrupted_are_not_started(tmp_path: Path,
+                                                               make_exp: Any) -> None:
+    """Interrupted while a sweep's arrays were still being prepared: the experiments handed
+    over but not submitted ran nothing, and are said to be not started (no log, no status)."""
+    executor = SlurmExecutor(array=True)
+    exp = make_exp(params={"exp.scheduler": "slurm", "slurm.array": True,
+                           "exp.log_file": str(tmp_path / "a.log")})
+    job = Job(index=0, exp=exp, log_file=tmp_path / "a.log")
+    executor._unsubmitted.append(job)
+    executor.stop("SIGINT")
+    ((ended, ending),) = executor.flush()
+    assert ended is job and ending.not_started and ending.exit_code is None

@@ -335,3 +335,28 @@ def test_extra_args_that_the_command_line_would_override_are_refused(option: str
     with pytest.raises(ValidationError, match="is set by dlbs on sbatch's command line") as err:
         extra_args({"slurm.extra_args": ["--constraint=a100", option]})
     assert hint in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_replaced_logs_old_attempt_files_go_with_it(tmp_path: Path) -> None:
+    """An earlier run of the log was requeued (X.log.attempt1); the log is replaced by a run
+    Slurm ran once: the old side file would be read as this log's, so it goes; a side file of
+    this job's own attempts stays."""
+    import os
+    import time
+
+    from dlbs.runner.core import drop_stale_attempts
+    from dlbs.runner.job import Job
+
+    log = tmp_path / "x.log"
+    log.write_text("__results.status__=\"ok\"\n")
+    stale, fresh = tmp_path / "x.log.attempt1", tmp_path / "x.log.attempt2"
+    stale.write_text("old run\n")
+    an_hour_ago = time.time() - 3600
+    os.utime(stale, (an_hour_ago, an_hour_ago))
+    job = Job(0, {"exp.log_file": str(log)}, log, started=time.monotonic() - 60)
+    fresh.write_text("this run\n")
+    other = tmp_path / "y.log.attempt1"  # another log's
+    other.write_text("other\n")
+    os.utime(other, (an_hour_ago, an_hour_ago))
+    drop_stale_attempts(job)
+    assert not stale.exists() and fresh.exists() and other.exists()

@@ -66,6 +66,7 @@ def test_no_signal_no_trap() -> None:
 @pytest.mark.parametrize("text,seconds", [
     ("00:01:00", 60), ("1", 60), ("5:30", 330), ("1-00:00:00", 86400), ("2-3", 2 * 86400 + 3 * 3600),
     ("1-01:30", 86400 + 5400), ("UNLIMITED", None), ("Partition_Limit", None), ("", None),
+    ("0", None), ("00:00:00", None),
 ])
 def test_slurm_time_limits_in_seconds(text: str, seconds: float | None) -> None:
     assert limit_seconds(text) == seconds
