@@ -273,10 +273,18 @@ def _check_numbers(experiment: Mapping[str, Any]) -> list[str]:
 
 def _check_gpus(experiment: Mapping[str, Any]) -> list[str]:
     """``exp.gpus``: empty (CPU) or GPU indices separated by ',' (replicas) or ':' (a group)."""
-    gpus = str(experiment.get("exp.gpus", "")).strip()
+    raw = str(experiment.get("exp.gpus", ""))
+    gpus = raw.strip()
+    fix = "give GPU indices like '0', '0,1' or '0:1,2:3', or -Pexp.gpus='\"\"' for the CPU"
     if gpus and not GPUS.fullmatch(gpus):
-        fix = "give GPU indices like '0', '0,1' or '0:1,2:3', or -Pexp.gpus='\"\"' for the CPU"
         return [f"exp.gpus is {gpus!r}; {fix}"]
+    if gpus and gpus != raw:  # the launchers pass the value on as it is (--gpus device=...)
+        return [f"exp.gpus is {raw!r}, with spaces around it; give {gpus!r}"]
+    ids = re.split("[:,]", gpus) if gpus else []
+    twice = sorted({gpu for gpu in ids if ids.count(gpu) > 1}, key=int)
+    if twice:
+        return [(f"exp.gpus is {gpus!r}: GPU {', '.join(twice)} appears more than once, so "
+                 "replicas would share it; name each GPU once")]
     return []
 
 

@@ -67,6 +67,9 @@ def launcher_words(exp: Mapping[str, Any], program: str) -> list[str]:
     """``exp.container_launcher`` split into words (e.g. ``podman --root DIR``); empty means
     the runtime's own program."""
     words = split_words("exp.container_launcher", exp.get("exp.container_launcher", ""))
+    if words and words[0].startswith("-"):
+        raise ValidationError(f"exp.container_launcher starts with {words[0]!r}, an option: give "
+                              f"the program first, e.g. '{program} {' '.join(words)}'")
     return words or [program]
 
 

@@ -35,11 +35,21 @@ def gpu_options(exp: Mapping[str, Any]) -> list[str]:
     return ["--gpus", f'"device={devices}"']
 
 
+def option_value(exp: Mapping[str, Any], name: str, default: str, what: str) -> str:
+    """The value of an option of the container runtime (``--ipc VALUE``); a ValidationError
+    when it starts with '-', which the runtime would read as another option."""
+    value = as_arg(exp.get(name, default)).strip()
+    if value.startswith("-"):
+        raise ValidationError(f"{name} {value!r} starts with '-', which would be read as "
+                              f"another option: give {what}")
+    return value
+
+
 def ipc_options(exp: Mapping[str, Any]) -> list[str]:
     """Shared memory: ``--shm-size`` (DataLoader workers), ``--ipc`` (host for multi-GPU NCCL)."""
     opts: list[str] = []
-    shm = as_arg(exp.get("exp.docker_shm_size", "1g")).strip()
-    ipc = as_arg(exp.get("exp.docker_ipc", "")).strip()
+    shm = option_value(exp, "exp.docker_shm_size", "1g", "a size such as 1g")
+    ipc = option_value(exp, "exp.docker_ipc", "", "an IPC mode such as host or private")
     if not ipc and device_type(exp) == "gpu" and num_replicas(exp) > 1:
         ipc = "host"
     if ipc:
@@ -128,8 +138,11 @@ class DockerLayer:
                                   "read it as an option, not an image; give an image name, "
                                   "e.g. -Pexp.docker_image=pytorch/pytorch")
         launcher = split_words("exp.docker_launcher", exp.get("exp.docker_launcher") or "docker")
+        if launcher[0].startswith("-"):
+            raise ValidationError(f"exp.docker_launcher starts with {launcher[0]!r}, an option: "
+                                  "give the program first, e.g. 'docker' or 'sudo docker'")
         argv = [*launcher, "run", "--rm", "--init", "--name", container_name(exp)]
-        network = as_arg(exp.get("exp.docker_network", "")).strip()
+        network = option_value(exp, "exp.docker_network", "", "a network such as host")
         if not network and num_nodes(exp) > 1:
             network = "host"  # the other nodes reach this one's rendezvous by its address
         if network:

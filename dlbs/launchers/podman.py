@@ -27,6 +27,7 @@ from dlbs.launchers.docker import (
     container_name,
     env_options,
     ipc_options,
+    option_value,
     passed_through,
 )
 from dlbs.launchers.torchrun import num_nodes
@@ -63,7 +64,7 @@ class PodmanLayer:
         image = image_of(exp, "podman")
         argv = [*launcher_words(exp, "podman"), "run", "--rm", "--init", "--pull", "never",
                 "--name", container_name(exp)]
-        network = as_arg(exp.get("exp.docker_network", "")).strip()
+        network = option_value(exp, "exp.docker_network", "", "a network such as host")
         if not network and num_nodes(exp) > 1:
             network = "host"  # the other nodes reach this one's rendezvous by its address
         if network:

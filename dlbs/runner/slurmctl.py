@@ -232,10 +232,12 @@ def check(partition: str = "") -> str | None:
     except RunError as err:
         return str(err)
     names = [line.strip() for line in out.splitlines() if line.strip()]
-    if partition:
-        if partition not in [n.rstrip("*") for n in names]:
-            return (f"slurm.partition '{partition}' does not exist on this cluster; sinfo lists: "
-                    f"{', '.join(n.rstrip('*') for n in names) or 'none'}")
+    if partition:  # one, or several separated by ',' (the job runs in the first that can)
+        known = [n.rstrip("*") for n in names]
+        missing = [name for name in partition.split(",") if name not in known]
+        if missing:
+            return (f"slurm.partition '{missing[0]}' does not exist on this cluster; sinfo "
+                    f"lists: {', '.join(known) or 'none'}")
     elif not any(n.endswith("*") for n in names):
         return "this Slurm cluster has no default partition: set -Pslurm.partition=NAME"
     return None

@@ -124,6 +124,9 @@ def test_zoo_names_from_sources_match_the_registry() -> None:
 @pytest.mark.parametrize("params, problem", [
     (['-Pexp.gpus="0;1"'], "exp.gpus is '0;1'; give GPU indices"),
     (['-Pexp.gpus="a"'], "exp.gpus is 'a'"),
+    (["-Pexp.gpus=0,0"], "exp.gpus is '0,0': GPU 0 appears more than once"),
+    (["-Pexp.gpus=0:1,1:2"], "GPU 1 appears more than once, so replicas would share it"),
+    (["-Pexp.gpus= 0,1"], "exp.gpus is ' 0,1', with spaces around it; give '0,1'"),
     (["-Pexp.timeout=-5"], "exp.timeout is -5; it must be an integer >= 0"),
     (["-Pexp.timeout=99999999"], "exp.timeout is 99999999 s (over 30 days)"),
     (["-Pexp.cpu_replicas=0"], "exp.cpu_replicas is 0; it must be an integer >= 1"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -312,3 +313,19 @@ def test_a_runtime_without_exp_docker_is_a_warning() -> None:
     assert warning == ("exp.container_runtime is 'apptainer' but exp.docker is false: the "
                        "experiment runs on bare metal; set -Pexp.docker=true to run it in a "
                        "container")
+
+
+@pytest.mark.parametrize("param, value", [
+    ("exp.container_launcher", "-x"), ("exp.docker_ipc", "--x"),
+    ("exp.docker_shm_size", "--privileged"), ("exp.docker_network", "-v/:/host")])
+@pytest.mark.parametrize("runtime", ["docker", "podman"])
+def test_an_option_value_that_starts_with_a_dash_is_refused(runtime: str, param: str,
+                                                            value: str) -> None:
+    """It would reach the runtime as another option (``--ipc --x``, ``exec -x run``)."""
+    if runtime == "docker" and param == "exp.container_launcher":
+        param = "exp.docker_launcher"  # DLBS's name of docker's launcher
+    exp = dict(BASE_EXPERIMENT, **{"exp.docker": True, "exp.container_runtime": runtime,
+                                   "exp.docker_image": "img", "exp.gpus": "",
+                                   "exp.device_type": "cpu", param: value})
+    with pytest.raises(ValidationError, match=re.escape(param)):
+        build_command(exp)

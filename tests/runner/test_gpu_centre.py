@@ -265,3 +265,9 @@ def test_an_experiment_logged_as_array_0_keeps_its_own_script(tmp_path: Path) ->
 def test_extra_args_that_no_parameter_owns_are_written(option: str) -> None:
     text = build_batch_script(_exp(slurm__extra_args=[option]), "/logs/a.sh", "/logs/a.log.end")
     assert f"#SBATCH {option}" in text
+
+
+@pytest.mark.parametrize("licenses", ["fs_lustre:1", "a:1|b:2", "a:2,b@db:1", "matlab"])
+def test_licenses_in_slurms_forms_are_written(licenses: str) -> None:
+    text = build_batch_script(_exp(slurm__licenses=licenses), "/logs/a.sh", "/logs/a.log.end")
+    assert f"#SBATCH --licenses={licenses}\n" in text

@@ -206,6 +206,10 @@ def test_validate_names_a_missing_partition(slurm: str, tmp_path: Path) -> None:
     assert result.stderr.strip().count("\n") == 0
     assert "slurm.partition 'nosuch' does not exist" in result.stderr
     assert "debug" in result.stderr
+    # a list of partitions, as sbatch takes it: each is checked
+    assert dlbs(tmp_path, "validate", "-Pslurm.partition=debug,high").returncode == 0
+    listed = dlbs(tmp_path, "validate", "-Pslurm.partition=debug,nosuch")
+    assert listed.returncode == 1 and "slurm.partition 'nosuch' does not exist" in listed.stderr
 
 
 def test_validate_without_slurm_commands(tmp_path: Path) -> None:
