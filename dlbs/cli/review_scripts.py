@@ -150,7 +150,14 @@ def render_arrays(experiments: list[dict[str, Any]],
             text = build_array_script(group, tasks, max_jobs(experiments[chunk[0]]))
             for task, number in enumerate(chunk):
                 entries[number]["array"] = {"script": name, "task": task}
+            # as the runner submits them: each array after the end of the one before it
+            after = out[-1][0]["array_script"] if out else None
             out.append(({"array_script": name, "submitted_as": stem + ".sbatch",
+                         "sbatch": f"sbatch --parsable --output={stem}.out --open-mode=append "
+                                   + ("--requeue" if group[0] == "--requeue" else "--no-requeue")
+                                   + (f" --dependency=afterany:<job id of {after}>" if after
+                                      else "") + " " + stem + ".sbatch",
+                         "after": after,
                          "tasks": [{"task": task, "index": number,
                                     "batch_script": entries[number]["batch_script"]}
                                    for task, number in enumerate(chunk)]}, {name: text}))

@@ -294,6 +294,11 @@ def test_build_scripts_writes_the_arrays_a_run_would_submit(tmp_path: Path) -> N
         assert [task["task"] for task in entry["tasks"]] == [0, 1, 2]
     for entry in experiments:
         assert entry["array"]["script"] in {a["array_script"] for a in arrays}
+    # how the run submits them: the second array after the end of the first
+    assert [a["after"] for a in arrays] == [None, "array_0.sbatch"]
+    assert "--dependency" not in arrays[0]["sbatch"]
+    assert "--dependency=afterany:<job id of array_0.sbatch>" in arrays[1]["sbatch"]
+    assert arrays[1]["sbatch"].endswith(" " + arrays[1]["submitted_as"])
     assert not logs.exists()  # nothing run
 
 
