@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -175,11 +176,21 @@ def unused_dlbs_parameters(settings: Iterable[Mapping[str, Any]],
     for values in settings:
         for name in INSTEAD_OF_DLBS.keys() & values.keys():
             value, default = values[name], defaults.get(name, "")
-            if value not in _UNSET and value != default and _text(value) != _text(default):
+            if value not in _UNSET and value != default and _text(value) != _text(default) \
+                    and _text(value) != _resolved(_text(default), values):
                 found.add(name)
         if len(found) == len(INSTEAD_OF_DLBS):
             break
     return [name for name in INSTEAD_OF_DLBS if name in found]
+
+
+def _resolved(default: str, values: Mapping[str, Any]) -> str:
+    """``default`` with its ``${name}`` references replaced by the values of an expanded
+    experiment (a plan written by ``print``: ``CUDA_VISIBLE_DEVICES=${runtime.visible_gpus}``
+    is there ``CUDA_VISIBLE_DEVICES=0``, still the default); unknown references stay."""
+    return re.sub(r"\$\{([^}]+)\}",
+                  lambda m: _text(values[m.group(1)]) if m.group(1) in values else m.group(0),
+                  default)
 
 
 def _text(value: Any) -> str:

@@ -79,8 +79,9 @@ def publish(folder: Path, files: dict[str, str]) -> None:
     except OSError as err:
         shutil.rmtree(staging, ignore_errors=True)
         what = {errno.ENOTEMPTY: "not empty", errno.EEXIST: "not empty",
-                errno.ENOTDIR: "exists and is not a folder (or is a link)"}.get(
-                    err.errno or 0, err.strerror or str(err))
+                errno.ENOTDIR: "exists and is not a folder (or is a link)",
+                errno.EBUSY: "in use (the current folder or a mount point) and cannot be "
+                             "replaced"}.get(err.errno or 0, err.strerror or str(err))
         raise UsageError(f"--scripts {folder}: {what}; give a new or empty folder") from None
 
 

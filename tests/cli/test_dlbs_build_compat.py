@@ -200,6 +200,22 @@ def test_plumbing_at_its_default_is_not_named(cli: Any, params: list[str]) -> No
     assert _warnings(result.err) == []
 
 
+def test_a_plan_written_by_print_names_no_plumbing(cli: Any, tmp_path: Path) -> None:
+    """In a plan every value is expanded: CUDA_VISIBLE_DEVICES=${runtime.visible_gpus} is there
+    CUDA_VISIBLE_DEVICES=0,1, still the default; a value set by hand is still named."""
+    printed = cli("print", "-Pexp.model=deep_mnist", "-Pexp.gpus=0,1", "--no-validation")
+    assert printed.code == 0, printed.err
+    (tmp_path / "plan.json").write_text(printed.out)
+    result = cli("build", "--plan", tmp_path / "plan.json", "--scripts", tmp_path / "review")
+    assert result.code == 0, result.err
+    assert _warnings(result.err) == []
+    changed = json.loads(printed.out)
+    changed[0]["runtime.EXPORT_CUDA_VISIBLE_DEVICES"] = "CUDA_VISIBLE_DEVICES=3"
+    (tmp_path / "changed.json").write_text(json.dumps(changed))
+    named = cli("build", "--plan", tmp_path / "changed.json", "--scripts", tmp_path / "r2")
+    assert "runtime.EXPORT_CUDA_VISIBLE_DEVICES (dlbs sets" in named.err
+
+
 def test_plumbing_set_in_a_config_extension_is_named(cli: Any, write: Any) -> None:
     config = write("ext.json", {"extensions": [{"condition": {"exp.model": "deep_mnist"},
                                                  "parameters": {"monitor.pid_folder": "/dev/shm/m"}}]})

@@ -329,3 +329,23 @@ def test_an_option_value_that_starts_with_a_dash_is_refused(runtime: str, param:
                                    "exp.device_type": "cpu", param: value})
     with pytest.raises(ValidationError, match=re.escape(param)):
         build_command(exp)
+
+
+@pytest.mark.parametrize("name", ["CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES",
+                                  "PET_NODE_RANK", "PET_MASTER_PORT", "MASTER_ADDR", "RANK",
+                                  "SLURM_NODEID"])
+@pytest.mark.parametrize("runtime", ["", "docker", "podman", "apptainer"])
+def test_runtime_env_of_a_variable_the_launch_sets_is_refused(runtime: str, name: str) -> None:
+    """It won in some runtimes and not in others (docker: the host's value; apptainer: the
+    user's, so another GPU than exp.gpus): refused everywhere, with what to use."""
+    exp = dict(BASE_EXPERIMENT, **{f"runtime.env.{name}": "7"})
+    if runtime:
+        exp.update({"exp.docker": True, "exp.container_runtime": runtime,
+                    "exp.docker_image": "img.sif" if runtime == "apptainer" else "img"})
+    with pytest.raises(ValidationError, match=f"runtime.env.{name} is set by the launch itself"):
+        build_command(exp)
+    exp.pop(f"runtime.env.{name}")
+    exp["runtime.env.OMP_NUM_THREADS"] = "7"  # the user's own variables go through
+    cmd = build_command(exp)
+    assert any(name.endswith("OMP_NUM_THREADS") and value == "7" for name, value in cmd.env) \
+        or any("OMP_NUM_THREADS" in word for word in cmd.argv)
