@@ -315,6 +315,7 @@ def sbatch_options(exp: Mapping[str, Any]) -> list[str]:
         if as_arg(exp.get(name)).strip():
             options.append(f"{option}={safe_word(name, exp.get(name))}")
     check_exclusive_options(exp)
+    check_gpu_ids(exp)
     gpus = as_int(exp.get("slurm.gpus_per_node"), 0)
     if gpus < 0:
         raise ValidationError(f"slurm.gpus_per_node is {gpus}; give the GPUs per node, or 0 "
@@ -391,6 +392,24 @@ def check_exclusive_options(exp: Mapping[str, Any]) -> None:
                                                                 0) > 0:
         raise ValidationError("slurm.cpus_per_task and slurm.cpus_per_gpu are both set: sbatch "
                               "takes one of --cpus-per-task and --cpus-per-gpu; keep one")
+
+
+def check_gpu_ids(exp: Mapping[str, Any]) -> None:
+    """In a Slurm job the GPUs are those Slurm hands the job, seen as 0..N-1 (Slurm's binding
+    for bare metal, Apptainer and Pyxis; docker/podman would pick host GPUs by number, another
+    set): ``exp.gpus`` names N GPUs as 0..N-1, else a ValidationError."""
+    if used_gpus(exp) == 0:
+        return
+    text = as_arg(exp.get("exp.gpus")).strip()
+    ids = [word for word in re.split("[:,]", text) if word.strip()]
+    if not all(word.strip().isdigit() for word in ids):
+        return  # validate names the malformed value
+    if sorted(int(word) for word in ids) != list(range(len(ids))):
+        first = ",".join(str(i) for i in range(len(ids)))
+        raise ValidationError(f"exp.gpus is {text!r}, but in a Slurm job the GPUs are those "
+                              "Slurm hands the job, numbered from 0 (each runtime would pick "
+                              f"others by these numbers): give {len(ids)} GPU(s) as "
+                              f"0..{len(ids) - 1}, e.g. -Pexp.gpus={first}")
 
 
 def check_per_gpu_options(exp: Mapping[str, Any], asks_for_gpus: bool) -> None:

@@ -271,3 +271,24 @@ def test_extra_args_that_no_parameter_owns_are_written(option: str) -> None:
 def test_licenses_in_slurms_forms_are_written(licenses: str) -> None:
     text = build_batch_script(_exp(slurm__licenses=licenses), "/logs/a.sh", "/logs/a.log.end")
     assert f"#SBATCH --licenses={licenses}\n" in text
+
+
+@pytest.mark.parametrize("gpus, count, refused", [
+    ("0,1", 2, False), ("1,0", 2, False), ("0:1,2:3", 4, False), ("1,3", 2, True),
+    ("2", 1, True), ("0,2", 2, True)])
+@pytest.mark.parametrize("runtime", ["", "docker", "podman", "apptainer", "pyxis"])
+def test_in_a_slurm_job_gpus_are_named_from_zero(runtime: str, gpus: str, count: int,
+                                                 refused: bool) -> None:
+    """Slurm's GPUs are 0..N-1 in the job; host numbers (1,3) would be other GPUs in docker
+    and podman than in the other runtimes: refused in all, the same way."""
+    exp = _exp(**{"exp.gpus": gpus, "exp.num_local_gpus": count,
+                  "slurm.gpus_per_node": count})
+    if runtime:
+        exp.update({"exp.docker": True, "exp.container_runtime": runtime,
+                    "exp.docker_image": "img.sif" if runtime == "apptainer" else "img"})
+    if refused:
+        with pytest.raises(ValidationError, match="numbered from 0"):
+            build_batch_script(exp, "/logs/a.sh", "/logs/a.log.end")
+    else:
+        assert f"--gpus-per-node={count}" in build_batch_script(exp, "/logs/a.sh",
+                                                                "/logs/a.log.end")
