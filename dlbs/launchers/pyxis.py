@@ -60,7 +60,33 @@ def srun_options(exp: Mapping[str, Any], launch_script: str) -> list[str]:
     where = workdir(exp)
     if where:
         options.append(f"--container-workdir={where}")
-    return options + split_words("exp.docker_args", exp.get("exp.docker_args", ""))
+    return options + srun_extra_words(exp)
+
+
+#: ``srun`` options that dlbs gives itself (the container, its mounts and workdir; the job's
+#: tasks, nodes and GPUs): in ``exp.docker_args`` they would come later and win.
+OWN_SRUN_OPTIONS = ("--container-image", "--container-mounts", "--container-workdir",
+                    "--nodes", "-N", "--ntasks", "-n", "--ntasks-per-node", "--cpus-per-task",
+                    "-c", "--gres", "--gpus", "-G", "--gpus-per-node", "--gpus-per-task",
+                    "--kill-on-bad-exit", "-K")
+
+
+def srun_extra_words(exp: Mapping[str, Any]) -> list[str]:
+    """``exp.docker_args`` as more ``srun`` options (e.g. ``--container-writable``); a
+    ValidationError for a word that is not an option (srun would run it as the command) or
+    an option dlbs sets itself."""
+    words = split_words("exp.docker_args", exp.get("exp.docker_args", ""))
+    for word in words:
+        if not word.startswith("-"):
+            raise ValidationError(f"exp.docker_args {word!r} is not an option: with pyxis these "
+                                  "words are srun options such as --container-writable (srun "
+                                  "would run a plain word as the command)")
+        name = word.split("=", 1)[0] if word.startswith("--") else word[:2]
+        if name in OWN_SRUN_OPTIONS:
+            raise ValidationError(f"exp.docker_args {word!r}: dlbs gives srun {name} itself "
+                                  "(exp.docker_image, exp.data_dir, exp.num_nodes, exp.gpus, "
+                                  "slurm.*); set those instead")
+    return words
 
 
 class PyxisLayer:

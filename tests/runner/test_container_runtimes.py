@@ -349,3 +349,16 @@ def test_runtime_env_of_a_variable_the_launch_sets_is_refused(runtime: str, name
     cmd = build_command(exp)
     assert any(name.endswith("OMP_NUM_THREADS") and value == "7" for name, value in cmd.env) \
         or any("OMP_NUM_THREADS" in word for word in cmd.argv)
+
+
+@pytest.mark.parametrize("args, words", [
+    ("--container-image=evil", "dlbs gives srun --container-image itself"),
+    ("--nodes=9", "dlbs gives srun --nodes itself"), ("-N9", "dlbs gives srun -N itself"),
+    ("--gres=gpu:9", "dlbs gives srun --gres itself"),
+    ("--x ~", "'~' is not an option"), ("# comment", "'#' is not an option")])
+def test_pyxis_docker_args_that_would_override_or_run_are_refused(args: str, words: str) -> None:
+    exp = dict(BASE_EXPERIMENT, **{"exp.docker": True, "exp.container_runtime": "pyxis",
+                                   "exp.docker_image": "img", "exp.scheduler": "slurm",
+                                   "exp.log_file": "/logs/a.log", "exp.docker_args": args})
+    with pytest.raises(ValidationError, match=re.escape(words)):
+        build_batch_script(exp, "/logs/a.sh", "/logs/a.log.end")
