@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 #: Seconds a podman command may take before it counts as not answering.
 PODMAN_TIMEOUT = 60
 #: Image files whose presence ``validate`` checks (the runtime reads them from a path).
-IMAGE_FILE_SUFFIXES = {"apptainer": (".sif", ".simg"), "pyxis": (".sqsh",)}
+IMAGE_FILE_SUFFIXES = {"apptainer": (".sif", ".simg", ".img"), "pyxis": (".sqsh", ".squashfs")}
 
 
 def runtime_of(exp: Mapping[str, Any]) -> str | None:
@@ -66,9 +66,20 @@ def podman_image_id(launcher: list[str], image: str) -> str:
 
 
 def check_image_file(runtime: str, image: str) -> None:
-    """A ``.sif``/``.sqsh`` image given as a path must exist (as a file) on this host."""
-    if image.endswith(IMAGE_FILE_SUFFIXES.get(runtime, ())) and "://" not in image \
-            and not os.path.isfile(image):
+    """An image file must exist on this host: for Apptainer anything but a URI
+    (``docker://...``, ``library://...``) is a path (a ``.sif`` file or a sandbox folder); for
+    Pyxis a path (``/...``, ``./...``) or a ``.sqsh`` name is a squashfs file (enroot), the rest
+    a registry reference (``nvcr.io#nvidia/pytorch:24.05-py3``)."""
+    if "://" in image:
+        return
+    if runtime == "apptainer" and not os.path.exists(image):
+        raise ValidationError(f"exp.docker_image '{image}' is not a file on this host (nor a "
+                              "sandbox folder): apptainer reads it as one; give a .sif file, a "
+                              "sandbox folder, or a URI such as docker://nvcr.io/nvidia/"
+                              "pytorch:24.05-py3 (docs/containers.md)")
+    path_like = image.startswith(("/", "./", "../", "~")) or \
+        image.lower().endswith(IMAGE_FILE_SUFFIXES.get(runtime, ()))
+    if runtime == "pyxis" and path_like and not os.path.isfile(image):
         raise ValidationError(f"exp.docker_image '{image}' is not a file on this host: "
                               f"{runtime} reads the image from it; build or copy it there "
                               "(docs/containers.md)")

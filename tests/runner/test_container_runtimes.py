@@ -281,7 +281,13 @@ def test_a_slurm_job_leaves_the_program_to_the_compute_nodes() -> None:
 
 
 @pytest.mark.parametrize("runtime, image", [("apptainer", "/nowhere/pt.sif"),
-                                            ("pyxis", "/nowhere/pt.sqsh")])
+                                            ("apptainer", "/nowhere/pt.SIF"),
+                                            ("apptainer", "/nowhere/pt.img"),
+                                            # a registry name without docker:// is a path
+                                            ("apptainer", "nvcr.io/nvidia/pytorch:24.05-py3"),
+                                            ("pyxis", "/nowhere/pt.sqsh"),
+                                            ("pyxis", "/nowhere/pt_image"),
+                                            ("pyxis", "./pt.SQSH")])
 def test_validate_names_a_missing_image_file(tmp_path: Path, runtime: str, image: str) -> None:
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "apptainer").write_text("#!/bin/sh\n")
