@@ -358,6 +358,9 @@ def gres_gpus(exp: Mapping[str, Any]) -> int | None:
         return None
     total: int | None = None
     for entry in text.split(","):
+        if entry.split(":")[0].lower() == "gpu" and not entry.startswith("gpu"):
+            raise ValidationError(f"slurm.gres: {entry!r}: Slurm's GPU resource is named 'gpu' "
+                                  f"(lower case), e.g. {'gpu' + entry[3:]}")
         if entry == "gpu" or entry.startswith("gpu:"):
             match = GRES_GPU.match(entry)
             if match is None:

@@ -101,6 +101,7 @@ def test_gpus_per_task_replaces_gpus_per_node() -> None:
      "--depend (sbatch reads it as --dependency) is not taken here"),
     ({"slurm__extra_args": ["--test-only"]}, "nothing would be submitted"),
     ({"slurm__extra_args": ["--par=x"]}, "--par is an abbreviation of several sbatch options"),
+    ({"slurm__gres": "GPU:8"}, "Slurm's GPU resource is named 'gpu' (lower case), e.g. gpu:8"),
 ])
 def test_impossible_or_unsafe_requests_are_refused(params: dict[str, Any], words: str) -> None:
     with pytest.raises(ValidationError, match=words.replace("(", r"\(").replace(")", r"\)")):
