@@ -39,33 +39,26 @@ class PrefixLayer:
         return replace(cmd, argv=(*prefix, *cmd.argv))
 
 
-#: Variables the launch itself sets, each runtime its own way (the GPUs through ``--gpus``, CDI
-#: devices, ``--nv`` or Slurm's binding; the rendezvous and ranks through torchrun and Slurm):
-#: a ``runtime.env`` value would win in some runtimes and not in others, so it is refused.
+#: The GPU variables: each runtime exposes ``exp.gpus`` its own way (``--gpus``, CDI devices,
+#: ``--nv`` with ``CUDA_VISIBLE_DEVICES``, Slurm's binding), so a ``runtime.env`` value would
+#: pick another GPU in some runtimes and none in others while the log says ``exp.gpus``.
 OWNED_ENV = {
     "CUDA_VISIBLE_DEVICES": "use exp.gpus or runtime.visible_gpus (each runtime exposes those "
                             "GPUs its own way)",
     "NVIDIA_VISIBLE_DEVICES": "use exp.gpus (each runtime exposes those GPUs its own way)",
-    "SLURM_NODEID": "Slurm sets it on each node",
-    "RANK": "torchrun sets it", "LOCAL_RANK": "torchrun sets it", "WORLD_SIZE": "torchrun sets it",
-    "LOCAL_WORLD_SIZE": "torchrun sets it",
-    "MASTER_ADDR": "use exp.num_nodes (dlbs sets the rendezvous)",
-    "MASTER_PORT": "use exp.num_nodes (dlbs sets the rendezvous)",
 }
 
 
 def user_env(exp: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The ``runtime.env.<NAME>`` parameters as ``(NAME, value)`` pairs, in plan order; a
-    ValidationError for a variable the launch sets itself (``OWNED_ENV``, ``PET_*``)."""
+    ValidationError for a GPU variable (``OWNED_ENV``)."""
     pairs = [(key[len(ENV_PREFIX):], as_arg(value)) for key, value in exp.items()
              if key.startswith(ENV_PREFIX)]
     for name, _ in pairs:
-        why = OWNED_ENV.get(name) or ("torchrun's settings come from exp.num_nodes, exp.gpus "
-                                      "and the rendezvous dlbs sets" if name.startswith("PET_")
-                                      else None)
+        why = OWNED_ENV.get(name)
         if why:
             raise ValidationError(f"runtime.env.{name} is set by the launch itself, and would "
-                                  f"win in some runtimes but not in others: {why}")
+                                  f"pick other GPUs in some runtimes than in others: {why}")
     return pairs
 
 

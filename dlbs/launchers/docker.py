@@ -113,7 +113,9 @@ def passed_through(exp: Mapping[str, Any], cmd: Command) -> list[str]:
     and in a Slurm job the rendezvous the batch script exported."""
     names = [name for name, _ in cmd.runtime_env]
     if num_nodes(exp) > 1 and is_slurm(exp):
-        names += list(SLURM_RENDEZVOUS_ENV)
+        # a runtime.env value of the same name is set (-e NAME=value) and wins, as on bare
+        # metal: a later -e NAME would give the host's instead
+        names += [name for name in SLURM_RENDEZVOUS_ENV if name not in dict(cmd.env)]
     return [word for name in names for word in ("-e", name)]
 
 

@@ -337,13 +337,11 @@ def test_an_option_value_that_starts_with_a_dash_is_refused(runtime: str, param:
         build_command(exp)
 
 
-@pytest.mark.parametrize("name", ["CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES",
-                                  "PET_NODE_RANK", "PET_MASTER_PORT", "MASTER_ADDR", "RANK",
-                                  "SLURM_NODEID"])
+@pytest.mark.parametrize("name", ["CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES"])
 @pytest.mark.parametrize("runtime", ["", "docker", "podman", "apptainer"])
 def test_runtime_env_of_a_variable_the_launch_sets_is_refused(runtime: str, name: str) -> None:
-    """It won in some runtimes and not in others (docker: the host's value; apptainer: the
-    user's, so another GPU than exp.gpus): refused everywhere, with what to use."""
+    """It picked other GPUs in some runtimes than in others (apptainer: the user's, so
+    another GPU than exp.gpus; docker: none of the container's): refused everywhere."""
     exp = dict(BASE_EXPERIMENT, **{f"runtime.env.{name}": "7"})
     if runtime:
         exp.update({"exp.docker": True, "exp.container_runtime": runtime,
@@ -368,3 +366,17 @@ def test_pyxis_docker_args_that_would_override_or_run_are_refused(args: str, wor
                                    "exp.log_file": "/logs/a.log", "exp.docker_args": args})
     with pytest.raises(ValidationError, match=re.escape(words)):
         build_batch_script(exp, "/logs/a.sh", "/logs/a.log.end")
+
+
+
+@pytest.mark.parametrize("runtime", ["docker", "podman"])
+def test_a_rendezvous_value_of_runtime_env_wins_in_a_container_as_on_bare_metal(
+        runtime: str) -> None:
+    """runtime.env wins over all (docs/running.md): in a two-node Slurm job docker/podman
+    passed the host's PET_MASTER_PORT after the user's, so the host's won there only."""
+    exp = dict(BASE_EXPERIMENT, **{"exp.docker": True, "exp.container_runtime": runtime,
+                                   "exp.docker_image": "img", "exp.scheduler": "slurm",
+                                   "exp.num_nodes": 2, "runtime.env.PET_MASTER_PORT": "1234"})
+    argv = list(build_command(exp).argv)
+    assert "PET_MASTER_PORT=1234" in argv and "PET_MASTER_PORT" not in argv
+    assert "PET_MASTER_ADDR" in argv  # the other one still comes from the batch script
