@@ -17,6 +17,7 @@ import errno
 import json
 import os
 import re
+import shlex
 import shutil
 import sys
 import tempfile
@@ -134,6 +135,7 @@ def render_arrays(experiments: list[dict[str, Any]],
         build_array_script,
         max_jobs,
     )
+    from dlbs.runner.slurmctl import sbatch_argv
 
     groups: dict[tuple[str, ...], list[int]] = {}
     for number, exp in enumerate(experiments):
@@ -154,10 +156,10 @@ def render_arrays(experiments: list[dict[str, Any]],
             # as the runner submits them: each array after the end of the one before it
             after = out[-1][0]["array_script"] if out else None
             out.append(({"array_script": name, "submitted_as": stem + ".sbatch",
-                         "sbatch": f"sbatch --parsable --output={stem}.out --open-mode=append "
-                                   + ("--requeue" if group[0] == "--requeue" else "--no-requeue")
-                                   + (f" --dependency=afterany:<job id of {after}>" if after
-                                      else "") + " " + stem + ".sbatch",
+                         "sbatch": shlex.join(sbatch_argv(
+                             stem + ".sbatch", stem + ".out",
+                             f"<job id of {after}>" if after else None,
+                             requeue=group[0] == "--requeue")),
                          "after": after,
                          "tasks": [{"task": task, "index": number,
                                     "batch_script": entries[number]["batch_script"]}

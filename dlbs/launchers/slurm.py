@@ -116,8 +116,6 @@ SBATCH_LONG_OPTIONS: tuple[str, ...] = (
     "--time-min", "--tmp", "--tres-per-task", "--uid", "--usage", "--use-min-nodes", "--verbose",
     "--version", "--wait", "--wait-all-nodes", "--wckey", "--wrap",
 )
-#: The memory options of which sbatch takes one.
-MEMORY_OPTIONS = ("--mem", "--mem-per-cpu", "--mem-per-gpu")
 
 #: Those of RUNNER_OPTIONS that dlbs writes as #SBATCH lines rather than on the command line.
 SCRIPT_OPTIONS = frozenset({"--signal", "--array", "-a"})
@@ -185,20 +183,25 @@ def extra_args(exp: Mapping[str, Any]) -> list[str]:
             raise ValidationError(f"parameter 'slurm.extra_args': {ambiguous}")
         owned = runner_option(text, OWNED_OPTIONS)
         if owned is not None:
-            given = text.split("=", 1)[0] if text.startswith("--") else text[:2]
-            shown = given if given == owned else f"{given} (sbatch reads it as {owned})"
-            raise ValidationError(f"parameter 'slurm.extra_args': {shown} is not taken here "
-                                  f"(dlbs sets or checks it): {OWNED_OPTIONS[owned]}")
+            raise ValidationError(f"parameter 'slurm.extra_args': {as_given(text, owned)} is "
+                                  f"not taken here (dlbs sets or checks it): "
+                                  f"{OWNED_OPTIONS[owned]}")
         name = runner_option(text)
         if name is not None:
-            given = text.split("=", 1)[0] if text.startswith("--") else text[:2]
-            shown = given if given == name else f"{given} (sbatch reads it as {name})"
+            shown = as_given(text, name)
             where = "in the batch script" if name in SCRIPT_OPTIONS else \
                 "on sbatch's command line, which overrides it"
             raise ValidationError(f"parameter 'slurm.extra_args': {shown} is set by dlbs "
                                   f"{where}; {RUNNER_OPTIONS[name]}")
         options.append(text)
     return options
+
+
+def as_given(word: str, option: str) -> str:
+    """The option ``word`` names, as written, and what sbatch reads it as when abbreviated
+    (``--sig (sbatch reads it as --signal)``)."""
+    given = word.split("=", 1)[0] if word.startswith("--") else word[:2]
+    return given if given == option else f"{given} (sbatch reads it as {option})"
 
 
 def abbreviation_problem(word: str) -> str | None:
@@ -314,7 +317,8 @@ def sbatch_options(exp: Mapping[str, Any]) -> list[str]:
     for name, option in OPTION_PARAMS:
         if as_arg(exp.get(name)).strip():
             options.append(f"{option}={safe_word(name, exp.get(name))}")
-    check_exclusive_options(exp)
+    extras = extra_args(exp)
+    check_exclusive_options(exp, extras)
     check_gpu_ids(exp)
     gpus = as_int(exp.get("slurm.gpus_per_node"), 0)
     if gpus < 0:
@@ -347,7 +351,7 @@ def sbatch_options(exp: Mapping[str, Any]) -> list[str]:
     warning = warn_signal(exp)
     if warning is not None:
         options.append(f"--signal=B:{warning[0]}@{warning[1]}")
-    return options + extra_args(exp)
+    return options + extras
 
 
 def gres_gpus(exp: Mapping[str, Any]) -> int | None:
@@ -377,13 +381,12 @@ def used_gpus(exp: Mapping[str, Any]) -> int:
     return as_int(exp.get("exp.num_local_gpus"), 0)
 
 
-def check_exclusive_options(exp: Mapping[str, Any]) -> None:
-    """A ValidationError when options sbatch refuses together are given."""
+def check_exclusive_options(exp: Mapping[str, Any], extras: list[str]) -> None:
+    """A ValidationError when options sbatch refuses together are given (``extras``: the
+    checked ``slurm.extra_args``)."""
     memory = [name for name in ("slurm.mem", "slurm.mem_per_gpu")
               if as_arg(exp.get(name)).strip()]
-    given = extra_args(exp)
-    per_cpu = [word for word in given if word.split("=", 1)[0] == "--mem-per-cpu"
-               or runner_option(word, {"--mem-per-cpu": ""}) == "--mem-per-cpu"]
+    per_cpu = [word for word in extras if runner_option(word, {"--mem-per-cpu": ""})]
     if memory and per_cpu:
         raise ValidationError(f"{memory[0]} and --mem-per-cpu (slurm.extra_args) are both set: "
                               "sbatch takes one of --mem, --mem-per-cpu and --mem-per-gpu; "

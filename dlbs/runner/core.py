@@ -51,6 +51,10 @@ MAX_WRITE_FAILURES = 3
 SIGNAL_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
 
 
+#: Outcomes of experiments this run did not run to an end: no result of theirs to record.
+NOT_RUN_HERE = ("skipped", "simulated", "submitted", "in_flight")
+
+
 @dataclass
 class Outcome:
     """How one experiment ended: ``status`` is a ``results.status`` value, or skipped/simulated
@@ -83,7 +87,7 @@ class Summary:
     def failures(self) -> list[Outcome]:
         """Experiments that ran and did not end ``ok``."""
         return [o for o in self.outcomes
-                if o.status not in ("ok", "skipped", "simulated", "submitted", "in_flight")]
+                if o.status != "ok" and o.status not in NOT_RUN_HERE]
 
     @property
     def exit_code(self) -> int:
@@ -197,8 +201,8 @@ class Runner:
             self._oom.note(exp, outcome.status, outcome.log_file)
         summary.outcomes.append(outcome)
         progress.finish(index, outcome.status, outcome.duration)
-        if self.on_finished is not None and outcome.log_file and outcome.status not in (
-                "skipped", "simulated", "submitted", "in_flight"):
+        if self.on_finished is not None and outcome.log_file and \
+                outcome.status not in NOT_RUN_HERE:
             try:
                 self.on_finished(outcome)
             except Exception as err:  # noqa: BLE001 - a hook never stops the sweep
@@ -537,6 +541,8 @@ def drop_stale_attempts(job: Job) -> None:
     """Remove the ``<log>.attemptN`` files of an earlier run of the log just replaced (a run
     Slurm requeued, then run again without requeues): they were written before this job was
     handed over, and would be read as this log's attempts."""
+    if not os.path.lexists(f"{job.log_file}.attempt1"):
+        return  # the usual case: no attempt files to look for (no listing of the folder)
     started = time.time() - (time.monotonic() - job.started) - 1.0
     for path in side_files(str(job.log_file)):
         if not path.name.startswith(f"{job.log_file.name}.attempt"):

@@ -96,6 +96,17 @@ def sbatch_hint(error: str) -> str:
     return RESOURCE_HINT if any(word in error for word in RESOURCE_REFUSALS) else ""
 
 
+def sbatch_argv(script: str, output: str, dependency: str | None = None,
+                requeue: bool = False) -> list[str]:
+    """The ``sbatch`` command that submits ``script`` (see :func:`submit`)."""
+    pattern = filename_pattern(output)
+    argv = ["sbatch", "--parsable", f"--output={pattern}", f"--error={pattern}",
+            "--open-mode=append", "--requeue" if requeue else "--no-requeue"]
+    if dependency:
+        argv.append(f"--dependency=afterany:{dependency}")
+    return [*argv, script]
+
+
 def submit(script: str, output: str, dependency: str | None = None,
            requeue: bool = False) -> str:
     """``sbatch`` a batch script with its output and errors appended to the file ``output``
@@ -105,13 +116,8 @@ def submit(script: str, output: str, dependency: str | None = None,
     user's ``SBATCH_*`` environment (``SBATCH_ERROR``, ``SBATCH_REQUEUE``...) overrides them:
     the runner reads the job's whole output from that file, and a job Slurm may requeue
     (``--requeue``, ``slurm.requeue``) runs more than once into it."""
-    pattern = filename_pattern(output)
-    argv = ["sbatch", "--parsable", f"--output={pattern}", f"--error={pattern}",
-            "--open-mode=append", "--requeue" if requeue else "--no-requeue"]
-    if dependency:
-        argv.append(f"--dependency=afterany:{dependency}")
     try:
-        text = run([*argv, script]).strip()
+        text = run(sbatch_argv(script, output, dependency, requeue)).strip()
     except RunError as err:
         raise RunError(str(err) + sbatch_hint(str(err))) from None
     job_id = text.split(";")[0]
