@@ -82,6 +82,8 @@ def srun_extra_words(exp: Mapping[str, Any]) -> list[str]:
                                   "words are srun options such as --container-writable (srun "
                                   "would run a plain word as the command)")
         name = word.split("=", 1)[0] if word.startswith("--") else word[:2]
+        if name.startswith("--") and len(name) > 3:  # srun takes abbreviations (getopt_long)
+            name = next((own for own in OWN_SRUN_OPTIONS if own.startswith(name)), name)
         if name in OWN_SRUN_OPTIONS:
             raise ValidationError(f"exp.docker_args {word!r}: dlbs gives srun {name} itself "
                                   "(exp.docker_image, exp.data_dir, exp.num_nodes, exp.gpus, "

@@ -359,7 +359,10 @@ def test_runtime_env_of_a_variable_the_launch_sets_is_refused(runtime: str, name
     ("--container-image=evil", "dlbs gives srun --container-image itself"),
     ("--nodes=9", "dlbs gives srun --nodes itself"), ("-N9", "dlbs gives srun -N itself"),
     ("--gres=gpu:9", "dlbs gives srun --gres itself"),
-    ("--x ~", "'~' is not an option"), ("# comment", "'#' is not an option")])
+    ("--x ~", "'~' is not an option"), ("# comment", "'#' is not an option"),
+    # srun reads abbreviations as getopt_long does
+    ("--container-im=evil", "dlbs gives srun --container-image itself"),
+    ("--node=9", "dlbs gives srun --nodes itself")])
 def test_pyxis_docker_args_that_would_override_or_run_are_refused(args: str, words: str) -> None:
     exp = dict(BASE_EXPERIMENT, **{"exp.docker": True, "exp.container_runtime": "pyxis",
                                    "exp.docker_image": "img", "exp.scheduler": "slurm",
