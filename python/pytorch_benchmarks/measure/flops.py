@@ -10,16 +10,23 @@ the counter.
 
 *Attention* (``scaled_dot_product_attention``) is counted the same whichever kernel runs it,
 so that CPU and GPU runs, and runs with and without attention dropout, count the same
-arithmetic (:func:`attention_formulas`, given to the counter as ``custom_mapping``):
+arithmetic (:func:`attention_formulas`, given to the counter as ``custom_mapping``). The
+formulas are the benchmark's own, for every fused kernel torch has (the GPU's flash,
+memory-efficient and cuDNN kernels, the CPU's fused one, the ``overrideable`` one of other
+accelerators): torch's own (``sdpa_flop_count``) reject grouped-query attention up to torch
+2.11 (fewer key/value heads than query heads, as llama's; torch 2.12 accepts it), which
+would leave a llama run on a GPU without a count. On every torch they count what torch 2.13
+counts:
 
-* forward: torch's ``sdpa_flop_count`` (``Q @ K.T`` and ``P @ V``: 4 x T_q x T_k x head dim
-  per head), also for the CPU's fused kernel ``_scaled_dot_product_flash_attention_for_cpu``,
-  which torch's counter does not know (it counted 0 for it: gpt2 at 1024 tokens lost 15 %);
+* forward: ``Q @ K.T`` and ``P @ V``, 2 x T_q x T_k x (head dim of Q + head dim of V) per
+  *query* head (a key/value head serves a group of query heads: the arithmetic is per query
+  head). torch's counter does not know the CPU's fused kernel at all (it counted 0 for it:
+  gpt2 at 1024 tokens lost 15 %);
 * backward: 2 x the forward, the model's FLOPs: torch's ``sdpa_backward_flop_count`` less its
   recomputation of ``Q @ K.T`` (a fused kernel's way to save memory, not the model's
-  arithmetic; MFU counts no recomputation). Without it the GPU's flash/efficient/cuDNN
-  kernels and the CPU's fused one (2.5 x) would disagree with the math fallback that attention
-  dropout takes on a CPU (its plain ``bmm``, 2 x, counted as such).
+  arithmetic; MFU counts no recomputation). Without it the GPU's fused kernels and the CPU's
+  (2.5 x) would disagree with the math fallback that attention dropout takes on a CPU (its
+  plain ``bmm``, 2 x, counted as such).
 * A causal mask does not halve the count: torch's formulas count the whole ``T_q x T_k``
   score matrix, causal or not (as the math fallback computes it), on every device alike.
 
@@ -42,38 +49,53 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils import flop_counter
 from torch.utils.flop_counter import FlopCounterMode
 
 Step = Callable[[], object]
 
-#: Fused attention kernels whose forward torch's counter does not count (by aten name).
-SDPA_FORWARD = ("_scaled_dot_product_flash_attention_for_cpu",)
-#: Fused attention backward kernels, counted as 2 x their forward (see the module's notes).
-SDPA_BACKWARD = ("_scaled_dot_product_flash_attention_for_cpu_backward",
-                 "_scaled_dot_product_flash_attention_backward",
-                 "_scaled_dot_product_efficient_attention_backward",
-                 "_scaled_dot_product_cudnn_attention_backward")
+#: Fused attention kernels (by aten name): the arguments start ``query, key, value``.
+SDPA_FORWARD = ("_scaled_dot_product_flash_attention",
+                "_scaled_dot_product_efficient_attention",
+                "_scaled_dot_product_cudnn_attention",
+                "_scaled_dot_product_flash_attention_for_cpu",
+                "_scaled_dot_product_fused_attention_overrideable")
+#: Their backward kernels (``grad_out, query, key, value``), counted as 2 x their forward.
+SDPA_BACKWARD = tuple(f"{name}_backward" for name in SDPA_FORWARD)
+
+
+def attention_shape(query_shape: Any, key_shape: Any, value_shape: Any
+                    ) -> tuple[int, int, int, int, int, int]:
+    """``(batch, query heads, T_q, T_k, head dim of Q and K, head dim of V)`` of an attention
+    over ``(N, H, T, D)`` tensors; key/value heads may be fewer than the query's when they
+    divide them (grouped-query attention). Raises ``ValueError`` for shapes that do not go
+    together."""
+    batch, q_heads, q_len, qk_dim = query_shape
+    k_batch, kv_heads, k_len, k_dim = key_shape
+    v_batch, v_heads, v_len, v_dim = value_shape
+    if not (batch == k_batch == v_batch and kv_heads == v_heads and qk_dim == k_dim
+            and k_len == v_len and kv_heads > 0 and q_heads % kv_heads == 0):
+        raise ValueError(f"attention shapes do not go together: query {tuple(query_shape)}, "
+                         f"key {tuple(key_shape)}, value {tuple(value_shape)}")
+    return batch, q_heads, q_len, k_len, qk_dim, v_dim
 
 
 def sdpa_forward_flops(query_shape: Any, key_shape: Any, value_shape: Any, *args: Any,
                        out_shape: Any = None, **kwargs: Any) -> int:
-    """FLOPs of one attention forward: torch's ``sdpa_flop_count`` (causal or not)."""
-    return int(flop_counter.sdpa_flop_count(query_shape, key_shape, value_shape))
+    """FLOPs of one attention forward, causal or not: ``Q @ K.T`` and ``P @ V`` per query
+    head (grouped-query attention included)."""
+    batch, heads, q_len, k_len, qk_dim, v_dim = attention_shape(query_shape, key_shape,
+                                                                value_shape)
+    return 2 * batch * heads * q_len * k_len * (qk_dim + v_dim)
 
 
 def sdpa_backward_flops(grad_out_shape: Any, query_shape: Any, key_shape: Any,
                         value_shape: Any, *args: Any, out_shape: Any = None,
                         **kwargs: Any) -> int:
-    """FLOPs of one attention backward without recomputation: torch's
-    ``sdpa_backward_flop_count`` less its first term, the recomputed ``Q @ K.T``."""
-    full = flop_counter.sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape,
-                                                 value_shape)
-    batch, heads, q_len, head_dim = query_shape
-    k_len = key_shape[2]
-    recomputed = flop_counter.bmm_flop((batch * heads, q_len, head_dim),
-                                       (batch * heads, head_dim, k_len))
-    return int(full - recomputed)
+    """FLOPs of one attention backward without recomputation: the gradients of ``P @ V``
+    (of P and of V) and of ``Q @ K.T`` (of Q and of K), 2 x the forward."""
+    batch, heads, q_len, k_len, qk_dim, v_dim = attention_shape(query_shape, key_shape,
+                                                                value_shape)
+    return 4 * batch * heads * q_len * k_len * (qk_dim + v_dim)
 
 
 def attention_formulas() -> dict[Any, Callable[..., int]]:
