@@ -99,3 +99,24 @@ def test_emulated_bfloat16_on_an_older_gpu_is_stated(fake_gpus: list[int],
                         lambda including_emulation=True: including_emulation)
     setup, warnings = _setup(["--device", "gpu", "--dtype", "bfloat16"])
     assert setup.dtype == "bfloat16" and "emulated on Fake GPU" in warnings[0]
+
+
+@pytest.mark.parametrize("fastest,tf32", [pytest.param("false", False, id="float32-is-fp32"),
+                                          pytest.param("true", True, id="fastest-is-tf32")])
+def test_float32_convolutions_and_matmuls_follow_cudnn_fastest_alike(
+        fake_gpus: list[int], monkeypatch: pytest.MonkeyPatch, fastest: str, tf32: bool) -> None:
+    """GPU review D2: torch's default runs cuDNN convolutions TF32 while matmuls are FP32, so
+    a float32 CNN ran TF32 against the FP32 peak. float32 is FP32 for both unless
+    --cudnn_fastest (TF32 for both), and both flags are logged."""
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)  # torch's default
+    setup, _ = _setup(["--device", "gpu", "--cudnn_fastest", fastest])
+    assert torch.backends.cudnn.allow_tf32 is tf32
+    assert torch.backends.cuda.matmul.allow_tf32 is tf32
+    assert setup.backend_flags["cudnn.allow_tf32"] is tf32
+    assert setup.backend_flags["cuda.matmul.allow_tf32"] is tf32
+    assert setup.backend_flags["float32_matmul_precision"] == ("high" if tf32 else "highest")
+
+
+def test_a_cpu_logs_its_float32_matmul_precision() -> None:
+    setup, _ = _setup(["--device", "cpu"])
+    assert setup.backend_flags["float32_matmul_precision"] == torch.get_float32_matmul_precision()

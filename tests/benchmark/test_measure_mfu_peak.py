@@ -254,6 +254,7 @@ def test_a_given_peak_below_the_achieved_rate_gives_no_mfu(replicas: int) -> Non
 def test_a_gpu_table_peak_below_the_achieved_rate_gives_no_mfu(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda *_: "NVIDIA H100 80GB HBM3")
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)  # float32 as set up on a GPU
     warnings: list[str] = []
     measures = _measurements(warnings, device="cuda")
     measures.peak = measures._find_peak()

@@ -160,3 +160,90 @@ def test_a_slow_matmul_stops_the_growth_of_its_matrices() -> None:
 def test_a_real_calibration_gives_a_positive_rate() -> None:
     tflops, size, op = calibration.measure_matmul_tflops("float32")
     assert tflops > 0 and size in calibration.SIZES and op in calibration.OPS
+
+
+# -- GPU review D2: the float32 column follows the math both kinds of op use ------------------
+@pytest.fixture
+def h100(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An H100 SXM by name; the float32 backend flags restored after the test."""
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *_: "NVIDIA H100 80GB HBM3")
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", torch.backends.cudnn.allow_tf32)
+    precision = torch.get_float32_matmul_precision()
+    yield
+    torch.set_float32_matmul_precision(precision)
+
+
+def _float32_peak(conv_tf32: bool, precision: str) -> tuple[tuple[float, str] | None, str | None]:
+    torch.backends.cudnn.allow_tf32 = conv_tf32
+    torch.set_float32_matmul_precision(precision)
+    measures = Measurements(*_args(), DeviceSetup(torch.device("cuda", 0)), DistContext(),
+                            "training", lambda _: None)
+    return measures._find_peak(), measures.peak_note
+
+
+@pytest.mark.parametrize("conv_tf32,precision,expected", [
+    pytest.param(False, "highest", (67.0, "(fp32)"), id="fp32-everywhere"),
+    pytest.param(True, "high", (494.5, "(tf32)"), id="tf32-everywhere"),
+])
+def test_the_float32_peak_is_the_column_of_the_math_the_run_uses(
+        h100: None, conv_tf32: bool, precision: str, expected: tuple[float, str]) -> None:
+    peak, _ = _float32_peak(conv_tf32, precision)
+    assert peak is not None and peak[0] == expected[0] and expected[1] in peak[1]
+
+
+def test_tf32_convolutions_with_fp32_matmuls_have_no_single_peak(h100: None) -> None:
+    """torch's own default (convolutions TF32, matmuls FP32): the FP32 column would make a
+    float32 ResNet-50 look 0.3-0.9 of a peak its math never ran on; no MFU, and why."""
+    peak, note = _float32_peak(True, "highest")
+    assert peak is None and note is not None
+    assert "torch.backends.cudnn.allow_tf32=True" in note and "--peak_tflops" in note
+
+
+# -- GPU review D11: MIG slices and the GPUs the table missed -----------------------------------
+@pytest.mark.parametrize("name,dtype,tf32,expected", [
+    pytest.param("NVIDIA H800", "bfloat16", False, 989.5, id="h800-sxm"),
+    pytest.param("NVIDIA H800 PCIe", "float16", False, 756.5, id="h800-pcie"),
+    pytest.param("NVIDIA H20", "bfloat16", False, 148.0, id="h20-not-h200"),
+    pytest.param("NVIDIA H20", "float32", True, 74.0, id="h20-tf32"),
+    pytest.param("NVIDIA GH200 480GB", "bfloat16", False, 989.5, id="gh200"),
+    pytest.param("NVIDIA B200", "float32", True, 1125.0, id="b200-tf32-half-of-bf16"),
+])
+def test_the_table_knows_h800_h20_gh200_and_b200_tf32(name: str, dtype: str, tf32: bool,
+                                                     expected: float) -> None:
+    found = peaks.gpu_peak(name, dtype, tf32)
+    assert isinstance(found, tuple) and found[0] == expected
+    row = peaks.find_gpu(name)
+    assert row is not None and row.title.split()[0] in name
+
+
+def test_an_a10g_is_not_given_the_a10s_peak_and_says_why() -> None:
+    found = peaks.gpu_peak("NVIDIA A10G", "bfloat16", False)
+    assert isinstance(found, str) and "A10G" in found and "no NVIDIA datasheet" in found
+
+
+def test_a_mig_slice_gets_its_share_of_the_gpus_peak() -> None:
+    """A 1g.10gb slice of an H100 has 16 of its 132 SMs: the whole GPU's 989.5 would
+    understate its MFU about 8x."""
+    found = peaks.gpu_peak("NVIDIA H100 80GB HBM3 MIG 1g.10gb", "bfloat16", False, sms=16)
+    assert isinstance(found, tuple)
+    assert found[0] == pytest.approx(989.5 * 16 / 132)
+    assert "MIG slice's 16 of 132 SMs" in found[1]
+
+
+@pytest.mark.parametrize("name,sms", [
+    pytest.param("NVIDIA B200 MIG 1g.23gb", 18, id="row-without-sm-count"),
+    pytest.param("NVIDIA H100 80GB HBM3 MIG 1g.10gb", None, id="sms-unknown"),
+])
+def test_a_mig_slice_of_unknown_share_has_no_peak(name: str, sms: int | None) -> None:
+    found = peaks.gpu_peak(name, "bfloat16", False, sms=sms)
+    assert isinstance(found, str) and "MIG slice" in found
+
+
+def test_the_run_reads_a_mig_slices_sms_from_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "get_device_name",
+                        lambda *_: "NVIDIA A100-SXM4-40GB MIG 3g.20gb")
+    monkeypatch.setattr(torch.cuda, "get_device_properties",
+                        lambda *_: type("Props", (), {"multi_processor_count": 42})())
+    setup = DeviceSetup(torch.device("cuda", 0), dtype="bfloat16")
+    peak = Measurements(*_args(), setup, DistContext(), "training", print)._find_peak()
+    assert peak is not None and peak[0] == pytest.approx(312.0 * 42 / 108)

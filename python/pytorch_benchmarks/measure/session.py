@@ -23,6 +23,7 @@ window's edges only.
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import os
 import time
@@ -32,6 +33,7 @@ from typing import Any
 
 import torch
 
+from pytorch_benchmarks.errors import StopRequested
 from pytorch_benchmarks.measure import (
     calibration,
     cpu_peak,
@@ -40,11 +42,23 @@ from pytorch_benchmarks.measure import (
     peaks,
     profiling,
 )
-from pytorch_benchmarks.measure.energy import EnergyUnavailable, NvmlEnergy, RaplEnergy, open_rapl
+from pytorch_benchmarks.measure.energy import (
+    EnergyUnavailable,
+    NvmlEnergy,
+    RaplEnergy,
+    open_rapl,
+    too_short,
+)
 from pytorch_benchmarks.measure.flops import flops_per_sample, plain_step
 from pytorch_benchmarks.measure.nvml import NvmlUnavailable, device_handles, open_nvml
 from pytorch_benchmarks.measure.poller import Poller
-from pytorch_benchmarks.measure.throttle import THROTTLE_BITS, ThrottleSampler, reason_names
+from pytorch_benchmarks.measure.throttle import (
+    POWER_CAP,
+    THROTTLE_BITS,
+    ThrottleSampler,
+    power_capped,
+    reason_names,
+)
 from pytorch_benchmarks.runtime.device import DeviceSetup
 from pytorch_benchmarks.runtime.distributed import DistContext
 from pytorch_benchmarks.spec import MeasureSpec
@@ -58,7 +72,8 @@ class Measurements:
 
     def __init__(self, spec: MeasureSpec, model: str, batch_size: int, setup: DeviceSetup,
                  ctx: DistContext, phase: str, warn: Warn,
-                 nvml_loader: Callable[[], ModuleType] | None = None) -> None:
+                 nvml_loader: Callable[[], ModuleType] | None = None,
+                 count_share: int | None = None) -> None:
         self.spec = spec
         self.model = model
         self.batch_size = batch_size
@@ -69,6 +84,11 @@ class Measurements:
         self.nvml_loader = nvml_loader
         self.local_samples = batch_size * setup.num_devices
         self.flops: float | None = None
+        #: Samples per replica the FLOP step runs on (None: the batch; a searched batch is
+        #: counted on a few, FLOPs per sample being the same: see :meth:`before_warmup`).
+        self.count_share = count_share
+        #: Why the FLOPs could not be counted (``results.mfu_note``).
+        self.flop_note: str | None = None
         self.peak: tuple[float, str] | None = None
         #: Where the peak comes from: ``flag`` (--peak_tflops), ``table`` or ``theoretical``.
         self.peak_kind: str | None = None
@@ -90,6 +110,8 @@ class Measurements:
         self.window_s = 0.0
         self.memory_scope = memory.PROCESS
         self.peak_mib: float | None = None
+        #: GPU: the allocator's reserved peak and allocation retries of the window.
+        self.reserve_facts: dict[str, float | int] = {}
 
     # -- before the run ------------------------------------------------------------------
     def prepare(self) -> None:
@@ -118,14 +140,29 @@ class Measurements:
                                               allowed=self.cpus)
         else:
             self.peak_kind = "table"
-            name = torch.cuda.get_device_name(self.setup.device)
-            tf32 = torch.get_float32_matmul_precision() != "highest"
-            found = peaks.gpu_peak(name, self.setup.dtype, tf32)
+            found = self._gpu_peak()
         if isinstance(found, str):
             self.peak_note = f"{found}; give the device's dense peak with --peak_tflops"
             self.warn(f"no MFU: {self.peak_note}")
             return None
         return found
+
+    def _gpu_peak(self) -> tuple[float, str] | str:
+        """The datasheet column of the math this run's float32 ops use (convolutions:
+        ``cudnn.allow_tf32``; matmuls: the float32 matmul precision), scaled to a MIG slice."""
+        name = torch.cuda.get_device_name(self.setup.device)
+        conv_tf32 = bool(torch.backends.cudnn.allow_tf32)
+        precision = torch.get_float32_matmul_precision()
+        matmul_tf32 = precision != "highest"
+        sms = getattr(torch.cuda.get_device_properties(self.setup.device),
+                      "multi_processor_count", None) if peaks.MIG.search(name) else None
+        found = peaks.gpu_peak(name, self.setup.dtype, matmul_tf32, sms)
+        if isinstance(found, str) or self.setup.dtype != "float32" or conv_tf32 == matmul_tf32:
+            return found
+        return (f"float32 convolutions run {'TF32' if conv_tf32 else 'FP32'} "
+                f"(torch.backends.cudnn.allow_tf32={conv_tf32}) but matmuls "
+                f"{'TF32' if matmul_tf32 else 'FP32'} (float32_matmul_precision={precision}): "
+                "no one datasheet column is this run's peak")
 
     def _measure_matmul(self) -> dict[str, Any]:
         """The CPU's matmul rate now (:func:`.calibration.matmul_peak`) and the machine's load
@@ -170,16 +207,36 @@ class Measurements:
 
     # -- TimingHooks ---------------------------------------------------------------------
     def before_warmup(self, step: Step) -> None:
-        """Count one extra step's FLOPs (not for the input pipeline alone)."""
+        """Count one extra step's FLOPs (not for the input pipeline alone). A measurement never
+        fails the run: a count that raises (a formula that refuses a shape, memory running
+        out in the eager step of a compiled model) leaves ``results.mfu`` null, with the
+        reason in ``results.mfu_note`` and a warning."""
         if self.phase == "data":
             return
         # DataParallel's replicas run in threads the counter does not see: count the plain
-        # module on one replica's share of the batch (see measure.flops)
-        with plain_step(step, self.local_samples, self.batch_size) as (counted, samples):
-            self.flops = flops_per_sample(counted, samples)
-        if self.flops is None:
+        # module on one replica's share of the batch (see measure.flops); a batch found by
+        # --batch_size max is counted on a few samples (the eager step at the batch that
+        # just fits a compiled model could run out of memory)
+        share = min(self.batch_size, self.count_share or self.batch_size)
+        try:
+            with plain_step(step, self.local_samples, share) as (counted, samples):
+                self.flops = flops_per_sample(counted, samples)
+        except StopRequested:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure of the count is its own
+            self.flops = None
+            self.flop_note = flop_failure(exc)
+        if self.flop_note is not None:
+            self._free_memory()  # what the failed step held (its traceback is gone now)
+            self.warn(f"no MFU: {self.flop_note}")
+        elif self.flops is None:
             self.warn("no FLOPs counted: the flop counter saw no matmul or convolution in a "
                       "step (no tflops, no mfu)")
+
+    def _free_memory(self) -> None:
+        gc.collect()
+        if self.setup.is_cuda:
+            torch.cuda.empty_cache()
 
     def after_warmup(self, step: Step) -> None:
         """With ``--profile DIR``: trace a few extra steady-state steps."""
@@ -199,6 +256,7 @@ class Measurements:
         before = machine_state.snapshot(self.job_root, self.cpus)
         self.memory_scope = memory.reset_peak_memory(self.setup.device, self.setup.num_devices,
                                                      warn=self.warn)
+        retries = memory.alloc_retries(self.setup.device, self.setup.num_devices)
         samplers = [s.sample for s in (self.meter, self.throttle) if s is not None]
         poller = Poller(samplers)
         if self.meter is not None:
@@ -212,6 +270,8 @@ class Measurements:
             self.window_s = time.perf_counter() - start
             self.peak_mib, self.memory_scope = memory.peak_memory_mib(
                 self.setup.device, self.setup.num_devices, self.memory_scope, warn=self.warn)
+            self.reserve_facts = memory.gpu_reserve_facts(self.setup.device,
+                                                          self.setup.num_devices, retries)
             poller.stop()
             if self.meter is not None:
                 self._read_energy(self.meter)
@@ -244,6 +304,7 @@ class Measurements:
         if self.peak_mib is not None:
             facts["results.peak_memory_mb"] = self.peak_mib
             facts["results.peak_memory_scope"] = self.memory_scope
+        facts.update(self.reserve_facts)
         facts.update(self._energy_facts(num_timed * samples_per_iteration))
         facts.update(self._throttle_facts())
         facts.update(self._state_facts())
@@ -265,6 +326,8 @@ class Measurements:
         if self.peak is not None:
             facts["results.peak_tflops"], facts["results.peak_source"] = self.peak
         if self.flops is None:
+            if self.flop_note is not None:
+                facts.update({"results.mfu": None, "results.mfu_note": self.flop_note})
             return facts
         facts["results.flops_per_sample"] = self.flops
         if not math.isfinite(throughput):
@@ -294,9 +357,9 @@ class Measurements:
         elif self.peak_kind == "flag":
             why = "the --peak_tflops given is below what this run reached"
         else:
-            why = ("the run's math is faster than the datasheet column used (e.g. TF32 for "
-                   "float32 convolutions) or the FLOP count is too high; give the right peak "
-                   "with --peak_tflops")
+            why = ("the run's math is faster than the datasheet column used (e.g. TF32 allowed "
+                   "outside the benchmark's flags, TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=1) or the "
+                   "FLOP count is too high; give the right peak with --peak_tflops")
         times = f" ({replicas} x {peak:.4g})" if replicas > 1 else ""
         warning = (f"no MFU: achieved {tflops:.4g} TFLOP/s exceeds the peak {limit:.4g} "
                    f"TFLOP/s{times} ({source}), so MFU would be {tflops / limit:.3g} > 1: "
@@ -312,9 +375,14 @@ class Measurements:
         if not math.isfinite(joules):
             why = self.energy_note or "an energy counter could not be read on every rank"
             return {"results.energy_unavailable": why}
-        facts: dict[str, Any] = {"results.energy_j": joules,
-                                 "results.energy_source": self.meter.source if self.meter
-                                 else "nvml" if self.setup.is_cuda else "rapl"}
+        source = self.meter.source if self.meter else "nvml" if self.setup.is_cuda else "rapl"
+        short = too_short(source, self.window_s)
+        if short is not None:
+            self.warn(f"no energy figures: {short}")
+            return {"results.energy_unavailable": short,
+                    "results.energy_window_s": self.window_s}
+        facts: dict[str, Any] = {"results.energy_j": joules, "results.energy_source": source,
+                                 "results.energy_window_s": self.window_s}
         if joules > 0:
             facts["results.samples_per_joule"] = samples / joules
         if self.window_s > 0:
@@ -327,17 +395,29 @@ class Measurements:
         seen = self.throttle is not None and self.throttle.samples > 0
         mask = self.throttle.mask if self.throttle is not None else 0
         if self.ctx.enabled:
-            bits = sorted(THROTTLE_BITS)
+            bits = sorted([*THROTTLE_BITS, POWER_CAP])
             flags = [float(bool(mask & b)) for b in bits] + [0.0 if seen else 1.0]
             flags = self._all_reduce(flags, torch.distributed.ReduceOp.MAX)
             mask = sum(b for b, f in zip(bits, flags) if f > 0)
             seen = flags[-1] == 0
         if self.throttle is not None and self.throttle.error is not None:
             self.warn(f"clock throttle sampling stopped: {self.throttle.error}")
-        return {"results.throttle_reasons": reason_names(mask)} if seen else {}
+        if not seen:
+            return {}
+        return {"results.throttle_reasons": reason_names(mask),
+                "results.power_capped": power_capped(mask)}
 
     def _all_reduce(self, values: list[float], op: Any) -> list[float]:
         device = self.setup.device if self.setup.is_cuda else torch.device("cpu")
         tensor = torch.tensor(values, dtype=torch.float64, device=device)
         torch.distributed.all_reduce(tensor, op=op)
         return [float(v) for v in tensor.tolist()]
+
+
+def flop_failure(exc: BaseException, limit: int = 300) -> str:
+    """``results.mfu_note`` of a FLOP count that raised: the error on one line."""
+    message = " ".join(str(exc).split())
+    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    if len(text) > limit:
+        text = text[:limit - 3] + "..."
+    return f"the FLOPs of a step could not be counted ({text})"

@@ -87,7 +87,8 @@ def _cpu_setup(spec: DeviceSpec, warn: Warn, synthetic_on_host: bool) -> DeviceS
     if synthetic_on_host:
         warn("--synthetic_on_host ignored with --device cpu: the batch is in host memory")
     flags = {"num_threads": torch.get_num_threads(),
-             "mkldnn": bool(torch.backends.mkldnn.is_available())}
+             "mkldnn": bool(torch.backends.mkldnn.is_available()),
+             "float32_matmul_precision": torch.get_float32_matmul_precision()}
     return DeviceSetup(device=torch.device("cpu"), backend_flags=flags)
 
 
@@ -119,15 +120,18 @@ def _gpu_setup(spec: DeviceSpec, local: tuple[int, int] | None,
 
 
 def _set_gpu_backends(benchmark: bool, fastest: bool) -> dict[str, Any]:
-    """Set cuDNN auto-tuning and TF32 math; return what was set (written as a fact)."""
+    """Set cuDNN auto-tuning and the float32 math; return what was set (written as a fact).
+
+    ``float32`` means IEEE FP32 for convolutions and matmuls alike unless ``fastest``
+    (``--cudnn_fastest``): then both run TF32 on tensor cores. torch's own default differs
+    (cuDNN convolutions TF32, matmuls FP32): a float32 CNN would run TF32 while its MFU was
+    taken against the FP32 peak, so both are set here, always."""
     torch.backends.cudnn.enabled = True
     torch.backends.cudnn.benchmark = benchmark
-    # "fastest" in today's PyTorch means TF32 tensor-core math for float32 convs and matmuls
-    # (cuDNN algorithm choice is cudnn.benchmark's job); default is full-precision matmuls.
-    if fastest:
-        torch.backends.cudnn.allow_tf32 = True  # torch's default already; made explicit
+    torch.backends.cudnn.allow_tf32 = fastest
     torch.set_float32_matmul_precision("high" if fastest else "highest")
     return {"cudnn.benchmark": benchmark, "cudnn.allow_tf32": torch.backends.cudnn.allow_tf32,
+            "cuda.matmul.allow_tf32": torch.backends.cuda.matmul.allow_tf32,
             "float32_matmul_precision": torch.get_float32_matmul_precision(),
             "cudnn.deterministic": torch.backends.cudnn.deterministic}
 
