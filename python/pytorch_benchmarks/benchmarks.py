@@ -46,6 +46,9 @@ from pytorch_benchmarks.spec import MAX_BATCH, ModelSpec, Spec
 
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
+#: Samples per replica whose step counts the FLOPs of a batch found by ``--batch_size max``
+#: (2: batch normalisation in training needs more than one value per channel).
+FLOP_COUNT_SHARE = 2
 #: cuBLAS/cuDNN report a failed workspace or handle allocation (a full GPU) as *_ALLOC_FAILED.
 #: A C++ ``new`` that fails (a process at its memory limit) surfaces as ``std::bad_alloc``.
 _OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory",
@@ -260,7 +263,8 @@ def _benchmark(spec: Spec, reporter: Reporter, ctx: Any, stops: StopSignals,
     stop_here(stops.name)
     load_zoo(reporter.warn)
     stop_here(stops.name)
-    if spec.run.batch_size == MAX_BATCH:  # before any torch computation: it forks probes
+    searched = spec.run.batch_size == MAX_BATCH
+    if searched:  # before any torch computation: it forks probes
         from pytorch_benchmarks.run.maxbatch import find_max_batch
 
         spec = spec.with_batch(find_max_batch(spec, ctx, reporter.facts, reporter.warn,
@@ -280,8 +284,10 @@ def _benchmark(spec: Spec, reporter: Reporter, ctx: Any, stops: StopSignals,
     announce(rule, reporter.warn)
     if reporter.console is not None:
         show_progress(reporter.console, workload.runner, spec)
+    # a searched batch just fits: its FLOPs are counted on a few samples (measure.session)
     measures = Measurements(spec.measure, spec.model.name, spec.run.batch, workload.setup,
-                            ctx, workload.runner.phase, reporter.warn)
+                            ctx, workload.runner.phase, reporter.warn,
+                            count_share=FLOP_COUNT_SHARE if searched else None)
     measures.prepare()  # before timing: a CPU's peak may be measured here (1-2 s, cached)
     stop_here(agreed())
     try:

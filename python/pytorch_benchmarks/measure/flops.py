@@ -153,21 +153,25 @@ def _first_rows(batch: Any, rows: int) -> Any:
 @contextlib.contextmanager
 def plain_step(step: Step, samples: int, share: int) -> Iterator[tuple[Step, int]]:
     """``(step to count, samples it processes)``. For a runner's step (``step.__self__``
-    with ``model`` and ``source``) whose model is a DataParallel: while inside, the runner
-    runs the plain module on the first ``share`` samples (one replica's share); else the
-    step itself and its ``samples``."""
+    with ``model`` and ``source``): while inside, the runner runs on the first ``share``
+    samples of its batch, and the plain module when its model is a DataParallel (``share``:
+    one replica's share, or fewer); else, or when ``share`` is the whole batch of a plain
+    model, the step itself and its ``samples``. FLOPs per sample do not depend on the batch
+    (every counted op is linear in it)."""
     runner: Any = getattr(step, "__self__", None)
     model = getattr(runner, "model", None)
     inner = data_parallel_inner(model)
     source = getattr(runner, "source", None)
-    if inner is None or source is None or share <= 0:
+    if source is None or share <= 0 or (inner is None and share >= samples):
         yield step, samples
         return
 
     def one_share() -> Any:
         return _first_rows(source(), share)
 
-    runner.model, runner.source = inner, one_share
+    runner.source = one_share
+    if inner is not None:
+        runner.model = inner
     try:
         yield step, share
     finally:
