@@ -77,7 +77,7 @@ def test_a_missing_pynvml_says_how_to_install_it() -> None:
 @pytest.mark.parametrize("mask,names", [
     pytest.param(0, [], id="none"),
     pytest.param(GPU_IDLE | APP_CLOCKS, [], id="idle-and-settings-are-not-throttling"),
-    pytest.param(SW_POWER_CAP | HW_SLOWDOWN, ["sw_power_cap", "hw_slowdown"], id="power"),
+    pytest.param(SW_POWER_CAP | HW_SLOWDOWN, ["hw_slowdown"], id="power-cap-is-not-a-fault"),
     pytest.param(SW_THERMAL | GPU_IDLE, ["sw_thermal_slowdown"], id="thermal"),
 ])
 def test_reason_names(mask: int, names: list[str]) -> None:
@@ -89,7 +89,7 @@ def test_the_sampler_keeps_every_reason_seen_during_the_window() -> None:
     sampler = throttle.ThrottleSampler(fake, [0, 1])
     for _ in range(3):
         sampler.sample()
-    assert sampler.reasons() == ["sw_power_cap", "sw_thermal_slowdown"]
+    assert sampler.reasons() == ["sw_thermal_slowdown"] and throttle.power_capped(sampler.mask)
     assert sampler.samples == 3 and sampler.error is None
 
 
@@ -132,13 +132,43 @@ def test_a_gpu_window_gives_energy_samples_per_joule_and_throttle_reasons(
     measures.prepare()
     with measures.window():
         pass
+    measures.window_s = 6.0  # the window lasted 6 s (a long enough one: see below)
     facts = measures.results(throughput=10.0, num_timed=5, samples_per_iteration=4, replicas=2)
     assert facts["results.energy_j"] == pytest.approx(6.0)  # (4000 + 2000) mJ
     assert facts["results.samples_per_joule"] == pytest.approx(20 / 6.0)
-    assert facts["results.energy_source"] == "nvml" and facts["results.power_w"] > 0
-    assert facts["results.throttle_reasons"] == ["sw_power_cap"]
+    assert facts["results.energy_source"] == "nvml" and facts["results.power_w"] == 1.0
+    assert facts["results.energy_window_s"] == 6.0
+    assert facts["results.throttle_reasons"] == [] and facts["results.power_capped"] is True
     assert facts["results.peak_memory_mb"] == 2.0  # the larger of the two GPUs
     assert warnings == [] and fake.started
+
+
+@pytest.mark.parametrize("seconds", [pytest.param(0.4, id="10-h100-iterations"),
+                                     pytest.param(4.9, id="just-under")])
+def test_nvml_energy_of_a_window_shorter_than_its_counter_needs_is_withheld(
+        monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """GPU review D4: NVML's counter moves in ~100 ms steps; 10 timed iterations on an H100
+    last well under a second, so energy, power and samples/J would be off by up to tens of %:
+    none are logged, and results.energy_unavailable and a warning say why and what to do."""
+    fake = FakeNvml({0: [0, 100, 4100], 1: [0, 50, 2050]}, {0: [0], 1: [0]})
+    warnings: list[str] = []
+    measures = _gpu_measures(fake, warnings, monkeypatch)
+    measures.prepare()
+    with measures.window():
+        pass
+    measures.window_s = seconds
+    facts = measures.results(throughput=10.0, num_timed=5, samples_per_iteration=4, replicas=2)
+    assert not {"results.energy_j", "results.power_w", "results.samples_per_joule"} & set(facts)
+    why = facts["results.energy_unavailable"]
+    assert f"{energy.MIN_NVML_WINDOW_S:g} s" in why and "--num_batches" in why
+    assert facts["results.energy_window_s"] == seconds
+    assert any(w.startswith("no energy figures: the timed window lasted") for w in warnings)
+
+
+def test_rapl_energy_has_no_minimum_window() -> None:
+    """RAPL's counters update about every millisecond: a short CPU window keeps its energy."""
+    assert energy.too_short("rapl", 0.01) is None
+    assert energy.too_short("nvml", energy.MIN_NVML_WINDOW_S) is None
 
 
 def test_a_gpu_without_nvml_warns_and_has_no_energy_or_throttle_keys(
@@ -169,6 +199,7 @@ def test_a_gpu_without_an_energy_counter_still_samples_clocks(
         pass
     facts = measures.results(10.0, 5, 4, 1)
     assert "results.energy_j" not in facts and facts["results.throttle_reasons"] == ["hw_slowdown"]
+    assert facts["results.power_capped"] is False
     assert any("no GPU energy figures" in w and "Not Supported" in w for w in warnings)
 
 

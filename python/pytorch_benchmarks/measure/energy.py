@@ -36,6 +36,23 @@ _PACKAGE = re.compile(r"^intel-rapl:\d+$")
 COUNTER_BYTES = 4096
 
 
+#: Shortest window whose NVML energy is logged, seconds. The GPU's energy counter moves in
+#: steps of about 100 ms (A100/H100 sample their power sensor part of the time: Yang et al.,
+#: "Part-time Power Measurements", arXiv 2312.02741), so each edge of the window may be off by
+#: one step: up to ~20% of a 1 s window, ~4% of a 5 s one. RAPL updates every ~1 ms: no limit.
+MIN_NVML_WINDOW_S = 5.0
+
+
+def too_short(source: str, seconds: float) -> str | None:
+    """Why a window of ``seconds`` is too short for the ``source`` meter's energy, or None."""
+    if source != "nvml" or seconds >= MIN_NVML_WINDOW_S:
+        return None
+    return (f"the timed window lasted {seconds:.3g} s, under the {MIN_NVML_WINDOW_S:g} s "
+            "NVML's energy counter needs (it moves in steps of about 100 ms): no energy, "
+            "power or samples per joule; time more work (--num_batches, or --max_time with "
+            "--target_precision)")
+
+
 class EnergyUnavailable(Exception):
     """No energy counter can be read; the message says why."""
 

@@ -4,7 +4,12 @@ resident set.
 Responsibility: reset and read one figure in MiB, and say what it covers (its *scope*). On a
 GPU it is ``torch.cuda.max_memory_allocated`` (tensors only; the caching allocator's reserve and
 the CUDA context are not in it), reset before timing, the largest over the GPUs this process
-uses: scope ``timed_window``. On a CPU it is the process's resident-set high-water mark: on
+uses: scope ``timed_window``. Beside it, on a GPU, :func:`gpu_reserve_facts` gives the caching
+allocator's reserve (``torch.cuda.max_memory_reserved``: allocated tensors plus the cached
+free blocks and fragmentation, what the process holds of the device less the CUDA context) and
+the allocation retries of the window (``num_alloc_retries``: a ``cudaMalloc`` failed, the
+allocator freed its cache and tried again: the device is nearly full and the run slowed), as
+torchtitan reports them. On a CPU it is the process's resident-set high-water mark: on
 Linux (4.0 and newer) writing ``5`` to ``/proc/self/clear_refs`` resets it to the resident set
 of the moment, and ``VmHWM`` in ``/proc/self/status`` is read after the window: scope
 ``timed_window``, i.e. what is resident at the window's start (the model, its data, the
@@ -138,3 +143,23 @@ def peak_memory_mib(device: torch.device, num_devices: int = 1,
         if found is not None:
             return found, WINDOW
     return max_rss_mib(), PROCESS
+
+
+def alloc_retries(device: torch.device, num_devices: int = 1) -> int:
+    """The caching allocator's ``num_alloc_retries`` so far, summed over this process's GPUs
+    (0 on a CPU)."""
+    if device.type != "cuda":
+        return 0
+    return sum(int(torch.cuda.memory_stats(i).get("num_alloc_retries", 0))
+               for i in _cuda_indices(device, num_devices))
+
+
+def gpu_reserve_facts(device: torch.device, num_devices: int,
+                      retries_before: int) -> dict[str, float | int]:
+    """``results.peak_memory_reserved_mb`` (the largest over the GPUs, since the reset) and
+    ``results.num_alloc_retries`` (since ``retries_before``); nothing on a CPU."""
+    if device.type != "cuda":
+        return {}
+    reserved = max(torch.cuda.max_memory_reserved(i) for i in _cuda_indices(device, num_devices))
+    return {"results.peak_memory_reserved_mb": reserved / MIB,
+            "results.num_alloc_retries": alloc_retries(device, num_devices) - retries_before}

@@ -4,8 +4,11 @@ Responsibility: OR together the reason bits that
 ``nvmlDeviceGetCurrentClocksEventReasons`` (``...ThrottleReasons`` in older NVML) reports at
 each sample, and name those that lower clocks. ``gpu_idle``,
 ``applications_clocks_setting``, ``user_defined_clocks`` and ``display_clock_setting`` are
-left out: they describe an idle GPU or a clock setting someone chose, not throttling. The
-rest (power cap, thermal, hardware slowdown, power brake, sync boost) slow the run down.
+left out: they describe an idle GPU or a clock setting someone chose, not throttling.
+``sw_power_cap`` is apart (:func:`power_capped`): the driver lowered clocks to hold the board
+at its power limit, which is what a saturated GPU does at its TDP (an H100 running a big
+GEMM), so it is stated as the run being power-capped, never as a fault. The rest (thermal,
+hardware slowdown, power brake, sync boost) are slowdowns worth looking into.
 """
 from __future__ import annotations
 
@@ -14,8 +17,9 @@ from types import ModuleType
 from typing import Any
 
 #: NVML's reason bits (nvml.h ``nvmlClocksEventReason*``) that mean throttling, by name.
+#: ``sw_power_cap``: clocks held down to stay within the power limit (normal at TDP).
+POWER_CAP = 0x4
 THROTTLE_BITS: dict[int, str] = {
-    0x4: "sw_power_cap",
     0x8: "hw_slowdown",
     0x10: "sync_boost",
     0x20: "sw_thermal_slowdown",
@@ -25,8 +29,14 @@ THROTTLE_BITS: dict[int, str] = {
 
 
 def reason_names(mask: int) -> list[str]:
-    """The throttling reasons set in ``mask``, in bit order."""
+    """The throttling reasons set in ``mask``, in bit order (``sw_power_cap`` is not one:
+    see :func:`power_capped`)."""
     return [name for bit, name in sorted(THROTTLE_BITS.items()) if mask & bit]
+
+
+def power_capped(mask: int) -> bool:
+    """Whether ``mask`` has ``sw_power_cap``: the GPU ran at its power limit."""
+    return bool(mask & POWER_CAP)
 
 
 def _reader(nvml: ModuleType) -> Any:
