@@ -16,7 +16,13 @@ from typing import Any
 
 from safeio import atomic_write
 
-from dlbs.cli.planargs import PlanSource, add_plan_arguments, open_plan
+from dlbs.cli.planargs import (
+    PlanSource,
+    add_plan_arguments,
+    check_plan_size,
+    max_experiments,
+    open_plan,
+)
 from dlbs.errors import DLBSError, UsageError
 from dlbs.planfile import write_plan
 
@@ -46,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     output = _output_path(args)
     args.plan = None  # for build, --plan names the output, not a plan to read
     source = open_plan(args)
+    check_plan_size(source, max_experiments(args))
     source.experiments = _started(source.experiments)
     if output is None:
         count = write_plan(sys.stdout, source.experiments, source.specs)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dlbs
+from dlbs.cli.argtypes import int_range
 from dlbs.cli.paramnames import check_unknown_names, set_names
 from dlbs.config import (
     load_config_file,
@@ -27,8 +28,9 @@ from dlbs.config import (
     parse_param_args,
     parse_variable_args,
 )
-from dlbs.engine import Config, ParamSpec, build_plan, expand_plan, merge_configs
-from dlbs.errors import ExpansionError, UsageError
+from dlbs.engine import Config, ParamSpec, build_plan, count_plan, expand_plan, merge_configs
+from dlbs.engine.expand import REPEAT, REPEAT_INDEX, repeat_count
+from dlbs.errors import ExpansionError, PlanError, UsageError
 from dlbs.planfile import read_plan
 
 TIMESTAMP_PARAM = "sys.timestamp"
@@ -36,6 +38,11 @@ TIMESTAMP_PARAM = "sys.timestamp"
 #: alike): a plan that sets none only inherits DLBS's default GPU 0.
 DEVICE_NAMES = ("exp.gpus", "exp.device_type", "exp.num_gpus", "exp.num_local_gpus")
 TIMESTAMP_FORMAT = "%Y%m%d-%H%M%S"
+#: Experiments (runs, repeats included: what ``print --count`` prints) a plan may have before
+#: the commands that expand it refuse it (``--max-experiments N``, 0: no limit). ``validate``,
+#: ``run`` and ``status`` hold every expanded experiment in memory (about 5 KB each): this
+#: many is about half a gigabyte and some minutes of expansion on 2 cores.
+MAX_EXPERIMENTS = 100_000
 
 
 @dataclass
@@ -50,6 +57,8 @@ class PlanSource:
     #: True when nothing the user gave sets the device (``exp.gpus``, ``exp.device_type``):
     #: the plan only inherits DLBS's default GPU 0 (``dlbs.runner.device``)
     device_inherited: bool = False
+    #: the merged configuration the plan is built from (None for a ``--plan`` file)
+    config: Config | None = None
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,6 +90,11 @@ def add_plan_arguments(parser: argparse.ArgumentParser, *, plan_is_output: bool 
     group.add_argument("-E", action="append", dest="extensions", default=[], metavar="JSON",
                        help="append an extension: a JSON object with 'condition', "
                             "'parameters' and/or 'cases'")
+    group.add_argument("--max-experiments", "--max_experiments", dest="max_experiments",
+                       type=int_range(0, 2**63 - 1), default=MAX_EXPERIMENTS, metavar="N",
+                       help=f"refuse a plan of more than N experiments (repeats included, as "
+                            f"'print --count' counts them) before expanding it (default "
+                            f"{MAX_EXPERIMENTS}; 0: no limit)")
     group.add_argument("--allow-unknown", "--allow_unknown", dest="allow_unknown",
                        action="store_true",
                        help="a parameter name that looks like a typo of a declared one "
@@ -276,7 +290,7 @@ def open_plan(args: argparse.Namespace) -> PlanSource:
                                                        default_values(defaults)))
     set_timestamp(config)
     inherited = not any(name in DEVICE_NAMES for _, name in set_names(given))
-    return PlanSource(build_plan(config), config.specs, make_environ(), hints, inherited)
+    return PlanSource(build_plan(config), config.specs, make_environ(), hints, inherited, config)
 
 
 def _open_plan_file(args: argparse.Namespace) -> PlanSource:
@@ -307,12 +321,89 @@ def load_experiments(args: argparse.Namespace, *,
     found runnable.
     """
     source = open_plan(args)
+    limit = max_experiments(args)
+    check_plan_size(source, limit)
     built: Iterable[Mapping[str, Any]] = source.experiments
     if on_this_host is not None and source.device_inherited:
         from dlbs.runner.device import on_this_host as place  # lazy: print never needs it
         built = place(built, source.specs, source.environ, inherited=True, say=on_this_host)
     experiments = expand_plan(built, source.specs, source.environ)
+    if limit:
+        experiments = _within(experiments, limit)
     return _with_hints(experiments, source.hints) if source.hints else experiments
+
+
+class _Computed(Exception):
+    """An experiment whose runs are only known once it is expanded."""
+
+
+def literal_runs(experiment: Mapping[str, Any]) -> int:
+    """The runs of a built experiment, from its literal ``exp.repeat``; raise ``_Computed``
+    when ``exp.repeat`` is computed or the experiment gives a single run itself (a non-zero
+    ``exp.repeat_index``): then only expanding tells."""
+    repeat = experiment.get(REPEAT, 1)
+    if isinstance(repeat, str) or experiment.get(REPEAT_INDEX, 0) != 0:
+        raise _Computed
+    return repeat_count({REPEAT: repeat})
+
+
+def _at_least_one_run(experiment: Mapping[str, Any]) -> int:
+    """``literal_runs``, or 1 (a lower bound) when only expanding tells."""
+    try:
+        return literal_runs(experiment)
+    except _Computed:
+        return 1
+
+
+def count_built_runs(config: Config) -> int | None:
+    """The runs of the plan built from ``config`` (``print --count``), counted without building
+    every experiment (``count_plan``); None when an experiment's runs are only known once it is
+    expanded (a computed ``exp.repeat``)."""
+    try:
+        return count_plan(config, literal_runs, reads=(REPEAT, REPEAT_INDEX))
+    except _Computed:
+        return None
+
+
+def max_experiments(args: argparse.Namespace) -> int:
+    """``--max-experiments`` (0: no limit)."""
+    return int(getattr(args, "max_experiments", MAX_EXPERIMENTS))
+
+
+def check_plan_size(source: PlanSource, limit: int) -> None:
+    """Refuse, before anything is expanded, a plan of more than ``limit`` runs (0: no limit).
+
+    The runs of a built plan are counted without building each experiment (a lower bound when
+    ``exp.repeat`` is computed: ``load_experiments`` then stops the expansion at the limit);
+    a plan file's experiments are counted as they are."""
+    if not limit:
+        return
+    if source.config is not None:
+        count = count_plan(source.config, _at_least_one_run, reads=(REPEAT, REPEAT_INDEX),
+                           stop_above=limit)
+    else:
+        experiments = list(source.experiments)
+        source.experiments = iter(experiments)
+        count = len(experiments)
+    if count > limit:
+        raise PlanError(too_large(limit, count))
+
+
+def too_large(limit: int, count: int | None = None) -> str:
+    """The one line that refuses a plan of more than ``limit`` experiments."""
+    known = f" (at least {count:,})" if count else ""
+    return (f"the plan has more than {limit:,} experiments{known}, the limit of the commands "
+            f"that expand it ('experimenter print --count' gives the number): use fewer values "
+            f"in the variables, or give --max-experiments N (0: no limit) to go on")
+
+
+def _within(experiments: Iterator[dict[str, Any]], limit: int) -> Iterator[dict[str, Any]]:
+    """``experiments``, refused (``PlanError``) at the first one past ``limit``: runs that only
+    expansion knows (a computed ``exp.repeat``) stop there, not when memory runs out."""
+    for count, experiment in enumerate(experiments, start=1):
+        if count > limit:
+            raise PlanError(too_large(limit))
+        yield experiment
 
 
 def _with_hints(experiments: Iterator[dict[str, Any]],

@@ -33,6 +33,10 @@ class Condition:
             (name, compile_test(name, cond, where=f"extension #{index}: "))
             for name, cond in condition.items())
 
+    def names(self) -> set[str]:
+        """The parameter names the condition looks at."""
+        return {name for name, _ in self.tests}
+
     def match(self, experiment: Mapping[str, Any]) -> dict[str, str] | None:
         """Return the captures of a match (maybe empty) or ``None`` when it does not match."""
         captures = _NO_CAPTURES

@@ -7,9 +7,10 @@ generator in plan order.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from dlbs.engine.conditions import Condition
@@ -26,16 +27,59 @@ def build_plan(config: Config) -> Iterator[dict[str, Any]]:
     ``sys.plan_builder.var_order`` then insertion order; a variable beats a parameter of the same
     name; then each extension is applied in order. Raises ``PlanError``.
     """
-    names = variable_order(config)
-    for name in names:
-        if not config.variables[name]:
-            raise PlanError(f"variable '{name}' has no values; give it at least one value")
+    names = _checked_variables(config)
     extensions = [_Extension(i, ext) for i, ext in enumerate(config.extensions, start=1)]
     base = config.parameters
     for combo in itertools.product(*(config.variables[name] for name in names)):
         experiment = dict(base)
         experiment.update(zip(names, combo))
         yield from _apply(experiment, extensions, 0)
+
+
+def count_plan(config: Config, runs: Callable[[Mapping[str, Any]], int] | None = None,
+               reads: Iterable[str] = (), stop_above: int | None = None) -> int:
+    """Return how many experiments ``build_plan(config)`` yields, each counted ``runs(it)``
+    times (1 without ``runs``), without building them all.
+
+    Only the variables that an extension's condition names, or ``reads`` (the names ``runs``
+    looks at), are iterated, each combination through the extensions as ``build_plan`` would;
+    every other variable multiplies the count by its number of values (8 million experiments
+    of three unconditioned variables are counted at once). With ``stop_above``, counting stops
+    as soon as the count is known to pass it (every combination of the variables yields at
+    least one experiment, counted at least once), and the number returned, above
+    ``stop_above``, is then a lower bound. Raises ``PlanError`` as ``build_plan`` does.
+    """
+    names = _checked_variables(config)
+    lowest = math.prod(len(config.variables[name]) for name in names)
+    if stop_above is not None and lowest > stop_above:
+        return lowest
+    extensions = [_Extension(i, ext) for i, ext in enumerate(config.extensions, start=1)]
+    watched = set(reads).union(*(ext.condition.names() for ext in extensions))
+    iterated = [name for name in names if name in watched]
+    free = math.prod(len(config.variables[name]) for name in names if name not in watched)
+    weigh = runs or _one
+    total = 0
+    for combo in itertools.product(*(config.variables[name] for name in iterated)):
+        experiment = dict(config.parameters)
+        experiment.update(zip(iterated, combo))
+        for built in _apply(experiment, extensions, 0):
+            total += free * weigh(built)
+            if stop_above is not None and total > stop_above:
+                return total
+    return total
+
+
+def _one(_: Mapping[str, Any]) -> int:
+    return 1
+
+
+def _checked_variables(config: Config) -> list[str]:
+    """The variables in plan order; a ``PlanError`` for one without values."""
+    names = variable_order(config)
+    for name in names:
+        if not config.variables[name]:
+            raise PlanError(f"variable '{name}' has no values; give it at least one value")
+    return names
 
 
 def variable_order(config: Config) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from dlbs.engine import Config, build_plan, merge_configs
+from dlbs.engine import Config, build_plan, count_plan, merge_configs
 from dlbs.errors import PlanError
 
 Plan = list[dict[str, Any]]
@@ -205,3 +205,57 @@ def test_build_plan_accepts_a_config_built_by_hand() -> None:
     config = Config(parameters={"x": 1}, variables={"v": [1]},
                     extensions=[{"condition": {"v": 1}, "parameters": {"y": 2}}])
     assert list(build_plan(config)) == [{"x": 1, "v": 1, "y": 2}]
+
+
+@pytest.mark.parametrize("variables,extensions", [
+    pytest.param({"a": [1, 2], "b": [3, 4, 5]}, [], id="grid"),
+    pytest.param({"a": [1, 2], "b": [3, 4, 5]},
+                 [{"condition": {"a": 1}, "cases": [{"c": 1}, {"c": 2}, {"c": 3}]}],
+                 id="cases-on-a-condition"),
+    pytest.param({"a": ["x1", "y2"], "b": [3, 4]},
+                 [{"condition": {"a": "x(\\d)"}, "parameters": {"d": "${__condition.a_1}"}},
+                  {"condition": {"d": "1"}, "cases": [{"e": 1}, {"e": 2}]}],
+                 id="a-later-condition-on-an-earlier-extension's-value"),
+    pytest.param({"a": [1, 2]}, [{"cases": [{"b": 1}, {"b": 2}]},
+                                 {"condition": {"b": 2}, "cases": [{"c": 1}, {"c": 2}]}],
+                 id="a-condition-on-a-case's-value"),
+])
+def test_count_plan_is_the_number_build_plan_yields(variables: dict, extensions: list) -> None:
+    config = merge_configs([("t.json", {"parameters": {}, "variables": variables,
+                                        "extensions": extensions})])
+    assert count_plan(config) == len(list(build_plan(config)))
+
+
+def test_count_plan_counts_eight_million_experiments_without_building_them() -> None:
+    values = list(range(200))
+    config = merge_configs([("t.json", {"parameters": {"r": 2},
+                                        "variables": {"a": values, "b": values, "c": values}})])
+    built: list[dict] = []
+
+    def runs(experiment: dict) -> int:
+        built.append(experiment)
+        return int(experiment["r"])
+
+    assert count_plan(config, runs, reads=("r",)) == 2 * 200 ** 3
+    assert len(built) == 1  # the unconditioned variables multiply; nothing else is built
+
+
+def test_count_plan_weighs_a_variable_it_reads() -> None:
+    config = merge_configs([("t.json", {"parameters": {},
+                                        "variables": {"r": [1, 3], "b": [1, 2]}})])
+    assert count_plan(config, lambda e: int(e["r"]), reads=("r",)) == 8
+
+
+def test_count_plan_stops_once_past_the_limit() -> None:
+    config = merge_configs([("t.json", {"parameters": {}, "variables": {"a": list(range(10))},
+                                        "extensions": [{"cases": [{"b": i} for i in range(10)]}]
+                                        })])
+    assert count_plan(config) == 100
+    assert 5 < count_plan(config, stop_above=5) < 100
+    assert count_plan(config, stop_above=100) == 100
+
+
+def test_count_plan_refuses_a_variable_without_values() -> None:
+    config = merge_configs([("t.json", {"parameters": {}, "variables": {"a": []}})])
+    with pytest.raises(PlanError, match="variable 'a' has no values"):
+        count_plan(config)
