@@ -83,11 +83,13 @@ def _ingest(store: Any, inputs: list[str]) -> int:
                   file=sys.stderr, flush=True)
 
     result = store.ingest_paths(inputs, progress=progress)
-    for problem in result.failed:
+    for problem in [*result.failed, *result.refused]:
         print(f"warning: {problem}", file=sys.stderr)
     print(f"{store.shown}: {result.added} new run(s), {result.existing} already stored, "
-          f"{len(result.failed)} file(s) unreadable", file=sys.stderr)
-    return 1 if result.failed and not (result.added or result.existing) else 0
+          f"{len(result.failed)} file(s) unreadable, {len(result.refused)} run(s) refused",
+          file=sys.stderr)
+    lost = result.failed or result.refused
+    return 1 if lost and not (result.added or result.existing) else 0
 
 
 def row_of(record: Any, all_facts: bool = False) -> dict[str, Any]:

@@ -61,11 +61,14 @@ class RunRecord:
 
 @dataclass
 class IngestResult:
-    """What an ingest did: new runs, runs already stored, files that could not be read."""
+    """What an ingest did: new runs, runs already stored, files that could not be read, and
+    runs refused (``"path: why"``: a measurement that is none, text no database stores, a row
+    the database rejected)."""
 
     added: int = 0
     existing: int = 0
     failed: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -161,7 +164,12 @@ class Store:
 
     # -- writing ---------------------------------------------------------------------------
     def store_facts(self, facts: Mapping[str, Any], source: str | None = None) -> bool:
-        """Store one run; ``True`` when it was new, ``False`` when already stored."""
+        """Store one run; ``True`` when it was new, ``False`` when already stored;
+        :class:`DatabaseError` naming ``source`` when the run is refused
+        (:func:`dlbs.db.records.refusal`)."""
+        problem = records.refusal(dict(facts))
+        if problem:
+            raise DatabaseError(f"{_printable(source or 'run')}: {problem}")
         return self.store_many([(facts, source)]) == 1
 
     def store_many(self, items: Sequence[tuple[Mapping[str, Any], str | None]]) -> int:
@@ -174,7 +182,7 @@ class Store:
         for facts, source in items:
             facts = dict(facts)
             values = records.row(facts)
-            values["source"], values["ingested_at"] = source, now
+            values["source"], values["ingested_at"] = _printable(source), now
             rows.setdefault(values["identity"], values)  # a run twice in one batch: once
             series = records.times_of(facts)
             if series is not None:
@@ -208,6 +216,7 @@ class Store:
                      batch: int = 500) -> IngestResult:
         """Parse the logs (and parsed-result files) under ``names`` and store every run, in
         transactions of up to ``batch`` runs."""
+        from dlbs.errors import LogFormatError
         from dlbs.logs.pool import parse_logs
         from dlbs.logs.sources import find_inputs, read_parsed_files
 
@@ -216,33 +225,60 @@ class Store:
         total, done = len(inputs.logs) + len(inputs.parsed), 0
         pending: list[tuple[Mapping[str, Any], str | None]] = []
 
-        def flush() -> None:
-            added = self.store_many(pending)
-            result.added += added
-            result.existing += len(pending) - added
-            pending.clear()
+        def add(record: Mapping[str, Any], path: str) -> None:
+            problem = records.refusal(dict(record))
+            if problem:
+                result.refused.append(f"{_printable(path)}: {problem}")
+            else:
+                pending.append((record, path))
+            if len(pending) >= batch:
+                self._flush(pending, result)
 
         for parsed in parse_logs(inputs.logs):
             done += 1
             for warning in parsed.warnings:
-                LOG.warning("%s", warning)
+                LOG.warning("%s", _printable(warning))
             if parsed.record is None:
-                result.failed.append(f"{parsed.path}: {parsed.error}")
+                result.failed.append(f"{_printable(parsed.path)}: {parsed.error}")
             else:
-                pending.append((parsed.record, parsed.path))
-            if len(pending) >= batch:
-                flush()
+                add(parsed.record, parsed.path)
             if progress:
                 progress(done, total)
         for path in inputs.parsed:
             done += 1
-            pending.extend((record, path) for record in read_parsed_files([path]))
-            if len(pending) >= batch:
-                flush()
+            try:
+                found = read_parsed_files([path])
+            except LogFormatError as err:  # this file alone: the others are stored
+                result.failed.append(_printable(str(err).removesuffix(
+                    " (use --ignore_errors to skip such files)")))
+                found = []
+            for record in found:
+                add(record, path)
             if progress:
                 progress(done, total)
-        flush()
+        self._flush(pending, result)
         return result
+
+    def _flush(self, pending: list[tuple[Mapping[str, Any], str | None]],
+               result: IngestResult) -> None:
+        """Store the pending runs in one transaction; when the database rejects the batch
+        (a row it cannot take), run by run, so that one damaged file costs only its run."""
+        try:
+            added = self.store_many(pending)
+        except (SQLAlchemyError, UnicodeError, ValueError) as err:
+            if not _rejected_row(err):
+                raise
+            if len(pending) == 1:
+                result.refused.append(f"{_printable(pending[0][1] or 'run')}: the database "
+                                      f"rejected the run ({_reason(err)}); not stored")
+            else:
+                for item in pending:
+                    self._flush([item], result)
+            pending.clear()
+            return
+        result.added += added
+        result.existing += len(pending) - added
+        pending.clear()
 
     def exclude(self, run_ids: Iterable[int], reason: str) -> int:
         """Leave runs out of history and regressions (kept in the data); returns how many."""
@@ -396,6 +432,30 @@ def _equal(fact: Any, wanted: Any) -> bool:
     if fact == wanted:
         return True
     return fact is not None and str(fact) == str(wanted)
+
+
+def _printable(text: Any) -> Any:
+    """A path or message with any lone surrogate (a file name's bytes that are not UTF-8)
+    written as an escape, so that it can be stored and printed."""
+    if not isinstance(text, str):
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _rejected_row(err: BaseException) -> bool:
+    """Whether the database (or its driver) refused the data of a row, not the connection:
+    integrity and data errors, text it cannot encode. A lock or a lost server is no run's
+    fault and stays an error of the whole ingest."""
+    from sqlalchemy.exc import DataError, IntegrityError, StatementError
+
+    if isinstance(err, (UnicodeError, ValueError, DataError, IntegrityError)):
+        return True
+    return isinstance(err, StatementError) and isinstance(err.orig, (UnicodeError, ValueError))
+
+
+def _reason(err: BaseException) -> str:
+    text = str(getattr(err, "orig", None) or err).strip()
+    return _printable(text.splitlines()[0] if text else type(err).__name__)
 
 
 def open_store(url: str | URL | None) -> Store:

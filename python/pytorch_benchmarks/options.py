@@ -324,7 +324,8 @@ def _add_device_args(parser: argparse.ArgumentParser) -> None:
     _add_bool(group, "--cudnn_benchmark", True,
               "let cuDNN auto-tune convolution algorithms (GPUs only)")
     _add_bool(group, "--cudnn_fastest", False,
-              "fastest math on GPUs: TF32 for float32 convolutions and matmuls")
+              "fastest math on GPUs: TF32 for float32 convolutions and matmuls (false: "
+              "IEEE FP32 for both)")
     group.add_argument("--num_threads", type=natural_int, default=0,
                        help="CPU threads per replica (torch.set_num_threads, any device); 0: "
                             "on a CPU, OMP_NUM_THREADS if set, else the usable cores divided "

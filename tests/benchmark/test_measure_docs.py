@@ -53,3 +53,21 @@ def test_peak_memory_and_traces_are_documented_as_they_are() -> None:
     assert "`timed_window`" in _row("results.peak_memory_scope")
     assert "cannot be reset and covers the whole process" not in _text("pytorch-benchmark.md")
     assert "-b<batch>-<dtype>-rank<r>-<UTC time>.trace.json" in _row("results.profile_path")
+
+
+@pytest.mark.parametrize("key,words", [
+    pytest.param("results.peak_memory_reserved_mb", "max_memory_reserved", id="reserved"),
+    pytest.param("results.num_alloc_retries", "num_alloc_retries", id="retries"),
+    pytest.param("results.energy_window_s", "window", id="energy-window"),
+    pytest.param("results.power_capped", "not a fault", id="power-cap"),
+])
+def test_the_gpu_review_keys_are_documented_and_typed(key: str, words: str) -> None:
+    from dlbs.logs.fact_types import FACT_TYPES  # the log parser's types (tests may import dlbs)
+    assert words in _row(key) and key in FACT_TYPES
+
+
+def test_the_docs_say_what_float32_means_on_a_gpu() -> None:
+    assert "`cuda.matmul.allow_tf32`" in _row("exp.backend_flags")
+    guide = _text("pytorch-benchmark.md")
+    assert "Without it `float32` is IEEE FP32 for both" in guide
+    assert "A GPU window shorter than 5 s has no energy" in guide

@@ -2,8 +2,10 @@
 
 Responsibility: the step each phase repeats and the context it is timed in. A runner receives a
 ready model and a batch source; it builds neither, and :func:`~pytorch_benchmarks.run.timing.timed_loop`
-does the timing. Steps read no values back from the device (no ``.item()``): the timed loop
-must contain only the work being measured. Optional :class:`TimingHooks` see the step before
+does the timing. Our steps read no values back from the device (no ``.item()``): the timed
+loop must contain only the work being measured. torch's ``GradScaler`` (float16 training)
+does: its ``step`` reads the overflow flag (``found_inf.item()``), a host sync per step that
+bfloat16 has not (docs/pytorch-benchmark.md, comparing with timm). Optional :class:`TimingHooks` see the step before
 and after warm-up (extra, untimed steps) and wrap the timed chunks, nothing else.
 """
 from __future__ import annotations
