@@ -24,6 +24,10 @@ KEY_FACTS = (
 #: path when the log does not carry it).
 WHERE_FACTS = ("exp.log_file",)
 DATE_FACTS = ("exp.start_time", "exp.runner_start_time", "exp.end_time")
+#: Facts that are measurements when present: a number that is finite and > 0, else the run
+#: is refused (a zero, negative, NaN or infinite throughput is no measurement: stored, it
+#: would be dropped from every statistic later without a word).
+MEASUREMENTS = ("results.throughput", "results.time")
 
 
 def canonical(value: Any) -> str:
@@ -136,6 +140,47 @@ def _interval(value: Any) -> tuple[float | None, float | None]:
     if isinstance(value, list) and len(value) == 2:
         return _float(value[0]), _float(value[1])
     return None, None
+
+
+def refusal(facts: dict[str, Any]) -> str | None:
+    """Why a run cannot be stored (one line), or None: a measurement of
+    :data:`MEASUREMENTS` that is not a finite number > 0, or a text holding a lone surrogate
+    (an escape such as ``"\\ud800"``: no database stores it as text, and no terminal prints
+    it)."""
+    for name in MEASUREMENTS:
+        value = facts.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value) or value <= 0:
+            return (f"{name} is {value!r}, not a finite number > 0: no measurement, the run "
+                    "is not stored")
+    try:  # one pass in C over every text; the slow search only for a damaged run
+        json.dumps(facts, ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError:
+        for key, value in facts.items():
+            bad = _surrogate_in(key) or _surrogate_in(value)
+            if bad:
+                return (f"fact {ascii(key)[1:-1]} holds a lone surrogate ({bad}), text no "
+                        "database stores: the run is not stored")
+    return None
+
+
+def _surrogate_in(value: Any) -> str | None:
+    """The first lone surrogate in a text, or a key or value of ``value`` (escaped), or None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as err:
+            return ascii(value[err.start])[1:-1]
+        return None
+    if isinstance(value, dict):
+        items: list[Any] = [*value.keys(), *value.values()]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        return None
+    return next((found for item in items if (found := _surrogate_in(item))), None)
 
 
 def times_of(facts: dict[str, Any]) -> list[float] | None:
