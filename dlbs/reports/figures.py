@@ -33,6 +33,7 @@ FIGURES: tuple[Figure, ...] = (
     Figure("results.tflops", "TFLOP/s", "resources", 1.0, 2),
     Figure("results.mfu", "MFU (%)", "resources", 100.0, 1),
     Figure("results.peak_memory_mb", "Peak memory (MiB)", "resources", 1.0, 0),
+    Figure("results.peak_memory_reserved_mb", "Peak reserved (MiB)", "resources", 1.0, 0),
     Figure("results.energy_j", "Energy (J)", "resources", 1.0, 1),
     Figure("results.samples_per_joule", "Samples/J", "resources", 1.0, 3),
     Figure("results.output_tokens_per_second", "Output tokens/s", "latency", 1.0, 2),
@@ -55,7 +56,10 @@ GROUP_NOTES: dict[str, str] = {
     "resources": "max batch found: the largest replica batch that fit (exp.replica_batch=max; "
                  "the figures of that row are at it); MFU: model FLOPs utilisation, achieved TFLOP/s / (peak TFLOP/s of a device x "
                  "replicas), in %; GFLOP/sample: matmuls, convolutions, attention of one "
-                 "sample's step; peak memory: largest GPU allocation over the timed window "
+                 "sample's step; peak memory: largest GPU allocation of tensors over the timed window "
+                 "(torch.cuda.max_memory_allocated: not the allocator's cache nor the CUDA "
+                 "context; peak reserved, GPU runs: the caching allocator's reserve, "
+                 "torch.cuda.max_memory_reserved, closer to what nvidia-smi shows) "
                  "(CPU: peak RSS over the timed window; over the whole process where "
                  "results.peak_memory_scope=process), MiB; energy over the timed window, where a counter "
                  "was readable",
