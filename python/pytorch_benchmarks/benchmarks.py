@@ -41,6 +41,7 @@ from pytorch_benchmarks.options import (
     stdout_is_terminal,
 )
 from pytorch_benchmarks.reporter import Reporter, summary_line
+from pytorch_benchmarks.runtime.oom import NEAR_OOM, OOM, memory_verdict
 from pytorch_benchmarks.runtime.stopsignals import StopSignals, signal_name
 from pytorch_benchmarks.spec import MAX_BATCH, ModelSpec, Spec
 
@@ -49,22 +50,19 @@ EXIT_INTERRUPTED = 130
 #: Samples per replica whose step counts the FLOPs of a batch found by ``--batch_size max``
 #: (2: batch normalisation in training needs more than one value per channel).
 FLOP_COUNT_SHARE = 2
-#: cuBLAS/cuDNN report a failed workspace or handle allocation (a full GPU) as *_ALLOC_FAILED.
-#: A C++ ``new`` that fails (a process at its memory limit) surfaces as ``std::bad_alloc``.
-_OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory",
-                "alloc_failed", "std::bad_alloc")
-
-
 def classify(exc: BaseException) -> str:
-    """The ``results.status`` of an exception: ``oom``, ``interrupted`` or ``failure``."""
+    """The ``results.status`` of an exception: ``oom``, ``interrupted`` or ``failure``
+    (out of memory: the table of messages in :mod:`pytorch_benchmarks.runtime.oom`)."""
     if isinstance(exc, (KeyboardInterrupt, StopRequested)):
         return "interrupted"
-    if isinstance(exc, MemoryError):
-        return "oom"
-    text = str(exc).lower()
-    if isinstance(exc, RuntimeError) and any(m in text for m in _OOM_MARKERS):
-        return "oom"  # torch.cuda.OutOfMemoryError and the CPU allocator's RuntimeError
-    return "failure"
+    return "oom" if memory_verdict(exc) == OOM else "failure"
+
+
+def near_oom(exc: BaseException) -> bool:
+    """Whether ``exc`` is an error that memory running out usually causes near the edge
+    (``CUBLAS_STATUS_EXECUTION_FAILED``...): the batch search counts it as "does not fit"
+    above batch 1."""
+    return memory_verdict(exc) == NEAR_OOM
 
 
 def _is_user_error(exc: BaseException) -> bool:
@@ -223,6 +221,10 @@ def _run(spec: Spec, reporter: Reporter, stops: StopSignals) -> int:
             workload.close()
         restore_sigchld()
         reporter.facts({"exp.end_time": now_iso()})
+    if reporter.log_error and code == 0:  # the log failed after the run began (a full disk)
+        print(f"error: {reporter.log_error}; the log ends at its last whole fact, the facts "
+              "from then on are on stdout", file=sys.stderr, flush=True)
+        code = EXIT_FAILURE
     if ctx.enabled:
         distributed.finish(ctx, code)
     return code
@@ -268,7 +270,7 @@ def _benchmark(spec: Spec, reporter: Reporter, ctx: Any, stops: StopSignals,
         from pytorch_benchmarks.run.maxbatch import find_max_batch
 
         spec = spec.with_batch(find_max_batch(spec, ctx, reporter.facts, reporter.warn,
-                                              classify, one_line))
+                                              classify, one_line, near_oom))
         stop_here(stops.name)
     workload = build_workload(spec.model, spec.data, spec.device, spec.run, ctx, reporter.warn)
     built.append(workload)

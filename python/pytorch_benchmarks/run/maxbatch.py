@@ -24,8 +24,13 @@ data, the phase's step, on the run's device and dtype) and :data:`PROBE_WARMUP` 
 :data:`PROBE_STEPS` steps run (training reaches its high-water mark in the second step, once
 the optimizer holds its state). "Does not fit" means:
 
-- on a GPU, the step raised CUDA's out-of-memory error. Probes run in this process and
-  everything is freed between them (``gc.collect`` and ``torch.cuda.empty_cache``); a
+- on a GPU, the step raised CUDA's out-of-memory error, or above batch 1 an error that memory
+  running out usually causes near the edge without saying so (``CUBLAS_STATUS_EXECUTION_FAILED``,
+  ``CUDNN_STATUS_INTERNAL_ERROR``: the probe's reason says "probably out of memory"; the
+  benchmark's ``near_oom`` says which). Probes run in this process and
+  everything is freed between them (``gc.collect``, ``torch.cuda.empty_cache`` and, for
+  ``--compile``, ``torch._dynamo.reset()``: every probe and the timed run compile their own
+  static batch); a
   ``--memory_budget_mb`` caps the probes' share of the device
   (``torch.cuda.set_per_process_memory_fraction``).
 - on a CPU, where running a 128 GB host out of memory is no test, the probe ran out of its
@@ -73,6 +78,7 @@ MIB = 1 << 20
 _MESSAGE_LIMIT = 1 << 16
 
 Classify = Callable[[BaseException], str]
+NearEdge = Callable[[BaseException], bool]
 Describe = Callable[[BaseException], str]
 Step = Callable[[int], float]
 #: A prober: runs one probe at ``batch``, stopping it after ``timeout`` seconds where it can
@@ -188,12 +194,16 @@ def _quiet(message: str) -> None:
 
 
 class InProcessProber:
-    """Probes in this process (a GPU): an out-of-memory error means "does not fit"; any other
-    error is the run's. ``cleanup`` frees what a probe left (``gc`` and the CUDA cache)."""
+    """Probes in this process (a GPU): an out-of-memory error means "does not fit", and so
+    does an error ``near_edge`` says memory usually causes, above batch 1 (batch 1 ran
+    before any larger probe: such an error there is a fault, the run's); any other error is
+    the run's. ``cleanup`` frees what a probe left (``gc``, the CUDA cache, the compiler's
+    graphs)."""
 
     def __init__(self, step: Step, classify: Classify, describe: Describe,
-                 cleanup: Callable[[], None]) -> None:
+                 cleanup: Callable[[], None], near_edge: NearEdge | None = None) -> None:
         self.step, self.classify, self.describe, self.cleanup = step, classify, describe, cleanup
+        self.near_edge = near_edge
 
     def __call__(self, batch: int, timeout: float | None = None) -> Probe:
         """Probe ``batch`` to its end (``timeout`` is not enforced: a step in this process
@@ -203,19 +213,35 @@ class InProcessProber:
         try:
             self.step(batch)
         except BaseException as exc:  # out of memory is an answer; anything else is not
-            if self.classify(exc) != "oom":
+            if self.classify(exc) == "oom":
+                reason = self.describe(exc)
+            elif batch > 1 and self.near_edge is not None and self.near_edge(exc):
+                reason = f"probably out of memory: {self.describe(exc)}"
+            else:
                 raise
-            reason = self.describe(exc)
         self.cleanup()  # after the except clause: the traceback no longer holds the tensors
         return Probe(batch, reason is None, time.perf_counter() - start, reason)
 
 
 def cuda_cleanup() -> None:
-    """Free what a GPU probe left: unreachable tensors, then the allocator's cached blocks."""
+    """Free what a GPU probe left: the compiler's graphs (:func:`reset_compiler`), unreachable
+    tensors, then the allocator's cached blocks."""
     import torch
 
+    reset_compiler()
     gc.collect()
     torch.cuda.empty_cache()
+
+
+def reset_compiler() -> None:
+    """Forget every graph ``torch.compile`` made (``torch._dynamo.reset()``), when it was
+    imported. Without it the next probe's batch (another size, same code) makes dynamo
+    recompile with a dynamic batch dimension, or fall back to eager past its recompile limit,
+    and the timed run after the search reuses that graph: each probe, and the timed run,
+    compile afresh for their own (static) batch, as timm's benchmark does before compiling."""
+    dynamo = sys.modules.get("torch._dynamo")
+    if dynamo is not None:
+        dynamo.reset()
 
 
 class ForkProber:
@@ -483,7 +509,7 @@ def preload(model: ModelSpec) -> None:
 
 def find_max_batch(spec: Spec, ctx: DistContext, facts: Callable[[dict], None],
                    warn: Callable[[str], None], classify: Classify,
-                   describe: Describe) -> int:
+                   describe: Describe, near_edge: NearEdge | None = None) -> int:
     """Search the largest batch for ``spec`` (its ``--batch_size`` is ``max``), within the
     limits of ``spec.max_batch``, writing the
     ``exp.max_batch_*`` facts first and the probes as they end; return the batch. Raises
@@ -502,7 +528,7 @@ def find_max_batch(spec: Spec, ctx: DistContext, facts: Callable[[dict], None],
     if spec.device.device == "gpu":
         budget_mb, enforced_by, restore = _gpu_budget(limits.memory_budget_mb,
                                                       spec.device.num_gpus)
-        probe = InProcessProber(step, classify, describe, cuda_cleanup)
+        probe = InProcessProber(step, classify, describe, cuda_cleanup, near_edge)
     else:
         budget = cpu_budget(limits.memory_budget_mb)
         budget_mb, enforced_by = round(budget / MIB, 1), "rlimit_data"
