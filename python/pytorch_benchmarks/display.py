@@ -110,7 +110,10 @@ def result_lines(title: str, results: Mapping[str, Any], samples: int,
     memory = results.get("results.peak_memory_mb")
     if memory is not None:
         scope = results.get("results.peak_memory_scope")
+        reserved = results.get("results.peak_memory_reserved_mb")  # GPUs: the allocator's
         lines.append(f"  memory      peak {_num(memory, 'MiB')}"
+                     + (f" allocated, {_num(reserved, 'MiB')} reserved"
+                        if reserved is not None else "")
                      + (f" ({scope})" if scope else ""))
     mfu = results.get("results.mfu")
     lines.append(f"  MFU         {100 * mfu:.1f}%" if isinstance(mfu, (int, float))

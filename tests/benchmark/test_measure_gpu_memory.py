@@ -42,3 +42,12 @@ def test_a_gpu_window_logs_the_reserved_peak_and_the_retries_it_saw(
 def test_a_cpu_has_no_reserve_or_retries() -> None:
     assert memory.gpu_reserve_facts(torch.device("cpu"), 1, 0) == {}
     assert memory.alloc_retries(torch.device("cpu")) == 0
+
+
+def test_the_terminal_block_says_which_memory_figure_it_shows() -> None:
+    from pytorch_benchmarks.display import result_lines
+    results = {"results.throughput": 5.0, "results.peak_memory_mb": 1200.0,
+               "results.peak_memory_reserved_mb": 1500.0,
+               "results.peak_memory_scope": "timed_window"}
+    text = "\n".join(result_lines("m", results, 1, [], "on stdout"))
+    assert "peak 1200.0 MiB allocated, 1500.0 MiB reserved (timed_window)" in text
