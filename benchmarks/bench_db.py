@@ -149,7 +149,7 @@ def main() -> int:
     print(f"  {len(runs)} runs, {len(series)} series, {judged.judged} judged, "
           f"{len(judged.changes)} changes in {took:.2f} s")
     start = time.perf_counter()
-    series, _ = load_series(store, {}, "results.throughput", "exp.code_version")
+    series = load_series(store, {}, "results.throughput", "exp.code_version").series
     judged = regressions(series, "results.throughput", "exp.code_version")
     took = time.perf_counter() - start
     print(f"  the same through load_series (summary columns): {took:.2f} s")
@@ -162,7 +162,8 @@ def main() -> int:
     store = open_store(fresh("latest.db"))
     fill(store, configs, 101, 1)  # 100 history points, then the newest run
     start = time.perf_counter()
-    series, count = load_series(store, {}, "results.throughput", "exp.code_version")
+    loaded = load_series(store, {}, "results.throughput", "exp.code_version")
+    series, count = loaded.series, loaded.runs
     judged = latest_changes(series, "results.throughput", "exp.code_version")
     took = time.perf_counter() - start
     print(f"  {count} runs, {len(series)} series, {judged.judged} judged, "

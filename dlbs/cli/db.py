@@ -123,10 +123,13 @@ def _page(store: Any, args: argparse.Namespace) -> int:
     from dlbs.db.history import load_series, regressions
     from dlbs.db.page import render, write_page
 
-    series, count = load_series(store, filters(args), args.metric, args.by)
-    judged = regressions(series, args.metric, args.by, args.min_change)
-    page = write_page(args.output, render(series, judged, args.metric, args.by, store.shown,
-                                          count))
-    print(f"page: {page} ({len(series)} configurations, {len(judged.changes)} changes)",
+    loaded = load_series(store, filters(args), args.metric, args.by)
+    judged = regressions(loaded.series, args.metric, args.by, args.min_change)
+    left_out = loaded.note(args.metric, args.by)
+    page = write_page(args.output, render(loaded.series, judged, args.metric, args.by,
+                                          store.shown, loaded.runs, left_out))
+    print(f"page: {page} ({len(loaded.series)} configurations, {len(judged.changes)} changes)",
           file=sys.stderr)
+    if left_out:
+        print(f"note: {left_out}", file=sys.stderr)
     return 0

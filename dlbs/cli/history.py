@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from typing import Any
 
 from dlbs.cli.dbargs import add_db, add_filters, add_format, emit, filters
@@ -57,10 +58,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--plot {args.plot}: give a .png, .svg or .pdf file")
     store = open_store(args.db)
     try:
-        series, _ = load_series(store, filters(args), args.metric, args.by,
-                                include_excluded=args.include_excluded)
+        loaded = load_series(store, filters(args), args.metric, args.by,
+                             include_excluded=args.include_excluded)
     finally:
         store.close()
+    series = loaded.series
+    if loaded.left_out:
+        print(f"note: {loaded.note(args.metric, args.by)}", file=sys.stderr)
     rows = rows_of(series, args.metric, args.by)
     columns = ["series", "configuration", "at", "value", "ci_low", "ci_high", "runs"]
     if args.format in ("json", "jsonl"):

@@ -43,10 +43,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--min-change {args.min_change}: give a fraction in [0, 1), e.g. 0.05")
     store = open_store(args.db)
     try:
-        series, _ = load_series(store, filters(args), args.metric, args.by,
-                                since=since)
+        loaded = load_series(store, filters(args), args.metric, args.by, since=since)
     finally:
         store.close()
+    series = loaded.series
     if args.latest:
         if not 0.0 < args.alpha < 1.0:
             raise UsageError(f"--alpha {args.alpha}: give a level in (0, 1), e.g. 0.05")
@@ -63,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
           f"to judge; {sum(c.direction == 'regression' for c in judged.changes)} regression(s), "
           f"{sum(c.direction == 'improvement' for c in judged.changes)} improvement(s) beyond "
           f"{args.min_change:.0%}", file=sys.stderr)
+    if loaded.left_out:
+        print(f"note: {loaded.note(args.metric, args.by)}", file=sys.stderr)
     return 1 if any(c.direction == "regression" for c in judged.changes) else 0
 
 

@@ -7,9 +7,16 @@ value is the geometric mean of its runs' metric, its interval a t interval over 
 the log scale (runs are the unit, as in the reports); a point of one run takes that run's own
 interval (throughput: samples over the time interval), or none.
 
+Only runs that ended ``ok`` (``results.status``) with a finite metric > 0 and a value on the
+axis enter a series; every other run is counted by why (:attr:`Loaded.left_out`) and the
+commands name them ("1 interrupted run left out").
+
 Regressions: :func:`benchstats.find_changes` on each series, weighted by each point's own
-interval (its standard error from the interval above) plus the scatter between points, and
-confirmed only beyond ``min_change``. Changes at the same first bad axis value in several
+interval plus the scatter between points, and confirmed only beyond ``min_change``. A point's
+standard error is its runs' own: ``sd / sqrt(n)`` of their log values (never the t interval
+divided by 2 x 1.96, which overstates it 2.2x at 3 runs and 6.5x at 2); a point of one run
+takes its interval's half-width over the t quantile that interval used (on the run's
+effective sample size ``results.ess``). Changes at the same first bad axis value in several
 series are reported as affecting those configurations together.
 """
 from __future__ import annotations
@@ -26,6 +33,8 @@ from benchstats.tdist import t_critical
 
 from dlbs.db import records
 from dlbs.db.store import RunRecord
+from dlbs.engine.names import did_you_mean
+from dlbs.errors import UsageError
 
 #: Metrics where lower is better (a rise is a regression).
 LOWER_IS_BETTER_PREFIXES = ("results.time", "results.ttft", "results.peak_memory")
@@ -36,11 +45,17 @@ NAMING = ("exp.model", "exp.phase", "exp.dtype", "exp.replica_batch", "exp.devic
 Z95 = 1.959964
 #: Axes the stored comparability key already leaves out (``dlbs.db.records.KEY_FACTS``).
 STORED_KEY_AXES = ("exp.code_version", "date")
+CODE_VERSION = "exp.code_version"
+#: The one ``results.status`` whose runs enter a statistic.
+OK_STATUS = "ok"
+#: Why a run was left out besides its status (keys of :attr:`Loaded.left_out`).
+NO_STATUS, NO_VALUE, NO_AXIS = "(no status)", "(no value)", "(no axis value)"
 
 
 @dataclass
 class Point:
-    """One axis value of a series."""
+    """One axis value of a series: ``se`` is the standard error of ``value`` (see the
+    module's docstring; NaN when unknown)."""
 
     axis_value: str
     value: float
@@ -49,12 +64,7 @@ class Point:
     runs: int
     run_ids: list[int]
     excluded: bool = False
-
-    @property
-    def se(self) -> float:
-        if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low > 0):
-            return math.nan
-        return self.value * (math.log(self.high) - math.log(self.low)) / (2 * Z95)
+    se: float = math.nan
 
 
 @dataclass
@@ -102,14 +112,31 @@ def _one_run_interval(run: RunRecord, metric: str, value: float) -> tuple[float,
     return math.nan, math.nan
 
 
-def _over_runs(values: Sequence[float]) -> tuple[float, float, float]:
-    """Geometric mean of two or more runs' values and its 95% t interval on the log scale."""
+def _one_run_se(value: float, low: float, high: float, ess: Any) -> float:
+    """The standard error of one run's value from its 95% interval: the half-width on the
+    log scale over the quantile the benchmark used (Student's t on ``ess - 1`` degrees of
+    freedom, as ``benchstats.autocorr`` builds it; 1.96 when the run has no ``results.ess``,
+    e.g. a custom metric's own interval)."""
+    if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high):
+        return math.nan
+    quantile = Z95
+    if isinstance(ess, (int, float)) and not isinstance(ess, bool) and math.isfinite(ess) \
+            and ess >= 2:
+        quantile = t_critical(max(math.floor(ess - 1.0), 1), 0.95)
+    return value * (math.log(high) - math.log(low)) / (2 * quantile)
+
+
+def _over_runs(values: Sequence[float]) -> tuple[float, float, float, float]:
+    """Geometric mean of two or more runs' values, its 95% t interval on the log scale and
+    its standard error (``value * sd / sqrt(n)`` of the log values)."""
     logs = [math.log(v) for v in values]
     n = len(logs)
     centre = sum(logs) / n
     sd = math.sqrt(sum((x - centre) ** 2 for x in logs) / (n - 1))
-    half = t_critical(n - 1, 0.95) * sd / math.sqrt(n)
-    return math.exp(centre), math.exp(centre - half), math.exp(centre + half)
+    se_log = sd / math.sqrt(n)
+    half = t_critical(n - 1, 0.95) * se_log
+    value = math.exp(centre)
+    return value, math.exp(centre - half), math.exp(centre + half), value * se_log
 
 
 def point(axis_value_: str, runs: Sequence[RunRecord], metric: str) -> Point | None:
@@ -120,20 +147,36 @@ def point(axis_value_: str, runs: Sequence[RunRecord], metric: str) -> Point | N
     if len(usable) == 1:
         run, value = usable[0]
         low, high = _one_run_interval(run, metric, value)
-        return Point(axis_value_, value, low, high, 1, [run.id], excluded=run.excluded)
-    value, low, high = _over_runs([v for _, v in usable])
+        return Point(axis_value_, value, low, high, 1, [run.id], excluded=run.excluded,
+                     se=_one_run_se(value, low, high, run.facts.get("results.ess")))
+    value, low, high, se = _over_runs([v for _, v in usable])
     return Point(axis_value_, value, low, high, len(usable), [run.id for run, _ in usable],
-                 excluded=all(run.excluded for run, _ in usable))
+                 excluded=all(run.excluded for run, _ in usable), se=se)
 
 
-def build_series(runs: Iterable[RunRecord], metric: str, axis: str) -> list[Series]:
-    """The series of ``runs`` along ``axis`` (runs without the axis value are left out)."""
+def _why_left_out(status: Any, has_value: bool, has_axis: bool) -> str | None:
+    """Why a run enters no statistic (a key of :attr:`Loaded.left_out`), or None."""
+    if status != OK_STATUS:
+        return NO_STATUS if status is None or status == "" else str(status)
+    if not has_value:
+        return NO_VALUE
+    return None if has_axis else NO_AXIS
+
+
+def build_series(runs: Iterable[RunRecord], metric: str, axis: str,
+                 left_out: dict[str, int] | None = None) -> list[Series]:
+    """The series of ``runs`` along ``axis``: only runs that ended ok, with a usable metric
+    and an axis value; the others are counted by why into ``left_out``."""
     groups: dict[str, dict[str, list[RunRecord]]] = {}
     naming: dict[str, dict[str, Any]] = {}
     first_seen: dict[tuple[str, str], tuple[Any, int]] = {}
+    skipped: dict[str, int] = {} if left_out is None else left_out
     for run in runs:
         where = axis_value(run, axis)
-        if where is None:
+        why = _why_left_out(run.facts.get("results.status"), _metric(run, metric) is not None,
+                            where is not None)
+        if why is not None or where is None:
+            skipped[why or NO_AXIS] = skipped.get(why or NO_AXIS, 0) + 1
             continue
         # the stored key already leaves out the code version and the date
         key = (run.comparability_key if axis in STORED_KEY_AXES and run.comparability_key
@@ -175,23 +218,62 @@ def _axis_order(values: list[str], axis: str, first_seen: dict[str, Any]) -> lis
     return sorted(values, key=lambda v: first_seen[v])
 
 
+@dataclass
+class Loaded:
+    """What :func:`load_series` read: the series, how many runs entered them, and the runs
+    left out of every statistic by why (a status such as ``interrupted``, or
+    :data:`NO_STATUS`, :data:`NO_VALUE`, :data:`NO_AXIS`)."""
+
+    series: list[Series]
+    runs: int
+    left_out: dict[str, int] = field(default_factory=dict)
+
+    def note(self, metric: str, axis: str) -> str:
+        """``"1 interrupted run, 2 runs without a usable results.time left out (...)"``, or
+        ``""`` when every run entered."""
+        if not self.left_out:
+            return ""
+        parts = [_left_out_part(why, count, metric, axis)
+                 for why, count in sorted(self.left_out.items(), key=lambda kv: -kv[1])]
+        return (f"{', '.join(parts)} left out (only runs with results.status ok, a finite "
+                f"{metric} > 0 and a value of {axis} enter a statistic)")
+
+
+def _left_out_part(why: str, count: int, metric: str, axis: str) -> str:
+    runs = "run" if count == 1 else "runs"
+    if why == NO_STATUS:
+        return f"{count} {runs} without a results.status"
+    if why == NO_VALUE:
+        return f"{count} {runs} without a usable {metric}"
+    if why == NO_AXIS:
+        return f"{count} {runs} without {axis}"
+    return f"{count} {why} {runs}"
+
+
 def load_series(store: Any, filters: dict[str, Any], metric: str, axis: str,
-                include_excluded: bool = True, since: Any = None
-                ) -> tuple[list[Series], int]:
-    """The series of the stored runs matching ``filters``, and how many runs they hold. For
-    throughput or time along code versions or dates with filters on indexed facts only, the
-    runs are read from the summary columns (no JSON facts) and grouped here; each series is
-    then named from one run's facts: the same series as :func:`build_series` (tested), much
-    faster over a large database."""
+                include_excluded: bool = True, since: Any = None) -> Loaded:
+    """The series of the stored runs matching ``filters`` (only runs that ended ok; the
+    others counted). For throughput or time along code versions or dates with filters on
+    indexed facts only, the runs are read from the summary columns (no JSON facts) and
+    grouped here; each series is then named from one run's facts: the same series as
+    :func:`build_series` (tested), much faster over a large database. A
+    :class:`~dlbs.errors.UsageError` when no stored run matches the filters or none has the
+    metric or the axis (with the closest fact name): a typo never judges nothing and passes."""
     rows = None
     if metric in ("results.throughput", "results.time") and axis in STORED_KEY_AXES:
         rows = store.light_rows(filters)
+    left_out: dict[str, int] = {}
     if rows is None:
         found = _since(store.runs(filters, include_excluded=include_excluded), since)
-        return build_series(found, metric, axis), len(found)
+        _check_matched(store, filters, len(found))
+        series = build_series(found, metric, axis, left_out)
+        loaded = Loaded(series, _entered(series), left_out)
+        _check_names(loaded, metric, axis, _names_of(r.facts for r in found))
+        return loaded
     rows = [r for r in rows if (include_excluded or r[8] is None)
             and (since is None or (r[2] is not None and r[2] >= since))]
-    series = _light_series(rows, metric, axis)
+    _check_matched(store, filters, len(rows))
+    series = _light_series(rows, metric, axis, left_out)
     first = {one.key: one.points[0].run_ids[0] for one in series}
     facts = store.facts_of(list(first.values()))
     for one in series:
@@ -199,10 +281,56 @@ def load_series(store: Any, filters: dict[str, Any], metric: str, axis: str,
         one.parameters = {name: value for name in NAMING if name != axis
                           and (value := records.key_value(full, name)) is not None}
     series.sort(key=lambda s: records.canonical(s.parameters))
-    return series, len(rows)
+    loaded = Loaded(series, _entered(series), left_out)
+    _check_names(loaded, metric, axis, {metric, axis})
+    return loaded
 
 
-def _light_series(rows: list[tuple[Any, ...]], metric: str, axis: str) -> list[Series]:
+def _entered(series: Sequence[Series]) -> int:
+    return sum(p.runs for one in series for p in one.points)
+
+
+def _names_of(facts: Iterable[dict[str, Any]]) -> set[str]:
+    names: set[str] = set()
+    for one in facts:
+        names.update(one)
+    return names
+
+
+def _check_matched(store: Any, filters: dict[str, Any], matched: int) -> None:
+    """No stored run matching the filters is an error (a misspelt filter, a new database
+    file), never an empty history that passes a gate."""
+    if matched:
+        return
+    if not store.count():
+        raise UsageError(f"--db {store.shown} holds no runs: store some with 'dlbs db ingest' "
+                         "or 'experimenter run --db', or check the URL")
+    given = " ".join(f"-P{k}={v}" for k, v in filters.items()) or "the options given"
+    known = store.fact_names()
+    hints = "".join(f" ({k}: not a stored fact{did_you_mean(k, known)})"
+                    for k in filters if k not in known)
+    raise UsageError(f"no stored run matches {given}{hints}; see 'dlbs db query' for what is "
+                     "stored")
+
+
+def _check_names(loaded: Loaded, metric: str, axis: str, known: set[str]) -> None:
+    """A metric or axis that no matched run has is an error with the closest fact name; one
+    that runs have but none with a usable value too (nothing could be judged)."""
+    if loaded.series:
+        return
+    for option, name, why in (("--by", axis, NO_AXIS), ("--metric", metric, NO_VALUE)):
+        if name == "date" or not loaded.left_out.get(why):
+            continue
+        if name not in known:
+            raise UsageError(f"{option} {name}: no stored run has this fact"
+                             f"{did_you_mean(name, known)}")
+        hint = (f"; a run carries it when run with -P{CODE_VERSION}=$(git rev-parse --short "
+                "HEAD)" if name == CODE_VERSION else "")
+        raise UsageError(f"{option} {name}: {loaded.note(metric, axis)}{hint}")
+
+
+def _light_series(rows: list[tuple[Any, ...]], metric: str, axis: str,
+                  left_out: dict[str, int]) -> list[Series]:
     """:func:`build_series` on the summary columns of :meth:`Store.light_rows` (rows oldest
     first, so a key's values arrive in the order they were first measured)."""
     throughput = metric == "results.throughput"
@@ -210,7 +338,11 @@ def _light_series(rows: list[tuple[Any, ...]], metric: str, axis: str) -> list[S
     for row in rows:
         where = (None if row[2] is None else row[2].date().isoformat()) if axis == "date" \
             else row[7]
-        if where is None or where == "":
+        value = row[3] if throughput else row[4]
+        why = _why_left_out(row[9], value is not None and 0 < value < math.inf,
+                            where is not None and where != "")
+        if why is not None or where is None:
+            left_out[why or NO_AXIS] = left_out.get(why or NO_AXIS, 0) + 1
             continue
         groups.setdefault(row[1], {}).setdefault(where, []).append(row)
     out = []
@@ -241,9 +373,10 @@ def _light_point(where: str, rows: list[tuple[Any, ...]], throughput: bool) -> P
                 low, high = value * row[4] / row[6], value * row[4] / row[5]
             elif not throughput:
                 low, high = float(row[5]), float(row[6])
-        return Point(where, value, low, high, 1, ids, excluded=excluded)
-    value, low, high = _over_runs([v for _, v in usable])
-    return Point(where, value, low, high, len(usable), ids, excluded=excluded)
+        return Point(where, value, low, high, 1, ids, excluded=excluded,
+                     se=_one_run_se(value, low, high, row[10]))
+    value, low, high, se = _over_runs([v for _, v in usable])
+    return Point(where, value, low, high, len(usable), ids, excluded=excluded, se=se)
 
 
 def _since(runs: list[RunRecord], since: Any) -> list[RunRecord]:

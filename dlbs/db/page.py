@@ -43,8 +43,9 @@ def _change_rows(changes: Sequence[Found]) -> str:
 
 
 def render(series: Sequence[Series], judged: Judged, metric: str, axis: str, source: str,
-           runs: int) -> str:
-    """The page's HTML."""
+           runs: int, left_out: str = "") -> str:
+    """The page's HTML: ``runs`` the runs in the statistics, ``left_out`` what says which
+    runs were left out of them (:meth:`dlbs.db.history.Loaded.note`)."""
     parts = [(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>dlbs results: "
              f"{html.escape(metric)} by {html.escape(axis)}</title><style>{STYLE}</style>"
              "</head><body>"),
@@ -52,7 +53,9 @@ def render(series: Sequence[Series], judged: Judged, metric: str, axis: str, sou
              (f"<p class='note'>{html.escape(source)}: {runs} runs, {len(series)} "
              f"configurations, {judged.judged} judged for changes, {len(judged.not_judged)} "
              "too short to judge. Points: geometric mean of a version's runs with its 95% "
-             "interval over runs; a grey x marks excluded runs.</p>"),
+             "interval over runs; a grey x marks excluded runs."
+             f"{' ' + html.escape(left_out[:1].upper() + left_out[1:]) + '.' if left_out else ''}"
+             "</p>"),
              "<h2>Changes found</h2>"]
     if judged.changes:
         parts.append("<table><tr><th class='l'>direction</th><th class='l'>configuration</th>"

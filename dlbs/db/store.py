@@ -354,11 +354,12 @@ class Store:
                    ) -> list[tuple[Any, ...]] | None:
         """The runs of :meth:`runs` from the summary columns only (no JSON facts), oldest
         first, as tuples ``(id, comparability_key, date, throughput, time_mean, time_ci_low,
-        time_ci_high, code_version, exclusion reason or None)``. None when a filter needs the
-        facts (then use :meth:`runs`). What history and regressions read for many series."""
+        time_ci_high, code_version, exclusion reason or None, status, ess)``. None when a
+        filter needs the facts (then use :meth:`runs`). What history and regressions read
+        for many series."""
         stmt = select(runs.c.id, runs.c.comparability_key, runs.c.date, runs.c.throughput,
                       runs.c.time_mean, runs.c.time_ci_low, runs.c.time_ci_high,
-                      runs.c.code_version)
+                      runs.c.code_version, runs.c.status, runs.c.ess)
         for key, value in (filters or {}).items():
             column = INDEXED.get(key)
             sql_value = self._column_value(column, value) if column else None
@@ -369,7 +370,14 @@ class Store:
             rows = [tuple(row) for row in conn.execute(stmt)]
             reasons = dict(conn.execute(select(exclusions.c.run_id, exclusions.c.reason)).all())
         rows.sort(key=lambda row: (row[2] is None, row[2] or datetime.min, row[0]))
-        return [(*row, reasons.get(row[0])) for row in rows]
+        return [(*row[:8], reasons.get(row[0]), *row[8:]) for row in rows]
+
+    def fact_names(self, newest: int = 1000) -> set[str]:
+        """The fact names of the ``newest`` runs stored (what an unknown name is compared
+        with for a suggestion)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(select(runs.c.facts).order_by(runs.c.id.desc()).limit(newest))
+            return {name for (facts,) in found for name in facts}
 
     def facts_of(self, run_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """The full facts of some runs, by id."""

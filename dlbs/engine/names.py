@@ -153,6 +153,12 @@ def renamed(names: Iterable[str], known: Iterable[str] = ()) -> dict[str, str]:
     return changed
 
 
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``"; did you mean 'exp.model'?"`` for the known name closest to ``name``, or ``""``
+    (the suggestion every unknown name gets: parameters, facts, metrics, axes)."""
+    return _did_you_mean(name, known)
+
+
 def _did_you_mean(name: str, known: Iterable[str]) -> str:
     """``"; did you mean 'exp.model'?"`` for the known name closest to ``name``, or ``""``."""
     # Letters with marks lose them (``é`` -> ``e``); other non-ASCII characters count as misses.

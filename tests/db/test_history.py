@@ -139,7 +139,8 @@ def test_the_summary_column_path_gives_the_same_series_as_the_facts(
     try:
         store.exclude([1, 2], "test")
         for include in (True, False):
-            fast, count = load_series(store, {}, metric, axis, include_excluded=include)
+            loaded = load_series(store, {}, metric, axis, include_excluded=include)
+            fast, count = loaded.series, loaded.runs
             slow = build_series(store.runs({}, include_excluded=include), metric, axis)
             slow.sort(key=lambda s: json.dumps(s.parameters, sort_keys=True, default=str))
             assert count == (32 if include else 30)
@@ -151,5 +152,6 @@ def test_the_summary_column_path_gives_the_same_series_as_the_facts(
                     assert pf.value == pytest.approx(ps.value, rel=1e-9)
                     assert pf.low == pytest.approx(ps.low, rel=1e-9, nan_ok=True)
                     assert pf.high == pytest.approx(ps.high, rel=1e-9, nan_ok=True)
+                    assert pf.se == pytest.approx(ps.se, rel=1e-9, nan_ok=True)
     finally:
         store.close()
