@@ -43,6 +43,7 @@ from pytorch_benchmarks.options import (
 from pytorch_benchmarks.reporter import Reporter, summary_line
 from pytorch_benchmarks.runtime.oom import NEAR_OOM, OOM, memory_verdict
 from pytorch_benchmarks.runtime.stopsignals import StopSignals, signal_name
+from pytorch_benchmarks.runtime.versions import check_torch
 from pytorch_benchmarks.spec import MAX_BATCH, ModelSpec, Spec
 
 EXIT_FAILURE = 1
@@ -132,6 +133,13 @@ def identity_facts(spec: Spec) -> dict[str, Any]:
     return {"exp.framework": "pytorch", "exp.model": spec.model.name, "exp.phase": spec.run.phase,
             "exp.replica_batch": spec.run.batch_size, "exp.dtype": spec.device.dtype,
             "exp.device_type": "gpu" if spec.device.device in ("gpu", "cuda") else "cpu"}
+
+
+def torch_version() -> str:
+    """``torch.__version__`` (imports torch)."""
+    import torch
+
+    return str(torch.__version__)
 
 
 def load_zoo(warn: Callable[[str], None]) -> None:
@@ -263,6 +271,7 @@ def _benchmark(spec: Spec, reporter: Reporter, ctx: Any, stops: StopSignals,
     if reporter.stdout_error is not None:  # nowhere to write the facts: main says why
         raise _NoStdout
     stop_here(stops.name)
+    check_torch(torch_version())
     load_zoo(reporter.warn)
     stop_here(stops.name)
     searched = spec.run.batch_size == MAX_BATCH

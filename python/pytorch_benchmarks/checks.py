@@ -337,6 +337,8 @@ RUN_TIME_REFUSALS: dict[str, str] = {
     "run/maxbatch.py:limit_memory": _SEARCH,
     "run/maxbatch.py:cpu_budget": _SEARCH,
     "benchmarks.py:_benchmark": "a --log_file that cannot be appended to, on that host",
+    "runtime/versions.py:check_torch": "the torch installed where the run runs (the host's "
+                                       "or the container's)",
     "data/image_folder.py:find_images": _DATA,
     "data/image_folder.py:ImageFolderDataset.__getitem__": _DATA,
     "data/lmdb_dataset.py:_open": _DATA,

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from safeio import UnsafeFileError, open_text
+from safeio import UnsafeFileError, append_whole
 
 from pytorch_benchmarks.display import Console
 from pytorch_benchmarks.facts import write_facts
@@ -34,7 +34,8 @@ class Reporter:
         #: The human view when a person reads stdout (warnings wait for its result block).
         self.console = console
         self.warnings: list[str] = []
-        #: Why ``log_file`` could not be appended to (facts then go to stdout), else ``None``.
+        #: Why ``log_file`` could not be appended to (facts then go to stdout, and the run
+        #: exits with an error: ``benchmarks.run``), else ``None``.
         self.log_error: str | None = None
         #: The error that stdout failed with (no fact is written there again), else ``None``;
         #: ``guard_stdout`` says it in one line at the end.
@@ -45,9 +46,9 @@ class Reporter:
         if not (self.enabled or force) or not facts or self.destination == "none":
             return
         if self.log_file:
-            try:  # never through a link, FIFO or hard link planted at its name
-                with open_text(self.log_file, append=True) as stream:
-                    write_facts(facts, stream)
+            try:  # never through a link, FIFO or hard link planted at its name; whole lines
+                # or nothing (a disk that fills cuts off no fact in the middle)
+                append_whole(self.log_file, facts_text(facts))
                 return
             except OSError as err:  # the failure must still be written somewhere: stdout
                 why = err.strerror if isinstance(err, UnsafeFileError) else err

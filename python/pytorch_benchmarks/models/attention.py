@@ -79,5 +79,8 @@ def attend(q: Tensor, k: Tensor, v: Tensor, *, causal: bool, past: int = 0,
     if causal and past > 0 and q.shape[2] > 1:
         t = q.shape[2]
         mask = torch.ones(t, past + t, dtype=torch.bool, device=q.device).tril(diagonal=past)
+    # enable_gqa only where the heads differ: the keyword is torch >= 2.5's, and a model with
+    # as many key/value heads as query heads then runs on any torch
+    extra = {"enable_gqa": True} if gqa else {}
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout,
-                                          is_causal=is_causal, enable_gqa=gqa)
+                                          is_causal=is_causal, **extra)
