@@ -466,30 +466,6 @@ def _reason(err: BaseException) -> str:
     return _printable(text.splitlines()[0] if text else type(err).__name__)
 
 
-def _printable(text: Any) -> Any:
-    """A path or message with any lone surrogate (a file name's bytes that are not UTF-8)
-    written as an escape, so that it can be stored and printed."""
-    if not isinstance(text, str):
-        return text
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def _rejected_row(err: BaseException) -> bool:
-    """Whether the database (or its driver) refused the data of a row, not the connection:
-    integrity and data errors, text it cannot encode. A lock or a lost server is no run's
-    fault and stays an error of the whole ingest."""
-    from sqlalchemy.exc import DataError, IntegrityError, StatementError
-
-    if isinstance(err, (UnicodeError, ValueError, DataError, IntegrityError)):
-        return True
-    return isinstance(err, StatementError) and isinstance(err.orig, (UnicodeError, ValueError))
-
-
-def _reason(err: BaseException) -> str:
-    text = str(getattr(err, "orig", None) or err).strip()
-    return _printable(text.splitlines()[0] if text else type(err).__name__)
-
-
 def open_store(url: str | URL | None) -> Store:
     """Open (and migrate) the database at ``url`` (``None``: ``$DLBS_DB``); one-line
     :class:`DatabaseError` (password hidden) when it cannot be used."""
