@@ -196,10 +196,31 @@ def _wrap(model: nn.Module, compiled: bool, setup: DeviceSetup, ctx: DistContext
         model = distributed.wrap(model, ctx, setup.device)
     elif setup.num_devices > 1:
         first = setup.device.index or 0
+        if setup.autocast_dtype is not None:
+            model = ReplicaAutocast(model, setup.device.type, setup.autocast_dtype)
         model = nn.DataParallel(model, device_ids=list(range(first, first + setup.num_devices)))
     if compiled:
         model = torch.compile(model)  # type: ignore[assignment]
     return model
+
+
+class ReplicaAutocast(nn.Module):
+    """A module whose forward runs under autocast to ``dtype``, for ``nn.DataParallel``: its
+    replicas run in threads, where torch re-enters autocast *without a dtype*
+    (``torch/nn/parallel/parallel_apply.py``: ``torch.amp.autocast(device_type,
+    enabled=...)``); autocast's dtype is thread-local, so a replica would compute in the
+    device's default (CUDA: float16) whatever ``--dtype`` asked (bfloat16). Entering autocast
+    in the forward is torch's own advice for DataParallel (the AMP notes)."""
+
+    def __init__(self, module: nn.Module, device_type: str, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.module = module
+        self.device_type, self.dtype = device_type, dtype
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The module's forward under ``torch.autocast(device_type, dtype)``."""
+        with torch.autocast(self.device_type, dtype=self.dtype):
+            return self.module(*args, **kwargs)
 
 
 def _synthetic_source(parts: _Parts, label_shape: tuple[int, ...], num_classes: int,
