@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from dlbs.db import Store
@@ -65,6 +65,10 @@ def _run(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     bar = {"auto": None, "on": True, "off": False}[args.progress_bar]
     store = _open_db(args.db)
+    if store is not None:
+        warning = code_version_warning(experiments)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
     runner = Runner(progress_file=args.progress_file, bar=bar, docker_images=images,
                     executor=executor_for(experiments, args.detach),
                     on_finished=None if store is None else _storer(store))
@@ -85,6 +89,18 @@ def _open_db(url: str | None) -> Store | None:
         return None
     from dlbs.db import open_store
     return open_store(url)
+
+
+def code_version_warning(experiments: list[dict[str, Any]]) -> str | None:
+    """What ``--db`` says when experiments carry no ``exp.code_version``: 'dlbs history' and
+    'dlbs regressions' run along it by default, and a run without it is on no point."""
+    missing = sum(1 for e in experiments if not str(e.get("exp.code_version") or "").strip())
+    if not missing:
+        return None
+    return (f"{missing} of {len(experiments)} experiment(s) have no exp.code_version: stored, "
+            "but 'dlbs history' and 'dlbs regressions' (which run along exp.code_version by "
+            "default) leave them out; set -Pexp.code_version=$(git rev-parse --short HEAD) "
+            "(or use --by date)")
 
 
 def _storer(store: Store) -> Callable[[Outcome], None]:

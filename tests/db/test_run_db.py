@@ -63,3 +63,26 @@ def test_a_bad_database_stops_the_run_before_anything_runs(tmp_path: Path) -> No
     assert done.returncode == 2 and "unsupported database" in done.stderr
     assert "u:***@h" in done.stderr and ":pw@" not in done.stderr
     assert not (tmp_path / "logs").exists()  # nothing ran
+
+
+def test_run_db_without_a_code_version_says_why_history_would_be_empty(tmp_path: Path) -> None:
+    """``experimenter run --db`` without ``exp.code_version``: the runs are stored, and the
+    user is told that history and regressions (by code version) will leave them out and what
+    to set."""
+    done = subprocess.run(
+        [sys.executable, "-m", "dlbs", "run", "-Pexp.model=deep_mnist", "-Pexp.num_batches=2",
+         "-Pexp.num_warmup_batches=0", "-Pexp.phase=inference", "--no-validation",
+         "-Pexp.status=simulate", f"-Pexp.log_dir={tmp_path / 'logs'}",
+         "--db", f"sqlite:///{tmp_path / 'r.db'}"],
+        capture_output=True, text=True, check=False, timeout=300, cwd=tmp_path,
+        env={**os.environ, "DLBS_DB": ""})
+    assert "1 of 1 experiment(s) have no exp.code_version" in done.stderr, done.stderr[-2000:]
+    assert "-Pexp.code_version=$(git rev-parse --short HEAD)" in done.stderr
+
+
+def test_code_version_warning_counts_only_the_experiments_without_one() -> None:
+    from dlbs.cli.run import code_version_warning
+
+    assert code_version_warning([{"exp.code_version": "abc"}]) is None
+    text = code_version_warning([{"exp.code_version": "abc"}, {"exp.code_version": " "}, {}])
+    assert text is not None and text.startswith("2 of 3 experiment(s)")
