@@ -41,10 +41,15 @@ def format_fact(key: str, value: Any) -> str:
     return f"__{key}__={json.dumps(_jsonable(value), separators=(',', ':'), ensure_ascii=False)}"
 
 
+def facts_text(facts: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> str:
+    """The log lines of ``facts``, each ended by a newline."""
+    items = facts.items() if isinstance(facts, Mapping) else facts
+    return "".join(format_fact(k, v) + "\n" for k, v in items)
+
+
 def write_facts(facts: Mapping[str, Any] | Iterable[tuple[str, Any]], stream: IO[str]) -> None:
     """Write each fact on its own line to ``stream`` and flush it (a crash loses nothing written)."""
-    items = facts.items() if isinstance(facts, Mapping) else facts
-    stream.write("".join(format_fact(k, v) + "\n" for k, v in items))
+    stream.write(facts_text(facts))
     stream.flush()
 
 

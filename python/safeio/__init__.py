@@ -37,8 +37,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any, BinaryIO
 
-__all__ = ["UnsafeFileError", "atomic_write", "atomic_write_bytes", "atomic_write_text",
-           "check_writable_target", "file_kind", "open_for_read", "open_for_update",
+__all__ = ["UnsafeFileError", "append_whole", "atomic_write", "atomic_write_bytes",
+           "atomic_write_text", "check_writable_target", "file_kind", "open_for_read", "open_for_update",
            "open_for_write", "open_input", "read_capped", "read_capped_unpacked", "read_head",
            "read_text_capped"]
 
@@ -121,6 +121,28 @@ def open_for_write(path: str | os.PathLike[str], *, append: bool = False,
             os.close(fd)
             raise
     return fd
+
+
+def append_whole(path: str | os.PathLike[str], text: str, *, create: bool = True) -> None:
+    """Append ``text`` (UTF-8) to ``path`` (opened as :func:`open_for_write` does) whole or not
+    at all: when a write fails (a disk that fills, ``ENOSPC``), what this call wrote is cut off
+    again, so the file ends where it ended before, never in the middle of a line, and the
+    ``OSError`` is raised. (Cut only while the file still ends with this call's bytes: what
+    another process appended meanwhile is never removed.)"""
+    fd = open_for_write(path, append=True, create=create)
+    try:
+        start = os.lseek(fd, 0, os.SEEK_END)
+        data = memoryview(text.encode("utf-8"))
+        written = 0
+        try:
+            while written < len(data):
+                written += os.write(fd, data[written:])
+        except OSError:
+            if os.fstat(fd).st_size == start + written:
+                os.ftruncate(fd, start)
+            raise
+    finally:
+        os.close(fd)
 
 
 def open_for_update(path: str | os.PathLike[str], *, mode: int = 0o644) -> int:
