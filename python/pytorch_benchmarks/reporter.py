@@ -17,7 +17,7 @@ from typing import Any
 
 from safeio import UnsafeFileError, append_whole
 
-from pytorch_benchmarks.display import Console, busy_share, has_interval, withheld_reason
+from pytorch_benchmarks.display import Console
 from pytorch_benchmarks.facts import facts_text, write_facts
 
 
