@@ -37,6 +37,7 @@ FACT_TYPES: dict[str, str] = {
     "results.time_ci95": "[float, float] or null",
     "results.precision": "float or null",
     "results.ci_note": "str or null",
+    "results.ci_withheld": "str or null",
     "results.ess": "float or null",
     "results.autocorr_time": "float or null",
     "results.time_p50_ci95": "[float, float] or null",

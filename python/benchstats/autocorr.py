@@ -51,6 +51,11 @@ MIN_ESS = 2.0
 #: a correlation time of 20 (AR(1) phi = 0.9), and the few such series that look independent
 #: get an interval that covers less than it says (docs/reports.md).
 MIN_N = 50
+#: The short reasons an interval is withheld, as ``results.ci_withheld`` gives them (the
+#: notes say more): these four here, and :mod:`benchstats.steady` adds "not steady",
+#: "heavy tails" and "not finite".
+TOO_FEW, TOO_CORRELATED, TOO_SPREAD, NO_ITERATIONS = (
+    "too few iterations", "too correlated", "too spread", "no iterations")
 #: A sum over more lags than this fraction of the series is not trusted (no interval).
 MAX_LAG_FRACTION = 0.5
 #: The interval's conservative autocorrelation time uses this one-sided upper bound of the
@@ -71,6 +76,7 @@ class MeanInterval:
     low: float              # NaN when there is no interval (``note`` says why)
     high: float
     note: str = ""
+    reason: str = ""        # the note in a few words (``REASONS``); "" when there is an interval
 
 
 def autocovariance(values: np.ndarray) -> np.ndarray:
@@ -130,21 +136,28 @@ def autocorr_times(values: np.ndarray) -> tuple[float, float, float, int]:
     return gamma0, tau, max(tau, ar1_upper), width
 
 
-def _too_short(n: int, mean: float, note: str) -> MeanInterval:
+def _too_short(n: int, mean: float, note: str, reason: str) -> MeanInterval:
     return MeanInterval(n, mean, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan,
-                        note)
+                        note, reason)
 
 
 def _shortfall(n: int, tau: float, gate: float, width: int, min_ess: float) -> str:
     if not math.isfinite(gate):
-        return (f"series too short for its correlation: the {n} iterations move like a trend "
-                f"(lag-1 autocorrelation near 1), an interval needs an effective sample size "
-                f"of {min_ess:g}; run several times longer")
+        return (f"series too short for its correlation: the {n} iterations count as 0.0 "
+                f"independent ones at the upper bound of their lag-1 autocorrelation (it "
+                f"reaches 1: they may move like a trend; {n / tau:.1f} at the point estimate), "
+                f"and an interval needs {min_ess:g} there; run several times longer")
     want = math.ceil(max(min_ess * gate, width / MAX_LAG_FRACTION, n + 1))
-    return (f"series too short for its correlation: effective sample size {n / tau:.1f} of {n} "
-            f"iterations (autocorrelation time {tau:.1f}; {n / gate:.1f} at the upper bound "
-            f"of the lag-1 autocorrelation), an interval needs {min_ess:g}; about {want} "
-            "iterations would give one")
+    if n / gate < min_ess:
+        why = (f"the {n} iterations count as {n / gate:.1f} independent ones at the upper "
+               f"bound of their lag-1 autocorrelation (autocorrelation time {gate:.1f}; "
+               f"{n / tau:.1f} at the point estimate {tau:.1f}), and an interval needs "
+               f"{min_ess:g} there")
+    else:
+        why = (f"the autocorrelation of the {n} iterations reaches lag {(width - 1) // 2}, over "
+               f"{MAX_LAG_FRACTION:g} of the series (effective sample size {n / tau:.1f})")
+    return (f"series too short for its correlation: {why}; about {want} iterations would "
+            "give one")
 
 
 def mean_interval(window: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE,
@@ -155,11 +168,11 @@ def mean_interval(window: Sequence[float] | np.ndarray, confidence: float = CONF
     values = np.asarray(window, dtype=float)
     n = len(values)
     if n == 0:
-        return _too_short(0, math.nan, "no iterations")
+        return _too_short(0, math.nan, "no iterations", NO_ITERATIONS)
     mean = float(values.mean())
     if n < MIN_N:
         return _too_short(n, mean, f"{n} iterations: an interval of the mean needs at least "
-                          f"{MIN_N} (fewer cannot show their own correlation)")
+                          f"{MIN_N} (fewer cannot show their own correlation)", TOO_FEW)
     gamma0, tau, gate, width = autocorr_times(values)
     if gamma0 <= 0:  # every value equal: the mean is exact
         return MeanInterval(n, mean, 0.0, 1.0, float(n), float(n), mean, mean)
@@ -167,12 +180,14 @@ def mean_interval(window: Sequence[float] | np.ndarray, confidence: float = CONF
     sigma2, ess, ess_low = tau * gamma0, (n / tau if math.isfinite(tau) else math.nan), n / gate
     if width > MAX_LAG_FRACTION * n or ess_low < min_ess:
         note = _shortfall(n, tau, gate, width, min_ess)
-        return MeanInterval(n, mean, sigma2, tau, ess, ess_low, math.nan, math.nan, note)
+        return MeanInterval(n, mean, sigma2, tau, ess, ess_low, math.nan, math.nan, note,
+                            TOO_CORRELATED)
     # the sample variance about the sample mean is low by about tau / n of itself
     variance = gate * gamma0 / (1.0 - gate / n)
     half = t_critical(max(math.floor(ess_low - 1.0), 1), confidence) * math.sqrt(variance / n)
     if half >= mean > 0:  # a normal-theory interval reaching zero describes nothing real
         note = (f"interval would reach zero (half-width {half:.4g} >= mean {mean:.4g}): the "
                 f"times are too spread for {n} iterations")
-        return MeanInterval(n, mean, sigma2, tau, ess, ess_low, math.nan, math.nan, note)
+        return MeanInterval(n, mean, sigma2, tau, ess, ess_low, math.nan, math.nan, note,
+                            TOO_SPREAD)
     return MeanInterval(n, mean, sigma2, tau, ess, ess_low, mean - half, mean + half)

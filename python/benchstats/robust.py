@@ -113,3 +113,37 @@ def count_outliers(window: Sequence[float] | np.ndarray) -> int:
     median = np.median(values)
     spread = MAD_SCALE * np.median(np.abs(values - median))
     return int(np.count_nonzero(np.abs(values - median) > OUTLIER_MADS * spread))
+
+
+#: Share of a normal sample beyond ``OUTLIER_MADS`` (3) standard deviations.
+NORMAL_OUTLIER_RATE = 0.0027
+#: Outlier counts whose probability under normal times is below this are heavy tails.
+HEAVY_TAIL_ALPHA = 0.01
+#: Fewest iterations whose mean gets an interval when the window has heavy tails.
+HEAVY_MIN_N = 200
+
+
+def binomial_tail(n: int, k: int, p: float) -> float:
+    """``P(Binomial(n, p) >= k)``."""
+    if k <= 0:
+        return 1.0
+    below = math.fsum(math.exp(math.lgamma(n + 1) - math.lgamma(j + 1) - math.lgamma(n - j + 1)
+                               + j * math.log(p) + (n - j) * math.log1p(-p))
+                      for j in range(min(k, n + 1)))
+    return max(0.0, 1.0 - below)
+
+
+def heavy_tail_note(window: Sequence[float] | np.ndarray) -> str:
+    """Why the window's mean gets no interval for its tails, or ``""``: more outliers
+    (``count_outliers``) than normal times would give (binomial tail under
+    ``HEAVY_TAIL_ALPHA``) in fewer than ``HEAVY_MIN_N`` iterations. Rare stalls (t3 noise with
+    2% stalls of 3-10x) make the mean of a short window swing with the count of stalls it
+    caught: the interval covered 64% at 50 iterations and 81% at 100 (docs/reports.md)."""
+    n = len(window)
+    outliers = count_outliers(window)
+    if n >= HEAVY_MIN_N or binomial_tail(n, outliers, NORMAL_OUTLIER_RATE) >= HEAVY_TAIL_ALPHA:
+        return ""
+    return (f"heavy tails: {outliers} of {n} iterations lie beyond {OUTLIER_MADS:g} scaled MADs "
+            f"of the median (normal times would give about {n * NORMAL_OUTLIER_RATE:.1f}); the "
+            f"mean of so few is carried by the stalls it happened to catch, and an interval "
+            f"of it needs at least {HEAVY_MIN_N} iterations (the median's interval holds)")

@@ -1,8 +1,8 @@
 """Seeded series of iteration times for the hard cases, the proof of this package's statistics.
 
 Responsibility: generate, vectorised over many series, the series users produce (independent
-noise, AR(1) with phi 0.5 and 0.9, Student-t(3) noise with 2% stalls of 2-4x, a linear drift,
-a warm-up) with their true steady mean, so that ``scripts/sim_series.py`` (the tables in
+noise, AR(1) with phi 0.5 and 0.9, Student-t(3) noise with 2% stalls of 2-4x or of 3-10x
+(garbage collection, OS jitter), a linear drift, a warm-up) with their true steady mean, so that ``scripts/sim_series.py`` (the tables in
 docs/reports.md) and ``tests/benchstats`` measure one thing. It analyses nothing.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 
 #: Mean iteration time of every simulated series (arbitrary units, e.g. ms).
 MEAN = 100.0
-#: Share of stalls in the heavy-tailed case, and their factor range.
+#: Share of stalls in the heavy-tailed cases, and their default factor range.
 OUTLIER_RATE, OUTLIER_LOW, OUTLIER_HIGH = 0.02, 2.0, 4.0
 
 
@@ -24,7 +24,9 @@ class Case:
     name: str
     cv: float = 0.05
     phi: float = 0.0
-    heavy: bool = False         # Student-t(3) noise (same SD) with 2% stalls of 2-4x
+    heavy: bool = False         # Student-t(3) noise (same SD) with 2% stalls ...
+    stall_low: float = OUTLIER_LOW    # ... of this factor ...
+    stall_high: float = OUTLIER_HIGH  # ... to this one (uniform)
     drift: float = 0.0          # total relative change, linear over the whole series
     warmup: float = 0.0         # share of the series (at least 2 iterations) that runs 3x slow
 
@@ -37,13 +39,15 @@ class Case:
     def true_mean(self) -> float:
         """The process mean of the steady part (stalls included)."""
         if self.heavy:
-            return MEAN * (1.0 - OUTLIER_RATE + OUTLIER_RATE * (OUTLIER_LOW + OUTLIER_HIGH) / 2)
+            return MEAN * (1.0 - OUTLIER_RATE
+                           + OUTLIER_RATE * (self.stall_low + self.stall_high) / 2)
         return MEAN
 
 
 CASES = {case.name: case for case in (
     Case("iid"), Case("ar0.5", phi=0.5), Case("ar0.9", phi=0.9),
-    Case("t3+outliers", heavy=True), Case("drift10%", cv=0.03, drift=0.10),
+    Case("t3+outliers", heavy=True),
+    Case("t3+stalls3-10x", heavy=True, stall_low=3.0, stall_high=10.0), Case("drift10%", cv=0.03, drift=0.10),
     Case("warmup", warmup=0.1),
 )}
 
@@ -69,7 +73,7 @@ def series(case: Case, n: int, count: int, seed: int) -> np.ndarray:
         out += MEAN * case.drift * np.arange(n) / max(n - 1, 1)
     if case.heavy:
         stalls = rng.random((count, n)) < OUTLIER_RATE
-        out *= np.where(stalls, rng.uniform(OUTLIER_LOW, OUTLIER_HIGH, (count, n)), 1.0)
+        out *= np.where(stalls, rng.uniform(case.stall_low, case.stall_high, (count, n)), 1.0)
     if case.warmup:
         out[:, :max(2, int(case.warmup * n))] *= 3.0
     return np.maximum(out, 1e-3 * MEAN)

@@ -36,8 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchstats.autocorr import mean_interval
-from benchstats.robust import MAD_SCALE, count_outliers, median_interval
+from benchstats.autocorr import NO_ITERATIONS, MeanInterval, mean_interval
+from benchstats.robust import MAD_SCALE, count_outliers, heavy_tail_note, median_interval
 from benchstats.stationarity import is_stationary
 from benchstats.tdist import CONFIDENCE, t_critical
 
@@ -53,6 +53,8 @@ MSER5_MIN = 50
 TOLERANCE = 0.1
 #: A steady window needs at least this many observations to count as "found".
 MIN_WINDOW = 5
+#: The reasons :func:`analyze` adds to those of :mod:`benchstats.autocorr` (``ci_withheld``).
+NOT_STEADY, HEAVY_TAILS, NOT_FINITE = "not steady", "heavy tails", "not finite"
 #: MSER sees the series clipped to the median +- this many scaled MADs of its second half.
 CLIP_MADS = 3.0
 
@@ -75,6 +77,8 @@ class Steady:
     median_low: float = math.nan     # order-statistic 95% interval of the median
     median_high: float = math.nan
     outliers: int = 0                # beyond 3 scaled MADs of the median (robust.py)
+    ci_withheld: str = ""            # ``ci_note`` in a few words ("not steady", "heavy
+                                     # tails", "too few iterations"...); "" with an interval
 
     @property
     def precision(self) -> float:
@@ -209,12 +213,13 @@ def analyze(times: Sequence[float]) -> Steady:
     """
     values = [float(t) for t in times]
     if not values:
-        return Steady(0, False, [], math.nan, math.nan, math.nan, ci_note="no iterations")
+        return Steady(0, False, [], math.nan, math.nan, math.nan, ci_note="no iterations",
+                      ci_withheld=NO_ITERATIONS)
     bad = sum(not math.isfinite(v) for v in values)
     if bad:  # a NaN or infinite time is no measurement: no statistic would mean anything
         return Steady(0, False, [], math.nan, math.nan, math.nan,
                       ci_note=f"{bad} of {len(values)} iteration times are not finite numbers "
-                      "(NaN or infinite): no statistics")
+                      "(NaN or infinite): no statistics", ci_withheld=NOT_FINITE)
     warmup, found = warmup_length(values)
     window = values[warmup:]
     interval = mean_interval(window)
@@ -223,8 +228,45 @@ def analyze(times: Sequence[float]) -> Steady:
         stationary = False  # MSER's minimum on its boundary and a trend over the whole run
     steady = found if stationary is None else stationary
     median, median_low, median_high = median_interval(window)
-    return Steady(warmup, steady, window, interval.mean,
-                  interval.low, interval.high, ess=interval.ess,
-                  autocorr_time=interval.autocorr_time, ci_note=interval.note,
+    low, high, note, reason = withhold(interval, window, steady, stationary)
+    if reason == NOT_STEADY:  # the median of a window that moves is no more one figure
+        median_low = median_high = math.nan
+    return Steady(warmup, steady, window, interval.mean, low, high, ess=interval.ess,
+                  autocorr_time=interval.autocorr_time, ci_note=note,
                   stationary=stationary, median=median, median_low=median_low,
-                  median_high=median_high, outliers=count_outliers(window))
+                  median_high=median_high, outliers=count_outliers(window),
+                  ci_withheld=reason)
+
+
+def not_steady_note(stationary: bool | None, window: int) -> str:
+    """Why the window is not steady, in words (``stationary``: Schruben's verdict)."""
+    if stationary is False:
+        return (f"not steady: Schruben's test rejects one mean over the {window}-iteration "
+                "window (a drift or a step: the machine or the run changed under it), so an "
+                "interval of its mean would describe no one speed; rerun on a quiet machine "
+                "or longer")
+    return ("not steady: no steady state found (the times kept changing over the warm-up "
+            "search, the first half of the run), so an interval of the mean would describe "
+            "no one speed; rerun longer or on a quiet machine")
+
+
+def withhold(interval: MeanInterval, window: list[float], steady: bool,
+             stationary: bool | None) -> tuple[float, float, str, str]:
+    """The interval of the mean as given, or withheld: ``(low, high, note, reason)``.
+
+    Withheld (NaN, with the note and the short reason) when the window is not steady (the
+    interval of a mean that moves describes no one speed; before issue 30 it was given with
+    ``results.steady_state=false`` beside it and nothing said), or when it has heavy tails in
+    fewer than ``robust.HEAVY_MIN_N`` iterations (:func:`benchstats.robust.heavy_tail_note`),
+    or for the reasons of :func:`benchstats.autocorr.mean_interval`."""
+    if not steady:
+        note = not_steady_note(stationary, len(window))
+        if interval.note:
+            note += f"; also {interval.note}"
+        return math.nan, math.nan, note, NOT_STEADY
+    if math.isnan(interval.low):
+        return interval.low, interval.high, interval.note, interval.reason
+    heavy = heavy_tail_note(window)
+    if heavy:
+        return math.nan, math.nan, heavy, HEAVY_TAILS
+    return interval.low, interval.high, "", ""

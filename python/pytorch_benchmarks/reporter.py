@@ -17,7 +17,7 @@ from typing import Any
 
 from safeio import UnsafeFileError, append_whole
 
-from pytorch_benchmarks.display import Console
+from pytorch_benchmarks.display import Console, busy_share, has_interval, withheld_reason
 from pytorch_benchmarks.facts import facts_text, write_facts
 
 
@@ -88,16 +88,23 @@ def _num(value: Any) -> str:
 def summary_line(model: str, phase: str, batch: int, replicas: int, device: str, dtype: str,
                  results: Mapping[str, Any]) -> str:
     """One line, e.g. ``alexnet training, batch 16 x 1 replica, cpu float32: 48.2
-    samples/s, 331.9 ms/iteration (p50 330.1, p90 340.2; CI95 +-2.1%)``."""
+    samples/s, 331.9 ms/iteration (p50 330.1, p90 340.2; CI95 +-2.1%)``; without an
+    interval ``CI95 n/a: REASON`` (``results.ci_withheld``), and ``; busy machine`` /
+    ``; not steady`` at the end when the run says so."""
     precision = results.get("results.precision")
     spread = (f"CI95 +-{100 * precision:.1f}%" if isinstance(precision, (int, float))
-              else "CI95 n/a: too few iterations")
+              and has_interval(results) else f"CI95 n/a: {withheld_reason(results)}")
+    share = busy_share(results)
+    flags = (f"; busy machine: others took {100 * share:.0f}% of the CPUs"
+             if share is not None else "")
+    if results.get("results.steady_state") is False and "not steady" not in spread:
+        flags += "; not steady"
     return (f"{model} {PHASE_WORDS.get(phase, phase)}, batch {batch} x {replicas} "
             f"replica{'s' if replicas != 1 else ''}, {device} {dtype}: "
             f"{_num(results.get('results.throughput'))} samples/s, {_tokens(results)}"
             f"{_num(results.get('results.time'))} ms/iteration "
             f"(p50 {_num(results.get('results.time_p50'))}, "
-            f"p90 {_num(results.get('results.time_p90'))}; {spread})")
+            f"p90 {_num(results.get('results.time_p90'))}; {spread}){flags}")
 
 
 def _tokens(results: Mapping[str, Any]) -> str:

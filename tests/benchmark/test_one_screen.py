@@ -145,3 +145,60 @@ def test_a_sweep_says_a_repeated_warning_once_with_its_count() -> None:
     assert text.count(energy) == 1
     assert f"  warning (12 of 12 experiments): {energy}" in text
     assert "  warning (1 of 12 experiments): --seq_len ignored" in text
+
+
+def test_a_withheld_interval_shows_its_reason_not_too_few_iterations() -> None:
+    """Issue 30: a drifting 400-iteration run printed "95% CI" (or "too few iterations");
+    the block says why the interval is withheld."""
+    results = {"results.time_ci95": None, "results.ci_withheld": "not steady",
+               "results.num_batches_done": 400}
+    assert throughput_interval(results, 10) == "(95% CI n/a: not steady)"
+
+
+def test_an_interval_beside_a_failed_steady_test_is_not_shown() -> None:
+    """Older facts could carry an interval with ``results.steady_state=false``: no "95% CI"."""
+    results = {"results.time_ci95": [100.0, 125.0], "results.steady_state": False}
+    assert throughput_interval(results, 10) == "(95% CI n/a: not steady)"
+
+
+def test_the_block_flags_a_busy_machine_and_a_run_that_is_not_steady() -> None:
+    """2.64 samples/s at load 14 (13.8 quiet) was printed as the truth: the block says so."""
+    results = {"results.throughput": 2.64, "results.other_cpu_share": 0.85,
+               "results.load_avg_before": [14.0, 12.0, 10.0], "results.steady_state": False,
+               "results.time_ci95": None, "results.ci_withheld": "not steady"}
+    text = "\n".join(result_lines("m", results, 2, [], "on stdout"))
+    assert "busy machine: other processes took 85% of the CPUs" in text
+    assert "load 14.0" in text
+    assert "(95% CI n/a: not steady)" in text
+    assert "not steady: the iteration times kept changing (results.steady_state=false)" in text
+
+
+def test_a_quiet_steady_run_gets_no_machine_flag() -> None:
+    results = {"results.throughput": 13.8, "results.other_cpu_share": 0.01,
+               "results.steady_state": True, "results.time_ci95": [70.0, 75.0]}
+    text = "\n".join(result_lines("m", results, 1, [], "on stdout"))
+    assert "busy" not in text and "not steady" not in text
+
+
+def test_the_block_shows_ttft_and_tpot_with_generate() -> None:
+    results = {"results.throughput": 5.0, "results.output_tokens_per_second": 80.0,
+               "results.ttft_p50": 12.5, "results.ttft_p99": 20.0, "results.tpot_p50": 3.25,
+               "results.tpot_p99": 4.5}
+    text = "\n".join(result_lines("m", results, 1, [], "on stdout"))
+    assert "TTFT p50 12.5 ms (p99 20.0)" in text and "TPOT p50 3.25 ms (p99 4.5)" in text
+
+
+def test_the_summary_line_gives_the_reason_an_interval_is_withheld() -> None:
+    from pytorch_benchmarks.reporter import summary_line
+
+    line = summary_line("m", "training", 2, 1, "cpu", "float32",
+                        {"results.precision": None, "results.ci_withheld": "heavy tails",
+                         "results.other_cpu_share": 0.5, "results.steady_state": True})
+    assert "CI95 n/a: heavy tails" in line and "busy machine" in line
+
+
+def test_the_busy_threshold_is_the_reports_one() -> None:
+    from pytorch_benchmarks.display import BUSY_SHARE
+
+    from dlbs.reports.model import BUSY_THRESHOLD
+    assert BUSY_SHARE == BUSY_THRESHOLD

@@ -114,7 +114,8 @@ def summarize(times_s: list[float], samples_per_iteration: int) -> dict[str, Any
     (:mod:`benchstats.steady`) and dropped: the mean, throughput, spread and
     percentiles are over the steady window; ``results.time_data`` keeps every timed iteration.
     The interval of the mean is valid for autocorrelated times or absent
-    (``results.ci_note`` says why); ``results.time_std`` is the sample SD (n - 1).
+    (``results.ci_note`` says why, ``results.ci_withheld`` in a few words: "not steady",
+    "heavy tails"...); ``results.time_std`` is the sample SD (n - 1).
     """
     ms = [t * 1000.0 for t in times_s]
     found = analyze(ms)
@@ -135,6 +136,7 @@ def summarize(times_s: list[float], samples_per_iteration: int) -> dict[str, Any
         "results.time_ci95": _interval(found.ci_low, found.ci_high),
         "results.precision": None if math.isnan(precision) else precision,
         "results.ci_note": found.ci_note or None,
+        "results.ci_withheld": found.ci_withheld or None,
         "results.ess": _finite(found.ess),
         "results.autocorr_time": _finite(found.autocorr_time),
         "results.time_p50_ci95": _interval(found.median_low, found.median_high),
