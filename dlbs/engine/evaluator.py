@@ -63,10 +63,40 @@ def evaluate(text: str, python: str | None = None,
     compiled = compile_expression(text)
     sandbox = Sandbox(python, lookup)
     value = compiled.node(sandbox, {})
+    if value.__class__ is not str:
+        check_plain_data(value)
     result = value if value.__class__ is str else sandbox.call(str, value)
     if compiled.cacheable and len(result) <= _CACHED_RESULT_LENGTH:
         _remember(_RESULTS, text, result)
     return result, compiled.deterministic
+
+
+#: The types of a value an expression may give (lists, tuples and dicts of them too): its text
+#: is the same in every run. Anything else (a generator, a function, a range, a set, whose
+#: order changes between runs, a regex match, a module) would become its ``repr``.
+PLAIN_DATA = (str, int, float, bool, type(None), list, tuple, dict)
+_CONTAINERS = (list, tuple, dict)
+
+
+def check_plain_data(value: Any) -> None:
+    """Raise ``Forbidden`` unless ``value`` is plain data (:data:`PLAIN_DATA`, nested)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if item.__class__ not in PLAIN_DATA:
+            raise Forbidden(f"its value is {_kind(item)}, not plain data (a string, number, "
+                            "boolean, None, or a list, tuple or dict of them); turn it into "
+                            "one, e.g. list(...) or sorted(...)")
+        if item.__class__ in _CONTAINERS:
+            stack.extend(item.keys() if item.__class__ is dict else item)
+            if item.__class__ is dict:
+                stack.extend(item.values())
+
+
+def _kind(value: Any) -> str:
+    """``a generator``, ``a function``, ``a match``... (never the value's ``repr``)."""
+    name = "function" if callable(value) else type(value).__name__.lstrip("_").lower()
+    return f"{'an' if name[:1] in 'aeiou' else 'a'} {name}"
 
 
 def compile_expression(text: str) -> _Compiled:

@@ -5,6 +5,7 @@ import pytest
 
 from dlbs.engine import expand_experiment
 from dlbs.engine.evaluator import evaluate
+from dlbs.engine.sandbox import Forbidden
 from dlbs.errors import ExpansionError
 
 
@@ -140,3 +141,32 @@ def test_expression_results_are_cached_except_random_ones() -> None:
     assert evaluate("'cached' * 2") == ("cachedcached", True)
     text, deterministic = evaluate("uuid.uuid4().hex")
     assert not deterministic and evaluate("uuid.uuid4().hex")[0] != text
+
+
+@pytest.mark.parametrize("expression,kind", [
+    pytest.param("(x for x in range(3))", "a generator", id="generator"),
+    pytest.param("zip('ab', 'cd')", "a generator", id="zip"),
+    pytest.param("enumerate('ab')", "a generator", id="enumerate"),
+    pytest.param("len", "a function", id="builtin-function"),
+    pytest.param("'a'.upper", "a function", id="bound-method"),
+    pytest.param("range(3)", "a range", id="range"),
+    pytest.param("{'b', 'a'}", "a set", id="set-whose-order-changes-between-runs"),
+    pytest.param("re.match('a', 'a')", "a match", id="regex-match"),
+    pytest.param("re.compile('a')", "a pattern", id="regex-pattern"),
+    pytest.param("math", "a module", id="module"),
+    pytest.param("[1, (2, {'a': range(1)})]", "a range", id="nested-in-data"),
+])
+def test_a_value_that_is_not_plain_data_is_refused(expression: str, kind: str) -> None:
+    with pytest.raises(Forbidden, match=f"its value is {kind}, not plain data"):
+        evaluate(expression)
+
+
+def test_plain_data_and_none_are_values() -> None:
+    assert evaluate("[(1, 2.5), {'a': [None, True]}], re.match('b', 'a')")[0] == \
+        "([(1, 2.5), {'a': [None, True]}], None)"
+
+
+def test_the_refusal_names_the_parameter() -> None:
+    with pytest.raises(ExpansionError, match=r"parameter 'p': expression .* is forbidden: its "
+                                             r"value is a generator"):
+        _compute("(x for x in 'ab')")
