@@ -74,6 +74,15 @@ OUT_OF_RANGE = [
     pytest.param("slurm.gpus_per_node=-1", "slurm.gpus_per_node is -1", id="slurm-gpus"),
     pytest.param("slurm.master_port=70000", "slurm.master_port is 70000; it must be an integer "
                  ">= 0 (at most 65535)", id="slurm-port"),
+    pytest.param("exp.num_gpus=-5", "exp.num_gpus is -5; it must be an integer >= 0",
+                 id="computed-gpus-negative"),
+    pytest.param("exp.num_local_gpus=-1", "exp.num_local_gpus is -1", id="computed-local-gpus"),
+    pytest.param("exp.num_replicas=0", "exp.num_replicas is 0; it must be an integer >= 1",
+                 id="computed-replicas-zero"),
+    pytest.param("exp.num_local_replicas=-2", "exp.num_local_replicas is -2",
+                 id="computed-local-replicas"),
+    pytest.param("exp.effective_batch=-5", "exp.effective_batch is -5; it must be an integer "
+                 ">= 1 or 'max'", id="computed-effective-batch"),
     pytest.param("exp.repeat=100000000", "parameter 'exp.repeat': 100000000 runs of each "
                  "experiment is over the limit of 10000", id="repeat-huge"),
 ]
@@ -137,11 +146,12 @@ def _numeric_definitions() -> dict[str, dict[str, Any]]:
 
 
 def test_every_count_size_and_time_declares_its_range() -> None:
-    """A number a user sets has ``min`` and ``max``; computed ones (their default an
-    expression) follow from those."""
+    """Every number has ``min`` and ``max``; the computed ones (their default an expression)
+    at least ``min``: a user may set one (``-Pexp.num_gpus=-5``), and their maximum follows
+    from the parameters they are computed from."""
     missing = [name for name, spec in _numeric_definitions().items()
-               if not str(spec["val"]).startswith(("$(", "${"))
-               and not ("min" in spec and "max" in spec)]
+               if not ("min" in spec and ("max" in spec
+                                          or str(spec["val"]).startswith(("$(", "${"))))]
     assert not missing, f"declare 'min' and 'max' in config/*.json for {missing}"
 
 
