@@ -69,6 +69,10 @@ OWN_SRUN_OPTIONS = ("--container-image", "--container-mounts", "--container-work
                     "--nodes", "-N", "--ntasks", "-n", "--ntasks-per-node", "--cpus-per-task",
                     "-c", "--gres", "--gpus", "-G", "--gpus-per-node", "--gpus-per-task",
                     "--kill-on-bad-exit", "-K")
+#: ``srun`` options that would take the benchmark's output away from its log, or change its
+#: lines (the batch script's ``srun`` writes into the log, which holds the facts): a file for
+#: stdout or stderr, stdin from a file, and ``--label`` (a ``0: `` before each line).
+OUTPUT_SRUN_OPTIONS = ("--output", "-o", "--error", "-e", "--input", "-i", "--label", "-l")
 
 
 def srun_extra_words(exp: Mapping[str, Any]) -> list[str]:
@@ -83,7 +87,12 @@ def srun_extra_words(exp: Mapping[str, Any]) -> list[str]:
                                   "would run a plain word as the command)")
         name = word.split("=", 1)[0] if word.startswith("--") else word[:2]
         if name.startswith("--") and len(name) > 3:  # srun takes abbreviations (getopt_long)
-            name = next((own for own in OWN_SRUN_OPTIONS if own.startswith(name)), name)
+            name = next((own for own in OWN_SRUN_OPTIONS + OUTPUT_SRUN_OPTIONS
+                         if own.startswith(name)), name)
+        if name in OUTPUT_SRUN_OPTIONS:
+            raise ValidationError(f"exp.docker_args {word!r}: srun's {name} would take the "
+                                  "benchmark's output away from its log (or change its lines), "
+                                  "where the runner reads the results; remove it")
         if name in OWN_SRUN_OPTIONS:
             raise ValidationError(f"exp.docker_args {word!r}: dlbs gives srun {name} itself "
                                   "(exp.docker_image, exp.data_dir, exp.num_nodes, exp.gpus, "

@@ -362,7 +362,16 @@ def test_runtime_env_of_a_variable_the_launch_sets_is_refused(runtime: str, name
     ("--x ~", "'~' is not an option"), ("# comment", "'#' is not an option"),
     # srun reads abbreviations as getopt_long does
     ("--container-im=evil", "dlbs gives srun --container-image itself"),
-    ("--node=9", "dlbs gives srun --nodes itself")])
+    ("--node=9", "dlbs gives srun --nodes itself"),
+    # what would send the benchmark's output away from its log, or change its lines
+    ("--output=bench.out", "srun's --output would take the benchmark's output away"),
+    ("-o bench.out", "srun's -o would take"), ("-obench.out", "srun's -o would take"),
+    ("--error=bench.err", "srun's --error would take"), ("-e x", "srun's -e would take"),
+    ("--input=in.txt", "srun's --input would take"), ("-i x", "srun's -i would take"),
+    ("--label", "srun's --label would"), ("-l", "srun's -l would"),
+    ("--out=bench.out", "srun's --output would take"), ("--err=x", "srun's --error would"),
+    ("--inp=x", "srun's --input would"), ("--lab", "srun's --label would"),
+    ("--container-writable --outp x", "srun's --output would take")])
 def test_pyxis_docker_args_that_would_override_or_run_are_refused(args: str, words: str) -> None:
     exp = dict(BASE_EXPERIMENT, **{"exp.docker": True, "exp.container_runtime": "pyxis",
                                    "exp.docker_image": "img", "exp.scheduler": "slurm",
