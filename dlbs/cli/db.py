@@ -7,6 +7,7 @@ from typing import Any
 
 from dlbs.cli.dbargs import add_db, add_filters, add_format, emit, filters
 from dlbs.db.records import container_image
+from dlbs.logs.withheld import ci_withheld
 
 HELP = ("results database: ingest log folders, query runs, exclude runs, a page, upgrade the "
         "schema")
@@ -14,7 +15,7 @@ EXAMPLE = "dlbs db ingest --db sqlite:///results.db logs/first_sweep"
 
 COLUMNS = ("id", "model", "phase", "precision", "batch", "device", "device_count", "host",
            "framework_version", "container_image", "code_version", "date", "repeat", "status",
-           "throughput", "time", "time_ci95", "excluded", "reason")
+           "throughput", "time", "time_ci95", "ci_withheld", "excluded", "reason")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -104,7 +105,9 @@ def row_of(record: Any, all_facts: bool = False) -> dict[str, Any]:
         "date": record.date.isoformat() if record.date else None,
         "repeat": facts.get("exp.repeat_index"), "status": facts.get("results.status"),
         "throughput": facts.get("results.throughput"), "time": facts.get("results.time"),
-        "time_ci95": facts.get("results.time_ci95"), "excluded": record.excluded,
+        "time_ci95": facts.get("results.time_ci95"),
+        # why the interval is withheld (or, in older logs, not one to read): issue 30
+        "ci_withheld": ci_withheld(facts), "excluded": record.excluded,
         "reason": record.reason,
     }
     if all_facts:

@@ -1,0 +1,56 @@
+"""Issue 30: ``dlbs db query`` shows why a run's within-run interval is withheld (a window
+that was not steady, heavy tails...) beside ``time_ci95``, also for logs written before the
+benchmark said so (an interval beside ``results.steady_state=false``)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dlbs.logs.withheld import ci_withheld
+
+
+def _query(db_url: str, folder: Path) -> list[dict[str, Any]]:
+    def dlbs(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "dlbs", *argv], check=False,
+                              capture_output=True,
+                              text=True, timeout=300, env={**os.environ, "DLBS_DB": ""})
+    assert dlbs("db", "ingest", "--db", db_url, str(folder)).returncode == 0
+    out = dlbs("db", "query", "--db", db_url, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    return sorted(json.loads(out.stdout), key=lambda r: r["repeat"])
+
+
+def test_query_rows_say_why_an_interval_is_withheld(logs: Any, db_url: str,
+                                                    tmp_path: Path) -> None:
+    logs.write(tmp_path / "a" / "0.log", logs.facts(repeat=0))
+    logs.write(tmp_path / "a" / "1.log", logs.facts(repeat=1, **{
+        "results.time_ci95": None, "results.steady_state": False,
+        "results.ci_withheld": "not steady", "results.ci_note": "not steady: ..."}))
+    logs.write(tmp_path / "a" / "2.log", logs.facts(repeat=2, **{  # before issue 30
+        "results.steady_state": False}))
+    rows = _query(db_url, tmp_path / "a")
+    assert [(r["time_ci95"] is not None, r["ci_withheld"]) for r in rows] == [
+        (True, None), (False, "not steady"), (True, "not steady")]
+
+
+@pytest.mark.parametrize("facts,reason", [
+    pytest.param({"results.time_ci95": [1.0, 2.0], "results.steady_state": True}, None,
+                 id="interval"),
+    pytest.param({"results.time_ci95": None, "results.ci_withheld": "heavy tails"},
+                 "heavy tails", id="said"),
+    pytest.param({"results.time_ci95": None, "results.ci_note": "12 iterations: an interval "
+                  "of the mean needs at least 50 (fewer ...)"}, "too few iterations",
+                 id="old-short-run"),
+    pytest.param({"results.time_ci95": None, "results.ci_note": "series too short for its "
+                  "correlation: ..."}, "too correlated", id="old-correlated"),
+    pytest.param({}, None, id="no-timing"),
+])
+def test_the_reason_is_read_from_new_and_old_logs(facts: dict[str, Any],
+                                                  reason: str | None) -> None:
+    assert ci_withheld(facts) == reason
