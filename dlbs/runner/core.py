@@ -378,11 +378,17 @@ class Runner:
             self.executor.close()
         return self.finish(job, ending)
 
-    def _write_failed(self, exp: Mapping[str, Any], error: str) -> Outcome:
-        """An experiment whose log could not be written: nothing of it is left behind; after
-        MAX_WRITE_FAILURES in a row the sweep stops (the next ones would fail the same way)."""
+    def _write_failed(self, exp: Mapping[str, Any], error: str,
+                      keep: Path | None = None) -> Outcome:
+        """An experiment whose log could not be written: nothing of it is left behind, except
+        ``keep``, the ``.part`` of a run that ended (its trailer or rename failed: it holds
+        the benchmark's facts, and its name says it is incomplete); after MAX_WRITE_FAILURES
+        in a row the sweep stops (the next ones would fail the same way)."""
         log_file = Path(str(exp["exp.log_file"]))
-        remove_ours(runlog.part_file(log_file), Path(script_file_for(str(log_file))))
+        if keep is not None and os.path.isfile(keep):
+            error += f"; what the run wrote is kept in {keep}"
+        else:
+            remove_ours(runlog.part_file(log_file), Path(script_file_for(str(log_file))))
         error = error.replace(f" {log_file}:", ":")  # the summary line names the log already
         self._write_failures += 1
         if self._write_failures >= MAX_WRITE_FAILURES:
@@ -453,9 +459,9 @@ class Runner:
                 drop_stale_attempts(job)
         except UnsafeFileError as err:  # its .part was replaced by a link meanwhile
             return refused(job.exp, err)
-        except OSError as err:
+        except OSError as err:  # a full disk: what the benchmark wrote stays in the .part
             return self._write_failed(job.exp, f"cannot write the log {job.log_file}: "
-                                               f"{err.strerror or err}")
+                                               f"{err.strerror or err}", keep=job.part)
         self._write_failures = 0
         return Outcome(status, duration, str(kept), error, warning=ending.warning,
                        warnings=warnings)
@@ -634,8 +640,7 @@ def write_trailer(job: Job, ending: Ending, duration: float,
               ("results.duration", round(duration, 3)), ("results.status", status)]
     if error:
         facts.append(("results.error", error))
-    with open_text(part, append=True, create=False) as stream:
-        runlog.write_facts_to(stream, facts)
+    runlog.append_facts(part, facts)
     said = output.get("exp.warnings")
     warnings = [str(w) for w in said] if isinstance(said, list) else []
     return status, (error or output.get("results.error")), warnings

@@ -30,8 +30,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from pytorch_benchmarks.facts import format_fact, iter_facts
-from safeio import UnsafeFileError, open_for_read
+from pytorch_benchmarks.facts import facts_text, format_fact, iter_facts
+from safeio import UnsafeFileError, append_whole, open_for_read
 
 from dlbs.errors import RunError
 from dlbs.logs.parser import (
@@ -150,6 +150,18 @@ def write_facts_to(stream: IO[str], facts: Iterable[tuple[str, Any]]) -> None:
     """Write ``facts`` as log lines and flush (nothing is left in a buffer if we crash)."""
     stream.write("".join(format_fact(key, value) + "\n" for key, value in facts))
     stream.flush()
+
+
+def append_facts(path: Path, facts: Iterable[tuple[str, Any]]) -> None:
+    """Append ``facts`` to the existing ``path`` whole or not at all (``append_whole``: a disk
+    that fills leaves no trailer cut in the middle), on a line of their own even when the
+    process's output ended in the middle of one. Raises ``OSError``."""
+    with os.fdopen(open_for_read(path), "rb") as stream:
+        size = stream.seek(0, os.SEEK_END)
+        if size:
+            stream.seek(size - 1)
+        newline = "\n" if size and stream.read(1) != b"\n" else ""
+    append_whole(path, newline + facts_text(facts), create=False)
 
 
 def read_output_facts(path: Path, offset: int) -> dict[str, Any]:

@@ -30,8 +30,10 @@ underestimated: gated at 10 effective samples, AR(1) phi = 0.9 at n = 100 got an
 in 1% of series and those covered 46%; with the conservative width, the floor of 2 and at
 least ``MIN_N`` iterations, 19% get one and those cover 90% (``scripts/sim_series.py``,
 docs/reports.md). The price is width
-on independent series: about 20% wider than the exact t interval at n = 100, 10% at
-n = 400, coverage 97-98% instead of 95%.
+on independent series: 31% wider than the exact t interval at n = 100, 14% at n = 400, 8% at
+n = 1000 (``scripts/sim_series.py``), coverage 97-98% instead of 95%.
+:mod:`benchstats.steady` withholds the interval further (a window that is not steady, heavy
+tails in a short window).
 The estimator is O(n log n) (autocovariances by FFT).
 """
 from __future__ import annotations
