@@ -47,13 +47,16 @@ class HistoryCase:
 @dataclass(frozen=True)
 class Histories:
     """``values``, ``se``, ``n_runs`` (series x points), each series' ``run_cv`` and its true
-    steps ``truth[s]``: (first index at the new level, relative size) pairs."""
+    steps ``truth[s]``: (first index at the new level, relative size) pairs; ``samples``
+    (series x points x runs, NaN past a point's runs): the runs themselves, outliers
+    included, for a caller that builds its points from runs (``scripts/sim_latest.py``)."""
 
     values: np.ndarray
     se: np.ndarray
     n_runs: np.ndarray
     run_cv: np.ndarray
     truth: list[list[tuple[int, float]]]
+    samples: np.ndarray | None = None
 
 
 def _positions(rng: np.random.Generator, case: HistoryCase, k: int) -> list[int]:
@@ -122,4 +125,5 @@ def histories(case: HistoryCase, count: int, seed: int) -> Histories:
         size = rng.uniform(*case.outlier_size, count) * rng.choice([-1.0, 1.0], count)
         rows = np.arange(count)
         values[rows, at] *= np.exp(size * point_sd[rows, at])
-    return Histories(values, se, runs.astype(float), cv, truth)
+        samples[rows, at, :] *= np.exp(size * point_sd[rows, at])[:, None]
+    return Histories(values, se, runs.astype(float), cv, truth, samples)

@@ -221,3 +221,23 @@ def test_a_point_of_one_run_uses_the_quantile_of_its_own_interval() -> None:
     assert found is not None
     half_log = (math.log(84.0) - math.log(76.0)) / 2
     assert found.se == pytest.approx(100.0 * half_log / t_critical(5), rel=1e-9)
+
+
+def test_report_from_the_database_leaves_an_interrupted_run_out_as_the_folder_report_does(
+        logs: Any, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    for r in range(3):
+        logs.write(tmp_path / "logs" / f"r{r}.log", logs.facts(repeat=r, throughput=100.0 + r))
+    logs.write(tmp_path / "logs" / "r3.log",
+               logs.facts(repeat=3, throughput=20.0, **{"results.status": "interrupted"}))
+    _dlbs("db", "ingest", "--db", url, str(tmp_path / "logs"))
+    from_db = _dlbs("report", "--db", url, "--format", "json")
+    from_logs = _dlbs("report", str(tmp_path / "logs"), "--format", "json")
+    assert from_db.returncode == 0, from_db.stderr
+    tables = json.loads(from_db.stdout)
+    tables.pop("provenance", None)
+    expected = json.loads(from_logs.stdout)
+    expected.pop("provenance", None)
+    assert tables == expected
+    (throughput,) = [t for t in tables["tables"] if t["name"] == "throughput"]
+    assert 100.0 < throughput["rows"][0]["cells"][0] < 102.0  # the ok runs only
