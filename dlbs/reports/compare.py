@@ -40,7 +40,7 @@ from dlbs.reports.frame import (
     to_frame,
     unidentified_note,
 )
-from dlbs.reports.model import Report, Table
+from dlbs.reports.model import MARK_BUSY, Report, Table, legend
 from dlbs.reports.pivot import extra_dims, sortable
 from dlbs.reports.verdicts import (
     MIN_CHANGE,
@@ -176,14 +176,46 @@ def compare_report(base: Records, new: Records, threshold: float = NOISE_THRESHO
     count = sum(e is not None and min(len(e.base), len(e.new)) >= MIN_RUNS for e in evidence)
     notes += _method_notes(data, policy, confidence, count)
     cell_count = "1 cell" if count == 1 else f"{count} cells"
-    title = f"Speedup (intervals at {confidence:.2%} confidence, adjusted for {cell_count})"
-    tables = [Table("comparison", title, data, confidence=confidence),
-              *_pair_tables(both, agg_b, agg_n, index)]
+    title = f"Speedup (intervals at {confidence:.2%} confidence, adjusted for {cell_count}"
+    title += (f", with the {policy.allowance:.1%} session allowance)" if policy.allowance
+              else ")")
+    marks = _busy_marks(both, columns, index).sort_index(kind="stable")  # as data
+    comparison = Table("comparison", title, data, marks=marks, confidence=confidence)
+    tables = [comparison, *_pair_tables(both, agg_b, agg_n, index)]
+    notes = legend([comparison]) + notes + _busy_note(marks)
     notes += figure_notes([*(t.name for t in tables[1:]), *(["tokens"] if tokens else [])])
     unidentified = unidentified_note(pd.concat([frame_b, frame_n]), split=False)
     return Report("compare", "Comparison: new vs base", tables,
                   notes + ([unidentified] if unidentified else []),
                   differences=differences(base, new, axis=param))
+
+
+def _busy_marks(both: pd.DataFrame, columns: list[str], index: pd.MultiIndex) -> pd.DataFrame:
+    """``#`` on a side's throughput when a run of it was made on a busy machine, and on the
+    verdict when either side's was (the verdict rests on both)."""
+    def busy(side: str) -> list[bool]:
+        flags = both.get(f"busy_{side}", pd.Series(False, index=both.index))
+        ok = both[f"status_{side}"] == "ok"
+        return [bool(f) and bool(o) for f, o in zip(flags.fillna(False), ok)]
+    base, new = busy("b"), busy("n")
+    marks = pd.DataFrame("", index=index, columns=columns, dtype=object)
+    marks["Base (samples/s)"] = [MARK_BUSY if b else "" for b in base]
+    marks["New (samples/s)"] = [MARK_BUSY if n else "" for n in new]
+    marks["Verdict"] = [MARK_BUSY if b or n else "" for b, n in zip(base, new)]
+    return marks
+
+
+def _busy_note(marks: pd.DataFrame) -> list[str]:
+    """What a ``#`` on a verdict means (no note when no verdict has one)."""
+    count = int((marks["Verdict"] == MARK_BUSY).sum())
+    if not count:
+        return []
+    verdicts = f"{count} verdict{'s' if count != 1 else ''} marked {MARK_BUSY} " + \
+        ("rest" if count != 1 else "rests")
+    note = (f"{verdicts} on runs made on a busy machine (the side "
+            "marked on its throughput): the machine, not the code, may have made the "
+            "difference; measure that side again on a quiet machine")
+    return [note]
 
 
 def _value_text(value: Any) -> str:

@@ -33,7 +33,7 @@ from safeio import UnsafeFileError, atomic_write_bytes, check_writable_target
 
 from dlbs.errors import ReportError
 from dlbs.reports.frame import is_number
-from dlbs.reports.model import MARK_SUPERLINEAR, STATUS_TEXT, Report, Table
+from dlbs.reports.model import MARK_BUSY, MARK_SUPERLINEAR, STATUS_TEXT, Report, Table
 
 #: Formats a chart can be written in (``--plot-format``).
 FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
@@ -137,19 +137,61 @@ class Axis:
     ideal: bool = False
 
 
-def _points(table: Table, r: int) -> list[tuple[float, float, float, float]]:
-    """(x, y, y - low, high - y) of one row's numeric cells; no error where no CI."""
+#: Legend entry of an interval with no upper bound (the throughput of a run whose time's
+#: interval reaches 0, ``>= low`` in the table): drawn as an arrow to the axis' edge.
+OPEN_LABEL = "interval with no upper bound (arrow to the edge)"
+
+
+@dataclass(frozen=True)
+class Point:
+    """One cell drawn: x, y, the distances to its interval's ends, and whether the interval
+    has no upper bound (``high`` is then 0 and an arrow goes to the axis' edge)."""
+
+    x: float
+    y: float
+    low: float
+    high: float
+    open_high: bool = False
+
+
+def _finite(value: Any) -> float | None:
+    """A cell as a finite float; ``None`` for an empty or unbounded one (NaN, inf, text)."""
+    return float(value) if is_number(value) and np.isfinite(float(value)) else None
+
+
+def _points(table: Table, r: int) -> list[Point]:
+    """The points of one row's numeric cells; no error where no CI."""
     points = []
     for c, col in enumerate(table.data.columns):
         value = table.data.iat[r, c]
         if not (is_number(col) and is_number(value)):
             continue
-        low = high = float(value)
-        if table.ci is not None:
-            lo, hi = table.ci[0].iat[r, c], table.ci[1].iat[r, c]
-            low, high = (float(lo), float(hi)) if is_number(lo) and is_number(hi) else (low, high)
-        points.append((float(col), float(value), float(value) - low, high - float(value)))
+        y = float(value)
+        lo, hi = (_finite(table.ci[0].iat[r, c]), _finite(table.ci[1].iat[r, c])) \
+            if table.ci is not None else (None, None)
+        if lo is not None and hi is not None:
+            points.append(Point(float(col), y, y - lo, hi - y))
+        elif lo is not None:  # ``>= low``: the least certain point, never drawn as a plain one
+            points.append(Point(float(col), y, y - lo, 0.0, open_high=True))
+        else:
+            points.append(Point(float(col), y, 0.0, 0.0))
     return points
+
+
+def _open_arrow(axes: Any, x: float, y: float, color: str, horizontal: bool = False) -> None:
+    """A dashed arrow from a point to the axis' edge (up, or right on a horizontal chart): its
+    interval has no upper bound."""
+    end, coords = ((1.0, y), ("axes fraction", "data")) if horizontal else \
+        ((x, 1.0), ("data", "axes fraction"))
+    axes.annotate("", xy=end, xycoords=coords, xytext=(x, y), textcoords="data",
+                  arrowprops={"arrowstyle": "-|>", "color": color, "linestyle": "--",
+                              "linewidth": 1.2, "shrinkA": 4, "shrinkB": 0})
+
+
+def _open_legend(axes: Any) -> None:
+    """The legend entry of the open intervals (a proxy: an arrow is no legend artist)."""
+    axes.plot([], [], color="#555555", linestyle="--", marker=r"$\uparrow$", markersize=9,
+              label=OPEN_LABEL)
 
 
 #: Ticks of a log ratio axis, labelled as plain factors (``1.25x``), not powers of 2: the
@@ -201,14 +243,20 @@ def _lines(table: Table, rows: list[int], title: str, xlabel: str, axis: Axis,
     labels = dict(zip(rows, _labels(table.data.index[rows])))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     failed: dict[float, int] = {}  # x -> statuses written there so far (stacked, not overlaid)
+    opened = False  # an interval with no upper bound was drawn
     for number, r in enumerate(rows):
         color = colors[number % len(colors)]
         points = _points(table, r)
         if points:
-            xs, ys, lows, highs = zip(*points)
+            xs, ys = [p.x for p in points], [p.y for p in points]
+            lows, highs = [p.low for p in points], [p.high for p in points]
             errors = [lows, highs] if any(lows) or any(highs) else None
             label = labels[r] if len(rows) > 1 else None  # one line: the title names it
             axes.errorbar(xs, ys, yerr=errors, marker="o", capsize=4, label=label, color=color)
+            for point in points:
+                if point.open_high:
+                    _open_arrow(axes, point.x, point.y, color)
+                    opened = True
         for x, status in _statuses(table, r) if not axis.log else []:
             # a failed cell is a gap, never a 0: its status is written at the foot of the axis
             # (of a linear axis from zero; on a ratio axis the foot is near 1x, a value)
@@ -231,6 +279,8 @@ def _lines(table: Table, rows: list[int], title: str, xlabel: str, axis: Axis,
     _draw_axis(axes, axis)
     axes.set(title=title, xlabel=xlabel, ylabel=axis.label)
     axes.grid(True, alpha=0.3)
+    if opened:
+        _open_legend(axes)
     _legend(figure, axes, axis)
     figure.tight_layout()
     _sign(figure, sign)
@@ -245,7 +295,8 @@ def _legend(figure: Figure, axes: Any, axis: Axis) -> None:
     """A legend when there is more than one line or a reference line; a long one beside the
     axes (the figure widened for it), where it cannot hide a line."""
     names = [n for n in axes.get_legend_handles_labels()[1] if n]
-    if len([n for n in names if n != axis.reference_label]) <= 1 and not axis.reference_label:
+    if len([n for n in names if n not in (axis.reference_label, OPEN_LABEL)]) <= 1 and \
+            not axis.reference_label and OPEN_LABEL not in names:
         return
     if len(names) <= LEGEND_INSIDE_MAX:
         axes.legend(fontsize="small")
@@ -264,7 +315,7 @@ def _statuses(table: Table, r: int) -> list[tuple[float, str]]:
 def _ideal_line(axes: Any, table: Table, rows: list[int]) -> None:
     """The linear speedup (devices / fewest devices) from each base the rows count from: a
     row whose fewest devices failed starts later, and its ideal is a parallel line."""
-    bases = sorted({min(p[0] for p in points) for r in rows if (points := _points(table, r))})
+    bases = sorted({min(p.x for p in points) for r in rows if (points := _points(table, r))})
     for number, base in enumerate(bases):
         xs = sorted(float(c) for c in table.data.columns if is_number(c) and c >= base)
         axes.plot(xs, [x / base for x in xs], color="grey", linestyle=":", linewidth=1.5,
@@ -373,16 +424,24 @@ def _above(table: Table, limit: float) -> bool:
     return any(is_number(v) and v > limit for v in table.data.to_numpy().ravel())
 
 
+def _interval_words(table: Table) -> str:
+    """What the table's title says of its intervals (level, cells, session allowance)."""
+    found = re.search(r"\((intervals at .*)\)$", table.title)
+    return found.group(1) if found else f"{table.confidence:.2%} intervals"
+
+
 def _bars(table: Table, sign: str = "", formats: tuple[str, ...] = ("png",)
           ) -> dict[str, bytes]:
     data = table.data
     ok = [r for r in range(len(data)) if is_number(data["Speedup"].iat[r])]
-    labels = [_labels(data.index)[r] for r in ok]
+    verdict = list(data.columns).index("Verdict")
+    busy = [MARK_BUSY in table.mark(r, verdict) for r in ok]
+    labels = [_labels(data.index)[r] + (f" {MARK_BUSY}" if b else "") for r, b in zip(ok, busy)]
     speedup = [float(data["Speedup"].iat[r]) for r in ok]
-    low = [s - float(data["CI low"].iat[r]) if is_number(data["CI low"].iat[r]) else 0.0
-           for s, r in zip(speedup, ok)]
-    high = [float(data["CI high"].iat[r]) - s if is_number(data["CI high"].iat[r]) else 0.0
-            for s, r in zip(speedup, ok)]
+    lows = [_finite(data["CI low"].iat[r]) for r in ok]
+    highs = [_finite(data["CI high"].iat[r]) for r in ok]
+    low = [s - lo if lo is not None else 0.0 for s, lo in zip(speedup, lows)]
+    high = [hi - s if hi is not None else 0.0 for s, hi in zip(speedup, highs)]
     figure, axes = plt.subplots(figsize=(7.5, max(2.5, 0.45 * len(ok) + 1.5)))
     # Points with their CI on a log axis: 2x faster and 2x slower are equally far from 1;
     # coloured by verdict, so a point whose CI crosses the line is not read as a change.
@@ -392,14 +451,23 @@ def _bars(table: Table, sign: str = "", formats: tuple[str, ...] = ("png",)
         if at:
             axes.errorbar([speedup[i] for i in at], at, xerr=[[low[i] for i in at],
                           [high[i] for i in at]], fmt="o", capsize=3, color=color, label=group)
+            for i in at:  # a low bound and no high one: the interval runs off to the right
+                if lows[i] is not None and highs[i] is None:
+                    _open_arrow(axes, speedup[i], i, color, horizontal=True)
+    if any(lo is not None and hi is None for lo, hi in zip(lows, highs)):
+        axes.plot([], [], color="#555555", linestyle="--", marker=r"$\rightarrow$",
+                  markersize=9, label=OPEN_LABEL)
+    if any(busy):  # the verdict's own mark, as in the table
+        axes.plot([], [], linestyle="none", marker=f"$\\{MARK_BUSY}$", color="black",
+                  label=f"{MARK_BUSY} busy machine (a side's runs): the verdict may be the "
+                        "machine's")
     axes.set_xscale("log")
     low_x, high_x = axes.get_xlim()
     _ratio_ticks(axes.xaxis, min(low_x, 0.95), max(high_x, 1.05))
     axes.set_yticks(range(len(ok)), labels, fontsize="small")
     axes.axvline(1.0, color="black", linewidth=1)
     # the table's own intervals, at the level adjusted for the cells judged together
-    axes.set(title=f"Speedup of new over base\n{table.confidence:.2%} intervals over runs "
-                   "(as in the table)",
+    axes.set(title=f"Speedup of new over base\n{_interval_words(table)} (as in the table)",
              xlabel="speedup (x, log scale; > 1: new is faster)", ylabel="experiment")
     axes.invert_yaxis()
     axes.legend(fontsize="small", loc="best")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -98,25 +99,29 @@ def _key_width(rule: str, n_keys: int) -> int:
     return position
 
 
-def _notes_text(report: Report, bullet: str) -> list[str]:
-    return [f"{bullet}{note}" for note in report.notes]
+def _notes_text(report: Report, bullet: str, escape: Callable[[str], str] = str
+                ) -> list[str]:
+    return [f"{bullet}{escape(note)}" for note in report.notes]
 
 
 #: Heading of a comparison's differing parameters (above its tables).
 DIFFERENCES_HEADING = "Parameters that differ between base and new"
 
 
-def _differences_text(report: Report, heading: str, bullet: str) -> list[str]:
+def _differences_text(report: Report, heading: str, bullet: str,
+                      escape: Callable[[str], str] = str) -> list[str]:
     """A comparison's differing parameters, above its tables (nothing for other reports)."""
     lines = difference_lines(report.differences)
-    return [heading, *(f"{bullet}{line}" for line in lines), ""] if lines else []
+    return [heading, *(f"{bullet}{escape(line)}" for line in lines), ""] if lines else []
 
 
-def _provenance_text(report: Report, heading: str, bullet: str) -> list[str]:
+def _provenance_text(report: Report, heading: str, bullet: str,
+                     escape: Callable[[str], str] = str) -> list[str]:
     """The provenance footer (nothing when the report has none)."""
     if not report.provenance:
         return []
-    return ["", heading, *(f"{bullet}{line}" for line in provenance_lines(report.provenance))]
+    return ["", heading, *(f"{bullet}{escape(line)}"
+                           for line in provenance_lines(report.provenance))]
 
 
 def to_text(report: Report) -> str:
@@ -131,9 +136,40 @@ def to_text(report: Report) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
+#: What makes markup anywhere in a line (emphasis, code, links, HTML, strikethrough, a table's
+#: cell border, an entity such as ``&amp;``); each is written after a backslash, which
+#: CommonMark shows as the character itself. An ``_`` inside a word (``exp.num_batches``) is
+#: no emphasis and stays as it is.
+MD_INLINE = re.compile(r"([\\`*\[\]<~|]|&(?=#?\w+;)|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
+#: What makes markup at the start of a line (a list item, a numbered item, a heading, a
+#: quote, a rule, a setext underline): its punctuation is escaped.
+MD_LINE_START = re.compile(r"^(\s*)([-+=#>]|\d+(?=[.)]))")
+
+
+def md_inline(text: str) -> str:
+    """``text`` as markdown inside a line (a table cell, a heading): markup characters
+    escaped, line breaks as spaces."""
+    return MD_INLINE.sub(r"\\\1", " ".join(text.splitlines()))
+
+
+def md_text(text: str) -> str:
+    """``text`` as one line of markdown that renders as ``text`` itself: markup characters
+    escaped (a legend's ``* noisy`` is no nested list, ``# busy`` no heading), line breaks as
+    spaces (a table cell, a list item is one line)."""
+    line = md_inline(text)
+    match = MD_LINE_START.match(line)
+    if match is None:
+        return line
+    lead, start = match.group(1), match.group(2)
+    if start[0].isdigit():  # ``1.`` starts a numbered list: escape its dot or parenthesis
+        cut = len(lead) + len(start)
+        return f"{line[:cut]}\\{line[cut:]}"
+    return f"{lead}\\{line[len(lead):]}"
+
+
 def _md_escape(text: str) -> str:
-    """A markdown table cell: ``|`` escaped, line breaks as spaces (a cell is one line)."""
-    return " ".join(text.replace("|", "\\|").splitlines())
+    """A markdown table cell: its text as written (``md_inline``; ``|`` escaped too)."""
+    return md_inline(text)
 
 
 def _is_text_column(column: pd.Series) -> bool:
@@ -148,20 +184,21 @@ def table_markdown(table: Table) -> str:
     header = _header_cells(table)
     text = [_is_text_column(table.data.iloc[:, c]) for c in range(table.data.shape[1])]
     align = [":---"] * n_keys + [":---" if t else "---:" for t in text]
-    lines = [f"### {table.title}", "", "| " + " | ".join(map(_md_escape, header)) + " |",
+    lines = [f"### {md_inline(table.title)}", "", "| " + " | ".join(map(_md_escape, header)) + " |",
              "| " + " | ".join(align) + " |"]
     lines += ["| " + " | ".join(map(_md_escape, row)) + " |" for row in _text_rows(table)]
     return "\n".join(lines)
 
 
 def to_markdown(report: Report) -> str:
-    """The report as markdown."""
-    parts = [f"## {report.title}", ""]
-    parts += _differences_text(report, f"### {DIFFERENCES_HEADING}\n", "- ")
+    """The report as markdown (CommonMark with GitHub's tables): every text as written
+    (``md_text``), so a legend item starts with its mark."""
+    parts = [f"## {md_inline(report.title)}", ""]
+    parts += _differences_text(report, f"### {DIFFERENCES_HEADING}\n", "- ", md_text)
     for table in report.tables:
         parts += [table_markdown(table), ""]
-    parts += _notes_text(report, "- ")
-    parts += _provenance_text(report, "### Provenance\n", "- ")
+    parts += _notes_text(report, "- ", md_text)
+    parts += _provenance_text(report, "### Provenance\n", "- ", md_text)
     return "\n".join(parts).rstrip() + "\n"
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from benchstats import (
     LogDiff,
+    Ratio,
     band_p_value,
     interval,
     judge,
@@ -56,11 +57,17 @@ class Policy:
     paired: bool = False  # pair runs by round (one session only)
 
     @property
+    def allowance(self) -> float:
+        """The session allowance the intervals shown are widened by (0: none applies)."""
+        return SESSION_ALLOWANCE if self.apart and self.session_cv is None else 0.0
+
+    @property
     def band(self) -> float:
-        """The band a verdict's interval must clear."""
-        if self.apart and self.session_cv is None:
-            return max(self.min_change, SESSION_ALLOWANCE)
-        return self.min_change
+        """The band the runs' own interval must clear: ``min_change`` beyond the session
+        allowance (on the log scale, ``log(1 + band) = log(1 + min_change) + log(1 +
+        allowance)``), so that the interval shown, widened by the allowance, clears ``1 +/-
+        min_change`` exactly when a verdict is given."""
+        return (1.0 + self.min_change) * (1.0 + self.allowance) - 1.0
 
     @property
     def extra_var(self) -> float:
@@ -106,13 +113,23 @@ def judge_table(evidence: Sequence[Runs | None], policy: Policy
         if runs is None or d is None:
             cells.append([None] * 5)
             continue
-        ratio = interval(d, verdict.confidence)
+        ratio = widened(interval(d, verdict.confidence), policy.allowance)
         word = _word(ratio.ratio, rejected, _pairs(runs, policy), d)
         needed = _needed(runs, d, policy, verdict.confidence) if word == "inconclusive" else None
         low = None if math.isnan(ratio.ci_low) else ratio.ci_low
         high = None if math.isnan(ratio.ci_high) else ratio.ci_high
         cells.append([None if math.isnan(ratio.ratio) else ratio.ratio, low, high, needed, word])
     return cells, verdict.confidence
+
+
+def widened(ratio: Ratio, allowance: float) -> Ratio:
+    """The interval with the session allowance on both sides (``low / (1 + a)``, ``high (1 +
+    a)``): where the true ratio can be when each session may have shifted its side's runs by
+    up to the allowance, which more runs do not average out."""
+    if allowance == 0.0:
+        return ratio
+    return replace(ratio, ci_low=ratio.ci_low / (1.0 + allowance),
+                   ci_high=ratio.ci_high * (1.0 + allowance))
 
 
 def _word(ratio: float, rejected: bool, pairs: int, d: LogDiff) -> str:
@@ -142,12 +159,14 @@ def policy_notes(policy: Policy, confidence: float, judged: int, sides: str) -> 
     """How the verdicts were reached: the unit, the band, the error control, the sessions."""
     test = ("a paired t over the rounds' log ratios (runs paired by exp.repeat_index)"
             if policy.paired else "Welch's t over the log run times")
+    shown = (f"the interval shown is that interval widened by the {policy.allowance:.1%} session "
+             f"allowance on each side; " if policy.allowance else "")
     notes = [
         ("speedup = geometric mean of base run times / that of new (> 1: new is faster); the "
         f"interval is {test} (each run a separate process, its time over its steady window; "
-        f"runs: successful runs); a verdict needs >= {MIN_RUNS} runs a side and the whole "
-        f"interval beyond 1 +/- {policy.band:.1%}; inconclusive: the interval reaches into "
-        "that band"),
+        f"runs: successful runs); {shown}a verdict needs >= {MIN_RUNS} runs a side and the "
+        f"whole interval shown beyond 1 +/- {policy.min_change:.1%}; inconclusive: the interval "
+        "reaches into that band"),
         f"error control over the {judged} cell{'s' if judged != 1 else ''} judged: "
         f"{CORRECTION_NAMES[policy.correction]} at --alpha {policy.alpha:g} (--correction "
         f"{policy.correction}); the intervals shown are at {confidence:.2%}, the level that "
@@ -177,8 +196,9 @@ def session_note(policy: Policy) -> str:
                 f"CV of {policy.session_cv:.1%} (--session_cv) is added to each side's variance")
     return (f"sessions: the sides were measured apart (separate sessions), which shifts every "
             f"run of a side alike; without --session_cv no verdict is given for a change "
-            f"below {SESSION_ALLOWANCE:.1%} (the session allowance); for smaller changes "
-            "compare within one session (--compare-by) or give --session_cv")
+            f"below {SESSION_ALLOWANCE:.1%} (the session allowance, included in the intervals "
+            "shown); for smaller changes compare within one session (--compare-by) or give "
+            "--session_cv")
 
 
 def runs_needed_note() -> str:

@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 
 from dlbs.reports.aggregate import aggregate
-from dlbs.reports.build import build_report
+from dlbs.reports.build import build_report, compare_by_records, compare_records
 from dlbs.reports.frame import identity_keys, to_frame
 from dlbs.reports.html import to_html
 from dlbs.reports.model import BUSY_THRESHOLD, MARK_BUSY
 from dlbs.reports.provenance import provenance, provenance_lines
+from dlbs.reports.render import to_text
 
 from .test_tables import run
 
@@ -82,3 +83,37 @@ def test_provenance_counts_busy_runs_and_names_governor_and_turbo() -> None:
 
 def test_provenance_says_nothing_of_busy_runs_when_no_log_says() -> None:
     assert "busy_runs" not in provenance([run(), run(batch=32)])
+
+
+def _sides(base_share: float, new_share: float) -> tuple[list[dict[str, Any]], ...]:
+    base = [_share(base_share if n == 0 else 0.01, time=10.0 + n * 0.1) for n in range(3)]
+    new = [_share(new_share if n == 0 else 0.01, time=9.0 + n * 0.1) for n in range(3)]
+    return base, new
+
+
+@pytest.mark.parametrize("base_share, new_share, marks", [
+    pytest.param(0.5, 0.01, [MARK_BUSY, "", MARK_BUSY], id="base-busy"),
+    pytest.param(0.01, 0.5, ["", MARK_BUSY, MARK_BUSY], id="new-busy"),
+    pytest.param(0.01, 0.01, ["", "", ""], id="quiet"),
+])
+def test_a_comparison_marks_the_busy_side_and_its_verdict(base_share: float, new_share: float,
+                                                          marks: list[str]) -> None:
+    base, new = _sides(base_share, new_share)
+    table = compare_records(base, new).tables[0]
+    columns = list(table.data.columns)
+    shown = [table.mark(0, columns.index(c))
+             for c in ("Base (samples/s)", "New (samples/s)", "Verdict")]
+    assert shown == marks
+    text = to_text(compare_records(base, new))
+    assert (f"{MARK_BUSY} busy machine" in text) is bool(marks[2])
+    assert ("rests on runs made on a busy machine" in text) is bool(marks[2])
+
+
+def test_compare_by_marks_a_verdict_from_a_busy_machine() -> None:
+    base, new = _sides(0.01, 0.5)
+    records = [{**r, "exp.docker_image": "a"} for r in base] + \
+        [{**r, "exp.docker_image": "b"} for r in new]
+    report = compare_by_records(records, "exp.docker_image", "a", "b")
+    verdict = list(report.tables[0].data.columns).index("Verdict")
+    assert report.tables[0].mark(0, verdict) == MARK_BUSY
+    assert f"faster{MARK_BUSY}" in to_text(report)

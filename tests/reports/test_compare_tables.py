@@ -139,3 +139,28 @@ def test_error_control_over_many_tables(runs: int, run_cv: float, policy: Policy
         assert called <= 0.05
     else:
         assert verdicts.count("faster") / len(verdicts) >= 0.8
+
+
+@pytest.mark.parametrize("policy", [
+    pytest.param(Policy(), id="two-folders-allowance"),
+    pytest.param(Policy(min_change=0.03), id="two-folders-min-change"),
+    pytest.param(Policy(session_cv=0.02), id="two-folders-session-cv"),
+    pytest.param(Policy(apart=False), id="one-session"),
+    pytest.param(Policy(apart=False, min_change=0.01, correction="holm"), id="one-session-holm"),
+])
+def test_the_interval_shown_agrees_with_the_verdict(policy: Policy) -> None:
+    """A verdict exactly when the interval shown clears 1 +/- --min_change: with two folders and
+    no --session_cv the interval carries the session allowance the verdict uses (a change of
+    2% measured tightly was shown as 1.01-1.03 and called inconclusive)."""
+    rng = np.random.default_rng(7)
+    evidence = []
+    for change in np.linspace(0.8, 1.25, 60):
+        base = np.exp(rng.normal(0.0, 0.004, 5)) * 10.0
+        evidence.append(Runs(dict(enumerate(base)), dict(enumerate(base / change))))
+    cells, _ = judge_table(evidence, policy)
+    words = {str(c[4]) for c in cells}
+    assert {"faster", "slower", "inconclusive"} <= words
+    band = 1.0 + policy.min_change
+    for _, low, high, _, word in cells:
+        clears = float(low) > band or float(high) < 1.0 / band  # type: ignore[arg-type]
+        assert clears is (word in ("faster", "slower")), (low, high, word)

@@ -208,10 +208,64 @@ def test_failed_cells_are_written_at_the_foot_not_drawn_as_zero(
     table = build_report(records, "regular").tables[1]
     row = next(r for r, k in enumerate(table.data.index) if k == ("ResNet-50", "1x gpu"))
     assert _statuses(table, row) == [(64.0, "oom")]
-    assert [p[0] for p in _points(table, row)] == [16.0, 32.0]
+    assert [p.x for p in _points(table, row)] == [16.0, 32.0]
 
 
 def test_a_chart_names_what_its_lines_share_in_the_title(records: list[dict[str, Any]]) -> None:
     report = build_report(records, "strong")
     titles = {c.name: c.title for c in charts(report)}
     assert titles["efficiency.png"] == "Strong scaling: scaling efficiency vs number of devices\ngpu"
+
+
+def _figures(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Capture each chart's figure (left open) instead of saving it."""
+    from dlbs.reports import plots
+
+    figures: list[Any] = []
+    monkeypatch.setattr(plots, "_images", lambda figure, formats: figures.append(figure)
+                        or {fmt: b"" for fmt in formats})
+    return figures
+
+
+def test_an_interval_with_no_upper_bound_is_drawn_open_ended(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two runs of 10 and 100 ms: the time's interval reaches 0, the throughput's has no upper
+    bound (``>= low`` in the table): an arrow to the axis' edge, named in the legend."""
+    from dlbs.reports.plots import OPEN_LABEL
+
+    from .test_tables import run
+
+    records = [run(time=10.0), run(time=100.0), run(batch=32, time=20.0), run(batch=32, time=21.0)]
+    report = build_report(records, "regular")
+    interval = next(t for t in report.tables if t.name == "throughput_ci")
+    assert str(interval.data.iat[0, 0]).startswith(">= ")
+    figures = _figures(monkeypatch)
+    charts(report)
+    axes = figures[0].axes[0]
+    arrows = [a for a in axes.texts if getattr(a, "arrow_patch", None) is not None]
+    assert len(arrows) == 1 and arrows[0].xy == (16.0, 1.0)  # from batch 16 up to the edge
+    assert OPEN_LABEL in [t.get_text() for t in axes.get_legend().get_texts()]
+
+
+def test_a_closed_interval_gets_no_arrow(records: list[dict[str, Any]],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    figures = _figures(monkeypatch)
+    charts(build_report(records, "regular"))
+    assert not any(getattr(a, "arrow_patch", None) is not None
+                   for figure in figures for a in figure.axes[0].texts)
+
+
+def test_the_comparison_chart_marks_busy_verdicts_and_names_the_allowance(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from .test_tables import run
+
+    base = [run(time=10.0 + n * 0.1, **{"results.other_cpu_share": 0.5 if n == 0 else 0.0})
+            for n in range(3)]
+    new = [run(time=9.0 + n * 0.1) for n in range(3)]
+    figures = _figures(monkeypatch)
+    charts(compare_records(base, new))
+    axes = figures[0].axes[0]
+    assert axes.get_yticklabels()[0].get_text().endswith(" #")
+    assert any(t.get_text().startswith("# busy machine")
+               for t in axes.get_legend().get_texts())
+    assert "with the 2.5% session allowance" in axes.get_title()
