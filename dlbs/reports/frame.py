@@ -48,12 +48,12 @@ IDENTITY_KEYS: tuple[str, ...] = (
     "exp.framework", "exp.model", "exp.phase", "exp.dtype", "exp.device_type", "exp.gpus",
     "exp.num_nodes", "exp.num_replicas", "exp.replica_batch", "exp.effective_batch",
     "exp.data", "exp.docker", "exp.docker_image", "exp.num_batches", "exp.num_warmup_batches",
-    "exp.seq_len", "exp.generate",
+    "exp.seq_len", "exp.generate", "exp.cpu_threads",
 )
 #: Identity keys whose value means "not used" (the runner's header writes them for every
 #: experiment): read as missing, so an image model's ``exp.seq_len`` 0 is no sequence length
 #: and logs older than these keys make the same experiments as newer ones.
-OFF_VALUES: dict[str, Any] = {"exp.seq_len": 0, "exp.generate": 0}
+OFF_VALUES: dict[str, Any] = {"exp.seq_len": 0, "exp.generate": 0, "exp.cpu_threads": 0}
 #: Framework keys that name a place or how the launch was plumbed, not a setting of the
 #: benchmark: they never split experiments (DLBS logs carry ``pytorch.args``, ``pytorch.env``...,
 #: which differ between a 1- and a 2-GPU run of one weak-scaling row).
@@ -70,6 +70,7 @@ LABELS: dict[str, str] = {
     "devices": "Devices", "gpus": "GPUs", "replica_batch": "Replica batch",
     "effective_batch": "Effective batch", "phase": "Phase", "dtype": "Precision",
     "framework": "Framework", "id": "Experiment", "seq_len": "Seq len", "generate": "Generate",
+    "exp.cpu_threads": "Threads",
     "log": "Log",
 }
 

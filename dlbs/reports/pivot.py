@@ -36,7 +36,9 @@ def extra_dims(agg: pd.DataFrame, rows: Sequence[str], cols: Sequence[str],
     for column in identity:
         if column in dims or column in cols or agg[column].nunique(dropna=False) <= 1:
             continue
-        by = [*dims, *cols] if column in LAYOUT_COLUMNS else dims
+        # a setting is judged against the rows asked for, not the columns added before it:
+        # two that vary together (bfloat16 with channels_last) are both shown
+        by = [*dims, *cols] if column in LAYOUT_COLUMNS else list(rows)
         if _varies(agg, by, column):
             dims.append(column)
     return dims[len(rows):]

@@ -190,3 +190,22 @@ def test_a_run_without_a_model_title_joins_its_models_row() -> None:
     report = build_report(records, "regular")
     assert list(report.tables[0].data.index.get_level_values(0)) == ["DeepMNIST"]
     assert cells(report) == [[10.0, "cancelled"]]
+
+
+def test_settings_that_vary_together_are_all_shown_in_the_rows() -> None:
+    """bfloat16 with channels_last against float32 contiguous: the rows name both, not only
+    the precision."""
+    records = [run(**{"pytorch.memory_format": "contiguous"}),
+               run(time=8.0, **{"exp.dtype": "bfloat16", "pytorch.memory_format": "channels_last"})]
+    report = build_report(records, "regular")
+    assert list(report.tables[0].data.index.names) == [
+        "Model", "Device", "Precision", "pytorch.memory_format"]
+    assert "rows also split by: Precision, pytorch.memory_format" in report.notes
+
+
+def test_threads_one_and_two_are_two_experiments() -> None:
+    """exp.cpu_threads is a setting of the sweep: its runs are not averaged together."""
+    records = [run(time=12.0, **{"exp.cpu_threads": 1}), run(time=7.0, **{"exp.cpu_threads": 2})]
+    report = build_report(records, "regular")
+    assert cells(report) == [[12.0], [7.0]]
+    assert "Threads" in report.tables[0].data.index.names

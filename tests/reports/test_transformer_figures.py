@@ -238,9 +238,10 @@ def test_seq_len_and_generate_tell_experiments_apart(mixed: list[dict[str, Any]]
         assert row(experiments, Model="GPT-2", **{"Seq len": length,
                                                   "Phase": "training"})["Runs"] == 3
     regular = build_report(mixed, "regular")
-    assert "rows also split by: Generate, Seq len" in regular.notes
+    # generating is inference: the phase varies with it, and is named too
+    assert "rows also split by: Generate, Phase, Seq len" in regular.notes
     assert table(regular, "throughput").data.index.names == ["Model", "Device", "Generate",
-                                                             "Seq len"]
+                                                             "Phase", "Seq len"]
 
 
 def test_only_seq_len_differs_two_rows(tmp_path: Path) -> None:
