@@ -80,7 +80,7 @@ HOST_WARNINGS = ("no energy figures:", "no MFU:", "no GPU clock")
 #: A measured number in the summary line and warnings (times, rates, percentages, the
 #: batches a time limit allowed): masked. A measured number under 10 is printed with 3
 #: significant digits, so a slow (busy) machine prints a whole one ("2 samples/s").
-MEASURED = re.compile(r"\d+\.\d+(e[-+]?\d+)?|\d+(?= batches)|(?<=achieved )unknown|"
+MEASURED = re.compile(r"\d+\.\d+(e[-+]?\d+)?|\d+(?= batches)|(?<=achieved )(unknown|none: [a-z ]+)|"
                       r"(?<=CI95 )[^)]*|\d+(?= (samples|tokens)/s| ms/iteration)|"
                       r"(?<=p[59]0 )\d+")
 

@@ -162,3 +162,12 @@ def test_the_runner_times_chunks_with_one_clock_read_per_step(
     assert times == pytest.approx(durations[2:2 + len(times)])
     found = stopping.analyze(times)
     assert found.warmup >= 2 and found.steady and found.precision <= 0.005
+
+
+def test_a_target_missed_on_a_withheld_interval_says_why() -> None:
+    """Issue 30: "achieved unknown" said nothing when the interval was withheld (a drifting
+    run, heavy tails): the warning gives the reason."""
+    drifting = [0.01 * (1 + 0.3 * i / 399) for i in range(400)]
+    warnings: list[str] = []
+    stop_facts(drifting, False, StopRule(10, target=0.01, max_time=4.0), warnings.append)
+    assert any("achieved none: not steady" in w for w in warnings), warnings

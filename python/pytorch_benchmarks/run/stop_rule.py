@@ -41,9 +41,10 @@ def stop_facts(times: list[float], met: bool, rule: StopRule, warn: Warn,
     if rule.target > 0:
         facts["results.target_precision"] = rule.target
         facts["results.target_precision_met"] = met
-        if not met:
-            achieved = analyze(times).precision
-            shown = "unknown" if math.isnan(achieved) else f"{achieved:.4f}"
+        if not met:  # without an interval, why there is none (issue 30), not "unknown"
+            found = analyze(times)
+            shown = (f"none: {found.ci_withheld or 'unknown'}" if math.isnan(found.precision)
+                     else f"{found.precision:.4f}")
             warn(f"target precision {rule.target:g} not reached (achieved {shown}, "
                  f"{done} batches): {why}")
     return facts
