@@ -40,7 +40,7 @@ from dlbs.runner.job import Ending, Executor, Job
 from dlbs.runner.lock import FolderLocks
 from dlbs.runner.oom import OOM_SKIP, OomMemory
 from dlbs.runner.ownfiles import check_log_paths, folder_escape, remove_ours
-from dlbs.runner.progress import Progress
+from dlbs.runner.progress import Progress, varying_keys
 from dlbs.runner.provenance import host_facts, utc_now
 
 SKIP_STATUSES = frozenset({"disabled", "inactive"})
@@ -163,7 +163,8 @@ class Runner:
     def run(self, experiments: Sequence[Mapping[str, Any]]) -> Summary:
         """Run every experiment in order; return the summary (never raises for one failure)."""
         summary = Summary(total=len(experiments))
-        progress = Progress(summary.total, self.progress_file, self.err, self.bar)
+        progress = Progress(summary.total, self.progress_file, self.err, self.bar,
+                            varying_keys(experiments))
         attach = getattr(self.executor, "attach_note", None)  # news while it waits (Slurm)
         if attach is not None:
             attach(progress.note)

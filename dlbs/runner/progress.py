@@ -6,9 +6,10 @@ interrupted, refused, error: the runner stopped on an error), ``total``, ``done`
 ``simulated``, ``submitted`` (Slurm jobs left running by ``--detach``), ``in_flight`` (jobs an
 earlier ``--detach`` left running, found again by a later ``--detach``: not submitted again),
 ``left``, ``current``
-(index, model, log_file of the running experiment, the latest started when several run, or
-null; ``note``: its latest news, such as a Slurm job's pending reason), ``elapsed_s``, ``eta_s`` (null until one experiment has run), ``started_at``,
-``updated_at``, ``history`` (the last 20 experiments dealt with: index, model, log_file, status, duration_s,
+(index, model, settings, log_file of the running experiment, the latest started when several
+run, or null; ``settings``: ``key=value`` of every parameter that varies over the sweep, so that
+threads 1 and 2 do not look alike (``varying_keys``); ``note``: its latest news, such as a Slurm job's pending reason), ``elapsed_s``, ``eta_s`` (null until one experiment has run), ``started_at``,
+``updated_at``, ``history`` (the last 20 experiments dealt with: index, model, settings, log_file, status, duration_s,
 ended_at; model and log_file are null for those skipped without starting).
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ import contextlib
 import json
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -36,14 +37,41 @@ def format_seconds(seconds: float | None) -> str:
 
 
 HISTORY = 20
+#: Keys that differ between experiments by design (a run's place, ids, paths, times), not
+#: settings: never named in a progress line.
+BOOKKEEPING: frozenset[str] = frozenset({
+    "exp.model", "exp.repeat_index", "exp.round_position", "exp.order_seed", "exp.id",
+    "exp.log_file", "exp.log_dir", "exp.repeat_suffix", "exp.status", "exp.status_msg",
+    "exp.model_title", "pytorch.args", "pytorch.env", "pytorch.launcher", "pytorch.docker_args",
+    "pytorch.distributed_rank", "pytorch.distributed_rendezvous", "pytorch.__master_addr",
+    "pytorch.__master_port"})
+
+
+def varying_keys(experiments: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The parameters (``exp.*``, ``pytorch.*``...) whose value differs between experiments of
+    the sweep, less the model (always shown) and bookkeeping: what a progress line must name."""
+    keys = sorted({k for e in experiments for k in e} - BOOKKEEPING)
+    return [k for k in keys
+            if len({json.dumps(e.get(k), sort_keys=True, default=str) for e in experiments}) > 1]
+
+
+def settings_text(exp: Mapping[str, Any], keys: Sequence[str]) -> str:
+    """``exp.cpu_threads=2, exp.dtype=bfloat16``: the experiment's values of ``keys``."""
+    return ", ".join(f"{k}={_value(exp.get(k))}" for k in keys)
+
+
+def _value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
 class Progress:
     """Counts of a sweep, shown as it changes."""
 
     def __init__(self, total: int, progress_file: str | None = None,
-                 stream: IO[str] | None = None, bar: bool | None = None) -> None:
+                 stream: IO[str] | None = None, bar: bool | None = None,
+                 varying: Sequence[str] = ()) -> None:
         self.total, self.stream = total, stream or sys.stderr
+        self.varying = list(varying)  # parameters named beside the model (``varying_keys``)
         self.path = Path(progress_file) if progress_file else None
         self.counts = {"done": 0, "failed": 0, "skipped": 0, "simulated": 0, "submitted": 0,
                        "in_flight": 0}
@@ -77,12 +105,14 @@ class Progress:
 
     def start(self, index: int, exp: Mapping[str, Any]) -> None:
         """An experiment starts running."""
-        self.current = {"index": index, "model": exp.get("exp.model"),
+        settings = settings_text(exp, self.varying)
+        self.current = {"index": index, "model": exp.get("exp.model"), "settings": settings,
                         "log_file": exp.get("exp.log_file")}
         self._running[index] = self.current
-        label = f"{exp.get('exp.model')} ({Path(str(exp.get('exp.log_file', ''))).name})"
+        model = f"{exp.get('exp.model')}" + (f" [{settings}]" if settings else "")
+        label = f"{model} ({Path(str(exp.get('exp.log_file', ''))).name})"
         if self._bar is not None:
-            self._bar.set_description_str(str(exp.get("exp.model")))
+            self._bar.set_description_str(model)
         else:
             self._line(f"[{index + 1}/{self.total}] start {label}")
         self._update_file()
@@ -94,7 +124,8 @@ class Progress:
         self.counts[key] += 1
         running = self._running.pop(index, {})
         self.history = [*self.history[-(HISTORY - 1):], {
-            "index": index, "model": running.get("model"), "log_file": running.get("log_file"),
+            "index": index, "model": running.get("model"), "settings": running.get("settings"),
+            "log_file": running.get("log_file"),
             "status": status, "duration_s": None if duration is None else round(duration, 3),
             "ended_at": utc_now()}]
         if duration is not None:

@@ -135,12 +135,17 @@ function render(p, age) {
   put("note", note.trim());
   document.title = dealt + "/" + total + " " + state + " - dlbs sweep progress";
 
+  // the model and every parameter that varies over the sweep (threads 1 and 2 differ)
+  const named = (e, none) => {
+    const model = e.model === null || e.model === undefined ? none : String(e.model);
+    return e.settings ? model + " [" + String(e.settings) + "]" : model;
+  };
   const cur = p.current && typeof p.current === "object" ? p.current : null;
   const box = $("current");
   box.setAttribute("data-running", cur && running ? "yes" : "no");
   if (cur && running) {
     put("cur-index", "#" + (num(cur.index) + 1) + " of " + total);
-    put("cur-model", cur.model === null || cur.model === undefined ? "?" : cur.model);
+    put("cur-model", named(cur, "?"));
     put("cur-log", cur.log_file || "");
   } else {
     put("cur-index", "");
@@ -156,7 +161,7 @@ function render(p, age) {
     const row = document.createElement("tr");
     row.setAttribute("data-status", String(h.status));
     cell(row, typeof h.index === "number" ? h.index + 1 : "", "num");
-    cell(row, h.model === null || h.model === undefined ? "-" : h.model);
+    cell(row, named(h, "-"));
     const st = cell(row, h.status, "status");
     st.setAttribute("data-kind", kind(h.status));
     cell(row, typeof h.duration_s === "number" ? hms(h.duration_s) : "-", "num");
@@ -228,7 +233,7 @@ _BODY = """
 <h2>Recent history (newest first)</h2>
 <table>
   <colgroup><col class="w5"><col class="w25"><col class="w11"><col class="w10"><col class="w10"><col class="w39"></colgroup>
-  <thead><tr><th>#</th><th>model</th><th>status</th><th>duration</th><th>ended</th><th>log file</th></tr></thead>
+  <thead><tr><th>#</th><th>model [settings]</th><th>status</th><th>duration</th><th>ended</th><th>log file</th></tr></thead>
   <tbody id="history-rows"></tbody>
 </table>
 <noscript><p>This page needs JavaScript; the raw data is at <a href="progress.json">progress.json</a>.</p></noscript>

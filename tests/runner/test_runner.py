@@ -302,3 +302,25 @@ def test_progress_file_lost_during_a_sweep_warns_once_and_the_sweep_goes_on(
     progress.close("finished")
     warnings = [line for line in stream.getvalue().splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "cannot write the progress file" in warnings[0]
+
+
+def test_progress_names_every_parameter_that_varies_over_the_sweep(tmp_path: Path) -> None:
+    """Threads 1 and 2 of one model: the lines, the bar's file and its history tell them apart
+    (the model alone made them look identical)."""
+    from dlbs.runner.progress import Progress, varying_keys
+
+    experiments = [{"exp.model": "m", "exp.cpu_threads": t, "exp.replica_batch": 8,
+                    "exp.id": f"m-{t}", "exp.log_file": f"m{t}.log"} for t in (1, 2)]
+    assert varying_keys(experiments) == ["exp.cpu_threads"]
+    stream = io.StringIO()
+    progress = Progress(2, str(tmp_path / "p.json"), stream, bar=False,
+                        varying=varying_keys(experiments))
+    for index, exp in enumerate(experiments):
+        progress.start(index, exp)
+        progress.finish(index, "ok", 1.0)
+    lines = stream.getvalue().splitlines()
+    assert "[1/2] start m [exp.cpu_threads=1] (m1.log)" in lines
+    assert "[2/2] start m [exp.cpu_threads=2] (m2.log)" in lines
+    saved = json.loads((tmp_path / "p.json").read_text())
+    assert [h["settings"] for h in saved["history"]] == ["exp.cpu_threads=1",
+                                                         "exp.cpu_threads=2"]

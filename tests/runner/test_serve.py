@@ -274,7 +274,9 @@ def test_page_follows_a_real_sweep_in_chromium(tmp_path: Path) -> None:
         dom = dump_dom(url, tmp_path / "profile-running")
         _, camera_err = camera.communicate(timeout=300)
         assert by_id(dom, "state") == "running"
-        assert by_id(dom, "cur-model") == "sensor_net"
+        # the model and what varies over the sweep (the batch, the -E's batch count)
+        assert by_id(dom, "cur-model").startswith("sensor_net [")
+        assert "exp.replica_batch=2" in by_id(dom, "cur-model")
         assert by_id(dom, "cur-index") == "#3 of 4"
         assert by_id(dom, "cur-log").startswith("./logs/pytorch_cpu_sensor_net_b2_")
         assert [by_id(dom, f"n-{n}") for n in ("done", "failed", "skipped", "left")] == \
