@@ -194,8 +194,9 @@ def times_of(facts: dict[str, Any]) -> list[float] | None:
 def row(facts: dict[str, Any]) -> dict[str, Any]:
     """The ``runs`` columns of a run (all but ``id``, ``source`` and ``ingested_at``); the
     iteration times are left out of ``facts`` here (they go to ``run_times``)."""
-    low, high = _interval(facts.get("results.time_ci95"))
     steady = facts.get("results.steady_state")
+    # an interval of a window that was not steady (logs before issue 30) is none to read
+    low, high = (None, None) if steady is False else _interval(facts.get("results.time_ci95"))
     kept = {k: v for k, v in facts.items() if k != "results.time_data"}
     return {
         "identity": identity(facts),

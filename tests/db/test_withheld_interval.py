@@ -4,6 +4,7 @@ benchmark said so (an interval beside ``results.steady_state=false``)."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -54,3 +55,26 @@ def test_query_rows_say_why_an_interval_is_withheld(logs: Any, db_url: str,
 def test_the_reason_is_read_from_new_and_old_logs(facts: dict[str, Any],
                                                   reason: str | None) -> None:
     assert ci_withheld(facts) == reason
+
+
+def test_a_history_point_of_one_run_that_was_not_steady_has_no_interval(
+        logs: Any, db_url: str, tmp_path: Path) -> None:
+    """A one-run point took its interval from the run's own; an older log's interval of a
+    window that was not steady is not one (issue 30): none, on both paths (summary columns
+    and facts)."""
+    from dlbs.db import open_store
+    from dlbs.db.history import build_series, load_series
+
+    for v, steady in enumerate((True, False)):
+        logs.write(tmp_path / "h" / f"{v}.log", logs.facts(
+            code=f"v{v}", day=1 + v, **{"results.steady_state": steady}))
+    _query(db_url, tmp_path / "h")
+    store = open_store(db_url)
+    try:
+        for series in (load_series(store, {}, "results.throughput", "exp.code_version").series,
+                       build_series(store.runs({}), "results.throughput", "exp.code_version")):
+            points = series[0].points
+            assert [p.axis_value for p in points] == ["v0", "v1"]
+            assert math.isfinite(points[0].low) and math.isnan(points[1].low)
+    finally:
+        store.close()
