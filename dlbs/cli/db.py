@@ -13,6 +13,9 @@ HELP = ("results database: ingest log folders, query runs, exclude runs, a page,
         "schema")
 EXAMPLE = "dlbs db ingest --db sqlite:///results.db logs/first_sweep"
 
+#: The actions that only read: they open the database read-only (a file one may only read).
+READING = ("query", "page")
+
 COLUMNS = ("id", "model", "phase", "precision", "batch", "device", "device_count", "host",
            "framework_version", "container_image", "code_version", "date", "repeat", "status",
            "throughput", "time", "time_ci95", "ci_withheld", "excluded", "reason")
@@ -57,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.what == "exclude" and not args.include and not (args.reason or "").strip():
         raise UsageError("dlbs db exclude: give --reason TEXT (why these runs are left out)")
-    store = open_store(args.db)
+    store = open_store(args.db, readonly=args.what in READING)
     try:
         if args.what == "ingest":
             return _ingest(store, args.inputs)

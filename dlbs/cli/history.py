@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.plot and Path(args.plot).suffix.lstrip(".").lower() not in FORMATS:
         raise UsageError(f"--plot {args.plot}: give a .png, .svg or .pdf file")
-    store = open_store(args.db)
+    store = open_store(args.db, readonly=True)
     try:
         loaded = load_series(store, filters(args), args.metric, args.by,
                              include_excluded=args.include_excluded)

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     since = _since(args.since)
     if not 0.0 <= args.min_change < 1.0:
         raise UsageError(f"--min-change {args.min_change}: give a fraction in [0, 1), e.g. 0.05")
-    store = open_store(args.db)
+    store = open_store(args.db, readonly=True)
     try:
         loaded = load_series(store, filters(args), args.metric, args.by, since=since)
     finally:

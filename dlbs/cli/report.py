@@ -175,7 +175,7 @@ def _db_records(url: str, filters: list[str]) -> list[dict[str, Any]]:
         if not isinstance(data, dict):
             raise UsageError(f"--db: '{text}' is not a JSON object of facts")
         wanted.update(data)
-    store = open_store(url)
+    store = open_store(url, readonly=True)
     try:
         runs = store.runs(wanted, include_excluded=False)
         times = store.times([run.id for run in runs])

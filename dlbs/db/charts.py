@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dlbs.db.history import Series
+from dlbs.errors import ReportError
 
 FORMATS = ("png", "svg", "pdf")
 UNITS = {"results.throughput": "samples/s", "results.time": "ms"}
@@ -64,5 +65,23 @@ def history_chart(series: Sequence[Series], metric: str, axis: str, path: str) -
     if fmt not in FORMATS:
         raise ValueError(f"--plot {path}: give a .png, .svg or .pdf file")
     data = render(series, metric, axis, fmt)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(target, data)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(target, data)
+    except OSError as err:
+        raise ReportError(f"--plot {path}: cannot write the chart ({why(err)}); give a file "
+                          "in a folder you may write") from None
+
+
+def why(err: OSError) -> str:
+    """An operating system error in words: safeio's own sentence, a file in the way of a
+    folder, else the system's reason."""
+    from safeio import UnsafeFileError
+
+    if isinstance(err, UnsafeFileError) or not err.strerror:
+        return str(err)
+    if isinstance(err, FileExistsError):
+        return f"{err.filename} is a file, not a folder"
+    if isinstance(err, NotADirectoryError):
+        return f"a part of {err.filename} is a file, not a folder"
+    return err.strerror

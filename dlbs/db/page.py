@@ -8,7 +8,9 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from dlbs.db.charts import why
 from dlbs.db.history import Found, Judged, Series
+from dlbs.errors import ReportError
 
 STYLE = """body{font-family:sans-serif;margin:2em;max-width:1100px}
 table{border-collapse:collapse;margin:0.5em 0 1.5em}
@@ -85,7 +87,14 @@ def write_page(folder: str, text: str) -> Path:
     from safeio import atomic_write_text
 
     target = Path(folder)
-    target.mkdir(parents=True, exist_ok=True)
     page = target / "index.html"
-    atomic_write_text(page, text)
+    if target.exists() and not target.is_dir():
+        raise ReportError(f"--output {folder}: not a folder (the page is written as "
+                          f"{page}); give a folder")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(page, text)
+    except OSError as err:
+        raise ReportError(f"--output {folder}: cannot write the page ({why(err)}); give a "
+                          "folder you may write") from None
     return page

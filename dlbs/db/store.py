@@ -19,12 +19,14 @@ WAL mode with a busy timeout, and a transaction that still finds the file locked
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from safeio import UnsafeFileError, check_writable_target
 from sqlalchemy import Engine, create_engine, delete, event, func, select
@@ -33,6 +35,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from dlbs.db import records
+from dlbs.db.faults import guarded
 from dlbs.db.schema import INDEXED, exclusions, run_times, runs
 from dlbs.db.url import DatabaseError, resolve, shown
 
@@ -43,6 +46,8 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_S = 30.0
 RETRY_FOR_S = 120.0
 T = TypeVar("T")
+#: The ``Integer`` columns (ids, batch, device count, repeat) are 32-bit on PostgreSQL.
+INTEGER_BITS = 32
 
 
 @dataclass
@@ -79,7 +84,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _engine(url: URL) -> Engine:
+def _engine(url: URL, readonly: bool = False) -> Engine:
+    """The engine of ``url``; ``readonly``: an existing SQLite file is opened read-only (it
+    may be a file this user cannot write), never switched to WAL, never written."""
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             folder = Path(url.database).expanduser().resolve().parent
@@ -87,10 +94,32 @@ def _engine(url: URL) -> Engine:
                 raise DatabaseError(f"--db {shown(url)}: folder {folder} does not exist; "
                                     "create it or give another path")
             _refuse_planted(url, Path(url.database).expanduser())
+            if readonly and Path(url.database).expanduser().is_file():
+                return _sqlite_reader(Path(url.database).expanduser().resolve())
         engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_reader(path: Path) -> Engine:
+    """A read-only engine of an SQLite file (``mode=ro``). A WAL file in a folder this user
+    cannot write (a read-only mount) has no ``-shm`` to share: SQLite opens it only as
+    ``immutable``, which is safe there since no one can be writing through that folder
+    either."""
+    query = {"mode": "ro", "uri": "true"}
+    if not os.access(path.parent, os.W_OK) and not Path(f"{path}-wal").exists():
+        query["immutable"] = "1"
+    url = URL.create("sqlite", database=f"file:{quote(str(path))}", query=query)
+    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
+    event.listen(engine, "connect", _sqlite_read_pragmas)
+    return engine
+
+
+def _sqlite_read_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+    cursor.close()
 
 
 def _refuse_planted(url: URL, path: Path) -> None:
@@ -125,9 +154,9 @@ def _retrying(action: Callable[[], T]) -> T:
 class Store:
     """An open results database (see the module's docstring)."""
 
-    def __init__(self, url: URL) -> None:
+    def __init__(self, url: URL, readonly: bool = False) -> None:
         self.url = url
-        self.engine = _engine(url)
+        self.engine = _engine(url, readonly)
 
     @property
     def shown(self) -> str:
@@ -163,6 +192,7 @@ class Store:
                 time.sleep(0.2)
 
     # -- writing ---------------------------------------------------------------------------
+    @guarded("storing the run")
     def store_facts(self, facts: Mapping[str, Any], source: str | None = None) -> bool:
         """Store one run; ``True`` when it was new, ``False`` when already stored;
         :class:`DatabaseError` naming ``source`` when the run is refused
@@ -211,6 +241,8 @@ class Store:
             raise DatabaseError(f"{path}: {parsed.error}")
         return self.store_facts(parsed.record, str(path))
 
+    @guarded("ingest", "; the runs of earlier transactions stay stored, none twice when the "
+             "ingest runs again")
     def ingest_paths(self, names: Sequence[str], recursive: bool = True,
                      progress: Callable[[int, int], None] | None = None,
                      batch: int = 500) -> IngestResult:
@@ -280,6 +312,7 @@ class Store:
         result.existing += len(pending) - added
         pending.clear()
 
+    @guarded("the exclusion")
     def exclude(self, run_ids: Iterable[int], reason: str) -> int:
         """Leave runs out of history and regressions (kept in the data); returns how many."""
         ids = self._known(run_ids)
@@ -295,6 +328,7 @@ class Store:
 
         return _retrying(write)
 
+    @guarded("the inclusion")
     def include(self, run_ids: Iterable[int]) -> int:
         """Undo :meth:`exclude`."""
         ids = self._known(run_ids)
@@ -308,8 +342,10 @@ class Store:
 
     def _known(self, run_ids: Iterable[int]) -> list[int]:
         ids = sorted({int(i) for i in run_ids})
+        storable = [i for i in ids if _fits(i, INTEGER_BITS)]  # no other id can exist
         with self.engine.connect() as conn:
-            found = set(conn.execute(select(runs.c.id).where(runs.c.id.in_(ids))).scalars())
+            found = set(conn.execute(select(runs.c.id).where(runs.c.id.in_(storable)))
+                        .scalars())
         missing = [i for i in ids if i not in found]
         if missing:
             raise DatabaseError(f"{self.shown}: no run with id {', '.join(map(str, missing))} "
@@ -317,6 +353,7 @@ class Store:
         return ids
 
     # -- reading ---------------------------------------------------------------------------
+    @guarded("the query")
     def runs(self, filters: Mapping[str, Any] | None = None,
              include_excluded: bool = True) -> list[RunRecord]:
         """The runs whose facts equal every filter (``{"exp.model": "resnet50"}``), oldest
@@ -350,6 +387,7 @@ class Store:
                 found.append(record)
         return found
 
+    @guarded("the query")
     def light_rows(self, filters: Mapping[str, Any] | None = None
                    ) -> list[tuple[Any, ...]] | None:
         """The runs of :meth:`runs` from the summary columns only (no JSON facts), oldest
@@ -379,6 +417,7 @@ class Store:
             found = conn.execute(select(runs.c.facts).order_by(runs.c.id.desc()).limit(newest))
             return {name for (facts,) in found for name in facts}
 
+    @guarded("the query")
     def facts_of(self, run_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """The full facts of some runs, by id."""
         return self._by_id(runs.c.id, runs.c.facts, run_ids)
@@ -386,9 +425,11 @@ class Store:
     @staticmethod
     def _column_value(column: str, value: Any) -> Any:
         if column in ("batch", "device_count", "repeat"):
-            return value if isinstance(value, int) and not isinstance(value, bool) else None
+            # an integer no column can hold matches no row's column: the facts decide
+            return value if _integer(value) and _fits(value, INTEGER_BITS) else None
         return value if isinstance(value, str) else None
 
+    @guarded("the query")
     def times(self, run_ids: Sequence[int]) -> dict[int, list[float]]:
         """The raw iteration times (ms) of runs, by id (runs without them are left out)."""
         return self._by_id(run_times.c.run_id, run_times.c.times, run_ids)
@@ -404,6 +445,7 @@ class Store:
                 out.update((row[0], row[1]) for row in rows)
         return out
 
+    @guarded("the query")
     def count(self) -> int:
         """How many runs are stored."""
         with self.engine.connect() as conn:
@@ -411,6 +453,16 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _fits(value: int, bits: int) -> bool:
+    """Whether ``value`` is a signed integer of ``bits`` bits (what a column or a bound
+    parameter can hold: a 20-digit filter value is none)."""
+    return -(1 << (bits - 1)) <= value < (1 << (bits - 1))
 
 
 def _json_condition(key: str, value: Any, backend: str) -> Any:
@@ -421,8 +473,9 @@ def _json_condition(key: str, value: Any, backend: str) -> Any:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return (element.as_string() == str(value) if backend == "postgresql"
-                else element.as_integer() == value)
+        if backend == "postgresql":
+            return element.as_string() == str(value)
+        return element.as_integer() == value if _fits(value, 64) else None
     if isinstance(value, str) and not _looks_numeric(value):
         return element.as_string() == value
     return None
@@ -466,22 +519,52 @@ def _reason(err: BaseException) -> str:
     return _printable(text.splitlines()[0] if text else type(err).__name__)
 
 
-def open_store(url: str | URL | None) -> Store:
-    """Open (and migrate) the database at ``url`` (``None``: ``$DLBS_DB``); one-line
-    :class:`DatabaseError` (password hidden) when it cannot be used."""
+def _read_only_file(url: URL) -> bool:
+    """Whether ``url`` is an SQLite file that exists and that this user may not write (or
+    whose folder, where SQLite keeps its journal, is not writable)."""
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return False
+    path = Path(url.database).expanduser()
+    return path.is_file() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
+
+
+def open_store(url: str | URL | None, readonly: bool = False) -> Store:
+    """Open the database at ``url`` (``None``: ``$DLBS_DB``) and migrate it when it is older
+    than this dlbs; one-line :class:`DatabaseError` (secrets hidden) when it cannot be used.
+    ``readonly`` (the commands that only read): an SQLite file is opened read-only and a
+    database at the newest revision is never written, so a file this user may only read
+    can be queried."""
+    from alembic.util import CommandError
+
+    from dlbs.db.faults import GENERIC, advice_for, reason_of
+    from dlbs.db.revisions import needs_upgrade
+
     resolved = url if isinstance(url, URL) else resolve(url)
-    store = Store(resolved)
+    store = Store(resolved, readonly=readonly)
+    upgrading = False
     try:
-        store.upgrade()
-    except (SQLAlchemyError, OSError) as err:
+        if needs_upgrade(store.engine, resolved):
+            upgrading = True
+            if readonly:  # the schema is written: a writable connection for that
+                store.close()
+                store = Store(resolved)
+            store.upgrade()
+    except DatabaseError:
         store.close()
-        reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
-        raise DatabaseError(f"--db {shown(resolved)}: cannot open the database ({_hide(reason, resolved)}); "
-                            "check the URL, that the server runs and the credentials") from None
+        raise
+    except (SQLAlchemyError, OSError, CommandError) as err:
+        store.close()
+        reason = reason_of(err, resolved)
+        if readonly and upgrading:
+            raise DatabaseError(f"--db {shown(resolved)}: the schema is older than this dlbs "
+                                f"and upgrading it failed ({reason}); run 'dlbs db upgrade' "
+                                "with a user that may write the database") from None
+        advice = advice_for(reason)
+        if _read_only_file(resolved):
+            advice = ("the database file or its folder is read-only and this command writes "
+                      "to it: use a copy you may write")
+        elif advice == GENERIC:
+            advice = "check the URL, that the server runs and the credentials"
+        raise DatabaseError(f"--db {shown(resolved)}: cannot open the database ({reason}); "
+                            f"{advice}") from None
     return store
-
-
-def _hide(text: str, url: URL) -> str:
-    """An error text with the URL's password removed, wherever the driver echoed it."""
-    password = url.password
-    return text.replace(str(password), "***") if password else text

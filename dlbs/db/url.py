@@ -2,7 +2,8 @@
 
 ``--db URL`` wins, else the environment variable ``DLBS_DB``; a URL is an SQLAlchemy URL
 (``sqlite:///results.db``, ``postgresql+psycopg://user:password@host:5432/name``). A URL is
-shown only with its password hidden (``***``): in errors, logs, reports and facts.
+shown only with its secrets hidden (``***``: the password, and ``?password=``-style options,
+by :mod:`dlbs.redact`): in errors, logs, reports, pages and facts.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from dlbs.errors import DLBSError
+from dlbs.redact import redact_url
 
 ENV = "DLBS_DB"
 #: The drivers this project installs and tests (pyproject.toml): SQLite (standard library) and
@@ -35,7 +37,7 @@ def resolve(arg: str | None) -> URL:
     try:
         url = make_url(text)
     except ArgumentError:
-        raise DatabaseError(f"--db: not a database URL ({_hide_text(text)}); use e.g. "
+        raise DatabaseError(f"--db: not a database URL ({redact_url(text)}); use e.g. "
                             "sqlite:///results.db or postgresql+psycopg://user@host/name") from None
     if url.get_backend_name() not in SUPPORTED:
         raise DatabaseError(f"--db {shown(url)}: unsupported database "
@@ -46,20 +48,7 @@ def resolve(arg: str | None) -> URL:
 
 
 def shown(url: URL | str) -> str:
-    """The URL with its password hidden."""
-    if isinstance(url, str):
-        try:
-            return make_url(url).render_as_string(hide_password=True)
-        except ArgumentError:
-            return _hide_text(url)
-    return url.render_as_string(hide_password=True)
-
-
-def _hide_text(text: str) -> str:
-    """A text that is not a URL, with anything between ``:`` and ``@`` of its authority hidden."""
-    head, sep, tail = text.partition("://")
-    if not sep or "@" not in tail:
-        return text
-    auth, _, rest = tail.rpartition("@")
-    user = auth.split(":", 1)[0]
-    return f"{head}://{user}:***@{rest}"
+    """The URL with its secrets hidden (:func:`dlbs.redact.redact_url`)."""
+    if isinstance(url, URL):
+        url = url.render_as_string(hide_password=False)
+    return redact_url(url)
