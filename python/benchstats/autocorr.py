@@ -21,7 +21,8 @@ series, both conservative:
 built on a conservative autocorrelation time ``tau_w``, the larger of ``tau`` and the AR(1)
 time at the one-sided 99% upper bound of the lag-1 autocorrelation (Bartlett's standard
 error), because the intervals that undercover are exactly those of series whose correlation
-looked smaller than it was: ``mean +- t(df) sqrt(tau_w s2 / n)`` with ``df = n / tau_w - 1``
+looked smaller than it was: ``mean +- t(df) sqrt(tau_w s2 / n)`` with ``df = n / tau_w - 1`` (fewer for heavy tails:
+:func:`kurtosis_df`, since issue 30)
 and the sample variance about the sample mean divided by ``1 - tau_w / n`` (it is low by
 about ``tau / n`` of itself). There is **no interval** under ``MIN_N`` (50) iterations, when ``n / tau_w`` is under
 ``MIN_ESS`` (2: one degree of freedom), when Geyer's sum needs more than half the series, or
@@ -162,6 +163,22 @@ def _shortfall(n: int, tau: float, gate: float, width: int, min_ess: float) -> s
             "give one")
 
 
+def kurtosis_df(values: np.ndarray) -> float:
+    """Degrees of freedom of the sample variance of ``values`` for their tails: ``(n - 1) /
+    (1 + g2 / 2)`` with ``g2`` the sample excess kurtosis, at least 0 (Box 1953, *Non-normality
+    and tests on variances*, Biometrika 40: a variance estimate behaves like a chi-square on
+    that many degrees of freedom). A few stalls carry the variance of a short window, which is
+    then known from those few: the t quantile must say so (t3 noise with 2% stalls of 3-10x
+    at n = 400 covered 94% on ``n / tau - 1`` degrees of freedom, 98% on these). Normal times
+    are unchanged (``g2`` about 0)."""
+    centred = values - values.mean()
+    m2 = float(np.mean(centred * centred))
+    if m2 <= 0:
+        return math.inf
+    excess = max(float(np.mean(centred ** 4)) / (m2 * m2) - 3.0, 0.0)
+    return (len(values) - 1) / (1.0 + excess / 2.0)
+
+
 def mean_interval(window: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE,
                   min_ess: float = MIN_ESS) -> MeanInterval:
     """The mean of ``window``, its effective sample size and its interval, or the reason why
@@ -186,7 +203,8 @@ def mean_interval(window: Sequence[float] | np.ndarray, confidence: float = CONF
                             TOO_CORRELATED)
     # the sample variance about the sample mean is low by about tau / n of itself
     variance = gate * gamma0 / (1.0 - gate / n)
-    half = t_critical(max(math.floor(ess_low - 1.0), 1), confidence) * math.sqrt(variance / n)
+    df = max(min(math.floor(ess_low - 1.0), math.floor(kurtosis_df(values))), 1)
+    half = t_critical(df, confidence) * math.sqrt(variance / n)
     if half >= mean > 0:  # a normal-theory interval reaching zero describes nothing real
         note = (f"interval would reach zero (half-width {half:.4g} >= mean {mean:.4g}): the "
                 f"times are too spread for {n} iterations")

@@ -82,3 +82,27 @@ def test_the_facts_carry_the_reason_an_interval_is_withheld() -> None:
     assert facts["results.ci_note"].startswith("not steady")
     quiet = summarize(list(series(CASES["iid"], 400, 1, seed=5)[0] / 1000.0), 1)
     assert quiet["results.time_ci95"] is not None and quiet["results.ci_withheld"] is None
+
+
+def test_a_few_stalls_give_the_t_quantile_few_degrees_of_freedom() -> None:
+    """Box (1953): the variance of a window is known from as many values as carry it."""
+    from benchstats.autocorr import kurtosis_df
+
+    rng = np.random.default_rng(2)
+    normal = 100.0 + rng.normal(0, 1, 400)
+    stalled = normal.copy()
+    stalled[[50, 150, 250, 350]] *= 6.0
+    assert kurtosis_df(normal) > 300 and kurtosis_df(stalled) < 10
+
+
+def test_rare_stalls_in_a_long_window_get_an_interval_that_covers() -> None:
+    """t3 noise with 2% stalls of 3-10x at 400 iterations covered 92% (t on n / tau - 1
+    degrees of freedom); on the tails' degrees of freedom at least 95%."""
+    case = CASES["t3+stalls3-10x"]
+    given = covered = 0
+    for values in series(case, 400, 300, seed=33):
+        found = analyze(values)
+        if not math.isnan(found.ci_low):
+            given += 1
+            covered += found.ci_low <= case.true_mean <= found.ci_high
+    assert given >= 0.95 * 300 and covered / given >= 0.95
