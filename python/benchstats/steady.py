@@ -24,6 +24,10 @@ outliers beyond 3 scaled MADs).
   median +- ``CLIP_MADS`` scaled MADs of its second half (the half MSER never cuts, so the
   reference is the steady level): a stall weighs at most a few standard deviations, while a
   warm-up, many iterations above the steady level, still moves the batch means.
+* **Withheld** (:func:`withhold`, issue 30): no interval of the mean, with the reason
+  (``ci_note``, and ``ci_withheld`` in a few words), when the window is not steady or has
+  heavy tails in under 200 iterations (:func:`benchstats.robust.heavy_tail_note`), besides
+  the reasons of :func:`benchstats.autocorr.mean_interval`.
 * The batch-means interval (:func:`batch_means_ci`, Flegal & Jones 2010) is kept for callers;
   the interval of :func:`analyze` is Geyer's (batch means of floor(sqrt(n)) covered 68% at
   phi = 0.9 and n = 100).
