@@ -34,6 +34,8 @@ ADVICE = (
      "check that the server runs and can be reached, then run the command again"),
 )
 GENERIC = "check the database, then run the command again"
+#: The advice for a server that cannot be reached (opening a database: the URL may be wrong).
+UNREACHABLE = ADVICE[3][1]
 
 
 def reason_of(err: BaseException, url: URL) -> str:

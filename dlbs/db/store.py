@@ -536,7 +536,7 @@ def open_store(url: str | URL | None, readonly: bool = False) -> Store:
     can be queried."""
     from alembic.util import CommandError
 
-    from dlbs.db.faults import GENERIC, advice_for, reason_of
+    from dlbs.db.faults import GENERIC, UNREACHABLE, advice_for, reason_of
     from dlbs.db.revisions import needs_upgrade
 
     resolved = url if isinstance(url, URL) else resolve(url)
@@ -563,7 +563,7 @@ def open_store(url: str | URL | None, readonly: bool = False) -> Store:
         if _read_only_file(resolved):
             advice = ("the database file or its folder is read-only and this command writes "
                       "to it: use a copy you may write")
-        elif advice == GENERIC:
+        elif advice in (GENERIC, UNREACHABLE):
             advice = "check the URL, that the server runs and the credentials"
         raise DatabaseError(f"--db {shown(resolved)}: cannot open the database ({reason}); "
                             f"{advice}") from None
