@@ -17,6 +17,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from types import ModuleType
+from typing import NoReturn
 
 from dlbs.cli.output import guarded_stdout, say
 from dlbs.errors import DLBSError, OutputError
@@ -59,9 +60,19 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser whose usage errors hide secrets: they quote the words they could not
+    place (``unrecognized arguments: --dbb postgresql://me:PASSWORD@host/db``)."""
+
+    def error(self, message: str) -> NoReturn:
+        from dlbs.redact import redact_text
+
+        super().error(redact_text(message))
+
+
 def build_parser(action: str, module: ModuleType, prog: str) -> argparse.ArgumentParser:
     """Return the argument parser of one action, with the options every action shares."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=f"{prog} {action}" if prog != "logparser" else prog,
         description=module.HELP,
         epilog=f"example:\n  {module.EXAMPLE}",

@@ -165,3 +165,12 @@ def test_experimenter_run_with_a_planted_password_writes_it_nowhere(tmp_path: Pa
     assert _files_holding(tmp_path, SECRET) == []
     status = _dlbs("status", str(tmp_path / "progress.json"))
     assert SECRET not in status.stdout + status.stderr
+
+
+def test_a_usage_error_quoting_a_misspelt_option_hides_its_password() -> None:
+    for args in (["db", "query", "--dbb", f"postgresql://me:{SECRET}@db/b?password={SECRET}"],
+                 ["db", f"postgresql://me:{SECRET}@db/b", "query"],
+                 ["run", "--db", "postgresql://me@db/b", f"--token={SECRET}"]):
+        done = _dlbs(*args)
+        assert done.returncode == 2 and "error:" in done.stderr
+        assert SECRET not in done.stdout + done.stderr, done.stderr
