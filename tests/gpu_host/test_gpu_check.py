@@ -1,0 +1,190 @@
+"""``scripts/gpu-check``: the dry run end to end on the CPU (its folder: tables of measured
+figures, logs, every stage's status), and the pieces that judge GPU runs, on made-up facts."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from gpu_check import cli, defects, matrix, timm_stage  # noqa: E402
+from gpu_check.bench import NO_GPU, Context, Run  # noqa: E402
+from gpu_check.facts import fmt, parse_facts, read_facts  # noqa: E402
+from gpu_check.smi import summarise  # noqa: E402
+
+from pytorch_benchmarks.models.names import model_names  # noqa: E402
+
+GPU_ONLY_ROWS = ("resnet50-train-tf32", "gpt2-infer-fp16", "resnet50-train-bf16-cl-compile",
+                 "resnet50-train-bf16-cl-max")
+
+
+@pytest.fixture(scope="module")
+def dry_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    out = tmp_path_factory.mktemp("gpu-check")
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu-check"), "--dry-run",
+                           "--out", str(out)], capture_output=True, text=True, timeout=600,
+                          check=False)
+    return out, done
+
+
+def _rows(markdown: str) -> dict[str, list[str]]:
+    rows = {}
+    for line in markdown.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and cells:
+            rows[cells[0]] = cells
+    return rows
+
+
+def test_dry_run_exits_0_and_says_what_the_host_has(dry_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    out, done = dry_run
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"needs torch, numpy \(present\); optional, missing here:", done.stderr)
+    assert f"gpu-check: {out / 'summary.md'}" in done.stderr
+
+
+def test_summary_lists_every_stage_with_its_status(dry_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    out, _ = dry_run
+    rows = _rows((out / "summary.md").read_text())
+    for stage in cli.ORDER:
+        assert stage in rows, stage
+        assert (out / f"stage_{stage}.md").is_file()
+        assert json.loads((out / f"stage_{stage}.json").read_text())["stage"] == stage
+    assert rows["env"][1] == "ok" and rows["ceilings"][1] == "ok"
+    assert rows["matrix-vision"][1].startswith("ok: 2 of 2 runs ok")
+    assert rows["energy"][1] == NO_GPU and rows["maxbatch"][1] == NO_GPU
+    assert rows["timm"][1].startswith("skipped: timm is") or rows["timm"][1] == NO_GPU
+
+
+def test_matrix_rows_carry_the_figures_the_cpu_runs_logged(dry_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    out, _ = dry_run
+    checked = 0
+    for stage in ("matrix-vision", "matrix-text", "matrix-options"):
+        for name, cells in _rows((out / f"stage_{stage}.md").read_text()).items():
+            if cells[1] != "ok":
+                continue
+            facts = read_facts(out / "logs" / f"{name}.facts")
+            assert facts["results.status"] == "ok"
+            assert cells[2] == fmt(facts["results.throughput"]) != "-"
+            assert cells[3] == fmt(facts["results.time"]) != "-"
+            assert cells[5] == fmt(facts["results.flops_per_sample"] / 1e9)
+            log = (out / "logs" / f"{name}.log").read_text()
+            assert log.startswith("$ ") and "benchmarks.py" in log.splitlines()[0]
+            checked += 1
+    assert checked == 5  # one cell per model and channels_last inference
+
+
+def test_gpu_only_cells_and_checks_say_not_run_never_passed(dry_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    out, _ = dry_run
+    rows = {}
+    for stage in ("matrix-vision", "matrix-text", "matrix-options"):
+        rows.update(_rows((out / f"stage_{stage}.md").read_text()))
+    for name in GPU_ONLY_ROWS:
+        assert rows[name][1] == NO_GPU
+        assert set(rows[name][2:]) == {"-"}  # no figure that was not measured
+    checks = _rows((out / "stage_defects.md").read_text())
+    assert checks["D1"][2] == "passed" and checks["D3"][2] == "passed"
+    for defect in ("D2", "D4", "D5", "D8", "D9/D10", "D11", "D12"):
+        assert checks[defect][2] == NO_GPU
+    ceilings = _rows((out / "stage_ceilings.md").read_text())
+    assert fmt(json.loads((out / "logs" / "ceilings.json").read_text())["matmul"]["fp32"]["tflops"]) \
+        == ceilings["matmul fp32 256^3"][2]
+
+
+def test_every_model_the_check_runs_is_in_the_zoo() -> None:
+    zoo = set(model_names())
+    used = set(matrix.MODELS) | {"alexnet"} | {p.dlbs[1] for p in timm_stage.PAIRS}
+    assert used <= zoo
+
+
+def test_an_unknown_stage_is_refused_naming_the_stages() -> None:
+    with pytest.raises(SystemExit, match="unknown stage 'matrx'.*matrix-vision"):
+        cli.stage_names(["matrx"])
+    assert cli.stage_names(["matrix"]) == ["matrix-vision", "matrix-text", "matrix-options"]
+
+
+def test_a_stage_without_gpu_refuses_to_run_without_dry_run(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "count_gpus", lambda: 0)
+    assert cli.main(["--stage", "env", "--out", str(tmp_path)]) == 1
+    assert not (tmp_path / "summary.md").exists()
+
+
+def _run(name: str, **facts: object) -> Run:
+    return Run(name=name, args=[], facts={"results.status": "ok", **facts}, returncode=0)
+
+
+GPU = Context(out=Path("."), dry_run=False, budget_s=1)
+H100 = "table: NVIDIA H100 80GB HBM3 float32 ({}) dense (H100 datasheet)"
+
+
+@pytest.mark.parametrize(("default_flags", "source", "verdict"), [
+    pytest.param({"cudnn.allow_tf32": False}, H100.format("fp32"), "passed", id="fp32-column"),
+    pytest.param({"cudnn.allow_tf32": True}, H100.format("fp32"), "FAILED", id="conv-tf32-on"),
+    pytest.param({"cudnn.allow_tf32": False}, H100.format("tf32"), "FAILED", id="wrong-column"),
+])
+def test_d2_fails_when_float32_takes_a_column_its_math_does_not_use(
+        default_flags: dict[str, bool], source: str, verdict: str) -> None:
+    runs = {"d2-r50-fp32": _run("d2-r50-fp32", **{"exp.backend_flags": default_flags,
+                                                "results.peak_source": source}),
+            "d2-r50-fp32-fastest": _run("d2-r50-fp32-fastest", **{
+                "exp.backend_flags": {"cudnn.allow_tf32": True},
+                "results.peak_source": H100.format("tf32")})}
+    assert defects.judge_d2(runs, GPU)[0].startswith(verdict)
+
+
+def test_d1_fails_on_a_gpu_when_mfu_is_null_or_the_count_differs() -> None:
+    good = {"results.flops_per_sample": 1193.464e9, "results.mfu": 0.2}
+    assert defects.judge_d1({"d1-llama-bf16-train": _run("d1-llama-bf16-train", **good)},
+                            GPU)[0] == "passed"
+    no_mfu = {**good, "results.mfu": None, "results.mfu_note": "could not be counted"}
+    assert defects.judge_d1({"d1-llama-bf16-train": _run("d1-llama-bf16-train", **no_mfu)},
+                            GPU)[0].startswith("FAILED")
+    other = {**good, "results.flops_per_sample": 1000e9}
+    assert "CPU count is 1193.464" in defects.judge_d1(
+        {"d1-llama-bf16-train": _run("d1-llama-bf16-train", **other)}, GPU)[0]
+
+
+@pytest.mark.parametrize(("facts", "verdict"), [
+    pytest.param({"results.energy_window_s": 0.4, "results.energy_unavailable": "short"},
+                 "passed", id="withheld"),
+    pytest.param({"results.energy_window_s": 0.4, "results.energy_j": 120.0}, "FAILED",
+                 id="logged-short"),
+    pytest.param({"results.energy_unavailable": "pynvml is not installed"}, "inconclusive",
+                 id="no-nvml"),
+])
+def test_d4_fails_when_a_short_window_logs_energy(facts: dict[str, object], verdict: str) -> None:
+    assert defects.judge_d4({"d4": _run("d4", **facts)}, GPU)[0].startswith(verdict)
+
+
+def test_a_failed_run_fails_its_check_with_the_runs_error() -> None:
+    run = Run(name="d5-r50-bf16", args=[], facts={"results.status": "failure",
+                                                 "results.error": "AssertionError: sdpa"})
+    verdict, _ = defects.judge_d5({"d5-r50-bf16": run}, GPU)
+    assert verdict == "FAILED: d5-r50-bf16: failure (AssertionError: sdpa)"
+
+
+def test_facts_parse_like_the_logs_and_missing_figures_are_dashes() -> None:
+    facts = parse_facts(['__results.throughput__=12.5', 'WARNING: x', '__results.mfu__=null',
+                         '__bad__=not json'])
+    assert facts == {"results.throughput": 12.5, "results.mfu": None}
+    assert fmt(None) == fmt(float("nan")) == fmt("12") == fmt(True) == "-"
+    assert fmt(1234.5678) == "1235" and fmt(0.000123456) == "0.0001235"
+
+
+def test_smi_power_is_averaged_over_the_last_seconds_only() -> None:
+    lines = ["2026/11/25 12:00:00.000, 100.0, 90.0, 1000, 1980, 40",
+             "2026/11/25 12:00:08.000, 600.0, 650.0, 30000, 1755, 60",
+             "2026/11/25 12:00:09.000, 700.0, 690.0, 31000, 1740, 61",
+             "2026/11/25 12:00:09.500, [N/A], [N/A], 31000, 1740, 61"]
+    ended = datetime(2026, 11, 25, 12, 0, 10)
+    summary = summarise(lines, ended, 5.0, "power.draw.average")
+    assert summary.power_w == 650.0 and summary.memory_mib == 31000.0 and summary.samples == 4
+    assert summarise(lines, ended, None, "power.draw.average").power_w == pytest.approx(1400 / 3)
