@@ -146,14 +146,14 @@ def _too_short(n: int, mean: float, note: str, reason: str) -> MeanInterval:
 
 def _shortfall(n: int, tau: float, gate: float, width: int, min_ess: float) -> str:
     if not math.isfinite(gate):
-        return (f"series too short for its correlation: the {n} iterations count as 0.0 "
-                f"independent ones at the upper bound of their lag-1 autocorrelation (it "
+        return (f"series too short for its correlation: the {n} iterations have an effective "
+                f"sample size of 0.0 at the upper bound of their lag-1 autocorrelation (it "
                 f"reaches 1: they may move like a trend; {n / tau:.1f} at the point estimate), "
                 f"and an interval needs {min_ess:g} there; run several times longer")
     want = math.ceil(max(min_ess * gate, width / MAX_LAG_FRACTION, n + 1))
     if n / gate < min_ess:
-        why = (f"the {n} iterations count as {n / gate:.1f} independent ones at the upper "
-               f"bound of their lag-1 autocorrelation (autocorrelation time {gate:.1f}; "
+        why = (f"the {n} iterations have an effective sample size of {n / gate:.1f} at the "
+               f"upper bound of their lag-1 autocorrelation (autocorrelation time {gate:.1f}; "
                f"{n / tau:.1f} at the point estimate {tau:.1f}), and an interval needs "
                f"{min_ess:g} there")
     else:

@@ -69,7 +69,7 @@ def test_the_correlation_note_states_the_figure_it_compares() -> None:
             break
     else:
         raise AssertionError("no seeded series with ess > 2 > ess_low")
-    compared = re.search(r"count as ([0-9.]+) independent ones", found.note)
+    compared = re.search(r"have an effective sample size of ([0-9.]+) at the upper bound", found.note)
     assert compared is not None and float(compared.group(1)) < 2, found.note
     assert "an interval needs 2 there" in found.note
 
