@@ -104,9 +104,10 @@ def _execute(command: list[str], log: Path, limit: float, cwd: Path) -> tuple[in
 
 
 def run_benchmark(ctx: Context, name: str, args: list[str], smi_period_ms: int = 500,
-                  last_s_key: str | None = None) -> Run:
-    """Run ``benchmarks.py args`` on the stage's device unless the stage's budget is spent;
-    ``last_s_key``: a fact naming the seconds over which smi's power is averaged."""
+                  last_s_key: str | None = None, limit: float = RUN_LIMIT) -> Run:
+    """Run ``benchmarks.py args`` on the stage's device unless the stage's budget is spent,
+    for at most ``limit`` seconds; ``last_s_key``: a fact naming the seconds over which
+    smi's power is averaged."""
     run = Run(name=name, args=[*args, *ctx.device_args()])
     left = ctx.left()
     if left < 10:
@@ -122,7 +123,7 @@ def run_benchmark(ctx: Context, name: str, args: list[str], smi_period_ms: int =
                          enabled=not ctx.dry_run)
     with sampler:
         run.returncode, run.timed_out = _execute(command, ctx.logs / f"{name}.log",
-                                                 min(left, RUN_LIMIT), PYTHON_DIR)
+                                                 min(left, limit), PYTHON_DIR)
     run.seconds = time.monotonic() - start
     run.facts = read_facts(facts_file)
     last = run.facts.get(last_s_key) if last_s_key else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import re
 import shutil
 import socket
@@ -26,8 +27,8 @@ REQUIRED = {"torch": "the benchmark", "numpy": "the benchmark's statistics"}
 OPTIONAL = {"pynvml": "NVML energy and clocks (pip install nvidia-ml-py)",
             "timm": "the timm stage"}
 #: The order stages run in (cheap facts first; the timm pairs and energy last).
-ORDER = ["env", "ceilings", "defects", "maxbatch", "matrix-vision", "matrix-text",
-         "matrix-options", "timm", "energy"]
+ORDER = ["env", "ceilings", "defects", "maxbatch", "matrix-resnet50", "matrix-vit_b16",
+         "matrix-gpt2", "matrix-llama3_1b", "matrix-options", "timm", "energy"]
 DEFAULT_BUDGET = 480.0
 #: A dry run runs two stages at a time (CPU runs on a 2-core CI machine); a GPU run one.
 DRY_WORKERS = 2  # seconds per stage: well inside a host's 10-minute command limit
@@ -35,6 +36,7 @@ EPILOG = """examples:
   scripts/gpu-check --list-stages
   scripts/gpu-check --stage env --stage ceilings --out gpu-check-h100
   scripts/gpu-check --stage defects --out gpu-check-h100     # one stage per command
+  scripts/gpu-check --stage matrix-resnet50 --out gpu-check-h100
   scripts/gpu-check --dry-run --out /tmp/gpu-check            # tiny CPU runs, no GPU checks
 """
 
@@ -88,7 +90,11 @@ def requirements() -> tuple[list[str], str]:
 
 
 def count_gpus() -> int:
-    """GPUs ``nvidia-smi -L`` lists (else torch's count, read in a child process)."""
+    """The GPUs the runs may use: ``CUDA_VISIBLE_DEVICES``'s entries when it is set, else
+    those ``nvidia-smi -L`` lists (else torch's count, read in a child process)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([d for d in visible.split(",") if d.strip()])
     if shutil.which("nvidia-smi"):
         listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True,
                                  timeout=60, check=False).stdout

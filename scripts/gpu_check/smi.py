@@ -4,6 +4,7 @@ A background ``nvidia-smi --query-gpu=... -lms N`` writes one CSV line per GPU a
 the run's log folder; :func:`summarise` turns the file into the figures the tables show."""
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 import subprocess
@@ -35,6 +36,13 @@ def fields() -> str:
     return _chosen[0]
 
 
+def first_visible_gpu() -> str:
+    """The GPU a run's ``cuda:0`` is, as ``nvidia-smi --id`` takes it: the first entry of
+    ``CUDA_VISIBLE_DEVICES`` (an index or a UUID) when set, else ``0``."""
+    visible = [d.strip() for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")]
+    return visible[0] if visible and visible[0] else "0"
+
+
 @dataclass
 class SmiSummary:
     """Figures of the samples (None where no sample had a number)."""
@@ -47,12 +55,11 @@ class SmiSummary:
 
 
 class SmiSampler:
-    """``with SmiSampler(path, gpu, period_ms):`` samples while the block runs (a no-op
+    """``with SmiSampler(path, period_ms):`` samples the run's GPU while the block runs (a no-op
     when ``nvidia-smi`` is absent or ``enabled`` is false)."""
 
-    def __init__(self, path: Path, gpu: int = 0, period_ms: int = 500,
-                 enabled: bool = True) -> None:
-        self.path, self.gpu, self.period_ms = path, gpu, period_ms
+    def __init__(self, path: Path, period_ms: int = 500, enabled: bool = True) -> None:
+        self.path, self.gpu, self.period_ms = path, first_visible_gpu(), period_ms
         self.enabled = enabled and available()
         self.process: subprocess.Popen[bytes] | None = None
         self.ended: datetime | None = None
@@ -62,7 +69,7 @@ class SmiSampler:
             with self.path.open("wb") as out:
                 self.process = subprocess.Popen(
                     ["nvidia-smi", f"--query-gpu={fields()}", "--format=csv,noheader,nounits",
-                     f"-lms={self.period_ms}", f"--id={self.gpu}"],
+                     f"--loop-ms={self.period_ms}", f"--id={self.gpu}"],
                     stdout=out, stderr=subprocess.STDOUT)
         return self
 

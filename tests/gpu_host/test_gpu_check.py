@@ -14,13 +14,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from gpu_check import cli, defects, matrix, timm_stage  # noqa: E402
-from gpu_check.bench import NO_GPU, Context, Run  # noqa: E402
-from gpu_check.facts import fmt, parse_facts, read_facts  # noqa: E402
-from gpu_check.smi import summarise  # noqa: E402
+from gpu_check import cli, defects, matrix, timm_stage
+from gpu_check.bench import NO_GPU, Context, Run
+from gpu_check.facts import fmt, parse_facts, read_facts
+from gpu_check.smi import first_visible_gpu, summarise
+from pytorch_benchmarks.models.names import model_names
 
-from pytorch_benchmarks.models.names import model_names  # noqa: E402
-
+MATRIX_STAGES = [s for s in cli.ORDER if s.startswith("matrix-")]
 GPU_ONLY_ROWS = ("resnet50-train-tf32", "gpt2-infer-fp16", "resnet50-train-bf16-cl-compile",
                  "resnet50-train-bf16-cl-max")
 
@@ -58,7 +58,8 @@ def test_summary_lists_every_stage_with_its_status(dry_run: tuple[Path, subproce
         assert (out / f"stage_{stage}.md").is_file()
         assert json.loads((out / f"stage_{stage}.json").read_text())["stage"] == stage
     assert rows["env"][1] == "ok" and rows["ceilings"][1] == "ok"
-    assert rows["matrix-vision"][1].startswith("ok: 2 of 2 runs ok")
+    for stage in MATRIX_STAGES:
+        assert rows[stage][1].startswith("ok: 1 of 1 runs ok"), stage
     assert rows["energy"][1] == NO_GPU and rows["maxbatch"][1] == NO_GPU
     assert rows["timm"][1].startswith("skipped: timm is") or rows["timm"][1] == NO_GPU
 
@@ -66,7 +67,7 @@ def test_summary_lists_every_stage_with_its_status(dry_run: tuple[Path, subproce
 def test_matrix_rows_carry_the_figures_the_cpu_runs_logged(dry_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
     out, _ = dry_run
     checked = 0
-    for stage in ("matrix-vision", "matrix-text", "matrix-options"):
+    for stage in MATRIX_STAGES:
         for name, cells in _rows((out / f"stage_{stage}.md").read_text()).items():
             if cells[1] != "ok":
                 continue
@@ -84,7 +85,7 @@ def test_matrix_rows_carry_the_figures_the_cpu_runs_logged(dry_run: tuple[Path, 
 def test_gpu_only_cells_and_checks_say_not_run_never_passed(dry_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
     out, _ = dry_run
     rows = {}
-    for stage in ("matrix-vision", "matrix-text", "matrix-options"):
+    for stage in MATRIX_STAGES:
         rows.update(_rows((out / f"stage_{stage}.md").read_text()))
     for name in GPU_ONLY_ROWS:
         assert rows[name][1] == NO_GPU
@@ -105,9 +106,9 @@ def test_every_model_the_check_runs_is_in_the_zoo() -> None:
 
 
 def test_an_unknown_stage_is_refused_naming_the_stages() -> None:
-    with pytest.raises(SystemExit, match="unknown stage 'matrx'.*matrix-vision"):
+    with pytest.raises(SystemExit, match="unknown stage 'matrx'.*matrix-resnet50"):
         cli.stage_names(["matrx"])
-    assert cli.stage_names(["matrix"]) == ["matrix-vision", "matrix-text", "matrix-options"]
+    assert cli.stage_names(["matrix", "env"]) == ["env", *MATRIX_STAGES]
 
 
 def test_a_stage_without_gpu_refuses_to_run_without_dry_run(tmp_path: Path,
@@ -115,6 +116,13 @@ def test_a_stage_without_gpu_refuses_to_run_without_dry_run(tmp_path: Path,
     monkeypatch.setattr(cli, "count_gpus", lambda: 0)
     assert cli.main(["--stage", "env", "--out", str(tmp_path)]) == 1
     assert not (tmp_path / "summary.md").exists()
+
+
+def test_runs_and_samples_follow_cuda_visible_devices(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-8f2e,3")
+    assert cli.count_gpus() == 2 and first_visible_gpu() == "GPU-8f2e"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert cli.count_gpus() == 0
 
 
 def _run(name: str, **facts: object) -> Run:
