@@ -151,8 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         print("gpu-check: no GPU seen (nvidia-smi -L / torch.cuda list none); on a CPU run "
               "--dry-run", file=sys.stderr)
         return 1
-    out = args.out or Path(f"gpu-check-{socket.gethostname()}-"
-                           f"{datetime.now().strftime('%Y%m%dT%H%M%S')}")
+    out = (args.out or Path(f"gpu-check-{socket.gethostname()}-"
+                            f"{datetime.now().strftime('%Y%m%dT%H%M%S')}")).resolve()
+    # absolute: the benchmark runs from python/ and writes its facts by this path
     (out / "logs").mkdir(parents=True, exist_ok=True)
     timm_stage.SCRIPT[:] = [args.timm_benchmark.resolve()] if args.timm_benchmark else []
     workers = DRY_WORKERS if args.dry_run else 1  # GPU stages never share the device

@@ -125,6 +125,15 @@ def test_runs_and_samples_follow_cuda_visible_devices(monkeypatch: pytest.Monkey
     assert cli.count_gpus() == 0
 
 
+def test_a_relative_out_folder_is_made_absolute_for_the_runs(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[Path] = []
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "run_stage", lambda name, args, out, gpus, line: seen.append(out) or "ok")
+    assert cli.main(["--dry-run", "--stage", "env", "--out", "rel"]) == 0
+    assert seen == [tmp_path / "rel"] and (tmp_path / "rel" / "logs").is_dir()
+
+
 def _run(name: str, **facts: object) -> Run:
     return Run(name=name, args=[], facts={"results.status": "ok", **facts}, returncode=0)
 
