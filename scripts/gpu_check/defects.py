@@ -82,11 +82,13 @@ def judge_d2(runs: dict[str, Run], ctx: Context) -> Verdict:
     evidence = "; ".join(
         f"{r.name}: cudnn.allow_tf32={_flags(r).get('cudnn.allow_tf32')}, "
         f"precision={_flags(r).get('float32_matmul_precision')}, column {_column(r)}, "
-        f"{fmt(r.get('results.throughput'))} samples/s, mfu {fmt(r.get('results.mfu'))}"
+        f"{fmt(r.get('results.throughput'))} samples/s, MFU {pct(r.get('results.mfu'))}"
         for r in (default, fastest))
-    want = {default.name: (False, "fp32"), fastest.name: (True, "tf32")}
+    want = {default.name: (False, True, "fp32"), fastest.name: (True, False, "tf32")}
     wrong = [r.name for r in (default, fastest)
-             if (_flags(r).get("cudnn.allow_tf32"), _column(r)) != want[r.name]]
+             if (_flags(r).get("cudnn.allow_tf32"),
+                 _flags(r).get("float32_matmul_precision") == "highest", _column(r))
+             != want[r.name]]
     return ("FAILED: flags or peak column not as documented in " + ", ".join(wrong)
             if wrong else "passed", evidence)
 
@@ -143,8 +145,8 @@ def judge_d5(runs: dict[str, Run], ctx: Context) -> Verdict:
 
 def judge_maxbatch(runs: dict[str, Run], ctx: Context) -> Verdict:
     failed = _failed_runs(runs)
-    evidence = "; ".join(f"{r.name}: max_batch {r.get('results.max_batch')}, timed out "
-                         f"{r.get('results.max_batch_timed_out')}, "
+    evidence = "; ".join(f"{r.name}: max_batch {r.get('results.max_batch')}, search timed "
+                         f"out {bool(r.get('results.max_batch_timed_out'))}, "
                          f"{fmt(r.get('results.throughput'))} samples/s" for r in runs.values())
     if failed:
         return failed[0], evidence

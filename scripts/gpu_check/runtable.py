@@ -47,7 +47,10 @@ def run_row(run: Run) -> list[Any]:
     f = run.facts
     flops = number(f.get("results.flops_per_sample"))
     smi = run.smi
-    return [run.name, run.status, fmt(f.get("results.throughput")), fmt(f.get("results.time")),
+    status = run.status
+    if isinstance(f.get("results.max_batch"), int):  # --batch_size max: the batch it found
+        status += f" (max batch {f['results.max_batch']})"
+    return [run.name, status, fmt(f.get("results.throughput")), fmt(f.get("results.time")),
             ci_cell(f), fmt(flops / 1e9 if flops is not None else None),
             fmt(f.get("results.tflops")), pct(f.get("results.mfu")), peak_cell(f),
             fmt(f.get("results.peak_memory_mb")), fmt(f.get("results.peak_memory_reserved_mb")),

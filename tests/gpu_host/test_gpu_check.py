@@ -146,13 +146,16 @@ H100 = "table: NVIDIA H100 80GB HBM3 float32 ({}) dense (H100 datasheet)"
     pytest.param({"cudnn.allow_tf32": False}, H100.format("fp32"), "passed", id="fp32-column"),
     pytest.param({"cudnn.allow_tf32": True}, H100.format("fp32"), "FAILED", id="conv-tf32-on"),
     pytest.param({"cudnn.allow_tf32": False}, H100.format("tf32"), "FAILED", id="wrong-column"),
+    pytest.param({"cudnn.allow_tf32": False, "float32_matmul_precision": "high"},
+                 H100.format("fp32"), "FAILED", id="matmul-tf32-on"),
 ])
 def test_d2_fails_when_float32_takes_a_column_its_math_does_not_use(
         default_flags: dict[str, bool], source: str, verdict: str) -> None:
-    runs = {"d2-r50-fp32": _run("d2-r50-fp32", **{"exp.backend_flags": default_flags,
-                                                "results.peak_source": source}),
+    runs = {"d2-r50-fp32": _run("d2-r50-fp32", **{
+                "exp.backend_flags": {"float32_matmul_precision": "highest", **default_flags},
+                "results.peak_source": source}),
             "d2-r50-fp32-fastest": _run("d2-r50-fp32-fastest", **{
-                "exp.backend_flags": {"cudnn.allow_tf32": True},
+                "exp.backend_flags": {"cudnn.allow_tf32": True, "float32_matmul_precision": "high"},
                 "results.peak_source": H100.format("tf32")})}
     assert defects.judge_d2(runs, GPU)[0].startswith(verdict)
 
@@ -205,3 +208,48 @@ def test_smi_power_is_averaged_over_the_last_seconds_only() -> None:
     summary = summarise(lines, ended, 5.0, "power.draw.average")
     assert summary.power_w == 650.0 and summary.memory_mib == 31000.0 and summary.samples == 4
     assert summarise(lines, ended, None, "power.draw.average").power_w == pytest.approx(1400 / 3)
+
+
+def _fake_gpu_run(ctx: Context, name: str, args: list[str], **_: object) -> Run:
+    """What a good H100 run would log, by its flags (no GPU here: the judges and tables)."""
+    fastest = "--cudnn_fastest" in args
+    dtype = args[args.index("--dtype") + 1] if "--dtype" in args else "float32"
+    column = {"bfloat16": "bf16", "float16": "fp16"}.get(dtype, "tf32" if fastest else "fp32")
+    short = "--max_time" not in args
+    facts = {"results.status": "ok", "results.throughput": 1000.0, "results.time": 256.0,
+             "results.flops_per_sample": 1193.464e9, "results.tflops": 300.0, "results.mfu": 0.3,
+             "results.peak_tflops": 989.5, "exp.dtype_used": dtype, "exp.num_replicas": 1,
+             "results.peak_source": H100.replace("float32", dtype).format(column),
+             "exp.backend_flags": {"cudnn.allow_tf32": fastest,
+                                   "float32_matmul_precision": "high" if fastest else "highest"},
+             "exp.framework_version": "2.11.0+cu130", "hw.devices": ["NVIDIA H100 80GB HBM3"],
+             "results.peak_memory_mb": 9000.0, "results.peak_memory_reserved_mb": 9500.0,
+             "results.num_alloc_retries": 0, "results.power_capped": True,
+             "results.throttle_reasons": [], "results.max_batch": 512,
+             "results.energy_window_s": 0.8 if short else 20.0}
+    if short:
+        facts["results.energy_unavailable"] = "the timed window lasted 0.8 s"
+    else:
+        facts.update({"results.energy_j": 13000.0, "results.power_w": 650.0})
+    return Run(name=name, args=args, facts=facts, returncode=0, seconds=1.0)
+
+
+def test_every_stage_judges_good_gpu_runs_without_a_failure(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from gpu_check import energy, stages
+    for module in (defects, matrix, energy, timm_stage):
+        monkeypatch.setattr(module, "run_benchmark", _fake_gpu_run)
+    monkeypatch.setattr(stages, "run_probe", lambda ctx, what, name, limit=0: {"torch": "2.11.0"} if what == "env" else {
+        "device": "cuda", "matmul": {"bf16": {"size": 8192, "seconds": 0.0014, "tflops": 785.0, "how": "events"}},
+        "copy": {"bytes": 4 << 30, "seconds": 0.0029, "read_plus_write_gb_s": 2960.0, "how": "events"}})
+    monkeypatch.setattr(stages, "smi_available", lambda: False)
+    for name in cli.ORDER:
+        ctx = Context(out=tmp_path, dry_run=False, budget_s=480, num_gpus=1)
+        result = cli.STAGES[name][0](ctx)
+        assert not result.status.startswith("failed"), (name, result.status, result.lines)
+        assert "FAILED" not in "\n".join(result.lines), name
+    checks = _rows("\n".join(defects.run_checks(ctx, defects.checks(ctx), []).lines))
+    assert checks["D1"][2] == checks["D2"][2] == checks["D4"][2] == checks["D12"][2] == "passed"
+    assert checks["D8"][2] == "not run (1 GPU(s) seen, it needs 2)"
+    options = _rows("\n".join(matrix.options_stage(ctx).lines))
+    assert options["resnet50-train-bf16-cl-max"][1] == "ok (max batch 512)"
