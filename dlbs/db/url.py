@@ -36,7 +36,7 @@ def resolve(arg: str | None) -> URL:
                             f"{ENV}")
     try:
         url = make_url(text)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise DatabaseError(f"--db: not a database URL ({redact_url(text)}); use e.g. "
                             "sqlite:///results.db or postgresql+psycopg://user@host/name") from None
     if url.get_backend_name() not in SUPPORTED:

@@ -141,6 +141,8 @@ def test_the_schema_is_at_the_newest_alembic_revision(db_url: str) -> None:
 def test_a_bad_url_is_one_line_and_exit_2(tmp_path: Path) -> None:
     for args, words in ((["--db", "mysql://u:secret@h/db"], "unsupported database"),
                         (["--db", "not a url"], "not a database URL"),
+                        (["--db", "postgresql+psycopg://u:secret@h:notaport/db"],
+                         "not a database URL"),
                         ([], "no database"),
                         (["--db", f"sqlite:///{tmp_path}/no/such/dir/x.db"], "does not exist")):
         done = _dlbs("db", "query", *args)
