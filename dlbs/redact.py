@@ -23,6 +23,8 @@ HIDDEN = "***"
 _SECRET_NAME = re.compile(r"pass(word|wd)|secret|token", re.IGNORECASE)
 #: ``scheme://`` of a URL inside a longer text.
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+#: What may close a URL quoted in a text.
+_CLOSERS = "'\"<>`"
 #: ``:password@`` of a text meant as a URL that is none.
 _LOOSE_USERINFO = re.compile(r":[^\s@]*@")
 #: ``name=value`` of a libpq connection string whose name is a secret's.
@@ -93,8 +95,14 @@ def url_secrets(url: str) -> list[str]:
 
 
 def _url_end(text: str, start: int) -> int:
+    """Where the URL starting at ``start`` ends: at white space, or at a quote or bracket that
+    closes it (followed by the end, white space or punctuation). A quote followed by more of
+    the word is part of it (a password may hold ``'``: ``u:pa'ss@host`` is one URL)."""
     end = start
-    while end < len(text) and not text[end].isspace() and text[end] not in "'\"<>`":
+    while end < len(text) and not text[end].isspace():
+        if text[end] in _CLOSERS and (end + 1 == len(text) or text[end + 1].isspace()
+                                      or text[end + 1] in _CLOSERS + ".,;:)]}"):
+            break
         end += 1
     return end
 

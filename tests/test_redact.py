@@ -63,3 +63,15 @@ def test_a_drivers_echo_of_the_decoded_password_is_hidden() -> None:
     message = "FATAL: password 'p@ss word' or 'second+one' rejected"
     out = hide_values(message, url_secrets(url))
     assert "p@ss word" not in out and "second+one" not in out and "FATAL" in out
+
+
+@pytest.mark.parametrize("quote", ["'", '"', "`", "<", ">"])
+def test_a_quote_inside_a_password_does_not_end_the_url_early(quote: str) -> None:
+    secret = f"pa{quote}{SECRET}"
+    argv = ["experimenter", "run", f"--db=postgresql://u:{secret}@h/d",
+            f"--db=sqlite:///x.db?password={secret}"]
+    out = " ".join(redact_argv(argv))
+    assert SECRET not in out and "u:***@h/d" in out
+    text = redact_text(f"unrecognized arguments: postgresql://u:{secret}@h/d")
+    assert SECRET not in text and text.endswith("postgresql://u:***@h/d")
+    assert redact_text(f"in '{'postgresql://u:pw@h/d'}' here") == "in 'postgresql://u:***@h/d' here"
