@@ -40,8 +40,8 @@ from dlbs.reports.frame import (
     to_frame,
     unidentified_note,
 )
-from dlbs.reports.model import MARK_BUSY, Report, Table, legend
-from dlbs.reports.pivot import extra_dims, sortable
+from dlbs.reports.model import MARK_BUSY, MARK_UNSTEADY, Report, Table, legend
+from dlbs.reports.pivot import cell_marks, extra_dims, sortable
 from dlbs.reports.verdicts import (
     MIN_CHANGE,
     MIN_RUNS,
@@ -174,15 +174,17 @@ def compare_report(base: Records, new: Records, threshold: float = NOISE_THRESHO
     data = pd.DataFrame(cells, index=index, columns=columns, dtype=object)
     data = data.astype(object).where(data.notna(), None).sort_index(kind="stable")
     count = sum(e is not None and min(len(e.base), len(e.new)) >= MIN_RUNS for e in evidence)
-    notes += _method_notes(data, policy, confidence, count)
+    compared_notes = list(notes)  # what is compared first, then the legend, then the method
+    notes = _method_notes(data, policy, confidence, count)
     cell_count = "1 cell" if count == 1 else f"{count} cells"
     title = f"Speedup (intervals at {confidence:.2%} confidence, adjusted for {cell_count}"
     title += (f", with the {policy.allowance:.1%} session allowance)" if policy.allowance
               else ")")
-    marks = _busy_marks(both, columns, index).sort_index(kind="stable")  # as data
-    comparison = Table("comparison", title, data, marks=marks, confidence=confidence)
+    marks = _marks(both, agg_b, agg_n, columns, index).sort_index(kind="stable")  # as data
+    comparison = Table("comparison", title, data, marks=marks, confidence=confidence,
+                       csv_marks=CSV_MARKS)
     tables = [comparison, *_pair_tables(both, agg_b, agg_n, index)]
-    notes = legend([comparison]) + notes + _busy_note(marks)
+    notes = compared_notes + legend([comparison]) + notes + _verdict_notes(marks)
     notes += figure_notes([*(t.name for t in tables[1:]), *(["tokens"] if tokens else [])])
     unidentified = unidentified_note(pd.concat([frame_b, frame_n]), split=False)
     return Report("compare", "Comparison: new vs base", tables,
@@ -190,32 +192,49 @@ def compare_report(base: Records, new: Records, threshold: float = NOISE_THRESHO
                   differences=differences(base, new, axis=param))
 
 
-def _busy_marks(both: pd.DataFrame, columns: list[str], index: pd.MultiIndex) -> pd.DataFrame:
-    """``#`` on a side's throughput when a run of it was made on a busy machine, and on the
-    verdict when either side's was (the verdict rests on both)."""
-    def busy(side: str) -> list[bool]:
-        flags = both.get(f"busy_{side}", pd.Series(False, index=both.index))
-        ok = both[f"status_{side}"] == "ok"
-        return [bool(f) and bool(o) for f, o in zip(flags.fillna(False), ok)]
-    base, new = busy("b"), busy("n")
+#: Marks a verdict takes from either side: the biases its interval does not cover (a warm-up
+#: left in a mean, a machine shared with other work). Noise and failed repeats are in the
+#: interval and the runs counted, so they stay on the side's throughput.
+VERDICT_MARKS: tuple[str, ...] = (MARK_UNSTEADY, MARK_BUSY)
+#: Columns whose marks the CSV writes as columns of their own (CSV cells stay plain data).
+CSV_MARKS: dict[str, str] = {"Base (samples/s)": "Base marks", "New (samples/s)": "New marks",
+                             "Verdict": "Verdict marks"}
+
+
+def _marks(both: pd.DataFrame, agg_b: pd.DataFrame, agg_n: pd.DataFrame, columns: list[str],
+           index: pd.MultiIndex) -> pd.DataFrame:
+    """Each side's throughput marked as the regular report marks a cell (``cell_marks``), and
+    the verdict with the marks of ``VERDICT_MARKS`` either side has (it rests on both)."""
+    base = cell_marks(agg_b).reindex(both.index).fillna("")
+    new = cell_marks(agg_n).reindex(both.index).fillna("")
     marks = pd.DataFrame("", index=index, columns=columns, dtype=object)
-    marks["Base (samples/s)"] = [MARK_BUSY if b else "" for b in base]
-    marks["New (samples/s)"] = [MARK_BUSY if n else "" for n in new]
-    marks["Verdict"] = [MARK_BUSY if b or n else "" for b, n in zip(base, new)]
+    marks["Base (samples/s)"], marks["New (samples/s)"] = base.to_numpy(), new.to_numpy()
+    marks["Verdict"] = ["".join(m for m in VERDICT_MARKS if m in b + n)
+                        for b, n in zip(base, new)]
     return marks
 
 
-def _busy_note(marks: pd.DataFrame) -> list[str]:
-    """What a ``#`` on a verdict means (no note when no verdict has one)."""
-    count = int((marks["Verdict"] == MARK_BUSY).sum())
-    if not count:
-        return []
-    verdicts = f"{count} verdict{'s' if count != 1 else ''} marked {MARK_BUSY} " + \
-        ("rest" if count != 1 else "rests")
-    note = (f"{verdicts} on runs made on a busy machine (the side "
-            "marked on its throughput): the machine, not the code, may have made the "
-            "difference; measure that side again on a quiet machine")
-    return [note]
+#: What a verdict's mark means, after "N verdicts marked M rest on runs".
+VERDICT_MARK_NOTES: dict[str, str] = {
+    MARK_UNSTEADY: "that found no steady state (the side marked on its throughput): a warm-up "
+                   "left in a side's mean moves the speedup, which its interval does not "
+                   "cover; raise exp.num_batches or set exp.target_precision and measure that "
+                   "side again",
+    MARK_BUSY: "made on a busy machine (the side marked on its throughput): the machine, not "
+               "the code, may have made the difference; measure that side again on a quiet "
+               "machine",
+}
+
+
+def _verdict_notes(marks: pd.DataFrame) -> list[str]:
+    """What each mark on a verdict means (no note for a mark no verdict has)."""
+    notes = []
+    for mark, text in VERDICT_MARK_NOTES.items():
+        count = sum(mark in str(m) for m in marks["Verdict"])
+        if count:
+            notes.append(f"{count} verdict{'s' if count != 1 else ''} marked {mark} "
+                         f"{'rest' if count != 1 else 'rests'} on runs {text}")
+    return notes
 
 
 def _value_text(value: Any) -> str:

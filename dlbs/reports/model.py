@@ -60,6 +60,9 @@ class Table:
     #: Confidence level of the table's intervals (``ci``, or a comparison's ``CI low``/``CI
     #: high`` columns, adjusted for the cells judged together); charts draw and name these.
     confidence: float = 0.95
+    #: Columns whose marks CSV writes as columns of their own, by header (a comparison's
+    #: ``Verdict marks``); CSV leaves every other mark out, its cells plain data.
+    csv_marks: dict[str, str] = field(default_factory=dict)
 
     def mark(self, row: int, col: int) -> str:
         """The mark of a cell ('' when none)."""

@@ -61,15 +61,22 @@ def _dimension_text(value: Any) -> str:
     return str(value)
 
 
-def _cells(agg: pd.DataFrame, value: str) -> pd.DataFrame:
+def cell_marks(agg: pd.DataFrame) -> pd.Series:
+    """Each experiment's marks (``*`` noisy, ``!`` failed repeats, ``~`` no steady state,
+    ``#`` busy machine, in that order); '' for a failed one. The regular, scaling and pivot
+    tables and both sides of a comparison show these."""
     ok = agg["status"] == "ok"
-    cell = agg[value].astype(object).where(ok, agg["status"])
-    mark = (agg["noisy"] & ok).map({True: MARK_NOISY, False: ""}) + \
+    return (agg["noisy"] & ok).map({True: MARK_NOISY, False: ""}) + \
         agg["partial"].map({True: MARK_PARTIAL, False: ""}) + \
         (agg["unsteady"] & ok).map({True: MARK_UNSTEADY, False: ""}) + \
         (agg.get("busy", pd.Series(False, index=agg.index)) & ok).map(
             {True: MARK_BUSY, False: ""})
-    return pd.DataFrame({"cell": cell, "mark": mark})
+
+
+def _cells(agg: pd.DataFrame, value: str) -> pd.DataFrame:
+    ok = agg["status"] == "ok"
+    cell = agg[value].astype(object).where(ok, agg["status"])
+    return pd.DataFrame({"cell": cell, "mark": cell_marks(agg)})
 
 
 def _unstack(frame: pd.DataFrame, dims: list[str], cols: list[str], column: str) -> pd.DataFrame:

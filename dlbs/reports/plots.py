@@ -33,7 +33,14 @@ from safeio import UnsafeFileError, atomic_write_bytes, check_writable_target
 
 from dlbs.errors import ReportError
 from dlbs.reports.frame import is_number
-from dlbs.reports.model import MARK_BUSY, MARK_SUPERLINEAR, STATUS_TEXT, Report, Table
+from dlbs.reports.model import (
+    MARK_BUSY,
+    MARK_SUPERLINEAR,
+    MARK_UNSTEADY,
+    STATUS_TEXT,
+    Report,
+    Table,
+)
 
 #: Formats a chart can be written in (``--plot-format``).
 FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
@@ -424,6 +431,15 @@ def _above(table: Table, limit: float) -> bool:
     return any(is_number(v) and v > limit for v in table.data.to_numpy().ravel())
 
 
+#: Legend entries of the marks a comparison's verdict can carry (its label ends in them).
+VERDICT_MARK_LABELS: dict[str, str] = {
+    MARK_UNSTEADY: "no steady state (a side's runs): a warm-up may be in the speedup",
+    MARK_BUSY: "busy machine (a side's runs): the verdict may be the machine's",
+}
+#: The mark drawn in a legend entry (mathtext: a bare ``#`` or ``~`` is markup there).
+MARKERS: dict[str, str] = {MARK_UNSTEADY: r"$\sim$", MARK_BUSY: r"$\#$"}
+
+
 def _interval_words(table: Table) -> str:
     """What the table's title says of its intervals (level, cells, session allowance)."""
     found = re.search(r"\((intervals at .*)\)$", table.title)
@@ -435,8 +451,8 @@ def _bars(table: Table, sign: str = "", formats: tuple[str, ...] = ("png",)
     data = table.data
     ok = [r for r in range(len(data)) if is_number(data["Speedup"].iat[r])]
     verdict = list(data.columns).index("Verdict")
-    busy = [MARK_BUSY in table.mark(r, verdict) for r in ok]
-    labels = [_labels(data.index)[r] + (f" {MARK_BUSY}" if b else "") for r, b in zip(ok, busy)]
+    marks = [table.mark(r, verdict) for r in ok]  # the verdict's own marks, as in the table
+    labels = [_labels(data.index)[r] + (f" {m}" if m else "") for r, m in zip(ok, marks)]
     speedup = [float(data["Speedup"].iat[r]) for r in ok]
     lows = [_finite(data["CI low"].iat[r]) for r in ok]
     highs = [_finite(data["CI high"].iat[r]) for r in ok]
@@ -457,10 +473,10 @@ def _bars(table: Table, sign: str = "", formats: tuple[str, ...] = ("png",)
     if any(lo is not None and hi is None for lo, hi in zip(lows, highs)):
         axes.plot([], [], color="#555555", linestyle="--", marker=r"$\rightarrow$",
                   markersize=9, label=OPEN_LABEL)
-    if any(busy):  # the verdict's own mark, as in the table
-        axes.plot([], [], linestyle="none", marker=f"$\\{MARK_BUSY}$", color="black",
-                  label=f"{MARK_BUSY} busy machine (a side's runs): the verdict may be the "
-                        "machine's")
+    for mark, text in VERDICT_MARK_LABELS.items():
+        if any(mark in m for m in marks):
+            axes.plot([], [], linestyle="none", marker=MARKERS[mark], color="black",
+                      label=f"{mark} {text}")
     axes.set_xscale("log")
     low_x, high_x = axes.get_xlim()
     _ratio_ticks(axes.xaxis, min(low_x, 0.95), max(high_x, 1.05))

@@ -211,7 +211,9 @@ def _csv_value(value: Any) -> str:
 def to_csv(report: Report) -> str:
     """Each table as a CSV block after a ``# title`` line; blocks separated by a blank line.
 
-    Cells hold plain numbers or statuses, so marks (noisy, partial) are not in CSV. Every
+    Cells hold plain numbers or statuses, so marks (noisy, partial) are not in them; a table's
+    ``csv_marks`` columns (a comparison's ``Base marks``, ``New marks``, ``Verdict marks``)
+    follow the cells with the marks of those columns. Every
     cell, names and keys included (a model name is a user's value), goes through
     ``CsvWriter``: one a spreadsheet would run as a formula starts with ``'``.
     """
@@ -221,10 +223,11 @@ def to_csv(report: Report) -> str:
         if number:
             buffer.write("\n")
         buffer.write(f"# {' '.join(table.title.splitlines())}\n")  # one line, whatever the title
-        writer.writerow(_header_cells(table))
+        marked = [list(table.data.columns).index(c) for c in table.csv_marks]
+        writer.writerow([*_header_cells(table), *table.csv_marks.values()])
         for r, key in enumerate(row_keys(table.data.index)):
             cells = [_csv_value(value) for value in table.data.iloc[r].tolist()]
-            writer.writerow([*map(str, key), *cells])
+            writer.writerow([*map(str, key), *cells, *(table.mark(r, c) for c in marked)])
     return buffer.getvalue()
 
 

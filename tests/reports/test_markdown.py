@@ -77,6 +77,14 @@ def test_markdown_renders_as_intended(kind: str, records: list[dict[str, Any]],
     if kind in ("regular", "weak", "strong", "pivot", "compare", "compare-by"):
         legend = [item for item in items if item[:2] in (f"{m} " for m in MARK_LEGEND)]
         assert any(item.startswith("# busy machine") for item in legend), items
+        used = {m for t in report.tables if t.marks is not None
+                for cell in t.marks.to_numpy().ravel() for m in str(cell or "")}
+        assert {item[0] for item in legend} == used  # each mark used, and only those, explained
+    if kind in ("compare", "compare-by"):  # a verdict's flags, each explained
+        assert {"~", "#"} <= {item[0] for item in legend}
+        assert any(item.startswith("1 verdict marked ~ rests on runs that found no steady")
+                   or "verdicts marked ~ rest on runs that found no steady" in item
+                   for item in items), items
 
 
 def test_a_table_cell_with_markdown_characters_is_shown_as_written() -> None:
