@@ -19,7 +19,7 @@ from gpu_check.runtable import HEADER, LEGEND, run_row
 from gpu_check.stages import StageResult, register_stage
 
 PROBE_ITERATIONS = ["--num_warmup_batches", "3", "--num_batches", "15"]
-DRY_ITERATIONS = ["--num_warmup_batches", "1", "--num_batches", "2"]
+DRY_ITERATIONS = ["--num_warmup_batches", "0", "--num_batches", "2"]
 #: llama3_1b with 2 layers at 512 tokens, training: dlbs's count on the CPU (review §5.4).
 LLAMA2_TRAIN_FLOPS = 1193.464e9
 Verdict = tuple[str, str]  # (verdict, evidence)

@@ -17,7 +17,7 @@ from gpu_check.stages import GROUPS, StageResult, register_stage
 
 #: Iterations of a matrix run on a GPU (the review's 5 warm-up + 30 timed), and of a dry run.
 GPU_ITERATIONS = ["--num_warmup_batches", "5", "--num_batches", "30"]
-DRY_ITERATIONS = ["--num_warmup_batches", "1", "--num_batches", "3"]
+DRY_ITERATIONS = ["--num_warmup_batches", "0", "--num_batches", "2"]
 PRECISIONS: dict[str, list[str]] = {
     "fp32": ["--dtype", "float32"],  # IEEE FP32 convolutions and matmuls (dlbs's default)
     "tf32": ["--dtype", "float32", "--cudnn_fastest", "true"],

@@ -9,7 +9,7 @@ from gpu_check.facts import MISSING, fmt, number, pct
 
 HEADER = ["run", "status", "samples/s", "ms/iter", "CI95", "GFLOP/sample", "TFLOP/s", "MFU",
           "peak (column)", "peak mem MiB", "reserved MiB", "smi mem MiB", "NVML W",
-          "smi W", "log"]
+          "smi W", "run s", "log"]
 LEGEND = (
     "Figures are the runs' own facts (`logs/<run>.facts`): samples/s and ms/iter of the "
     "steady window (`results.throughput`, `results.time`), CI95 the relative half-width "
@@ -19,7 +19,8 @@ LEGEND = (
     "allocated; CPU: resident set), reserved `results.peak_memory_reserved_mb` (GPU), "
     "NVML W `results.power_w` (withheld under a 5 s window); smi mem / smi W: the largest "
     "`memory.used` and the mean power of `nvidia-smi`'s samples while the run's process "
-    "lived (whole device, context included). `-`: not measured.")
+    "lived (whole device, context included); run s: the process's wall seconds (start-up, "
+    "FLOP count, warm-up and the timed window). `-`: not measured.")
 COLUMN = re.compile(r"\((fp32|tf32|fp16|bf16)\)")
 
 
@@ -56,4 +57,5 @@ def run_row(run: Run) -> list[Any]:
             fmt(f.get("results.peak_memory_mb")), fmt(f.get("results.peak_memory_reserved_mb")),
             fmt(smi.memory_mib if smi else None), fmt(f.get("results.power_w")),
             fmt(smi.power_w if smi else None),
+            fmt(run.seconds, 3) if run.skipped is None else MISSING,
             f"logs/{run.name}.log" if run.skipped is None else MISSING]
