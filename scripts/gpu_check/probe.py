@@ -80,13 +80,18 @@ def device_facts(torch: Any) -> list[dict[str, Any]]:
 
 
 def _nvml_device(pynvml: Any, dev: dict[str, Any]) -> dict[str, Any]:
-    handle = pynvml.nvmlDeviceGetHandleByIndex(dev["index"])
-    uuid = _guard(lambda: pynvml.nvmlDeviceGetUUID(handle))
-    cuda_uuid = (dev.get("uuid") or "").replace("GPU-", "")
+    """One CUDA device's NVML facts, its handle found by CUDA's UUID as ``measure/nvml.py``
+    finds it (``uuid_match`` false: that lookup failed, and the index is used here)."""
+    cuda_uuid = f"GPU-{dev['uuid']}" if dev.get("uuid") else None
+    try:
+        handle = pynvml.nvmlDeviceGetHandleByUUID(cuda_uuid)
+        match: Any = True
+    except Exception as exc:  # noqa: BLE001 - the benchmark's lookup failed: say how
+        handle = pynvml.nvmlDeviceGetHandleByIndex(dev["index"])
+        match = f"false (CUDA uuid {cuda_uuid}: {type(exc).__name__}: {exc})"
     return {
-        "nvml uuid": uuid,
-        "uuid_match": isinstance(uuid, str) and bool(cuda_uuid)
-        and uuid.replace("GPU-", "") == cuda_uuid,
+        "nvml uuid": _guard(lambda: pynvml.nvmlDeviceGetUUID(handle)),
+        "uuid_match": match,
         "energy counter mJ": _guard(lambda: pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)),
         "power limit W": _guard(lambda: pynvml.nvmlDeviceGetEnforcedPowerLimit(handle) / 1000),
         "max SM clock MHz": _guard(lambda: pynvml.nvmlDeviceGetMaxClockInfo(handle, 1)),

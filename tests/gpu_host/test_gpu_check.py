@@ -253,3 +253,38 @@ def test_every_stage_judges_good_gpu_runs_without_a_failure(tmp_path: Path,
     assert checks["D8"][2] == "not run (1 GPU(s) seen, it needs 2)"
     options = _rows("\n".join(matrix.options_stage(ctx).lines))
     assert options["resnet50-train-bf16-cl-max"][1] == "ok (max batch 512)"
+
+
+class _FakeNvml:
+    """NVML with one device whose UUID is ``GPU-abc``."""
+    def nvmlDeviceGetHandleByUUID(self, uuid: str) -> str:  # noqa: N802 - NVML's names
+        if uuid != "GPU-abc":
+            raise RuntimeError("NVML_ERROR_NOT_FOUND")
+        return "h0"
+
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> str:  # noqa: N802
+        return f"h{index}"
+
+    def nvmlDeviceGetUUID(self, handle: str) -> str:  # noqa: N802
+        return "GPU-abc"
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle: str) -> int:  # noqa: N802
+        return 123456
+
+    def nvmlDeviceGetEnforcedPowerLimit(self, handle: str) -> int:  # noqa: N802
+        return 700000
+
+    def nvmlDeviceGetMaxClockInfo(self, handle: str, kind: int) -> int:  # noqa: N802
+        return 1980
+
+    def nvmlDeviceGetMigMode(self, handle: str) -> list[int]:  # noqa: N802
+        raise RuntimeError("NVML_ERROR_NOT_SUPPORTED")
+
+
+def test_env_matches_cuda_devices_to_nvml_by_uuid_as_the_benchmark_does() -> None:
+    from gpu_check.probe import _nvml_device
+    found = _nvml_device(_FakeNvml(), {"index": 0, "uuid": "abc"})
+    assert found["uuid_match"] is True and found["power limit W"] == 700
+    assert found["MIG mode"] == {"error": "RuntimeError: NVML_ERROR_NOT_SUPPORTED"}
+    other = _nvml_device(_FakeNvml(), {"index": 1, "uuid": "xyz"})
+    assert other["uuid_match"].startswith("false (CUDA uuid GPU-xyz: RuntimeError")
