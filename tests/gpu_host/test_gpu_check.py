@@ -257,27 +257,27 @@ def test_every_stage_judges_good_gpu_runs_without_a_failure(tmp_path: Path,
 
 class _FakeNvml:
     """NVML with one device whose UUID is ``GPU-abc``."""
-    def nvmlDeviceGetHandleByUUID(self, uuid: str) -> str:  # noqa: N802 - NVML's names
+    def nvmlDeviceGetHandleByUUID(self, uuid: str) -> str:
         if uuid != "GPU-abc":
             raise RuntimeError("NVML_ERROR_NOT_FOUND")
         return "h0"
 
-    def nvmlDeviceGetHandleByIndex(self, index: int) -> str:  # noqa: N802
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> str:
         return f"h{index}"
 
-    def nvmlDeviceGetUUID(self, handle: str) -> str:  # noqa: N802
+    def nvmlDeviceGetUUID(self, handle: str) -> str:
         return "GPU-abc"
 
-    def nvmlDeviceGetTotalEnergyConsumption(self, handle: str) -> int:  # noqa: N802
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle: str) -> int:
         return 123456
 
-    def nvmlDeviceGetEnforcedPowerLimit(self, handle: str) -> int:  # noqa: N802
+    def nvmlDeviceGetEnforcedPowerLimit(self, handle: str) -> int:
         return 700000
 
-    def nvmlDeviceGetMaxClockInfo(self, handle: str, kind: int) -> int:  # noqa: N802
+    def nvmlDeviceGetMaxClockInfo(self, handle: str, kind: int) -> int:
         return 1980
 
-    def nvmlDeviceGetMigMode(self, handle: str) -> list[int]:  # noqa: N802
+    def nvmlDeviceGetMigMode(self, handle: str) -> list[int]:
         raise RuntimeError("NVML_ERROR_NOT_SUPPORTED")
 
 
