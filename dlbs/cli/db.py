@@ -18,7 +18,12 @@ READING = ("query", "page")
 
 COLUMNS = ("id", "model", "phase", "precision", "batch", "device", "device_count", "host",
            "framework_version", "container_image", "code_version", "date", "repeat", "status",
-           "throughput", "time", "time_ci95", "ci_withheld", "excluded", "reason")
+           "throughput", "time", "time_ci95", "ci_withheld", "excluded", "reason", "settings")
+#: Facts shown in a column of their own (or drawn into one): never named again in ``settings``.
+SHOWN_FACTS = frozenset({
+    "exp.model", "exp.phase", "exp.dtype", "exp.replica_batch", "exp.device_type",
+    "exp.num_replicas", "hw.hostname", "exp.framework_version", "exp.docker", "exp.docker_image",
+    "exp.code_version", "exp.repeat_index"})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -118,9 +123,27 @@ def row_of(record: Any, all_facts: bool = False) -> dict[str, Any]:
     return row
 
 
+def _parameters(facts: dict[str, Any]) -> dict[str, Any]:
+    """A run's parameters: its facts less outcomes (``results.*``), host facts (``hw.*``),
+    what differs between runs by design (``RUN_BOOKKEEPING``: times, ids, paths) and what
+    has a column of its own."""
+    from dlbs.reports.differences import OUTCOMES, RUN_BOOKKEEPING
+
+    return {k: v for k, v in facts.items() if "." in k
+            and not k.startswith((*OUTCOMES, "hw.")) and k not in RUN_BOOKKEEPING | SHOWN_FACTS}
+
+
 def _query(store: Any, args: argparse.Namespace) -> int:
+    from dlbs.runner.progress import settings_text, varying_keys
+
     found = store.runs(filters(args))
     rows = [row_of(r, args.all_facts and args.format in ("json", "jsonl")) for r in found]
+    # every parameter that varies among the rows shown, as the progress lines name them
+    # (threads 1 and 2 of one model looked identical)
+    params = [_parameters(r.facts) for r in found]
+    varying = varying_keys(params)
+    for row, facts in zip(rows, params):
+        row["settings"] = settings_text(facts, varying)
     emit(rows, args.format, COLUMNS)
     return 0
 
