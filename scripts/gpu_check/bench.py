@@ -5,6 +5,7 @@ Every run writes ``logs/<name>.log`` (its command line, stdout and stderr), its 
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -90,12 +91,16 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def _execute(command: list[str], log: Path, limit: float, cwd: Path) -> tuple[int, bool]:
-    """Run ``command`` with its output in ``log``; (exit code, whether it was stopped)."""
-    with log.open("ab") as out:
-        out.write(("$ " + shlex.join(command) + "\n").encode())
+def _execute(command: list[str], log: Path, limit: float, cwd: Path,
+             env: dict[str, str] | None = None) -> tuple[int, bool]:
+    """Run ``command`` with its output in ``log`` (a rerun replaces it), with ``env`` added to
+    the environment; (exit code, whether it was stopped)."""
+    with log.open("wb") as out:
+        shown = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items())
+        out.write(("$ " + (shown + " " if shown else "") + shlex.join(command) + "\n").encode())
         out.flush()
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
+                                   env={**os.environ, **env} if env else None)
         try:
             return process.wait(max(limit, 1.0)), False
         except subprocess.TimeoutExpired:
@@ -107,7 +112,8 @@ def run_benchmark(ctx: Context, name: str, args: list[str], smi_period_ms: int =
                   last_s_key: str | None = None, limit: float = RUN_LIMIT) -> Run:
     """Run ``benchmarks.py args`` on the stage's device unless the stage's budget is spent,
     for at most ``limit`` seconds; ``last_s_key``: a fact naming the seconds over which
-    smi's power is averaged."""
+    smi's power is averaged. A ``--compile`` run logs its recompilations
+    (``TORCH_LOGS=recompiles``)."""
     run = Run(name=name, args=[*args, *ctx.device_args()])
     left = ctx.left()
     if left < 10:
@@ -122,8 +128,9 @@ def run_benchmark(ctx: Context, name: str, args: list[str], smi_period_ms: int =
     sampler = SmiSampler(ctx.logs / f"{name}.smi.csv", period_ms=smi_period_ms,
                          enabled=not ctx.dry_run)
     with sampler:
+        env = {"TORCH_LOGS": "recompiles"} if "--compile" in args else None
         run.returncode, run.timed_out = _execute(command, ctx.logs / f"{name}.log",
-                                                 min(left, limit), PYTHON_DIR)
+                                                 min(left, limit), PYTHON_DIR, env)
     run.seconds = time.monotonic() - start
     run.facts = read_facts(facts_file)
     last = run.facts.get(last_s_key) if last_s_key else None

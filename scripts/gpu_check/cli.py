@@ -51,7 +51,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="a stage (or group: matrix) to run; repeatable; default: all")
     parser.add_argument("--list-stages", action="store_true", help="list the stages and exit")
     parser.add_argument("--out", type=Path, help="the output folder (default: "
-                        "gpu-check-<host>-<time> here); stages add to it")
+                        "gpu-check-<host> here); later stages add to it, a stage run again "
+                        "replaces its own files")
     parser.add_argument("--dry-run", action="store_true",
                         help="tiny CPU runs of the same commands, GPU-only checks not run")
     parser.add_argument("--stage-budget", type=float, default=DEFAULT_BUDGET, metavar="S",
@@ -151,8 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         print("gpu-check: no GPU seen (nvidia-smi -L / torch.cuda list none); on a CPU run "
               "--dry-run", file=sys.stderr)
         return 1
-    out = (args.out or Path(f"gpu-check-{socket.gethostname()}-"
-                            f"{datetime.now().strftime('%Y%m%dT%H%M%S')}")).resolve()
+    out = (args.out or Path(f"gpu-check-{socket.gethostname()}")).resolve()
     # absolute: the benchmark runs from python/ and writes its facts by this path
     (out / "logs").mkdir(parents=True, exist_ok=True)
     timm_stage.SCRIPT[:] = [args.timm_benchmark.resolve()] if args.timm_benchmark else []

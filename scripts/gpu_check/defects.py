@@ -143,11 +143,22 @@ def judge_d5(runs: dict[str, Run], ctx: Context) -> Verdict:
     return "passed", evidence
 
 
+def recompiles(ctx: Context, run: Run) -> int | None:
+    """Recompilation lines of a ``--compile`` run's log (``TORCH_LOGS=recompiles``)."""
+    if "--compile" not in run.args:
+        return None
+    log = ctx.logs / f"{run.name}.log"
+    text = log.read_text(errors="replace") if log.is_file() else ""
+    return sum("Recompiling function" in line for line in text.splitlines())
+
+
 def judge_maxbatch(runs: dict[str, Run], ctx: Context) -> Verdict:
     failed = _failed_runs(runs)
     evidence = "; ".join(f"{r.name}: max_batch {r.get('results.max_batch')}, search timed "
                          f"out {bool(r.get('results.max_batch_timed_out'))}, "
-                         f"{fmt(r.get('results.throughput'))} samples/s" for r in runs.values())
+                         f"{fmt(r.get('results.throughput'))} samples/s"
+                         + (f", recompile log lines {n}" if (n := recompiles(ctx, r)) is not None
+                            else "") for r in runs.values())
     if failed:
         return failed[0], evidence
     missing = [r.name for r in runs.values() if not isinstance(r.get("results.max_batch"), int)]
