@@ -165,17 +165,27 @@ def format_markdown(config: Config, names: list[str]) -> str:
 
 
 def _markdown_row(config: Config, name: str) -> str:
+    """One table row; every text renders as written (``tests/reports/test_markdown.py``): a
+    description's ``hw.<source>`` was an HTML tag, hidden, and a backtick in a default closed
+    its code span."""
+    from dlbs.reports.render import md_inline  # pandas: loaded for --markdown only
+
     spec = _spec(config, name)
-    desc = "<br>".join(_escape(line.strip()) for line in spec.desc.splitlines())
+    desc = "<br>".join(md_inline(line.strip()) for line in spec.desc.splitlines())
     if spec.domain is not None:
-        desc += f"<br>One of: {', '.join(f'`{v}`' for v in spec.domain)}."
+        desc += f"<br>One of: {', '.join(_code(str(v)) for v in spec.domain)}."
     value = config.parameters[name]
-    default = _escape(value if isinstance(value, str) and value else _show(value))
-    return f"| `{name}` | {spec.type or 'any'} | `{default}` | {desc} |"
+    default = _code(value if isinstance(value, str) and value else _show(value))
+    return f"| {_code(name)} | {md_inline(spec.type or 'any')} | {default} | {desc} |"
 
 
-def _escape(text: str) -> str:
-    return text.replace("|", "\\|")
+def _code(text: str) -> str:
+    """``text`` as a code span in a table cell: fenced by one backtick more than its longest
+    run of them (padded by a space where it starts or ends with one), ``|`` escaped."""
+    runs = re.findall(r"`+", text)
+    fence = "`" * (max(map(len, runs), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text.replace('|', chr(92) + '|')}{pad}{fence}"
 
 
 if __name__ == "__main__":

@@ -96,3 +96,63 @@ def test_a_table_cell_with_markdown_characters_is_shown_as_written() -> None:
     assert "*big*_net_|x" in cells
     assert not any(t.type == "em_open" for t in tokens
                    for t in (t.children or []))
+
+
+def _parameter_rows(markdown: str) -> list[list[str]]:
+    """The body rows of every table, each cell's rendered text (``<br>`` as a line break;
+    a token other than text, code or a line break is named in brackets, so it fails)."""
+    tokens = MD.parse(markdown)
+    rows: list[list[str]] = []
+    for at, token in enumerate(tokens):
+        if token.type == "tr_open":
+            rows.append([])
+        elif token.type == "td_open":
+            parts = [c.content if c.type in ("text", "code_inline") else
+                     "\n" if c.type == "html_inline" and c.content == "<br>" else f"[{c.type}]"
+                     for c in tokens[at + 1].children or []]
+            rows[-1].append("".join(parts))
+    return [row for row in rows if row]  # the header rows have th cells only
+
+
+def _expected_row(config: Any, name: str) -> list[str]:
+    import json
+
+    from dlbs.cli.help_params import _spec
+
+    spec, value = _spec(config, name), config.parameters[name]
+    desc = "\n".join(line.strip() for line in spec.desc.splitlines())
+    if spec.domain is not None:
+        desc += f"\nOne of: {', '.join(str(v) for v in spec.domain)}."
+    default = value if isinstance(value, str) and value else json.dumps(value)
+    return [name, spec.type or "any", default, desc]
+
+
+@pytest.mark.parametrize("user", [
+    pytest.param({}, id="default-configs"),
+    pytest.param({"my.knob": {"val": "a`b|c", "type": "str", "desc": [
+        "Use *all* cores, or_not_; a <b>tag</b>, [a link](x) and `code` stay as written.",
+        "# not a heading | nor a cell"]},
+        "my.ticks": {"val": "``x", "type": "str", "desc": "Two back`ticks.",
+                     "val_domain": ["``x", "a|b", "*y*"]}}, id="user-text-with-markup"),
+])
+def test_the_parameter_reference_renders_as_written(user: dict[str, Any], tmp_path: Any) -> None:
+    """``experimenter help --markdown`` (docs/parameters.md): every cell renders as the
+    parameter's name, type, default and description are written, whatever characters they
+    hold (a backtick in a default closed its code span; ``*`` in a description was emphasis)."""
+    import argparse
+    import json
+
+    from dlbs.cli import help_params
+    from dlbs.cli.planargs import load_config
+
+    parser = argparse.ArgumentParser()
+    help_params.add_arguments(parser)
+    argv = []
+    if user:
+        path = tmp_path / "user.json"
+        path.write_text(json.dumps({"parameters": user}))
+        argv = ["--config", str(path)]
+    config = load_config(parser.parse_args(argv), with_command_line=False)
+    names = sorted(n for n in config.parameters if not user or n in user)
+    rows = _parameter_rows(help_params.format_markdown(config, names))
+    assert rows == [_expected_row(config, name) for name in names]
