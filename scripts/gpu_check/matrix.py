@@ -72,9 +72,13 @@ def phase_args(phase: str) -> list[str]:
 
 def cell_run(ctx: Context, name: str, model: str, phase: str, precision: str,
              extra: list[str], gpu_only: bool) -> Run:
-    """One cell: run it, or a row saying why it did not run."""
-    args = [*model_args(ctx, model), *phase_args(phase), *PRECISIONS[precision], *extra,
-            *iterations(ctx)]
+    """One cell: run it, or a row saying why it did not run. ``extra`` with a
+    ``--batch_size`` replaces the model's own."""
+    sizes = model_args(ctx, model)
+    if "--batch_size" in extra:
+        at = sizes.index("--batch_size")
+        sizes = sizes[:at] + sizes[at + 2:]
+    args = [*sizes, *phase_args(phase), *PRECISIONS[precision], *extra, *iterations(ctx)]
     if ctx.dry_run and gpu_only:
         return Run(name=name, args=args, skipped=NO_GPU)
     return run_benchmark(ctx, name, args)
@@ -134,21 +138,10 @@ def options_stage(ctx: Context) -> StageResult:
         ("resnet50-train-bf16-cl-compile", "resnet50", "train", "bf16",
          [*CHANNELS_LAST, "--compile", "true"], True),
         ("gpt2-train-bf16-compile", "gpt2", "train", "bf16", ["--compile", "true"], True),
-        ("resnet50-train-bf16-cl-max", "resnet50", "train", "bf16", [*CHANNELS_LAST],
-         True),
+        ("resnet50-train-bf16-cl-max", "resnet50", "train", "bf16",
+         [*CHANNELS_LAST, *MAX_BATCH], True),
     ]
-    runs = []
-    for name, model, phase, precision, extra, gpu_only in cells:
-        if name.endswith("-max"):  # the found batch replaces the model's own
-            args = [a for a in model_args(ctx, model)]
-            i = args.index("--batch_size")
-            del args[i:i + 2]
-            run = Run(name=name, args=args, skipped=NO_GPU) if ctx.dry_run else \
-                run_benchmark(ctx, name, [*args, *phase_args(phase), *PRECISIONS[precision],
-                                          *extra, *MAX_BATCH, *iterations(ctx)])
-            runs.append(run)
-            continue
-        runs.append(cell_run(ctx, name, model, phase, precision, extra, gpu_only))
+    runs = [cell_run(ctx, *cell) for cell in cells]
     return matrix_result(runs, [("`-cl`: `--channels_last true`; `-compile`: `--compile true`; "
                                 f"`-max`: `{' '.join(MAX_BATCH)}` (`results.max_batch` in "
                                 "its facts).")])

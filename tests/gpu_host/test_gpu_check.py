@@ -288,3 +288,9 @@ def test_env_matches_cuda_devices_to_nvml_by_uuid_as_the_benchmark_does() -> Non
     assert found["MIG mode"] == {"error": "RuntimeError: NVML_ERROR_NOT_SUPPORTED"}
     other = _nvml_device(_FakeNvml(), {"index": 1, "uuid": "xyz"})
     assert other["uuid_match"].startswith("false (CUDA uuid GPU-xyz: RuntimeError")
+
+
+def test_the_max_batch_cell_replaces_the_models_batch() -> None:
+    ctx = Context(out=Path("."), dry_run=True, budget_s=1)
+    run = matrix.cell_run(ctx, "m", "resnet50", "train", "bf16", matrix.MAX_BATCH, True)
+    assert run.args.count("--batch_size") == 1 and "max" in run.args and run.status == NO_GPU
