@@ -29,21 +29,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def rows_of(series: list[Any], metric: str, axis: str) -> list[dict[str, Any]]:
+    from dlbs.db.history import configuration_names
+
     rows = []
-    for number, one in enumerate(series, 1):
+    names = configuration_names([one.parameters for one in series])
+    for number, (one, name) in enumerate(zip(series, names), 1):
         for p in one.points:
-            rows.append({"series": number, "configuration": _name(one.parameters), "axis": axis,
+            rows.append({"series": number, "configuration": name, "axis": axis,
                          "at": p.axis_value, "metric": metric, "value": p.value,
                          "ci_low": None if math.isnan(p.low) else p.low,
                          "ci_high": None if math.isnan(p.high) else p.high, "runs": p.runs,
                          "parameters": one.parameters})
     return rows
-
-
-def _name(parameters: dict[str, Any]) -> str:
-    keys = ("exp.model", "exp.phase", "exp.dtype", "exp.replica_batch", "exp.device_type",
-            "exp.num_replicas")
-    return " ".join(str(parameters[k]) for k in keys if k in parameters)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         emit([c.as_json() for c in judged.changes], "json")
     else:
-        rows = [_row(c) for c in judged.changes]
+        names = _names(series)
+        rows = [_row(c, names[_key(c.parameters)]) for c in judged.changes]
         if rows:
             emit(rows, "table")
     print(f"{len(series)} series, {judged.judged} judged, {len(judged.not_judged)} too short "
@@ -68,17 +69,28 @@ def run(args: argparse.Namespace) -> int:
     return 1 if any(c.direction == "regression" for c in judged.changes) else 0
 
 
-def _row(change: Any) -> dict[str, Any]:
+def _names(series: list[Any]) -> dict[str, str]:
+    """Each series' name in the table (by its parameters' canonical text), telling apart those
+    that differ in a setting beyond the model (``configuration_names``)."""
+    from dlbs.db.history import configuration_names
+    from dlbs.db.records import canonical
+
+    parameters = [one.parameters for one in series]
+    return dict(zip(map(canonical, parameters), configuration_names(parameters)))
+
+
+def _key(parameters: dict[str, Any]) -> str:
+    from dlbs.db.records import canonical
+
+    return canonical(parameters)
+
+
+def _row(change: Any, name: str) -> dict[str, Any]:
     low, high = change.ci
-    return {"direction": change.direction, "configuration": _name(change.parameters),
+    return {"direction": change.direction, "configuration": name,
             "last_good": change.last_good, "first_bad": change.first_bad,
             "change": f"{change.change:+.1%}", "ci": f"[{low:+.1%}, {high:+.1%}]",
             "p_value": f"{change.p_value:.3g}", "together": len(change.affected_together)}
-
-
-def _name(parameters: dict[str, Any]) -> str:
-    keys = ("exp.model", "exp.phase", "exp.dtype", "exp.replica_batch", "exp.device_type")
-    return " ".join(str(parameters[k]) for k in keys if k in parameters)
 
 
 def _since(text: str | None) -> datetime | None:

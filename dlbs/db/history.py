@@ -42,6 +42,10 @@ LOWER_IS_BETTER_PREFIXES = ("results.time", "results.ttft", "results.peak_memory
 NAMING = ("exp.model", "exp.phase", "exp.dtype", "exp.replica_batch", "exp.device_type",
           "device_model", "exp.num_replicas", "host_class", "exp.framework",
           "exp.framework_version", "container_image", "exp.num_threads")
+#: What every series' name in a table shows, as values; a naming field that differs between
+#: the series shown is added as ``name=value`` (:func:`configuration_names`).
+NAME_FIELDS = ("exp.model", "exp.phase", "exp.dtype", "exp.replica_batch", "exp.device_type",
+               "exp.num_replicas")
 Z95 = 1.959964
 #: Axes the stored comparability key already leaves out (``dlbs.db.records.KEY_FACTS``).
 STORED_KEY_AXES = ("exp.code_version", "date")
@@ -185,8 +189,7 @@ def build_series(runs: Iterable[RunRecord], metric: str, axis: str,
                else records.comparability_key(run.facts, axis))
         groups.setdefault(key, {}).setdefault(where, []).append(run)
         if key not in naming:
-            naming[key] = {name: value for name in NAMING if name != axis
-                           and (value := records.key_value(run.facts, name)) is not None}
+            naming[key] = naming_of(run.facts, axis)
         stamp = (run.date.isoformat() if run.date else "", run.id)
         if (key, where) not in first_seen or stamp < first_seen[(key, where)]:
             first_seen[(key, where)] = stamp
@@ -199,6 +202,27 @@ def build_series(runs: Iterable[RunRecord], metric: str, axis: str,
             out.append(Series(key, naming[key], points))
     out.sort(key=lambda s: records.canonical(s.parameters))
     return out
+
+
+def naming_of(facts: dict[str, Any], axis: str) -> dict[str, Any]:
+    """The fields that name a run's series: those people read first (``NAMING``), then every
+    other comparability field with a value (two series that differ only in ``exp.seq_len``
+    or the driver are told apart), the axis left out."""
+    names = NAMING + tuple(n for n in records.key_fields(axis) if n not in NAMING)
+    return {name: value for name in names if name != axis
+            and (value := records.key_value(facts, name)) is not None}
+
+
+def configuration_names(parameters: Sequence[dict[str, Any]]) -> list[str]:
+    """A name for each configuration of a table: the values of ``NAME_FIELDS``, then
+    ``field=value`` for every other naming field that differs between them (threads 1 and 2
+    of one model are two series: their names must say so)."""
+    others = dict.fromkeys(k for one in parameters for k in one if k not in NAME_FIELDS)
+    varying = [k for k in others
+               if len({records.canonical(one.get(k)) for one in parameters}) > 1]
+    return [" ".join([*(str(one[k]) for k in NAME_FIELDS if k in one),
+                      *(f"{k.removeprefix('exp.')}={one.get(k)}" for k in varying)])
+            for one in parameters]
 
 
 def _number(text: str) -> float | None:
@@ -280,8 +304,7 @@ def load_series(store: Any, filters: dict[str, Any], metric: str, axis: str,
     facts = store.facts_of(list(first.values()))
     for one in series:
         full = facts.get(first[one.key], {})
-        one.parameters = {name: value for name in NAMING if name != axis
-                          and (value := records.key_value(full, name)) is not None}
+        one.parameters = naming_of(full, axis)
     series.sort(key=lambda s: records.canonical(s.parameters))
     loaded = Loaded(series, _entered(series), left_out)
     _check_names(loaded, metric, axis, {metric, axis})

@@ -155,3 +155,26 @@ def test_the_summary_column_path_gives_the_same_series_as_the_facts(
                     assert pf.se == pytest.approx(ps.se, rel=1e-9, nan_ok=True)
     finally:
         store.close()
+
+
+def test_series_that_differ_only_in_a_setting_beyond_the_model_are_named_apart(
+        logs: Any, db_url: str, tmp_path: Path) -> None:
+    """Threads 1 and 2 (and two sequence lengths) are separate series: their names in the
+    history and regressions tables say how they differ, not the same five words twice."""
+    for extra, name in (({"exp.num_threads": 1}, "t1"), ({"exp.num_threads": 2}, "t2"),
+                        ({"exp.num_threads": 2, "exp.seq_len": 256}, "s256")):
+        for v in range(16):
+            level = 100.0 * (0.8 if name == "t1" and v >= 8 else 1.0)
+            for r in range(2):
+                logs.write(tmp_path / "h" / f"{name}_v{v:02d}_r{r}.log",
+                           logs.facts(code=f"v{v:02d}", repeat=r, day=1 + v,
+                                      throughput=level * (1.0 + 0.001 * r), **extra))
+    assert _dlbs("db", "ingest", "--db", db_url, str(tmp_path / "h")).returncode == 0
+    rows = json.loads(_dlbs("history", "--db", db_url, "--format", "json").stdout)
+    names = sorted({row["configuration"] for row in rows})
+    assert len(names) == 3, names
+    assert any("num_threads=1" in n for n in names) and any("seq_len=256" in n for n in names)
+    assert all(row["parameters"].get("exp.seq_len") == 256 for row in rows
+               if "seq_len=256" in row["configuration"])
+    table = _dlbs("regressions", "--db", db_url).stdout
+    assert "num_threads=1" in table, table
