@@ -8,6 +8,11 @@ t3 for heavy tails), scaled to the stated run CV. The cells are judged with the 
 ``benchstats`` functions and the same ``dlbs.reports.verdicts.Policy`` the report uses.
 
     python scripts/sim_compare.py [--tables 1000] [--markdown]
+    python scripts/sim_compare.py --coverage --tables 300   # the compare interval's coverage
+
+``--coverage`` measures, on A/A tables under session shifts, how often the interval a
+comparison shows covers the true ratio 1, with the session allowance (``judge_table``, as the
+report shows it) and without it (the runs' own interval, as shown before issue 30).
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from benchstats import band_p_value, judge, paired_log_diff, welch_log_diff
 
-from dlbs.reports.verdicts import MIN_RUNS, Policy
+from dlbs.reports.verdicts import MIN_RUNS, Policy, Runs, judge_table
 
 CELLS = 20
 
@@ -46,9 +51,8 @@ def _noise(rng: np.random.Generator, shape: tuple[int, ...], tails: str) -> np.n
     return rng.standard_normal(shape)
 
 
-def simulate(case: Case, tables: int, seed: int) -> tuple[float, float, float]:
-    """(tables with any false verdict, false verdicts per unchanged cell, verdicts found per
-    changed cell)."""
+def _log_times(case: Case, tables: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Log run times of base and new, each ``(tables, CELLS, runs)``."""
     rng = np.random.default_rng(seed)
     shape = (tables, CELLS, case.runs)
     sd = math.log1p(case.run_cv)
@@ -60,6 +64,13 @@ def simulate(case: Case, tables: int, seed: int) -> tuple[float, float, float]:
     new += rng.standard_normal((tables, CELLS, 1)) * case.session_sd
     new += math.log1p(case.session_fixed)
     new[:, :case.changed] -= math.log(case.change)
+    return base, new
+
+
+def simulate(case: Case, tables: int, seed: int) -> tuple[float, float, float]:
+    """(tables with any false verdict, false verdicts per unchanged cell, verdicts found per
+    changed cell)."""
+    base, new = _log_times(case, tables, seed)
     any_false = false = found = 0
     for t in range(tables):
         verdicts = _judge(np.exp(base[t]), np.exp(new[t]), case.policy)
@@ -81,6 +92,27 @@ def _judge(base: np.ndarray, new: np.ndarray, policy: Policy) -> list[bool]:
             d = welch_log_diff(b, n, policy.extra_var)
         p_values.append(band_p_value(d, policy.band) if len(b) >= MIN_RUNS else math.nan)
     return judge(p_values, policy.alpha, policy.correction).rejected
+
+
+def coverage(case: Case, tables: int, seed: int) -> tuple[float, float]:
+    """Share of cells whose interval covers the true ratio (1: an A/A case): the runs' own
+    interval (the allowance left out, as shown before issue 30) and the interval the report
+    shows (``judge_table``, the session allowance included), at the table's adjusted level."""
+    base, new = _log_times(case, tables, seed)
+    allowance = 1.0 + case.policy.allowance
+    without = shown = cells = 0
+    for t in range(tables):
+        evidence = [Runs(dict(enumerate(np.exp(b).tolist())), dict(enumerate(np.exp(n).tolist())))
+                    for b, n in zip(base[t], new[t])]
+        judged, _ = judge_table(evidence, case.policy)
+        for _, low, high, _, _ in judged:
+            if low is None or high is None:
+                continue
+            lo, hi = float(low), float(high)  # type: ignore[arg-type]
+            cells += 1
+            shown += lo <= 1.0 <= hi
+            without += lo * allowance <= 1.0 <= hi / allowance
+    return without / cells, shown / cells
 
 
 APART = Policy()
@@ -128,6 +160,34 @@ CASES: list[Case] = [
 ]
 
 
+#: A/A cases of the coverage table (``--coverage``): sessions apart by a fixed or a random
+#: offset, at run CV 1% and 3%, 5 runs a side, the default policy of two folders.
+COVERAGE_CASES: list[Case] = [
+    Case("no session shift", 5, 0.01, policy=APART),
+    Case("sessions 2% apart (fixed)", 5, 0.01, policy=APART, session_fixed=0.02),
+    Case("sessions 2% apart (fixed)", 5, 0.03, policy=APART, session_fixed=0.02),
+    Case("session difference sd 2%", 5, 0.01, policy=APART, session_sd=0.02 / math.sqrt(2)),
+    Case("session difference sd 2%", 5, 0.03, policy=APART, session_sd=0.02 / math.sqrt(2)),
+    Case("session sd 2% per side", 5, 0.01, policy=APART, session_sd=0.02),
+    Case("session sd 2% per side", 5, 0.03, policy=APART, session_sd=0.02),
+    Case("session sd 2% per side, --session_cv 0.02", 5, 0.01, policy=Policy(session_cv=0.02),
+         session_sd=0.02),
+]
+
+
+def print_coverage(tables: int) -> None:
+    """The coverage table of docs/reports.md (the compare interval and the session allowance)."""
+    print(f"A/A {CELLS}-cell tables, {tables} tables a line, 5 runs a side; intervals at the "
+          "table's adjusted level (BH, --alpha 0.05); share of cells whose interval covers the "
+          "true ratio 1\n")
+    print("| sessions | run CV | allowance left out (before) | interval shown (now) |")
+    print("| --- | ---: | ---: | ---: |")
+    for number, case in enumerate(COVERAGE_CASES):
+        without, shown = coverage(case, tables, seed=1000 + number)
+        before = _pct(without) if case.policy.allowance else "(no allowance)"
+        print(f"| {case.name} | {case.run_cv:.0%} | {before} | {_pct(shown)} |")
+
+
 def _pct(x: float) -> str:
     return "" if math.isnan(x) else f"{x:.1%}"
 
@@ -135,7 +195,12 @@ def _pct(x: float) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tables", type=int, default=1000)
+    parser.add_argument("--coverage", action="store_true",
+                        help="print the coverage of the compare interval instead (A/A tables)")
     args = parser.parse_args()
+    if args.coverage:
+        print_coverage(args.tables)
+        return 0
     print(f"{CELLS}-cell tables, {args.tables} tables a line; --alpha 0.05; band = --min_change "
           "0 (one session) or the 2.5% session allowance (two folders)\n")
     print("| case | runs a side | run CV | tables with a false verdict | false verdicts per "
