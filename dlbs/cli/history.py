@@ -39,6 +39,7 @@ def rows_of(series: list[Any], metric: str, axis: str) -> list[dict[str, Any]]:
                          "at": p.axis_value, "metric": metric, "value": p.value,
                          "ci_low": None if math.isnan(p.low) else p.low,
                          "ci_high": None if math.isnan(p.high) else p.high, "runs": p.runs,
+                         "ci_withheld": p.withheld or None,
                          "parameters": one.parameters})
     return rows
 
@@ -64,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {loaded.note(args.metric, args.by)}", file=sys.stderr)
     rows = rows_of(series, args.metric, args.by)
     columns = ["series", "configuration", "at", "value", "ci_low", "ci_high", "runs"]
+    if any(r["ci_withheld"] for r in rows):  # why a one-run point has no interval
+        columns.append("ci_withheld")
     if args.format in ("json", "jsonl"):
         columns = list(rows[0]) if rows else columns
     emit([{c: r[c] for c in columns} for r in rows], args.format, columns)

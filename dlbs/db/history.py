@@ -35,6 +35,7 @@ from dlbs.db import records
 from dlbs.db.store import RunRecord
 from dlbs.engine.names import did_you_mean
 from dlbs.errors import UsageError
+from dlbs.logs.withheld import ci_withheld
 
 #: Metrics where lower is better (a rise is a regression).
 LOWER_IS_BETTER_PREFIXES = ("results.time", "results.ttft", "results.peak_memory")
@@ -69,6 +70,7 @@ class Point:
     run_ids: list[int]
     excluded: bool = False
     se: float = math.nan
+    withheld: str = ""  # why a one-run point has no interval: its run's (results.ci_withheld)
 
 
 @dataclass
@@ -132,6 +134,11 @@ def _one_run_se(value: float, low: float, high: float, ess: Any) -> float:
     return value * (math.log(high) - math.log(low)) / (2 * quantile)
 
 
+def _withheld(low: float, facts: dict[str, Any]) -> str:
+    """Why a one-run point has no interval, when its run's was withheld (issue 30), else ""."""
+    return "" if math.isfinite(low) else ci_withheld(facts) or ""
+
+
 def _over_runs(values: Sequence[float]) -> tuple[float, float, float, float]:
     """Geometric mean of two or more runs' values, its 95% t interval on the log scale and
     its standard error (``value * sd / sqrt(n)`` of the log values)."""
@@ -154,7 +161,8 @@ def point(axis_value_: str, runs: Sequence[RunRecord], metric: str) -> Point | N
         run, value = usable[0]
         low, high = _one_run_interval(run, metric, value)
         return Point(axis_value_, value, low, high, 1, [run.id], excluded=run.excluded,
-                     se=_one_run_se(value, low, high, run.facts.get("results.ess")))
+                     se=_one_run_se(value, low, high, run.facts.get("results.ess")),
+                     withheld=_withheld(low, run.facts))
     value, low, high, se = _over_runs([v for _, v in usable])
     return Point(axis_value_, value, low, high, len(usable), [run.id for run, _ in usable],
                  excluded=all(run.excluded for run, _ in usable), se=se)
@@ -301,7 +309,10 @@ def load_series(store: Any, filters: dict[str, Any], metric: str, axis: str,
     _check_matched(store, filters, len(rows))
     series = _light_series(rows, metric, axis, left_out)
     first = {one.key: one.points[0].run_ids[0] for one in series}
-    facts = store.facts_of(list(first.values()))
+    bare = [p for one in series for p in one.points if p.runs == 1 and math.isnan(p.low)]
+    facts = store.facts_of(list(first.values()) + [p.run_ids[0] for p in bare])
+    for p in bare:  # the facts of one-run points without an interval: why none
+        p.withheld = _withheld(p.low, facts.get(p.run_ids[0], {}))
     for one in series:
         full = facts.get(first[one.key], {})
         one.parameters = naming_of(full, axis)

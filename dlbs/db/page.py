@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dlbs.db.charts import why
-from dlbs.db.history import Found, Judged, Series
+from dlbs.db.history import Found, Judged, Point, Series
 from dlbs.errors import ReportError
 
 STYLE = """body{font-family:sans-serif;margin:2em;max-width:1100px}
@@ -73,13 +73,21 @@ def render(series: Sequence[Series], judged: Judged, metric: str, axis: str, sou
                      f"src='{_chart(one, metric, axis)}'>")
         rows = "".join(
             f"<tr><td class='l'>{html.escape(p.axis_value)}</td><td>{p.value:.4g}</td>"
-            f"<td>{'' if math.isnan(p.low) else f'{p.low:.4g}'}</td>"
+            f"<td>{_low_cell(p)}</td>"
             f"<td>{'' if math.isnan(p.high) else f'{p.high:.4g}'}</td><td>{p.runs}</td>"
             f"<td>{'excluded' if p.excluded else ''}</td></tr>" for p in one.points)
         parts.append(f"<table><tr><th class='l'>{html.escape(axis)}</th><th>value</th>"
                      f"<th>CI low</th><th>CI high</th><th>runs</th><th></th></tr>{rows}</table>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _low_cell(p: Point) -> str:
+    """The CI low cell: the bound, or why a one-run point has none (its run's interval was
+    withheld: "none: not steady", issue 30), or empty."""
+    if not math.isnan(p.low):
+        return f"{p.low:.4g}"
+    return f"none: {html.escape(p.withheld)}" if p.withheld else ""
 
 
 def write_page(folder: str, text: str) -> Path:

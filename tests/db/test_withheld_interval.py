@@ -78,3 +78,28 @@ def test_a_history_point_of_one_run_that_was_not_steady_has_no_interval(
             assert math.isfinite(points[0].low) and math.isnan(points[1].low)
     finally:
         store.close()
+
+
+def test_history_and_page_say_why_a_one_run_point_has_no_interval(
+        logs: Any, db_url: str, tmp_path: Path) -> None:
+    """A one-run point without an interval showed an empty cell: when the run's interval was
+    withheld, ``dlbs history`` (both read paths) and ``dlbs db page`` give the reason."""
+    from dlbs.cli.history import rows_of
+    from dlbs.db import open_store
+    from dlbs.db.history import build_series, load_series
+    from dlbs.db.page import _low_cell
+
+    logs.write(tmp_path / "w" / "0.log", logs.facts(code="v0", day=1))
+    logs.write(tmp_path / "w" / "1.log", logs.facts(code="v1", day=2, **{
+        "results.time_ci95": None, "results.steady_state": True,
+        "results.ci_withheld": "heavy tails", "results.ci_note": "heavy tails: ..."}))
+    _query(db_url, tmp_path / "w")
+    store = open_store(db_url)
+    try:
+        for series in (load_series(store, {}, "results.throughput", "exp.code_version").series,
+                       build_series(store.runs({}), "results.throughput", "exp.code_version")):
+            rows = rows_of(series, "results.throughput", "exp.code_version")
+            assert [r["ci_withheld"] for r in rows] == [None, "heavy tails"]
+            assert _low_cell(series[0].points[1]) == "none: heavy tails"
+    finally:
+        store.close()
