@@ -351,7 +351,8 @@ def _check_matched(store: Any, filters: dict[str, Any], matched: int) -> None:
 
 def _check_names(loaded: Loaded, metric: str, axis: str, known: set[str]) -> None:
     """A metric or axis that no matched run has is an error with the closest fact name; one
-    that runs have but none with a usable value too (nothing could be judged)."""
+    that runs have but none with a usable value too, and so are matched runs none of which
+    ended ok (nothing could be judged: a gate on them must not pass)."""
     if loaded.series:
         return
     for option, name, why in (("--by", axis, NO_AXIS), ("--metric", metric, NO_VALUE)):
@@ -363,6 +364,9 @@ def _check_names(loaded: Loaded, metric: str, axis: str, known: set[str]) -> Non
         hint = (f"; a run carries it when run with -P{CODE_VERSION}=$(git rev-parse --short "
                 "HEAD)" if name == CODE_VERSION else "")
         raise UsageError(f"{option} {name}: {loaded.note(metric, axis)}{hint}")
+    if loaded.left_out:  # every matched run failed or was stopped: nothing is judged
+        raise UsageError(f"no run left to judge: {loaded.note(metric, axis)}; "
+                         "'dlbs db query' lists them with their status")
 
 
 def _light_series(rows: list[tuple[Any, ...]], metric: str, axis: str,

@@ -51,6 +51,22 @@ def test_an_interrupted_run_enters_no_statistic_and_is_named(logs: Any, db_url: 
     assert "1 interrupted run left out" in (tmp_path / "page" / "index.html").read_text()
 
 
+@pytest.mark.parametrize("command", [["history"], ["regressions"], ["regressions", "--latest"]])
+def test_runs_that_all_failed_are_an_error_never_an_empty_gate_that_passes(
+        logs: Any, db_url: str, tmp_path: Path, command: list[str]) -> None:
+    """When every matched run was left out (interrupted, failed), nothing is judged: exit 2
+    with the count and why, never "0 series, 0 regression(s)" and exit 0."""
+    for r in range(3):
+        logs.write(tmp_path / "h" / f"r{r}.log",
+                   logs.facts(code="v00", throughput=50.0, repeat=r, day=1,
+                              **{"results.status": "interrupted"}))
+    assert _dlbs("db", "ingest", "--db", db_url, str(tmp_path / "h")).returncode == 0
+    done = _dlbs(*command, "--db", db_url)
+    assert done.returncode == 2, done.stderr
+    assert "no run left to judge: 3 interrupted runs left out" in done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+
+
 def test_failed_runs_in_the_summary_columns_are_left_out_too(logs: Any, db_url: str,
                                                              tmp_path: Path) -> None:
     """The fast path (summary columns) and the facts path leave out the same runs."""
