@@ -279,3 +279,42 @@ def test_the_spec_the_error_and_the_fact_format_import_only_the_standard_library
         name: str) -> None:
     for imported in _imports(ROOT / "python" / "pytorch_benchmarks" / name):
         assert imported.split(".")[0] in STDLIB, f"{name} imports {imported}"
+
+
+# --- the document describes the code as it is ------------------------------------------------
+
+#: Folders whose every module ``docs/architecture.md`` must name (the others are named as a
+#: package: their modules are described in their own docstrings).
+NAMED_MODULES = ("dlbs", "dlbs/runner", "dlbs/web", "python/pytorch_benchmarks",
+                 "python/benchstats", "dlbs/db")
+
+
+def _architecture_words() -> set[str]:
+    import re
+
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    return set(re.findall(r"[A-Za-z_][A-Za-z0-9_./]*", text)) | set(
+        re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+
+
+def _packages() -> list[str]:
+    return sorted(str(init.parent.relative_to(ROOT)) for top in ("dlbs", "python")
+                  for init in (ROOT / top).rglob("__init__.py"))
+
+
+@pytest.mark.parametrize("package", _packages())
+def test_the_architecture_document_names_every_package(package: str) -> None:
+    """A package the document does not name is code nobody described (issue 33)."""
+    words = _architecture_words()
+    name = package.removeprefix("python/")
+    assert {name, f"{name}/", package, f"{package}/"} & words or \
+        name.rsplit("/", 1)[-1] + "/" in words, (
+        f"docs/architecture.md does not name the package {package}: add it to 'The rooms'")
+
+
+@pytest.mark.parametrize("folder", NAMED_MODULES)
+def test_the_architecture_document_names_every_module_of_the_core_folders(folder: str) -> None:
+    words = _architecture_words()
+    missing = [p.stem for p in sorted((ROOT / folder).glob("*.py"))
+               if p.stem != "__init__" and p.stem not in words and p.name not in words]
+    assert not missing, f"docs/architecture.md does not name {folder}: {', '.join(missing)}"
