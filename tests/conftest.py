@@ -7,8 +7,11 @@ so a broken install can never hide behind a skip.
 """
 from __future__ import annotations
 
+import errno
 import os
 import signal
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +63,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if any(item.get_closest_marker(m) is not None
                for m in COMPONENT_MARKERS if m != "browser"):
             item.add_marker(pytest.mark.xdist_group(SERIAL_GROUP))
+
+
+#: ``fill_disk(path, capacity)``: writes through ``safeio`` to ``path`` fail with ENOSPC once
+#: it holds ``capacity`` bytes.
+FillDisk = Callable[[Path, int], None]
+
+
+@pytest.fixture
+def fill_disk(monkeypatch: pytest.MonkeyPatch) -> FillDisk:
+    """A disk that fills at ``capacity`` bytes of one file (the bytes that still fit are
+    written first, as a real file system does), for every write through ``safeio``."""
+    import safeio
+
+    def fill(path: Path, capacity: int) -> None:
+        real_write: Callable[[int, bytes], int] = os.write
+
+        def write(fd: int, data: bytes) -> int:
+            if os.readlink(f"/proc/self/fd/{fd}") != str(path):
+                return real_write(fd, data)
+            room = capacity - os.fstat(fd).st_size
+            if room <= 0:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return real_write(fd, bytes(data[:room]))
+
+        monkeypatch.setattr(safeio.os, "write", write)
+    return fill

@@ -5,7 +5,6 @@ check by hand)."""
 from __future__ import annotations
 
 import errno
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,40 +16,31 @@ from pytorch_benchmarks.reporter import Reporter
 
 from .conftest import FEW, TINY_MLP
 
-
-def fill_disk_at(monkeypatch: pytest.MonkeyPatch, log: Path, capacity: int) -> None:
-    """Writes to ``log`` fail with ENOSPC once it holds ``capacity`` bytes (the bytes that
-    still fit are written first, as a real file system does)."""
-    real_write: Callable[[int, bytes], int] = os.write
-
-    def write(fd: int, data: bytes) -> int:
-        if os.readlink(f"/proc/self/fd/{fd}") != str(log):
-            return real_write(fd, data)
-        room = capacity - os.fstat(fd).st_size
-        if room <= 0:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real_write(fd, bytes(data[:room]))
-
-    monkeypatch.setattr(safeio.os, "write", write)
+#: the root conftest's ``fill_disk`` fixture: (path, capacity in bytes)
+FillDisk = Callable[[Path, int], None]
 
 
-def test_a_failed_append_leaves_the_file_as_it_was(monkeypatch: pytest.MonkeyPatch,
-                                                   tmp_path: Path) -> None:
+def test_a_failed_append_leaves_the_file_as_it_was(
+        monkeypatch: pytest.MonkeyPatch,
+        fill_disk: FillDisk,
+        tmp_path: Path) -> None:
     log = tmp_path / "a.log"
     log.write_text("__a__=1\n")
-    fill_disk_at(monkeypatch, log, capacity=12)
+    fill_disk(log, capacity=12)
     with pytest.raises(OSError) as info:
         safeio.append_whole(log, "__b__=\"a long value\"\n")
     assert info.value.errno == errno.ENOSPC and log.read_text() == "__a__=1\n"
 
 
-def test_facts_that_do_not_fit_go_to_stdout_whole(monkeypatch: pytest.MonkeyPatch,
-                                                  tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_facts_that_do_not_fit_go_to_stdout_whole(
+        monkeypatch: pytest.MonkeyPatch,
+        fill_disk: FillDisk,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
     log = tmp_path / "a.log"
     reporter = Reporter(str(log))
     reporter.facts({"exp.model": "resnet50"})
-    fill_disk_at(monkeypatch, log, capacity=log.stat().st_size + 10)
+    fill_disk(log, capacity=log.stat().st_size + 10)
     reporter.facts({"results.throughput": 123.5, "results.status": "ok"})
     assert log.read_text() == '__exp.model__="resnet50"\n'  # no line cut in the middle
     out = capsys.readouterr().out
@@ -60,11 +50,13 @@ def test_facts_that_do_not_fit_go_to_stdout_whole(monkeypatch: pytest.MonkeyPatc
                                  "left on device"
 
 
-def test_a_disk_that_fills_during_the_run_is_an_error(monkeypatch: pytest.MonkeyPatch,
-                                                      tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_disk_that_fills_during_the_run_is_an_error(
+        monkeypatch: pytest.MonkeyPatch,
+        fill_disk: FillDisk,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
     log = tmp_path / "a.log"
-    fill_disk_at(monkeypatch, log, capacity=1200)  # the first facts fit, the results do not
+    fill_disk(log, capacity=1200)  # the first facts fit, the results do not
     assert benchmarks.main([*TINY_MLP, *FEW, "--log_file", str(log)]) == 1
     out, err = capsys.readouterr()
     text = log.read_text()

@@ -16,6 +16,8 @@ import pytest
 from dlbs.errors import RunError
 from dlbs.runner.lock import LOCK_NAME, FolderLocks
 
+from .conftest import _reset_postgres
+
 SECRET = "Pl4nted-s3cret"
 
 
@@ -30,15 +32,6 @@ def _files_holding(folder: Path, secret: str) -> list[str]:
     return [str(p) for p in folder.rglob("*")
             if p.is_file() and secret.encode() in p.read_bytes()]
 
-
-def _reset_postgres(url: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP TABLE IF EXISTS exclusions, run_times, runs, alembic_version "
-                          "CASCADE"))
-    engine.dispose()
 
 
 def _planted_urls(tmp_path: Path) -> list[tuple[str, str]]:
@@ -86,6 +79,7 @@ def _every_command(url: str, tmp_path: Path, logs: Any, **env: str) -> list[str]
 
 
 @pytest.mark.parametrize("via", ["--db", "DLBS_DB"])
+@pytest.mark.xdist_group("components")  # empties the shared PostgreSQL server when there is one
 def test_a_planted_password_is_in_no_output_file_or_page(tmp_path: Path, logs: Any,
                                                         via: str) -> None:
     for number, (url, secret) in enumerate(_planted_urls(tmp_path)):
