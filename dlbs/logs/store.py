@@ -15,6 +15,7 @@ import csv
 import gzip
 import io
 import json
+import logging
 import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -24,6 +25,8 @@ from safeio import atomic_write, check_writable_target, read_capped_unpacked
 
 from dlbs.errors import LogFormatError, UsageError
 from dlbs.logs.csvcells import CsvWriter, is_escaped, value_text
+
+LOG = logging.getLogger("dlbs.logs")
 
 #: Suffixes of parsed-record files, longest first (``.json.gz`` before ``.json``).
 FORMATS: tuple[str, ...] = (".json.gz", ".jsonl", ".json", ".csv")
@@ -130,16 +133,29 @@ def _records_of(data: Any, path: str) -> list[dict[str, Any]]:
 
 
 def _read_jsonl(stream: IO[str], path: str) -> list[dict[str, Any]]:
-    records = []
+    """The records of a JSON Lines file. Each line stands alone, as each fact line of a log
+    does: a damaged one (a file cut mid-write, a stray byte) is skipped with a warning naming
+    it, and the rest are read; a file with no usable line is an error."""
+    records: list[dict[str, Any]] = []
+    first: str | None = None
     for number, line in enumerate(stream, start=1):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise LogFormatError(f"{path}:{number}: not a JSON record ({err.msg})") from None
-            except RecursionError:
-                raise LogFormatError(f"{path}:{number}: not a usable record (JSON nested too "
-                                     "deep)") from None
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            problem = f"not a JSON record ({err.msg})"
+        except RecursionError:
+            problem = "not a usable record (JSON nested too deep)"
+        else:
+            if isinstance(record, dict):
+                records.append(record)
+                continue
+            problem = f"not a record (a JSON {type(record).__name__}, not an object)"
+        first = first or f"{path}:{number}: {problem}"
+        LOG.warning("%s:%d: %s; line skipped", path, number, problem)
+    if first and not records:
+        raise LogFormatError(f"{first}: no usable record in the file")
     return _records_of(records, path)
 
 

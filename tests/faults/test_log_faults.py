@@ -307,6 +307,20 @@ def test_a_damaged_parsed_file_is_an_error_naming_it(tmp_path: Path, name: str, 
     assert str(path) in str(caught.value)
 
 
+def test_a_jsonl_file_cut_mid_record_keeps_its_whole_records(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Each line of a JSON Lines file stands alone (issue 30): a last record cut mid-write,
+    or one damaged line, loses that line alone, with a warning naming it."""
+    path = tmp_path / "all.jsonl"
+    good = [{"exp.model": f"m{i}", "results.time": 2.0 + i} for i in range(42)]
+    lines = [json.dumps(r) for r in good]
+    lines.insert(7, '{"exp.model": "dam')
+    path.write_text("\n".join(lines) + '\n{"exp.model": "tr')
+    assert read_records(path) == good
+    assert f"{path}:8: not a JSON record" in caplog.text
+    assert f"{path}:44: not a JSON record" in caplog.text
+
+
 def test_a_deep_csv_cell_is_read_as_text(tmp_path: Path) -> None:
     path = tmp_path / "a.csv"
     path.write_text("a,b\n" + "[" * 5000 + "]" * 5000 + ",1\n")
