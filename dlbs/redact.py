@@ -5,10 +5,15 @@ A password reaches a database driver in several forms, and each is hidden as ``*
 
 * the URL's user information: ``postgresql+psycopg://user:PASSWORD@host/name``;
 * an option in the URL's query: ``?password=PASSWORD`` (libpq and psycopg accept it),
-  ``?sslpassword=``, ``?PGPASSWORD=``: any option whose name holds ``password``, ``passwd``,
-  ``secret`` or ``token`` (``?passfile=`` and ``?service=`` name files: kept);
+  ``?sslpassword=``, ``?PGPASSWORD=``, ``?pwd=``: any option whose name holds ``pass``,
+  ``pwd``, ``secret``, ``token`` or ``credential`` (``?passfile=`` and ``?service=`` name
+  files: kept);
 * a libpq connection string (``host=h password=PASSWORD``), as a driver may echo it, and in
-  any text a ``NAME=value`` whose name ends in one of those words (``-Papi_token=...``).
+  any text a ``NAME=value`` whose name ends in one of those words (``-Papi_token=...``); in a
+  URL's database name and query values also once percent-decoded
+  (``?options=-c%20password%3DPASSWORD``, ``/db;password=PASSWORD``);
+* a URL's fragment (``#...``, which no driver needs, but SQLAlchemy keeps in the database
+  name, where it is rendered ``%23...``): hidden whole.
 
 The module imports only the standard library, so any layer may use it.
 """
@@ -16,11 +21,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from urllib.parse import unquote
+from urllib.parse import quote, unquote, unquote_plus
 
 HIDDEN = "***"
 #: A URL query option whose name carries a secret (percent-decoded; ``passfile``: a path).
-_SECRET_NAME = re.compile(r"pass(word|wd)|secret|token", re.IGNORECASE)
+_SECRET_NAME = re.compile(r"pass(?!file)|pwd|secret|token|credential", re.IGNORECASE)
+#: What stays unencoded when a component with a hidden secret is written back.
+_SAFE = "*=:,;/@!$'()~"
 #: ``scheme://`` of a URL inside a longer text.
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
 #: What may close a URL quoted in a text.
@@ -28,7 +35,7 @@ _CLOSERS = "'\"<>`"
 #: ``:password@`` of a text meant as a URL that is none.
 _LOOSE_USERINFO = re.compile(r":[^\s@]*@")
 #: ``name=value`` of a libpq connection string whose name is a secret's.
-_CONNINFO = re.compile(r"""(?P<name>\b\w*(?:pass(?:word|wd)|secret|token))"""
+_CONNINFO = re.compile(r"""(?P<name>\b\w*(?:pass(?:word|wd)?|pwd|secret|token|credentials?))"""
                        r"""(?P<eq>\s*=\s*)(?P<value>'(?:[^'\\]|\\.)*'?|[^\s&;,'"]+)""",
                        re.IGNORECASE)
 
@@ -41,7 +48,7 @@ def redact_url(url: str) -> str:
     if not match:
         return _hide_conninfo(_LOOSE_USERINFO.sub(f":{HIDDEN}@", url))
     head, rest = url[:match.end()], url[match.end():]
-    rest = _hide_userinfo(rest)
+    rest = _hide_fragment(_hide_userinfo(rest))
     return head + _hide_query(rest)
 
 
@@ -88,8 +95,10 @@ def url_secrets(url: str) -> list[str]:
         name, sep, value = pair.partition("=")
         if sep and value and _SECRET_NAME.search(unquote(name)):
             found.append(value)
-    for match_ in _CONNINFO.finditer(url):
-        found.append(match_.group("value").strip("'"))
+    for text in {url, unquote(url), unquote_plus(url)}:
+        for match_ in _CONNINFO.finditer(text):
+            found.append(match_.group("value").strip("'"))
+    found.append(_fragment(_hide_userinfo(rest)))  # a driver may echo the database name
     return sorted({v for s in found for v in (s, unquote(s), unquote(s.replace("+", " ")))
                    if v and v != HIDDEN})
 
@@ -97,13 +106,16 @@ def url_secrets(url: str) -> list[str]:
 def _url_end(text: str, start: int) -> int:
     """Where the URL starting at ``start`` ends: at white space, or at a quote or bracket that
     closes it (followed by the end, white space or punctuation). A quote followed by more of
-    the word is part of it (a password may hold ``'``: ``u:pa'ss@host`` is one URL)."""
+    the word is part of it (a password may hold ``'``: ``u:pa'ss@host`` is one URL). A URL
+    already redacted ends before the punctuation after its last ``***``."""
     end = start
     while end < len(text) and not text[end].isspace():
         if text[end] in _CLOSERS and (end + 1 == len(text) or text[end + 1].isspace()
                                       or text[end + 1] in _CLOSERS + ".,;:)]}"):
             break
         end += 1
+    if end > start and text[end - 1] in ":,.;)" and text[start:end - 1].endswith(HIDDEN):
+        end -= 1  # 'URL_ALREADY_SHOWN***: reason': the colon is the message's, kept
     return end
 
 
@@ -133,22 +145,79 @@ def _hide_userinfo(rest: str) -> str:
     return rest[:span[0]] + HIDDEN + rest[span[1]:]
 
 
-def _hide_query(rest: str) -> str:
-    """The query options of ``rest`` (after the first ``?`` past the user information) with
-    every secret option's value hidden."""
+def _authority_end(rest: str) -> int:
+    """Where the host part of ``rest`` (a URL after its ``scheme://``, its password already
+    hidden) ends: past the ``@`` of the user information, at the first ``/``, ``?`` or ``#``."""
     at = rest.find("@")
     base = at + 1 if at >= 0 and HIDDEN in rest[:at] else 0
-    mark = rest.find("?", base)
+    after = re.search(r"[/?#]", rest[base:])
+    return base + after.start() if after else len(rest)
+
+
+def _fragment_start(rest: str) -> int | None:
+    """Where the fragment of ``rest`` begins (just past its ``#``, or past a ``%23`` in the
+    database name, as SQLAlchemy renders a ``#`` there), or None."""
+    start = _authority_end(rest)
+    mark = rest.find("#", start)
+    path = rest[start:].partition("?")[0]
+    encoded = path.upper().find("%23")
+    if encoded >= 0 and (mark < 0 or start + encoded < mark):
+        return start + encoded + 3
+    return mark + 1 if mark >= 0 else None
+
+
+def _fragment(rest: str) -> str:
+    """The fragment of ``rest`` (what :func:`_hide_fragment` hides), or ``""``."""
+    begin = _fragment_start(rest)
+    if begin is None:
+        return ""
+    return rest[begin:] if rest[begin - 1] == "#" else rest[begin:].partition("?")[0]
+
+
+def _hide_fragment(rest: str) -> str:
+    """``rest`` with its fragment hidden: after a ``#``, everything; after a ``%23`` in the
+    database name, the rest of that name (the query keeps its options)."""
+    begin = _fragment_start(rest)
+    if begin is None:
+        return rest
+    if rest[begin - 1] == "#":
+        return rest[:begin] + HIDDEN
+    mark = rest.find("?", begin)
+    return rest[:begin] + HIDDEN + (rest[mark:] if mark >= 0 else "")
+
+
+def _hide_query(rest: str) -> str:
+    """``rest`` with every secret in its database name and query hidden: the value of each
+    option whose name is a secret's, and any ``password=...`` inside a name or a value, also
+    once percent-decoded."""
+    start = _authority_end(rest)
+    mark = rest.find("?", start)
     if mark < 0:
-        return _hide_conninfo(rest)
+        return rest[:start] + _hide_component(rest[start:], plus=False)
     pairs = re.split(r"([&;])", rest[mark + 1:])
     for i in range(0, len(pairs), 2):
         name, sep, _ = pairs[i].partition("=")
-        if sep and _SECRET_NAME.search(unquote(name)):
+        if sep and _SECRET_NAME.search(unquote_plus(name)):
             pairs[i] = f"{name}={HIDDEN}"
         else:
-            pairs[i] = _hide_conninfo(pairs[i])
-    return rest[:mark + 1] + "".join(pairs)
+            pairs[i] = _hide_component(pairs[i], plus=True)
+    return (rest[:start] + _hide_component(rest[start:mark], plus=False) + "?"
+            + "".join(pairs))
+
+
+def _hide_component(text: str, plus: bool) -> str:
+    """A database name or a query's ``name=value`` with its connection-string secrets hidden;
+    when one shows only once percent-decoded (``-c%20password%3DPW``), the decoded text with
+    it hidden is written back encoded (``plus``: a query's ``+`` is a space)."""
+    hidden = _hide_conninfo(text)
+    decoded = unquote_plus(text) if plus else unquote(text)
+    if decoded == text:
+        return hidden
+    cleaned = _hide_conninfo(decoded)
+    if cleaned == decoded:
+        return hidden
+    encoded = quote(cleaned, safe=_SAFE + ("&" if not plus else ""))
+    return encoded.replace("%20", "+") if plus else encoded
 
 
 def _hide_conninfo(text: str) -> str:

@@ -75,3 +75,49 @@ def test_a_quote_inside_a_password_does_not_end_the_url_early(quote: str) -> Non
     text = redact_text(f"unrecognized arguments: postgresql://u:{secret}@h/d")
     assert SECRET not in text and text.endswith("postgresql://u:***@h/d")
     assert redact_text(f"in '{'postgresql://u:pw@h/d'}' here") == "in 'postgresql://u:***@h/d' here"
+
+
+@pytest.mark.parametrize("url, shown", [
+    pytest.param(f"postgresql://u@h/db?options=-c%20password%3D{SECRET}",
+                 "postgresql://u@h/db?options=-c+password=***", id="options-percent-encoded"),
+    pytest.param(f"postgresql://u@h/db?options=-c+password%3D{SECRET}",
+                 "postgresql://u@h/db?options=-c+password=***", id="options-as-rendered"),
+    pytest.param(f"postgresql://u@h/db?options=-c password={SECRET}",
+                 "postgresql://u@h/db?options=-c password=***", id="options-decoded"),
+    pytest.param(f"postgresql://u@h/db?passwd=x&pwd={SECRET}",
+                 "postgresql://u@h/db?passwd=***&pwd=***", id="pwd-option"),
+    pytest.param(f"postgresql://u@h/db?credentials={SECRET}&pass={SECRET}",
+                 "postgresql://u@h/db?credentials=***&pass=***", id="credential-and-pass"),
+    pytest.param(f"postgresql://u:{SECRET}@h/db#frag{SECRET}",
+                 "postgresql://u:***@h/db#***", id="fragment"),
+    pytest.param(f"postgresql://u:{SECRET}@h/db?port=1#{SECRET}?password=x",
+                 "postgresql://u:***@h/db?port=1#***", id="fragment-after-query"),
+    pytest.param(f"postgresql://u:{SECRET}@h:1/db%23frag{SECRET}?port=1",
+                 "postgresql://u:***@h:1/db%23***?port=1", id="fragment-as-sqlalchemy-renders"),
+    pytest.param(f"postgresql://u:{SECRET}@h/db?x=1;password={SECRET}",
+                 "postgresql://u:***@h/db?x=1;password=***", id="semicolon-in-query"),
+    pytest.param(f"postgresql://u@h/db?x=1%3Bpassword%3D{SECRET}",
+                 "postgresql://u@h/db?x=1;password=***", id="semicolon-in-query-encoded"),
+    pytest.param(f"postgresql://u@h/db;password={SECRET}",
+                 "postgresql://u@h/db;password=***", id="database-name"),
+    pytest.param(f"postgresql://u@h/db%3Bpassword%3D{SECRET}",
+                 "postgresql://u@h/db;password=***", id="database-name-encoded"),
+])
+def test_a_password_inside_a_name_a_value_or_a_fragment_is_hidden(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+    assert redact_url(shown) == shown  # idempotent
+    assert SECRET not in redact_text(f"error: input '{url}' does not exist")
+    assert SECRET in url_secrets(url)  # what a driver may echo is hidden from its messages
+
+
+def test_a_url_already_shown_keeps_the_punctuation_after_it() -> None:
+    line = f"--db {redact_url(f'postgresql://u@h/db?pwd={SECRET}')}: cannot open the database"
+    assert redact_text(line) == "--db postgresql://u@h/db?pwd=***: cannot open the database"
+    fragment = redact_url(f"postgresql://u@h/db%23{SECRET}")
+    assert redact_text(f"--db {fragment}, then") == "--db postgresql://u@h/db%23***, then"
+
+
+def test_a_drivers_echo_of_the_database_name_and_its_fragment_is_hidden() -> None:
+    url = f"postgresql://u@h/db%23frag{SECRET}"
+    out = hide_values(f'FATAL: database "db#frag{SECRET}" does not exist', url_secrets(url))
+    assert SECRET not in out and out.startswith('FATAL: database "db#')

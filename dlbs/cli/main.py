@@ -5,7 +5,8 @@ Each subcommand lives in its own module exposing ``HELP`` (one line), ``EXAMPLE`
 line), ``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported only when their
 action is used, so ``print`` never pays for torch or pandas. Data goes to stdout, diagnostics to
 stderr; a user error (a ``DLBSError``) is one line on stderr and exit code 1 (2 for usage),
-with a traceback only under ``--debug``.
+with a traceback only under ``--debug``. Every error, usage error, log line and warning is
+printed with its secrets hidden (:func:`dlbs.redact.redact_text`).
 """
 from __future__ import annotations
 
@@ -15,12 +16,14 @@ import logging
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
-from types import ModuleType
-from typing import NoReturn
+from types import ModuleType, TracebackType
+from typing import NoReturn, TextIO
 
 from dlbs.cli.output import guarded_stdout, say
 from dlbs.errors import DLBSError, OutputError
+from dlbs.redact import redact_text
 
 #: action name -> module that implements it (imported lazily).
 COMMANDS: dict[str, str] = {
@@ -65,8 +68,6 @@ class Parser(argparse.ArgumentParser):
     place (``unrecognized arguments: --dbb postgresql://me:PASSWORD@host/db``)."""
 
     def error(self, message: str) -> NoReturn:
-        from dlbs.redact import redact_text
-
         super().error(redact_text(message))
 
 
@@ -89,7 +90,28 @@ def _setup_logging(level: str) -> None:
     numeric = getattr(logging, str(level).upper(), None)
     if not isinstance(numeric, int):
         raise DLBSError(f"--log-level '{level}' is not one of debug, info, warning, error")
-    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(levelname)s: %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(levelname)s: %(message)s"))
+    logging.basicConfig(level=numeric, handlers=[handler])
+    warnings.showwarning = _show_warning
+
+
+class RedactingFormatter(logging.Formatter):
+    """A log line (and its traceback) with every secret hidden (:func:`redact_text`)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_text(super().format(record))
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:
+    """Python's warning text, with every secret hidden (a library's warning may quote a
+    URL)."""
+    text = warnings.formatwarning(message, category, filename, lineno, line)
+    try:
+        (file or sys.stderr).write(redact_text(text))
+    except OSError:
+        pass
 
 
 def dispatch(action: str, argv: Sequence[str], prog: str = "experimenter") -> int:
@@ -105,8 +127,11 @@ def dispatch(action: str, argv: Sequence[str], prog: str = "experimenter") -> in
         raise  # main's guard says it in one line (or nothing, for a reader that went away)
     except DLBSError as err:
         if debug:
-            traceback.print_exc()
-        say(f"error: {err}")  # a stderr that cannot be written loses it, not a traceback
+            say(redact_text(traceback.format_exc().rstrip("\n")))
+        # Every error line is redacted here, where it is printed: a message may quote a
+        # database URL given where a path or a parameter was expected ('input ... does not
+        # exist'). A stderr that cannot be written loses it, not a traceback.
+        say(f"error: {redact_text(str(err))}")
         return err.exit_code
     except BrokenPipeError:
         # stdout closed early (e.g. piped into head): not an error of ours.
@@ -122,7 +147,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``experimenter``/``dlbs`` entry point: ``ACTION [options]``. Standard output that
     cannot be written is one line and exit 1 (``dlbs.cli.output``)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    sys.excepthook = _redacted_excepthook
     return guarded_stdout(lambda: _main(args))
+
+
+def _redacted_excepthook(kind: type[BaseException], value: BaseException,
+                         tb: TracebackType | None) -> None:
+    """The traceback of an error no command expected, with every secret hidden."""
+    text = "".join(traceback.format_exception(kind, value, tb))
+    say(redact_text(text.rstrip("\n")))
 
 
 def _main(args: list[str]) -> int:
@@ -134,8 +167,8 @@ def _main(args: list[str]) -> int:
         return 0
     action, rest = args[0], args[1:]
     if action not in COMMANDS:
-        print(f"error: unknown action '{action}'; choose one of: {', '.join(COMMANDS)}",
-              file=sys.stderr)
+        print(f"error: unknown action '{redact_text(action)}'; choose one of: "
+              f"{', '.join(COMMANDS)}", file=sys.stderr)
         return 2
     return dispatch(action, rest, prog=_invoked_as())
 
@@ -149,6 +182,7 @@ def _invoked_as() -> str:
 def logparser_main(argv: Sequence[str] | None = None) -> int:
     """``logparser`` entry point: the ``parse`` action under its DLBS name."""
     args = list(sys.argv[1:] if argv is None else argv)
+    sys.excepthook = _redacted_excepthook
     return guarded_stdout(lambda: _logparser_main(args))
 
 

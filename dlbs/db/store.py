@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -32,10 +34,10 @@ from safeio import UnsafeFileError, check_writable_target
 from sqlalchemy import Engine, create_engine, delete, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 
 from dlbs.db import records
-from dlbs.db.faults import guarded
+from dlbs.db.faults import guarded, reason_of
 from dlbs.db.schema import INDEXED, exclusions, run_times, runs
 from dlbs.db.url import DatabaseError, resolve, shown
 
@@ -96,10 +98,37 @@ def _engine(url: URL, readonly: bool = False) -> Engine:
             _refuse_planted(url, Path(url.database).expanduser())
             if readonly and Path(url.database).expanduser().is_file():
                 return _sqlite_reader(Path(url.database).expanduser().resolve())
-        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
+        engine = _create(url, connect_args={"timeout": BUSY_TIMEOUT_S})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return _create(url, pool_pre_ping=True)
+
+
+#: The engine warnings already printed.
+_WARNED: set[str] = set()
+
+
+def _create(url: URL, **options: Any) -> Engine:
+    """SQLAlchemy's engine of ``url``. A URL the dialect refuses (``?port=x``, hosts and ports
+    that do not pair up) is a one-line :class:`DatabaseError`, not a traceback; a warning of
+    the dialect (SQLite's driver ignoring query options) is one ``warning:`` line on stderr,
+    the URL without its secrets."""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            engine = create_engine(url, **options)
+    except (ArgumentError, ValueError, TypeError) as err:
+        raise DatabaseError(f"--db {shown(url)}: {reason_of(err, url)}; correct the URL "
+                            "(e.g. postgresql+psycopg://user@host:5432/name)") from None
+    for warning in caught:
+        message = warning.message if isinstance(warning.message, Warning) \
+            else Warning(warning.message)
+        line = f"warning: --db {shown(url)}: " + \
+            reason_of(message, url).split(" (Background on")[0]
+        if line not in _WARNED:  # once a command, though it opens the database again
+            _WARNED.add(line)
+            print(line, file=sys.stderr)
+    return engine
 
 
 def _sqlite_reader(path: Path) -> Engine:
