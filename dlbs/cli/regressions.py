@@ -60,12 +60,21 @@ def run(args: argparse.Namespace) -> int:
         rows = [_row(c, names[_key(c.parameters)]) for c in judged.changes]
         if rows:
             emit(rows, "table")
-    print(f"{len(series)} series, {judged.judged} judged, {len(judged.not_judged)} too short "
-          f"to judge; {sum(c.direction == 'regression' for c in judged.changes)} regression(s), "
+    unsteady = [(parameters, why) for parameters, why in judged.not_judged
+                if "not steady" in why]
+    short = len(judged.not_judged) - len(unsteady)
+    others = (f", {len(unsteady)} with an unsteady newest run not judged" if unsteady else "")
+    print(f"{len(series)} series, {judged.judged} judged, {short} too short "
+          f"to judge{others}; {sum(c.direction == 'regression' for c in judged.changes)} "
+          "regression(s), "
           f"{sum(c.direction == 'improvement' for c in judged.changes)} improvement(s) beyond "
           f"{args.min_change:.0%}", file=sys.stderr)
     if loaded.left_out:
         print(f"note: {loaded.note(args.metric, args.by)}", file=sys.stderr)
+    if unsteady:
+        names = _names(series)
+        for parameters, why in unsteady:
+            print(f"note: {names.get(_key(parameters), 'a series')}: {why}", file=sys.stderr)
     return 1 if any(c.direction == "regression" for c in judged.changes) else 0
 
 

@@ -490,6 +490,19 @@ def regressions(series: Sequence[Series], metric: str, axis: str,
     return Judged(found, judged, skipped)
 
 
+def _unsteady_newest(points: Sequence[Point]) -> str | None:
+    """Why the newest point cannot be judged, or None: one run whose window was not steady
+    has a mean that drift moved, and no interval of its own (the history's scatter would
+    stand in for it, and the verdict would read as a steady run's; issue 30)."""
+    if not points:
+        return None
+    newest = points[-1]
+    if newest.runs == 1 and newest.withheld.startswith("not steady"):
+        return (f"newest point {newest.axis_value}: its one run was not steady (no interval); "
+                "run it again")
+    return None
+
+
 def latest_changes(series: Sequence[Series], metric: str, axis: str, min_change: float = 0.05,
                    alpha: float = 0.05) -> Judged:
     """The newest point of every series against the points before it
@@ -503,6 +516,10 @@ def latest_changes(series: Sequence[Series], metric: str, axis: str, min_change:
         usable = [i for i, p in enumerate(one.points) if not p.excluded]
         tail = usable[-(WINDOW + 1):]
         points = [one.points[i] for i in tail]
+        unsteady = _unsteady_newest(points)
+        if unsteady:
+            skipped.append((one.parameters, unsteady))
+            continue
         search = judge_latest([p.value for p in points], [p.se for p in points],
                               [p.runs for p in points], min_change=min_change,
                               higher_is_better=higher_is_better(metric))

@@ -71,6 +71,13 @@ class _Scan(NamedTuple):
     warnings: list[str]
     good_lines: int          # fact lines read
     nul_lines: int           # lines holding a NUL byte
+    lost_results: dict[str, int]  # a result's key -> the line of it that could not be read
+
+
+#: The results a run is judged by: a log whose line of one of them could not be read (and
+#: that holds no other usable value of it) is a damaged run, never a success without it.
+RESULT_KEYS = ("results.throughput", "results.time")
+_KEY = re.compile(r"\s*__(?P<key>[^=\s]*?)__\s*=")
 
 
 def _damage(line: str) -> str:
@@ -84,6 +91,7 @@ def _scan(text: str, source: str) -> _Scan:
     damaged_text = _DAMAGE.search(text) is not None
     good = nul_lines = 0
     noise: list[int] = []    # damaged lines that held no fact
+    lost: dict[str, int] = {}
     for number, line in enumerate(text.split("\n"), start=1):
         damaged = damaged_text and _DAMAGE.search(line) is not None
         if damaged and "\x00" in line:
@@ -99,16 +107,19 @@ def _scan(text: str, source: str) -> _Scan:
         if damaged:
             warnings.append(f"{source}:{number}: damaged fact line skipped: it holds "
                             f"{_damage(line)}")
+            _note_lost(lost, line, number)
             continue
         try:
             fact = parse_fact(line, strict=True)
         except (ValueError, RecursionError) as err:
             warnings.append(f"{source}:{number}: malformed fact line skipped: {err}")
+            _note_lost(lost, line, number)
             continue
         if fact is not None:
             problem = type_problem(*fact)
             if problem:  # a string where a number is expected never reaches a report
                 warnings.append(f"{source}:{number}: malformed fact line skipped: {problem}")
+                _note_lost(lost, line, number)
                 continue
             facts[fact[0]] = fact[1]
             good += 1
@@ -117,7 +128,29 @@ def _scan(text: str, source: str) -> _Scan:
     if len(noise) > MAX_DAMAGED_NOISE_WARNINGS:
         warnings.append(f"{source}: {len(noise) - MAX_DAMAGED_NOISE_WARNINGS} more damaged "
                         f"lines without facts ignored (last at line {noise[-1]})")
-    return _Scan(facts, warnings, good, nul_lines)
+    return _Scan(facts, warnings, good, nul_lines, lost)
+
+
+def _note_lost(lost: dict[str, int], line: str, number: int) -> None:
+    """Remember a skipped line that held one of :data:`RESULT_KEYS`."""
+    found = _KEY.match(line)
+    if found and found["key"] in RESULT_KEYS:
+        lost[found["key"]] = number
+
+
+def mark_damaged_results(record: dict[str, Any], lost: dict[str, int],
+                         source: str) -> str | None:
+    """Mark a run failed when a line of one of its :data:`RESULT_KEYS` could not be read and
+    no other line gave that key a value > 0 (``__results.throughput__=NaN``, a cut or
+    damaged line): its numbers would otherwise enter a mean without the one that was lost,
+    or with the other key only. Return the warning, or ``None``."""
+    missing = [(key, number) for key, number in lost.items() if not _positive(record.get(key))]
+    if not missing or record.get("results.status") not in (None, OK_STATUS):
+        return None
+    where = ", ".join(f"{key} (line {number})" for key, number in missing)
+    record["results.status"] = FAILURE_STATUS
+    record["results.error"] = f"damaged log: unreadable {where}"
+    return f"{source}: damaged results, marked failed: unreadable {where}"
 
 
 def parse_lines(text: str, source: str) -> tuple[dict[str, Any], list[str]]:
@@ -173,7 +206,7 @@ def mark_truncated(record: dict[str, Any], source: str) -> str | None:
 
 def parse_text(text: str, source: str) -> ParseResult:
     """Parse a log's whole text; ``source`` names it in messages and fills ``exp.log_file``."""
-    record, warnings, good, nul_lines = _scan(text, source)
+    record, warnings, good, nul_lines, lost = _scan(text, source)
     # Text never holds NUL bytes: a file with as many lines holding them as facts is binary.
     # A good log with a few damaged lines (a crash's zero-filled tail) keeps its facts.
     if nul_lines and nul_lines >= good:
@@ -182,9 +215,9 @@ def parse_text(text: str, source: str) -> ParseResult:
         return ParseResult(source, None, warnings,
                            f"{source}: no facts (__key__=value lines); not an experiment log")
     record.setdefault("exp.log_file", source)
-    note = mark_truncated(record, source)
-    if note:
-        warnings.append(note)
+    for note in (mark_truncated(record, source), mark_damaged_results(record, lost, source)):
+        if note:
+            warnings.append(note)
     return ParseResult(source, record, warnings, None)
 
 

@@ -67,6 +67,42 @@ def test_runs_that_all_failed_are_an_error_never_an_empty_gate_that_passes(
     assert "Traceback" not in done.stderr and done.stdout == ""
 
 
+def test_a_run_whose_throughput_line_is_unreadable_enters_no_statistic(
+        logs: Any, db_url: str, tmp_path: Path) -> None:
+    """``__results.throughput__=NaN`` (not JSON: the parser skips the line) beside a good
+    ``results.time`` was stored as an ok run and entered every mean by its time alone; the
+    parser now marks such a run failed, so it is stored, left out and named (issue 30)."""
+    _versions(logs, tmp_path / "h", versions=3)
+    damaged = logs.write(tmp_path / "h" / "nan.log",
+                         logs.facts(code="v02", throughput=50.0, repeat=7, day=3))
+    damaged.write_text(damaged.read_text().replace('__results.throughput__=50.0',
+                                                   '__results.throughput__=NaN'))
+    done = _dlbs("db", "ingest", "--db", db_url, str(tmp_path / "h"))
+    assert done.returncode == 0 and "damaged results, marked failed" in done.stderr
+    history = _dlbs("history", "--db", db_url, "--format", "json")
+    assert [p["runs"] for p in json.loads(history.stdout)] == [3, 3, 3]
+    assert "1 failure run left out" in history.stderr
+
+
+@pytest.mark.parametrize("filters", [[], ["-Phw.cpu_model=AMD EPYC"]], ids=["columns", "facts"])
+def test_an_unsteady_newest_run_is_not_judged_by_latest(
+        logs: Any, db_url: str, tmp_path: Path, filters: list[str]) -> None:
+    """One newest run whose window was not steady has no interval: the history's scatter
+    would stand in for it and the verdict read as a steady run's (a -4% 'regression', p
+    0.001). It is not judged, and the summary and a note say why (issue 30)."""
+    _versions(logs, tmp_path / "h", versions=10)
+    logs.write(tmp_path / "h" / "v10.log",
+               logs.facts(code="v10", throughput=96.0, repeat=0, day=20,
+                          **{"results.steady_state": False, "results.time_ci95": None,
+                             "results.ci_withheld": "not steady"}))
+    assert _dlbs("db", "ingest", "--db", db_url, str(tmp_path / "h")).returncode == 0
+    done = _dlbs("regressions", "--latest", "--min-change", "0", "--db", db_url,
+                 "--format", "json", *filters)
+    assert done.returncode == 0 and json.loads(done.stdout) == [], done.stderr
+    assert "1 with an unsteady newest run not judged" in done.stderr
+    assert "newest point v10: its one run was not steady (no interval)" in done.stderr
+
+
 def test_failed_runs_in_the_summary_columns_are_left_out_too(logs: Any, db_url: str,
                                                              tmp_path: Path) -> None:
     """The fast path (summary columns) and the facts path leave out the same runs."""

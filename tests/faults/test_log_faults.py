@@ -82,7 +82,11 @@ def test_damaged_bytes_in_a_fact_line_lose_that_line_only(tmp_path: Path, damage
     assert_kept(result.record, lines, {target})
     what = "a NUL byte" if 0 in damage else "bytes that are not UTF-8"
     assert result.warnings == [
-        f"{tmp_path / 'a.log'}:{target + 1}: damaged fact line skipped: it holds {what}"]
+        f"{tmp_path / 'a.log'}:{target + 1}: damaged fact line skipped: it holds {what}",
+        (f"{tmp_path / 'a.log'}: damaged results, marked failed: unreadable "
+         f"results.throughput (line {target + 1})")]
+    # the run's time alone never passes for a success (issue 30)
+    assert result.record["results.status"] == "failure"  # type: ignore[index]
 
 
 def test_a_damaged_noise_line_is_named_and_loses_no_fact(tmp_path: Path) -> None:
@@ -173,10 +177,26 @@ def test_absurd_values_are_dropped_with_file_and_line(tmp_path: Path, raw: str, 
     assert result.error is None and result.record is not None
     assert "results.throughput" not in result.record
     assert_kept(result.record, lines, {target})
-    assert len(result.warnings) == 1
+    assert len(result.warnings) == 2
     assert result.warnings[0].startswith(f"{path}:{target + 1}: malformed fact line skipped: "
                                          "value of 'results.throughput' ")
     assert why in result.warnings[0]
+    assert result.warnings[1] == (f"{path}: damaged results, marked failed: unreadable "
+                                  f"results.throughput (line {target + 1})")
+    assert result.record["results.status"] == "failure"
+    assert result.record["results.error"].startswith("damaged log: unreadable results.throughput")
+
+
+def test_a_damaged_result_line_with_a_good_repeat_keeps_the_run(tmp_path: Path) -> None:
+    """A later readable line of the same result (last occurrence wins) keeps the run ok; a
+    damaged line of another fact never fails a run."""
+    lines = good_lines()
+    target = next(i for i, line in enumerate(lines) if line.startswith(b"__results.throughput"))
+    lines.insert(target, b"__results.throughput__=NaN")
+    lines.insert(0, b"__exp.model_title__=\"cut")
+    result = parse_log(write(tmp_path / "a.log", lines))
+    assert result.record is not None and result.record["results.status"] == "ok"
+    assert len(result.warnings) == 2 and "marked failed" not in " ".join(result.warnings)
 
 
 def test_finite_values_next_to_the_limits_are_kept(tmp_path: Path) -> None:
