@@ -7,6 +7,7 @@ import html
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from dlbs.db.charts import why
 from dlbs.db.history import Found, Judged, Point, Series
@@ -53,9 +54,11 @@ def render(series: Sequence[Series], judged: Judged, metric: str, axis: str, sou
              "</head><body>"),
              f"<h1>{html.escape(metric)} by {html.escape(axis)}</h1>",
              (f"<p class='note'>{html.escape(source)}: {runs} runs, {len(series)} "
-             f"configurations, {judged.judged} judged for changes, {len(judged.not_judged)} "
-             "too short to judge. Points: geometric mean of a version's runs with its 95% "
-             "interval over runs; a grey x marks excluded runs."
+             f"configurations, {judged.judged} judged for changes, "
+             f"{_not_judged(judged.not_judged)}. Points: geometric mean of a version's runs with its 95% "
+             "interval over those runs; a point of one run shows that run's own 95% interval "
+             "of its mean (none when the run withheld it: the table says why); a grey x "
+             "marks excluded runs."
              f"{' ' + html.escape(left_out[:1].upper() + left_out[1:]) + '.' if left_out else ''}"
              "</p>"),
              "<h2>Changes found</h2>"]
@@ -106,3 +109,10 @@ def write_page(folder: str, text: str) -> Path:
         raise ReportError(f"--output {folder}: cannot write the page ({why(err)}); give a "
                           "folder you may write") from None
     return page
+
+
+def _not_judged(not_judged: list[tuple[dict[str, Any], str]]) -> str:
+    """``"2 too short to judge"``, and those whose newest run was not steady apart."""
+    unsteady = sum("not steady" in reason for _, reason in not_judged)
+    text = f"{len(not_judged) - unsteady} too short to judge"
+    return text + (f", {unsteady} with an unsteady newest run not judged" if unsteady else "")

@@ -48,7 +48,10 @@ def test_an_interrupted_run_enters_no_statistic_and_is_named(logs: Any, db_url: 
         assert "1 interrupted run left out" in done.stderr
     page = _dlbs("db", "page", "--db", db_url, "--output", str(tmp_path / "page"))
     assert page.returncode == 0 and "1 interrupted run left out" in page.stderr
-    assert "1 interrupted run left out" in (tmp_path / "page" / "index.html").read_text()
+    page_text = (tmp_path / "page" / "index.html").read_text()
+    assert "1 interrupted run left out" in page_text
+    # the legend says what a one-run point's interval is (not "over runs")
+    assert "a point of one run shows that run's own 95% interval" in page_text
 
 
 @pytest.mark.parametrize("command", [["history"], ["regressions"], ["regressions", "--latest"]])
