@@ -151,7 +151,10 @@ def _query(store: Any, args: argparse.Namespace) -> int:
 def _page(store: Any, args: argparse.Namespace) -> int:
     from dlbs.db.history import load_series, regressions
     from dlbs.db.page import render, write_page
+    from dlbs.errors import UsageError
 
+    if not args.output.strip():
+        raise UsageError("dlbs db page --output '': give the folder to write the page into")
     loaded = load_series(store, filters(args), args.metric, args.by)
     judged = regressions(loaded.series, args.metric, args.by, args.min_change)
     left_out = loaded.note(args.metric, args.by)

@@ -52,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
     from dlbs.db.history import load_series
     from dlbs.errors import UsageError
 
-    if args.plot and Path(args.plot).suffix.lstrip(".").lower() not in FORMATS:
-        raise UsageError(f"--plot {args.plot}: give a .png, .svg or .pdf file")
+    if args.plot is not None and Path(args.plot).suffix.lstrip(".").lower() not in FORMATS:
+        raise UsageError(f"--plot {args.plot or chr(39) * 2}: give a .png, .svg or .pdf file")
     store = open_store(args.db, readonly=True)
     try:
         loaded = load_series(store, filters(args), args.metric, args.by,

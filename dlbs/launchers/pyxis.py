@@ -83,8 +83,9 @@ def srun_extra_words(exp: Mapping[str, Any]) -> list[str]:
     for word in words:
         if not word.startswith("-"):
             raise ValidationError(f"exp.docker_args {word!r} is not an option: with pyxis these "
-                                  "words are srun options such as --container-writable (srun "
-                                  "would run a plain word as the command)")
+                                  "words are srun options such as --container-writable; give "
+                                  "an option's value after '=' (--job-name=NAME, not -J NAME: "
+                                  "dlbs cannot tell a value from a command srun would run)")
         name = word.split("=", 1)[0] if word.startswith("--") else word[:2]
         if name.startswith("--") and len(name) > 3:  # srun takes abbreviations (getopt_long)
             name = next((own for own in OWN_SRUN_OPTIONS + OUTPUT_SRUN_OPTIONS

@@ -216,3 +216,7 @@ def test_an_output_that_cannot_be_written_is_one_line(tmp_path: Path, logs: Any)
         line = _one_line(_dlbs(*command, "--db", url), 1)
         assert words in line and ("--output" in line or "--plot" in line), line
     assert (tmp_path / "a_file").read_text() == "keep"
+    # an empty name is no file: once exit 0 with no chart, or a page in the current folder
+    for command, words in ((["history", "--plot", ""], "--plot '': give a .png"),
+                           (["db", "page", "--output", ""], "--output '': give the folder")):
+        assert words in _one_line(_dlbs(*command, "--db", url), 2)
