@@ -57,7 +57,20 @@ def filters(args: argparse.Namespace) -> dict[str, Any]:
         if not sep or not key.strip():
             raise UsageError(f"-P {item}: expected KEY=VALUE, e.g. -Pexp.model=resnet50")
         found[key.strip()] = _value(value)
+    for key, value in found.items():
+        _check_text(key, value)
     return found
+
+
+def _check_text(key: str, value: Any) -> None:
+    """A filter no database can hold (bytes that are not UTF-8 on the command line, a lone
+    surrogate escape in ``--filter``) is a usage error, never a driver's traceback."""
+    try:
+        json.dumps({key: value}, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        shown = ascii(f"{key}={value}")[1:-1]
+        raise UsageError(f"filter {shown}: not UTF-8 text (bytes that are not UTF-8, or a lone "
+                         "surrogate escape); no stored fact holds it") from None
 
 
 def _cell(value: Any) -> str:

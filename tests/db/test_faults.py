@@ -220,3 +220,16 @@ def test_an_output_that_cannot_be_written_is_one_line(tmp_path: Path, logs: Any)
     for command, words in ((["history", "--plot", ""], "--plot '': give a .png"),
                            (["db", "page", "--output", ""], "--output '': give the folder")):
         assert words in _one_line(_dlbs(*command, "--db", url), 2)
+
+
+def test_a_filter_that_is_not_utf8_text_is_one_line(tmp_path: Path, logs: Any) -> None:
+    """A byte that is not UTF-8 on the command line (Python hands it on as a lone surrogate)
+    or a ``\\ud800`` escape in ``--filter`` reached the driver: a traceback (issue 30 review)."""
+    url = f"sqlite:///{tmp_path / 'results.db'}"
+    assert _dlbs("db", "ingest", "--db", url, str(_sweep(logs, tmp_path / "l", 1))
+                 ).returncode == 0
+    bad_arg = os.fsdecode(b"-Pexp.model=\xff")
+    for command in (["history", bad_arg], ["regressions", bad_arg], ["db", "query", bad_arg],
+                    ["db", "query", "--filter", '{"exp.model": "\\ud800"}']):
+        line = _one_line(_dlbs(*command, "--db", url), 2)
+        assert "not UTF-8 text" in line, line
