@@ -105,7 +105,7 @@ def _metric(run: RunRecord, metric: str) -> float | None:
 
 
 def _one_run_interval(run: RunRecord, metric: str, value: float) -> tuple[float, float]:
-    if run.facts.get("results.steady_state") is False:  # no interval to read (issue 30)
+    if ci_withheld(run.facts):  # no interval to read: not steady, withheld (issue 30)
         return math.nan, math.nan
     ci = run.facts.get(f"{metric}_ci95")
     if isinstance(ci, list) and len(ci) == 2 and all(isinstance(x, (int, float)) for x in ci):

@@ -296,3 +296,17 @@ def test_report_from_the_database_leaves_an_interrupted_run_out_as_the_folder_re
     assert tables == expected
     (throughput,) = [t for t in tables["tables"] if t["name"] == "throughput"]
     assert 100.0 < throughput["rows"][0]["cells"][0] < 102.0  # the ok runs only
+
+
+def test_a_one_run_point_whose_run_withheld_its_interval_shows_none(
+        logs: Any, tmp_path: Path) -> None:
+    """A log that carries an interval and ``results.ci_withheld`` (a contradictory log) is
+    read by its reason: no interval, the reason beside the point (issue 30 review)."""
+    url = f"sqlite:///{tmp_path / 'results.db'}"
+    logs.write(tmp_path / "h" / "a.log",
+               logs.facts(**{"results.ci_withheld": "heavy tails"}))
+    assert _dlbs("db", "ingest", "--db", url, str(tmp_path / "h")).returncode == 0
+    done = _dlbs("history", "--db", url, "--metric", "results.time", "--format", "json",
+                 "-Phw.cpu_model=AMD EPYC")  # a filter on the facts: the facts' path
+    [point] = json.loads(done.stdout)
+    assert point["ci_low"] is None and point["ci_withheld"] == "heavy tails", point
