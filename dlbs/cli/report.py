@@ -235,6 +235,8 @@ def make_report(args: argparse.Namespace) -> Report:
         base, new = (_load([name], args, query) for name in args.compare)
         policy = Policy(args.min_change, args.alpha, args.correction, args.session_cv)
         report = compare_records(base, new, args.noise_threshold, policy=policy)
+        if args.db:  # the sides are filters, not paths
+            return _with_provenance(report, [*base, *new], [], _db_inputs(args.compare))
         return _with_provenance(report, [*base, *new], args.compare)
     if not args.inputs and not args.db:
         raise UsageError("name the logs or parsed files to report on (or --compare BASE NEW)")
@@ -243,11 +245,19 @@ def make_report(args: argparse.Namespace) -> Report:
     return _with_provenance(report, records, args.inputs)
 
 
-def _with_provenance(report: Report, records: list[dict[str, Any]], inputs: list[str]) -> Report:
-    """Attach where and how the records were measured, and which dlbs made the report."""
+def _db_inputs(filters: list[str]) -> list[str]:
+    """What a report from the database read, as its provenance says it: each side's filter
+    as written (never the URL: it may hold a password)."""
+    return [f"database runs matching {text}" for text in filters]
+
+
+def _with_provenance(report: Report, records: list[dict[str, Any]], inputs: list[str],
+                     read: list[str] | None = None) -> Report:
+    """Attach where and how the records were measured (``inputs``: paths; ``read``: what
+    was read instead, as it is shown), and which dlbs made the report."""
     from dlbs.runner.provenance import report_maker
 
-    folders = [os.path.abspath(name) for name in inputs]
+    folders = [os.path.abspath(name) for name in inputs] + list(read or [])
     report.provenance = provenance(records, folders, report_maker())
     return report
 
@@ -341,6 +351,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--plot-format applies to --plot DIR (the HTML page embeds PNG)")
     _check_targets(args.report_file, args.output_file)
     report = make_report(args)
+    for line in report.warnings:  # runs left out of every statistic, by log (the note counts)
+        LOG.warning("%s", line)
     made = _charts(report, args, formats)
     text = _render(report, args, made)
     summary = json.dumps(dlbs_json.summary_json(report), indent=4) + "\n" \

@@ -8,6 +8,9 @@ import math
 from datetime import datetime, timezone
 from typing import Any
 
+from dlbs.logs.fact_types import MEASUREMENTS as FACT_MEASUREMENTS
+from dlbs.logs.fact_types import is_measurement
+
 #: What must be equal for two runs to be compared (Conbench's "history fingerprint"): the
 #: experiment, the machine's class (not its name), the software stack and the container
 #: image. The code version and the date are never in it (they are what a history runs along);
@@ -26,8 +29,8 @@ WHERE_FACTS = ("exp.log_file",)
 DATE_FACTS = ("exp.start_time", "exp.runner_start_time", "exp.end_time")
 #: Facts that are measurements when present: a number that is finite and > 0, else the run
 #: is refused (a zero, negative, NaN or infinite throughput is no measurement: stored, it
-#: would be dropped from every statistic later without a word).
-MEASUREMENTS = ("results.throughput", "results.time")
+#: would be dropped from every statistic later). The rule is the reports' (``fact_types``).
+MEASUREMENTS = FACT_MEASUREMENTS
 
 
 def canonical(value: Any) -> str:
@@ -151,8 +154,7 @@ def refusal(facts: dict[str, Any]) -> str | None:
         value = facts.get(name)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                or not math.isfinite(value) or value <= 0:
+        if not is_measurement(value):
             return (f"{name} is {value!r}, not a finite number > 0: no measurement, the run "
                     "is not stored")
     try:  # one pass in C over every text; the slow search only for a damaged run

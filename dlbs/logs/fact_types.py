@@ -11,6 +11,7 @@ only answers questions about values; it reads no file.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from functools import cache
@@ -259,3 +260,17 @@ def type_problem(key: str, value: Any) -> str | None:
         text = text[:57] + "..."
     return (f"value of '{key}' is {_kind(value)} ({text}), not {expected} "
             "(docs/log-format.md)")
+
+
+#: The facts that are a run's measurement. A run is measured only when each is a finite number
+#: above 0: a zero, negative, NaN or infinite one is no measurement. One rule for every reader:
+#: the reports leave such a run logged ``ok`` out of every statistic (and name it), the
+#: database refuses to store it (``dlbs.db.records.refusal``).
+MEASUREMENTS: tuple[str, ...] = ("results.throughput", "results.time")
+
+
+def is_measurement(value: Any) -> bool:
+    """True for a usable measurement (:data:`MEASUREMENTS`): a finite number > 0, not a bool."""
+    if not _is_number(value):
+        return False
+    return value > 0 if isinstance(value, int) else math.isfinite(value) and value > 0

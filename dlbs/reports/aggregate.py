@@ -24,6 +24,7 @@ import pandas as pd
 from benchstats import t_critical
 
 from dlbs.reports.figures import FIGURE_KEYS
+from dlbs.reports.frame import UNUSABLE, UNUSABLE_WHY
 from dlbs.reports.model import BUSY_THRESHOLD
 
 #: Default noise threshold: coefficient of variation above 5% marks a measurement noisy.
@@ -31,7 +32,7 @@ NOISE_THRESHOLD = 0.05
 METRICS: tuple[str, ...] = ("time", "throughput")
 #: Columns that vary between runs of one experiment and are not carried to the aggregate.
 PER_RUN: tuple[str, ...] = ("time", "throughput", "time_std", "time_data", "status", "error",
-                            "steady_state", "other_cpu_share")
+                            "steady_state", "other_cpu_share", UNUSABLE, UNUSABLE_WHY)
 
 
 def _margin(std: pd.Series, count: pd.Series) -> pd.Series:
@@ -100,7 +101,18 @@ def aggregate(frame: pd.DataFrame, threshold: float = NOISE_THRESHOLD) -> pd.Dat
     out["runs_steady"] = _steady_runs(ok).reindex(out.index)
     out["runs_busy"] = _busy_runs(ok).reindex(out.index)
     out["busy"] = out["runs_busy"].fillna(0) > 0
+    out = out.join(_left_out_runs(frame))
     return out.drop(columns="failed_status")
+
+
+def _left_out_runs(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per experiment, its runs logged ok but left out for an unusable measurement (the
+    measurements, and why with the log, as tuples; ``frame.left_out`` reads them): an
+    experiment's note and warnings survive the aggregation."""
+    if UNUSABLE not in frame.columns:
+        return pd.DataFrame(index=pd.Index([], name="identity"), columns=[UNUSABLE, UNUSABLE_WHY])
+    bad = frame[frame[UNUSABLE].notna()].groupby("identity", sort=False)
+    return pd.DataFrame({UNUSABLE: bad[UNUSABLE].agg(tuple), UNUSABLE_WHY: bad[UNUSABLE_WHY].agg(tuple)})
 
 
 def _busy_runs(ok: pd.DataFrame) -> pd.Series:

@@ -37,6 +37,7 @@ from dlbs.reports.frame import (
     identity_value,
     is_number,
     label_of,
+    left_out,
     to_frame,
     unidentified_note,
 )
@@ -187,9 +188,10 @@ def compare_report(base: Records, new: Records, threshold: float = NOISE_THRESHO
     notes = compared_notes + legend([comparison]) + notes + _verdict_notes(marks)
     notes += figure_notes([*(t.name for t in tables[1:]), *(["tokens"] if tokens else [])])
     unidentified = unidentified_note(pd.concat([frame_b, frame_n]), split=False)
+    dropped, warnings = left_out(pd.concat([frame_b, frame_n]))
     return Report("compare", "Comparison: new vs base", tables,
-                  notes + ([unidentified] if unidentified else []),
-                  differences=differences(base, new, axis=param))
+                  notes + [n for n in (unidentified, dropped) if n],
+                  differences=differences(base, new, axis=param), warnings=warnings)
 
 
 #: Marks a verdict takes from either side: the biases its interval does not cover (a warm-up

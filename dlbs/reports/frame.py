@@ -27,6 +27,8 @@ from typing import Any
 import pandas as pd
 
 from dlbs.errors import ReportError
+from dlbs.logs.fact_types import MEASUREMENTS, is_measurement
+from dlbs.logs.parser import RUNNER_HEADER_KEY
 from dlbs.reports.figures import FIGURE_KEYS
 
 #: short name -> log key.
@@ -76,8 +78,12 @@ LABELS: dict[str, str] = {
 
 #: Status of a record without one (the parser marks truncated logs the same way).
 MISSING_STATUS = "failure"
-#: Status of a run logged as ``ok`` with an impossible time (<= 0) or throughput (< 0).
+#: Status of a run logged as ``ok`` without a usable measurement: its ``results.throughput``
+#: or ``results.time`` missing, zero, negative, NaN or infinite (``fact_types.is_measurement``).
 INVALID_STATUS = "invalid"
+#: Columns naming, per run logged ``ok`` that is left out for an unusable measurement, the
+#: measurements (``results.throughput and results.time``) and why, with its log (else None).
+UNUSABLE, UNUSABLE_WHY = "unusable", "unusable_why"
 #: The facts without which two different experiments may look alike (a training and an
 #: inference run of one model): log key -> frame column. A record that lacks one, with no
 #: stand-in (``STAND_INS``, or a value derived in ``_derive``), is an experiment of its own.
@@ -195,12 +201,17 @@ def _device_type(record: Mapping[str, Any], logged: Any) -> str:
     return UNKNOWN_DEVICE
 
 
-def _throughput(logged: Any, time: Any, effective: Any) -> Any:
+def _throughput(logged: Any, time: Any, effective: Any, as_logged: bool) -> Any:
     """The logged throughput, or ``effective batch x 1000 / time (ms)`` where it is missing or
-    a whole number (``int``: DLBS's benchmarks logged ``int(throughput)``, 0 for a slow model)
-    while the time and the effective batch are known. Our benchmark logs floats: kept."""
+    a whole number >= 0 (``int``: DLBS's benchmarks logged ``int(throughput)``, 0 for a slow
+    model) while the time and the effective batch are known. Our benchmark logs floats: kept.
+    A record ``as_logged`` (written by our runner) is never completed: its benchmark writes
+    both measurements, so a missing or unreadable one is no measurement (``_unusable``)."""
+    if as_logged:
+        return logged
     known = is_number(time) and time > 0 and is_number(effective) and effective > 0
-    if known and (logged is None or isinstance(logged, int) or not is_number(logged)):
+    whole = isinstance(logged, int) and not isinstance(logged, bool) and logged >= 0
+    if known and (logged is None or whole or not is_number(logged)):
         return float(effective) * 1000.0 / float(time)
     return logged
 
@@ -227,24 +238,56 @@ def _derive(columns: dict[str, list[Any]], records: Sequence[Mapping[str, Any]])
     columns["replica_batch"] = [
         b if b is not None or not _positive_int(e) or e % n else e // n
         for b, e, n in zip(columns["replica_batch"], columns["effective_batch"], devices)]
-    columns["throughput"] = [_throughput(p, t, e) for p, t, e in zip(
-        columns["throughput"], columns["time"], columns["effective_batch"])]
+    columns["throughput"] = [_throughput(p, t, e, RUNNER_HEADER_KEY in r) for p, t, e, r in zip(
+        columns["throughput"], columns["time"], columns["effective_batch"], records)]
     columns["status"] = [s or MISSING_STATUS for s in columns["status"]]
-    columns["status"] = [INVALID_STATUS if s == "ok" and _impossible(t, p) else s
-                         for s, t, p in zip(columns["status"], columns["time"],
-                                            columns["throughput"])]
+    found = [_unusable(t, p) if s == "ok" else None
+             for s, t, p in zip(columns["status"], columns["time"], columns["throughput"])]
+    columns[UNUSABLE] = [None if f is None else f[0] for f in found]
+    columns[UNUSABLE_WHY] = [
+        None if f is None else f"{r.get('exp.log_file') or f'record {i}'}: {f[1]}"
+        for i, (f, r) in enumerate(zip(found, records), start=1)]
+    columns["status"] = [INVALID_STATUS if f is not None else s
+                         for s, f in zip(columns["status"], found)]
 
 
-def _impossible(time: Any, throughput: Any) -> bool:
-    """A "successful" run whose batch time is not above 0 or whose throughput is negative (or
-    either not a finite number): no measurement of anything, never averaged into a table."""
-    def bad(value: Any, floor_ok: bool) -> bool:
-        if value is None or isinstance(value, str):
-            return False
-        if not is_number(value):
-            return True
-        return value < 0 if floor_ok else value <= 0
-    return bad(time, False) or bad(throughput, True)
+def _unusable(time: Any, throughput: Any) -> tuple[str, str] | None:
+    """The measurements of a run logged ``ok`` that are no measurement (missing, zero,
+    negative, NaN, infinite: ``fact_types.is_measurement``) and why, in words; ``None`` when
+    both are usable. Such a run is left out of every statistic, never averaged or counted."""
+    values = {"results.throughput": throughput, "results.time": time}
+    bad = [key for key in MEASUREMENTS if not is_measurement(values[key])]
+    if not bad:
+        return None
+    why = ["no " + key if values[key] is None else f"{key} is {values[key]!r}" for key in bad]
+    return " and ".join(bad), (", ".join(why) + " (a finite number > 0 is a measurement): "
+                               "the run is left out of every statistic")
+
+
+def left_out(frame: pd.DataFrame) -> tuple[str | None, list[str]]:
+    """The note on the runs logged ``ok`` that were left out for an unusable measurement
+    (``"1 run without a usable results.throughput left out ..."``, ``None`` when none was),
+    and one warning per run naming its log and why. ``frame``: runs (``to_frame``) or
+    experiments (``aggregate``, which keeps the runs' as tuples)."""
+    keys, whys = [], []
+    for found, why in zip(frame.get(UNUSABLE, ()), frame.get(UNUSABLE_WHY, ())):
+        if isinstance(found, tuple):
+            keys += list(found)
+            whys += list(why)
+        elif isinstance(found, str):
+            keys.append(found)
+            whys.append(why)
+    if not keys:
+        return None, []
+    counts: dict[str, int] = {}
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+    parts = [f"{n} run{'' if n == 1 else 's'} without a usable {key}"
+             for key, n in sorted(counts.items(), key=lambda kv: -kv[1])]
+    note = (f"{', '.join(parts)} left out of every statistic (a run logged ok enters one only "
+            "with a finite results.throughput and results.time > 0; their logs are named on "
+            "stderr)")
+    return note, whys
 
 
 def _stand_in(columns: dict[str, list[Any]], records: Sequence[Mapping[str, Any]]) -> None:

@@ -47,10 +47,11 @@ MARK_CLASSES: dict[str, str] = {MARK_NOISY: "noisy", MARK_UNSTEADY: "unsteady",
                                 MARK_SUPERLINEAR: "superlinear", MARK_BUSY: "busy"}
 
 
-def _css(value: Any, mark: str) -> str:
+def _css(value: Any, mark: str, interval: bool = False) -> str:
+    """The CSS classes of a cell; ``interval``: a text cell is an interval of numbers."""
     if is_missing(value):
         return "missing"
-    if isinstance(value, str):
+    if isinstance(value, str) and not interval:
         return TEXT_CLASSES.get(value, "status")
     return " ".join(["num", *(css for m, css in MARK_CLASSES.items() if m in mark)])
 
@@ -62,7 +63,7 @@ def _table_view(table: Table) -> dict[str, Any]:
         for c, value in enumerate(table.data.iloc[r].tolist()):
             mark = table.mark(r, c)
             cells.append({"text": format_cell(value, table.digits_of(c), mark),
-                          "css": _css(value, mark)})
+                          "css": _css(value, mark, table.intervals)})
         rows.append({"key": [str(k) for k in key], "cells": cells})
     columns = column_names(table)
     return {"title": table.title, "index": level_names(table.data.index),

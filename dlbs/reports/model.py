@@ -63,6 +63,9 @@ class Table:
     #: Columns whose marks CSV writes as columns of their own, by header (a comparison's
     #: ``Verdict marks``); CSV leaves every other mark out, its cells plain data.
     csv_marks: dict[str, str] = field(default_factory=dict)
+    #: Text cells are intervals (``low - high``) of numbers, not the statuses of failed
+    #: experiments: shown as numbers, with their marks.
+    intervals: bool = False
 
     def mark(self, row: int, col: int) -> str:
         """The mark of a cell ('' when none)."""
@@ -86,6 +89,9 @@ class Report:
     #: A comparison's parameters that differ between its sides, shown above its tables
     #: (``dlbs.reports.differences``); ``None`` for a report that compares nothing.
     differences: list[dict[str, Any]] | None = None
+    #: Lines for stderr, not part of the report: each run left out of every statistic for an
+    #: unusable measurement, by its log (the note counts them).
+    warnings: list[str] = field(default_factory=list)
 
 
 def is_missing(value: Any) -> bool:

@@ -18,9 +18,9 @@ from dlbs.reports.aggregate import BUSY_THRESHOLD, NOISE_THRESHOLD
 from dlbs.reports.figure_tables import experiment_table, figure_notes, group_tables, present
 from dlbs.reports.figures import TOKENS
 from dlbs.reports.frame import label_of
-from dlbs.reports.model import Report, Table, is_missing
-from dlbs.reports.pivot import extra_dims, sortable
-from dlbs.reports.tables import identity_notes, prepare
+from dlbs.reports.model import Report, Table, is_missing, legend
+from dlbs.reports.pivot import cell_marks, extra_dims, sortable
+from dlbs.reports.tables import identity_notes, left_out_notes, prepare
 
 ROWS: list[str] = ["model_title", "device", "replica_batch", "effective_batch", "phase", "dtype"]
 #: aggregate column -> heading.
@@ -32,6 +32,12 @@ COLUMNS: dict[str, str] = {
     "throughput_std": "Throughput std", "throughput_ci_low": "Throughput CI95 low",
     "throughput_ci_high": "Throughput CI95 high", "cv": "CV (%)", "noisy": "Noisy",
 }
+#: The cells that carry their experiment's marks: the means and their intervals.
+MARKED: tuple[str, ...] = ("time_mean", "time_ci_low", "time_ci_high", "throughput_mean",
+                           "throughput_ci_low", "throughput_ci_high")
+#: CSV leaves marks out of its cells: the experiment's marks follow them in a column of their
+#: own (as a comparison's ``Base marks``), the reason an interval cell is to be read with care.
+CSV_MARKS: dict[str, str] = {COLUMNS["throughput_mean"]: "Marks"}
 #: Statistics of tokens/s (token models) -> heading, in the table ``tokens``.
 TOKEN_STATS: dict[str, str] = {
     "mean": "Tokens/s mean", "median": "Tokens/s median", "std": "Tokens/s std",
@@ -47,6 +53,18 @@ def _stats_cells(agg: pd.DataFrame) -> pd.DataFrame:
     return cells.where(agg[list(COLUMNS)].notna(), None)
 
 
+def _marks(agg: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame:
+    """Each experiment's marks (``cell_marks``: noisy, failed repeats, no steady state, busy
+    machine) on its mean and interval cells (``MARKED``), as the regular report marks its
+    values and intervals; none on an empty cell."""
+    marks = pd.DataFrame("", index=data.index, columns=data.columns, dtype=object)
+    found = cell_marks(agg).to_numpy()
+    for column in MARKED:
+        heading = COLUMNS[column]
+        marks[heading] = [m if v is not None else "" for m, v in zip(found, data[heading])]
+    return marks
+
+
 def summary_report(records: Sequence[Mapping[str, Any]],
                    threshold: float = NOISE_THRESHOLD) -> Report:
     """Statistics of every experiment's repeated runs."""
@@ -55,17 +73,20 @@ def summary_report(records: Sequence[Mapping[str, Any]],
     cells = _stats_cells(agg)
     index = pd.MultiIndex.from_frame(pd.DataFrame({label_of(d): sortable(agg[d]) for d in dims}))
     data = pd.DataFrame(cells.to_numpy(), index=index, columns=list(COLUMNS.values()))
+    marks = _marks(agg, data).sort_index(kind="stable")  # as data
     data = data.sort_index(kind="stable")
-    table = Table("experiments", "Experiments (statistics over repeated runs)", data)
-    notes = [(f"CI95: 95% confidence interval of the mean time over runs (Student t); throughput's "
+    table = Table("experiments", "Experiments (statistics over repeated runs)", data, marks,
+                  csv_marks=CSV_MARKS)
+    notes = legend([table]) + [(f"CI95: 95% confidence interval of the mean time over runs (Student t); throughput's "
               "is samples / the time's bounds (never negative; empty where the time interval "
               f"reaches 0); noisy: CV > {threshold:.0%} (over runs; over iterations for a single "
               "run)"),
              "Steady: successful runs that reached a steady state (results.steady_state)"]
     notes += _busy_note(agg, dims)
     figures = _figure_tables(agg, dims)
-    return Report("summary", "Summary of experiments", [table, *figures],
-                  notes + figure_notes(t.name for t in figures) + identity_notes(agg))
+    return left_out_notes(Report("summary", "Summary of experiments", [table, *figures],
+                                 notes + figure_notes(t.name for t in figures)
+                                 + identity_notes(agg)), agg)
 
 
 def _busy_note(agg: pd.DataFrame, dims: list[str]) -> list[str]:

@@ -22,6 +22,7 @@ from dlbs.reports.frame import (
     identity_columns,
     identity_keys,
     label_of,
+    left_out,
     to_frame,
     unidentified_note,
 )
@@ -57,6 +58,16 @@ def identity_notes(agg: pd.DataFrame) -> list[str]:
     return [note] if note else []
 
 
+def left_out_notes(report: Report, agg: pd.DataFrame) -> Report:
+    """``report`` with the note on the runs left out for an unusable measurement (none: no
+    note) and, for stderr, one warning per run naming its log."""
+    note, warnings = left_out(agg)
+    if note:
+        report.notes.append(note)
+    report.warnings = warnings
+    return report
+
+
 def _notes(added: list[str], tables: list[Table], threshold: float) -> list[str]:
     notes = [f"{line}" for line in legend(tables)]
     if added:
@@ -89,8 +100,8 @@ def standard_report(records: Sequence[Mapping[str, Any]], kind: str,
     figures, figure_notes = _figure_tables(agg, rows, cols, added, identity)
     tables += ([interval] if interval is not None else []) + figures
     notes = _notes(added, tables, threshold)
-    return Report(kind, TITLES[kind], tables,
-                  scaling_notes + notes + figure_notes + identity_notes(agg))
+    return left_out_notes(Report(kind, TITLES[kind], tables,
+                                 scaling_notes + notes + figure_notes + identity_notes(agg)), agg)
 
 
 #: Title of the table of throughput intervals (the charts' error bars, as text).
@@ -108,8 +119,9 @@ def _interval_text(low: Any, high: Any) -> str | None:
 
 
 def interval_table(throughput: Table) -> Table | None:
-    """The throughput table's 95% intervals as text cells (the ones its chart draws); none
-    when no experiment has two successful runs."""
+    """The throughput table's 95% intervals as text cells (the ones its chart draws), each
+    with its throughput cell's marks (an interval over unsteady runs says so as its value
+    does); none when no experiment has two successful runs."""
     if throughput.ci is None:
         return None
     low, high = throughput.ci
@@ -118,7 +130,10 @@ def interval_table(throughput: Table) -> Table | None:
     if not any(cell is not None for row in cells for cell in row):
         return None
     data = pd.DataFrame(cells, index=low.index, columns=low.columns, dtype=object)
-    return Table("throughput_ci", INTERVAL_TITLE, data)
+    marks = pd.DataFrame([[throughput.mark(r, c) if cells[r][c] is not None else ""
+                           for c in range(low.shape[1])] for r in range(low.shape[0])],
+                         index=low.index, columns=low.columns, dtype=object)
+    return Table("throughput_ci", INTERVAL_TITLE, data, marks, intervals=True)
 
 
 def _figure_tables(agg: pd.DataFrame, rows: list[str], cols: list[str], added: list[str],
@@ -158,5 +173,5 @@ def pivot_report(records: Sequence[Mapping[str, Any]], rows: Sequence[str], cols
     title = VALUE_TITLES.get(value, value)
     table = Table(value, title, data, marks)
     heading = f"{title} by {' x '.join(map(label_of, rows))} / {' x '.join(map(label_of, cols))}"
-    return Report("pivot", heading, [table], _notes(added, [table], threshold)
-                  + identity_notes(agg))
+    return left_out_notes(Report("pivot", heading, [table], _notes(added, [table], threshold)
+                                 + identity_notes(agg)), agg)

@@ -65,3 +65,42 @@ def test_excluded_runs_are_left_out_of_reports(logs: Any, db_url: str, tmp_path:
     done = _dlbs("report", "--db", db_url, "--format", "json")
     assert done.returncode == 0 and "alexnet" not in done.stdout.lower()
     assert "resnet" in done.stdout.lower()
+
+
+def test_a_run_without_a_usable_measurement_is_left_out_alike_from_the_database(
+        logs: Any, db_url: str, tmp_path: Path) -> None:
+    """Issue 30: a run our runner logged ok without its throughput is stored (nothing to
+    refuse) and left out of every statistic, with the same note, by both reports."""
+    _sweep(logs, tmp_path / "logs")
+    facts = logs.facts(model="resnet18", throughput=70.0, repeat=3,
+                       **{"exp.num_threads": 1,
+                          "exp.runner_start_time": "2026-11-01T10:00:00+00:00",
+                          "results.exit_code": 0})
+    facts.pop("results.throughput")
+    logs.write(tmp_path / "logs" / "no_throughput.log", facts)
+    assert _dlbs("db", "ingest", "--db", db_url, str(tmp_path / "logs")).returncode == 0
+    from_logs = _dlbs("report", str(tmp_path / "logs"), "--format", "json")
+    from_db = _dlbs("report", "--db", db_url, "--format", "json")
+    assert from_logs.returncode == 0 and from_db.returncode == 0, from_db.stderr
+    assert _tables(from_db.stdout) == _tables(from_logs.stdout)
+    assert any(n.startswith("1 run without a usable results.throughput left out")
+               for n in _tables(from_db.stdout)["notes"])
+    assert "no_throughput.log: no results.throughput" in from_db.stderr
+
+
+def test_a_comparison_from_the_database_names_its_filters_not_paths(
+        logs: Any, db_url: str, tmp_path: Path) -> None:
+    """Was: 'inputs read: /tmp/.../{"exp.num_threads": 1}', a filter shown as a path."""
+    _sweep(logs, tmp_path / "logs")
+    _dlbs("db", "ingest", "--db", db_url, str(tmp_path / "logs"))
+    done = _dlbs("report", "--db", db_url, "--compare", '{"exp.num_threads": 1}',
+                 '{"exp.num_threads": 2}', "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["provenance"]["inputs"] == [
+        'database runs matching {"exp.num_threads": 1}',
+        'database runs matching {"exp.num_threads": 2}']
+    text = _dlbs("report", "--db", db_url, "--compare", '{"exp.num_threads": 1}',
+                 '{"exp.num_threads": 2}').stdout
+    assert 'inputs read: database runs matching {"exp.num_threads": 1}, database runs ' \
+        'matching {"exp.num_threads": 2}' in text
+    assert os.getcwd() not in text.split("inputs read:")[1].splitlines()[0]
