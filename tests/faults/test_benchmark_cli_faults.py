@@ -181,12 +181,13 @@ def test_summary_numbers_are_readable() -> None:
     from pytorch_benchmarks.reporter import summary_line
 
     results: dict[str, Any] = {"results.throughput": 48.23, "results.time": 331.94, "results.time_p50": 330.1,
-               "results.time_p90": 340.2, "results.precision": 0.0213}
+               "results.time_p90": 340.2, "results.precision": 0.0213,
+               "results.time_ci95": [325.0, 339.0]}
     assert summary_line("alexnet", "training", 16, 1, "cpu", "float32", results) == (
         "alexnet training, batch 16 x 1 replica, cpu float32: 48.2 samples/s, 331.9 "
         "ms/iteration (p50 330.1, p90 340.2; CI95 +-2.1%)")
     results.update({"results.time": 0.21349, "results.precision": None,
-                    "results.throughput": float("nan")})
+                    "results.throughput": float("nan"), "results.time_ci95": None})
     line = summary_line("m", "data", 2, 8, "cuda:0", "bfloat16", results)
     assert line.startswith("m input pipeline, batch 2 x 8 replicas, cuda:0 bfloat16: n/a "
                            "samples/s, 0.213 ms/iteration")
