@@ -118,6 +118,7 @@ FACT_TYPES: dict[str, str] = {
     "results.samples_per_joule": "float",
     "results.power_w": "float",
     "results.energy_unavailable": "str",
+    "results.energy_note": "str",
     "results.energy_window_s": "float",
     "results.throttle_reasons": "list[str]",
     "results.power_capped": "bool",

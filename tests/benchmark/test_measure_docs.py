@@ -59,6 +59,7 @@ def test_peak_memory_and_traces_are_documented_as_they_are() -> None:
     pytest.param("results.peak_memory_reserved_mb", "max_memory_reserved", id="reserved"),
     pytest.param("results.num_alloc_retries", "num_alloc_retries", id="retries"),
     pytest.param("results.energy_window_s", "window", id="energy-window"),
+    pytest.param("results.energy_note", "too short for the counter", id="energy-note"),
     pytest.param("results.power_capped", "not a fault", id="power-cap"),
 ])
 def test_the_gpu_review_keys_are_documented_and_typed(key: str, words: str) -> None:

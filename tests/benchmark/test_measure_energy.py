@@ -162,6 +162,7 @@ def test_nvml_energy_of_a_window_shorter_than_its_counter_needs_is_withheld(
     why = facts["results.energy_unavailable"]
     assert f"{energy.MIN_NVML_WINDOW_S:g} s" in why and "--num_batches" in why
     assert facts["results.energy_window_s"] == seconds
+    assert facts["results.energy_note"] == why  # the name for it (31)
     assert any(w.startswith("no energy figures: the timed window lasted") for w in warnings)
 
 

@@ -379,7 +379,8 @@ class Measurements:
         short = too_short(source, self.window_s)
         if short is not None:
             self.warn(f"no energy figures: {short}")
-            return {"results.energy_unavailable": short,
+            # results.energy_note: the name the GPU review's issue gave this case (31)
+            return {"results.energy_unavailable": short, "results.energy_note": short,
                     "results.energy_window_s": self.window_s}
         facts: dict[str, Any] = {"results.energy_j": joules, "results.energy_source": source,
                                  "results.energy_window_s": self.window_s}
