@@ -51,19 +51,6 @@ def pytest_configure(config: pytest.Config) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-#: Tests that use one shared real component (the Docker engine, Podman's storage, the Slurm
-#: cluster, the PostgreSQL server, torchrun's processes) run one at a time on one xdist worker
-#: (``--dist loadgroup``): in parallel they would contend for the same daemons and nodes.
-SERIAL_GROUP = "components"
-
-
-@pytest.hookimpl(tryfirst=True)   # before xdist reads the groups
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if any(item.get_closest_marker(m) is not None
-               for m in COMPONENT_MARKERS if m != "browser"):
-            item.add_marker(pytest.mark.xdist_group(SERIAL_GROUP))
-
 
 #: ``fill_disk(path, capacity)``: writes through ``safeio`` to ``path`` fail with ENOSPC once
 #: it holds ``capacity`` bytes.

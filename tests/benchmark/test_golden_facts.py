@@ -117,8 +117,6 @@ def _outcome(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     return outcome
 
 
-#: one worker runs the module's costly fixture once (under xdist each worker would run it)
-pytestmark = pytest.mark.xdist_group("golden-facts")
 
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:

@@ -79,7 +79,6 @@ def _every_command(url: str, tmp_path: Path, logs: Any, **env: str) -> list[str]
 
 
 @pytest.mark.parametrize("via", ["--db", "DLBS_DB"])
-@pytest.mark.xdist_group("components")  # empties the shared PostgreSQL server when there is one
 def test_a_planted_password_is_in_no_output_file_or_page(tmp_path: Path, logs: Any,
                                                         via: str) -> None:
     for number, (url, secret) in enumerate(_planted_urls(tmp_path)):

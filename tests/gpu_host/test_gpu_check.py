@@ -25,8 +25,6 @@ GPU_ONLY_ROWS = ("resnet50-train-tf32", "gpt2-infer-fp16", "resnet50-train-bf16-
                  "resnet50-train-bf16-cl-max")
 
 
-#: one worker runs the module's costly fixture once (under xdist each worker would run it)
-pytestmark = pytest.mark.xdist_group("gpu-check")
 
 @pytest.fixture(scope="module")
 def dry_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
