@@ -104,10 +104,28 @@ def footer(report: Report) -> str:
         parts.append(" .. ".join(sorted({str(d)[:10] for d in info["dates"]})))
     if info.get("runs_per_experiment"):
         parts.append("runs/experiment " + "-".join(str(r) for r in info["runs_per_experiment"]))
+    parts += _state_words(info)
     commits = info.get("measured_with_dlbs") or []
     if commits:
         parts.append("dlbs " + ", ".join(str(c)[:8] for c in commits[:2]))
     return "; ".join(parts)
+
+
+def _state_words(info: dict[str, Any]) -> list[str]:
+    """What the tables mark and a chart's points cannot: ``busy machine in 12 of 12 runs``,
+    ``no steady state in 1 of 12 runs`` (issue 30: the machine's state wherever a throughput
+    is shown)."""
+    words = []
+    for key, text in (("busy_runs", "busy machine in {k} of {n} runs"),
+                      ("steady_state", "no steady state in {k} of {n} runs")):
+        found = re.fullmatch(r"(\d+) of (\d+)", str(info.get(key) or ""))
+        if not found:
+            continue
+        count, total = int(found[1]), int(found[2])
+        count = total - count if key == "steady_state" else count
+        if count:
+            words.append(text.format(k=count, n=total))
+    return words
 
 
 def _sign(figure: Figure, text: str) -> None:

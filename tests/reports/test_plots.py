@@ -92,6 +92,24 @@ def test_charts_carry_a_provenance_line(records: list[dict[str, Any]]) -> None:
     assert all(c.png.startswith(b"\x89PNG") for c in charts(report))
 
 
+def test_a_chart_says_when_its_runs_were_busy_or_not_steady(
+        records: list[dict[str, Any]]) -> None:
+    """A point cannot carry the tables' # and ~ marks: the chart's line says it (issue 30)."""
+    from dlbs.reports.plots import footer
+    from dlbs.reports.provenance import provenance
+
+    report = build_report(records, "weak")
+    states = [{**r, "results.other_cpu_share": 0.5 if i < 2 else 0.0,
+               "results.steady_state": i != 0} for i, r in enumerate(records)]
+    report.provenance = provenance(states)
+    line = footer(report)
+    assert f"busy machine in 2 of {len(records)} runs" in line
+    assert f"no steady state in 1 of {len(records)} runs" in line
+    report.provenance = provenance([{**r, "results.other_cpu_share": 0.0,
+                                     "results.steady_state": True} for r in records])
+    assert "busy" not in footer(report) and "steady" not in footer(report)
+
+
 @pytest.mark.parametrize("low, high, expected", [
     pytest.param(0.5, 10.0, [0.5, 1.0, 2.0, 4.0, 8.0], id="wide: powers of 2"),
     pytest.param(0.93, 1.2, [0.95, 1.0, 1.05, 1.1, 1.15, 1.2], id="narrow: 5% steps"),
