@@ -209,6 +209,12 @@ def history(dom: str) -> list[tuple[str, str]]:
     return [(model, status) for status, model in rows]
 
 
+def models(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The rows with each model cell's settings (``deep_mnist [exp.replica_batch=4, ...]``)
+    left out."""
+    return [(model.split(" [", 1)[0], status) for model, status in rows]
+
+
 @pytest.mark.browser
 @needs_chromium
 def test_page_waits_then_shows_user_text_as_text(tmp_path: Path,
@@ -282,8 +288,10 @@ def test_page_follows_a_real_sweep_in_chromium(tmp_path: Path) -> None:
         assert [by_id(dom, f"n-{n}") for n in ("done", "failed", "skipped", "left")] == \
             ["1", "1", "1", "1"]
         assert re.fullmatch(r"\d+:\d\d:\d\d", by_id(dom, "elapsed"))  # h:mm:ss, any duration
-        assert history(dom) == [("-", "skipped"), ("deep_mnist", "timeout"),
-                                ("deep_mnist", "ok")]
+        assert models(history(dom)) == [("-", "skipped"), ("deep_mnist", "timeout"),
+                                        ("deep_mnist", "ok")]
+        # every parameter that varies over the sweep is named beside the model (issue 30)
+        assert "exp.replica_batch=4" in history(dom)[1][0]
         assert shot.exists(), f"chromium made no screenshot: {camera_err}"
         check_screenshot(shot)
         if os.environ.get("DLBS_UPDATE_SCREENSHOT") == "1":
@@ -297,8 +305,8 @@ def test_page_follows_a_real_sweep_in_chromium(tmp_path: Path) -> None:
         assert by_id(dom, "cur-model") == "nothing is running"
         assert [by_id(dom, f"n-{n}") for n in ("done", "failed", "skipped", "left")] == \
             ["1", "2", "1", "0"]
-        assert history(dom) == [("sensor_net", "failure"), ("-", "skipped"),
-                                ("deep_mnist", "timeout"), ("deep_mnist", "ok")]
+        assert models(history(dom)) == [("sensor_net", "failure"), ("-", "skipped"),
+                                        ("deep_mnist", "timeout"), ("deep_mnist", "ok")]
         assert re.findall(r'class="status" data-kind="(\w+)"', dom) == ["bad", "skip", "bad",
                                                                        "ok"]
         assert "4 of 4 experiments dealt with (100%)" in dom
