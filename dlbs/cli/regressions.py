@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dlbs.db import open_store
-    from dlbs.db.history import latest_changes, load_series, regressions
+    from dlbs.db.history import latest_changes, load_series, regressions, unsteady_newest
 
     since = _since(args.since)
     if not 0.0 <= args.min_change < 1.0:
@@ -53,15 +53,14 @@ def run(args: argparse.Namespace) -> int:
         judged = latest_changes(series, args.metric, args.by, args.min_change, args.alpha)
     else:
         judged = regressions(series, args.metric, args.by, args.min_change)
+    names = _names(series)
     if args.format == "json":
         emit([c.as_json() for c in judged.changes], "json")
     else:
-        names = _names(series)
         rows = [_row(c, names[_key(c.parameters)]) for c in judged.changes]
         if rows:
             emit(rows, "table")
-    unsteady = [(parameters, why) for parameters, why in judged.not_judged
-                if "not steady" in why]
+    unsteady = unsteady_newest(judged)
     short = len(judged.not_judged) - len(unsteady)
     others = (f", {len(unsteady)} with an unsteady newest run not judged" if unsteady else "")
     print(f"{len(series)} series, {judged.judged} judged, {short} too short "
@@ -72,7 +71,6 @@ def run(args: argparse.Namespace) -> int:
     if loaded.left_out:
         print(f"note: {loaded.note(args.metric, args.by)}", file=sys.stderr)
     if unsteady:
-        names = _names(series)
         for parameters, why in unsteady:
             print(f"note: {names.get(_key(parameters), 'a series')}: {why}", file=sys.stderr)
     return 1 if any(c.direction == "regression" for c in judged.changes) else 0

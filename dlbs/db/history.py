@@ -490,6 +490,17 @@ def regressions(series: Sequence[Series], metric: str, axis: str,
     return Judged(found, judged, skipped)
 
 
+#: The words of :func:`_unsteady_newest`'s reason that tell it apart from "too short".
+UNSTEADY_NEWEST = "its one run was not steady"
+
+
+def unsteady_newest(judged: Judged) -> list[tuple[dict[str, Any], str]]:
+    """The series :func:`latest_changes` did not judge because the newest point is one
+    unsteady run (the others in ``judged.not_judged`` are too short)."""
+    return [(parameters, why) for parameters, why in judged.not_judged
+            if UNSTEADY_NEWEST in why]
+
+
 def _unsteady_newest(points: Sequence[Point]) -> str | None:
     """Why the newest point cannot be judged, or None: one run whose window was not steady
     has a mean that drift moved, and no interval of its own (the history's scatter would
@@ -498,7 +509,7 @@ def _unsteady_newest(points: Sequence[Point]) -> str | None:
         return None
     newest = points[-1]
     if newest.runs == 1 and newest.withheld.startswith("not steady"):
-        return (f"newest point {newest.axis_value}: its one run was not steady (no interval); "
+        return (f"newest point {newest.axis_value}: {UNSTEADY_NEWEST} (no interval); "
                 "run it again")
     return None
 

@@ -7,10 +7,9 @@ import html
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from dlbs.db.charts import why
-from dlbs.db.history import Found, Judged, Point, Series
+from dlbs.db.history import Found, Judged, Point, Series, unsteady_newest
 from dlbs.errors import ReportError
 
 STYLE = """body{font-family:sans-serif;margin:2em;max-width:1100px}
@@ -55,7 +54,7 @@ def render(series: Sequence[Series], judged: Judged, metric: str, axis: str, sou
              f"<h1>{html.escape(metric)} by {html.escape(axis)}</h1>",
              (f"<p class='note'>{html.escape(source)}: {runs} runs, {len(series)} "
              f"configurations, {judged.judged} judged for changes, "
-             f"{_not_judged(judged.not_judged)}. Points: geometric mean of a version's runs with its 95% "
+             f"{_not_judged(judged)}. Points: geometric mean of a version's runs with its 95% "
              "interval over those runs; a point of one run shows that run's own 95% interval "
              "of its mean (none when the run withheld it: the table says why); a grey x "
              "marks excluded runs."
@@ -111,8 +110,8 @@ def write_page(folder: str, text: str) -> Path:
     return page
 
 
-def _not_judged(not_judged: list[tuple[dict[str, Any], str]]) -> str:
+def _not_judged(judged: Judged) -> str:
     """``"2 too short to judge"``, and those whose newest run was not steady apart."""
-    unsteady = sum("not steady" in reason for _, reason in not_judged)
-    text = f"{len(not_judged) - unsteady} too short to judge"
+    unsteady = len(unsteady_newest(judged))
+    text = f"{len(judged.not_judged) - unsteady} too short to judge"
     return text + (f", {unsteady} with an unsteady newest run not judged" if unsteady else "")

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from pytorch_benchmarks.facts import parse_fact
 from safeio import read_capped_unpacked
 
-from dlbs.logs.fact_types import type_problem
+from dlbs.logs.fact_types import MEASUREMENTS, is_measurement, type_problem
 
 #: The runner's trailer always writes this key last; its absence means the run was cut short.
 TRAILER_KEY = "results.exit_code"
@@ -74,9 +74,6 @@ class _Scan(NamedTuple):
     lost_results: dict[str, int]  # a result's key -> the line of it that could not be read
 
 
-#: The results a run is judged by: a log whose line of one of them could not be read (and
-#: that holds no other usable value of it) is a damaged run, never a success without it.
-RESULT_KEYS = ("results.throughput", "results.time")
 _KEY = re.compile(r"\s*__(?P<key>[^=\s]*?)__\s*=")
 
 
@@ -132,19 +129,21 @@ def _scan(text: str, source: str) -> _Scan:
 
 
 def _note_lost(lost: dict[str, int], line: str, number: int) -> None:
-    """Remember a skipped line that held one of :data:`RESULT_KEYS`."""
+    """Remember a skipped line that held one of :data:`~dlbs.logs.fact_types.MEASUREMENTS`."""
     found = _KEY.match(line)
-    if found and found["key"] in RESULT_KEYS:
+    if found and found["key"] in MEASUREMENTS:
         lost[found["key"]] = number
 
 
 def mark_damaged_results(record: dict[str, Any], lost: dict[str, int],
                          source: str) -> str | None:
-    """Mark a run failed when a line of one of its :data:`RESULT_KEYS` could not be read and
+    """Mark a run failed when a line of one of its measurements
+    (:data:`~dlbs.logs.fact_types.MEASUREMENTS`) could not be read and
     no other line gave that key a value > 0 (``__results.throughput__=NaN``, a cut or
     damaged line): its numbers would otherwise enter a mean without the one that was lost,
     or with the other key only. Return the warning, or ``None``."""
-    missing = [(key, number) for key, number in lost.items() if not _positive(record.get(key))]
+    missing = [(key, number) for key, number in lost.items()
+               if not is_measurement(record.get(key))]
     if not missing or record.get("results.status") not in (None, OK_STATUS):
         return None
     where = ", ".join(f"{key} (line {number})" for key, number in missing)
@@ -166,7 +165,7 @@ def judge_without_runner(record: dict[str, Any]) -> None:
     ``exp.status`` ``skipped``/``failure``; else a failure (no results)."""
     if record.get("results.status"):
         return
-    if any(_positive(record.get(key)) for key in ("results.throughput", "results.time")):
+    if any(_positive(record.get(key)) for key in MEASUREMENTS):
         record["results.status"] = OK_STATUS
     elif record.get("exp.status") in DLBS_STATUSES:
         record["results.status"] = record["exp.status"]
@@ -174,6 +173,7 @@ def judge_without_runner(record: dict[str, Any]) -> None:
         record["results.status"] = FAILURE_STATUS
         record.setdefault("results.error", "no results in the log (no positive "
                                            "results.throughput or results.time)")
+
 
 
 def _positive(value: Any) -> bool:
