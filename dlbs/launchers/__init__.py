@@ -9,9 +9,7 @@ Nothing here starts a process, touches a file outside the templates, or reads ``
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
+from dlbs.experiment import Experiment, ExperimentLike
 from dlbs.launchers.apptainer import ApptainerLayer
 from dlbs.launchers.baremetal import EnvironmentLayer, PrefixLayer
 from dlbs.launchers.benchmark import BenchmarkLayer, num_replicas
@@ -29,28 +27,31 @@ LAYERS: tuple[Layer, ...] = (
 )
 
 
-def list_layers(exp: Mapping[str, Any]) -> list[str]:
+def list_layers(exp: ExperimentLike) -> list[str]:
     """Names of the layers that apply to ``exp``, innermost first."""
-    return [layer.name for layer in LAYERS if layer.applies(exp)]
+    view = Experiment.of(exp)
+    return [layer.name for layer in LAYERS if layer.applies(view)]
 
 
-def build_command(exp: Mapping[str, Any]) -> Command:
+def build_command(exp: ExperimentLike) -> Command:
     """Return the full command (argv + environment) that runs ``exp``.
 
     Raises ValidationError for what cannot run as written, whichever layers apply: e.g. several
     nodes that nothing reaches (see ``dlbs.launchers.torchrun.check_nodes``).
     """
-    check_nodes(exp)
+    view = Experiment.of(exp)
+    check_nodes(view)
     cmd = Command(argv=())
     for layer in LAYERS:
-        if layer.applies(exp):
-            cmd = layer.wrap(exp, cmd)
+        if layer.applies(view):
+            cmd = layer.wrap(view, cmd)
     return cmd
 
 
-def build_script(exp: Mapping[str, Any]) -> str:
+def build_script(exp: ExperimentLike) -> str:
     """Return the bash script that runs ``exp`` (what the runner keeps beside the log)."""
-    return render_script(exp, build_command(exp), list_layers(exp))
+    view = Experiment.of(exp)
+    return render_script(view, build_command(view), list_layers(view))
 
 
 __all__ = [

@@ -19,26 +19,15 @@ centre), a sandbox folder, or a ``docker://`` reference. The launch mirrors Dock
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from dlbs.launchers.baremetal import split_words
-from dlbs.launchers.benchmark import device_type
+from dlbs.experiment import Experiment, split_words
 from dlbs.launchers.command import Command
-from dlbs.launchers.containers import (
-    check_mount_path,
-    image_of,
-    launcher_words,
-    mounts,
-    runs_in,
-    workdir,
-)
+from dlbs.launchers.containers import check_mount_path, image_of, launcher_words, mounts, workdir
 
 #: The prefix Apptainer strips from a host variable to set it in the container.
 ENV_PREFIX = "APPTAINERENV_"
 
 
-def bind_options(exp: Mapping[str, Any]) -> list[str]:
+def bind_options(exp: Experiment) -> list[str]:
     """``--bind SRC:DST:ro`` for the data folder and the code (paths checked)."""
     words: list[str] = []
     for (src_name, src), (dst_name, dst) in mounts(exp):
@@ -62,21 +51,21 @@ class ApptainerLayer:
 
     name = "apptainer"
 
-    def applies(self, exp: Mapping[str, Any]) -> bool:
+    def applies(self, exp: Experiment) -> bool:
         """When ``exp.docker`` is true and ``exp.container_runtime`` is ``apptainer``."""
-        return runs_in(exp, "apptainer")
+        return exp.runs_in("apptainer")
 
-    def wrap(self, exp: Mapping[str, Any], cmd: Command) -> Command:
+    def wrap(self, exp: Experiment, cmd: Command) -> Command:
         """Return the ``apptainer exec`` command; variables become ``APPTAINERENV_*``."""
         image = image_of(exp, "apptainer")
         argv = [*launcher_words(exp, "apptainer"), "exec"]
-        if device_type(exp) == "gpu":
+        if exp.device == "gpu":
             argv.append("--nv")
         argv += bind_options(exp)
         folder = workdir(exp)
         if folder:
             argv += ["--pwd", folder]
-        argv += split_words("exp.docker_args", exp.get("exp.docker_args", ""))
+        argv += split_words("exp.docker_args", exp.docker_args)
         wrapped = container_env(cmd)
         return Command(argv=(*argv, image, *cmd.argv), env=wrapped.env,
                        runtime_env=wrapped.runtime_env)

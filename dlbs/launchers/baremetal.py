@@ -2,21 +2,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
 
 from dlbs.errors import ValidationError
-from dlbs.launchers.benchmark import device_type
-from dlbs.launchers.command import Command, as_arg, as_bool, split_words
+from dlbs.experiment import Experiment, split_words
+from dlbs.launchers.command import Command
 from dlbs.launchers.containers import isolates_gpus
 
-ENV_PREFIX = "runtime.env."
 #: A shell variable assignment word (``NAME=value``) at the start of ``runtime.launcher``.
 ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
-#: DLBS's bare-metal search paths of the framework: put in front of the host's own value.
-HOST_PATHS = (("LD_LIBRARY_PATH", "pytorch.host_libpath"),
-              ("PYTHONPATH", "pytorch.host_python_path"))
 
 
 class PrefixLayer:
@@ -24,16 +18,16 @@ class PrefixLayer:
 
     name = "prefix"
 
-    def applies(self, exp: Mapping[str, Any]) -> bool:
+    def applies(self, exp: Experiment) -> bool:
         """When ``runtime.launcher`` has a word: blank by shlex's rule (space, tab, CR, LF), not
         str.strip's (which also drops a form feed that shlex, and so the prefix, keeps)."""
-        return bool(as_arg(exp.get("runtime.launcher")).strip(" \t\r\n"))
+        return bool(exp.launcher.strip(" \t\r\n"))
 
-    def wrap(self, exp: Mapping[str, Any], cmd: Command) -> Command:
+    def wrap(self, exp: Experiment, cmd: Command) -> Command:
         """Return ``PREFIX... ARGV...``; a prefix that starts with ``NAME=value`` words (as
         DLBS's recipes write it: ``OMP_NUM_THREADS=8 numactl ...``) runs under ``env``, so
         that they set the environment as in a shell command line instead of being run."""
-        prefix = split_words("runtime.launcher", exp.get("runtime.launcher"))
+        prefix = split_words("runtime.launcher", exp.launcher)
         if prefix and ASSIGNMENT.match(prefix[0]):
             prefix = ["env", *prefix]
         return replace(cmd, argv=(*prefix, *cmd.argv))
@@ -49,11 +43,10 @@ OWNED_ENV = {
 }
 
 
-def user_env(exp: Mapping[str, Any]) -> list[tuple[str, str]]:
+def user_env(exp: Experiment) -> list[tuple[str, str]]:
     """The ``runtime.env.<NAME>`` parameters as ``(NAME, value)`` pairs, in plan order; a
     ValidationError for a GPU variable (``OWNED_ENV``)."""
-    pairs = [(key[len(ENV_PREFIX):], as_arg(value)) for key, value in exp.items()
-             if key.startswith(ENV_PREFIX)]
+    pairs = list(exp.env)
     for name, _ in pairs:
         why = OWNED_ENV.get(name)
         if why:
@@ -67,27 +60,27 @@ class EnvironmentLayer:
 
     name = "environment"
 
-    def applies(self, exp: Mapping[str, Any]) -> bool:
+    def applies(self, exp: Experiment) -> bool:
         """Always: at least ``CUDA_VISIBLE_DEVICES`` is set on bare metal."""
         return True
 
-    def wrap(self, exp: Mapping[str, Any], cmd: Command) -> Command:
+    def wrap(self, exp: Experiment, cmd: Command) -> Command:
         """Return ``cmd`` with the variables added; ``runtime.env.*`` wins over the defaults."""
         out = cmd
         # In a docker/podman container ``--gpus``/CDI already expose exactly these devices,
         # renumbered from 0 (Apptainer's --nv exposes all: it gets the variable); in a Slurm
         # job, Slurm sets CUDA_VISIBLE_DEVICES to the GPUs it allocated.
-        gpu = device_type(exp) == "gpu"
-        slurm_gpus = gpu and exp.get("exp.scheduler") == "slurm"
+        gpu = exp.device == "gpu"
+        slurm_gpus = gpu and exp.on_slurm
         if not isolates_gpus(exp) and not slurm_gpus:
-            visible = as_arg(exp.get("runtime.visible_gpus", exp.get("exp.gpus", "")))
-            out = out.with_env("CUDA_VISIBLE_DEVICES", visible if gpu else "")
+            out = out.with_env("CUDA_VISIBLE_DEVICES", exp.visible_gpus if gpu else "")
         for name, value in user_env(exp):
             out = out.with_env(name, value)
-        if not as_bool(exp.get("exp.docker", False)):
-            for name, param in HOST_PATHS:
-                out = out.with_prepended(name, as_arg(exp.get(param, "")).strip(" \t:"))
+        if not exp.in_container:  # DLBS's search paths of the framework on bare metal
+            for name, value in (("LD_LIBRARY_PATH", exp.host_libpath),
+                                ("PYTHONPATH", exp.host_python_path)):
+                out = out.with_prepended(name, value.strip(" \t:"))
         return out
 
 
-__all__ = ["ENV_PREFIX", "EnvironmentLayer", "PrefixLayer", "split_words", "user_env"]
+__all__ = ["EnvironmentLayer", "PrefixLayer", "user_env"]

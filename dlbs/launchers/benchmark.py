@@ -6,11 +6,10 @@ argument and is shell-quoted when the script is written.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
 
-from dlbs.launchers.command import Command, as_arg, as_bool, as_int
+from dlbs.experiment import Experiment, ExperimentLike, as_arg
+from dlbs.launchers.command import Command
 
 #: (flag, parameter) pairs passed through as they are.
 FLAG_PARAMS: tuple[tuple[str, str], ...] = (
@@ -47,81 +46,68 @@ NONZERO_FLAG_PARAMS: tuple[tuple[str, str], ...] = (
 REAL_DATA_FLAGS = frozenset({"--data_backend", "--data_shuffle"})
 
 SCRIPT = "pytorch_benchmarks/benchmarks.py"
-#: ``exp.replica_batch`` asking for the largest batch that fits: only then is the search's time
-#: limit (``exp.max_batch_time``) passed, so other experiments' launch scripts stay as they were.
-MAX_BATCH = "max"
 
 
-def num_replicas(exp: Mapping[str, Any]) -> int:
+def num_replicas(exp: ExperimentLike) -> int:
     """Processes to start on this node: GPU replicas (``exp.gpus`` groups) or CPU replicas."""
-    if device_type(exp) == "gpu":
-        return max(1, as_int(exp.get("exp.num_local_replicas"), 1))
-    return max(1, as_int(exp.get("exp.cpu_replicas"), 1))
+    view = Experiment.of(exp)
+    if view.device == "gpu":
+        return max(1, view.num_local_replicas)
+    return max(1, view.cpu_replicas)
 
 
-def device_type(exp: Mapping[str, Any]) -> str:
-    """``gpu`` or ``cpu``, from ``exp.device_type`` (or from ``exp.gpus`` when it is missing)."""
-    declared = exp.get("exp.device_type")
-    if declared in ("gpu", "cpu"):
-        return str(declared)
-    return "gpu" if str(exp.get("exp.gpus", "")).strip() else "cpu"
-
-
-def gpus_per_process(exp: Mapping[str, Any]) -> int:
+def gpus_per_process(exp: Experiment) -> int:
     """GPUs each benchmark process drives (all local GPUs, or one group under torchrun)."""
-    if device_type(exp) != "gpu":
+    if exp.device != "gpu":
         return 0
-    local = as_int(exp.get("exp.num_local_gpus"), 1)
-    return max(1, local // num_replicas(exp))
+    return max(1, exp.num_local_gpus // num_replicas(exp))
 
 
-def cpu_threads(exp: Mapping[str, Any]) -> int:
+def cpu_threads(exp: Experiment) -> int:
     """CPU threads per replica (``exp.cpu_threads``; 0: the benchmark decides). Passed on GPU
     experiments too: it is never silently ignored."""
-    return max(0, as_int(exp.get("exp.cpu_threads"), 0))
+    return max(0, exp.cpu_threads)
 
 
-def python_for(exp: Mapping[str, Any]) -> str:
+def python_for(exp: Experiment) -> str:
     """The interpreter: ``runtime.docker_python`` in a container, else ``runtime.python``."""
-    if as_bool(exp.get("exp.docker", False)):
-        return as_arg(exp.get("runtime.docker_python") or "python3")
-    return as_arg(exp.get("runtime.python") or "python3")
+    return exp.docker_python if exp.in_container else exp.python
 
 
-def script_path(exp: Mapping[str, Any]) -> str:
+def script_path(exp: Experiment) -> str:
     """Path of ``benchmarks.py`` as the launched process sees it (``pytorch.bench_path``)."""
-    base = as_arg(exp.get("pytorch.bench_path") or "").rstrip("/")
+    base = exp.bench_path.rstrip("/")
     return f"{base}/{SCRIPT}" if base else SCRIPT
 
 
-def benchmark_flags(exp: Mapping[str, Any]) -> list[str]:
-    """The ``benchmarks.py`` flags of ``exp``; parameters absent from ``exp`` are left out."""
-    flags: list[str] = []
-    special: dict[str, Callable[[], str]] = {
-        "--forward_only": lambda: as_arg(exp.get("exp.phase") == "inference"),
-        "--num_gpus": lambda: str(gpus_per_process(exp)),
-        "--device": lambda: device_type(exp),
-    }
-    for flag, produce in special.items():
-        flags += [flag, produce()]
-    synthetic = exp.get("exp.data") == "synthetic"
+def benchmark_flags(exp: ExperimentLike) -> list[str]:
+    """The ``benchmarks.py`` flags of ``exp``; parameters absent from ``exp`` are left out.
+
+    The flag tables name the parameters passed on as they are: those are read from ``raw``
+    (a value keeps its written form: ``--batch_size 16``, a JSON ``--model_config``)."""
+    view = Experiment.of(exp)
+    raw = view.raw
+    flags = ["--forward_only", as_arg(view.forward_only),
+             "--num_gpus", str(gpus_per_process(view)), "--device", view.device]
+    synthetic = raw.get("exp.data") == "synthetic"
     for flag, name in FLAG_PARAMS:
         if synthetic and flag in REAL_DATA_FLAGS:
             continue  # the benchmark warns that these mean nothing with synthetic data
-        if name in exp and exp[name] is not None:
-            flags += [flag, as_arg(exp[name])]
+        if name in raw and raw[name] is not None:
+            flags += [flag, as_arg(raw[name])]
     for flag, name in NONZERO_FLAG_PARAMS:
-        value = exp.get(name)
+        value = raw.get(name)
         if value:  # a JSON value (pytorch.model_config) stays JSON, never a Python repr
             flags += [flag, json.dumps(value) if isinstance(value, (dict, list)) else as_arg(value)]
-    if exp.get("exp.replica_batch") == MAX_BATCH and exp.get("exp.max_batch_time") is not None:
-        flags += ["--max_batch_time", as_arg(exp["exp.max_batch_time"])]
-    threads = cpu_threads(exp)
+    # Only a search for the largest batch gets its time limit, so other experiments' launch
+    # scripts stay as they were.
+    if view.max_batch and raw.get("exp.max_batch_time") is not None:
+        flags += ["--max_batch_time", as_arg(raw["exp.max_batch_time"])]
+    threads = cpu_threads(view)
     if threads:
         flags += ["--num_threads", str(threads)]
-    data_dir = as_arg(exp.get("exp.data_dir"))
-    if data_dir:
-        flags += ["--data_dir", data_dir]
+    if view.data_dir:
+        flags += ["--data_dir", view.data_dir]
     return flags
 
 
@@ -130,11 +116,11 @@ class BenchmarkLayer:
 
     name = "benchmark"
 
-    def applies(self, exp: Mapping[str, Any]) -> bool:
+    def applies(self, exp: Experiment) -> bool:
         """Always: every experiment runs the benchmark."""
         return True
 
-    def wrap(self, exp: Mapping[str, Any], cmd: Command) -> Command:
+    def wrap(self, exp: Experiment, cmd: Command) -> Command:
         """Return the benchmark command (keeping ``cmd.env``)."""
         argv = (python_for(exp), script_path(exp), *benchmark_flags(exp))
         return replace(cmd, argv=tuple(argv))

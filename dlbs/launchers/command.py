@@ -2,18 +2,19 @@
 
 A launch is composed by wrapping (milabench style): the benchmark command is built first, then
 each layer that applies to the experiment wraps it (torchrun, a prefix such as numactl, the
-environment, a container). Layers are pure: they read the experiment dict and return a new
-``Command``; they never start a process, read files or look at ``os.environ``.
+environment, a container). Layers are pure: they read the experiment's typed view
+(``dlbs.experiment.Experiment``) and return a new ``Command``; they never start a process,
+read files or look at ``os.environ``.
 """
 from __future__ import annotations
 
 import re
-import shlex
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Protocol
 
 from dlbs.errors import ValidationError
+from dlbs.experiment import Experiment
+from dlbs.experiment.values import as_arg, as_bool, as_int, split_words
 
 #: A valid name of an environment variable (also what is safe to print unquoted in a script).
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -80,43 +81,13 @@ class Layer(Protocol):
 
     name: str
 
-    def applies(self, exp: Mapping[str, Any]) -> bool:
+    def applies(self, exp: Experiment) -> bool:
         """Whether this layer takes part in launching ``exp``."""
 
-    def wrap(self, exp: Mapping[str, Any], cmd: Command) -> Command:
+    def wrap(self, exp: Experiment, cmd: Command) -> Command:
         """Return ``cmd`` wrapped for ``exp``; never mutates or runs anything."""
 
 
-def as_arg(value: Any) -> str:
-    """Turn a parameter value into one command-line argument (bools as ``true``/``false``)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return ""
-    return str(value)
-
-
-def as_bool(value: Any) -> bool:
-    """Read a boolean parameter that may still be a string (``"true"``, ``"0"``...)."""
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "1", "yes", "on")
-    return bool(value)
-
-
-def as_int(value: Any, default: int = 0) -> int:
-    """Read an integer parameter; an empty or missing value gives ``default``."""
-    if value in (None, ""):
-        return default
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ValidationError(f"expected an integer, got {value!r}") from None
-
-
-def split_words(name: str, value: Any) -> list[str]:
-    """Split a command-line parameter (``runtime.launcher``, ``exp.docker_args``) into words."""
-    try:
-        return shlex.split(as_arg(value))
-    except ValueError as err:
-        raise ValidationError(f"parameter '{name}' is not a valid command line ({err}): "
-                              f"{value!r}") from None
+#: Re-exported for the Slurm modules until they read ``dlbs.experiment`` (issue 33, phase 2).
+__all__ = ["ENV_NAME_RE", "RUNTIME_VALUES", "Command", "Layer", "as_arg", "as_bool", "as_int",
+           "split_words"]

@@ -4,53 +4,30 @@
 runtime: ``docker`` (the default: ``dlbs.launchers.docker``), ``podman``
 (``dlbs.launchers.podman``), ``apptainer`` (``dlbs.launchers.apptainer``) or ``pyxis``
 (``dlbs.launchers.pyxis``, Slurm only). Each runtime is a layer of its own; this module holds
-the choice (one-line error listing the choices), the mounts every runtime makes (data folder,
+what every runtime shares (the choice itself is ``Experiment.runtime``), the mounts every runtime makes (data folder,
 benchmark code) and the check of paths a runtime's mount syntax cannot hold.
 
 Pure, like every launcher module: no process, no file, no ``os.environ``.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from dlbs.errors import ValidationError
-from dlbs.launchers.command import as_arg, as_bool, split_words
+from dlbs.experiment import Experiment, ExperimentLike, split_words
 
-#: The runtimes ``exp.container_runtime`` may name (config/base.json's ``val_domain`` too).
-RUNTIMES = ("docker", "podman", "apptainer", "pyxis")
 #: Runtimes whose GPU flags expose only the selected GPUs, renumbered from 0 (so no
 #: ``CUDA_VISIBLE_DEVICES`` is set); Apptainer's ``--nv`` exposes them all, pyxis leaves GPUs
 #: to Slurm's binding.
 ISOLATING_RUNTIMES = ("docker", "podman")
 
 
-def container_runtime(exp: Mapping[str, Any]) -> str | None:
-    """The runtime of a container experiment (``exp.docker`` true), else None.
-
-    An unknown ``exp.container_runtime`` is a ValidationError listing the choices."""
-    if not as_bool(exp.get("exp.docker", False)):
-        return None
-    runtime = as_arg(exp.get("exp.container_runtime") or "docker").strip()
-    if runtime not in RUNTIMES:
-        raise ValidationError(f"exp.container_runtime is {runtime!r}; use one of "
-                              f"{', '.join(RUNTIMES)}")
-    return runtime
-
-
-def runs_in(exp: Mapping[str, Any], runtime: str) -> bool:
-    """Whether ``exp`` runs in a container of ``runtime``."""
-    return container_runtime(exp) == runtime
-
-
-def isolates_gpus(exp: Mapping[str, Any]) -> bool:
+def isolates_gpus(exp: Experiment) -> bool:
     """Whether the container itself exposes exactly the selected GPUs (docker, podman)."""
-    return container_runtime(exp) in ISOLATING_RUNTIMES
+    return exp.runtime in ISOLATING_RUNTIMES
 
 
-def image_of(exp: Mapping[str, Any], runtime: str) -> str:
+def image_of(exp: Experiment, runtime: str) -> str:
     """``exp.docker_image``, checked: not empty, no line break, not an option."""
-    image = as_arg(exp.get("exp.docker_image")).strip()
+    image = exp.image
     if not image:
         raise ValidationError(f"exp.docker is true (runtime {runtime}) but exp.docker_image is "
                               "empty: set -Pexp.docker_image=IMAGE")
@@ -63,25 +40,24 @@ def image_of(exp: Mapping[str, Any], runtime: str) -> str:
     return image
 
 
-def launcher_words(exp: Mapping[str, Any], program: str) -> list[str]:
+def launcher_words(exp: ExperimentLike, program: str) -> list[str]:
     """``exp.container_launcher`` split into words (e.g. ``podman --root DIR``); empty means
     the runtime's own program."""
-    words = split_words("exp.container_launcher", exp.get("exp.container_launcher", ""))
+    words = split_words("exp.container_launcher", Experiment.of(exp).container_launcher)
     if words and words[0].startswith("-"):
         raise ValidationError(f"exp.container_launcher starts with {words[0]!r}, an option: give "
                               f"the program first, e.g. '{program} {' '.join(words)}'")
     return words or [program]
 
 
-def mounts(exp: Mapping[str, Any]) -> list[tuple[tuple[str, str], tuple[str, str]]]:
+def mounts(exp: Experiment) -> list[tuple[tuple[str, str], tuple[str, str]]]:
     """The read-only bind mounts of every runtime, as ``((param, source), (param, target))``:
     the data folder at the same path, the code (``runtime.code_dir``) at ``pytorch.bench_path``."""
     found = []
-    data_dir = as_arg(exp.get("exp.data_dir")).strip()
+    data_dir = exp.data_dir.strip()
     if data_dir:
         found.append((("exp.data_dir", data_dir), ("exp.data_dir", data_dir)))
-    code_dir = as_arg(exp.get("runtime.code_dir")).strip()
-    bench_path = as_arg(exp.get("pytorch.bench_path")).strip()
+    code_dir, bench_path = exp.code_dir.strip(), exp.bench_path.strip()
     if code_dir and bench_path:
         found.append((("runtime.code_dir", code_dir), ("pytorch.bench_path", bench_path)))
     return found
@@ -102,9 +78,7 @@ def check_mount_path(runtime: str, name: str, path: str, forbidden: str) -> str:
     return path
 
 
-def workdir(exp: Mapping[str, Any]) -> str:
+def workdir(exp: Experiment) -> str:
     """The working folder in the container: the mounted benchmark code (``pytorch.bench_path``)
     when it is mounted, else empty (the image's own)."""
-    if as_arg(exp.get("runtime.code_dir")).strip():
-        return as_arg(exp.get("pytorch.bench_path")).strip()
-    return ""
+    return exp.bench_path.strip() if exp.code_dir.strip() else ""

@@ -8,49 +8,48 @@ experiment times out or is interrupted.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
-from typing import Any
 
 from dlbs.errors import ValidationError
-from dlbs.launchers.baremetal import split_words
-from dlbs.launchers.benchmark import device_type, num_replicas
-from dlbs.launchers.command import Command, as_arg
-from dlbs.launchers.containers import runs_in
-from dlbs.launchers.torchrun import SLURM_RENDEZVOUS_ENV, is_slurm, num_nodes
+from dlbs.experiment import Experiment, ExperimentLike, split_words
+from dlbs.launchers.benchmark import num_replicas
+from dlbs.launchers.command import Command
+from dlbs.launchers.containers import mounts
+from dlbs.launchers.torchrun import SLURM_RENDEZVOUS_ENV, num_nodes
 
 
-def container_name(exp: Mapping[str, Any]) -> str:
+def container_name(exp: ExperimentLike) -> str:
     """A stable container name: ``dlbs-<exp.id>`` (or a hash of the log file path)."""
-    exp_id = as_arg(exp.get("exp.id")).strip()
+    view = Experiment.of(exp)
+    exp_id = view.id.strip()
     if not exp_id or not all(c.isalnum() or c in "-_." for c in exp_id):
-        exp_id = hashlib.sha1(as_arg(exp.get("exp.log_file")).encode()).hexdigest()[:12]
+        exp_id = hashlib.sha1(view.log_file.encode()).hexdigest()[:12]
     return f"dlbs-{exp_id}"
 
 
-def gpu_options(exp: Mapping[str, Any]) -> list[str]:
+def gpu_options(exp: Experiment) -> list[str]:
     """``--gpus '"device=0,1"'`` for a GPU experiment (the quotes keep docker from splitting)."""
-    if device_type(exp) != "gpu":
+    if exp.device != "gpu":
         return []
-    devices = as_arg(exp.get("runtime.visible_gpus", exp.get("exp.gpus", ""))).replace(":", ",")
+    devices = exp.visible_gpus.replace(":", ",")
     return ["--gpus", f'"device={devices}"']
 
 
-def option_value(exp: Mapping[str, Any], name: str, default: str, what: str) -> str:
-    """The value of an option of the container runtime (``--ipc VALUE``); a ValidationError
-    when it starts with '-', which the runtime would read as another option."""
-    value = as_arg(exp.get(name, default)).strip()
+def option_value(name: str, value: str, what: str) -> str:
+    """``value`` of the container runtime's option ``name`` (``exp.docker_ipc``: ``--ipc
+    VALUE``); a ValidationError when it starts with '-', which the runtime would read as
+    another option."""
     if value.startswith("-"):
         raise ValidationError(f"{name} {value!r} starts with '-', which would be read as "
                               f"another option: give {what}")
     return value
 
 
-def ipc_options(exp: Mapping[str, Any]) -> list[str]:
+def ipc_options(exp: Experiment) -> list[str]:
     """Shared memory: ``--shm-size`` (DataLoader workers), ``--ipc`` (host for multi-GPU NCCL)."""
     opts: list[str] = []
-    shm = option_value(exp, "exp.docker_shm_size", "1g", "a size such as 1g")
-    ipc = option_value(exp, "exp.docker_ipc", "", "an IPC mode such as host or private")
-    if not ipc and device_type(exp) == "gpu" and num_replicas(exp) > 1:
+    shm = option_value("exp.docker_shm_size", exp.docker_shm_size, "a size such as 1g")
+    ipc = option_value("exp.docker_ipc", exp.docker_ipc, "an IPC mode such as host or private")
+    if not ipc and exp.device == "gpu" and num_replicas(exp) > 1:
         ipc = "host"
     if ipc:
         opts += ["--ipc", ipc]
@@ -59,17 +58,10 @@ def ipc_options(exp: Mapping[str, Any]) -> list[str]:
     return opts
 
 
-def mount_options(exp: Mapping[str, Any]) -> list[str]:
+def mount_options(exp: ExperimentLike) -> list[str]:
     """Bind mounts: the data directory at the same path, the code at ``pytorch.bench_path``."""
-    opts: list[str] = []
-    data_dir = as_arg(exp.get("exp.data_dir")).strip()
-    if data_dir:
-        opts += bind_mount(("exp.data_dir", data_dir), ("exp.data_dir", data_dir))
-    code_dir = as_arg(exp.get("runtime.code_dir")).strip()
-    bench_path = as_arg(exp.get("pytorch.bench_path")).strip()
-    if code_dir and bench_path:
-        opts += bind_mount(("runtime.code_dir", code_dir), ("pytorch.bench_path", bench_path))
-    return opts
+    return [word for source, target in mounts(Experiment.of(exp))
+            for word in bind_mount(source, target)]
 
 
 def bind_mount(source: tuple[str, str], target: tuple[str, str],
@@ -108,11 +100,18 @@ def env_options(cmd: Command) -> list[str]:
     return opts
 
 
-def passed_through(exp: Mapping[str, Any], cmd: Command) -> list[str]:
+def network(exp: Experiment) -> str:
+    """``--network``'s value: ``exp.docker_network``, else ``host`` for several nodes (the
+    other nodes reach this one's rendezvous by its address), else none."""
+    value = option_value("exp.docker_network", exp.docker_network, "a network such as host")
+    return value or ("host" if num_nodes(exp) > 1 else "")
+
+
+def passed_through(exp: Experiment, cmd: Command) -> list[str]:
     """``-e NAME`` (value from the host) for what is set when the script runs: the node rank,
     and in a Slurm job the rendezvous the batch script exported."""
     names = [name for name, _ in cmd.runtime_env]
-    if num_nodes(exp) > 1 and is_slurm(exp):
+    if num_nodes(exp) > 1 and exp.on_slurm:
         # a runtime.env value of the same name is set (-e NAME=value) and wins, as on bare
         # metal: a later -e NAME would give the host's instead
         names += [name for name in SLURM_RENDEZVOUS_ENV if name not in dict(cmd.env)]
@@ -125,13 +124,13 @@ class DockerLayer:
 
     name = "docker"
 
-    def applies(self, exp: Mapping[str, Any]) -> bool:
+    def applies(self, exp: Experiment) -> bool:
         """When ``exp.docker`` is true and the runtime is docker."""
-        return runs_in(exp, "docker")
+        return exp.runs_in("docker")
 
-    def wrap(self, exp: Mapping[str, Any], cmd: Command) -> Command:
+    def wrap(self, exp: Experiment, cmd: Command) -> Command:
         """Return the ``docker run`` command; the environment moves into ``-e`` options."""
-        image = as_arg(exp.get("exp.docker_image")).strip()
+        image = exp.image
         if not image:
             raise ValidationError("exp.docker is true but exp.docker_image is empty: "
                                   "set -Pexp.docker_image=IMAGE")
@@ -139,18 +138,15 @@ class DockerLayer:
             raise ValidationError(f"exp.docker_image {image!r} starts with '-': docker would "
                                   "read it as an option, not an image; give an image name, "
                                   "e.g. -Pexp.docker_image=pytorch/pytorch")
-        launcher = split_words("exp.docker_launcher", exp.get("exp.docker_launcher") or "docker")
+        launcher = split_words("exp.docker_launcher", exp.docker_launcher)
         if launcher[0].startswith("-"):
             raise ValidationError(f"exp.docker_launcher starts with {launcher[0]!r}, an option: "
                                   "give the program first, e.g. 'docker' or 'sudo docker'")
         argv = [*launcher, "run", "--rm", "--init", "--name", container_name(exp)]
-        network = option_value(exp, "exp.docker_network", "", "a network such as host")
-        if not network and num_nodes(exp) > 1:
-            network = "host"  # the other nodes reach this one's rendezvous by its address
-        if network:
-            argv += ["--network", network]
+        if network(exp):
+            argv += ["--network", network(exp)]
         argv += ipc_options(exp) + gpu_options(exp) + mount_options(exp) + env_options(cmd)
         argv += passed_through(exp, cmd)
-        argv += split_words("exp.docker_args", exp.get("exp.docker_args", ""))
+        argv += split_words("exp.docker_args", exp.docker_args)
         # Host search paths (pytorch.host_libpath...) mean nothing inside the image: not passed.
         return Command(argv=(*argv, image, *cmd.argv), env=(), runtime_env=cmd.runtime_env)

@@ -15,29 +15,24 @@ What differs:
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from dlbs.launchers.baremetal import split_words
-from dlbs.launchers.benchmark import device_type
-from dlbs.launchers.command import Command, as_arg
-from dlbs.launchers.containers import image_of, launcher_words, mounts, runs_in, workdir
+from dlbs.experiment import Experiment, split_words
+from dlbs.launchers.command import Command
+from dlbs.launchers.containers import image_of, launcher_words, mounts, workdir
 from dlbs.launchers.docker import (
     bind_mount,
     container_name,
     env_options,
     ipc_options,
-    option_value,
+    network,
     passed_through,
 )
-from dlbs.launchers.torchrun import num_nodes
 
 
-def cdi_devices(exp: Mapping[str, Any]) -> list[str]:
+def cdi_devices(exp: Experiment) -> list[str]:
     """``--device nvidia.com/gpu=N`` for each GPU of a GPU experiment (host indices)."""
-    if device_type(exp) != "gpu":
+    if exp.device != "gpu":
         return []
-    text = as_arg(exp.get("runtime.visible_gpus", exp.get("exp.gpus", ""))).replace(":", ",")
+    text = exp.visible_gpus.replace(":", ",")
     words: list[str] = []
     for gpu in (g.strip() for g in text.split(",")):
         if gpu:
@@ -45,7 +40,7 @@ def cdi_devices(exp: Mapping[str, Any]) -> list[str]:
     return words
 
 
-def podman_mounts(exp: Mapping[str, Any]) -> list[str]:
+def podman_mounts(exp: Experiment) -> list[str]:
     """The data folder and the code, as Docker mounts them (Podman parses them alike)."""
     return [word for source, target in mounts(exp) for word in bind_mount(source, target, "Podman")]
 
@@ -55,24 +50,21 @@ class PodmanLayer:
 
     name = "podman"
 
-    def applies(self, exp: Mapping[str, Any]) -> bool:
+    def applies(self, exp: Experiment) -> bool:
         """When ``exp.docker`` is true and ``exp.container_runtime`` is ``podman``."""
-        return runs_in(exp, "podman")
+        return exp.runs_in("podman")
 
-    def wrap(self, exp: Mapping[str, Any], cmd: Command) -> Command:
+    def wrap(self, exp: Experiment, cmd: Command) -> Command:
         """Return the ``podman run`` command; the environment moves into ``-e`` options."""
         image = image_of(exp, "podman")
         argv = [*launcher_words(exp, "podman"), "run", "--rm", "--init", "--pull", "never",
                 "--name", container_name(exp)]
-        network = option_value(exp, "exp.docker_network", "", "a network such as host")
-        if not network and num_nodes(exp) > 1:
-            network = "host"  # the other nodes reach this one's rendezvous by its address
-        if network:
-            argv += ["--network", network]
+        if network(exp):
+            argv += ["--network", network(exp)]
         argv += ipc_options(exp) + cdi_devices(exp) + podman_mounts(exp)
         folder = workdir(exp)
         if folder:
             argv += ["-w", folder]
         argv += env_options(cmd) + passed_through(exp, cmd)
-        argv += split_words("exp.docker_args", exp.get("exp.docker_args", ""))
+        argv += split_words("exp.docker_args", exp.docker_args)
         return Command(argv=(*argv, image, *cmd.argv), env=(), runtime_env=cmd.runtime_env)

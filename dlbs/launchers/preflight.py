@@ -10,13 +10,12 @@ Nothing is run, no file is written.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from pytorch_benchmarks.preflight import preflight
 
+from dlbs.experiment import Experiment, ExperimentLike
 from dlbs.launchers.benchmark import (
     FLAG_PARAMS,
     NONZERO_FLAG_PARAMS,
@@ -72,15 +71,15 @@ def _refusals(argv: tuple[str, ...], world: int, torchrun: bool, models_dir: Pat
                  for r in preflight(argv, world, torchrun, models_dir, host))
 
 
-def benchmark_refusals(exp: Mapping[str, Any], models_dir: Path | None,
+def benchmark_refusals(source: ExperimentLike, models_dir: Path | None,
                        host: bool) -> list[str]:
     """What ``benchmarks.py`` would refuse of ``exp``: one line each, naming the experiment's
     id and the parameters; ``models_dir`` is the zoo it runs (None: not on this host), ``host``
     whether this host runs it (then its data folder must exist here)."""
+    exp = Experiment.of(source)
     argv = tuple(benchmark_flags(exp))
     nodes, local = num_nodes(exp), num_replicas(exp)
     world, torchrun = nodes * local, nodes > 1 or local > 1
     lines = _refusals(argv, world, torchrun, models_dir, host)
-    exp_id = exp.get("exp.id")
-    where = f"exp.id {exp_id}: " if exp_id else ""
+    where = f"exp.id {exp.id}: " if exp.id else ""
     return [f"{where}{line}" for line in lines]

@@ -18,32 +18,30 @@ Outside a Slurm job there is no ``srun`` to carry the container: refused.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
 
 from dlbs.errors import ValidationError
-from dlbs.launchers.baremetal import split_words
-from dlbs.launchers.command import Command, as_arg
-from dlbs.launchers.containers import check_mount_path, image_of, mounts, runs_in, workdir
-from dlbs.launchers.torchrun import is_slurm
+from dlbs.experiment import Experiment, ExperimentLike, split_words
+from dlbs.launchers.command import Command
+from dlbs.launchers.containers import check_mount_path, image_of, mounts, workdir
 
 #: What pyxis's --container-mounts cannot hold in a path: ',' and ':' split its list and
 #: fields, and it hands each mount to enroot as one line of space-separated fields.
 PYXIS_SPLITS = ":, \t"
 
 
-def check_scheduler(exp: Mapping[str, Any]) -> None:
+def check_scheduler(exp: Experiment) -> None:
     """Pyxis needs a Slurm job: a ValidationError saying so otherwise."""
-    if not is_slurm(exp):
+    if not exp.on_slurm:
         raise ValidationError("exp.container_runtime=pyxis runs containers through Slurm's srun: "
                               "set -Pexp.scheduler=slurm (or use podman/apptainer/docker)")
 
 
-def srun_options(exp: Mapping[str, Any], launch_script: str) -> list[str]:
-    """The ``srun`` options that start the launch script in the container (empty when ``exp``
-    does not use pyxis); ``launch_script`` is the script's absolute path."""
-    if not runs_in(exp, "pyxis"):
+def srun_options(source: ExperimentLike, launch_script: str) -> list[str]:
+    """The ``srun`` options that start the launch script in the container (empty when the
+    experiment does not use pyxis); ``launch_script`` is the script's absolute path."""
+    exp = Experiment.of(source)
+    if not exp.runs_in("pyxis"):
         return []
     check_scheduler(exp)
     image = image_of(exp, "pyxis")
@@ -51,7 +49,7 @@ def srun_options(exp: Mapping[str, Any], launch_script: str) -> list[str]:
               check_mount_path("pyxis", dst_name, dst, PYXIS_SPLITS))
              for (src_name, src), (dst_name, dst) in mounts(exp)]
     # The script lies beside the log (``validate`` renders with a placeholder name).
-    script = launch_script if launch_script.startswith("/") else as_arg(exp.get("exp.log_file"))
+    script = launch_script if launch_script.startswith("/") else exp.log_file
     folder = check_mount_path("pyxis", "exp.log_dir", posixpath.dirname(script), PYXIS_SPLITS)
     if folder not in [dst for _, dst in pairs]:
         pairs.append((folder, folder))
@@ -75,11 +73,11 @@ OWN_SRUN_OPTIONS = ("--container-image", "--container-mounts", "--container-work
 OUTPUT_SRUN_OPTIONS = ("--output", "-o", "--error", "-e", "--input", "-i", "--label", "-l")
 
 
-def srun_extra_words(exp: Mapping[str, Any]) -> list[str]:
+def srun_extra_words(exp: Experiment) -> list[str]:
     """``exp.docker_args`` as more ``srun`` options (e.g. ``--container-writable``); a
     ValidationError for a word that is not an option (srun would run it as the command) or
     an option dlbs sets itself."""
-    words = split_words("exp.docker_args", exp.get("exp.docker_args", ""))
+    words = split_words("exp.docker_args", exp.docker_args)
     for word in words:
         if not word.startswith("-"):
             raise ValidationError(f"exp.docker_args {word!r} is not an option: with pyxis these "
@@ -107,12 +105,12 @@ class PyxisLayer:
 
     name = "pyxis"
 
-    def applies(self, exp: Mapping[str, Any]) -> bool:
+    def applies(self, exp: Experiment) -> bool:
         """When ``exp.docker`` is true and ``exp.container_runtime`` is ``pyxis``."""
-        return runs_in(exp, "pyxis")
+        return exp.runs_in("pyxis")
 
-    def wrap(self, exp: Mapping[str, Any], cmd: Command) -> Command:
+    def wrap(self, exp: Experiment, cmd: Command) -> Command:
         """Return a copy of ``cmd`` as it is, after checking the experiment is a Slurm job, its
         image and its mounts (what the batch script's ``srun`` needs)."""
-        srun_options(exp, as_arg(exp.get("exp.log_file")))
+        srun_options(exp, exp.log_file)
         return replace(cmd)

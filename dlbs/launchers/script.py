@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,8 @@ from typing import Any
 import jinja2
 
 from dlbs.errors import RunError
-from dlbs.launchers.command import ENV_NAME_RE, RUNTIME_VALUES, Command, as_arg
+from dlbs.experiment import Experiment, ExperimentLike, as_arg
+from dlbs.launchers.command import ENV_NAME_RE, RUNTIME_VALUES, Command
 
 #: Folder of the launcher templates (``scripts/launchers`` at the project root).
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "scripts" / "launchers"
@@ -98,12 +99,11 @@ def group_words(argv: Iterable[str]) -> list[list[str]]:
     return groups
 
 
-def render_script(exp: Mapping[str, Any], cmd: Command, layers: Iterable[str],
+def render_script(exp: Experiment, cmd: Command, layers: Iterable[str],
                   template: str = DEFAULT_TEMPLATE) -> str:
     """Return the complete bash script that runs ``cmd`` for ``exp``."""
     return _template(template).render(
-        exp_id=as_arg(exp.get("exp.id")), model=as_arg(exp.get("exp.model")),
-        log_file=as_arg(exp.get("exp.log_file")), layers=" -> ".join(layers),
+        exp_id=exp.id, model=exp.model, log_file=exp.log_file, layers=" -> ".join(layers),
         env=list(cmd.env), runtime_env=list(cmd.runtime_env),
         prepend_env=list(cmd.prepend_env), groups=group_words(cmd.argv),
     )
@@ -117,16 +117,16 @@ def script_file_for(log_file: str) -> str:
 BATCH_TEMPLATE = "slurm.sbatch.j2"
 
 
-def render_batch_script(exp: Mapping[str, Any], options: Iterable[str], launch_script: str,
+def render_batch_script(source: ExperimentLike, options: Iterable[str], launch_script: str,
                         end_file: str, nodes: int, cpus_per_task: int, port: int,
                         container: Iterable[str] = (), warn_signal: str | None = None) -> str:
     """Return the Slurm batch script of ``exp``; ``options`` are already checked words;
     ``container`` are the ``srun`` words of a pyxis container (quoted like every value);
     ``warn_signal`` the checked name of the signal Slurm warns the script with
     (``slurm.signal``), which it notes in the log and passes on to the job's tasks."""
+    exp = Experiment.of(source)
     return _template(BATCH_TEMPLATE).render(
-        exp_id=as_arg(exp.get("exp.id")), model=as_arg(exp.get("exp.model")),
-        log_file=as_arg(exp.get("exp.log_file")), options=[Raw(o) for o in options],
+        exp_id=exp.id, model=exp.model, log_file=exp.log_file, options=[Raw(o) for o in options],
         launch_script=launch_script, end_file=end_file,
         nodes=str(nodes),
         cpus=str(cpus_per_task) if cpus_per_task > 0 else None,

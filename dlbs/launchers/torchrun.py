@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
 
 from dlbs.errors import ValidationError
-from dlbs.launchers.benchmark import cpu_threads, device_type, num_replicas
-from dlbs.launchers.command import Command, as_arg, as_int
+from dlbs.experiment import Experiment, ExperimentLike
+from dlbs.launchers.benchmark import cpu_threads, num_replicas
+from dlbs.launchers.command import Command
 
 #: Signals torchrun forwards to its workers (``--signals_to_handle``; torch's default lacks
 #: SIGUSR1/SIGUSR2, the ones Slurm's ``--signal`` warnings use).
@@ -56,14 +55,9 @@ SEVERAL_NODES_HELP = ("use -Pexp.scheduler=slurm (one batch job over all nodes, 
                       "(docs/running.md#several-nodes)")
 
 
-def num_nodes(exp: Mapping[str, Any]) -> int:
+def num_nodes(exp: Experiment) -> int:
     """``exp.num_nodes`` (at least 1)."""
-    return max(1, as_int(exp.get("exp.num_nodes"), 1))
-
-
-def is_slurm(exp: Mapping[str, Any]) -> bool:
-    """Whether the experiment runs as a Slurm job."""
-    return as_arg(exp.get("exp.scheduler")).strip() == "slurm"
+    return max(1, exp.num_nodes)
 
 
 #: One label of a host name: letters, digits and '-' (not first or last), ASCII only.
@@ -74,14 +68,14 @@ RENDEZVOUS_RE = re.compile(r"(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9
 HOST_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 
 
-def rendezvous(exp: Mapping[str, Any]) -> tuple[str, int] | None:
+def rendezvous(exp: Experiment) -> tuple[str, int] | None:
     """``(host, port)`` of ``pytorch.distributed_rendezvous``; None when it is empty.
 
     The host is an IPv4 address, a host name, or an IPv6 address in brackets (returned
     without them); anything else (spaces, quotes, ``;``, ``$``, a leading ``-``) is refused
     before it could reach a command line.
     """
-    text = as_arg(exp.get("pytorch.distributed_rendezvous")).strip()
+    text = exp.rendezvous
     if not text:
         return None
     match = RENDEZVOUS_RE.fullmatch(text)
@@ -118,9 +112,9 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def node_rank(exp: Mapping[str, Any]) -> int:
+def node_rank(exp: Experiment) -> int:
     """``pytorch.distributed_rank``, checked to be a node of the experiment (0..N-1)."""
-    rank, nodes = as_int(exp.get("pytorch.distributed_rank"), 0), num_nodes(exp)
+    rank, nodes = exp.distributed_rank, num_nodes(exp)
     if not 0 <= rank < nodes:
         raise ValidationError(f"pytorch.distributed_rank is {rank}; with exp.num_nodes={nodes} "
                               f"it must be 0..{nodes - 1} (this node's rank, 0 on the "
@@ -128,11 +122,12 @@ def node_rank(exp: Mapping[str, Any]) -> int:
     return rank
 
 
-def check_nodes(exp: Mapping[str, Any]) -> tuple[str, int] | None:
+def check_nodes(exp: ExperimentLike) -> tuple[str, int] | None:
     """Refuse several nodes that nothing reaches, a bad rendezvous or rank; return the manual
     rendezvous, if any (None: one node, or a Slurm job that finds its own)."""
+    exp = Experiment.of(exp)
     nodes, where = num_nodes(exp), rendezvous(exp)
-    manual = nodes > 1 and not is_slurm(exp)
+    manual = nodes > 1 and not exp.on_slurm
     if manual and where is None:
         raise ValidationError(f"exp.num_nodes is {nodes} but nothing reaches the other nodes: "
                               f"{SEVERAL_NODES_HELP}")
@@ -140,30 +135,33 @@ def check_nodes(exp: Mapping[str, Any]) -> tuple[str, int] | None:
     return where if manual else None
 
 
-def node_warnings(exp: Mapping[str, Any]) -> list[str]:
+def node_warnings(exp: ExperimentLike) -> list[str]:
     """What is set but not used (a warning, the experiment runs): a rendezvous on one node, a
     rank or a rendezvous in a Slurm job."""
+    exp = Experiment.of(exp)
     nodes = num_nodes(exp)
+    # the values as written: a rank or rendezvous given at all, even as its default's text
     unused = [name for name, value in (("pytorch.distributed_rank", 0),
                                        ("pytorch.distributed_rendezvous", ""))
-              if exp.get(name, value) not in (value, None)]
+              if exp.raw.get(name, value) not in (value, None)]
     if nodes == 1 and "pytorch.distributed_rendezvous" in unused:
         message = ("pytorch.distributed_rendezvous is set but exp.num_nodes is 1: the "
                    "experiment runs on this node alone and the rendezvous is not used")
         return [message]
-    if nodes > 1 and is_slurm(exp) and unused:
+    if nodes > 1 and exp.on_slurm and unused:
         message = (f"{' and '.join(unused)} not used with exp.scheduler=slurm: the batch job "
                    "gives each node its rank and puts the rendezvous on its first node")
         return [message]
     return []
 
 
-def rendezvous_timeout(exp: Mapping[str, Any]) -> int:
+def rendezvous_timeout(exp: Experiment) -> int:
     """``exp.rendezvous_timeout``: seconds a node waits for the others at the rendezvous."""
-    return max(1, as_int(exp.get("exp.rendezvous_timeout"), DEFAULT_RENDEZVOUS_TIMEOUT))
+    timeout = exp.rendezvous_timeout
+    return max(1, DEFAULT_RENDEZVOUS_TIMEOUT if timeout is None else timeout)
 
 
-def rendezvous_conf(exp: Mapping[str, Any]) -> list[str]:
+def rendezvous_conf(exp: Experiment) -> list[str]:
     """torchrun's rendezvous options of a multi-node run: its timeout (the static rendezvous
     waits that long for the other nodes' agents to join rank 0's store, or for rank 0's store
     to answer, then fails; torch's own default is 600 s)."""
@@ -175,11 +173,11 @@ class TorchrunLayer:
 
     name = "torchrun"
 
-    def applies(self, exp: Mapping[str, Any]) -> bool:
+    def applies(self, exp: Experiment) -> bool:
         """When the experiment has several replicas on this node, or several nodes."""
         return num_replicas(exp) > 1 or num_nodes(exp) > 1
 
-    def wrap(self, exp: Mapping[str, Any], cmd: Command) -> Command:
+    def wrap(self, exp: Experiment, cmd: Command) -> Command:
         """Insert the torchrun module and its options between the interpreter and the script."""
         python, *rest = cmd.argv
         nodes, local = num_nodes(exp), str(num_replicas(exp))
@@ -194,7 +192,7 @@ class TorchrunLayer:
                        *rendezvous_conf(exp)]
         wrapped = replace(cmd, argv=(python, "-m", "torch.distributed.run", *options,
                                      "--nproc_per_node", local, *rest))
-        if str(exp.get("exp.scheduler") or "local") == "slurm":
+        if exp.on_slurm:
             # torchrun passes these on to its workers, slurm.signal's warning (SIGUSR1) too, on
             # which the benchmark stops timing; by default SIGUSR1 would kill torchrun and
             # leave its workers behind.
@@ -202,12 +200,12 @@ class TorchrunLayer:
         if nodes > 1 and where is None:  # srun sends every node's output to the job's log
             wrapped = wrapped.with_runtime_env("PET_NODE_RANK", "slurm_node_rank")
             wrapped = wrapped.with_env("DLBS_LOG_PER", "job")
-        if device_type(exp) == "cpu":
+        if exp.device == "cpu":
             wrapped = self._cpu_env(exp, wrapped, nodes, where)
         return wrapped
 
     @staticmethod
-    def _cpu_env(exp: Mapping[str, Any], cmd: Command, nodes: int,
+    def _cpu_env(exp: Experiment, cmd: Command, nodes: int,
                  where: tuple[str, int] | None) -> Command:
         """gloo on a CPU: ``CPU_DDP_ENV`` (threads per rank), but with several nodes no
         ``MASTER_ADDR`` (torchrun's ``--master_addr`` or ``PET_MASTER_ADDR`` says it) and

@@ -18,8 +18,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from dlbs.errors import ValidationError
-from dlbs.launchers.command import as_arg, as_bool
-from dlbs.launchers.containers import RUNTIMES, launcher_words
+from dlbs.experiment import Experiment, ExperimentLike
+from dlbs.launchers.containers import launcher_words
 
 log = logging.getLogger(__name__)
 #: Seconds a podman command may take before it counts as not answering.
@@ -28,11 +28,10 @@ PODMAN_TIMEOUT = 60
 IMAGE_FILE_SUFFIXES = {"apptainer": (".sif", ".simg", ".img"), "pyxis": (".sqsh", ".squashfs")}
 
 
-def runtime_of(exp: Mapping[str, Any]) -> str | None:
-    """The container runtime of ``exp`` (None on bare metal), without raising."""
-    if not as_bool(exp.get("exp.docker", False)):
-        return None
-    return as_arg(exp.get("exp.container_runtime") or "docker").strip()
+def runtime_of(exp: ExperimentLike) -> str | None:
+    """The container runtime of ``exp`` as given (None on bare metal), without raising."""
+    view = Experiment.of(exp)
+    return view.container_runtime if view.in_container else None
 
 
 def podman(launcher: list[str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -91,15 +90,12 @@ def check_plan(experiments: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     exp.docker_image_id)."""
     ids: dict[str, str] = {}
     seen: set[tuple[str, tuple[str, ...], str]] = set()
-    for exp in experiments:
-        runtime = runtime_of(exp)
-        if runtime in (None, "docker") or exp.get("exp.status", "ok") != "ok":
+    for exp in map(Experiment.of, experiments):
+        if runtime_of(exp) in (None, "docker") or exp.status != "ok":
             continue
-        if runtime not in RUNTIMES:
-            raise ValidationError(f"exp.container_runtime is {runtime!r}; use one of "
-                                  f"{', '.join(RUNTIMES)}")
+        runtime = str(exp.runtime)  # an unknown one: a ValidationError listing the choices
         launcher = launcher_words(exp, runtime if runtime != "pyxis" else "srun")
-        image = as_arg(exp.get("exp.docker_image")).strip()
+        image = exp.image
         key = (runtime, tuple(launcher), image)
         if key in seen:
             continue
@@ -107,7 +103,7 @@ def check_plan(experiments: Iterable[Mapping[str, Any]]) -> dict[str, str]:
         # A Slurm job runs the program on the compute nodes, with their podman storage: only
         # a local run's program and podman image are this host's to check. Image files are
         # checked always (a centre's images sit on a file system every node shares).
-        local = as_arg(exp.get("exp.scheduler") or "local").strip() == "local"
+        local = exp.on_this_host
         if local and runtime != "pyxis":
             problem = program_problem(runtime, launcher)
             if problem:
@@ -121,7 +117,7 @@ def check_plan(experiments: Iterable[Mapping[str, Any]]) -> dict[str, str]:
 class PodmanContainer:
     """The named podman container of one experiment: its host pid, its removal."""
 
-    def __init__(self, exp: Mapping[str, Any], name: str) -> None:
+    def __init__(self, exp: ExperimentLike, name: str) -> None:
         self.launcher = launcher_words(exp, "podman")
         self.name = name
 

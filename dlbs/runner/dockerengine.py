@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from dlbs.errors import ValidationError
-from dlbs.launchers.command import as_bool
+from dlbs.experiment import Experiment
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +54,9 @@ def image_id(image: str) -> str:
 
 def docker_images(experiments: Iterable[Mapping[str, Any]]) -> list[str]:
     """Images of the experiments that would run in a container (``exp.status`` ok)."""
-    return sorted({str(e.get("exp.docker_image")) for e in experiments
-                   if as_bool(e.get("exp.docker", False)) and e.get("exp.status", "ok") == "ok"
-                   and (e.get("exp.container_runtime") or "docker") == "docker"})
+    views = map(Experiment.of, experiments)
+    return sorted({e.image for e in views
+                   if e.status == "ok" and e.in_container and e.container_runtime == "docker"})
 
 
 def check_plan(experiments: Iterable[Mapping[str, Any]]) -> dict[str, str]:

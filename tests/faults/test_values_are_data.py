@@ -310,5 +310,6 @@ def test_a_hostile_data_dir_from_the_command_line_is_data(value: str, tmp_path: 
 def test_a_launcher_of_an_odd_blank_is_a_word_not_nothing(value: str) -> None:
     """Hypothesis found '\\x0c': str.strip called it empty (no prefix) while shlex keeps it as
     a word; the launcher is judged by shlex's rule, so what the script runs is what it says."""
+    from dlbs.experiment import Experiment
     from dlbs.launchers.baremetal import PrefixLayer
-    assert PrefixLayer().applies({"runtime.launcher": value}) == bool(shlex.split(value))
+    assert PrefixLayer().applies(Experiment.of({"runtime.launcher": value})) == bool(shlex.split(value))

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from dlbs.errors import ValidationError
+from dlbs.experiment import Experiment
 from dlbs.launchers import LAYERS, build_command, list_layers
 from dlbs.launchers.apptainer import ApptainerLayer
 from dlbs.launchers.baremetal import EnvironmentLayer, PrefixLayer
@@ -47,11 +48,11 @@ class LayerConformance:
     exp: dict[str, Any]
 
     def test_applies_to_its_experiment(self) -> None:
-        assert self.layer.applies(self.exp)
+        assert self.layer.applies(Experiment.of(self.exp))
 
     def test_wrap_returns_a_new_command_of_strings(self) -> None:
         cmd = Command(argv=("python3", "bench.py", "--model", "m"), env=(("A", "1"),))
-        out = self.layer.wrap(self.exp, cmd)
+        out = self.layer.wrap(Experiment.of(self.exp), cmd)
         assert isinstance(out, Command) and out is not cmd
         assert all(isinstance(a, str) for a in out.argv) and out.argv
         assert all(isinstance(k, str) and isinstance(v, str) for k, v in out.env)
@@ -59,7 +60,8 @@ class LayerConformance:
 
     def test_wrap_is_deterministic(self) -> None:
         cmd = Command(argv=("python3", "bench.py"))
-        assert self.layer.wrap(self.exp, cmd) == self.layer.wrap(self.exp, cmd)
+        view = Experiment.of(self.exp)
+        assert self.layer.wrap(view, cmd) == self.layer.wrap(view, cmd)
 
     def test_values_stay_single_arguments(self) -> None:
         exp = dict(self.exp, **{"exp.model": NASTY, "runtime.env.FOO": NASTY})
@@ -73,7 +75,7 @@ class LayerConformance:
         monkeypatch.setattr(subprocess, "Popen", forbidden)
         monkeypatch.setattr(os, "fork", forbidden)
         monkeypatch.setattr(os, "system", forbidden)
-        self.layer.wrap(self.exp, Command(argv=("python3", "bench.py")))
+        self.layer.wrap(Experiment.of(self.exp), Command(argv=("python3", "bench.py")))
 
 
 class TestBenchmarkLayer(LayerConformance):
