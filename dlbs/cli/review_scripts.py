@@ -93,7 +93,7 @@ ARRAY_NAME = re.compile(r"array_\d+")
 def render(experiments: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, str]]]:
     """``(index entry, {file name: text})`` of each experiment, as a run would write them."""
     from dlbs.launchers import build_script, script_file_for
-    from dlbs.launchers.slurm import batch_file_for, build_batch_script, end_file_for
+    from dlbs.slurm.script import batch_file_for, build_batch_script, end_file_for
 
     out = []
     names: set[str] = set()
@@ -124,9 +124,10 @@ def render(experiments: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict
 def render_arrays(experiments: list[dict[str, Any]],
                   entries: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, str]]]:
     """The job arrays a run with ``slurm.array=true`` would submit, grouped and split as the
-    runner does (``dlbs.runner.slurm.SlurmExecutor.flush``); each experiment's entry names
+    runner does (``dlbs.slurm.executor.SlurmExecutor.flush``); each experiment's entry names
     its array and task."""
-    from dlbs.launchers.slurm import (
+    from dlbs.slurm.ctl import sbatch_argv
+    from dlbs.slurm.script import (
         MAX_ARRAY_TASKS,
         array,
         array_group,
@@ -135,7 +136,6 @@ def render_arrays(experiments: list[dict[str, Any]],
         build_array_script,
         max_jobs,
     )
-    from dlbs.runner.slurmctl import sbatch_argv
 
     groups: dict[tuple[str, ...], list[int]] = {}
     for number, exp in enumerate(experiments):

@@ -3,8 +3,8 @@
 - ``core``: what to run (``exp.status``, ``exp.rerun``), the log header and trailer, the
   progress and the summary; ``job``: what the core hands an executor and gets back;
 - ``local``: a process group on this host (bare metal, torchrun, Docker);
-- ``slurm``: a Slurm batch job per experiment (``exp.scheduler=slurm``), over ``slurmctl``,
-  a thin client of Slurm's own commands;
+- Slurm batch jobs (``exp.scheduler=slurm``) are ``dlbs.slurm``'s, made by ``executors``
+  and reached only through the ``Executor`` protocol;
 - what only the runner needs: ``runlog`` (log files and the rerun policy), ``progress``,
   ``monitor``, ``provenance`` (host facts), ``dockerengine`` (the Docker engine client),
   ``status`` (``experimenter status``).

@@ -37,11 +37,11 @@ def scheduler_of(experiments: Sequence[Mapping[str, Any]]) -> str:
 def check_slurm(experiments: Sequence[Mapping[str, Any]]) -> None:
     """Every batch script renders, ``slurm.max_jobs`` is one value, Slurm answers and each
     partition exists; raise a one-line ValidationError otherwise."""
-    from dlbs.runner import slurmctl
+    from dlbs.slurm import ctl
 
     exps = check_slurm_plan(experiments)
     for partition in sorted({str(e.get("slurm.partition") or "") for e in exps}):
-        problem = slurmctl.check(partition)
+        problem = ctl.check(partition)
         if problem:
             raise ValidationError(f"exp.scheduler=slurm: {problem}")
 
@@ -50,8 +50,8 @@ def check_slurm_plan(experiments: Sequence[Mapping[str, Any]]) -> list[Mapping[s
     """``check_slurm`` without asking Slurm (``build --scripts`` may run where no cluster is):
     every batch script renders, log names Slurm can take, one ``slurm.array`` and one
     ``slurm.max_jobs``; return the runnable experiments."""
-    from dlbs.launchers.slurm import array, build_batch_script, max_jobs
-    from dlbs.runner import slurmctl
+    from dlbs.slurm import ctl
+    from dlbs.slurm.script import array, build_batch_script, max_jobs
 
     exps = runnable(experiments)
     for index, exp in enumerate(exps):
@@ -59,7 +59,7 @@ def check_slurm_plan(experiments: Sequence[Mapping[str, Any]]) -> list[Mapping[s
             build_batch_script(exp, "launch.sh", "end")
         except DLBSError as err:
             raise ValidationError(f"experiment {index}: {err}") from None
-        problem = slurmctl.filename_problem(str(exp.get("exp.log_file") or ""))
+        problem = ctl.filename_problem(str(exp.get("exp.log_file") or ""))
         if problem:
             raise ValidationError(f"experiment {index}: {problem}")
     if len({array(e) for e in exps}) > 1:
@@ -83,8 +83,8 @@ def executor_for(experiments: Sequence[Mapping[str, Any]], detach: bool = False)
     """The executor of a plan (``--detach`` only means something to a batch scheduler)."""
     scheduler = scheduler_of(experiments)
     if scheduler == "slurm":
-        from dlbs.launchers.slurm import array, max_jobs
-        from dlbs.runner.slurm import SlurmExecutor
+        from dlbs.slurm.executor import SlurmExecutor
+        from dlbs.slurm.script import array, max_jobs
         exps = runnable(experiments)
         return SlurmExecutor(max_jobs=max_jobs(exps[0]) if exps else 1, detach=detach,
                              array=any(array(e) for e in exps))

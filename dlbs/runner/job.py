@@ -2,7 +2,7 @@
 :class:`Ending` it came to, and the :class:`Executor` protocol.
 
 Responsibility: these three types only, so that the sweep (``core``) and every executor
-(``local``, ``slurm``) import them from here and never each other's modules the other way:
+(``local``, ``dlbs.slurm``) import them from here and never each other's modules the other way:
 ``core`` chooses the local executor by default, and the executors know nothing of ``core``.
 """
 from __future__ import annotations
@@ -58,7 +58,7 @@ class Ending:
 
 
 class Executor(Protocol):
-    """Where jobs run (``dlbs.runner.local``, ``dlbs.runner.slurm``)."""
+    """Where jobs run (``dlbs.runner.local``, ``dlbs.slurm.executor``)."""
 
     name: str
     capacity: int  # jobs in flight at most

@@ -16,8 +16,9 @@ from typing import Any
 
 from dlbs.errors import RunError
 from dlbs.logs.parser import parse_log
-from dlbs.runner import runlog, slurmctl
-from dlbs.runner.slurm import read_job_file
+from dlbs.runner import runlog
+from dlbs.slurm import ctl as slurmctl
+from dlbs.slurm.jobfile import read_job_file
 
 NOT_RUN = frozenset({"disabled", "inactive", "simulate"})
 

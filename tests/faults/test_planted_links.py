@@ -377,8 +377,9 @@ def test_a_link_planted_at_a_slurm_file_fails_the_experiment_before_submitting(
         monkeypatch: pytest.MonkeyPatch) -> None:
     import io
 
-    from dlbs.runner import Runner, slurmctl
-    from dlbs.runner.slurm import SlurmExecutor
+    from dlbs.runner import Runner
+    from dlbs.slurm import ctl as slurmctl
+    from dlbs.slurm.executor import SlurmExecutor
 
     submitted: list[tuple[Any, ...]] = []
     monkeypatch.setattr(slurmctl, "submit", lambda *args: submitted.append(args) or "7")
@@ -398,7 +399,7 @@ def test_the_batch_script_writes_its_end_file_never_through_a_planted_link(
         tmp_path: Path, outside: Outside, slurm_experiment: dict[str, Any]) -> None:
     """The line of the real batch script that tells the runner the job ended, run by bash: a
     link planted at ``<log>.end`` while the job ran is replaced, not written through."""
-    from dlbs.launchers.slurm import build_batch_script
+    from dlbs.slurm.script import build_batch_script
 
     end_file = tmp_path / "logs" / "a.log.end"
     script = build_batch_script(slurm_experiment, str(tmp_path / "a.sh"), str(end_file))
@@ -489,7 +490,7 @@ def _records(path: Path) -> None:
 
 
 def _job_record(path: Path) -> None:
-    from dlbs.runner.slurm import write_job_file
+    from dlbs.slurm.jobfile import write_job_file
     write_job_file(path.with_suffix(""), {"job_id": "7"})
 
 

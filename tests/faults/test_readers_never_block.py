@@ -48,7 +48,8 @@ from dlbs.errors import ConfigError, LogFormatError
 from dlbs.logs.parser import parse_log
 from dlbs.logs.sources import find_inputs
 from dlbs.planfile import read_plan
-from dlbs.runner import provenance, slurmoutput, sysinfo
+from dlbs.runner import provenance, sysinfo
+from dlbs.slurm import output as slurmoutput
 from dlbs.web import server as server_module
 from dlbs.web.server import (
     MAX_PROGRESS_BYTES,

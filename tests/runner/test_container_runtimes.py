@@ -18,8 +18,8 @@ import pytest
 from dlbs.cli.main import main
 from dlbs.errors import ValidationError
 from dlbs.launchers import build_command, build_script
-from dlbs.launchers.slurm import build_batch_script
 from dlbs.runner import containerctl
+from dlbs.slurm.script import build_batch_script
 
 from .conftest import BASE_EXPERIMENT
 from .test_cli_run import SIMULATE, check_golden, normalise

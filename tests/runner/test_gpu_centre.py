@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from dlbs.errors import ValidationError
-from dlbs.launchers.slurm import build_batch_script, gres_gpus
+from dlbs.slurm.script import build_batch_script, gres_gpus
 
 from .conftest import BASE_EXPERIMENT
 from .test_cli_run import check_golden

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from dlbs.runner.slurm import job_file
-from dlbs.runner.slurmctl import JobInfo
+from dlbs.slurm.ctl import JobInfo
+from dlbs.slurm.jobfile import job_file
 
 from .test_runner import facts_of
 
@@ -227,8 +227,8 @@ def test_validate_without_slurm_commands(tmp_path: Path) -> None:
     ("FAILED", None),
 ])
 def test_slurm_end_states_map_to_statuses(state: str, status: str | None) -> None:
-    from dlbs.runner.slurm import SlurmExecutor
-    stopped, error = SlurmExecutor()._verdict("7", JobInfo("7", state, time_limit="00:01:00"))
+    from dlbs.slurm import endings
+    stopped, error = endings.verdict(JobInfo("7", state, time_limit="00:01:00"), None)
     assert stopped == status
     assert (error is None) == (status is None)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from dlbs.errors import RunError
-from dlbs.runner import slurmacct
+from dlbs.slurm import acct as slurmacct
 
 SACCT = """\
 1234|COMPLETED|0:0|95|n[1-2]||billing=16,cpu=16,gres/gpu=8,mem=64G,node=2|53012
@@ -35,7 +35,7 @@ def test_no_accounting_gives_a_note_and_no_figure(monkeypatch: pytest.MonkeyPatc
     def refuse(argv: list[str], timeout: float = 0) -> str:
         raise RunError("sacct -j failed: Slurm accounting storage is disabled")
 
-    monkeypatch.setattr(slurmacct.slurmctl, "run", refuse)
+    monkeypatch.setattr(slurmacct.ctl, "run", refuse)
     assert slurmacct.sacct_facts("5") == [
         ("slurm.sacct_note", ("no accounting facts: sacct -j failed: Slurm accounting storage "
                              "is disabled"))]

@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
-from dlbs.launchers.slurm import MAX_ARRAY_TASKS
-from dlbs.runner import slurmctl
 from dlbs.runner.job import Job
-from dlbs.runner.slurm import SlurmExecutor, read_job_file
+from dlbs.slurm import ctl as slurmctl
+from dlbs.slurm.executor import SlurmExecutor
+from dlbs.slurm.jobfile import read_job_file
+from dlbs.slurm.script import MAX_ARRAY_TASKS
 
 from .test_runner import facts_of
 from .test_slurm import SMALL, active_jobs, dlbs, logs, wait_for
@@ -259,7 +260,7 @@ def test_a_failed_submission_fails_the_tasks_of_that_array_only(tmp_path: Path,
 
 
 def test_an_array_script_is_golden() -> None:
-    from dlbs.launchers.slurm import array_group, build_array_script
+    from dlbs.slurm.script import array_group, build_array_script
 
     from .test_cli_run import check_golden
     from .test_gpu_centre import _exp

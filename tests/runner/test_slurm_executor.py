@@ -6,9 +6,12 @@ from pathlib import Path
 import pytest
 
 from dlbs.errors import RunError
-from dlbs.runner import Job, slurm, slurmctl
-from dlbs.runner.slurm import SlurmExecutor
-from dlbs.runner.slurmctl import JobInfo
+from dlbs.runner import Job
+from dlbs.slurm import ctl as slurmctl
+from dlbs.slurm import endings
+from dlbs.slurm import executor as slurm
+from dlbs.slurm.ctl import JobInfo
+from dlbs.slurm.executor import SlurmExecutor
 
 
 def lost_job(tmp_path: Path, output: str) -> Job:
@@ -20,14 +23,14 @@ def lost_job(tmp_path: Path, output: str) -> Job:
 def test_lost_end_state_of_a_finished_benchmark_is_ok_with_a_warning(tmp_path: Path) -> None:
     job = lost_job(tmp_path, '__results.throughput__=3.5\n__results.status__="ok"\n'
                              '__exp.warnings__=["earlier"]\n')
-    ending = SlurmExecutor._lost(job, "42", [])
+    ending = endings.lost(job, "42", [])
     assert ending.exit_code == 0 and ending.stopped is None
     warnings = dict(ending.facts)["exp.warnings"]
     assert warnings[0] == "earlier" and "no longer knows" in warnings[1]
 
 
 def test_lost_end_state_of_an_unfinished_benchmark_is_interrupted(tmp_path: Path) -> None:
-    ending = SlurmExecutor._lost(lost_job(tmp_path, ""), "42", [])
+    ending = endings.lost(lost_job(tmp_path, ""), "42", [])
     assert ending.stopped == "interrupted" and "did not finish" in str(ending.error)
     assert dict(ending.facts)["results.slurm_state"] == "UNKNOWN"
 

@@ -9,11 +9,14 @@ from typing import Any
 import pytest
 
 from dlbs.errors import RunError
-from dlbs.runner import Job, runlog, slurmctl, slurmoutput
+from dlbs.runner import Job, runlog
 from dlbs.runner.core import Outcome, Summary
-from dlbs.runner.slurm import SlurmExecutor
-from dlbs.runner.slurmctl import JobInfo
-from dlbs.runner.slurmoutput import first_failure
+from dlbs.slurm import ctl as slurmctl
+from dlbs.slurm import endings
+from dlbs.slurm import output as slurmoutput
+from dlbs.slurm.ctl import JobInfo
+from dlbs.slurm.executor import SlurmExecutor
+from dlbs.slurm.output import first_failure
 
 TORCHRUN_ROOT_CAUSE = """\
 torch.distributed.elastic.multiprocessing.errors.ChildFailedError:
@@ -239,7 +242,8 @@ def test_queue_timeout_counts_time_pending(monkeypatch: pytest.MonkeyPatch, tmp_
             break
     assert (polls[-1] if queue.cancelled else None) == cancelled_at
     if queue.cancelled:
-        status, error = executor._verdict("7", JobInfo("7", "CANCELLED"), executor._jobs["7"])
+        status, error = endings.verdict(JobInfo("7", "CANCELLED"), executor._jobs["7"],
+                                        executor._cancelled["7"], executor._reasons["7"])
         assert status == "pending_timeout"
         assert error == ("still pending after 3 s in the queue (slurm.queue_timeout), Slurm's "
                          "reason: Resources; dlbs cancelled the job, and the next run of the "
@@ -331,7 +335,7 @@ def test_progress_notes_reach_the_stream_and_the_file(tmp_path: Path) -> None:
 def test_extra_args_that_the_command_line_would_override_are_refused(option: str,
                                                                      hint: str) -> None:
     from dlbs.errors import ValidationError
-    from dlbs.launchers.slurm import extra_args
+    from dlbs.slurm.script import extra_args
     with pytest.raises(ValidationError, match="is set by dlbs on sbatch's command line") as err:
         extra_args({"slurm.extra_args": ["--constraint=a100", option]})
     assert hint in str(err.value) and "\n" not in str(err.value)

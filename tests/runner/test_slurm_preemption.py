@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from dlbs.errors import ValidationError
-from dlbs.launchers.slurm import build_batch_script, limit_seconds, sbatch_options, warn_signal
-from dlbs.runner.slurmoutput import warning_signal
+from dlbs.slurm.output import warning_signal
+from dlbs.slurm.script import build_batch_script, limit_seconds, sbatch_options, warn_signal
 
 from .test_gpu_centre import _exp
 from .test_runner import facts_of
@@ -270,14 +270,14 @@ def test_a_job_warned_before_its_tasks_started_is_recorded_as_warned(
     """What the batch script leaves when the warning came first (above): no facts, exit 138,
     state FAILED. Never a failure, never ok: timeout near the limit, else preempted."""
     from dlbs.runner.job import Job
-    from dlbs.runner.slurm import SlurmExecutor
-    from dlbs.runner.slurmctl import JobInfo
+    from dlbs.slurm import endings
+    from dlbs.slurm.ctl import JobInfo
 
     job = Job(0, _exp(slurm__time="10", slurm__signal="B:USR1@120"), tmp_path / "a.log")
     job.part.write_text("dlbs-slurm-attempt: job=7 restart=0 nodes=n1\n"
                         "dlbs-slurm-signal: SIGUSR1 at 17\n"
                         "dlbs-slurm: warned before the tasks started; they are not started\n")
     info = JobInfo("7", "FAILED", exit_code=138, elapsed=elapsed, time_limit="00:10:00")
-    verdict = SlurmExecutor._warned(info, job)
+    verdict = endings.warned(info, job)
     assert verdict is not None and verdict[0] == status
     assert "it wrote no timing facts" in verdict[1]

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from dlbs.errors import RunError
-from dlbs.runner import slurmctl
+from dlbs.slurm import ctl
 
 FIELDS = ("JobID", "State", "ExitCode", "ElapsedRaw", "NodeList", "MaxRSS", "AllocTRES",
           "ConsumedEnergyRaw")
@@ -58,7 +58,7 @@ def parse(job_id: str, text: str) -> list[tuple[str, Any]]:
 def sacct_facts(job_id: str) -> list[tuple[str, Any]]:
     """What ``sacct`` says of ``job_id``, or ``slurm.sacct_note`` with why it says nothing."""
     try:
-        text = slurmctl.run(["sacct", "-j", job_id, "-n", "-P", "-D", "-o", ",".join(FIELDS)])
+        text = ctl.run(["sacct", "-j", job_id, "-n", "-P", "-D", "-o", ",".join(FIELDS)])
     except RunError as err:
         return [("slurm.sacct_note", f"no accounting facts: {err}")]
     return parse(job_id, text)

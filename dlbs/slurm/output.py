@@ -17,7 +17,7 @@ labels (``srun -l`` would prefix the benchmark's fact lines too). What is read h
   batch script (``scripts/launchers/slurm.sbatch.j2``); a job that Slurm requeued has several.
 
 Nothing here runs a command. The one status decided here is that of a failed multi-node job
-(:func:`first_failure`); ``dlbs.runner.slurm`` decides the others.
+(:func:`first_failure`); ``dlbs.slurm.endings`` decides the others.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The Slurm executor (``exp.scheduler=slurm``): each experiment is one batch job.
 
 - ``start`` renders the batch script beside the log (``<log>.sbatch``, see
-  ``dlbs.launchers.slurm``), submits it with its output appended to the log's ``.part``, and
+  ``dlbs.slurm.script``), submits it with its output appended to the log's ``.part``, and
   writes the job id to ``<log>.job`` so that a later ``run`` or ``status`` knows the job.
 - ``wait`` polls ``squeue`` (one call for every job in flight, once a second; at once when a
   job's batch script has written its end file ``<log>.end``) until a job has ended, then asks
@@ -15,50 +15,27 @@
   end of the one before it in its chain (``--dependency=afterany``).
 - While a job waits in the queue, its pending reason is told (``note``) each time it changes;
   ``slurm.queue_timeout`` seconds pending (a dependency aside) cancel it: ``pending_timeout``.
-- Jobs are submitted ``--no-requeue`` unless ``slurm.requeue=true``. A job Slurm requeued
-  anyway ends with ``results.slurm_restarts`` > 0, the output of its earlier attempts set
-  aside (``<log>.attempt1``...: see ``dlbs.runner.slurmoutput``), a warning in
-  ``exp.warnings`` and in the run summary.
-- A multi-node job that failed names the rank that failed first and how (srun's report of its
-  tasks, torchrun's root cause), not the exit code of a rank srun stopped because of it.
-
-How a job's end becomes ``results.status`` (the benchmark's own facts decide when the job ran
-to its end):
-
-====================  ===============================================================
-Slurm state           ``results.status``
-====================  ===============================================================
-COMPLETED             the benchmark's status (``ok``...), as for a local run
-FAILED                the benchmark's status when it wrote one (``oom``...), else ``failure``
-TIMEOUT, DEADLINE     ``timeout`` (Slurm's time limit, ``slurm.time``)
-CANCELLED             ``timeout`` / ``interrupted`` / ``pending_timeout`` when this runner
-                      cancelled it for ``exp.timeout`` / Ctrl-C / ``slurm.queue_timeout``,
-                      else ``cancelled`` (scancel by someone else)
-PREEMPTED             ``cancelled``
-NODE_FAIL, BOOT_FAIL  ``node_failure``
-OUT_OF_MEMORY         ``oom``
-====================  ===============================================================
+- Jobs are submitted ``--no-requeue`` unless ``slurm.requeue=true``; how a job that ended
+  becomes ``results.status`` (Slurm's end states, requeues, the rank that failed first) is
+  ``dlbs.slurm.endings``'s; the job record beside the log is ``dlbs.slurm.jobfile``'s.
 """
 from __future__ import annotations
 
-import json
-import os
-import re
 import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from safeio import (
-    UnsafeFileError,
-    atomic_write_text,
-    check_writable_target,
-    open_for_read,
-)
+from safeio import UnsafeFileError, atomic_write_text, check_writable_target
 
 from dlbs.errors import DLBSError, RunError
-from dlbs.launchers.slurm import (
+from dlbs.runner import runlog
+from dlbs.runner.job import Ending, Job
+from dlbs.slurm import ctl, endings, output
+from dlbs.slurm.ctl import JobInfo
+from dlbs.slurm.jobfile import job_file, read_job_file, write_job_file
+from dlbs.slurm.script import (
     MAX_ARRAY_TASKS,
     array_group,
     array_stem,
@@ -66,34 +43,16 @@ from dlbs.launchers.slurm import (
     build_array_script,
     build_batch_script,
     end_file_for,
-    limit_seconds,
     queue_timeout,
     requeue,
-    warn_signal,
 )
-from dlbs.runner import runlog, slurmacct, slurmctl, slurmoutput
-from dlbs.runner.job import Ending, Job
-from dlbs.runner.slurmctl import JobInfo
 
-JOB_SUFFIX = ".job"
-#: A job id as dlbs records it: ``1234``, or ``1234_7`` for task 7 of job array 1234.
-JOB_ID = re.compile(r"^\d+(?:_\d+)?$")
 #: ``squeue`` is asked every QUEUE_POLL_S (gentle on a real controller); the job's end file,
 #: written by its batch script when srun returns, is looked at every FILE_POLL_S, and once it
 #: is there ``squeue`` is asked every FILE_POLL_S until Slurm says the job has ended.
 QUEUE_POLL_S, FILE_POLL_S = 1.0, 0.05
 CANCEL_WAIT_S = 30.0
 LOST_CONTACT_S = 120.0
-#: Slurm sends ``slurm.signal``'s warning up to 60 s before the time it was asked for: a warning
-#: later than (time limit - warning seconds - this) is the time limit's, an earlier one a
-#: preemption's.
-WARNING_SLACK_S = 65.0
-#: Slurm end states that are a status by themselves (see the table above).
-STATE_STATUS = {
-    "TIMEOUT": "timeout", "DEADLINE": "timeout", "PREEMPTED": "preempted",
-    "NODE_FAIL": "node_failure", "BOOT_FAIL": "node_failure", "OUT_OF_MEMORY": "oom",
-    "CANCELLED": "cancelled",
-}
 #: Job states of a job waiting in the queue (a requeued job passes through the REQUEUE ones).
 PENDING_STATES = frozenset({"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED"})
 #: Pending reasons that are the plan's own order, not a wait for resources: not counted by
@@ -105,28 +64,6 @@ ORDER_REASONS = ("Dependency", "JobArrayTaskLimit")
 def print_note(index: int, text: str) -> None:
     """Where an executor's news go when no progress display is attached: stderr."""
     print(text, file=sys.stderr, flush=True)
-
-
-def job_file(log_file: str | Path) -> Path:
-    """The file that names the Slurm job of a log being written (``<log>.job``)."""
-    return Path(f"{log_file}{JOB_SUFFIX}")
-
-
-def read_job_file(log_file: str | Path) -> dict[str, Any] | None:
-    """The job record of ``log_file`` ({"job_id", "offset", ...}), or None (also when a link
-    or a FIFO was planted at its name: another job is never adopted through it)."""
-    try:
-        with os.fdopen(open_for_read(job_file(log_file)), encoding="utf-8") as stream:
-            record = json.loads(stream.read(1 << 16))
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) and JOB_ID.match(str(record.get("job_id", ""))) \
-        else None
-
-
-def write_job_file(log_file: Path, record: Mapping[str, Any]) -> None:
-    """Write the job record atomically (a reader never sees half of it)."""
-    atomic_write_text(job_file(log_file), json.dumps(dict(record)) + "\n")
 
 
 class SlurmExecutor:
@@ -180,7 +117,7 @@ class SlurmExecutor:
             self._unsubmitted.append(job)
             return
         dependency = self._chains[self._next_chain] if self.detached else None
-        job_id = slurmctl.submit(str(batch.resolve()), str(job.part.resolve()), dependency,
+        job_id = ctl.submit(str(batch.resolve()), str(job.part.resolve()), dependency,
                                  requeue=requeue(job.exp))
         if self.detached:
             self._chains[self._next_chain] = job_id
@@ -194,7 +131,7 @@ class SlurmExecutor:
             write_job_file(job.log_file, {"job_id": job_id, "offset": job.offset,
                                           "submitted": time.time()})
         except OSError as err:
-            slurmctl.cancel([job_id])
+            ctl.cancel([job_id])
             raise RunError(f"job {job_id} was submitted but its record {job.log_file}.job "
                            f"could not be written ({err.strerror or err}); it was cancelled"
                            ) from None
@@ -238,14 +175,14 @@ class SlurmExecutor:
         """Write one array's batch script (its task list inside) beside its first log, submit
         it, and record each task's id (``ARRAYID_TASK``) beside its log."""
         stem = array_stem(str(jobs[0].log_file))
-        script, output = Path(stem + ".sbatch"), Path(stem + ".out")
-        for path in (script, output):
+        script, out_file = Path(stem + ".sbatch"), Path(stem + ".out")
+        for path in (script, out_file):
             check_writable_target(path)
         entries = [(str(Path(batch_file_for(str(job.log_file))).resolve()),
                     str(job.part.resolve())) for job in jobs]
         atomic_write_text(script, build_array_script(group, entries, self.max_jobs),
                           mode=0o755)
-        array_id = slurmctl.submit(str(script.resolve()), str(output.resolve()), after or None,
+        array_id = ctl.submit(str(script.resolve()), str(out_file.resolve()), after or None,
                                    requeue=group[0] == "--requeue")
         failed: list[tuple[Job, Ending]] = []
         for task, job in enumerate(jobs):
@@ -266,7 +203,7 @@ class SlurmExecutor:
         job_id = str(record["job_id"])
         job = Job(index=index, exp=exp, log_file=log_file, offset=int(record.get("offset", 0)),
                   handle=job_id)
-        info = slurmctl.queue([job_id]).get(job_id)
+        info = ctl.queue([job_id]).get(job_id)
         if info is not None and info.active:
             self._jobs[job_id] = job
             if info.state == "RUNNING":
@@ -310,7 +247,7 @@ class SlurmExecutor:
         """``squeue`` of the jobs in flight; None while Slurm does not answer, a RunError once
         it has not answered for LOST_CONTACT_S (the jobs go on; a later run adopts them)."""
         try:
-            states = slurmctl.queue(self._jobs)
+            states = ctl.queue(self._jobs)
         except RunError as err:
             now = self._clock()
             if self._silent_since is None:
@@ -349,7 +286,7 @@ class SlurmExecutor:
         if reason and reason != self._reasons.get(job_id):
             self._reasons[job_id] = reason
             # Requeued between two looks at the queue: its output holds an attempt already.
-            ran = ran or slurmoutput.started_before(job.part, job.offset)
+            ran = ran or output.started_before(job.part, job.offset)
             if ran and job_id not in self._requeued:
                 self._requeued.add(job_id)
                 self.note(job.index, f"requeued: Slurm job {job_id} ({job.log_file.name}) "
@@ -362,7 +299,7 @@ class SlurmExecutor:
         limit = queue_timeout(job.exp)
         if limit > 0 and now - since > limit and job_id not in self._cancelled:
             self._cancelled[job_id] = "pending_timeout"
-            slurmctl.cancel([job_id])
+            ctl.cancel([job_id])
 
     def _while_running(self, job_id: str, now: float) -> None:
         self._pending_since.pop(job_id, None)
@@ -370,12 +307,12 @@ class SlurmExecutor:
         timeout = float(self._jobs[job_id].exp.get("exp.timeout", 0) or 0)
         if timeout > 0 and now - since > timeout and job_id not in self._cancelled:
             self._cancelled[job_id] = "timeout"
-            slurmctl.cancel([job_id])
+            ctl.cancel([job_id])
 
     def _cancel_all(self, reason: str) -> None:
         for job_id in self._jobs:
             self._cancelled.setdefault(job_id, reason)
-        slurmctl.cancel(self._jobs)
+        ctl.cancel(self._jobs)
 
     def _finish(self, job_id: str) -> tuple[Job, Ending]:
         job = self._jobs.pop(job_id)
@@ -387,171 +324,17 @@ class SlurmExecutor:
         return job, ending
 
     def _ending(self, job: Job) -> Ending:
-        """How ``job`` ended, as a trailer: status per the table, job id, nodes, state."""
+        """How ``job`` ended (``endings``); its job record and end file are removed."""
         job_id = str(job.handle)
-        info = slurmctl.end_info(job_id)
+        info = ctl.end_info(job_id)
         job_file(job.log_file).unlink(missing_ok=True)
         Path(end_file_for(str(job.log_file))).unlink(missing_ok=True)
-        if self._stop and self._cancelled.get(job_id) == "interrupted" and \
-                not slurmoutput.started_before(job.part, job.offset):
+        ours = self._cancelled.pop(job_id, None)
+        if self._stop and ours == "interrupted" and \
+                not output.started_before(job.part, job.offset):
             # cancelled by the interruption while still queued: its batch script never ran
-            self._cancelled.pop(job_id, None)
             return Ending(exit_code=None, stopped="interrupted", not_started=True)
-        attempts, unsplit = self._set_aside(job, info.restarts if info else None)
-        facts: list[tuple[str, Any]] = [
-            ("results.slurm_job_id", int(job_id) if job_id.isdigit() else job_id)]
-        if info is None and "_" in job_id and not slurmoutput.started_before(job.part,
-                                                                               job.offset):
-            ending = self._task_cancelled_pending(job, job_id, facts)
-        elif info is None:
-            ending = self._lost(job, job_id, facts)
-        else:
-            facts += [("results.nodes", info.nodes), ("results.slurm_state", info.state),
-                      ("results.slurm_start_time", info.start_time),
-                      ("results.slurm_end_time", info.end_time)]
-            stopped, error = self._verdict(job_id, info, job)
-            if not attempts.last_started and stopped is None:
-                stopped, error = "failure", (
-                    f"the last attempt of the requeued Slurm job (restart {info.restarts}) "
-                    f"never started its batch script (Slurm state {info.state}, exit code "
-                    f"{info.exit_code}; Slurm's reason is in slurmctld's log)")
-            code = info.exit_code if not info.signal else -info.signal
-            ending = Ending(exit_code=code, stopped=stopped, facts=facts,
-                            duration=info.elapsed, error=error)
-        ending.facts.extend(slurmacct.sacct_facts(job_id))
-        restarts = max(info.restarts if info else 0, len(attempts.aside))
-        if info is not None or restarts:
-            ending.facts.append(("results.slurm_restarts", restarts))
-        if restarts:
-            self._warn_restarts(job, ending, restarts, attempts.aside, unsplit)
-        return ending
-
-    @staticmethod
-    def _set_aside(job: Job, restarts: int | None) -> tuple[slurmoutput.Attempts, str]:
-        """Move the output of a requeued job's earlier attempts out of the log (see
-        ``slurmoutput.set_aside_attempts``), and why nothing was moved when it could not be."""
-        try:
-            return slurmoutput.set_aside_attempts(job.log_file, job.part, job.offset,
-                                                  restarts), ""
-        except OSError as err:
-            return slurmoutput.Attempts([]), f"they could not be set aside: {err.strerror or err}"
-
-    @staticmethod
-    def _warn_restarts(job: Job, ending: Ending, restarts: int, aside: list[Path],
-                       unsplit: str) -> None:
-        """Say in ``exp.warnings`` and the run summary that Slurm ran the job more than once,
-        and where each attempt's output is."""
-        times = "once" if restarts == 1 else f"{restarts} times"
-        if aside:
-            where = ("this log holds the last attempt only; earlier attempts' output: "
-                     + ", ".join(path.name for path in aside))
-        else:
-            where = ("every attempt's output is in this log, and facts of an earlier one may "
-                     f"be in the record ({unsplit or 'the attempts are not marked'})")
-        text = (f"Slurm requeued this job {times} (node failure, preemption or scontrol "
-                f"requeue; results.slurm_restarts={restarts}): {where}")
-        earlier = [value for key, value in ending.facts if key == "exp.warnings"]
-        if earlier:
-            warnings = earlier[-1]
-        else:
-            warnings = runlog.read_output_facts(job.part, job.offset).get("exp.warnings") or []
-        warnings = warnings if isinstance(warnings, list) else [str(warnings)]
-        ending.facts.append(("exp.warnings", [*warnings, text]))
-        ending.warning = text
-
-    def _task_cancelled_pending(self, job: Job, job_id: str,
-                                facts: list[tuple[str, Any]]) -> Ending:
-        """An array task that Slurm no longer knows and whose batch script never started: it
-        was cancelled while it waited in the queue (Slurm keeps no record of such a task)."""
-        facts.append(("results.slurm_state", "CANCELLED"))
-        ours = self._cancelled.pop(job_id, None)
-        if ours:
-            return Ending(exit_code=None, stopped=ours, facts=facts,
-                          error=self._why_we_cancelled(ours, job_id, job))
-        return Ending(exit_code=None, stopped="cancelled", facts=facts,
-                      error=f"Slurm array task {job_id} was cancelled outside dlbs while it "
-                            "waited in the queue, before it started (Slurm keeps no record "
-                            "of such a task)")
-
-    @staticmethod
-    def _lost(job: Job, job_id: str, facts: list[tuple[str, Any]]) -> Ending:
-        """A job whose end Slurm no longer knows (no accounting, past MinJobAge): the
-        benchmark's own facts say whether it finished; if not, it counts as interrupted (so
-        a rerun repeats it), never as a failure of the experiment."""
-        facts.append(("results.slurm_state", "UNKNOWN"))
-        lost = (f"Slurm job {job_id} ended while no runner watched it and Slurm no longer knows "
-                "how (no accounting, and past MinJobAge)")
-        try:
-            output = runlog.read_output_facts(job.part, job.offset)
-        except OSError:  # gone, or a link planted in its place: the trailer says so
-            output = {}
-        if output.get("results.status") == "ok" and "results.throughput" in output:
-            warnings = list(output.get("exp.warnings") or [])
-            note = f"{lost}; the benchmark's own facts say it finished"
-            facts.append(("exp.warnings", [*warnings, note]))
-            return Ending(exit_code=0, facts=facts)
-        return Ending(exit_code=None, stopped="interrupted", facts=facts,
-                      error=f"{lost}; the benchmark did not finish, so it counts as interrupted")
-
-    def _verdict(self, job_id: str, info: JobInfo,
-                 job: Job | None = None) -> tuple[str | None, str | None]:
-        """(stopped, error) of an ended job: None, None when the benchmark's facts decide.
-        ``job`` gives its output, read for the node that failed or the rank that failed first."""
-        ours = self._cancelled.pop(job_id, None)
-        if info.state == "CANCELLED" and ours:
-            return ours, self._why_we_cancelled(ours, job_id, job)
-        warned = self._warned(info, job)
-        if warned is not None:
-            return warned
-        status = STATE_STATUS.get(info.state)
-        if status is None:
-            return (None, None) if info.state == "COMPLETED" or job is None else \
-                slurmoutput.first_failure(job)
-        reasons = {
-            "timeout": f"Slurm ended the job at its time limit ({info.time_limit}; slurm.time)",
-            "cancelled": f"the Slurm job was {info.state.lower()} outside dlbs",
-            "preempted": preempted(job),
-            "node_failure": node_failure(info, job),
-            "oom": "Slurm killed the job for exceeding its memory (slurm.mem)",
-        }
-        return status, reasons[status]
-
-    @staticmethod
-    def _warned(info: JobInfo, job: Job | None) -> tuple[str, str] | None:
-        """(status, error) of a job whose batch script got ``slurm.signal``'s warning and whose
-        benchmark stopped early: ``timeout`` when the warning came near the time limit, else
-        ``preempted``; None when it got none, or the benchmark had finished anyway."""
-        if job is None or info.state not in ("COMPLETED", "FAILED", "TIMEOUT", "PREEMPTED"):
-            return None
-        signal_name = slurmoutput.warning_signal(slurmoutput.read_tail(job.part, job.offset))
-        if signal_name is None:
-            return None
-        facts = runlog.read_output_facts(job.part, job.offset)
-        if facts.get("results.status") == "ok" and not facts.get("results.partial"):
-            return None  # it finished before the warning reached it: its facts are whole
-        timed = "its facts are partial (results.partial)" if facts.get("results.partial") \
-            else "it wrote no timing facts"
-        warning = warn_signal(job.exp)
-        limit = limit_seconds(info.time_limit)
-        if info.state == "PREEMPTED" or limit is None or info.elapsed is None or \
-                info.elapsed < limit - (warning[1] if warning else 0) - WARNING_SLACK_S:
-            return "preempted", (f"Slurm warned the job with {signal_name} well before its time "
-                                 f"limit (a preemption) and the benchmark stopped: {timed}")
-        return "timeout", (f"Slurm warned the job with {signal_name} before its time limit "
-                           f"({info.time_limit}; slurm.time, slurm.signal) and the benchmark "
-                           f"stopped timing: {timed}")
-
-    def _why_we_cancelled(self, why: str, job_id: str, job: Job | None) -> str | None:
-        """The error of a job this runner cancelled (None for Ctrl-C: the signal says it)."""
-        if why == "interrupted":
-            return None
-        if why == "pending_timeout":
-            limit = queue_timeout(job.exp) if job is not None else 0
-            reason = self._reasons.get(job_id) or "none given"
-            return (f"still pending after {limit} s in the queue (slurm.queue_timeout), Slurm's "
-                    f"reason: {reason}; dlbs cancelled the job, and the next run of the plan "
-                    "submits it again")
-        return "timed out (exp.timeout); dlbs cancelled the Slurm job"
+        return endings.ended(job, info, ours, self._reasons.get(job_id))
 
     def stop(self, reason: str) -> None:
         """From a signal handler: remember; ``wait`` cancels the jobs in flight."""
@@ -560,21 +343,3 @@ class SlurmExecutor:
     def close(self) -> None:
         """Nothing to release: the jobs belong to Slurm (``--detach`` leaves them running)."""
 
-
-def node_failure(info: JobInfo, job: Job | None) -> str:
-    """``node n2 failed during the job (Slurm state NODE_FAIL); ...``: the node srun named."""
-    output = slurmoutput.read_tail(job.part, job.offset) if job is not None else ""
-    node = slurmoutput.failed_node(output)
-    what = f"node {node} failed during the job" if node else "a node of the job failed"
-    if job is not None and not requeue(job.exp):
-        return f"{what} (Slurm state {info.state}); Slurm did not requeue it (slurm.requeue=false)"
-    return f"{what} (Slurm state {info.state})"
-
-
-def preempted(job: Job | None) -> str:
-    """The error of a job that Slurm preempted and did not requeue."""
-    text = ("Slurm preempted the job (a job of a higher-priority partition or QOS took its "
-            "nodes)")
-    if job is not None and not requeue(job.exp):
-        return f"{text}; Slurm did not requeue it (slurm.requeue=false)"
-    return text
