@@ -27,7 +27,8 @@ from pytorch_benchmarks.models.names import unknown_model_message
 from dlbs.cli.param_ranges import check_ranges, declared_ranges
 from dlbs.cli.planargs import add_plan_arguments, load_experiments
 from dlbs.errors import DLBSError, ValidationError
-from dlbs.launchers.command import as_bool
+from dlbs.experiment import Experiment, ExperimentLike, checks
+from dlbs.experiment.checks import experiment_check
 from dlbs.runner.ownfiles import folder_escape
 from dlbs.runner.provenance import nvidia_driver
 
@@ -126,10 +127,11 @@ def check_log_collisions(experiments: Sequence[Mapping[str, Any]]) -> None:
     report, seen = ValidationReport(), {}  # type: ignore[var-annotated]
     for index, experiment in enumerate(experiments):
         report.total += 1
-        if str(experiment.get("exp.status", "ok")) not in SKIPPED_STATUSES:
+        exp = Experiment.of(experiment)
+        if exp.status not in SKIPPED_STATUSES:
             report.problems += [f"experiment {index}: {message}"
-                                for message in check_ranges(experiment)]
-            report.problems += _check_log_file(index, experiment, seen)
+                                for message in check_ranges(exp.raw)]
+            report.problems += _log_collision(index, exp, seen)
     raise_on_problems(report)
 
 
@@ -167,53 +169,54 @@ def validate_experiments(experiments: Iterable[Mapping[str, Any]]) -> Validation
         report.statuses[status] += 1
         if status in SKIPPED_STATUSES:
             continue
-        report.problems += [f"experiment {index}: {message}"
-                            for message in check_experiment(experiment)]
-        report.warnings += [f"experiment {index}: {message}"
-                            for message in warn_experiment(experiment)]
-        report.problems += _check_log_file(index, experiment, log_files)
+        try:
+            exp = Experiment.of(experiment)
+        except DLBSError as err:  # a count that is not a number: nothing else can be read
+            report.problems.append(f"experiment {index}: {err}")
+            continue
+        report.problems += [f"experiment {index}: {message}" for message in checks.problems(exp)]
+        report.warnings += [f"experiment {index}: {message}" for message in checks.warnings(exp)]
+        report.problems += _log_collision(index, exp, log_files)
     return report
 
 
 def check_experiment(experiment: Mapping[str, Any]) -> list[str]:
-    """Return what keeps one expanded, runnable experiment from running (empty when fine)."""
-    problems = []
-    model = experiment.get("exp.model")
-    if not model:
-        problems.append("exp.model is empty; set it, e.g. -Pexp.model=resnet50")
-    elif not MODEL_NAME.fullmatch(str(model)):
-        # The model names the log file: '/' or '..' would write outside exp.log_dir.
-        problems.append(f"exp.model {model!r} is not a model name (letters, digits, '_', '-', "
-                        "'.', or hf:<model_type>; see benchmarks.py --list_models)")
-    else:
-        problems += _check_model_name(experiment, str(model))
-    framework = experiment.get("exp.framework")
-    if framework not in FRAMEWORKS:
-        problems.append(f"exp.framework '{framework}' is not one of {', '.join(sorted(FRAMEWORKS))}")
-    problems += check_ranges(experiment)  # counts, sizes, times: config/*.json's min and max
-    problems += _check_repeat_index(experiment) + _check_max_batch(experiment)
-    problems += _check_numbers(experiment) + _check_gpus(experiment) + _check_paths(experiment)
-    problems += _check_device_type(experiment)
-    problems += _check_adaptive(experiment) + _check_nodes(experiment)
-    problems += _check_measures(experiment)
-    if experiment.get("exp.docker") is True and not experiment.get("exp.docker_image"):
-        problems.append("exp.docker is true but exp.docker_image is empty")
-    elif not problems:
-        problems += _check_launch(experiment)
-    if not problems:
-        problems += check_benchmark(experiment)
-    return problems
+    """Return what keeps one expanded, runnable experiment from running (empty when fine):
+    every problem check of the registry (``dlbs.experiment.checks``), in order."""
+    return checks.problems(Experiment.of(experiment))
 
 
 def warn_experiment(experiment: Mapping[str, Any]) -> list[str]:
     """Return what is set but will not be used (the experiment still runs)."""
-    from dlbs.launchers.torchrun import node_warnings
+    return checks.warnings(Experiment.of(experiment))
 
-    try:
-        warnings = node_warnings(experiment)
-    except DLBSError:
-        warnings = []  # a malformed value: check_experiment reports it
-    return warnings + _unused_image(experiment) + _unused_runtime(experiment)
+
+@experiment_check()
+def _check_model(exp: Experiment) -> list[str]:
+    """``exp.model`` set, a model name (it names the log file: '/' or '..' would write outside
+    ``exp.log_dir``), and known to the zoo when its code is on this host."""
+    model = exp.model
+    if not model:
+        return ["exp.model is empty; set it, e.g. -Pexp.model=resnet50"]
+    if not MODEL_NAME.fullmatch(model):
+        return [(f"exp.model {model!r} is not a model name (letters, digits, '_', '-', "
+                 "'.', or hf:<model_type>; see benchmarks.py --list_models)")]
+    return _unknown_model(exp, model)
+
+
+@experiment_check()
+def _check_framework(exp: Experiment) -> list[str]:
+    """``exp.framework`` is one dlbs runs."""
+    framework = exp.raw.get("exp.framework")
+    if framework not in FRAMEWORKS:
+        return [f"exp.framework '{framework}' is not one of {', '.join(sorted(FRAMEWORKS))}"]
+    return []
+
+
+@experiment_check()
+def _check_ranges(exp: Experiment) -> list[str]:
+    """Counts, sizes, times: config/*.json's min and max, on the values as written."""
+    return check_ranges(exp.raw)
 
 
 @lru_cache(maxsize=1)
@@ -228,52 +231,83 @@ def _default_image() -> str:
     return ""
 
 
-def _unused_image(experiment: Mapping[str, Any]) -> list[str]:
+@experiment_check(warning=True)
+def _check_unused_nodes(exp: Experiment) -> list[str]:
+    """A rank or rendezvous that the experiment's nodes do not use."""
+    from dlbs.launchers.torchrun import node_warnings
+
+    try:
+        return node_warnings(exp)
+    except DLBSError:
+        return []  # a malformed value: a problem check reports it
+
+
+@experiment_check(warning=True)
+def _check_unused_image(exp: Experiment) -> list[str]:
     """An image chosen by the user (DLBS ran in Docker by default) on a bare-metal run."""
-    image = experiment.get("exp.docker_image")
-    if experiment.get("exp.docker") is not False or not image or image == _default_image():
+    image = exp.image
+    if exp.in_container or not image or image == _default_image():
         return []
     return [(f"exp.docker_image is {image!r} but exp.docker is false: the experiment runs on "
              "bare metal and the image is not used (DLBS ran in Docker by default; dlbs does "
              "not): set -Pexp.docker=true to run in it")]
 
 
-def _unused_runtime(experiment: Mapping[str, Any]) -> list[str]:
+@experiment_check(warning=True)
+def _check_unused_runtime(exp: Experiment) -> list[str]:
     """A container runtime chosen on a bare-metal run (exp.docker false)."""
-    runtime = experiment.get("exp.container_runtime")
-    if experiment.get("exp.docker") is not False or runtime in (None, "", "docker"):
+    runtime = exp.container_runtime
+    if exp.in_container or runtime == "docker":
         return []
     return [(f"exp.container_runtime is {runtime!r} but exp.docker is false: the experiment "
              "runs on bare metal; set -Pexp.docker=true to run it in a container")]
 
 
-def _check_nodes(experiment: Mapping[str, Any]) -> list[str]:
-    """Several nodes need a way to reach them (Slurm, or a rendezvous with this node's rank);
-    the rank is a node of the experiment, the rendezvous ``HOST:PORT``. One line each, naming
-    the parameter and the fix; the launcher refuses the same (``run --no-validation``)."""
-    from dlbs.launchers.torchrun import check_nodes
-
-    nodes = experiment.get("exp.num_nodes", 1)
-    if not isinstance(nodes, int) or isinstance(nodes, bool) or nodes < 1:
-        return []  # reported with the other counts
-    try:
-        check_nodes(experiment)
-    except DLBSError as err:
-        return [str(err)]
-    return []
+@experiment_check()
+def _check_repeat_index(exp: Experiment) -> list[str]:
+    """``exp.repeat_index`` below ``exp.repeat`` (when both are valid: an invalid one has its
+    own message)."""
+    index, repeat = exp.raw.get("exp.repeat_index", 0), exp.raw.get("exp.repeat", 1)
+    valid = all(isinstance(v, int) and not isinstance(v, bool) for v in (index, repeat))
+    if not valid or index < 0 or repeat < 1 or index < repeat:
+        return []
+    return [f"exp.repeat_index is {index}; it must be below exp.repeat ({repeat})"]
 
 
-def _check_numbers(experiment: Mapping[str, Any]) -> list[str]:
+@experiment_check()
+def _check_max_batch(exp: Experiment) -> list[str]:
+    """``exp.replica_batch`` 'max': one replica (the largest batch is searched in one process,
+    and replicas would have to agree on it) and a model to fit (not the input pipeline alone).
+    The benchmark refuses the same (``run --no-validation``)."""
+    if not exp.max_batch:
+        return []
+    problems = []
+    replicas = exp.raw.get("exp.num_replicas", 1)
+    if isinstance(replicas, int) and not isinstance(replicas, bool) and replicas > 1:
+        problems.append(f"exp.replica_batch is 'max' but exp.num_replicas is {replicas}: the "
+                        "largest batch is searched with one replica; run 'max' on one (e.g. "
+                        "-Pexp.gpus=0 or -Pexp.cpu_replicas=1), then give its results.max_batch "
+                        "as an integer exp.replica_batch")
+    if exp.data_loader_only:
+        problems.append("exp.replica_batch is 'max' but pytorch.data_loader_only is true: the "
+                        "input pipeline alone has no model to fit in memory; give an integer "
+                        "batch")
+    return problems
+
+
+@experiment_check()
+def _check_numbers(exp: Experiment) -> list[str]:
     """No NaN or infinite number anywhere (a declared range says it in its own words)."""
     ranged = {declared.name for declared in declared_ranges()}
-    return [f"{name} is {value!r}; give a finite number" for name, value in experiment.items()
+    return [f"{name} is {value!r}; give a finite number" for name, value in exp.raw.items()
             if isinstance(value, float) and not math.isfinite(value)
             and name not in ADAPTIVE and name not in ranged]  # those have their own message
 
 
-def _check_gpus(experiment: Mapping[str, Any]) -> list[str]:
+@experiment_check()
+def _check_gpus(exp: Experiment) -> list[str]:
     """``exp.gpus``: empty (CPU) or GPU indices separated by ',' (replicas) or ':' (a group)."""
-    raw = str(experiment.get("exp.gpus", ""))
+    raw = exp.gpus
     gpus = raw.strip()
     fix = "give GPU indices like '0', '0,1' or '0:1,2:3', or -Pexp.gpus='\"\"' for the CPU"
     if gpus and not GPUS.fullmatch(gpus):
@@ -288,12 +322,26 @@ def _check_gpus(experiment: Mapping[str, Any]) -> list[str]:
     return []
 
 
-def _check_device_type(experiment: Mapping[str, Any]) -> list[str]:
+@experiment_check()
+def _check_paths(exp: Experiment) -> list[str]:
+    """``exp.id`` is one plain word, and a log file named under ``exp.log_dir`` stays in it."""
+    problems = []
+    if exp.id and (not ID_WORD.fullmatch(exp.id) or exp.id in (".", "..")):
+        problems.append(f"exp.id {exp.id!r} is not a plain word (letters, digits, '_', '-', "
+                        "'.'): it names the log file")
+    # The log's folder, resolved, as the runner checks it again when it writes (a link planted
+    # at the log itself is refused then, failing that experiment only).
+    if folder_escape(exp.raw) is not None:
+        problems.append(f"exp.log_file '{exp.log_file}' leaves exp.log_dir '{exp.log_dir}'")
+    return problems
+
+
+@experiment_check()
+def _check_device_type(exp: Experiment) -> list[str]:
     """``exp.device_type`` 'gpu' needs GPUs in ``exp.gpus``: dlbs computes it from ``exp.gpus``,
     but a config may set it (DLBS's inference recipe sets ``"exp.device_type": "gpu"``), and then
     emptying ``exp.gpus`` leaves a GPU experiment without a GPU."""
-    gpus = str(experiment.get("exp.gpus", "")).strip()
-    if experiment.get("exp.device_type") != "gpu" or gpus:
+    if exp.declared_device != "gpu" or exp.gpus.strip():
         return []
     return [("exp.device_type is 'gpu' but exp.gpus is empty, so there is no GPU to run on "
             "(a config or -P sets exp.device_type, which dlbs otherwise computes from "
@@ -301,89 +349,13 @@ def _check_device_type(experiment: Mapping[str, Any]) -> list[str]:
             "for GPUs give exp.gpus, e.g. -Pexp.gpus=0")]
 
 
-def _check_paths(experiment: Mapping[str, Any]) -> list[str]:
-    """``exp.id`` is one plain word, and a log file named under ``exp.log_dir`` stays in it."""
-    problems = []
-    exp_id = str(experiment.get("exp.id", ""))
-    if exp_id and (not ID_WORD.fullmatch(exp_id) or exp_id in (".", "..")):
-        problems.append(f"exp.id {exp_id!r} is not a plain word (letters, digits, '_', '-', '.'): "
-                        "it names the log file")
-    log_dir, log_file = (str(experiment.get(k) or "") for k in ("exp.log_dir", "exp.log_file"))
-    # The log's folder, resolved, as the runner checks it again when it writes (a link planted
-    # at the log itself is refused then, failing that experiment only).
-    if folder_escape(experiment) is not None:
-        problems.append(f"exp.log_file '{log_file}' leaves exp.log_dir '{log_dir}'")
-    return problems
-
-
-def check_host(experiments: Iterable[Mapping[str, Any]]) -> None:
-    """What this host must have: GPUs for a local, bare-metal GPU experiment."""
-    if nvidia_driver() is not None:
-        return
-    for index, exp in enumerate(experiments):
-        local = str(exp.get("exp.scheduler") or "local") == "local"
-        if (str(exp.get("exp.status", "ok")) not in SKIPPED_STATUSES | {SIMULATE} and local
-                and exp.get("exp.docker") is not True and exp.get("exp.device_type") == "gpu"):
-            raise ValidationError(
-                f"experiment {index}: exp.gpus is {exp.get('exp.gpus')!r} (a GPU experiment) but "
-                "this host has no NVIDIA GPU (no driver in /proc/driver/nvidia); "
-                "-Pexp.gpus='\"\"' runs it on the CPU (with -Pexp.device_type=cpu too if a config "
-                "sets exp.device_type)")
-
-
-def models_dir(experiment: Mapping[str, Any]) -> Path | None:
-    """The ``models/`` folder of the benchmark code the experiment will run, when it is on
-    this host (``runtime.code_dir`` is what a container gets mounted); None otherwise."""
-    docker = experiment.get("exp.docker") is True
-    base = experiment.get("runtime.code_dir" if docker else "pytorch.bench_path")
-    folder = Path(str(base or "")) / "pytorch_benchmarks" / "models"
-    return folder if base and folder.is_dir() else None
-
-
-def _check_model_name(experiment: Mapping[str, Any], model: str) -> list[str]:
-    """An unknown model, with "did you mean", from the sources of the zoo, of the installed
-    ``dlbs.models`` plugins and of transformers for ``hf:`` names (no torch import)."""
-    folder = models_dir(experiment)
-    message = unknown_model_message(model, folder) if folder else None
-    return [f"exp.model: {message}"] if message else []
-
-
-def _check_repeat_index(experiment: Mapping[str, Any]) -> list[str]:
-    """``exp.repeat_index`` below ``exp.repeat`` (when both are valid: an invalid one has its
-    own message)."""
-    index, repeat = experiment.get("exp.repeat_index", 0), experiment.get("exp.repeat", 1)
-    valid = all(isinstance(v, int) and not isinstance(v, bool) for v in (index, repeat))
-    if not valid or index < 0 or repeat < 1 or index < repeat:
-        return []
-    return [f"exp.repeat_index is {index}; it must be below exp.repeat ({repeat})"]
-
-
-def _check_max_batch(experiment: Mapping[str, Any]) -> list[str]:
-    """``exp.replica_batch`` 'max': one replica (the largest batch is searched in one process,
-    and replicas would have to agree on it) and a model to fit (not the input pipeline alone).
-    The benchmark refuses the same (``run --no-validation``)."""
-    if experiment.get("exp.replica_batch") != MAX_BATCH:
-        return []
-    problems = []
-    replicas = experiment.get("exp.num_replicas", 1)
-    if isinstance(replicas, int) and not isinstance(replicas, bool) and replicas > 1:
-        problems.append(f"exp.replica_batch is 'max' but exp.num_replicas is {replicas}: the "
-                        "largest batch is searched with one replica; run 'max' on one (e.g. "
-                        "-Pexp.gpus=0 or -Pexp.cpu_replicas=1), then give its results.max_batch "
-                        "as an integer exp.replica_batch")
-    if as_bool(experiment.get("pytorch.data_loader_only", False)):
-        problems.append("exp.replica_batch is 'max' but pytorch.data_loader_only is true: the "
-                        "input pipeline alone has no model to fit in memory; give an integer "
-                        "batch")
-    return problems
-
-
-def _check_adaptive(experiment: Mapping[str, Any]) -> list[str]:
+@experiment_check()
+def _check_adaptive(exp: Experiment) -> list[str]:
     """``exp.target_precision`` in [0, 1) and ``exp.max_time`` in [0, MAX_TIMEOUT_S], finite
-    numbers."""
+    numbers (as written: a string is not one)."""
     problems = []
     for name, high in zip(ADAPTIVE, (1.0, MAX_TIMEOUT_S + 1)):
-        value = experiment.get(name, 0)
+        value = exp.raw.get(name, 0)
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not number or not math.isfinite(value) or not 0 <= value < high:
             limit = "a number >= 0 and < 1 (e.g. 0.01)" if high == 1.0 else \
@@ -392,66 +364,125 @@ def _check_adaptive(experiment: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def _check_measures(experiment: Mapping[str, Any]) -> list[str]:
+@experiment_check()
+def _check_nodes(exp: Experiment) -> list[str]:
+    """Several nodes need a way to reach them (Slurm, or a rendezvous with this node's rank);
+    the rank is a node of the experiment, the rendezvous ``HOST:PORT``. One line each, naming
+    the parameter and the fix; the launcher refuses the same (``run --no-validation``)."""
+    from dlbs.launchers.torchrun import check_nodes
+
+    nodes = exp.raw.get("exp.num_nodes", 1)
+    if not isinstance(nodes, int) or isinstance(nodes, bool) or nodes < 1:
+        return []  # reported with the other counts
+    try:
+        check_nodes(exp)
+    except DLBSError as err:
+        return [str(err)]
+    return []
+
+
+@experiment_check()
+def _check_measures(exp: Experiment) -> list[str]:
     """``exp.generate`` only in inference, ``pytorch.model_config`` a JSON object (the
     benchmark refuses the same, minutes later; ``exp.peak_tflops`` has its declared range)."""
     problems = []
-    generate = experiment.get("exp.generate", 0)
-    if isinstance(generate, int) and generate > 0 and experiment.get("exp.phase") != "inference":
+    generate = exp.raw.get("exp.generate", 0)
+    if isinstance(generate, int) and generate > 0 and not exp.forward_only:
         problems.append(f"exp.generate is {generate} but exp.phase is "
-                        f"{experiment.get('exp.phase')!r}: generation latency is an inference "
+                        f"{exp.raw.get('exp.phase')!r}: generation latency is an inference "
                         "figure; add -Pexp.phase=inference")
-    config = experiment.get("pytorch.model_config", "")
+    written = exp.raw.get("pytorch.model_config", "")
+    config = written
     if isinstance(config, str) and config.strip():
         try:
             config = json.loads(config)
         except ValueError:
             config = None
     if not isinstance(config, dict) and config != "":
-        problems.append(f"pytorch.model_config is {experiment.get('pytorch.model_config')!r}; "
+        problems.append(f"pytorch.model_config is {written!r}; "
                         "it must be a JSON object, e.g. '{\"n_layer\": 2}'")
     return problems
 
 
-def _check_launch(experiment: Mapping[str, Any]) -> list[str]:
+@experiment_check()
+def _check_image(exp: Experiment) -> list[str]:
+    """A container experiment names its image."""
+    if exp.in_container and not exp.image:
+        return ["exp.docker is true but exp.docker_image is empty"]
+    return []
+
+
+@experiment_check(only_if_clean=True)
+def _check_launch(exp: Experiment) -> list[str]:
     """Build the launch script as ``run`` would (invalid env names, unbalanced quotes...)."""
     from dlbs.launchers import build_script  # lazy: jinja2 is not needed by print/build
 
     try:
-        build_script(experiment)
+        build_script(exp)
     except DLBSError as err:
         return [str(err)]
     return []
 
 
-def _check_log_file(index: int, experiment: Mapping[str, Any],
-                    seen: dict[str, tuple[int, Any]]) -> list[str]:
-    """Two runnable experiments (or two runs of one) must not write the same log file."""
-    log_file = experiment.get("exp.log_file")
-    if not log_file:
-        return [f"experiment {index}: exp.log_file is empty"]
-    key = os.path.realpath(str(log_file))  # a.log, ./a.log and a symlinked folder are one
-    if key in seen:
-        other, other_id = seen[key]
-        where = (f"experiment {index}: exp.log_file '{log_file}' is also the log of experiment "
-                 f"{other}")
-        if other_id == experiment.get("exp.id") and experiment.get("exp.repeat", 1) != 1:
-            fix = ("add ${exp.repeat_index} to exp.log_file, e.g. "
-                   "${exp.log_dir}/${exp.id}_r${exp.repeat_index}.log")
-            repeat = experiment["exp.repeat"]
-            return [f"{where}, another run of the same experiment (exp.repeat is {repeat}); {fix}"]
-        return [f"{where}; make exp.log_file differ (e.g. add ${{exp.id}})"]
-    seen[key] = (index, experiment.get("exp.id"))
-    return []
-
-
-def check_benchmark(experiment: Mapping[str, Any]) -> list[str]:
+@experiment_check(only_if_clean=True)
+def check_benchmark(source: ExperimentLike) -> list[str]:
     """What the benchmark would refuse of the experiment's flags, from its own checks (a
     sequence beyond the model's positions, a token model with real data, a bad flag value...):
     the zoo's metadata when its code is on this host; the data folder when this host runs it
     on bare metal."""
     from dlbs.launchers.preflight import benchmark_refusals
 
-    local = str(experiment.get("exp.scheduler") or "local") == "local"
-    host = local and experiment.get("exp.docker") is not True
-    return benchmark_refusals(experiment, models_dir(experiment), host)
+    exp = Experiment.of(source)
+    host = exp.on_this_host and not exp.in_container
+    return benchmark_refusals(exp, models_dir(exp), host)
+
+
+def check_host(experiments: Iterable[Mapping[str, Any]]) -> None:
+    """What this host must have: GPUs for a local, bare-metal GPU experiment."""
+    if nvidia_driver() is not None:
+        return
+    for index, exp in enumerate(map(Experiment.of, experiments)):
+        if (exp.status not in SKIPPED_STATUSES | {SIMULATE} and exp.on_this_host
+                and not exp.in_container and exp.declared_device == "gpu"):
+            raise ValidationError(
+                f"experiment {index}: exp.gpus is {exp.gpus!r} (a GPU experiment) but "
+                "this host has no NVIDIA GPU (no driver in /proc/driver/nvidia); "
+                "-Pexp.gpus='\"\"' runs it on the CPU (with -Pexp.device_type=cpu too if a config "
+                "sets exp.device_type)")
+
+
+def models_dir(exp: Experiment) -> Path | None:
+    """The ``models/`` folder of the benchmark code the experiment will run, when it is on
+    this host (``runtime.code_dir`` is what a container gets mounted); None otherwise."""
+    base = exp.code_dir if exp.in_container else exp.bench_path
+    folder = Path(base) / "pytorch_benchmarks" / "models"
+    return folder if base and folder.is_dir() else None
+
+
+def _unknown_model(exp: Experiment, model: str) -> list[str]:
+    """An unknown model, with "did you mean", from the sources of the zoo, of the installed
+    ``dlbs.models`` plugins and of transformers for ``hf:`` names (no torch import)."""
+    folder = models_dir(exp)
+    message = unknown_model_message(model, folder) if folder else None
+    return [f"exp.model: {message}"] if message else []
+
+
+def _log_collision(index: int, exp: Experiment, seen: dict[str, tuple[int, Any]]) -> list[str]:
+    """Two runnable experiments (or two runs of one) must not write the same log file (a
+    check of the plan, not of one experiment: ``seen`` holds the logs before)."""
+    log_file = exp.log_file
+    if not log_file:
+        return [f"experiment {index}: exp.log_file is empty"]
+    key = os.path.realpath(log_file)  # a.log, ./a.log and a symlinked folder are one
+    if key in seen:
+        other, other_id = seen[key]
+        where = (f"experiment {index}: exp.log_file '{log_file}' is also the log of experiment "
+                 f"{other}")
+        repeat = exp.raw.get("exp.repeat", 1)
+        if other_id == exp.raw.get("exp.id") and repeat != 1:
+            fix = ("add ${exp.repeat_index} to exp.log_file, e.g. "
+                   "${exp.log_dir}/${exp.id}_r${exp.repeat_index}.log")
+            return [f"{where}, another run of the same experiment (exp.repeat is {repeat}); {fix}"]
+        return [f"{where}; make exp.log_file differ (e.g. add ${{exp.id}})"]
+    seen[key] = (index, exp.raw.get("exp.id"))
+    return []
