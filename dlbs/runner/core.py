@@ -165,9 +165,7 @@ class Runner:
         summary = Summary(total=len(experiments))
         progress = Progress(summary.total, self.progress_file, self.err, self.bar,
                             varying_keys(experiments))
-        attach = getattr(self.executor, "attach_note", None)  # news while it waits (Slurm)
-        if attach is not None:
-            attach(progress.note)
+        self.executor.attach_note(progress.note)  # news while a job waits (Slurm)
         locks = self._locks = FolderLocks(log_folders(experiments))
         try:
             locks.acquire()  # one runner per log folder
@@ -309,9 +307,8 @@ class Runner:
     def _flush(self, progress: Progress, summary: Summary) -> None:
         """Submit what an executor holds back until every job is handed over (Slurm job
         arrays); with ``--detach`` the submitted jobs are then recorded as such."""
-        flush = getattr(self.executor, "flush", None)
-        if flush is not None and not self._stop:
-            for job, ending in flush():
+        if not self._stop:
+            for job, ending in self.executor.flush():
                 self._inflight.remove(job)
                 self._record(job.index, self.finish(job, ending), progress, summary, job.exp)
         if self.executor.detached:
@@ -361,7 +358,7 @@ class Runner:
         if problem:
             outcome = self.finish(job, Ending(exit_code=None, error=problem))
             return self._record(index, outcome, progress, summary)
-        if self.executor.detached and not getattr(self.executor, "deferred", False):
+        if self.executor.detached and not self.executor.deferred:
             return self._record(index, Outcome("submitted", log_file=str(job.log_file)),
                                 progress, summary)
         self._inflight.append(job)

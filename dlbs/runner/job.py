@@ -8,7 +8,7 @@ Responsibility: these three types only, so that the sweep (``core``) and every e
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -58,18 +58,37 @@ class Ending:
 
 
 class Executor(Protocol):
-    """Where jobs run (``dlbs.runner.local``, ``dlbs.slurm.executor``)."""
+    """Where jobs run (``dlbs.runner.local``, ``dlbs.slurm.executor``): every ability the sweep
+    uses is a member here, so it never asks an executor what it can do."""
 
+    #: The scheduler's name (``exp.scheduler``): ``local``, ``slurm``.
     name: str
-    capacity: int  # jobs in flight at most
-    detached: bool  # submit and return: nobody waits for the jobs
+    #: Jobs in flight at most: the sweep waits for one to end before starting more.
+    capacity: int
+    #: Submit and return: nobody waits for the jobs (``--detach``); the sweep records each as
+    #: ``submitted`` (or ``in_flight`` when adopted) instead of waiting for its end.
+    detached: bool
+    #: Jobs handed to ``start`` are held back and submitted together by ``flush`` (Slurm job
+    #: arrays); with ``detached``, the sweep records them as submitted only after ``flush``.
+    deferred: bool
+
+    def attach_note(self, note: Callable[[int, str], None]) -> None:
+        """Tell news about a job while it waits (a pending reason, a requeue) to ``note``,
+        called with the experiment's index and one line; an executor without such news
+        keeps it unused."""
 
     def recover(self, index: int, exp: Mapping[str, Any]) -> tuple[Job, Ending | None] | None:
         """A job of ``exp`` that a previous runner left: ``(job, None)`` when it still runs
         (now tracked), ``(job, ending)`` when it has ended; None when there is none."""
 
     def start(self, job: Job) -> None:
-        """Start ``job`` (raises ``DLBSError`` when it cannot)."""
+        """Start ``job`` (raises ``DLBSError`` when it cannot); a ``deferred`` executor only
+        takes it over, to be submitted by ``flush``."""
+
+    def flush(self) -> list[tuple[Job, Ending]]:
+        """Every job has been handed over: submit those held back (``deferred``); return the
+        jobs that could not be submitted, each with its ending (the others are in flight).
+        Nothing held back: an empty list."""
 
     def wait(self) -> list[tuple[Job, Ending]]:
         """Block until at least one job in flight ends; return those that ended."""

@@ -42,6 +42,7 @@ class LocalExecutor:
     name = "local"
     capacity = 1
     detached = False
+    deferred = False  # started at once: nothing held back for flush()
 
     def __init__(self) -> None:
         self._job: Job | None = None
@@ -54,6 +55,13 @@ class LocalExecutor:
         self._mark = leftovers.Mark("")  # tells the running experiment's processes
         self._watchdog = Watchdog()  # stops what runs if this runner dies (kill -9, a crash)
         self._was_subreaper: bool | None = None  # set back by close()
+
+    def attach_note(self, note: Callable[[int, str], None]) -> None:
+        """A local job never waits in a queue: there is no news to tell."""
+
+    def flush(self) -> list[tuple[Job, Ending]]:
+        """Nothing is held back: each job started at ``start``."""
+        return []
 
     def recover(self, index: int, exp: Mapping[str, Any]) -> tuple[Job, Ending] | None:
         """Nothing outlives a local runner that could be adopted: a stale ``.part`` re-runs."""

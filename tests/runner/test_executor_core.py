@@ -24,6 +24,7 @@ class ScriptedExecutor:
     """Jobs 'run' by writing the benchmark's facts; each wait() ends the oldest job."""
 
     name = "scripted"
+    deferred = False
 
     def __init__(self, capacity: int, detached: bool = False,
                  left: Mapping[str, Ending | None] | None = None) -> None:
@@ -42,6 +43,12 @@ class ScriptedExecutor:
         if ending is None:
             self.inflight.append(job)
         return job, ending
+
+    def attach_note(self, note: Callable[[int, str], None]) -> None:
+        pass
+
+    def flush(self) -> list[tuple[Job, Ending]]:
+        return []
 
     def start(self, job: Job) -> None:
         with job.part.open("a") as out:
