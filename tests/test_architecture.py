@@ -252,13 +252,17 @@ def test_the_circle_check_finds_a_ring() -> None:
 
 #: The benchmark's folders, each with the folders (and entry modules) it must not import:
 #: models, data and runtime are the ground floor; measure stands on runtime; the run on all
-#: three; only the entry point (``benchmarks.py``) wires the measurements to the run.
+#: three; only the entry point (``benchmarks.py``) wires the measurements to the run. The
+#: output side (reporter, display, stdout guard) stands apart: it takes plain facts, imports
+#: none of the floors, and none of them imports it.
 BENCHMARK_LAYERS = {
-    "models": ("run", "runtime", "data", "measure", "benchmarks", "options", "reporter"),
-    "data": ("run", "runtime", "models", "measure", "benchmarks", "options", "reporter"),
-    "runtime": ("run", "models", "data", "measure", "benchmarks", "options", "reporter"),
-    "measure": ("run", "models", "data", "benchmarks", "options", "reporter"),
-    "run": ("measure", "benchmarks", "options", "reporter"),
+    "models": ("run", "runtime", "data", "measure", "benchmarks", "options", "output"),
+    "data": ("run", "runtime", "models", "measure", "benchmarks", "options", "output"),
+    "runtime": ("run", "models", "data", "measure", "benchmarks", "options", "output"),
+    "measure": ("run", "models", "data", "benchmarks", "options", "output"),
+    "run": ("measure", "benchmarks", "options", "output"),
+    "output": ("run", "runtime", "models", "data", "measure", "benchmarks", "options",
+               "checks", "preflight"),
 }
 
 
@@ -274,6 +278,31 @@ def test_the_benchmark_folders_import_downwards(path: Path, forbidden: tuple[str
             f"{path} imports {name} (layering)"
 
 
+@pytest.mark.parametrize("path", _py_files("python/pytorch_benchmarks/output"),
+                         ids=lambda p: p.name)
+def test_the_output_side_imports_no_torch(path: Path) -> None:
+    """The reporter, the display and the stdout guard take plain facts: the standard library,
+    ``safeio``, the fact format and each other only (a failure is reported with torch half
+    imported, or before it is)."""
+    allowed = ("pytorch_benchmarks.facts", "pytorch_benchmarks.output")
+    for name in _imports(path):
+        assert name.split(".")[0] in STDLIB | {"safeio"} or name.startswith(allowed), \
+            f"{path} imports {name}"
+
+
+#: The most loose modules the benchmark's package root may hold besides ``__init__.py`` (issue
+#: 33): the rest live in the folders, each one concern.
+MAX_LOOSE_BENCHMARK_MODULES = 8
+
+
+def test_the_benchmark_root_holds_few_loose_modules() -> None:
+    loose = sorted(p.stem for p in (ROOT / "python" / "pytorch_benchmarks").glob("*.py")
+                   if p.name != "__init__.py")
+    assert len(loose) <= MAX_LOOSE_BENCHMARK_MODULES, (
+        f"python/pytorch_benchmarks holds {len(loose)} loose modules ({', '.join(loose)}); "
+        f"at most {MAX_LOOSE_BENCHMARK_MODULES}: put the new one in the folder of its concern")
+
+
 @pytest.mark.parametrize("name", ["spec.py", "errors.py", "facts.py"])
 def test_the_spec_the_error_and_the_fact_format_import_only_the_standard_library(
         name: str) -> None:
@@ -286,7 +315,7 @@ def test_the_spec_the_error_and_the_fact_format_import_only_the_standard_library
 #: Folders whose every module ``docs/architecture.md`` must name (the others are named as a
 #: package: their modules are described in their own docstrings).
 NAMED_MODULES = ("dlbs", "dlbs/runner", "dlbs/web", "python/pytorch_benchmarks",
-                 "python/benchstats", "dlbs/db")
+                 "python/pytorch_benchmarks/output", "python/benchstats", "dlbs/db")
 
 
 def _architecture_words() -> set[str]:

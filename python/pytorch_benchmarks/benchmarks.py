@@ -29,18 +29,13 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pytorch_benchmarks.display import Console, result_lines
 from pytorch_benchmarks.errors import StopRequested
 from pytorch_benchmarks.models.plugins import PluginWarning
 from pytorch_benchmarks.models.plugins import failures as plugin_failures
-from pytorch_benchmarks.options import (
-    facts_destination,
-    guard_stdout,
-    parse_args,
-    print_lines,
-    stdout_is_terminal,
-)
-from pytorch_benchmarks.reporter import Reporter, summary_line
+from pytorch_benchmarks.options import facts_destination, parse_args
+from pytorch_benchmarks.output.display import Console, result_lines
+from pytorch_benchmarks.output.reporter import Reporter, summary_line
+from pytorch_benchmarks.output.stdout_guard import guard_stdout, print_lines, stdout_is_terminal
 from pytorch_benchmarks.runtime.oom import NEAR_OOM, OOM, memory_verdict
 from pytorch_benchmarks.runtime.stopsignals import StopSignals, signal_name
 from pytorch_benchmarks.runtime.versions import check_torch
@@ -192,7 +187,7 @@ def _explained(exc: BaseException) -> BaseException:
 
 class _NoStdout(Exception):
     """Stdout, where the facts go, cannot be written: the run stops before it starts
-    (:func:`~pytorch_benchmarks.options.guard_stdout` says why in one line)."""
+    (:func:`~pytorch_benchmarks.output.stdout_guard.guard_stdout` says why in one line)."""
 
 
 def run(spec: Spec, reporter: Reporter) -> int:

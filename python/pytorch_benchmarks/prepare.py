@@ -8,6 +8,6 @@ import sys
 from pytorch_benchmarks.data.prepare import main
 
 if __name__ == "__main__":
-    from pytorch_benchmarks.options import guard_stdout
+    from pytorch_benchmarks.output.stdout_guard import guard_stdout
 
     sys.exit(guard_stdout(main))

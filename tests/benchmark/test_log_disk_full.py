@@ -12,7 +12,7 @@ import pytest
 import safeio
 from pytorch_benchmarks import benchmarks
 from pytorch_benchmarks.facts import iter_facts
-from pytorch_benchmarks.reporter import Reporter
+from pytorch_benchmarks.output.reporter import Reporter
 
 from .conftest import FEW, TINY_MLP
 

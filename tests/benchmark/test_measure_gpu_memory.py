@@ -45,7 +45,7 @@ def test_a_cpu_has_no_reserve_or_retries() -> None:
 
 
 def test_the_terminal_block_says_which_memory_figure_it_shows() -> None:
-    from pytorch_benchmarks.display import result_lines
+    from pytorch_benchmarks.output.display import result_lines
     results = {"results.throughput": 5.0, "results.peak_memory_mb": 1200.0,
                "results.peak_memory_reserved_mb": 1500.0,
                "results.peak_memory_scope": "timed_window"}

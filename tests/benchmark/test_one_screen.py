@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from pytorch_benchmarks.display import result_lines, throughput_interval
 from pytorch_benchmarks.facts import iter_facts
+from pytorch_benchmarks.output.display import result_lines, throughput_interval
 
 from dlbs.runner.core import Outcome, Summary
 
@@ -189,7 +189,7 @@ def test_the_block_shows_ttft_and_tpot_with_generate() -> None:
 
 
 def test_the_summary_line_gives_the_reason_an_interval_is_withheld() -> None:
-    from pytorch_benchmarks.reporter import summary_line
+    from pytorch_benchmarks.output.reporter import summary_line
 
     line = summary_line("m", "training", 2, 1, "cpu", "float32",
                         {"results.precision": None, "results.ci_withheld": "heavy tails",
@@ -198,7 +198,7 @@ def test_the_summary_line_gives_the_reason_an_interval_is_withheld() -> None:
 
 
 def test_the_busy_threshold_is_the_reports_one() -> None:
-    from pytorch_benchmarks.display import BUSY_SHARE
+    from pytorch_benchmarks.output.display import BUSY_SHARE
 
     from dlbs.reports.model import BUSY_THRESHOLD
     assert BUSY_SHARE == BUSY_THRESHOLD

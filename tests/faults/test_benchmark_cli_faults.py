@@ -152,7 +152,7 @@ def test_a_run_ends_with_a_human_summary_and_stdout_holds_only_facts(phase: str)
     assert SUMMARY.fullmatch(summary) and summary.startswith(f"deep_mnist {phase}"), summary
     # the summary says what the facts of the same run say, rounded as the summary rounds (its
     # digits depend on the speed: 3.69 samples/s on a busy machine, 37.1 on a quiet one)
-    from pytorch_benchmarks.reporter import summary_line
+    from pytorch_benchmarks.output.reporter import summary_line
 
     facts = facts_in(done.stdout)
     assert summary == summary_line("deep_mnist", phase, 4, 1, "cpu", "float32", facts)
@@ -178,7 +178,7 @@ def test_a_failed_run_has_no_summary_and_stdout_holds_only_facts() -> None:
 
 
 def test_summary_numbers_are_readable() -> None:
-    from pytorch_benchmarks.reporter import summary_line
+    from pytorch_benchmarks.output.reporter import summary_line
 
     results: dict[str, Any] = {"results.throughput": 48.23, "results.time": 331.94, "results.time_p50": 330.1,
                "results.time_p90": 340.2, "results.precision": 0.0213,

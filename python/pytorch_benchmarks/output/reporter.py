@@ -1,6 +1,6 @@
 """Where the benchmark's facts and warnings go: stdout, an appended ``--log_file``, or nowhere
 (``--facts none``, or a terminal with ``--facts auto``: then a person reads
-:mod:`pytorch_benchmarks.display`'s view instead).
+:mod:`pytorch_benchmarks.output.display`'s view instead).
 
 Responsibility: one object that writes ``__key__=json`` facts (through
 :mod:`pytorch_benchmarks.facts`, the only writer) and warning lines. Only rank 0 writes facts
@@ -17,8 +17,8 @@ from typing import Any
 
 from safeio import UnsafeFileError, append_whole
 
-from pytorch_benchmarks.display import Console, busy_share, has_interval, withheld_reason
 from pytorch_benchmarks.facts import facts_text, write_facts
+from pytorch_benchmarks.output.display import Console, busy_share, has_interval, withheld_reason
 
 
 class Reporter:
