@@ -7,7 +7,9 @@
 - ``benchstats`` (the statistics of both programs) imports only the standard library and numpy;
   ``dlbs`` and the benchmark both may import it and ``safeio``, and ``dlbs`` takes from the
   benchmark only what needs no torch and is no statistics (the fact format, the model names).
-- Dependencies point one way: ``cli -> runner, reports, logs, launchers -> engine``.
+- Dependencies point one way: ``cli -> runner, reports, logs, launchers -> engine``; ``slurm``
+  stands on ``launchers`` and the runner's contract (``job``, ``runlog``), and the runner reaches
+  it only through ``executors`` (the factory) and ``status``.
 """
 from __future__ import annotations
 
@@ -69,12 +71,20 @@ def test_benchmark_never_imports_dlbs(path: Path) -> None:
 
 
 LAYERS = {  # package -> dlbs packages it must not import
-    "dlbs/engine": ("dlbs.cli", "dlbs.runner", "dlbs.reports", "dlbs.logs", "dlbs.launchers"),
-    "dlbs/launchers": ("dlbs.cli", "dlbs.runner", "dlbs.reports"),
-    "dlbs/logs": ("dlbs.cli", "dlbs.runner", "dlbs.reports", "dlbs.launchers"),
-    "dlbs/reports": ("dlbs.cli", "dlbs.runner", "dlbs.launchers"),
+    "dlbs/engine": ("dlbs.cli", "dlbs.runner", "dlbs.reports", "dlbs.logs", "dlbs.launchers",
+                    "dlbs.slurm"),
+    "dlbs/launchers": ("dlbs.cli", "dlbs.runner", "dlbs.reports", "dlbs.slurm"),
+    "dlbs/logs": ("dlbs.cli", "dlbs.runner", "dlbs.reports", "dlbs.launchers", "dlbs.slurm"),
+    "dlbs/reports": ("dlbs.cli", "dlbs.runner", "dlbs.launchers", "dlbs.slurm"),
     "dlbs/runner": ("dlbs.cli", "dlbs.reports"),
+    "dlbs/slurm": ("dlbs.cli", "dlbs.reports", "dlbs.db", "dlbs.web"),
 }
+#: What ``dlbs/slurm`` may take from the runner: the executor contract and the run log's files.
+SLURM_MAY_IMPORT_FROM_RUNNER = {"dlbs.runner.job", "dlbs.runner.runlog"}
+#: The runner's modules that may import ``dlbs/slurm``: the factory that makes its executor
+#: (and checks a plan for it), and ``status``, which reads a job's record and asks Slurm. The
+#: sweep core reaches the executor only through the ``Executor`` protocol.
+RUNNER_MAY_IMPORT_SLURM = {"executors.py", "status.py"}
 
 
 @pytest.mark.parametrize(
@@ -87,11 +97,28 @@ def test_dependencies_point_one_way(path: Path, forbidden: tuple[str, ...]) -> N
         assert not name.startswith(forbidden), f"{path} imports {name} (layering)"
 
 
+@pytest.mark.parametrize("path", _py_files("dlbs/slurm"), ids=lambda p: p.name)
+def test_slurm_takes_only_the_contract_from_the_runner(path: Path) -> None:
+    name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+    for imported in _imported_modules(name, path, _module_files()):
+        if imported.startswith("dlbs.runner"):
+            assert imported in SLURM_MAY_IMPORT_FROM_RUNNER, f"{path} imports {imported}"
+
+
 @pytest.mark.parametrize("path", _py_files("dlbs/runner"), ids=lambda p: p.name)
+def test_the_runner_reaches_slurm_only_through_the_factory(path: Path) -> None:
+    if path.name in RUNNER_MAY_IMPORT_SLURM:
+        return
+    for name in _imports(path):
+        assert not name.startswith("dlbs.slurm"), f"{path} imports {name} (use executors)"
+
+
+@pytest.mark.parametrize("path", _py_files("dlbs/runner") + _py_files("dlbs/slurm"),
+                         ids=lambda p: str(p.relative_to(ROOT)))
 def test_only_the_sweep_core_writes_run_logs(path: Path) -> None:
     """Executors are small pieces over one core: the header, trailer and rename are written
     once, in ``dlbs/runner/core.py`` (``runlog`` defines them)."""
-    if path.name in ("core.py", "runlog.py"):
+    if path.relative_to(ROOT).as_posix() in ("dlbs/runner/core.py", "dlbs/runner/runlog.py"):
         return
     tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in ast.walk(tree):
@@ -314,7 +341,7 @@ def test_the_spec_the_error_and_the_fact_format_import_only_the_standard_library
 
 #: Folders whose every module ``docs/architecture.md`` must name (the others are named as a
 #: package: their modules are described in their own docstrings).
-NAMED_MODULES = ("dlbs", "dlbs/runner", "dlbs/web", "python/pytorch_benchmarks",
+NAMED_MODULES = ("dlbs", "dlbs/runner", "dlbs/slurm", "dlbs/web", "python/pytorch_benchmarks",
                  "python/pytorch_benchmarks/output", "python/benchstats", "dlbs/db")
 
 
