@@ -7,7 +7,8 @@
 - ``benchstats`` (the statistics of both programs) imports only the standard library and numpy;
   ``dlbs`` and the benchmark both may import it and ``safeio``, and ``dlbs`` takes from the
   benchmark only what needs no torch and is no statistics (the fact format, the model names).
-- Dependencies point one way: ``cli -> runner, reports, logs, launchers -> engine``; ``slurm``
+- Dependencies point one way: ``cli -> runner, reports, logs, launchers -> experiment ->
+  engine`` (``experiment`` imports only ``dlbs.errors``); ``slurm``
   stands on ``launchers`` and the runner's contract (``job``, ``runlog``), and the runner reaches
   it only through ``executors`` (the factory) and ``status``.
 """
@@ -72,7 +73,11 @@ def test_benchmark_never_imports_dlbs(path: Path) -> None:
 
 LAYERS = {  # package -> dlbs packages it must not import
     "dlbs/engine": ("dlbs.cli", "dlbs.runner", "dlbs.reports", "dlbs.logs", "dlbs.launchers",
-                    "dlbs.slurm"),
+                    "dlbs.slurm", "dlbs.experiment"),
+    # the experiment view stands on dlbs.errors and the standard library alone
+    "dlbs/experiment": ("dlbs.cli", "dlbs.runner", "dlbs.reports", "dlbs.logs", "dlbs.launchers",
+                        "dlbs.slurm", "dlbs.engine", "dlbs.db", "dlbs.web", "dlbs.config",
+                        "dlbs.planfile", "dlbs.redact", "dlbs.duplicates"),
     "dlbs/launchers": ("dlbs.cli", "dlbs.runner", "dlbs.reports", "dlbs.slurm"),
     "dlbs/logs": ("dlbs.cli", "dlbs.runner", "dlbs.reports", "dlbs.launchers", "dlbs.slurm"),
     "dlbs/reports": ("dlbs.cli", "dlbs.runner", "dlbs.launchers", "dlbs.slurm"),
