@@ -30,8 +30,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pytorch_benchmarks.errors import StopRequested
-from pytorch_benchmarks.models.plugins import PluginWarning
-from pytorch_benchmarks.models.plugins import failures as plugin_failures
+from pytorch_benchmarks.models._zoo.plugins import PluginWarning
+from pytorch_benchmarks.models._zoo.plugins import failures as plugin_failures
 from pytorch_benchmarks.options import facts_destination, parse_args
 from pytorch_benchmarks.output.display import Console, result_lines
 from pytorch_benchmarks.output.reporter import Reporter, summary_line
@@ -68,7 +68,7 @@ def _is_user_error(exc: BaseException) -> bool:
         return False
     try:
         from pytorch_benchmarks.errors import BenchmarkError
-        from pytorch_benchmarks.models.registry import ModelRegistryError
+        from pytorch_benchmarks.models._zoo.registry import ModelRegistryError
     except ImportError:  # torch itself is missing or broken: that error is the story
         return isinstance(exc, FileNotFoundError)
     return isinstance(exc, (BenchmarkError, ModelRegistryError, FileNotFoundError,
@@ -115,7 +115,7 @@ def report_failure(exc: BaseException, reporter: Reporter, rank: int | None,
 
 def model_label(model: ModelSpec) -> str:
     """``--model`` for the summary line, with its ``--model_config``: ``gpt2 (layers=2)``."""
-    from pytorch_benchmarks.models.config import config_label
+    from pytorch_benchmarks.models._zoo.config import config_label
 
     config = model.config
     return f"{model.name} ({config_label(config)})" if config else model.name

@@ -25,7 +25,8 @@ from pytorch_benchmarks.spec import MAX_BATCH, DataSpec, ModelSpec, RunSpec
 
 
 class Meta(Protocol):
-    """What the model checks read of a model (``ModelInfo`` or ``models.metadata.ModelMeta``)."""
+    """What the model checks read of a model (``ModelInfo`` or
+    ``models._zoo.metadata.ModelMeta``)."""
 
     name: str
     input_shape: tuple[int, ...]
@@ -206,7 +207,7 @@ def unknown_model(name: str) -> str | None:
     if not model_names():
         return None
     message = unknown_model_message(name)
-    registry = sys.modules.get("pytorch_benchmarks.models.registry")
+    registry = sys.modules.get("pytorch_benchmarks.models._zoo.registry")
     if message is not None and registry is not None:  # the live registry, already imported
         try:
             registry.get_model_info(name)
@@ -306,8 +307,8 @@ CHECKED_SITES: dict[str, str] = {
     "options.py:parse_args": "the flag checks, as a usage error (exit 2)",
     "options.py:FactArgumentParser.error": "argparse's types, choices and bounds: preflight "
                                            "parses the same flags (options.parse_quietly)",
-    "models/config.py:parse_model_config": "--model_config's JSON, through argparse's type",
-    "models/registry.py:_resolve": "an unknown name: the unknown_model check (the zoo's "
+    "models/_zoo/config.py:parse_model_config": "--model_config's JSON, through argparse's type",
+    "models/_zoo/registry.py:_resolve": "an unknown name: the unknown_model check (the zoo's "
                                    "names, read from its sources)",
 }
 
@@ -346,9 +347,9 @@ RUN_TIME_REFUSALS: dict[str, str] = {
     "data/lmdb_dataset.py:list_keys": _DATA,
     "data/lmdb_dataset.py:LMDBDataset.__init__": _DATA,
     "data/lmdb_dataset.py:LMDBDataset.__getitem__": _DATA,
-    "models/registry.py:_builder_config": _SETTINGS,
-    "models/registry.py:_check_types": _SETTINGS,
-    "models/registry.py:_configured": _SETTINGS,
+    "models/_zoo/registry.py:_builder_config": _SETTINGS,
+    "models/_zoo/registry.py:_check_types": _SETTINGS,
+    "models/_zoo/registry.py:_configured": _SETTINGS,
     "models/hf.py:import_transformers": _HF,
     "models/hf.py:resolve_hf": _HF,
     "models/hf.py:resolve_hf.make": _HF,

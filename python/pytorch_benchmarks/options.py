@@ -112,8 +112,8 @@ def batch_size(text: str) -> int | str:
 
 
 def model_config(text: str) -> dict[str, Any]:
-    """Parse ``--model_config``: a JSON object (:mod:`pytorch_benchmarks.models.config`)."""
-    from pytorch_benchmarks.models.config import parse_model_config
+    """Parse ``--model_config``: a JSON object (:mod:`pytorch_benchmarks.models._zoo.config`)."""
+    from pytorch_benchmarks.models._zoo.config import parse_model_config
 
     try:
         return parse_model_config(text)

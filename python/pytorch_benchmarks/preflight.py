@@ -4,7 +4,7 @@ Responsibility: one function, :func:`preflight`, that ``experimenter validate`` 
 before its first experiment) calls on the flags each experiment's launch script would pass:
 the benchmark's own parse (:func:`pytorch_benchmarks.options.parse_quietly`: argparse's
 types, choices and bounds) and its own checks (:mod:`pytorch_benchmarks.checks`), with the
-model's metadata read from the zoo's sources (:mod:`pytorch_benchmarks.models.metadata`).
+model's metadata read from the zoo's sources (:mod:`pytorch_benchmarks.models._zoo.metadata`).
 No torch, no side effects (no fact, no folder, no exit); never imports ``dlbs``.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pytorch_benchmarks import checks
 from pytorch_benchmarks.checks import Refusal
-from pytorch_benchmarks.models.metadata import model_metadata
+from pytorch_benchmarks.models._zoo.metadata import model_metadata
 from pytorch_benchmarks.models.names import PACKAGE_DIR, unknown_model_message
 from pytorch_benchmarks.options import parse_quietly, subject
 

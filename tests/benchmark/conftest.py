@@ -55,7 +55,7 @@ def run_bench(tmp_path: Path) -> RunBench:
 def test_cnn() -> Iterator[str]:
     """Register ``test_cnn`` (3x16x16 input, 4 classes) for in-process runs; forked loader
     workers inherit it."""
-    from pytorch_benchmarks.models.registry import register_model, unregister_model
+    from pytorch_benchmarks.models._zoo.registry import register_model, unregister_model
     from torch import nn
 
     def test_cnn(*, num_classes: int = 4) -> nn.Module:

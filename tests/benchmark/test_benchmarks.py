@@ -358,7 +358,7 @@ class _HalfImportedTorch:
     Ctrl-C (``RuntimeError: Trying to override a python impl``)."""
 
     def find_spec(self, name: str, path: object, target: object = None) -> None:
-        if name == "pytorch_benchmarks.models.registry":
+        if name == "pytorch_benchmarks.models._zoo.registry":
             raise RuntimeError("Trying to override a python impl for DispatchKey.Autograd")
 
 
@@ -370,7 +370,7 @@ def test_ctrl_c_while_torch_imports_is_one_reason_without_importing_torch_again(
         monkeypatch: pytest.MonkeyPatch, exc: BaseException, reason: str) -> None:
     # Ctrl-C in the first second of a run by hand lands in torch's import: the failure report
     # must not import the registry (torch) again, which raised a second traceback and exit 1.
-    monkeypatch.delitem(sys.modules, "pytorch_benchmarks.models.registry", raising=False)
+    monkeypatch.delitem(sys.modules, "pytorch_benchmarks.models._zoo.registry", raising=False)
     monkeypatch.setattr(sys, "meta_path", [_HalfImportedTorch(), *sys.meta_path])
     assert benchmarks.one_line(exc) == reason
     assert benchmarks.classify(KeyboardInterrupt()) == "interrupted"

@@ -9,7 +9,7 @@ import pytest
 import torch
 from pytorch_benchmarks.data.synthetic import make_batch
 from pytorch_benchmarks.models import get_model_info
-from pytorch_benchmarks.models.registry import register_model, unregister_model
+from pytorch_benchmarks.models._zoo.registry import register_model, unregister_model
 from torch import nn
 
 from .conftest import FEW, TINY_MLP, RunBench, documented

@@ -9,7 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 from pytorch_benchmarks.errors import BenchmarkError
-from pytorch_benchmarks.models import attention, create_model, get_model_info
+from pytorch_benchmarks.layers import attention
+from pytorch_benchmarks.models import create_model, get_model_info
 from pytorch_benchmarks.runtime.versions import check_torch, torch_release
 
 from .conftest import FEW, TINY_MLP, RunBench

@@ -160,7 +160,7 @@ def test_preflight_imports_no_torch() -> None:
 def test_metadata_from_sources_matches_the_registry() -> None:
     """What validate reads of each model without torch is what the registry holds."""
     code = ("import json\n"
-            "from pytorch_benchmarks.models.metadata import zoo_metadata\n"
+            "from pytorch_benchmarks.models._zoo.metadata import zoo_metadata\n"
             "from pytorch_benchmarks.models import get_model_info\n"
             "out = {}\n"
             "for name, meta in zoo_metadata().items():\n"
@@ -182,9 +182,10 @@ REFUSING = {"BenchmarkError", "DatasetError", "RefusedError", "NoBatchFits",
             "ModelRegistryError", "UnknownModelError", "ModelConfigError",
             "FileNotFoundError", "_refused"}
 #: Raise sites that refuse no experiment: registering a model wrongly is the zoo's own bug.
-NOT_EXPERIMENT_REFUSALS = {"models/registry.py:_check_free", "models/registry.py:_check_shape",
-                           "models/registry.py:register_model.decorate",
-                           "models/registry.py:register_model_prefix"}
+NOT_EXPERIMENT_REFUSALS = {"models/_zoo/registry.py:_check_free",
+                           "models/_zoo/registry.py:_check_shape",
+                           "models/_zoo/registry.py:register_model.decorate",
+                           "models/_zoo/registry.py:register_model_prefix"}
 
 
 def _refusal_sites() -> set[str]:

@@ -85,7 +85,7 @@ def test_every_registered_name_and_alias_passes_the_torch_free_check() -> None:
 
 
 def test_a_model_registered_at_run_time_is_known() -> None:
-    from pytorch_benchmarks.models.registry import register_model, unregister_model
+    from pytorch_benchmarks.models._zoo.registry import register_model, unregister_model
     from pytorch_benchmarks.options import parse_args
     from torch import nn
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 import torch
-from pytorch_benchmarks.models import registry
+from pytorch_benchmarks.models._zoo import registry
 
 
 @pytest.fixture(autouse=True, scope="session")

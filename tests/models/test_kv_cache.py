@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from pytorch_benchmarks.layers.attention import KVCache, attend
 from pytorch_benchmarks.models import create_model, get_model_info, list_models
-from pytorch_benchmarks.models.attention import KVCache, attend
 from pytorch_benchmarks.models.llama import llama3_frequencies
 
 DECODERS = [name for name in list_models() if get_model_info(name).causal]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import torch
 from pytorch_benchmarks.models import ModelRegistryError, create_model, get_model_info
-from pytorch_benchmarks.models.registry import accepted_settings
+from pytorch_benchmarks.models._zoo.registry import accepted_settings
 
 #: The settings every zoo transformer takes (docs/pytorch-benchmark.md, "The zoo
 #: transformers' settings"), and those of the token models.

@@ -13,8 +13,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from pytorch_benchmarks.layers.lrn import LocalResponseNorm
 from pytorch_benchmarks.models import ModelInfo, create_model, get_model_info, list_models
-from pytorch_benchmarks.models.lrn import LocalResponseNorm
 from torch import Tensor, nn
 
 BATCH = 2

@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pytorch_benchmarks.models import create_model, get_model_info, list_models, plugins, registry
+from pytorch_benchmarks.models import create_model, get_model_info, list_models
 from pytorch_benchmarks.models import names as model_names
+from pytorch_benchmarks.models._zoo import plugins, registry
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "python" / "pytorch_benchmarks" / "benchmarks.py"

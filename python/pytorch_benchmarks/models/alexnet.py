@@ -11,8 +11,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from pytorch_benchmarks.models.lrn import LocalResponseNorm
-from pytorch_benchmarks.models.registry import register_model
+from pytorch_benchmarks.layers.lrn import LocalResponseNorm
+from pytorch_benchmarks.models._zoo.registry import register_model
 
 
 def _classifier(num_classes: int, dropout: float) -> nn.Sequential:

@@ -16,9 +16,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from pytorch_benchmarks.models.attention import attend, merge_heads, split_heads
-from pytorch_benchmarks.models.registry import register_model
-from pytorch_benchmarks.models.settings import check_transformer, sequence_fields
+from pytorch_benchmarks.layers.attention import attend, merge_heads, split_heads
+from pytorch_benchmarks.models._zoo.registry import register_model
+from pytorch_benchmarks.models._zoo.settings import check_transformer, sequence_fields
 
 BERT_VOCAB, BERT_POSITIONS, BERT_TYPES = 30522, 512, 2
 

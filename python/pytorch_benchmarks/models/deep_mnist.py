@@ -8,8 +8,8 @@ from typing import Any
 
 from torch import nn
 
-from pytorch_benchmarks.models.mlp import mlp
-from pytorch_benchmarks.models.registry import register_model
+from pytorch_benchmarks.layers.mlp import mlp
+from pytorch_benchmarks.models._zoo.registry import register_model
 
 
 @register_model(title="DeepMNIST", input_shape=(784,), num_classes=10)

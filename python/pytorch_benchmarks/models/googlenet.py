@@ -13,8 +13,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from pytorch_benchmarks.models.lrn import LocalResponseNorm
-from pytorch_benchmarks.models.registry import register_model
+from pytorch_benchmarks.layers.lrn import LocalResponseNorm
+from pytorch_benchmarks.models._zoo.registry import register_model
 
 
 def _conv(cin: int, cout: int, kernel: int, stride: int = 1) -> nn.Sequential:

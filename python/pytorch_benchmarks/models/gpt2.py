@@ -4,7 +4,7 @@ Hugging Face's ``GPT2LMHeadModel`` layout: token and learned position embeddings
 positions), 12 pre-norm blocks (fused QKV projection, causal ``scaled_dot_product_attention``,
 GELU MLP of width 3072), a final LayerNorm and an LM head tied to the token embeddings (no
 bias). Input ``(N, T)`` token ids, output ``(N, T, 50257)`` logits. ``forward(ids, cache)``
-with a :class:`~pytorch_benchmarks.models.attention.KVCache` decodes incrementally
+with a :class:`~pytorch_benchmarks.layers.attention.KVCache` decodes incrementally
 (``--generate``).
 """
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from pytorch_benchmarks.models.attention import KVCache, attend, merge_heads, split_heads
-from pytorch_benchmarks.models.registry import register_model
-from pytorch_benchmarks.models.settings import check_transformer, sequence_fields
+from pytorch_benchmarks.layers.attention import KVCache, attend, merge_heads, split_heads
+from pytorch_benchmarks.models._zoo.registry import register_model
+from pytorch_benchmarks.models._zoo.settings import check_transformer, sequence_fields
 
 GPT2_VOCAB, GPT2_POSITIONS = 50257, 1024
 

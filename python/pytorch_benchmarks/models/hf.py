@@ -1,7 +1,7 @@
 """Models of Hugging Face ``transformers``: ``--model hf:<model_type>`` (``hf:gpt2``, ``hf:bert``).
 
 Responsibility: turn ``hf:<model_type>`` and its ``--model_config`` overrides into a
-:class:`~pytorch_benchmarks.models.registry.ModelInfo` whose builder makes the model with
+:class:`~pytorch_benchmarks.models._zoo.registry.ModelInfo` whose builder makes the model with
 random weights from the type's default config (``AutoConfig.for_model(type, **overrides)``,
 then ``from_config``): nothing is downloaded (``HF_HUB_OFFLINE=1``, no ``from_pretrained``).
 
@@ -33,8 +33,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from pytorch_benchmarks.models.config import compact_json, config_label
-from pytorch_benchmarks.models.registry import ModelInfo, ModelRegistryError, register_model_prefix
+from pytorch_benchmarks.models._zoo.config import compact_json, config_label
+from pytorch_benchmarks.models._zoo.registry import (
+    ModelInfo,
+    ModelRegistryError,
+    register_model_prefix,
+)
 
 PREFIX = "hf:"
 #: The default sequence length is the config's maximum positions, at most this many tokens.

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from pytorch_benchmarks.models.registry import register_model
+from pytorch_benchmarks.models._zoo.registry import register_model
 
 Size = int | tuple[int, int]
 ConvSpec = tuple[int, Size, int, Size]  # (out channels, kernel, stride, padding)

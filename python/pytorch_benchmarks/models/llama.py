@@ -5,7 +5,7 @@ grouped-query attention with rotary position embeddings, SwiGLU MLP), a final RM
 head tied to the embeddings; no biases. RoPE has theta 500000 and Llama 3's frequency scaling
 (factor 32, low/high frequency factors 1/4, original context 8192), as in the released config.
 Input ``(N, T)`` token ids, output ``(N, T, 128256)`` logits; ``forward(ids, cache)`` with a
-:class:`~pytorch_benchmarks.models.attention.KVCache` decodes incrementally (``--generate``).
+:class:`~pytorch_benchmarks.layers.attention.KVCache` decodes incrementally (``--generate``).
 """
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pytorch_benchmarks.models.attention import KVCache, attend, merge_heads, split_heads
-from pytorch_benchmarks.models.registry import register_model
-from pytorch_benchmarks.models.settings import check_transformer, sequence_fields
+from pytorch_benchmarks.layers.attention import KVCache, attend, merge_heads, split_heads
+from pytorch_benchmarks.models._zoo.registry import register_model
+from pytorch_benchmarks.models._zoo.settings import check_transformer, sequence_fields
 
 LLAMA_VOCAB, LLAMA_CONTEXT = 128256, 131072
 #: The benchmark's usual sequence length for llama3_1b (its context is far longer).

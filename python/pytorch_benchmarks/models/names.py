@@ -8,10 +8,10 @@ drift from the registry (a test compares the two).
 
 Two more kinds of names are known without importing anything heavy:
 
-* the models of other packages (``dlbs.models`` entry points, :mod:`pytorch_benchmarks.models.plugins`):
-  the same scan of each entry point's module source, found without importing it; a module whose
-  source shows no ``@register_model`` (a callable plugin, compiled code) gives the entry
-  point's own name;
+* the models of other packages (``dlbs.models`` entry points,
+  :mod:`pytorch_benchmarks.models._zoo.plugins`): the same scan of each entry point's module
+  source, found without importing it; a module whose source shows no ``@register_model`` (a
+  callable plugin, compiled code) gives the entry point's own name;
 * ``hf:<model_type>``: the model types of the installed ``transformers`` read from its
   ``models/auto`` sources (the keys of ``CONFIG_MAPPING_NAMES``); when transformers is not
   installed here (it may be where the benchmark runs) every ``hf:`` name is accepted.
@@ -26,7 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pytorch_benchmarks.models.plugins import entry_points
+from pytorch_benchmarks.models._zoo.plugins import entry_points
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 HF_PREFIX = "hf:"
@@ -59,7 +59,7 @@ def zoo_sources(models_dir: Path = PACKAGE_DIR) -> tuple[ast.Module, ...]:
     be read or parsed is left out: the registry says what is wrong when it imports it)."""
     trees = []
     for path in sorted(Path(models_dir).glob("*.py")):
-        if path.name in ("__init__.py", "registry.py", "names.py", "zoo.py"):
+        if path.name in ("__init__.py", "names.py"):
             continue
         try:
             trees.append(ast.parse(path.read_text(encoding="utf-8")))

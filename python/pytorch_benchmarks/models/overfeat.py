@@ -10,7 +10,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from pytorch_benchmarks.models.registry import register_model
+from pytorch_benchmarks.models._zoo.registry import register_model
 
 
 def _features() -> nn.Sequential:

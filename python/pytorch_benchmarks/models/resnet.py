@@ -12,7 +12,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from pytorch_benchmarks.models.registry import register_model
+from pytorch_benchmarks.models._zoo.registry import register_model
 
 
 def _conv_bn(cin: int, cout: int, kernel: int, stride: int = 1) -> list[nn.Module]:

@@ -11,7 +11,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from pytorch_benchmarks.models.registry import register_model
+from pytorch_benchmarks.models._zoo.registry import register_model
 
 _WIDTHS = (64, 128, 256, 512, 512)
 

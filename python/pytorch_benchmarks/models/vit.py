@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pytorch_benchmarks.models.attention import attend, merge_heads, split_heads
-from pytorch_benchmarks.models.registry import register_model
-from pytorch_benchmarks.models.settings import check_transformer
+from pytorch_benchmarks.layers.attention import attend, merge_heads, split_heads
+from pytorch_benchmarks.models._zoo.registry import register_model
+from pytorch_benchmarks.models._zoo.settings import check_transformer
 
 
 class EncoderBlock(nn.Module):

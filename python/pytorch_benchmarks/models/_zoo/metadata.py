@@ -18,8 +18,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from pytorch_benchmarks.models._zoo.settings import sequence_fields
 from pytorch_benchmarks.models.names import PACKAGE_DIR, literal, register_calls, zoo_sources
-from pytorch_benchmarks.models.settings import sequence_fields
 
 #: The decorator keywords read (the rest are the registry's business).
 FIELDS = ("inputs", "causal", "max_seq_len", "input_shape", "min_input_shape")
@@ -27,7 +27,7 @@ FIELDS = ("inputs", "causal", "max_seq_len", "input_shape", "min_input_shape")
 
 @dataclass(frozen=True)
 class ModelMeta:
-    """The checked part of a :class:`~pytorch_benchmarks.models.registry.ModelInfo` (which has
+    """The checked part of a :class:`~pytorch_benchmarks.models._zoo.registry.ModelInfo` (which has
     the same attributes, so the checks take either)."""
 
     name: str

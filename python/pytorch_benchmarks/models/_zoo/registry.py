@@ -2,7 +2,7 @@
 
 Responsibility: map model names (and aliases) to small builder functions and the metadata the
 benchmark needs (input shape, class count). It must not import ``dlbs`` nor any model family;
-the families register themselves when :mod:`pytorch_benchmarks.models.zoo` imports them.
+the families register themselves when :mod:`pytorch_benchmarks.models._zoo.loader` imports them.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 
 from torch import nn
 
-from pytorch_benchmarks.models import plugins
-from pytorch_benchmarks.models.config import config_label
+from pytorch_benchmarks.models._zoo import plugins
+from pytorch_benchmarks.models._zoo.config import config_label
 
 Builder = Callable[..., nn.Module]
 B = TypeVar("B", bound=Builder)

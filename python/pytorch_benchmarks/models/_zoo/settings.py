@@ -2,7 +2,7 @@
 
 Responsibility: one vocabulary for the structure of the zoo's transformers (``gpt2``,
 ``bert_base``, ``llama3_1b``, ``vit_b16``) and the checks the registry runs on their values
-before anything is built (:data:`~pytorch_benchmarks.models.registry.ConfigCheck`): a bad
+before anything is built (:data:`~pytorch_benchmarks.models._zoo.registry.ConfigCheck`): a bad
 value is one sentence naming the setting and what is allowed, never a traceback from deep in
 the model. It registers no model.
 
