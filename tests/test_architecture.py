@@ -283,17 +283,22 @@ def test_the_circle_check_finds_a_ring() -> None:
 
 
 #: The benchmark's folders, each with the folders (and entry modules) it must not import:
-#: models, data and runtime are the ground floor; measure stands on runtime; the run on all
-#: three; only the entry point (``benchmarks.py``) wires the measurements to the run. The
-#: output side (reporter, display, stdout guard) stands apart: it takes plain facts, imports
-#: none of the floors, and none of them imports it.
+#: layers (what the model families share) lie under the models; models, data and runtime are
+#: the ground floor; measure stands on runtime; the run on all three; only the entry point
+#: (``benchmarks.py``) wires the measurements to the run. The output side (reporter, display,
+#: stdout guard) stands apart: it takes plain facts, imports none of the floors, and none of
+#: them imports it.
 BENCHMARK_LAYERS = {
+    "layers": ("models", "run", "runtime", "data", "measure", "benchmarks", "options",
+               "output"),
     "models": ("run", "runtime", "data", "measure", "benchmarks", "options", "output"),
-    "data": ("run", "runtime", "models", "measure", "benchmarks", "options", "output"),
-    "runtime": ("run", "models", "data", "measure", "benchmarks", "options", "output"),
-    "measure": ("run", "models", "data", "benchmarks", "options", "output"),
+    "data": ("run", "runtime", "models", "layers", "measure", "benchmarks", "options",
+             "output"),
+    "runtime": ("run", "models", "layers", "data", "measure", "benchmarks", "options",
+                "output"),
+    "measure": ("run", "models", "layers", "data", "benchmarks", "options", "output"),
     "run": ("measure", "benchmarks", "options", "output"),
-    "output": ("run", "runtime", "models", "data", "measure", "benchmarks", "options",
+    "output": ("run", "runtime", "models", "layers", "data", "measure", "benchmarks", "options",
                "checks", "preflight"),
 }
 
@@ -347,7 +352,8 @@ def test_the_spec_the_error_and_the_fact_format_import_only_the_standard_library
 #: Folders whose every module ``docs/architecture.md`` must name (the others are named as a
 #: package: their modules are described in their own docstrings).
 NAMED_MODULES = ("dlbs", "dlbs/runner", "dlbs/slurm", "dlbs/web", "python/pytorch_benchmarks",
-                 "python/pytorch_benchmarks/output", "python/benchstats", "dlbs/db")
+                 "python/pytorch_benchmarks/output", "python/pytorch_benchmarks/layers",
+                 "python/pytorch_benchmarks/models/_zoo", "python/benchstats", "dlbs/db")
 
 
 def _architecture_words() -> set[str]:
