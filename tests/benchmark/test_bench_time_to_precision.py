@@ -78,11 +78,11 @@ def test_wilson_interval_of_95_in_100(ttp: ModuleType) -> None:
 def test_simulation_mode_reports_coverage_at_the_stop_and_the_work_ratio(
         ttp: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "sim.json"
-    assert ttp.main(["--simulate", "--series", "40", "--draws", "60", "--out", str(out)]) == 0
+    assert ttp.main(["--simulate", "--series", "12", "--draws", "30", "--out", str(out)]) == 0
     result = json.loads(out.read_text(encoding="utf-8"))
     assert [row["phi"] for row in result["coverage"]] == [0.0, 0.5, 0.9]
     for row in result["coverage"]:
-        assert row["series"] == 40 and 0 <= row["covered"] <= 40
+        assert row["series"] == 12 and 0 <= row["covered"] <= 12
         low, high = row["coverage_ci95"]
         assert low <= row["coverage"] <= high
         assert row["met"] > 0.9  # no practical time cap: runs stop on the target
