@@ -40,15 +40,83 @@ def _calibration_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
         os.environ["DLBS_CACHE_DIR"] = str(tmp_path_factory.mktemp("dlbs-cache"))
 
 
+#: Test files that run one after the other on one xdist worker. The Slurm tests share one
+#: two-node cluster and cancel every job on it before and after each test (``slurm`` fixture):
+#: two of them at once would cancel each other's jobs. ``test_parallel.py`` checks that every
+#: test using the cluster is in a file named here.
+SERIAL_GROUPS: dict[str, tuple[str, ...]] = {
+    "slurm": ("tests/runner/test_slurm.py", "tests/runner/test_slurm_arrays.py",
+              "tests/runner/test_slurm_doc.py", "tests/runner/test_slurm_executor.py",
+              "tests/runner/test_slurm_faults.py", "tests/runner/test_slurm_output.py",
+              "tests/runner/test_slurm_preemption.py", "tests/runner/test_slurm_acct.py",
+              "tests/runner/test_executor_contract.py"),
+}
+_GROUP_OF_FILE = {path: group for group, paths in SERIAL_GROUPS.items() for path in paths}
+
+
+def work_unit(nodeid: str) -> str:
+    """The unit of work a test is sent to a worker in: its serial group, else its file (the
+    module's fixtures are built once, on one worker)."""
+    path = nodeid.split("::", 1)[0]
+    group = _GROUP_OF_FILE.get(path)
+    return f"serial:{group}" if group else path
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """``pytest -n N``: tests go out a file at a time, a serial group as one unit (pytest-xdist's
+    own ``--dist loadgroup`` does not group under pytest 9: it renames ``item._nodeid``, which
+    pytest 9 no longer reads)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileAndGroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return FileAndGroupScheduling(config, log)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker, the serial groups come first (every worker sorts alike, so the
+    collections still match): the longest unit starts at once instead of ending the run."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return
+    items.sort(key=lambda item: not work_unit(item.nodeid).startswith("serial:"))
+
+
+def _worker_database(url: str, worker: str) -> str:
+    """A PostgreSQL database of this xdist worker's own (created on first use), so the
+    database tests of two workers never empty each other's tables."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                                  {"n": name}).first()
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Ctrl-C reaches the processes the tests start, however the run was started. A test run
     started in the background by a script (``pytest ... &``, no job control) ignores SIGINT, and
     every child would inherit that: a runner or a server the tests Ctrl-C would never stop, and
     the test would wait out its hang guard. With Python's own handler here, children start
     with SIGINT at its default (SIGHUP, which ``nohup`` ignores on purpose, is left alone:
-    tests that need it set it in the child)."""
+    tests that need it set it in the child). On an xdist worker, the PostgreSQL tests get a
+    database of the worker's own (``_worker_database``)."""
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and os.environ.get("DLBS_TEST_DB"):
+        os.environ["DLBS_TEST_DB"] = _worker_database(os.environ["DLBS_TEST_DB"], worker)
 
 
 
