@@ -35,6 +35,15 @@ def as_int(value: Any, default: int = 0) -> int:
         raise ValidationError(f"expected an integer, got {value!r}") from None
 
 
+def as_float(value: Any) -> float:
+    """Read a number of seconds or a rate (``exp.timeout``, ``monitor.frequency``); an empty
+    or None value is 0."""
+    try:
+        return float(value or 0)
+    except (TypeError, ValueError):
+        raise ValidationError(f"expected a number, got {value!r}") from None
+
+
 def split_words(name: str, value: Any) -> list[str]:
     """Split a command-line parameter (``runtime.launcher``, ``exp.docker_args``) into words."""
     try:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any, TypeAlias
 
 from dlbs.errors import ValidationError
-from dlbs.experiment.values import as_arg, as_bool, as_int
+from dlbs.experiment.values import as_arg, as_bool, as_float, as_int
 
 #: The runtimes ``exp.container_runtime`` may name (config/base.json's ``val_domain`` too).
 RUNTIMES = ("docker", "podman", "apptainer", "pyxis")
@@ -28,6 +29,76 @@ MAX_BATCH = "max"
 def _text(raw: Mapping[str, Any], name: str, default: str = "") -> str:
     """``name`` as one argument; ``default`` when it is missing, empty or None."""
     return as_arg(raw.get(name) or default)
+
+
+def _count(value: Any, default: int) -> int:
+    """``value`` when it is an int (not a bool), else ``default``: for counts that are only
+    shown (``exp.repeat``), whose invalid value ``validate`` names itself."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+@dataclass(frozen=True)
+class SlurmSettings:
+    """The ``slurm.*`` parameters of an experiment (``exp.scheduler=slurm``), read as the
+    batch script reads them: texts stripped, counts as ints (0: not given), switches as bools.
+    ``dlbs.slurm.script`` checks the values and names the parameter of a bad one."""
+
+    # #SBATCH options written when not empty (dlbs.slurm.script.OPTION_PARAMS)
+    partition: str = ""
+    account: str = ""
+    qos: str = ""
+    time: str = ""                      # a time limit, as sbatch's --time takes it
+    mem: str = ""
+    gres: str = ""
+    mem_per_gpu: str = ""
+    constraint: str = ""
+    reservation: str = ""
+    licenses: str = ""
+    # counts (0: leave the option out)
+    gpus_per_node: int = 0
+    gpus_per_task: int = 0
+    cpus_per_gpu: int = 0
+    cpus_per_task: int = 0
+    master_port: int = 0                # 0: derived from the job id
+    queue_timeout: int = 0              # seconds a job may wait in the queue (0: no limit)
+    max_jobs: int = 1                   # jobs in flight at once (as given: checked >= 1 later)
+    # switches
+    exclusive: bool = True
+    requeue: bool = False
+    array: bool = False
+    signal: str = "B:USR1@120"          # sbatch's --signal; '' for none
+    extra_args: tuple[str, ...] = ()    # further sbatch options, word by word
+
+    @classmethod
+    def of(cls, raw: Mapping[str, Any]) -> SlurmSettings:
+        """The settings in ``raw`` (a ValidationError for a count that is not an integer)."""
+        extra = raw.get("slurm.extra_args") or []
+        return cls(
+            **{name: as_arg(raw.get(f"slurm.{name}")).strip() for name in SLURM_TEXTS},
+            gpus_per_node=as_int(raw.get("slurm.gpus_per_node"), 0),
+            gpus_per_task=as_int(raw.get("slurm.gpus_per_task"), 0),
+            cpus_per_gpu=as_int(raw.get("slurm.cpus_per_gpu"), 0),
+            cpus_per_task=as_int(raw.get("slurm.cpus_per_task"), 0),
+            master_port=as_int(raw.get("slurm.master_port"), 0),
+            queue_timeout=as_int(raw.get("slurm.queue_timeout"), 0),
+            max_jobs=as_int(raw.get("slurm.max_jobs"), 1),
+            exclusive=as_bool(raw.get("slurm.exclusive", True)),
+            requeue=as_bool(raw.get("slurm.requeue", False)),
+            array=as_bool(raw.get("slurm.array", False)),
+            signal=as_arg(raw.get("slurm.signal", "B:USR1@120")).strip(),
+            extra_args=(tuple(as_arg(word) for word in extra) if isinstance(extra, list)
+                        else tuple(as_arg(extra).split())),
+        )
+
+    def text(self, name: str) -> str:
+        """The text parameter ``slurm.<name>`` (one of SLURM_TEXTS)."""
+        value: str = getattr(self, name)
+        return value
+
+
+#: The text fields of :class:`SlurmSettings`, each the parameter ``slurm.<name>``.
+SLURM_TEXTS = ("partition", "account", "qos", "time", "mem", "gres", "mem_per_gpu",
+               "constraint", "reservation", "licenses")
 
 
 @dataclass(frozen=True)
@@ -78,6 +149,15 @@ class Experiment:
     docker_network: str = ""
     docker_ipc: str = ""
     docker_shm_size: str = "1g"
+    # the run on this host, and how it is shown
+    timeout: float = 0.0                # exp.timeout: seconds before it is stopped (0: never)
+    kill_grace: float = 5.0             # runtime.kill_grace: seconds from SIGTERM to SIGKILL
+    monitor_frequency: float = 0.0      # monitor.frequency: samples a second (0: none)
+    monitor_gpu: bool = True            # monitor.gpu: sample the GPUs too
+    sys_info: str = ""                  # exp.sys_info: hw.<source> names, comma-separated
+    repeat: int = 1                     # exp.repeat: runs of this experiment (1 if not an int)
+    repeat_index: int = 0               # exp.repeat_index (0 if not an int)
+    num_replicas: Any = None            # exp.num_replicas as given (all nodes)
 
     @classmethod
     def of(cls, source: ExperimentLike) -> Experiment:
@@ -130,6 +210,14 @@ class Experiment:
             docker_network=as_arg(raw.get("exp.docker_network", "")).strip(),
             docker_ipc=as_arg(raw.get("exp.docker_ipc", "")).strip(),
             docker_shm_size=as_arg(raw.get("exp.docker_shm_size", "1g")).strip(),
+            timeout=as_float(raw.get("exp.timeout", 0)),
+            kill_grace=as_float(raw.get("runtime.kill_grace", 5)),
+            monitor_frequency=as_float(raw.get("monitor.frequency", 0)),
+            monitor_gpu=as_bool(raw.get("monitor.gpu", True)),
+            sys_info=str(raw.get("exp.sys_info") or ""),
+            repeat=_count(raw.get("exp.repeat", 1), 1),
+            repeat_index=_count(raw.get("exp.repeat_index", 0), 0),
+            num_replicas=raw.get("exp.num_replicas"),
         )
 
     from_dict = of
@@ -175,6 +263,24 @@ class Experiment:
     def forward_only(self) -> bool:
         """Inference (``exp.phase=inference``): the benchmark's ``--forward_only``."""
         return self.phase == "inference"
+
+    @cached_property
+    def slurm(self) -> SlurmSettings:
+        """The ``slurm.*`` parameters, read when first asked for (a local experiment never
+        reads them: a bad count there is no problem of its); a ValidationError for a count
+        that is not an integer."""
+        return SlurmSettings.of(self.raw)
+
+    @property
+    def gpus_per_node(self) -> int:
+        """The GPUs per node the experiment itself uses (``exp.num_local_gpus``; 0 on the
+        CPU)."""
+        return 0 if self.declared_device == "cpu" else self.num_local_gpus
+
+    @property
+    def timeout_text(self) -> str:
+        """``exp.timeout`` as the run log's error names it (``600``, ``1.5``)."""
+        return str(int(self.timeout)) if self.timeout.is_integer() else str(self.timeout)
 
     @property
     def max_batch(self) -> bool:

@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from dlbs.experiment import Experiment
 from dlbs.runner import runlog
 
 
 @dataclass
 class Job:
-    """One experiment handed to an executor: its log's ``.part`` already has the header."""
+    """One experiment handed to an executor: its log's ``.part`` already has the header.
+
+    ``exp`` is the experiment's dict as the log's header holds it; ``view`` its typed
+    :class:`~dlbs.experiment.Experiment`, which executors read: the one the runner made when it
+    took the experiment up (``made``), else made here once."""
 
     index: int
     exp: Mapping[str, Any]
@@ -27,6 +32,11 @@ class Job:
     script: Path | None = None
     started: float = field(default_factory=time.monotonic)
     handle: Any = None  # the executor's own record (a job id...)
+    made: InitVar[Experiment | None] = None
+    view: Experiment = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self, made: Experiment | None) -> None:
+        self.view = made if made is not None else Experiment.of(self.exp)
 
     @property
     def part(self) -> Path:
@@ -77,7 +87,7 @@ class Executor(Protocol):
         called with the experiment's index and one line; an executor without such news
         keeps it unused."""
 
-    def recover(self, index: int, exp: Mapping[str, Any]) -> tuple[Job, Ending | None] | None:
+    def recover(self, index: int, exp: Experiment) -> tuple[Job, Ending | None] | None:
         """A job of ``exp`` that a previous runner left: ``(job, None)`` when it still runs
         (now tracked), ``(job, ending)`` when it has ended; None when there is none."""
 

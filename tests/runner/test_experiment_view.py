@@ -109,3 +109,79 @@ def test_no_check_function_lives_outside_the_registry() -> None:
     registered = {check.function.__name__ for check in REGISTRY}
     for path in (ROOT / "dlbs").rglob("*.py"):
         assert _check_functions(path) <= registered, path
+
+
+# -- the fields the runner, the executors and status read (phase 2) ----------------------------
+def test_the_runner_s_fields_keep_its_defaults() -> None:
+    exp = Experiment.of({})
+    assert (exp.timeout, exp.kill_grace, exp.monitor_frequency, exp.monitor_gpu, exp.sys_info,
+            exp.repeat, exp.repeat_index, exp.num_replicas) == (0.0, 5.0, 0.0, True, "", 1, 0,
+                                                                 None)
+    given = Experiment.of({"exp.timeout": 600, "runtime.kill_grace": None,
+                           "monitor.frequency": "2.5", "monitor.gpu": "false",
+                           "exp.sys_info": "lscpu, nvidia_smi", "exp.repeat": 3,
+                           "exp.repeat_index": 1, "exp.num_replicas": 8})
+    assert (given.timeout, given.kill_grace, given.monitor_frequency, given.monitor_gpu,
+            given.sys_info, given.repeat, given.repeat_index, given.num_replicas) == (
+        600.0, 0.0, 2.5, False, "lscpu, nvidia_smi", 3, 1, 8)
+
+
+@pytest.mark.parametrize(("timeout", "text"), [(600, "600"), (1.5, "1.5"), (10**6, "1000000")])
+def test_the_timeout_is_named_as_given(timeout: Any, text: str) -> None:
+    assert Experiment.of({"exp.timeout": timeout}).timeout_text == text
+
+
+def test_a_time_that_is_no_number_is_refused() -> None:
+    with pytest.raises(ValidationError, match="expected a number"):
+        Experiment.of({"exp.timeout": "soon"})
+
+
+@pytest.mark.parametrize("repeat", ["3", True, None])
+def test_a_repeat_that_is_no_int_counts_as_one_run(repeat: Any) -> None:
+    assert Experiment.of({"exp.repeat": repeat, "exp.repeat_index": "x"}).repeat == 1
+
+
+def test_gpus_per_node_is_none_on_the_cpu() -> None:
+    assert Experiment.of({"exp.device_type": "cpu", "exp.num_local_gpus": 4}).gpus_per_node == 0
+    assert Experiment.of({"exp.device_type": "gpu", "exp.num_local_gpus": 4}).gpus_per_node == 4
+
+
+def test_the_slurm_settings_keep_the_batch_script_s_defaults() -> None:
+    slurm = Experiment.of({}).slurm
+    assert (slurm.partition, slurm.gpus_per_node, slurm.max_jobs, slurm.exclusive,
+            slurm.requeue, slurm.array, slurm.signal, slurm.extra_args) == (
+        "", 0, 1, True, False, False, "B:USR1@120", ())
+
+
+def test_the_slurm_settings_read_texts_counts_and_switches() -> None:
+    slurm = Experiment.of({"slurm.partition": " gpu ", "slurm.time": "02:00:00",
+                           "slurm.cpus_per_task": "8", "slurm.max_jobs": 2,
+                           "slurm.exclusive": "false", "slurm.array": "true",
+                           "slurm.signal": None, "slurm.extra_args": "--hint=nomultithread -v"
+                           }).slurm
+    assert (slurm.partition, slurm.text("time"), slurm.cpus_per_task, slurm.max_jobs,
+            slurm.exclusive, slurm.array, slurm.signal) == ("gpu", "02:00:00", 8, 2, False,
+                                                           True, "")
+    assert slurm.extra_args == ("--hint=nomultithread", "-v")
+    listed = Experiment.of({"slurm.extra_args": ["--x", 1]}).slurm
+    assert listed.extra_args == ("--x", "1")
+
+
+def test_the_slurm_settings_are_read_only_when_asked_for() -> None:
+    exp = Experiment.of({"slurm.max_jobs": "many"})  # a local experiment: not read
+    with pytest.raises(ValidationError, match="expected an integer"):
+        _ = exp.slurm
+    slurm = Experiment.of({"slurm.max_jobs": 3})
+    assert slurm.slurm is slurm.slurm  # read once
+
+
+def test_a_job_reads_its_experiment_once() -> None:
+    from dlbs.runner.job import Job
+
+    view = Experiment.of({"exp.log_file": "/logs/a.log", "exp.num_nodes": 2})
+    assert Job(0, view.raw, Path("/logs/a.log"), made=view).view is view
+    made_here = Job(0, {"exp.num_nodes": 2}, Path("/logs/a.log")).view
+    assert made_here.num_nodes == 2
+    moved = dataclasses.replace(Job(0, {"exp.num_nodes": 2}, Path("/a.log")),
+                                exp={"exp.num_nodes": 4})
+    assert moved.view.num_nodes == 4
