@@ -28,6 +28,7 @@ from safeio import atomic_write_text
 
 from dlbs.cli.planargs import load_experiments
 from dlbs.errors import DLBSError, UsageError
+from dlbs.experiment import Experiment
 
 
 def _folder(path: str) -> Path:
@@ -97,6 +98,7 @@ def render(experiments: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict
 
     out = []
     names: set[str] = set()
+    views: list[Experiment] = []
     for number, exp in enumerate(experiments):
         log_file = str(exp.get("exp.log_file", f"experiment_{number}.log"))
         stem = os.path.basename(log_file).removesuffix(".log") or f"experiment_{number}"
@@ -104,24 +106,26 @@ def render(experiments: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict
             stem = f"{stem}_{number}"
         names.add(stem)
         try:
-            files = {f"{stem}.sh": build_script(exp)}
+            view = Experiment.of(exp)
+            views.append(view)
+            files = {f"{stem}.sh": build_script(view)}
             entry: dict[str, Any] = {
                 "index": number, "exp.id": exp.get("exp.id"), "exp.model": exp.get("exp.model"),
                 "exp.log_file": log_file, "launch_script": f"{stem}.sh",
                 "runs_as": script_file_for(log_file)}
-            if str(exp.get("exp.scheduler", "local")) == "slurm":
+            if view.on_slurm:
                 launch = os.path.abspath(script_file_for(log_file))
                 files[f"{stem}.sbatch"] = build_batch_script(
-                    exp, launch, os.path.abspath(end_file_for(log_file)))
+                    view, launch, os.path.abspath(end_file_for(log_file)))
                 entry["batch_script"] = f"{stem}.sbatch"
                 entry["submitted_as"] = batch_file_for(log_file)
         except DLBSError as err:
             raise DLBSError(f"experiment {number} ({exp.get('exp.model')}): {err}") from None
         out.append((entry, files))
-    return out + render_arrays(experiments, [entry for entry, _ in out])
+    return out + render_arrays(views, [entry for entry, _ in out])
 
 
-def render_arrays(experiments: list[dict[str, Any]],
+def render_arrays(experiments: list[Experiment],
                   entries: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, str]]]:
     """The job arrays a run with ``slurm.array=true`` would submit, grouped and split as the
     runner does (``dlbs.slurm.executor.SlurmExecutor.flush``); each experiment's entry names
@@ -139,7 +143,7 @@ def render_arrays(experiments: list[dict[str, Any]],
 
     groups: dict[tuple[str, ...], list[int]] = {}
     for number, exp in enumerate(experiments):
-        if str(exp.get("exp.scheduler", "local")) == "slurm" and array(exp):
+        if exp.on_slurm and array(exp):
             groups.setdefault(array_group(exp), []).append(number)
     out: list[tuple[dict[str, Any], dict[str, str]]] = []
     for group, numbers in groups.items():

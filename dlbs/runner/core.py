@@ -33,8 +33,8 @@ from typing import IO, Any
 from safeio import UnsafeFileError, atomic_write_text, check_writable_target, open_text
 
 from dlbs.errors import DLBSError, RunError
+from dlbs.experiment import Experiment, ExperimentLike
 from dlbs.launchers import build_script, script_file_for
-from dlbs.launchers.command import as_bool, as_int
 from dlbs.runner import launcher_errors, runlog, sysinfo
 from dlbs.runner.job import Ending, Executor, Job
 from dlbs.runner.lock import FolderLocks
@@ -160,13 +160,18 @@ class Runner:
         return self._executor
 
     # -- the sweep ---------------------------------------------------------------------------
-    def run(self, experiments: Sequence[Mapping[str, Any]]) -> Summary:
-        """Run every experiment in order; return the summary (never raises for one failure)."""
-        summary = Summary(total=len(experiments))
+    def run(self, experiments: Sequence[ExperimentLike]) -> Summary:
+        """Run every experiment in order; return the summary (never raises for one failure).
+
+        Each experiment is read once, here, into its :class:`Experiment` view: the sweep and
+        the executors read its fields; its dict (``raw``) goes into the log's header as it is.
+        """
+        views = [Experiment.of(exp) for exp in experiments]
+        summary = Summary(total=len(views))
         progress = Progress(summary.total, self.progress_file, self.err, self.bar,
-                            varying_keys(experiments))
+                            varying_keys([exp.raw for exp in views]))
         self.executor.attach_note(progress.note)  # news while a job waits (Slurm)
-        locks = self._locks = FolderLocks(log_folders(experiments))
+        locks = self._locks = FolderLocks(log_folders(views))
         try:
             locks.acquire()  # one runner per log folder
         except BaseException:
@@ -175,8 +180,8 @@ class Runner:
         restore = self._install_signals()
         state = "finished"
         try:
-            self._oom.learn_from_logs(experiments)  # OOMs of earlier runs of this plan
-            for index, exp in enumerate(experiments):
+            self._oom.learn_from_logs(exp.raw for exp in views)  # OOMs of earlier runs
+            for index, exp in enumerate(views):
                 if self._stop or self._halt:
                     break
                 self._dispatch(index, exp, progress, summary)
@@ -195,9 +200,9 @@ class Runner:
         return summary
 
     def _record(self, index: int, outcome: Outcome, progress: Progress,
-                summary: Summary, exp: Mapping[str, Any] | None = None) -> None:
+                summary: Summary, exp: Experiment | None = None) -> None:
         if exp is not None:
-            self._oom.note(exp, outcome.status, outcome.log_file)
+            self._oom.note(exp.raw, outcome.status, outcome.log_file)
         summary.outcomes.append(outcome)
         progress.finish(index, outcome.status, outcome.duration)
         if self.on_finished is not None and outcome.log_file and \
@@ -207,30 +212,29 @@ class Runner:
             except Exception as err:  # noqa: BLE001 - a hook never stops the sweep
                 print(f"warning: {outcome.log_file}: {err}", file=self.err)
 
-    def _dispatch(self, index: int, exp: Mapping[str, Any], progress: Progress,
+    def _dispatch(self, index: int, exp: Experiment, progress: Progress,
                   summary: Summary) -> None:
-        status = str(exp.get("exp.status", "ok"))
-        log_file = exp.get("exp.log_file")
+        status, log_file = exp.status, exp.log_file
         if status in SKIP_STATUSES:
             return self._record(index, Outcome("skipped", error=f"exp.status={status}"),
                                 progress, summary)
         if status == "simulate":
             self._simulate(index, exp, progress.total)
-            return self._record(index, Outcome("simulated", log_file=log_file), progress,
-                                summary)
-        if not str(log_file or "").strip():
+            return self._record(index, Outcome("simulated", log_file=log_file or None),
+                                progress, summary)
+        if not log_file.strip():
             raise RunError(f"experiment {index}: exp.log_file is not set; set exp.log_dir "
                            "(a plan file needs exp.log_file in every experiment)")
         try:  # something planted at one of its names fails this experiment only
-            check_log_paths(exp, *side_files(str(log_file)))
+            check_log_paths(exp.raw, *side_files(log_file))
             return self._dispatch_logged(index, exp, progress, summary)
         except UnsafeFileError as err:
             return self._record(index, refused(exp, err), progress, summary)
 
-    def _dispatch_logged(self, index: int, exp: Mapping[str, Any], progress: Progress,
+    def _dispatch_logged(self, index: int, exp: Experiment, progress: Progress,
                          summary: Summary) -> None:
         """Adopt, skip or start an experiment whose log names were found fit to write."""
-        log_file = str(exp["exp.log_file"])
+        log_file = exp.log_file
         adopted = self._adopt(index, exp, progress, summary)
         if adopted is True:
             return None
@@ -238,7 +242,7 @@ class Runner:
             stale = self._close_stale(Path(str(log_file)))
             if stale is not None:  # this experiment fails alone: the sweep goes on
                 return self._record(index, stale, progress, summary)
-        run, why = runlog.rerun_decision(exp)
+        run, why = runlog.rerun_decision(exp.raw)
         if not run:  # an ended job just recorded counts as what it ended with
             outcome = adopted or Outcome("skipped", log_file=log_file,
                                          error=f"already done ({why})")
@@ -246,11 +250,11 @@ class Runner:
         self._make_room(progress, summary)  # the jobs ended meanwhile teach OomMemory too
         if self._stop or self._halt:
             return None
-        too_large = self._oom.reason_to_skip(exp)
+        too_large = self._oom.reason_to_skip(exp.raw)
         if too_large:
             return self._record(index, Outcome("skipped", log_file=log_file, error=too_large),
                                 progress, summary)
-        progress.start(index, exp)
+        progress.start(index, exp.raw)
         self._start(index, exp, progress, summary)
         return None
 
@@ -283,7 +287,7 @@ class Runner:
                        "interrupted\n")
         return None
 
-    def _adopt(self, index: int, exp: Mapping[str, Any], progress: Progress,
+    def _adopt(self, index: int, exp: Experiment, progress: Progress,
                summary: Summary) -> bool | Outcome:
         """Take over a job a previous runner left; True when it still runs (nothing to start).
 
@@ -300,7 +304,7 @@ class Runner:
             self._record(index, Outcome("in_flight", log_file=str(job.log_file),
                                         error=f"job {job.handle}"), progress, summary)
         else:
-            progress.start(index, exp)
+            progress.start(index, exp.raw)
             self._inflight.append(job)
         return True
 
@@ -310,7 +314,7 @@ class Runner:
         if not self._stop:
             for job, ending in self.executor.flush():
                 self._inflight.remove(job)
-                self._record(job.index, self.finish(job, ending), progress, summary, job.exp)
+                self._record(job.index, self.finish(job, ending), progress, summary, job.view)
         if self.executor.detached:
             for job in self._inflight:
                 self._record(job.index, Outcome("submitted", log_file=str(job.log_file)),
@@ -330,16 +334,16 @@ class Runner:
                 progress.drop(job.index)
                 continue
             outcome = self.finish(job, ending)
-            self._record(job.index, outcome, progress, summary, job.exp)
+            self._record(job.index, outcome, progress, summary, job.view)
 
-    def _simulate(self, index: int, exp: Mapping[str, Any], total: int) -> None:
-        log_file = json.dumps(str(exp.get("exp.log_file", "")))
+    def _simulate(self, index: int, exp: Experiment, total: int) -> None:
+        log_file = json.dumps(exp.log_file)
         self.out.write(f"# ---- experiment {index + 1}/{total}: {log_file}\n")
         self.out.write(build_script(exp))
         self.out.flush()
 
     # -- one experiment ----------------------------------------------------------------------
-    def _start(self, index: int, exp: Mapping[str, Any], progress: Progress,
+    def _start(self, index: int, exp: Experiment, progress: Progress,
                summary: Summary) -> None:
         try:
             job, problem = self.prepare(index, exp)
@@ -364,9 +368,9 @@ class Runner:
         self._inflight.append(job)
         return None
 
-    def run_experiment(self, exp: Mapping[str, Any]) -> Outcome:
+    def run_experiment(self, exp: ExperimentLike) -> Outcome:
         """Run one experiment whatever its log says; write its complete log."""
-        job, problem = self.prepare(0, exp)
+        job, problem = self.prepare(0, Experiment.of(exp))
         if problem:
             return self.finish(job, Ending(exit_code=None, error=problem))
         try:
@@ -376,13 +380,13 @@ class Runner:
             self.executor.close()
         return self.finish(job, ending)
 
-    def _write_failed(self, exp: Mapping[str, Any], error: str,
+    def _write_failed(self, exp: Experiment, error: str,
                       keep: Path | None = None) -> Outcome:
         """An experiment whose log could not be written: nothing of it is left behind, except
         ``keep``, the ``.part`` of a run that ended (its trailer or rename failed: it holds
         the benchmark's facts, and its name says it is incomplete); after MAX_WRITE_FAILURES
         in a row the sweep stops (the next ones would fail the same way)."""
-        log_file = Path(str(exp["exp.log_file"]))
+        log_file = Path(exp.log_file)
         if keep is not None and os.path.isfile(keep):
             error += f"; what the run wrote is kept in {keep}"
         else:
@@ -394,13 +398,13 @@ class Runner:
                           f"could not be written ({error})")
         return Outcome("failure", log_file=str(log_file), error=error)
 
-    def prepare(self, index: int, exp: Mapping[str, Any]) -> tuple[Job, str]:
+    def prepare(self, index: int, exp: Experiment) -> tuple[Job, str]:
         """Write the launch script and the log header; return the job and a build problem.
         Something planted at a name it writes raises ``UnsafeFileError`` (nothing of this
         experiment is left then); a log that cannot be written, ``RunError``."""
-        log_file = Path(str(exp["exp.log_file"]))
+        log_file = Path(exp.log_file)
         part = runlog.part_file(log_file)
-        escape = folder_escape(exp)  # before a folder is made: it would be made outside
+        escape = folder_escape(exp.raw)  # before a folder is made: it would be made outside
         if escape is not None:
             raise escape
         script: Path | None = None
@@ -421,10 +425,10 @@ class Runner:
             raise
         except OSError as err:
             raise RunError(f"cannot write the log {log_file}: {err.strerror or err}") from None
-        return Job(index=index, exp=exp, log_file=log_file, offset=offset, script=script), \
-            problem
+        return Job(index=index, exp=exp.raw, log_file=log_file, offset=offset, script=script,
+                   made=exp), problem
 
-    def _write_script(self, exp: Mapping[str, Any], log_file: Path) -> tuple[Path | None, str]:
+    def _write_script(self, exp: Experiment, log_file: Path) -> tuple[Path | None, str]:
         """Render and keep the launch script; a bad experiment gives ``(None, reason)``."""
         try:
             text = build_script(exp)
@@ -434,11 +438,12 @@ class Runner:
         atomic_write_text(path, text, mode=0o755)  # never through a link planted at its name
         return path, ""
 
-    def _header(self, exp: Mapping[str, Any]) -> list[tuple[str, Any]]:
-        facts = list(exp.items()) + list(host_facts())
-        image = str(exp.get("exp.docker_image", ""))
-        if as_bool(exp.get("exp.docker", False)) and image in self.docker_images:
-            facts.append(("exp.docker_image_id", self.docker_images[image]))
+    def _header(self, exp: Experiment) -> list[tuple[str, Any]]:
+        """The log's header: every parameter as the plan gives it, then provenance (and the
+        image's id, of a container experiment whose image the sweep looked up)."""
+        facts = list(exp.raw.items()) + list(host_facts())
+        if exp.in_container and exp.image in self.docker_images:
+            facts.append(("exp.docker_image_id", self.docker_images[exp.image]))
         facts.append(("exp.runner_start_time", utc_now()))
         return facts
 
@@ -447,7 +452,7 @@ class Runner:
         run never replaces a complete older log: it is set aside as ``<log>.interrupted``)."""
         duration = ending.duration if ending.duration is not None else \
             time.monotonic() - job.started
-        ending.facts = [*ending.facts, *self._sys_info(job.exp)]
+        ending.facts = [*ending.facts, *self._sys_info(job.view)]
         try:
             check_log_paths(job.exp)  # a sub-folder swapped for a link while it ran
             status, error, warnings = write_trailer(job, ending, duration, self._stop)
@@ -456,9 +461,9 @@ class Runner:
             if kept == job.log_file:
                 drop_stale_attempts(job)
         except UnsafeFileError as err:  # its .part was replaced by a link meanwhile
-            return refused(job.exp, err)
+            return refused(job.view, err)
         except OSError as err:  # a full disk: what the benchmark wrote stays in the .part
-            return self._write_failed(job.exp, f"cannot write the log {job.log_file}: "
+            return self._write_failed(job.view, f"cannot write the log {job.log_file}: "
                                                f"{err.strerror or err}", keep=job.part)
         self._write_failures = 0
         return Outcome(status, duration, str(kept), error, warning=ending.warning,
@@ -473,9 +478,9 @@ class Runner:
         os.replace(part, target)
         return target
 
-    def _sys_info(self, exp: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    def _sys_info(self, exp: Experiment) -> list[tuple[str, Any]]:
         """``exp.sys_info``'s ``hw.<source>`` facts; a missing source is warned about once."""
-        names = sysinfo.requested(exp.get("exp.sys_info"))
+        names = sysinfo.requested(exp.sys_info)
         if not names:
             return []
         if self.executor.name != "local":
@@ -484,7 +489,7 @@ class Runner:
             facts, missing = [("hw.sys_info_missing", dict.fromkeys(names, why))], \
                 dict.fromkeys(names, why)
         else:
-            facts, missing = sysinfo.collect(exp.get("exp.sys_info"))
+            facts, missing = sysinfo.collect(exp.sys_info)
         new = {name: why for name, why in missing.items() if name not in self._warned_sources}
         if new:  # one line a sweep names them all (more only if later experiments ask others)
             self._warned_sources.update(new)
@@ -517,13 +522,13 @@ class Runner:
         self.executor.stop(self._stop)
 
 
-def log_folders(experiments: Sequence[Mapping[str, Any]]) -> set[Path]:
+def log_folders(experiments: Sequence[Experiment]) -> set[Path]:
     """The folders the runnable experiments write their logs to (a folder that resolves
     outside its ``exp.log_dir`` is not one: its experiment is refused, and no lock file is
     made there)."""
-    return {Path(str(e["exp.log_file"])).parent for e in experiments
-            if str(e.get("exp.status", "ok")) not in SKIP_STATUSES | {"simulate"}
-            and str(e.get("exp.log_file") or "").strip() and folder_escape(e) is None}
+    return {Path(e.log_file).parent for e in experiments
+            if e.status not in SKIP_STATUSES | {"simulate"}
+            and e.log_file.strip() and folder_escape(e.raw) is None}
 
 
 def side_files(log_file: str) -> list[Path]:
@@ -567,13 +572,13 @@ def settled_name(log_file: Path, interrupted: bool) -> Path:
     return log_file
 
 
-def refused(exp: Mapping[str, Any], err: UnsafeFileError) -> Outcome:
+def refused(exp: Experiment, err: UnsafeFileError) -> Outcome:
     """An experiment refused because something was planted at a name of its log: a failure
     whose one-line reason names the path (no log is written: the next run tries again)."""
-    return Outcome("failure", log_file=str(exp.get("exp.log_file")), error=str(err))
+    return Outcome("failure", log_file=exp.log_file, error=str(err))
 
 
-def failure_reason(exp: Mapping[str, Any], part: Path, offset: int, output: Mapping[str, Any],
+def failure_reason(source: ExperimentLike, part: Path, offset: int, output: Mapping[str, Any],
                    error: str | None) -> str | None:
     """The one-line reason of a failed run (None: the benchmark's own ``results.error``
     stands). A failed torchrun's own line comes first: a rendezvous nobody came to, or the
@@ -581,13 +586,9 @@ def failure_reason(exp: Mapping[str, Any], part: Path, offset: int, output: Mapp
     is then a symptom, when that rank was killed); else the exit and the last output line."""
     reported = output.get("results.error")
     text = runlog.output_tail(part, offset, launcher_errors.TAIL_CHARS)
-    where, timeout = "", None
-    try:
-        if as_int(exp.get("exp.num_nodes"), 1) > 1:
-            where = str(exp.get("pytorch.distributed_rendezvous") or "")
-            timeout = as_int(exp.get("exp.rendezvous_timeout"), 0) or None
-    except DLBSError:
-        pass  # a run with --no-validation: the line names no address
+    exp, where, timeout = Experiment.of(source), "", None
+    if exp.num_nodes > 1:
+        where, timeout = exp.rendezvous, exp.rendezvous_timeout or None
     line = launcher_errors.launcher_failure(text, where, timeout)
     if line and reported:
         first = launcher_errors.parse_failures(text)[:1]
@@ -617,7 +618,7 @@ def write_trailer(job: Job, ending: Ending, duration: float,
                   signal_name: str | None) -> tuple[str, str | None, list[str]]:
     """Append the trailer facts of ``job`` to its ``.part``; return the final status, its
     one-line reason and the benchmark's warnings (``exp.warnings``)."""
-    exp, part = job.exp, job.part
+    exp, part = job.view, job.part
     output = runlog.read_output_facts(part, job.offset)
     status, error = runlog.final_status(output, ending.exit_code, ending.stopped)
     if ending.error:
@@ -625,7 +626,7 @@ def write_trailer(job: Job, ending: Ending, duration: float,
         if ending.stopped is None and status == "ok" or ending.stopped is None and ending.exit_code is None:
             status = "failure"
     elif ending.stopped == "timeout":
-        error = (f"timed out after {exp.get('exp.timeout')} s (exp.timeout); "
+        error = (f"timed out after {exp.timeout_text} s (exp.timeout); "
                  "process group killed")
     elif ending.stopped == "interrupted":
         error = f"interrupted by {signal_name or 'a signal'}"

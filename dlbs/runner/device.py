@@ -21,6 +21,7 @@ from typing import Any
 
 from dlbs.engine import ParamSpec
 from dlbs.engine.expand import expand_experiment
+from dlbs.experiment import Experiment
 from dlbs.runner.provenance import nvidia_driver
 
 GPUS = "exp.gpus"
@@ -43,11 +44,10 @@ def host_has_gpu() -> bool:
 def falls_back(experiment: Mapping[str, Any]) -> bool:
     """Whether an expanded experiment is a local, bare-metal run on DLBS's default GPU 0 (what
     runs on the CPU instead on a host without a GPU); a disabled one runs nowhere."""
-    return (str(experiment.get("exp.status", "ok")) not in ("disabled", "inactive")
-            and str(experiment.get("exp.scheduler") or "local") == "local"
-            and experiment.get("exp.docker") is not True
-            and str(experiment.get(GPUS, "")).strip() == DEFAULT_GPUS
-            and experiment.get("exp.device_type") == "gpu")
+    exp = Experiment.of(experiment)
+    return (exp.status not in ("disabled", "inactive") and exp.on_this_host
+            and not exp.in_container and exp.gpus.strip() == DEFAULT_GPUS
+            and exp.declared_device == "gpu")
 
 
 def on_this_host(experiments: Iterable[Mapping[str, Any]], specs: Mapping[str, ParamSpec],

@@ -6,24 +6,25 @@ would not be alone on the machine.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 from dlbs.errors import DLBSError, UsageError, ValidationError
+from dlbs.experiment import Experiment, ExperimentLike
 from dlbs.runner.job import Executor
 
 SCHEDULERS = ("local", "slurm")
 NOT_RUN = frozenset({"disabled", "inactive", "simulate"})
 
 
-def runnable(experiments: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """The experiments a ``run`` would start (not disabled, inactive or simulated)."""
-    return [e for e in experiments if str(e.get("exp.status", "ok")) not in NOT_RUN]
+def runnable(experiments: Iterable[ExperimentLike]) -> list[Experiment]:
+    """The views of the experiments a ``run`` would start (not disabled, inactive or
+    simulated)."""
+    return [e for e in map(Experiment.of, experiments) if e.status not in NOT_RUN]
 
 
-def scheduler_of(experiments: Sequence[Mapping[str, Any]]) -> str:
+def scheduler_of(experiments: Sequence[ExperimentLike]) -> str:
     """The one scheduler of the runnable experiments; a ValidationError when they differ."""
-    found = {str(e.get("exp.scheduler") or "local") for e in runnable(experiments)}
+    found = {e.scheduler for e in runnable(experiments)}
     unknown = sorted(found - set(SCHEDULERS))
     if unknown:
         raise ValidationError(f"exp.scheduler '{unknown[0]}' is not one of "
@@ -34,19 +35,19 @@ def scheduler_of(experiments: Sequence[Mapping[str, Any]]) -> str:
     return found.pop() if found else "local"
 
 
-def check_slurm(experiments: Sequence[Mapping[str, Any]]) -> None:
+def check_slurm(experiments: Sequence[ExperimentLike]) -> None:
     """Every batch script renders, ``slurm.max_jobs`` is one value, Slurm answers and each
     partition exists; raise a one-line ValidationError otherwise."""
     from dlbs.slurm import ctl
 
     exps = check_slurm_plan(experiments)
-    for partition in sorted({str(e.get("slurm.partition") or "") for e in exps}):
+    for partition in sorted({e.slurm.partition for e in exps}):
         problem = ctl.check(partition)
         if problem:
             raise ValidationError(f"exp.scheduler=slurm: {problem}")
 
 
-def check_slurm_plan(experiments: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+def check_slurm_plan(experiments: Sequence[ExperimentLike]) -> list[Experiment]:
     """``check_slurm`` without asking Slurm (``build --scripts`` may run where no cluster is):
     every batch script renders, log names Slurm can take, one ``slurm.array`` and one
     ``slurm.max_jobs``; return the runnable experiments."""
@@ -59,7 +60,7 @@ def check_slurm_plan(experiments: Sequence[Mapping[str, Any]]) -> list[Mapping[s
             build_batch_script(exp, "launch.sh", "end")
         except DLBSError as err:
             raise ValidationError(f"experiment {index}: {err}") from None
-        problem = ctl.filename_problem(str(exp.get("exp.log_file") or ""))
+        problem = ctl.filename_problem(exp.log_file)
         if problem:
             raise ValidationError(f"experiment {index}: {problem}")
     if len({array(e) for e in exps}) > 1:
@@ -71,7 +72,7 @@ def check_slurm_plan(experiments: Sequence[Mapping[str, Any]]) -> list[Mapping[s
     return exps
 
 
-def check_scheduler(experiments: Sequence[Mapping[str, Any]]) -> str:
+def check_scheduler(experiments: Sequence[ExperimentLike]) -> str:
     """``validate``'s scheduler checks; return the scheduler."""
     scheduler = scheduler_of(experiments)
     if scheduler == "slurm":
@@ -79,7 +80,7 @@ def check_scheduler(experiments: Sequence[Mapping[str, Any]]) -> str:
     return scheduler
 
 
-def executor_for(experiments: Sequence[Mapping[str, Any]], detach: bool = False) -> Executor:
+def executor_for(experiments: Sequence[ExperimentLike], detach: bool = False) -> Executor:
     """The executor of a plan (``--detach`` only means something to a batch scheduler)."""
     scheduler = scheduler_of(experiments)
     if scheduler == "slurm":

@@ -14,13 +14,13 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from safeio import open_for_write
 
+from dlbs.experiment import Experiment
 from dlbs.launchers import container_name
-from dlbs.launchers.command import as_bool
 from dlbs.runner import leftovers
 from dlbs.runner.containerctl import PodmanContainer, runtime_of
 from dlbs.runner.job import Ending, Job
@@ -63,13 +63,13 @@ class LocalExecutor:
         """Nothing is held back: each job started at ``start``."""
         return []
 
-    def recover(self, index: int, exp: Mapping[str, Any]) -> tuple[Job, Ending] | None:
+    def recover(self, index: int, exp: Experiment) -> tuple[Job, Ending] | None:
         """Nothing outlives a local runner that could be adopted: a stale ``.part`` re-runs."""
         return None
 
     def start(self, job: Job) -> None:
         """Start ``bash <script>`` with its output appended to the job's ``.part``."""
-        exp = job.exp
+        exp = job.view
         token = leftovers.new_token()  # marks every process of the experiment
         if self._was_subreaper is None:  # orphans of experiments come here to be reaped
             self._was_subreaper = leftovers.set_subreaper(True)
@@ -90,8 +90,7 @@ class LocalExecutor:
                 env={**os.environ, leftovers.TOKEN_VAR: token},
                 # Safe with threads: it only calls prctl through a handle made before fork.
                 preexec_fn=die_with_parent())  # noqa: PLW1509
-        self._watchdog.watch_group(self._proc.pid, float(exp.get("runtime.kill_grace", 5) or 0),
-                                   token)
+        self._watchdog.watch_group(self._proc.pid, exp.kill_grace, token)
         self._mark = leftovers.Mark(token, self._proc.pid, leftovers.start_time(self._proc.pid),
                                     frozenset(self._watchdog.pids()))
         if self._container:
@@ -106,7 +105,7 @@ class LocalExecutor:
         job, proc = self._job, self._proc
         assert job is not None and proc is not None, "wait() without a running job"
         try:
-            stopped = self._wait(proc, job.exp)
+            stopped = self._wait(proc, job.view)
         finally:
             kill_group(proc.pid, signal.SIGKILL)  # whatever the launcher left behind
             leftovers.end_members(self._mark)  # and what left the group (daemons)
@@ -126,10 +125,9 @@ class LocalExecutor:
         self._job, self._proc, self._monitor = None, None, None
         return [(job, Ending(exit_code=proc.returncode, stopped=stopped, facts=facts))]
 
-    def _wait(self, proc: subprocess.Popen[bytes], exp: Mapping[str, Any]) -> str | None:
-        timeout = float(exp.get("exp.timeout", 0) or 0)
-        stopper = GroupStopper(proc.pid, float(exp.get("runtime.kill_grace", 5) or 0),
-                               self._mark)
+    def _wait(self, proc: subprocess.Popen[bytes], exp: Experiment) -> str | None:
+        timeout = exp.timeout
+        stopper = GroupStopper(proc.pid, exp.kill_grace, self._mark)
         self._stopper = stopper
         timer = threading.Timer(timeout, stopper.stop, args=("timeout",)) if timeout > 0 else None
         if timer is not None:
@@ -184,23 +182,23 @@ def die_with_parent() -> Callable[[], None] | None:
     return preexec
 
 
-def start_monitor(exp: Mapping[str, Any], pid: int, container: str | None,
+def start_monitor(exp: Experiment, pid: int, container: str | None,
                   podman: PodmanContainer | None = None) -> Monitor | None:
     """Start sampling the experiment when ``monitor.frequency`` > 0."""
-    frequency = float(exp.get("monitor.frequency", 0) or 0)
+    frequency = exp.monitor_frequency
     if frequency <= 0:
         return None
     from dlbs.runner.monitor import Monitor  # psutil only when monitoring
-    gpus = (gpu_indices(exp) or None) if as_bool(exp.get("monitor.gpu", True)) else None
+    gpus = (gpu_indices(exp) or None) if exp.monitor_gpu else None
     root = container_root(container) if container else (podman_root(podman) if podman else None)
     monitor = Monitor(pid, frequency, gpus, root)
     monitor.start()
     return monitor
 
 
-def gpu_indices(exp: Mapping[str, Any]) -> list[int]:
+def gpu_indices(exp: Experiment) -> list[int]:
     """Host GPU indices of a GPU experiment (from ``exp.gpus``); empty on CPU."""
-    text = str(exp.get("exp.gpus", "")).replace(":", ",")
+    text = exp.gpus.replace(":", ",")
     return [int(g) for g in text.split(",") if g.strip().isdigit()]
 
 

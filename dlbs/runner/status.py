@@ -9,12 +9,13 @@ has written its trailer yet: running the plan again does); a ``.part`` alone is 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dlbs.errors import RunError
+from dlbs.experiment import Experiment, ExperimentLike
 from dlbs.logs.parser import parse_log
 from dlbs.runner import runlog
 from dlbs.slurm import ctl as slurmctl
@@ -43,17 +44,13 @@ class ExperimentState:
     reason: str = ""  # results.error of a done experiment that did not end ok
 
 
-def describe(index: int, exp: Mapping[str, Any], state: str, **fields: Any) -> ExperimentState:
+def describe(index: int, exp: Experiment, state: str, **fields: Any) -> ExperimentState:
     """An :class:`ExperimentState` with what ``exp`` is (model, batch, device, repeat)."""
-    gpus = str(exp.get("exp.gpus", "")).strip()
-    repeat = exp.get("exp.repeat", 1)
-    runs = repeat if isinstance(repeat, int) and not isinstance(repeat, bool) else 1
+    gpus = exp.gpus.strip()
     return ExperimentState(
-        index, state, str(exp.get("exp.log_file") or ""), model=str(exp.get("exp.model", "")),
-        batch=exp.get("exp.replica_batch"), device=f"gpu {gpus}" if gpus else "cpu",
-        replicas=exp.get("exp.num_replicas"),
-        repeat=f"{int(exp.get('exp.repeat_index') or 0) + 1}/{runs}" if runs > 1 else "",
-        **fields)
+        index, state, exp.log_file, model=exp.model, batch=exp.replica_batch,
+        device=f"gpu {gpus}" if gpus else "cpu", replicas=exp.num_replicas,
+        repeat=f"{exp.repeat_index + 1}/{exp.repeat}" if exp.repeat > 1 else "", **fields)
 
 
 def _ending(path: Path, status: str) -> dict[str, Any]:
@@ -71,10 +68,10 @@ def _ending(path: Path, status: str) -> dict[str, Any]:
     return {"duration_s": None if duration is None else float(duration), "reason": reason}
 
 
-def local_state(index: int, exp: Mapping[str, Any]) -> ExperimentState:
+def local_state(index: int, source: ExperimentLike) -> ExperimentState:
     """The state as far as the log files tell (a job's state is filled in later)."""
-    log_file = str(exp.get("exp.log_file") or "")
-    declared = str(exp.get("exp.status", "ok"))
+    exp = Experiment.of(source)
+    log_file, declared = exp.log_file, exp.status
     if declared in NOT_RUN:
         return describe(index, exp, declared)
     path = Path(log_file)
@@ -97,8 +94,9 @@ def local_state(index: int, exp: Mapping[str, Any]) -> ExperimentState:
     return describe(index, exp, "not run")
 
 
-def plan_status(experiments: Sequence[Mapping[str, Any]]) -> list[ExperimentState]:
-    """Every experiment's state; jobs are looked up with one ``squeue`` call."""
+def plan_status(experiments: Sequence[ExperimentLike]) -> list[ExperimentState]:
+    """Every experiment's state (each read once into its view by :func:`local_state`); jobs
+    are looked up with one ``squeue`` call."""
     states = [local_state(i, exp) for i, exp in enumerate(experiments)]
     jobs = [s for s in states if s.job_id]
     if not jobs:

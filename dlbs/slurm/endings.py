@@ -185,7 +185,7 @@ def warned(info: JobInfo, job: Job | None) -> tuple[str, str] | None:
         return None  # it finished before the warning reached it: its facts are whole
     timed = "its facts are partial (results.partial)" if facts.get("results.partial") \
         else "it wrote no timing facts"
-    warning = warn_signal(job.exp)
+    warning = warn_signal(job.view)
     limit = limit_seconds(info.time_limit)
     if info.state == "PREEMPTED" or limit is None or info.elapsed is None or \
             info.elapsed < limit - (warning[1] if warning else 0) - WARNING_SLACK_S:
@@ -201,7 +201,7 @@ def why_we_cancelled(why: str, job: Job | None, reason: str | None) -> str | Non
     if why == "interrupted":
         return None
     if why == "pending_timeout":
-        limit = queue_timeout(job.exp) if job is not None else 0
+        limit = queue_timeout(job.view) if job is not None else 0
         return (f"still pending after {limit} s in the queue (slurm.queue_timeout), Slurm's "
                 f"reason: {reason or 'none given'}; dlbs cancelled the job, and the next run "
                 "of the plan submits it again")
@@ -213,7 +213,7 @@ def node_failure(info: JobInfo, job: Job | None) -> str:
     text = output.read_tail(job.part, job.offset) if job is not None else ""
     node = output.failed_node(text)
     what = f"node {node} failed during the job" if node else "a node of the job failed"
-    if job is not None and not requeue(job.exp):
+    if job is not None and not requeue(job.view):
         return f"{what} (Slurm state {info.state}); Slurm did not requeue it (slurm.requeue=false)"
     return f"{what} (Slurm state {info.state})"
 
@@ -222,6 +222,6 @@ def preempted(job: Job | None) -> str:
     """The error of a job that Slurm preempted and did not requeue."""
     text = ("Slurm preempted the job (a job of a higher-priority partition or QOS took its "
             "nodes)")
-    if job is not None and not requeue(job.exp):
+    if job is not None and not requeue(job.view):
         return f"{text}; Slurm did not requeue it (slurm.requeue=false)"
     return text

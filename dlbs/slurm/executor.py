@@ -25,11 +25,11 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 from safeio import UnsafeFileError, atomic_write_text, check_writable_target
 
 from dlbs.errors import DLBSError, RunError
+from dlbs.experiment import Experiment
 from dlbs.runner import runlog
 from dlbs.runner.job import Ending, Job
 from dlbs.slurm import ctl, endings, output
@@ -109,7 +109,7 @@ class SlurmExecutor:
             check_writable_target(path)  # planted: refused before anything is submitted
         try:
             end_file.unlink(missing_ok=True)
-            text = build_batch_script(job.exp, str(job.script.resolve()), str(end_file.resolve()))
+            text = build_batch_script(job.view, str(job.script.resolve()), str(end_file.resolve()))
         except DLBSError as err:
             raise RunError(str(err)) from None
         atomic_write_text(batch, text, mode=0o755)
@@ -118,7 +118,7 @@ class SlurmExecutor:
             return
         dependency = self._chains[self._next_chain] if self.detached else None
         job_id = ctl.submit(str(batch.resolve()), str(job.part.resolve()), dependency,
-                                 requeue=requeue(job.exp))
+                                 requeue=requeue(job.view))
         if self.detached:
             self._chains[self._next_chain] = job_id
             self._next_chain = (self._next_chain + 1) % self.max_jobs
@@ -149,7 +149,7 @@ class SlurmExecutor:
                     for job in stopped]
         groups: dict[tuple[str, ...], list[Job]] = {}
         for job in self._unsubmitted:
-            groups.setdefault(array_group(job.exp), []).append(job)
+            groups.setdefault(array_group(job.view), []).append(job)
         self._unsubmitted = []
         failed: list[tuple[Job, Ending]] = []
         # slurm.max_jobs bounds the sweep, and %K bounds one array: each array waits for the
@@ -193,16 +193,16 @@ class SlurmExecutor:
         return failed, array_id
 
     # -- adopting what a previous runner left ------------------------------------------------
-    def recover(self, index: int, exp: Mapping[str, Any]) -> tuple[Job, Ending | None] | None:
+    def recover(self, index: int, exp: Experiment) -> tuple[Job, Ending | None] | None:
         """The job of ``exp`` left by a previous runner: (job, None) while it is pending or
         running (it is now tracked), (job, ending) when it has ended; None when there is none."""
-        log_file = Path(str(exp["exp.log_file"]))
+        log_file = Path(exp.log_file)
         record = read_job_file(log_file)
         if record is None or not runlog.part_file(log_file).exists():
             return None
         job_id = str(record["job_id"])
-        job = Job(index=index, exp=exp, log_file=log_file, offset=int(record.get("offset", 0)),
-                  handle=job_id)
+        job = Job(index=index, exp=exp.raw, log_file=log_file,
+                  offset=int(record.get("offset", 0)), handle=job_id, made=exp)
         info = ctl.queue([job_id]).get(job_id)
         if info is not None and info.active:
             self._jobs[job_id] = job
@@ -296,7 +296,7 @@ class SlurmExecutor:
             self._pending_since.pop(job_id, None)
             return
         since = self._pending_since.setdefault(job_id, now)
-        limit = queue_timeout(job.exp)
+        limit = queue_timeout(job.view)
         if limit > 0 and now - since > limit and job_id not in self._cancelled:
             self._cancelled[job_id] = "pending_timeout"
             ctl.cancel([job_id])
@@ -304,7 +304,7 @@ class SlurmExecutor:
     def _while_running(self, job_id: str, now: float) -> None:
         self._pending_since.pop(job_id, None)
         since = self._running_since.setdefault(job_id, now)
-        timeout = float(self._jobs[job_id].exp.get("exp.timeout", 0) or 0)
+        timeout = self._jobs[job_id].view.timeout
         if timeout > 0 and now - since > timeout and job_id not in self._cancelled:
             self._cancelled[job_id] = "timeout"
             ctl.cancel([job_id])

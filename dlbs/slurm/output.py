@@ -30,7 +30,6 @@ from pathlib import Path
 
 from safeio import atomic_write_bytes, open_for_read
 
-from dlbs.launchers.command import as_int
 from dlbs.logs.parser import MAX_LOG_BYTES
 from dlbs.runner import runlog
 from dlbs.runner.job import Job
@@ -267,7 +266,7 @@ def first_failure(job: Job) -> tuple[str | None, str | None]:
 
     The status is the benchmark's when that rank reported one (``oom``...), else ``failure``;
     never ``interrupted``, which the other ranks report when srun stops them."""
-    if as_int(job.exp.get("exp.num_nodes"), 1) < 2:
+    if job.view.num_nodes < 2:
         return None, None
     failure = first_task_failure(read_tail(job.part, job.offset))
     if failure is None:

@@ -19,31 +19,28 @@ from collections.abc import Mapping
 from typing import Any
 
 from dlbs.errors import ValidationError
-from dlbs.launchers.command import as_arg, as_bool, as_int
+from dlbs.experiment import Experiment, ExperimentLike
+from dlbs.experiment.values import as_arg
 from dlbs.launchers.pyxis import srun_options
 from dlbs.launchers.script import render_array_script, render_batch_script
 
 #: What a value in an ``#SBATCH`` line may contain (no space, quote, ``$``, ``#`` or ``\``).
 SAFE_WORD = re.compile(r"^[A-Za-z0-9_.:,=@%+/\-\[\]]+$")
-#: (parameter, sbatch option) pairs written when the parameter is not empty.
+#: (``SlurmSettings`` text field, sbatch option) pairs written when the parameter
+#: ``slurm.<field>`` is not empty.
 OPTION_PARAMS: tuple[tuple[str, str], ...] = (
-    ("slurm.partition", "--partition"),
-    ("slurm.account", "--account"),
-    ("slurm.qos", "--qos"),
-    ("slurm.time", "--time"),
-    ("slurm.mem", "--mem"),
+    ("partition", "--partition"),
+    ("account", "--account"),
+    ("qos", "--qos"),
+    ("time", "--time"),
+    ("mem", "--mem"),
     # GPU centres (docs/slurm.md, "GPU centre"): generic resources, node features, reserved
     # nodes, licenses, memory per GPU
-    ("slurm.gres", "--gres"),
-    ("slurm.mem_per_gpu", "--mem-per-gpu"),
-    ("slurm.constraint", "--constraint"),
-    ("slurm.reservation", "--reservation"),
-    ("slurm.licenses", "--licenses"),
-)
-#: (parameter, sbatch option) pairs of counts written when above 0.
-COUNT_PARAMS: tuple[tuple[str, str], ...] = (
-    ("slurm.gpus_per_task", "--gpus-per-task"),
-    ("slurm.cpus_per_gpu", "--cpus-per-gpu"),
+    ("gres", "--gres"),
+    ("mem_per_gpu", "--mem-per-gpu"),
+    ("constraint", "--constraint"),
+    ("reservation", "--reservation"),
+    ("licenses", "--licenses"),
 )
 #: A GPU entry of a GRES list: gpu, gpu:N, gpu:TYPE or gpu:TYPE:N (Slurm's gres syntax). A
 #: TYPE may start with a digit (MIG profiles such as 1g.10gb) but is never a bare number.
@@ -168,12 +165,10 @@ def safe_word(name: str, value: Any) -> str:
     return text
 
 
-def extra_args(exp: Mapping[str, Any]) -> list[str]:
+def extra_args(exp: ExperimentLike) -> list[str]:
     """``slurm.extra_args`` as sbatch options (a list, or words separated by spaces)."""
-    value = exp.get("slurm.extra_args") or []
-    words = [as_arg(v) for v in value] if isinstance(value, list) else as_arg(value).split()
     options = []
-    for word in words:
+    for word in Experiment.of(exp).slurm.extra_args:
         text = safe_word("slurm.extra_args", word)
         if not text.startswith("-"):
             raise ValidationError(f"parameter 'slurm.extra_args': {text!r} is not an sbatch "
@@ -231,19 +226,19 @@ def runner_option(word: str, options: Mapping[str, str] = RUNNER_OPTIONS) -> str
     return longer[0] if len(longer) == 1 and longer[0] in options else None
 
 
-def max_jobs(exp: Mapping[str, Any]) -> int:
+def max_jobs(exp: ExperimentLike) -> int:
     """``slurm.max_jobs`` (at least 1)."""
-    return max(1, as_int(exp.get("slurm.max_jobs"), 1))
+    return max(1, Experiment.of(exp).slurm.max_jobs)
 
 
-def requeue(exp: Mapping[str, Any]) -> bool:
+def requeue(exp: ExperimentLike) -> bool:
     """``slurm.requeue``: whether Slurm may requeue the job (``sbatch --requeue``)."""
-    return as_bool(exp.get("slurm.requeue", False))
+    return Experiment.of(exp).slurm.requeue
 
 
-def queue_timeout(exp: Mapping[str, Any]) -> int:
+def queue_timeout(exp: ExperimentLike) -> int:
     """``slurm.queue_timeout`` in seconds (0: no limit); a ValidationError when negative."""
-    seconds = as_int(exp.get("slurm.queue_timeout"), 0)
+    seconds = Experiment.of(exp).slurm.queue_timeout
     if seconds < 0:
         raise ValidationError(f"slurm.queue_timeout is {seconds}; give the seconds a job may "
                               "wait in the queue, or 0 to wait as long as it takes")
@@ -257,10 +252,11 @@ SIGNAL_SPEC = re.compile(r"^(?:(?P<where>[BR]):)?(?:SIG)?(?P<sig>[A-Z0-9]+)(?:@(
 WARN_SIGNALS = ("USR1", "USR2", "TERM", "INT", "HUP", "URG")
 
 
-def warn_signal(exp: Mapping[str, Any]) -> tuple[str, int] | None:
+def warn_signal(exp: ExperimentLike) -> tuple[str, int] | None:
     """``slurm.signal`` as (signal name, seconds before the limit), or None when empty; a
     ValidationError when sbatch would not take it. Default ``B:USR1@120``."""
-    text = as_arg(exp.get("slurm.signal", "B:USR1@120")).strip()
+    slurm = Experiment.of(exp).slurm
+    text = slurm.signal
     if not text:
         return None
     match = SIGNAL_SPEC.match(text.upper())
@@ -278,10 +274,10 @@ def warn_signal(exp: Mapping[str, Any]) -> tuple[str, int] | None:
         raise ValidationError(f"slurm.signal = {text!r} warns 0 s before the time limit, when "
                               "nothing can be saved any more; give the seconds the benchmark "
                               "needs to stop, e.g. B:USR1@120")
-    limit = limit_seconds(as_arg(exp.get("slurm.time")))
+    limit = limit_seconds(slurm.time)
     if limit is not None and seconds >= limit:
         raise ValidationError(f"slurm.signal = {text!r} warns {seconds} s before the time limit, "
-                              f"but slurm.time ({as_arg(exp.get('slurm.time'))}) is {limit:.0f} s: "
+                              f"but slurm.time ({slurm.time}) is {limit:.0f} s: "
                               "the warning would come at the start; give fewer seconds (e.g. "
                               f"B:{name}@{max(1, int(limit) // 4)}) or -Pslurm.signal=''")
     if match.group("where") != "B" or name not in WARN_SIGNALS:
@@ -310,39 +306,41 @@ def limit_seconds(text: str) -> float | None:
     return total if total > 0 else None
 
 
-def sbatch_options(exp: Mapping[str, Any]) -> list[str]:
+def sbatch_options(source: ExperimentLike) -> list[str]:
     """The ``#SBATCH`` options of ``exp``, each one checked word."""
-    nodes = max(1, as_int(exp.get("exp.num_nodes"), 1))
+    exp = Experiment.of(source)
+    nodes = max(1, exp.num_nodes)
     options = [f"--job-name={job_name(exp)}", f"--nodes={nodes}", "--ntasks-per-node=1"]
     for name, option in OPTION_PARAMS:
-        if as_arg(exp.get(name)).strip():
-            options.append(f"{option}={safe_word(name, exp.get(name))}")
+        if exp.slurm.text(name):
+            options.append(f"{option}={safe_word(f'slurm.{name}', exp.slurm.text(name))}")
     extras = extra_args(exp)
     check_exclusive_options(exp, extras)
     check_gpu_ids(exp)
-    gpus = as_int(exp.get("slurm.gpus_per_node"), 0)
+    gpus = exp.slurm.gpus_per_node
     if gpus < 0:
         raise ValidationError(f"slurm.gpus_per_node is {gpus}; give the GPUs per node, or 0 "
                               "to ask for none")
-    elsewhere = gpu_request_elsewhere(exp, max(gpus, used_gpus(exp)))
-    if not elsewhere and 0 < gpus < used_gpus(exp):
+    elsewhere = gpu_request_elsewhere(exp, max(gpus, exp.gpus_per_node))
+    if not elsewhere and 0 < gpus < exp.gpus_per_node:
         raise ValidationError(f"slurm.gpus_per_node is {gpus} but the experiment uses "
-                              f"{used_gpus(exp)} GPU(s) per node (exp.gpus): Slurm would hand it "
-                              f"{gpus}; give -Pslurm.gpus_per_node={used_gpus(exp)}, or 0 to "
-                              "ask Slurm for no GPU (nodes whose GPUs Slurm does not manage)")
+                              f"{exp.gpus_per_node} GPU(s) per node (exp.gpus): Slurm would "
+                              f"hand it {gpus}; give -Pslurm.gpus_per_node={exp.gpus_per_node}, "
+                              "or 0 to ask Slurm for no GPU (nodes whose GPUs Slurm does not "
+                              "manage)")
     if not elsewhere and gpus > 0:
         options.append(f"--gpus-per-node={gpus}")
     check_per_gpu_options(exp, asks_for_gpus=elsewhere or gpus > 0)
-    cpus = as_int(exp.get("slurm.cpus_per_task"), 0)
-    if cpus > 0:
-        options.append(f"--cpus-per-task={cpus}")
-    for name, option in COUNT_PARAMS:
-        count = as_int(exp.get(name), 0)
+    if exp.slurm.cpus_per_task > 0:
+        options.append(f"--cpus-per-task={exp.slurm.cpus_per_task}")
+    for name, option, count in (("slurm.gpus_per_task", "--gpus-per-task",
+                                 exp.slurm.gpus_per_task),
+                                ("slurm.cpus_per_gpu", "--cpus-per-gpu", exp.slurm.cpus_per_gpu)):
         if count < 0:
             raise ValidationError(f"{name} is {count}; give a count, or 0 to leave it out")
         if count > 0:
             options.append(f"{option}={count}")
-    exclusive = as_bool(exp.get("slurm.exclusive", True))
+    exclusive = exp.slurm.exclusive
     if max_jobs(exp) > 1 and not exclusive:
         raise ValidationError("slurm.max_jobs > 1 needs slurm.exclusive=true: it is how jobs in "
                               "flight together are kept on disjoint nodes")
@@ -354,10 +352,10 @@ def sbatch_options(exp: Mapping[str, Any]) -> list[str]:
     return options + extras
 
 
-def gres_gpus(exp: Mapping[str, Any]) -> int | None:
+def gres_gpus(exp: ExperimentLike) -> int | None:
     """The GPUs per node ``slurm.gres`` asks for (``gpu:a100:8`` -> 8, ``gpu:a100`` -> 1),
     or None when it names no GPU."""
-    text = as_arg(exp.get("slurm.gres")).strip()
+    text = Experiment.of(exp).slurm.gres
     if not text:
         return None
     total: int | None = None
@@ -374,39 +372,32 @@ def gres_gpus(exp: Mapping[str, Any]) -> int | None:
     return total
 
 
-def used_gpus(exp: Mapping[str, Any]) -> int:
-    """The GPUs per node the experiment itself uses (its ``exp.gpus``; 0 on the CPU)."""
-    if str(exp.get("exp.device_type", "gpu")) == "cpu":
-        return 0
-    return as_int(exp.get("exp.num_local_gpus"), 0)
-
-
-def check_exclusive_options(exp: Mapping[str, Any], extras: list[str]) -> None:
+def check_exclusive_options(exp: Experiment, extras: list[str]) -> None:
     """A ValidationError when options sbatch refuses together are given (``extras``: the
     checked ``slurm.extra_args``)."""
-    memory = [name for name in ("slurm.mem", "slurm.mem_per_gpu")
-              if as_arg(exp.get(name)).strip()]
+    slurm = exp.slurm
+    memory = [name for name, value in (("slurm.mem", slurm.mem),
+                                       ("slurm.mem_per_gpu", slurm.mem_per_gpu)) if value]
     per_cpu = [word for word in extras if runner_option(word, {"--mem-per-cpu": ""})]
     if memory and per_cpu:
         raise ValidationError(f"{memory[0]} and --mem-per-cpu (slurm.extra_args) are both set: "
                               "sbatch takes one of --mem, --mem-per-cpu and --mem-per-gpu; "
                               "keep one")
-    if as_arg(exp.get("slurm.mem_per_gpu")).strip() and as_arg(exp.get("slurm.mem")).strip():
+    if slurm.mem_per_gpu and slurm.mem:
         raise ValidationError("slurm.mem and slurm.mem_per_gpu are both set: sbatch takes one "
                               "of --mem and --mem-per-gpu; keep one")
-    if as_int(exp.get("slurm.cpus_per_gpu"), 0) > 0 and as_int(exp.get("slurm.cpus_per_task"),
-                                                                0) > 0:
+    if slurm.cpus_per_gpu > 0 and slurm.cpus_per_task > 0:
         raise ValidationError("slurm.cpus_per_task and slurm.cpus_per_gpu are both set: sbatch "
                               "takes one of --cpus-per-task and --cpus-per-gpu; keep one")
 
 
-def check_gpu_ids(exp: Mapping[str, Any]) -> None:
+def check_gpu_ids(exp: Experiment) -> None:
     """In a Slurm job the GPUs are those Slurm hands the job, seen as 0..N-1 (Slurm's binding
     for bare metal, Apptainer and Pyxis; docker/podman would pick host GPUs by number, another
     set): ``exp.gpus`` names N GPUs as 0..N-1, else a ValidationError."""
-    if used_gpus(exp) == 0:
+    if exp.gpus_per_node == 0:
         return
-    text = as_arg(exp.get("exp.gpus")).strip()
+    text = exp.gpus.strip()
     ids = [word for word in re.split("[:,]", text) if word.strip()]
     if not all(word.strip().isdigit() for word in ids):
         return  # validate names the malformed value
@@ -418,13 +409,13 @@ def check_gpu_ids(exp: Mapping[str, Any]) -> None:
                               f"0..{len(ids) - 1}, e.g. -Pexp.gpus={first}")
 
 
-def check_per_gpu_options(exp: Mapping[str, Any], asks_for_gpus: bool) -> None:
+def check_per_gpu_options(exp: Experiment, asks_for_gpus: bool) -> None:
     """A ValidationError when per-GPU options are given to a job that asks for no GPU (sbatch
     refuses them: "did not request any GPU")."""
     if asks_for_gpus:
         return
-    for name in ("slurm.mem_per_gpu", "slurm.cpus_per_gpu"):
-        value = as_arg(exp.get(name)).strip()
+    for name, value in (("slurm.mem_per_gpu", exp.slurm.mem_per_gpu),
+                        ("slurm.cpus_per_gpu", str(exp.slurm.cpus_per_gpu))):
         if value and value != "0":
             raise ValidationError(f"{name} is {value} but the job asks Slurm for no GPU "
                                   "(exp.gpus is empty, or slurm.gpus_per_node is 0): sbatch "
@@ -432,11 +423,11 @@ def check_per_gpu_options(exp: Mapping[str, Any], asks_for_gpus: bool) -> None:
                                   "slurm.cpus_per_task)")
 
 
-def gpu_request_elsewhere(exp: Mapping[str, Any], gpus: int) -> bool:
+def gpu_request_elsewhere(exp: Experiment, gpus: int) -> bool:
     """Whether the experiment's ``gpus`` GPUs per node are asked for by ``slurm.gres`` or
     ``slurm.gpus_per_task`` instead of ``--gpus-per-node`` (one task per node: the two are
     the same count); a ValidationError when they ask for fewer than the experiment uses."""
-    gres, per_task = gres_gpus(exp), as_int(exp.get("slurm.gpus_per_task"), 0)
+    gres, per_task = gres_gpus(exp), exp.slurm.gpus_per_task
     for name, count in (("slurm.gres", gres), ("slurm.gpus_per_task", per_task or None)):
         if count is not None and count < gpus:
             raise ValidationError(
@@ -446,9 +437,9 @@ def gpu_request_elsewhere(exp: Mapping[str, Any], gpus: int) -> bool:
     return gres is not None or per_task > 0
 
 
-def job_name(exp: Mapping[str, Any]) -> str:
+def job_name(exp: ExperimentLike) -> str:
     """``dlbs-<exp.id>`` when the id is a plain word, else ``dlbs``."""
-    exp_id = as_arg(exp.get("exp.id")).strip()
+    exp_id = Experiment.of(exp).id.strip()
     return f"dlbs-{exp_id}" if exp_id and SAFE_WORD.match(exp_id) else "dlbs"
 
 
@@ -457,18 +448,19 @@ def end_file_for(log_file: str) -> str:
     return f"{log_file}.end"
 
 
-def build_batch_script(exp: Mapping[str, Any], launch_script: str, end_file: str) -> str:
+def build_batch_script(source: ExperimentLike, launch_script: str, end_file: str) -> str:
     """Return the batch script that runs ``launch_script`` once per node of ``exp`` and then
     writes its exit code to ``end_file``."""
-    nodes = max(1, as_int(exp.get("exp.num_nodes"), 1))
+    exp = Experiment.of(source)
+    nodes = max(1, exp.num_nodes)
     queue_timeout(exp)
-    port = as_int(exp.get("slurm.master_port"), 0)
+    port = exp.slurm.master_port
     if not 0 <= port <= 65535:
         raise ValidationError(f"slurm.master_port is {port}; use 1..65535, or 0 to derive "
                               "it from the job id")
     warning = warn_signal(exp)
     return render_batch_script(exp, sbatch_options(exp), launch_script, end_file, nodes,
-                               as_int(exp.get("slurm.cpus_per_task"), 0), port,
+                               exp.slurm.cpus_per_task, port,
                                container=srun_options(exp, launch_script),
                                warn_signal=warning[0] if warning else None)
 
@@ -479,12 +471,12 @@ def build_batch_script(exp: Mapping[str, Any], launch_script: str, end_file: str
 MAX_ARRAY_TASKS = 1000
 
 
-def array(exp: Mapping[str, Any]) -> bool:
+def array(exp: ExperimentLike) -> bool:
     """``slurm.array``: whether the experiment is submitted as a task of a job array."""
-    return as_bool(exp.get("slurm.array", False))
+    return Experiment.of(exp).slurm.array
 
 
-def array_group(exp: Mapping[str, Any]) -> tuple[str, ...]:
+def array_group(exp: ExperimentLike) -> tuple[str, ...]:
     """What an array shares: the sbatch options of ``exp`` but its job name, and its requeue
     policy. Experiments with the same group go into one array; others into their own."""
     options = [option for option in sbatch_options(exp)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from dlbs.errors import RunError
+from dlbs.experiment import Experiment
 from dlbs.runner import Ending, Job, Runner
 from dlbs.runner.status import local_state, summary_line
 
@@ -34,11 +35,11 @@ class ScriptedExecutor:
         self.most_in_flight = 0
         self.started: list[str] = []
 
-    def recover(self, index: int, exp: Mapping[str, Any]) -> tuple[Job, Ending | None] | None:
-        log = str(exp["exp.log_file"])
+    def recover(self, index: int, exp: Experiment) -> tuple[Job, Ending | None] | None:
+        log = exp.log_file
         if log not in self.left:
             return None
-        job = Job(index=index, exp=exp, log_file=Path(log), offset=0)
+        job = Job(index=index, exp=exp.raw, log_file=Path(log), offset=0, made=exp)
         ending = self.left.pop(log)
         if ending is None:
             self.inflight.append(job)

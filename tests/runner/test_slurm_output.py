@@ -3,6 +3,7 @@ requeued attempts set apart, literal log paths for sbatch, pending reasons and
 ``slurm.queue_timeout``. The same behaviour on a real cluster: ``test_slurm_faults.py``."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,7 @@ def test_first_failure_status_and_error(tmp_path: Path, reported: str, status: s
 
 def test_one_node_keeps_the_benchmarks_own_word(tmp_path: Path) -> None:
     job = two_node_job(tmp_path, "srun: error: n1: task 0: Exited with exit code 3\n")
-    job.exp = {**job.exp, "exp.num_nodes": 1}
+    job = dataclasses.replace(job, exp={**job.exp, "exp.num_nodes": 1})  # its view too
     assert first_failure(job) == (None, None)
 
 
@@ -198,7 +199,7 @@ def watched(tmp_path: Path, queue: Queue, **params: Any) -> tuple[SlurmExecutor,
     executor = SlurmExecutor(clock=queue.clock)
     executor.attach_note(lambda index, text: told.append(text))
     job = two_node_job(tmp_path, "")
-    job.exp = {**job.exp, **params}
+    job = dataclasses.replace(job, exp={**job.exp, **params})  # its view too
     executor._jobs["7"] = job
     return executor, told
 
