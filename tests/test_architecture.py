@@ -132,6 +132,23 @@ def test_only_the_sweep_core_writes_run_logs(path: Path) -> None:
                 f"{path}:{node.lineno} writes a run log ({node.attr})"
 
 
+#: The readers of a parameter value that may still be a string: one home, imported from it.
+VALUE_READERS = frozenset({"as_arg", "as_bool", "as_int", "as_float", "split_words"})
+
+
+@pytest.mark.parametrize("path", _py_files("dlbs"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_value_readers_come_from_their_one_home(path: Path) -> None:
+    """``as_bool``, ``as_int``... are imported from ``dlbs.experiment.values`` only (not from
+    ``dlbs.launchers.command`` or the package, as before issue 33): the runner, Slurm and the
+    launchers read the Experiment view, and a value the view has no field for with these."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module != "dlbs.experiment.values":
+            readers = VALUE_READERS & {alias.name for alias in node.names}
+            assert not readers, (f"{path}:{node.lineno} imports {', '.join(sorted(readers))} "
+                                 f"from {node.module}; use dlbs.experiment.values")
+
+
 @pytest.mark.parametrize("path", _py_files("python/safeio"), ids=lambda p: p.name)
 def test_safeio_imports_only_the_standard_library(path: Path) -> None:
     """``safeio`` runs in the benchmark's bare containers and in ``dlbs``: stdlib only."""

@@ -9,7 +9,6 @@ standard library and ``dlbs.errors``.
 """
 from __future__ import annotations
 
-from dlbs.experiment.values import as_arg, as_bool, as_int, split_words
 from dlbs.experiment.view import Experiment, ExperimentLike
 
-__all__ = ["Experiment", "ExperimentLike", "as_arg", "as_bool", "as_int", "split_words"]
+__all__ = ["Experiment", "ExperimentLike"]

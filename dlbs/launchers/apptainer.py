@@ -19,7 +19,8 @@ centre), a sandbox folder, or a ``docker://`` reference. The launch mirrors Dock
 """
 from __future__ import annotations
 
-from dlbs.experiment import Experiment, split_words
+from dlbs.experiment import Experiment
+from dlbs.experiment.values import split_words
 from dlbs.launchers.command import Command
 from dlbs.launchers.containers import check_mount_path, image_of, launcher_words, mounts, workdir
 

@@ -5,7 +5,8 @@ import re
 from dataclasses import replace
 
 from dlbs.errors import ValidationError
-from dlbs.experiment import Experiment, split_words
+from dlbs.experiment import Experiment
+from dlbs.experiment.values import split_words
 from dlbs.launchers.command import Command
 from dlbs.launchers.containers import isolates_gpus
 

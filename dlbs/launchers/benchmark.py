@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from dlbs.experiment import Experiment, ExperimentLike, as_arg
+from dlbs.experiment import Experiment, ExperimentLike
+from dlbs.experiment.values import as_arg
 from dlbs.launchers.command import Command
 
 #: (flag, parameter) pairs passed through as they are.

@@ -14,7 +14,6 @@ from typing import Protocol
 
 from dlbs.errors import ValidationError
 from dlbs.experiment import Experiment
-from dlbs.experiment.values import as_arg, as_bool, as_int, split_words
 
 #: A valid name of an environment variable (also what is safe to print unquoted in a script).
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -89,5 +88,4 @@ class Layer(Protocol):
 
 
 #: Re-exported for the Slurm modules until they read ``dlbs.experiment`` (issue 33, phase 2).
-__all__ = ["ENV_NAME_RE", "RUNTIME_VALUES", "Command", "Layer", "as_arg", "as_bool", "as_int",
-           "split_words"]
+__all__ = ["ENV_NAME_RE", "RUNTIME_VALUES", "Command", "Layer"]

@@ -12,7 +12,8 @@ Pure, like every launcher module: no process, no file, no ``os.environ``.
 from __future__ import annotations
 
 from dlbs.errors import ValidationError
-from dlbs.experiment import Experiment, ExperimentLike, split_words
+from dlbs.experiment import Experiment, ExperimentLike
+from dlbs.experiment.values import split_words
 
 #: Runtimes whose GPU flags expose only the selected GPUs, renumbered from 0 (so no
 #: ``CUDA_VISIBLE_DEVICES`` is set); Apptainer's ``--nv`` exposes them all, pyxis leaves GPUs

@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 
 from dlbs.errors import ValidationError
-from dlbs.experiment import Experiment, ExperimentLike, split_words
+from dlbs.experiment import Experiment, ExperimentLike
+from dlbs.experiment.values import split_words
 from dlbs.launchers.benchmark import num_replicas
 from dlbs.launchers.command import Command
 from dlbs.launchers.containers import mounts

@@ -15,7 +15,8 @@ What differs:
 """
 from __future__ import annotations
 
-from dlbs.experiment import Experiment, split_words
+from dlbs.experiment import Experiment
+from dlbs.experiment.values import split_words
 from dlbs.launchers.command import Command
 from dlbs.launchers.containers import image_of, launcher_words, mounts, workdir
 from dlbs.launchers.docker import (

@@ -21,7 +21,8 @@ import posixpath
 from dataclasses import replace
 
 from dlbs.errors import ValidationError
-from dlbs.experiment import Experiment, ExperimentLike, split_words
+from dlbs.experiment import Experiment, ExperimentLike
+from dlbs.experiment.values import split_words
 from dlbs.launchers.command import Command
 from dlbs.launchers.containers import check_mount_path, image_of, mounts, workdir
 

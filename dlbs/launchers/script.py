@@ -18,7 +18,8 @@ from typing import Any
 import jinja2
 
 from dlbs.errors import RunError
-from dlbs.experiment import Experiment, ExperimentLike, as_arg
+from dlbs.experiment import Experiment, ExperimentLike
+from dlbs.experiment.values import as_arg
 from dlbs.launchers.command import ENV_NAME_RE, RUNTIME_VALUES, Command
 
 #: Folder of the launcher templates (``scripts/launchers`` at the project root).

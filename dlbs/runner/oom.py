@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from dlbs.experiment import as_bool
+from dlbs.experiment.values import as_bool
 from dlbs.runner import runlog
 
 #: How the reason of a skip for memory starts (the summary lists those one by one).
