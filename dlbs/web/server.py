@@ -219,9 +219,12 @@ class ProgressServer(ThreadingHTTPServer):
             return
         try:
             super().process_request(request, client_address)
-        except BaseException:
+        except RuntimeError:  # "can't start new thread": no worker will free the slot
             self._slots.release()
             raise
+        # Anything else (a Ctrl-C while the worker starts) leaves the slot to the worker,
+        # which frees it when done: freeing it here too raised "Semaphore released too many
+        # times" in place of the KeyboardInterrupt, and the server did not stop.
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         """The worker: answer (within the reaper's time), then free its slot."""
