@@ -10,10 +10,15 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+# ``from forked_cli import run_dlbs``: modules the test files share live in tests/_support (on
+# the path last: no name there may hide a package).
+sys.path.append(str(Path(__file__).resolve().parent / "_support"))
 
 COMPONENT_MARKERS = ("docker", "browser", "torchrun", "slurm", "podman", "postgres")
 
@@ -52,6 +57,20 @@ SERIAL_GROUPS: dict[str, tuple[str, ...]] = {
               "tests/runner/test_executor_contract.py"),
 }
 _GROUP_OF_FILE = {path: group for group, paths in SERIAL_GROUPS.items() for path in paths}
+#: The files that take the most CPU (a profile of the whole suite, heaviest first): sent out
+#: right after the serial groups, so that the run ends on small files, not on one of these.
+HEAVY_FIRST: tuple[str, ...] = (
+    "tests/benchmark/test_benchmarks.py", "tests/runner/test_dlbs_tutorials.py",
+    "tests/faults/test_data_faults.py", "tests/faults/test_planted_links.py",
+    "tests/benchmark/test_golden_facts.py", "tests/faults/test_readers_never_block.py",
+    "tests/faults/test_runner_faults.py", "tests/gpu_host/test_gpu_check.py",
+    "tests/benchmark/test_distributed.py", "tests/benchmark/test_max_batch.py",
+    "tests/models/test_model_contract.py", "tests/benchmark/test_node_facts.py",
+    "tests/reports/test_compare_simulation.py", "tests/benchmark/test_stop_signals.py",
+    "tests/runner/test_repeat_run.py", "tests/faults/test_stdout_faults.py",
+    "tests/reports/test_compare_tables.py", "tests/benchmark/test_one_screen.py",
+)
+_HEAVY_RANK = {path: rank for rank, path in enumerate(HEAVY_FIRST)}
 
 
 def work_unit(nodeid: str) -> str:
@@ -77,11 +96,29 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On an xdist worker, the serial groups come first (every worker sorts alike, so the
-    collections still match): the longest unit starts at once instead of ending the run."""
+    """On an xdist worker, the serial groups come first, then the heaviest files
+    (``HEAVY_FIRST``); every worker sorts alike, so the collections still match. The longest
+    units start at once instead of ending the run."""
     if "PYTEST_XDIST_WORKER" not in os.environ:
         return
-    items.sort(key=lambda item: not work_unit(item.nodeid).startswith("serial:"))
+    items.sort(key=_send_order)
+
+
+def _send_order(item: pytest.Item) -> int:
+    unit = work_unit(item.nodeid)
+    if unit.startswith("serial:"):
+        return 0
+    return 1 + _HEAVY_RANK.get(unit, len(HEAVY_FIRST))
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto``: a worker per core and one more. The Slurm group's worker spends most of its
+    time waiting for the cluster's jobs (whose CPU is slurmd's, not the worker's), so one
+    worker per core would leave a core idle for minutes. ``PYTEST_XDIST_AUTO_NUM_WORKERS``
+    still decides when it is set."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    return len(os.sched_getaffinity(0)) + 1
 
 
 def _worker_database(url: str, worker: str) -> str:

@@ -39,6 +39,14 @@ def test_every_serial_file_exists() -> None:
     assert not missing, f"SERIAL_GROUPS in tests/conftest.py names missing files: {missing}"
 
 
+def test_every_heavy_file_exists_and_is_not_serial() -> None:
+    conftest = _conftest()
+    missing = [path for path in conftest.HEAVY_FIRST if not (ROOT / path).is_file()]
+    assert not missing, f"HEAVY_FIRST in tests/conftest.py names missing files: {missing}"
+    serial = {path for paths in conftest.SERIAL_GROUPS.values() for path in paths}
+    assert not serial & set(conftest.HEAVY_FIRST)
+
+
 def test_a_serial_group_is_one_unit_of_work_and_other_tests_go_by_file() -> None:
     conftest = _conftest()
     assert (conftest.work_unit("tests/runner/test_slurm.py::test_a[1]")

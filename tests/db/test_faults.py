@@ -7,20 +7,19 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from forked_cli import run_dlbs
 from sqlalchemy.exc import OperationalError
 
 from dlbs.db import DatabaseError, Store, open_store
 
 
 def _dlbs(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dlbs", *args], capture_output=True, text=True,
-                          check=False, timeout=300, env={**os.environ, "DLBS_DB": ""})
+    return run_dlbs(args, env={**os.environ, "DLBS_DB": ""})
 
 
 def _one_line(done: subprocess.CompletedProcess[str], code: int) -> str:

@@ -5,17 +5,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from forked_cli import run_dlbs
 
 
 def _dlbs(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dlbs", *args], capture_output=True, text=True,
-                          check=False, timeout=300, env={**os.environ, "DLBS_DB": ""})
+    return run_dlbs(args, env={**os.environ, "DLBS_DB": ""})
 
 
 def _history(logs: Any, folder: Path, versions: int, step_at: int | None, step: float,

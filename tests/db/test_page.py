@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import matplotlib.image
 import numpy as np
 import pytest
+from forked_cli import run_dlbs
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -19,8 +19,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
 
 
 def _dlbs(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dlbs", *args], capture_output=True, text=True,
-                          check=False, timeout=300, env={**os.environ, "DLBS_DB": ""})
+    return run_dlbs(args, env={**os.environ, "DLBS_DB": ""})
 
 
 def _history(logs: Any, folder: Path) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from forked_cli import run_dlbs
 
 from dlbs.errors import RunError
 from dlbs.runner.lock import LOCK_NAME, FolderLocks
@@ -22,9 +23,7 @@ SECRET = "Pl4nted-s3cret"
 
 
 def _dlbs(*args: str, env_db: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dlbs", *args], capture_output=True,
-                          text=True, check=False, timeout=300,
-                          env={**os.environ, "DLBS_DB": env_db})
+    return run_dlbs(args, env={**os.environ, "DLBS_DB": env_db})
 
 
 def _files_holding(folder: Path, secret: str) -> list[str]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from forked_cli import run_dlbs
 
 from dlbs.cli.main import main
 from dlbs.db import DatabaseError, open_store
@@ -19,8 +20,7 @@ from dlbs.db.records import comparability_key, container_image, identity
 
 
 def _dlbs(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dlbs", *args], capture_output=True, text=True,
-                          check=False, timeout=300, env={**os.environ, "DLBS_DB": ""})
+    return run_dlbs(args, env={**os.environ, "DLBS_DB": ""})
 
 
 def _sweep(logs: Any, folder: Path, count: int, code: str = "v1",

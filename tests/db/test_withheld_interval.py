@@ -7,20 +7,18 @@ import json
 import math
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from forked_cli import run_dlbs
 
 from dlbs.logs.withheld import ci_withheld
 
 
 def _query(db_url: str, folder: Path) -> list[dict[str, Any]]:
     def dlbs(*argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "dlbs", *argv], check=False,
-                              capture_output=True,
-                              text=True, timeout=300, env={**os.environ, "DLBS_DB": ""})
+        return run_dlbs(argv, env={**os.environ, "DLBS_DB": ""})
     assert dlbs("db", "ingest", "--db", db_url, str(folder)).returncode == 0
     out = dlbs("db", "query", "--db", db_url, "--format", "json")
     assert out.returncode == 0, out.stderr
