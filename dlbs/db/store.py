@@ -32,7 +32,6 @@ from urllib.parse import quote
 
 from safeio import UnsafeFileError, check_writable_target
 from sqlalchemy import Engine, create_engine, delete, event, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 
@@ -192,8 +191,11 @@ class Store:
         return shown(self.url)
 
     def _insert(self, table: Any) -> Any:
-        dialect = postgresql if self.url.get_backend_name() == "postgresql" else sqlite
-        return dialect.insert(table)
+        if self.url.get_backend_name() == "postgresql":
+            from sqlalchemy.dialects import postgresql
+            return postgresql.insert(table)
+        from sqlalchemy.dialects import sqlite
+        return sqlite.insert(table)
 
     # -- migrations ------------------------------------------------------------------------
     def upgrade(self) -> None:
@@ -201,6 +203,7 @@ class Store:
         PostgreSQL an advisory lock serialises them; on SQLite the loser retries)."""
         from alembic import command
         from alembic.config import Config
+        from alembic.util import CommandError
 
         def run() -> None:
             config = Config()
@@ -215,6 +218,8 @@ class Store:
             try:
                 _retrying(run)
                 return
+            except CommandError as err:
+                raise _AlembicError(str(err)) from err
             except (OperationalError, DBAPIError) as err:
                 if attempt == 4 or "already exists" not in str(err).lower():
                     raise
@@ -557,14 +562,17 @@ def _read_only_file(url: URL) -> bool:
     return path.is_file() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
 
 
+class _AlembicError(Exception):
+    """Stands for ``alembic.util.CommandError`` in an ``except`` (Alembic is imported only
+    to upgrade: :meth:`Store.upgrade` turns its error into this one)."""
+
+
 def open_store(url: str | URL | None, readonly: bool = False) -> Store:
     """Open the database at ``url`` (``None``: ``$DLBS_DB``) and migrate it when it is older
     than this dlbs; one-line :class:`DatabaseError` (secrets hidden) when it cannot be used.
     ``readonly`` (the commands that only read): an SQLite file is opened read-only and a
     database at the newest revision is never written, so a file this user may only read
     can be queried."""
-    from alembic.util import CommandError
-
     from dlbs.db.faults import GENERIC, UNREACHABLE, advice_for, reason_of
     from dlbs.db.revisions import needs_upgrade
 
@@ -581,7 +589,7 @@ def open_store(url: str | URL | None, readonly: bool = False) -> Store:
     except DatabaseError:
         store.close()
         raise
-    except (SQLAlchemyError, OSError, CommandError) as err:
+    except (SQLAlchemyError, OSError, _AlembicError) as err:
         store.close()
         reason = reason_of(err, resolved)
         if readonly and upgrading:
