@@ -57,18 +57,45 @@ SERIAL_GROUPS: dict[str, tuple[str, ...]] = {
               "tests/runner/test_executor_contract.py"),
 }
 _GROUP_OF_FILE = {path: group for group, paths in SERIAL_GROUPS.items() for path in paths}
-#: The files that take the most CPU (a profile of the whole suite, heaviest first): sent out
-#: right after the serial groups, so that the run ends on small files, not on one of these.
+#: The files that take longest (a profile of the whole suite on 2 cores, longest first): sent
+#: out right after the serial groups, so that the run ends on short files, not on one of these.
 HEAVY_FIRST: tuple[str, ...] = (
-    "tests/benchmark/test_benchmarks.py", "tests/runner/test_dlbs_tutorials.py",
-    "tests/faults/test_data_faults.py", "tests/faults/test_planted_links.py",
-    "tests/benchmark/test_golden_facts.py", "tests/faults/test_readers_never_block.py",
-    "tests/faults/test_runner_faults.py", "tests/gpu_host/test_gpu_check.py",
-    "tests/benchmark/test_distributed.py", "tests/benchmark/test_max_batch.py",
-    "tests/models/test_model_contract.py", "tests/benchmark/test_node_facts.py",
-    "tests/reports/test_compare_simulation.py", "tests/benchmark/test_stop_signals.py",
-    "tests/runner/test_repeat_run.py", "tests/faults/test_stdout_faults.py",
-    "tests/reports/test_compare_tables.py", "tests/benchmark/test_one_screen.py",
+    "tests/benchmark/test_benchmarks.py",
+    "tests/reports/test_compare_simulation.py",
+    "tests/runner/test_dlbs_tutorials.py",
+    "tests/faults/test_data_faults.py",
+    "tests/faults/test_readers_never_block.py",
+    "tests/faults/test_planted_links.py",
+    "tests/benchmark/test_max_batch.py",
+    "tests/faults/test_runner_faults.py",
+    "tests/reports/test_compare_tables.py",
+    "tests/benchmark/test_max_batch_time.py",
+    "tests/models/test_model_contract.py",
+    "tests/db/test_numbers.py",
+    "tests/benchmark/test_distributed.py",
+    "tests/runner/test_launcher_errors.py",
+    "tests/gpu_host/test_gpu_check.py",
+    "tests/benchmark/test_node_facts.py",
+    "tests/benchmark/test_golden_facts.py",
+    "tests/benchmark/test_stop_signals.py",
+    "tests/runner/test_docker.py",
+    "tests/runner/test_repeat_run.py",
+    "tests/db/test_secrets.py",
+    "tests/runner/test_serve.py",
+    "tests/runner/test_cli_run.py",
+    "tests/faults/test_stdout_faults.py",
+    "tests/runner/test_status_rows.py",
+    "tests/faults/test_benchmark_cli_faults.py",
+    "tests/runner/test_podman.py",
+    "tests/benchmark/test_model_config_runs.py",
+    "tests/benchmark/test_one_screen.py",
+    "tests/benchmark/test_token_models.py",
+    "tests/runner/test_max_batch_sweep.py",
+    "tests/db/test_faults.py",
+    "tests/cli/test_unknown_names.py",
+    "tests/db/test_store.py",
+    "tests/benchmark/test_bench_time_to_precision.py",
+    "tests/db/test_history.py",
 )
 _HEAVY_RANK = {path: rank for rank, path in enumerate(HEAVY_FIRST)}
 
