@@ -35,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from benchstats.latest import WINDOW
+
     from dlbs.db import open_store
     from dlbs.db.history import latest_changes, load_series, regressions, unsteady_newest
 
@@ -43,7 +45,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--min-change {args.min_change}: give a fraction in [0, 1), e.g. 0.05")
     store = open_store(args.db, readonly=True)
     try:
-        loaded = load_series(store, filters(args), args.metric, args.by, since=since)
+        # --latest judges the newest point against the WINDOW before it: only those are read
+        # (two more, so that versions first run at the same moment cannot change the window)
+        loaded = load_series(store, filters(args), args.metric, args.by, since=since,
+                             newest=WINDOW + 3 if args.latest else None)
     finally:
         store.close()
     series = loaded.series

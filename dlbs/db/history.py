@@ -285,18 +285,38 @@ def _left_out_part(why: str, count: int, metric: str, axis: str) -> str:
 
 
 def load_series(store: Any, filters: dict[str, Any], metric: str, axis: str,
-                include_excluded: bool = True, since: Any = None) -> Loaded:
+                include_excluded: bool = True, since: Any = None,
+                newest: int | None = None) -> Loaded:
     """The series of the stored runs matching ``filters`` (only runs that ended ok; the
     others counted). For throughput or time along code versions or dates with filters on
     indexed facts only, the runs are read from the summary columns (no JSON facts) and
     grouped here; each series is then named from one run's facts: the same series as
-    :func:`build_series` (tested), much faster over a large database. A
-    :class:`~dlbs.errors.UsageError` when no stored run matches the filters or none has the
-    metric or the axis (with the closest fact name): a typo never judges nothing and passes."""
+    :func:`build_series` (tested), much faster over a large database. ``newest``: only the
+    newest points of each series are wanted (``regressions --latest``); along code versions
+    the window is chosen in SQL (:meth:`~dlbs.db.store.Store.newest_point_rows`), so the
+    cost follows the window, not the history, and the runs left out are counted over all
+    matching runs, as without it. A :class:`~dlbs.errors.UsageError` when no stored run
+    matches the filters or none has the metric or the axis (with the closest fact name): a
+    typo never judges nothing and passes."""
     rows = None
-    if metric in ("results.throughput", "results.time") and axis in STORED_KEY_AXES:
-        rows = store.light_rows(filters)
     left_out: dict[str, int] = {}
+    counted = False
+    if metric in ("results.throughput", "results.time") and axis in STORED_KEY_AXES:
+        column = "throughput" if metric == "results.throughput" else "time_mean"
+        if newest is not None and include_excluded and _windowable(store, filters, axis):
+            rows = store.newest_point_rows(filters, column, newest, since)
+            classes = store.run_classes(filters, column, since)
+            if rows is not None and classes is not None:
+                counted = True
+                matched = 0
+                for status, has_value, has_axis, count in classes:
+                    matched += count
+                    why = _why_left_out(status, has_value, has_axis)
+                    if why is not None:
+                        left_out[why] = left_out.get(why, 0) + count
+                _check_matched(store, filters, matched)
+        if rows is None:
+            rows = store.light_rows(filters, since)
     if rows is None:
         found = _since(store.runs(filters, include_excluded=include_excluded), since)
         _check_matched(store, filters, len(found))
@@ -306,8 +326,9 @@ def load_series(store: Any, filters: dict[str, Any], metric: str, axis: str,
         return loaded
     rows = [r for r in rows if (include_excluded or r[8] is None)
             and (since is None or (r[2] is not None and r[2] >= since))]
-    _check_matched(store, filters, len(rows))
-    series = _light_series(rows, metric, axis, left_out)
+    if not counted:
+        _check_matched(store, filters, len(rows))
+    series = _light_series(rows, metric, axis, {} if counted else left_out)
     first = {one.key: one.points[0].run_ids[0] for one in series}
     bare = [p for one in series for p in one.points if p.runs == 1 and math.isnan(p.low)]
     facts = store.facts_of(list(first.values()) + [p.run_ids[0] for p in bare])
@@ -320,6 +341,16 @@ def load_series(store: Any, filters: dict[str, Any], metric: str, axis: str,
     loaded = Loaded(series, _entered(series), left_out)
     _check_names(loaded, metric, axis, {metric, axis})
     return loaded
+
+
+def _windowable(store: Any, filters: dict[str, Any], axis: str) -> bool:
+    """Whether the newest points can be chosen in SQL: along code versions, when no stored
+    version is a number (a series of numbers only is ordered by value, which SQL does not
+    know; then every run is read, as before)."""
+    if axis != "exp.code_version":
+        return False
+    versions = store.code_versions(filters)
+    return versions is not None and all(_number(str(v)) is None for v in versions)
 
 
 def _entered(series: Sequence[Series]) -> int:

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from safeio import UnsafeFileError, check_writable_target
-from sqlalchemy import Engine, create_engine, delete, event, func, select
+from sqlalchemy import Engine, and_, case, create_engine, delete, event, func, or_, select
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 
@@ -421,28 +421,115 @@ class Store:
                 found.append(record)
         return found
 
-    @guarded("the query")
-    def light_rows(self, filters: Mapping[str, Any] | None = None
-                   ) -> list[tuple[Any, ...]] | None:
-        """The runs of :meth:`runs` from the summary columns only (no JSON facts), oldest
-        first, as tuples ``(id, comparability_key, date, throughput, time_mean, time_ci_low,
-        time_ci_high, code_version, exclusion reason or None, status, ess)``. None when a
-        filter needs the facts (then use :meth:`runs`). What history and regressions read
-        for many series."""
-        stmt = select(runs.c.id, runs.c.comparability_key, runs.c.date, runs.c.throughput,
-                      runs.c.time_mean, runs.c.time_ci_low, runs.c.time_ci_high,
-                      runs.c.code_version, runs.c.status, runs.c.ess)
+    #: The summary columns :meth:`light_rows` gives, in its tuples' order (the exclusion reason
+    #: comes in after ``code_version``).
+    LIGHT = ("id", "comparability_key", "date", "throughput", "time_mean", "time_ci_low",
+             "time_ci_high", "code_version", "status", "ess")
+
+    def _indexed(self, filters: Mapping[str, Any] | None) -> list[Any] | None:
+        """The SQL conditions of filters on indexed facts; None when one needs the facts."""
+        conditions = []
         for key, value in (filters or {}).items():
             column = INDEXED.get(key)
             sql_value = self._column_value(column, value) if column else None
             if column is None or sql_value is None:
                 return None
-            stmt = stmt.where(runs.c[column] == sql_value)
+            conditions.append(runs.c[column] == sql_value)
+        return conditions
+
+    @guarded("the query")
+    def light_rows(self, filters: Mapping[str, Any] | None = None, since: datetime | None = None
+                   ) -> list[tuple[Any, ...]] | None:
+        """The runs of :meth:`runs` from the summary columns only (no JSON facts), oldest
+        first, as tuples ``(id, comparability_key, date, throughput, time_mean, time_ci_low,
+        time_ci_high, code_version, exclusion reason or None, status, ess)``; ``since``: only
+        runs of that date or later. None when a filter needs the facts (then use
+        :meth:`runs`). What history and regressions read for many series."""
+        conditions = self._indexed(filters)
+        if conditions is None:
+            return None
+        if since is not None:
+            conditions.append(runs.c.date >= since)
+        stmt = select(*(runs.c[name] for name in self.LIGHT)).where(*conditions)
+        return self._light(stmt)
+
+    def _light(self, stmt: Any) -> list[tuple[Any, ...]]:
         with self.engine.connect() as conn:
             rows = [tuple(row) for row in conn.execute(stmt)]
-            reasons = dict(conn.execute(select(exclusions.c.run_id, exclusions.c.reason)).all())
+            ids = [row[0] for row in rows]
+            reasons = dict(conn.execute(select(exclusions.c.run_id, exclusions.c.reason)).all()) \
+                if ids else {}
         rows.sort(key=lambda row: (row[2] is None, row[2] or datetime.min, row[0]))
         return [(*row[:8], reasons.get(row[0]), *row[8:]) for row in rows]
+
+    @guarded("the query")
+    def newest_point_rows(self, filters: Mapping[str, Any] | None, metric_column: str,
+                          points: int, since: datetime | None = None
+                          ) -> list[tuple[Any, ...]] | None:
+        """:meth:`light_rows` of the ``points`` newest code versions of each series that hold
+        a usable run not excluded (status ok, ``metric_column`` finite and > 0), newest by the
+        first such run (date, then id), and of one more version of a series that has no such
+        version (so every series is there): what ``regressions --latest`` judges, read with
+        the window chosen in SQL, so its cost follows the window, not the history. None when
+        a filter needs the facts."""
+        conditions = self._indexed(filters)
+        if conditions is None:
+            return None
+        if since is not None:
+            conditions.append(runs.c.date >= since)
+        value = runs.c[metric_column]
+        usable = [runs.c.status == "ok", value > 0, value < 1e308,
+                  runs.c.code_version.is_not(None), runs.c.code_version != ""]
+        live = case((exclusions.c.run_id.is_(None), 1), else_=0)
+        found = (select(runs.c.comparability_key.label("k"), runs.c.code_version.label("v"),
+                        func.min(runs.c.date).label("first_date"),
+                        func.min(runs.c.id).label("first_id"), func.max(live).label("live"))
+                 .select_from(runs.outerjoin(exclusions, exclusions.c.run_id == runs.c.id))
+                 .where(*conditions, *usable)
+                 .group_by(runs.c.comparability_key, runs.c.code_version)).cte("found")
+        rank = func.row_number().over(
+            partition_by=(found.c.k, found.c.live),
+            order_by=(found.c.first_date.is_(None).desc(), found.c.first_date.desc(),
+                      found.c.first_id.desc()))
+        ranked = select(found.c.k, found.c.v, found.c.live, rank.label("rank")).cte("ranked")
+        chosen = select(ranked.c.k, ranked.c.v).where(or_(
+            and_(ranked.c.live == 1, ranked.c.rank <= points),
+            and_(ranked.c.live == 0, ranked.c.rank <= 1))).cte("chosen")
+        stmt = (select(*(runs.c[name] for name in self.LIGHT))
+                .join(chosen, and_(runs.c.comparability_key == chosen.c.k,
+                                   runs.c.code_version == chosen.c.v))
+                .where(*conditions))
+        return self._light(stmt)
+
+    @guarded("the query")
+    def code_versions(self, filters: Mapping[str, Any] | None) -> list[str] | None:
+        """The distinct code versions of the runs matching indexed ``filters`` (None when a
+        filter needs the facts)."""
+        conditions = self._indexed(filters)
+        if conditions is None:
+            return None
+        with self.engine.connect() as conn:
+            return [v for (v,) in conn.execute(select(runs.c.code_version).where(*conditions)
+                                               .distinct()) if v is not None]
+
+    @guarded("the query")
+    def run_classes(self, filters: Mapping[str, Any] | None, metric_column: str,
+                    since: datetime | None = None) -> list[tuple[Any, bool, bool, int]] | None:
+        """How many matching runs there are by ``(status, has a usable metric value, has a
+        code version)``: the counts of the runs left out, without reading the runs."""
+        conditions = self._indexed(filters)
+        if conditions is None:
+            return None
+        if since is not None:
+            conditions.append(runs.c.date >= since)
+        value = runs.c[metric_column]
+        has_value = case((and_(value > 0, value < 1e308), 1), else_=0)
+        has_axis = case((and_(runs.c.code_version.is_not(None), runs.c.code_version != ""), 1),
+                        else_=0)
+        stmt = (select(runs.c.status, has_value, has_axis, func.count())
+                .where(*conditions).group_by(runs.c.status, has_value, has_axis))
+        with self.engine.connect() as conn:
+            return [(status, bool(v), bool(a), int(n)) for status, v, a, n in conn.execute(stmt)]
 
     def fact_names(self, newest: int = 1000) -> set[str]:
         """The fact names of the ``newest`` runs stored (what an unknown name is compared

@@ -1,0 +1,98 @@
+"""``regressions --latest`` reads only the newest points of each series, chosen in SQL
+(``Store.newest_point_rows``), and finds exactly what reading every run finds: the same
+changes, the same series judged and not judged, the same runs left out and named. Checked on
+seeded databases with failed and interrupted runs, excluded runs and whole excluded versions,
+versions run again later, versions first run at the same moment, and ``--since``."""
+from __future__ import annotations
+
+import dataclasses
+import random
+from datetime import datetime
+from typing import Any
+
+import pytest
+from benchstats.latest import WINDOW
+
+from dlbs.db import open_store
+from dlbs.db.history import latest_changes, load_series
+
+MODELS = ("resnet18", "alexnet", "vgg11")
+
+
+def _history(logs: Any, seed: int) -> list[dict[str, Any]]:
+    """The facts of a seeded history: 6 series of 26-34 versions, 1-3 runs each."""
+    rng = random.Random(seed)
+    out = []
+    for series in range(6):
+        model, batch = MODELS[series % 3], 8 * (1 + series // 3)
+        versions = rng.randint(WINDOW + 6, WINDOW + 14)
+        level = 100.0 * (1 + series)
+        drop = 0.8 if rng.random() < 0.5 else 1.0  # a regression at the newest version
+        for v in range(versions):
+            day = 1 + v if rng.random() > 0.1 else max(1, v)  # some versions share a moment
+            for r in range(rng.randint(1, 3)):
+                value = level * (drop if v == versions - 1 else 1.0) * (1 + 0.01 * rng.gauss(0, 1))
+                extra: dict[str, Any] = {"exp.replica_batch": batch}
+                roll = rng.random()
+                if roll < 0.05:
+                    extra["results.status"] = "interrupted"
+                elif roll < 0.08:
+                    extra["results.status"] = "failed"
+                when = day + (rng.randint(5, 20) if rng.random() < 0.05 else 0)  # run again later
+                facts = logs.facts(model=model, code=f"c{v:03d}x", throughput=value, repeat=r,
+                                   day=min(when, 28), **extra)
+                facts["exp.start_time"] = f"2026-{1 + when // 28:02d}-{1 + when % 28:02d}" \
+                                          f"T10:{r:02d}:00+00:00"
+                out.append(facts)
+    return out
+
+
+def _judged(store: Any, newest: int | None, since: datetime | None) -> Any:
+    loaded = load_series(store, {}, "results.throughput", "exp.code_version", since=since,
+                         newest=newest)
+    judged = latest_changes(loaded.series, "results.throughput", "exp.code_version")
+    return ([dataclasses.asdict(c) for c in judged.changes], judged.judged,
+            judged.not_judged, loaded.left_out, [s.parameters for s in loaded.series])
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_windowed_read_judges_what_reading_everything_judges(logs: Any, db_url: str,
+                                                                 seed: int) -> None:
+    store = open_store(db_url)
+    try:
+        store.store_many([(facts, f"run{i}.log") for i, facts in enumerate(_history(logs, seed))])
+        rng = random.Random(seed + 100)
+        ids = [record.id for record in store.runs()]
+        store.exclude(rng.sample(ids, len(ids) // 15), "noisy neighbour")
+        by_version: dict[str, list[int]] = {}
+        for record in store.runs():
+            by_version.setdefault(record.facts["exp.code_version"], []).append(record.id)
+        for version in rng.sample(sorted(by_version), 3):  # whole versions left out
+            store.exclude(by_version[version], "bad build")
+        for since in (None, datetime(2026, 1, 20)):
+            full = _judged(store, None, since)
+            windowed = _judged(store, WINDOW + 3, since)
+            assert windowed == full
+            assert full[1] > 0  # series were judged
+        assert any(_judged(store, None, None)[0])  # and changes were found
+    finally:
+        store.close()
+
+
+def test_the_window_reads_a_bounded_number_of_runs(logs: Any, db_url: str) -> None:
+    """However long the history, the windowed read returns the newest versions only."""
+    store = open_store(db_url)
+    try:
+        items = []
+        for v in range(60):
+            for r in range(2):
+                facts = logs.facts(code=f"c{v:03d}x", repeat=r, throughput=100.0 + r)
+                facts["exp.start_time"] = f"2026-{1 + v // 28:02d}-{1 + v % 28:02d}T10:0{r}:00"
+                items.append((facts, f"{v}-{r}.log"))
+        store.store_many(items)
+        rows = store.newest_point_rows({}, "throughput", 5)
+        assert rows is not None
+        assert sorted({row[7] for row in rows}) == [f"c{v:03d}x" for v in range(55, 60)]
+        assert len(rows) == 10
+    finally:
+        store.close()
