@@ -1,113 +1,211 @@
-"""Speed of the results database (issue 21's targets, on 2 cores):
+"""Speed and size of the results database at a million runs, through the CLI (issue 34).
 
-* ingest 20,000 logs into SQLite in under 20 s (``dlbs db ingest``: parse + store);
-* a history query over a database of 1,000,000 runs in under 1 s (one configuration's runs
-  by its indexed facts, then its series);
-* regressions over 1,000 series of 100 points in under 10 s (read every run, build the
-  series, judge each);
-* the newest run of 3,500 configurations against a history of 350,000 runs in under 5 s
-  (``dlbs regressions --latest``: read, build the series, judge each newest point).
+Every figure is a real ``dlbs`` process as a user starts it: wall time, CPU time (user +
+system) and peak memory (max RSS) of that process, read with ``os.wait4``. The runs are
+real-shaped: the benchmark itself makes a few logs first (``dlbs run`` of two small models on
+this CPU), and every other log or run is one of those with the facts that vary between runs
+rewritten (model config: batch and threads; host; code version; date; repeat; the measured
+times scaled). Targets (2 cores, idle, both engines):
 
-    python benchmarks/bench_db.py [--db URL] [--logs 20000] [--runs 1000000] [--series 1000]
+* ``dlbs db ingest`` of 20,000 real logs: < 15 s;
+* ``dlbs history`` of one configuration (model + batch + host) in 1,000,000 runs: < 0.5 s;
+* ``dlbs regressions --latest`` over 1,000,000 runs (3,500 configurations): < 2 s, < 300 MB;
+* ``dlbs regressions --latest``, 3,500 newest runs against 350,000 stored: < 3 s;
+* stored bytes per run (SQLite file, PostgreSQL relations): <= 3 KiB.
+
+    python benchmarks/bench_db.py [--db URL] [--runs 1000000] [--logs 20000]
     python benchmarks/bench_db.py --quick        # 2,000 logs, 100,000 runs
 
-The database is a new SQLite file in a scratch folder unless ``--db`` names one (PostgreSQL:
-an empty database, e.g. the one ``.ci/postgres.sh`` starts; its tables are dropped first).
-The runs are synthetic facts shaped like the benchmark's (about 70 facts, 100 iteration
-times). Prints each measurement beside its target.
+The database is a new SQLite file in a scratch folder unless ``--db`` names a PostgreSQL one
+(e.g. the one ``.ci/postgres.sh`` starts; its tables are dropped first). The large databases
+are filled through ``Store.store_many`` (not timed); what is timed goes through the CLI.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import random
+import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "python"))
 
 from dlbs.db import open_store
-from dlbs.db.history import build_series, latest_changes, load_series, regressions
+from dlbs.logs.parser import parse_log
 
-MODELS = ("resnet18", "resnet50", "alexnet_owt", "vgg11", "bert_base", "gpt2")
-
-
-def facts(config: int, version: int, repeat: int, rng: np.random.Generator) -> dict[str, Any]:
-    """One run's facts: configuration ``config`` (model x batch x threads), ``version``."""
-    model = MODELS[config % len(MODELS)]
-    batch = 2 ** (config // len(MODELS) % 8)
-    threads = 1 + config // (len(MODELS) * 8)
-    throughput = 100.0 * (1 + 0.01 * rng.standard_normal())
-    time_ms = batch * 1000.0 / throughput
-    record: dict[str, Any] = {
-        "exp.framework": "pytorch", "exp.model": model, "exp.phase": "training",
-        "exp.replica_batch": batch, "exp.dtype": "float32", "exp.device_type": "cpu",
-        "exp.num_replicas": 1, "exp.world_size": 1, "exp.framework_version": "2.13.0+cpu",
-        "exp.num_threads": threads, "hw.cpu_model": "AMD EPYC", "hw.num_cpus": 2,
-        "hw.hostname": "vm", "exp.code_version": f"v{version:04d}", "exp.repeat_index": repeat,
-        "exp.start_time": f"2026-{1 + version // 28 % 12:02d}-{1 + version % 28:02d}T"
-                          f"{repeat % 24:02d}:00:00+00:00",
-        "results.throughput": throughput, "results.time": time_ms,
-        "results.time_ci95": [time_ms * 0.99, time_ms * 1.01], "results.status": "ok",
-        "results.time_data": [round(float(x), 4) for x in
-                              time_ms * (1 + 0.02 * rng.standard_normal(100))],
-    }
-    record.update({f"hw.extra_{i}": f"value {i}" for i in range(50)})
-    return record
+MODELS = ("deep_mnist", "sensor_net")
+#: 2 models x 25 batches x 70 hosts = 3,500 configurations (model + batch + host names one).
+BATCHES = tuple(range(1, 26))
+HOSTS = tuple(f"node{i:02d}" for i in range(70))
 
 
-def write_logs(folder: Path, count: int) -> None:
-    rng = np.random.default_rng(1)
+@dataclass
+class Measured:
+    wall: float
+    cpu: float
+    peak_mb: float
+    code: int
+    out: str
+    err: str
+
+
+def dlbs(*args: str) -> Measured:
+    """One ``python -m dlbs`` process: its wall time, CPU time and peak memory."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "dlbs", *args], stdout=out, stderr=err,
+                                env={**os.environ, "DLBS_DB": ""}, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Measured(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0,
+                        proc.returncode, out.read().decode(), err.read().decode())
+
+
+def real_logs(folder: Path) -> list[Path]:
+    """Logs the benchmark itself writes: one run of each model on this CPU."""
+    done = subprocess.run(
+        [sys.executable, "-m", "dlbs", "run", f"-Vexp.model={json.dumps(list(MODELS))}",
+         "-Pexp.num_batches=5", "-Pexp.num_warmup_batches=1", '-Pexp.gpus=""',
+         "-Pexp.code_version=v0000", f"-Pexp.log_dir={folder}", "--progress-bar", "off"],
+        capture_output=True, text=True, check=False, cwd=ROOT)
+    logs = sorted(folder.glob("*.log"))
+    if done.returncode != 0 or len(logs) != len(MODELS):
+        raise SystemExit(f"making the real logs failed:\n{done.stdout}\n{done.stderr}")
+    return logs
+
+
+def varied(template: dict[str, Any], config: int, version: int, repeat: int,
+           rng: random.Random) -> dict[str, Any]:
+    """The template's facts as another run: another configuration, code version, date and
+    repeat, its times scaled."""
+    facts = dict(template)
+    batch = BATCHES[config // len(MODELS) % len(BATCHES)]
+    host = HOSTS[config // (len(MODELS) * len(BATCHES)) % len(HOSTS)]
+    scale = batch / float(template.get("exp.replica_batch") or 1) * (1 + 0.02 * rng.gauss(0, 1))
+    for key in ("results.time", "results.time_mean"):
+        if isinstance(facts.get(key), (int, float)):
+            facts[key] = facts[key] * scale
+    for key in ("results.throughput",):
+        if isinstance(facts.get(key), (int, float)):
+            facts[key] = facts[key] * batch / float(template.get("exp.replica_batch") or 1) / scale
+    for key in ("results.time_data", "results.time_ci95"):
+        if isinstance(facts.get(key), list):
+            facts[key] = [round(float(x) * scale, 4) for x in facts[key]]
+    day = 1 + version
+    facts.update({
+        "exp.replica_batch": batch, "exp.effective_batch": batch, "hw.hostname": host,
+        "exp.code_version": f"c{version:05d}x",
+        "exp.repeat_index": repeat,
+        "exp.start_time": f"{2020 + day // 336}-{1 + day // 28 % 12:02d}-{1 + day % 28:02d}"
+                          f"T{repeat % 24:02d}:{config % 60:02d}:00+00:00",
+    })
+    facts.pop("exp.id", None)
+    return facts
+
+
+def write_logs(templates: list[Path], folder: Path, count: int) -> None:
+    """``count`` logs: each a real log's text with the lines of the varied facts rewritten."""
+    rng = random.Random(1)
     folder.mkdir(parents=True, exist_ok=True)
+    texts = [path.read_text() for path in templates]
+    parsed = [parse_log(path).record or {} for path in templates]
     for i in range(count):
-        record = facts(i % 200, i // 200, 0, rng)
-        (folder / f"run_{i:06d}.log").write_text(
-            "".join(f"__{k}__={json.dumps(v)}\n" for k, v in record.items()))
+        which = i % len(templates)
+        facts = varied(parsed[which], i % 3500, i // 3500, 0, rng)
+        lines = []
+        for line in texts[which].splitlines():
+            key = line[2:line.find("__=")] if line.startswith("__") and "__=" in line else None
+            if key in facts and key in ("exp.replica_batch", "exp.effective_batch",
+                                        "hw.hostname", "exp.code_version",
+                                        "exp.repeat_index", "exp.start_time", "results.time",
+                                        "results.throughput", "results.time_data",
+                                        "results.time_ci95"):
+                line = f"__{key}__={json.dumps(facts[key])}"
+            lines.append(line)
+        (folder / f"run_{i:06d}.log").write_text("\n".join(lines) + "\n")
 
 
-def fill(store: Any, configs: int, versions: int, runs_each: int) -> None:
-    rng = np.random.default_rng(2)
-    batch: list[tuple[dict[str, Any], str | None]] = []
-    total = configs * versions * runs_each
-    for version in range(versions):
-        for config in range(configs):
-            for repeat in range(runs_each):
-                batch.append((facts(config, version, repeat, rng), None))
-                if len(batch) == 5000:
-                    store.store_many(batch)
-                    batch.clear()
-        if version % 10 == 0:
-            print(f"  filled {(version + 1) * configs * runs_each}/{total} runs", flush=True)
-    store.store_many(batch)
+def fill(url: str, templates: list[dict[str, Any]], configs: int, versions: int,
+         repeats: int) -> int:
+    """A database of ``configs x versions x repeats`` real-shaped runs (not timed)."""
+    rng = random.Random(2)
+    store = open_store(url)
+    total, batch = configs * versions * repeats, []
+    try:
+        for version in range(versions):
+            for config in range(configs):
+                for repeat in range(repeats):
+                    facts = varied(templates[config % len(templates)], config, version, repeat,
+                                   rng)
+                    batch.append((facts, f"run_{version}_{config}_{repeat}.log"))
+                    if len(batch) == 5000:
+                        store.store_many(batch)
+                        batch.clear()
+            if version % 20 == 0:
+                print(f"  filled {(version + 1) * configs * repeats:,}/{total:,} runs",
+                      flush=True)
+        store.store_many(batch)
+        return store.count()
+    finally:
+        store.close()
+
+
+def size_per_run(url: str, runs: int) -> float:
+    """Stored bytes per run: the SQLite file (after a checkpoint), or PostgreSQL's
+    relations with their indexes and TOAST."""
+    from sqlalchemy import create_engine, text
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            if url.startswith("sqlite"):
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                size = Path(url.removeprefix("sqlite:///")).stat().st_size
+            else:
+                size = sum(conn.execute(text(f"SELECT pg_total_relation_size('{t}')")).scalar()
+                           for t in ("runs", "run_times", "exclusions"))
+    finally:
+        engine.dispose()
+    return size / max(runs, 1)
 
 
 def reset(url: str) -> None:
-    if url.startswith("postgresql"):
-        from sqlalchemy import create_engine, text
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("DROP TABLE IF EXISTS exclusions, run_times, runs, "
-                              "alembic_version CASCADE"))
-        engine.dispose()
+    from sqlalchemy import create_engine, text
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS exclusions, run_times, runs, alembic_version "
+                          "CASCADE"))
+    engine.dispose()
+
+
+def show(what: str, m: Measured, target: str) -> None:
+    ok = "" if m.code in (0, 1) else f"  EXIT {m.code}: {m.err.strip()[-300:]}"
+    print(f"  {what}: wall {m.wall:.2f} s, CPU {m.cpu:.2f} s, peak {m.peak_mb:.0f} MB "
+          f"(target {target}){ok}", flush=True)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--db", default=None)
-    parser.add_argument("--logs", type=int, default=20000)
+    parser.add_argument("--db", default=None, help="a PostgreSQL URL (default: SQLite files)")
+    parser.add_argument("--logs", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=1_000_000)
-    parser.add_argument("--series", type=int, default=1000)
-    parser.add_argument("--compare-history", dest="compare_history", type=int, default=350_000)
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="2,000 logs, 100,000 runs")
+    parser.add_argument("--only", default="ingest,million,latest",
+                        help="sections: ingest, million, latest")
     args = parser.parse_args()
     if args.quick:
-        args.logs, args.runs, args.compare_history = 2000, 100_000, 35_000
+        args.logs, args.runs = 2000, 100_000
+    sections = set(args.only.split(","))
     scratch = Path(tempfile.mkdtemp(prefix="dlbs-bench-db-"))
 
     def fresh(name: str) -> str:
@@ -116,59 +214,48 @@ def main() -> int:
             return args.db
         return f"sqlite:///{scratch / name}"
 
-    print(f"== ingest {args.logs} logs (target: 20,000 in < 20 s)")
-    write_logs(scratch / "logs", args.logs)
-    store = open_store(fresh("ingest.db"))
-    start = time.perf_counter()
-    result = store.ingest_paths([str(scratch / "logs")])
-    took = time.perf_counter() - start
-    print(f"  {result.added} runs in {took:.2f} s ({args.logs / took:.0f} logs/s; "
-          f"20,000 at this rate: {20000 / (args.logs / took):.1f} s)")
-    store.close()
+    print("== real logs: the benchmark's own (dlbs run of "
+          f"{', '.join(MODELS)} on this CPU)", flush=True)
+    templates = real_logs(scratch / "real")
+    facts = [parse_log(path).record or {} for path in templates]
+    print(f"  {len(templates)} logs, {sum(len(f) for f in facts) // len(facts)} facts each, "
+          f"{sum(p.stat().st_size for p in templates) // len(templates):,} bytes each")
 
-    print(f"== history query over {args.runs} runs (target: 1,000,000 in < 1 s)")
-    store = open_store(fresh("history.db"))
-    configs = 1000
-    fill(store, configs, args.runs // configs, 1)
-    start = time.perf_counter()
-    found = store.runs({"exp.model": "resnet50", "exp.replica_batch": 2, "exp.num_threads": 1})
-    series = build_series(found, "results.throughput", "exp.code_version")
-    took = time.perf_counter() - start
-    print(f"  {len(found)} runs, {len(series)} series of {len(series[0].points)} points in "
-          f"{took:.3f} s")
-    store.close()
+    if "ingest" in sections:
+        print(f"== dlbs db ingest of {args.logs:,} real-shaped logs (target < 15 s at 20,000)")
+        write_logs(templates, scratch / "logs", args.logs)
+        url = fresh("ingest.db")
+        m = dlbs("db", "ingest", "--db", url, str(scratch / "logs"))
+        show(f"{args.logs:,} logs", m, "< 15 s")
+        print(f"  stored: {size_per_run(url, args.logs):,.0f} bytes per run (target <= 3,072)")
 
-    print(f"== regressions over {args.series} series of 100 points (target: < 10 s)")
-    store = open_store(fresh("regressions.db"))
-    fill(store, args.series, 100, 1)
-    start = time.perf_counter()
-    runs = store.runs()
-    series = build_series(runs, "results.throughput", "exp.code_version")
-    judged = regressions(series, "results.throughput", "exp.code_version")
-    took = time.perf_counter() - start
-    print(f"  {len(runs)} runs, {len(series)} series, {judged.judged} judged, "
-          f"{len(judged.changes)} changes in {took:.2f} s")
-    start = time.perf_counter()
-    series = load_series(store, {}, "results.throughput", "exp.code_version").series
-    judged = regressions(series, "results.throughput", "exp.code_version")
-    took = time.perf_counter() - start
-    print(f"  the same through load_series (summary columns): {took:.2f} s")
-    store.close()
+    if "million" in sections:
+        versions = max(args.runs // 3500 // 2, 1)
+        print(f"== {3500 * versions * 2:,} runs: 3,500 configurations x {versions} code versions "
+              "x 2 repeats", flush=True)
+        url = fresh("million.db")
+        started = time.perf_counter()
+        count = fill(url, facts, 3500, versions, 2)
+        print(f"  filled {count:,} runs in {time.perf_counter() - started:.0f} s; "
+              f"{size_per_run(url, count):,.0f} bytes per run (target <= 3,072)")
+        one = ["-Pexp.model=deep_mnist", "-Pexp.replica_batch=3", f"-Phw.hostname={HOSTS[4]}"]
+        # config 204 (deep_mnist, batch 3, node04): one series of 2 runs a version
+        for attempt in (1, 2):
+            m = dlbs("history", "--db", url, *one, "--format", "json")
+            points = len(json.loads(m.out)) if m.code == 0 else 0
+            show(f"history of one configuration ({points} points), try {attempt}", m, "< 0.5 s")
+        for attempt in (1, 2):
+            m = dlbs("regressions", "--latest", "--db", url, "--format", "json")
+            show(f"regressions --latest, try {attempt}", m, "< 2 s, < 300 MB")
 
-    history = args.compare_history
-    configs = history // 100
-    print(f"== the newest run of {configs} configurations against a history of {history} "
-          "(target: 3,500 against 350,000 in < 5 s)")
-    store = open_store(fresh("latest.db"))
-    fill(store, configs, 101, 1)  # 100 history points, then the newest run
-    start = time.perf_counter()
-    loaded = load_series(store, {}, "results.throughput", "exp.code_version")
-    series, count = loaded.series, loaded.runs
-    judged = latest_changes(series, "results.throughput", "exp.code_version")
-    took = time.perf_counter() - start
-    print(f"  {count} runs, {len(series)} series, {judged.judged} judged, "
-          f"{len(judged.changes)} changes in {took:.2f} s")
-    store.close()
+    if "latest" in sections:
+        print("== regressions --latest: the newest runs of 3,500 configurations against "
+              "350,000 stored", flush=True)
+        url = fresh("latest.db")
+        count = fill(url, facts, 3500, 101, 1)
+        for attempt in (1, 2):
+            m = dlbs("regressions", "--latest", "--db", url, "--format", "json")
+            show(f"{count:,} runs, try {attempt}", m, "< 3 s")
     return 0
 
 

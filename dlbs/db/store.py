@@ -323,7 +323,25 @@ class Store:
             if progress:
                 progress(done, total)
         self._flush(pending, result)
+        if result.added:
+            self.analyze()
         return result
+
+    def analyze(self) -> None:
+        """Bring the query planner's statistics up to date (after an ingest): without them
+        SQLite picks an index by its shape alone (a model + batch + host filter took the host
+        index). SQLite: ``ANALYZE`` on a sample of about 1,000 rows an index
+        (``analysis_limit``: milliseconds, whatever the table's size); PostgreSQL: ``ANALYZE``
+        (a sample too)."""
+        def run() -> None:
+            with self.engine.begin() as conn:
+                if self.url.get_backend_name() == "sqlite":
+                    conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+                    conn.exec_driver_sql("ANALYZE runs")
+                else:
+                    conn.exec_driver_sql("ANALYZE runs, run_times, exclusions")
+
+        _retrying(run)
 
     def _flush(self, pending: list[tuple[Mapping[str, Any], str | None]],
                result: IngestResult) -> None:

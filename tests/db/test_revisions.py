@@ -47,3 +47,30 @@ def test_a_command_on_an_up_to_date_database_does_not_import_alembic(db_url: str
                           check=False, timeout=120, env={**os.environ, "DLBS_DB": ""})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_an_ingest_leaves_the_planner_statistics_current(logs: object, db_url: str,
+                                                          tmp_path: object) -> None:
+    """After an ingest the tables are analysed: SQLite's sqlite_stat1 has the runs' indexes,
+    PostgreSQL's pg_stats the runs' columns (written by ANALYZE itself, in its transaction)."""
+    from pathlib import Path
+
+    from sqlalchemy import text
+
+    folder = Path(str(tmp_path)) / "logs"
+    for repeat in range(3):
+        logs.write(folder / f"r{repeat}.log", logs.facts(repeat=repeat))  # type: ignore[attr-defined]
+    store = open_store(db_url)
+    try:
+        assert store.ingest_paths([str(folder)]).added == 3
+        with store.engine.connect() as conn:
+            if db_url.startswith("sqlite"):
+                indexes = {row[0] for row in conn.execute(
+                    text("SELECT idx FROM sqlite_stat1 WHERE tbl = 'runs'"))}
+                assert {"ix_runs_config", "ix_runs_host", "ix_runs_key_date"} <= indexes
+            else:
+                columns = {row[0] for row in conn.execute(text(
+                    "SELECT attname FROM pg_stats WHERE tablename = 'runs'"))}
+                assert {"model", "batch", "host", "comparability_key"} <= columns
+    finally:
+        store.close()
