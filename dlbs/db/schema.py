@@ -61,6 +61,10 @@ runs = Table(
 )
 Index("ix_runs_config", runs.c.model, runs.c.phase, runs.c.precision, runs.c.batch)
 Index("ix_runs_key_date", runs.c.comparability_key, runs.c.date)
+#: ``regressions --latest`` chooses each series' newest code versions from this index alone
+#: (revision 0002).
+Index("ix_runs_key_version", runs.c.comparability_key, runs.c.code_version, runs.c.status,
+      runs.c.throughput, runs.c.time_mean, runs.c.date, runs.c.id)
 for _name in ("device", "device_count", "host", "framework", "framework_version",
               "container_image", "code_version", "date", "repeat", "status"):
     Index(f"ix_runs_{_name}", runs.c[_name])

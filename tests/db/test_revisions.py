@@ -74,3 +74,48 @@ def test_an_ingest_leaves_the_planner_statistics_current(logs: object, db_url: s
                 assert {"model", "batch", "host", "comparability_key"} <= columns
     finally:
         store.close()
+
+
+def test_a_database_of_the_first_schema_is_upgraded_in_place(logs: object, db_url: str) -> None:
+    """A database made at revision 0001 (the schema of the release before issue 34), with
+    runs, an exclusion and iteration times, is upgraded by the next command that opens it:
+    nothing is lost, the new index is there, and --latest reads through it."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import inspect
+
+    from dlbs.db.history import latest_changes, load_series
+    from dlbs.db.store import Store
+
+    engine = create_engine(db_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+    engine.dispose()
+    old = Store(make_url(db_url))  # the tables of revision 0001, written as that release did
+    try:
+        old.store_many([(logs.facts(code=f"c{v:02d}x", repeat=r,  # type: ignore[attr-defined]
+                                    throughput=100.0 + r, day=1 + v), f"{v}-{r}.log")
+                        for v in range(25) for r in range(2)])
+        before = {r.identity: (r.facts, r.date) for r in old.runs()}
+        excluded = old.runs()[0].id
+        old.exclude([excluded], "bad build")
+        times = old.times([excluded])
+    finally:
+        old.close()
+    store = open_store(db_url, readonly=True)  # a reading command upgrades an older schema
+    try:
+        assert current(store.engine) == known()[1] == "0002"
+        after = {r.identity: (r.facts, r.date) for r in store.runs()}
+        assert after == before and len(after) == 50
+        assert [r.reason for r in store.runs() if r.excluded] == ["bad build"]
+        assert store.times([excluded]) == times and times
+        with store.engine.connect() as conn:
+            names = {ix["name"] for ix in inspect(conn).get_indexes("runs")}
+        assert "ix_runs_key_version" in names
+        loaded = load_series(store, {}, "results.throughput", "exp.code_version", newest=23)
+        assert latest_changes(loaded.series, "results.throughput", "exp.code_version").judged == 1
+    finally:
+        store.close()
