@@ -42,9 +42,11 @@ from dlbs.db import open_store
 from dlbs.logs.parser import parse_log
 
 MODELS = ("deep_mnist", "sensor_net")
-#: 2 models x 25 batches x 70 hosts = 3,500 configurations (model + batch + host names one).
+#: 2 models x 25 batches x 70 thread counts = 3,500 configurations (series); each thread
+#: count runs on a host of its own, so that model + batch + host names one configuration.
 BATCHES = tuple(range(1, 26))
-HOSTS = tuple(f"node{i:02d}" for i in range(70))
+THREADS = tuple(range(1, 71))
+HOSTS = tuple(f"node{i:02d}" for i in range(len(THREADS)))
 
 
 @dataclass
@@ -91,7 +93,7 @@ def varied(template: dict[str, Any], config: int, version: int, repeat: int,
     repeat, its times scaled."""
     facts = dict(template)
     batch = BATCHES[config // len(MODELS) % len(BATCHES)]
-    host = HOSTS[config // (len(MODELS) * len(BATCHES)) % len(HOSTS)]
+    slot = config // (len(MODELS) * len(BATCHES)) % len(THREADS)
     scale = batch / float(template.get("exp.replica_batch") or 1) * (1 + 0.02 * rng.gauss(0, 1))
     for key in ("results.time", "results.time_mean"):
         if isinstance(facts.get(key), (int, float)):
@@ -104,7 +106,8 @@ def varied(template: dict[str, Any], config: int, version: int, repeat: int,
             facts[key] = [round(float(x) * scale, 4) for x in facts[key]]
     day = 1 + version
     facts.update({
-        "exp.replica_batch": batch, "exp.effective_batch": batch, "hw.hostname": host,
+        "exp.replica_batch": batch, "exp.effective_batch": batch,
+        "exp.num_threads": THREADS[slot], "hw.hostname": HOSTS[slot],
         "exp.code_version": f"c{version:05d}x",
         "exp.repeat_index": repeat,
         "exp.start_time": f"{2020 + day // 336}-{1 + day // 28 % 12:02d}-{1 + day % 28:02d}"
@@ -127,7 +130,7 @@ def write_logs(templates: list[Path], folder: Path, count: int) -> None:
         for line in texts[which].splitlines():
             key = line[2:line.find("__=")] if line.startswith("__") and "__=" in line else None
             if key in facts and key in ("exp.replica_batch", "exp.effective_batch",
-                                        "hw.hostname", "exp.code_version",
+                                        "exp.num_threads", "hw.hostname", "exp.code_version",
                                         "exp.repeat_index", "exp.start_time", "results.time",
                                         "results.throughput", "results.time_data",
                                         "results.time_ci95"):
