@@ -35,7 +35,7 @@ from dlbs.db import records
 from dlbs.db.store import RunRecord
 from dlbs.engine.names import did_you_mean
 from dlbs.errors import UsageError
-from dlbs.logs.withheld import ci_withheld
+from dlbs.logs.withheld import WITHHELD_FACTS, ci_withheld
 
 #: Metrics where lower is better (a rise is a regression).
 LOWER_IS_BETTER_PREFIXES = ("results.time", "results.ttft", "results.peak_memory")
@@ -330,10 +330,12 @@ def load_series(store: Any, filters: dict[str, Any], metric: str, axis: str,
         _check_matched(store, filters, len(rows))
     series = _light_series(rows, metric, axis, {} if counted else left_out)
     first = {one.key: one.points[0].run_ids[0] for one in series}
-    bare = [p for one in series for p in one.points if p.runs == 1 and math.isnan(p.low)]
-    facts = store.facts_of(list(first.values()) + [p.run_ids[0] for p in bare])
+    bare = [p for one in series for p in _asked(one.points, counted)
+            if p.runs == 1 and math.isnan(p.low)]
+    facts = store.facts_of(list(first.values()))
+    why = store.some_facts_of([p.run_ids[0] for p in bare], WITHHELD_FACTS)
     for p in bare:  # the facts of one-run points without an interval: why none
-        p.withheld = _withheld(p.low, facts.get(p.run_ids[0], {}))
+        p.withheld = _withheld(p.low, why.get(p.run_ids[0], {}))
     for one in series:
         full = facts.get(first[one.key], {})
         one.parameters = naming_of(full, axis)
@@ -341,6 +343,16 @@ def load_series(store: Any, filters: dict[str, Any], metric: str, axis: str,
     loaded = Loaded(series, _entered(series), left_out)
     _check_names(loaded, metric, axis, {metric, axis})
     return loaded
+
+
+def _asked(points: list[Point], newest_only: bool) -> list[Point]:
+    """The points whose reason for a missing interval is asked: all of them, or for the
+    newest points of a window (``--latest``) only the newest one not excluded, the one whose
+    reason is told (:func:`unsteady_newest`)."""
+    if not newest_only:
+        return points
+    live = [p for p in points if not p.excluded]
+    return live[-1:]
 
 
 def _windowable(store: Any, filters: dict[str, Any], axis: str) -> bool:

@@ -18,6 +18,11 @@ NOTE_REASONS = (("series too short for its correlation", "too correlated"),
                 ("no iterations", "no iterations"))
 
 
+#: The facts :func:`ci_withheld` reads (all it needs of a run).
+WITHHELD_FACTS = ("results.ci_withheld", "results.steady_state", "results.ci_note",
+                  "results.time_ci95")
+
+
 def ci_withheld(facts: Mapping[str, Any]) -> str | None:
     """The reason a run has no interval to read, in a few words ("not steady", "heavy
     tails", "too few iterations"...), or ``None`` when ``results.time_ci95`` stands (or the
