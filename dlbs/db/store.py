@@ -496,7 +496,9 @@ class Store:
         if since is not None:
             conditions.append(runs.c.date >= since)
         value = runs.c[metric_column]
-        usable = [runs.c.status == "ok", value > 0, value < 1e308,
+        # coalesce: no index on status alone serves this, so the planner reads the covering
+        # ix_runs_key_version (SQLite took ix_runs_status and read every row with its facts)
+        usable = [func.coalesce(runs.c.status, "") == "ok", value > 0, value < 1e308,
                   runs.c.code_version.is_not(None), runs.c.code_version != ""]
         live = case((exclusions.c.run_id.is_(None), 1), else_=0)
         found = (select(runs.c.comparability_key.label("k"), runs.c.code_version.label("v"),
@@ -544,8 +546,9 @@ class Store:
         has_value = case((and_(value > 0, value < 1e308), 1), else_=0)
         has_axis = case((and_(runs.c.code_version.is_not(None), runs.c.code_version != ""), 1),
                         else_=0)
-        stmt = (select(runs.c.status, has_value, has_axis, func.count())
-                .where(*conditions).group_by(runs.c.status, has_value, has_axis))
+        status = func.coalesce(runs.c.status, "")  # see newest_point_rows: the covering index
+        stmt = (select(status, has_value, has_axis, func.count())
+                .where(*conditions).group_by(status, has_value, has_axis))
         with self.engine.connect() as conn:
             return [(status, bool(v), bool(a), int(n)) for status, v, a, n in conn.execute(stmt)]
 
