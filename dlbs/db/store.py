@@ -444,9 +444,11 @@ class Store:
     LIGHT = ("id", "comparability_key", "date", "throughput", "time_mean", "time_ci_low",
              "time_ci_high", "code_version", "status", "ess")
 
-    def _indexed(self, filters: Mapping[str, Any] | None) -> list[Any] | None:
-        """The SQL conditions of filters on indexed facts; None when one needs the facts."""
-        conditions = []
+    def _indexed(self, filters: Mapping[str, Any] | None, since: datetime | None = None
+                 ) -> list[Any] | None:
+        """The SQL conditions of filters on indexed facts (and of ``since``: runs of that date
+        or later); None when a filter needs the facts."""
+        conditions = [] if since is None else [runs.c.date >= since]
         for key, value in (filters or {}).items():
             column = INDEXED.get(key)
             sql_value = self._column_value(column, value) if column else None
@@ -463,20 +465,17 @@ class Store:
         time_ci_high, code_version, exclusion reason or None, status, ess)``; ``since``: only
         runs of that date or later. None when a filter needs the facts (then use
         :meth:`runs`). What history and regressions read for many series."""
-        conditions = self._indexed(filters)
+        conditions = self._indexed(filters, since)
         if conditions is None:
             return None
-        if since is not None:
-            conditions.append(runs.c.date >= since)
         stmt = select(*(runs.c[name] for name in self.LIGHT)).where(*conditions)
         return self._light(stmt)
 
     def _light(self, stmt: Any) -> list[tuple[Any, ...]]:
         with self.engine.connect() as conn:
             rows = [tuple(row) for row in conn.execute(stmt)]
-            ids = [row[0] for row in rows]
             reasons = dict(conn.execute(select(exclusions.c.run_id, exclusions.c.reason)).all()) \
-                if ids else {}
+                if rows else {}
         rows.sort(key=lambda row: (row[2] is None, row[2] or datetime.min, row[0]))
         return [(*row[:8], reasons.get(row[0]), *row[8:]) for row in rows]
 
@@ -490,16 +489,10 @@ class Store:
         version (so every series is there): what ``regressions --latest`` judges, read with
         the window chosen in SQL, so its cost follows the window, not the history. None when
         a filter needs the facts."""
-        conditions = self._indexed(filters)
+        conditions = self._indexed(filters, since)
         if conditions is None:
             return None
-        if since is not None:
-            conditions.append(runs.c.date >= since)
-        value = runs.c[metric_column]
-        # coalesce: no index on status alone serves this, so the planner reads the covering
-        # ix_runs_key_version (SQLite took ix_runs_status and read every row with its facts)
-        usable = [func.coalesce(runs.c.status, "") == "ok", value > 0, value < 1e308,
-                  runs.c.code_version.is_not(None), runs.c.code_version != ""]
+        usable = [_STATUS == "ok", _usable(runs.c[metric_column]), _HAS_VERSION]
         live = case((exclusions.c.run_id.is_(None), 1), else_=0)
         found = (select(runs.c.comparability_key.label("k"), runs.c.code_version.label("v"),
                         func.min(runs.c.date).label("first_date"),
@@ -537,18 +530,13 @@ class Store:
                     since: datetime | None = None) -> list[tuple[Any, bool, bool, int]] | None:
         """How many matching runs there are by ``(status, has a usable metric value, has a
         code version)``: the counts of the runs left out, without reading the runs."""
-        conditions = self._indexed(filters)
+        conditions = self._indexed(filters, since)
         if conditions is None:
             return None
-        if since is not None:
-            conditions.append(runs.c.date >= since)
-        value = runs.c[metric_column]
-        has_value = case((and_(value > 0, value < 1e308), 1), else_=0)
-        has_axis = case((and_(runs.c.code_version.is_not(None), runs.c.code_version != ""), 1),
-                        else_=0)
-        status = func.coalesce(runs.c.status, "")  # see newest_point_rows: the covering index
-        stmt = (select(status, has_value, has_axis, func.count())
-                .where(*conditions).group_by(status, has_value, has_axis))
+        has_value = case((_usable(runs.c[metric_column]), 1), else_=0)
+        has_axis = case((_HAS_VERSION, 1), else_=0)
+        stmt = (select(_STATUS, has_value, has_axis, func.count())
+                .where(*conditions).group_by(_STATUS, has_value, has_axis))
         with self.engine.connect() as conn:
             return [(status, bool(v), bool(a), int(n)) for status, v, a, n in conn.execute(stmt)]
 
@@ -613,6 +601,20 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+#: A run's status, read so that no index on status alone serves it: the planner then reads
+#: the covering ix_runs_key_version (SQLite took ix_runs_status and read every row with its
+#: facts). A run without a status counts as one whose status is "".
+_STATUS = func.coalesce(runs.c.status, "")
+#: The run has a code version (the axis of ``--latest``).
+_HAS_VERSION = and_(runs.c.code_version.is_not(None), runs.c.code_version != "")
+
+
+def _usable(value: Any) -> Any:
+    """The summary column ``value`` holds a measurement: finite and > 0 (NULL, NaN, infinity
+    and 0 are none), as :func:`dlbs.db.history._why_left_out` judges it."""
+    return and_(value > 0, value < 1e308)
 
 
 def _integer(value: Any) -> bool:
