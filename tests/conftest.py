@@ -20,6 +20,14 @@ import pytest
 # the path last: no name there may hide a package).
 sys.path.append(str(Path(__file__).resolve().parent / "_support"))
 
+# The suite runs more torch processes than there are cores (a worker per core and one more,
+# each starting benchmarks). torch's OpenMP threads spin while they wait for work by default
+# (libgomp's OMP_WAIT_POLICY): on a busy machine they burn the CPU the other processes need
+# (a 30-iteration deep_mnist run beside two busy loops: 25 CPU-s spinning, 11 CPU-s passive).
+# Passive waiting changes no thread count and no fact; set before any test imports torch (libgomp
+# reads it when it loads), inherited by every process the tests start. A value already set wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 COMPONENT_MARKERS = ("docker", "browser", "torchrun", "slurm", "podman", "postgres")
 
 

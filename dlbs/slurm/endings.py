@@ -65,6 +65,7 @@ def ended(job: Job, info: JobInfo | None, ours: str | None, reason: str | None) 
                   ("results.slurm_start_time", info.start_time),
                   ("results.slurm_end_time", info.end_time)]
         stopped, error = verdict(info, job, ours, reason)
+        facts += unsaid_stop(info, job, stopped)
         if not attempts.last_started and stopped is None:
             stopped, error = "failure", (
                 f"the last attempt of the requeued Slurm job (restart {info.restarts}) "
@@ -194,6 +195,21 @@ def warned(info: JobInfo, job: Job | None) -> tuple[str, str] | None:
     return "timeout", (f"Slurm warned the job with {signal_name} before its time limit "
                        f"({info.time_limit}; slurm.time, slurm.signal) and the benchmark "
                        f"stopped timing: {timed}")
+
+
+def unsaid_stop(info: JobInfo, job: Job, stopped: str | None) -> list[tuple[str, Any]]:
+    """``results.stop_signal`` (and ``results.partial=false``) of a job that ended on its own
+    after ``slurm.signal``'s warning when its benchmark did not say so: the warning came before
+    the tasks started, or before the benchmark had set its handler (Slurm may send it up to
+    60 s early). The signal is the one the batch script noted; [] when the benchmark wrote
+    its own, or Slurm itself ended the job (TIMEOUT, PREEMPTED: its kill stopped it)."""
+    if stopped not in ("timeout", "preempted") or info.state not in ("COMPLETED", "FAILED"):
+        return []
+    signal_name = output.warning_signal(output.read_tail(job.part, job.offset))
+    written = runlog.read_output_facts(job.part, job.offset)
+    if signal_name is None or "results.stop_signal" in written:
+        return []
+    return [("results.stop_signal", signal_name), ("results.partial", False)]
 
 
 def why_we_cancelled(why: str, job: Job | None, reason: str | None) -> str | None:

@@ -281,3 +281,27 @@ def test_a_job_warned_before_its_tasks_started_is_recorded_as_warned(
     verdict = endings.warned(info, job)
     assert verdict is not None and verdict[0] == status
     assert "it wrote no timing facts" in verdict[1]
+    # the record says which signal stopped it, as the benchmark would have
+    assert endings.unsaid_stop(info, job, verdict[0]) == [
+        ("results.stop_signal", "SIGUSR1"), ("results.partial", False)]
+
+
+def test_the_runner_names_the_stop_signal_only_when_the_benchmark_did_not(tmp_path: Path) -> None:
+    """The benchmark's own ``results.stop_signal`` stands; a job Slurm itself ended (TIMEOUT:
+    its kill at the limit stopped it, not the warning) gets none from the runner."""
+    from dlbs.runner.job import Job
+    from dlbs.slurm import endings
+    from dlbs.slurm.ctl import JobInfo
+
+    job = Job(0, _exp(slurm__time="10", slurm__signal="B:USR1@120"), tmp_path / "a.log")
+    warned = "dlbs-slurm-attempt: job=7 restart=0 nodes=n1\ndlbs-slurm-signal: SIGUSR1 at 17\n"
+    job.part.write_text(warned + '__results.status__="interrupted"\n'
+                        '__results.stop_signal__="SIGUSR1"\n__results.partial__=false\n')
+    done = JobInfo("7", "COMPLETED", exit_code=0, elapsed=481.0, time_limit="00:10:00")
+    assert endings.unsaid_stop(done, job, "timeout") == []
+    job.part.write_text(warned)
+    killed = JobInfo("7", "TIMEOUT", exit_code=0, elapsed=600.0, time_limit="00:10:00")
+    assert endings.unsaid_stop(killed, job, "timeout") == []
+    assert endings.unsaid_stop(done, job, None) == []
+    job.part.write_text("dlbs-slurm-attempt: job=7 restart=0 nodes=n1\n")
+    assert endings.unsaid_stop(done, job, "timeout") == []  # never warned
