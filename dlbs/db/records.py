@@ -232,8 +232,12 @@ def finite(value: Any) -> Any:
     """``value`` with every non-finite float replaced by None (JSON columns hold no NaN)."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): finite(v) for k, v in value.items()}
+    if isinstance(value, dict):  # most facts are texts and integers: no call for them
+        return {str(k): v if type(v) in _PLAIN else finite(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [finite(v) for v in value]
+        return [v if type(v) in _PLAIN else finite(v) for v in value]
     return value
+
+
+#: Types :func:`finite` returns as they are (exact types: a subclass goes through it).
+_PLAIN = frozenset((str, int, bool, type(None)))

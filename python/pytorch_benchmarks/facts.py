@@ -71,9 +71,12 @@ def parse_fact(line: str, strict: bool = False) -> tuple[str, Any] | None:
     hook = _refuse_non_finite if strict else _non_finite
     # Only a number with a 3-digit exponent or 200 digits can overflow a float (1e999): the
     # per-number hooks, which cost a Python call per number, run only then.
-    hooks = _number_readers(hook) if _MAY_OVERFLOW.search(raw) else {}
+    may_overflow = _MAY_OVERFLOW.search(raw) is not None
     try:
-        value = json.loads(raw, parse_constant=hook, **hooks)
+        if may_overflow:
+            value = json.loads(raw, parse_constant=hook, **_number_readers(hook))
+        else:  # a decoder made once: json.loads with a hook builds one per call (a log: 200)
+            value = _DECODERS[strict].decode(raw)
     except json.JSONDecodeError as err:
         raise ValueError(f"value of '{key}' is not valid JSON ({err.msg} at column {err.colno})") \
             from None
@@ -102,6 +105,10 @@ def _refuse_non_finite(name: str) -> None:
     """The strict hook: a non-finite number is an error."""
     raise _NonFinite(name)
 
+
+#: ``json.loads(raw, parse_constant=hook)`` without its per-call decoder: by ``strict``.
+_DECODERS = {True: json.JSONDecoder(parse_constant=_refuse_non_finite),
+             False: json.JSONDecoder(parse_constant=_non_finite)}
 
 #: Text that may hold a number beyond a float's range: a 3-digit exponent or 200 digits.
 _MAY_OVERFLOW = re.compile(r"[eE][+]?[0-9]{3}|[0-9]{200}")
