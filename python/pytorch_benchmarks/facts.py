@@ -68,12 +68,11 @@ def parse_fact(line: str, strict: bool = False) -> tuple[str, Any] | None:
     if match is None:
         return None
     key, raw = match.group(1), line[match.end():].strip()
-    hook = _refuse_non_finite if strict else _non_finite
-    # Only a number with a 3-digit exponent or 200 digits can overflow a float (1e999): the
-    # per-number hooks, which cost a Python call per number, run only then.
-    may_overflow = _MAY_OVERFLOW.search(raw) is not None
     try:
-        if may_overflow:
+        # Only a number with a 3-digit exponent or 200 digits can overflow a float (1e999):
+        # the per-number hooks, which cost a Python call per number, run only then.
+        if _MAY_OVERFLOW.search(raw):
+            hook = _refuse_non_finite if strict else _non_finite
             value = json.loads(raw, parse_constant=hook, **_number_readers(hook))
         else:  # a decoder made once: json.loads with a hook builds one per call (a log: 200)
             value = _DECODERS[strict].decode(raw)
