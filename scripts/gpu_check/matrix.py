@@ -15,8 +15,10 @@ from gpu_check.facts import table
 from gpu_check.runtable import HEADER, LEGEND, run_row
 from gpu_check.stages import GROUPS, StageResult, register_stage
 
-#: Iterations of a matrix run on a GPU (the review's 5 warm-up + 30 timed), and of a dry run.
-GPU_ITERATIONS = ["--num_warmup_batches", "5", "--num_batches", "30"]
+#: Iterations of a matrix run on a GPU: 5 warm-up, then a 6 s timed window (NVML's energy
+#: needs 5 s; the first GPU run's 30 iterations lasted 0.7-7 s, so most cells logged no energy
+#: and none an interval), and of a dry run.
+GPU_ITERATIONS = ["--num_warmup_batches", "5", "--num_batches", "1000000", "--max_time", "6"]
 DRY_ITERATIONS = ["--num_warmup_batches", "0", "--num_batches", "2"]
 PRECISIONS: dict[str, list[str]] = {
     "fp32": ["--dtype", "float32"],  # IEEE FP32 convolutions and matmuls (dlbs's default)

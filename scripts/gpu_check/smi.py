@@ -50,7 +50,7 @@ class SmiSummary:
     power_w: float | None  # mean power over the samples used
     power_field: str
     memory_mib: float | None  # the largest memory.used (all processes, context included)
-    sm_clock_mhz: float | None  # median
+    sm_clock_mhz: float | None  # median over the same samples as power_w
     temperature_c: float | None  # largest
 
 
@@ -85,8 +85,8 @@ class SmiSampler:
                 self.process.wait()
 
     def summary(self, last_s: float | None = None) -> SmiSummary | None:
-        """The samples' figures; ``last_s``: power over the last ``last_s`` seconds before the
-        block ended only (a run's timed window ends just before its process does)."""
+        """The samples' figures; ``last_s``: power and SM clock over the last ``last_s`` seconds
+        before the block ended only (a run's timed window ends just before its process does)."""
         if not self.enabled or not self.path.is_file():
             return None
         return summarise(self.path.read_text(errors="replace").splitlines(), self.ended,
@@ -123,8 +123,9 @@ def summarise(lines: list[str], ended: datetime | None, last_s: float | None,
               power_field: str) -> SmiSummary:
     """Figures of CSV sample lines (non-numbers such as ``[N/A]`` skipped)."""
     rows = [[c.strip() for c in line.split(",")] for line in lines if line.count(",") >= 5]
-    power = _floats(_recent(rows, ended, last_s), 1)
-    memory, clock, temp = _floats(rows, 3), _floats(rows, 4), _floats(rows, 5)
+    recent = _recent(rows, ended, last_s)
+    power, clock = _floats(recent, 1), _floats(recent, 4)
+    memory, temp = _floats(rows, 3), _floats(rows, 5)
     return SmiSummary(samples=len(rows),
                       power_w=statistics.fmean(power) if power else None,
                       power_field=power_field,

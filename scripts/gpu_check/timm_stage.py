@@ -1,5 +1,6 @@
 """timm's ``benchmark.py`` and ``benchmarks.py`` interleaved on the same GPU with the same
-settings (dlbs then timm for each pair), when timm is importable on the host.
+settings (dlbs then timm for each pair, both at 224 px), when timm is importable on the host;
+a ratio only where timm's printed image size is dlbs's.
 
 timm's ``benchmark.py`` is a script of the pytorch-image-models repository, not part of the
 ``timm`` wheel: give it with ``--timm-benchmark PATH``. Without timm, or without the script,
@@ -12,6 +13,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gpu_check.bench import NO_GPU, Context, Run, run_benchmark, run_tool
 from gpu_check.facts import fmt, table
@@ -19,6 +21,11 @@ from gpu_check.stages import StageResult, register_stage
 
 WARM, TIMED = "10", "40"  # timm's defaults, given to both
 RESULT = re.compile(r'"(?:infer|train)_samples_per_sec":\s*([0-9.eE+-]+)')
+SIZE = re.compile(r'"(?:infer|train)_img_size":\s*([0-9]+)')
+#: The image side both programs run at: timm's benchmark.py otherwise takes the model's
+#: pretrained test size (288 px for resnet50: the first GPU run's pairs compared 288 px
+#: against 224 px, a 1.65x difference in pixels).
+IMAGE_SIZE = 224
 #: Set by the command line (``--timm-benchmark``).
 SCRIPT: list[Path] = []
 
@@ -33,11 +40,12 @@ class Pair:
 
 def _pair(name: str, dlbs_model: str, timm_model: str, batch: int, train: bool,
           math: str) -> Pair:
-    dlbs = ["--model", dlbs_model, "--batch_size", str(batch), "--num_warmup_batches", WARM,
+    dlbs = ["--model", dlbs_model, "--batch_size", str(batch), "--image_size", str(IMAGE_SIZE),
+            "--num_warmup_batches", WARM,
             "--num_batches", TIMED, "--channels_last", "true"]
-    timm = ["--model", timm_model, "--batch-size", str(batch), "--bench",
-            "train" if train else "inference", "--num-warm-iter", WARM, "--num-bench-iter",
-            TIMED, "--channels-last"]
+    timm = ["--model", timm_model, "--batch-size", str(batch), "--img-size", str(IMAGE_SIZE),
+            "--bench", "train" if train else "inference", "--num-warm-iter", WARM,
+            "--num-bench-iter", TIMED, "--channels-last"]
     if not train:
         dlbs += ["--forward_only", "true"]
     if math == "bf16":
@@ -70,18 +78,46 @@ def unavailable(ctx: Context) -> str | None:
     return None
 
 
-def run_timm(ctx: Context, pair: Pair) -> tuple[str, float | None]:
-    """timm's run of a pair: (how it ended, samples/s it printed)."""
+@dataclass(frozen=True)
+class TimmResult:
+    """How timm's run ended, the samples/s and the image side its ``--result`` printed."""
+    status: str
+    rate: float | None = None
+    image_size: int | None = None
+
+
+def read_timm(text: str, code: int | None, stopped: bool) -> TimmResult:
+    """timm's figures from its output. A run stopped at its limit after printing its
+    ``--result`` block keeps its figures (the timed loop had ended) and says so."""
+    rates, sizes = RESULT.findall(text), SIZE.findall(text)
+    rate = float(rates[-1]) if rates else None
+    size = int(sizes[-1]) if sizes else None
+    if stopped:
+        status = ("ok (its result printed, then stopped at its time limit)" if rate is not None
+                  else "stopped at its time limit")
+    else:
+        status = "ok" if code == 0 and rate is not None else f"failed (exit {code})"
+    return TimmResult(status, rate, size)
+
+
+def run_timm(ctx: Context, pair: Pair) -> TimmResult:
+    """timm's run of a pair."""
     name = f"timm-{pair.name}"
     if ctx.left() < 10:
-        return f"not run (stage budget of {ctx.budget_s:.0f} s spent)", None
+        return TimmResult(f"not run (stage budget of {ctx.budget_s:.0f} s spent)")
     code, stopped = run_tool(ctx, name, [sys.executable, str(SCRIPT[0]), *pair.timm],
                              limit=240, cwd=SCRIPT[0].parent)
-    found = RESULT.findall((ctx.logs / f"{name}.log").read_text(errors="replace"))
-    if stopped:
-        return "stopped at its time limit", None
-    return ("ok" if code == 0 and found else f"failed (exit {code})",
-            float(found[-1]) if found else None)
+    return read_timm((ctx.logs / f"{name}.log").read_text(errors="replace"), code, stopped)
+
+
+def ratio_cell(ours: Any, timm: TimmResult, our_size: Any) -> str:
+    """dlbs / timm, only like for like: both measured at the same image side."""
+    if not isinstance(ours, (int, float)) or not timm.rate:
+        return "-"
+    if timm.image_size is None or timm.image_size != our_size:
+        return (f"not like for like: timm ran {timm.image_size or '?'} px, dlbs "
+                f"{our_size or '?'} px")
+    return fmt(ours / timm.rate, 3)
 
 
 @register_stage("timm", "timm's benchmark.py interleaved with benchmarks.py, same GPU and "
@@ -93,23 +129,28 @@ def timm_stage(ctx: Context) -> StageResult:
     rows = []
     for pair in PAIRS:
         if ctx.dry_run:
-            rows.append([pair.name, NO_GPU, "-", NO_GPU, "-", "-"])
+            rows.append([pair.name, NO_GPU, "-", NO_GPU, "-", "-", "-"])
             continue
         dlbs: Run = run_benchmark(ctx, f"dlbs-{pair.name}", pair.dlbs)
         time.sleep(2)
-        status, timm_rate = run_timm(ctx, pair)
+        timm = run_timm(ctx, pair)
         ours = dlbs.get("results.throughput") if dlbs.ok else None
-        ratio = ours / timm_rate if isinstance(ours, (int, float)) and timm_rate else None
-        rows.append([pair.name, dlbs.status, fmt(ours), status, fmt(timm_rate), fmt(ratio, 3)])
-    ran = [r for r in rows if r[1] == "ok" and r[3] == "ok"]
+        shape = dlbs.get("exp.input_shape")
+        our_size = shape[-1] if isinstance(shape, list) and shape else None
+        rows.append([pair.name, dlbs.status, fmt(ours), timm.status, fmt(timm.rate),
+                     str(timm.image_size or "-"), ratio_cell(ours, timm, our_size)])
+    ran = [r for r in rows if r[1] == "ok" and r[3].startswith("ok")
+           and not r[6].startswith("not like")]
     status = ("not run (dry run: no GPU)" if ctx.dry_run else
               f"{'ok' if len(ran) == len(rows) else 'failed'}: {len(ran)} of {len(rows)} "
-              "pairs ran in both")
-    lines = [("dlbs then timm for each pair, 10 warm-up + 40 timed iterations, channels-last; "
+              "pairs compared like for like")
+    lines = [("dlbs then timm for each pair, 10 warm-up + 40 timed iterations, channels-last, "
+             f"{IMAGE_SIZE} px (`--image_size` / `--img-size`; timm px: the size timm printed, "
+             "and no ratio where it differs); "
              "bf16: dlbs `--dtype bfloat16`, timm `--amp --amp-dtype bfloat16`; tf32: dlbs "
              "`--dtype float32 --cudnn_fastest true`, timm's float32 (TF32 on). timm's figure "
              "is its `*_samples_per_sec` (samples over the whole timed loop), dlbs's "
              "`results.throughput` (its steady window): expect them within ~10% in bf16."), "",
              *table(["pair", "dlbs status", "dlbs samples/s", "timm status", "timm samples/s",
-                     "dlbs / timm"], rows)]
+                     "timm px", "dlbs / timm"], rows)]
     return StageResult(status, lines)

@@ -3,11 +3,13 @@ figures, logs, every stage's status), and the pieces that judge GPU runs, on mad
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -208,7 +210,102 @@ def test_smi_power_is_averaged_over_the_last_seconds_only() -> None:
     ended = datetime(2026, 11, 25, 12, 0, 10)
     summary = summarise(lines, ended, 5.0, "power.draw.average")
     assert summary.power_w == 650.0 and summary.memory_mib == 31000.0 and summary.samples == 4
-    assert summarise(lines, ended, None, "power.draw.average").power_w == pytest.approx(1400 / 3)
+    assert summary.sm_clock_mhz == 1740.0  # the window's clock, not the idle start's
+    whole = summarise(lines, ended, None, "power.draw.average")
+    assert whole.power_w == pytest.approx(1400 / 3) and whole.sm_clock_mhz == 1747.5
+
+
+class _StubSampler:
+    """An nvidia-smi sampler that records the window it is asked to summarise."""
+    asked: ClassVar[list[float | None]] = []
+
+    def __init__(self, *_: object, **__: object) -> None:
+        pass
+
+    def __enter__(self) -> _StubSampler:  # noqa: PYI034 - Self needs Python 3.11
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        pass
+
+    def summary(self, last_s: float | None = None) -> None:
+        _StubSampler.asked.append(last_s)
+
+
+def test_every_runs_smi_power_covers_its_timed_window(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # The first GPU run's matrix showed smi 380 W (the whole process, start-up included)
+    # beside NVML's 612 W (the timed window): both must cover the window.
+    from gpu_check import bench
+
+    def execute(command: list[str], log: Path, *_: object) -> tuple[int, bool]:
+        facts = Path(command[command.index("--log_file") + 1])
+        facts.write_text('__results.status__="ok"\n__results.energy_window_s__=6.5\n')
+        return 0, False
+    monkeypatch.setattr(bench, "_execute", execute)
+    monkeypatch.setattr(bench, "SmiSampler", _StubSampler)
+    _StubSampler.asked.clear()
+    ctx = Context(out=tmp_path, dry_run=False, budget_s=100, num_gpus=1)
+    matrix.cell_run(ctx, "resnet50-train-bf16", "resnet50", "train", "bf16", [], True)
+    assert _StubSampler.asked == [6.5]
+
+
+def test_a_matrix_cell_times_a_window_long_enough_for_nvml_energy() -> None:
+    ctx = Context(out=Path("."), dry_run=False, budget_s=0, num_gpus=1)
+    run = matrix.cell_run(ctx, "m", "resnet50", "train", "bf16", [], True)
+    assert float(run.args[run.args.index("--max_time") + 1]) > 5  # NVML needs 5 s
+
+
+TIMM_288 = """Running train benchmark on resnet50 for 40 steps w/ input size (3, 288, 288) and batch size 256.
+Train benchmark of resnet50 done. 2850.36 samples/sec, 88.72 ms/sample
+--result
+{
+    "model": "resnet50",
+    "train_samples_per_sec": 2850.36,
+    "train_step_time": 88.721,
+    "train_batch_size": 256,
+    "train_img_size": 288,
+    "param_count": 25.56
+}
+"""
+
+
+def test_timm_and_dlbs_pairs_run_at_the_same_image_size() -> None:
+    for pair in timm_stage.PAIRS:
+        ours = pair.dlbs[pair.dlbs.index("--image_size") + 1]
+        theirs = pair.timm[pair.timm.index("--img-size") + 1]
+        assert ours == theirs == "224", pair.name
+
+
+def test_a_timm_ratio_is_refused_when_timm_ran_another_image_size() -> None:
+    # The first GPU run: timm's resnet50 ran at its pretrained test size, 288 px, and the
+    # ratio read 1.63; it is no comparison.
+    result = timm_stage.read_timm(TIMM_288, 0, False)
+    assert (result.status, result.rate, result.image_size) == ("ok", 2850.36, 288)
+    assert timm_stage.ratio_cell(4638.5, result, 224).startswith(
+        "not like for like: timm ran 288 px, dlbs 224 px")
+    same = timm_stage.read_timm(TIMM_288.replace("288", "224"), 0, False)
+    assert timm_stage.ratio_cell(2850.36, same, 224) == "1"
+    assert timm_stage.ratio_cell(None, same, 224) == "-"
+
+
+def test_a_timm_run_stopped_after_its_result_keeps_it_and_says_so() -> None:
+    kept = timm_stage.read_timm(TIMM_288, -15, True)
+    assert kept.rate == 2850.36 and kept.status.startswith("ok (its result printed, then stopped")
+    lost = timm_stage.read_timm(TIMM_288.split("--result")[0], -15, True)
+    assert (lost.status, lost.rate) == ("stopped at its time limit", None)
+    assert timm_stage.read_timm("Traceback ...", 1, False).status == "failed (exit 1)"
+
+
+def test_a_run_row_shows_energy_per_sample_clock_and_throttle_reasons() -> None:
+    from gpu_check.runtable import HEADER, run_row
+    facts = {"results.status": "ok", "results.samples_per_joule": 7.626,
+             "results.throttle_reasons": ["hw_slowdown"], "results.power_capped": True}
+    row = dict(zip(HEADER, run_row(Run(name="r", args=[], facts=facts, returncode=0))))
+    assert row["J/sample"] == "0.131" and row["throttle"] == "hw_slowdown; power cap"
+    quiet = dict(zip(HEADER, run_row(Run(name="r", args=[], facts={
+        "results.throttle_reasons": [], "results.power_capped": False}, returncode=0))))
+    assert quiet["throttle"] == "none" and quiet["J/sample"] == quiet["SM MHz"] == "-"
 
 
 def _fake_gpu_run(ctx: Context, name: str, args: list[str], **_: object) -> Run:
@@ -295,3 +392,30 @@ def test_the_max_batch_cell_replaces_the_models_batch() -> None:
     ctx = Context(out=Path("."), dry_run=True, budget_s=1)
     run = matrix.cell_run(ctx, "m", "resnet50", "train", "bf16", matrix.MAX_BATCH, True)
     assert run.args.count("--batch_size") == 1 and "max" in run.args and run.status == NO_GPU
+
+
+def _session(out: Path, pack: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", str(ROOT / "scripts" / "gpu-session"), str(out), *args],
+                          capture_output=True, text=True, timeout=300, check=False,
+                          env={**os.environ, "PACK": str(pack), "GPU_CHECK_FLAGS": "--dry-run",
+                               "PYTHON": sys.executable})
+
+
+def test_gpu_session_runs_its_stages_and_packs_the_folder_after_each(tmp_path: Path) -> None:
+    out, pack = tmp_path / "gc", tmp_path / "gc.tgz"
+    done = _session(out, pack, "200", "env:30")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "gpu-session: env with 30 s" in done.stdout
+    listed = subprocess.run(["tar", "tzf", str(pack)], capture_output=True, text=True,
+                            check=True).stdout.split()
+    assert "gc/stage_env.md" in listed and "gc/session.log" in listed
+    assert (tmp_path / "summary.md").is_file()  # copied beside the pack
+
+
+def test_gpu_session_lists_a_stage_past_its_deadline_as_not_run(tmp_path: Path) -> None:
+    done = _session(tmp_path / "gc", tmp_path / "gc.tgz", "40", "env:30", "ceilings:30")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"gpu-session: env not run \(-?\d+ s left of 40\)", done.stdout)
+    assert re.search(r"gpu-session: ceilings not run", done.stdout)
+    assert not (tmp_path / "gc" / "stage_env.md").exists()
+    assert _session(tmp_path / "gc", tmp_path / "gc.tgz").returncode == 2  # usage
