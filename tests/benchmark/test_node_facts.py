@@ -85,14 +85,17 @@ def test_absent_failing_or_hanging_commands_give_null(tmp_path: Path,
 def test_nvidia_smi_gives_the_driver_and_the_topology(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """No GPU here: a stand-in ``nvidia-smi`` prints what the real one prints."""
+    # driver 580 underlines the header even into a pipe (ESC[4m ... ESC[0m), as seen on an H200
     fake_command(tmp_path, "nvidia-smi", """case "$1" in
-  topo) printf '\\tGPU0\\tGPU1\\nGPU0\\t X \\tNV12\\nGPU1\\tNV12\\t X \\n' ;;
+  topo) printf '\\033[4m\\tGPU0\\tGPU1\\tCPU Affinity\\033[0m\\nGPU0\\t X \\tNV12\\nGPU1\\tNV12\\t X \\n' ;;
   *) printf '550.54.15\\n550.54.15\\n' ;;
 esac""")
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
     facts = gpu_facts()
     assert facts["cuda_driver"] == "550.54.15"
     assert "GPU0\t X \tNV12" in facts["gpu_topology"]
+    assert facts["gpu_topology"].startswith("GPU0\tGPU1\tCPU Affinity\n")  # no ESC[4m, ESC[0m
+    assert "\x1b" not in facts["gpu_topology"]
 
 
 def test_facts_are_flattened_under_their_node() -> None:

@@ -34,6 +34,10 @@ COMMAND_TIMEOUT_S = 5.0
 #: Most characters of a command's output kept (``nvidia-smi topo -m`` of 8 GPUs: ~1,500).
 MAX_TEXT = 8192
 MEMINFO = "/proc/meminfo"
+#: Terminal control sequences (ECMA-48 CSI, e.g. underline on/off): ``nvidia-smi topo -m``
+#: underlines its header even into a pipe (seen on driver 580 on an H200), and a stored fact
+#: must not carry them into tables, pages and the database.
+CONTROL_SEQUENCE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 
 
 def node_name(environ: Mapping[str, str] | None = None) -> str:
@@ -44,8 +48,9 @@ def node_name(environ: Mapping[str, str] | None = None) -> str:
 
 
 def command_output(argv: list[str]) -> str | None:
-    """What ``argv`` prints (stripped, at most MAX_TEXT characters), or None when the
-    command is not installed, fails, or does not end in COMMAND_TIMEOUT_S."""
+    """What ``argv`` prints (terminal control sequences removed, stripped, at most MAX_TEXT
+    characters), or None when the command is not installed, fails, or does not end in
+    COMMAND_TIMEOUT_S."""
     if shutil.which(argv[0]) is None:
         return None
     try:
@@ -53,7 +58,7 @@ def command_output(argv: list[str]) -> str | None:
                               check=False, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.SubprocessError):
         return None
-    text = done.stdout.strip()
+    text = CONTROL_SEQUENCE.sub("", done.stdout).strip()
     return text[:MAX_TEXT] if done.returncode == 0 and text else None
 
 
