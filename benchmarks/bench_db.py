@@ -159,6 +159,7 @@ def fill(url: str, templates: list[dict[str, Any]], configs: int, versions: int,
                 print(f"  filled {(version + 1) * configs * repeats:,}/{total:,} runs",
                       flush=True)
         store.store_many(batch)
+        store.analyze()  # as `dlbs db ingest` does after adding runs: the planner's statistics
         return store.count()
     finally:
         store.close()
