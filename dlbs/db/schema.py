@@ -3,7 +3,8 @@
 * ``runs``: one row per run (one log of one experiment). ``identity`` (unique) is the SHA-256
   of the run's facts, canonical JSON: the same log ingested twice, or from a copy in another
   folder, is the same row. The columns people filter by are indexed; ``facts`` keeps every
-  fact of the log (JSON). The summary columns are the benchmark's own statistics.
+  fact of the log (JSON; ``jsonb`` on PostgreSQL, with a GIN index for filters on the other
+  facts, revision 0003). The summary columns are the benchmark's own statistics.
 * ``run_times``: the raw iteration times of a run (``results.time_data``, ms), kept apart so
   that queries over many runs do not read them.
 * ``exclusions``: runs left out of history and regressions, with the reason (the run stays).
@@ -26,8 +27,12 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
+#: The facts' type: JSON text on SQLite, ``jsonb`` on PostgreSQL (parsed once when stored,
+#: so a filter on a fact reads it without parsing the row's JSON again).
+FACTS = JSON().with_variant(JSONB(), "postgresql")
 
 runs = Table(
     "runs", metadata,
@@ -55,7 +60,7 @@ runs = Table(
     Column("time_ci_high", Float),
     Column("ess", Float),
     Column("steady_state", Boolean),
-    Column("facts", JSON, nullable=False),
+    Column("facts", FACTS, nullable=False),
     Column("source", Text),
     Column("ingested_at", DateTime(timezone=False), nullable=False),
 )
@@ -65,6 +70,9 @@ Index("ix_runs_key_date", runs.c.comparability_key, runs.c.date)
 #: (revision 0002).
 Index("ix_runs_key_version", runs.c.comparability_key, runs.c.code_version, runs.c.status,
       runs.c.throughput, runs.c.time_mean, runs.c.date, runs.c.id)
+#: Filters on facts that have no column of their own (``facts @> {...}``, revision 0003).
+Index("ix_runs_facts", runs.c.facts, postgresql_using="gin",
+      postgresql_ops={"facts": "jsonb_path_ops"}).ddl_if(dialect="postgresql")
 for _name in ("device", "device_count", "host", "framework", "framework_version",
               "container_image", "code_version", "date", "repeat", "status"):
     Index(f"ix_runs_{_name}", runs.c[_name])

@@ -79,7 +79,9 @@ def test_an_ingest_leaves_the_planner_statistics_current(logs: object, db_url: s
 def test_a_database_of_the_first_schema_is_upgraded_in_place(logs: object, db_url: str) -> None:
     """A database made at revision 0001 (the schema of the release before issue 34), with
     runs, an exclusion and iteration times, is upgraded by the next command that opens it:
-    nothing is lost, the new index is there, and --latest reads through it."""
+    nothing is lost (every fact as stored, floats to the last digit), the new indexes are
+    there (PostgreSQL: facts as jsonb), filters on other facts and --latest read through
+    them."""
     from alembic import command
     from alembic.config import Config
     from sqlalchemy import inspect
@@ -97,7 +99,10 @@ def test_a_database_of_the_first_schema_is_upgraded_in_place(logs: object, db_ur
     old = Store(make_url(db_url))  # the tables of revision 0001, written as that release did
     try:
         old.store_many([(logs.facts(code=f"c{v:02d}x", repeat=r,  # type: ignore[attr-defined]
-                                    throughput=100.0 + r, day=1 + v), f"{v}-{r}.log")
+                                    throughput=100.0 + r, day=1 + v, **{
+                                        "results.num_batches_done": 20 + r, "exp.queue": f"q{v % 3}",
+                                        "results.time_p50": 79.999999999999986}),
+                         f"{v}-{r}.log")
                         for v in range(25) for r in range(2)])
         before = {r.identity: (r.facts, r.date) for r in old.runs()}
         excluded = old.runs()[0].id
@@ -107,7 +112,7 @@ def test_a_database_of_the_first_schema_is_upgraded_in_place(logs: object, db_ur
         old.close()
     store = open_store(db_url, readonly=True)  # a reading command upgrades an older schema
     try:
-        assert current(store.engine) == known()[1] == "0002"
+        assert current(store.engine) == known()[1] == "0003"
         after = {r.identity: (r.facts, r.date) for r in store.runs()}
         assert after == before and len(after) == 50
         assert [r.reason for r in store.runs() if r.excluded] == ["bad build"]
@@ -115,6 +120,18 @@ def test_a_database_of_the_first_schema_is_upgraded_in_place(logs: object, db_ur
         with store.engine.connect() as conn:
             names = {ix["name"] for ix in inspect(conn).get_indexes("runs")}
         assert "ix_runs_key_version" in names
+        if db_url.startswith("postgresql"):  # 0003: jsonb facts with a GIN index
+            assert "ix_runs_facts" in names
+            with store.engine.connect() as conn:
+                kind = conn.exec_driver_sql(
+                    "SELECT data_type FROM information_schema.columns "
+                    "WHERE table_name = 'runs' AND column_name = 'facts'").scalar()
+            assert kind == "jsonb"
+        # filters on facts without a column: an integer (also given as text) and a text
+        assert len(store.runs({"results.num_batches_done": 21})) == len(
+            store.runs({"results.num_batches_done": "21"})) == 25
+        assert {r.facts["exp.code_version"] for r in store.runs({"exp.queue": "q1"})} == {
+            f"c{v:02d}x" for v in range(25) if v % 3 == 1}
         loaded = load_series(store, {}, "results.throughput", "exp.code_version", newest=23)
         assert latest_changes(loaded.series, "results.throughput", "exp.code_version").judged == 1
     finally:
