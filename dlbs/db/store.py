@@ -721,7 +721,7 @@ def open_store(url: str | URL | None, readonly: bool = False) -> Store:
     database at the newest revision is never written, so a file this user may only read
     can be queried."""
     from dlbs.db.faults import GENERIC, UNREACHABLE, advice_for, reason_of
-    from dlbs.db.revisions import needs_upgrade
+    from dlbs.db.revisions import current, known, needs_upgrade
 
     resolved = url if isinstance(url, URL) else resolve(url)
     store = Store(resolved, readonly=readonly)
@@ -729,6 +729,11 @@ def open_store(url: str | URL | None, readonly: bool = False) -> Store:
     try:
         if needs_upgrade(store.engine, resolved):
             upgrading = True
+            stamp = current(store.engine)
+            if stamp is not None:  # a database with runs, not a new one: say why it waits
+                print(f"dlbs: upgrading --db {shown(resolved)} from schema revision {stamp} to "
+                      f"{known()[1]} (once; on a large database this can take minutes)",
+                      file=sys.stderr, flush=True)
             if readonly:  # the schema is written: a writable connection for that
                 store.close()
                 store = Store(resolved)

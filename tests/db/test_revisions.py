@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
@@ -76,7 +77,9 @@ def test_an_ingest_leaves_the_planner_statistics_current(logs: object, db_url: s
         store.close()
 
 
-def test_a_database_of_the_first_schema_is_upgraded_in_place(logs: object, db_url: str) -> None:
+def test_a_database_of_the_first_schema_is_upgraded_in_place(logs: object, db_url: str,
+                                                              capsys: pytest.CaptureFixture[str]
+                                                              ) -> None:
     """A database made at revision 0001 (the schema of the release before issue 34), with
     runs, an exclusion and iteration times, is upgraded by the next command that opens it:
     nothing is lost (every fact as stored, floats to the last digit), the new indexes are
@@ -112,6 +115,9 @@ def test_a_database_of_the_first_schema_is_upgraded_in_place(logs: object, db_ur
         old.close()
     store = open_store(db_url, readonly=True)  # a reading command upgrades an older schema
     try:
+        said = capsys.readouterr().err
+        assert f"from schema revision 0001 to {known()[1]} (once;" in said
+        assert "password" not in said and (make_url(db_url).password or "@@") not in said
         assert current(store.engine) == known()[1] == "0003"
         after = {r.identity: (r.facts, r.date) for r in store.runs()}
         assert after == before and len(after) == 50
