@@ -149,7 +149,8 @@ def refusal(facts: dict[str, Any]) -> str | None:
     """Why a run cannot be stored (one line), or None: a measurement of
     :data:`MEASUREMENTS` that is not a finite number > 0, or a text holding a lone surrogate
     (an escape such as ``"\\ud800"``: no database stores it as text, and no terminal prints
-    it)."""
+    it) or a NUL character (PostgreSQL's jsonb holds none; refused on SQLite too, so that the
+    engines keep the same runs)."""
     for name in MEASUREMENTS:
         value = facts.get(name)
         if value is None:
@@ -158,14 +159,32 @@ def refusal(facts: dict[str, Any]) -> str | None:
             return (f"{name} is {value!r}, not a finite number > 0: no measurement, the run "
                     "is not stored")
     try:  # one pass in C over every text; the slow search only for a damaged run
-        json.dumps(facts, ensure_ascii=False, default=str).encode("utf-8")
+        text = json.dumps(facts, ensure_ascii=False, default=str)
+        text.encode("utf-8")
     except UnicodeEncodeError:
         for key, value in facts.items():
             bad = _surrogate_in(key) or _surrogate_in(value)
             if bad:
                 return (f"fact {ascii(key)[1:-1]} holds a lone surrogate ({bad}), text no "
                         "database stores: the run is not stored")
+        return None
+    if "\\u0000" in text:  # json.dumps writes a NUL as this escape (or a text that says it)
+        for key, value in facts.items():
+            if _nul_in(key) or _nul_in(value):
+                return (f"fact {ascii(key)[1:-1]} holds a NUL character (\\x00), text "
+                        "PostgreSQL does not store: the run is not stored (on either engine)")
     return None
+
+
+def _nul_in(value: Any) -> bool:
+    """Whether a text, or a key or value of ``value``, holds a NUL character."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_nul_in(k) or _nul_in(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_nul_in(v) for v in value)
+    return False
 
 
 def _surrogate_in(value: Any) -> str | None:

@@ -671,9 +671,22 @@ def _looks_numeric(text: str) -> bool:
 
 
 def _equal(fact: Any, wanted: Any) -> bool:
+    """A stored fact equals a filter's value: equal, or equal numbers (PostgreSQL's jsonb
+    returns a float written with an exponent, 1e+16, as the integer 10000000000000000), or
+    the same text."""
     if fact == wanted:
         return True
+    if _number(fact) and _number(wanted):
+        try:
+            if float(fact) == float(wanted):
+                return True
+        except OverflowError:  # an integer beyond a float's range: equal only as itself
+            pass
     return fact is not None and str(fact) == str(wanted)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _printable(text: Any) -> Any:

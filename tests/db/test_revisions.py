@@ -3,6 +3,7 @@ reads: the revisions of ``migrations/versions`` with their newest, and a databas
 command on an up-to-date database never imports Alembic; an older one is upgraded by it."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -140,5 +141,62 @@ def test_a_database_of_the_first_schema_is_upgraded_in_place(logs: object, db_ur
             f"c{v:02d}x" for v in range(25) if v % 3 == 1}
         loaded = load_series(store, {}, "results.throughput", "exp.code_version", newest=23)
         assert latest_changes(loaded.series, "results.throughput", "exp.code_version").judged == 1
+    finally:
+        store.close()
+
+
+def test_the_upgrade_to_jsonb_replaces_a_stored_nul_that_jsonb_cannot_hold(logs: object,
+                                                                          db_url: str) -> None:
+    """json took a NUL in a fact, jsonb does not: the upgrade writes U+FFFD in its place
+    instead of failing on the cast (SQLite keeps the text as it was)."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from dlbs.db.store import Store
+
+    engine = create_engine(db_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0002")
+    engine.dispose()
+    old = Store(make_url(db_url))
+    try:
+        old.store_many([(logs.facts(repeat=r), f"{r}.log")  # type: ignore[attr-defined]
+                        for r in range(2)])
+        damaged = old.runs()[0]
+        facts = {**damaged.facts, "hw.note": "a\x00b", "hw.list": ["\\u0000 is said", "c\x00"]}
+        with old.engine.begin() as conn:  # as json (and an older dlbs) stored it
+            cast = "CAST(:f AS json)" if db_url.startswith("postgresql") else ":f"
+            conn.execute(text(f"UPDATE runs SET facts = {cast} WHERE id = :id"),
+                         {"f": json.dumps(facts), "id": damaged.id})
+    finally:
+        old.close()
+    store = open_store(db_url)
+    try:
+        stored = {r.id: r.facts for r in store.runs()}
+        kept = "a\x00b" if db_url.startswith("sqlite") else "a\ufffdb"
+        assert stored[damaged.id]["hw.note"] == kept
+        assert stored[damaged.id]["hw.list"] == ["\\u0000 is said", "c" + kept[1]]
+        assert len(stored) == 2
+    finally:
+        store.close()
+
+
+def test_a_run_with_a_nul_in_a_fact_is_refused_on_both_engines(logs: object, db_url: str,
+                                                                tmp_path: object) -> None:
+    from pathlib import Path
+
+    folder = Path(str(tmp_path)) / "nul"
+    logs.write(folder / "good.log", logs.facts(repeat=0))  # type: ignore[attr-defined]
+    logs.write(folder / "nul.log", logs.facts(repeat=1, **{"hw.x": "a\x00b"}))  # type: ignore[attr-defined]
+    store = open_store(db_url)
+    try:
+        result = store.ingest_paths([str(folder)])
+        assert result.added == 1 and store.count() == 1
+        assert any("nul.log" in r and "fact hw.x holds a NUL character" in r
+                   for r in map(str, result.refused)), result.refused
     finally:
         store.close()

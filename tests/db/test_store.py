@@ -229,3 +229,13 @@ def test_dlbs_own_logs_are_ingested_with_their_status(db_url: str, tmp_path: Pat
                                                     "--format", "json").stdout)}
     assert rows["alexnet"]["status"] == "ok" and rows["alexnet"]["throughput"] == 160
     assert rows["vgg16"]["status"] == "skipped" and rows["alexnet"]["date"] is None
+
+
+def test_a_filter_takes_equal_numbers_as_equal_whatever_their_type() -> None:
+    """PostgreSQL's jsonb returns a float written with an exponent (1e+16) as an integer: a
+    filter on the float still finds it, as on SQLite."""
+    from dlbs.db.store import _equal
+
+    assert _equal(10000000000000000, 1e16) and _equal(1152921504606847000, 1.152921504606847e18)
+    assert _equal(16, "16") and not _equal(16, 17) and not _equal(None, 0)
+    assert not _equal(10 ** 400, 1.0)  # beyond a float's range: no crash, not equal
