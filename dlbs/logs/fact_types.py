@@ -120,6 +120,7 @@ FACT_TYPES: dict[str, str] = {
     "results.energy_unavailable": "str",
     "results.energy_note": "str",
     "results.energy_window_s": "float",
+    "results.energy_window_end": "float",
     "results.throttle_reasons": "list[str]",
     "results.power_capped": "bool",
     "results.profile_path": "str",

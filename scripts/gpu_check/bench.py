@@ -112,6 +112,9 @@ def _execute(command: list[str], log: Path, limit: float, cwd: Path,
 #: last that many seconds of the run's process, the window NVML's energy covers (the first
 #: GPU run showed 380 W for the whole process beside NVML's 612 W for the window).
 WINDOW_KEY = "results.energy_window_s"
+#: When that window ended (Unix time): the span is [end - seconds, end], not the last seconds
+#: of the process (whose teardown, about a second, the first GPU run's smi W included).
+WINDOW_END_KEY = "results.energy_window_end"
 
 
 def run_benchmark(ctx: Context, name: str, args: list[str], smi_period_ms: int = 500,
@@ -140,7 +143,9 @@ def run_benchmark(ctx: Context, name: str, args: list[str], smi_period_ms: int =
     run.seconds = time.monotonic() - start
     run.facts = read_facts(facts_file)
     last = run.facts.get(last_s_key) if last_s_key else None
-    run.smi = sampler.summary(last if isinstance(last, (int, float)) else None)
+    end = run.facts.get(WINDOW_END_KEY) if last_s_key == WINDOW_KEY else None
+    run.smi = sampler.summary(last if isinstance(last, (int, float)) else None,
+                              end if isinstance(end, (int, float)) else None)
     return run
 
 

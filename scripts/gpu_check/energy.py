@@ -37,10 +37,11 @@ def energy_stage(ctx: Context) -> StageResult:
     status = ("ok" if long_ok and available() else
               "failed: the long window logged no NVML power" if not long_ok else
               "ok: NVML only (nvidia-smi not on the PATH)")
-    lines = [("smi W: the mean of nvidia-smi's samples in the last `results.energy_window_s` "
-             "seconds before the run's process ended (the timed window ends just before it: "
-             "the edges may be off by about a second); the whole run when the window is "
-             "unknown."), "",
+    lines = [("smi W: the mean of nvidia-smi's samples in the run's timed window "
+             "(`results.energy_window_s` seconds up to `results.energy_window_end`; without "
+             "the end, the last that many seconds of the process, which hold its teardown); "
+             "the whole run when the window is unknown. Samples every 200 ms: a window of a "
+             "few samples is no average."), "",
              *table(["run", "status", "window s", "NVML J", "NVML W", "smi W", "NVML vs smi",
                      "samples/J", "energy withheld because", "smi samples (field)"], rows)]
     return StageResult(status, lines)

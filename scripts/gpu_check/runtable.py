@@ -20,8 +20,9 @@ LEGEND = (
     "NVML W `results.power_w` (withheld under a 5 s window); smi mem: the largest "
     "`memory.used` of `nvidia-smi`'s samples while the run's process lived (whole device, "
     "context included); smi W / SM MHz: the mean power and median SM clock of its samples "
-    "in the last `results.energy_window_s` seconds of the process (the timed window; the "
-    "whole process when the run logged none); J/sample: 1 / `results.samples_per_joule` "
+    "in the run's timed window (`results.energy_window_s` seconds up to "
+    "`results.energy_window_end`; the last that many seconds of the process without the end; "
+    "the whole process when the run logged no window); J/sample: 1 / `results.samples_per_joule` "
     "(NVML); throttle: `results.throttle_reasons` (`none` when empty) and `power cap` when "
     "`results.power_capped`; run s: the process's wall seconds (start-up, FLOP count, "
     "warm-up and the timed window). `-`: not measured.")

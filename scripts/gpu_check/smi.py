@@ -84,12 +84,16 @@ class SmiSampler:
                 self.process.kill()
                 self.process.wait()
 
-    def summary(self, last_s: float | None = None) -> SmiSummary | None:
-        """The samples' figures; ``last_s``: power and SM clock over the last ``last_s`` seconds
-        before the block ended only (a run's timed window ends just before its process does)."""
+    def summary(self, last_s: float | None = None,
+                window_end: float | None = None) -> SmiSummary | None:
+        """The samples' figures; ``last_s``: power and SM clock over the ``last_s`` seconds
+        before ``window_end`` (Unix time: the run's ``results.energy_window_end``, the span
+        NVML's energy covers) or, without it, before the block ended (that span then holds
+        the process's teardown, about a second)."""
         if not self.enabled or not self.path.is_file():
             return None
-        return summarise(self.path.read_text(errors="replace").splitlines(), self.ended,
+        ended = datetime.fromtimestamp(window_end) if window_end else self.ended
+        return summarise(self.path.read_text(errors="replace").splitlines(), ended,
                          last_s, fields().split(",")[1])
 
 

@@ -20,8 +20,10 @@ from gpu_check.facts import fmt, table
 from gpu_check.stages import StageResult, register_stage
 
 WARM, TIMED = "10", "40"  # timm's defaults, given to both
-RESULT = re.compile(r'"(?:infer|train)_samples_per_sec":\s*([0-9.eE+-]+)')
+NUMBER = r"(-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)"
+RESULT = re.compile(r'"(?:infer|train)_samples_per_sec":\s*' + NUMBER)
 SIZE = re.compile(r'"(?:infer|train)_img_size":\s*([0-9]+)')
+BATCH = re.compile(r'"(?:infer|train)_batch_size":\s*([0-9]+)')
 #: The image side both programs run at: timm's benchmark.py otherwise takes the model's
 #: pretrained test size (288 px for resnet50: the first GPU run's pairs compared 288 px
 #: against 224 px, a 1.65x difference in pixels).
@@ -45,7 +47,8 @@ def _pair(name: str, dlbs_model: str, timm_model: str, batch: int, train: bool,
             "--num_batches", TIMED, "--channels_last", "true"]
     timm = ["--model", timm_model, "--batch-size", str(batch), "--img-size", str(IMAGE_SIZE),
             "--bench", "train" if train else "inference", "--num-warm-iter", WARM,
-            "--num-bench-iter", TIMED, "--channels-last"]
+            "--num-bench-iter", TIMED, "--channels-last",
+            "--no-retry"]  # else timm halves the batch on out-of-memory and goes on
     if not train:
         dlbs += ["--forward_only", "true"]
     if math == "bf16":
@@ -80,24 +83,26 @@ def unavailable(ctx: Context) -> str | None:
 
 @dataclass(frozen=True)
 class TimmResult:
-    """How timm's run ended, the samples/s and the image side its ``--result`` printed."""
+    """How timm's run ended, the samples/s, image side and batch its ``--result`` printed."""
     status: str
     rate: float | None = None
     image_size: int | None = None
+    batch: int | None = None
 
 
 def read_timm(text: str, code: int | None, stopped: bool) -> TimmResult:
     """timm's figures from its output. A run stopped at its limit after printing its
     ``--result`` block keeps its figures (the timed loop had ended) and says so."""
-    rates, sizes = RESULT.findall(text), SIZE.findall(text)
+    rates, sizes, batches = RESULT.findall(text), SIZE.findall(text), BATCH.findall(text)
     rate = float(rates[-1]) if rates else None
     size = int(sizes[-1]) if sizes else None
+    batch = int(batches[-1]) if batches else None
     if stopped:
         status = ("ok (its result printed, then stopped at its time limit)" if rate is not None
                   else "stopped at its time limit")
     else:
         status = "ok" if code == 0 and rate is not None else f"failed (exit {code})"
-    return TimmResult(status, rate, size)
+    return TimmResult(status, rate, size, batch)
 
 
 def run_timm(ctx: Context, pair: Pair) -> TimmResult:
@@ -110,13 +115,17 @@ def run_timm(ctx: Context, pair: Pair) -> TimmResult:
     return read_timm((ctx.logs / f"{name}.log").read_text(errors="replace"), code, stopped)
 
 
-def ratio_cell(ours: Any, timm: TimmResult, our_size: Any) -> str:
-    """dlbs / timm, only like for like: both measured at the same image side."""
-    if not isinstance(ours, (int, float)) or not timm.rate:
+def ratio_cell(ours: Any, timm: TimmResult, our_size: Any, our_batch: Any) -> str:
+    """dlbs / timm, only like for like: timm ended ok, both at the same image side and
+    batch."""
+    if not isinstance(ours, (int, float)) or not timm.rate or not timm.status.startswith("ok"):
         return "-"
     if timm.image_size is None or timm.image_size != our_size:
         return (f"not like for like: timm ran {timm.image_size or '?'} px, dlbs "
                 f"{our_size or '?'} px")
+    if timm.batch is None or timm.batch != our_batch:
+        return (f"not like for like: timm ran batch {timm.batch or '?'}, dlbs "
+                f"{our_batch or '?'}")
     return fmt(ours / timm.rate, 3)
 
 
@@ -138,7 +147,8 @@ def timm_stage(ctx: Context) -> StageResult:
         shape = dlbs.get("exp.input_shape")
         our_size = shape[-1] if isinstance(shape, list) and shape else None
         rows.append([pair.name, dlbs.status, fmt(ours), timm.status, fmt(timm.rate),
-                     str(timm.image_size or "-"), ratio_cell(ours, timm, our_size)])
+                     str(timm.image_size or "-"),
+                     ratio_cell(ours, timm, our_size, dlbs.get("exp.replica_batch"))])
     ran = [r for r in rows if r[1] == "ok" and r[3].startswith("ok")
            and not r[6].startswith("not like")]
     status = ("not run (dry run: no GPU)" if ctx.dry_run else

@@ -2,6 +2,7 @@
 folder, and the facts (or the reason) a run gets when a counter can or cannot be read."""
 from __future__ import annotations
 
+import time
 import types
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,7 @@ def test_a_gpu_window_gives_energy_samples_per_joule_and_throttle_reasons(
     assert facts["results.samples_per_joule"] == pytest.approx(20 / 6.0)
     assert facts["results.energy_source"] == "nvml" and facts["results.power_w"] == 1.0
     assert facts["results.energy_window_s"] == 6.0
+    assert abs(facts["results.energy_window_end"] - time.time()) < 60  # its wall-clock end
     assert facts["results.throttle_reasons"] == [] and facts["results.power_capped"] is True
     assert facts["results.peak_memory_mb"] == 2.0  # the larger of the two GPUs
     assert warnings == [] and fake.started

@@ -94,7 +94,8 @@ esac""")
     facts = gpu_facts()
     assert facts["cuda_driver"] == "550.54.15"
     assert "GPU0\t X \tNV12" in facts["gpu_topology"]
-    assert facts["gpu_topology"].startswith("GPU0\tGPU1\tCPU Affinity\n")  # no ESC[4m, ESC[0m
+    # no ESC[4m or ESC[0m; the header's leading tab stays (it lines the columns up)
+    assert facts["gpu_topology"].startswith("\tGPU0\tGPU1\tCPU Affinity\nGPU0\t X")
     assert "\x1b" not in facts["gpu_topology"]
 
 

@@ -217,7 +217,7 @@ def test_smi_power_is_averaged_over_the_last_seconds_only() -> None:
 
 class _StubSampler:
     """An nvidia-smi sampler that records the window it is asked to summarise."""
-    asked: ClassVar[list[float | None]] = []
+    asked: ClassVar[list[tuple[float | None, float | None]]] = []
 
     def __init__(self, *_: object, **__: object) -> None:
         pass
@@ -228,8 +228,20 @@ class _StubSampler:
     def __exit__(self, *_: object) -> None:
         pass
 
-    def summary(self, last_s: float | None = None) -> None:
-        _StubSampler.asked.append(last_s)
+    def summary(self, last_s: float | None = None, window_end: float | None = None) -> None:
+        _StubSampler.asked.append((last_s, window_end))
+
+
+def test_smi_reads_the_window_that_ended_when_the_run_says_not_the_process_end() -> None:
+    # the first GPU run: the power fell from 583 W to 167 W as the process tore down, and the
+    # last 20 s of the process held that second; the window's own end excludes it
+    lines = [f"2026/11/25 12:00:{s:02d}.000, {600.0 if s < 20 else 150.0}, 0, 1000, 1980, 40"
+             for s in range(22)]
+    end = datetime(2026, 11, 25, 12, 0, 19, 500000)
+    summary = summarise(lines, end, 10.0, "power.draw.average")
+    assert summary.power_w == 600.0
+    late = summarise(lines, datetime(2026, 11, 25, 12, 0, 21, 500000), 10.0, "power.draw.average")
+    assert late.power_w is not None and late.power_w < 600.0  # the teardown pulled it down
 
 
 def test_every_runs_smi_power_covers_its_timed_window(tmp_path: Path,
@@ -240,14 +252,15 @@ def test_every_runs_smi_power_covers_its_timed_window(tmp_path: Path,
 
     def execute(command: list[str], log: Path, *_: object) -> tuple[int, bool]:
         facts = Path(command[command.index("--log_file") + 1])
-        facts.write_text('__results.status__="ok"\n__results.energy_window_s__=6.5\n')
+        facts.write_text('__results.status__="ok"\n__results.energy_window_s__=6.5\n'
+                         '__results.energy_window_end__=1764124441.5\n')
         return 0, False
     monkeypatch.setattr(bench, "_execute", execute)
     monkeypatch.setattr(bench, "SmiSampler", _StubSampler)
     _StubSampler.asked.clear()
     ctx = Context(out=tmp_path, dry_run=False, budget_s=100, num_gpus=1)
     matrix.cell_run(ctx, "resnet50-train-bf16", "resnet50", "train", "bf16", [], True)
-    assert _StubSampler.asked == [6.5]
+    assert _StubSampler.asked == [(6.5, 1764124441.5)]
 
 
 def test_a_matrix_cell_times_a_window_long_enough_for_nvml_energy() -> None:
@@ -282,11 +295,20 @@ def test_a_timm_ratio_is_refused_when_timm_ran_another_image_size() -> None:
     # ratio read 1.63; it is no comparison.
     result = timm_stage.read_timm(TIMM_288, 0, False)
     assert (result.status, result.rate, result.image_size) == ("ok", 2850.36, 288)
-    assert timm_stage.ratio_cell(4638.5, result, 224).startswith(
+    assert timm_stage.ratio_cell(4638.5, result, 224, 256).startswith(
         "not like for like: timm ran 288 px, dlbs 224 px")
     same = timm_stage.read_timm(TIMM_288.replace("288", "224"), 0, False)
-    assert timm_stage.ratio_cell(2850.36, same, 224) == "1"
-    assert timm_stage.ratio_cell(None, same, 224) == "-"
+    assert (same.batch, timm_stage.ratio_cell(2850.36, same, 224, 256)) == (256, "1")
+    assert timm_stage.ratio_cell(None, same, 224, 256) == "-"
+    # timm retried at a smaller batch (it halves the batch on out-of-memory without --no-retry)
+    assert timm_stage.ratio_cell(2850.36, same, 224, 512) == (
+        "not like for like: timm ran batch 256, dlbs 512")
+    failed = timm_stage.read_timm(TIMM_288.replace("288", "224"), 1, False)
+    assert failed.status == "failed (exit 1)" and timm_stage.ratio_cell(
+        2850.36, failed, 224, 256) == "-"  # a failed run's figure is no comparison
+    odd = timm_stage.read_timm('"train_samples_per_sec": -, "train_img_size": 224', 0, False)
+    assert odd.rate is None and odd.status == "failed (exit 0)"
+    assert all("--no-retry" in pair.timm for pair in timm_stage.PAIRS)
 
 
 def test_a_timm_run_stopped_after_its_result_keeps_it_and_says_so() -> None:
@@ -409,7 +431,7 @@ def test_gpu_session_runs_its_stages_and_packs_the_folder_after_each(tmp_path: P
     listed = subprocess.run(["tar", "tzf", str(pack)], capture_output=True, text=True,
                             check=True).stdout.split()
     assert "gc/stage_env.md" in listed and "gc/session.log" in listed
-    assert (tmp_path / "summary.md").is_file()  # copied beside the pack
+    assert (tmp_path / "gc.summary.md").is_file()  # copied beside the pack
 
 
 def test_gpu_session_lists_a_stage_past_its_deadline_as_not_run(tmp_path: Path) -> None:
@@ -419,3 +441,7 @@ def test_gpu_session_lists_a_stage_past_its_deadline_as_not_run(tmp_path: Path) 
     assert re.search(r"gpu-session: ceilings not run", done.stdout)
     assert not (tmp_path / "gc" / "stage_env.md").exists()
     assert _session(tmp_path / "gc", tmp_path / "gc.tgz").returncode == 2  # usage
+    for bad in (["40", "env"], ["40", "env:x"], ["40", ":5"], ["4O", "env:5"]):
+        done = _session(tmp_path / "gc", tmp_path / "gc.tgz", *bad)
+        assert done.returncode == 2 and "gpu-session: '" in done.stderr + done.stdout or \
+            "TOTAL_SECONDS" in done.stderr, bad

@@ -108,6 +108,7 @@ class Measurements:
         self.profile_path: str | None = None
         self.energy_j: float | None = None
         self.window_s = 0.0
+        self.window_end = 0.0  # Unix time of the window's end (after its last sync)
         self.memory_scope = memory.PROCESS
         self.peak_mib: float | None = None
         #: GPU: the allocator's reserved peak and allocation retries of the window.
@@ -268,6 +269,7 @@ class Measurements:
         finally:
             self._sync()
             self.window_s = time.perf_counter() - start
+            self.window_end = time.time()
             self.peak_mib, self.memory_scope = memory.peak_memory_mib(
                 self.setup.device, self.setup.num_devices, self.memory_scope, warn=self.warn)
             self.reserve_facts = memory.gpu_reserve_facts(self.setup.device,
@@ -381,9 +383,11 @@ class Measurements:
             self.warn(f"no energy figures: {short}")
             # results.energy_note: the name the GPU review's issue gave this case (31)
             return {"results.energy_unavailable": short, "results.energy_note": short,
-                    "results.energy_window_s": self.window_s}
+                    "results.energy_window_s": self.window_s,
+                    "results.energy_window_end": self.window_end}
         facts: dict[str, Any] = {"results.energy_j": joules, "results.energy_source": source,
-                                 "results.energy_window_s": self.window_s}
+                                 "results.energy_window_s": self.window_s,
+                                 "results.energy_window_end": self.window_end}
         if joules > 0:
             facts["results.samples_per_joule"] = samples / joules
         if self.window_s > 0:

@@ -48,9 +48,9 @@ def node_name(environ: Mapping[str, str] | None = None) -> str:
 
 
 def command_output(argv: list[str]) -> str | None:
-    """What ``argv`` prints (terminal control sequences removed, stripped, at most MAX_TEXT
-    characters), or None when the command is not installed, fails, or does not end in
-    COMMAND_TIMEOUT_S."""
+    """What ``argv`` prints (terminal control sequences, leading blank lines and trailing
+    space removed, at most MAX_TEXT characters), or None when the command is not installed,
+    fails, or does not end in COMMAND_TIMEOUT_S."""
     if shutil.which(argv[0]) is None:
         return None
     try:
@@ -58,7 +58,9 @@ def command_output(argv: list[str]) -> str | None:
                               check=False, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.SubprocessError):
         return None
-    text = CONTROL_SEQUENCE.sub("", done.stdout).strip()
+    # blank lines and trailing space go; a leading tab stays (topo -m's header row starts with
+    # one, which lines its columns up with the rows)
+    text = CONTROL_SEQUENCE.sub("", done.stdout).lstrip("\r\n").rstrip()
     return text[:MAX_TEXT] if done.returncode == 0 and text else None
 
 
