@@ -330,9 +330,11 @@ class SlurmExecutor:
         job_file(job.log_file).unlink(missing_ok=True)
         Path(end_file_for(str(job.log_file))).unlink(missing_ok=True)
         ours = self._cancelled.pop(job_id, None)
-        if self._stop and ours == "interrupted" and \
-                not output.started_before(job.part, job.offset):
-            # cancelled by the interruption while still queued: its batch script never ran
+        if self._stop and ours == "interrupted" and not (info is not None and info.nodes) \
+                and not output.started_before(job.part, job.offset):
+            # cancelled by the interruption while still queued (no node was ever allocated,
+            # no output): its batch script never ran. A job Slurm had started on a node whose
+            # script had not written yet (a busy machine) did run: it ends interrupted.
             return Ending(exit_code=None, stopped="interrupted", not_started=True)
         return endings.ended(job, info, ours, self._reasons.get(job_id))
 
