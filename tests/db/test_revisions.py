@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from dlbs.db import open_store
 from dlbs.db.revisions import MIGRATIONS, current, known, needs_upgrade
+from dlbs.db.store import Store
 
 
 def test_the_known_revisions_and_the_newest_are_alembics() -> None:
@@ -78,6 +79,22 @@ def test_an_ingest_leaves_the_planner_statistics_current(logs: object, db_url: s
         store.close()
 
 
+def _store_at(db_url: str, revision: str) -> Store:
+    """A store whose tables are those of an older ``revision``, as that release made them
+    (not upgraded: :class:`Store` itself never migrates)."""
+    from alembic import command
+    from alembic.config import Config
+
+    engine = create_engine(db_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+    engine.dispose()
+    return Store(make_url(db_url))
+
+
 def test_a_database_of_the_first_schema_is_upgraded_in_place(logs: object, db_url: str,
                                                               capsys: pytest.CaptureFixture[str]
                                                               ) -> None:
@@ -86,21 +103,11 @@ def test_a_database_of_the_first_schema_is_upgraded_in_place(logs: object, db_ur
     nothing is lost (every fact as stored, floats to the last digit), the new indexes are
     there (PostgreSQL: facts as jsonb), filters on other facts and --latest read through
     them."""
-    from alembic import command
-    from alembic.config import Config
     from sqlalchemy import inspect
 
     from dlbs.db.history import latest_changes, load_series
-    from dlbs.db.store import Store
 
-    engine = create_engine(db_url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0001")
-    engine.dispose()
-    old = Store(make_url(db_url))  # the tables of revision 0001, written as that release did
+    old = _store_at(db_url, "0001")  # the tables of revision 0001, written as that release did
     try:
         old.store_many([(logs.facts(code=f"c{v:02d}x", repeat=r,  # type: ignore[attr-defined]
                                     throughput=100.0 + r, day=1 + v, **{
@@ -149,20 +156,9 @@ def test_the_upgrade_to_jsonb_replaces_a_stored_nul_that_jsonb_cannot_hold(logs:
                                                                           db_url: str) -> None:
     """json took a NUL in a fact, jsonb does not: the upgrade writes U+FFFD in its place
     instead of failing on the cast (SQLite keeps the text as it was)."""
-    from alembic import command
-    from alembic.config import Config
     from sqlalchemy import text
 
-    from dlbs.db.store import Store
-
-    engine = create_engine(db_url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0002")
-    engine.dispose()
-    old = Store(make_url(db_url))
+    old = _store_at(db_url, "0002")
     try:
         old.store_many([(logs.facts(repeat=r), f"{r}.log")  # type: ignore[attr-defined]
                         for r in range(2)])
