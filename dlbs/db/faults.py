@@ -15,6 +15,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
+from dlbs.db.packed import PackError
 from dlbs.db.url import DatabaseError, shown
 from dlbs.redact import hide_values, url_secrets
 
@@ -26,6 +27,9 @@ ADVICE = (
      "free space where the database lives, then run the command again"),
     (("readonly database", "read-only", "permission denied", "readonly"),
      "this command writes to the database: use a file or a role that may write"),
+    (("packed facts", "user-defined function raised exception"),
+     ("the database file is damaged or a newer dlbs wrote it: use that dlbs, or a copy of "
+      "the file from before the damage")),
     (("database is locked",),
      "another program holds the database file; try again when it is done"),
     (("server closed the connection", "connection failed", "terminating connection",
@@ -35,7 +39,7 @@ ADVICE = (
 )
 GENERIC = "check the database, then run the command again"
 #: The advice for a server that cannot be reached (opening a database: the URL may be wrong).
-UNREACHABLE = ADVICE[3][1]
+UNREACHABLE = ADVICE[4][1]
 
 
 def reason_of(err: BaseException, url: URL) -> str:
@@ -71,7 +75,7 @@ def guarded(what: str, note: str = "") -> Callable[[F], F]:
         def run(self: Any, *args: Any, **kwargs: Any) -> Any:
             try:
                 return method(self, *args, **kwargs)
-            except SQLAlchemyError as err:
+            except (SQLAlchemyError, PackError) as err:
                 raise failure(self.url, what, err, note) from None
         return cast(F, run)
     return wrap

@@ -3,8 +3,9 @@
 * ``runs``: one row per run (one log of one experiment). ``identity`` (unique) is the SHA-256
   of the run's facts, canonical JSON: the same log ingested twice, or from a copy in another
   folder, is the same row. The columns people filter by are indexed; ``facts`` keeps every
-  fact of the log (JSON; ``jsonb`` on PostgreSQL, with a GIN index for filters on the other
-  facts, revision 0003). The summary columns are the benchmark's own statistics.
+  fact of the log (``jsonb`` on PostgreSQL, with a GIN index for filters on the other
+  facts, revision 0003; on SQLite JSON packed with zlib and a preset dictionary,
+  ``dlbs.db.packed``, revision 0004). The summary columns are the benchmark's own statistics.
 * ``run_times``: the raw iteration times of a run (``results.time_data``, ms), kept apart so
   that queries over many runs do not read them.
 * ``exclusions``: runs left out of history and regressions, with the reason (the run stays).
@@ -27,12 +28,10 @@ from sqlalchemy import (
     Table,
     Text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+
+from dlbs.db.packed import FACTS
 
 metadata = MetaData()
-#: The facts' type: JSON text on SQLite, ``jsonb`` on PostgreSQL (parsed once when stored,
-#: so a filter on a fact reads it without parsing the row's JSON again).
-FACTS = JSON().with_variant(JSONB(), "postgresql")
 
 runs = Table(
     "runs", metadata,

@@ -32,6 +32,7 @@ from urllib.parse import quote
 
 from safeio import UnsafeFileError, check_writable_target
 from sqlalchemy import (
+    JSON,
     Engine,
     and_,
     case,
@@ -47,7 +48,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 
-from dlbs.db import records
+from dlbs.db import packed, records
 from dlbs.db.faults import guarded, reason_of
 from dlbs.db.schema import INDEXED, exclusions, run_times, runs
 from dlbs.db.url import DatabaseError, resolve, shown
@@ -58,6 +59,8 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: whole transaction is retried when it still finds the file locked.
 BUSY_TIMEOUT_S = 30.0
 RETRY_FOR_S = 120.0
+#: The schema revision that packs SQLite's facts (a database upgraded across it is compacted).
+PACKED_REVISION = "0004"
 T = TypeVar("T")
 #: The ``Integer`` columns (ids, batch, device count, repeat) are 32-bit on PostgreSQL.
 INTEGER_BITS = 32
@@ -95,6 +98,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+    packed.register(dbapi_connection)
 
 
 def _engine(url: URL, readonly: bool = False) -> Engine:
@@ -160,6 +164,7 @@ def _sqlite_read_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
     cursor.close()
+    packed.register(dbapi_connection)
 
 
 def _refuse_planted(url: URL, path: Path) -> None:
@@ -236,6 +241,20 @@ class Store:
                 if attempt == 4 or "already exists" not in str(err).lower():
                     raise
                 time.sleep(0.2)
+
+    def compact(self) -> None:
+        """SQLite: return the space a rewrite of the rows freed to the disk (``VACUUM``, once,
+        after the upgrade that packed the facts); a failure (a full disk) is a warning, the
+        database stays as it is."""
+        if self.url.get_backend_name() != "sqlite" or self.url.database in (None, "", ":memory:"):
+            return
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM")
+        except SQLAlchemyError as err:
+            print(f"warning: --db {self.shown}: the facts are packed, but returning the freed "
+                  f"space to the disk failed ({reason_of(err, self.url)}); the file keeps its "
+                  "size until SQLite's VACUUM runs", file=sys.stderr)
 
     # -- writing ---------------------------------------------------------------------------
     @guarded("storing the run")
@@ -571,7 +590,8 @@ class Store:
         a JSON null): read by the database from each run's JSON, so that no whole facts object
         reaches Python (``regressions --latest`` asks why thousands of one-run points have no
         interval: 4 facts each)."""
-        columns = [runs.c.facts[name].label(f"f{i}") for i, name in enumerate(names)]
+        backend = self.url.get_backend_name()
+        columns = [_fact(name, backend).label(f"f{i}") for i, name in enumerate(names)]
         out: dict[int, dict[str, Any]] = {}
         ids = list(run_ids)
         with self.engine.connect() as conn:
@@ -654,12 +674,20 @@ def _json_condition(key: str, value: Any, backend: str) -> Any:
         if isinstance(value, str) and not _looks_numeric(value):
             return facts.contains({key: value})
         return None
-    element = runs.c.facts[key]
+    element = _fact(key, backend)
     if isinstance(value, int):
         return element.as_integer() == value if _fits(value, 64) else None
     if isinstance(value, str) and not _looks_numeric(value):
         return element.as_string() == value
     return None
+
+
+def _fact(key: str, backend: str) -> Any:
+    """The SQL expression of one fact of a run (JSON: a missing fact and a JSON null are
+    NULL). SQLite reads its packed facts through ``dlbs_facts`` (:mod:`dlbs.db.packed`)."""
+    if backend == "postgresql":
+        return type_coerce(runs.c.facts, JSONB)[key]
+    return type_coerce(getattr(func, packed.SQL_FUNCTION)(runs.c.facts), JSON)[key]
 
 
 def _looks_numeric(text: str) -> bool:
@@ -751,6 +779,8 @@ def open_store(url: str | URL | None, readonly: bool = False) -> Store:
                 store.close()
                 store = Store(resolved)
             store.upgrade()
+            if stamp is not None and stamp < PACKED_REVISION:
+                store.compact()
     except DatabaseError:
         store.close()
         raise

@@ -95,6 +95,17 @@ def _store_at(db_url: str, revision: str) -> Store:
     return Store(make_url(db_url))
 
 
+def _facts_as_text(store: Store) -> None:
+    """SQLite: the runs' facts rewritten as the releases before revision 0004 stored them,
+    JSON text (this release's store packs them when it writes)."""
+    if store.url.get_backend_name() != "sqlite":
+        return
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE runs SET facts = dlbs_facts(facts)")
+        assert conn.exec_driver_sql("SELECT DISTINCT typeof(facts) FROM runs").all() == [
+            ("text",)]
+
+
 def test_a_database_of_the_first_schema_is_upgraded_in_place(logs: object, db_url: str,
                                                               capsys: pytest.CaptureFixture[str]
                                                               ) -> None:
@@ -115,6 +126,7 @@ def test_a_database_of_the_first_schema_is_upgraded_in_place(logs: object, db_ur
                                         "results.time_p50": 79.999999999999986}),
                          f"{v}-{r}.log")
                         for v in range(25) for r in range(2)])
+        _facts_as_text(old)
         before = {r.identity: (r.facts, r.date) for r in old.runs()}
         excluded = old.runs()[0].id
         old.exclude([excluded], "bad build")
@@ -126,7 +138,7 @@ def test_a_database_of_the_first_schema_is_upgraded_in_place(logs: object, db_ur
         said = capsys.readouterr().err
         assert f"from schema revision 0001 to {known()[1]} (once;" in said
         assert "password" not in said and (make_url(db_url).password or "@@") not in said
-        assert current(store.engine) == known()[1] == "0003"
+        assert current(store.engine) == known()[1] == "0004"
         after = {r.identity: (r.facts, r.date) for r in store.runs()}
         assert after == before and len(after) == 50
         assert [r.reason for r in store.runs() if r.excluded] == ["bad build"]
@@ -134,6 +146,13 @@ def test_a_database_of_the_first_schema_is_upgraded_in_place(logs: object, db_ur
         with store.engine.connect() as conn:
             names = {ix["name"] for ix in inspect(conn).get_indexes("runs")}
         assert "ix_runs_key_version" in names
+        if db_url.startswith("sqlite"):  # 0004: every run's facts packed
+            with store.engine.connect() as conn:
+                kinds = conn.exec_driver_sql("SELECT typeof(facts), count(*) FROM runs "
+                                             "GROUP BY 1").all()
+                free = conn.exec_driver_sql("PRAGMA freelist_count").scalar()
+            assert kinds == [("blob", 50)]
+            assert free == 0  # compacted after the rewrite: the freed pages went back
         if db_url.startswith("postgresql"):  # 0003: jsonb facts with a GIN index
             assert "ix_runs_facts" in names
             with store.engine.connect() as conn:
