@@ -75,11 +75,13 @@ def test_a_changed_dictionary_file_is_refused(monkeypatch: pytest.MonkeyPatch,
     (tmp_path / name).write_bytes(packed.dictionary(1) + b" ")
     monkeypatch.setattr(packed, "_FOLDER", tmp_path)
     packed.dictionary.cache_clear()
+    packed._primed.cache_clear()
     try:
         with pytest.raises(packed.PackError, match="SHA-256 differs"):
             packed.pack({"a": 1})
     finally:
         packed.dictionary.cache_clear()
+        packed._primed.cache_clear()
 
 
 def test_sqlite_stores_blobs_and_sql_reads_them(logs: Any, tmp_path: Path) -> None:

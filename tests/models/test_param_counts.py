@@ -14,7 +14,8 @@ References:
 - The fully connected DLBS models: sums of their layer sizes.
 - Transformers (Hugging Face ``num_parameters()`` / timm): ViT-Base/16 86,567,656
   (``vit_base_patch16_224``); GPT-2 small 124,439,808 (``gpt2``, LM head tied); Llama 3.2 1B
-  1,235,814,400 (tied); BERT-base ``BertModel`` 109,482,240 and ``BertForMaskedLM`` 109,514,298:
+  1,235,814,400 (tied); Llama 3.2 3B 3,212,749,824 (tied), Llama 3.1 8B 8,030,261,248 and 70B
+  70,553,706,496 (LM heads of their own); BERT-base ``BertModel`` 109,482,240 and ``BertForMaskedLM`` 109,514,298:
   no pooler (-590,592), MLM transform dense and LayerNorm (+590,592 + 1,536), decoder tied to
   the word embeddings with its own bias (+30,522).
 """
@@ -58,6 +59,13 @@ EXPECTED = {
     "gpt2": 124_439_808,
     # 128256*2048 tokens + 16 x (attention 10,485,760 + SwiGLU 50,331,648 + norms 4,096) + 2,048
     "llama3_1b": 1_235_814_400,
+    # 128256*3072 tokens (tied) + 28 x (attention 25,165,824 + SwiGLU 75,497,472 + norms 6,144)
+    # + 3,072: Llama 3.2 3B
+    "llama3_3b": 3_212_749_824,
+    # 2 x 128256*4096 (tokens, LM head) + 32 x (41,943,040 + 176,160,768 + 8,192) + 4,096
+    "llama3_8b": 8_030_261_248,
+    # 2 x 128256*8192 + 80 x (150,994,944 + 704,643,072 + 16,384) + 8,192
+    "llama3_70b": 70_553_706_496,
 }
 
 

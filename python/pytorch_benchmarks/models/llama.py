@@ -1,9 +1,12 @@
-"""Llama 3 (Grattafiori et al., 2024): ``llama3_1b``, the shape of Llama 3.2 1B.
+"""Llama 3 (Grattafiori et al., 2024): the shapes of Llama 3.2 1B and 3B and Llama 3.1 8B and 70B
+(``llama3_1b``, ``llama3_3b``, ``llama3_8b``, ``llama3_70b``, as in their released configs).
 
 Hugging Face's ``LlamaForCausalLM`` layout: token embeddings, pre-norm decoder layers (RMSNorm,
 grouped-query attention with rotary position embeddings, SwiGLU MLP), a final RMSNorm and an LM
-head tied to the embeddings; no biases. RoPE has theta 500000 and Llama 3's frequency scaling
-(factor 32, low/high frequency factors 1/4, original context 8192), as in the released config.
+head (tied to the embeddings in the 3.2 models, its own weights in the 3.1 ones); no biases.
+RoPE has theta 500000 and Llama 3's frequency scaling (factor 32 in 3.2, 8 in 3.1; low/high
+frequency factors 1/4, original context 8192). Built under ``torch.device("meta")`` a model
+has shapes and no storage: an 8B or 70B model is counted and planned on any machine.
 Input ``(N, T)`` token ids, output ``(N, T, 128256)`` logits; ``forward(ids, cache)`` with a
 :class:`~pytorch_benchmarks.layers.attention.KVCache` decodes incrementally (``--generate``).
 """
@@ -101,11 +104,11 @@ class DecoderLayer(nn.Module):
 
 
 class Llama(nn.Module):
-    """Embeddings, decoder layers, final RMSNorm, tied LM head."""
+    """Embeddings, decoder layers, final RMSNorm, LM head (``tied``: the embeddings')."""
 
     def __init__(self, *, num_classes: int, hidden: int, layers: int, heads: int,
                  kv_heads: int, intermediate: int, theta: float, rope_factor: float,
-                 positions: int = LLAMA_CONTEXT) -> None:
+                 positions: int = LLAMA_CONTEXT, tied: bool = True) -> None:
         super().__init__()
         self.positions = positions  # the longest context (RoPE has no table to outgrow)
         self.embed_tokens = nn.Embedding(num_classes, hidden)
@@ -113,7 +116,8 @@ class Llama(nn.Module):
                                     for i in range(layers))
         self.norm = nn.RMSNorm(hidden, eps=1e-5)
         self.lm_head = nn.Linear(hidden, num_classes, bias=False)
-        self.lm_head.weight = self.embed_tokens.weight
+        if tied:
+            self.lm_head.weight = self.embed_tokens.weight
         nn.init.normal_(self.embed_tokens.weight, std=0.02)
         frequencies = llama3_frequencies(hidden // heads, theta, rope_factor)
         self.register_buffer("inv_freq", frequencies, persistent=False)
@@ -190,3 +194,94 @@ def llama3_1b(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT,
     return Llama(num_classes=num_classes, hidden=hidden, layers=layers, heads=heads,
                  kv_heads=kv_heads, intermediate=intermediate, theta=theta,
                  rope_factor=rope_factor, positions=positions, **kw)
+
+
+@register_model(
+    title="Llama 3.2 3B",
+    aliases=("llama3_2_3b",),
+    input_shape=(LLAMA_SEQ_LEN,),
+    num_classes=LLAMA_VOCAB,
+    min_input_shape=(8,),
+    inputs="tokens",
+    causal=True,
+    max_seq_len=LLAMA_CONTEXT,
+    tiny={"num_classes": 64, "hidden": 32, "layers": 2, "heads": 4, "kv_heads": 2,
+          "intermediate": 64},
+    check=_check,
+)
+def llama3_3b(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT,
+              hidden: int = 3072, layers: int = 28, heads: int = 24, kv_heads: int = 8,
+              intermediate: int = 8192, theta: float = 500000.0, rope_factor: float = 32.0,
+              **kw: Any) -> nn.Module:
+    """Llama 3.2 3B: 28 layers, width 3072, 24 query / 8 key-value heads, SwiGLU 8192, tied
+    embeddings, a 131072-token context; 3.21 B parameters."""
+    return Llama(num_classes=num_classes, hidden=hidden, layers=layers, heads=heads,
+                 kv_heads=kv_heads, intermediate=intermediate, theta=theta,
+                 rope_factor=rope_factor, positions=positions, **kw)
+
+
+@register_model(
+    title="Llama 3.1 8B",
+    aliases=("llama3_1_8b",),
+    input_shape=(LLAMA_SEQ_LEN,),
+    num_classes=LLAMA_VOCAB,
+    min_input_shape=(8,),
+    inputs="tokens",
+    causal=True,
+    max_seq_len=LLAMA_CONTEXT,
+    tiny={"num_classes": 64, "hidden": 32, "layers": 2, "heads": 4, "kv_heads": 2,
+          "intermediate": 64},
+    check=_check,
+)
+def llama3_8b(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT,
+              hidden: int = 4096, layers: int = 32, heads: int = 32, kv_heads: int = 8,
+              intermediate: int = 14336, theta: float = 500000.0, rope_factor: float = 8.0,
+              **kw: Any) -> nn.Module:
+    """Llama 3.1 8B: 32 layers, width 4096, 32 query / 8 key-value heads, SwiGLU 14336, an LM
+    head of its own, a 131072-token context; 8.03 B parameters."""
+    return Llama(num_classes=num_classes, hidden=hidden, layers=layers, heads=heads,
+                 kv_heads=kv_heads, intermediate=intermediate, theta=theta,
+                 rope_factor=rope_factor, positions=positions, tied=False, **kw)
+
+
+@register_model(
+    title="Llama 3.1 70B",
+    aliases=("llama3_1_70b",),
+    input_shape=(LLAMA_SEQ_LEN,),
+    num_classes=LLAMA_VOCAB,
+    min_input_shape=(8,),
+    inputs="tokens",
+    causal=True,
+    max_seq_len=LLAMA_CONTEXT,
+    tiny={"num_classes": 64, "hidden": 32, "layers": 2, "heads": 4, "kv_heads": 2,
+          "intermediate": 64},
+    check=_check,
+)
+def llama3_70b(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT,
+               hidden: int = 8192, layers: int = 80, heads: int = 64, kv_heads: int = 8,
+               intermediate: int = 28672, theta: float = 500000.0, rope_factor: float = 8.0,
+               **kw: Any) -> nn.Module:
+    """Llama 3.1 70B: 80 layers, width 8192, 64 query / 8 key-value heads, SwiGLU 28672, an LM
+    head of its own, a 131072-token context; 70.55 B parameters."""
+    return Llama(num_classes=num_classes, hidden=hidden, layers=layers, heads=heads,
+                 kv_heads=kv_heads, intermediate=intermediate, theta=theta,
+                 rope_factor=rope_factor, positions=positions, tied=False, **kw)
+
+
+def flops_per_token(model: nn.Module, seq_len: int, training: bool = True) -> int:
+    """The analytic FLOPs of one token, as torchtitan counts them: 2 per multiply-add of every
+    matrix product with a weight (the LM head's included, tied or not; the embedding lookup is
+    no product), plus attention's two products over ``seq_len`` keys (counted in full, causal
+    or not, as torch's FLOP counter counts them); forward and backward (3x the forward) when
+    ``training``. Works on a model built on the meta device."""
+    if not isinstance(model, Llama):
+        raise TypeError("flops_per_token needs a Llama model")
+    linear = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear))
+    first = model.layers[0].self_attn if len(model.layers) else None
+    if first is None:
+        attention = 0
+    else:
+        head_dim = first.q_proj.out_features // first.heads
+        attention = 4 * len(model.layers) * first.heads * head_dim * seq_len
+    forward = 2 * linear + attention
+    return 3 * forward if training else forward
