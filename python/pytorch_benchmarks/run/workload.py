@@ -18,7 +18,7 @@ from torch import nn
 
 from pytorch_benchmarks import checks
 from pytorch_benchmarks.errors import BenchmarkError
-from pytorch_benchmarks.run import tokens
+from pytorch_benchmarks.run import footprint, tokens
 from pytorch_benchmarks.run.generate import GenerateRunner
 from pytorch_benchmarks.run.phases import DataRunner, InferRunner, Runner, TrainRunner
 from pytorch_benchmarks.runtime import distributed
@@ -139,6 +139,7 @@ def _build_runner(parts: _Parts, num_classes: int, inputs: str = "dense",
     setup = parts.workload.setup
     if parts.data.loader_only:
         return DataRunner(_real_source(parts), setup)
+    _check_fits(parts)
     model, label_shape = build_model(parts.model.name, num_classes, parts.input_shape, setup,
                                      inputs, parts.model.config)
     if parts.data.source == "real":
@@ -150,6 +151,21 @@ def _build_runner(parts: _Parts, num_classes: int, inputs: str = "dense",
         return GenerateRunner(model, source, setup, parts.run.generate, warn)
     runner_class = InferRunner if parts.run.forward_only else TrainRunner
     return runner_class(model, source, setup)
+
+
+def _check_fits(parts: _Parts) -> None:
+    """Refuse, before any weight is allocated, a model whose state cannot fit the device (a
+    70B model on a CPU host: a clear failure instead of the kernel's OOM killer)."""
+    from pytorch_benchmarks.models import create_model
+
+    name, config = parts.model.name, parts.model.config
+    meta = footprint.meta_model(lambda: create_model(name, config))
+    if meta is None:
+        return
+    device = parts.workload.setup.device
+    sharing = parts.ctx.local_world_size if parts.ctx.enabled and device.type == "cpu" else 1
+    footprint.check_fits(name, meta, device, training=not parts.run.forward_only,
+                         ddp=parts.ctx.enabled, sharing=sharing)
 
 
 def _warn_unused_data_flags(data: DataSpec, warn: Warn) -> None:
