@@ -277,11 +277,7 @@ def flops_per_token(model: nn.Module, seq_len: int, training: bool = True) -> in
     if not isinstance(model, Llama):
         raise TypeError("flops_per_token needs a Llama model")
     linear = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear))
-    first = model.layers[0].self_attn if len(model.layers) else None
-    if first is None:
-        attention = 0
-    else:
-        head_dim = first.q_proj.out_features // first.heads
-        attention = 4 * len(model.layers) * first.heads * head_dim * seq_len
+    attentions = [m for m in model.modules() if isinstance(m, Attention)]
+    attention = sum(4 * a.q_proj.out_features * seq_len for a in attentions)  # heads x head size
     forward = 2 * linear + attention
     return 3 * forward if training else forward
