@@ -43,6 +43,13 @@ NONZERO_FLAG_PARAMS: tuple[tuple[str, str], ...] = (
     ("--model_config", "pytorch.model_config"),
 )
 
+#: (flag, parameter, default) triples passed only when the value is not the benchmark's
+#: default, so launch scripts of experiments that keep it stay as they were.
+NOT_DEFAULT_FLAG_PARAMS: tuple[tuple[str, str, object], ...] = (
+    ("--parallelism", "exp.parallelism", "ddp"),
+    ("--dp_shard", "exp.dp_shard", 0),
+)
+
 #: Flags that only concern a real data set (left out when ``exp.data`` is ``synthetic``).
 REAL_DATA_FLAGS = frozenset({"--data_backend", "--data_shuffle"})
 
@@ -100,6 +107,10 @@ def benchmark_flags(exp: ExperimentLike) -> list[str]:
         value = raw.get(name)
         if value:  # a JSON value (pytorch.model_config) stays JSON, never a Python repr
             flags += [flag, json.dumps(value) if isinstance(value, (dict, list)) else as_arg(value)]
+    for flag, name, default in NOT_DEFAULT_FLAG_PARAMS:
+        value = raw.get(name, default)
+        if value is not None and value != default:
+            flags += [flag, as_arg(value)]
     # Only a search for the largest batch gets its time limit, so other experiments' launch
     # scripts stay as they were.
     if view.max_batch and raw.get("exp.max_batch_time") is not None:

@@ -19,6 +19,7 @@ from dlbs.experiment import Experiment, ExperimentLike
 from dlbs.launchers.benchmark import (
     FLAG_PARAMS,
     NONZERO_FLAG_PARAMS,
+    NOT_DEFAULT_FLAG_PARAMS,
     benchmark_flags,
     num_replicas,
 )
@@ -40,6 +41,7 @@ def flag_parameters() -> dict[str, tuple[str, ...]]:
     """``benchmarks.py`` flag -> the parameters it is made of."""
     table: dict[str, tuple[str, ...]] = {
         flag: (name,) for flag, name in (*FLAG_PARAMS, *NONZERO_FLAG_PARAMS)}
+    table.update((flag, (name,)) for flag, name, _default in NOT_DEFAULT_FLAG_PARAMS)
     table.update(COMPUTED_FLAGS)
     return table
 

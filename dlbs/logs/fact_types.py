@@ -90,6 +90,11 @@ FACT_TYPES: dict[str, str] = {
     "results.tpot_p50": "float",
     "results.tpot_p99": "float",
     "results.output_tokens_per_second": "float",
+    # training and sharding (torchrun)
+    "results.loss_last": "float",
+    "exp.parallelism": "str",
+    "exp.mesh_shape": "list[int]",
+    "exp.mixed_precision": "str",
     # the largest batch
     "results.max_batch": "int",
     "results.max_batch_timed_out": "bool",

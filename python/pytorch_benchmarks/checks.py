@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pytorch_benchmarks.errors import BenchmarkError
-from pytorch_benchmarks.spec import MAX_BATCH, DataSpec, ModelSpec, RunSpec
+from pytorch_benchmarks.spec import MAX_BATCH, DataSpec, DeviceSpec, ModelSpec, RunSpec
 
 
 class Meta(Protocol):
@@ -56,18 +56,24 @@ class Subject:
     torchrun: bool = False
     facts: str = "auto"
     log_file: str | None = None
+    parallelism: str = "ddp"
+    dp_shard: int = 0
+    dtype: str = "float32"
 
 
 def subject_of(model: ModelSpec, data: DataSpec, run: RunSpec, world_size: int = 1,
                torchrun: bool = False, list_models: bool = False, facts: str = "auto",
-               log_file: str | None = None) -> Subject:
+               log_file: str | None = None, device: DeviceSpec | None = None) -> Subject:
     """The subject of a run's spec parts (``world_size``: its processes; ``torchrun``:
     started by torchrun, even alone)."""
+    device = device or DeviceSpec()
     return Subject(model=model.name, model_config=model.config, image_size=model.image_size,
                    seq_len=model.seq_len, forward_only=run.forward_only, generate=run.generate,
                    batch_size=run.batch_size, data_source=data.source, data_dir=data.dir,
                    loader_only=data.loader_only, list_models=list_models,
-                   world_size=world_size, torchrun=torchrun, facts=facts, log_file=log_file)
+                   world_size=world_size, torchrun=torchrun, facts=facts, log_file=log_file,
+                   parallelism=device.parallelism, dp_shard=device.dp_shard,
+                   dtype=device.dtype)
 
 
 @dataclass(frozen=True)
@@ -330,6 +336,8 @@ RUN_TIME_REFUSALS: dict[str, str] = {
                                       "known only to torch on that host",
     "run/workload.py:build_model": "the class count a built model outputs against its "
                                    "registry entry: needs the model",
+    "run/footprint.py:check_fits": "the memory free on the device (a GPU's, the host's "
+                                   "MemAvailable), known only on the host that runs it",
     "run/generate.py:GenerateRunner.__init__": "whether a built model keeps a KV cache "
                                                "(hf: and plugin models): needs the model",
     "run/maxbatch.py:ForkProber._outcome": _SEARCH,
@@ -360,3 +368,29 @@ RUN_TIME_REFUSALS: dict[str, str] = {
     "models/hf.py:_check_sizes": _HF,
     "models/hf.py:HFLogits.forward": _HF,
 }
+
+
+@register_check("sharding_under_torchrun", ("--parallelism", "WORLD_SIZE"), "model")
+def _sharding_under_torchrun(s: Subject, meta: Meta | None) -> str | None:
+    """fsdp and hsdp shard over torchrun's ranks: at least two of them, float32 or bfloat16
+    (float16 would need a sharded gradient scaler), training (inference has nothing to
+    shard but the weights, which ddp's replicas hold whole), and HSDP groups that divide the
+    ranks."""
+    if s.parallelism == "ddp":
+        return None
+    if s.world_size < 2:
+        return (f"--parallelism {s.parallelism} shards the model over torchrun's ranks: run "
+                f"it under torchrun with at least 2 processes (WORLD_SIZE={s.world_size})")
+    if s.forward_only:
+        return (f"--parallelism {s.parallelism} shards training state: use it without "
+                "--forward_only (inference runs with ddp)")
+    if s.dtype == "float16":
+        return (f"--parallelism {s.parallelism} runs in float32 or bfloat16, not float16 (its "
+                "gradient scaler is not sharded): use --dtype bfloat16")
+    if s.parallelism == "hsdp":
+        group = s.dp_shard or int(os.environ.get("LOCAL_WORLD_SIZE", "0") or 0)
+        if group < 1 or s.world_size % group or group == s.world_size:
+            return (f"--parallelism hsdp shards within groups of --dp_shard ranks that divide "
+                    f"WORLD_SIZE={s.world_size} and are fewer than it (--dp_shard {group}; "
+                    "0: LOCAL_WORLD_SIZE); with one group use --parallelism fsdp")
+    return None

@@ -25,6 +25,7 @@ from pytorch_benchmarks.facts import write_facts
 from pytorch_benchmarks.output.stdout_guard import stdout_is_terminal
 from pytorch_benchmarks.spec import (
     MAX_BATCH,
+    PARALLELISMS,
     DataSpec,
     DeviceSpec,
     MaxBatchSpec,
@@ -339,6 +340,16 @@ def _add_device_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--local_rank", "--local-rank", dest="local_rank", type=int, default=None,
                        help="set by torch.distributed.launch (DLBS's flag; the rank is read "
                             "from LOCAL_RANK)")
+    group.add_argument("--parallelism", choices=PARALLELISMS, default="ddp",
+                       help="how torchrun's ranks share the model: ddp (a replica each, "
+                            "gradients all-reduced), fsdp (FSDP2: parameters, gradients and "
+                            "optimizer state sharded over all ranks, one unit per transformer "
+                            "block), hsdp (sharded within groups of --dp_shard ranks, "
+                            "replicated across them); bfloat16 keeps bfloat16 parameters and "
+                            "float32 gradient reduction (default: ddp)")
+    group.add_argument("--dp_shard", type=natural_int, default=0, metavar="N",
+                       help="ranks in one HSDP shard group (a divisor of WORLD_SIZE); 0: the "
+                            "ranks of one node, LOCAL_WORLD_SIZE (default: 0)")
     group.add_argument("--dist_backend", choices=("nccl", "gloo"), default=None,
                        help="DLBS's flag, accepted: the process group is nccl on GPUs and gloo "
                             "on CPUs, as DLBS recommended")
@@ -427,7 +438,8 @@ def parse_args(argv: Sequence[str] | None = None,
 def subject(spec: Spec, world_size: int = 1, torchrun: bool = False) -> checks.Subject:
     """What :mod:`pytorch_benchmarks.checks` reads of a parsed command line."""
     return checks.subject_of(spec.model, spec.data, spec.run, world_size, torchrun,
-                             spec.output.list_models, spec.output.facts, spec.output.log_file)
+                             spec.output.list_models, spec.output.facts, spec.output.log_file,
+                             spec.device)
 
 
 def facts_destination(facts: str, log_file: str | None, stdout_is_terminal: bool) -> str:
@@ -509,7 +521,8 @@ def to_spec(args: argparse.Namespace) -> Spec:
                           channels_last=args.channels_last, compile=args.compile,
                           cudnn_benchmark=args.cudnn_benchmark,
                           cudnn_fastest=args.cudnn_fastest, num_threads=args.num_threads,
-                          local_rank=args.local_rank, dist_backend=args.dist_backend),
+                          local_rank=args.local_rank, dist_backend=args.dist_backend,
+                          parallelism=args.parallelism, dp_shard=args.dp_shard),
         run=RunSpec(forward_only=args.forward_only, batch_size=args.batch_size,
                     generate=args.generate, num_batches=args.num_batches,
                     num_warmup_batches=args.num_warmup_batches,

@@ -39,6 +39,10 @@ class DataSpec:
     synthetic_on_host: bool = False       # copy the synthetic batch from pinned host memory
 
 
+#: How torchrun's ranks share a model (``--parallelism``).
+PARALLELISMS = ("ddp", "fsdp", "hsdp")
+
+
 @dataclass(frozen=True)
 class DeviceSpec:
     """Where and in what precision the model runs."""
@@ -53,6 +57,8 @@ class DeviceSpec:
     num_threads: int = 0                  # 0: the default rule (runtime.device.cpu_threads)
     local_rank: int | None = None         # DLBS's flags, accepted; the rank comes from the
     dist_backend: str | None = None       # launcher's environment
+    parallelism: str = "ddp"              # ddp | fsdp | hsdp (under torchrun)
+    dp_shard: int = 0                     # HSDP's shard group (0: the ranks of one node)
 
 
 @dataclass(frozen=True)

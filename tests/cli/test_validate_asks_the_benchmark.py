@@ -68,6 +68,9 @@ CASES: dict[str, tuple[dict[str, Any] | None, tuple[str, ...], str]] = {
                                      "exp.data_dir": DATA}, ("exp.model=deep_mnist (--model)",),
                                     ("real data needs an image model (C, H, W input); "
                                      "'deep_mnist' takes (784,)")),
+    "sharding_under_torchrun": ({"exp.model": "gpt2", "exp.parallelism": "fsdp"},
+                                ("exp.parallelism=fsdp (--parallelism)",),
+                                "--parallelism fsdp shards the model over torchrun's ranks"),
     "data_dir_missing": ({"exp.data": "real", "exp.data_dir": "/no/such/folder"},
                          ("exp.data_dir=/no/such/folder (--data_dir)",),
                          "--data_dir '/no/such/folder' does not exist"),

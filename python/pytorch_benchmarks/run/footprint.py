@@ -35,18 +35,22 @@ class Footprint:
         return self.weights + self.gradients + self.optimizer + self.buckets
 
 
-def footprint(model: nn.Module, training: bool, ddp: bool = False) -> Footprint:
+def footprint(model: nn.Module, training: bool, ddp: bool = False,
+              shards: int = 1) -> Footprint:
     """The state of ``model`` (built anywhere, the meta device included) in one process:
     weights at their own dtype; in training a gradient and a momentum per weight, and DDP's
-    buckets (a copy of the gradients) under torchrun. Tied weights count once."""
+    buckets (a copy of the gradients) under torchrun; ``shards``: FSDP's shard group, over
+    which weights, gradients and momentum are split (FSDP has no buckets; the one block it
+    gathers at a time comes on top, with the activations). Tied weights count once."""
     unique = {id(p): p for p in model.parameters()}.values()
     count = sum(p.numel() for p in unique)
-    weights = sum(p.numel() * p.element_size() for p in unique)
-    trained = sum(p.numel() * p.element_size() for p in unique if p.requires_grad)
+    weights = -(-sum(p.numel() * p.element_size() for p in unique) // shards)
+    trained = -(-sum(p.numel() * p.element_size() for p in unique if p.requires_grad)
+                // shards)
     gradients = trained if training else 0
     return Footprint(parameters=count, weights=weights, gradients=gradients,
                      optimizer=trained if training else 0,
-                     buckets=trained if training and ddp else 0)
+                     buckets=trained if training and ddp and shards == 1 else 0)
 
 
 def available_bytes(device: torch.device, meminfo: str = "/proc/meminfo") -> int | None:
@@ -92,18 +96,21 @@ def refusal(name: str, need: Footprint, device: torch.device, free: int | None,
     advice = "a smaller model or --model_config with fewer layers"
     if training and need.weights <= free:
         advice = "inference (--forward_only), " + advice
+    if training:
+        advice = "shard it over more ranks (--parallelism fsdp under torchrun), " + advice
     return (f"model '{name}' ({need.parameters / 1e9:.2f} B parameters) needs at least "
             f"{_gb(need.total)} before any activation ({', '.join(parts)}), more than the "
             f"{_gb(free)} {where} ({device}); {advice}")
 
 
 def check_fits(name: str, meta_model: nn.Module, device: torch.device, training: bool,
-               ddp: bool = False, free: int | None = None, sharing: int = 1) -> Footprint:
+               ddp: bool = False, free: int | None = None, sharing: int = 1,
+               shards: int = 1) -> Footprint:
     """The footprint of ``meta_model``; :class:`BenchmarkError` when ``device`` cannot hold
     it (``free``: the bytes it can hold, read from the device when None; ``sharing``: the
     processes of this run that hold a copy in that memory, e.g. torchrun's ranks on one
     host's CPU)."""
-    need = footprint(meta_model, training, ddp)
+    need = footprint(meta_model, training, ddp, shards)
     if free is None:
         free = available_bytes(device)
     if free is not None and sharing > 1:

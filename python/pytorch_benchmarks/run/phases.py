@@ -144,12 +144,15 @@ class TrainRunner(Runner):
         self.model = model.train()
         self.optimizer = make_optimizer(model)
         self.scaler = setup.grad_scaler()
+        #: The loss of the last step, on its device (read once timing is over: no sync).
+        self.last_loss: torch.Tensor | None = None
 
     def step(self) -> None:
         """One training iteration."""
         inputs, labels = self.source()
         with self.setup.autocast():
             loss = classification_loss(self.model(inputs), labels)
+        self.last_loss = loss.detach()
         if self.scaler is None:
             loss.backward()
             self.optimizer.step()

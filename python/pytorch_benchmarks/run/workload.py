@@ -83,7 +83,8 @@ def build_workload(model: ModelSpec, data: DataSpec, device: DeviceSpec, run: Ru
 
     info = get_model_info(model.name, model.config)  # --model_config: its overrides
     # What the metadata refuses: the same checks validate runs before a sweep (in this order)
-    checks.enforce(checks.subject_of(model, data, run, ctx.world_size), info, "model")
+    checks.enforce(checks.subject_of(model, data, run, ctx.world_size, device=device), info,
+                   "model")
     input_shape = resolve_input_shape(info, model.image_size, warn)
     tokens.check_flags(info, run.generate, device.compile, warn)
     seq_len = tokens.resolve_seq_len(info, model.seq_len, run.generate, warn)
@@ -106,8 +107,11 @@ def build_workload(model: ModelSpec, data: DataSpec, device: DeviceSpec, run: Ru
              "exp.backend_flags": setup.backend_flags,
              "hw.devices": device_names(setup.device, setup.num_devices)}
     workload = Workload(setup=setup, facts=facts, samples_per_iteration=run.batch * replicas)
-    parts = _Parts(model, data, run, device.compile, ctx, workload, input_shape)
+    parts = _Parts(model, data, run, device.compile, ctx, workload, input_shape,
+                   (device.parallelism, device.dp_shard))
     workload.runner = _build_runner(parts, info.num_classes, info.inputs, warn)
+    if isinstance(workload.runner, TrainRunner):
+        workload.result_hooks.append(_loss_hook(workload.runner, ctx, setup.device))
     if seq_len is not None:
         workload.facts.update(tokens.token_facts(seq_len, run.generate))
         workload.result_hooks += tokens.result_hooks(workload.runner,
@@ -126,6 +130,7 @@ class _Parts:
     ctx: DistContext
     workload: Workload
     input_shape: tuple[int, ...]
+    sharding: tuple[str, int] = ("ddp", 0)  # --parallelism, --dp_shard
 
     @property
     def batch_size(self) -> int:
@@ -146,11 +151,27 @@ def _build_runner(parts: _Parts, num_classes: int, inputs: str = "dense",
         source = _real_source(parts)
     else:
         source = _synthetic_source(parts, label_shape, num_classes, inputs)
-    model = _wrap(model, parts.compile, setup, parts.ctx)
+    model = _wrap(model, parts, setup)
     if parts.run.generate:
         return GenerateRunner(model, source, setup, parts.run.generate, warn)
     runner_class = InferRunner if parts.run.forward_only else TrainRunner
     return runner_class(model, source, setup)
+
+
+def _loss_hook(runner: TrainRunner, ctx: DistContext, device: torch.device
+               ) -> Callable[[list[float]], dict[str, Any]]:
+    """``results.loss_last``: the training loss of the last step, the mean over the ranks
+    (each rank's loss is its own batch's; an all-reduce under torchrun)."""
+    def hook(_times: list[float]) -> dict[str, Any]:
+        if runner.last_loss is None:
+            return {}
+        loss = runner.last_loss.float().reshape(1)
+        if ctx.enabled:
+            loss = loss.to(device if device.type == "cuda" else torch.device("cpu"))
+            torch.distributed.all_reduce(loss)
+            loss = loss / ctx.world_size
+        return {"results.loss_last": float(loss.item())}
+    return hook
 
 
 def _check_fits(parts: _Parts) -> None:
@@ -164,8 +185,14 @@ def _check_fits(parts: _Parts) -> None:
         return
     device = parts.workload.setup.device
     sharing = parts.ctx.local_world_size if parts.ctx.enabled and device.type == "cpu" else 1
+    parallelism, dp_shard = parts.sharding
+    shards = 1
+    if parts.ctx.enabled and parallelism == "fsdp":
+        shards = parts.ctx.world_size
+    elif parts.ctx.enabled and parallelism == "hsdp":
+        shards = dp_shard or parts.ctx.local_world_size
     footprint.check_fits(name, meta, device, training=not parts.run.forward_only,
-                         ddp=parts.ctx.enabled, sharing=sharing)
+                         ddp=parts.ctx.enabled, sharing=sharing, shards=shards)
 
 
 def _warn_unused_data_flags(data: DataSpec, warn: Warn) -> None:
@@ -206,10 +233,16 @@ def build_model(name: str, num_classes: int, input_shape: tuple[int, ...],
     return model, input_shape if inputs == "tokens" else tuple(logits.shape[1:-1])
 
 
-def _wrap(model: nn.Module, compiled: bool, setup: DeviceSetup, ctx: DistContext) -> nn.Module:
-    """DDP under torchrun, DataParallel for several GPUs in one process, then compile."""
+def _wrap(model: nn.Module, parts: _Parts, setup: DeviceSetup) -> nn.Module:
+    """DDP or FSDP2 under torchrun, DataParallel for several GPUs in one process, then
+    compile."""
+    ctx, compiled = parts.ctx, parts.compile
     if ctx.enabled:
-        model = distributed.wrap(model, ctx, setup.device)
+        parallelism, dp_shard = parts.sharding
+        sharding = distributed.Sharding(parallelism, dp_shard,
+                                        setup.autocast_dtype if parallelism != "ddp" else None)
+        model, facts = distributed.wrap(model, ctx, setup.device, sharding)
+        parts.workload.facts.update(facts)
     elif setup.num_devices > 1:
         first = setup.device.index or 0
         if setup.autocast_dtype is not None:

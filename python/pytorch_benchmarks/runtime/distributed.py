@@ -64,12 +64,59 @@ def init(ctx: DistContext, device: torch.device) -> None:
             dist.init_process_group(backend="gloo", rank=ctx.rank, world_size=ctx.world_size)
 
 
-def wrap(model: nn.Module, ctx: DistContext, device: torch.device) -> nn.Module:
-    """DistributedDataParallel around ``model`` when distributed, else ``model``."""
+@dataclass(frozen=True)
+class Sharding:
+    """How the ranks share the model (``--parallelism``, ``--dp_shard``) and the precision of
+    the sharded parameters (``param_dtype``: None keeps float32)."""
+
+    parallelism: str = "ddp"
+    dp_shard: int = 0
+    param_dtype: torch.dtype | None = None
+
+
+def wrap(model: nn.Module, ctx: DistContext, device: torch.device,
+         sharding: Sharding | None = None) -> tuple[nn.Module, dict[str, object]]:
+    """The model as the ranks run it, and the facts that say how: DistributedDataParallel
+    (``ddp``), or FSDP2 (``fully_shard`` on each transformer block, then on the root) over a
+    1-D mesh of every rank (``fsdp``) or a 2-D mesh, replicated across groups of ``dp_shard``
+    ranks and sharded within them (``hsdp``). ``model`` unchanged when not distributed."""
+    sharding = sharding or Sharding()
     if not ctx.enabled:
-        return model
-    ids = [device.index] if device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        return model, {}
+    if sharding.parallelism == "ddp":
+        ids = [device.index] if device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(model, device_ids=ids), {
+            "exp.parallelism": "ddp", "exp.mesh_shape": [ctx.world_size]}
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+    if sharding.parallelism == "hsdp":
+        group = sharding.dp_shard or ctx.local_world_size
+        shape: tuple[int, ...] = (ctx.world_size // group, group)
+        mesh = init_device_mesh(device.type, shape, mesh_dim_names=("replicate", "shard"))
+    else:
+        shape = (ctx.world_size,)
+        mesh = init_device_mesh(device.type, shape, mesh_dim_names=("shard",))
+    policy = MixedPrecisionPolicy(param_dtype=sharding.param_dtype, reduce_dtype=torch.float32)
+    for block in shard_units(model):
+        fully_shard(block, mesh=mesh, mp_policy=policy)
+    fully_shard(model, mesh=mesh, mp_policy=policy)
+    precision = "float32" if sharding.param_dtype is None else \
+        str(sharding.param_dtype).removeprefix("torch.")
+    return model, {"exp.parallelism": sharding.parallelism, "exp.mesh_shape": list(shape),
+                   "exp.mixed_precision": f"parameters {precision}, gradient reduction "
+                                          "float32"}
+
+
+def shard_units(model: nn.Module) -> list[nn.Module]:
+    """The modules FSDP2 shards one by one (their parameters gathered for their own forward
+    and backward only): a transformer's blocks (its ``layers``, ``blocks`` or ``h`` list),
+    else the model's direct children that hold parameters."""
+    for name in ("layers", "blocks", "h"):
+        found = getattr(model, name, None)
+        if isinstance(found, nn.ModuleList) and len(found):
+            return list(found)
+    return [child for child in model.children() if any(True for _ in child.parameters())]
 
 
 def slowest(times_s: list[float], ctx: DistContext, device: torch.device) -> list[float]:

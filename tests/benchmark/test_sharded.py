@@ -1,0 +1,83 @@
+"""Sharded training under torchrun (issue "Sharded LLM training"): FSDP2 over every rank
+(``--parallelism fsdp``) and HSDP (sharded within groups of ``--dp_shard`` ranks, replicated
+across them) compute what DDP computes, on this CPU with gloo at world sizes 2 and 4: the
+loss after the same steps from the same seed is equal, and the log says how the model was
+laid out (parallelism, mesh, mixed precision)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch.distributed as dist
+from pytorch_benchmarks import checks
+from pytorch_benchmarks.models import get_model_info
+
+from .conftest import read_facts
+
+SCRIPT = Path(__file__).resolve().parents[2] / "python" / "pytorch_benchmarks" / "benchmarks.py"
+TINY_LLAMA = json.dumps({"num_classes": 64, "hidden": 32, "layers": 2, "heads": 4,
+                         "kv_heads": 2, "intermediate": 64})
+
+
+def _train(tmp_path: Path, ranks: int, *flags: str) -> dict[str, Any]:
+    if not dist.is_available() or not dist.is_gloo_available():
+        pytest.skip("torch.distributed with gloo is not available in this torch build")
+    log = tmp_path / f"{ranks}{'_'.join(flags)}.log"
+    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "GLOO_SOCKET_IFNAME": "lo",
+           "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           f"--nproc_per_node={ranks}", str(SCRIPT), "--model", "llama3_1b", "--model_config",
+           TINY_LLAMA, "--seq_len", "16", "--batch_size", "2", "--num_batches", "5",
+           "--num_warmup_batches", "1", "--device", "cpu", *flags, "--log_file", str(log)]
+    done = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return read_facts(log)
+
+
+@pytest.mark.torchrun
+def test_fsdp_and_hsdp_train_to_ddps_loss(tmp_path: Path) -> None:
+    ddp2 = _train(tmp_path, 2)
+    fsdp2 = _train(tmp_path, 2, "--parallelism", "fsdp")
+    ddp4 = _train(tmp_path, 4)
+    hsdp4 = _train(tmp_path, 4, "--parallelism", "hsdp", "--dp_shard", "2")
+    bf16 = _train(tmp_path, 2, "--parallelism", "fsdp", "--dtype", "bfloat16")
+    for facts in (ddp2, fsdp2, ddp4, hsdp4, bf16):
+        assert facts["results.status"] == "ok" and facts["results.throughput"] > 0
+    assert (ddp2["exp.parallelism"], ddp2["exp.mesh_shape"]) == ("ddp", [2])
+    assert (fsdp2["exp.parallelism"], fsdp2["exp.mesh_shape"]) == ("fsdp", [2])
+    assert (hsdp4["exp.parallelism"], hsdp4["exp.mesh_shape"]) == ("hsdp", [2, 2])
+    assert fsdp2["exp.mixed_precision"] == "parameters float32, gradient reduction float32"
+    # the same seed, batches and steps: the same loss (measured: equal to 1e-7)
+    assert fsdp2["results.loss_last"] == pytest.approx(ddp2["results.loss_last"], rel=1e-5)
+    assert hsdp4["results.loss_last"] == pytest.approx(ddp4["results.loss_last"], rel=1e-5)
+    assert ddp2["results.loss_last"] != ddp4["results.loss_last"]  # other batches: it moves
+    # bfloat16: bfloat16 parameters, float32 gradient reduction, the loss within 1%
+    assert bf16["exp.mixed_precision"] == "parameters bfloat16, gradient reduction float32"
+    assert "exp.mixed_precision" not in ddp2
+    assert bf16["results.loss_last"] == pytest.approx(fsdp2["results.loss_last"], rel=1e-2)
+
+
+@pytest.mark.parametrize("subject,words", [
+    (checks.Subject(parallelism="fsdp", world_size=1), "at least 2 processes (WORLD_SIZE=1)"),
+    (checks.Subject(parallelism="fsdp", world_size=2, forward_only=True), "without --forward_only"),
+    (checks.Subject(parallelism="hsdp", world_size=2, dtype="float16"), "not float16"),
+    (checks.Subject(parallelism="hsdp", world_size=4, dp_shard=3), "--dp_shard 3"),
+    (checks.Subject(parallelism="hsdp", world_size=4, dp_shard=4), "use --parallelism fsdp"),
+])
+def test_what_cannot_be_sharded_is_refused_in_one_line(subject: checks.Subject,
+                                                       words: str) -> None:
+    found = [r for r in checks.find_refusals(subject, get_model_info("llama3_1b"), "model")
+             if r.check == "sharding_under_torchrun"]
+    assert len(found) == 1 and words in found[0].message and "\n" not in found[0].message
+
+
+def test_ddp_and_a_valid_hsdp_are_not_refused() -> None:
+    for subject in (checks.Subject(), checks.Subject(parallelism="hsdp", world_size=4,
+                                                     dp_shard=2)):
+        assert not [r for r in checks.find_refusals(subject, get_model_info("llama3_1b"), "model")
+                    if r.check == "sharding_under_torchrun"]
