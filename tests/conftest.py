@@ -69,6 +69,7 @@ _GROUP_OF_FILE = {path: group for group, paths in SERIAL_GROUPS.items() for path
 #: out right after the serial groups, so that the run ends on short files, not on one of these.
 HEAVY_FIRST: tuple[str, ...] = (
     "tests/benchmark/test_benchmarks.py",
+    "tests/benchmark/test_sharded.py",
     "tests/reports/test_compare_simulation.py",
     "tests/runner/test_dlbs_tutorials.py",
     "tests/faults/test_data_faults.py",
