@@ -151,7 +151,8 @@ def _build_runner(parts: _Parts, num_classes: int, inputs: str = "dense",
         source = _real_source(parts)
     else:
         source = _synthetic_source(parts, label_shape, num_classes, inputs)
-    model = _wrap(model, parts, setup)
+    model = _wrap(model, parts.compile, setup, parts.ctx, parts.sharding,
+                  parts.workload.facts)
     if parts.run.generate:
         return GenerateRunner(model, source, setup, parts.run.generate, warn)
     runner_class = InferRunner if parts.run.forward_only else TrainRunner
@@ -233,16 +234,19 @@ def build_model(name: str, num_classes: int, input_shape: tuple[int, ...],
     return model, input_shape if inputs == "tokens" else tuple(logits.shape[1:-1])
 
 
-def _wrap(model: nn.Module, parts: _Parts, setup: DeviceSetup) -> nn.Module:
-    """DDP or FSDP2 under torchrun, DataParallel for several GPUs in one process, then
+def _wrap(model: nn.Module, compiled: bool, setup: DeviceSetup, ctx: DistContext,
+          sharding: tuple[str, int] = ("ddp", 0), facts: dict[str, Any] | None = None
+          ) -> nn.Module:
+    """DDP or FSDP2 under torchrun (``sharding``: ``--parallelism``, ``--dp_shard``; how it
+    was laid out goes into ``facts``), DataParallel for several GPUs in one process, then
     compile."""
-    ctx, compiled = parts.ctx, parts.compile
     if ctx.enabled:
-        parallelism, dp_shard = parts.sharding
-        sharding = distributed.Sharding(parallelism, dp_shard,
-                                        setup.autocast_dtype if parallelism != "ddp" else None)
-        model, facts = distributed.wrap(model, ctx, setup.device, sharding)
-        parts.workload.facts.update(facts)
+        parallelism, dp_shard = sharding
+        how = distributed.Sharding(parallelism, dp_shard,
+                                   setup.autocast_dtype if parallelism != "ddp" else None)
+        model, layout = distributed.wrap(model, ctx, setup.device, how)
+        if facts is not None:
+            facts.update(layout)
     elif setup.num_devices > 1:
         first = setup.device.index or 0
         if setup.autocast_dtype is not None:
