@@ -215,9 +215,10 @@ class Store:
         return sqlite.insert(table)
 
     # -- migrations ------------------------------------------------------------------------
-    def upgrade(self) -> None:
-        """Bring the schema to the newest Alembic revision (several processes at once: on
-        PostgreSQL an advisory lock serialises them; on SQLite the loser retries)."""
+    def upgrade(self) -> bool:
+        """Bring the schema to the newest Alembic revision; False when another process
+        brought it there first (several processes at once: on PostgreSQL an advisory lock
+        serialises them; on SQLite the loser retries, or finds the winner's revision)."""
         from alembic import command
         from alembic.config import Config
         from alembic.util import CommandError
@@ -234,13 +235,22 @@ class Store:
         for attempt in range(5):
             try:
                 _retrying(run)
-                return
+                return True
             except CommandError as err:
+                # SQLite: another process upgraded between this one's reading of the revision
+                # and its writing of the new one (Alembic finds no row to move on)
+                if self._at_head():
+                    return False
                 raise _AlembicError(str(err)) from err
             except (OperationalError, DBAPIError) as err:
                 if attempt == 4 or "already exists" not in str(err).lower():
                     raise
                 time.sleep(0.2)
+        return True
+
+    def _at_head(self) -> bool:
+        from dlbs.db.revisions import current, known
+        return current(self.engine) == known()[1]
 
     def compact(self) -> None:
         """SQLite: return the space a rewrite of the rows freed to the disk (``VACUUM``, once,
@@ -778,8 +788,8 @@ def open_store(url: str | URL | None, readonly: bool = False) -> Store:
             if readonly:  # the schema is written: a writable connection for that
                 store.close()
                 store = Store(resolved)
-            store.upgrade()
-            if stamp is not None and stamp < PACKED_REVISION:
+            upgraded = store.upgrade()
+            if upgraded and stamp is not None and stamp < PACKED_REVISION:
                 store.compact()
     except DatabaseError:
         store.close()

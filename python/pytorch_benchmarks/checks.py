@@ -388,8 +388,9 @@ def _sharding_under_torchrun(s: Subject, meta: Meta | None) -> str | None:
         return (f"--parallelism {s.parallelism} runs in float32 or bfloat16, not float16 (its "
                 "gradient scaler is not sharded): use --dtype bfloat16")
     if s.parallelism == "hsdp":
+        # 0: the ranks of one node, known only under torchrun (validate cannot judge it)
         group = s.dp_shard or int(os.environ.get("LOCAL_WORLD_SIZE", "0") or 0)
-        if group < 1 or s.world_size % group or group == s.world_size:
+        if group and (s.world_size % group or group == s.world_size):
             return (f"--parallelism hsdp shards within groups of --dp_shard ranks that divide "
                     f"WORLD_SIZE={s.world_size} and are fewer than it (--dp_shard {group}; "
                     "0: LOCAL_WORLD_SIZE); with one group use --parallelism fsdp")

@@ -55,6 +55,12 @@ def test_a_state_beyond_the_free_memory_is_refused_naming_its_parts() -> None:
     with pytest.raises(BenchmarkError) as caught:  # not even the weights: no inference advice
         footprint.check_fits("llama3_8b", model, CPU, training=True, free=10**9)
     assert "--forward_only" not in str(caught.value)
+    assert "shard it over ranks (--parallelism fsdp under torchrun)" in str(caught.value)
+    with pytest.raises(BenchmarkError) as caught:  # already sharded over 8: more ranks
+        footprint.check_fits("llama3_8b", model, CPU, training=True, free=10**9, shards=8,
+                             sharded=True)
+    assert "shard it over more ranks, " in str(caught.value)
+    assert "12.0 GB before any activation" in str(caught.value)  # 96.4 GB / 8, no buckets
 
 
 def test_nothing_is_refused_when_the_free_memory_is_unknown(tmp_path: Path) -> None:

@@ -81,3 +81,62 @@ def test_ddp_and_a_valid_hsdp_are_not_refused() -> None:
                                                      dp_shard=2)):
         assert not [r for r in checks.find_refusals(subject, get_model_info("llama3_1b"), "model")
                     if r.check == "sharding_under_torchrun"]
+
+
+def test_shard_units_are_a_transformers_blocks_never_a_tied_one() -> None:
+    from pytorch_benchmarks.models import create_model
+    from pytorch_benchmarks.runtime.distributed import shard_units
+    from torch import nn
+
+    llama = create_model("llama3_1b", **json.loads(TINY_LLAMA))
+    assert shard_units(llama) == list(llama.layers)
+    bert = create_model("bert_base", **get_model_info("bert_base").tiny)
+    assert shard_units(bert) == []  # no block list at its top: the root is the one unit
+
+    class Tied(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Embedding(10, 4)
+            self.layers = nn.ModuleList([nn.Linear(4, 4), nn.Linear(4, 10, bias=False)])
+            self.layers[1].weight = self.embed.weight
+
+    tied = Tied()
+    assert shard_units(tied) == [tied.layers[0]]  # the block holding the tied weight stays
+
+
+def test_fsdp_keeps_a_tied_model_tied() -> None:
+    """A model with tied weights and no block list (BERT's decoder shares the word
+    embeddings) trains under FSDP2 with its weights still one (a process group of one rank
+    in a child process)."""
+    code = """
+import os, torch, torch.distributed as dist
+from pytorch_benchmarks.models import create_model, get_model_info
+from pytorch_benchmarks.runtime.distributed import DistContext, Sharding, wrap
+dist.init_process_group("gloo", rank=0, world_size=1, init_method="tcp://127.0.0.1:0")
+m = create_model("bert_base", **get_model_info("bert_base").tiny)
+model, facts = wrap(m, DistContext(world_size=1, enabled=True), torch.device("cpu"),
+                    Sharding("fsdp"))
+out = model(torch.randint(0, 64, (2, 8)))
+out.float().mean().backward()
+torch.optim.SGD(model.parameters(), lr=1.0).step()
+same = torch.equal(m.decoder.weight.full_tensor(), m.bert.word_embeddings.weight.full_tensor())
+print("tied", m.decoder.weight is m.bert.word_embeddings.weight, same, facts["exp.parallelism"])
+dist.destroy_process_group()
+"""
+    env = {**os.environ, "PYTHONPATH": str(SCRIPT.parents[1]), "GLOO_SOCKET_IFNAME": "lo"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env=env, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "tied True True fsdp"
+
+
+def test_validate_does_not_refuse_hsdp_whose_group_is_a_node(monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    """--dp_shard 0 (a node's ranks) is known only under torchrun: validate lets it pass."""
+    from pytorch_benchmarks.preflight import preflight
+
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    argv = ["--model", "gpt2", "--parallelism", "hsdp", "--dtype", "bfloat16"]
+    assert [r.check for r in preflight(argv, 8, True)] == []
+    assert [r.check for r in preflight([*argv, "--dp_shard", "3"], 8, True)] == [
+        "sharding_under_torchrun"]

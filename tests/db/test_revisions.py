@@ -215,3 +215,34 @@ def test_a_run_with_a_nul_in_a_fact_is_refused_on_both_engines(logs: object, db_
                    for r in map(str, result.refused)), result.refused
     finally:
         store.close()
+
+
+def test_two_commands_upgrading_one_sqlite_file_at_once_both_succeed(logs: object,
+                                                                      tmp_path: object) -> None:
+    """Two processes open a database of the release before packing at the same moment: one
+    upgrades (the rewrite takes a while), the other finds the newest revision written and
+    goes on; both read every run (it was a 'cannot open the database' error)."""
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "old.db"
+    old = _store_at(f"sqlite:///{path}", "0003")
+    try:
+        old.store_many([(logs.facts(repeat=r, **{"exp.queue": f"q{r % 2}"}),  # type: ignore[attr-defined]
+                         f"{r}.log") for r in range(1500)])
+        _facts_as_text(old)
+    finally:
+        old.close()
+    command = [sys.executable, "-m", "dlbs", "db", "query", "--db", f"sqlite:///{path}",
+               "-Pexp.queue=q1", "--format", "json"]
+    env = {**os.environ, "DLBS_DB": ""}
+    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for proc, (out, err) in zip(procs, outs):
+        assert proc.returncode == 0, err
+        assert len(json.loads(out)) == 750
+    store = open_store(f"sqlite:///{path}", readonly=True)
+    try:
+        assert current(store.engine) == known()[1] and store.count() == 1500
+    finally:
+        store.close()

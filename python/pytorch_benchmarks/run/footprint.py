@@ -40,8 +40,9 @@ def footprint(model: nn.Module, training: bool, ddp: bool = False,
     """The state of ``model`` (built anywhere, the meta device included) in one process:
     weights at their own dtype; in training a gradient and a momentum per weight, and DDP's
     buckets (a copy of the gradients) under torchrun; ``shards``: FSDP's shard group, over
-    which weights, gradients and momentum are split (FSDP has no buckets; the one block it
-    gathers at a time comes on top, with the activations). Tied weights count once."""
+    which weights, gradients and momentum are split (FSDP has no buckets; what it gathers
+    for a unit's forward and backward comes on top, with the activations). Tied weights
+    count once."""
     unique = {id(p): p for p in model.parameters()}.values()
     count = sum(p.numel() for p in unique)
     weights = -(-sum(p.numel() * p.element_size() for p in unique) // shards)
@@ -82,7 +83,7 @@ def _gb(size: int) -> str:
 
 
 def refusal(name: str, need: Footprint, device: torch.device, free: int | None,
-            training: bool, sharing: int = 1) -> str | None:
+            training: bool, sharing: int = 1, sharded: bool = False) -> str | None:
     """Why ``need`` cannot run on ``device`` with ``free`` bytes, or None."""
     if free is None or need.total <= free:
         return None
@@ -97,7 +98,8 @@ def refusal(name: str, need: Footprint, device: torch.device, free: int | None,
     if training and need.weights <= free:
         advice = "inference (--forward_only), " + advice
     if training:
-        advice = "shard it over more ranks (--parallelism fsdp under torchrun), " + advice
+        advice = ("shard it over more ranks, " if sharded else
+                  "shard it over ranks (--parallelism fsdp under torchrun), ") + advice
     return (f"model '{name}' ({need.parameters / 1e9:.2f} B parameters) needs at least "
             f"{_gb(need.total)} before any activation ({', '.join(parts)}), more than the "
             f"{_gb(free)} {where} ({device}); {advice}")
@@ -105,7 +107,7 @@ def refusal(name: str, need: Footprint, device: torch.device, free: int | None,
 
 def check_fits(name: str, meta_model: nn.Module, device: torch.device, training: bool,
                ddp: bool = False, free: int | None = None, sharing: int = 1,
-               shards: int = 1) -> Footprint:
+               shards: int = 1, sharded: bool = False) -> Footprint:
     """The footprint of ``meta_model``; :class:`BenchmarkError` when ``device`` cannot hold
     it (``free``: the bytes it can hold, read from the device when None; ``sharing``: the
     processes of this run that hold a copy in that memory, e.g. torchrun's ranks on one
@@ -115,7 +117,7 @@ def check_fits(name: str, meta_model: nn.Module, device: torch.device, training:
         free = available_bytes(device)
     if free is not None and sharing > 1:
         free //= sharing
-    problem = refusal(name, need, device, free, training, sharing)
+    problem = refusal(name, need, device, free, training, sharing, sharded)
     if problem:
         raise BenchmarkError(problem)
     return need

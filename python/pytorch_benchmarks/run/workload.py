@@ -193,7 +193,8 @@ def _check_fits(parts: _Parts) -> None:
     elif parts.ctx.enabled and parallelism == "hsdp":
         shards = dp_shard or parts.ctx.local_world_size
     footprint.check_fits(name, meta, device, training=not parts.run.forward_only,
-                         ddp=parts.ctx.enabled, sharing=sharing, shards=shards)
+                         ddp=parts.ctx.enabled and parallelism == "ddp", sharing=sharing,
+                         shards=shards, sharded=parts.ctx.enabled and parallelism != "ddp")
 
 
 def _warn_unused_data_flags(data: DataSpec, warn: Warn) -> None:

@@ -109,14 +109,24 @@ def wrap(model: nn.Module, ctx: DistContext, device: torch.device,
 
 
 def shard_units(model: nn.Module) -> list[nn.Module]:
-    """The modules FSDP2 shards one by one (their parameters gathered for their own forward
-    and backward only): a transformer's blocks (its ``layers``, ``blocks`` or ``h`` list),
-    else the model's direct children that hold parameters."""
+    """The modules FSDP2 shards one by one before the root (each one's parameters gathered
+    for its own forward and backward only): a transformer's blocks, its ``layers``,
+    ``blocks`` or ``h`` (a ModuleList or Sequential), leaving out any block that shares a
+    parameter with the rest of the model (FSDP2 would untie it). A model without such a
+    list is one unit, the root: all its parameters are gathered at once."""
     for name in ("layers", "blocks", "h"):
         found = getattr(model, name, None)
-        if isinstance(found, nn.ModuleList) and len(found):
-            return list(found)
-    return [child for child in model.children() if any(True for _ in child.parameters())]
+        if isinstance(found, (nn.ModuleList, nn.Sequential)) and len(found):
+            return [block for block in found if not _shares(block, model)]
+    return []
+
+
+def _shares(block: nn.Module, model: nn.Module) -> bool:
+    """Whether a parameter of ``block`` is also held by a module outside it (tied weights)."""
+    within = {id(m) for m in block.modules()}
+    outside = {id(p) for _, module in model.named_modules(remove_duplicate=False)
+               if id(module) not in within for p in module.parameters(recurse=False)}
+    return any(id(p) in outside for p in block.parameters())
 
 
 def slowest(times_s: list[float], ctx: DistContext, device: torch.device) -> list[float]:
