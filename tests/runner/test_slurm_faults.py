@@ -131,7 +131,26 @@ def release_requeued(job_id: str) -> None:
     that second is let pass first: a precondition, not a measured delay."""
     killed = int(time.time())
     wait_for(lambda: int(time.time()) >= killed + 2, "the second of the kill to pass")
+    # The previous attempt's step daemons end after Slurm's KillWait; one still running when
+    # the job (same id) starts again kills the new attempt's tasks as its own (seen under load)
+    wait_for(lambda: not _step_daemons(job_id), "the previous attempt's slurmstepd to end")
     slurm_cmd("scontrol", "update", f"jobid={job_id}", "StartTime=now")
+
+
+def _step_daemons(job_id: str) -> list[int]:
+    """The slurmstepd processes of job ``job_id`` on this machine (``slurmstepd: [54.0]``,
+    ``[54.batch]``...)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if title.startswith(f"slurmstepd: [{job_id}."):
+            found.append(int(entry.name))
+    return found
 
 
 def script(tmp_path: Path, text: str) -> str:
