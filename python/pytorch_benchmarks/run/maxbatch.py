@@ -347,7 +347,7 @@ def _kill(pid: int) -> None:
 def _read_all(fd: int, timeout: float | None = None) -> bytes | None:
     """Everything until end-of-file; None when ``timeout`` seconds pass first."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         if deadline is not None:
             left = deadline - time.monotonic()
@@ -467,10 +467,10 @@ def _set_limit(which: int, limits: tuple[int, int]) -> None:
     resource.setrlimit(which, limits)
 
 
-def mem_available() -> int | None:
+def mem_available(meminfo: str = PROC_MEMINFO) -> int | None:
     """``MemAvailable`` of ``/proc/meminfo`` in bytes, None when unknown."""
     try:
-        return _proc_field(PROC_MEMINFO, "MemAvailable")
+        return _proc_field(meminfo, "MemAvailable")
     except (OSError, ValueError, IndexError):
         return None
 

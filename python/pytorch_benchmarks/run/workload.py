@@ -187,11 +187,7 @@ def _check_fits(parts: _Parts) -> None:
     device = parts.workload.setup.device
     sharing = parts.ctx.local_world_size if parts.ctx.enabled and device.type == "cpu" else 1
     parallelism, dp_shard = parts.sharding
-    shards = 1
-    if parts.ctx.enabled and parallelism == "fsdp":
-        shards = parts.ctx.world_size
-    elif parts.ctx.enabled and parallelism == "hsdp":
-        shards = dp_shard or parts.ctx.local_world_size
+    shards = distributed.shard_group(parallelism, dp_shard, parts.ctx)
     footprint.check_fits(name, meta, device, training=not parts.run.forward_only,
                          ddp=parts.ctx.enabled and parallelism == "ddp", sharing=sharing,
                          shards=shards, sharded=parts.ctx.enabled and parallelism != "ddp")

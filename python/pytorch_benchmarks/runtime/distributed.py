@@ -91,7 +91,7 @@ def wrap(model: nn.Module, ctx: DistContext, device: torch.device,
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
     if sharding.parallelism == "hsdp":
-        group = sharding.dp_shard or ctx.local_world_size
+        group = shard_group(sharding.parallelism, sharding.dp_shard, ctx)
         shape: tuple[int, ...] = (ctx.world_size // group, group)
         mesh = init_device_mesh(device.type, shape, mesh_dim_names=("replicate", "shard"))
     else:
@@ -106,6 +106,16 @@ def wrap(model: nn.Module, ctx: DistContext, device: torch.device,
     return model, {"exp.parallelism": sharding.parallelism, "exp.mesh_shape": list(shape),
                    "exp.mixed_precision": f"parameters {precision}, gradient reduction "
                                           "float32"}
+
+
+def shard_group(parallelism: str, dp_shard: int, ctx: DistContext) -> int:
+    """The ranks one copy of the state is split over: every rank (fsdp), a group of
+    ``dp_shard`` (hsdp; 0: the ranks of one node), none (ddp, or not under torchrun)."""
+    if not ctx.enabled or parallelism == "ddp":
+        return 1
+    if parallelism == "hsdp":
+        return dp_shard or ctx.local_world_size
+    return ctx.world_size
 
 
 def shard_units(model: nn.Module) -> list[nn.Module]:
