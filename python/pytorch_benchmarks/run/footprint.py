@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -53,7 +54,7 @@ def footprint(model: nn.Module, training: bool, ddp: bool = False,
                      buckets=trained if training and ddp and shards == 1 else 0)
 
 
-def available_bytes(device: torch.device, meminfo: str | None = None) -> int | None:
+def available_bytes(device: torch.device, meminfo: str = "/proc/meminfo") -> int | None:
     """What the device can still hold: a GPU's free memory (``torch.cuda.mem_get_info``), the
     host's ``MemAvailable`` for the CPU; None when it cannot be read (then nothing is
     refused)."""
@@ -65,9 +66,16 @@ def available_bytes(device: torch.device, meminfo: str | None = None) -> int | N
         return int(free)
     if device.type != "cpu":
         return None
-    from pytorch_benchmarks.run.maxbatch import PROC_MEMINFO, mem_available  # imports workload
-
-    return mem_available(meminfo or PROC_MEMINFO)
+    try:
+        text = Path(meminfo).read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("MemAvailable:"):
+            fields = line.split()
+            if len(fields) >= 2 and fields[1].isdigit():
+                return int(fields[1]) * 1024
+    return None
 
 
 def _gb(size: int) -> str:

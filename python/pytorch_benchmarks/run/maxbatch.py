@@ -467,10 +467,10 @@ def _set_limit(which: int, limits: tuple[int, int]) -> None:
     resource.setrlimit(which, limits)
 
 
-def mem_available(meminfo: str = PROC_MEMINFO) -> int | None:
+def mem_available() -> int | None:
     """``MemAvailable`` of ``/proc/meminfo`` in bytes, None when unknown."""
     try:
-        return _proc_field(meminfo, "MemAvailable")
+        return _proc_field(PROC_MEMINFO, "MemAvailable")
     except (OSError, ValueError, IndexError):
         return None
 
