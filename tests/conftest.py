@@ -11,7 +11,7 @@ import errno
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -51,6 +51,45 @@ def _calibration_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     never the user's ``~/.cache/dlbs``."""
     if "DLBS_CACHE_DIR" not in os.environ:
         os.environ["DLBS_CACHE_DIR"] = str(tmp_path_factory.mktemp("dlbs-cache"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _bench_forkserver() -> Iterator[None]:
+    """The benchmark processes the tests start are forked from a process with torch imported
+    (``tests/_support/bench_forkserver.py``: what is refused and why); one server per xdist
+    worker. ``DLBS_TEST_FORKSERVER=0`` runs every benchmark process from scratch."""
+    if os.environ.get("DLBS_TEST_FORKSERVER") == "0":
+        yield
+        return
+    import shutil
+    import subprocess
+    import tempfile
+
+    support = Path(__file__).resolve().parent / "_support"
+    folder = tempfile.mkdtemp(prefix="dlbs-fork-")   # a short path: a socket's is <= 107 bytes
+    socket_path = os.path.join(folder, "server")
+    client = str(support / "forkclient")
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([client, old]) if old else client
+    os.environ["DLBS_TEST_FORKSERVER"] = socket_path
+    os.environ["DLBS_TEST_FORKSERVER_SCRIPT"] = os.path.realpath(
+        support.parents[1] / "python" / "pytorch_benchmarks" / "benchmarks.py")
+    with open(os.path.join(folder, "server.log"), "wb") as log:
+        server = subprocess.Popen([sys.executable, str(support / "bench_forkserver.py"),
+                                   socket_path], stdin=subprocess.DEVNULL, stdout=log,
+                                  stderr=log, start_new_session=True)
+    try:
+        yield
+    finally:
+        server.kill()
+        server.wait()
+        for name in ("DLBS_TEST_FORKSERVER", "DLBS_TEST_FORKSERVER_SCRIPT"):
+            os.environ.pop(name, None)
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 #: Test files that run one after the other on one xdist worker. The Slurm tests share one
@@ -145,6 +184,30 @@ def _send_order(item: pytest.Item) -> int:
     if unit.startswith("serial:"):
         return 0
     return 1 + _HEAVY_RANK.get(unit, len(HEAVY_FIRST))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> object:
+    """``DLBS_TEST_CPU_LOG=FILE``: a line per test (node id, CPU seconds of the test process,
+    CPU seconds of the processes it started and waited for, wall seconds), to find where the
+    suite's CPU goes (``scripts/test-cpu``). Unset: nothing is measured."""
+    log = os.environ.get("DLBS_TEST_CPU_LOG")
+    if not log:
+        yield
+        return
+    import resource
+    import time
+
+    def cpu(who: int) -> float:
+        usage = resource.getrusage(who)
+        return usage.ru_utime + usage.ru_stime
+
+    self0, child0, wall0 = cpu(resource.RUSAGE_SELF), cpu(resource.RUSAGE_CHILDREN), time.monotonic()
+    yield
+    line = (f"{item.nodeid}\t{cpu(resource.RUSAGE_SELF) - self0:.3f}\t"
+            f"{cpu(resource.RUSAGE_CHILDREN) - child0:.3f}\t{time.monotonic() - wall0:.3f}\n")
+    with open(log, "a", encoding="utf-8") as out:
+        out.write(line)
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:

@@ -75,9 +75,10 @@ def test_without_a_resettable_mark_the_process_peak_is_logged_and_said(
 
 
 def _fresh_run(cache: Path, log: Path) -> dict[str, object]:
-    """One benchmark in a new process (its own memory history), cache in ``cache``."""
+    """One benchmark in a new process (its own memory history, never one forked from the
+    tests' fork server), cache in ``cache``."""
     env = {**os.environ, calibration.CACHE_ENV: str(cache),
-           energy.POWERCAP_ENV: str(cache / "no-powercap")}
+           energy.POWERCAP_ENV: str(cache / "no-powercap"), "DLBS_TEST_FORKSERVER": "0"}
     subprocess.run([sys.executable, str(BENCHMARK), *TINY_MLP, *FEW, "--log_file", str(log)],
                    env=env, check=True, capture_output=True, timeout=300)
     return read_facts(log)

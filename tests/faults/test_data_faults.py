@@ -111,7 +111,8 @@ def test_an_lmdb_truncated_while_the_benchmark_runs_is_a_failure_naming_it(
     proc = subprocess.Popen([sys.executable, str(SCRIPT), *PIPELINE[:-4], "--num_batches",
                              "1000000", "--max_time", "300", "--num_loader_threads", "2",
                              "--data_dir", str(lmdb_copy), "--log_file", str(log)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "DLBS_TEST_FORKSERVER": "0"})  # its own children
     # the data set was checked (its size is a fact) and the two loader workers exist: they
     # read from now on (waited for, not slept: a busy machine starts them later)
     deadline = time.monotonic() + 300  # a hang guard

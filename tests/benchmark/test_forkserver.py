@@ -1,0 +1,151 @@
+"""The tests' fork server (``tests/_support/bench_forkserver.py``) runs a benchmark process the
+way a fresh interpreter would: the same facts, exit codes and signal handling; a caller killed
+takes its child with it; what a forked child could not take over runs from scratch."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import FEW, TINY_MLP, read_facts
+
+BENCHMARK = Path(__file__).resolve().parents[2] / "python" / "pytorch_benchmarks" / \
+    "benchmarks.py"
+
+
+def _socket() -> str:
+    """The server's socket (set by tests/conftest.py's session fixture, after collection)."""
+    path = os.environ.get("DLBS_TEST_FORKSERVER", "")
+    if not path or path == "0":
+        pytest.skip("the fork server is off (DLBS_TEST_FORKSERVER=0)")
+    return path
+
+
+def _server_says(pid: int, deadline: float = 120) -> str:
+    """What the server's log says of caller ``pid`` (``forked: CHILD`` or ``refused: WHY``)."""
+    log = Path(_socket()).parent / "server.log"
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        for line in log.read_text().splitlines() if log.exists() else []:
+            caller, _, said = line.partition(" ")
+            if caller == str(pid):
+                return said
+        time.sleep(0.05)
+    raise AssertionError(f"the fork server never answered caller {pid}")
+
+
+def _ready() -> None:
+    """The server binds its socket once torch is imported (until then callers run alone)."""
+    end = time.monotonic() + 180
+    while not os.path.exists(_socket()):
+        assert time.monotonic() < end, "the fork server did not start"
+        time.sleep(0.1)
+
+
+def _run(tmp_path: Path, name: str, extra_env: dict[str, str] | None = None,
+         args: list[str] | None = None) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """A benchmark process; forked by the server unless ``extra_env`` turns it off (checked
+    in the server's log)."""
+    log = tmp_path / f"{name}.log"
+    env = {**os.environ, **(extra_env or {})}
+    argv = [sys.executable, str(BENCHMARK), *(args or [*TINY_MLP, *FEW]), "--log_file", str(log)]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    out, err = proc.communicate(timeout=300)
+    if not extra_env:
+        assert _server_says(proc.pid).startswith("forked:")
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err), log
+
+
+def test_a_forked_benchmark_writes_the_facts_a_fresh_one_writes(tmp_path: Path) -> None:
+    _ready()
+    forked, forked_log = _run(tmp_path, "forked")
+    fresh, fresh_log = _run(tmp_path, "fresh", {"DLBS_TEST_FORKSERVER": "0"})
+    assert forked.returncode == fresh.returncode == 0, (forked.stderr, fresh.stderr)
+    mine, theirs = read_facts(forked_log), read_facts(fresh_log)
+    assert sorted(mine) == sorted(theirs)
+    for key in ("exp.num_threads", "exp.model_title", "results.status", "exp.device",
+                "exp.dtype_used", "results.num_batches_done", "results.peak_memory_scope"):
+        assert mine[key] == theirs[key], key
+    assert forked.stderr.splitlines()[-1].split(":")[0] == fresh.stderr.splitlines()[-1].split(":")[0]
+
+
+@pytest.mark.parametrize("args", [
+    [*TINY_MLP, *FEW, "--num_batches", "-3"],                                  # usage error
+    ["--model", "deep_mnist", "--device", "cpu", "--data", "real", "--data_dir", "/nonexistent",
+     *FEW[2:]],                                                                # a failed run
+], ids=["usage-error", "failure"])
+def test_the_caller_ends_as_the_benchmark_ends(tmp_path: Path, args: list[str]) -> None:
+    _ready()
+    forked, _ = _run(tmp_path, "forked", args=args)
+    fresh, _ = _run(tmp_path, "fresh", {"DLBS_TEST_FORKSERVER": "0"}, args=args)
+    assert forked.returncode == fresh.returncode != 0
+    said = ("__results.status__", "__results.error__")
+    assert [line for line in forked.stdout.splitlines() if line.startswith(said)] == \
+        [line for line in fresh.stdout.splitlines() if line.startswith(said)]
+    assert forked.stderr.strip().splitlines()[-1] == fresh.stderr.strip().splitlines()[-1]
+
+
+def test_a_signal_to_the_caller_stops_the_benchmark_at_its_boundary(tmp_path: Path) -> None:
+    _ready()
+    log = tmp_path / "long.log"
+    caller = subprocess.Popen([sys.executable, str(BENCHMARK), *TINY_MLP, "--device", "cpu",
+                               "--num_batches", "100000", "--num_warmup_batches", "1",
+                               "--log_file", str(log)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        assert _server_says(caller.pid).startswith("forked:")
+        end = time.monotonic() + 120
+        while "__exp.num_threads__" not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < end and caller.poll() is None
+            time.sleep(0.1)
+        time.sleep(1.0)
+        caller.send_signal(signal.SIGUSR1)
+        _, err = caller.communicate(timeout=120)
+    finally:
+        caller.kill()
+    assert caller.returncode == 130, err
+    facts = read_facts(log)
+    assert facts["results.status"] == "interrupted"
+    assert facts["results.stop_signal"] == "SIGUSR1"
+
+
+def test_a_killed_caller_takes_its_child_with_it(tmp_path: Path) -> None:
+    _ready()
+    caller = subprocess.Popen([sys.executable, str(BENCHMARK), *TINY_MLP, "--device", "cpu",
+                               "--num_batches", "100000", "--log_file", str(tmp_path / "k.log")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    said = _server_says(caller.pid)
+    assert said.startswith("forked:")
+    child = int(said.split()[1])
+    caller.kill()
+    caller.wait()
+    end = time.monotonic() + 30
+    while os.path.exists(f"/proc/{child}") and _state(child) != "Z":
+        assert time.monotonic() < end, "the child outlived its caller"
+        time.sleep(0.05)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "Z"
+
+
+def test_an_environment_read_at_import_runs_the_benchmark_from_scratch(tmp_path: Path) -> None:
+    _ready()
+    log = tmp_path / "omp.log"
+    caller = subprocess.Popen([sys.executable, str(BENCHMARK), *TINY_MLP, *FEW,
+                               "--log_file", str(log)],
+                              env={**os.environ, "OMP_NUM_THREADS": "1"},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _, err = caller.communicate(timeout=300)
+    assert caller.returncode == 0, err
+    assert _server_says(caller.pid) == "refused: another import environment"
+    assert read_facts(log)["exp.num_threads"] == 1
