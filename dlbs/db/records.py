@@ -22,6 +22,13 @@ KEY_FACTS = (
     "hw.cudnn_version", "container_image", "exp.model_config", "exp.seq_len",
     "exp.num_threads", "exp.data", "exp.input_shape",
 )
+#: Comparability fields added after runs were stored: in a run's key only when the run logged a
+#: value other than the one every earlier run had (so the keys of runs stored before stay as
+#: they were). A sharded run is not the same experiment as a DDP run of the model, nor is a
+#: transformer trained with AdamW the same as one trained with SGD (every run before
+#: exp.optimizer used SGD).
+KEY_FACTS_WHEN_NOT: dict[str, Any] = {"exp.parallelism": "ddp", "exp.dp_shard": 0,
+                                      "exp.optimizer": "sgd"}
 #: Facts that name where a log lies, not what it holds: left out of a run's identity, so a
 #: copy of a log in another folder is the same run (the parser sets ``exp.log_file`` to the
 #: path when the log does not carry it).
@@ -98,6 +105,8 @@ def key_fields(axis: str | None = None) -> tuple[str, ...]:
 def comparability_key(facts: dict[str, Any], axis: str | None = None) -> str:
     """SHA-256 (hex) of the comparability fields of a run, ``axis`` left out."""
     values = {name: key_value(facts, name) for name in key_fields(axis)}
+    values.update((name, facts[name]) for name, usual in KEY_FACTS_WHEN_NOT.items()
+                  if name != axis and facts.get(name, usual) not in (usual, None))
     return hashlib.sha256(canonical(values).encode()).hexdigest()
 
 

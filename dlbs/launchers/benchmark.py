@@ -48,6 +48,7 @@ NONZERO_FLAG_PARAMS: tuple[tuple[str, str], ...] = (
 NOT_DEFAULT_FLAG_PARAMS: tuple[tuple[str, str, object], ...] = (
     ("--parallelism", "exp.parallelism", "ddp"),
     ("--dp_shard", "exp.dp_shard", 0),
+    ("--optimizer", "exp.optimizer", "auto"),
 )
 
 #: Flags that only concern a real data set (left out when ``exp.data`` is ``synthetic``).

@@ -95,6 +95,7 @@ FACT_TYPES: dict[str, str] = {
     "exp.parallelism": "str",
     "exp.mesh_shape": "list[int]",
     "exp.mixed_precision": "str",
+    "exp.optimizer": "str",
     # the largest batch
     "results.max_batch": "int",
     "results.max_batch_timed_out": "bool",

@@ -25,6 +25,7 @@ from pytorch_benchmarks.facts import write_facts
 from pytorch_benchmarks.output.stdout_guard import stdout_is_terminal
 from pytorch_benchmarks.spec import (
     MAX_BATCH,
+    OPTIMIZER_CHOICES,
     PARALLELISMS,
     DataSpec,
     DeviceSpec,
@@ -335,6 +336,11 @@ def _add_device_args(parser: argparse.ArgumentParser) -> None:
                             "evenly among the replicas on this node; on a GPU, torch's own "
                             "(default: 0)")
     group.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    group.add_argument("--optimizer", choices=OPTIMIZER_CHOICES, default="auto",
+                       help="the optimizer of training: sgd (momentum 0.9, one state per "
+                            "weight: DLBS's CNN benchmarks), adamw (torchtitan's settings, two "
+                            "float32 states per weight); auto: adamw for transformers (Llama, "
+                            "GPT-2, BERT, ViT, hf:), sgd for the rest (default: auto)")
     # DLBS's launch form (python -m torch.distributed.launch ... benchmarks.py --local-rank=N):
     # accepted; the rank comes from the launcher's environment (LOCAL_RANK, RANK, WORLD_SIZE).
     group.add_argument("--local_rank", "--local-rank", dest="local_rank", type=int, default=None,
@@ -527,7 +533,7 @@ def to_spec(args: argparse.Namespace) -> Spec:
                     generate=args.generate, num_batches=args.num_batches,
                     num_warmup_batches=args.num_warmup_batches,
                     target_precision=args.target_precision, max_time=args.max_time,
-                    seed=args.seed),
+                    seed=args.seed, optimizer=args.optimizer),
         max_batch=MaxBatchSpec(limit=args.max_batch_limit,
                                memory_budget_mb=args.memory_budget_mb,
                                time=args.max_batch_time),

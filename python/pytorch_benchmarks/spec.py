@@ -41,6 +41,9 @@ class DataSpec:
 
 #: How torchrun's ranks share a model (``--parallelism``).
 PARALLELISMS = ("ddp", "fsdp", "hsdp")
+#: The optimizer of training (``--optimizer``); ``auto``: the model's own
+#: (``ModelInfo.optimizer``: AdamW for transformers, SGD with momentum for the rest).
+OPTIMIZER_CHOICES = ("auto", "sgd", "adamw")
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class RunSpec:
     target_precision: float = 0.0
     max_time: float = 0.0
     seed: int = 0
+    optimizer: str = "auto"               # auto | sgd | adamw (training)
 
     @property
     def phase(self) -> str:

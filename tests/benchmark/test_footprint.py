@@ -1,5 +1,5 @@
 """A model whose state cannot fit the device is refused before any weight is allocated: the
-weights, and in training a gradient and SGD's momentum per weight (DDP: its buckets too),
+weights, and in training a gradient and the optimizer's states per weight (DDP: its buckets too),
 counted on the meta device (issue "Sharded LLM training": the memory plan's first part)."""
 from __future__ import annotations
 
@@ -89,14 +89,16 @@ def test_a_cuda_device_reads_its_free_memory(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_a_70b_model_on_this_cpu_fails_in_seconds_without_allocating() -> None:
-    """The user's path: the benchmark refuses llama3_70b on a host without 847 GB with status
-    failure and the reason (before, the kernel's OOM killer ended it)."""
+    """The user's path: the benchmark refuses llama3_70b (AdamW, its own optimizer) on a host
+    without 1.1 TB with status failure and the reason (before, the kernel's OOM killer ended
+    it)."""
     done = subprocess.run([sys.executable, str(BENCH), "--model", "llama3_70b",
                            "--batch_size", "1", "--num_batches", "1", "--device", "cpu"],
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode != 0
     assert '__results.status__="failure"' in done.stdout
-    assert "model 'llama3_70b' (70.55 B parameters) needs at least 846.6 GB" in done.stdout
+    assert "model 'llama3_70b' (70.55 B parameters) needs at least 1128.9 GB" in done.stdout
+    assert "AdamW moments 564.4 GB" in done.stdout
     assert "Traceback" not in done.stderr
 
 

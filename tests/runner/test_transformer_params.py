@@ -55,6 +55,16 @@ def test_the_id_of_an_experiment_that_does_not_use_them_is_unchanged() -> None:
     assert base["exp.id"] == same["exp.id"] != other["exp.id"]
 
 
+def test_the_optimizer_is_passed_and_in_the_id_only_when_chosen() -> None:
+    """exp.optimizer=auto (the model's own) keeps launch scripts and ids as they were."""
+    assert "--optimizer" not in benchmark_flags({**CPU, "exp.optimizer": "auto"})
+    assert _pairs(benchmark_flags({**CPU, "exp.optimizer": "sgd"}))["--optimizer"] == "sgd"
+    base, *_ = _print_plan("-Pexp.model=gpt2")
+    auto, *_ = _print_plan("-Pexp.model=gpt2", "-Pexp.optimizer=auto")
+    sgd, *_ = _print_plan("-Pexp.model=gpt2", "-Pexp.optimizer=sgd")
+    assert base["exp.id"] == auto["exp.id"] != sgd["exp.id"]
+
+
 @pytest.mark.parametrize("params,problem", [
     pytest.param({"exp.generate": 4, "exp.phase": "training"}, "add -Pexp.phase=inference",
                  id="generate-in-training"),

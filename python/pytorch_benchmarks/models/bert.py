@@ -106,6 +106,7 @@ def _check(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @register_model(
+    optimizer="adamw",
     title="BERT-base (masked LM)",
     aliases=("bert_base_uncased",),
     input_shape=(BERT_POSITIONS,),

@@ -104,6 +104,7 @@ def _check(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @register_model(
+    optimizer="adamw",
     title="GPT-2 small",
     aliases=("gpt2_small",),
     input_shape=(GPT2_POSITIONS,),

@@ -305,7 +305,7 @@ def resolve_hf(name: str, overrides: Mapping[str, Any]) -> ModelInfo:
     return ModelInfo(name=name, title=f"Hugging Face {class_name} ({label})",
                      input_shape=(seq_len,), num_classes=vocab, builder=build,
                      min_input_shape=(min(8, seq_len),), family="hf", inputs="tokens",
-                     causal=causal, max_seq_len=positions)
+                     causal=causal, max_seq_len=positions, optimizer="adamw")
 
 
 register_model_prefix(PREFIX, resolve_hf)

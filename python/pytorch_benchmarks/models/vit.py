@@ -90,6 +90,7 @@ def _check(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @register_model(
+    optimizer="adamw",
     title="ViT-Base/16",
     aliases=("vit_base_patch16_224",),
     input_shape=(3, 224, 224),

@@ -35,10 +35,18 @@ class Footprint:
         return self.weights + self.gradients + self.optimizer + self.buckets
 
 
+#: Optimizer states per trained weight, each of the weight's dtype (SGD's momentum; AdamW's
+#: first and second moments).
+OPTIMIZER_STATES = {"sgd": 1, "adamw": 2}
+#: How a refusal names an optimizer's state.
+OPTIMIZER_STATE_NAMES = {"sgd": "SGD momentum", "adamw": "AdamW moments"}
+
+
 def footprint(model: nn.Module, training: bool, ddp: bool = False,
-              shards: int = 1) -> Footprint:
+              shards: int = 1, optimizer: str = "sgd") -> Footprint:
     """The state of ``model`` (built anywhere, the meta device included) in one process:
-    weights at their own dtype; in training a gradient and a momentum per weight, and DDP's
+    weights at their own dtype; in training a gradient and the optimizer's states per weight
+    (``OPTIMIZER_STATES``: SGD's momentum, AdamW's two moments), and DDP's
     buckets (a copy of the gradients) under torchrun; ``shards``: FSDP's shard group, over
     which weights, gradients and momentum are split (FSDP has no buckets; what it gathers
     for a unit's forward and backward comes on top, with the activations). Tied weights
@@ -50,7 +58,7 @@ def footprint(model: nn.Module, training: bool, ddp: bool = False,
                 // shards)
     gradients = trained if training else 0
     return Footprint(parameters=count, weights=weights, gradients=gradients,
-                     optimizer=trained if training else 0,
+                     optimizer=trained * OPTIMIZER_STATES[optimizer] if training else 0,
                      buckets=trained if training and ddp and shards == 1 else 0)
 
 
@@ -83,13 +91,15 @@ def _gb(size: int) -> str:
 
 
 def refusal(name: str, need: Footprint, device: torch.device, free: int | None,
-            training: bool, sharing: int = 1, sharded: bool = False) -> str | None:
+            training: bool, sharing: int = 1, sharded: bool = False,
+            optimizer: str = "sgd") -> str | None:
     """Why ``need`` cannot run on ``device`` with ``free`` bytes, or None."""
     if free is None or need.total <= free:
         return None
     parts = [f"weights {_gb(need.weights)}"]
     if training:
-        parts += [f"gradients {_gb(need.gradients)}", f"SGD momentum {_gb(need.optimizer)}"]
+        parts += [f"gradients {_gb(need.gradients)}",
+                  f"{OPTIMIZER_STATE_NAMES[optimizer]} {_gb(need.optimizer)}"]
         if need.buckets:
             parts.append(f"DDP buckets {_gb(need.buckets)}")
     where = "free on the GPU" if device.type == "cuda" else "available on this host"
@@ -107,17 +117,17 @@ def refusal(name: str, need: Footprint, device: torch.device, free: int | None,
 
 def check_fits(name: str, meta_model: nn.Module, device: torch.device, training: bool,
                ddp: bool = False, free: int | None = None, sharing: int = 1,
-               shards: int = 1, sharded: bool = False) -> Footprint:
+               shards: int = 1, sharded: bool = False, optimizer: str = "sgd") -> Footprint:
     """The footprint of ``meta_model``; :class:`BenchmarkError` when ``device`` cannot hold
     it (``free``: the bytes it can hold, read from the device when None; ``sharing``: the
     processes of this run that hold a copy in that memory, e.g. torchrun's ranks on one
     host's CPU)."""
-    need = footprint(meta_model, training, ddp, shards)
+    need = footprint(meta_model, training, ddp, shards, optimizer)
     if free is None:
         free = available_bytes(device)
     if free is not None and sharing > 1:
         free //= sharing
-    problem = refusal(name, need, device, free, training, sharing, sharded)
+    problem = refusal(name, need, device, free, training, sharing, sharded, optimizer)
     if problem:
         raise BenchmarkError(problem)
     return need

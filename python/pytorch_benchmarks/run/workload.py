@@ -107,16 +107,23 @@ def build_workload(model: ModelSpec, data: DataSpec, device: DeviceSpec, run: Ru
              "exp.backend_flags": setup.backend_flags,
              "hw.devices": device_names(setup.device, setup.num_devices)}
     workload = Workload(setup=setup, facts=facts, samples_per_iteration=run.batch * replicas)
+    optimizer = resolve_optimizer(run.optimizer, info.optimizer)
     parts = _Parts(model, data, run, device.compile, ctx, workload, input_shape,
-                   (device.parallelism, device.dp_shard))
+                   (device.parallelism, device.dp_shard), optimizer)
     workload.runner = _build_runner(parts, info.num_classes, info.inputs, warn)
     if isinstance(workload.runner, TrainRunner):
+        workload.facts["exp.optimizer"] = optimizer
         workload.result_hooks.append(_loss_hook(workload.runner, ctx, setup.device))
     if seq_len is not None:
         workload.facts.update(tokens.token_facts(seq_len, run.generate))
         workload.result_hooks += tokens.result_hooks(workload.runner,
                                                      workload.samples_per_iteration, seq_len)
     return workload
+
+
+def resolve_optimizer(asked: str, model_default: str) -> str:
+    """``--optimizer``: ``auto`` is the model's own (``ModelInfo.optimizer``)."""
+    return model_default if asked == "auto" else asked
 
 
 @dataclass(frozen=True)
@@ -131,6 +138,7 @@ class _Parts:
     workload: Workload
     input_shape: tuple[int, ...]
     sharding: tuple[str, int] = ("ddp", 0)  # --parallelism, --dp_shard
+    optimizer: str = "sgd"                  # --optimizer, resolved (never auto)
 
     @property
     def batch_size(self) -> int:
@@ -155,8 +163,9 @@ def _build_runner(parts: _Parts, num_classes: int, inputs: str = "dense",
                   parts.workload.facts)
     if parts.run.generate:
         return GenerateRunner(model, source, setup, parts.run.generate, warn)
-    runner_class = InferRunner if parts.run.forward_only else TrainRunner
-    return runner_class(model, source, setup)
+    if parts.run.forward_only:
+        return InferRunner(model, source, setup)
+    return TrainRunner(model, source, setup, parts.optimizer)
 
 
 def _loss_hook(runner: TrainRunner, ctx: DistContext, device: torch.device
@@ -190,7 +199,8 @@ def _check_fits(parts: _Parts) -> None:
     shards = distributed.shard_group(parallelism, dp_shard, parts.ctx)
     footprint.check_fits(name, meta, device, training=not parts.run.forward_only,
                          ddp=parts.ctx.enabled and parallelism == "ddp", sharing=sharing,
-                         shards=shards, sharded=parts.ctx.enabled and parallelism != "ddp")
+                         shards=shards, sharded=parts.ctx.enabled and parallelism != "ddp",
+                         optimizer=parts.optimizer)
 
 
 def _warn_unused_data_flags(data: DataSpec, warn: Warn) -> None:

@@ -71,6 +71,10 @@ class ModelInfo:
     logits and the labels are ``(N, T)`` token ids). ``causal`` marks decoder models that can
     generate (``--generate``).
 
+    ``optimizer`` is the optimizer its training uses unless ``--optimizer`` says otherwise:
+    ``"sgd"`` (momentum, what DLBS's CNN benchmarks used) or ``"adamw"`` (what transformers
+    are trained with: torchtitan's Llama, timm's ViT).
+
     ``max_seq_len`` is the longest sequence a token model takes (its learned positions; 0: no
     limit). ``tiny`` holds builder keyword arguments for a tiny version of the model (few
     layers, small width and vocabulary) that the contract tests build instead of the full one;
@@ -89,6 +93,7 @@ class ModelInfo:
     inputs: str = "dense"
     causal: bool = False
     max_seq_len: int = 0
+    optimizer: str = "sgd"
     tiny: Mapping[str, Any] = field(default_factory=dict, compare=False)
     check: ConfigCheck | None = field(default=None, compare=False)
 
@@ -99,6 +104,8 @@ class ModelInfo:
 
 #: What a sample can be (:attr:`ModelInfo.inputs`).
 INPUT_KINDS = ("dense", "tokens")
+#: The optimizers a model's training may use (:attr:`ModelInfo.optimizer`, ``--optimizer``).
+OPTIMIZERS = ("sgd", "adamw")
 
 _MODELS: dict[str, ModelInfo] = {}
 _ALIASES: dict[str, str] = {}
@@ -136,6 +143,7 @@ def register_model(
     max_seq_len: int = 0,
     tiny: Mapping[str, Any] | None = None,
     check: ConfigCheck | None = None,
+    optimizer: str = "sgd",
 ) -> Callable[[B], B]:
     """Register a builder under its function name (or ``name``) with its metadata.
 
@@ -155,6 +163,10 @@ def register_model(
             raise ModelRegistryError(
                 f"model '{model_name}': inputs must be one of {INPUT_KINDS}, got {inputs!r}"
             )
+        if optimizer not in OPTIMIZERS:
+            raise ModelRegistryError(
+                f"model '{model_name}': optimizer must be one of {OPTIMIZERS}, got {optimizer!r}"
+            )
         if not isinstance(num_classes, int) or num_classes < 1:
             raise ModelRegistryError(
                 f"model '{model_name}': num_classes must be a positive int, got {num_classes!r}"
@@ -171,6 +183,7 @@ def register_model(
             inputs=inputs,
             causal=causal,
             max_seq_len=max_seq_len,
+            optimizer=optimizer,
             tiny=dict(tiny or {}),
             check=check,
         )
