@@ -81,8 +81,12 @@ def _bench_forkserver() -> Iterator[None]:
     try:
         yield
     finally:
-        server.kill()
-        server.wait()
+        server.terminate()   # the server kills and reaps the children still running
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
         for name in ("DLBS_TEST_FORKSERVER", "DLBS_TEST_FORKSERVER_SCRIPT"):
             os.environ.pop(name, None)
         if old is None:
@@ -90,6 +94,15 @@ def _bench_forkserver() -> Iterator[None]:
         else:
             os.environ["PYTHONPATH"] = old
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _real_processes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``@pytest.mark.real_processes``: the test's benchmark processes start from scratch
+    (it reads what a forked child would show differently: the process tree under the
+    runner, its resource use, its memory history)."""
+    if request.node.get_closest_marker("real_processes") is not None:
+        monkeypatch.setenv("DLBS_TEST_FORKSERVER", "0")
 
 
 #: Test files that run one after the other on one xdist worker. The Slurm tests share one

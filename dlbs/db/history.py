@@ -216,11 +216,10 @@ def naming_of(facts: dict[str, Any], axis: str) -> dict[str, Any]:
     """The fields that name a run's series: those people read first (``NAMING``), then every
     other comparability field with a value (two series that differ only in ``exp.seq_len``
     or the driver are told apart), the axis left out."""
-    usual = records.KEY_FACTS_WHEN_NOT
-    names = NAMING + tuple(n for n in (*records.key_fields(axis), *usual) if n not in NAMING)
-    return {name: value for name in names if name != axis
-            and (value := records.key_value(facts, name)) is not None
-            and not (name in usual and value == usual[name])}
+    names = NAMING + tuple(n for n in records.key_fields(axis) if n not in NAMING)
+    named = {name: value for name in names if name != axis
+             and (value := records.key_value(facts, name)) is not None}
+    return {**named, **records.added_key_fields(facts, axis)}
 
 
 def configuration_names(parameters: Sequence[dict[str, Any]]) -> list[str]:

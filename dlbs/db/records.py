@@ -23,12 +23,17 @@ KEY_FACTS = (
     "exp.num_threads", "exp.data", "exp.input_shape",
 )
 #: Comparability fields added after runs were stored: in a run's key only when the run logged a
-#: value other than the one every earlier run had (so the keys of runs stored before stay as
+#: value other than the ones every earlier run had (so the keys of runs stored before stay as
 #: they were). A sharded run is not the same experiment as a DDP run of the model, nor is a
-#: transformer trained with AdamW the same as one trained with SGD (every run before
-#: exp.optimizer used SGD).
-KEY_FACTS_WHEN_NOT: dict[str, Any] = {"exp.parallelism": "ddp", "exp.dp_shard": 0,
-                                      "exp.optimizer": "sgd"}
+#: transformer trained with AdamW or with checkpointed activations the same as one trained
+#: with SGD and all its activations kept (every run before these facts was). ``auto`` is the
+#: plan's value of exp.optimizer, which the benchmark replaces in training by the one it ran.
+KEY_FACTS_WHEN_NOT: dict[str, tuple[Any, ...]] = {
+    "exp.parallelism": ("ddp",), "exp.dp_shard": (0,), "exp.optimizer": ("sgd", "auto"),
+    "exp.activation_checkpointing": ("none",)}
+#: Those that mean something in training only: an inference run's log carries the plan's
+#: value, which changed nothing it measured.
+TRAINING_ONLY_KEY_FACTS = ("exp.optimizer", "exp.activation_checkpointing")
 #: Facts that name where a log lies, not what it holds: left out of a run's identity, so a
 #: copy of a log in another folder is the same run (the parser sets ``exp.log_file`` to the
 #: path when the log does not carry it).
@@ -105,9 +110,16 @@ def key_fields(axis: str | None = None) -> tuple[str, ...]:
 def comparability_key(facts: dict[str, Any], axis: str | None = None) -> str:
     """SHA-256 (hex) of the comparability fields of a run, ``axis`` left out."""
     values = {name: key_value(facts, name) for name in key_fields(axis)}
-    values.update((name, facts[name]) for name, usual in KEY_FACTS_WHEN_NOT.items()
-                  if name != axis and facts.get(name, usual) not in (usual, None))
+    values.update(added_key_fields(facts, axis))
     return hashlib.sha256(canonical(values).encode()).hexdigest()
+
+
+def added_key_fields(facts: dict[str, Any], axis: str | None = None) -> dict[str, Any]:
+    """The comparability fields of ``KEY_FACTS_WHEN_NOT`` this run has (``axis`` left out)."""
+    training = facts.get("exp.phase") == "training"
+    return {name: value for name, usual in KEY_FACTS_WHEN_NOT.items()
+            if name != axis and (value := facts.get(name)) is not None and value not in usual
+            and (training or name not in TRAINING_ONLY_KEY_FACTS)}
 
 
 def run_date(facts: dict[str, Any]) -> datetime | None:

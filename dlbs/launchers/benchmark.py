@@ -49,6 +49,7 @@ NOT_DEFAULT_FLAG_PARAMS: tuple[tuple[str, str, object], ...] = (
     ("--parallelism", "exp.parallelism", "ddp"),
     ("--dp_shard", "exp.dp_shard", 0),
     ("--optimizer", "exp.optimizer", "auto"),
+    ("--activation_checkpointing", "exp.activation_checkpointing", "none"),
 )
 
 #: Flags that only concern a real data set (left out when ``exp.data`` is ``synthetic``).

@@ -96,6 +96,8 @@ FACT_TYPES: dict[str, str] = {
     "exp.mesh_shape": "list[int]",
     "exp.mixed_precision": "str",
     "exp.optimizer": "str",
+    "exp.activation_checkpointing": "str",
+    "exp.checkpointed_blocks": "int",
     # the largest batch
     "results.max_batch": "int",
     "results.max_batch_timed_out": "bool",

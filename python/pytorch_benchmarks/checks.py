@@ -59,6 +59,7 @@ class Subject:
     parallelism: str = "ddp"
     dp_shard: int = 0
     dtype: str = "float32"
+    activation_checkpointing: str = "none"
 
 
 def subject_of(model: ModelSpec, data: DataSpec, run: RunSpec, world_size: int = 1,
@@ -73,7 +74,7 @@ def subject_of(model: ModelSpec, data: DataSpec, run: RunSpec, world_size: int =
                    loader_only=data.loader_only, list_models=list_models,
                    world_size=world_size, torchrun=torchrun, facts=facts, log_file=log_file,
                    parallelism=device.parallelism, dp_shard=device.dp_shard,
-                   dtype=device.dtype)
+                   dtype=device.dtype, activation_checkpointing=run.activation_checkpointing)
 
 
 @dataclass(frozen=True)
@@ -338,6 +339,8 @@ RUN_TIME_REFUSALS: dict[str, str] = {
                                    "registry entry: needs the model",
     "run/footprint.py:check_fits": "the memory free on the device (a GPU's, the host's "
                                    "MemAvailable), known only on the host that runs it",
+    "run/checkpointing.py:checkpoint_blocks": "whether a built model has a list of "
+                                              "transformer blocks: needs the model",
     "run/generate.py:GenerateRunner.__init__": "whether a built model keeps a KV cache "
                                                "(hf: and plugin models): needs the model",
     "run/maxbatch.py:ForkProber._outcome": _SEARCH,
@@ -368,6 +371,18 @@ RUN_TIME_REFUSALS: dict[str, str] = {
     "models/hf.py:_check_sizes": _HF,
     "models/hf.py:HFLogits.forward": _HF,
 }
+
+
+@register_check("checkpointing_in_training", ("--activation_checkpointing",), "flags")
+def _checkpointing_in_training(s: Subject, meta: Meta | None) -> str | None:
+    """Activation checkpointing trades a recomputation in the backward for the memory of the
+    activations: it has a meaning in training only."""
+    if s.activation_checkpointing == "none" or not (s.forward_only or s.loader_only):
+        return None
+    what = "--forward_only" if s.forward_only else "--data_loader_only"
+    return (f"--activation_checkpointing {s.activation_checkpointing} recomputes activations "
+            f"in the backward of training: {what} has none; use it without "
+            "--activation_checkpointing")
 
 
 @register_check("sharding_under_torchrun", ("--parallelism", "WORLD_SIZE"), "model")

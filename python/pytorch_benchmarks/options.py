@@ -24,6 +24,7 @@ from pytorch_benchmarks import checks
 from pytorch_benchmarks.facts import write_facts
 from pytorch_benchmarks.output.stdout_guard import stdout_is_terminal
 from pytorch_benchmarks.spec import (
+    ACTIVATION_CHECKPOINTING,
     MAX_BATCH,
     OPTIMIZER_CHOICES,
     PARALLELISMS,
@@ -341,6 +342,11 @@ def _add_device_args(parser: argparse.ArgumentParser) -> None:
                             "weight: DLBS's CNN benchmarks), adamw (torchtitan's settings, two "
                             "float32 states per weight); auto: adamw for transformers (Llama, "
                             "GPT-2, BERT, ViT, hf:), sgd for the rest (default: auto)")
+    group.add_argument("--activation_checkpointing", choices=ACTIVATION_CHECKPOINTING,
+                       default="none",
+                       help="training: recompute a transformer block's activations in the "
+                            "backward instead of keeping them: full (every block), selective "
+                            "(every second block, torchtitan's default), none (default: none)")
     # DLBS's launch form (python -m torch.distributed.launch ... benchmarks.py --local-rank=N):
     # accepted; the rank comes from the launcher's environment (LOCAL_RANK, RANK, WORLD_SIZE).
     group.add_argument("--local_rank", "--local-rank", dest="local_rank", type=int, default=None,
@@ -533,7 +539,8 @@ def to_spec(args: argparse.Namespace) -> Spec:
                     generate=args.generate, num_batches=args.num_batches,
                     num_warmup_batches=args.num_warmup_batches,
                     target_precision=args.target_precision, max_time=args.max_time,
-                    seed=args.seed, optimizer=args.optimizer),
+                    seed=args.seed, optimizer=args.optimizer,
+                    activation_checkpointing=args.activation_checkpointing),
         max_batch=MaxBatchSpec(limit=args.max_batch_limit,
                                memory_budget_mb=args.memory_budget_mb,
                                time=args.max_batch_time),

@@ -44,6 +44,9 @@ PARALLELISMS = ("ddp", "fsdp", "hsdp")
 #: The optimizer of training (``--optimizer``); ``auto``: the model's own
 #: (``ModelInfo.optimizer``: AdamW for transformers, SGD with momentum for the rest).
 OPTIMIZER_CHOICES = ("auto", "sgd", "adamw")
+#: Activation checkpointing of a transformer's blocks in training (``--activation_checkpointing``):
+#: none, every block (full), every second block (selective: torchtitan's default, layer-wise).
+ACTIVATION_CHECKPOINTING = ("none", "selective", "full")
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class RunSpec:
     max_time: float = 0.0
     seed: int = 0
     optimizer: str = "auto"               # auto | sgd | adamw (training)
+    activation_checkpointing: str = "none"  # none | selective | full (training)
 
     @property
     def phase(self) -> str:

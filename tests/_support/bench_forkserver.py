@@ -7,7 +7,8 @@ one per xdist worker, imports them once; ``forkclient/sitecustomize.py``, on the
 of every process the tests start, hands a ``python .../benchmarks.py ...`` process over to it,
 and the server runs the benchmark in a child it forks: with the caller's argv, environment,
 working folder, umask, signal dispositions and standard streams (the same descriptors), a fresh
-interpreter's ``sys.path``, standard streams, random seeds and signal handlers, and an end like
+interpreter's ``sys.path``, standard streams, random seeds and signal handlers (not its hash
+seed: every child has the server's), and an end like
 an interpreter's (non-daemon threads joined, ``atexit`` run, streams flushed). The caller stays
 the process its parent knows: it forwards the signals it gets to the child and ends as the child
 ends (the exit code, or the same signal); when the caller is killed, the server kills the child.
@@ -15,8 +16,11 @@ ends (the exit code, or the same signal); when the caller is killed, the server 
 What a forked child cannot take over, the server refuses, and the caller runs the benchmark
 itself: another interpreter or ``sys.prefix``, another script, interpreter options, any
 difference in the environment that is read when a library loads (``IMPORT_ENV``: OpenMP, MKL,
-torch, CUDA, NCCL, Python's own, the dynamic loader, the locale), other resource limits, and any
-run inside a Slurm job (its process tree and accounting are Slurm's). Tests of start-up itself
+torch, CUDA, NCCL, Python's own, the dynamic loader, the locale), other resource limits, CPU
+affinity or priority (``taskset``, ``numactl``, ``nice``), and any run inside a Slurm job (its
+process tree and accounting are Slurm's). What watches a benchmark from outside (the runner's
+resource sampling, a test that walks its process tree) sees the caller, not the child: such
+tests are marked ``real_processes`` and start their benchmarks from scratch. Tests of start-up itself
 (``PYTHONPATH``, a failing import, ``-m``) are refused by the same rules. ``DLBS_TEST_FORKSERVER=0``
 turns the server off (``tests/conftest.py``).
 
@@ -59,13 +63,18 @@ PRELOAD = ("torch", "torch.nn", "torch.nn.functional", "torch.optim", "torch._dy
 #: Environment variables read when a library loads (or Python starts): a request whose values
 #: differ from the server's is refused.
 IMPORT_ENV = ("OMP_", "KMP_", "GOMP_", "MKL_", "OPENBLAS_", "TORCH", "PYTORCH", "CUDA", "NCCL",
-              "PYTHON", "LD_", "MALLOC_", "GLIBC_", "LC_", "LANG", "DLBS_TEST_FORKSERVER")
+              "PYTHON", "LD_", "MALLOC_", "GLIBC_", "LC_", "LANG", "DLBS_TEST_FORKSERVER",
+              "TMPDIR", "USER")   # the last two: torch's import derives its inductor cache from them
 CLIENT_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM",
                   "SIGPIPE")
 
 
 def _import_env(env: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in env.items() if k.startswith(IMPORT_ENV)}
+    """The variables of ``env`` read at import, less those the server's imports set to the
+    value they hold (a caller whose parent imported torch's optimizer has
+    ``TORCHINDUCTOR_CACHE_DIR``, which its own import would set alike)."""
+    return {k: v for k, v in env.items() if k.startswith(IMPORT_ENV)
+            and not (k in _IMPORT_CHANGES and _IMPORT_CHANGES[k] == v)}
 
 
 def _limits() -> dict[str, list[int]]:
@@ -88,6 +97,9 @@ def refusal(request: dict[str, Any]) -> str | None:
         return "other resource limits"
     if "SLURM_JOB_ID" in request["env"]:
         return "a Slurm job"
+    if request.get("affinity") != sorted(os.sched_getaffinity(0)) or \
+            request.get("nice") != os.nice(0):
+        return "another CPU affinity or priority (taskset, numactl, nice)"
     if threading.active_count() != 1:
         return "the server has threads"
     return None
@@ -109,22 +121,33 @@ class Server:
         signal.signal(signal.SIGCHLD, lambda *_: None)
 
     def serve(self) -> None:
-        while os.getppid() == self.parent:
+        stop: list[int] = []
+        signal.signal(signal.SIGTERM, lambda signum, _frame: stop.append(signum))
+        while os.getppid() == self.parent and not stop:
             watched = [self.listener, self.wake_r, *self.children.values()]
             ready, _, _ = select.select(watched, [], [], 1.0)
             for item in ready:
                 if item is self.listener:
-                    self._accept()
+                    try:
+                        self._accept()
+                    except Exception:  # noqa: BLE001 (one bad request never ends the server)
+                        _say(f"request failed: {traceback.format_exc(limit=1)!r}")
                 elif item == self.wake_r:
                     os.read(self.wake_r, 4096)
                 else:
                     self._caller_gone(item)
             self._reap()
-        for pid in self.children:
+        for pid in self.children:   # pytest ended (or stopped the server): so do the children
             _kill(pid)
+        for pid in self.children:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
 
     def _accept(self) -> None:
         conn, _ = self.listener.accept()
+        conn.settimeout(10)   # a caller that stops half-way never blocks the others
         try:
             request, fds = _receive(conn)
         except (OSError, ValueError, EOFError):
@@ -134,15 +157,16 @@ class Server:
             why = refusal(request)
             if why is not None:
                 _say(f"{request['pid']} refused: {why}")
-                conn.sendall(b"R" + why.encode())
+                _send(conn, b"R" + why.encode())
                 conn.close()
                 return
             pid = os.fork()
             if pid == 0:
                 self._child(request, fds, conn)   # never returns
-            conn.sendall(b"P" + pid.to_bytes(8, "big"))
-            self.children[pid] = conn
+            self.children[pid] = conn           # known before anything can fail
             _say(f"{request['pid']} forked: {pid}")
+            if not _send(conn, b"P" + pid.to_bytes(8, "big")):
+                _kill(pid)                      # the caller went: so does its child
         finally:
             for fd in fds:
                 os.close(fd)
@@ -169,15 +193,13 @@ class Server:
                 code = -os.WTERMSIG(status)
             else:
                 code = os.WEXITSTATUS(status)
-            try:
-                conn.sendall(code.to_bytes(4, "big", signed=True))
-            except OSError:
-                pass
+            _send(conn, code.to_bytes(4, "big", signed=True))
             conn.close()
 
     def _child(self, request: dict[str, Any], fds: list[int], conn: socket.socket) -> None:
         code = 1
         try:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.set_wakeup_fd(-1)
             for fd in (self.wake_r, self.wake_w):
                 os.close(fd)
@@ -198,6 +220,15 @@ class Server:
                 pass
         finally:
             os._exit(code)
+
+
+def _send(conn: socket.socket, data: bytes) -> bool:
+    """Send ``data``; False when the caller is gone."""
+    try:
+        conn.sendall(data)
+    except OSError:
+        return False
+    return True
 
 
 def _say(line: str) -> None:

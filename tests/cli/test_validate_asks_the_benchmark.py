@@ -71,6 +71,11 @@ CASES: dict[str, tuple[dict[str, Any] | None, tuple[str, ...], str]] = {
     "sharding_under_torchrun": ({"exp.model": "gpt2", "exp.parallelism": "fsdp"},
                                 ("exp.parallelism=fsdp (--parallelism)",),
                                 "--parallelism fsdp shards the model over torchrun's ranks"),
+    "checkpointing_in_training": ({"exp.model": "gpt2", "exp.phase": "inference",
+                                   "exp.activation_checkpointing": "full"},
+                                  (("exp.activation_checkpointing=full "
+                                   "(--activation_checkpointing)"),),
+                                  "--activation_checkpointing full recomputes activations"),
     "data_dir_missing": ({"exp.data": "real", "exp.data_dir": "/no/such/folder"},
                          ("exp.data_dir=/no/such/folder (--data_dir)",),
                          "--data_dir '/no/such/folder' does not exist"),

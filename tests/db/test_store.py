@@ -183,26 +183,36 @@ def test_the_comparability_key_leaves_out_the_axis_and_only_a_used_image(logs: A
 
 
 def test_a_sharded_run_is_another_configuration_and_ddp_keys_stay_as_stored(logs: Any) -> None:
-    """exp.parallelism, exp.dp_shard and exp.optimizer came after runs were stored: a DDP (SGD)
-    run's key is the key it had before them (whether it logs ddp or nothing), a sharded (AdamW)
-    run's is its own, and the series' names say which is which."""
+    """exp.parallelism, exp.dp_shard, exp.optimizer and exp.activation_checkpointing came after
+    runs were stored: a DDP, SGD, no-checkpointing training run's key is the key it had before
+    them (whether it logs those values or nothing), any other is its own, and the series'
+    names say which is which; in an inference log the plan's optimizer changes nothing."""
     from dlbs.db.history import naming_of
 
-    before = logs.facts()
-    ddp = logs.facts(**{"exp.parallelism": "ddp", "exp.dp_shard": 0})
-    fsdp = logs.facts(**{"exp.parallelism": "fsdp"})
-    hsdp = logs.facts(**{"exp.parallelism": "hsdp", "exp.dp_shard": 2})
-    keys = {comparability_key(f) for f in (fsdp, hsdp)}
-    assert comparability_key(before) == comparability_key(ddp)
-    assert len(keys) == 2 and comparability_key(ddp) not in keys
-    assert comparability_key(fsdp, "exp.parallelism") == comparability_key(ddp, "exp.parallelism")
-    assert "exp.parallelism" not in naming_of(ddp, "exp.code_version")
-    assert naming_of(hsdp, "exp.code_version")["exp.parallelism"] == "hsdp"
-    assert naming_of(hsdp, "exp.code_version")["exp.dp_shard"] == 2
-    # every run before exp.optimizer used SGD: an SGD run keeps its key, AdamW is its own
-    sgd, adamw = (logs.facts(**{"exp.optimizer": name}) for name in ("sgd", "adamw"))
-    assert comparability_key(sgd) == comparability_key(before) != comparability_key(adamw)
-    assert naming_of(adamw, "exp.code_version")["exp.optimizer"] == "adamw"
+    def train(**extra: Any) -> dict[str, Any]:
+        return logs.facts(**{"exp.phase": "training", **extra})
+
+    before = train()
+    usual = train(**{"exp.parallelism": "ddp", "exp.dp_shard": 0, "exp.optimizer": "sgd",
+                     "exp.activation_checkpointing": "none"})
+    assert comparability_key(before) == comparability_key(usual)
+    assert comparability_key(train(**{"exp.optimizer": "auto"})) == comparability_key(before)
+    others = [train(**{"exp.parallelism": "fsdp"}),
+              train(**{"exp.parallelism": "hsdp", "exp.dp_shard": 2}),
+              train(**{"exp.optimizer": "adamw"}),
+              train(**{"exp.activation_checkpointing": "full"})]
+    keys = {comparability_key(f) for f in others}
+    assert len(keys) == 4 and comparability_key(before) not in keys
+    assert comparability_key(others[0], "exp.parallelism") == \
+        comparability_key(usual, "exp.parallelism")
+    assert "exp.parallelism" not in naming_of(usual, "exp.code_version")
+    named = naming_of(others[1], "exp.code_version")
+    assert (named["exp.parallelism"], named["exp.dp_shard"]) == ("hsdp", 2)
+    assert naming_of(others[2], "exp.code_version")["exp.optimizer"] == "adamw"
+    for value in ("auto", "adamw"):
+        infer = logs.facts(**{"exp.optimizer": value, "exp.activation_checkpointing": "none"})
+        assert comparability_key(infer) == comparability_key(logs.facts())
+        assert "exp.optimizer" not in naming_of(infer, "exp.code_version")
 
 
 def test_a_database_error_names_the_url_without_its_password() -> None:

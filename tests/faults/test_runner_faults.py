@@ -21,6 +21,10 @@ import psutil
 import pytest
 from pytorch_benchmarks.facts import iter_facts
 
+#: The runner's view of a benchmark (its process tree, resource use, signals) is what these
+#: tests read: never a child of the tests' fork server.
+pytestmark = pytest.mark.real_processes
+
 PLAN = ['-Pexp.gpus=""', "-Pexp.model=deep_mnist", "-Pexp.replica_batch=2",
         "-Pexp.num_warmup_batches=1", "-Pexp.num_batches=1000000", "-Pexp.max_time=2"]
 

@@ -124,6 +124,7 @@ def real_benchmark() -> Any:
 
 
 @real_benchmark()
+@pytest.mark.real_processes  # results.use.* samples the benchmark's own process tree
 def test_bare_metal_sweep_of_tiny_models_with_one_timing_out(tmp_path: Path) -> None:
     slow = {"condition": {"exp.model": "sensor_net"},
             "parameters": {"exp.num_batches": 1000000, "exp.timeout": 4}}

@@ -16,6 +16,10 @@ from pytorch_benchmarks.facts import iter_facts
 from dlbs.runner import Runner
 from dlbs.runner.runlog import LogState, log_state, part_file, rerun_decision
 
+#: The runner's view of a benchmark (its process tree, resource use, signals) is what these
+#: tests read: never a child of the tests' fork server.
+pytestmark = pytest.mark.real_processes
+
 MakeExp = Callable[..., dict[str, Any]]
 
 

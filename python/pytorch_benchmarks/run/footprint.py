@@ -2,7 +2,7 @@
 it (the first part of the memory plan of the issue "Sharded LLM training").
 
 The state of one process: the weights, and in training their gradients and the optimiser's
-state (SGD's momentum: one more copy) and, under DDP, its gradient buckets (one more copy of
+state (SGD's momentum: one more copy; AdamW's two moments: two) and, under DDP, its gradient buckets (one more copy of
 the gradients). The model is built on the meta device to count it: no memory, milliseconds
 even for a 70B model. Activations, the workspace of kernels and the allocator's slack come on
 top, so this is a floor: a run it refuses cannot fit; a run it lets through may still run out

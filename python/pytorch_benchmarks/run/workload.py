@@ -19,6 +19,7 @@ from torch import nn
 from pytorch_benchmarks import checks
 from pytorch_benchmarks.errors import BenchmarkError
 from pytorch_benchmarks.run import footprint, tokens
+from pytorch_benchmarks.run.checkpointing import checkpoint_blocks
 from pytorch_benchmarks.run.generate import GenerateRunner
 from pytorch_benchmarks.run.phases import DataRunner, InferRunner, Runner, TrainRunner
 from pytorch_benchmarks.runtime import distributed
@@ -159,6 +160,12 @@ def _build_runner(parts: _Parts, num_classes: int, inputs: str = "dense",
         source = _real_source(parts)
     else:
         source = _synthetic_source(parts, label_shape, num_classes, inputs)
+    mode = parts.run.activation_checkpointing
+    if not parts.run.forward_only and not parts.run.generate:
+        wrapped = checkpoint_blocks(model, parts.model.name, mode)
+        parts.workload.facts["exp.activation_checkpointing"] = mode
+        if wrapped:
+            parts.workload.facts["exp.checkpointed_blocks"] = wrapped
     model = _wrap(model, parts.compile, setup, parts.ctx, parts.sharding,
                   parts.workload.facts)
     if parts.run.generate:

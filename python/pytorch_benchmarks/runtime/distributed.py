@@ -124,11 +124,18 @@ def shard_units(model: nn.Module) -> list[nn.Module]:
     ``blocks`` or ``h`` (a ModuleList or Sequential), leaving out any block that shares a
     parameter with the rest of the model (FSDP2 would untie it). A model without such a
     list is one unit, the root: all its parameters are gathered at once."""
+    found = block_list(model)
+    return [] if found is None else [block for block in found if not _shares(block, model)]
+
+
+def block_list(model: nn.Module) -> nn.ModuleList | nn.Sequential | None:
+    """A transformer's list of blocks: its ``layers``, ``blocks`` or ``h`` (a non-empty
+    ModuleList or Sequential); None for a model without one."""
     for name in ("layers", "blocks", "h"):
         found = getattr(model, name, None)
         if isinstance(found, (nn.ModuleList, nn.Sequential)) and len(found):
-            return [block for block in found if not _shares(block, model)]
-    return []
+            return found
+    return None
 
 
 def _shares(block: nn.Module, model: nn.Module) -> bool:

@@ -50,7 +50,8 @@ def _request() -> bytes:
                            "RLIMIT_FSIZE", "RLIMIT_STACK", "RLIMIT_CORE")}
     body = {"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": mask,
             "ignored": ignored, "limits": limits, "executable": sys.executable,
-            "prefix": sys.prefix, "pid": os.getpid()}
+            "prefix": sys.prefix, "pid": os.getpid(),
+            "affinity": sorted(os.sched_getaffinity(0)), "nice": os.nice(0)}
     data = json.dumps(body).encode()
     return len(data).to_bytes(8, "big") + data
 
@@ -70,10 +71,10 @@ def _main() -> None:
     if path is None:
         return
     import array
-    import signal
     import socket
 
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(30)     # the handshake: a server that does not answer is no server
     try:
         sock.connect(path)
         fds = array.array("i", [0, 1, 2])
@@ -86,7 +87,18 @@ def _main() -> None:
     except Exception:  # noqa: BLE001 (no server, or it went: run as usual)
         sock.close()
         return
-    # From here this process is the child's stand-in and never returns to the program.
+    # From here this process is the child's stand-in: it never returns to the program
+    # (whatever happens, it ends with os._exit).
+    try:
+        _stand_in(sock, child)
+    finally:
+        os._exit(1)
+
+
+def _stand_in(sock: object, child: int) -> None:
+    """Forward the signals this process gets to ``child``; end as the child ended."""
+    import signal
+
     def forward(signum: int, frame: object) -> None:
         try:
             os.kill(child, signum)
@@ -97,19 +109,24 @@ def _main() -> None:
         number = getattr(signal, name)
         if signal.getsignal(number) != signal.SIG_IGN:
             signal.signal(number, forward)
+    sock.settimeout(None)  # type: ignore[attr-defined]  # the benchmark takes what it takes
     try:
         status = int.from_bytes(_recv_exactly(sock, 4), "big", signed=True)
     except Exception:  # noqa: BLE001
         os.write(2, b"fork server: the benchmark's child was lost\n")
         os._exit(1)
-    if status < 0:   # killed by signal -status: end the same way
-        for name in FORWARDED:
-            signal.signal(getattr(signal, name), signal.SIG_DFL)
-        signal.signal(-status, signal.SIG_DFL)
-        os.kill(os.getpid(), -status)
-        os._exit(128 - status)
-    os._exit(status)
-
+    if status >= 0:
+        os._exit(status)
+    number = -status                          # killed by this signal: end the same way
+    for name in FORWARDED:
+        signal.signal(getattr(signal, name), signal.SIG_DFL)
+    if number not in (signal.SIGKILL, signal.SIGSTOP):
+        try:
+            signal.signal(number, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+    os.kill(os.getpid(), number)
+    os._exit(128 + number)
 
 try:
     _main()
