@@ -88,12 +88,16 @@ def _fresh_run(cache: Path, log: Path) -> dict[str, object]:
 def test_a_cold_and_a_warm_calibration_cache_give_the_same_peak_memory(
         tmp_path: Path) -> None:
     """The cold run calibrates (2048-square matrices where the CPU is fast enough), the warm
-    one reads the cache: the same run, so the same peak (before: +61.5 MiB, 20 %, cold)."""
+    one reads the cache: the same run, so nearly the same peak (before: +61.5 MiB, 20 %,
+    cold)."""
     cold = _fresh_run(tmp_path / "cache", tmp_path / "cold.log")
     warm = _fresh_run(tmp_path / "cache", tmp_path / "warm.log")
     assert cold["results.status"] == warm["results.status"] == "ok"
     cold_mib, warm_mib = cold["results.peak_memory_mb"], warm["results.peak_memory_mb"]
     assert isinstance(cold_mib, float) and isinstance(warm_mib, float)
-    assert abs(cold_mib - warm_mib) <= 0.05 * warm_mib, (cold_mib, warm_mib)
+    # The defect this guards was +61.5 MiB (20 %). What is left after the calibration frees
+    # and trims its heap is not zero: +12 MiB on the idle machine, +25 to +28 MiB (5.5 to
+    # 6.3 %) on a loaded CI machine, where two of six full runs failed a 5 % bound: 10 %.
+    assert abs(cold_mib - warm_mib) <= 0.10 * warm_mib, (cold_mib, warm_mib)
     assert cold["results.peak_memory_scope"] == warm["results.peak_memory_scope"] == \
         "timed_window"
