@@ -49,6 +49,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from forked_cli import _exit_code  # the interpreter's status of a SystemExit, shared
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "python" / "pytorch_benchmarks" / "benchmarks.py"
 #: What the server imports once (what every benchmark process imports, torch's optimizer's
@@ -335,15 +337,6 @@ def _finish(code: int = 0) -> int:
         except (OSError, ValueError):
             code = 120 if code == 0 else code
     return code
-
-
-def _exit_code(code: object) -> int:
-    if code is None:
-        return 0
-    if isinstance(code, int):
-        return code & 0xFF
-    print(code, file=sys.stderr)
-    return 1
 
 
 _BASE_PATH: list[str] = []
