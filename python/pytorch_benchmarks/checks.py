@@ -387,15 +387,19 @@ def _checkpointing_in_training(s: Subject, meta: Meta | None) -> str | None:
 
 @register_check("sharding_under_torchrun", ("--parallelism", "WORLD_SIZE"), "model")
 def _sharding_under_torchrun(s: Subject, meta: Meta | None) -> str | None:
-    """fsdp and hsdp shard over torchrun's ranks: at least two of them, float32 or bfloat16
-    (float16 would need a sharded gradient scaler), training (inference has nothing to
-    shard but the weights, which ddp's replicas hold whole), and HSDP groups that divide the
-    ranks."""
+    """fsdp and hsdp shard over torchrun's ranks: fsdp under torchrun (one rank is allowed:
+    FSDP2's own cost with nothing to shard against, as torchtitan runs on one GPU), hsdp over
+    at least two, float32 or bfloat16 (float16 would need a sharded gradient scaler),
+    training (inference has nothing to shard but the weights, which ddp's replicas hold
+    whole), and HSDP groups that divide the ranks."""
     if s.parallelism == "ddp":
         return None
-    if s.world_size < 2:
-        return (f"--parallelism {s.parallelism} shards the model over torchrun's ranks: run "
-                f"it under torchrun with at least 2 processes (WORLD_SIZE={s.world_size})")
+    if s.parallelism == "fsdp" and s.world_size < 2 and not s.torchrun:
+        return ("--parallelism fsdp shards the model over torchrun's ranks: run it under "
+                f"torchrun (one process or more; WORLD_SIZE={s.world_size} without torchrun)")
+    if s.parallelism == "hsdp" and s.world_size < 2:
+        return ("--parallelism hsdp shards over torchrun's ranks: run it under torchrun with "
+                f"at least 2 processes (WORLD_SIZE={s.world_size})")
     if s.forward_only:
         return (f"--parallelism {s.parallelism} shards training state: use it without "
                 "--forward_only (inference runs with ddp)")

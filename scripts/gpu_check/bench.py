@@ -117,12 +117,18 @@ WINDOW_KEY = "results.energy_window_s"
 WINDOW_END_KEY = "results.energy_window_end"
 
 
+#: One process under torchrun (``--standalone``): FSDP2 at world size 1, NCCL on a GPU.
+TORCHRUN_ONE = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1"]
+
+
 def run_benchmark(ctx: Context, name: str, args: list[str], smi_period_ms: int = 500,
-                  last_s_key: str | None = WINDOW_KEY, limit: float = RUN_LIMIT) -> Run:
+                  last_s_key: str | None = WINDOW_KEY, limit: float = RUN_LIMIT,
+                  launcher: list[str] | None = None) -> Run:
     """Run ``benchmarks.py args`` on the stage's device unless the stage's budget is spent,
     for at most ``limit`` seconds; ``last_s_key``: a fact naming the seconds over which
-    smi's power and clock are read (None: the whole process). A ``--compile`` run logs its
-    recompilations (``TORCH_LOGS=recompiles``)."""
+    smi's power and clock are read (None: the whole process); ``launcher``: the host
+    Python's arguments before the script (e.g. :data:`TORCHRUN_ONE`). A ``--compile`` run
+    logs its recompilations (``TORCH_LOGS=recompiles``)."""
     run = Run(name=name, args=[*args, *ctx.device_args()])
     left = ctx.left()
     if left < 10:
@@ -131,7 +137,7 @@ def run_benchmark(ctx: Context, name: str, args: list[str], smi_period_ms: int =
     ctx.logs.mkdir(parents=True, exist_ok=True)
     facts_file = ctx.logs / f"{name}.facts"
     facts_file.unlink(missing_ok=True)
-    command = [sys.executable, str(BENCHMARK), *run.args, "--log_file", str(facts_file),
+    command = [sys.executable, *(launcher or []), str(BENCHMARK), *run.args, "--log_file", str(facts_file),
                "--facts", "log"]
     start = time.monotonic()
     sampler = SmiSampler(ctx.logs / f"{name}.smi.csv", period_ms=smi_period_ms,

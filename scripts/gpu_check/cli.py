@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
-from gpu_check import defects, energy, matrix, timm_stage  # noqa: F401 - they register stages
+from gpu_check import defects, energy, llm, matrix, timm_stage  # noqa: F401 - they register stages
 from gpu_check.bench import Context
 from gpu_check.facts import table
 from gpu_check.stages import GROUPS, STAGES, StageResult
@@ -28,7 +28,7 @@ OPTIONAL = {"pynvml": "NVML energy and clocks (pip install nvidia-ml-py)",
             "timm": "the timm stage"}
 #: The order stages run in (cheap facts first; the timm pairs and energy last).
 ORDER = ["env", "ceilings", "defects", "maxbatch", "matrix-resnet50", "matrix-vit_b16",
-         "matrix-gpt2", "matrix-llama3_1b", "matrix-options", "timm", "energy"]
+         "matrix-gpt2", "matrix-llama3_1b", "matrix-options", "llm", "timm", "energy"]
 DEFAULT_BUDGET = 480.0
 #: A dry run runs two stages at a time (CPU runs on a 2-core CI machine); a GPU run one.
 DRY_WORKERS = 2  # seconds per stage: well inside a host's 10-minute command limit

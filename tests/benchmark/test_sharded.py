@@ -62,8 +62,21 @@ def test_fsdp_and_hsdp_train_to_ddps_loss(tmp_path: Path) -> None:
     assert bf16["results.loss_last"] == pytest.approx(fsdp2["results.loss_last"], rel=1e-2)
 
 
+@pytest.mark.torchrun
+def test_fsdp_over_one_rank_trains_to_ddps_loss(tmp_path: Path) -> None:
+    """FSDP2 at world size 1 under torchrun (what a one-GPU host measures: FSDP2's own cost
+    with nothing to shard against) runs and computes what one DDP rank computes."""
+    ddp1 = _train(tmp_path, 1)
+    fsdp1 = _train(tmp_path, 1, "--parallelism", "fsdp")
+    assert fsdp1["results.status"] == "ok" and fsdp1["results.throughput"] > 0
+    assert (fsdp1["exp.parallelism"], fsdp1["exp.mesh_shape"]) == ("fsdp", [1])
+    assert fsdp1["results.loss_last"] == pytest.approx(ddp1["results.loss_last"], rel=1e-5)
+
+
 @pytest.mark.parametrize("subject,words", [
-    (checks.Subject(parallelism="fsdp", world_size=1), "at least 2 processes (WORLD_SIZE=1)"),
+    (checks.Subject(parallelism="fsdp", world_size=1), "run it under torchrun (one process"),
+    (checks.Subject(parallelism="hsdp", world_size=1, torchrun=True),
+     "at least 2 processes (WORLD_SIZE=1)"),
     (checks.Subject(parallelism="fsdp", world_size=2, forward_only=True), "without --forward_only"),
     (checks.Subject(parallelism="hsdp", world_size=2, dtype="float16"), "not float16"),
     (checks.Subject(parallelism="hsdp", world_size=4, dp_shard=3), "--dp_shard 3"),
@@ -78,7 +91,8 @@ def test_what_cannot_be_sharded_is_refused_in_one_line(subject: checks.Subject,
 
 def test_ddp_and_a_valid_hsdp_are_not_refused() -> None:
     for subject in (checks.Subject(), checks.Subject(parallelism="hsdp", world_size=4,
-                                                     dp_shard=2)):
+                                                     dp_shard=2),
+                    checks.Subject(parallelism="fsdp", world_size=1, torchrun=True)):
         assert not [r for r in checks.find_refusals(subject, get_model_info("llama3_1b"), "model")
                     if r.check == "sharding_under_torchrun"]
 

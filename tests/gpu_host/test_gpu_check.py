@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from gpu_check import cli, defects, matrix, timm_stage
+from gpu_check import cli, defects, llm, matrix, timm_stage
 from gpu_check.bench import NO_GPU, Context, Run
 from gpu_check.facts import fmt, parse_facts, read_facts
 from gpu_check.smi import first_visible_gpu, summarise
@@ -357,7 +357,7 @@ def _fake_gpu_run(ctx: Context, name: str, args: list[str], **_: object) -> Run:
 def test_every_stage_judges_good_gpu_runs_without_a_failure(tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     from gpu_check import energy, stages
-    for module in (defects, matrix, energy, timm_stage):
+    for module in (defects, matrix, energy, timm_stage, llm):
         monkeypatch.setattr(module, "run_benchmark", _fake_gpu_run)
     monkeypatch.setattr(stages, "run_probe", lambda ctx, what, name, limit=0: {"torch": "2.11.0"} if what == "env" else {
         "device": "cuda", "matmul": {"bf16": {"size": 8192, "seconds": 0.0014, "tflops": 785.0, "how": "events"}},

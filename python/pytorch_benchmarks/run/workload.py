@@ -84,7 +84,8 @@ def build_workload(model: ModelSpec, data: DataSpec, device: DeviceSpec, run: Ru
 
     info = get_model_info(model.name, model.config)  # --model_config: its overrides
     # What the metadata refuses: the same checks validate runs before a sweep (in this order)
-    checks.enforce(checks.subject_of(model, data, run, ctx.world_size, device=device), info,
+    checks.enforce(checks.subject_of(model, data, run, ctx.world_size, ctx.enabled,
+                                    device=device), info,
                    "model")
     input_shape = resolve_input_shape(info, model.image_size, warn)
     tokens.check_flags(info, run.generate, device.compile, warn)
