@@ -59,6 +59,7 @@ class Run:
     seconds: float = 0.0
     skipped: str | None = None  # why it did not run
     timed_out: bool = False
+    budget_stop: bool = False  # stopped because the stage's budget ran out, not at its own limit
     smi: SmiSummary | None = None
 
     @property
@@ -67,6 +68,8 @@ class Run:
         if self.skipped:
             return self.skipped
         logged = self.facts.get("results.status")
+        if self.timed_out and self.budget_stop:
+            return f"stopped when the stage's budget ran out ({logged or 'no status'})"
         if self.timed_out:
             return f"stopped at its time limit ({logged or 'no status'})"
         if logged:
@@ -146,6 +149,7 @@ def run_benchmark(ctx: Context, name: str, args: list[str], smi_period_ms: int =
         env = {"TORCH_LOGS": "recompiles"} if "--compile" in args else None
         run.returncode, run.timed_out = _execute(command, ctx.logs / f"{name}.log",
                                                  min(left, limit), PYTHON_DIR, env)
+    run.budget_stop = run.timed_out and left < limit
     run.seconds = time.monotonic() - start
     run.facts = read_facts(facts_file)
     last = run.facts.get(last_s_key) if last_s_key else None

@@ -13,7 +13,7 @@ from gpu_check.stages import StageResult, register_stage
 ADAMW = ["--optimizer", "adamw"]
 #: name, extra flags, whether torchrun starts it, whether a dry run runs it
 RUNS: list[tuple[str, list[str], bool, bool]] = [
-    ("llama-train-bf16-sgd", [], False, False),
+    ("llama-train-bf16-sgd", ["--optimizer", "sgd"], False, False),  # auto is AdamW for llama
     ("llama-train-bf16-adamw", ADAMW, False, False),
     ("llama-train-bf16-adamw-ac-full", [*ADAMW, "--activation_checkpointing", "full"], False,
      True),

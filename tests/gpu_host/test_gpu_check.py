@@ -194,6 +194,24 @@ def test_a_failed_run_fails_its_check_with_the_runs_error() -> None:
     assert verdict == "FAILED: d5-r50-bf16: failure (AssertionError: sdpa)"
 
 
+def test_a_run_the_stages_budget_stopped_is_inconclusive_not_failed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first H100 run's D6 (a compiled max-batch search) had 72 s of the stage left and
+    was called FAILED; stopped at its own limit it still fails."""
+    from gpu_check import bench
+    monkeypatch.setattr(bench, "_execute", lambda *a, **k: (-15, True))
+    short = Context(out=tmp_path, dry_run=True, budget_s=60)
+    stopped = bench.run_benchmark(short, "d6-r50-compile-max", [], limit=330)
+    assert stopped.budget_stop and stopped.status.startswith("stopped when the stage's budget")
+    verdict, _ = defects.judge_maxbatch({stopped.name: stopped}, short)
+    assert verdict.startswith("inconclusive: d6-r50-compile-max: stopped when")
+    own = bench.run_benchmark(Context(out=tmp_path, dry_run=True, budget_s=600), "d6", [],
+                              limit=330)
+    assert not own.budget_stop
+    assert defects.judge_maxbatch({own.name: own}, short)[0].startswith(
+        "FAILED: d6: stopped at its time limit")
+
+
 def test_facts_parse_like_the_logs_and_missing_figures_are_dashes() -> None:
     facts = parse_facts(['__results.throughput__=12.5', 'WARNING: x', '__results.mfu__=null',
                          '__bad__=not json'])

@@ -33,6 +33,13 @@ counts:
 Attention over nested (variable-length) tensors (``_flash_attention_*``,
 ``_efficient_attention_*``) keeps torch's own formulas; the benchmark's models do not use it.
 
+*Activation checkpointing* (``--activation_checkpointing``) computes a checkpointed block's
+forward a second time in the backward: hardware FLOPs, not the model's. The counted step runs
+its checkpointed blocks plainly (:func:`without_recomputation`), on one sample (all of its
+activations are kept then, which at the batch checkpointing made fit might not fit): the
+first H100 run counted 9,585 GFLOP/sample for llama3_1b with every block checkpointed against
+8,005 without, and called 31.7 % MFU what was 26.4 %.
+
 *Wrappers.* ``nn.DataParallel`` runs its replicas' forwards in Python threads, where the
 counter (a thread-local dispatch mode) does not see them. :func:`plain_step` gives a step that
 runs the module under it (and under ``torch.compile``) on one replica's share of the batch,
@@ -49,6 +56,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import CheckpointWrapper
 from torch.utils.flop_counter import FlopCounterMode
 
 Step = Callable[[], object]
@@ -132,6 +140,31 @@ def flops_per_sample(step: Step, samples: int) -> float | None:
     return total / samples if total > 0 and samples > 0 else None
 
 
+def _run_plainly(module: nn.Module, *args: Any, **kwargs: Any) -> Any:
+    return module(*args, **kwargs)
+
+
+def checkpointed_blocks(model: Any) -> list[CheckpointWrapper]:
+    """The activation-checkpointed blocks of ``model`` (any wrapper around it included)."""
+    if not isinstance(model, nn.Module):
+        return []
+    return [m for m in model.modules() if isinstance(m, CheckpointWrapper)]
+
+
+@contextlib.contextmanager
+def without_recomputation(blocks: list[CheckpointWrapper]) -> Iterator[None]:
+    """While inside, the checkpointed ``blocks`` run their module plainly (no recomputation
+    in the backward); their checkpointing is back after."""
+    saved = [block.checkpoint_fn for block in blocks]
+    for block in blocks:
+        block.checkpoint_fn = _run_plainly  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        for block, fn in zip(blocks, saved, strict=True):
+            block.checkpoint_fn = fn
+
+
 def data_parallel_inner(model: Any) -> nn.Module | None:
     """The module under ``nn.DataParallel`` (itself possibly under ``torch.compile``), or
     ``None`` when ``model`` is no DataParallel."""
@@ -157,22 +190,27 @@ def plain_step(step: Step, samples: int, share: int) -> Iterator[tuple[Step, int
     samples of its batch, and the plain module when its model is a DataParallel (``share``:
     one replica's share, or fewer); else, or when ``share`` is the whole batch of a plain
     model, the step itself and its ``samples``. FLOPs per sample do not depend on the batch
-    (every counted op is linear in it)."""
+    (every counted op is linear in it). A model with activation-checkpointed blocks runs them
+    plainly, on one sample (see the module's note)."""
     runner: Any = getattr(step, "__self__", None)
     model = getattr(runner, "model", None)
     inner = data_parallel_inner(model)
     source = getattr(runner, "source", None)
-    if source is None or share <= 0 or (inner is None and share >= samples):
-        yield step, samples
-        return
+    blocks = checkpointed_blocks(model)
+    if blocks and share > 0:
+        share = 1
+    with without_recomputation(blocks):
+        if source is None or share <= 0 or (inner is None and share >= samples):
+            yield step, samples
+            return
 
-    def one_share() -> Any:
-        return _first_rows(source(), share)
+        def one_share() -> Any:
+            return _first_rows(source(), share)
 
-    runner.source = one_share
-    if inner is not None:
-        runner.model = inner
-    try:
-        yield step, share
-    finally:
-        runner.model, runner.source = model, source
+        runner.source = one_share
+        if inner is not None:
+            runner.model = inner
+        try:
+            yield step, share
+        finally:
+            runner.model, runner.source = model, source
