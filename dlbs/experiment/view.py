@@ -283,6 +283,12 @@ class Experiment:
         return str(int(self.timeout)) if self.timeout.is_integer() else str(self.timeout)
 
     @property
+    def sharded(self) -> bool:
+        """Whether ``exp.parallelism`` shards the model (fsdp, hsdp): torchrun starts it even
+        as one process (FSDP2 over one rank)."""
+        return str(self.raw.get("exp.parallelism", "ddp") or "ddp") != "ddp"
+
+    @property
     def max_batch(self) -> bool:
         """Whether ``exp.replica_batch`` asks for the largest batch that fits."""
         return self.replica_batch == MAX_BATCH

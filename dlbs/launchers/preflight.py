@@ -23,7 +23,7 @@ from dlbs.launchers.benchmark import (
     benchmark_flags,
     num_replicas,
 )
-from dlbs.launchers.torchrun import num_nodes
+from dlbs.launchers.torchrun import launches_torchrun, num_nodes
 
 #: The parameters behind the flags the launcher computes (and behind ``WORLD_SIZE``).
 COMPUTED_FLAGS: dict[str, tuple[str, ...]] = {
@@ -81,7 +81,7 @@ def benchmark_refusals(source: ExperimentLike, models_dir: Path | None,
     exp = Experiment.of(source)
     argv = tuple(benchmark_flags(exp))
     nodes, local = num_nodes(exp), num_replicas(exp)
-    world, torchrun = nodes * local, nodes > 1 or local > 1
+    world, torchrun = nodes * local, launches_torchrun(exp)
     lines = _refusals(argv, world, torchrun, models_dir, host)
     where = f"exp.id {exp.id}: " if exp.id else ""
     return [f"{where}{line}" for line in lines]

@@ -168,14 +168,21 @@ def rendezvous_conf(exp: Experiment) -> list[str]:
     return ["--rdzv_conf", f"timeout={rendezvous_timeout(exp)}"]
 
 
+def launches_torchrun(exp: Experiment) -> bool:
+    """Whether torchrun starts the experiment's benchmark: several replicas on a node,
+    several nodes, or a sharded model (one process too)."""
+    return num_replicas(exp) > 1 or num_nodes(exp) > 1 or exp.sharded
+
+
 class TorchrunLayer:
     """``torchrun [--standalone | --nnodes N ...] --nproc_per_node K benchmarks.py FLAGS``."""
 
     name = "torchrun"
 
     def applies(self, exp: Experiment) -> bool:
-        """When the experiment has several replicas on this node, or several nodes."""
-        return num_replicas(exp) > 1 or num_nodes(exp) > 1
+        """When the experiment has several replicas on this node, or several nodes, or
+        shards its model (``exp.parallelism`` fsdp: under torchrun even as one process)."""
+        return launches_torchrun(exp)
 
     def wrap(self, exp: Experiment, cmd: Command) -> Command:
         """Insert the torchrun module and its options between the interpreter and the script."""

@@ -68,9 +68,10 @@ CASES: dict[str, tuple[dict[str, Any] | None, tuple[str, ...], str]] = {
                                      "exp.data_dir": DATA}, ("exp.model=deep_mnist (--model)",),
                                     ("real data needs an image model (C, H, W input); "
                                      "'deep_mnist' takes (784,)")),
-    "sharding_under_torchrun": ({"exp.model": "gpt2", "exp.parallelism": "fsdp"},
-                                ("exp.parallelism=fsdp (--parallelism)",),
-                                "--parallelism fsdp shards the model over torchrun's ranks"),
+    # fsdp as one process runs (under torchrun); hsdp needs two groups
+    "sharding_under_torchrun": ({"exp.model": "gpt2", "exp.parallelism": "hsdp"},
+                                ("exp.parallelism=hsdp (--parallelism)",),
+                                "--parallelism hsdp shards over torchrun's ranks"),
     "checkpointing_in_training": ({"exp.model": "gpt2", "exp.phase": "inference",
                                    "exp.activation_checkpointing": "full"},
                                   (("exp.activation_checkpointing=full "
