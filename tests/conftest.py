@@ -74,20 +74,34 @@ def _bench_forkserver() -> Iterator[None]:
     os.environ["DLBS_TEST_FORKSERVER"] = socket_path
     os.environ["DLBS_TEST_FORKSERVER_SCRIPT"] = os.path.realpath(
         support.parents[1] / "python" / "pytorch_benchmarks" / "benchmarks.py")
-    with open(os.path.join(folder, "server.log"), "wb") as log:
-        server = subprocess.Popen([sys.executable, str(support / "bench_forkserver.py"),
-                                   socket_path], stdin=subprocess.DEVNULL, stdout=log,
-                                  stderr=log, start_new_session=True)
+    # A second server imports torch under OMP_NUM_THREADS=1: torchrun's workers (and tests
+    # that set it) read that at import, so the first server refuses them.
+    omp1 = "OMP_NUM_THREADS" not in os.environ
+    if omp1:
+        os.environ["DLBS_TEST_FORKSERVER_OMP1"] = os.path.join(folder, "server-omp1")
+    paths = {"server": os.environ.copy()}   # the environment its callers have
+    if omp1:
+        paths["server-omp1"] = {**os.environ, "OMP_NUM_THREADS": "1"}
+    servers = []
+    for name, env in paths.items():
+        with open(os.path.join(folder, f"{name}.log"), "wb") as log:
+            servers.append(subprocess.Popen(
+                [sys.executable, str(support / "bench_forkserver.py"),
+                 os.path.join(folder, name)], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                start_new_session=True, env=env))
     try:
         yield
     finally:
-        server.terminate()   # the server kills and reaps the children still running
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        for name in ("DLBS_TEST_FORKSERVER", "DLBS_TEST_FORKSERVER_SCRIPT"):
+        for server in servers:
+            server.terminate()   # the server kills and reaps the children still running
+        for server in servers:
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+        for name in ("DLBS_TEST_FORKSERVER", "DLBS_TEST_FORKSERVER_SCRIPT",
+                     "DLBS_TEST_FORKSERVER_OMP1"):
             os.environ.pop(name, None)
         if old is None:
             os.environ.pop("PYTHONPATH", None)

@@ -14,7 +14,8 @@ the process its parent knows: it forwards the signals it gets to the child and e
 ends (the exit code, or the same signal); when the caller is killed, the server kills the child.
 
 What a forked child cannot take over, the server refuses, and the caller runs the benchmark
-itself: another interpreter or ``sys.prefix``, another script, interpreter options, any
+itself: another interpreter or ``sys.prefix``, another script, interpreter options other
+than ``-u`` (torchrun's workers: their streams are made unbuffered), any
 difference in the environment that is read when a library loads (``IMPORT_ENV``: OpenMP, MKL,
 torch, CUDA, NCCL, Python's own, the dynamic loader, the locale), other resource limits, CPU
 affinity or priority (``taskset``, ``numactl``, ``nice``), and any run inside a Slurm job (its
@@ -71,11 +72,18 @@ CLIENT_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"
                   "SIGPIPE")
 
 
+#: Variables of those prefixes that torch reads only at run time (torchrun's per-worker
+#: ``TORCHELASTIC_*``, read by the elastic agent's helpers; the NCCL error handling, read
+#: when a process group is made), so they may differ.
+RUNTIME_ENV = ("TORCHELASTIC_", "TORCH_NCCL_ASYNC_ERROR_HANDLING")
+
+
 def _import_env(env: dict[str, str]) -> dict[str, str]:
     """The variables of ``env`` read at import, less those the server's imports set to the
     value they hold (a caller whose parent imported torch's optimizer has
     ``TORCHINDUCTOR_CACHE_DIR``, which its own import would set alike)."""
     return {k: v for k, v in env.items() if k.startswith(IMPORT_ENV)
+            and not k.startswith(RUNTIME_ENV)
             and not (k in _IMPORT_CHANGES and _IMPORT_CHANGES[k] == v)}
 
 
@@ -289,15 +297,19 @@ def _fresh_interpreter(request: dict[str, Any]) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     if "SIGPIPE" not in request["ignored"]:
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)   # what Python itself sets at start
-    unbuffered = bool(os.environ.get("PYTHONUNBUFFERED"))
+    # -u (torchrun's workers) or PYTHONUNBUFFERED: the binary layer unbuffered, as Python's
+    unbuffered = bool(os.environ.get("PYTHONUNBUFFERED")) or bool(request.get("unbuffered"))
     encoding = sys.stdout.encoding if sys.stdout is not None else "utf-8"
     sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)),
                                  encoding=encoding)
-    sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)),
-                                  encoding=encoding, line_buffering=os.isatty(1),
+
+    def writer(fd: int) -> Any:
+        raw = io.FileIO(fd, "w", closefd=False)
+        return raw if unbuffered else io.BufferedWriter(raw)
+
+    sys.stdout = io.TextIOWrapper(writer(1), encoding=encoding, line_buffering=os.isatty(1),
                                   write_through=unbuffered)
-    sys.stderr = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)),
-                                  encoding=encoding, errors="backslashreplace",
+    sys.stderr = io.TextIOWrapper(writer(2), encoding=encoding, errors="backslashreplace",
                                   line_buffering=True, write_through=unbuffered)
     sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
     script = request["argv"][0]

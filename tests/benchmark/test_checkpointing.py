@@ -92,8 +92,11 @@ def test_a_run_logs_the_mode_and_reaches_the_same_loss(tmp_path: Path) -> None:
 
 
 def test_the_flop_count_runs_checkpointed_blocks_plainly_and_puts_checkpointing_back() -> None:
-    from pytorch_benchmarks.measure.flops import (checkpointed_blocks, count_step_flops,
-                                                  without_recomputation)
+    from pytorch_benchmarks.measure.flops import (
+        checkpointed_blocks,
+        count_step_flops,
+        without_recomputation,
+    )
     plain, model = _llama(), _llama()
     checkpoint_blocks(model, "llama3_1b", "full")
     tokens = torch.randint(0, 64, (2, 8))

@@ -26,9 +26,10 @@ def _socket() -> str:
     return path
 
 
-def _server_says(pid: int, deadline: float = 120) -> str:
-    """What the server's log says of caller ``pid`` (``forked: CHILD`` or ``refused: WHY``)."""
-    log = Path(_socket()).parent / "server.log"
+def _server_says(pid: int, deadline: float = 120, server: str = "server") -> str:
+    """What a server's log says of caller ``pid`` (``forked: CHILD`` or ``refused: WHY``);
+    ``server``: ``server``, or ``server-omp1`` (callers with ``OMP_NUM_THREADS=1``)."""
+    log = Path(_socket()).parent / f"{server}.log"
     end = time.monotonic() + deadline
     while time.monotonic() < end:
         for line in log.read_text().splitlines() if log.exists() else []:
@@ -155,14 +156,71 @@ def _state(pid: int) -> str:
         return "Z"
 
 
+def _omp1_server() -> None:
+    if not os.environ.get("DLBS_TEST_FORKSERVER_OMP1"):
+        pytest.skip("OMP_NUM_THREADS is set for the whole suite: one server serves it")
+    end = time.monotonic() + 180
+    while not os.path.exists(os.environ["DLBS_TEST_FORKSERVER_OMP1"]):
+        assert time.monotonic() < end, "the OMP_NUM_THREADS=1 fork server did not start"
+        time.sleep(0.1)
+
+
 def test_an_environment_read_at_import_runs_the_benchmark_from_scratch(tmp_path: Path) -> None:
     _ready()
     log = tmp_path / "omp.log"
     caller = subprocess.Popen([sys.executable, str(BENCHMARK), *TINY_MLP, *FEW,
                                "--log_file", str(log)],
-                              env={**os.environ, "OMP_NUM_THREADS": "1"},
+                              env={**os.environ, "OMP_NUM_THREADS": "2"},
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     _, err = caller.communicate(timeout=300)
     assert caller.returncode == 0, err
     assert _server_says(caller.pid) == "refused: another import environment"
-    assert read_facts(log)["exp.num_threads"] == 1
+    assert read_facts(log)["exp.num_threads"] == 2
+
+
+def test_one_openmp_thread_and_unbuffered_streams_go_to_the_omp1_server(tmp_path: Path) -> None:
+    """``python -u benchmarks.py`` with ``OMP_NUM_THREADS=1`` (how torchrun starts a worker)
+    is forked by the server that imported torch under that value: one thread, and its
+    output reaches a pipe line by line while it runs (unbuffered)."""
+    _ready()
+    _omp1_server()
+    caller = subprocess.Popen([sys.executable, "-u", str(BENCHMARK), *TINY_MLP, "--device", "cpu",
+                               "--num_warmup_batches", "0", "--num_batches", "100000"],
+                              env={**os.environ, "OMP_NUM_THREADS": "1"},
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert caller.stdout is not None
+        # the facts go to stdout (a pipe) as they are known: while the run goes on, the first
+        # arrives (block-buffered, it would wait for 8 KiB or the end)
+        threads = ""
+        while not threads.startswith("__exp.num_threads__"):
+            threads = caller.stdout.readline()
+            assert threads.startswith("__"), threads
+        assert caller.poll() is None and threads == "__exp.num_threads__=1\n"
+        assert _server_says(caller.pid, server="server-omp1").startswith("forked:")
+    finally:
+        caller.send_signal(signal.SIGUSR1)
+        caller.communicate(timeout=120)
+
+
+@pytest.mark.torchrun
+def test_torchruns_workers_are_forked_and_give_what_fresh_ones_give(tmp_path: Path) -> None:
+    _ready()
+    _omp1_server()
+    omp1_log = Path(os.environ["DLBS_TEST_FORKSERVER_OMP1"] + ".log")
+    before = omp1_log.read_text().count(" forked: ")
+    facts = {}
+    for name, extra in (("forked", {}), ("fresh", {"DLBS_TEST_FORKSERVER": "0"})):
+        log = tmp_path / f"{name}.log"
+        env = {**os.environ, **extra, "MASTER_ADDR": "127.0.0.1", "GLOO_SOCKET_IFNAME": "lo"}
+        done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                               "--nproc_per_node=2", str(BENCHMARK), *TINY_MLP, *FEW,
+                               "--log_file", str(log)], env=env, capture_output=True,
+                              text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+        facts[name] = read_facts(log)
+        if name == "forked":
+            assert omp1_log.read_text().count(" forked: ") == before + 2   # both ranks
+    same = ("results.status", "exp.world_size", "exp.num_threads", "results.loss_last")
+    assert {k: facts["forked"].get(k) for k in same} == {k: facts["fresh"].get(k) for k in same}
+    assert set(facts["forked"]) == set(facts["fresh"])

@@ -10,7 +10,8 @@ environment, its working folder, its umask and signal dispositions and its stand
 receives to it and then ends as the child ended: the same exit code, or killed by the same
 signal. The server says no (and this process runs the benchmark itself, as usual) when
 anything the child could not take over differs: the interpreter, the environment that is read
-at import (``OMP_*``, ``PYTHON*``, ``LD_*``...), resource limits, a Slurm job. Nothing here
+at import (``OMP_*``, ``PYTHON*``, ``LD_*``...), resource limits, a Slurm job. ``-u`` (how
+torchrun starts its workers) is the one interpreter option taken over. Nothing here
 may fail a run: any error falls back to the ordinary start.
 """
 from __future__ import annotations
@@ -19,24 +20,34 @@ import os
 import sys
 
 
-def _wanted() -> str | None:
+def _wanted() -> tuple[str, bool] | None:
+    """The server's socket and whether the caller runs unbuffered (``-u``: torchrun's
+    workers); None when this process is not one the server may run. A caller with
+    ``OMP_NUM_THREADS=1`` (torchrun's workers, and tests that set it) goes to the server that
+    imported torch under that value (``DLBS_TEST_FORKSERVER_OMP1``)."""
     path = os.environ.get("DLBS_TEST_FORKSERVER")
     script = os.environ.get("DLBS_TEST_FORKSERVER_SCRIPT")
     if not path or path == "0" or not script or os.environ.get("SLURM_JOB_ID"):
         return None
     argv = list(getattr(sys, "orig_argv", ()))
+    unbuffered = len(argv) >= 3 and argv[1] == "-u"
+    if unbuffered:
+        argv = argv[:1] + argv[2:]
     if len(argv) < 2 or argv[1] != sys.argv[0] or not sys.argv[0].endswith("benchmarks.py"):
-        return None   # interpreter options (-u, -X, -W...) or another program
+        return None   # other interpreter options (-X, -W, -O...) or another program
     if os.path.realpath(sys.argv[0]) != script:
         return None
-    return path
+    omp1 = os.environ.get("DLBS_TEST_FORKSERVER_OMP1")
+    if omp1 and os.environ.get("OMP_NUM_THREADS") == "1":
+        path = omp1
+    return path, unbuffered
 
 
 #: Signals forwarded to the child (the ones a runner, a shell, Slurm or a user sends).
 FORWARDED = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM")
 
 
-def _request() -> bytes:
+def _request(unbuffered: bool) -> bytes:
     import json
     import resource
     import signal
@@ -51,7 +62,8 @@ def _request() -> bytes:
     body = {"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": mask,
             "ignored": ignored, "limits": limits, "executable": sys.executable,
             "prefix": sys.prefix, "pid": os.getpid(),
-            "affinity": sorted(os.sched_getaffinity(0)), "nice": os.nice(0)}
+            "affinity": sorted(os.sched_getaffinity(0)), "nice": os.nice(0),
+            "unbuffered": unbuffered}
     data = json.dumps(body).encode()
     return len(data).to_bytes(8, "big") + data
 
@@ -67,9 +79,10 @@ def _recv_exactly(sock: object, size: int) -> bytes:
 
 
 def _main() -> None:
-    path = _wanted()
-    if path is None:
+    wanted = _wanted()
+    if wanted is None:
         return
+    path, unbuffered = wanted
     import array
     import socket
 
@@ -78,7 +91,7 @@ def _main() -> None:
     try:
         sock.connect(path)
         fds = array.array("i", [0, 1, 2])
-        sock.sendmsg([_request()], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds.tobytes())])
+        sock.sendmsg([_request(unbuffered)], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds.tobytes())])
         answer = _recv_exactly(sock, 1)
         if answer != b"P":
             sock.close()
