@@ -118,6 +118,8 @@ FACT_TYPES: dict[str, str] = {
     "results.matmul_peak_source": "str",
     "results.matmul_peak_load": "dict",
     "results.peak_memory_mb": "float",
+    "results.peak_memory_mb_ranks": "list[float]",
+    "results.peak_memory_reserved_mb_ranks": "list[float]",
     "results.peak_memory_scope": "str",
     "results.peak_memory_reserved_mb": "float",
     "results.num_alloc_retries": "int",

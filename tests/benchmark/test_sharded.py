@@ -48,6 +48,10 @@ def test_fsdp_and_hsdp_train_to_ddps_loss(tmp_path: Path) -> None:
     bf16 = _train(tmp_path, 2, "--parallelism", "fsdp", "--dtype", "bfloat16")
     for facts in (ddp2, fsdp2, ddp4, hsdp4, bf16):
         assert facts["results.status"] == "ok" and facts["results.throughput"] > 0
+        # every rank's peak, by rank; the log's own figure is rank 0's
+        ranks = facts["results.peak_memory_mb_ranks"]
+        assert len(ranks) == facts["exp.world_size"] and all(m > 0 for m in ranks)
+        assert ranks[0] == facts["results.peak_memory_mb"]
     assert (ddp2["exp.parallelism"], ddp2["exp.mesh_shape"]) == ("ddp", [2])
     assert (fsdp2["exp.parallelism"], fsdp2["exp.mesh_shape"]) == ("fsdp", [2])
     assert (hsdp4["exp.parallelism"], hsdp4["exp.mesh_shape"]) == ("hsdp", [2, 2])
@@ -70,6 +74,7 @@ def test_fsdp_over_one_rank_trains_to_ddps_loss(tmp_path: Path) -> None:
     fsdp1 = _train(tmp_path, 1, "--parallelism", "fsdp")
     assert fsdp1["results.status"] == "ok" and fsdp1["results.throughput"] > 0
     assert (fsdp1["exp.parallelism"], fsdp1["exp.mesh_shape"]) == ("fsdp", [1])
+    assert fsdp1["results.peak_memory_mb_ranks"] == [fsdp1["results.peak_memory_mb"]]
     assert fsdp1["results.loss_last"] == pytest.approx(ddp1["results.loss_last"], rel=1e-5)
 
 

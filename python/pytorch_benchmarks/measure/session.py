@@ -307,6 +307,7 @@ class Measurements:
             facts["results.peak_memory_mb"] = self.peak_mib
             facts["results.peak_memory_scope"] = self.memory_scope
         facts.update(self.reserve_facts)
+        facts.update(self._per_rank_memory())
         facts.update(self._energy_facts(num_timed * samples_per_iteration))
         facts.update(self._throttle_facts())
         facts.update(self._state_facts())
@@ -411,6 +412,28 @@ class Measurements:
             return {}
         return {"results.throttle_reasons": reason_names(mask),
                 "results.power_capped": power_capped(mask)}
+
+    def _per_rank_memory(self) -> dict[str, list[float | None]]:
+        """Under torchrun, every rank's peak (``results.peak_memory_mb`` is the writer's own):
+        ``results.peak_memory_mb_ranks`` and, on GPUs, ``results.peak_memory_reserved_mb_ranks``,
+        indexed by rank (null: a rank that measured none). Every rank takes part."""
+        if not self.ctx.enabled:
+            return {}
+        reserved = self.reserve_facts.get("results.peak_memory_reserved_mb")
+        mine = [self.peak_mib, reserved]
+        size = self.ctx.world_size
+        values = [0.0] * (2 * size)
+        for column, value in enumerate(mine):
+            values[2 * self.ctx.rank + column] = math.nan if value is None else float(value)
+        summed = self._all_reduce(values, torch.distributed.ReduceOp.SUM)
+
+        def column(index: int) -> list[float | None]:
+            return [None if math.isnan(v) else v for v in summed[index::2]]
+
+        facts = {"results.peak_memory_mb_ranks": column(0)}
+        if self.setup.is_cuda:
+            facts["results.peak_memory_reserved_mb_ranks"] = column(1)
+        return facts
 
     def _all_reduce(self, values: list[float], op: Any) -> list[float]:
         device = self.setup.device if self.setup.is_cuda else torch.device("cpu")
