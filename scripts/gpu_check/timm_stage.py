@@ -49,7 +49,9 @@ def _pair(name: str, dlbs_model: str, timm_model: str, batch: int, train: bool,
             "--bench", "train" if train else "inference", "--num-warm-iter", WARM,
             "--num-bench-iter", TIMED, "--channels-last",
             "--no-retry"]  # else timm halves the batch on out-of-memory and goes on
-    if not train:
+    if train:  # timm's optimizer is SGD (its default --opt); dlbs's auto is AdamW for a ViT
+        dlbs += ["--optimizer", "sgd"]
+    else:
         dlbs += ["--forward_only", "true"]
     if math == "bf16":
         dlbs += ["--dtype", "bfloat16"]
@@ -158,7 +160,9 @@ def timm_stage(ctx: Context) -> StageResult:
              f"{IMAGE_SIZE} px (`--image_size` / `--img-size`; timm px: the size timm printed, "
              "and no ratio where it differs); "
              "bf16: dlbs `--dtype bfloat16`, timm `--amp --amp-dtype bfloat16`; tf32: dlbs "
-             "`--dtype float32 --cudnn_fastest true`, timm's float32 (TF32 on). timm's figure "
+             "`--dtype float32 --cudnn_fastest true`, timm's float32 (TF32 on); training: "
+             "SGD on both sides (dlbs `--optimizer sgd`, timm's default `--opt sgd`, which is "
+             "Nesterov). timm's figure "
              "is its `*_samples_per_sec` (samples over the whole timed loop), dlbs's "
              "`results.throughput` (its steady window): expect them within ~10% in bf16."), "",
              *table(["pair", "dlbs status", "dlbs samples/s", "timm status", "timm samples/s",

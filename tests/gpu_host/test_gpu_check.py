@@ -308,6 +308,17 @@ def test_timm_and_dlbs_pairs_run_at_the_same_image_size() -> None:
         assert ours == theirs == "224", pair.name
 
 
+def test_timm_and_dlbs_training_pairs_both_train_with_sgd() -> None:
+    """The H100 run's ViT pair trained with AdamW in dlbs (``--optimizer auto`` picks it for
+    a transformer) against timm's SGD; both sides now name SGD (timm's default ``--opt``)."""
+    for pair in timm_stage.PAIRS:
+        train = pair.timm[pair.timm.index("--bench") + 1] == "train"
+        assert ("--optimizer" in pair.dlbs) == train, pair.name
+        if train:
+            assert pair.dlbs[pair.dlbs.index("--optimizer") + 1] == "sgd", pair.name
+            assert "--opt" not in pair.timm   # timm's default: sgd
+
+
 def test_a_timm_ratio_is_refused_when_timm_ran_another_image_size() -> None:
     # The first GPU run: timm's resnet50 ran at its pretrained test size, 288 px, and the
     # ratio read 1.63; it is no comparison.
