@@ -100,6 +100,13 @@ def _bench_forkserver() -> Iterator[None]:
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
+        keep = os.environ.get("DLBS_TEST_FORKSERVER_LOGS")   # a folder: the servers' logs
+        if keep:
+            os.makedirs(keep, exist_ok=True)
+            for name in paths:
+                if os.path.exists(os.path.join(folder, f"{name}.log")):
+                    shutil.copy(os.path.join(folder, f"{name}.log"),
+                                os.path.join(keep, f"{os.path.basename(folder)}-{name}.log"))
         for name in ("DLBS_TEST_FORKSERVER", "DLBS_TEST_FORKSERVER_SCRIPT",
                      "DLBS_TEST_FORKSERVER_OMP1"):
             os.environ.pop(name, None)

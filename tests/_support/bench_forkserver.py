@@ -78,12 +78,24 @@ CLIENT_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"
 RUNTIME_ENV = ("TORCHELASTIC_", "TORCH_NCCL_ASYNC_ERROR_HANDLING")
 
 
+#: Read when CUDA initialises, not at import: they may differ while the server has not
+#: initialised CUDA (it never does on a machine without a GPU; dlbs's launch scripts set
+#: ``CUDA_VISIBLE_DEVICES`` for every benchmark they start).
+CUDA_INIT_ENV = ("CUDA_VISIBLE_DEVICES",)
+
+
+def _cuda_initialised() -> bool:
+    torch = sys.modules.get("torch")
+    return torch is None or bool(torch.cuda.is_initialized())
+
+
 def _import_env(env: dict[str, str]) -> dict[str, str]:
     """The variables of ``env`` read at import, less those the server's imports set to the
     value they hold (a caller whose parent imported torch's optimizer has
     ``TORCHINDUCTOR_CACHE_DIR``, which its own import would set alike)."""
+    late = () if _cuda_initialised() else CUDA_INIT_ENV
     return {k: v for k, v in env.items() if k.startswith(IMPORT_ENV)
-            and not k.startswith(RUNTIME_ENV)
+            and not k.startswith(RUNTIME_ENV) and k not in late
             and not (k in _IMPORT_CHANGES and _IMPORT_CHANGES[k] == v)}
 
 
@@ -101,8 +113,10 @@ def refusal(request: dict[str, Any]) -> str | None:
         return "another sys.prefix"
     if os.path.realpath(request["argv"][0]) != str(SCRIPT):
         return "another script"
-    if _import_env(request["env"]) != _import_env(_INITIAL_ENV):
-        return "another import environment"
+    theirs, ours = _import_env(request["env"]), _import_env(_INITIAL_ENV)
+    if theirs != ours:
+        names = sorted(k for k in {*theirs, *ours} if theirs.get(k) != ours.get(k))
+        return f"another import environment ({', '.join(names)})"   # names only, no values
     if request["limits"] != _limits():
         return "other resource limits"
     if "SLURM_JOB_ID" in request["env"]:

@@ -174,7 +174,7 @@ def test_an_environment_read_at_import_runs_the_benchmark_from_scratch(tmp_path:
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     _, err = caller.communicate(timeout=300)
     assert caller.returncode == 0, err
-    assert _server_says(caller.pid) == "refused: another import environment"
+    assert _server_says(caller.pid) == "refused: another import environment (OMP_NUM_THREADS)"
     assert read_facts(log)["exp.num_threads"] == 2
 
 
