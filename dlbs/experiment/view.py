@@ -117,6 +117,7 @@ class Experiment:
     data: str = ""                      # synthetic | real
     data_dir: str = ""
     data_loader_only: bool = False
+    parallelism: str = "ddp"            # ddp | fsdp | hsdp (exp.parallelism)
     # devices
     declared_device: str = ""           # exp.device_type as given (computed by the config)
     gpus: str = ""                      # exp.gpus as given (',' replicas, ':' a group)
@@ -180,6 +181,7 @@ class Experiment:
             data=as_arg(raw.get("exp.data")),
             data_dir=as_arg(raw.get("exp.data_dir")),
             data_loader_only=as_bool(raw.get("pytorch.data_loader_only", False)),
+            parallelism=as_arg(raw.get("exp.parallelism")).strip() or "ddp",
             declared_device=as_arg(raw.get("exp.device_type")),
             gpus=as_arg(raw.get("exp.gpus", "")),
             visible_gpus=as_arg(raw.get("runtime.visible_gpus", raw.get("exp.gpus", ""))),
@@ -286,7 +288,7 @@ class Experiment:
     def sharded(self) -> bool:
         """Whether ``exp.parallelism`` shards the model (fsdp, hsdp): torchrun starts it even
         as one process (FSDP2 over one rank)."""
-        return str(self.raw.get("exp.parallelism", "ddp") or "ddp") != "ddp"
+        return self.parallelism != "ddp"
 
     @property
     def max_batch(self) -> bool:

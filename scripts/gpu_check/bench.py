@@ -140,8 +140,8 @@ def run_benchmark(ctx: Context, name: str, args: list[str], smi_period_ms: int =
     ctx.logs.mkdir(parents=True, exist_ok=True)
     facts_file = ctx.logs / f"{name}.facts"
     facts_file.unlink(missing_ok=True)
-    command = [sys.executable, *(launcher or []), str(BENCHMARK), *run.args, "--log_file", str(facts_file),
-               "--facts", "log"]
+    command = [sys.executable, *(launcher or []), str(BENCHMARK), *run.args,
+               "--log_file", str(facts_file), "--facts", "log"]
     start = time.monotonic()
     sampler = SmiSampler(ctx.logs / f"{name}.smi.csv", period_ms=smi_period_ms,
                          enabled=not ctx.dry_run)

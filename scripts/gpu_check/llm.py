@@ -34,9 +34,10 @@ def llm_run(ctx: Context, name: str, extra: list[str], torchrun: bool, dry: bool
                        "(full, selective), FSDP2 at world size 1 under torchrun")
 def llm_stage(ctx: Context) -> StageResult:
     runs = [llm_run(ctx, *run) for run in RUNS]
-    sizes = "tiny CPU sizes" if ctx.dry_run else "the whole model (16 layers), batch 4 x 1024 tokens"
-    return matrix_result(runs, [
-        f"llama3_1b in bf16 autocast, {sizes}: `{' '.join(iterations(ctx))}`. `-adamw`: "
-        "`--optimizer adamw`; `-ac-*`: `--activation_checkpointing`; `-fsdp1`: "
-        "`--parallelism fsdp` under `torchrun --standalone --nproc_per_node=1` (NCCL on a "
-        "GPU; peak memory and MFU of the one rank)."])
+    sizes = ("tiny CPU sizes" if ctx.dry_run
+             else "the whole model (16 layers), batch 4 x 1024 tokens")
+    intro = (f"llama3_1b in bf16 autocast, {sizes}: `{' '.join(iterations(ctx))}`. `-adamw`: "
+             "`--optimizer adamw`; `-ac-*`: `--activation_checkpointing`; `-fsdp1`: "
+             "`--parallelism fsdp` under `torchrun --standalone --nproc_per_node=1` (NCCL on "
+             "a GPU; peak memory and MFU of the one rank).")
+    return matrix_result(runs, [intro])
