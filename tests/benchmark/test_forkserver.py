@@ -223,4 +223,7 @@ def test_torchruns_workers_are_forked_and_give_what_fresh_ones_give(tmp_path: Pa
             assert omp1_log.read_text().count(" forked: ") == before + 2   # both ranks
     same = ("results.status", "exp.world_size", "exp.num_threads", "results.loss_last")
     assert {k: facts["forked"].get(k) for k in same} == {k: facts["fresh"].get(k) for k in same}
-    assert set(facts["forked"]) == set(facts["fresh"])
+    # a note on the machine's state is written only when the load around the timed window
+    # was high, which the two runs need not share
+    load_dependent = {"results.machine_state_note"}
+    assert set(facts["forked"]) - load_dependent == set(facts["fresh"]) - load_dependent
