@@ -9,6 +9,8 @@
 * ``run_times``: the raw iteration times of a run (``results.time_data``, ms), kept apart so
   that queries over many runs do not read them.
 * ``exclusions``: runs left out of history and regressions, with the reason (the run stays).
+* ``series`` and ``points``: what ``regressions --latest`` chooses its window from (revision
+  0005), derived from ``runs`` and ``exclusions`` and kept with them (``dlbs.db.points``).
 
 Changing a table means a new Alembic revision in ``dlbs/db/migrations/versions``.
 """
@@ -88,6 +90,46 @@ exclusions = Table(
     Column("reason", Text, nullable=False),
     Column("excluded_at", DateTime(timezone=False), nullable=False),
 )
+
+#: One row per comparability key: the indexed columns that every run of the key shares (they
+#: are comparability fields), so that a filter on them names series without reading runs
+#: (revision 0005; kept by ``dlbs.db.points`` in the transaction that stores a run).
+series = Table(
+    "series", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("comparability_key", String(64), nullable=False, unique=True),
+    Column("model", String(200)),
+    Column("phase", String(40)),
+    Column("precision", String(40)),
+    Column("batch", Integer),
+    Column("device", String(40)),
+    Column("device_count", Integer),
+    Column("framework", String(40)),
+    Column("framework_version", String(80)),
+)
+Index("ix_series_config", series.c.model, series.c.phase, series.c.precision, series.c.batch)
+
+#: One row per series, summary metric (0: ``throughput``, 1: ``time_mean``) and code version
+#: that has a usable run (ended ok, the metric finite and > 0): when the version was first
+#: measured (``first_date``: the earliest run's date, :data:`dlbs.db.points.UNDATED` when no
+#: run has a date), its first run's id and whether a run of it is not excluded (``live``).
+#: The newest versions of a series are the last rows of ``ix_points_window`` of its id:
+#: ``regressions --latest`` chooses its window there, at a cost that does not grow with the
+#: history (revision 0005; kept by ``dlbs.db.points`` whenever runs or exclusions change).
+#: A few dozen bytes a row: the series by its integer id.
+points = Table(
+    "points", metadata,
+    Column("series_id", Integer, nullable=False),
+    Column("metric", Integer, nullable=False),
+    Column("code_version", String(200), nullable=False),
+    Column("first_date", DateTime(timezone=False), nullable=False),
+    Column("first_id", Integer, nullable=False),
+    Column("live", Integer, nullable=False),
+)
+Index("ix_points_window", points.c.series_id, points.c.metric, points.c.live,
+      points.c.first_date, points.c.first_id)
+#: What a refresh deletes by (a series' rows of one version).
+Index("ix_points_version", points.c.series_id, points.c.code_version)
 
 #: indexed column -> the fact it holds (what ``-P key=value`` filters match on).
 INDEXED = {

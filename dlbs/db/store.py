@@ -49,6 +49,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 
 from dlbs.db import packed, records
+from dlbs.db import points as db_points
 from dlbs.db.faults import guarded, reason_of
 from dlbs.db.schema import INDEXED, exclusions, run_times, runs
 from dlbs.db.url import DatabaseError, resolve, shown
@@ -62,6 +63,8 @@ RETRY_FOR_S = 120.0
 #: The schema revision that packs SQLite's facts (a database upgraded across it is compacted).
 PACKED_REVISION = "0004"
 T = TypeVar("T")
+#: PostgreSQL's advisory lock of the writing transactions (``Store._serialise_writers``).
+WRITER_LOCK = 7301992
 #: The ``Integer`` columns (ids, batch, device count, repeat) are 32-bit on PostgreSQL.
 INTEGER_BITS = 32
 
@@ -199,6 +202,10 @@ def _retrying(action: Callable[[], T]) -> T:
 class Store:
     """An open results database (see the module's docstring)."""
 
+    #: Whether writes keep the ``series`` and ``points`` tables (revision 0005); False only
+    #: for a store over the tables of an older release (the upgrade tests write as it did).
+    keeps_points = True
+
     def __init__(self, url: URL, readonly: bool = False) -> None:
         self.url = url
         self.engine = _engine(url, readonly)
@@ -229,6 +236,10 @@ class Store:
             with self.engine.begin() as conn:
                 if self.url.get_backend_name() == "postgresql":
                     conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7301991)")
+                else:  # the whole upgrade in one transaction that holds the write lock:
+                    # Python's sqlite3 runs DDL outside a transaction unless one was begun,
+                    # so another process saw half-made tables ("already exists")
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
                 config.attributes["connection"] = conn
                 command.upgrade(config, "head")
 
@@ -297,7 +308,13 @@ class Store:
             with self.engine.begin() as conn:
                 stmt = self._insert(runs).on_conflict_do_nothing(
                     index_elements=["identity"]).returning(runs.c.id, runs.c.identity)
+                self._serialise_writers(conn)
                 new = conn.execute(stmt, list(rows.values())).all()
+                if self.keeps_points:
+                    added = [rows[identity] for _, identity in new]
+                    db_points.add_series(conn, self._insert, added)
+                    db_points.refresh(conn, ((row["comparability_key"], row["code_version"])
+                                             for row in added))
                 children = [{"run_id": run_id, "times": times[identity]}
                             for run_id, identity in new if identity in times]
                 if children:
@@ -413,10 +430,12 @@ class Store:
 
         def write() -> int:
             with self.engine.begin() as conn:
+                self._serialise_writers(conn)
                 for run_id in ids:
                     conn.execute(delete(exclusions).where(exclusions.c.run_id == run_id))
                     conn.execute(exclusions.insert().values(run_id=run_id, reason=reason,
                                                             excluded_at=now))
+                self._refresh_points(conn, ids)
             return len(ids)
 
         return _retrying(write)
@@ -428,10 +447,28 @@ class Store:
 
         def write() -> int:
             with self.engine.begin() as conn:
+                self._serialise_writers(conn)
                 conn.execute(delete(exclusions).where(exclusions.c.run_id.in_(ids)))
+                self._refresh_points(conn, ids)
             return len(ids)
 
         return _retrying(write)
+
+    def _serialise_writers(self, conn: Any) -> None:
+        """PostgreSQL: one writing transaction at a time (a transaction-scoped advisory lock),
+        so that the ``points`` rows a writer recomputes see every run stored before it
+        (SQLite's file lock does this already)."""
+        if self.url.get_backend_name() == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITER_LOCK})")
+
+    def _refresh_points(self, conn: Any, run_ids: Sequence[int]) -> None:
+        if not self.keeps_points:
+            return
+        for start in range(0, len(run_ids), db_points.CHUNK):
+            chunk = run_ids[start:start + db_points.CHUNK]
+            db_points.refresh(conn, conn.execute(
+                select(runs.c.comparability_key, runs.c.code_version)
+                .where(runs.c.id.in_(chunk))).all())
 
     def _known(self, run_ids: Iterable[int]) -> list[int]:
         ids = sorted({int(i) for i in run_ids})
@@ -533,6 +570,23 @@ class Store:
         conditions = self._indexed(filters, since)
         if conditions is None:
             return None
+        by_series = None if since is not None else db_points.series_conditions(
+            filters or {}, INDEXED, self._column_value)
+        if by_series is not None:  # the window from the points table (revision 0005)
+            chosen = db_points.window(self.url.get_backend_name(), metric_column, by_series,
+                                      points)
+        else:
+            chosen = self._window_from_runs(conditions, metric_column, points)
+        stmt = (select(*(runs.c[name] for name in self.LIGHT))
+                .join(chosen, and_(runs.c.comparability_key == chosen.c.k,
+                                   runs.c.code_version == chosen.c.v))
+                .where(*conditions))
+        return self._light(stmt)
+
+    @staticmethod
+    def _window_from_runs(conditions: list[Any], metric_column: str, points: int) -> Any:
+        """The window's (series, version) pairs computed over every matching run (a filter on
+        a fact that is not a series column, or ``since``)."""
         usable = [_STATUS == "ok", _usable(runs.c[metric_column]), _HAS_VERSION]
         live = case((exclusions.c.run_id.is_(None), 1), else_=0)
         found = (select(runs.c.comparability_key.label("k"), runs.c.code_version.label("v"),
@@ -546,14 +600,9 @@ class Store:
             order_by=(found.c.first_date.is_(None).desc(), found.c.first_date.desc(),
                       found.c.first_id.desc()))
         ranked = select(found.c.k, found.c.v, found.c.live, rank.label("rank")).cte("ranked")
-        chosen = select(ranked.c.k, ranked.c.v).where(or_(
+        return select(ranked.c.k, ranked.c.v).where(or_(
             and_(ranked.c.live == 1, ranked.c.rank <= points),
             and_(ranked.c.live == 0, ranked.c.rank <= 1))).cte("chosen")
-        stmt = (select(*(runs.c[name] for name in self.LIGHT))
-                .join(chosen, and_(runs.c.comparability_key == chosen.c.k,
-                                   runs.c.code_version == chosen.c.v))
-                .where(*conditions))
-        return self._light(stmt)
 
     @guarded("the query")
     def code_versions(self, filters: Mapping[str, Any] | None) -> list[str] | None:
@@ -648,15 +697,9 @@ class Store:
 #: A run's status, read so that no index on status alone serves it: the planner then reads
 #: the covering ix_runs_key_version (SQLite took ix_runs_status and read every row with its
 #: facts). A run without a status counts as one whose status is "".
-_STATUS = func.coalesce(runs.c.status, "")
-#: The run has a code version (the axis of ``--latest``).
-_HAS_VERSION = and_(runs.c.code_version.is_not(None), runs.c.code_version != "")
-
-
-def _usable(value: Any) -> Any:
-    """The summary column ``value`` holds a measurement: finite and > 0 (NULL, NaN, infinity
-    and 0 are none), as :func:`dlbs.db.history._why_left_out` judges it."""
-    return and_(value > 0, value < 1e308)
+_STATUS = db_points.STATUS
+_HAS_VERSION = db_points.HAS_VERSION
+_usable = db_points.usable
 
 
 def _integer(value: Any) -> bool:
@@ -778,9 +821,10 @@ def open_store(url: str | URL | None, readonly: bool = False) -> Store:
     store = Store(resolved, readonly=readonly)
     upgrading = False
     try:
-        if needs_upgrade(store.engine, resolved):
+        # another process's upgrade holds the file for a moment: wait for it, as writes do
+        if _retrying(lambda: needs_upgrade(store.engine, resolved)):
             upgrading = True
-            stamp = current(store.engine)
+            stamp = _retrying(lambda: current(store.engine))
             if stamp is not None:  # a database with runs, not a new one: say why it waits
                 print(f"dlbs: upgrading --db {shown(resolved)} from schema revision {stamp} to "
                       f"{known()[1]} (once; on a large database this can take minutes)",

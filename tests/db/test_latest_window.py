@@ -67,14 +67,70 @@ def test_the_windowed_read_judges_what_reading_everything_judges(logs: Any, db_u
         by_version: dict[str, list[int]] = {}
         for record in store.runs():
             by_version.setdefault(record.facts["exp.code_version"], []).append(record.id)
-        for version in rng.sample(sorted(by_version), 3):  # whole versions left out
+        left_out = rng.sample(sorted(by_version), 4)
+        for version in left_out:  # whole versions left out
             store.exclude(by_version[version], "bad build")
-        for since in (None, datetime(2026, 1, 20)):
-            full = _judged(store, None, since)
-            windowed = _judged(store, WINDOW + 3, since)
-            assert windowed == full
-            assert full[1] > 0  # series were judged
+        _same_judgement(store)
+        store.include(by_version[left_out[0]])  # one of them back, and a run taken back
+        store.include(rng.sample(ids, 1))
+        _same_judgement(store)
+        later = [facts for facts in _history(logs, seed + 50) if rng.random() < 0.05]
+        for facts in later:  # runs of versions already stored, stored later
+            facts["exp.start_time"] = "2026-02-27T11:00:00+00:00"
+        store.store_many([(facts, f"later{i}.log") for i, facts in enumerate(later)])
+        _same_judgement(store)
         assert any(_judged(store, None, None)[0])  # and changes were found
+    finally:
+        store.close()
+
+
+def _same_judgement(store: Any) -> None:
+    for since in (None, datetime(2026, 1, 20)):
+        full = _judged(store, None, since)
+        windowed = _judged(store, WINDOW + 3, since)
+        assert windowed == full
+        assert full[1] > 0  # series were judged
+    for model in MODELS:  # a filter on a series column: the window from the points table
+        loaded = load_series(store, {"exp.model": model}, "results.throughput",
+                             "exp.code_version", newest=WINDOW + 3)
+        full = load_series(store, {"exp.model": model}, "results.throughput",
+                           "exp.code_version")
+        assert ([s.parameters for s in loaded.series]
+                == [s.parameters for s in full.series]) and loaded.series
+        for windowed, whole in zip(loaded.series, full.series):
+            newest = [p.axis_value for p in whole.points if not p.excluded][-WINDOW - 3:]
+            assert [p.axis_value for p in windowed.points if not p.excluded] == newest
+
+
+def test_the_window_after_an_upgrade_is_the_one_stored_runs_give(logs: Any, db_url: str
+                                                                  ) -> None:
+    """Revision 0005 fills the tables the window is read from out of the runs stored before:
+    a database that gets them late judges as one that had them all along."""
+    from sqlalchemy import delete, select
+
+    from dlbs.db import points
+    from dlbs.db.schema import points as points_table
+    from dlbs.db.schema import series
+
+    store = open_store(db_url)
+    try:
+        store.store_many([(facts, f"run{i}.log") for i, facts in enumerate(_history(logs, 7))])
+        ids = [record.id for record in store.runs()]
+        store.exclude(ids[::9], "noisy neighbour")
+        by_key = (select(series.c.comparability_key, points_table.c.metric,
+                         points_table.c.code_version, points_table.c.first_date,
+                         points_table.c.first_id, points_table.c.live)
+                  .join(series, series.c.id == points_table.c.series_id))
+        with store.engine.connect() as conn:
+            kept = sorted(conn.execute(by_key).all())
+        assert kept
+        with store.engine.begin() as conn:  # as revision 0005 finds a database: without them
+            conn.execute(delete(points_table))
+            conn.execute(delete(series))
+            points.fill(conn)
+        with store.engine.connect() as conn:
+            assert sorted(conn.execute(by_key).all()) == kept
+        _same_judgement(store)
     finally:
         store.close()
 
