@@ -333,7 +333,7 @@ def load_series(store: Any, filters: dict[str, Any], metric: str, axis: str,
     first = {one.key: one.points[0].run_ids[0] for one in series}
     bare = [p for one in series for p in _asked(one.points, counted)
             if p.runs == 1 and math.isnan(p.low)]
-    facts = store.facts_of(list(first.values()))
+    facts = store.some_facts_of(list(first.values()), records.KEY_SOURCE_FACTS)
     why = store.some_facts_of([p.run_ids[0] for p in bare], WITHHELD_FACTS)
     for p in bare:  # the facts of one-run points without an interval: why none
         p.withheld = _withheld(p.low, why.get(p.run_ids[0], {}))
@@ -416,51 +416,56 @@ def _check_names(loaded: Loaded, metric: str, axis: str, known: set[str]) -> Non
 def _light_series(rows: list[tuple[Any, ...]], metric: str, axis: str,
                   left_out: dict[str, int]) -> list[Series]:
     """:func:`build_series` on the summary columns of :meth:`Store.light_rows` (rows oldest
-    first, so a key's values arrive in the order they were first measured)."""
-    throughput = metric == "results.throughput"
+    first, so a key's values arrive in the order they were first measured). Tens of
+    thousands of rows for ``regressions --latest``: the common row (ended ok, a usable value,
+    an axis value) takes no function call."""
+    column = 3 if metric == "results.throughput" else 4
+    by_date = axis == "date"
     groups: dict[str, dict[str, list[tuple[Any, ...]]]] = {}
     for row in rows:
-        where = (None if row[2] is None else row[2].date().isoformat()) if axis == "date" \
-            else row[7]
-        value = row[3] if throughput else row[4]
-        why = _why_left_out(row[9], value is not None and 0 < value < math.inf,
-                            where is not None and where != "")
-        if why is not None or where is None:
-            left_out[why or NO_AXIS] = left_out.get(why or NO_AXIS, 0) + 1
+        if by_date:
+            where = None if row[2] is None else row[2].date().isoformat()
+        else:
+            where = row[7]
+        value = row[column]
+        if row[9] == OK_STATUS and value is not None and 0 < value < math.inf and where:
+            by_value = groups.get(row[1])
+            if by_value is None:
+                by_value = groups[row[1]] = {}
+            found = by_value.get(where)
+            if found is None:
+                by_value[where] = [row]
+            else:
+                found.append(row)
             continue
-        groups.setdefault(row[1], {}).setdefault(where, []).append(row)
+        why = _why_left_out(row[9], value is not None and 0 < value < math.inf,
+                            where is not None and where != "") or NO_AXIS
+        left_out[why] = left_out.get(why, 0) + 1
     out = []
     for key, by_value in groups.items():
         order = _axis_order(list(by_value), axis, {v: i for i, v in enumerate(by_value)})
-        points = [p for v in order if (p := _light_point(v, by_value[v], throughput))
-                  is not None]
-        if points:
-            out.append(Series(key, {}, points))
+        points = [_light_point(v, by_value[v], column) for v in order]
+        out.append(Series(key, {}, points))
     return out
 
 
-def _light_point(where: str, rows: list[tuple[Any, ...]], throughput: bool) -> Point | None:
-    usable = []
-    for row in rows:
-        value = row[3] if throughput else row[4]
-        if value is not None and 0 < value < math.inf:
-            usable.append((row, float(value)))
-    if not usable:
-        return None
-    excluded = all(row[8] is not None for row, _ in usable)
-    ids = [row[0] for row, _ in usable]
-    if len(usable) == 1:
-        row, value = usable[0]
+def _light_point(where: str, rows: list[tuple[Any, ...]], column: int) -> Point:
+    """The point of one axis value from its rows (each with a usable value in ``column``)."""
+    if len(rows) == 1:
+        row = rows[0]
+        value = float(row[column])
         low = high = math.nan
         if row[5] is not None and row[6] is not None and row[5] > 0:
-            if throughput and row[4] is not None:
+            if column == 3 and row[4] is not None:
                 low, high = value * row[4] / row[6], value * row[4] / row[5]
-            elif not throughput:
+            elif column == 4:
                 low, high = float(row[5]), float(row[6])
-        return Point(where, value, low, high, 1, ids, excluded=excluded,
+        return Point(where, value, low, high, 1, [row[0]], excluded=row[8] is not None,
                      se=_one_run_se(value, low, high, row[10]))
-    value, low, high, se = _over_runs([v for _, v in usable])
-    return Point(where, value, low, high, len(usable), ids, excluded=excluded, se=se)
+    value, low, high, se = _over_runs([float(row[column]) for row in rows])
+    excluded = not any(row[8] is None for row in rows)
+    return Point(where, value, low, high, len(rows), [row[0] for row in rows],
+                 excluded=excluded, se=se)
 
 
 def _since(runs: list[RunRecord], since: Any) -> list[RunRecord]:

@@ -34,6 +34,12 @@ KEY_FACTS_WHEN_NOT: dict[str, tuple[Any, ...]] = {
 #: Those that mean something in training only: an inference run's log carries the plan's
 #: value, which changed nothing it measured.
 TRAINING_ONLY_KEY_FACTS = ("exp.optimizer", "exp.activation_checkpointing")
+#: The facts the comparability fields are read from (:func:`key_value`, and the fields added
+#: later): what names a series (``dlbs.db.history.naming_of``) without reading the whole run.
+KEY_SOURCE_FACTS = (*(name for name in KEY_FACTS
+                      if name not in ("container_image", "device_model", "host_class")),
+                    "exp.docker_image", "exp.docker", "hw.devices", "hw.cpu_model",
+                    "hw.num_cpus", *KEY_FACTS_WHEN_NOT)
 #: Facts that name where a log lies, not what it holds: left out of a run's identity, so a
 #: copy of a log in another folder is the same run (the parser sets ``exp.log_file`` to the
 #: path when the log does not carry it).

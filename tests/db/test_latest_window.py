@@ -152,3 +152,23 @@ def test_the_window_reads_a_bounded_number_of_runs(logs: Any, db_url: str) -> No
         assert len(rows) == 10
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("axis", ["exp.code_version", "date", "exp.docker_image", "hw.cpu_model",
+                                  "hw.devices", "exp.num_threads", "exp.parallelism"])
+def test_a_series_is_named_from_the_facts_its_key_reads_alone(logs: Any, axis: str) -> None:
+    """``--latest`` names each series from the facts of ``KEY_SOURCE_FACTS`` only (not the
+    whole run): the same name as from every fact, whatever the axis."""
+    from dlbs.db.history import naming_of
+    from dlbs.db.records import KEY_SOURCE_FACTS
+
+    sharded = logs.facts(**{
+        "exp.docker": True, "exp.docker_image": "img:1", "hw.devices": ["NVIDIA H100"],
+        "exp.phase": "training", "exp.parallelism": "fsdp", "exp.dp_shard": 2,
+        "exp.optimizer": "adamw", "exp.activation_checkpointing": "full", "exp.seq_len": 1024,
+        "hw.cuda_version": "12.4", "hw.nvidia_driver": "550", "exp.num_threads": 4,
+        "exp.world_size": 8, "exp.num_nodes": 2, "exp.model_config": {"layers": 2}})
+    for facts in (logs.facts(), sharded):
+        few = {k: v for k, v in facts.items() if k in KEY_SOURCE_FACTS}
+        assert naming_of(few, axis) == naming_of(facts, axis)
+    assert naming_of(sharded, axis) != naming_of(logs.facts(), axis)
