@@ -187,8 +187,8 @@ def reset(url: str) -> None:
     from sqlalchemy import create_engine, text
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("DROP TABLE IF EXISTS points, series, exclusions, run_times, runs, "
-                          "alembic_version CASCADE"))
+        conn.execute(text("DROP TABLE IF EXISTS classes, points, series, exclusions, run_times, "
+                          "runs, alembic_version CASCADE"))
     engine.dispose()
 
 

@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from dlbs.db.schema import exclusions, points, runs, series
+from dlbs.db.schema import classes, exclusions, points, runs, series
 
 #: The indexed columns a series row holds (each the same for every run of a comparability key).
 SERIES_COLUMNS = ("model", "phase", "precision", "batch", "device", "device_count",
@@ -112,13 +112,56 @@ def add_series(conn: Connection, insert: Any, rows: Iterable[Mapping[str, Any]])
             index_elements=["comparability_key"]), list(found.values()))
 
 
+def _flag(condition: Any) -> Any:
+    return case((condition, 1), else_=0)
+
+
+#: The class of a run (``classes``' columns but the count), as SQL computes it.
+_CLASS = (STATUS, _flag(usable(runs.c.throughput)), _flag(usable(runs.c.time_mean)),
+          _flag(HAS_VERSION))
+_CLASS_COLUMNS = ["series_id", "status", "has_throughput", "has_time", "has_version"]
+
+
+def _classes_of(run_ids: Sequence[int] | None) -> Any:
+    """The counts of runs by series and class: of the given runs, or of every stored run."""
+    stmt = (select(series.c.id, *_CLASS, func.count())
+            .select_from(runs.join(series, series.c.comparability_key == runs.c.comparability_key))
+            .group_by(series.c.id, *_CLASS))
+    return stmt if run_ids is None else stmt.where(runs.c.id.in_(run_ids))
+
+
+def add_classes(conn: Connection, insert: Any, run_ids: Sequence[int]) -> None:
+    """Count new runs into ``classes`` (their series rows exist); ``insert``: the dialect's
+    insert (``ON CONFLICT DO UPDATE``)."""
+    for start in range(0, len(run_ids), 500):
+        found = conn.execute(_classes_of(run_ids[start:start + 500])).all()
+        if not found:
+            continue
+        stmt = insert(classes)
+        stmt = stmt.on_conflict_do_update(index_elements=_CLASS_COLUMNS,
+                                          set_={"runs": classes.c.runs + stmt.excluded.runs})
+        conn.execute(stmt, [dict(zip([*_CLASS_COLUMNS, "runs"], row)) for row in found])
+
+
+def run_classes(conn: Connection, conditions: Sequence[Any], metric_column: str
+                ) -> list[tuple[Any, bool, bool, int]]:
+    """:meth:`dlbs.db.store.Store.run_classes` of the series matching ``conditions`` (on
+    ``series``), from the counts."""
+    has_value = classes.c.has_throughput if metric_column == "throughput" else classes.c.has_time
+    stmt = (select(classes.c.status, has_value, classes.c.has_version, func.sum(classes.c.runs))
+            .select_from(classes.join(series, series.c.id == classes.c.series_id))
+            .where(*conditions).group_by(classes.c.status, has_value, classes.c.has_version))
+    return [(status, bool(v), bool(a), int(n)) for status, v, a, n in conn.execute(stmt)]
+
+
 def fill(conn: Connection) -> None:
-    """Both tables from every stored run (revision 0005)."""
+    """The three tables from every stored run (revision 0005)."""
     first = (select(runs.c.comparability_key, *(func.min(runs.c[c]) for c in SERIES_COLUMNS))
              .group_by(runs.c.comparability_key))
     conn.execute(series.insert().from_select(["comparability_key", *SERIES_COLUMNS], first))
     for metric in range(len(METRICS)):
         conn.execute(points.insert().from_select(_COLUMNS, _aggregate(metric, None)))
+    conn.execute(classes.insert().from_select([*_CLASS_COLUMNS, "runs"], _classes_of(None)))
 
 
 def series_conditions(filters: Mapping[str, Any], indexed: Mapping[str, str],

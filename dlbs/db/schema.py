@@ -9,8 +9,9 @@
 * ``run_times``: the raw iteration times of a run (``results.time_data``, ms), kept apart so
   that queries over many runs do not read them.
 * ``exclusions``: runs left out of history and regressions, with the reason (the run stays).
-* ``series`` and ``points``: what ``regressions --latest`` chooses its window from (revision
-  0005), derived from ``runs`` and ``exclusions`` and kept with them (``dlbs.db.points``).
+* ``series``, ``points`` and ``classes``: what ``regressions --latest`` chooses its window
+  from and counts the runs it leaves out by (revision 0005), derived from ``runs`` and
+  ``exclusions`` and kept with them (``dlbs.db.points``).
 
 Changing a table means a new Alembic revision in ``dlbs/db/migrations/versions``.
 """
@@ -130,6 +131,22 @@ Index("ix_points_window", points.c.series_id, points.c.metric, points.c.live,
       points.c.first_date, points.c.first_id)
 #: What a refresh deletes by (a series' rows of one version).
 Index("ix_points_version", points.c.series_id, points.c.code_version)
+
+#: How many runs of a series there are by status and by whether they have a usable
+#: throughput, a usable time and a code version: the counts of the runs ``regressions
+#: --latest`` leaves out, without reading the runs (revision 0005; runs are only ever added,
+#: so each insert adds to its counts).
+classes = Table(
+    "classes", metadata,
+    Column("series_id", Integer, nullable=False),
+    Column("status", String(40), nullable=False),
+    Column("has_throughput", Integer, nullable=False),
+    Column("has_time", Integer, nullable=False),
+    Column("has_version", Integer, nullable=False),
+    Column("runs", Integer, nullable=False),
+)
+Index("ix_classes_class", classes.c.series_id, classes.c.status, classes.c.has_throughput,
+      classes.c.has_time, classes.c.has_version, unique=True)
 
 #: indexed column -> the fact it holds (what ``-P key=value`` filters match on).
 INDEXED = {

@@ -313,6 +313,7 @@ class Store:
                 if self.keeps_points:
                     added = [rows[identity] for _, identity in new]
                     db_points.add_series(conn, self._insert, added)
+                    db_points.add_classes(conn, self._insert, [run_id for run_id, _ in new])
                     db_points.refresh(conn, ((row["comparability_key"], row["code_version"])
                                              for row in added))
                 children = [{"run_id": run_id, "times": times[identity]}
@@ -623,6 +624,11 @@ class Store:
         conditions = self._indexed(filters, since)
         if conditions is None:
             return None
+        by_series = None if since is not None else db_points.series_conditions(
+            filters or {}, INDEXED, self._column_value)
+        if by_series is not None:  # from the counts kept at ingest (revision 0005)
+            with self.engine.connect() as conn:
+                return db_points.run_classes(conn, by_series, metric_column)
         has_value = case((_usable(runs.c[metric_column]), 1), else_=0)
         has_axis = case((_HAS_VERSION, 1), else_=0)
         stmt = (select(_STATUS, has_value, has_axis, func.count())

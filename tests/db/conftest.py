@@ -17,8 +17,8 @@ def _reset_postgres(url: str) -> None:
 
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("DROP TABLE IF EXISTS points, series, exclusions, run_times, runs, "
-                          "alembic_version CASCADE"))
+        conn.execute(text("DROP TABLE IF EXISTS classes, points, series, exclusions, run_times, "
+                          "runs, alembic_version CASCADE"))
     engine.dispose()
 
 

@@ -109,8 +109,8 @@ def test_the_window_after_an_upgrade_is_the_one_stored_runs_give(logs: Any, db_u
     from sqlalchemy import delete, select
 
     from dlbs.db import points
+    from dlbs.db.schema import classes, series
     from dlbs.db.schema import points as points_table
-    from dlbs.db.schema import series
 
     store = open_store(db_url)
     try:
@@ -121,15 +121,21 @@ def test_the_window_after_an_upgrade_is_the_one_stored_runs_give(logs: Any, db_u
                          points_table.c.code_version, points_table.c.first_date,
                          points_table.c.first_id, points_table.c.live)
                   .join(series, series.c.id == points_table.c.series_id))
+        counted = (select(series.c.comparability_key, classes.c.status, classes.c.has_throughput,
+                          classes.c.has_time, classes.c.has_version, classes.c.runs)
+                   .join(series, series.c.id == classes.c.series_id))
         with store.engine.connect() as conn:
             kept = sorted(conn.execute(by_key).all())
-        assert kept
+            counts = sorted(conn.execute(counted).all())
+        assert kept and counts
+        assert sum(row[-1] for row in counts) == len(ids)
         with store.engine.begin() as conn:  # as revision 0005 finds a database: without them
-            conn.execute(delete(points_table))
-            conn.execute(delete(series))
+            for table in (points_table, classes, series):
+                conn.execute(delete(table))
             points.fill(conn)
         with store.engine.connect() as conn:
             assert sorted(conn.execute(by_key).all()) == kept
+            assert sorted(conn.execute(counted).all()) == counts
         _same_judgement(store)
     finally:
         store.close()

@@ -1,7 +1,7 @@
 """The tables ``regressions --latest`` chooses its window from (``dlbs.db.points``): ``series``
-(one row per comparability key, with the indexed columns its runs share) and ``points`` (one
-row per series, summary metric and code version with a usable run), filled from the runs
-already stored. From then on every change to the runs or exclusions keeps them.
+(one row per comparability key, with the indexed columns its runs share), ``points`` (one
+row per series, summary metric and code version with a usable run) and ``classes`` (the
+runs of a series counted by status and what they hold), filled from the runs already stored. From then on every change to the runs or exclusions keeps them.
 
 Revision ID: 0005
 Revises: 0004
@@ -46,10 +46,23 @@ def upgrade() -> None:
     op.create_index("ix_points_window", "points",
                     ["series_id", "metric", "live", "first_date", "first_id"])
     op.create_index("ix_points_version", "points", ["series_id", "code_version"])
+    op.create_table(
+        "classes",
+        sa.Column("series_id", sa.Integer, nullable=False),
+        sa.Column("status", sa.String(40), nullable=False),
+        sa.Column("has_throughput", sa.Integer, nullable=False),
+        sa.Column("has_time", sa.Integer, nullable=False),
+        sa.Column("has_version", sa.Integer, nullable=False),
+        sa.Column("runs", sa.Integer, nullable=False),
+    )
+    op.create_index("ix_classes_class", "classes", ["series_id", "status", "has_throughput",
+                                                    "has_time", "has_version"], unique=True)
     points.fill(op.get_bind())
 
 
 def downgrade() -> None:
+    op.drop_index("ix_classes_class", table_name="classes")
+    op.drop_table("classes")
     op.drop_index("ix_points_version", table_name="points")
     op.drop_index("ix_points_window", table_name="points")
     op.drop_table("points")
