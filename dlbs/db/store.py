@@ -18,12 +18,13 @@ WAL mode with a busy timeout, and a transaction that still finds the file locked
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +35,7 @@ from safeio import UnsafeFileError, check_writable_target
 from sqlalchemy import (
     JSON,
     Engine,
+    String,
     and_,
     case,
     create_engine,
@@ -47,6 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.types import TypeDecorator
 
 from dlbs.db import packed, records
 from dlbs.db import points as db_points
@@ -547,16 +550,22 @@ class Store:
         conditions = self._indexed(filters, since)
         if conditions is None:
             return None
-        stmt = select(*(runs.c[name] for name in self.LIGHT)).where(*conditions)
-        return self._light(stmt)
+        return self._light(self._light_select().where(*conditions))
+
+    def _light_select(self) -> Any:
+        """The columns of :meth:`light_rows` in their order, the exclusion's reason joined."""
+        columns: list[Any] = [runs.c[name] for name in self.LIGHT]
+        if self.url.get_backend_name() == "sqlite":  # tens of thousands of dates a query
+            columns[2] = type_coerce(runs.c.date, _IsoDate()).label("date")
+        columns.insert(8, exclusions.c.reason)
+        return select(*columns).select_from(
+            runs.outerjoin(exclusions, exclusions.c.run_id == runs.c.id))
 
     def _light(self, stmt: Any) -> list[tuple[Any, ...]]:
         with self.engine.connect() as conn:
             rows = [tuple(row) for row in conn.execute(stmt)]
-            reasons = dict(conn.execute(select(exclusions.c.run_id, exclusions.c.reason)).all()) \
-                if rows else {}
         rows.sort(key=lambda row: (row[2] is None, row[2] or datetime.min, row[0]))
-        return [(*row[:8], reasons.get(row[0]), *row[8:]) for row in rows]
+        return rows
 
     @guarded("the query")
     def newest_point_rows(self, filters: Mapping[str, Any] | None, metric_column: str,
@@ -578,7 +587,7 @@ class Store:
                                       points)
         else:
             chosen = self._window_from_runs(conditions, metric_column, points)
-        stmt = (select(*(runs.c[name] for name in self.LIGHT))
+        stmt = (self._light_select()
                 .join(chosen, and_(runs.c.comparability_key == chosen.c.k,
                                    runs.c.code_version == chosen.c.v))
                 .where(*conditions))
@@ -657,24 +666,35 @@ class Store:
         interval, 4 facts each, and names each series from its key's facts); on SQLite each
         run's packed facts are unpacked once, however many names are asked."""
         backend = self.url.get_backend_name()
+        one_call = backend == "sqlite" and names and not any('"' in name for name in names)
         out: dict[int, dict[str, Any]] = {}
         ids = list(run_ids)
         with self.engine.connect() as conn:
             for start in range(0, len(ids), 500):
                 chunk = ids[start:start + 500]
-                if backend == "sqlite":  # each run's facts unpacked once, not once a name
-                    unpacked = (select(runs.c.id, getattr(func, packed.SQL_FUNCTION)(
-                        runs.c.facts).label("f")).where(runs.c.id.in_(chunk))
-                        .cte("unpacked").prefix_with("MATERIALIZED"))
-                    stmt = select(unpacked.c.id, *(type_coerce(unpacked.c.f, JSON)[name]
-                                                   for name in names))
+                if one_call:
+                    rows = self._facts_in_one_call(conn, chunk, names)
                 else:
-                    stmt = select(runs.c.id, *(_fact(name, backend) for name in names)) \
-                        .where(runs.c.id.in_(chunk))
-                for row in conn.execute(stmt):
+                    rows = conn.execute(select(runs.c.id, *(_fact(name, backend)
+                                                            for name in names))
+                                        .where(runs.c.id.in_(chunk)))
+                for row in rows:
                     out[row[0]] = {name: value for name, value in zip(names, row[1:])
                                    if value is not None}
         return out
+
+    @staticmethod
+    def _facts_in_one_call(conn: Any, run_ids: Sequence[int], names: Sequence[str]
+                           ) -> Iterator[tuple[Any, ...]]:
+        """SQLite: ``(id, value, ...)`` of each run, its packed facts unpacked once and every
+        name read by one ``json_extract`` (a JSON array of the values, null where a fact is
+        missing): a small array to decode a run, not a JSON value a name."""
+        paths = [f'$."{name}"' for name in [*names, *names][:max(len(names), 2)]]
+        unpacked = getattr(func, packed.SQL_FUNCTION)(runs.c.facts)
+        stmt = select(runs.c.id, func.json_extract(unpacked, *paths)).where(
+            runs.c.id.in_(run_ids))
+        for run_id, found in conn.execute(stmt):
+            yield (run_id, *(json.loads(found) if found is not None else []))
 
     @staticmethod
     def _column_value(column: str, value: Any) -> Any:
@@ -816,6 +836,17 @@ def _read_only_file(url: URL) -> bool:
         return False
     path = Path(url.database).expanduser()
     return path.is_file() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
+
+
+class _IsoDate(TypeDecorator[datetime]):
+    """SQLite's stored ``DateTime`` text (``YYYY-MM-DD HH:MM:SS.ffffff``, as SQLAlchemy writes
+    it) read with :meth:`datetime.fromisoformat` (C) instead of the dialect's regular
+    expression: the same values, several times faster over tens of thousands of rows."""
+    impl = String
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Any) -> datetime | None:
+        return None if value is None else datetime.fromisoformat(value)
 
 
 class _AlembicError(Exception):
