@@ -28,7 +28,7 @@ from typing import Any
 
 from benchstats import find_changes
 from benchstats.compare import judge
-from benchstats.latest import WINDOW, judge_latest
+from benchstats.latest import WINDOW, judge_latest_many
 from benchstats.tdist import t_critical
 
 from dlbs.db import records
@@ -571,18 +571,23 @@ def latest_changes(series: Sequence[Series], metric: str, axis: str, min_change:
     beyond ``min_change``."""
     judged: list[tuple[Series, Any]] = []
     skipped: list[tuple[dict[str, Any], str]] = []
+    tails: list[list[int]] = []
     for one in series:
         # the newest point and the window before it: only those are read
         usable = [i for i, p in enumerate(one.points) if not p.excluded]
-        tail = usable[-(WINDOW + 1):]
-        points = [one.points[i] for i in tail]
-        unsteady = _unsteady_newest(points)
-        if unsteady:
-            skipped.append((one.parameters, unsteady))
+        tails.append(usable[-(WINDOW + 1):])
+    unsteady = [_unsteady_newest([one.points[i] for i in tail])
+                for one, tail in zip(series, tails)]
+    searches = iter(judge_latest_many(  # every history at once (the same verdicts)
+        [([one.points[i].value for i in tail], [one.points[i].se for i in tail],
+          [one.points[i].runs for i in tail])
+         for one, tail, why in zip(series, tails, unsteady) if not why],
+        min_change=min_change, higher_is_better=higher_is_better(metric)))
+    for one, tail, why in zip(series, tails, unsteady):
+        if why:
+            skipped.append((one.parameters, why))
             continue
-        search = judge_latest([p.value for p in points], [p.se for p in points],
-                              [p.runs for p in points], min_change=min_change,
-                              higher_is_better=higher_is_better(metric))
+        search = next(searches)
         if search.latest is None:
             skipped.append((one.parameters, search.not_judged or "not judged"))
         else:

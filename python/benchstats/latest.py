@@ -26,7 +26,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchstats.changepoints import _floats, _point_variances, _usable, between_variance
+from benchstats.changepoints import (
+    _floats,
+    _point_variances,
+    _usable,
+    between_variance,
+    between_variances,
+)
 from benchstats.tdist import t_cdf, t_critical
 
 #: Fewest history points a newest point is judged against.
@@ -61,6 +67,48 @@ def judge_latest(values: Sequence[float] | np.ndarray, se: Sequence[float] | np.
                  higher_is_better: bool = True) -> LatestSearch:
     """The newest usable point of a history against the ``window`` before it (see the
     module's docstring). Same inputs as :func:`benchstats.find_changes`."""
+    ready = _prepared(values, se, n_runs, window, min_change, excluded)
+    if isinstance(ready, LatestSearch):
+        return ready
+    return _judged(ready, between_variance(ready.hist_y, ready.hist_s2), min_change,
+                   higher_is_better)
+
+
+def judge_latest_many(histories: Sequence[tuple[Sequence[float] | np.ndarray,
+                                                Sequence[float] | np.ndarray,
+                                                Sequence[float] | np.ndarray | None]], *,
+                      window: int = WINDOW, min_change: float = 0.05,
+                      higher_is_better: bool = True) -> list[LatestSearch]:
+    """:func:`judge_latest` of many ``(values, se, n_runs)`` histories, the same results, with
+    their between-point variances estimated together (:func:`between_variances`)."""
+    ready = [_prepared(values, se, n_runs, window, min_change, None)
+             for values, se, n_runs in histories]
+    todo = [one for one in ready if isinstance(one, _Prepared)]
+    tau2 = iter(between_variances([(one.hist_y, one.hist_s2) for one in todo]))
+    return [one if isinstance(one, LatestSearch)
+            else _judged(one, next(tau2), min_change, higher_is_better) for one in ready]
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A history ready to judge: its newest point's index, log values and variances."""
+
+    newest: int
+    y: np.ndarray
+    s2: np.ndarray
+
+    @property
+    def hist_y(self) -> np.ndarray:
+        return self.y[:-1]
+
+    @property
+    def hist_s2(self) -> np.ndarray:
+        return self.s2[:-1]
+
+
+def _prepared(values: Sequence[float] | np.ndarray, se: Sequence[float] | np.ndarray,
+              n_runs: Sequence[float] | np.ndarray | None, window: int, min_change: float,
+              excluded: Iterable[int] | None) -> _Prepared | LatestSearch:
     if min_change < 0 or window < MIN_HISTORY:
         raise ValueError(f"judge_latest: needs min_change >= 0 and window >= {MIN_HISTORY}")
     vals = _floats(values, len(values), "values")
@@ -70,10 +118,14 @@ def judge_latest(values: Sequence[float] | np.ndarray, se: Sequence[float] | np.
         return LatestSearch(None, f"{max(keep.size - 1, 0)} history points before the newest, "
                                   f"fewer than {MIN_HISTORY}")
     keep = keep[-(window + 1):]
-    y = np.log(vals[keep])
-    s2 = _point_variances(vals[keep], ses[keep], runs[keep])
-    hist_y, hist_s2 = y[:-1], s2[:-1]
-    tau2 = between_variance(hist_y, hist_s2)
+    return _Prepared(int(keep[-1]), np.log(vals[keep]),
+                     _point_variances(vals[keep], ses[keep], runs[keep]))
+
+
+def _judged(ready: _Prepared, tau2: float, min_change: float,
+            higher_is_better: bool) -> LatestSearch:
+    y, s2 = ready.y, ready.s2
+    hist_y, hist_s2 = ready.hist_y, ready.hist_s2
     w = 1.0 / np.maximum(hist_s2 + tau2, 1e-12)
     total = float(np.sum(w))
     mean = float(np.sum(w * hist_y)) / total
@@ -87,6 +139,6 @@ def judge_latest(values: Sequence[float] | np.ndarray, se: Sequence[float] | np.
     p = 2.0 * (1.0 - t_cdf(abs(d) / se_d, df)) if se_d > 0 else (0.0 if d else 1.0)
     better = (d > 0) == higher_is_better
     beyond = low > min_change or high < -min_change
-    return LatestSearch(Latest(int(keep[-1]), math.expm1(d), (low, high), min(max(p, 0.0), 1.0),
+    return LatestSearch(Latest(ready.newest, math.expm1(d), (low, high), min(max(p, 0.0), 1.0),
                                k, "improvement" if better else "regression",
                                "beyond" if beyond else "within"))

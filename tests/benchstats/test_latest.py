@@ -60,3 +60,37 @@ def test_lower_is_better_for_times() -> None:
     found = judge_latest([10.0, 10.1, 9.9, 10.0, 10.05, 9.95, 12.0], [0.05] * 7,
                          higher_is_better=False).latest
     assert found is not None and found.direction == "regression"
+
+
+def test_many_histories_judged_together_get_the_verdicts_each_gets_alone() -> None:
+    """``judge_latest_many`` (``regressions --latest``) and ``between_variances`` give what
+    ``judge_latest`` and ``between_variance`` give history by history, to the last bit: short
+    histories, unknown and zero standard errors, steps, noise far above and below the
+    intervals, one-run and many-run points."""
+    from benchstats.changepoints import between_variance, between_variances
+    from benchstats.latest import judge_latest_many
+
+    rng = np.random.default_rng(5)
+    histories = []
+    for h in range(400):
+        n = int(rng.integers(1, 30))
+        level = 100.0 * (1 + h % 7)
+        values = level * np.exp(rng.normal(0, [0.001, 0.02, 0.2][h % 3], n))
+        if h % 5 == 0:
+            values[n // 2:] *= 0.9  # a step inside the history
+        if h % 4 == 0:
+            values[-1] *= 1.3  # a change at the newest point
+        se = values * [0.0005, 0.01, 0.05, 0.0][h % 4]
+        if h % 6 == 0:
+            se[rng.random(n) < 0.3] = np.nan  # unknown intervals
+        runs = rng.integers(1, 4, n).astype(float)
+        histories.append((values, se, runs))
+    for better in (True, False):
+        together = judge_latest_many(histories, min_change=0.03, higher_is_better=better)
+        alone = [judge_latest(v, s, r, min_change=0.03, higher_is_better=better)
+                 for v, s, r in histories]
+        assert together == alone
+    assert sum(one.latest is not None for one in together) > 300
+    pairs = [(np.log(v), (s / v) ** 2) for v, s, _ in histories]
+    assert between_variances(pairs) == [between_variance(y, s2) for y, s2 in pairs]
+    assert any(tau2 > 0 for tau2 in between_variances(pairs))
