@@ -102,11 +102,15 @@ def _bench_forkserver() -> Iterator[None]:
                 server.wait()
         keep = os.environ.get("DLBS_TEST_FORKSERVER_LOGS")   # a folder: the servers' logs
         if keep:
+            from safeio import atomic_write_bytes
+
             os.makedirs(keep, exist_ok=True)
             for name in paths:
-                if os.path.exists(os.path.join(folder, f"{name}.log")):
-                    shutil.copy(os.path.join(folder, f"{name}.log"),
-                                os.path.join(keep, f"{os.path.basename(folder)}-{name}.log"))
+                log = os.path.join(folder, f"{name}.log")
+                if os.path.exists(log):  # written anew: a link planted there is not followed
+                    with open(log, "rb") as source:
+                        atomic_write_bytes(os.path.join(
+                            keep, f"{os.path.basename(folder)}-{name}.log"), source.read())
         for name in ("DLBS_TEST_FORKSERVER", "DLBS_TEST_FORKSERVER_SCRIPT",
                      "DLBS_TEST_FORKSERVER_OMP1"):
             os.environ.pop(name, None)

@@ -47,7 +47,9 @@ UNDATED = datetime(9999, 12, 31)
 #: (series, version) pairs refreshed per statement.
 CHUNK = 300
 
-#: The run ended ok (its status).
+#: A run's status, read so that no index on status alone serves it: the planner then reads
+#: the covering ix_runs_key_version (SQLite took ix_runs_status and read every row with its
+#: facts). A run without a status counts as one whose status is "".
 STATUS = func.coalesce(runs.c.status, "")
 #: The run has a code version (the axis of ``--latest``).
 HAS_VERSION = and_(runs.c.code_version.is_not(None), runs.c.code_version != "")

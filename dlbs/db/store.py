@@ -580,8 +580,7 @@ class Store:
         conditions = self._indexed(filters, since)
         if conditions is None:
             return None
-        by_series = None if since is not None else db_points.series_conditions(
-            filters or {}, INDEXED, self._column_value)
+        by_series = self._series_conditions(filters, since)
         if by_series is not None:  # the window from the points table (revision 0005)
             chosen = db_points.window(self.url.get_backend_name(), metric_column, by_series,
                                       points)
@@ -592,6 +591,14 @@ class Store:
                                    runs.c.code_version == chosen.c.v))
                 .where(*conditions))
         return self._light(stmt)
+
+    def _series_conditions(self, filters: Mapping[str, Any] | None, since: datetime | None
+                           ) -> list[Any] | None:
+        """The filters as conditions on ``series`` when the tables of revision 0005 can answer
+        (every filter a series column, no ``since``), else None: then the runs are read."""
+        if since is not None:
+            return None
+        return db_points.series_conditions(filters or {}, INDEXED, self._column_value)
 
     @staticmethod
     def _window_from_runs(conditions: list[Any], metric_column: str, points: int) -> Any:
@@ -633,8 +640,7 @@ class Store:
         conditions = self._indexed(filters, since)
         if conditions is None:
             return None
-        by_series = None if since is not None else db_points.series_conditions(
-            filters or {}, INDEXED, self._column_value)
+        by_series = self._series_conditions(filters, since)
         if by_series is not None:  # from the counts kept at ingest (revision 0005)
             with self.engine.connect() as conn:
                 return db_points.run_classes(conn, by_series, metric_column)
@@ -729,9 +735,6 @@ class Store:
         self.engine.dispose()
 
 
-#: A run's status, read so that no index on status alone serves it: the planner then reads
-#: the covering ix_runs_key_version (SQLite took ix_runs_status and read every row with its
-#: facts). A run without a status counts as one whose status is "".
 _STATUS = db_points.STATUS
 _HAS_VERSION = db_points.HAS_VERSION
 _usable = db_points.usable

@@ -204,8 +204,9 @@ def between_variance(logs: np.ndarray, s2: np.ndarray) -> float:
 def between_variances(histories: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[float]:
     """:func:`between_variance` of many ``(logs, s2)`` histories at once, the same values bit
     for bit: one bisection over a matrix (a row a history, padded with NaN, which sorts last,
-    after any NaN or infinity of the history itself) instead of 40 sorts of each history apart. ``regressions --latest`` judges
-    thousands of histories; this is most of its statistics."""
+    after any NaN or infinity of the history itself) instead of 40 sorts of each history
+    apart. ``regressions --latest`` judges thousands of histories; this is most of its
+    statistics. :func:`between_variance` stays the reference (a test holds them equal)."""
     out = [0.0] * len(histories)
     rows: list[tuple[int, np.ndarray, np.ndarray]] = []
     for i, (logs, s2) in enumerate(histories):
