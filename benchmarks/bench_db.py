@@ -214,8 +214,13 @@ def main() -> int:
     # the bytecode an installed dlbs has (pip compiles what it installs): with
     # PYTHONDONTWRITEBYTECODE set, as on these machines, a checkout's every dlbs process would
     # compile its modules from source again (about 0.5 s a command here)
-    for folder in ("dlbs", "python"):
-        compileall.compile_dir(str(ROOT / folder), quiet=1, workers=0)
+    # (the libraries too: an install made with `pip install --no-compile` has no bytecode of
+    # SQLAlchemy, and each command would compile it again, about 0.7 s here)
+    import numpy
+    import sqlalchemy
+    for folder in (ROOT / "dlbs", ROOT / "python", Path(sqlalchemy.__file__).parent,
+                   Path(numpy.__file__).parent):
+        compileall.compile_dir(str(folder), quiet=1, workers=0)
     scratch = Path(tempfile.mkdtemp(prefix="dlbs-bench-db-"))
 
     def fresh(name: str) -> str:

@@ -29,9 +29,9 @@ from typing import Any
 from benchstats import find_changes
 from benchstats.compare import judge
 from benchstats.latest import WINDOW, judge_latest_many
-from benchstats.tdist import t_critical
 
-from dlbs.db import records
+from dlbs.db import pointvalue, records
+from dlbs.db.pointvalue import one_run_se, over_runs
 from dlbs.db.store import RunRecord
 from dlbs.engine.names import did_you_mean
 from dlbs.errors import UsageError
@@ -47,7 +47,6 @@ NAMING = ("exp.model", "exp.phase", "exp.dtype", "exp.replica_batch", "exp.devic
 #: the series shown is added as ``name=value`` (:func:`configuration_names`).
 NAME_FIELDS = ("exp.model", "exp.phase", "exp.dtype", "exp.replica_batch", "exp.device_type",
                "exp.num_replicas")
-Z95 = 1.959964
 #: Axes the stored comparability key already leaves out (``dlbs.db.records.KEY_FACTS``).
 STORED_KEY_AXES = ("exp.code_version", "date")
 CODE_VERSION = "exp.code_version"
@@ -67,10 +66,17 @@ class Point:
     low: float
     high: float
     runs: int
+    #: every run's id, oldest first; empty for a point read from the ``points`` table
+    #: (``regressions --latest``), which keeps only the first (``first_run``)
     run_ids: list[int]
     excluded: bool = False
     se: float = math.nan
     withheld: str = ""  # why a one-run point has no interval: its run's (results.ci_withheld)
+    first_run: int = -1  # the id of its oldest run (by date, then id)
+
+    def __post_init__(self) -> None:
+        if self.run_ids:
+            self.first_run = self.run_ids[0]
 
 
 @dataclass
@@ -120,36 +126,9 @@ def _one_run_interval(run: RunRecord, metric: str, value: float) -> tuple[float,
     return math.nan, math.nan
 
 
-def _one_run_se(value: float, low: float, high: float, ess: Any) -> float:
-    """The standard error of one run's value from its 95% interval: the half-width on the
-    log scale over the quantile the benchmark used (Student's t on ``ess - 1`` degrees of
-    freedom, as ``benchstats.autocorr`` builds it; 1.96 when the run has no ``results.ess``,
-    e.g. a custom metric's own interval)."""
-    if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high):
-        return math.nan
-    quantile = Z95
-    if isinstance(ess, (int, float)) and not isinstance(ess, bool) and math.isfinite(ess) \
-            and ess >= 2:
-        quantile = t_critical(max(math.floor(ess - 1.0), 1), 0.95)
-    return value * (math.log(high) - math.log(low)) / (2 * quantile)
-
-
 def _withheld(low: float, facts: dict[str, Any]) -> str:
     """Why a one-run point has no interval, when its run's was withheld (issue 30), else ""."""
     return "" if math.isfinite(low) else ci_withheld(facts) or ""
-
-
-def _over_runs(values: Sequence[float]) -> tuple[float, float, float, float]:
-    """Geometric mean of two or more runs' values, its 95% t interval on the log scale and
-    its standard error (``value * sd / sqrt(n)`` of the log values)."""
-    logs = [math.log(v) for v in values]
-    n = len(logs)
-    centre = sum(logs) / n
-    sd = math.sqrt(sum((x - centre) ** 2 for x in logs) / (n - 1))
-    se_log = sd / math.sqrt(n)
-    half = t_critical(n - 1, 0.95) * se_log
-    value = math.exp(centre)
-    return value, math.exp(centre - half), math.exp(centre + half), value * se_log
 
 
 def point(axis_value_: str, runs: Sequence[RunRecord], metric: str) -> Point | None:
@@ -161,9 +140,9 @@ def point(axis_value_: str, runs: Sequence[RunRecord], metric: str) -> Point | N
         run, value = usable[0]
         low, high = _one_run_interval(run, metric, value)
         return Point(axis_value_, value, low, high, 1, [run.id], excluded=run.excluded,
-                     se=_one_run_se(value, low, high, run.facts.get("results.ess")),
+                     se=one_run_se(value, low, high, run.facts.get("results.ess")),
                      withheld=_withheld(low, run.facts))
-    value, low, high, se = _over_runs([v for _, v in usable])
+    value, low, high, se = over_runs([v for _, v in usable])
     return Point(axis_value_, value, low, high, len(usable), [run.id for run, _ in usable],
                  excluded=all(run.excluded for run, _ in usable), se=se)
 
@@ -299,15 +278,18 @@ def load_series(store: Any, filters: dict[str, Any], metric: str, axis: str,
     matching runs, as without it. A :class:`~dlbs.errors.UsageError` when no stored run
     matches the filters or none has the metric or the axis (with the closest fact name): a
     typo never judges nothing and passes."""
-    rows = None
+    rows = stored = None
     left_out: dict[str, int] = {}
     counted = False
     if metric in ("results.throughput", "results.time") and axis in STORED_KEY_AXES:
         column = "throughput" if metric == "results.throughput" else "time_mean"
         if newest is not None and include_excluded and _windowable(store, filters, axis):
-            rows = store.newest_point_rows(filters, column, newest, since)
+            if since is None:  # the points themselves, kept at ingest
+                stored = store.newest_points(filters, column, newest)
+            if stored is None:
+                rows = store.newest_point_rows(filters, column, newest, since)
             classes = store.run_classes(filters, column, since)
-            if rows is not None and classes is not None:
+            if (rows is not None or stored is not None) and classes is not None:
                 counted = True
                 matched = 0
                 for status, has_value, has_axis, count in classes:
@@ -316,27 +298,30 @@ def load_series(store: Any, filters: dict[str, Any], metric: str, axis: str,
                     if why is not None:
                         left_out[why] = left_out.get(why, 0) + count
                 _check_matched(store, filters, matched)
-        if rows is None:
+        if rows is None and stored is None:
             rows = store.light_rows(filters, since)
-    if rows is None:
+    if stored is not None and counted:
+        series = _stored_series(stored)
+    elif rows is None:
         found = _since(store.runs(filters, include_excluded=include_excluded), since)
         _check_matched(store, filters, len(found))
         series = build_series(found, metric, axis, left_out)
         loaded = Loaded(series, _entered(series), left_out)
         _check_names(loaded, metric, axis, _names_of(r.facts for r in found))
         return loaded
-    rows = [r for r in rows if (include_excluded or r[8] is None)
-            and (since is None or (r[2] is not None and r[2] >= since))]
-    if not counted:
-        _check_matched(store, filters, len(rows))
-    series = _light_series(rows, metric, axis, {} if counted else left_out)
-    first = {one.key: one.points[0].run_ids[0] for one in series}
+    else:
+        rows = [r for r in rows if (include_excluded or r[8] is None)
+                and (since is None or (r[2] is not None and r[2] >= since))]
+        if not counted:
+            _check_matched(store, filters, len(rows))
+        series = _light_series(rows, metric, axis, {} if counted else left_out)
+    first = {one.key: one.points[0].first_run for one in series}
     bare = [p for one in series for p in _asked(one.points, counted)
             if p.runs == 1 and math.isnan(p.low)]
     facts = store.some_facts_of(list(first.values()), records.KEY_SOURCE_FACTS)
-    why = store.some_facts_of([p.run_ids[0] for p in bare], WITHHELD_FACTS)
+    why = store.some_facts_of([p.first_run for p in bare], WITHHELD_FACTS)
     for p in bare:  # the facts of one-run points without an interval: why none
-        p.withheld = _withheld(p.low, why.get(p.run_ids[0], {}))
+        p.withheld = _withheld(p.low, why.get(p.first_run, {}))
     for one in series:
         full = facts.get(first[one.key], {})
         one.parameters = naming_of(full, axis)
@@ -449,23 +434,23 @@ def _light_series(rows: list[tuple[Any, ...]], metric: str, axis: str,
     return out
 
 
+def _stored_series(stored: list[tuple[Any, ...]]) -> list[Series]:
+    """The series of :meth:`Store.newest_points`' rows (each series' oldest first), unnamed
+    (as :func:`_light_series` leaves them)."""
+    out: list[Series] = []
+    for key, version, first, live, runs, value, low, high, se in stored:
+        if not out or out[-1].key != key:
+            out.append(Series(key, {}))
+        out[-1].points.append(Point(version, value, low, high, runs, [], excluded=not live,
+                                    se=se, first_run=first))
+    return out
+
+
 def _light_point(where: str, rows: list[tuple[Any, ...]], column: int) -> Point:
     """The point of one axis value from its rows (each with a usable value in ``column``)."""
-    if len(rows) == 1:
-        row = rows[0]
-        value = float(row[column])
-        low = high = math.nan
-        if row[5] is not None and row[6] is not None and row[5] > 0:
-            if column == 3 and row[4] is not None:
-                low, high = value * row[4] / row[6], value * row[4] / row[5]
-            elif column == 4:
-                low, high = float(row[5]), float(row[6])
-        return Point(where, value, low, high, 1, [row[0]], excluded=row[8] is not None,
-                     se=_one_run_se(value, low, high, row[10]))
-    value, low, high, se = _over_runs([float(row[column]) for row in rows])
-    excluded = not any(row[8] is None for row in rows)
+    value, low, high, se = pointvalue.of_rows(rows, column)
     return Point(where, value, low, high, len(rows), [row[0] for row in rows],
-                 excluded=excluded, se=se)
+                 excluded=not any(row[8] is None for row in rows), se=se)
 
 
 def _since(runs: list[RunRecord], since: Any) -> list[RunRecord]:

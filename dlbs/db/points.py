@@ -15,17 +15,16 @@ join on PostgreSQL.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    DateTime,
     and_,
     case,
     delete,
     func,
-    literal,
     literal_column,
     select,
     true,
@@ -34,6 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
+from dlbs.db import pointvalue
 from dlbs.db.schema import classes, exclusions, points, runs, series
 
 #: The indexed columns a series row holds (each the same for every run of a comparability key).
@@ -61,26 +61,52 @@ def usable(value: Any) -> Any:
     return and_(value > 0, value < 1e308)
 
 
-def _aggregate(metric: int, pairs: Sequence[tuple[str, str]] | None) -> Any:
-    """The ``points`` rows of metric number ``metric``: of the given (comparability key,
-    version) pairs, or of every stored run."""
-    live = case((exclusions.c.run_id.is_(None), 1), else_=0)
-    stmt = (select(series.c.id, literal(metric), runs.c.code_version,
-                   func.coalesce(func.min(runs.c.date), literal(UNDATED, DateTime())),
-                   func.min(runs.c.id), func.max(live))
+def _light_columns() -> list[Any]:
+    """A run's columns in the order of a light row (``dlbs.db.pointvalue``'s positions)."""
+    return [runs.c.id, runs.c.comparability_key, runs.c.date, runs.c.throughput,
+            runs.c.time_mean, runs.c.time_ci_low, runs.c.time_ci_high, runs.c.code_version,
+            exclusions.c.reason, runs.c.status, runs.c.ess]
+
+
+def _usable_runs(metric: int) -> Any:
+    """``(series id, *light row)`` of every run usable for metric number ``metric``."""
+    return (select(series.c.id, *_light_columns())
             .select_from(runs.join(series, series.c.comparability_key == runs.c.comparability_key)
                          .outerjoin(exclusions, exclusions.c.run_id == runs.c.id))
-            .where(STATUS == "ok", usable(runs.c[METRICS[metric]]), HAS_VERSION)
-            .group_by(series.c.id, runs.c.code_version))
-    if pairs is not None:  # the two lists let the index be searched (a list of pairs alone
-        # is a scan of every run on SQLite); the pairs then keep only those asked
-        stmt = stmt.where(runs.c.comparability_key.in_(sorted({k for k, _ in pairs})),
-                          runs.c.code_version.in_(sorted({v for _, v in pairs})),
-                          tuple_(runs.c.comparability_key, runs.c.code_version).in_(pairs))
-    return stmt
+            .where(STATUS == "ok", usable(runs.c[METRICS[metric]]), HAS_VERSION))
 
 
-_COLUMNS = ["series_id", "metric", "code_version", "first_date", "first_id", "live"]
+def _oldest_first(row: tuple[Any, ...]) -> tuple[bool, datetime, int]:
+    """A light row's place in a history: by date, then id; undated runs last (the order
+    ``Store.light_rows`` gives)."""
+    date = row[pointvalue.DATE]
+    return date is None, date or datetime.min, row[pointvalue.ID]
+
+
+def _nan_null(x: float) -> float | None:
+    return None if math.isnan(x) else x
+
+
+def _point_rows(metric: int, found: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """The ``points`` rows of metric number ``metric`` from ``(series id, *light row)``
+    tuples (every usable run of each (series, version) they hold): the statistics as
+    ``dlbs.db.history`` computes them from the same runs in the same order."""
+    groups: dict[tuple[int, str], list[tuple[Any, ...]]] = {}
+    for row in found:
+        groups.setdefault((row[0], row[1 + pointvalue.VERSION]), []).append(row[1:])
+    column = (pointvalue.THROUGHPUT, pointvalue.TIME_MEAN)[metric]
+    out = []
+    for (series_id, version), rows in groups.items():
+        rows.sort(key=_oldest_first)
+        value, low, high, se = pointvalue.of_rows(rows, column)
+        first = rows[0]
+        out.append({"series_id": series_id, "metric": metric, "code_version": version,
+                    "first_date": first[pointvalue.DATE] or UNDATED,
+                    "first_id": first[pointvalue.ID],
+                    "live": int(any(row[pointvalue.REASON] is None for row in rows)),
+                    "runs": len(rows), "value": value, "low": _nan_null(low),
+                    "high": _nan_null(high), "se": _nan_null(se)})
+    return out
 
 
 def refresh(conn: Connection, pairs: Iterable[tuple[str, Any]]) -> None:
@@ -92,13 +118,20 @@ def refresh(conn: Connection, pairs: Iterable[tuple[str, Any]]) -> None:
         ids = dict(conn.execute(select(series.c.comparability_key, series.c.id).where(
             series.c.comparability_key.in_({key for key, _ in chunk}))).all())
         gone = [(ids[key], version) for key, version in chunk if key in ids]
-        if gone:  # searched by the index, as in _aggregate
+        if gone:  # searched by the index (a list of pairs alone is a scan on SQLite)
             conn.execute(delete(points).where(
                 points.c.series_id.in_(sorted({i for i, _ in gone})),
                 points.c.code_version.in_(sorted({v for _, v in gone})),
                 tuple_(points.c.series_id, points.c.code_version).in_(gone)))
         for metric in range(len(METRICS)):
-            conn.execute(points.insert().from_select(_COLUMNS, _aggregate(metric, chunk)))
+            # the two lists let the index be searched; the pairs then keep only those asked
+            found = conn.execute(_usable_runs(metric).where(
+                runs.c.comparability_key.in_(sorted({k for k, _ in chunk})),
+                runs.c.code_version.in_(sorted({v for _, v in chunk})),
+                tuple_(runs.c.comparability_key, runs.c.code_version).in_(chunk))).all()
+            rows = _point_rows(metric, found)
+            if rows:
+                conn.execute(points.insert(), rows)
 
 
 def add_series(conn: Connection, insert: Any, rows: Iterable[Mapping[str, Any]]) -> None:
@@ -157,13 +190,26 @@ def run_classes(conn: Connection, conditions: Sequence[Any], metric_column: str
 
 
 def fill(conn: Connection) -> None:
-    """The three tables from every stored run (revision 0005)."""
+    """``series`` and ``classes`` from every stored run (revision 0005; ``points``: see
+    :func:`fill_points`)."""
     first = (select(runs.c.comparability_key, *(func.min(runs.c[c]) for c in SERIES_COLUMNS))
              .group_by(runs.c.comparability_key))
     conn.execute(series.insert().from_select(["comparability_key", *SERIES_COLUMNS], first))
-    for metric in range(len(METRICS)):
-        conn.execute(points.insert().from_select(_COLUMNS, _aggregate(metric, None)))
     conn.execute(classes.insert().from_select([*_CLASS_COLUMNS, "runs"], _classes_of(None)))
+
+
+def fill_points(conn: Connection, series_at_once: int = 2000) -> None:
+    """The ``points`` rows of every stored run, made anew (revision 0006), a few thousand
+    series at a time (the memory of their runs' summary columns, not of the whole table)."""
+    conn.execute(delete(points))
+    known = [i for (i,) in conn.execute(select(series.c.id).order_by(series.c.id))]
+    for start in range(0, len(known), series_at_once):
+        low, high = known[start], known[min(start + series_at_once, len(known)) - 1]
+        for metric in range(len(METRICS)):
+            found = conn.execute(_usable_runs(metric).where(series.c.id.between(low, high)))
+            rows = _point_rows(metric, found)
+            for at in range(0, len(rows), 5000):
+                conn.execute(points.insert(), rows[at:at + 5000])
 
 
 def series_conditions(filters: Mapping[str, Any], indexed: Mapping[str, str],
@@ -182,10 +228,15 @@ def series_conditions(filters: Mapping[str, Any], indexed: Mapping[str, str],
     return conditions
 
 
-def window(dialect: str, metric_column: str, conditions: Sequence[Any], count: int) -> Any:
-    """The (comparability key, version) pairs of the window (a CTE of ``k``, ``v``): for each
-    series matching ``conditions``, its ``count`` newest versions with a run not excluded and
-    its newest version whose usable runs are all excluded."""
+#: What a point row of :func:`window_points` holds after the comparability key, in order.
+POINT_COLUMNS = ("code_version", "first_id", "live", "runs", "value", "low", "high", "se")
+
+
+def _newest_rows(dialect: str, metric_column: str, conditions: Sequence[Any], count: int,
+                 wanted: Sequence[str]) -> Any:
+    """``(k, *wanted)`` of the window's ``points`` rows, a MATERIALIZED CTE: for each series
+    matching ``conditions``, its ``count`` newest versions with a run not excluded and its
+    newest version whose usable runs are all excluded."""
     metric = METRICS.index(metric_column)
     keys = select(series.c.id.label("sid"), series.c.comparability_key.label("k")) \
         .where(*conditions).subquery("s")
@@ -195,15 +246,33 @@ def window(dialect: str, metric_column: str, conditions: Sequence[Any], count: i
         mine = (points.c.series_id == keys.c.sid, points.c.metric == metric,
                 points.c.live == live)
         if dialect == "postgresql":
-            chosen = (select(points.c.code_version).where(*mine)
+            chosen = (select(*(points.c[name] for name in wanted)).where(*mine)
                       .order_by(*order).limit(limit).lateral("w"))
-            return (select(keys.c.k, chosen.c.code_version.label("v"))
+            return (select(keys.c.k, *(chosen.c[name] for name in wanted))
                     .select_from(keys.join(chosen, true())))
         rowids: Any = (select(literal_column("points.rowid")).select_from(points)
                        .where(*mine).order_by(*order).limit(limit).correlate(keys))
         outer = points.alias("p")
-        return (select(keys.c.k, outer.c.code_version.label("v"))
+        return (select(keys.c.k, *(outer.c[name] for name in wanted))
                 .select_from(keys.join(outer, literal_column("p.rowid").in_(rowids))))
 
     # materialized: SQLite would otherwise fold it into the join and run it once a run
     return union_all(newest(1, count), newest(0, 1)).cte("chosen").prefix_with("MATERIALIZED")
+
+
+def window(dialect: str, metric_column: str, conditions: Sequence[Any], count: int) -> Any:
+    """The (comparability key, version) pairs of the window (a CTE of ``k``, ``v``): see
+    :func:`_newest_rows`."""
+    chosen = _newest_rows(dialect, metric_column, conditions, count, ["code_version"])
+    return select(chosen.c.k, chosen.c.code_version.label("v")).cte("pairs")
+
+
+def window_points(dialect: str, metric_column: str, conditions: Sequence[Any],
+                  count: int) -> Any:
+    """The window's points themselves, statistics included (``k`` and
+    :data:`POINT_COLUMNS`), each series' oldest first: what ``regressions --latest`` judges,
+    read without a run."""
+    wanted = [*POINT_COLUMNS, "first_date"]
+    chosen = _newest_rows(dialect, metric_column, conditions, count, wanted)
+    return (select(chosen.c.k, *(chosen.c[name] for name in POINT_COLUMNS))
+            .order_by(chosen.c.k, chosen.c.first_date, chosen.c.first_id))

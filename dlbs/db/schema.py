@@ -113,7 +113,10 @@ Index("ix_series_config", series.c.model, series.c.phase, series.c.precision, se
 #: One row per series, summary metric (0: ``throughput``, 1: ``time_mean``) and code version
 #: that has a usable run (ended ok, the metric finite and > 0): when the version was first
 #: measured (``first_date``: the earliest run's date, :data:`dlbs.db.points.UNDATED` when no
-#: run has a date), its first run's id and whether a run of it is not excluded (``live``).
+#: run has a date), its first run's id (the earliest by date, then id; undated runs last),
+#: whether a run of it is not excluded (``live``), and the point's statistics over its usable
+#: runs, excluded or not, as a history computes them (``runs``, ``value``, ``low``, ``high``,
+#: ``se``: ``dlbs.db.pointvalue``; revision 0006).
 #: The newest versions of a series are the last rows of ``ix_points_window`` of its id:
 #: ``regressions --latest`` chooses its window there, at a cost that does not grow with the
 #: history (revision 0005; kept by ``dlbs.db.points`` whenever runs or exclusions change).
@@ -126,6 +129,13 @@ points = Table(
     Column("first_date", DateTime(timezone=False), nullable=False),
     Column("first_id", Integer, nullable=False),
     Column("live", Integer, nullable=False),
+    # the point's statistics over its usable runs (dlbs.db.pointvalue; revision 0006): NULL
+    # where NaN (a one-run point without an interval)
+    Column("runs", Integer),
+    Column("value", Float),
+    Column("low", Float),
+    Column("high", Float),
+    Column("se", Float),
 )
 Index("ix_points_window", points.c.series_id, points.c.metric, points.c.live,
       points.c.first_date, points.c.first_id)

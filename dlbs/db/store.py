@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -591,6 +592,24 @@ class Store:
                                    runs.c.code_version == chosen.c.v))
                 .where(*conditions))
         return self._light(stmt)
+
+    @guarded("the query")
+    def newest_points(self, filters: Mapping[str, Any] | None, metric_column: str,
+                      count: int) -> list[tuple[Any, ...]] | None:
+        """The points :meth:`newest_point_rows` would make of its runs, read from the
+        ``points`` table with their statistics (revision 0006) as ``(comparability key,
+        *dlbs.db.points.POINT_COLUMNS)``, each series' oldest first; NaN where the table holds
+        NULL. None when a filter is not a series column (then read the runs)."""
+        by_series = self._series_conditions(filters, None)
+        if by_series is None or not self.keeps_points:
+            return None
+        stmt = db_points.window_points(self.url.get_backend_name(), metric_column, by_series,
+                                       count)
+        nan = math.nan
+        with self.engine.connect() as conn:
+            return [(k, v, first, live, n, value, nan if low is None else low,
+                     nan if high is None else high, nan if se is None else se)
+                    for k, v, first, live, n, value, low, high, se in conn.execute(stmt)]
 
     def _series_conditions(self, filters: Mapping[str, Any] | None, since: datetime | None
                            ) -> list[Any] | None:

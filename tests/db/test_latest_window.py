@@ -6,6 +6,7 @@ versions run again later, versions first run at the same moment, and ``--since``
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 from datetime import datetime
 from typing import Any
@@ -100,12 +101,24 @@ def _same_judgement(store: Any) -> None:
         for windowed, whole in zip(loaded.series, full.series):
             newest = [p.axis_value for p in whole.points if not p.excluded][-WINDOW - 3:]
             assert [p.axis_value for p in windowed.points if not p.excluded] == newest
+            # the points kept at ingest are those the runs make, to the last bit
+            by_value = {p.axis_value: _numbers(p) for p in whole.points}
+            assert [_numbers(p) for p in windowed.points] == \
+                [by_value[p.axis_value] for p in windowed.points]
+
+
+def _numbers(p: Any) -> tuple[Any, ...]:
+    """What a point says, NaN as None (NaN never equals itself)."""
+    return tuple(None if isinstance(x, float) and math.isnan(x) else x
+                 for x in (p.axis_value, p.value, p.low, p.high, p.se, p.runs, p.excluded,
+                           p.first_run, p.withheld))
 
 
 def test_the_window_after_an_upgrade_is_the_one_stored_runs_give(logs: Any, db_url: str
                                                                   ) -> None:
-    """Revision 0005 fills the tables the window is read from out of the runs stored before:
-    a database that gets them late judges as one that had them all along."""
+    """Revisions 0005 and 0006 fill the tables the window is read from out of the runs stored
+    before: a database that gets them late holds the same rows (statistics included) and
+    judges as one that had them all along."""
     from sqlalchemy import delete, select
 
     from dlbs.db import points
@@ -119,7 +132,9 @@ def test_the_window_after_an_upgrade_is_the_one_stored_runs_give(logs: Any, db_u
         store.exclude(ids[::9], "noisy neighbour")
         by_key = (select(series.c.comparability_key, points_table.c.metric,
                          points_table.c.code_version, points_table.c.first_date,
-                         points_table.c.first_id, points_table.c.live)
+                         points_table.c.first_id, points_table.c.live, points_table.c.runs,
+                         points_table.c.value, points_table.c.low, points_table.c.high,
+                         points_table.c.se)
                   .join(series, series.c.id == points_table.c.series_id))
         counted = (select(series.c.comparability_key, classes.c.status, classes.c.has_throughput,
                           classes.c.has_time, classes.c.has_version, classes.c.runs)
@@ -133,6 +148,7 @@ def test_the_window_after_an_upgrade_is_the_one_stored_runs_give(logs: Any, db_u
             for table in (points_table, classes, series):
                 conn.execute(delete(table))
             points.fill(conn)
+            points.fill_points(conn, series_at_once=2)  # revision 0006, a few series a time
         with store.engine.connect() as conn:
             assert sorted(conn.execute(by_key).all()) == kept
             assert sorted(conn.execute(counted).all()) == counts

@@ -57,7 +57,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_classes_class", "classes", ["series_id", "status", "has_throughput",
                                                     "has_time", "has_version"], unique=True)
-    points.fill(op.get_bind())
+    points.fill(op.get_bind())  # series and classes; points: revision 0006 (with statistics)
 
 
 def downgrade() -> None:
