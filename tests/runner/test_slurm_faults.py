@@ -3,11 +3,12 @@ happened: a node that fails under a job, a rank that fails first, a job that can
 queue, a ``%`` in the log path.
 
 Each test runs ``python -m dlbs`` as a user would, and injects the fault the way an
-administrator or a broken node would: ``scontrol update nodename=n2 state=down`` (node failure),
-a job of the higher-priority partition ``high`` (preemption), ``state=drain`` (nothing can
-start), a launch prefix (``runtime.launcher``) that makes node 1's rank exit 3 or kills its
-worker. No test asserts on a duration: states are polled, with long
-hang guards only. Every node is put back in service after each test.
+administrator or a broken node would: n2 stops, is marked ``scontrol update nodename=n2
+state=down``, dies and boots again with a new slurmd (node failure), a job of the
+higher-priority partition ``high`` (preemption), ``state=drain`` (nothing can start), a launch
+prefix (``runtime.launcher``) that makes node 1's rank exit 3 or kills its worker. No test
+asserts on a duration: states are polled, with long hang guards only. Every node is put back in
+service after each test.
 """
 from __future__ import annotations
 
@@ -179,13 +180,88 @@ def running_job(tmp_path: Path, marker: str) -> str:
 
 
 def node_n2_fails(tmp_path: Path) -> None:
-    """n2 goes down, and what ran on it dies with it (on the test cluster n2's slurmd lives on,
-    and would keep the step's processes: a real failed node does not)."""
+    """n2 fails under the job as a real node does: it stops (its slurmd, the step's slurmstepd
+    and its task are frozen: nothing leaves it), slurmctld marks it DOWN (here at once, not after
+    SlurmdTimeout) and requeues or ends the job, n2 dies (SIGKILL) and boots again: a new slurmd,
+    which knows nothing of the job.
+
+    So nothing of the first attempt reaches slurmctld from n2 afterwards. n2's slurmd, had it
+    lived on, would tell slurmctld that n2 is done with the job once the step's slurmstepd
+    ended; arriving after the requeued job (same id) started again, that took n2 out of the new
+    attempt, whose srun then waited ("step creation temporarily disabled ... Requested nodes
+    are busy") until exp.timeout (seen under load)."""
     pid_file = tmp_path / "pids" / "node1"
     wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), "n2's task to run")
-    set_nodes("down", "n2")
-    with contextlib.suppress(ProcessLookupError):  # slurmd may have ended it already
-        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    task = int(pid_file.read_text())
+    stepd = _parent(task)
+    assert _title(stepd).startswith("slurmstepd: ["), _title(stepd)
+    slurmd, argv = _slurmd_of("n2")
+    n2 = (slurmd, stepd, task)
+    try:
+        for pid in n2:
+            os.kill(pid, signal.SIGSTOP)
+        set_nodes("down", "n2")
+    finally:
+        for pid in n2:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        try:
+            wait_for(lambda: all(_gone(pid) for pid in n2), "n2's processes to die")
+            # slurmctld's request to end the job on n2, sent when n2 went down, has reached the
+            # dead slurmd or failed: it must not reach the new one once the job runs again
+            wait_for(_controller_agents_idle_twice, "slurmctld's requests to the nodes to end")
+        finally:  # n2 boots again whatever happened, for the tests after this one
+            started = subprocess.run(argv, capture_output=True, text=True, timeout=60,
+                                     check=False)
+    assert started.returncode == 0, f"{argv}: {started.stderr}"
+
+
+def _slurmd_of(node: str) -> tuple[int, list[str]]:
+    """The pid of ``node``'s slurmd (its SlurmdPidFile) and the command that started it."""
+    conf = Path(os.environ["SLURM_CONF"]).read_text()
+    (pattern,) = [line.split("=", 1)[1].strip() for line in conf.splitlines()
+                  if line.startswith("SlurmdPidFile=")]
+    pid = int(Path(pattern.replace("%n", node)).read_text())
+    argv = [arg.decode() for arg in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]]
+    assert Path(argv[0]).name == "slurmd" and node in argv, argv
+    return pid, argv
+
+
+def _controller_agents_idle() -> bool:
+    """sdiag: no request of slurmctld to a node (its agents) queued or under way."""
+    counts = [line.split(":", 1)[1].strip() for line in slurm_cmd("sdiag").stdout.splitlines()
+              if line.startswith(("Agent queue size:", "Agent count:", "Agent thread count:"))]
+    return counts == ["0", "0", "0"]
+
+
+def _controller_agents_idle_twice() -> bool:
+    """Idle in two readings: an agent just taken off the queue is counted once its thread
+    runs."""
+    if not _controller_agents_idle():
+        return False
+    time.sleep(0.5)
+    return _controller_agents_idle()
+
+
+def _title(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+            errors="replace")
+    except OSError:
+        return ""
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _gone(pid: int) -> bool:
+    """``pid`` has ended (a zombie has: it holds no socket and sends nothing)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state in ("Z", "X")
 
 
 def a_high_priority_job_preempts(tmp_path: Path) -> None:
