@@ -109,6 +109,8 @@ class PackedFacts(TypeDecorator[Any]):
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Any) -> bytes | None:
+        if isinstance(value, bytes):  # packed already (a JSON value is never bytes): by the
+            return value  # worker that parsed the log (``dlbs db ingest``)
         return None if value is None else pack(value)
 
     def process_result_value(self, value: Any, dialect: Any) -> Any:

@@ -28,6 +28,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -294,17 +295,24 @@ class Store:
 
     def store_many(self, items: Sequence[tuple[Mapping[str, Any], str | None]]) -> int:
         """Store runs in one transaction (one multi-row insert); returns how many were new."""
+        return self._store_rows([row_of(facts, source, self._packs)
+                                 for facts, source in items])
+
+    @property
+    def _packs(self) -> bool:
+        """Whether the facts column holds packed facts (SQLite: ``dlbs.db.packed``)."""
+        return self.url.get_backend_name() == "sqlite"
+
+    def _store_rows(self, items: Sequence[Row]) -> int:
+        """Store rows made by :func:`row_of` in one transaction; how many were new."""
         if not items:
             return 0
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         rows: dict[str, dict[str, Any]] = {}
         times: dict[str, list[float]] = {}
-        for facts, source in items:
-            facts = dict(facts)
-            values = records.row(facts)
-            values["source"], values["ingested_at"] = _printable(source), now
+        for made, series in items:
+            values = {**made, "ingested_at": now}
             rows.setdefault(values["identity"], values)  # a run twice in one batch: once
-            series = records.times_of(facts)
             if series is not None:
                 times.setdefault(values["identity"], series)
 
@@ -346,31 +354,32 @@ class Store:
         """Parse the logs (and parsed-result files) under ``names`` and store every run, in
         transactions of up to ``batch`` runs."""
         from dlbs.errors import LogFormatError
-        from dlbs.logs.pool import parse_logs
+        from dlbs.logs.pool import map_logs
         from dlbs.logs.sources import find_inputs, read_parsed_files
 
         inputs = find_inputs(list(names), recursive)
         result = IngestResult()
         total, done = len(inputs.logs) + len(inputs.parsed), 0
-        pending: list[tuple[Mapping[str, Any], str | None]] = []
+        pending: list[Row] = []
 
-        def add(record: Mapping[str, Any], path: str) -> None:
-            problem = records.refusal(dict(record))
-            if problem:
-                result.refused.append(f"{_printable(path)}: {problem}")
-            else:
-                pending.append((record, path))
+        def add(made: Made) -> None:
+            if made.refused:
+                result.refused.append(f"{_printable(made.path)}: {made.refused}")
+            elif made.row is not None:
+                pending.append(made.row)
             if len(pending) >= batch:
                 self._flush(pending, result)
 
-        for parsed in parse_logs(inputs.logs):
+        # each worker parses a log and makes its row (the facts' identity, key and packing:
+        # as much work as the parse), so that this process only inserts
+        for made in map_logs(inputs.logs, partial(made_of_log, pack=self._packs)):
             done += 1
-            for warning in parsed.warnings:
+            for warning in made.warnings:
                 LOG.warning("%s", _printable(warning))
-            if parsed.record is None:
-                result.failed.append(f"{_printable(parsed.path)}: {parsed.error}")
+            if made.error is not None:
+                result.failed.append(f"{_printable(made.path)}: {made.error}")
             else:
-                add(parsed.record, parsed.path)
+                add(made)
             if progress:
                 progress(done, total)
         for path in inputs.parsed:
@@ -382,7 +391,7 @@ class Store:
                     " (use --ignore_errors to skip such files)")))
                 found = []
             for record in found:
-                add(record, path)
+                add(made_of_record(record, path, self._packs))
             if progress:
                 progress(done, total)
         self._flush(pending, result)
@@ -406,17 +415,16 @@ class Store:
 
         _retrying(run)
 
-    def _flush(self, pending: list[tuple[Mapping[str, Any], str | None]],
-               result: IngestResult) -> None:
+    def _flush(self, pending: list[Row], result: IngestResult) -> None:
         """Store the pending runs in one transaction; when the database rejects the batch
         (a row it cannot take), run by run, so that one damaged file costs only its run."""
         try:
-            added = self.store_many(pending)
+            added = self._store_rows(pending)
         except (SQLAlchemyError, UnicodeError, ValueError) as err:
             if not _rejected_row(err):
                 raise
             if len(pending) == 1:
-                result.refused.append(f"{_printable(pending[0][1] or 'run')}: the database "
+                result.refused.append(f"{pending[0][0]['source'] or 'run'}: the database "
                                       f"rejected the run ({_reason(err)}); not stored")
             else:
                 for item in pending:
@@ -825,6 +833,52 @@ def _equal(fact: Any, wanted: Any) -> bool:
 
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+#: A run ready to insert: its ``runs`` row but ``ingested_at`` (the facts packed where the
+#: column holds them packed) and its iteration times (None when it has none).
+Row = tuple[dict[str, Any], "list[float] | None"]
+
+
+def row_of(facts: Mapping[str, Any], source: str | None, pack: bool) -> Row:
+    """The row of one run (:data:`Row`); ``pack``: SQLite's packed facts column."""
+    plain = dict(facts)
+    values = records.row(plain)
+    values["source"] = _printable(source)
+    if pack:
+        values["facts"] = packed.pack(values["facts"])
+    return values, records.times_of(plain)
+
+
+@dataclass
+class Made:
+    """What ``dlbs db ingest`` makes of one log, in a parsing worker: the warnings, the error
+    (the log holds no run), why the run is refused, or its :data:`Row`."""
+
+    path: str
+    warnings: list[str]
+    error: str | None = None
+    refused: str | None = None
+    row: Row | None = None
+
+
+def made_of_record(record: Mapping[str, Any], path: str, pack: bool) -> Made:
+    problem = records.refusal(dict(record))
+    if problem:
+        return Made(path, [], refused=problem)
+    return Made(path, [], row=row_of(record, path, pack))
+
+
+def made_of_log(path: str, pack: bool) -> Made:
+    """Parse one log and make its row (a module-level function: it runs in a worker)."""
+    from dlbs.logs.parser import parse_log
+
+    parsed = parse_log(path)
+    if parsed.record is None:
+        return Made(parsed.path, parsed.warnings, error=parsed.error or "no run")
+    made = made_of_record(parsed.record, parsed.path, pack)
+    made.warnings = parsed.warnings
+    return made
 
 
 def _printable(text: Any) -> Any:

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
+from typing import TypeVar
 
 from dlbs.logs.parser import ParseResult, parse_log
+
+T = TypeVar("T")
 
 #: Below this many files a pool costs more than it saves.
 MIN_FILES_FOR_POOL = 200
@@ -25,8 +29,8 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _parse_chunk(paths: Sequence[str]) -> list[ParseResult]:
-    return [parse_log(path) for path in paths]
+def _chunk(work: Callable[[str], T], paths: Sequence[str]) -> list[T]:
+    return [work(path) for path in paths]
 
 
 def _chunks(paths: Sequence[str], size: int) -> list[Sequence[str]]:
@@ -41,12 +45,20 @@ def _context() -> multiprocessing.context.BaseContext:
 
 def parse_logs(paths: Sequence[str], jobs: int | None = None) -> Iterator[ParseResult]:
     """Yield a ``ParseResult`` for every path, in order, using ``jobs`` processes."""
+    return map_logs(paths, parse_log, jobs)
+
+
+def map_logs(paths: Sequence[str], work: Callable[[str], T], jobs: int | None = None
+             ) -> Iterator[T]:
+    """Yield ``work(path)`` for every path, in order, using ``jobs`` processes: ``work`` parses
+    a log and may do more with the record in the worker (``dlbs db ingest`` makes its
+    database row there too); a module-level function or a ``functools.partial`` of one."""
     jobs = default_jobs() if jobs is None else max(1, jobs)
     if jobs == 1 or len(paths) < MIN_FILES_FOR_POOL:
-        yield from (parse_log(path) for path in paths)
+        yield from (work(path) for path in paths)
         return
     # About 8 chunks a worker: enough to balance uneven files, few enough to keep IPC cheap.
     size = max(16, len(paths) // (jobs * 8))
     with _context().Pool(processes=jobs) as pool:
-        for chunk in pool.imap(_parse_chunk, _chunks(list(paths), size)):
+        for chunk in pool.imap(partial(_chunk, work), _chunks(list(paths), size)):
             yield from chunk

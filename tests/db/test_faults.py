@@ -40,8 +40,9 @@ def _sweep(logs: Any, folder: Path, count: int) -> Path:
 
 
 def _lost_server(calls: list[int], original: Any) -> Any:
-    """``Store.store_many`` whose second transaction finds the server gone."""
-    def store_many(self: Store, items: Any) -> int:
+    """``Store._store_rows`` (every write of runs: ``store_many`` and ingest) whose second
+    transaction finds the server gone."""
+    def store_rows(self: Store, items: Any) -> int:
         calls.append(len(items))
         if len(calls) == 2:
             raise OperationalError("INSERT INTO runs (identity, facts) VALUES (%s, %s)",
@@ -50,14 +51,14 @@ def _lost_server(calls: list[int], original: Any) -> Any:
                                        "unexpectedly\n\tThis probably means the server "
                                        "terminated abnormally"))
         return int(original(self, items))
-    return store_many
+    return store_rows
 
 
 def test_a_server_gone_mid_ingest_is_one_line_and_the_earlier_runs_stay(
         db_url: str, logs: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = _sweep(logs, tmp_path / "logs", 3)
     calls: list[int] = []
-    monkeypatch.setattr(Store, "store_many", _lost_server(calls, Store.store_many))
+    monkeypatch.setattr(Store, "_store_rows", _lost_server(calls, Store._store_rows))
     store = open_store(db_url)
     try:
         with pytest.raises(DatabaseError) as raised:
@@ -80,7 +81,7 @@ def test_a_database_error_in_the_cli_is_one_line(db_url: str, logs: Any, tmp_pat
     from dlbs.cli.main import main
 
     folder = _sweep(logs, tmp_path / "logs", 2)
-    monkeypatch.setattr(Store, "store_many", _lost_server([1], Store.store_many))
+    monkeypatch.setattr(Store, "_store_rows", _lost_server([1], Store._store_rows))
     assert main(["db", "ingest", "--db", db_url, str(folder)]) == 2
     err = capsys.readouterr().err
     assert err.count("error: ") == 1 and "INSERT" not in err and "ingest failed" in err
