@@ -98,14 +98,23 @@ def _point_rows(metric: int, found: Iterable[tuple[Any, ...]]) -> list[dict[str,
     out = []
     for (series_id, version), rows in groups.items():
         rows.sort(key=_oldest_first)
-        value, low, high, se = pointvalue.of_rows(rows, column)
         first = rows[0]
-        out.append({"series_id": series_id, "metric": metric, "code_version": version,
-                    "first_date": first[pointvalue.DATE] or UNDATED,
-                    "first_id": first[pointvalue.ID],
-                    "live": int(any(row[pointvalue.REASON] is None for row in rows)),
-                    "runs": len(rows), "value": value, "low": _nan_null(low),
-                    "high": _nan_null(high), "se": _nan_null(se)})
+        kept: dict[str, Any] = {
+            "series_id": series_id, "metric": metric, "code_version": version,
+            "first_date": first[pointvalue.DATE] or UNDATED, "first_id": first[pointvalue.ID],
+            "live": int(any(run[pointvalue.REASON] is None for run in rows)),
+            "runs": None, "value": None, "low": None, "high": None, "se": None}
+        try:
+            value, low, high, se = pointvalue.of_rows(rows, column)
+        except (ArithmeticError, ValueError):
+            # runs whose values overflow the statistics (1e60 beside 100; an ess of 1e308):
+            # kept without them, so that storing never fails on a run; a window holding such a
+            # point is read from its runs (Store.newest_points), where the history says why
+            pass
+        else:
+            kept.update(runs=len(rows), value=value, low=_nan_null(low),
+                        high=_nan_null(high), se=_nan_null(se))
+        out.append(kept)
     return out
 
 
@@ -200,7 +209,7 @@ def fill(conn: Connection) -> None:
 
 def fill_points(conn: Connection, series_at_once: int = 2000) -> None:
     """The ``points`` rows of every stored run, made anew (revision 0006), a few thousand
-    series at a time (the memory of their runs' summary columns, not of the whole table)."""
+    series at a time (the summary columns of their runs in memory at once)."""
     conn.execute(delete(points))
     known = [i for (i,) in conn.execute(select(series.c.id).order_by(series.c.id))]
     for start in range(0, len(known), series_at_once):

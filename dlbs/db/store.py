@@ -607,7 +607,8 @@ class Store:
         """The points :meth:`newest_point_rows` would make of its runs, read from the
         ``points`` table with their statistics (revision 0006) as ``(comparability key,
         *dlbs.db.points.POINT_COLUMNS)``, each series' oldest first; NaN where the table holds
-        NULL. None when a filter is not a series column (then read the runs)."""
+        NULL. None when a filter is not a series column, or when a point of the window has
+        no statistics kept (then read the runs)."""
         by_series = self._series_conditions(filters, None)
         if by_series is None or not self.keeps_points:
             return None
@@ -615,9 +616,12 @@ class Store:
                                        count)
         nan = math.nan
         with self.engine.connect() as conn:
-            return [(k, v, first, live, n, value, nan if low is None else low,
-                     nan if high is None else high, nan if se is None else se)
-                    for k, v, first, live, n, value, low, high, se in conn.execute(stmt)]
+            found = [(k, v, first, live, n, value, nan if low is None else low,
+                      nan if high is None else high, nan if se is None else se)
+                     for k, v, first, live, n, value, low, high, se in conn.execute(stmt)]
+        # a point kept without statistics (its runs overflow them, or an older dlbs wrote the
+        # row while this one upgraded the database): the runs are read instead
+        return None if any(row[4] is None or row[5] is None for row in found) else found
 
     def _series_conditions(self, filters: Mapping[str, Any] | None, since: datetime | None
                            ) -> list[Any] | None:
@@ -633,12 +637,19 @@ class Store:
         a fact that is not a series column, or ``since``)."""
         usable = [_STATUS == "ok", _usable(runs.c[metric_column]), _HAS_VERSION]
         live = case((exclusions.c.run_id.is_(None), 1), else_=0)
-        found = (select(runs.c.comparability_key.label("k"), runs.c.code_version.label("v"),
-                        func.min(runs.c.date).label("first_date"),
-                        func.min(runs.c.id).label("first_id"), func.max(live).label("live"))
-                 .select_from(runs.outerjoin(exclusions, exclusions.c.run_id == runs.c.id))
-                 .where(*conditions, *usable)
-                 .group_by(runs.c.comparability_key, runs.c.code_version)).cte("found")
+        pair = (runs.c.comparability_key, runs.c.code_version)
+        # each version's first run: the oldest by date, then id, undated last (as the points
+        # table and a history order them)
+        oldest = func.row_number().over(partition_by=pair, order_by=(
+            runs.c.date.is_(None), runs.c.date, runs.c.id))
+        each = (select(runs.c.comparability_key.label("k"), runs.c.code_version.label("v"),
+                       runs.c.date.label("first_date"), runs.c.id.label("first_id"),
+                       func.max(live).over(partition_by=pair).label("live"),
+                       oldest.label("n"))
+                .select_from(runs.outerjoin(exclusions, exclusions.c.run_id == runs.c.id))
+                .where(*conditions, *usable)).cte("each")
+        found = select(each.c.k, each.c.v, each.c.first_date, each.c.first_id, each.c.live) \
+            .where(each.c.n == 1).cte("found")
         rank = func.row_number().over(
             partition_by=(found.c.k, found.c.live),
             order_by=(found.c.first_date.is_(None).desc(), found.c.first_date.desc(),

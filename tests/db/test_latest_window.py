@@ -194,3 +194,73 @@ def test_a_series_is_named_from_the_facts_its_key_reads_alone(logs: Any, axis: s
         few = {k: v for k, v in facts.items() if k in KEY_SOURCE_FACTS}
         assert naming_of(few, axis) == naming_of(facts, axis)
     assert naming_of(sharded, axis) != naming_of(logs.facts(), axis)
+
+
+def test_versions_first_run_at_one_moment_give_one_window_whatever_the_filter(
+        logs: Any, db_url: str) -> None:
+    """Four versions first measured at the same moment straddle the window's edge, and their
+    runs' ids are not in date order: the window from the points table (a model filter), the one
+    from every run (a host filter, ``--since``) and the whole history agree (each version's
+    first run is its oldest by date, then id, in all of them)."""
+    store = open_store(db_url)
+    try:
+        count = [0]
+
+        def run(code: str, value: float, when: str) -> tuple[dict[str, Any], str]:
+            count[0] += 1
+            facts = logs.facts(code=code, throughput=value, repeat=count[0])
+            facts["exp.start_time"] = when
+            return facts, f"{count[0]}.log"
+
+        tie = {"t1": 100.0, "t2": 100.5, "t3": 80.0, "t4": 101.0}
+        items = [run("a1", 100.0, "2026-10-01T00:00:00"), run("a2", 100.2, "2026-10-02T00:00:00")]
+        for version in ["t4", "t3", "t2", "t1"]:  # smaller ids, dated later
+            items.append(run(version, tie[version] * 1.002, "2026-11-27T00:00:00"))
+        for version in ["t1", "t2", "t3", "t4"]:  # the first-dated run of each
+            items.append(run(version, tie[version], "2026-11-03T00:00:00"))
+        for i in range(WINDOW):  # newer versions, the newest 6% slower
+            value = 94.0 if i == WINDOW - 1 else 100.0 + (i % 3) * 0.4
+            items.append(run(f"n{i:02d}", value, f"2026-11-{5 + i:02d}T00:00:00"))
+            items.append(run(f"n{i:02d}", value * 1.003, f"2026-11-{5 + i:02d}T01:00:00"))
+        store.store_many(items)
+        verdicts = []
+        for filters, since in (({"exp.model": "resnet18"}, None), ({"hw.hostname": "vm"}, None),
+                               ({}, datetime(2026, 1, 1))):
+            loaded = load_series(store, filters, "results.throughput", "exp.code_version",
+                                 since=since, newest=WINDOW + 3)
+            judged = latest_changes(loaded.series, "results.throughput", "exp.code_version")
+            verdicts.append([dataclasses.asdict(c) for c in judged.changes])
+        full = load_series(store, {}, "results.throughput", "exp.code_version")
+        whole = latest_changes(full.series, "results.throughput", "exp.code_version")
+        assert verdicts[0] == verdicts[1] == verdicts[2] == \
+            [dataclasses.asdict(c) for c in whole.changes]
+    finally:
+        store.close()
+
+
+def test_runs_whose_statistics_overflow_are_stored_and_read_from_their_runs(
+        logs: Any, db_url: str) -> None:
+    """A version whose runs overflow a point's statistics (1e60 beside 100) or a one-run point
+    with an absurd ``results.ess``: every run is stored (the points row keeps no statistics),
+    the window of such a series is read from its runs, every other series' from the table."""
+    store = open_store(db_url)
+    try:
+        items = [(logs.facts(code="c1", throughput=100.0, day=1), "a.log"),
+                 (logs.facts(code="c2", throughput=100.0, day=2), "b.log"),
+                 (logs.facts(code="c2", throughput=1e60, repeat=1, day=2), "c.log"),
+                 (logs.facts(model="vgg11", code="c1", throughput=9.0, day=1,
+                             **{"results.ess": 1.7e308}), "d.log"),
+                 (logs.facts(model="resnet50", code="c1", throughput=50.0, day=1), "e.log"),
+                 (logs.facts(model="resnet50", code="c2", throughput=51.0, day=2), "f.log")]
+        assert store.store_many(items) == 6
+        assert store.newest_points({"exp.model": "resnet18"}, "throughput", 5) is None
+        assert store.newest_points({"exp.model": "vgg11"}, "throughput", 5) is None
+        kept = store.newest_points({"exp.model": "resnet50"}, "throughput", 5)
+        assert kept is not None and [row[1] for row in kept] == ["c1", "c2"]
+        loaded = load_series(store, {"exp.model": "resnet50"}, "results.throughput",
+                             "exp.code_version", newest=WINDOW + 3)
+        assert [p.value for p in loaded.series[0].points] == [50.0, 51.0]
+        store.exclude([record.id for record in store.runs({"exp.model": "resnet18"})], "outlier")
+        assert store.count() == 6
+    finally:
+        store.close()
