@@ -718,6 +718,8 @@ class Store:
                 chunk = ids[start:start + 500]
                 if one_call:
                     rows = self._facts_in_one_call(conn, chunk, names)
+                elif backend == "postgresql" and names:
+                    rows = self._facts_in_one_object(conn, chunk, names)
                 else:
                     rows = conn.execute(select(runs.c.id, *(_fact(name, backend)
                                                             for name in names))
@@ -739,6 +741,20 @@ class Store:
             runs.c.id.in_(run_ids))
         for run_id, found in conn.execute(stmt):
             yield (run_id, *(json.loads(found) if found is not None else []))
+
+    @staticmethod
+    def _facts_in_one_object(conn: Any, run_ids: Sequence[int], names: Sequence[str]
+                             ) -> Iterator[tuple[Any, ...]]:
+        """PostgreSQL: ``(id, value, ...)`` of each run from one object of the asked facts
+        (``jsonb_each`` over its facts, kept by name): one jsonb detoasted and one JSON value
+        decoded a run, not one a name (27 names for 3,500 runs took 1 s)."""
+        each = func.jsonb_each(runs.c.facts).table_valued("key", "value")
+        picked = (select(func.jsonb_object_agg(each.c.key, each.c.value))
+                  .where(each.c.key.in_(list(names))).scalar_subquery())
+        stmt = select(runs.c.id, picked).where(runs.c.id.in_(run_ids))
+        for run_id, found in conn.execute(stmt):
+            found = found or {}
+            yield (run_id, *(found.get(name) for name in names))
 
     @staticmethod
     def _column_value(column: str, value: Any) -> Any:

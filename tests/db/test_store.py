@@ -272,3 +272,26 @@ def test_a_filter_takes_equal_numbers_as_equal_whatever_their_type() -> None:
     assert _equal(10000000000000000, 1e16) and _equal(1152921504606847000, 1.152921504606847e18)
     assert _equal(16, "16") and not _equal(16, 17) and not _equal(None, 0)
     assert not _equal(10 ** 400, 1.0)  # beyond a float's range: no crash, not equal
+
+
+def test_some_facts_of_reads_only_the_named_facts_as_stored(logs: Any, db_url: str) -> None:
+    """``Store.some_facts_of`` (what names a series and tells why an interval is missing): the
+    named facts as ``runs`` gives them, a fact a run lacks or holds as null left out, on both
+    engines (SQLite: one json_extract a run; PostgreSQL: one object a run)."""
+    store = open_store(db_url)
+    try:
+        store.store_many([(logs.facts(repeat=r, **{
+            "exp.queue": f"q{r}", "results.note": "é ✓" if r else None,
+            "exp.model_config": {"layers": [2, r]}}), f"{r}.log")
+            for r in range(3)])
+        ids = [record.id for record in store.runs()]
+        names = ["exp.queue", "results.note", "exp.model_config", "absent"]
+        some = store.some_facts_of(ids, names)
+        for record in store.runs():
+            expected = {n: record.facts[n] for n in names
+                        if n in record.facts and record.facts[n] is not None}
+            assert some[record.id] == expected
+        assert "results.note" not in some[ids[0]] and some[ids[1]]["results.note"] == "é ✓"
+        assert store.some_facts_of(ids, []) == {i: {} for i in ids}
+    finally:
+        store.close()
