@@ -449,8 +449,8 @@ def _stored_series(stored: list[tuple[Any, ...]]) -> list[Series]:
 def _light_point(where: str, rows: list[tuple[Any, ...]], column: int) -> Point:
     """The point of one axis value from its rows (each with a usable value in ``column``)."""
     value, low, high, se = pointvalue.of_rows(rows, column)
-    return Point(where, value, low, high, len(rows), [row[0] for row in rows],
-                 excluded=not any(row[8] is None for row in rows), se=se)
+    return Point(where, value, low, high, len(rows), [row[pointvalue.ID] for row in rows],
+                 excluded=not any(row[pointvalue.REASON] is None for row in rows), se=se)
 
 
 def _since(runs: list[RunRecord], since: Any) -> list[RunRecord]:

@@ -76,13 +76,6 @@ def _usable_runs(metric: int) -> Any:
             .where(STATUS == "ok", usable(runs.c[METRICS[metric]]), HAS_VERSION))
 
 
-def _oldest_first(row: tuple[Any, ...]) -> tuple[bool, datetime, int]:
-    """A light row's place in a history: by date, then id; undated runs last (the order
-    ``Store.light_rows`` gives)."""
-    date = row[pointvalue.DATE]
-    return date is None, date or datetime.min, row[pointvalue.ID]
-
-
 def _nan_null(x: float) -> float | None:
     return None if math.isnan(x) else x
 
@@ -97,7 +90,7 @@ def _point_rows(metric: int, found: Iterable[tuple[Any, ...]]) -> list[dict[str,
     column = (pointvalue.THROUGHPUT, pointvalue.TIME_MEAN)[metric]
     out = []
     for (series_id, version), rows in groups.items():
-        rows.sort(key=_oldest_first)
+        rows.sort(key=pointvalue.oldest_first)
         first = rows[0]
         kept: dict[str, Any] = {
             "series_id": series_id, "metric": metric, "code_version": version,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from benchstats.tdist import t_critical
@@ -22,6 +23,13 @@ Z95 = 1.959964
 #: comparability key, date, throughput, time_mean, time_ci_low, time_ci_high, code_version,
 #: the exclusion's reason (None: not excluded), status, ess.
 ID, KEY, DATE, THROUGHPUT, TIME_MEAN, CI_LOW, CI_HIGH, VERSION, REASON, STATUS, ESS = range(11)
+
+
+def oldest_first(row: tuple[Any, ...]) -> tuple[bool, datetime, int]:
+    """A light row's place in a history: by date, then id; undated runs last (the order of
+    ``Store.light_rows`` and of each point's runs in the ``points`` table)."""
+    date = row[DATE]
+    return date is None, date or datetime.min, row[ID]
 
 
 def over_runs(values: Sequence[float]) -> tuple[float, float, float, float]:

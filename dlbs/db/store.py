@@ -53,7 +53,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.types import TypeDecorator
 
-from dlbs.db import packed, records
+from dlbs.db import packed, pointvalue, records
 from dlbs.db import points as db_points
 from dlbs.db.faults import guarded, reason_of
 from dlbs.db.schema import INDEXED, exclusions, run_times, runs
@@ -573,7 +573,7 @@ class Store:
     def _light(self, stmt: Any) -> list[tuple[Any, ...]]:
         with self.engine.connect() as conn:
             rows = [tuple(row) for row in conn.execute(stmt)]
-        rows.sort(key=lambda row: (row[2] is None, row[2] or datetime.min, row[0]))
+        rows.sort(key=pointvalue.oldest_first)
         return rows
 
     @guarded("the query")
