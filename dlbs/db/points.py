@@ -22,6 +22,8 @@ from typing import Any
 
 from sqlalchemy import (
     and_,
+    any_,
+    bindparam,
     case,
     delete,
     func,
@@ -31,6 +33,7 @@ from sqlalchemy import (
     tuple_,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from dlbs.db import pointvalue
@@ -115,25 +118,45 @@ def refresh(conn: Connection, pairs: Iterable[tuple[str, Any]]) -> None:
     """Recompute the ``points`` rows of the (comparability key, code version) pairs a change
     touched (their series rows exist: :func:`add_series` came first)."""
     todo = sorted({(key, version) for key, version in pairs if version})
+    arrays = conn.dialect.name == "postgresql"
     for start in range(0, len(todo), CHUNK):
         chunk = todo[start:start + CHUNK]
         ids = dict(conn.execute(select(series.c.comparability_key, series.c.id).where(
-            series.c.comparability_key.in_({key for key, _ in chunk}))).all())
+            _among(series.c.comparability_key, {key for key, _ in chunk}, arrays))).all())
         gone = [(ids[key], version) for key, version in chunk if key in ids]
-        if gone:  # searched by the index (a list of pairs alone is a scan on SQLite)
+        if gone:
             conn.execute(delete(points).where(
-                points.c.series_id.in_(sorted({i for i, _ in gone})),
-                points.c.code_version.in_(sorted({v for _, v in gone})),
-                tuple_(points.c.series_id, points.c.code_version).in_(gone)))
+                _pairs_among(points.c.series_id, points.c.code_version, gone, arrays)))
         for metric in range(len(METRICS)):
-            # the two lists let the index be searched; the pairs then keep only those asked
-            found = conn.execute(_usable_runs(metric).where(
-                runs.c.comparability_key.in_(sorted({k for k, _ in chunk})),
-                runs.c.code_version.in_(sorted({v for _, v in chunk})),
-                tuple_(runs.c.comparability_key, runs.c.code_version).in_(chunk))).all()
+            found = conn.execute(_usable_runs(metric).where(_pairs_among(
+                runs.c.comparability_key, runs.c.code_version, chunk, arrays))).all()
             rows = _point_rows(metric, found)
             if rows:
                 conn.execute(points.insert(), rows)
+
+
+def _among(column: Any, values: Iterable[Any], arrays: bool) -> Any:
+    """``column`` holds one of ``values``: ``= ANY(array)`` with ``arrays`` (PostgreSQL: one
+    statement text whatever the count, which the driver prepares once), else ``IN (...)``."""
+    if arrays:
+        return column == any_(bindparam(None, sorted(values), type_=ARRAY(column.type),
+                                        unique=True))
+    return column.in_(sorted(values))
+
+
+def _pairs_among(first: Any, second: Any, pairs: Sequence[tuple[Any, Any]],
+                 arrays: bool) -> Any:
+    """``(first, second)`` is one of ``pairs``; each column's list of values is named too, so
+    that the index on the two is searched (a list of pairs alone is a scan on SQLite)."""
+    ones = _among(first, {a for a, _ in pairs}, arrays)
+    twos = _among(second, {b for _, b in pairs}, arrays)
+    if not arrays:
+        return and_(ones, twos, tuple_(first, second).in_(pairs))
+    both = func.unnest(bindparam(None, [a for a, _ in pairs], type_=ARRAY(first.type),
+                                 unique=True),
+                       bindparam(None, [b for _, b in pairs], type_=ARRAY(second.type),
+                                 unique=True)).table_valued("a", "b").render_derived()
+    return and_(ones, twos, tuple_(first, second).in_(select(both.c.a, both.c.b)))
 
 
 def add_series(conn: Connection, insert: Any, rows: Iterable[Mapping[str, Any]]) -> None:
@@ -159,19 +182,21 @@ _CLASS = (STATUS, _flag(usable(runs.c.throughput)), _flag(usable(runs.c.time_mea
 _CLASS_COLUMNS = ["series_id", "status", "has_throughput", "has_time", "has_version"]
 
 
-def _classes_of(run_ids: Sequence[int] | None) -> Any:
-    """The counts of runs by series and class: of the given runs, or of every stored run."""
+def _classes_of(run_ids: Sequence[int] | None, arrays: bool = False) -> Any:
+    """The counts of runs by series and class: of the given runs, or of every stored run
+    (``arrays``: :func:`_among`)."""
     stmt = (select(series.c.id, *_CLASS, func.count())
             .select_from(runs.join(series, series.c.comparability_key == runs.c.comparability_key))
             .group_by(series.c.id, *_CLASS))
-    return stmt if run_ids is None else stmt.where(runs.c.id.in_(run_ids))
+    return stmt if run_ids is None else stmt.where(_among(runs.c.id, run_ids, arrays))
 
 
 def add_classes(conn: Connection, insert: Any, run_ids: Sequence[int]) -> None:
     """Count new runs into ``classes`` (their series rows exist); ``insert``: the dialect's
     insert (``ON CONFLICT DO UPDATE``)."""
     for start in range(0, len(run_ids), 500):
-        found = conn.execute(_classes_of(run_ids[start:start + 500])).all()
+        found = conn.execute(_classes_of(run_ids[start:start + 500],
+                                         conn.dialect.name == "postgresql")).all()
         if not found:
             continue
         stmt = insert(classes)
