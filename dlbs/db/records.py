@@ -29,11 +29,15 @@ KEY_FACTS = (
 #: with SGD and all its activations kept (every run before these facts was). ``auto`` is the
 #: plan's value of exp.optimizer, which the benchmark replaces in training by the one it ran.
 KEY_FACTS_WHEN_NOT: dict[str, tuple[Any, ...]] = {
-    "exp.parallelism": ("ddp",), "exp.dp_shard": (0,), "exp.optimizer": ("sgd", "auto"),
+    "exp.parallelism": ("ddp",), "exp.dp_shard": (0,), "exp.tp_degree": (0,),
+    "exp.optimizer": ("sgd", "auto"),
     "exp.activation_checkpointing": ("none",)}
 #: Those that mean something in training only: an inference run's log carries the plan's
 #: value, which changed nothing it measured.
 TRAINING_ONLY_KEY_FACTS = ("exp.optimizer", "exp.activation_checkpointing")
+#: Those that mean something under one parallelism only (a sweep over exp.parallelism logs
+#: the plan's tensor-parallel group in its ddp runs too, where the benchmark ignores it).
+KEY_FACTS_UNDER: dict[str, str] = {"exp.tp_degree": "fsdp_tp"}
 #: The facts the comparability fields are read from (:func:`key_value`, and the fields added
 #: later): what names a series (``dlbs.db.history.naming_of``) without reading the whole run.
 KEY_SOURCE_FACTS = (*(name for name in KEY_FACTS
@@ -125,7 +129,9 @@ def added_key_fields(facts: dict[str, Any], axis: str | None = None) -> dict[str
     training = facts.get("exp.phase") == "training"
     return {name: value for name, usual in KEY_FACTS_WHEN_NOT.items()
             if name != axis and (value := facts.get(name)) is not None and value not in usual
-            and (training or name not in TRAINING_ONLY_KEY_FACTS)}
+            and (training or name not in TRAINING_ONLY_KEY_FACTS)
+            and KEY_FACTS_UNDER.get(name, facts.get("exp.parallelism")) ==
+            facts.get("exp.parallelism")}
 
 
 def run_date(facts: dict[str, Any]) -> datetime | None:

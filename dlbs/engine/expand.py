@@ -73,7 +73,8 @@ ID_WHEN_NOT: dict[str, object] = {
     "slurm.partition": "", "slurm.account": "", "slurm.qos": "", "slurm.cpus_per_task": 0,
     "slurm.mem": "", "slurm.exclusive": True, "slurm.extra_args": "",
     "exp.seq_len": 0, "exp.generate": 0, "exp.peak_tflops": 0, "exp.profile": "",
-    "exp.parallelism": "ddp", "exp.dp_shard": 0, "exp.optimizer": "auto",
+    "exp.parallelism": "ddp", "exp.dp_shard": 0, "exp.tp_degree": 0,
+    "exp.optimizer": "auto",
     "exp.activation_checkpointing": "none",
     "pytorch.model_config": "", "pytorch.host_libpath": "", "pytorch.host_python_path": "",
     # DLBS's labels, declared later: they go into the log as given.

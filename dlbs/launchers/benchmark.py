@@ -48,6 +48,7 @@ NONZERO_FLAG_PARAMS: tuple[tuple[str, str], ...] = (
 NOT_DEFAULT_FLAG_PARAMS: tuple[tuple[str, str, object], ...] = (
     ("--parallelism", "exp.parallelism", "ddp"),
     ("--dp_shard", "exp.dp_shard", 0),
+    ("--tp_degree", "exp.tp_degree", 0),
     ("--optimizer", "exp.optimizer", "auto"),
     ("--activation_checkpointing", "exp.activation_checkpointing", "none"),
 )

@@ -51,11 +51,18 @@ IDENTITY_KEYS: tuple[str, ...] = (
     "exp.num_nodes", "exp.num_replicas", "exp.replica_batch", "exp.effective_batch",
     "exp.data", "exp.docker", "exp.docker_image", "exp.num_batches", "exp.num_warmup_batches",
     "exp.seq_len", "exp.generate", "exp.cpu_threads",
+    "exp.parallelism", "exp.dp_shard", "exp.tp_degree", "exp.optimizer",
+    "exp.activation_checkpointing",
 )
-#: Identity keys whose value means "not used" (the runner's header writes them for every
-#: experiment): read as missing, so an image model's ``exp.seq_len`` 0 is no sequence length
-#: and logs older than these keys make the same experiments as newer ones.
-OFF_VALUES: dict[str, Any] = {"exp.seq_len": 0, "exp.generate": 0, "exp.cpu_threads": 0}
+#: Identity keys whose values mean "not used", or what every run did before the key was
+#: logged (the runner's header writes them for every experiment): read as missing, so an
+#: image model's ``exp.seq_len`` 0 is no sequence length and logs older than these keys make
+#: the same experiments as newer ones (DDP, SGD, every activation kept; ``auto`` is a plan's
+#: optimizer, which an inference log carries unused).
+OFF_VALUES: dict[str, tuple[Any, ...]] = {
+    "exp.seq_len": (0,), "exp.generate": (0,), "exp.cpu_threads": (0,),
+    "exp.parallelism": ("ddp",), "exp.dp_shard": (0,), "exp.tp_degree": (0,),
+    "exp.optimizer": ("sgd", "auto"), "exp.activation_checkpointing": ("none",)}
 #: Framework keys that name a place or how the launch was plumbed, not a setting of the
 #: benchmark: they never split experiments (DLBS logs carry ``pytorch.args``, ``pytorch.env``...,
 #: which differ between a 1- and a 2-GPU run of one weak-scaling row).
@@ -72,7 +79,9 @@ LABELS: dict[str, str] = {
     "devices": "Devices", "gpus": "GPUs", "replica_batch": "Replica batch",
     "effective_batch": "Effective batch", "phase": "Phase", "dtype": "Precision",
     "framework": "Framework", "id": "Experiment", "seq_len": "Seq len", "generate": "Generate",
-    "exp.cpu_threads": "Threads",
+    "exp.cpu_threads": "Threads", "exp.parallelism": "Parallelism",
+    "exp.dp_shard": "Shard group", "exp.tp_degree": "TP group", "exp.optimizer": "Optimizer",
+    "exp.activation_checkpointing": "Checkpointing",
     "log": "Log",
 }
 
@@ -137,7 +146,7 @@ def _hashable(value: Any) -> Any:
 def identity_value(key: str, value: Any) -> Any:
     """A key's value as experiments are told apart: ``None`` for a setting's "off" value
     (``OFF_VALUES``: ``exp.seq_len`` 0, ``exp.generate`` 0)."""
-    if key in OFF_VALUES and not isinstance(value, bool) and value == OFF_VALUES[key]:
+    if key in OFF_VALUES and not isinstance(value, bool) and value in OFF_VALUES[key]:
         return None
     return value
 
@@ -222,8 +231,11 @@ def _derive(columns: dict[str, list[Any]], records: Sequence[Mapping[str, Any]])
     gpus = [r.get("exp.num_gpus") for r in records]
     named = [_gpu_replicas(r.get("exp.gpus"), r.get("exp.num_nodes")) for r in records]
     implied = [_ratio(e, b) for e, b in zip(columns["effective_batch"], columns["replica_batch"])]
-    columns["devices"] = devices = [_count(a, g, b, c) for a, g, b, c
-                                    in zip(columns["devices"], named, gpus, implied)]
+    # the devices the run computed on: exp.num_devices where the benchmark logged it (more
+    # than its replicas under fsdp_tp, whose tensor-parallel group is one replica)
+    logged = [r.get("exp.num_devices") for r in records]
+    columns["devices"] = devices = [_count(d, a, g, b, c) for d, a, g, b, c
+                                    in zip(logged, columns["devices"], named, gpus, implied)]
     # a run that never started (a Slurm job cancelled in the queue) has no title: it takes the
     # one its model's other runs have, so that one model stays one row
     titles = {m: t for t, m in zip(columns["model_title"], columns["model"]) if t is not None}

@@ -327,8 +327,7 @@ def timing_results(times: list[float], met: bool, rule: Any, workload: Any, meas
     results: dict[str, Any] = summarize(times, workload.samples_per_iteration)
     results.update(workload.extra_results(times))
     results.update(measures.results(results["results.throughput"], len(times),
-                                    workload.samples_per_iteration,
-                                    workload.facts["exp.num_replicas"]))
+                                    workload.samples_per_iteration, workload.devices))
     results.update(stop_facts(times, met, rule, warn, stopped_by))
     return results
 

@@ -58,6 +58,7 @@ class Subject:
     log_file: str | None = None
     parallelism: str = "ddp"
     dp_shard: int = 0
+    tp_degree: int = 0
     dtype: str = "float32"
     activation_checkpointing: str = "none"
 
@@ -74,6 +75,7 @@ def subject_of(model: ModelSpec, data: DataSpec, run: RunSpec, world_size: int =
                    loader_only=data.loader_only, list_models=list_models,
                    world_size=world_size, torchrun=torchrun, facts=facts, log_file=log_file,
                    parallelism=device.parallelism, dp_shard=device.dp_shard,
+                   tp_degree=device.tp_degree,
                    dtype=device.dtype, activation_checkpointing=run.activation_checkpointing)
 
 
@@ -397,9 +399,9 @@ def _sharding_under_torchrun(s: Subject, meta: Meta | None) -> str | None:
     if s.parallelism == "fsdp" and s.world_size < 2 and not s.torchrun:
         return ("--parallelism fsdp shards the model over torchrun's ranks: run it under "
                 f"torchrun (one process or more; WORLD_SIZE={s.world_size} without torchrun)")
-    if s.parallelism == "hsdp" and s.world_size < 2:
-        return ("--parallelism hsdp shards over torchrun's ranks: run it under torchrun with "
-                f"at least 2 processes (WORLD_SIZE={s.world_size})")
+    if s.parallelism in ("hsdp", "fsdp_tp") and s.world_size < 2:
+        return (f"--parallelism {s.parallelism} shards over torchrun's ranks: run it under "
+                f"torchrun with at least 2 processes (WORLD_SIZE={s.world_size})")
     if s.forward_only:
         return (f"--parallelism {s.parallelism} shards training state: use it without "
                 "--forward_only (inference runs with ddp)")
@@ -413,4 +415,32 @@ def _sharding_under_torchrun(s: Subject, meta: Meta | None) -> str | None:
             return (f"--parallelism hsdp shards within groups of --dp_shard ranks that divide "
                     f"WORLD_SIZE={s.world_size} and are fewer than it (--dp_shard {group}; "
                     "0: LOCAL_WORLD_SIZE); with one group use --parallelism fsdp")
+    if s.parallelism == "fsdp_tp":
+        return _tensor_parallel_problem(s)
+    return None
+
+
+def _tensor_parallel_problem(s: Subject) -> str | None:
+    """fsdp_tp's groups: at least 2 ranks that divide the processes (0: one node's ranks,
+    known only under torchrun), and a model whose blocks can be split over them (built on
+    the meta device: any size is judged here)."""
+    group = s.tp_degree or int(os.environ.get("LOCAL_WORLD_SIZE", "0") or 0)
+    if not group:
+        return None
+    if group < 2 or s.world_size % group:
+        return (f"--parallelism fsdp_tp splits each block over groups of --tp_degree ranks "
+                f"that divide WORLD_SIZE={s.world_size} and hold at least 2 (--tp_degree "
+                f"{group}; 0: LOCAL_WORLD_SIZE); without tensor parallelism use "
+                "--parallelism fsdp")
+    from pytorch_benchmarks.models import create_model
+    from pytorch_benchmarks.run.footprint import meta_model
+    from pytorch_benchmarks.runtime import tensor_parallel
+    from pytorch_benchmarks.runtime.distributed import block_list
+
+    config = dict(s.model_config or {})
+    model = meta_model(lambda: create_model(s.model, config))
+    why = None if model is None else tensor_parallel.problem(list(block_list(model) or ()),
+                                                             group)
+    if why:
+        return f"--parallelism fsdp_tp cannot split model '{s.model}': {why}"
     return None

@@ -357,11 +357,19 @@ def _add_device_args(parser: argparse.ArgumentParser) -> None:
                             "gradients all-reduced), fsdp (FSDP2: parameters, gradients and "
                             "optimizer state sharded over all ranks, one unit per transformer "
                             "block), hsdp (sharded within groups of --dp_shard ranks, "
-                            "replicated across them); bfloat16 keeps bfloat16 parameters and "
+                            "replicated across them), fsdp_tp (each block split by tensor "
+                            "parallelism over groups of --tp_degree ranks, FSDP2 across the "
+                            "groups: a 2-D mesh); bfloat16 keeps bfloat16 parameters and "
                             "float32 gradient reduction (default: ddp)")
     group.add_argument("--dp_shard", type=natural_int, default=0, metavar="N",
                        help="ranks in one HSDP shard group (a divisor of WORLD_SIZE); 0: the "
                             "ranks of one node, LOCAL_WORLD_SIZE (default: 0)")
+    group.add_argument("--tp_degree", type=natural_int, default=0, metavar="N",
+                       help="fsdp_tp: ranks in one tensor-parallel group, consecutive ranks "
+                            "(a divisor of WORLD_SIZE, at least 2, dividing the model's "
+                            "heads); they read one batch, so the data-parallel replicas are "
+                            "WORLD_SIZE / N; 0: the ranks of one node, LOCAL_WORLD_SIZE "
+                            "(default: 0)")
     group.add_argument("--dist_backend", choices=("nccl", "gloo"), default=None,
                        help="DLBS's flag, accepted: the process group is nccl on GPUs and gloo "
                             "on CPUs, as DLBS recommended")
@@ -534,7 +542,8 @@ def to_spec(args: argparse.Namespace) -> Spec:
                           cudnn_benchmark=args.cudnn_benchmark,
                           cudnn_fastest=args.cudnn_fastest, num_threads=args.num_threads,
                           local_rank=args.local_rank, dist_backend=args.dist_backend,
-                          parallelism=args.parallelism, dp_shard=args.dp_shard),
+                          parallelism=args.parallelism, dp_shard=args.dp_shard,
+                          tp_degree=args.tp_degree),
         run=RunSpec(forward_only=args.forward_only, batch_size=args.batch_size,
                     generate=args.generate, num_batches=args.num_batches,
                     num_warmup_batches=args.num_warmup_batches,

@@ -40,7 +40,7 @@ class DataSpec:
 
 
 #: How torchrun's ranks share a model (``--parallelism``).
-PARALLELISMS = ("ddp", "fsdp", "hsdp")
+PARALLELISMS = ("ddp", "fsdp", "hsdp", "fsdp_tp")
 #: The optimizer of training (``--optimizer``); ``auto``: the model's own
 #: (``ModelInfo.optimizer``: AdamW for transformers, SGD with momentum for the rest).
 OPTIMIZER_CHOICES = ("auto", "sgd", "adamw")
@@ -63,8 +63,9 @@ class DeviceSpec:
     num_threads: int = 0                  # 0: the default rule (runtime.device.cpu_threads)
     local_rank: int | None = None         # DLBS's flags, accepted; the rank comes from the
     dist_backend: str | None = None       # launcher's environment
-    parallelism: str = "ddp"              # ddp | fsdp | hsdp (under torchrun)
+    parallelism: str = "ddp"              # ddp | fsdp | hsdp | fsdp_tp (under torchrun)
     dp_shard: int = 0                     # HSDP's shard group (0: the ranks of one node)
+    tp_degree: int = 0                    # fsdp_tp's tensor-parallel group (0: one node's)
 
 
 @dataclass(frozen=True)

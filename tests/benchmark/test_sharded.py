@@ -24,14 +24,14 @@ TINY_LLAMA = json.dumps({"num_classes": 64, "hidden": 32, "layers": 2, "heads": 
                          "kv_heads": 2, "intermediate": 64})
 
 
-def _train(tmp_path: Path, ranks: int, *flags: str) -> dict[str, Any]:
+def _train(tmp_path: Path, ranks: int, *flags: str, script: Path = SCRIPT) -> dict[str, Any]:
     if not dist.is_available() or not dist.is_gloo_available():
         pytest.skip("torch.distributed with gloo is not available in this torch build")
-    log = tmp_path / f"{ranks}{'_'.join(flags)}.log"
+    log = tmp_path / f"{ranks}{'_'.join(flags)}{script.stem}.log"
     env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "GLOO_SOCKET_IFNAME": "lo",
            "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           f"--nproc_per_node={ranks}", str(SCRIPT), "--model", "llama3_1b", "--model_config",
+           f"--nproc_per_node={ranks}", str(script), "--model", "llama3_1b", "--model_config",
            TINY_LLAMA, "--seq_len", "16", "--batch_size", "2", "--num_batches", "5",
            "--num_warmup_batches", "1", "--device", "cpu", *flags, "--log_file", str(log)]
     done = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=300)
@@ -66,6 +66,48 @@ def test_fsdp_and_hsdp_train_to_ddps_loss(tmp_path: Path) -> None:
     assert bf16["results.loss_last"] == pytest.approx(fsdp2["results.loss_last"], rel=1e-2)
 
 
+#: The benchmark with fsdp_tp's data broken on purpose: every rank reads a batch of its own,
+#: so the ranks of a tensor-parallel group split one block over different inputs.
+BROKEN_TP = """
+import runpy, sys
+sys.path.insert(0, {python!r})
+from pytorch_benchmarks.runtime import distributed
+distributed.data_rank = lambda ctx, tp: (ctx.rank, ctx.world_size)
+runpy.run_path({script!r}, run_name="__main__")
+"""
+
+
+@pytest.mark.torchrun
+def test_fsdp_tp_trains_to_the_loss_of_the_same_global_batch_and_a_broken_one_does_not(
+        tmp_path: Path) -> None:
+    """A tensor-parallel group reads one batch: fsdp_tp over 2 ranks (one group) computes
+    what one process computes, over 4 ranks (2 groups of 2) what DDP over 2 computes (the same
+    2 batches), to float32's last digits; with each rank reading its own batch (the fault a
+    wrong data rank would be) the loss is another."""
+    one = _train(tmp_path, 1)
+    ddp2 = _train(tmp_path, 2)
+    tp2 = _train(tmp_path, 2, "--parallelism", "fsdp_tp", "--tp_degree", "2")
+    tp4 = _train(tmp_path, 4, "--parallelism", "fsdp_tp", "--tp_degree", "2")
+    broken = tmp_path / "broken_tp.py"
+    broken.write_text(BROKEN_TP.format(python=str(SCRIPT.parents[1]), script=str(SCRIPT)))
+    wrong = _train(tmp_path, 4, "--parallelism", "fsdp_tp", "--tp_degree", "2", script=broken)
+    for facts in (tp2, tp4):
+        assert facts["results.status"] == "ok" and facts["exp.parallelism"] == "fsdp_tp"
+        assert facts["exp.tp_degree"] == 2 and facts["exp.num_devices"] == facts["exp.world_size"]
+        assert len(facts["results.peak_memory_mb_ranks"]) == facts["exp.world_size"]
+        assert facts["results.tokens_per_second_per_device"] == pytest.approx(
+            facts["results.tokens_per_second"] / facts["exp.num_devices"])
+    assert (tp2["exp.mesh_shape"], tp2["exp.num_replicas"], tp2["exp.effective_batch"]) == (
+        [1, 2], 1, 2)
+    assert (tp4["exp.mesh_shape"], tp4["exp.num_replicas"], tp4["exp.effective_batch"]) == (
+        [2, 2], 2, 4)
+    # measured: equal to the last bit on this CPU; the tolerance is float32 reduction order
+    assert tp2["results.loss_last"] == pytest.approx(one["results.loss_last"], rel=1e-5)
+    assert tp4["results.loss_last"] == pytest.approx(ddp2["results.loss_last"], rel=1e-5)
+    assert wrong["results.status"] == "ok"
+    assert wrong["results.loss_last"] != pytest.approx(ddp2["results.loss_last"], rel=1e-3)
+
+
 @pytest.mark.torchrun
 def test_fsdp_over_one_rank_trains_to_ddps_loss(tmp_path: Path) -> None:
     """FSDP2 at world size 1 under torchrun (what a one-GPU host measures: FSDP2's own cost
@@ -86,6 +128,19 @@ def test_fsdp_over_one_rank_trains_to_ddps_loss(tmp_path: Path) -> None:
     (checks.Subject(parallelism="hsdp", world_size=2, dtype="float16"), "not float16"),
     (checks.Subject(parallelism="hsdp", world_size=4, dp_shard=3), "--dp_shard 3"),
     (checks.Subject(parallelism="hsdp", world_size=4, dp_shard=4), "use --parallelism fsdp"),
+    (checks.Subject(parallelism="fsdp_tp", world_size=1, torchrun=True, tp_degree=2),
+     "at least 2 processes (WORLD_SIZE=1)"),
+    (checks.Subject(parallelism="fsdp_tp", world_size=4, tp_degree=3), "--tp_degree 3"),
+    (checks.Subject(parallelism="fsdp_tp", world_size=4, tp_degree=1), "hold at least 2"),
+    (checks.Subject(model="llama3_1b", model_config=json.loads(TINY_LLAMA),
+                    parallelism="fsdp_tp", world_size=4, tp_degree=4),
+     "its 4 query and 2 key/value heads cannot be split over 4 ranks"),
+    (checks.Subject(model="llama3_1b", model_config={**json.loads(TINY_LLAMA), "heads": 2,
+                                                      "intermediate": 65},
+                    parallelism="fsdp_tp", world_size=2, tp_degree=2),
+     "the width of mlp.down_proj (65) is not a multiple of 2"),
+    (checks.Subject(model="gpt2", parallelism="fsdp_tp", world_size=2, tp_degree=2),
+     "cannot split model 'gpt2': it has no tensor-parallel plan"),
 ])
 def test_what_cannot_be_sharded_is_refused_in_one_line(subject: checks.Subject,
                                                        words: str) -> None:
@@ -97,6 +152,9 @@ def test_what_cannot_be_sharded_is_refused_in_one_line(subject: checks.Subject,
 def test_ddp_and_a_valid_hsdp_are_not_refused() -> None:
     for subject in (checks.Subject(), checks.Subject(parallelism="hsdp", world_size=4,
                                                      dp_shard=2),
+                    checks.Subject(model="llama3_8b", parallelism="fsdp_tp", world_size=16,
+                                   tp_degree=8),
+                    checks.Subject(parallelism="fsdp", world_size=4, tp_degree=2),  # ignored
                     checks.Subject(parallelism="fsdp", world_size=1, torchrun=True)):
         assert not [r for r in checks.find_refusals(subject, get_model_info("llama3_1b"), "model")
                     if r.check == "sharding_under_torchrun"]

@@ -213,6 +213,16 @@ def test_a_sharded_run_is_another_configuration_and_ddp_keys_stay_as_stored(logs
         infer = logs.facts(**{"exp.optimizer": value, "exp.activation_checkpointing": "none"})
         assert comparability_key(infer) == comparability_key(logs.facts())
         assert "exp.optimizer" not in naming_of(infer, "exp.code_version")
+    # exp.tp_degree: fsdp_tp's group, a key field under fsdp_tp only (a sweep over the
+    # parallelism logs the plan's group in its ddp and fsdp runs too, which ignore it)
+    assert comparability_key(train(**{"exp.tp_degree": 2})) == comparability_key(before)
+    fsdp = train(**{"exp.parallelism": "fsdp"})
+    assert comparability_key(train(**{"exp.parallelism": "fsdp", "exp.tp_degree": 2})) == \
+        comparability_key(fsdp)
+    tp2, tp4 = (train(**{"exp.parallelism": "fsdp_tp", "exp.tp_degree": n}) for n in (2, 4))
+    assert len({comparability_key(f) for f in (fsdp, tp2, tp4, before)}) == 4
+    assert naming_of(tp4, "exp.code_version")["exp.tp_degree"] == 4
+    assert "exp.tp_degree" not in naming_of(train(**{"exp.tp_degree": 2}), "exp.code_version")
 
 
 def test_a_database_error_names_the_url_without_its_password() -> None:

@@ -53,27 +53,36 @@ def token_facts(seq_len: int, generate: int) -> dict[str, Any]:
 
 
 def tokens_per_second(samples_per_iteration: int, tokens_per_sample: int,
-                      key: str = "results.tokens_per_second") -> ResultHook:
+                      key: str = "results.tokens_per_second", devices: int = 0
+                      ) -> ResultHook:
     """A hook giving ``key``: the throughput (samples/s, over the same steady window as
     ``results.throughput``) times the tokens of a sample (its length; with ``--generate N``
-    the N + 1 tokens it generates, as ``results.output_tokens_per_second``)."""
+    the N + 1 tokens it generates, as ``results.output_tokens_per_second``); with
+    ``devices``, also ``key + "_per_device"``: that figure divided by the devices the run
+    used (torchtitan's tokens/s is per device)."""
 
     def hook(times: list[float]) -> dict[str, Any]:
         mean_ms = analyze([t * 1000.0 for t in times]).mean
         tokens = samples_per_iteration * tokens_per_sample
-        return {key: tokens * 1000.0 / mean_ms if mean_ms > 0 else None}
+        rate = tokens * 1000.0 / mean_ms if mean_ms > 0 else None
+        facts: dict[str, Any] = {key: rate}
+        if devices:
+            facts[f"{key}_per_device"] = None if rate is None else rate / devices
+        return facts
 
     return hook
 
 
-def result_hooks(runner: Any, samples_per_iteration: int, seq_len: int) -> list[ResultHook]:
-    """The ``results.*`` hooks of a token model: tokens/s of the processed sequences, or,
-    for a generation, the latency percentiles and the generated tokens/s."""
+def result_hooks(runner: Any, samples_per_iteration: int, seq_len: int, devices: int = 0
+                 ) -> list[ResultHook]:
+    """The ``results.*`` hooks of a token model: tokens/s of the processed sequences (in all
+    and per device, ``devices``: those the run used), or, for a generation, the latency
+    percentiles and the generated tokens/s."""
     if isinstance(runner, GenerateRunner):
         return [runner.latency_results,
                 tokens_per_second(samples_per_iteration, runner.new_tokens + 1,
                                   "results.output_tokens_per_second")]
-    return [tokens_per_second(samples_per_iteration, seq_len)]
+    return [tokens_per_second(samples_per_iteration, seq_len, devices=devices)]
 
 
 def probe(input_shape: tuple[int, ...], device: torch.device) -> torch.Tensor:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,9 @@ class Workload:
     setup: DeviceSetup
     facts: dict[str, Any]
     samples_per_iteration: int
+    #: The devices the run uses (every rank's; a tensor-parallel group's ranks are one
+    #: replica but each its own device): what MFU and per-device figures divide by.
+    devices: int = 1
     runner: Runner | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
     #: Each turns the timed iterations' times (s) into more ``results.*`` facts (tokens/s,
@@ -98,20 +101,32 @@ def build_workload(model: ModelSpec, data: DataSpec, device: DeviceSpec, run: Ru
     distributed.init(ctx, setup.device)
     seed_everything(run.seed)
     _warn_unused_data_flags(data, warn)
+    ignored = device.tp_degree and device.parallelism != "fsdp_tp"  # a sweep over it
+    if ignored:
+        warn(f"--tp_degree {device.tp_degree} ignored: it is the tensor-parallel group of "
+             f"--parallelism fsdp_tp, not {device.parallelism}")
     if device.compile and run.num_warmup_batches == 0:
         warn("--compile with --num_warmup_batches 0: compilation falls in the first timed "
              "iteration")
-    replicas = setup.num_devices * ctx.world_size
+    # a tensor-parallel group of tp ranks is one replica: it reads one batch
+    tp = distributed.tp_group(device.parallelism, device.tp_degree, ctx)
+    devices = setup.num_devices * ctx.world_size
+    replicas = devices // tp
     facts = {"exp.model_title": info.title, "exp.input_shape": list(input_shape),
              "exp.num_classes": info.num_classes, "exp.num_replicas": replicas,
+             "exp.num_devices": devices,
              "exp.effective_batch": run.batch * replicas,
              "exp.device": str(setup.device), "exp.dtype_used": setup.dtype,
              "exp.backend_flags": setup.backend_flags,
              "hw.devices": device_names(setup.device, setup.num_devices)}
-    workload = Workload(setup=setup, facts=facts, samples_per_iteration=run.batch * replicas)
+    if ignored:  # the log says what ran (its header has the plan's value)
+        facts["exp.tp_degree"] = 0
+    workload = Workload(setup=setup, facts=facts, samples_per_iteration=run.batch * replicas,
+                        devices=devices)
     optimizer = resolve_optimizer(run.optimizer, info.optimizer)
     parts = _Parts(model, data, run, device.compile, ctx, workload, input_shape,
-                   (device.parallelism, device.dp_shard), optimizer)
+                   distributed.Sharding(device.parallelism, device.dp_shard,
+                                        tp_degree=device.tp_degree), optimizer)
     workload.runner = _build_runner(parts, info.num_classes, info.inputs, warn)
     if isinstance(workload.runner, TrainRunner):
         workload.facts["exp.optimizer"] = optimizer
@@ -119,7 +134,8 @@ def build_workload(model: ModelSpec, data: DataSpec, device: DeviceSpec, run: Ru
     if seq_len is not None:
         workload.facts.update(tokens.token_facts(seq_len, run.generate))
         workload.result_hooks += tokens.result_hooks(workload.runner,
-                                                     workload.samples_per_iteration, seq_len)
+                                                     workload.samples_per_iteration, seq_len,
+                                                     devices)
     return workload
 
 
@@ -139,13 +155,21 @@ class _Parts:
     ctx: DistContext
     workload: Workload
     input_shape: tuple[int, ...]
-    sharding: tuple[str, int] = ("ddp", 0)  # --parallelism, --dp_shard
+    #: --parallelism, --dp_shard, --tp_degree (the parameters' precision: set by _wrap)
+    sharding: distributed.Sharding = field(default_factory=distributed.Sharding)
     optimizer: str = "sgd"                  # --optimizer, resolved (never auto)
 
     @property
     def batch_size(self) -> int:
         """The batch of this process: DataParallel splits it over its GPUs."""
         return self.run.batch * self.workload.setup.num_devices
+
+    @property
+    def data_rank(self) -> tuple[int, int]:
+        """This process's data-parallel replica and their count (the ranks of a
+        tensor-parallel group read one batch)."""
+        tp = distributed.tp_group(self.sharding.parallelism, self.sharding.tp_degree, self.ctx)
+        return distributed.data_rank(self.ctx, tp)
 
 
 def _build_runner(parts: _Parts, num_classes: int, inputs: str = "dense",
@@ -203,8 +227,8 @@ def _check_fits(parts: _Parts) -> None:
         return
     device = parts.workload.setup.device
     sharing = parts.ctx.local_world_size if parts.ctx.enabled and device.type == "cpu" else 1
-    parallelism, dp_shard = parts.sharding
-    shards = distributed.shard_group(parallelism, dp_shard, parts.ctx)
+    parallelism = parts.sharding.parallelism
+    shards = distributed.shard_group(parallelism, parts.sharding.dp_shard, parts.ctx)
     footprint.check_fits(name, meta, device, training=not parts.run.forward_only,
                          ddp=parts.ctx.enabled and parallelism == "ddp", sharing=sharing,
                          shards=shards, sharded=parts.ctx.enabled and parallelism != "ddp",
@@ -250,15 +274,15 @@ def build_model(name: str, num_classes: int, input_shape: tuple[int, ...],
 
 
 def _wrap(model: nn.Module, compiled: bool, setup: DeviceSetup, ctx: DistContext,
-          sharding: tuple[str, int] = ("ddp", 0), facts: dict[str, Any] | None = None
+          sharding: distributed.Sharding | None = None, facts: dict[str, Any] | None = None
           ) -> nn.Module:
-    """DDP or FSDP2 under torchrun (``sharding``: ``--parallelism``, ``--dp_shard``; how it
-    was laid out goes into ``facts``), DataParallel for several GPUs in one process, then
-    compile."""
+    """DDP, FSDP2 or FSDP2 with tensor parallelism under torchrun (``sharding``:
+    ``--parallelism``, ``--dp_shard``, ``--tp_degree``; how it was laid out goes into
+    ``facts``), DataParallel for several GPUs in one process, then compile."""
     if ctx.enabled:
-        parallelism, dp_shard = sharding
-        how = distributed.Sharding(parallelism, dp_shard,
-                                   setup.autocast_dtype if parallelism != "ddp" else None)
+        sharding = sharding or distributed.Sharding()
+        how = replace(sharding, param_dtype=setup.autocast_dtype
+                      if sharding.parallelism != "ddp" else None)
         model, layout = distributed.wrap(model, ctx, setup.device, how)
         if facts is not None:
             facts.update(layout)
@@ -297,7 +321,7 @@ def _synthetic_source(parts: _Parts, label_shape: tuple[int, ...], num_classes: 
 
     setup = parts.workload.setup
     batch = make_batch(parts.batch_size, parts.input_shape, label_shape, num_classes,
-                       parts.run.seed + parts.ctx.rank, inputs)
+                       parts.run.seed + parts.data_rank[0], inputs)
     return batch_source(batch, setup.device, setup.memory_format, parts.data.synthetic_on_host)
 
 
@@ -319,8 +343,8 @@ def _real_source(parts: _Parts) -> Callable[[], Any]:
     backend = data.backend or detect_backend(data.dir)
     dataset = open_dataset(backend, data.dir, input_shape)
     spec = LoaderSpec(batch_size=parts.batch_size, num_workers=data.num_loader_threads,
-                      shuffle=data.shuffle, seed=parts.run.seed, rank=ctx.rank,
-                      world=ctx.world_size, pin_memory=setup.is_cuda)
+                      shuffle=data.shuffle, seed=parts.run.seed, rank=parts.data_rank[0],
+                      world=parts.data_rank[1], pin_memory=setup.is_cuda)
     normalise = None if data.loader_only else DeviceBatch(setup.device, input_shape[0],
                                                           setup.memory_format)
     source = RealSource(make_loader(dataset, spec), setup.device, normalise)

@@ -66,12 +66,13 @@ def init(ctx: DistContext, device: torch.device) -> None:
 
 @dataclass(frozen=True)
 class Sharding:
-    """How the ranks share the model (``--parallelism``, ``--dp_shard``) and the precision of
-    the sharded parameters (``param_dtype``: None keeps float32)."""
+    """How the ranks share the model (``--parallelism``, ``--dp_shard``, ``--tp_degree``) and
+    the precision of the sharded parameters (``param_dtype``: None keeps float32)."""
 
     parallelism: str = "ddp"
     dp_shard: int = 0
     param_dtype: torch.dtype | None = None
+    tp_degree: int = 0
 
 
 def wrap(model: nn.Module, ctx: DistContext, device: torch.device,
@@ -79,7 +80,9 @@ def wrap(model: nn.Module, ctx: DistContext, device: torch.device,
     """The model as the ranks run it, and the facts that say how: DistributedDataParallel
     (``ddp``), or FSDP2 (``fully_shard`` on each transformer block, then on the root) over a
     1-D mesh of every rank (``fsdp``) or a 2-D mesh, replicated across groups of ``dp_shard``
-    ranks and sharded within them (``hsdp``). ``model`` unchanged when not distributed."""
+    ranks and sharded within them (``hsdp``), or sharded across groups of ``tp_degree``
+    consecutive ranks that split each block by tensor parallelism (``fsdp_tp``, mesh
+    ``(shard, tp)``). ``model`` unchanged when not distributed."""
     sharding = sharding or Sharding()
     if not ctx.enabled:
         return model, {}
@@ -90,10 +93,20 @@ def wrap(model: nn.Module, ctx: DistContext, device: torch.device,
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
+    layout: dict[str, object] = {}
     if sharding.parallelism == "hsdp":
         group = shard_group(sharding.parallelism, sharding.dp_shard, ctx)
         shape: tuple[int, ...] = (ctx.world_size // group, group)
         mesh = init_device_mesh(device.type, shape, mesh_dim_names=("replicate", "shard"))
+    elif sharding.parallelism == "fsdp_tp":
+        from pytorch_benchmarks.runtime import tensor_parallel
+
+        tp = tp_group(sharding.parallelism, sharding.tp_degree, ctx)
+        shape = (ctx.world_size // tp, tp)
+        grid = init_device_mesh(device.type, shape, mesh_dim_names=("shard", "tp"))
+        tensor_parallel.parallelize(list(block_list(model) or ()), grid["tp"])
+        mesh = grid["shard"]
+        layout["exp.tp_degree"] = tp
     else:
         shape = (ctx.world_size,)
         mesh = init_device_mesh(device.type, shape, mesh_dim_names=("shard",))
@@ -104,6 +117,7 @@ def wrap(model: nn.Module, ctx: DistContext, device: torch.device,
     precision = "float32" if sharding.param_dtype is None else \
         str(sharding.param_dtype).removeprefix("torch.")
     return model, {"exp.parallelism": sharding.parallelism, "exp.mesh_shape": list(shape),
+                   **layout,
                    "exp.mixed_precision": f"parameters {precision}, gradient reduction "
                                           "float32"}
 
@@ -115,7 +129,23 @@ def shard_group(parallelism: str, dp_shard: int, ctx: DistContext) -> int:
         return 1
     if parallelism == "hsdp":
         return dp_shard or ctx.local_world_size
-    return ctx.world_size
+    return ctx.world_size  # fsdp; fsdp_tp: a block's state over every rank (dp x tp)
+
+
+def tp_group(parallelism: str, tp_degree: int, ctx: DistContext) -> int:
+    """The ranks one tensor-parallel group splits each block over: ``tp_degree`` (0: the
+    ranks of one node) under fsdp_tp, else 1 (no tensor parallelism)."""
+    if not ctx.enabled or parallelism != "fsdp_tp":
+        return 1
+    return tp_degree or ctx.local_world_size
+
+
+def data_rank(ctx: DistContext, tp: int) -> tuple[int, int]:
+    """This rank's place among the data-parallel replicas, and their count: the ranks of a
+    tensor-parallel group (``tp`` consecutive ranks) are one replica and read one batch."""
+    if not ctx.enabled:
+        return 0, 1
+    return ctx.rank // tp, ctx.world_size // tp
 
 
 def shard_units(model: nn.Module) -> list[nn.Module]:
