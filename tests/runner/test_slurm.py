@@ -108,6 +108,32 @@ def test_two_node_ddp_job(slurm: str, tmp_path: Path) -> None:
         assert isinstance(facts[f"hw.nodes.{node}.network_env"], dict)
 
 
+TINY_LLAMA = {"num_classes": 64, "hidden": 32, "layers": 2, "heads": 4, "kv_heads": 2,
+              "intermediate": 64}
+
+
+def test_two_node_hsdp_job_shards_within_a_node_and_trains_to_ddps_loss(
+        slurm: str, tmp_path: Path) -> None:
+    """Issue "Sharded LLM training": HSDP across the two nodes, two ranks a node: sharded
+    within each node (the shard group is a node's ranks, --dp_shard 0), replicated across the
+    nodes, the loss of DDP over the same four ranks and batches."""
+    result = dlbs(tmp_path, "run", "-Pexp.num_nodes=2", "-Pexp.cpu_replicas=2",
+                  "-Pexp.cpu_threads=1", "-Pexp.timeout=500", '-Pexp.model="llama3_1b"',
+                  f"-Ppytorch.model_config={json.dumps(TINY_LLAMA)}", "-Pexp.seq_len=16",
+                  '-Pexp.phase="training"', "-Pexp.num_batches=4",
+                  '-Vexp.parallelism=["ddp", "hsdp"]')
+    assert result.returncode == 0, result.stderr + "".join(p.read_text() for p in logs(tmp_path))
+    runs = {facts["exp.parallelism"]: facts for facts in map(facts_of, logs(tmp_path))}
+    assert sorted(runs) == ["ddp", "hsdp"]
+    for facts in runs.values():
+        assert facts["results.status"] == "ok", facts.get("results.error")
+        assert sorted(facts["results.nodes"]) == ["n1", "n2"] and facts["exp.world_size"] == 4
+        assert len(facts["results.peak_memory_mb_ranks"]) == 4
+    assert runs["hsdp"]["exp.mesh_shape"] == [2, 2] and runs["ddp"]["exp.mesh_shape"] == [4]
+    assert runs["hsdp"]["results.loss_last"] == pytest.approx(runs["ddp"]["results.loss_last"],
+                                                              rel=1e-5)
+
+
 def test_timeout_cancels_the_job(slurm: str, tmp_path: Path) -> None:
     result = dlbs(tmp_path, "run", "-Pexp.num_batches=100000", "-Pexp.timeout=4")
     assert result.returncode == 1, result.stderr
