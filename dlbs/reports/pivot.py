@@ -44,8 +44,16 @@ def extra_dims(agg: pd.DataFrame, rows: Sequence[str], cols: Sequence[str],
     return dims[len(rows):]
 
 
+#: A dimension's value where its runs logged the "off" value or nothing (``OFF_VALUES``):
+#: a run without exp.parallelism, or with its default, ran (or planned) DDP.
+SHOWN_WHEN_OFF: dict[str, str] = {"exp.parallelism": "ddp"}
+
+
 def sortable(series: pd.Series) -> pd.Series:
-    """Keep a numeric dimension numeric (sorted 8 < 16); anything else as text, '-' if empty."""
+    """Keep a numeric dimension numeric (sorted 8 < 16); anything else as text, '-' if empty
+    (``SHOWN_WHEN_OFF`` where the dimension says what empty means)."""
+    if series.name in SHOWN_WHEN_OFF:
+        series = series.where(series.notna(), SHOWN_WHEN_OFF[str(series.name)])
     if series.map(is_number).all():
         return series
     return series.map(_dimension_text)

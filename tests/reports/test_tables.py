@@ -40,6 +40,29 @@ def test_a_setting_that_varies_along_a_row_splits_the_rows() -> None:
     assert "rows also split by: Phase" in report.notes
 
 
+def test_runs_of_other_parallelisms_or_optimizers_are_other_experiments() -> None:
+    """ddp and fsdp runs of one model, batch and replicas (a sweep over exp.parallelism) are
+    two rows, never one mean; a log without the key (older than it) and one with the default
+    are one experiment, shown as ddp; fsdp_tp counts its devices from exp.num_devices."""
+    def ranks(**extra: Any) -> dict[str, Any]:
+        return {"exp.num_replicas": 4, **extra}
+    records = [run(time=10.0, **ranks()), run(time=12.0, **ranks(**{"exp.parallelism": "ddp"})),
+               run(time=40.0, **ranks(**{"exp.parallelism": "fsdp"})),
+               run(time=50.0, **{"exp.parallelism": "fsdp_tp", "exp.tp_degree": 2,
+                                 "exp.num_replicas": 2, "exp.num_devices": 4}),
+               run(time=20.0, **ranks(**{"exp.optimizer": "adamw"})),
+               run(time=11.0, **ranks(**{"exp.optimizer": "sgd"}))]
+    report = build_report(records, "regular")
+    rows = {tuple(str(v) for v in index): value[0]
+            for index, value in zip(report.tables[0].data.index, cells(report))}
+    assert report.tables[0].data.index.names == ["Model", "Device", "Optimizer", "Parallelism",
+                                                 "TP group"]
+    assert rows == {("alexnet", "4x cpu", "-", "ddp", "-"): pytest.approx(11.0),
+                    ("alexnet", "4x cpu", "adamw", "ddp", "-"): 20.0,
+                    ("alexnet", "4x cpu", "-", "fsdp", "-"): 40.0,
+                    ("alexnet", "4x cpu", "-", "fsdp_tp", "2"): 50.0}
+
+
 def test_repeats_are_averaged_and_marked_noisy_above_the_threshold() -> None:
     records = [run(time=t) for t in (10.0, 12.0, 8.0)]
     noisy = build_report(records, "regular")
