@@ -341,6 +341,9 @@ RUN_TIME_REFUSALS: dict[str, str] = {
                                    "registry entry: needs the model",
     "run/footprint.py:check_fits": "the memory free on the device (a GPU's, the host's "
                                    "MemAvailable), known only on the host that runs it",
+    "runtime/distributed.py:wrap": "a built model's block list against its tensor-parallel "
+                                   "plan (validate judges the registration's flag and "
+                                   "settings: sharding_under_torchrun)",
     "run/checkpointing.py:checkpoint_blocks": "whether a built model has a list of "
                                               "transformer blocks: needs the model",
     "run/generate.py:GenerateRunner.__init__": "whether a built model keeps a KV cache "
@@ -416,14 +419,16 @@ def _sharding_under_torchrun(s: Subject, meta: Meta | None) -> str | None:
                     f"WORLD_SIZE={s.world_size} and are fewer than it (--dp_shard {group}; "
                     "0: LOCAL_WORLD_SIZE); with one group use --parallelism fsdp")
     if s.parallelism == "fsdp_tp":
-        return _tensor_parallel_problem(s)
+        return _tensor_parallel_problem(s, meta)
     return None
 
 
-def _tensor_parallel_problem(s: Subject) -> str | None:
+def _tensor_parallel_problem(s: Subject, meta: Meta | None) -> str | None:
     """fsdp_tp's groups: at least 2 ranks that divide the processes (0: one node's ranks,
-    known only under torchrun), and a model whose blocks can be split over them (built on
-    the meta device: any size is judged here)."""
+    known only under torchrun), and a model whose blocks can be split over them: one with a
+    tensor-parallel plan (``tensor_parallel`` in its registration) whose query and key/value
+    heads and MLP width the group divides (its settings, read without torch: validate judges
+    an 8B or 70B plan here)."""
     group = s.tp_degree or int(os.environ.get("LOCAL_WORLD_SIZE", "0") or 0)
     if not group:
         return None
@@ -432,15 +437,19 @@ def _tensor_parallel_problem(s: Subject) -> str | None:
                 f"that divide WORLD_SIZE={s.world_size} and hold at least 2 (--tp_degree "
                 f"{group}; 0: LOCAL_WORLD_SIZE); without tensor parallelism use "
                 "--parallelism fsdp")
-    from pytorch_benchmarks.models import create_model
-    from pytorch_benchmarks.run.footprint import meta_model
-    from pytorch_benchmarks.runtime import tensor_parallel
-    from pytorch_benchmarks.runtime.distributed import block_list
-
-    config = dict(s.model_config or {})
-    model = meta_model(lambda: create_model(s.model, config))
-    why = None if model is None else tensor_parallel.problem(list(block_list(model) or ()),
-                                                             group)
-    if why:
-        return f"--parallelism fsdp_tp cannot split model '{s.model}': {why}"
+    if meta is None:
+        return None
+    cannot = f"--parallelism fsdp_tp cannot split model '{s.model}': "
+    if not getattr(meta, "tensor_parallel", False):
+        return cannot + ("it has no tensor-parallel plan (the Llama 3 models have one: "
+                         "llama3_1b, llama3_3b, llama3_8b, llama3_70b)")
+    settings = getattr(meta, "settings", {})
+    heads, kv_heads = settings.get("heads"), settings.get("kv_heads")
+    if isinstance(heads, int) and isinstance(kv_heads, int) and (heads % group or
+                                                                  kv_heads % group):
+        return cannot + (f"its {heads} query and {kv_heads} key/value heads cannot be split "
+                         f"over {group} ranks (--tp_degree must divide both)")
+    width = settings.get("intermediate")
+    if isinstance(width, int) and width % group:
+        return cannot + f"its MLP width {width} is not a multiple of {group} (--tp_degree)"
     return None

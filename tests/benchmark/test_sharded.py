@@ -16,6 +16,7 @@ import pytest
 import torch.distributed as dist
 from pytorch_benchmarks import checks
 from pytorch_benchmarks.models import get_model_info
+from pytorch_benchmarks.models._zoo.metadata import model_metadata
 
 from .conftest import read_facts
 
@@ -135,18 +136,36 @@ def test_fsdp_over_one_rank_trains_to_ddps_loss(tmp_path: Path) -> None:
     (checks.Subject(model="llama3_1b", model_config=json.loads(TINY_LLAMA),
                     parallelism="fsdp_tp", world_size=4, tp_degree=4),
      "its 4 query and 2 key/value heads cannot be split over 4 ranks"),
-    (checks.Subject(model="llama3_1b", model_config={**json.loads(TINY_LLAMA), "heads": 2,
+    (checks.Subject(model="llama3_1b", model_config={**json.loads(TINY_LLAMA),
                                                       "intermediate": 65},
                     parallelism="fsdp_tp", world_size=2, tp_degree=2),
-     "the width of mlp.down_proj (65) is not a multiple of 2"),
+     "its MLP width 65 is not a multiple of 2 (--tp_degree)"),
     (checks.Subject(model="gpt2", parallelism="fsdp_tp", world_size=2, tp_degree=2),
      "cannot split model 'gpt2': it has no tensor-parallel plan"),
 ])
 def test_what_cannot_be_sharded_is_refused_in_one_line(subject: checks.Subject,
                                                        words: str) -> None:
-    found = [r for r in checks.find_refusals(subject, get_model_info("llama3_1b"), "model")
-             if r.check == "sharding_under_torchrun"]
-    assert len(found) == 1 and words in found[0].message and "\n" not in found[0].message
+    """The same refusal from the model's registration (a run) and from its metadata read
+    without torch (validate)."""
+    for meta in (get_model_info(subject.model, subject.model_config),
+                 model_metadata(subject.model, subject.model_config)):
+        found = [r for r in checks.find_refusals(subject, meta, "model")
+                 if r.check == "sharding_under_torchrun"]
+        assert len(found) == 1 and words in found[0].message and "\n" not in found[0].message
+
+
+def test_the_tensor_parallel_plan_refuses_what_the_checks_did_not_know() -> None:
+    """The run's own guard, beside the registration's flag: a block list without the planned
+    modules, or heads the group does not divide."""
+    from pytorch_benchmarks.models import create_model
+    from pytorch_benchmarks.runtime import tensor_parallel
+    from torch import nn
+
+    llama = create_model("llama3_1b", **json.loads(TINY_LLAMA))
+    assert tensor_parallel.problem(list(llama.layers), 2) is None
+    assert "4 query and 2 key/value heads" in str(tensor_parallel.problem(list(llama.layers), 4))
+    assert "no tensor-parallel plan" in str(tensor_parallel.problem([nn.Linear(4, 4)], 2))
+    assert "no tensor-parallel plan" in str(tensor_parallel.problem([], 2))
 
 
 def test_ddp_and_a_valid_hsdp_are_not_refused() -> None:
@@ -154,10 +173,13 @@ def test_ddp_and_a_valid_hsdp_are_not_refused() -> None:
                                                      dp_shard=2),
                     checks.Subject(model="llama3_8b", parallelism="fsdp_tp", world_size=16,
                                    tp_degree=8),
+                    checks.Subject(model="llama3_70b", parallelism="fsdp_tp", world_size=64,
+                                   tp_degree=8),
                     checks.Subject(parallelism="fsdp", world_size=4, tp_degree=2),  # ignored
                     checks.Subject(parallelism="fsdp", world_size=1, torchrun=True)):
-        assert not [r for r in checks.find_refusals(subject, get_model_info("llama3_1b"), "model")
-                    if r.check == "sharding_under_torchrun"]
+        for meta in (get_model_info(subject.model), model_metadata(subject.model)):
+            assert not [r for r in checks.find_refusals(subject, meta, "model")
+                        if r.check == "sharding_under_torchrun"], subject
 
 
 def test_shard_units_are_a_transformers_blocks_never_a_tied_one() -> None:

@@ -173,6 +173,7 @@ def _check(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 @register_model(
     optimizer="adamw",
+    tensor_parallel=True,
     title="Llama 3.2 1B",
     aliases=("llama3_2_1b",),
     input_shape=(LLAMA_SEQ_LEN,),
@@ -199,6 +200,7 @@ def llama3_1b(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT,
 
 @register_model(
     optimizer="adamw",
+    tensor_parallel=True,
     title="Llama 3.2 3B",
     aliases=("llama3_2_3b",),
     input_shape=(LLAMA_SEQ_LEN,),
@@ -224,6 +226,7 @@ def llama3_3b(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT,
 
 @register_model(
     optimizer="adamw",
+    tensor_parallel=True,
     title="Llama 3.1 8B",
     aliases=("llama3_1_8b",),
     input_shape=(LLAMA_SEQ_LEN,),
@@ -249,6 +252,7 @@ def llama3_8b(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT,
 
 @register_model(
     optimizer="adamw",
+    tensor_parallel=True,
     title="Llama 3.1 70B",
     aliases=("llama3_1_70b",),
     input_shape=(LLAMA_SEQ_LEN,),

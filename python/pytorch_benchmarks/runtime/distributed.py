@@ -16,6 +16,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from pytorch_benchmarks.errors import BenchmarkError
+
 
 @dataclass(frozen=True)
 class DistContext:
@@ -102,9 +104,13 @@ def wrap(model: nn.Module, ctx: DistContext, device: torch.device,
         from pytorch_benchmarks.runtime import tensor_parallel
 
         tp = tp_group(sharding.parallelism, sharding.tp_degree, ctx)
+        blocks = list(block_list(model) or ())
+        why = tensor_parallel.problem(blocks, tp)  # the checks judged its registration
+        if why:
+            raise BenchmarkError(f"--parallelism fsdp_tp cannot split this model: {why}")
         shape = (ctx.world_size // tp, tp)
         grid = init_device_mesh(device.type, shape, mesh_dim_names=("shard", "tp"))
-        tensor_parallel.parallelize(list(block_list(model) or ()), grid["tp"])
+        tensor_parallel.parallelize(blocks, grid["tp"])
         mesh = grid["shard"]
         layout["exp.tp_degree"] = tp
     else:

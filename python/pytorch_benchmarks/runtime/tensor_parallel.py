@@ -10,9 +10,9 @@ mesh dimension).
 A model has a plan when its block list (``distributed.block_list``, which the caller passes)
 holds blocks with the
 modules of :data:`BLOCK_PLAN` and an attention module that says its head counts (``heads``,
-``kv_heads``): the Llama 3 family. Nothing here runs without a process group but
-:func:`problem`, which judges a model built on the meta device (``validate`` asks it before
-a sweep).
+``kv_heads``): the Llama 3 family, registered with ``tensor_parallel=True`` (what
+``validate`` reads, without torch, with the heads and widths of the model's settings).
+Nothing here runs without a process group but :func:`problem`, the run's own guard.
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,8 @@ from pytorch_benchmarks.models._zoo.settings import sequence_fields
 from pytorch_benchmarks.models.names import PACKAGE_DIR, literal, register_calls, zoo_sources
 
 #: The decorator keywords read (the rest are the registry's business).
-FIELDS = ("inputs", "causal", "max_seq_len", "input_shape", "min_input_shape")
+FIELDS = ("inputs", "causal", "max_seq_len", "input_shape", "min_input_shape",
+          "tensor_parallel")
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class ModelMeta:
     inputs: str = "dense"
     causal: bool = False
     max_seq_len: int = 0
+    tensor_parallel: bool = False
+    #: The builder's keyword settings that are literals (its defaults, then --model_config).
+    settings: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
 
 class _Constants(ast.NodeTransformer):
@@ -76,7 +80,7 @@ def _metas(tree: ast.Module) -> dict[str, ModelMeta]:
     for node, deco in register_calls(tree):
         keywords = {k.arg: literal(_Constants(constants).visit(k.value))
                     for k in deco.keywords if k.arg}
-        meta = _meta(keywords, node.name)
+        meta = _meta(keywords, node.name, _defaults(node, constants))
         if meta is not None:
             aliases = keywords.get("aliases")
             for name in (meta.name, *(aliases if isinstance(aliases, tuple) else ())):
@@ -84,7 +88,20 @@ def _metas(tree: ast.Module) -> dict[str, ModelMeta]:
     return metas
 
 
-def _meta(keywords: Mapping[str, Any], function: str) -> ModelMeta | None:
+def _defaults(node: ast.FunctionDef | ast.AsyncFunctionDef, constants: Mapping[str, Any]
+              ) -> dict[str, Any]:
+    """The builder's keyword-only parameters whose defaults are literals of constants."""
+    found: dict[str, Any] = {}
+    for arg, default in zip(node.args.kwonlyargs, node.args.kw_defaults):
+        if default is not None:
+            value = literal(_Constants(constants).visit(default))
+            if value is not None:
+                found[arg.arg] = value
+    return found
+
+
+def _meta(keywords: Mapping[str, Any], function: str,
+          settings: Mapping[str, Any] | None = None) -> ModelMeta | None:
     """The metadata of one decorator's keywords; ``None`` when the shape is not a literal."""
     name = keywords.get("name") or function
     shape = keywords.get("input_shape")
@@ -95,7 +112,9 @@ def _meta(keywords: Mapping[str, Any], function: str) -> ModelMeta | None:
                      min_input_shape=low if isinstance(low, tuple) and low else shape,
                      inputs=str(keywords.get("inputs") or "dense"),
                      causal=bool(keywords.get("causal") or False),
-                     max_seq_len=int(keywords.get("max_seq_len") or 0))
+                     max_seq_len=int(keywords.get("max_seq_len") or 0),
+                     tensor_parallel=bool(keywords.get("tensor_parallel") or False),
+                     settings=dict(settings or {}))
 
 
 @lru_cache(maxsize=8)
@@ -116,12 +135,14 @@ def model_metadata(name: str, config: Mapping[str, Any] | None = None,
     meta = zoo_metadata(models_dir).get(name)
     if meta is None or not config:
         return meta
+    settings = {**meta.settings, **config}
     if meta.inputs == "tokens" and "positions" in config:
         positions = config["positions"]
         if not isinstance(positions, int) or isinstance(positions, bool) or positions < 1:
             return None  # the registry refuses the setting itself, at run time
         fields = sequence_fields({"positions": positions}, meta.input_shape[0])
-        return ModelMeta(name=meta.name, inputs=meta.inputs, causal=meta.causal, **fields)
+        return ModelMeta(name=meta.name, inputs=meta.inputs, causal=meta.causal,
+                         tensor_parallel=meta.tensor_parallel, settings=settings, **fields)
     if meta.inputs != "tokens" and {"image_size", "patch"} & set(config):
         return None
-    return meta
+    return replace(meta, settings=settings)

@@ -96,6 +96,10 @@ class ModelInfo:
     optimizer: str = "sgd"
     tiny: Mapping[str, Any] = field(default_factory=dict, compare=False)
     check: ConfigCheck | None = field(default=None, compare=False)
+    #: Whether ``--parallelism fsdp_tp`` can split its blocks (``runtime.tensor_parallel``).
+    tensor_parallel: bool = False
+    #: The builder's keyword settings: its defaults and the ``--model_config`` given.
+    settings: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         if not self.min_input_shape:
@@ -144,6 +148,7 @@ def register_model(
     tiny: Mapping[str, Any] | None = None,
     check: ConfigCheck | None = None,
     optimizer: str = "sgd",
+    tensor_parallel: bool = False,
 ) -> Callable[[B], B]:
     """Register a builder under its function name (or ``name``) with its metadata.
 
@@ -186,6 +191,9 @@ def register_model(
             optimizer=optimizer,
             tiny=dict(tiny or {}),
             check=check,
+            tensor_parallel=tensor_parallel,
+            settings={n: p.default for n, p in _signature(builder).parameters.items()
+                      if p.default is not p.empty} | {"num_classes": num_classes},
         )
         _MODELS[model_name] = info
         _ALIASES.update({alias: model_name for alias in aliases})
@@ -379,6 +387,7 @@ def _configured(info: ModelInfo, config: Mapping[str, Any]) -> ModelInfo:
                if defaults.get(key if key in params else TOKEN_SYNONYMS[key], unset) != value}
     title = f"{info.title} ({config_label(changed)})" if changed else info.title
     changes.setdefault("num_classes", settings["num_classes"])
+    changes.setdefault("settings", settings)
     return replace(info, builder=functools.partial(info.builder, **bound), title=title,
                    **changes)
 
