@@ -17,7 +17,7 @@ SHARED = {"layers", "heads", "hidden", "intermediate", "num_classes"}
 TOKEN_SHARED = SHARED | {"positions", "vocab"}
 TRANSFORMERS = {"gpt2": TOKEN_SHARED | {"dropout"},
                 "bert_base": TOKEN_SHARED | {"dropout", "types"},
-                "llama3_1b": TOKEN_SHARED | {"kv_heads", "theta", "rope_factor"},
+                "llama3_1b": TOKEN_SHARED | {"kv_heads", "theta", "rope_factor", "tied"},
                 "vit_b16": SHARED | {"image_size", "patch"}}
 #: Small enough to build and run in well under a second.
 SMALL = {"gpt2": {"layers": 2, "hidden": 32, "heads": 2, "intermediate": 48, "vocab": 64,

@@ -189,13 +189,13 @@ def _check(settings: Mapping[str, Any]) -> dict[str, Any]:
 def llama3_1b(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT,
               hidden: int = 2048, layers: int = 16, heads: int = 32, kv_heads: int = 8,
               intermediate: int = 8192, theta: float = 500000.0, rope_factor: float = 32.0,
-              **kw: Any) -> nn.Module:
+              tied: bool = True, **kw: Any) -> nn.Module:
     """Llama 3.2 1B: 16 layers, width 2048, 32 query / 8 key-value heads, SwiGLU 8192, tied
     embeddings, a 131072-token context (``positions``); 1.24 B parameters (``num_classes`` is
     the vocabulary)."""
     return Llama(num_classes=num_classes, hidden=hidden, layers=layers, heads=heads,
                  kv_heads=kv_heads, intermediate=intermediate, theta=theta,
-                 rope_factor=rope_factor, positions=positions, **kw)
+                 rope_factor=rope_factor, positions=positions, tied=tied, **kw)
 
 
 @register_model(
@@ -216,12 +216,12 @@ def llama3_1b(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT,
 def llama3_3b(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT,
               hidden: int = 3072, layers: int = 28, heads: int = 24, kv_heads: int = 8,
               intermediate: int = 8192, theta: float = 500000.0, rope_factor: float = 32.0,
-              **kw: Any) -> nn.Module:
+              tied: bool = True, **kw: Any) -> nn.Module:
     """Llama 3.2 3B: 28 layers, width 3072, 24 query / 8 key-value heads, SwiGLU 8192, tied
     embeddings, a 131072-token context; 3.21 B parameters."""
     return Llama(num_classes=num_classes, hidden=hidden, layers=layers, heads=heads,
                  kv_heads=kv_heads, intermediate=intermediate, theta=theta,
-                 rope_factor=rope_factor, positions=positions, **kw)
+                 rope_factor=rope_factor, positions=positions, tied=tied, **kw)
 
 
 @register_model(
@@ -242,12 +242,12 @@ def llama3_3b(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT,
 def llama3_8b(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT,
               hidden: int = 4096, layers: int = 32, heads: int = 32, kv_heads: int = 8,
               intermediate: int = 14336, theta: float = 500000.0, rope_factor: float = 8.0,
-              **kw: Any) -> nn.Module:
+              tied: bool = False, **kw: Any) -> nn.Module:
     """Llama 3.1 8B: 32 layers, width 4096, 32 query / 8 key-value heads, SwiGLU 14336, an LM
     head of its own, a 131072-token context; 8.03 B parameters."""
     return Llama(num_classes=num_classes, hidden=hidden, layers=layers, heads=heads,
                  kv_heads=kv_heads, intermediate=intermediate, theta=theta,
-                 rope_factor=rope_factor, positions=positions, tied=False, **kw)
+                 rope_factor=rope_factor, positions=positions, tied=tied, **kw)
 
 
 @register_model(
@@ -268,12 +268,12 @@ def llama3_8b(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT,
 def llama3_70b(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT,
                hidden: int = 8192, layers: int = 80, heads: int = 64, kv_heads: int = 8,
                intermediate: int = 28672, theta: float = 500000.0, rope_factor: float = 8.0,
-               **kw: Any) -> nn.Module:
+               tied: bool = False, **kw: Any) -> nn.Module:
     """Llama 3.1 70B: 80 layers, width 8192, 64 query / 8 key-value heads, SwiGLU 28672, an LM
     head of its own, a 131072-token context; 70.55 B parameters."""
     return Llama(num_classes=num_classes, hidden=hidden, layers=layers, heads=heads,
                  kv_heads=kv_heads, intermediate=intermediate, theta=theta,
-                 rope_factor=rope_factor, positions=positions, tied=False, **kw)
+                 rope_factor=rope_factor, positions=positions, tied=tied, **kw)
 
 
 def flops_per_token(model: nn.Module, seq_len: int, training: bool = True) -> int:

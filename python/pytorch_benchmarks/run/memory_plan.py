@@ -1,0 +1,184 @@
+"""The memory plan of a Llama training step, per rank, before anything runs (issue "Sharded LLM
+training", first part: the arithmetic; ``validate``, ``print`` and ``build`` show it next).
+
+From the model's settings (``hidden``, ``layers``, ``heads``, ``kv_heads``, ``intermediate``,
+``num_classes``, ``tied``: what the zoo's metadata reads without torch) and the layout (the
+parallelism, the ranks, HSDP's shard group, the tensor-parallel group), each rank holds:
+
+* **weights, gradients, optimizer state**: float32 (FSDP2 keeps float32 shards under a
+  bfloat16 policy; DDP keeps float32 weights under autocast), the blocks' split over every rank
+  that shards them (fsdp: all; hsdp: the shard group; fsdp_tp: all, tensor parallelism times
+  FSDP), the embeddings, final norm and LM head over the FSDP ranks only (whole within a
+  tensor-parallel group); AdamW two states a weight, SGD one;
+* **activations** kept for the backward, per token of the rank's batch: in each block
+  ``6h + 2h/tp + 4i/tp + 2 kv d/tp + heads/tp + 2`` values (h the width, i the MLP's, d a
+  head's size, kv the key/value heads: the block's input, its two norms' intermediate and
+  output, the residual, the rotated queries and attention output (split by tp), the MLP's four
+  intermediates, the rotated keys and values, the attention's log-sum-exp and the norms'
+  reciprocal roots), which is what this implementation saves, counted exactly in float32 on
+  this CPU (``tests/benchmark/test_memory_plan.py`` sums the tensors autograd saves); a
+  checkpointed block keeps its input only (``h``), and one block is recomputed whole at a time;
+  outside the blocks the token ids, the final norm (``3h + 1``) and, at the loss, the logits,
+  their log-softmax and its gradient (``3 V``); the rotary tables once (``2 s d``);
+* **buffers**: DDP's gradient buckets (a copy of the gradients); FSDP2's gathered units (the
+  root's parameters for the whole step, two blocks at a time: the one computing and the one
+  prefetched) at the parameters' precision, and one block's unsharded float32 gradients before
+  their reduce-scatter.
+
+Under ``--dtype bfloat16`` the activations are counted at 2 bytes a value (autocast's matrix
+products; the norms' float32 values make it a floor): a figure to check on a GPU, where the
+allocator's slack, the kernels' workspaces and NCCL's buffers come on top. Standard library
+only: ``validate`` imports it without torch.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+FLOAT32 = 4
+#: Optimizer states per weight (SGD's momentum; AdamW's two moments), float32 each.
+OPTIMIZER_STATES = {"sgd": 1, "adamw": 2}
+
+
+@dataclass(frozen=True)
+class LlamaShape:
+    """The settings of a Llama that its memory follows."""
+
+    vocab: int
+    hidden: int
+    layers: int
+    heads: int
+    kv_heads: int
+    intermediate: int
+    tied: bool
+
+    @classmethod
+    def of(cls, settings: Mapping[str, Any]) -> LlamaShape | None:
+        """The shape in a model's settings; None when one is missing."""
+        names = ("num_classes", "hidden", "layers", "heads", "kv_heads", "intermediate")
+        values = [settings.get(name) for name in names]
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
+            return None
+        vocab, hidden, layers, heads, kv_heads, intermediate = (int(v) for v in values)
+        return cls(vocab, hidden, layers, heads, kv_heads, intermediate,
+                   bool(settings.get("tied", True)))
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+    @property
+    def block_parameters(self) -> int:
+        """One decoder block's: two norms, the four attention projections, the three MLP ones."""
+        h, kv = self.hidden, self.kv_heads * self.head_dim
+        return 2 * h + 2 * h * h + 2 * h * kv + 3 * h * self.intermediate
+
+    @property
+    def outside_parameters(self) -> int:
+        """The embeddings, the final norm and the LM head (none when tied)."""
+        head = 0 if self.tied else self.vocab * self.hidden
+        return self.vocab * self.hidden + self.hidden + head
+
+    @property
+    def parameters(self) -> int:
+        return self.layers * self.block_parameters + self.outside_parameters
+
+    def block_values_per_token(self, tp: int = 1) -> float:
+        """The values a block saves for its backward, per token (see the module's notes)."""
+        h, i, kv = self.hidden, self.intermediate, self.kv_heads * self.head_dim
+        return 6 * h + (2 * h + 4 * i + 2 * kv + self.heads) / tp + 2
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How the ranks share the model: the parallelism, the ranks, the group FSDP shards a
+    copy over (hsdp: ``--dp_shard``), the tensor-parallel group (fsdp_tp: ``--tp_degree``)."""
+
+    parallelism: str = "ddp"
+    world: int = 1
+    shard_group: int = 0
+    tp: int = 1
+
+    @property
+    def block_shards(self) -> int:
+        if self.parallelism == "ddp":
+            return 1
+        if self.parallelism == "hsdp":
+            return max(1, self.shard_group)
+        return max(1, self.world)  # fsdp; fsdp_tp: tensor parallelism x FSDP
+
+    @property
+    def outside_shards(self) -> int:
+        if self.parallelism == "fsdp_tp":
+            return max(1, self.world // max(1, self.tp))
+        return self.block_shards
+
+    @property
+    def tp_size(self) -> int:
+        return max(1, self.tp) if self.parallelism == "fsdp_tp" else 1
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """One rank's bytes, by part."""
+
+    parameters: int
+    weights: int
+    gradients: int
+    optimizer: int
+    activations: int
+    buffers: int
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.gradients + self.optimizer + self.activations + self.buffers
+
+    def parts(self) -> dict[str, int]:
+        """The parts by name, in the order a table shows them, and the total."""
+        return {"weights": self.weights, "gradients": self.gradients,
+                "optimizer": self.optimizer, "activations": self.activations,
+                "buffers": self.buffers, "total": self.total}
+
+
+def _split(count: int, shards: int) -> int:
+    return -(-count // shards)
+
+
+def activation_bytes(shape: LlamaShape, batch: int, seq: int, tp: int = 1,
+                     checkpointing: str = "none", value_bytes: int = FLOAT32) -> int:
+    """What a rank's forward keeps for its backward, with the loss's peak (see the notes):
+    ``batch`` sequences of ``seq`` tokens."""
+    tokens = batch * seq
+    whole = shape.block_values_per_token(tp)
+    kept = {"none": 0, "selective": shape.layers // 2, "full": shape.layers}[checkpointing]
+    blocks = (shape.layers - kept) * whole + kept * shape.hidden + (whole if kept else 0)
+    outside = 3 * shape.hidden + 1 + 3 * shape.vocab
+    values = tokens * (blocks + outside)
+    ids = tokens * 8  # int64 token ids
+    rope = 2 * seq * shape.head_dim * FLOAT32  # float32 tables, once a step
+    return int(values * value_bytes) + ids + rope
+
+
+def plan(shape: LlamaShape, layout: Layout, batch: int, seq: int, optimizer: str = "adamw",
+         checkpointing: str = "none", param_bytes: int = FLOAT32,
+         value_bytes: int = FLOAT32) -> MemoryPlan:
+    """The memory plan of one rank of a training step (``batch``: the rank's sequences;
+    ``param_bytes``: what FSDP2 gathers at, 2 under a bfloat16 policy; ``value_bytes``: the
+    activations', 2 under bfloat16 autocast)."""
+    tp = layout.tp_size
+    block = shape.layers * shape.block_parameters
+    own = _split(block, layout.block_shards) + _split(shape.outside_parameters,
+                                                      layout.outside_shards)
+    weights = own * FLOAT32
+    optimizer_bytes = weights * OPTIMIZER_STATES[optimizer]
+    if layout.parallelism == "ddp":
+        buffers = weights if layout.world > 1 else 0
+    else:
+        unit = _split(shape.block_parameters, tp)
+        buffers = (shape.outside_parameters + 2 * unit) * param_bytes + unit * FLOAT32
+    return MemoryPlan(parameters=shape.parameters, weights=weights, gradients=weights,
+                      optimizer=optimizer_bytes,
+                      activations=activation_bytes(shape, batch, seq, tp, checkpointing,
+                                                   value_bytes),
+                      buffers=buffers)

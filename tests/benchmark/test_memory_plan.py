@@ -1,0 +1,102 @@
+"""The memory plan's arithmetic (``run/memory_plan.py``) against what torch builds and saves:
+the parameter counts of the four Llama 3 models (built on the meta device) and of small ones,
+exactly; the values a block saves for its backward in float32 on this CPU (the tensors
+autograd keeps, summed), exactly; and what sharding divides."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import torch
+from pytorch_benchmarks.models import create_model, get_model_info
+from pytorch_benchmarks.models._zoo.metadata import model_metadata
+from pytorch_benchmarks.models.llama import DecoderLayer
+from pytorch_benchmarks.run.memory_plan import Layout, LlamaShape, activation_bytes, plan
+
+SMALL = [{"num_classes": 64, "hidden": 32, "layers": 2, "heads": 4, "kv_heads": 2,
+          "intermediate": 64},
+         {"num_classes": 100, "hidden": 64, "layers": 3, "heads": 8, "kv_heads": 2,
+          "intermediate": 96, "tied": False}]
+
+
+@pytest.mark.parametrize("name", ["llama3_1b", "llama3_3b", "llama3_8b", "llama3_70b"])
+def test_the_parameters_of_each_llama_are_counted_exactly_without_torch(name: str) -> None:
+    with torch.device("meta"):
+        model = create_model(name)
+    built = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+    meta = model_metadata(name)  # the zoo's sources, read without torch (validate's view)
+    assert meta is not None
+    assert LlamaShape.of(meta.settings) == LlamaShape.of(get_model_info(name).settings)
+    shape = LlamaShape.of(meta.settings)
+    assert shape is not None and shape.parameters == built
+
+
+@pytest.mark.parametrize("config", SMALL, ids=["tied", "untied"])
+def test_a_small_llamas_parameters_follow_its_config(config: dict[str, Any]) -> None:
+    model = create_model("llama3_1b", config)
+    built = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+    shape = LlamaShape.of(get_model_info("llama3_1b", config).settings)
+    assert shape is not None and shape.parameters == built
+
+
+def _saved_bytes(layer: torch.nn.Module, x: torch.Tensor, rope: Any) -> int:
+    """The bytes of every tensor autograd saves in ``layer``'s forward, each storage once,
+    parameters left out."""
+    params = {p.untyped_storage().data_ptr() for p in layer.parameters()}
+    tables = {t.untyped_storage().data_ptr() for t in rope}
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in params | tables:
+            seen[storage.data_ptr()] = storage.nbytes()
+        return t
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        layer(x, rope, None)
+    return sum(seen.values())
+
+
+@pytest.mark.parametrize("hidden,heads,kv_heads,intermediate",
+                         [(64, 4, 2, 128), (128, 4, 2, 96), (64, 8, 2, 128), (64, 4, 4, 256)])
+def test_what_a_block_saves_for_its_backward_is_the_planned_count(
+        hidden: int, heads: int, kv_heads: int, intermediate: int) -> None:
+    batch, seq = 2, 48
+    layer = DecoderLayer(hidden, heads, kv_heads, intermediate, 0)
+    x = torch.randn(batch, seq, hidden, requires_grad=True)
+    angles = torch.randn(seq, hidden // heads)
+    measured = _saved_bytes(layer, x, (angles.cos(), angles.sin()))
+    shape = LlamaShape(vocab=64, hidden=hidden, layers=1, heads=heads, kv_heads=kv_heads,
+                       intermediate=intermediate, tied=True)
+    assert measured == batch * seq * shape.block_values_per_token() * 4
+
+
+def test_sharding_divides_the_state_and_checkpointing_the_activations() -> None:
+    shape = LlamaShape.of(get_model_info("llama3_8b").settings)
+    assert shape is not None
+    ddp = plan(shape, Layout("ddp", 8), batch=1, seq=8192)
+    fsdp = plan(shape, Layout("fsdp", 8), batch=1, seq=8192)
+    tp = plan(shape, Layout("fsdp_tp", 8, tp=8), batch=1, seq=8192)
+    assert ddp.weights == shape.parameters * 4 and ddp.optimizer == 2 * ddp.weights
+    assert ddp.buffers == ddp.weights  # DDP's buckets
+    assert fsdp.weights == pytest.approx(ddp.weights / 8, rel=1e-6)
+    # fsdp_tp: the blocks over all 8 ranks, the embeddings and head whole in the TP group
+    assert tp.weights > fsdp.weights and tp.activations < fsdp.activations
+    full = plan(shape, Layout("fsdp", 8), batch=1, seq=8192, checkpointing="full")
+    some = plan(shape, Layout("fsdp", 8), batch=1, seq=8192, checkpointing="selective")
+    assert full.activations < some.activations < fsdp.activations
+    assert full.weights == fsdp.weights
+    # an 8B model trained with AdamW: 16 bytes a parameter of state on one rank, beyond an
+    # 80 GB GPU; sharded over 8 in bfloat16 with every block checkpointed, well within one
+    one = plan(shape, Layout("ddp", 1), batch=1, seq=8192)
+    assert one.weights + one.gradients + one.optimizer == 16 * shape.parameters
+    bf16 = plan(shape, Layout("fsdp", 8), batch=1, seq=8192, checkpointing="full",
+                param_bytes=2, value_bytes=2)
+    assert one.total > 80e9 > bf16.total and bf16.activations < fsdp.activations / 4
+
+
+def test_a_setting_that_is_missing_gives_no_shape() -> None:
+    assert LlamaShape.of({"hidden": 64}) is None
+    assert LlamaShape.of(json.loads('{"num_classes": 8, "hidden": 8, "layers": 1, "heads": 2, '
+                                    '"kv_heads": 2, "intermediate": true}')) is None
+    assert activation_bytes(LlamaShape(8, 8, 1, 2, 2, 8, True), 1, 4) > 0
