@@ -74,6 +74,7 @@ ID_WHEN_NOT: dict[str, object] = {
     "slurm.mem": "", "slurm.exclusive": True, "slurm.extra_args": "",
     "exp.seq_len": 0, "exp.generate": 0, "exp.peak_tflops": 0, "exp.profile": "",
     "exp.parallelism": "ddp", "exp.dp_shard": 0, "exp.tp_degree": 0,
+    "exp.device_memory_gb": 0.0,
     "exp.optimizer": "auto",
     "exp.activation_checkpointing": "none",
     "pytorch.model_config": "", "pytorch.host_libpath": "", "pytorch.host_python_path": "",

@@ -49,6 +49,7 @@ NOT_DEFAULT_FLAG_PARAMS: tuple[tuple[str, str, object], ...] = (
     ("--parallelism", "exp.parallelism", "ddp"),
     ("--dp_shard", "exp.dp_shard", 0),
     ("--tp_degree", "exp.tp_degree", 0),
+    ("--device_memory_gb", "exp.device_memory_gb", 0.0),
     ("--optimizer", "exp.optimizer", "auto"),
     ("--activation_checkpointing", "exp.activation_checkpointing", "none"),
 )

@@ -61,6 +61,8 @@ class Subject:
     tp_degree: int = 0
     dtype: str = "float32"
     activation_checkpointing: str = "none"
+    optimizer: str = "auto"
+    device_memory_gb: float = 0.0
 
 
 def subject_of(model: ModelSpec, data: DataSpec, run: RunSpec, world_size: int = 1,
@@ -76,7 +78,8 @@ def subject_of(model: ModelSpec, data: DataSpec, run: RunSpec, world_size: int =
                    world_size=world_size, torchrun=torchrun, facts=facts, log_file=log_file,
                    parallelism=device.parallelism, dp_shard=device.dp_shard,
                    tp_degree=device.tp_degree,
-                   dtype=device.dtype, activation_checkpointing=run.activation_checkpointing)
+                   dtype=device.dtype, activation_checkpointing=run.activation_checkpointing,
+                   optimizer=run.optimizer, device_memory_gb=device.device_memory_gb)
 
 
 @dataclass(frozen=True)
@@ -453,3 +456,30 @@ def _tensor_parallel_problem(s: Subject, meta: Meta | None) -> str | None:
     if isinstance(width, int) and width % group:
         return cannot + f"its MLP width {width} is not a multiple of {group} (--tp_degree)"
     return None
+
+
+@register_check("memory_plan_fits", ("--device_memory_gb", "--batch_size", "--parallelism",
+                                     "--activation_checkpointing", "WORLD_SIZE"), "model")
+def _memory_plan_fits(s: Subject, meta: Meta | None) -> str | None:
+    """A Llama's training step whose rank's memory plan (``run/memory_plan.py``) exceeds
+    ``--device_memory_gb``, with the smallest change that fits (0: not judged)."""
+    from pytorch_benchmarks.run import memory_plan
+
+    if not s.device_memory_gb or s.forward_only or meta is None or s.batch_size == MAX_BATCH:
+        return None
+    shape = memory_plan.LlamaShape.of(getattr(meta, "settings", {}))
+    if shape is None or not getattr(meta, "tensor_parallel", False):
+        return None  # the plan is a Llama's (its settings give the shape)
+    limit = s.device_memory_gb * 1e9
+    case = memory_plan.Case.of(s, meta, shape)
+    need = case.plan()
+    if need.total <= limit:
+        return None
+    parts = ", ".join(f"{name} {size / 1e9:.1f}" for name, size in need.parts().items()
+                      if name != "total")
+    fits = case.smallest_change(limit)
+    advice = (f"the smallest change that fits: {fits}" if fits else
+              "no single change fits (checkpointing, sharding further, a batch of 1): more "
+              "ranks, a smaller model or a device with more memory")
+    return (f"the memory plan of one rank needs {need.total / 1e9:.1f} GB ({parts} GB), more "
+            f"than --device_memory_gb {s.device_memory_gb:g}; {advice}")

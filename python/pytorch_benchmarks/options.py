@@ -370,6 +370,14 @@ def _add_device_args(parser: argparse.ArgumentParser) -> None:
                             "heads); they read one batch, so the data-parallel replicas are "
                             "WORLD_SIZE / N; 0: the ranks of one node, LOCAL_WORLD_SIZE "
                             "(default: 0)")
+    group.add_argument("--device_memory_gb", type=non_negative_float, default=0.0,
+                       metavar="GB",
+                       help="the memory of one device (GB, 1e9 bytes): a Llama training plan "
+                            "whose rank needs more (its memory plan: weights, gradients, "
+                            "optimizer state, activations, buffers) is refused before it runs, "
+                            "with the smallest change that fits; 0: not judged before the run "
+                            "(the run still refuses a model whose state cannot fit the free "
+                            "memory) (default: 0)")
     group.add_argument("--dist_backend", choices=("nccl", "gloo"), default=None,
                        help="DLBS's flag, accepted: the process group is nccl on GPUs and gloo "
                             "on CPUs, as DLBS recommended")
@@ -543,7 +551,7 @@ def to_spec(args: argparse.Namespace) -> Spec:
                           cudnn_fastest=args.cudnn_fastest, num_threads=args.num_threads,
                           local_rank=args.local_rank, dist_backend=args.dist_backend,
                           parallelism=args.parallelism, dp_shard=args.dp_shard,
-                          tp_degree=args.tp_degree),
+                          tp_degree=args.tp_degree, device_memory_gb=args.device_memory_gb),
         run=RunSpec(forward_only=args.forward_only, batch_size=args.batch_size,
                     generate=args.generate, num_batches=args.num_batches,
                     num_warmup_batches=args.num_warmup_batches,

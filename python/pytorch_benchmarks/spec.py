@@ -66,6 +66,7 @@ class DeviceSpec:
     parallelism: str = "ddp"              # ddp | fsdp | hsdp | fsdp_tp (under torchrun)
     dp_shard: int = 0                     # HSDP's shard group (0: the ranks of one node)
     tp_degree: int = 0                    # fsdp_tp's tensor-parallel group (0: one node's)
+    device_memory_gb: float = 0.0         # the memory plan's limit (0: not judged before)
 
 
 @dataclass(frozen=True)

@@ -100,3 +100,41 @@ def test_a_setting_that_is_missing_gives_no_shape() -> None:
     assert LlamaShape.of(json.loads('{"num_classes": 8, "hidden": 8, "layers": 1, "heads": 2, '
                                     '"kv_heads": 2, "intermediate": true}')) is None
     assert activation_bytes(LlamaShape(8, 8, 1, 2, 2, 8, True), 1, 4) > 0
+
+
+def _refusal(subject: Any, meta: Any) -> str | None:
+    from pytorch_benchmarks import checks
+
+    found = [r.message for r in checks.find_refusals(subject, meta, "model")
+             if r.check == "memory_plan_fits"]
+    assert len(found) <= 1
+    return found[0] if found else None
+
+
+def test_a_plan_beyond_the_device_memory_is_refused_with_the_smallest_change_that_fits() -> None:
+    """From the model's registration (a run) and from its metadata read without torch
+    (validate) alike."""
+    from pytorch_benchmarks import checks
+
+    def subject(**changes: Any) -> checks.Subject:
+        base = {"model": "llama3_8b", "parallelism": "fsdp", "world_size": 8,
+                "torchrun": True, "batch_size": 2, "seq_len": 8192, "dtype": "bfloat16",
+                "device_memory_gb": 80.0}
+        return checks.Subject(**{**base, **changes})
+    for meta in (get_model_info("llama3_8b"), model_metadata("llama3_8b")):
+        said = _refusal(subject(), meta)
+        assert said is not None and "\n" not in said
+        assert said.startswith("the memory plan of one rank needs 129.6 GB (weights 4.0, ")
+        assert "more than --device_memory_gb 80; the smallest change that fits: " \
+               "--activation_checkpointing full (40.2 GB)" in said
+        assert "--parallelism fsdp (" in str(_refusal(subject(parallelism="ddp", batch_size=1,
+                                                              device_memory_gb=120.0,
+                                                              activation_checkpointing="full"),
+                                                      meta))
+        assert "--batch_size 2 (40.2 GB)" in str(_refusal(  # the largest batch that fits
+            subject(activation_checkpointing="full", batch_size=4, device_memory_gb=50.0), meta))
+        assert "no single change fits" in str(_refusal(subject(device_memory_gb=20.0), meta))
+        for fine in (subject(device_memory_gb=200.0), subject(device_memory_gb=0.0),
+                     subject(forward_only=True), subject(batch_size="max")):
+            assert _refusal(fine, meta) is None, fine
+    assert _refusal(subject(model="gpt2"), get_model_info("gpt2")) is None  # no plan

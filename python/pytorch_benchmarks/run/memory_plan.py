@@ -32,8 +32,9 @@ only: ``validate`` imports it without torch.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 FLOAT32 = 4
@@ -182,3 +183,60 @@ def plan(shape: LlamaShape, layout: Layout, batch: int, seq: int, optimizer: str
                       activations=activation_bytes(shape, batch, seq, tp, checkpointing,
                                                    value_bytes),
                       buffers=buffers)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One experiment's step as the plan sees it: the model's shape, the layout, a rank's
+    batch and sequence length, the optimizer, the checkpointing and the precision."""
+
+    shape: LlamaShape
+    layout: Layout
+    batch: int
+    seq: int
+    optimizer: str = "adamw"
+    checkpointing: str = "none"
+    half: bool = False  # bfloat16 or float16: 2-byte activations (and FSDP2's gathers)
+
+    @classmethod
+    def of(cls, subject: Any, meta: Any, shape: LlamaShape) -> Case:
+        """The case of a checks subject (``checks.Subject``) and its model's metadata; an
+        unknown group (0: a node's ranks) is ``LOCAL_WORLD_SIZE`` when set, else every rank."""
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", "0") or 0) or subject.world_size
+        layout = Layout(subject.parallelism, subject.world_size,
+                        subject.dp_shard or local, subject.tp_degree or local)
+        seq = subject.seq_len or (meta.input_shape[0] if meta.input_shape else 1)
+        optimizer = subject.optimizer if subject.optimizer != "auto" else \
+            getattr(meta, "optimizer", "sgd")
+        return cls(shape, layout, int(subject.batch_size), int(seq), optimizer,
+                   subject.activation_checkpointing, subject.dtype in ("bfloat16", "float16"))
+
+    def plan(self) -> MemoryPlan:
+        two = 2 if self.half else FLOAT32
+        return plan(self.shape, self.layout, self.batch, self.seq, self.optimizer,
+                    self.checkpointing,
+                    param_bytes=two if self.layout.parallelism != "ddp" else FLOAT32,
+                    value_bytes=two)
+
+    def smallest_change(self, limit: float) -> str | None:
+        """The first single change, least disruptive first, whose plan fits ``limit`` bytes:
+        checkpointing every second block, sharding (ddp or hsdp to fsdp), checkpointing every
+        block, then the largest smaller batch."""
+        tries: list[tuple[str, Case]] = []
+        if self.checkpointing == "none":
+            tries.append(("--activation_checkpointing selective",
+                          replace(self, checkpointing="selective")))
+        if self.layout.parallelism in ("ddp", "hsdp") and self.layout.world > 1:
+            tries.append(("--parallelism fsdp",
+                          replace(self, layout=replace(self.layout, parallelism="fsdp"))))
+        if self.checkpointing != "full":
+            tries.append(("--activation_checkpointing full",
+                          replace(self, checkpointing="full")))
+        for name, case in tries:
+            if case.plan().total <= limit:
+                return f"{name} ({case.plan().total / 1e9:.1f} GB)"
+        for batch in range(self.batch - 1, 0, -1):
+            smaller = replace(self, batch=batch)
+            if smaller.plan().total <= limit:
+                return f"--batch_size {batch} ({smaller.plan().total / 1e9:.1f} GB)"
+        return None

@@ -23,7 +23,7 @@ from pytorch_benchmarks.models.names import PACKAGE_DIR, literal, register_calls
 
 #: The decorator keywords read (the rest are the registry's business).
 FIELDS = ("inputs", "causal", "max_seq_len", "input_shape", "min_input_shape",
-          "tensor_parallel")
+          "tensor_parallel", "optimizer")
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ class ModelMeta:
     causal: bool = False
     max_seq_len: int = 0
     tensor_parallel: bool = False
+    optimizer: str = "sgd"
     #: The builder's keyword settings that are literals (its defaults, then --model_config).
     settings: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
@@ -114,6 +115,7 @@ def _meta(keywords: Mapping[str, Any], function: str,
                      causal=bool(keywords.get("causal") or False),
                      max_seq_len=int(keywords.get("max_seq_len") or 0),
                      tensor_parallel=bool(keywords.get("tensor_parallel") or False),
+                     optimizer=str(keywords.get("optimizer") or "sgd"),
                      settings=dict(settings or {}))
 
 
@@ -142,7 +144,8 @@ def model_metadata(name: str, config: Mapping[str, Any] | None = None,
             return None  # the registry refuses the setting itself, at run time
         fields = sequence_fields({"positions": positions}, meta.input_shape[0])
         return ModelMeta(name=meta.name, inputs=meta.inputs, causal=meta.causal,
-                         tensor_parallel=meta.tensor_parallel, settings=settings, **fields)
+                         tensor_parallel=meta.tensor_parallel, optimizer=meta.optimizer,
+                         settings=settings, **fields)
     if meta.inputs != "tokens" and {"image_size", "patch"} & set(config):
         return None
     return replace(meta, settings=settings)
