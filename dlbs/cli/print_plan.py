@@ -113,15 +113,40 @@ def write_table(out: IO[str], experiments: Iterable[Mapping[str, Any]]) -> int:
     """
     rows = list(experiments)
     columns = varying_columns(rows)
+    plans = _plans(rows)
     if rows and not columns:
+        extra = [[PLAN_COLUMN, plans[0]]] if plans[0] else []
         lines = _format_rows(["parameter", "value"],
-                             [[name, _cell(value)] for name, value in rows[0].items()])
+                             [[name, _cell(value)] for name, value in rows[0].items()] + extra)
     else:
-        lines = _format_rows(["#"] + columns, [[str(index)] + [_cell(row.get(name)) for name in
-                                                                columns]
-                                               for index, row in enumerate(rows)])
+        shown = [PLAN_COLUMN] if any(plans) else []
+        lines = _format_rows(["#"] + columns + shown,
+                             [[str(index)] + [_cell(row.get(name)) for name in columns]
+                              + ([plans[index]] if shown else [])
+                              for index, row in enumerate(rows)])
     out.write("\n".join(lines) + "\n")
     return len(rows)
+
+
+#: The column of a rank's memory plan (a Llama's training step), in GB.
+PLAN_COLUMN = "memory plan GB/rank (w+g+o+act+buf)"
+
+
+def _plans(rows: list[Mapping[str, Any]]) -> list[str]:
+    """Each experiment's memory plan of a rank, ``4.0+4.0+8.0+33.3+3.8=53.2`` ('' for none:
+    the benchmark plans a Llama's training step only)."""
+    from dlbs.cli.validate import models_dir
+    from dlbs.experiment import Experiment
+    from dlbs.launchers.preflight import PLAN_PARTS, benchmark_memory_plan
+
+    texts = []
+    for row in rows:
+        exp = Experiment.of(row)
+        found = benchmark_memory_plan(exp, models_dir(exp))
+        texts.append("" if found is None else
+                     "+".join(f"{found[p] / 1e9:.1f}" for p in PLAN_PARTS[:-1])
+                     + f"={found['total'] / 1e9:.1f}")
+    return texts
 
 
 def varying_columns(rows: list[Mapping[str, Any]]) -> list[str]:

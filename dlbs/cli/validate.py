@@ -90,6 +90,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"validate: OK, {report.summary()}{found}", file=sys.stderr)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
+    from dlbs.launchers.preflight import plan_lines  # the benchmark's, torch-free
+
+    for line in plan_lines(experiments, models_dir):
+        print(line, file=sys.stderr)
     return 0
 
 
@@ -453,10 +457,10 @@ def check_host(experiments: Iterable[Mapping[str, Any]]) -> None:
 
 def models_dir(exp: Experiment) -> Path | None:
     """The ``models/`` folder of the benchmark code the experiment will run, when it is on
-    this host (``runtime.code_dir`` is what a container gets mounted); None otherwise."""
-    base = exp.code_dir if exp.in_container else exp.bench_path
-    folder = Path(base) / "pytorch_benchmarks" / "models"
-    return folder if base and folder.is_dir() else None
+    this host (``dlbs.launchers.preflight.zoo_folder``); None otherwise."""
+    from dlbs.launchers.preflight import zoo_folder
+
+    return zoo_folder(exp)
 
 
 def _unknown_model(exp: Experiment, model: str) -> list[str]:

@@ -8,6 +8,9 @@ moves the new runs (by identity, in the order given) into ``runs``, returning th
 The facts go as the JSON text the server parses into ``jsonb`` (made by the parsing workers
 where they can), the same value the ``JSONB`` column type would send.
 
+A role without the database's TEMPORARY privilege (a hardened server revokes it from PUBLIC)
+stores its runs with the ``INSERT`` as before (:func:`can_stage`).
+
 A row the server rejects (text ``jsonb`` cannot hold, a number too large for its column)
 fails the ``COPY`` with the driver's error, raised here as SQLAlchemy's (``DataError``,
 ``IntegrityError``, ``OperationalError``...), so that the ingest's fallback (one run at a
@@ -16,6 +19,7 @@ time, the rejected one refused and named) and the retries work as for an ``INSER
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -37,8 +41,23 @@ def facts_text(facts: Any) -> str:
     return facts if isinstance(facts, str) else json.dumps(facts)
 
 
+def with_facts_object(row: Mapping[str, Any]) -> dict[str, Any]:
+    """``row`` with its facts as an object again where a worker made them JSON text (the
+    ``INSERT`` of a role that may not stage: the ``JSONB`` type encodes the object)."""
+    facts = row.get("facts")
+    return {**row, "facts": json.loads(facts)} if isinstance(facts, str) else dict(row)
+
+
 def _quoted(name: str) -> str:
     return f'"{name}"'
+
+
+class _QuietCopyCleanup(logging.Filter):
+    """Drops psycopg's own warning when a COPY ends on a lost connection ("error ignored
+    terminating <psycopg.Copy ...>"): the error itself is the command's one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("error ignored terminating")
 
 
 @contextmanager
@@ -46,10 +65,27 @@ def _as_sqlalchemy_errors(statement: str) -> Iterator[None]:
     """The driver's errors as SQLAlchemy's, as ``Connection.execute`` raises them."""
     import psycopg
 
+    quiet = _QuietCopyCleanup()
+    logger = logging.getLogger("psycopg")
+    logger.addFilter(quiet)
     try:
         yield
     except psycopg.Error as err:
         raise DBAPIError.instance(statement, None, err, psycopg.Error) from err
+    finally:
+        logger.removeFilter(quiet)
+
+
+def can_stage(conn: Connection) -> bool:
+    """Whether this role may create the staging table (the database's TEMPORARY privilege,
+    which a hardened server revokes from PUBLIC): without it runs are inserted as before
+    (a slower ingest, the same rows). Asked once a connection."""
+    known = conn.info.get("dlbs_can_stage")
+    if known is None:
+        known = bool(conn.exec_driver_sql(
+            "SELECT has_database_privilege(current_database(), 'TEMPORARY')").scalar())
+        conn.info["dlbs_can_stage"] = known
+    return bool(known)
 
 
 def _cursor(conn: Connection) -> Any:

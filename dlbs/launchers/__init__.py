@@ -50,8 +50,12 @@ def build_command(exp: ExperimentLike) -> Command:
 
 def build_script(exp: ExperimentLike) -> str:
     """Return the bash script that runs ``exp`` (what the runner keeps beside the log)."""
+    from dlbs.launchers.preflight import benchmark_memory_plan, plan_text, zoo_folder
+
     view = Experiment.of(exp)
-    return render_script(view, build_command(view), list_layers(view))
+    plan = benchmark_memory_plan(view, zoo_folder(view))
+    return render_script(view, build_command(view), list_layers(view),
+                         memory_plan="" if plan is None else plan_text(plan))
 
 
 __all__ = [

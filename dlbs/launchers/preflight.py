@@ -6,14 +6,18 @@ benchmark's own torch-free checks (:func:`pytorch_benchmarks.preflight.preflight
 functions the benchmark calls when it runs, not a copy of them. Each refusal is named by the
 parameters whose flags it concerns (``exp.seq_len`` for ``--seq_len``). Experiments that
 pass the same flags are checked once (a sweep of repeats or of log folders costs one check).
-Nothing is run, no file is written.
+Nothing is run, no file is written. The memory plan of a rank (a Llama's training step:
+:func:`pytorch_benchmarks.preflight.memory_plan`) comes from the same place, for ``validate``
+and ``print --format table`` to show.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from pytorch_benchmarks.preflight import preflight
+from pytorch_benchmarks.preflight import memory_plan, preflight
 
 from dlbs.experiment import Experiment, ExperimentLike
 from dlbs.launchers.benchmark import (
@@ -85,3 +89,58 @@ def benchmark_refusals(source: ExperimentLike, models_dir: Path | None,
     lines = _refusals(argv, world, torchrun, models_dir, host)
     where = f"exp.id {exp.id}: " if exp.id else ""
     return [f"{where}{line}" for line in lines]
+
+
+@lru_cache(maxsize=4096)
+def _plan(argv: tuple[str, ...], world: int, torchrun: bool,
+          models_dir: Path | None) -> tuple[tuple[str, int], ...] | None:
+    found = memory_plan(argv, world, torchrun, models_dir)
+    return None if found is None else tuple(found.items())
+
+
+def benchmark_memory_plan(source: ExperimentLike, models_dir: Path | None
+                          ) -> dict[str, int] | None:
+    """The memory plan of one rank of ``exp`` (bytes: weights, gradients, optimizer,
+    activations, buffers, total), as ``benchmarks.py`` computes it before it runs
+    (``--device_memory_gb`` is judged against it); None when the benchmark has none for it
+    (not a Llama's training step)."""
+    exp = Experiment.of(source)
+    argv = tuple(benchmark_flags(exp))
+    found = _plan(argv, num_nodes(exp) * num_replicas(exp), launches_torchrun(exp), models_dir)
+    return None if found is None else dict(found)
+
+
+#: The parts of a memory plan, in the order they are shown.
+PLAN_PARTS = ("weights", "gradients", "optimizer", "activations", "buffers", "total")
+
+
+def plan_text(plan: Mapping[str, int]) -> str:
+    """A memory plan in one line of GB (1e9 bytes): ``weights 4.0, ..., total 53.2 GB``."""
+    return ", ".join(f"{part} {plan[part] / 1e9:.1f}" for part in PLAN_PARTS) + " GB"
+
+
+def plan_lines(experiments: Sequence[Mapping[str, Any]],
+               folder_of: Callable[[Experiment], Path | None]) -> list[str]:
+    """One line per distinct memory plan of a rank among ``experiments`` (``folder_of``: the
+    zoo an experiment runs), naming the experiments that have it (by their index)."""
+    by_plan: dict[str, list[int]] = {}
+    for index, source in enumerate(experiments):
+        exp = Experiment.of(source)
+        found = benchmark_memory_plan(exp, folder_of(exp))
+        if found is not None:
+            by_plan.setdefault(plan_text(found), []).append(index)
+    return [f"memory plan of one rank: {text} (experiment{'s' if len(where) > 1 else ''} "
+            f"{_indices(where)})" for text, where in by_plan.items()]
+
+
+def _indices(where: list[int]) -> str:
+    shown = ", ".join(str(i) for i in where[:8])
+    return shown + (f" and {len(where) - 8} more" if len(where) > 8 else "")
+
+
+def zoo_folder(exp: Experiment) -> Path | None:
+    """The ``models/`` folder of the benchmark code the experiment will run, when it is on
+    this host (``runtime.code_dir`` is what a container gets mounted); None otherwise."""
+    base = exp.code_dir if exp.in_container else exp.bench_path
+    folder = Path(base) / "pytorch_benchmarks" / "models"
+    return folder if base and folder.is_dir() else None

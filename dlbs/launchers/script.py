@@ -101,10 +101,12 @@ def group_words(argv: Iterable[str]) -> list[list[str]]:
 
 
 def render_script(exp: Experiment, cmd: Command, layers: Iterable[str],
-                  template: str = DEFAULT_TEMPLATE) -> str:
-    """Return the complete bash script that runs ``cmd`` for ``exp``."""
+                  template: str = DEFAULT_TEMPLATE, memory_plan: str = "") -> str:
+    """Return the complete bash script that runs ``cmd`` for ``exp`` (``memory_plan``: a
+    rank's, in a comment of its header, when the benchmark plans one)."""
     return _template(template).render(
         exp_id=exp.id, model=exp.model, log_file=exp.log_file, layers=" -> ".join(layers),
+        memory_plan=memory_plan,
         env=list(cmd.env), runtime_env=list(cmd.runtime_env),
         prepend_env=list(cmd.prepend_env), groups=group_words(cmd.argv),
     )

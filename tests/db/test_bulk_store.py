@@ -90,3 +90,65 @@ def test_a_run_the_server_rejects_in_the_copy_is_refused_by_name_and_the_others_
         assert (again.added, again.existing, again.refused) == (1, 3, [])
     finally:
         store.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_role_that_may_not_create_temporary_tables_ingests_as_before(
+        logs: Any, db_url: str, tmp_path: Path) -> None:
+    """A hardened server revokes TEMPORARY from PUBLIC: a role that may write the tables but
+    not stage stores its runs with the INSERT (the same rows, facts objects not strings)."""
+    import os
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    open_store(db_url).close()  # the tables, made by the owner
+    role, secret = f"dlbs_nostage_{os.getpid()}", "nostage-pass"
+    owner = create_engine(db_url)
+    database = make_url(db_url).database
+    statements = [f"CREATE ROLE {role} LOGIN PASSWORD '{secret}'",
+                  f"REVOKE TEMPORARY ON DATABASE {database} FROM PUBLIC",
+                  f"GRANT USAGE ON SCHEMA public TO {role}",
+                  f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
+                  f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}"]
+    try:
+        with owner.begin() as conn:
+            for statement in statements:
+                conn.execute(text(statement))
+        folder = tmp_path / "logs"
+        for r in range(3):
+            logs.write(folder / f"r{r}.log", _facts(logs, r, **AWKWARD))  # type: ignore[attr-defined]
+        limited = make_url(db_url).set(username=role, password=secret)
+        store = open_store(limited.render_as_string(hide_password=False))
+        try:
+            result = store.ingest_paths([str(folder)])
+            assert (result.added, result.refused, result.failed) == (3, [], [])
+            for run in store.runs():
+                assert {name: run.facts[name] for name in AWKWARD} == AWKWARD
+            assert store.store_facts(_facts(logs, 9), "nine.log")
+        finally:
+            store.close()
+    finally:
+        with owner.begin() as conn:
+            conn.execute(text(f"GRANT TEMPORARY ON DATABASE {database} TO PUBLIC"))
+            conn.execute(text(f"DROP OWNED BY {role}"))
+            conn.execute(text(f"DROP ROLE {role}"))
+        owner.dispose()
+
+
+def test_psycopgs_own_warning_of_a_copy_on_a_lost_connection_is_not_printed(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A connection lost during the COPY is the command's one error line; psycopg's own
+    "error ignored terminating <psycopg.Copy ...>" warning (its cleanup of the COPY) is not
+    printed beside it, other psycopg warnings are."""
+    import logging
+
+    logger = logging.getLogger("psycopg")
+    with caplog.at_level(logging.WARNING, logger="psycopg"):
+        with pgcopy._as_sqlalchemy_errors("COPY x FROM STDIN"):
+            logger.warning("error ignored terminating %s: the connection is lost", "<Copy>")
+            logger.warning("something else")
+        logger.warning("error ignored terminating %s: outside a COPY", "<Copy>")
+    assert [r.getMessage() for r in caplog.records] == [
+        "something else", "error ignored terminating <Copy>: outside a COPY"]
