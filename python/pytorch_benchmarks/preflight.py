@@ -42,3 +42,21 @@ def preflight(argv: Sequence[str], world_size: int = 1, torchrun: bool = False,
     if host:
         found += checks.find_refusals(about, None, "host")
     return found
+
+
+def memory_plan(argv: Sequence[str], world_size: int = 1, torchrun: bool = False,
+                models_dir: Path | None = PACKAGE_DIR) -> dict[str, int] | None:
+    """The memory plan of one rank of ``benchmarks.py argv`` (bytes by part, and the total:
+    :mod:`pytorch_benchmarks.run.memory_plan`), for a Llama's training step; None for
+    anything else (inference, another model, a usage error, ``--batch_size max``). No torch."""
+    from pytorch_benchmarks.run.memory_plan import Case, LlamaShape
+
+    spec, _usage = parse_quietly(argv)
+    if spec is None or models_dir is None or spec.run.forward_only:
+        return None
+    about = subject(spec, world_size, torchrun)
+    meta = model_metadata(spec.model.name, spec.model.config, models_dir)
+    if meta is None or not meta.tensor_parallel or about.batch_size == checks.MAX_BATCH:
+        return None
+    shape = LlamaShape.of(meta.settings)
+    return None if shape is None else Case.of(about, meta, shape).plan().parts()

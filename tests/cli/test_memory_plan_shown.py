@@ -1,0 +1,78 @@
+"""A Llama training experiment's memory plan of a rank is shown before it runs (issue
+"Sharded LLM training"): by ``validate`` (one line per distinct plan), by ``print --format
+table`` (a column) and in its launch script's header; other experiments show none."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dlbs.cli.main import main
+
+SWEEP = ['-Pexp.model="llama3_8b"', '-Vexp.parallelism=["ddp", "fsdp", "fsdp_tp"]',
+         "-Pexp.tp_degree=4", '-Pexp.gpus=""', "-Pexp.cpu_replicas=8",
+         '-Pexp.phase="training"', '-Pexp.dtype="bfloat16"', "-Pexp.replica_batch=1",
+         "-Pexp.seq_len=8192", '-Pexp.activation_checkpointing="selective"']
+#: llama3_8b, 8 ranks, bfloat16, one sequence of 8,192 tokens a rank, every second block
+#: checkpointed (run/memory_plan.py's arithmetic, tested against torch in
+#: tests/benchmark/test_memory_plan.py)
+PLANS = {"ddp": "weights 32.1, gradients 32.1, optimizer 64.2, activations 33.3, "
+                "buffers 32.1, total 193.9 GB",
+         "fsdp": "weights 4.0, gradients 4.0, optimizer 8.0, activations 33.3, buffers 3.8, "
+                 "total 53.2 GB",
+         "fsdp_tp": "weights 5.6, gradients 5.6, optimizer 11.2, activations 19.1, "
+                    "buffers 2.5, total 44.0 GB"}
+
+
+def test_validate_prints_each_distinct_plan(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", *SWEEP, f"-Pexp.log_dir={tmp_path}"]) == 0
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if line.startswith("memory plan")] == [
+        f"memory plan of one rank: {PLANS[p]} (experiment {i})"
+        for i, p in enumerate(["ddp", "fsdp", "fsdp_tp"])]
+
+
+def test_validate_of_a_plan_without_one_prints_none(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", '-Pexp.model="resnet18"', '-Pexp.gpus=""',
+                 f"-Pexp.log_dir={tmp_path}"]) == 0
+    assert "memory plan" not in capsys.readouterr().err
+
+
+def test_print_table_has_a_plan_column(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["print", *SWEEP, "--format", "table"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[-1] == "(w+g+o+act+buf)"
+    assert [line.split()[-1] for line in lines[2:]] == [
+        "32.1+32.1+64.2+33.3+32.1=193.9", "4.0+4.0+8.0+33.3+3.8=53.2",
+        "5.6+5.6+11.2+19.1+2.5=44.0"]
+
+
+def test_the_launch_script_says_the_plan_in_its_header(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]
+                                                      ) -> None:
+    assert main(["build", *SWEEP, f"-Pexp.log_dir={tmp_path}", "--scripts",
+                 str(tmp_path / "scripts")]) == 0
+    scripts = sorted((tmp_path / "scripts").glob("*.sh"))
+    assert len(scripts) == 3
+    headers = {line for path in scripts for line in path.read_text().splitlines()[:6]
+               if line.startswith("#   memory plan of one rank: ")}
+    assert headers == {f'#   memory plan of one rank: "{plan}"' for plan in PLANS.values()}
+    assert main(["build", '-Pexp.model="resnet18"', '-Pexp.gpus=""',
+                 f"-Pexp.log_dir={tmp_path}", "--scripts", str(tmp_path / "other")]) == 0
+    (other,) = (tmp_path / "other").glob("*.sh")
+    assert "memory plan" not in other.read_text()
+
+
+def test_validate_plans_an_8b_sweep_without_importing_torch(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom dlbs.cli.main import main\n"
+            f"assert main(['validate', *{SWEEP!r}, '-Pexp.log_dir={tmp_path}']) == 0\n"
+            "assert 'torch' not in sys.modules, 'validate imported torch'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("memory plan of one rank: ") == 3
