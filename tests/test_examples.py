@@ -18,6 +18,7 @@ EXPECTED = {
     "weak_scaling_cpu.yaml": (6, 6, {"resnet18"}),
     "gpu_docker_sweep.json": (36, 30, {"resnet50", "inception3"}),
     "transformers_cpu.json": (5, 5, {"gpt2", "bert_base", "llama3_1b", "vit_b16"}),
+    "llama3_8b_8gpu.json": (2, 2, {"llama3_8b"}),
 }
 
 
@@ -79,3 +80,21 @@ def test_transformer_example_sets_lengths_and_one_generation_case(
     assert shape == [("gpt2", 128, 0), ("gpt2", 128, 32), ("bert_base", 128, 0),
                      ("llama3_1b", 128, 0), ("vit_b16", 0, 0)]
     assert all(e["exp.phase"] == "inference" and e["exp.device_type"] == "cpu" for e in plan)
+
+
+def test_the_8b_example_validates_here_and_shows_its_memory_plan(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """An 8B model on 8 GPUs, FSDP2 and FSDP2 + TP (issue "Sharded LLM training"): validated
+    on this CPU host as a simulation (no GPU here), each rank's plan within the example's
+    80 GB; without checkpointing and at twice the batch it is refused, naming what fits."""
+    path = str(ROOT / "examples" / "llama3_8b_8gpu.json")
+    assert main(["validate", "--config", path, "-Pexp.status=simulate"]) == 0
+    err = capsys.readouterr().err
+    plans = [line for line in err.splitlines() if line.startswith("memory plan of one rank")]
+    assert [line.rsplit("total ", 1)[1] for line in plans] == [
+        "53.2 GB (experiment 0)", "44.0 GB (experiment 1)"]
+    assert main(["validate", "--config", path, "-Pexp.status=simulate",
+                 '-Pexp.activation_checkpointing="none"', "-Pexp.replica_batch=2"]) == 1
+    err = capsys.readouterr().err
+    assert "the memory plan of one rank needs 129.6 GB" in err
+    assert "the smallest change that fits: --activation_checkpointing full" in err
