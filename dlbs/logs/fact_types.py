@@ -97,6 +97,7 @@ FACT_TYPES: dict[str, str] = {
     "exp.parallelism": "str",
     "exp.mesh_shape": "list[int]",
     "exp.tp_degree": "int",
+    "exp.compiled_blocks": "int",
     "exp.mixed_precision": "str",
     "exp.optimizer": "str",
     "exp.activation_checkpointing": "str",

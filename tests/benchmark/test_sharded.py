@@ -239,3 +239,17 @@ def test_validate_does_not_refuse_hsdp_whose_group_is_a_node(monkeypatch: pytest
     assert [r.check for r in preflight(argv, 8, True)] == []
     assert [r.check for r in preflight([*argv, "--dp_shard", "3"], 8, True)] == [
         "sharding_under_torchrun"]
+
+
+@pytest.mark.torchrun
+@pytest.mark.slow
+def test_compile_under_fsdp_compiles_each_block_and_trains_to_the_same_loss(
+        tmp_path: Path) -> None:
+    """--compile under FSDP2 compiles each transformer block before it is sharded
+    (torchtitan's order: tensor parallelism, checkpointing, compile, FSDP2), not the whole
+    model around FSDP2's hooks; the loss is the eager run's (float32 on this CPU)."""
+    eager = _train(tmp_path, 2, "--parallelism", "fsdp")
+    compiled = _train(tmp_path, 2, "--parallelism", "fsdp", "--compile")
+    assert compiled["results.status"] == "ok" and compiled["exp.compiled_blocks"] == 2
+    assert "exp.compiled_blocks" not in eager
+    assert compiled["results.loss_last"] == pytest.approx(eager["results.loss_last"], rel=1e-4)

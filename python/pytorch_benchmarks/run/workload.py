@@ -278,11 +278,16 @@ def _wrap(model: nn.Module, compiled: bool, setup: DeviceSetup, ctx: DistContext
           ) -> nn.Module:
     """DDP, FSDP2 or FSDP2 with tensor parallelism under torchrun (``sharding``:
     ``--parallelism``, ``--dp_shard``, ``--tp_degree``; how it was laid out goes into
-    ``facts``), DataParallel for several GPUs in one process, then compile."""
+    ``facts``), DataParallel for several GPUs in one process, then compile: the whole model,
+    or under FSDP2 each transformer block before it is sharded (torchtitan's way: FSDP2's
+    hooks between blocks stay outside the compiled graphs)."""
+    per_block = (compiled and ctx.enabled and sharding is not None
+                 and sharding.parallelism != "ddp"
+                 and distributed.block_list(model) is not None)
     if ctx.enabled:
         sharding = sharding or distributed.Sharding()
         how = replace(sharding, param_dtype=setup.autocast_dtype
-                      if sharding.parallelism != "ddp" else None)
+                      if sharding.parallelism != "ddp" else None, compile_blocks=per_block)
         model, layout = distributed.wrap(model, ctx, setup.device, how)
         if facts is not None:
             facts.update(layout)
@@ -291,7 +296,7 @@ def _wrap(model: nn.Module, compiled: bool, setup: DeviceSetup, ctx: DistContext
         if setup.autocast_dtype is not None:
             model = ReplicaAutocast(model, setup.device.type, setup.autocast_dtype)
         model = nn.DataParallel(model, device_ids=list(range(first, first + setup.num_devices)))
-    if compiled:
+    if compiled and not per_block:
         model = torch.compile(model)  # type: ignore[assignment]
     return model
 

@@ -75,6 +75,7 @@ class Sharding:
     dp_shard: int = 0
     param_dtype: torch.dtype | None = None
     tp_degree: int = 0
+    compile_blocks: bool = False  # --compile under FSDP2: each block, before it is sharded
 
 
 def wrap(model: nn.Module, ctx: DistContext, device: torch.device,
@@ -117,6 +118,8 @@ def wrap(model: nn.Module, ctx: DistContext, device: torch.device,
         shape = (ctx.world_size,)
         mesh = init_device_mesh(device.type, shape, mesh_dim_names=("shard",))
     policy = MixedPrecisionPolicy(param_dtype=sharding.param_dtype, reduce_dtype=torch.float32)
+    if sharding.compile_blocks:
+        layout["exp.compiled_blocks"] = compile_blocks(model)
     for block in shard_units(model):
         fully_shard(block, mesh=mesh, mp_policy=policy)
     fully_shard(model, mesh=mesh, mp_policy=policy)
@@ -152,6 +155,17 @@ def data_rank(ctx: DistContext, tp: int) -> tuple[int, int]:
     if not ctx.enabled:
         return 0, 1
     return ctx.rank // tp, ctx.world_size // tp
+
+
+def compile_blocks(model: nn.Module) -> int:
+    """``torch.compile`` each block of a transformer's block list in place (a model without
+    one: the whole model is its one block, compiled by the caller); how many."""
+    found = block_list(model)
+    if found is None:
+        return 0
+    for index, block in enumerate(list(found)):
+        found[index] = torch.compile(block)  # type: ignore[assignment]
+    return len(found)
 
 
 def shard_units(model: nn.Module) -> list[nn.Module]:
