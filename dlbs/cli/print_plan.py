@@ -129,12 +129,12 @@ def write_table(out: IO[str], experiments: Iterable[Mapping[str, Any]]) -> int:
 
 
 #: The column of a rank's memory plan (a Llama's training step), in GB.
-PLAN_COLUMN = "memory plan GB/rank (w+g+o+act+buf)"
+PLAN_COLUMN = "memory plan GB/rank: w+g+o+act+buf, peak"
 
 
 def _plans(rows: list[Mapping[str, Any]]) -> list[str]:
-    """Each experiment's memory plan of a rank, ``4.0+4.0+8.0+33.3+3.8=53.2`` ('' for none:
-    the benchmark plans a Llama's training step only)."""
+    """Each experiment's memory plan of a rank, ``4.0+4.0+8.0+33.3+3.8, 45.2`` (the parts,
+    then the peak; '' for none: the benchmark plans a Llama's training step only)."""
     from dlbs.cli.validate import models_dir
     from dlbs.experiment import Experiment
     from dlbs.launchers.preflight import PLAN_PARTS, benchmark_memory_plan
@@ -145,7 +145,7 @@ def _plans(rows: list[Mapping[str, Any]]) -> list[str]:
         found = benchmark_memory_plan(exp, models_dir(exp))
         texts.append("" if found is None else
                      "+".join(f"{found[p] / 1e9:.1f}" for p in PLAN_PARTS[:-1])
-                     + f"={found['total'] / 1e9:.1f}")
+                     + f", {found['peak'] / 1e9:.1f}")
     return texts
 
 

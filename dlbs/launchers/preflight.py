@@ -111,11 +111,11 @@ def benchmark_memory_plan(source: ExperimentLike, models_dir: Path | None
 
 
 #: The parts of a memory plan, in the order they are shown.
-PLAN_PARTS = ("weights", "gradients", "optimizer", "activations", "buffers", "total")
+PLAN_PARTS = ("weights", "gradients", "optimizer", "activations", "buffers", "peak")
 
 
 def plan_text(plan: Mapping[str, int]) -> str:
-    """A memory plan in one line of GB (1e9 bytes): ``weights 4.0, ..., total 53.2 GB``."""
+    """A memory plan in one line of GB (1e9 bytes): ``weights 4.0, ..., peak 45.2 GB``."""
     return ", ".join(f"{part} {plan[part] / 1e9:.1f}" for part in PLAN_PARTS) + " GB"
 
 

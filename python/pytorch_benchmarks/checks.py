@@ -461,7 +461,7 @@ def _tensor_parallel_problem(s: Subject, meta: Meta | None) -> str | None:
 @register_check("memory_plan_fits", ("--device_memory_gb", "--batch_size", "--parallelism",
                                      "--activation_checkpointing", "WORLD_SIZE"), "model")
 def _memory_plan_fits(s: Subject, meta: Meta | None) -> str | None:
-    """A Llama's training step whose rank's memory plan (``run/memory_plan.py``) exceeds
+    """A Llama's training step whose rank's memory plan (``run/memory_plan.py``) peaks above
     ``--device_memory_gb``, with the smallest change that fits (0: not judged)."""
     from pytorch_benchmarks.run import memory_plan
 
@@ -473,13 +473,13 @@ def _memory_plan_fits(s: Subject, meta: Meta | None) -> str | None:
     limit = s.device_memory_gb * 1e9
     case = memory_plan.Case.of(s, meta, shape)
     need = case.plan()
-    if need.total <= limit:
+    if need.peak <= limit:
         return None
     parts = ", ".join(f"{name} {size / 1e9:.1f}" for name, size in need.parts().items()
-                      if name != "total")
+                      if name != "peak")
     fits = case.smallest_change(limit)
     advice = (f"the smallest change that fits: {fits}" if fits else
               "no single change fits (checkpointing, sharding further, a batch of 1): more "
               "ranks, a smaller model or a device with more memory")
-    return (f"the memory plan of one rank needs {need.total / 1e9:.1f} GB ({parts} GB), more "
+    return (f"the memory plan of one rank peaks at {need.peak / 1e9:.1f} GB ({parts} GB), more "
             f"than --device_memory_gb {s.device_memory_gb:g}; {advice}")

@@ -1,5 +1,7 @@
 """The memory plan of a Llama training step, per rank, before anything runs (issue "Sharded LLM
-training", first part: the arithmetic; ``validate``, ``print`` and ``build`` show it next).
+training"): what ``validate``, ``print --format table`` and launch scripts show, and what
+``--device_memory_gb`` judges (its :attr:`MemoryPlan.peak`, within 10% of measured peaks on
+this CPU: ``benchmarks/bench_memory_plan.py``).
 
 From the model's settings (``hidden``, ``layers``, ``heads``, ``kv_heads``, ``intermediate``,
 ``num_classes``, ``tied``: what the zoo's metadata reads without torch) and the layout (the
@@ -130,16 +132,29 @@ class MemoryPlan:
     optimizer: int
     activations: int
     buffers: int
+    #: The gradient computed first in the backward, while every activation is still kept:
+    #: the LM head's (whole on each rank, float32).
+    first_gradient: int = 0
 
     @property
     def total(self) -> int:
+        """Every part held at once: the bound a device must hold."""
         return self.weights + self.gradients + self.optimizer + self.activations + self.buffers
 
+    @property
+    def peak(self) -> int:
+        """The step's high-water mark as it happens: the gradients (set to none after each
+        step) grow as the backward frees the activations, so they are never all held with
+        them; at the backward's start the activations are held with the LM head's gradient.
+        Checked against measured peaks on this CPU (``benchmarks/bench_memory_plan.py``)."""
+        return (self.weights + self.optimizer + self.buffers
+                + max(self.gradients, self.activations + self.first_gradient))
+
     def parts(self) -> dict[str, int]:
-        """The parts by name, in the order a table shows them, and the total."""
+        """The parts by name, in the order a table shows them, and the peak."""
         return {"weights": self.weights, "gradients": self.gradients,
                 "optimizer": self.optimizer, "activations": self.activations,
-                "buffers": self.buffers, "total": self.total}
+                "buffers": self.buffers, "peak": self.peak}
 
 
 def _split(count: int, shards: int) -> int:
@@ -182,7 +197,7 @@ def plan(shape: LlamaShape, layout: Layout, batch: int, seq: int, optimizer: str
                       optimizer=optimizer_bytes,
                       activations=activation_bytes(shape, batch, seq, tp, checkpointing,
                                                    value_bytes),
-                      buffers=buffers)
+                      buffers=buffers, first_gradient=shape.vocab * shape.hidden * FLOAT32)
 
 
 @dataclass(frozen=True)
@@ -219,7 +234,8 @@ class Case:
                     value_bytes=two)
 
     def smallest_change(self, limit: float) -> str | None:
-        """The first single change, least disruptive first, whose plan fits ``limit`` bytes:
+        """The first single change, least disruptive first, whose plan's peak fits ``limit``
+        bytes:
         checkpointing every second block, sharding (ddp or hsdp to fsdp), checkpointing every
         block, then the largest smaller batch."""
         tries: list[tuple[str, Case]] = []
@@ -233,10 +249,10 @@ class Case:
             tries.append(("--activation_checkpointing full",
                           replace(self, checkpointing="full")))
         for name, case in tries:
-            if case.plan().total <= limit:
-                return f"{name} ({case.plan().total / 1e9:.1f} GB)"
+            if case.plan().peak <= limit:
+                return f"{name} ({case.plan().peak / 1e9:.1f} GB)"
         for batch in range(self.batch - 1, 0, -1):
             smaller = replace(self, batch=batch)
-            if smaller.plan().total <= limit:
-                return f"--batch_size {batch} ({smaller.plan().total / 1e9:.1f} GB)"
+            if smaller.plan().peak <= limit:
+                return f"--batch_size {batch} ({smaller.plan().peak / 1e9:.1f} GB)"
         return None
