@@ -19,7 +19,6 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from pytorch_benchmarks.models.names import unknown_model_message
@@ -92,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     from dlbs.launchers.preflight import plan_lines  # the benchmark's, torch-free
 
-    for line in plan_lines(experiments, models_dir):
+    for line in plan_lines(experiments):
         print(line, file=sys.stderr)
     return 0
 
@@ -434,11 +433,11 @@ def check_benchmark(source: ExperimentLike) -> list[str]:
     sequence beyond the model's positions, a token model with real data, a bad flag value...):
     the zoo's metadata when its code is on this host; the data folder when this host runs it
     on bare metal."""
-    from dlbs.launchers.preflight import benchmark_refusals
+    from dlbs.launchers.preflight import benchmark_refusals, zoo_folder
 
     exp = Experiment.of(source)
     host = exp.on_this_host and not exp.in_container
-    return benchmark_refusals(exp, models_dir(exp), host)
+    return benchmark_refusals(exp, zoo_folder(exp), host)
 
 
 def check_host(experiments: Iterable[Mapping[str, Any]]) -> None:
@@ -455,18 +454,12 @@ def check_host(experiments: Iterable[Mapping[str, Any]]) -> None:
                 "sets exp.device_type)")
 
 
-def models_dir(exp: Experiment) -> Path | None:
-    """The ``models/`` folder of the benchmark code the experiment will run, when it is on
-    this host (``dlbs.launchers.preflight.zoo_folder``); None otherwise."""
-    from dlbs.launchers.preflight import zoo_folder
-
-    return zoo_folder(exp)
-
-
 def _unknown_model(exp: Experiment, model: str) -> list[str]:
     """An unknown model, with "did you mean", from the sources of the zoo, of the installed
     ``dlbs.models`` plugins and of transformers for ``hf:`` names (no torch import)."""
-    folder = models_dir(exp)
+    from dlbs.launchers.preflight import zoo_folder
+
+    folder = zoo_folder(exp)
     message = unknown_model_message(model, folder) if folder else None
     return [f"exp.model: {message}"] if message else []
 

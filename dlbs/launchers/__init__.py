@@ -50,10 +50,10 @@ def build_command(exp: ExperimentLike) -> Command:
 
 def build_script(exp: ExperimentLike) -> str:
     """Return the bash script that runs ``exp`` (what the runner keeps beside the log)."""
-    from dlbs.launchers.preflight import benchmark_memory_plan, plan_text, zoo_folder
+    from dlbs.launchers.preflight import benchmark_memory_plan, plan_text
 
     view = Experiment.of(exp)
-    plan = benchmark_memory_plan(view, zoo_folder(view))
+    plan = benchmark_memory_plan(view)
     return render_script(view, build_command(view), list_layers(view),
                          memory_plan="" if plan is None else plan_text(plan))
 

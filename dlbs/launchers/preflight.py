@@ -12,7 +12,7 @@ and ``print --format table`` to show.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -98,15 +98,16 @@ def _plan(argv: tuple[str, ...], world: int, torchrun: bool,
     return None if found is None else tuple(found.items())
 
 
-def benchmark_memory_plan(source: ExperimentLike, models_dir: Path | None
-                          ) -> dict[str, int] | None:
+def benchmark_memory_plan(source: ExperimentLike) -> dict[str, int] | None:
     """The memory plan of one rank of ``exp`` (bytes: weights, gradients, optimizer,
-    activations, buffers, total), as ``benchmarks.py`` computes it before it runs
-    (``--device_memory_gb`` is judged against it); None when the benchmark has none for it
-    (not a Llama's training step)."""
+    activations, buffers, peak), as ``benchmarks.py`` computes it before it runs
+    (``--device_memory_gb`` is judged against its peak), from the zoo the experiment runs
+    (:func:`zoo_folder`); None when the benchmark has none for it (not a Llama's training
+    step)."""
     exp = Experiment.of(source)
     argv = tuple(benchmark_flags(exp))
-    found = _plan(argv, num_nodes(exp) * num_replicas(exp), launches_torchrun(exp), models_dir)
+    found = _plan(argv, num_nodes(exp) * num_replicas(exp), launches_torchrun(exp),
+                  zoo_folder(exp))
     return None if found is None else dict(found)
 
 
@@ -119,14 +120,12 @@ def plan_text(plan: Mapping[str, int]) -> str:
     return ", ".join(f"{part} {plan[part] / 1e9:.1f}" for part in PLAN_PARTS) + " GB"
 
 
-def plan_lines(experiments: Sequence[Mapping[str, Any]],
-               folder_of: Callable[[Experiment], Path | None]) -> list[str]:
-    """One line per distinct memory plan of a rank among ``experiments`` (``folder_of``: the
-    zoo an experiment runs), naming the experiments that have it (by their index)."""
+def plan_lines(experiments: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per distinct memory plan of a rank among ``experiments``, naming the
+    experiments that have it (by their index)."""
     by_plan: dict[str, list[int]] = {}
     for index, source in enumerate(experiments):
-        exp = Experiment.of(source)
-        found = benchmark_memory_plan(exp, folder_of(exp))
+        found = benchmark_memory_plan(source)
         if found is not None:
             by_plan.setdefault(plan_text(found), []).append(index)
     return [f"memory plan of one rank: {text} (experiment{'s' if len(where) > 1 else ''} "

@@ -46,7 +46,7 @@ def preflight(argv: Sequence[str], world_size: int = 1, torchrun: bool = False,
 
 def memory_plan(argv: Sequence[str], world_size: int = 1, torchrun: bool = False,
                 models_dir: Path | None = PACKAGE_DIR) -> dict[str, int] | None:
-    """The memory plan of one rank of ``benchmarks.py argv`` (bytes by part, and the total:
+    """The memory plan of one rank of ``benchmarks.py argv`` (bytes by part, and the peak:
     :mod:`pytorch_benchmarks.run.memory_plan`), for a Llama's training step; None for
     anything else (inference, another model, a usage error, ``--batch_size max``). No torch."""
     from pytorch_benchmarks.run.memory_plan import Case, LlamaShape
