@@ -141,3 +141,19 @@ def test_a_plan_beyond_the_device_memory_is_refused_with_the_smallest_change_tha
                      subject(forward_only=True), subject(batch_size="max")):
             assert _refusal(fine, meta) is None, fine
     assert _refusal(subject(model="gpt2"), get_model_info("gpt2")) is None  # no plan
+
+
+def test_device_memory_that_judges_no_plan_is_said_to_be_ignored(run_bench: Any) -> None:
+    """--device_memory_gb judges a Llama's training step: on another model (or inference) it
+    cannot take effect, and the run says so instead of passing it silently."""
+    from .conftest import FEW, TINY_MLP
+
+    code, facts = run_bench(*TINY_MLP, *FEW, "--device_memory_gb", "80")
+    assert code == 0
+    assert any(w.startswith("--device_memory_gb 80 ignored: the memory plan it is judged "
+                            "against is a Llama's training step's, not deep_mnist's training")
+               for w in facts["exp.warnings"]), facts["exp.warnings"]
+    code, facts = run_bench("--model", "llama3_1b", "--model_config", json.dumps(SMALL[0]),
+                            "--seq_len", "16", "--batch_size", "2", *FEW,
+                            "--device_memory_gb", "80")
+    assert code == 0 and not any("--device_memory_gb" in w for w in facts["exp.warnings"])

@@ -105,6 +105,10 @@ def build_workload(model: ModelSpec, data: DataSpec, device: DeviceSpec, run: Ru
     if ignored:
         warn(f"--tp_degree {device.tp_degree} ignored: it is the tensor-parallel group of "
              f"--parallelism fsdp_tp, not {device.parallelism}")
+    if device.device_memory_gb and (run.forward_only or not info.tensor_parallel):
+        warn(f"--device_memory_gb {device.device_memory_gb:g} ignored: the memory plan it is "
+             f"judged against is a Llama's training step's, not {info.name}'s "
+             f"{'inference' if run.forward_only else 'training'}")
     if device.compile and run.num_warmup_batches == 0:
         warn("--compile with --num_warmup_batches 0: compilation falls in the first timed "
              "iteration")
