@@ -69,24 +69,27 @@ def _named(flags: tuple[str, ...], argv: tuple[str, ...], world: int) -> str:
 
 @lru_cache(maxsize=4096)
 def _refusals(argv: tuple[str, ...], world: int, torchrun: bool, models_dir: Path | None,
-              host: bool) -> tuple[str, ...]:
+              host: bool, local: int, detect: bool) -> tuple[str, ...]:
     """The refusals of one distinct command line, as problem lines (cached: a sweep's
     experiments that differ only in their log folder or repeat are checked once)."""
     return tuple(f"{_named(r.flags, argv, world)}: {r.message} (the benchmark's check "
                  f"'{r.check}')"
-                 for r in preflight(argv, world, torchrun, models_dir, host))
+                 for r in preflight(argv, world, torchrun, models_dir, host, local, detect))
 
 
 def benchmark_refusals(source: ExperimentLike, models_dir: Path | None,
                        host: bool) -> list[str]:
     """What ``benchmarks.py`` would refuse of ``exp``: one line each, naming the experiment's
     id and the parameters; ``models_dir`` is the zoo it runs (None: not on this host), ``host``
-    whether this host runs it (then its data folder must exist here)."""
+    whether this host runs it (then its data folder must exist here, and a memory plan without
+    ``exp.device_memory_gb`` is judged against this host's device, unless the experiment is
+    only simulated: ``exp.status=simulate`` prints what another host would run)."""
     exp = Experiment.of(source)
     argv = tuple(benchmark_flags(exp))
     nodes, local = num_nodes(exp), num_replicas(exp)
     world, torchrun = nodes * local, launches_torchrun(exp)
-    lines = _refusals(argv, world, torchrun, models_dir, host)
+    lines = _refusals(argv, world, torchrun, models_dir, host, local,
+                      host and exp.status != "simulate")
     where = f"exp.id {exp.id}: " if exp.id else ""
     return [f"{where}{line}" for line in lines]
 

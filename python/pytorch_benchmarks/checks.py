@@ -63,6 +63,10 @@ class Subject:
     activation_checkpointing: str = "none"
     optimizer: str = "auto"
     device_memory_gb: float = 0.0
+    #: the memory of the device that runs it, judged when ``device_memory_gb`` is 0 (GB; 0:
+    #: not known) and what it is (``runtime/device_memory.py``)
+    detected_memory_gb: float = 0.0
+    detected_memory: str = ""
 
 
 def subject_of(model: ModelSpec, data: DataSpec, run: RunSpec, world_size: int = 1,
@@ -462,24 +466,25 @@ def _tensor_parallel_problem(s: Subject, meta: Meta | None) -> str | None:
                                      "--activation_checkpointing", "WORLD_SIZE"), "model")
 def _memory_plan_fits(s: Subject, meta: Meta | None) -> str | None:
     """A Llama's training step whose rank's memory plan (``run/memory_plan.py``) peaks above
-    ``--device_memory_gb``, with the smallest change that fits (0: not judged)."""
+    ``--device_memory_gb``, else above the detected memory of the device that runs it (the
+    run's, or this host's for ``validate`` of a local experiment; none known: not judged),
+    with the smallest change that fits."""
     from pytorch_benchmarks.run import memory_plan
 
-    if not s.device_memory_gb or s.forward_only or meta is None or s.batch_size == MAX_BATCH:
+    gb = s.device_memory_gb or s.detected_memory_gb
+    need = memory_plan.plan_of(s, meta) if gb else None
+    limit = gb * 1e9
+    if need is None or need.peak <= limit:
         return None
-    shape = memory_plan.LlamaShape.of(getattr(meta, "settings", {}))
-    if shape is None or not getattr(meta, "tensor_parallel", False):
-        return None  # the plan is a Llama's (its settings give the shape)
-    limit = s.device_memory_gb * 1e9
-    case = memory_plan.Case.of(s, meta, shape)
-    need = case.plan()
-    if need.peak <= limit:
-        return None
+    case = memory_plan.Case.of(s, meta, memory_plan.LlamaShape.of(getattr(meta, "settings", {})))
     parts = ", ".join(f"{name} {size / 1e9:.1f}" for name, size in need.parts().items()
                       if name != "peak")
     fits = case.smallest_change(limit)
     advice = (f"the smallest change that fits: {fits}" if fits else
-              "no single change fits (checkpointing, sharding further, a batch of 1): more "
-              "ranks, a smaller model or a device with more memory")
+              "no change fits (checkpointing, sharding further, a smaller batch, alone or "
+              "together): more ranks, a smaller model or a device with more memory")
+    against = (f"--device_memory_gb {s.device_memory_gb:g}" if s.device_memory_gb else
+               f"the {gb:.1f} GB of {s.detected_memory or 'the detected device'} "
+               "(--device_memory_gb sets another limit)")
     return (f"the memory plan of one rank peaks at {need.peak / 1e9:.1f} GB ({parts} GB), more "
-            f"than --device_memory_gb {s.device_memory_gb:g}; {advice}")
+            f"than {against}; {advice}")

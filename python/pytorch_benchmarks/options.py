@@ -375,9 +375,9 @@ def _add_device_args(parser: argparse.ArgumentParser) -> None:
                        help="the memory of one device (GB, 1e9 bytes): a Llama training plan "
                             "whose rank needs more (its memory plan: weights, gradients, "
                             "optimizer state, activations, buffers) is refused before it runs, "
-                            "with the smallest change that fits; 0: not judged before the run "
-                            "(the run still refuses a model whose state cannot fit the free "
-                            "memory) (default: 0)")
+                            "with the smallest change that fits; 0: the detected memory of the "
+                            "device (a CUDA device's total, or a CPU rank's share of the "
+                            "node's) (default: 0)")
     group.add_argument("--dist_backend", choices=("nccl", "gloo"), default=None,
                        help="DLBS's flag, accepted: the process group is nccl on GPUs and gloo "
                             "on CPUs, as DLBS recommended")

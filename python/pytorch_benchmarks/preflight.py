@@ -10,6 +10,7 @@ No torch, no side effects (no fact, no folder, no exit); never imports ``dlbs``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from pytorch_benchmarks import checks
@@ -17,19 +18,28 @@ from pytorch_benchmarks.checks import Refusal
 from pytorch_benchmarks.models._zoo.metadata import model_metadata
 from pytorch_benchmarks.models.names import PACKAGE_DIR, unknown_model_message
 from pytorch_benchmarks.options import parse_quietly, subject
+from pytorch_benchmarks.runtime import device_memory
 
 
 def preflight(argv: Sequence[str], world_size: int = 1, torchrun: bool = False,
-              models_dir: Path | None = PACKAGE_DIR, host: bool = False) -> list[Refusal]:
+              models_dir: Path | None = PACKAGE_DIR, host: bool = False,
+              local_ranks: int = 0, detect_memory: bool = False) -> list[Refusal]:
     """What ``benchmarks.py argv`` would refuse when started ``world_size`` times (by
-    torchrun when ``torchrun``): a usage error alone (nothing else can be known then), else
-    every refusal of the flag and model checks (the model's only when ``models_dir``, the
-    zoo the experiment runs, is known and holds the model), and of the host checks when
-    ``host`` (this is the host that runs it)."""
+    torchrun when ``torchrun``; ``local_ranks`` of them on one node, 0: all): a usage error
+    alone (nothing else can be known then), else every refusal of the flag and model checks
+    (the model's only when ``models_dir``, the zoo the experiment runs, is known and holds the
+    model), and of the host checks when ``host`` (this is the host that runs it). With
+    ``detect_memory`` too, a memory plan is judged against this host's device when
+    ``--device_memory_gb`` is 0."""
     spec, usage = parse_quietly(argv)
     if spec is None:
         return [usage] if usage is not None else []
     about = subject(spec, world_size, torchrun)
+    if host and detect_memory and not about.device_memory_gb and not about.forward_only:
+        found_memory = device_memory.of_host(spec.device.device, local_ranks or world_size)
+        if found_memory is not None:
+            about = replace(about, detected_memory_gb=found_memory.gb,
+                            detected_memory=found_memory.source)
     # the model's name is checked against the zoo the experiment runs (not known: not checked)
     found = [r for r in checks.find_refusals(about, None, "flags") if r.check != "unknown_model"]
     if models_dir is not None:
@@ -49,14 +59,11 @@ def memory_plan(argv: Sequence[str], world_size: int = 1, torchrun: bool = False
     """The memory plan of one rank of ``benchmarks.py argv`` (bytes by part, and the peak:
     :mod:`pytorch_benchmarks.run.memory_plan`), for a Llama's training step; None for
     anything else (inference, another model, a usage error, ``--batch_size max``). No torch."""
-    from pytorch_benchmarks.run.memory_plan import Case, LlamaShape
+    from pytorch_benchmarks.run.memory_plan import plan_of
 
     spec, _usage = parse_quietly(argv)
     if spec is None or models_dir is None or spec.run.forward_only:
         return None
-    about = subject(spec, world_size, torchrun)
     meta = model_metadata(spec.model.name, spec.model.config, models_dir)
-    if meta is None or not meta.tensor_parallel or about.batch_size == checks.MAX_BATCH:
-        return None
-    shape = LlamaShape.of(meta.settings)
-    return None if shape is None else Case.of(about, meta, shape).plan().parts()
+    found = plan_of(subject(spec, world_size, torchrun), meta)
+    return None if found is None else found.parts()

@@ -136,7 +136,16 @@ def test_a_plan_beyond_the_device_memory_is_refused_with_the_smallest_change_tha
                                                       meta))
         assert "--batch_size 3 (48.5 GB)" in str(_refusal(  # the largest batch that fits
             subject(activation_checkpointing="full", batch_size=4, device_memory_gb=50.0), meta))
-        assert "no single change fits" in str(_refusal(subject(device_memory_gb=20.0), meta))
+        assert "no change fits (checkpointing, sharding further, a smaller batch, alone or " \
+               "together)" in str(_refusal(subject(device_memory_gb=20.0), meta))
+        # no change alone fits, two together do: sharding with checkpointing, then a batch too
+        ddp = subject(parallelism="ddp", batch_size=2, device_memory_gb=60.0)
+        assert "the smallest change that fits: --parallelism fsdp with " \
+               "--activation_checkpointing full (38.3 GB)" in str(_refusal(ddp, meta))
+        assert "the smallest change that fits: --parallelism fsdp with " \
+               "--activation_checkpointing full with --batch_size 1 (" in str(
+                   _refusal(subject(parallelism="ddp", batch_size=4, device_memory_gb=30.0),
+                            meta))
         for fine in (subject(device_memory_gb=200.0), subject(device_memory_gb=0.0),
                      subject(forward_only=True), subject(batch_size="max")):
             assert _refusal(fine, meta) is None, fine

@@ -12,7 +12,8 @@ from dlbs.cli.main import main
 SWEEP = ['-Pexp.model="llama3_8b"', '-Vexp.parallelism=["ddp", "fsdp", "fsdp_tp"]',
          "-Pexp.tp_degree=4", '-Pexp.gpus=""', "-Pexp.cpu_replicas=8",
          '-Pexp.phase="training"', '-Pexp.dtype="bfloat16"', "-Pexp.replica_batch=1",
-         "-Pexp.seq_len=8192", '-Pexp.activation_checkpointing="selective"']
+         "-Pexp.seq_len=8192", '-Pexp.activation_checkpointing="selective"',
+         "-Pexp.device_memory_gb=200"]
 #: llama3_8b, 8 ranks, bfloat16, one sequence of 8,192 tokens a rank, every second block
 #: checkpointed (run/memory_plan.py's arithmetic, tested against torch in
 #: tests/benchmark/test_memory_plan.py)
@@ -31,6 +32,20 @@ def test_validate_prints_each_distinct_plan(tmp_path: Path,
     assert [line for line in err.splitlines() if line.startswith("memory plan")] == [
         f"memory plan of one rank: {PLANS[p]} (experiment {i})"
         for i, p in enumerate(["ddp", "fsdp", "fsdp_tp"])]
+
+
+def test_validate_judges_a_plan_run_here_by_this_hosts_memory(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without exp.device_memory_gb an experiment this host runs is judged against its memory
+    (8 CPU ranks: an eighth of the node's each, far below 51 GB); a simulated one is not
+    (it prints what another host would run)."""
+    sweep = [*(arg for arg in SWEEP[:-1] if not arg.startswith("-V")),
+             '-Pexp.parallelism="fsdp"', f"-Pexp.log_dir={tmp_path}"]
+    assert main(["validate", *sweep]) != 0
+    err = capsys.readouterr().err
+    assert "the memory plan of one rank peaks at 51.3 GB" in err
+    assert "of a rank's share of this node's memory (" in err and " over 8 ranks)" in err
+    assert main(["validate", *sweep, '-Pexp.status="simulate"']) == 0
 
 
 def test_validate_of_a_plan_without_one_prints_none(tmp_path: Path,

@@ -39,6 +39,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from pytorch_benchmarks.spec import MAX_BATCH
+
 FLOAT32 = 4
 #: Optimizer states per weight (SGD's momentum; AdamW's two moments), float32 each.
 OPTIMIZER_STATES = {"sgd": 1, "adamw": 2}
@@ -235,14 +237,15 @@ class Case:
 
     def smallest_change(self, limit: float) -> str | None:
         """The first single change, least disruptive first, whose plan's peak fits ``limit``
-        bytes:
-        checkpointing every second block, sharding (ddp or hsdp to fsdp), checkpointing every
-        block, then the largest smaller batch."""
+        bytes: checkpointing every second block, sharding (ddp or hsdp to fsdp), checkpointing
+        every block, then the largest smaller batch; when none fits alone, the sharding and
+        checkpointing together, then with the largest smaller batch that fits."""
         tries: list[tuple[str, Case]] = []
         if self.checkpointing == "none":
             tries.append(("--activation_checkpointing selective",
                           replace(self, checkpointing="selective")))
-        if self.layout.parallelism in ("ddp", "hsdp") and self.layout.world > 1:
+        shard = self.layout.parallelism in ("ddp", "hsdp") and self.layout.world > 1
+        if shard:
             tries.append(("--parallelism fsdp",
                           replace(self, layout=replace(self.layout, parallelism="fsdp"))))
         if self.checkpointing != "full":
@@ -251,8 +254,35 @@ class Case:
         for name, case in tries:
             if case.plan().peak <= limit:
                 return f"{name} ({case.plan().peak / 1e9:.1f} GB)"
+        found = self._largest_batch(limit)
+        if found is not None:
+            return found
+        names = ["--parallelism fsdp"] if shard else []
+        names += ["--activation_checkpointing full"] if self.checkpointing != "full" else []
+        if not names:
+            return None
+        both = replace(self, checkpointing="full", layout=replace(
+            self.layout, parallelism="fsdp" if shard else self.layout.parallelism))
+        if len(names) == 2 and both.plan().peak <= limit:
+            return f"{' with '.join(names)} ({both.plan().peak / 1e9:.1f} GB)"
+        found = both._largest_batch(limit)
+        return None if found is None else f"{' with '.join(names)} with {found}"
+
+    def _largest_batch(self, limit: float) -> str | None:
         for batch in range(self.batch - 1, 0, -1):
             smaller = replace(self, batch=batch)
             if smaller.plan().peak <= limit:
                 return f"--batch_size {batch} ({smaller.plan().peak / 1e9:.1f} GB)"
         return None
+
+
+def plan_of(subject: Any, meta: Any) -> MemoryPlan | None:
+    """The plan of a checks subject's rank (``checks.Subject``) with its model's metadata: a
+    Llama's training step (its settings give the shape); None for anything else (inference,
+    another model, ``--batch_size max``)."""
+    if subject.forward_only or meta is None or subject.batch_size == MAX_BATCH:
+        return None
+    shape = LlamaShape.of(getattr(meta, "settings", {}))
+    if shape is None or not getattr(meta, "tensor_parallel", False):
+        return None
+    return Case.of(subject, meta, shape).plan()

@@ -18,11 +18,11 @@ from torch import nn
 
 from pytorch_benchmarks import checks
 from pytorch_benchmarks.errors import BenchmarkError
-from pytorch_benchmarks.run import footprint, tokens
+from pytorch_benchmarks.run import footprint, memory_plan, tokens
 from pytorch_benchmarks.run.checkpointing import checkpoint_blocks
 from pytorch_benchmarks.run.generate import GenerateRunner
 from pytorch_benchmarks.run.phases import DataRunner, InferRunner, Runner, TrainRunner
-from pytorch_benchmarks.runtime import distributed
+from pytorch_benchmarks.runtime import device_memory, distributed
 from pytorch_benchmarks.runtime.device import DeviceSetup, setup_device
 from pytorch_benchmarks.runtime.distributed import DistContext
 from pytorch_benchmarks.runtime.hostinfo import device_names
@@ -79,6 +79,32 @@ def resolve_input_shape(info: Any, image_size: int | None, warn: Warn) -> tuple[
     return (shape[0], image_size, image_size)  # too small: refused by checks first
 
 
+def with_detected_memory(about: checks.Subject, device: str,
+                         ctx: DistContext) -> checks.Subject:
+    """``about`` with the memory of this rank's device (a Llama's training step's plan is
+    judged against it when ``--device_memory_gb`` is 0): ``runtime/device_memory.py``."""
+    if about.device_memory_gb or about.forward_only:
+        return about
+    found = device_memory.of_run(device, ctx.local_rank, ctx.local_world_size)
+    return about if found is None else replace(
+        about, detected_memory_gb=found.gb, detected_memory=found.source)
+
+
+def memory_plan_facts(about: checks.Subject, info: Any) -> dict[str, Any]:
+    """The peak of a rank's memory plan (MiB, beside ``results.peak_memory_mb``) and the limit
+    it was judged against, for a Llama's training step; nothing for other runs."""
+    plan = memory_plan.plan_of(about, info)
+    if plan is None:
+        return {}
+    facts: dict[str, Any] = {"exp.memory_plan_mb": round(plan.peak / 2**20, 1)}
+    if about.device_memory_gb or about.detected_memory_gb:
+        facts["exp.memory_limit_gb"] = round(about.device_memory_gb
+                                             or about.detected_memory_gb, 3)
+        facts["exp.memory_limit_source"] = ("--device_memory_gb" if about.device_memory_gb
+                                            else about.detected_memory)
+    return facts
+
+
 def build_workload(model: ModelSpec, data: DataSpec, device: DeviceSpec, run: RunSpec,
                    ctx: DistContext, warn: Warn) -> Workload:
     """Build the model, data and runner that the spec's parts describe (``run.batch_size``
@@ -87,9 +113,10 @@ def build_workload(model: ModelSpec, data: DataSpec, device: DeviceSpec, run: Ru
 
     info = get_model_info(model.name, model.config)  # --model_config: its overrides
     # What the metadata refuses: the same checks validate runs before a sweep (in this order)
-    checks.enforce(checks.subject_of(model, data, run, ctx.world_size, ctx.enabled,
-                                    device=device), info,
-                   "model")
+    about = with_detected_memory(checks.subject_of(model, data, run, ctx.world_size,
+                                                   ctx.enabled, device=device),
+                                 device.device, ctx)
+    checks.enforce(about, info, "model")
     input_shape = resolve_input_shape(info, model.image_size, warn)
     tokens.check_flags(info, run.generate, device.compile, warn)
     seq_len = tokens.resolve_seq_len(info, model.seq_len, run.generate, warn)
@@ -125,6 +152,7 @@ def build_workload(model: ModelSpec, data: DataSpec, device: DeviceSpec, run: Ru
              "hw.devices": device_names(setup.device, setup.num_devices)}
     if ignored:  # the log says what ran (its header has the plan's value)
         facts["exp.tp_degree"] = 0
+    facts.update(memory_plan_facts(about, info))
     workload = Workload(setup=setup, facts=facts, samples_per_iteration=run.batch * replicas,
                         devices=devices)
     optimizer = resolve_optimizer(run.optimizer, info.optimizer)

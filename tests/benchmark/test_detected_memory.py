@@ -1,0 +1,117 @@
+"""Without ``--device_memory_gb`` a Llama's training plan is judged against the memory of the
+device that runs it (``runtime/device_memory.py``): a CUDA device's ``total_memory`` (torch's
+device properties, simulated here: this machine has no GPU), ``nvidia-smi``'s for ``validate``
+(a fake one on PATH), else a CPU rank's share of its node's ``MemTotal``. The log keeps the
+plan's peak beside the measured one, and the limit with where it came from."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import torch
+from pytorch_benchmarks.preflight import preflight
+from pytorch_benchmarks.runtime import device_memory
+from pytorch_benchmarks.runtime.device_memory import Detected
+
+from .conftest import FEW
+
+TINY = {"num_classes": 64, "hidden": 32, "layers": 2, "heads": 4, "kv_heads": 2,
+        "intermediate": 64}
+TINY_LLAMA = ["--model", "llama3_1b", "--model_config", json.dumps(TINY), "--seq_len", "16",
+              "--batch_size", "2"]
+H100 = SimpleNamespace(name="NVIDIA H100 80GB HBM3", total_memory=85_520_809_984)
+
+
+def _meminfo(tmp_path: Path, kib: int) -> str:
+    path = tmp_path / "meminfo"
+    path.write_text(f"MemTotal:       {kib} kB\nMemFree:        1 kB\n", encoding="utf-8")
+    return str(path)
+
+
+def test_a_cpu_rank_gets_its_share_of_the_nodes_memory(tmp_path: Path) -> None:
+    path = _meminfo(tmp_path, 32_000_000)
+    assert device_memory.node_share(1, path) == Detected(32.768, "this node's memory")
+    four = device_memory.node_share(4, path)
+    assert four is not None and four.gb == pytest.approx(8.192)
+    assert four.source == "a rank's share of this node's memory (32.8 GB over 4 ranks)"
+    assert device_memory.node_share(1, str(tmp_path / "missing")) is None
+
+
+def test_a_cuda_rank_gets_its_devices_total_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[int] = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 8)
+    monkeypatch.setattr(torch.cuda, "get_device_properties",
+                        lambda index: asked.append(index) or H100)
+    found = device_memory.of_run("auto", 11, 8)
+    assert found == Detected(85.520809984, "the detected NVIDIA H100 80GB HBM3")
+    assert asked == [3]  # the rank's own device
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cpu = device_memory.of_run("auto", 0, 2)
+    assert cpu is not None and cpu.source.startswith("a rank's share of this node's memory")
+
+
+def _fake_smi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, output: str) -> None:
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    smi = folder / "nvidia-smi"
+    smi.write_text(f"#!/bin/sh\nprintf '{output}'\n", encoding="utf-8")
+    smi.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_validate_reads_the_smallest_gpu_of_nvidia_smi(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_smi(tmp_path, monkeypatch, "NVIDIA H100 80GB HBM3, 81559\\nNVIDIA A100-SXM4-40GB, "
+                                     "40960\\nnot a row\\n")
+    found = device_memory.of_host("gpu", 8)
+    assert found is not None and found.gb == pytest.approx(40960 * 2**20 / 1e9)
+    assert found.source == "this host's NVIDIA A100-SXM4-40GB (nvidia-smi)"
+    assert device_memory.of_host("cpu", 1) == device_memory.node_share(1)
+
+
+def test_a_plan_beyond_the_detected_gpu_is_refused_by_validate(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_smi(tmp_path, monkeypatch, "NVIDIA H100 80GB HBM3, 81559\\n")
+    argv = ["--model", "llama3_8b", "--device", "gpu", "--batch_size", "2", "--seq_len", "8192",
+            "--dtype", "bfloat16", "--parallelism", "fsdp"]
+    found = preflight(argv, 8, True, host=True, detect_memory=True)
+    assert [r.check for r in found] == ["memory_plan_fits"]
+    assert ("more than the 85.5 GB of this host's NVIDIA H100 80GB HBM3 (nvidia-smi) "
+            "(--device_memory_gb sets another limit); the smallest change that fits: "
+            "--activation_checkpointing selective") in found[0].message
+    # judged only where asked (an experiment this host runs), and never over a given limit
+    assert preflight(argv, 8, True, host=True) == []
+    assert preflight(argv, 8, True, host=False, detect_memory=True) == []
+    assert preflight([*argv, "--device_memory_gb", "200"], 8, True, host=True,
+                     detect_memory=True) == []
+
+
+def test_the_run_refuses_a_plan_beyond_its_device_and_logs_the_plan(
+        run_bench: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, facts = run_bench(*TINY_LLAMA, *FEW)
+    assert code == 0
+    planned = facts["exp.memory_plan_mb"]
+    assert 0 < planned < facts["results.peak_memory_mb"] * 10
+    assert facts["exp.memory_limit_source"] == "this node's memory"
+    share = device_memory.node_share(1)
+    assert share is not None and facts["exp.memory_limit_gb"] == pytest.approx(share.gb, 1e-3)
+    code, facts = run_bench(*TINY_LLAMA, *FEW, "--device_memory_gb", "80")
+    assert code == 0 and facts["exp.memory_limit_gb"] == 80
+    assert facts["exp.memory_limit_source"] == "--device_memory_gb"
+
+    monkeypatch.setattr(device_memory, "of_run",
+                        lambda device, rank, ranks: Detected(planned * 2**20 / 2e9,
+                                                             "the detected Tiny GPU"))
+    code, facts = run_bench(*TINY_LLAMA, *FEW)
+    assert code != 0
+    error = facts["results.error"]
+    assert facts["results.status"] == "failure" and error.startswith(
+        "the memory plan of one rank peaks at")
+    assert "of the detected Tiny GPU (--device_memory_gb sets another limit)" in error
+    code, facts = run_bench(*TINY_LLAMA, *FEW, "--forward_only")  # inference: no plan
+    assert code == 0 and "exp.memory_plan_mb" not in facts
