@@ -372,13 +372,18 @@ def _models(table: Table) -> dict[str, list[int]]:
     return models
 
 
+#: The x axis of the regular charts: a replica is a device, or under fsdp_tp a
+#: tensor-parallel group of devices that reads one batch.
+REPLICA_BATCH = "replica batch (samples per replica)"
+
+
 def _regular(report: Report, formats: tuple[str, ...]) -> Iterator[Chart]:
     table = _table(report, "throughput")
     if table is None:
         return
     for model, rows in _models(table).items():
         title = _title_with_row(f"{model}: throughput vs replica batch", table, rows)
-        images = _lines(table, rows, title, "replica batch (samples per device)",
+        images = _lines(table, rows, title, REPLICA_BATCH,
                         Axis("throughput (samples/s, mean of runs, 95% CI)"), logx=True,
                         sign=footer(report), formats=formats)
         yield Chart(f"throughput_{_slug(model)}.png", title, images)
@@ -396,7 +401,7 @@ def _tokens(report: Report, formats: tuple[str, ...]) -> Iterator[Chart]:
         if not rows:
             continue
         title = _title_with_row(f"{model}: tokens/s vs replica batch", table, rows)
-        images = _lines(table, rows, title, "replica batch (samples per device)",
+        images = _lines(table, rows, title, REPLICA_BATCH,
                         Axis("throughput (tokens/s, mean of runs, 95% CI)"), logx=True,
                         sign=footer(report), formats=formats)
         yield Chart(f"tokens_{_slug(model)}.png", title, images)

@@ -28,7 +28,7 @@ TINY_LLAMA = json.dumps({"num_classes": 64, "hidden": 32, "layers": 2, "heads": 
 def _train(tmp_path: Path, ranks: int, *flags: str, script: Path = SCRIPT) -> dict[str, Any]:
     if not dist.is_available() or not dist.is_gloo_available():
         pytest.skip("torch.distributed with gloo is not available in this torch build")
-    log = tmp_path / f"{ranks}{'_'.join(flags)}{script.stem}.log"
+    log = tmp_path / f"{ranks}{'_'.join(flags)}{script.stem}.log".replace(os.sep, "_")
     env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "GLOO_SOCKET_IFNAME": "lo",
            "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
@@ -253,3 +253,16 @@ def test_compile_under_fsdp_compiles_each_block_and_trains_to_the_same_loss(
     assert compiled["results.status"] == "ok" and compiled["exp.compiled_blocks"] == 2
     assert "exp.compiled_blocks" not in eager
     assert compiled["results.loss_last"] == pytest.approx(eager["results.loss_last"], rel=1e-4)
+
+
+@pytest.mark.torchrun
+def test_a_profiled_sharded_run_logs_its_communication_share(tmp_path: Path) -> None:
+    """With --profile, a run of several ranks logs the share of the profiled steps during
+    which gloo's collectives were in flight (a GPU's NCCL kernels: tests/benchmark/
+    test_profiling_communication.py); one process logs none."""
+    fsdp = _train(tmp_path, 2, "--parallelism", "fsdp", "--profile", str(tmp_path / "traces"))
+    assert 0 < fsdp["results.communication_share"] < 1
+    assert fsdp["results.communication_ms"] > 0
+    assert fsdp["results.communication_source"] == "gloo collectives"
+    alone = _train(tmp_path, 1, "--profile", str(tmp_path / "traces"))
+    assert "results.communication_share" not in alone and alone["results.profile_path"]

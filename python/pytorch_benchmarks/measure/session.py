@@ -106,6 +106,7 @@ class Measurements:
         self.energy_note: str | None = None
         self.throttle: ThrottleSampler | None = None
         self.profile_path: str | None = None
+        self.communication: profiling.Communication | None = None
         self.energy_j: float | None = None
         self.window_s = 0.0
         self.window_end = 0.0  # Unix time of the window's end (after its last sync)
@@ -247,6 +248,8 @@ class Measurements:
                                     self.ctx.rank, self.batch_size, self.setup.dtype)
         self.profile_path = profiling.profile_steps(step, path, self.setup.is_cuda,
                                                     self.setup.synchronizer())
+        if self.ctx.enabled and self.ctx.world_size > 1:
+            self.communication = profiling.communication(self.profile_path)
 
     @contextlib.contextmanager
     def window(self) -> Iterator[None]:
@@ -313,6 +316,10 @@ class Measurements:
         facts.update(self._state_facts())
         if self.profile_path is not None:
             facts["results.profile_path"] = self.profile_path
+        if self.communication is not None:
+            facts["results.communication_share"] = round(self.communication.share, 4)
+            facts["results.communication_ms"] = round(self.communication.ms_per_step, 3)
+            facts["results.communication_source"] = self.communication.source
         return facts
 
     def _state_facts(self) -> dict[str, Any]:

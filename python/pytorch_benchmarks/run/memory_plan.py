@@ -25,7 +25,9 @@ parallelism, the ranks, HSDP's shard group, the tensor-parallel group), each ran
 * **buffers**: DDP's gradient buckets (a copy of the gradients); FSDP2's gathered units (the
   root's parameters for the whole step, two blocks at a time: the one computing and the one
   prefetched) at the parameters' precision, and one block's unsharded float32 gradients before
-  their reduce-scatter.
+  their reduce-scatter. The blocks' units are gathered only while a block computes: at the
+  loss, where the step peaks, they are freed (measured on this CPU: the peak is the root's
+  parameters above the unsharded step's, not the blocks').
 
 Under ``--dtype bfloat16`` the activations are counted at 2 bytes a value (autocast's matrix
 products; the norms' float32 values make it a floor): a figure to check on a GPU, where the
@@ -137,6 +139,11 @@ class MemoryPlan:
     #: The gradient computed first in the backward, while every activation is still kept:
     #: the LM head's (whole on each rank, float32).
     first_gradient: int = 0
+    #: The part of ``buffers`` held for the whole step (DDP's buckets; FSDP2's root
+    #: parameters, gathered): the rest (FSDP2's units of blocks) is held only while a block
+    #: computes, when the loss's values (``loss_activations``) are gone. None: all of it.
+    held_buffers: int | None = None
+    loss_activations: int = 0
 
     @property
     def total(self) -> int:
@@ -147,10 +154,15 @@ class MemoryPlan:
     def peak(self) -> int:
         """The step's high-water mark as it happens: the gradients (set to none after each
         step) grow as the backward frees the activations, so they are never all held with
-        them; at the backward's start the activations are held with the LM head's gradient.
-        Checked against measured peaks on this CPU (``benchmarks/bench_memory_plan.py``)."""
-        return (self.weights + self.optimizer + self.buffers
-                + max(self.gradients, self.activations + self.first_gradient))
+        them; at the backward's start the activations are held with the LM head's gradient;
+        FSDP2's gathered blocks come later, in the last block's backward, when the loss's
+        values are freed. Checked against measured peaks on this CPU, sharded too
+        (``benchmarks/bench_memory_plan.py``)."""
+        held = self.buffers if self.held_buffers is None else self.held_buffers
+        in_block = (self.activations - self.loss_activations + self.first_gradient
+                    + self.buffers - held)
+        return (self.weights + self.optimizer + held
+                + max(self.gradients, self.activations + self.first_gradient, in_block))
 
     def parts(self) -> dict[str, int]:
         """The parts by name, in the order a table shows them, and the peak."""
@@ -191,15 +203,18 @@ def plan(shape: LlamaShape, layout: Layout, batch: int, seq: int, optimizer: str
     weights = own * FLOAT32
     optimizer_bytes = weights * OPTIMIZER_STATES[optimizer]
     if layout.parallelism == "ddp":
-        buffers = weights if layout.world > 1 else 0
+        buffers = held = weights if layout.world > 1 else 0
     else:
         unit = _split(shape.block_parameters, tp)
-        buffers = (shape.outside_parameters + 2 * unit) * param_bytes + unit * FLOAT32
+        held = shape.outside_parameters * param_bytes
+        buffers = held + 2 * unit * param_bytes + unit * FLOAT32
     return MemoryPlan(parameters=shape.parameters, weights=weights, gradients=weights,
                       optimizer=optimizer_bytes,
                       activations=activation_bytes(shape, batch, seq, tp, checkpointing,
                                                    value_bytes),
-                      buffers=buffers, first_gradient=shape.vocab * shape.hidden * FLOAT32)
+                      buffers=buffers, first_gradient=shape.vocab * shape.hidden * FLOAT32,
+                      held_buffers=held,
+                      loss_activations=int(batch * seq * 3 * shape.vocab * value_bytes))
 
 
 @dataclass(frozen=True)
