@@ -34,6 +34,8 @@ FIGURES: tuple[Figure, ...] = (
     Figure("results.mfu", "MFU (%)", "resources", 100.0, 1),
     Figure("results.peak_memory_mb", "Peak memory (MiB)", "resources", 1.0, 0),
     Figure("results.peak_memory_reserved_mb", "Peak reserved (MiB)", "resources", 1.0, 0),
+    Figure("exp.memory_plan_mb", "Planned peak (MiB)", "resources", 1.0, 1),
+    Figure("results.communication_share", "Comm. share (%)", "resources", 100.0, 1),
     Figure("results.energy_j", "Energy (J)", "resources", 1.0, 1),
     Figure("results.samples_per_joule", "Samples/J", "resources", 1.0, 3),
     Figure("results.output_tokens_per_second", "Output tokens/s", "latency", 1.0, 2),
@@ -54,15 +56,21 @@ GROUP_NOTES: dict[str, str] = {
     "tokens": "tokens/s: token models only (results.tokens_per_second = samples/s x exp.seq_len);"
               " '-' where a run logs none (image models, generation runs): never samples/s",
     "resources": "max batch found: the largest replica batch that fit (exp.replica_batch=max; "
-                 "the figures of that row are at it); MFU: model FLOPs utilisation, achieved TFLOP/s / (peak TFLOP/s of a device x "
-                 "replicas), in %; GFLOP/sample: matmuls, convolutions, attention of one "
+                 "the figures of that row are at it); MFU: model FLOPs utilisation, achieved "
+                 "TFLOP/s / (peak TFLOP/s of a device x devices, exp.num_devices), in %; "
+                 "GFLOP/sample: matmuls, convolutions, attention of one "
                  "sample's step; peak memory: largest GPU allocation of tensors over the timed window "
                  "(torch.cuda.max_memory_allocated: not the allocator's cache nor the CUDA "
                  "context; peak reserved, GPU runs: the caching allocator's reserve, "
                  "torch.cuda.max_memory_reserved, closer to what nvidia-smi shows) "
                  "(CPU: peak RSS over the timed window; over the whole process where "
-                 "results.peak_memory_scope=process), MiB; energy over the timed window, where a counter "
-                 "was readable",
+                 "results.peak_memory_scope=process), MiB; planned peak: a Llama training step's "
+                 "memory plan of one rank, made before the run (exp.memory_plan_mb: tensors only, "
+                 "like a GPU's peak memory; a CPU's peak RSS adds the process's own ~300 MiB); "
+                 "comm. "
+                 "share: the share of --profile's iterations with a collective in flight "
+                 "(results.communication_share); energy over the timed window, where a "
+                 "counter was readable",
     "latency": "generation (exp.generate > 0): TTFT time to first token (prefill + first "
                "token), TPOT time per output token; p50/p99 over a run's iterations, "
                "mean over runs",
