@@ -1,0 +1,135 @@
+"""The serving workload's entry point (``exp.phase=serve``): load an OpenAI-compatible server
+and print the run's facts (``__results.ttft_p50__=...``) on stdout, as ``benchmarks.py`` does,
+so the launcher's log, the parser, the reports and the database take them unchanged.
+
+    python python/serving/loadgen.py --endpoint http://127.0.0.1:8000 --model NAME \
+        --request_rate 4 --num_requests 200 --prompt_len 64 --output_len 32
+
+Every request's record (times, tokens, error) is written as JSON lines to
+``--requests_file`` (the launcher puts it beside the log: ``<log>.requests.jsonl``), for
+re-analysis. Exit 0 when at least one request was answered; 1 when none was (the endpoint is
+down, the model unknown...: ``results.error`` says why); 2 for a bad flag.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: python python/serving/loadgen.py
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from serving import arrivals  # noqa: E402
+from serving.client import APIS, Target, run_load  # noqa: E402
+from serving.requests import make_requests  # noqa: E402
+from serving.summary import Slo, summarize_run  # noqa: E402
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="loadgen.py", description=__doc__.splitlines()[0])
+    p.add_argument("--endpoint", required=True, help="the server's base URL (serve.endpoint)")
+    p.add_argument("--model", required=True, help="the model name the server knows")
+    p.add_argument("--api", choices=APIS, default="completions")
+    p.add_argument("--request_rate", type=float, default=0.0,
+                   help="requests per second (0: all at once, bounded by --concurrency)")
+    p.add_argument("--concurrency", type=int, default=0, help="most in flight (0: no limit)")
+    p.add_argument("--arrivals", choices=arrivals.ARRIVALS, default="poisson")
+    p.add_argument("--burstiness", type=float, default=1.0,
+                   help="gamma arrivals' shape (1: Poisson; below 1 burstier)")
+    p.add_argument("--ramp_up", type=float, default=0.0,
+                   help="seconds over which the rate rises to --request_rate")
+    p.add_argument("--num_requests", type=int, default=100)
+    p.add_argument("--duration", type=float, default=0.0,
+                   help="no request scheduled after this many seconds (0: no limit)")
+    p.add_argument("--warmup_requests", type=int, default=0,
+                   help="requests sent one at a time first, not counted")
+    p.add_argument("--prompt_len", default="64", help="words: N or A-B (uniform)")
+    p.add_argument("--output_len", default="", help="tokens asked for: N or A-B")
+    p.add_argument("--dataset", default="", help="a ShareGPT-style JSON file")
+    p.add_argument("--slo_ttft_ms", type=float, default=0.0)
+    p.add_argument("--slo_tpot_ms", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds for one request")
+    p.add_argument("--requests_file", default="", help="where each request's record goes")
+    p.add_argument("--progress", action="store_true", help="say how many requests are done")
+    return p
+
+
+def emit(facts: dict[str, Any]) -> None:
+    """``__key__=json`` lines, one write (a log never holds half of them)."""
+    lines = "".join(f"__{key}__={json.dumps(value, allow_nan=False, default=str)}\n"
+                    for key, value in facts.items())
+    sys.stdout.write(lines)
+    sys.stdout.flush()
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    return value
+
+
+def write_records(path: str, records: list) -> None:
+    """The records as JSON lines, written beside and renamed into place (never half)."""
+    target = Path(path)
+    part = target.with_name(target.name + ".part")
+    with open(part, "w", encoding="utf-8") as stream:
+        for record in records:
+            stream.write(json.dumps(_clean(record.as_json())) + "\n")
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(part, target)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if args.num_requests < 1:
+            raise ValueError(f"serve.num_requests: {args.num_requests} must be at least 1")
+        if args.concurrency < 0:
+            raise ValueError(f"serve.concurrency: {args.concurrency} must be 0 or above")
+        if args.request_rate == 0 and not args.concurrency:
+            raise ValueError("serve.request_rate 0 (all at once) needs serve.concurrency > 0: "
+                             "give a rate, a concurrency or both")
+        times = arrivals.schedule(args.num_requests, args.request_rate, args.arrivals,
+                                  args.burstiness, args.seed, args.ramp_up)
+        requests = make_requests(args.num_requests + args.warmup_requests, args.prompt_len,
+                                 args.output_len or None, args.dataset, args.seed)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        emit({"results.status": "failure", "results.error": str(err)})
+        return 2
+    target = Target(args.endpoint, args.model, args.api, args.timeout)
+    warmup, measured = requests[:args.warmup_requests], requests[args.warmup_requests:]
+    records, monitor, wall = asyncio.run(run_load(
+        target, measured, times, args.concurrency, args.duration, warmup, args.progress))
+    facts = summarize_run(records, wall, Slo(args.slo_ttft_ms, args.slo_tpot_ms),
+                          monitor.lags_ms)
+    if args.requests_file:
+        write_records(args.requests_file, records)
+        facts["results.requests_file"] = str(Path(args.requests_file).resolve())
+    answered = facts["results.completed_requests"]
+    facts["results.throughput"] = facts["results.request_throughput"]
+    facts["results.status"] = "ok" if answered else "failure"
+    if not answered:
+        facts["results.error"] = (f"no request was answered by {target.url}: "
+                                  f"{facts.get('results.first_error')}")
+        print(f"error: {facts['results.error']}", file=sys.stderr)
+    emit(_clean(facts))
+    return 0 if answered else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""A null OpenAI-compatible server: it streams what is asked at once, so a load against it
+measures the client alone (the client-overhead figure), and misbehaves on request for the
+tests (errors, cut streams, dying mid-run).
+
+    python -m serving.nullserver --port 0     # prints: listening on http://127.0.0.1:PORT
+
+Each answer is ``max_tokens`` chunks of one word each (``--token_delay_ms`` apart, after
+``--first_delay_ms``), then a chunk with ``finish_reason`` and ``usage``, then ``[DONE]``.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+from aiohttp import web
+
+
+@dataclass
+class Behaviour:
+    first_delay_ms: float = 0.0
+    token_delay_ms: float = 0.0
+    fail_every: int = 0      # HTTP 500 on every Nth request (0: never)
+    cut_after: int = 0       # close the stream after N chunks on every cut_every-th request
+    cut_every: int = 0
+    exit_after: int = 0      # the process exits (dies) after N requests were begun (0: never)
+    hang_every: int = 0      # never answer every Nth request (a timeout for the client)
+
+
+def _event(api: str, text: str, finish: str | None = None, usage: dict | None = None) -> bytes:
+    if api == "chat":
+        choice: dict = {"index": 0, "delta": {"content": text} if text else {}}
+    else:
+        choice = {"index": 0, "text": text}
+    if finish:
+        choice["finish_reason"] = finish
+    body: dict = {"id": "null", "object": "chunk", "choices": [choice], "created": int(time.time())}
+    if usage:
+        body["usage"] = usage
+    return f"data: {json.dumps(body)}\n\n".encode()
+
+
+def make_app(behaviour: Behaviour) -> web.Application:
+    count = {"n": 0}
+
+    async def health(_request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def answer(request: web.Request, api: str) -> web.StreamResponse:
+        count["n"] += 1
+        n = count["n"]
+        if behaviour.exit_after and n > behaviour.exit_after:
+            os._exit(3)  # the server dies: in-flight and later requests fail
+        body = await request.json()
+        if behaviour.fail_every and n % behaviour.fail_every == 0:
+            return web.json_response({"detail": "injected failure"}, status=500)
+        if behaviour.hang_every and n % behaviour.hang_every == 0:
+            await asyncio.sleep(3600)
+        tokens = int(body.get("max_tokens") or 16)
+        prompt = body.get("prompt") or " ".join(m.get("content", "")
+                                                for m in body.get("messages", []))
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        if behaviour.first_delay_ms:
+            await asyncio.sleep(behaviour.first_delay_ms / 1e3)
+        for index in range(tokens):
+            if index and behaviour.token_delay_ms:
+                await asyncio.sleep(behaviour.token_delay_ms / 1e3)
+            if (behaviour.cut_after and index == behaviour.cut_after and behaviour.cut_every
+                    and n % behaviour.cut_every == 0):
+                request.transport.close()  # type: ignore[union-attr]
+                return response
+            await response.write(_event(api, "tok "))
+        usage = {"prompt_tokens": len(str(prompt).split()), "completion_tokens": tokens,
+                 "total_tokens": len(str(prompt).split()) + tokens}
+        await response.write(_event(api, "", "length", usage))
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+    app = web.Application()
+    app.router.add_get("/health", health)
+    app.router.add_post("/v1/completions", lambda r: answer(r, "completions"))
+    app.router.add_post("/v1/chat/completions", lambda r: answer(r, "chat"))
+    return app
+
+
+async def serve(behaviour: Behaviour, host: str, port: int) -> None:
+    runner = web.AppRunner(make_app(behaviour), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0][1]
+    print(f"listening on http://{host}:{bound}", flush=True)
+    await asyncio.Event().wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0: a free port (printed)")
+    for name in ("first_delay_ms", "token_delay_ms"):
+        parser.add_argument(f"--{name}", type=float, default=0.0)
+    for name in ("fail_every", "cut_after", "cut_every", "exit_after", "hang_every"):
+        parser.add_argument(f"--{name}", type=int, default=0)
+    args = parser.parse_args(argv)
+    behaviour = Behaviour(**{k: v for k, v in vars(args).items() if k not in ("host", "port")})
+    try:
+        asyncio.run(serve(behaviour, args.host, args.port))
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""What each request asks: its prompt and how many tokens it wants back.
+
+Lengths are given as an integer (fixed) or ``"A-B"`` (uniform integers from A to B), or taken
+from a local dataset in the ShareGPT style (a JSON list of ``{"conversations": [{"from":
+"human", "value": ...}, {"from": "gpt", "value": ...}]}``: the first human turn is the prompt,
+the first reply's length in words the output length unless ``serve.output_len`` is given).
+A made-up prompt of N tokens is N words of a small vocabulary separated by spaces: most
+tokenizers make about one token of each; the server's own count (``usage.prompt_tokens``) is
+what the run records.
+"""
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+WORDS = ("the model token server request rate latency time first output batch queue stream "
+         "answer question benchmark load goodput capacity seconds").split()
+
+
+@dataclass(frozen=True)
+class Lengths:
+    """A length: fixed (``low == high``) or uniform from ``low`` to ``high``."""
+
+    low: int
+    high: int
+
+    @classmethod
+    def parse(cls, text: str | int, name: str) -> Lengths:
+        """``128`` or ``"64-256"``; a clear error naming the parameter otherwise."""
+        raw = str(text).strip()
+        low_text, dash, high_text = raw.partition("-")
+        try:
+            low = int(low_text)
+            high = int(high_text) if dash else low
+        except ValueError:
+            raise ValueError(f"{name}: {text!r} is not a length (an integer such as 128, or "
+                             "a range such as 64-256)") from None
+        if low < 1 or high < low:
+            raise ValueError(f"{name}: {text!r} must be at least 1, a range low-high with "
+                             "low <= high")
+        return cls(low, high)
+
+    def draw(self, rng: random.Random) -> int:
+        return self.low if self.low == self.high else rng.randint(self.low, self.high)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request: its index, prompt text, words in it and the tokens asked for."""
+
+    index: int
+    prompt: str
+    prompt_words: int
+    max_tokens: int
+
+
+def made_up_prompt(words: int, rng: random.Random) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(words))
+
+
+def load_dataset(path: str) -> list[tuple[str, int]]:
+    """(prompt, reply words) pairs of a ShareGPT-style file, in file order."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ValueError(f"serve.dataset: cannot read {path}: {err}") from None
+    pairs = []
+    for item in data if isinstance(data, list) else []:
+        turns = item.get("conversations") if isinstance(item, dict) else None
+        if not isinstance(turns, list) or len(turns) < 2:
+            continue
+        first, reply = turns[0], turns[1]
+        if not all(isinstance(t, dict) and isinstance(t.get("value"), str)
+                   for t in (first, reply)):
+            continue
+        if first.get("from") not in ("human", "user") or not first["value"].strip():
+            continue
+        pairs.append((first["value"], max(1, len(reply["value"].split()))))
+    if not pairs:
+        raise ValueError(f"serve.dataset: {path} holds no conversation (a JSON list of "
+                         "{\"conversations\": [{\"from\": \"human\", \"value\": ...}, "
+                         "{\"from\": \"gpt\", \"value\": ...}]})")
+    return pairs
+
+
+def make_requests(count: int, prompt_len: str | int, output_len: str | int | None,
+                  dataset: str = "", seed: int = 0) -> list[Request]:
+    """``count`` requests, the same for the same seed (a dataset is sampled with it)."""
+    rng = random.Random(seed)
+    out_lengths = Lengths.parse(output_len, "serve.output_len") if output_len else None
+    if dataset:
+        pairs = load_dataset(dataset)
+        chosen = [pairs[rng.randrange(len(pairs))] for _ in range(count)]
+        return [Request(i, text, len(text.split()),
+                        out_lengths.draw(rng) if out_lengths else reply)
+                for i, (text, reply) in enumerate(chosen)]
+    lengths = Lengths.parse(prompt_len, "serve.prompt_len")
+    if out_lengths is None:
+        raise ValueError("serve.output_len: needed without serve.dataset (an integer such as "
+                         "128, or a range such as 64-256)")
+    requests = []
+    for index in range(count):
+        words = lengths.draw(rng)
+        requests.append(Request(index, made_up_prompt(words, rng), words,
+                                out_lengths.draw(rng)))
+    return requests

@@ -1,0 +1,136 @@
+"""A serving run's figures from its records: latencies with intervals, throughput, goodput.
+
+Per request: TTFT (sent to the first content chunk), the inter-token gaps (ITL: between
+consecutive content chunks; a chunk carrying several tokens counts as one gap, as vLLM's
+benchmark does), TPOT (``(end - TTFT) / (output tokens - 1)``), end-to-end latency. Per run,
+over the requests that succeeded: mean with its t interval and p50/p90/p99 with their
+distribution-free intervals (:mod:`benchstats.quantiles`), in milliseconds; requests and output
+tokens per second over the wall time from the first send to the last answer; goodput under the
+SLO (TTFT <= ``slo_ttft_ms`` and TPOT <= ``slo_tpot_ms``; a limit of 0 is not applied): the
+requests per second that met it, and the output tokens per second of the tokens that met it
+(the first within the TTFT limit, each later one within the TPOT limit of the one before:
+token-level goodput). A failed request counts against attainment, never in the latencies.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from benchstats.quantiles import quantile_interval
+from benchstats.samples import summarize
+
+from serving.client import Record
+
+QUANTILES = (("p50", 0.50), ("p90", 0.90), ("p99", 0.99))
+#: A run whose loop lagged more than this at its 99th percentile is flagged (milliseconds).
+LAG_LIMIT_MS = 10.0
+
+
+@dataclass(frozen=True)
+class Slo:
+    """Limits in milliseconds (0: not applied)."""
+
+    ttft_ms: float = 0.0
+    tpot_ms: float = 0.0
+
+    @property
+    def given(self) -> bool:
+        return self.ttft_ms > 0 or self.tpot_ms > 0
+
+
+def tpot_ms(record: Record) -> float:
+    """Time per output token after the first (NaN for fewer than 2 tokens)."""
+    tokens = record.output_tokens or 0
+    if tokens < 2 or not record.chunks:
+        return math.nan
+    return (record.end - record.ttft) / (tokens - 1) * 1e3
+
+
+def gaps_ms(record: Record) -> list[float]:
+    return [(b - a) * 1e3 for a, b in zip(record.chunks, record.chunks[1:])]
+
+
+def meets(record: Record, slo: Slo) -> bool:
+    if not record.ok or not record.chunks:
+        return False
+    if slo.ttft_ms and record.ttft * 1e3 > slo.ttft_ms:
+        return False
+    tpot = tpot_ms(record)
+    return not (slo.tpot_ms and not math.isnan(tpot) and tpot > slo.tpot_ms)
+
+
+def good_tokens(record: Record, slo: Slo) -> int:
+    """The output tokens that met their deadline (token-level goodput): the first chunk within
+    the TTFT limit, each later chunk within the TPOT limit times its tokens of the one
+    before; a chunk's tokens are the request's tokens spread evenly over its chunks."""
+    if not record.ok or not record.chunks:
+        return 0
+    per_chunk = (record.output_tokens or len(record.chunks)) / len(record.chunks)
+    good = 0.0
+    if not slo.ttft_ms or record.ttft * 1e3 <= slo.ttft_ms:
+        good += per_chunk
+    for gap in gaps_ms(record):
+        if not slo.tpot_ms or gap <= slo.tpot_ms * per_chunk:
+            good += per_chunk
+    return int(round(good))
+
+
+def _figures(name: str, values: Sequence[float]) -> dict[str, Any]:
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+        return {f"results.{name}_mean": None}
+    stats = summarize(values)
+    facts: dict[str, Any] = {
+        f"results.{name}_mean": stats.mean,
+        f"results.{name}_mean_ci95": None if math.isnan(stats.ci_low) else
+        [stats.ci_low, stats.ci_high]}
+    for label, q in QUANTILES:
+        found = quantile_interval(values, q)
+        facts[f"results.{name}_{label}"] = found.value
+        facts[f"results.{name}_{label}_ci95"] = None if math.isnan(found.low) else \
+            [found.low, found.high]
+    return facts
+
+
+def summarize_run(records: Sequence[Record], wall_s: float, slo: Slo,
+                  lags_ms: Sequence[float]) -> dict[str, Any]:
+    """The ``results.*`` facts of a serving run."""
+    ok = [r for r in records if r.ok]
+    failed = [r for r in records if not r.ok]
+    facts: dict[str, Any] = {"results.requests": len(records),
+                             "results.completed_requests": len(ok),
+                             "results.failed_requests": len(failed)}
+    if failed:
+        names = Counter((r.error or "").split(":")[0] for r in failed)
+        facts["results.errors"] = dict(names.most_common())
+        facts["results.first_error"] = failed[0].error
+    facts.update(_figures("ttft", [r.ttft * 1e3 for r in ok]))
+    facts.update(_figures("itl", [g for r in ok for g in gaps_ms(r)]))
+    facts.update(_figures("tpot", [tpot_ms(r) for r in ok]))
+    facts.update(_figures("e2e", [r.end * 1e3 for r in ok]))
+    out_tokens = sum(r.output_tokens or 0 for r in ok)
+    wall = max(wall_s, 1e-9)
+    facts.update({
+        "results.duration_s": wall_s,
+        "results.request_throughput": len(ok) / wall,
+        "results.output_tokens_per_second": out_tokens / wall,
+        "results.output_tokens": out_tokens,
+        "results.prompt_tokens": sum(r.prompt_tokens or 0 for r in ok),
+        "results.tokens_counted_by": sorted({r.tokens_from for r in ok}) or None,
+    })
+    good = [r for r in records if meets(r, slo)]
+    facts["results.slo_attainment"] = len(good) / len(records) if records else None
+    facts["results.goodput"] = len(good) / wall
+    facts["results.goodput_tokens_per_second"] = sum(good_tokens(r, slo) for r in ok) / wall
+    facts["results.slo"] = {"ttft_ms": slo.ttft_ms or None, "tpot_ms": slo.tpot_ms or None}
+    lag = quantile_interval(list(lags_ms), 0.99).value if lags_ms else math.nan
+    facts["results.client_lag_ms"] = None if math.isnan(lag) else lag
+    facts["results.client_lag_max_ms"] = max(lags_ms) if lags_ms else None
+    facts["results.client_lagged"] = bool(not math.isnan(lag) and lag > LAG_LIMIT_MS)
+    late = [r.sent - r.scheduled for r in records if not math.isnan(r.sent)]
+    facts["results.send_delay_p99_ms"] = quantile_interval(late, 0.99).value * 1e3 \
+        if late else None
+    return facts
