@@ -1,6 +1,7 @@
 """Suite-wide test settings.
 
-Tests that need a real component (Docker engine, Podman, headless Chromium, torchrun, Slurm) carry a marker and
+Tests that need a real component (Docker engine, Podman, headless Chromium, torchrun, Slurm,
+PostgreSQL, an LLM server) carry a marker and
 skip with a clear reason when the component is truly absent on a developer's machine. CI sets
 ``DLBS_REQUIRE_COMPONENTS=1`` after installing them: there such a skip is turned into a failure,
 so a broken install can never hide behind a skip.
@@ -28,7 +29,7 @@ sys.path.append(str(Path(__file__).resolve().parent / "_support"))
 # reads it when it loads), inherited by every process the tests start. A value already set wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-COMPONENT_MARKERS = ("docker", "browser", "torchrun", "slurm", "podman", "postgres")
+COMPONENT_MARKERS = ("docker", "browser", "torchrun", "slurm", "podman", "postgres", "llm")
 
 
 @pytest.hookimpl(hookwrapper=True)

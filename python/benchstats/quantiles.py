@@ -67,7 +67,7 @@ def quantile_interval(values: Sequence[float], q: float,
     if n == 0:
         return QuantileInterval(math.nan, math.nan, math.nan)
     position = q * (n - 1)
-    below = int(math.floor(position))
+    below = math.floor(position)
     above = min(n - 1, below + 1)
     value = ordered[below] + (ordered[above] - ordered[below]) * (position - below)
     found = ranks(n, q, confidence)

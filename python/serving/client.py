@@ -66,8 +66,7 @@ class Target:
     @property
     def url(self) -> str:
         base = self.endpoint.rstrip("/")
-        if base.endswith("/v1"):
-            base = base[:-3]
+        base = base.removesuffix("/v1")
         return f"{base}/v1/{'chat/completions' if self.api == 'chat' else 'completions'}"
 
     def body(self, request: Request) -> dict:
@@ -183,11 +182,9 @@ async def run_load(target: Target, requests: Sequence[Request], times: Sequence[
             async with gate:
                 await send(session, target, request, record, start)
 
-        done = 0
         tasks = [asyncio.create_task(one(r, rec)) for r, rec in zip(requests, records)]
-        for finished in asyncio.as_completed(tasks):
+        for done, finished in enumerate(asyncio.as_completed(tasks), 1):
             await finished
-            done += 1
             if progress and (done % max(1, len(tasks) // 10) == 0 or done == len(tasks)):
                 print(f"serve: {done}/{len(tasks)} requests answered", file=sys.stderr,
                       flush=True)

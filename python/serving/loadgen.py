@@ -24,10 +24,10 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: python python/serving/loadgen.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from serving import arrivals  # noqa: E402
-from serving.client import APIS, Target, run_load  # noqa: E402
-from serving.requests import make_requests  # noqa: E402
-from serving.summary import Slo, summarize_run  # noqa: E402
+from serving import arrivals
+from serving.client import APIS, Target, run_load
+from serving.requests import make_requests
+from serving.summary import Slo, summarize_run
 
 
 def parser() -> argparse.ArgumentParser:
@@ -83,8 +83,7 @@ def write_records(path: str, records: list) -> None:
     target = Path(path)
     part = target.with_name(target.name + ".part")
     with open(part, "w", encoding="utf-8") as stream:
-        for record in records:
-            stream.write(json.dumps(_clean(record.as_json())) + "\n")
+        stream.writelines(json.dumps(_clean(record.as_json())) + "\n" for record in records)
         stream.flush()
         os.fsync(stream.fileno())
     os.replace(part, target)

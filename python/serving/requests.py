@@ -15,8 +15,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-WORDS = ("the model token server request rate latency time first output batch queue stream "
-         "answer question benchmark load goodput capacity seconds").split()
+WORDS = ["the", "model", "token", "server", "request", "rate", "latency", "time", "first", "output", "batch", "queue", "stream", "answer", "question", "benchmark", "load", "goodput", "capacity", "seconds"]
 
 
 @dataclass(frozen=True)

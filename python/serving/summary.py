@@ -75,7 +75,7 @@ def good_tokens(record: Record, slo: Slo) -> int:
     for gap in gaps_ms(record):
         if not slo.tpot_ms or gap <= slo.tpot_ms * per_chunk:
             good += per_chunk
-    return int(round(good))
+    return round(good)
 
 
 def _figures(name: str, values: Sequence[float]) -> dict[str, Any]:

@@ -17,8 +17,7 @@ from pathlib import Path
 VOCAB = 512
 CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
                  "{% if add_generation_prompt %}<|assistant|>{% endif %}")
-WORDS = ("the a model token server request rate latency time first output batch queue "
-         "stream answer question benchmark load goodput capacity seconds fast slow").split()
+WORDS = ["the", "a", "model", "token", "server", "request", "rate", "latency", "time", "first", "output", "batch", "queue", "stream", "answer", "question", "benchmark", "load", "goodput", "capacity", "seconds", "fast", "slow"]
 
 
 def made_up_text(lines: int = 2000, seed: int = 0) -> list[str]:

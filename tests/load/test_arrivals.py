@@ -1,0 +1,59 @@
+"""The arrival processes, tested statistically: Poisson gaps are exponential (Kolmogorov-
+Smirnov against the exponential of the rate), gamma gaps have the mean of the rate and the
+coefficient of variation ``1 / sqrt(burstiness)``, constant gaps are exact; the ramp-up stretches
+the start; the same seed gives the same schedule."""
+from __future__ import annotations
+
+import math
+
+import pytest
+from serving.arrivals import schedule
+
+
+def _gaps(times: list[float]) -> list[float]:
+    return [b - a for a, b in zip([0.0, *times], times)]
+
+
+def _ks_exponential(gaps: list[float], rate: float) -> float:
+    ordered = sorted(gaps)
+    n = len(ordered)
+    return max(max((i + 1) / n - (1 - math.exp(-rate * x)), (1 - math.exp(-rate * x)) - i / n)
+               for i, x in enumerate(ordered))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_poisson_gaps_are_exponential_of_the_rate(seed: int) -> None:
+    gaps = _gaps(schedule(4000, 8.0, "poisson", seed=seed))
+    # 1.63 / sqrt(n): the 1% critical value of the one-sample KS statistic
+    assert _ks_exponential(gaps, 8.0) < 1.63 / math.sqrt(len(gaps))
+    assert not _ks_exponential(gaps, 6.0) < 1.63 / math.sqrt(len(gaps))  # the test can fail
+
+
+@pytest.mark.parametrize("burstiness", [0.25, 1.0, 4.0])
+def test_gamma_gaps_have_the_rates_mean_and_the_burstiness_spread(burstiness: float) -> None:
+    gaps = _gaps(schedule(20000, 5.0, "gamma", burstiness, seed=1))
+    mean = sum(gaps) / len(gaps)
+    sd = math.sqrt(sum((g - mean) ** 2 for g in gaps) / (len(gaps) - 1))
+    assert mean == pytest.approx(0.2, rel=0.05)
+    assert sd / mean == pytest.approx(1 / math.sqrt(burstiness), rel=0.06)
+
+
+def test_constant_rate_zero_and_seeds() -> None:
+    assert schedule(4, 2.0, "constant") == [0.5, 1.0, 1.5, 2.0]
+    assert schedule(3, 0.0) == [0.0, 0.0, 0.0]
+    assert schedule(50, 3.0, seed=7) == schedule(50, 3.0, seed=7) != schedule(50, 3.0, seed=8)
+    with pytest.raises(ValueError, match="serve.arrivals"):
+        schedule(3, 1.0, "bursty")
+    with pytest.raises(ValueError, match="serve.burstiness"):
+        schedule(3, 1.0, "gamma", 0.0)
+    with pytest.raises(ValueError, match="serve.request_rate"):
+        schedule(3, -1.0)
+
+
+def test_a_ramp_up_rises_linearly_then_holds_the_rate() -> None:
+    times = schedule(400, 10.0, "constant", ramp_up=4.0)
+    # the rate grows as 10 t / 4: by t the ramp has sent 10 t^2 / 8 requests
+    assert sum(t <= 2.0 for t in times) == 5
+    assert sum(t <= 4.0 for t in times) == 20
+    after = [t for t in times if t > 4.0]
+    assert _gaps(after)[1:] == pytest.approx([0.1] * (len(after) - 1))

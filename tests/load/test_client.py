@@ -1,0 +1,121 @@
+"""The streaming client against our null server: every request is accounted for (answered or
+failed with its error named), streamed chunks are parsed for both APIs, and a server that fails,
+cuts streams, hangs or dies mid-run gives a run that says so, never a crash or a dropped
+request."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from serving.client import chunk_text
+
+LOADGEN = Path(__file__).resolve().parents[2] / "python" / "serving" / "loadgen.py"
+
+
+def _load(*flags: str, timeout: float = 120) -> tuple[int, dict[str, Any], str]:
+    done = subprocess.run([sys.executable, str(LOADGEN), *flags], capture_output=True,
+                          text=True, timeout=timeout, check=False)
+    facts = {}
+    for line in done.stdout.splitlines():
+        if line.startswith("__") and "__=" in line:
+            key, _, value = line[2:].partition("__=")
+            facts[key] = json.loads(value)
+    return done.returncode, facts, done.stderr
+
+
+def test_chunks_of_both_apis_are_read() -> None:
+    assert chunk_text({"choices": [{"text": "ab"}]}, "completions") == "ab"
+    assert chunk_text({"choices": [{"delta": {"content": "c"}}]}, "chat") == "c"
+    assert chunk_text({"choices": [{"delta": {"role": "assistant"}}]}, "chat") == ""
+    assert chunk_text({"choices": [], "usage": {"completion_tokens": 3}}, "chat") == ""
+
+
+@pytest.mark.parametrize("api", ["completions", "chat"])
+def test_a_run_against_the_null_server_accounts_for_every_token(
+        null_server: Callable[..., str], tmp_path: Path, api: str) -> None:
+    url = null_server("--token_delay_ms", "2")
+    code, facts, _ = _load("--endpoint", url, "--model", "m", "--api", api, "--request_rate",
+                           "50", "--num_requests", "60", "--output_len", "8-12",
+                           "--prompt_len", "5", "--requests_file", str(tmp_path / "r.jsonl"),
+                           "--slo_ttft_ms", "1000", "--slo_tpot_ms", "1000")
+    assert code == 0 and facts["results.status"] == "ok"
+    assert facts["results.completed_requests"] == 60 and facts["results.failed_requests"] == 0
+    records = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert len(records) == 60 and all(r["error"] is None for r in records)
+    assert all(len(r["chunks"]) == r["output_tokens"] == r["max_tokens"] for r in records)
+    assert facts["results.output_tokens"] == sum(r["max_tokens"] for r in records)
+    assert facts["results.prompt_tokens"] == 60 * 5 and facts["results.tokens_counted_by"] == [
+        "usage"]
+    assert 2.0 <= facts["results.itl_p50"] < 50  # the server's 2 ms between tokens
+    assert facts["results.ttft_p50"] <= facts["results.ttft_p90"] <= facts["results.ttft_p99"]
+    low, high = facts["results.ttft_mean_ci95"]
+    assert low <= facts["results.ttft_mean"] <= high
+    assert facts["results.slo_attainment"] == 1.0
+    assert facts["results.goodput"] == pytest.approx(facts["results.request_throughput"])
+    assert facts["results.goodput_tokens_per_second"] == pytest.approx(
+        facts["results.output_tokens_per_second"], rel=0.02)
+    assert facts["results.throughput"] == facts["results.request_throughput"]
+    assert facts["results.client_lag_ms"] is not None
+
+
+def test_an_slo_no_request_meets_gives_zero_goodput(null_server: Callable[..., str]) -> None:
+    url = null_server("--first_delay_ms", "30", "--token_delay_ms", "5")
+    code, facts, _ = _load("--endpoint", url, "--model", "m", "--request_rate", "40",
+                           "--num_requests", "20", "--output_len", "6", "--slo_ttft_ms", "10",
+                           "--slo_tpot_ms", "1")
+    assert code == 0 and facts["results.slo_attainment"] == 0.0
+    assert facts["results.goodput"] == 0.0 and facts["results.goodput_tokens_per_second"] == 0
+    assert facts["results.ttft_p50"] >= 30
+
+
+def test_failures_cuts_and_timeouts_are_counted_and_named(
+        null_server: Callable[..., str]) -> None:
+    url = null_server("--fail_every", "5", "--cut_every", "7", "--cut_after", "3",
+                      "--hang_every", "11")
+    code, facts, _ = _load("--endpoint", url, "--model", "m", "--concurrency", "4",
+                           "--num_requests", "40", "--output_len", "6", "--timeout", "2")
+    assert code == 0
+    errors = facts["results.errors"]
+    # requests 5, 10, ... fail; 7, 14, ... (not also a 5th) are cut; 11, 22, 33 hang
+    assert errors["HTTP 500"] == 8
+    assert errors["stream cut"] == 4 and errors["timeout"] == 3
+    assert facts["results.failed_requests"] == 15
+    assert facts["results.completed_requests"] == 25 == facts["results.requests"] - 15
+    assert facts["results.slo_attainment"] == pytest.approx(25 / 40)
+
+
+def test_a_server_that_dies_mid_run_leaves_a_run_that_says_so(
+        null_server: Callable[..., str], tmp_path: Path) -> None:
+    url = null_server("--exit_after", "10", "--token_delay_ms", "1")
+    code, facts, _ = _load("--endpoint", url, "--model", "m", "--request_rate", "100",
+                           "--num_requests", "30", "--output_len", "4", "--requests_file",
+                           str(tmp_path / "r.jsonl"))
+    assert code == 0 and facts["results.requests"] == 30
+    assert facts["results.completed_requests"] == 10
+    assert facts["results.failed_requests"] == 20
+    assert set(facts["results.errors"]) <= {"connection", "stream cut"}
+    assert len((tmp_path / "r.jsonl").read_text().splitlines()) == 30
+
+
+def test_nothing_answered_and_bad_flags_fail_in_one_line(
+        null_server: Callable[..., str]) -> None:
+    code, facts, err = _load("--endpoint", "http://127.0.0.1:9", "--model", "m",
+                             "--request_rate", "10", "--num_requests", "3", "--output_len", "4")
+    assert code == 1 and facts["results.status"] == "failure"
+    assert err.strip().startswith("error: no request was answered by http://127.0.0.1:9/v1/")
+    assert len(err.strip().splitlines()) == 1
+    for flags, words in ((["--output_len", "x", "--request_rate", "1"],
+                          "serve.output_len: 'x' is not a length"),
+                         (["--output_len", "4", "--request_rate", "0"],
+                          "needs serve.concurrency"),
+                         (["--output_len", "4", "--request_rate", "1", "--dataset",
+                           "/nonexistent.json"],
+                          "serve.dataset: cannot read /nonexistent.json")):
+        code, facts, err = _load("--endpoint", "http://127.0.0.1:9", "--model", "m", *flags)
+        assert code == 2 and words in err and len(err.strip().splitlines()) == 1, err
+        assert facts["results.status"] == "failure"

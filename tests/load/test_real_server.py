@@ -1,0 +1,49 @@
+"""The client against a real OpenAI-compatible server: ``transformers serve`` with a tiny
+local model (``.ci/llm-server.sh start DIR`` prints ``DLBS_TEST_LLM_URL`` and
+``DLBS_TEST_LLM_MODEL``; CI starts it)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from .test_client import _load
+
+pytestmark = pytest.mark.llm
+
+
+def _server() -> tuple[str, str]:
+    url, model = os.environ.get("DLBS_TEST_LLM_URL", ""), os.environ.get("DLBS_TEST_LLM_MODEL",
+                                                                        "")
+    if not url or not model:
+        pytest.skip("no LLM server: start one with 'bash .ci/llm-server.sh start DIR' and "
+                    "export what it prints")
+    return url, model
+
+
+@pytest.mark.parametrize("api", ["completions", "chat"])
+def test_a_small_rate_against_transformers_serve(api: str, tmp_path: Path) -> None:
+    url, model = _server()
+    code, facts, err = _load("--endpoint", url, "--model", model, "--api", api,
+                             "--request_rate", "4", "--num_requests", "12", "--prompt_len",
+                             "8-16", "--output_len", "8", "--warmup_requests", "1",
+                             "--requests_file", str(tmp_path / "r.jsonl"), timeout=300)
+    assert code == 0, err
+    assert facts["results.completed_requests"] == 12, facts.get("results.first_error")
+    records = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    # the server's own counts: at most what was asked (a random model may end early)
+    assert all(1 <= r["output_tokens"] <= 8 and r["prompt_tokens"] >= 1 for r in records)
+    assert all(r["tokens_from"] == "usage" or api == "chat" for r in records)
+    assert 0 < facts["results.ttft_p50"] <= facts["results.e2e_p50"]
+    assert facts["results.output_tokens_per_second"] > 0
+
+
+def test_an_unknown_model_is_named_in_the_error() -> None:
+    url, _model = _server()
+    code, facts, err = _load("--endpoint", url, "--model", "no-such-model", "--request_rate",
+                             "10", "--num_requests", "2", "--output_len", "4")
+    assert code == 1 and sum(facts["results.errors"].values()) == 2
+    assert set(facts["results.errors"]) <= {"HTTP 400", "HTTP 404", "HTTP 422"}, facts
+    assert "no-such-model" in err
