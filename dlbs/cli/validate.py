@@ -204,6 +204,8 @@ def _check_model(exp: Experiment) -> list[str]:
     if not MODEL_NAME.fullmatch(model):
         return [(f"exp.model {model!r} is not a model name (letters, digits, '_', '-', "
                  "'.', or hf:<model_type>; see benchmarks.py --list_models)")]
+    if exp.serves:  # the server's model: serve.model is what the requests name
+        return []
     return _unknown_model(exp, model)
 
 
@@ -433,9 +435,11 @@ def check_benchmark(source: ExperimentLike) -> list[str]:
     sequence beyond the model's positions, a token model with real data, a bad flag value...):
     the zoo's metadata when its code is on this host; the data folder when this host runs it
     on bare metal."""
-    from dlbs.launchers.preflight import benchmark_refusals, zoo_folder
+    from dlbs.launchers.preflight import benchmark_refusals, serve_refusals, zoo_folder
 
     exp = Experiment.of(source)
+    if exp.serves:
+        return serve_refusals(exp)
     host = exp.on_this_host and not exp.in_container
     return benchmark_refusals(exp, zoo_folder(exp), host)
 

@@ -89,6 +89,13 @@ ID_WHEN_NOT: dict[str, object] = {
     "slurm.constraint": "", "slurm.reservation": "", "slurm.licenses": "",
     # The results database's axis (docs/database.md).
     "exp.code_version": "",
+    # The serving workload (exp.phase=serve, docs/serving.md).
+    "serve.endpoint": "", "serve.model": "", "serve.api": "completions", "serve.request_rate":
+    0.0, "serve.concurrency": 0, "serve.arrivals": "poisson", "serve.burstiness": 1.0,
+    "serve.ramp_up": 0.0, "serve.num_requests": 100, "serve.duration": 0.0,
+    "serve.warmup_requests": 0, "serve.prompt_len": "64", "serve.output_len": "64",
+    "serve.dataset": "", "serve.slo_ttft_ms": 0.0, "serve.slo_tpot_ms": 0.0, "serve.seed": 0,
+    "serve.timeout": 600.0,
 }
 #: The names above (kept for readers of the older name).
 ID_WHEN_NONZERO = frozenset(ID_WHEN_NOT)

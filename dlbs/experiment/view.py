@@ -246,7 +246,10 @@ class Experiment:
 
     @property
     def device(self) -> str:
-        """``gpu`` or ``cpu``: ``exp.device_type``, or from ``exp.gpus`` when it is missing."""
+        """``gpu`` or ``cpu``: ``exp.device_type``, or from ``exp.gpus`` when it is missing; a
+        serving experiment's client runs on the CPU (the server's devices are its own)."""
+        if self.serves:
+            return "cpu"
         if self.declared_device in ("gpu", "cpu"):
             return self.declared_device
         return "gpu" if self.gpus.strip() else "cpu"
@@ -260,6 +263,11 @@ class Experiment:
     def on_this_host(self) -> bool:
         """Whether the runner starts it on this host (``exp.scheduler=local``)."""
         return self.scheduler == "local"
+
+    @property
+    def serves(self) -> bool:
+        """A load against a server (``exp.phase=serve``): the launcher runs the load client."""
+        return self.phase == "serve"
 
     @property
     def forward_only(self) -> bool:

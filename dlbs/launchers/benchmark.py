@@ -58,6 +58,14 @@ NOT_DEFAULT_FLAG_PARAMS: tuple[tuple[str, str, object], ...] = (
 REAL_DATA_FLAGS = frozenset({"--data_backend", "--data_shuffle"})
 
 SCRIPT = "pytorch_benchmarks/benchmarks.py"
+#: The serving workload's entry point (``exp.phase=serve``), beside the benchmark's package.
+SERVE_SCRIPT = "serving/loadgen.py"
+#: (flag, parameter) pairs of ``loadgen.py``: every ``serve.*`` parameter, passed as it is.
+SERVE_FLAG_PARAMS: tuple[tuple[str, str], ...] = tuple(
+    (f"--{name}", f"serve.{name}") for name in (
+        "endpoint", "model", "api", "request_rate", "concurrency", "arrivals", "burstiness",
+        "ramp_up", "num_requests", "duration", "warmup_requests", "prompt_len", "output_len",
+        "dataset", "slo_ttft_ms", "slo_tpot_ms", "seed", "timeout"))
 
 
 def num_replicas(exp: ExperimentLike) -> int:
@@ -87,9 +95,33 @@ def python_for(exp: Experiment) -> str:
 
 
 def script_path(exp: Experiment) -> str:
-    """Path of ``benchmarks.py`` as the launched process sees it (``pytorch.bench_path``)."""
+    """Path of ``benchmarks.py`` (``loadgen.py`` for ``exp.phase=serve``) as the launched
+    process sees it (``pytorch.bench_path``)."""
     base = exp.bench_path.rstrip("/")
-    return f"{base}/{SCRIPT}" if base else SCRIPT
+    script = SERVE_SCRIPT if exp.serves else SCRIPT
+    return f"{base}/{script}" if base else script
+
+
+def requests_file(log_file: str) -> str:
+    """Where a serving run keeps each request's record: beside its log."""
+    return log_file.removesuffix(".log") + ".requests.jsonl"
+
+
+def serve_flags(exp: ExperimentLike) -> list[str]:
+    """The ``loadgen.py`` flags of a serving experiment (``serve.*``; absent ones are
+    loadgen's defaults), and where its per-request records go."""
+    view = Experiment.of(exp)
+    raw = view.raw
+    flags: list[str] = []
+    for flag, name in SERVE_FLAG_PARAMS:
+        value = raw.get(name)
+        if name == "serve.model" and not value:
+            value = view.model  # '': the experiment's model
+        if value is not None and value != "":
+            flags += [flag, as_arg(value)]
+    if view.log_file:
+        flags += ["--requests_file", requests_file(view.log_file)]
+    return flags
 
 
 def benchmark_flags(exp: ExperimentLike) -> list[str]:
@@ -137,6 +169,8 @@ class BenchmarkLayer:
         return True
 
     def wrap(self, exp: Experiment, cmd: Command) -> Command:
-        """Return the benchmark command (keeping ``cmd.env``)."""
-        argv = (python_for(exp), script_path(exp), *benchmark_flags(exp))
+        """Return the benchmark command (keeping ``cmd.env``); a serving experiment's is the
+        load client's."""
+        flags = serve_flags(exp) if exp.serves else benchmark_flags(exp)
+        argv = (python_for(exp), script_path(exp), *flags)
         return replace(cmd, argv=tuple(argv))

@@ -26,6 +26,7 @@ from dlbs.launchers.benchmark import (
     NOT_DEFAULT_FLAG_PARAMS,
     benchmark_flags,
     num_replicas,
+    serve_flags,
 )
 from dlbs.launchers.torchrun import launches_torchrun, num_nodes
 
@@ -138,6 +139,16 @@ def plan_lines(experiments: Sequence[Mapping[str, Any]]) -> list[str]:
 def _indices(where: list[int]) -> str:
     shown = ", ".join(str(i) for i in where[:8])
     return shown + (f" and {len(where) - 8} more" if len(where) > 8 else "")
+
+
+def serve_refusals(source: ExperimentLike) -> list[str]:
+    """What the load client (``exp.phase=serve``) would refuse of the experiment's
+    ``serve.*`` parameters, from its own checks (nothing is sent): one line each."""
+    from serving.loadgen import refusals
+
+    exp = Experiment.of(source)
+    where = f"exp.id {exp.id}: " if exp.id else ""
+    return [f"{where}{line}" for line in refusals(serve_flags(exp))]
 
 
 def zoo_folder(exp: Experiment) -> Path | None:

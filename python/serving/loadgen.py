@@ -19,19 +19,20 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 if __package__ in (None, ""):  # run as a script: python python/serving/loadgen.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from serving import arrivals
 from serving.client import APIS, Target, run_load
-from serving.requests import make_requests
+from serving.requests import Request, make_requests
 from serving.summary import Slo, summarize_run
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="loadgen.py", description=__doc__.splitlines()[0])
+def parser(kind: type[argparse.ArgumentParser] = argparse.ArgumentParser
+           ) -> argparse.ArgumentParser:
+    p = kind(prog="loadgen.py", description=__doc__.splitlines()[0])
     p.add_argument("--endpoint", required=True, help="the server's base URL (serve.endpoint)")
     p.add_argument("--model", required=True, help="the model name the server knows")
     p.add_argument("--api", choices=APIS, default="completions")
@@ -89,19 +90,52 @@ def write_records(path: str, records: list) -> None:
     os.replace(part, target)
 
 
+def prepared(args: argparse.Namespace) -> tuple[list[float], list[Request]]:
+    """The schedule and the requests (warm-up ones first); ValueError naming the parameter
+    for what cannot be run. Sends nothing."""
+    if args.num_requests < 1:
+        raise ValueError(f"serve.num_requests: {args.num_requests} must be at least 1")
+    if args.concurrency < 0:
+        raise ValueError(f"serve.concurrency: {args.concurrency} must be 0 or above")
+    if args.request_rate == 0 and not args.concurrency:
+        raise ValueError("serve.request_rate 0 (all at once) needs serve.concurrency > 0: "
+                         "give a rate, a concurrency or both")
+    if not args.endpoint.startswith(("http://", "https://")):
+        raise ValueError(f"serve.endpoint: {args.endpoint!r} is not a URL (e.g. "
+                         "http://127.0.0.1:8000)")
+    times = arrivals.schedule(args.num_requests, args.request_rate, args.arrivals,
+                              args.burstiness, args.seed, args.ramp_up)
+    requests = make_requests(args.num_requests + args.warmup_requests, args.prompt_len,
+                             args.output_len or None, args.dataset, args.seed)
+    return times, requests
+
+
+class _Refused(Exception):
+    pass
+
+
+class _QuietParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _Refused(message)
+
+
+def refusals(argv: list[str]) -> list[str]:
+    """What ``loadgen.py argv`` would refuse, without sending anything (``validate`` asks
+    this, torch-free): one line each; empty when it would run."""
+    quiet = parser(_QuietParser)
+    try:
+        args = quiet.parse_args(argv)
+        prepared(args)
+    except _Refused as err:
+        return [str(err)]
+    except ValueError as err:
+        return [str(err)]
+    return []
+
+
 def run(args: argparse.Namespace) -> int:
     try:
-        if args.num_requests < 1:
-            raise ValueError(f"serve.num_requests: {args.num_requests} must be at least 1")
-        if args.concurrency < 0:
-            raise ValueError(f"serve.concurrency: {args.concurrency} must be 0 or above")
-        if args.request_rate == 0 and not args.concurrency:
-            raise ValueError("serve.request_rate 0 (all at once) needs serve.concurrency > 0: "
-                             "give a rate, a concurrency or both")
-        times = arrivals.schedule(args.num_requests, args.request_rate, args.arrivals,
-                                  args.burstiness, args.seed, args.ramp_up)
-        requests = make_requests(args.num_requests + args.warmup_requests, args.prompt_len,
-                                 args.output_len or None, args.dataset, args.seed)
+        times, requests = prepared(args)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         emit({"results.status": "failure", "results.error": str(err)})

@@ -38,7 +38,7 @@ def test_build_writes_the_unexpanded_plan_with_specs(cli: Any, sweep: Path) -> N
     plan = result.json()
     assert (plan["format"], plan["version"]) == ("dlbs-plan", 1)
     assert plan["specs"]["exp.replica_batch"] == {"type": "int"}
-    assert plan["specs"]["exp.phase"] == {"type": "str", "val_domain": ["training", "inference"]}
+    assert plan["specs"]["exp.phase"] == {"type": "str", "val_domain": ["training", "inference", "serve"]}
     assert plan["specs"]["user.threads"] == {"type": "int", "val_domain": [1, 2, 4]}
     experiments = plan["experiments"]
     assert len(experiments) == 12  # 3 models x (2 gpu layouts + 1 cpu layout x 2 cases)

@@ -34,7 +34,7 @@ ARCHITECTURE_TYPES = {
     "pytorch.bench_path": "str",
 }
 DOMAINS = {
-    "exp.phase": ["training", "inference"], "exp.dtype": ["float32", "float16", "bfloat16", "float"],
+    "exp.phase": ["training", "inference", "serve"], "exp.dtype": ["float32", "float16", "bfloat16", "float"],
     "exp.device_type": ["gpu", "cpu"], "exp.data": ["synthetic", "real"],
     "exp.rerun": ["never", "onfail", "always"],
     # exp.status has no domain: as in DLBS, any value but disabled/inactive/simulate runs.

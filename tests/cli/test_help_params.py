@@ -15,7 +15,7 @@ def test_params_regex_shows_name_type_default_domain_and_description(cli: Any) -
     result = cli("help", "--params", r"exp\.phase$")
     assert result.code == 0 and result.err == ""
     lines = result.out.splitlines()
-    assert lines[0] == ('exp.phase  [str]  default: "training"  (one of: training, inference)')
+    assert lines[0] == ('exp.phase  [str]  default: "training"  (one of: training, inference, serve)')
     assert lines[1].startswith("    Phase to benchmark")
 
 
