@@ -266,3 +266,18 @@ def test_a_profiled_sharded_run_logs_its_communication_share(tmp_path: Path) -> 
     assert fsdp["results.communication_source"] == "gloo collectives"
     alone = _train(tmp_path, 1, "--profile", str(tmp_path / "traces"))
     assert "results.communication_share" not in alone and alone["results.profile_path"]
+
+
+@pytest.mark.torchrun
+@pytest.mark.parametrize("mode", ["selective", "full"])
+def test_fsdp_tp_with_checkpointing_trains_to_the_loss_without_it(tmp_path: Path,
+                                                                   mode: str) -> None:
+    """Checkpointing wraps the blocks before they are split (``checkpoint_wrapper``): the
+    tensor-parallel plan splits the wrapped block, and one group of 2 computes what one
+    process computes with the same checkpointing (the FLOP count's extra step differs with
+    checkpointing: tests/benchmark/test_checkpointing.py)."""
+    plain = _train(tmp_path, 1, "--activation_checkpointing", mode)
+    kept = _train(tmp_path, 2, "--parallelism", "fsdp_tp", "--tp_degree", "2",
+                  "--activation_checkpointing", mode)
+    assert kept["results.status"] == "ok" and kept["exp.activation_checkpointing"] == mode
+    assert kept["results.loss_last"] == pytest.approx(plain["results.loss_last"], rel=1e-5)

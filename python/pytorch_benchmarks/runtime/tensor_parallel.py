@@ -32,9 +32,17 @@ BLOCK_PLAN: dict[str, str] = {
 ATTENTION = "self_attn"
 
 
+def inner(block: nn.Module) -> nn.Module:
+    """The block itself, also when activation checkpointing wrapped it (``checkpoint_wrapper``
+    keeps it as ``_checkpoint_wrapped_module``): the plan splits the block's own layers, and
+    the wrapper recomputes the split block."""
+    return getattr(block, "_checkpoint_wrapped_module", block)
+
+
 def problem(blocks: Sequence[nn.Module], tp: int) -> str | None:
     """Why a model of ``blocks`` (its block list: ``distributed.block_list``) cannot be split
     over ``tp`` ranks (a phrase), or None when it can."""
+    blocks = [inner(block) for block in blocks]
     if not blocks or not all(_has_plan(block) for block in blocks):
         return ("it has no tensor-parallel plan (the Llama 3 models have one: llama3_1b, "
                 "llama3_3b, llama3_8b, llama3_70b)")
@@ -75,7 +83,7 @@ def parallelize(blocks: Sequence[nn.Module], mesh: Any) -> None:
 
     tp = mesh.size()
     styles = {"colwise": ColwiseParallel, "rowwise": RowwiseParallel}
-    for block in blocks:
+    for block in map(inner, blocks):
         parallelize_module(block, mesh, {name: styles[how]()
                                          for name, how in BLOCK_PLAN.items()})
         attention: Any = block.get_submodule(ATTENTION)
