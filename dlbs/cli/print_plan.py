@@ -135,14 +135,14 @@ PLAN_COLUMN = "memory plan GB/rank: w+g+o+act+buf, peak"
 def _plans(rows: list[Mapping[str, Any]]) -> list[str]:
     """Each experiment's memory plan of a rank, ``4.0+4.0+8.0+33.3+3.8, 45.2`` (the parts,
     then the peak; '' for none: the benchmark plans a Llama's training step only)."""
-    from dlbs.launchers.preflight import PLAN_PARTS, benchmark_memory_plan
+    from dlbs.launchers.preflight import PLAN_PARTS, benchmark_memory_plan, gb_text
 
     texts = []
     for row in rows:
         found = benchmark_memory_plan(row)
         texts.append("" if found is None else
-                     "+".join(f"{found[p] / 1e9:.1f}" for p in PLAN_PARTS[:-1])
-                     + f", {found['peak'] / 1e9:.1f}")
+                     "+".join(gb_text(found[p]) for p in PLAN_PARTS[:-1])
+                     + f", {gb_text(found['peak'])}")
     return texts
 
 

@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pytorch_benchmarks.preflight import memory_plan, preflight
+from pytorch_benchmarks.preflight import gb_text, memory_plan, preflight
 
 from dlbs.experiment import Experiment, ExperimentLike
 from dlbs.launchers.benchmark import (
@@ -96,9 +96,9 @@ def benchmark_refusals(source: ExperimentLike, models_dir: Path | None,
 
 
 @lru_cache(maxsize=4096)
-def _plan(argv: tuple[str, ...], world: int, torchrun: bool,
-          models_dir: Path | None) -> tuple[tuple[str, int], ...] | None:
-    found = memory_plan(argv, world, torchrun, models_dir)
+def _plan(argv: tuple[str, ...], world: int, torchrun: bool, models_dir: Path | None,
+          local: int) -> tuple[tuple[str, int], ...] | None:
+    found = memory_plan(argv, world, torchrun, models_dir, local)
     return None if found is None else tuple(found.items())
 
 
@@ -111,7 +111,7 @@ def benchmark_memory_plan(source: ExperimentLike) -> dict[str, int] | None:
     exp = Experiment.of(source)
     argv = tuple(benchmark_flags(exp))
     found = _plan(argv, num_nodes(exp) * num_replicas(exp), launches_torchrun(exp),
-                  zoo_folder(exp))
+                  zoo_folder(exp), num_replicas(exp))
     return None if found is None else dict(found)
 
 
@@ -121,7 +121,7 @@ PLAN_PARTS = ("weights", "gradients", "optimizer", "activations", "buffers", "pe
 
 def plan_text(plan: Mapping[str, int]) -> str:
     """A memory plan in one line of GB (1e9 bytes): ``weights 4.0, ..., peak 45.2 GB``."""
-    return ", ".join(f"{part} {plan[part] / 1e9:.1f}" for part in PLAN_PARTS) + " GB"
+    return ", ".join(f"{part} {gb_text(plan[part])}" for part in PLAN_PARTS) + " GB"
 
 
 def plan_lines(experiments: Sequence[Mapping[str, Any]]) -> list[str]:

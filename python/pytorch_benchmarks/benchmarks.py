@@ -54,6 +54,15 @@ def classify(exc: BaseException) -> str:
     return "oom" if memory_verdict(exc) == OOM else "failure"
 
 
+def classify_probe(exc: BaseException) -> str:
+    """:func:`classify` for a probe of the batch search: a batch whose memory plan exceeds the
+    device's memory (the check ``memory_plan_fits``) does not fit, as one that ran out would."""
+    refusal = getattr(exc, "refusal", None)
+    if refusal is not None and getattr(refusal, "check", "") == "memory_plan_fits":
+        return "oom"
+    return classify(exc)
+
+
 def near_oom(exc: BaseException) -> bool:
     """Whether ``exc`` is an error that memory running out usually causes near the edge
     (``CUBLAS_STATUS_EXECUTION_FAILED``...): the batch search counts it as "does not fit"
@@ -274,7 +283,7 @@ def _benchmark(spec: Spec, reporter: Reporter, ctx: Any, stops: StopSignals,
         from pytorch_benchmarks.run.maxbatch import find_max_batch
 
         spec = spec.with_batch(find_max_batch(spec, ctx, reporter.facts, reporter.warn,
-                                              classify, one_line, near_oom))
+                                              classify_probe, one_line, near_oom))
         stop_here(stops.name)
     workload = build_workload(spec.model, spec.data, spec.device, spec.run, ctx, reporter.warn)
     built.append(workload)

@@ -67,6 +67,15 @@ class Subject:
     #: not known) and what it is (``runtime/device_memory.py``)
     detected_memory_gb: float = 0.0
     detected_memory: str = ""
+    #: the ranks of one node (what --dp_shard 0 and --tp_degree 0 mean); 0: not known here,
+    #: then torchrun's LOCAL_WORLD_SIZE when set
+    local_ranks: int = 0
+    device: str = "auto"    # --device: auto | cpu | gpu | cuda
+
+    @property
+    def node_ranks(self) -> int:
+        """The ranks of one node: :attr:`local_ranks`, else ``LOCAL_WORLD_SIZE``, else 0."""
+        return self.local_ranks or int(os.environ.get("LOCAL_WORLD_SIZE", "0") or 0)
 
 
 def subject_of(model: ModelSpec, data: DataSpec, run: RunSpec, world_size: int = 1,
@@ -83,7 +92,8 @@ def subject_of(model: ModelSpec, data: DataSpec, run: RunSpec, world_size: int =
                    parallelism=device.parallelism, dp_shard=device.dp_shard,
                    tp_degree=device.tp_degree,
                    dtype=device.dtype, activation_checkpointing=run.activation_checkpointing,
-                   optimizer=run.optimizer, device_memory_gb=device.device_memory_gb)
+                   optimizer=run.optimizer, device_memory_gb=device.device_memory_gb,
+                   device=device.device)
 
 
 @dataclass(frozen=True)
@@ -420,7 +430,7 @@ def _sharding_under_torchrun(s: Subject, meta: Meta | None) -> str | None:
                 "gradient scaler is not sharded): use --dtype bfloat16")
     if s.parallelism == "hsdp":
         # 0: the ranks of one node, known only under torchrun (validate cannot judge it)
-        group = s.dp_shard or int(os.environ.get("LOCAL_WORLD_SIZE", "0") or 0)
+        group = s.dp_shard or s.node_ranks
         if group and (s.world_size % group or group == s.world_size):
             return (f"--parallelism hsdp shards within groups of --dp_shard ranks that divide "
                     f"WORLD_SIZE={s.world_size} and are fewer than it (--dp_shard {group}; "
@@ -436,7 +446,7 @@ def _tensor_parallel_problem(s: Subject, meta: Meta | None) -> str | None:
     tensor-parallel plan (``tensor_parallel`` in its registration) whose query and key/value
     heads and MLP width the group divides (its settings, read without torch: validate judges
     an 8B or 70B plan here)."""
-    group = s.tp_degree or int(os.environ.get("LOCAL_WORLD_SIZE", "0") or 0)
+    group = s.tp_degree or s.node_ranks
     if not group:
         return None
     if group < 2 or s.world_size % group:
@@ -477,14 +487,16 @@ def _memory_plan_fits(s: Subject, meta: Meta | None) -> str | None:
     if need is None or need.peak <= limit:
         return None
     case = memory_plan.Case.of(s, meta, memory_plan.LlamaShape.of(getattr(meta, "settings", {})))
-    parts = ", ".join(f"{name} {size / 1e9:.1f}" for name, size in need.parts().items()
-                      if name != "peak")
+    parts = ", ".join(f"{name} {memory_plan.gb_text(size)}"
+                      for name, size in need.parts().items() if name != "peak")
     fits = case.smallest_change(limit)
     advice = (f"the smallest change that fits: {fits}" if fits else
               "no change fits (checkpointing, sharding further, a smaller batch, alone or "
               "together): more ranks, a smaller model or a device with more memory")
     against = (f"--device_memory_gb {s.device_memory_gb:g}" if s.device_memory_gb else
-               f"the {gb:.1f} GB of {s.detected_memory or 'the detected device'} "
+               f"the {memory_plan.gb_text(limit)} GB of "
+               f"{s.detected_memory or 'the detected device'} "
                "(--device_memory_gb sets another limit)")
-    return (f"the memory plan of one rank peaks at {need.peak / 1e9:.1f} GB ({parts} GB), more "
+    return (f"the memory plan of one rank peaks at {memory_plan.gb_text(need.peak)} GB ({parts} "
+            "GB), more "
             f"than {against}; {advice}")

@@ -18,7 +18,10 @@ from pytorch_benchmarks.checks import Refusal
 from pytorch_benchmarks.models._zoo.metadata import model_metadata
 from pytorch_benchmarks.models.names import PACKAGE_DIR, unknown_model_message
 from pytorch_benchmarks.options import parse_quietly, subject
+from pytorch_benchmarks.run.memory_plan import gb_text
 from pytorch_benchmarks.runtime import device_memory
+
+__all__ = ["gb_text", "memory_plan", "preflight"]
 
 
 def preflight(argv: Sequence[str], world_size: int = 1, torchrun: bool = False,
@@ -34,7 +37,7 @@ def preflight(argv: Sequence[str], world_size: int = 1, torchrun: bool = False,
     spec, usage = parse_quietly(argv)
     if spec is None:
         return [usage] if usage is not None else []
-    about = subject(spec, world_size, torchrun)
+    about = replace(subject(spec, world_size, torchrun), local_ranks=local_ranks)
     if host and detect_memory and not about.device_memory_gb and not about.forward_only:
         found_memory = device_memory.of_host(spec.device.device, local_ranks or world_size)
         if found_memory is not None:
@@ -55,7 +58,8 @@ def preflight(argv: Sequence[str], world_size: int = 1, torchrun: bool = False,
 
 
 def memory_plan(argv: Sequence[str], world_size: int = 1, torchrun: bool = False,
-                models_dir: Path | None = PACKAGE_DIR) -> dict[str, int] | None:
+                models_dir: Path | None = PACKAGE_DIR, local_ranks: int = 0
+                ) -> dict[str, int] | None:
     """The memory plan of one rank of ``benchmarks.py argv`` (bytes by part, and the peak:
     :mod:`pytorch_benchmarks.run.memory_plan`), for a Llama's training step; None for
     anything else (inference, another model, a usage error, ``--batch_size max``). No torch."""
@@ -65,5 +69,6 @@ def memory_plan(argv: Sequence[str], world_size: int = 1, torchrun: bool = False
     if spec is None or models_dir is None or spec.run.forward_only:
         return None
     meta = model_metadata(spec.model.name, spec.model.config, models_dir)
-    found = plan_of(subject(spec, world_size, torchrun), meta)
+    found = plan_of(replace(subject(spec, world_size, torchrun), local_ranks=local_ranks),
+                    meta)
     return None if found is None else found.parts()

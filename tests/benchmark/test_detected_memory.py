@@ -26,18 +26,26 @@ TINY_LLAMA = ["--model", "llama3_1b", "--model_config", json.dumps(TINY), "--seq
 H100 = SimpleNamespace(name="NVIDIA H100 80GB HBM3", total_memory=85_520_809_984)
 
 
-def _meminfo(tmp_path: Path, kib: int) -> str:
+def _meminfo(tmp_path: Path, kib: int, available: int | None = None) -> str:
     path = tmp_path / "meminfo"
-    path.write_text(f"MemTotal:       {kib} kB\nMemFree:        1 kB\n", encoding="utf-8")
+    extra = f"MemAvailable:   {available} kB\n" if available is not None else ""
+    path.write_text(f"MemTotal:       {kib} kB\nMemFree:        1 kB\n{extra}", encoding="utf-8")
     return str(path)
 
 
-def test_a_cpu_rank_gets_its_share_of_the_nodes_memory(tmp_path: Path) -> None:
-    path = _meminfo(tmp_path, 32_000_000)
-    assert device_memory.node_share(1, path) == Detected(32.768, "this node's memory")
+def test_a_cpu_rank_gets_its_share_of_the_nodes_available_memory(tmp_path: Path) -> None:
+    """Less what a process holds besides its tensors (the torch runtime, measured ~0.33 GB)."""
+    path = _meminfo(tmp_path, 32_000_000, available=24_000_000)
+    one = device_memory.node_share(1, path)
+    assert one is not None and one.gb == pytest.approx(24.576 - 0.4)
+    assert one.source == ("this node's available memory (24.6 GB, less 0.4 GB a process for "
+                          "torch itself)")
     four = device_memory.node_share(4, path)
-    assert four is not None and four.gb == pytest.approx(8.192)
-    assert four.source == "a rank's share of this node's memory (32.8 GB over 4 ranks)"
+    assert four is not None and four.gb == pytest.approx(24.576 / 4 - 0.4)
+    assert four.source == ("this node's available memory (24.6 GB over 4 ranks, less 0.4 GB a "
+                           "process for torch itself)")
+    old_kernel = device_memory.node_share(1, _meminfo(tmp_path, 32_000_000))  # no MemAvailable
+    assert old_kernel is not None and old_kernel.gb == pytest.approx(32.768 - 0.4)
     assert device_memory.node_share(1, str(tmp_path / "missing")) is None
 
 
@@ -52,7 +60,7 @@ def test_a_cuda_rank_gets_its_devices_total_memory(monkeypatch: pytest.MonkeyPat
     assert asked == [3]  # the rank's own device
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     cpu = device_memory.of_run("auto", 0, 2)
-    assert cpu is not None and cpu.source.startswith("a rank's share of this node's memory")
+    assert cpu is not None and cpu.source.startswith("this node's available memory (")
 
 
 def _fake_smi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, output: str) -> None:
@@ -97,9 +105,9 @@ def test_the_run_refuses_a_plan_beyond_its_device_and_logs_the_plan(
     assert code == 0
     planned = facts["exp.memory_plan_mb"]
     assert 0 < planned < facts["results.peak_memory_mb"] * 10
-    assert facts["exp.memory_limit_source"] == "this node's memory"
-    share = device_memory.node_share(1)
-    assert share is not None and facts["exp.memory_limit_gb"] == pytest.approx(share.gb, 1e-3)
+    assert facts["exp.memory_limit_source"].startswith("this node's available memory (")
+    share = device_memory.node_share(1)  # what is available moves: within 5%
+    assert share is not None and facts["exp.memory_limit_gb"] == pytest.approx(share.gb, 0.05)
     code, facts = run_bench(*TINY_LLAMA, *FEW, "--device_memory_gb", "80")
     assert code == 0 and facts["exp.memory_limit_gb"] == 80
     assert facts["exp.memory_limit_source"] == "--device_memory_gb"
@@ -115,3 +123,26 @@ def test_the_run_refuses_a_plan_beyond_its_device_and_logs_the_plan(
     assert "of the detected Tiny GPU (--device_memory_gb sets another limit)" in error
     code, facts = run_bench(*TINY_LLAMA, *FEW, "--forward_only")  # inference: no plan
     assert code == 0 and "exp.memory_plan_mb" not in facts
+
+
+def test_the_batch_search_counts_a_plan_beyond_the_limit_as_not_fitting(run_bench: Any) -> None:
+    """--batch_size max with a memory limit: a probe whose plan exceeds it does not fit (the
+    search goes on below it), it is not a failure of the run."""
+    from pytorch_benchmarks.run.memory_plan import Case, LlamaShape
+    from pytorch_benchmarks.checks import Subject
+    from pytorch_benchmarks.models import get_model_info
+
+    info = get_model_info("llama3_1b", TINY)
+    shape = LlamaShape.of(info.settings)
+    assert shape is not None
+
+    def peak(batch: int) -> float:
+        subject = Subject(model="llama3_1b", seq_len=16, batch_size=batch, device="cpu")
+        return Case.of(subject, info, shape).plan().peak / 1e9
+
+    limit = (peak(5) + peak(6)) / 2  # 5 fits the plan, 6 does not
+    code, facts = run_bench(*TINY_LLAMA[:-2], "--batch_size", "max", "--device", "cpu",
+                            "--num_batches", "2", "--num_warmup_batches", "1",
+                            "--device_memory_gb", f"{limit:.9f}", "--max_batch_time", "60")
+    assert code == 0, facts.get("results.error")
+    assert facts["results.max_batch"] == 5 and facts["exp.effective_batch"] == 5

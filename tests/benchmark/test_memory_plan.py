@@ -166,3 +166,28 @@ def test_device_memory_that_judges_no_plan_is_said_to_be_ignored(run_bench: Any)
                             "--seq_len", "16", "--batch_size", "2", *FEW,
                             "--device_memory_gb", "80")
     assert code == 0 and not any("--device_memory_gb" in w for w in facts["exp.warnings"])
+
+
+def test_a_tiny_plan_is_not_shown_as_zeros() -> None:
+    from pytorch_benchmarks.run.memory_plan import gb_text
+
+    assert [gb_text(x) for x in (0, 5.2e5, 4.4e7, 1.0e8, 49.47e9)] == [
+        "0.0", "0.00052", "0.044", "0.1", "49.5"]
+
+
+def test_the_optimizer_step_and_the_roots_reduce_scatter_are_peaks_of_their_own() -> None:
+    """A weights-heavy step (one short sequence): the plan's peak is the optimizer's step
+    (every gradient, the state, AdamW's temporaries: the weights' size with CUDA's foreach
+    step, two of the largest parameter's on a CPU), or under FSDP2 the end of the backward
+    (the root's unsharded gradients and their flat copy), not the loss."""
+    shape = LlamaShape.of({"num_classes": 32000, "hidden": 1024, "layers": 6, "heads": 8,
+                           "kv_heads": 2, "intermediate": 2816, "tied": False})
+    assert shape is not None
+    one = plan(shape, Layout("ddp", 1), 1, 32, "adamw", foreach=True)
+    assert one.peak == one.weights * 4 + one.weights  # w + g + two states + the sqrt
+    cpu = plan(shape, Layout("ddp", 1), 1, 32, "adamw", foreach=False)
+    assert cpu.peak == cpu.weights * 4 + 2 * 32000 * 1024 * 4
+    assert plan(shape, Layout("ddp", 1), 1, 32, "sgd").peak == one.weights * 3
+    fsdp = plan(shape, Layout("fsdp", 2), 1, 32, "adamw", foreach=False)
+    root = shape.outside_parameters * 4
+    assert fsdp.peak == fsdp.weights + fsdp.optimizer + root + fsdp.gradients + 2 * root

@@ -14,11 +14,12 @@ SWEEP = ['-Pexp.model="llama3_8b"', '-Vexp.parallelism=["ddp", "fsdp", "fsdp_tp"
          '-Pexp.phase="training"', '-Pexp.dtype="bfloat16"', "-Pexp.replica_batch=1",
          "-Pexp.seq_len=8192", '-Pexp.activation_checkpointing="selective"',
          "-Pexp.device_memory_gb=200"]
-#: llama3_8b, 8 ranks, bfloat16, one sequence of 8,192 tokens a rank, every second block
+#: llama3_8b, 8 CPU ranks (AdamW steps one tensor at a time), bfloat16, one sequence of
+#: 8,192 tokens a rank, every second block
 #: checkpointed (run/memory_plan.py's arithmetic, tested against torch in
 #: tests/benchmark/test_memory_plan.py)
 PLANS = {"ddp": "weights 32.1, gradients 32.1, optimizer 64.2, activations 33.3, "
-                "buffers 32.1, peak 163.9 GB",
+                "buffers 32.1, peak 164.8 GB",
          "fsdp": "weights 4.0, gradients 4.0, optimizer 8.0, activations 33.3, buffers 3.8, "
                  "peak 49.5 GB",
          "fsdp_tp": "weights 5.6, gradients 5.6, optimizer 11.2, activations 19.1, "
@@ -44,7 +45,7 @@ def test_validate_judges_a_plan_run_here_by_this_hosts_memory(
     assert main(["validate", *sweep]) != 0
     err = capsys.readouterr().err
     assert "the memory plan of one rank peaks at 49.5 GB" in err
-    assert "of a rank's share of this node's memory (" in err and " over 8 ranks)" in err
+    assert "of this node's available memory (" in err and " over 8 ranks, less 0.4 GB" in err
     assert main(["validate", *sweep, '-Pexp.status="simulate"']) == 0
 
 
@@ -60,7 +61,7 @@ def test_print_table_has_a_plan_column(capsys: pytest.CaptureFixture[str]) -> No
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[-1] == "peak"
     assert [" ".join(line.split()[-2:]) for line in lines[2:]] == [
-        "32.1+32.1+64.2+33.3+32.1, 163.9", "4.0+4.0+8.0+33.3+3.8, 49.5",
+        "32.1+32.1+64.2+33.3+32.1, 164.8", "4.0+4.0+8.0+33.3+3.8, 49.5",
         "5.6+5.6+11.2+19.1+2.5, 40.1"]
 
 
@@ -91,3 +92,28 @@ def test_validate_plans_an_8b_sweep_without_importing_torch(tmp_path: Path) -> N
                           check=False, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stderr.count("memory plan of one rank: ") == 3
+
+
+def test_a_node_sized_group_is_the_ranks_of_a_node(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """--dp_shard 0 and --tp_degree 0 mean a node's ranks: validate knows them (the launcher
+    starts exp.cpu_replicas or the GPUs' replicas a node), so it refuses what the run would
+    (one node of 4: HSDP has one group) and plans a 2-node job by its nodes' 8 ranks."""
+    tiny = ['-Pexp.model="llama3_1b"', "-Pexp.seq_len=16", "-Pexp.replica_batch=2",
+            '-Pexp.phase="training"', '-Pexp.gpus=""', "-Pexp.cpu_replicas=4",
+            "-Ppytorch.model_config={\"num_classes\": 64, \"hidden\": 32, \"layers\": 2, "
+            "\"heads\": 4, \"kv_heads\": 2, \"intermediate\": 64}", f"-Pexp.log_dir={tmp_path}"]
+    assert main(["validate", *tiny, '-Pexp.parallelism="hsdp"']) != 0
+    assert "shards within groups of --dp_shard ranks" in capsys.readouterr().err
+    assert main(["validate", *tiny, '-Pexp.parallelism="fsdp_tp"']) != 0
+    assert "heads cannot be split over 4 ranks" in capsys.readouterr().err
+    two_nodes = ['-Pexp.model="llama3_8b"', '-Pexp.gpus="0,1,2,3,4,5,6,7"',
+                 '-Pexp.phase="training"', '-Pexp.dtype="bfloat16"', "-Pexp.seq_len=8192",
+                 "-Pexp.replica_batch=1", '-Pexp.scheduler="slurm"', "-Pexp.num_nodes=2",
+                 '-Pexp.activation_checkpointing="full"', '-Pexp.status="simulate"',
+                 f"-Pexp.log_dir={tmp_path}"]
+    assert main(["print", *two_nodes, '-Pexp.parallelism="hsdp"', "--format", "table"]) == 0
+    hsdp = capsys.readouterr().out.splitlines()[-1].split()[-1]
+    assert main(["print", *two_nodes, '-Pexp.parallelism="fsdp"', "--format", "table"]) == 0
+    fsdp = capsys.readouterr().out.splitlines()[-1].split()[-1]
+    assert float(hsdp) > float(fsdp)  # sharded over a node's 8 ranks, not all 16

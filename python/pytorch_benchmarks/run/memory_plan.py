@@ -36,7 +36,6 @@ only: ``validate`` imports it without torch.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -46,6 +45,13 @@ from pytorch_benchmarks.spec import MAX_BATCH
 FLOAT32 = 4
 #: Optimizer states per weight (SGD's momentum; AdamW's two moments), float32 each.
 OPTIMIZER_STATES = {"sgd": 1, "adamw": 2}
+
+
+def gb_text(size: float) -> str:
+    """Bytes as GB (1e9) with one decimal, and two significant digits below 0.1 GB (a tiny
+    model's plan is not shown as zeros)."""
+    value = size / 1e9
+    return f"{value:.1f}" if value >= 0.1 or value == 0 else f"{value:.2g}"
 
 
 @dataclass(frozen=True)
@@ -144,6 +150,12 @@ class MemoryPlan:
     #: computes, when the loss's values (``loss_activations``) are gone. None: all of it.
     held_buffers: int | None = None
     loss_activations: int = 0
+    #: What the optimizer's step allocates besides its state: AdamW's foreach implementation
+    #: (CUDA's default) makes a weights-sized ``sqrt`` of the second moments.
+    optimizer_temp: int = 0
+    #: FSDP2's reduce-scatter of the root's gradients at the end of the backward: the root's
+    #: unsharded float32 gradients and the flat copy the collective reads (0: not sharded)
+    root_reduce: int = 0
 
     @property
     def total(self) -> int:
@@ -156,13 +168,21 @@ class MemoryPlan:
         step) grow as the backward frees the activations, so they are never all held with
         them; at the backward's start the activations are held with the LM head's gradient;
         FSDP2's gathered blocks come later, in the last block's backward, when the loss's
-        values are freed. Checked against measured peaks on this CPU, sharded too
-        (``benchmarks/bench_memory_plan.py``)."""
+        values are freed; at the backward's end FSDP2 reduce-scatters the root's gradients
+        (unsharded, and a flat copy); then the optimizer steps with every gradient, its state
+        and its temporaries. The largest of these moments. Checked against measured peaks on
+        this CPU, sharded too (``benchmarks/bench_memory_plan.py``)."""
         held = self.buffers if self.held_buffers is None else self.held_buffers
         in_block = (self.activations - self.loss_activations + self.first_gradient
                     + self.buffers - held)
-        return (self.weights + self.optimizer + held
-                + max(self.gradients, self.activations + self.first_gradient, in_block))
+        backward = (self.weights + self.optimizer + held
+                    + max(self.gradients, self.activations + self.first_gradient, in_block))
+        # the optimizer's step: every gradient held with the state and its temporary (DDP's
+        # buckets too; FSDP2's gathered root is resharded after the backward)
+        step = (self.weights + self.optimizer + self.gradients + self.optimizer_temp
+                + (held if self.buffers == held else 0))
+        reduce = self.weights + self.optimizer + held + self.gradients + self.root_reduce
+        return max(backward, step, reduce if self.root_reduce else 0)
 
     def parts(self) -> dict[str, int]:
         """The parts by name, in the order a table shows them, and the peak."""
@@ -192,7 +212,7 @@ def activation_bytes(shape: LlamaShape, batch: int, seq: int, tp: int = 1,
 
 def plan(shape: LlamaShape, layout: Layout, batch: int, seq: int, optimizer: str = "adamw",
          checkpointing: str = "none", param_bytes: int = FLOAT32,
-         value_bytes: int = FLOAT32) -> MemoryPlan:
+         value_bytes: int = FLOAT32, foreach: bool = True) -> MemoryPlan:
     """The memory plan of one rank of a training step (``batch``: the rank's sequences;
     ``param_bytes``: what FSDP2 gathers at, 2 under a bfloat16 policy; ``value_bytes``: the
     activations', 2 under bfloat16 autocast)."""
@@ -214,7 +234,21 @@ def plan(shape: LlamaShape, layout: Layout, batch: int, seq: int, optimizer: str
                                                    value_bytes),
                       buffers=buffers, first_gradient=shape.vocab * shape.hidden * FLOAT32,
                       held_buffers=held,
-                      loss_activations=int(batch * seq * 3 * shape.vocab * value_bytes))
+                      loss_activations=int(batch * seq * 3 * shape.vocab * value_bytes),
+                      optimizer_temp=_adamw_temp(shape, layout, weights, foreach)
+                      if optimizer == "adamw" else 0,
+                      root_reduce=2 * shape.outside_parameters * FLOAT32
+                      if layout.parallelism != "ddp" and layout.outside_shards > 1 else 0)
+
+
+def _adamw_temp(shape: LlamaShape, layout: Layout, weights: int, foreach: bool) -> int:
+    """AdamW's temporaries in its step: the ``sqrt`` of every second moment at once (the
+    foreach implementation, torch's default for CUDA tensors: the weights' size), else one
+    parameter at a time (a CPU's: its ``sqrt`` and the quotient by the bias correction, of
+    the largest parameter, the embedding's shard)."""
+    if foreach:
+        return weights
+    return 2 * _split(shape.vocab * shape.hidden, layout.outside_shards) * FLOAT32
 
 
 @dataclass(frozen=True)
@@ -229,26 +263,29 @@ class Case:
     optimizer: str = "adamw"
     checkpointing: str = "none"
     half: bool = False  # bfloat16 or float16: 2-byte activations (and FSDP2's gathers)
+    foreach: bool = True  # the optimizer steps all tensors at once (CUDA's default; a CPU's: not)
 
     @classmethod
     def of(cls, subject: Any, meta: Any, shape: LlamaShape) -> Case:
         """The case of a checks subject (``checks.Subject``) and its model's metadata; an
-        unknown group (0: a node's ranks) is ``LOCAL_WORLD_SIZE`` when set, else every rank."""
-        local = int(os.environ.get("LOCAL_WORLD_SIZE", "0") or 0) or subject.world_size
+        unknown group (0: a node's ranks) is the subject's ranks of a node (``validate``
+        knows them; a run reads ``LOCAL_WORLD_SIZE``), else every rank."""
+        local = getattr(subject, "node_ranks", 0) or subject.world_size
         layout = Layout(subject.parallelism, subject.world_size,
                         subject.dp_shard or local, subject.tp_degree or local)
         seq = subject.seq_len or (meta.input_shape[0] if meta.input_shape else 1)
         optimizer = subject.optimizer if subject.optimizer != "auto" else \
             getattr(meta, "optimizer", "sgd")
         return cls(shape, layout, int(subject.batch_size), int(seq), optimizer,
-                   subject.activation_checkpointing, subject.dtype in ("bfloat16", "float16"))
+                   subject.activation_checkpointing, subject.dtype in ("bfloat16", "float16"),
+                   foreach=getattr(subject, "device", "auto") != "cpu")
 
     def plan(self) -> MemoryPlan:
         two = 2 if self.half else FLOAT32
         return plan(self.shape, self.layout, self.batch, self.seq, self.optimizer,
                     self.checkpointing,
                     param_bytes=two if self.layout.parallelism != "ddp" else FLOAT32,
-                    value_bytes=two)
+                    value_bytes=two, foreach=self.foreach)
 
     def smallest_change(self, limit: float) -> str | None:
         """The first single change, least disruptive first, whose plan's peak fits ``limit``
@@ -268,7 +305,7 @@ class Case:
                           replace(self, checkpointing="full")))
         for name, case in tries:
             if case.plan().peak <= limit:
-                return f"{name} ({case.plan().peak / 1e9:.1f} GB)"
+                return f"{name} ({gb_text(case.plan().peak)} GB)"
         found = self._largest_batch(limit)
         if found is not None:
             return found
@@ -279,7 +316,7 @@ class Case:
         both = replace(self, checkpointing="full", layout=replace(
             self.layout, parallelism="fsdp" if shard else self.layout.parallelism))
         if len(names) == 2 and both.plan().peak <= limit:
-            return f"{' with '.join(names)} ({both.plan().peak / 1e9:.1f} GB)"
+            return f"{' with '.join(names)} ({gb_text(both.plan().peak)} GB)"
         found = both._largest_batch(limit)
         return None if found is None else f"{' with '.join(names)} with {found}"
 
@@ -287,7 +324,7 @@ class Case:
         for batch in range(self.batch - 1, 0, -1):
             smaller = replace(self, batch=batch)
             if smaller.plan().peak <= limit:
-                return f"--batch_size {batch} ({smaller.plan().peak / 1e9:.1f} GB)"
+                return f"--batch_size {batch} ({gb_text(smaller.plan().peak)} GB)"
         return None
 
 

@@ -113,9 +113,9 @@ def build_workload(model: ModelSpec, data: DataSpec, device: DeviceSpec, run: Ru
 
     info = get_model_info(model.name, model.config)  # --model_config: its overrides
     # What the metadata refuses: the same checks validate runs before a sweep (in this order)
-    about = with_detected_memory(checks.subject_of(model, data, run, ctx.world_size,
-                                                   ctx.enabled, device=device),
-                                 device.device, ctx)
+    about = with_detected_memory(replace(
+        checks.subject_of(model, data, run, ctx.world_size, ctx.enabled, device=device),
+        local_ranks=ctx.local_world_size if ctx.enabled else 0), device.device, ctx)
     checks.enforce(about, info, "model")
     input_shape = resolve_input_shape(info, model.image_size, warn)
     tokens.check_flags(info, run.generate, device.compile, warn)

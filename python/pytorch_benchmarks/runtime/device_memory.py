@@ -3,13 +3,16 @@
 
 Responsibility: find that limit, and say where it came from, in three places that must agree:
 - the run (:func:`of_run`), before the model is built: a CUDA device's ``total_memory`` as
-  torch reports it (the same for every rank of a node of like GPUs), else the node's memory
-  (``MemTotal``) shared by the node's ranks (CPU ranks share one memory);
+  torch reports it (the same for every rank of a node of like GPUs), else the node's
+  available memory (``MemAvailable``) shared by the node's ranks, less what each process
+  holds besides its tensors (CPU ranks share one memory);
 - ``validate`` of an experiment this host runs (:func:`of_host`, no torch): ``nvidia-smi``'s
-  smallest ``memory.total`` for a GPU experiment, else ``MemTotal`` shared by the node's ranks;
-- never for an experiment another host runs (a Slurm job, a remote rendezvous): its node
-  judges it when it starts, by :func:`of_run`.
-The limit is a ceiling, not what is free: a device another process fills is not known here.
+  smallest ``memory.total`` for a GPU experiment, else the node's share as above;
+- never for an experiment another host runs (a Slurm job): its node judges it when it starts,
+  by :func:`of_run`; a multi-node rendezvous that this host is one node of is judged by this
+  host's memory (its ranks here), and each node again when it starts.
+A GPU's limit is a ceiling, not what is free (another process's use is not known here); a
+CPU's is what the node had available when it was judged.
 """
 from __future__ import annotations
 
@@ -30,28 +33,38 @@ class Detected:
     source: str
 
 
-def node_memory_bytes(path: str = MEMINFO) -> int | None:
-    """The node's ``MemTotal`` in bytes, or None when it cannot be read."""
+def node_memory_bytes(path: str = MEMINFO, key: str = "MemAvailable") -> int | None:
+    """The node's ``MemAvailable`` (``key``) in bytes, else its ``MemTotal``; None when
+    neither can be read."""
+    found: dict[str, int] = {}
     try:
         with open(path, encoding="utf-8") as stream:
             for line in stream:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) * 1024
+                name, _, rest = line.partition(":")
+                if name in (key, "MemTotal"):
+                    found[name] = int(rest.split()[0]) * 1024
     except (OSError, ValueError, IndexError):
         return None
-    return None
+    return found.get(key, found.get("MemTotal"))
+
+
+#: What a benchmark process holds besides its model's tensors (torch's libraries, its thread
+#: pools, the interpreter): a tiny Llama's rank peaks at 323-328 MiB resident on this CPU.
+PROCESS_OVERHEAD = 0.4e9
 
 
 def node_share(local_ranks: int, path: str = MEMINFO) -> Detected | None:
-    """The node's memory shared by its ``local_ranks`` CPU ranks."""
+    """The node's available memory shared by its ``local_ranks`` CPU ranks, less what each
+    process holds besides its tensors (:data:`PROCESS_OVERHEAD`)."""
     total = node_memory_bytes(path)
     if not total:
         return None
     ranks = max(1, local_ranks)
-    if ranks == 1:
-        return Detected(total / 1e9, "this node's memory")
-    return Detected(total / ranks / 1e9, f"a rank's share of this node's memory "
-                                         f"({total / 1e9:.1f} GB over {ranks} ranks)")
+    share = max(0.0, total / ranks - PROCESS_OVERHEAD)
+    over = f" over {ranks} ranks" if ranks > 1 else ""
+    return Detected(share / 1e9, f"this node's available memory ({total / 1e9:.1f} GB{over}, "
+                                 f"less {PROCESS_OVERHEAD / 1e9:.1f} GB a process for torch "
+                                 "itself)")
 
 
 def gpu_of_torch(index: int) -> Detected:
