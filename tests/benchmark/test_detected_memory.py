@@ -128,9 +128,9 @@ def test_the_run_refuses_a_plan_beyond_its_device_and_logs_the_plan(
 def test_the_batch_search_counts_a_plan_beyond_the_limit_as_not_fitting(run_bench: Any) -> None:
     """--batch_size max with a memory limit: a probe whose plan exceeds it does not fit (the
     search goes on below it), it is not a failure of the run."""
-    from pytorch_benchmarks.run.memory_plan import Case, LlamaShape
     from pytorch_benchmarks.checks import Subject
     from pytorch_benchmarks.models import get_model_info
+    from pytorch_benchmarks.run.memory_plan import Case, LlamaShape
 
     info = get_model_info("llama3_1b", TINY)
     shape = LlamaShape.of(info.settings)
