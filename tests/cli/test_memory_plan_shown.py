@@ -101,8 +101,9 @@ def test_a_node_sized_group_is_the_ranks_of_a_node(tmp_path: Path,
     (one node of 4: HSDP has one group) and plans a 2-node job by its nodes' 8 ranks."""
     tiny = ['-Pexp.model="llama3_1b"', "-Pexp.seq_len=16", "-Pexp.replica_batch=2",
             '-Pexp.phase="training"', '-Pexp.gpus=""', "-Pexp.cpu_replicas=4",
-            "-Ppytorch.model_config={\"num_classes\": 64, \"hidden\": 32, \"layers\": 2, "
-            "\"heads\": 4, \"kv_heads\": 2, \"intermediate\": 64}", f"-Pexp.log_dir={tmp_path}"]
+            ("-Ppytorch.model_config={\"num_classes\": 64, \"hidden\": 32, \"layers\": 2, "
+             "\"heads\": 4, \"kv_heads\": 2, \"intermediate\": 64}"),
+            f"-Pexp.log_dir={tmp_path}"]
     assert main(["validate", *tiny, '-Pexp.parallelism="hsdp"']) != 0
     assert "shards within groups of --dp_shard ranks" in capsys.readouterr().err
     assert main(["validate", *tiny, '-Pexp.parallelism="fsdp_tp"']) != 0
