@@ -117,7 +117,9 @@ def serve_flags(exp: ExperimentLike) -> list[str]:
         value = raw.get(name)
         if name == "serve.model" and not value:
             value = view.model  # '': the experiment's model
-        if value is not None and value != "":
+        if name == "serve.endpoint":  # always: an empty one is refused by name
+            flags += [flag, as_arg(value or "")]
+        elif value is not None and value != "":
             flags += [flag, as_arg(value)]
     if view.log_file:
         flags += ["--requests_file", requests_file(view.log_file)]

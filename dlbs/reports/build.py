@@ -12,11 +12,12 @@ from dlbs.reports.aggregate import NOISE_THRESHOLD
 from dlbs.reports.compare import compare_by_report, compare_report, split_by
 from dlbs.reports.frame import check_columns, column_of
 from dlbs.reports.model import Report
+from dlbs.reports.serving import is_serving, serving_report
 from dlbs.reports.summary import summary_report
 from dlbs.reports.tables import pivot_report, standard_report
 from dlbs.reports.verdicts import CORRECTION_NAMES, MIN_CHANGE, Policy
 
-KINDS: tuple[str, ...] = ("regular", "weak", "strong", "summary")
+KINDS: tuple[str, ...] = ("regular", "weak", "strong", "summary", "serve")
 #: Statistics a pivot can show besides log keys (see ``aggregate``).
 STATISTICS: tuple[str, ...] = (
     "runs", "runs_ok", "runs_steady", "cv", "time_median", "time_std", "time_ci_low", "time_ci_high",
@@ -38,6 +39,11 @@ def build_report(records: Records, kind: str = "regular",
             check_columns([value], records, "--value")
         _check_distinct(rows, cols)
         return pivot_report(records, rows, cols, value, threshold)
+    if kind == "serve" or (kind == "regular" and all(map(is_serving, records))):
+        served = [r for r in records if is_serving(r)]
+        if not served:
+            raise ReportError("--type serve: no serving run (exp.phase=serve) among the records")
+        return serving_report(served)
     if kind == "summary":
         return summary_report(records, threshold)
     if kind not in KINDS:

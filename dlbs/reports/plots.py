@@ -551,8 +551,65 @@ def _pivot(report: Report, formats: tuple[str, ...]) -> Iterator[Chart]:
         yield Chart(f"{_slug(table.name)}.png", title, images)
 
 
+def _serve(report: Report, formats: tuple[str, ...]) -> Iterator[Chart]:
+    """The serving report's curve: TTFT p50 and p99 (95% intervals) against the requests per
+    second achieved, each model a line; and SLO attainment against the offered load."""
+    tables = {t.name: t for t in report.tables}
+    achieved, attainment = tables.get("request_throughput"), tables.get("slo_attainment")
+    if achieved is None or attainment is None:
+        return
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for r, model in enumerate(achieved.data.index):
+        color = colors[r % len(colors)]
+        for name, style in (("ttft_p50", "-"), ("ttft_p99", "--")):
+            table = tables.get(name)
+            if table is None:
+                continue
+            points = [(x, y, lo, hi) for x, y, lo, hi in zip(
+                achieved.data.iloc[r].tolist(), table.data.iloc[r].tolist(),
+                *(side.iloc[r].tolist() for side in (table.ci or (table.data, table.data))))
+                if _finite(x) is not None and _finite(y) is not None]
+            if not points:
+                continue
+            points.sort()
+            xs, ys = [p[0] for p in points], [p[1] for p in points]
+            errors = [[y - lo if _finite(lo) is not None else 0 for _x, y, lo, _hi in points],
+                      [hi - y if _finite(hi) is not None else 0 for _x, y, _lo, hi in points]]
+            known = [_finite(lo) is not None and _finite(hi) is not None
+                     for _x, _y, lo, hi in points]
+            label = f"{model}: {name.replace('_', ' ')}"
+            if not all(known):  # never drawn as exact: a hollow point has no interval
+                label += " (hollow: no interval, too few requests)"
+            left.errorbar(xs, ys, yerr=errors, marker="o", capsize=4, linestyle=style,
+                          color=color, label=label)
+            hollow = [(x, y) for (x, y, _lo, _hi), ok in zip(points, known) if not ok]
+            if hollow:
+                left.plot([x for x, _y in hollow], [y for _x, y in hollow], "o", color=color,
+                          markerfacecolor="white", zorder=3)
+        loads = [(c, v) for c, v in zip(attainment.data.columns, attainment.data.iloc[r])
+                 if is_number(c) and _finite(v) is not None]
+        if loads:
+            right.plot([float(c) for c, _v in loads], [v for _c, v in loads], marker="o",
+                       color=color, label=str(model))
+    left.set(title="Latency against throughput (95% intervals)",
+             xlabel="requests/s achieved", ylabel="TTFT (ms)")
+    left.set_ylim(bottom=0)
+    left.grid(True, alpha=0.3)
+    left.legend(fontsize="x-small", loc="upper left")
+    right.set(title="SLO attainment against load", xlabel=str(attainment.data.columns.name),
+              ylabel="requests within the SLO (%)")
+    right.set_ylim(0, 105)
+    right.grid(True, alpha=0.3)
+    if len(achieved.data.index) > 1:
+        right.legend(fontsize="small")
+    figure.tight_layout()
+    _sign(figure, footer(report))
+    yield Chart("serving.png", report.title, _images(figure, formats))
+
+
 CHARTS = {"regular": _regular, "weak": _scaling, "strong": _scaling, "compare": _compare,
-          "pivot": _pivot}
+          "pivot": _pivot, "serve": _serve}
 
 
 def charts(report: Report, formats: Sequence[str] = ("png",)) -> list[Chart]:

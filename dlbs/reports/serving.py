@@ -1,0 +1,182 @@
+"""The report of serving runs (``exp.phase=serve``): rows the served model (and API), columns
+the offered load (``serve.request_rate``, or ``serve.concurrency`` for a closed loop), one table
+per figure: TTFT, TPOT, ITL and end-to-end percentiles, requests and output tokens per second,
+goodput, SLO attainment and failed requests.
+
+A cell is the mean over the repeated runs of its experiment; its interval is the run's own 95%
+interval when there is one run (order-statistic for a percentile, t for a mean: what the client
+logged as ``*_ci95``), else Student's t over the runs' values. A run whose client lagged
+(``results.client_lagged``) marks its cell. Pure: records in, ``Report`` out.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from benchstats.samples import summarize
+
+from dlbs.reports.model import Report, Table
+
+#: A cell whose client lagged: its latencies include the client's own delay.
+MARK_LAGGED = "@"
+LAGGED_NOTE = (f"{MARK_LAGGED} the load client lagged (results.client_lagged: its event loop "
+               "woke more than 10 ms late at p99): the latencies include its own delay")
+
+
+@dataclass(frozen=True)
+class ServeFigure:
+    key: str
+    title: str
+    digits: int = 1
+    scale: float = 1.0
+
+
+FIGURES: tuple[ServeFigure, ...] = (
+    ServeFigure("results.ttft_p50", "TTFT p50 (ms)"),
+    ServeFigure("results.ttft_p99", "TTFT p99 (ms)"),
+    ServeFigure("results.tpot_p50", "TPOT p50 (ms)", 2),
+    ServeFigure("results.itl_p50", "ITL p50 (ms)", 2),
+    ServeFigure("results.e2e_p50", "End-to-end p50 (ms)"),
+    ServeFigure("results.request_throughput", "Requests/s (achieved)", 2),
+    ServeFigure("results.output_tokens_per_second", "Output tokens/s", 1),
+    ServeFigure("results.goodput", "Goodput (requests/s within the SLO)", 2),
+    ServeFigure("results.slo_attainment", "SLO attainment (%)", 1, 100.0),
+    ServeFigure("results.failed_requests", "Failed requests", 0),
+)
+
+
+def is_serving(record: Mapping[str, Any]) -> bool:
+    return record.get("exp.phase") == "serve"
+
+
+def _load_key(records: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
+    """The swept load: the request rate, or the concurrency of a closed loop (rate 0)."""
+    rates = {float(r.get("serve.request_rate") or 0) for r in records}
+    if rates != {0.0}:
+        return "serve.request_rate", "offered load (requests/s)"
+    return "serve.concurrency", "concurrency (requests in flight)"
+
+
+def _row(record: Mapping[str, Any], with_api: bool) -> str:
+    model = str(record.get("serve.model") or record.get("exp.model") or "?")
+    label = str(record.get("exp.model") or model)
+    if model != label:
+        label = f"{label} ({model})"
+    return f"{label}, {record.get('serve.api', 'completions')}" if with_api else label
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _cell(runs: list[Mapping[str, Any]], figure: ServeFigure
+          ) -> tuple[float | None, float | None, float | None]:
+    values = [v for v in (_number(r.get(figure.key)) for r in runs) if v is not None]
+    if not values:
+        return None, None, None
+    if len(values) == 1:
+        interval = runs[0].get(figure.key + "_ci95") if len(runs) == 1 else None
+        low, high = (interval if isinstance(interval, list) and len(interval) == 2
+                     else (None, None))
+        return (values[0] * figure.scale,
+                None if low is None else low * figure.scale,
+                None if high is None else high * figure.scale)
+    stats = summarize(values)
+    return stats.mean * figure.scale, stats.ci_low * figure.scale, stats.ci_high * figure.scale
+
+
+def serving_report(records: Sequence[Mapping[str, Any]]) -> Report:
+    """The serving report of ``records`` (those with ``exp.phase=serve``)."""
+    runs = [r for r in records if is_serving(r)]
+    load, load_title = _load_key(runs)
+    with_api = len({r.get("serve.api", "completions") for r in runs}) > 1
+    cells: dict[tuple[str, float], list[Mapping[str, Any]]] = {}
+    failed: dict[tuple[str, float], str] = {}
+    for record in runs:
+        key = (_row(record, with_api), float(record.get(load) or 0))
+        if record.get("results.status") == "ok":
+            cells.setdefault(key, []).append(record)
+        else:
+            failed.setdefault(key, str(record.get("results.status") or "failure"))
+    rows = sorted({k[0] for k in [*cells, *failed]})
+    cols = sorted({k[1] for k in [*cells, *failed]})
+    index = pd.Index(rows, name="Model")
+    columns = pd.Index([_column(c) for c in cols], name=load_title)
+    tables = []
+    for figure in FIGURES:
+        data = pd.DataFrame(None, index=index, columns=columns, dtype=object)
+        low = data.copy()
+        high = data.copy()
+        marks = pd.DataFrame("", index=index, columns=columns, dtype=object)
+        for (row, col), runs_here in cells.items():
+            value, lo, hi = _cell(runs_here, figure)
+            data.at[row, _column(col)] = value
+            low.at[row, _column(col)] = lo
+            high.at[row, _column(col)] = hi
+            if any(r.get("results.client_lagged") for r in runs_here):
+                marks.at[row, _column(col)] = MARK_LAGGED
+        for (row, col), status in failed.items():
+            if (row, col) not in cells:
+                data.at[row, _column(col)] = status
+        tables.append(Table(figure.key.removeprefix("results."), figure.title, data, marks,
+                            digits=figure.digits, ci=(low, high)))
+    notes = _notes(runs, tables)
+    tables += interval_tables(tables)
+    return Report("serve", "Serving report: rows model, columns offered load", tables, notes)
+
+
+def _column(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else value
+
+
+def _notes(runs: Sequence[Mapping[str, Any]], tables: list[Table]) -> list[str]:
+    notes = []
+    if any((t.marks is not None and (t.marks == MARK_LAGGED).to_numpy().any()) for t in tables):
+        notes.append(LAGGED_NOTE)
+    slos = {_slo_text(r["results.slo"]) for r in runs
+            if isinstance(r.get("results.slo"), dict)}
+    notes.append("TTFT: time to the first token from a request leaving the client; TPOT: time "
+                 "per output token after the first; ITL: gaps between streamed chunks; each "
+                 "cell is the mean of its runs, its 95% interval (charts, json) the run's own "
+                 "(order-statistic for a percentile: a p99 needs about 500 requests) or "
+                 "Student's t over runs (requests/s and goodput: repeat the runs, exp.repeat)")
+    if slos:
+        notes.append("SLO: " + "; ".join(sorted(slos)) + " (attainment counts failed "
+                     "requests as missed)")
+    return notes
+
+
+def _slo_text(slo: Mapping[str, Any]) -> str:
+    parts = [f"{name} <= {slo[key]:g} ms" for key, name in (("ttft_ms", "TTFT"),
+                                                             ("tpot_ms", "TPOT"))
+             if isinstance(slo.get(key), (int, float))]
+    return ", ".join(parts) or "none (every answered request meets it)"
+
+
+#: Figures whose 95% intervals get a table of their own (``low - high``), after the figures.
+INTERVAL_TABLES = ("ttft_p50", "ttft_p99", "tpot_p50", "request_throughput")
+
+
+def interval_tables(tables: list[Table]) -> list[Table]:
+    """``low - high`` text tables of the intervals of :data:`INTERVAL_TABLES`."""
+    made = []
+    for table in tables:
+        if table.name not in INTERVAL_TABLES or table.ci is None:
+            continue
+        low, high = table.ci
+        text = pd.DataFrame(None, index=table.data.index, columns=table.data.columns,
+                            dtype=object)
+        for r in range(text.shape[0]):
+            for c in range(text.shape[1]):
+                lo, hi = low.iat[r, c], high.iat[r, c]
+                if _number(lo) is not None and _number(hi) is not None:
+                    text.iat[r, c] = f"{lo:.{table.digits}f} - {hi:.{table.digits}f}"
+        if text.notna().to_numpy().any():  # none: too few requests, or one run of a rate
+            made.append(Table(f"{table.name}_ci", f"{table.title}: 95% interval", text,
+                              digits=table.digits, intervals=True))
+    return made
