@@ -592,6 +592,9 @@ def failure_reason(source: ExperimentLike, part: Path, offset: int, output: Mapp
     line = launcher_errors.launcher_failure(text, where, timeout)
     if line and reported:
         first = launcher_errors.parse_failures(text)[:1]
+        own = launcher_errors.rank_error(text, first[0].rank) if first else None
+        if own and own != reported:  # the first failed rank's own reason, not a symptom
+            return f"{line}; the benchmark reported: {own}"
         if not first or first[0].exitcode is None or first[0].exitcode >= 0:
             return None  # the failed rank's own error (or one launcher line less) is better
         return f"{line}; the benchmark reported: {reported}"
@@ -610,7 +613,9 @@ def peer_crash_reason(part: Path, offset: int, output: Mapping[str, Any]) -> str
     if launcher_errors.crashed_first(text) is None:
         return None
     line = launcher_errors.failure_line(text) or "torchrun: a rank failed"
-    reported = output.get("results.error")
+    first = launcher_errors.crashed_first(text)
+    reported = (launcher_errors.rank_error(text, first.rank if first else None)
+                or output.get("results.error"))
     return f"{line}; the benchmark reported: {reported}" if reported else line
 
 

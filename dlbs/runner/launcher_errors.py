@@ -237,6 +237,15 @@ def crashed_first(text: str) -> WorkerFailure | None:
     return first[0]
 
 
+def rank_error(text: str, rank: int | None) -> str | None:
+    """The ``error: rank N: ...`` line the benchmark printed for ``rank`` (its own reason:
+    what another rank logged is often a symptom of it), without ``error:``; None without."""
+    if rank is None:
+        return None
+    found = re.findall(rf"error: (rank {rank}: [^\n]+)", text)
+    return found[-1].strip() if found else None
+
+
 def launcher_failure(text: str, where: str = "", timeout: int | None = None) -> str | None:
     """The one line of a failed torchrun's output: a rendezvous that timed out, else the rank
     that failed first, else another rendezvous error; None when ``text`` holds none of them."""

@@ -238,3 +238,19 @@ def test_a_rendezvous_nobody_comes_to_fails_naming_the_address(tmp_path: Path, r
     assert facts["results.error"].startswith(line.format(where=where)), facts["results.error"]
     assert "\n" not in facts["results.error"]
     assert "--rdzv_conf timeout=5" in " ".join(log.with_suffix(".sh").read_text().split())
+
+
+def test_the_first_failed_rank_s_own_error_is_quoted_not_a_symptom(tmp_path: Path) -> None:
+    """Rank 2 refused the run and exited 1; torchrun then stopped rank 3, whose
+    ``stopped by SIGTERM`` is what the log's facts hold: the one line quotes rank 2's own
+    ``error:`` line (found by the hostile review of issue 35)."""
+    own = ("rank 2: --parallelism hsdp shards within groups of --dp_shard ranks that divide "
+           "WORLD_SIZE=4 and are fewer than it")
+    text = (f"error: {own}\n" + "error: rank 3: stopped by SIGTERM before timing\n"
+            '__results.status__="failure"\n'
+            '__results.error__="rank 3: stopped by SIGTERM before timing"\n'
+            + summary(entry(0, 2, 1), entry(1, 3, -15)))
+    status, error = trailer_of(tmp_path, text)
+    assert status == "failure"
+    assert error is not None and error.startswith("torchrun: rank 2 exited with code 1")
+    assert error.endswith(f"the benchmark reported: {own}"), error
