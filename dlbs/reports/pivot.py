@@ -46,7 +46,7 @@ def extra_dims(agg: pd.DataFrame, rows: Sequence[str], cols: Sequence[str],
 
 #: A dimension's value where its runs logged the "off" value or nothing (``OFF_VALUES``):
 #: a run without exp.parallelism, or with its default, ran (or planned) DDP.
-SHOWN_WHEN_OFF: dict[str, str] = {"exp.parallelism": "ddp"}
+SHOWN_WHEN_OFF: dict[str, str] = {"exp.parallelism": "ddp", "exp.optimizer": "sgd"}
 
 
 def sortable(series: pd.Series) -> pd.Series:
