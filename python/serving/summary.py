@@ -8,8 +8,8 @@ distribution-free intervals (:mod:`benchstats.quantiles`), in milliseconds; requ
 tokens per second over the wall time from the first send to the last answer; goodput under the
 SLO (TTFT <= ``slo_ttft_ms`` and TPOT <= ``slo_tpot_ms``; a limit of 0 is not applied): the
 requests per second that met it, and the output tokens per second of the tokens that met it
-(the first within the TTFT limit, each later one within the TPOT limit of the one before:
-token-level goodput). A failed request counts against attainment, never in the latencies.
+(token ``k`` due at the TTFT limit plus ``k - 1`` TPOT limits from the send: token-level
+goodput). A failed request counts against attainment, never in the latencies.
 """
 from __future__ import annotations
 
@@ -63,18 +63,24 @@ def meets(record: Record, slo: Slo) -> bool:
 
 
 def good_tokens(record: Record, slo: Slo) -> int:
-    """The output tokens that met their deadline (token-level goodput): the first chunk within
-    the TTFT limit, each later chunk within the TPOT limit times its tokens of the one
-    before; a chunk's tokens are the request's tokens spread evenly over its chunks."""
+    """The output tokens that met their deadline (token-level goodput). Token ``k`` (from 1)
+    is due ``D + (k - 1) * slo.tpot_ms`` after the request left, ``D`` being the TTFT limit
+    (where none is applied, the first token's own arrival); with no TPOT limit every token
+    counts when the first was on time. A chunk's tokens are the request's tokens spread evenly
+    over its chunks, and a chunk is on time when its last token is. The deadlines run from the
+    send, not from the chunk before: a stream that fell behind does not catch up because two
+    late chunks came together."""
     if not record.ok or not record.chunks:
         return 0
-    per_chunk = (record.output_tokens or len(record.chunks)) / len(record.chunks)
-    good = 0.0
-    if not slo.ttft_ms or record.ttft * 1e3 <= slo.ttft_ms:
-        good += per_chunk
-    for gap in gaps_ms(record):
-        if not slo.tpot_ms or gap <= slo.tpot_ms * per_chunk:
-            good += per_chunk
+    tokens = record.output_tokens or len(record.chunks)
+    first_due_ms = slo.ttft_ms or record.ttft * 1e3
+    if record.ttft * 1e3 > first_due_ms:
+        return 0
+    if not slo.tpot_ms:
+        return tokens
+    per_chunk = tokens / len(record.chunks)
+    good = sum(per_chunk for j, arrival in enumerate(record.chunks)
+               if arrival * 1e3 <= first_due_ms + ((j + 1) * per_chunk - 1.0) * slo.tpot_ms)
     return round(good)
 
 
