@@ -482,11 +482,11 @@ def _memory_plan_fits(s: Subject, meta: Meta | None) -> str | None:
     from pytorch_benchmarks.run import memory_plan
 
     gb = s.device_memory_gb or s.detected_memory_gb
-    need = memory_plan.plan_of(s, meta) if gb else None
+    case = memory_plan.case_of(s, meta) if gb else None
+    need = None if case is None else case.plan()
     limit = gb * 1e9
-    if need is None or need.peak <= limit:
+    if case is None or need is None or need.peak <= limit:
         return None
-    case = memory_plan.Case.of(s, meta, memory_plan.LlamaShape.of(getattr(meta, "settings", {})))
     parts = ", ".join(f"{name} {memory_plan.gb_text(size)}"
                       for name, size in need.parts().items() if name != "peak")
     fits = case.smallest_change(limit)

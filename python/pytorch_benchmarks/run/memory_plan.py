@@ -328,13 +328,19 @@ class Case:
         return None
 
 
-def plan_of(subject: Any, meta: Any) -> MemoryPlan | None:
-    """The plan of a checks subject's rank (``checks.Subject``) with its model's metadata: a
-    Llama's training step (its settings give the shape); None for anything else (inference,
-    another model, ``--batch_size max``)."""
+def case_of(subject: Any, meta: Any) -> Case | None:
+    """The planned case of a checks subject's rank (``checks.Subject``) with its model's
+    metadata: a Llama's training step (its settings give the shape); None for anything else
+    (inference, another model, ``--batch_size max``)."""
     if subject.forward_only or meta is None or subject.batch_size == MAX_BATCH:
         return None
     shape = LlamaShape.of(getattr(meta, "settings", {}))
     if shape is None or not getattr(meta, "tensor_parallel", False):
         return None
-    return Case.of(subject, meta, shape).plan()
+    return Case.of(subject, meta, shape)
+
+
+def plan_of(subject: Any, meta: Any) -> MemoryPlan | None:
+    """The plan of :func:`case_of`'s case; None where there is none."""
+    case = case_of(subject, meta)
+    return None if case is None else case.plan()

@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from pytorch_benchmarks.runtime.device_memory import MEMINFO, node_memory_bytes
 from pytorch_benchmarks.runtime.hostinfo import cpu_model
 
 #: Environment variables that set how the node talks to the others (NCCL, UCX, libfabric,
@@ -33,7 +34,6 @@ NETWORK_ENV_PREFIXES = ("NCCL_", "UCX_", "FI_", "OMPI_MCA_", "NVSHMEM_")
 COMMAND_TIMEOUT_S = 5.0
 #: Most characters of a command's output kept (``nvidia-smi topo -m`` of 8 GPUs: ~1,500).
 MAX_TEXT = 8192
-MEMINFO = "/proc/meminfo"
 #: Terminal control sequences (ECMA-48 CSI, e.g. underline on/off): ``nvidia-smi topo -m``
 #: underlines its header even into a pipe (seen on driver 580 on an H200), and a stored fact
 #: must not carry them into tables, pages and the database.
@@ -103,14 +103,8 @@ def ib_ports(text: str | None) -> list[str] | None:
 
 def memory_gb(path: str = MEMINFO) -> float | None:
     """The node's memory (``MemTotal``) in GiB, or None when it cannot be read."""
-    try:
-        with open(path, encoding="utf-8") as stream:
-            for line in stream:
-                if line.startswith("MemTotal:"):
-                    return round(int(line.split()[1]) / (1 << 20), 1)
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
+    total = node_memory_bytes(path, key="MemTotal")
+    return None if total is None else round(total / (1 << 30), 1)
 
 
 def gpu_facts(run: Callable[[list[str]], str | None] = command_output) -> dict[str, Any]:
