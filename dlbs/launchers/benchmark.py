@@ -65,7 +65,8 @@ SERVE_FLAG_PARAMS: tuple[tuple[str, str], ...] = tuple(
     (f"--{name}", f"serve.{name}") for name in (
         "endpoint", "model", "api", "request_rate", "concurrency", "arrivals", "burstiness",
         "ramp_up", "num_requests", "duration", "warmup_requests", "prompt_len", "output_len",
-        "dataset", "slo_ttft_ms", "slo_tpot_ms", "seed", "timeout"))
+        "dataset", "slo_ttft_ms", "slo_tpot_ms", "seed", "timeout", "search", "slo_percentile",
+        "search_trials", "search_tolerance", "search_max_steps"))
 
 
 def num_replicas(exp: ExperimentLike) -> int:

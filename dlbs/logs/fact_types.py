@@ -143,6 +143,18 @@ FACT_TYPES: dict[str, str] = {
     "results.client_lagged": "bool",
     "results.send_delay_p99_ms": "float or null",
     "results.requests_file": "str",
+    # a serving run's capacity search (serve.search)
+    "results.capacity": "float or null",
+    "results.capacity_ci95": "list[float] or null",
+    "results.capacity_unit": "str",
+    "results.capacity_trials": "list",
+    "results.capacity_brackets": "list[list]",
+    "results.capacity_converged": "bool",
+    "results.capacity_steps": "int",
+    "results.capacity_max_steps": "int",
+    "results.capacity_note": "str",
+    "results.slo_percentile": "float",
+    "results.search_steps": "list[dict]",
     # training and sharding (torchrun)
     "results.loss_last": "float",
     "exp.parallelism": "str",
@@ -270,6 +282,7 @@ _BASIC: dict[str, Check] = {
     "float": _is_number,
     "bool": lambda value: isinstance(value, bool),
     "dict": lambda value: isinstance(value, dict),
+    "list": lambda value: isinstance(value, list),  # items of mixed types (numbers and nulls)
     "null": lambda value: value is None,
 }
 _LIST = re.compile(r"list\[(.+)\]")

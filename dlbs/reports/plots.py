@@ -556,7 +556,10 @@ def _serve(report: Report, formats: tuple[str, ...]) -> Iterator[Chart]:
     second achieved, each model a line; and SLO attainment against the offered load."""
     tables = {t.name: t for t in report.tables}
     achieved, attainment = tables.get("request_throughput"), tables.get("slo_attainment")
+    capacity = tables.get("capacity")
     if achieved is None or attainment is None:
+        if capacity is not None:
+            yield _capacity_chart(report, capacity, formats)
         return
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -597,6 +600,8 @@ def _serve(report: Report, formats: tuple[str, ...]) -> Iterator[Chart]:
     left.set_ylim(bottom=0)
     left.grid(True, alpha=0.3)
     left.legend(fontsize="x-small", loc="upper left")
+    if capacity is not None and "requests/s" in str(attainment.data.columns.name):
+        _capacity_bands(right, capacity, list(achieved.data.index), colors)
     right.set(title="SLO attainment against load", xlabel=str(attainment.data.columns.name),
               ylabel="requests within the SLO (%)")
     right.set_ylim(0, 105)
@@ -606,6 +611,60 @@ def _serve(report: Report, formats: tuple[str, ...]) -> Iterator[Chart]:
     figure.tight_layout()
     _sign(figure, footer(report))
     yield Chart("serving.png", report.title, _images(figure, formats))
+
+
+def _capacities(capacity: Table) -> Iterator[tuple[str, float, float | None, float | None,
+                                                 str]]:
+    """(model, capacity, low, high, unit) of each search that found one."""
+    for model, row in capacity.data.iterrows():
+        value = _finite(row["Capacity"])
+        if value is None:
+            continue
+        yield (str(model), value, _finite(row["95% low"]), _finite(row["95% high"]),
+               str(row["Unit"]))
+
+
+def _capacity_bands(axes: Any, capacity: Table, models: list[Any], colors: list[str]) -> None:
+    """A rate search's capacity on the attainment panel: a line, and its interval shaded (a
+    dotted line alone when it has none)."""
+    for model, value, low, high, unit in _capacities(capacity):
+        if unit != "requests/s":
+            continue
+        color = colors[models.index(model) % len(colors)] if model in models else "black"
+        if low is not None and high is not None:
+            axes.axvspan(low, high, color=color, alpha=0.15)
+            axes.axvline(value, color=color, linestyle="-",
+                         label=f"{model}: capacity {value:.3g} ({low:.3g}-{high:.3g})")
+        else:
+            axes.axvline(value, color=color, linestyle=":",
+                         label=f"{model}: capacity {value:.3g} (no interval)")
+    axes.legend(fontsize="x-small")
+
+
+def _capacity_chart(report: Report, capacity: Table, formats: tuple[str, ...]) -> Chart:
+    """The capacities of searches without a load grid: a point and its 95% interval each
+    (hollow: no interval)."""
+    found = list(_capacities(capacity))
+    figure, axes = plt.subplots(figsize=(7, 1.2 + 0.6 * max(1, len(found))))
+    for y, (model, value, low, high, unit) in enumerate(found):
+        if low is not None and high is not None:
+            axes.errorbar([value], [y], xerr=[[value - low], [high - value]], marker="o",
+                          capsize=5, color="C0")
+        else:
+            axes.plot([value], [y], "o", color="C0", markerfacecolor="white")
+        axes.annotate(f"{value:.3g} {unit}", (value, y), textcoords="offset points",
+                      xytext=(0, 8), ha="center", fontsize="small")
+    axes.set_yticks(range(len(found)), [m for m, *_rest in found])
+    axes.set_ylim(-0.7, len(found) - 0.3)
+    axes.set_xlim(0, 1.15 * max([h if h is not None else v for _m, v, _l, h, _u in found],
+                                default=1.0))
+    units = sorted({unit for *_rest, unit in found})
+    axes.set(title="Capacity under the SLO (95% intervals over trials; hollow: none)",
+             xlabel=", ".join(units) or "load")
+    axes.grid(True, axis="x", alpha=0.3)
+    figure.tight_layout()
+    _sign(figure, footer(report))
+    return Chart("capacity.png", report.title, _images(figure, formats))
 
 
 CHARTS = {"regular": _regular, "weak": _scaling, "strong": _scaling, "compare": _compare,

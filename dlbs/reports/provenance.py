@@ -31,6 +31,9 @@ DISTINCT: dict[str, tuple[str, ...]] = {
     "threads_per_replica": ("exp.num_threads", "hw.num_threads"),
     "cpu_governor": ("hw.cpu_governor",),
 }
+#: Entries that describe a benchmark's iterations: not collected from serving runs.
+ITERATION_ENTRIES = ("num_batches", "num_warmup_batches", "target_precision",
+                     "threads_per_replica")
 #: Display names of the entries, in the order they are shown (text, markdown, HTML, JSON).
 LABELS: dict[str, str] = {
     "hosts": "hosts", "cpu_models": "CPU", "gpu_models": "GPU", "torch": "torch",
@@ -43,6 +46,8 @@ LABELS: dict[str, str] = {
     "steady_state": "runs with a steady state",
     "cpu_governor": "CPU governor", "cpu_turbo": "CPU turbo",
     "busy_runs": f"runs on a busy machine (other processes > {BUSY_THRESHOLD:.0%} of the CPUs)",
+    "serve_requests": "requests per serving run or search step (serve.num_requests)",
+    "serve_lagged": "serving runs whose load client lagged",
     "report_by": "report by dlbs",
 }
 
@@ -127,8 +132,14 @@ def provenance(records: Records, inputs: Sequence[str] = (),
                report_by: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The provenance of a report over ``records`` read from ``inputs``; empty entries left out."""
     out: dict[str, Any] = {}
+    # A serving run has no iterations: its exp.num_batches is the plan's default, unused.
+    benchmark = [r for r in records if r.get("exp.phase") != "serve"]
+    served = [r for r in records if r.get("exp.phase") == "serve"]
     for name, keys in DISTINCT.items():
-        out[name] = _distinct(_first(r, keys) for r in records)
+        among = benchmark if name in ITERATION_ENTRIES else records
+        out[name] = _distinct(_first(r, keys) for r in among)
+    out["serve_requests"] = _distinct(r.get("serve.num_requests") for r in served)
+    out["serve_lagged"] = _count_true(served, "results.client_lagged")
     out["gpu_models"] = _gpu_models(records)
     out["target_precision"] = [p for p in out["target_precision"] if p]
     out["dates"] = _dates(records)

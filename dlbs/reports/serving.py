@@ -52,6 +52,25 @@ def is_serving(record: Mapping[str, Any]) -> bool:
     return record.get("exp.phase") == "serve"
 
 
+def is_capacity(record: Mapping[str, Any]) -> bool:
+    """A capacity search (``serve.search``): its ``serve.request_rate`` is where the search
+    started, not a load; its figures are ``results.capacity*``."""
+    return record.get("serve.search") in ("rate", "concurrency") or \
+        "results.capacity_trials" in record
+
+
+#: The capacity table's columns.
+CAPACITY_COLUMNS = ("Capacity", "95% low", "95% high", "Unit", "SLO", "Percentile (%)",
+                    "Trials", "Steps", "Most steps in a trial", "Converged")
+CAPACITY_NOTE = ("Capacity: the highest load at which serve.slo_percentile % of a step's "
+                 "requests met the SLO (failed ones count as missed), found by a search of "
+                 "load steps (serving/capacity.py); the geometric mean of the trials, its 95% "
+                 "interval Student's t over their logarithms (two trials or more): it covers "
+                 "the trial-to-trial spread, not a bias every trial shares. Converged: every "
+                 "trial's bracket (highest load met, lowest missed) within "
+                 "serve.search_tolerance of its middle")
+
+
 def _load_key(records: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
     """The swept load: the request rate, or the concurrency of a closed loop (rate 0)."""
     rates = {float(r.get("serve.request_rate") or 0) for r in records}
@@ -91,8 +110,64 @@ def _cell(runs: list[Mapping[str, Any]], figure: ServeFigure
 
 
 def serving_report(records: Sequence[Mapping[str, Any]]) -> Report:
-    """The serving report of ``records`` (those with ``exp.phase=serve``)."""
-    runs = [r for r in records if is_serving(r)]
+    """The serving report of ``records`` (those with ``exp.phase=serve``): the load grid of
+    the runs at a fixed load, and the capacity table of the capacity searches."""
+    served = [r for r in records if is_serving(r)]
+    searches = [r for r in served if is_capacity(r)]
+    runs = [r for r in served if not is_capacity(r)]
+    tables = _load_tables(runs) if runs else []
+    notes = _notes(runs, tables) if runs else []
+    tables += interval_tables(tables)
+    if searches:
+        tables.append(capacity_table(searches))
+        notes.append(CAPACITY_NOTE)
+        notes += sorted({f"{_row(r, False)}: {r['results.capacity_note']}" for r in searches
+                         if r.get("results.capacity_note")})
+        if not runs:
+            notes += [n for n in _notes(searches, []) if n.startswith("SLO:")]
+    return Report("serve", "Serving report: rows model, columns offered load", tables, notes)
+
+
+def capacity_table(searches: Sequence[Mapping[str, Any]]) -> Table:
+    """One row a capacity search (its model, and the unit searched when both were)."""
+    units = {str(r.get("results.capacity_unit") or r.get("serve.search")) for r in searches}
+    rows: dict[str, list[Any]] = {}
+    low: dict[str, Any] = {}
+    high: dict[str, Any] = {}
+    for record in searches:
+        label = _row(record, False)
+        if len(units) > 1:
+            label += f" ({record.get('serve.search')})"
+        while label in rows:
+            label += "'"
+        interval = record.get("results.capacity_ci95")
+        lo, hi = interval if isinstance(interval, list) and len(interval) == 2 else (None, None)
+        status = record.get("results.status")
+        capacity = record.get("results.capacity") if status == "ok" else (status or "failure")
+        slo = record.get("results.slo")
+        brackets = record.get("results.capacity_trials")
+        rows[label] = [capacity, lo, hi, record.get("results.capacity_unit"),
+                       _slo_text(slo) if isinstance(slo, dict) else None,
+                       record.get("results.slo_percentile"),
+                       len(brackets) if isinstance(brackets, list) else None,
+                       record.get("results.capacity_steps"),
+                       record.get("results.capacity_max_steps"),
+                       record.get("results.capacity_converged")]
+        low[label], high[label] = lo, hi
+    rows = dict(sorted(rows.items()))
+    data = pd.DataFrame.from_dict(rows, orient="index", columns=list(CAPACITY_COLUMNS),
+                                  dtype=object)
+    data.index.name = "Model"
+    ci_low = pd.DataFrame(None, index=data.index, columns=data.columns, dtype=object)
+    ci_high = ci_low.copy()
+    for label in rows:
+        ci_low.at[label, "Capacity"] = low[label]
+        ci_high.at[label, "Capacity"] = high[label]
+    return Table("capacity", "Capacity under the SLO", data, digits=2, ci=(ci_low, ci_high),
+                 column_digits=(2, 2, 2, 0, 0, 1, 0, 0, 0, 0))
+
+
+def _load_tables(runs: Sequence[Mapping[str, Any]]) -> list[Table]:
     load, load_title = _load_key(runs)
     with_api = len({r.get("serve.api", "completions") for r in runs}) > 1
     cells: dict[tuple[str, float], list[Mapping[str, Any]]] = {}
@@ -125,9 +200,7 @@ def serving_report(records: Sequence[Mapping[str, Any]]) -> Report:
                 data.at[row, _column(col)] = status
         tables.append(Table(figure.key.removeprefix("results."), figure.title, data, marks,
                             digits=figure.digits, ci=(low, high)))
-    notes = _notes(runs, tables)
-    tables += interval_tables(tables)
-    return Report("serve", "Serving report: rows model, columns offered load", tables, notes)
+    return tables
 
 
 def _column(value: float) -> float | int:

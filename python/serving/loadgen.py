@@ -9,6 +9,12 @@ Every request's record (times, tokens, error) is written as JSON lines to
 ``--requests_file`` (the launcher puts it beside the log: ``<log>.requests.jsonl``), for
 re-analysis. Exit 0 when at least one request was answered; 1 when none was (the endpoint is
 down, the model unknown...: ``results.error`` says why); 2 for a bad flag.
+
+With ``--search rate`` (or ``concurrency``) the run is a capacity search under the SLO
+(``serving/capacity.py``): load steps of ``--num_requests`` each, starting at
+``--request_rate`` (``--concurrency``), and ``results.capacity`` with its interval over
+``--search_trials`` trials; each step's figures are in ``results.search_steps`` and every
+request's record, with its trial and load, in the requests file.
 """
 from __future__ import annotations
 
@@ -24,8 +30,8 @@ from typing import Any, NoReturn
 if __package__ in (None, ""):  # run as a script: python python/serving/loadgen.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from serving import arrivals
-from serving.client import APIS, Target, run_load
+from serving import arrivals, capacity
+from serving.client import APIS, Record, Target, run_load
 from serving.requests import Request, make_requests
 from serving.summary import Slo, summarize_run
 
@@ -58,6 +64,13 @@ def parser(kind: type[argparse.ArgumentParser] = argparse.ArgumentParser
     p.add_argument("--timeout", type=float, default=600.0, help="seconds for one request")
     p.add_argument("--requests_file", default="", help="where each request's record goes")
     p.add_argument("--progress", action="store_true", help="say how many requests are done")
+    p.add_argument("--search", choices=("none", *capacity.UNITS), default="none",
+                   help="a capacity search over the rate or the concurrency (none: one run)")
+    p.add_argument("--slo_percentile", type=float, default=90.0,
+                   help="the share of requests (%%) a step's SLO attainment must reach")
+    p.add_argument("--search_trials", type=int, default=3)
+    p.add_argument("--search_tolerance", type=float, default=0.03)
+    p.add_argument("--search_max_steps", type=int, default=8)
     return p
 
 
@@ -79,12 +92,14 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def write_records(path: str, records: list) -> None:
-    """The records as JSON lines, written beside and renamed into place (never half)."""
+def write_records(path: str, records: list[Record] | list[dict[str, Any]]) -> None:
+    """The records (or rows of them) as JSON lines, written beside and renamed into place
+    (never half)."""
     target = Path(path)
     part = target.with_name(target.name + ".part")
+    rows = [r.as_json() if isinstance(r, Record) else r for r in records]
     with open(part, "w", encoding="utf-8") as stream:
-        stream.writelines(json.dumps(_clean(record.as_json())) + "\n" for record in records)
+        stream.writelines(json.dumps(_clean(row)) + "\n" for row in rows)
         stream.flush()
         os.fsync(stream.fileno())
     os.replace(part, target)
@@ -103,6 +118,13 @@ def prepared(args: argparse.Namespace) -> tuple[list[float], list[Request]]:
     if not args.endpoint.startswith(("http://", "https://")):
         raise ValueError(f"serve.endpoint: {args.endpoint!r} is not a URL (e.g. "
                          "http://127.0.0.1:8000)")
+    if args.search != "none":
+        goal_of(args)
+        start = args.request_rate if args.search == "rate" else args.concurrency
+        if not start > 0:
+            name = "request_rate" if args.search == "rate" else "concurrency"
+            raise ValueError(f"serve.{name}: the search starts at it (the load its first "
+                             "step offers): give one above 0")
     times = arrivals.schedule(args.num_requests, args.request_rate, args.arrivals,
                               args.burstiness, args.seed, args.ramp_up)
     requests = make_requests(args.num_requests + args.warmup_requests, args.prompt_len,
@@ -133,7 +155,79 @@ def refusals(argv: list[str]) -> list[str]:
     return []
 
 
+def goal_of(args: argparse.Namespace) -> capacity.Goal:
+    return capacity.Goal(args.search, args.slo_percentile, args.search_tolerance,
+                         args.search_max_steps, args.search_trials)
+
+
+#: What a search step keeps of its run's facts (``results.search_steps``).
+STEP_FACTS = ("results.requests", "results.failed_requests", "results.request_throughput",
+              "results.output_tokens_per_second", "results.goodput", "results.ttft_p50",
+              "results.ttft_p90", "results.ttft_p99", "results.tpot_p50", "results.tpot_p90",
+              "results.tpot_p99", "results.client_lagged", "results.send_delay_p99_ms")
+
+
+def run_search(args: argparse.Namespace) -> int:
+    """A capacity search: each step one run at its load (its own seed), as :func:`run`."""
+    goal = goal_of(args)
+    target = Target(args.endpoint, args.model, args.api, args.timeout)
+    slo = Slo(args.slo_ttft_ms, args.slo_tpot_ms)
+    rows: list[dict[str, Any]] = []
+    answered = [0]
+    steps = [0]
+
+    def step(trial: int, load: float) -> capacity.StepResult:
+        at = (replace_args(args, request_rate=load) if goal.unit == "rate" else
+              replace_args(args, concurrency=int(load)))
+        at.seed = args.seed + 1009 * trial + steps[0]  # each step its own arrivals
+        times, requests = prepared(at)
+        warm = args.warmup_requests if not steps[0] else 0
+        steps[0] += 1
+        records, monitor, wall = asyncio.run(run_load(
+            target, requests[warm:][:len(times)], times, at.concurrency, at.duration,
+            requests[:warm], False))
+        facts = summarize_run(records, wall, slo, monitor.lags_ms)
+        answered[0] += facts["results.completed_requests"]
+        rows.extend({**r.as_json(), "trial": trial, "step": steps[0], "load": load}
+                    for r in records)
+        if args.progress:
+            print(f"serve: trial {trial + 1} load {load:.4g}: SLO attainment "
+                  f"{facts['results.slo_attainment']:.1%}", file=sys.stderr, flush=True)
+        return capacity.StepResult(facts["results.slo_attainment"] or 0.0,
+                                   {k: facts.get(k) for k in STEP_FACTS})
+
+    start = args.request_rate if goal.unit == "rate" else float(args.concurrency)
+    progress = (lambda line: print(line, file=sys.stderr, flush=True)) if args.progress \
+        else None
+    _, facts = capacity.search(step, start, goal, progress)
+    facts["results.slo"] = {"ttft_ms": slo.ttft_ms or None, "tpot_ms": slo.tpot_ms or None}
+    facts["results.requests"] = len(rows)
+    facts["results.completed_requests"] = answered[0]
+    facts["results.failed_requests"] = len(rows) - answered[0]
+    if args.requests_file:
+        write_records(args.requests_file, rows)
+        facts["results.requests_file"] = str(Path(args.requests_file).resolve())
+    facts["results.status"] = "ok" if answered[0] else "failure"
+    if not answered[0]:
+        facts["results.error"] = f"no request was answered by {target.url}"
+        print(f"error: {facts['results.error']}", file=sys.stderr)
+    emit(_clean(facts))
+    return 0 if answered[0] else 1
+
+
+def replace_args(args: argparse.Namespace, **changes: Any) -> argparse.Namespace:
+    return argparse.Namespace(**{**vars(args), **changes})
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.search != "none":
+        try:
+            prepared(args)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            emit({"results.status": "failure", "results.error": str(err)})
+            return 2
+        return run_search(args)
     try:
         times, requests = prepared(args)
     except ValueError as err:

@@ -29,6 +29,8 @@ class Behaviour:
     cut_every: int = 0
     exit_after: int = 0      # the process exits (dies) after N requests were begun (0: never)
     hang_every: int = 0      # never answer every Nth request (a timeout for the client)
+    max_inflight: int = 0    # requests served at once; later ones queue (0: no limit): a
+    #                          server with a capacity of about max_inflight / service time
 
 
 def _event(api: str, text: str, finish: str | None = None, usage: dict | None = None) -> bytes:
@@ -46,6 +48,7 @@ def _event(api: str, text: str, finish: str | None = None, usage: dict | None = 
 
 def make_app(behaviour: Behaviour) -> web.Application:
     count = {"n": 0}
+    slots = asyncio.Semaphore(behaviour.max_inflight) if behaviour.max_inflight else None
 
     async def health(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -63,6 +66,13 @@ def make_app(behaviour: Behaviour) -> web.Application:
         tokens = int(body.get("max_tokens") or 16)
         prompt = body.get("prompt") or " ".join(m.get("content", "")
                                                 for m in body.get("messages", []))
+        if slots is not None:
+            async with slots:  # queued: the wait is part of the TTFT, as on a full server
+                return await stream(request, api, tokens, prompt, n)
+        return await stream(request, api, tokens, prompt, n)
+
+    async def stream(request: web.Request, api: str, tokens: int, prompt: str,
+                     n: int) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         if behaviour.first_delay_ms:
@@ -104,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0: a free port (printed)")
     for name in ("first_delay_ms", "token_delay_ms"):
         parser.add_argument(f"--{name}", type=float, default=0.0)
-    for name in ("fail_every", "cut_after", "cut_every", "exit_after", "hang_every"):
+    for name in ("fail_every", "cut_after", "cut_every", "exit_after", "hang_every",
+                 "max_inflight"):
         parser.add_argument(f"--{name}", type=int, default=0)
     args = parser.parse_args(argv)
     behaviour = Behaviour(**{k: v for k, v in vars(args).items() if k not in ("host", "port")})

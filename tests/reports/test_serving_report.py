@@ -73,3 +73,48 @@ def test_mixed_records_and_the_explicit_type() -> None:
     assert build_report([training, _run(2, 40.0)]).kind == "regular"
     with pytest.raises(ReportError, match="no serving run"):
         build_report([training], "serve")
+
+
+def _search(capacity: float | None, interval: list[float] | None, *, unit: str = "rate",
+            model: str = "tiny", note: str | None = None) -> dict[str, Any]:
+    record = {"exp.phase": "serve", "exp.model": model, "serve.model": "", "serve.api": "chat",
+              "serve.search": unit, "serve.request_rate": 4.0, "serve.concurrency": 0,
+              "results.status": "ok", "results.capacity": capacity,
+              "results.capacity_ci95": interval,
+              "results.capacity_unit": "requests/s" if unit == "rate" else "requests in flight",
+              "results.capacity_trials": [capacity] * 3, "results.capacity_steps": 12,
+              "results.capacity_max_steps": 6, "results.capacity_converged": True,
+              "results.slo_percentile": 90.0, "results.slo": {"ttft_ms": 500.0, "tpot_ms": None}}
+    if note:
+        record["results.capacity_note"] = note
+    return record
+
+
+def test_a_capacity_search_is_a_table_of_its_own_never_a_load_column() -> None:
+    """Its serve.request_rate (4) is where the search started: the load grid leaves it out."""
+    report = build_report([_run(2, 40.0), _run(8, 170.0), _search(6.1, [5.5, 6.8])])
+    tables = {t.name: t for t in report.tables}
+    assert list(tables["ttft_p50"].data.columns) == [2, 8]
+    capacity = tables["capacity"]
+    row = capacity.data.loc["tiny"]
+    assert (row["Capacity"], row["95% low"], row["95% high"]) == (6.1, 5.5, 6.8)
+    assert row["Unit"] == "requests/s" and row["SLO"] == "TTFT <= 500 ms"
+    assert (row["Trials"], row["Steps"], row["Converged"]) == (3, 12, True)
+    assert capacity.ci[0].at["tiny", "Capacity"] == 5.5
+    assert any(n.startswith("Capacity: the highest load") for n in report.notes)
+    made = charts(report)
+    assert [c.file_name("png") for c in made] == ["serving.png"]  # the band on its panel
+
+
+def test_searches_alone_give_the_capacity_chart_and_say_why_one_has_none() -> None:
+    why = "trial 1: every step met the SLO, up to 64 requests/s: the capacity is above it"
+    report = build_report([_search(6.1, [5.5, 6.8]), _search(None, None, model="big", note=why),
+                           _search(3.0, None, unit="concurrency", model="c")])
+    capacity = {t.name: t for t in report.tables}["capacity"]
+    assert list(capacity.data.index) == ["big (rate)", "c (concurrency)", "tiny (rate)"]
+    assert capacity.data.at["big (rate)", "Capacity"] is None
+    assert f"big: {why}" in report.notes
+    assert "SLO: TTFT <= 500 ms (attainment counts failed requests as missed)" in report.notes
+    made = charts(report)
+    assert [c.file_name("png") for c in made] == ["capacity.png"]
+    assert made[0].images["png"].startswith(b"\x89PNG")

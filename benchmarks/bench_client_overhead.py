@@ -1,0 +1,112 @@
+"""The serving client's own overhead (issue "Serving under load": under 1% of TTFT at 100
+requests/s on this CPU, the goal stated).
+
+Our null server (``serving.nullserver``, a process of its own) holds each request's first token
+for exactly ``--server_ms`` (50 ms: about the TTFT of ``transformers serve`` with the tiny model
+here) and streams the rest without delay; the load client (``serving.loadgen``, as a user runs
+it) sends ``--requests`` Poisson arrivals at ``--rate``. Whatever the client measures beyond
+the server's 50 ms is overhead: the client's, the loopback's and the null server's own
+(aiohttp) together, so the figure bounds the client's share from above. Printed and written as
+JSON (``--json``): the overhead's p50 and p99 (ms, and as % of the measured TTFT), how late
+requests left their schedule (p99), and the client's event-loop lag (p99, as every run logs).
+
+    .venv/bin/python benchmarks/bench_client_overhead.py [--rate 100] [--requests 1000]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "python"))
+
+from benchstats.quantiles import quantile_interval
+
+#: The goal: the overhead at p50 below this share of the TTFT.
+GOAL = 0.01
+
+
+def start_null_server(server_ms: float) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, "-m", "serving.nullserver", "--port", "0",
+                             "--first_delay_ms", str(server_ms)], cwd=ROOT / "python",
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    found = re.search(r"http://\S+", proc.stdout.readline())
+    if not found:
+        proc.kill()
+        raise SystemExit("error: the null server did not start")
+    return proc, found.group(0)
+
+
+def run_client(url: str, rate: float, requests: int, records: Path) -> dict:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "python" / "serving" / "loadgen.py"), "--endpoint", url,
+         "--model", "null", "--request_rate", str(rate), "--num_requests", str(requests),
+         "--prompt_len", "16", "--output_len", "8", "--warmup_requests", "5",
+         "--requests_file", str(records)],
+        capture_output=True, text=True, timeout=600, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"error: the client failed: {done.stderr.strip()[-500:]}")
+    return {line[2:].partition("__=")[0]: json.loads(line.partition("__=")[2])
+            for line in done.stdout.splitlines() if line.startswith("__")}
+
+
+def measure(rate: float, requests: int, server_ms: float, folder: Path) -> dict:
+    server, url = start_null_server(server_ms)
+    try:
+        facts = run_client(url, rate, requests, folder / "requests.jsonl")
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+    rows = [json.loads(line) for line in (folder / "requests.jsonl").read_text().splitlines()]
+    ttfts = [r["ttft"] * 1e3 for r in rows if r["error"] is None]
+    over = [t - server_ms for t in ttfts]
+    p50, p99 = quantile_interval(over, 0.5), quantile_interval(over, 0.99)
+    ttft50 = quantile_interval(ttfts, 0.5).value
+    return {
+        "rate": rate, "requests": len(rows), "failed": len(rows) - len(ttfts),
+        "achieved_rate": facts["results.request_throughput"], "server_ms": server_ms,
+        "ttft_p50_ms": ttft50,
+        "overhead_p50_ms": p50.value, "overhead_p50_ci95": [p50.low, p50.high],
+        "overhead_p99_ms": p99.value,
+        "overhead_p50_share": p50.value / ttft50,
+        "overhead_p99_share": p99.value / quantile_interval(ttfts, 0.99).value,
+        "send_delay_p99_ms": facts["results.send_delay_p99_ms"],
+        "client_lag_p99_ms": facts["results.client_lag_ms"],
+        "client_lagged": facts["results.client_lagged"],
+        "goal_met": p50.value / ttft50 < GOAL,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--server_ms", type=float, default=50.0)
+    parser.add_argument("--json", default="", help="also write the figures here")
+    args = parser.parse_args(argv)
+    import tempfile
+    with tempfile.TemporaryDirectory() as folder:
+        found = measure(args.rate, args.requests, args.server_ms, Path(folder))
+    print(f"client overhead at {found['rate']:g} requests/s ({found['requests']} requests, "
+          f"{found['failed']} failed, {found['achieved_rate']:.1f}/s achieved), server holds "
+          f"the first token {found['server_ms']:g} ms:")
+    print(f"  overhead p50 {found['overhead_p50_ms']:.3f} ms "
+          f"(95% {found['overhead_p50_ci95'][0]:.3f}-{found['overhead_p50_ci95'][1]:.3f}) = "
+          f"{found['overhead_p50_share']:.2%} of TTFT p50 {found['ttft_p50_ms']:.2f} ms; "
+          f"goal < {GOAL:.0%}: {'met' if found['goal_met'] else 'NOT met'}")
+    print(f"  overhead p99 {found['overhead_p99_ms']:.3f} ms "
+          f"({found['overhead_p99_share']:.2%} of TTFT p99)")
+    print(f"  send delay p99 {found['send_delay_p99_ms']:.3f} ms; event-loop lag p99 "
+          f"{found['client_lag_p99_ms']:.3f} ms (lagged: {found['client_lagged']})")
+    if args.json:
+        Path(args.json).write_text(json.dumps(found, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""The capacity search (``serving.capacity``) on servers simulated by a step function: a
+threshold load above which the SLO is missed, exact or moving from trial to trial."""
+from __future__ import annotations
+
+import random
+
+import pytest
+from serving.capacity import Goal, StepResult, converged, search
+
+
+def _threshold(capacity: float, noise: float = 0.0, seed: int = 0):
+    """A server whose capacity in trial k is ``capacity`` times a random factor (the same
+    within a trial): below it 97% of requests meet the SLO, above it 40%."""
+    rng = random.Random(seed)
+    per_trial: dict[int, float] = {}
+    calls: list[tuple[int, float]] = []
+
+    def step(trial: int, load: float) -> StepResult:
+        calls.append((trial, load))
+        limit = per_trial.setdefault(trial, capacity * (1 + rng.gauss(0, noise)))
+        return StepResult(0.97 if load <= limit else 0.40, {"results.request_throughput": load})
+    return step, calls
+
+
+@pytest.mark.parametrize("start", [1.0, 3.0, 7.0, 12.0, 20.0])
+def test_a_rate_within_a_factor_of_4_is_found_to_3_percent_in_at_most_8_steps(
+        start: float) -> None:
+    step, calls = _threshold(6.3)
+    trials, facts = search(step, start, Goal(trials=3))
+    for trial in trials:
+        assert trial.converged and len(trial.steps) <= 8
+        assert trial.met <= 6.3 < trial.missed
+        assert abs(trial.capacity - 6.3) / 6.3 <= 0.03
+    assert abs(facts["results.capacity"] - 6.3) / 6.3 <= 0.03
+    assert facts["results.capacity_converged"] is True
+    assert facts["results.capacity_unit"] == "requests/s"
+    assert facts["results.capacity_steps"] == len(calls)
+    assert [s["load"] for s in facts["results.search_steps"]] == [load for _, load in calls]
+
+
+def test_later_trials_start_at_the_estimate_and_take_fewer_steps() -> None:
+    step, _ = _threshold(6.3)
+    trials, _ = search(step, 1.0, Goal(trials=3))
+    assert len(trials[0].steps) > len(trials[1].steps)
+    assert len(trials[1].steps) <= 4 and len(trials[2].steps) <= 4
+
+
+def test_the_interval_covers_a_capacity_that_moves_between_trials() -> None:
+    """Over 200 searches of 5 trials each on a server whose capacity moves 5% (sd) from trial
+    to trial, the t interval (on the logarithms) covers the capacity about 95% of the time."""
+    covered = 0
+    for seed in range(200):
+        step, _ = _threshold(10.0, noise=0.05, seed=seed)
+        _, facts = search(step, 8.0, Goal(trials=5, tolerance=0.01, max_steps=12))
+        low, high = facts["results.capacity_ci95"]
+        covered += low <= 10.0 <= high
+    assert 0.88 <= covered / 200 <= 0.99
+
+
+def test_a_concurrency_is_found_exactly() -> None:
+    step, _ = _threshold(13.0)
+    trials, facts = search(step, 4, Goal(unit="concurrency", trials=2))
+    assert all(t.capacity == 13 and t.met == 13 and t.missed == 14 for t in trials)
+    assert facts["results.capacity"] == 13 and facts["results.capacity_unit"] == \
+        "requests in flight"
+    assert all(float(s["load"]).is_integer() for s in facts["results.search_steps"])
+
+
+def test_a_capacity_below_the_lowest_load_tried_is_none_with_the_reason() -> None:
+    step, _ = _threshold(0.001)  # steps: 10, 5, 2.5 (at most halving)
+    _, facts = search(step, 10.0, Goal(trials=1, max_steps=3))
+    assert facts["results.capacity"] is None and facts["results.capacity_ci95"] is None
+    assert "no step met the SLO, down to 2.5 requests/s" in facts["results.capacity_note"]
+
+
+def test_a_capacity_above_every_load_tried_is_none_with_the_reason() -> None:
+    step, _ = _threshold(1e9)
+    _, facts = search(step, 1.0, Goal(trials=1, max_steps=3))
+    assert facts["results.capacity"] is None
+    assert "every step met the SLO, up to 4 requests/s" in facts["results.capacity_note"]
+
+
+def test_one_trial_has_no_interval_and_says_so() -> None:
+    step, _ = _threshold(6.3)
+    _, facts = search(step, 4.0, Goal(trials=1))
+    assert facts["results.capacity_ci95"] is None
+    assert "one trial" in facts["results.capacity_note"]
+
+
+def test_a_step_exactly_at_the_percentile_meets_it() -> None:
+    trials, _ = search(lambda trial, load: StepResult(0.9 if load <= 5 else 0.89), 4.0,
+                       Goal(trials=1, percentile=90))
+    assert trials[0].met is not None and trials[0].met <= 5 < trials[0].missed
+
+
+@pytest.mark.parametrize("goal,problem", [
+    ({"unit": "tokens"}, "serve.search: 'tokens'"),
+    ({"percentile": 0}, "serve.slo_percentile"),
+    ({"tolerance": 0}, "serve.search_tolerance"),
+    ({"max_steps": 1}, "serve.search_max_steps"),
+    ({"trials": 0}, "serve.search_trials"),
+])
+def test_a_goal_that_cannot_be_searched_is_refused_by_name(goal: dict, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        Goal(**goal)
+
+
+def test_a_start_of_zero_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="serve.request_rate: the search starts at it"):
+        search(lambda trial, load: StepResult(1.0), 0.0, Goal())
+
+
+def test_converged_means_within_the_tolerance_of_the_middle() -> None:
+    goal = Goal(tolerance=0.03)
+    assert converged(10.0, 10.6, goal) and not converged(10.0, 10.7, goal)
+    assert not converged(None, 10.0, goal) and not converged(10.0, 9.0, goal)
+    assert converged(4, 5, Goal(unit="concurrency"))
