@@ -133,13 +133,19 @@ def search_trial(step: Callable[[int, float], StepResult], trial: int, start: fl
     return Trial(capacity, met, missed, converged(met, missed, goal), steps)
 
 
+def check_start(start: float, unit: str) -> None:
+    """ValueError naming the parameter when a search of ``unit`` ("rate" or "concurrency")
+    cannot start at ``start``."""
+    if not start > 0:
+        name = "serve.request_rate" if unit == "rate" else "serve.concurrency"
+        raise ValueError(f"{name}: the search starts at it (the load its first step offers): "
+                         "give one above 0")
+
+
 def search(step: Callable[[int, float], StepResult], start: float, goal: Goal,
            progress: Callable[[str], None] | None = None) -> tuple[list[Trial], dict[str, Any]]:
     """Every trial, and the ``results.capacity*`` facts."""
-    if not start > 0:
-        name = "serve.request_rate" if goal.unit == "rate" else "serve.concurrency"
-        raise ValueError(f"{name}: the search starts at it (the load its first step offers): "
-                         "give one above 0")
+    check_start(start, goal.unit)
     trials: list[Trial] = []
     for index in range(goal.trials):
         found = [t.capacity for t in trials if t.capacity is not None]

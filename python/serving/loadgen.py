@@ -22,13 +22,15 @@ import argparse
 import asyncio
 import json
 import math
-import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
 if __package__ in (None, ""):  # run as a script: python python/serving/loadgen.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import safeio
 
 from serving import arrivals, capacity
 from serving.client import APIS, Record, Target, run_load
@@ -93,16 +95,26 @@ def _clean(value: Any) -> Any:
 
 
 def write_records(path: str, records: list[Record] | list[dict[str, Any]]) -> None:
-    """The records (or rows of them) as JSON lines, written beside and renamed into place
-    (never half)."""
-    target = Path(path)
-    part = target.with_name(target.name + ".part")
+    """The records (or rows of them) as JSON lines, written whole or not at all; a link or
+    anything but a regular file planted at ``path`` is refused (``safeio``)."""
     rows = [r.as_json() if isinstance(r, Record) else r for r in records]
-    with open(part, "w", encoding="utf-8") as stream:
+    with safeio.atomic_write(path) as stream:
         stream.writelines(json.dumps(_clean(row)) + "\n" for row in rows)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(part, target)
+
+
+def keep_records(path: str | None, records: list[Record] | list[dict[str, Any]],
+                 facts: dict[str, Any]) -> None:
+    """Write the records to ``path`` (when given) and name it in ``facts``; a file that cannot
+    be written is said in one line and the run's facts are kept without it."""
+    if not path:
+        return
+    try:
+        write_records(path, records)
+    except OSError as err:
+        print(f"error: serve.requests_file: {err}; the run's facts are kept without it",
+              file=sys.stderr)
+        return
+    facts["results.requests_file"] = str(Path(path).resolve())
 
 
 def prepared(args: argparse.Namespace) -> tuple[list[float], list[Request]]:
@@ -120,11 +132,13 @@ def prepared(args: argparse.Namespace) -> tuple[list[float], list[Request]]:
                          "http://127.0.0.1:8000)")
     if args.search != "none":
         goal_of(args)
-        start = args.request_rate if args.search == "rate" else args.concurrency
-        if not start > 0:
-            name = "request_rate" if args.search == "rate" else "concurrency"
-            raise ValueError(f"serve.{name}: the search starts at it (the load its first "
-                             "step offers): give one above 0")
+        capacity.check_start(args.request_rate if args.search == "rate" else args.concurrency,
+                             args.search)
+    if args.requests_file:
+        try:
+            safeio.check_writable_target(args.requests_file)
+        except OSError as err:
+            raise ValueError(f"serve.requests_file: {err}") from None
     times = arrivals.schedule(args.num_requests, args.request_rate, args.arrivals,
                               args.burstiness, args.seed, args.ramp_up)
     requests = make_requests(args.num_requests + args.warmup_requests, args.prompt_len,
@@ -167,28 +181,35 @@ STEP_FACTS = ("results.requests", "results.failed_requests", "results.request_th
               "results.tpot_p99", "results.client_lagged", "results.send_delay_p99_ms")
 
 
+@dataclass
+class _Tally:
+    """What a search's steps add up to: the steps run and the requests answered."""
+
+    steps: int = 0
+    answered: int = 0
+
+
 def run_search(args: argparse.Namespace) -> int:
     """A capacity search: each step one run at its load (its own seed), as :func:`run`."""
     goal = goal_of(args)
     target = Target(args.endpoint, args.model, args.api, args.timeout)
     slo = Slo(args.slo_ttft_ms, args.slo_tpot_ms)
     rows: list[dict[str, Any]] = []
-    answered = [0]
-    steps = [0]
+    tally = _Tally()
 
     def step(trial: int, load: float) -> capacity.StepResult:
         at = (replace_args(args, request_rate=load) if goal.unit == "rate" else
               replace_args(args, concurrency=int(load)))
-        at.seed = args.seed + 1009 * trial + steps[0]  # each step its own arrivals
+        at.seed = args.seed + 1009 * trial + tally.steps  # each step its own arrivals
         times, requests = prepared(at)
-        warm = args.warmup_requests if not steps[0] else 0
-        steps[0] += 1
+        warm = args.warmup_requests if not tally.steps else 0
+        tally.steps += 1
         records, monitor, wall = asyncio.run(run_load(
             target, requests[warm:][:len(times)], times, at.concurrency, at.duration,
             requests[:warm], False))
         facts = summarize_run(records, wall, slo, monitor.lags_ms)
-        answered[0] += facts["results.completed_requests"]
-        rows.extend({**r.as_json(), "trial": trial, "step": steps[0], "load": load}
+        tally.answered += facts["results.completed_requests"]
+        rows.extend({**r.as_json(), "trial": trial, "step": tally.steps, "load": load}
                     for r in records)
         if args.progress:
             print(f"serve: trial {trial + 1} load {load:.4g}: SLO attainment "
@@ -202,17 +223,15 @@ def run_search(args: argparse.Namespace) -> int:
     _, facts = capacity.search(step, start, goal, progress)
     facts["results.slo"] = {"ttft_ms": slo.ttft_ms or None, "tpot_ms": slo.tpot_ms or None}
     facts["results.requests"] = len(rows)
-    facts["results.completed_requests"] = answered[0]
-    facts["results.failed_requests"] = len(rows) - answered[0]
-    if args.requests_file:
-        write_records(args.requests_file, rows)
-        facts["results.requests_file"] = str(Path(args.requests_file).resolve())
-    facts["results.status"] = "ok" if answered[0] else "failure"
-    if not answered[0]:
+    facts["results.completed_requests"] = tally.answered
+    facts["results.failed_requests"] = len(rows) - tally.answered
+    keep_records(args.requests_file, rows, facts)
+    facts["results.status"] = "ok" if tally.answered else "failure"
+    if not tally.answered:
         facts["results.error"] = f"no request was answered by {target.url}"
         print(f"error: {facts['results.error']}", file=sys.stderr)
     emit(_clean(facts))
-    return 0 if answered[0] else 1
+    return 0 if tally.answered else 1
 
 
 def replace_args(args: argparse.Namespace, **changes: Any) -> argparse.Namespace:
@@ -240,9 +259,7 @@ def run(args: argparse.Namespace) -> int:
         target, measured, times, args.concurrency, args.duration, warmup, args.progress))
     facts = summarize_run(records, wall, Slo(args.slo_ttft_ms, args.slo_tpot_ms),
                           monitor.lags_ms)
-    if args.requests_file:
-        write_records(args.requests_file, records)
-        facts["results.requests_file"] = str(Path(args.requests_file).resolve())
+    keep_records(args.requests_file, records, facts)
     answered = facts["results.completed_requests"]
     facts["results.throughput"] = facts["results.request_throughput"]
     facts["results.status"] = "ok" if answered else "failure"
