@@ -8,11 +8,21 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from dlbs.db.history import Series
+from dlbs.db.history import Series, configuration_names
 from dlbs.errors import ReportError
 
 FORMATS = ("png", "svg", "pdf")
 UNITS = {"results.throughput": "samples/s", "results.time": "ms"}
+#: A serving run's ``results.throughput`` is its requests per second.
+SERVING_UNITS = {"results.throughput": "requests/s"}
+
+
+def unit_of(metric: str, series: Sequence[Series]) -> str | None:
+    """The unit of ``metric`` over ``series`` (a serving run's throughput is requests/s; both
+    kinds in one chart: both named)."""
+    serving = {one.parameters.get("exp.phase") == "serve" for one in series}
+    units = {(SERVING_UNITS if kind else UNITS).get(metric) for kind in serving or {False}}
+    return " or ".join(sorted(u for u in units if u)) or None
 
 
 def render(series: Sequence[Series], metric: str, axis: str, fmt: str = "png",
@@ -28,12 +38,11 @@ def render(series: Sequence[Series], metric: str, axis: str, fmt: str = "png",
         labels += [p.axis_value for p in one.points if p.axis_value not in labels]
     width = max(6.0, (0.35 if compact else 0.6) * len(labels) + 3)
     fig, ax = plt.subplots(figsize=(width, 3.2 if compact else 4.2))
-    for one in series:
+    names = configuration_names([one.parameters for one in series])
+    for one, name in zip(series, names):
         xs = [labels.index(p.axis_value) for p in one.points]
         lows = [p.value - p.low if math.isfinite(p.low) else 0.0 for p in one.points]
         highs = [p.high - p.value if math.isfinite(p.high) else 0.0 for p in one.points]
-        name = " ".join(str(one.parameters.get(k)) for k in
-                        ("exp.model", "exp.phase", "exp.replica_batch") if k in one.parameters)
         ax.errorbar(xs, [p.value for p in one.points], yerr=[lows, highs], marker="o",
                     capsize=3, label=name)
         for x, p in zip(xs, one.points):
@@ -42,7 +51,8 @@ def render(series: Sequence[Series], metric: str, axis: str, fmt: str = "png",
     step = max(1, len(labels) // 25)
     ax.set_xticks(range(0, len(labels), step), labels[::step], rotation=30, ha="right")
     ax.set_xlabel(axis)
-    ax.set_ylabel(f"{metric} ({UNITS[metric]})" if metric in UNITS else metric)
+    unit = unit_of(metric, series)
+    ax.set_ylabel(f"{metric} ({unit})" if unit else metric)
     ax.grid(alpha=0.3)
     if not compact:
         ax.set_title(f"{metric} by {axis} (95% CI)")

@@ -38,12 +38,28 @@ TRAINING_ONLY_KEY_FACTS = ("exp.optimizer", "exp.activation_checkpointing")
 #: Those that mean something under one parallelism only (a sweep over exp.parallelism logs
 #: the plan's tensor-parallel group in its ddp runs too, where the benchmark ignores it).
 KEY_FACTS_UNDER: dict[str, str] = {"exp.tp_degree": "fsdp_tp"}
+#: A serving run's configuration (``exp.phase=serve``): the served model and the load offered,
+#: in its key beside the experiment's (a run at 2 requests/s is not one at 8). Not where the
+#: server listened (``serve.endpoint``: a port changes between runs of the same server), nor the
+#: seed that drew the arrivals, nor how closely a capacity search was asked to look.
+SERVE_KEY_FACTS = (
+    "serve.model", "serve.api", "serve.request_rate", "serve.concurrency", "serve.arrivals",
+    "serve.burstiness", "serve.ramp_up", "serve.num_requests", "serve.duration",
+    "serve.warmup_requests", "serve.prompt_len", "serve.output_len", "serve.dataset",
+    "serve.slo_ttft_ms", "serve.slo_tpot_ms", "serve.search", "serve.slo_percentile")
+#: The load a capacity search (``serve.search``) starts from: not its configuration (the
+#: search moves it), so left out of the key of a search.
+SEARCH_START = {"rate": "serve.request_rate", "concurrency": "serve.concurrency"}
+#: Plan parameters a serving run carries and never used (the load client has no batch, no
+#: precision, no input shape): none in its key, its name or its row.
+NOT_SERVED = ("exp.replica_batch", "exp.dtype", "exp.seq_len", "exp.input_shape",
+              "exp.model_config", "exp.data", "exp.num_threads")
 #: The facts the comparability fields are read from (:func:`key_value`, and the fields added
 #: later): what names a series (``dlbs.db.history.naming_of``) without reading the whole run.
 KEY_SOURCE_FACTS = (*(name for name in KEY_FACTS
                       if name not in ("container_image", "device_model", "host_class")),
                     "exp.docker_image", "exp.docker", "hw.devices", "hw.cpu_model",
-                    "hw.num_cpus", *KEY_FACTS_WHEN_NOT)
+                    "hw.num_cpus", *KEY_FACTS_WHEN_NOT, *SERVE_KEY_FACTS)
 #: Facts that name where a log lies, not what it holds: left out of a run's identity, so a
 #: copy of a log in another folder is the same run (the parser sets ``exp.log_file`` to the
 #: path when the log does not carry it).
@@ -94,8 +110,15 @@ def container_image(facts: dict[str, Any]) -> str | None:
     return str(image)
 
 
+def is_serving(facts: dict[str, Any]) -> bool:
+    return facts.get("exp.phase") == "serve"
+
+
 def key_value(facts: dict[str, Any], name: str) -> Any:
-    """The value of one comparability field (three are derived)."""
+    """The value of one comparability field (three are derived; a serving run has none of
+    ``NOT_SERVED``)."""
+    if name in NOT_SERVED and is_serving(facts):
+        return None
     if name == "container_image":
         return container_image(facts)
     if name == "device_model":
@@ -125,13 +148,19 @@ def comparability_key(facts: dict[str, Any], axis: str | None = None) -> str:
 
 
 def added_key_fields(facts: dict[str, Any], axis: str | None = None) -> dict[str, Any]:
-    """The comparability fields of ``KEY_FACTS_WHEN_NOT`` this run has (``axis`` left out)."""
+    """The comparability fields of ``KEY_FACTS_WHEN_NOT`` this run has, and a serving run's
+    ``SERVE_KEY_FACTS`` (``axis`` left out)."""
     training = facts.get("exp.phase") == "training"
-    return {name: value for name, usual in KEY_FACTS_WHEN_NOT.items()
-            if name != axis and (value := facts.get(name)) is not None and value not in usual
-            and (training or name not in TRAINING_ONLY_KEY_FACTS)
-            and KEY_FACTS_UNDER.get(name, facts.get("exp.parallelism")) ==
-            facts.get("exp.parallelism")}
+    added = {name: value for name, usual in KEY_FACTS_WHEN_NOT.items()
+             if name != axis and (value := facts.get(name)) is not None and value not in usual
+             and (training or name not in TRAINING_ONLY_KEY_FACTS)
+             and KEY_FACTS_UNDER.get(name, facts.get("exp.parallelism")) ==
+             facts.get("exp.parallelism")}
+    if is_serving(facts):
+        start = SEARCH_START.get(str(facts.get("serve.search")))
+        added.update({name: value for name in SERVE_KEY_FACTS
+                      if name not in (axis, start) and (value := facts.get(name)) is not None})
+    return added
 
 
 def run_date(facts: dict[str, Any]) -> datetime | None:
@@ -257,8 +286,8 @@ def row(facts: dict[str, Any]) -> dict[str, Any]:
         "comparability_key": comparability_key(facts),
         "model": _text(facts.get("exp.model"), 200),
         "phase": _text(facts.get("exp.phase"), 40),
-        "precision": _text(facts.get("exp.dtype"), 40),
-        "batch": _int(facts.get("exp.replica_batch")),
+        "precision": _text(key_value(facts, "exp.dtype"), 40),
+        "batch": _int(key_value(facts, "exp.replica_batch")),
         "device": _text(facts.get("exp.device_type"), 40),
         "device_model": _text(device_model(facts), 200),
         "device_count": _int(facts.get("exp.num_replicas")),

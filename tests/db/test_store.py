@@ -225,6 +225,36 @@ def test_a_sharded_run_is_another_configuration_and_ddp_keys_stay_as_stored(logs
     assert "exp.tp_degree" not in naming_of(train(**{"exp.tp_degree": 2}), "exp.code_version")
 
 
+def test_serving_runs_at_different_loads_are_different_configurations(logs: Any) -> None:
+    """A serving run's key holds the load it offered and the served model (two rates in one
+    history would average requests/s at 2/s with those at 8/s); not the port or the seed; a
+    capacity search's start is not its configuration; the batch it never had is in no key,
+    name or row."""
+    from dlbs.db.history import naming_of
+    from dlbs.db.records import row
+
+    def serve(**extra: Any) -> dict[str, Any]:
+        return logs.facts(**{"exp.phase": "serve", "serve.model": "m", "serve.request_rate": 2,
+                             "serve.endpoint": "http://127.0.0.1:8000", "serve.seed": 0,
+                             "exp.replica_batch": 16, **extra})
+
+    two, eight = serve(), serve(**{"serve.request_rate": 8})
+    assert comparability_key(two) != comparability_key(eight)
+    assert comparability_key(two, "serve.request_rate") == comparability_key(
+        eight, "serve.request_rate")
+    assert comparability_key(two) == comparability_key(serve(**{
+        "serve.endpoint": "http://127.0.0.1:9001", "serve.seed": 7, "exp.replica_batch": 32}))
+    assert comparability_key(two) != comparability_key(serve(**{"serve.model": "other"}))
+    assert comparability_key(two) != comparability_key(serve(**{"serve.slo_ttft_ms": 500}))
+    search = serve(**{"serve.search": "rate"})
+    assert comparability_key(search) == comparability_key(
+        serve(**{"serve.search": "rate", "serve.request_rate": 8}))
+    assert comparability_key(search) != comparability_key(two)
+    named = naming_of(eight, "exp.code_version")
+    assert named["serve.request_rate"] == 8 and "exp.replica_batch" not in named
+    assert row(eight)["batch"] is None
+
+
 def test_a_database_error_names_the_url_without_its_password() -> None:
     with pytest.raises(DatabaseError, match=r"u:\*\*\*@"):
         open_store("mysql://u:topsecret@h/db")
