@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from dlbs.logs.fact_types import MEASUREMENTS as FACT_MEASUREMENTS
-from dlbs.logs.fact_types import is_measurement
+from dlbs.logs.fact_types import SERVE_CONFIG_FACTS, is_measurement
 
 #: What must be equal for two runs to be compared (Conbench's "history fingerprint"): the
 #: experiment, the machine's class (not its name), the software stack and the container
@@ -38,15 +38,10 @@ TRAINING_ONLY_KEY_FACTS = ("exp.optimizer", "exp.activation_checkpointing")
 #: Those that mean something under one parallelism only (a sweep over exp.parallelism logs
 #: the plan's tensor-parallel group in its ddp runs too, where the benchmark ignores it).
 KEY_FACTS_UNDER: dict[str, str] = {"exp.tp_degree": "fsdp_tp"}
-#: A serving run's configuration (``exp.phase=serve``): the served model and the load offered,
-#: in its key beside the experiment's (a run at 2 requests/s is not one at 8). Not where the
-#: server listened (``serve.endpoint``: a port changes between runs of the same server), nor the
-#: seed that drew the arrivals, nor how closely a capacity search was asked to look.
-SERVE_KEY_FACTS = (
-    "serve.model", "serve.api", "serve.request_rate", "serve.concurrency", "serve.arrivals",
-    "serve.burstiness", "serve.ramp_up", "serve.num_requests", "serve.duration",
-    "serve.warmup_requests", "serve.prompt_len", "serve.output_len", "serve.dataset",
-    "serve.slo_ttft_ms", "serve.slo_tpot_ms", "serve.search", "serve.slo_percentile")
+#: A serving run's configuration (``exp.phase=serve``): in its key beside the experiment's (a
+#: run at 2 requests/s is not one at 8). Not ``serve.endpoint`` (a port changes between runs of
+#: the same server).
+SERVE_KEY_FACTS = SERVE_CONFIG_FACTS
 #: The load a capacity search (``serve.search``) starts from: not its configuration (the
 #: search moves it), so left out of the key of a search.
 SEARCH_START = {"rate": "serve.request_rate", "concurrency": "serve.concurrency"}

@@ -162,6 +162,7 @@ FACT_TYPES: dict[str, str] = {
     "exp.tp_degree": "int",
     "exp.compiled_blocks": "int",
     "exp.mixed_precision": "str",
+    "exp.model_materialised": "str",
     "exp.optimizer": "str",
     "exp.activation_checkpointing": "str",
     "exp.checkpointed_blocks": "int",
@@ -344,6 +345,16 @@ def type_problem(key: str, value: Any) -> str | None:
     return (f"value of '{key}' is {_kind(value)} ({text}), not {expected} "
             "(docs/log-format.md)")
 
+
+#: A serving run's configuration (``exp.phase=serve``): the served model and the load offered.
+#: Runs that differ in one of these are different experiments (the database keys them apart,
+#: reports never average them). Not where the server listened, nor the arrivals' seed, nor how
+#: closely a capacity search was asked to look.
+SERVE_CONFIG_FACTS = (
+    "serve.model", "serve.api", "serve.request_rate", "serve.concurrency", "serve.arrivals",
+    "serve.burstiness", "serve.ramp_up", "serve.num_requests", "serve.duration",
+    "serve.warmup_requests", "serve.prompt_len", "serve.output_len", "serve.dataset",
+    "serve.slo_ttft_ms", "serve.slo_tpot_ms", "serve.search", "serve.slo_percentile")
 
 #: The facts that are a run's measurement. A run is measured only when each is a finite number
 #: above 0: a zero, negative, NaN or infinite one is no measurement. One rule for every reader:

@@ -615,13 +615,24 @@ def _serve(report: Report, formats: tuple[str, ...]) -> Iterator[Chart]:
 
 def _capacities(capacity: Table) -> Iterator[tuple[str, float, float | None, float | None,
                                                  str]]:
-    """(model, capacity, low, high, unit) of each search that found one."""
+    """(model, capacity, low, high, unit) of each search that found one; a search that did
+    not converge or whose client lagged is named so in its label (``model``)."""
     for model, row in capacity.data.iterrows():
         value = _finite(row["Capacity"])
         if value is None:
             continue
-        yield (str(model), value, _finite(row["95% low"]), _finite(row["95% high"]),
+        label = str(model)
+        if row["Converged"] is False:
+            label += " (not converged)"
+        if capacity.marks is not None and capacity.marks.at[model, "Capacity"]:
+            label += " (client lagged)"
+        yield (label, value, _finite(row["95% low"]), _finite(row["95% high"]),
                str(row["Unit"]))
+
+
+def _doubtful(label: str) -> bool:
+    """A capacity not to draw as sure: the search did not converge or its client lagged."""
+    return label.endswith(("(not converged)", "(client lagged)"))
 
 
 def _capacity_bands(axes: Any, capacity: Table, models: list[Any], colors: list[str]) -> None:
@@ -630,14 +641,16 @@ def _capacity_bands(axes: Any, capacity: Table, models: list[Any], colors: list[
     for model, value, low, high, unit in _capacities(capacity):
         if unit != "requests/s":
             continue
-        color = colors[models.index(model) % len(colors)] if model in models else "black"
-        if low is not None and high is not None:
+        color = next((colors[i % len(colors)] for i, m in enumerate(models)
+                      if model == m or model.startswith(f"{m} (")), "black")
+        if low is not None and high is not None and not _doubtful(model):
             axes.axvspan(low, high, color=color, alpha=0.15)
             axes.axvline(value, color=color, linestyle="-",
                          label=f"{model}: capacity {value:.3g} ({low:.3g}-{high:.3g})")
         else:
             axes.axvline(value, color=color, linestyle=":",
-                         label=f"{model}: capacity {value:.3g} (no interval)")
+                         label=f"{model}: capacity {value:.3g}" + (
+                             "" if _doubtful(model) else " (no interval)"))
     axes.legend(fontsize="x-small")
 
 
@@ -645,11 +658,15 @@ def _capacity_chart(report: Report, capacity: Table, formats: tuple[str, ...]) -
     """The capacities of searches without a load grid: a point and its 95% interval each
     (hollow: no interval)."""
     found = list(_capacities(capacity))
-    figure, axes = plt.subplots(figsize=(7, 1.2 + 0.6 * max(1, len(found))))
+    figure, axes = plt.subplots(figsize=(9, 1.6 + 0.6 * max(1, len(found))))
     for y, (model, value, low, high, unit) in enumerate(found):
         if low is not None and high is not None:
-            axes.errorbar([value], [y], xerr=[[value - low], [high - value]], marker="o",
-                          capsize=5, color="C0")
+            drawn = axes.errorbar([value], [y], xerr=[[value - low], [high - value]],
+                                  marker="o", capsize=5, color="C0", linestyle="none",
+                                  markerfacecolor="white" if _doubtful(model) else "C0")
+            if _doubtful(model):  # an interval the search did not earn: dashed
+                for line in drawn.lines[2]:
+                    line.set_linestyle("--")
         else:
             axes.plot([value], [y], "o", color="C0", markerfacecolor="white")
         axes.annotate(f"{value:.3g} {unit}", (value, y), textcoords="offset points",
@@ -659,8 +676,10 @@ def _capacity_chart(report: Report, capacity: Table, formats: tuple[str, ...]) -
     axes.set_xlim(0, 1.15 * max([h if h is not None else v for _m, v, _l, h, _u in found],
                                 default=1.0))
     units = sorted({unit for *_rest, unit in found})
-    axes.set(title="Capacity under the SLO (95% intervals over trials; hollow: none)",
-             xlabel=", ".join(units) or "load")
+    figure.suptitle("Capacity under the SLO (95% intervals over trials)\nhollow: no "
+                    "interval, or a search that did not converge or whose client lagged "
+                    "(dashed)", fontsize="medium")
+    axes.set(xlabel=", ".join(units) or "load")
     axes.grid(True, axis="x", alpha=0.3)
     figure.tight_layout()
     _sign(figure, footer(report))

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from dlbs.reports.model import BUSY_THRESHOLD
+from dlbs.reports.serving import search_lagged
 
 Records = Sequence[Mapping[str, Any]]
 #: Values of one entry shown in a footer line at most (JSON keeps them all).
@@ -139,7 +140,9 @@ def provenance(records: Records, inputs: Sequence[str] = (),
         among = benchmark if name in ITERATION_ENTRIES else records
         out[name] = _distinct(_first(r, keys) for r in among)
     out["serve_requests"] = _distinct(r.get("serve.num_requests") for r in served)
-    out["serve_lagged"] = _count_true(served, "results.client_lagged")
+    known = [search_lagged(r) for r in served  # a search: any of its steps
+             if isinstance(r.get("results.client_lagged"), bool) or r.get("results.search_steps")]
+    out["serve_lagged"] = f"{sum(known)} of {len(known)}" if known else None
     out["gpu_models"] = _gpu_models(records)
     out["target_precision"] = [p for p in out["target_precision"] if p]
     out["dates"] = _dates(records)

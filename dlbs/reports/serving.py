@@ -18,10 +18,18 @@ from typing import Any
 import pandas as pd
 from benchstats.samples import summarize
 
+from dlbs.logs.fact_types import SERVE_CONFIG_FACTS
 from dlbs.reports.model import Report, Table
 
 #: A cell whose client lagged: its latencies include the client's own delay.
 MARK_LAGGED = "@"
+#: A cell of a token figure counted per streamed chunk (the server sent no ``usage``).
+MARK_CHUNKS = "c"
+CHUNKS_NOTE = (f"{MARK_CHUNKS} counted per streamed chunk (results.tokens_counted_by: the server "
+               "sent no usage): a chunk may carry several tokens, so tokens/s reads low and "
+               "TPOT high")
+#: The figures whose value depends on how output tokens were counted.
+TOKEN_FIGURES = ("results.tpot_p50", "results.output_tokens_per_second")
 LAGGED_NOTE = (f"{MARK_LAGGED} the load client lagged (results.client_lagged: its event loop "
                "woke more than 10 ms late at p99): the latencies include its own delay")
 
@@ -45,6 +53,8 @@ FIGURES: tuple[ServeFigure, ...] = (
     ServeFigure("results.goodput", "Goodput (requests/s within the SLO)", 2),
     ServeFigure("results.slo_attainment", "SLO attainment (%)", 1, 100.0),
     ServeFigure("results.failed_requests", "Failed requests", 0),
+    ServeFigure("results.send_delay_p99_ms", "Send delay p99 (ms: how late requests left their "
+                "schedule, e.g. held by serve.concurrency; TTFT counts from the send)"),
 )
 
 
@@ -79,12 +89,30 @@ def _load_key(records: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
     return "serve.concurrency", "concurrency (requests in flight)"
 
 
-def _row(record: Mapping[str, Any], with_api: bool) -> str:
+def _row(record: Mapping[str, Any], with_api: bool, varying: Sequence[str] = ()) -> str:
+    """A row's name: the model (and the served model), the API when both are shown, then
+    ``name=value`` of every configuration fact in ``varying`` (runs that differ in one are
+    different experiments: never one cell)."""
     model = str(record.get("serve.model") or record.get("exp.model") or "?")
     label = str(record.get("exp.model") or model)
     if model != label:
         label = f"{label} ({model})"
-    return f"{label}, {record.get('serve.api', 'completions')}" if with_api else label
+    if with_api:
+        label = f"{label}, {record.get('serve.api', 'completions')}"
+    return ", ".join([label, *(f"{name.removeprefix('serve.')}={record.get(name)}"
+                               for name in varying)])
+
+
+#: What tells serving experiments apart in a report besides the model and the API: their
+#: configuration, and the server (its endpoint: two servers of one model in one folder).
+ROW_FACTS = ("serve.endpoint", *(name for name in SERVE_CONFIG_FACTS
+                                 if name not in ("serve.model", "serve.api")))
+
+
+def _varying(runs: Sequence[Mapping[str, Any]], leave_out: Sequence[str] = ()) -> list[str]:
+    """The facts of ``ROW_FACTS`` (but ``leave_out``) whose values differ between ``runs``."""
+    return [name for name in ROW_FACTS if name not in leave_out
+            and len({repr(r.get(name)) for r in runs}) > 1]
 
 
 def _number(value: Any) -> float | None:
@@ -121,6 +149,9 @@ def serving_report(records: Sequence[Mapping[str, Any]]) -> Report:
     if searches:
         tables.append(capacity_table(searches))
         notes.append(CAPACITY_NOTE)
+        if any(search_lagged(r) for r in searches) and LAGGED_NOTE not in notes:
+            notes.append(LAGGED_NOTE + "; a capacity so marked may be the client's limit, "
+                         "not the server's")
         notes += sorted({f"{_row(r, False)}: {r['results.capacity_note']}" for r in searches
                          if r.get("results.capacity_note")})
         if not runs:
@@ -134,8 +165,10 @@ def capacity_table(searches: Sequence[Mapping[str, Any]]) -> Table:
     rows: dict[str, list[Any]] = {}
     low: dict[str, Any] = {}
     high: dict[str, Any] = {}
+    lagged: dict[str, bool] = {}
+    varying = _varying(searches, ("serve.request_rate", "serve.concurrency", "serve.search"))
     for record in searches:
-        label = _row(record, False)
+        label = _row(record, False, varying)
         if len(units) > 1:
             label += f" ({record.get('serve.search')})"
         while label in rows:
@@ -154,26 +187,39 @@ def capacity_table(searches: Sequence[Mapping[str, Any]]) -> Table:
                        record.get("results.capacity_max_steps"),
                        record.get("results.capacity_converged")]
         low[label], high[label] = lo, hi
+        lagged[label] = search_lagged(record)
     rows = dict(sorted(rows.items()))
     data = pd.DataFrame.from_dict(rows, orient="index", columns=list(CAPACITY_COLUMNS),
                                   dtype=object)
     data.index.name = "Model"
     ci_low = pd.DataFrame(None, index=data.index, columns=data.columns, dtype=object)
     ci_high = ci_low.copy()
+    marks = pd.DataFrame("", index=data.index, columns=data.columns, dtype=object)
     for label in rows:
         ci_low.at[label, "Capacity"] = low[label]
         ci_high.at[label, "Capacity"] = high[label]
-    return Table("capacity", "Capacity under the SLO", data, digits=2, ci=(ci_low, ci_high),
-                 column_digits=(2, 2, 2, 0, 0, 1, 0, 0, 0, 0))
+        if lagged[label]:
+            marks.at[label, "Capacity"] = MARK_LAGGED
+    return Table("capacity", "Capacity under the SLO", data, marks, digits=2,
+                 ci=(ci_low, ci_high), column_digits=(2, 2, 2, 0, 0, 1, 0, 0, 0, 0))
+
+
+def search_lagged(record: Mapping[str, Any]) -> bool:
+    """Whether the client lagged in any step of a capacity search (the search then found, at
+    least in part, the client's own limit)."""
+    steps = record.get("results.search_steps")
+    return bool(record.get("results.client_lagged")) or isinstance(steps, list) and any(
+        isinstance(s, Mapping) and s.get("results.client_lagged") for s in steps)
 
 
 def _load_tables(runs: Sequence[Mapping[str, Any]]) -> list[Table]:
     load, load_title = _load_key(runs)
     with_api = len({r.get("serve.api", "completions") for r in runs}) > 1
+    varying = _varying(runs, (load,))
     cells: dict[tuple[str, float], list[Mapping[str, Any]]] = {}
     failed: dict[tuple[str, float], str] = {}
     for record in runs:
-        key = (_row(record, with_api), float(record.get(load) or 0))
+        key = (_row(record, with_api, varying), float(record.get(load) or 0))
         if record.get("results.status") == "ok":
             cells.setdefault(key, []).append(record)
         else:
@@ -195,6 +241,9 @@ def _load_tables(runs: Sequence[Mapping[str, Any]]) -> list[Table]:
             high.at[row, _column(col)] = hi
             if any(r.get("results.client_lagged") for r in runs_here):
                 marks.at[row, _column(col)] = MARK_LAGGED
+            if figure.key in TOKEN_FIGURES and any(
+                    "chunks" in (r.get("results.tokens_counted_by") or ()) for r in runs_here):
+                marks.at[row, _column(col)] += MARK_CHUNKS
         for (row, col), status in failed.items():
             if (row, col) not in cells:
                 data.at[row, _column(col)] = status
@@ -209,8 +258,12 @@ def _column(value: float) -> float | int:
 
 def _notes(runs: Sequence[Mapping[str, Any]], tables: list[Table]) -> list[str]:
     notes = []
-    if any((t.marks is not None and (t.marks == MARK_LAGGED).to_numpy().any()) for t in tables):
+    if any(t.marks is not None and t.marks.map(lambda m: MARK_LAGGED in m).to_numpy().any()
+           for t in tables):
         notes.append(LAGGED_NOTE)
+    if any(t.marks is not None and t.marks.map(lambda m: MARK_CHUNKS in m).to_numpy().any()
+           for t in tables):
+        notes.append(CHUNKS_NOTE)
     slos = {_slo_text(r["results.slo"]) for r in runs
             if isinstance(r.get("results.slo"), dict)}
     notes.append("TTFT: time to the first token from a request leaving the client; TPOT: time "

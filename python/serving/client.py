@@ -41,6 +41,7 @@ class Record:
     tokens_from: str = ""            # "usage" (the server's count) or "chunks"
     error: str | None = None
     max_tokens: int = 0
+    finish_reason: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -80,12 +81,63 @@ class Target:
 def chunk_text(event: dict, api: str) -> str:
     """The generated text an event carries (empty for role-only or usage-only events)."""
     choices = event.get("choices") or []
-    if not choices or not isinstance(choices[0], dict):
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         return ""
     if api == "chat":
         delta = choices[0].get("delta") or {}
-        return str(delta.get("content") or "")
+        return str(delta.get("content") or "") if isinstance(delta, dict) else ""
     return str(choices[0].get("text") or "")
+
+
+#: Finish reasons of an answer that ended as asked (its length, a stop, a call); any other
+#: (vLLM's ``abort``, ``error``...) is a failed request, its reason named.
+FINISHED = frozenset({"stop", "length", "eos", "tool_calls", "function_call"})
+
+
+class BadEvent(ValueError):
+    """A server-sent event that is JSON but not what the API sends."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """What one server-sent event says."""
+
+    text: str = ""
+    usage: tuple[int | None, int | None] | None = None   # prompt, completion tokens
+    finish_reason: str | None = None
+    error: str | None = None
+
+
+def parse_event(payload: str, api: str) -> Event:
+    """One ``data:`` payload read; :class:`BadEvent` (or ``ValueError`` for what is not JSON)
+    for anything but the API's shapes: never a crash of the run."""
+    event = json.loads(payload)
+    if not isinstance(event, dict):
+        raise BadEvent(f"an event that is not a JSON object: {payload[:80]}")
+    if event.get("error"):
+        return Event(error=str(event["error"])[:200])
+    choices = event.get("choices") or []
+    if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
+        raise BadEvent(f"'choices' is not a list of objects: {payload[:80]}")
+    finish = choices[0].get("finish_reason") if choices else None
+    if choices:
+        part = (choices[0].get("delta") or {}) if api == "chat" else choices[0]
+        if not isinstance(part, dict):
+            raise BadEvent(f"a chat 'delta' that is not an object: {payload[:80]}")
+        content = part.get("content" if api == "chat" else "text")
+        if content is not None and not isinstance(content, str):
+            raise BadEvent(f"a choice whose text is not text: {payload[:80]}")
+        if finish is not None and not isinstance(finish, str):
+            raise BadEvent(f"a finish_reason that is not text: {payload[:80]}")
+    usage = event.get("usage")
+    counts = None
+    if usage is not None:
+        if not isinstance(usage, dict):
+            raise BadEvent(f"'usage' is not an object: {payload[:80]}")
+        counts = (usage.get("prompt_tokens"), usage.get("completion_tokens"))
+        if not all(c is None or type(c) is int and c >= 0 for c in counts):
+            raise BadEvent(f"usage counts that are not whole numbers: {payload[:80]}")
+    return Event(chunk_text(event, api), counts, finish)
 
 
 async def send(session: aiohttp.ClientSession, target: Target, request: Request,
@@ -108,19 +160,22 @@ async def send(session: aiohttp.ClientSession, target: Target, request: Request,
                 if payload == "[DONE]":
                     finished = True
                     break
-                event = json.loads(payload)
-                if isinstance(event, dict) and event.get("error"):
-                    record.error = f"server error: {str(event['error'])[:200]}"
+                event = parse_event(payload, target.api)
+                if event.error:
+                    record.error = f"server error: {event.error}"
                     return
-                if chunk_text(event, target.api):
+                if event.text:
                     record.chunks.append(time.perf_counter() - sent)
-                usage = event.get("usage") if isinstance(event, dict) else None
-                if isinstance(usage, dict):
-                    record.prompt_tokens = usage.get("prompt_tokens")
-                    record.output_tokens = usage.get("completion_tokens")
+                if event.usage is not None:
+                    record.prompt_tokens, record.output_tokens = event.usage
                     record.tokens_from = "usage"
-                choices = event.get("choices") or []
-                if choices and isinstance(choices[0], dict) and choices[0].get("finish_reason"):
+                if event.finish_reason:
+                    record.finish_reason = event.finish_reason
+                    if event.finish_reason not in FINISHED:
+                        record.error = (f"ended by the server: finish_reason "
+                                        f"{event.finish_reason!r} after {len(record.chunks)} "
+                                        "chunks")
+                        return
                     finished = True
         if not finished:
             record.error = "stream cut: the answer ended before its last event"
@@ -132,6 +187,8 @@ async def send(session: aiohttp.ClientSession, target: Target, request: Request,
         record.error = f"connection: {type(err).__name__}: {str(err)[:200]}"
     except (ValueError, UnicodeError) as err:
         record.error = f"bad event: {str(err)[:200]}"
+    except Exception as err:  # noqa: BLE001  # one request's failure never ends the run
+        record.error = f"client: {type(err).__name__}: {str(err)[:200]}"
     finally:
         record.end = time.perf_counter() - sent
         if record.ok and record.output_tokens is None:

@@ -122,8 +122,13 @@ def prepared(args: argparse.Namespace) -> tuple[list[float], list[Request]]:
     for what cannot be run. Sends nothing."""
     if args.num_requests < 1:
         raise ValueError(f"serve.num_requests: {args.num_requests} must be at least 1")
-    if args.concurrency < 0:
-        raise ValueError(f"serve.concurrency: {args.concurrency} must be 0 or above")
+    for name in ("concurrency", "warmup_requests", "duration", "ramp_up", "slo_ttft_ms",
+                 "slo_tpot_ms"):
+        if getattr(args, name) < 0:
+            raise ValueError(f"serve.{name}: {getattr(args, name)} must be 0 or above")
+    if not args.timeout > 0:
+        raise ValueError(f"serve.timeout: {args.timeout} must be above 0 (the seconds one "
+                         "request may take before it counts as failed)")
     if args.request_rate == 0 and not args.concurrency:
         raise ValueError("serve.request_rate 0 (all at once) needs serve.concurrency > 0: "
                          "give a rate, a concurrency or both")
@@ -134,6 +139,9 @@ def prepared(args: argparse.Namespace) -> tuple[list[float], list[Request]]:
         goal_of(args)
         capacity.check_start(args.request_rate if args.search == "rate" else args.concurrency,
                              args.search)
+        if not (args.slo_ttft_ms or args.slo_tpot_ms):
+            raise ValueError(f"serve.search {args.search} needs an SLO to search under: give "
+                             "serve.slo_ttft_ms, serve.slo_tpot_ms or both")
     if args.requests_file:
         try:
             safeio.check_writable_target(args.requests_file)
@@ -221,6 +229,10 @@ def run_search(args: argparse.Namespace) -> int:
     progress = (lambda line: print(line, file=sys.stderr, flush=True)) if args.progress \
         else None
     _, facts = capacity.search(step, start, goal, progress)
+    # a step whose client lagged measured the client's queue too: the search says so, as a
+    # run at one load does (reports mark its capacity)
+    facts["results.client_lagged"] = any(s.get("results.client_lagged")
+                                         for s in facts["results.search_steps"])
     facts["results.slo"] = {"ttft_ms": slo.ttft_ms or None, "tpot_ms": slo.tpot_ms or None}
     facts["results.requests"] = len(rows)
     facts["results.completed_requests"] = tally.answered

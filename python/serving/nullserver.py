@@ -31,6 +31,8 @@ class Behaviour:
     hang_every: int = 0      # never answer every Nth request (a timeout for the client)
     max_inflight: int = 0    # requests served at once; later ones queue (0: no limit): a
     #                          server with a capacity of about max_inflight / service time
+    garbage_every: int = 0   # every Nth answer carries an event that is JSON but not the API's
+    abort_every: int = 0     # every Nth answer ends after 2 chunks with finish_reason "abort"
 
 
 def _event(api: str, text: str, finish: str | None = None, usage: dict | None = None) -> bytes:
@@ -84,6 +86,12 @@ def make_app(behaviour: Behaviour) -> web.Application:
                     and n % behaviour.cut_every == 0):
                 request.transport.close()  # type: ignore[union-attr]
                 return response
+            if behaviour.garbage_every and n % behaviour.garbage_every == 0 and index == 1:
+                await response.write(b"data: [1, 2]\n\n")
+            if behaviour.abort_every and n % behaviour.abort_every == 0 and index == 2:
+                await response.write(_event(api, "", "abort"))
+                await response.write(b"data: [DONE]\n\n")
+                return response
             await response.write(_event(api, "tok "))
         usage = {"prompt_tokens": len(str(prompt).split()), "completion_tokens": tokens,
                  "total_tokens": len(str(prompt).split()) + tokens}
@@ -115,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("first_delay_ms", "token_delay_ms"):
         parser.add_argument(f"--{name}", type=float, default=0.0)
     for name in ("fail_every", "cut_after", "cut_every", "exit_after", "hang_every",
-                 "max_inflight"):
+                 "max_inflight", "garbage_every", "abort_every"):
         parser.add_argument(f"--{name}", type=int, default=0)
     args = parser.parse_args(argv)
     behaviour = Behaviour(**{k: v for k, v in vars(args).items() if k not in ("host", "port")})

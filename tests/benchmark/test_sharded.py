@@ -57,6 +57,9 @@ def test_fsdp_and_hsdp_train_to_ddps_loss(tmp_path: Path) -> None:
     assert (fsdp2["exp.parallelism"], fsdp2["exp.mesh_shape"]) == ("fsdp", [2])
     assert (hsdp4["exp.parallelism"], hsdp4["exp.mesh_shape"]) == ("hsdp", [2, 2])
     assert fsdp2["exp.mixed_precision"] == "parameters float32, gradient reduction float32"
+    # built on the meta device, each rank materialising its shards: the loss is still DDP's
+    assert fsdp2["exp.model_materialised"] == hsdp4["exp.model_materialised"] == "sharded"
+    assert "exp.model_materialised" not in ddp2
     # the same seed, batches and steps: the same loss (measured: equal to 1e-7)
     assert fsdp2["results.loss_last"] == pytest.approx(ddp2["results.loss_last"], rel=1e-5)
     assert hsdp4["results.loss_last"] == pytest.approx(ddp4["results.loss_last"], rel=1e-5)
@@ -227,6 +230,42 @@ dist.destroy_process_group()
                           timeout=120, env=env, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "tied True True fsdp"
+
+
+def test_a_llama_built_on_meta_and_materialised_sharded_is_the_one_built_whole() -> None:
+    """Built on the meta device, sharded by FSDP2, then given storage for its shards and its
+    starting values: every parameter and the RoPE frequencies equal a whole build's from the
+    same seed, the tied LM head is still the embeddings, and no parameter is left on meta; a
+    model without init_weights is not built that way (a process group of one rank)."""
+    code = """
+import torch, torch.distributed as dist
+from pytorch_benchmarks.models import create_model
+from pytorch_benchmarks.runtime.distributed import (DistContext, Sharding, builds_sharded,
+                                                    materialise, wrap)
+dist.init_process_group("gloo", rank=0, world_size=1, init_method="tcp://127.0.0.1:0")
+cfg = dict(num_classes=64, hidden=32, layers=2, heads=4, kv_heads=2, intermediate=64)
+torch.manual_seed(5)
+whole = create_model("llama3_1b", cfg)
+torch.manual_seed(5)
+with torch.device("meta"):
+    m = create_model("llama3_1b", cfg)
+model, _ = wrap(m, DistContext(world_size=1, enabled=True), torch.device("cpu"),
+                Sharding("fsdp"))
+materialise(model, torch.device("cpu"))
+ref = dict(whole.named_parameters())
+same = all(torch.equal(p.full_tensor(), ref[n]) for n, p in m.named_parameters())
+meta = any(p.is_meta for p in m.parameters()) or m.inv_freq.is_meta
+out = model(torch.randint(0, 64, (2, 8)))
+out.float().mean().backward()
+print("built", same, torch.equal(m.inv_freq, whole.inv_freq), meta,
+      m.lm_head.weight is m.embed_tokens.weight, builds_sharded(torch.nn.Linear))
+dist.destroy_process_group()
+"""
+    env = {**os.environ, "PYTHONPATH": str(SCRIPT.parents[1]), "GLOO_SOCKET_IFNAME": "lo"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env=env, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "built True True False True False"
 
 
 def test_validate_does_not_refuse_hsdp_whose_group_is_a_node(monkeypatch: pytest.MonkeyPatch

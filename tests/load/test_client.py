@@ -93,6 +93,25 @@ def test_failures_cuts_and_timeouts_are_counted_and_named(
     assert facts["results.slo_attainment"] == pytest.approx(25 / 40)
 
 
+def test_events_that_are_not_the_apis_and_aborted_answers_are_failed_requests(
+        null_server: Callable[..., str], tmp_path: Path) -> None:
+    """An event that is JSON but not the API's (``data: [1, 2]``) fails its request as a
+    ``bad event`` and the run goes on (it crashed the whole run, every record lost); an answer
+    the server ended with ``finish_reason: "abort"`` is a failed request, not a short success."""
+    url = null_server("--garbage_every", "4", "--abort_every", "5")
+    code, facts, _ = _load("--endpoint", url, "--model", "m", "--concurrency", "4",
+                           "--num_requests", "20", "--output_len", "6", "--slo_tpot_ms", "1000",
+                           "--requests_file", str(tmp_path / "r.jsonl"))
+    assert code == 0 and facts["results.status"] == "ok"
+    # requests 4, 8, 12, 16, 20 carry garbage; 5, 10, 15 (not also a 4th) are aborted
+    assert facts["results.errors"] == {"bad event": 5, "ended by the server": 3}
+    assert facts["results.completed_requests"] == 12
+    assert facts["results.slo_attainment"] == pytest.approx(12 / 20)
+    records = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    aborted = [r for r in records if r["finish_reason"] == "abort"]
+    assert len(aborted) == 3 and all("'abort'" in r["error"] for r in aborted)
+
+
 def test_a_server_that_dies_mid_run_leaves_a_run_that_says_so(
         null_server: Callable[..., str], tmp_path: Path) -> None:
     url = null_server("--exit_after", "10", "--token_delay_ms", "1")
@@ -121,7 +140,15 @@ def test_nothing_answered_and_bad_flags_fail_in_one_line(
                           "needs serve.concurrency"),
                          (["--output_len", "4", "--request_rate", "1", "--dataset",
                            "/nonexistent.json"],
-                          "serve.dataset: cannot read /nonexistent.json")):
+                          "serve.dataset: cannot read /nonexistent.json"),
+                         (["--output_len", "4", "--request_rate", "1", "--timeout", "0"],
+                          "serve.timeout: 0.0 must be above 0"),
+                         (["--output_len", "4", "--request_rate", "1", "--warmup_requests",
+                           "-3"], "serve.warmup_requests: -3 must be 0 or above"),
+                         (["--output_len", "4", "--request_rate", "1", "--duration", "-1"],
+                          "serve.duration: -1.0 must be 0 or above"),
+                         (["--output_len", "4", "--request_rate", "1", "--search", "rate"],
+                          "serve.search rate needs an SLO")):
         code, facts, err = _load("--endpoint", "http://127.0.0.1:9", "--model", "m", *flags)
         assert code == 2 and words in err and len(err.strip().splitlines()) == 1, err
         assert facts["results.status"] == "failure"
@@ -129,13 +156,14 @@ def test_nothing_answered_and_bad_flags_fail_in_one_line(
 
 def test_a_concurrency_search_finds_the_servers_slots(null_server: Callable[..., str],
                                                       tmp_path: Path) -> None:
-    """A server that serves 3 requests at once, 200 ms each: up to 3 in flight every TTFT is
-    about 200 ms; at 4 a quarter of the requests wait a whole service (400 ms and more), so
-    90% within 300 ms is met at 3 and missed at 4: the capacity is 3, in every trial."""
-    url = null_server("--max_inflight", "3", "--first_delay_ms", "200")
+    """A server that serves 3 requests at once, 300 ms each: up to 3 in flight every TTFT is
+    about 300 ms; at 4 a quarter of the requests wait a whole service (600 ms and more, however
+    fast the machine), so 90% within 550 ms is met at 3 and missed at 4: the capacity is 3, in
+    every trial (250 ms of slack for a loaded client: CI's once took 100 ms more)."""
+    url = null_server("--max_inflight", "3", "--first_delay_ms", "300")
     code, facts, err = _load("--endpoint", url, "--model", "m", "--concurrency", "1",
                              "--num_requests", "16", "--output_len", "2", "--prompt_len", "3",
-                             "--slo_ttft_ms", "300", "--search", "concurrency",
+                             "--slo_ttft_ms", "550", "--search", "concurrency",
                              "--search_trials", "2", "--progress",
                              "--requests_file", str(tmp_path / "r.jsonl"), timeout=300)
     assert code == 0, err

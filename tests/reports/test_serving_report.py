@@ -118,3 +118,48 @@ def test_searches_alone_give_the_capacity_chart_and_say_why_one_has_none() -> No
     made = charts(report)
     assert [c.file_name("png") for c in made] == ["capacity.png"]
     assert made[0].images["png"].startswith(b"\x89PNG")
+
+
+def test_runs_that_differ_beyond_the_load_are_rows_of_their_own_never_one_cell() -> None:
+    """Two servers of one model at the same rate (or two output lengths) were averaged into
+    one cell with a t interval over them (a negative TTFT bound): each is its own row, named
+    by what differs."""
+    fast, slow = _run(20, 4.7), _run(20, 26.6)
+    fast["serve.endpoint"], slow["serve.endpoint"] = "http://a:8000", "http://b:8000"
+    ttft = {t.name: t for t in build_report([fast, slow]).tables}["ttft_p50"]
+    assert list(ttft.data.index) == ["tiny, endpoint=http://a:8000",
+                                     "tiny, endpoint=http://b:8000"]
+    assert ttft.data[20].tolist() == [4.7, 26.6]
+    short, long = _run(20, 10.0), _run(20, 30.0)
+    short["serve.output_len"], long["serve.output_len"] = "4", "32"
+    closed = [_run(0, 50.0), _run(0, 90.0)]
+    closed[0]["serve.concurrency"], closed[1]["serve.concurrency"] = 2, 8
+    rows = list({t.name: t for t in build_report([short, long, *closed]).tables}[
+        "ttft_p50"].data.index)
+    assert len(rows) == 4 and "tiny, concurrency=2, output_len=None" in rows
+
+
+def test_token_figures_counted_per_chunk_are_marked() -> None:
+    chunked = _run(2, 40.0)
+    chunked["results.tokens_counted_by"] = ["chunks"]
+    report = build_report([chunked, _run(4, 50.0)])
+    tables = {t.name: t for t in report.tables}
+    assert tables["output_tokens_per_second"].mark(0, 0) == "c"
+    assert tables["tpot_p50"].mark(0, 0) == "c" and tables["tpot_p50"].mark(0, 1) == ""
+    assert tables["ttft_p50"].mark(0, 0) == ""
+    assert any(n.startswith("c counted per streamed chunk") for n in report.notes)
+
+
+def test_a_search_whose_client_lagged_is_marked_and_drawn_hollow() -> None:
+    lagged = _search(188.0, [44.6, 795.0])
+    lagged["results.search_steps"] = [{"load": 100, "results.client_lagged": False},
+                                      {"load": 236, "results.client_lagged": True}]
+    lagged["results.capacity_converged"] = False
+    report = build_report([lagged])
+    capacity = {t.name: t for t in report.tables}["capacity"]
+    assert capacity.mark(0, 0) == "@"
+    assert any("may be the client's limit" in n for n in report.notes)
+    from dlbs.reports.plots import _capacities
+    assert [found[0] for found in _capacities(capacity)] == [
+        "tiny (not converged) (client lagged)"]
+    assert charts(report)[0].images["png"].startswith(b"\x89PNG")

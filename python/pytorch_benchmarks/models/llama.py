@@ -13,6 +13,7 @@ Input ``(N, T)`` token ids, output ``(N, T, 128256)`` logits; ``forward(ids, cac
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -118,9 +119,31 @@ class Llama(nn.Module):
         self.lm_head = nn.Linear(hidden, num_classes, bias=False)
         if tied:
             self.lm_head.weight = self.embed_tokens.weight
-        nn.init.normal_(self.embed_tokens.weight, std=0.02)
-        frequencies = llama3_frequencies(hidden // heads, theta, rope_factor)
+        self.rope_settings = (hidden // heads, theta, rope_factor)
+        frequencies = llama3_frequencies(*self.rope_settings)
         self.register_buffer("inv_freq", frequencies, persistent=False)
+        if not self.embed_tokens.weight.is_meta:
+            self.init_weights()
+
+    @torch.no_grad()
+    def init_weights(self) -> None:
+        """Give every parameter its starting value, and the RoPE frequencies theirs: the
+        model's own initialisation, callable after ``to_empty`` on a model built on the meta
+        device and sharded (FSDP2, tensor parallel), where each rank allocates its shards only.
+
+        Each parameter is drawn whole from a generator of its own (seeded by torch's seed and
+        the parameter's name) and this rank keeps its part of it: the same values whatever the
+        layout, so a sharded run starts from the model a single process builds (its loss can
+        be compared), and no value depends on the order modules were built in. One whole
+        parameter at a time is the only unsharded memory (the 70B's embeddings: 4.2 GB).
+        Embeddings: normal, std 0.02; norms: ones; projections and an untied LM head: uniform
+        within 1/sqrt(fan_in) (``nn.Linear``'s own default)."""
+        for name, param in self.named_parameters():  # a tied LM head is the embeddings'
+            whole = _initial_value(name, tuple(param.shape), param.dtype,
+                                   _local(param).device)
+            param.copy_(_placed_like(whole, param))
+        inv_freq: Tensor = self.inv_freq  # type: ignore[assignment]  # a buffer
+        inv_freq.copy_(llama3_frequencies(*self.rope_settings).to(inv_freq.device))
 
     def new_cache(self, max_len: int) -> KVCache:
         """An empty key/value cache for sequences of up to ``max_len`` positions."""
@@ -153,6 +176,38 @@ class Llama(nn.Module):
         if last_only:
             x = x[:, -1:]
         return self.lm_head(self.norm(x))
+
+
+def _initial_value(name: str, shape: tuple[int, ...], dtype: torch.dtype,
+                   device: torch.device) -> Tensor:
+    """Parameter ``name``'s whole starting value, from a generator of its own on ``device``."""
+    generator = torch.Generator(device=device)
+    generator.manual_seed((torch.initial_seed() * 1_000_003 + zlib.crc32(name.encode()))
+                          % 2**63)
+    value = torch.empty(shape, dtype=dtype, device=device)
+    if name.endswith("embed_tokens.weight"):
+        return value.normal_(0.0, 0.02, generator=generator)
+    if name.endswith("norm.weight"):
+        return value.fill_(1.0)
+    bound = 1.0 / math.sqrt(shape[1])
+    return value.uniform_(-bound, bound, generator=generator)
+
+
+def _local(param: Tensor) -> Tensor:
+    """The part of ``param`` this rank holds (all of it when it is not a DTensor)."""
+    from torch.distributed.tensor import DTensor
+
+    return param.to_local() if isinstance(param, DTensor) else param
+
+
+def _placed_like(whole: Tensor, param: Tensor) -> Tensor:
+    """``whole`` laid out as ``param`` is (a DTensor: this rank's shard of it, cut locally:
+    every rank drew the same whole, so nothing is sent)."""
+    from torch.distributed.tensor import DTensor, distribute_tensor
+
+    if not isinstance(param, DTensor):
+        return whole
+    return distribute_tensor(whole, param.device_mesh, param.placements, src_data_rank=None)
 
 
 def _check(settings: Mapping[str, Any]) -> dict[str, Any]:

@@ -211,8 +211,9 @@ def _build_runner(parts: _Parts, num_classes: int, inputs: str = "dense",
     if parts.data.loader_only:
         return DataRunner(_real_source(parts), setup)
     _check_fits(parts)
+    sharded = parts.ctx.enabled and parts.sharding.parallelism != "ddp"
     model, label_shape = build_model(parts.model.name, num_classes, parts.input_shape, setup,
-                                     inputs, parts.model.config)
+                                     inputs, parts.model.config, on_meta=sharded)
     if parts.data.source == "real":
         source = _real_source(parts)
     else:
@@ -282,21 +283,32 @@ def _warn_unused_data_flags(data: DataSpec, warn: Warn) -> None:
 
 
 def build_model(name: str, num_classes: int, input_shape: tuple[int, ...],
-                setup: DeviceSetup, inputs: str = "dense", config: dict[str, Any] | None = None
-                ) -> tuple[nn.Module, tuple[int, ...]]:
+                setup: DeviceSetup, inputs: str = "dense", config: dict[str, Any] | None = None,
+                on_meta: bool = False) -> tuple[nn.Module, tuple[int, ...]]:
     """The model on its device and memory format, and the label shape its output needs
-    (a token model's: ``(seq_len,)``; its probe is a short sequence of token ids)."""
+    (a token model's: ``(seq_len,)``; its probe is a short sequence of token ids).
+    ``on_meta`` (a sharded run): a model that can give its starting values again in place
+    (``init_weights``) stays on the meta device, without storage, until it is sharded
+    (:func:`_wrap` materialises each rank's part); any other is built whole."""
     from pytorch_benchmarks.models import create_model
 
-    # memory_format is a valid Module.to argument that torch's type stubs lack
-    model = create_model(name, config).to(setup.device,  # type: ignore
-                                          memory_format=setup.memory_format)
+    model: nn.Module | None = None
+    if on_meta:
+        with torch.device("meta"):
+            model = create_model(name, config)
+        if not distributed.builds_sharded(type(model)):
+            model = None
+    if model is None:
+        # memory_format is a valid Module.to argument that torch's type stubs lack
+        model = create_model(name, config).to(setup.device,  # type: ignore
+                                              memory_format=setup.memory_format)
+    device = torch.device("meta") if _on_meta(model) else setup.device
 
     was_training = model.training
     model.eval()
     with torch.no_grad():  # a 2-sample probe: sequence models need (N, T) labels
-        output = model(tokens.probe(input_shape, setup.device) if inputs == "tokens"
-                       else torch.zeros((2, *input_shape), device=setup.device))
+        output = model(tokens.probe(input_shape, device) if inputs == "tokens"
+                       else torch.zeros((2, *input_shape), device=device))
     model.train(was_training)
     logits = output if isinstance(output, torch.Tensor) else output[0]
     if logits.shape[-1] != num_classes:
@@ -320,7 +332,12 @@ def _wrap(model: nn.Module, compiled: bool, setup: DeviceSetup, ctx: DistContext
         sharding = sharding or distributed.Sharding()
         how = replace(sharding, param_dtype=setup.autocast_dtype
                       if sharding.parallelism != "ddp" else None, compile_blocks=per_block)
+        built_on_meta = _on_meta(model)
         model, layout = distributed.wrap(model, ctx, setup.device, how)
+        if built_on_meta:
+            distributed.materialise(model, setup.device)
+        if sharding.parallelism != "ddp":
+            layout["exp.model_materialised"] = "sharded" if built_on_meta else "whole"
         if facts is not None:
             facts.update(layout)
     elif setup.num_devices > 1:
@@ -331,6 +348,10 @@ def _wrap(model: nn.Module, compiled: bool, setup: DeviceSetup, ctx: DistContext
     if compiled and not per_block:
         model = torch.compile(model)  # type: ignore[assignment]
     return model
+
+
+def _on_meta(model: nn.Module) -> bool:
+    return any(p.is_meta for p in model.parameters())
 
 
 class ReplicaAutocast(nn.Module):

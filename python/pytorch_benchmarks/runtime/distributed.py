@@ -178,6 +178,36 @@ def shard_units(model: nn.Module) -> list[nn.Module]:
     return [] if found is None else [block for block in found if not _shares(block, model)]
 
 
+def builds_sharded(model_type: type) -> bool:
+    """Whether a model of this class can be built on the meta device and materialised
+    sharded (it has ``init_weights``: every value it starts from, given again in place)."""
+    return callable(getattr(model_type, "init_weights", None))
+
+
+def materialise(model: nn.Module, device: torch.device) -> None:
+    """Give a model built on the meta device and wrapped (FSDP2, tensor parallel) storage on
+    ``device`` for the part each rank holds, then its starting values (``init_weights``).
+    Parameters tied on the meta device stay tied (``to_empty`` gives each holder its own)."""
+    ties = _ties(model)
+    model.to_empty(device=device)
+    for holder, attr, owner, owner_attr in ties:
+        setattr(holder, attr, getattr(owner, owner_attr))
+    model.init_weights()  # type: ignore[operator]  # builds_sharded said it has one
+
+
+def _ties(model: nn.Module) -> list[tuple[nn.Module, str, nn.Module, str]]:
+    """Each parameter held by a second module: (that module, its name there, the first
+    holder, its name there)."""
+    first: dict[int, tuple[nn.Module, str]] = {}
+    ties = []
+    for _, module in model.named_modules(remove_duplicate=False):
+        for attr, param in module.named_parameters(recurse=False):
+            if id(param) in first and first[id(param)] != (module, attr):
+                ties.append((module, attr, *first[id(param)]))
+            first.setdefault(id(param), (module, attr))
+    return ties
+
+
 def block_list(model: nn.Module) -> nn.ModuleList | nn.Sequential | None:
     """A transformer's list of blocks: its ``layers``, ``blocks`` or ``h`` (a non-empty
     ModuleList or Sequential); None for a model without one."""

@@ -1,0 +1,68 @@
+"""What the client makes of each server-sent event (``serving.client.parse_event``) and what a
+run's figures are made of (``serving.summary``), for the shapes a hostile review sent: JSON that
+is not the API's is a failed request named ``bad event`` (never a crash that loses the run), an
+answer the server ended (vLLM's ``abort``) is a failed request, the wall time ends at the last
+answer (a timeout waited out stretches no throughput), and pooled inter-token gaps carry no
+interval (a request's gaps are not independent draws)."""
+from __future__ import annotations
+
+import pytest
+from serving.client import BadEvent, Event, Record, parse_event
+from serving.summary import Slo, answered_span, summarize_run
+
+
+@pytest.mark.parametrize("payload", [
+    "null", "[1, 2]", "5", '"text"', '{"choices": 5}', '{"choices": [1]}',
+    '{"choices": [{"text": 5}]}', '{"choices": [{"text": "a", "finish_reason": 3}]}',
+    '{"usage": [1]}', '{"usage": {"prompt_tokens": "4", "completion_tokens": 2}}',
+    '{"usage": {"prompt_tokens": 4, "completion_tokens": -1}}',
+    '{"usage": {"prompt_tokens": true, "completion_tokens": 1}}'])
+def test_json_that_is_not_the_apis_is_a_bad_event(payload: str) -> None:
+    with pytest.raises(BadEvent):
+        parse_event(payload, "completions")
+
+
+def test_a_chat_delta_that_is_not_an_object_is_a_bad_event() -> None:
+    with pytest.raises(BadEvent):
+        parse_event('{"choices": [{"delta": "x"}]}', "chat")
+
+
+def test_what_the_apis_send_is_read() -> None:
+    assert parse_event('{"choices": [{"text": "ab"}]}', "completions") == Event("ab")
+    assert parse_event('{"choices": [{"delta": {"content": "c"}}]}', "chat") == Event("c")
+    assert parse_event('{"choices": [{"delta": {"role": "assistant"}}]}', "chat") == Event()
+    assert parse_event('{"choices": [{"delta": null, "finish_reason": "stop"}]}',
+                       "chat") == Event(finish_reason="stop")
+    assert parse_event('{"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 9}}',
+                       "chat") == Event(usage=(4, 9))
+    assert parse_event('{"error": {"message": "overloaded"}}', "chat").error is not None
+    with pytest.raises(ValueError):
+        parse_event("{not json", "chat")
+
+
+def _rec(index: int, sent: float, chunks: list[float], error: str | None = None) -> Record:
+    return Record(index=index, scheduled=sent, sent=sent, chunks=chunks,
+                  end=chunks[-1] if chunks else 3.0, output_tokens=len(chunks) or None,
+                  error=error)
+
+
+def test_a_timed_out_request_stretches_no_throughput() -> None:
+    records = [_rec(0, 0.0, [0.01, 0.02]), _rec(1, 0.02, [0.03, 0.05]),
+               _rec(2, 0.04, [], error="timeout: no complete answer in 3 s")]
+    assert answered_span(records, 3.04) == pytest.approx(0.07)
+    facts = summarize_run(records, 3.04, Slo(), [])
+    assert facts["results.duration_s"] == pytest.approx(0.07)
+    assert facts["results.request_throughput"] == pytest.approx(2 / 0.07)
+    assert facts["results.failed_requests"] == 1
+    nothing = [_rec(0, 0.0, [], error="timeout: no complete answer in 3 s")]
+    assert answered_span(nothing, 3.0) == 3.0
+
+
+def test_pooled_inter_token_gaps_get_no_interval_and_per_request_figures_do() -> None:
+    records = [_rec(i, i * 0.01, [0.01 + 0.002 * k * (1 + i % 3) for k in range(20)])
+               for i in range(40)]
+    facts = summarize_run(records, 1.0, Slo(), [])
+    assert facts["results.itl_p50"] > 0
+    assert all(facts[f"results.itl_{name}_ci95"] is None for name in ("mean", "p50", "p90",
+                                                                        "p99"))
+    assert facts["results.tpot_p50_ci95"] is not None and facts["results.ttft_mean_ci95"]
