@@ -206,6 +206,15 @@ def test_shard_units_are_a_transformers_blocks_never_a_tied_one() -> None:
     assert shard_units(tied) == [tied.layers[0]]  # the block holding the tied weight stays
 
 
+def _last_line_of_one_rank(code: str) -> str:
+    """The last line ``code`` prints, run in a child process (a process group of one rank)."""
+    env = {**os.environ, "PYTHONPATH": str(SCRIPT.parents[1]), "GLOO_SOCKET_IFNAME": "lo"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env=env, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip().splitlines()[-1]
+
+
 def test_fsdp_keeps_a_tied_model_tied() -> None:
     """A model with tied weights and no block list (BERT's decoder shares the word
     embeddings) trains under FSDP2 with its weights still one (a process group of one rank
@@ -225,11 +234,7 @@ same = torch.equal(m.decoder.weight.full_tensor(), m.bert.word_embeddings.weight
 print("tied", m.decoder.weight is m.bert.word_embeddings.weight, same, facts["exp.parallelism"])
 dist.destroy_process_group()
 """
-    env = {**os.environ, "PYTHONPATH": str(SCRIPT.parents[1]), "GLOO_SOCKET_IFNAME": "lo"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, env=env, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == "tied True True fsdp"
+    assert _last_line_of_one_rank(code) == "tied True True fsdp"
 
 
 def test_a_llama_built_on_meta_and_materialised_sharded_is_the_one_built_whole() -> None:
@@ -261,11 +266,7 @@ print("built", same, torch.equal(m.inv_freq, whole.inv_freq), meta,
       m.lm_head.weight is m.embed_tokens.weight, builds_sharded(torch.nn.Linear))
 dist.destroy_process_group()
 """
-    env = {**os.environ, "PYTHONPATH": str(SCRIPT.parents[1]), "GLOO_SOCKET_IFNAME": "lo"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, env=env, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == "built True True False True False"
+    assert _last_line_of_one_rank(code) == "built True True False True False"
 
 
 def test_validate_does_not_refuse_hsdp_whose_group_is_a_node(monkeypatch: pytest.MonkeyPatch

@@ -156,14 +156,14 @@ def test_nothing_answered_and_bad_flags_fail_in_one_line(
 
 def test_a_concurrency_search_finds_the_servers_slots(null_server: Callable[..., str],
                                                       tmp_path: Path) -> None:
-    """A server that serves 3 requests at once, 300 ms each: up to 3 in flight every TTFT is
-    about 300 ms; at 4 a quarter of the requests wait a whole service (600 ms and more, however
-    fast the machine), so 90% within 550 ms is met at 3 and missed at 4: the capacity is 3, in
-    every trial (250 ms of slack for a loaded client: CI's once took 100 ms more)."""
-    url = null_server("--max_inflight", "3", "--first_delay_ms", "300")
+    """A server that serves 3 requests at once, 1 s each: up to 3 in flight every TTFT is
+    about 1 s; at 4 a quarter of the requests wait a whole service (2 s and more, however fast
+    the machine), so 90% within 1.8 s is met at 3 and missed at 4: the capacity is 3, in every
+    trial (0.8 s of slack for a loaded client: with 0.1 s, a loaded CI once missed at 3)."""
+    url = null_server("--max_inflight", "3", "--first_delay_ms", "1000")
     code, facts, err = _load("--endpoint", url, "--model", "m", "--concurrency", "1",
                              "--num_requests", "16", "--output_len", "2", "--prompt_len", "3",
-                             "--slo_ttft_ms", "550", "--search", "concurrency",
+                             "--slo_ttft_ms", "1800", "--search", "concurrency",
                              "--search_trials", "2", "--progress",
                              "--requests_file", str(tmp_path / "r.jsonl"), timeout=300)
     assert code == 0, err

@@ -139,7 +139,7 @@ class Llama(nn.Module):
         Embeddings: normal, std 0.02; norms: ones; projections and an untied LM head: uniform
         within 1/sqrt(fan_in) (``nn.Linear``'s own default)."""
         for name, param in self.named_parameters():  # a tied LM head is the embeddings'
-            whole = _initial_value(name, tuple(param.shape), param.dtype,
+            whole = _initial_value(_unwrapped(name), tuple(param.shape), param.dtype,
                                    _local(param).device)
             param.copy_(_placed_like(whole, param))
         inv_freq: Tensor = self.inv_freq  # type: ignore[assignment]  # a buffer
@@ -191,6 +191,17 @@ def _initial_value(name: str, shape: tuple[int, ...], dtype: torch.dtype,
         return value.fill_(1.0)
     bound = 1.0 / math.sqrt(shape[1])
     return value.uniform_(-bound, bound, generator=generator)
+
+
+#: Name parts that wrappers add (``torch.compile``'s, activation checkpointing's): a parameter
+#: is the same parameter, with the same starting value, in a compiled or checkpointed block.
+WRAPPER_PARTS = ("_orig_mod.", "_checkpoint_wrapped_module.")
+
+
+def _unwrapped(name: str) -> str:
+    for part in WRAPPER_PARTS:
+        name = name.replace(part, "")
+    return name
 
 
 def _local(param: Tensor) -> Tensor:
