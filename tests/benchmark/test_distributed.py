@@ -72,7 +72,9 @@ def test_ddp_ranks_stop_an_adaptive_run_together(tmp_path: Path) -> None:
                             "--target_precision", "0.02", "--max_time", "3")
     assert done.returncode == 0, done.stderr[-3000:]
     assert facts["results.status"] == "ok" and facts["exp.world_size"] == 2
-    assert facts["results.num_batches_done"] == len(facts["results.time_data"]) >= 4
+    # --max_time may stop it before --num_batches on a loaded machine (CI: 1.4 s an
+    # iteration, 3 done): what counts is that both ranks stopped at the same one
+    assert facts["results.num_batches_done"] == len(facts["results.time_data"]) >= 1
     assert (tmp_path / "ddp.log").read_text().count("__results.num_batches_done__") == 1
     assert facts["exp.num_threads"] == 1  # OMP_NUM_THREADS=1 in the environment wins
 

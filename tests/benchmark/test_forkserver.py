@@ -69,7 +69,10 @@ def test_a_forked_benchmark_writes_the_facts_a_fresh_one_writes(tmp_path: Path) 
     fresh, fresh_log = _run(tmp_path, "fresh", {"DLBS_TEST_FORKSERVER": "0"})
     assert forked.returncode == fresh.returncode == 0, (forked.stderr, fresh.stderr)
     mine, theirs = read_facts(forked_log), read_facts(fresh_log)
-    assert sorted(mine) == sorted(theirs)
+    # a note is logged when there is something to say (results.machine_state_note: the machine
+    # was busy during that run's window, as CI once was for one of the two): not the fork's
+    assert sorted(k for k in mine if not k.endswith("_note")) == \
+        sorted(k for k in theirs if not k.endswith("_note"))
     for key in ("exp.num_threads", "exp.model_title", "results.status", "exp.device",
                 "exp.dtype_used", "results.num_batches_done", "results.peak_memory_scope"):
         assert mine[key] == theirs[key], key
