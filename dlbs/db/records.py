@@ -38,10 +38,6 @@ TRAINING_ONLY_KEY_FACTS = ("exp.optimizer", "exp.activation_checkpointing")
 #: Those that mean something under one parallelism only (a sweep over exp.parallelism logs
 #: the plan's tensor-parallel group in its ddp runs too, where the benchmark ignores it).
 KEY_FACTS_UNDER: dict[str, str] = {"exp.tp_degree": "fsdp_tp"}
-#: A serving run's configuration (``exp.phase=serve``): in its key beside the experiment's (a
-#: run at 2 requests/s is not one at 8). Not ``serve.endpoint`` (a port changes between runs of
-#: the same server).
-SERVE_KEY_FACTS = SERVE_CONFIG_FACTS
 #: The load a capacity search (``serve.search``) starts from: not its configuration (the
 #: search moves it), so left out of the key of a search.
 SEARCH_START = {"rate": "serve.request_rate", "concurrency": "serve.concurrency"}
@@ -54,7 +50,7 @@ NOT_SERVED = ("exp.replica_batch", "exp.dtype", "exp.seq_len", "exp.input_shape"
 KEY_SOURCE_FACTS = (*(name for name in KEY_FACTS
                       if name not in ("container_image", "device_model", "host_class")),
                     "exp.docker_image", "exp.docker", "hw.devices", "hw.cpu_model",
-                    "hw.num_cpus", *KEY_FACTS_WHEN_NOT, *SERVE_KEY_FACTS)
+                    "hw.num_cpus", *KEY_FACTS_WHEN_NOT, *SERVE_CONFIG_FACTS)
 #: Facts that name where a log lies, not what it holds: left out of a run's identity, so a
 #: copy of a log in another folder is the same run (the parser sets ``exp.log_file`` to the
 #: path when the log does not carry it).
@@ -144,7 +140,8 @@ def comparability_key(facts: dict[str, Any], axis: str | None = None) -> str:
 
 def added_key_fields(facts: dict[str, Any], axis: str | None = None) -> dict[str, Any]:
     """The comparability fields of ``KEY_FACTS_WHEN_NOT`` this run has, and a serving run's
-    ``SERVE_KEY_FACTS`` (``axis`` left out)."""
+    configuration, ``SERVE_CONFIG_FACTS`` (a run at 2 requests/s is not one at 8; ``axis``
+    left out)."""
     training = facts.get("exp.phase") == "training"
     added = {name: value for name, usual in KEY_FACTS_WHEN_NOT.items()
              if name != axis and (value := facts.get(name)) is not None and value not in usual
@@ -153,7 +150,7 @@ def added_key_fields(facts: dict[str, Any], axis: str | None = None) -> dict[str
              facts.get("exp.parallelism")}
     if is_serving(facts):
         start = SEARCH_START.get(str(facts.get("serve.search")))
-        added.update({name: value for name in SERVE_KEY_FACTS
+        added.update({name: value for name in SERVE_CONFIG_FACTS
                       if name not in (axis, start) and (value := facts.get(name)) is not None})
     return added
 

@@ -258,12 +258,10 @@ def _column(value: float) -> float | int:
 
 def _notes(runs: Sequence[Mapping[str, Any]], tables: list[Table]) -> list[str]:
     notes = []
-    if any(t.marks is not None and t.marks.map(lambda m: MARK_LAGGED in m).to_numpy().any()
-           for t in tables):
-        notes.append(LAGGED_NOTE)
-    if any(t.marks is not None and t.marks.map(lambda m: MARK_CHUNKS in m).to_numpy().any()
-           for t in tables):
-        notes.append(CHUNKS_NOTE)
+    for mark, note in ((MARK_LAGGED, LAGGED_NOTE), (MARK_CHUNKS, CHUNKS_NOTE)):
+        if any(t.marks is not None and t.marks.map(lambda m, mark=mark: mark in m).to_numpy().any()
+               for t in tables):
+            notes.append(note)
     slos = {_slo_text(r["results.slo"]) for r in runs
             if isinstance(r.get("results.slo"), dict)}
     notes.append("TTFT: time to the first token from a request leaving the client; TPOT: time "
