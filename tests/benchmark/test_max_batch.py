@@ -168,7 +168,9 @@ def fork_prober(step: Any, budget_mb: int = 64) -> maxbatch.ForkProber:
 
 
 def test_fork_probes_fail_for_real_past_the_budget() -> None:
-    """A pure-Python step (this process has computed with torch: its children must not)."""
+    """A pure-Python step (this process has computed with torch: its children must not), in a
+    parent whose heap holds what earlier tests freed (CI once had 200 MiB "fit" in 64 until a
+    probe took the free heap first)."""
     def step(batch: int) -> float:
         data = bytearray(batch << 20)  # batch MiB, zeroed: really used
         return float(len(data))
@@ -224,6 +226,38 @@ def test_a_fork_probe_never_passes_its_budget_whatever_the_parent_left(garbage_m
     assert max(1, 64 - found["free_mib"] - 8) <= found["max_batch"] < 64, found
     outcome = dict(found["probes"])
     assert outcome[found["max_batch"]] and outcome[found["max_batch"] + 1] is False, found
+
+
+#: A parent that freed ~290 MiB inside its C heap (blocks below glibc's mmap threshold, the
+#: top of the heap kept in use, so the free space stays mapped) probes within 64 MiB.
+FREED_HEAP = """
+import json
+from pytorch_benchmarks import benchmarks
+from pytorch_benchmarks.run import maxbatch
+
+blocks = [bytearray(100 << 10) for _ in range(3000)]
+pin = bytearray(100 << 10)
+del blocks
+
+def step(batch):
+    return float(len(bytearray(batch << 20)))
+
+prober = maxbatch.ForkProber(step, 64 << 20, benchmarks.classify, benchmarks.one_line)
+free_mib = maxbatch.malloc_free_bytes(trim=True) >> 20
+print(json.dumps({"free_mib": free_mib, "fits": {b: prober(b).fits for b in (8, 60, 70, 200)}}))
+"""
+
+
+def test_a_probe_cannot_reuse_the_heap_the_parent_freed_beyond_its_budget() -> None:
+    """A limit counts mappings, and the heap reuses its free chunks without mapping: a parent
+    with 293 MiB free let a 200 MiB probe fit in 64 MiB (CI, then here) until the child took
+    the free chunks before its budget was given."""
+    done = subprocess.run([sys.executable, "-c", FREED_HEAP], cwd=ROOT / "python",
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(done.stdout.splitlines()[-1])
+    assert found["free_mib"] > 200, found  # the hole is there to fall into
+    assert found["fits"] == {"8": True, "60": True, "70": False, "200": False}, found
 
 
 def test_a_killed_probe_does_not_fit_and_a_broken_one_fails() -> None:

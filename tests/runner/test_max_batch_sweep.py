@@ -25,7 +25,7 @@ CPU = ['-Pexp.gpus=""', "-Pexp.model=sensor_net"]
 
 def plan(*options: str) -> list[dict[str, Any]]:
     out = subprocess.run([sys.executable, "-m", "dlbs", "print", "--format", "jsonl", *CPU,
-                          *options], check=True, capture_output=True, text=True, timeout=60)
+                          *options], check=True, capture_output=True, text=True, timeout=300)
     return [json.loads(line) for line in out.stdout.splitlines()]
 
 

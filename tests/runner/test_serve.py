@@ -182,16 +182,33 @@ def test_cli_warns_when_the_page_is_visible_to_the_network(tmp_path: Path) -> No
 
 # -- the page in headless Chromium -------------------------------------------------------------
 def chromium(url: str, profile: Path, *options: str) -> subprocess.Popen[str]:
-    """Start headless Chromium on ``url`` with a new empty profile; the page's script runs
-    for 2.5 s of virtual time before the DOM dump or the screenshot."""
+    """Start headless Chromium on ``url`` with a new empty profile, in its own session (so a
+    hung one is killed with all its helper processes); the page's script runs for 2.5 s of
+    virtual time before the DOM dump or the screenshot."""
     profile.mkdir()
     return subprocess.Popen([str(CHROMIUM), *FLAGS, f"--user-data-dir={profile}",
                              "--virtual-time-budget=2500", *options, url],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def run_chromium(url: str, profile: Path, *options: str, attempts: int = 3) -> tuple[str, str]:
+    """(stdout, stderr) of one headless Chromium run. A loaded machine once left one hung past
+    300 s (CI): a run gets 120 s, then it and its helpers are killed and a fresh one (a new
+    profile) tries again."""
+    err = ""
+    for attempt in range(attempts):
+        browser = chromium(url, profile.with_name(f"{profile.name}-{attempt}"), *options)
+        try:
+            return browser.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(browser.pid, signal.SIGKILL)
+            _, err = browser.communicate()
+    raise AssertionError(f"chromium hung {attempts} times past 120 s: {err[-2000:]}")
 
 
 def dump_dom(url: str, profile: Path) -> str:
-    out, err = chromium(url, profile, "--dump-dom").communicate(timeout=300)
+    out, err = run_chromium(url, profile, "--dump-dom")
     assert "<body" in out, f"chromium dumped no DOM: {err}"
     return out
 
@@ -275,10 +292,9 @@ def test_page_follows_a_real_sweep_in_chromium(tmp_path: Path) -> None:
         assert (seen.get("current") or {}).get("index") == 2, f"the sweep never got to " \
             f"sensor_net: {seen}"
         shot = tmp_path / "progress_page.png"
-        camera = chromium(url, tmp_path / "profile-shot", "--window-size=1000,700",
-                          f"--screenshot={shot}")
         dom = dump_dom(url, tmp_path / "profile-running")
-        _, camera_err = camera.communicate(timeout=300)
+        _, camera_err = run_chromium(url, tmp_path / "profile-shot", "--window-size=1000,700",
+                                     f"--screenshot={shot}")
         assert by_id(dom, "state") == "running"
         # the model and what varies over the sweep (the batch, the -E's batch count)
         assert by_id(dom, "cur-model").startswith("sensor_net [")

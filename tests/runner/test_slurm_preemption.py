@@ -87,8 +87,11 @@ WARNED = ["--no-validation", "-Pexp.model=warned"]
 @pytest.mark.slurm
 def test_a_job_warned_before_its_time_limit_is_timeout_with_partial_facts(
         nodes: None, tmp_path: Path, bench_dir: Path) -> None:  # noqa: F811
+    # warned 20 s into a one-minute job: the stand-in has set its handler by then even on a
+    # loaded machine (warned 5 s in, CI once saw the warning come before it; that early path
+    # is test_a_job_warned_before_its_tasks_started_is_recorded_as_warned below)
     runner = start_dlbs(tmp_path, *WARNED, f"-Ppytorch.bench_path={bench_dir}",
-                        "-Pslurm.time=1", "-Pslurm.signal=B:USR1@55",
+                        "-Pslurm.time=1", "-Pslurm.signal=B:USR1@40",
                         f"-Pexp.log_dir={tmp_path / 'logs'}")
     _, err = runner.communicate(timeout=240)
     assert runner.returncode == 1, err

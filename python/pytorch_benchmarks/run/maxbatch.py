@@ -403,28 +403,68 @@ def limit_memory(budget: int) -> tuple[int, tuple[int, int], str]:
     ``RLIMIT_AS``) set to the current size plus ``budget``, checked to be enforced. Returns
     the resource, its previous limits and ``rlimit_data``/``rlimit_as``. Garbage is collected
     first: what the process would free later is not part of its size, else freeing it (a
-    collection that happens to fall inside the probe) makes room beyond ``budget``."""
+    collection that happens to fall inside the probe) makes room beyond ``budget``.
+
+    A limit counts mappings, but the C heap reuses its free chunks without mapping anything:
+    a process that had freed 293 MiB let a 200 MiB probe "fit" in 64 MiB. So the heap's free
+    chunks are first taken (:func:`absorb_free_heap`, never used: the probe is a child that
+    exits) while the limit holds the size where it is, and only then is the budget given."""
     import resource
 
     gc.collect()
     for name, field_name in _LIMITS:
         which = getattr(resource, name)
         old = resource.getrlimit(which)
-        # Freed heap the process keeps mapped is reused without growing VmData: not budget
-        # (what can be given back first is: the rest may be too fragmented to reuse). Free
-        # bytes are counted after the size is read: reading /proc takes a buffer from the
-        # heap that is free again by the time a probe allocates.
-        malloc_free_bytes(trim=True)
-        size = proc_status_bytes(field_name)
-        soft = size - malloc_free_bytes() + budget
-        if old[1] != resource.RLIM_INFINITY:
-            soft = min(soft, old[1])
-        resource.setrlimit(which, (soft, old[1]))
-        if _enforced(budget):
+        malloc_free_bytes(trim=True)  # the free top of the heap is given back, not taken
+        size = proc_status_bytes(field_name) + ABSORB_SLACK
+        if not _try_limit(which, old, size, 0):
+            continue
+        absorb_free_heap()  # the slack too: the process ends it near ``size``
+        if _try_limit(which, old, size + budget, budget):
             return which, old, name.lower()
-        resource.setrlimit(which, old)
     raise BenchmarkError("neither RLIMIT_DATA nor RLIMIT_AS limits memory on this system: "
                          "--batch_size max cannot probe a CPU within a budget; give a batch size")
+
+
+#: Room to grow while the heap's free chunks are taken (Python may map an arena meanwhile).
+ABSORB_SLACK = 4 * MIB
+
+
+def _try_limit(which: int, old: tuple[int, int], soft: int, room: int) -> bool:
+    """Set the soft limit ``soft`` (at most the hard one); True when a mapping of ``room``
+    and 64 MiB more is refused, else the old limits are back and False."""
+    import resource
+
+    if old[1] != resource.RLIM_INFINITY:
+        soft = min(soft, old[1])
+    resource.setrlimit(which, (soft, old[1]))
+    if _enforced(room):
+        return True
+    resource.setrlimit(which, old)
+    return False
+
+
+def absorb_free_heap(smallest: int = 4096) -> None:
+    """Take what the C allocator (glibc) has free, in chunks from the largest power of two
+    below its free bytes down to ``smallest``, each size while it is granted; under a limit
+    near the current size only free chunks (and what is left below the limit) can grant them.
+    Nothing is kept in Python meanwhile (each pointer is dropped): the loop needs no memory of
+    its own once the limit is reached. Never freed: call it only in a probe's child."""
+    import ctypes
+
+    free = malloc_free_bytes()
+    if free <= 0:
+        return
+    malloc = ctypes.CDLL(None).malloc
+    malloc.restype, malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+    size = 1 << (free.bit_length() - 1)
+    try:
+        while size >= smallest:
+            while malloc(size):
+                pass
+            size >>= 1
+    except MemoryError:  # Python itself found no room: what is taken is taken
+        return
 
 
 def malloc_free_bytes(trim: bool = False) -> int:
@@ -451,8 +491,8 @@ def malloc_free_bytes(trim: bool = False) -> int:
 
 
 def _enforced(budget: int) -> bool:
-    """Whether a private writable mapping past the budget is refused (never touched, so it
-    costs no memory when it is not)."""
+    """Whether a private writable mapping of ``budget`` and 64 MiB more is refused (never
+    touched, so it costs no memory when it is not)."""
     try:
         mapping = mmap.mmap(-1, budget + 64 * MIB, flags=mmap.MAP_PRIVATE)
     except OSError:
