@@ -6,9 +6,14 @@ for exactly ``--server_ms`` (50 ms: about the TTFT of ``transformers serve`` wit
 here) and streams the rest without delay; the load client (``serving.loadgen``, as a user runs
 it) sends ``--requests`` Poisson arrivals at ``--rate``. Whatever the client measures beyond
 the server's 50 ms is overhead: the client's, the loopback's and the null server's own
-(aiohttp) together, so the figure bounds the client's share from above. Printed and written as
-JSON (``--json``): the overhead's p50 and p99 (ms, and as % of the measured TTFT), how late
-requests left their schedule (p99), and the client's event-loop lag (p99, as every run logs).
+(aiohttp) together. The null server stamps (``--stamps``) when each request's handler began and
+when its first token was written, on the clock of the client's ``sent_clock`` (the machine's
+monotonic clock), joined on ``X-Request-Id``; so the overhead splits per request into
+``to_server`` (client send, loopback, the server's HTTP parsing), ``in_server`` (the server's
+own beyond its hold) and ``from_server`` (loopback, the client's read and parse): the client's
+share is at most ``to_server + from_server``. Printed and written as JSON (``--json``): the
+overhead's p50 and p99 (ms, and as % of the measured TTFT), each part's p50, how late requests
+left their schedule (p99), and the client's event-loop lag (p99, as every run logs).
 
     .venv/bin/python benchmarks/bench_client_overhead.py [--rate 100] [--requests 1000]
 """
@@ -30,9 +35,10 @@ from benchstats.quantiles import quantile_interval
 GOAL = 0.01
 
 
-def start_null_server(server_ms: float) -> tuple[subprocess.Popen, str]:
+def start_null_server(server_ms: float, stamps: Path) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, "-m", "serving.nullserver", "--port", "0",
-                             "--first_delay_ms", str(server_ms)], cwd=ROOT / "python",
+                             "--first_delay_ms", str(server_ms), "--stamps", str(stamps)],
+                            cwd=ROOT / "python",
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     found = re.search(r"http://\S+", proc.stdout.readline())
@@ -56,7 +62,7 @@ def run_client(url: str, rate: float, requests: int, records: Path) -> dict:
 
 
 def measure(rate: float, requests: int, server_ms: float, folder: Path) -> dict:
-    server, url = start_null_server(server_ms)
+    server, url = start_null_server(server_ms, folder / "stamps.jsonl")
     try:
         facts = run_client(url, rate, requests, folder / "requests.jsonl")
     finally:
@@ -67,7 +73,16 @@ def measure(rate: float, requests: int, server_ms: float, folder: Path) -> dict:
     over = [t - server_ms for t in ttfts]
     p50, p99 = quantile_interval(over, 0.5), quantile_interval(over, 0.99)
     ttft50 = quantile_interval(ttfts, 0.5).value
+    parts = split_overhead(rows, folder / "stamps.jsonl", server_ms)
+    client = [a + b for a, b in zip(parts["to_server"], parts["from_server"])]
+    client50 = quantile_interval(client, 0.5)
     return {
+        **{f"{name}_p50_ms": quantile_interval(values, 0.5).value
+           for name, values in parts.items()},
+        "client_bound_p50_ms": client50.value,
+        "client_bound_p50_ci95": [client50.low, client50.high],
+        "client_bound_p50_share": client50.value / ttft50,
+        "joined": len(client),
         "rate": rate, "requests": len(rows), "failed": len(rows) - len(ttfts),
         "achieved_rate": facts["results.request_throughput"], "server_ms": server_ms,
         "ttft_p50_ms": ttft50,
@@ -80,6 +95,23 @@ def measure(rate: float, requests: int, server_ms: float, folder: Path) -> dict:
         "client_lagged": facts["results.client_lagged"],
         "goal_met": p50.value / ttft50 < GOAL,
     }
+
+
+def split_overhead(rows: list[dict], stamps: Path, server_ms: float) -> dict[str, list[float]]:
+    """Each answered request's overhead in three parts (ms), joined with the null server's
+    stamps on the request id: to the server's handler, in the server beyond its hold, and from
+    its first write to the client's first token."""
+    seen = {s["id"]: s for s in map(json.loads, stamps.read_text().splitlines())}
+    parts: dict[str, list[float]] = {"to_server": [], "in_server": [], "from_server": []}
+    for row in rows:
+        stamp = seen.get(row["request_id"])
+        if row["error"] is not None or stamp is None:
+            continue
+        first = row["sent_clock"] + row["ttft"]
+        parts["to_server"].append((stamp["arrived"] - row["sent_clock"]) * 1e3)
+        parts["in_server"].append((stamp["first_written"] - stamp["arrived"]) * 1e3 - server_ms)
+        parts["from_server"].append((first - stamp["first_written"]) * 1e3)
+    return parts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,6 +133,14 @@ def main(argv: list[str] | None = None) -> int:
           f"goal < {GOAL:.0%}: {'met' if found['goal_met'] else 'NOT met'}")
     print(f"  overhead p99 {found['overhead_p99_ms']:.3f} ms "
           f"({found['overhead_p99_share']:.2%} of TTFT p99)")
+    print(f"  its parts at p50 ({found['joined']} requests joined with the server's stamps): "
+          f"to the server {found['to_server_p50_ms']:.3f} ms, in the server beyond its hold "
+          f"{found['in_server_p50_ms']:.3f} ms, from the server {found['from_server_p50_ms']:.3f} ms")
+    print(f"  the client's share at most (to + from the server) p50 "
+          f"{found['client_bound_p50_ms']:.3f} ms (95% {found['client_bound_p50_ci95'][0]:.3f}-"
+          f"{found['client_bound_p50_ci95'][1]:.3f}) = {found['client_bound_p50_share']:.2%} "
+          f"of TTFT; goal < {GOAL:.0%}: "
+          f"{'met' if found['client_bound_p50_share'] < GOAL else 'NOT met'}")
     print(f"  send delay p99 {found['send_delay_p99_ms']:.3f} ms; event-loop lag p99 "
           f"{found['client_lag_p99_ms']:.3f} ms (lagged: {found['client_lagged']})")
     if args.json:

@@ -14,6 +14,7 @@ import asyncio
 import json
 import sys
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -42,6 +43,9 @@ class Record:
     error: str | None = None
     max_tokens: int = 0
     finish_reason: str | None = None
+    request_id: str = ""             # sent as X-Request-Id (servers log it; the null server's
+    #                                  --stamps file is joined on it)
+    sent_clock: float = float("nan")  # ``sent`` on the machine's monotonic clock (perf_counter)
 
     @property
     def ok(self) -> bool:
@@ -144,10 +148,12 @@ async def send(session: aiohttp.ClientSession, target: Target, request: Request,
                record: Record, start: float) -> None:
     """Send one request and stream its answer into ``record`` (errors named, never raised)."""
     record.sent = time.perf_counter() - start
-    sent = start + record.sent
+    sent = record.sent_clock = start + record.sent
+    headers = {"X-Request-Id": record.request_id} if record.request_id else None
     finished = False
     try:
-        async with session.post(target.url, json=target.body(request)) as response:
+        async with session.post(target.url, json=target.body(request),
+                                headers=headers) as response:
             if response.status != 200:
                 text = (await response.text())[:200].replace("\n", " ")
                 record.error = f"HTTP {response.status}: {text}"
@@ -210,22 +216,30 @@ class LagMonitor:
 
 async def run_load(target: Target, requests: Sequence[Request], times: Sequence[float],
                    concurrency: int = 0, duration_s: float = 0.0,
-                   warmup: Sequence[Request] = (), progress: bool = False
+                   warmup: Sequence[Request] = (), progress: bool = False,
+                   warmed: list[Record] | None = None
                    ) -> tuple[list[Record], LagMonitor, float]:
-    """Send the warm-up requests one at a time (not recorded), then each request at its time
-    (at most ``concurrency`` in flight, 0: no limit), none scheduled after ``duration_s``
-    (0: no limit). Returns the records (every request scheduled), the lag monitor and the
+    """Send the warm-up requests one at a time (not timed; their records go to ``warmed``
+    when given, so a failed warm-up is counted), then each request at its time (at most
+    ``concurrency`` in flight, 0: no limit), none scheduled after ``duration_s`` (0: no
+    limit). Every request carries ``X-Request-Id: dlbs-<run>-<index>`` (warm-ups
+    ``...-w<n>``). Returns the records (every request scheduled), the lag monitor and the
     wall time from the first send to the last answer."""
+    run_id = uuid.uuid4().hex[:12]
     timeout = aiohttp.ClientTimeout(total=target.timeout_s)
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-        for request in warmup:
-            await send(session, target, request, Record(-1, 0.0), time.perf_counter())
+        for number, request in enumerate(warmup):
+            warm = Record(-1, 0.0, request_id=f"dlbs-{run_id}-w{number}")
+            await send(session, target, request, warm, time.perf_counter())
+            if warmed is not None:
+                warmed.append(warm)
         monitor = LagMonitor()
         watcher = asyncio.create_task(monitor.run())
         gate = asyncio.Semaphore(concurrency) if concurrency > 0 else None
         start = time.perf_counter()
-        records = [Record(r.index, t, max_tokens=r.max_tokens)
+        records = [Record(r.index, t, max_tokens=r.max_tokens,
+                          request_id=f"dlbs-{run_id}-{r.index}")
                    for r, t in zip(requests, times)
                    if not duration_s or t <= duration_s]
 

@@ -23,7 +23,7 @@ import asyncio
 import json
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -191,10 +191,12 @@ STEP_FACTS = ("results.requests", "results.failed_requests", "results.request_th
 
 @dataclass
 class _Tally:
-    """What a search's steps add up to: the steps run and the requests answered."""
+    """What a search's steps add up to: the steps run, the requests answered and the
+    warm-up requests (of its first step)."""
 
     steps: int = 0
     answered: int = 0
+    warmed: list[Record] = field(default_factory=list)
 
 
 def run_search(args: argparse.Namespace) -> int:
@@ -214,7 +216,7 @@ def run_search(args: argparse.Namespace) -> int:
         tally.steps += 1
         records, monitor, wall = asyncio.run(run_load(
             target, requests[warm:][:len(times)], times, at.concurrency, at.duration,
-            requests[:warm], False))
+            requests[:warm], False, tally.warmed))
         facts = summarize_run(records, wall, slo, monitor.lags_ms)
         tally.answered += facts["results.completed_requests"]
         rows.extend({**r.as_json(), "trial": trial, "step": tally.steps, "load": load}
@@ -234,6 +236,7 @@ def run_search(args: argparse.Namespace) -> int:
     facts["results.client_lagged"] = any(s.get("results.client_lagged")
                                          for s in facts["results.search_steps"])
     facts["results.slo"] = {"ttft_ms": slo.ttft_ms or None, "tpot_ms": slo.tpot_ms or None}
+    facts.update(warmup_facts(tally.warmed))
     facts["results.requests"] = len(rows)
     facts["results.completed_requests"] = tally.answered
     facts["results.failed_requests"] = len(rows) - tally.answered
@@ -244,6 +247,20 @@ def run_search(args: argparse.Namespace) -> int:
         print(f"error: {facts['results.error']}", file=sys.stderr)
     emit(_clean(facts))
     return 0 if tally.answered else 1
+
+
+def warmup_facts(warmed: list[Record]) -> dict[str, Any]:
+    """How many warm-up requests went out and failed (they are not timed, but a failed one is
+    not a warm server: said, never dropped), with the first failure's error; a line on stderr
+    when any failed."""
+    failed = [r for r in warmed if not r.ok]
+    facts: dict[str, Any] = {"results.warmup_requests": len(warmed),
+                             "results.warmup_failed_requests": len(failed)}
+    if failed:
+        facts["results.warmup_error"] = failed[0].error
+        print(f"serve: warning: {len(failed)} of {len(warmed)} warm-up requests failed, the "
+              f"first: {failed[0].error}", file=sys.stderr, flush=True)
+    return facts
 
 
 def replace_args(args: argparse.Namespace, **changes: Any) -> argparse.Namespace:
@@ -267,10 +284,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     target = Target(args.endpoint, args.model, args.api, args.timeout)
     warmup, measured = requests[:args.warmup_requests], requests[args.warmup_requests:]
+    warmed: list[Record] = []
     records, monitor, wall = asyncio.run(run_load(
-        target, measured, times, args.concurrency, args.duration, warmup, args.progress))
+        target, measured, times, args.concurrency, args.duration, warmup, args.progress,
+        warmed))
     facts = summarize_run(records, wall, Slo(args.slo_ttft_ms, args.slo_tpot_ms),
                           monitor.lags_ms)
+    facts.update(warmup_facts(warmed))
     keep_records(args.requests_file, records, facts)
     answered = facts["results.completed_requests"]
     facts["results.throughput"] = facts["results.request_throughput"]

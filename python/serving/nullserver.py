@@ -6,6 +6,11 @@ tests (errors, cut streams, dying mid-run).
 
 Each answer is ``max_tokens`` chunks of one word each (``--token_delay_ms`` apart, after
 ``--first_delay_ms``), then a chunk with ``finish_reason`` and ``usage``, then ``[DONE]``.
+
+``--stamps FILE`` appends a JSON line per request: its ``X-Request-Id``, when its handler began
+(``arrived``) and when its first token was handed to the socket (``first_written``), on the
+machine's monotonic clock (``time.perf_counter``, the clock of the client's ``sent_clock``), so
+that a client's overhead can be told apart from the server's (benchmarks/bench_client_overhead.py).
 """
 from __future__ import annotations
 
@@ -33,6 +38,7 @@ class Behaviour:
     #                          server with a capacity of about max_inflight / service time
     garbage_every: int = 0   # every Nth answer carries an event that is JSON but not the API's
     abort_every: int = 0     # every Nth answer ends after 2 chunks with finish_reason "abort"
+    stamps: str = ""         # append each request's arrival and first write here (JSON lines)
 
 
 def _event(api: str, text: str, finish: str | None = None, usage: dict | None = None) -> bytes:
@@ -51,11 +57,19 @@ def _event(api: str, text: str, finish: str | None = None, usage: dict | None = 
 def make_app(behaviour: Behaviour) -> web.Application:
     count = {"n": 0}
     slots = asyncio.Semaphore(behaviour.max_inflight) if behaviour.max_inflight else None
+    stamps = open(behaviour.stamps, "a", buffering=1) if behaviour.stamps else None  # noqa: SIM115
+
+    def stamp(request: web.Request, arrived: float) -> None:
+        if stamps is not None:
+            stamps.write(json.dumps({"id": request.headers.get("X-Request-Id", ""),
+                                     "arrived": arrived,
+                                     "first_written": time.perf_counter()}) + "\n")
 
     async def health(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
     async def answer(request: web.Request, api: str) -> web.StreamResponse:
+        arrived = time.perf_counter()
         count["n"] += 1
         n = count["n"]
         if behaviour.exit_after and n > behaviour.exit_after:
@@ -70,11 +84,11 @@ def make_app(behaviour: Behaviour) -> web.Application:
                                                 for m in body.get("messages", []))
         if slots is not None:
             async with slots:  # queued: the wait is part of the TTFT, as on a full server
-                return await stream(request, api, tokens, prompt, n)
-        return await stream(request, api, tokens, prompt, n)
+                return await stream(request, api, tokens, prompt, n, arrived)
+        return await stream(request, api, tokens, prompt, n, arrived)
 
     async def stream(request: web.Request, api: str, tokens: int, prompt: str,
-                     n: int) -> web.StreamResponse:
+                     n: int, arrived: float) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         if behaviour.first_delay_ms:
@@ -92,6 +106,8 @@ def make_app(behaviour: Behaviour) -> web.Application:
                 await response.write(_event(api, "", "abort"))
                 await response.write(b"data: [DONE]\n\n")
                 return response
+            if not index:  # stamped as it is handed over: the client may read it before the
+                stamp(request, arrived)  # write returns here
             await response.write(_event(api, "tok "))
         usage = {"prompt_tokens": len(str(prompt).split()), "completion_tokens": tokens,
                  "total_tokens": len(str(prompt).split()) + tokens}
@@ -120,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0: a free port (printed)")
+    parser.add_argument("--stamps", default="", help="append each request's arrival and first "
+                        "write (monotonic clock) to this file, as JSON lines")
     for name in ("first_delay_ms", "token_delay_ms"):
         parser.add_argument(f"--{name}", type=float, default=0.0)
     for name in ("fail_every", "cut_after", "cut_every", "exit_after", "hang_every",

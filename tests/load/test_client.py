@@ -5,6 +5,7 @@ request."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -230,3 +231,44 @@ def test_a_requests_file_that_cannot_be_written_keeps_the_runs_facts(
     assert code == 0 and facts["results.completed_requests"] == 3
     assert "results.requests_file" not in facts
     assert "error: serve.requests_file:" in err
+
+
+def test_every_request_carries_its_id_and_the_null_servers_stamps_split_the_overhead(
+        null_server: Callable[..., str], tmp_path: Path) -> None:
+    """``X-Request-Id: dlbs-<run>-<index>`` on every request, ``sent_clock`` on the monotonic
+    clock the null server stamps with: its arrival and first write fall between the client's
+    send and its first token, request by request (what bench_client_overhead.py splits)."""
+    stamps = tmp_path / "stamps.jsonl"
+    url = null_server("--first_delay_ms", "20", "--stamps", str(stamps))
+    code, facts, _ = _load("--endpoint", url, "--model", "m", "--request_rate", "20",
+                           "--num_requests", "15", "--output_len", "3", "--warmup_requests",
+                           "2", "--requests_file", str(tmp_path / "r.jsonl"))
+    assert code == 0 and facts["results.completed_requests"] == 15
+    assert facts["results.warmup_requests"] == 2 and facts["results.warmup_failed_requests"] == 0
+    records = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    ids = [r["request_id"] for r in records]
+    run = ids[0].rsplit("-", 1)[0]
+    assert re.fullmatch(r"dlbs-[0-9a-f]{12}", run) and ids == [f"{run}-{r['index']}"
+                                                               for r in records]
+    seen = {s["id"]: s for s in map(json.loads, stamps.read_text().splitlines())}
+    assert {f"{run}-w0", f"{run}-w1"} <= set(seen)  # the warm-ups were sent with theirs
+    for record in records:
+        stamp = seen[record["request_id"]]
+        first = record["sent_clock"] + record["ttft"]
+        assert record["sent_clock"] <= stamp["arrived"] <= stamp["first_written"] <= first
+        assert stamp["first_written"] - stamp["arrived"] >= 0.020
+
+
+def test_failed_warm_up_requests_are_counted_and_named_not_dropped(
+        null_server: Callable[..., str]) -> None:
+    """The warm-up is not timed, but a warm-up that failed did not warm the server: the run
+    says how many failed, and the first error (the server fails every 2nd request: the
+    second warm-up)."""
+    url = null_server("--fail_every", "2")  # requests 2, 4, ... fail
+    code, facts, err = _load("--endpoint", url, "--model", "m", "--request_rate", "20",
+                             "--num_requests", "6", "--output_len", "2", "--warmup_requests",
+                             "3")
+    assert code == 0
+    assert facts["results.warmup_requests"] == 3 and facts["results.warmup_failed_requests"] == 1
+    assert facts["results.warmup_error"].startswith("HTTP 500")
+    assert "1 of 3 warm-up requests failed" in err
