@@ -6,7 +6,7 @@ import sys
 from typing import Any
 
 from dlbs.cli.dbargs import add_db, add_filters, add_format, emit, filters
-from dlbs.db.records import container_image
+from dlbs.db.records import container_image, stored_status
 from dlbs.logs.withheld import ci_withheld
 
 HELP = ("results database: ingest log folders, query runs, exclude runs, a page, upgrade the "
@@ -111,7 +111,9 @@ def row_of(record: Any, all_facts: bool = False) -> dict[str, Any]:
         "container_image": container_image(facts),
         "code_version": facts.get("exp.code_version"),
         "date": record.date.isoformat() if record.date else None,
-        "repeat": facts.get("exp.repeat_index"), "status": facts.get("results.status"),
+        "repeat": facts.get("exp.repeat_index"),
+        "status": stored_status(facts),  # as stored and filtered on (not_finite: an ok run
+        #                                  whose loss or outputs were not finite)
         "throughput": facts.get("results.throughput"), "time": facts.get("results.time"),
         "time_ci95": facts.get("results.time_ci95"),
         # why the interval is withheld (or, in older logs, not one to read): issue 30

@@ -290,7 +290,7 @@ def row(facts: dict[str, Any]) -> dict[str, Any]:
         "code_version": _text(facts.get("exp.code_version"), 200),
         "date": run_date(facts),
         "repeat": _int(facts.get("exp.repeat_index")),
-        "status": _text(facts.get("results.status"), 40),
+        "status": _text(stored_status(facts), 40),
         "throughput": _float(facts.get("results.throughput")),
         "time_mean": _float(facts.get("results.time")),
         "time_ci_low": low,
@@ -299,6 +299,22 @@ def row(facts: dict[str, Any]) -> dict[str, Any]:
         "steady_state": steady if isinstance(steady, bool) else None,
         "facts": finite(kept),
     }
+
+
+#: The status a run is stored with when it ended ``ok`` but its training loss or inference
+#: outputs were not finite: a speed of a broken computation enters no history (the history
+#: counts it, "1 not_finite run left out"); its facts keep what it logged.
+NOT_FINITE_STATUS = "not_finite"
+
+
+def stored_status(facts: dict[str, Any]) -> Any:
+    """``results.status``, or :data:`NOT_FINITE_STATUS` for an ``ok`` run whose
+    ``results.loss_finite`` or ``results.output_finite`` is false."""
+    status = facts.get("results.status")
+    if status == "ok" and (facts.get("results.loss_finite") is False
+                           or facts.get("results.output_finite") is False):
+        return NOT_FINITE_STATUS
+    return status
 
 
 def finite(value: Any) -> Any:

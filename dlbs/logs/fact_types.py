@@ -160,6 +160,12 @@ FACT_TYPES: dict[str, str] = {
     "results.search_steps": "list[dict]",
     # training and sharding (torchrun)
     "results.loss_last": "float",
+    "results.loss_first": "float",
+    "results.loss_finite": "bool",
+    "results.loss_decreasing": "bool or null",
+    "results.output_norm": "float",
+    "results.output_sum": "float",
+    "results.output_finite": "bool",
     "exp.parallelism": "str",
     "exp.mesh_shape": "list[int]",
     "exp.tp_degree": "int",

@@ -12,7 +12,9 @@ one with a successful run that found no steady state is ``unsteady``; ``runs_ste
 the successful runs that found one (NaN when the logs do not say). One with a successful run
 made on a busy machine (``results.other_cpu_share``, the CPU time other processes took during
 the timed window over the window's CPU capacity, above :data:`BUSY_THRESHOLD`) is ``busy``;
-``runs_busy`` counts those runs (NaN when no run says). The other figures a run
+``runs_busy`` counts those runs (NaN when no run says). One with a successful run whose
+training loss or inference outputs were not finite is ``not_finite`` (``runs_not_finite``
+counts them). The other figures a run
 logged (tokens/s, MFU, memory, latency: ``figures``) get the same statistics, as
 ``<log key>_mean`` and so on, over the successful runs that logged them.
 Pure: frame in, frame out.
@@ -32,7 +34,8 @@ NOISE_THRESHOLD = 0.05
 METRICS: tuple[str, ...] = ("time", "throughput")
 #: Columns that vary between runs of one experiment and are not carried to the aggregate.
 PER_RUN: tuple[str, ...] = ("time", "throughput", "time_std", "time_data", "status", "error",
-                            "steady_state", "other_cpu_share", UNUSABLE, UNUSABLE_WHY)
+                            "steady_state", "other_cpu_share", "loss_finite", "output_finite",
+                            UNUSABLE, UNUSABLE_WHY)
 
 
 def _margin(std: pd.Series, count: pd.Series) -> pd.Series:
@@ -101,6 +104,8 @@ def aggregate(frame: pd.DataFrame, threshold: float = NOISE_THRESHOLD) -> pd.Dat
     out["runs_steady"] = _steady_runs(ok).reindex(out.index)
     out["runs_busy"] = _busy_runs(ok).reindex(out.index)
     out["busy"] = out["runs_busy"].fillna(0) > 0
+    out["runs_not_finite"] = _not_finite_runs(ok).reindex(out.index)
+    out["not_finite"] = out["runs_not_finite"].fillna(0) > 0
     out = out.join(_left_out_runs(frame))
     return out.drop(columns="failed_status")
 
@@ -122,6 +127,24 @@ def _busy_runs(ok: pd.DataFrame) -> pd.Series:
     known = ok.loc[share.notna()]
     busy = (share[share.notna()] > BUSY_THRESHOLD).groupby(known["identity"], sort=False).sum()
     return busy.astype(float)
+
+
+def _said_false(value: object) -> bool | None:
+    """True for a logged ``false``, False for ``true``, None where the run said nothing."""
+    if isinstance(value, (bool, np.bool_)):
+        return not bool(value)
+    return None
+
+
+def _not_finite_runs(ok: pd.DataFrame) -> pd.Series:
+    """Successful runs whose training loss or inference outputs were not finite
+    (``results.loss_finite`` / ``results.output_finite`` false); NaN where no run said (logs
+    before these keys, runs of neither kind)."""
+    flags = pd.DataFrame({key: ok[key].map(_said_false) if key in ok.columns else None
+                          for key in ("loss_finite", "output_finite")}, index=ok.index)
+    said = flags.notna().any(axis=1)
+    bad = flags.fillna(False).astype(bool).any(axis=1)[said]
+    return bad.groupby(ok.loc[said, "identity"], sort=False).sum().astype(float)
 
 
 def _unsteady(ok: pd.DataFrame) -> pd.Series:

@@ -17,6 +17,7 @@ from dlbs.reports.differences import difference_lines
 from dlbs.reports.model import (
     MARK_BUSY,
     MARK_NOISY,
+    MARK_NOT_FINITE,
     MARK_SUPERLINEAR,
     MARK_UNSTEADY,
     Report,
@@ -44,7 +45,8 @@ TEXT_CLASSES: dict[str, str] = {
 #: CSS class of a number by its marks (noisy, no steady state, efficiency above 100%, busy
 #: machine: that one has no style of its own yet, its ``#`` mark is in the text).
 MARK_CLASSES: dict[str, str] = {MARK_NOISY: "noisy", MARK_UNSTEADY: "unsteady",
-                                MARK_SUPERLINEAR: "superlinear", MARK_BUSY: "busy"}
+                                MARK_SUPERLINEAR: "superlinear", MARK_BUSY: "busy",
+                                MARK_NOT_FINITE: "not-finite"}
 
 
 def _css(value: Any, mark: str, interval: bool = False) -> str:

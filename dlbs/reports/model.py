@@ -19,6 +19,7 @@ MARK_PARTIAL = "!"
 MARK_UNSTEADY = "~"
 MARK_SUPERLINEAR = "^"
 MARK_BUSY = "#"
+MARK_NOT_FINITE = "x"
 #: Other processes above this share of the run's CPUs during its timed window
 #: (``results.other_cpu_share``) mark it busy: a tenth is well above the accounting's
 #: resolution (+-0.02 at the shortest window given, 1 s) and already takes a tenth of the cores
@@ -35,6 +36,9 @@ MARK_LEGEND: dict[str, str] = {
     MARK_BUSY: f"busy machine: other processes took more than {BUSY_THRESHOLD:.0%} of the "
                "run's CPUs during its timed window (results.other_cpu_share); measure again on "
                "a quiet machine",
+    MARK_NOT_FINITE: "numerics: a run's training loss or inference outputs were not finite "
+                     "(results.loss_finite, results.output_finite): a speed of a computation "
+                     "that computes nothing useful",
 }
 #: How a failed cell is shown, by status (any other status is shown as it is).
 STATUS_TEXT: dict[str, str] = {"failure": "failed"}

@@ -14,7 +14,14 @@ from typing import Any
 import pandas as pd
 
 from dlbs.reports.frame import SOURCE, is_number, label_of
-from dlbs.reports.model import MARK_BUSY, MARK_NOISY, MARK_PARTIAL, MARK_UNSTEADY, is_missing
+from dlbs.reports.model import (
+    MARK_BUSY,
+    MARK_NOISY,
+    MARK_NOT_FINITE,
+    MARK_PARTIAL,
+    MARK_UNSTEADY,
+    is_missing,
+)
 
 #: Identity columns that shape an experiment's size; they vary along a row by design.
 LAYOUT_COLUMNS: frozenset[str] = frozenset({
@@ -71,14 +78,15 @@ def _dimension_text(value: Any) -> str:
 
 def cell_marks(agg: pd.DataFrame) -> pd.Series:
     """Each experiment's marks (``*`` noisy, ``!`` failed repeats, ``~`` no steady state,
-    ``#`` busy machine, in that order); '' for a failed one. The regular, scaling and pivot
-    tables and both sides of a comparison show these."""
+    ``#`` busy machine, ``x`` numerics not finite, in that order); '' for a failed one. The
+    regular, scaling and pivot tables and both sides of a comparison show these."""
     ok = agg["status"] == "ok"
+    never = pd.Series(False, index=agg.index)
     return (agg["noisy"] & ok).map({True: MARK_NOISY, False: ""}) + \
         agg["partial"].map({True: MARK_PARTIAL, False: ""}) + \
         (agg["unsteady"] & ok).map({True: MARK_UNSTEADY, False: ""}) + \
-        (agg.get("busy", pd.Series(False, index=agg.index)) & ok).map(
-            {True: MARK_BUSY, False: ""})
+        (agg.get("busy", never) & ok).map({True: MARK_BUSY, False: ""}) + \
+        (agg.get("not_finite", never) & ok).map({True: MARK_NOT_FINITE, False: ""})
 
 
 def _cells(agg: pd.DataFrame, value: str) -> pd.DataFrame:

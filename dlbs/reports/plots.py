@@ -35,6 +35,7 @@ from dlbs.errors import ReportError
 from dlbs.reports.frame import is_number
 from dlbs.reports.model import (
     MARK_BUSY,
+    MARK_NOT_FINITE,
     MARK_SUPERLINEAR,
     MARK_UNSTEADY,
     STATUS_TEXT,
@@ -458,9 +459,11 @@ def _above(table: Table, limit: float) -> bool:
 VERDICT_MARK_LABELS: dict[str, str] = {
     MARK_UNSTEADY: "no steady state (a side's runs): a warm-up may be in the speedup",
     MARK_BUSY: "busy machine (a side's runs): the verdict may be the machine's",
+    MARK_NOT_FINITE: "numerics not finite (a side's runs): the speed of a broken computation",
 }
 #: The mark drawn in a legend entry (mathtext: a bare ``#`` or ``~`` is markup there).
-MARKERS: dict[str, str] = {MARK_UNSTEADY: r"$\sim$", MARK_BUSY: r"$\#$"}
+MARKERS: dict[str, str] = {MARK_UNSTEADY: r"$\sim$", MARK_BUSY: r"$\#$",
+                           MARK_NOT_FINITE: r"$\times$"}
 
 
 def _interval_words(table: Table) -> str:

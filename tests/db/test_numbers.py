@@ -53,6 +53,28 @@ def test_an_interrupted_run_enters_no_statistic_and_is_named(logs: Any, db_url: 
     assert "a point of one run shows that run's own 95% interval" in page_text
 
 
+def test_a_run_whose_loss_was_not_finite_enters_no_history_and_is_named(
+        logs: Any, db_url: str, tmp_path: Path) -> None:
+    """A run that ended ``ok`` at a speed of its own but whose loss went NaN
+    (``results.loss_finite`` false) is stored as ``not_finite``: no point takes it, every
+    command counts it; its facts keep what it logged."""
+    _versions(logs, tmp_path / "h")
+    logs.write(tmp_path / "h" / "v11_r3.log",
+               logs.facts(code="v11", throughput=300.0, repeat=3, day=12,
+                          **{"results.loss_finite": False, "results.loss_decreasing": None}))
+    assert _dlbs("db", "ingest", "--db", db_url, str(tmp_path / "h")).returncode == 0
+    history = _dlbs("history", "--db", db_url, "--format", "json")
+    assert history.returncode == 0, history.stderr
+    newest = json.loads(history.stdout)[-1]
+    assert newest["at"] == "v11" and newest["runs"] == 3 and newest["value"] < 110
+    assert "1 not_finite run left out" in history.stderr
+    done = _dlbs("regressions", "--db", db_url, "--format", "json")
+    assert done.returncode == 0 and "1 not_finite run left out" in done.stderr, done.stderr
+    query = _dlbs("db", "query", "--db", db_url, "--format", "json")
+    assert query.returncode == 0, query.stderr
+    assert [r["status"] for r in json.loads(query.stdout)].count("not_finite") == 1
+
+
 @pytest.mark.parametrize("command", [["history"], ["regressions"], ["regressions", "--latest"]])
 def test_runs_that_all_failed_are_an_error_never_an_empty_gate_that_passes(
         logs: Any, db_url: str, tmp_path: Path, command: list[str]) -> None:

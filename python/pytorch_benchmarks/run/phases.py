@@ -11,6 +11,7 @@ and after warm-up (extra, untimed steps) and wrap the timed chunks, nothing else
 from __future__ import annotations
 
 import contextlib
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -63,6 +64,11 @@ class TimingHooks(Protocol):
         ...
 
 
+#: The training steps whose losses are kept (the last ones timed): milabench's rule reads a
+#: short window, so does ``results.loss_decreasing`` (the window's mean below the first
+#: timed step's loss).
+LOSS_WINDOW = 8
+
 #: AdamW as torchtitan trains Llama 3 (its default job config: learning rate 8e-4, betas 0.9
 #: and 0.95, weight decay 0.1, eps 1e-8), fused on CUDA as torchtitan's (torch's default
 #: implementation elsewhere).
@@ -102,7 +108,13 @@ class Runner:
     def run(self, num_warmup: int, num_batches: int) -> list[float]:
         """Warm up, then time ``num_batches`` steps; return their times in seconds."""
         with self.context():
-            return timed_loop(self.step, num_warmup, num_batches, self.setup.synchronizer())
+            sync = self.setup.synchronizer()
+            timed_loop(self.step, num_warmup, 0, sync)
+            self.start_timing()
+            return timed_loop(self.step, 0, num_batches, sync)
+
+    def start_timing(self) -> None:
+        """Called once between the untimed steps (warm-up, hooks') and the first timed one."""
 
     def run_until(self, num_warmup: int, rule: StopRule,
                   combine: Callable[[list[float]], list[float]],
@@ -144,6 +156,7 @@ class Runner:
                 raise StopRequested(seen[0], [], rule.num_batches)
             if hooks is not None:
                 hooks.after_warmup(self.step)
+            self.start_timing()
             with hooks.window() if hooks is not None else contextlib.nullcontext():
                 return run_until(chunk, rule)
 
@@ -161,6 +174,17 @@ class TrainRunner(Runner):
         self.scaler = setup.grad_scaler()
         #: The loss of the last step, on its device (read once timing is over: no sync).
         self.last_loss: torch.Tensor | None = None
+        #: The first timed step's loss and the last LOSS_WINDOW steps' (on the device, read
+        #: once timing is over), and how many steps were timed: the numerics facts.
+        self.first_loss: torch.Tensor | None = None
+        self.recent_losses: deque[torch.Tensor] = deque(maxlen=LOSS_WINDOW)
+        self.timed_steps = 0
+        self._timing = False
+
+    def start_timing(self) -> None:
+        """The losses kept from here on are the timed steps' (warm-up's are forgotten)."""
+        self._timing, self.first_loss, self.timed_steps = True, None, 0
+        self.recent_losses.clear()
 
     def step(self) -> None:
         """One training iteration."""
@@ -168,6 +192,11 @@ class TrainRunner(Runner):
         with self.setup.autocast():
             loss = classification_loss(self.model(inputs), labels)
         self.last_loss = loss.detach()
+        if self._timing:
+            if self.first_loss is None:
+                self.first_loss = self.last_loss
+            self.recent_losses.append(self.last_loss)
+            self.timed_steps += 1
         if self.scaler is None:
             loss.backward()
             self.optimizer.step()
@@ -190,6 +219,15 @@ class InferRunner(Runner):
     def step(self) -> None:
         """One forward pass."""
         self.model(self.source()[0])
+
+    def fingerprint_output(self) -> torch.Tensor | None:
+        """The main output of one more forward pass on the source's next batch (after timing;
+        synthetic data: its one batch), or None for a model whose output is not a tensor."""
+        with self.context():
+            out = self.model(self.source()[0])
+        if isinstance(out, (tuple, list)):
+            out = out[0] if out else None
+        return out if isinstance(out, torch.Tensor) else None
 
     def context(self) -> contextlib.AbstractContextManager[Any]:
         """Inference mode (no autograd bookkeeping) and autocast around every forward pass."""

@@ -163,6 +163,9 @@ def build_workload(model: ModelSpec, data: DataSpec, device: DeviceSpec, run: Ru
     if isinstance(workload.runner, TrainRunner):
         workload.facts["exp.optimizer"] = optimizer
         workload.result_hooks.append(_loss_hook(workload.runner, ctx, setup.device))
+    elif isinstance(workload.runner, InferRunner) and data.source != "real":
+        # a fixed input: synthetic data is one seeded batch (a loader's next batch is not)
+        workload.result_hooks.append(_fingerprint_hook(workload.runner, ctx, setup.device))
     if seq_len is not None:
         workload.facts.update(tokens.token_facts(seq_len, run.generate))
         workload.result_hooks += tokens.result_hooks(workload.runner,
@@ -235,17 +238,58 @@ def _build_runner(parts: _Parts, num_classes: int, inputs: str = "dense",
 
 def _loss_hook(runner: TrainRunner, ctx: DistContext, device: torch.device
                ) -> Callable[[list[float]], dict[str, Any]]:
-    """``results.loss_last``: the training loss of the last step, the mean over the ranks
-    (each rank's loss is its own batch's; an all-reduce under torchrun)."""
+    """The numerics of a training run, the mean over the ranks (each rank's loss is its own
+    batch's; one all-reduce under torchrun): ``results.loss_last`` (the last step's),
+    ``results.loss_first`` (the first timed step's), ``results.loss_finite`` (every kept loss
+    finite on every rank) and ``results.loss_decreasing`` (the last timed steps' mean below
+    the first's; null with fewer than 2 timed steps)."""
     def hook(_times: list[float]) -> dict[str, Any]:
         if runner.last_loss is None:
             return {}
-        loss = runner.last_loss.float().reshape(1)
+        kept = [runner.first_loss, *runner.recent_losses] if runner.first_loss is not None \
+            else [runner.last_loss]
+        values = torch.stack([t.float().reshape(()) for t in kept]).cpu().double()
+        finite = torch.isfinite(values)
+        window = values[1:] if len(values) > 1 else values
+        figures = torch.tensor([float(runner.last_loss.float().item()), float(values[0]),
+                                float(window.mean()), float((~finite).sum()),
+                                float(runner.timed_steps)], dtype=torch.float64)
         if ctx.enabled:
-            loss = loss.to(device if device.type == "cuda" else torch.device("cpu"))
-            torch.distributed.all_reduce(loss)
-            loss = loss / ctx.world_size
-        return {"results.loss_last": float(loss.item())}
+            figures = figures.to(device if device.type == "cuda" else torch.device("cpu"))
+            torch.distributed.all_reduce(figures)
+            figures = figures.cpu() / ctx.world_size
+        last, first, recent, not_finite, steps = figures.tolist()
+        facts: dict[str, Any] = {"results.loss_last": last}
+        if runner.first_loss is None:
+            return facts
+        finite_all = not_finite == 0
+        facts.update({"results.loss_first": first, "results.loss_finite": finite_all,
+                      "results.loss_decreasing": (recent < first) if finite_all and steps >= 2
+                      else None})
+        return facts
+    return hook
+
+
+def _fingerprint_hook(runner: InferRunner, ctx: DistContext, device: torch.device
+                      ) -> Callable[[list[float]], dict[str, Any]]:
+    """An inference run's fingerprint, after timing: one more forward pass on its synthetic
+    batch (one fixed, seeded batch), its outputs' L2 norm and sum (float64, over
+    the float32 values: a checksum that a numerically different run moves) and whether every
+    output is finite; the mean over the ranks."""
+    def hook(_times: list[float]) -> dict[str, Any]:
+        out = runner.fingerprint_output()
+        if out is None:
+            return {}
+        values = out.detach().float().double()
+        figures = torch.tensor([float(values.norm()), float(values.sum()),
+                                float((~torch.isfinite(values)).sum())], dtype=torch.float64)
+        if ctx.enabled:
+            figures = figures.to(device if device.type == "cuda" else torch.device("cpu"))
+            torch.distributed.all_reduce(figures)
+            figures = figures.cpu() / ctx.world_size
+        norm, total, not_finite = figures.tolist()
+        return {"results.output_norm": norm, "results.output_sum": total,
+                "results.output_finite": not_finite == 0}
     return hook
 
 
