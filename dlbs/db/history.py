@@ -166,7 +166,7 @@ def build_series(runs: Iterable[RunRecord], metric: str, axis: str,
     skipped: dict[str, int] = {} if left_out is None else left_out
     for run in runs:
         where = axis_value(run, axis)
-        why = _why_left_out(run.facts.get("results.status"), _metric(run, metric) is not None,
+        why = _why_left_out(records.stored_status(run.facts), _metric(run, metric) is not None,
                             where is not None)
         if why is not None or where is None:
             skipped[why or NO_AXIS] = skipped.get(why or NO_AXIS, 0) + 1

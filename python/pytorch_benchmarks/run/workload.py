@@ -163,8 +163,11 @@ def build_workload(model: ModelSpec, data: DataSpec, device: DeviceSpec, run: Ru
     if isinstance(workload.runner, TrainRunner):
         workload.facts["exp.optimizer"] = optimizer
         workload.result_hooks.append(_loss_hook(workload.runner, ctx, setup.device))
-    elif isinstance(workload.runner, InferRunner) and data.source != "real":
-        # a fixed input: synthetic data is one seeded batch (a loader's next batch is not)
+    elif (isinstance(workload.runner, InferRunner) and data.source != "real"
+          and not isinstance(workload.runner, GenerateRunner)):
+        # a fixed input: synthetic data is one seeded batch (a loader's next batch is not);
+        # generation times a prefill and decode steps, whose outputs one plain forward pass
+        # over the prompt is not
         workload.result_hooks.append(_fingerprint_hook(workload.runner, ctx, setup.device))
     if seq_len is not None:
         workload.facts.update(tokens.token_facts(seq_len, run.generate))
