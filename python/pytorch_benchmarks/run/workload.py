@@ -254,13 +254,10 @@ def _loss_hook(runner: TrainRunner, ctx: DistContext, device: torch.device
         values = torch.stack([t.float().reshape(()) for t in kept]).cpu().double()
         finite = torch.isfinite(values)
         window = values[1:] if len(values) > 1 else values
-        figures = torch.tensor([float(runner.last_loss.float().item()), float(values[0]),
+        figures = torch.tensor([runner.last_loss.float().item(), float(values[0]),
                                 float(window.mean()), float((~finite).sum()),
                                 float(runner.timed_steps)], dtype=torch.float64)
-        if ctx.enabled:
-            figures = figures.to(device if device.type == "cuda" else torch.device("cpu"))
-            torch.distributed.all_reduce(figures)
-            figures = figures.cpu() / ctx.world_size
+        figures = _rank_mean(figures, ctx, device)
         last, first, recent, not_finite, steps = figures.tolist()
         facts: dict[str, Any] = {"results.loss_last": last}
         if runner.first_loss is None:
@@ -271,6 +268,15 @@ def _loss_hook(runner: TrainRunner, ctx: DistContext, device: torch.device
                       else None})
         return facts
     return hook
+
+
+def _rank_mean(figures: torch.Tensor, ctx: DistContext, device: torch.device) -> torch.Tensor:
+    """``figures`` averaged over the ranks under torchrun (one all-reduce), on the CPU."""
+    if not ctx.enabled:
+        return figures
+    figures = figures.to(device if device.type == "cuda" else torch.device("cpu"))
+    torch.distributed.all_reduce(figures)
+    return figures.cpu() / ctx.world_size
 
 
 def _fingerprint_hook(runner: InferRunner, ctx: DistContext, device: torch.device
@@ -286,10 +292,7 @@ def _fingerprint_hook(runner: InferRunner, ctx: DistContext, device: torch.devic
         values = out.detach().float().double()
         figures = torch.tensor([float(values.norm()), float(values.sum()),
                                 float((~torch.isfinite(values)).sum())], dtype=torch.float64)
-        if ctx.enabled:
-            figures = figures.to(device if device.type == "cuda" else torch.device("cpu"))
-            torch.distributed.all_reduce(figures)
-            figures = figures.cpu() / ctx.world_size
+        figures = _rank_mean(figures, ctx, device)
         norm, total, not_finite = figures.tolist()
         return {"results.output_norm": norm, "results.output_sum": total,
                 "results.output_finite": not_finite == 0}
