@@ -1,14 +1,23 @@
 """``dlbs regressions``: change points in every stored history, each point weighted by its own
-interval, confirmed only beyond ``--min-change``; exit 1 when a regression is found."""
+interval, confirmed only beyond ``--min-change``; exit 1 when a regression is found.
+``--markdown`` and ``--junit`` write the same verdicts as files beside the output
+(``dlbs.db.gate``), each whole or not at all; they change neither the output nor the exit."""
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from safeio import atomic_write_bytes, check_writable_target
 
 from dlbs.cli.dbargs import add_db, add_filters, emit, filters
 from dlbs.errors import UsageError
+
+if TYPE_CHECKING:
+    from dlbs.db.gate import Gate
 
 HELP = "find regressions (and improvements) in every stored history; exit 1 on a regression"
 EXAMPLE = "dlbs regressions --db sqlite:///results.db --by exp.code_version --format json"
@@ -32,6 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "over the series at --alpha")
     parser.add_argument("--alpha", type=float, default=0.05,
                         help="with --latest: false discovery rate over the series (0.05)")
+    parser.add_argument("--markdown", default=None, metavar="FILE",
+                        help="also write a markdown summary (a pull-request comment) to FILE")
+    parser.add_argument("--junit", default=None, metavar="FILE",
+                        help="also write a JUnit XML file to FILE: a testcase per series, a "
+                             "failure per regression, skipped when not judged")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     since = _since(args.since)
     if not 0.0 <= args.min_change < 1.0:
         raise UsageError(f"--min-change {args.min_change}: give a fraction in [0, 1), e.g. 0.05")
+    outputs = _outputs(args)
     store = open_store(args.db, readonly=True)
     try:
         # --latest judges the newest point against the WINDOW before it: only those are read
@@ -59,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         judged = regressions(series, args.metric, args.by, args.min_change)
     names = _names(series)
+    if outputs:
+        _write_outputs(outputs, _gate(args, names, judged, loaded.note(args.metric, args.by)))
     if args.format == "json":
         emit([c.as_json() for c in judged.changes], "json")
     else:
@@ -98,11 +115,58 @@ def _key(parameters: dict[str, Any]) -> str:
 
 
 def _row(change: Any, name: str) -> dict[str, Any]:
-    low, high = change.ci
+    from dlbs.db.gate import change_cells
+
+    shown, interval, p_value = change_cells(change)  # the markdown's and JUnit's cells too
     return {"direction": change.direction, "configuration": name,
             "last_good": change.last_good, "first_bad": change.first_bad,
-            "change": f"{change.change:+.1%}", "ci": f"[{low:+.1%}, {high:+.1%}]",
-            "p_value": f"{change.p_value:.3g}", "together": len(change.affected_together)}
+            "change": shown, "ci": interval, "p_value": p_value,
+            "together": len(change.affected_together)}
+
+
+def _outputs(args: argparse.Namespace) -> dict[str, str]:
+    """``--markdown`` and ``--junit`` by option, each checked before the database is read: a
+    name that holds a link, a folder or anything but a plain file, or a folder that is not
+    there, is a one-line error now rather than after the judgement."""
+    outputs = {option: path for option, path in (("--markdown", args.markdown),
+                                                  ("--junit", args.junit)) if path}
+    if len({os.path.abspath(path) for path in outputs.values()}) < len(outputs):
+        raise UsageError("--markdown and --junit name the same file; give two files")
+    for option, path in outputs.items():
+        try:
+            check_writable_target(path)
+            folder = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(folder):
+                raise FileNotFoundError(errno.ENOENT, f"its folder {folder} does not exist", path)
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise PermissionError(errno.EACCES, f"its folder {folder} is not writable", path)
+        except OSError as err:
+            raise _cannot_write(option, path, err) from None
+    return outputs
+
+
+def _gate(args: argparse.Namespace, names: dict[str, str], judged: Any, note: str) -> Gate:
+    from dlbs.db.gate import Gate
+
+    return Gate(names, judged, args.metric, args.by, args.min_change,
+                args.alpha if args.latest else None, note)
+
+
+def _write_outputs(outputs: dict[str, str], gate: Gate) -> None:
+    """Each file whole or not at all (a fresh name renamed over it; a planted link refused)."""
+    from dlbs.db.gate import junit, markdown
+
+    render = {"--markdown": lambda: markdown(gate).encode("utf-8"), "--junit": lambda: junit(gate)}
+    for option, path in outputs.items():
+        try:
+            atomic_write_bytes(path, render[option]())
+        except OSError as err:
+            raise _cannot_write(option, path, err) from None
+
+
+def _cannot_write(option: str, path: str, err: OSError) -> UsageError:
+    # strerror: the reason alone (safeio's refusals too), not the path again
+    return UsageError(f"{option} {path}: cannot write it: {err.strerror or err}")
 
 
 def _since(text: str | None) -> datetime | None:

@@ -305,15 +305,24 @@ def row(facts: dict[str, Any]) -> dict[str, Any]:
 #: outputs were not finite: a speed of a broken computation enters no history (the history
 #: counts it, "1 not_finite run left out"); its facts keep what it logged.
 NOT_FINITE_STATUS = "not_finite"
+#: The status of an ``ok`` run whose ``--check_numerics`` found its output off its float32
+#: eager reference (``results.numerics`` ``off``): fast, perhaps for computing something
+#: else; kept out of every history like a not finite one.
+NUMERICS_OFF_STATUS = "numerics_off"
 
 
 def stored_status(facts: dict[str, Any]) -> Any:
-    """``results.status``, or :data:`NOT_FINITE_STATUS` for an ``ok`` run whose
-    ``results.loss_finite`` or ``results.output_finite`` is false."""
+    """``results.status``, or for an ``ok`` run :data:`NOT_FINITE_STATUS` when its
+    ``results.loss_finite`` or ``results.output_finite`` is false or ``results.numerics`` is
+    ``not_finite``, :data:`NUMERICS_OFF_STATUS` when ``results.numerics`` is ``off``."""
     status = facts.get("results.status")
-    if status == "ok" and (facts.get("results.loss_finite") is False
-                           or facts.get("results.output_finite") is False):
+    if status != "ok":
+        return status
+    if (facts.get("results.loss_finite") is False or facts.get("results.output_finite") is False
+            or facts.get("results.numerics") == "not_finite"):
         return NOT_FINITE_STATUS
+    if facts.get("results.numerics") == "off":
+        return NUMERICS_OFF_STATUS
     return status
 
 

@@ -77,6 +77,7 @@ ID_WHEN_NOT: dict[str, object] = {
     "exp.device_memory_gb": 0.0,
     "exp.optimizer": "auto",
     "exp.activation_checkpointing": "none",
+    "exp.check_numerics": False,
     "pytorch.model_config": "", "pytorch.host_libpath": "", "pytorch.host_python_path": "",
     # DLBS's labels, declared later: they go into the log as given.
     "exp.framework_title": "PyTorch", "exp.framework_family": "pytorch", "exp.framework_ver": "",

@@ -52,6 +52,7 @@ NOT_DEFAULT_FLAG_PARAMS: tuple[tuple[str, str, object], ...] = (
     ("--device_memory_gb", "exp.device_memory_gb", 0.0),
     ("--optimizer", "exp.optimizer", "auto"),
     ("--activation_checkpointing", "exp.activation_checkpointing", "none"),
+    ("--check_numerics", "exp.check_numerics", False),
 )
 
 #: Flags that only concern a real data set (left out when ``exp.data`` is ``synthetic``).

@@ -34,7 +34,7 @@ NOISE_THRESHOLD = 0.05
 METRICS: tuple[str, ...] = ("time", "throughput")
 #: Columns that vary between runs of one experiment and are not carried to the aggregate.
 PER_RUN: tuple[str, ...] = ("time", "throughput", "time_std", "time_data", "status", "error",
-                            "steady_state", "other_cpu_share", "loss_finite", "output_finite",
+                            "steady_state", "other_cpu_share", "loss_finite", "output_finite", "numerics",
                             UNUSABLE, UNUSABLE_WHY)
 
 
@@ -106,6 +106,8 @@ def aggregate(frame: pd.DataFrame, threshold: float = NOISE_THRESHOLD) -> pd.Dat
     out["busy"] = out["runs_busy"].fillna(0) > 0
     out["runs_not_finite"] = _not_finite_runs(ok).reindex(out.index)
     out["not_finite"] = out["runs_not_finite"].fillna(0) > 0
+    out["runs_numerics_off"] = _numerics_off_runs(ok).reindex(out.index)
+    out["numerics_off"] = out["runs_numerics_off"].fillna(0) > 0
     out = out.join(_left_out_runs(frame))
     return out.drop(columns="failed_status")
 
@@ -142,9 +144,23 @@ def _not_finite_runs(ok: pd.DataFrame) -> pd.Series:
     before these keys, runs of neither kind)."""
     flags = pd.DataFrame({key: ok[key].map(_said_false) if key in ok.columns else None
                           for key in ("loss_finite", "output_finite")}, index=ok.index)
+    if "numerics" in ok.columns:  # --check_numerics: the output or its reference not finite
+        flags["numerics"] = ok["numerics"].map(
+            lambda v: v == "not_finite" if isinstance(v, str) else None)
     said = flags.notna().any(axis=1)
     bad = flags.fillna(False).astype(bool).any(axis=1)[said]
     return bad.groupby(ok.loc[said, "identity"], sort=False).sum().astype(float)
+
+
+def _numerics_off_runs(ok: pd.DataFrame) -> pd.Series:
+    """Successful runs whose ``--check_numerics`` found the output off its float32 eager
+    reference (``results.numerics`` ``off``); NaN where no run was checked."""
+    if "numerics" not in ok.columns:
+        return pd.Series(dtype=float)
+    said = ok["numerics"].map(lambda v: isinstance(v, str)).astype(bool)
+    checked = ok.loc[said]
+    return (checked["numerics"] == "off").groupby(checked["identity"], sort=False).sum() \
+        .astype(float)
 
 
 def _unsteady(ok: pd.DataFrame) -> pd.Series:

@@ -41,7 +41,15 @@ from dlbs.reports.frame import (
     to_frame,
     unidentified_note,
 )
-from dlbs.reports.model import MARK_BUSY, MARK_NOT_FINITE, MARK_UNSTEADY, Report, Table, legend
+from dlbs.reports.model import (
+    MARK_BUSY,
+    MARK_NOT_FINITE,
+    MARK_NUMERICS_OFF,
+    MARK_UNSTEADY,
+    Report,
+    Table,
+    legend,
+)
 from dlbs.reports.pivot import cell_marks, extra_dims, sortable
 from dlbs.reports.verdicts import (
     MIN_CHANGE,
@@ -197,7 +205,7 @@ def compare_report(base: Records, new: Records, threshold: float = NOISE_THRESHO
 #: Marks a verdict takes from either side: the biases its interval does not cover (a warm-up
 #: left in a mean, a machine shared with other work). Noise and failed repeats are in the
 #: interval and the runs counted, so they stay on the side's throughput.
-VERDICT_MARKS: tuple[str, ...] = (MARK_UNSTEADY, MARK_BUSY, MARK_NOT_FINITE)
+VERDICT_MARKS: tuple[str, ...] = (MARK_UNSTEADY, MARK_BUSY, MARK_NOT_FINITE, MARK_NUMERICS_OFF)
 #: Columns whose marks the CSV writes as columns of their own (CSV cells stay plain data).
 CSV_MARKS: dict[str, str] = {"Base (samples/s)": "Base marks", "New (samples/s)": "New marks",
                              "Verdict": "Verdict marks"}
@@ -228,6 +236,9 @@ VERDICT_MARK_NOTES: dict[str, str] = {
     MARK_NOT_FINITE: "whose training loss or inference outputs were not finite (the side "
                      "marked on its throughput): a speed of a broken computation, faster or "
                      "slower for that reason alone",
+    MARK_NUMERICS_OFF: "whose output differed from its float32 eager reference beyond its "
+                       "precision's tolerance (--check_numerics; the side marked on its "
+                       "throughput): it may be faster for computing something else",
 }
 
 

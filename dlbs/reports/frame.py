@@ -41,6 +41,7 @@ ALIASES: dict[str, str] = {
     "error": "results.error", "time_std": "results.time_std", "time_data": "results.time_data",
     "steady_state": "results.steady_state", "other_cpu_share": "results.other_cpu_share",
     "loss_finite": "results.loss_finite", "output_finite": "results.output_finite",
+    "numerics": "results.numerics",
     "seq_len": "exp.seq_len", "generate": "exp.generate",
 }
 #: Derived columns (not log keys): a device label like ``2x gpu``.

@@ -18,6 +18,7 @@ from dlbs.reports.model import (
     MARK_BUSY,
     MARK_NOISY,
     MARK_NOT_FINITE,
+    MARK_NUMERICS_OFF,
     MARK_SUPERLINEAR,
     MARK_UNSTEADY,
     Report,
@@ -46,7 +47,8 @@ TEXT_CLASSES: dict[str, str] = {
 #: machine: that one has no style of its own yet, its ``#`` mark is in the text).
 MARK_CLASSES: dict[str, str] = {MARK_NOISY: "noisy", MARK_UNSTEADY: "unsteady",
                                 MARK_SUPERLINEAR: "superlinear", MARK_BUSY: "busy",
-                                MARK_NOT_FINITE: "not-finite"}
+                                MARK_NOT_FINITE: "not-finite",
+                                MARK_NUMERICS_OFF: "numerics-off"}
 
 
 def _css(value: Any, mark: str, interval: bool = False) -> str:

@@ -20,6 +20,7 @@ MARK_UNSTEADY = "~"
 MARK_SUPERLINEAR = "^"
 MARK_BUSY = "#"
 MARK_NOT_FINITE = "x"
+MARK_NUMERICS_OFF = "≠"
 #: Other processes above this share of the run's CPUs during its timed window
 #: (``results.other_cpu_share``) mark it busy: a tenth is well above the accounting's
 #: resolution (+-0.02 at the shortest window given, 1 s) and already takes a tenth of the cores
@@ -37,8 +38,12 @@ MARK_LEGEND: dict[str, str] = {
                "run's CPUs during its timed window (results.other_cpu_share); measure again on "
                "a quiet machine",
     MARK_NOT_FINITE: "numerics: a run's training loss or inference outputs were not finite "
-                     "(results.loss_finite, results.output_finite): a speed of a computation "
-                     "that computes nothing useful",
+                     "(results.loss_finite, results.output_finite, results.numerics): a speed "
+                     "of a computation that computes nothing useful",
+    MARK_NUMERICS_OFF: "numerics off: a run's output differed from its float32 eager reference "
+                       "beyond the tolerance of its precision (--check_numerics: "
+                       "results.numerics, results.numerics_error): fast, but not computing "
+                       "what the model computes",
 }
 #: How a failed cell is shown, by status (any other status is shown as it is).
 STATUS_TEXT: dict[str, str] = {"failure": "failed"}

@@ -18,6 +18,7 @@ from dlbs.reports.model import (
     MARK_BUSY,
     MARK_NOISY,
     MARK_NOT_FINITE,
+    MARK_NUMERICS_OFF,
     MARK_PARTIAL,
     MARK_UNSTEADY,
     is_missing,
@@ -78,7 +79,8 @@ def _dimension_text(value: Any) -> str:
 
 def cell_marks(agg: pd.DataFrame) -> pd.Series:
     """Each experiment's marks (``*`` noisy, ``!`` failed repeats, ``~`` no steady state,
-    ``#`` busy machine, ``x`` numerics not finite, in that order); '' for a failed one. The
+    ``#`` busy machine, ``x`` numerics not finite, ``≠`` numerics off the reference, in that
+    order); '' for a failed one. The
     regular, scaling and pivot tables and both sides of a comparison show these."""
     ok = agg["status"] == "ok"
     never = pd.Series(False, index=agg.index)
@@ -86,7 +88,8 @@ def cell_marks(agg: pd.DataFrame) -> pd.Series:
         agg["partial"].map({True: MARK_PARTIAL, False: ""}) + \
         (agg["unsteady"] & ok).map({True: MARK_UNSTEADY, False: ""}) + \
         (agg.get("busy", never) & ok).map({True: MARK_BUSY, False: ""}) + \
-        (agg.get("not_finite", never) & ok).map({True: MARK_NOT_FINITE, False: ""})
+        (agg.get("not_finite", never) & ok).map({True: MARK_NOT_FINITE, False: ""}) + \
+        (agg.get("numerics_off", never) & ok).map({True: MARK_NUMERICS_OFF, False: ""})
 
 
 def _cells(agg: pd.DataFrame, value: str) -> pd.DataFrame:

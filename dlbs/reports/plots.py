@@ -36,6 +36,7 @@ from dlbs.reports.frame import is_number
 from dlbs.reports.model import (
     MARK_BUSY,
     MARK_NOT_FINITE,
+    MARK_NUMERICS_OFF,
     MARK_SUPERLINEAR,
     MARK_UNSTEADY,
     STATUS_TEXT,
@@ -460,10 +461,12 @@ VERDICT_MARK_LABELS: dict[str, str] = {
     MARK_UNSTEADY: "no steady state (a side's runs): a warm-up may be in the speedup",
     MARK_BUSY: "busy machine (a side's runs): the verdict may be the machine's",
     MARK_NOT_FINITE: "numerics not finite (a side's runs): the speed of a broken computation",
+    MARK_NUMERICS_OFF: "numerics off the reference (a side's runs): it may compute something "
+                       "else",
 }
 #: The mark drawn in a legend entry (mathtext: a bare ``#`` or ``~`` is markup there).
 MARKERS: dict[str, str] = {MARK_UNSTEADY: r"$\sim$", MARK_BUSY: r"$\#$",
-                           MARK_NOT_FINITE: r"$\times$"}
+                           MARK_NOT_FINITE: r"$\times$", MARK_NUMERICS_OFF: r"$\neq$"}
 
 
 def _interval_words(table: Table) -> str:

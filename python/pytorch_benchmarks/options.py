@@ -414,6 +414,10 @@ def _add_measure_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--profile", type=writable_folder, default=None, metavar="DIR",
                        help="write a torch.profiler Chrome trace of a few extra, untimed "
                             "steady-state iterations to DIR (default: none)")
+    _add_bool(group, "--check_numerics", False,
+              "after timing, compare one forward pass of the run (its precision, memory "
+              "format, compilation) with a float32 eager copy of its weights on the same "
+              "batch: results.numerics ok|off|not_finite with the relative error")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -557,7 +561,8 @@ def to_spec(args: argparse.Namespace) -> Spec:
                     num_warmup_batches=args.num_warmup_batches,
                     target_precision=args.target_precision, max_time=args.max_time,
                     seed=args.seed, optimizer=args.optimizer,
-                    activation_checkpointing=args.activation_checkpointing),
+                    activation_checkpointing=args.activation_checkpointing,
+                    check_numerics=args.check_numerics),
         max_batch=MaxBatchSpec(limit=args.max_batch_limit,
                                memory_budget_mb=args.memory_budget_mb,
                                time=args.max_batch_time),

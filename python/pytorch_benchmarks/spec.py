@@ -83,6 +83,7 @@ class RunSpec:
     seed: int = 0
     optimizer: str = "auto"               # auto | sgd | adamw (training)
     activation_checkpointing: str = "none"  # none | selective | full (training)
+    check_numerics: bool = False          # after timing: the output against fp32 eager
 
     @property
     def phase(self) -> str:

@@ -81,6 +81,25 @@ def test_a_run_whose_loss_was_not_finite_enters_no_history_and_is_named(
     assert [r["status"] for r in json.loads(query.stdout)].count("not_finite") == 1
 
 
+def test_a_run_whose_check_found_it_off_enters_no_history_and_is_named(
+        logs: Any, db_url: str, tmp_path: Path) -> None:
+    """A run that ended ``ok`` but whose ``--check_numerics`` found its output off its float32
+    reference (``results.numerics`` off) is stored as ``numerics_off``: no point takes its
+    speed, the history names it."""
+    _versions(logs, tmp_path / "h")
+    logs.write(tmp_path / "h" / "v11_r3.log",
+               logs.facts(code="v11", throughput=300.0, repeat=3, day=12,
+                          **{"results.numerics": "off", "results.numerics_error": 0.3}))
+    assert _dlbs("db", "ingest", "--db", db_url, str(tmp_path / "h")).returncode == 0
+    history = _dlbs("history", "--db", db_url, "--format", "json")
+    assert history.returncode == 0, history.stderr
+    newest = json.loads(history.stdout)[-1]
+    assert newest["at"] == "v11" and newest["runs"] == 3 and newest["value"] < 110
+    assert "1 numerics_off run left out" in history.stderr
+    query = _dlbs("db", "query", "--db", db_url, "--format", "json")
+    assert [r["status"] for r in json.loads(query.stdout)].count("numerics_off") == 1
+
+
 @pytest.mark.parametrize("command", [["history"], ["regressions"], ["regressions", "--latest"]])
 def test_runs_that_all_failed_are_an_error_never_an_empty_gate_that_passes(
         logs: Any, db_url: str, tmp_path: Path, command: list[str]) -> None:

@@ -7,7 +7,9 @@ data), plus the facts that describe that set-up. It times nothing and writes no 
 """
 from __future__ import annotations
 
+import math
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -18,7 +20,7 @@ from torch import nn
 
 from pytorch_benchmarks import checks
 from pytorch_benchmarks.errors import BenchmarkError
-from pytorch_benchmarks.run import footprint, memory_plan, tokens
+from pytorch_benchmarks.run import footprint, memory_plan, numerics, tokens
 from pytorch_benchmarks.run.checkpointing import checkpoint_blocks
 from pytorch_benchmarks.run.generate import GenerateRunner
 from pytorch_benchmarks.run.phases import DataRunner, InferRunner, Runner, TrainRunner
@@ -174,6 +176,8 @@ def build_workload(model: ModelSpec, data: DataSpec, device: DeviceSpec, run: Ru
         workload.result_hooks += tokens.result_hooks(workload.runner,
                                                      workload.samples_per_iteration, seq_len,
                                                      devices)
+    if run.check_numerics:
+        workload.result_hooks.append(_numerics_hook(workload.runner, parts))
     return workload
 
 
@@ -297,6 +301,57 @@ def _fingerprint_hook(runner: InferRunner, ctx: DistContext, device: torch.devic
         return {"results.output_norm": norm, "results.output_sum": total,
                 "results.output_finite": not_finite == 0}
     return hook
+
+
+def _numerics_hook(runner: Runner, parts: _Parts) -> Callable[[list[float]], dict[str, Any]]:
+    """``--check_numerics``, after timing: the run's forward pass against a float32 eager
+    copy of its weights (:mod:`pytorch_benchmarks.run.numerics`); the worst over the ranks
+    (one all-reduce under torchrun), and the seconds it took (outside the timed window)."""
+    setup = parts.workload.setup
+
+    def hook(_times: list[float]) -> dict[str, Any]:
+        if isinstance(runner, GenerateRunner) or not isinstance(runner, (TrainRunner,
+                                                                        InferRunner)):
+            return {"results.numerics_note": "not checked: the check compares a forward "
+                                             "pass (training or inference runs)"}
+        if parts.ctx.enabled and parts.sharding.parallelism != "ddp":
+            return {"results.numerics_note": f"not checked: a {parts.sharding.parallelism} "
+                                             "run's reference needs its whole weights on every "
+                                             "rank (not built yet)"}
+        started = time.perf_counter()
+        tf32 = setup.is_cuda and (torch.get_float32_matmul_precision() != "highest"
+                                  or torch.backends.cudnn.allow_tf32)
+        name = numerics.basis(setup.dtype, tf32, parts.compile)
+        reference = numerics.reference_model(runner.model)
+        inputs = runner.source()[0]
+        model = runner.model
+
+        def run_forward(batch: torch.Tensor) -> Any:  # as the run's steps ran it
+            context = runner.context() if isinstance(runner, InferRunner) else setup.autocast()
+            with context:
+                return model(batch)
+        with numerics.evaluating(model, reference):
+            verdict = numerics.check(run_forward, reference, inputs,
+                                     numerics.tolerance_of(name))
+        del reference
+        verdict = _worst_over_ranks(verdict, parts.ctx, setup.device)
+        facts = numerics.facts_of(verdict, name)
+        facts["results.numerics_seconds"] = round(time.perf_counter() - started, 3)
+        return facts
+    return hook
+
+
+def _worst_over_ranks(verdict: numerics.Verdict, ctx: DistContext,
+                      device: torch.device) -> numerics.Verdict:
+    """The largest error over the ranks under torchrun (one all-reduce), judged again."""
+    if not ctx.enabled:
+        return verdict
+    error = verdict.error if not math.isnan(verdict.error) else math.inf
+    figure = torch.tensor([error], dtype=torch.float64,
+                          device=device if device.type == "cuda" else torch.device("cpu"))
+    torch.distributed.all_reduce(figure, op=torch.distributed.ReduceOp.MAX)
+    worst = float(figure.item())
+    return numerics.Verdict(numerics.judge(worst, verdict.tolerance), worst, verdict.tolerance)
 
 
 def _check_fits(parts: _Parts) -> None:

@@ -1,0 +1,243 @@
+"""The CI gate's outputs beside ``dlbs regressions``' table, JSON and exit code: a markdown
+summary for a pull-request comment and a JUnit XML document (what CI systems already read).
+
+Every figure is the one the table and the JSON give: a change and its interval are formatted
+by :func:`change_cells` (the table's cells too) from the :class:`~dlbs.db.history.Found`
+objects the search returned, and the JUnit failure's text is the change's own ``as_json()``;
+nothing here computes a statistic. Counts are those of the command's summary line.
+
+Pure: renders text and bytes; it never opens, writes or prints anything (``dlbs.cli.regressions``
+writes the files, whole or not at all).
+"""
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from benchstats.changepoints import ALPHA, MIN_SIDE
+from benchstats.latest import MIN_HISTORY, WINDOW
+
+from dlbs.db.history import Found, Judged, unsteady_newest
+from dlbs.db.records import canonical
+
+#: The JUnit test suite's name (and the markdown headline's).
+SUITE = "dlbs regressions"
+#: Not-judged series listed by name in the markdown; the rest are counted.
+LISTED = 20
+#: Characters XML 1.0 cannot hold (control characters, lone surrogates, U+FFFE/U+FFFF).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+#: What markdown would read as markup in a table cell or a list item.
+_MARKUP = re.compile(r"([\\`*_{}\[\]<>&|~])")
+
+
+@dataclass(frozen=True)
+class Gate:
+    """What one ``dlbs regressions`` call judged, and how: ``names`` maps each series' key
+    (the canonical text of its parameters) to its name in the table, in the series' order;
+    ``alpha`` is None without ``--latest`` (every change point is searched for instead);
+    ``note`` names the runs left out (``Loaded.note``), or is empty."""
+
+    names: dict[str, str]
+    judged: Judged
+    metric: str
+    axis: str
+    min_change: float
+    alpha: float | None = None
+    note: str = ""
+
+
+@dataclass
+class Outcome:
+    """One series' verdict: its changes, or why it was not judged."""
+
+    name: str
+    changes: list[Found] = field(default_factory=list)
+    not_judged: str | None = None
+
+    @property
+    def regressions(self) -> list[Found]:
+        return [c for c in self.changes if c.direction == "regression"]
+
+
+def change_cells(change: Found) -> tuple[str, str, str]:
+    """The relative change, its 95% interval and its p-value as the table prints them."""
+    low, high = change.ci
+    return f"{change.change:+.1%}", f"[{low:+.1%}, {high:+.1%}]", f"{change.p_value:.3g}"
+
+
+def outcomes(gate: Gate) -> list[Outcome]:
+    """Each series' outcome, in the order of the series."""
+    found = {key: Outcome(name) for key, name in gate.names.items()}
+    for parameters, why in gate.judged.not_judged:
+        found[canonical(parameters)].not_judged = why
+    for change in gate.judged.changes:
+        found[canonical(change.parameters)].changes.append(change)
+    return list(found.values())
+
+
+def _count(judged: Judged, direction: str) -> int:
+    return sum(c.direction == direction for c in judged.changes)
+
+
+def _percent(fraction: float) -> str:
+    """5% for 0.05, 2.5% for 0.025: the figure given, not rounded to a whole percent."""
+    return f"{fraction * 100:.6g}%"
+
+
+def _plural(count: int, word: str, many: str | None = None) -> str:
+    return f"{count} {word if count == 1 else many or word + 's'}"
+
+
+def method(gate: Gate) -> str:
+    """One sentence: what was judged, how, at which level and minimum change."""
+    rule = (f"a change is reported only when its whole 95% interval lies beyond "
+            f"±{_percent(gate.min_change)} (`--min-change {gate.min_change:g}`)")
+    if gate.alpha is None:
+        how = (f"change points anywhere in each series (a permutation test at level {ALPHA:g}, "
+               f"at least {MIN_SIDE} points on each side of a change)")
+    else:
+        how = (f"the newest point of each series against up to {WINDOW} points before it "
+               f"(at least {MIN_HISTORY}; `--latest`), Benjamini-Hochberg over the judged "
+               f"series at `--alpha {gate.alpha:g}`")
+    return f"{_code(gate.metric)} along {_code(gate.axis)}: {how}; {rule}."
+
+
+def headline(gate: Gate) -> str:
+    """The counts of the summary line on stderr, as one sentence."""
+    judged = gate.judged
+    unsteady = len(unsteady_newest(judged))
+    short = len(judged.not_judged) - unsteady
+    return (f"{_plural(len(gate.names), 'series', 'series')}, {judged.judged} judged, "
+            f"{_plural(_count(judged, 'regression'), 'regression')}, "
+            f"{_plural(_count(judged, 'improvement'), 'improvement')}, "
+            f"{len(judged.not_judged)} not judged ({short} too short, {unsteady} with an "
+            "unsteady newest run)")
+
+
+def _title(gate: Gate) -> str:
+    regressions = _count(gate.judged, "regression")
+    if regressions:
+        return f"{_plural(regressions, 'regression')} found"
+    if not gate.judged.judged:
+        return "nothing judged"
+    return "no regression"
+
+
+def _md(text: object) -> str:
+    """Text as literal markdown: markup characters escaped, one line."""
+    return _MARKUP.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def _code(text: object) -> str:
+    """Text as a code span that cannot end early or split a table row."""
+    return "`" + str(text).replace("`", "'").replace("|", "\\|") + "`"
+
+
+def _change_row(name: str, change: Found) -> str:
+    shown, interval, p_value = change_cells(change)
+    verdict = f"**{change.direction}**" if change.direction == "regression" else change.direction
+    cells = [verdict, _md(name), _code(change.metric),
+             f"{_md(change.last_good)} -> {_md(change.first_bad)}", shown, interval, p_value,
+             f"{change.runs_before} -> {change.runs_after}"]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _change_table(gate: Gate, found: Sequence[Outcome]) -> list[str]:
+    rows = [_change_row(one.name, c) for one in found for c in one.changes]
+    if not rows:
+        if not gate.judged.judged:
+            return ["No series was judged, so this says nothing about regressions."]
+        none = (f"No regression and no improvement beyond ±{_percent(gate.min_change)} in the "
+                f"{_plural(gate.judged.judged, 'judged series', 'judged series')}.")
+        return [none]
+    old = ("old: the weighted geometric mean of the points before the newest, up to the "
+           "one named; new: the newest point" if gate.alpha is not None else
+           "old and new: the weighted geometric means of the points before the change (up to "
+           "the one named) and from it on")
+    head = (f"| verdict | configuration | metric | old -> new ({_code(gate.axis)}) | change "
+            "| 95% interval | p-value | runs |")
+    return [head, "| --- | --- | --- | --- | ---: | ---: | ---: | ---: |", *rows, "",
+            f"(change: new / old - 1; {old}.)"]
+
+
+def _not_judged(found: Sequence[Outcome]) -> list[str]:
+    skipped = [one for one in found if one.not_judged is not None]
+    if not skipped:
+        return []
+    lines = ["**Not judged:**", ""]
+    lines += [f"- {_md(one.name)}: {_md(one.not_judged)}" for one in skipped[:LISTED]]
+    if len(skipped) > LISTED:
+        lines.append(f"- ... and {len(skipped) - LISTED} more (the JUnit file has each one)")
+    return lines
+
+
+def markdown(gate: Gate) -> str:
+    """The summary for a pull-request comment (GitHub-flavoured markdown)."""
+    found = outcomes(gate)
+    parts = [[f"### {SUITE}: {_title(gate)}", "", f"**{headline(gate)}.**", "",
+              f"Judged: {method(gate)}"], _change_table(gate, found), _not_judged(found)]
+    if gate.note:
+        parts.append([f"Note: {_md(gate.note)}."])
+    return "\n\n".join("\n".join(part) for part in parts if part) + "\n"
+
+
+def _xml(text: object) -> str:
+    """Text XML 1.0 can hold: a character it cannot becomes U+FFFD."""
+    return _NOT_XML.sub("\ufffd", str(text))
+
+
+def _said(change: Found) -> str:
+    shown, interval, p_value = change_cells(change)
+    return (f"{change.direction}: {shown} {interval} from {change.last_good} to "
+            f"{change.first_bad} (p {p_value})")
+
+
+def _testcase(suite: ET.Element, gate: Gate, one: Outcome) -> None:
+    case = ET.SubElement(suite, "testcase", classname=_xml(one.name),
+                         name=_xml(f"{gate.metric} along {gate.axis}"), time="0")
+    if one.not_judged is not None:
+        ET.SubElement(case, "skipped", message=_xml(f"not judged: {one.not_judged}"))
+        return
+    if one.regressions:
+        failure = ET.SubElement(case, "failure", type="regression",
+                                message=_xml("; ".join(map(_said, one.regressions))))
+        failure.text = _xml(json.dumps([c.as_json() for c in one.regressions], indent=1,
+                                       default=str))
+    said = [_said(c) + ("" if c.direction == "regression" else "; an improvement passes")
+            for c in one.changes] or [f"no change beyond ±{_percent(gate.min_change)}"]
+    ET.SubElement(case, "system-out").text = _xml("\n".join(said))
+
+
+def _counted(element: ET.Element, found: Sequence[Outcome]) -> None:
+    element.set("tests", str(len(found)))
+    element.set("failures", str(sum(bool(one.regressions) for one in found)))
+    element.set("errors", "0")
+    element.set("skipped", str(sum(one.not_judged is not None for one in found)))
+    element.set("time", "0")
+
+
+def junit(gate: Gate) -> bytes:
+    """A JUnit XML document: one ``<testsuite>`` with one ``<testcase>`` per series (a
+    ``<failure>`` for a regression, ``<skipped>`` for a series not judged), UTF-8."""
+    found = outcomes(gate)
+    root = ET.Element("testsuites", name=SUITE)
+    suite = ET.SubElement(root, "testsuite", name=SUITE)
+    for element in (root, suite):
+        _counted(element, found)
+    properties = ET.SubElement(suite, "properties")
+    settings = {"metric": gate.metric, "axis": gate.axis, "min_change": f"{gate.min_change:g}",
+                "mode": "latest" if gate.alpha is not None else "change points",
+                "method": method(gate).replace("`", "")}
+    if gate.alpha is not None:
+        settings["alpha"] = f"{gate.alpha:g}"
+    if gate.note:
+        settings["note"] = gate.note
+    for key, value in settings.items():
+        ET.SubElement(properties, "property", name=key, value=_xml(value))
+    for one in found:
+        _testcase(suite, gate, one)
+    ET.indent(root)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
