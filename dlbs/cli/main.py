@@ -41,6 +41,7 @@ COMMANDS: dict[str, str] = {
     "db": "dlbs.cli.db",
     "history": "dlbs.cli.history",
     "regressions": "dlbs.cli.regressions",
+    "bisect": "dlbs.cli.bisect",
 }
 
 

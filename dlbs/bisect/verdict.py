@@ -1,0 +1,135 @@
+"""One step's verdict: good against a candidate, measured in interleaved rounds until the
+verdict is confident.
+
+The statistics are those of ``dlbs report --compare-by`` (``dlbs.reports.verdicts.judge_table``:
+Welch's t on the log run times, or the paired t by round, one cell judged at ``alpha``); this
+module only says what a bisection asks of them. The question of a step is which side of the
+threshold ``1 + t`` the candidate's slowdown lies on, ``t`` being half the regression between
+good and bad (or ``--min-change``): ``slower`` when the whole interval of candidate / good
+lies above it, ``same`` when the whole interval lies below it, else more rounds.
+
+Looking again after more rounds is a new chance of a wrong verdict, so the level of each look
+is ``alpha`` over the number of looks the schedule allows (Bonferroni): the chance of any wrong
+verdict in a step stays below ``alpha``. After the last look a straddling interval is
+``inconclusive``, said as such; the search then leaves that revision out.
+
+Pure: run times in, ``Judgement`` out; the measuring is the caller's ``measure(rounds)``.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+from dlbs.bisect.errors import SkipRevision
+from dlbs.bisect.search import INCONCLUSIVE, SAME, SKIP, SLOWER, Judgement
+from dlbs.reports.verdicts import MIN_RUNS, Policy, Runs, judge_table
+
+#: Rounds of the first look, and the most rounds a step may measure.
+FIRST_ROUNDS, MAX_ROUNDS = 3, 48
+#: The error level of a step's verdict (split over its looks).
+ALPHA = 0.05
+#: What a session measured: successful run times (ms) of good and of the candidate, by round
+#: (``exp.repeat_index``).
+Times = Mapping[int, float]
+Measure = Callable[[int], tuple[Times, Times]]
+
+
+def round_schedule(first: int = FIRST_ROUNDS, most: int = MAX_ROUNDS) -> list[int]:
+    """The rounds after which a step looks: ``first``, then half as many again each time (at
+    least 2 more), ending at ``most`` (3, 5, 8, 12, 18, 27, 41, 48 by default; the most rounds are
+    reached only by steps still inconclusive: benchmarks/bench_bisect.py, docs/bisect.md)."""
+    if first < MIN_RUNS or most < first:
+        raise ValueError(f"rounds: need {MIN_RUNS} <= first ({first}) <= most ({most})")
+    looks = [first]
+    while looks[-1] < most:
+        looks.append(min(most, looks[-1] + max(2, math.ceil(looks[-1] / 2))))
+    return looks
+
+
+def decide(good: Times, candidate: Times, threshold: float, alpha: float = ALPHA,
+           paired: bool = False) -> Judgement:
+    """The verdict of one look: ``slower`` (the whole interval of candidate / good above ``1 +
+    threshold``), ``same`` (the whole interval below it) or ``inconclusive``; the interval is
+    ``judge_table``'s for one cell at ``alpha`` within one session."""
+    policy = Policy(min_change=threshold, alpha=alpha, correction="none", apart=False,
+                    paired=paired)
+    (cell,), _ = judge_table([Runs(base=good, new=candidate)], policy)
+    speedup, low, high = (None if v is None else float(v)  # type: ignore[arg-type]
+                          for v in cell[:3])
+    word = cell[4]
+    runs = (len(good), len(candidate))
+    if speedup is None or low is None or high is None:
+        return Judgement(INCONCLUSIVE, None if speedup is None else 1.0 / speedup,
+                         note=f"no interval: {word}", runs=runs)
+    ratio, r_low, r_high = 1.0 / speedup, 1.0 / high, 1.0 / low
+    if word == "slower":
+        verdict = SLOWER
+    elif r_high < 1.0 + threshold:
+        verdict = SAME
+    else:
+        verdict = INCONCLUSIVE
+    return Judgement(verdict, ratio, r_low, r_high, runs=runs)
+
+
+def judge_in_rounds(measure: Measure, threshold: float, schedule: Sequence[int],
+                    alpha: float = ALPHA, paired: bool = False) -> Judgement:
+    """Measure and look after each number of rounds of ``schedule`` (``measure(rounds)``
+    returns the runs of all rounds so far) until ``slower`` or ``same``; ``inconclusive``
+    after the last look; ``skip`` when ``measure`` raises ``SkipRevision``."""
+    level = alpha / len(schedule)
+    judgement = Judgement(INCONCLUSIVE)
+    for rounds in schedule:
+        try:
+            good, candidate = measure(rounds)
+        except SkipRevision as err:
+            return Judgement(SKIP, rounds=rounds, note=str(err))
+        judgement = _with_rounds(decide(good, candidate, threshold, level, paired), rounds)
+        if judgement.verdict in (SLOWER, SAME):
+            return judgement
+    return _with_note(judgement, f"still inconclusive after {schedule[-1]} rounds "
+                                 f"(interval straddles {1 + threshold:.4f})")
+
+
+def check_in_rounds(measure: Measure, schedule: Sequence[int], alpha: float = ALPHA,
+                    paired: bool = False) -> Judgement:
+    """The check of bad against good: ``slower`` at threshold 0, measured until its interval
+    is also clear of the threshold it implies (half its slowdown), so that the threshold the
+    search uses comes from a slowdown known to within half of it (stopping at the first
+    interval clear of 1 would take the luckiest early estimate, too large, and put the
+    threshold near the bad revisions' level). ``same`` (bad confidently faster) stops it; a
+    slowdown still imprecise after the last look is ``slower`` with a note, and what the
+    first look sees as nothing is ``inconclusive``."""
+    level = alpha / len(schedule)
+    judgement = Judgement(INCONCLUSIVE)
+    for rounds in schedule:
+        judgement = _with_rounds(decide(*measure(rounds), 0.0, level, paired), rounds)
+        if judgement.verdict == SAME or (judgement.verdict == SLOWER and _precise(judgement)):
+            return judgement
+    if judgement.verdict == SLOWER:
+        return _with_note(judgement, "the slowdown is imprecise after the last look: its "
+                                     "interval reaches below the threshold it gives")
+    return _with_note(judgement, f"still inconclusive after {schedule[-1]} rounds")
+
+
+def _precise(judgement: Judgement) -> bool:
+    ratio, low = judgement.ratio, judgement.low
+    return ratio is not None and low is not None and low > 1.0 + (ratio - 1.0) / 2.0
+
+
+def _with_rounds(judgement: Judgement, rounds: int) -> Judgement:
+    return Judgement(judgement.verdict, judgement.ratio, judgement.low, judgement.high,
+                     rounds, judgement.note, judgement.runs)
+
+
+def _with_note(judgement: Judgement, note: str) -> Judgement:
+    note = f"{judgement.note}; {note}" if judgement.note else note
+    return Judgement(judgement.verdict, judgement.ratio, judgement.low, judgement.high,
+                     judgement.rounds, note, judgement.runs)
+
+
+def threshold_from_check(check: Judgement) -> float:
+    """Half the regression good -> bad measured by the check step: the midpoint between the
+    two levels a candidate can have."""
+    if check.ratio is None or check.ratio <= 1.0:
+        raise ValueError("the check found no slowdown")
+    return (check.ratio - 1.0) / 2.0

@@ -1,0 +1,111 @@
+"""A step's verdict (``dlbs.bisect.verdict``): which side of the threshold the interval of
+candidate / good lies on, looked at after more rounds until it is confident."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from dlbs.bisect.errors import SkipRevision
+from dlbs.bisect.search import INCONCLUSIVE, SAME, SKIP, SLOWER
+from dlbs.bisect.simulate import Machine, session
+from dlbs.bisect.verdict import (
+    check_in_rounds,
+    decide,
+    judge_in_rounds,
+    round_schedule,
+    threshold_from_check,
+)
+
+
+def times(*values: float) -> dict[int, float]:
+    return dict(enumerate(values))
+
+
+GOOD = times(10.0, 10.1, 9.9, 10.05, 9.95)
+
+
+@pytest.mark.parametrize("candidate,threshold,verdict", [
+    pytest.param(times(10.5, 10.6, 10.4, 10.55, 10.45), 0.025, SLOWER, id="5% slower"),
+    pytest.param(times(10.0, 10.1, 9.9, 10.02, 9.98), 0.025, SAME, id="unchanged"),
+    pytest.param(times(9.0, 9.1, 8.9, 9.05, 8.95), 0.025, SAME, id="faster is not the slowdown"),
+    pytest.param(times(10.25, 10.35, 10.15, 10.3, 10.2), 0.025, INCONCLUSIVE,
+                 id="at the threshold"),
+    pytest.param(times(10.5, 10.6, 10.4, 10.55, 10.45), 0.0, SLOWER, id="check: threshold 0"),
+])
+def test_decide(candidate: dict[int, float], threshold: float, verdict: str) -> None:
+    judgement = decide(GOOD, candidate, threshold)
+    assert judgement.verdict == verdict
+    assert judgement.low is not None and judgement.high is not None
+    assert judgement.low <= judgement.ratio <= judgement.high  # type: ignore[operator]
+    if verdict == SLOWER:
+        assert judgement.low > 1 + threshold
+    elif verdict == SAME:
+        assert judgement.high < 1 + threshold
+
+
+def test_one_run_a_side_has_no_interval_and_no_verdict() -> None:
+    judgement = decide(times(10.0), times(11.0), 0.025)
+    assert judgement.verdict == INCONCLUSIVE and judgement.low is None
+    assert "no interval" in judgement.note
+
+
+@pytest.mark.parametrize("first,most,expected", [
+    (3, 30, [3, 5, 8, 12, 18, 27, 30]), (3, 12, [3, 5, 8, 12]), (2, 2, [2]), (5, 6, [5, 6])])
+def test_round_schedule(first: int, most: int, expected: list[int]) -> None:
+    assert round_schedule(first, most) == expected
+
+
+@pytest.mark.parametrize("first,most", [(1, 5), (6, 5)])
+def test_a_schedule_out_of_range_is_refused(first: int, most: int) -> None:
+    with pytest.raises(ValueError, match="rounds"):
+        round_schedule(first, most)
+
+
+def test_a_clear_difference_stops_at_the_first_look() -> None:
+    asked = []
+    measure = session(random.Random(0), Machine(run_cv=0.005), 0.0, 0.2)
+    judgement = judge_in_rounds(lambda r: asked.append(r) or measure(r), 0.1, [3, 5, 8])
+    assert judgement.verdict == SLOWER and asked == [3] and judgement.rounds == 3
+
+
+def test_a_change_at_the_threshold_looks_to_the_end_and_says_inconclusive() -> None:
+    asked = []
+    measure = session(random.Random(0), Machine(run_cv=0.03), 0.0, 0.025)
+    judgement = judge_in_rounds(lambda r: asked.append(r) or measure(r), 0.025, [3, 5, 8])
+    assert judgement.verdict == INCONCLUSIVE and asked == [3, 5, 8]
+    assert "still inconclusive after 8 rounds" in judgement.note
+
+
+def test_a_revision_that_cannot_be_measured_is_skipped_with_the_reason() -> None:
+    def measure(rounds: int):
+        raise SkipRevision("its runs failed (boom)")
+    judgement = judge_in_rounds(measure, 0.025, [3, 5])
+    assert judgement.verdict == SKIP and judgement.note == "its runs failed (boom)"
+
+
+def test_rounds_so_far_are_kept_between_looks() -> None:
+    measure = session(random.Random(1), Machine(), 0.0, 0.0)
+    first, _ = measure(3)
+    again, _ = measure(5)
+    assert len(again) == 5 and all(again[r] == first[r] for r in first)
+
+
+def test_the_threshold_is_half_the_checked_slowdown() -> None:
+    check = decide(GOOD, times(11.0, 11.1, 10.9, 11.05, 10.95), 0.0)
+    assert threshold_from_check(check) == pytest.approx((check.ratio - 1) / 2)  # type: ignore
+
+
+def test_the_check_measures_until_the_slowdown_is_known_to_within_half() -> None:
+    asked = []
+    measure = session(random.Random(3), Machine(run_cv=0.02), 0.0, 0.05)
+    judgement = check_in_rounds(lambda r: asked.append(r) or measure(r), [3, 5, 8, 12, 18, 27])
+    assert judgement.verdict == SLOWER
+    assert judgement.low > 1 + (judgement.ratio - 1) / 2  # type: ignore[operator]
+    assert asked == [3, 5, 8, 12, 18, 27][:len(asked)]
+
+
+def test_a_bad_end_no_slower_than_good_is_not_slower() -> None:
+    judgement = check_in_rounds(session(random.Random(0), Machine(run_cv=0.01), 0.0, 0.0),
+                                [3, 5])
+    assert judgement.verdict != SLOWER
