@@ -1,7 +1,10 @@
 """``dlbs regressions``: change points in every stored history, each point weighted by its own
 interval, confirmed only beyond ``--min-change``; exit 1 when a regression is found.
 ``--markdown`` and ``--junit`` write the same verdicts as files beside the output
-(``dlbs.db.gate``), each whole or not at all; they change neither the output nor the exit."""
+(``dlbs.db.gate``), each whole or not at all; they change neither the output nor the exit.
+``--confirm`` measures each flagged regression again before reporting it
+(``dlbs.cli.confirm_args``, ``dlbs.bisect.confirm``): one the re-run does not confirm is
+listed apart and does not fail the gate."""
 from __future__ import annotations
 
 import argparse
@@ -13,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from safeio import atomic_write_bytes, check_writable_target
 
+from dlbs.cli.confirm_args import add_confirm_arguments
 from dlbs.cli.dbargs import add_db, add_filters, emit, filters
 from dlbs.errors import UsageError
 
@@ -46,18 +50,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--junit", default=None, metavar="FILE",
                         help="also write a JUnit XML file to FILE: a testcase per series, a "
                              "failure per regression, skipped when not judged")
+    add_confirm_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from benchstats.latest import WINDOW
 
     from dlbs.db import open_store
-    from dlbs.db.history import latest_changes, load_series, regressions, unsteady_newest
+    from dlbs.db.history import latest_changes, load_series, regressions
 
     since = _since(args.since)
     if not 0.0 <= args.min_change < 1.0:
         raise UsageError(f"--min-change {args.min_change}: give a fraction in [0, 1), e.g. 0.05")
     outputs = _outputs(args)
+    confirmer = None
+    if args.confirm:
+        from dlbs.cli.confirm_args import confirmer_of
+        confirmer = confirmer_of(args)
+    else:
+        _refuse_confirm_options(args)
     store = open_store(args.db, readonly=True)
     try:
         # --latest judges the newest point against the WINDOW before it: only those are read
@@ -74,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         judged = regressions(series, args.metric, args.by, args.min_change)
     names = _names(series)
+    if confirmer is not None:
+        return _report_confirmed(args, confirmer, loaded, judged, names, outputs)
     if outputs:
         _write_outputs(outputs, _gate(args, names, judged, loaded.note(args.metric, args.by)))
     if args.format == "json":
@@ -82,10 +95,18 @@ def run(args: argparse.Namespace) -> int:
         rows = [_row(c, names[_key(c.parameters)]) for c in judged.changes]
         if rows:
             emit(rows, "table")
+    _summary(args, loaded, judged, names)
+    return 1 if any(c.direction == "regression" for c in judged.changes) else 0
+
+
+def _summary(args: argparse.Namespace, loaded: Any, judged: Any, names: dict[str, str]) -> None:
+    """The summary line and the notes on stderr."""
+    from dlbs.db.history import unsteady_newest
+
     unsteady = unsteady_newest(judged)
     short = len(judged.not_judged) - len(unsteady)
     others = (f", {len(unsteady)} with an unsteady newest run not judged" if unsteady else "")
-    print(f"{len(series)} series, {judged.judged} judged, {short} too short "
+    print(f"{len(loaded.series)} series, {judged.judged} judged, {short} too short "
           f"to judge{others}; {sum(c.direction == 'regression' for c in judged.changes)} "
           "regression(s), "
           f"{sum(c.direction == 'improvement' for c in judged.changes)} improvement(s) beyond "
@@ -95,7 +116,75 @@ def run(args: argparse.Namespace) -> int:
     if unsteady:
         for parameters, why in unsteady:
             print(f"note: {names.get(_key(parameters), 'a series')}: {why}", file=sys.stderr)
-    return 1 if any(c.direction == "regression" for c in judged.changes) else 0
+
+
+def _report_confirmed(args: argparse.Namespace, confirmer: Any, loaded: Any, judged: Any,
+                      names: dict[str, str], outputs: dict[str, str]) -> int:
+    """--confirm: re-run each flagged regression, then report: the confirmed ones and those
+    not re-run (not rebuildable) as the gate's regressions, the others apart (stderr, the
+    files, and every change with its ``confirmation`` in the JSON); exit 1 on a regression
+    that stays."""
+    from dlbs.bisect.confirm import NOT_CONFIRMED
+    from dlbs.cli.confirm_args import flagged_of, say
+    from dlbs.db.gate import Rerun
+    from dlbs.db.history import Judged
+
+    flagged = [c for c in judged.changes if c.direction == "regression"]
+    with (confirmer.output / "runner.txt").open("a") as runner_log:
+        confirmer.runner_log = runner_log
+        done = confirmer.confirm_all(flagged_of(args, loaded.series, flagged, names), say)
+    confirmations = {id(c): one for c, one in zip(flagged, done)}
+    dropped = [c for c in flagged if confirmations[id(c)].status == NOT_CONFIRMED]
+    gone = {id(c) for c in dropped}
+    kept = Judged([c for c in judged.changes if id(c) not in gone], judged.judged,
+                  judged.not_judged)
+    rerun = Rerun({_change_key(c): one.as_json() for c, one in zip(flagged, done)},
+                  [(names[_key(c.parameters)], c, confirmations[id(c)].as_json())
+                   for c in dropped])
+    if outputs:
+        _write_outputs(outputs, _gate(args, names, kept, loaded.note(args.metric, args.by),
+                                      rerun))
+    if args.format == "json":
+        emit([{**c.as_json(), "confirmation": rerun.of(c)} for c in judged.changes], "json")
+    else:
+        rows = [{**_row(c, names[_key(c.parameters)]),
+                 "confirmation": _confirmation_cell(confirmations.get(id(c)))}
+                for c in kept.changes]
+        if rows:
+            emit(rows, "table")
+    _summary(args, loaded, judged, names)
+    for change, one in zip(flagged, done):
+        if one.status != "confirmed":
+            what = ("not confirmed" if one.status == NOT_CONFIRMED else
+                    "not re-run, kept as a flagged regression")
+            say(f"{what}: {names[_key(change.parameters)]} {change.last_good} -> "
+                f"{change.first_bad}: {one.said()}")
+    statuses = [one.status for one in done]
+    say(f"confirm: {statuses.count('confirmed')} of {len(done)} regression(s) confirmed by "
+        f"a re-run, {statuses.count(NOT_CONFIRMED)} not confirmed, "
+        f"{statuses.count('not_rebuildable')} not re-run (kept); logs: {confirmer.output}")
+    return 1 if any(c.direction == "regression" for c in kept.changes) else 0
+
+
+def _change_key(change: Any) -> tuple[str, str, str]:
+    return (_key(change.parameters), change.last_good, change.first_bad)
+
+
+def _confirmation_cell(one: Any) -> str:
+    if one is None:
+        return ""
+    if one.ratio is None or one.low is None or one.high is None:
+        return one.status
+    return f"{one.status} x{one.ratio:.3f} [{one.low:.3f}, {one.high:.3f}]"
+
+
+def _refuse_confirm_options(args: argparse.Namespace) -> None:
+    given = [option for option, value in (("--repo", args.repo), ("--output", args.output),
+                                          ("--plan-param", args.plan_params),
+                                          ("--plan-config", args.plan_configs)) if value]
+    if given:
+        raise UsageError(f"{', '.join(given)}: only with --confirm (the re-run of each flagged "
+                         "regression); add --confirm or leave them out")
 
 
 def _names(series: list[Any]) -> dict[str, str]:
@@ -145,11 +234,12 @@ def _outputs(args: argparse.Namespace) -> dict[str, str]:
     return outputs
 
 
-def _gate(args: argparse.Namespace, names: dict[str, str], judged: Any, note: str) -> Gate:
+def _gate(args: argparse.Namespace, names: dict[str, str], judged: Any, note: str,
+          confirmed: Any = None) -> Gate:
     from dlbs.db.gate import Gate
 
     return Gate(names, judged, args.metric, args.by, args.min_change,
-                args.alpha if args.latest else None, note)
+                args.alpha if args.latest else None, note, confirmed)
 
 
 def _write_outputs(outputs: dict[str, str], gate: Gate) -> None:

@@ -16,6 +16,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from benchstats.changepoints import ALPHA, MIN_SIDE
 from benchstats.latest import MIN_HISTORY, WINDOW
@@ -34,11 +35,27 @@ _MARKUP = re.compile(r"([\\`*_{}\[\]<>&|~])")
 
 
 @dataclass(frozen=True)
+class Rerun:
+    """``--confirm``'s re-runs: each flagged regression's ``confirmation`` object (its JSON)
+    by (series key, last good, first bad), and those the re-run did not confirm as (name,
+    change, confirmation): left out of the gate's judged changes, listed apart."""
+
+    confirmations: dict[tuple[str, str, str], dict[str, Any]]
+    unconfirmed: list[tuple[str, Found, dict[str, Any]]]
+
+    def of(self, change: Found) -> dict[str, Any] | None:
+        """The change's confirmation (None: not re-run, an improvement)."""
+        return self.confirmations.get((canonical(change.parameters), change.last_good,
+                                       change.first_bad))
+
+
+@dataclass(frozen=True)
 class Gate:
     """What one ``dlbs regressions`` call judged, and how: ``names`` maps each series' key
     (the canonical text of its parameters) to its name in the table, in the series' order;
     ``alpha`` is None without ``--latest`` (every change point is searched for instead);
-    ``note`` names the runs left out (``Loaded.note``), or is empty."""
+    ``note`` names the runs left out (``Loaded.note``), or is empty; ``rerun`` is
+    ``--confirm``'s (None without it: every output as before)."""
 
     names: dict[str, str]
     judged: Judged
@@ -47,6 +64,7 @@ class Gate:
     min_change: float
     alpha: float | None = None
     note: str = ""
+    rerun: Rerun | None = None
 
 
 @dataclass
@@ -174,11 +192,50 @@ def _not_judged(found: Sequence[Outcome]) -> list[str]:
     return lines
 
 
+def rerun_said(confirmation: dict[str, Any]) -> str:
+    """What a re-run said, in words: ``re-run: first bad / last good run time 1.0512 [1.0301,
+    1.0728] after 5 rounds (slower; confirmed)``, or why it was not re-run."""
+    if confirmation["status"] == "not_rebuildable":
+        return f"not re-run ({confirmation['reason']}): kept as a flagged regression"
+    interval = confirmation.get("interval")
+    ratio = confirmation.get("ratio")
+    shown = (f"{ratio:.4f} [{interval[0]:.4f}, {interval[1]:.4f}]"
+             if ratio is not None and interval and None not in interval else "no ratio")
+    note = f"; {confirmation['reason']}" if confirmation.get("reason") else ""
+    word = confirmation["status"].replace("_", " ")
+    return (f"re-run: first bad / last good run time {shown} after {confirmation['rounds']} "
+            f"rounds ({confirmation['verdict']}{note}; {word})")
+
+
+def _rerun_lines(gate: Gate, found: Sequence[Outcome]) -> list[str]:
+    rerun = gate.rerun
+    if rerun is None:
+        return []
+    lines = [("**Re-run (`--confirm`):** each flagged regression's last good and first bad "
+             "code versions measured again, interleaved in one session; confirmed when the "
+             "first bad one's run time is above last good's by more than half the flagged "
+             "slowdown."), ""]
+    for one in found:
+        for change in one.regressions:
+            said = rerun.of(change)
+            if said is not None:
+                lines.append(f"- {_md(one.name)} ({_md(change.last_good)} -> "
+                             f"{_md(change.first_bad)}): {_md(rerun_said(said))}")
+    if rerun.unconfirmed:
+        lines += ["", (f"**Not confirmed by the re-run** ({len(rerun.unconfirmed)}; flagged, "
+                      "not failing the gate):"), ""]
+        lines += [f"- {_md(name)} ({_md(change.last_good)} -> {_md(change.first_bad)}, "
+                  f"flagged {change_cells(change)[0]} {change_cells(change)[1]}): "
+                  f"{_md(rerun_said(said))}" for name, change, said in rerun.unconfirmed]
+    return lines
+
+
 def markdown(gate: Gate) -> str:
     """The summary for a pull-request comment (GitHub-flavoured markdown)."""
     found = outcomes(gate)
     parts = [[f"### {SUITE}: {_title(gate)}", "", f"**{headline(gate)}.**", "",
-              f"Judged: {method(gate)}"], _change_table(gate, found), _not_judged(found)]
+              f"Judged: {method(gate)}"], _change_table(gate, found), _rerun_lines(gate, found),
+             _not_judged(found)]
     if gate.note:
         parts.append([f"Note: {_md(gate.note)}."])
     return "\n\n".join("\n".join(part) for part in parts if part) + "\n"
@@ -202,13 +259,28 @@ def _testcase(suite: ET.Element, gate: Gate, one: Outcome) -> None:
         ET.SubElement(case, "skipped", message=_xml(f"not judged: {one.not_judged}"))
         return
     if one.regressions:
-        failure = ET.SubElement(case, "failure", type="regression",
-                                message=_xml("; ".join(map(_said, one.regressions))))
-        failure.text = _xml(json.dumps([c.as_json() for c in one.regressions], indent=1,
-                                       default=str))
+        failure = ET.SubElement(case, "failure", type="regression", message=_xml(
+            "; ".join(_said(c) + _rerun_of(gate, c) for c in one.regressions)))
+        failure.text = _xml(json.dumps([_with_rerun(gate, c) for c in one.regressions],
+                                       indent=1, default=str))
     said = [_said(c) + ("" if c.direction == "regression" else "; an improvement passes")
-            for c in one.changes] or [f"no change beyond ±{_percent(gate.min_change)}"]
+            + _rerun_of(gate, c) for c in one.changes]
+    said += [f"{_said(c)}; {rerun_said(confirmation)}: passes"
+             for name, c, confirmation in (gate.rerun.unconfirmed if gate.rerun else [])
+             if name == one.name]
+    said = said or [f"no change beyond ±{_percent(gate.min_change)}"]
     ET.SubElement(case, "system-out").text = _xml("\n".join(said))
+
+
+def _rerun_of(gate: Gate, change: Found) -> str:
+    confirmation = gate.rerun.of(change) if gate.rerun is not None else None
+    return "" if confirmation is None else f"; {rerun_said(confirmation)}"
+
+
+def _with_rerun(gate: Gate, change: Found) -> dict[str, Any]:
+    if gate.rerun is None:
+        return change.as_json()
+    return {**change.as_json(), "confirmation": gate.rerun.of(change)}
 
 
 def _counted(element: ET.Element, found: Sequence[Outcome]) -> None:

@@ -20,7 +20,7 @@ MARK_UNSTEADY = "~"
 MARK_SUPERLINEAR = "^"
 MARK_BUSY = "#"
 MARK_NOT_FINITE = "x"
-MARK_NUMERICS_OFF = "≠"
+MARK_NUMERICS_OFF = "?"
 #: Other processes above this share of the run's CPUs during its timed window
 #: (``results.other_cpu_share``) mark it busy: a tenth is well above the accounting's
 #: resolution (+-0.02 at the shortest window given, 1 s) and already takes a tenth of the cores

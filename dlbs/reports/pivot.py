@@ -79,7 +79,7 @@ def _dimension_text(value: Any) -> str:
 
 def cell_marks(agg: pd.DataFrame) -> pd.Series:
     """Each experiment's marks (``*`` noisy, ``!`` failed repeats, ``~`` no steady state,
-    ``#`` busy machine, ``x`` numerics not finite, ``≠`` numerics off the reference, in that
+    ``#`` busy machine, ``x`` numerics not finite, ``?`` numerics off the reference, in that
     order); '' for a failed one. The
     regular, scaling and pivot tables and both sides of a comparison show these."""
     ok = agg["status"] == "ok"

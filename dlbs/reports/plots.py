@@ -466,7 +466,7 @@ VERDICT_MARK_LABELS: dict[str, str] = {
 }
 #: The mark drawn in a legend entry (mathtext: a bare ``#`` or ``~`` is markup there).
 MARKERS: dict[str, str] = {MARK_UNSTEADY: r"$\sim$", MARK_BUSY: r"$\#$",
-                           MARK_NOT_FINITE: r"$\times$", MARK_NUMERICS_OFF: r"$\neq$"}
+                           MARK_NOT_FINITE: r"$\times$", MARK_NUMERICS_OFF: r"$?$"}
 
 
 def _interval_words(table: Table) -> str:

@@ -10,11 +10,15 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 from pytorch_benchmarks.run import numerics
+from pytorch_benchmarks.run.phases import TrainRunner
 from pytorch_benchmarks.run.workload import _numerics_hook
+from pytorch_benchmarks.runtime.device import DeviceSetup
+from pytorch_benchmarks.runtime.distributed import DistContext
 from torch import nn
 
 from dlbs.launchers.benchmark import benchmark_flags
@@ -63,7 +67,8 @@ def test_a_nan_output_is_not_finite_and_its_error_is_no_number_in_the_log() -> N
     reference = numerics.reference_model(model)
     with torch.no_grad():
         model[5].bias.fill_(float("nan"))
-    verdict = numerics.check(model, reference, _inputs(), 1e-5)
+    with numerics.evaluating(model, reference):
+        verdict = numerics.check(model, reference, _inputs(), 1e-5)
     assert verdict.status == "not_finite" and math.isinf(verdict.error)
     assert numerics.facts_of(verdict, "float32")["results.numerics_error"] is None
 
@@ -137,6 +142,64 @@ def test_the_parameter_reaches_the_benchmark_only_when_it_is_on() -> None:
     assert "--check_numerics" not in benchmark_flags({**base, "exp.check_numerics": False})
     flags = benchmark_flags({**base, "exp.check_numerics": True})
     assert flags[flags.index("--check_numerics") + 1] == "true"
+
+
+def _parts(compiled: bool = False) -> SimpleNamespace:
+    """What the hook reads of a run's parts: one process on the CPU."""
+    return SimpleNamespace(workload=SimpleNamespace(setup=DeviceSetup(torch.device("cpu"))),
+                           ctx=DistContext(), sharding=SimpleNamespace(parallelism="ddp"),
+                           compile=compiled)
+
+
+def _train_runner(model: nn.Module) -> TrainRunner:
+    batch = (_inputs(), torch.tensor([0, 1, 2, 3]))
+    return TrainRunner(model, lambda: batch, DeviceSetup(torch.device("cpu")))
+
+
+def test_a_check_that_fails_leaves_the_run_ok_and_says_why(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Out of memory for the float32 copy (a batch the search fitted in bfloat16): a note, no
+    verdict, and the run's own facts untouched (the hook raises nothing)."""
+    def no_memory(*_args: object) -> numerics.Verdict:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore")
+    monkeypatch.setattr(numerics, "check", no_memory)
+    facts = _numerics_hook(_train_runner(_model()), _parts())([0.1])  # type: ignore[arg-type]
+    assert facts == {"results.numerics_note": "not checked: OutOfMemoryError: CUDA out of "
+                                              "memory. Tried to allocate 2.00 GiB"}
+
+
+def test_an_output_that_is_no_tensor_is_not_checked_rather_than_called_not_finite() -> None:
+    class Words(nn.Module):
+        def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+            return {"scores": x}
+    model = Words()
+    reference = numerics.reference_model(model)
+    with pytest.raises(numerics.NotComparable):
+        numerics.check(model, reference, _inputs(), 1e-5)
+
+
+def test_outputs_of_two_shapes_are_off_with_no_error_figure() -> None:
+    model = _model()
+    reference = numerics.reference_model(model)
+
+    def shorter(batch: torch.Tensor) -> torch.Tensor:
+        return model(batch)[:, :4]
+    with numerics.evaluating(model, reference):
+        verdict = numerics.check(shorter, reference, _inputs(), 1e-5)
+    assert verdict.status == "off"
+    assert numerics.facts_of(verdict, "float32")["results.numerics_error"] is None
+
+
+def test_the_hook_checks_a_training_runner_in_its_own_process() -> None:
+    facts = _numerics_hook(_train_runner(_model()), _parts())([0.1])  # type: ignore[arg-type]
+    assert facts["results.numerics"] == "ok" and facts["results.numerics_error"] == 0.0
+
+
+def test_float32_on_a_cuda_device_has_its_provisional_tolerance() -> None:
+    assert numerics.tolerance_of("float32", "cuda") == numerics.CUDA_FLOAT32
+    assert numerics.tolerance_of("float32+compile", "cuda") == numerics.CUDA_FLOAT32
+    assert numerics.tolerance_of("bfloat16", "cuda") == numerics.TOLERANCES["bfloat16"]
+    assert numerics.tolerance_of("float32") == numerics.TOLERANCES["float32"]
 
 
 def test_a_runner_that_is_no_forward_pass_says_it_was_not_checked() -> None:

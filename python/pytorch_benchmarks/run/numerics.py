@@ -35,6 +35,11 @@ from torch import nn
 #: to be measured on one (issue "On a real GPU").
 TOLERANCES: dict[str, float] = {"float32": 5e-6, "tf32": 2e-2, "float16": 2e-2,
                                 "bfloat16": 8e-2}
+#: float32 on a CUDA device, until measured on one (issue "On a real GPU"): cuDNN picks other
+#: algorithms for another memory format (``cudnn.benchmark``: Winograd, FFT) and Inductor
+#: fuses otherwise, so the CPU's 5e-6 could call a sound run off, and an ``off`` run leaves
+#: every history: a provisional 1e-4 until a GPU's errors are measured.
+CUDA_FLOAT32 = 1e-4
 
 #: The statuses, worst last (the ranks' result is the worst of theirs).
 STATUSES = ("ok", "off", "not_finite")
@@ -57,9 +62,13 @@ def basis(dtype: str, tf32: bool, compiled: bool) -> str:
     return f"{name}+compile" if compiled else name
 
 
-def tolerance_of(basis_name: str) -> float:
-    """The tolerance of a :func:`basis` (a compiler adds nothing beyond its precision's)."""
-    return TOLERANCES[basis_name.removesuffix("+compile")]
+def tolerance_of(basis_name: str, device_type: str = "cpu") -> float:
+    """The tolerance of a :func:`basis` on a device (a compiler adds nothing beyond its
+    precision's; float32 on a CUDA device: :data:`CUDA_FLOAT32`)."""
+    name = basis_name.removesuffix("+compile")
+    if name == "float32" and device_type == "cuda":
+        return CUDA_FLOAT32
+    return TOLERANCES[name]
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -118,10 +127,9 @@ def evaluating(*models: nn.Module) -> Iterator[None]:
 
 def relative_error(output: torch.Tensor, reference: torch.Tensor) -> float:
     """``|output - reference| / |reference|`` (L2, in float64); inf when either is not
-    finite or the shapes differ."""
+    finite (the shapes are the caller's: :func:`check`)."""
     out, ref = output.detach().double(), reference.detach().double()
-    if out.shape != ref.shape or not bool(torch.isfinite(out).all()) \
-            or not bool(torch.isfinite(ref).all()):
+    if not bool(torch.isfinite(out).all()) or not bool(torch.isfinite(ref).all()):
         return math.inf
     scale = float(ref.norm())
     diff = float((out - ref).norm())
@@ -129,31 +137,41 @@ def relative_error(output: torch.Tensor, reference: torch.Tensor) -> float:
 
 
 def judge(error: float, tolerance: float) -> str:
-    """``not_finite`` (inf or NaN), ``off`` beyond the tolerance, else ``ok``."""
-    if not math.isfinite(error):
+    """``not_finite`` (inf), ``off`` beyond the tolerance or NaN (outputs of another shape),
+    else ``ok``."""
+    if math.isnan(error):
+        return "off"
+    if math.isinf(error):
         return "not_finite"
     return "off" if error > tolerance else "ok"
+
+
+class NotComparable(Exception):
+    """The outputs cannot be compared (not a tensor): the run is not checked, and says why."""
 
 
 def check(run_forward: Callable[[torch.Tensor], Any], reference: nn.Module,
           inputs: torch.Tensor, tolerance: float) -> Verdict:
     """The run's forward pass (``run_forward``, in the run's own context) against the
     reference's on the same inputs (float32 and contiguous for it), in eval mode, without
-    gradients."""
+    gradients. Outputs of two shapes are ``off`` (error null); an output that is no tensor
+    raises :class:`NotComparable`."""
     with torch.no_grad():
         out = main_output(run_forward(inputs))
         ref_inputs = inputs.float() if inputs.is_floating_point() else inputs
         with full_float32():
             ref = main_output(reference(ref_inputs.contiguous()))
     if out is None or ref is None:
-        return Verdict("not_finite", math.inf, tolerance)
+        raise NotComparable("the model's output is not a tensor (nor a tuple or .logits of one)")
+    if out.shape != ref.shape:
+        return Verdict("off", math.nan, tolerance)
     error = relative_error(out, ref)
     return Verdict(judge(error, tolerance), error, tolerance)
 
 
 def facts_of(verdict: Verdict, basis_name: str) -> dict[str, Any]:
-    """The ``results.numerics*`` facts of a verdict (the error as ``null`` when not finite:
-    a log holds JSON)."""
+    """The ``results.numerics*`` facts of a verdict (the error as ``null`` when not finite or
+    not comparable: a log holds JSON)."""
     return {"results.numerics": verdict.status,
             "results.numerics_error": verdict.error if math.isfinite(verdict.error) else None,
             "results.numerics_tolerance": verdict.tolerance,

@@ -322,36 +322,65 @@ def _numerics_hook(runner: Runner, parts: _Parts) -> Callable[[list[float]], dic
         tf32 = setup.is_cuda and (torch.get_float32_matmul_precision() != "highest"
                                   or torch.backends.cudnn.allow_tf32)
         name = numerics.basis(setup.dtype, tf32, parts.compile)
-        reference = numerics.reference_model(runner.model)
-        inputs = runner.source()[0]
-        model = runner.model
-
-        def run_forward(batch: torch.Tensor) -> Any:  # as the run's steps ran it
-            context = runner.context() if isinstance(runner, InferRunner) else setup.autocast()
-            with context:
-                return model(batch)
-        with numerics.evaluating(model, reference):
-            verdict = numerics.check(run_forward, reference, inputs,
-                                     numerics.tolerance_of(name))
-        del reference
-        verdict = _worst_over_ranks(verdict, parts.ctx, setup.device)
+        tolerance = numerics.tolerance_of(name, setup.device.type)
+        verdict: numerics.Verdict | None = None
+        why = ""
+        try:
+            verdict = _check_run(runner, setup, tolerance)
+        except numerics.NotComparable as err:
+            why = str(err)
+        except Exception as err:  # noqa: BLE001 (an OOM of the copy, a model that fails in
+            # eval mode: the run measured, the check did not; the note names the error)
+            lines = str(err).strip().splitlines()
+            why = f"{type(err).__name__}: {lines[0][:200] if lines else ''}".rstrip(": ")
+        finally:
+            if setup.is_cuda:
+                torch.cuda.empty_cache()
+        verdict, why = _worst_over_ranks(verdict, why, parts.ctx, setup.device)
+        if verdict is None:
+            return {"results.numerics_note": f"not checked: {why}"}
         facts = numerics.facts_of(verdict, name)
         facts["results.numerics_seconds"] = round(time.perf_counter() - started, 3)
         return facts
     return hook
 
 
-def _worst_over_ranks(verdict: numerics.Verdict, ctx: DistContext,
-                      device: torch.device) -> numerics.Verdict:
-    """The largest error over the ranks under torchrun (one all-reduce), judged again."""
+def _check_run(runner: TrainRunner | InferRunner, setup: DeviceSetup,
+               tolerance: float) -> numerics.Verdict:
+    """One forward pass of the run's model as its steps ran it against its float32 copy."""
+    reference = numerics.reference_model(runner.model)
+    inputs = runner.source()[0]
+    model = runner.model
+
+    def run_forward(batch: torch.Tensor) -> Any:
+        context = runner.context() if isinstance(runner, InferRunner) else setup.autocast()
+        with context:
+            return model(batch)
+    with numerics.evaluating(model, reference):
+        return numerics.check(run_forward, reference, inputs, tolerance)
+
+
+def _worst_over_ranks(verdict: numerics.Verdict | None, why: str, ctx: DistContext,
+                      device: torch.device) -> tuple[numerics.Verdict | None, str]:
+    """Under torchrun, every rank's outcome in one all-reduce (each rank takes part, checked
+    or not, so none waits for another): not checked when a rank could not check (``why``),
+    else the worst: outputs of another shape, then the largest error, judged again."""
     if not ctx.enabled:
-        return verdict
-    error = verdict.error if not math.isnan(verdict.error) else math.inf
-    figure = torch.tensor([error], dtype=torch.float64,
-                          device=device if device.type == "cuda" else torch.device("cpu"))
-    torch.distributed.all_reduce(figure, op=torch.distributed.ReduceOp.MAX)
-    worst = float(figure.item())
-    return numerics.Verdict(numerics.judge(worst, verdict.tolerance), worst, verdict.tolerance)
+        return verdict, why
+    if verdict is None:
+        figures = [1.0, 0.0, 0.0]
+    else:
+        figures = [0.0, float(math.isnan(verdict.error)),
+                   0.0 if math.isnan(verdict.error) else verdict.error]
+    both = torch.tensor(figures, dtype=torch.float64,
+                        device=device if device.type == "cuda" else torch.device("cpu"))
+    torch.distributed.all_reduce(both, op=torch.distributed.ReduceOp.MAX)
+    unchecked, other_shape, worst = both.tolist()
+    if unchecked or verdict is None:
+        return None, why or "another rank could not check its run"
+    error = math.nan if other_shape else worst
+    return numerics.Verdict(numerics.judge(error, verdict.tolerance), error,
+                            verdict.tolerance), ""
 
 
 def _check_fits(parts: _Parts) -> None:
