@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from benchstats.latest import WINDOW
 
     from dlbs.db import open_store
-    from dlbs.db.history import latest_changes, load_series, regressions
+    from dlbs.db.history import broken_newest, latest_changes, load_series, regressions
 
     since = _since(args.since)
     if not 0.0 <= args.min_change < 1.0:
@@ -75,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
         # (two more, so that versions first run at the same moment cannot change the window)
         loaded = load_series(store, filters(args), args.metric, args.by, since=since,
                              newest=WINDOW + 3 if args.latest else None)
+        # --latest: a newest version whose runs computed wrong numbers enters no point, so
+        # the window would judge the version before it; the gate fails on it instead
+        broken = (broken_newest(store, filters(args), args.by, loaded.series, since)
+                  if args.latest else [])
     finally:
         store.close()
     series = loaded.series
@@ -84,19 +88,43 @@ def run(args: argparse.Namespace) -> int:
         judged = latest_changes(series, args.metric, args.by, args.min_change, args.alpha)
     else:
         judged = regressions(series, args.metric, args.by, args.min_change)
-    names = _names(series)
+    names = _names([*series, *_unseen(broken, series)])
     if confirmer is not None:
-        return _report_confirmed(args, confirmer, loaded, judged, names, outputs)
+        return max(_report_confirmed(args, confirmer, loaded, judged, names, outputs, broken),
+                   _said_broken(broken, names, args.by))
     if outputs:
-        _write_outputs(outputs, _gate(args, names, judged, loaded.note(args.metric, args.by)))
+        _write_outputs(outputs, _gate(args, names, judged, loaded.note(args.metric, args.by),
+                                      broken=broken))
     if args.format == "json":
-        emit([c.as_json() for c in judged.changes], "json")
+        emit([c.as_json() for c in judged.changes] + [b.as_json() for b in broken], "json")
     else:
         rows = [_row(c, names[_key(c.parameters)]) for c in judged.changes]
         if rows:
             emit(rows, "table")
     _summary(args, loaded, judged, names)
-    return 1 if any(c.direction == "regression" for c in judged.changes) else 0
+    regressed = any(c.direction == "regression" for c in judged.changes)
+    return max(1 if regressed else 0, _said_broken(broken, names, args.by))
+
+
+def _unseen(broken: list[Any], series: list[Any]) -> list[Any]:
+    """The series of ``broken`` that have no point (every run of theirs computed wrong
+    numbers): named beside the others."""
+    from types import SimpleNamespace
+
+    seen = {_key(one.parameters) for one in series}
+    return [SimpleNamespace(parameters=b.parameters) for b in broken
+            if _key(b.parameters) not in seen]
+
+
+def _said_broken(broken: list[Any], names: dict[str, str], axis: str) -> int:
+    """One stderr line per series whose newest runs computed wrong numbers; 1 when any."""
+    for one in broken:
+        runs = "run" if one.runs == 1 else "runs"
+        print(f"numerics: {names.get(_key(one.parameters), 'a series')}: the newest {axis} "
+              f"{one.axis_value} has {one.runs} {runs} stored {one.status} (a loss or output "
+              "not finite, or off its float32 reference under --check_numerics): its speed "
+              "enters no point, and the gate fails on it", file=sys.stderr)
+    return 1 if broken else 0
 
 
 def _summary(args: argparse.Namespace, loaded: Any, judged: Any, names: dict[str, str]) -> None:
@@ -119,7 +147,8 @@ def _summary(args: argparse.Namespace, loaded: Any, judged: Any, names: dict[str
 
 
 def _report_confirmed(args: argparse.Namespace, confirmer: Any, loaded: Any, judged: Any,
-                      names: dict[str, str], outputs: dict[str, str]) -> int:
+                      names: dict[str, str], outputs: dict[str, str],
+                      broken: list[Any]) -> int:
     """--confirm: re-run each flagged regression, then report: the confirmed ones and those
     not re-run (not rebuildable) as the gate's regressions, the others apart (stderr, the
     files, and every change with its ``confirmation`` in the JSON); exit 1 on a regression
@@ -143,9 +172,10 @@ def _report_confirmed(args: argparse.Namespace, confirmer: Any, loaded: Any, jud
                    for c in dropped])
     if outputs:
         _write_outputs(outputs, _gate(args, names, kept, loaded.note(args.metric, args.by),
-                                      rerun))
+                                      rerun, broken))
     if args.format == "json":
-        emit([{**c.as_json(), "confirmation": rerun.of(c)} for c in judged.changes], "json")
+        emit([{**c.as_json(), "confirmation": rerun.of(c)} for c in judged.changes]
+             + [b.as_json() for b in broken], "json")
     else:
         rows = [{**_row(c, names[_key(c.parameters)]),
                  "confirmation": _confirmation_cell(confirmations.get(id(c)))}
@@ -235,11 +265,11 @@ def _outputs(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _gate(args: argparse.Namespace, names: dict[str, str], judged: Any, note: str,
-          confirmed: Any = None) -> Gate:
+          confirmed: Any = None, broken: list[Any] | None = None) -> Gate:
     from dlbs.db.gate import Gate
 
     return Gate(names, judged, args.metric, args.by, args.min_change,
-                args.alpha if args.latest else None, note, confirmed)
+                args.alpha if args.latest else None, note, confirmed, tuple(broken or ()))
 
 
 def _write_outputs(outputs: dict[str, str], gate: Gate) -> None:

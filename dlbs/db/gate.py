@@ -21,7 +21,7 @@ from typing import Any
 from benchstats.changepoints import ALPHA, MIN_SIDE
 from benchstats.latest import MIN_HISTORY, WINDOW
 
-from dlbs.db.history import Found, Judged, unsteady_newest
+from dlbs.db.history import Broken, Found, Judged, unsteady_newest
 from dlbs.db.records import canonical
 
 #: The JUnit test suite's name (and the markdown headline's).
@@ -65,15 +65,19 @@ class Gate:
     alpha: float | None = None
     note: str = ""
     rerun: Rerun | None = None
+    #: ``--latest``: the series whose newest runs computed wrong numbers (they fail)
+    broken: tuple[Broken, ...] = ()
 
 
 @dataclass
 class Outcome:
-    """One series' verdict: its changes, or why it was not judged."""
+    """One series' verdict: its changes, or why it was not judged, and whether its newest
+    runs computed wrong numbers."""
 
     name: str
     changes: list[Found] = field(default_factory=list)
     not_judged: str | None = None
+    broken: Broken | None = None
 
     @property
     def regressions(self) -> list[Found]:
@@ -93,6 +97,9 @@ def outcomes(gate: Gate) -> list[Outcome]:
         found[canonical(parameters)].not_judged = why
     for change in gate.judged.changes:
         found[canonical(change.parameters)].changes.append(change)
+    for one in gate.broken:
+        key = canonical(one.parameters)
+        found.setdefault(key, Outcome(gate.names.get(key, key))).broken = one
     return list(found.values())
 
 
@@ -132,11 +139,17 @@ def headline(gate: Gate) -> str:
             f"{_plural(_count(judged, 'regression'), 'regression')}, "
             f"{_plural(_count(judged, 'improvement'), 'improvement')}, "
             f"{len(judged.not_judged)} not judged ({short} too short, {unsteady} with an "
-            "unsteady newest run)")
+            "unsteady newest run)"
+            + (f", {_plural(len(gate.broken), 'series', 'series')} whose newest runs computed "
+               "wrong numbers" if gate.broken else ""))
 
 
 def _title(gate: Gate) -> str:
     regressions = _count(gate.judged, "regression")
+    if gate.broken:
+        wrong = f"{_plural(len(gate.broken), 'series', 'series')} with wrong numbers"
+        return f"{_plural(regressions, 'regression')} and {wrong} found" if regressions \
+            else f"{wrong} found"
     if regressions:
         return f"{_plural(regressions, 'regression')} found"
     if not gate.judged.judged:
@@ -230,12 +243,29 @@ def _rerun_lines(gate: Gate, found: Sequence[Outcome]) -> list[str]:
     return lines
 
 
+def broken_said(one: Broken, axis: str) -> str:
+    """What a series' broken newest version is, in words."""
+    runs = "run" if one.runs == 1 else "runs"
+    return (f"the newest {axis} {one.axis_value} has {one.runs} {runs} stored {one.status} "
+            "(a loss or output not finite, or off its float32 reference under "
+            "--check_numerics): its speed enters no point, and the gate fails on it")
+
+
+def _broken_lines(gate: Gate, found: Sequence[Outcome]) -> list[str]:
+    wrong = [one for one in found if one.broken is not None]
+    if not wrong:
+        return []
+    return ["**Wrong numbers in the newest version** (failing the gate):", "",
+            *(f"- {_md(one.name)}: {_md(broken_said(one.broken, gate.axis))}"
+              for one in wrong if one.broken is not None)]
+
+
 def markdown(gate: Gate) -> str:
     """The summary for a pull-request comment (GitHub-flavoured markdown)."""
     found = outcomes(gate)
     parts = [[f"### {SUITE}: {_title(gate)}", "", f"**{headline(gate)}.**", "",
-              f"Judged: {method(gate)}"], _change_table(gate, found), _rerun_lines(gate, found),
-             _not_judged(found)]
+              f"Judged: {method(gate)}"], _broken_lines(gate, found), _change_table(gate, found),
+             _rerun_lines(gate, found), _not_judged(found)]
     if gate.note:
         parts.append([f"Note: {_md(gate.note)}."])
     return "\n\n".join("\n".join(part) for part in parts if part) + "\n"
@@ -255,6 +285,14 @@ def _said(change: Found) -> str:
 def _testcase(suite: ET.Element, gate: Gate, one: Outcome) -> None:
     case = ET.SubElement(suite, "testcase", classname=_xml(one.name),
                          name=_xml(f"{gate.metric} along {gate.axis}"), time="0")
+    if one.broken is not None:  # one failure: the wrong numbers, and any regression too
+        message = "; ".join([broken_said(one.broken, gate.axis),
+                             *(_said(c) + _rerun_of(gate, c) for c in one.regressions)])
+        failure = ET.SubElement(case, "failure", type="numerics", message=_xml(message))
+        failure.text = _xml(json.dumps([one.broken.as_json(),
+                                        *(_with_rerun(gate, c) for c in one.regressions)],
+                                       indent=1, default=str))
+        return
     if one.not_judged is not None:
         ET.SubElement(case, "skipped", message=_xml(f"not judged: {one.not_judged}"))
         return
@@ -285,7 +323,8 @@ def _with_rerun(gate: Gate, change: Found) -> dict[str, Any]:
 
 def _counted(element: ET.Element, found: Sequence[Outcome]) -> None:
     element.set("tests", str(len(found)))
-    element.set("failures", str(sum(bool(one.regressions) for one in found)))
+    element.set("failures", str(sum(bool(one.regressions) or one.broken is not None
+                                    for one in found)))
     element.set("errors", "0")
     element.set("skipped", str(sum(one.not_judged is not None for one in found)))
     element.set("time", "0")

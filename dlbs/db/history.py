@@ -596,3 +596,62 @@ def latest_changes(series: Sequence[Series], metric: str, axis: str, min_change:
                                   and other.first_bad == item.first_bad
                                   and other.direction == item.direction]
     return Judged(found, len(judged), skipped)
+
+
+#: Stored statuses of runs that ended ok at a speed of their own but computed wrong numbers
+#: (a loss or output not finite; ``--check_numerics`` off its reference): no point takes
+#: them, so ``--latest`` would judge the version before them; :func:`broken_newest` finds them.
+BROKEN_NUMBERS = (records.NUMERICS_OFF_STATUS, records.NOT_FINITE_STATUS)
+
+
+@dataclass(frozen=True)
+class Broken:
+    """A series whose newest axis value computed wrong numbers: its runs stored with
+    ``status`` (:data:`BROKEN_NUMBERS`), how many, at ``axis_value``."""
+
+    parameters: dict[str, Any]
+    axis_value: str
+    status: str
+    runs: int
+
+    def as_json(self) -> dict[str, Any]:
+        """A JSON object beside the changes: ``direction`` ``numerics``."""
+        return {"direction": "numerics", "parameters": self.parameters,
+                "first_bad": self.axis_value, "status": self.status, "runs": self.runs}
+
+
+def broken_newest(store: Any, filters: dict[str, Any], axis: str, series: Sequence[Series],
+                  since: Any = None) -> list[Broken]:
+    """The series whose newest runs computed wrong numbers (``regressions --latest``: a gate
+    must not pass a version that is fast because it computes something else): runs stored
+    with a status of :data:`BROKEN_NUMBERS`, not excluded, at the axis value of their series'
+    newest point or at a value first run no earlier than that point (a version all of whose
+    runs were broken has no point of its own). A series with no point at all counts too."""
+    bad = [run for status in BROKEN_NUMBERS
+           for run in store.runs({**filters, "results.status": status})
+           if not run.excluded and (since is None or (run.date is not None and run.date >= since))]
+    groups: dict[tuple[str, str], list[RunRecord]] = {}
+    for run in bad:
+        where = axis_value(run, axis)
+        if where is not None:
+            key = (run.comparability_key if axis in STORED_KEY_AXES and run.comparability_key
+                   else records.comparability_key(run.facts, axis))
+            groups.setdefault((key, where), []).append(run)
+    if not groups:
+        return []
+    by_key = {one.key: one for one in series if one.points}
+    newest = {key: one.points[-1] for key, one in by_key.items()}
+    dated = store.some_facts_of([p.first_run for p in newest.values() if p.first_run >= 0],
+                                records.DATE_FACTS)
+    found = []
+    for (key, where), runs in groups.items():
+        point = newest.get(key)
+        if point is not None and where != point.axis_value:
+            since_newest = records.run_date(dated.get(point.first_run, {}))
+            first = min((r.date for r in runs if r.date is not None), default=None)
+            if since_newest is None or first is None or first < since_newest:
+                continue  # an older version that was broken: the history before the newest
+        status = "/".join(sorted({str(records.stored_status(r.facts)) for r in runs}))
+        found.append(Broken(naming_of(runs[0].facts, axis), where, status, len(runs)))
+    found.sort(key=lambda b: (records.canonical(b.parameters), b.axis_value))
+    return found

@@ -80,7 +80,10 @@ def cell_run(ctx: Context, name: str, model: str, phase: str, precision: str,
     if "--batch_size" in extra:
         at = sizes.index("--batch_size")
         sizes = sizes[:at] + sizes[at + 2:]
-    args = [*sizes, *phase_args(phase), *PRECISIONS[precision], *extra, *iterations(ctx)]
+    # --check_numerics: each cell's error against float32 eager on the GPU, after its timed
+    # window (the tolerances of CUDA float32, TF32, fp16 and bf16 are measured from these)
+    args = [*sizes, *phase_args(phase), *PRECISIONS[precision], *extra, *iterations(ctx),
+            "--check_numerics"]
     if ctx.dry_run and gpu_only:
         return Run(name=name, args=args, skipped=NO_GPU)
     return run_benchmark(ctx, name, args)

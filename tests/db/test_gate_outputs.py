@@ -246,3 +246,60 @@ def test_nothing_judged_is_never_read_as_a_pass() -> None:
     assert text.startswith("### dlbs regressions: nothing judged\n")
     assert "No series was judged, so this says nothing about regressions." in text
     assert _counts(ET.fromstring(junit(gate))) == (1, 0, 1, 0)
+
+
+def _store_broken(logs: Any, db_url: str, status_facts: dict[str, Any]) -> None:
+    """vgg11 and resnet18 over 21 versions; at the newest, vgg11 12% slower and resnet18 30%
+    faster, both with wrong numbers (``status_facts``); alexnet's v05 (long ago) too."""
+    rng = np.random.default_rng(7)
+    runs = []
+    for model, step in (("vgg11", -0.12), ("resnet18", 0.30), ("alexnet", 0.0)):
+        for v in range(21):
+            newest = v == 20
+            level = 100.0 * (1.0 + (step if newest else 0.0))
+            broken = (newest and model != "alexnet") or (model == "alexnet" and v == 5)
+            for r in range(3):
+                value = float(level * (1.0 + 0.01 * rng.standard_normal()))
+                runs.append((logs.facts(model=model, code=f"v{v:02d}", throughput=value,
+                                        repeat=r, day=1 + v % 28,
+                                        **(status_facts if broken else {})),
+                             f"{model}_{v}_{r}.log"))
+    store = open_store(db_url)
+    try:
+        store.store_many(runs)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("status_facts", [{"results.numerics": "off"},
+                                          {"results.loss_finite": False}],
+                         ids=["numerics-off", "loss-not-finite"])
+def test_a_newest_version_with_wrong_numbers_fails_the_gate_never_judged_on_the_one_before(
+        logs: Any, db_url: str, tmp_path: Path, status_facts: dict[str, Any]) -> None:
+    """The review's case: the newest version's runs left out of every point, --latest judged
+    the version before them and passed (exit 0, JUnit failures 0) a version that is fast
+    because it computes something else. Now each such series fails, named, in every output;
+    a version broken long ago (alexnet's v05) does not."""
+    _store_broken(logs, db_url, status_facts)
+    md, xml = tmp_path / "gate.md", tmp_path / "gate.xml"
+    done = _dlbs("regressions", "--db", db_url, "--latest", "--format", "json",
+                 "--markdown", str(md), "--junit", str(xml))
+    assert done.returncode == 1, done.stderr
+    status = "numerics_off" if "results.numerics" in status_facts else "not_finite"
+    wrong = [c for c in json.loads(done.stdout) if c["direction"] == "numerics"]
+    assert sorted(c["parameters"]["exp.model"] for c in wrong) == ["resnet18", "vgg11"]
+    assert {(c["first_bad"], c["status"], c["runs"]) for c in wrong} == {("v20", status, 3)}
+    assert done.stderr.count("numerics: ") == 2 and "the gate fails on it" in done.stderr
+    root = ET.parse(xml).getroot()
+    cases = {_model(name): case for name, case in _cases(root).items()}
+    for model in ("resnet18", "vgg11"):
+        failure = cases[model].find("failure")
+        assert failure is not None and failure.get("type") == "numerics"
+        assert f"v20 has 3 runs stored {status}" in failure.get("message", "")
+    assert cases["alexnet"].find("failure") is None
+    assert _counts(root)[1] == 2
+    text = md.read_text()
+    assert text.startswith("### dlbs regressions: 2 series with wrong numbers found\n")
+    assert "**Wrong numbers in the newest version** (failing the gate):" in text
+    table = _dlbs("regressions", "--db", db_url, "--latest")
+    assert table.returncode == 1 and table.stderr.count("numerics: ") == 2
