@@ -202,6 +202,29 @@ def test_float32_on_a_cuda_device_has_its_provisional_tolerance() -> None:
     assert numerics.tolerance_of("float32") == numerics.TOLERANCES["float32"]
 
 
+def test_a_rebuilt_model_takes_the_whole_weights_under_their_plain_names() -> None:
+    """``whole_reference`` (the sharded runs' reference; here without DTensors): a model built
+    again holds the run's weights under their names without the wrappers' parts, and equals
+    it; a rebuilt model of other shapes is refused, never compared."""
+    model = _model()
+    with torch.no_grad():
+        model[5].weight.add_(1.0)  # the trained weights, not the rebuilt model's own
+    wrapped = nn.Sequential()
+    wrapped.add_module("module", model)  # names 'module.0.weight', ... (DDP's part)
+    reference = numerics.whole_reference(wrapped, _model, torch.device("cpu"))
+    assert torch.equal(reference[5].weight, model[5].weight)
+    with numerics.evaluating(model, reference):
+        assert numerics.check(model, reference, _inputs(), 5e-6).status == "ok"
+    assert numerics.plain_name("layers.0._checkpoint_wrapped_module._orig_mod.w") == \
+        "layers.0.w"
+    assert numerics.plain_name("submodule.weight") == "submodule.weight"
+
+    def other() -> nn.Module:
+        return nn.Sequential(nn.Linear(3, 3))
+    with pytest.raises(numerics.NotComparable):
+        numerics.whole_reference(nn.Sequential(nn.Conv2d(3, 3, 1)), other, torch.device("cpu"))
+
+
 def test_a_runner_that_is_no_forward_pass_says_it_was_not_checked() -> None:
     class Parts:  # what the hook reads of a data-loader-only run
         class workload:

@@ -12,8 +12,11 @@ the numbers, not whether the weights are good (the loss facts say that).
 Facts: ``results.numerics`` (``ok`` | ``off`` | ``not_finite``), ``results.numerics_error``
 (the relative error, the largest over the ranks), ``results.numerics_tolerance`` and
 ``results.numerics_basis`` (which tolerance: ``float32``, ``tf32``, ``bfloat16``,
-``float16``, with ``+compile`` when compiled). A sharded run (FSDP2, tensor parallel) is not
-checked yet: ``results.numerics_note`` says so.
+``float16``, with ``+compile`` when compiled). A sharded run (FSDP2, HSDP, tensor parallel)
+is checked against a model built again holding its whole weights (:func:`whole_reference`:
+every DTensor gathered on every rank), judged by its precision's tolerance: the forward pass
+of gathered weights is the unsharded one up to the order of a tensor-parallel layer's partial
+sums.
 """
 from __future__ import annotations
 
@@ -89,12 +92,54 @@ def reference_model(model: nn.Module) -> nn.Module:
     return ref
 
 
+#: The parts of a parameter's dotted name that wrappers add (``torch.compile``'s, activation
+#: checkpointing's, DDP's and DataParallel's): the same parameter in the plain model.
+WRAPPER_PARTS = frozenset({"_orig_mod", "_checkpoint_wrapped_module", "module"})
+
+
+def plain_name(name: str) -> str:
+    """A parameter's name in the plain model (whole :data:`WRAPPER_PARTS` left out: a layer
+    called ``submodule`` keeps its name)."""
+    return ".".join(part for part in name.split(".") if part not in WRAPPER_PARTS)
+
+
+def whole_reference(model: nn.Module, build: Callable[[], nn.Module],
+                    device: torch.device) -> nn.Module:
+    """A float32 eager model built again (``build``) on ``device`` holding a sharded model's
+    whole weights: each DTensor parameter or buffer gathered (``full_tensor``, a collective:
+    every rank calls this, in the same order). A weight of another shape, or one of the rebuilt
+    model's left without a value, raises :class:`NotComparable`."""
+    from torch.distributed.tensor import DTensor
+
+    whole: dict[str, torch.Tensor] = {}
+    for name, tensor in [*model.named_parameters(remove_duplicate=False),
+                         *model.named_buffers(remove_duplicate=False)]:
+        value = tensor.full_tensor() if isinstance(tensor, DTensor) else tensor
+        whole[plain_name(name)] = value.detach().float()
+    reference = build().to(device).float()
+    try:
+        missing, _ = reference.load_state_dict(whole, strict=False)
+    except RuntimeError as err:  # a weight of another shape
+        lines = str(err).strip().splitlines()
+        raise NotComparable(f"the rebuilt model is not the sharded one: {lines[-1].strip()}"
+                            ) from None
+    if missing:
+        raise NotComparable(f"the rebuilt model's weights {', '.join(missing[:3])} are not the "
+                            "sharded model's")
+    return reference
+
+
 def main_output(output: Any) -> torch.Tensor | None:
-    """The tensor a model's output is judged by: itself, a tuple's first, ``.logits``."""
+    """The tensor a model's output is judged by: itself, a tuple's first, ``.logits``; a
+    tensor-parallel output (a DTensor) whole (a collective)."""
+    from torch.distributed.tensor import DTensor
+
     if isinstance(output, (tuple, list)):
         output = output[0] if output else None
     elif not isinstance(output, torch.Tensor):
         output = getattr(output, "logits", None)
+    if isinstance(output, DTensor):
+        output = output.full_tensor()
     return output if isinstance(output, torch.Tensor) else None
 
 

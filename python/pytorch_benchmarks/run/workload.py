@@ -314,10 +314,6 @@ def _numerics_hook(runner: Runner, parts: _Parts) -> Callable[[list[float]], dic
                                                                         InferRunner)):
             return {"results.numerics_note": "not checked: the check compares a forward "
                                              "pass (training or inference runs)"}
-        if parts.ctx.enabled and parts.sharding.parallelism != "ddp":
-            return {"results.numerics_note": f"not checked: a {parts.sharding.parallelism} "
-                                             "run's reference needs its whole weights on every "
-                                             "rank (not built yet)"}
         started = time.perf_counter()
         tf32 = setup.is_cuda and (torch.get_float32_matmul_precision() != "highest"
                                   or torch.backends.cudnn.allow_tf32)
@@ -326,7 +322,7 @@ def _numerics_hook(runner: Runner, parts: _Parts) -> Callable[[list[float]], dic
         verdict: numerics.Verdict | None = None
         why = ""
         try:
-            verdict = _check_run(runner, setup, tolerance)
+            verdict = _check_run(runner, parts, tolerance)
         except numerics.NotComparable as err:
             why = str(err)
         except Exception as err:  # noqa: BLE001 (an OOM of the copy, a model that fails in
@@ -345,10 +341,19 @@ def _numerics_hook(runner: Runner, parts: _Parts) -> Callable[[list[float]], dic
     return hook
 
 
-def _check_run(runner: TrainRunner | InferRunner, setup: DeviceSetup,
+def _check_run(runner: TrainRunner | InferRunner, parts: _Parts,
                tolerance: float) -> numerics.Verdict:
-    """One forward pass of the run's model as its steps ran it against its float32 copy."""
-    reference = numerics.reference_model(runner.model)
+    """One forward pass of the run's model as its steps ran it against its float32 copy (a
+    sharded model's: one built again with its whole weights)."""
+    from pytorch_benchmarks.models import create_model
+
+    setup = parts.workload.setup
+    if parts.ctx.enabled and parts.sharding.parallelism != "ddp":
+        name, config = parts.model.name, parts.model.config
+        reference = numerics.whole_reference(runner.model, lambda: create_model(name, config),
+                                             setup.device)
+    else:
+        reference = numerics.reference_model(runner.model)
     inputs = runner.source()[0]
     model = runner.model
 
