@@ -106,34 +106,25 @@ def test_the_wrappers_are_seen_through_to_the_plain_module() -> None:
     assert numerics.unwrap(nn.DataParallel(plain)) is plain
 
 
-@pytest.mark.parametrize(("forward_only", "dtype"), [("true", "bfloat16"), ("false", "float32")])
-def test_the_benchmark_logs_the_check_outside_its_timed_window(forward_only: str,
-                                                               dtype: str) -> None:
+def test_the_benchmark_logs_the_check_outside_its_timed_window() -> None:
+    """Through the benchmark as a user runs it (bfloat16 inference; training and float32 are
+    checked in process above, and the golden facts say a run without the flag logs none of
+    these keys)."""
     out = subprocess.run([sys.executable, str(SCRIPT), "--model", "deep_mnist", "--device",
                           "cpu", "--batch_size", "8", "--num_batches", "3",
-                          "--num_warmup_batches", "1", "--forward_only", forward_only,
-                          "--dtype", dtype, "--check_numerics"],
+                          "--num_warmup_batches", "1", "--forward_only", "true",
+                          "--dtype", "bfloat16", "--check_numerics"],
                          capture_output=True, text=True, check=False, timeout=300)
     assert out.returncode == 0, out.stderr
     facts = _facts(out.stdout)
     assert facts["results.numerics"] == "ok"
-    assert facts["results.numerics_basis"] == dtype
-    assert facts["results.numerics_tolerance"] == numerics.TOLERANCES[dtype]
+    assert facts["results.numerics_basis"] == "bfloat16"
+    assert facts["results.numerics_tolerance"] == numerics.TOLERANCES["bfloat16"]
     error = facts["results.numerics_error"]
-    assert isinstance(error, float) and 0 <= error <= numerics.TOLERANCES[dtype]
-    assert (error > 0) == (dtype == "bfloat16")
+    assert isinstance(error, float) and 0 < error <= numerics.TOLERANCES["bfloat16"]
     assert isinstance(facts["results.numerics_seconds"], float)
     # the check runs after the timed iterations: their count is what was asked
     assert facts["results.num_batches_done"] == 3
-
-
-def test_without_the_flag_nothing_is_checked() -> None:
-    out = subprocess.run([sys.executable, str(SCRIPT), "--model", "deep_mnist", "--device",
-                          "cpu", "--batch_size", "4", "--num_batches", "2",
-                          "--num_warmup_batches", "0"],
-                         capture_output=True, text=True, check=False, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert not [k for k in _facts(out.stdout) if k.startswith("results.numerics")]
 
 
 def test_the_parameter_reaches_the_benchmark_only_when_it_is_on() -> None:
