@@ -51,7 +51,6 @@ CONFIGS: tuple[tuple[str, bool, bool], ...] = (
     ("float16", False, False), ("float32", False, True))
 PERTURBATION = 1e-3
 BATCH = 4
-torch.set_num_threads(max(1, torch.get_num_threads()))
 
 
 def config_name(dtype: str, channels_last: bool, compiled: bool) -> str:
@@ -88,11 +87,10 @@ def one_pair(name: str, config: tuple[str, bool, bool], seed: int, perturb: bool
     reference = numerics.reference_model(model)
     layer = perturb_one_layer(model, rng) if perturb else ""
     run_model: Callable[[torch.Tensor], Any] = torch.compile(model) if compiled else model
-    autocast = numerics.basis(dtype, False, compiled).split("+")[0]
 
     def forward(batch: torch.Tensor) -> Any:
-        if autocast in ("float16", "bfloat16"):
-            with torch.autocast("cpu", dtype=getattr(torch, autocast)):
+        if dtype in ("float16", "bfloat16"):
+            with torch.autocast("cpu", dtype=getattr(torch, dtype)):
                 return run_model(batch)
         return run_model(batch)
     basis = numerics.basis(dtype, False, compiled)

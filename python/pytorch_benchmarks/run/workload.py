@@ -278,9 +278,16 @@ def _rank_mean(figures: torch.Tensor, ctx: DistContext, device: torch.device) ->
     """``figures`` averaged over the ranks under torchrun (one all-reduce), on the CPU."""
     if not ctx.enabled:
         return figures
+    return _all_reduced(figures, device) / ctx.world_size
+
+
+def _all_reduced(figures: torch.Tensor, device: torch.device, op: Any = None) -> torch.Tensor:
+    """``figures`` all-reduced over the ranks (``op``, a sum by default; on the GPU under
+    NCCL, else on the CPU), back on the CPU."""
     figures = figures.to(device if device.type == "cuda" else torch.device("cpu"))
-    torch.distributed.all_reduce(figures)
-    return figures.cpu() / ctx.world_size
+    torch.distributed.all_reduce(figures, op=op if op is not None
+                                 else torch.distributed.ReduceOp.SUM)
+    return figures.cpu()
 
 
 def _fingerprint_hook(runner: InferRunner, ctx: DistContext, device: torch.device
@@ -377,10 +384,9 @@ def _worst_over_ranks(verdict: numerics.Verdict | None, why: str, ctx: DistConte
     else:
         figures = [0.0, float(math.isnan(verdict.error)),
                    0.0 if math.isnan(verdict.error) else verdict.error]
-    both = torch.tensor(figures, dtype=torch.float64,
-                        device=device if device.type == "cuda" else torch.device("cpu"))
-    torch.distributed.all_reduce(both, op=torch.distributed.ReduceOp.MAX)
-    unchecked, other_shape, worst = both.tolist()
+    unchecked, other_shape, worst = _all_reduced(
+        torch.tensor(figures, dtype=torch.float64), device, torch.distributed.ReduceOp.MAX
+    ).tolist()
     if unchecked or verdict is None:
         return None, why or "another rank could not check its run"
     error = math.nan if other_shape else worst
