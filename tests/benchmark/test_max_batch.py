@@ -62,7 +62,9 @@ def bisection_steps(probes: list[dict[str, Any]]) -> tuple[int, int]:
 
 
 def test_max_doubles_then_bisects_within_a_real_cpu_budget(tmp_path: Path) -> None:
-    code, facts, err = run_script(tmp_path, *SMALL, "--memory_budget_mb", "40")
+    """64 MiB: a batch above 1 takes about 40 MiB of the CPU library's buffers on an AVX-512
+    Xeon (40 MiB let only batch 1 fit there, 48 MiB 143), less on others."""
+    code, facts, err = run_script(tmp_path, *SMALL, "--memory_budget_mb", "64")
     assert code == 0 and facts["results.status"] == "ok", (facts.get("results.error"), err)
     best, probes = facts["results.max_batch"], facts["results.max_batch_probes"]
     fit, fail = bisection_steps(probes)
@@ -72,7 +74,7 @@ def test_max_doubles_then_bisects_within_a_real_cpu_budget(tmp_path: Path) -> No
     assert all(p["reason"] for p in probes if not p["fits"])
     assert any("can't allocate memory" in p["reason"] for p in probes if not p["fits"])
     assert all(p["seconds"] > 0 and "reason" not in p for p in probes if p["fits"])
-    assert facts["exp.max_batch_budget_mb"] == 40.0 and facts["exp.max_batch_limit"] == 4096
+    assert facts["exp.max_batch_budget_mb"] == 64.0 and facts["exp.max_batch_limit"] == 4096
     assert facts["exp.max_batch_memory_limit"] == "rlimit_data"
     # the timed run is at the batch found
     assert facts["exp.effective_batch"] == best and facts["results.throughput"] > 0
@@ -204,6 +206,9 @@ def step(batch):
     data = bytearray(batch << 20)
     return float(len(data))
 
+if sys.argv[2:] == ["no-free-reported"]:  # a heap that reports no free chunk (as on a CI)
+    _reported = maxbatch.malloc_free_bytes
+    maxbatch.malloc_free_bytes = lambda trim=False: _reported(trim) if trim else 0
 prober = maxbatch.ForkProber(step, 64 << 20, benchmarks.classify, benchmarks.one_line)
 free_mib = maxbatch.malloc_free_bytes(trim=True) >> 20
 found = maxbatch.search(prober, 4096)
@@ -212,11 +217,15 @@ print(json.dumps({"max_batch": found.max_batch, "free_mib": free_mib,
 """
 
 
-@pytest.mark.parametrize("garbage_mib", [0, 32], ids=["no-garbage", "32-MiB-of-garbage"])
-def test_a_fork_probe_never_passes_its_budget_whatever_the_parent_left(garbage_mib: int) -> None:
+@pytest.mark.parametrize("garbage_mib,heap", [(0, ""), (32, ""), (0, "no-free-reported")],
+                         ids=["no-garbage", "32-MiB-of-garbage", "no-free-chunk-reported"])
+def test_a_fork_probe_never_passes_its_budget_whatever_the_parent_left(garbage_mib: int,
+                                                                      heap: str) -> None:
     """Garbage the parent left is collected in the child before its limit is set: freed
-    later, it would be room beyond the budget (a search once found 74 MiB in 64)."""
-    done = subprocess.run([sys.executable, "-c", SEARCH, str(garbage_mib)], cwd=ROOT,
+    later, it would be room beyond the budget (a search once found 74 MiB in 64). A heap that
+    reports no free chunk still has the limit's slack taken (the landing CI found 64 in 64)."""
+    done = subprocess.run([sys.executable, "-c", SEARCH, str(garbage_mib), *filter(None, [heap])],
+                          cwd=ROOT,
                           capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     found = json.loads(done.stdout.splitlines()[-1])

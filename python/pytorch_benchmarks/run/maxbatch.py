@@ -445,16 +445,18 @@ def _try_limit(which: int, old: tuple[int, int], soft: int, room: int) -> bool:
 
 
 def absorb_free_heap(smallest: int = 4096) -> None:
-    """Take what the C allocator (glibc) has free, in chunks from the largest power of two
-    below its free bytes down to ``smallest``, each size while it is granted; under a limit
+    """Take what the C allocator (glibc) has free and the room left below the limit, in chunks
+    from the largest power of two below its free bytes (at least :data:`ABSORB_SLACK`) down to
+    ``smallest``, each size while it is granted; under a limit
     near the current size only free chunks (and what is left below the limit) can grant them.
     Nothing is kept in Python meanwhile (each pointer is dropped): the loop needs no memory of
     its own once the limit is reached. Never freed: call it only in a probe's child."""
     import ctypes
 
-    free = malloc_free_bytes()
-    if free <= 0:
-        return
+    # From at least the slack down: with no free chunk reported (a heap with none, or a C
+    # library without ``mallinfo2``) the slack is still room below the limit that a probe would
+    # get beyond its budget (a CI machine found 64 MiB in 64 that way).
+    free = max(malloc_free_bytes(), ABSORB_SLACK, smallest)
     malloc = ctypes.CDLL(None).malloc
     malloc.restype, malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
     size = 1 << (free.bit_length() - 1)
