@@ -48,12 +48,12 @@ def start_null_server(server_ms: float, stamps: Path) -> tuple[subprocess.Popen,
     return proc, found.group(0)
 
 
-def run_client(url: str, rate: float, requests: int, records: Path) -> dict:
+def run_client(url: str, rate: float, requests: int, records: Path, loop: str) -> dict:
     done = subprocess.run(
         [sys.executable, str(ROOT / "python" / "serving" / "loadgen.py"), "--endpoint", url,
          "--model", "null", "--request_rate", str(rate), "--num_requests", str(requests),
          "--prompt_len", "16", "--output_len", "8", "--warmup_requests", "5",
-         "--requests_file", str(records)],
+         "--requests_file", str(records), "--client_loop", loop],
         capture_output=True, text=True, timeout=600, check=False)
     if done.returncode != 0:
         raise SystemExit(f"error: the client failed: {done.stderr.strip()[-500:]}")
@@ -61,10 +61,35 @@ def run_client(url: str, rate: float, requests: int, records: Path) -> dict:
             for line in done.stdout.splitlines() if line.startswith("__")}
 
 
-def measure(rate: float, requests: int, server_ms: float, folder: Path) -> dict:
+def run_floor(url: str, rate: float, requests: int, loop: str) -> list[float]:
+    """The TTFTs (ms) of the bare-bones client (``client_floor.py``) on the same schedule."""
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "client_floor.py"), url,
+                           str(rate), str(requests), loop],
+                          capture_output=True, text=True, timeout=600, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"error: the floor client failed: {done.stderr.strip()[-500:]}")
+    return [t * 1e3 for t in json.loads(done.stdout.splitlines()[-1])["ttfts"]]
+
+
+def measure_floor(rate: float, requests: int, server_ms: float, folder: Path, loop: str
+                  ) -> dict:
+    """The floor's overhead beyond the server's hold, against a null server of its own."""
+    server, url = start_null_server(server_ms, folder / "floor-stamps.jsonl")
+    try:
+        ttfts = run_floor(url, rate, requests, loop)
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+    p50 = quantile_interval([t - server_ms for t in ttfts], 0.5)
+    return {"floor_overhead_p50_ms": p50.value, "floor_overhead_p50_ci95": [p50.low, p50.high],
+            "floor_requests": len(ttfts)}
+
+
+def measure(rate: float, requests: int, server_ms: float, folder: Path,
+            loop: str = "auto") -> dict:
     server, url = start_null_server(server_ms, folder / "stamps.jsonl")
     try:
-        facts = run_client(url, rate, requests, folder / "requests.jsonl")
+        facts = run_client(url, rate, requests, folder / "requests.jsonl", loop)
     finally:
         server.kill()
         server.wait(timeout=10)
@@ -93,6 +118,7 @@ def measure(rate: float, requests: int, server_ms: float, folder: Path) -> dict:
         "send_delay_p99_ms": facts["results.send_delay_p99_ms"],
         "client_lag_p99_ms": facts["results.client_lag_ms"],
         "client_lagged": facts["results.client_lagged"],
+        "client_loop": facts["results.client_loop"],
         "goal_met": p50.value / ttft50 < GOAL,
     }
 
@@ -119,14 +145,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--server_ms", type=float, default=50.0)
+    parser.add_argument("--client_loop", choices=("auto", "uvloop", "asyncio"), default="auto",
+                        help="the event loop of both clients (loadgen's --client_loop)")
+    parser.add_argument("--no_floor", action="store_true",
+                        help="skip the bare-bones client (client_floor.py) run beside ours")
     parser.add_argument("--json", default="", help="also write the figures here")
     args = parser.parse_args(argv)
     import tempfile
     with tempfile.TemporaryDirectory() as folder:
-        found = measure(args.rate, args.requests, args.server_ms, Path(folder))
+        found = measure(args.rate, args.requests, args.server_ms, Path(folder), args.client_loop)
+        if not args.no_floor:
+            found.update(measure_floor(args.rate, args.requests, args.server_ms, Path(folder),
+                                       args.client_loop))
     print(f"client overhead at {found['rate']:g} requests/s ({found['requests']} requests, "
           f"{found['failed']} failed, {found['achieved_rate']:.1f}/s achieved), server holds "
-          f"the first token {found['server_ms']:g} ms:")
+          f"the first token {found['server_ms']:g} ms, client loop {found['client_loop']}:")
     print(f"  overhead p50 {found['overhead_p50_ms']:.3f} ms "
           f"(95% {found['overhead_p50_ci95'][0]:.3f}-{found['overhead_p50_ci95'][1]:.3f}) = "
           f"{found['overhead_p50_share']:.2%} of TTFT p50 {found['ttft_p50_ms']:.2f} ms; "
@@ -143,6 +176,19 @@ def main(argv: list[str] | None = None) -> int:
           f"{'met' if found['client_bound_p50_share'] < GOAL else 'NOT met'}")
     print(f"  send delay p99 {found['send_delay_p99_ms']:.3f} ms; event-loop lag p99 "
           f"{found['client_lag_p99_ms']:.3f} ms (lagged: {found['client_lagged']})")
+    if "floor_overhead_p50_ms" in found:
+        low, high = found["floor_overhead_p50_ci95"]
+        beyond = found["overhead_p50_ms"] - found["floor_overhead_p50_ms"]
+        found["beyond_floor_p50_ms"] = beyond
+        found["beyond_floor_p50_ci95"] = [found["overhead_p50_ci95"][0] - high,
+                                          found["overhead_p50_ci95"][1] - low]
+        found["beyond_floor_p50_share"] = beyond / found["ttft_p50_ms"]
+        print(f"  the floor (client_floor.py: no HTTP library, same schedule, "
+              f"{found['floor_requests']} requests) p50 {found['floor_overhead_p50_ms']:.3f} ms "
+              f"(95% {low:.3f}-{high:.3f}); ours beyond it {beyond:.3f} ms "
+              f"(95% {found['beyond_floor_p50_ci95'][0]:.3f}-"
+              f"{found['beyond_floor_p50_ci95'][1]:.3f}) = "
+              f"{found['beyond_floor_p50_share']:.2%} of TTFT")
     if args.json:
         Path(args.json).write_text(json.dumps(found, indent=2) + "\n")
     return 0

@@ -404,13 +404,13 @@ def test_the_architecture_document_names_every_module_of_the_core_folders(folder
     assert not missing, f"docs/architecture.md does not name {folder}: {', '.join(missing)}"
 
 
-SERVING_ALLOWED = {"aiohttp", "benchstats", "safeio", "serving"}
+SERVING_ALLOWED = {"aiohttp", "uvloop", "benchstats", "safeio", "serving"}
 
 
 @pytest.mark.parametrize("path", _py_files("python/serving"), ids=lambda p: p.name)
 def test_the_serving_client_imports_neither_torch_nor_dlbs_nor_the_benchmark(path: Path) -> None:
-    """The load client runs where only a client is installed: the standard library, aiohttp,
-    benchstats and safeio (the tiny model maker alone builds a model, for the test server)."""
+    """The load client runs where only a client is installed: the standard library, aiohttp
+    (uvloop where installed), benchstats and safeio (the tiny model maker alone builds a model, for the test server)."""
     extra = {"torch", "transformers", "tokenizers"} if path.name == "tinymodel.py" else set()
     for name in _imports(path):
         top = name.split(".")[0]

@@ -31,7 +31,10 @@ KEY_FACTS = (
 KEY_FACTS_WHEN_NOT: dict[str, tuple[Any, ...]] = {
     "exp.parallelism": ("ddp",), "exp.dp_shard": (0,), "exp.tp_degree": (0,),
     "exp.optimizer": ("sgd", "auto"),
-    "exp.activation_checkpointing": ("none",)}
+    "exp.activation_checkpointing": ("none",),
+    # a serving run that asked for every token: keyed apart only then, so the histories of
+    # runs logged before the parameter existed go on
+    "serve.ignore_eos": (False,)}
 #: Those that mean something in training only: an inference run's log carries the plan's
 #: value, which changed nothing it measured.
 TRAINING_ONLY_KEY_FACTS = ("exp.optimizer", "exp.activation_checkpointing")

@@ -96,7 +96,8 @@ ID_WHEN_NOT: dict[str, object] = {
     "serve.ramp_up": 0.0, "serve.num_requests": 100, "serve.duration": 0.0,
     "serve.warmup_requests": 0, "serve.prompt_len": "64", "serve.output_len": "64",
     "serve.dataset": "", "serve.slo_ttft_ms": 0.0, "serve.slo_tpot_ms": 0.0, "serve.seed": 0,
-    "serve.timeout": 600.0, "serve.search": "none", "serve.slo_percentile": 90.0,
+    "serve.timeout": 600.0, "serve.ignore_eos": False, "serve.search": "none",
+    "serve.slo_percentile": 90.0,
     "serve.search_trials": 3, "serve.search_tolerance": 0.03, "serve.search_max_steps": 8,
 }
 #: The names above (kept for readers of the older name).

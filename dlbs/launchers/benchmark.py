@@ -9,7 +9,7 @@ import json
 from dataclasses import replace
 
 from dlbs.experiment import Experiment, ExperimentLike
-from dlbs.experiment.values import as_arg
+from dlbs.experiment.values import as_arg, as_bool
 from dlbs.launchers.command import Command
 
 #: (flag, parameter) pairs passed through as they are.
@@ -67,7 +67,10 @@ SERVE_FLAG_PARAMS: tuple[tuple[str, str], ...] = tuple(
         "endpoint", "model", "api", "request_rate", "concurrency", "arrivals", "burstiness",
         "ramp_up", "num_requests", "duration", "warmup_requests", "prompt_len", "output_len",
         "dataset", "slo_ttft_ms", "slo_tpot_ms", "seed", "timeout", "search", "slo_percentile",
-        "search_trials", "search_tolerance", "search_max_steps"))
+        "search_trials", "search_tolerance", "search_max_steps", "ignore_eos"))
+#: Switches passed only when on: the launch scripts of plans that leave them off stay as they
+#: were before the switch existed.
+SERVE_FLAGS_WHEN_TRUE = frozenset({"serve.ignore_eos"})
 
 
 def num_replicas(exp: ExperimentLike) -> int:
@@ -121,6 +124,9 @@ def serve_flags(exp: ExperimentLike) -> list[str]:
             value = view.model  # '': the experiment's model
         if name == "serve.endpoint":  # always: an empty one is refused by name
             flags += [flag, as_arg(value or "")]
+        elif name in SERVE_FLAGS_WHEN_TRUE:
+            if as_bool(value):
+                flags += [flag, "true"]
         elif value is not None and value != "":
             flags += [flag, as_arg(value)]
     if view.log_file:

@@ -144,6 +144,7 @@ FACT_TYPES: dict[str, str] = {
     "results.client_lag_ms": "float or null",
     "results.client_lag_max_ms": "float or null",
     "results.client_lagged": "bool",
+    "results.client_loop": "str",
     "results.send_delay_p99_ms": "float or null",
     "results.requests_file": "str",
     # a serving run's capacity search (serve.search)

@@ -99,20 +99,24 @@ def _row(record: Mapping[str, Any], with_api: bool, varying: Sequence[str] = ())
         label = f"{label} ({model})"
     if with_api:
         label = f"{label}, {record.get('serve.api', 'completions')}"
-    return ", ".join([label, *(f"{name.removeprefix('serve.')}={record.get(name)}"
+    return ", ".join([label, *(f"{name.removeprefix('serve.')}="
+                               f"{record.get(name, ROW_FACT_DEFAULTS.get(name))}"
                                for name in varying)])
 
 
 #: What tells serving experiments apart in a report besides the model and the API: their
 #: configuration, and the server (its endpoint: two servers of one model in one folder).
 ROW_FACTS = ("serve.endpoint", *(name for name in SERVE_CONFIG_FACTS
-                                 if name not in ("serve.model", "serve.api")))
+                                 if name not in ("serve.model", "serve.api")),
+             "serve.ignore_eos")
+#: What a run logged before a parameter existed did: its default then.
+ROW_FACT_DEFAULTS: dict[str, Any] = {"serve.ignore_eos": False}
 
 
 def _varying(runs: Sequence[Mapping[str, Any]], leave_out: Sequence[str] = ()) -> list[str]:
     """The facts of ``ROW_FACTS`` (but ``leave_out``) whose values differ between ``runs``."""
     return [name for name in ROW_FACTS if name not in leave_out
-            and len({repr(r.get(name)) for r in runs}) > 1]
+            and len({repr(r.get(name, ROW_FACT_DEFAULTS.get(name))) for r in runs}) > 1]
 
 
 def _number(value: Any) -> float | None:

@@ -15,8 +15,9 @@ import json
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -25,6 +26,34 @@ from serving.requests import Request
 #: How often the loop-lag monitor wakes (seconds).
 LAG_TICK_S = 0.01
 APIS = ("completions", "chat")
+#: The event loops the client can run on (``--client_loop``; ``auto``: uvloop where installed).
+LOOPS = ("auto", "uvloop", "asyncio")
+T = TypeVar("T")
+
+
+def loop_factory(choice: str = "auto") -> tuple[Callable[[], asyncio.AbstractEventLoop], str]:
+    """The event loop the client runs on, and its name: uvloop where it is installed (its I/O
+    path costs less per request: docs/serving.md, "The client's own overhead"), else asyncio's
+    own. ``uvloop`` asked for and missing is an error, never a silent fallback."""
+    if choice not in LOOPS:
+        raise ValueError(f"--client_loop: '{choice}' is none of {', '.join(LOOPS)}")
+    if choice != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if choice == "uvloop":
+                raise ValueError("--client_loop uvloop: uvloop is not installed (pip install "
+                                 "uvloop), or use --client_loop asyncio") from None
+        else:
+            return uvloop.new_event_loop, "uvloop"
+    return asyncio.new_event_loop, "asyncio"
+
+
+def run_async(main: Coroutine[Any, Any, T], factory: Callable[[], asyncio.AbstractEventLoop]
+              ) -> T:
+    """``main`` run to its end on a new loop from ``factory`` (as ``asyncio.run`` does)."""
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main)
 
 
 @dataclass
@@ -67,6 +96,7 @@ class Target:
     model: str
     api: str = "completions"     # completions | chat
     timeout_s: float = 600.0
+    ignore_eos: bool = False     # ask for every token of max_tokens (vLLM's, SGLang's field)
 
     @property
     def url(self) -> str:
@@ -77,6 +107,8 @@ class Target:
     def body(self, request: Request) -> dict:
         common = {"model": self.model, "max_tokens": request.max_tokens, "stream": True,
                   "stream_options": {"include_usage": True}, "temperature": 0.0}
+        if self.ignore_eos:  # sent only when asked: a server that knows no such field may
+            common["ignore_eos"] = True  # refuse it
         if self.api == "chat":
             return {**common, "messages": [{"role": "user", "content": request.prompt}]}
         return {**common, "prompt": request.prompt}
@@ -144,46 +176,77 @@ def parse_event(payload: str, api: str) -> Event:
     return Event(chunk_text(event, api), counts, finish)
 
 
+def encoded(target: Target, request: Request) -> bytes:
+    """A request's JSON body, encoded before its send time (not on the timed path)."""
+    return json.dumps(target.body(request), separators=(",", ":")).encode("utf-8")
+
+
+class _Stream:
+    """What one answer's events said so far: :meth:`line` takes each line of the stream and
+    says whether the answer is over (``[DONE]``, an error, a finish the API does not end
+    with)."""
+
+    def __init__(self, record: Record, api: str, sent: float) -> None:
+        self.record, self.api, self.sent = record, api, sent
+        self.finished = False
+
+    def line(self, raw: bytes) -> bool:
+        line = raw.decode("utf-8", "replace").strip()
+        if not line.startswith("data:"):
+            return False
+        payload = line[5:].strip()
+        if payload == "[DONE]":
+            self.finished = True
+            return True
+        event = parse_event(payload, self.api)
+        record = self.record
+        if event.error:
+            record.error = f"server error: {event.error}"
+            return True
+        if event.text:
+            record.chunks.append(time.perf_counter() - self.sent)
+        if event.usage is not None:
+            record.prompt_tokens, record.output_tokens = event.usage
+            record.tokens_from = "usage"
+        if event.finish_reason:
+            record.finish_reason = event.finish_reason
+            if event.finish_reason not in FINISHED:
+                record.error = (f"ended by the server: finish_reason {event.finish_reason!r} "
+                                f"after {len(record.chunks)} chunks")
+                return True
+            self.finished = True
+        return False
+
+
 async def send(session: aiohttp.ClientSession, target: Target, request: Request,
-               record: Record, start: float) -> None:
-    """Send one request and stream its answer into ``record`` (errors named, never raised)."""
+               record: Record, start: float, body: bytes | None = None) -> None:
+    """Send one request and stream its answer into ``record`` (errors named, never raised).
+    ``body``: the request's JSON, encoded beforehand (:func:`encoded`; else encoded here).
+    The answer is read as the bytes arrive (``iter_any``), split into lines here: one wake-up
+    of this coroutine per read, not per line."""
+    data = body if body is not None else encoded(target, request)
+    headers = {"Content-Type": "application/json"}
+    if record.request_id:
+        headers["X-Request-Id"] = record.request_id
     record.sent = time.perf_counter() - start
     sent = record.sent_clock = start + record.sent
-    headers = {"X-Request-Id": record.request_id} if record.request_id else None
-    finished = False
+    stream = _Stream(record, target.api, sent)
     try:
-        async with session.post(target.url, json=target.body(request),
-                                headers=headers) as response:
+        async with session.post(target.url, data=data, headers=headers) as response:
             if response.status != 200:
                 text = (await response.text())[:200].replace("\n", " ")
                 record.error = f"HTTP {response.status}: {text}"
                 return
-            async for raw in response.content:
-                line = raw.decode("utf-8", "replace").strip()
-                if not line.startswith("data:"):
-                    continue
-                payload = line[5:].strip()
-                if payload == "[DONE]":
-                    finished = True
+            rest = b""
+            async for got in response.content.iter_any():
+                lines = (rest + got).split(b"\n")
+                rest = lines.pop()
+                if any(stream.line(line) for line in lines):
                     break
-                event = parse_event(payload, target.api)
-                if event.error:
-                    record.error = f"server error: {event.error}"
-                    return
-                if event.text:
-                    record.chunks.append(time.perf_counter() - sent)
-                if event.usage is not None:
-                    record.prompt_tokens, record.output_tokens = event.usage
-                    record.tokens_from = "usage"
-                if event.finish_reason:
-                    record.finish_reason = event.finish_reason
-                    if event.finish_reason not in FINISHED:
-                        record.error = (f"ended by the server: finish_reason "
-                                        f"{event.finish_reason!r} after {len(record.chunks)} "
-                                        "chunks")
-                        return
-                    finished = True
-        if not finished:
+            else:
+                if rest:
+                    stream.line(rest)
+        if not stream.finished and record.error is None:
             record.error = "stream cut: the answer ended before its last event"
     except asyncio.TimeoutError:
         record.error = f"timeout: no complete answer in {target.timeout_s:g} s"
@@ -237,23 +300,25 @@ async def run_load(target: Target, requests: Sequence[Request], times: Sequence[
         monitor = LagMonitor()
         watcher = asyncio.create_task(monitor.run())
         gate = asyncio.Semaphore(concurrency) if concurrency > 0 else None
-        start = time.perf_counter()
         records = [Record(r.index, t, max_tokens=r.max_tokens,
                           request_id=f"dlbs-{run_id}-{r.index}")
                    for r, t in zip(requests, times)
                    if not duration_s or t <= duration_s]
+        bodies = [encoded(target, r) for r in requests[:len(records)]]
+        start = time.perf_counter()
 
-        async def one(request: Request, record: Record) -> None:
+        async def one(request: Request, record: Record, body: bytes) -> None:
             delay = start + record.scheduled - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
             if gate is None:
-                await send(session, target, request, record, start)
+                await send(session, target, request, record, start, body)
                 return
             async with gate:
-                await send(session, target, request, record, start)
+                await send(session, target, request, record, start, body)
 
-        tasks = [asyncio.create_task(one(r, rec)) for r, rec in zip(requests, records)]
+        tasks = [asyncio.create_task(one(r, rec, body))
+                 for r, rec, body in zip(requests, records, bodies)]
         for done, finished in enumerate(asyncio.as_completed(tasks), 1):
             await finished
             if progress and (done % max(1, len(tasks) // 10) == 0 or done == len(tasks)):

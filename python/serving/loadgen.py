@@ -19,7 +19,6 @@ request's record, with its trial and load, in the requests file.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import math
 import sys
@@ -33,7 +32,7 @@ if __package__ in (None, ""):  # run as a script: python python/serving/loadgen.
 import safeio
 
 from serving import arrivals, capacity
-from serving.client import APIS, Record, Target, run_load
+from serving.client import APIS, LOOPS, Record, Target, loop_factory, run_async, run_load
 from serving.requests import Request, make_requests
 from serving.summary import Slo, summarize_run
 
@@ -64,8 +63,14 @@ def parser(kind: type[argparse.ArgumentParser] = argparse.ArgumentParser
     p.add_argument("--slo_tpot_ms", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=float, default=600.0, help="seconds for one request")
+    p.add_argument("--ignore_eos", type=_true_false, nargs="?", const=True, default=False,
+                   help="ask the server for all of --output_len tokens, past the model's end "
+                        "of text (vLLM's and SGLang's ignore_eos; sent only when true)")
     p.add_argument("--requests_file", default="", help="where each request's record goes")
     p.add_argument("--progress", action="store_true", help="say how many requests are done")
+    p.add_argument("--client_loop", choices=LOOPS, default="auto",
+                   help="the client's event loop (auto: uvloop where installed; logged as "
+                        "results.client_loop)")
     p.add_argument("--search", choices=("none", *capacity.UNITS), default="none",
                    help="a capacity search over the rate or the concurrency (none: one run)")
     p.add_argument("--slo_percentile", type=float, default=90.0,
@@ -82,6 +87,16 @@ def emit(facts: dict[str, Any]) -> None:
                     for key, value in facts.items())
     sys.stdout.write(lines)
     sys.stdout.flush()
+
+
+def _true_false(text: str) -> bool:
+    """``true``/``false`` (as the launcher writes a bool; ``1``/``0``, ``yes``/``no`` too)."""
+    value = text.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got '{text}'")
 
 
 def _clean(value: Any) -> Any:
@@ -135,6 +150,7 @@ def prepared(args: argparse.Namespace) -> tuple[list[float], list[Request]]:
     if not args.endpoint.startswith(("http://", "https://")):
         raise ValueError(f"serve.endpoint: {args.endpoint!r} is not a URL (e.g. "
                          "http://127.0.0.1:8000)")
+    loop_factory(args.client_loop)  # uvloop asked for and missing: said before any request
     if args.search != "none":
         goal_of(args)
         capacity.check_start(args.request_rate if args.search == "rate" else args.concurrency,
@@ -202,10 +218,11 @@ class _Tally:
 def run_search(args: argparse.Namespace) -> int:
     """A capacity search: each step one run at its load (its own seed), as :func:`run`."""
     goal = goal_of(args)
-    target = Target(args.endpoint, args.model, args.api, args.timeout)
+    target = Target(args.endpoint, args.model, args.api, args.timeout, args.ignore_eos)
     slo = Slo(args.slo_ttft_ms, args.slo_tpot_ms)
     rows: list[dict[str, Any]] = []
     tally = _Tally()
+    factory, loop_name = loop_factory(args.client_loop)
 
     def step(trial: int, load: float) -> capacity.StepResult:
         at = (replace_args(args, request_rate=load) if goal.unit == "rate" else
@@ -214,9 +231,9 @@ def run_search(args: argparse.Namespace) -> int:
         times, requests = prepared(at)
         warm = args.warmup_requests if not tally.steps else 0
         tally.steps += 1
-        records, monitor, wall = asyncio.run(run_load(
+        records, monitor, wall = run_async(run_load(
             target, requests[warm:][:len(times)], times, at.concurrency, at.duration,
-            requests[:warm], False, tally.warmed))
+            requests[:warm], False, tally.warmed), factory)
         facts = summarize_run(records, wall, slo, monitor.lags_ms)
         tally.answered += facts["results.completed_requests"]
         rows.extend({**r.as_json(), "trial": trial, "step": tally.steps, "load": load}
@@ -236,6 +253,7 @@ def run_search(args: argparse.Namespace) -> int:
     facts["results.client_lagged"] = any(s.get("results.client_lagged")
                                          for s in facts["results.search_steps"])
     facts["results.slo"] = {"ttft_ms": slo.ttft_ms or None, "tpot_ms": slo.tpot_ms or None}
+    facts["results.client_loop"] = loop_name
     facts.update(warmup_facts(tally.warmed))
     facts["results.requests"] = len(rows)
     facts["results.completed_requests"] = tally.answered
@@ -282,14 +300,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         emit({"results.status": "failure", "results.error": str(err)})
         return 2
-    target = Target(args.endpoint, args.model, args.api, args.timeout)
+    target = Target(args.endpoint, args.model, args.api, args.timeout, args.ignore_eos)
     warmup, measured = requests[:args.warmup_requests], requests[args.warmup_requests:]
     warmed: list[Record] = []
-    records, monitor, wall = asyncio.run(run_load(
+    factory, loop_name = loop_factory(args.client_loop)
+    records, monitor, wall = run_async(run_load(
         target, measured, times, args.concurrency, args.duration, warmup, args.progress,
-        warmed))
+        warmed), factory)
     facts = summarize_run(records, wall, Slo(args.slo_ttft_ms, args.slo_tpot_ms),
                           monitor.lags_ms)
+    facts["results.client_loop"] = loop_name
     facts.update(warmup_facts(warmed))
     keep_records(args.requests_file, records, facts)
     answered = facts["results.completed_requests"]

@@ -38,6 +38,8 @@ class Behaviour:
     #                          server with a capacity of about max_inflight / service time
     garbage_every: int = 0   # every Nth answer carries an event that is JSON but not the API's
     abort_every: int = 0     # every Nth answer ends after 2 chunks with finish_reason "abort"
+    split_every: int = 0     # every Nth answer writes each event in 3 pieces, 2 ms apart (a
+    #                          line and "\n\n" cut across reads, as a proxy may deliver them)
     stamps: str = ""         # append each request's arrival and first write here (JSON lines)
 
 
@@ -91,6 +93,16 @@ def make_app(behaviour: Behaviour) -> web.Application:
                      n: int, arrived: float) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
+        split = bool(behaviour.split_every and n % behaviour.split_every == 0)
+
+        async def write(event: bytes) -> None:
+            if not split:
+                await response.write(event)
+                return
+            # cut inside the JSON and between the two newlines that end the event
+            for piece in (event[:len(event) // 2], event[len(event) // 2:-1], event[-1:]):
+                await response.write(piece)
+                await asyncio.sleep(0.002)
         if behaviour.first_delay_ms:
             await asyncio.sleep(behaviour.first_delay_ms / 1e3)
         for index in range(tokens):
@@ -108,11 +120,11 @@ def make_app(behaviour: Behaviour) -> web.Application:
                 return response
             if not index:  # stamped as it is handed over: the client may read it before the
                 stamp(request, arrived)  # write returns here
-            await response.write(_event(api, "tok "))
+            await write(_event(api, "tok "))
         usage = {"prompt_tokens": len(str(prompt).split()), "completion_tokens": tokens,
                  "total_tokens": len(str(prompt).split()) + tokens}
-        await response.write(_event(api, "", "length", usage))
-        await response.write(b"data: [DONE]\n\n")
+        await write(_event(api, "", "length", usage))
+        await write(b"data: [DONE]\n\n")
         return response
 
     app = web.Application()
@@ -141,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("first_delay_ms", "token_delay_ms"):
         parser.add_argument(f"--{name}", type=float, default=0.0)
     for name in ("fail_every", "cut_after", "cut_every", "exit_after", "hang_every",
-                 "max_inflight", "garbage_every", "abort_every"):
+                 "max_inflight", "garbage_every", "abort_every", "split_every"):
         parser.add_argument(f"--{name}", type=int, default=0)
     args = parser.parse_args(argv)
     behaviour = Behaviour(**{k: v for k, v in vars(args).items() if k not in ("host", "port")})

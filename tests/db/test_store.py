@@ -250,6 +250,9 @@ def test_serving_runs_at_different_loads_are_different_configurations(logs: Any)
     assert comparability_key(search) == comparability_key(
         serve(**{"serve.search": "rate", "serve.request_rate": 8}))
     assert comparability_key(search) != comparability_key(two)
+    # every token asked for is another load; off, the key of a run logged before the switch
+    assert comparability_key(two) == comparability_key(serve(**{"serve.ignore_eos": False}))
+    assert comparability_key(two) != comparability_key(serve(**{"serve.ignore_eos": True}))
     named = naming_of(eight, "exp.code_version")
     assert named["serve.request_rate"] == 8 and "exp.replica_batch" not in named
     assert row(eight)["batch"] is None

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from serving.client import chunk_text
+from serving import client
+from serving.client import Target, chunk_text
+from serving.requests import Request
 
 LOADGEN = Path(__file__).resolve().parents[2] / "python" / "serving" / "loadgen.py"
 
@@ -272,3 +274,45 @@ def test_failed_warm_up_requests_are_counted_and_named_not_dropped(
     assert facts["results.warmup_requests"] == 3 and facts["results.warmup_failed_requests"] == 1
     assert facts["results.warmup_error"].startswith("HTTP 500")
     assert "1 of 3 warm-up requests failed" in err
+
+
+def test_events_cut_across_reads_are_joined_before_they_are_read(
+        null_server: Callable[..., str], tmp_path: Path) -> None:
+    """The client reads the bytes as they arrive and splits the lines itself: an event cut
+    inside its JSON and between its two newlines (every 2nd answer, 2 ms between the pieces)
+    is read whole, each token counted once."""
+    url = null_server("--split_every", "2")
+    code, facts, _ = _load("--endpoint", url, "--model", "m", "--concurrency", "2",
+                           "--num_requests", "10", "--output_len", "5", "--api", "chat",
+                           "--requests_file", str(tmp_path / "r.jsonl"))
+    assert code == 0 and facts["results.completed_requests"] == 10, facts.get("results.errors")
+    records = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert all(len(r["chunks"]) == r["output_tokens"] == 5 and r["finish_reason"] == "length"
+               for r in records)
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_the_client_runs_on_the_loop_asked_for_and_logs_it(
+        null_server: Callable[..., str], loop: str) -> None:
+    url = null_server()
+    code, facts, _ = _load("--endpoint", url, "--model", "m", "--request_rate", "50",
+                           "--num_requests", "10", "--output_len", "3", "--client_loop", loop)
+    assert code == 0 and facts["results.completed_requests"] == 10
+    assert facts["results.client_loop"] == loop
+
+
+def test_auto_takes_uvloop_where_installed_and_a_missing_one_asked_for_is_refused(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert client.loop_factory("auto")[1] == "uvloop"  # the lock installs it
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as where it is not installed
+    assert client.loop_factory("auto")[1] == "asyncio"
+    with pytest.raises(ValueError, match="--client_loop uvloop: uvloop is not installed"):
+        client.loop_factory("uvloop")
+
+
+def test_ignore_eos_is_sent_only_when_asked() -> None:
+    request = Request(0, "a b", 2, 4)
+    assert "ignore_eos" not in Target("http://h", "m").body(request)
+    assert Target("http://h", "m", ignore_eos=True).body(request)["ignore_eos"] is True
+    assert json.loads(client.encoded(Target("http://h", "m", "chat", ignore_eos=True),
+                                     request))["ignore_eos"] is True

@@ -49,3 +49,13 @@ def test_validate_refuses_a_serving_plan_without_an_endpoint(tmp_path: Path) -> 
                  "-Pexp.log_dir=logs", cwd=tmp_path)
     assert done.returncode != 0
     assert "serve.endpoint: '' is not a URL" in done.stderr
+
+
+def test_ignore_eos_reaches_the_client_only_when_on() -> None:
+    """``serve.ignore_eos`` becomes ``--ignore_eos true``; off (the default), the launch script
+    is the one written before the parameter existed."""
+    from dlbs.launchers.benchmark import serve_flags
+    plan = {"exp.phase": "serve", "serve.endpoint": "http://h:1", "exp.model": "m"}
+    assert serve_flags(plan) == serve_flags({**plan, "serve.ignore_eos": False}) == [
+        "--endpoint", "http://h:1", "--model", "m"]
+    assert serve_flags({**plan, "serve.ignore_eos": True})[-2:] == ["--ignore_eos", "true"]

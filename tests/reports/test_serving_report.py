@@ -138,6 +138,13 @@ def test_runs_that_differ_beyond_the_load_are_rows_of_their_own_never_one_cell()
         "ttft_p50"].data.index)
     assert len(rows) == 4 and "tiny, concurrency=2, output_len=None" in rows
 
+    # every token asked for is another load; a run logged before the switch had it off
+    before, off, every = _run(20, 10.0), _run(20, 11.0), _run(20, 40.0)
+    off["serve.ignore_eos"], every["serve.ignore_eos"] = False, True
+    ttft = {t.name: t for t in build_report([before, off, every]).tables}["ttft_p50"]
+    assert list(ttft.data.index) == ["tiny, ignore_eos=False", "tiny, ignore_eos=True"]
+    assert ttft.data[20].tolist() == [pytest.approx(10.5), 40.0]
+
 
 def test_token_figures_counted_per_chunk_are_marked() -> None:
     chunked = _run(2, 40.0)
