@@ -316,3 +316,28 @@ def test_ignore_eos_is_sent_only_when_asked() -> None:
     assert Target("http://h", "m", ignore_eos=True).body(request)["ignore_eos"] is True
     assert json.loads(client.encoded(Target("http://h", "m", "chat", ignore_eos=True),
                                      request))["ignore_eos"] is True
+
+
+def test_the_overhead_benchmark_measures_both_clients_and_says_whether_the_goal_is_met(
+        tmp_path: Path) -> None:
+    """``benchmarks/bench_client_overhead.py`` as a user runs it, small: our client and the
+    bare-bones floor each answered on the same schedule, the parts of the overhead joined
+    request by request, and the goal judged from the figures it prints (no figure asserted:
+    the machine decides them)."""
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_client_overhead.py"
+    out = tmp_path / "overhead.json"
+    done = subprocess.run([sys.executable, str(script), "--rate", "20", "--requests", "30",
+                           "--server_ms", "20", "--json", str(out)], capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(out.read_text())
+    assert found["requests"] == found["joined"] == found["floor_requests"] == 30
+    assert found["failed"] == 0 and found["client_loop"] == "uvloop"
+    # every TTFT holds the server's 20 ms: what is beyond it is overhead, never negative
+    assert found["ttft_p50_ms"] >= 20 and found["overhead_p50_ms"] > 0
+    assert found["floor_overhead_p50_ms"] > 0
+    assert found["beyond_floor_p50_ms"] == pytest.approx(
+        found["overhead_p50_ms"] - found["floor_overhead_p50_ms"])
+    assert found["goal_met"] == (found["overhead_p50_share"] < 0.01)
+    assert ("goal < 1%: met" in done.stdout) == found["goal_met"]
+    assert "the floor (client_floor.py" in done.stdout

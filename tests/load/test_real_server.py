@@ -47,3 +47,13 @@ def test_an_unknown_model_is_named_in_the_error() -> None:
     assert code == 1 and sum(facts["results.errors"].values()) == 2
     assert set(facts["results.errors"]) <= {"HTTP 400", "HTTP 404", "HTTP 422"}, facts
     assert "no-such-model" in err
+
+
+def test_ignore_eos_that_the_server_does_not_know_fails_each_request_with_its_words() -> None:
+    """``serve.ignore_eos`` is sent only when asked: ``transformers serve`` refuses the field,
+    and the run says so in the server's words, never a silent short answer."""
+    url, model = _server()
+    code, facts, err = _load("--endpoint", url, "--model", model, "--request_rate", "10",
+                             "--num_requests", "2", "--output_len", "4", "--ignore_eos", "true")
+    assert code == 1 and facts["results.errors"] == {"HTTP 422": 2}, facts
+    assert "ignore_eos" in facts["results.first_error"] and "ignore_eos" in err
