@@ -7,7 +7,8 @@ written as prepared bytes, the answer's bytes read as they arrive until the firs
 event, then to the end of the chunked stream. The same Poisson schedule as loadgen's
 (``serving.arrivals.schedule``, same seed). Written by hand on purpose: any HTTP library
 adds its own cost, and the floor is what is left without one. Prints one JSON line: each
-request's TTFT (seconds from the write to the first token's bytes).
+request's TTFT (seconds from the send, stamped before a connection is taken as loadgen's is,
+to the first token's bytes).
 
     python benchmarks/client_floor.py URL RATE REQUESTS [asyncio|uvloop]
 """
@@ -23,7 +24,7 @@ from urllib.parse import urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
 from serving.arrivals import schedule
-from serving.client import loop_factory, run_async
+from serving.client import loop_factory, run_async, until
 
 #: The chunked stream's last chunk: the answer is over.
 END = b"\r\n0\r\n\r\n"
@@ -44,11 +45,9 @@ async def load(host: str, port: int, rate: float, count: int) -> list[float]:
     ttfts: list[float] = []
 
     async def one(index: int, at: float, start: float) -> None:
-        delay = start + at - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        await until(start + at)
+        sent = time.perf_counter()  # before the connection, as loadgen stamps its send
         reader, writer = idle.pop() if idle else await asyncio.open_connection(host, port)
-        sent = time.perf_counter()
         writer.write(prepared[index + 5])
         seen, first = b"", None
         while not seen.endswith(END):

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from dlbs.logs.fact_types import MEASUREMENTS as FACT_MEASUREMENTS
-from dlbs.logs.fact_types import SERVE_CONFIG_FACTS, is_measurement
+from dlbs.logs.fact_types import SERVE_CONFIG_FACTS, config_value, is_measurement
 
 #: What must be equal for two runs to be compared (Conbench's "history fingerprint"): the
 #: experiment, the machine's class (not its name), the software stack and the container
@@ -147,7 +147,8 @@ def added_key_fields(facts: dict[str, Any], axis: str | None = None) -> dict[str
     left out)."""
     training = facts.get("exp.phase") == "training"
     added = {name: value for name, usual in KEY_FACTS_WHEN_NOT.items()
-             if name != axis and (value := facts.get(name)) is not None and value not in usual
+             if name != axis and (value := config_value(name, facts.get(name))) is not None
+             and value not in usual
              and (training or name not in TRAINING_ONLY_KEY_FACTS)
              and KEY_FACTS_UNDER.get(name, facts.get("exp.parallelism")) ==
              facts.get("exp.parallelism")}

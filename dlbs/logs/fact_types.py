@@ -17,6 +17,8 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+from dlbs.experiment.values import as_bool
+
 #: key -> type, in the words of docs/log-format.md: ``str``, ``int``, ``float`` (an integer is
 #: a number too), ``bool``, ``dict``, ``null``, ``list[T]``, ``[T, T]`` (a list of that length),
 #: a JSON string literal (``"max"``), alternatives joined by ``or`` or ``/``.
@@ -372,6 +374,17 @@ SERVE_CONFIG_FACTS = (
     "serve.burstiness", "serve.ramp_up", "serve.num_requests", "serve.duration",
     "serve.warmup_requests", "serve.prompt_len", "serve.output_len", "serve.dataset",
     "serve.slo_ttft_ms", "serve.slo_tpot_ms", "serve.search", "serve.slo_percentile")
+
+#: Configuration switches a run logs (a plan may give one as true, 1 or "true"): read as
+#: booleans wherever they key or name a run, absent as off (a run logged before it existed).
+SWITCH_FACTS = frozenset({"serve.ignore_eos"})
+
+
+def config_value(name: str, value: Any) -> Any:
+    """``value`` of the configuration fact ``name`` as runs are compared: a switch of
+    :data:`SWITCH_FACTS` as a bool (absent: False), any other as it is."""
+    return as_bool(value) if name in SWITCH_FACTS else value
+
 
 #: The facts that are a run's measurement. A run is measured only when each is a finite number
 #: above 0: a zero, negative, NaN or infinite one is no measurement. One rule for every reader:

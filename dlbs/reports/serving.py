@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 from benchstats.samples import summarize
 
-from dlbs.logs.fact_types import SERVE_CONFIG_FACTS
+from dlbs.logs.fact_types import SERVE_CONFIG_FACTS, SWITCH_FACTS, config_value
 from dlbs.reports.model import Report, Table
 
 #: A cell whose client lagged: its latencies include the client's own delay.
@@ -99,8 +99,7 @@ def _row(record: Mapping[str, Any], with_api: bool, varying: Sequence[str] = ())
         label = f"{label} ({model})"
     if with_api:
         label = f"{label}, {record.get('serve.api', 'completions')}"
-    return ", ".join([label, *(f"{name.removeprefix('serve.')}="
-                               f"{record.get(name, ROW_FACT_DEFAULTS.get(name))}"
+    return ", ".join([label, *(f"{name.removeprefix('serve.')}={_config(record, name)}"
                                for name in varying)])
 
 
@@ -109,14 +108,17 @@ def _row(record: Mapping[str, Any], with_api: bool, varying: Sequence[str] = ())
 ROW_FACTS = ("serve.endpoint", *(name for name in SERVE_CONFIG_FACTS
                                  if name not in ("serve.model", "serve.api")),
              "serve.ignore_eos")
-#: What a run logged before a parameter existed did: its default then.
-ROW_FACT_DEFAULTS: dict[str, Any] = {"serve.ignore_eos": False}
+
+
+def _config(record: Mapping[str, Any], name: str) -> Any:
+    """A configuration fact as runs are compared (a switch as a bool, absent: off)."""
+    return config_value(name, record.get(name)) if name in SWITCH_FACTS else record.get(name)
 
 
 def _varying(runs: Sequence[Mapping[str, Any]], leave_out: Sequence[str] = ()) -> list[str]:
     """The facts of ``ROW_FACTS`` (but ``leave_out``) whose values differ between ``runs``."""
     return [name for name in ROW_FACTS if name not in leave_out
-            and len({repr(r.get(name, ROW_FACT_DEFAULTS.get(name))) for r in runs}) > 1]
+            and len({repr(_config(r, name)) for r in runs}) > 1]
 
 
 def _number(value: Any) -> float | None:

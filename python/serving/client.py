@@ -51,9 +51,26 @@ def loop_factory(choice: str = "auto") -> tuple[Callable[[], asyncio.AbstractEve
 
 def run_async(main: Coroutine[Any, Any, T], factory: Callable[[], asyncio.AbstractEventLoop]
               ) -> T:
-    """``main`` run to its end on a new loop from ``factory`` (as ``asyncio.run`` does)."""
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(main)
+    """``main`` run to its end on a new loop from ``factory`` (as ``asyncio.run`` does;
+    Python 3.10 has no ``asyncio.Runner``: the loop is run and closed here)."""
+    runner_class = getattr(asyncio, "Runner", None)
+    if runner_class is not None:
+        with runner_class(loop_factory=factory) as runner:
+            return runner.run(main)
+    loop = factory()
+    try:
+        asyncio.set_event_loop(loop)
+        return loop.run_until_complete(main)
+    finally:
+        try:
+            pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
 
 
 @dataclass
@@ -181,20 +198,83 @@ def encoded(target: Target, request: Request) -> bytes:
     return json.dumps(target.body(request), separators=(",", ":")).encode("utf-8")
 
 
+#: The longest line of an answer the client keeps (bytes): a longer one fails its request as a
+#: ``bad event`` instead of growing without end (a hostile or broken server).
+MAX_LINE = 16 << 20
+#: How long the rest of an answer (the chunked stream's last chunk) is waited for after its
+#: ``[DONE]``, so that the connection is kept for the next request; not timed.
+DRAIN_S = 0.5
+
+
 class _Stream:
-    """What one answer's events said so far: :meth:`line` takes each line of the stream and
-    says whether the answer is over (``[DONE]``, an error, a finish the API does not end
-    with)."""
+    """An answer's server-sent events as its bytes arrive: :meth:`feed` splits the lines
+    (searching only the new bytes: one long line costs linear time, and at most
+    :data:`MAX_LINE`), joins an event's ``data:`` lines (the SSE rule) and reads each event at
+    its blank line (or at the stream's end); it says when the answer is over (``[DONE]``, an
+    error, a finish the API does not end with). ``ended`` is when that was read (seconds from
+    the send)."""
 
     def __init__(self, record: Record, api: str, sent: float) -> None:
         self.record, self.api, self.sent = record, api, sent
         self.finished = False
+        self.ended: float | None = None
+        self._pieces: list[bytes] = []   # the line being read, before its newline
+        self._size = 0
+        self._data: list[str] = []       # the event being read: its data lines
+        self._first = True
 
-    def line(self, raw: bytes) -> bool:
-        line = raw.decode("utf-8", "replace").strip()
-        if not line.startswith("data:"):
+    def feed(self, got: bytes) -> bool:
+        """Take the bytes of one read; True when the answer is over."""
+        start = 0
+        while (end := got.find(b"\n", start)) >= 0:
+            if self._pieces:
+                self._pieces.append(got[start:end])
+                line, self._pieces, self._size = b"".join(self._pieces), [], 0
+            else:
+                line = got[start:end]
+            start = end + 1
+            if self._line(line):
+                return True
+        if start < len(got):
+            self._pieces.append(got[start:])
+            self._size += len(got) - start
+            if self._size > MAX_LINE:
+                raise BadEvent(f"a line longer than {MAX_LINE >> 20} MiB without its end")
+        return False
+
+    def close(self) -> None:
+        """The stream ended: a last line or event without its ending is still read."""
+        if self._pieces:
+            line, self._pieces = b"".join(self._pieces), []
+            if self._line(line):
+                return
+        self._dispatch()
+
+    def _line(self, raw: bytes) -> bool:
+        line = raw.decode("utf-8", "replace").rstrip("\r")
+        if self._first:  # a byte-order mark may open the stream
+            line, self._first = line.removeprefix("\ufeff"), False
+        if not line:
+            return self._dispatch()
+        if line.startswith("data:"):
+            # a complete event followed by the next one's data with no blank line between (a
+            # server that ends events with one newline) is read first; otherwise the lines are
+            # one event's (the SSE rule: joined by newlines)
+            if self._data and _complete("\n".join(self._data)) and self._dispatch():
+                return True
+            self._data.append(line[5:].removeprefix(" "))
+        return False  # comments (":"), event:, id:, retry: lines carry no data
+
+    def _dispatch(self) -> bool:
+        if not self._data:
             return False
-        payload = line[5:].strip()
+        payload, self._data = "\n".join(self._data).strip(), []
+        over = self._event(payload)
+        if over:
+            self.ended = time.perf_counter() - self.sent
+        return over
+
+    def _event(self, payload: str) -> bool:
         if payload == "[DONE]":
             self.finished = True
             return True
@@ -218,12 +298,35 @@ class _Stream:
         return False
 
 
+def _complete(payload: str) -> bool:
+    """Whether ``payload`` is a whole event already: ``[DONE]`` or JSON."""
+    text = payload.strip()
+    if text == "[DONE]":
+        return True
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+async def _drain(response: aiohttp.ClientResponse) -> None:
+    """Read what is left of an answer after its end (the chunked stream's last chunk), for at
+    most :data:`DRAIN_S`: a connection read to its end is kept for the next request, one left
+    unread is closed. Never fails the request."""
+    try:
+        await asyncio.wait_for(response.content.read(), DRAIN_S)
+    except Exception:  # noqa: BLE001, S110 - the answer is complete; only the connection is lost
+        pass
+
+
 async def send(session: aiohttp.ClientSession, target: Target, request: Request,
                record: Record, start: float, body: bytes | None = None) -> None:
     """Send one request and stream its answer into ``record`` (errors named, never raised).
-    ``body``: the request's JSON, encoded beforehand (:func:`encoded`; else encoded here).
-    The answer is read as the bytes arrive (``iter_any``), split into lines here: one wake-up
-    of this coroutine per read, not per line."""
+    ``body``: the request's JSON, encoded beforehand (:func:`encoded`; else encoded here,
+    before the send is stamped: TTFT counts from the request leaving, as the server could see
+    it no sooner). The answer is read as its bytes arrive (``iter_any``), its lines split here:
+    one wake-up of this coroutine per read, not per line."""
     data = body if body is not None else encoded(target, request)
     headers = {"Content-Type": "application/json"}
     if record.request_id:
@@ -237,15 +340,13 @@ async def send(session: aiohttp.ClientSession, target: Target, request: Request,
                 text = (await response.text())[:200].replace("\n", " ")
                 record.error = f"HTTP {response.status}: {text}"
                 return
-            rest = b""
             async for got in response.content.iter_any():
-                lines = (rest + got).split(b"\n")
-                rest = lines.pop()
-                if any(stream.line(line) for line in lines):
+                if stream.feed(got):
                     break
             else:
-                if rest:
-                    stream.line(rest)
+                stream.close()
+            if stream.finished:
+                await _drain(response)
         if not stream.finished and record.error is None:
             record.error = "stream cut: the answer ended before its last event"
     except asyncio.TimeoutError:
@@ -259,7 +360,7 @@ async def send(session: aiohttp.ClientSession, target: Target, request: Request,
     except Exception as err:  # noqa: BLE001  # one request's failure never ends the run
         record.error = f"client: {type(err).__name__}: {str(err)[:200]}"
     finally:
-        record.end = time.perf_counter() - sent
+        record.end = stream.ended if stream.ended is not None else time.perf_counter() - sent
         if record.ok and record.output_tokens is None:
             record.output_tokens, record.tokens_from = len(record.chunks), "chunks"
 
@@ -272,9 +373,18 @@ class LagMonitor:
 
     async def run(self) -> None:
         while True:
-            before = time.perf_counter()
-            await asyncio.sleep(LAG_TICK_S)
-            self.lags_ms.append(max(0.0, (time.perf_counter() - before - LAG_TICK_S) * 1e3))
+            due = time.perf_counter() + LAG_TICK_S
+            await until(due)
+            self.lags_ms.append((time.perf_counter() - due) * 1e3)
+
+
+async def until(moment: float) -> None:
+    """Sleep until ``time.perf_counter()`` reaches ``moment``, never waking before it: uvloop's
+    timers count whole milliseconds from a cached clock and may fire up to a millisecond early
+    (a request would leave before its schedule); the rest is slept again (under half a
+    millisecond: yielded to the loop)."""
+    while (left := moment - time.perf_counter()) > 0:
+        await asyncio.sleep(left)
 
 
 async def run_load(target: Target, requests: Sequence[Request], times: Sequence[float],
@@ -308,9 +418,7 @@ async def run_load(target: Target, requests: Sequence[Request], times: Sequence[
         start = time.perf_counter()
 
         async def one(request: Request, record: Record, body: bytes) -> None:
-            delay = start + record.scheduled - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            await until(start + record.scheduled)
             if gate is None:
                 await send(session, target, request, record, start, body)
                 return

@@ -253,6 +253,10 @@ def test_serving_runs_at_different_loads_are_different_configurations(logs: Any)
     # every token asked for is another load; off, the key of a run logged before the switch
     assert comparability_key(two) == comparability_key(serve(**{"serve.ignore_eos": False}))
     assert comparability_key(two) != comparability_key(serve(**{"serve.ignore_eos": True}))
+    # as a plan may give it (-Pserve.ignore_eos=1 expands to an integer): one history
+    assert comparability_key(serve(**{"serve.ignore_eos": 1})) == comparability_key(
+        serve(**{"serve.ignore_eos": True}))
+    assert comparability_key(serve(**{"serve.ignore_eos": 0})) == comparability_key(two)
     named = naming_of(eight, "exp.code_version")
     assert named["serve.request_rate"] == 8 and "exp.replica_batch" not in named
     assert row(eight)["batch"] is None

@@ -139,11 +139,13 @@ def test_runs_that_differ_beyond_the_load_are_rows_of_their_own_never_one_cell()
     assert len(rows) == 4 and "tiny, concurrency=2, output_len=None" in rows
 
     # every token asked for is another load; a run logged before the switch had it off
-    before, off, every = _run(20, 10.0), _run(20, 11.0), _run(20, 40.0)
-    off["serve.ignore_eos"], every["serve.ignore_eos"] = False, True
-    ttft = {t.name: t for t in build_report([before, off, every]).tables}["ttft_p50"]
+    before, off, zero, every, one = (_run(20, 10.0), _run(20, 11.0), _run(20, 12.0),
+                                     _run(20, 40.0), _run(20, 42.0))
+    off["serve.ignore_eos"], zero["serve.ignore_eos"] = False, 0  # 0: a plan's -P...=0
+    every["serve.ignore_eos"], one["serve.ignore_eos"] = True, 1
+    ttft = {t.name: t for t in build_report([before, off, zero, every, one]).tables}["ttft_p50"]
     assert list(ttft.data.index) == ["tiny, ignore_eos=False", "tiny, ignore_eos=True"]
-    assert ttft.data[20].tolist() == [pytest.approx(10.5), 40.0]
+    assert ttft.data[20].tolist() == [pytest.approx(11.0), pytest.approx(41.0)]
 
 
 def test_token_figures_counted_per_chunk_are_marked() -> None:
