@@ -16,7 +16,7 @@ import pandas as pd
 
 from dlbs.logs.csvcells import CsvWriter
 from dlbs.reports.differences import difference_lines
-from dlbs.reports.model import Report, Table, formatted, is_missing, json_cell
+from dlbs.reports.model import MARK_LEGEND, Report, Table, formatted, is_missing, json_cell
 from dlbs.reports.provenance import provenance_lines
 
 FORMATS: tuple[str, ...] = ("text", "markdown", "csv", "json", "html")
@@ -211,24 +211,53 @@ def _csv_value(value: Any) -> str:
 def to_csv(report: Report) -> str:
     """Each table as a CSV block after a ``# title`` line; blocks separated by a blank line.
 
-    Cells hold plain numbers or statuses, so marks (noisy, partial) are not in them; a table's
-    ``csv_marks`` columns (a comparison's ``Base marks``, ``New marks``, ``Verdict marks``)
-    follow the cells with the marks of those columns. Every
+    Cells hold plain numbers or statuses, so marks (noisy, partial, numerics off...) are not in
+    them: a table's ``csv_marks`` columns (a comparison's ``Base marks``, ``New marks``,
+    ``Verdict marks``) follow the cells with the marks of those columns, and a table with any
+    other mark is followed by a block ``# <title> (marks)`` of the same rows and columns
+    holding each cell's marks; a last block ``# Marks`` says what each mark used means. Every
     cell, names and keys included (a model name is a user's value), goes through
     ``CsvWriter``: one a spreadsheet would run as a formula starts with ``'``.
     """
     buffer = io.StringIO()
     writer = CsvWriter(buffer)
+    used: set[str] = set()
     for number, table in enumerate(report.tables):
         if number:
             buffer.write("\n")
-        buffer.write(f"# {' '.join(table.title.splitlines())}\n")  # one line, whatever the title
+        title = " ".join(table.title.splitlines())  # one line, whatever the title
+        buffer.write(f"# {title}\n")
         marked = [list(table.data.columns).index(c) for c in table.csv_marks]
         writer.writerow([*_header_cells(table), *table.csv_marks.values()])
         for r, key in enumerate(row_keys(table.data.index)):
             cells = [_csv_value(value) for value in table.data.iloc[r].tolist()]
             writer.writerow([*map(str, key), *cells, *(table.mark(r, c) for c in marked)])
+        used.update(mark for c in marked for r in range(table.data.shape[0])
+                    for mark in table.mark(r, c))
+        if not table.csv_marks:
+            used.update(_csv_marks_block(table, title, buffer, writer))
+    legend = [(mark, text) for mark, text in MARK_LEGEND.items() if mark in used]
+    if legend:
+        buffer.write("\n# Marks\n")
+        writer.writerow(["mark", "meaning"])
+        for row in legend:
+            writer.writerow(list(row))
     return buffer.getvalue()
+
+
+def _csv_marks_block(table: Table, title: str, buffer: io.StringIO, writer: CsvWriter
+                     ) -> set[str]:
+    """The block of ``table``'s cell marks (same rows and columns), when it has any; the
+    marks written."""
+    shape = table.data.shape
+    marks = [[table.mark(r, c) for c in range(shape[1])] for r in range(shape[0])]
+    found = {mark for row in marks for cell in row for mark in cell}
+    if found:
+        buffer.write(f"\n# {title} (marks)\n")
+        writer.writerow(_header_cells(table))
+        for key, row in zip(row_keys(table.data.index), marks):
+            writer.writerow([*map(str, key), *row])
+    return found
 
 
 def table_dict(table: Table) -> dict[str, Any]:

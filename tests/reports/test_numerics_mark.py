@@ -59,3 +59,13 @@ def test_the_mark_of_a_run_off_its_reference_is_in_the_text_report_and_its_legen
     assert out.returncode == 0, out.stderr
     assert "900.00?" in out.stdout.replace(" ", ""), out.stdout
     assert "? numerics off" in out.stdout, out.stdout
+    # CSV keeps its cells plain numbers: the marks follow in a block of their own (they were
+    # lost there: a spreadsheet showed the run off its reference as a plain 900)
+    csv = subprocess.run([sys.executable, "-m", "dlbs", "report", str(tmp_path), "--format",
+                          "csv"], capture_output=True, text=True, check=False)
+    assert csv.returncode == 0, csv.stderr
+    blocks = {block.splitlines()[0]: block.splitlines()[1:]
+              for block in csv.stdout.strip().split("\n\n")}
+    assert blocks["# Throughput (samples/s)"][1:] == ["resnet18,1x cpu,800.0,900.0"]
+    assert blocks["# Throughput (samples/s) (marks)"][1:] == ["resnet18,1x cpu,,?"]
+    assert blocks["# Marks"][1].startswith('?,"numerics off:')
