@@ -118,12 +118,11 @@ def _unseen(broken: list[Any], series: list[Any]) -> list[Any]:
 
 def _said_broken(broken: list[Any], names: dict[str, str], axis: str) -> int:
     """One stderr line per series whose newest runs computed wrong numbers; 1 when any."""
+    from dlbs.db.gate import broken_said
+
     for one in broken:
-        runs = "run" if one.runs == 1 else "runs"
-        print(f"numerics: {names.get(_key(one.parameters), 'a series')}: the newest {axis} "
-              f"{one.axis_value} has {one.runs} {runs} stored {one.status} (a loss or output "
-              "not finite, or off its float32 reference under --check_numerics): its speed "
-              "enters no point, and the gate fails on it", file=sys.stderr)
+        print(f"numerics: {names.get(_key(one.parameters), 'a series')}: "
+              f"{broken_said(one, axis)}", file=sys.stderr)
     return 1 if broken else 0
 
 

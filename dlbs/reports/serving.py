@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 from benchstats.samples import summarize
 
-from dlbs.logs.fact_types import SERVE_CONFIG_FACTS, SWITCH_FACTS, config_value
+from dlbs.logs.fact_types import SERVE_CONFIG_FACTS, config_value
 from dlbs.reports.model import Report, Table
 
 #: A cell whose client lagged: its latencies include the client's own delay.
@@ -112,7 +112,7 @@ ROW_FACTS = ("serve.endpoint", *(name for name in SERVE_CONFIG_FACTS
 
 def _config(record: Mapping[str, Any], name: str) -> Any:
     """A configuration fact as runs are compared (a switch as a bool, absent: off)."""
-    return config_value(name, record.get(name)) if name in SWITCH_FACTS else record.get(name)
+    return config_value(name, record.get(name))
 
 
 def _varying(runs: Sequence[Mapping[str, Any]], leave_out: Sequence[str] = ()) -> list[str]:
