@@ -6,14 +6,16 @@ for exactly ``--server_ms`` (50 ms: about the TTFT of ``transformers serve`` wit
 here) and streams the rest without delay; the load client (``serving.loadgen``, as a user runs
 it) sends ``--requests`` Poisson arrivals at ``--rate``. Whatever the client measures beyond
 the server's 50 ms is overhead: the client's, the loopback's and the null server's own
-(aiohttp) together. The null server stamps (``--stamps``) when each request's handler began and
-when its first token was written, on the clock of the client's ``sent_clock`` (the machine's
-monotonic clock), joined on ``X-Request-Id``; so the overhead splits per request into
-``to_server`` (client send, loopback, the server's HTTP parsing), ``in_server`` (the server's
-own beyond its hold) and ``from_server`` (loopback, the client's read and parse): the client's
-share is at most ``to_server + from_server``. Printed and written as JSON (``--json``): the
-overhead's p50 and p99 (ms, and as % of the measured TTFT), each part's p50, how late requests
-left their schedule (p99), and the client's event-loop lag (p99, as every run logs).
+(aiohttp) together. The null server stamps (``--stamps``) when each request's first bytes
+reached it (before its HTTP parsing) and when its first token was handed to the socket, on the
+clock of the client's ``sent_clock`` (the machine's monotonic clock), joined on
+``X-Request-Id``; so the overhead splits per request into ``to_server`` (the client's send, the
+loopback), ``in_server`` (the server's own beyond its hold: parsing, a late timer) and
+``from_server`` (the loopback, the client's read): the client's share is at most ``to_server +
+from_server``, and the floor client's (``client_floor.py``, no HTTP library) is split the same
+way. Printed and written as JSON (``--json``): the overhead's p50 and p99 (ms, and as % of the
+measured TTFT), each part's p50, how late requests left their schedule (p99), and the client's
+event-loop lag (p99, as every run logs).
 
     .venv/bin/python benchmarks/bench_client_overhead.py [--rate 100] [--requests 1000]
 """
@@ -61,14 +63,15 @@ def run_client(url: str, rate: float, requests: int, records: Path, loop: str) -
             for line in done.stdout.splitlines() if line.startswith("__")}
 
 
-def run_floor(url: str, rate: float, requests: int, loop: str) -> list[float]:
-    """The TTFTs (ms) of the bare-bones client (``client_floor.py``) on the same schedule."""
+def run_floor(url: str, rate: float, requests: int, loop: str) -> list[dict]:
+    """The answered requests of the bare-bones client (``client_floor.py``) on the same
+    schedule: id, send (monotonic clock) and TTFT (seconds), as our requests file has them."""
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "client_floor.py"), url,
                            str(rate), str(requests), loop],
                           capture_output=True, text=True, timeout=600, check=False)
     if done.returncode != 0:
         raise SystemExit(f"error: the floor client failed: {done.stderr.strip()[-500:]}")
-    return [t * 1e3 for t in json.loads(done.stdout.splitlines()[-1])["ttfts"]]
+    return json.loads(done.stdout.splitlines()[-1])["requests"]
 
 
 def measure_floor(rate: float, requests: int, server_ms: float, folder: Path, loop: str
@@ -76,13 +79,17 @@ def measure_floor(rate: float, requests: int, server_ms: float, folder: Path, lo
     """The floor's overhead beyond the server's hold, against a null server of its own."""
     server, url = start_null_server(server_ms, folder / "floor-stamps.jsonl")
     try:
-        ttfts = run_floor(url, rate, requests, loop)
+        rows = run_floor(url, rate, requests, loop)
     finally:
         server.kill()
         server.wait(timeout=10)
-    p50 = quantile_interval([t - server_ms for t in ttfts], 0.5)
+    p50 = quantile_interval([r["ttft"] * 1e3 - server_ms for r in rows], 0.5)
+    parts = split_overhead(rows, folder / "floor-stamps.jsonl", server_ms)
+    bound = quantile_interval([a + b for a, b in zip(parts["to_server"], parts["from_server"])],
+                              0.5)
     return {"floor_overhead_p50_ms": p50.value, "floor_overhead_p50_ci95": [p50.low, p50.high],
-            "floor_requests": len(ttfts)}
+            "floor_requests": len(rows),
+            "floor_bound_p50_ms": bound.value, "floor_bound_p50_ci95": [bound.low, bound.high]}
 
 
 def measure(rate: float, requests: int, server_ms: float, folder: Path,
@@ -119,7 +126,8 @@ def measure(rate: float, requests: int, server_ms: float, folder: Path,
         "client_lag_p99_ms": facts["results.client_lag_ms"],
         "client_lagged": facts["results.client_lagged"],
         "client_loop": facts["results.client_loop"],
-        "goal_met": p50.value / ttft50 < GOAL,
+        # the goal is the client's own: the null server's time (its parsing, its timer) is not
+        "goal_met": client50.value / ttft50 < GOAL,
     }
 
 
@@ -162,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
           f"the first token {found['server_ms']:g} ms, client loop {found['client_loop']}:")
     print(f"  overhead p50 {found['overhead_p50_ms']:.3f} ms "
           f"(95% {found['overhead_p50_ci95'][0]:.3f}-{found['overhead_p50_ci95'][1]:.3f}) = "
-          f"{found['overhead_p50_share']:.2%} of TTFT p50 {found['ttft_p50_ms']:.2f} ms; "
-          f"goal < {GOAL:.0%}: {'met' if found['goal_met'] else 'NOT met'}")
+          f"{found['overhead_p50_share']:.2%} of TTFT p50 {found['ttft_p50_ms']:.2f} ms "
+          f"(the client, the wire and the null server's own time together)")
     print(f"  overhead p99 {found['overhead_p99_ms']:.3f} ms "
           f"({found['overhead_p99_share']:.2%} of TTFT p99)")
     print(f"  its parts at p50 ({found['joined']} requests joined with the server's stamps): "
@@ -172,8 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  the client's share at most (to + from the server) p50 "
           f"{found['client_bound_p50_ms']:.3f} ms (95% {found['client_bound_p50_ci95'][0]:.3f}-"
           f"{found['client_bound_p50_ci95'][1]:.3f}) = {found['client_bound_p50_share']:.2%} "
-          f"of TTFT; goal < {GOAL:.0%}: "
-          f"{'met' if found['client_bound_p50_share'] < GOAL else 'NOT met'}")
+          f"of TTFT; goal < {GOAL:.0%}: {'met' if found['goal_met'] else 'NOT met'}")
     print(f"  send delay p99 {found['send_delay_p99_ms']:.3f} ms; event-loop lag p99 "
           f"{found['client_lag_p99_ms']:.3f} ms (lagged: {found['client_lagged']})")
     if "floor_overhead_p50_ms" in found:
@@ -189,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
               f"(95% {found['beyond_floor_p50_ci95'][0]:.3f}-"
               f"{found['beyond_floor_p50_ci95'][1]:.3f}) = "
               f"{found['beyond_floor_p50_share']:.2%} of TTFT")
+        low, high = found["floor_bound_p50_ci95"]
+        print(f"  the floor's share at most (to + from the server) p50 "
+              f"{found['floor_bound_p50_ms']:.3f} ms (95% {low:.3f}-{high:.3f}) = "
+              f"{found['floor_bound_p50_ms'] / found['ttft_p50_ms']:.2%} of TTFT")
     if args.json:
         Path(args.json).write_text(json.dumps(found, indent=2) + "\n")
     return 0

@@ -8,7 +8,8 @@ event, then to the end of the chunked stream. The same Poisson schedule as loadg
 (``serving.arrivals.schedule``, same seed). Written by hand on purpose: any HTTP library
 adds its own cost, and the floor is what is left without one. Prints one JSON line: each
 request's TTFT (seconds from the send, stamped before a connection is taken as loadgen's is,
-to the first token's bytes).
+to the first token's bytes), and each request's id, send (on the machine's monotonic clock) and
+TTFT, to be joined with the null server's stamps.
 
     python benchmarks/client_floor.py URL RATE REQUESTS [asyncio|uvloop]
 """
@@ -39,10 +40,10 @@ def request_bytes(host: str, port: int, index: int) -> bytes:
             f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
 
-async def load(host: str, port: int, rate: float, count: int) -> list[float]:
+async def load(host: str, port: int, rate: float, count: int) -> list[tuple[str, float, float]]:
     idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
     prepared = [request_bytes(host, port, i) for i in range(-5, count)]
-    ttfts: list[float] = []
+    answered: list[tuple[str, float, float]] = []  # id, send (monotonic clock), TTFT
 
     async def one(index: int, at: float, start: float) -> None:
         await until(start + at)
@@ -58,21 +59,23 @@ async def load(host: str, port: int, rate: float, count: int) -> list[float]:
             if first is None and b'"text": "tok' in seen:
                 first = time.perf_counter() - sent
         if index >= 0 and first is not None:
-            ttfts.append(first)
+            answered.append((f"floor-{index}", sent, first))
         idle.append((reader, writer))
 
     for warm in range(-5, 0):  # as loadgen's --warmup_requests 5: connections open, warm
         await one(warm, 0.0, time.perf_counter())
     start = time.perf_counter()
     await asyncio.gather(*(one(i, at, start) for i, at in enumerate(schedule(count, rate))))
-    return ttfts
+    return answered
 
 
 def main(argv: list[str]) -> int:
     url, rate, count = urlsplit(argv[0]), float(argv[1]), int(argv[2])
     factory, name = loop_factory(argv[3] if len(argv) > 3 else "auto")
-    ttfts = run_async(load(url.hostname or "127.0.0.1", url.port or 80, rate, count), factory)
-    print(json.dumps({"loop": name, "ttfts": ttfts}))
+    answered = run_async(load(url.hostname or "127.0.0.1", url.port or 80, rate, count), factory)
+    print(json.dumps({"loop": name, "ttfts": [ttft for _, _, ttft in answered],
+                      "requests": [{"request_id": rid, "sent_clock": sent, "ttft": ttft,
+                                    "error": None} for rid, sent, ttft in answered]}))
     return 0
 
 

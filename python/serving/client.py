@@ -222,9 +222,12 @@ class _Stream:
         self._size = 0
         self._data: list[str] = []       # the event being read: its data lines
         self._first = True
+        self._read_at = sent
 
     def feed(self, got: bytes) -> bool:
-        """Take the bytes of one read; True when the answer is over."""
+        """Take the bytes of one read; True when the answer is over. A chunk's time is when
+        the read that completed it came (not when its event was parsed)."""
+        self._read_at = time.perf_counter()
         start = 0
         while (end := got.find(b"\n", start)) >= 0:
             if self._pieces:
@@ -271,7 +274,7 @@ class _Stream:
         payload, self._data = "\n".join(self._data).strip(), []
         over = self._event(payload)
         if over:
-            self.ended = time.perf_counter() - self.sent
+            self.ended = self._read_at - self.sent
         return over
 
     def _event(self, payload: str) -> bool:
@@ -284,7 +287,7 @@ class _Stream:
             record.error = f"server error: {event.error}"
             return True
         if event.text:
-            record.chunks.append(time.perf_counter() - self.sent)
+            record.chunks.append(self._read_at - self.sent)
         if event.usage is not None:
             record.prompt_tokens, record.output_tokens = event.usage
             record.tokens_from = "usage"

@@ -7,10 +7,12 @@ tests (errors, cut streams, dying mid-run).
 Each answer is ``max_tokens`` chunks of one word each (``--token_delay_ms`` apart, after
 ``--first_delay_ms``), then a chunk with ``finish_reason`` and ``usage``, then ``[DONE]``.
 
-``--stamps FILE`` appends a JSON line per request: its ``X-Request-Id``, when its handler began
-(``arrived``) and when its first token was handed to the socket (``first_written``), on the
-machine's monotonic clock (``time.perf_counter``, the clock of the client's ``sent_clock``), so
-that a client's overhead can be told apart from the server's (benchmarks/bench_client_overhead.py).
+``--stamps FILE`` appends a JSON line per request: its ``X-Request-Id``, when its first bytes
+reached this process (``arrived``: the connection's first read of the request, before aiohttp
+parsed it) and when its first token was handed to the socket (``first_written``: taken just
+before the write), on the machine's monotonic clock (``time.perf_counter``, the clock of the
+client's ``sent_clock``), so that a client's overhead can be told apart from the server's
+(benchmarks/bench_client_overhead.py).
 """
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ import sys
 import time
 from dataclasses import dataclass
 
-from aiohttp import web
+from aiohttp import web, web_protocol
+from aiohttp.typedefs import Handler
 
 
 @dataclass
@@ -56,22 +59,62 @@ def _event(api: str, text: str, finish: str | None = None, usage: dict | None = 
     return f"data: {json.dumps(body)}\n\n".encode()
 
 
+#: When each connection's current request began to arrive (its first read), by protocol: set by
+#: :func:`_track_arrivals`'s read hook, cleared when the request's handler ends.
+_ARRIVED: dict[object, float] = {}
+
+
+def _track_arrivals() -> None:
+    """Note the time of each request's first read on its connection, before aiohttp parses
+    it (a handler begins only after the parse, and its stamp would count the server's own
+    parsing as the client's). aiohttp's protocol has no hook for it: its ``data_received``
+    is wrapped, in this process only (the null server's)."""
+    handler = web_protocol.RequestHandler
+    if getattr(handler.data_received, "_dlbs_wrapped", False):
+        return
+    original = handler.data_received
+
+    def data_received(self: web_protocol.RequestHandler, data: bytes) -> None:
+        _ARRIVED.setdefault(self, time.perf_counter())
+        original(self, data)
+
+    data_received._dlbs_wrapped = True  # type: ignore[attr-defined]
+    handler.data_received = data_received  # type: ignore[method-assign]
+
+
+def _arrival(request: web.Request) -> float:
+    """When ``request`` began to arrive (now, if its read was not seen). What is read while
+    its handler runs (the rest of its body) is still this request's: the time is cleared only
+    when the handler ends (:func:`_arrivals_cleared`, for every route). Our clients never
+    pipeline: a connection's next request is sent only after this answer's end, which is
+    written after that."""
+    return _ARRIVED.get(request.protocol) or time.perf_counter()
+
+
+@web.middleware
+async def _arrivals_cleared(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    finally:
+        _ARRIVED.pop(request.protocol, None)
+
+
 def make_app(behaviour: Behaviour) -> web.Application:
     count = {"n": 0}
     slots = asyncio.Semaphore(behaviour.max_inflight) if behaviour.max_inflight else None
     stamps = open(behaviour.stamps, "a", buffering=1) if behaviour.stamps else None  # noqa: SIM115
 
-    def stamp(request: web.Request, arrived: float) -> None:
+    def stamp(request: web.Request, arrived: float, first_written: float) -> None:
         if stamps is not None:
             stamps.write(json.dumps({"id": request.headers.get("X-Request-Id", ""),
                                      "arrived": arrived,
-                                     "first_written": time.perf_counter()}) + "\n")
+                                     "first_written": first_written}) + "\n")
 
     async def health(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
     async def answer(request: web.Request, api: str) -> web.StreamResponse:
-        arrived = time.perf_counter()
+        arrived = _arrival(request)
         count["n"] += 1
         n = count["n"]
         if behaviour.exit_after and n > behaviour.exit_after:
@@ -118,16 +161,22 @@ def make_app(behaviour: Behaviour) -> web.Application:
                 await response.write(_event(api, "", "abort"))
                 await response.write(b"data: [DONE]\n\n")
                 return response
-            if not index:  # stamped as it is handed over: the client may read it before the
-                stamp(request, arrived)  # write returns here
-            await write(_event(api, "tok "))
+            event = _event(api, "tok ")
+            if index:
+                await write(event)
+                continue
+            # stamped as it is handed over (the client may read it before the write returns
+            # here); the stamp's line is written after it, off the first token's path
+            first_written = time.perf_counter()
+            await write(event)
+            stamp(request, arrived, first_written)
         usage = {"prompt_tokens": len(str(prompt).split()), "completion_tokens": tokens,
                  "total_tokens": len(str(prompt).split()) + tokens}
         await write(_event(api, "", "length", usage))
         await write(b"data: [DONE]\n\n")
         return response
 
-    app = web.Application()
+    app = web.Application(middlewares=[_arrivals_cleared])
     app.router.add_get("/health", health)
     app.router.add_post("/v1/completions", lambda r: answer(r, "completions"))
     app.router.add_post("/v1/chat/completions", lambda r: answer(r, "chat"))
@@ -135,6 +184,7 @@ def make_app(behaviour: Behaviour) -> web.Application:
 
 
 async def serve(behaviour: Behaviour, host: str, port: int) -> None:
+    _track_arrivals()
     runner = web.AppRunner(make_app(behaviour), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

@@ -73,6 +73,22 @@ def test_every_shape_cut_anyhow_reads_the_same_answer(shape: str, cut: int) -> N
     assert record.finish_reason == "length" and record.prompt_tokens == 2
 
 
+def test_a_chunks_time_is_when_its_read_came_not_when_it_was_parsed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """TTFT and the gaps count to the read that brought a token's bytes: what the client then
+    spends splitting and parsing it is not the server's latency. Two tokens in one read have
+    its one time; the answer's end is its last read's."""
+    clock = iter(range(100, 200))
+    monkeypatch.setattr(client.time, "perf_counter", lambda: float(next(clock)))
+    record = Record(0, 0.0)
+    stream = client._Stream(record, "completions", 10.0)
+    first, rest = ANSWER.encode().split(b"\n\n", 2)[:2], ANSWER.encode().split(b"\n\n", 2)[2]
+    assert not stream.feed(b"\n\n".join(first) + b"\n\n")  # "a" and "b": read at 100
+    assert stream.feed(rest)  # "c", the finish and [DONE]: read at 101
+    assert record.chunks == [90.0, 90.0, 91.0] and stream.ended == 91.0
+    assert record.error is None and stream.finished
+
+
 def test_an_events_data_over_several_lines_is_one_event() -> None:
     """The SSE rule: an event's ``data:`` lines are joined by newlines (JSON may be split
     where whitespace may stand)."""
