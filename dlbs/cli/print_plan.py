@@ -70,18 +70,24 @@ def count_runs(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the plan in the chosen format; return 0."""
+    """Print the plan in the chosen format; return 0 (1: the table showed a memory plan that
+    cannot fit its ``exp.device_memory_gb``, refused on stderr as ``validate`` refuses it)."""
     started = time.perf_counter()
     out = sys.stdout
+    refused: list[str] = []
     if args.count:
         count = count_runs(args)
         out.write(f"{count}\n")
+    elif args.format == "table":
+        count = write_table(out, load_experiments(args), refused)
     else:
-        writer = {"json": write_json, "jsonl": write_jsonl, "table": write_table}[args.format]
+        writer = {"json": write_json, "jsonl": write_jsonl}[args.format]
         count = writer(out, load_experiments(args))
     out.flush()
     log.info("%d experiments in %.2f s", count, time.perf_counter() - started)
-    return 0
+    for line in refused:
+        print(f"error: {line}", file=sys.stderr)
+    return 1 if refused else 0
 
 
 def write_jsonl(out: IO[str], experiments: Iterable[Mapping[str, Any]]) -> int:
@@ -106,14 +112,18 @@ def write_json(out: IO[str], experiments: Iterable[Mapping[str, Any]]) -> int:
     return count
 
 
-def write_table(out: IO[str], experiments: Iterable[Mapping[str, Any]]) -> int:
+def write_table(out: IO[str], experiments: Iterable[Mapping[str, Any]],
+                refused: list[str] | None = None) -> int:
     """Write a text table of the parameters whose values differ between experiments.
 
-    A one-experiment plan (or one where nothing differs) is shown as name/value rows.
+    A one-experiment plan (or one where nothing differs) is shown as name/value rows. A
+    Llama training step's memory plan of a rank is a column; one that cannot fit its
+    ``exp.device_memory_gb`` is marked ``refused`` there and its refusal (the benchmark's own
+    line, with the smallest change that fits) goes to ``refused``.
     """
     rows = list(experiments)
     columns = varying_columns(rows)
-    plans = _plans(rows)
+    plans = _plans(rows, refused if refused is not None else [])
     if rows and not columns:
         extra = [[PLAN_COLUMN, plans[0]]] if plans[0] else []
         lines = _format_rows(["parameter", "value"],
@@ -132,17 +142,30 @@ def write_table(out: IO[str], experiments: Iterable[Mapping[str, Any]]) -> int:
 PLAN_COLUMN = "memory plan GB/rank: w+g+o+act+buf, peak"
 
 
-def _plans(rows: list[Mapping[str, Any]]) -> list[str]:
+def _plans(rows: list[Mapping[str, Any]], refused: list[str]) -> list[str]:
     """Each experiment's memory plan of a rank, ``4.0+4.0+8.0+33.3+3.8, 45.2`` (the parts,
-    then the peak; '' for none: the benchmark plans a Llama's training step only)."""
-    from dlbs.launchers.preflight import PLAN_PARTS, benchmark_memory_plan, gb_text
+    then the peak; '' for none: the benchmark plans a Llama's training step only), with
+    ``refused`` after it when the peak is above the experiment's ``exp.device_memory_gb``
+    (whose refusal is added to ``refused``). Without that limit nothing is judged here: the
+    device is the host's that runs it (``validate`` judges one this host runs)."""
+    from dlbs.launchers.preflight import (
+        PLAN_PARTS,
+        benchmark_memory_plan,
+        gb_text,
+        memory_refusals,
+    )
 
     texts = []
     for row in rows:
         found = benchmark_memory_plan(row)
-        texts.append("" if found is None else
-                     "+".join(gb_text(found[p]) for p in PLAN_PARTS[:-1])
-                     + f", {gb_text(found['peak'])}")
+        if found is None:
+            texts.append("")
+            continue
+        text = ("+".join(gb_text(found[p]) for p in PLAN_PARTS[:-1])
+                + f", {gb_text(found['peak'])}")
+        lines = memory_refusals(row)
+        refused.extend(lines)
+        texts.append(text + (" refused" if lines else ""))
     return texts
 
 

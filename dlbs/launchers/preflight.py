@@ -95,6 +95,19 @@ def benchmark_refusals(source: ExperimentLike, models_dir: Path | None,
     return [f"{where}{line}" for line in lines]
 
 
+#: The benchmark's check that refuses a memory plan above the device's memory.
+MEMORY_CHECK = "memory_plan_fits"
+
+
+def memory_refusals(source: ExperimentLike) -> list[str]:
+    """The refusal of ``exp``'s memory plan against its ``exp.device_memory_gb`` (none when
+    it fits or has no limit), in ``validate``'s words; no other check, and no device
+    detected."""
+    return [line for line in benchmark_refusals(source, zoo_folder(Experiment.of(source)),
+                                                False)
+            if line.endswith(f"(the benchmark's check '{MEMORY_CHECK}')")]
+
+
 @lru_cache(maxsize=4096)
 def _plan(argv: tuple[str, ...], world: int, torchrun: bool, models_dir: Path | None,
           local: int) -> tuple[tuple[str, int], ...] | None:

@@ -209,6 +209,7 @@ FACT_TYPES: dict[str, str] = {
     "results.communication_ms": "float",
     "results.communication_source": "str",
     "results.peak_memory_mb_ranks": "list[float]",
+    "results.peak_memory_mb_max": "float",
     "results.peak_memory_reserved_mb_ranks": "list[float]",
     "results.peak_memory_scope": "str",
     "results.peak_memory_reserved_mb": "float",

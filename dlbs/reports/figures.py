@@ -33,6 +33,7 @@ FIGURES: tuple[Figure, ...] = (
     Figure("results.tflops", "TFLOP/s", "resources", 1.0, 2),
     Figure("results.mfu", "MFU (%)", "resources", 100.0, 1),
     Figure("results.peak_memory_mb", "Peak memory (MiB)", "resources", 1.0, 0),
+    Figure("results.peak_memory_mb_max", "Peak memory, largest rank (MiB)", "resources", 1.0, 0),
     Figure("results.peak_memory_reserved_mb", "Peak reserved (MiB)", "resources", 1.0, 0),
     Figure("exp.memory_plan_mb", "Planned peak (MiB)", "resources", 1.0, 1),
     Figure("results.communication_share", "Comm. share (%)", "resources", 100.0, 1),
@@ -64,7 +65,9 @@ GROUP_NOTES: dict[str, str] = {
                  "context; peak reserved, GPU runs: the caching allocator's reserve, "
                  "torch.cuda.max_memory_reserved, closer to what nvidia-smi shows) "
                  "(CPU: peak RSS over the timed window; over the whole process where "
-                 "results.peak_memory_scope=process), MiB; planned peak: a Llama training step's "
+                 "results.peak_memory_scope=process), MiB, of the process that wrote the log "
+                 "(rank 0 under torchrun); largest rank: the largest of every rank's "
+                 "(results.peak_memory_mb_max); planned peak: a Llama training step's "
                  "memory plan of one rank, made before the run (exp.memory_plan_mb: tensors only, "
                  "like a GPU's peak memory; a CPU's peak RSS adds the process's own ~300 MiB); "
                  "comm. "

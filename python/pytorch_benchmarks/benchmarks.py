@@ -302,7 +302,8 @@ def _benchmark(spec: Spec, reporter: Reporter, ctx: Any, stops: StopSignals,
     # a searched batch just fits: its FLOPs are counted on a few samples (measure.session)
     measures = Measurements(spec.measure, spec.model.name, spec.run.batch, workload.setup,
                             ctx, workload.runner.phase, reporter.warn,
-                            count_share=FLOP_COUNT_SHARE if searched else None)
+                            count_share=FLOP_COUNT_SHARE if searched else None,
+                            tp=workload.tp)
     measures.prepare()  # before timing: a CPU's peak may be measured here (1-2 s, cached)
     stop_here(agreed())
     try:

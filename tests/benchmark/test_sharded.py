@@ -53,6 +53,7 @@ def test_fsdp_and_hsdp_train_to_ddps_loss(tmp_path: Path) -> None:
         ranks = facts["results.peak_memory_mb_ranks"]
         assert len(ranks) == facts["exp.world_size"] and all(m > 0 for m in ranks)
         assert ranks[0] == facts["results.peak_memory_mb"]
+        assert facts["results.peak_memory_mb_max"] == max(ranks)
     assert (ddp2["exp.parallelism"], ddp2["exp.mesh_shape"]) == ("ddp", [2])
     assert (fsdp2["exp.parallelism"], fsdp2["exp.mesh_shape"]) == ("fsdp", [2])
     assert (hsdp4["exp.parallelism"], hsdp4["exp.mesh_shape"]) == ("hsdp", [2, 2])
@@ -110,6 +111,11 @@ def test_fsdp_tp_trains_to_the_loss_of_the_same_global_batch_and_a_broken_one_do
     assert tp4["results.loss_last"] == pytest.approx(ddp2["results.loss_last"], rel=1e-5)
     assert wrong["results.status"] == "ok"
     assert wrong["results.loss_last"] != pytest.approx(ddp2["results.loss_last"], rel=1e-3)
+    # the FLOPs of a sample are the model's whatever the layout: a tensor-parallel rank runs
+    # the attention of its share of the heads, counted for its group (it was 1/tp: MFU low)
+    for facts in (ddp2, tp2, tp4):
+        assert facts["results.flops_per_sample"] == pytest.approx(
+            one["results.flops_per_sample"], rel=1e-9)
 
 
 @pytest.mark.torchrun

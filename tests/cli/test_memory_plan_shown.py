@@ -65,6 +65,28 @@ def test_print_table_has_a_plan_column(capsys: pytest.CaptureFixture[str]) -> No
         "5.6+5.6+11.2+19.1+2.5, 40.1"]
 
 
+def test_print_table_marks_and_refuses_a_plan_that_cannot_fit(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """At 2 sequences a rank without checkpointing, fsdp's plan (125.9 GB) is above the 80 GB
+    asked for: the table still shows it, marked, and print exits 1 with validate's refusal
+    (the smallest change that fits); a plan that fits (fsdp_tp's) is not refused."""
+    sweep = [a for a in SWEEP if not a.startswith(("-Pexp.activation", "-Pexp.device",
+                                                    "-Pexp.replica_batch"))]
+    too_big = [*sweep, "-Pexp.replica_batch=2", "-Pexp.device_memory_gb=80"]
+    assert main(["print", *too_big, "--format", "table"]) == 1
+    captured = capsys.readouterr()
+    plans = [" ".join(line.split()[-3:]) for line in captured.out.splitlines()[2:]]
+    assert plans[1] == "4.0+4.0+8.0+109.7+3.8, 125.9 refused"
+    assert plans[2].endswith(" 5.6+5.6+11.2+56.5+2.5, 77.5")  # fsdp_tp fits
+    refusals = captured.err.strip().splitlines()
+    assert len(refusals) == 2  # ddp's (240.3 GB) and fsdp's
+    assert refusals[1].startswith("error: exp.id ")
+    assert ("the memory plan of one rank peaks at 125.9 GB" in refusals[1]
+            and "the smallest change that fits: --activation_checkpointing full" in refusals[1])
+    assert main(["print", *SWEEP, "--format", "table"]) == 0  # 200 GB: they fit
+    assert "refused" not in capsys.readouterr().out
+
+
 def test_the_launch_script_says_the_plan_in_its_header(tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]
                                                       ) -> None:

@@ -293,6 +293,21 @@ def test_columns_only_for_the_figures_logged(tmp_path: Path) -> None:
     assert "tokens/s" not in RENDERERS["text"](report)
 
 
+def test_a_sharded_runs_largest_rank_is_shown_beside_the_log_writers_peak(
+        tmp_path: Path) -> None:
+    """Under torchrun the log's peak memory is its writer's (rank 0); what must fit a device
+    is the largest rank's, shown in its own column (only for runs that logged it)."""
+    for repeat, samples in enumerate(ALEXNET_SAMPLES):
+        write_log(tmp_path / f"alexnet_{repeat}.log", header("alexnet", "AlexNet"),
+                  {**timing(samples, 8), "results.peak_memory_mb": 1700.0,
+                   "results.peak_memory_mb_ranks": [1700.0, 1900.0 + repeat],
+                   "results.peak_memory_mb_max": 1900.0 + repeat})
+    resources = table(build_report(records_of(tmp_path), "regular"), "resources").data
+    assert list(resources.columns) == ["Peak memory (MiB)", "Peak memory, largest rank (MiB)"]
+    assert resources.iat[0, 0] == pytest.approx(1700.0)
+    assert resources.iat[0, 1] == pytest.approx(1901.0)
+
+
 def test_compare_lists_tokens_per_second_and_efficiency(tmp_path: Path) -> None:
     base, new = tmp_path / "base", tmp_path / "new"
     write_mixed_sweep(base)

@@ -106,16 +106,27 @@ def sdpa_backward_flops(grad_out_shape: Any, query_shape: Any, key_shape: Any,
     return 4 * batch * heads * q_len * k_len * (qk_dim + v_dim)
 
 
-def attention_formulas() -> dict[Any, Callable[..., int]]:
-    """The counter's ``custom_mapping``: the attention kernels this torch has, by op."""
+def attention_formulas(tp: int = 1) -> dict[Any, Callable[..., int]]:
+    """The counter's ``custom_mapping``: the attention kernels this torch has, by op. ``tp``:
+    the ranks of a tensor-parallel group; each runs the attention of its ``heads / tp`` heads
+    on plain tensors, while the split matmuls run as DTensors whose shapes (what the counter
+    sees) are the group's: the attention counted is multiplied by ``tp``, so that a step
+    counts the group's FLOPs for its batch throughout (the whole model's, as one process)."""
     aten = torch.ops.aten
     mapping: dict[Any, Callable[..., int]] = {}
     for names, formula in ((SDPA_FORWARD, sdpa_forward_flops),
                            (SDPA_BACKWARD, sdpa_backward_flops)):
         for name in names:
             if hasattr(aten, name):
-                mapping[getattr(aten, name)] = formula
+                mapping[getattr(aten, name)] = (formula if tp == 1
+                                                else _scaled(formula, tp))
     return mapping
+
+
+def _scaled(formula: Callable[..., int], factor: int) -> Callable[..., int]:
+    def scaled(*args: Any, **kwargs: Any) -> int:
+        return factor * formula(*args, **kwargs)
+    return scaled
 
 
 def _eager() -> contextlib.AbstractContextManager[Any]:
@@ -123,9 +134,10 @@ def _eager() -> contextlib.AbstractContextManager[Any]:
     return set_stance("force_eager") if set_stance is not None else contextlib.nullcontext()
 
 
-def count_step_flops(step: Step) -> int:
-    """The FLOPs one call of ``step`` performs (0: nothing the counter knows)."""
-    counter = FlopCounterMode(display=False, custom_mapping=attention_formulas())
+def count_step_flops(step: Step, tp: int = 1) -> int:
+    """The FLOPs one call of ``step`` performs (0: nothing the counter knows); ``tp``: the
+    ranks of this rank's tensor-parallel group (:func:`attention_formulas`)."""
+    counter = FlopCounterMode(display=False, custom_mapping=attention_formulas(tp))
     with _eager(), counter, warnings.catch_warnings():
         # The counter's module hooks make torch.compile warn that hooks fire twice: harmless.
         warnings.filterwarnings("ignore", message=".*global hooks on modules.*")
@@ -133,10 +145,11 @@ def count_step_flops(step: Step) -> int:
     return int(counter.get_total_flops())
 
 
-def flops_per_sample(step: Step, samples: int) -> float | None:
-    """FLOPs of one step divided by the samples it processes (this process's batch);
-    ``None`` when the counter saw none."""
-    total = count_step_flops(step)
+def flops_per_sample(step: Step, samples: int, tp: int = 1) -> float | None:
+    """FLOPs of one step divided by the samples it processes (this process's batch, its
+    tensor-parallel group's under fsdp_tp: ``tp`` ranks); ``None`` when the counter saw
+    none."""
+    total = count_step_flops(step, tp)
     return total / samples if total > 0 and samples > 0 else None
 
 

@@ -73,7 +73,7 @@ class Measurements:
     def __init__(self, spec: MeasureSpec, model: str, batch_size: int, setup: DeviceSetup,
                  ctx: DistContext, phase: str, warn: Warn,
                  nvml_loader: Callable[[], ModuleType] | None = None,
-                 count_share: int | None = None) -> None:
+                 count_share: int | None = None, tp: int = 1) -> None:
         self.spec = spec
         self.model = model
         self.batch_size = batch_size
@@ -87,6 +87,9 @@ class Measurements:
         #: Samples per replica the FLOP step runs on (None: the batch; a searched batch is
         #: counted on a few, FLOPs per sample being the same: see :meth:`before_warmup`).
         self.count_share = count_share
+        #: The ranks of this rank's tensor-parallel group (fsdp_tp; else 1): its counted
+        #: attention is its heads' share (measure.flops.attention_formulas).
+        self.tp = tp
         #: Why the FLOPs could not be counted (``results.mfu_note``).
         self.flop_note: str | None = None
         self.peak: tuple[float, str] | None = None
@@ -222,7 +225,7 @@ class Measurements:
         share = min(self.batch_size, self.count_share or self.batch_size)
         try:
             with plain_step(step, self.local_samples, share) as (counted, samples):
-                self.flops = flops_per_sample(counted, samples)
+                self.flops = flops_per_sample(counted, samples, self.tp)
         except StopRequested:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure of the count is its own
@@ -420,10 +423,11 @@ class Measurements:
         return {"results.throttle_reasons": reason_names(mask),
                 "results.power_capped": power_capped(mask)}
 
-    def _per_rank_memory(self) -> dict[str, list[float | None]]:
+    def _per_rank_memory(self) -> dict[str, Any]:
         """Under torchrun, every rank's peak (``results.peak_memory_mb`` is the writer's own):
         ``results.peak_memory_mb_ranks`` and, on GPUs, ``results.peak_memory_reserved_mb_ranks``,
-        indexed by rank (null: a rank that measured none). Every rank takes part."""
+        indexed by rank (null: a rank that measured none), and the largest of them,
+        ``results.peak_memory_mb_max``. Every rank takes part."""
         if not self.ctx.enabled:
             return {}
         reserved = self.reserve_facts.get("results.peak_memory_reserved_mb")
@@ -437,7 +441,10 @@ class Measurements:
         def column(index: int) -> list[float | None]:
             return [None if math.isnan(v) else v for v in summed[index::2]]
 
-        facts = {"results.peak_memory_mb_ranks": column(0)}
+        facts: dict[str, Any] = {"results.peak_memory_mb_ranks": column(0)}
+        measured = [v for v in facts["results.peak_memory_mb_ranks"] if v is not None]
+        if measured:  # what must fit a device: the largest rank's, not the writer's own
+            facts["results.peak_memory_mb_max"] = max(measured)
         if self.setup.is_cuda:
             facts["results.peak_memory_reserved_mb_ranks"] = column(1)
         return facts

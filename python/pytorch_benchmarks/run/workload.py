@@ -43,6 +43,10 @@ class Workload:
     #: The devices the run uses (every rank's; a tensor-parallel group's ranks are one
     #: replica but each its own device): what MFU and per-device figures divide by.
     devices: int = 1
+    #: The ranks of a tensor-parallel group (``--parallelism fsdp_tp``; else 1): each runs
+    #: the attention of its share of the heads, so its counted attention is 1/tp of the
+    #: group's (measure.flops).
+    tp: int = 1
     runner: Runner | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
     #: Each turns the timed iterations' times (s) into more ``results.*`` facts (tokens/s,
@@ -156,7 +160,7 @@ def build_workload(model: ModelSpec, data: DataSpec, device: DeviceSpec, run: Ru
         facts["exp.tp_degree"] = 0
     facts.update(memory_plan_facts(about, info))
     workload = Workload(setup=setup, facts=facts, samples_per_iteration=run.batch * replicas,
-                        devices=devices)
+                        devices=devices, tp=tp)
     optimizer = resolve_optimizer(run.optimizer, info.optimizer)
     parts = _Parts(model, data, run, device.compile, ctx, workload, input_shape,
                    distributed.Sharding(device.parallelism, device.dp_shard,
