@@ -39,17 +39,21 @@ def _varies(agg: pd.DataFrame, by: list[str], column: str) -> bool:
 def extra_dims(agg: pd.DataFrame, rows: Sequence[str], cols: Sequence[str],
                identity: Sequence[str]) -> list[str]:
     """Identity columns to add to ``rows``: a setting (phase, precision...) that varies along a
-    row, or a layout column (batch, devices) that would put two experiments in one cell."""
+    row, or a layout column (batch, devices) that would put two experiments in one cell once
+    the settings split the rows. Settings are judged first: a layout column that follows from
+    a setting (fsdp_tp's effective batch is its groups', fsdp's its ranks') adds no row, or a
+    weak-scaling row would hold one device count (its effective batch grows with them)."""
     dims = [*rows]
-    for column in identity:
-        if column in dims or column in cols or agg[column].nunique(dropna=False) <= 1:
-            continue
-        # a setting is judged against the rows asked for, not the columns added before it:
-        # two that vary together (bfloat16 with channels_last) are both shown
-        by = [*dims, *cols] if column in LAYOUT_COLUMNS else list(rows)
-        if _varies(agg, by, column):
+    candidates = [c for c in identity
+                  if c not in dims and c not in cols and agg[c].nunique(dropna=False) > 1]
+    # a setting is judged against the rows asked for, not the columns added before it: two
+    # that vary together (bfloat16 with channels_last) are both shown
+    dims += [c for c in candidates if c not in LAYOUT_COLUMNS and _varies(agg, list(rows), c)]
+    for column in (c for c in candidates if c in LAYOUT_COLUMNS):
+        if _varies(agg, [*dims, *cols], column):
             dims.append(column)
-    return dims[len(rows):]
+    added = set(dims[len(rows):])
+    return [c for c in identity if c in added]
 
 
 #: A dimension's value where its runs logged the "off" value or nothing (``OFF_VALUES``):

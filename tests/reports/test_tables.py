@@ -65,6 +65,29 @@ def test_runs_of_other_parallelisms_or_optimizers_are_other_experiments() -> Non
                     ("alexnet", "4x cpu", "sgd", "fsdp_tp", "2"): 50.0}
 
 
+def test_a_weak_scaling_sweep_over_parallelisms_scales_each_along_its_row() -> None:
+    """fsdp and fsdp_tp (groups of 2) at 2 and 4 ranks: a group reads one batch, so their
+    effective batches differ at one device count, and each grows with the devices. The rows
+    are split by the parallelism, not by the effective batch (which would leave each row one
+    device count and nothing to scale): each row has its efficiency."""
+    def ranked(devices: int, parallelism: str, time: float) -> dict[str, Any]:
+        replicas = devices // 2 if parallelism == "fsdp_tp" else devices
+        return run(time=time, **{"exp.parallelism": parallelism, "exp.num_devices": devices,
+                                 "exp.num_replicas": replicas,
+                                 "exp.tp_degree": 2 if parallelism == "fsdp_tp" else 0,
+                                 "exp.effective_batch": 16 * replicas,
+                                 "results.throughput": 16 * replicas * 1000.0 / time})
+    records = [ranked(2, "fsdp", 10.0), ranked(4, "fsdp", 12.5),
+               ranked(2, "fsdp_tp", 20.0), ranked(4, "fsdp_tp", 20.0)]
+    report = build_report(records, "weak")
+    efficiency = next(t for t in report.tables if t.name == "efficiency").data
+    assert "Effective batch" not in efficiency.index.names
+    by_row = {index[efficiency.index.names.index("Parallelism")]: row
+              for index, row in zip(efficiency.index, efficiency.to_numpy().tolist())}
+    assert by_row == {"fsdp": [100.0, pytest.approx(80.0)],
+                      "fsdp_tp": [100.0, pytest.approx(100.0)]}
+
+
 def test_repeats_are_averaged_and_marked_noisy_above_the_threshold() -> None:
     records = [run(time=t) for t in (10.0, 12.0, 8.0)]
     noisy = build_report(records, "regular")
