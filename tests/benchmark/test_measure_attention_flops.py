@@ -73,6 +73,22 @@ def test_the_cpu_fused_kernel_is_counted_as_torch_counts_the_gpu_ones(causal: bo
     assert flops == sdpa_flop_count(q.shape, k.shape, v.shape) == 4 * 2 * 4 * 64 * 64 * 16
 
 
+def test_a_tensor_parallel_ranks_attention_is_counted_for_its_group() -> None:
+    """Under fsdp_tp a rank's attention runs on its share of the heads (plain tensors) while
+    the split matmuls count the group's shapes: the attention counts ``tp`` times, the
+    matmuls once."""
+    q, k, v = _qkv()
+    weight = torch.randn(16, 16)
+
+    def step() -> None:
+        F.scaled_dot_product_attention(q, k, v) @ weight
+
+    matmul = 2 * 2 * 4 * 64 * 16 * 16
+    attention = sdpa_flop_count(q.shape, k.shape, v.shape)
+    assert count_step_flops(step) == attention + matmul
+    assert count_step_flops(step, tp=4) == 4 * attention + matmul
+
+
 @pytest.mark.parametrize("causal", [False, True])
 def test_fused_and_math_attention_count_the_same_forward_and_backward(causal: bool) -> None:
     """The fused kernel (no dropout) and the math fallback (dropout) count alike: the

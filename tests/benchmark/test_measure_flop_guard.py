@@ -25,7 +25,7 @@ IN, OUT, BATCH = 8, 3, 16
 
 def test_a_flop_count_that_raises_leaves_mfu_null_and_the_run_ok(
         run_bench: RunBench, monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(step: Any, samples: int) -> float:
+    def refuse(step: Any, samples: int, tp: int = 1) -> float:
         raise AssertionError(TORCH_2_11_GQA)
 
     monkeypatch.setattr(session, "flops_per_sample", refuse)
