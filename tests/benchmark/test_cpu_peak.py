@@ -73,6 +73,21 @@ def test_smt_threads_add_no_cores(tmp_path: Path, threads: int, used: int) -> No
     assert source.startswith(f"theoretical: {used} of 2 physical cores ({threads} threads)")
 
 
+@pytest.mark.parametrize("ranks, threads, used", [(1, 1, "1"), (2, 1, "1"), (4, 1, "0.5"),
+                                                  (2, 2, "1"), (4, 2, "0.5"), (3, 1, "0.667")])
+def test_ranks_that_share_the_cores_share_their_peak(tmp_path: Path, ranks: int,
+                                                     threads: int, used: str) -> None:
+    """torchrun's local ranks on one node's 2 cores: while their threads fit the cores each
+    rank counts its own; 4 ranks of one thread on 2 cores count half a core each (their
+    devices x a rank's peak was 4 cores' peak: MFU low by half)."""
+    root = _root(tmp_path, _cpuinfo(X86_FLAGS["avx2"]), max_khz=2_000_000)
+    tflops, source = cpu_peak.theoretical_peak("float32", threads, root=root, ranks=ranks)
+    assert tflops * ranks <= 2 * 2.0 * 32 / 1e3 + 1e-12
+    assert tflops == pytest.approx(float(used) * 2.0 * 32 / 1e3, rel=1e-3)
+    assert source.startswith(f"theoretical: {used} of 2 physical cores ({threads} threads")
+    assert ("shared by" in source) == (ranks * min(threads, 2) > 2)
+
+
 def test_only_the_cpus_the_process_may_use_count(tmp_path: Path) -> None:
     root = _root(tmp_path, _cpuinfo(X86_FLAGS["avx2"], cores=4, smt=1), max_khz=2_000_000)
     tflops, _ = cpu_peak.theoretical_peak("float32", 8, root=root, allowed={0, 1})

@@ -9,7 +9,8 @@ units or clock cannot be read has no peak, and the caller logs no MFU.
 *Cores*: the physical cores among the CPUs this process may run on (its affinity), counted by
 ``(physical id, core id)`` pairs of ``/proc/cpuinfo`` (logical CPUs where it names no cores),
 and at most the threads torch uses: a thread beyond the physical cores (SMT) adds no FMA unit,
-and fewer threads than cores use only that many (assumed on distinct cores).
+and fewer threads than cores use only that many (assumed on distinct cores); torchrun's
+ranks of one node whose threads outnumber its cores share them (each counts its share).
 
 *Clock*: ``cpufreq/cpuinfo_max_freq`` of those CPUs (the highest boost clock: with every core
 busy a CPU usually runs lower, so the peak is an upper bound), else the highest ``cpu MHz`` of
@@ -163,9 +164,13 @@ def affinity() -> set[int] | None:
 
 
 def theoretical_peak(dtype: str, threads: int, root: str | Path = "/",
-                     allowed: set[int] | None = None) -> tuple[float, str] | str:
+                     allowed: set[int] | None = None, ranks: int = 1
+                     ) -> tuple[float, str] | str:
     """``(TFLOPS, source)`` of the cores ``threads`` torch threads use (of ``allowed`` CPUs;
-    all by default) in ``dtype``, or why there is none."""
+    all by default) in ``dtype``, or why there is none. ``ranks``: the processes of this
+    node that share those CPUs (torchrun's local ranks, ``threads`` each): when they hold
+    more threads than there are cores, each rank's peak is its share of the cores (a
+    fraction), so that a run's devices x a rank's peak is never more than the node has."""
     cpus = [c for c in processors(root) if allowed is None or c.index in allowed]
     if not cpus:
         return f"no CPU peak: {Path(root) / 'proc' / 'cpuinfo'} lists no processor"
@@ -177,12 +182,16 @@ def theoretical_peak(dtype: str, threads: int, root: str | Path = "/",
     if clock is None:
         return "no CPU peak: no clock in cpufreq nor in /proc/cpuinfo"
     cores, counted = count_cores(cpus)
-    used = max(1, min(threads, cores))
+    used: float = max(1, min(threads, cores))
+    shared = ""
+    if ranks > 1 and ranks * used > cores:
+        used = cores / ranks
+        shared = f", shared by {ranks} ranks"
     ghz, where = clock
     tflops = used * ghz * unit.flops_per_cycle / 1e3
     native = "" if dtype == "float32" or unit not in F32_UNITS else \
         f"no native {dtype} math, its float32 units: "
-    source = (f"theoretical: {used} of {cores} {counted} ({threads} threads) x "
+    source = (f"theoretical: {used:.3g} of {cores} {counted} ({threads} threads{shared}) x "
               f"{ghz:.4g} GHz ({where}) x {unit.flops_per_cycle} FLOP/cycle "
               f"({native}{unit.name}: {unit.how})")
     return tflops, source

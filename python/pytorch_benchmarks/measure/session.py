@@ -141,8 +141,9 @@ class Measurements:
             return self.spec.peak_tflops, "--peak_tflops"
         if not self.setup.is_cuda:
             self.peak_kind = "theoretical"
-            found = cpu_peak.theoretical_peak(self.setup.dtype, torch.get_num_threads(),
-                                              allowed=self.cpus)
+            found = cpu_peak.theoretical_peak(
+                self.setup.dtype, torch.get_num_threads(), allowed=self.cpus,
+                ranks=self.ctx.local_world_size if self.ctx.enabled else 1)
         else:
             self.peak_kind = "table"
             found = self._gpu_peak()
