@@ -7,9 +7,9 @@ written as prepared bytes, the answer's bytes read as they arrive until the firs
 event, then to the end of the chunked stream. The same Poisson schedule as loadgen's
 (``serving.arrivals.schedule``, same seed). Written by hand on purpose: any HTTP library
 adds its own cost, and the floor is what is left without one. Prints one JSON line: each
-request's TTFT (seconds from the send, stamped before a connection is taken as loadgen's is,
-to the first token's bytes), and each request's id, send (on the machine's monotonic clock) and
-TTFT, to be joined with the null server's stamps.
+answered request's id, send (on the machine's monotonic clock, stamped before a connection is
+taken as loadgen's is) and TTFT (seconds from the send to the first token's bytes), to be
+joined with the null server's stamps.
 
     python benchmarks/client_floor.py URL RATE REQUESTS [asyncio|uvloop]
 """
@@ -73,7 +73,7 @@ def main(argv: list[str]) -> int:
     url, rate, count = urlsplit(argv[0]), float(argv[1]), int(argv[2])
     factory, name = loop_factory(argv[3] if len(argv) > 3 else "auto")
     answered = run_async(load(url.hostname or "127.0.0.1", url.port or 80, rate, count), factory)
-    print(json.dumps({"loop": name, "ttfts": [ttft for _, _, ttft in answered],
+    print(json.dumps({"loop": name,
                       "requests": [{"request_id": rid, "sent_clock": sent, "ttft": ttft,
                                     "error": None} for rid, sent, ttft in answered]}))
     return 0

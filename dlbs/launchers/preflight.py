@@ -102,9 +102,11 @@ MEMORY_CHECK = "memory_plan_fits"
 def memory_refusals(source: ExperimentLike) -> list[str]:
     """The refusal of ``exp``'s memory plan against its ``exp.device_memory_gb`` (none when
     it fits or has no limit), in ``validate``'s words; no other check, and no device
-    detected."""
-    return [line for line in benchmark_refusals(source, zoo_folder(Experiment.of(source)),
-                                                False)
+    detected: an experiment without that limit is not checked at all."""
+    exp = Experiment.of(source)
+    if not exp.raw.get("exp.device_memory_gb"):
+        return []
+    return [line for line in benchmark_refusals(source, zoo_folder(exp), False)
             if line.endswith(f"(the benchmark's check '{MEMORY_CHECK}')")]
 
 

@@ -214,8 +214,7 @@ class _Parts:
     def data_rank(self) -> tuple[int, int]:
         """This process's data-parallel replica and their count (the ranks of a
         tensor-parallel group read one batch)."""
-        tp = distributed.tp_group(self.sharding.parallelism, self.sharding.tp_degree, self.ctx)
-        return distributed.data_rank(self.ctx, tp)
+        return distributed.data_rank(self.ctx, self.workload.tp)
 
 
 def _build_runner(parts: _Parts, num_classes: int, inputs: str = "dense",
