@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import numbers
 import re
+import textwrap
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -304,14 +305,28 @@ def _lines(table: Table, rows: list[int], title: str, xlabel: str, axis: Axis,
                         (ticks[0] - pad, ticks[-1] + pad)))
     axes.minorticks_off()
     _draw_axis(axes, axis)
-    axes.set(title=title, xlabel=xlabel, ylabel=axis.label)
+    axes.set(xlabel=xlabel, ylabel=axis.label)
     axes.grid(True, alpha=0.3)
     if opened:
         _open_legend(axes)
     _legend(figure, axes, axis)
+    axes.set_title(fitted_title(title, figure.get_figwidth()))  # the width the legend left
     figure.tight_layout()
     _sign(figure, sign)
     return _images(figure, formats)
+
+
+#: Title characters an inch of figure holds at matplotlib's title size (12 pt: ~7 pt a
+#: character), with a margin.
+TITLE_CHARS_PER_INCH = 9.5
+
+
+def fitted_title(title: str, width_inches: float) -> str:
+    """``title`` with each of its lines wrapped at word boundaries to the figure's width: a
+    row named by a long model title (a Llama with its settings) was cut at both edges."""
+    width = max(20, int(width_inches * TITLE_CHARS_PER_INCH))
+    return "\n".join(textwrap.fill(line, width, break_on_hyphens=False) if line else line
+                     for line in title.split("\n"))
 
 
 #: Legend entries from which the legend goes beside the axes, never over the lines.

@@ -245,6 +245,28 @@ def _figures(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     return figures
 
 
+def test_a_long_title_is_wrapped_inside_its_chart(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row named by a long model title (a Llama with its settings) is drawn on wrapped
+    lines that fit the figure's width, never cut at its edges; the chart's own title (the
+    page's caption) keeps its words on their lines."""
+    from .test_tables import run
+
+    model = ("Llama 3.2 1B (heads=4, hidden=32, intermediate=64, kv_heads=2, layers=2, "
+             "num_classes=64)")
+    records = [run(time=10.0 * n, **{"exp.model_title": model, "exp.num_replicas": n})
+               for n in (1, 2, 4)]
+    figures = _figures(monkeypatch)
+    found = charts(build_report(records, "weak"))
+    titles = [f.axes[0].get_title() for f in figures]
+    efficiency = titles[[c.name for c in found].index("efficiency.png")]
+    assert efficiency.split() == found[[c.name for c in found].index("efficiency.png")
+                                       ].title.split()
+    for figure, title in zip(figures, titles):
+        renderer = figure.canvas.get_renderer()
+        box = figure.axes[0].title.get_window_extent(renderer)
+        assert box.x0 >= 0 and box.x1 <= figure.bbox.x1, title
+
+
 def test_an_interval_with_no_upper_bound_is_drawn_open_ended(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Two runs of 10 and 100 ms: the time's interval reaches 0, the throughput's has no upper
