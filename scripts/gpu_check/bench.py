@@ -28,6 +28,10 @@ GRACE = 20.0
 NO_GPU = "not run (dry run: no GPU)"
 
 
+#: How a run the stage's budget left out begins its reason.
+BUDGET_SKIP = "not run (stage budget"
+
+
 @dataclass
 class Context:
     """What every stage needs: the output folder, the mode and the stage's time budget."""
@@ -135,7 +139,7 @@ def run_benchmark(ctx: Context, name: str, args: list[str], smi_period_ms: int =
     run = Run(name=name, args=[*args, *ctx.device_args()])
     left = ctx.left()
     if left < 10:
-        run.skipped = f"not run (stage budget of {ctx.budget_s:.0f} s spent)"
+        run.skipped = f"{BUDGET_SKIP} of {ctx.budget_s:.0f} s spent)"
         return run
     ctx.logs.mkdir(parents=True, exist_ok=True)
     facts_file = ctx.logs / f"{name}.facts"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from gpu_check.bench import NO_GPU, Context, Run, run_benchmark
+from gpu_check.bench import BUDGET_SKIP, NO_GPU, Context, Run, run_benchmark
 from gpu_check.facts import table
 from gpu_check.runtable import HEADER, LEGEND, run_row
 from gpu_check.stages import GROUPS, StageResult, register_stage
@@ -97,8 +97,14 @@ def matrix_result(runs: list[Run], intro: list[str]) -> StageResult:
     for r in runs:
         if r.skipped:
             skipped[r.skipped] = skipped.get(r.skipped, 0) + 1
-    parts = [f"{ok} of {len(ran)} runs ok"] + [f"{n} {why}" for why, n in skipped.items()]
-    status = ("ok" if ok == len(ran) and ran else "failed") + ": " + ", ".join(parts)
+    cut = sum(r.timed_out and r.budget_stop for r in ran)
+    parts = ([f"{ok} of {len(ran)} runs ok"]
+             + ([f"{cut} stopped by the stage's budget"] if cut else [])
+             + [f"{n} {why}" for why, n in skipped.items()])
+    # a run the stage's budget stopped or left out failed nothing: the stage is incomplete
+    unfinished = cut or any(r.skipped and r.skipped.startswith(BUDGET_SKIP) for r in runs)
+    status = ("failed" if ok + cut < len(ran) else "incomplete" if unfinished else
+              "ok" if ran else "failed") + ": " + ", ".join(parts)
     lines = [*intro, "", *table(HEADER, [run_row(r) for r in runs]), "", LEGEND, "",
              "Commands: the first line of each log."]
     return StageResult(status, lines)

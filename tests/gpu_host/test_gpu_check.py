@@ -212,6 +212,26 @@ def test_a_run_the_stages_budget_stopped_is_inconclusive_not_failed(
         "FAILED: d6: stopped at its time limit")
 
 
+def test_a_matrix_the_budget_cut_short_is_incomplete_not_failed() -> None:
+    """The third H100 run's matrix-llama3_1b: 5 cells ok, one stopped by the stage's budget, two
+    not run; its status said "failed" though no cell failed."""
+    ok = Run(name="a", args=[], facts={"results.status": "ok"}, returncode=0)
+    cut = Run(name="b", args=[], timed_out=True, budget_stop=True)
+    left = Run(name="c", args=[], skipped="not run (stage budget of 190 s spent)")
+    broken = Run(name="d", args=[], facts={"results.status": "failure"}, returncode=1)
+    own_limit = Run(name="e", args=[], timed_out=True)
+    assert matrix.matrix_result([ok, cut, left], []).status == (
+        "incomplete: 1 of 2 runs ok, 1 stopped by the stage's budget, "
+        "1 not run (stage budget of 190 s spent)")
+    assert matrix.matrix_result([ok, left], []).status.startswith("incomplete: 1 of 1 runs ok")
+    assert matrix.matrix_result([ok, cut, broken], []).status.startswith("failed: 1 of 3")
+    assert matrix.matrix_result([ok, own_limit], []).status.startswith("failed: 1 of 2")
+    dry = Run(name="f", args=[], skipped=NO_GPU)
+    assert matrix.matrix_result([ok, dry], []).status.startswith("ok: 1 of 1 runs ok")
+    assert matrix.matrix_result([left], []).status.startswith("incomplete: 0 of 0")
+    assert matrix.matrix_result([dry], []).status.startswith("failed: 0 of 0")
+
+
 def test_facts_parse_like_the_logs_and_missing_figures_are_dashes() -> None:
     facts = parse_facts(['__results.throughput__=12.5', 'WARNING: x', '__results.mfu__=null',
                          '__bad__=not json'])
@@ -475,3 +495,24 @@ def test_gpu_session_lists_a_stage_past_its_deadline_as_not_run(tmp_path: Path) 
         done = _session(tmp_path / "gc", tmp_path / "gc.tgz", *bad)
         assert done.returncode == 2 and "gpu-session: '" in done.stderr + done.stdout or \
             "TOTAL_SECONDS" in done.stderr, bad
+
+
+def _serving(out: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHON": sys.executable, "DEVICE": "cpu"}
+    return subprocess.run(["bash", str(ROOT / "scripts" / "gpu-serving"), str(out), *args],
+                          capture_output=True, text=True, timeout=120, env=env, check=False)
+
+
+def test_gpu_serving_says_what_it_did_not_run_and_refuses_bad_arguments(tmp_path: Path) -> None:
+    """scripts/gpu-serving (the serving load on a GPU host) keeps to its total: with no time
+    left each step is listed as not run, the server never starts, and the exit says so."""
+    done = _serving(tmp_path / "gs", "12")
+    assert done.returncode == 1, done.stdout + done.stderr
+    log = (tmp_path / "gs" / "serving.log").read_text()
+    assert "aiohttp " in log and "transformers " in log  # the versions it ran with
+    for step in ("overhead-uvloop", "overhead-asyncio", "model"):
+        assert f"gpu-serving: {step} not run (no time left)" in log
+    assert "transformers serve on" not in log
+    assert _serving(tmp_path / "gs").returncode == 2
+    done = _serving(tmp_path / "gs", "1O")
+    assert done.returncode == 2 and "TOTAL_SECONDS must be whole seconds" in done.stderr
