@@ -3,9 +3,10 @@ what happened to every request (never dropped: an error is recorded with its nam
 
 One ``aiohttp`` session under one asyncio loop sends every request. Times are
 ``time.perf_counter`` seconds from the run's start: ``scheduled`` (the arrival process),
-``sent`` (when the request left: later than scheduled when ``serve.concurrency`` requests are
-already in flight or the client is late), the first content chunk, every content chunk, and
-the end of the stream. A loop-lag monitor wakes every 10 ms and records how late it woke: a
+``sent`` (when the request's bytes were handed to the socket: later than scheduled when
+``serve.concurrency`` requests are already in flight, the client is late, or aiohttp took its
+time building the request), the first content chunk, every content chunk, and the end of the
+stream (each at the read that brought its bytes: :class:`Wire`). A loop-lag monitor wakes every 10 ms and records how late it woke: a
 client whose loop lags measures its own queue, not the server's, and the run says so.
 """
 from __future__ import annotations
@@ -15,11 +16,13 @@ import json
 import sys
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
+from aiohttp.client_proto import ResponseHandler
 
 from serving.requests import Request
 
@@ -206,6 +209,80 @@ MAX_LINE = 16 << 20
 DRAIN_S = 0.5
 
 
+class Wire(ResponseHandler):
+    """aiohttp's connection protocol, noting on ``time.perf_counter``'s clock when this
+    connection last handed bytes to its socket (``wrote_at``) and when each of its reads came,
+    with how many bytes of the answer being read had arrived after it (``marks``). A request
+    is timed from its bytes leaving and each chunk of its answer from the read that brought its
+    last byte, not from aiohttp's building of the request or from its parsing of the answer
+    and the wake-up after it: the server's latency without the client's own work, which shows
+    instead as the send delay (a request that left late) and the loop's lag (a read that came
+    late). A connection serves one request at a time (HTTP/1.1, no pipelining), so its stamps
+    are that request's. Installed by :func:`wire_connector`; the answer being read is
+    aiohttp's ``_payload`` (pinned aiohttp; ``tests/load/test_client.py`` checks the stamps)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
+        self.wrote_at = 0.0
+        self.marks: deque[tuple[float, int]] = deque()  # (read's time, answer bytes by then)
+        self._marked: aiohttp.StreamReader | None = None  # the answer the marks are of
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(_NotingTransport(transport, self))  # type: ignore[arg-type]
+
+    def data_received(self, data: bytes) -> None:
+        now = time.perf_counter()
+        before = self._payload
+        super().data_received(data)  # parsed at once: the answer's bytes are in its reader
+        payload = self._payload if self._payload is not None else before  # (None at its end)
+        if payload is not None:
+            if payload is not self._marked:
+                self._marked = payload
+                self.marks.clear()
+            self.marks.append((now, payload.total_bytes))
+
+    def arrived(self, content: aiohttp.StreamReader, offset: int) -> float | None:
+        """When byte ``offset`` (from 0) of the answer ``content`` arrived: the first read after
+        which more than ``offset`` of its bytes had come (earlier reads are dropped); None when
+        this connection did not note it."""
+        if content is not self._marked:
+            return None
+        marks = self.marks
+        while len(marks) > 1 and marks[0][1] <= offset:
+            marks.popleft()
+        return marks[0][0] if marks and marks[0][1] > offset else None
+
+
+class _NotingTransport:
+    """A socket's transport that stamps its protocol's ``wrote_at`` as bytes are handed to it;
+    everything else is the transport's own."""
+
+    __slots__ = ("_transport", "_wire")
+
+    def __init__(self, transport: Any, wire: Wire) -> None:
+        self._transport, self._wire = transport, wire
+
+    def write(self, data: Any) -> None:
+        self._wire.wrote_at = time.perf_counter()
+        self._transport.write(data)
+
+    def writelines(self, chunks: Any) -> None:
+        self._wire.wrote_at = time.perf_counter()
+        self._transport.writelines(chunks)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+def wire_connector() -> aiohttp.TCPConnector:
+    """The session's connector (no limit on connections, kept alive), its connections made with
+    :class:`Wire` (aiohttp has no public hook for the protocol: its ``_factory``, checked by
+    ``tests/load/test_client.py`` against the pinned aiohttp)."""
+    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    connector._factory = lambda: Wire(asyncio.get_running_loop())
+    return connector
+
+
 class _Stream:
     """An answer's server-sent events as its bytes arrive: :meth:`feed` splits the lines
     (searching only the new bytes: one long line costs linear time, and at most
@@ -214,8 +291,9 @@ class _Stream:
     error, a finish the API does not end with). ``ended`` is when that was read (seconds from
     the send)."""
 
-    def __init__(self, record: Record, api: str, sent: float) -> None:
-        self.record, self.api, self.sent = record, api, sent
+    def __init__(self, record: Record, api: str, sent: float, wire: Wire | None = None) -> None:
+        self.record, self.api, self.sent, self.wire = record, api, sent, wire
+        self.content: aiohttp.StreamReader | None = None  # the answer, as the wire notes it
         self.finished = False
         self.ended: float | None = None
         self._pieces: list[bytes] = []   # the line being read, before its newline
@@ -223,13 +301,19 @@ class _Stream:
         self._data: list[str] = []       # the event being read: its data lines
         self._first = True
         self._read_at = sent
+        self._fed = 0                    # the answer's bytes fed before this read
 
     def feed(self, got: bytes) -> bool:
         """Take the bytes of one read; True when the answer is over. A chunk's time is when
-        the read that completed it came (not when its event was parsed)."""
-        self._read_at = time.perf_counter()
+        the read that brought its last byte came (:meth:`Wire.arrived`; without one, now: not
+        when its event was parsed)."""
+        wire, content, base = self.wire, self.content, self._fed
+        self._fed += len(got)
+        now = self._read_at = time.perf_counter()
         start = 0
         while (end := got.find(b"\n", start)) >= 0:
+            if wire is not None and content is not None:
+                self._read_at = wire.arrived(content, base + end) or now
             if self._pieces:
                 self._pieces.append(got[start:end])
                 line, self._pieces, self._size = b"".join(self._pieces), [], 0
@@ -334,11 +418,18 @@ async def send(session: aiohttp.ClientSession, target: Target, request: Request,
     headers = {"Content-Type": "application/json"}
     if record.request_id:
         headers["X-Request-Id"] = record.request_id
-    record.sent = time.perf_counter() - start
-    sent = record.sent_clock = start + record.sent
+    sent = record.sent_clock = time.perf_counter()  # the call, until its bytes are seen leaving
+    record.sent = sent - start
     stream = _Stream(record, target.api, sent)
     try:
         async with session.post(target.url, data=data, headers=headers) as response:
+            wire = getattr(response.connection, "protocol", None)
+            if isinstance(wire, Wire) and wire.wrote_at >= sent:
+                # timed from its bytes leaving: aiohttp's building of it is the send's delay
+                sent = record.sent_clock = wire.wrote_at
+                record.sent = sent - start
+                stream = _Stream(record, target.api, sent, wire)
+                stream.content = response.content
             if response.status != 200:
                 text = (await response.text())[:200].replace("\n", " ")
                 record.error = f"HTTP {response.status}: {text}"
@@ -403,8 +494,7 @@ async def run_load(target: Target, requests: Sequence[Request], times: Sequence[
     wall time from the first send to the last answer."""
     run_id = uuid.uuid4().hex[:12]
     timeout = aiohttp.ClientTimeout(total=target.timeout_s)
-    connector = aiohttp.TCPConnector(limit=0, force_close=False)
-    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+    async with aiohttp.ClientSession(timeout=timeout, connector=wire_connector()) as session:
         for number, request in enumerate(warmup):
             warm = Record(-1, 0.0, request_id=f"dlbs-{run_id}-w{number}")
             await send(session, target, request, warm, time.perf_counter())

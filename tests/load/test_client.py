@@ -305,6 +305,43 @@ def test_the_null_servers_arrival_is_a_requests_first_read_on_its_connection(
     assert second_at <= seen["second"]["arrived"] <= seen["second"]["first_written"]
 
 
+def test_a_request_is_timed_from_its_bytes_leaving_and_a_chunk_from_its_last_bytes_read(
+        null_server: Callable[..., str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+        ) -> None:
+    """TTFT counts from the request's bytes handed to the socket (not from the call, before
+    aiohttp built it) to the read that brought the first token's event's last byte (not the
+    wake-up after aiohttp parsed it): the send is the connection's write, each chunk a read of
+    the connection (``client.Wire``). Every event is cut in three pieces 2 ms apart: a chunk is
+    timed at its last piece, at least 4 ms after the server began to write it."""
+    wires: list[client.Wire] = []
+    reads: list[float] = []
+    made, received = client.Wire.connection_made, client.Wire.data_received
+
+    def spy_made(self: client.Wire, transport: Any) -> None:
+        wires.append(self)
+        made(self, transport)
+
+    def spy_read(self: client.Wire, data: bytes) -> None:
+        received(self, data)
+        reads.append(self.marks[-1][0] if self.marks else float("nan"))
+
+    monkeypatch.setattr(client.Wire, "connection_made", spy_made)
+    monkeypatch.setattr(client.Wire, "data_received", spy_read)
+    stamps = tmp_path / "stamps.jsonl"
+    url = null_server("--split_every", "1", "--stamps", str(stamps))
+    target = Target(endpoint=url, model="m")
+    records, _, _ = client.run_async(
+        client.run_load(target, [Request(0, "a b c", 3, 3)], [0.0]), client.loop_factory()[0])
+    record = records[0]
+    assert record.ok and len(record.chunks) == 3, record.error
+    assert len(wires) == 1 and record.sent_clock == wires[0].wrote_at
+    for chunk in record.chunks:
+        assert min(abs(record.sent_clock + chunk - read) for read in reads) < 1e-9
+    stamp = json.loads(stamps.read_text().splitlines()[0])
+    assert record.sent_clock <= stamp["arrived"]
+    assert record.sent_clock + record.ttft >= stamp["first_written"] + 0.004
+
+
 def test_failed_warm_up_requests_are_counted_and_named_not_dropped(
         null_server: Callable[..., str]) -> None:
     """The warm-up is not timed, but a warm-up that failed did not warm the server: the run
