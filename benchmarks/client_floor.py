@@ -56,7 +56,8 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         now = time.perf_counter()
         self.seen += data
-        if not self.first and b'"text": "tok' in self.seen:
+        token = self.seen.find(b'"text": "tok') if not self.first else -1
+        if token >= 0 and self.seen.find(b"\n\n", token) >= 0:  # the token's event is whole
             self.first = now
         if self.seen.endswith(END) and self.done is not None and not self.done.done():
             self.done.set_result(None)

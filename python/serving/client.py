@@ -3,11 +3,12 @@ what happened to every request (never dropped: an error is recorded with its nam
 
 One ``aiohttp`` session under one asyncio loop sends every request. Times are
 ``time.perf_counter`` seconds from the run's start: ``scheduled`` (the arrival process),
-``sent`` (when the request's bytes were handed to the socket: later than scheduled when
-``serve.concurrency`` requests are already in flight, the client is late, or aiohttp took its
-time building the request), the first content chunk, every content chunk, and the end of the
-stream (each at the read that brought its bytes: :class:`Wire`). A loop-lag monitor wakes every 10 ms and records how late it woke: a
-client whose loop lags measures its own queue, not the server's, and the run says so.
+``sent`` (when the request's first bytes were handed to the socket: later than scheduled
+when ``serve.concurrency`` requests are already in flight, the client is late, a new
+connection was being opened, or aiohttp took its time building the request), the first
+content chunk, every content chunk, and the end of the stream (each at the read that brought
+its bytes: :class:`Wire`). A loop-lag monitor wakes every 10 ms and records how late it woke:
+a client whose loop lags measures its own queue, not the server's, and the run says so.
 """
 from __future__ import annotations
 
@@ -95,6 +96,10 @@ class Record:
     request_id: str = ""             # sent as X-Request-Id (servers log it; the null server's
     #                                  --stamps file is joined on it)
     sent_clock: float = float("nan")  # ``sent`` on the machine's monotonic clock (perf_counter)
+    # where its times were taken: "socket" (its connection's write and reads: :class:`Wire`) or
+    # "call" (before aiohttp's call, a chunk as it was parsed: no answer to note, or aiohttp
+    # without the hook)
+    timed_at: str = "call"
 
     @property
     def ok(self) -> bool:
@@ -209,23 +214,49 @@ MAX_LINE = 16 << 20
 DRAIN_S = 0.5
 
 
+class Answer:
+    """What a connection noted of one answer: when the request it answers began to be handed to
+    the socket (``sent``) and each read of it with how many of its bytes had come by then."""
+
+    __slots__ = ("content", "marks", "sent")
+
+    def __init__(self, content: aiohttp.StreamReader, sent: float) -> None:
+        self.content, self.sent = content, sent
+        self.marks: deque[tuple[float, int]] = deque()  # (read's time, its bytes by then)
+
+    def note(self, at: float) -> None:
+        total = self.content.total_bytes
+        if not self.marks or self.marks[-1][1] != total:  # a read that brought none: not one
+            self.marks.append((at, total))
+
+    def arrived(self, offset: int) -> float | None:
+        """When byte ``offset`` (from 0) arrived: the first read after which more than
+        ``offset`` bytes had come (earlier reads are dropped); None if none did."""
+        marks = self.marks
+        while len(marks) > 1 and marks[0][1] <= offset:
+            marks.popleft()
+        return marks[0][0] if marks and marks[0][1] > offset else None
+
+
 class Wire(ResponseHandler):
-    """aiohttp's connection protocol, noting on ``time.perf_counter``'s clock when this
-    connection last handed bytes to its socket (``wrote_at``) and when each of its reads came,
-    with how many bytes of the answer being read had arrived after it (``marks``). A request
-    is timed from its bytes leaving and each chunk of its answer from the read that brought its
-    last byte, not from aiohttp's building of the request or from its parsing of the answer
-    and the wake-up after it: the server's latency without the client's own work, which shows
-    instead as the send delay (a request that left late) and the loop's lag (a read that came
-    late). A connection serves one request at a time (HTTP/1.1, no pipelining), so its stamps
-    are that request's. Installed by :func:`wire_connector`; the answer being read is
-    aiohttp's ``_payload`` (pinned aiohttp; ``tests/load/test_client.py`` checks the stamps)."""
+    """aiohttp's connection protocol, noting on ``time.perf_counter``'s clock when a request's
+    first bytes were handed to the socket and, per answer (:class:`Answer`), each read and
+    how many of the answer's bytes had come with it. A request is timed from its bytes leaving
+    and each chunk of its answer from the read that brought its last byte, not from aiohttp's
+    building of the request or from its parsing of the answer and the wake-up after it: the
+    server's latency without the client's own work, which shows instead as the send delay (a
+    request that left late) and the loop's lag (a read that came late). A connection serves
+    one request at a time (HTTP/1.1, no pipelining); its last few answers are kept
+    (:data:`KEPT_ANSWERS`) until their requests are done with them (:meth:`forget`), so an
+    answer read after its connection went on to the next request keeps its own times.
+    Installed by :func:`wire_connector`; the answer being read is aiohttp's ``_payload``
+    (pinned aiohttp; ``tests/load/test_client.py`` checks the stamps)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(loop)
-        self.wrote_at = 0.0
-        self.marks: deque[tuple[float, int]] = deque()  # (read's time, answer bytes by then)
-        self._marked: aiohttp.StreamReader | None = None  # the answer the marks are of
+        self.wrote_at = 0.0       # when the current request's first bytes were handed over
+        self.between = True       # no request written since the last answer began
+        self.answers: deque[Answer] = deque(maxlen=KEPT_ANSWERS)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(_NotingTransport(transport, self))  # type: ignore[arg-type]
@@ -235,39 +266,49 @@ class Wire(ResponseHandler):
         before = self._payload
         super().data_received(data)  # parsed at once: the answer's bytes are in its reader
         payload = self._payload if self._payload is not None else before  # (None at its end)
-        if payload is not None:
-            if payload is not self._marked:
-                self._marked = payload
-                self.marks.clear()
-            self.marks.append((now, payload.total_bytes))
+        if payload is None:
+            return
+        answer = self.answers[-1] if self.answers else None
+        if answer is None or answer.content is not payload:
+            answer = Answer(payload, self.wrote_at)  # the request this answer answers
+            self.answers.append(answer)
+            self.between = True
+        answer.note(now)
 
-    def arrived(self, content: aiohttp.StreamReader, offset: int) -> float | None:
-        """When byte ``offset`` (from 0) of the answer ``content`` arrived: the first read after
-        which more than ``offset`` of its bytes had come (earlier reads are dropped); None when
-        this connection did not note it."""
-        if content is not self._marked:
-            return None
-        marks = self.marks
-        while len(marks) > 1 and marks[0][1] <= offset:
-            marks.popleft()
-        return marks[0][0] if marks and marks[0][1] > offset else None
+    def answer(self, content: aiohttp.StreamReader) -> Answer | None:
+        """What this connection noted of the answer ``content`` (None: nothing)."""
+        return next((a for a in self.answers if a.content is content), None)
+
+    def forget(self, content: aiohttp.StreamReader) -> None:
+        """Drop what was noted of ``content`` (its request is done)."""
+        for answer in list(self.answers):
+            if answer.content is content:
+                self.answers.remove(answer)
+
+
+#: Answers a connection keeps noted (the one being read, and any its requests still read).
+KEPT_ANSWERS = 4
 
 
 class _NotingTransport:
-    """A socket's transport that stamps its protocol's ``wrote_at`` as bytes are handed to it;
-    everything else is the transport's own."""
+    """A socket's transport that stamps its protocol's ``wrote_at`` when the first bytes of a
+    request are handed to it; everything else is the transport's own."""
 
     __slots__ = ("_transport", "_wire")
 
     def __init__(self, transport: Any, wire: Wire) -> None:
         self._transport, self._wire = transport, wire
 
+    def _stamp(self) -> None:
+        if self._wire.between:
+            self._wire.wrote_at, self._wire.between = time.perf_counter(), False
+
     def write(self, data: Any) -> None:
-        self._wire.wrote_at = time.perf_counter()
+        self._stamp()
         self._transport.write(data)
 
     def writelines(self, chunks: Any) -> None:
-        self._wire.wrote_at = time.perf_counter()
+        self._stamp()
         self._transport.writelines(chunks)
 
     def __getattr__(self, name: str) -> Any:
@@ -291,9 +332,9 @@ class _Stream:
     error, a finish the API does not end with). ``ended`` is when that was read (seconds from
     the send)."""
 
-    def __init__(self, record: Record, api: str, sent: float, wire: Wire | None = None) -> None:
-        self.record, self.api, self.sent, self.wire = record, api, sent, wire
-        self.content: aiohttp.StreamReader | None = None  # the answer, as the wire notes it
+    def __init__(self, record: Record, api: str, sent: float, answer: Answer | None = None
+                 ) -> None:
+        self.record, self.api, self.sent, self.answer = record, api, sent, answer
         self.finished = False
         self.ended: float | None = None
         self._pieces: list[bytes] = []   # the line being read, before its newline
@@ -302,18 +343,19 @@ class _Stream:
         self._first = True
         self._read_at = sent
         self._fed = 0                    # the answer's bytes fed before this read
+        self._data_at = sent             # when the event's last data line came
 
     def feed(self, got: bytes) -> bool:
         """Take the bytes of one read; True when the answer is over. A chunk's time is when
-        the read that brought its last byte came (:meth:`Wire.arrived`; without one, now: not
+        the read that brought its last byte came (:meth:`Answer.arrived`; without one, now: not
         when its event was parsed)."""
-        wire, content, base = self.wire, self.content, self._fed
+        answer, base = self.answer, self._fed
         self._fed += len(got)
         now = self._read_at = time.perf_counter()
         start = 0
         while (end := got.find(b"\n", start)) >= 0:
-            if wire is not None and content is not None:
-                self._read_at = wire.arrived(content, base + end) or now
+            if answer is not None:
+                self._read_at = answer.arrived(base + end) or now
             if self._pieces:
                 self._pieces.append(got[start:end])
                 line, self._pieces, self._size = b"".join(self._pieces), [], 0
@@ -330,7 +372,10 @@ class _Stream:
         return False
 
     def close(self) -> None:
-        """The stream ended: a last line or event without its ending is still read."""
+        """The stream ended: a last line or event without its ending is still read, timed at
+        the read that brought the answer's last byte."""
+        if self.answer is not None and self._fed:
+            self._read_at = self.answer.arrived(self._fed - 1) or self._read_at
         if self._pieces:
             line, self._pieces = b"".join(self._pieces), []
             if self._line(line):
@@ -347,9 +392,14 @@ class _Stream:
             # a complete event followed by the next one's data with no blank line between (a
             # server that ends events with one newline) is read first; otherwise the lines are
             # one event's (the SSE rule: joined by newlines)
-            if self._data and _complete("\n".join(self._data)) and self._dispatch():
-                return True
+            if self._data and _complete("\n".join(self._data)):
+                now, self._read_at = self._read_at, self._data_at  # it came with its own line
+                over = self._dispatch()
+                self._read_at = now
+                if over:
+                    return True
             self._data.append(line[5:].removeprefix(" "))
+            self._data_at = self._read_at
         return False  # comments (":"), event:, id:, retry: lines carry no data
 
     def _dispatch(self) -> bool:
@@ -421,15 +471,29 @@ async def send(session: aiohttp.ClientSession, target: Target, request: Request,
     sent = record.sent_clock = time.perf_counter()  # the call, until its bytes are seen leaving
     record.sent = sent - start
     stream = _Stream(record, target.api, sent)
+    noted: tuple[Wire, aiohttp.StreamReader] | None = None
     try:
-        async with session.post(target.url, data=data, headers=headers) as response:
-            wire = getattr(response.connection, "protocol", None)
-            if isinstance(wire, Wire) and wire.wrote_at >= sent:
+        async with session.post(target.url, data=data, headers=headers,
+                                allow_redirects=False) as response:
+            # the connection that read it (kept by the answer even once released: an answer
+            # complete with its headers gives its connection back before this line)
+            wire = getattr(response.content, "_protocol", None)
+            answer = None
+            if isinstance(wire, Wire):
+                noted = wire, response.content
+                answer = wire.answer(response.content)
+            if answer is not None and answer.sent >= sent:
                 # timed from its bytes leaving: aiohttp's building of it is the send's delay
-                sent = record.sent_clock = wire.wrote_at
+                sent = record.sent_clock = answer.sent
                 record.sent = sent - start
-                stream = _Stream(record, target.api, sent, wire)
-                stream.content = response.content
+                stream = _Stream(record, target.api, sent, answer)
+                record.timed_at = "socket"
+            if 300 <= response.status < 400:
+                record.error = (f"HTTP {response.status}: redirected to "
+                                f"{response.headers.get('Location', '?')[:200]}: not followed "
+                                "(a redirect's time is not the server's answer): point "
+                                "serve.endpoint there")
+                return
             if response.status != 200:
                 text = (await response.text())[:200].replace("\n", " ")
                 record.error = f"HTTP {response.status}: {text}"
@@ -455,6 +519,8 @@ async def send(session: aiohttp.ClientSession, target: Target, request: Request,
         record.error = f"client: {type(err).__name__}: {str(err)[:200]}"
     finally:
         record.end = stream.ended if stream.ended is not None else time.perf_counter() - sent
+        if noted is not None:
+            noted[0].forget(noted[1])
         if record.ok and record.output_tokens is None:
             record.output_tokens, record.tokens_from = len(record.chunks), "chunks"
 

@@ -9,6 +9,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -323,7 +324,8 @@ def test_a_request_is_timed_from_its_bytes_leaving_and_a_chunk_from_its_last_byt
 
     def spy_read(self: client.Wire, data: bytes) -> None:
         received(self, data)
-        reads.append(self.marks[-1][0] if self.marks else float("nan"))
+        if self.answers and self.answers[-1].marks:
+            reads.append(self.answers[-1].marks[-1][0])
 
     monkeypatch.setattr(client.Wire, "connection_made", spy_made)
     monkeypatch.setattr(client.Wire, "data_received", spy_read)
@@ -335,11 +337,97 @@ def test_a_request_is_timed_from_its_bytes_leaving_and_a_chunk_from_its_last_byt
     record = records[0]
     assert record.ok and len(record.chunks) == 3, record.error
     assert len(wires) == 1 and record.sent_clock == wires[0].wrote_at
+    assert record.timed_at == "socket" and not wires[0].answers  # forgotten once read
     for chunk in record.chunks:
         assert min(abs(record.sent_clock + chunk - read) for read in reads) < 1e-9
     stamp = json.loads(stamps.read_text().splitlines()[0])
     assert record.sent_clock <= stamp["arrived"]
     assert record.sent_clock + record.ttft >= stamp["first_written"] + 0.004
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_answers_complete_with_their_headers_are_timed_at_the_socket_too(
+        null_server: Callable[..., str], tmp_path: Path, loop: str) -> None:
+    """A null server that answers at once sends a whole answer with its headers: aiohttp gives
+    the connection back before the client looks at it, and a burst reuses it at once. Every
+    request is still timed at its connection's write and reads (none falls back to the call's
+    time), within the server's stamps, and no connection keeps what it noted."""
+    wires: list[client.Wire] = []
+    made = client.Wire.connection_made
+
+    def spy_made(self: client.Wire, transport: Any) -> None:
+        wires.append(self)
+        made(self, transport)
+
+    stamps = tmp_path / "stamps.jsonl"
+    url = null_server("--stamps", str(stamps))
+    requests = [Request(i, "a b", 2, 2) for i in range(60)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(client.Wire, "connection_made", spy_made)
+        records, _, _ = client.run_async(
+            client.run_load(Target(endpoint=url, model="m"), requests, [0.0] * 60),
+            client.loop_factory(loop)[0])
+    assert all(r.ok for r in records), [r.error for r in records if not r.ok][:3]
+    assert [r.timed_at for r in records] == ["socket"] * 60
+    seen = {s["id"]: s for s in map(json.loads, stamps.read_text().splitlines())}
+    for record in records:
+        stamp = seen[record.request_id]
+        assert record.sent_clock <= stamp["arrived"]
+        assert stamp["first_written"] <= record.sent_clock + record.ttft
+    assert wires and all(not w.answers for w in wires)
+
+
+def test_a_redirect_is_a_named_failure_not_timed_through() -> None:
+    """A redirect is not followed (its hop would be timed as the client's send delay, not as
+    the server's answer): the request fails naming the status and where it pointed."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+
+    def answer() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 307 Temporary Redirect\r\nLocation: http://elsewhere/v1\r\n"
+                         b"Content-Length: 0\r\n\r\n")
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    records, _, _ = client.run_async(
+        client.run_load(Target(endpoint=f"http://127.0.0.1:{port}", model="m"),
+                        [Request(0, "a", 1, 1)], [0.0]), client.loop_factory("asyncio")[0])
+    thread.join(5)
+    server.close()
+    assert records[0].error is not None
+    assert records[0].error.startswith("HTTP 307: redirected to http://elsewhere/v1")
+
+
+class _Noted:
+    """An answer noted by a connection: byte ``offset`` arrived at ``times[i]`` for the i-th
+    read's range."""
+
+    def __init__(self, reads: list[tuple[float, int]]) -> None:
+        self.reads = reads
+
+    def arrived(self, offset: int) -> float | None:
+        return next((t for t, total in self.reads if total > offset), None)
+
+
+def test_an_event_ended_by_one_newline_is_timed_at_its_own_line_and_a_last_one_at_its_bytes(
+        ) -> None:
+    """A server that ends events with one newline: an event is read when the next one's line
+    comes, but timed at its own line's read; a last event with no ending is timed at the read
+    that brought the answer's last byte, not when the stream ended."""
+    first = b'data: {"choices": [{"text": "a"}]}\n'
+    second = b'data: {"choices": [{"text": "b"}]}'
+    record = client.Record(0, 0.0)
+    stream = client._Stream(record, "completions", 0.0,
+                            _Noted([(1.0, len(first)), (2.0, len(first) + len(second))]))
+    assert not stream.feed(first + second)  # both in one feed: two reads
+    stream.close()
+    assert record.chunks == [1.0, 2.0]
 
 
 def test_failed_warm_up_requests_are_counted_and_named_not_dropped(
