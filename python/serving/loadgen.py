@@ -235,6 +235,7 @@ def run_search(args: argparse.Namespace) -> int:
             target, requests[warm:][:len(times)], times, at.concurrency, at.duration,
             requests[:warm], False, tally.warmed), factory)
         facts = summarize_run(records, wall, slo, monitor.lags_ms)
+        warn_call_timed(records)
         tally.answered += facts["results.completed_requests"]
         rows.extend({**r.as_json(), "trial": trial, "step": tally.steps, "load": load}
                     for r in records)
@@ -281,6 +282,17 @@ def warmup_facts(warmed: list[Record]) -> dict[str, Any]:
     return facts
 
 
+def warn_call_timed(records: list[Record]) -> None:
+    """A line on stderr when an answered request was timed from the client's call, not at the
+    socket (its connection noted nothing): its TTFT holds the client's own work, which the
+    others' do not (each record's ``timed_at`` says which)."""
+    late = sum(r.ok and r.timed_at != "socket" for r in records)
+    if late:
+        print(f"serve: warning: {late} of {len(records)} requests were timed from the client's "
+              "call, not at the socket (their TTFT includes the HTTP library's own time; "
+              "timed_at in the requests file)", file=sys.stderr, flush=True)
+
+
 def replace_args(args: argparse.Namespace, **changes: Any) -> argparse.Namespace:
     return argparse.Namespace(**{**vars(args), **changes})
 
@@ -310,6 +322,7 @@ def run(args: argparse.Namespace) -> int:
     facts = summarize_run(records, wall, Slo(args.slo_ttft_ms, args.slo_tpot_ms),
                           monitor.lags_ms)
     facts["results.client_loop"] = loop_name
+    warn_call_timed(records)
     facts.update(warmup_facts(warmed))
     keep_records(args.requests_file, records, facts)
     answered = facts["results.completed_requests"]

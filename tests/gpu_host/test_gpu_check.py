@@ -516,3 +516,9 @@ def test_gpu_serving_says_what_it_did_not_run_and_refuses_bad_arguments(tmp_path
     assert _serving(tmp_path / "gs").returncode == 2
     done = _serving(tmp_path / "gs", "1O")
     assert done.returncode == 2 and "TOTAL_SECONDS must be whole seconds" in done.stderr
+    planted = tmp_path / "planted"
+    (planted / "logs").mkdir(parents=True)
+    (planted / "serving.log").symlink_to(tmp_path / "elsewhere")
+    done = _serving(planted, "12")
+    assert done.returncode == 2 and "holds a symbolic link" in done.stderr
+    assert not (tmp_path / "elsewhere").exists()

@@ -515,3 +515,18 @@ def test_the_overhead_benchmark_measures_both_clients_and_says_whether_the_goal_
     assert "the floor (client_floor.py" in done.stdout
     assert 0 < found["floor_bound_p50_ms"] <= found["floor_overhead_p50_ms"]
     assert "the floor's share at most (to + from the server)" in done.stdout
+
+
+def test_an_answered_request_timed_from_the_call_is_warned_about(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A request its connection noted nothing of is timed from the client's call (its TTFT
+    holds the HTTP library's time): the run says how many, on stderr; none, no line."""
+    from serving.loadgen import warn_call_timed
+    at_socket = client.Record(0, 0.0, timed_at="socket")
+    at_call = client.Record(1, 0.0)
+    failed = client.Record(2, 0.0, error="HTTP 500: x")
+    warn_call_timed([at_socket, failed])
+    assert capsys.readouterr().err == ""
+    warn_call_timed([at_socket, at_call, failed])
+    assert "serve: warning: 1 of 3 requests were timed from the client's call" in \
+        capsys.readouterr().err
