@@ -103,8 +103,13 @@ def matrix_result(runs: list[Run], intro: list[str]) -> StageResult:
              + [f"{n} {why}" for why, n in skipped.items()])
     # a run the stage's budget stopped or left out failed nothing: the stage is incomplete
     unfinished = cut or any(r.skipped and r.skipped.startswith(BUDGET_SKIP) for r in runs)
-    status = ("failed" if ok + cut < len(ran) else "incomplete" if unfinished else
-              "ok" if ran else "failed") + ": " + ", ".join(parts)
+    if ok + cut < len(ran):
+        verdict = "failed"
+    elif unfinished:
+        verdict = "incomplete"
+    else:
+        verdict = "ok" if ran else "failed"
+    status = f"{verdict}: {', '.join(parts)}"
     lines = [*intro, "", *table(HEADER, [run_row(r) for r in runs]), "", LEGEND, "",
              "Commands: the first line of each log."]
     return StageResult(status, lines)
