@@ -17,12 +17,20 @@ way. Printed and written as JSON (``--json``): the overhead's p50 and p99 (ms, a
 measured TTFT), each part's p50, how late requests left their schedule (p99), and the client's
 event-loop lag (p99, as every run logs).
 
+Where the machine lets this process use two CPUs or more, the null server runs on one of them and
+the clients on the others (``os.sched_setaffinity``; ``--no_pin``: wherever the kernel puts
+them): on a small machine the null server's burst of writes after each first token (its other
+events, at once) would otherwise hold the CPU the client wakes on, and the client's read would
+wait for the null server's work, which is no client's overhead (a served model runs on its own
+host or its own cores). The CPUs used are printed and written.
+
     .venv/bin/python benchmarks/bench_client_overhead.py [--rate 100] [--requests 1000]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -37,10 +45,29 @@ from benchstats.quantiles import quantile_interval
 GOAL = 0.01
 
 
-def start_null_server(server_ms: float, stamps: Path) -> tuple[subprocess.Popen, str]:
+def cpu_plan(pin: bool = True) -> tuple[frozenset[int], frozenset[int]] | None:
+    """The null server's CPU and the clients' (the others this process may use); None when not
+    pinning, or where fewer than two CPUs are ours (or the platform cannot pin)."""
+    if not pin or not hasattr(os, "sched_getaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    return frozenset(cpus[:1]), frozenset(cpus[1:])
+
+
+def _on(cpus: frozenset[int] | None):
+    """A ``preexec_fn`` that puts the child (and every thread it starts) on ``cpus``."""
+    if cpus is None:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
+def start_null_server(server_ms: float, stamps: Path,
+                      cpus: frozenset[int] | None = None) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, "-m", "serving.nullserver", "--port", "0",
                              "--first_delay_ms", str(server_ms), "--stamps", str(stamps)],
-                            cwd=ROOT / "python",
+                            cwd=ROOT / "python", preexec_fn=_on(cpus),  # noqa: PLW1509
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     found = re.search(r"http://\S+", proc.stdout.readline())
@@ -50,36 +77,41 @@ def start_null_server(server_ms: float, stamps: Path) -> tuple[subprocess.Popen,
     return proc, found.group(0)
 
 
-def run_client(url: str, rate: float, requests: int, records: Path, loop: str) -> dict:
+def run_client(url: str, rate: float, requests: int, records: Path, loop: str,
+               cpus: frozenset[int] | None = None) -> dict:
     done = subprocess.run(
         [sys.executable, str(ROOT / "python" / "serving" / "loadgen.py"), "--endpoint", url,
          "--model", "null", "--request_rate", str(rate), "--num_requests", str(requests),
          "--prompt_len", "16", "--output_len", "8", "--warmup_requests", "5",
          "--requests_file", str(records), "--client_loop", loop],
-        capture_output=True, text=True, timeout=600, check=False)
+        capture_output=True, text=True, timeout=600, check=False,
+        preexec_fn=_on(cpus))
     if done.returncode != 0:
         raise SystemExit(f"error: the client failed: {done.stderr.strip()[-500:]}")
     return {line[2:].partition("__=")[0]: json.loads(line.partition("__=")[2])
             for line in done.stdout.splitlines() if line.startswith("__")}
 
 
-def run_floor(url: str, rate: float, requests: int, loop: str) -> list[dict]:
+def run_floor(url: str, rate: float, requests: int, loop: str,
+              cpus: frozenset[int] | None = None) -> list[dict]:
     """The answered requests of the bare-bones client (``client_floor.py``) on the same
     schedule: id, send (monotonic clock) and TTFT (seconds), as our requests file has them."""
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "client_floor.py"), url,
                            str(rate), str(requests), loop],
-                          capture_output=True, text=True, timeout=600, check=False)
+                          capture_output=True, text=True, timeout=600, check=False,
+                          preexec_fn=_on(cpus))
     if done.returncode != 0:
         raise SystemExit(f"error: the floor client failed: {done.stderr.strip()[-500:]}")
     return json.loads(done.stdout.splitlines()[-1])["requests"]
 
 
-def measure_floor(rate: float, requests: int, server_ms: float, folder: Path, loop: str
-                  ) -> dict:
+def measure_floor(rate: float, requests: int, server_ms: float, folder: Path, loop: str,
+                  pinning: tuple[frozenset[int], frozenset[int]] | None = None) -> dict:
     """The floor's overhead beyond the server's hold, against a null server of its own."""
-    server, url = start_null_server(server_ms, folder / "floor-stamps.jsonl")
+    server_cpus, client_cpus = pinning or (None, None)
+    server, url = start_null_server(server_ms, folder / "floor-stamps.jsonl", server_cpus)
     try:
-        rows = run_floor(url, rate, requests, loop)
+        rows = run_floor(url, rate, requests, loop, client_cpus)
     finally:
         server.kill()
         server.wait(timeout=10)
@@ -93,10 +125,12 @@ def measure_floor(rate: float, requests: int, server_ms: float, folder: Path, lo
 
 
 def measure(rate: float, requests: int, server_ms: float, folder: Path,
-            loop: str = "auto") -> dict:
-    server, url = start_null_server(server_ms, folder / "stamps.jsonl")
+            loop: str = "auto",
+            pinning: tuple[frozenset[int], frozenset[int]] | None = None) -> dict:
+    server_cpus, client_cpus = pinning or (None, None)
+    server, url = start_null_server(server_ms, folder / "stamps.jsonl", server_cpus)
     try:
-        facts = run_client(url, rate, requests, folder / "requests.jsonl", loop)
+        facts = run_client(url, rate, requests, folder / "requests.jsonl", loop, client_cpus)
     finally:
         server.kill()
         server.wait(timeout=10)
@@ -126,6 +160,8 @@ def measure(rate: float, requests: int, server_ms: float, folder: Path,
         "client_lag_p99_ms": facts["results.client_lag_ms"],
         "client_lagged": facts["results.client_lagged"],
         "client_loop": facts["results.client_loop"],
+        "server_cpus": sorted(server_cpus) if server_cpus is not None else None,
+        "client_cpus": sorted(client_cpus) if client_cpus is not None else None,
         # the goal is the client's own: the null server's time (its parsing, its timer) is not
         "goal_met": client50.value / ttft50 < GOAL,
     }
@@ -148,6 +184,10 @@ def split_overhead(rows: list[dict], stamps: Path, server_ms: float) -> dict[str
     return parts
 
 
+def _cpus(cpus: frozenset[int]) -> str:
+    return ",".join(map(str, sorted(cpus)))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=100.0)
@@ -157,17 +197,25 @@ def main(argv: list[str] | None = None) -> int:
                         help="the event loop of both clients (loadgen's --client_loop)")
     parser.add_argument("--no_floor", action="store_true",
                         help="skip the bare-bones client (client_floor.py) run beside ours")
+    parser.add_argument("--no_pin", action="store_true",
+                        help="leave the null server and the clients wherever the kernel puts "
+                             "them (by default the null server has a CPU of its own)")
     parser.add_argument("--json", default="", help="also write the figures here")
     args = parser.parse_args(argv)
     import tempfile
+    pinning = cpu_plan(not args.no_pin)
     with tempfile.TemporaryDirectory() as folder:
-        found = measure(args.rate, args.requests, args.server_ms, Path(folder), args.client_loop)
+        found = measure(args.rate, args.requests, args.server_ms, Path(folder), args.client_loop,
+                        pinning)
         if not args.no_floor:
             found.update(measure_floor(args.rate, args.requests, args.server_ms, Path(folder),
-                                       args.client_loop))
+                                       args.client_loop, pinning))
+    where = ("null server and clients wherever the kernel puts them" if pinning is None else
+             f"null server on CPU {_cpus(pinning[0])}, clients on CPU {_cpus(pinning[1])}")
     print(f"client overhead at {found['rate']:g} requests/s ({found['requests']} requests, "
           f"{found['failed']} failed, {found['achieved_rate']:.1f}/s achieved), server holds "
-          f"the first token {found['server_ms']:g} ms, client loop {found['client_loop']}:")
+          f"the first token {found['server_ms']:g} ms, client loop {found['client_loop']}, "
+          f"{where}:")
     print(f"  overhead p50 {found['overhead_p50_ms']:.3f} ms "
           f"(95% {found['overhead_p50_ci95'][0]:.3f}-{found['overhead_p50_ci95'][1]:.3f}) = "
           f"{found['overhead_p50_share']:.2%} of TTFT p50 {found['ttft_p50_ms']:.2f} ms "

@@ -5,6 +5,7 @@ request."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import subprocess
@@ -515,6 +516,47 @@ def test_the_overhead_benchmark_measures_both_clients_and_says_whether_the_goal_
     assert "the floor (client_floor.py" in done.stdout
     assert 0 < found["floor_bound_p50_ms"] <= found["floor_overhead_p50_ms"]
     assert "the floor's share at most (to + from the server)" in done.stdout
+    # the null server has a CPU of its own where this process may use two or more, and says so
+    ours = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(ours) >= 2:
+        assert found["server_cpus"] == ours[:1] and found["client_cpus"] == ours[1:]
+        assert f"null server on CPU {ours[0]}, clients on CPU " in done.stdout
+    else:
+        assert found["server_cpus"] is None and found["client_cpus"] is None
+
+
+def _bench() -> Any:
+    import importlib.util
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_client_overhead.py"
+    spec = importlib.util.spec_from_file_location("bench_client_overhead", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity here (not "
+                    "Linux): the benchmark leaves its processes unpinned and says so")
+def test_the_overhead_benchmark_puts_its_processes_on_the_cpus_it_names(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CPU plan: the null server on the first CPU this process may use, the clients on the
+    rest; a child started with it (and the threads it starts) runs there; none with
+    ``--no_pin`` or a single CPU."""
+    bench = _bench()
+    probe = ("import os, threading; seen = []; t = threading.Thread(target=lambda: "
+             "seen.append(sorted(os.sched_getaffinity(0)))); t.start(); t.join(); "
+             "print(sorted(os.sched_getaffinity(0)), seen[0])")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {3, 0, 5})
+    assert bench.cpu_plan() == (frozenset({0}), frozenset({3, 5}))
+    assert bench.cpu_plan(pin=False) is None
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {2})
+    assert bench.cpu_plan() is None
+    monkeypatch.undo()
+    cpu = min(os.sched_getaffinity(0))
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60, check=True, preexec_fn=bench._on(frozenset({cpu})))
+    assert done.stdout.split() == [f"[{cpu}]", f"[{cpu}]"]
+    assert bench._on(None) is None
 
 
 def test_an_answered_request_timed_from_the_call_is_warned_about(
