@@ -20,11 +20,12 @@ case "$action" in
     dir=$(cd "$dir" && pwd)
     [ -e "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null && {
       echo "FAILED: a server from $dir is running (pid $(cat "$dir/pid")): stop it first" >&2; exit 1; }
+    serve=$(dirname "$python")/transformers
+    [ -x "$serve" ] && "$python" -c 'import tokenizers' 2>/dev/null || {
+      echo "FAILED: transformers serve is not installed beside $python: pip install -e '.[serve]' -c requirements/test.lock (or set PYTHON)" >&2; exit 1; }
     [ -f "$dir/model/config.json" ] || PYTHONPATH="$root/python" "$python" -m serving.tinymodel "$dir/model" >"$dir/model.log" 2>&1 \
       || { cat "$dir/model.log" >&2; exit 1; }
     port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-    serve=$(dirname "$python")/transformers
-    [ -x "$serve" ] || { echo "FAILED: $serve not found: pip install 'transformers[serving]'" >&2; exit 1; }
     # shellcheck disable=SC2086
     nohup "$serve" serve "$dir/model" --host 127.0.0.1 --port "$port" --device cpu \
       --log-level warning ${LLM_SERVER_ARGS:-} >"$dir/server.log" 2>&1 </dev/null &
