@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import subprocess
@@ -120,6 +121,8 @@ def measure_floor(rate: float, requests: int, server_ms: float, folder: Path, lo
     bound = quantile_interval([a + b for a, b in zip(parts["to_server"], parts["from_server"])],
                               0.5)
     return {"floor_overhead_p50_ms": p50.value, "floor_overhead_p50_ci95": [p50.low, p50.high],
+            "floor_read_after_answer_share": read_after_answer(rows,
+                                                               folder / "floor-stamps.jsonl"),
             "floor_requests": len(rows),
             "floor_bound_p50_ms": bound.value, "floor_bound_p50_ci95": [bound.low, bound.high]}
 
@@ -148,6 +151,7 @@ def measure(rate: float, requests: int, server_ms: float, folder: Path,
         "client_bound_p50_ms": client50.value,
         "client_bound_p50_ci95": [client50.low, client50.high],
         "client_bound_p50_share": client50.value / ttft50,
+        "read_after_answer_share": read_after_answer(rows, folder / "stamps.jsonl"),
         "joined": len(client),
         "rate": rate, "requests": len(rows), "failed": len(rows) - len(ttfts),
         "achieved_rate": facts["results.request_throughput"], "server_ms": server_ms,
@@ -165,6 +169,16 @@ def measure(rate: float, requests: int, server_ms: float, folder: Path,
         # the goal is the client's own: the null server's time (its parsing, its timer) is not
         "goal_met": client50.value / ttft50 < GOAL,
     }
+
+
+def read_after_answer(rows: list[dict], stamps: Path) -> float:
+    """The share of answered requests whose first token the client read only after the null
+    server had written the whole answer (its ``last_written``): the client was not woken while
+    the null server wrote, e.g. because both shared a CPU (``--no_pin`` on a small machine)."""
+    seen = {s["id"]: s for s in map(json.loads, stamps.read_text().splitlines())}
+    late = [row["sent_clock"] + row["ttft"] >= seen[row["request_id"]]["last_written"]
+            for row in rows if row["error"] is None and row["request_id"] in seen]
+    return sum(late) / len(late) if late else math.nan
 
 
 def split_overhead(rows: list[dict], stamps: Path, server_ms: float) -> dict[str, list[float]]:
@@ -229,6 +243,12 @@ def main(argv: list[str] | None = None) -> int:
           f"{found['client_bound_p50_ms']:.3f} ms (95% {found['client_bound_p50_ci95'][0]:.3f}-"
           f"{found['client_bound_p50_ci95'][1]:.3f}) = {found['client_bound_p50_share']:.2%} "
           f"of TTFT; goal < {GOAL:.0%}: {'met' if found['goal_met'] else 'NOT met'}")
+    print(f"  first tokens read only after the null server had written the whole answer: "
+          f"{found['read_after_answer_share']:.1%} of requests" +
+          ("" if "floor_read_after_answer_share" not in found else
+           f" (the floor's: {found['floor_read_after_answer_share']:.1%})") +
+          ("" if pinning is not None else "; the null server and the clients were not on CPUs "
+           "of their own"))
     print(f"  send delay p99 {found['send_delay_p99_ms']:.3f} ms; event-loop lag p99 "
           f"{found['client_lag_p99_ms']:.3f} ms (lagged: {found['client_lagged']})")
     if "floor_overhead_p50_ms" in found:

@@ -9,8 +9,9 @@ Each answer is ``max_tokens`` chunks of one word each (``--token_delay_ms`` apar
 
 ``--stamps FILE`` appends a JSON line per request: its ``X-Request-Id``, when its first bytes
 reached this process (``arrived``: the connection's first read of the request, before aiohttp
-parsed it) and when its first token was handed to the socket (``first_written``: taken just
-before the write), on the machine's monotonic clock (``time.perf_counter``, the clock of the
+parsed it), when its first token was handed to the socket (``first_written``: taken just
+before the write) and when the answer's last write returned (``last_written``: its
+``[DONE]``, or where the answer was cut), on the machine's monotonic clock (``time.perf_counter``, the clock of the
 client's ``sent_clock``), so that a client's overhead can be told apart from the server's
 (benchmarks/bench_client_overhead.py).
 """
@@ -107,8 +108,8 @@ def make_app(behaviour: Behaviour) -> web.Application:
     def stamp(request: web.Request, arrived: float, first_written: float) -> None:
         if stamps is not None:
             stamps.write(json.dumps({"id": request.headers.get("X-Request-Id", ""),
-                                     "arrived": arrived,
-                                     "first_written": first_written}) + "\n")
+                                     "arrived": arrived, "first_written": first_written,
+                                     "last_written": time.perf_counter()}) + "\n")
 
     async def health(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -134,6 +135,17 @@ def make_app(behaviour: Behaviour) -> web.Application:
 
     async def stream(request: web.Request, api: str, tokens: int, prompt: str,
                      n: int, arrived: float) -> web.StreamResponse:
+        first_written: list[float] = []  # when the first token was handed over (once written)
+        try:
+            return await answer_events(request, api, tokens, prompt, n, first_written)
+        finally:
+            # the stamp's line is written once the answer is (or where it was cut): off the
+            # first token's path, and with the answer's last write
+            if first_written:
+                stamp(request, arrived, first_written[0])
+
+    async def answer_events(request: web.Request, api: str, tokens: int, prompt: str,
+                            n: int, first_written: list[float]) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         split = bool(behaviour.split_every and n % behaviour.split_every == 0)
@@ -165,11 +177,9 @@ def make_app(behaviour: Behaviour) -> web.Application:
             if index:
                 await write(event)
                 continue
-            # stamped as it is handed over (the client may read it before the write returns
-            # here); the stamp's line is written after it, off the first token's path
-            first_written = time.perf_counter()
+            # stamped as it is handed over (the client may read it before the write returns)
+            first_written.append(time.perf_counter())
             await write(event)
-            stamp(request, arrived, first_written)
         usage = {"prompt_tokens": len(str(prompt).split()), "completion_tokens": tokens,
                  "total_tokens": len(str(prompt).split()) + tokens}
         await write(_event(api, "", "length", usage))

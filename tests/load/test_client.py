@@ -263,6 +263,31 @@ def test_every_request_carries_its_id_and_the_null_servers_stamps_split_the_over
         first = record["sent_clock"] + record["ttft"]
         assert record["sent_clock"] <= stamp["arrived"] <= stamp["first_written"] <= first
         assert stamp["first_written"] - stamp["arrived"] >= 0.020
+        assert stamp["first_written"] <= stamp["last_written"]
+
+
+def test_the_null_servers_last_write_is_stamped_after_every_event_of_the_answer(
+        null_server: Callable[..., str], tmp_path: Path) -> None:
+    """``last_written``: after the answer's last event (4 tokens 15 ms apart: at least 45 ms
+    after the first), so a client that read its first token only after it is seen."""
+    stamps = tmp_path / "stamps.jsonl"
+    url = null_server("--token_delay_ms", "15", "--stamps", str(stamps))
+    code, facts, _ = _load("--endpoint", url, "--model", "m", "--request_rate", "20",
+                           "--num_requests", "3", "--output_len", "4",
+                           "--requests_file", str(tmp_path / "r.jsonl"))
+    assert code == 0 and facts["results.completed_requests"] == 3
+    records = {r["request_id"]: r for r in map(json.loads,
+                                               (tmp_path / "r.jsonl").read_text().splitlines())}
+    for stamp in map(json.loads, stamps.read_text().splitlines()):
+        record = records[stamp["id"]]
+        assert stamp["last_written"] - stamp["first_written"] >= 0.045
+        assert record["sent_clock"] + record["ttft"] < stamp["last_written"]
+    bench = _bench()
+    assert bench.read_after_answer(list(records.values()), stamps) == 0.0
+    late = [dict(r, ttft=r["ttft"] + 1.0) for r in records.values()]  # as if read a second late
+    late.append(dict(late[0], request_id="not-stamped"))  # no stamp: not counted
+    late.append(dict(late[0], request_id=late[1]["request_id"], error="timeout: ..."))
+    assert bench.read_after_answer(late, stamps) == 1.0
 
 
 def test_the_null_servers_arrival_is_a_requests_first_read_on_its_connection(
@@ -516,6 +541,10 @@ def test_the_overhead_benchmark_measures_both_clients_and_says_whether_the_goal_
     assert "the floor (client_floor.py" in done.stdout
     assert 0 < found["floor_bound_p50_ms"] <= found["floor_overhead_p50_ms"]
     assert "the floor's share at most (to + from the server)" in done.stdout
+    assert 0 <= found["read_after_answer_share"] <= 1
+    assert 0 <= found["floor_read_after_answer_share"] <= 1
+    assert "first tokens read only after the null server had written the whole answer" in (
+        done.stdout)
     # the null server has a CPU of its own where this process may use two or more, and says so
     ours = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     if len(ours) >= 2:
