@@ -171,11 +171,16 @@ def measure(rate: float, requests: int, server_ms: float, folder: Path,
     }
 
 
+def load_stamps(stamps: Path) -> dict[str, dict]:
+    """The null server's stamps (``--stamps``), by request id."""
+    return {s["id"]: s for s in map(json.loads, stamps.read_text().splitlines())}
+
+
 def read_after_answer(rows: list[dict], stamps: Path) -> float:
     """The share of answered requests whose first token the client read only after the null
     server had written the whole answer (its ``last_written``): the client was not woken while
     the null server wrote, e.g. because both shared a CPU (``--no_pin`` on a small machine)."""
-    seen = {s["id"]: s for s in map(json.loads, stamps.read_text().splitlines())}
+    seen = load_stamps(stamps)
     late = [row["sent_clock"] + row["ttft"] >= seen[row["request_id"]]["last_written"]
             for row in rows if row["error"] is None and row["request_id"] in seen]
     return sum(late) / len(late) if late else math.nan
@@ -185,7 +190,7 @@ def split_overhead(rows: list[dict], stamps: Path, server_ms: float) -> dict[str
     """Each answered request's overhead in three parts (ms), joined with the null server's
     stamps on the request id: to the server's handler, in the server beyond its hold, and from
     its first write to the client's first token."""
-    seen = {s["id"]: s for s in map(json.loads, stamps.read_text().splitlines())}
+    seen = load_stamps(stamps)
     parts: dict[str, list[float]] = {"to_server": [], "in_server": [], "from_server": []}
     for row in rows:
         stamp = seen.get(row["request_id"])
