@@ -1,5 +1,5 @@
 """The lock CI installs from (requirements/test.lock, issue 33): it pins every dependency the
-project and its test extra name, at a version their ranges allow, and the README's test command
+project and its extras name, at a version their ranges allow, and the README's test command
 and .ci/run install with it."""
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ def locked() -> dict[str, Version]:
 
 def declared() -> list[Requirement]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    names = project["dependencies"] + project["optional-dependencies"]["test"]
+    # every extra: the test one CI installs, and those the README installs with the lock (serve)
+    names = project["dependencies"] + [text for extra in project["optional-dependencies"].values()
+                                       for text in extra]
     return [Requirement(text) for text in names]
 
 
