@@ -19,10 +19,11 @@ event-loop lag (p99, as every run logs).
 
 Where the machine lets this process use two CPUs or more, the null server runs on one of them and
 the clients on the others (``os.sched_setaffinity``; ``--no_pin``: wherever the kernel puts
-them): on a small machine the null server's burst of writes after each first token (its other
-events, at once) would otherwise hold the CPU the client wakes on, and the client's read would
-wait for the null server's work, which is no client's overhead (a served model runs on its own
-host or its own cores). The CPUs used are printed and written.
+them), as a served model runs on its own host or its own cores. On a small machine, with the
+null server beside it, our client is woken late while the null server writes the rest of an
+answer (the bare-bones floor much less so): the share of first tokens read only after the whole
+answer was written is printed. The CPUs each process ran on, as the kernel says, are printed and
+written, and why the null server was not pinned where it was not.
 
     .venv/bin/python benchmarks/bench_client_overhead.py [--rate 100] [--requests 1000]
 """
@@ -48,13 +49,29 @@ GOAL = 0.01
 
 def cpu_plan(pin: bool = True) -> tuple[frozenset[int], frozenset[int]] | None:
     """The null server's CPU and the clients' (the others this process may use); None when not
-    pinning, or where fewer than two CPUs are ours (or the platform cannot pin)."""
-    if not pin or not hasattr(os, "sched_getaffinity"):
+    pinning (:func:`unpinned_why` says why)."""
+    if unpinned_why(pin):
         return None
     cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        return None
     return frozenset(cpus[:1]), frozenset(cpus[1:])
+
+
+def unpinned_why(pin: bool = True) -> str:
+    """Why the null server gets no CPU of its own ("" when it does)."""
+    if not pin:
+        return "--no_pin"
+    if not hasattr(os, "sched_getaffinity"):
+        return "this platform cannot pin"
+    cpus = sorted(os.sched_getaffinity(0))
+    return f"this process may use one CPU ({cpus[0]})" if len(cpus) < 2 else ""
+
+
+def affinity(pid: int) -> list[int] | None:
+    """The CPUs process ``pid`` may run on, as the kernel says (None where it cannot say)."""
+    try:
+        return sorted(os.sched_getaffinity(pid))
+    except (AttributeError, OSError):
+        return None
 
 
 def _on(cpus: frozenset[int] | None):
@@ -66,6 +83,7 @@ def _on(cpus: frozenset[int] | None):
 
 def start_null_server(server_ms: float, stamps: Path,
                       cpus: frozenset[int] | None = None) -> tuple[subprocess.Popen, str]:
+    """The null server, started (on ``cpus`` when given), and its URL."""
     proc = subprocess.Popen([sys.executable, "-m", "serving.nullserver", "--port", "0",
                              "--first_delay_ms", str(server_ms), "--stamps", str(stamps)],
                             cwd=ROOT / "python", preexec_fn=_on(cpus),  # noqa: PLW1509
@@ -78,32 +96,44 @@ def start_null_server(server_ms: float, stamps: Path,
     return proc, found.group(0)
 
 
+def run_child(command: list[str], cpus: frozenset[int] | None, what: str
+              ) -> tuple[str, list[int] | None]:
+    """Run a client (on ``cpus`` when given) to its end: its stdout, and the CPUs the kernel
+    let it use (read once it started: what it ran on, not what was asked)."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_on(cpus))  # noqa: PLW1509
+    ran_on = affinity(proc.pid)
+    try:
+        out, err = proc.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise SystemExit(f"error: the {what} took more than 600 s") from None
+    if proc.returncode != 0:
+        raise SystemExit(f"error: the {what} failed: {err.strip()[-500:]}")
+    return out, ran_on
+
+
 def run_client(url: str, rate: float, requests: int, records: Path, loop: str,
-               cpus: frozenset[int] | None = None) -> dict:
-    done = subprocess.run(
+               cpus: frozenset[int] | None = None) -> tuple[dict, list[int] | None]:
+    """Our client (``serving.loadgen``): its facts, and the CPUs it ran on."""
+    out, ran_on = run_child(
         [sys.executable, str(ROOT / "python" / "serving" / "loadgen.py"), "--endpoint", url,
          "--model", "null", "--request_rate", str(rate), "--num_requests", str(requests),
          "--prompt_len", "16", "--output_len", "8", "--warmup_requests", "5",
-         "--requests_file", str(records), "--client_loop", loop],
-        capture_output=True, text=True, timeout=600, check=False,
-        preexec_fn=_on(cpus))
-    if done.returncode != 0:
-        raise SystemExit(f"error: the client failed: {done.stderr.strip()[-500:]}")
+         "--requests_file", str(records), "--client_loop", loop], cpus, "client")
     return {line[2:].partition("__=")[0]: json.loads(line.partition("__=")[2])
-            for line in done.stdout.splitlines() if line.startswith("__")}
+            for line in out.splitlines() if line.startswith("__")}, ran_on
 
 
 def run_floor(url: str, rate: float, requests: int, loop: str,
-              cpus: frozenset[int] | None = None) -> list[dict]:
+              cpus: frozenset[int] | None = None) -> tuple[list[dict], list[int] | None]:
     """The answered requests of the bare-bones client (``client_floor.py``) on the same
-    schedule: id, send (monotonic clock) and TTFT (seconds), as our requests file has them."""
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "client_floor.py"), url,
-                           str(rate), str(requests), loop],
-                          capture_output=True, text=True, timeout=600, check=False,
-                          preexec_fn=_on(cpus))
-    if done.returncode != 0:
-        raise SystemExit(f"error: the floor client failed: {done.stderr.strip()[-500:]}")
-    return json.loads(done.stdout.splitlines()[-1])["requests"]
+    schedule: id, send (monotonic clock) and TTFT (seconds), as our requests file has them; and
+    the CPUs it ran on."""
+    out, ran_on = run_child([sys.executable, str(ROOT / "benchmarks" / "client_floor.py"), url,
+                             str(rate), str(requests), loop], cpus, "floor client")
+    return json.loads(out.splitlines()[-1])["requests"], ran_on
 
 
 def measure_floor(rate: float, requests: int, server_ms: float, folder: Path, loop: str,
@@ -111,8 +141,9 @@ def measure_floor(rate: float, requests: int, server_ms: float, folder: Path, lo
     """The floor's overhead beyond the server's hold, against a null server of its own."""
     server_cpus, client_cpus = pinning or (None, None)
     server, url = start_null_server(server_ms, folder / "floor-stamps.jsonl", server_cpus)
+    server_ran_on = affinity(server.pid)
     try:
-        rows = run_floor(url, rate, requests, loop, client_cpus)
+        rows, client_ran_on = run_floor(url, rate, requests, loop, client_cpus)
     finally:
         server.kill()
         server.wait(timeout=10)
@@ -124,6 +155,7 @@ def measure_floor(rate: float, requests: int, server_ms: float, folder: Path, lo
             "floor_read_after_answer_share": read_after_answer(rows,
                                                                folder / "floor-stamps.jsonl"),
             "floor_requests": len(rows),
+            "floor_server_cpus": server_ran_on, "floor_client_cpus": client_ran_on,
             "floor_bound_p50_ms": bound.value, "floor_bound_p50_ci95": [bound.low, bound.high]}
 
 
@@ -132,8 +164,10 @@ def measure(rate: float, requests: int, server_ms: float, folder: Path,
             pinning: tuple[frozenset[int], frozenset[int]] | None = None) -> dict:
     server_cpus, client_cpus = pinning or (None, None)
     server, url = start_null_server(server_ms, folder / "stamps.jsonl", server_cpus)
+    server_ran_on = affinity(server.pid)
     try:
-        facts = run_client(url, rate, requests, folder / "requests.jsonl", loop, client_cpus)
+        facts, client_ran_on = run_client(url, rate, requests, folder / "requests.jsonl", loop,
+                                          client_cpus)
     finally:
         server.kill()
         server.wait(timeout=10)
@@ -164,8 +198,8 @@ def measure(rate: float, requests: int, server_ms: float, folder: Path,
         "client_lag_p99_ms": facts["results.client_lag_ms"],
         "client_lagged": facts["results.client_lagged"],
         "client_loop": facts["results.client_loop"],
-        "server_cpus": sorted(server_cpus) if server_cpus is not None else None,
-        "client_cpus": sorted(client_cpus) if client_cpus is not None else None,
+        # the CPUs each process ran on, as the kernel said once it started
+        "server_cpus": server_ran_on, "client_cpus": client_ran_on,
         # the goal is the client's own: the null server's time (its parsing, its timer) is not
         "goal_met": client50.value / ttft50 < GOAL,
     }
@@ -203,8 +237,8 @@ def split_overhead(rows: list[dict], stamps: Path, server_ms: float) -> dict[str
     return parts
 
 
-def _cpus(cpus: frozenset[int]) -> str:
-    return ",".join(map(str, sorted(cpus)))
+def _cpus(cpus: list[int] | None) -> str:
+    return "?" if cpus is None else ",".join(map(str, cpus))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -229,8 +263,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_floor:
             found.update(measure_floor(args.rate, args.requests, args.server_ms, Path(folder),
                                        args.client_loop, pinning))
-    where = ("null server and clients wherever the kernel puts them" if pinning is None else
-             f"null server on CPU {_cpus(pinning[0])}, clients on CPU {_cpus(pinning[1])}")
+    found["unpinned_why"] = unpinned_why(not args.no_pin)
+    where = (f"null server on CPU {_cpus(found['server_cpus'])}, our client on CPU "
+             f"{_cpus(found['client_cpus'])}" +
+             ("" if not found["unpinned_why"] else f" (not pinned: {found['unpinned_why']})"))
     print(f"client overhead at {found['rate']:g} requests/s ({found['requests']} requests, "
           f"{found['failed']} failed, {found['achieved_rate']:.1f}/s achieved), server holds "
           f"the first token {found['server_ms']:g} ms, client loop {found['client_loop']}, "
@@ -252,8 +288,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{found['read_after_answer_share']:.1%} of requests" +
           ("" if "floor_read_after_answer_share" not in found else
            f" (the floor's: {found['floor_read_after_answer_share']:.1%})") +
-          ("" if pinning is not None else "; the null server and the clients were not on CPUs "
-           "of their own"))
+          ("" if pinning is not None else "; the null server had no CPU of its own"))
     print(f"  send delay p99 {found['send_delay_p99_ms']:.3f} ms; event-loop lag p99 "
           f"{found['client_lag_p99_ms']:.3f} ms (lagged: {found['client_lagged']})")
     if "floor_overhead_p50_ms" in found:

@@ -547,11 +547,15 @@ def test_the_overhead_benchmark_measures_both_clients_and_says_whether_the_goal_
         done.stdout)
     # the null server has a CPU of its own where this process may use two or more, and says so
     ours = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    # (the CPUs each child ran on, read from the kernel: not the plan)
     if len(ours) >= 2:
         assert found["server_cpus"] == ours[:1] and found["client_cpus"] == ours[1:]
-        assert f"null server on CPU {ours[0]}, clients on CPU " in done.stdout
+        assert found["floor_server_cpus"] == ours[:1] and found["floor_client_cpus"] == ours[1:]
+        assert found["unpinned_why"] == ""
+        assert f"null server on CPU {ours[0]}, our client on CPU " in done.stdout
     else:
-        assert found["server_cpus"] is None and found["client_cpus"] is None
+        assert found["server_cpus"] == found["client_cpus"] == (ours or None)
+        assert found["unpinned_why"] and "(not pinned: " in done.stdout
 
 
 def _bench() -> Any:
@@ -578,8 +582,10 @@ def test_the_overhead_benchmark_puts_its_processes_on_the_cpus_it_names(
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {3, 0, 5})
     assert bench.cpu_plan() == (frozenset({0}), frozenset({3, 5}))
     assert bench.cpu_plan(pin=False) is None
+    assert bench.unpinned_why() == "" and bench.unpinned_why(pin=False) == "--no_pin"
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {2})
     assert bench.cpu_plan() is None
+    assert bench.unpinned_why() == "this process may use one CPU (2)"
     monkeypatch.undo()
     cpu = min(os.sched_getaffinity(0))
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
