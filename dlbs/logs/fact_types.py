@@ -188,6 +188,8 @@ FACT_TYPES: dict[str, str] = {
     # the largest batch
     "results.max_batch": "int",
     "results.max_batch_timed_out": "bool",
+    "results.max_batch_confirmed": "bool",
+    "results.max_batch_dynamic": "int",
     "results.max_batch_capped": "bool",
     "results.max_batch_probes": "list[dict]",
     "results.max_batch_seconds": "float",

@@ -212,6 +212,29 @@ def test_a_run_the_stages_budget_stopped_is_inconclusive_not_failed(
         "FAILED: d6: stopped at its time limit")
 
 
+def test_a_compiled_search_is_judged_on_the_static_graph_the_timed_run_compiles() -> None:
+    """D6: a compiled search that had no time to probe the static graph at its batch shows
+    nothing about the timed run's memory (inconclusive); its evidence says both edges."""
+    probes = [{"batch": 1, "fits": True, "graph": "static"},
+              {"batch": 2, "fits": True, "graph": "dynamic"},
+              {"batch": 4, "fits": False, "graph": "dynamic"},
+              {"batch": 2, "fits": True, "graph": "static"},
+              {"batch": 3, "fits": False, "graph": "static"}]
+    done = _run("d6", **{"results.max_batch": 2, "results.max_batch_dynamic": 3,
+                         "results.max_batch_confirmed": True, "results.max_batch_probes": probes,
+                         "results.max_batch_seconds": 201.5, "results.throughput": 812.0})
+    verdict, evidence = defects.judge_maxbatch({"d6": done}, GPU)
+    assert verdict == "passed"
+    assert ("d6: max_batch 2, search timed out False, dynamic graph's edge 3, confirmed static "
+            "True, 5 probes (3 static), 201.5 s, 812 samples/s") in evidence
+    cut = _run("d6", **{"results.max_batch": 3, "results.max_batch_dynamic": 3,
+                        "results.max_batch_confirmed": False,
+                        "results.max_batch_timed_out": True})
+    assert defects.judge_maxbatch({"d6": cut}, GPU)[0] == (
+        "inconclusive: the static graph was not probed at results.max_batch in d6 "
+        "(--max_batch_time)")
+
+
 def test_a_matrix_the_budget_cut_short_is_incomplete_not_failed() -> None:
     """The third H100 run's matrix-llama3_1b: 5 cells ok, one stopped by the stage's budget, two
     not run; its status said "failed" though no cell failed."""

@@ -28,11 +28,13 @@ the optimizer holds its state). "Does not fit" means:
   running out usually causes near the edge without saying so (``CUBLAS_STATUS_EXECUTION_FAILED``,
   ``CUDNN_STATUS_INTERNAL_ERROR``: the probe's reason says "probably out of memory"; the
   benchmark's ``near_oom`` says which). Probes run in this process and
-  everything is freed between them (``gc.collect``, ``torch.cuda.empty_cache`` and, for
-  ``--compile``, ``torch._dynamo.reset()``: every probe and the timed run compile their own
-  static batch); a
+  everything is freed between them (``gc.collect``, ``torch.cuda.empty_cache``); a
   ``--memory_budget_mb`` caps the probes' share of the device
-  (``torch.cuda.set_per_process_memory_fraction``).
+  (``torch.cuda.set_per_process_memory_fraction``). With ``--compile`` the search has two
+  parts (:func:`compiled_search`): one graph with a dynamic batch dimension for the doubling
+  and the bisection, then the static graph the timed run compiles, probed at the edge found
+  and beside it (the compiler's graphs forgotten, ``torch._dynamo.reset()``, after each):
+  a few compiles in all, not one a probe.
 - on a CPU, where running a 128 GB host out of memory is no test, the probe ran out of its
   memory budget for real: each probe runs in a forked child process whose ``RLIMIT_DATA`` is its
   data size at the fork plus the budget (the growth of its private writable memory: tensors,
@@ -49,6 +51,7 @@ in its first parallel region), so the benchmark searches before it builds its ow
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import mmap
@@ -57,7 +60,7 @@ import select
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,12 +96,15 @@ class NoBatchFits(BenchmarkError, MemoryError):
 @dataclass
 class Probe:
     """One short run at ``batch``: whether it fit (None: stopped at the time limit before it
-    could tell), its wall time (s) and why not."""
+    could tell), its wall time (s), why not, and, in a compiled search on a GPU, the graph
+    it ran (``static``: its own batch's, as the timed run compiles; ``dynamic``: one graph
+    for every batch, see :func:`compiled_search`)."""
 
     batch: int
     fits: bool | None
     seconds: float
     reason: str | None = None
+    graph: str | None = None
 
     def fact(self) -> dict[str, Any]:
         """The probe as an entry of ``results.max_batch_probes``."""
@@ -106,6 +112,8 @@ class Probe:
                                  "seconds": round(self.seconds, 3)}
         if self.reason is not None:
             entry["reason"] = self.reason
+        if self.graph is not None:
+            entry["graph"] = self.graph
         return entry
 
 
@@ -113,16 +121,59 @@ class Probe:
 class Search:
     """The outcome: the largest batch that fit (0: none), whether it is the limit (a lower
     bound), whether the time limit ended the search (a lower bound too), and every probe in
-    the order run."""
+    the order run. A compiled search on a GPU adds the largest batch its dynamic graph fit
+    (``dynamic_max_batch``) and whether ``max_batch`` was probed with the timed run's own,
+    static graph (``confirmed``: false only when the time limit came first)."""
 
     max_batch: int
     capped: bool
     probes: list[Probe] = field(default_factory=list)
     timed_out: bool = False
+    confirmed: bool = True
+    dynamic_max_batch: int | None = None
 
 
 class _TimeUp(Exception):
-    """The search's time limit is over (raised inside :func:`search` only)."""
+    """The search's time limit is over (raised inside the searches only)."""
+
+
+class _Probing:
+    """The probes of a search so far, and its deadline (``clock`` time; None: none): runs a
+    probe, keeps it, tells ``seen``; raises :class:`_TimeUp` when no probe may start or one
+    was stopped. The first probe of a search is never cut when ``uncut_first``."""
+
+    def __init__(self, probe: Prober, seen: Callable[[Probe], None] | None,
+                 deadline: float | None, clock: Callable[[], float],
+                 uncut_first: bool = True) -> None:
+        self.probe, self.seen, self.deadline, self.clock = probe, seen, deadline, clock
+        self.uncut_first = uncut_first
+        self.probes: list[Probe] = []
+
+    def fits(self, batch: int) -> bool:
+        """Probe ``batch``: whether it fit."""
+        timeout = None
+        if self.deadline is not None and (self.probes or not self.uncut_first):
+            timeout = self.deadline - self.clock()
+            if timeout <= 0:
+                raise _TimeUp
+        outcome = self.probe(batch, timeout)
+        self.probes.append(outcome)
+        if self.seen is not None:
+            self.seen(outcome)
+        if outcome.fits is None:
+            raise _TimeUp
+        return outcome.fits
+
+    def bisect(self, fit: int, fail: int) -> int:
+        """The largest batch that fits between ``fit`` (fits) and ``fail`` (does not; 0: none
+        seen), where ``fail`` - ``fit`` > 1 calls for probes."""
+        while fail and fail - fit > 1:
+            middle = (fit + fail) // 2
+            if self.fits(middle):
+                fit = middle
+            else:
+                fail = middle
+        return fit
 
 
 def search(probe: Prober, limit: int, seen: Callable[[Probe], None] | None = None,
@@ -132,42 +183,114 @@ def search(probe: Prober, limit: int, seen: Callable[[Probe], None] | None = Non
     starts and a running one is told to stop (batch 1 always runs to its end)."""
     if limit < 1:
         raise ValueError(f"the largest batch to try must be >= 1, got {limit}")
-    probes: list[Probe] = []
-    deadline = clock() + time_limit if time_limit > 0 else None
-
-    def run(batch: int) -> bool:
-        timeout = None
-        if deadline is not None and probes:  # batch 1 (the first probe) is never cut
-            timeout = deadline - clock()
-            if timeout <= 0:
-                raise _TimeUp
-        outcome = probe(batch, timeout)
-        probes.append(outcome)
-        if seen is not None:
-            seen(outcome)
-        if outcome.fits is None:
-            raise _TimeUp
-        return outcome.fits
-
+    probing = _Probing(probe, seen, clock() + time_limit if time_limit > 0 else None, clock)
     fit, fail, batch = 0, 0, 1
     try:
         while True:
-            if not run(batch):
+            if not probing.fits(batch):
                 fail = batch
                 break
             fit = batch
             if batch >= limit:
                 break
             batch = min(batch * 2, limit)
-        while fail and fail - fit > 1:
-            middle = (fit + fail) // 2
-            if run(middle):
-                fit = middle
-            else:
-                fail = middle
+        fit = probing.bisect(fit, fail)
     except _TimeUp:
-        return Search(max_batch=fit, capped=False, probes=probes, timed_out=True)
-    return Search(max_batch=fit, capped=fit >= limit, probes=probes)
+        return Search(max_batch=fit, capped=False, probes=probing.probes, timed_out=True)
+    return Search(max_batch=fit, capped=fit >= limit, probes=probing.probes)
+
+
+def search_near(probe: Prober, hint: int, limit: int, floor: int,
+                seen: Callable[[Probe], None] | None = None, deadline: float | None = None,
+                clock: Callable[[], float] = time.monotonic) -> Search:
+    """The largest batch that fits, searched from ``hint`` (expected at or near the edge):
+    ``hint`` first, then steps of 1, 2, 4... up while batches fit (to ``limit`` at most) or
+    down while they do not (to ``floor``, a batch known to fit, not probed again), then a
+    bisection; ``hint`` and ``hint`` + 1 settle an edge the hint had right. ``deadline``
+    (``clock`` time): no probe starts past it, the first included; a time-out keeps the
+    largest batch that fit so far (``floor`` if none)."""
+    if not 1 <= floor <= hint <= limit:
+        raise ValueError(f"a search near batch {hint} needs 1 <= floor ({floor}) <= hint <= "
+                         f"limit ({limit})")
+    probing = _Probing(probe, seen, deadline, clock, uncut_first=False)
+    fit, fail, step = floor, 0, 1
+    try:
+        if hint == floor or probing.fits(hint):
+            fit = hint
+            while fit < limit:
+                batch = min(fit + step, limit)
+                if not probing.fits(batch):
+                    fail = batch
+                    break
+                fit, step = batch, step * 2
+        else:
+            fail = hint
+            while fail - step > floor:
+                if probing.fits(fail - step):
+                    fit = fail - step
+                    break
+                fail, step = fail - step, step * 2
+        fit = probing.bisect(fit, fail)
+    except _TimeUp:
+        return Search(max_batch=fit, capped=False, probes=probing.probes, timed_out=True)
+    return Search(max_batch=fit, capped=fit >= limit, probes=probing.probes)
+
+
+def compiled_search(dynamic: Prober, static: Prober, limit: int,
+                    seen: Callable[[Probe], None] | None = None, time_limit: float = 0.0,
+                    clock: Callable[[], float] = time.monotonic,
+                    reset: Callable[[], None] | None = None) -> Search:
+    """The search for ``--compile`` on a GPU, in two parts, so that it costs a few compiles
+    instead of one a probe (the H100 run compiled resnet50 for 47 s a probe):
+
+    1. :func:`search` with the ``dynamic`` prober, whose probes keep the compiler's graphs:
+       batch 1 compiles its static graph (dynamo always specialises a size of 1), batch 2 a
+       graph with a dynamic batch dimension that the larger probes reuse;
+    2. the compiler's graphs are forgotten (``reset``), then :func:`search_near` the edge
+       found, with the ``static`` prober (each probe compiles its own batch's graph, as the
+       timed run does, and forgets it): two probes when the dynamic graph had the edge right.
+
+    ``results.max_batch`` is then of the static graph, the one the timed run compiles: it fit,
+    and the batch above it did not. When the time limit leaves no room for part 2, it is the
+    dynamic graph's edge, not confirmed (``confirmed`` false; batch 1's graph is static, so
+    batch 1 is always confirmed)."""
+    def labelled(prober: Prober, dynamic_above_1: bool) -> Prober:
+        def run(batch: int, timeout: float | None) -> Probe:
+            outcome = prober(batch, timeout)
+            outcome.graph = "dynamic" if dynamic_above_1 and batch > 1 else "static"
+            return outcome
+        return run
+
+    deadline = clock() + time_limit if time_limit > 0 else None
+    first = search(labelled(dynamic, True), limit, seen, time_limit, clock)
+    (reset or reset_compiler)()
+    if first.max_batch == 0 or first.timed_out:
+        return Search(max_batch=first.max_batch, capped=False, probes=first.probes,
+                      timed_out=first.timed_out, confirmed=first.max_batch <= 1,
+                      dynamic_max_batch=first.max_batch)
+    second = search_near(labelled(static, False), first.max_batch, limit, 1, seen, deadline,
+                         clock)
+    probes = first.probes + second.probes
+    if not second.probes and first.max_batch > 1:  # no time for a static probe
+        return Search(max_batch=first.max_batch, capped=False, probes=probes, timed_out=True,
+                      confirmed=False, dynamic_max_batch=first.max_batch)
+    return Search(max_batch=second.max_batch, capped=second.capped, probes=probes,
+                  timed_out=second.timed_out, dynamic_max_batch=first.max_batch)
+
+
+@contextlib.contextmanager
+def dynamic_graphs() -> Iterator[None]:
+    """While inside, dynamo makes a size that changes between calls dynamic
+    (``automatic_dynamic_shapes``, its default) and raises, instead of running eagerly, past
+    64 graphs of one function (``fail_on_recompile_limit_hit``: an eager probe would measure
+    eager memory). Settings this torch lacks are left out."""
+    import torch._dynamo
+
+    wanted = {"automatic_dynamic_shapes": True, "recompile_limit": 64,
+              "fail_on_recompile_limit_hit": True}
+    config = torch._dynamo.config
+    with config.patch({k: v for k, v in wanted.items() if hasattr(config, k)}):
+        yield
 
 
 def probe_step(spec: Spec, ctx: DistContext, batch: int) -> float:
@@ -226,9 +349,15 @@ class InProcessProber:
 def cuda_cleanup() -> None:
     """Free what a GPU probe left: the compiler's graphs (:func:`reset_compiler`), unreachable
     tensors, then the allocator's cached blocks."""
+    reset_compiler()
+    cuda_free()
+
+
+def cuda_free() -> None:
+    """Free a GPU probe's unreachable tensors, then the allocator's cached blocks; the
+    compiler's graphs stay (the dynamic part of :func:`compiled_search`)."""
     import torch
 
-    reset_compiler()
     gc.collect()
     torch.cuda.empty_cache()
 
@@ -551,7 +680,8 @@ def preload(model: ModelSpec) -> None:
 
 def find_max_batch(spec: Spec, ctx: DistContext, facts: Callable[[dict], None],
                    warn: Callable[[str], None], classify: Classify,
-                   describe: Describe, near_edge: NearEdge | None = None) -> int:
+                   describe: Describe, near_edge: NearEdge | None = None,
+                   clock: Callable[[], float] = time.monotonic) -> int:
     """Search the largest batch for ``spec`` (its ``--batch_size`` is ``max``), within the
     limits of ``spec.max_batch``, writing the
     ``exp.max_batch_*`` facts first and the probes as they end; return the batch. Raises
@@ -565,12 +695,19 @@ def find_max_batch(spec: Spec, ctx: DistContext, facts: Callable[[dict], None],
     def step(batch: int) -> float:
         return probe_step(spec, ctx, batch)
 
+    def dynamic_step(batch: int) -> float:
+        with dynamic_graphs():
+            return probe_step(spec, ctx, batch)
+
     probe: InProcessProber | ForkProber
+    dynamic: InProcessProber | None = None
     restore: Callable[[], None] = _nothing
     if spec.device.device == "gpu":
         budget_mb, enforced_by, restore = _gpu_budget(limits.memory_budget_mb,
                                                       spec.device.num_gpus)
         probe = InProcessProber(step, classify, describe, cuda_cleanup, near_edge)
+        if spec.device.compile:
+            dynamic = InProcessProber(dynamic_step, classify, describe, cuda_free, near_edge)
     else:
         budget = cpu_budget(limits.memory_budget_mb)
         budget_mb, enforced_by = round(budget / MIB, 1), "rlimit_data"
@@ -584,24 +721,35 @@ def find_max_batch(spec: Spec, ctx: DistContext, facts: Callable[[dict], None],
         facts({"results.max_batch_probes": probes})
         verdict = "fits" if outcome.fits else (
             f"does not fit ({outcome.reason})" if outcome.fits is False else outcome.reason)
-        print(f"max batch: batch {outcome.batch} {verdict} [{outcome.seconds:.1f} s]",
+        graph = f" ({outcome.graph} graph)" if outcome.graph else ""
+        print(f"max batch: batch {outcome.batch}{graph} {verdict} [{outcome.seconds:.1f} s]",
               file=sys.stderr, flush=True)
 
     try:
-        found = search(probe, limits.limit, seen, limits.time)
+        found = (compiled_search(dynamic, probe, limits.limit, seen, limits.time, clock)
+                 if dynamic is not None
+                 else search(probe, limits.limit, seen, limits.time, clock))
     finally:
         restore()
     if isinstance(probe, ForkProber) and probe.enforced_by not in (None, enforced_by):
         facts({"exp.max_batch_memory_limit": probe.enforced_by})
     facts({"results.max_batch": found.max_batch, "results.max_batch_capped": found.capped,
            "results.max_batch_timed_out": found.timed_out,
+           "results.max_batch_confirmed": found.confirmed,
            "results.max_batch_seconds": round(time.perf_counter() - start, 3)})
+    if found.dynamic_max_batch is not None:
+        facts({"results.max_batch_dynamic": found.dynamic_max_batch})
     if found.max_batch == 0:
         budget_text = f"{budget_mb} MiB" if budget_mb is not None else "the GPU's memory"
         raise NoBatchFits(f"--batch_size max: batch 1 does not fit in {budget_text} "
                           f"({found.probes[0].reason})")
     if found.timed_out:
         warn(time_out_warning(found, limits.time))
+    if not found.confirmed:
+        warn(f"--batch_size max: batch {found.max_batch} fit with the search's dynamic-batch "
+             "graph, but --max_batch_time ended the search before the static graph the timed "
+             "run compiles was probed at it (results.max_batch_confirmed false): the timed run "
+             "may run out of memory; raise --max_batch_time")
     if found.capped:
         warn(f"--batch_size max: batch {found.max_batch} (--max_batch_limit) still fits, so "
              "results.max_batch is a lower bound of the largest batch; raise --max_batch_limit "
