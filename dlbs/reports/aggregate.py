@@ -26,7 +26,7 @@ import pandas as pd
 from benchstats import t_critical
 
 from dlbs.reports.figures import FIGURE_KEYS
-from dlbs.reports.frame import UNUSABLE, UNUSABLE_WHY
+from dlbs.reports.frame import MAX_BATCH_BOUND, UNUSABLE, UNUSABLE_WHY
 from dlbs.reports.model import BUSY_THRESHOLD
 
 #: Default noise threshold: coefficient of variation above 5% marks a measurement noisy.
@@ -35,7 +35,7 @@ METRICS: tuple[str, ...] = ("time", "throughput")
 #: Columns that vary between runs of one experiment and are not carried to the aggregate.
 PER_RUN: tuple[str, ...] = ("time", "throughput", "time_std", "time_data", "status", "error",
                             "steady_state", "other_cpu_share", "loss_finite", "output_finite", "numerics",
-                            UNUSABLE, UNUSABLE_WHY)
+                            UNUSABLE, UNUSABLE_WHY, MAX_BATCH_BOUND)
 
 
 def _margin(std: pd.Series, count: pd.Series) -> pd.Series:
@@ -108,6 +108,10 @@ def aggregate(frame: pd.DataFrame, threshold: float = NOISE_THRESHOLD) -> pd.Dat
     out["not_finite"] = out["runs_not_finite"].fillna(0) > 0
     out["runs_numerics_off"] = _numerics_off_runs(ok).reindex(out.index)
     out["numerics_off"] = out["runs_numerics_off"].fillna(0) > 0
+    if MAX_BATCH_BOUND in ok.columns:  # a successful run's batch found is a lower bound
+        bound = ok[MAX_BATCH_BOUND].map(lambda v: v is True)
+        out[MAX_BATCH_BOUND] = bound.groupby(ok["identity"], sort=False).any().reindex(
+            out.index).fillna(False).astype(bool)
     out = out.join(_left_out_runs(frame))
     return out.drop(columns="failed_status")
 

@@ -10,14 +10,15 @@ when some of its repeats failed. Pure: aggregates in, ``Table`` out.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from dlbs.reports.figures import GROUP_NOTES, GROUP_TITLES, TOKENS, Figure, of_group
-from dlbs.reports.frame import is_number, label_of
-from dlbs.reports.model import MARK_PARTIAL, Table
+from dlbs.reports.frame import MAX_BATCH_BOUND, MAX_BATCH_KEY, is_number, label_of
+from dlbs.reports.model import MARK_LOWER_BOUND, MARK_PARTIAL, Table
 from dlbs.reports.pivot import pivot, sortable
 
 
@@ -61,9 +62,11 @@ def _cell(value: Any, ok: bool, status: Any, scale: float) -> Any:
 
 def experiment_table(agg: pd.DataFrame, dims: Sequence[str], name: str, title: str,
                      columns: Sequence[tuple[str, str, float, int]],
-                     mask: pd.Series | None = None) -> Table | None:
+                     mask: pd.Series | None = None,
+                     column_marks: Mapping[str, pd.Series] | None = None) -> Table | None:
     """One row per experiment (``dims`` as its key): ``columns`` are (aggregate column,
-    heading, scale, decimals); ``None`` when no row is left."""
+    heading, scale, decimals); ``column_marks``: a heading's own marks by experiment (``agg``'s
+    index), added to its numbers; ``None`` when no row is left."""
     part = agg if mask is None else agg[mask]
     if part.empty or not columns:
         return None
@@ -76,6 +79,9 @@ def experiment_table(agg: pd.DataFrame, dims: Sequence[str], name: str, title: s
     data = data.astype(object).where(data.notna(), None)
     partial = [MARK_PARTIAL if p and o else "" for p, o in zip(part["partial"], ok)]
     marks = pd.DataFrame({h: partial for _, h, _, _ in columns}, index=index)
+    for heading, own in (column_marks or {}).items():
+        if heading in marks.columns:
+            marks[heading] = marks[heading] + own.reindex(part.index).fillna("").to_numpy()
     marks = marks.where(data.notna() & data.map(lambda v: not isinstance(v, str)), "")
     order = pd.Series(range(len(data)), index=index).sort_index(kind="stable").to_numpy()
     return Table(name, title, data.iloc[order], marks.iloc[order],
@@ -111,10 +117,21 @@ def group_tables(agg: pd.DataFrame, dims: Sequence[str],
             keys += [d for d in ("seq_len", "generate") if d not in keys]
             mask = generation(agg)
         table = experiment_table(agg, keys, group, GROUP_TITLES[group], figure_columns(figures),
-                                 mask)
+                                 mask, figure_marks(agg, figures))
         if table is not None:
             tables.append(table)
     return tables
+
+
+def figure_marks(agg: pd.DataFrame, figures: Sequence[Figure]) -> dict[str, pd.Series]:
+    """Marks of a figure's own: the max batch found that is not the edge (a lower bound, or
+    not probed with the timed run's graph: ``frame.max_batch_bound``)."""
+    marks: dict[str, pd.Series] = {}
+    for figure in figures:
+        if figure.key == MAX_BATCH_KEY and MAX_BATCH_BOUND in agg.columns:
+            bound = agg[MAX_BATCH_BOUND].map(lambda v: v is True or v is np.True_)
+            marks[figure.heading] = bound.map({True: MARK_LOWER_BOUND, False: ""})
+    return marks
 
 
 def figure_notes(groups: Iterable[str]) -> list[str]:

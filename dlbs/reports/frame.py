@@ -44,6 +44,8 @@ ALIASES: dict[str, str] = {
     "numerics": "results.numerics",
     "seq_len": "exp.seq_len", "generate": "exp.generate",
 }
+#: The batch ``--batch_size max`` found, and the per-run column saying it is not the edge.
+MAX_BATCH_KEY, MAX_BATCH_BOUND = "results.max_batch", "max_batch_bound"
 #: Derived columns (not log keys): a device label like ``2x gpu``.
 DERIVED: tuple[str, ...] = ("device",)
 
@@ -371,12 +373,25 @@ def to_frame(records: Sequence[Mapping[str, Any]], extra: Sequence[str] = (),
     for key in FIGURE_KEYS:
         if any(key in record for record in records):
             columns[key] = [record.get(key) for record in records]
+    if any(MAX_BATCH_KEY in record for record in records):
+        columns[MAX_BATCH_BOUND] = [max_batch_bound(record) for record in records]
     frame = pd.DataFrame(columns)
     for column in ("time", "throughput", "time_std", *FIGURE_KEYS):
         if column in frame.columns:
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
     frame["identity"] = frame.groupby(by, dropna=False, sort=False).ngroup() if by else 0
     return frame
+
+
+def max_batch_bound(record: Mapping[str, Any]) -> bool | None:
+    """Whether a run's ``results.max_batch`` is not the largest batch that fits: capped at
+    ``--max_batch_limit``, cut by ``--max_batch_time``, or (``--compile`` on a GPU) not probed
+    with the timed run's own graph; None without a search."""
+    if MAX_BATCH_KEY not in record:
+        return None
+    return (record.get("results.max_batch_capped") is True
+            or record.get("results.max_batch_timed_out") is True
+            or record.get("results.max_batch_confirmed") is False)
 
 
 def identity_columns(keys: Sequence[str], frame: pd.DataFrame) -> list[str]:

@@ -21,6 +21,7 @@ MARK_SUPERLINEAR = "^"
 MARK_BUSY = "#"
 MARK_NOT_FINITE = "x"
 MARK_NUMERICS_OFF = "?"
+MARK_LOWER_BOUND = "+"
 #: Other processes above this share of the run's CPUs during its timed window
 #: (``results.other_cpu_share``) mark it busy: a tenth is well above the accounting's
 #: resolution (+-0.02 at the shortest window given, 1 s) and already takes a tenth of the cores
@@ -44,6 +45,11 @@ MARK_LEGEND: dict[str, str] = {
                        "beyond the tolerance of its precision (--check_numerics: "
                        "results.numerics, results.numerics_error): fast, but not computing "
                        "what the model computes",
+    MARK_LOWER_BOUND: "max batch found is not the largest batch that fits: the search stopped "
+                      "at --max_batch_limit (results.max_batch_capped) or --max_batch_time "
+                      "(results.max_batch_timed_out): a lower bound; with --compile on a GPU "
+                      "also when the timed run's own graph was not probed at that batch "
+                      "(results.max_batch_confirmed false); the run's warnings say which",
 }
 #: How a failed cell is shown, by status (any other status is shown as it is).
 STATUS_TEXT: dict[str, str] = {"failure": "failed"}

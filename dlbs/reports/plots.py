@@ -14,6 +14,7 @@ a paper or a page looks the same where its fonts are not installed.
 from __future__ import annotations
 
 import io
+import math
 import numbers
 import re
 import textwrap
@@ -187,22 +188,43 @@ def _finite(value: Any) -> float | None:
     return float(value) if is_number(value) and np.isfinite(float(value)) else None
 
 
+def column_x(col: Any) -> float | None:
+    """A pivot column's place on a numeric x axis: the number it is, also when written as
+    text (a sweep over ``[16, 32, "max"]`` has the columns ``"16"``, ``"32"``, ``"max"``);
+    None for a column that is no number (``max``)."""
+    if is_number(col):
+        return float(col)
+    if isinstance(col, str):
+        try:
+            x = float(col)
+        except ValueError:
+            return None
+        return x if math.isfinite(x) else None
+    return None
+
+
+def _numeric_columns(table: Table) -> list[float]:
+    """The x of every column that has one, sorted."""
+    return sorted({x for c in table.data.columns if (x := column_x(c)) is not None})
+
+
 def _points(table: Table, r: int) -> list[Point]:
     """The points of one row's numeric cells; no error where no CI."""
     points = []
     for c, col in enumerate(table.data.columns):
         value = table.data.iat[r, c]
-        if not (is_number(col) and is_number(value)):
+        x = column_x(col)
+        if x is None or not is_number(value):
             continue
         y = float(value)
         lo, hi = (_finite(table.ci[0].iat[r, c]), _finite(table.ci[1].iat[r, c])) \
             if table.ci is not None else (None, None)
         if lo is not None and hi is not None:
-            points.append(Point(float(col), y, y - lo, hi - y))
+            points.append(Point(x, y, y - lo, hi - y))
         elif lo is not None:  # ``>= low``: the least certain point, never drawn as a plain one
-            points.append(Point(float(col), y, y - lo, 0.0, open_high=True))
+            points.append(Point(x, y, y - lo, 0.0, open_high=True))
         else:
-            points.append(Point(float(col), y, 0.0, 0.0))
+            points.append(Point(x, y, 0.0, 0.0))
     return points
 
 
@@ -297,8 +319,8 @@ def _lines(table: Table, rows: list[int], title: str, xlabel: str, axis: Axis,
         _ideal_line(axes, table, rows)
     if logx:
         axes.set_xscale("log", base=2)
-    ticks = sorted({c for c in table.data.columns if is_number(c)})
-    axes.set_xticks(ticks, [str(t) for t in ticks])
+    ticks = _numeric_columns(table)
+    axes.set_xticks(ticks, [f"{t:g}" for t in ticks])
     if ticks:  # room around the first and last columns (a status written there stays inside)
         pad = (ticks[-1] - ticks[0]) * 0.05 or 0.5
         axes.set_xlim(*((ticks[0] / 1.2, ticks[-1] * 1.2) if logx else
@@ -349,9 +371,9 @@ def _legend(figure: Figure, axes: Any, axis: Axis) -> None:
 
 def _statuses(table: Table, r: int) -> list[tuple[float, str]]:
     """(x, status) of one row's failed cells (``oom``, ``failed``...)."""
-    return [(float(col), STATUS_TEXT.get(value, value))
+    return [(x, STATUS_TEXT.get(value, value))
             for col, value in zip(table.data.columns, table.data.iloc[r].tolist())
-            if is_number(col) and isinstance(value, str)]
+            if (x := column_x(col)) is not None and isinstance(value, str)]
 
 
 def _ideal_line(axes: Any, table: Table, rows: list[int]) -> None:
@@ -359,7 +381,7 @@ def _ideal_line(axes: Any, table: Table, rows: list[int]) -> None:
     row whose fewest devices failed starts later, and its ideal is a parallel line."""
     bases = sorted({min(p.x for p in points) for r in rows if (points := _points(table, r))})
     for number, base in enumerate(bases):
-        xs = sorted(float(c) for c in table.data.columns if is_number(c) and c >= base)
+        xs = [x for x in _numeric_columns(table) if x >= base]
         axes.plot(xs, [x / base for x in xs], color="grey", linestyle=":", linewidth=1.5,
                   label="linear scaling (ideal)" if number == 0 else "_nolegend_")
 
@@ -394,6 +416,17 @@ def _models(table: Table) -> dict[str, list[int]]:
 REPLICA_BATCH = "replica batch (samples per replica)"
 
 
+def _not_drawn(table: Table, rows: list[int]) -> str:
+    """What the provenance line says of columns with values but no place on the x axis (a
+    replica batch ``max``: each run's batch is its own, in the resources table)."""
+    left = [str(col) for c, col in enumerate(table.data.columns) if column_x(col) is None
+            and any(is_number(table.data.iat[r, c]) for r in rows)]
+    if not left:
+        return ""
+    return (f"; replica batch {', '.join(left)} not drawn (no batch of its own: see "
+            "'Max batch found')")
+
+
 def _regular(report: Report, formats: tuple[str, ...]) -> Iterator[Chart]:
     table = _table(report, "throughput")
     if table is None:
@@ -402,7 +435,7 @@ def _regular(report: Report, formats: tuple[str, ...]) -> Iterator[Chart]:
         title = _title_with_row(f"{model}: throughput vs replica batch", table, rows)
         images = _lines(table, rows, title, REPLICA_BATCH,
                         Axis("throughput (samples/s, mean of runs, 95% CI)"), logx=True,
-                        sign=footer(report), formats=formats)
+                        sign=footer(report) + _not_drawn(table, rows), formats=formats)
         yield Chart(f"throughput_{_slug(model)}.png", title, images)
     yield from _tokens(report, formats)
 
@@ -420,7 +453,7 @@ def _tokens(report: Report, formats: tuple[str, ...]) -> Iterator[Chart]:
         title = _title_with_row(f"{model}: tokens/s vs replica batch", table, rows)
         images = _lines(table, rows, title, REPLICA_BATCH,
                         Axis("throughput (tokens/s, mean of runs, 95% CI)"), logx=True,
-                        sign=footer(report), formats=formats)
+                        sign=footer(report) + _not_drawn(table, rows), formats=formats)
         yield Chart(f"tokens_{_slug(model)}.png", title, images)
 
 
@@ -562,7 +595,7 @@ def value_label(title: str, name: str) -> str:
 
 def _pivot(report: Report, formats: tuple[str, ...]) -> Iterator[Chart]:
     table = report.tables[0]
-    if any(is_number(c) for c in table.data.columns):
+    if _numeric_columns(table):
         title = report.title
         name = str(table.data.columns.name or "column")
         rows = list(range(len(table.data.index)))

@@ -309,3 +309,31 @@ def test_the_comparison_chart_marks_busy_verdicts_and_names_the_allowance(
     assert any(t.get_text().startswith("# busy machine")
                for t in axes.get_legend().get_texts())
     assert "with the 2.5% session allowance" in axes.get_title()
+
+
+def test_a_sweep_with_a_max_batch_draws_its_numeric_batches_and_says_what_it_left_out(
+        records: list[dict[str, Any]]) -> None:
+    """A sweep over ``[16, 32, 64, "max"]`` makes the pivot's columns text ("16", ..., "max"):
+    the regular chart drew nothing at all (not even 16-64), without a word. Now the numeric
+    batches are drawn and the provenance line says the ``max`` column was not (its batch is the
+    run's own: the resources table's 'Max batch found')."""
+    from dlbs.reports.plots import _not_drawn, _points
+
+    found = []
+    for repeat in range(3):
+        run = dict(next(r for r in records if r["exp.model"] == "alexnet"
+                        and r["exp.num_replicas"] == 1 and r["results.status"] == "ok"))
+        run.update({"exp.replica_batch": "max", "exp.effective_batch": 48,
+                    "exp.id": "alexnet-max-1", "results.max_batch": 48,
+                    "exp.log_file": f"/logs/alexnet_max_{repeat}.log"})
+        found.append(run)
+    report = build_report([*records, *found], "regular")
+    table = next(t for t in report.tables if t.name == "throughput")
+    assert "max" in [str(c) for c in table.data.columns]
+    row = next(r for r, k in enumerate(table.data.index) if k == ("AlexNet", "1x gpu"))
+    assert [p.x for p in _points(table, row)] == [16.0, 32.0, 64.0]
+    assert "replica batch max not drawn" in _not_drawn(table, [row])
+    made = {c.name: c for c in charts(report)}
+    assert _pixels_vary(made["throughput_alexnet.png"].png)
+    plain = build_report(records, "regular")
+    assert _not_drawn(plain.tables[1], [0]) == ""

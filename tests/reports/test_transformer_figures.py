@@ -446,3 +446,38 @@ def test_old_style_reports_have_only_their_tables(tmp_path: Path) -> None:
     assert _names(reports) == [["time", "throughput", "throughput_ci"],
                                ["time", "throughput", "speedup", "efficiency", "throughput_ci"],
                                ["experiments"]]
+
+
+@pytest.mark.parametrize(("search", "marked"), [
+    pytest.param({}, False, id="the-edge"),
+    pytest.param({"results.max_batch_capped": True}, True, id="capped"),
+    pytest.param({"results.max_batch_timed_out": True}, True, id="timed-out"),
+    pytest.param({"results.max_batch_confirmed": False, "results.max_batch_timed_out": True,
+                  "results.max_batch_dynamic": 52}, True, id="compiled-unconfirmed"),
+    pytest.param({"results.max_batch_confirmed": True, "results.max_batch_dynamic": 50},
+                 False, id="compiled-confirmed"),
+])
+def test_a_max_batch_that_is_not_the_edge_is_marked(tmp_path: Path, search: dict[str, Any],
+                                                    marked: bool) -> None:
+    """A search capped at --max_batch_limit, cut by --max_batch_time or (--compile on a GPU)
+    not probed with the timed run's own graph found a lower bound, not the largest batch that
+    fits: the table marks it and says why, in text and HTML, where it used to show it alone."""
+    folder = tmp_path / "max"
+    head = {**header("alexnet", "AlexNet", batch=4), "exp.replica_batch": "max",
+            "exp.effective_batch": "max", "exp.id": "alexnet-max"}
+    write_log(folder / "max.log", head, {**timing(60.0, 52), "exp.effective_batch": 52,
+                                         "results.max_batch": 52,
+                                         "results.max_batch_capped": False,
+                                         "results.max_batch_timed_out": False, **search})
+    write_log(folder / "fixed.log", header("alexnet", "AlexNet", batch=4), timing(50.0, 4))
+    report = build_report(records_of(folder), "regular")
+    resources = table(report, "resources")
+    cell = row(resources.data, **{"Replica batch": "max"})
+    assert cell["Max batch found"] == 52  # the number itself is what the run found
+    assert resources.marks is not None
+    marks = resources.marks[resources.data["Max batch found"].notna()]["Max batch found"]
+    assert list(marks) == (["+"] if marked else [""])
+    text = RENDERERS["text"](report)
+    assert ("+ max batch found is not the largest batch that fits" in text) == marked
+    assert ("52+" in text.replace(" ", "")) == marked
+    assert ("max batch found is not the largest batch" in to_html(report)) == marked
