@@ -309,7 +309,10 @@ def _add_max_batch_args(parser: argparse.ArgumentParser) -> None:
                        help="seconds the search may take: past them no probe starts and a CPU "
                             "probe is stopped, and results.max_batch is the largest batch that "
                             "fit so far, a lower bound, with results.max_batch_timed_out true "
-                            "and a warning; batch 1 always runs to its end; 0 = no limit "
+                            "and a warning (with --compile on a GPU, if no probe of the timed "
+                            "run's own graph got in, the dynamic graph's edge, "
+                            "results.max_batch_confirmed false); batch 1 always runs to its "
+                            "end; 0 = no limit "
                             f"(default: {DEFAULT_MAX_BATCH_TIME:g})")
 
 

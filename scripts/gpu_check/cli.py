@@ -27,8 +27,8 @@ REQUIRED = {"torch": "the benchmark", "numpy": "the benchmark's statistics"}
 OPTIONAL = {"pynvml": "NVML energy and clocks (pip install nvidia-ml-py)",
             "timm": "the timm stage"}
 #: The order stages run in (cheap facts first; the timm pairs and energy last).
-ORDER = ["env", "ceilings", "defects", "maxbatch", "matrix-resnet50", "matrix-vit_b16",
-         "matrix-gpt2", "matrix-llama3_1b", "matrix-options", "llm", "timm", "energy"]
+ORDER = ["env", "ceilings", "defects", "maxbatch-eager", "maxbatch-compile", "matrix-resnet50",
+         "matrix-vit_b16", "matrix-gpt2", "matrix-llama3_1b", "matrix-options", "llm", "timm", "energy"]
 DEFAULT_BUDGET = 480.0
 #: A dry run runs two stages at a time (CPU runs on a 2-core CI machine); a GPU run one.
 DRY_WORKERS = 2  # seconds per stage: well inside a host's 10-minute command limit

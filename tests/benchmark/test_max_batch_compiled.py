@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -53,7 +54,8 @@ def test_the_static_graph_settles_the_edge_the_dynamic_one_found(
     dyn, stat, calls = edges(static, dynamic)
     found = maxbatch.compiled_search(dyn, stat, 64, reset=lambda: calls.append("reset"))
     assert found.max_batch == static and found.confirmed and not found.timed_out
-    assert found.dynamic_max_batch == dynamic and found.capped == (static == 64)
+    assert found.dynamic_max_batch == (dynamic if dynamic > 1 else None)  # 1: no dynamic graph
+    assert found.capped == (static == 64)
     assert calls[calls.index("reset") + 1:] == second_part
     graphs = [(p.batch, p.graph) for p in found.probes]
     assert graphs[0] == (1, "static")  # dynamo specialises a size of 1: batch 1's graph
@@ -87,6 +89,68 @@ def test_no_room_for_the_static_graph_leaves_the_dynamic_edge_unconfirmed() -> N
     assert found.max_batch == found.dynamic_max_batch > 1
 
 
+class Clock:
+    """A clock the probes move: each probe takes its seconds."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def prober(self, edge: int, graph: str, seconds: Callable[[int], float],
+               calls: list[str]) -> maxbatch.Prober:
+        def probe(batch: int, timeout: float | None = None) -> maxbatch.Probe:
+            calls.append(f"{graph}{batch}")
+            self.now += seconds(batch)
+            fits = batch <= edge
+            return maxbatch.Probe(batch, fits, seconds(batch), None if fits else "no")
+        return probe
+
+
+def test_a_search_cut_in_its_bisection_keeps_the_bisections_largest_fit() -> None:
+    """Doubling to 64 (fails), then 48 (fails), 40 and 44 fit, 46 does not; the time is over
+    before 45: the result is 44, not the doubling's 32 (a time-out lost the bisection's
+    progress for a moment in this change, before this test)."""
+    clock, calls = Clock(), []
+    found = maxbatch.search(clock.prober(45, "", lambda b: 1.0, calls), 4096, time_limit=10.5,
+                            clock=clock)
+    assert calls == ["1", "2", "4", "8", "16", "32", "64", "48", "40", "44", "46"]
+    assert found.timed_out and found.max_batch == 44
+
+
+def test_the_first_part_keeps_time_for_the_static_graph() -> None:
+    """Batch 1 compiles (10 s), the dynamic graph's other probes take 1 s, a static probe
+    10 s: with 40 s the first part stops at 20 s (its bisection cut at 42, kept), so that the
+    static graph is probed from there (without it the 40 s went to the first part and the
+    result was left unconfirmed)."""
+    clock, calls = Clock(), []
+    dynamic = clock.prober(43, "d", lambda b: 10.0 if b == 1 else 1.0, calls)
+    static = clock.prober(45, "s", lambda b: 10.0, calls)
+    found = maxbatch.compiled_search(dynamic, static, 4096, time_limit=40, clock=clock,
+                                     reset=lambda: None)
+    dynamic_part = [c for c in calls if c.startswith("d")]
+    assert clock.now <= 40 + 10  # a GPU probe cannot be stopped: one may end past the limit
+    assert len(dynamic_part) == 11 and dynamic_part[-1] == "d42"
+    assert [c for c in calls if c.startswith("s")] == ["s42", "s43"]
+    assert found.confirmed and found.timed_out  # cut short: 43 is a lower bound of 45
+    assert found.max_batch == 43 and found.dynamic_max_batch == 42
+
+
+def test_a_time_out_names_only_the_static_graphs_failures() -> None:
+    """The warning's 'batch N did not fit' is of the graph the timed run runs: a dynamic
+    graph's failure says nothing of it."""
+    clock, calls = Clock(), []
+    dynamic = clock.prober(43, "d", lambda b: 1.0, calls)
+    static = clock.prober(45, "s", lambda b: 10.0, calls)
+    found = maxbatch.compiled_search(dynamic, static, 4096, time_limit=35, clock=clock,
+                                     reset=lambda: None)
+    assert "d44" in calls and calls[-3:] == ["s43", "s44", "s46"]  # then 35 s were over
+    assert found.timed_out and found.max_batch == 44
+    warning = maxbatch.time_out_warning(found, 35)
+    assert "(batch 46 did not fit)" in warning and "batch 44 did not" not in warning, warning
+
+
 def test_batch_1_is_confirmed_even_when_time_runs_out_after_it() -> None:
     dyn, stat, calls = edges(45, 43)
     found = maxbatch.compiled_search(dyn, stat, 4096, time_limit=0.5,
@@ -118,7 +182,8 @@ class Graphs:
 
 
 def gpu_search(monkeypatch: pytest.MonkeyPatch, graphs: Graphs, static: int, dynamic: int,
-               *flags: str, time_up_at: int = 0) -> tuple[int, dict[str, Any], list[str]]:
+               *flags: str, time_up_at: int = 0, model: str = "sensor_net"
+               ) -> tuple[int, dict[str, Any], list[str]]:
     """``find_max_batch`` for ``--device gpu --compile``, its probes run by ``graphs``: the
     dynamic part of the search (the recompile limit it sets) fits up to ``dynamic``, a static
     graph up to ``static``; the search's clock jumps a day when batch ``time_up_at`` runs.
@@ -134,7 +199,7 @@ def gpu_search(monkeypatch: pytest.MonkeyPatch, graphs: Graphs, static: int, dyn
         return graphs.step(batch)
 
     monkeypatch.setattr(maxbatch, "probe_step", probe_step)
-    spec = parse_args(["--model", "sensor_net", "--device", "gpu", "--compile", "--batch_size",
+    spec = parse_args(["--model", model, "--device", "gpu", "--compile", "--batch_size",
                        "max", "--max_batch_limit", "256", *flags])
     facts: dict[str, Any] = {}
     warnings: list[str] = []
@@ -179,6 +244,17 @@ def test_a_compiled_gpu_search_cut_before_the_static_graph_warns(
     assert facts["results.max_batch_timed_out"] and not facts["results.max_batch_confirmed"]
     assert {p["graph"] for p in facts["results.max_batch_probes"][1:]} == {"dynamic"}
     assert any("results.max_batch_confirmed false" in w for w in warnings), warnings
+    assert not any("lower bound" in w for w in warnings), warnings  # it may not even fit
+
+
+def test_generate_runs_eager_so_its_search_is_the_plain_one(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """--compile is ignored with --generate (decoding runs eager): no two-part search."""
+    graphs = Graphs()
+    batch, facts, _ = gpu_search(monkeypatch, graphs, 45, 43, "--generate", "4",
+                                 "--forward_only", model="gpt2")
+    assert batch == 45 and "results.max_batch_dynamic" not in facts
+    assert all("graph" not in p for p in facts["results.max_batch_probes"])
 
 
 def test_the_dynamic_part_refuses_to_fall_back_to_eager() -> None:

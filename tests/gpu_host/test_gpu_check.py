@@ -63,7 +63,8 @@ def test_summary_lists_every_stage_with_its_status(dry_run: tuple[Path, subproce
     assert rows["env"][1] == "ok" and rows["ceilings"][1] == "ok"
     for stage in MATRIX_STAGES:
         assert rows[stage][1].startswith("ok: 1 of 1 runs ok"), stage
-    assert rows["energy"][1] == NO_GPU and rows["maxbatch"][1] == NO_GPU
+    assert rows["energy"][1] == NO_GPU and rows["maxbatch-eager"][1] == NO_GPU
+    assert rows["maxbatch-compile"][1] == NO_GPU
     assert rows["timm"][1].startswith("skipped: timm is") or rows["timm"][1] == NO_GPU
 
 
@@ -233,6 +234,17 @@ def test_a_compiled_search_is_judged_on_the_static_graph_the_timed_run_compiles(
     assert defects.judge_maxbatch({"d6": cut}, GPU)[0] == (
         "inconclusive: the static graph was not probed at results.max_batch in d6 "
         "(--max_batch_time)")
+    lower = _run("d6", **{"results.max_batch": 1, "results.max_batch_confirmed": True,
+                          "results.max_batch_timed_out": True})
+    assert defects.judge_maxbatch({"d6": lower}, GPU)[0].startswith(
+        "inconclusive: --max_batch_time ended the search before the memory edge in d6")
+
+
+def test_the_max_batch_stage_is_both_searches_each_a_stage_of_its_own() -> None:
+    """D6 needs a call of its own (about 420 s): ``maxbatch-compile``; ``maxbatch`` (the name
+    the earlier runs used) still runs both."""
+    assert cli.stage_names(["maxbatch"]) == ["maxbatch-eager", "maxbatch-compile"]
+    assert cli.stage_names(["maxbatch-compile"]) == ["maxbatch-compile"]
 
 
 def test_a_matrix_the_budget_cut_short_is_incomplete_not_failed() -> None:

@@ -17,7 +17,10 @@ Batch 1 is always probed to its end (without it there is no answer, and the time
 take as long per step); past the limit no further probe starts, and a probe running in a
 forked child (a CPU) is killed at the limit and logged with ``"fits": null``. ``B`` is then
 the largest batch that fit so far, a lower bound: ``results.max_batch_timed_out`` is true and
-a warning says so. A probe in this process (a GPU) cannot be stopped: it ends first.
+a warning says so (a compiled search on a GPU that got no probe of the timed run's own graph
+in keeps its dynamic graph's edge instead, not a lower bound: ``results.max_batch_confirmed``
+is false, and its warning says so). A probe in this process (a GPU) cannot be stopped: it
+ends first.
 
 A probe is the real thing at that batch: the workload is built as for a run (model, optimizer,
 data, the phase's step, on the run's device and dtype) and :data:`PROBE_WARMUP` +
@@ -140,20 +143,25 @@ class _TimeUp(Exception):
 class _Probing:
     """The probes of a search so far, and its deadline (``clock`` time; None: none): runs a
     probe, keeps it, tells ``seen``; raises :class:`_TimeUp` when no probe may start or one
-    was stopped. The first probe of a search is never cut when ``uncut_first``."""
+    was stopped. The first probe of a search is never cut when ``uncut_first``; ``keep``
+    (of the probes so far) is seconds before the deadline kept for what comes after."""
 
     def __init__(self, probe: Prober, seen: Callable[[Probe], None] | None,
                  deadline: float | None, clock: Callable[[], float],
-                 uncut_first: bool = True) -> None:
+                 uncut_first: bool = True,
+                 keep: Callable[[list[Probe]], float] | None = None) -> None:
         self.probe, self.seen, self.deadline, self.clock = probe, seen, deadline, clock
-        self.uncut_first = uncut_first
+        self.uncut_first, self.keep = uncut_first, keep
         self.probes: list[Probe] = []
+        #: The largest batch that fit so far (0: none): what a time-out keeps.
+        self.best = 0
 
     def fits(self, batch: int) -> bool:
         """Probe ``batch``: whether it fit."""
         timeout = None
         if self.deadline is not None and (self.probes or not self.uncut_first):
-            timeout = self.deadline - self.clock()
+            kept = self.keep(self.probes) if self.keep is not None else 0.0
+            timeout = self.deadline - kept - self.clock()
             if timeout <= 0:
                 raise _TimeUp
         outcome = self.probe(batch, timeout)
@@ -162,6 +170,8 @@ class _Probing:
             self.seen(outcome)
         if outcome.fits is None:
             raise _TimeUp
+        if outcome.fits:
+            self.best = max(self.best, batch)
         return outcome.fits
 
     def bisect(self, fit: int, fail: int) -> int:
@@ -177,13 +187,16 @@ class _Probing:
 
 
 def search(probe: Prober, limit: int, seen: Callable[[Probe], None] | None = None,
-           time_limit: float = 0.0, clock: Callable[[], float] = time.monotonic) -> Search:
+           time_limit: float = 0.0, clock: Callable[[], float] = time.monotonic,
+           keep: Callable[[list[Probe]], float] | None = None) -> Search:
     """Double from 1 until a probe does not fit or ``limit`` fits, then bisect; ``seen`` is
     told of each probe as it ends. ``time_limit`` > 0: seconds from now after which no probe
-    starts and a running one is told to stop (batch 1 always runs to its end)."""
+    starts and a running one is told to stop (batch 1 always runs to its end); ``keep``: the
+    seconds of it kept for what follows the search, from the probes so far."""
     if limit < 1:
         raise ValueError(f"the largest batch to try must be >= 1, got {limit}")
-    probing = _Probing(probe, seen, clock() + time_limit if time_limit > 0 else None, clock)
+    probing = _Probing(probe, seen, clock() + time_limit if time_limit > 0 else None, clock,
+                       keep=keep)
     fit, fail, batch = 0, 0, 1
     try:
         while True:
@@ -195,8 +208,9 @@ def search(probe: Prober, limit: int, seen: Callable[[Probe], None] | None = Non
                 break
             batch = min(batch * 2, limit)
         fit = probing.bisect(fit, fail)
-    except _TimeUp:
-        return Search(max_batch=fit, capped=False, probes=probing.probes, timed_out=True)
+    except _TimeUp:  # the largest batch that fit, the bisection's included
+        return Search(max_batch=probing.best, capped=False, probes=probing.probes,
+                      timed_out=True)
     return Search(max_batch=fit, capped=fit >= limit, probes=probing.probes)
 
 
@@ -232,7 +246,8 @@ def search_near(probe: Prober, hint: int, limit: int, floor: int,
                 fail, step = fail - step, step * 2
         fit = probing.bisect(fit, fail)
     except _TimeUp:
-        return Search(max_batch=fit, capped=False, probes=probing.probes, timed_out=True)
+        return Search(max_batch=max(floor, probing.best), capped=False, probes=probing.probes,
+                      timed_out=True)
     return Search(max_batch=fit, capped=fit >= limit, probes=probing.probes)
 
 
@@ -251,9 +266,11 @@ def compiled_search(dynamic: Prober, static: Prober, limit: int,
        timed run does, and forgets it): two probes when the dynamic graph had the edge right.
 
     ``results.max_batch`` is then of the static graph, the one the timed run compiles: it fit,
-    and the batch above it did not. When the time limit leaves no room for part 2, it is the
-    dynamic graph's edge, not confirmed (``confirmed`` false; batch 1's graph is static, so
-    batch 1 is always confirmed)."""
+    and the batch above it did not. Part 1 stops early enough to keep, of ``time_limit``, two
+    of batch 1's probes (a static compile and two steps each) for part 2. When part 2 still
+    gets no probe in, the result is the dynamic graph's edge, not confirmed (``confirmed``
+    false; batch 1's graph is static, so batch 1 is always confirmed). ``dynamic_max_batch``
+    is None when no probe ran a dynamic graph (batch 2 did not fit, or the limit is 1)."""
     def labelled(prober: Prober, dynamic_above_1: bool) -> Prober:
         def run(batch: int, timeout: float | None) -> Probe:
             outcome = prober(batch, timeout)
@@ -261,21 +278,25 @@ def compiled_search(dynamic: Prober, static: Prober, limit: int,
             return outcome
         return run
 
+    def for_part_2(probes: list[Probe]) -> float:
+        return 2 * probes[0].seconds if probes else 0.0
+
     deadline = clock() + time_limit if time_limit > 0 else None
-    first = search(labelled(dynamic, True), limit, seen, time_limit, clock)
+    first = search(labelled(dynamic, True), limit, seen, time_limit, clock, for_part_2)
     (reset or reset_compiler)()
-    if first.max_batch == 0 or first.timed_out:
-        return Search(max_batch=first.max_batch, capped=False, probes=first.probes,
-                      timed_out=first.timed_out, confirmed=first.max_batch <= 1,
-                      dynamic_max_batch=first.max_batch)
+    dynamic_edge = max((p.batch for p in first.probes if p.graph == "dynamic" and p.fits),
+                       default=None)
+    if first.max_batch == 0:
+        return Search(max_batch=0, capped=False, probes=first.probes)
     second = search_near(labelled(static, False), first.max_batch, limit, 1, seen, deadline,
                          clock)
     probes = first.probes + second.probes
     if not second.probes and first.max_batch > 1:  # no time for a static probe
         return Search(max_batch=first.max_batch, capped=False, probes=probes, timed_out=True,
-                      confirmed=False, dynamic_max_batch=first.max_batch)
+                      confirmed=False, dynamic_max_batch=dynamic_edge)
     return Search(max_batch=second.max_batch, capped=second.capped, probes=probes,
-                  timed_out=second.timed_out, dynamic_max_batch=first.max_batch)
+                  timed_out=first.timed_out or second.timed_out,
+                  dynamic_max_batch=dynamic_edge)
 
 
 @contextlib.contextmanager
@@ -706,7 +727,7 @@ def find_max_batch(spec: Spec, ctx: DistContext, facts: Callable[[dict], None],
         budget_mb, enforced_by, restore = _gpu_budget(limits.memory_budget_mb,
                                                       spec.device.num_gpus)
         probe = InProcessProber(step, classify, describe, cuda_cleanup, near_edge)
-        if spec.device.compile:
+        if spec.device.compile and not spec.run.generate:  # --generate runs eager
             dynamic = InProcessProber(dynamic_step, classify, describe, cuda_free, near_edge)
     else:
         budget = cpu_budget(limits.memory_budget_mb)
@@ -743,7 +764,7 @@ def find_max_batch(spec: Spec, ctx: DistContext, facts: Callable[[dict], None],
         budget_text = f"{budget_mb} MiB" if budget_mb is not None else "the GPU's memory"
         raise NoBatchFits(f"--batch_size max: batch 1 does not fit in {budget_text} "
                           f"({found.probes[0].reason})")
-    if found.timed_out:
+    if found.timed_out and found.confirmed:
         warn(time_out_warning(found, limits.time))
     if not found.confirmed:
         warn(f"--batch_size max: batch {found.max_batch} fit with the search's dynamic-batch "
@@ -758,8 +779,9 @@ def find_max_batch(spec: Spec, ctx: DistContext, facts: Callable[[dict], None],
 
 
 def time_out_warning(found: Search, time_limit: float) -> str:
-    """What a search ended by ``--max_batch_time`` found: a lower bound, and how far up."""
-    failed = [p.batch for p in found.probes if p.fits is False]
+    """What a search ended by ``--max_batch_time`` found: a lower bound, and how far up (of
+    the graph the timed run runs: not a compiled search's dynamic one)."""
+    failed = [p.batch for p in found.probes if p.fits is False and p.graph != "dynamic"]
     above = (f"batch {min(failed)} did not fit" if failed
              else "no larger batch was seen not to fit")
     return (f"--batch_size max: the search stopped at --max_batch_time ({time_limit:g} s) after "
