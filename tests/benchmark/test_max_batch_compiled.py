@@ -9,6 +9,7 @@ chosen edge.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 from collections.abc import Callable
@@ -275,3 +276,65 @@ def test_the_dynamic_part_refuses_to_fall_back_to_eager() -> None:
             compiled(torch.ones(1), calls)
     assert calls > 8  # past the default limit, within the search's (64)
     torch._dynamo.reset()
+
+
+def test_a_zoo_models_real_probes_compile_four_graphs_and_keep_no_probe_alive(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real ``probe_step`` (workload, optimizer, data, training step of sensor_net) through
+    the GPU's probers, compiled with AOTAutograd (a GPU would use inductor; graphs are the
+    same dynamo graphs): batch 1 static, one dynamic graph for the rest of the first part, one
+    static graph for each probe of the second; after each probe's cleanup no model of an
+    earlier probe is alive (a leak would make the GPU's later probes fail early)."""
+    import gc
+    import weakref
+
+    from pytorch_benchmarks import models
+    from torch._dynamo.backends.registry import lookup_backend
+
+    graphs = Graphs()
+    aot = lookup_backend("aot_eager")
+
+    def backend(graph: torch.fx.GraphModule, example_inputs: list[Any]) -> Any:
+        graphs.made.append((graphs.batch, _has_dynamic_inputs(graph)))
+        return aot(graph, example_inputs)
+
+    compile_ = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: compile_(model, backend=backend))
+    alive: list[weakref.ref[Any]] = []
+    create = models.create_model
+
+    def tracked(*args: Any, **kwargs: Any) -> Any:
+        model = create(*args, **kwargs)
+        alive.append(weakref.ref(model))
+        return model
+
+    monkeypatch.setattr(models, "create_model", tracked)
+    spec = parse_args(["--model", "sensor_net", "--device", "cpu", "--compile",
+                       "--num_threads", "1"])
+    edge, leaked = 37, []
+
+    def step(batch: int, dynamic: bool) -> float:
+        graphs.batch = batch
+        with maxbatch.dynamic_graphs() if dynamic else contextlib.nullcontext():
+            maxbatch.probe_step(spec, DistContext(), batch)
+        if batch > edge:  # after the step: the probe's tensors existed, as on a GPU
+            raise torch.cuda.OutOfMemoryError(OOM)
+        return 0.0
+
+    def seen(probe: maxbatch.Probe) -> None:
+        gc.collect()
+        leaked.extend(probe.batch for ref in alive if ref() is not None)
+
+    torch._dynamo.reset()
+    try:
+        found = maxbatch.compiled_search(
+            maxbatch.InProcessProber(lambda b: step(b, True), benchmarks.classify,
+                                     benchmarks.one_line, gc.collect, benchmarks.near_oom),
+            maxbatch.InProcessProber(lambda b: step(b, False), benchmarks.classify,
+                                     benchmarks.one_line, maxbatch.cuda_cleanup,
+                                     benchmarks.near_oom), 64, seen)
+    finally:
+        torch._dynamo.reset()
+    assert found.max_batch == found.dynamic_max_batch == edge and found.confirmed
+    assert graphs.made == [(1, False), (2, True), (37, False), (38, False)], graphs.made
+    assert len(found.probes) == 14 and not leaked
