@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -243,9 +244,21 @@ def _expected_words(name: str, value: str) -> list[str] | None:
         words = shlex.split(value)
     except ValueError:
         return None
-    if words and "=" in words[0] and words[0].split("=")[0].isidentifier():
+    if words and "=" in words[0] and SHELL_NAME.fullmatch(words[0].split("=")[0]):
         words = ["env", *words]
     return words
+
+
+#: A shell variable's name (POSIX: ASCII letters, digits and underscores, not first a digit):
+#: ``À=`` is a command word to a shell, not an assignment (Python's ``isidentifier`` said it
+#: was, and CI's hypothesis run found the difference).
+SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def test_only_a_shell_name_makes_the_launcher_an_assignment() -> None:
+    assert _expected_words("runtime.launcher", "À= numactl") == ["À=", "numactl"]
+    assert _expected_words("runtime.launcher", "OMP_NUM_THREADS=8 numactl") == [
+        "env", "OMP_NUM_THREADS=8", "numactl"]
 
 
 def _check_reaches_the_script(name: str, value: str, exp: dict[str, Any]) -> None:
