@@ -109,9 +109,8 @@ def aggregate(frame: pd.DataFrame, threshold: float = NOISE_THRESHOLD) -> pd.Dat
     out["runs_numerics_off"] = _numerics_off_runs(ok).reindex(out.index)
     out["numerics_off"] = out["runs_numerics_off"].fillna(0) > 0
     if MAX_BATCH_BOUND in ok.columns:  # a successful run's batch found is a lower bound
-        bound = ok[MAX_BATCH_BOUND].map(lambda v: v is True)
-        out[MAX_BATCH_BOUND] = bound.groupby(ok["identity"], sort=False).any().reindex(
-            out.index).fillna(False).astype(bool)
+        bound = ok[MAX_BATCH_BOUND].eq(True).groupby(ok["identity"], sort=False).any()
+        out[MAX_BATCH_BOUND] = bound.reindex(out.index, fill_value=False)
     out = out.join(_left_out_runs(frame))
     return out.drop(columns="failed_status")
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from dlbs.reports.figures import GROUP_NOTES, GROUP_TITLES, TOKENS, Figure, of_group
@@ -129,8 +128,8 @@ def figure_marks(agg: pd.DataFrame, figures: Sequence[Figure]) -> dict[str, pd.S
     marks: dict[str, pd.Series] = {}
     for figure in figures:
         if figure.key == MAX_BATCH_KEY and MAX_BATCH_BOUND in agg.columns:
-            bound = agg[MAX_BATCH_BOUND].map(lambda v: v is True or v is np.True_)
-            marks[figure.heading] = bound.map({True: MARK_LOWER_BOUND, False: ""})
+            marks[figure.heading] = agg[MAX_BATCH_BOUND].eq(True).map(
+                {True: MARK_LOWER_BOUND, False: ""})
     return marks
 
 

@@ -14,7 +14,6 @@ a paper or a page looks the same where its fonts are not installed.
 from __future__ import annotations
 
 import io
-import math
 import numbers
 import re
 import textwrap
@@ -192,15 +191,12 @@ def column_x(col: Any) -> float | None:
     """A pivot column's place on a numeric x axis: the number it is, also when written as
     text (a sweep over ``[16, 32, "max"]`` has the columns ``"16"``, ``"32"``, ``"max"``);
     None for a column that is no number (``max``)."""
-    if is_number(col):
-        return float(col)
     if isinstance(col, str):
         try:
-            x = float(col)
+            col = float(col)
         except ValueError:
             return None
-        return x if math.isfinite(x) else None
-    return None
+    return _finite(col)
 
 
 def _numeric_columns(table: Table) -> list[float]:

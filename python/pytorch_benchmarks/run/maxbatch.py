@@ -764,13 +764,13 @@ def find_max_batch(spec: Spec, ctx: DistContext, facts: Callable[[dict], None],
         budget_text = f"{budget_mb} MiB" if budget_mb is not None else "the GPU's memory"
         raise NoBatchFits(f"--batch_size max: batch 1 does not fit in {budget_text} "
                           f"({found.probes[0].reason})")
-    if found.timed_out and found.confirmed:
-        warn(time_out_warning(found, limits.time))
-    if not found.confirmed:
+    if not found.confirmed:  # not a lower bound: the dynamic graph's edge
         warn(f"--batch_size max: batch {found.max_batch} fit with the search's dynamic-batch "
              "graph, but --max_batch_time ended the search before the static graph the timed "
              "run compiles was probed at it (results.max_batch_confirmed false): the timed run "
              "may run out of memory; raise --max_batch_time")
+    elif found.timed_out:
+        warn(time_out_warning(found, limits.time))
     if found.capped:
         warn(f"--batch_size max: batch {found.max_batch} (--max_batch_limit) still fits, so "
              "results.max_batch is a lower bound of the largest batch; raise --max_batch_limit "
