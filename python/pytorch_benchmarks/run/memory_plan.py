@@ -321,11 +321,24 @@ class Case:
         return None if found is None else f"{' with '.join(names)} with {found}"
 
     def _largest_batch(self, limit: float) -> str | None:
-        for batch in range(self.batch - 1, 0, -1):
-            smaller = replace(self, batch=batch)
-            if smaller.plan().peak <= limit:
-                return f"--batch_size {batch} ({gb_text(smaller.plan().peak)} GB)"
-        return None
+        """The largest batch below this case's whose plan's peak fits ``limit``, None when
+        not even one sequence fits. A bisection: the peak never falls as the batch grows (the
+        activations grow with the tokens, nothing else depends on them), so a batch of
+        2**31 costs some 31 plans, not 2**31 (a linear search hung ``validate``)."""
+        if self.batch <= 1 or not self._fits(1, limit):
+            return None
+        low, high = 1, self.batch - 1  # low fits; every batch above high does not
+        while low < high:
+            middle = (low + high + 1) // 2
+            if self._fits(middle, limit):
+                low = middle
+            else:
+                high = middle - 1
+        return f"--batch_size {low} ({gb_text(replace(self, batch=low).plan().peak)} GB)"
+
+    def _fits(self, batch: int, limit: float) -> bool:
+        """Whether this case's plan at ``batch`` sequences a rank peaks within ``limit``."""
+        return replace(self, batch=batch).plan().peak <= limit
 
 
 def case_of(subject: Any, meta: Any) -> Case | None:
