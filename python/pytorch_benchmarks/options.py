@@ -86,6 +86,11 @@ DEFAULT_MAX_BATCH_TIME = 600.0
 #: ``--memory_budget_mb`` (how an experimenter run sets them: ``-Pruntime.env.NAME=VALUE``).
 MAX_BATCH_LIMIT_ENV = "DLBS_MAX_BATCH_LIMIT"
 MEMORY_BUDGET_ENV = "DLBS_MAX_BATCH_BUDGET_MB"
+#: The most ``--num_threads`` accepts: ``exp.cpu_threads``'s ``max`` in config/base.json (the
+#: same bound for ``validate`` and the benchmark), far above a node's cores (oversubscribing
+#: is a legitimate experiment) and below what crashes torch's OpenMP runtime (100000 does;
+#: 4096 runs, on 2 cores).
+MAX_THREADS = 4096
 
 
 def str2bool(text: str) -> bool:
@@ -127,6 +132,17 @@ def model_config(text: str) -> dict[str, Any]:
 def natural_int(text: str) -> int:
     """Parse an int >= 0."""
     return _bounded_int(text, 0)
+
+
+def thread_count(text: str) -> int:
+    """Parse ``--num_threads``: an int from 0 to :data:`MAX_THREADS` (torch.set_num_threads
+    takes any int and its OpenMP runtime crashes with SIGSEGV on a huge one, e.g. 100000,
+    before the run can write a status)."""
+    value = _bounded_int(text, 0)
+    if value > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_THREADS} threads per replica "
+                                         f"(config's exp.cpu_threads range), got {value}")
+    return value
 
 
 def fraction(text: str) -> float:
@@ -334,11 +350,11 @@ def _add_device_args(parser: argparse.ArgumentParser) -> None:
     _add_bool(group, "--cudnn_fastest", False,
               "fastest math on GPUs: TF32 for float32 convolutions and matmuls (false: "
               "IEEE FP32 for both)")
-    group.add_argument("--num_threads", type=natural_int, default=0,
+    group.add_argument("--num_threads", type=thread_count, default=0,
                        help="CPU threads per replica (torch.set_num_threads, any device); 0: "
                             "on a CPU, OMP_NUM_THREADS if set, else the usable cores divided "
-                            "evenly among the replicas on this node; on a GPU, torch's own "
-                            "(default: 0)")
+                            "evenly among the replicas on this node; on a GPU, torch's own; "
+                            f"at most {MAX_THREADS} (default: 0)")
     group.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     group.add_argument("--optimizer", choices=OPTIMIZER_CHOICES, default="auto",
                        help="the optimizer of training: sgd (momentum 0.9, one state per "

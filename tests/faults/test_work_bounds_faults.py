@@ -108,3 +108,88 @@ def test_validate_of_the_documented_maximum_batch_answers_with_the_verdict(
         assert "more than --device_memory_gb 80; no change fits (checkpointing, sharding " \
                "further, a smaller batch, alone or together)" in err
     assert len(counted_plans) <= PLANS_BOUND
+
+
+# --- the benchmark's thread count ------------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["100000", "4097", str(2**63)])
+def test_a_thread_count_beyond_the_bound_is_a_usage_error_with_a_status(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str) -> None:
+    """torch.set_num_threads(100000) crashes the process with SIGSEGV: no status, no line.
+    Refused while the flags are parsed, before torch threads anything."""
+    from pytorch_benchmarks import benchmarks
+    from pytorch_benchmarks.facts import iter_facts
+
+    log = tmp_path / "run.log"
+    assert benchmarks.main(["--model", "deep_mnist", "--device", "cpu", "--num_threads", value,
+                            "--log_file", str(log)]) == 2
+    with open(log, encoding="utf-8") as stream:
+        facts = dict(iter_facts(stream))
+    said = (f"argument --num_threads: expected at most 4096 threads per replica (config's "
+            f"exp.cpu_threads range), got {value}")
+    assert facts["results.status"] == "failure"
+    assert facts["results.error"] == f"usage error: {said}"
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == f"benchmarks.py: error: {said}" and "Traceback" not in err
+
+
+def test_the_thread_bound_is_the_configs_so_validate_refuses_the_same_counts() -> None:
+    from pytorch_benchmarks.options import MAX_THREADS, thread_count
+
+    from dlbs.cli.param_ranges import declared_ranges
+
+    declared = next(r for r in declared_ranges() if r.name == "exp.cpu_threads")
+    assert (declared.low, declared.high) == (0, MAX_THREADS)
+    assert thread_count(str(MAX_THREADS)) == MAX_THREADS
+
+
+# --- the timed loop's time slots -------------------------------------------------------------
+
+def test_a_huge_count_of_timed_batches_allocates_as_it_goes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """--num_batches 10**12 (cut by --max_time or a stop signal): the loop asked for 8 TB of
+    time slots before its first step and the run ended as oom; now blocks of BLOCK slots."""
+    from pytorch_benchmarks.run import timing
+
+    steps: list[int] = []
+    times = timing.timed_loop(lambda: steps.append(1), 0, 10**12,
+                              stop=lambda: len(steps) >= 5)
+    assert len(times) == 5 == len(steps)
+
+
+@pytest.mark.parametrize("count", [1, 7, 8, 9, 20])
+@pytest.mark.parametrize("stoppable", [False, True], ids=["plain", "stoppable"])
+def test_blocks_of_time_slots_time_every_batch_once(monkeypatch: pytest.MonkeyPatch,
+                                                    count: int, stoppable: bool) -> None:
+    """Across block edges (BLOCK 4 here) each batch is timed once, no more, no fewer; a stop
+    at a block's last batch ends the loop (the stop is a collective: not asked again)."""
+    from pytorch_benchmarks.run import timing
+
+    monkeypatch.setattr(timing, "BLOCK", 4)
+    steps: list[int] = []
+    asked: list[int] = []
+
+    def stop() -> bool:
+        asked.append(1)
+        return len(steps) == 2 + 8  # the 8th timed batch: the last of the second block
+    times = timing.timed_loop(lambda: steps.append(1), 2, count,
+                              stop=stop if stoppable else None)
+    done = min(count, 8) if stoppable else count
+    assert len(times) == done and len(steps) == 2 + done
+    assert all(t >= 0 for t in times)
+    if stoppable:
+        assert len(asked) == 2 + done
+
+
+def test_a_huge_count_of_timed_batches_cut_by_max_time_runs(tmp_path: Path) -> None:
+    from pytorch_benchmarks import benchmarks
+    from pytorch_benchmarks.facts import iter_facts
+
+    log = tmp_path / "run.log"
+    assert benchmarks.main(["--model", "deep_mnist", "--batch_size", "2", "--device", "cpu",
+                            "--num_warmup_batches", "1", "--num_batches", str(10**12),
+                            "--max_time", "0.2", "--log_file", str(log)]) == 0
+    with open(log, encoding="utf-8") as stream:
+        facts = dict(iter_facts(stream))
+    assert facts["results.status"] == "ok"
+    assert 1 <= facts["results.num_batches_done"] < 10**12

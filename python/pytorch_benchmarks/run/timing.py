@@ -15,6 +15,13 @@ from typing import Any
 from benchstats import analyze
 
 Step = Callable[[], object]
+#: The most iterations one loop allocates time slots for up front. A loop writes into a list
+#: made before it starts (no allocation between two clock reads); a count of 10**12 (a
+#: ``--num_batches`` meant to be cut by ``--max_time``) made it ask for 8 TB and end as
+#: ``oom`` before the first step. Blocks of this many keep the allocation at 512 KiB: the
+#: list grows with the iterations done, and the clock restarts after each block's
+#: allocation, so no iteration's time holds it.
+BLOCK = 1 << 16
 
 
 def timed_loop(step: Step, num_warmup: int, num_batches: int,
@@ -36,11 +43,24 @@ def timed_loop(step: Step, num_warmup: int, num_batches: int,
         step()
         if stop is not None and stop():
             return []
+    times: list[float] = []
+    while len(times) < num_batches:
+        block, stopped = _block(step, min(num_batches - len(times), BLOCK), synchronize, stop)
+        times += block
+        if stopped:
+            break
+    return times
+
+
+def _block(step: Step, num_batches: int, synchronize: Callable[[], None] | None,
+           stop: Callable[[], bool] | None) -> tuple[list[float], bool]:
+    """One block of at most :data:`BLOCK` timed iterations, by the loop that fits, and
+    whether ``stop`` said yes (it is not asked again: under torchrun it is a collective)."""
     if stop is not None:
         return _stoppable_loop(step, num_batches, synchronize, stop)
     if synchronize is None:
-        return _loop(step, num_batches)
-    return _synced_loop(step, num_batches, synchronize)
+        return _loop(step, num_batches), False
+    return _synced_loop(step, num_batches, synchronize), False
 
 
 def _loop(step: Step, num_batches: int) -> list[float]:
@@ -70,9 +90,10 @@ def _synced_loop(step: Step, num_batches: int, synchronize: Callable[[], None]) 
 
 
 def _stoppable_loop(step: Step, num_batches: int, synchronize: Callable[[], None] | None,
-                    stop: Callable[[], bool]) -> list[float]:
+                    stop: Callable[[], bool]) -> tuple[list[float], bool]:
     """The loop above with ``stop`` asked after each iteration; the clock restarts after it,
-    so the question (a flag, or an all-reduce under torchrun) is in no iteration's time."""
+    so the question (a flag, or an all-reduce under torchrun) is in no iteration's time.
+    Returns the times and whether ``stop`` said yes."""
     clock = time.perf_counter
     times = [0.0] * num_batches
     if synchronize is not None:
@@ -84,9 +105,9 @@ def _stoppable_loop(step: Step, num_batches: int, synchronize: Callable[[], None
             synchronize()
         times[i] = clock() - start
         if stop():
-            return times[: i + 1]
+            return times[: i + 1], True
         start = clock()
-    return times
+    return times, False
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
