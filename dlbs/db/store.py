@@ -57,7 +57,7 @@ from dlbs.db import packed, pgcopy, pointvalue, records
 from dlbs.db import points as db_points
 from dlbs.db.faults import guarded, reason_of
 from dlbs.db.schema import INDEXED, exclusions, run_times, runs
-from dlbs.db.url import DatabaseError, resolve, shown
+from dlbs.db.url import DatabaseError, check_persistent, resolve, shown
 
 LOG = logging.getLogger("dlbs.db")
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -214,6 +214,38 @@ class Store:
     def __init__(self, url: URL, readonly: bool = False) -> None:
         self.url = url
         self.engine = _engine(url, readonly)
+        #: An SQLite file's path and (device, inode) once open (:meth:`pin_file`).
+        self._file: tuple[Path, tuple[int, int]] | None = None
+
+    def pin_file(self) -> None:
+        """Remember which file an SQLite URL names now (after the open made it), so that a
+        write can tell that the path no longer names it (:meth:`check_file`)."""
+        if self.url.get_backend_name() != "sqlite" or not self.url.database:
+            return
+        path = Path(self.url.database).expanduser().absolute()
+        try:
+            found = os.stat(path)
+        except OSError:
+            return  # nothing made yet (a reader of a missing file): nothing to compare with
+        self._file = path, (found.st_dev, found.st_ino)
+
+    def check_file(self) -> None:
+        """Raise :class:`DatabaseError` when the SQLite path no longer names the file this
+        store opened (moved, replaced or removed meanwhile): the connections still write to
+        the old file, and SQLite keeps its changes in a ``-wal`` beside the old name, so a
+        run stored then is in no database anyone opens by that URL."""
+        if self._file is None:
+            return
+        path, pinned = self._file
+        try:
+            found = os.stat(path)
+            now: tuple[int, int] | None = (found.st_dev, found.st_ino)
+        except OSError:
+            now = None
+        if now != pinned:
+            how = "removed or moved" if now is None else "replaced by another file"
+            raise DatabaseError(f"--db {self.shown}: the database file {path} was {how} "
+                                "after this command opened it; not stored")
 
     @property
     def shown(self) -> str:
@@ -346,7 +378,10 @@ class Store:
                         index_elements=["run_id"]), children)
                 return len(new)
 
-        return _retrying(write)
+        self.check_file()  # before: nothing written to a file no one will open again
+        added = _retrying(write)
+        self.check_file()  # after: a rename during the write left it in the old file
+        return added
 
     def store_log(self, path: str) -> bool:
         """Parse one log and store its run; ``True`` when it was new."""
@@ -981,6 +1016,7 @@ def open_store(url: str | URL | None, readonly: bool = False) -> Store:
     from dlbs.db.revisions import current, known, needs_upgrade
 
     resolved = url if isinstance(url, URL) else resolve(url)
+    check_persistent(resolved)  # a URL object too (``resolve`` checks the text's)
     store = Store(resolved, readonly=readonly)
     upgrading = False
     try:
@@ -1016,4 +1052,5 @@ def open_store(url: str | URL | None, readonly: bool = False) -> Store:
             advice = "check the URL, that the server runs and the credentials"
         raise DatabaseError(f"--db {shown(resolved)}: cannot open the database ({reason}); "
                             f"{advice}") from None
+    store.pin_file()
     return store

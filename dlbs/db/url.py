@@ -8,6 +8,7 @@ by :mod:`dlbs.redact`): in errors, logs, reports, pages and facts.
 from __future__ import annotations
 
 import os
+from urllib.parse import unquote
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -39,12 +40,47 @@ def resolve(arg: str | None) -> URL:
     except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise DatabaseError(f"--db: not a database URL ({redact_url(text)}); use e.g. "
                             "sqlite:///results.db or postgresql+psycopg://user@host/name") from None
+    check_unencoded_at(url, text)
     if url.get_backend_name() not in SUPPORTED:
         raise DatabaseError(f"--db {shown(url)}: unsupported database "
                             f"'{url.get_backend_name()}'; use sqlite or postgresql+psycopg")
     if url.get_backend_name() == "postgresql" and url.get_driver_name() != "psycopg":
         url = url.set(drivername="postgresql+psycopg")
+    check_persistent(url)
     return url
+
+
+def check_unencoded_at(url: URL, text: str) -> None:
+    """Refuse a server's URL with more than one ``@`` (or a user, host or database holding
+    one): a password with an unencoded ``@`` (``user:p@ss@host``), which SQLAlchemy ends at
+    its first ``@``, sending the rest to the driver as the host (or the query's option
+    names), whose error would name it. An SQLite URL is a path, where ``@`` is a letter."""
+    if url.get_backend_name() == "sqlite":
+        return
+    pieces = [url.username, url.host] + ([url.database] if url.password is not None else [])
+    if text.count("@") > 1 or any("@" in (piece or "") for piece in pieces):
+        raise DatabaseError(f"--db {redact_url(text)}: an '@' that is not percent-encoded "
+                            "leaves the password's end unclear (the driver would take part of "
+                            "it for the host); write '@' in a password or an option as %40 (and "
+                            "'/' as %2F, '?' as %3F, '#' as %23, '%' as %25)")
+
+
+def check_persistent(url: URL) -> None:
+    """Refuse an SQLite URL that names no file (``sqlite://``) or an in-memory database
+    (``sqlite:///:memory:``, ``mode=memory``): every command stores into, or reads from, a
+    database that outlives it, and such a one is gone when the command ends (an ingest into
+    it said "3 new run(s)" and kept nothing)."""
+    if url.get_backend_name() != "sqlite":
+        return
+    name, where = url.database or "", unquote(shown(url))  # as typed (no secret in a file's)
+    if not name.strip():
+        raise DatabaseError(f"--db {where}: no database file named; give one, e.g. "
+                            "--db sqlite:///results.db")
+    if name == ":memory:" or name.startswith("file::memory:") or \
+            str(url.query.get("mode", "")) == "memory":
+        raise DatabaseError(f"--db {where}: an in-memory database keeps nothing (it is "
+                            "gone when this command ends); give a file, e.g. "
+                            "--db sqlite:///results.db")
 
 
 def shown(url: URL | str) -> str:
