@@ -9,8 +9,9 @@ the sweep was interrupted (Ctrl-C, SIGTERM).
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
-from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -69,9 +70,9 @@ def _run(args: argparse.Namespace) -> int:
         warning = code_version_warning(experiments)
         if warning:
             print(f"warning: {warning}", file=sys.stderr)
+    storer = None if store is None else _storer(store)
     runner = Runner(progress_file=args.progress_file, bar=bar, docker_images=images,
-                    executor=executor_for(experiments, args.detach),
-                    on_finished=None if store is None else _storer(store))
+                    executor=executor_for(experiments, args.detach), on_finished=storer)
     try:
         summary = runner.run(experiments)
     finally:
@@ -79,6 +80,8 @@ def _run(args: argparse.Namespace) -> int:
             store.close()
     if summary.total and summary.count("simulated") < summary.total:
         print(summary.text(), file=sys.stderr)
+    for line in storer.closing_lines() if storer is not None else []:
+        print(line, file=sys.stderr)
     return summary.exit_code
 
 
@@ -103,14 +106,50 @@ def code_version_warning(experiments: list[dict[str, Any]]) -> str | None:
             "(or use --by date)")
 
 
-def _storer(store: Store) -> Callable[[Outcome], None]:
-    """A hook that stores an ended experiment's log; a failure is a warning on stderr."""
-    def store_one(outcome: Outcome) -> None:
-        try:
-            store.store_log(str(outcome.log_file))
-        except Exception as err:  # noqa: BLE001 - the log is the source of truth
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            print(f"warning: {outcome.log_file} not stored in {store.shown}: {reason} (the "
-                  "log is kept; 'dlbs db ingest' can store it later)", file=sys.stderr)
+class RunStorer:
+    """``--db``'s hook (:attr:`dlbs.runner.Runner.on_finished`): store each ended experiment's
+    log, and the finished log of each experiment skipped as already done that the database
+    lacks (a runner killed between a log's end and its store left it in no database; storing
+    is idempotent, so one already stored costs a lookup). A store that fails is a warning that
+    says how to store the log later; :meth:`closing_lines` counts both."""
 
-    return store_one
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.recovered = 0
+        self.lost: list[str] = []  # the logs not stored
+
+    def __call__(self, outcome: Outcome) -> None:
+        log = str(outcome.log_file)
+        try:
+            new = self.store.store_log(log)
+        except Exception as err:  # noqa: BLE001 - the log is the source of truth
+            self.lost.append(log)
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            print(f"warning: {log} not stored in {self.store.shown}: {reason} (the log is "
+                  f"kept; store it later with: {self.ingest_command([log])})", file=sys.stderr)
+            return
+        if new and outcome.done_before:
+            self.recovered += 1
+
+    def ingest_command(self, logs: list[str]) -> str:
+        """The command that stores ``logs`` (their folders) once the database is right."""
+        folders = sorted({str(Path(log).parent) for log in logs})
+        return f"dlbs db ingest {' '.join(map(shlex.quote, folders))} --db {self.store.shown}"
+
+    def closing_lines(self) -> list[str]:
+        """What the sweep says at its end: runs stored for an earlier run, runs not stored."""
+        lines = []
+        if self.recovered:
+            lines.append(f"note: --db {self.store.shown}: stored {self.recovered} finished "
+                         "run(s) skipped as already done that were not in the database (an "
+                         "earlier run was stopped before it stored them)")
+        if self.lost:
+            lines.append(f"warning: --db {self.store.shown}: {len(self.lost)} run(s) not "
+                         "stored (their logs are kept); store them with: "
+                         f"{self.ingest_command(self.lost)}")
+        return lines
+
+
+def _storer(store: Store) -> RunStorer:
+    """The ``--db`` hook of a sweep (:class:`RunStorer`)."""
+    return RunStorer(store)

@@ -53,6 +53,8 @@ SIGNAL_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM", signal.SIGHU
 
 #: Outcomes of experiments this run did not run to an end: no result of theirs to record.
 NOT_RUN_HERE = ("skipped", "simulated", "submitted", "in_flight")
+#: How the reason of an experiment skipped for its finished log (``exp.rerun``) begins.
+ALREADY_DONE = "already done"
 
 
 @dataclass
@@ -68,6 +70,11 @@ class Outcome:
     #: The benchmark's ``exp.warnings``: said once per sweep in the summary, with how many
     #: experiments share each (the log keeps them all).
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def done_before(self) -> bool:
+        """Skipped because an earlier run finished its log (``exp.rerun``)."""
+        return self.status == "skipped" and (self.error or "").startswith(ALREADY_DONE)
 
 
 @dataclass
@@ -138,7 +145,9 @@ class Runner:
                  executor: Executor | None = None,
                  on_finished: Callable[[Outcome], None] | None = None) -> None:
         self.progress_file, self.bar = progress_file, bar
-        #: called with each outcome that has a log (``experimenter run --db`` stores it)
+        #: called with each outcome that has a log: of a run that ended, and of an experiment
+        #: skipped as already done (``experimenter run --db`` stores it: an earlier runner
+        #: killed between the log's end and its store left it in no database)
         self.on_finished = on_finished
         self.out, self.err = out or sys.stdout, err or sys.stderr
         self.docker_images = dict(docker_images or {})
@@ -206,7 +215,7 @@ class Runner:
         summary.outcomes.append(outcome)
         progress.finish(index, outcome.status, outcome.duration)
         if self.on_finished is not None and outcome.log_file and \
-                outcome.status not in NOT_RUN_HERE:
+                (outcome.status not in NOT_RUN_HERE or outcome.done_before):
             try:
                 self.on_finished(outcome)
             except Exception as err:  # noqa: BLE001 - a hook never stops the sweep
@@ -245,7 +254,7 @@ class Runner:
         run, why = runlog.rerun_decision(exp.raw)
         if not run:  # an ended job just recorded counts as what it ended with
             outcome = adopted or Outcome("skipped", log_file=log_file,
-                                         error=f"already done ({why})")
+                                         error=f"{ALREADY_DONE} ({why})")
             return self._record(index, outcome, progress, summary)
         self._make_room(progress, summary)  # the jobs ended meanwhile teach OomMemory too
         if self._stop or self._halt:

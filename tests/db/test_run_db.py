@@ -48,7 +48,8 @@ def test_a_store_that_fails_is_a_warning_and_the_log_stays(tmp_path: Path,
         empty.write_text("no facts at all\n")
         hook(Outcome("ok", log_file=str(empty)))  # must not raise
         err = capsys.readouterr().err
-        assert "not stored in sqlite:///" in err and "'dlbs db ingest' can store it later" in err
+        assert "not stored in sqlite:///" in err
+        assert f"store it later with: dlbs db ingest {tmp_path} --db sqlite:///" in err
         assert empty.read_text() == "no facts at all\n"
         assert store.runs() == []
     finally:
