@@ -61,10 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dlbs.db import open_store
-    from dlbs.errors import UsageError
 
-    if args.what == "exclude" and not args.include and not (args.reason or "").strip():
-        raise UsageError("dlbs db exclude: give --reason TEXT (why these runs are left out)")
+    if args.what == "exclude" and not args.include:
+        check_reason(args.reason)
     store = open_store(args.db, readonly=args.what in READING)
     try:
         if args.what == "ingest":
@@ -83,6 +82,20 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         store.close()
+
+
+def check_reason(reason: str | None) -> None:
+    """An exclusion's reason: one line of printable text. A line break, or an escape sequence
+    (ESC, a bidi control), would be stored and then printed by every command that shows it."""
+    from dlbs.errors import UsageError
+
+    text = (reason or "").strip()
+    if not text:
+        raise UsageError("dlbs db exclude: give --reason TEXT (why these runs are left out)")
+    bad = next((ch for ch in text if not ch.isprintable()), None)
+    if bad is not None:
+        raise UsageError(f"dlbs db exclude --reason: holds the control character "
+                         f"{ascii(bad)[1:-1]}; give one line of plain text")
 
 
 def _ingest(store: Any, inputs: list[str]) -> int:

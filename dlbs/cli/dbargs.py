@@ -83,6 +83,17 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def terminal_text(text: str) -> str:
+    """``text`` safe to print in a table on a terminal: every character that is not printable
+    (a line break, ESC of an ANSI sequence, a bidi control) is shown as its escape (``\\n``,
+    ``\\x1b``, ``\\u202e``). Stored free text (an exclusion's reason, a model or host name
+    from a log) is anyone's: raw, it would break the row or drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text)
+
+
 def emit(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | None = None) -> None:
     """Print rows (dicts) in ``fmt``."""
     columns = list(columns or (rows[0].keys() if rows else []))
@@ -101,7 +112,7 @@ def emit(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | None
         for row in rows:
             writer.writerow([_cell(row.get(c)) for c in columns])
     else:
-        cells = [[_cell(row.get(c)).replace("\n", " ") for c in columns] for row in rows]
+        cells = [[terminal_text(_cell(row.get(c))) for c in columns] for row in rows]
         widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
         out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip() + "\n")
         for r in cells:
