@@ -7,6 +7,12 @@ sends every request at once (a closed loop bounded by ``serve.concurrency``). A 
 ``R`` seconds raises the rate linearly from near 0 to the target over the first ``R`` seconds
 (the schedule's time is stretched: a gap drawn at rate 1 lasts ``1 / rate(t)``). Seeded:
 the same seed gives the same schedule.
+
+Bounded: a rate so low that its first request would come, at the mean gap, after
+:data:`MAX_WAIT_S` (an hour) or after the run's ``serve.duration`` is refused
+(:func:`check_rate`): such a run would wait without sending anything (``1e-300`` requests/s
+waits 10^300 s). A schedule with a duration stops at it, so a run builds only the requests
+the duration can hold, not every one of ``serve.num_requests``.
 """
 from __future__ import annotations
 
@@ -15,6 +21,50 @@ import random
 from collections.abc import Iterator
 
 ARRIVALS = ("poisson", "gamma", "constant")
+#: The longest a run may wait, at the mean gap, for its first request (seconds): a lower
+#: rate is refused, as is one whose first request comes after ``serve.duration``.
+MAX_WAIT_S = 3600.0
+
+
+def first_arrival(rate: float, ramp_up: float = 0.0) -> float:
+    """When the first request is due at the mean gap ``1 / rate`` (seconds; stretched by
+    the ramp-up as :func:`schedule` stretches it)."""
+    return _stretched(0.0, 1.0 / rate, rate, ramp_up)
+
+
+def lowest_rate(wait_s: float, ramp_up: float = 0.0) -> float:
+    """The lowest rate whose first request is due, at the mean gap, within ``wait_s`` seconds
+    (the inverse of :func:`first_arrival`: ``sqrt(2 R / rate)`` within the ramp ``R``,
+    ``R / 2 + 1 / rate`` past it)."""
+    if wait_s <= ramp_up:
+        return 2.0 * ramp_up / (wait_s * wait_s)
+    return 1.0 / (wait_s - ramp_up / 2.0)
+
+
+def longest_wait(duration: float) -> tuple[float, str]:
+    """The longest wait for a first request and what sets it: the run's duration when one is
+    given and shorter, else :data:`MAX_WAIT_S`."""
+    if 0 < duration < MAX_WAIT_S:
+        return duration, f"serve.duration ({duration:g} s)"
+    return MAX_WAIT_S, f"the longest wait for a first request ({MAX_WAIT_S:g} s)"
+
+
+def check_rate(rate: float, duration: float = 0.0, ramp_up: float = 0.0) -> None:
+    """ValueError naming ``serve.request_rate`` when it is not 0 (all at once) or a finite
+    rate whose first request is due, at the mean gap, within :func:`longest_wait`: a lower
+    one would wait, sending nothing, for longer than the run may last."""
+    if not (math.isfinite(rate) and rate >= 0):
+        raise ValueError(f"serve.request_rate is {rate!r}; it must be 0 (all at once) or a "
+                         "finite number of requests per second above 0")
+    if rate == 0:
+        return
+    wait, why = longest_wait(duration)
+    due = first_arrival(rate, ramp_up)
+    if due > wait:
+        raise ValueError(f"serve.request_rate is {rate:g}: its first request is due after "
+                         f"{due:.3g} s at the mean gap, past {why}; give at least "
+                         f"{lowest_rate(wait, ramp_up):.3g} requests/s, or 0 (all at once, "
+                         "with serve.concurrency)")
 
 
 def unit_gaps(arrivals: str, burstiness: float, rng: random.Random) -> Iterator[float]:
@@ -33,21 +83,32 @@ def unit_gaps(arrivals: str, burstiness: float, rng: random.Random) -> Iterator[
 
 
 def schedule(count: int, rate: float, arrivals: str = "poisson", burstiness: float = 1.0,
-             seed: int = 0, ramp_up: float = 0.0) -> list[float]:
+             seed: int = 0, ramp_up: float = 0.0, duration: float = 0.0) -> list[float]:
     """The send times (seconds from the start) of ``count`` requests; all 0 when ``rate`` is
-    0. The first request goes at its first gap (not at 0), as in a stream already running."""
+    0. The first request goes at its first gap (not at 0), as in a stream already running.
+    With a ``duration`` (0: none) the schedule stops at it: no time past it is made, so its
+    length is what the duration holds, however large ``count`` is."""
     if rate < 0 or math.isnan(rate):
         raise ValueError(f"serve.request_rate: {rate!r} must be 0 (all at once) or above")
     if rate == 0:
         return [0.0] * count
-    rng = random.Random(seed)
-    gaps = unit_gaps(arrivals, burstiness, rng)
-    times, now = [], 0.0
-    for _ in range(count):
-        work = next(gaps) / rate  # seconds at the full rate
-        now = _stretched(now, work, rate, ramp_up)
+    times = []
+    for now in send_times(rate, arrivals, burstiness, seed, ramp_up):
+        if len(times) >= count or (duration and now > duration):
+            break
         times.append(now)
     return times
+
+
+def send_times(rate: float, arrivals: str = "poisson", burstiness: float = 1.0,
+               seed: int = 0, ramp_up: float = 0.0) -> Iterator[float]:
+    """The endless send times of a rate above 0, made one at a time (:func:`schedule`)."""
+    gaps = unit_gaps(arrivals, burstiness, random.Random(seed))
+    now = 0.0
+    while True:
+        work = next(gaps) / rate  # seconds at the full rate
+        now = _stretched(now, work, rate, ramp_up)
+        yield now
 
 
 def _stretched(now: float, work: float, rate: float, ramp_up: float) -> float:

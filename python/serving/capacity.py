@@ -44,6 +44,8 @@ class Goal:
     tolerance: float = 0.03       # the bracket's half-width over its middle
     max_steps: int = 8            # load steps a trial may run
     trials: int = 3
+    lowest: float = 0.0           # the lowest load a step may offer (a rate below it would
+                                  # wait past the run's duration for its first request)
 
     def __post_init__(self) -> None:
         if self.unit not in UNITS:
@@ -126,6 +128,8 @@ def search_trial(step: Callable[[int, float], StepResult], trial: int, start: fl
         if len(steps) >= 2 and (met is None or missed is None):
             move = min(move * move, MAX_MOVE)  # still unbracketed: bigger moves, up to 2x
         load = _next_load(met, missed, load, move, goal)
+        if load < goal.lowest:
+            break  # lower would wait past the run's duration: the capacity is below it
     if met is not None and missed is not None:
         capacity = met if goal.integer else math.sqrt(met * missed)
     else:

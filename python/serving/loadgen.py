@@ -132,9 +132,38 @@ def keep_records(path: str | None, records: list[Record] | list[dict[str, Any]],
     facts["results.requests_file"] = str(Path(path).resolve())
 
 
-def prepared(args: argparse.Namespace) -> tuple[list[float], list[Request]]:
-    """The schedule and the requests (warm-up ones first); ValueError naming the parameter
-    for what cannot be run. Sends nothing."""
+#: The range of each numeric flag: ``config/serve.json``'s ``min`` and ``max`` of
+#: ``serve.<flag>`` (a test keeps the two the same; this program never reads dlbs' configs).
+#: NaN, an infinity or a value past either bound is refused, as ``validate`` refuses it.
+LIMITS: dict[str, tuple[float, float]] = {
+    "request_rate": (0, 1_000_000), "concurrency": (0, 1_000_000), "burstiness": (0, 1000),
+    "ramp_up": (0, 2_592_000), "num_requests": (1, 100_000_000), "duration": (0, 2_592_000),
+    "warmup_requests": (0, 1_000_000), "slo_ttft_ms": (0, 86_400_000),
+    "slo_tpot_ms": (0, 86_400_000), "seed": (0, 4_294_967_295), "timeout": (0.001, 2_592_000),
+    "slo_percentile": (0.001, 100), "search_trials": (1, 100),
+    "search_tolerance": (0.001, 0.5), "search_max_steps": (2, 100)}
+
+
+def range_problem(name: str, value: float) -> str | None:
+    """One line when flag ``name``'s value is not a finite number within :data:`LIMITS`
+    (worded as ``validate`` words it); None when it fits."""
+    low, high = LIMITS[name]
+    if (isinstance(value, int) or math.isfinite(value)) and low <= value <= high:
+        return None
+    noun = "a number" if isinstance(value, float) else "an integer"
+    shown = ("an integer of more than 60 digits" if isinstance(value, int)
+             and abs(value) > 10 ** 60 else repr(value))
+    return f"serve.{name} is {shown}; it must be {noun} >= {_number(low)} (at most {_number(high)})"
+
+
+def _number(bound: float) -> str:
+    """``1`` rather than ``1.0`` for a whole bound (as ``validate`` writes it)."""
+    return str(int(bound)) if float(bound).is_integer() else str(bound)
+
+
+def checked(args: argparse.Namespace) -> None:
+    """ValueError naming the parameter for a flag that cannot be run; reads and builds
+    nothing (:func:`prepared` builds)."""
     if args.num_requests < 1:
         raise ValueError(f"serve.num_requests: {args.num_requests} must be at least 1")
     for name in ("concurrency", "warmup_requests", "duration", "ramp_up", "slo_ttft_ms",
@@ -144,9 +173,14 @@ def prepared(args: argparse.Namespace) -> tuple[list[float], list[Request]]:
     if not args.timeout > 0:
         raise ValueError(f"serve.timeout: {args.timeout} must be above 0 (the seconds one "
                          "request may take before it counts as failed)")
+    for name in LIMITS:
+        problem = range_problem(name, getattr(args, name))
+        if problem:
+            raise ValueError(problem)
     if args.request_rate == 0 and not args.concurrency:
         raise ValueError("serve.request_rate 0 (all at once) needs serve.concurrency > 0: "
                          "give a rate, a concurrency or both")
+    arrivals.check_rate(args.request_rate, args.duration, args.ramp_up)
     if not args.endpoint.startswith(("http://", "https://")):
         raise ValueError(f"serve.endpoint: {args.endpoint!r} is not a URL (e.g. "
                          "http://127.0.0.1:8000)")
@@ -163,9 +197,19 @@ def prepared(args: argparse.Namespace) -> tuple[list[float], list[Request]]:
             safeio.check_writable_target(args.requests_file)
         except OSError as err:
             raise ValueError(f"serve.requests_file: {err}") from None
-    times = arrivals.schedule(args.num_requests, args.request_rate, args.arrivals,
-                              args.burstiness, args.seed, args.ramp_up)
-    requests = make_requests(args.num_requests + args.warmup_requests, args.prompt_len,
+
+
+def prepared(args: argparse.Namespace, count: int | None = None
+             ) -> tuple[list[float], list[Request]]:
+    """The schedule and the requests (warm-up ones first); ValueError naming the parameter
+    for what cannot be run. Sends nothing. The schedule stops at ``--duration``, and only the
+    requests it holds are built (``--num_requests 1000000000 --duration 2`` builds a few);
+    ``count`` builds at most that many (``validate`` checks one of each)."""
+    checked(args)
+    wanted = args.num_requests if count is None else min(count, args.num_requests)
+    times = arrivals.schedule(wanted, args.request_rate, args.arrivals, args.burstiness,
+                              args.seed, args.ramp_up, args.duration)
+    requests = make_requests(len(times) + args.warmup_requests, args.prompt_len,
                              args.output_len or None, args.dataset, args.seed)
     return times, requests
 
@@ -185,7 +229,7 @@ def refusals(argv: list[str]) -> list[str]:
     quiet = parser(_QuietParser)
     try:
         args = quiet.parse_args(argv)
-        prepared(args)
+        prepared(args, count=1)
     except _Refused as err:
         return [str(err)]
     except ValueError as err:
@@ -194,8 +238,12 @@ def refusals(argv: list[str]) -> list[str]:
 
 
 def goal_of(args: argparse.Namespace) -> capacity.Goal:
+    """The search's goal; a rate search never goes below the lowest rate
+    :func:`arrivals.check_rate` accepts for the run's duration and ramp-up."""
+    wait, _ = arrivals.longest_wait(args.duration)
+    lowest = arrivals.lowest_rate(wait, args.ramp_up) if args.search == "rate" else 0.0
     return capacity.Goal(args.search, args.slo_percentile, args.search_tolerance,
-                         args.search_max_steps, args.search_trials)
+                         args.search_max_steps, args.search_trials, lowest)
 
 
 #: What a search step keeps of its run's facts (``results.search_steps``).

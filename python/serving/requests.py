@@ -7,14 +7,21 @@ the first reply's length in words the output length unless ``serve.output_len`` 
 A made-up prompt of N tokens is N words of a small vocabulary separated by spaces: most
 tokenizers make about one token of each; the server's own count (``usage.prompt_tokens``) is
 what the run records.
+
+A dataset is read as :mod:`safeio` reads an input: anything but a regular file (a FIFO, a
+device such as ``/dev/zero``, a directory) is refused before it is opened, and a file over
+:data:`MAX_DATASET_BYTES` is refused unread.
 """
 from __future__ import annotations
 
 import json
 import random
 from dataclasses import dataclass
-from pathlib import Path
 
+import safeio
+
+#: The largest dataset file read (ShareGPT's whole 'unfiltered' file is about 0.7 GB).
+MAX_DATASET_BYTES = 1 << 30
 WORDS = ["the", "model", "token", "server", "request", "rate", "latency", "time", "first", "output", "batch", "queue", "stream", "answer", "question", "benchmark", "load", "goodput", "capacity", "seconds"]
 
 
@@ -62,7 +69,9 @@ def made_up_prompt(words: int, rng: random.Random) -> str:
 def load_dataset(path: str) -> list[tuple[str, int]]:
     """(prompt, reply words) pairs of a ShareGPT-style file, in file order."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(safeio.read_text_capped(path, MAX_DATASET_BYTES))
+    except safeio.UnsafeFileError as err:
+        raise ValueError(f"serve.dataset: {err}") from None
     except (OSError, ValueError) as err:
         raise ValueError(f"serve.dataset: cannot read {path}: {err}") from None
     pairs = []

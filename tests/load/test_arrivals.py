@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from serving.arrivals import schedule
+from serving.arrivals import MAX_WAIT_S, check_rate, first_arrival, lowest_rate, schedule
 
 
 def _gaps(times: list[float]) -> list[float]:
@@ -57,3 +57,46 @@ def test_a_ramp_up_rises_linearly_then_holds_the_rate() -> None:
     assert sum(t <= 4.0 for t in times) == 20
     after = [t for t in times if t > 4.0]
     assert _gaps(after)[1:] == pytest.approx([0.1] * (len(after) - 1))
+
+
+@pytest.mark.parametrize("wait,ramp_up", [
+    pytest.param(3600.0, 0.0, id="no-ramp"),
+    pytest.param(10.0, 4.0, id="past-the-ramp"),
+    pytest.param(10.0, 10.0, id="at-the-ramp-end"),
+    pytest.param(10.0, 300.0, id="within-the-ramp"),
+])
+def test_the_lowest_rate_has_its_first_request_due_exactly_at_the_wait(
+        wait: float, ramp_up: float) -> None:
+    assert first_arrival(lowest_rate(wait, ramp_up), ramp_up) == pytest.approx(wait)
+
+
+@pytest.mark.parametrize("rate,duration,ramp_up,words", [
+    pytest.param(1e-300, 0.0, 0.0, "past the longest wait for a first request (3600 s); "
+                 "give at least 0.000278 requests/s", id="1e-300-waits-10^300-s"),
+    pytest.param(1 / 3601, 0.0, 0.0, "past the longest wait", id="just-under-one-an-hour"),
+    pytest.param(0.4, 2.0, 0.0, "due after 2.5 s at the mean gap, past serve.duration (2 s); "
+                 "give at least 0.5 requests/s", id="first-past-the-duration"),
+    pytest.param(1.0, 0.0, 1e300, "past the longest wait", id="a-ramp-of-1e300-s"),
+    pytest.param(math.nan, 0.0, 0.0, "serve.request_rate is nan; it must be 0", id="nan"),
+    pytest.param(math.inf, 0.0, 0.0, "serve.request_rate is inf; it must be 0", id="inf"),
+    pytest.param(-1.0, 0.0, 0.0, "serve.request_rate is -1.0; it must be 0", id="negative"),
+])
+def test_a_rate_whose_first_request_would_wait_past_the_cap_is_refused(
+        rate: float, duration: float, ramp_up: float, words: str) -> None:
+    with pytest.raises(ValueError, match="serve.request_rate") as err:
+        check_rate(rate, duration, ramp_up)
+    assert words in str(err.value)
+
+
+@pytest.mark.parametrize("rate,duration", [(0.0, 0.0), (1 / MAX_WAIT_S, 0.0), (0.5, 2.0),
+                                           (1e6, 0.0), (0.001, 1e7)])
+def test_a_rate_whose_first_request_comes_in_time_is_accepted(rate: float,
+                                                              duration: float) -> None:
+    check_rate(rate, duration)
+
+
+def test_a_schedule_stops_at_its_duration_whatever_the_count() -> None:
+    assert schedule(10 ** 9, 4.0, "constant", duration=2.0) == [0.25 * k for k in range(1, 9)]
+    assert len(schedule(10 ** 9, 50.0, seed=3, duration=2.0)) < 200
+    assert schedule(10 ** 9, 50.0, seed=3, duration=2.0) == [
+        t for t in schedule(400, 50.0, seed=3) if t <= 2.0]

@@ -115,3 +115,14 @@ def test_converged_means_within_the_tolerance_of_the_middle() -> None:
     assert converged(10.0, 10.6, goal) and not converged(10.0, 10.7, goal)
     assert not converged(None, 10.0, goal) and not converged(10.0, 9.0, goal)
     assert converged(4, 5, Goal(unit="concurrency"))
+
+
+def test_a_rate_search_that_never_meets_stops_at_the_lowest_rate() -> None:
+    """Halving past ``Goal.lowest`` would offer a rate whose first request comes after the
+    run's duration (the load client refuses it): the trial stops there, the note says so."""
+    step, calls = _threshold(0.001)
+    trials, facts = search(step, 8.0, Goal(trials=1, max_steps=100, lowest=0.5))
+    assert calls and min(load for _, load in calls) >= 0.5
+    assert len(calls) < 100
+    assert trials[0].met is None and facts["results.capacity"] is None
+    assert "no step met the SLO, down to 0.5" in facts["results.capacity_note"]
