@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from safeio import atomic_write_bytes, check_writable_target
 
 from dlbs.cli.confirm_args import add_confirm_arguments
-from dlbs.cli.dbargs import add_db, add_filters, emit, filters
+from dlbs.cli.dbargs import add_db, add_filters, emit, filters, terminal_text
 from dlbs.errors import UsageError
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ def _said_broken(broken: list[Any], names: dict[str, str], axis: str) -> int:
     from dlbs.db.gate import broken_said
 
     for one in broken:
-        print(f"numerics: {names.get(_key(one.parameters), 'a series')}: "
+        print(f"numerics: {terminal_text(names.get(_key(one.parameters), 'a series'))}: "
               f"{broken_said(one, axis)}", file=sys.stderr)
     return 1 if broken else 0
 
@@ -142,7 +142,8 @@ def _summary(args: argparse.Namespace, loaded: Any, judged: Any, names: dict[str
         print(f"note: {loaded.note(args.metric, args.by)}", file=sys.stderr)
     if unsteady:
         for parameters, why in unsteady:
-            print(f"note: {names.get(_key(parameters), 'a series')}: {why}", file=sys.stderr)
+            print(f"note: {terminal_text(names.get(_key(parameters), 'a series'))}: {why}",
+                  file=sys.stderr)  # a name read from logs: its escapes shown, not run
 
 
 def _report_confirmed(args: argparse.Namespace, confirmer: Any, loaded: Any, judged: Any,

@@ -279,3 +279,22 @@ def test_a_stored_reason_with_escapes_is_printed_escaped(tmp_path: Path,
     assert "\x1b" not in out and "\r" not in out and "\x07" not in out
     assert "bad \\x1b[2J\\x1b[31mred\\r\\nline\\x07" in out
     assert len(out.splitlines()) == 2  # the header and the run's one row
+
+
+def test_a_name_read_from_logs_is_printed_escaped(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A model name with an ANSI sequence (a log is anyone's): ``history``'s table and
+    ``regressions``' stderr line name the series with the escape shown, never run."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    store = open_store(url)
+    for repeat in range(3):
+        store.store_facts({**run_facts(repeat), "exp.model": "evil\x1b[31mred"}, f"{repeat}.log")
+    store.store_facts({**run_facts(5), "exp.model": "evil\x1b[31mred", "exp.code_version": "v2",
+                       "results.loss_finite": False}, "5.log")
+    store.close()
+    assert main(["history", "--db", url]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "evil\\x1b[31mred inference" in out
+    main(["regressions", "--latest", "--db", url])
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "numerics: evil\\x1b[31mred inference" in err, err
