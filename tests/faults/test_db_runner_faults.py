@@ -147,8 +147,8 @@ def test_random_kill_9_of_run_db_loses_no_run(tmp_path: Path, bench: Path) -> No
     kills at given stores (before one, after one: a random moment seldom falls between a log's
     end and its store), then a resume: every log is finished and in the database once, and
     the resume says how many runs it stored for the runners killed before they stored them."""
-    size = 24
-    db, options = tmp_path / "r.db", sweep(tmp_path, bench, size)
+    size = 30
+    db, options, logs = tmp_path / "r.db", sweep(tmp_path, bench, size), tmp_path / "logs"
     rng = random.Random(54)
     for at, when in ((0, "random"), (2, "before"), (0, "random"), (3, "after"), (0, "random"),
                      (1, "before")):
@@ -156,23 +156,26 @@ def test_random_kill_9_of_run_db_loses_no_run(tmp_path: Path, bench: Path) -> No
             killed = hooked(at, when, db, *options)
             assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
             continue
+        before = len(list(logs.glob("*.log")))
         runner = subprocess.Popen([sys.executable, "-m", "dlbs", *options],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        assert runner.stderr is not None
-        for line in runner.stderr:  # the first start line: the sweep is under way
-            if "start ok" in line:
-                break
-        time.sleep(rng.uniform(0.0, 0.6))
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # a few more logs (so that the sweep is never done before the last kill), then a
+        # random moment of the experiment under way or the store of the one just ended
+        target, deadline = before + rng.randint(1, 3), time.monotonic() + 300  # a hang guard
+        while len(list(logs.glob("*.log"))) < target and runner.poll() is None:
+            assert time.monotonic() < deadline, "the sweep made no progress"
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0.0, 0.1))
         runner.kill()
-        runner.communicate(timeout=300)
-    finished = {log for log, status in statuses(tmp_path / "logs").items() if status == "ok"}
+        runner.wait(timeout=300)
+    finished = {log for log, status in statuses(logs).items() if status == "ok"}
     missing = finished - set(stored_sources(db))
     assert missing  # the last kill came between a log's end and its store
     resumed = dlbs(*options)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    logs = statuses(tmp_path / "logs")
-    assert len(logs) == size and set(logs.values()) == {"ok"}, resumed.stderr[-2000:]
-    assert stored_sources(db) == sorted(logs)  # each log once: none lost, none twice
+    ended = statuses(logs)
+    assert len(ended) == size and set(ended.values()) == {"ok"}, resumed.stderr[-2000:]
+    assert stored_sources(db) == sorted(ended)  # each log once: none lost, none twice
     assert (f"stored {len(missing)} finished run(s) skipped as already done"
             in resumed.stderr), resumed.stderr[-2000:]
 
