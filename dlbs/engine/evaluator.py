@@ -6,19 +6,18 @@ every risky operation through the ``sandbox`` guards. Raw text is never given to
 nothing is ever compiled to Python bytecode. The built closures are cached by expression text,
 and so is the result of an expression that uses no randomness (the same texts recur across the
 thousands of experiments of a plan). The result of one that reads other parameters
-(``param(...)``) is memoised on the exact values it read (:class:`_Step`), so that a plan's
+(``param(...)``) is memoised on the exact values it read (``dlbs.engine.memo``), so that a plan's
 thousands of experiments evaluate each expression once for each combination of those values.
 """
 from __future__ import annotations
 
 import ast
-import math
-import struct
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 from dlbs.engine.interpreter import Node, build
+from dlbs.engine.memo import Memo, replaying
 from dlbs.engine.sandbox import (
     ALLOWED_NAMES,
     CONTEXT_NAMES,
@@ -35,7 +34,7 @@ _CACHE_LIMIT = 50_000
 _CACHED_RESULT_LENGTH = 10_000
 
 
-#: Most steps of the memo of results by the values read (:class:`_Step`); it is cleared when
+#: Most steps of the memo of results by the values read (``dlbs.engine.memo``); it is cleared when
 #: it grows past this (a plan has few combinations of the values its expressions read).
 _MEMO_LIMIT = 100_000
 
@@ -53,29 +52,10 @@ class _Compiled:
         self.memoisable = memoisable        # its result follows from its text and what it reads
 
 
-class _Step:
-    """One value read by an expression: the result is memoised on the values read, in order.
-
-    An expression that uses no randomness and compares no identities computes the same result
-    from the same text and the same values of what it reads, so the name it reads next is the
-    same too: the memo is a tree whose steps hold the name read there and, for each value read,
-    the next step or (when nothing more was read) the result.
-    """
-
-    __slots__ = ("branches", "name")
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.branches: dict[tuple, _Step | str] = {}
-
-
 _COMPILED: dict[str, _Compiled | Forbidden] = {}
 _RESULTS: dict[str, str] = {}
-#: (text, python) -> the first step (or the result, when nothing was read).
-_MEMO: dict[tuple[str, str | None], _Step | str] = {}
-_memo_steps = 0
-#: A float's bits: ``0.0 == -0.0`` but their texts differ.
-_DOUBLE = struct.Struct("<d")
+#: Results of expressions that read parameters, by (text, python) and the values read.
+_MEMO = Memo(_MEMO_LIMIT)
 
 
 def evaluate(text: str, python: str | None = None,
@@ -93,18 +73,18 @@ def evaluate(text: str, python: str | None = None,
     if cached is not None:
         return cached, True
     compiled = compile_expression(text)
+    if compiled.cacheable or not compiled.memoisable or lookup is None:
+        result = _run(compiled, python, lookup)
+        if compiled.cacheable and len(result) <= _CACHED_RESULT_LENGTH:
+            _remember(_RESULTS, text, result)
+        return result, compiled.deterministic
     read: list[tuple[str, Any]] = []
-    if compiled.memoisable and lookup is not None:
-        memo = _recall(text, python, lookup, read)
-        if memo is not None:
-            return memo, True
-        lookup = _replaying(lookup, read)
-    result = _run(compiled, python, lookup)
-    if compiled.cacheable and len(result) <= _CACHED_RESULT_LENGTH:
-        _remember(_RESULTS, text, result)
-    elif compiled.memoisable and lookup is not None and len(result) <= _CACHED_RESULT_LENGTH:
-        _memoise(text, python, read, result)
-    return result, compiled.deterministic
+    memo = _MEMO.recall((text, python), lookup, read)
+    if memo is not None:
+        return memo, True
+    result = _run(compiled, python, replaying(lookup, read))
+    _MEMO.remember((text, python), read, result)
+    return result, True
 
 
 def _run(compiled: _Compiled, python: str | None, lookup: Callable[[str], Any] | None) -> str:
@@ -114,85 +94,6 @@ def _run(compiled: _Compiled, python: str | None, lookup: Callable[[str], Any] |
     if value.__class__ is not str:
         check_plain_data(value)
     return value if value.__class__ is str else sandbox.call(str, value)
-
-
-def _recall(text: str, python: str | None, lookup: Callable[[str], Any],
-            read: list[tuple[str, Any]]) -> str | None:
-    """The memoised result of ``text`` for the values ``lookup`` gives now, or None.
-
-    It reads the names the evaluation would read, in its order (so ``lookup`` records the same
-    dependencies and raises the same errors), appending each (name, value) to ``read``.
-    """
-    step = _MEMO.get((text, python))
-    while isinstance(step, _Step):
-        value = lookup(step.name)
-        read.append((step.name, value))
-        key = _value_key(value)
-        step = step.branches.get(key) if key is not None else None
-    return step
-
-
-def _replaying(lookup: Callable[[str], Any],
-               read: list[tuple[str, Any]]) -> Callable[[str], Any]:
-    """``lookup`` for an evaluation after ``_recall`` missed: the values ``_recall`` read come
-    again from ``read`` (each is looked up once), and every value read is appended to it."""
-    replay = list(read)
-    read.clear()
-
-    def recording(name: str) -> Any:
-        index = len(read)
-        if index < len(replay) and replay[index][0] == name:
-            value = replay[index][1]
-        else:
-            value = lookup(name)
-        read.append((name, value))
-        return value
-    return recording
-
-
-def _memoise(text: str, python: str | None, read: list[tuple[str, Any]], result: str) -> None:
-    """Remember ``result`` for the values ``read`` (unless one of them cannot be a key)."""
-    global _memo_steps
-    keys = [key for _, value in read if (key := _value_key(value)) is not None]
-    if len(keys) < len(read):
-        return
-    if _memo_steps + len(read) > _MEMO_LIMIT:
-        _MEMO.clear()
-        _memo_steps = 0
-    _memo_steps += len(read) + 1
-    root = (text, python)
-    if not read:
-        _MEMO[root] = result
-        return
-    step = _MEMO.get(root)
-    if not isinstance(step, _Step):
-        step = _MEMO[root] = _Step(read[0][0])
-    last = len(read) - 1
-    for index, key in enumerate(keys):
-        if index == last:
-            step.branches[key] = result
-            return
-        following = step.branches.get(key)
-        if not isinstance(following, _Step):
-            following = step.branches[key] = _Step(read[index + 1][0])
-        step = following
-
-
-#: Longest text memoised on (a value read that is longer is not).
-_KEY_LENGTH = 10_000
-
-
-def _value_key(value: Any) -> tuple | None:
-    """A key equal for two values only when an expression cannot tell them apart: same type,
-    same value (a float's bits); None for any other kind of value (never memoised on)."""
-    kind = value.__class__
-    if kind is str:
-        return (kind, value) if len(value) <= _KEY_LENGTH else None
-    if kind is int or kind is bool or value is None:
-        return (kind, value)
-    if kind is float and not math.isnan(value):  # a NaN's identity is visible to 'in'
-        return (kind, _DOUBLE.pack(value))
-    return None
 
 
 #: The types of a value an expression may give (lists, tuples and dicts of them too): its text
@@ -262,8 +163,9 @@ def _compile(text: str) -> _Compiled:
     except (ValueError, RecursionError, MemoryError) as err:
         raise Forbidden(f"invalid expression ({type(err).__name__})") from None
     deterministic = not names & NONDETERMINISTIC_NAMES
-    return _Compiled(node, deterministic, deterministic and not names & CONTEXT_NAMES,
-                     deterministic and not _compares_identities(tree))
+    cacheable = deterministic and not names & CONTEXT_NAMES
+    return _Compiled(node, deterministic, cacheable,
+                     cacheable or (deterministic and not _compares_identities(tree)))
 
 
 #: Constants an object is identical to exactly when it is equal to them and of their type.

@@ -37,6 +37,7 @@ PYTHON_VARIABLE = "DLBS_PYTHON"
 #: value that doubles at each level of references (``b = ${a}${a}``, ``c = ${b}${b}``...) stops
 #: here, 20 levels up, instead of exhausting memory.
 MAX_VALUE_LENGTH = 1_000_000
+_MISSING = object()
 #: Most characters of an expression shown in a message.
 _SHOWN_EXPRESSION = 200
 
@@ -184,11 +185,16 @@ class Resolver:
     def _value(self, name: str, owner: str) -> Any:
         """``param(name)`` in an expression of ``owner``: what ``${name}`` stands for, as a
         value (a parameter's resolved, typed value; else the environment variable's text)."""
-        return self._lookup(name, owner, Ref(name, (), f"{PARAM_FUNCTION}({shown(name)})"))
+        return self._lookup(name, owner, None)
 
-    def _lookup(self, name: str, owner: str, ref: Ref) -> Any:
+    def _lookup(self, name: str, owner: str, ref: Ref | None) -> Any:
         """The value ``name`` stands for in ``owner`` (a parameter's resolved value, else the
-        environment variable's text); record the dependency; ``ref`` names it in errors."""
+        environment variable's text); record the dependency; ``ref`` names it in errors
+        (None: ``param(name)``)."""
+        value = self.done.get(name, _MISSING)
+        if value is not _MISSING:  # resolved already: neither active nor a pending exp.id
+            self.deps[owner].append(name)
+            return value
         if name not in self.raw:
             name = self._normal(name)
         self.deps[owner].append(name)
@@ -200,12 +206,16 @@ class Resolver:
             return self.resolve(name)
         value = self.env.get(name)
         if value is None:
+            if ref is None:
+                ref = Ref(name, (), f"{PARAM_FUNCTION}({shown(name)})")
             self._raise_undefined(ref, name, owner)
         return value
 
     def _compute(self, expr: Expr, owner: str) -> str:
         """Evaluate a computed value ``$(...)$`` of parameter ``owner``."""
-        text = self.render(expr.parts, owner)
+        parts = expr.parts
+        text = parts[0] if len(parts) == 1 and parts[0].__class__ is str else \
+            self.render(parts, owner)
 
         def lookup(name: str) -> Any:
             return self._value(name, owner)

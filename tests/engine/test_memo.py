@@ -1,0 +1,150 @@
+"""Results of ``$(...)$`` memoised on the values they read (``dlbs.engine.memo``).
+
+A plan's experiments evaluate each expression that reads other parameters once for each
+combination of the values it read, not once an experiment; the memo must never give a result a
+fresh evaluation would not: values that only look alike (``1``/``True``/``1.0``, ``0.0``/``-0.0``)
+are told apart, identities and randomness are never memoised on, and a recalled expression
+records the same dependencies and raises the same errors.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from dlbs.engine import evaluator, expand_plan
+from dlbs.engine.memo import Memo, value_key
+from dlbs.errors import ExpansionError
+
+
+class _CountingSandbox(evaluator.Sandbox):
+    """The sandbox, counting the evaluations that run (one sandbox each)."""
+
+    runs = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        type(self).runs += 1
+        super().__init__(*args, **kwargs)
+
+
+@pytest.fixture
+def sandboxes(monkeypatch: pytest.MonkeyPatch) -> type[_CountingSandbox]:
+    """Count evaluations; start from an empty memo."""
+    monkeypatch.setattr(evaluator, "Sandbox", _CountingSandbox)
+    monkeypatch.setattr(evaluator, "_MEMO", Memo(evaluator._MEMO_LIMIT))
+    _CountingSandbox.runs = 0
+    return _CountingSandbox
+
+
+def _expand(plan: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return list(expand_plan(plan, {}, {"DLBS_PYTHON": "/usr/bin/python3"}))
+
+
+def _grid(**values: list[Any]) -> list[dict[str, Any]]:
+    """Experiments of every combination, the last name changing fastest."""
+    names = list(values)
+    return [dict(zip(names, combo)) for combo in itertools.product(*values.values())]
+
+
+def test_an_expression_runs_once_per_combination_of_the_values_it_reads(
+        sandboxes: type[_CountingSandbox]) -> None:
+    # 'g' changes fastest, so 'n' is re-resolved in every experiment (as exp.gpus does).
+    plan = [{**row, "n": "$(len(param('g').split(',')) * param('b'))$"}
+            for row in _grid(b=[1, 2], g=["0", "0,1", "1", "2,3", "0,1,2,3"])] * 20
+    out = _expand(plan)
+    assert [row["n"] for row in out[:10]] == ["1", "2", "1", "2", "4", "2", "4", "2", "4", "8"]
+    assert sandboxes.runs == 10  # 200 experiments, 10 combinations of (g, b)
+
+
+@pytest.mark.parametrize("values", [
+    pytest.param([1, True, 1.0, "1"], id="int-bool-float-text"),
+    pytest.param([0, False, 0.0, -0.0, None, ""], id="zeros"),
+    pytest.param([2, 2.0, 2 ** 70, float(2 ** 70)], id="big-numbers"),
+])
+def test_values_that_compare_equal_are_not_confused(values: list[Any]) -> None:
+    plan = [{"v": v, "p": "$([param('v')])$"} for v in values] * 2
+    fresh = [str([v]) for v in values] * 2
+    assert [row["p"] for row in _expand(plan)] == fresh
+
+
+def test_a_nan_is_never_memoised_on(sandboxes: type[_CountingSandbox]) -> None:
+    plan = [{"v": float("nan"), "p": "$(param('v') in [param('v')])$", "i": i} for i in range(3)]
+    assert {row["p"] for row in _expand(plan)} == {"True"}
+    assert value_key(float("nan")) is None
+
+
+def test_an_expression_comparing_identities_is_evaluated_every_time(
+        sandboxes: type[_CountingSandbox]) -> None:
+    # Two equal texts may be one object or two: only equality follows from the values.
+    plan = [{"a": a, "p": "$(param('a') is param('a'))$"} for a in ["x", "y"] * 3]
+    assert {row["p"] for row in _expand(plan)} == {"True"}
+    assert sandboxes.runs == 6
+
+
+def test_a_comparison_with_none_true_or_false_is_memoised(
+        sandboxes: type[_CountingSandbox]) -> None:
+    plan = [{"a": a, "p": "$(param('a') is None or param('a') is True)$"}
+            for a in [None, True, 1, None, True, 1]]
+    assert [row["p"] for row in _expand(plan)] == ["True", "True", "False"] * 2
+    assert sandboxes.runs == 3
+
+
+def test_randomness_is_never_memoised() -> None:
+    plan = [{"a": a, "p": "$(uuid.uuid4().hex + str(param('a')))$"} for a in [1, 2] * 3]
+    assert len({row["p"] for row in _expand(plan)}) == 6
+
+
+def test_the_branch_taken_decides_what_is_read_next(sandboxes: type[_CountingSandbox]) -> None:
+    expression = "$(param('x') if param('k') == 'x' else param('y'))$"
+    plan = [{"k": k, "x": x, "y": y, "p": expression}
+            for k, x, y in [("x", 1, 2), ("y", 1, 2), ("x", 3, 2), ("y", 3, 4), ("x", 3, 4)]]
+    assert [row["p"] for row in _expand(plan)] == ["1", "2", "3", "4", "3"]
+    assert sandboxes.runs == 4  # the last one read k='x', x=3 as the third did
+
+
+def test_a_recalled_result_records_what_it_read() -> None:
+    # 'p' is memoised on (b=1); the third experiment changes 'c', which 'p' never read, then
+    # 'b': the dependencies recorded on a recall must still make 'p' follow 'b'.
+    plan = [{"b": b, "c": c, "p": "$(param('b') * 10)$"} for b, c in [(1, 0), (1, 1), (1, 2),
+                                                                          (2, 2)]]
+    _expand(plan[:1])
+    out = _expand(plan)
+    assert [row["p"] for row in out] == ["10", "10", "10", "20"]
+
+
+def test_a_recalled_expression_raises_what_a_fresh_one_would() -> None:
+    expression = "$(param('a') + param(param('which')))$"
+    _expand([{"a": 1, "which": "b", "b": 2, "p": expression}])  # memoised: reads a, which, b
+    with pytest.raises(ExpansionError, match=r"parameter 'p': undefined reference "
+                                             r"param\('b'\); define it with -Pb=VALUE"):
+        _expand([{"a": 1, "which": "b", "p": expression}])
+
+
+def test_the_memo_is_keyed_on_the_python_too() -> None:
+    plan = [{"a": 1, "p": "$(sys.executable + str(param('a')))$"}]
+    first = next(expand_plan(plan, {}, {"DLBS_PYTHON": "/a/python"}))["p"]
+    second = next(expand_plan(plan, {}, {"DLBS_PYTHON": "/b/python"}))["p"]
+    assert (first, second) == ("/a/python1", "/b/python1")
+
+
+def test_a_root_that_misses_every_time_is_given_up() -> None:
+    memo = Memo(1_000)
+    for index in range(200):  # what it reads changes every time (exp.log_file reads exp.id)
+        trail: list[tuple[Any, Any]] = []
+        assert memo.recall("root", lambda site, i=index: i, trail) is None
+        memo.remember("root", [("site", index)], str(index))
+    assert memo.roots["root"] is None and memo.steps < 200
+
+
+def test_the_memo_is_emptied_when_full() -> None:
+    memo = Memo(10)
+    for index in range(30):
+        memo.remember(("r", index), [("site", index)], "x")
+    assert memo.steps <= 10
+
+
+def test_keys_tell_apart_what_expressions_can() -> None:
+    assert value_key(-0.0) != value_key(0.0) and value_key(1) != value_key(True) != \
+        value_key(1.0)
+    assert value_key("x" * 20_000) is None and value_key([1]) is None  # never memoised on
