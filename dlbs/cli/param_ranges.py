@@ -13,7 +13,6 @@ crashes or hangs what runs it. The engine neither reads nor enforces the ranges.
 """
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -105,11 +104,11 @@ def ranges_of(definitions: Mapping[str, Any]) -> list[Range]:
 @lru_cache(maxsize=1)
 def declared_ranges() -> tuple[Range, ...]:
     """Every range the default configs (``config/*.json``) declare."""
-    from dlbs.config import default_config_files
+    from dlbs.config import default_config_files, load_config_file
 
     found: list[Range] = []
-    for path in default_config_files():
-        found += ranges_of(json.loads(path.read_text()).get("parameters", {}))
+    for path in default_config_files():  # read as any config: a FIFO is refused, not waited on
+        found += ranges_of(load_config_file(path).get("parameters", {}))
     return tuple(found)
 
 

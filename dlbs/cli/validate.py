@@ -227,10 +227,10 @@ def _check_ranges(exp: Experiment) -> list[str]:
 @lru_cache(maxsize=1)
 def _default_image() -> str:
     """The default of ``pytorch.docker_image`` (what ``exp.docker_image`` is unless set)."""
-    from dlbs.config import default_config_files
+    from dlbs.config import default_config_files, load_config_file
 
-    for path in default_config_files():
-        spec = json.loads(path.read_text()).get("parameters", {}).get("pytorch.docker_image")
+    for path in default_config_files():  # read as any config: a FIFO is refused, not waited on
+        spec = load_config_file(path).get("parameters", {}).get("pytorch.docker_image")
         if isinstance(spec, dict):
             return str(spec.get("val", ""))
     return ""
