@@ -12,20 +12,35 @@ For each it measures, on the real console script in a child process:
 
 Targets for 10k experiments: < 2 s wall, < 200 MB peak, first experiment in < 0.5 s.
 
-    .venv/bin/python benchmarks/bench_expansion.py [--repeat 3] [--sizes 1 5 10]
+Then the CPU time of the process (user + system, from ``wait4``: other programs on a busy
+machine do not count) for the 1k and 10k grids of 10 models x 10 batches x 10 ``exp.gpus``
+layouts x 1 or 10 ``exp.num_batches``, in both orders: ``exp.num_batches`` last (it changes
+fastest) and ``exp.gpus`` last (every experiment re-resolves the many values computed from the
+GPU list), side by side with the previous release (``--baseline REF``: a ``git worktree`` of
+REF in a temporary folder, run interleaved with this tree, then removed) and with DLBS's own
+code (``--dlbs DIR``: a DLBS checkout, e.g. ``git clone
+https://github.com/HewlettPackard/dlcookbook-dlbs``; its ``experimenter.py build`` expands and
+writes the same grid). Targets: < 1 s of CPU for 10k in both orders, >= 30x DLBS's code.
 
-This is a benchmark, not a test: it prints a table and exits 1 when a 10k target is missed.
+    .venv/bin/python benchmarks/bench_expansion.py [--repeat 3] [--sizes 1 5 10]
+        [--baseline 45fbb88] [--dlbs ~/dlcookbook-dlbs] [--dlbs-sizes 1]
+
+This is a benchmark, not a test: it prints tables and exits 1 when a 10k target is missed.
 """
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import json
 import os
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +50,14 @@ BATCHES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
 GPU_LAYOUTS = ["0", "1", "0,1", "2,3", "0,1,2,3", "0,1,2,3,4,5,6,7", "0:1", "0:1,2:3",
                "0:1:2:3", ""]
 TARGETS = {"wall_s": 2.0, "peak_mb": 200.0, "first_s": 0.5}
+#: The release before this change (the expansion memo): its tree is measured beside this one.
+PREVIOUS_RELEASE = "45fbb88"
+#: CPU seconds the 10k grid may cost, in either order; the least speed-up over DLBS's code.
+CPU_TARGET_S, DLBS_TARGET_X = 1.0, 30.0
+ROOT = Path(__file__).resolve().parent.parent
+#: The grid's orders: the variable that changes fastest comes last.
+ORDERS = {"num_batches last": ["exp.model", "exp.replica_batch", "exp.gpus", "exp.num_batches"],
+          "gpus last": ["exp.model", "exp.replica_batch", "exp.num_batches", "exp.gpus"]}
 
 
 @dataclass
@@ -96,7 +119,24 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per size (median reported)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 5, 10],
                         help="warm-up counts: N gives 1000 x N experiments")
+    parser.add_argument("--baseline", default=PREVIOUS_RELEASE, metavar="REF",
+                        help="git revision measured beside this tree ('' for none; default "
+                             f"{PREVIOUS_RELEASE}, the release before the expansion memo)")
+    parser.add_argument("--dlbs", type=Path, metavar="DIR",
+                        help="a checkout of DLBS (HewlettPackard/dlcookbook-dlbs): its own "
+                             "experimenter.py build of the same grids, side by side")
+    parser.add_argument("--dlbs-sizes", type=int, nargs="+", default=[1], choices=[1, 10],
+                        help="grids DLBS's code expands (1: 1k; 10: 10k, about 2 minutes each)")
+    parser.add_argument("--cpu-only", action="store_true", help="only the CPU comparison")
     args = parser.parse_args()
+    # Byte-code as an installed package has it: compiled on the first (warm-up) run, then
+    # loaded (a shell with PYTHONDONTWRITEBYTECODE=1 compiles every module every time: ~50 ms);
+    # kept out of the trees in a folder of its own.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = cache = tempfile.mkdtemp(prefix="bench-expansion-pyc-")
+    atexit.register(shutil.rmtree, cache, True)
+    if args.cpu_only:
+        return compare_cpu(args)
     base = experimenter_command() + ["print", "--format", "jsonl"]
     measure(base + ["-Pexp.model=resnet50"])  # warm the file-system cache; not counted
     rows = [("1 (fixed cost)", best_of(base + ["-Pexp.model=resnet50"], args.repeat))]
@@ -110,7 +150,88 @@ def main() -> int:
         per = (m.wall_s - fixed) / max(m.lines - 1, 1) * 1e6 if m.lines > 1 else 0.0
         print(f"{label:<15} {m.lines:>11} {m.wall_s:>8.2f} {m.first_s:>8.3f} {m.peak_mb:>8.1f} "
               f"{per:>8.0f}")
-    return _check_targets(rows)
+    status = _check_targets(rows)
+    return compare_cpu(args) or status
+
+
+def grid_arguments(order: str, size: int) -> list[str]:
+    """``-V`` options of the 1000 x ``size`` grid of the CPU comparison, in ``order``."""
+    values = {"exp.model": MODELS, "exp.replica_batch": BATCHES, "exp.gpus": GPU_LAYOUTS,
+              "exp.num_batches": list(range(1, size + 1))}
+    return [f"-V{name}={json.dumps(values[name])}" for name in ORDERS[order]]
+
+
+def cpu_seconds(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
+    """Run ``argv`` (its output thrown away); return its user + system CPU seconds."""
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    stderr = proc.stderr.read().decode() if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(argv[:4])} ... failed: {stderr.strip()[-300:]}")
+    return usage.ru_utime + usage.ru_stime
+
+
+@contextlib.contextmanager
+def worktree(ref: str) -> Iterator[Path]:
+    """A ``git worktree`` of ``ref`` in a temporary folder, removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-expansion-")) / "tree"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(folder), ref],
+                   check=True, capture_output=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(folder)],
+                       check=False, capture_output=True)
+        shutil.rmtree(folder.parent, ignore_errors=True)
+
+
+def dlbs_command(checkout: Path, order: str, size: int, plan: Path) -> list[str]:
+    """DLBS's own ``experimenter.py build`` of the grid (it expands and writes the plan)."""
+    return [sys.executable, str(checkout / "python" / "dlbs" / "experimenter.py"), "build",
+            "--plan", str(plan), '-Pexp.framework="pytorch"', *grid_arguments(order, size)]
+
+
+def compare_cpu(args: argparse.Namespace) -> int:
+    """Print the CPU table (this tree, the baseline, DLBS); return 1 when a target is missed."""
+    command = [sys.executable, "-m", "dlbs.cli.main", "print", "--format", "jsonl"]
+    trees = {"this tree": (ROOT, None)}
+    with contextlib.ExitStack() as stack:
+        if args.baseline:
+            base = stack.enter_context(worktree(args.baseline))
+            trees[args.baseline] = (base, {**os.environ, "PYTHONPATH": str(base)})
+        plan = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "plan.json"
+        dlbs_env = {**os.environ, "PYTHONPATH": str(args.dlbs / "python")} if args.dlbs else None
+        print(f"\nCPU seconds (user + system) of {' '.join(command[1:])} -V... "
+              f"(median of {args.repeat}, trees interleaved)")
+        for cwd, env in trees.values():  # compile the byte-code, read the configs once
+            cpu_seconds(command + ["-Pexp.model=resnet50"], cwd, env)
+        if args.dlbs:
+            cpu_seconds(dlbs_command(args.dlbs, "gpus last", 1, plan), args.dlbs, dlbs_env)
+        header = f"{'grid':<6} {'order':<17}" + "".join(f" {name[:12]:>12}" for name in trees)
+        print(header + (f" {'DLBS':>8} {'x DLBS':>7}" if args.dlbs else ""))
+        missed = []
+        for size in (1, 10):
+            for order in ORDERS:
+                runs: dict[str, list[float]] = {name: [] for name in trees}
+                for _ in range(args.repeat):
+                    for name, (cwd, env) in trees.items():
+                        runs[name].append(cpu_seconds(command + grid_arguments(order, size),
+                                                      cwd, env))
+                ours = {name: statistics.median(values) for name, values in runs.items()}
+                line = f"{f'{size}k':<6} {order:<17}" + "".join(f" {v:>12.2f}" for v in ours.values())
+                if args.dlbs and size in args.dlbs_sizes:
+                    theirs = cpu_seconds(dlbs_command(args.dlbs, order, size, plan), args.dlbs,
+                                         dlbs_env)
+                    ratio = theirs / ours["this tree"]
+                    line += f" {theirs:>8.2f} {ratio:>7.1f}"
+                    if ratio < DLBS_TARGET_X:
+                        missed.append(f"{size}k {order}: {ratio:.1f}x DLBS < {DLBS_TARGET_X}x")
+                print(line)
+                if size == 10 and ours["this tree"] > CPU_TARGET_S:
+                    missed.append(f"10k {order}: {ours['this tree']:.2f} s > {CPU_TARGET_S} s")
+    print("CPU targets: " + ("all met" if not missed else "MISSED: " + "; ".join(missed)))
+    return 1 if missed else 0
 
 
 def _check_targets(rows: list[tuple[str, Measurement]]) -> int:

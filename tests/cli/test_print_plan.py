@@ -261,3 +261,29 @@ def test_json_writer_output_is_valid_json() -> None:
     empty = io.StringIO()
     write_json(empty, iter([]))
     assert json.loads(empty.getvalue()) == []
+
+
+def test_jsonl_reuses_the_text_of_unchanged_values_to_the_byte() -> None:
+    # Each line is json.dumps of its experiment when it was written, whatever it shares with
+    # the one before: the same objects, equal ones, look-alikes (1/True/1.0, 0.0/-0.0), other
+    # keys or key orders, and a list changed in place between two lines (containers are
+    # encoded every time).
+    shared = ["a", 1]
+    first = {"s": "é\n\"x\"", "i": 1, "f": -0.0, "b": True, "n": None, "l": shared,
+             "d": {"k": [1.5, float("inf")]}, "nan": float("nan"), "big": 2 ** 70}
+    second = {**first, "i": True, "f": 0.0, "b": 1}
+    fewer = {"s": "ünïcode", "i": 1.0}
+    expected = []
+
+    def plan() -> Iterator[dict[str, Any]]:
+        for experiment in [first, second, dict(second)]:
+            expected.append(json.dumps(experiment))
+            yield experiment
+        shared.append({"new": "value"})  # the same list, changed in place
+        for experiment in [dict(second), dict(reversed(list(second.items()))), fewer,
+                           dict(fewer, s="x"), first]:
+            expected.append(json.dumps(experiment))
+            yield experiment
+    out = io.StringIO()
+    write_jsonl(out, plan())
+    assert out.getvalue().splitlines() == expected
