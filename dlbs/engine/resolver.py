@@ -71,6 +71,7 @@ class Resolver:
         self.volatile: set[str] = set()  # names whose value used randomness (uuid)
         self.active: dict[str, None] = {}  # the resolution stack, in order
         self.id_pending = is_auto_id(raw.get(ID_PARAM))
+        self.python = environ.get(PYTHON_VARIABLE)  # what sys.executable is in an expression
 
     def resolve_names(self, names: Iterable[str]) -> list[str]:
         """Resolve ``names``; return those that need ``exp.id`` while its hash is pending."""
@@ -148,8 +149,15 @@ class Resolver:
 
     def render(self, parts: tuple, owner: str) -> str:
         """Return the text of a template with references and computed values substituted."""
-        if len(parts) == 1 and parts[0].__class__ is Ref:
-            return self._reference(parts[0], owner)
+        if len(parts) == 1:
+            kind = parts[0].__class__
+            if kind is Ref:
+                return self._reference(parts[0], owner)
+            if kind is Expr:  # a value that is one computed value, as most computed ones are
+                text = self._compute(parts[0], owner)
+                if len(text) > MAX_VALUE_LENGTH:
+                    _raise_too_long(owner)
+                return text
         out = []
         size = 0
         for part in parts:
@@ -162,10 +170,7 @@ class Resolver:
                 text = self._compute(part, owner)
             size += len(text)
             if size > MAX_VALUE_LENGTH:
-                raise _error(f"parameter '{owner}': its value would be longer than "
-                             f"{MAX_VALUE_LENGTH} characters (the value-size limit); a value "
-                             f"that repeats its references grows at each level of references",
-                             param=owner)
+                _raise_too_long(owner)
             out.append(text)
         return "".join(out)
 
@@ -217,10 +222,18 @@ class Resolver:
         text = parts[0] if len(parts) == 1 and parts[0].__class__ is str else \
             self.render(parts, owner)
 
+        done, read = self.done, self.deps[owner]
+
         def lookup(name: str) -> Any:
-            return self._value(name, owner)
+            # What _value does, the value resolved already taking the short way (the reads
+            # of memoised expressions are most of the lookups of a plan).
+            value = done.get(name, _MISSING)
+            if value is _MISSING:
+                return self._value(name, owner)
+            read.append(name)
+            return value
         try:
-            result, deterministic = evaluate(text, self.env.get(PYTHON_VARIABLE), lookup)
+            result, deterministic = evaluate(text, self.python, lookup)
         except (ExpansionError, NeedsId, RecursionError):
             raise  # from param(): about another parameter, or its chain
         except Forbidden as err:
@@ -257,6 +270,13 @@ class Resolver:
             what = f"undefined reference {ref.text}"
         raise _error(f"parameter '{owner}': {what}{self._chain()}; define it with "
                              f"-P{name}=VALUE or in a config", param=owner)
+
+
+def _raise_too_long(owner: str) -> NoReturn:
+    """Raise the error for a value over ``MAX_VALUE_LENGTH`` characters."""
+    raise _error(f"parameter '{owner}': its value would be longer than {MAX_VALUE_LENGTH} "
+                 f"characters (the value-size limit); a value that repeats its references "
+                 f"grows at each level of references", param=owner)
 
 
 def _check_text(name: str, value: str) -> None:
