@@ -92,7 +92,7 @@ def schedule(count: int, rate: float, arrivals: str = "poisson", burstiness: flo
         raise ValueError(f"serve.request_rate: {rate!r} must be 0 (all at once) or above")
     if rate == 0:
         return [0.0] * count
-    times = []
+    times: list[float] = []
     for now in send_times(rate, arrivals, burstiness, seed, ramp_up):
         if len(times) >= count or (duration and now > duration):
             break

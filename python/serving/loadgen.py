@@ -348,7 +348,7 @@ def replace_args(args: argparse.Namespace, **changes: Any) -> argparse.Namespace
 def run(args: argparse.Namespace) -> int:
     if args.search != "none":
         try:
-            prepared(args)
+            prepared(args, count=1)  # checks only: each step builds its own
         except ValueError as err:
             print(f"error: {err}", file=sys.stderr)
             emit({"results.status": "failure", "results.error": str(err)})

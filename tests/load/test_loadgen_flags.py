@@ -69,3 +69,12 @@ def test_validate_builds_one_request_not_every_one(built: list[int]) -> None:
     assert loadgen.refusals([*BASE, "--request_rate", "100", "--num_requests",
                              "100000000"]) == []
     assert built == [1]
+
+
+def test_a_search_checks_its_flags_building_one_request(
+        built: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loadgen, "run_search", lambda args: 0)
+    args = loadgen.parser().parse_args([*BASE, "--request_rate", "100", "--num_requests",
+                                        "100000000", "--search", "rate", "--slo_ttft_ms", "50"])
+    assert loadgen.run(args) == 0
+    assert built == [1]
