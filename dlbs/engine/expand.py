@@ -203,7 +203,11 @@ def _expand(raw: Mapping[str, Any], rules: Mapping[str, Rule], environ: Mapping[
             done.pop(name, None)
         resolver = Resolver(raw, rules, environ, done, dict(prev.deps))
         todo = [name for name in raw if name in dirty] if len(dirty) < len(raw) else raw
-    deferred = resolver.resolve_names(todo)
+    waiting = [name for name in todo if _stops_at_id(name, raw, prev, dirty)] \
+        if prev is not None and resolver.id_pending else []
+    if waiting:
+        todo = [name for name in todo if name not in waiting]
+    deferred = waiting + resolver.resolve_names(todo)
     state = _State(raw, resolver)
     if resolver.id_pending:
         _set_experiment_id(state, prev, dirty, set(deferred))
@@ -213,6 +217,20 @@ def _expand(raw: Mapping[str, Any], rules: Mapping[str, Rule], environ: Mapping[
     state.order += resolver.order
     state.output = _output(state, prev, dirty, same_keys)
     return state
+
+
+def _stops_at_id(name: str, raw: Mapping[str, Any], prev: _State, dirty: set[str]) -> bool:
+    """Whether resolving ``name`` now would stop at ``exp.id`` (its hash pending) for sure: it
+    read ``exp.id`` in ``prev`` after values that are all unchanged, from the same text, so it
+    reads the same names up to ``exp.id`` (``exp.log_file`` names the log by it). Resolving it
+    only to stop there would cost a second rendering."""
+    sources = prev.deps.get(name)
+    if not sources or ID_PARAM not in sources or name in prev.volatile:
+        return False
+    value, before = raw[name], prev.raw.get(name, _MISSING)
+    if value is not before and not _same(value, before):
+        return False
+    return dirty.isdisjoint(sources[:sources.index(ID_PARAM)])
 
 
 def _dirty_names(raw: Mapping[str, Any], prev: _State) -> tuple[set[str] | None, bool]:

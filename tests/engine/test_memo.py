@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from dlbs.engine import evaluator, expand_plan
+from dlbs.engine import evaluator, expand_experiment, expand_plan
 from dlbs.engine.memo import Memo, value_key
+from dlbs.engine.resolver import Resolver
 from dlbs.errors import ExpansionError
 
 
@@ -148,3 +149,35 @@ def test_keys_tell_apart_what_expressions_can() -> None:
     assert value_key(-0.0) != value_key(0.0) and value_key(1) != value_key(True) != \
         value_key(1.0)
     assert value_key("x" * 20_000) is None and value_key([1]) is None  # never memoised on
+
+
+def test_a_value_naming_its_log_by_the_id_is_rendered_once_an_experiment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Like exp.log_file: it reads exp.id, whose hash leaves it out; rendering it while the hash
+    # is pending only to stop at ${exp.id} cost a second rendering of every experiment.
+    rendered: list[str] = []
+    render = Resolver.render
+
+    def counting(self: Resolver, parts: tuple, owner: str) -> str:
+        rendered.append(owner)
+        return render(self, parts, owner)
+    monkeypatch.setattr(Resolver, "render", counting)
+    plan = [{"exp.id": "", "m": m, "b": b, "log": "${m}_${exp.id}_$('b' + str(param('b')))$"}
+            for m in ["x", "y"] for b in [1, 2, 3]]
+    out = _expand(plan)
+    # Twice only where nothing tells: the first experiment, and the fourth, where 'm', read
+    # before exp.id, changed (it might not read exp.id any more).
+    assert rendered.count("log") == 6 + 2
+    assert [row["log"] for row in out] == [f"{row['m']}_{row['exp.id']}_b{row['b']}"
+                                           for row in out]
+
+
+@pytest.mark.parametrize("values", [pytest.param([0, 1], id="stops-reading-the-id"),
+                                    pytest.param([1, 0], id="starts-reading-the-id")])
+def test_a_value_that_reads_the_id_only_sometimes_is_hashed_as_alone(values: list[int]) -> None:
+    # Whether 'p' reads exp.id depends on 'a', read first: the id of each experiment is the
+    # one it has expanded alone (a value that reads exp.id is left out of the hash).
+    plan = [{"exp.id": "", "a": a, "p": "$('x' if param('a') else param('exp.id'))$"}
+            for a in values]
+    alone = [expand_experiment(experiment, {}, {})["exp.id"] for experiment in plan]
+    assert [row["exp.id"] for row in expand_plan(plan, {}, {})] == alone
