@@ -3,7 +3,11 @@ URL or a command line is printed, written to a file, put in a page or in an erro
 
 A password reaches a database driver in several forms, and each is hidden as ``***``:
 
-* the URL's user information: ``postgresql+psycopg://user:PASSWORD@host/name``;
+* the URL's user information: ``postgresql+psycopg://user:PASSWORD@host/name``. A password
+  holding an ``@`` that is not percent-encoded is read two ways: SQLAlchemy ends it at the
+  first ``@`` (and takes the rest for the host, the database or the query, which the driver
+  echoes in its errors), urllib at the last ``@`` before the host. Both are hidden: from the
+  colon to the URL's last ``@``;
 * an option in the URL's query: ``?password=PASSWORD`` (libpq and psycopg accept it),
   ``?sslpassword=``, ``?PGPASSWORD=``, ``?pwd=``: any option whose name holds ``pass``,
   ``pwd``, ``secret``, ``token`` or ``credential`` (``?passfile=`` and ``?service=`` name
@@ -14,6 +18,9 @@ A password reaches a database driver in several forms, and each is hidden as ``*
   (``?options=-c%20password%3DPASSWORD``, ``/db;password=PASSWORD``);
 * a URL's fragment (``#...``, which no driver needs, but SQLAlchemy keeps in the database
   name, where it is rendered ``%23...``): hidden whole.
+
+Each reading marks what it would take for a secret in the URL as written, and the union is
+hidden: a part one reading takes for a host and another for a password is hidden.
 
 The module imports only the standard library, so any layer may use it.
 """
@@ -32,23 +39,27 @@ _SAFE = "*=:,;/@!$'()~"
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
 #: What may close a URL quoted in a text.
 _CLOSERS = "'\"<>`"
-#: ``:password@`` of a text meant as a URL that is none.
-_LOOSE_USERINFO = re.compile(r":[^\s@]*@")
+#: ``:password@`` of a text meant as a URL that is none (to the word's last ``@``).
+_LOOSE_USERINFO = re.compile(r":\S*@")
+#: ``?name=value`` (or ``&``, ``;``) anywhere in a URL: a query option as libpq and urllib
+#: read it; the value runs to the next option or the fragment (an ``@`` or ``/`` in it too).
+_OPTION = re.compile(r"[?&;](?P<name>[^=&;?#]*)=(?P<value>[^&;#]*)")
 #: ``name=value`` of a libpq connection string whose name is a secret's.
 _CONNINFO = re.compile(r"""(?P<name>\b\w*(?:pass(?:word|wd)?|pwd|secret|token|credentials?))"""
-                       r"""(?P<eq>\s*=\s*)(?P<value>'(?:[^'\\]|\\.)*'?|[^\s&;,'"]+)""",
+                       r"""(?P<eq>\s*=\s*)(?P<value>'(?:[^'\\]|\\.)*'?|(?:[^\s&;,'"\\]|\\.)+)""",
                        re.IGNORECASE)
 
 
 def redact_url(url: str) -> str:
     """``url`` with its password (user information and secret query options) hidden; in a
     text meant as a URL but without ``scheme://`` (a typo: ``postgresql//me:pw@host``)
-    whatever lies between a ``:`` and an ``@`` is hidden, and connection-string secrets."""
+    whatever lies between a ``:`` and the last ``@`` is hidden, and connection-string
+    secrets."""
     match = _SCHEME.match(url)
     if not match:
         return _hide_conninfo(_LOOSE_USERINFO.sub(f":{HIDDEN}@", url))
     head, rest = url[:match.end()], url[match.end():]
-    rest = _hide_fragment(_hide_userinfo(rest))
+    rest = _hide_fragment(_mask(rest, _secret_spans(rest)))
     return head + _hide_query(rest)
 
 
@@ -69,8 +80,16 @@ def redact_text(text: str) -> str:
 
 def redact_argv(argv: Sequence[str]) -> list[str]:
     """A command line with the secrets of each argument hidden (an argument is one word, so a
-    URL in it may hold white space)."""
-    return [redact_url(arg) if _SCHEME.match(arg) else redact_text(arg) for arg in argv]
+    URL in it may hold white space: ``--db=URL`` too, whose URL runs to the argument's end)."""
+    return [_redact_word(arg) for arg in argv]
+
+
+def _redact_word(arg: str) -> str:
+    """One argument: the text before its first URL, then that URL to the end, redacted."""
+    match = _SCHEME.search(arg)
+    if not match:
+        return redact_text(arg)
+    return redact_text(arg[:match.start()]) + redact_url(arg[match.start():])
 
 
 def hide_values(text: str, secrets: Iterable[str | None]) -> str:
@@ -82,25 +101,53 @@ def hide_values(text: str, secrets: Iterable[str | None]) -> str:
 
 
 def url_secrets(url: str) -> list[str]:
-    """The secrets a URL carries (its password and secret query options), raw and decoded:
-    what :func:`hide_values` needs to clean a driver's message."""
+    """The secrets a URL carries (its password and secret query options), raw and decoded,
+    and the pieces of a password with an unencoded ``@`` that a driver reads as a host or a
+    database: what :func:`hide_values` needs to clean a driver's message."""
     found: list[str] = []
     match = _SCHEME.match(url)
     rest = url[match.end():] if match else url
-    span = _password_span(rest)
-    if span:
-        found.append(rest[span[0]:span[1]])
-    query = rest.partition("?")[2]
-    for pair in re.split(r"[&;]", query):
-        name, sep, value = pair.partition("=")
-        if sep and value and _SECRET_NAME.search(unquote(name)):
-            found.append(value)
+    for start, end in _secret_spans(rest):
+        found.extend(_pieces(rest[start:end]))
     for text in {url, unquote(url), unquote_plus(url)}:
         for match_ in _CONNINFO.finditer(text):
             found.append(match_.group("value").strip("'"))
     found.append(_fragment(_hide_userinfo(rest)))  # a driver may echo the database name
     return sorted({v for s in found for v in (s, unquote(s), unquote(s.replace("+", " ")))
                    if v and v != HIDDEN})
+
+
+def _pieces(secret: str) -> list[str]:
+    """A secret and, when it holds an ``@``, what follows each ``@`` in it (SQLAlchemy ends
+    a password at its first ``@`` and sends the rest to the driver as the host, which its
+    error names: ``failed to resolve host 'ss@SECRET@db'``)."""
+    return [secret] + [secret[i + 1:] for i, char in enumerate(secret)
+                       if char == "@" and len(secret) - i > 4]
+
+
+def _secret_spans(rest: str) -> list[tuple[int, int]]:
+    """Where ``rest`` (a URL after its ``scheme://``) holds a secret under any reading: the
+    password of its user information, and the value of each secret query option."""
+    spans = [(m.start("value"), m.end("value")) for m in _OPTION.finditer(rest)
+             if m.group("value") and _SECRET_NAME.search(unquote_plus(m.group("name")))]
+    mark = rest.find("#")  # urllib: a fragment from the first '#' (libpq: an error naming it)
+    if mark >= 0 and mark + 1 < len(rest):
+        spans.append((mark + 1, len(rest)))
+    password = _password_span(rest)
+    return spans + [password] if password else spans
+
+
+def _mask(text: str, spans: list[tuple[int, int]]) -> str:
+    """``text`` with each span (overlapping ones merged) replaced by ``***``."""
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    for start, end in reversed(merged):
+        text = text[:start] + HIDDEN + text[end:]
+    return text
 
 
 def _url_end(text: str, start: int) -> int:
@@ -121,20 +168,19 @@ def _url_end(text: str, start: int) -> int:
 
 def _password_span(rest: str) -> tuple[int, int] | None:
     """Where the password of ``user:password@host...`` lies in ``rest`` (the URL after its
-    ``scheme://``), or None. SQLAlchemy ends the password at the first ``@`` after the colon;
-    an unencoded ``@`` in the password would end it there, so the span runs on to the last
-    ``@`` before the host's ``/`` or ``?`` (hiding too much rather than a part)."""
+    ``scheme://``), or None. SQLAlchemy takes the text after the first ``:`` (with no ``/``
+    before it) up to the first ``@`` for the password, and whatever follows up to ``/`` ``:``
+    ``?`` for the host, ``@`` included; urllib ends the password at the last ``@`` before the
+    host's ``/``. An unencoded ``@`` in the password makes the two differ, and the part after
+    it may reach past a ``/`` (``u:p@a/b@host``: SQLAlchemy's host ``a``, database
+    ``b@host``): the span runs to the last ``@`` of the URL (hiding too much rather than a
+    part; a query value holding an ``@`` is hidden with it)."""
     colon = rest.find(":")
     if colon < 0 or "/" in rest[:colon]:
         return None
-    at = rest.find("@", colon + 1)
+    at = rest.rfind("@", colon + 1)
     if at < 0:
         return None
-    while True:
-        after = re.search(r"[@/?#]", rest[at + 1:])
-        if not after or after.group() != "@":
-            break
-        at = at + 1 + after.start()
     return colon + 1, at
 
 

@@ -2,7 +2,11 @@
 redaction function (``dlbs.redact``) used for every URL and command line."""
 from __future__ import annotations
 
+from urllib.parse import quote, quote_plus
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dlbs.redact import hide_values, redact_argv, redact_text, redact_url, url_secrets
 
@@ -121,3 +125,118 @@ def test_a_drivers_echo_of_the_database_name_and_its_fragment_is_hidden() -> Non
     url = f"postgresql://u@h/db%23frag{SECRET}"
     out = hide_values(f'FATAL: database "db#frag{SECRET}" does not exist', url_secrets(url))
     assert SECRET not in out and out.startswith('FATAL: database "db#')
+
+
+# --- planted passwords of every character a hostile user may type, in every form (issue 54) ---
+
+#: Letters no output of dlbs holds otherwise: a piece of a password is one holding them.
+MARKERS = "QZJéж€"
+#: What else a password is made of: each character a URL gives a meaning to, a space.
+PUNCTUATION = "@:/%#? "
+CLOSED_DB = "127.0.0.1:1"
+
+
+@st.composite
+def passwords(draw: st.DrawFn) -> str:
+    """A password starting and ending with a marker, punctuation and markers between."""
+    inner = draw(st.text(alphabet=MARKERS + PUNCTUATION, max_size=12))
+    return draw(st.sampled_from(MARKERS)) + inner + draw(st.sampled_from(MARKERS))
+
+
+def pieces(password: str) -> set[str]:
+    """Every substring of 4 or more characters holding a marker, of the password as typed and
+    percent-encoded (as it stands in a URL either way)."""
+    found = set()
+    for form in {password, quote(password, safe=""), quote_plus(password)}:
+        found |= {form[i:j] for i in range(len(form)) for j in range(i + 4, len(form) + 1)
+                  if any(m in form[i:j] for m in MARKERS + "QZJ")}
+    return found
+
+
+def assert_hidden(password: str, *outputs: str) -> None:
+    for out in outputs:
+        shown = [piece for piece in pieces(password) if piece in out]
+        assert not shown, f"{shown[0]!r} of {password!r} shown in {out!r}"
+
+
+def planted_urls(password: str) -> dict[str, str]:
+    """The URL forms a password is given in: raw and percent-encoded, in the user information
+    and as a query option (alone and beside a user-information password)."""
+    encoded = quote(password, safe="")
+    options = "-c password=" + password.replace(" ", "\\ ")  # the server's own escape
+    base = f"postgresql+psycopg://dlbs:%s@{CLOSED_DB}/x"
+    return {
+        "userinfo-raw": base % password,
+        "userinfo-encoded": base % encoded,
+        "userinfo-half-encoded": base % quote(password, safe="@:/"),
+        "query-raw": f"postgresql+psycopg://dlbs@{CLOSED_DB}/x?password={password}",
+        "query-encoded": f"postgresql+psycopg://dlbs@{CLOSED_DB}/x?sslmode=disable&password="
+                         f"{encoded}&connect_timeout=1",
+        "both-raw": f"postgresql+psycopg://dlbs:{password}@{CLOSED_DB}/x?password={password}",
+        "options-encoded": f"postgresql://dlbs@{CLOSED_DB}/x?options="
+                           f"{quote(options, safe='')}",
+    }
+
+
+@settings(max_examples=300, deadline=None)
+@given(passwords())
+def test_no_piece_of_a_planted_password_is_shown_in_any_url_form(password: str) -> None:
+    for url in planted_urls(password).values():
+        assert_hidden(password, redact_url(url), " ".join(redact_argv(["--db", url])),
+                      " ".join(redact_argv([f"--db={url}"])))
+        assert_hidden(password, *(hide_values(f"failed for '{s}' at {s}", url_secrets(url))
+                                  for s in url_secrets(url)))
+        if " " not in password:  # a URL in a text ends at white space (a driver's message
+            # names the URL it was given: hide_values knows that password)
+            assert_hidden(password, redact_text(f"error: could not connect to {url}: refused"),
+                          redact_text(f"input '{url}' does not exist"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(passwords())
+def test_no_piece_of_a_planted_password_is_shown_in_a_connection_string(password: str) -> None:
+    conninfo = f"host=127.0.0.1 port=1 user=dlbs password='{password}' dbname=x"
+    assert_hidden(password, redact_text(conninfo), redact_text(f"connect({conninfo}) failed"),
+                  " ".join(redact_argv(["psql", conninfo])))
+    if " " not in password:
+        assert_hidden(password, redact_text(f"host=h password={password} user=u"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(passwords())
+def test_a_planted_password_is_hidden_in_what_the_database_layer_shows(password: str) -> None:
+    """Each URL is refused in one line that holds no piece, or accepted: then the URL shown
+    on pages and in messages, and a driver's message naming its user, host, database and
+    password, hold none."""
+    from sqlalchemy.engine import make_url
+
+    from dlbs.db.faults import reason_of
+    from dlbs.db.url import DatabaseError, resolve, shown
+
+    for url in planted_urls(password).values():
+        try:
+            resolved = resolve(url)
+        except DatabaseError as err:
+            assert_hidden(password, str(err))
+            continue
+        parsed = make_url(url)
+        echo = (f"user {parsed.username!r} host {parsed.host!r} database {parsed.database!r} "
+                f"password '{parsed.password}' options "
+                + " ".join(f"{k}={v}" for k, v in parsed.query.items()))
+        assert_hidden(password, shown(resolved), reason_of(RuntimeError(echo), resolved))
+
+
+@pytest.mark.parametrize("url", [
+    pytest.param("postgresql+psycopg://dlbs:p@ss@SECRET@127.0.0.1:1/x", id="at-in-password"),
+    pytest.param("postgresql+psycopg://dlbs:p/ss@SECRET@127.0.0.1:1/x", id="slash-then-at"),
+    pytest.param("postgresql+psycopg://dlbs:pa@ss/SECRET@127.0.0.1:1/x", id="at-then-slash"),
+    pytest.param("postgresql+psycopg://dlbs@127.0.0.1:1/x?password=pa@SECRET", id="at-in-query"),
+])
+def test_a_password_with_an_unencoded_at_is_refused_before_any_connection(url: str) -> None:
+    from dlbs.db.url import DatabaseError, resolve
+
+    with pytest.raises(DatabaseError, match="an '@' that is not percent-encoded leaves the "
+                                            "password's end unclear.*%40") as err:
+        resolve(url)
+    shown_url = str(err.value).split(": an '@'")[0]
+    assert "SECRET" not in str(err.value) and "ss" not in shown_url and "***" in shown_url
