@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
 import os
 import re
 import shutil
@@ -30,6 +31,10 @@ OPTIONAL = {"pynvml": "NVML energy and clocks (pip install nvidia-ml-py)",
 ORDER = ["env", "ceilings", "defects", "maxbatch-eager", "maxbatch-compile", "matrix-resnet50",
          "matrix-vit_b16", "matrix-gpt2", "matrix-llama3_1b", "matrix-options", "llm", "timm", "energy"]
 DEFAULT_BUDGET = 480.0
+#: The most ``--stage-budget`` takes: a day, past any stage (each is meant to end inside 10
+#: minutes) and any session, and a deadline a timer still holds (``nan`` or ``1e400`` ran
+#: without one; a negative budget read as a failed probe).
+MAX_BUDGET = 86400.0
 #: A dry run runs two stages at a time (CPU runs on a 2-core CI machine); a GPU run one.
 DRY_WORKERS = 2  # seconds per stage: well inside a host's 10-minute command limit
 EPILOG = """examples:
@@ -55,12 +60,58 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "replaces its own files")
     parser.add_argument("--dry-run", action="store_true",
                         help="tiny CPU runs of the same commands, GPU-only checks not run")
-    parser.add_argument("--stage-budget", type=float, default=DEFAULT_BUDGET, metavar="S",
-                        help="seconds a stage may take; runs that would start later are "
-                             "listed as not run (default: %(default)s)")
+    parser.add_argument("--stage-budget", type=budget_seconds, default=DEFAULT_BUDGET,
+                        metavar="S",
+                        help="seconds a stage may take, more than 0 and at most "
+                             f"{MAX_BUDGET:.0f}; runs that would start later are listed as "
+                             "not run (default: %(default)s)")
     parser.add_argument("--timm-benchmark", type=Path, metavar="PATH",
                         help="timm's benchmark.py (pytorch-image-models repository)")
     return parser.parse_args(argv)
+
+
+def budget_seconds(text: str) -> float:
+    """Parse ``--stage-budget``: a finite number of seconds above 0, at most MAX_BUDGET."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got '{text}'") from None
+    if not (math.isfinite(value) and 0 < value <= MAX_BUDGET):
+        raise argparse.ArgumentTypeError(f"expected seconds above 0 and at most "
+                                         f"{MAX_BUDGET:.0f}, got '{text}'")
+    return value
+
+
+def out_folder(path: Path) -> Path:
+    """``path`` made absolute (the benchmark runs from python/ and writes its facts by it);
+    one line and exit 1 where the stages could not write in it: an existing file, a symbolic
+    link (to a file or not: the stages would write through it), a folder holding one (as
+    ``gpu-serving`` refuses). Nothing is made: :func:`make_out` does, once the host can run."""
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        what = "a symbolic link" if path.is_symlink() else "not a folder"
+        raise SystemExit(f"gpu-check: --out {path} is {what}; name a new folder or one made "
+                         "by gpu-check")
+    if path.is_dir() and _holds_link(path):
+        raise SystemExit(f"gpu-check: --out {path} holds a symbolic link (the stages would "
+                         "write through it); name a new folder")
+    return path.resolve()
+
+
+def _holds_link(folder: Path) -> bool:
+    """Whether anything below ``folder`` is a symbolic link (links are not followed)."""
+    for root, dirs, files in os.walk(folder):
+        if any(os.path.islink(os.path.join(root, name)) for name in [*dirs, *files]):
+            return True
+    return False
+
+
+def make_out(out: Path) -> None:
+    """Make ``out/logs``; one line and exit 1 where the system will not."""
+    try:
+        (out / "logs").mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise SystemExit(f"gpu-check: cannot make the folder {out / 'logs'} "
+                         f"({err.strerror or err}); name another folder with --out") from None
 
 
 def stage_names(asked: list[str]) -> list[str]:
@@ -143,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{group:15} = {' + '.join(members)}")
         return 0
     names = stage_names(args.stage)
+    out = out_folder(args.out or Path(f"gpu-check-{socket.gethostname()}"))
     missing, line = requirements()
     print(line, file=sys.stderr)
     if missing:
@@ -152,9 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         print("gpu-check: no GPU seen (nvidia-smi -L / torch.cuda list none); on a CPU run "
               "--dry-run", file=sys.stderr)
         return 1
-    out = (args.out or Path(f"gpu-check-{socket.gethostname()}")).resolve()
-    # absolute: the benchmark runs from python/ and writes its facts by this path
-    (out / "logs").mkdir(parents=True, exist_ok=True)
+    make_out(out)
     timm_stage.SCRIPT[:] = [args.timm_benchmark.resolve()] if args.timm_benchmark else []
     workers = DRY_WORKERS if args.dry_run else 1  # GPU stages never share the device
     with ThreadPoolExecutor(max_workers=workers) as pool:

@@ -557,3 +557,93 @@ def test_gpu_serving_says_what_it_did_not_run_and_refuses_bad_arguments(tmp_path
     done = _serving(planted, "12")
     assert done.returncode == 2 and "holds a symbolic link" in done.stderr
     assert not (tmp_path / "elsewhere").exists()
+
+
+@pytest.mark.parametrize("budget", ["-5", "0", "nan", "inf", "1e400", "86401", "soon"])
+def test_a_stage_budget_that_is_not_positive_finite_seconds_is_a_usage_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], budget: str) -> None:
+    """-5 read as a failed probe, nan ran without a deadline: refused while parsing."""
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--dry-run", "--stage", "env", "--out", str(tmp_path / "gc"),
+                  f"--stage-budget={budget}"])
+    assert exit_.value.code == 2
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith("gpu-check: error: argument --stage-budget: expected seconds")
+    assert last.endswith(f"got '{budget}'")
+    assert not (tmp_path / "gc").exists()
+    assert cli.parse_args(["--stage-budget", "86400"]).stage_budget == 86400.0
+
+
+@pytest.mark.parametrize("kind", ["file", "link-to-file", "link-to-folder", "holds-a-link",
+                                  "under-a-file"])
+def test_an_out_folder_the_stages_cannot_write_in_is_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    """An existing file or a link to one ended in a traceback (FileExistsError); a link
+    (or a folder holding one) would be written through, as gpu-serving refuses."""
+    monkeypatch.setattr(cli, "count_gpus", lambda: 1)
+    monkeypatch.setattr(cli, "run_stage", lambda *a: pytest.fail("a stage ran"))
+    target = tmp_path / "a-file"
+    target.write_text("kept\n")
+    out = tmp_path / "out"
+    if kind == "file":
+        out = target
+    elif kind == "link-to-file":
+        out.symlink_to(target)
+    elif kind == "link-to-folder":
+        (tmp_path / "folder").mkdir()
+        out.symlink_to(tmp_path / "folder")
+    elif kind == "holds-a-link":
+        (out / "logs").mkdir(parents=True)
+        (out / "summary.md").symlink_to(target)
+    else:
+        out = target / "below"
+    says = {"file": f"--out {out} is not a folder; name a new folder",
+            "link-to-file": f"--out {out} is a symbolic link; name a new folder",
+            "link-to-folder": f"--out {out} is a symbolic link; name a new folder",
+            "holds-a-link": f"--out {out} holds a symbolic link (the stages would write "
+                            "through it); name a new folder",
+            "under-a-file": f"cannot make the folder {out}/logs (Not a directory); name "
+                            "another folder with --out"}[kind]
+    with pytest.raises(SystemExit, match=re.escape(f"gpu-check: {says}")):
+        cli.main(["--stage", "env", "--out", str(out)])
+    assert target.read_text() == "kept\n"
+
+
+@pytest.mark.parametrize("args", [["08", "env:5"], ["0", "env:5"],
+                                  ["99999999999999999999", "env:5"], ["100", "env:0"],
+                                  ["100", "env:09"], ["100", "env:86401"],
+                                  ["100", "env:99999999999999999999"]],
+                         ids=["octal-total", "zero-total", "huge-total", "zero-budget",
+                              "octal-budget", "budget-past-a-day", "huge-budget"])
+def test_gpu_session_refuses_seconds_bash_would_misread(tmp_path: Path,
+                                                        args: list[str]) -> None:
+    """08 ended in 'value too great for base' mid-session, 10^20 wrapped around."""
+    done = _session(tmp_path / "gc", tmp_path / "gc.tgz", *args)
+    assert done.returncode == 2
+    what = "TOTAL_SECONDS must be a whole number of seconds from 1 to 86400, not " \
+        f"'{args[0]}'" if args[1] == "env:5" else f"'{args[1]}' is not STAGE:BUDGET (a " \
+        "stage and whole seconds from 1 to 86400, e.g. env:60)"
+    assert done.stderr == f"gpu-session: {what}\n"
+    assert not (tmp_path / "gc").exists()
+
+
+def test_gpu_session_refuses_an_out_dir_it_would_write_through(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("kept\n")
+    (tmp_path / "link").symlink_to(tmp_path / "a-file")
+    for out in (tmp_path / "a-file", tmp_path / "link"):
+        done = _session(out, tmp_path / "gc.tgz", "100", "env:5")
+        assert done.returncode == 2 and done.stderr == (
+            f"gpu-session: {out} is not a folder, or is or holds a symbolic link: name a new "
+            "folder\n")
+    assert (tmp_path / "a-file").read_text() == "kept\n"
+
+
+@pytest.mark.parametrize("total", ["08", "0", "99999999999999999999", "86401"])
+def test_gpu_serving_refuses_seconds_bash_would_misread(tmp_path: Path, total: str) -> None:
+    done = _serving(tmp_path / "gs", total)
+    assert done.returncode == 2 and done.stderr == (
+        f"gpu-serving: TOTAL_SECONDS must be whole seconds from 1 to 86400, not '{total}'\n")
+    (tmp_path / "a-file").write_text("kept\n")
+    done = _serving(tmp_path / "a-file", "12")
+    assert done.returncode == 2
+    assert done.stderr == f"gpu-serving: {tmp_path / 'a-file'} is not a folder: name a new folder\n"
