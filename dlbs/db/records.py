@@ -57,7 +57,7 @@ KEY_SOURCE_FACTS = (*(name for name in KEY_FACTS
 #: Facts that name where a log lies, not what it holds: left out of a run's identity, so a
 #: copy of a log in another folder is the same run (the parser sets ``exp.log_file`` to the
 #: path when the log does not carry it).
-WHERE_FACTS = ("exp.log_file",)
+WHERE_FACTS = ("exp.log_file", "exp.log_file_written")
 DATE_FACTS = ("exp.start_time", "exp.runner_start_time", "exp.end_time")
 #: Facts that are measurements when present: a number that is finite and > 0, else the run
 #: is refused (a zero, negative, NaN or infinite throughput is no measurement: stored, it

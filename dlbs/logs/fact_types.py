@@ -283,6 +283,7 @@ FACT_TYPES: dict[str, str] = {
     # added by the parser
     "results.truncated": "bool",
     "exp.log_file": "str",
+    "exp.log_file_written": "str",
 }
 
 Check = Callable[[Any], bool]

@@ -204,6 +204,16 @@ def mark_truncated(record: dict[str, Any], source: str) -> str | None:
     return f"{source}: truncated log, marked failed: {reason}"
 
 
+def name_log(record: dict[str, Any], source: str) -> None:
+    """``exp.log_file`` is the file read, not the path the runner wrote in the log: a log
+    copied to another folder is named by its copy (the written path, where it differs, is
+    kept as ``exp.log_file_written``)."""
+    written = record.get("exp.log_file")
+    if written is not None and written != source:
+        record["exp.log_file_written"] = written
+    record["exp.log_file"] = source
+
+
 def parse_text(text: str, source: str) -> ParseResult:
     """Parse a log's whole text; ``source`` names it in messages and fills ``exp.log_file``."""
     record, warnings, good, nul_lines, lost = _scan(text, source)
@@ -214,7 +224,7 @@ def parse_text(text: str, source: str) -> ParseResult:
     if not record:
         return ParseResult(source, None, warnings,
                            f"{source}: no facts (__key__=value lines); not an experiment log")
-    record.setdefault("exp.log_file", source)
+    name_log(record, source)
     for note in (mark_truncated(record, source), mark_damaged_results(record, lost, source)):
         if note:
             warnings.append(note)

@@ -26,6 +26,7 @@ Records = Sequence[Mapping[str, Any]]
 #: Results (``results.*``) are outcomes, not parameters: left out too.
 RUN_BOOKKEEPING: frozenset[str] = frozenset({
     "exp.repeat_index", "exp.round_position", "exp.order_seed", "exp.id", "exp.log_file",
+    "exp.log_file_written",
     "exp.log_dir", "exp.start_time", "exp.end_time", "exp.runner_start_time",
     "exp.runner_end_time", "exp.status_msg", "exp.warnings", "exp.runner_warnings",
     "pytorch.args", "pytorch.env", "pytorch.distributed_rank", "pytorch.distributed_rendezvous",

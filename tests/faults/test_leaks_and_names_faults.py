@@ -92,3 +92,36 @@ def test_the_lock_file_written_holds_no_piece_of_a_db_password(
     finally:
         locks.release()
     assert "ZJé" not in text and "SECRET" not in text and "-Pexp.x=1" in text
+
+
+def _dlbs_log(folder: Path, name: str, **extra: object) -> Path:
+    """A DLBS log (tests/reports/test_dlbs_logs.py's) written into ``folder``."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "reports"))
+    try:
+        from test_dlbs_logs import dlbs_log
+    finally:
+        sys.path.pop(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    return dlbs_log(folder, name, "0", 100.0, **extra)
+
+
+def test_a_copied_log_is_named_by_its_copy_in_reports_and_the_database(tmp_path: Path) -> None:
+    """The log says ``exp.log_file=/dlbs/logs/ok.log``; it was copied to ``copy/``: the
+    report's log folders and the stored run name the copy."""
+    import json
+
+    log = _dlbs_log(tmp_path / "copy", "ok.log")
+    assert '"/dlbs/logs/ok.log"' in log.read_text()
+    done = subprocess.run([sys.executable, "-m", "dlbs", "report", str(tmp_path / "copy")],
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "/dlbs/logs" not in done.stdout  # was 'log folders: /dlbs/logs'
+    assert "log folders:" not in done.stdout or f"log folders: {log.parent}" in done.stdout
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    assert _dlbs_db("ingest", "--db", db, str(tmp_path / "copy"))[0] == 0
+    done = subprocess.run([sys.executable, "-m", "dlbs", "db", "query", "--db", db, "--format",
+                           "json", "--all-facts"], capture_output=True, text=True, check=False,
+                          timeout=120)
+    facts = json.loads(done.stdout)[0]["facts"]
+    assert facts["exp.log_file"] == str(log)
+    assert facts["exp.log_file_written"] == "/dlbs/logs/ok.log"

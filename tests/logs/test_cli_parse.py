@@ -32,8 +32,10 @@ def test_parse_to_stdout_warns_on_stderr(logs: Path, capsys: pytest.CaptureFixtu
     assert main(["parse", str(logs), "--failed_benchmarks", "keep"]) == 0
     out, err = capsys.readouterr()[0], caplog.text
     records = json.loads(out)["data"]
-    assert sorted(Path(r["exp.log_file"]).name for r in records if "/runs/" not in
-                  r["exp.log_file"]) == sorted(n for n in USABLE if n != "ok_resnet50_b16.log")
+    top = [r for r in records if Path(r["exp.log_file"]).parent == logs]
+    assert sorted(Path(r["exp.log_file"]).name for r in top) == sorted(USABLE)
+    written = [r["exp.log_file_written"] for r in top if "exp.log_file_written" in r]
+    assert written == ["/runs/logs/20260101-120000/pytorch_gpu_resnet50_b16_3f2a9c01b7de.log"]
     assert "malformed_alexnet_b32.log:13: malformed fact line skipped" in err
     assert "truncated log, marked failed" in err
 

@@ -130,3 +130,13 @@ def test_non_finite_fact_values_read_as_null_like_the_writer_writes_them(raw: st
     assert key == "results.throughput"
     assert value == (None if not raw.startswith("[") else [1.5, None])
     assert parse_fact(format_fact(key, float("nan"))) == (key, None)
+
+
+def test_a_log_is_named_by_the_file_read_not_the_path_written_in_it(tmp_path: Path) -> None:
+    from dlbs.logs.parser import parse_text
+
+    moved = parse_text('__exp.log_file__="/elsewhere/a.log"\n__exp.model__="m"\n', "copy/a.log")
+    assert moved.record is not None and moved.record["exp.log_file"] == "copy/a.log"
+    assert moved.record["exp.log_file_written"] == "/elsewhere/a.log"
+    same = parse_text('__exp.log_file__="copy/a.log"\n__exp.model__="m"\n', "copy/a.log")
+    assert same.record is not None and "exp.log_file_written" not in same.record
