@@ -19,8 +19,8 @@ from typing import Any
 
 from dlbs.experiment.values import as_bool
 
-#: key -> type, in the words of docs/log-format.md: ``str``, ``int``, ``float`` (an integer is
-#: a number too), ``bool``, ``dict``, ``null``, ``list[T]``, ``[T, T]`` (a list of that length),
+#: key -> type, in the words of docs/log-format.md: ``str``, ``int``, ``int >= 1`` (a count: a
+#: batch of -5 or 0 samples is no batch), ``float`` (an integer is a number too), ``bool``, ``dict``, ``null``, ``list[T]``, ``[T, T]`` (a list of that length),
 #: a JSON string literal (``"max"``), alternatives joined by ``or`` or ``/``.
 FACT_TYPES: dict[str, str] = {
     # written by the benchmark
@@ -52,7 +52,7 @@ FACT_TYPES: dict[str, str] = {
     "exp.framework": "str",
     "exp.model": "str",
     "exp.phase": "str",
-    "exp.replica_batch": 'int or "max"',
+    "exp.replica_batch": 'int >= 1 or "max"',
     "exp.dtype": "str",
     "exp.device_type": "str",
     "exp.model_title": "str",
@@ -64,7 +64,7 @@ FACT_TYPES: dict[str, str] = {
     "exp.memory_plan_mb": "float",
     "exp.memory_limit_gb": "float",
     "exp.memory_limit_source": "str",
-    "exp.effective_batch": 'int or "max"',
+    "exp.effective_batch": 'int >= 1 or "max"',
     "exp.world_size": "int",
     "exp.num_threads": "int",
     "exp.device": "str",
@@ -303,6 +303,7 @@ def _is_number(value: Any) -> bool:
 _BASIC: dict[str, Check] = {
     "str": lambda value: isinstance(value, str),
     "int": _is_int,
+    "int >= 1": lambda value: _is_int(value) and value >= 1,
     "float": _is_number,
     "bool": lambda value: isinstance(value, bool),
     "dict": lambda value: isinstance(value, dict),

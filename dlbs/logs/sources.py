@@ -21,12 +21,15 @@ from typing import Any
 from safeio import file_kind
 
 from dlbs.errors import LogFormatError
+from dlbs.logs.fact_types import type_problem
 from dlbs.logs.parser import judge_without_runner
 from dlbs.logs.pool import parse_logs
 from dlbs.logs.store import file_format, read_records
 
 LOG = logging.getLogger("dlbs.logs")
 LOG_SUFFIX = ".log"
+#: The facts of a parsed file checked as a log's are: a batch must be a count.
+COUNT_FACTS = ("exp.replica_batch", "exp.effective_batch")
 
 
 @dataclass
@@ -130,12 +133,27 @@ def read_parsed_files(paths: Iterable[str], ignore_errors: bool = False) -> list
     records: list[dict[str, Any]] = []
     for path in paths:
         try:
-            records.extend(read_records(path))
+            found = read_records(path)
         except LogFormatError as err:
             _report(str(err), ignore_errors)
+            continue
+        for index, record in enumerate(found):
+            _drop_bad_counts(record, f"{path}: record {index + 1}")
+        records.extend(found)
     for record in records:
         judge_without_runner(record)
     return records
+
+
+def _drop_bad_counts(record: dict[str, Any], where: str) -> None:
+    """Leave out a batch of a parsed file that is no count (``-5``, ``0``, ``2.5``), with a
+    warning, as the parser leaves out such a line of a log: a report would show a column
+    ``-5`` as if it were a batch."""
+    for key in COUNT_FACTS:
+        problem = type_problem(key, record.get(key))
+        if problem:
+            LOG.warning("%s: fact left out: %s", where, problem)
+            del record[key]
 
 
 def load_records(names: Sequence[str], recursive: bool = False, jobs: int | None = None,

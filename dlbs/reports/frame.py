@@ -413,8 +413,9 @@ def unidentified_note(frame: pd.DataFrame, split: bool = True) -> str | None:
             counts[key] = counts.get(key, 0) + 1
     lacking = ", ".join(f"{key} ({n})" for key, n in counts.items())
     records = f"{len(missing)} records lack" if len(missing) > 1 else "1 record lacks"
-    what = (f"{records} facts that tell experiments apart: {lacking} (a parsed file without them in --output_params, or "
-            "logs of benchmarks.py --log_file alone)")
+    what = (f"{records} facts that tell experiments apart: {lacking} (a parsed file without them in --output_params, "
+            "logs of benchmarks.py --log_file alone, or a value left out as invalid: a "
+            "warning names it, e.g. a batch of -5)")
     if split:
         return (f"{what}; each is an experiment of its own, never averaged with another (rows "
                 "split by Log where two would share a cell)")

@@ -70,7 +70,7 @@ WRONG = [
                  id="throughput-object"),
     pytest.param("__exp.model__=123", "exp.model", "a number (123), not str", id="model-number"),
     pytest.param('__exp.replica_batch__="x"', "exp.replica_batch",
-                 'a string ("x"), not int or "max"', id="batch-string"),
+                 'a string ("x"), not int >= 1 or "max"', id="batch-string"),
     pytest.param("__exp.replica_batch__=1.5", "exp.replica_batch", "a number (1.5)",
                  id="batch-fraction"),
     pytest.param('__results.time_data__=[1.0, "x"]', "results.time_data",
@@ -82,7 +82,7 @@ WRONG = [
                  id="steady-string"),
     pytest.param('__exp.warnings__="oops"', "exp.warnings", "not list[str]", id="warnings"),
     pytest.param('__hw.devices__="cpu"', "hw.devices", "not list[str]", id="devices"),
-    pytest.param('__exp.effective_batch__="all"', "exp.effective_batch", 'not int or "max"',
+    pytest.param('__exp.effective_batch__="all"', "exp.effective_batch", 'not int >= 1 or "max"',
                  id="effective-batch"),
     pytest.param('__results.status__=1', "results.status", "not str", id="status-number"),
 ]
@@ -123,6 +123,13 @@ def test_a_fact_of_the_wrong_type_is_dropped_with_file_and_line(
 ])
 def test_values_of_the_documented_type_are_kept(key: str, value: Any) -> None:
     assert type_problem(key, value) is None
+
+
+@pytest.mark.parametrize("value", [-5, 0, 2.5, -1.0, True, "16"])
+@pytest.mark.parametrize("key", ["exp.replica_batch", "exp.effective_batch"])
+def test_a_batch_is_a_count(key: str, value: Any) -> None:
+    """A batch of -5 or 0 samples is no batch (issue 54: a report column '-5')."""
+    assert type_problem(key, value) is not None
 
 
 def test_the_benchmark_writes_only_facts_of_their_type(tmp_path: Path) -> None:

@@ -125,3 +125,39 @@ def test_a_copied_log_is_named_by_its_copy_in_reports_and_the_database(tmp_path:
     facts = json.loads(done.stdout)[0]["facts"]
     assert facts["exp.log_file"] == str(log)
     assert facts["exp.log_file_written"] == "/dlbs/logs/ok.log"
+
+
+@pytest.mark.parametrize("batch", [-5, 0, 2.5])
+def test_a_batch_that_is_no_count_is_left_out_with_a_warning_not_shown_as_a_column(
+        tmp_path: Path, batch: float) -> None:
+    """A DLBS log with ``exp.replica_batch=-5`` was a report column ``-5`` without a word."""
+    _dlbs_log(tmp_path / "logs", "ok.log")
+    _dlbs_log(tmp_path / "logs", "bad.log", **{"exp.replica_batch": batch,
+                                                "exp.effective_batch": batch, "exp.id": "x"})
+    done = subprocess.run([sys.executable, "-m", "dlbs", "report", str(tmp_path / "logs")],
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    said = f"""is a number ({batch}), not int >= 1 or "max\""""
+    assert f"bad.log:12: malformed fact line skipped: value of 'exp.replica_batch' {said}" \
+        in done.stderr
+    header = next(line for line in done.stdout.splitlines() if line.startswith("Model"))
+    assert str(batch) not in header.split()  # columns: '-' and 32
+    assert "1 record lacks facts that tell experiments apart: exp.replica_batch (1)" in \
+        done.stdout and "a value left out as invalid" in done.stdout
+
+
+def test_a_parsed_files_batch_that_is_no_count_is_left_out_with_a_warning(
+        tmp_path: Path) -> None:
+    import json
+
+    parsed = tmp_path / "runs.json"
+    parsed.write_text(json.dumps({"data": [
+        {"exp.model": "resnet50", "exp.replica_batch": -5, "exp.effective_batch": -5,
+         "exp.device_type": "gpu", "exp.num_replicas": 1, "results.time": 10.0,
+         "results.throughput": 100.0, "results.status": "ok"}]}))
+    done = subprocess.run([sys.executable, "-m", "dlbs", "report", str(parsed)],
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (f"{parsed}: record 1: fact left out: value of 'exp.replica_batch' is a number (-5), "
+            'not int >= 1 or "max"') in done.stderr
+    assert "-5" not in done.stdout.split("Throughput")[0]  # no column -5 (a note names it)
