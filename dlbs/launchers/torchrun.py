@@ -62,9 +62,12 @@ def num_nodes(exp: Experiment) -> int:
 
 #: One label of a host name: letters, digits and '-' (not first or last), ASCII only.
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-#: ``HOST:PORT`` or ``[IPV6]:PORT``; the host is checked further by :func:`_plain_host`.
-RENDEZVOUS_RE = re.compile(r"(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9.-]+))"
-                           r":(?P<port>[0-9]{1,5})")
+#: ``HOST:PORT`` or ``[IPV6]:PORT``, the IPv6 address maybe scoped to an interface
+#: (``[fe80::1%eth0]:29500``: a link-local address means nothing without its interface; the
+#: zone is an interface name, letters, digits and ``._-``, nothing a shell reads); the host is
+#: checked further by :func:`_plain_host`.
+RENDEZVOUS_RE = re.compile(r"(?:\[(?P<ipv6>[0-9A-Fa-f:.]+(?:%[A-Za-z0-9._-]{1,64})?)\]"
+                           r"|(?P<host>[A-Za-z0-9.-]+)):(?P<port>[0-9]{1,5})")
 HOST_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 
 
@@ -72,7 +75,7 @@ def rendezvous(exp: Experiment) -> tuple[str, int] | None:
     """``(host, port)`` of ``pytorch.distributed_rendezvous``; None when it is empty.
 
     The host is an IPv4 address, a host name, or an IPv6 address in brackets (returned
-    without them); anything else (spaces, quotes, ``;``, ``$``, a leading ``-``) is refused
+    without them), scoped or not (``[fe80::1%eth0]``); anything else (spaces, quotes, ``;``, ``$``, a leading ``-``) is refused
     before it could reach a command line.
     """
     text = exp.rendezvous
@@ -84,7 +87,7 @@ def rendezvous(exp: Experiment) -> tuple[str, int] | None:
     if not match or not 1 <= int(match.group("port")) <= 65535 or not _plain_host(host, ipv6):
         raise ValidationError(f"pytorch.distributed_rendezvous is {text!r}; use HOST:PORT of "
                               "the rank-0 node with a port 1..65535, e.g. 10.0.0.1:29500 "
-                              "([::1]:29500 for IPv6)")
+                              "([::1]:29500 or [fe80::1%eth0]:29500 for IPv6)")
     return host, int(match.group("port"))
 
 

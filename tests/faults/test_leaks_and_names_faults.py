@@ -161,3 +161,14 @@ def test_a_parsed_files_batch_that_is_no_count_is_left_out_with_a_warning(
     assert (f"{parsed}: record 1: fact left out: value of 'exp.replica_batch' is a number (-5), "
             'not int >= 1 or "max"') in done.stderr
     assert "-5" not in done.stdout.split("Throughput")[0]  # no column -5 (a note names it)
+
+
+def test_validate_accepts_a_scoped_ipv6_rendezvous(tmp_path: Path) -> None:
+    """``experimenter validate`` refused ``[fe80::1%eth0]:1`` (issue 54)."""
+    done = subprocess.run([sys.executable, "-m", "dlbs", "validate",
+                           '-Pexp.gpus=""', "-Pexp.model=deep_mnist", "-Pexp.num_nodes=2",
+                           "-Ppytorch.distributed_rendezvous=[fe80::1%eth0]:1",
+                           f"-Pexp.log_dir={tmp_path}"],
+                          capture_output=True, text=True, check=False, timeout=120,
+                          cwd=tmp_path)
+    assert done.returncode == 0 and "distributed_rendezvous" not in done.stderr, done.stderr

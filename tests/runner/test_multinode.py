@@ -119,6 +119,29 @@ def test_manual_script_on_loopback_keeps_gloo_on_lo(make_exp: Callable[..., dict
     assert "export GLOO_SOCKET_IFNAME=lo" in script and "MASTER_ADDR=" not in script
 
 
+@pytest.mark.parametrize("zone", ["eth0", "enp0s31f6", "br-1a2b.100"])
+def test_a_scoped_ipv6_rendezvous_is_accepted_and_quoted(
+        make_exp: Callable[..., dict[str, Any]], zone: str) -> None:
+    """A link-local address needs its interface (issue 54: ``[fe80::1%eth0]:1`` was refused)."""
+    exp = make_exp(params={"exp.num_nodes": 2,
+                           "pytorch.distributed_rendezvous": f"[fe80::1%{zone}]:1"})
+    script = build_script(exp)
+    # quoted: unquoted, '[...]' is a pattern the shell may replace by a file's name
+    assert f"--master_addr '[fe80::1%{zone}]' --master_port 1" in flat(script)
+    assert exec_words(script) == list(build_command(exp).argv)
+    assert build_command(exp).argv[build_command(exp).argv.index("--master_addr") + 1] == \
+        f"[fe80::1%{zone}]"
+
+
+@pytest.mark.parametrize("where", ["[fe80::1%eth0;id]:1", "[fe80::1%$(id)]:1",
+                                   "[fe80::1%]:1", "[fe80::1% eth0]:1", "[10.0.0.1%eth0]:1"])
+def test_a_scope_that_is_no_interface_name_is_refused(
+        make_exp: Callable[..., dict[str, Any]], where: str) -> None:
+    exp = make_exp(params={"exp.num_nodes": 2, "pytorch.distributed_rendezvous": where})
+    with pytest.raises(ValidationError, match="use HOST:PORT"):
+        build_command(exp)
+
+
 def test_slurm_script_takes_the_rank_at_run_time(make_exp: Callable[..., dict[str, Any]]) -> None:
     exp = make_exp(params={"exp.num_nodes": 2, "exp.scheduler": "slurm", "exp.docker": True,
                            "exp.docker_image": "img"})
