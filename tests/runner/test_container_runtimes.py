@@ -103,6 +103,9 @@ def test_pyxis_batch_script_golden(name: str, exp: dict[str, Any]) -> None:
 
 STUB = """#!{python}
 import json, os, sys
+if sys.argv[1:] == ["--help"]:  # srun with pyxis lists the plugin's options
+    print("Options provided by plugins:\\n      --container-image=[USER@][REGISTRY#]IMAGE[:TAG]|PATH")
+    sys.exit(0)
 with open({record!r}, "a") as out:
     out.write(json.dumps({{"argv": sys.argv[1:], "env": {{k: v for k, v in os.environ.items()
                           if k.startswith(("APPTAINERENV_", "PROBE", "CUDA_", "PET_"))}}}}) + "\\n")
@@ -174,6 +177,40 @@ def test_pyxis_batch_script_passes_every_value_intact(tmp_path: Path) -> None:
          "/src/python:/workspace/python:ro,"
          f"{logs}:{logs}:ro"),
         "--container-workdir=/workspace/python", "bash", "-c", 'exec bash "$0" 2>&1', launch]
+
+
+#: srun of a Slurm without pyxis: its help lists no --container-image; asked to run with one,
+#: it prints its usage (what a job ended in before).
+SRUN_WITHOUT_PYXIS = """#!/bin/sh
+if [ "$1" = "--help" ]; then echo "Usage: srun [OPTIONS(0)... [executable(0) [args(0)...]]]"; exit 0; fi
+echo "srun: unrecognized option '--container-image'" >&2
+echo "Usage: srun [OPTIONS(0)... [executable(0) [args(0)...]]]" >&2
+touch {ran}
+exit 1
+"""
+
+
+def test_pyxis_on_a_slurm_without_it_ends_in_one_line_saying_so(tmp_path: Path) -> None:
+    exp = exp_of("pyxis", exp__scheduler="slurm", exp__docker_image="nvcr.io#nvidia/pytorch",
+                 exp__log_file=str(tmp_path / "logs" / "a.log"))
+    (tmp_path / "logs").mkdir()
+    env, _ = stub_path(tmp_path, "scontrol")
+    srun = tmp_path / "bin" / "srun"
+    srun.write_text(SRUN_WITHOUT_PYXIS.format(ran=tmp_path / "srun-ran"))
+    srun.chmod(0o755)
+    env.update(SLURM_JOB_ID="7", SLURM_JOB_NODELIST="n1", SLURM_CPUS_ON_NODE="2")
+    script = tmp_path / "batch.sh"
+    script.write_text(build_batch_script(exp, str(tmp_path / "logs" / "a.sh"),
+                                         str(tmp_path / "logs" / "a.log.end")))
+    done = subprocess.run(["bash", str(script)], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, check=False, timeout=60)
+    assert done.returncode == 1 and not (tmp_path / "srun-ran").exists(), done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    assert last == ("dlbs-slurm: pyxis is not installed on this Slurm (srun --help has no "
+                    "--container-image): install pyxis and enroot on the cluster, or run the "
+                    "container with -Pexp.container_runtime=apptainer (or docker/podman)")
+    assert "Usage" not in done.stdout + done.stderr
+    assert (tmp_path / "logs" / "a.log.end").read_text().strip() == "1"
 
 
 # ---- GPU selection -------------------------------------------------------------------------------

@@ -134,6 +134,22 @@ def test_two_node_hsdp_job_shards_within_a_node_and_trains_to_ddps_loss(
                                                               rel=1e-5)
 
 
+def test_pyxis_on_a_slurm_without_it_fails_in_one_line_saying_so(slurm: str,
+                                                                  tmp_path: Path) -> None:
+    """The test cluster has no pyxis: the job ended in srun's usage text (issue 54); the batch
+    script now asks srun first and the run's error names what to do."""
+    result = dlbs(tmp_path, "run", "-Pexp.docker=true", "-Pexp.container_runtime=pyxis",
+                  "-Pexp.docker_image=nvcr.io#nvidia/pytorch:24.05-py3")
+    assert result.returncode == 1, result.stderr
+    (log,) = logs(tmp_path)
+    facts = facts_of(log)
+    assert facts["results.status"] == "failure"
+    assert "pyxis is not installed on this Slurm" in facts["results.error"]
+    assert "exp.container_runtime=apptainer" in facts["results.error"]
+    assert "Usage: srun" not in log.read_text()
+    assert not active_jobs()
+
+
 def test_timeout_cancels_the_job(slurm: str, tmp_path: Path) -> None:
     result = dlbs(tmp_path, "run", "-Pexp.num_batches=100000", "-Pexp.timeout=4")
     assert result.returncode == 1, result.stderr
