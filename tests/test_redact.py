@@ -178,7 +178,7 @@ def planted_urls(password: str) -> dict[str, str]:
     }
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(passwords())
 def test_no_piece_of_a_planted_password_is_shown_in_any_url_form(password: str) -> None:
     for url in planted_urls(password).values():
