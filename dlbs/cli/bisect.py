@@ -101,14 +101,17 @@ def run(args: argparse.Namespace) -> int:
         def expand(options: argparse.Namespace) -> list[dict[str, Any]]:
             return list(load_experiments(options, on_this_host=note))
 
-        session = Session(args, output, expand, validate=validate,
-                          on_finished=None if store is None else _storer(store),
+        storer = None if store is None else _storer(store)
+        session = Session(args, output, expand, validate=validate, on_finished=storer,
                           runner_log=runner_log)
         try:
             bisection = Bisector(request, session, say).run()
         finally:
             if store is not None:
                 store.close()
+            # as dlbs run says them: the runs not stored, and how to store them later
+            for line in storer.closing_lines() if storer is not None else []:
+                say(line)
     report = as_json(bisection, output)
     (output / "bisect.json").write_text(json.dumps(report, indent=1) + "\n")
     show(report, args.format)

@@ -107,3 +107,24 @@ def test_parameters_the_bisection_sets_are_refused(repo8: tuple[Path, list[str]]
     repo, hashes = repo8
     assert main([*bisect(repo, hashes[0], hashes[-1]), option]) == 1
     assert "is set by dlbs bisect" in capsys.readouterr().err
+
+
+def test_runs_the_database_refused_are_counted_at_the_end_as_dlbs_run_does(
+        repo8: tuple[Path, list[str]], tmp_path: Path, capsys: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from dlbs.db.store import Store
+
+    def refuse(self: Store, log: str) -> bool:
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(Store, "store_log", refuse)
+    repo, hashes = repo8
+    out, db = tmp_path / "out", tmp_path / "results.db"
+    main(bisect(repo, hashes[0], "main", "--output", str(out), "--format", "json",
+                "--db", f"sqlite:///{db}"))
+    err = capsys.readouterr().err.splitlines()
+    closing = [line for line in err if line.startswith(f"warning: --db sqlite:///{db}: ")]
+    assert len(closing) == 1, err
+    assert " run(s) not stored (their logs are kept); store them with: dlbs db ingest " \
+        in closing[0]
+    assert str(out) in closing[0]
