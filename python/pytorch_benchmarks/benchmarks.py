@@ -380,14 +380,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else 2
     if spec.output.list_models:
-        from pytorch_benchmarks.models import list_models
-
-        print_lines(list_models())
+        print_lines(listed_models())
         return 0
     terminal = stdout_is_terminal()
     where = facts_destination(spec.output.facts, spec.output.log_file, terminal)
     console = Console(sys.stdout) if terminal and where != "stdout" else None
     return run(spec, Reporter(spec.output.log_file, destination=where, console=console))
+
+
+def listed_models() -> list[str]:
+    """The names ``--list_models`` prints: the registry's ``list_models()``.
+
+    Without plugins they are read from the zoo's sources (:mod:`pytorch_benchmarks.models.names`,
+    a few milliseconds): importing torch and every family took seconds, more on a busy machine.
+    A ``dlbs.models`` plugin's names are known only once it is imported (it may fail to load, or
+    register from a callable), so with plugins installed the zoo is loaded as before."""
+    from pytorch_benchmarks.models._zoo.plugins import entry_points
+
+    if not entry_points():
+        from pytorch_benchmarks.models.names import zoo_model_names
+
+        return list(zoo_model_names())
+    from pytorch_benchmarks.models import list_models
+
+    return list_models()
 
 
 def what_runs(spec: Spec) -> str:

@@ -198,6 +198,22 @@ def test_list_models_prints_one_name_a_line(capsys: pytest.CaptureFixture[str]) 
     assert capsys.readouterr().out.splitlines() == list_models()
 
 
+@pytest.mark.parametrize("flag", ["--list_models", "--help"])
+def test_list_models_and_help_answer_without_importing_torch(flag: str) -> None:
+    # A fresh interpreter: this one has torch. The list must still be the registry's own.
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); "
+            "from pytorch_benchmarks import benchmarks; code = benchmarks.main([sys.argv[2]]); "
+            "sys.stdout.flush(); "
+            "assert 'torch' not in sys.modules, 'torch imported'; sys.exit(code)")
+    proc = subprocess.run([sys.executable, "-c", code, str(ROOT / "python"), flag],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    if flag == "--list_models":
+        assert proc.stdout.splitlines() == list_models()
+    else:
+        assert "--list_models" in proc.stdout
+
+
 @pytest.mark.parametrize("cmd", [
     pytest.param([str(SCRIPT), "--help"], id="script-no-site"),
     pytest.param(["-m", "pytorch_benchmarks.benchmarks", "--help"], id="module"),

@@ -87,6 +87,18 @@ def model_names(models_dir: Path = PACKAGE_DIR) -> tuple[str, ...]:
     return tuple(sorted({name for tree in zoo_sources(models_dir) for name in _registered(tree)}))
 
 
+@lru_cache(maxsize=8)
+def zoo_model_names(models_dir: Path = PACKAGE_DIR) -> tuple[str, ...]:
+    """The registered names of the zoo in ``models_dir``, without aliases, sorted: what the
+    registry's ``list_models()`` returns for the zoo (a test compares the two)."""
+    names: set[str] = set()
+    for tree in zoo_sources(models_dir):
+        for node, deco in register_calls(tree):
+            name = next((literal(k.value) for k in deco.keywords if k.arg == "name"), None)
+            names.add(name if isinstance(name, str) else node.name)
+    return tuple(sorted(names))
+
+
 def _module_source(module: str) -> Path | None:
     """The source file of ``module`` (``pkg.sub``), found without importing ``pkg``."""
     top, *rest = module.split(".")
