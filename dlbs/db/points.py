@@ -83,40 +83,64 @@ def _nan_null(x: float) -> float | None:
     return None if math.isnan(x) else x
 
 
-def _point_rows(metric: int, found: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:
-    """The ``points`` rows of metric number ``metric`` from ``(series id, *light row)``
-    tuples (every usable run of each (series, version) they hold): the statistics as
-    ``dlbs.db.history`` computes them from the same runs in the same order."""
+def _point_row(series_id: int, metric: int, version: str, first: tuple[Any, ...], live: bool,
+               sums: pointvalue.LogSums, one: tuple[Any, ...] | None) -> dict[str, Any]:
+    """The ``points`` row of a (series, version) whose oldest usable run is ``first`` (a light
+    row), with a run not excluded (``live``), the exact sums of its runs' log values and, when
+    it has one run, that run (``one``: a point of one run is that run's own interval)."""
+    kept: dict[str, Any] = {
+        "series_id": series_id, "metric": metric, "code_version": version,
+        "first_date": first[pointvalue.DATE] or UNDATED, "first_id": first[pointvalue.ID],
+        "live": int(live), "runs": None, "value": None, "low": None, "high": None, "se": None,
+        "log_sums": sums.text()}
+    try:
+        if one is not None:
+            value, low, high, se = pointvalue.of_rows([one], _COLUMN[metric])
+        else:
+            value, low, high, se = pointvalue.over_sums(sums)
+    except (ArithmeticError, ValueError):
+        # runs whose values overflow the statistics (1e60 beside 100; an ess of 1e308):
+        # kept without them, so that storing never fails on a run; a window holding such a
+        # point is read from its runs (Store.newest_points), where the history says why
+        pass
+    else:
+        kept.update(runs=sums.count, value=value, low=_nan_null(low), high=_nan_null(high),
+                    se=_nan_null(se))
+    return kept
+
+
+#: The light row's position of each metric's value.
+_COLUMN = (pointvalue.THROUGHPUT, pointvalue.TIME_MEAN)
+
+
+def _groups(metric: int, found: Iterable[tuple[Any, ...]]
+            ) -> dict[tuple[int, str], list[tuple[Any, ...]]]:
+    """``(series id, *light row)`` tuples by (series id, version), each oldest first."""
     groups: dict[tuple[int, str], list[tuple[Any, ...]]] = {}
     for row in found:
         groups.setdefault((row[0], row[1 + pointvalue.VERSION]), []).append(row[1:])
-    column = (pointvalue.THROUGHPUT, pointvalue.TIME_MEAN)[metric]
-    out = []
-    for (series_id, version), rows in groups.items():
+    for rows in groups.values():
         rows.sort(key=pointvalue.oldest_first)
-        first = rows[0]
-        kept: dict[str, Any] = {
-            "series_id": series_id, "metric": metric, "code_version": version,
-            "first_date": first[pointvalue.DATE] or UNDATED, "first_id": first[pointvalue.ID],
-            "live": int(any(run[pointvalue.REASON] is None for run in rows)),
-            "runs": None, "value": None, "low": None, "high": None, "se": None}
-        try:
-            value, low, high, se = pointvalue.of_rows(rows, column)
-        except (ArithmeticError, ValueError):
-            # runs whose values overflow the statistics (1e60 beside 100; an ess of 1e308):
-            # kept without them, so that storing never fails on a run; a window holding such a
-            # point is read from its runs (Store.newest_points), where the history says why
-            pass
-        else:
-            kept.update(runs=len(rows), value=value, low=_nan_null(low),
-                        high=_nan_null(high), se=_nan_null(se))
-        out.append(kept)
+    return groups
+
+
+def _point_rows(metric: int, found: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """The ``points`` rows of metric number ``metric`` from ``(series id, *light row)``
+    tuples (every usable run of each (series, version) they hold): the statistics as
+    ``dlbs.db.history`` computes them from the same runs."""
+    out = []
+    for (series_id, version), rows in _groups(metric, found).items():
+        sums = pointvalue.log_sums(float(run[_COLUMN[metric]]) for run in rows)
+        out.append(_point_row(series_id, metric, version, rows[0],
+                              any(run[pointvalue.REASON] is None for run in rows), sums,
+                              rows[0] if len(rows) == 1 else None))
     return out
 
 
 def refresh(conn: Connection, pairs: Iterable[tuple[str, Any]]) -> None:
     """Recompute the ``points`` rows of the (comparability key, code version) pairs a change
-    touched (their series rows exist: :func:`add_series` came first)."""
+    touched (their series rows exist: :func:`add_series` came first) from all their runs:
+    an exclusion or an inclusion (what changes there is whether a run is excluded)."""
     todo = sorted({(key, version) for key, version in pairs if version})
     arrays = conn.dialect.name == "postgresql"
     for start in range(0, len(todo), CHUNK):
@@ -133,6 +157,61 @@ def refresh(conn: Connection, pairs: Iterable[tuple[str, Any]]) -> None:
             rows = _point_rows(metric, found)
             if rows:
                 conn.execute(points.insert(), rows)
+
+
+def add_runs(conn: Connection, run_ids: Sequence[int]) -> None:
+    """Add runs just stored (their series rows exist: :func:`add_series` came first) to the
+    ``points`` rows of their (series, version) pairs: the new runs and the pairs' rows are
+    read, not the pairs' other runs, so an ingest costs what it adds whatever a version
+    holds. A point's oldest run, its live flag and its exact sums of logs combine; its
+    statistics are computed from the sums (the same numbers as a :func:`refresh`)."""
+    arrays = conn.dialect.name == "postgresql"
+    for start in range(0, len(run_ids), CHUNK):
+        chunk = run_ids[start:start + CHUNK]
+        for metric in range(len(METRICS)):
+            found = conn.execute(_usable_runs(metric).where(
+                _among(runs.c.id, chunk, arrays))).all()
+            groups = _groups(metric, found)
+            if groups:
+                _add_to_points(conn, metric, groups, arrays)
+
+
+def _add_to_points(conn: Connection, metric: int,
+                   groups: Mapping[tuple[int, str], list[tuple[Any, ...]]],
+                   arrays: bool) -> None:
+    """Combine the new runs ``groups`` (by (series id, version), oldest first) of metric
+    number ``metric`` with the ``points`` rows of their pairs, written anew."""
+    pairs = sorted(groups)
+    mine = and_(points.c.metric == metric,
+                _pairs_among(points.c.series_id, points.c.code_version, pairs, arrays))
+    old = {(row.series_id, row.code_version): row for row in conn.execute(
+        select(points.c.series_id, points.c.code_version, points.c.first_date,
+               points.c.first_id, points.c.live, points.c.log_sums).where(mine))}
+    column = _COLUMN[metric]
+    rows = []
+    for pair, new in groups.items():
+        sums = pointvalue.log_sums(float(run[column]) for run in new)
+        first, live = new[0], any(run[pointvalue.REASON] is None for run in new)
+        one = new[0] if len(new) == 1 else None
+        had = old.get(pair)
+        if had is not None:
+            sums = pointvalue.LogSums.parse(had.log_sums).merged(sums)
+            one = None  # two runs or more now
+            was_first = _light_stub(had.first_id, had.first_date)
+            if pointvalue.oldest_first(was_first) < pointvalue.oldest_first(first):
+                first = was_first
+            live = live or bool(had.live)
+        rows.append(_point_row(pair[0], metric, pair[1], first, live, sums, one))
+    conn.execute(delete(points).where(mine))
+    conn.execute(points.insert(), rows)
+
+
+def _light_stub(run_id: int, first_date: datetime) -> tuple[Any, ...]:
+    """A light row holding only a point's oldest run's id and date (what orders it)."""
+    stub: list[Any] = [None] * (pointvalue.ESS + 1)
+    stub[pointvalue.ID] = run_id
+    stub[pointvalue.DATE] = None if first_date == UNDATED else first_date
+    return tuple(stub)
 
 
 def _among(column: Any, values: Iterable[Any], arrays: bool) -> Any:
@@ -225,9 +304,10 @@ def fill(conn: Connection) -> None:
     conn.execute(classes.insert().from_select([*_CLASS_COLUMNS, "runs"], _classes_of(None)))
 
 
-def fill_points(conn: Connection, series_at_once: int = 2000) -> None:
-    """The ``points`` rows of every stored run, made anew (revision 0006), a few thousand
-    series at a time (the summary columns of their runs in memory at once)."""
+def fill_points(conn: Connection, series_at_once: int = 2000, sums: bool = True) -> None:
+    """The ``points`` rows of every stored run, made anew (revisions 0006 and 0007), a few
+    thousand series at a time (the summary columns of their runs in memory at once);
+    ``sums``: with the ``log_sums`` column (revision 0006 has none yet)."""
     conn.execute(delete(points))
     known = [i for (i,) in conn.execute(select(series.c.id).order_by(series.c.id))]
     for start in range(0, len(known), series_at_once):
@@ -235,6 +315,9 @@ def fill_points(conn: Connection, series_at_once: int = 2000) -> None:
         for metric in range(len(METRICS)):
             found = conn.execute(_usable_runs(metric).where(series.c.id.between(low, high)))
             rows = _point_rows(metric, found)
+            if not sums:
+                for row in rows:
+                    del row["log_sums"]
             for at in range(0, len(rows), 5000):
                 conn.execute(points.insert(), rows[at:at + 5000])
 

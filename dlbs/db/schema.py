@@ -136,6 +136,9 @@ points = Table(
     Column("low", Float),
     Column("high", Float),
     Column("se", Float),
+    # the exact sums of the usable runs' log values (dlbs.db.pointvalue.LogSums.text; revision
+    # 0007): an ingest adds its new runs to them instead of reading every run of the version
+    Column("log_sums", String(200)),
 )
 Index("ix_points_window", points.c.series_id, points.c.metric, points.c.live,
       points.c.first_date, points.c.first_id)

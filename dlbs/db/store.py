@@ -366,9 +366,10 @@ class Store:
                 if self.keeps_points:
                     added = [rows[identity] for _, identity in new]
                     db_points.add_series(conn, self._insert, added)
-                    db_points.add_classes(conn, self._insert, [run_id for run_id, _ in new])
-                    db_points.refresh(conn, ((row["comparability_key"], row["code_version"])
-                                             for row in added))
+                    new_ids = [run_id for run_id, _ in new]
+                    db_points.add_classes(conn, self._insert, new_ids)
+                    # the new runs added to their points' sums: no other run of theirs is read
+                    db_points.add_runs(conn, new_ids)
                 children = [{"run_id": run_id, "times": times[identity]}
                             for run_id, identity in new if identity in times]
                 if children and copying:
