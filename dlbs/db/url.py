@@ -76,11 +76,35 @@ def check_persistent(url: URL) -> None:
     if not name.strip():
         raise DatabaseError(f"--db {where}: no database file named; give one, e.g. "
                             "--db sqlite:///results.db")
-    if name == ":memory:" or name.startswith("file::memory:") or \
-            str(url.query.get("mode", "")) == "memory":
+    if _keeps_nothing(url):
         raise DatabaseError(f"--db {where}: an in-memory database keeps nothing (it is "
                             "gone when this command ends); give a file, e.g. "
                             "--db sqlite:///results.db")
+
+
+def _query_values(url: URL, key: str) -> tuple[str, ...]:
+    """Every value of the URL's option ``key`` (SQLAlchemy gives a repeated one as a tuple)."""
+    value = url.query.get(key, ())
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _keeps_nothing(url: URL) -> bool:
+    """Whether SQLite would open this URL as a database gone when the connection closes:
+    ``:memory:``, ``file::memory:``, any ``mode=memory``, the in-memory VFS (``vfs=memdb``),
+    or a ``file:`` URI naming no path (``file:?uri=true`` is a temporary database, deleted on
+    close: an ingest into it said "1 new run(s)" and kept nothing)."""
+    name = url.database or ""
+    if name == ":memory:" or name.startswith("file::memory:"):
+        return True
+    if "memory" in _query_values(url, "mode") or "memdb" in _query_values(url, "vfs"):
+        return True
+    if name.startswith("file:"):
+        path = name[len("file:"):].split("?", 1)[0].split("#", 1)[0]
+        if path.startswith("//"):  # file://authority/path: the path follows the authority
+            slash = path.find("/", 2)
+            path = path[slash:] if slash >= 0 else ""
+        return not path.strip()
+    return False
 
 
 def shown(url: URL | str) -> str:
