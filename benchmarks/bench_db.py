@@ -11,7 +11,9 @@ times scaled). Targets (2 cores, idle, both engines):
 * ``dlbs history`` of one configuration (model + batch + host) in 1,000,000 runs: < 0.5 s;
 * ``dlbs regressions --latest`` over 1,000,000 runs (3,500 configurations): < 2 s, < 300 MB;
 * ``dlbs regressions --latest``, 3,500 newest runs against 350,000 stored: < 3 s;
-* stored bytes per run (SQLite file, PostgreSQL relations): <= 3 KiB.
+* stored bytes per run (SQLite file, PostgreSQL relations): <= 3 KiB;
+* ingest into one (series, version) of 4,000 runs: at most 1.5x the CPU a run at 400
+  (``--only hot``; ``--baseline DIR`` measures an earlier release's checkout beside it).
 
     python benchmarks/bench_db.py [--db URL] [--runs 1000000] [--logs 20000]
     python benchmarks/bench_db.py --quick        # 2,000 logs, 100,000 runs
@@ -193,6 +195,72 @@ def reset(url: str) -> None:
     engine.dispose()
 
 
+#: A child process that stores ``size`` runs of one (series, version) in batches of 500 (not
+#: timed), then ``timed`` more in batches of 100, and prints the CPU seconds a run of those
+#: (``time.process_time``: the machine may be shared, wall time would count the others).
+HOT_CHILD = """
+import json, sys, time
+from dlbs.db import open_store
+facts, url, size, timed = json.load(open(sys.argv[1])), sys.argv[2], int(sys.argv[3]), \\
+    int(sys.argv[4])
+def runs(lo, hi):
+    return [({**facts, "exp.repeat_index": r, "exp.start_time":
+              f"2026-11-{1 + r // 1440 % 28:02d}T{r // 60 % 24:02d}:{r % 60:02d}:00+00:00",
+              "results.throughput": facts["results.throughput"] * (1 + 1e-3 * (r % 97))},
+             f"hot{r}.log") for r in range(lo, hi)]
+store = open_store(url)
+for lo in range(0, size, 500):
+    store.store_many(runs(lo, min(size, lo + 500)))
+started = time.process_time()
+for lo in range(size, size + timed, 100):
+    store.store_many(runs(lo, lo + 100))
+print((time.process_time() - started) / timed)
+store.close()
+"""
+
+
+def hot_cpu(checkout: Path, facts_file: Path, url: str, size: int, timed: int) -> float:
+    """CPU seconds a run of an ingest into one (series, version) that holds ``size`` runs,
+    with the dlbs of ``checkout`` (this one or an earlier release's worktree)."""
+    env = {**os.environ, "PYTHONPATH": f"{checkout}{os.pathsep}{checkout / 'python'}",
+           "DLBS_DB": ""}
+    done = subprocess.run([sys.executable, "-c", HOT_CHILD, str(facts_file), url, str(size),
+                           str(timed)], capture_output=True, text=True, env=env, cwd=checkout,
+                          check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"the hot ingest with {checkout} failed:\n{done.stderr[-2000:]}")
+    return float(done.stdout.split()[-1])
+
+
+def hot_section(facts: dict[str, Any], scratch: Path, baseline: Path | None,
+                fresh: Any) -> None:
+    """Ingest CPU a run at 400 and 4,000 runs of one hot (series, version), this checkout and
+    ``baseline`` interleaved (the goal: at most 1.5x from 400 to 4,000)."""
+    facts_file = scratch / "hot_facts.json"
+    facts_file.write_text(json.dumps({**facts, "exp.code_version": "dev"}))
+    trees = [("this", ROOT)] + ([("baseline", baseline)] if baseline else [])
+    best: dict[tuple[str, int], float] = {}
+    for attempt in range(2):
+        for size in (400, 4000):
+            for name, tree in trees:
+                url = fresh(f"hot_{name}_{size}_{attempt}.db")
+                cpu = hot_cpu(tree, facts_file, url, size, 500)
+                best[name, size] = min(cpu, best.get((name, size), cpu))
+    for name, tree in trees:
+        low, high = best[name, 400], best[name, 4000]
+        print(f"  {name} ({tree}): {low * 1e3:.2f} ms CPU a run at 400 runs, "
+              f"{high * 1e3:.2f} ms at 4,000: {high / low:.2f}x (goal <= 1.5x)", flush=True)
+
+
+def bytes_by_table(url: str, runs: int) -> str:
+    """SQLite: the bytes a run of each table and index (``dbstat``), largest first."""
+    import sqlite3
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as con:
+        rows = con.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name "
+                           "ORDER BY 2 DESC").fetchall()
+    return ", ".join(f"{name} {size / max(runs, 1):,.0f}" for name, size in rows[:8])
+
+
 def show(what: str, m: Measured, target: str) -> None:
     ok = "" if m.code in (0, 1) else f"  EXIT {m.code}: {m.err.strip()[-300:]}"
     print(f"  {what}: wall {m.wall:.2f} s, CPU {m.cpu:.2f} s, peak {m.peak_mb:.0f} MB "
@@ -205,8 +273,11 @@ def main() -> int:
     parser.add_argument("--logs", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true", help="2,000 logs, 100,000 runs")
-    parser.add_argument("--only", default="ingest,million,latest",
-                        help="sections: ingest, million, latest")
+    parser.add_argument("--only", default="ingest,million,latest,hot",
+                        help="sections: ingest, million, latest, hot")
+    parser.add_argument("--baseline", type=Path, default=None, metavar="DIR",
+                        help="a checkout of an earlier release (e.g. git worktree add "
+                             "/tmp/base 45fbb88) whose hot ingest is measured beside this one's")
     args = parser.parse_args()
     if args.quick:
         args.logs, args.runs = 2000, 100_000
@@ -243,6 +314,8 @@ def main() -> int:
         m = dlbs("db", "ingest", "--db", url, str(scratch / "logs"))
         show(f"{args.logs:,} logs", m, "< 15 s")
         print(f"  stored: {size_per_run(url, args.logs):,.0f} bytes per run (target <= 3,072)")
+        if not args.db:
+            print(f"  bytes a run by table and index: {bytes_by_table(url, args.logs)}")
 
     if "million" in sections:
         versions = max(args.runs // 3500 // 2, 1)
@@ -253,6 +326,8 @@ def main() -> int:
         count = fill(url, facts, 3500, versions, 2)
         print(f"  filled {count:,} runs in {time.perf_counter() - started:.0f} s; "
               f"{size_per_run(url, count):,.0f} bytes per run (target <= 3,072)")
+        if not args.db:
+            print(f"  bytes a run by table and index: {bytes_by_table(url, count)}")
         one = ["-Pexp.model=deep_mnist", "-Pexp.replica_batch=3", f"-Phw.hostname={HOSTS[4]}"]
         # config 204 (deep_mnist, batch 3, node04): one series of 2 runs a version
         for attempt in (1, 2):
@@ -262,6 +337,11 @@ def main() -> int:
         for attempt in (1, 2):
             m = dlbs("regressions", "--latest", "--db", url, "--format", "json")
             show(f"regressions --latest, try {attempt}", m, "< 2 s, < 300 MB")
+
+    if "hot" in sections:
+        print("== ingest into one hot (series, version): CPU a run (process_time), batches of "
+              "100 runs", flush=True)
+        hot_section(facts[0], scratch, args.baseline, fresh)
 
     if "latest" in sections:
         print("== regressions --latest: the newest runs of 3,500 configurations against "
