@@ -33,7 +33,7 @@ import safeio
 
 from serving import arrivals, capacity
 from serving.client import APIS, LOOPS, Record, Target, loop_factory, run_async, run_load
-from serving.requests import Request, make_requests
+from serving.requests import Request, check_lengths, make_requests
 from serving.summary import Slo, summarize_run
 
 
@@ -181,6 +181,7 @@ def checked(args: argparse.Namespace) -> None:
         raise ValueError("serve.request_rate 0 (all at once) needs serve.concurrency > 0: "
                          "give a rate, a concurrency or both")
     arrivals.check_rate(args.request_rate, args.duration, args.ramp_up)
+    check_lengths(args.prompt_len, args.output_len or None, args.dataset)
     if not args.endpoint.startswith(("http://", "https://")):
         raise ValueError(f"serve.endpoint: {args.endpoint!r} is not a URL (e.g. "
                          "http://127.0.0.1:8000)")

@@ -22,6 +22,9 @@ import safeio
 
 #: The largest dataset file read (ShareGPT's whole 'unfiltered' file is about 0.7 GB).
 MAX_DATASET_BYTES = 1 << 30
+#: The longest prompt or output asked for, in tokens (2**20: past any model's context window;
+#: a made-up prompt of 10**10 words ended in a MemoryError traceback after 40 s).
+MAX_LENGTH = 1 << 20
 WORDS = ["the", "model", "token", "server", "request", "rate", "latency", "time", "first", "output", "batch", "queue", "stream", "answer", "question", "benchmark", "load", "goodput", "capacity", "seconds"]
 
 
@@ -46,6 +49,9 @@ class Lengths:
         if low < 1 or high < low:
             raise ValueError(f"{name}: {text!r} must be at least 1, a range low-high with "
                              "low <= high")
+        if high > MAX_LENGTH:
+            raise ValueError(f"{name}: {text!r} is past the longest length, {MAX_LENGTH} "
+                             "tokens; give a length of at most that")
         return cls(low, high)
 
     def draw(self, rng: random.Random) -> int:
@@ -91,6 +97,20 @@ def load_dataset(path: str) -> list[tuple[str, int]]:
                          "{\"conversations\": [{\"from\": \"human\", \"value\": ...}, "
                          "{\"from\": \"gpt\", \"value\": ...}]})")
     return pairs
+
+
+def check_lengths(prompt_len: str | int, output_len: str | int | None,
+                  dataset: str = "") -> None:
+    """Refuse the lengths :func:`make_requests` would refuse, without building anything
+    (a schedule of 10**8 times was built before a missing output length was said)."""
+    if output_len:
+        Lengths.parse(output_len, "serve.output_len")
+    if dataset:
+        return
+    Lengths.parse(prompt_len, "serve.prompt_len")
+    if not output_len:
+        raise ValueError("serve.output_len: needed without serve.dataset (an integer such as "
+                         "128, or a range such as 64-256)")
 
 
 def make_requests(count: int, prompt_len: str | int, output_len: str | int | None,

@@ -4,11 +4,30 @@ Each case is a user's command as typed; each failed on the code before its fix.
 """
 from __future__ import annotations
 
+import resource
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from dlbs.cli.main import main
+
+ROOT = Path(__file__).resolve().parents[2]
+LOADGEN = ROOT / "python" / "serving" / "loadgen.py"
+#: A child's address space: the old code's MemoryError came within it, not the machine's.
+MEMORY_BYTES = 2 << 30
+
+
+def _limited() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES))
+
+
+def _loadgen(*flags: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """loadgen against a port nothing listens on (9: discard), time- and memory-limited."""
+    return subprocess.run([sys.executable, str(LOADGEN), "--endpoint", "http://127.0.0.1:9",
+                           "--model", "m", *flags], cwd=cwd, capture_output=True, text=True,
+                          timeout=180, check=False, preexec_fn=_limited)
 
 
 def _write_log(path: Path) -> None:
@@ -43,3 +62,22 @@ def test_an_sqlite_uri_naming_a_file_is_still_accepted(
                  "sqlite:///file:kept.db?mode=rwc&uri=true"])
     assert code == 0, capsys.readouterr().err
     assert (tmp_path / "kept.db").is_file()
+
+
+# -- loadgen: lengths are bounded and checked before the schedule is built ----------------
+@pytest.mark.parametrize("flags, said", [
+    pytest.param(["--request_rate", "1", "--output_len", "4", "--prompt_len", "10000000000"],
+                 "error: serve.prompt_len: '10000000000' is past the longest length, 1048576 "
+                 "tokens; give a length of at most that", id="prompt-10e10"),
+    pytest.param(["--request_rate", "1", "--output_len", "1-2000000"],
+                 "error: serve.output_len: '1-2000000' is past the longest length", id="output"),
+    pytest.param(["--request_rate", "1000000", "--num_requests", "100000000", "--duration",
+                  "2592000"], "error: serve.output_len: needed without serve.dataset",
+                 id="no-output-len-after-10e8-times"),
+])
+def test_loadgen_refuses_lengths_in_one_line_before_building(
+        tmp_path: Path, flags: list[str], said: str) -> None:
+    done = _loadgen(*flags, cwd=tmp_path)
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2, done.stderr[-500:]
+    assert len(errors) == 1 and errors[0].startswith(said), errors
