@@ -8,6 +8,7 @@ by :mod:`dlbs.redact`): in errors, logs, reports, pages and facts.
 from __future__ import annotations
 
 import os
+import re
 from urllib.parse import unquote
 
 from sqlalchemy.engine import URL, make_url
@@ -38,7 +39,7 @@ def resolve(arg: str | None) -> URL:
     try:
         url = make_url(text)
     except (ArgumentError, ValueError):  # ValueError: a port that is not a number
-        raise DatabaseError(f"--db: not a database URL ({redact_url(text)}); use e.g. "
+        raise DatabaseError(f"--db: not a database URL ({_unparsed_shown(text)}); use e.g. "
                             "sqlite:///results.db or postgresql+psycopg://user@host/name") from None
     check_unencoded_at(url, text)
     if url.get_backend_name() not in SUPPORTED:
@@ -63,6 +64,22 @@ def check_unencoded_at(url: URL, text: str) -> None:
                             "leaves the password's end unclear (the driver would take part of "
                             "it for the host); write '@' in a password or an option as %40 (and "
                             "'/' as %2F, '?' as %3F, '#' as %23, '%' as %25)")
+
+
+#: An authority without '@' whose "port" is not a number: ``postgresql://user:password``
+#: (the host forgotten) reads as host ``user``, port ``password``.
+_PORTLESS = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/?#@]*:)([^/?#@]*)(.*)$", re.DOTALL)
+
+
+def _unparsed_shown(text: str) -> str:
+    """A URL SQLAlchemy could not read, shown with its secrets hidden: besides what
+    :func:`redact_url` hides, a "port" that is not a number, which is a password whose
+    host was left out (``postgresql://u:SECRET`` was printed whole)."""
+    hidden = redact_url(text)
+    match = _PORTLESS.match(hidden)
+    if match and not match.group(2).isdigit():
+        return f"{match.group(1)}***{match.group(3)}"
+    return hidden
 
 
 def check_persistent(url: URL) -> None:

@@ -81,3 +81,17 @@ def test_loadgen_refuses_lengths_in_one_line_before_building(
     errors = [line for line in done.stderr.splitlines() if line.strip()]
     assert done.returncode == 2, done.stderr[-500:]
     assert len(errors) == 1 and errors[0].startswith(said), errors
+
+
+# -- a password whose host was left out reads as a port; it is hidden too -----------------
+@pytest.mark.parametrize("url", [
+    pytest.param("postgresql://u:Secret-Pw", id="no-host"),
+    pytest.param("postgresql+psycopg://u:Secret-Pw/db", id="no-host-database"),
+])
+def test_a_password_read_as_a_port_is_not_printed(
+        url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["db", "query", "--db", url])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith("error: --db: not a database URL (") and "***" in err, err
+    assert "Secret" not in err and "Pw" not in err, err
