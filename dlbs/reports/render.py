@@ -44,10 +44,22 @@ def _header_cells(table: Table) -> list[str]:
     return [*level_names(table.data.index), *cols]
 
 
+def terminal_safe(text: str) -> str:
+    """``text`` with each character that is not printable (ESC, a bidi control) as its
+    escape (``\\x1b``), a line break or tab as a space (the row stays one line): a
+    cell's text is read from logs anyone may have written, whose escape sequences would
+    drive the terminal the report is printed on."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else " " if ch.isspace()  # a line break: a space
+                   else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
 def _text_rows(table: Table) -> list[list[str]]:
     shown = formatted(table)
     rows = shown.to_numpy().tolist()
-    return [[*map(str, key), *row] for key, row in zip(row_keys(shown.index), rows)]
+    return [[terminal_safe(str(cell)) for cell in (*key, *row)]
+            for key, row in zip(row_keys(shown.index), rows)]
 
 
 def _aligned(header: list[str], rows: list[list[str]], left: list[bool]) -> list[str]:
@@ -82,7 +94,8 @@ def table_text(table: Table) -> str:
     """An aligned text table with its title; the columns' name heads the value columns."""
     n_keys = table.data.index.nlevels
     rows = _sparse(_text_rows(table), n_keys)
-    header = [*level_names(table.data.index), *column_names(table)]
+    header = [terminal_safe(cell) for cell in (*level_names(table.data.index),
+                                                *column_names(table))]
     text = [_is_text_column(table.data.iloc[:, c]) for c in range(table.data.shape[1])]
     body = _aligned(header, rows, [True] * n_keys + text)
     over = columns_title(table)
@@ -181,7 +194,7 @@ def _is_text_column(column: pd.Series) -> bool:
 def table_markdown(table: Table) -> str:
     """A GitHub-flavoured markdown table with its title as a heading."""
     n_keys = table.data.index.nlevels
-    header = _header_cells(table)
+    header = [terminal_safe(cell) for cell in _header_cells(table)]
     text = [_is_text_column(table.data.iloc[:, c]) for c in range(table.data.shape[1])]
     align = [":---"] * n_keys + [":---" if t else "---:" for t in text]
     lines = [f"### {md_inline(table.title)}", "", "| " + " | ".join(map(_md_escape, header)) + " |",

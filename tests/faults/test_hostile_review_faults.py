@@ -95,3 +95,21 @@ def test_a_password_read_as_a_port_is_not_printed(
     assert code == 2 and len(err.splitlines()) == 1, err
     assert err.startswith("error: --db: not a database URL (") and "***" in err, err
     assert "Secret" not in err and "Pw" not in err, err
+
+
+# -- report tables show a log's control characters as escapes ------------------------------
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
+@pytest.mark.parametrize("layout", [[], ["--cols", "exp.model", "--rows", "exp.replica_batch"]],
+                         ids=["model-row", "model-column"])
+def test_a_report_table_never_prints_a_logs_control_characters(
+        tmp_path: Path, fmt: str, layout: list[str],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "logs" / "a.log"
+    log.parent.mkdir()
+    log.write_text('__exp.model__="a\\u001b[31mEVIL\\u202e"\n__results.time__=1.0\n'
+                   '__results.throughput__=5.0\n__exp.replica_batch__=4\n', encoding="utf-8")
+    code = main(["report", str(log.parent), "--format", fmt, *layout])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "EVIL" in out and "x1b" in out, out
+    assert "\x1b" not in out and "\u202e" not in out, out
