@@ -118,6 +118,8 @@ def _unsafe_message(path: Path, what: str, limit: int, err: UnsafeFileError) -> 
         return f"{what} '{path}' is a directory, not a file"
     if err.errno == errno.EFBIG:  # grew past the limit after it was measured
         return f"{what} '{path}' holds more than {limit >> 20} MiB, the limit"
+    if err.errno == errno.EAGAIN:  # "regular" to the kernel, but its reads wait (/proc/kmsg)
+        return f"{what} '{path}' {err.strerror}"
     try:
         kind = file_kind(os.stat(path).st_mode)
     except OSError:

@@ -201,3 +201,37 @@ def test_open_input_follows_a_link_to_a_regular_file(shared: Path, outside: Path
     with open_input(shared / "image.jpg") as stream:
         assert stream.read() == b"precious\n"
         assert not stream.closed and os.get_blocking(stream.fileno())
+
+
+def _reads_would_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every read of a non-blocking descriptor answers EAGAIN, as /proc/kmsg's does (the kernel
+    calls it a regular file of size 0); a blocking read would wait for the next message."""
+    real_read = os.read
+
+    def read(fd: int, n: int) -> bytes:
+        if not os.get_blocking(fd):
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        raise AssertionError("a blocking read of a file whose reads wait")  # the old hang
+        return real_read(fd, n)
+
+    monkeypatch.setattr(os, "read", read)
+
+
+@pytest.mark.parametrize("reader", [lambda p: read_capped(p, 1 << 20),
+                                    lambda p: read_text_capped(p, 1 << 20),
+                                    open_input], ids=["read_capped", "read_text", "open_input"])
+def test_a_regular_file_whose_reads_would_wait_is_refused_in_one_line(
+        reader, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    kmsg = tmp_path / "kmsg"
+    kmsg.write_bytes(b"")
+    _reads_would_block(monkeypatch)
+    with pytest.raises(UnsafeFileError, match="reads wait for data .*name a regular file"):
+        reader(kmsg)
+
+
+def test_a_regular_file_reads_whole_through_the_non_blocking_descriptor(tmp_path: Path) -> None:
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"x" * 3_000_000)
+    assert read_capped(data, 4_000_000) == b"x" * 3_000_000
+    with open_input(data) as stream:
+        assert stream.read() == b"x" * 3_000_000

@@ -166,7 +166,30 @@ def open_input(path: str | os.PathLike[str]) -> BinaryIO:
     the path, unopened, and checked again once open without blocking (it may have been
     swapped). The stream blocks again once the file is known to be regular."""
     fd, _ = _open_to_read(path)
+    try:
+        _check_readable_now(fd, path)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
     return os.fdopen(fd, "rb")
+
+
+def _check_readable_now(fd: int, path: str | os.PathLike[str]) -> None:
+    """Refuse a "regular" file whose first read would wait (``/proc/kmsg``: the kernel calls it
+    regular, of size 0, and a blocking read of it waits for the next kernel message): one byte
+    is read without blocking, then the offset is put back."""
+    try:
+        os.read(fd, 1)
+        os.lseek(fd, 0, os.SEEK_SET)
+    except BlockingIOError:
+        raise _would_block_error(path) from None
+
+
+def _would_block_error(path: str | os.PathLike[str]) -> UnsafeFileError:
+    return UnsafeFileError(errno.EAGAIN, "is a file whose reads wait for data (a kernel "
+                           "pseudo-file such as /proc/kmsg), not a regular file's contents: "
+                           "refusing to read it; name a regular file", path)
 
 
 def _open_checked(path: str | os.PathLike[str], flags: int, mode: int, role: str,
@@ -258,7 +281,7 @@ def _umask() -> int:
 
 
 def _open_to_read(path: str | os.PathLike[str]) -> tuple[int, os.stat_result]:
-    """A descriptor (blocking again) on the regular file ``path`` and its ``fstat``. Anything
+    """A descriptor (non-blocking) on the regular file ``path`` and its ``fstat``. Anything
     else is refused before it is opened (opening some devices acts: a watchdog starts, a tape
     rewinds), and checked again once open, without blocking (it may have been swapped)."""
     mode = os.stat(path).st_mode
@@ -276,18 +299,22 @@ def _open_to_read(path: str | os.PathLike[str]) -> tuple[int, os.stat_result]:
         raise
     try:
         info = _check_regular(fd, path, "read")
-        os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)
         raise
+    # The descriptor stays non-blocking (a regular file's reads never wait anyway): a kernel
+    # pseudo-file that passes as regular and would wait (/proc/kmsg) is refused at its read.
     return fd, info
 
 
-def _read_fd(fd: int, limit: int) -> bytes:
+def _read_fd(fd: int, limit: int, path: str | os.PathLike[str]) -> bytes:
     """Up to ``limit + 1`` bytes of ``fd`` (one more than asked tells that there is more)."""
     data = bytearray()
     while len(data) <= limit:
-        chunk = os.read(fd, min(1 << 20, limit + 1 - len(data)))
+        try:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - len(data)))
+        except BlockingIOError:
+            raise _would_block_error(path) from None
         if not chunk:
             break
         data += chunk
@@ -301,7 +328,7 @@ def read_head(path: str | os.PathLike[str], limit: int) -> tuple[bytes, bool]:
     output, ``/proc/cpuinfo`` of a huge machine); :func:`read_capped` refuses instead."""
     fd, _ = _open_to_read(path)
     try:
-        data = _read_fd(fd, limit)
+        data = _read_fd(fd, limit, path)
     finally:
         os.close(fd)
     return data[:limit], len(data) > limit
@@ -315,7 +342,7 @@ def read_capped(path: str | os.PathLike[str], limit: int) -> bytes:
     before they are read, are read up to the limit)."""
     fd, info = _open_to_read(path)
     try:
-        data = b"" if info.st_size > limit else _read_fd(fd, limit)
+        data = b"" if info.st_size > limit else _read_fd(fd, limit, path)
     finally:
         os.close(fd)
     if info.st_size > limit or len(data) > limit:
