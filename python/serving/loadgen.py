@@ -33,7 +33,7 @@ import safeio
 
 from serving import arrivals, capacity
 from serving.client import APIS, LOOPS, Record, Target, loop_factory, run_async, run_load
-from serving.requests import Request, check_lengths, make_requests
+from serving.requests import Lengths, Request, check_lengths, make_requests
 from serving.summary import Slo, summarize_run
 
 
@@ -208,11 +208,68 @@ def prepared(args: argparse.Namespace, count: int | None = None
     ``count`` builds at most that many (``validate`` checks one of each)."""
     checked(args)
     wanted = args.num_requests if count is None else min(count, args.num_requests)
+    check_memory(scheduled_at_most(wanted, args.request_rate, args.duration),
+                 _longest(args.prompt_len, "serve.prompt_len"),
+                 _longest(args.output_len, "serve.output_len"))
     times = arrivals.schedule(wanted, args.request_rate, args.arrivals, args.burstiness,
                               args.seed, args.ramp_up, args.duration)
     requests = make_requests(len(times) + args.warmup_requests, args.prompt_len,
                              args.output_len or None, args.dataset, args.seed)
     return times, requests
+
+
+#: Bytes a scheduled request holds until its run ends, about: its send time and request
+#: (~250 B and ~7 B a prompt word, measured with tracemalloc on 2026-11-28) and its record
+#: (one chunk an output token); rounded up, so that a refusal is never for a run that fits.
+REQUEST_BYTES, PROMPT_WORD_BYTES, OUTPUT_TOKEN_BYTES = 1000, 8, 100
+
+
+def scheduled_at_most(count: int, rate: float, duration: float) -> int:
+    """How many of ``count`` requests a run schedules, about: a duration at a rate holds about
+    rate x duration of them (its Poisson spread is a few square roots more: the guard below
+    is about orders of magnitude)."""
+    if rate > 0 and duration > 0:
+        return min(count, int(rate * duration + 6 * math.sqrt(rate * duration)) + 1)
+    return count
+
+
+def free_memory_bytes() -> int | None:
+    """The memory this process can still take: the kernel's MemAvailable, or the address-space
+    limit (``ulimit -v``) if lower; None where neither is known."""
+    known: list[int] = []
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    known.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError):
+        pass
+    try:
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            known.append(soft)
+    except (ImportError, OSError, ValueError):
+        pass
+    return min(known) if known else None
+
+
+def _longest(length: str | int, name: str) -> int:
+    """The longest of a length flag (``N`` or ``A-B``; empty: 0), checked by then."""
+    return Lengths.parse(length, name).high if length else 0
+
+
+def check_memory(count: int, prompt_len: int, output_len: int) -> None:
+    """ValueError before anything is built when ``count`` requests and their records would
+    not fit in the memory this process can take (10^8 requests ended in a MemoryError's
+    traceback after minutes of building)."""
+    need = count * (REQUEST_BYTES + PROMPT_WORD_BYTES * prompt_len
+                    + OUTPUT_TOKEN_BYTES * output_len)
+    free = free_memory_bytes()
+    if free is not None and need > free:
+        raise ValueError(f"serve.num_requests: {count:,} requests (with their records) need "
+                         f"about {need / 1e9:.1f} GB, more than the {free / 1e9:.1f} GB this "
+                         "process can take; give fewer requests or a shorter serve.duration")
 
 
 class _Refused(Exception):

@@ -165,3 +165,24 @@ def test_a_fifo_among_the_default_configs_is_refused_not_waited_on(
     raised = guarded(reader)
     assert isinstance(raised, ConfigError)
     assert str(raised).startswith(f"config file '{tmp_path / 'base.json'}' is a FIFO")
+
+
+def test_requests_that_would_not_fit_in_memory_are_refused_before_any_is_built(
+        tmp_path: Path) -> None:
+    # A review's case: 10^8 requests, none past the duration, under a 2 GiB address space:
+    # every one was built, then a MemoryError's traceback after many seconds.
+    done = loadgen("--request_rate", "1000000", "--num_requests", "100000000", "--duration",
+                   "2592000", "--prompt_len", "16", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: serve.num_requests: 100,000,000 "), \
+        done.stderr
+    assert "more than the" in lines[0] and "give fewer requests" in lines[0]
+
+
+def test_the_memory_guard_counts_what_the_duration_holds() -> None:
+    from serving import loadgen as loadgen_module
+    assert loadgen_module.scheduled_at_most(10**8, 4.0, 2.0) < 30
+    assert loadgen_module.scheduled_at_most(10**8, 0.0, 2.0) == 10**8  # all at once
+    assert loadgen_module.scheduled_at_most(500, 1000.0, 60.0) == 500

@@ -209,7 +209,7 @@ def test_a_rate_search_gives_a_capacity_inside_its_brackets(null_server: Callabl
 
 def test_a_search_without_a_start_is_refused_by_name(null_server: Callable[..., str]) -> None:
     code, facts, err = _load("--endpoint", "http://127.0.0.1:9", "--model", "m",
-                             "--concurrency", "4", "--search", "rate")
+                             "--concurrency", "4", "--search", "rate", "--output_len", "4")
     assert code == 2 and facts["results.status"] == "failure"
     assert "serve.request_rate: the search starts at it" in err
 
