@@ -24,6 +24,10 @@ ARRIVALS = ("poisson", "gamma", "constant")
 #: The longest a run may wait, at the mean gap, for its first request (seconds): a lower
 #: rate is refused, as is one whose first request comes after ``serve.duration``.
 MAX_WAIT_S = 3600.0
+#: The highest request rate (config/serve.json's range of serve.request_rate).
+MAX_RATE = 1_000_000.0
+#: The largest finite float: a rate below its inverse has a mean gap that overflows.
+_LARGEST = 1.7976931348623157e308
 
 
 def first_arrival(rate: float, ramp_up: float = 0.0) -> float:
@@ -59,11 +63,19 @@ def check_rate(rate: float, duration: float = 0.0, ramp_up: float = 0.0) -> None
     if rate == 0:
         return
     wait, why = longest_wait(duration)
-    due = first_arrival(rate, ramp_up)
+    due = first_arrival(rate, ramp_up) if rate > 1.0 / _LARGEST else math.inf
     if due > wait:
-        raise ValueError(f"serve.request_rate is {rate:g}: its first request is due after "
-                         f"{due:.3g} s at the mean gap, past {why}; give at least "
-                         f"{lowest_rate(wait, ramp_up):.3g} requests/s, or 0 (all at once, "
+        when = (f"is due after {due:.3g} s at the mean gap" if math.isfinite(due)
+                else "is never due (its mean gap, 1 / rate, overflows)")
+        lowest = lowest_rate(wait, ramp_up) if wait > 0 else math.inf
+        if not lowest <= MAX_RATE:  # no rate would do: the duration or the ramp-up is at fault
+            raise ValueError(f"serve.request_rate is {rate:g}: its first request {when}, "
+                             f"past {why}, and no rate up to the most, "
+                             f"{MAX_RATE:g} requests/s, is due sooner; give a longer "
+                             "serve.duration or a shorter serve.ramp_up")
+        raise ValueError(f"serve.request_rate is {rate:g}: its first request {when}, "
+                         f"past {why}; give at least "
+                         f"{lowest:.3g} requests/s, or 0 (all at once, "
                          "with serve.concurrency)")
 
 

@@ -35,6 +35,9 @@ DEFAULT_BUDGET = 480.0
 #: minutes) and any session, and a deadline a timer still holds (``nan`` or ``1e400`` ran
 #: without one; a negative budget read as a failed probe).
 MAX_BUDGET = 86400.0
+#: The shortest stage budget: under a second no stage can start a process (1e-320 was taken:
+#: every stage then ran out of time at once).
+MIN_BUDGET = 1.0
 #: A dry run runs two stages at a time (CPU runs on a 2-core CI machine); a GPU run one.
 DRY_WORKERS = 2  # seconds per stage: well inside a host's 10-minute command limit
 EPILOG = """examples:
@@ -62,7 +65,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="tiny CPU runs of the same commands, GPU-only checks not run")
     parser.add_argument("--stage-budget", type=budget_seconds, default=DEFAULT_BUDGET,
                         metavar="S",
-                        help="seconds a stage may take, more than 0 and at most "
+                        help=f"seconds a stage may take, from {MIN_BUDGET:.0f} to "
                              f"{MAX_BUDGET:.0f}; runs that would start later are listed as "
                              "not run (default: %(default)s)")
     parser.add_argument("--timm-benchmark", type=Path, metavar="PATH",
@@ -71,13 +74,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def budget_seconds(text: str) -> float:
-    """Parse ``--stage-budget``: a finite number of seconds above 0, at most MAX_BUDGET."""
+    """Parse ``--stage-budget``: a finite number of seconds from MIN_BUDGET to MAX_BUDGET."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected seconds, got '{text}'") from None
-    if not (math.isfinite(value) and 0 < value <= MAX_BUDGET):
-        raise argparse.ArgumentTypeError(f"expected seconds above 0 and at most "
+    if not (math.isfinite(value) and MIN_BUDGET <= value <= MAX_BUDGET):
+        raise argparse.ArgumentTypeError(f"expected seconds from {MIN_BUDGET:.0f} to "
                                          f"{MAX_BUDGET:.0f}, got '{text}'")
     return value
 

@@ -559,7 +559,8 @@ def test_gpu_serving_says_what_it_did_not_run_and_refuses_bad_arguments(tmp_path
     assert not (tmp_path / "elsewhere").exists()
 
 
-@pytest.mark.parametrize("budget", ["-5", "0", "nan", "inf", "1e400", "86401", "soon"])
+@pytest.mark.parametrize("budget", ["-5", "0", "1e-320", "0.5", "nan", "inf", "1e400", "86401",
+                                    "soon"])
 def test_a_stage_budget_that_is_not_positive_finite_seconds_is_a_usage_error(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], budget: str) -> None:
     """-5 read as a failed probe, nan ran without a deadline: refused while parsing."""
@@ -572,6 +573,7 @@ def test_a_stage_budget_that_is_not_positive_finite_seconds_is_a_usage_error(
     assert last.endswith(f"got '{budget}'")
     assert not (tmp_path / "gc").exists()
     assert cli.parse_args(["--stage-budget", "86400"]).stage_budget == 86400.0
+    assert cli.parse_args(["--stage-budget", "1"]).stage_budget == 1.0
 
 
 @pytest.mark.parametrize("kind", ["file", "link-to-file", "link-to-folder", "holds-a-link",

@@ -100,3 +100,27 @@ def test_a_schedule_stops_at_its_duration_whatever_the_count() -> None:
     assert len(schedule(10 ** 9, 50.0, seed=3, duration=2.0)) < 200
     assert schedule(10 ** 9, 50.0, seed=3, duration=2.0) == [
         t for t in schedule(400, 50.0, seed=3) if t <= 2.0]
+
+
+def test_a_duration_no_rate_can_meet_is_blamed_not_the_rate() -> None:
+    # a review's case: '--duration 1e-320' advised 'at least inf requests/s', and a ramp-up
+    # longer than the duration a rate above the highest allowed
+    from serving import arrivals as arrivals_module
+    for duration, ramp_up in ((1e-320, 0.0), (2.0, 2_592_000.0)):
+        with pytest.raises(ValueError) as refused:
+            arrivals_module.check_rate(1.0, duration, ramp_up)
+        text = str(refused.value)
+        assert "give a longer serve.duration or a shorter serve.ramp_up" in text
+        assert "inf" not in text
+
+
+def test_a_rate_whose_mean_gap_overflows_is_never_due_not_due_after_inf() -> None:
+    from serving import arrivals as arrivals_module
+    with pytest.raises(ValueError, match="is never due .*give at least 0.000278"):
+        arrivals_module.check_rate(1e-320)
+
+
+def test_the_highest_rate_is_the_configs() -> None:
+    from serving import arrivals as arrivals_module
+    from serving import loadgen
+    assert loadgen.LIMITS["request_rate"][1] == arrivals_module.MAX_RATE
