@@ -27,7 +27,7 @@ The module imports only the standard library, so any layer may use it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from urllib.parse import quote, unquote, unquote_plus
 
 HIDDEN = "***"
@@ -67,7 +67,7 @@ def redact_text(text: str) -> str:
     """A free text (an error message, a command line) with every URL's password and every
     connection-string secret in it hidden. A URL there ends at white space or a quote."""
     out, pos = [], 0
-    for match in _SCHEME.finditer(text):
+    for match in _url_starts(text):
         if match.start() < pos:
             continue
         end = _url_end(text, match.end())
@@ -78,6 +78,16 @@ def redact_text(text: str) -> str:
     return "".join(out)
 
 
+def _url_starts(text: str) -> Iterator[re.Match[str]]:
+    """The ``scheme://`` of each URL in ``text``, but for one inside a connection-string
+    secret's value (``password='Q://Q'``: that value is hidden whole, as a secret, not read as
+    a URL whose password it would not find)."""
+    values = [match.span("value") for match in _CONNINFO.finditer(text)]
+    for match in _SCHEME.finditer(text):
+        if not any(start <= match.start() < end for start, end in values):
+            yield match
+
+
 def redact_argv(argv: Sequence[str]) -> list[str]:
     """A command line with the secrets of each argument hidden (an argument is one word, so a
     URL in it may hold white space: ``--db=URL`` too, whose URL runs to the argument's end)."""
@@ -86,7 +96,7 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
 
 def _redact_word(arg: str) -> str:
     """One argument: the text before its first URL, then that URL to the end, redacted."""
-    match = _SCHEME.search(arg)
+    match = next(_url_starts(arg), None)
     if not match:
         return redact_text(arg)
     return redact_text(arg[:match.start()]) + redact_url(arg[match.start():])

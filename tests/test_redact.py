@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote, quote_plus
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from dlbs.redact import hide_values, redact_argv, redact_text, redact_url, url_secrets
@@ -194,6 +194,7 @@ def test_no_piece_of_a_planted_password_is_shown_in_any_url_form(password: str) 
 
 @settings(max_examples=300, deadline=None)
 @given(passwords())
+@example("Q://Q")  # CI's find: a scheme inside the value was read as a URL, the value shown
 def test_no_piece_of_a_planted_password_is_shown_in_a_connection_string(password: str) -> None:
     conninfo = f"host=127.0.0.1 port=1 user=dlbs password='{password}' dbname=x"
     assert_hidden(password, redact_text(conninfo), redact_text(f"connect({conninfo}) failed"),

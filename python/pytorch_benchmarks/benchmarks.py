@@ -394,10 +394,12 @@ def listed_models() -> list[str]:
     Without plugins they are read from the zoo's sources (:mod:`pytorch_benchmarks.models.names`,
     a few milliseconds): importing torch and every family took seconds, more on a busy machine.
     A ``dlbs.models`` plugin's names are known only once it is imported (it may fail to load, or
-    register from a callable), so with plugins installed the zoo is loaded as before."""
+    register from a callable), so with plugins installed the zoo is loaded as before, and so
+    is a registry this process has loaded already (its models registered in-process count too:
+    a program that imports the benchmark and registers its own)."""
     from pytorch_benchmarks.models._zoo.plugins import entry_points
 
-    if not entry_points():
+    if "pytorch_benchmarks.models._zoo.registry" not in sys.modules and not entry_points():
         from pytorch_benchmarks.models.names import zoo_model_names
 
         return list(zoo_model_names())
