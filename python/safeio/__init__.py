@@ -165,9 +165,10 @@ def open_input(path: str | os.PathLike[str]) -> BinaryIO:
     regular file (a FIFO, a socket, a device, a directory) is refused with a sentence naming
     the path, unopened, and checked again once open without blocking (it may have been
     swapped). The stream blocks again once the file is known to be regular."""
-    fd, _ = _open_to_read(path)
+    fd, info = _open_to_read(path)
     try:
-        _check_readable_now(fd, path)
+        if info.st_size == 0:  # a file with data never waits: only a pseudo-file can (size 0)
+            _check_readable_now(fd, path)
         os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)
