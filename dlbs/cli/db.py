@@ -111,7 +111,11 @@ def _ingest(store: Any, inputs: list[str]) -> int:
           f"{len(result.failed)} file(s) unreadable, {len(result.refused)} run(s) refused",
           file=sys.stderr)
     lost = result.failed or result.refused
-    return 1 if lost and not (result.added or result.existing) else 0
+    if lost and not (result.added or result.existing):
+        print("error: dlbs db ingest stored nothing: every input was unreadable or refused "
+              "(the warnings above say why)", file=sys.stderr)
+        return 1
+    return 0
 
 
 def row_of(record: Any, all_facts: bool = False) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from types import ModuleType, TracebackType
 from typing import NoReturn, TextIO
 
-from dlbs.cli.output import guarded_stdout, say
+from dlbs.cli.output import guarded_stdout, said_on_failure, say
 from dlbs.errors import DLBSError, OutputError
 from dlbs.redact import redact_text
 
@@ -149,7 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cannot be written is one line and exit 1 (``dlbs.cli.output``)."""
     args = list(sys.argv[1:] if argv is None else argv)
     sys.excepthook = _redacted_excepthook
-    return guarded_stdout(lambda: _main(args))
+    what = f"{_invoked_as()} {redact_text(args[0])}" if args else _invoked_as()
+    return guarded_stdout(lambda: said_on_failure(lambda: _main(args), what))
 
 
 def _redacted_excepthook(kind: type[BaseException], value: BaseException,
@@ -184,7 +185,7 @@ def logparser_main(argv: Sequence[str] | None = None) -> int:
     """``logparser`` entry point: the ``parse`` action under its DLBS name."""
     args = list(sys.argv[1:] if argv is None else argv)
     sys.excepthook = _redacted_excepthook
-    return guarded_stdout(lambda: _logparser_main(args))
+    return guarded_stdout(lambda: said_on_failure(lambda: _logparser_main(args), "logparser"))
 
 
 def _logparser_main(args: list[str]) -> int:

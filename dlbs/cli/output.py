@@ -69,6 +69,48 @@ class GuardedStdout:
         return getattr(self.stream, name)
 
 
+class WatchedStderr:
+    """``sys.stderr`` that notes whether anything was written to it (``wrote``): a command
+    that exits non-zero having said nothing gets a line of its own (:func:`said_on_failure`)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.wrote = False
+
+    def write(self, text: str) -> int:
+        """Write ``text`` and note it when it holds more than white space."""
+        if text.strip():
+            self.wrote = True
+        return self.stream.write(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        """Write each line (through :meth:`write`)."""
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+def said_on_failure(command: Callable[[], int], what: str) -> int:
+    """Run ``command`` and return its exit code; when that is not 0 and the command wrote
+    nothing on stderr, say so in one line (``error: WHAT ended with exit status N without a
+    message ...``): every exit status other than 0 comes with a line that says why, even when
+    a path forgot to (a bug to report). A child process writing to file descriptor 2 directly
+    is not seen: the line may then follow the child's own."""
+    watched = WatchedStderr(sys.stderr)
+    sys.stderr = watched  # type: ignore[assignment]
+    try:
+        code = command()
+    finally:
+        if sys.stderr is watched:
+            sys.stderr = watched.stream
+    if code and not watched.wrote:
+        say(f"error: {what} ended with exit status {code} without a message (a fault of "
+            "dlbs: run it again with --debug and report what it prints)")
+    return code
+
+
 def reopen_closed_standard_fds() -> None:
     """Open ``/dev/null`` on each of fds 0, 1, 2 that is closed, and give Python a stream
     for a ``sys.stdin``/``stdout``/``stderr`` that was ``None`` because of it."""
