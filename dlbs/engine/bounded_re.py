@@ -35,8 +35,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import regex
-
 from dlbs.engine.model import shown
 
 try:  # Python 3.11+: the parser of ``re`` (used only to check a pattern, never to match)
@@ -53,11 +51,10 @@ MAX_UNROLLED = 100_000
 #: Longest pattern accepted, in characters.
 MAX_PATTERN_LENGTH = 100_000
 
-#: ``re`` flags accepted, and the ``regex`` flag each stands for (``re.A`` is 256, ``regex.A``
-#: 128; ``re.DEBUG``, which prints, and ``re.LOCALE`` are refused).
-_FLAGS = {re.IGNORECASE: regex.IGNORECASE, re.MULTILINE: regex.MULTILINE,
-          re.DOTALL: regex.DOTALL, re.VERBOSE: regex.VERBOSE, re.ASCII: regex.ASCII,
-          re.UNICODE: regex.UNICODE}
+#: ``re`` flags accepted, and the name of the ``regex`` flag each stands for (``re.A`` is 256,
+#: ``regex.A`` 128; ``re.DEBUG``, which prints, and ``re.LOCALE`` are refused).
+_FLAGS = {re.IGNORECASE: "IGNORECASE", re.MULTILINE: "MULTILINE", re.DOTALL: "DOTALL",
+          re.VERBOSE: "VERBOSE", re.ASCII: "ASCII", re.UNICODE: "UNICODE"}
 _ALL_FLAGS = sum(_FLAGS)
 _REPEATS = {_sre_parse.MAX_REPEAT, _sre_parse.MIN_REPEAT,
             getattr(_sre_parse, "POSSESSIVE_REPEAT", _sre_parse.MAX_REPEAT)}
@@ -67,9 +64,19 @@ _REPEATS = {_sre_parse.MAX_REPEAT, _sre_parse.MIN_REPEAT,
 _TEMPLATE_REFERENCE = re.compile(r"\\(?:g<[^>]*>|[1-9])")
 
 
+@functools.cache
+def _regex() -> Any:
+    """The ``regex`` module, imported on first use: its import costs about 10 ms of CPU, a
+    twentieth of expanding a thousand experiments, and most plans hold no pattern."""
+    import regex
+
+    return regex
+
+
+@functools.cache
 def match_type() -> type:
     """The type of the match objects that matching returns."""
-    return type(regex.match("", ""))
+    return type(_regex().match("", ""))
 
 
 class RegexError(ValueError):
@@ -194,7 +201,8 @@ def compile_regex(pattern: Any, flags: int = 0) -> Regex:
     if size > MAX_UNROLLED:
         raise RegexError(f"counted repeats unroll to about {size} elements (limit "
                          f"{MAX_UNROLLED}); use '+' or '*' or smaller counts")
-    native = sum(value for key, value in _FLAGS.items() if flags & key)
+    regex = _regex()
+    native = sum(getattr(regex, name) for key, name in _FLAGS.items() if flags & key)
     try:
         compiled = regex.compile(pattern, native | regex.VERSION0)
     except (regex.error, RecursionError, OverflowError, MemoryError) as err:

@@ -246,11 +246,12 @@ _TYPE_ATTRS: dict[type, set[str]] = {
     set: {"copy", "union", "intersection", "difference", "symmetric_difference", "issubset",
           "issuperset", "isdisjoint"},
     int: _NUMBER_ATTRS, bool: _NUMBER_ATTRS, float: _NUMBER_ATTRS | {"hex"},
-    match_type(): {"group", "groups", "groupdict", "start", "end", "span", "string"},
     Pattern: {"match", "search", "fullmatch", "findall", "split", "sub", "pattern", "flags",
               "groups"},
     uuid.UUID: {"hex", "int", "urn", "version", "variant"},
 }
+#: A match's attributes (its type is ``regex``'s, known once a pattern has been compiled).
+_MATCH_ATTRS = {"group", "groups", "groupdict", "start", "end", "span", "string"}
 
 
 def _members(module: Any, names: str) -> dict[str, Any]:
@@ -496,7 +497,7 @@ def get_attribute(obj: Any, name: str) -> Any:
             return functools.partial(_STR_WRAPPERS[name], obj)
         if name in _STR_METHODS:
             return getattr(obj, name)
-    elif name in _TYPE_ATTRS.get(kind, ()):
+    elif name in _TYPE_ATTRS.get(kind, ()) or (name in _MATCH_ATTRS and kind is match_type()):
         return getattr(obj, name)
     raise Forbidden(f"attribute '{name}' of a {kind.__name__} value")
 
