@@ -27,12 +27,9 @@ and what to do, so callers that report ``OSError`` in one line already say it we
 from __future__ import annotations
 
 import errno
-import gzip
 import io
 import os
 import stat
-import tempfile
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any, BinaryIO
@@ -245,6 +242,8 @@ def atomic_write(path: str | os.PathLike[str], *, binary: bool = False,
     target = os.fspath(path)
     check_writable_target(target)
     folder, name = os.path.split(os.path.abspath(target))
+    import tempfile  # here: its import (random, weakref: 4 ms) is for writers only
+
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
     try:
         os.fchmod(fd, mode & ~_umask())
@@ -365,6 +364,9 @@ def read_capped_unpacked(path: str | os.PathLike[str], limit: int) -> bytes:
     data = read_capped(path, limit)
     if not os.fspath(path).endswith(".gz"):
         return data
+    import gzip  # here: only a '.gz' input needs it
+    import zlib
+
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(data)) as packed:
             data = packed.read(limit + 1)
