@@ -12,14 +12,14 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")),
          ROOT / "examples" / "README.md"]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
-FENCE = re.compile(r"^```.*?^```", re.S | re.M)
+FENCE = re.compile(r"^```.*?^```", re.DOTALL | re.MULTILINE)
 
 
 def anchors(page: Path) -> set[str]:
     """GitHub's anchors of a page's headings (lower case, punctuation dropped, spaces '-')."""
     text = FENCE.sub("", page.read_text(encoding="utf-8"))
     found = set()
-    for heading in re.findall(r"^#{1,6} +(.+?) *$", text, re.M):
+    for heading in re.findall(r"^#{1,6} +(.+?) *$", text, re.MULTILINE):
         slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
         found.add(slug)
     return found
