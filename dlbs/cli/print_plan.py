@@ -189,7 +189,7 @@ def write_table(out: IO[str], experiments: Iterable[Mapping[str, Any]],
 
 
 #: The column of a rank's memory plan (a Llama's training step), in GB.
-PLAN_COLUMN = "memory plan GB/rank: w+g+o+act+buf, peak"
+PLAN_COLUMN = "memory plan GB/rank (10^9 B, a floor): w+g+o+act+buf, peak"
 
 
 def _plans(rows: list[Mapping[str, Any]], refused: list[str]) -> list[str]:

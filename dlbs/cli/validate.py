@@ -453,9 +453,10 @@ def check_host(experiments: Iterable[Mapping[str, Any]]) -> None:
                 and not exp.in_container and exp.declared_device == "gpu"):
             raise ValidationError(
                 f"experiment {index}: exp.gpus is {exp.gpus!r} (a GPU experiment) but "
-                "this host has no NVIDIA GPU (no driver in /proc/driver/nvidia); "
-                "-Pexp.gpus='\"\"' runs it on the CPU (with -Pexp.device_type=cpu too if a config "
-                "sets exp.device_type)")
+                "this host has no NVIDIA GPU (no driver in /proc/driver/nvidia); a plan for "
+                "another host is checked here with -Pexp.status=simulate (nothing runs; "
+                "build --scripts DIR writes its launchers), and -Pexp.gpus='\"\"' runs it on "
+                "this CPU (with -Pexp.device_type=cpu too if a config sets exp.device_type)")
 
 
 def _unknown_model(exp: Experiment, model: str) -> list[str]:

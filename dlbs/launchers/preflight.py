@@ -139,16 +139,22 @@ def plan_text(plan: Mapping[str, int]) -> str:
     return ", ".join(f"{part} {gb_text(plan[part])}" for part in PLAN_PARTS) + " GB"
 
 
+#: What a memory plan's figures are, said once under them.
+PLAN_NOTE = ("note: memory plans are in GB of 10^9 bytes and count what the model holds; on a "
+             "GPU the allocator's slack, kernel workspaces and NCCL buffers come on top: a floor")
+
+
 def plan_lines(experiments: Sequence[Mapping[str, Any]]) -> list[str]:
     """One line per distinct memory plan of a rank among ``experiments``, naming the
-    experiments that have it (by their index)."""
+    experiments that have it (by their index), then :data:`PLAN_NOTE` (none: no line)."""
     by_plan: dict[str, list[int]] = {}
     for index, source in enumerate(experiments):
         found = benchmark_memory_plan(source)
         if found is not None:
             by_plan.setdefault(plan_text(found), []).append(index)
-    return [f"memory plan of one rank: {text} (experiment{'s' if len(where) > 1 else ''} "
-            f"{_indices(where)})" for text, where in by_plan.items()]
+    lines = [f"memory plan of one rank: {text} (experiment{'s' if len(where) > 1 else ''} "
+             f"{_indices(where)})" for text, where in by_plan.items()]
+    return [*lines, PLAN_NOTE] if lines else []
 
 
 def _indices(where: list[int]) -> str:

@@ -234,7 +234,7 @@ def test_gpu_device_type_from_a_config_without_gpus_names_device_type(cli: Any,
     line = result.error_line()
     assert "exp.device_type is 'gpu' but exp.gpus is empty" in line
     assert "-Pexp.device_type=cpu" in line
-    assert "-Pexp.gpus='\"\"' runs it on the CPU" not in line
+    assert "-Pexp.gpus='\"\"' runs it on this CPU" not in line
     fixed = cli("validate", "--config", config, "-Pexp.model=resnet50", '-Vexp.gpus=[""]',
                 "-Pexp.device_type=cpu")
     assert fixed.code == 0, fixed.err

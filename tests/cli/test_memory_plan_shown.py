@@ -33,6 +33,11 @@ def test_validate_prints_each_distinct_plan(tmp_path: Path,
     assert [line for line in err.splitlines() if line.startswith("memory plan")] == [
         f"memory plan of one rank: {PLANS[p]} (experiment {i})"
         for i, p in enumerate(["ddp", "fsdp", "fsdp_tp"])]
+    # the unit and what a plan leaves out, said once under the plans (issue 58)
+    notes = [line for line in err.splitlines() if "10^9 bytes" in line]
+    assert notes == [("note: memory plans are in GB of 10^9 bytes and count what the model "
+                      "holds; on a GPU the allocator's slack, kernel workspaces and NCCL buffers "
+                      "come on top: a floor")]
 
 
 def test_validate_judges_a_plan_run_here_by_this_hosts_memory(

@@ -145,7 +145,12 @@ def test_gpu_experiment_on_a_host_without_gpus(cli: Any, monkeypatch: pytest.Mon
     result = cli("validate", "-Pexp.model=alexnet", "-Pexp.gpus=0")
     assert result.code == 1
     assert "a GPU experiment) but this host has no NVIDIA GPU" in result.error_line()
-    assert "-Pexp.gpus='\"\"' runs it on the CPU" in result.error_line()
+    assert "-Pexp.gpus='\"\"' runs it on this CPU" in result.error_line()
+    # a plan for a GPU host (examples/llama3_8b_8gpu.json) is checked here by simulating it
+    assert "a plan for another host is checked here with -Pexp.status=simulate" in \
+        result.error_line()
+    simulated = cli("validate", "-Pexp.model=alexnet", "-Pexp.gpus=0", "-Pexp.status=simulate")
+    assert simulated.code == 0, simulated.err
     docker = cli("validate", "-Pexp.model=alexnet", "-Pexp.gpus=0", "-Pexp.docker=true",
                  "-Pexp.docker_image=x", "--no-validation")
     assert "no NVIDIA GPU" not in docker.err  # a container or Slurm node may have them

@@ -82,7 +82,7 @@ def test_an_explicit_gpu_request_still_fails_validate_with_the_way_out(
                 *[a.replace("{dir}", str(tmp_path)) for a in argv])
     assert done.returncode == 1, done.stderr
     assert "this host has no NVIDIA GPU" in done.stderr
-    assert "-Pexp.gpus='\"\"' runs it on the CPU" in done.stderr and NOTE not in done.stderr
+    assert "-Pexp.gpus='\"\"' runs it on this CPU" in done.stderr and NOTE not in done.stderr
 
 
 @pytest.mark.parametrize("argv, gpus", [
