@@ -25,9 +25,10 @@ outliers beyond 3 scaled MADs).
   reference is the steady level): a stall weighs at most a few standard deviations, while a
   warm-up, many iterations above the steady level, still moves the batch means.
 * **Withheld** (:func:`withhold`, issue 30): no interval of the mean, with the reason
-  (``ci_note``, and ``ci_withheld`` in a few words), when the window is not steady or has
-  heavy tails in under 200 iterations (:func:`benchstats.robust.heavy_tail_note`), besides
-  the reasons of :func:`benchstats.autocorr.mean_interval`.
+  (``ci_note``, and ``ci_withheld`` in a few words), when the window is not steady, is under
+  60 iterations without caught stalls carrying its spread, or has heavy tails without such
+  stalls in under 200 iterations (:mod:`benchstats.robust`, issue 56), besides the reasons
+  of :func:`benchstats.autocorr.mean_interval`.
 * The batch-means interval (:func:`batch_means_ci`, Flegal & Jones 2010) is kept for callers;
   the interval of :func:`analyze` is Geyer's (batch means of floor(sqrt(n)) covered 68% at
   phi = 0.9 and n = 100).
@@ -40,8 +41,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchstats.autocorr import NO_ITERATIONS, MeanInterval, mean_interval
-from benchstats.robust import MAD_SCALE, count_outliers, heavy_tail_note, median_interval
+from benchstats.autocorr import NO_ITERATIONS, TOO_FEW, MeanInterval, mean_interval
+from benchstats.robust import (
+    MAD_SCALE,
+    count_outliers,
+    heavy_tail_note,
+    median_interval,
+    short_tail_note,
+)
 from benchstats.stationarity import is_stationary
 from benchstats.tdist import CONFIDENCE, t_critical
 
@@ -260,9 +267,11 @@ def withhold(interval: MeanInterval, window: list[float], steady: bool,
 
     Withheld (NaN, with the note and the short reason) when the window is not steady (the
     interval of a mean that moves describes no one speed; before issue 30 it was given with
-    ``results.steady_state=false`` beside it and nothing said), or when it has heavy tails in
-    fewer than ``robust.HEAVY_MIN_N`` iterations (:func:`benchstats.robust.heavy_tail_note`),
-    or for the reasons of :func:`benchstats.autocorr.mean_interval`."""
+    ``results.steady_state=false`` beside it and nothing said), when it is too short to judge
+    its tail (under ``robust.TAIL_MIN_N`` iterations and no caught stalls carry its spread:
+    :func:`benchstats.robust.short_tail_note`, issue 56), when it has heavy tails in fewer
+    than ``robust.HEAVY_MIN_N`` iterations (:func:`benchstats.robust.heavy_tail_note`), or for
+    the reasons of :func:`benchstats.autocorr.mean_interval`."""
     if not steady:
         note = not_steady_note(stationary, len(window))
         if interval.note:
@@ -270,6 +279,9 @@ def withhold(interval: MeanInterval, window: list[float], steady: bool,
         return math.nan, math.nan, note, NOT_STEADY
     if math.isnan(interval.low):
         return interval.low, interval.high, interval.note, interval.reason
+    short = short_tail_note(window)
+    if short:
+        return math.nan, math.nan, short, TOO_FEW
     heavy = heavy_tail_note(window)
     if heavy:
         return math.nan, math.nan, heavy, HEAVY_TAILS

@@ -17,16 +17,21 @@ rule therefore may stop only once the window holds ``MIN_STOP_ESS`` effective sa
 first looks, where the variance estimate is poorest, cannot stop the run
 (``scripts/sim_series.py``: coverage at the stop in docs/reports.md).
 
-Nor may it stop on a window of fewer than ``MIN_STOP_N`` iterations (issue 30). Rare stalls
-(garbage collection, OS jitter: 2% of iterations 3-10x slow) are invisible to a short window:
-73 iterations catch none in 23% of runs, look like quiet normal times, meet a 5% target and
-give an interval that misses the mean, while the runs that did catch a stall go on. The stop
-selected those runs and covered 84% (2-4x stalls: 88%). Waiting for 200 iterations (the
-least the fixed-length interval needs under heavy tails, :data:`benchstats.robust.HEAVY_MIN_N`)
-gives 92-94%; what is left is the interval's own coverage at that noise, not the stop. An upper
-confidence bound on the variance (chi-square on Box's degrees of freedom) was tried and
-dropped: it bought under a point of coverage for 60% more iterations. The price for normal
-times is iterations on loose targets only: CV 10% at a 5% target stops at 200 instead of 73.
+Nor may it stop on a window that has shown a tail before ``MIN_STOP_N`` iterations (issue
+30), nor on any window before ``QUIET_STOP_N`` (issue 56). Rare stalls (garbage collection, OS
+jitter: 2% of iterations 3-10x slow) are invisible to a short window: 73 iterations catch none
+in 23% of runs, look like quiet normal times, meet a 5% target and give an interval that
+misses the mean, while the runs that did catch a stall go on. The stop selected those runs
+and covered 84% (2-4x stalls: 88%). A floor of 200 iterations on every run gave 93%, but made
+a quiet run (independent times, 5% target) do about twice the work of a fixed count with the
+same promise. The floor now depends on what the run has seen (:func:`stop_floor`): 200 once
+the window holds an outlier beyond 3 scaled MADs (either side: the t3 noise that comes with
+the stalls shows some in 97.5% of 100-iteration windows), 100 otherwise (a window of 100
+misses 2% stalls in 13% of runs, and its t3 noise shows no outlier in 2.5% of those). Coverage at
+the stop is what the 200-iteration floor gave (93.4% against 93.5% over 1,000 stall runs);
+figures in docs/reliability.md (``benchmarks/bench_short_run_stalls.py``). An upper confidence
+bound on the variance (chi-square on Box's degrees of freedom) was tried and dropped: it
+bought under a point of coverage for 60% more iterations.
 """
 from __future__ import annotations
 
@@ -34,7 +39,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from benchstats.robust import HEAVY_MIN_N
+from benchstats.robust import HEAVY_MIN_N, count_outliers
 from benchstats.steady import analyze
 
 #: Seconds of timed work at most when a precision target is set without ``--max_time``.
@@ -42,9 +47,17 @@ DEFAULT_MAX_TIME = 600.0
 #: Effective sample size the steady window needs before the rule may stop (docs/reports.md:
 #: 30 keeps coverage at the stop at about 95% iid and 90%+ at phi = 0.5 for CV 10%, 5% target).
 MIN_STOP_ESS = 30.0
-#: Fewest iterations in the steady window before the rule may stop: a shorter one may have
-#: caught none of the rare stalls that carry the mean (module docstring, issue 30).
+#: Fewest iterations in the steady window before the rule may stop once it has shown a tail:
+#: a shorter one may have caught none of the rare stalls that carry the mean (module
+#: docstring, issues 30 and 56).
 MIN_STOP_N = HEAVY_MIN_N
+#: Outliers (beyond 3 scaled MADs, either side) that count as a sign of a tail for
+#: :func:`stop_floor`.
+TAIL_SIGNS = 1
+#: Fewest iterations before a run that has shown no tail may stop: 2% stalls are missing from
+#: 13% of 100-iteration windows, and t3 noise shows no outlier in 2.5% of them (a floor of 60
+#: let 13 of 1,000 stall runs stop early, every one a miss: 92.2% covered instead of 93.4%).
+QUIET_STOP_N = 100
 
 Chunk = Callable[[int], list[float]]
 
@@ -66,14 +79,23 @@ class StopRule:
         return DEFAULT_MAX_TIME if self.target > 0 else 0.0
 
 
+def stop_floor(window: list[float]) -> int:
+    """Fewest iterations the steady window must hold before the rule may stop: ``MIN_STOP_N``
+    once the window has shown any sign of a tail (``TAIL_SIGNS`` or more outliers beyond 3
+    scaled MADs, either side), else ``QUIET_STOP_N`` (issue 56): a quiet run stops when its
+    interval is narrow enough, as a fixed count with the same promise would."""
+    return MIN_STOP_N if count_outliers(window) >= TAIL_SIGNS else QUIET_STOP_N
+
+
 def next_for_target(times: list[float], target: float) -> tuple[int, bool]:
     """Iterations to add to reach ``target``, and whether it is already met (never on a
-    window of fewer than ``MIN_STOP_N``: then as many more as it lacks, at most doubling)."""
+    window shorter than :func:`stop_floor`: then as many more as it lacks, at most
+    doubling)."""
     found = analyze(times)
     n = len(times)
     enough = found.ess >= MIN_STOP_ESS
     if found.steady and enough and found.precision <= target:
-        short = MIN_STOP_N - len(found.window)
+        short = stop_floor(found.window) - len(found.window)
         return (0, True) if short <= 0 else (min(short, n), False)
     if not found.steady or not enough or math.isnan(found.precision):
         return max(1, n // 2), False  # warming up, or too few effective samples: half again

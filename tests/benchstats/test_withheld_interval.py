@@ -26,37 +26,70 @@ def test_a_drifting_window_gets_no_interval_and_says_it_is_not_steady() -> None:
         assert math.isnan(found.median_low)
 
 
-def test_rare_stalls_in_a_short_window_seldom_show_a_wrong_interval() -> None:
-    """t3 noise with 2% stalls of 3-10x at 100 iterations: the interval was given every time
-    and missed the true mean in 19% of runs; a short window with heavy tails now gets none
-    (a window that caught no stall and looks normal still can: see docs/reports.md)."""
+def test_short_windows_with_rare_stalls_print_only_intervals_that_cover() -> None:
+    """Issue 56: t3 noise with 2% stalls of 3-10x: the heavy-tail rule withheld the windows
+    that caught stalls and printed those that caught none, whose "95% CI"s covered 25-46% at
+    50-100 iterations. The intervals printed now cover (the benchmark: >= 93%)."""
     case = CASES["t3+stalls3-10x"]
-    shown_wrong = withheld = 0
-    for values in series(case, 100, 200, seed=8):
-        found = analyze(values)
-        if math.isnan(found.ci_low):
-            withheld += found.ci_withheld == "heavy tails"
-        else:
-            shown_wrong += not found.ci_low <= case.true_mean <= found.ci_high
-    assert shown_wrong <= 0.08 * 200 and withheld >= 0.7 * 200
+    for n, seed in ((50, 21), (100, 22)):
+        given = covered = 0
+        for values in series(case, n, 300, seed):
+            found = analyze(values)
+            if not math.isnan(found.ci_low):
+                given += 1
+                covered += found.ci_low <= case.true_mean <= found.ci_high
+        assert given >= 0.3 * 300 and covered >= 0.9 * given, (n, given, covered)
+
+
+def test_a_window_that_caught_stalls_gets_an_interval_as_wide_as_they_make_it() -> None:
+    """Three stalls of 5x in 100 quiet iterations carry the variance (Box's degrees of
+    freedom under 8): the interval is given, and wide."""
+    rng = np.random.default_rng(1)
+    values = 100.0 + rng.normal(0, 1, 100)
+    values[[10, 40, 70]] *= 5.0
+    found = analyze(values)
+    assert found.ci_withheld == "" and found.precision > 0.1
+    assert found.ci_low < 112.0 < found.ci_high
+
+
+def test_a_heavy_tail_without_stalls_says_why_and_what_would_give_one() -> None:
+    """Moderate outliers on both sides (a t3-like tail, no stall): slower iterations rarer
+    than the window can show are to be expected, so no interval under 200 iterations."""
+    rng = np.random.default_rng(1)
+    values = 100.0 + rng.normal(0, 1, 100)
+    values[[5, 25, 45, 65]] += 5.0
+    values[[15, 55]] -= 5.0
+    found = analyze(values)
+    assert found.ci_withheld == "heavy tails"
+    said = re.search(r"heavy tails: (\d+) of 100 iterations lie beyond 3 scaled MADs",
+                     found.ci_note)
+    assert said is not None and int(said.group(1)) >= 6, found.ci_note
+    assert "rarer than 100 can show" in found.ci_note
+    assert "needs at least 200 iterations" in found.ci_note
+
+
+def test_a_short_quiet_window_cannot_judge_its_tail() -> None:
+    """55 quiet iterations: 2% stalls are missing from a third of such windows, which then
+    look like this one; no interval, and the note says what would give one."""
+    values = series(CASES["iid"], 55, 1, seed=3)[0]
+    found = analyze(values)
+    assert len(found.window) == 55 and found.ci_withheld == "too few iterations"
+    assert "too few to judge the tail" in found.ci_note and "at least 60" in found.ci_note
+
+
+def test_lognormal_times_keep_their_interval() -> None:
+    """Issue 56: the heavy-tail rule withheld 25-28% of independent lognormal runs (sigma 0.3,
+    CV 31%) at 100 iterations; the goal is an interval in >= 80% of them."""
+    rng = np.random.default_rng(12)
+    rows = 100.0 * np.exp(0.3 * rng.standard_normal((200, 100)))
+    given = sum(not math.isnan(analyze(v).ci_low) for v in rows)
+    assert given >= 0.8 * 200, given
 
 
 def test_normal_times_keep_their_interval() -> None:
     """The heavy-tail rule withholds little from normal times (under 10% at 100)."""
     given = sum(not math.isnan(analyze(v).ci_low) for v in series(CASES["iid"], 100, 200, 4))
     assert given >= 0.9 * 200
-
-
-def test_a_heavy_tail_note_says_why_and_what_would_give_one() -> None:
-    rng = np.random.default_rng(1)
-    values = 100.0 + rng.normal(0, 1, 100)
-    values[[10, 40, 70]] *= 5.0  # three stalls in 100 iterations
-    found = analyze(values)
-    assert found.ci_withheld == "heavy tails"
-    said = re.search(r"heavy tails: (\d+) of 100 iterations lie beyond 3 scaled MADs",
-                     found.ci_note)
-    assert said is not None and int(said.group(1)) >= 3, found.ci_note
-    assert "needs at least 200 iterations" in found.ci_note
 
 
 def test_the_correlation_note_states_the_figure_it_compares() -> None:

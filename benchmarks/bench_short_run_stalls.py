@@ -1,0 +1,234 @@
+"""Short runs with rare stalls, and the adaptive stop's work: old and new rules side by side
+(issue 56, items 2 and 3).
+
+**Intervals** (item 2): seeded series through ``benchstats.analyze`` as the benchmark judges a
+run: Student-t(3) noise (CV 5%) with 2% stalls of 3-10x (``benchstats.simulate``'s
+``t3+stalls3-10x``; the truth is the process's long-run mean, stalls included) at n = 50, 100,
+150, 200; independent normal times (CV 5%) and independent lognormal times (sigma 0.1, 0.3,
+0.5: CV 10-53%; sigma 0.3 is the case whose short windows the old heavy-tail rule withheld
+25% of) at n = 100, 150, 200. Per cell: how often an interval is given, the coverage of
+those given (Wilson's 95% interval) and why the others were withheld. Goals: coverage of the
+intervals given >= 93% for the stalls at 50, 100, 200; an interval in >= 80% of independent
+normal and lognormal (sigma 0.3) runs from n = 100.
+
+**The stop** (item 3): ``benchstats.run_until`` with ``StopRule(10, target)``. Quiet process
+(independent normal, CV 10%) at 5% and 2% targets: the mean iterations of the adaptive runs
+over the fixed count with the same promise (the smallest count whose runs meet the target,
+by ``benchstats.analyze``, in 95% of 1,000 runs: ``bench_time_to_precision.required_count``); goal
+<= 1.0. Stalls (t3, CV 10%, 2% of 3-10x) at a 5% target: coverage at the stop, goal >= 93%.
+The mixed-noise sweep of ``bench_time_to_precision.py --simulate`` (six Gaussian processes,
+CV 2.5-20%: one fixed count sized for the noisiest against the adaptive stop per
+configuration): goal <= 0.5.
+
+``--baseline REV`` runs the same cells on ``python/benchstats`` of a git revision (extracted
+to a temporary folder and imported in its own process) and prints both.
+
+    python benchmarks/bench_short_run_stalls.py [--count 2000] [--stops 500] [--baseline 833adfa]
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The revision before issue 56's rules (the 200-iteration stop floor, the heavy-tail rule).
+BASELINE = "833adfa"
+
+
+def _import_path(folder: str | None) -> None:
+    """Put the benchstats to measure first on the path (``folder``/python, or this tree's)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    sys.path.insert(0, str(ROOT / "python"))
+    if folder:  # loaded by hand: the editable install's finder would map the name to this tree
+        package = Path(folder) / "python" / "benchstats"
+        spec = importlib.util.spec_from_file_location(
+            "benchstats", package / "__init__.py", submodule_search_locations=[str(package)])
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["benchstats"] = module
+        spec.loader.exec_module(module)
+
+
+def wilson(hits: int, n: int) -> tuple[float, float]:
+    """Wilson's 95% interval of a proportion."""
+    if n == 0:
+        return math.nan, math.nan
+    z, p = 1.959964, hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def interval_cell(name: str, rows: np.ndarray, truth: float) -> dict[str, Any]:
+    """Given share, coverage of those given and the reasons of the others, for ``rows``."""
+    from benchstats import analyze
+    given = covered = 0
+    reasons: dict[str, int] = {}
+    for values in rows:
+        found = analyze(values)
+        if math.isnan(found.ci_low):
+            reasons[found.ci_withheld] = reasons.get(found.ci_withheld, 0) + 1
+            continue
+        given += 1
+        covered += found.ci_low <= truth <= found.ci_high
+    return {"case": name, "n": rows.shape[1], "count": len(rows), "given": given,
+            "covered": covered, "coverage_ci": wilson(covered, given), "reasons": reasons}
+
+
+def interval_cells(count: int) -> list[dict[str, Any]]:
+    """Every interval cell, seeded."""
+    from benchstats.simulate import CASES, series
+    stalls, cells = CASES["t3+stalls3-10x"], []
+    for n in (50, 100, 150, 200):
+        cells.append(interval_cell(stalls.name, series(stalls, n, count, 5600 + n),
+                                   stalls.true_mean))
+    for n in (100, 150, 200):
+        cells.append(interval_cell("iid", series(CASES["iid"], n, count, 5700 + n), 100.0))
+        for sigma in (0.1, 0.3, 0.5):
+            rng = np.random.default_rng(5800 + n + int(100 * sigma))
+            rows = 100.0 * np.exp(sigma * rng.standard_normal((count, n)))
+            cells.append(interval_cell(f"lognormal {sigma}", rows,
+                                       100.0 * math.exp(sigma * sigma / 2)))
+    return cells
+
+
+def quiet_ratio(target: float, series_count: int, seed: int) -> dict[str, Any]:
+    """Adaptive iterations over the fixed count with the same promise, iid CV 10%."""
+    from bench_time_to_precision import ar1_draw, required_count, stop_outcomes
+    from benchstats import StopRule
+    need = required_count(ar1_draw(0.01, 0.10, 0.0), target, draws=1000, seed=seed)
+    rows = stop_outcomes(0.01, 0.10, 0.0, StopRule(10, target, max_time=100.0),
+                         series_count, seed + 1)
+    mean_n = rows["work_mean_s"] / 0.01
+    return {"target": target, "fixed": need, "adaptive_mean": mean_n,
+            "ratio": mean_n / need if need else None, "coverage": rows["coverage"]}
+
+
+def stall_stop(series_count: int, seed: int) -> dict[str, Any]:
+    """Coverage at the stop for t3 + 2% stalls of 3-10x, CV 10%, 5% target."""
+    from benchstats import StopRule, analyze, run_until
+    from benchstats.simulate import Case, series
+    case = Case("stalls", cv=0.10, heavy=True, stall_low=3.0, stall_high=10.0)
+    covered = met = 0
+    counts = []
+    for values in series(case, 6000, series_count, seed):
+        position = [0]
+
+        def chunk(k: int, values: np.ndarray = values, position: list[int] = position
+                  ) -> list[float]:
+            start = position[0]
+            position[0] += k
+            return [float(v) for v in values[start:start + k]]
+
+        times, hit = run_until(chunk, StopRule(10, 0.05, max_time=float(values[:5000].sum())))
+        found = analyze(times)
+        met += hit
+        counts.append(len(times))
+        covered += bool(hit and found.ci_low <= case.true_mean <= found.ci_high)
+    return {"met": met, "covered": covered, "coverage_ci": wilson(covered, met),
+            "median_n": statistics.median(counts)}
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Everything, on the benchstats first on the path."""
+    from bench_time_to_precision import simulate_sweep
+    out: dict[str, Any] = {"intervals": interval_cells(args.count)}
+    out["quiet"] = [quiet_ratio(t, args.stops, 11 + i) for i, t in enumerate((0.05, 0.02))]
+    out["stalls"] = stall_stop(args.stops, 77)
+    sweep = simulate_sweep(0.05, 10, max(100, args.stops // 2), 300, 0)
+    out["sweep"] = {"fixed_count": sweep["fixed_count"], "ratio": sweep["ratio"]}
+    return out
+
+
+def baseline(rev: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The same measurements on ``python/benchstats`` of ``rev``, in a process of its own."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "python/benchstats"],
+                             check=True, capture_output=True).stdout
+    with tempfile.TemporaryDirectory(prefix="dlbs-stalls-") as folder:
+        with tarfile.open(fileobj=BytesIO(archive)) as tar:
+            tar.extractall(folder, filter="data")
+        done = subprocess.run([sys.executable, __file__, "--json", "--benchstats", folder,
+                               "--count", str(args.count), "--stops", str(args.stops)],
+                              check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def _given(cell: dict[str, Any]) -> str:
+    low, high = cell["coverage_ci"]
+    cover = "-" if not cell["given"] else (
+        f"{cell['covered'] / cell['given']:.1%} [{low:.1%}, {high:.1%}]")
+    return f"{cell['given'] / cell['count']:.1%} / {cover}"
+
+
+def _reasons(cell: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(cell["reasons"].items())) or "-"
+
+
+def report(new: dict[str, Any], old: dict[str, Any] | None) -> str:
+    """Markdown tables, old beside new where there is a baseline."""
+    head = "| case | n | old: given / coverage of those given | new: given / coverage of those given | new: withheld (why) |"
+    lines = [head, "|" + " --- |" * 5]
+    olds = old["intervals"] if old else [None] * len(new["intervals"])
+    for cell, before in zip(new["intervals"], olds, strict=True):
+        lines.append(f"| {cell['case']} | {cell['n']} | {_given(before) if before else '-'} | "
+                     f"{_given(cell)} | {_reasons(cell)} |")
+    lines += ["", "| stop | old | new |", "| --- | --- | --- |"]
+    for i, q in enumerate(new["quiet"]):
+        o = old["quiet"][i] if old else None
+        lines.append(f"| iid CV 10%, target {q['target']:g}: adaptive mean / fixed count "
+                     f"(95% of runs meet) | {_ratio(o)} | {_ratio(q)} |")
+    lines.append(f"| t3 + 2% stalls of 3-10x, CV 10%, target 0.05: coverage at the stop | "
+                 f"{_stop(old['stalls']) if old else '-'} | {_stop(new['stalls'])} |")
+    lines.append(f"| mixed-noise sweep: adaptive work / one fixed count for the noisiest | "
+                 f"{_sweep(old['sweep']) if old else '-'} | {_sweep(new['sweep'])} |")
+    return "\n".join(lines)
+
+
+def _ratio(q: dict[str, Any] | None) -> str:
+    if q is None or q["ratio"] is None:
+        return "-"
+    return f"{q['ratio']:.2f} ({q['adaptive_mean']:.0f} / {q['fixed']})"
+
+
+def _stop(s: dict[str, Any]) -> str:
+    low, high = s["coverage_ci"]
+    rate = s["covered"] / s["met"] if s["met"] else math.nan
+    return f"{rate:.1%} [{low:.1%}, {high:.1%}], median n {s['median_n']:.0f}"
+
+
+def _sweep(s: dict[str, Any]) -> str:
+    return "-" if s["ratio"] is None else f"{s['ratio']:.3f} (fixed count {s['fixed_count']})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--count", type=int, default=2000, help="series per interval cell")
+    parser.add_argument("--stops", type=int, default=500, help="adaptive runs per stop cell")
+    parser.add_argument("--baseline", default=BASELINE,
+                        help=f"git revision of the old rules (default {BASELINE}; '' for none)")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--benchstats", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    _import_path(args.benchstats)
+    if args.json:
+        print(json.dumps(measure(args), default=float))
+        return 0
+    old = baseline(args.baseline, args) if args.baseline else None
+    print(report(measure(args), old))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
