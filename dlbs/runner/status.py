@@ -3,11 +3,14 @@
 Read-only: it never writes a log or submits a job. A complete log gives ``done`` with its
 ``results.status`` (a log no dlbs runner wrote, DLBS's own, is complete: ``runlog.classify_log``); a ``.part`` with a Slurm job record gives the job's state from one ``squeue``
 call for the whole plan (``pending``, ``running``, or ``ended`` when the job is over but no runner
-has written its trailer yet: running the plan again does); a ``.part`` alone is ``incomplete``
-(a local run in progress, or one that was killed outright); no log is ``not run``.
+has written its trailer yet: running the plan again does); a ``.part`` alone is ``running``
+while a process on this host has it open for writing (a local run's launch script writes its
+output there), else ``incomplete`` (a run that was killed outright, or one running on another
+host); no log is ``not run``.
 """
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -68,8 +71,41 @@ def _ending(path: Path, status: str) -> dict[str, Any]:
     return {"duration_s": None if duration is None else float(duration), "reason": reason}
 
 
-def local_state(index: int, source: ExperimentLike) -> ExperimentState:
-    """The state as far as the log files tell (a job's state is filled in later)."""
+def open_for_writing() -> dict[str, list[int]]:
+    """Every file some process of this host has open for writing (those whose open files this
+    user may read in ``/proc``), by its real path, with the processes; empty where ``/proc``
+    tells nothing. One pass over ``/proc``, however many logs are asked about."""
+    found: dict[str, list[int]] = {}
+    try:
+        pids = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return found
+    for pid in pids:
+        folder = f"/proc/{pid}/fd"
+        try:
+            fds = os.listdir(folder)
+        except OSError:  # gone, or another user's
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"{folder}/{fd}")
+                if not target.endswith(runlog.PART_SUFFIX):
+                    continue
+                with open(f"/proc/{pid}/fdinfo/{fd}", encoding="ascii") as info:
+                    flags = next((int(line.split()[1], 8) for line in info
+                                  if line.startswith("flags:")), 0)
+            except (OSError, ValueError):
+                continue
+            if flags & (os.O_WRONLY | os.O_RDWR):
+                found.setdefault(target, []).append(int(pid))
+    return found
+
+
+def local_state(index: int, source: ExperimentLike,
+                written: Callable[[], dict[str, list[int]]] = open_for_writing
+                ) -> ExperimentState:
+    """The state as far as the log files tell (a job's state is filled in later);
+    ``written``: the ``.part`` files open for writing here (:func:`open_for_writing`)."""
     exp = Experiment.of(source)
     log_file, declared = exp.log_file, exp.status
     if declared in NOT_RUN:
@@ -90,6 +126,10 @@ def local_state(index: int, source: ExperimentLike) -> ExperimentState:
         record = read_job_file(path)
         if record is not None:
             return describe(index, exp, "submitted", job_id=str(record["job_id"]))
+        pids = written().get(os.path.realpath(runlog.part_file(path)), [])
+        if pids:
+            return describe(index, exp, "running",
+                            detail=f"here, written by pid {', '.join(map(str, pids[:3]))}")
         return describe(index, exp, "incomplete")
     return describe(index, exp, "not run")
 
@@ -97,7 +137,14 @@ def local_state(index: int, source: ExperimentLike) -> ExperimentState:
 def plan_status(experiments: Sequence[ExperimentLike]) -> list[ExperimentState]:
     """Every experiment's state (each read once into its view by :func:`local_state`); jobs
     are looked up with one ``squeue`` call."""
-    states = [local_state(i, exp) for i, exp in enumerate(experiments)]
+    scanned: list[dict[str, list[int]]] = []
+
+    def written() -> dict[str, list[int]]:  # /proc read once, and only if a .part is alone
+        if not scanned:
+            scanned.append(open_for_writing())
+        return scanned[0]
+
+    states = [local_state(i, exp, written) for i, exp in enumerate(experiments)]
     jobs = [s for s in states if s.job_id]
     if not jobs:
         return states
