@@ -309,7 +309,8 @@ def _open_plan_file(args: argparse.Namespace) -> PlanSource:
 
 
 def load_experiments(args: argparse.Namespace, *,
-                     on_this_host: Callable[[str], None] | None = None
+                     on_this_host: Callable[[str], None] | None = None,
+                     differs_here: Callable[[str], None] | None = None
                      ) -> Iterator[dict[str, Any]]:
     """Return the expanded experiments of the plan the options describe, lazily, in order.
 
@@ -318,7 +319,8 @@ def load_experiments(args: argparse.Namespace, *,
     (``run``, ``validate``, ``status``): a plan that only inherits DLBS's default GPU runs its
     local bare-metal experiments on the CPU of a host without one (``dlbs.runner.device``);
     ``on_this_host`` gets the line that says so, for the caller to print once the plan is
-    found runnable.
+    found runnable. ``differs_here`` (``print``): the plan stays as written, and gets one line
+    when ``run`` would place an experiment on this host's CPU instead.
     """
     source = open_plan(args)
     limit = max_experiments(args)
@@ -328,9 +330,34 @@ def load_experiments(args: argparse.Namespace, *,
         from dlbs.runner.device import on_this_host as place  # lazy: print never needs it
         built = place(built, source.specs, source.environ, inherited=True, say=on_this_host)
     experiments = expand_plan(built, source.specs, source.environ)
+    if differs_here is not None and source.device_inherited and not _host_has_gpu_driver():
+        experiments = _noting_cpu_fallback(experiments, differs_here)
     if limit:
         experiments = _within(experiments, limit)
     return _with_hints(experiments, source.hints) if source.hints else experiments
+
+
+def _host_has_gpu_driver() -> bool:
+    """Whether the NVIDIA kernel driver is loaded (``dlbs.runner.provenance``'s file, read
+    without importing the runner)."""
+    return os.path.exists("/proc/driver/nvidia/version")
+
+
+def _noting_cpu_fallback(experiments: Iterator[dict[str, Any]], say: Callable[[str], None]
+                         ) -> Iterator[dict[str, Any]]:
+    """``experiments`` unchanged; ``say`` once, at the first that ``run`` here would place on
+    the CPU (:func:`dlbs.runner.device.falls_back`)."""
+    from dlbs.runner.device import falls_back
+
+    said = False
+    for experiment in experiments:
+        if not said and falls_back(experiment):
+            say("note: printed as the plan says (DLBS's default exp.gpus='0', a GPU); this host "
+                "has no NVIDIA GPU, so 'run' here would run its local bare-metal experiments on "
+                "the CPU (exp.gpus=''), as 'validate' and 'run' say; -Pexp.gpus='\"\"' prints "
+                "that plan")
+            said = True
+        yield experiment
 
 
 class _Computed(Exception):

@@ -78,15 +78,18 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     out = sys.stdout
     refused: list[str] = []
+    notes: list[str] = []
     if args.count:
         count = count_runs(args)
         out.write(f"{count}\n")
     elif args.format == "table":
-        count = write_table(out, load_experiments(args), refused)
+        count = write_table(out, load_experiments(args, differs_here=notes.append), refused)
     else:
         writer = {"json": write_json, "jsonl": write_jsonl}[args.format]
-        count = writer(out, load_experiments(args))
+        count = writer(out, load_experiments(args, differs_here=notes.append))
     out.flush()
+    for note in notes:
+        print(note, file=sys.stderr)
     log.info("%d experiments in %.2f s", count, time.perf_counter() - started)
     for line in refused:
         print(f"error: {line}", file=sys.stderr)

@@ -14,7 +14,12 @@ from dlbs.cli.print_plan import varying_columns, write_json, write_jsonl
 MODEL = "-Pexp.model=resnet50"
 
 
-def test_print_is_a_json_list_on_stdout_and_nothing_on_stderr(cli: Any) -> None:
+def test_print_is_a_json_list_on_stdout_and_nothing_on_stderr(
+        cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dlbs.cli import planargs
+
+    # (a host without a GPU gets one note about the device: tested below)
+    monkeypatch.setattr(planargs, "_host_has_gpu_driver", lambda: True)
     result = cli("print", MODEL, "-Vexp.replica_batch=[16, 32]")
     assert result.code == 0
     assert result.err == ""
@@ -287,3 +292,22 @@ def test_jsonl_reuses_the_text_of_unchanged_values_to_the_byte() -> None:
     out = io.StringIO()
     write_jsonl(out, plan())
     assert out.getvalue().splitlines() == expected
+
+
+def test_print_says_when_run_here_would_use_the_cpu(cli: Any,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 58: print shows the plan as written (DLBS's default GPU 0) and says once that run
+    on this GPU-less host would use the CPU; a plan that names its device gets no note."""
+    from dlbs.cli import planargs
+
+    monkeypatch.setattr(planargs, "_host_has_gpu_driver", lambda: True)
+    with_gpu = cli("print", "-Pexp.model=alexnet", "-Vexp.replica_batch=[1,2]", "--format", "jsonl")
+    monkeypatch.setattr(planargs, "_host_has_gpu_driver", lambda: False)
+    without = cli("print", "-Pexp.model=alexnet", "-Vexp.replica_batch=[1,2]", "--format", "jsonl")
+    assert without.out == with_gpu.out  # the plan is the same to the byte
+    assert with_gpu.err == ""
+    notes = [line for line in without.err.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "'run' here would run its local bare-metal experiments on the CPU" \
+        in notes[0]
+    named = cli("print", "-Pexp.model=alexnet", "-Pexp.gpus=0", "--format", "jsonl")
+    assert "note:" not in named.err
