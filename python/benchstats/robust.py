@@ -104,8 +104,9 @@ def too_correlated(values: np.ndarray) -> bool:
     return gamma0 > 0 and (n / gate < MIN_ESS or width > MAX_LAG_FRACTION * n)
 
 
-def count_outliers(window: Sequence[float] | np.ndarray, side: int = 0) -> int:
-    """Observations beyond ``OUTLIER_MADS`` scaled MADs of the median (with a MAD of 0, every
+def count_outliers(window: Sequence[float] | np.ndarray, side: int = 0,
+                   mads: float = OUTLIER_MADS) -> int:
+    """Observations beyond ``mads`` scaled MADs of the median (with a MAD of 0, every
     observation off the median); ``side`` -1 counts the fast ones only, 1 the slow ones."""
     values = np.asarray(window, dtype=float)
     if len(values) == 0:
@@ -113,7 +114,7 @@ def count_outliers(window: Sequence[float] | np.ndarray, side: int = 0) -> int:
     median = np.median(values)
     spread = MAD_SCALE * np.median(np.abs(values - median))
     off = values - median if side == 0 else side * (values - median)
-    return int(np.count_nonzero((np.abs(off) if side == 0 else off) > OUTLIER_MADS * spread))
+    return int(np.count_nonzero((np.abs(off) if side == 0 else off) > mads * spread))
 
 
 #: Share of a normal sample beyond ``OUTLIER_MADS`` (3) standard deviations.

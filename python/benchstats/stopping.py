@@ -51,9 +51,11 @@ MIN_STOP_ESS = 30.0
 #: a shorter one may have caught none of the rare stalls that carry the mean (module
 #: docstring, issues 30 and 56).
 MIN_STOP_N = HEAVY_MIN_N
-#: Outliers (beyond 3 scaled MADs, either side) that count as a sign of a tail for
-#: :func:`stop_floor`.
-TAIL_SIGNS = 1
+#: Outliers beyond ``TAIL_SIGN_MADS`` scaled MADs (either side) that count as a sign of a
+#: tail for :func:`stop_floor`: 3.5, not the outliers' 3, because the MAD of a short window is
+#: itself noisy: 33% of 100 independent normal times have one beyond 3 (11% beyond 3.5, 3%
+#: beyond 4), t3 noise 98% (94%, 87%).
+TAIL_SIGNS, TAIL_SIGN_MADS = 1, 3.5
 #: Fewest iterations before a run that has shown no tail may stop: 2% stalls are missing from
 #: 13% of 100-iteration windows, and t3 noise shows no outlier in 2.5% of them (a floor of 60
 #: let 13 of 1,000 stall runs stop early, every one a miss: 92.2% covered instead of 93.4%).
@@ -84,7 +86,8 @@ def stop_floor(window: list[float]) -> int:
     once the window has shown any sign of a tail (``TAIL_SIGNS`` or more outliers beyond 3
     scaled MADs, either side), else ``QUIET_STOP_N`` (issue 56): a quiet run stops when its
     interval is narrow enough, as a fixed count with the same promise would."""
-    return MIN_STOP_N if count_outliers(window) >= TAIL_SIGNS else QUIET_STOP_N
+    signs = count_outliers(window, mads=TAIL_SIGN_MADS)
+    return MIN_STOP_N if signs >= TAIL_SIGNS else QUIET_STOP_N
 
 
 def next_for_target(times: list[float], target: float) -> tuple[int, bool]:
