@@ -25,9 +25,10 @@ misses the mean, while the runs that did catch a stall go on. The stop selected 
 and covered 84% (2-4x stalls: 88%). A floor of 200 iterations on every run gave 93%, but made
 a quiet run (independent times, 5% target) do about twice the work of a fixed count with the
 same promise. The floor now depends on what the run has seen (:func:`stop_floor`): 200 once
-the window holds an outlier beyond 3 scaled MADs (either side: the t3 noise that comes with
-the stalls shows some in 97.5% of 100-iteration windows), 100 otherwise (a window of 100
-misses 2% stalls in 13% of runs, and its t3 noise shows no outlier in 2.5% of those). Coverage at
+the window holds an outlier beyond 3.5 scaled MADs (either side: the t3 noise that comes
+with the stalls shows one in 94% of 100-iteration windows, independent normal times in 11%),
+100 otherwise (a window of 100 misses 2% stalls in 13% of runs, and its t3 noise shows no
+such outlier in 6% of those). Coverage at
 the stop is what the 200-iteration floor gave (93.4% against 93.5% over 1,000 stall runs);
 figures in docs/reliability.md (``benchmarks/bench_short_run_stalls.py``). An upper confidence
 bound on the variance (chi-square on Box's degrees of freedom) was tried and dropped: it
@@ -57,8 +58,9 @@ MIN_STOP_N = HEAVY_MIN_N
 #: beyond 4), t3 noise 98% (94%, 87%).
 TAIL_SIGNS, TAIL_SIGN_MADS = 1, 3.5
 #: Fewest iterations before a run that has shown no tail may stop: 2% stalls are missing from
-#: 13% of 100-iteration windows, and t3 noise shows no outlier in 2.5% of them (a floor of 60
-#: let 13 of 1,000 stall runs stop early, every one a miss: 92.2% covered instead of 93.4%).
+#: 13% of 100-iteration windows, and t3 noise shows no sign in 6% of them (floors of 80 and 90
+#: let 10 and 6 of 1,000 stall runs stop early, every one a miss: 92.7% and 93.0% covered
+#: instead of 93.4%).
 QUIET_STOP_N = 100
 
 Chunk = Callable[[int], list[float]]
