@@ -40,6 +40,9 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
+from benchstats.autocorr import kurtosis_df
 from benchstats.robust import HEAVY_MIN_N, count_outliers
 from benchstats.steady import analyze
 
@@ -92,16 +95,31 @@ def stop_floor(window: list[float]) -> int:
     return MIN_STOP_N if signs >= TAIL_SIGNS else QUIET_STOP_N
 
 
+def tails_df(window: list[float]) -> float:
+    """Degrees of freedom of the window's variance for its tails (Box 1953,
+    :func:`benchstats.autocorr.kurtosis_df`; ``inf`` for fewer than 2 values): the stop
+    needs ``MIN_STOP_ESS`` of them as it needs as many effective samples. A run that caught
+    few of its rare stalls has its variance carried by those few, looks precise too early
+    and stops with a mean below the process's (issue 56)."""
+    return kurtosis_df(np.asarray(window, dtype=float)) if len(window) > 1 else math.inf
+
+
 def next_for_target(times: list[float], target: float) -> tuple[int, bool]:
     """Iterations to add to reach ``target``, and whether it is already met (never on a
     window shorter than :func:`stop_floor`: then as many more as it lacks, at most
     doubling)."""
     found = analyze(times)
     n = len(times)
-    enough = found.ess >= MIN_STOP_ESS
+    enough = found.ess >= MIN_STOP_ESS and tails_df(found.window) >= MIN_STOP_ESS
+    floor = stop_floor(found.window)
     if found.steady and enough and found.precision <= target:
-        short = stop_floor(found.window) - len(found.window)
+        short = floor - len(found.window)
         return (0, True) if short <= 0 else (min(short, n), False)
+    if len(found.window) < floor == MIN_STOP_N:
+        # a tail shown under the floor: half again, as while its interval was withheld (issue
+        # 30); sized from the wide interval of a few caught stalls, the looks fell elsewhere
+        # and the stop covered 92.0% instead of 93.2% (2,000 runs of 2% stalls)
+        return max(1, n // 2), False
     if not found.steady or not enough or math.isnan(found.precision):
         return max(1, n // 2), False  # warming up, or too few effective samples: half again
     needed = math.ceil(n * (found.precision / target) ** 2) - n
