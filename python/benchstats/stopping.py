@@ -29,8 +29,8 @@ the window holds an outlier beyond 3.5 scaled MADs (either side: the t3 noise th
 with the stalls shows one in 94% of 100-iteration windows, independent normal times in 11%),
 100 otherwise (a window of 100 misses 2% stalls in 13% of runs, and its t3 noise shows no
 such outlier in 6% of those). And it may stop only once the variance is known from
-``MIN_STOP_ESS`` degrees of freedom for its tails (Box's, :func:`tails_df`), as the mean
-from as many effective samples: a run that caught few of its stalls has its variance carried
+``MIN_STOP_TAILS_DF`` degrees of freedom for its tails (Box's, :func:`tails_df`), as the mean
+from ``MIN_STOP_ESS`` effective samples: a run that caught few of its stalls has its variance carried
 by those few and looks precise too early (issue 56). Coverage at the stop for the stalls:
 94.95% over 2,000 runs, 93.15% with the rule before issue 56; figures in
 docs/reliability.md (``benchmarks/bench_short_run_stalls.py``). An upper confidence
@@ -54,6 +54,12 @@ DEFAULT_MAX_TIME = 600.0
 #: Effective sample size the steady window needs before the rule may stop (docs/reports.md:
 #: 30 keeps coverage at the stop at about 95% iid and 90%+ at phi = 0.5 for CV 10%, 5% target).
 MIN_STOP_ESS = 30.0
+#: Degrees of freedom of the variance for its tails (:func:`tails_df`) the window needs
+#: before the rule may stop: 20 covered 95.0% at the stop for 2% stalls of 3-10x (median
+#: 1234 iterations) and 96.2% for 2-4x (549); 30 gave 94.2% (1234) and 96.8% (823), 10 gave
+#: 93.4% (1123) and 95.6% (366); without it 91.4% (1168) and 94.6% (292); 500 runs each,
+#: ``scripts/sim_series.py``'s seeds.
+MIN_STOP_TAILS_DF = 20.0
 #: Fewest iterations in the steady window before the rule may stop once it has shown a tail:
 #: a shorter one may have caught none of the rare stalls that carry the mean (module
 #: docstring, issues 30 and 56).
@@ -101,7 +107,7 @@ def stop_floor(window: list[float]) -> int:
 def tails_df(window: list[float]) -> float:
     """Degrees of freedom of the window's variance for its tails (Box 1953,
     :func:`benchstats.autocorr.kurtosis_df`; ``inf`` for fewer than 2 values): the stop
-    needs ``MIN_STOP_ESS`` of them as it needs as many effective samples. A run that caught
+    needs ``MIN_STOP_TAILS_DF`` of them, as it needs ``MIN_STOP_ESS`` effective samples. A run that caught
     few of its rare stalls has its variance carried by those few, looks precise too early
     and stops with a mean below the process's (issue 56)."""
     return kurtosis_df(np.asarray(window, dtype=float)) if len(window) > 1 else math.inf
@@ -113,7 +119,7 @@ def next_for_target(times: list[float], target: float) -> tuple[int, bool]:
     doubling)."""
     found = analyze(times)
     n = len(times)
-    enough = found.ess >= MIN_STOP_ESS and tails_df(found.window) >= MIN_STOP_ESS
+    enough = found.ess >= MIN_STOP_ESS and tails_df(found.window) >= MIN_STOP_TAILS_DF
     floor = stop_floor(found.window)
     if found.steady and enough and found.precision <= target:
         short = floor - len(found.window)

@@ -211,6 +211,6 @@ def test_the_stop_waits_while_a_few_stalls_carry_the_variance() -> None:
         values[i] *= 3.0
     found = stopping.analyze(values)
     assert found.precision <= 0.05 and found.ess >= stopping.MIN_STOP_ESS
-    assert stopping.tails_df(found.window) < stopping.MIN_STOP_ESS
+    assert stopping.tails_df(found.window) < stopping.MIN_STOP_TAILS_DF
     more, met = stopping.next_for_target(values, target=0.05)
     assert not met and more > 0
