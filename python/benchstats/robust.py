@@ -14,6 +14,11 @@ and the count of outliers (numpy).
 * **Outliers**: observations farther from the median than ``OUTLIER_MADS`` scaled median
   absolute deviations (MAD x 1.4826, the SD of a normal sample; Leys et al. 2013, J. Exp.
   Soc. Psychol. 49(4) recommend 2.5-3; 3 here).
+* **The tail of a short window** (issue 56): whether the mean of a window under 200
+  iterations gets an interval, judged by its tail: given when a few caught stalls carry the
+  variance (:func:`carried_by_few`), withheld when the window is too short to judge its tail
+  (:func:`short_tail_note`) or its tail is heavy without such stalls (:func:`heavy_tail_note`).
+  Proven by ``benchmarks/bench_short_run_stalls.py`` (docs/reliability.md).
 """
 from __future__ import annotations
 
