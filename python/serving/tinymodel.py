@@ -1,11 +1,14 @@
 """A tiny, randomly initialised Llama and a tokenizer trained here, saved as a local model
 folder that ``transformers serve`` loads (``.ci/llm-server.sh``): no download anywhere.
 
-    python -m serving.tinymodel DIR
+    python -m serving.tinymodel DIR [--shape vllm]
 
 The model is 2 blocks of width 64 (4 heads, 2 key/value heads), the tokenizer a byte-level BPE
 of 512 tokens trained in about a second on made-up text, with a chat template so
 ``/v1/chat/completions`` works too. Its outputs are noise: it exists to load a real server.
+``--shape vllm`` makes the blocks 128 wide with 2 heads of 64 (1 key/value head, 0.43 M
+parameters): vLLM's CPU attention refuses a head of 16 ("Unsupported CPU attention
+configuration: head_dim=16"; ``.ci/vllm-server.sh``).
 """
 from __future__ import annotations
 
@@ -43,25 +46,33 @@ def save_tokenizer(folder: Path) -> None:
     fast.save_pretrained(folder)
 
 
-def save_model(folder: Path, seed: int = 0) -> None:
+#: The model's shapes: ``small`` for ``transformers serve``, ``vllm`` with heads of 64.
+SHAPES = {"small": {"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4,
+                    "num_key_value_heads": 2},
+          "vllm": {"hidden_size": 128, "intermediate_size": 256, "num_attention_heads": 2,
+                   "num_key_value_heads": 1}}
+
+
+def save_model(folder: Path, seed: int = 0, shape: str = "small") -> None:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=VOCAB, hidden_size=64, intermediate_size=128,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=2048, bos_token_id=0, eos_token_id=1)
+    config = LlamaConfig(vocab_size=VOCAB, num_hidden_layers=2, max_position_embeddings=2048,
+                         bos_token_id=0, eos_token_id=1, **SHAPES[shape])
     LlamaForCausalLM(config).save_pretrained(folder)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", help="where to save the model and tokenizer (made)")
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="small",
+                        help="small (transformers serve; the default) or vllm (heads of 64)")
     args = parser.parse_args(argv)
     folder = Path(args.folder)
     folder.mkdir(parents=True, exist_ok=True)
     save_tokenizer(folder)
-    save_model(folder)
+    save_model(folder, shape=args.shape)
     print(folder.resolve())
     return 0
 

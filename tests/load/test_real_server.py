@@ -1,6 +1,8 @@
 """The client against a real OpenAI-compatible server: ``transformers serve`` with a tiny
 local model (``.ci/llm-server.sh start DIR`` prints ``DLBS_TEST_LLM_URL`` and
-``DLBS_TEST_LLM_MODEL``; CI starts it)."""
+``DLBS_TEST_LLM_MODEL``; CI starts it), and the tests that hold for any server against vLLM
+too (``.ci/vllm-server.sh``: ``DLBS_TEST_VLLM_URL``, ``DLBS_TEST_VLLM_MODEL``; what only a real
+engine has is in ``test_vllm_server.py``)."""
 from __future__ import annotations
 
 import json
@@ -11,21 +13,25 @@ import pytest
 
 from .test_client import _load
 
-pytestmark = pytest.mark.llm
+#: The servers: their variables, the script that starts one, and the test's mark.
+SERVERS = {"transformers": ("DLBS_TEST_LLM", ".ci/llm-server.sh", pytest.mark.llm),
+           "vllm": ("DLBS_TEST_VLLM", ".ci/vllm-server.sh", pytest.mark.vllm)}
+BOTH = [pytest.param(name, marks=mark, id=name) for name, (_, _, mark) in SERVERS.items()]
 
 
-def _server() -> tuple[str, str]:
-    url, model = os.environ.get("DLBS_TEST_LLM_URL", ""), os.environ.get("DLBS_TEST_LLM_MODEL",
-                                                                        "")
+def _server(kind: str = "transformers") -> tuple[str, str]:
+    prefix, script, _ = SERVERS[kind]
+    url, model = os.environ.get(f"{prefix}_URL", ""), os.environ.get(f"{prefix}_MODEL", "")
     if not url or not model:
-        pytest.skip("no LLM server: start one with 'bash .ci/llm-server.sh start DIR' and "
+        pytest.skip(f"no {kind} server: start one with 'bash {script} start DIR' and "
                     "export what it prints")
     return url, model
 
 
+@pytest.mark.parametrize("server", BOTH)
 @pytest.mark.parametrize("api", ["completions", "chat"])
-def test_a_small_rate_against_transformers_serve(api: str, tmp_path: Path) -> None:
-    url, model = _server()
+def test_a_small_rate_against_a_real_server(server: str, api: str, tmp_path: Path) -> None:
+    url, model = _server(server)
     code, facts, err = _load("--endpoint", url, "--model", model, "--api", api,
                              "--request_rate", "4", "--num_requests", "12", "--prompt_len",
                              "8-16", "--output_len", "8", "--warmup_requests", "1",
@@ -40,8 +46,9 @@ def test_a_small_rate_against_transformers_serve(api: str, tmp_path: Path) -> No
     assert facts["results.output_tokens_per_second"] > 0
 
 
-def test_an_unknown_model_is_named_in_the_error() -> None:
-    url, _model = _server()
+@pytest.mark.parametrize("server", BOTH)
+def test_an_unknown_model_is_named_in_the_error(server: str) -> None:
+    url, _model = _server(server)
     code, facts, err = _load("--endpoint", url, "--model", "no-such-model", "--request_rate",
                              "10", "--num_requests", "2", "--output_len", "4")
     assert code == 1 and sum(facts["results.errors"].values()) == 2
@@ -49,10 +56,11 @@ def test_an_unknown_model_is_named_in_the_error() -> None:
     assert "no-such-model" in err
 
 
+@pytest.mark.llm
 def test_ignore_eos_that_the_server_does_not_know_fails_each_request_with_its_words() -> None:
     """``serve.ignore_eos`` is sent only when asked: ``transformers serve`` refuses the field,
     and the run says so in the server's words, never a silent short answer."""
-    url, model = _server()
+    url, model = _server("transformers")
     code, facts, err = _load("--endpoint", url, "--model", model, "--request_rate", "10",
                              "--num_requests", "2", "--output_len", "4", "--ignore_eos", "true")
     assert code == 1 and facts["results.errors"] == {"HTTP 422": 2}, facts
