@@ -301,7 +301,8 @@ def goal_of(args: argparse.Namespace) -> capacity.Goal:
     wait, _ = arrivals.longest_wait(args.duration)
     lowest = arrivals.lowest_rate(wait, args.ramp_up) if args.search == "rate" else 0.0
     return capacity.Goal(args.search, args.slo_percentile, args.search_tolerance,
-                         args.search_max_steps, args.search_trials, lowest)
+                         args.search_max_steps, args.search_trials, lowest,
+                         step_requests=args.num_requests)
 
 
 #: What a search step keeps of its run's facts (``results.search_steps``).

@@ -126,3 +126,33 @@ def test_a_rate_search_that_never_meets_stops_at_the_lowest_rate() -> None:
     assert len(calls) < 100
     assert trials[0].met is None and facts["results.capacity"] is None
     assert "no step met the SLO, down to 0.5" in facts["results.capacity_note"]
+
+
+@pytest.mark.parametrize(("requests", "warned"), [
+    pytest.param(100, True, id="default-100"),
+    pytest.param(999, True, id="just-short"),
+    pytest.param(1000, False, id="long-enough"),
+    pytest.param(0, False, id="not-known"),
+])
+def test_a_search_with_short_steps_says_its_capacity_is_too_high(requests: int,
+                                                                 warned: bool) -> None:
+    """Steps of 100 requests put the capacity ~10% high on a simulated M/M/1 server
+    (benchmarks/sim_capacity.py): the log and the progress lines say so, never silently."""
+    step, _ = _threshold(6.3)
+    lines: list[str] = []
+    _, facts = search(step, 3.0, Goal(trials=2, step_requests=requests), lines.append)
+    warning = facts.get("results.capacity_warning")
+    if warned:
+        assert warning and f"steps of {requests} requests overstate the capacity" in warning
+        assert "serve.num_requests >= 1000" in warning
+        assert lines[0] == f"serve: warning: {warning}"
+    else:
+        assert warning is None and not any("warning" in line for line in lines)
+    assert facts["results.capacity"] is not None  # the figure is kept, with its warning
+
+
+def test_the_loadgen_goal_knows_its_step_size() -> None:
+    from serving.loadgen import goal_of, parser
+    args = parser().parse_args(["--endpoint", "http://127.0.0.1:9", "--model", "m", "--search", "rate",
+                       "--slo_ttft_ms", "100", "--num_requests", "200"])
+    assert goal_of(args).step_requests == 200
