@@ -12,7 +12,8 @@
 # DLBS_VLLM_VENV: the server's environment (default ~/.cache/dlbs/vllm-venv; made when absent:
 # a few minutes, most of it torch from the local wheel); PYTHON: the project's interpreter
 # (default .venv/bin/python), which writes the model; VLLM_START_S: how long to wait for
-# /health (default 600: the engine's start-up took 2-6 minutes on two busy cores).
+# /health (default 600: the engine's start-up took 2-6 minutes on two busy cores);
+# VLLM_SERVER_ARGS: more flags for the server (e.g. --no-enable-prefix-caching).
 set -euo pipefail
 action=${1:-}; dir=${2:-}
 [ -n "$action" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
@@ -50,10 +51,11 @@ case "$action" in
       "$dir/model" --shape vllm >"$dir/model.log" 2>&1 || { cat "$dir/model.log" >&2; exit 1; }
     port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
     # its own session: stop kills the API server and the engine-core process it starts
+    # shellcheck disable=SC2086
     VLLM_CPU_KVCACHE_SPACE=1 VLLM_NO_USAGE_STATS=1 DO_NOT_TRACK=1 HF_HUB_OFFLINE=1 \
       setsid "$venv/bin/python" -m vllm.entrypoints.openai.api_server --model "$dir/model" \
       --served-model-name tiny --host 127.0.0.1 --port "$port" --max-model-len 512 \
-      --dtype float32 >"$dir/server.log" 2>&1 </dev/null &
+      --dtype float32 ${VLLM_SERVER_ARGS:-} >"$dir/server.log" 2>&1 </dev/null &
     echo $! > "$dir/pid"
     for _ in $(seq 1 "$wait_s"); do
       if "$python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/health', timeout=2)" 2>/dev/null; then

@@ -167,6 +167,12 @@ class Event:
     usage: tuple[int | None, int | None] | None = None   # prompt, completion tokens
     finish_reason: str | None = None
     error: str | None = None
+    #: A choice that carries its text field, empty or not: a token came. A token whose text is
+    #: empty (a special token, or bytes the server holds back until a character is whole)
+    #: is still a token, its time a token's time (vLLM's own client counts it so); a usage or
+    #: role-only event without the field is none, nor an empty text with a finish_reason (the
+    #: closing event some servers send after the last token).
+    token: bool = False
 
 
 def parse_event(payload: str, api: str) -> Event:
@@ -181,6 +187,7 @@ def parse_event(payload: str, api: str) -> Event:
     if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
         raise BadEvent(f"'choices' is not a list of objects: {payload[:80]}")
     finish = choices[0].get("finish_reason") if choices else None
+    token = False
     if choices:
         part = (choices[0].get("delta") or {}) if api == "chat" else choices[0]
         if not isinstance(part, dict):
@@ -190,6 +197,8 @@ def parse_event(payload: str, api: str) -> Event:
             raise BadEvent(f"a choice whose text is not text: {payload[:80]}")
         if finish is not None and not isinstance(finish, str):
             raise BadEvent(f"a finish_reason that is not text: {payload[:80]}")
+        # an empty text that closes the stream (with its finish_reason) is no token
+        token = isinstance(content, str) and (content != "" or finish is None)
     usage = event.get("usage")
     counts = None
     if usage is not None:
@@ -198,7 +207,7 @@ def parse_event(payload: str, api: str) -> Event:
         counts = (usage.get("prompt_tokens"), usage.get("completion_tokens"))
         if not all(c is None or type(c) is int and c >= 0 for c in counts):
             raise BadEvent(f"usage counts that are not whole numbers: {payload[:80]}")
-    return Event(chunk_text(event, api), counts, finish)
+    return Event(chunk_text(event, api), counts, finish, token=token)
 
 
 def encoded(target: Target, request: Request) -> bytes:
@@ -420,7 +429,7 @@ class _Stream:
         if event.error:
             record.error = f"server error: {event.error}"
             return True
-        if event.text:
+        if event.token:  # its text may be empty: a token all the same (see Event.token)
             record.chunks.append(self._read_at - self.sent)
         if event.usage is not None:
             record.prompt_tokens, record.output_tokens = event.usage

