@@ -31,9 +31,10 @@ if __package__ in (None, ""):  # run as a script: python python/serving/loadgen.
 
 import safeio
 
-from serving import arrivals, capacity
+from serving import arrivals, capacity, machine
 from serving.client import APIS, LOOPS, Record, Target, loop_factory, run_async, run_load
 from serving.requests import Lengths, Request, check_lengths, make_requests
+from serving.saturation import saturation_facts
 from serving.summary import Slo, summarize_run
 
 
@@ -423,11 +424,16 @@ def run(args: argparse.Namespace) -> int:
     warmup, measured = requests[:args.warmup_requests], requests[args.warmup_requests:]
     warmed: list[Record] = []
     factory, loop_name = loop_factory(args.client_loop)
+    before = machine.snapshot()
     records, monitor, wall = run_async(run_load(
         target, measured, times, args.concurrency, args.duration, warmup, args.progress,
         warmed), factory)
     facts = summarize_run(records, wall, Slo(args.slo_ttft_ms, args.slo_tpot_ms),
                           monitor.lags_ms)
+    facts.update(machine.window_facts(before, machine.snapshot()))
+    facts.update(saturation_facts(records, facts["results.request_throughput"]))
+    if facts["results.saturated"]:
+        print(f"serve: saturated: {facts['results.saturated_why']}", file=sys.stderr, flush=True)
     facts["results.client_loop"] = loop_name
     warn_call_timed(records)
     facts.update(warmup_facts(warmed))
