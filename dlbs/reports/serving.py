@@ -19,7 +19,7 @@ import pandas as pd
 from benchstats.samples import summarize
 
 from dlbs.logs.fact_types import SERVE_CONFIG_FACTS, config_value
-from dlbs.reports.model import Report, Table
+from dlbs.reports.model import BUSY_THRESHOLD, MARK_BUSY, MARK_LEGEND, Report, Table
 
 #: A cell whose client lagged: its latencies include the client's own delay.
 MARK_LAGGED = "@"
@@ -30,6 +30,13 @@ CHUNKS_NOTE = (f"{MARK_CHUNKS} counted per streamed chunk (results.tokens_counte
                "TPOT high")
 #: The figures whose value depends on how output tokens were counted.
 TOKEN_FIGURES = ("results.tpot_p50", "results.output_tokens_per_second")
+#: A cell whose server did not keep up with the offered load (``results.saturated``).
+MARK_SATURATED = "s"
+SATURATED_NOTE = (f"{MARK_SATURATED} saturated: the server did not keep up (results.saturated: "
+                  "answered under 90% of the offered requests/s, or TTFT p50 doubled from the "
+                  "first quarter of requests to the last, a growing queue); its latencies are "
+                  "the queue's, and Requests/s (achieved) is the server's ceiling, not the load")
+BUSY_NOTE = f"{MARK_BUSY} {MARK_LEGEND[MARK_BUSY]}"
 LAGGED_NOTE = (f"{MARK_LAGGED} the load client lagged (results.client_lagged: its event loop "
                "woke more than 10 ms late at p99): the latencies include its own delay")
 
@@ -247,6 +254,7 @@ def _load_tables(runs: Sequence[Mapping[str, Any]]) -> list[Table]:
             high.at[row, _column(col)] = hi
             if any(r.get("results.client_lagged") for r in runs_here):
                 marks.at[row, _column(col)] = MARK_LAGGED
+            marks.at[row, _column(col)] += _state_marks(runs_here)
             if figure.key in TOKEN_FIGURES and any(
                     "chunks" in (r.get("results.tokens_counted_by") or ()) for r in runs_here):
                 marks.at[row, _column(col)] += MARK_CHUNKS
@@ -258,13 +266,21 @@ def _load_tables(runs: Sequence[Mapping[str, Any]]) -> list[Table]:
     return tables
 
 
+def _state_marks(runs: Sequence[Mapping[str, Any]]) -> str:
+    """The saturated and busy-machine marks of a cell: any of its runs is enough."""
+    share = [_number(r.get("results.other_cpu_share")) for r in runs]
+    return ((MARK_SATURATED if any(r.get("results.saturated") is True for r in runs) else "")
+            + (MARK_BUSY if any(v is not None and v > BUSY_THRESHOLD for v in share) else ""))
+
+
 def _column(value: float) -> float | int:
     return int(value) if float(value).is_integer() else value
 
 
 def _notes(runs: Sequence[Mapping[str, Any]], tables: list[Table]) -> list[str]:
     notes = []
-    for mark, note in ((MARK_LAGGED, LAGGED_NOTE), (MARK_CHUNKS, CHUNKS_NOTE)):
+    for mark, note in ((MARK_LAGGED, LAGGED_NOTE), (MARK_CHUNKS, CHUNKS_NOTE),
+                       (MARK_SATURATED, SATURATED_NOTE), (MARK_BUSY, BUSY_NOTE)):
         if any(t.marks is not None and t.marks.map(lambda m, mark=mark: mark in m).to_numpy().any()
                for t in tables):
             notes.append(note)

@@ -172,3 +172,13 @@ def test_a_search_whose_client_lagged_is_marked_and_drawn_hollow() -> None:
     assert [found[0] for found in _capacities(capacity)] == [
         "tiny (not converged) (client lagged)"]
     assert charts(report)[0].images["png"].startswith(b"\x89PNG")
+
+
+def test_saturated_and_busy_serving_cells_are_marked_with_a_legend() -> None:
+    saturated = _run(8, 42000.0)
+    saturated.update({"results.saturated": True, "results.other_cpu_share": 0.6})
+    report = build_report([_run(2, 40.0), saturated])
+    ttft = {t.name: t for t in report.tables}["ttft_p50"]
+    assert ttft.mark(0, 0) == "" and ttft.mark(0, 1) == "s#"
+    assert any(n.startswith("s saturated: the server did not keep up") for n in report.notes)
+    assert any(n.startswith("# busy machine") for n in report.notes)
