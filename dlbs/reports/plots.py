@@ -44,6 +44,7 @@ from dlbs.reports.model import (
     Report,
     Table,
 )
+from dlbs.reports.serving import MARK_SATURATED
 
 #: Formats a chart can be written in (``--plot-format``).
 FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
@@ -602,8 +603,9 @@ def _pivot(report: Report, formats: tuple[str, ...]) -> Iterator[Chart]:
 
 
 def _serve(report: Report, formats: tuple[str, ...]) -> Iterator[Chart]:
-    """The serving report's curve: TTFT p50 and p99 (95% intervals) against the requests per
-    second achieved, each model a line; and SLO attainment against the offered load."""
+    """The serving report's curve: TTFT p50 and p99 (95% intervals) against the offered load
+    (saturated points marked with a red X), each model a line; and SLO attainment against the
+    offered load."""
     tables = {t.name: t for t in report.tables}
     achieved, attainment = tables.get("request_throughput"), tables.get("slo_attainment")
     capacity = tables.get("capacity")
@@ -619,24 +621,36 @@ def _serve(report: Report, formats: tuple[str, ...]) -> Iterator[Chart]:
             table = tables.get(name)
             if table is None:
                 continue
-            points = [(x, y, lo, hi) for x, y, lo, hi in zip(
-                achieved.data.iloc[r].tolist(), table.data.iloc[r].tolist(),
-                *(side.iloc[r].tolist() for side in (table.ci or (table.data, table.data))))
-                if _finite(x) is not None and _finite(y) is not None]
+            # x is the offered load (the columns), never the achieved rate: a saturated server
+            # answers less as more is offered, and a curve over achieved would run right to left
+            marks = table.marks.iloc[r].tolist() if table.marks is not None else [""] * len(
+                table.data.columns)
+            points = [(float(x), y, lo, hi, MARK_SATURATED in str(m))
+                      for x, y, lo, hi, m in zip(
+                table.data.columns, table.data.iloc[r].tolist(),
+                *(side.iloc[r].tolist() for side in (table.ci or (table.data, table.data))),
+                marks)
+                if is_number(x) and _finite(y) is not None]
             if not points:
                 continue
             points.sort()
             xs, ys = [p[0] for p in points], [p[1] for p in points]
-            errors = [[y - lo if _finite(lo) is not None else 0 for _x, y, lo, _hi in points],
-                      [hi - y if _finite(hi) is not None else 0 for _x, y, _lo, hi in points]]
+            errors = [[y - lo if _finite(lo) is not None else 0 for _x, y, lo, _hi, _s in points],
+                      [hi - y if _finite(hi) is not None else 0 for _x, y, _lo, hi, _s in points]]
             known = [_finite(lo) is not None and _finite(hi) is not None
-                     for _x, _y, lo, hi in points]
+                     for _x, _y, lo, hi, _s in points]
             label = f"{model}: {name.replace('_', ' ')}"
             if not all(known):  # never drawn as exact: a hollow point has no interval
                 label += " (hollow: no interval, too few requests)"
             left.errorbar(xs, ys, yerr=errors, marker="o", capsize=4, linestyle=style,
                           color=color, label=label)
-            hollow = [(x, y) for (x, y, _lo, _hi), ok in zip(points, known) if not ok]
+            hollow = [(x, y) for (x, y, _lo, _hi, _s), ok in zip(points, known) if not ok]
+            saturated = [(x, y) for x, y, _lo, _hi, sat in points if sat]
+            if saturated:
+                left.plot([x for x, _y in saturated], [y for _x, y in saturated], "X",
+                          color="red", markersize=10, zorder=4,
+                          label=(f"{model}: saturated (the server did not keep up)"
+                                 if name == "ttft_p50" else None))
             if hollow:
                 left.plot([x for x, _y in hollow], [y for _x, y in hollow], "o", color=color,
                           markerfacecolor="white", zorder=3)
@@ -645,8 +659,8 @@ def _serve(report: Report, formats: tuple[str, ...]) -> Iterator[Chart]:
         if loads:
             right.plot([float(c) for c, _v in loads], [v for _c, v in loads], marker="o",
                        color=color, label=str(model))
-    left.set(title="Latency against throughput (95% intervals)",
-             xlabel="requests/s achieved", ylabel="TTFT (ms)")
+    left.set(title="Latency against offered load (95% intervals)",
+             xlabel=str(achieved.data.columns.name), ylabel="TTFT (ms)")
     left.set_ylim(bottom=0)
     left.grid(True, alpha=0.3)
     left.legend(fontsize="x-small", loc="best")  # away from the points (a p99 sits high at low load)

@@ -182,3 +182,23 @@ def test_saturated_and_busy_serving_cells_are_marked_with_a_legend() -> None:
     assert ttft.mark(0, 0) == "" and ttft.mark(0, 1) == "s#"
     assert any(n.startswith("s saturated: the server did not keep up") for n in report.notes)
     assert any(n.startswith("# busy machine") for n in report.notes)
+
+
+def test_the_latency_chart_runs_over_the_offered_load_and_marks_saturated_points(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from dlbs.reports import plots
+    seen: list[Any] = []
+    monkeypatch.setattr(plots, "_images", lambda figure, formats: seen.append(figure) or {})
+    runs = [_run(2, 40.0), _run(4, 80.0), _run(8, 42000.0)]
+    for run, achieved in zip(runs, (1.9, 0.3, 0.27)):  # achieved falls as the offered rises
+        run["results.request_throughput"] = achieved
+    runs[2]["results.saturated"] = True
+    charts(build_report(runs))
+    left = seen[0].axes[0]
+    p50 = next(c.lines[0] for c in left.containers
+               if str(c.get_label()).startswith("tiny: ttft p50"))
+    assert list(p50.get_xdata()) == [2.0, 4.0, 8.0]
+    assert list(p50.get_ydata()) == [40.0, 80.0, 42000.0]
+    marked = [line for line in left.get_lines() if "saturated" in str(line.get_label())]
+    assert [list(line.get_xdata()) for line in marked] == [[8.0]]
+    assert "requests/s" in left.get_xlabel() and "achieved" not in left.get_xlabel()
