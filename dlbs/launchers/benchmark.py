@@ -67,10 +67,13 @@ SERVE_FLAG_PARAMS: tuple[tuple[str, str], ...] = tuple(
         "endpoint", "model", "api", "request_rate", "concurrency", "arrivals", "burstiness",
         "ramp_up", "num_requests", "duration", "warmup_requests", "prompt_len", "output_len",
         "dataset", "slo_ttft_ms", "slo_tpot_ms", "seed", "timeout", "search", "slo_percentile",
-        "search_trials", "search_tolerance", "search_max_steps", "ignore_eos"))
+        "search_trials", "search_tolerance", "search_max_steps", "ignore_eos",
+        "search_max_seconds"))
 #: Switches passed only when on: the launch scripts of plans that leave them off stay as they
 #: were before the switch existed.
 SERVE_FLAGS_WHEN_TRUE = frozenset({"serve.ignore_eos"})
+#: Passed only to a capacity search: the launch scripts of rate sweeps stay as they were.
+SERVE_FLAGS_WHEN_SEARCHING = frozenset({"serve.search_max_seconds"})
 
 
 def num_replicas(exp: ExperimentLike) -> int:
@@ -124,6 +127,9 @@ def serve_flags(exp: ExperimentLike) -> list[str]:
             value = view.model  # '': the experiment's model
         if name == "serve.endpoint":  # always: an empty one is refused by name
             flags += [flag, as_arg(value or "")]
+        elif name in SERVE_FLAGS_WHEN_SEARCHING:
+            if value not in (None, "") and raw.get("serve.search") not in (None, "none"):
+                flags += [flag, as_arg(value)]
         elif name in SERVE_FLAGS_WHEN_TRUE:
             if as_bool(value):
                 flags += [flag, "true"]

@@ -113,15 +113,19 @@ def _next_load(met: float | None, missed: float | None, load: float, factor: flo
 
 
 def search_trial(step: Callable[[int, float], StepResult], trial: int, start: float,
-                 factor: float, goal: Goal) -> Trial:
+                 factor: float, goal: Goal,
+                 out_of_time: Callable[[], bool] | None = None) -> Trial:
     """One trial from ``start``, moving by ``factor`` (squared at each move the same way, at
-    most :data:`MAX_MOVE`) until bracketed, then bisecting."""
+    most :data:`MAX_MOVE`) until bracketed, then bisecting; a step already run is never cut,
+    but none starts once ``out_of_time()`` (``serve.search_max_seconds``)."""
     met: float | None = None
     missed: float | None = None
     load = float(math.ceil(start)) if goal.integer else start
     steps: list[dict[str, Any]] = []
     move = factor
     for _ in range(goal.max_steps):
+        if steps and out_of_time is not None and out_of_time():
+            break
         result = step(trial, load)
         ok = result.attainment >= goal.percentile / 100 - 1e-12
         steps.append({"trial": trial, "load": load, "attainment": result.attainment,
@@ -156,23 +160,39 @@ def check_start(start: float, unit: str) -> None:
 
 
 def search(step: Callable[[int, float], StepResult], start: float, goal: Goal,
-           progress: Callable[[str], None] | None = None) -> tuple[list[Trial], dict[str, Any]]:
-    """Every trial, and the ``results.capacity*`` facts."""
+           progress: Callable[[str], None] | None = None,
+           out_of_time: Callable[[], bool] | None = None
+           ) -> tuple[list[Trial], dict[str, Any]]:
+    """Every trial, and the ``results.capacity*`` facts; once ``out_of_time()`` no step starts
+    (the first always runs) and the facts say so in ``results.capacity_note``."""
     check_start(start, goal.unit)
     warning = short_step_warning(goal.step_requests)
     if progress and warning:
         progress(f"serve: warning: {warning}")
     trials: list[Trial] = []
     for index in range(goal.trials):
+        if trials and out_of_time is not None and out_of_time():
+            break
         found = [t.capacity for t in trials if t.capacity is not None]
         begin, factor = ((sum(found) / len(found), 1 + 4 * goal.tolerance) if found else
                          (start, 2.0))
-        trial = search_trial(step, index, begin, factor, goal)
+        trial = search_trial(step, index, begin, factor, goal, out_of_time)
         trials.append(trial)
         if progress:
             progress(f"serve: capacity trial {index + 1}/{goal.trials}: "
                      f"{_text(trial.capacity)} {UNITS[goal.unit]} in {len(trial.steps)} steps")
-    return trials, capacity_facts(trials, goal)
+    facts = capacity_facts(trials, goal)
+    if out_of_time is not None and out_of_time():
+        stopped = (f"stopped at serve.search_max_seconds after {len(trials)} of {goal.trials} "
+                   f"trials and {facts['results.capacity_steps']} steps: the figures are what "
+                   "it had")
+        if progress:
+            progress(f"serve: {stopped}")
+        # the note may already say why the capacity is null: both are kept, the stop first
+        facts["results.capacity_note"] = "; ".join(
+            [stopped, *([facts["results.capacity_note"]] if facts.get("results.capacity_note")
+                        else [])])
+    return trials, facts
 
 
 def _text(value: float | None) -> str:

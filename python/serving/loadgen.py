@@ -22,6 +22,7 @@ import argparse
 import json
 import math
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -79,6 +80,8 @@ def parser(kind: type[argparse.ArgumentParser] = argparse.ArgumentParser
     p.add_argument("--search_trials", type=int, default=3)
     p.add_argument("--search_tolerance", type=float, default=0.03)
     p.add_argument("--search_max_steps", type=int, default=8)
+    p.add_argument("--search_max_seconds", type=float, default=3600.0,
+                   help="no search step starts after this many seconds (0: no cap)")
     return p
 
 
@@ -142,7 +145,8 @@ LIMITS: dict[str, tuple[float, float]] = {
     "warmup_requests": (0, 1_000_000), "slo_ttft_ms": (0, 86_400_000),
     "slo_tpot_ms": (0, 86_400_000), "seed": (0, 4_294_967_295), "timeout": (0.001, 2_592_000),
     "slo_percentile": (0.001, 100), "search_trials": (1, 100),
-    "search_tolerance": (0.001, 0.5), "search_max_steps": (2, 100)}
+    "search_tolerance": (0.001, 0.5), "search_max_steps": (2, 100),
+    "search_max_seconds": (0, 604_800)}
 
 
 def range_problem(name: str, value: float) -> str | None:
@@ -348,15 +352,21 @@ def run_search(args: argparse.Namespace) -> int:
         rows.extend({**r.as_json(), "trial": trial, "step": tally.steps, "load": load}
                     for r in records)
         if args.progress:
-            print(f"serve: trial {trial + 1} load {load:.4g}: SLO attainment "
-                  f"{facts['results.slo_attainment']:.1%}", file=sys.stderr, flush=True)
+            print(step_line(trial, tally.steps, load, facts["results.slo_attainment"], goal,
+                            time.monotonic() - began), file=sys.stderr, flush=True)
         return capacity.StepResult(facts["results.slo_attainment"] or 0.0,
                                    {k: facts.get(k) for k in STEP_FACTS})
 
     start = args.request_rate if goal.unit == "rate" else float(args.concurrency)
     progress = (lambda line: print(line, file=sys.stderr, flush=True)) if args.progress \
         else None
-    _, facts = capacity.search(step, start, goal, progress)
+    began = time.monotonic()
+    cap = args.search_max_seconds
+
+    def out_of_time() -> bool:
+        return bool(cap) and time.monotonic() - began >= cap
+
+    _, facts = capacity.search(step, start, goal, progress, out_of_time)
     # a step whose client lagged measured the client's queue too: the search says so, as a
     # run at one load does (reports mark its capacity)
     facts["results.client_lagged"] = any(s.get("results.client_lagged")
@@ -374,6 +384,16 @@ def run_search(args: argparse.Namespace) -> int:
         print(f"error: {facts['results.error']}", file=sys.stderr)
     emit(_clean(facts))
     return 0 if tally.answered else 1
+
+
+def step_line(trial: int, step: int, load: float, attainment: float | None,
+              goal: capacity.Goal, elapsed: float) -> str:
+    """A search step's progress line, printed as the step ends."""
+    met = attainment is not None and attainment >= goal.percentile / 100 - 1e-12
+    shown = "n/a" if attainment is None else f"{attainment:.1%}"
+    return (f"serve: trial {trial + 1}/{goal.trials} step {step} load {load:.4g} "
+            f"{capacity.UNITS[goal.unit]}: SLO attainment {shown} "
+            f"{'met' if met else 'missed'} (goal {goal.percentile:g}%), {elapsed:.0f} s so far")
 
 
 def warmup_facts(warmed: list[Record]) -> dict[str, Any]:

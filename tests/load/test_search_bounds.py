@@ -1,0 +1,87 @@
+"""Progress and bounds (issue 55, items 5 and 7): a capacity search prints each step as it
+ends and stops at serve.search_max_seconds saying so; a run on a server that keeps up with a
+small share of the offered load says it is saturated."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from serving import capacity
+
+LOADGEN = Path(__file__).resolve().parents[2] / "python" / "serving" / "loadgen.py"
+
+
+def _load(*flags: str, timeout: float = 120) -> tuple[int, dict[str, Any], str]:
+    done = subprocess.run([sys.executable, str(LOADGEN), *flags], capture_output=True,
+                          text=True, timeout=timeout, check=False)
+    facts = {}
+    for line in done.stdout.splitlines():
+        if line.startswith("__") and "__=" in line:
+            key, _, value = line[2:].partition("__=")
+            facts[key] = json.loads(value)
+    return done.returncode, facts, done.stderr
+
+
+def test_a_search_out_of_time_runs_no_more_steps_and_says_what_it_had() -> None:
+    ran: list[float] = []
+
+    def step(trial: int, load: float) -> capacity.StepResult:
+        ran.append(load)
+        return capacity.StepResult(1.0 if load < 3 else 0.0, {})
+
+    goal = capacity.Goal("rate", 90.0, 0.03, 8, 3, 0.01, 100)
+    lines: list[str] = []
+    _, facts = capacity.search(step, 1.0, goal, lines.append, lambda: len(ran) >= 2)
+    assert ran == [1.0, 2.0]
+    assert facts["results.capacity_steps"] == 2
+    assert facts["results.capacity_note"].startswith(
+        "stopped at serve.search_max_seconds after 1 of 3 trials and 2 steps")
+    assert facts["results.capacity_note"].startswith(lines[-1].removeprefix("serve: "))
+    assert facts["results.capacity"] is None  # 1 and 2 both met: nothing bracketed yet
+    _, free = capacity.search(step, 1.0, goal)
+    assert "results.capacity_note" not in free and free["results.capacity_steps"] > 2
+
+
+def test_each_search_step_is_printed_as_it_ends_and_the_cap_stops_it(
+        null_server: Callable[..., str]) -> None:
+    url = null_server("--max_inflight", "1", "--first_delay_ms", "300")
+    code, facts, err = _load("--endpoint", url, "--model", "m", "--concurrency", "1",
+                             "--num_requests", "4", "--output_len", "2", "--prompt_len", "3",
+                             "--slo_ttft_ms", "5000", "--search", "concurrency",
+                             "--search_trials", "3", "--search_max_seconds", "0.5",
+                             "--progress", timeout=120)
+    assert code == 0, err
+    assert facts["results.capacity_steps"] == 1
+    assert "stopped at serve.search_max_seconds after 1 of 3 trials" in \
+        facts["results.capacity_note"]
+    assert "serve: trial 1/3 step 1 load 1 requests in flight: SLO attainment 100.0% met " \
+        "(goal 90%)," in err
+
+
+def test_a_server_that_keeps_up_with_a_small_share_says_it_is_saturated(
+        null_server: Callable[..., str]) -> None:
+    """The issue's new user: offered 20 requests/s, a server answering one at a time in 0.2 s
+    keeps up with a quarter of it."""
+    url = null_server("--max_inflight", "1", "--first_delay_ms", "200")
+    code, facts, err = _load("--endpoint", url, "--model", "m", "--request_rate", "20",
+                             "--num_requests", "24", "--output_len", "2", "--prompt_len", "3",
+                             "--seed", "1", timeout=120)
+    assert code == 0, err
+    assert facts["results.saturated"] is True
+    assert facts["results.achieved_share"] < 0.5
+    assert "serve: saturated: answered" in err
+    assert facts["results.other_cpu_share"] is not None
+    assert len(facts["results.load_avg_before"]) == 3
+
+
+def test_the_time_cap_reaches_the_client_only_for_a_search() -> None:
+    from dlbs.launchers.benchmark import serve_flags
+    plan = {"exp.phase": "serve", "serve.endpoint": "http://h:1", "exp.model": "m",
+            "serve.search_max_seconds": 60}
+    assert "--search_max_seconds" not in serve_flags(plan)
+    flags = serve_flags({**plan, "serve.search": "rate"})
+    assert flags[flags.index("--search_max_seconds") + 1] == "60"
