@@ -42,6 +42,7 @@ from dlbs.runner.oom import OOM_SKIP, OomMemory
 from dlbs.runner.ownfiles import check_log_paths, folder_escape, remove_ours
 from dlbs.runner.progress import Progress, varying_keys
 from dlbs.runner.provenance import host_facts, utc_now
+from dlbs.runner.saturation import SATURATION_SKIP, SaturationMemory
 
 SKIP_STATUSES = frozenset({"disabled", "inactive"})
 #: Experiments in a row whose log cannot be written before the sweep stops.
@@ -121,12 +122,13 @@ class Summary:
         lines += [f"  warning: {o.log_file}: {o.warning}" for o in self.outcomes if o.warning]
         lines += sweep_warnings(self.outcomes)
         skipped = [o for o in self.outcomes if o.status == "skipped"]
+        one_by_one = (OOM_SKIP, SATURATION_SKIP)  # each its own reason, said with its log
         kinds = Counter((o.error or "skipped").split(" (")[0] for o in skipped
-                        if not (o.error or "").startswith(OOM_SKIP))
+                        if not (o.error or "").startswith(one_by_one))
         if kinds:
             lines.append("  skipped: " + ", ".join(f"{n} {why}" for why, n in kinds.items()))
         lines += [f"  skipped: {o.log_file}: {o.error}" for o in skipped
-                  if (o.error or "").startswith(OOM_SKIP)]
+                  if (o.error or "").startswith(one_by_one)]
         folders = sorted({str(Path(o.log_file).parent) for o in self.outcomes if o.log_file})
         if folders:
             lines.append(f"  logs in: {', '.join(folders[:5])}"
@@ -157,6 +159,7 @@ class Runner:
         self._halt: str | None = None  # why the sweep cannot go on (logs cannot be written)
         self._write_failures = 0
         self._oom = OomMemory()
+        self._saturated = SaturationMemory()
         self._warned_sources: set[str] = set()
         self._locks: FolderLocks | None = None
 
@@ -212,6 +215,7 @@ class Runner:
                 summary: Summary, exp: Experiment | None = None) -> None:
         if exp is not None:
             self._oom.note(exp.raw, outcome.status, outcome.log_file)
+            self._saturated.note(exp.raw, outcome.log_file)
         summary.outcomes.append(outcome)
         progress.finish(index, outcome.status, outcome.duration)
         if self.on_finished is not None and outcome.log_file and \
@@ -259,7 +263,7 @@ class Runner:
         self._make_room(progress, summary)  # the jobs ended meanwhile teach OomMemory too
         if self._stop or self._halt:
             return None
-        too_large = self._oom.reason_to_skip(exp.raw)
+        too_large = self._oom.reason_to_skip(exp.raw) or self._saturated.reason_to_skip(exp.raw)
         if too_large:
             return self._record(index, Outcome("skipped", log_file=log_file, error=too_large),
                                 progress, summary)
