@@ -3,7 +3,7 @@ summary columns: one definition for the histories read from the runs (``dlbs.db.
 and for the statistics the ``points`` table keeps at ingest (``dlbs.db.points``), so that the
 two give the same numbers bit for bit (the same operations on the runs in the same order).
 
-A point of two or more runs: the geometric mean of their values, its t interval on the log
+A point of two or more runs (the one estimator, :mod:`benchstats.estimate`): the geometric mean of their values, its t interval on the log
 scale and its standard error ``value * sd / sqrt(n)`` of the log values (runs are the unit).
 The mean and variance of the log values are computed from their exact sums (:class:`LogSums`:
 the count, the sum and the sum of squares as integers, no rounding) and rounded once, so they
@@ -16,11 +16,11 @@ benchmark used (Student's t on ``results.ess - 1`` degrees of freedom), or NaN w
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from benchstats.estimate import LogSums, estimate_of_sums, log_sums
 from benchstats.tdist import t_critical
 
 Z95 = 1.959964
@@ -28,6 +28,16 @@ Z95 = 1.959964
 #: comparability key, date, throughput, time_mean, time_ci_low, time_ci_high, code_version,
 #: the exclusion's reason (None: not excluded), status, ess.
 ID, KEY, DATE, THROUGHPUT, TIME_MEAN, CI_LOW, CI_HIGH, VERSION, REASON, STATUS, ESS = range(11)
+#: Kept here for the callers that import them from this module.
+__all__ = [
+    "LogSums",
+    "log_sums",
+    "of_rows",
+    "oldest_first",
+    "one_run_se",
+    "over_runs",
+    "over_sums",
+]
 
 
 def oldest_first(row: tuple[Any, ...]) -> tuple[bool, datetime, int]:
@@ -37,64 +47,6 @@ def oldest_first(row: tuple[Any, ...]) -> tuple[bool, datetime, int]:
     return date is None, date or datetime.min, row[ID]
 
 
-@dataclass(frozen=True)
-class LogSums:
-    """The exact count, sum and sum of squares of log values: each log (a double, ``p / 2**j``)
-    is added as an integer at the scale ``2**-scale`` (``total``) and its square at
-    ``2**-(2 * scale)`` (``squares``); the scale grows to the finest log added. Sums of doubles
-    in floating point depend on their order; these do not."""
-
-    count: int = 0
-    scale: int = 0
-    total: int = 0
-    squares: int = 0
-
-    def plus(self, logs: Iterable[float]) -> LogSums:
-        """These sums and ``logs`` (finite)."""
-        count, scale, total, squares = self.count, self.scale, self.total, self.squares
-        for log in logs:
-            numerator, denominator = log.as_integer_ratio()
-            bits = denominator.bit_length() - 1  # a power of two
-            if bits > scale:
-                total <<= bits - scale
-                squares <<= 2 * (bits - scale)
-                scale = bits
-            total += numerator << (scale - bits)
-            squares += (numerator * numerator) << (2 * (scale - bits))
-            count += 1
-        return LogSums(count, scale, total, squares)
-
-    def merged(self, other: LogSums) -> LogSums:
-        """The sums of both sets of logs."""
-        scale = max(self.scale, other.scale)
-        return LogSums(self.count + other.count, scale,
-                       (self.total << (scale - self.scale)) + (other.total << (scale - other.scale)),
-                       (self.squares << 2 * (scale - self.scale))
-                       + (other.squares << 2 * (scale - other.scale)))
-
-    def mean_and_variance(self) -> tuple[float, float]:
-        """The mean and the sample variance (``n - 1``) of the logs, each rounded once (an
-        integer over an integer divides correctly rounded in Python); two or more logs."""
-        n, unit = self.count, 1 << self.scale
-        variance_numerator = n * self.squares - self.total * self.total  # >= 0, exactly
-        return self.total / (n * unit), variance_numerator / (n * (n - 1) * unit * unit)
-
-    def text(self) -> str:
-        """The sums as the ``points.log_sums`` column keeps them (hexadecimal integers)."""
-        return f"{self.count}:{self.scale}:{self.total:x}:{self.squares:x}"
-
-    @classmethod
-    def parse(cls, text: str) -> LogSums:
-        """:meth:`text` read back."""
-        count, scale, total, squares = text.split(":")
-        return cls(int(count), int(scale), int(total, 16), int(squares, 16))
-
-
-def log_sums(values: Iterable[float]) -> LogSums:
-    """The exact sums of the logs of ``values`` (each finite and > 0)."""
-    return LogSums().plus(math.log(v) for v in values)
-
-
 def over_runs(values: Sequence[float]) -> tuple[float, float, float, float]:
     """Geometric mean of two or more runs' values, its 95% t interval on the log scale and
     its standard error (``value * sd / sqrt(n)`` of the log values)."""
@@ -102,13 +54,10 @@ def over_runs(values: Sequence[float]) -> tuple[float, float, float, float]:
 
 
 def over_sums(sums: LogSums) -> tuple[float, float, float, float]:
-    """:func:`over_runs` from the exact sums of the runs' log values (two or more)."""
-    n = sums.count
-    centre, variance = sums.mean_and_variance()
-    se_log = math.sqrt(variance) / math.sqrt(n)
-    half = t_critical(n - 1, 0.95) * se_log
-    value = math.exp(centre)
-    return value, math.exp(centre - half), math.exp(centre + half), value * se_log
+    """:func:`over_runs` from the exact sums of the runs' log values (two or more): the one
+    estimator of :mod:`benchstats.estimate`."""
+    found = estimate_of_sums(sums)
+    return found.value, found.low, found.high, found.se
 
 
 def one_run_se(value: float, low: float, high: float, ess: Any) -> float:

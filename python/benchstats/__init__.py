@@ -6,9 +6,10 @@ window, :func:`analyze`; :mod:`.autocorr`: Geyer's interval of the mean, effecti
 size; :mod:`.stationarity`: Schruben's test; :mod:`.robust`: median interval, outliers;
 :mod:`.simulate`: the seeded hard cases that prove them), the stop rule's arithmetic
 (:mod:`.stopping`: how many more iterations a precision target needs), Student's t
-distribution (:mod:`.tdist`) and the statistics across runs (:mod:`.samples`: summaries,
-Welch ratios of geometric means, runs for a given power) and comparisons judged over a
-table (:mod:`.compare`: Welch or paired log ratios, the band test, Benjamini-Hochberg / Holm),
+distribution (:mod:`.tdist`), the one estimator of a configuration's value and interval over
+its runs (:mod:`.estimate`: the geometric mean, a t interval on the logs) and the statistics
+across runs (:mod:`.samples`: summaries, Welch ratios of geometric means, runs for a given
+power) and comparisons judged over a table (:mod:`.compare`: Welch or paired log ratios, the band test, Benjamini-Hochberg / Holm),
 and the change points of a history of results, each point with its interval
 (:mod:`.changepoints`; :mod:`.histories`: the seeded synthetic histories that prove it).
 
@@ -31,6 +32,16 @@ from benchstats.compare import (
     runs_needed,
     welch_log_diff,
 )
+from benchstats.estimate import (
+    ESTIMATOR,
+    ESTIMATOR_LEGEND,
+    Estimate,
+    LogSums,
+    estimate_of_sums,
+    estimate_runs,
+    log_sums,
+    one_run_throughput_interval,
+)
 from benchstats.samples import MAX_RUNS, Ratio, Summary, runs_for_power, summarize, welch_log_ratio
 from benchstats.steady import Steady, analyze, batch_means_ci, mser, warmup_length
 from benchstats.stopping import DEFAULT_MAX_TIME, StopRule, next_for_target, run_until
@@ -40,11 +51,15 @@ __all__ = [
     "CONFIDENCE",
     "CORRECTIONS",
     "DEFAULT_MAX_TIME",
+    "ESTIMATOR",
+    "ESTIMATOR_LEGEND",
     "MAX_RUNS",
     "Change",
     "ChangeSearch",
+    "Estimate",
     "Judgement",
     "LogDiff",
+    "LogSums",
     "Ratio",
     "Steady",
     "StopRule",
@@ -52,12 +67,16 @@ __all__ = [
     "analyze",
     "band_p_value",
     "batch_means_ci",
+    "estimate_of_sums",
+    "estimate_runs",
     "find_changes",
     "incomplete_beta",
     "interval",
     "judge",
+    "log_sums",
     "mser",
     "next_for_target",
+    "one_run_throughput_interval",
     "paired_log_diff",
     "ratio_of_means",
     "run_until",
