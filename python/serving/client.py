@@ -598,8 +598,11 @@ async def run_load(target: Target, requests: Sequence[Request], times: Sequence[
         for done, finished in enumerate(asyncio.as_completed(tasks), 1):
             await finished
             if progress and (done % max(1, len(tasks) // 10) == 0 or done == len(tasks)):
-                print(f"serve: {done}/{len(tasks)} requests answered", file=sys.stderr,
-                      flush=True)
+                # as a training run's progress: done/total, the pace so far, time so far
+                spent = time.perf_counter() - start
+                print(f"serve: {done}/{len(tasks)} requests answered, "
+                      f"{done / max(spent, 1e-9):.3g} requests/s, {spent:.1f} s elapsed",
+                      file=sys.stderr, flush=True)
         wall = time.perf_counter() - start
         watcher.cancel()
         first = min((r.sent for r in records), default=0.0)

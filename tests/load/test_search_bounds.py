@@ -4,6 +4,7 @@ small share of the offered load says it is saturated."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -85,3 +86,15 @@ def test_the_time_cap_reaches_the_client_only_for_a_search() -> None:
     assert "--search_max_seconds" not in serve_flags(plan)
     flags = serve_flags({**plan, "serve.search": "rate"})
     assert flags[flags.index("--search_max_seconds") + 1] == "60"
+
+
+def test_a_run_shows_its_progress_with_pace_and_time(null_server: Callable[..., str]) -> None:
+    url = null_server("--token_delay_ms", "1")
+    code, _facts, err = _load("--endpoint", url, "--model", "m", "--request_rate", "50",
+                              "--num_requests", "10", "--output_len", "2", "--prompt_len", "3",
+                              "--progress", timeout=120)
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if "requests answered" in line]
+    assert len(lines) == 10
+    assert re.fullmatch(r"serve: 10/10 requests answered, [0-9.e+]+ requests/s, "
+                        r"[0-9.]+ s elapsed", lines[-1]), lines[-1]
