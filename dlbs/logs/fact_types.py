@@ -145,6 +145,7 @@ FACT_TYPES: dict[str, str] = {
     "results.slo": "dict",
     "results.client_lag_ms": "float or null",
     "results.client_lag_max_ms": "float or null",
+    "results.latency_ci95_withheld": "str",
     "results.client_lagged": "bool",
     "results.client_loop": "str",
     "results.send_delay_p99_ms": "float or null",

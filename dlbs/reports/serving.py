@@ -3,9 +3,12 @@ the offered load (``serve.request_rate``, or ``serve.concurrency`` for a closed 
 per figure: TTFT, TPOT, ITL and end-to-end percentiles, requests and output tokens per second,
 goodput, SLO attainment and failed requests.
 
-A cell is the mean over the repeated runs of its experiment; its interval is the run's own 95%
-interval when there is one run (order-statistic for a percentile, t for a mean: what the client
-logged as ``*_ci95``), else Student's t over the runs' values. A run whose client lagged
+A cell is the mean over the repeated runs of its experiment; its interval is Student's t over
+the runs' values (each run from the server as it found it, ``serve.num_requests`` at the
+offered load: what a repeat of that run gives), and a one-run cell has none for its latencies:
+one run's requests queue behind each other, no independent draws (logs from before
+2026-11-28 carry per-run intervals that treated them as such, 26-88% coverage labelled 95% on
+simulated queues: they are not shown). A throughput or attainment of one run keeps none either. A run whose client lagged
 (``results.client_lagged``) marks its cell. Pure: records in, ``Report`` out.
 """
 from __future__ import annotations
@@ -139,13 +142,8 @@ def _cell(runs: list[Mapping[str, Any]], figure: ServeFigure
     values = [v for v in (_number(r.get(figure.key)) for r in runs) if v is not None]
     if not values:
         return None, None, None
-    if len(values) == 1:
-        interval = runs[0].get(figure.key + "_ci95") if len(runs) == 1 else None
-        low, high = (interval if isinstance(interval, list) and len(interval) == 2
-                     else (None, None))
-        return (values[0] * figure.scale,
-                None if low is None else low * figure.scale,
-                None if high is None else high * figure.scale)
+    if len(values) == 1:  # no interval: one run's requests are no independent draws
+        return values[0] * figure.scale, None, None
     stats = summarize(values)
     return stats.mean * figure.scale, stats.ci_low * figure.scale, stats.ci_high * figure.scale
 
