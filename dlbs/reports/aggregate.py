@@ -1,10 +1,11 @@
 """Aggregate repeated runs of one experiment (same ``identity``) into one row of statistics.
 
-For ``time`` (ms) and ``throughput`` (samples/s) of the successful runs: count, mean, median,
-standard deviation and the 95% confidence interval of the mean time (Student t); the
-throughput's interval is samples / the time's bounds, so it is never negative (a time interval
-reaching 0, e.g. two runs far apart, leaves the time no lower and the throughput no upper
-bound: NaN). An experiment is
+For ``time`` (ms), ``throughput`` (samples/s) and tokens/s of the successful runs: count,
+median, standard deviation, and the configuration's value (``_mean``) with its 95% interval
+(``_ci_low``, ``_ci_high``) by the one estimator of :mod:`benchstats.estimate` (the geometric
+mean over runs, a Student t interval on the logs: the ends are always positive and finite,
+and the time's are the throughput's inverted), the same numbers ``dlbs history`` gives the
+same runs. An experiment is
 *noisy* when the coefficient of variation (std / mean) of its throughput over runs is above the
 threshold; with a single run, the iteration-level ``results.time_std / results.time`` is used
 instead. An experiment with no successful run carries the status of its last failed run;
@@ -23,19 +24,22 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from benchstats import t_critical
+from benchstats import estimate_runs, one_run_throughput_interval, t_critical
 
-from dlbs.reports.figures import FIGURE_KEYS
-from dlbs.reports.frame import MAX_BATCH_BOUND, UNUSABLE, UNUSABLE_WHY
+from dlbs.reports.figures import FIGURE_KEYS, TOKENS
+from dlbs.reports.frame import MAX_BATCH_BOUND, TIME_CI, UNUSABLE, UNUSABLE_WHY
 from dlbs.reports.model import BUSY_THRESHOLD
 
 #: Default noise threshold: coefficient of variation above 5% marks a measurement noisy.
 NOISE_THRESHOLD = 0.05
 METRICS: tuple[str, ...] = ("time", "throughput")
+#: The columns that are values of a configuration, estimated by the one estimator
+#: (``benchstats.estimate``): batch time, throughput and tokens/s.
+VALUES: tuple[str, ...] = (*METRICS, TOKENS)
 #: Columns that vary between runs of one experiment and are not carried to the aggregate.
 PER_RUN: tuple[str, ...] = ("time", "throughput", "time_std", "time_data", "status", "error",
                             "steady_state", "other_cpu_share", "loss_finite", "output_finite", "numerics",
-                            UNUSABLE, UNUSABLE_WHY, MAX_BATCH_BOUND)
+                            TIME_CI, UNUSABLE, UNUSABLE_WHY, MAX_BATCH_BOUND)
 
 
 def _margin(std: pd.Series, count: pd.Series) -> pd.Series:
@@ -45,6 +49,8 @@ def _margin(std: pd.Series, count: pd.Series) -> pd.Series:
 
 
 def _metric_stats(ok: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """A figure's arithmetic mean, median, std and the t interval of its mean (the figures
+    that are no value of the configuration: MFU, memory, latency...)."""
     grouped = ok.groupby("identity", sort=False)[metric]
     stats = grouped.agg(["count", "mean", "median", "std"])
     margin = _margin(stats["std"], stats["count"])
@@ -52,27 +58,55 @@ def _metric_stats(ok: pd.DataFrame, metric: str) -> pd.DataFrame:
     return stats.drop(columns="count").add_prefix(f"{metric}_")
 
 
-def _throughput_interval(ok: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
-    """The throughput interval from the time interval: throughput is samples / mean time, so
-    its bounds are samples / the time's bounds (never negative). A time interval reaching 0 or
-    below (two runs far apart) has no lower bound, and the throughput none above: NaN."""
-    samples = (ok["throughput"] * ok["time"] / 1000.0).groupby(ok["identity"], sort=False)
-    per = samples.median().reindex(stats.index)
-    # the point with its interval: samples / the mean time, the estimand (the mean of the
-    # runs' throughputs is a different figure, above it by about CV^2, and can fall outside
-    # an interval drawn from the time's); the median likewise
-    stats["throughput_mean"] = 1000.0 * per / stats["time_mean"]
-    stats["throughput_median"] = 1000.0 * per / stats["time_median"]
-    low = stats["time_ci_low"].where(stats["time_ci_low"] > 0)
-    stats["time_ci_low"] = low
-    stats["throughput_ci_low"] = 1000.0 * per / stats["time_ci_high"]
-    stats["throughput_ci_high"] = 1000.0 * per / low
+def _estimated(values: pd.Series) -> tuple[float, float, float]:
+    """The one estimator (``benchstats.estimate``) of one experiment's runs' values: its
+    value and interval; NaN where a value is not > 0 (no geometric mean of it)."""
+    usable = values.dropna()
+    if usable.empty or (usable <= 0).any():
+        return np.nan, np.nan, np.nan
+    found = estimate_runs([float(v) for v in usable])
+    return found.value, found.low, found.high
+
+
+def _one_run_interval(run: pd.Series, metric: str) -> tuple[float, float]:
+    """A configuration of one run: the run's own interval over iterations (``results.time_ci95``;
+    throughput: samples / its bounds), as ``dlbs history`` shows it; NaN where not logged."""
+    interval = run.get(TIME_CI)
+    if not isinstance(interval, tuple) or metric not in METRICS:
+        return np.nan, np.nan
+    if metric == "time":
+        return interval
+    return one_run_throughput_interval(float(run["throughput"]), float(run["time"]), *interval)
+
+
+def _single_runs(ok: pd.DataFrame, stats: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """``stats`` with each one-run experiment's interval its run's own."""
+    if TIME_CI not in ok.columns:
+        return stats
+    counts = ok.groupby("identity", sort=False)[metric].count()
+    for identity in counts.index[counts == 1]:
+        runs = ok[(ok["identity"] == identity) & ok[metric].notna()]
+        stats.loc[identity, ["ci_low", "ci_high"]] = _one_run_interval(runs.iloc[0], metric)
     return stats
 
 
+def _value_stats(ok: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """A value of the configuration (batch time, throughput, tokens/s): ``_mean`` and its
+    interval are the one estimator's (the geometric mean over runs, a t interval on the logs:
+    ends always positive and finite, the time's and the throughput's the inverse of each
+    other); the median and std are the runs' own."""
+    grouped = ok.groupby("identity", sort=False)[metric]
+    stats = grouped.agg(["median", "std"])
+    found = pd.DataFrame([_estimated(values) for _, values in grouped], index=stats.index,
+                         columns=["mean", "ci_low", "ci_high"], dtype=float)
+    stats = stats.join(found)
+    stats = _single_runs(ok, stats, metric)
+    return stats[["mean", "median", "std", "ci_low", "ci_high"]].add_prefix(f"{metric}_")
+
+
 def _cv(ok: pd.DataFrame, stats: pd.DataFrame, runs_ok: pd.Series) -> pd.Series:
-    # the spread of the runs' throughputs over their own mean (the point shown is samples /
-    # mean time, a slightly smaller figure)
+    # the spread of the runs' throughputs over their own arithmetic mean (the value shown is
+    # their geometric mean, a slightly smaller figure)
     over_runs = stats["throughput_std"] / ok.groupby("identity", sort=False)["throughput"].mean()
     within = (ok["time_std"] / ok["time"]).groupby(ok["identity"], sort=False).mean()
     return over_runs.where(runs_ok.reindex(over_runs.index) >= 2, within.reindex(over_runs.index))
@@ -91,8 +125,9 @@ def aggregate(frame: pd.DataFrame, threshold: float = NOISE_THRESHOLD) -> pd.Dat
     ok = frame[(frame["status"] == "ok") & frame["throughput"].notna()]
     runs_ok = ok.groupby("identity", sort=False).size()
     figures = [key for key in FIGURE_KEYS if key in frame.columns]
-    stats = pd.concat([_metric_stats(ok, m) for m in [*METRICS, *figures]], axis=1)
-    stats = _throughput_interval(ok, stats)
+    values = [*METRICS, *(key for key in figures if key in VALUES)]
+    stats = pd.concat([_value_stats(ok, m) for m in values]
+                      + [_metric_stats(ok, m) for m in figures if m not in VALUES], axis=1)
     out = descr.join(groups.size().rename("runs")).join(runs_ok.rename("runs_ok"))
     out["runs_ok"] = out["runs_ok"].fillna(0).astype(int)
     out = out.join(stats).join(_failure_status(frame))

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
+from benchstats import ESTIMATOR_LEGEND
 
 from dlbs.reports.aggregate import NOISE_THRESHOLD, aggregate
 from dlbs.reports.differences import differences
@@ -320,7 +321,8 @@ def _pair_tables(both: pd.DataFrame, agg_b: pd.DataFrame, agg_n: pd.DataFrame,
 def _method_notes(data: pd.DataFrame, policy: Policy, confidence: float, judged: int
                   ) -> list[str]:
     """How the verdicts were reached, and what a cell without one needs."""
-    notes = policy_notes(policy, confidence, judged, session_note(policy))
+    notes = [f"Base and New (samples/s, tokens/s): {ESTIMATOR_LEGEND}",
+             *policy_notes(policy, confidence, judged, session_note(policy))]
     verdicts = [str(v) for v in data["Verdict"]]
     if any(v.startswith(("no verdict: 1 run", "no verdict: 0 run")) for v in verdicts):
         notes.append(f"no verdict from one run a side: iterations of one process are not "

@@ -46,6 +46,9 @@ ALIASES: dict[str, str] = {
 }
 #: The batch ``--batch_size max`` found, and the per-run column saying it is not the edge.
 MAX_BATCH_KEY, MAX_BATCH_BOUND = "results.max_batch", "max_batch_bound"
+#: A run's interval of its batch time over iterations (``results.time_ci95``, a pair or None):
+#: a configuration of one run shows it, as ``dlbs history`` does.
+TIME_CI = "time_ci95"
 #: Derived columns (not log keys): a device label like ``2x gpu``.
 DERIVED: tuple[str, ...] = ("device",)
 
@@ -373,6 +376,7 @@ def to_frame(records: Sequence[Mapping[str, Any]], extra: Sequence[str] = (),
     for key in FIGURE_KEYS:
         if any(key in record for record in records):
             columns[key] = [record.get(key) for record in records]
+    columns[TIME_CI] = [_time_interval(record.get("results.time_ci95")) for record in records]
     if any(MAX_BATCH_KEY in record for record in records):
         columns[MAX_BATCH_BOUND] = [max_batch_bound(record) for record in records]
     frame = pd.DataFrame(columns)
@@ -381,6 +385,16 @@ def to_frame(records: Sequence[Mapping[str, Any]], extra: Sequence[str] = (),
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
     frame["identity"] = frame.groupby(by, dropna=False, sort=False).ngroup() if by else 0
     return frame
+
+
+def _time_interval(logged: Any) -> tuple[float, float] | None:
+    """A run's logged interval of its mean batch time over iterations (``results.time_ci95``:
+    two positive numbers, low first), else None."""
+    if isinstance(logged, (list, tuple)) and len(logged) == 2 and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x < math.inf
+            for x in logged) and logged[0] <= logged[1]:
+        return float(logged[0]), float(logged[1])
+    return None
 
 
 def max_batch_bound(record: Mapping[str, Any]) -> bool | None:

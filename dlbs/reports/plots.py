@@ -205,6 +205,11 @@ def _numeric_columns(table: Table) -> list[float]:
     return sorted({x for c in table.data.columns if (x := column_x(c)) is not None})
 
 
+#: An interval whose upper end is above this many times its value is drawn as an arrow (the
+#: axis is not stretched to it; the table prints its ends).
+OPEN_FACTOR = 3.0
+
+
 def _points(table: Table, r: int) -> list[Point]:
     """The points of one row's numeric cells; no error where no CI."""
     points = []
@@ -216,9 +221,10 @@ def _points(table: Table, r: int) -> list[Point]:
         y = float(value)
         lo, hi = (_finite(table.ci[0].iat[r, c]), _finite(table.ci[1].iat[r, c])) \
             if table.ci is not None else (None, None)
-        if lo is not None and hi is not None:
+        if lo is not None and hi is not None and hi <= OPEN_FACTOR * y:
             points.append(Point(x, y, y - lo, hi - y))
-        elif lo is not None:  # ``>= low``: the least certain point, never drawn as a plain one
+        elif lo is not None:  # ``>= low`` or an upper end beyond OPEN_FACTOR x the value (two
+            # runs far apart): an arrow, so that one interval does not set the axis for all
             points.append(Point(x, y, y - lo, 0.0, open_high=True))
         else:
             points.append(Point(x, y, 0.0, 0.0))

@@ -1,8 +1,9 @@
 """The ``summary`` report: one row per experiment with the statistics of its repeated runs.
 
 Runs, successful runs, those that reached a steady state (``-`` when the logs do not say),
-status; for batch time (ms) and throughput (samples/s) the mean, median,
-standard deviation and 95% confidence interval of the mean; the coefficient of variation and
+status; for batch time (ms) and throughput (samples/s) the value and its 95% interval by the
+one estimator (``benchstats.estimate``: the geometric mean over runs; its "mean" columns),
+the median and the standard deviation; the coefficient of variation and
 whether it marks the experiment noisy. Where runs logged them, more tables follow: tokens/s
 statistics (token models), efficiency (FLOPs, MFU, memory, energy) and generation latency.
 Pure: records in, ``Report`` out.
@@ -13,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
+from benchstats import ESTIMATOR_LEGEND
 
 from dlbs.reports.aggregate import BUSY_THRESHOLD, NOISE_THRESHOLD
 from dlbs.reports.figure_tables import experiment_table, figure_notes, group_tables, present
@@ -77,10 +79,9 @@ def summary_report(records: Sequence[Mapping[str, Any]],
     data = data.sort_index(kind="stable")
     table = Table("experiments", "Experiments (statistics over repeated runs)", data, marks,
                   csv_marks=CSV_MARKS)
-    notes = legend([table]) + [(f"CI95: 95% confidence interval of the mean time over runs (Student t); throughput's "
-              "is samples / the time's bounds (never negative; empty where the time interval "
-              f"reaches 0); noisy: CV > {threshold:.0%} (over runs; over iterations for a single "
-              "run)"),
+    notes = legend([table]) + [(f"mean and CI95 of time and throughput: {ESTIMATOR_LEGEND}; "
+              "median and std: the runs' own; "
+              f"noisy: CV > {threshold:.0%} (over runs; over iterations for a single run)"),
              "Steady: successful runs that reached a steady state (results.steady_state)"]
     notes += _busy_note(agg, dims)
     figures = _figure_tables(agg, dims)

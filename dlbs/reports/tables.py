@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
+from benchstats import ESTIMATOR_LEGEND
 
 from dlbs.reports.aggregate import NOISE_THRESHOLD, aggregate
 from dlbs.reports.figure_tables import figure_notes, group_tables, tokens_pivot
@@ -72,8 +73,10 @@ def _notes(added: list[str], tables: list[Table], threshold: float) -> list[str]
     notes = [f"{line}" for line in legend(tables)]
     if added:
         notes.append("rows also split by: " + ", ".join(label_of(a) for a in added))
-    notes.append("values are means over repeated runs (throughput: samples / the mean batch "
-                 f"time); noise threshold: CV > {threshold:.0%}")
+    measures = "throughput, batch time" + (" and tokens/s" if any(t.name == "tokens" for t in tables)
+                                           else "")
+    notes.append(f"values of {measures}: {ESTIMATOR_LEGEND}; others: "
+                 f"arithmetic mean over runs; noise threshold: CV > {threshold:.0%}")
     return notes
 
 

@@ -37,9 +37,9 @@ __all__ = ["ESTIMATOR", "ESTIMATOR_LEGEND", "Estimate", "LogSums", "estimate_of_
 #: The estimator's name, as outputs state it.
 ESTIMATOR = "geometric mean over runs"
 #: One line that every output's legend carries: the estimator's name and method.
-ESTIMATOR_LEGEND = (f"value and 95% interval: {ESTIMATOR} (the geometric mean of the runs' "
-                    "values, a Student t interval on the mean of their logarithms, "
-                    "exponentiated; one run: its own interval over iterations, where logged)")
+ESTIMATOR_LEGEND = (f"{ESTIMATOR}, its 95% interval Student t on the mean of the runs' "
+                    "logarithms, exponentiated (one run: its own interval over iterations, "
+                    "where logged)")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Behaviour of the table builders and the comparison beyond the golden files."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -59,7 +60,8 @@ def test_runs_of_other_parallelisms_or_optimizers_are_other_experiments() -> Non
                                                  "TP group"]
     # SGD, what a run without the key trained with, is named (never '-': it read as the
     # model's default, AdamW for a transformer)
-    assert rows == {("alexnet", "4x cpu", "sgd", "ddp", "-"): pytest.approx(11.0),
+    # the one estimator over the three ddp/sgd runs (10, 12, 11 ms): their geometric mean
+    assert rows == {("alexnet", "4x cpu", "sgd", "ddp", "-"): pytest.approx(1320.0 ** (1 / 3)),
                     ("alexnet", "4x cpu", "adamw", "ddp", "-"): 20.0,
                     ("alexnet", "4x cpu", "sgd", "fsdp", "-"): 40.0,
                     ("alexnet", "4x cpu", "sgd", "fsdp_tp", "2"): 50.0}
@@ -91,7 +93,7 @@ def test_a_weak_scaling_sweep_over_parallelisms_scales_each_along_its_row() -> N
 def test_repeats_are_averaged_and_marked_noisy_above_the_threshold() -> None:
     records = [run(time=t) for t in (10.0, 12.0, 8.0)]
     noisy = build_report(records, "regular")
-    assert cells(noisy) == [[pytest.approx(10.0)]]
+    assert cells(noisy) == [[pytest.approx(960.0 ** (1 / 3))]]  # their geometric mean
     assert noisy.tables[0].marks.iat[0, 0] == "*"
     quiet = build_report(records, "regular", threshold=0.5)
     assert quiet.tables[0].marks.iat[0, 0] == ""
@@ -105,7 +107,7 @@ def test_single_run_uses_iteration_noise() -> None:
 
 def test_partial_failure_is_marked_and_averages_successful_runs() -> None:
     report = build_report([run(time=10.0), run(status="failure"), run(time=10.0)], "regular")
-    assert cells(report) == [[10.0]] and report.tables[0].marks.iat[0, 0] == "!"
+    assert cells(report) == [[pytest.approx(10.0)]] and report.tables[0].marks.iat[0, 0] == "!"
 
 
 def test_pivot_of_a_statistic() -> None:
@@ -222,9 +224,10 @@ def test_a_run_with_an_impossible_time_is_invalid_never_averaged() -> None:
     zero = run(time=10.0, **{"results.time": 0.0, "results.throughput": None})
     report = build_report([run(time=10.0), run(time=12.0), negative, zero,
                            run(batch=32, time=5.0, **{"results.time": -1.0})], "regular")
-    assert cells(report) == [[11.0, "invalid"]]
-    # samples / mean time: 16 x 1000 / 11 ms (not the mean of 1600 and 1333)
-    assert cells(report, 1) == [[pytest.approx(16000.0 / 11.0, rel=1e-9), "invalid"]]
+    assert cells(report) == [[pytest.approx(math.sqrt(120.0)), "invalid"]]
+    # the geometric mean of 1600 and 1333.3 samples/s: samples / that of the times
+    assert cells(report, 1) == [[pytest.approx(16000.0 / math.sqrt(120.0), rel=1e-9),
+                                 "invalid"]]
     compared = compare_records([run(time=10.0), run(time=10.5), negative],
                                [run(time=10.0), run(time=10.2)])
     assert compared.tables[0].data["Runs base"].tolist() == [2]

@@ -12,6 +12,7 @@ the report code as it was before these figures, on the logs ``old_style_outputs`
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import subprocess
 from collections.abc import Callable, Iterable, Mapping
@@ -143,13 +144,13 @@ def test_tokens_per_second_is_the_mean_of_the_repeats(mixed: list[dict[str, Any]
     assert tokens.title == "Throughput (tokens/s)"
     for length, values in GPT2_TOKENS.items():
         cell = row(tokens.data, Model="GPT-2", **{"Seq len": length, "Generate": "-"})[8]
-        assert cell == pytest.approx(statistics.mean(values))
-        assert f"{statistics.mean(values):.2f}" in table_text(tokens)
+        assert cell == pytest.approx(statistics.geometric_mean(values))
+        assert f"{statistics.geometric_mean(values):.2f}" in table_text(tokens)
     # the samples/s table keeps its samples/s: tokens/s / length
     throughput = table(report, "throughput")
     cell = row(throughput.data, Model="GPT-2", **{"Seq len": 128, "Generate": "-"})[8]
-    # samples / mean time (issue 19: the estimand): the harmonic mean of the runs' samples/s
-    assert cell == pytest.approx(statistics.harmonic_mean([t / 128 for t in GPT2_TOKENS[128]]))
+    # the one estimator (issue 56): the geometric mean of the runs' samples/s
+    assert cell == pytest.approx(statistics.geometric_mean([t / 128 for t in GPT2_TOKENS[128]]))
 
 
 def test_mixed_sweep_shows_no_samples_per_second_under_tokens(
@@ -164,7 +165,7 @@ def test_mixed_sweep_shows_no_samples_per_second_under_tokens(
     tokens_text = text.split("Throughput (tokens/s)")[1].split("\n\n")[0]
     alexnet_line = next(line for line in tokens_text.splitlines() if line.startswith("AlexNet"))
     assert alexnet_line.split()[-2:] == ["-", "-"]
-    shown = f"{statistics.harmonic_mean(ALEXNET_SAMPLES):.2f}"  # samples / mean time
+    shown = f"{statistics.geometric_mean(ALEXNET_SAMPLES):.2f}"  # the one estimator
     assert shown in text.split("Throughput (tokens/s)")[0]  # in the samples/s table ...
     assert shown not in tokens_text  # ... never under tokens/s
     as_json = json.loads(RENDERERS["json"](report))
@@ -227,7 +228,7 @@ def test_generation_latency_table(mixed: list[dict[str, Any]]) -> None:
     assert [t.name for t in report.tables] == ["experiments", "tokens", "resources", "latency"]
     tokens = table(report, "tokens")
     mean = row(tokens.data, Model="GPT-2", **{"Seq len": 256})["Tokens/s mean"]
-    assert mean == pytest.approx(statistics.mean(GPT2_TOKENS[256]))
+    assert mean == pytest.approx(statistics.geometric_mean(GPT2_TOKENS[256]))
 
 
 def test_seq_len_and_generate_tell_experiments_apart(mixed: list[dict[str, Any]]) -> None:
@@ -274,7 +275,7 @@ def test_a_repeat_failed_before_the_length_was_resolved_stays_in_its_experiment(
     assert experiments.iloc[0][["Runs", "OK"]].tolist() == [3, 2]
     regular = build_report(records_of(tmp_path), "regular")
     tokens = table(regular, "tokens")
-    assert tokens.data.iat[0, 0] == pytest.approx(6100.0)
+    assert tokens.data.iat[0, 0] == pytest.approx(math.sqrt(6000.0 * 6200.0))  # geometric
     assert tokens.mark(0, 0) == "!"
 
 
@@ -319,7 +320,7 @@ def test_compare_lists_tokens_per_second_and_efficiency(tmp_path: Path) -> None:
         "Base (samples/s)", "New (samples/s)", "Speedup", "CI low", "CI high", "Runs base",
         "Runs new", "Runs needed (planning)", "Verdict"]
     gpt2 = row(comparison, Model="GPT-2", **{"Seq len": 256})
-    assert gpt2["Base (tokens/s)"] == pytest.approx(statistics.mean(GPT2_TOKENS[256]))
+    assert gpt2["Base (tokens/s)"] == pytest.approx(statistics.geometric_mean(GPT2_TOKENS[256]))
     alexnet = row(comparison, Model="AlexNet")
     assert alexnet["Base (tokens/s)"] is None and alexnet["New (tokens/s)"] is None
     resources = table(report, "resources").data
