@@ -65,9 +65,9 @@ def test_a_rate_sweep_through_dlbs_run_honours_ignore_eos(tmp_path: Path) -> Non
                    log.with_suffix(".requests.jsonl").read_text().splitlines()]
         assert [r["output_tokens"] for r in records] == [12] * 16
         assert all(r["tokens_from"] == "usage" for r in records)
-        # every token timed, those a random model streams with an empty text too (one event a
-        # token; the last may close the stream with an empty text): each request has a TTFT
-        assert all(r["ttft"] is not None and len(r["chunks"]) in (11, 12) for r in records)
+        # every token timed, those a random model streams with an empty text too (an event
+        # may carry several tokens when the server's output runs ahead): each request has a TTFT
+        assert all(r["ttft"] is not None and 1 <= len(r["chunks"]) <= 12 for r in records)
 
 
 def test_requests_in_flight_together_are_batched(tmp_path: Path) -> None:
