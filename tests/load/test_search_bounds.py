@@ -3,28 +3,12 @@ ends and stops at serve.search_max_seconds saying so; a run on a server that kee
 small share of the offered load says it is saturated."""
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 from serving import capacity
 
-LOADGEN = Path(__file__).resolve().parents[2] / "python" / "serving" / "loadgen.py"
-
-
-def _load(*flags: str, timeout: float = 120) -> tuple[int, dict[str, Any], str]:
-    done = subprocess.run([sys.executable, str(LOADGEN), *flags], capture_output=True,
-                          text=True, timeout=timeout, check=False)
-    facts = {}
-    for line in done.stdout.splitlines():
-        if line.startswith("__") and "__=" in line:
-            key, _, value = line[2:].partition("__=")
-            facts[key] = json.loads(value)
-    return done.returncode, facts, done.stderr
+from .test_client import _load
 
 
 def test_a_search_out_of_time_runs_no_more_steps_and_says_what_it_had() -> None:
