@@ -10,6 +10,7 @@ host); no log is ``not run``.
 """
 from __future__ import annotations
 
+import functools
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -137,13 +138,7 @@ def local_state(index: int, source: ExperimentLike,
 def plan_status(experiments: Sequence[ExperimentLike]) -> list[ExperimentState]:
     """Every experiment's state (each read once into its view by :func:`local_state`); jobs
     are looked up with one ``squeue`` call."""
-    scanned: list[dict[str, list[int]]] = []
-
-    def written() -> dict[str, list[int]]:  # /proc read once, and only if a .part is alone
-        if not scanned:
-            scanned.append(open_for_writing())
-        return scanned[0]
-
+    written = functools.cache(open_for_writing)  # /proc read once, only if a .part is alone
     states = [local_state(i, exp, written) for i, exp in enumerate(experiments)]
     jobs = [s for s in states if s.job_id]
     if not jobs:
