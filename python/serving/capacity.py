@@ -166,23 +166,31 @@ def search(step: Callable[[int, float], StepResult], start: float, goal: Goal,
     """Every trial, and the ``results.capacity*`` facts; once ``out_of_time()`` no step starts
     (the first always runs) and the facts say so in ``results.capacity_note``."""
     check_start(start, goal.unit)
+    cut: list[bool] = []  # a step or trial the cap kept from starting (not a finish past it)
+
+    def cutting() -> bool:
+        if out_of_time is not None and out_of_time():
+            cut.append(True)
+            return True
+        return False
+
     warning = short_step_warning(goal.step_requests)
     if progress and warning:
         progress(f"serve: warning: {warning}")
     trials: list[Trial] = []
     for index in range(goal.trials):
-        if trials and out_of_time is not None and out_of_time():
+        if trials and cutting():
             break
         found = [t.capacity for t in trials if t.capacity is not None]
         begin, factor = ((sum(found) / len(found), 1 + 4 * goal.tolerance) if found else
                          (start, 2.0))
-        trial = search_trial(step, index, begin, factor, goal, out_of_time)
+        trial = search_trial(step, index, begin, factor, goal, cutting)
         trials.append(trial)
         if progress:
             progress(f"serve: capacity trial {index + 1}/{goal.trials}: "
                      f"{_text(trial.capacity)} {UNITS[goal.unit]} in {len(trial.steps)} steps")
     facts = capacity_facts(trials, goal)
-    if out_of_time is not None and out_of_time():
+    if cut:
         stopped = (f"stopped at serve.search_max_seconds after {len(trials)} of {goal.trials} "
                    f"trials and {facts['results.capacity_steps']} steps: the figures are what "
                    "it had")

@@ -31,6 +31,26 @@ def test_a_search_out_of_time_runs_no_more_steps_and_says_what_it_had() -> None:
     assert "results.capacity_note" not in free and free["results.capacity_steps"] > 2
 
 
+def test_a_search_that_ends_as_its_time_runs_out_is_not_called_stopped() -> None:
+    """The cap passes during the last step of the last trial: nothing was kept from running,
+    so the note does not say the search stopped at the cap."""
+    ran: list[float] = []
+
+    def step(trial: int, load: float) -> capacity.StepResult:
+        ran.append(load)
+        return capacity.StepResult(1.0 if load < 3 else 0.0, {})
+
+    goal = capacity.Goal("rate", 90.0, 0.03, 8, 3, 0.01, 100)
+    _, free = capacity.search(step, 1.0, goal)
+    steps = len(ran)
+    ran.clear()
+    _, facts = capacity.search(step, 1.0, goal, None, lambda: len(ran) >= steps)
+    assert len(ran) == steps
+    assert "stopped at serve.search_max_seconds" not in (facts.get("results.capacity_note")
+                                                         or "")
+    assert facts["results.capacity"] == free["results.capacity"]
+
+
 def test_each_search_step_is_printed_as_it_ends_and_the_cap_stops_it(
         null_server: Callable[..., str]) -> None:
     url = null_server("--max_inflight", "1", "--first_delay_ms", "300")
