@@ -8,8 +8,31 @@
 - what only the runner needs: ``runlog`` (log files and the rerun policy), ``progress``,
   ``monitor``, ``provenance`` (host facts), ``dockerengine`` (the Docker engine client),
   ``status`` (``experimenter status``).
+
+The names below are loaded on first use (PEP 562): ``experimenter print`` reads
+``dlbs.runner.device`` to say where a plan would run, and importing the sweep's core (the
+launchers, Jinja) for it cost about 45 ms of every ``print``.
 """
-from dlbs.runner.core import Outcome, Runner, Summary
-from dlbs.runner.job import Ending, Executor, Job
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dlbs.runner.core import Outcome, Runner, Summary
+    from dlbs.runner.job import Ending, Executor, Job
+
+#: Each public name and the module that defines it.
+_HOMES = {"Outcome": "dlbs.runner.core", "Runner": "dlbs.runner.core",
+          "Summary": "dlbs.runner.core", "Ending": "dlbs.runner.job",
+          "Executor": "dlbs.runner.job", "Job": "dlbs.runner.job"}
 
 __all__ = ["Ending", "Executor", "Job", "Outcome", "Runner", "Summary"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import ``name``'s module on first use."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'dlbs.runner' has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)
