@@ -10,6 +10,14 @@ requests as independent draws: Student's t, the order-statistic interval), the c
 :mod:`benchstats.dependent` where it gives an interval, and the share it withholds.
 
     .venv/bin/python benchmarks/sim_latency_intervals.py [--trials 200] [--sizes 100 200 1000]
+
+With ``--repeats K [K ...]`` it measures instead the intervals a report gives over K repeated
+runs of ``--sizes`` requests each (every run from an empty server): Student's t over the runs'
+values (the report's method before 2026-11-28; its truth the mean over 20,000 runs of the
+run's statistic) beside the order-statistic interval of the median run (the report's method
+now; its truth the median over those runs), the worst cell of each (metric, statistic).
+
+    .venv/bin/python benchmarks/sim_latency_intervals.py --repeats 3 6 10 --sizes 100 --trials 1000
 """
 from __future__ import annotations
 
@@ -20,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
-from benchstats.latency_coverage import coverage, true_values
+from benchstats.latency_coverage import Tally, coverage, repeat_coverage, repeat_truth, true_values
 from benchstats.queues import SERVERS
 
 LOADS = (0.3, 0.5, 0.8)
@@ -34,7 +42,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 200, 1000])
+    parser.add_argument("--repeats", type=int, nargs="+", default=[],
+                        help="runs a cell: measure the intervals over repeated runs instead")
+    parser.add_argument("--truth-runs", type=int, default=20_000,
+                        help="runs that make the truth of --repeats")
     args = parser.parse_args()
+    if args.repeats:
+        repeated(args)
+        return
     print("| server | load | requests | statistic | old coverage | new coverage | withheld |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     # coverage counts the intervals given ("-": none); withheld is the new method's share
@@ -48,6 +63,31 @@ def main() -> None:
                           f"{_cell(tally.old_coverage())} | "
                           f"{_cell(tally.coverage())} | "
                           f"{_cell(1 - tally.printed / tally.trials)} |", flush=True)
+
+
+def repeated(args: argparse.Namespace) -> None:
+    """The table of intervals over repeated runs: per cell, the worst (metric, statistic)."""
+    print("| server | load | requests a run | runs | t over runs: worst coverage | "
+          "t: lower end <= 0 | median run: worst coverage | median run: given |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for server in SERVERS:
+        for load in LOADS:
+            for n in args.sizes:
+                truth = repeat_truth(server, load, n, runs=args.truth_runs)
+                for k in args.repeats:
+                    tallies = repeat_coverage(server, load, n, k, args.trials, 7, truth)
+                    old = min(t.old_coverage() for t in tallies.values())
+                    new = min((t.coverage() for t in tallies.values() if t.printed),
+                              default=math.nan)
+                    nonpositive = max(_nonpositive(t) for t in tallies.values())
+                    given = min(t.printed / t.trials for t in tallies.values())
+                    print(f"| {server} | {load:.0%} | {n} | {k} | {_cell(old)} | "
+                          f"{_cell(nonpositive)} | {_cell(new)} | {_cell(given)} |", flush=True)
+
+
+def _nonpositive(tally: Tally) -> float:
+    """The share of t intervals over runs whose lower end is not a plausible latency."""
+    return tally.old_nonpositive / tally.trials if tally.trials else math.nan
 
 
 if __name__ == "__main__":

@@ -3,13 +3,16 @@ the offered load (``serve.request_rate``, or ``serve.concurrency`` for a closed 
 per figure: TTFT, TPOT, ITL and end-to-end percentiles, requests and output tokens per second,
 goodput, SLO attainment and failed requests.
 
-A cell is the mean over the repeated runs of its experiment; its interval is Student's t over
-the runs' values (each run from the server as it found it, ``serve.num_requests`` at the
-offered load: what a repeat of that run gives), and a one-run cell has none for its latencies:
-one run's requests queue behind each other, no independent draws (logs from before
-2026-11-28 carry per-run intervals that treated them as such, 26-88% coverage labelled 95% on
-simulated queues: they are not shown). A throughput or attainment of one run keeps none either. A run whose client lagged
-(``results.client_lagged``) marks its cell. Pure: records in, ``Report`` out.
+A cell is the median of its experiment's repeated runs (the typical repeat: each run from
+the server as it found it, ``serve.num_requests`` at the offered load); its 95% interval is
+the distribution-free order-statistic interval of that median over the runs, given from
+:data:`MIN_RUNS_FOR_INTERVAL` runs (``exp.repeat``). A run's statistics are not normal (a few
+runs catch a long queue): Student's t over 3-10 runs covered 65-93% on simulated queueing
+servers (``benchmarks/sim_latency_intervals.py --repeats``), the order-statistic interval
+95-98%. One run's requests queue behind each other, no independent draws, so a run has no
+interval of its own (logs from before 2026-11-28 carry per-run intervals that treated them as
+such, 26-88% coverage labelled 95% on simulated queues: they are not shown). A run whose
+client lagged (``results.client_lagged``) marks its cell. Pure: records in, ``Report`` out.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from benchstats.samples import summarize
+from benchstats.quantiles import quantile_interval
 
 from dlbs.logs.fact_types import SERVE_CONFIG_FACTS, config_value
 from dlbs.reports.model import BUSY_THRESHOLD, MARK_BUSY, MARK_LEGEND, Report, Table
@@ -137,15 +140,20 @@ def _number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+#: Runs an interval of a cell's median needs: with 6, the lowest and highest run hold the
+#: median with probability 1 - 2 / 2**6 = 96.9% (5 runs: 93.8%, under 95%).
+MIN_RUNS_FOR_INTERVAL = 6
+
+
 def _cell(runs: list[Mapping[str, Any]], figure: ServeFigure
           ) -> tuple[float | None, float | None, float | None]:
     values = [v for v in (_number(r.get(figure.key)) for r in runs) if v is not None]
     if not values:
         return None, None, None
-    if len(values) == 1:  # no interval: one run's requests are no independent draws
-        return values[0] * figure.scale, None, None
-    stats = summarize(values)
-    return stats.mean * figure.scale, stats.ci_low * figure.scale, stats.ci_high * figure.scale
+    middle = quantile_interval(values, 0.5)  # NaN ends below MIN_RUNS_FOR_INTERVAL runs
+    low, high = (None, None) if math.isnan(middle.low) else \
+        (middle.low * figure.scale, middle.high * figure.scale)
+    return middle.value * figure.scale, low, high
 
 
 def serving_report(records: Sequence[Mapping[str, Any]]) -> Report:
@@ -286,9 +294,10 @@ def _notes(runs: Sequence[Mapping[str, Any]], tables: list[Table]) -> list[str]:
             if isinstance(r.get("results.slo"), dict)}
     notes.append("TTFT: time to the first token from a request leaving the client; TPOT: time "
                  "per output token after the first; ITL: gaps between streamed chunks; each "
-                 "cell is the mean of its runs, its 95% interval (charts, json) the run's own "
-                 "(order-statistic for a percentile: a p99 needs about 500 requests) or "
-                 "Student's t over runs (requests/s and goodput: repeat the runs, exp.repeat)")
+                 "cell is the median of its runs (exp.repeat), its 95% interval (charts, "
+                 f"json, the interval tables) from {MIN_RUNS_FOR_INTERVAL} runs: the "
+                 "distribution-free interval of the median run, over the runs (a run's own "
+                 "requests queue behind each other: no interval within one run)")
     if slos:
         notes.append("SLO: " + "; ".join(sorted(slos)) + " (attainment counts failed "
                      "requests as missed)")

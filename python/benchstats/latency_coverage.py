@@ -28,6 +28,8 @@ class Tally:
     old_covered: int = 0
     printed: int = 0
     covered: int = 0
+    #: intervals over runs whose lower end is zero or below (no plausible latency)
+    old_nonpositive: int = 0
 
     def old_coverage(self) -> float:
         return self.old_covered / self.old_printed if self.old_printed else math.nan
@@ -84,4 +86,65 @@ def coverage(server: str, load: float, n: int, trials: int, seed: int,
                 if not new.withheld:
                     tally.printed += 1
                     tally.covered += _inside(new.low, new.high, target)
+    return tallies
+
+
+def run_statistics(run: Latencies) -> dict[tuple[str, str], float]:
+    """Each (metric, statistic) of one run, as the run's log gives it."""
+    out = {}
+    for metric in METRICS:
+        values = getattr(run, metric)
+        for label, q in STATISTICS:
+            out[(metric, label)] = float(values.mean() if q is None else np.quantile(values, q))
+    return out
+
+
+@dataclass(frozen=True)
+class RepeatTruth:
+    """What a repeat of a run gives: per (metric, statistic), the mean and the median over
+    many independent runs of the run's statistic."""
+
+    mean: dict[tuple[str, str], float]
+    median: dict[tuple[str, str], float]
+
+
+def repeat_truth(server: str, load: float, n: int, runs: int = 20_000, seed: int = 98
+                 ) -> RepeatTruth:
+    """What a repeat of a run of ``n`` requests from an empty server gives: the mean and the
+    median over ``runs`` independent runs of each run's statistic (the quantities an
+    interval over repeated runs is about; not the stationary value, which a short run from an
+    empty server does not reach)."""
+    simulate: Callable[..., Latencies] = SERVERS[server]
+    rng = np.random.default_rng(seed)
+    table: dict[tuple[str, str], list[float]] = {}
+    for _ in range(runs):
+        for key, value in run_statistics(simulate(n, load, rng)).items():
+            table.setdefault(key, []).append(value)
+    return RepeatTruth({key: float(np.mean(v)) for key, v in table.items()},
+                       {key: float(np.median(v)) for key, v in table.items()})
+
+
+def repeat_coverage(server: str, load: float, n: int, repeats: int, trials: int, seed: int,
+                    truth: RepeatTruth) -> dict[tuple[str, str], Tally]:
+    """Per (metric, statistic), over ``trials`` sets of ``repeats`` independent runs: the old
+    interval (Student's t over the runs' values, of their mean; ``old_nonpositive`` counts
+    those whose lower end is zero or below, no plausible latency) and the new one
+    (:func:`benchstats.quantiles.quantile_interval` of the runs' median: distribution-free,
+    given from 6 runs at 95%), each against its own truth."""
+    simulate: Callable[..., Latencies] = SERVERS[server]
+    rng = np.random.default_rng(seed)
+    tallies = {key: Tally() for key in truth.mean}
+    for _ in range(trials):
+        per_run = [run_statistics(simulate(n, load, rng)) for _ in range(repeats)]
+        for key, tally in tallies.items():
+            values = [stats[key] for stats in per_run]
+            tally.trials += 1
+            old = summarize(values)
+            tally.old_printed += 1
+            tally.old_covered += _inside(old.ci_low, old.ci_high, truth.mean[key])
+            tally.old_nonpositive += old.ci_low <= 0
+            new = quantile_interval(values, 0.5)
+            if not math.isnan(new.low):
+                tally.printed += 1
+                tally.covered += _inside(new.low, new.high, truth.median[key])
     return tallies
