@@ -3,7 +3,10 @@ the offered load (``serve.request_rate``, or ``serve.concurrency`` for a closed 
 per figure: TTFT, TPOT, ITL and end-to-end percentiles, requests and output tokens per second,
 goodput, SLO attainment and failed requests.
 
-A cell is the median of its experiment's repeated runs (the typical repeat: each run from
+A cell of requests/s, output tokens/s or goodput is the one estimator of every output
+(:mod:`benchstats.estimate`: the geometric mean of the runs, Student's t on their logarithms),
+so the report and ``dlbs history`` give a serving run's requests/s alike. A cell of a latency,
+the SLO attainment or the failed requests is the median of its experiment's repeated runs (the typical repeat: each run from
 the server as it found it, ``serve.num_requests`` at the offered load); its 95% interval is
 the distribution-free order-statistic interval of that median over the runs, given from
 :data:`MIN_RUNS_FOR_INTERVAL` runs (``exp.repeat``). A run's statistics are not normal (a few
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+from benchstats.estimate import ESTIMATOR_LEGEND, estimate_runs
 from benchstats.quantiles import quantile_interval
 
 from dlbs.logs.fact_types import SERVE_CONFIG_FACTS, config_value
@@ -53,6 +57,10 @@ class ServeFigure:
     title: str
     digits: int = 1
     scale: float = 1.0
+    #: a rate (requests or tokens a second): the one estimator of every output
+    #: (:mod:`benchstats.estimate`, as ``dlbs history`` gives ``results.throughput``) instead
+    #: of the median run
+    rate: bool = False
 
 
 FIGURES: tuple[ServeFigure, ...] = (
@@ -61,9 +69,9 @@ FIGURES: tuple[ServeFigure, ...] = (
     ServeFigure("results.tpot_p50", "TPOT p50 (ms)", 2),
     ServeFigure("results.itl_p50", "ITL p50 (ms)", 2),
     ServeFigure("results.e2e_p50", "End-to-end p50 (ms)"),
-    ServeFigure("results.request_throughput", "Requests/s (achieved)", 2),
-    ServeFigure("results.output_tokens_per_second", "Output tokens/s", 1),
-    ServeFigure("results.goodput", "Goodput (requests/s within the SLO)", 2),
+    ServeFigure("results.request_throughput", "Requests/s (achieved)", 2, rate=True),
+    ServeFigure("results.output_tokens_per_second", "Output tokens/s", 1, rate=True),
+    ServeFigure("results.goodput", "Goodput (requests/s within the SLO)", 2, rate=True),
     ServeFigure("results.slo_attainment", "SLO attainment (%)", 1, 100.0),
     ServeFigure("results.failed_requests", "Failed requests", 0),
     ServeFigure("results.send_delay_p99_ms", "Send delay p99 (ms: how late requests left their "
@@ -150,6 +158,10 @@ def _cell(runs: list[Mapping[str, Any]], figure: ServeFigure
     values = [v for v in (_number(r.get(figure.key)) for r in runs) if v is not None]
     if not values:
         return None, None, None
+    if figure.rate and min(values) > 0:
+        found = estimate_runs(values)
+        return (found.value * figure.scale, *((None, None) if math.isnan(found.low) else
+                                              (found.low * figure.scale, found.high * figure.scale)))
     middle = quantile_interval(values, 0.5)  # NaN ends below MIN_RUNS_FOR_INTERVAL runs
     low, high = (None, None) if math.isnan(middle.low) else \
         (middle.low * figure.scale, middle.high * figure.scale)
@@ -297,7 +309,9 @@ def _notes(runs: Sequence[Mapping[str, Any]], tables: list[Table]) -> list[str]:
                  "cell is the median of its runs (exp.repeat), its 95% interval (charts, "
                  f"json, the interval tables) from {MIN_RUNS_FOR_INTERVAL} runs: the "
                  "distribution-free interval of the median run, over the runs (a run's own "
-                 "requests queue behind each other: no interval within one run)")
+                 "requests queue behind each other: no interval within one run); requests/s, "
+                 f"output tokens/s and goodput: the {ESTIMATOR_LEGEND}, as dlbs history gives "
+                 "a serving run's requests/s")
     if slos:
         notes.append("SLO: " + "; ".join(sorted(slos)) + " (attainment counts failed "
                      "requests as missed)")

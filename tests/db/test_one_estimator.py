@@ -32,3 +32,25 @@ def test_report_and_history_agree_to_the_digit(logs: Any, tmp_path: Path,
         row = json.loads(capsys.readouterr().out)["tables"][0]["rows"][0]["cells"]
         # JSON keeps six decimals: the same digits as history's
         assert all(round(point[k], 6) in row for k in ("value", "ci_low", "ci_high"))
+
+
+def test_a_serving_runs_requests_per_second_agree_in_report_and_history(
+        logs: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A serving run's history figure is its requests/s: the serving report's Requests/s cell
+    is the same estimator (it was the arithmetic mean with Student's t: 5.59 [-0.90, 12.08])."""
+    folder = tmp_path / "serve"
+    for i, rate in enumerate(RUNS):
+        logs.write(folder / f"serve{i}.log", logs.facts(
+            model="tiny", throughput=rate, repeat=i,
+            **{"exp.phase": "serve", "serve.request_rate": 8.0, "serve.model": "tiny",
+               "results.request_throughput": rate, "results.ttft_p50": 0.05 + i / 100}))
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    assert main(["db", "ingest", "--db", url, str(folder)]) == 0
+    capsys.readouterr()
+    assert main(["history", "--db", url, "--format", "json"]) == 0
+    point = json.loads(capsys.readouterr().out)[0]
+    assert main(["report", str(folder), "--format", "json"]) == 0
+    tables = {t["name"]: t for t in json.loads(capsys.readouterr().out)["tables"]}
+    assert tables["request_throughput"]["rows"][0]["cells"] == [round(point["value"], 6)]
+    assert tables["request_throughput_ci"]["rows"][0]["cells"] == [
+        f"{point['ci_low']:.2f} - {point['ci_high']:.2f}"]  # 1.88 - 14.77, as history
