@@ -402,6 +402,11 @@ def config_value(name: str, value: Any) -> Any:
 #: above 0: a zero, negative, NaN or infinite one is no measurement. One rule for every reader:
 #: the reports leave such a run logged ``ok`` out of every statistic (and name it), the
 #: database refuses to store it (``dlbs.db.records.refusal``).
+#: Other processes above this share of a run's CPUs during its timed window
+#: (``results.other_cpu_share``) make it a run on a busy machine, in the reports and the
+#: console alike: a tenth is well above the accounting's resolution (+-0.02 at the shortest
+#: window given, 1 s) and already takes a tenth of the cores a CPU benchmark uses.
+BUSY_THRESHOLD = 0.10
 MEASUREMENTS: tuple[str, ...] = ("results.throughput", "results.time")
 
 

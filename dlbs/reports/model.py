@@ -13,6 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from dlbs.logs.fact_types import BUSY_THRESHOLD
+
 #: Cell marks and what they mean (shown under each report).
 MARK_NOISY = "*"
 MARK_PARTIAL = "!"
@@ -22,11 +24,6 @@ MARK_BUSY = "#"
 MARK_NOT_FINITE = "x"
 MARK_NUMERICS_OFF = "?"
 MARK_LOWER_BOUND = "+"
-#: Other processes above this share of the run's CPUs during its timed window
-#: (``results.other_cpu_share``) mark it busy: a tenth is well above the accounting's
-#: resolution (+-0.02 at the shortest window given, 1 s) and already takes a tenth of the cores
-#: a CPU benchmark uses.
-BUSY_THRESHOLD = 0.10
 MARK_LEGEND: dict[str, str] = {
     MARK_NOISY: "noisy: coefficient of variation above the threshold",
     MARK_PARTIAL: "some repeated runs failed; value from the successful ones",

@@ -36,6 +36,7 @@ from dlbs.errors import DLBSError, RunError
 from dlbs.experiment import Experiment, ExperimentLike
 from dlbs.launchers import build_script, script_file_for
 from dlbs.runner import launcher_errors, runlog, sysinfo
+from dlbs.runner.headline import Measured, counts, measured
 from dlbs.runner.job import Ending, Executor, Job
 from dlbs.runner.lock import FolderLocks
 from dlbs.runner.oom import OOM_SKIP, OomMemory
@@ -71,6 +72,9 @@ class Outcome:
     #: The benchmark's ``exp.warnings``: said once per sweep in the summary, with how many
     #: experiments share each (the log keeps them all).
     warnings: list[str] = field(default_factory=list)
+    #: What an ``ok`` run measured: its headline figure and marks (the console's line and
+    #: the summary's counts); None for the rest.
+    measured: Measured | None = None
 
     @property
     def done_before(self) -> bool:
@@ -121,6 +125,7 @@ class Summary:
                           for o in self.failures]
         lines += [f"  warning: {o.log_file}: {o.warning}" for o in self.outcomes if o.warning]
         lines += sweep_warnings(self.outcomes)
+        lines += counts([o.measured for o in self.outcomes if o.measured is not None])
         skipped = [o for o in self.outcomes if o.status == "skipped"]
         one_by_one = (OOM_SKIP, SATURATION_SKIP)  # each its own reason, said with its log
         kinds = Counter((o.error or "skipped").split(" (")[0] for o in skipped
@@ -217,7 +222,8 @@ class Runner:
             self._oom.note(exp.raw, outcome.status, outcome.log_file)
             self._saturated.note(exp.raw, outcome.log_file)
         summary.outcomes.append(outcome)
-        progress.finish(index, outcome.status, outcome.duration)
+        progress.finish(index, outcome.status, outcome.duration,
+                        outcome.measured.text() if outcome.measured else "")
         if self.on_finished is not None and outcome.log_file and \
                 (outcome.status not in NOT_RUN_HERE or outcome.done_before):
             try:
@@ -468,7 +474,7 @@ class Runner:
         ending.facts = [*ending.facts, *self._sys_info(job.view)]
         try:
             check_log_paths(job.exp)  # a sub-folder swapped for a link while it ran
-            status, error, warnings = write_trailer(job, ending, duration, self._stop)
+            status, error, warnings, found = write_trailer(job, ending, duration, self._stop)
             kept = self._settle(job.part, job.log_file,
                                 interrupted=status in runlog.RERUN_STATUSES)
             if kept == job.log_file:
@@ -480,7 +486,7 @@ class Runner:
                                                f"{err.strerror or err}", keep=job.part)
         self._write_failures = 0
         return Outcome(status, duration, str(kept), error, warning=ending.warning,
-                       warnings=warnings)
+                       warnings=warnings, measured=found if status == "ok" else None)
 
     @staticmethod
     def _settle(part: Path, log_file: Path, interrupted: bool) -> Path:
@@ -632,10 +638,10 @@ def peer_crash_reason(part: Path, offset: int, output: Mapping[str, Any]) -> str
     return f"{line}; the benchmark reported: {reported}" if reported else line
 
 
-def write_trailer(job: Job, ending: Ending, duration: float,
-                  signal_name: str | None) -> tuple[str, str | None, list[str]]:
+def write_trailer(job: Job, ending: Ending, duration: float, signal_name: str | None
+                  ) -> tuple[str, str | None, list[str], Measured]:
     """Append the trailer facts of ``job`` to its ``.part``; return the final status, its
-    one-line reason and the benchmark's warnings (``exp.warnings``)."""
+    one-line reason, the benchmark's warnings (``exp.warnings``) and what it measured."""
     exp, part = job.view, job.part
     output = runlog.read_output_facts(part, job.offset)
     status, error = runlog.final_status(output, ending.exit_code, ending.stopped)
@@ -660,7 +666,7 @@ def write_trailer(job: Job, ending: Ending, duration: float,
     runlog.append_facts(part, facts)
     said = output.get("exp.warnings")
     warnings = [str(w) for w in said] if isinstance(said, list) else []
-    return status, (error or output.get("results.error")), warnings
+    return status, (error or output.get("results.error")), warnings, measured(output)
 
 
 #: Distinct benchmark warnings a sweep's summary names (the rest are counted).

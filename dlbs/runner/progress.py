@@ -117,8 +117,10 @@ class Progress:
             self._line(f"[{index + 1}/{self.total}] start {label}")
         self._update_file()
 
-    def finish(self, index: int, status: str, duration: float | None = None) -> None:
-        """An experiment ended (``status`` ok or a failure), was skipped or simulated."""
+    def finish(self, index: int, status: str, duration: float | None = None,
+               measured: str = "") -> None:
+        """An experiment ended (``status`` ok or a failure), was skipped or simulated;
+        ``measured``: its headline figure and marks (``4.71 samples/s, busy 87%``)."""
         key = {"ok": "done", "skipped": "skipped", "simulated": "simulated",
                "submitted": "submitted", "in_flight": "in_flight"}.get(status, "failed")
         self.counts[key] += 1
@@ -137,6 +139,7 @@ class Progress:
             self._bar.update(1)
         elif key in ("done", "failed", "submitted", "in_flight"):
             took = f" in {duration:.1f} s" if duration is not None else ""
+            took += f": {measured}" if measured else ""
             shown = "already in flight" if status == "in_flight" else status
             self._line(f"[{index + 1}/{self.total}] {shown}{took} | {self._summary()}")
         self._update_file()

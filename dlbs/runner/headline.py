@@ -1,0 +1,102 @@
+"""What a finished experiment measured, said on the console as it ends and counted at the
+sweep's end: its headline figure with its unit, and the marks that say how far to trust it.
+
+A person watching a sweep reads the console, not the logs: ``[3/12] ok in 41.2 s: 4.71
+samples/s, busy 87%`` says what the log holds and that the machine was shared, and the summary
+counts the runs on a busy machine, those without a steady state and those whose interval was
+withheld (what ``dlbs report`` marks ``#`` and ``~``). Pure: the log's facts in, text out.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dlbs.logs.fact_types import BUSY_THRESHOLD
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A run's headline figure (``""`` when its log has none) and its marks."""
+
+    figure: str = ""
+    busy: float | None = None   # other processes' share of its CPUs, when above the threshold
+    unsteady: bool = False      # results.steady_state false
+    withheld: str = ""          # results.ci_withheld: why its interval was withheld
+
+    def text(self) -> str:
+        """The figure and its marks, e.g. ``4.71 samples/s, busy 87%, not steady``."""
+        parts = [self.figure] if self.figure else []
+        if self.busy is not None:
+            parts.append(f"busy {self.busy:.0%}")
+        if self.unsteady:
+            parts.append("not steady")
+        elif self.withheld:
+            parts.append(f"no interval: {self.withheld}")
+        return ", ".join(parts)
+
+
+def significant(value: float) -> str:
+    """A figure to 3 significant digits, whole numbers from 100 on (``0.0123``, ``4.71``,
+    ``1,234``): a small figure keeps its digits, a large one shows no false precision."""
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def headline_figure(facts: Mapping[str, Any]) -> str:
+    """The figure a report leads with: a capacity search's capacity, a serving run's TTFT p50
+    and requests/s, a language model's tokens/s, else samples/s."""
+    capacity = _number(facts.get("results.capacity"))
+    if capacity is not None:
+        unit = facts.get("results.capacity_unit") or "requests/s"
+        return f"capacity {significant(capacity)} {unit}"
+    ttft = _number(facts.get("results.ttft_p50"))
+    if ttft is not None:
+        rate = _number(facts.get("results.request_throughput"))
+        tail = f", {significant(rate)} requests/s" if rate is not None else ""
+        return f"TTFT p50 {significant(ttft)} ms{tail}"
+    tokens = _number(facts.get("results.tokens_per_second"))
+    if tokens is not None:
+        return f"{significant(tokens)} tokens/s"
+    samples = _number(facts.get("results.throughput"))
+    return f"{significant(samples)} samples/s" if samples is not None else ""
+
+
+def measured(facts: Mapping[str, Any]) -> Measured:
+    """The headline and marks of a finished run's facts (what its process wrote)."""
+    share = _number(facts.get("results.other_cpu_share"))
+    withheld = facts.get("results.ci_withheld")
+    return Measured(headline_figure(facts),
+                    share if share is not None and share > BUSY_THRESHOLD else None,
+                    facts.get("results.steady_state") is False,
+                    withheld if isinstance(withheld, str) else "")
+
+
+def counts(runs: Sequence[Measured]) -> list[str]:
+    """The summary's lines on the runs that measured something: how many were on a busy
+    machine, found no steady state, or have no interval (none when all is well)."""
+    total = len(runs)
+    if not total:
+        return []
+    lines = []
+    busy = sum(r.busy is not None for r in runs)
+    if busy:
+        lines.append(f"  {busy} of {total} runs on a busy machine (other processes took over "
+                     f"{BUSY_THRESHOLD:.0%} of their CPUs: results.other_cpu_share): figures "
+                     "not comparable; measure again on a quiet machine (docs/reports.md)")
+    unsteady = sum(r.unsteady for r in runs)
+    if unsteady:
+        lines.append(f"  {unsteady} of {total} runs found no steady state (results.steady_state):"
+                     " the warm-up may be in the figure; raise exp.num_batches")
+    withheld = sum(bool(r.withheld) and not r.unsteady for r in runs)
+    if withheld:
+        lines.append(f"  {withheld} of {total} runs without an interval of their own "
+                     "(results.ci_withheld says why; repeated runs give one over the runs)")
+    return lines

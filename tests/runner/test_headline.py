@@ -1,0 +1,58 @@
+"""Issue 58, item 1: each finished experiment's console line says what it measured and how
+far to trust it, and the sweep's summary counts the runs on a busy machine, without a steady
+state or without an interval (the console said ``[1/12] ok in 144.1 s`` and nothing else)."""
+from __future__ import annotations
+
+import io
+
+from dlbs.runner.core import Outcome, Summary
+from dlbs.runner.headline import Measured, counts, headline_figure, measured, significant
+from dlbs.runner.progress import Progress
+
+
+def test_the_headline_figure_of_each_kind_of_run() -> None:
+    assert headline_figure({"results.throughput": 4.7123}) == "4.71 samples/s"
+    assert headline_figure({"results.throughput": 1234.5,
+                            "results.tokens_per_second": 98765.4}) == "98,765 tokens/s"
+    assert headline_figure({"results.ttft_p50": 42.04, "results.request_throughput": 3.912,
+                            "results.throughput": 3.912}) == "TTFT p50 42 ms, 3.91 requests/s"
+    assert headline_figure({"results.capacity": 6.31, "results.capacity_unit": "requests/s",
+                            "results.ttft_p50": 1.0}) == "capacity 6.31 requests/s"
+    assert headline_figure({"results.status": "ok"}) == ""
+    assert [significant(v) for v in (0.012345, 0.5, 4.7123, 99.94, 100.4)] == \
+        ["0.0123", "0.5", "4.71", "99.9", "100"]
+
+
+def test_marks_busy_unsteady_and_withheld() -> None:
+    quiet = measured({"results.throughput": 4.71, "results.other_cpu_share": 0.03,
+                      "results.steady_state": True, "results.ci_withheld": None})
+    assert quiet.text() == "4.71 samples/s"
+    busy = measured({"results.throughput": 4.71, "results.other_cpu_share": 0.873,
+                     "results.steady_state": False, "results.ci_withheld": "not steady"})
+    assert busy.text() == "4.71 samples/s, busy 87%, not steady"
+    short = measured({"results.throughput": 4.71, "results.ci_withheld": "heavy tails"})
+    assert short.text() == "4.71 samples/s, no interval: heavy tails"
+
+
+def test_the_console_line_carries_the_figure() -> None:
+    stream = io.StringIO()
+    progress = Progress(12, stream=stream, bar=False)
+    progress.start(0, {"exp.model": "resnet18", "exp.log_file": "/logs/a.log"})
+    progress.finish(0, "ok", 41.23, "4.71 samples/s, busy 87%")
+    assert "[1/12] ok in 41.2 s: 4.71 samples/s, busy 87% | done 1 failed 0" in \
+        stream.getvalue()
+
+
+def test_the_summary_counts_runs_on_a_busy_machine() -> None:
+    runs = [Measured("4.71 samples/s", busy=0.87)] * 11 + [Measured("5.0 samples/s")]
+    lines = counts(runs)
+    assert lines[0].startswith("  11 of 12 runs on a busy machine")
+    assert "figures not comparable" in lines[0] and "docs/reports.md" in lines[0]
+    assert counts([Measured("1 samples/s")] * 3) == []  # all well: nothing said
+    summary = Summary(total=3, outcomes=[
+        Outcome("ok", 1.0, "/l/a.log", measured=Measured("1 samples/s", unsteady=True)),
+        Outcome("ok", 1.0, "/l/b.log", measured=Measured("1 samples/s", withheld="heavy tails")),
+        Outcome("failure", 1.0, "/l/c.log", "exit 1")])
+    text = summary.text()
+    assert "1 of 2 runs found no steady state" in text
+    assert "1 of 2 runs without an interval of their own" in text
