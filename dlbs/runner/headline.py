@@ -86,17 +86,18 @@ def counts(runs: Sequence[Measured]) -> list[str]:
     if not total:
         return []
     lines = []
+    runs_word = "runs" if total != 1 else "run"
     busy = sum(r.busy is not None for r in runs)
     if busy:
-        lines.append(f"  {busy} of {total} runs on a busy machine (other processes took over "
+        lines.append(f"  {busy} of {total} {runs_word} on a busy machine (other processes took over "
                      f"{BUSY_THRESHOLD:.0%} of their CPUs: results.other_cpu_share): figures "
                      "not comparable; measure again on a quiet machine (docs/reports.md)")
     unsteady = sum(r.unsteady for r in runs)
     if unsteady:
-        lines.append(f"  {unsteady} of {total} runs found no steady state (results.steady_state):"
+        lines.append(f"  {unsteady} of {total} {runs_word} found no steady state (results.steady_state):"
                      " the warm-up may be in the figure; raise exp.num_batches")
     withheld = sum(bool(r.withheld) and not r.unsteady for r in runs)
     if withheld:
-        lines.append(f"  {withheld} of {total} runs without an interval of their own "
+        lines.append(f"  {withheld} of {total} {runs_word} without an interval of their own "
                      "(results.ci_withheld says why; repeated runs give one over the runs)")
     return lines
