@@ -34,7 +34,7 @@ def present_figures(agg: pd.DataFrame, figures: Sequence[Figure]) -> list[Figure
 
 def tokens_pivot(agg: pd.DataFrame, rows: list[str], cols: list[str],
                  identity: Sequence[str]) -> Table | None:
-    """Tokens/s (mean of runs) laid out as the throughput table; ``None`` without any."""
+    """Tokens/s (the one estimator: geometric mean of runs) laid out as the throughput table; ``None`` without any."""
     if not present(agg, TOKENS):
         return None
     data, marks, _ = pivot(agg, rows, cols, f"{TOKENS}_mean", identity)

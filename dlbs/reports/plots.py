@@ -97,7 +97,9 @@ def _named(level: str, value: Any) -> str:
 def footer(report: Report) -> str:
     """One line of provenance under a chart: where, on what, when, how many runs, which dlbs."""
     info = report.provenance or {}
-    parts = []
+    parts = [" ".join(str(v) for key in ("phases", "precisions", "device_types")
+                      for v in (info.get(key) or [])[:2])] if any(
+        info.get(key) for key in ("phases", "precisions", "device_types")) else []
     for key, prefix in (("hosts", ""), ("cpu_models", ""), ("gpu_models", ""),
                         ("torch", "torch ")):
         values = info.get(key) or []
@@ -132,11 +134,21 @@ def _state_words(info: dict[str, Any]) -> list[str]:
     return words
 
 
+#: The footer's font size (points), and a character's mean width in it (points; the default
+#: sans-serif's digits and lower case are about 0.55 em): what wraps the footer to the figure.
+SIGN_POINTS, SIGN_CHAR_POINTS = 7, 7 * 0.6
+
+
 def _sign(figure: Figure, text: str) -> None:
-    """Write the provenance line at the bottom of the figure (after the layout)."""
+    """Write the provenance at the bottom of the figure (after the layout), wrapped to the
+    figure's width: a footer longer than the figure was cut at its right edge."""
     if text:
-        figure.subplots_adjust(bottom=figure.subplotpars.bottom + 0.05)
-        figure.text(0.01, 0.01, text, fontsize=7, color="#555555")
+        width = max(20, int(figure.get_figwidth() * 72 * 0.98 / SIGN_CHAR_POINTS))
+        lines = textwrap.wrap(text, width) or [text]
+        line_share = SIGN_POINTS * 1.3 / (figure.get_figheight() * 72)
+        figure.subplots_adjust(bottom=figure.subplotpars.bottom + 0.03 + line_share * len(lines))
+        figure.text(0.01, 0.01, "\n".join(lines), fontsize=SIGN_POINTS, color="#555555",
+                    va="bottom")
 
 
 def _images(figure: Figure, formats: tuple[str, ...]) -> dict[str, bytes]:
@@ -437,7 +449,7 @@ def _regular(report: Report, formats: tuple[str, ...]) -> Iterator[Chart]:
     for model, rows in _models(table).items():
         title = _title_with_row(f"{model}: throughput vs replica batch", table, rows)
         images = _lines(table, rows, title, REPLICA_BATCH,
-                        Axis("throughput (samples/s, mean of runs, 95% CI)"), logx=True,
+                        Axis("throughput (samples/s)\ngeometric mean of runs, 95% CI"), logx=True,
                         sign=footer(report) + _not_drawn(table, rows), formats=formats)
         yield Chart(f"throughput_{_slug(model)}.png", title, images)
     yield from _tokens(report, formats)
@@ -455,7 +467,7 @@ def _tokens(report: Report, formats: tuple[str, ...]) -> Iterator[Chart]:
             continue
         title = _title_with_row(f"{model}: tokens/s vs replica batch", table, rows)
         images = _lines(table, rows, title, REPLICA_BATCH,
-                        Axis("throughput (tokens/s, mean of runs, 95% CI)"), logx=True,
+                        Axis("throughput (tokens/s)\ngeometric mean of runs, 95% CI"), logx=True,
                         sign=footer(report) + _not_drawn(table, rows), formats=formats)
         yield Chart(f"tokens_{_slug(model)}.png", title, images)
 

@@ -1,6 +1,7 @@
 """Where and how a report's numbers were measured: a summary of the records' own facts.
 
-Hosts, CPU and GPU models, torch/CUDA versions, the dlbs commits the logs were measured with,
+What was measured (the models, the phase, the precision, the device: a table drops a column
+that does not vary, so a report says them here), hosts, CPU and GPU models, torch/CUDA versions, the dlbs commits the logs were measured with,
 the date range, the inputs and log folders read and the iteration settings (iterations, warm-up, runs per
 experiment, precision targets, steady states). The report-maker's own version and commit are
 given by the caller (the CLI asks git), so this stays pure: records in, a dict out.
@@ -21,6 +22,10 @@ SHOWN = 10
 #: Provenance entry -> the log keys it collects: distinct values in order of appearance, of the
 #: first key a record has (``hw.num_threads``: logs older than ``exp.num_threads``).
 DISTINCT: dict[str, tuple[str, ...]] = {
+    "models": ("exp.model",),
+    "phases": ("exp.phase",),
+    "precisions": ("exp.dtype_used", "exp.dtype"),
+    "device_types": ("exp.device_type",),
     "hosts": ("hw.hostname",),
     "cpu_models": ("hw.cpu_model",),
     "torch": ("exp.framework_version",),
@@ -37,6 +42,7 @@ ITERATION_ENTRIES = ("num_batches", "num_warmup_batches", "target_precision",
                      "threads_per_replica")
 #: Display names of the entries, in the order they are shown (text, markdown, HTML, JSON).
 LABELS: dict[str, str] = {
+    "models": "models", "phases": "phase", "precisions": "precision", "device_types": "device",
     "hosts": "hosts", "cpu_models": "CPU", "gpu_models": "GPU", "torch": "torch",
     "cuda": "CUDA", "measured_with_dlbs": "measured with dlbs commit", "dates": "runs from/to",
     "inputs": "inputs read", "log_folders": "log folders", "records": "records",

@@ -104,4 +104,6 @@ def test_runs_per_experiment_count_each_log_folder_apart() -> None:
 def test_entries_come_in_reading_order() -> None:
     info = provenance(records(), ["/logs/a"], MAKER)
     keys = list(info)
-    assert keys[:3] == ["hosts", "cpu_models", "gpu_models"] and keys[-1] == "report_by"
+    # what was measured first (a table drops the columns that do not vary), then where
+    assert keys[:4] == ["models", "phases", "precisions", "device_types"]
+    assert keys[4:7] == ["hosts", "cpu_models", "gpu_models"] and keys[-1] == "report_by"
