@@ -30,7 +30,7 @@ def _texts_inside(figure: Figure) -> list[str]:
               for ax in figure.axes]
     pieces += [(t.get_text()[:60], t.get_window_extent(renderer)) for t in figure.texts
                if t.get_text().strip()]
-    if figure._suptitle is not None:  # noqa: SLF001 - matplotlib keeps it there
+    if figure._suptitle is not None:
         pieces.append((figure._suptitle.get_text(), figure._suptitle.get_window_extent(renderer)))
     return [name for name, extent in pieces if extent is not None and (
         extent.x0 < box.x0 - 1 or extent.x1 > box.x1 + 1 or extent.y0 < box.y0 - 1
