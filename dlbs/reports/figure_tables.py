@@ -10,12 +10,20 @@ when some of its repeats failed. Pure: aggregates in, ``Table`` out.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
-from dlbs.reports.figures import GROUP_NOTES, GROUP_TITLES, TOKENS, Figure, of_group
+from dlbs.reports.figures import (
+    GROUP_NOTES,
+    GROUP_TITLES,
+    TOKENS,
+    Figure,
+    of_group,
+    resources_note,
+)
 from dlbs.reports.frame import MAX_BATCH_BOUND, MAX_BATCH_KEY, is_number, label_of
 from dlbs.reports.model import MARK_LOWER_BOUND, MARK_PARTIAL, Table
 from dlbs.reports.pivot import pivot, sortable
@@ -84,7 +92,24 @@ def experiment_table(agg: pd.DataFrame, dims: Sequence[str], name: str, title: s
     marks = marks.where(data.notna() & data.map(lambda v: not isinstance(v, str)), "")
     order = pd.Series(range(len(data)), index=index).sort_index(kind="stable").to_numpy()
     return Table(name, title, data.iloc[order], marks.iloc[order],
-                 column_digits=tuple(d for _, _, _, d in columns))
+                 column_digits=tuple(significant_digits(cells[h], d) for _, h, _, d in columns))
+
+
+#: Significant digits a small figure keeps, and the most decimals given for it.
+SIGNIFICANT, MOST_DECIMALS = 3, 6
+
+
+def significant_digits(values: Sequence[Any], decimals: int) -> int:
+    """The decimals of a column: its own (``decimals``), or more where its smallest non-zero
+    value is a small figure (under 1) that would show fewer than :data:`SIGNIFICANT` digits
+    (``TFLOP/s 0.00`` beside ``MFU 1.4%``: 0.0012 shows as 0.00120), at most
+    :data:`MOST_DECIMALS`; a count or a size of 1 or more keeps its own."""
+    numbers = [abs(float(v)) for v in values if isinstance(v, (int, float))
+               and not isinstance(v, bool) and math.isfinite(v) and v != 0]
+    if not numbers or min(numbers) >= 1:
+        return decimals
+    needed = SIGNIFICANT - 1 - math.floor(math.log10(min(numbers)))
+    return max(decimals, min(MOST_DECIMALS, needed))
 
 
 def figure_columns(figures: Sequence[Figure]) -> list[tuple[str, str, float, int]]:
@@ -133,7 +158,9 @@ def figure_marks(agg: pd.DataFrame, figures: Sequence[Figure]) -> dict[str, pd.S
     return marks
 
 
-def figure_notes(groups: Iterable[str]) -> list[str]:
-    """What the figures' tables show, for the groups (table names) present."""
+def figure_notes(groups: Iterable[str], headings: Iterable[str] | None = None) -> list[str]:
+    """What the figures' tables show, for the groups (table names) present; the resources
+    note explains only the column ``headings`` given (all when None)."""
     names = set(groups)
-    return [note for group, note in GROUP_NOTES.items() if group in names]
+    return [resources_note(headings) if group == "resources" else note
+            for group, note in GROUP_NOTES.items() if group in names]

@@ -10,6 +10,7 @@ before. Pure data; nothing here reads records.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -56,28 +57,46 @@ GROUP_TITLES: dict[str, str] = {
 GROUP_NOTES: dict[str, str] = {
     "tokens": "tokens/s: token models only (results.tokens_per_second = samples/s x exp.seq_len);"
               " '-' where a run logs none (image models, generation runs): never samples/s",
-    "resources": "max batch found: the largest replica batch that fit (exp.replica_batch=max; "
-                 "the figures of that row are at it); MFU: model FLOPs utilisation, achieved "
-                 "TFLOP/s / (peak TFLOP/s of a device x devices, exp.num_devices), in %; "
-                 "GFLOP/sample: matmuls, convolutions, attention of one "
-                 "sample's step; peak memory: largest GPU allocation of tensors over the timed window "
-                 "(torch.cuda.max_memory_allocated: not the allocator's cache nor the CUDA "
-                 "context; peak reserved, GPU runs: the caching allocator's reserve, "
-                 "torch.cuda.max_memory_reserved, closer to what nvidia-smi shows) "
-                 "(CPU: peak RSS over the timed window; over the whole process where "
-                 "results.peak_memory_scope=process), MiB, of the process that wrote the log "
-                 "(rank 0 under torchrun); largest rank: the largest of every rank's "
-                 "(results.peak_memory_mb_max); planned peak: a Llama training step's "
-                 "memory plan of one rank, made before the run (exp.memory_plan_mb: tensors only, "
-                 "like a GPU's peak memory; a CPU's peak RSS adds the process's own ~300 MiB); "
-                 "comm. "
-                 "share: the share of --profile's iterations with a collective in flight "
-                 "(results.communication_share); energy over the timed window, where a "
-                 "counter was readable",
+    "resources": "",  # made of RESOURCE_NOTES, for the columns a table has
     "latency": "generation (exp.generate > 0): TTFT time to first token (prefill + first "
                "token), TPOT time per output token; p50/p99 over a run's iterations, "
                "mean over runs",
 }
+
+
+#: What each column of the resources table means, by its heading: a report's legend explains
+#: only the columns its tables have (a CPU report's legend explained max batch, largest rank,
+#: planned peak, comm. share and energy, none of which it showed).
+RESOURCE_NOTES: dict[str, str] = {
+    "Max batch found": "max batch found: the largest replica batch that fit "
+                       "(exp.replica_batch=max; the figures of that row are at it)",
+    "GFLOP/sample": "GFLOP/sample: matmuls, convolutions, attention of one sample's step",
+    "MFU (%)": "MFU: model FLOPs utilisation, achieved TFLOP/s / (peak TFLOP/s of a device x "
+               "devices, exp.num_devices), in %",
+    "Peak memory (MiB)": "peak memory: largest GPU allocation of tensors over the timed window "
+                         "(torch.cuda.max_memory_allocated: not the allocator's cache nor the "
+                         "CUDA context) (CPU: peak RSS over the timed window; over the whole "
+                         "process where results.peak_memory_scope=process), MiB, of the "
+                         "process that wrote the log (rank 0 under torchrun)",
+    "Peak reserved (MiB)": "peak reserved, GPU runs: the caching allocator's reserve, "
+                           "torch.cuda.max_memory_reserved, closer to what nvidia-smi shows",
+    "Peak memory, largest rank (MiB)": "largest rank: the largest of every rank's "
+                                       "(results.peak_memory_mb_max)",
+    "Planned peak (MiB)": "planned peak: a Llama training step's memory plan of one rank, made "
+                          "before the run (exp.memory_plan_mb: tensors only, like a GPU's peak "
+                          "memory; a CPU's peak RSS adds the process's own ~300 MiB)",
+    "Comm. share (%)": "comm. share: the share of --profile's iterations with a collective in "
+                       "flight (results.communication_share)",
+    "Energy (J)": "energy over the timed window, where a counter was readable",
+    "Samples/J": "samples/J: samples over the energy of the timed window",
+}
+
+
+def resources_note(headings: Iterable[str] | None = None) -> str:
+    """The resources table's legend: the notes of the ``headings`` it has (all: None)."""
+    shown = None if headings is None else set(headings)
+    return "; ".join(note for heading, note in RESOURCE_NOTES.items()
+                     if shown is None or heading in shown)
 
 
 def of_group(group: str) -> tuple[Figure, ...]:

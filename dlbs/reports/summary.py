@@ -86,7 +86,8 @@ def summary_report(records: Sequence[Mapping[str, Any]],
     notes += _busy_note(agg, dims)
     figures = _figure_tables(agg, dims)
     return left_out_notes(Report("summary", "Summary of experiments", [table, *figures],
-                                 notes + figure_notes(t.name for t in figures)
+                                 notes + figure_notes((t.name for t in figures),
+                                              [str(c) for t in figures for c in t.data.columns])
                                  + identity_notes(agg)), agg)
 
 

@@ -145,7 +145,8 @@ def _figure_tables(agg: pd.DataFrame, rows: list[str], cols: list[str], added: l
     the dimensions added to them, columns), and their notes; only what the runs logged."""
     tokens = tokens_pivot(agg, rows, cols, identity)
     tables = ([tokens] if tokens is not None else []) + group_tables(agg, [*rows, *added, *cols])
-    return tables, figure_notes(t.name for t in tables)
+    return tables, figure_notes((t.name for t in tables),
+                                [str(c) for t in tables for c in t.data.columns])
 
 
 def _value_column(agg: pd.DataFrame, frame_value: str) -> str:
