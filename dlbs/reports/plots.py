@@ -17,7 +17,7 @@ import io
 import numbers
 import re
 import textwrap
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,9 +97,8 @@ def _named(level: str, value: Any) -> str:
 def footer(report: Report) -> str:
     """One line of provenance under a chart: where, on what, when, how many runs, which dlbs."""
     info = report.provenance or {}
-    parts = [" ".join(str(v) for key in ("phases", "precisions", "device_types")
-                      for v in (info.get(key) or [])[:2])] if any(
-        info.get(key) for key in ("phases", "precisions", "device_types")) else []
+    measured = measured_words(info)
+    parts = [measured] if measured else []
     for key, prefix in (("hosts", ""), ("cpu_models", ""), ("gpu_models", ""),
                         ("torch", "torch ")):
         values = info.get(key) or []
@@ -115,6 +114,17 @@ def footer(report: Report) -> str:
     if commits:
         parts.append("dlbs " + ", ".join(str(c)[:8] for c in commits[:2]))
     return "; ".join(parts)
+
+
+#: The provenance entries that say what was measured, in the footer's order.
+MEASURED = ("phases", "precisions", "device_types")
+
+
+def measured_words(info: Mapping[str, Any]) -> str:
+    """What was measured, the footer's first words: ``inference float32 cpu``; every value of
+    an entry, joined by ``/`` (``float32/bfloat16``): a footer that showed two precisions of
+    three would say the chart was measured at two."""
+    return " ".join("/".join(str(v) for v in info[key]) for key in MEASURED if info.get(key))
 
 
 def _state_words(info: dict[str, Any]) -> list[str]:
@@ -574,9 +584,12 @@ def _bars(table: Table, sign: str = "", formats: tuple[str, ...] = ("png",)
     _ratio_ticks(axes.xaxis, min(low_x, 0.95), max(high_x, 1.05))
     axes.set_yticks(range(len(ok)), labels, fontsize="small")
     axes.axvline(1.0, color="black", linewidth=1)
-    # the table's own intervals, at the level adjusted for the cells judged together
-    axes.set(title=f"Speedup of new over base\n{_interval_words(table)} (as in the table)",
-             xlabel="speedup (x, log scale; > 1: new is faster)", ylabel="experiment")
+    # the table's own intervals, at the level adjusted for the cells judged together; the
+    # title centred on the figure and wrapped to it (over the axes, which the experiments'
+    # names push right, its second line ran past the right edge)
+    figure.suptitle(fitted_title(f"Speedup of new over base\n{_interval_words(table)} "
+                                 "(as in the table)", figure.get_figwidth()))
+    axes.set(xlabel="speedup (x, log scale; > 1: new is faster)", ylabel="experiment")
     axes.invert_yaxis()
     axes.legend(fontsize="small", loc="best")
     figure.tight_layout()

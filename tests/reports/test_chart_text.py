@@ -9,8 +9,11 @@ import pytest
 from matplotlib.figure import Figure
 
 from dlbs.reports import plots
-from dlbs.reports.build import build_report
+from dlbs.reports.build import build_report, compare_records
+from dlbs.reports.plots import footer
 from dlbs.reports.provenance import provenance
+
+from .test_serving_report import _run, _search
 
 
 def _long_provenance(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -37,8 +40,10 @@ def _texts_inside(figure: Figure) -> list[str]:
         or extent.y1 > box.y1 + 1)]
 
 
+@pytest.mark.parametrize("kind", ["regular", "weak", "strong", "pivot", "compare"])
 def test_no_chart_text_is_cut_and_the_footer_says_what_was_measured(
-        records: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+        kind: str, records: list[dict[str, Any]], new_records: list[dict[str, Any]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[tuple[list[str], str]] = []
     images = plots._images
 
@@ -49,14 +54,19 @@ def test_no_chart_text_is_cut_and_the_footer_says_what_was_measured(
 
     monkeypatch.setattr(plots, "_images", checked)
     long = _long_provenance(records)
-    report = build_report(long, "regular")
+    if kind == "compare":
+        report = compare_records(long, _long_provenance(new_records))
+    elif kind == "pivot":
+        report = build_report(long, pivot=(["model"], ["devices"], "results.time_p50"))
+    else:
+        report = build_report(long, kind)
     report.provenance = provenance(long, ["/a/folder/of/logs"])  # as dlbs report sets it
     plots.charts(report)
     assert seen
-    for outside, footer in seen:
+    for outside, sign in seen:
         assert outside == []
-        assert "training" in footer or "inference" in footer
-        assert "float32" in footer
+        assert "training" in sign or "inference" in sign
+        assert "float32" in sign
 
 
 def test_the_text_report_names_phase_precision_and_device(
@@ -66,3 +76,32 @@ def test_the_text_report_names_phase_precision_and_device(
     assert (info["phases"], info["precisions"], info["device_types"]) == \
         (["inference"], ["bfloat16"], ["cpu"])
     assert list(info)[:4] == ["models", "phases", "precisions", "device_types"]
+
+
+def test_the_footer_names_every_precision_not_the_first_two(
+        records: list[dict[str, Any]]) -> None:
+    mixed = [{**r, "exp.dtype": ("float32", "bfloat16", "float16")[i % 3]}
+             for i, r in enumerate(records)]
+    report = build_report(mixed, "regular")
+    report.provenance = provenance(mixed)
+    assert footer(report).startswith("training float32/bfloat16/float16 gpu; ")
+
+
+@pytest.mark.parametrize("with_loads", [True, False], ids=["serving", "capacity"])
+def test_no_serving_chart_text_is_cut(with_loads: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    outside: list[list[str]] = []
+    images = plots._images
+
+    def checked(figure: Figure, formats: tuple[str, ...]) -> dict[str, bytes]:
+        outside.append(_texts_inside(figure))
+        return images(figure, formats)
+
+    monkeypatch.setattr(plots, "_images", checked)
+    name = "a-served-model-with-a-rather-long-name/Instruct-v0.3-awq"
+    loads = [_run(r, 40.0 * r, model=name) for r in (1, 2, 4, 8)] if with_loads else []
+    runs = [*loads, _search(6.1, [5.5, 6.8], model=name),
+            _search(3.0, None, unit="concurrency", model=name)]
+    report = build_report(_long_provenance(runs))
+    report.provenance = provenance(_long_provenance(runs), ["/a/folder/of/logs"])
+    plots.charts(report)
+    assert outside and all(o == [] for o in outside)
