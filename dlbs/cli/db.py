@@ -54,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     page.add_argument("--output", required=True, metavar="DIR",
                       help="folder of the page (index.html)")
     page.add_argument("--metric", default="results.throughput")
-    page.add_argument("--by", default="exp.code_version", metavar="AXIS")
+    page.add_argument("--by", default=None, metavar="AXIS",
+                      help="the axis (default exp.code_version, or the date when no run has one)")
     page.add_argument("--min-change", "--min_change", dest="min_change", type=float,
                       default=0.05)
 
@@ -168,13 +169,15 @@ def _query(store: Any, args: argparse.Namespace) -> int:
 
 
 def _page(store: Any, args: argparse.Namespace) -> int:
-    from dlbs.db.history import load_series, regressions
+    from dlbs.db.history import load_series_on_axis, regressions
     from dlbs.db.page import render, write_page
     from dlbs.errors import UsageError
 
     if not args.output.strip():
         raise UsageError("dlbs db page --output '': give the folder to write the page into")
-    loaded = load_series(store, filters(args), args.metric, args.by)
+    loaded, args.by, fallback = load_series_on_axis(store, filters(args), args.metric, args.by)
+    if fallback:
+        print(f"note: {fallback}", file=sys.stderr)
     judged = regressions(loaded.series, args.metric, args.by, args.min_change)
     left_out = loaded.note(args.metric, args.by)
     page = write_page(args.output, render(loaded.series, judged, args.metric, args.by,

@@ -19,9 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_filters(parser)
     add_format(parser)
     parser.add_argument("--metric", default="results.throughput", help="the fact to follow")
-    parser.add_argument("--by", default="exp.code_version", metavar="AXIS",
+    parser.add_argument("--by", default=None, metavar="AXIS",
                         help="the axis: a fact (exp.code_version, exp.framework_version, "
-                             "exp.num_threads ...) or 'date' (by day)")
+                             "exp.num_threads ...) or 'date' (by day); default "
+                             "exp.code_version, or the date when no run has one")
     parser.add_argument("--plot", default=None, metavar="FILE",
                         help="also draw the history (PNG, SVG or PDF by the file's suffix)")
     parser.add_argument("--include-excluded", action="store_true",
@@ -49,17 +50,19 @@ def run(args: argparse.Namespace) -> int:
 
     from dlbs.db import open_store
     from dlbs.db.charts import FORMATS, history_chart
-    from dlbs.db.history import load_series
+    from dlbs.db.history import load_series_on_axis
     from dlbs.errors import UsageError
 
     if args.plot is not None and Path(args.plot).suffix.lstrip(".").lower() not in FORMATS:
         raise UsageError(f"--plot {args.plot or chr(39) * 2}: give a .png, .svg or .pdf file")
     store = open_store(args.db, readonly=True)
     try:
-        loaded = load_series(store, filters(args), args.metric, args.by,
-                             include_excluded=args.include_excluded)
+        loaded, args.by, fallback = load_series_on_axis(
+            store, filters(args), args.metric, args.by, include_excluded=args.include_excluded)
     finally:
         store.close()
+    if fallback:
+        print(f"note: {fallback}", file=sys.stderr)
     series = loaded.series
     if loaded.left_out:
         print(f"note: {loaded.note(args.metric, args.by)}", file=sys.stderr)

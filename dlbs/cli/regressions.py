@@ -33,8 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", default="table", choices=("table", "json"),
                         help="json: a list of objects, one per change")
     parser.add_argument("--metric", default="results.throughput", help="the fact to judge")
-    parser.add_argument("--by", default="exp.code_version", metavar="AXIS",
-                        help="the axis the histories run along (a fact, or 'date')")
+    parser.add_argument("--by", default=None, metavar="AXIS",
+                        help="the axis the histories run along (a fact, or 'date'); default "
+                             "exp.code_version, or the date when no run has one")
     parser.add_argument("--since", default=None, metavar="DATE",
                         help="only runs on or after this date (ISO 8601, e.g. 2026-11-01)")
     parser.add_argument("--min-change", "--min_change", dest="min_change", type=float,
@@ -57,13 +58,15 @@ def run(args: argparse.Namespace) -> int:
     from benchstats.latest import WINDOW
 
     from dlbs.db import open_store
-    from dlbs.db.history import broken_newest, latest_changes, load_series, regressions
+    from dlbs.db.history import broken_newest, latest_changes, load_series_on_axis, regressions
 
     since = _since(args.since)
     if not 0.0 <= args.min_change < 1.0:
         raise UsageError(f"--min-change {args.min_change}: give a fraction in [0, 1), e.g. 0.05")
     outputs = _outputs(args)
     confirmer = None
+    if args.confirm and args.by is None:  # it re-runs code versions: never the date fallback
+        args.by = "exp.code_version"
     if args.confirm:
         from dlbs.cli.confirm_args import confirmer_of
         confirmer = confirmer_of(args)
@@ -73,8 +76,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         # --latest judges the newest point against the WINDOW before it: only those are read
         # (two more, so that versions first run at the same moment cannot change the window)
-        loaded = load_series(store, filters(args), args.metric, args.by, since=since,
-                             newest=WINDOW + 3 if args.latest else None)
+        loaded, args.by, fallback = load_series_on_axis(
+            store, filters(args), args.metric, args.by, since=since,
+            newest=WINDOW + 3 if args.latest else None)
+        if fallback:
+            print(f"note: {fallback}", file=sys.stderr)
         # --latest: a newest version whose runs computed wrong numbers enters no point, so
         # the window would judge the version before it; the gate fails on it instead
         broken = (broken_newest(store, filters(args), args.by, loaded.series, since)

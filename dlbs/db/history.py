@@ -362,6 +362,29 @@ def _names_of(facts: Iterable[dict[str, Any]]) -> set[str]:
     return names
 
 
+#: What a database command says when it follows the runs' dates because none has a code version.
+DATE_FALLBACK_NOTE = (f"no {CODE_VERSION} in these runs: the axis is their date (by day) "
+                      f"instead; run with -P{CODE_VERSION}=$(git rev-parse --short HEAD) to "
+                      "follow code versions, or give --by date to choose dates")
+
+
+def load_series_on_axis(store: Any, filters: dict[str, Any], metric: str, axis: str | None,
+                        **options: Any) -> tuple[Loaded, str, str | None]:
+    """:func:`load_series` along ``axis``; ``None`` (no ``--by`` given): along
+    ``exp.code_version``, or, when no matching run has one (ingested folders made without
+    ``-Pexp.code_version``, DLBS's own logs), along the runs' dates, with a note saying so
+    (these commands stopped with exit 2 on every such database). Returns the series, the axis
+    used and the note (None when the axis is the one asked for)."""
+    if axis is not None:
+        return load_series(store, filters, metric, axis, **options), axis, None
+    try:
+        return load_series(store, filters, metric, CODE_VERSION, **options), CODE_VERSION, None
+    except UsageError as err:
+        if not str(err).startswith(f"--by {CODE_VERSION}:"):
+            raise
+    return load_series(store, filters, metric, "date", **options), "date", DATE_FALLBACK_NOTE
+
+
 def _check_matched(store: Any, filters: dict[str, Any], matched: int) -> None:
     """No stored run matching the filters is an error (a misspelt filter, a new database
     file), never an empty history that passes a gate."""
