@@ -1,0 +1,83 @@
+"""dlbs accept's verdicts, bus bandwidth, JUnit XML and dcgmi parsing (issue 60)."""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from dlbs.accept.busbw import busbw
+from dlbs.accept.dcgmi import parse_diag
+from dlbs.accept.junit import junit_xml
+from dlbs.accept.verdict import Reference, exclude_line, failing_nodes, judge, node_lines
+
+MATMUL = Reference("matmul_fp32", 50.0, "GFLOP/s", "2026-11-28, 2-core CPU host")
+
+
+def _fleet(slow: float) -> dict[str, dict[str, list[float]]]:
+    """Eight nodes with a little spread; node8 at ``slow`` of the others' figure."""
+    spread = [1.000, 1.004, 0.997, 1.002, 0.999, 1.003, 0.998, slow]
+    return {f"node{i + 1}": {"matmul_fp32": [100.0 * s]} for i, s in enumerate(spread)}
+
+
+@pytest.mark.parametrize("ranks,expected", [
+    pytest.param(1, 0.0, id="one-rank-moves-nothing"),
+    pytest.param(2, 1.0e9, id="two-ranks-factor-1"),
+    pytest.param(8, 1.75e9, id="eight-ranks-factor-7/4"),
+])
+def test_busbw_is_algbw_times_2_n_minus_1_over_n(ranks: int, expected: float) -> None:
+    assert busbw(1.0e9, 1.0, ranks) == pytest.approx(expected)
+
+
+def test_a_slow_node_is_named_with_its_reason_and_excluded() -> None:
+    verdicts, said = judge(_fleet(0.90), {"matmul_fp32": MATMUL})
+    assert failing_nodes(verdicts) == ["node8"]
+    assert exclude_line(verdicts) == "--exclude=node8"
+    line = next(x for x in node_lines(verdicts) if x.startswith("node8"))
+    assert line.startswith("node8: FAIL: matmul_fp32 90 GFLOP/s, 10% below the fleet's median")
+    assert "a healthy fleet has a false failure in at most 5%" in said[0]
+
+
+def test_a_healthy_fleet_passes_and_has_no_exclude_line() -> None:
+    verdicts, _ = judge(_fleet(1.001), {"matmul_fp32": MATMUL})
+    assert failing_nodes(verdicts) == [] and exclude_line(verdicts) == ""
+
+
+def test_the_reference_range_fails_a_lone_node_the_fleet_cannot_judge() -> None:
+    verdicts, said = judge({"localhost": {"matmul_fp32": [20.0]}}, {"matmul_fp32": MATMUL})
+    assert [v.failed for v in verdicts] == [True]
+    assert verdicts[0].why == ("matmul_fp32 20 GFLOP/s, below the reference 50 "
+                               "(2026-11-28, 2-core CPU host)")
+    assert "not judged against each other" in said[0]
+
+
+def test_junit_has_one_case_a_node_x_check_and_the_reason_of_a_failure() -> None:
+    verdicts, _ = judge(_fleet(0.90), {"matmul_fp32": MATMUL})
+    root = ET.fromstring(junit_xml(verdicts))
+    cases = root.findall("testcase")
+    assert len(cases) == 8 and root.get("failures") == "1"
+    failed = [c for c in cases if c.find("failure") is not None]
+    assert [(c.get("classname"), c.get("name")) for c in failed] == [("node8", "matmul_fp32")]
+    assert "10% below" in failed[0].find("failure").get("message")  # type: ignore[union-attr]
+
+
+DCGMI = """\
++---------------------------+------------------------------------------------+
+| Diagnostic                | Result                                         |
++===========================+================================================+
+|-----  Deployment  --------+------------------------------------------------|
+| Denylist                  | Pass                                           |
+| NVML Library              | Pass                                           |
+| CUDA Main Library         | Pass                                           |
+| Permissions and OS Blocks | Pass                                           |
+| Persistence Mode          | Fail                                           |
+| Environment Variables     | Pass                                           |
+| Page Retirement/Row Remap | Skip                                           |
++---------------------------+------------------------------------------------+
+"""
+
+
+def test_dcgmi_diag_output_is_parsed_and_its_failures_named() -> None:
+    result = parse_diag(DCGMI)
+    assert len(result.tests) == 7
+    assert result.tests["Page Retirement/Row Remap"] == "Skip"
+    assert result.failed == ["Persistence Mode"]
