@@ -30,7 +30,13 @@ from benchstats import ESTIMATOR_LEGEND
 
 from dlbs.reports.aggregate import NOISE_THRESHOLD, aggregate
 from dlbs.reports.differences import differences
-from dlbs.reports.figure_tables import figure_notes, generation, present
+from dlbs.reports.figure_tables import (
+    device_kinds,
+    figure_notes,
+    generation,
+    present,
+    significant_digits,
+)
 from dlbs.reports.figures import GROUP_TITLES, TOKENS, of_group
 from dlbs.reports.frame import (
     column_of,
@@ -195,7 +201,11 @@ def compare_report(base: Records, new: Records, threshold: float = NOISE_THRESHO
                        csv_marks=CSV_MARKS)
     tables = [comparison, *_pair_tables(both, agg_b, agg_n, index)]
     notes = compared_notes + legend([comparison]) + notes + _verdict_notes(marks)
-    notes += figure_notes([*(t.name for t in tables[1:]), *(["tokens"] if tokens else [])])
+    # the pair tables' headings are 'Base <figure>' and 'New <figure>': the legend explains
+    # the figures shown, for the devices of both sides
+    headings = [str(c).split(" ", 1)[-1] for t in tables[1:] for c in t.data.columns]
+    notes += figure_notes([*(t.name for t in tables[1:]), *(["tokens"] if tokens else [])],
+                          headings, [*device_kinds(agg_b), *device_kinds(agg_n)])
     unidentified = unidentified_note(pd.concat([frame_b, frame_n]), split=False)
     dropped, warnings = left_out(pd.concat([frame_b, frame_n]))
     return Report("compare", "Comparison: new vs base", tables,
@@ -312,7 +322,10 @@ def _pair_tables(both: pd.DataFrame, agg_b: pd.DataFrame, agg_n: pd.DataFrame,
                           for agg in (agg_b, agg_n)]
             data = data[(generating[0] | generating[1]).to_numpy()]
         data = data.astype(object).where(data.notna(), None).sort_index(kind="stable")
-        digits = tuple(f.digits for f in figures for _ in range(2))
+        # a figure's base and new share their decimals, enough for 3 significant digits of
+        # the smaller (TFLOP/s 0.0012 showed 0.00 on both sides)
+        digits = tuple(significant_digits([*data[f"Base {f.heading}"], *data[f"New {f.heading}"]],
+                                          f.digits) for f in figures for _ in range(2))
         tables.append(Table(group, GROUP_TITLES[group].replace("(mean", "(base and new, mean"),
                             data, column_digits=digits))
     return tables

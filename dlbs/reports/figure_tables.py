@@ -158,9 +158,17 @@ def figure_marks(agg: pd.DataFrame, figures: Sequence[Figure]) -> dict[str, pd.S
     return marks
 
 
-def figure_notes(groups: Iterable[str], headings: Iterable[str] | None = None) -> list[str]:
+def figure_notes(groups: Iterable[str], headings: Iterable[str] | None = None,
+                 devices: Iterable[str] | None = None) -> list[str]:
     """What the figures' tables show, for the groups (table names) present; the resources
-    note explains only the column ``headings`` given (all when None)."""
+    note explains only the column ``headings`` given (all when None), for the kinds of
+    ``devices`` the runs used (both GPU and CPU when None)."""
     names = set(groups)
-    return [resources_note(headings) if group == "resources" else note
+    return [resources_note(headings, devices) if group == "resources" else note
             for group, note in GROUP_NOTES.items() if group in names]
+
+
+def device_kinds(agg: pd.DataFrame) -> list[str]:
+    """The kinds of device (``gpu``, ``cpu``) of the aggregated runs, for the legend."""
+    return [str(d) for d in agg["device_type"].dropna().unique()] \
+        if "device_type" in agg.columns else []

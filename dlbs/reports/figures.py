@@ -73,11 +73,8 @@ RESOURCE_NOTES: dict[str, str] = {
     "GFLOP/sample": "GFLOP/sample: matmuls, convolutions, attention of one sample's step",
     "MFU (%)": "MFU: model FLOPs utilisation, achieved TFLOP/s / (peak TFLOP/s of a device x "
                "devices, exp.num_devices), in %",
-    "Peak memory (MiB)": "peak memory: largest GPU allocation of tensors over the timed window "
-                         "(torch.cuda.max_memory_allocated: not the allocator's cache nor the "
-                         "CUDA context) (CPU: peak RSS over the timed window; over the whole "
-                         "process where results.peak_memory_scope=process), MiB, of the "
-                         "process that wrote the log (rank 0 under torchrun)",
+    "Peak memory (MiB)": "peak memory: {gpu}{cpu}, MiB, of the process that wrote the log "
+                         "(rank 0 under torchrun)",
     "Peak reserved (MiB)": "peak reserved, GPU runs: the caching allocator's reserve, "
                            "torch.cuda.max_memory_reserved, closer to what nvidia-smi shows",
     "Peak memory, largest rank (MiB)": "largest rank: the largest of every rank's "
@@ -92,10 +89,32 @@ RESOURCE_NOTES: dict[str, str] = {
 }
 
 
-def resources_note(headings: Iterable[str] | None = None) -> str:
-    """The resources table's legend: the notes of the ``headings`` it has (all: None)."""
+#: What peak memory is on each kind of device: a CPU report's legend explained a GPU's first.
+PEAK_MEMORY: dict[str, str] = {
+    "gpu": "largest GPU allocation of tensors over the timed window "
+           "(torch.cuda.max_memory_allocated: not the allocator's cache nor the CUDA context)",
+    "cpu": "peak RSS over the timed window (over the whole process where "
+           "results.peak_memory_scope=process)",
+}
+
+
+def _peak_memory(devices: Iterable[str] | None) -> dict[str, str]:
+    """The ``{gpu}{cpu}`` words of the peak memory note for the ``devices`` (both: None or
+    neither named): ``GPU: ...; CPU: ...`` when both, the one alone otherwise."""
+    kinds = [k for k in PEAK_MEMORY if devices is not None and k in set(devices)] or \
+        list(PEAK_MEMORY)
+    if len(kinds) == 1:
+        return {k: PEAK_MEMORY[k] if k in kinds else "" for k in PEAK_MEMORY}
+    return {"gpu": f"GPU runs: {PEAK_MEMORY['gpu']}", "cpu": f"; CPU runs: {PEAK_MEMORY['cpu']}"}
+
+
+def resources_note(headings: Iterable[str] | None = None,
+                   devices: Iterable[str] | None = None) -> str:
+    """The resources table's legend: the notes of the ``headings`` it has (all: None), peak
+    memory said for the kinds of ``devices`` the runs used (``gpu``, ``cpu``; both: None)."""
     shown = None if headings is None else set(headings)
-    return "; ".join(note for heading, note in RESOURCE_NOTES.items()
+    return "; ".join(note.format(**_peak_memory(devices)) if "{gpu}" in note else note
+                     for heading, note in RESOURCE_NOTES.items()
                      if shown is None or heading in shown)
 
 

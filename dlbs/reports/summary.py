@@ -17,7 +17,13 @@ import pandas as pd
 from benchstats import ESTIMATOR_LEGEND
 
 from dlbs.reports.aggregate import BUSY_THRESHOLD, NOISE_THRESHOLD
-from dlbs.reports.figure_tables import experiment_table, figure_notes, group_tables, present
+from dlbs.reports.figure_tables import (
+    device_kinds,
+    experiment_table,
+    figure_notes,
+    group_tables,
+    present,
+)
 from dlbs.reports.figures import TOKENS
 from dlbs.reports.frame import label_of
 from dlbs.reports.model import Report, Table, is_missing, legend
@@ -87,7 +93,8 @@ def summary_report(records: Sequence[Mapping[str, Any]],
     figures = _figure_tables(agg, dims)
     return left_out_notes(Report("summary", "Summary of experiments", [table, *figures],
                                  notes + figure_notes((t.name for t in figures),
-                                              [str(c) for t in figures for c in t.data.columns])
+                                              [str(c) for t in figures for c in t.data.columns],
+                                              device_kinds(agg))
                                  + identity_notes(agg)), agg)
 
 

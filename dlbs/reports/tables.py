@@ -16,7 +16,7 @@ import pandas as pd
 from benchstats import ESTIMATOR_LEGEND
 
 from dlbs.reports.aggregate import NOISE_THRESHOLD, aggregate
-from dlbs.reports.figure_tables import figure_notes, group_tables, tokens_pivot
+from dlbs.reports.figure_tables import device_kinds, figure_notes, group_tables, tokens_pivot
 from dlbs.reports.figures import FIGURE_KEYS
 from dlbs.reports.frame import (
     column_of,
@@ -146,7 +146,8 @@ def _figure_tables(agg: pd.DataFrame, rows: list[str], cols: list[str], added: l
     tokens = tokens_pivot(agg, rows, cols, identity)
     tables = ([tokens] if tokens is not None else []) + group_tables(agg, [*rows, *added, *cols])
     return tables, figure_notes((t.name for t in tables),
-                                [str(c) for t in tables for c in t.data.columns])
+                                [str(c) for t in tables for c in t.data.columns],
+                                device_kinds(agg))
 
 
 def _value_column(agg: pd.DataFrame, frame_value: str) -> str:
