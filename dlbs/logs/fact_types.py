@@ -154,6 +154,9 @@ FACT_TYPES: dict[str, str] = {
     "results.capacity_warning": "str",
     "results.client_lagged": "bool",
     "results.client_loop": "str",
+    # the server's own /metrics over a serving run (serving/metrics.py)
+    "results.server_metrics": "dict",
+    "results.server_metrics_unavailable": "str",
     "results.send_delay_p99_ms": "float or null",
     "results.requests_file": "str",
     # a serving run's capacity search (serve.search)

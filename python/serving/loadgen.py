@@ -32,7 +32,7 @@ if __package__ in (None, ""):  # run as a script: python python/serving/loadgen.
 
 import safeio
 
-from serving import arrivals, capacity, machine
+from serving import arrivals, capacity, machine, metrics
 from serving.client import APIS, LOOPS, Record, Target, loop_factory, run_async, run_load
 from serving.requests import Lengths, Request, check_lengths, make_requests
 from serving.saturation import saturation_facts
@@ -82,6 +82,9 @@ def parser(kind: type[argparse.ArgumentParser] = argparse.ArgumentParser
     p.add_argument("--search_max_steps", type=int, default=8)
     p.add_argument("--search_max_seconds", type=float, default=3600.0,
                    help="no search step starts after this many seconds (0: no cap)")
+    p.add_argument("--metrics_interval", type=float, default=1.0,
+                   help="seconds between scrapes of the server's /metrics during a run "
+                        "(0: before and after only); results.server_metrics")
     return p
 
 
@@ -146,7 +149,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "slo_tpot_ms": (0, 86_400_000), "seed": (0, 4_294_967_295), "timeout": (0.001, 2_592_000),
     "slo_percentile": (0.001, 100), "search_trials": (1, 100),
     "search_tolerance": (0.001, 0.5), "search_max_steps": (2, 100),
-    "search_max_seconds": (0, 604_800)}
+    "search_max_seconds": (0, 604_800), "metrics_interval": (0, 3600)}
 
 
 def range_problem(name: str, value: float) -> str | None:
@@ -445,11 +448,15 @@ def run(args: argparse.Namespace) -> int:
     warmed: list[Record] = []
     factory, loop_name = loop_factory(args.client_loop)
     before = machine.snapshot()
+    sampler = metrics.Sampler(metrics.metrics_url(args.endpoint), args.metrics_interval)
+    sampler.start()
     records, monitor, wall = run_async(run_load(
         target, measured, times, args.concurrency, args.duration, warmup, args.progress,
         warmed), factory)
+    server_facts = sampler.stop()
     facts = summarize_run(records, wall, Slo(args.slo_ttft_ms, args.slo_tpot_ms),
                           monitor.lags_ms)
+    facts.update(server_facts)
     facts.update(machine.window_facts(before, machine.snapshot()))
     facts.update(saturation_facts(records, facts["results.request_throughput"]))
     if facts["results.saturated"]:

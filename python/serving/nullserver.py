@@ -20,10 +20,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web, web_protocol
 from aiohttp.typedefs import Handler
@@ -45,6 +46,53 @@ class Behaviour:
     split_every: int = 0     # every Nth answer writes each event in 3 pieces, 2 ms apart (a
     #                          line and "\n\n" cut across reads, as a proxy may deliver them)
     stamps: str = ""         # append each request's arrival and first write here (JSON lines)
+    no_metrics: bool = False  # no /metrics (a server without Prometheus metrics: 404)
+
+
+#: The TTFT histogram's bucket bounds (s) of the null server's /metrics (a few of vLLM's).
+TTFT_BOUNDS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0)
+
+
+@dataclass
+class Gauges:
+    """What /metrics shows, in vLLM's names: requests being answered and queued, prompt words
+    asked and found shared with the previous prompt's start (a prefix cache of one entry), and
+    each TTFT (arrival to first write) in a cumulative histogram."""
+    running: int = 0
+    waiting: int = 0
+    queries: int = 0
+    hits: int = 0
+    last_prompt: tuple[str, ...] = ()
+    ttft_sum: float = 0.0
+    ttft_buckets: list[int] = field(default_factory=lambda: [0] * (len(TTFT_BOUNDS) + 1))
+
+    def asked(self, prompt: str) -> None:
+        words = tuple(prompt.split())
+        shared = next((i for i, (a, b) in enumerate(zip(words, self.last_prompt, strict=False))
+                       if a != b), min(len(words), len(self.last_prompt)))
+        self.queries, self.hits, self.last_prompt = self.queries + len(words), \
+            self.hits + shared, words
+
+    def first_token(self, seconds: float) -> None:
+        self.ttft_sum += seconds
+        for index, bound in enumerate((*TTFT_BOUNDS, math.inf)):
+            if seconds <= bound:
+                self.ttft_buckets[index] += 1
+
+    def text(self, capacity: int) -> str:
+        labels = 'model_name="null",engine="0"'
+        lines = ["# TYPE vllm:num_requests_running gauge",
+                 f"vllm:num_requests_running{{{labels}}} {self.running}",
+                 f"vllm:num_requests_waiting{{{labels}}} {self.waiting}",
+                 f"vllm:kv_cache_usage_perc{{{labels}}} {min(self.running / capacity, 1.0)}",
+                 f"vllm:prefix_cache_queries_total{{{labels}}} {self.queries}",
+                 f"vllm:prefix_cache_hits_total{{{labels}}} {self.hits}"]
+        for bound, count in zip((*TTFT_BOUNDS, math.inf), self.ttft_buckets, strict=True):
+            le = "+Inf" if math.isinf(bound) else repr(bound)
+            lines.append(f'vllm:time_to_first_token_seconds_bucket{{{labels},le="{le}"}} {count}')
+        lines += [f"vllm:time_to_first_token_seconds_sum{{{labels}}} {self.ttft_sum}",
+                  f"vllm:time_to_first_token_seconds_count{{{labels}}} {self.ttft_buckets[-1]}"]
+        return "\n".join(lines) + "\n"
 
 
 def _event(api: str, text: str, finish: str | None = None, usage: dict | None = None) -> bytes:
@@ -111,8 +159,16 @@ def make_app(behaviour: Behaviour) -> web.Application:
                                      "arrived": arrived, "first_written": first_written,
                                      "last_written": time.perf_counter()}) + "\n")
 
+    gauges = Gauges()
+
     async def health(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
+
+    async def metrics(_request: web.Request) -> web.Response:
+        if behaviour.no_metrics:
+            raise web.HTTPNotFound()
+        return web.Response(text=gauges.text(behaviour.max_inflight or 100),
+                            content_type="text/plain")
 
     async def answer(request: web.Request, api: str) -> web.StreamResponse:
         arrived = _arrival(request)
@@ -128,10 +184,21 @@ def make_app(behaviour: Behaviour) -> web.Application:
         tokens = int(body.get("max_tokens") or 16)
         prompt = body.get("prompt") or " ".join(m.get("content", "")
                                                 for m in body.get("messages", []))
+        gauges.asked(str(prompt))
         if slots is not None:
+            gauges.waiting += 1
             async with slots:  # queued: the wait is part of the TTFT, as on a full server
-                return await stream(request, api, tokens, prompt, n, arrived)
-        return await stream(request, api, tokens, prompt, n, arrived)
+                gauges.waiting -= 1
+                return await counted(request, api, tokens, prompt, n, arrived)
+        return await counted(request, api, tokens, prompt, n, arrived)
+
+    async def counted(request: web.Request, api: str, tokens: int, prompt: str,
+                      n: int, arrived: float) -> web.StreamResponse:
+        gauges.running += 1
+        try:
+            return await stream(request, api, tokens, prompt, n, arrived)
+        finally:
+            gauges.running -= 1
 
     async def stream(request: web.Request, api: str, tokens: int, prompt: str,
                      n: int, arrived: float) -> web.StreamResponse:
@@ -143,6 +210,7 @@ def make_app(behaviour: Behaviour) -> web.Application:
             # first token's path, and with the answer's last write
             if first_written:
                 stamp(request, arrived, first_written[0])
+                gauges.first_token(first_written[0] - arrived)
 
     async def answer_events(request: web.Request, api: str, tokens: int, prompt: str,
                             n: int, first_written: list[float]) -> web.StreamResponse:
@@ -188,6 +256,7 @@ def make_app(behaviour: Behaviour) -> web.Application:
 
     app = web.Application(middlewares=[_arrivals_cleared])
     app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics)
     app.router.add_post("/v1/completions", lambda r: answer(r, "completions"))
     app.router.add_post("/v1/chat/completions", lambda r: answer(r, "chat"))
     return app
@@ -215,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("fail_every", "cut_after", "cut_every", "exit_after", "hang_every",
                  "max_inflight", "garbage_every", "abort_every", "split_every"):
         parser.add_argument(f"--{name}", type=int, default=0)
+    parser.add_argument("--no_metrics", action="store_true",
+                        help="answer /metrics with 404 (a server without Prometheus metrics)")
     args = parser.parse_args(argv)
     behaviour = Behaviour(**{k: v for k, v in vars(args).items() if k not in ("host", "port")})
     try:

@@ -59,3 +59,12 @@ def test_ignore_eos_reaches_the_client_only_when_on() -> None:
     assert serve_flags(plan) == serve_flags({**plan, "serve.ignore_eos": False}) == [
         "--endpoint", "http://h:1", "--model", "m"]
     assert serve_flags({**plan, "serve.ignore_eos": True})[-2:] == ["--ignore_eos", "true"]
+
+
+def test_metrics_interval_reaches_the_client_only_when_not_its_default() -> None:
+    """Plans that leave it at 1 s keep their launch scripts as they were before it existed."""
+    from dlbs.launchers.benchmark import serve_flags
+    plan = {"serve.endpoint": "http://h:1", "exp.model": "m", "serve.metrics_interval": 1.0}
+    assert "--metrics_interval" not in serve_flags(plan)
+    assert serve_flags({**plan, "serve.metrics_interval": 0})[-2:] == [
+        "--metrics_interval", "0"]
