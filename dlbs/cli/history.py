@@ -7,6 +7,8 @@ import math
 import sys
 from typing import Any
 
+from benchstats.estimate import ESTIMATOR, ESTIMATOR_LEGEND
+
 from dlbs.cli.dbargs import add_db, add_filters, add_format, emit, filters
 
 HELP = "the history of a configuration's results along an axis, with intervals (and a chart)"
@@ -41,7 +43,7 @@ def rows_of(series: list[Any], metric: str, axis: str) -> list[dict[str, Any]]:
                          "ci_low": None if math.isnan(p.low) else p.low,
                          "ci_high": None if math.isnan(p.high) else p.high, "runs": p.runs,
                          "ci_withheld": p.withheld or None,
-                         "parameters": one.parameters})
+                         "estimator": ESTIMATOR, "parameters": one.parameters})
     return rows
 
 
@@ -73,6 +75,18 @@ def run(args: argparse.Namespace) -> int:
     if args.format in ("json", "jsonl"):
         columns = list(rows[0]) if rows else columns
     emit([{c: r[c] for c in columns} for r in rows], args.format, columns)
+    say_estimator(args.format)
     if args.plot:
         history_chart(series, args.metric, args.by, args.plot)
     return 0
+
+
+def say_estimator(fmt: str) -> None:
+    """The legend's line naming the estimator of a point's value and interval: under the table
+    on stdout; on stderr beside CSV and JSON lines, whose stdout is data only (JSON rows carry
+    it in their ``estimator`` key)."""
+    line = f"value, ci_low, ci_high: {ESTIMATOR_LEGEND}"
+    if fmt == "table":
+        print(line)
+    elif fmt != "json":
+        print(f"note: {line}", file=sys.stderr)

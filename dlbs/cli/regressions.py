@@ -134,6 +134,8 @@ def _said_broken(broken: list[Any], names: dict[str, str], axis: str) -> int:
 
 def _summary(args: argparse.Namespace, loaded: Any, judged: Any, names: dict[str, str]) -> None:
     """The summary line and the notes on stderr."""
+    from benchstats.estimate import ESTIMATOR_LEGEND
+
     from dlbs.db.history import unsteady_newest
 
     unsteady = unsteady_newest(judged)
@@ -144,6 +146,8 @@ def _summary(args: argparse.Namespace, loaded: Any, judged: Any, names: dict[str
           "regression(s), "
           f"{sum(c.direction == 'improvement' for c in judged.changes)} improvement(s) beyond "
           f"{args.min_change:.0%}", file=sys.stderr)
+    print(f"note: a point is the {ESTIMATOR_LEGEND}; a change is the ratio of such means",
+          file=sys.stderr)
     if loaded.left_out:
         print(f"note: {loaded.note(args.metric, args.by)}", file=sys.stderr)
     if unsteady:

@@ -8,6 +8,8 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from benchstats.estimate import ESTIMATOR
+
 from dlbs.db.history import Series, configuration_names
 from dlbs.errors import ReportError
 
@@ -52,7 +54,8 @@ def render(series: Sequence[Series], metric: str, axis: str, fmt: str = "png",
     ax.set_xticks(range(0, len(labels), step), labels[::step], rotation=30, ha="right")
     ax.set_xlabel(axis)
     unit = unit_of(metric, series)
-    ax.set_ylabel(f"{metric} ({unit})" if unit else metric)
+    # the legend names the estimator: a point is no single run's figure
+    ax.set_ylabel(f"{metric} ({unit}), {ESTIMATOR}" if unit else f"{metric}, {ESTIMATOR}")
     ax.grid(alpha=0.3)
     if not compact:
         ax.set_title(f"{metric} by {axis} (95% CI)")

@@ -28,6 +28,7 @@ from typing import Any
 
 from benchstats import find_changes
 from benchstats.compare import judge
+from benchstats.estimate import ESTIMATOR
 from benchstats.latest import WINDOW, judge_latest_many
 
 from dlbs.db import pointvalue, records
@@ -503,7 +504,8 @@ class Found:
                 "last_good": self.last_good, "first_bad": self.first_bad,
                 "change": self.change, "ci": list(self.ci), "p_value": self.p_value,
                 "direction": self.direction, "runs_before": self.runs_before,
-                "runs_after": self.runs_after, "affected_together": self.affected_together}
+                "runs_after": self.runs_after, "affected_together": self.affected_together,
+                "estimator": ESTIMATOR}
 
 
 @dataclass

@@ -8,6 +8,8 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from benchstats.estimate import ESTIMATOR_LEGEND
+
 from dlbs.db.charts import why
 from dlbs.db.history import Found, Judged, Point, Series, unsteady_newest
 from dlbs.errors import ReportError
@@ -54,9 +56,8 @@ def render(series: Sequence[Series], judged: Judged, metric: str, axis: str, sou
              f"<h1>{html.escape(metric)} by {html.escape(axis)}</h1>",
              (f"<p class='note'>{html.escape(source)}: {runs} runs, {len(series)} "
              f"configurations, {judged.judged} judged for changes, "
-             f"{_not_judged(judged)}. Points: geometric mean of a version's runs with its 95% "
-             "interval over those runs; a point of one run shows that run's own 95% interval "
-             "of its mean (none when the run withheld it: the table says why); a grey x "
+             f"{_not_judged(judged)}. Points: the {html.escape(ESTIMATOR_LEGEND)} "
+             "(none when the run withheld it: the table says why); a grey x "
              "marks excluded runs."
              f"{' ' + html.escape(left_out[:1].upper() + left_out[1:]) + '.' if left_out else ''}"
              "</p>"),
