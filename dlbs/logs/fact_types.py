@@ -248,6 +248,17 @@ FACT_TYPES: dict[str, str] = {
     "hw.cpu_turbo": "bool or null",
     # written by the runner
     "results.exit_code": "int",
+    # written by dlbs accept's node checks (pytorch_benchmarks/measure/acceptance.py)
+    "accept.matmul_fp32_gflops": "float",
+    "accept.matmul_bf16_gflops": "float",
+    "accept.memcopy_gbs": "float",
+    "accept.allreduce": "dict",
+    "accept.busbw_gbs": "float",
+    "accept.torch_cuda": "str or null",
+    "accept.environment": "dict",
+    "accept.environment_unavailable": "str",
+    "accept.dcgmi_output": "str",
+    "accept.dcgmi_unavailable": "str",
     "results.duration": "float",
     "exp.runner_start_time": "str",
     "exp.runner_end_time": "str",

@@ -61,6 +61,15 @@ class ServeFigure:
     #: (:mod:`benchstats.estimate`, as ``dlbs history`` gives ``results.throughput``) instead
     #: of the median run
     rate: bool = False
+    #: a figure inside a dict fact (``results.server_metrics``'s ``ttft_p50_ms``); "": the fact
+    field: str = ""
+
+    def value(self, record: Mapping[str, Any]) -> Any:
+        """The figure in ``record`` (None when absent)."""
+        fact = record.get(self.key)
+        if not self.field:
+            return fact
+        return fact.get(self.field) if isinstance(fact, Mapping) else None
 
 
 FIGURES: tuple[ServeFigure, ...] = (
@@ -76,6 +85,17 @@ FIGURES: tuple[ServeFigure, ...] = (
     ServeFigure("results.failed_requests", "Failed requests", 0),
     ServeFigure("results.send_delay_p99_ms", "Send delay p99 (ms: how late requests left their "
                 "schedule, e.g. held by serve.concurrency; TTFT counts from the send)"),
+)
+#: The server's own figures (``results.server_metrics``, scraped from its /metrics): tables
+#: beside the client's, only where a run carries them.
+SERVER = "results.server_metrics"
+SERVER_FIGURES: tuple[ServeFigure, ...] = (
+    ServeFigure(SERVER, "Server TTFT p50 (ms, the server's histogram: from the request's "
+                "arrival, without the network and the client)", field="ttft_p50_ms"),
+    ServeFigure(SERVER, "Server requests running (max over the run)", 0, field="running_max"),
+    ServeFigure(SERVER, "Server KV-cache use (max, %)", 1, 100.0, field="kv_cache_usage_max"),
+    ServeFigure(SERVER, "Server prefix-cache hit rate (%)", 1, 100.0,
+                field="prefix_cache_hit_rate"),
 )
 
 
@@ -155,7 +175,7 @@ MIN_RUNS_FOR_INTERVAL = 6
 
 def _cell(runs: list[Mapping[str, Any]], figure: ServeFigure
           ) -> tuple[float | None, float | None, float | None]:
-    values = [v for v in (_number(r.get(figure.key)) for r in runs) if v is not None]
+    values = [v for v in (_number(figure.value(r)) for r in runs) if v is not None]
     if not values:
         return None, None, None
     if figure.rate and min(values) > 0:
@@ -260,7 +280,8 @@ def _load_tables(runs: Sequence[Mapping[str, Any]]) -> list[Table]:
     index = pd.Index(rows, name="Model")
     columns = pd.Index([_column(c) for c in cols], name=load_title)
     tables = []
-    for figure in FIGURES:
+    server = [f for f in SERVER_FIGURES if any(_number(f.value(r)) is not None for r in runs)]
+    for figure in (*FIGURES, *server):
         data = pd.DataFrame(None, index=index, columns=columns, dtype=object)
         low = data.copy()
         high = data.copy()
@@ -279,7 +300,8 @@ def _load_tables(runs: Sequence[Mapping[str, Any]]) -> list[Table]:
         for (row, col), status in failed.items():
             if (row, col) not in cells:
                 data.at[row, _column(col)] = status
-        tables.append(Table(figure.key.removeprefix("results."), figure.title, data, marks,
+        name = f"server_{figure.field}" if figure.field else figure.key.removeprefix("results.")
+        tables.append(Table(name, figure.title, data, marks,
                             digits=figure.digits, ci=(low, high)))
     return tables
 

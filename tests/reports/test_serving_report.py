@@ -222,3 +222,18 @@ def test_the_latency_chart_runs_over_the_offered_load_and_marks_saturated_points
     marked = [line for line in left.get_lines() if "saturated" in str(line.get_label())]
     assert [list(line.get_xdata()) for line in marked] == [[8.0]]
     assert "requests/s" in left.get_xlabel() and "achieved" not in left.get_xlabel()
+
+
+def test_the_servers_own_figures_stand_beside_the_clients_only_where_scraped() -> None:
+    server = {"ttft_p50_ms": 30.0, "running_max": 6, "kv_cache_usage_max": 0.25,
+              "prefix_cache_hit_rate": 0.5, "running_mean": 3.0}
+    scraped = {**_run(2, 40.0), "results.server_metrics": server}
+    tables = {t.name: t for t in build_report([scraped, _run(4, 50.0)]).tables}
+    assert tables["ttft_p50"].data.iat[0, 0] == 40.0
+    assert tables["server_ttft_p50_ms"].data.iat[0, 0] == 30.0
+    assert pd.isna(tables["server_ttft_p50_ms"].data.iat[0, 1])  # not scraped: no number
+    assert tables["server_running_max"].data.iat[0, 0] == 6
+    assert tables["server_kv_cache_usage_max"].data.iat[0, 0] == pytest.approx(25.0)
+    assert tables["server_prefix_cache_hit_rate"].data.iat[0, 0] == pytest.approx(50.0)
+    unscraped = {t.name for t in build_report([_run(2, 40.0)]).tables}
+    assert not any(name.startswith("server_") for name in unscraped)
