@@ -67,6 +67,8 @@ FACT_TYPES: dict[str, str] = {
     "exp.effective_batch": 'int >= 1 or "max"',
     "exp.world_size": "int",
     "exp.num_threads": "int",
+    "exp.usable_cores": "int",
+    "exp.ranks_above_cores": "bool",
     "exp.device": "str",
     "exp.dtype_used": "str",
     "exp.backend_flags": "dict",
@@ -246,8 +248,6 @@ FACT_TYPES: dict[str, str] = {
     "results.machine_state_note": "str",
     "hw.cpu_governor": "str or null",
     "hw.cpu_turbo": "bool or null",
-    # written by the runner
-    "results.exit_code": "int",
     # written by dlbs accept's node checks (pytorch_benchmarks/measure/acceptance.py)
     "accept.matmul_fp32_gflops": "float",
     "accept.matmul_bf16_gflops": "float",
@@ -259,6 +259,8 @@ FACT_TYPES: dict[str, str] = {
     "accept.environment_unavailable": "str",
     "accept.dcgmi_output": "str",
     "accept.dcgmi_unavailable": "str",
+    # written by the runner
+    "results.exit_code": "int",
     "results.duration": "float",
     "exp.runner_start_time": "str",
     "exp.runner_end_time": "str",

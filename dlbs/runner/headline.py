@@ -23,12 +23,15 @@ class Measured:
     busy: float | None = None   # other processes' share of its CPUs, when above the threshold
     unsteady: bool = False      # results.steady_state false
     withheld: str = ""          # results.ci_withheld: why its interval was withheld
+    above_cores: bool = False   # exp.ranks_above_cores: ranks x threads above usable cores
 
     def text(self) -> str:
         """The figure and its marks, e.g. ``4.71 samples/s, busy 87%, not steady``."""
         parts = [self.figure] if self.figure else []
         if self.busy is not None:
             parts.append(f"busy {self.busy:.0%}")
+        if self.above_cores:
+            parts.append("ranks above cores")
         if self.unsteady:
             parts.append("not steady")
         elif self.withheld:
@@ -76,7 +79,8 @@ def measured(facts: Mapping[str, Any]) -> Measured:
     return Measured(headline_figure(facts),
                     share if share is not None and share > BUSY_THRESHOLD else None,
                     facts.get("results.steady_state") is False,
-                    withheld if isinstance(withheld, str) else "")
+                    withheld if isinstance(withheld, str) else "",
+                    facts.get("exp.ranks_above_cores") is True)
 
 
 def counts(runs: Sequence[Measured]) -> list[str]:
@@ -92,6 +96,11 @@ def counts(runs: Sequence[Measured]) -> list[str]:
         lines.append(f"  {busy} of {total} {runs_word} on a busy machine (other processes took over "
                      f"{BUSY_THRESHOLD:.0%} of their CPUs: results.other_cpu_share): figures "
                      "not comparable; measure again on a quiet machine (docs/reports.md)")
+    above = sum(r.above_cores for r in runs)
+    if above:
+        lines.append(f"  {above} of {total} {runs_word} with more threads than usable cores "
+                     "(exp.ranks_above_cores): the threads waited for each other; lower "
+                     "exp.num_threads or the ranks per node")
     unsteady = sum(r.unsteady for r in runs)
     if unsteady:
         lines.append(f"  {unsteady} of {total} {runs_word} found no steady state (results.steady_state):"

@@ -257,17 +257,23 @@ def _benchmark(spec: Spec, reporter: Reporter, ctx: Any, stops: StopSignals,
     from pytorch_benchmarks.run.stop_rule import announce
     from pytorch_benchmarks.run.workload import build_workload
     from pytorch_benchmarks.runtime import distributed
-    from pytorch_benchmarks.runtime.device import apply_cpu_threads
+    from pytorch_benchmarks.runtime.device import apply_cpu_threads, cores_short, usable_cores
     from pytorch_benchmarks.runtime.hostinfo import host_facts, now_iso
     from pytorch_benchmarks.runtime.nodeinfo import every_node
 
     reporter.enabled = ctx.writes_log
     threads = apply_cpu_threads(spec.device.device, spec.device.num_threads,
                                 ctx.local_world_size)
+    # ranks x threads above the usable cores: a log fact (reports and the console mark it)
+    # and one warning (the sweep's summary says it once per plan)
+    short = cores_short(threads, ctx.local_world_size, usable_cores())
     reporter.facts({"exp.start_time": now_iso(), **identity_facts(spec),
                     **host_facts(reporter.warn),
                     "exp.world_size": ctx.world_size, "exp.num_threads": threads,
+                    "exp.usable_cores": usable_cores(), "exp.ranks_above_cores": short is not None,
                     "exp.model_config": spec.model.config or {}})
+    if short is not None and ctx.writes_log:  # one rank says it: the same on every rank
+        reporter.warn(short)
     if reporter.console is not None:
         reporter.console.announce(what_runs(spec))
     if reporter.log_error:  # the facts went to stdout instead

@@ -326,6 +326,30 @@ def test_threads_per_replica_are_set_and_recorded(run_bench: RunBench,
         torch.set_num_threads(before)
 
 
+def test_threads_above_the_usable_cores_are_a_fact_and_one_warning(run_bench: RunBench) -> None:
+    """Issue 58, item 4: ranks x threads above the cores the process may use is logged
+    (exp.ranks_above_cores, exp.usable_cores) and said once in exp.warnings."""
+    from pytorch_benchmarks.runtime.device import cores_short, usable_cores
+
+    assert cores_short(2, 1, 2) is None and cores_short(1, 4, 4) is None
+    assert cores_short(4, 2, 2) == (
+        "ranks above cores: 2 rank(s) x 4 thread(s) = 8 threads on 2 usable core(s); the "
+        "threads wait for each other, so the figures are not the model's speed (lower "
+        "--num_threads or the ranks per node)")
+    before = torch.get_num_threads()
+    try:
+        many = usable_cores() + 1
+        code, facts = run_bench(*TINY_MLP, *FEW, "--num_threads", str(many))
+        assert code == 0 and facts["exp.ranks_above_cores"] is True
+        assert facts["exp.usable_cores"] == usable_cores()
+        said = [w for w in facts["exp.warnings"] if w.startswith("ranks above cores")]
+        assert said == [cores_short(many, 1, usable_cores())]
+        code, facts = run_bench(*TINY_MLP, *FEW, "--num_threads", "1")
+        assert code == 0 and facts["exp.ranks_above_cores"] is False
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("omp,expected", [
     pytest.param("1", 1, id="OMP_NUM_THREADS-respected"),
     pytest.param(None, None, id="usable-cores"),

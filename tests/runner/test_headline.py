@@ -56,3 +56,16 @@ def test_the_summary_counts_runs_on_a_busy_machine() -> None:
     text = summary.text()
     assert "1 of 2 runs found no steady state" in text
     assert "1 of 2 runs without an interval of their own" in text
+
+
+def test_ranks_above_cores_are_marked_and_counted() -> None:
+    """Issue 58, item 4: a run whose ranks x threads exceed its usable cores is marked on
+    its console line and counted once in the summary (exp.ranks_above_cores)."""
+    run = measured({"results.throughput": 0.5, "exp.ranks_above_cores": True,
+                    "results.other_cpu_share": 0.5})
+    assert run.text() == "0.5 samples/s, busy 50%, ranks above cores"
+    assert measured({"results.throughput": 0.5, "exp.ranks_above_cores": False}).text() == \
+        "0.5 samples/s"
+    lines = counts([run, measured({"results.throughput": 0.5})])
+    assert any(line.startswith("  1 of 2 runs with more threads than usable cores "
+                               "(exp.ranks_above_cores)") for line in lines)

@@ -182,6 +182,19 @@ def cpu_threads(requested: int, local_replicas: int,
     return max(1, usable_cores() // max(1, local_replicas))
 
 
+def cores_short(threads: int, local_ranks: int, cores: int) -> str | None:
+    """Why the threads of this node's ranks (``local_ranks`` x ``threads``) exceed the
+    ``cores`` this process may use, or ``None`` when they fit: then the threads take turns on
+    the cores, and a CPU run measures OpenMP's spin-waits and the scheduler, not the model
+    (a figure 10x and more below the same run with threads that fit)."""
+    wanted = max(1, local_ranks) * max(1, threads)
+    if wanted <= cores:
+        return None
+    return (f"ranks above cores: {max(1, local_ranks)} rank(s) x {max(1, threads)} thread(s) = "
+            f"{wanted} threads on {cores} usable core(s); the threads wait for each other, so "
+            "the figures are not the model's speed (lower --num_threads or the ranks per node)")
+
+
 def apply_cpu_threads(device: str, num_threads: int, local_replicas: int) -> int:
     """Set torch's intra-op threads (``--num_threads`` is ``num_threads``); return the number
     used. A number asked for applies on every device (a GPU run's host-side work uses them
