@@ -132,7 +132,8 @@ class Confirmer:
             for revision in (good, bad):
                 trees.add(revision)
             judgement = judge_in_rounds(measure_step(session, good, bad, number, folder),
-                                        threshold, self.schedule, self.alpha)
+                                        threshold, self.schedule, self.alpha,
+                                        can_pair=False)  # regressions has no --paired
         except NotRebuildable as err:
             return Confirmation(NOT_REBUILDABLE, str(err), threshold=threshold,
                                 logs=str(folder))

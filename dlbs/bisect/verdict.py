@@ -72,10 +72,12 @@ def decide(good: Times, candidate: Times, threshold: float, alpha: float = ALPHA
 
 
 def judge_in_rounds(measure: Measure, threshold: float, schedule: Sequence[int],
-                    alpha: float = ALPHA, paired: bool = False) -> Judgement:
+                    alpha: float = ALPHA, paired: bool = False,
+                    can_pair: bool = True) -> Judgement:
     """Measure and look after each number of rounds of ``schedule`` (``measure(rounds)``
     returns the runs of all rounds so far) until ``slower`` or ``same``; ``inconclusive``
-    after the last look; ``skip`` when ``measure`` raises ``SkipRevision``."""
+    after the last look, with why and the options that would help (``can_pair``: the caller
+    has ``--paired``); ``skip`` when ``measure`` raises ``SkipRevision``."""
     level = alpha / len(schedule)
     judgement = Judgement(INCONCLUSIVE)
     for rounds in schedule:
@@ -87,7 +89,30 @@ def judge_in_rounds(measure: Measure, threshold: float, schedule: Sequence[int],
         if judgement.verdict in (SLOWER, SAME):
             return judgement
     return _with_note(judgement, f"still inconclusive after {schedule[-1]} rounds "
-                                 f"(interval straddles {1 + threshold:.4f})")
+                                 f"(interval straddles {1 + threshold:.4f}): "
+                                 f"{why_inconclusive(judgement, threshold, schedule[-1], paired or not can_pair)}")
+
+
+def why_inconclusive(judgement: Judgement, threshold: float, rounds: int,
+                     paired: bool) -> str:  # paired: already paired, or no --paired to give
+    """Why a step stayed inconclusive, and the options that would help: the interval's width
+    beside its distance from ``1 + threshold`` (the spread of the runs), and the rounds that
+    would narrow it enough (a t interval narrows as 1/sqrt(runs), so the rounds needed grow
+    with the square of width / distance)."""
+    low, high, ratio = judgement.low, judgement.high, judgement.ratio
+    pairing = "" if paired else ", or pair runs by round (--paired) when a round's runs share load"
+    if low is None or high is None or ratio is None:
+        return (f"no interval (too few successful runs); give more rounds a step "
+                f"(--rounds, --max-rounds above {rounds}){pairing}")
+    half = (high - low) / 2
+    distance = abs(ratio - (1.0 + threshold))
+    if distance <= half / 10:  # the slowdown sits at the threshold: no rounds settle it
+        return (f"its ratio {ratio:.4f} sits at the threshold {1 + threshold:.4f}: the runs' "
+                f"spread is not the cause; set the threshold apart from it (--min-change)")
+    needed = math.ceil(rounds * (half / distance) ** 2)
+    return (f"interval {low:.4f}-{high:.4f} is {high - low:.1%} wide, {half / distance:.1f}x "
+            f"its distance from the threshold (the runs spread too much: a busy machine, "
+            f"a noisy benchmark); about --max-rounds {needed} would settle it{pairing}")
 
 
 def check_in_rounds(measure: Measure, schedule: Sequence[int], alpha: float = ALPHA,

@@ -109,3 +109,15 @@ def test_a_bad_end_no_slower_than_good_is_not_slower() -> None:
     judgement = check_in_rounds(session(random.Random(0), Machine(run_cv=0.01), 0.0, 0.0),
                                 [3, 5])
     assert judgement.verdict != SLOWER
+
+
+def test_an_inconclusive_step_says_why_and_which_options_help() -> None:
+    """Issue 58, item 5: the note names the interval's width against its distance from the
+    threshold and the options that would settle it (more rounds a commit, pairing)."""
+    measure = session(random.Random(0), Machine(run_cv=0.03), 0.0, 0.025)
+    judgement = judge_in_rounds(measure, 0.025, [3, 5, 8])
+    assert judgement.verdict == INCONCLUSIVE
+    assert ("interval 0.9450-1.0525 is 10.8% wide, 1.9x its distance from the threshold"
+            in judgement.note)
+    assert "about --max-rounds 31 would settle it" in judgement.note
+    assert "(--paired)" in judgement.note
