@@ -19,6 +19,7 @@ EXPECTED = {
     "gpu_docker_sweep.json": (36, 30, {"resnet50", "inception3"}),
     "transformers_cpu.json": (5, 5, {"gpt2", "bert_base", "llama3_1b", "vit_b16"}),
     "llama3_8b_8gpu.json": (2, 2, {"llama3_8b"}),
+    "acceptance.json": (1, 1, {"deep_mnist"}),
 }
 
 

@@ -42,6 +42,7 @@ COMMANDS: dict[str, str] = {
     "history": "dlbs.cli.history",
     "regressions": "dlbs.cli.regressions",
     "bisect": "dlbs.cli.bisect",
+    "accept": "dlbs.cli.accept",
 }
 
 

@@ -45,6 +45,7 @@ FAILURES: list[tuple[list[str], str]] = [
     (["regressions", "--db", "sqlite:////nonexistent/x.db"], "does not exist"),
     (["bisect", "--repo", ".", "--good", "a", "--bad", "b"], "not a git repository"),
     (["bisect"], "the following arguments are required"),
+    (["accept", "x", "--figures", "/nonexistent.json"], "cannot read the figures"),
     (["nosuchaction"], "unknown action 'nosuchaction'"),
 ]
 

@@ -1,0 +1,85 @@
+"""One node's checks run on this host (``dlbs accept localhost``): the node checks program and
+the plan's reference training run, as subprocesses; their facts turned into figures.
+
+Starts processes (the checks' own: torch is never imported here) and reads their stdout.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytorch_benchmarks.facts as fact_format
+
+from dlbs.accept.verdict import Reference
+from dlbs.errors import ConfigError, RunError
+
+#: check name -> (fact key, unit) of the figure each check is judged by.
+FIGURES: dict[str, tuple[str, str]] = {
+    "matmul_fp32": ("accept.matmul_fp32_gflops", "GFLOP/s"),
+    "matmul_bf16": ("accept.matmul_bf16_gflops", "GFLOP/s"),
+    "memcopy": ("accept.memcopy_gbs", "GB/s"),
+    "allreduce_busbw": ("accept.busbw_gbs", "GB/s"),
+    "training": ("results.throughput", "samples/s"),
+}
+REFERENCES = Path(__file__).with_name("references.json")
+_PYTHON_DIR = Path(fact_format.__file__).resolve().parents[1]
+
+
+def load_references(path: Path = REFERENCES, device: str = "cpu") -> dict[str, Reference]:
+    """The reference ranges of one device model from a table file (a missing model: none)."""
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))["devices"].get(device, {})
+        return {check: Reference(check, float(r["low"]), r["unit"], r["measured"])
+                for check, r in rows.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"{path}: not a reference table ({exc}); see docs/acceptance.md"
+                          ) from None
+
+
+def _run(args: list[str], what: str) -> dict[str, Any]:
+    """Run one check program; its facts, or a RunError naming it and its last line."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(_PYTHON_DIR), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    done = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env,
+                          check=False)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise RunError(f"dlbs accept: the {what} failed (exit {done.returncode}): {last}")
+    return dict(fact_format.iter_facts(done.stdout.splitlines()))
+
+
+def training_args(plan: Mapping[str, Any]) -> list[str]:
+    """The benchmark's command line of the plan's reference training run."""
+    p = plan.get("parameters", {})
+    return ["-m", "pytorch_benchmarks.benchmarks", "--model", str(p.get("exp.model", "deep_mnist")),
+            "--batch_size", str(p.get("exp.replica_batch", 16)),
+            "--num_batches", str(p.get("exp.num_batches", 20)),
+            "--num_warmup_batches", str(p.get("exp.num_warmup_batches", 2)),
+            "--device", "cpu" if p.get("exp.gpus", "") == "" else "cuda", "--facts", "stdout"]
+
+
+def measure_localhost(checks: list[str], plan: Mapping[str, Any], burn_in_minutes: float
+                      ) -> tuple[dict[str, list[float]], dict[str, Any]]:
+    """This host's figures (check -> runs) and its other facts (environment, dcgmi).
+
+    ``burn_in_minutes`` repeats the reference training run until that long has passed."""
+    programs = [c for c in checks if c != "training"]
+    facts = _run(["-m", "pytorch_benchmarks.measure.acceptance", *programs], "node checks"
+                 ) if programs else {}
+    figures = {name: [float(facts[key])] for name, (key, _) in FIGURES.items()
+               if key in facts and facts[key] is not None}
+    if "training" in checks:
+        runs, end = [], time.monotonic() + 60.0 * burn_in_minutes
+        while True:
+            run = _run(training_args(plan), "reference training run")
+            runs.append(float(run["results.throughput"]))
+            if time.monotonic() >= end:
+                break
+        figures["training"] = runs
+    return figures, facts

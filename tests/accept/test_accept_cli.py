@@ -1,0 +1,73 @@
+"""``dlbs accept`` end to end: recorded figures judged, and this host measured (issue 60)."""
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from dlbs.cli.main import main
+
+ROOT = Path(__file__).parents[2]
+
+
+def _write_fleet(path: Path, slow: float) -> Path:
+    spread = [1.000, 1.004, 0.997, 1.002, 0.999, 1.003, 0.998, slow]
+    path.write_text(json.dumps({f"node{i + 1}": {"matmul_fp32": [100.0 * s]}
+                                for i, s in enumerate(spread)}))
+    return path
+
+
+def test_a_slow_node_fails_the_run_and_is_excluded(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    junit = tmp_path / "accept.xml"
+    code = main(["accept", "fleet", "--figures", str(_write_fleet(tmp_path / "f.json", 0.9)),
+                 "--junit", str(junit)])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "--exclude=node8" in out.splitlines()
+    assert "node8: FAIL: matmul_fp32 90 GFLOP/s, 10% below the fleet's median" in out
+    assert "a healthy fleet has a false failure in at most 5% of runs" in out
+    assert err.strip() == "dlbs accept: 1 of 8 node(s) failed: node8"
+    assert len(ET.parse(junit).getroot().findall("testcase")) == 8
+
+
+def test_a_healthy_fleet_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["accept", "fleet", "--figures", str(_write_fleet(tmp_path / "f.json", 1.0))])
+    assert code == 0
+    assert "no node failed: nothing to exclude" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args,code,line", [
+    pytest.param(["node1,node2"], 2, "dlbs accept: target 'node1,node2': this version measures "
+                 "localhost only", id="a-node-list-is-not-yet-run"),
+    pytest.param(["x", "--figures", "{bad}"], 1, "figures must be a JSON object", id="bad-figures"),
+])
+def test_bad_input_is_one_line(args: list[str], code: int, line: str, tmp_path: Path,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    if "{bad}" in args:
+        (tmp_path / "bad.json").write_text("[1]")
+        args = [a.replace("{bad}", str(tmp_path / "bad.json")) for a in args]
+    assert main(["accept", *args]) == code
+    err = capsys.readouterr().err.strip()
+    assert line in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_localhost_is_measured_and_judged_against_the_reference_table(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The node checks really run here (a 1024^2 matmul, NVML and dcgmi absent: said); a
+    reference table whose floor this host cannot reach fails it with the table's date."""
+    table = {"devices": {"cpu": {"matmul_fp32": {"low": 1.0e9, "unit": "GFLOP/s",
+                                                 "measured": "a test's impossible floor"}}}}
+    (tmp_path / "ref.json").write_text(json.dumps(table))
+    md = tmp_path / "accept.md"
+    code = main(["accept", "localhost", "--checks", "matmul,environment,dcgmi",
+                 "--references", str(tmp_path / "ref.json"), "--markdown", str(md)])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "localhost: FAIL: matmul_fp32 " in out
+    assert "below the reference 1e+09 (a test's impossible floor)" in out
+    assert "--exclude=localhost" in out
+    assert "dcgmi: dcgmi is not installed (no dcgmi on PATH)" in err
+    assert "| localhost | matmul_bf16 | pass |" in md.read_text()
