@@ -4,7 +4,8 @@
 
 Responsibility: one object that writes ``__key__=json`` facts (through
 :mod:`pytorch_benchmarks.facts`, the only writer) and warning lines. Only rank 0 writes facts
-under torchrun; warnings go to stderr from every rank so a problem on any rank is visible.
+under torchrun; warnings go to stderr from every rank so a problem on any rank is visible,
+except an ignored flag, which rank 0 alone says (every rank would say the same words).
 At the end of a successful run rank 0 prints a short human summary to stderr
 (:func:`summary_line`): stdout carries nothing but facts. It never decides what a fact means.
 """
@@ -19,6 +20,13 @@ from safeio import UnsafeFileError, append_whole
 
 from pytorch_benchmarks.facts import facts_text, write_facts
 from pytorch_benchmarks.output.display import Console, busy_share, has_interval, withheld_reason
+
+
+def same_on_every_rank(message: str) -> bool:
+    """Whether a warning says a flag is ignored (``--tp_degree 2 ignored: ...``): decided from
+    the command line alone, so every rank would say the same words."""
+    flag, _, rest = message.partition(" ignored")
+    return message.startswith("--") and bool(rest) and " " not in flag.split(" ", 1)[-1]
 
 
 class Reporter:
@@ -62,9 +70,13 @@ class Reporter:
             self.stdout_error = err
 
     def warn(self, message: str) -> None:
-        """State a fallback or an ignored flag: a ``WARNING:`` line and the full warning list."""
+        """State a fallback or an ignored flag: a ``WARNING:`` line and the full warning list.
+        An ignored flag is said by rank 0 alone: it follows from the command line, the same on
+        every rank (8 ranks printed ``--tp_degree 2 ignored`` 8 times); a fallback may be one
+        rank's own, so every rank says it."""
         self.warnings.append(message)
-        if self.console is None:  # else said once, in the result block (or before an error)
+        said_by_this_rank = self.enabled or not same_on_every_rank(message)
+        if self.console is None and said_by_this_rank:  # else said once, in the result block
             print(f"WARNING: {message}", file=sys.stderr, flush=True)
         self.facts({"exp.warnings": self.warnings})
 
