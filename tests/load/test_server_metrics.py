@@ -5,6 +5,7 @@ logs ``results.server_metrics``; a server without ``/metrics`` is said, never a 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 
 import pytest
@@ -114,3 +115,27 @@ def test_a_server_without_metrics_is_said_and_the_run_goes_on(
 
 def test_an_endpoint_given_with_v1_is_scraped_at_the_root() -> None:
     assert metrics.metrics_url("http://h:8000/v1/") == "http://h:8000/metrics"
+
+
+def test_metrics_without_vllms_names_are_said_not_logged_as_zeros() -> None:
+    sampler = metrics.Sampler("http://h/metrics", 0.0, fetch=lambda url, timeout: {"up": 1.0})
+    sampler.start()
+    assert sampler.stop() == {"results.server_metrics_unavailable":
+                              "GET http://h/metrics: no vllm: metrics in its answer; the "
+                              "server's metrics are not logged"}
+
+
+def test_a_scrape_slower_than_the_interval_is_waited_for_not_lost() -> None:
+    """vLLM's /metrics took 73 ms under load: sampling every 50 ms must not time it out."""
+    def slow(url: str, timeout: float) -> metrics.Scrape:
+        if timeout < 0.02:
+            raise OSError("timed out")  # the scrape takes 20 ms
+        time.sleep(0.02)
+        return {metrics.RUNNING: 3.0}
+    sampler = metrics.Sampler("http://h/metrics", 0.005, fetch=slow)
+    sampler.start()
+    time.sleep(0.2)
+    out = sampler.stop()["results.server_metrics"]
+    assert isinstance(out, dict)
+    assert out["samples_missed"] == 0 and out["samples_during"] >= 2
+    assert out["running_max"] == 3.0

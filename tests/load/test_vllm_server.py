@@ -82,12 +82,18 @@ def test_requests_in_flight_together_are_batched(tmp_path: Path) -> None:
     code, facts, err = _load("--endpoint", url, "--model", model, "--request_rate", "0",
                              "--concurrency", "16", "--num_requests", "16",
                              "--prompt_len", "16", "--output_len", "256",
-                             "--ignore_eos", "true", timeout=300)
+                             "--ignore_eos", "true", "--metrics_interval", "0.05", timeout=300)
     assert code == 0, err
     assert facts["results.completed_requests"] == 16
     steps = _metric(url, "vllm:iteration_tokens_total_count") - steps_before
     assert facts["results.output_tokens"] == 16 * 256
     assert steps < facts["results.output_tokens"] / 4, steps  # 4 or more requests a step
+    # the run's own scrapes (serving/metrics.py, every 50 ms) saw the requests run together,
+    # and the server's TTFT is within the client's (which adds the network and the client)
+    server = facts["results.server_metrics"]
+    assert server["running_max"] > 1 and server["samples_during"] >= 2, server
+    assert server["ttft_count"] == 16, server
+    assert 0 < server["ttft_mean_ms"] <= facts["results.ttft_mean"], server
 
 
 def test_prompts_that_share_a_prefix_hit_the_prefix_cache(tmp_path: Path) -> None:
@@ -109,3 +115,9 @@ def test_prompts_that_share_a_prefix_hit_the_prefix_cache(tmp_path: Path) -> Non
     hits = _metric(url, "vllm:prefix_cache_hits_total") - before
     prompt = facts["results.prompt_tokens"] / 8
     assert hits >= 4 * (prompt - 16), (hits, prompt)  # most of 7 prompts' shared beginning
+    # the same counters read through the run's scraper: the hit rate over the run
+    server = facts["results.server_metrics"]
+    assert server["prefix_cache_queries"] > 0, server
+    assert server["prefix_cache_hit_rate"] == pytest.approx(
+        hits / server["prefix_cache_queries"]), server
+    assert server["prefix_cache_hit_rate"] > 0.5, server  # 7 of 8 prompts mostly shared
