@@ -12,6 +12,7 @@ from benchstats.estimate import ESTIMATOR_LEGEND
 
 from dlbs.db.charts import why
 from dlbs.db.history import Found, Judged, Point, Series, unsteady_newest
+from dlbs.db.records import canonical
 from dlbs.errors import ReportError
 
 STYLE = """body{font-family:sans-serif;margin:2em;max-width:1100px}
@@ -54,9 +55,9 @@ def render(series: Sequence[Series], judged: Judged, metric: str, axis: str, sou
              f"{html.escape(metric)} by {html.escape(axis)}</title><style>{STYLE}</style>"
              "</head><body>"),
              f"<h1>{html.escape(metric)} by {html.escape(axis)}</h1>",
-             (f"<p class='note'>{html.escape(source)}: {runs} runs, {len(series)} "
-             f"configurations, {judged.judged} judged for changes, "
-             f"{_not_judged(judged)}. Points: the {html.escape(ESTIMATOR_LEGEND)} "
+             (f"<p class='note'>{html.escape(source)}: {runs} runs; {judged.judged} of "
+             f"{len(series)} configurations judged for changes ({_not_judged(judged)}; "
+             f"each marked below). Points: the {html.escape(ESTIMATOR_LEGEND)} "
              "(none when the run withheld it: the table says why); a grey x "
              "marks excluded runs."
              f"{' ' + html.escape(left_out[:1].upper() + left_out[1:]) + '.' if left_out else ''}"
@@ -70,8 +71,12 @@ def render(series: Sequence[Series], judged: Judged, metric: str, axis: str, sou
     else:
         parts.append("<p>No change beyond the minimum in any judged history.</p>")
     parts.append("<h2>Configurations</h2>")
+    why_not = {canonical(parameters): why for parameters, why in judged.not_judged}
     for number, one in enumerate(series, 1):
-        parts.append(f"<h3 id='s{number}'>{number}. {html.escape(_name(one.parameters))}</h3>")
+        mark = why_not.get(canonical(one.parameters))
+        mark = f" <span class='note'>(not judged: {html.escape(mark)})</span>" if mark else ""
+        parts.append(f"<h3 id='s{number}'>{number}. {html.escape(_name(one.parameters))}"
+                     f"{mark}</h3>")
         parts.append(f"<img alt='history of configuration {number}' "
                      f"src='{_chart(one, metric, axis)}'>")
         rows = "".join(
