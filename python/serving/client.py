@@ -559,13 +559,14 @@ async def until(moment: float) -> None:
 async def run_load(target: Target, requests: Sequence[Request], times: Sequence[float],
                    concurrency: int = 0, duration_s: float = 0.0,
                    warmup: Sequence[Request] = (), progress: bool = False,
-                   warmed: list[Record] | None = None
+                   warmed: list[Record] | None = None,
+                   on_warmed: Callable[[], None] | None = None
                    ) -> tuple[list[Record], LagMonitor, float]:
     """Send the warm-up requests one at a time (not timed; their records go to ``warmed``
     when given, so a failed warm-up is counted), then each request at its time (at most
     ``concurrency`` in flight, 0: no limit), none scheduled after ``duration_s`` (0: no
     limit). Every request carries ``X-Request-Id: dlbs-<run>-<index>`` (warm-ups
-    ``...-w<n>``). Returns the records (every request scheduled), the lag monitor and the
+    ``...-w<n>``); ``on_warmed`` is called once they are answered. Returns the records (every request scheduled), the lag monitor and the
     wall time from the first send to the last answer."""
     run_id = uuid.uuid4().hex[:12]
     timeout = aiohttp.ClientTimeout(total=target.timeout_s)
@@ -575,6 +576,8 @@ async def run_load(target: Target, requests: Sequence[Request], times: Sequence[
             await send(session, target, request, warm, time.perf_counter())
             if warmed is not None:
                 warmed.append(warm)
+        if on_warmed is not None:  # before the clock starts: the server's metrics' "before"
+            on_warmed()            # scrape leaves the warm-ups out, as the client's figures do
         monitor = LagMonitor()
         watcher = asyncio.create_task(monitor.run())
         gate = asyncio.Semaphore(concurrency) if concurrency > 0 else None

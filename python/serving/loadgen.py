@@ -449,10 +449,9 @@ def run(args: argparse.Namespace) -> int:
     factory, loop_name = loop_factory(args.client_loop)
     before = machine.snapshot()
     sampler = metrics.Sampler(metrics.metrics_url(args.endpoint), args.metrics_interval)
-    sampler.start()
     records, monitor, wall = run_async(run_load(
         target, measured, times, args.concurrency, args.duration, warmup, args.progress,
-        warmed), factory)
+        warmed, sampler.start), factory)
     server_facts = sampler.stop()
     facts = summarize_run(records, wall, Slo(args.slo_ttft_ms, args.slo_tpot_ms),
                           monitor.lags_ms)
