@@ -100,7 +100,7 @@ def counts(runs: Sequence[Measured]) -> list[str]:
     if above:
         lines.append(f"  {above} of {total} {runs_word} with more threads than usable cores "
                      "(exp.ranks_above_cores): the threads waited for each other; lower "
-                     "exp.num_threads or the ranks per node")
+                     "exp.cpu_threads or the ranks per node")
     unsteady = sum(r.unsteady for r in runs)
     if unsteady:
         lines.append(f"  {unsteady} of {total} {runs_word} found no steady state (results.steady_state):"

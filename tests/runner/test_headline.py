@@ -68,4 +68,6 @@ def test_ranks_above_cores_are_marked_and_counted() -> None:
         "0.5 samples/s"
     lines = counts([run, measured({"results.throughput": 0.5})])
     assert any(line.startswith("  1 of 2 runs with more threads than usable cores "
-                               "(exp.ranks_above_cores)") for line in lines)
+                               "(exp.ranks_above_cores)") and line.endswith(
+                                   "lower exp.cpu_threads or the ranks per node")
+               for line in lines)
