@@ -4,8 +4,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
+from benchstats.busbw import busbw
 
-from dlbs.accept.busbw import busbw
 from dlbs.accept.dcgmi import parse_diag
 from dlbs.accept.junit import junit_xml
 from dlbs.accept.verdict import Reference, exclude_line, failing_nodes, judge, node_lines

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from benchstats.busbw import algbw, busbw
 
 from pytorch_benchmarks.facts import format_fact
 from pytorch_benchmarks.measure.nvml import NvmlUnavailable, open_nvml
@@ -97,8 +98,8 @@ def allreduce(ranks: int = 0) -> dict[str, Any]:
     mp.start_processes(_allreduce_rank, args=(ranks, port, queue), nprocs=ranks,
                        start_method="spawn")
     backend, times = queue.get()
-    rows = [{"bytes": size, "seconds": t, "algbw_gbs": size / t / 1e9,
-             "busbw_gbs": size / t / 1e9 * 2.0 * (ranks - 1) / ranks}
+    rows = [{"bytes": size, "seconds": t, "algbw_gbs": algbw(size, t) / 1e9,
+             "busbw_gbs": busbw(size, t, ranks) / 1e9}
             for size, t in zip(ALLREDUCE_SIZES, times)]
     return {"accept.allreduce": {"backend": backend, "ranks": ranks, "sizes": rows},
             "accept.busbw_gbs": rows[-1]["busbw_gbs"]}
