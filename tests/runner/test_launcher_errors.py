@@ -176,7 +176,7 @@ def trailer_of(tmp_path: Path, text: str) -> tuple[str, str | None]:
     log = tmp_path / "x.log"
     part_with(tmp_path, text)
     job = Job(index=0, exp={"exp.num_nodes": 1}, log_file=log)
-    status, error, _ = write_trailer(job, Ending(exit_code=1), 1.0, None)
+    status, error, _, _ = write_trailer(job, Ending(exit_code=1), 1.0, None)
     return status, error
 
 
