@@ -63,8 +63,17 @@ def run_facts(model: str = "resnet18", code: str = "v1", throughput: float = 100
     return facts
 
 
+def ingest_folder(folder: Path, database: Path) -> str:
+    """The SQLite URL of ``database`` after ``dlbs db ingest`` of ``folder`` (checked)."""
+    from dlbs.cli.main import main
+
+    url = f"sqlite:///{database}"
+    assert main(["db", "ingest", "--db", url, str(folder)]) == 0
+    return url
+
+
 @pytest.fixture
 def logs() -> Any:
     """The helpers above, for the test modules (tests are imported by path, not as a package)."""
     from types import SimpleNamespace
-    return SimpleNamespace(write=write_log, facts=run_facts)
+    return SimpleNamespace(write=write_log, facts=run_facts, ingest=ingest_folder)

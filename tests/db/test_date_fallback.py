@@ -19,9 +19,7 @@ def _ingested(logs: Any, tmp_path: Path) -> str:
             facts = logs.facts(throughput=100.0 + day + repeat, repeat=repeat, day=day)
             del facts["exp.code_version"]
             logs.write(folder / f"d{day}r{repeat}.log", facts)
-    url = f"sqlite:///{tmp_path / 'r.db'}"
-    assert main(["db", "ingest", "--db", url, str(folder)]) == 0
-    return url
+    return str(logs.ingest(folder, tmp_path / "r.db"))
 
 
 def test_without_code_versions_the_axis_is_the_date(

@@ -22,9 +22,7 @@ def _database(logs: Any, tmp_path: Path) -> str:
     for i, throughput in enumerate(RUNS):
         logs.write(folder / f"run{i}.log", logs.facts(model="alexnet_owt", throughput=throughput,
                                                      repeat=i, **{"exp.replica_batch": 8}))
-    url = f"sqlite:///{tmp_path / 'r.db'}"
-    assert main(["db", "ingest", "--db", url, str(folder)]) == 0
-    return url
+    return str(logs.ingest(folder, tmp_path / "r.db"))
 
 
 def test_history_names_the_estimator_in_every_format(

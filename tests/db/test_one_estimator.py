@@ -20,8 +20,7 @@ def test_report_and_history_agree_to_the_digit(logs: Any, tmp_path: Path,
     for i, throughput in enumerate(RUNS):
         logs.write(folder / f"run{i}.log", logs.facts(model="alexnet_owt", throughput=throughput,
                                                      repeat=i, **{"exp.replica_batch": 8}))
-    url = f"sqlite:///{tmp_path / 'r.db'}"
-    assert main(["db", "ingest", "--db", url, str(folder)]) == 0
+    url = logs.ingest(folder, tmp_path / "r.db")
     capsys.readouterr()
     assert main(["history", "--db", url, "--format", "json"]) == 0
     point = json.loads(capsys.readouterr().out)[0]
@@ -44,8 +43,7 @@ def test_a_serving_runs_requests_per_second_agree_in_report_and_history(
             model="tiny", throughput=rate, repeat=i,
             **{"exp.phase": "serve", "serve.request_rate": 8.0, "serve.model": "tiny",
                "results.request_throughput": rate, "results.ttft_p50": 0.05 + i / 100}))
-    url = f"sqlite:///{tmp_path / 'r.db'}"
-    assert main(["db", "ingest", "--db", url, str(folder)]) == 0
+    url = logs.ingest(folder, tmp_path / "r.db")
     capsys.readouterr()
     assert main(["history", "--db", url, "--format", "json"]) == 0
     point = json.loads(capsys.readouterr().out)[0]
