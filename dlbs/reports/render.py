@@ -145,7 +145,7 @@ def to_text(report: Report) -> str:
     for table in report.tables:
         parts += [table_text(table), ""]
     parts += _notes_text(report, "")
-    parts += _provenance_text(report, "Measured:", "  ")
+    parts += _provenance_text(report, "Measured:", "  ", terminal_safe)  # names read from logs
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -211,7 +211,8 @@ def to_markdown(report: Report) -> str:
     for table in report.tables:
         parts += [table_markdown(table), ""]
     parts += _notes_text(report, "- ", md_text)
-    parts += _provenance_text(report, "### Provenance\n", "- ", md_text)
+    parts += _provenance_text(report, "### Provenance\n", "- ",
+                              lambda line: md_text(terminal_safe(line)))
     return "\n".join(parts).rstrip() + "\n"
 
 
