@@ -81,6 +81,19 @@ def _figures(args: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
     return {"localhost": figures}
 
 
+def _write(path: Path, text: str, option: str) -> None:
+    """``text`` into ``path`` whole or not at all, never through a link planted at its name
+    (as ``dlbs report`` writes its files); a failure is one line naming the option."""
+    from safeio import atomic_write_text
+
+    from dlbs.errors import DLBSError
+
+    try:
+        atomic_write_text(path, text)
+    except OSError as err:
+        raise DLBSError(f"{option} {path}: cannot write it: {err.strerror or err}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     """Measure, judge, print; 1 when a node failed."""
     from dlbs.accept.junit import junit_xml
@@ -93,9 +106,9 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     print(exclude_line(verdicts) or "no node failed: nothing to exclude")
     if args.markdown is not None:
-        args.markdown.write_text(markdown_table(verdicts), encoding="utf-8")
+        _write(args.markdown, markdown_table(verdicts), "--markdown")
     if args.junit is not None:
-        args.junit.write_text(junit_xml(verdicts), encoding="utf-8")
+        _write(args.junit, junit_xml(verdicts), "--junit")
     failing = failing_nodes(verdicts)
     if failing:
         say(f"dlbs accept: {len(failing)} of {len({v.node for v in verdicts})} node(s) failed: "

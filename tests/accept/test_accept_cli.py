@@ -71,3 +71,15 @@ def test_localhost_is_measured_and_judged_against_the_reference_table(
     assert "--exclude=localhost" in out
     assert "dcgmi: dcgmi is not installed (no dcgmi on PATH)" in err
     assert "| localhost | matmul_bf16 | pass |" in md.read_text()
+
+
+def test_a_link_planted_at_an_output_is_refused_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    (tmp_path / "accept.xml").symlink_to(victim)
+    code = main(["accept", "fleet", "--figures", str(_write_fleet(tmp_path / "f.json", 1.0)),
+                 "--junit", str(tmp_path / "accept.xml")])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and len(err.splitlines()) == 1 and err.startswith("error: --junit ")
+    assert victim.read_text() == "keep"
