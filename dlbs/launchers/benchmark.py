@@ -6,7 +6,9 @@ argument and is shell-quoted when the script is written.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 from dlbs.experiment import Experiment, ExperimentLike
 from dlbs.experiment.values import as_arg, as_bool
@@ -131,7 +133,7 @@ def serve_flags(exp: ExperimentLike) -> list[str]:
         if name == "serve.endpoint":  # always: an empty one is refused by name
             flags += [flag, as_arg(value or "")]
         elif name in SERVE_FLAGS_WHEN_SEARCHING:
-            if value not in (None, "") and raw.get("serve.search") not in (None, "none"):
+            if value not in (None, "") and searches(raw):
                 flags += [flag, as_arg(value)]
         elif name in SERVE_FLAGS_WHEN_CHANGED:
             if value not in (None, "") and float(value) != SERVE_FLAGS_WHEN_CHANGED[name]:
@@ -141,9 +143,17 @@ def serve_flags(exp: ExperimentLike) -> list[str]:
                 flags += [flag, "true"]
         elif value is not None and value != "":
             flags += [flag, as_arg(value)]
+    if searches(raw):  # each step's line in the log as it ends: the runner shows it
+        flags.append("--progress")
     if view.log_file:
         flags += ["--requests_file", requests_file(view.log_file)]
     return flags
+
+
+def searches(raw: Mapping[str, Any]) -> bool:
+    """Whether a serving experiment is a capacity search (``serve.search`` rate or
+    concurrency), not one load."""
+    return raw.get("serve.search") not in (None, "", "none")
 
 
 def benchmark_flags(exp: ExperimentLike) -> list[str]:

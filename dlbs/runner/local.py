@@ -23,6 +23,7 @@ from dlbs.experiment import Experiment
 from dlbs.launchers import container_name
 from dlbs.runner import leftovers
 from dlbs.runner.containerctl import PodmanContainer, runtime_of
+from dlbs.runner.follow import LogFollower
 from dlbs.runner.job import Ending, Job
 from dlbs.runner.stopper import GroupStopper, kill_group
 from dlbs.runner.watchdog import Watchdog
@@ -55,9 +56,13 @@ class LocalExecutor:
         self._mark = leftovers.Mark("")  # tells the running experiment's processes
         self._watchdog = Watchdog()  # stops what runs if this runner dies (kill -9, a crash)
         self._was_subreaper: bool | None = None  # set back by close()
+        self._note: Callable[[int, str], None] | None = None
+        self._follower: LogFollower | None = None
 
     def attach_note(self, note: Callable[[int, str], None]) -> None:
-        """A local job never waits in a queue: there is no news to tell."""
+        """A local job never waits in a queue; a serving run's news (each step of a capacity
+        search as it ends, its warnings) is read from its log as it runs (``follow``)."""
+        self._note = note
 
     def flush(self) -> list[tuple[Job, Ending]]:
         """Nothing is held back: each job started at ``start``."""
@@ -99,6 +104,10 @@ class LocalExecutor:
             self._watchdog.watch_container(self._podman.watch_entry())
         self._job = job
         self._monitor = start_monitor(exp, self._proc.pid, self._container, self._podman)
+        note = self._note
+        if note is not None and exp.serves:
+            self._follower = LogFollower(job.part, lambda line: note(job.index, line))
+            self._follower.start()
 
     def wait(self) -> list[tuple[Job, Ending]]:
         """Wait for the running job; return it with how it ended."""
@@ -111,6 +120,9 @@ class LocalExecutor:
             leftovers.end_members(self._mark)  # and what left the group (daemons)
             if self._monitor:
                 self._monitor.stop()
+            if self._follower is not None:
+                self._follower.stop()
+                self._follower = None
         self._watchdog.release_group(proc.pid)
         if self._container and stopped:
             from dlbs.runner.dockerengine import remove_container

@@ -187,8 +187,10 @@ def search(step: Callable[[int, float], StepResult], start: float, goal: Goal,
         trial = search_trial(step, index, begin, factor, goal, cutting)
         trials.append(trial)
         if progress:
-            progress(f"serve: capacity trial {index + 1}/{goal.trials}: "
-                     f"{_text(trial.capacity)} {UNITS[goal.unit]} in {len(trial.steps)} steps")
+            found_text = (f"{_text(trial.capacity)} {UNITS[goal.unit]}"
+                          if trial.capacity is not None else "no capacity (not bracketed)")
+            progress(f"serve: capacity trial {index + 1}/{goal.trials}: {found_text} in "
+                     f"{len(trial.steps)} steps")
     facts = capacity_facts(trials, goal)
     if cut:
         stopped = (f"stopped at serve.search_max_seconds after {len(trials)} of {goal.trials} "

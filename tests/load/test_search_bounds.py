@@ -4,11 +4,17 @@ small share of the offered load says it is saturated."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 from serving import capacity
 
 from .test_client import _load
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_search_out_of_time_runs_no_more_steps_and_says_what_it_had() -> None:
@@ -102,3 +108,31 @@ def test_a_run_shows_its_progress_with_pace_and_time(null_server: Callable[..., 
     assert len(lines) == 10
     assert re.fullmatch(r"serve: 10/10 requests answered, [0-9.e+]+ requests/s, "
                         r"[0-9.]+ s elapsed", lines[-1]), lines[-1]
+
+
+def test_dlbs_run_shows_each_search_step_on_the_console_as_it_ends(
+        null_server: Callable[..., str], tmp_path: Path) -> None:
+    """Through ``dlbs run`` (the launch script passes ``--progress`` to a search; the runner
+    follows the log): the first step's line reaches the console while the search still runs,
+    seconds before the run's own line."""
+    url = null_server("--max_inflight", "1", "--first_delay_ms", "300")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dlbs", "run", '-Pexp.phase="serve"', '-Pexp.model="m"',
+         f'-Pserve.endpoint="{url}"', '-Pserve.search="concurrency"', "-Pserve.concurrency=1",
+         "-Pserve.num_requests=4", "-Pserve.output_len=2", "-Pserve.prompt_len=3",
+         "-Pserve.slo_ttft_ms=5000", "-Pserve.search_max_seconds=4",
+         f"-Pexp.log_dir={tmp_path}", "--progress-bar", "off"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    seen: list[tuple[float, str]] = []
+    for line in proc.stderr:
+        seen.append((time.monotonic(), line.rstrip("\n")))
+    assert proc.wait(timeout=300) == 0, seen
+    steps = [(t, line) for t, line in seen if line.startswith("serve: trial 1/3 step ")]
+    ended = [t for t, line in seen if line.startswith("[1/1] ok")]
+    assert steps and ended, seen
+    assert steps[0][1].startswith("serve: trial 1/3 step 1 load 1 requests in flight: SLO "
+                                  "attainment 100.0% met (goal 90%)"), seen
+    assert ended[0] - steps[0][0] > 1.0, seen  # shown as it ended, not read after the run
+    assert any("stopped at serve.search_max_seconds" in line for _, line in seen), seen
+    assert not any("none requests" in line for _, line in seen), seen  # "no capacity"
