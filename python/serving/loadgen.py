@@ -82,7 +82,7 @@ def parser(kind: type[argparse.ArgumentParser] = argparse.ArgumentParser
     p.add_argument("--search_max_steps", type=int, default=8)
     p.add_argument("--search_max_seconds", type=float, default=3600.0,
                    help="no search step starts after this many seconds (0: no cap)")
-    p.add_argument("--metrics_interval", type=float, default=1.0,
+    p.add_argument("--metrics_interval", type=float, default=METRICS_INTERVAL,
                    help="seconds between scrapes of the server's /metrics during a run "
                         "(0: before and after only); results.server_metrics")
     return p
@@ -320,6 +320,13 @@ STEP_FACTS = ("results.requests", "results.failed_requests", "results.request_th
               "results.tpot_p99", "results.client_lagged", "results.send_delay_p99_ms")
 
 
+#: ``--metrics_interval``'s default (seconds between scrapes of the server's /metrics).
+METRICS_INTERVAL = 1.0
+#: Why a capacity search logs no server metrics.
+SEARCH_SCRAPES_NOT = ("a capacity search does not scrape the server's metrics (its steps are "
+                      "many short runs): run one load (serve.search none) to log them")
+
+
 @dataclass
 class _Tally:
     """What a search's steps add up to: the steps run, the requests answered and the
@@ -376,6 +383,10 @@ def run_search(args: argparse.Namespace) -> int:
                                          for s in facts["results.search_steps"])
     facts["results.slo"] = {"ttft_ms": slo.ttft_ms or None, "tpot_ms": slo.tpot_ms or None}
     facts["results.client_loop"] = loop_name
+    if args.metrics_interval != METRICS_INTERVAL:  # asked for, so said: never silently dropped
+        facts["results.server_metrics_unavailable"] = SEARCH_SCRAPES_NOT
+        print(f"serve: warning: serve.metrics_interval {args.metrics_interval:g}: "
+              f"{SEARCH_SCRAPES_NOT}", file=sys.stderr, flush=True)
     facts.update(warmup_facts(tally.warmed))
     facts["results.requests"] = len(rows)
     facts["results.completed_requests"] = tally.answered

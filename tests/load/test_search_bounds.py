@@ -136,3 +136,21 @@ def test_dlbs_run_shows_each_search_step_on_the_console_as_it_ends(
     assert ended[0] - steps[0][0] > 1.0, seen  # shown as it ended, not read after the run
     assert any("stopped at serve.search_max_seconds" in line for _, line in seen), seen
     assert not any("none requests" in line for _, line in seen), seen  # "no capacity"
+
+
+def test_a_search_asked_to_scrape_says_it_does_not(null_server: Callable[..., str]) -> None:
+    """serve.metrics_interval given to a capacity search is not silently dropped."""
+    url = null_server()
+    code, facts, err = _load("--endpoint", url, "--model", "m", "--concurrency", "1",
+                             "--num_requests", "4", "--output_len", "2", "--prompt_len", "3",
+                             "--slo_ttft_ms", "5000", "--search", "concurrency",
+                             "--search_trials", "1", "--search_max_seconds", "0.1",
+                             "--metrics_interval", "0.5", timeout=120)
+    assert code == 0, err
+    assert "does not scrape" in facts["results.server_metrics_unavailable"]
+    assert "serve: warning: serve.metrics_interval 0.5: a capacity search does not scrape" in err
+    _, quiet, err = _load("--endpoint", url, "--model", "m", "--concurrency", "1",
+                          "--num_requests", "4", "--output_len", "2", "--prompt_len", "3",
+                          "--slo_ttft_ms", "5000", "--search", "concurrency",
+                          "--search_trials", "1", "--search_max_seconds", "0.1", timeout=120)
+    assert "results.server_metrics_unavailable" not in quiet and "metrics_interval" not in err
