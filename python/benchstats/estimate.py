@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from benchstats.tdist import CONFIDENCE, t_critical
 
-__all__ = ["ESTIMATOR", "ESTIMATOR_LEGEND", "Estimate", "LogSums", "estimate_of_sums", "estimate_runs",
+__all__ = ["ESTIMATOR", "ESTIMATOR_LEGEND", "MIN_RUNS_FOR_INTERVAL", "Estimate", "LogSums", "estimate_of_sums", "estimate_runs",
            "log_sums", "one_run_throughput_interval"]
 
 #: The estimator's name, as outputs state it.
@@ -39,13 +39,20 @@ ESTIMATOR = "geometric mean over runs"
 #: One line that every output's legend carries: the estimator's name and method.
 ESTIMATOR_LEGEND = (f"{ESTIMATOR}, its 95% interval Student t on the mean of the runs' "
                     "logarithms, exponentiated (one run: its own interval over iterations, "
-                    "where logged)")
+                    "where logged; two runs: none, as Student's t on one degree of freedom "
+                    "(12.7) puts its ends far beyond any run: run three or more)")
+#: The fewest runs whose interval is given. With two, the t quantile on one degree of freedom
+#: is 12.7 (4.3 on two): runs of 3.72 and 8.34 samples/s gave [0.033, 940.6], ends no run
+#: comes near. Such an interval covers as it says, but no one can read it as throughput; two
+#: runs keep their value and standard error (the database's tests weigh points by it).
+MIN_RUNS_FOR_INTERVAL = 3
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """A configuration's value over ``n`` runs, its interval (NaN below two runs) and its
-    standard error (``value * sd(log) / sqrt(n)``, NaN below two runs)."""
+    """A configuration's value over ``n`` runs, its interval (NaN below
+    :data:`MIN_RUNS_FOR_INTERVAL` runs) and its standard error (``value * sd(log) / sqrt(n)``,
+    NaN below two runs)."""
 
     value: float
     low: float
@@ -114,8 +121,8 @@ def log_sums(values: Iterable[float]) -> LogSums:
 
 def estimate_of_sums(sums: LogSums, confidence: float = CONFIDENCE) -> Estimate:
     """The estimate from the exact sums of the runs' log values: the geometric mean, its
-    t interval on the log scale and its standard error; one run: its value, NaN elsewhere;
-    no run: all NaN."""
+    t interval on the log scale and its standard error; two runs: no interval
+    (:data:`MIN_RUNS_FOR_INTERVAL`); one run: its value, NaN elsewhere; no run: all NaN."""
     n, nan = sums.count, math.nan
     if n == 0:
         return Estimate(nan, nan, nan, nan, 0)
@@ -123,8 +130,10 @@ def estimate_of_sums(sums: LogSums, confidence: float = CONFIDENCE) -> Estimate:
         return Estimate(math.exp(sums.total / (1 << sums.scale)), nan, nan, nan, 1)
     centre, variance = sums.mean_and_variance()
     se_log = math.sqrt(variance) / math.sqrt(n)
-    half = t_critical(n - 1, confidence) * se_log
     value = math.exp(centre)
+    if n < MIN_RUNS_FOR_INTERVAL:
+        return Estimate(value, nan, nan, value * se_log, n)
+    half = t_critical(n - 1, confidence) * se_log
     return Estimate(value, math.exp(centre - half), math.exp(centre + half), value * se_log, n)
 
 

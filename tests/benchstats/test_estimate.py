@@ -22,17 +22,28 @@ def test_three_runs_give_their_geometric_mean_and_a_log_scale_t_interval() -> No
 
 @pytest.mark.parametrize("seed", range(20))
 def test_the_ends_are_plausible_values_and_the_time_interval_inverts(seed: int) -> None:
-    """Any 2-5 positive runs, however far apart: the ends are positive and finite, within
+    """Any 3-5 positive runs, however far apart: the ends are positive and finite, within
     ``exp(t * sd)``-ish of the runs (the upper end never beyond best x (best / worst)^t), and
     the estimate of the times (samples / throughput) is the throughput's inverted."""
     rng = random.Random(seed)
-    runs = [rng.lognormvariate(1.5, rng.choice([0.01, 0.3, 1.0])) for _ in range(rng.randint(2, 5))]
+    runs = [rng.lognormvariate(1.5, rng.choice([0.01, 0.3, 1.0])) for _ in range(rng.randint(3, 5))]
     found = estimate_runs(runs)
     assert 0 < found.low <= found.value <= found.high < math.inf
     times = estimate_runs([8.0 / r for r in runs])
     assert times.value == pytest.approx(8.0 / found.value, rel=1e-12)
     assert (times.low, times.high) == pytest.approx((8.0 / found.high, 8.0 / found.low),
                                                     rel=1e-12)
+
+
+def test_two_runs_keep_their_value_and_standard_error_but_no_interval() -> None:
+    """Student's t on one degree of freedom (12.7) gave 3.72 and 8.34 samples/s the interval
+    [0.033, 940.6]: no plausible throughput; three runs give ends near the runs."""
+    two = estimate_runs([3.72, 8.34])
+    assert two.value == pytest.approx(math.sqrt(3.72 * 8.34), rel=1e-12)
+    assert math.isnan(two.low) and math.isnan(two.high) and two.n == 2
+    assert two.se == pytest.approx(two.value * abs(math.log(8.34 / 3.72)) / 2, rel=1e-12)
+    three = estimate_runs([3.72, 4.71, 8.34])
+    assert 1.8 < three.low < 3.72 and 8.34 < three.high < 2 * 8.34  # [1.88, 14.77]
 
 
 def test_the_order_of_the_runs_and_kept_sums_change_no_digit() -> None:

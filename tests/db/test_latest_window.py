@@ -240,19 +240,21 @@ def test_versions_first_run_at_one_moment_give_one_window_whatever_the_filter(
 
 def test_runs_whose_statistics_overflow_are_stored_and_read_from_their_runs(
         logs: Any, db_url: str) -> None:
-    """A version whose runs overflow a point's statistics (1e60 beside 100) or a one-run point
+    """A version whose runs overflow a point's statistics (1e300 beside 100 twice: two runs
+    keep no interval, so three overflow its end) or a one-run point
     with an absurd ``results.ess``: every run is stored (the points row keeps no statistics),
     the window of such a series is read from its runs, every other series' from the table."""
     store = open_store(db_url)
     try:
         items = [(logs.facts(code="c1", throughput=100.0, day=1), "a.log"),
                  (logs.facts(code="c2", throughput=100.0, day=2), "b.log"),
-                 (logs.facts(code="c2", throughput=1e60, repeat=1, day=2), "c.log"),
+                 (logs.facts(code="c2", throughput=1e300, repeat=1, day=2), "c.log"),
+                 (logs.facts(code="c2", throughput=100.0, repeat=2, day=2), "g.log"),
                  (logs.facts(model="vgg11", code="c1", throughput=9.0, day=1,
                              **{"results.ess": 1.7e308}), "d.log"),
                  (logs.facts(model="resnet50", code="c1", throughput=50.0, day=1), "e.log"),
                  (logs.facts(model="resnet50", code="c2", throughput=51.0, day=2), "f.log")]
-        assert store.store_many(items) == 6
+        assert store.store_many(items) == 7
         assert store.newest_points({"exp.model": "resnet18"}, "throughput", 5) is None
         assert store.newest_points({"exp.model": "vgg11"}, "throughput", 5) is None
         kept = store.newest_points({"exp.model": "resnet50"}, "throughput", 5)
@@ -261,6 +263,6 @@ def test_runs_whose_statistics_overflow_are_stored_and_read_from_their_runs(
                              "exp.code_version", newest=WINDOW + 3)
         assert [p.value for p in loaded.series[0].points] == [50.0, 51.0]
         store.exclude([record.id for record in store.runs({"exp.model": "resnet18"})], "outlier")
-        assert store.count() == 6
+        assert store.count() == 7
     finally:
         store.close()

@@ -50,7 +50,8 @@ def test_an_interrupted_run_enters_no_statistic_and_is_named(logs: Any, db_url: 
     page_text = (tmp_path / "page" / "index.html").read_text()
     assert "1 interrupted run left out" in page_text
     # the legend says what a one-run point's interval is (not "over runs")
-    assert "(one run: its own interval over iterations, where logged)" in page_text
+    assert "(one run: its own interval over iterations, where logged; two runs: none" \
+        in page_text
 
 
 def test_a_run_whose_loss_was_not_finite_enters_no_history_and_is_named(

@@ -140,7 +140,7 @@ def test_a_database_of_the_first_schema_is_upgraded_in_place(logs: object, db_ur
         said = capsys.readouterr().err
         assert f"from schema revision 0001 to {known()[1]} (once;" in said
         assert "password" not in said and (make_url(db_url).password or "@@") not in said
-        assert current(store.engine) == known()[1] == "0007"
+        assert current(store.engine) == known()[1] == "0008"
         after = {r.identity: (r.facts, r.date) for r in store.runs()}
         assert after == before and len(after) == 50
         assert [r.reason for r in store.runs() if r.excluded] == ["bad build"]
@@ -246,5 +246,34 @@ def test_two_commands_upgrading_one_sqlite_file_at_once_both_succeed(logs: objec
     store = open_store(f"sqlite:///{path}", readonly=True)
     try:
         assert current(store.engine) == known()[1] and store.count() == 1500
+    finally:
+        store.close()
+
+
+def test_the_upgrade_to_0008_removes_the_intervals_of_two_run_points(logs: object,
+                                                                     db_url: str) -> None:
+    """Revision 0007 stored two runs' Student t interval on one degree of freedom (3.72 and
+    8.34 samples/s: [0.033, 940.6]); 0008 removes it, the value and standard error stay."""
+    from sqlalchemy import text
+
+    store = open_store(db_url)
+    try:
+        store.store_many([(logs.facts(code="c1", repeat=r,  # type: ignore[attr-defined]
+                                      throughput=t, day=1), f"{r}.log")
+                          for r, t in enumerate((3.72, 8.34))])
+        with store.engine.begin() as conn:  # as 0007 kept it
+            conn.execute(text("UPDATE points SET low = 0.033, high = 940.6 WHERE runs = 2"))
+            conn.execute(text("UPDATE alembic_version SET version_num = '0007'"))
+            kept = conn.execute(text("SELECT value, se FROM points WHERE runs = 2 ORDER BY metric")
+                                ).all()
+        assert len(kept) == 2  # throughput and time
+    finally:
+        store.close()
+    store = open_store(db_url)  # a command upgrades an older schema
+    try:
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT value, se, low, high FROM points WHERE runs = 2 "
+                                     "ORDER BY metric")).all() == [(*k, None, None) for k in kept]
+            assert current(store.engine) == "0008"
     finally:
         store.close()

@@ -132,7 +132,7 @@ def test_the_schema_is_at_the_newest_alembic_revision(db_url: str) -> None:
     store = open_store(db_url)
     try:
         with store.engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0007"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0008"
     finally:
         store.close()
     assert _dlbs("db", "upgrade", "--db", db_url).returncode == 0

@@ -199,7 +199,7 @@ def test_compare_row_only_on_one_side_keeps_ints_as_ints() -> None:
 
 
 @pytest.mark.parametrize("times", [
-    pytest.param((10.0, 30.0), id="two-runs-far-apart"),
+    pytest.param((10.0, 30.0, 12.0), id="three-runs-far-apart"),
     pytest.param((10.0, 10.5, 9.8), id="three-close-runs"),
 ])
 def test_throughput_interval_is_samples_over_the_time_interval_never_negative(
@@ -215,6 +215,19 @@ def test_throughput_interval_is_samples_over_the_time_interval_never_negative(
         assert high is None
     else:
         assert time_low > 0 and high == pytest.approx(16000.0 / time_low)
+
+
+def test_two_runs_have_no_interval_and_the_legend_says_why() -> None:
+    """Issue 56: Student's t on one degree of freedom gave two runs an interval no run comes
+    near (3.72 and 8.34 samples/s: [0.033, 940.6]); the value stays, the interval is left out."""
+    report = build_report([run(time=t, **{"results.throughput": 16000.0 / t})
+                           for t in (10.0, 30.0)], "summary")
+    row = report.tables[0].data.iloc[0]
+    assert row["Throughput mean (samples/s)"] == pytest.approx(16000.0 / math.sqrt(300.0),
+                                                rel=1e-9)
+    assert all(row[c] is None or math.isnan(row[c]) for c in (
+        "Time CI95 low", "Time CI95 high", "Throughput CI95 low", "Throughput CI95 high"))
+    assert any("two runs: none" in note for note in report.notes)
 
 
 def test_a_run_with_an_impossible_time_is_invalid_never_averaged() -> None:

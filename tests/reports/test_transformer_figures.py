@@ -443,9 +443,10 @@ def _names(reports: Iterable[Report]) -> list[list[str]]:
 def test_old_style_reports_have_only_their_tables(tmp_path: Path) -> None:
     base = records_of(write_old_style(tmp_path / "base"))
     reports = [build_report(base, kind) for kind in ("regular", "weak", "summary")]
-    # throughput_ci: the throughput intervals as text, added for every report with repeats
-    assert _names(reports) == [["time", "throughput", "throughput_ci"],
-                               ["time", "throughput", "speedup", "efficiency", "throughput_ci"],
+    # throughput_ci, the throughput intervals as text, needs a configuration of three runs or
+    # more: these logs have two each (two runs keep no interval: benchstats.estimate)
+    assert _names(reports) == [["time", "throughput"],
+                               ["time", "throughput", "speedup", "efficiency"],
                                ["experiments"]]
 
 
