@@ -22,7 +22,6 @@ from typing import Any
 from dlbs.engine import ParamSpec
 from dlbs.engine.expand import expand_experiment
 from dlbs.experiment import Experiment
-from dlbs.runner.provenance import nvidia_driver
 
 GPUS = "exp.gpus"
 #: DLBS's default ``exp.gpus`` (``config/base.json``): GPU 0.
@@ -38,6 +37,9 @@ NOTE = ("this host has no NVIDIA GPU and the plan does not set exp.gpus: its loc
 
 def host_has_gpu() -> bool:
     """Whether this host has an NVIDIA GPU (its kernel driver is loaded)."""
+    # imported here: provenance's imports (socket, subprocess, platform...) cost ~19 ms of a
+    # 'print' of a whole plan that needs one file read from it
+    from dlbs.runner.provenance import nvidia_driver
     return nvidia_driver() is not None
 
 
