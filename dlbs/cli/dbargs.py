@@ -27,10 +27,12 @@ def add_filters(parser: argparse.ArgumentParser) -> None:
                         help='a JSON object of facts to match, e.g. \'{"exp.model": "resnet50"}\'')
 
 
-def add_format(parser: argparse.ArgumentParser, default: str = "table") -> None:
-    parser.add_argument("--format", default=default, choices=FORMATS,
+def add_format(parser: argparse.ArgumentParser, default: str = "table",
+               formats: Sequence[str] = FORMATS) -> None:
+    more = ", markdown" if "markdown" in formats else ""
+    parser.add_argument("--format", default=default, choices=formats,
                         help="output: an aligned table, JSON (a list of objects), CSV or JSON "
-                             "lines")
+                             f"lines{more}")
 
 
 def _value(text: str) -> Any:
@@ -81,6 +83,12 @@ def _cell(value: Any) -> str:
     if isinstance(value, (list, dict)):
         return json.dumps(value)
     return str(value)
+
+
+def cell_text(value: Any) -> str:
+    """A value as a table's cell: floats to 6 significant digits, lists and objects as
+    JSON, None empty."""
+    return _cell(value)
 
 
 def terminal_text(text: str) -> str:

@@ -9,7 +9,16 @@ from typing import Any
 
 from benchstats.estimate import ESTIMATOR, ESTIMATOR_LEGEND
 
-from dlbs.cli.dbargs import add_db, add_filters, add_format, emit, filters
+from dlbs.cli.dbargs import (
+    FORMATS,
+    add_db,
+    add_filters,
+    add_format,
+    cell_text,
+    emit,
+    filters,
+    terminal_text,
+)
 
 HELP = "the history of a configuration's results along an axis, with intervals (and a chart)"
 EXAMPLE = ("dlbs history --db sqlite:///results.db -Pexp.model=resnet18 "
@@ -19,7 +28,7 @@ EXAMPLE = ("dlbs history --db sqlite:///results.db -Pexp.model=resnet18 "
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_db(parser)
     add_filters(parser)
-    add_format(parser)
+    add_format(parser, formats=(*FORMATS, "markdown"))
     parser.add_argument("--metric", default="results.throughput", help="the fact to follow")
     parser.add_argument("--by", default=None, metavar="AXIS",
                         help="the axis: a fact (exp.code_version, exp.framework_version, "
@@ -72,13 +81,75 @@ def run(args: argparse.Namespace) -> int:
     columns = ["series", "configuration", "at", "value", "ci_low", "ci_high", "runs"]
     if any(r["ci_withheld"] for r in rows):  # why a one-run point has no interval
         columns.append("ci_withheld")
-    if args.format in ("json", "jsonl"):
-        columns = list(rows[0]) if rows else columns
-    emit([{c: r[c] for c in columns} for r in rows], args.format, columns)
+    if args.format in ("table", "markdown"):
+        print_table(series, rows, columns[2:], args.format)
+    else:
+        if args.format in ("json", "jsonl"):
+            columns = list(rows[0]) if rows else columns
+        emit([{c: r[c] for c in columns} for r in rows], args.format, columns)
     say_estimator(args.format)
     if args.plot:
         history_chart(series, args.metric, args.by, args.plot)
     return 0
+
+
+#: A parameter's cell in a series that does not set it (its runs carry no value).
+NOT_SET = "-"
+NOT_SET_LEGEND = f"{NOT_SET}: not set in that series' runs"
+
+
+def _shown(value: Any) -> str:
+    """A parameter's value as a cell (:data:`NOT_SET` when the series has none)."""
+    return NOT_SET if value is None else cell_text(value)
+
+
+def parameter_table(series: list[Any], rows: list[dict[str, Any]], point_columns: list[str]
+                    ) -> tuple[str, list[str], list[list[str]], list[str]]:
+    """The history as people read it: the parameters every series shares in one line
+    (``All series: model=resnet18, ...``), a column for each parameter that differs between
+    the series (``-`` where one does not set it), then each point's columns. Returns that
+    line, the header, the rows' cells and the legend lines below (``-`` explained only when
+    shown). Every cell is plain text, not yet escaped."""
+    from dlbs.db.history import split_parameters
+
+    constant, varying = split_parameters([one.parameters for one in series])
+    fixed = {"series", *point_columns}
+    names = [n.removeprefix("exp.") if n.removeprefix("exp.") not in fixed else n
+             for n in varying]
+    header = ["series", *names, *point_columns]
+    cells = [[str(row["series"]), *(_shown(row["parameters"].get(n)) for n in varying),
+              *(cell_text(row[c]) for c in point_columns)] for row in rows]
+    shared = ", ".join(f"{n.removeprefix('exp.')}={_shown(v)}" for n, v in constant.items())
+    legend = [NOT_SET_LEGEND] if any(NOT_SET in row[1:1 + len(varying)] for row in cells) else []
+    return (f"All series: {shared}" if shared else "", header, cells, legend)
+
+
+def print_table(series: list[Any], rows: list[dict[str, Any]], point_columns: list[str],
+                fmt: str) -> None:
+    """:func:`parameter_table` on stdout, aligned text or markdown; text read from the
+    database shown terminal-safe (a log's ESC or line break as its escape) in both."""
+    shared, header, cells, legend = parameter_table(series, rows, point_columns)
+    if fmt == "markdown":
+        from dlbs.reports.render import md_inline, md_text, terminal_safe
+
+        def cell(text: str) -> str:
+            return md_inline(terminal_safe(text)) or " "
+
+        lines = [md_text(terminal_safe(shared)), ""] if shared else []
+        lines.append("| " + " | ".join(map(cell, header)) + " |")
+        lines.append("|" + "|".join("---" for _ in header) + "|")
+        lines += ["| " + " | ".join(map(cell, row)) + " |" for row in cells]
+        lines += ["", *(md_text(terminal_safe(line)) for line in legend)] if legend else []
+        print("\n".join(lines))
+        return
+    if shared:
+        print(terminal_text(shared))
+    safe = [[terminal_text(c) for c in row] for row in [header, *cells]]
+    widths = [max(len(row[i]) for row in safe) for i in range(len(header))]
+    for row in safe:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    for line in legend:
+        print(terminal_text(line))
 
 
 def say_estimator(fmt: str) -> None:
@@ -86,7 +157,11 @@ def say_estimator(fmt: str) -> None:
     on stdout; on stderr beside CSV and JSON lines, whose stdout is data only (JSON rows carry
     it in their ``estimator`` key)."""
     line = f"value, ci_low, ci_high: {ESTIMATOR_LEGEND}"
-    if fmt == "table":
+    if fmt == "markdown":
+        from dlbs.reports.render import md_text
+
+        print(f"\n{md_text(line)}")
+    elif fmt == "table":
         print(line)
     elif fmt != "json":
         print(f"note: {line}", file=sys.stderr)

@@ -29,6 +29,7 @@ from typing import Any
 from benchstats import find_changes
 from benchstats.compare import judge
 from benchstats.estimate import ESTIMATOR
+from benchstats.latest import METHODS as LATEST_METHODS
 from benchstats.latest import WINDOW, judge_latest_many
 
 from dlbs.db import pointvalue, records
@@ -212,6 +213,23 @@ def configuration_names(parameters: Sequence[dict[str, Any]]) -> list[str]:
     return [" ".join([*(str(one[k]) for k in NAME_FIELDS if k in one),
                       *(f"{k.removeprefix('exp.')}={one.get(k)}" for k in varying)])
             for one in parameters]
+
+
+def split_parameters(parameters: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], list[str]]:
+    """The naming fields of a table's series split in two: those every series has with one
+    value (said once above the table), and the names of those that differ between them (a
+    column each), in the order the series name them. A field that some series lack varies: a
+    run that does not set it (``exp.parallelism`` of a plain run) is not one that sets it."""
+    fields = list(dict.fromkeys(k for one in parameters for k in one))
+    constant: dict[str, Any] = {}
+    varying: list[str] = []
+    for name in fields:
+        values = {records.canonical(one.get(name)) for one in parameters}
+        if len(values) == 1 and all(name in one for one in parameters):
+            constant[name] = parameters[0][name]
+        else:
+            varying.append(name)
+    return constant, varying
 
 
 def _number(text: str) -> float | None:
@@ -574,11 +592,13 @@ def _unsteady_newest(points: Sequence[Point]) -> str | None:
 
 
 def latest_changes(series: Sequence[Series], metric: str, axis: str, min_change: float = 0.05,
-                   alpha: float = 0.05) -> Judged:
+                   alpha: float = 0.05, method: str = LATEST_METHODS[0]) -> Judged:
     """The newest point of every series against the points before it
-    (:func:`benchstats.latest.judge_latest`), Benjamini-Hochberg over the series judged: a
-    change is reported when its series is rejected at ``alpha`` and its interval lies wholly
-    beyond ``min_change``."""
+    (:func:`benchstats.latest.judge_latest`), Benjamini-Hochberg over the series judged at
+    ``alpha``. ``pooled`` (the default): over each series' test of "the change lies within
+    ``+-min_change``" (``p_beyond``); ``weighted`` (before issue 56): over the p-values of no
+    change, a change then reported only when its 95% interval lies wholly beyond
+    ``min_change``."""
     judged: list[tuple[Series, Any]] = []
     skipped: list[tuple[dict[str, Any], str]] = []
     tails: list[list[int]] = []
@@ -592,7 +612,7 @@ def latest_changes(series: Sequence[Series], metric: str, axis: str, min_change:
         [([one.points[i].value for i in tail], [one.points[i].se for i in tail],
           [one.points[i].runs for i in tail])
          for one, tail, why in zip(series, tails, unsteady) if not why],
-        min_change=min_change, higher_is_better=higher_is_better(metric)))
+        min_change=min_change, higher_is_better=higher_is_better(metric), method=method))
     for one, tail, why in zip(series, tails, unsteady):
         if why:
             skipped.append((one.parameters, why))
@@ -603,11 +623,12 @@ def latest_changes(series: Sequence[Series], metric: str, axis: str, min_change:
         else:
             latest = search.latest
             judged.append((one, replace(latest, index=tail[latest.index])))
-    rejected = judge([latest.p_value for _, latest in judged], alpha, "bh").rejected \
-        if judged else []
+    pooled = method == "pooled"  # its verdict is the BH decision over the tests' p_beyond
+    rejected = judge([latest.p_beyond if pooled else latest.p_value for _, latest in judged],
+                     alpha, "bh").rejected if judged else []
     found: list[Found] = []
     for (one, latest), significant in zip(judged, rejected):
-        if not significant or latest.verdict != "beyond":
+        if not significant or (not pooled and latest.verdict != "beyond"):
             continue
         before = [i for i in range(latest.index) if not one.points[i].excluded]
         history = before[-latest.history:]
