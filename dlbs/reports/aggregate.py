@@ -14,6 +14,9 @@ the successful runs that found one (NaN when the logs do not say). One with a su
 made on a busy machine (``results.other_cpu_share``, the CPU time other processes took during
 the timed window over the window's CPU capacity, above :data:`BUSY_THRESHOLD`) is ``busy``;
 ``runs_busy`` counts those runs (NaN when no run says). One with a successful run whose
+ranks x threads exceeded its node's usable cores (``exp.ranks_above_cores``) is
+``above_cores``; ``runs_above_cores`` counts those runs (NaN when no run says). One with a
+successful run whose
 training loss or inference outputs were not finite is ``not_finite`` (``runs_not_finite``
 counts them). The other figures a run
 logged (tokens/s, MFU, memory, latency: ``figures``) get the same statistics, as
@@ -27,7 +30,7 @@ import pandas as pd
 from benchstats import estimate_runs, one_run_throughput_interval, t_critical
 
 from dlbs.reports.figures import FIGURE_KEYS, TOKENS
-from dlbs.reports.frame import MAX_BATCH_BOUND, TIME_CI, UNUSABLE, UNUSABLE_WHY
+from dlbs.reports.frame import ABOVE_CORES, MAX_BATCH_BOUND, TIME_CI, UNUSABLE, UNUSABLE_WHY
 from dlbs.reports.model import BUSY_THRESHOLD
 
 #: Default noise threshold: coefficient of variation above 5% marks a measurement noisy.
@@ -39,7 +42,7 @@ VALUES: tuple[str, ...] = (*METRICS, TOKENS)
 #: Columns that vary between runs of one experiment and are not carried to the aggregate.
 PER_RUN: tuple[str, ...] = ("time", "throughput", "time_std", "time_data", "status", "error",
                             "steady_state", "other_cpu_share", "loss_finite", "output_finite", "numerics",
-                            TIME_CI, UNUSABLE, UNUSABLE_WHY, MAX_BATCH_BOUND)
+                            TIME_CI, UNUSABLE, UNUSABLE_WHY, MAX_BATCH_BOUND, ABOVE_CORES)
 
 
 def _margin(std: pd.Series, count: pd.Series) -> pd.Series:
@@ -139,6 +142,8 @@ def aggregate(frame: pd.DataFrame, threshold: float = NOISE_THRESHOLD) -> pd.Dat
     out["runs_steady"] = _steady_runs(ok).reindex(out.index)
     out["runs_busy"] = _busy_runs(ok).reindex(out.index)
     out["busy"] = out["runs_busy"].fillna(0) > 0
+    out["runs_above_cores"] = _above_cores_runs(ok).reindex(out.index)
+    out["above_cores"] = out["runs_above_cores"].fillna(0) > 0
     out["runs_not_finite"] = _not_finite_runs(ok).reindex(out.index)
     out["not_finite"] = out["runs_not_finite"].fillna(0) > 0
     out["runs_numerics_off"] = _numerics_off_runs(ok).reindex(out.index)
@@ -167,6 +172,18 @@ def _busy_runs(ok: pd.DataFrame) -> pd.Series:
     known = ok.loc[share.notna()]
     busy = (share[share.notna()] > BUSY_THRESHOLD).groupby(known["identity"], sort=False).sum()
     return busy.astype(float)
+
+
+def _above_cores_runs(ok: pd.DataFrame) -> pd.Series:
+    """Successful runs whose node ran more threads (ranks x threads) than its usable cores
+    (``exp.ranks_above_cores`` true): their threads took turns, so the figure is the
+    scheduler's, not the model's. NaN where no run said (logs before the fact)."""
+    if ABOVE_CORES not in ok.columns:
+        return pd.Series(dtype=float)
+    said = ok[ABOVE_CORES].map(lambda v: isinstance(v, (bool, np.bool_))).astype(bool)
+    known = ok.loc[said]
+    return known[ABOVE_CORES].astype(bool).groupby(known["identity"], sort=False).sum() \
+        .astype(float)
 
 
 def _said_false(value: object) -> bool | None:

@@ -10,7 +10,8 @@ usually far larger than the spread inside a run, so with one run a side there is
 no verdict. Speedup = geometric mean of BASE's run times / that of NEW's (> 1: NEW is faster).
 The verdicts of all cells are judged together (``verdicts``: Welch's t on log run times, or
 paired by round, a band the whole interval must clear, Benjamini-Hochberg or Holm over the
-table, the session allowance when the sides were measured apart); a cell whose interval
+table, the between-session variance when the sides were measured apart: estimated from a
+side's two or more sessions, assumed for a side of one); a cell whose interval
 reaches into the band is ``inconclusive``. ``--compare-by PARAM BASE NEW`` compares two values
 of one parameter within one session (``compare_by_report``). Validated by simulation
 (tests/reports/test_compare_simulation.py, scripts/sim_compare.py) and real runs
@@ -49,6 +50,7 @@ from dlbs.reports.frame import (
     unidentified_note,
 )
 from dlbs.reports.model import (
+    MARK_ABOVE_CORES,
     MARK_BUSY,
     MARK_NOT_FINITE,
     MARK_NUMERICS_OFF,
@@ -67,11 +69,15 @@ from dlbs.reports.verdicts import (
     policy_notes,
     runs_needed_note,
     session_note,
+    session_title,
 )
 
 Records = Sequence[Mapping[str, Any]]
 #: Frame column of each run's round (``exp.repeat_index``).
 ROUND = "_round"
+#: Frame column of each run's session (``sys.timestamp``: one ``dlbs run`` of a plan; a side
+#: of two or more sessions has its session shift estimated, ``verdicts.session_log_diff``).
+SESSION, SESSION_KEY = "_session", "sys.timestamp"
 #: Keys that always take part in matching, even when they differ wholesale.
 ALWAYS_MATCHED: frozenset[str] = frozenset({
     "exp.model", "exp.phase", "exp.replica_batch", "exp.effective_batch", "exp.num_replicas"})
@@ -113,16 +119,17 @@ def match_keys(base: Records, new: Records) -> tuple[list[str], list[str]]:
     return keys, notes
 
 
-def _run_times(frame: pd.DataFrame) -> dict[int, dict[int, float]]:
-    """Mean batch time (ms) of every successful run, by experiment and round
-    (``exp.repeat_index``; a run without one gets a round of its own)."""
+def _run_times(frame: pd.DataFrame) -> dict[int, dict[int, tuple[float, str]]]:
+    """Mean batch time (ms) and session of every successful run, by experiment and round
+    (``exp.repeat_index``; a run without one, or a round seen already in another session,
+    gets a round of its own)."""
     ok = frame[(frame["status"] == "ok") & frame["time"].notna() & (frame["time"] > 0)]
-    out: dict[int, dict[int, float]] = {}
-    for position, (key, time, index) in enumerate(zip(ok["identity"], ok["time"],
-                                                      ok[ROUND])):
+    out: dict[int, dict[int, tuple[float, str]]] = {}
+    for position, (key, time, index, session) in enumerate(zip(
+            ok["identity"], ok["time"], ok[ROUND], ok[SESSION])):
         rounds = out.setdefault(int(key), {})
         label = int(index) if is_number(index) and int(index) not in rounds else -1 - position
-        rounds[label] = float(time)
+        rounds[label] = (float(time), "" if session is None else str(session))
     return out
 
 
@@ -135,11 +142,13 @@ def _status_verdict(base: Any, new: Any) -> str | None:
     return None
 
 
-def _evidence(row: pd.Series, base: dict[int, dict[int, float]],
-              new: dict[int, dict[int, float]]) -> Runs | None:
+def _evidence(row: pd.Series, base: dict[int, dict[int, tuple[float, str]]],
+              new: dict[int, dict[int, tuple[float, str]]]) -> Runs | None:
     if _status_verdict(row["status_b"], row["status_n"]) is not None:
         return None
-    return Runs(base.get(int(row.name), {}), new.get(int(row.name), {}))
+    b, n = base.get(int(row.name), {}), new.get(int(row.name), {})
+    return Runs({k: t for k, (t, _) in b.items()}, {k: t for k, (t, _) in n.items()},
+                {k: s for k, (_, s) in b.items()}, {k: s for k, (_, s) in n.items()})
 
 
 def _compare_row(row: pd.Series, judged: list[object]) -> list[Any]:
@@ -158,6 +167,7 @@ def _sides(base: Records, new: Records, keys: list[str]) -> tuple[pd.DataFrame, 
     """The frames of both sides, built together so that their identities are comparable."""
     frame = to_frame([*base, *new], extra=keys, identity=keys, split_unidentified=False)
     frame[ROUND] = [r.get("exp.repeat_index") for r in [*base, *new]]
+    frame[SESSION] = [r.get(SESSION_KEY) for r in [*base, *new]]
     return frame.iloc[:len(base)], frame.iloc[len(base):]
 
 
@@ -191,11 +201,12 @@ def compare_report(base: Records, new: Records, threshold: float = NOISE_THRESHO
     data = data.astype(object).where(data.notna(), None).sort_index(kind="stable")
     count = sum(e is not None and min(len(e.base), len(e.new)) >= MIN_RUNS for e in evidence)
     compared_notes = list(notes)  # what is compared first, then the legend, then the method
-    notes = _method_notes(data, policy, confidence, count)
+    sessions = [e.sessions() for e in evidence
+                if e is not None and min(len(e.base), len(e.new)) >= MIN_RUNS]
+    notes = _method_notes(data, policy, confidence, count, sessions)
     cell_count = "1 cell" if count == 1 else f"{count} cells"
     title = f"Speedup (intervals at {confidence:.2%} confidence, adjusted for {cell_count}"
-    title += (f", with the {policy.allowance:.1%} session allowance)" if policy.allowance
-              else ")")
+    title += session_title(policy, sessions) + ")"
     marks = _marks(both, agg_b, agg_n, columns, index).sort_index(kind="stable")  # as data
     comparison = Table("comparison", title, data, marks=marks, confidence=confidence,
                        csv_marks=CSV_MARKS)
@@ -216,7 +227,8 @@ def compare_report(base: Records, new: Records, threshold: float = NOISE_THRESHO
 #: Marks a verdict takes from either side: the biases its interval does not cover (a warm-up
 #: left in a mean, a machine shared with other work). Noise and failed repeats are in the
 #: interval and the runs counted, so they stay on the side's throughput.
-VERDICT_MARKS: tuple[str, ...] = (MARK_UNSTEADY, MARK_BUSY, MARK_NOT_FINITE, MARK_NUMERICS_OFF)
+VERDICT_MARKS: tuple[str, ...] = (MARK_UNSTEADY, MARK_BUSY, MARK_ABOVE_CORES, MARK_NOT_FINITE,
+                                  MARK_NUMERICS_OFF)
 #: Columns whose marks the CSV writes as columns of their own (CSV cells stay plain data).
 CSV_MARKS: dict[str, str] = {"Base (samples/s)": "Base marks", "New (samples/s)": "New marks",
                              "Verdict": "Verdict marks"}
@@ -244,6 +256,10 @@ VERDICT_MARK_NOTES: dict[str, str] = {
     MARK_BUSY: "made on a busy machine (the side marked on its throughput): the machine, not "
                "the code, may have made the difference; measure that side again on a quiet "
                "machine",
+    MARK_ABOVE_CORES: "whose ranks x threads exceeded their node's usable cores (the side "
+                      "marked on its throughput): the threads took turns, so the difference "
+                      "may be the scheduler's; lower exp.cpu_threads or the ranks per node and "
+                      "measure that side again",
     MARK_NOT_FINITE: "whose training loss or inference outputs were not finite (the side "
                      "marked on its throughput): a speed of a broken computation, faster or "
                      "slower for that reason alone",
@@ -283,8 +299,8 @@ def compare_by_report(records: Records, param: str, base: str, new: str,
                       threshold: float = NOISE_THRESHOLD, policy: Policy | None = None
                       ) -> Report:
     """``--compare-by PARAM BASE NEW``: two values of one parameter measured in one session
-    (runs interleaved by round), compared as ``compare_report`` does, without the session
-    allowance."""
+    (runs interleaved by round), compared as ``compare_report`` does, without a
+    between-session variance."""
     policy = policy or Policy(apart=False)
     base_records, new_records = split_by(records, param, base, new)
     compared = f"compared: {param}: {base} -> {new} (within one session)"
@@ -331,11 +347,11 @@ def _pair_tables(both: pd.DataFrame, agg_b: pd.DataFrame, agg_n: pd.DataFrame,
     return tables
 
 
-def _method_notes(data: pd.DataFrame, policy: Policy, confidence: float, judged: int
-                  ) -> list[str]:
+def _method_notes(data: pd.DataFrame, policy: Policy, confidence: float, judged: int,
+                  sessions: list[tuple[int, int]]) -> list[str]:
     """How the verdicts were reached, and what a cell without one needs."""
     notes = [f"Base and New (samples/s, tokens/s): {ESTIMATOR_LEGEND}",
-             *policy_notes(policy, confidence, judged, session_note(policy))]
+             *policy_notes(policy, confidence, judged, session_note(policy, sessions))]
     verdicts = [str(v) for v in data["Verdict"]]
     if any(v.startswith(("no verdict: 1 run", "no verdict: 0 run")) for v in verdicts):
         notes.append(f"no verdict from one run a side: iterations of one process are not "

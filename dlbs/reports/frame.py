@@ -46,6 +46,9 @@ ALIASES: dict[str, str] = {
 }
 #: The batch ``--batch_size max`` found, and the per-run column saying it is not the edge.
 MAX_BATCH_KEY, MAX_BATCH_BOUND = "results.max_batch", "max_batch_bound"
+#: The log key that says a run's ranks x threads exceeded its node's usable cores, and the
+#: per-run column that carries it (True, False, or None where the run did not say).
+ABOVE_CORES_KEY, ABOVE_CORES = "exp.ranks_above_cores", "ranks_above_cores"
 #: A run's interval of its batch time over iterations (``results.time_ci95``, a pair or None):
 #: a configuration of one run shows it, as ``dlbs history`` does.
 TIME_CI = "time_ci95"
@@ -377,6 +380,8 @@ def to_frame(records: Sequence[Mapping[str, Any]], extra: Sequence[str] = (),
         if any(key in record for record in records):
             columns[key] = [record.get(key) for record in records]
     columns[TIME_CI] = [_time_interval(record.get("results.time_ci95")) for record in records]
+    if any(ABOVE_CORES_KEY in record for record in records):
+        columns[ABOVE_CORES] = [_flag(record.get(ABOVE_CORES_KEY)) for record in records]
     if any(MAX_BATCH_KEY in record for record in records):
         columns[MAX_BATCH_BOUND] = [max_batch_bound(record) for record in records]
     frame = pd.DataFrame(columns)
@@ -385,6 +390,11 @@ def to_frame(records: Sequence[Mapping[str, Any]], extra: Sequence[str] = (),
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
     frame["identity"] = frame.groupby(by, dropna=False, sort=False).ngroup() if by else 0
     return frame
+
+
+def _flag(logged: Any) -> bool | None:
+    """A logged boolean as it is; anything else (missing, a string) as not said."""
+    return logged if isinstance(logged, bool) else None
 
 
 def _time_interval(logged: Any) -> tuple[float, float] | None:

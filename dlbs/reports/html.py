@@ -15,6 +15,7 @@ import jinja2
 
 from dlbs.reports.differences import difference_lines
 from dlbs.reports.model import (
+    MARK_ABOVE_CORES,
     MARK_BUSY,
     MARK_NOISY,
     MARK_NOT_FINITE,
@@ -44,9 +45,11 @@ TEXT_CLASSES: dict[str, str] = {
 
 
 #: CSS class of a number by its marks (noisy, no steady state, efficiency above 100%, busy
-#: machine: that one has no style of its own yet, its ``#`` mark is in the text).
+#: machine, ranks above cores: those two have no style of their own yet, their ``#`` and
+#: ``>`` marks are in the text).
 MARK_CLASSES: dict[str, str] = {MARK_NOISY: "noisy", MARK_UNSTEADY: "unsteady",
                                 MARK_SUPERLINEAR: "superlinear", MARK_BUSY: "busy",
+                                MARK_ABOVE_CORES: "above-cores",
                                 MARK_NOT_FINITE: "not-finite",
                                 MARK_NUMERICS_OFF: "numerics-off"}
 

@@ -24,6 +24,7 @@ MARK_BUSY = "#"
 MARK_NOT_FINITE = "x"
 MARK_NUMERICS_OFF = "?"
 MARK_LOWER_BOUND = "+"
+MARK_ABOVE_CORES = ">"
 MARK_LEGEND: dict[str, str] = {
     MARK_NOISY: "noisy: coefficient of variation above the threshold",
     MARK_PARTIAL: "some repeated runs failed; value from the successful ones",
@@ -35,6 +36,10 @@ MARK_LEGEND: dict[str, str] = {
     MARK_BUSY: f"busy machine: other processes took more than {BUSY_THRESHOLD:.0%} of the "
                "run's CPUs during its timed window (results.other_cpu_share); measure again on "
                "a quiet machine",
+    MARK_ABOVE_CORES: "ranks above cores: a run's ranks x threads exceeded its node's usable "
+                      "cores (exp.ranks_above_cores; exp.warnings gives the numbers): the "
+                      "threads took turns, so the figure is not the model's speed; lower "
+                      "exp.cpu_threads or the ranks per node",
     MARK_NOT_FINITE: "numerics: a run's training loss or inference outputs were not finite "
                      "(results.loss_finite, results.output_finite, results.numerics): a speed "
                      "of a computation that computes nothing useful",

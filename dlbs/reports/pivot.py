@@ -15,6 +15,7 @@ import pandas as pd
 
 from dlbs.reports.frame import SOURCE, is_number, label_of
 from dlbs.reports.model import (
+    MARK_ABOVE_CORES,
     MARK_BUSY,
     MARK_NOISY,
     MARK_NOT_FINITE,
@@ -83,7 +84,7 @@ def _dimension_text(value: Any) -> str:
 
 def cell_marks(agg: pd.DataFrame) -> pd.Series:
     """Each experiment's marks (``*`` noisy, ``!`` failed repeats, ``~`` no steady state,
-    ``#`` busy machine, ``x`` numerics not finite, ``?`` numerics off the reference, in that
+    ``#`` busy machine, ``>`` ranks above cores, ``x`` numerics not finite, ``?`` numerics off the reference, in that
     order); '' for a failed one. The
     regular, scaling and pivot tables and both sides of a comparison show these."""
     ok = agg["status"] == "ok"
@@ -92,6 +93,7 @@ def cell_marks(agg: pd.DataFrame) -> pd.Series:
         agg["partial"].map({True: MARK_PARTIAL, False: ""}) + \
         (agg["unsteady"] & ok).map({True: MARK_UNSTEADY, False: ""}) + \
         (agg.get("busy", never) & ok).map({True: MARK_BUSY, False: ""}) + \
+        (agg.get("above_cores", never) & ok).map({True: MARK_ABOVE_CORES, False: ""}) + \
         (agg.get("not_finite", never) & ok).map({True: MARK_NOT_FINITE, False: ""}) + \
         (agg.get("numerics_off", never) & ok).map({True: MARK_NUMERICS_OFF, False: ""})
 

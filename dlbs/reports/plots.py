@@ -35,6 +35,7 @@ from safeio import UnsafeFileError, atomic_write_bytes, check_writable_target
 from dlbs.errors import ReportError
 from dlbs.reports.frame import is_number
 from dlbs.reports.model import (
+    MARK_ABOVE_CORES,
     MARK_BUSY,
     MARK_NOT_FINITE,
     MARK_NUMERICS_OFF,
@@ -533,13 +534,15 @@ def _above(table: Table, limit: float) -> bool:
 VERDICT_MARK_LABELS: dict[str, str] = {
     MARK_UNSTEADY: "no steady state (a side's runs): a warm-up may be in the speedup",
     MARK_BUSY: "busy machine (a side's runs): the verdict may be the machine's",
+    MARK_ABOVE_CORES: "ranks above cores (a side's runs): the verdict may be the scheduler's",
     MARK_NOT_FINITE: "numerics not finite (a side's runs): the speed of a broken computation",
     MARK_NUMERICS_OFF: "numerics off the reference (a side's runs): it may compute something "
                        "else",
 }
 #: The mark drawn in a legend entry (mathtext: a bare ``#`` or ``~`` is markup there).
 MARKERS: dict[str, str] = {MARK_UNSTEADY: r"$\sim$", MARK_BUSY: r"$\#$",
-                           MARK_NOT_FINITE: r"$\times$", MARK_NUMERICS_OFF: r"$?$"}
+                           MARK_ABOVE_CORES: r"$>$", MARK_NOT_FINITE: r"$\times$",
+                           MARK_NUMERICS_OFF: r"$?$"}
 
 
 def _interval_words(table: Table) -> str:
