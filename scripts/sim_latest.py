@@ -11,6 +11,13 @@ show what it cost. The figures of docs/database.md ("regressions --latest") come
     python scripts/sim_latest.py --old-se              # 3-5 runs a point; ~2 min, one core
     python scripts/sim_latest.py --old-se --runs 3 3   # 3 runs a point
     python scripts/sim_latest.py --old-se --runs 2 2   # 2 runs a point
+    python scripts/sim_latest.py --compare --runs 3 3  # before beside after (issue 56, item 5)
+
+Without ``--method`` the figures are those of the default method (``pooled`` since issue 56);
+``--method weighted`` gives the method before it. ``--compare`` judges each series alone (the
+gate of one configuration: Benjamini-Hochberg over one series is the test itself), the honest
+rate per history: the figures without it judge each set of series together, and BH over
+2,000 series without a change almost never alarms.
 """
 from __future__ import annotations
 
@@ -24,9 +31,10 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
                                                               / "python")]
 
 from benchstats.histories import HistoryCase, histories
-from benchstats.latest import WINDOW, judge_latest
+from benchstats.latest import METHODS, WINDOW, judge_latest
 
-from dlbs.db.history import Z95, Point, Series, latest_changes, point
+from dlbs.db.history import Point, Series, latest_changes, point
+from dlbs.db.pointvalue import Z95
 from dlbs.db.store import RunRecord
 
 METRIC, AXIS = "results.throughput", "exp.code_version"
@@ -64,24 +72,71 @@ def build(case: HistoryCase, count: int, seed: int, drop: float = 0.0,
     return out
 
 
-def raw_level(series: list[Series], min_change: float) -> float:
+def raw_level(series: list[Series], min_change: float, method: str = "weighted") -> float:
     """Share of series whose newest point the test alone (no BH) calls a change at 5%; with
-    ``min_change`` > 0: whose interval also lies wholly beyond it."""
+    ``min_change`` > 0: whose verdict is also ``beyond``. ``pooled``: ``p_beyond`` < 5%."""
     hits = 0
     for one in series:
         pts = one.points
         found = judge_latest([p.value for p in pts], [p.se for p in pts],
-                             [p.runs for p in pts], min_change=min_change).latest
+                             [p.runs for p in pts], min_change=min_change,
+                             method=method).latest
         assert found is not None
-        hits += found.p_value < 0.05 and (min_change == 0 or found.verdict == "beyond")
+        hits += (found.p_beyond < 0.05 if method == "pooled" else
+                 found.p_value < 0.05 and (min_change == 0 or found.verdict == "beyond"))
     return hits / len(series)
 
 
-def found_share(series: list[Series], min_change: float) -> float:
-    """Share of series whose newest point ``dlbs regressions --latest`` reports as a
-    regression (BH at 5% over the series, the interval wholly beyond ``min_change``)."""
-    judged = latest_changes(series, METRIC, AXIS, min_change, 0.05)
-    return sum(c.direction == "regression" for c in judged.changes) / len(series)
+def found_share(series: list[Series], min_change: float, method: str = "weighted",
+                direction: str = "regression") -> float:
+    """Share of series whose newest point ``dlbs regressions --latest`` reports as a change
+    in ``direction`` (``any``: either), all the series judged together (BH at 5% over them)."""
+    judged = latest_changes(series, METRIC, AXIS, min_change, 0.05, method)
+    return sum(direction in ("any", c.direction) for c in judged.changes) / len(series)
+
+
+def alone(series: list[Series], min_change: float, method: str,
+          direction: str = "any") -> int:
+    """How many series ``dlbs regressions --latest`` reports a change of when each is the
+    only series of its gate (BH over one series: the test at 5%, the honest per-history
+    rate; all the series at once, BH over 2,000 without a change, alarms almost never)."""
+    return sum(any(direction in ("any", c.direction)
+                   for c in latest_changes([one], METRIC, AXIS, min_change, 0.05,
+                                           method).changes)
+               for one in series)
+
+
+def _cases(runs: tuple[int, int]) -> list[tuple[str, HistoryCase]]:
+    return [("normal runs", HistoryCase(steps=(0,), runs=runs)),
+            ("t3 runs", HistoryCase(steps=(0,), tails="t3", runs=runs)),
+            ("session offsets AR(1) phi 0.5", HistoryCase(steps=(0,), session_phi=0.5,
+                                                          runs=runs)),
+            ("noisy days (10% of points, runs 5x noisier)", HistoryCase(steps=(0,), noisy=0.1,
+                                                                        runs=runs))]
+
+
+def _side_by_side(counts: dict[str, int], total: int) -> str:
+    return ", ".join(f"{m} {c} of {total} ({c / total:.1%})" for m, c in counts.items())
+
+
+def compare(args: argparse.Namespace) -> None:
+    """Before (``weighted``, Criterion's rule) and after (``pooled``, the test against the
+    band) side by side, each series judged alone at the default ``--min-change``: false
+    alarms (either direction) without a change and 10%-and-other drops found, under each
+    noise model."""
+    runs = tuple(args.runs)
+    print(f"== each series judged alone (BH over one), --min-change 0.05, runs a point "
+          f"{runs[0]}-{runs[1]}: before (weighted) beside after (pooled)")
+    for label, case in _cases(runs):
+        series = build(case, args.null, args.seed)
+        counts = {m: alone(series, 0.05, m) for m in METHODS[::-1]}
+        print(f"  no change, {label}: false alarms {_side_by_side(counts, args.null)}")
+    for label, case in _cases(runs):
+        for drop in DROPS if label == "normal runs" else (0.10,):
+            series = build(case, args.drops, args.seed + 1, drop)
+            counts = {m: alone(series, 0.05, m, "regression") for m in METHODS[::-1]}
+            print(f"  newest point {drop:.0%} lower, {label}: found "
+                  f"{_side_by_side(counts, args.drops)}")
 
 
 def main() -> int:
@@ -93,28 +148,37 @@ def main() -> int:
                         help="runs a point, uniform inclusive (default 3 5)")
     parser.add_argument("--old-se", action="store_true",
                         help="also with the standard error before issue 30")
+    parser.add_argument("--compare", action="store_true",
+                        help="only the methods side by side, each series judged alone "
+                             "(issue 56, item 5)")
+    parser.add_argument("--method", default=METHODS[0], choices=METHODS,
+                        help="the method of the figures without --compare (default pooled; "
+                             "weighted: before issue 56)")
     args = parser.parse_args()
+    if args.compare:
+        compare(args)
+        return 0
     variants: list[tuple[str, Callable[[Point], float] | None]] = [("runs' own se", None)]
     if args.old_se:
         variants.append(("old se (t interval / 2 x 1.96)", old_se))
+    method = args.method
     for name, se_of in variants:
-        print(f"== {name}")
+        print(f"== {name}, method {method}")
         runs = tuple(args.runs)
-        for label, case in (("normal runs", HistoryCase(steps=(0,), runs=runs)),
-                            ("t3 runs", HistoryCase(steps=(0,), tails="t3", runs=runs)),
-                            ("session offsets AR(1) phi 0.5",
-                             HistoryCase(steps=(0,), session_phi=0.5, runs=runs))):
+        for label, case in _cases(runs):
             series = build(case, args.null, args.seed, se_of=se_of)
-            line = f"  no change, {label}: raw test alarms {raw_level(series, 0.0):.1%}"
+            line = (f"  no change, {label}: raw test alarms "
+                    f"{raw_level(series, 0.0, method):.1%}")
             if label == "normal runs":
-                line += (f"; min-change 5%: {raw_level(series, 0.05):.1%} before BH, "
-                         f"{found_share(series, 0.05):.1%} after")
+                line += (f"; min-change 5%: {raw_level(series, 0.05, method):.1%} before BH, "
+                         f"{found_share(series, 0.05, method, 'any'):.1%} after")
             print(line)
         for drop in DROPS:
             series = build(HistoryCase(steps=(0,), runs=runs), args.drops, args.seed + 1, drop,
                            se_of)
-            print(f"  newest point {drop:.0%} lower: found {found_share(series, 0.05):.1%} "
-                  f"(min-change 5%), {found_share(series, 0.0):.1%} (min-change 0)")
+            print(f"  newest point {drop:.0%} lower: found "
+                  f"{found_share(series, 0.05, method):.1%} (min-change 5%), "
+                  f"{found_share(series, 0.0, method):.1%} (min-change 0)")
     return 0
 
 

@@ -42,8 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=0.05, help="smallest relative change reported (default 0.05)")
     parser.add_argument("--latest", action="store_true",
                         help="judge only the newest point of each series against the points "
-                             "before it (a CI gate for the run just made); Benjamini-Hochberg "
-                             "over the series at --alpha")
+                             "before it (a CI gate for the run just made): a test of 'the "
+                             "change lies within --min-change', Benjamini-Hochberg over the "
+                             "series at --alpha")
     parser.add_argument("--alpha", type=float, default=0.05,
                         help="with --latest: false discovery rate over the series (0.05)")
     parser.add_argument("--markdown", default=None, metavar="FILE",
@@ -148,6 +149,11 @@ def _summary(args: argparse.Namespace, loaded: Any, judged: Any, names: dict[str
           f"{args.min_change:.0%}", file=sys.stderr)
     print(f"note: a point is the {ESTIMATOR_LEGEND}; a change is the ratio of such means",
           file=sys.stderr)
+    if args.latest:
+        from dlbs.db.gate import latest_rule
+
+        print(f"note: {latest_rule(args.min_change, args.alpha)}".replace("`", ""),
+              file=sys.stderr)
     if loaded.left_out:
         print(f"note: {loaded.note(args.metric, args.by)}", file=sys.stderr)
     if unsteady:

@@ -125,9 +125,19 @@ def method(gate: Gate) -> str:
                f"at least {MIN_SIDE} points on each side of a change)")
     else:
         how = (f"the newest point of each series against up to {WINDOW} points before it "
-               f"(at least {MIN_HISTORY}; `--latest`), Benjamini-Hochberg over the judged "
-               f"series at `--alpha {gate.alpha:g}`")
+               f"(at least {MIN_HISTORY}; `--latest`; the spread of a point from the whole "
+               f"window: its runs' pooled spread and the points' own)")
+        rule = latest_rule(gate.min_change, gate.alpha)
     return f"{_code(gate.metric)} along {_code(gate.axis)}: {how}; {rule}."
+
+
+def latest_rule(min_change: float, alpha: float) -> str:
+    """``--latest``'s rule in words (the markdown's method and the note on stderr): a test
+    of each series' change against the band, not Criterion's whole interval."""
+    return (f"a change is reported when the test of the hypothesis that it lies within "
+            f"±{_percent(min_change)} (`--min-change {min_change:g}`) rejects it, "
+            f"Benjamini-Hochberg over the judged series at `--alpha {alpha:g}` (one-sided "
+            f"at the band's edge: the 95% interval shown may reach inside it)")
 
 
 def headline(gate: Gate) -> str:
@@ -184,8 +194,10 @@ def _change_table(gate: Gate, found: Sequence[Outcome]) -> list[str]:
         none = (f"No regression and no improvement beyond ±{_percent(gate.min_change)} in the "
                 f"{_plural(gate.judged.judged, 'judged series', 'judged series')}.")
         return [none]
-    old = ("old: the weighted geometric mean of the points before the newest, up to the "
-           "one named; new: the newest point" if gate.alpha is not None else
+    old = ("old: the geometric mean of the points before the newest (those more than 3.5 "
+           "scaled MADs from their median left out), up to the one named; new: the newest "
+           "point; p-value: of no change (the verdict is the test against the band)"
+           if gate.alpha is not None else
            "old and new: the weighted geometric means of the points before the change (up to "
            "the one named) and from it on")
     head = (f"| verdict | configuration | metric | old -> new ({_code(gate.axis)}) | change "
