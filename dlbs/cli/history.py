@@ -96,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
 #: A parameter's cell in a series that does not set it (its runs carry no value).
 NOT_SET = "-"
 NOT_SET_LEGEND = f"{NOT_SET}: not set in that series' runs"
+#: The words before the parameters every series shown shares.
+SHARED = "All series:"
 
 
 def _shown(value: Any) -> str:
@@ -104,12 +106,12 @@ def _shown(value: Any) -> str:
 
 
 def parameter_table(series: list[Any], rows: list[dict[str, Any]], point_columns: list[str]
-                    ) -> tuple[str, list[str], list[list[str]], list[str]]:
+                    ) -> tuple[list[str], list[str], list[list[str]], list[str]]:
     """The history as people read it: the parameters every series shares in one line
     (``All series: model=resnet18, ...``), a column for each parameter that differs between
     the series (``-`` where one does not set it), then each point's columns. Returns that
-    line, the header, the rows' cells and the legend lines below (``-`` explained only when
-    shown). Every cell is plain text, not yet escaped."""
+    line's ``name=value`` items, the header, the rows' cells and the legend lines below (``-``
+    explained only when shown). Every cell is plain text, not yet escaped."""
     from dlbs.db.history import split_parameters
 
     constant, varying = split_parameters([one.parameters for one in series])
@@ -119,9 +121,27 @@ def parameter_table(series: list[Any], rows: list[dict[str, Any]], point_columns
     header = ["series", *names, *point_columns]
     cells = [[str(row["series"]), *(_shown(row["parameters"].get(n)) for n in varying),
               *(cell_text(row[c]) for c in point_columns)] for row in rows]
-    shared = ", ".join(f"{n.removeprefix('exp.')}={_shown(v)}" for n, v in constant.items())
+    shared = [f"{n.removeprefix('exp.')}={_shown(v)}" for n, v in constant.items()]
     legend = [NOT_SET_LEGEND] if any(NOT_SET in row[1:1 + len(varying)] for row in cells) else []
-    return (f"All series: {shared}" if shared else "", header, cells, legend)
+    return shared, header, cells, legend
+
+
+#: The width the ``All series:`` line is wrapped to on a terminal (it may name 15 fields).
+SHARED_WIDTH = 100
+
+
+def _wrapped(shared: list[str]) -> list[str]:
+    """The ``All series:`` line of the ``name=value`` items ``shared`` in lines of at most
+    :data:`SHARED_WIDTH` characters, broken only between items (``input_shape=[3, 227, 227]``
+    stays whole), continued indented; none without items."""
+    lines: list[str] = []
+    for item in [f"{SHARED} {shared[0]}", *shared[1:]] if shared else []:
+        if lines and len(lines[-1]) + 2 + len(item) <= SHARED_WIDTH:
+            lines[-1] += f", {item}"
+        else:
+            lines[-1:] = [f"{lines[-1]},"] if lines else []
+            lines.append(f"  {item}" if lines else item)
+    return lines
 
 
 def print_table(series: list[Any], rows: list[dict[str, Any]], point_columns: list[str],
@@ -135,15 +155,16 @@ def print_table(series: list[Any], rows: list[dict[str, Any]], point_columns: li
         def cell(text: str) -> str:
             return md_inline(terminal_safe(text)) or " "
 
-        lines = [md_text(terminal_safe(shared)), ""] if shared else []
+        line = f"{SHARED} {', '.join(shared)}"
+        lines = [md_text(terminal_safe(line)), ""] if shared else []
         lines.append("| " + " | ".join(map(cell, header)) + " |")
         lines.append("|" + "|".join("---" for _ in header) + "|")
         lines += ["| " + " | ".join(map(cell, row)) + " |" for row in cells]
         lines += ["", *(md_text(terminal_safe(line)) for line in legend)] if legend else []
         print("\n".join(lines))
         return
-    if shared:
-        print(terminal_text(shared))
+    for line in _wrapped([terminal_text(item) for item in shared]):
+        print(line)
     safe = [[terminal_text(c) for c in row] for row in [header, *cells]]
     widths = [max(len(row[i]) for row in safe) for i in range(len(header))]
     for row in safe:

@@ -25,7 +25,8 @@ def _database(logs: Any, tmp_path: Path, model: str = "resnet18") -> str:
             for r in range(3):
                 logs.write(folder / f"s{n}_v{v}_r{r}.log",
                            logs.facts(model=model, code=f"v{v}", repeat=r, day=1 + v,
-                                      throughput=100.0 * (1 + 0.01 * r), **extra))
+                                      throughput=100.0 * (1 + 0.01 * r),
+                                      **{"exp.input_shape": [3, 224, 224], **extra}))
     return str(logs.ingest(folder, tmp_path / "r.db"))
 
 
@@ -35,22 +36,32 @@ def _history(capsys: pytest.CaptureFixture[str], url: str, *options: str) -> str
     return capsys.readouterr().out
 
 
+def _shared_and_table(out: str) -> tuple[str, list[str]]:
+    """The text table's ``All series:`` block joined into one line, and the lines from the
+    header on; every line of that block at most 100 characters."""
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("series "))
+    assert all(len(line) <= 100 for line in lines[:header]), lines[:header]
+    return " ".join(line.strip() for line in lines[:header]), lines[header:]
+
+
 def test_each_varying_parameter_is_a_column_and_the_shared_ones_are_said_once(
         logs: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = _database(logs, tmp_path)
     out = _history(capsys, url)
-    lines = out.splitlines()
-    assert lines[0].startswith("All series: model=resnet18, phase=inference, dtype=float32, "
-                               "replica_batch=8, device_type=cpu"), lines[0]
-    assert lines[1].split() == ["series", "num_replicas", "num_threads", "seq_len",
+    shared, lines = _shared_and_table(out)
+    assert shared.startswith("All series: model=resnet18, phase=inference, dtype=float32, "
+                             "replica_batch=8, device_type=cpu, device_model=AMD EPYC, "), shared
+    assert any("input_shape=[3, 224, 224]" in line for line in out.splitlines())  # kept whole
+    assert lines[0].split() == ["series", "num_replicas", "num_threads", "seq_len",
                                 "parallelism", "at", "value", "ci_low", "ci_high", "runs"]
-    rows = [line.split() for line in lines[2:14]]
+    rows = [line.split() for line in lines[1:13]]
     assert {tuple(row[1:6]) for row in rows if row[5] == "v0"} == {
         ("1", "-", "-", "-", "v0"), ("1", "2", "-", "-", "v0"), ("4", "2", "-", "fsdp", "v0"),
         ("1", "1", "256", "-", "v0")}
     assert "None" not in out and "resnet18 inference" not in out
     assert out.count("-: not set in that series' runs") == 1
-    assert max(len(line) for line in lines[1:14]) < 100  # was ~130 here, ~400 on a real sweep
+    assert max(len(line) for line in lines[:13]) < 100  # was ~130 here, ~400 on a real sweep
     # JSON and CSV keep their keys (contracts): the configuration's name and its parameters
     rows = json.loads(_history(capsys, url, "--format", "json"))
     assert set(rows[0]) == {"series", "configuration", "axis", "at", "metric", "value",
@@ -64,9 +75,9 @@ def test_one_series_has_no_parameter_columns_and_no_legend_for_unset(
         logs: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = _database(logs, tmp_path)
     out = _history(capsys, url, "-Pexp.num_threads=1")
-    lines = out.splitlines()
-    assert "num_threads=1" in lines[0] and "seq_len=256" in lines[0]
-    assert lines[1].split() == ["series", "at", "value", "ci_low", "ci_high", "runs"]
+    shared, lines = _shared_and_table(out)
+    assert "num_threads=1" in shared and "seq_len=256" in shared
+    assert lines[0].split() == ["series", "at", "value", "ci_low", "ci_high", "runs"]
     assert "not set" not in out
 
 
@@ -95,7 +106,7 @@ def test_text_read_from_logs_is_escaped_in_the_shared_line_and_the_cells(
         logs.write(tmp_path / "more" / f"r{r}.log", logs.facts(model="plain", repeat=r))
     assert main(["db", "ingest", "--db", url, str(tmp_path / "more")]) == 0
     out = _history(capsys, url)
-    assert "\x1b" not in out and out.splitlines()[1].split()[:2] == ["series", "model"]
+    assert "\x1b" not in out and _shared_and_table(out)[1][0].split()[:2] == ["series", "model"]
     assert "evil\\x1b[31m\\u202emodel" in out and " plain " in out
 
 
