@@ -9,7 +9,7 @@ size; :mod:`.stationarity`: Schruben's test; :mod:`.robust`: median interval, ou
 distribution (:mod:`.tdist`), the one estimator of a configuration's value and interval over
 its runs (:mod:`.estimate`: the geometric mean, a t interval on the logs) and the statistics
 across runs (:mod:`.samples`: summaries, Welch ratios of geometric means, runs for a given
-power) and comparisons judged over a table (:mod:`.compare`: Welch or paired log ratios, the band test, Benjamini-Hochberg / Holm),
+power) and comparisons judged over a table (:mod:`.compare`: Welch or paired log ratios, Yuen's trimmed ones, the band test, Benjamini-Hochberg / Holm),
 and the change points of a history of results, each point with its interval
 (:mod:`.changepoints`; :mod:`.histories`: the seeded synthetic histories that prove it).
 
@@ -22,14 +22,17 @@ from __future__ import annotations
 from benchstats.changepoints import Change, ChangeSearch, find_changes
 from benchstats.compare import (
     CORRECTIONS,
+    TRIM,
     Judgement,
     LogDiff,
     band_p_value,
     interval,
     judge,
     paired_log_diff,
+    paired_trimmed_log_diff,
     ratio_of_means,
     runs_needed,
+    trimmed_log_diff,
     welch_log_diff,
 )
 from benchstats.estimate import (
@@ -54,6 +57,7 @@ __all__ = [
     "ESTIMATOR",
     "ESTIMATOR_LEGEND",
     "MAX_RUNS",
+    "TRIM",
     "Change",
     "ChangeSearch",
     "Estimate",
@@ -78,6 +82,7 @@ __all__ = [
     "next_for_target",
     "one_run_throughput_interval",
     "paired_log_diff",
+    "paired_trimmed_log_diff",
     "ratio_of_means",
     "run_until",
     "runs_for_power",
@@ -86,6 +91,7 @@ __all__ = [
     "t_cdf",
     "t_critical",
     "t_quantile",
+    "trimmed_log_diff",
     "warmup_length",
     "welch_log_diff",
     "welch_log_ratio",

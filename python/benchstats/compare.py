@@ -2,7 +2,9 @@
 
 A comparison is a difference of mean log run times (a ratio of geometric means) with its
 standard error and degrees of freedom (:class:`LogDiff`): Welch's (unpaired, any number of runs
-a side) or paired by round (the runs of one round of an interleaved session). The run is the
+a side) or paired by round (the runs of one round of an interleaved session), or their trimmed
+forms (Yuen's t on trimmed mean log times; the trimmed mean of the rounds' log ratios), which a
+few slow runs do not disarm (``dlbs bisect``: docs/bisect.md). The run is the
 unit: one number per process, as Kalibera & Jones (2013, *Rigorous benchmarking in reasonable
 time*, ISMM) put repetitions at the level where the variance is. A variance known from outside
 the runs (between sessions: the two sides were measured apart) is added to each side.
@@ -25,12 +27,29 @@ from statistics import NormalDist
 from benchstats.samples import Ratio, summarize
 from benchstats.tdist import t_cdf, t_critical, t_quantile
 
-__all__ = ["CORRECTIONS", "Judgement", "LogDiff", "band_p_value", "interval", "judge",
-           "paired_log_diff", "ratio_of_means", "runs_needed", "welch_log_diff"]
+__all__ = [
+    "CORRECTIONS",
+    "TRIM",
+    "Judgement",
+    "LogDiff",
+    "band_p_value",
+    "interval",
+    "judge",
+    "paired_log_diff",
+    "paired_trimmed_log_diff",
+    "ratio_of_means",
+    "runs_needed",
+    "trimmed_log_diff",
+    "welch_log_diff",
+]
 
 #: Multiple-comparison corrections: Benjamini-Hochberg (false discovery rate), Holm
 #: (family-wise error rate), none (each cell at ``alpha``).
 CORRECTIONS: tuple[str, ...] = ("bh", "holm", "none")
+#: Share of each side's runs trimmed from each end by the trimmed comparisons: Wilcox's
+#: (2012, *Introduction to Robust Estimation and Hypothesis Testing*, 3rd ed., sec. 5.3)
+#: default, robust to a few slow runs while losing little power on normal data.
+TRIM = 0.2
 #: Above these degrees of freedom the normal distribution stands in for Student's t.
 _NORMAL_DF = 1e6
 
@@ -81,6 +100,65 @@ def paired_log_diff(pairs: Sequence[tuple[float, float]], extra_var: float = 0.0
     total = var + 2.0 * extra_var
     df = (ratios.n - 1) * total ** 2 / var ** 2 if var > 0 else math.inf
     return LogDiff(ratios.mean, math.sqrt(total), df)
+
+
+def _trimmed(values: Sequence[float], trim: float) -> tuple[float, float, int]:
+    """The ``trim``-trimmed mean of ``values``, their winsorized variance (``n - 1`` in the
+    denominator) and the count ``h`` left after trimming ``floor(trim n)`` from each end."""
+    ordered = sorted(values)
+    n = len(ordered)
+    g = math.floor(trim * n)
+    kept = ordered[g:n - g]
+    winsorized = [ordered[g]] * g + kept + [ordered[n - g - 1]] * g
+    centre = math.fsum(winsorized) / n
+    spread = math.fsum((v - centre) ** 2 for v in winsorized) / (n - 1) if n > 1 else math.nan
+    return math.fsum(kept) / len(kept), spread, len(kept)
+
+
+def trimmed_log_diff(base: Sequence[float], new: Sequence[float], trim: float = TRIM,
+                     extra_var: float = 0.0) -> LogDiff:
+    """Yuen's (1974, Biometrika 61) difference of ``trim``-trimmed mean log run times with its
+    standard error and Welch-type degrees of freedom: each side's squared error is ``(n - 1)
+    s_w^2 / (h (h - 1))``, ``s_w^2`` its winsorized variance and ``h`` the runs kept. A few
+    slow runs are trimmed away instead of widening the interval (Welch's t on the same runs
+    loses most of its power to them); with ``floor(trim n) = 0`` it is Welch's t. On log
+    times with symmetric noise the trimmed means' difference is the log ratio of the sides'
+    typical run times. ``extra_var`` as :func:`welch_log_diff`."""
+    nan = math.nan
+    if not 0.0 <= trim < 0.5:
+        raise ValueError(f"trim must be in [0, 0.5), got {trim}")
+    if not base or not new or min(*base, *new) <= 0:
+        return LogDiff(nan, nan, nan)
+    (mean_b, var_b, h_b), (mean_n, var_n, h_n) = (_trimmed(_logs(v), trim) for v in (base, new))
+    diff = mean_b - mean_n
+    if h_b < 2 or h_n < 2:
+        return LogDiff(diff, nan, nan)
+    d_b = (len(base) - 1) * var_b / (h_b * (h_b - 1))
+    d_n = (len(new) - 1) * var_n / (h_n * (h_n - 1))
+    total = d_b + d_n + 2.0 * extra_var
+    estimated = d_b ** 2 / (h_b - 1) + d_n ** 2 / (h_n - 1)
+    df = total ** 2 / estimated if estimated > 0 else math.inf
+    return LogDiff(diff, math.sqrt(total), df)
+
+
+def paired_trimmed_log_diff(pairs: Sequence[tuple[float, float]], trim: float = TRIM,
+                            extra_var: float = 0.0) -> LogDiff:
+    """The ``trim``-trimmed mean of per-pair log ratios (base, new of one round) with Tukey &
+    McLaughlin's (1963, Sankhya A 25) standard error, ``s_w^2 / ((1 - 2 trim)^2 n)`` in the
+    exact-count form ``(n - 1) s_w^2 / (h (h - 1))`` that :func:`trimmed_log_diff` uses, on
+    ``h - 1`` degrees of freedom; with ``floor(trim n) = 0`` it is the paired t."""
+    nan = math.nan
+    if not 0.0 <= trim < 0.5:
+        raise ValueError(f"trim must be in [0, 0.5), got {trim}")
+    if not pairs or min(min(p) for p in pairs) <= 0:
+        return LogDiff(nan, nan, nan)
+    mean, var, kept = _trimmed([math.log(b) - math.log(n) for b, n in pairs], trim)
+    if kept < 2:
+        return LogDiff(mean, nan, nan)
+    own = (len(pairs) - 1) * var / (kept * (kept - 1))
+    total = own + 2.0 * extra_var
+    df = (kept - 1) * total ** 2 / own ** 2 if own > 0 else math.inf
+    return LogDiff(mean, math.sqrt(total), df)
 
 
 def _critical(df: float, confidence: float) -> float:
