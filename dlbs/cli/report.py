@@ -109,8 +109,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min_change", "--min-change", type=float, default=MIN_CHANGE,
                         help="with --compare/--compare-by: smallest relative change called "
                              "faster/slower: the whole interval must lie beyond 1 +/- this "
-                             "(default %(default)s: any change the interval establishes; across "
-                             "sessions without --session_cv at least the 2.5%% allowance)")
+                             "(default %(default)s: any change the interval establishes)")
     parser.add_argument("--alpha", type=float, default=ALPHA,
                         help="with --compare/--compare-by: error level of the table's verdicts "
                              "(default %(default)s)")
@@ -120,8 +119,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "default), holm (family-wise error rate), none")
     parser.add_argument("--session_cv", "--session-cv", type=float, default=None,
                         help="with --compare: the CV between sessions of the same code, known "
-                             "from repeated sessions (e.g. 0.02); added to each side's variance "
-                             "in place of the session allowance")
+                             "from repeated sessions (e.g. 0.01), assumed for a side measured in "
+                             "one session and added to its variance (default 0.02); a side of two "
+                             "or more sessions (sys.timestamp) has it estimated from its runs")
     parser.add_argument("--paired", action="store_true",
                         help="with --compare-by: a paired t over rounds (exp.repeat_index) in "
                              "place of Welch's t; more power when rounds differ a lot, less "

@@ -298,7 +298,7 @@ def test_a_closed_interval_gets_no_arrow(records: list[dict[str, Any]],
                    for figure in figures for a in figure.axes[0].texts)
 
 
-def test_the_comparison_chart_marks_busy_verdicts_and_names_the_allowance(
+def test_the_comparison_chart_marks_busy_verdicts_and_names_the_assumed_session_cv(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from .test_tables import run
 
@@ -312,7 +312,7 @@ def test_the_comparison_chart_marks_busy_verdicts_and_names_the_allowance(
     assert any(t.get_text().startswith("# busy machine")
                for t in axes.get_legend().get_texts())
     title = " ".join(figures[0].get_suptitle().split())  # wrapped to the figure's width
-    assert "with the 2.5% session allowance" in title
+    assert "2.0% session CV assumed for a side of one session" in title
 
 
 def test_a_sweep_with_a_max_batch_draws_its_numeric_batches_and_says_what_it_left_out(
