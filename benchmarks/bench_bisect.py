@@ -5,12 +5,20 @@ check of bad against good counts as a step).
 1. **Simulated** (``--trials``): the real search and the real step verdict
    (``dlbs.bisect.simulate``: ``find_first_bad`` over ``judge_in_rounds``), run times drawn
    lognormal with the run CVs given (and a shared per-round effect with ``--round-cv``).
+   Each case is run with the step's test of issue 56 (Yuen's t on 20%-trimmed log times, the
+   check measured to within a third: ``new``) beside the one before it (Welch's t, the check
+   to within a half: ``old``), on the same seeded trials.
+   **Slow runs** (issue 56, ``--slow-share 0.05 --slow-range 1.2,1.5``): the same at run CV
+   ``--slow-cv`` (2%) with that share of runs slowed by a factor uniform in that range.
+   **Nothing changed** (``--null-trials N``): bad is good (no slowdown), clean and with slow
+   runs; any culprit named is wrong.
 2. **Real** (``--real K``): K bisections through the CLI (``dlbs bisect``) of a synthetic
    repository (``dlbs.bisect.synthetic``: a sleep-based benchmark, median of 10 iterations of
    5 ms, run-to-run noise ``--noise``), the culprit drawn at random, every run a process the
    runner starts; the wall time each took.
 
     python benchmarks/bench_bisect.py [--trials 1000] [--run-cv 0.01,0.02,0.03] [--real 3]
+        [--commits 16 --slow-share 0.05] [--null-trials 3000]
 
 A measurement, not a test: prints one line per case and exits 0.
 """
@@ -32,7 +40,11 @@ sys.path.insert(0, str(ROOT))
 
 from dlbs.bisect.simulate import Machine, simulate_bisect
 from dlbs.bisect.synthetic import make_repo
-from dlbs.bisect.verdict import FIRST_ROUNDS, MAX_ROUNDS, round_schedule
+from dlbs.bisect.verdict import CHECK_PRECISION, FIRST_ROUNDS, MAX_ROUNDS, TRIM, round_schedule
+
+#: The step's test and the check's precision: issue 56's and the one before it.
+#: ``half``: the trimmed test with the old check (the choice of ``CHECK_PRECISION``).
+METHODS = {"new": (TRIM, CHECK_PRECISION), "old": (0.0, 0.5), "half": (TRIM, 0.5)}
 
 
 def budget(commits: int) -> int:
@@ -40,28 +52,38 @@ def budget(commits: int) -> int:
     return math.ceil(math.log2(commits)) + 2
 
 
-def simulated(args: argparse.Namespace, run_cv: float, paired: bool) -> str:
+def simulated(args: argparse.Namespace, machine: Machine, paired: bool, method: str,
+              trials: int | None = None, slowdown: float | None = None) -> str:
     rng = random.Random(args.seed)
     schedule = round_schedule(args.rounds, args.max_rounds)
-    found = within = wrong = 0
+    trim, precision = METHODS[method]
+    slowdown = args.slowdown if slowdown is None else slowdown
+    found = within = wrong = nothing = 0
     steps, rounds = [], []
-    for _ in range(args.trials):
+    for _ in range(trials or args.trials):
         culprit = rng.randint(1, args.commits - 1)
-        result, check = simulate_bisect(args.commits, culprit, args.slowdown,
-                                        Machine(run_cv, args.round_cv), rng, schedule,
-                                        paired=paired)
+        result, check = simulate_bisect(args.commits, culprit, slowdown, machine, rng,
+                                        schedule, paired=paired, trim=trim,
+                                        precision=precision)
+        nothing += check is not None and check.judgement.verdict != "slower"
         used = 1 + len(result.steps)
-        hit = result.first_bad == str(culprit)
+        hit = slowdown > 0 and result.first_bad == str(culprit)
         found += hit
         wrong += result.found and not hit
         within += hit and used <= budget(args.commits)
         steps.append(used)
         rounds.append(sum(s.judgement.rounds for s in [check, *result.steps]))
-    n = args.trials
-    return (f"simulated: run CV {run_cv:.1%}, round CV {args.round_cv:.1%}, "
-            f"{'paired' if paired else 'Welch'}, rounds {schedule}: {n} trials; culprit found "
-            f"{found / n:.1%}, found within {budget(args.commits)} steps {within / n:.1%}, wrong "
-            f"{wrong / n:.1%}; steps median {statistics.median(steps):g}, max {max(steps)}; "
+    n = trials or args.trials
+    test = (("trimmed mean of paired log ratios" if paired else f"Yuen's t, {trim:.0%} trimmed")
+            if trim else ("paired t" if paired else "Welch's t"))
+    slow = (f", {machine.slow_share:.0%} of runs {machine.slow_range[0]:g}-"
+            f"{machine.slow_range[1]:g}x slow" if machine.slow_share else "")
+    return (f"simulated {method} ({test}, check to "
+            f"{precision:.2f}): {args.commits} commits, {slowdown:.0%} slowdown, run CV "
+            f"{machine.run_cv:.1%}{slow}, round CV {machine.round_cv:.1%}, rounds {schedule}: "
+            f"{n} trials; culprit found {found / n:.1%}, found within {budget(args.commits)} "
+            f"steps {within / n:.1%}, wrong {wrong} ({wrong / n:.2%}), nothing to bisect "
+            f"{nothing / n:.1%}; steps median {statistics.median(steps):g}, max {max(steps)}; "
             f"rounds per bisection mean {statistics.fmean(rounds):.1f}")
 
 
@@ -94,6 +116,14 @@ def main() -> int:
     parser.add_argument("--run-cv", default="0.01,0.02,0.03")
     parser.add_argument("--round-cv", type=float, default=0.0)
     parser.add_argument("--paired", action="store_true", help="also the paired t")
+    parser.add_argument("--methods", default="old,new",
+                        help="the tests, of old, new and half (comma-separated)")
+    parser.add_argument("--slow-share", type=float, default=0.0,
+                        help="also the case with this share of runs slow (issue 56: 0.05)")
+    parser.add_argument("--slow-range", default="1.2,1.5", help="how slow a slow run is")
+    parser.add_argument("--slow-cv", type=float, default=0.02, help="run CV of that case")
+    parser.add_argument("--null-trials", type=int, default=0,
+                        help="also this many bisections where nothing changed")
     parser.add_argument("--rounds", type=int, default=FIRST_ROUNDS)
     parser.add_argument("--max-rounds", type=int, default=MAX_ROUNDS)
     parser.add_argument("--seed", type=int, default=0)
@@ -102,9 +132,22 @@ def main() -> int:
     args = parser.parse_args()
     print(f"goal: culprit among {args.commits} commits ({args.slowdown:.0%} slowdown) found "
           f"in >= 95% of trials within ceil(log2 n) + 2 = {budget(args.commits)} steps")
-    for run_cv in (float(v) for v in args.run_cv.split(",") if v):
+    methods = [m for m in args.methods.split(",") if m]
+    low, high = (float(v) for v in args.slow_range.split(","))
+    machines = [Machine(float(v), args.round_cv) for v in args.run_cv.split(",") if v]
+    slow = Machine(args.slow_cv, args.round_cv, slow_share=args.slow_share,
+                   slow_range=(low, high))
+    machines += [slow] if args.slow_share else []
+    for machine in machines:
         for paired in ((False, True) if args.paired else (False,)):
-            print(simulated(args, run_cv, paired), flush=True)
+            for method in methods:
+                print(simulated(args, machine, paired, method), flush=True)
+    if args.null_trials:
+        for machine in [Machine(args.slow_cv, args.round_cv)] + ([slow] if args.slow_share
+                                                                  else []):
+            for method in methods:
+                print(simulated(args, machine, False, method, args.null_trials, 0.0),
+                      flush=True)
     if args.real:
         results = []
         with tempfile.TemporaryDirectory(prefix="dlbs-bench-bisect-") as tmp:

@@ -12,6 +12,7 @@ show what it cost. The figures of docs/database.md ("regressions --latest") come
     python scripts/sim_latest.py --old-se --runs 3 3   # 3 runs a point
     python scripts/sim_latest.py --old-se --runs 2 2   # 2 runs a point
     python scripts/sim_latest.py --compare --runs 3 3  # before beside after (issue 56, item 5)
+    python scripts/sim_latest.py --ceiling --runs 3 3  # the most any spread estimate can give
 
 Without ``--method`` the figures are those of the default method (``pooled`` since issue 56);
 ``--method weighted`` gives the method before it. ``--compare`` judges each series alone (the
@@ -30,6 +31,7 @@ from pathlib import Path
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1]
                                                               / "python")]
 
+import numpy as np
 from benchstats.histories import HistoryCase, histories
 from benchstats.latest import METHODS, WINDOW, judge_latest
 
@@ -139,6 +141,27 @@ def compare(args: argparse.Namespace) -> None:
                   f"{_side_by_side(counts, args.drops)}")
 
 
+def ceiling(runs: tuple[int, int], drop: float = 0.10, count: int = 200_000,
+            seed: int = 30) -> None:
+    """What no estimate of the spread can beat: the share of drops found when each series'
+    point variance (session offset plus runs' noise, the histories' own distributions) is
+    known exactly, by Criterion's rule (the 95% interval beyond 5%: 1.96) and by a one-sided
+    test at 5% against the band (1.645). The newest point against the mean of ``WINDOW``."""
+    case = HistoryCase(runs=runs)
+    rng = np.random.default_rng(seed)
+    cv = rng.uniform(case.run_cv[0], case.run_cv[1], count)
+    n = rng.integers(runs[0], runs[1] + 1, count)
+    session = rng.uniform(case.session[0], case.session[1], count)
+    sd = np.sqrt((cv * session) ** 2 + cv ** 2 / n)
+    d = math.log1p(-drop) + sd * rng.standard_normal(count)
+    spread = sd * math.sqrt(1.0 + 1.0 / WINDOW)
+    for name, z in (("Criterion's rule (95% interval beyond 5%)", 1.959964),
+                    ("one-sided test at 5% against the band", 1.644854)):
+        found = float(np.mean(d + z * spread < math.log1p(-0.05)))
+        print(f"  variance known, {drop:.0%} drop, {runs[0]}-{runs[1]} runs: {name}: "
+              f"{found:.1%}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--null", type=int, default=2000, help="series without a change")
@@ -154,7 +177,12 @@ def main() -> int:
     parser.add_argument("--method", default=METHODS[0], choices=METHODS,
                         help="the method of the figures without --compare (default pooled; "
                              "weighted: before issue 56)")
+    parser.add_argument("--ceiling", action="store_true",
+                        help="only the share found with each point's variance known")
     args = parser.parse_args()
+    if args.ceiling:
+        ceiling(tuple(args.runs))
+        return 0
     if args.compare:
         compare(args)
         return 0

@@ -17,13 +17,21 @@ from dlbs.bisect.errors import BisectError, SkipRevision
 from dlbs.bisect.git import SHORT, Worktrees, check_repository, describe, resolve, revisions_between
 from dlbs.bisect.search import SKIP, SLOWER, BisectResult, Judgement, Step, find_first_bad
 from dlbs.bisect.session import Session, measure_step, run_setup
-from dlbs.bisect.verdict import ALPHA, check_in_rounds, judge_in_rounds, threshold_from_check
+from dlbs.bisect.verdict import (
+    ALPHA,
+    TRIM,
+    check_in_rounds,
+    describe_test,
+    judge_in_rounds,
+    threshold_from_check,
+)
 
 
 @dataclass
 class Request:
     """What to bisect and how: the repository, the two ends, the setup command, the rounds
-    schedule, the level and test, a fixed threshold (None: half the check's slowdown), and
+    schedule, the level and test (``paired``, ``trim``: :func:`dlbs.bisect.verdict.describe_test`),
+    a fixed threshold (None: half the check's slowdown), and
     whether a failed setup stops the bisection (else the revision is skipped)."""
 
     repo: Path
@@ -35,12 +43,13 @@ class Request:
     paired: bool = False
     threshold: float | None = None
     stop_on_setup_failure: bool = False
+    trim: float = TRIM
 
 
 @dataclass
 class Bisection:
     """What a bisection found: the result, the check step, the threshold used, every
-    revision's ``git log --oneline`` line, and the ends."""
+    revision's ``git log --oneline`` line, the ends, and the step's test in words."""
 
     result: BisectResult
     check: Step
@@ -49,6 +58,7 @@ class Bisection:
     bad: str
     candidates: int
     names: dict[str, str] = field(default_factory=dict)
+    test: str = ""
 
     @property
     def steps(self) -> list[Step]:
@@ -94,7 +104,7 @@ class Bisector:
         names = {rev: describe(self.repo, rev) for rev in {self.good, self.bad,
                                                             *result.suspects}}
         return Bisection(result, check, threshold, self.good, self.bad, len(self.revisions),
-                         names)
+                         names, describe_test(self.request.paired, self.request.trim))
 
     def _step(self, trees: Worktrees, revision: str, threshold: float) -> Judgement:
         judgement = self._judge(trees, revision, threshold)
@@ -122,8 +132,9 @@ class Bisector:
             self._checkout(trees, revision, fatal)
             measure = measure_step(self.session, self.good, revision, number, folder)
             level = (self.request.schedule, self.request.alpha, self.request.paired)
-            judgement = (check_in_rounds(measure, *level) if fatal
-                         else judge_in_rounds(measure, threshold, *level))
+            judgement = (check_in_rounds(measure, *level, trim=self.request.trim) if fatal
+                         else judge_in_rounds(measure, threshold, *level,
+                                              trim=self.request.trim))
         except SkipRevision as err:
             if fatal:
                 raise BisectError(f"{revision[:SHORT]}: {err}") from None

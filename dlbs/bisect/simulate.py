@@ -4,7 +4,9 @@ real decision (``verdict.judge_in_rounds``) and searched by the real search.
 Each run's time is ``base x (1 + slowdown if the revision is at or after the culprit) x
 exp(round effect + run noise)``: run noise is normal on the log scale with sd ``run_cv``, the
 round effect (the machine in that round: both sides of a round share it) normal with sd
-``round_cv``. ``tests/bisect`` and ``benchmarks/bench_bisect.py`` measure the goal with it.
+``round_cv``. A share ``slow_share`` of runs, drawn independently, is also slowed by a factor
+uniform in ``slow_range`` (issue 56: a neighbour's burst, a throttled core, a run placed on a
+busy socket: one run slow, whichever revision it measured). ``tests/bisect`` and ``benchmarks/bench_bisect.py`` measure the goal with it.
 Pure but for the seeded ``random.Random`` it is given.
 """
 from __future__ import annotations
@@ -17,6 +19,8 @@ from dataclasses import dataclass
 from dlbs.bisect.search import SLOWER, BisectResult, Judgement, Step, find_first_bad
 from dlbs.bisect.verdict import (
     ALPHA,
+    CHECK_PRECISION,
+    TRIM,
     Measure,
     Times,
     check_in_rounds,
@@ -28,11 +32,14 @@ from dlbs.bisect.verdict import (
 
 @dataclass(frozen=True)
 class Machine:
-    """How runs vary: ``run_cv`` per run, ``round_cv`` per round (shared by both sides)."""
+    """How runs vary: ``run_cv`` per run, ``round_cv`` per round (shared by both sides), and
+    a share ``slow_share`` of runs slowed by a factor uniform in ``slow_range``."""
 
     run_cv: float = 0.02
     round_cv: float = 0.0
     base_ms: float = 10.0
+    slow_share: float = 0.0
+    slow_range: tuple[float, float] = (1.2, 1.5)
 
 
 def session(rng: random.Random, machine: Machine, slow_good: float, slow_candidate: float
@@ -52,26 +59,35 @@ def session(rng: random.Random, machine: Machine, slow_good: float, slow_candida
 
 
 def _run(rng: random.Random, machine: Machine, slowdown: float, shared: float) -> float:
-    return machine.base_ms * (1.0 + slowdown) * math.exp(shared + rng.gauss(0.0, machine.run_cv))
+    time = machine.base_ms * (1.0 + slowdown) * math.exp(shared + rng.gauss(0.0, machine.run_cv))
+    # drawn only when slow runs are asked for: the clean machine's seeded draws stay the same
+    if machine.slow_share > 0.0 and rng.random() < machine.slow_share:
+        time *= rng.uniform(*machine.slow_range)
+    return time
 
 
 def simulate_bisect(n: int, culprit: int, slowdown: float, machine: Machine,
                     rng: random.Random, schedule: Sequence[int] | None = None,
                     alpha: float = ALPHA, paired: bool = False,
-                    threshold: float | None = None) -> tuple[BisectResult, Step | None]:
+                    threshold: float | None = None, trim: float = TRIM,
+                    precision: float = CHECK_PRECISION) -> tuple[BisectResult, Step | None]:
     """Bisect ``n`` revisions (0 good, ``n - 1`` bad) whose first bad one is ``culprit``: the
     check of bad against good first (its slowdown sets the threshold unless ``threshold`` is
-    given), then the search. Returns the result and the check (``None`` result steps when the
-    check did not confirm bad: then the result has no steps and no suspects)."""
+    given), then the search; ``trim`` and ``precision`` as :func:`judge_in_rounds` and
+    :func:`check_in_rounds` (the old behaviour: ``trim=0``, ``precision=0.5``). Returns the
+    result and the check (when the check did not confirm bad, the result has no steps and no
+    suspects)."""
     schedule = list(schedule or round_schedule())
-    check = check_in_rounds(session(rng, machine, 0.0, slowdown), schedule, alpha, paired)
+    check = check_in_rounds(session(rng, machine, 0.0, slowdown), schedule, alpha, paired,
+                            trim=trim, precision=precision)
     if check.verdict != SLOWER:
         return BisectResult(None, []), Step(str(n - 1), check, "check")
     cut = threshold if threshold is not None else threshold_from_check(check)
 
     def judge(revision: str) -> Judgement:
         slow = slowdown if int(revision) >= culprit else 0.0
-        return judge_in_rounds(session(rng, machine, 0.0, slow), cut, schedule, alpha, paired)
+        return judge_in_rounds(session(rng, machine, 0.0, slow), cut, schedule, alpha, paired,
+                               trim=trim)
 
     result = find_first_bad([str(i) for i in range(1, n)], judge)
     return result, Step(str(n - 1), check, "check")

@@ -31,7 +31,7 @@ COLUMNS = ["step", "role", "revision", "rounds", "runs", "ratio", "ci_low", "ci_
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The bisection's options, then ``dlbs run``'s plan options."""
-    from dlbs.bisect.verdict import ALPHA, FIRST_ROUNDS, MAX_ROUNDS
+    from dlbs.bisect.verdict import ALPHA, FIRST_ROUNDS, MAX_ROUNDS, TRIM
 
     group = parser.add_argument_group("bisect")
     group.add_argument("--repo", required=True, type=Path, help="the git repository to bisect")
@@ -56,7 +56,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="the threshold of a step: candidate/good above 1+X is slower, "
                             "below is same (default: half the slowdown bad/good measured)")
     group.add_argument("--paired", action="store_true",
-                       help="pair runs by round (paired t) instead of Welch's t")
+                       help="pair runs by round: the trimmed mean of the rounds' log ratios "
+                            "(the paired t with --trim 0) instead of Yuen's t")
+    group.add_argument("--trim", type=float, default=TRIM, metavar="SHARE",
+                       help=f"share of each side's runs trimmed from each end by the step's "
+                            f"test, Yuen's t on the log run times, so that a few slow runs do "
+                            f"not hide the slowdown (default {TRIM}; 0: Welch's t)")
     group.add_argument("--output", type=Path, default=None, metavar="DIR",
                        help="where the logs, setup outputs and bisect.json go (default "
                             "./bisect-<time>)")
@@ -80,11 +85,14 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--max-rounds {args.max_rounds} is below --rounds {args.rounds}")
     if not 0.0 < args.alpha < 1.0 or (args.min_change is not None and args.min_change <= 0):
         raise UsageError("--alpha must be in (0, 1) and --min-change above 0")
+    if not 0.0 <= args.trim < 0.5:
+        raise UsageError(f"--trim {args.trim}: the share trimmed from each end must be in "
+                         f"[0, 0.5) (0.2 is the default; 0 gives Welch's t)")
     output = (args.output or Path(f"bisect-{time.strftime('%Y%m%d-%H%M%S')}")).resolve()
     output.mkdir(parents=True, exist_ok=True)
     request = Request(args.repo, args.good, args.bad, round_schedule(args.rounds, args.max_rounds),
                       args.setup, args.alpha, args.paired, args.min_change,
-                      args.on_setup_failure == "stop")
+                      args.on_setup_failure == "stop", args.trim)
     store = _open_db(args.db)
     validate = None
     if not args.no_validation:
@@ -138,6 +146,7 @@ def as_json(bisection: Any, output: Path) -> dict[str, Any]:
     return {
         "good": names[bisection.good], "bad": names[bisection.bad],
         "candidates": bisection.candidates, "threshold": bisection.threshold,
+        "test": bisection.test,
         "first_bad": names[result.first_bad] if result.first_bad else None,
         "suspects": [names[s] for s in result.suspects], "steps": steps,
         "output": str(output),
@@ -152,7 +161,8 @@ def show(report: dict[str, Any], fmt: str) -> None:
     from dlbs.cli.dbargs import emit
 
     print(f"bisect: {report['candidates']} revisions after good {report['good']}; threshold: "
-          f"candidate/good above {1 + report['threshold']:.4f} is slower")
+          f"candidate/good above {1 + report['threshold']:.4f} is slower; test: "
+          f"{report['test']}")
     emit(report["steps"], "table", COLUMNS)
     if report["first_bad"]:
         print(f"first bad revision: {report['first_bad']}")

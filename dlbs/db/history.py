@@ -622,7 +622,8 @@ def latest_changes(series: Sequence[Series], metric: str, axis: str, min_change:
             skipped.append((one.parameters, search.not_judged or "not judged"))
         else:
             latest = search.latest
-            judged.append((one, replace(latest, index=tail[latest.index])))
+            judged.append((one, replace(latest, index=tail[latest.index],
+                                        left_out=tuple(tail[i] for i in latest.left_out))))
     pooled = method == "pooled"  # its verdict is the BH decision over the tests' p_beyond
     rejected = judge([latest.p_beyond if pooled else latest.p_value for _, latest in judged],
                      alpha, "bh").rejected if judged else []
@@ -631,7 +632,9 @@ def latest_changes(series: Sequence[Series], metric: str, axis: str, min_change:
         if not significant or (not pooled and latest.verdict != "beyond"):
             continue
         before = [i for i in range(latest.index) if not one.points[i].excluded]
-        history = before[-latest.history:]
+        # the points judged against: the window less those the outlier rule left out
+        history = [i for i in before[-(latest.history + len(latest.left_out)):]
+                   if i not in latest.left_out]
         found.append(Found(one.parameters, metric, axis, one.points[history[-1]].axis_value,
                            one.points[latest.index].axis_value, latest.change, latest.ci,
                            latest.p_value, latest.direction,

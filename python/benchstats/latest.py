@@ -47,9 +47,10 @@ estimates the newest point's spread from the whole window, not from its own few 
 
 Why: at 3 runs a point a newest point varies by a session's offset plus its runs' noise;
 with a run CV of 3% and offsets as large, a 10% drop is 3 of its standard deviations, and
-Criterion's rule finds at most 83% of 10% drops even with the variance known exactly (80%
-with it estimated from 20 points): the goal of 80% (issue 56) is out of its reach. Measured
-figures: docs/database.md (``scripts/sim_latest.py``).
+Criterion's rule finds at most 82.6% of 10% drops even with the variance known exactly
+(``scripts/sim_latest.py --ceiling --runs 3 3``; the one-sided test 88.1%), and an estimate
+from 20 points loses some of that: the goal of 80% (issue 56) is out of its reach. Measured
+figures: docs/database.md (``scripts/sim_latest.py --compare``).
 """
 from __future__ import annotations
 
@@ -93,9 +94,13 @@ class Latest:
     history: int               # history points it was judged against
     direction: str             # regression | improvement (of the point estimate)
     verdict: str               # beyond (see ``method``) | within
-    # the minimum-effect test's p-value: H0 "the change lies within +-min_change"
+    # pooled: the minimum-effect test's p-value, H0 "the change lies within +-min_change"
+    # (weighted: NaN, its verdict is the interval's)
     p_beyond: float = math.nan
     method: str = "weighted"   # pooled: p_beyond < LEVEL; weighted: the interval beyond
+    # pooled: the history points the outlier rule left out (indexes, as ``index``); the
+    # ``history`` points judged against are the others
+    left_out: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,7 +163,9 @@ def p_beyond(d: float, se: float, df: float, min_change: float) -> float:
     far = abs(d - centre)
     if se <= 0:
         return 0.0 if far > half else 1.0
-    p = (1.0 - t_cdf((far - half) / se, df)) + t_cdf((-far - half) / se, df)
+    if half == 0.0:  # the two tails are one by symmetry: one incomplete beta, not two
+        return min(max(2.0 * t_cdf(-far / se, df), 0.0), 1.0)
+    p = t_cdf((half - far) / se, df) + t_cdf((-far - half) / se, df)
     return min(max(p, 0.0), 1.0)
 
 
@@ -167,6 +174,7 @@ class _Prepared:
     """A history ready to judge: its newest point's index, log values and variances."""
 
     newest: int
+    kept: np.ndarray      # the window's indexes in the history given, the newest last
     y: np.ndarray
     s2: np.ndarray
     runs: np.ndarray      # runs a point (NaN: unknown)
@@ -196,8 +204,8 @@ def _prepared(values: Sequence[float] | np.ndarray, se: Sequence[float] | np.nda
     vals, ses, runs = vals[keep], ses[keep], runs[keep]
     with np.errstate(invalid="ignore"):
         run_var = np.where((runs >= 2) & (ses >= 0), (ses / vals) ** 2 * runs, np.nan)
-    return _Prepared(int(keep[-1]), np.log(vals), _point_variances(vals, ses, runs), runs,
-                     run_var)
+    return _Prepared(int(keep[-1]), keep, np.log(vals), _point_variances(vals, ses, runs),
+                     runs, run_var)
 
 
 def _judged(ready: _Prepared, tau2: float, min_change: float,
@@ -219,15 +227,15 @@ def _judged(ready: _Prepared, tau2: float, min_change: float,
     beyond = low > min_change or high < -min_change
     return LatestSearch(Latest(ready.newest, math.expm1(d), (low, high), min(max(p, 0.0), 1.0),
                                k, "improvement" if better else "regression",
-                               "beyond" if beyond else "within",
-                               p_beyond(d, se_d, df, min_change), "weighted"))
+                               "beyond" if beyond else "within", method="weighted"))
 
 
 def _judged_pooled(ready: _Prepared, min_change: float, higher_is_better: bool) -> LatestSearch:
     """``method="pooled"`` (the module's docstring): the runs' pooled spread, the points'
     own spread after the outlier rule, the minimum-effect test."""
     s2 = _pooled_own_variances(ready)
-    hist_y, hist_s2 = _without_outliers(ready.hist_y, s2[:-1])
+    inside = _inside(ready.hist_y)
+    hist_y, hist_s2 = ready.hist_y[inside], s2[:-1][inside]
     k = hist_y.size
     mean = float(np.mean(hist_y))
     spread = float(np.sum((hist_y - mean) ** 2)) / (k - 1)
@@ -241,7 +249,8 @@ def _judged_pooled(ready: _Prepared, min_change: float, higher_is_better: bool) 
     return LatestSearch(Latest(ready.newest, math.expm1(d),
                                (math.expm1(d - half), math.expm1(d + half)), p, k,
                                "improvement" if better else "regression",
-                               "beyond" if beyond < LEVEL else "within", beyond, "pooled"))
+                               "beyond" if beyond < LEVEL else "within", beyond, "pooled",
+                               tuple(int(i) for i in ready.kept[:-1][~inside])))
 
 
 def _pooled_own_variances(ready: _Prepared) -> np.ndarray:
@@ -270,12 +279,20 @@ def _inconsistent(own: float, own_df: float, pooled: float, pooled_df: float) ->
     return tail < INCONSISTENT
 
 
-def _without_outliers(y: np.ndarray, s2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The history's points within ``OUTLIER_MADS`` scaled MADs of its median (all of them
-    when the MAD is 0 or the rule would leave fewer than ``MIN_HISTORY``)."""
-    centre = float(np.median(y))
-    mad = 1.4826 * float(np.median(np.abs(y - centre)))
+def _inside(y: np.ndarray) -> np.ndarray:
+    """Which of the history's points lie within ``OUTLIER_MADS`` scaled MADs of its median
+    (all of them when the MAD is 0 or the rule would leave fewer than ``MIN_HISTORY``)."""
+    centre = _median(y)
+    mad = 1.4826 * _median(np.abs(y - centre))
     keep = np.abs(y - centre) <= OUTLIER_MADS * mad
     if mad <= 0 or int(keep.sum()) < MIN_HISTORY:
-        return y, s2
-    return y[keep], s2[keep]
+        return np.ones(y.size, dtype=bool)
+    return keep
+
+
+def _median(x: np.ndarray) -> float:
+    """np.median's value without its per-call overhead (twice per history judged)."""
+    ordered = np.sort(x)
+    middle = ordered.size // 2
+    return float(ordered[middle]) if ordered.size % 2 else \
+        float((ordered[middle - 1] + ordered[middle]) / 2.0)

@@ -91,6 +91,7 @@ def test_one_outlying_point_in_the_window_does_not_hide_a_drop() -> None:
     found = judge_latest(values, se, [3.0] * 21).latest
     assert found is not None and found.verdict == "beyond" and found.direction == "regression"
     assert found.change == pytest.approx(-0.10, abs=0.002)  # its mean leaves the outlier out
+    assert found.left_out == (7,) and found.history == 19  # and says so
 
 
 def test_points_without_run_counts_are_judged_by_their_intervals() -> None:

@@ -32,6 +32,7 @@ def test_the_culprit_is_found_with_real_runs_a_skipped_setup_and_the_database(
     report = json.loads(capsys.readouterr().out)
     assert code == 0, report
     assert report["first_bad"] == f"{hashes[5][:12]} change 5: 5% slower"
+    assert report["test"] == "Yuen's t on the log run times, 20% trimmed at each end"
     steps = report["steps"]
     assert steps[0]["role"] == "check" and steps[0]["verdict"] == "slower"
     assert steps[1]["revision"] == hashes[3][:12] and steps[1]["verdict"] == "skip"
@@ -128,3 +129,15 @@ def test_runs_the_database_refused_are_counted_at_the_end_as_dlbs_run_does(
     assert " run(s) not stored (their logs are kept); store them with: dlbs db ingest " \
         in closing[0]
     assert str(out) in closing[0]
+
+
+@pytest.mark.parametrize("trim", ["0.5", "-0.1"])
+def test_a_trim_out_of_range_is_one_line_and_exit_2(repo8: tuple[Path, list[str]],
+                                                     tmp_path: Path, capsys: Any,
+                                                     trim: str) -> None:
+    repo, hashes = repo8
+    assert main(bisect(repo, hashes[0], hashes[-1], "--trim", trim,
+                       "--output", str(tmp_path / "o"))) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: --trim {float(trim)}: the share trimmed from each end must be in "
+                   f"[0, 0.5) (0.2 is the default; 0 gives Welch's t)")

@@ -10,8 +10,10 @@ from dlbs.bisect.errors import SkipRevision
 from dlbs.bisect.search import INCONCLUSIVE, SAME, SKIP, SLOWER
 from dlbs.bisect.simulate import Machine, session
 from dlbs.bisect.verdict import (
+    CHECK_PRECISION,
     check_in_rounds,
     decide,
+    describe_test,
     judge_in_rounds,
     round_schedule,
     threshold_from_check,
@@ -62,11 +64,25 @@ def test_a_schedule_out_of_range_is_refused(first: int, most: int) -> None:
         round_schedule(first, most)
 
 
-def test_a_clear_difference_stops_at_the_first_look() -> None:
-    asked = []
-    measure = session(random.Random(0), Machine(run_cv=0.005), 0.0, 0.2)
-    judgement = judge_in_rounds(lambda r: asked.append(r) or measure(r), 0.1, [3, 5, 8])
-    assert judgement.verdict == SLOWER and asked == [3] and judgement.rounds == 3
+def test_a_clear_difference_stops_at_the_first_look_that_trims() -> None:
+    """Welch's t (``trim=0``) stops at 3 rounds; the 20%-trimmed test trims nothing under 5
+    runs a side (three slow runs of one side would be a confident wrong verdict there) and
+    stops at 5."""
+    for trim, looks in ((0.0, [3]), (0.2, [3, 5])):
+        asked: list[int] = []
+        measure = session(random.Random(0), Machine(run_cv=0.005), 0.0, 0.2)
+        judgement = judge_in_rounds(lambda r: asked.append(r) or measure(r), 0.1, [3, 5, 8],
+                                    trim=trim)
+        assert judgement.verdict == SLOWER and asked == looks and judgement.rounds == looks[-1]
+
+
+def test_a_schedule_too_short_to_trim_says_so() -> None:
+    judgement = judge_in_rounds(session(random.Random(0), Machine(run_cv=0.005), 0.0, 0.2),
+                                0.1, [3, 4])
+    assert judgement.verdict == INCONCLUSIVE
+    assert judgement.note == ("no verdict under 5 runs a side: the 20%-trimmed test trims "
+                              "nothing yet; still inconclusive after 4 rounds: give "
+                              "--max-rounds 5 or more, or --trim 0 (Welch's t)")
 
 
 def test_a_change_at_the_threshold_looks_to_the_end_and_says_inconclusive() -> None:
@@ -117,7 +133,53 @@ def test_an_inconclusive_step_says_why_and_which_options_help() -> None:
     measure = session(random.Random(0), Machine(run_cv=0.03), 0.0, 0.025)
     judgement = judge_in_rounds(measure, 0.025, [3, 5, 8])
     assert judgement.verdict == INCONCLUSIVE
-    assert ("interval 0.9450-1.0525 is 10.8% wide, 1.9x its distance from the threshold"
+    assert ("interval 0.9309-1.0703 is 13.9% wide, 2.6x its distance from the threshold"
             in judgement.note)
-    assert "about --max-rounds 31 would settle it" in judgement.note
+    assert "about --max-rounds 54 would settle it" in judgement.note
     assert "(--paired)" in judgement.note
+
+
+def test_a_slow_run_does_not_hide_the_slowdown() -> None:
+    """Issue 56, item 6: eight rounds, the candidate 5% slower, one of its runs 1.4x slow (a
+    neighbour's burst). Welch's t (``trim=0``, the old test) takes the slow run's variance
+    and stays inconclusive; the step's test, Yuen's t on 20%-trimmed log times, says slower
+    and its ratio is the typical runs'."""
+    good = times(10.0, 10.2, 9.8, 10.1, 9.9, 10.05, 9.95, 10.0)
+    candidate = times(10.5, 10.7, 10.3, 10.6, 10.4, 10.55, 10.45, 14.7)
+    assert decide(good, candidate, 0.025, 0.05 / 8, trim=0.0).verdict == INCONCLUSIVE
+    judgement = decide(good, candidate, 0.025, 0.05 / 8)
+    assert judgement.verdict == SLOWER
+    assert judgement.ratio == pytest.approx(1.05, rel=0.005)
+
+
+def test_a_slow_good_run_does_not_fake_sameness_or_a_slowdown() -> None:
+    """The slow run on good's side: an unchanged candidate is still ``same``."""
+    good = times(10.0, 10.2, 9.8, 10.1, 9.9, 10.05, 9.95, 14.0)
+    candidate = times(10.0, 10.1, 9.9, 10.05, 9.95, 10.0, 10.15, 9.85)
+    assert decide(good, candidate, 0.025, 0.05 / 8, trim=0.0).verdict == INCONCLUSIVE
+    assert decide(good, candidate, 0.025, 0.05 / 8).verdict == SAME
+
+
+def test_the_check_measures_until_the_slowdown_is_known_to_within_a_third() -> None:
+    """The check stops only when its interval's lower end lies above 1 + two thirds of its
+    slowdown (the old rule, a half, stopped here at an earlier look)."""
+    def looks(precision: float) -> list[int]:
+        asked: list[int] = []
+        measure = session(random.Random(3), Machine(run_cv=0.02), 0.0, 0.05)
+        judgement = check_in_rounds(lambda r: asked.append(r) or measure(r),
+                                    round_schedule(), precision=precision)
+        assert judgement.verdict == SLOWER
+        assert judgement.low > 1 + (judgement.ratio - 1) * precision  # type: ignore
+        return asked
+    assert CHECK_PRECISION == pytest.approx(2 / 3)
+    assert len(looks(CHECK_PRECISION)) > len(looks(0.5))
+
+
+@pytest.mark.parametrize("paired,trim,words", [
+    (False, 0.2, "Yuen's t on the log run times, 20% trimmed at each end"),
+    (True, 0.2, "the 20%-trimmed mean of the rounds' log ratios (runs paired by round)"),
+    (False, 0.0, "Welch's t on the log run times"),
+    (True, 0.0, "the paired t by round"),
+])
+def test_the_test_is_said_in_words(paired: bool, trim: float, words: str) -> None:
+    assert describe_test(paired, trim) == words

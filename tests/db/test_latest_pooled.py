@@ -69,6 +69,24 @@ def test_the_command_alarms_in_at_most_2_of_100_unchanged_histories(case: Histor
     assert _alone(_series(300, 30, 0.0, case), "pooled", "any") <= 0.02
 
 
+def test_runs_before_count_only_the_points_judged_against() -> None:
+    """A point 30% high among twenty (the first of 5 runs, the others of 3) is left out by
+    the outlier rule: the change counts the other 19 points' 59 runs (not 62 with it, nor
+    57 for the newest 19 of the window) and names the version before the newest."""
+    points = []
+    for v in range(21):
+        level = 90.0 if v == 20 else 130.0 if v == 7 else 100.0 * (1.0 + 0.005 * (-1) ** v)
+        runs = [RunRecord(r, "", "k", {METRIC: level * (1.0 + 0.003 * (r - 1)),
+                                       "results.status": "ok"}, None, None)
+                for r in range(5 if v == 0 else 3)]
+        found = point(f"v{v:02d}", runs, METRIC)
+        assert found is not None
+        points.append(found)
+    judged = latest_changes([Series("s", {"model": "m"}, points)], METRIC, AXIS)
+    assert [(c.direction, c.runs_before, c.runs_after, c.last_good, c.first_bad)
+            for c in judged.changes] == [("regression", 59, 3, "v19", "v20")]
+
+
 def test_the_command_says_its_rule(logs: Any, tmp_path: Any) -> None:
     """The note on stderr names the test against the band, the levels given, and that the
     interval shown may reach inside it; the change is reported (exit 1)."""

@@ -237,21 +237,25 @@ def _check(settings: Mapping[str, Any]) -> dict[str, Any]:
     return sequence_fields(settings, LLAMA_SEQ_LEN)
 
 
-@register_model(
-    optimizer="adamw",
-    tensor_parallel=True,
-    title="Llama 3.2 1B",
-    aliases=("llama3_2_1b",),
-    input_shape=(LLAMA_SEQ_LEN,),
-    num_classes=LLAMA_VOCAB,
-    min_input_shape=(8,),
-    inputs="tokens",
-    causal=True,
-    max_seq_len=LLAMA_CONTEXT,
-    tiny={"num_classes": 64, "hidden": 32, "layers": 2, "heads": 4, "kv_heads": 2,
-          "intermediate": 64},
-    check=_check,
-)
+#: What every Llama size registers alike (its name, title and alias are its own; its sizes are
+#: the defaults of its builder's signature, which the registry reads as its settings).
+_LLAMA: dict[str, Any] = {
+    "optimizer": "adamw", "tensor_parallel": True, "input_shape": (LLAMA_SEQ_LEN,),
+    "num_classes": LLAMA_VOCAB, "min_input_shape": (8,), "inputs": "tokens", "causal": True,
+    "max_seq_len": LLAMA_CONTEXT,
+    "tiny": {"num_classes": 64, "hidden": 32, "layers": 2, "heads": 4, "kv_heads": 2,
+             "intermediate": 64},
+    "check": _check}
+
+
+def _built(settings: dict[str, Any]) -> nn.Module:
+    """A size's :class:`Llama` from its builder's arguments (``locals()``: the settings, and
+    the extra keywords under ``kw``)."""
+    extra = settings.pop("kw")
+    return Llama(**settings, **extra)
+
+
+@register_model(title="Llama 3.2 1B", aliases=("llama3_2_1b",), **_LLAMA)
 def llama3_1b(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT,
               hidden: int = 2048, layers: int = 16, heads: int = 32, kv_heads: int = 8,
               intermediate: int = 8192, theta: float = 500000.0, rope_factor: float = 32.0,
@@ -259,87 +263,37 @@ def llama3_1b(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT,
     """Llama 3.2 1B: 16 layers, width 2048, 32 query / 8 key-value heads, SwiGLU 8192, tied
     embeddings, a 131072-token context (``positions``); 1.24 B parameters (``num_classes`` is
     the vocabulary)."""
-    return Llama(num_classes=num_classes, hidden=hidden, layers=layers, heads=heads,
-                 kv_heads=kv_heads, intermediate=intermediate, theta=theta,
-                 rope_factor=rope_factor, positions=positions, tied=tied, **kw)
+    return _built(locals())
 
 
-@register_model(
-    optimizer="adamw",
-    tensor_parallel=True,
-    title="Llama 3.2 3B",
-    aliases=("llama3_2_3b",),
-    input_shape=(LLAMA_SEQ_LEN,),
-    num_classes=LLAMA_VOCAB,
-    min_input_shape=(8,),
-    inputs="tokens",
-    causal=True,
-    max_seq_len=LLAMA_CONTEXT,
-    tiny={"num_classes": 64, "hidden": 32, "layers": 2, "heads": 4, "kv_heads": 2,
-          "intermediate": 64},
-    check=_check,
-)
+@register_model(title="Llama 3.2 3B", aliases=("llama3_2_3b",), **_LLAMA)
 def llama3_3b(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT,
               hidden: int = 3072, layers: int = 28, heads: int = 24, kv_heads: int = 8,
               intermediate: int = 8192, theta: float = 500000.0, rope_factor: float = 32.0,
               tied: bool = True, **kw: Any) -> nn.Module:
     """Llama 3.2 3B: 28 layers, width 3072, 24 query / 8 key-value heads, SwiGLU 8192, tied
     embeddings, a 131072-token context; 3.21 B parameters."""
-    return Llama(num_classes=num_classes, hidden=hidden, layers=layers, heads=heads,
-                 kv_heads=kv_heads, intermediate=intermediate, theta=theta,
-                 rope_factor=rope_factor, positions=positions, tied=tied, **kw)
+    return _built(locals())
 
 
-@register_model(
-    optimizer="adamw",
-    tensor_parallel=True,
-    title="Llama 3.1 8B",
-    aliases=("llama3_1_8b",),
-    input_shape=(LLAMA_SEQ_LEN,),
-    num_classes=LLAMA_VOCAB,
-    min_input_shape=(8,),
-    inputs="tokens",
-    causal=True,
-    max_seq_len=LLAMA_CONTEXT,
-    tiny={"num_classes": 64, "hidden": 32, "layers": 2, "heads": 4, "kv_heads": 2,
-          "intermediate": 64},
-    check=_check,
-)
+@register_model(title="Llama 3.1 8B", aliases=("llama3_1_8b",), **_LLAMA)
 def llama3_8b(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT,
               hidden: int = 4096, layers: int = 32, heads: int = 32, kv_heads: int = 8,
               intermediate: int = 14336, theta: float = 500000.0, rope_factor: float = 8.0,
               tied: bool = False, **kw: Any) -> nn.Module:
     """Llama 3.1 8B: 32 layers, width 4096, 32 query / 8 key-value heads, SwiGLU 14336, an LM
     head of its own, a 131072-token context; 8.03 B parameters."""
-    return Llama(num_classes=num_classes, hidden=hidden, layers=layers, heads=heads,
-                 kv_heads=kv_heads, intermediate=intermediate, theta=theta,
-                 rope_factor=rope_factor, positions=positions, tied=tied, **kw)
+    return _built(locals())
 
 
-@register_model(
-    optimizer="adamw",
-    tensor_parallel=True,
-    title="Llama 3.1 70B",
-    aliases=("llama3_1_70b",),
-    input_shape=(LLAMA_SEQ_LEN,),
-    num_classes=LLAMA_VOCAB,
-    min_input_shape=(8,),
-    inputs="tokens",
-    causal=True,
-    max_seq_len=LLAMA_CONTEXT,
-    tiny={"num_classes": 64, "hidden": 32, "layers": 2, "heads": 4, "kv_heads": 2,
-          "intermediate": 64},
-    check=_check,
-)
+@register_model(title="Llama 3.1 70B", aliases=("llama3_1_70b",), **_LLAMA)
 def llama3_70b(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT,
                hidden: int = 8192, layers: int = 80, heads: int = 64, kv_heads: int = 8,
                intermediate: int = 28672, theta: float = 500000.0, rope_factor: float = 8.0,
                tied: bool = False, **kw: Any) -> nn.Module:
     """Llama 3.1 70B: 80 layers, width 8192, 64 query / 8 key-value heads, SwiGLU 28672, an LM
     head of its own, a 131072-token context; 70.55 B parameters."""
-    return Llama(num_classes=num_classes, hidden=hidden, layers=layers, heads=heads,
-                 kv_heads=kv_heads, intermediate=intermediate, theta=theta,
-                 rope_factor=rope_factor, positions=positions, tied=tied, **kw)
+    return _built(locals())
 
 
 def flops_per_token(model: nn.Module, seq_len: int, training: bool = True) -> int:
