@@ -81,15 +81,15 @@ LAYERS = {  # package -> dlbs packages it must not import
     "dlbs/launchers": ("dlbs.cli", "dlbs.runner", "dlbs.reports", "dlbs.slurm"),
     "dlbs/logs": ("dlbs.cli", "dlbs.runner", "dlbs.reports", "dlbs.launchers", "dlbs.slurm"),
     "dlbs/reports": ("dlbs.cli", "dlbs.runner", "dlbs.launchers", "dlbs.slurm"),
-    "dlbs/runner": ("dlbs.cli", "dlbs.reports"),
-    "dlbs/slurm": ("dlbs.cli", "dlbs.reports", "dlbs.db", "dlbs.web"),
+    "dlbs/runner": ("dlbs.cli", "dlbs.reports", "dlbs.slurm", "dlbs.dispatch"),
+    "dlbs/slurm": ("dlbs.cli", "dlbs.reports", "dlbs.db", "dlbs.web", "dlbs.dispatch"),
 }
 #: What ``dlbs/slurm`` may take from the runner: the executor contract and the run log's files.
 SLURM_MAY_IMPORT_FROM_RUNNER = {"dlbs.runner.job", "dlbs.runner.runlog"}
-#: The runner's modules that may import ``dlbs/slurm``: the factory that makes its executor
-#: (and checks a plan for it), and ``status``, which reads a job's record and asks Slurm. The
-#: sweep core reaches the executor only through the ``Executor`` protocol.
-RUNNER_MAY_IMPORT_SLURM = {"executors.py", "status.py"}
+#: The runner's modules that may import ``dlbs/slurm``: none. The factory that makes its
+#: executor and ``status`` (a job's record, Slurm's answer) live above both, in
+#: ``dlbs/dispatch``; the sweep core reaches the executor only through the ``Executor`` protocol.
+RUNNER_MAY_IMPORT_SLURM: set[str] = set()
 
 
 @pytest.mark.parametrize(
@@ -115,7 +115,8 @@ def test_the_runner_reaches_slurm_only_through_the_factory(path: Path) -> None:
     if path.name in RUNNER_MAY_IMPORT_SLURM:
         return
     for name in _imports(path):
-        assert not name.startswith("dlbs.slurm"), f"{path} imports {name} (use executors)"
+        assert not name.startswith("dlbs.slurm"), \
+            f"{path} imports {name} (use dlbs.dispatch.executors)"
 
 
 @pytest.mark.parametrize("path", _py_files("dlbs/runner") + _py_files("dlbs/slurm"),
@@ -368,7 +369,8 @@ def test_the_spec_the_error_and_the_fact_format_import_only_the_standard_library
 
 #: Folders whose every module ``docs/architecture.md`` must name (the others are named as a
 #: package: their modules are described in their own docstrings).
-NAMED_MODULES = ("dlbs", "dlbs/runner", "dlbs/slurm", "dlbs/web", "python/pytorch_benchmarks",
+NAMED_MODULES = ("dlbs", "dlbs/runner", "dlbs/slurm", "dlbs/dispatch", "dlbs/web",
+                 "python/pytorch_benchmarks",
                  "python/pytorch_benchmarks/output", "python/pytorch_benchmarks/layers",
                  "python/pytorch_benchmarks/models/_zoo", "python/benchstats", "dlbs/db")
 

@@ -109,8 +109,8 @@ def check_session(experiments: list[dict[str, Any]], versions: list[str],
 def run_look(session: Session, args: argparse.Namespace, versions: list[str]
              ) -> list[dict[str, Any]]:
     """Expand, check, validate and run one look's plan; return its experiments."""
+    from dlbs.dispatch.executors import executor_for
     from dlbs.runner import Runner
-    from dlbs.runner.executors import executor_for
 
     experiments = session.expand(args)
     check_session(experiments, versions, session.checkouts)

@@ -49,7 +49,7 @@ def check_plan(experiments: list[dict[str, Any]]) -> None:
     """What ``validate`` checks of the plan itself, without asking Slurm, Docker or this host
     (an admin may review the scripts elsewhere): a bad plan writes no script."""
     from dlbs.cli.validate import print_warnings, raise_on_problems, validate_experiments
-    from dlbs.runner.executors import check_slurm_plan, scheduler_of
+    from dlbs.dispatch.executors import check_slurm_plan, scheduler_of
 
     report = validate_experiments(experiments)
     raise_on_problems(report)

@@ -51,8 +51,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from dlbs.dispatch.executors import executor_for
     from dlbs.runner import Runner
-    from dlbs.runner.executors import executor_for
     notes: list[str] = []  # the CPU instead of the default GPU (dlbs.runner.device)
     experiments = list(load_experiments(args, on_this_host=notes.append))
     images: dict[str, str] = {}

@@ -104,7 +104,7 @@ def check_runnable(experiments: Sequence[Mapping[str, Any]]
     raise_on_problems(report)
     print_warnings(report)
     check_host(experiments)
-    from dlbs.runner.executors import check_scheduler  # Slurm answers, partitions exist
+    from dlbs.dispatch.executors import check_scheduler  # Slurm answers, partitions exist
     check_scheduler(experiments)
     return report, check_docker(experiments)
 

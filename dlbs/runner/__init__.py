@@ -3,11 +3,11 @@
 - ``core``: what to run (``exp.status``, ``exp.rerun``), the log header and trailer, the
   progress and the summary; ``job``: what the core hands an executor and gets back;
 - ``local``: a process group on this host (bare metal, torchrun, Docker);
-- Slurm batch jobs (``exp.scheduler=slurm``) are ``dlbs.slurm``'s, made by ``executors``
-  and reached only through the ``Executor`` protocol;
+- Slurm batch jobs (``exp.scheduler=slurm``) are ``dlbs.slurm``'s, made by
+  ``dlbs.dispatch.executors`` (above both packages) and reached only through the ``Executor``
+  protocol; ``experimenter status`` is ``dlbs.dispatch.status``;
 - what only the runner needs: ``runlog`` (log files and the rerun policy), ``progress``,
-  ``monitor``, ``provenance`` (host facts), ``dockerengine`` (the Docker engine client),
-  ``status`` (``experimenter status``).
+  ``monitor``, ``provenance`` (host facts), ``dockerengine`` (the Docker engine client).
 
 The names below are loaded on first use (PEP 562): ``experimenter print`` reads
 ``dlbs.runner.device`` to say where a plan would run, and importing the sweep's core (the

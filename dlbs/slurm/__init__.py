@@ -9,5 +9,5 @@
   ``output``: what a job's output says (the task that failed, the node, each attempt).
 
 The sweep (``dlbs.runner.core``) never imports this package: it reaches the executor through
-the ``Executor`` protocol, made by ``dlbs.runner.executors``.
+the ``Executor`` protocol, made by ``dlbs.dispatch.executors``.
 """

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from dlbs.dispatch.status import local_state
 from dlbs.runner.core import Runner
 from dlbs.runner.runlog import LogState, classify_log, log_state, part_file, rerun_decision
-from dlbs.runner.status import local_state
 
 
 def dlbs_log(path: Path, model: str, time: float | None = None, failed: bool = False,

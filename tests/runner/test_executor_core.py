@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from dlbs.dispatch.status import local_state, summary_line
 from dlbs.errors import RunError
 from dlbs.experiment import Experiment
 from dlbs.runner import Ending, Job, Runner
-from dlbs.runner.status import local_state, summary_line
 
 from .test_runner import facts_of
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dlbs.runner.status import ExperimentState, outcome, table
+from dlbs.dispatch.status import ExperimentState, outcome, table
 
 
 def plan(tmp_path: Path, bench_dir: Path) -> list[str]:

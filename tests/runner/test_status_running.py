@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from dlbs.runner.status import local_state, open_for_writing, plan_status
+from dlbs.dispatch.status import local_state, open_for_writing, plan_status
 
 
 def _experiment(folder: Path, name: str) -> dict[str, str]:
