@@ -6,9 +6,10 @@ one cell judged at ``alpha``), with one difference: the step's test is Yuen's t 
 times trimmed by ``TRIM`` (20%) at each end (``--trim 0``: Welch's t, the report's), or with
 ``--paired`` the trimmed mean of the rounds' log ratios. A few slow runs (a neighbour's
 burst) are trimmed away: with 5% of runs 1.2-1.5x slow, Welch's t found the culprit of a 5%
-slowdown in 9-15% of simulated bisections, its interval widened by them; the trimmed test in
-about 95% (benchmarks/bench_bisect.py, docs/bisect.md). This module only says what a
-bisection asks of them. The question of a step is which side of the
+slowdown in 13.6% of simulated bisections (16 commits), its interval widened by them; the
+trimmed test in 95.0% (benchmarks/bench_bisect.py, docs/bisect.md). Under
+:func:`fewest_trimmed` runs a side (5) nothing is trimmed, and a look gives no verdict. This
+module only says what a bisection asks of them. The question of a step is which side of the
 threshold ``1 + t`` the candidate's slowdown lies on, ``t`` being half the regression between
 good and bad (or ``--min-change``): ``slower`` when the whole interval of candidate / good
 lies above it, ``same`` when the whole interval lies below it, else more rounds.
@@ -37,7 +38,8 @@ FIRST_ROUNDS, MAX_ROUNDS = 3, 48
 #: slowdown it measured: the threshold (half that slowdown) then rests on a slowdown known to
 #: within a third. At a half (the old rule), an early lucky estimate set the threshold near
 #: the bad revisions' level and left them inconclusive: with the trimmed test at run CV 2%,
-#: 95.8% right culprits against 98.0% at two thirds (benchmarks/bench_bisect.py).
+#: 96.9% right culprits against 97.8% at two thirds, for 14% more rounds (16 commits, 1000
+#: trials: benchmarks/bench_bisect.py --methods half,new; docs/bisect.md).
 CHECK_PRECISION = 2.0 / 3.0
 #: The error level of a step's verdict (split over its looks).
 ALPHA = 0.05
