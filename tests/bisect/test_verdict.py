@@ -64,16 +64,17 @@ def test_a_schedule_out_of_range_is_refused(first: int, most: int) -> None:
         round_schedule(first, most)
 
 
-def test_a_clear_difference_stops_at_the_first_look_that_trims() -> None:
+@pytest.mark.parametrize("trim,looks", [(0.0, [3]), (0.2, [3, 5])])
+def test_a_clear_difference_stops_at_the_first_look_that_trims(trim: float,
+                                                               looks: list[int]) -> None:
     """Welch's t (``trim=0``) stops at 3 rounds; the 20%-trimmed test trims nothing under 5
     runs a side (three slow runs of one side would be a confident wrong verdict there) and
     stops at 5."""
-    for trim, looks in ((0.0, [3]), (0.2, [3, 5])):
-        asked: list[int] = []
-        measure = session(random.Random(0), Machine(run_cv=0.005), 0.0, 0.2)
-        judgement = judge_in_rounds(lambda r: asked.append(r) or measure(r), 0.1, [3, 5, 8],
-                                    trim=trim)
-        assert judgement.verdict == SLOWER and asked == looks and judgement.rounds == looks[-1]
+    asked: list[int] = []
+    measure = session(random.Random(0), Machine(run_cv=0.005), 0.0, 0.2)
+    judgement = judge_in_rounds(lambda r: asked.append(r) or measure(r), 0.1, [3, 5, 8],
+                                trim=trim)
+    assert judgement.verdict == SLOWER and asked == looks and judgement.rounds == looks[-1]
 
 
 def test_a_schedule_too_short_to_trim_says_so() -> None:
