@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
 
 from pytorch_benchmarks.models import get_model_info
-from pytorch_benchmarks.run.memory_plan import Layout, LlamaShape, plan
+from pytorch_benchmarks.plan.memory_plan import Layout, LlamaShape, plan
 
 #: (settings, batch, sequence length): width-, vocabulary- and activation-heavy cases.
 CASES = [

@@ -316,6 +316,9 @@ BENCHMARK_LAYERS = {
                 "output"),
     "measure": ("run", "models", "layers", "data", "benchmarks", "options", "output"),
     "run": ("measure", "benchmarks", "options", "output"),
+    # torch-free plans (the memory plan): on the spec only; checks, preflight and run use it
+    "plan": ("run", "runtime", "models", "layers", "data", "measure", "benchmarks", "options",
+             "output", "checks", "preflight"),
     "output": ("run", "runtime", "models", "layers", "data", "measure", "benchmarks", "options",
                "checks", "preflight"),
 }

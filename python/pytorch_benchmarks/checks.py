@@ -479,7 +479,7 @@ def _memory_plan_fits(s: Subject, meta: Meta | None) -> str | None:
     ``--device_memory_gb``, else above the detected memory of the device that runs it (the
     run's, or this host's for ``validate`` of a local experiment; none known: not judged),
     with the smallest change that fits."""
-    from pytorch_benchmarks.run import memory_plan
+    from pytorch_benchmarks.plan import memory_plan
 
     gb = s.device_memory_gb or s.detected_memory_gb
     case = memory_plan.case_of(s, meta) if gb else None

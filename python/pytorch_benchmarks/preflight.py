@@ -18,7 +18,7 @@ from pytorch_benchmarks.checks import Refusal
 from pytorch_benchmarks.models._zoo.metadata import model_metadata
 from pytorch_benchmarks.models.names import PACKAGE_DIR, unknown_model_message
 from pytorch_benchmarks.options import parse_quietly, subject
-from pytorch_benchmarks.run.memory_plan import gb_text
+from pytorch_benchmarks.plan.memory_plan import gb_text
 from pytorch_benchmarks.runtime import device_memory
 
 __all__ = ["gb_text", "memory_plan", "preflight"]
@@ -61,9 +61,9 @@ def memory_plan(argv: Sequence[str], world_size: int = 1, torchrun: bool = False
                 models_dir: Path | None = PACKAGE_DIR, local_ranks: int = 0
                 ) -> dict[str, int] | None:
     """The memory plan of one rank of ``benchmarks.py argv`` (bytes by part, and the peak:
-    :mod:`pytorch_benchmarks.run.memory_plan`), for a Llama's training step; None for
+    :mod:`pytorch_benchmarks.plan.memory_plan`), for a Llama's training step; None for
     anything else (inference, another model, a usage error, ``--batch_size max``). No torch."""
-    from pytorch_benchmarks.run.memory_plan import plan_of
+    from pytorch_benchmarks.plan.memory_plan import plan_of
 
     spec, _usage = parse_quietly(argv)
     if spec is None or models_dir is None or spec.run.forward_only:

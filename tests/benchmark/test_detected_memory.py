@@ -144,7 +144,7 @@ def test_the_batch_search_counts_a_plan_beyond_the_limit_as_not_fitting(tmp_path
 
     from pytorch_benchmarks.checks import Subject
     from pytorch_benchmarks.models import get_model_info
-    from pytorch_benchmarks.run.memory_plan import Case, LlamaShape
+    from pytorch_benchmarks.plan.memory_plan import Case, LlamaShape
 
     from .conftest import read_facts
 

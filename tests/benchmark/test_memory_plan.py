@@ -12,7 +12,7 @@ import torch
 from pytorch_benchmarks.models import create_model, get_model_info
 from pytorch_benchmarks.models._zoo.metadata import model_metadata
 from pytorch_benchmarks.models.llama import DecoderLayer
-from pytorch_benchmarks.run.memory_plan import Layout, LlamaShape, activation_bytes, plan
+from pytorch_benchmarks.plan.memory_plan import Layout, LlamaShape, activation_bytes, plan
 
 SMALL = [{"num_classes": 64, "hidden": 32, "layers": 2, "heads": 4, "kv_heads": 2,
           "intermediate": 64},
@@ -169,7 +169,7 @@ def test_device_memory_that_judges_no_plan_is_said_to_be_ignored(run_bench: Any)
 
 
 def test_a_tiny_plan_is_not_shown_as_zeros() -> None:
-    from pytorch_benchmarks.run.memory_plan import gb_text
+    from pytorch_benchmarks.plan.memory_plan import gb_text
 
     assert [gb_text(x) for x in (0, 5.2e5, 4.4e7, 1.0e8, 49.47e9)] == [
         "0.0", "0.00052", "0.044", "0.1", "49.5"]

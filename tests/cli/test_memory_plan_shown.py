@@ -16,7 +16,7 @@ SWEEP = ['-Pexp.model="llama3_8b"', '-Vexp.parallelism=["ddp", "fsdp", "fsdp_tp"
          "-Pexp.device_memory_gb=200"]
 #: llama3_8b, 8 CPU ranks (AdamW steps one tensor at a time), bfloat16, one sequence of
 #: 8,192 tokens a rank, every second block
-#: checkpointed (run/memory_plan.py's arithmetic, tested against torch in
+#: checkpointed (plan/memory_plan.py's arithmetic, tested against torch in
 #: tests/benchmark/test_memory_plan.py)
 PLANS = {"ddp": "weights 32.1, gradients 32.1, optimizer 64.2, activations 33.3, "
                 "buffers 32.1, peak 164.8 GB",

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pytorch_benchmarks.run.memory_plan import gb_text
+from pytorch_benchmarks.plan.memory_plan import gb_text
 
 from dlbs.cli.main import main
 
@@ -26,7 +26,7 @@ class _TooManyPlans(Exception):
 def counted_plans(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the plans computed; raises past PLANS_BOUND (a linear search would compute
     2**31 of them: the test fails at once instead of hanging)."""
-    from pytorch_benchmarks.run import memory_plan
+    from pytorch_benchmarks.plan import memory_plan
 
     calls: list[int] = []
     original = memory_plan.plan
@@ -44,7 +44,7 @@ def counted_plans(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def _case(model: str, batch: int, seq: int, parallelism: str = "fsdp",
           checkpointing: str = "none") -> Any:
     from pytorch_benchmarks.models._zoo.metadata import model_metadata
-    from pytorch_benchmarks.run.memory_plan import Case, Layout, LlamaShape
+    from pytorch_benchmarks.plan.memory_plan import Case, Layout, LlamaShape
 
     meta = model_metadata(model)
     assert meta is not None

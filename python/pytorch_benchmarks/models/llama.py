@@ -238,14 +238,14 @@ def _check(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 #: What every Llama size registers alike (its name, title and alias are its own; its sizes are
-#: the defaults of its builder's signature, which the registry reads as its settings).
+#: the defaults of its builder's signature, which the registry reads as its settings). A literal
+#: of constants: ``validate`` reads it from this source without torch (``_zoo/metadata``).
 _LLAMA: dict[str, Any] = {
     "optimizer": "adamw", "tensor_parallel": True, "input_shape": (LLAMA_SEQ_LEN,),
     "num_classes": LLAMA_VOCAB, "min_input_shape": (8,), "inputs": "tokens", "causal": True,
     "max_seq_len": LLAMA_CONTEXT,
     "tiny": {"num_classes": 64, "hidden": 32, "layers": 2, "heads": 4, "kv_heads": 2,
-             "intermediate": 64},
-    "check": _check}
+             "intermediate": 64}}
 
 
 def _built(settings: dict[str, Any]) -> nn.Module:
@@ -255,7 +255,8 @@ def _built(settings: dict[str, Any]) -> nn.Module:
     return Llama(**settings, **extra)
 
 
-@register_model(title="Llama 3.2 1B", aliases=("llama3_2_1b",), **_LLAMA)
+@register_model(title="Llama 3.2 1B", aliases=("llama3_2_1b",), check=_check,
+                **_LLAMA)
 def llama3_1b(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT,
               hidden: int = 2048, layers: int = 16, heads: int = 32, kv_heads: int = 8,
               intermediate: int = 8192, theta: float = 500000.0, rope_factor: float = 32.0,
@@ -266,7 +267,8 @@ def llama3_1b(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT,
     return _built(locals())
 
 
-@register_model(title="Llama 3.2 3B", aliases=("llama3_2_3b",), **_LLAMA)
+@register_model(title="Llama 3.2 3B", aliases=("llama3_2_3b",), check=_check,
+                **_LLAMA)
 def llama3_3b(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT,
               hidden: int = 3072, layers: int = 28, heads: int = 24, kv_heads: int = 8,
               intermediate: int = 8192, theta: float = 500000.0, rope_factor: float = 32.0,
@@ -276,7 +278,8 @@ def llama3_3b(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT,
     return _built(locals())
 
 
-@register_model(title="Llama 3.1 8B", aliases=("llama3_1_8b",), **_LLAMA)
+@register_model(title="Llama 3.1 8B", aliases=("llama3_1_8b",), check=_check,
+                **_LLAMA)
 def llama3_8b(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT,
               hidden: int = 4096, layers: int = 32, heads: int = 32, kv_heads: int = 8,
               intermediate: int = 14336, theta: float = 500000.0, rope_factor: float = 8.0,
@@ -286,7 +289,8 @@ def llama3_8b(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT,
     return _built(locals())
 
 
-@register_model(title="Llama 3.1 70B", aliases=("llama3_1_70b",), **_LLAMA)
+@register_model(title="Llama 3.1 70B", aliases=("llama3_1_70b",), check=_check,
+                **_LLAMA)
 def llama3_70b(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT,
                hidden: int = 8192, layers: int = 80, heads: int = 64, kv_heads: int = 8,
                intermediate: int = 28672, theta: float = 500000.0, rope_factor: float = 8.0,

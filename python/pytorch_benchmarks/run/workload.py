@@ -20,7 +20,8 @@ from torch import nn
 
 from pytorch_benchmarks import checks
 from pytorch_benchmarks.errors import BenchmarkError
-from pytorch_benchmarks.run import footprint, memory_plan, numerics, tokens
+from pytorch_benchmarks.plan import memory_plan
+from pytorch_benchmarks.run import footprint, numerics, tokens
 from pytorch_benchmarks.run.checkpointing import checkpoint_blocks
 from pytorch_benchmarks.run.generate import GenerateRunner
 from pytorch_benchmarks.run.phases import DataRunner, InferRunner, Runner, TrainRunner

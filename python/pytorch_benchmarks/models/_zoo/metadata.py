@@ -59,10 +59,13 @@ def _constants(tree: ast.Module) -> dict[str, Any]:
     """Module-level ``NAME = literal`` and ``A, B = lit, lit`` (later ones see earlier)."""
     found: dict[str, Any] = {}
     for node in tree.body:
-        if not isinstance(node, ast.Assign) or len(node.targets) != 1:
+        if isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, source = node.target, node.value  # ``NAME: type = literal``
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, source = node.targets[0], node.value
+        else:
             continue
-        target = node.targets[0]
-        value = literal(_Constants(found).visit(node.value))
+        value = literal(_Constants(found).visit(source))
         if value is None:
             continue
         if isinstance(target, ast.Name):
@@ -79,8 +82,13 @@ def _metas(tree: ast.Module) -> dict[str, ModelMeta]:
     constants = _constants(tree)
     metas: dict[str, ModelMeta] = {}
     for node, deco in register_calls(tree):
-        keywords = {k.arg: literal(_Constants(constants).visit(k.value))
-                    for k in deco.keywords if k.arg}
+        keywords: dict[str, Any] = {}
+        for k in deco.keywords:  # ``**SHARED``: a module-level dict literal's keywords
+            value = literal(_Constants(constants).visit(k.value))
+            if k.arg:
+                keywords[k.arg] = value
+            elif isinstance(value, dict):
+                keywords.update(value)
         meta = _meta(keywords, node.name, _defaults(node, constants))
         if meta is not None:
             aliases = keywords.get("aliases")
