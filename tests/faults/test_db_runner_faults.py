@@ -297,7 +297,7 @@ def test_a_name_read_from_logs_is_printed_escaped(tmp_path: Path,
     store.close()
     assert main(["history", "--db", url]) == 0
     out = capsys.readouterr().out
-    assert "\x1b" not in out and "evil\\x1b[31mred inference" in out
+    assert "\x1b" not in out and "All series: model=evil\\x1b[31mred, phase=inference" in out
     main(["regressions", "--latest", "--db", url])
     err = capsys.readouterr().err
     assert "\x1b" not in err and "numerics: evil\\x1b[31mred inference" in err, err
