@@ -26,7 +26,7 @@ verdict (in an A/A table every verdict is false, and its interval misses 1 by co
 these are the misses the adjusted level lowers itself for, Benjamini & Yekutieli 2005); A/B:
 the share of changed cells found.
 
-    python benchmarks/sim_sessions.py [--tables 400]
+    python benchmarks/sim_sessions.py [--tables 400] [--cases 0 6 12]
 """
 from __future__ import annotations
 
@@ -159,6 +159,8 @@ METHODS = ("old", "new", "new --session_cv")
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tables", type=int, default=400)
+    parser.add_argument("--cases", type=int, nargs="*", default=None,
+                        help="only these lines of CASES (0-based; default all)")
     args = parser.parse_args()
     started = time.monotonic()
     print(f"{CELLS}-cell tables, {args.tables} tables a line and method; BH at --alpha 0.05; "
@@ -169,6 +171,8 @@ def main() -> int:
           "| A/A tables with a verdict | 10% found |")
     print("| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
     for number, case in enumerate(CASES):
+        if args.cases is not None and number not in args.cases:
+            continue
         for method in METHODS:
             cover, level, quiet, any_verdict, found = measure(case, method, args.tables,
                                                               seed=100 * number)

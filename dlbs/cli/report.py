@@ -120,7 +120,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--session_cv", "--session-cv", type=float, default=None,
                         help="with --compare: the CV between sessions of the same code, known "
                              "from repeated sessions (e.g. 0.01), assumed for a side measured in "
-                             "one session and added to its variance (default 0.02); a side of two "
+                             "one session and added to its variance (default 0.0225); a side of two "
                              "or more sessions (sys.timestamp) has it estimated from its runs")
     parser.add_argument("--paired", action="store_true",
                         help="with --compare-by: a paired t over rounds (exp.repeat_index) in "

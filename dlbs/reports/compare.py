@@ -96,7 +96,7 @@ PAIRED: dict[str, tuple[str, ...]] = {
 #: What the seeded simulation of whole tables under the default policy measured
 #: (``scripts/sim_compare.py``, its table in docs/reports.md; a test keeps the two equal).
 POWER_NOTE = ("in simulated 20-cell tables from two folders (the default policy), a 10% change "
-              "in every cell was found in 87.8% of cells with 5 runs a side at run CV 3%")
+              "in every cell was found in 84.1% of cells with 5 runs a side at run CV 3%")
 
 
 def _values(records: Records, key: str) -> set[str]:

@@ -9,7 +9,7 @@ import pytest
 from benchstats import interval, welch_log_diff
 from benchstats.sessions import session_log_diff, side_mean
 
-SESSION_VAR = math.log1p(0.02) ** 2
+SESSION_VAR = math.log1p(0.02 ** 2)
 
 
 def test_one_session_a_side_is_welch_with_the_assumed_variance() -> None:

@@ -76,7 +76,7 @@ def test_one_side_with_repeats_and_the_other_without_gives_no_verdict() -> None:
 
 # Issue 19 renamed "no significant change" to "inconclusive" (the interval reaches into the band:
 # the runs cannot tell), and two folders are separate sessions: each side's interval carries
-# the assumed 2% session CV (issue 56), so a 0.5% change is inconclusive whatever --min_change
+# the assumed 2.25% session CV (issue 56), so a 0.5% change is inconclusive whatever --min_change
 # says.
 @pytest.mark.parametrize("base, new, min_change, verdict", [
     pytest.param([10.0, 10.1, 9.9], [8.0, 8.1, 7.9], 0.01, "faster", id="faster"),
@@ -107,7 +107,7 @@ def test_failed_repeats_are_no_evidence() -> None:
 
 
 def test_runs_needed_only_where_repeats_leave_the_question_open() -> None:
-    # --session_cv 0: no session shift, so more runs can settle it (with the default 2%
+    # --session_cv 0: no session shift, so more runs can settle it (with the default 2.25%
     # assumed, no number of runs of one session overcomes the shift: no figure is given)
     open_cell = row(runs([10.0, 10.6, 9.7]), runs([9.6, 10.2, 9.3]), policy=Policy(session_cv=0.0))
     assert open_cell["Verdict"] == "inconclusive" and open_cell["Runs needed (planning)"] > 3
@@ -142,7 +142,7 @@ def test_cli_states_sessions_correction_and_level(
     out = capsys.readouterr().out
     assert "Holm (family-wise error rate) at --alpha 0.01" in out
     assert "measured apart" in out
-    assert "a between-session CV of 2.0% (the default of --session_cv) is assumed" in out
+    assert "a between-session CV of 2.25% (the default of --session_cv) is assumed" in out
     assert main([*compare, "--session_cv", "0.02"]) == 0
     assert "between-session CV of 2.0% (--session_cv)" in capsys.readouterr().out
 

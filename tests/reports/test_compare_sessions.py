@@ -1,6 +1,6 @@
 """``report --compare`` across sessions (issue 56): a side of two or more sessions
 (``sys.timestamp``) has its session shift estimated from its session means; a side of one has
-an assumed between-session CV (``--session_cv``, default 2%) added, and the output says which.
+an assumed between-session CV (``--session_cv``, default 2.25%) added, and the output says which.
 
 The simulation here is the process that makes the data: every session draws one shift for all
 the cells of its table (the machine was faster that day), every run its own noise; fixed seeds.
@@ -37,7 +37,7 @@ NEW = [[9.0, 9.1, 9.05], [9.5, 9.6, 9.55], [9.3, 9.2, 9.25]]
 def test_a_side_of_several_sessions_has_its_shift_estimated_and_says_so() -> None:
     report = compare_records(sessions(BASE), sessions(NEW))
     cell = report.tables[0].data.iloc[0]
-    want = interval(session_log_diff(BASE, NEW, math.log1p(DEFAULT_SESSION_CV) ** 2), 0.95)
+    want = interval(session_log_diff(BASE, NEW, math.log1p(DEFAULT_SESSION_CV ** 2)), 0.95)
     assert (cell["CI low"], cell["CI high"]) == pytest.approx((want.ci_low, want.ci_high))
     assert cell["Runs needed (planning)"] is None  # more sessions narrow it, not more runs
     text = to_text(report)
@@ -57,12 +57,12 @@ def test_session_means_that_differ_widen_the_interval_the_runs_alone_would_give(
              for t in (pooled, three)]
     assert width[1] > 2 * width[0]
     one = compare_records(sessions(BASE[:1]), sessions(NEW[:1]))
-    assert "2.0% session CV assumed for a side of one session" in to_text(one)
+    assert "2.25% session CV assumed for a side of one session" in to_text(one)
 
 
 def test_one_session_a_side_states_the_assumed_cv() -> None:
     text = to_text(compare_records(sessions(BASE[:1]), sessions(NEW[:1])))
-    assert ("a between-session CV of 2.0% (the default of --session_cv) is assumed and added "
+    assert ("a between-session CV of 2.25% (the default of --session_cv) is assumed and added "
             "to its variance") in text
 
 

@@ -81,9 +81,12 @@ def test_aa_tables_through_the_cli_show_no_verdict(
 
 def test_a_ten_percent_change_is_found_in_most_cells(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    found = [v for t in tables(tmp_path, 2, 2, capsys, runs=5, run_cv=0.03, change=1.10)
+    """Through the CLI, two folders (the assumed 2.25% session CV of issue 56): the goal is
+    >= 80% of cells, measured as 84.1% over 40,000 cells (scripts/sim_compare.py); on these
+    100 cells the sampling error is about 3.7%, so 75% is the bound checked here."""
+    found = [v for t in tables(tmp_path, 5, 2, capsys, runs=5, run_cv=0.03, change=1.10)
              for v in t]
-    assert "slower" not in found and found.count("faster") / len(found) >= 0.8
+    assert "slower" not in found and found.count("faster") / len(found) >= 0.75
 
 
 def test_sessions_two_percent_apart_rarely_get_a_verdict(
@@ -142,16 +145,16 @@ def test_error_control_over_many_tables(runs: int, run_cv: float, policy: Policy
 
 
 @pytest.mark.parametrize("policy", [
-    pytest.param(Policy(), id="two-folders-allowance"),
+    pytest.param(Policy(), id="two-folders-assumed-session-cv"),
     pytest.param(Policy(min_change=0.03), id="two-folders-min-change"),
     pytest.param(Policy(session_cv=0.02), id="two-folders-session-cv"),
     pytest.param(Policy(apart=False), id="one-session"),
     pytest.param(Policy(apart=False, min_change=0.01, correction="holm"), id="one-session-holm"),
 ])
 def test_the_interval_shown_agrees_with_the_verdict(policy: Policy) -> None:
-    """A verdict exactly when the interval shown clears 1 +/- --min_change: with two folders and
-    no --session_cv the interval carries the session allowance the verdict uses (a change of
-    2% measured tightly was shown as 1.01-1.03 and called inconclusive)."""
+    """A verdict exactly when the interval shown clears 1 +/- --min_change: with two folders
+    the interval carries the session variance the verdict uses (issue 30: a change of 2%
+    measured tightly was shown as 1.01-1.03 and called inconclusive)."""
     rng = np.random.default_rng(7)
     evidence = []
     for change in np.linspace(0.8, 1.25, 60):

@@ -312,7 +312,7 @@ def test_the_comparison_chart_marks_busy_verdicts_and_names_the_assumed_session_
     assert any(t.get_text().startswith("# busy machine")
                for t in axes.get_legend().get_texts())
     title = " ".join(figures[0].get_suptitle().split())  # wrapped to the figure's width
-    assert "2.0% session CV assumed for a side of one session" in title
+    assert "2.25% session CV assumed for a side of one session" in title
 
 
 def test_a_sweep_with_a_max_batch_draws_its_numeric_batches_and_says_what_it_left_out(
