@@ -134,6 +134,7 @@ def _state_words(info: dict[str, Any]) -> list[str]:
     is shown)."""
     words = []
     for key, text in (("busy_runs", "busy machine in {k} of {n} runs"),
+                      ("above_cores_runs", "ranks above cores in {k} of {n} runs"),
                       ("steady_state", "no steady state in {k} of {n} runs")):
         found = re.fullmatch(r"(\d+) of (\d+)", str(info.get(key) or ""))
         if not found:

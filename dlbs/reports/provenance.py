@@ -53,6 +53,8 @@ LABELS: dict[str, str] = {
     "steady_state": "runs with a steady state",
     "cpu_governor": "CPU governor", "cpu_turbo": "CPU turbo",
     "busy_runs": f"runs on a busy machine (other processes > {BUSY_THRESHOLD:.0%} of the CPUs)",
+    "above_cores_runs": "runs with ranks x threads above their node's usable cores "
+                        "(exp.ranks_above_cores)",
     "serve_requests": "requests per serving run or search step (serve.num_requests)",
     "serve_lagged": "serving runs whose load client lagged",
     "report_by": "report by dlbs",
@@ -129,6 +131,14 @@ def _busy(records: Records) -> str | None:
     return f"{sum(s > BUSY_THRESHOLD for s in shares)} of {len(shares)}" if shares else None
 
 
+def _above_cores(records: Records) -> str | None:
+    """``k of n``: runs whose threads exceeded their node's cores (``exp.ranks_above_cores``
+    true), of those that said; None when none did (the line is shown only where one is)."""
+    said = [r["exp.ranks_above_cores"] for r in records
+            if isinstance(r.get("exp.ranks_above_cores"), bool)]
+    return f"{sum(said)} of {len(said)}" if any(said) else None
+
+
 def _done(records: Records) -> list[int]:
     done = [r["results.num_batches_done"] for r in records
             if isinstance(r.get("results.num_batches_done"), int)]
@@ -158,6 +168,7 @@ def provenance(records: Records, inputs: Sequence[str] = (),
     out["num_batches_done"] = _done(records)
     out["cpu_turbo"] = _turbo(records)
     out["busy_runs"] = _busy(records)
+    out["above_cores_runs"] = _above_cores(records)
     out["inputs"] = list(inputs)
     out["log_folders"] = _log_folders(records, inputs)
     out["records"] = len(records)

@@ -81,3 +81,24 @@ def test_a_comparison_marks_the_side_above_cores_and_its_verdict() -> None:
             for c in ("Base (samples/s)", "New (samples/s)", "Verdict")] == ["", MARK, MARK]
     text = to_text(report)
     assert "1 verdict marked > rests on runs whose ranks x threads exceeded" in text
+
+
+def test_the_measured_block_and_a_charts_footer_count_them_only_when_present() -> None:
+    """A chart has no cell to mark: its footer says it, as it says busy runs; the Measured
+    block counts the runs that said; neither says anything when every run fit."""
+    from dlbs.reports.plots import footer
+    from dlbs.reports.provenance import provenance, provenance_lines
+
+    records = [_run(True), _run(False), _run(None, batch=32)]
+    info = provenance(records)
+    assert info["above_cores_runs"] == "1 of 2"
+    assert "runs with ranks x threads above their node's usable cores " \
+           "(exp.ranks_above_cores): 1 of 2" in provenance_lines(info)
+    report = build_report(records, "regular")
+    report.provenance = info  # as dlbs report sets it
+    assert "ranks above cores in 1 of 2 runs" in footer(report)
+    quiet = [_run(False), _run(None, batch=32)]
+    report = build_report(quiet, "regular")
+    report.provenance = provenance(quiet)
+    assert "above_cores_runs" not in report.provenance
+    assert "ranks above cores" not in footer(report)
