@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import torch
 import torch.distributed as dist
@@ -85,50 +85,82 @@ def wrap(model: nn.Module, ctx: DistContext, device: torch.device,
     1-D mesh of every rank (``fsdp``) or a 2-D mesh, replicated across groups of ``dp_shard``
     ranks and sharded within them (``hsdp``), or sharded across groups of ``tp_degree``
     consecutive ranks that split each block by tensor parallelism (``fsdp_tp``, mesh
-    ``(shard, tp)``). ``model`` unchanged when not distributed."""
+    ``(shard, tp)``). ``model`` unchanged when not distributed. The steps are torchtitan's,
+    in its order: :func:`apply_tp`, :func:`apply_compile`, :func:`apply_fsdp`."""
     sharding = sharding or Sharding()
     if not ctx.enabled:
         return model, {}
     if sharding.parallelism == "ddp":
-        ids = [device.index] if device.type == "cuda" else None
-        return nn.parallel.DistributedDataParallel(model, device_ids=ids), {
-            "exp.parallelism": "ddp", "exp.mesh_shape": [ctx.world_size]}
-    from torch.distributed.device_mesh import init_device_mesh
-    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
-
+        return apply_ddp(model, ctx, device)
     layout: dict[str, object] = {}
-    if sharding.parallelism == "hsdp":
-        group = shard_group(sharding.parallelism, sharding.dp_shard, ctx)
-        shape: tuple[int, ...] = (ctx.world_size // group, group)
-        mesh = init_device_mesh(device.type, shape, mesh_dim_names=("replicate", "shard"))
-    elif sharding.parallelism == "fsdp_tp":
-        from pytorch_benchmarks.runtime import tensor_parallel
-
-        tp = tp_group(sharding.parallelism, sharding.tp_degree, ctx)
-        blocks = list(block_list(model) or ())
-        why = tensor_parallel.problem(blocks, tp)  # the checks judged its registration
-        if why:
-            raise BenchmarkError(f"--parallelism fsdp_tp cannot split this model: {why}")
-        shape = (ctx.world_size // tp, tp)
-        grid = init_device_mesh(device.type, shape, mesh_dim_names=("shard", "tp"))
-        tensor_parallel.parallelize(blocks, grid["tp"])
-        mesh = grid["shard"]
-        layout["exp.tp_degree"] = tp
+    if sharding.parallelism == "fsdp_tp":
+        mesh, shape = apply_tp(model, ctx, device, sharding)
+        layout["exp.tp_degree"] = shape[1]
     else:
-        shape = (ctx.world_size,)
-        mesh = init_device_mesh(device.type, shape, mesh_dim_names=("shard",))
-    policy = MixedPrecisionPolicy(param_dtype=sharding.param_dtype, reduce_dtype=torch.float32)
+        mesh, shape = data_mesh(ctx, device, sharding)
     if sharding.compile_blocks:
-        layout["exp.compiled_blocks"] = compile_blocks(model)
-    for block in shard_units(model):
-        fully_shard(block, mesh=mesh, mp_policy=policy)
-    fully_shard(model, mesh=mesh, mp_policy=policy)
+        layout["exp.compiled_blocks"] = apply_compile(model)
+    apply_fsdp(model, mesh, sharding.param_dtype)
     precision = "float32" if sharding.param_dtype is None else \
         str(sharding.param_dtype).removeprefix("torch.")
     return model, {"exp.parallelism": sharding.parallelism, "exp.mesh_shape": list(shape),
                    **layout,
                    "exp.mixed_precision": f"parameters {precision}, gradient reduction "
                                           "float32"}
+
+
+def apply_ddp(model: nn.Module, ctx: DistContext, device: torch.device
+              ) -> tuple[nn.Module, dict[str, object]]:
+    """DistributedDataParallel over every rank, and its facts."""
+    ids = [device.index] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids), {
+        "exp.parallelism": "ddp", "exp.mesh_shape": [ctx.world_size]}
+
+
+def data_mesh(ctx: DistContext, device: torch.device, sharding: Sharding
+              ) -> tuple[Any, tuple[int, ...]]:
+    """The mesh FSDP2 shards over, and its shape: every rank (``fsdp``), or groups that
+    replicate across and shard within (``hsdp``: ``(replicate, shard)``)."""
+    from torch.distributed.device_mesh import init_device_mesh
+
+    if sharding.parallelism == "hsdp":
+        group = shard_group(sharding.parallelism, sharding.dp_shard, ctx)
+        shape: tuple[int, ...] = (ctx.world_size // group, group)
+        return init_device_mesh(device.type, shape,
+                                mesh_dim_names=("replicate", "shard")), shape
+    shape = (ctx.world_size,)
+    return init_device_mesh(device.type, shape, mesh_dim_names=("shard",)), shape
+
+
+def apply_tp(model: nn.Module, ctx: DistContext, device: torch.device, sharding: Sharding
+             ) -> tuple[Any, tuple[int, ...]]:
+    """Split each transformer block by tensor parallelism over groups of ``tp_degree``
+    consecutive ranks (``fsdp_tp``); the mesh FSDP2 then shards over (``shard``) and the
+    2-D mesh's shape ``(shard, tp)``."""
+    from torch.distributed.device_mesh import init_device_mesh
+
+    from pytorch_benchmarks.runtime import tensor_parallel
+
+    tp = tp_group(sharding.parallelism, sharding.tp_degree, ctx)
+    blocks = list(block_list(model) or ())
+    why = tensor_parallel.problem(blocks, tp)  # the checks judged its registration
+    if why:
+        raise BenchmarkError(f"--parallelism fsdp_tp cannot split this model: {why}")
+    shape = (ctx.world_size // tp, tp)
+    grid = init_device_mesh(device.type, shape, mesh_dim_names=("shard", "tp"))
+    tensor_parallel.parallelize(blocks, grid["tp"])
+    return grid["shard"], shape
+
+
+def apply_fsdp(model: nn.Module, mesh: Any, param_dtype: torch.dtype | None) -> None:
+    """FSDP2: ``fully_shard`` each shard unit (a transformer block), then the root, with
+    parameters in ``param_dtype`` (None: their own) and gradients reduced in float32."""
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+    policy = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32)
+    for block in shard_units(model):
+        fully_shard(block, mesh=mesh, mp_policy=policy)
+    fully_shard(model, mesh=mesh, mp_policy=policy)
 
 
 def shard_group(parallelism: str, dp_shard: int, ctx: DistContext) -> int:
@@ -157,9 +189,10 @@ def data_rank(ctx: DistContext, tp: int) -> tuple[int, int]:
     return ctx.rank // tp, ctx.world_size // tp
 
 
-def compile_blocks(model: nn.Module) -> int:
-    """``torch.compile`` each block of a transformer's block list in place (a model without
-    one: the whole model is its one block, compiled by the caller); how many."""
+def apply_compile(model: nn.Module) -> int:
+    """``torch.compile`` each block of a transformer's block list in place, before it is
+    sharded, as torchtitan does (a model without one: the whole model is its one block,
+    compiled by the caller); how many."""
     found = block_list(model)
     if found is None:
         return 0
