@@ -13,6 +13,7 @@ show what it cost. The figures of docs/database.md ("regressions --latest") come
     python scripts/sim_latest.py --old-se --runs 2 2   # 2 runs a point
     python scripts/sim_latest.py --compare --runs 3 3  # before beside after (issue 56, item 5)
     python scripts/sim_latest.py --ceiling --runs 3 3  # the most any spread estimate can give
+    python scripts/sim_latest.py --speed               # CPU time of the statistics, each method
 
 Without ``--method`` the figures are those of the default method (``pooled`` since issue 56);
 ``--method weighted`` gives the method before it. ``--compare`` judges each series alone (the
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,7 +35,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 
 import numpy as np
 from benchstats.histories import HistoryCase, histories
-from benchstats.latest import METHODS, WINDOW, judge_latest
+from benchstats.latest import METHODS, WINDOW, judge_latest, judge_latest_many
 
 from dlbs.db.history import Point, Series, latest_changes, point
 from dlbs.db.pointvalue import Z95
@@ -162,6 +164,22 @@ def ceiling(runs: tuple[int, int], drop: float = 0.10, count: int = 200_000,
               f"{found:.1%}")
 
 
+def speed(repeats: int = 3) -> None:
+    """CPU seconds of the statistics alone for 3,500 histories of 21 points (the window of
+    ``bench_db.py``'s --latest case), each method, ``repeats`` times: the command's whole
+    time is ``benchmarks/bench_db.py --only latest``'s."""
+    h = histories(HistoryCase(steps=(0,), points=WINDOW + 1), 3500, 1)
+    many = [(h.values[i], h.se[i], h.n_runs[i]) for i in range(3500)]
+    for method in METHODS[::-1]:
+        times = []
+        for _ in range(repeats):
+            start = time.process_time()
+            judge_latest_many(many, method=method)
+            times.append(time.process_time() - start)
+        print(f"  judge_latest_many, 3,500 histories, {method}: "
+              f"{min(times):.2f}-{max(times):.2f} s CPU")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--null", type=int, default=2000, help="series without a change")
@@ -179,7 +197,12 @@ def main() -> int:
                              "weighted: before issue 56)")
     parser.add_argument("--ceiling", action="store_true",
                         help="only the share found with each point's variance known")
+    parser.add_argument("--speed", action="store_true",
+                        help="only the CPU time of the statistics for 3,500 histories")
     args = parser.parse_args()
+    if args.speed:
+        speed()
+        return 0
     if args.ceiling:
         ceiling(tuple(args.runs))
         return 0
