@@ -9,6 +9,7 @@ given by the caller (the CLI asks git), so this stays pure: records in, a dict o
 from __future__ import annotations
 
 import posixpath
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -88,19 +89,19 @@ def _dates(records: Records) -> list[str]:
 
 
 def _runs(records: Records) -> list[int]:
-    """Fewest and most runs of one experiment (by ``exp.id``, else by model, batches, devices,
-    phase, precision, sequence length and generation steps), per log folder: the two sides of
-    a comparison share ids but not folders."""
-    counts: dict[Any, int] = {}
-    for r in records:
-        key = (r.get("exp.id") or (r.get("exp.model"), r.get("exp.replica_batch"),
-                                   r.get("exp.num_replicas"), r.get("exp.phase"),
-                                   r.get("exp.effective_batch"), r.get("exp.gpus"),
-                                   r.get("exp.dtype"), r.get("exp.seq_len") or None,
-                                   r.get("exp.generate") or None),
-               posixpath.dirname(str(r.get("exp.log_file") or "")))
-        counts[key] = counts.get(key, 0) + 1
-    return sorted({min(counts.values()), max(counts.values())}) if counts else []
+    """Fewest and most runs of one experiment, per log folder (the two sides of a comparison
+    share experiments but not folders): experiments told apart as the report's tables tell
+    them (``frame.to_frame``'s identity), so the count is the tables' runs a cell. (An own key
+    of ``exp.id`` or a few settings made two single-run experiments of a DLBS summary file
+    that differ in another setting one experiment of 2 runs.)"""
+    if not records:
+        return []
+    from dlbs.reports.frame import to_frame
+
+    identity = to_frame(list(records))["identity"].tolist()
+    folders = [posixpath.dirname(str(r.get("exp.log_file") or "")) for r in records]
+    counts = Counter(zip(identity, folders))
+    return sorted({min(counts.values()), max(counts.values())})
 
 
 def _log_folders(records: Records, inputs: Sequence[str]) -> list[str]:

@@ -107,3 +107,16 @@ def test_entries_come_in_reading_order() -> None:
     # what was measured first (a table drops the columns that do not vary), then where
     assert keys[:4] == ["models", "phases", "precisions", "device_types"]
     assert keys[4:7] == ["hosts", "cpu_models", "gpu_models"] and keys[-1] == "report_by"
+
+
+def test_runs_per_experiment_count_the_tables_cells() -> None:
+    """Issue 56: a DLBS summary file of two single-run experiments (no exp.id, one folder)
+    that differ only in a setting the report tells experiments apart by said 'runs per
+    experiment: 2'; the report's tables show two cells of one run each."""
+    two = [run(**{"exp.num_warmup_batches": warmup}) for warmup in (2, 5)]
+    for record in two:
+        record.pop("exp.id", None)
+        record.pop("exp.log_file", None)
+    assert provenance(two)["runs_per_experiment"] == [1]
+    table = build_report(two, "summary").tables[0].data
+    assert list(table["Runs"]) == [1, 1]
