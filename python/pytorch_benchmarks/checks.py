@@ -358,7 +358,7 @@ RUN_TIME_REFUSALS: dict[str, str] = {
                                    "registry entry: needs the model",
     "run/footprint.py:check_fits": "the memory free on the device (a GPU's, the host's "
                                    "MemAvailable), known only on the host that runs it",
-    "runtime/distributed.py:wrap": "a built model's block list against its tensor-parallel "
+    "runtime/distributed.py:apply_tp": "a built model's block list against its tensor-parallel "
                                    "plan (validate judges the registration's flag and "
                                    "settings: sharding_under_torchrun)",
     "run/checkpointing.py:checkpoint_blocks": "whether a built model has a list of "
