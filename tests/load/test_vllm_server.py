@@ -88,7 +88,10 @@ def test_requests_in_flight_together_are_batched(tmp_path: Path) -> None:
     assert facts["results.completed_requests"] == 64
     steps = _metric(url, "vllm:iteration_tokens_total_count") - steps_before
     assert facts["results.output_tokens"] == 64 * 256
-    assert steps < facts["results.output_tokens"] / 4, steps  # 4 or more requests a step
+    # 2 or more requests a step on average: 8-10 on an idle host, 3.5 under CI's load (a
+    # loaded client refills its 16 slots late, so later waves run thinner); one request at a
+    # time takes a step per token and more (its prefill steps)
+    assert steps < facts["results.output_tokens"] / 2, steps
     # the run's own scrapes (serving/metrics.py, every 50 ms) saw the requests run together,
     # and the server's TTFT is within the client's (which adds the network and the client)
     server = facts["results.server_metrics"]
