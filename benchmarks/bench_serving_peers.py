@@ -160,15 +160,21 @@ def theirs(url: str, model: str, rate: float, args: argparse.Namespace, data: Pa
     return figures
 
 
+def prompts_as(data: Path, path: Path, text_key: str, length_key: str, length: int) -> Path:
+    """The ShareGPT prompt file's prompts as JSON lines in a peer's own format (the prompt
+    under ``text_key``, the output length under ``length_key``)."""
+    rows = json.loads(data.read_text())
+    path.write_text("".join(json.dumps({text_key: r["conversations"][0]["value"],
+                                        length_key: length}) + "\n" for r in rows))
+    return path
+
+
 def guidellm(url: str, model: str, rate: float, args: argparse.Namespace, data: Path,
              out: Path, cpu: int | None) -> dict[str, Any]:
     """One run of ``guidellm run`` (Poisson at ``rate``, the same prompts, ``ignore_eos`` as
     it sends it when a prompt gives its output length); its figures."""
-    prompts = out / "guidellm-prompts.jsonl"
-    rows = json.loads(data.read_text())
-    prompts.write_text("".join(json.dumps({"prompt": r["conversations"][0]["value"],
-                                           "output_tokens_count": args.output_tokens}) + "\n"
-                               for r in rows))
+    prompts = prompts_as(data, out / "guidellm-prompts.jsonl", "prompt", "output_tokens_count",
+                         args.output_tokens)
     result_file = out / "guidellm.json"
     done = subprocess.run(
         [*pinned(cpu), str(GUIDELLM_VENV / "bin/guidellm"), "run",
@@ -207,11 +213,8 @@ def aiperf(url: str, model: str, rate: float, args: argparse.Namespace, data: Pa
            out: Path, cpu: int | None) -> dict[str, Any]:
     """One run of ``aiperf profile`` (Poisson at ``rate``, the same prompts and output
     length, ``ignore_eos``, the server's token counts); its figures."""
-    prompts = out / "aiperf-prompts.jsonl"
-    rows = json.loads(data.read_text())
-    prompts.write_text("".join(json.dumps({"text": r["conversations"][0]["value"],
-                                           "output_length": args.output_tokens}) + "\n"
-                               for r in rows))
+    prompts = prompts_as(data, out / "aiperf-prompts.jsonl", "text", "output_length",
+                         args.output_tokens)
     folder = out / "aiperf"
     done = subprocess.run(
         [*pinned(cpu), str(AIPERF_VENV / "bin/aiperf"), "profile", "--model", model,
