@@ -431,3 +431,36 @@ def is_measurement(value: Any) -> bool:
     if not _is_number(value):
         return False
     return value > 0 if isinstance(value, int) else math.isfinite(value) and value > 0
+
+
+#: A run's machine state as the reports and the console judge it (:func:`machine_state`):
+#: busy, quiet, or not judged, and why not, in the words the counts give.
+BUSY, QUIET = "busy", "quiet"
+SHORT_WINDOW, NOT_READABLE, NOT_LOGGED = "short", "unreadable", "unlogged"
+NOT_JUDGED_WHY: dict[str, str] = {
+    SHORT_WINDOW: "a timed window under 1 s",
+    NOT_READABLE: "/proc not readable",
+    NOT_LOGGED: "no machine state logged",
+}
+
+
+def machine_state(facts: Any) -> str:
+    """:data:`BUSY` or :data:`QUIET` by ``results.other_cpu_share`` against
+    :data:`BUSY_THRESHOLD`; where the share is null although logged, :data:`SHORT_WINDOW` (the
+    other processes' CPU seconds were read: the window was too short to divide by) or
+    :data:`NOT_READABLE`; :data:`NOT_LOGGED` where the log has no such key (older logs, DLBS's):
+    a run not judged is neither busy nor quiet, and a count says so."""
+    if "results.other_cpu_share" not in facts:
+        return NOT_LOGGED
+    share = facts["results.other_cpu_share"]
+    if _is_number(share):
+        return BUSY if share > BUSY_THRESHOLD else QUIET
+    return SHORT_WINDOW if _is_number(facts.get("results.other_cpu_seconds")) else NOT_READABLE
+
+
+def not_judged_words(counted: dict[str, int]) -> str:
+    """`` (2 not judged: a timed window under 1 s; 1 not judged: no machine state logged)``
+    for the counts of runs by :func:`machine_state`; ``""`` when every run was judged."""
+    parts = [f"{counted[k]} not judged: {why}" for k, why in NOT_JUDGED_WHY.items()
+             if counted.get(k)]
+    return f" ({'; '.join(parts)})" if parts else ""

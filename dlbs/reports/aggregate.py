@@ -16,6 +16,8 @@ the timed window over the window's CPU capacity, above :data:`BUSY_THRESHOLD`) i
 ``runs_busy`` counts those runs (NaN when no run says). One with a successful run whose
 ranks x threads exceeded its node's usable cores (``exp.ranks_above_cores``) is
 ``above_cores``; ``runs_above_cores`` counts those runs (NaN when no run says). One with a
+successful run whose machine state was not judged (``results.other_cpu_share`` logged null)
+is ``not_judged``; ``runs_not_judged`` counts those runs (NaN when no run logged it). One with a
 successful run whose
 training loss or inference outputs were not finite is ``not_finite`` (``runs_not_finite``
 counts them). The other figures a run
@@ -30,7 +32,14 @@ import pandas as pd
 from benchstats import estimate_runs, one_run_throughput_interval, t_critical
 
 from dlbs.reports.figures import FIGURE_KEYS, TOKENS
-from dlbs.reports.frame import ABOVE_CORES, MAX_BATCH_BOUND, TIME_CI, UNUSABLE, UNUSABLE_WHY
+from dlbs.reports.frame import (
+    ABOVE_CORES,
+    MAX_BATCH_BOUND,
+    NOT_JUDGED,
+    TIME_CI,
+    UNUSABLE,
+    UNUSABLE_WHY,
+)
 from dlbs.reports.model import BUSY_THRESHOLD
 
 #: Default noise threshold: coefficient of variation above 5% marks a measurement noisy.
@@ -42,7 +51,8 @@ VALUES: tuple[str, ...] = (*METRICS, TOKENS)
 #: Columns that vary between runs of one experiment and are not carried to the aggregate.
 PER_RUN: tuple[str, ...] = ("time", "throughput", "time_std", "time_data", "status", "error",
                             "steady_state", "other_cpu_share", "loss_finite", "output_finite", "numerics",
-                            TIME_CI, UNUSABLE, UNUSABLE_WHY, MAX_BATCH_BOUND, ABOVE_CORES)
+                            TIME_CI, UNUSABLE, UNUSABLE_WHY, MAX_BATCH_BOUND, ABOVE_CORES,
+                            NOT_JUDGED)
 
 
 def _margin(std: pd.Series, count: pd.Series) -> pd.Series:
@@ -144,6 +154,8 @@ def aggregate(frame: pd.DataFrame, threshold: float = NOISE_THRESHOLD) -> pd.Dat
     out["busy"] = out["runs_busy"].fillna(0) > 0
     out["runs_above_cores"] = _above_cores_runs(ok).reindex(out.index)
     out["above_cores"] = out["runs_above_cores"].fillna(0) > 0
+    out["runs_not_judged"] = _not_judged_runs(ok).reindex(out.index)
+    out["not_judged"] = out["runs_not_judged"].fillna(0) > 0
     out["runs_not_finite"] = _not_finite_runs(ok).reindex(out.index)
     out["not_finite"] = out["runs_not_finite"].fillna(0) > 0
     out["runs_numerics_off"] = _numerics_off_runs(ok).reindex(out.index)
@@ -183,6 +195,18 @@ def _above_cores_runs(ok: pd.DataFrame) -> pd.Series:
     said = ok[ABOVE_CORES].map(lambda v: isinstance(v, (bool, np.bool_))).astype(bool)
     known = ok.loc[said]
     return known[ABOVE_CORES].astype(bool).groupby(known["identity"], sort=False).sum() \
+        .astype(float)
+
+
+def _not_judged_runs(ok: pd.DataFrame) -> pd.Series:
+    """Successful runs whose machine state was not judged (``results.other_cpu_share`` logged
+    null: a timed window under 1 s, or /proc not readable): a busy machine is not ruled out
+    for them. NaN where no run logged the key (older logs, DLBS's: nothing was claimed)."""
+    if NOT_JUDGED not in ok.columns:
+        return pd.Series(dtype=float)
+    said = ok[NOT_JUDGED].map(lambda v: isinstance(v, (bool, np.bool_))).astype(bool)
+    known = ok.loc[said]
+    return known[NOT_JUDGED].astype(bool).groupby(known["identity"], sort=False).sum() \
         .astype(float)
 
 

@@ -27,7 +27,13 @@ from typing import Any
 import pandas as pd
 
 from dlbs.errors import ReportError
-from dlbs.logs.fact_types import MEASUREMENTS, is_measurement
+from dlbs.logs.fact_types import (
+    MEASUREMENTS,
+    NOT_JUDGED_WHY,
+    NOT_LOGGED,
+    is_measurement,
+    machine_state,
+)
 from dlbs.logs.parser import RUNNER_HEADER_KEY
 from dlbs.reports.figures import FIGURE_KEYS
 
@@ -49,6 +55,10 @@ MAX_BATCH_KEY, MAX_BATCH_BOUND = "results.max_batch", "max_batch_bound"
 #: The log key that says a run's ranks x threads exceeded its node's usable cores, and the
 #: per-run column that carries it (True, False, or None where the run did not say).
 ABOVE_CORES_KEY, ABOVE_CORES = "exp.ranks_above_cores", "ranks_above_cores"
+#: The per-run column saying its machine state was not judged: ``results.other_cpu_share``
+#: logged null (a timed window under 1 s, or /proc not readable): True, False where judged,
+#: None where the run logged no such key (older logs, DLBS's: nothing was claimed).
+NOT_JUDGED = "machine_not_judged"
 #: A run's interval of its batch time over iterations (``results.time_ci95``, a pair or None):
 #: a configuration of one run shows it, as ``dlbs history`` does.
 TIME_CI = "time_ci95"
@@ -382,6 +392,10 @@ def to_frame(records: Sequence[Mapping[str, Any]], extra: Sequence[str] = (),
     columns[TIME_CI] = [_time_interval(record.get("results.time_ci95")) for record in records]
     if any(ABOVE_CORES_KEY in record for record in records):
         columns[ABOVE_CORES] = [_flag(record.get(ABOVE_CORES_KEY)) for record in records]
+    if any("results.other_cpu_share" in record for record in records):
+        states = [machine_state(record) for record in records]
+        columns[NOT_JUDGED] = [None if st == NOT_LOGGED else st in NOT_JUDGED_WHY
+                               for st in states]
     if any(MAX_BATCH_KEY in record for record in records):
         columns[MAX_BATCH_BOUND] = [max_batch_bound(record) for record in records]
     frame = pd.DataFrame(columns)

@@ -19,6 +19,7 @@ from dlbs.reports.model import (
     MARK_BUSY,
     MARK_NOISY,
     MARK_NOT_FINITE,
+    MARK_NOT_JUDGED,
     MARK_NUMERICS_OFF,
     MARK_SUPERLINEAR,
     MARK_UNSTEADY,
@@ -50,6 +51,7 @@ TEXT_CLASSES: dict[str, str] = {
 MARK_CLASSES: dict[str, str] = {MARK_NOISY: "noisy", MARK_UNSTEADY: "unsteady",
                                 MARK_SUPERLINEAR: "superlinear", MARK_BUSY: "busy",
                                 MARK_ABOVE_CORES: "above-cores",
+                                MARK_NOT_JUDGED: "not-judged",
                                 MARK_NOT_FINITE: "not-finite",
                                 MARK_NUMERICS_OFF: "numerics-off"}
 

@@ -25,6 +25,7 @@ MARK_NOT_FINITE = "x"
 MARK_NUMERICS_OFF = "?"
 MARK_LOWER_BOUND = "+"
 MARK_ABOVE_CORES = ">"
+MARK_NOT_JUDGED = "="
 MARK_LEGEND: dict[str, str] = {
     MARK_NOISY: "noisy: coefficient of variation above the threshold",
     MARK_PARTIAL: "some repeated runs failed; value from the successful ones",
@@ -36,6 +37,10 @@ MARK_LEGEND: dict[str, str] = {
     MARK_BUSY: f"busy machine: other processes took more than {BUSY_THRESHOLD:.0%} of the "
                "run's CPUs during its timed window (results.other_cpu_share); measure again on "
                "a quiet machine",
+    MARK_NOT_JUDGED: "machine state not judged: a run's timed window was under 1 s, too short "
+                     "to measure other processes' CPU share (results.other_cpu_share null; or "
+                     "/proc was not readable): a busy machine cannot be ruled out; give more "
+                     "iterations (exp.num_batches)",
     MARK_ABOVE_CORES: "ranks above cores: a run's ranks x threads exceeded its node's usable "
                       "cores (exp.ranks_above_cores; exp.warnings gives the numbers): the "
                       "threads took turns, so the figure is not the model's speed; lower "

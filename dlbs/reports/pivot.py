@@ -19,6 +19,7 @@ from dlbs.reports.model import (
     MARK_BUSY,
     MARK_NOISY,
     MARK_NOT_FINITE,
+    MARK_NOT_JUDGED,
     MARK_NUMERICS_OFF,
     MARK_PARTIAL,
     MARK_UNSTEADY,
@@ -84,7 +85,7 @@ def _dimension_text(value: Any) -> str:
 
 def cell_marks(agg: pd.DataFrame) -> pd.Series:
     """Each experiment's marks (``*`` noisy, ``!`` failed repeats, ``~`` no steady state,
-    ``#`` busy machine, ``>`` ranks above cores, ``x`` numerics not finite, ``?`` numerics off the reference, in that
+    ``#`` busy machine, ``=`` machine state not judged, ``>`` ranks above cores, ``x`` numerics not finite, ``?`` numerics off the reference, in that
     order); '' for a failed one. The
     regular, scaling and pivot tables and both sides of a comparison show these."""
     ok = agg["status"] == "ok"
@@ -93,6 +94,7 @@ def cell_marks(agg: pd.DataFrame) -> pd.Series:
         agg["partial"].map({True: MARK_PARTIAL, False: ""}) + \
         (agg["unsteady"] & ok).map({True: MARK_UNSTEADY, False: ""}) + \
         (agg.get("busy", never) & ok).map({True: MARK_BUSY, False: ""}) + \
+        (agg.get("not_judged", never) & ok).map({True: MARK_NOT_JUDGED, False: ""}) + \
         (agg.get("above_cores", never) & ok).map({True: MARK_ABOVE_CORES, False: ""}) + \
         (agg.get("not_finite", never) & ok).map({True: MARK_NOT_FINITE, False: ""}) + \
         (agg.get("numerics_off", never) & ok).map({True: MARK_NUMERICS_OFF, False: ""})

@@ -136,13 +136,14 @@ def _state_words(info: dict[str, Any]) -> list[str]:
     for key, text in (("busy_runs", "busy machine in {k} of {n} runs"),
                       ("above_cores_runs", "ranks above cores in {k} of {n} runs"),
                       ("steady_state", "no steady state in {k} of {n} runs")):
-        found = re.fullmatch(r"(\d+) of (\d+)", str(info.get(key) or ""))
+        # a count may name the runs not judged after it: ``4 of 6 (2 not judged: ...)``
+        found = re.fullmatch(r"(\d+) of (\d+)( \(.*\))?", str(info.get(key) or ""))
         if not found:
             continue
         count, total = int(found[1]), int(found[2])
         count = total - count if key == "steady_state" else count
-        if count:
-            words.append(text.format(k=count, n=total))
+        if count or found[3]:
+            words.append(text.format(k=count, n=total) + (found[3] or ""))
     return words
 
 

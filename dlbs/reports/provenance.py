@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from dlbs.logs.fact_types import BUSY, NOT_LOGGED, machine_state, not_judged_words
 from dlbs.reports.model import BUSY_THRESHOLD
 from dlbs.reports.serving import search_lagged
 
@@ -125,11 +126,15 @@ def _turbo(records: Records) -> list[str]:
 
 
 def _busy(records: Records) -> str | None:
-    """``k of n``: runs whose ``results.other_cpu_share`` is above ``BUSY_THRESHOLD``, of
-    those that logged one."""
-    shares = [r["results.other_cpu_share"] for r in records
-              if isinstance(r.get("results.other_cpu_share"), (int, float))]
-    return f"{sum(s > BUSY_THRESHOLD for s in shares)} of {len(shares)}" if shares else None
+    """``k of n``: runs whose ``results.other_cpu_share`` is above ``BUSY_THRESHOLD``, of every
+    run that ran (``results.status`` ok), with those not judged and why (``4 of 6 (2 not
+    judged: a timed window under 1 s)``): a count over the judged runs only said ``4 of 4``
+    for 6 runs (issue 56). None when no run logged the key (older logs, DLBS's: nothing said)."""
+    ran = [r for r in records if r.get("results.status") == "ok"]
+    states = Counter(machine_state(r) for r in ran)
+    if len(ran) == states[NOT_LOGGED]:
+        return None
+    return f"{states[BUSY]} of {len(ran)}{not_judged_words(states)}"
 
 
 def _above_cores(records: Records) -> str | None:

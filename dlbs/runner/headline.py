@@ -8,11 +8,19 @@ withheld (what ``dlbs report`` marks ``#`` and ``~``). Pure: the log's facts in,
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dlbs.logs.fact_types import BUSY_THRESHOLD
+from dlbs.logs.fact_types import (
+    BUSY_THRESHOLD,
+    NOT_JUDGED_WHY,
+    NOT_LOGGED,
+    SHORT_WINDOW,
+    machine_state,
+    not_judged_words,
+)
 
 
 @dataclass(frozen=True)
@@ -24,6 +32,7 @@ class Measured:
     unsteady: bool = False      # results.steady_state false
     withheld: str = ""          # results.ci_withheld: why its interval was withheld
     above_cores: bool = False   # exp.ranks_above_cores: ranks x threads above usable cores
+    not_judged: str = ""        # why its machine state was not judged (fact_types.NOT_JUDGED_WHY)
 
     def text(self) -> str:
         """The figure and its marks, e.g. ``4.71 samples/s, busy 87%, not steady``."""
@@ -76,11 +85,22 @@ def measured(facts: Mapping[str, Any]) -> Measured:
     """The headline and marks of a finished run's facts (what its process wrote)."""
     share = _number(facts.get("results.other_cpu_share"))
     withheld = facts.get("results.ci_withheld")
+    state = machine_state(facts)
     return Measured(headline_figure(facts),
                     share if share is not None and share > BUSY_THRESHOLD else None,
                     facts.get("results.steady_state") is False,
                     withheld if isinstance(withheld, str) else "",
-                    facts.get("exp.ranks_above_cores") is True)
+                    facts.get("exp.ranks_above_cores") is True,
+                    state if state in NOT_JUDGED_WHY else "")
+
+
+def _busy_advice(busy: int, short: bool) -> str:
+    """What to do about a busy count: a busy run is measured again on a quiet machine; a
+    window too short to judge gets more iterations (a longer window)."""
+    if busy:
+        return "figures not comparable; measure again on a quiet machine"
+    more = "; raise exp.num_batches for a timed window of 1 s or more" if short else ""
+    return "a busy machine not ruled out" + more
 
 
 def counts(runs: Sequence[Measured]) -> list[str]:
@@ -92,10 +112,15 @@ def counts(runs: Sequence[Measured]) -> list[str]:
     lines = []
     runs_word = "runs" if total != 1 else "run"
     busy = sum(r.busy is not None for r in runs)
-    if busy:
+    # The runs not judged are named with the count (issue 56: "4 of 4" for 6 runs); a run
+    # without the key counts only when it measured something (a failed run logs no state).
+    not_judged = Counter(r.not_judged for r in runs
+                         if r.not_judged and (r.not_judged != NOT_LOGGED or r.figure))
+    if busy or not_judged:
         lines.append(f"  {busy} of {total} {runs_word} on a busy machine (other processes took over "
-                     f"{BUSY_THRESHOLD:.0%} of their CPUs: results.other_cpu_share): figures "
-                     "not comparable; measure again on a quiet machine (docs/reports.md)")
+                     f"{BUSY_THRESHOLD:.0%} of their CPUs: results.other_cpu_share)"
+                     f"{not_judged_words(dict(not_judged))}: "
+                     + _busy_advice(busy, SHORT_WINDOW in not_judged) + " (docs/reports.md)")
     above = sum(r.above_cores for r in runs)
     if above:
         lines.append(f"  {above} of {total} {runs_word} with more threads than usable cores "

@@ -71,3 +71,23 @@ def test_ranks_above_cores_are_marked_and_counted() -> None:
                                "(exp.ranks_above_cores)") and line.endswith(
                                    "lower exp.cpu_threads or the ranks per node")
                for line in lines)
+
+
+def test_the_busy_count_names_the_runs_not_judged() -> None:
+    """Issue 56, item 7: a run whose timed window was too short to judge the machine (its
+    results.other_cpu_share null) is counted as not judged, not dropped from the count."""
+    busy = measured({"results.throughput": 4.71, "results.other_cpu_share": 0.5})
+    short = measured({"results.throughput": 4.71, "results.other_cpu_share": None,
+                      "results.other_cpu_seconds": 0.01})
+    [line] = counts([busy] * 4 + [short] * 2)
+    assert line.startswith("  4 of 6 runs on a busy machine (other processes took over 10% of "
+                           "their CPUs: results.other_cpu_share) (2 not judged: a timed window "
+                           "under 1 s): figures not comparable")
+    [line] = counts([measured({"results.throughput": 4.71, "results.other_cpu_share": 0.01}),
+                     short, measured({"results.throughput": 4.71})])
+    assert "0 of 3 runs on a busy machine" in line
+    assert "(1 not judged: a timed window under 1 s; 1 not judged: no machine state logged)" \
+        in line and "a busy machine not ruled out; raise exp.num_batches" in line
+    failed = measured({"results.status": "failure"})  # measured nothing: no state expected
+    assert counts([measured({"results.throughput": 4.71, "results.other_cpu_share": 0.01}),
+                   failed]) == []
