@@ -277,7 +277,7 @@ def ratio_interval(pairs: list[tuple[float, float]]) -> tuple[float, float, floa
     if not logs:
         return math.nan, math.nan, math.nan
     mean = statistics.fmean(logs)
-    if len(logs) < 2:
+    if len(logs) < 3:  # two pairs: t on one degree of freedom, no plausible ends (estimate.py)
         return math.exp(mean), math.nan, math.nan
     half = t_critical(len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
     return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
