@@ -548,7 +548,7 @@ MARKERS: dict[str, str] = {MARK_UNSTEADY: r"$\sim$", MARK_BUSY: r"$\#$",
 
 
 def _interval_words(table: Table) -> str:
-    """What the table's title says of its intervals (level, cells, session allowance)."""
+    """What the table's title says of its intervals (level, cells, the sessions' rule)."""
     found = re.search(r"\((intervals at .*)\)$", table.title)
     return found.group(1) if found else f"{table.confidence:.2%} intervals"
 
