@@ -22,6 +22,7 @@ from dlbs.errors import RunError
 from dlbs.experiment import Experiment, ExperimentLike
 from dlbs.logs.parser import parse_log
 from dlbs.runner import runlog
+from dlbs.runner.progress import printable
 from dlbs.slurm import ctl as slurmctl
 from dlbs.slurm.jobfile import read_job_file
 
@@ -200,14 +201,6 @@ def outcome(state: ExperimentState) -> str:
     if state.job_id and state.detail:
         why = f"{why}: {state.detail}"
     return "; ".join(part for part in (took, why) if part)
-
-
-def printable(text: str) -> str:
-    """``text`` on one line, safe for a terminal: the reason is read from a log anyone may
-    have written, so its line breaks would break the row and its escape sequences (ESC, bidi
-    controls) would drive the terminal; whitespace is collapsed, the rest escaped (``\\x1b``)."""
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
-                   for ch in " ".join(text.split()))
 
 
 def table(states: Sequence[ExperimentState]) -> str:

@@ -186,28 +186,28 @@ def _busy_runs(ok: pd.DataFrame) -> pd.Series:
     return busy.astype(float)
 
 
+def _flagged_runs(ok: pd.DataFrame, column: str) -> pd.Series:
+    """Per experiment, its successful runs whose boolean ``column`` is true, counted over the
+    runs that logged it; NaN (absent) where none did."""
+    if column not in ok.columns:
+        return pd.Series(dtype=float)
+    said = ok[column].map(lambda v: isinstance(v, (bool, np.bool_))).astype(bool)
+    known = ok.loc[said]
+    return known[column].astype(bool).groupby(known["identity"], sort=False).sum().astype(float)
+
+
 def _above_cores_runs(ok: pd.DataFrame) -> pd.Series:
     """Successful runs whose node ran more threads (ranks x threads) than its usable cores
     (``exp.ranks_above_cores`` true): their threads took turns, so the figure is the
     scheduler's, not the model's. NaN where no run said (logs before the fact)."""
-    if ABOVE_CORES not in ok.columns:
-        return pd.Series(dtype=float)
-    said = ok[ABOVE_CORES].map(lambda v: isinstance(v, (bool, np.bool_))).astype(bool)
-    known = ok.loc[said]
-    return known[ABOVE_CORES].astype(bool).groupby(known["identity"], sort=False).sum() \
-        .astype(float)
+    return _flagged_runs(ok, ABOVE_CORES)
 
 
 def _not_judged_runs(ok: pd.DataFrame) -> pd.Series:
     """Successful runs whose machine state was not judged (``results.other_cpu_share`` logged
     null: a timed window under 1 s, or /proc not readable): a busy machine is not ruled out
     for them. NaN where no run logged the key (older logs, DLBS's: nothing was claimed)."""
-    if NOT_JUDGED not in ok.columns:
-        return pd.Series(dtype=float)
-    said = ok[NOT_JUDGED].map(lambda v: isinstance(v, (bool, np.bool_))).astype(bool)
-    known = ok.loc[said]
-    return known[NOT_JUDGED].astype(bool).groupby(known["identity"], sort=False).sum() \
-        .astype(float)
+    return _flagged_runs(ok, NOT_JUDGED)
 
 
 def _said_false(value: object) -> bool | None:

@@ -14,6 +14,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from dlbs.runner.progress import printable
+
 #: Lines that are news: what ``python/serving`` prints for a person, not a fact.
 PREFIX = b"serve: "
 #: The longest line shown (a log anyone may write could hold a line of megabytes).
@@ -22,12 +24,10 @@ MAX_LINE = 400
 CHUNK = 1 << 16
 
 
-def printable(line: bytes) -> str:
-    """A log's line on one terminal line: decoded, control characters escaped, cut to
+def shown(line: bytes) -> str:
+    """A log's line on one terminal line: decoded, made safe (``progress.printable``), cut to
     :data:`MAX_LINE` characters."""
-    text = line.decode("utf-8", "replace").rstrip("\r\n")
-    text = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
-                   for ch in text)
+    text = printable(line.decode("utf-8", "replace"))
     return text if len(text) <= MAX_LINE else text[:MAX_LINE - 3] + "..."
 
 
@@ -83,9 +83,9 @@ class LogFollower:
             if self._skipping:
                 self._skipping = False
             elif line.startswith(PREFIX):
-                self.emit(printable(line))
+                self.emit(shown(line))
         if len(rest) > CHUNK:  # a line this long is no progress line: its start, cut
             if not self._skipping and rest.startswith(PREFIX):
-                self.emit(printable(rest))
+                self.emit(shown(rest))
             rest, self._skipping = b"", True
         self._pending = rest

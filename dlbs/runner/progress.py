@@ -28,6 +28,15 @@ from dlbs.errors import RunError
 from dlbs.runner.provenance import utc_now
 
 
+def printable(text: str) -> str:
+    """``text`` on one line, safe for a terminal: text read from a log anyone may have written
+    (a status's reason, a serving run's news) could break the line or drive the terminal with
+    its escape sequences (ESC, bidi controls); whitespace is collapsed, the rest escaped
+    (``\\x1b``)."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                   for ch in " ".join(text.split()))
+
+
 def format_seconds(seconds: float | None) -> str:
     """``H:MM:SS`` (``?`` when unknown)."""
     if seconds is None:
