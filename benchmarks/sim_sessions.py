@@ -152,7 +152,7 @@ CASES: list[Case] = [
     for sessions, runs in ((1, 5), (2, 3), (3, 3))
     for session_cv in (0.01, 0.02)
     for run_cv in (0.01, 0.03)
-] + [  # two runs a side (lines 24 and 25): the fewest a verdict takes
+] + [  # two runs a side (lines 24 and 25): since issue 56 too few for a verdict (MIN_RUNS 3)
     Case(1, 2, 0.02, 0.03, shared=False),
     Case(1, 2, 0.02, 0.01, shared=True),
 ]

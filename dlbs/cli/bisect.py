@@ -31,7 +31,7 @@ COLUMNS = ["step", "role", "revision", "rounds", "runs", "ratio", "ci_low", "ci_
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The bisection's options, then ``dlbs run``'s plan options."""
-    from dlbs.bisect.verdict import ALPHA, FIRST_ROUNDS, MAX_ROUNDS, TRIM
+    from dlbs.bisect.verdict import ALPHA, FIRST_ROUNDS, MAX_ROUNDS, MIN_RUNS, TRIM
 
     group = parser.add_argument_group("bisect")
     group.add_argument("--repo", required=True, type=Path, help="the git repository to bisect")
@@ -44,9 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--on-setup-failure", choices=("skip", "stop"), default="skip",
                        help="a candidate whose --setup fails is skipped (as git bisect skip), or "
                             "stops the bisection (good's and bad's failures always stop it)")
-    group.add_argument("--rounds", type=int_range(2, 10_000), default=FIRST_ROUNDS,
+    group.add_argument("--rounds", type=int_range(MIN_RUNS, 10_000), default=FIRST_ROUNDS,
                        help=f"rounds of a step's first look (default {FIRST_ROUNDS})")
-    group.add_argument("--max-rounds", type=int_range(2, 10_000), default=MAX_ROUNDS,
+    group.add_argument("--max-rounds", type=int_range(MIN_RUNS, 10_000), default=MAX_ROUNDS,
                        help=f"most rounds a step measures before it says inconclusive "
                             f"(default {MAX_ROUNDS})")
     group.add_argument("--alpha", type=float, default=ALPHA,

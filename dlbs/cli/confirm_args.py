@@ -21,7 +21,7 @@ CONFIRMABLE = ("results.throughput", "results.time")
 
 def add_confirm_arguments(parser: argparse.ArgumentParser) -> None:
     """``--confirm`` and the options of its re-runs."""
-    from dlbs.bisect.verdict import FIRST_ROUNDS, MAX_ROUNDS
+    from dlbs.bisect.verdict import FIRST_ROUNDS, MAX_ROUNDS, MIN_RUNS
 
     group = parser.add_argument_group("confirm (docs/database.md, the gate)")
     group.add_argument("--confirm", action="store_true",
@@ -40,9 +40,9 @@ def add_confirm_arguments(parser: argparse.ArgumentParser) -> None:
                        help="with --confirm: a parameter of the re-run's plan (dlbs run's -P; "
                             "-P filters the database here), e.g. "
                             "--plan-param pytorch.bench_path='${exp.bisect_checkout}'")
-    group.add_argument("--rounds", type=int_range(2, 10_000), default=FIRST_ROUNDS,
+    group.add_argument("--rounds", type=int_range(MIN_RUNS, 10_000), default=FIRST_ROUNDS,
                        help=f"with --confirm: rounds of a re-run's first look ({FIRST_ROUNDS})")
-    group.add_argument("--max-rounds", type=int_range(2, 10_000), default=MAX_ROUNDS,
+    group.add_argument("--max-rounds", type=int_range(MIN_RUNS, 10_000), default=MAX_ROUNDS,
                        help=f"with --confirm: most rounds before a re-run says inconclusive "
                             f"({MAX_ROUNDS})")
     group.add_argument("--output", type=Path, default=None, metavar="DIR",

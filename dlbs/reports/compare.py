@@ -23,6 +23,7 @@ Pure: records in, ``Report`` out.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -53,6 +54,7 @@ from dlbs.reports.model import (
     MARK_ABOVE_CORES,
     MARK_BUSY,
     MARK_NOT_FINITE,
+    MARK_NOT_JUDGED,
     MARK_NUMERICS_OFF,
     MARK_UNSTEADY,
     Report,
@@ -205,7 +207,8 @@ def compare_report(base: Records, new: Records, threshold: float = NOISE_THRESHO
                 if e is not None and min(len(e.base), len(e.new)) >= MIN_RUNS]
     notes = _method_notes(data, policy, confidence, count, sessions)
     cell_count = "1 cell" if count == 1 else f"{count} cells"
-    title = f"Speedup (intervals at {confidence:.2%} confidence, adjusted for {cell_count}"
+    title = (f"Speedup (intervals at {confidence:.2%} confidence, adjusted for {cell_count}"
+             if count else f"Speedup (no interval nor verdict: no cell has {MIN_RUNS} runs a side")
     title += session_title(policy, sessions) + ")"
     marks = _marks(both, agg_b, agg_n, columns, index).sort_index(kind="stable")  # as data
     comparison = Table("comparison", title, data, marks=marks, confidence=confidence,
@@ -227,8 +230,8 @@ def compare_report(base: Records, new: Records, threshold: float = NOISE_THRESHO
 #: Marks a verdict takes from either side: the biases its interval does not cover (a warm-up
 #: left in a mean, a machine shared with other work). Noise and failed repeats are in the
 #: interval and the runs counted, so they stay on the side's throughput.
-VERDICT_MARKS: tuple[str, ...] = (MARK_UNSTEADY, MARK_BUSY, MARK_ABOVE_CORES, MARK_NOT_FINITE,
-                                  MARK_NUMERICS_OFF)
+VERDICT_MARKS: tuple[str, ...] = (MARK_UNSTEADY, MARK_BUSY, MARK_NOT_JUDGED, MARK_ABOVE_CORES,
+                                  MARK_NOT_FINITE, MARK_NUMERICS_OFF)
 #: Columns whose marks the CSV writes as columns of their own (CSV cells stay plain data).
 CSV_MARKS: dict[str, str] = {"Base (samples/s)": "Base marks", "New (samples/s)": "New marks",
                              "Verdict": "Verdict marks"}
@@ -256,6 +259,9 @@ VERDICT_MARK_NOTES: dict[str, str] = {
     MARK_BUSY: "made on a busy machine (the side marked on its throughput): the machine, not "
                "the code, may have made the difference; measure that side again on a quiet "
                "machine",
+    MARK_NOT_JUDGED: "whose machine state was not judged (the side marked on its throughput: "
+                     "a timed window under 1 s, or /proc not readable): a busy machine cannot "
+                     "be ruled out; give that side more iterations (exp.num_batches)",
     MARK_ABOVE_CORES: "whose ranks x threads exceeded their node's usable cores (the side "
                       "marked on its throughput): the threads took turns, so the difference "
                       "may be the scheduler's; lower exp.cpu_threads or the ranks per node and "
@@ -347,16 +353,25 @@ def _pair_tables(both: pd.DataFrame, agg_b: pd.DataFrame, agg_n: pd.DataFrame,
     return tables
 
 
+#: A verdict withheld for too few runs (``verdicts._word``): its count of runs.
+_FEW_RUNS = re.compile(r"no verdict: (\d+) runs? on a side$")
+
+
 def _method_notes(data: pd.DataFrame, policy: Policy, confidence: float, judged: int,
                   sessions: list[tuple[int, int]]) -> list[str]:
     """How the verdicts were reached, and what a cell without one needs."""
     notes = [f"Base and New (samples/s, tokens/s): {ESTIMATOR_LEGEND}",
              *policy_notes(policy, confidence, judged, session_note(policy, sessions))]
     verdicts = [str(v) for v in data["Verdict"]]
-    if any(v.startswith(("no verdict: 1 run", "no verdict: 0 run")) for v in verdicts):
+    few = {int(m.group(1)) for m in map(_FEW_RUNS.match, verdicts) if m}
+    if few & {0, 1}:
         notes.append(f"no verdict from one run a side: iterations of one process are not "
                      f"independent samples of the code's speed; run exp.repeat >= {MIN_RUNS} "
                      f"on both sides (3-5 recommended: {POWER_NOTE})")
+    if any(n > 1 for n in few):
+        notes.append(f"no verdict nor interval under {MIN_RUNS} runs a side (the speedup alone "
+                     "is shown): each side's spread would rest on too few runs for the level "
+                     f"printed; run exp.repeat >= {MIN_RUNS} on both sides")
     if data["Runs needed (planning)"].notna().any():
         notes.append(runs_needed_note())
     return notes

@@ -38,6 +38,7 @@ from dlbs.reports.model import (
     MARK_ABOVE_CORES,
     MARK_BUSY,
     MARK_NOT_FINITE,
+    MARK_NOT_JUDGED,
     MARK_NUMERICS_OFF,
     MARK_SUPERLINEAR,
     MARK_UNSTEADY,
@@ -536,20 +537,21 @@ def _above(table: Table, limit: float) -> bool:
 VERDICT_MARK_LABELS: dict[str, str] = {
     MARK_UNSTEADY: "no steady state (a side's runs): a warm-up may be in the speedup",
     MARK_BUSY: "busy machine (a side's runs): the verdict may be the machine's",
+    MARK_NOT_JUDGED: "machine state not judged (a side's runs): a busy machine not ruled out",
     MARK_ABOVE_CORES: "ranks above cores (a side's runs): the verdict may be the scheduler's",
     MARK_NOT_FINITE: "numerics not finite (a side's runs): the speed of a broken computation",
     MARK_NUMERICS_OFF: "numerics off the reference (a side's runs): it may compute something "
                        "else",
 }
 #: The mark drawn in a legend entry (mathtext: a bare ``#`` or ``~`` is markup there).
-MARKERS: dict[str, str] = {MARK_UNSTEADY: r"$\sim$", MARK_BUSY: r"$\#$",
+MARKERS: dict[str, str] = {MARK_UNSTEADY: r"$\sim$", MARK_BUSY: r"$\#$", MARK_NOT_JUDGED: r"$=$",
                            MARK_ABOVE_CORES: r"$>$", MARK_NOT_FINITE: r"$\times$",
                            MARK_NUMERICS_OFF: r"$?$"}
 
 
 def _interval_words(table: Table) -> str:
     """What the table's title says of its intervals (level, cells, the sessions' rule)."""
-    found = re.search(r"\((intervals at .*)\)$", table.title)
+    found = re.search(r"\(((?:intervals at|no interval nor verdict).*)\)$", table.title)
     return found.group(1) if found else f"{table.confidence:.2%} intervals"
 
 

@@ -28,8 +28,15 @@ import pandas as pd
 from benchstats.estimate import ESTIMATOR_LEGEND, estimate_runs
 from benchstats.quantiles import quantile_interval
 
-from dlbs.logs.fact_types import SERVE_CONFIG_FACTS, config_value
-from dlbs.reports.model import BUSY_THRESHOLD, MARK_BUSY, MARK_LEGEND, Report, Table
+from dlbs.logs.fact_types import (
+    BUSY,
+    NOT_READABLE,
+    SERVE_CONFIG_FACTS,
+    SHORT_WINDOW,
+    config_value,
+    machine_state,
+)
+from dlbs.reports.model import MARK_BUSY, MARK_LEGEND, MARK_NOT_JUDGED, Report, Table
 
 #: A cell whose client lagged: its latencies include the client's own delay.
 MARK_LAGGED = "@"
@@ -47,6 +54,7 @@ SATURATED_NOTE = (f"{MARK_SATURATED} saturated: the server did not keep up (resu
                   "first quarter of requests to the last, a growing queue); its latencies are "
                   "the queue's, and Requests/s (achieved) is the server's ceiling, not the load")
 BUSY_NOTE = f"{MARK_BUSY} {MARK_LEGEND[MARK_BUSY]}"
+NOT_JUDGED_NOTE = f"{MARK_NOT_JUDGED} {MARK_LEGEND[MARK_NOT_JUDGED]}"
 LAGGED_NOTE = (f"{MARK_LAGGED} the load client lagged (results.client_lagged: its event loop "
                "woke more than 10 ms late at p99): the latencies include its own delay")
 
@@ -307,10 +315,12 @@ def _load_tables(runs: Sequence[Mapping[str, Any]]) -> list[Table]:
 
 
 def _state_marks(runs: Sequence[Mapping[str, Any]]) -> str:
-    """The saturated and busy-machine marks of a cell: any of its runs is enough."""
-    share = [_number(r.get("results.other_cpu_share")) for r in runs]
+    """The saturated, busy-machine and not-judged marks of a cell: any of its runs is enough
+    (the machine state as every report judges it: ``fact_types.machine_state``)."""
+    states = {machine_state(r) for r in runs}
     return ((MARK_SATURATED if any(r.get("results.saturated") is True for r in runs) else "")
-            + (MARK_BUSY if any(v is not None and v > BUSY_THRESHOLD for v in share) else ""))
+            + (MARK_BUSY if BUSY in states else "")
+            + (MARK_NOT_JUDGED if states & {SHORT_WINDOW, NOT_READABLE} else ""))
 
 
 def _column(value: float) -> float | int:
@@ -320,7 +330,8 @@ def _column(value: float) -> float | int:
 def _notes(runs: Sequence[Mapping[str, Any]], tables: list[Table]) -> list[str]:
     notes = []
     for mark, note in ((MARK_LAGGED, LAGGED_NOTE), (MARK_CHUNKS, CHUNKS_NOTE),
-                       (MARK_SATURATED, SATURATED_NOTE), (MARK_BUSY, BUSY_NOTE)):
+                       (MARK_SATURATED, SATURATED_NOTE), (MARK_BUSY, BUSY_NOTE),
+                       (MARK_NOT_JUDGED, NOT_JUDGED_NOTE)):
         if any(t.marks is not None and t.marks.map(lambda m, mark=mark: mark in m).to_numpy().any()
                for t in tables):
             notes.append(note)

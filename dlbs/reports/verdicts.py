@@ -25,10 +25,14 @@ from benchstats import (
     trimmed_log_diff,
     welch_log_diff,
 )
+from benchstats.estimate import MIN_RUNS_FOR_INTERVAL
 from benchstats.sessions import session_log_diff
 
-#: Fewest successful runs a side for a verdict.
-MIN_RUNS = 2
+#: Fewest successful runs a side for a verdict and its interval: the same number as for a
+#: value's interval anywhere (issue 56: with two runs a side each side's variance rests on one
+#: degree of freedom, and 5.9% of 2,000 20-cell A/A tables got a verdict at --alpha 0.05;
+#: benchmarks/sim_sessions.py --cases 24). A cell with fewer shows its speedup alone.
+MIN_RUNS = MIN_RUNS_FOR_INTERVAL
 #: Default smallest change (relative) called ``faster``/``slower`` (``--min_change``): none
 #: beyond what the interval establishes. With 5 runs a side at a run CV of 2%, a band of 0.5%
 #: already loses the 80% power for a 5% change (scripts/sim_compare.py; docs/reports.md).
@@ -145,18 +149,20 @@ def judge_table(evidence: Sequence[Runs | None], policy: Policy
     cell has no evidence: the caller keeps its status verdict), judged together; and the
     confidence level of the intervals shown."""
     diffs = [None if e is None else _diff(e, policy) for e in evidence]
-    p_values = [math.nan if d is None else band_p_value(d, policy.band) for d in diffs]
+    judged = [e is not None and _pairs(e, policy) >= MIN_RUNS for e in evidence]
+    p_values = [band_p_value(d, policy.band) if d is not None and ok else math.nan
+                for d, ok in zip(diffs, judged)]
     verdict = judge(p_values, policy.alpha, policy.correction)
     cells: list[list[object]] = []
-    for runs, d, rejected in zip(evidence, diffs, verdict.rejected):
+    for runs, d, rejected, ok in zip(evidence, diffs, verdict.rejected, judged):
         if runs is None or d is None:
             cells.append([None] * 5)
             continue
         ratio = interval(d, verdict.confidence)
         word = _word(ratio.ratio, rejected, _pairs(runs, policy), d)
         needed = _needed(runs, d, policy, verdict.confidence) if word == "inconclusive" else None
-        low = None if math.isnan(ratio.ci_low) else ratio.ci_low
-        high = None if math.isnan(ratio.ci_high) else ratio.ci_high
+        low = None if not ok or math.isnan(ratio.ci_low) else ratio.ci_low
+        high = None if not ok or math.isnan(ratio.ci_high) else ratio.ci_high
         cells.append([None if math.isnan(ratio.ratio) else ratio.ratio, low, high, needed, word])
     return cells, verdict.confidence
 
@@ -198,10 +204,11 @@ def policy_notes(policy: Policy, confidence: float, judged: int, sides: str) -> 
         f"runs: successful runs); {shown}a verdict needs >= {MIN_RUNS} runs a side and the "
         f"whole interval shown beyond 1 +/- {policy.min_change:.1%}; inconclusive: the interval "
         "reaches into that band"),
-        f"error control over the {judged} cell{'s' if judged != 1 else ''} judged: "
-        f"{CORRECTION_NAMES[policy.correction]} at --alpha {policy.alpha:g} (--correction "
-        f"{policy.correction}); the intervals shown are at {confidence:.2%}, the level that "
-        "agrees with the verdicts" + _level_why(policy.correction),
+        (f"error control over the {judged} cell{'s' if judged != 1 else ''} judged: "
+         f"{CORRECTION_NAMES[policy.correction]} at --alpha {policy.alpha:g} (--correction "
+         f"{policy.correction}); the intervals shown are at {confidence:.2%}, the level that "
+         "agrees with the verdicts" + _level_why(policy.correction)) if judged else
+        f"no cell judged: none has {MIN_RUNS} successful runs a side",
         sides,
     ]
     return notes

@@ -12,7 +12,7 @@ from dlbs.reports.aggregate import aggregate
 from dlbs.reports.build import build_report, compare_by_records, compare_records
 from dlbs.reports.frame import identity_keys, to_frame
 from dlbs.reports.html import to_html
-from dlbs.reports.model import BUSY_THRESHOLD, MARK_BUSY
+from dlbs.reports.model import BUSY_THRESHOLD, MARK_BUSY, MARK_NOT_JUDGED
 from dlbs.reports.provenance import provenance, provenance_lines
 from dlbs.reports.render import to_text
 
@@ -118,3 +118,17 @@ def test_compare_by_marks_a_verdict_from_a_busy_machine() -> None:
     verdict = list(report.tables[0].data.columns).index("Verdict")
     assert report.tables[0].mark(0, verdict) == MARK_BUSY
     assert f"faster{MARK_BUSY}" in to_text(report)
+
+
+def test_a_verdict_on_a_side_whose_machine_state_was_not_judged_carries_its_mark() -> None:
+    """Issue 56 item 7: a run too short to judge (share null, other CPU seconds read) marks
+    its side's throughput and the verdict with ``=``, and a note says what it means."""
+    base, new = _sides(0.01, 0.01)
+    new[0] = {**new[0], "results.other_cpu_share": None, "results.other_cpu_seconds": 0.01}
+    report = compare_records(base, new)
+    table = report.tables[0]
+    columns = list(table.data.columns)
+    shown = [table.mark(0, columns.index(c))
+             for c in ("Base (samples/s)", "New (samples/s)", "Verdict")]
+    assert shown == ["", MARK_NOT_JUDGED, MARK_NOT_JUDGED]
+    assert "rests on runs whose machine state was not judged" in to_text(report)

@@ -66,13 +66,12 @@ def test_plot_writes_pngs(log_dir: Path, tmp_path: Path,
 
 def test_compare_two_folders(tmp_path: Path, records: list[dict[str, Any]],
                              new_records: list[dict[str, Any]], logs_of: LogsOf,
-                             capsys: pytest.CaptureFixture[str]) -> None:
+                             capsys: pytest.CaptureFixture[str], golden: Callable[[str, str], None]) -> None:
     logs_of(records, tmp_path / "base")
     write_records(new_records, tmp_path / "new.jsonl")
     assert main(["report", "--compare", str(tmp_path / "base"), str(tmp_path / "new.jsonl"),
                  "--format", "csv"]) == 0
-    out = capsys.readouterr().out
-    assert out == (Path(__file__).parent / "golden" / "compare.csv").read_text()
+    golden("compare.csv", capsys.readouterr().out)
 
 
 def test_pivot_and_filter(log_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -57,7 +57,7 @@ def test_the_42x_case_one_run_a_side_gives_the_ratio_and_no_verdict() -> None:
     assert cell["CI low"] is None and cell["CI high"] is None
     assert cell["Verdict"] == "no verdict: 1 run on a side"
     assert (cell["Runs base"], cell["Runs new"], cell["Runs needed (planning)"]) == (1, 1, None)
-    note = next(n for n in report.notes if "exp.repeat >= 2" in n)
+    note = next(n for n in report.notes if "exp.repeat >= 3" in n)
     assert "3-5 recommended" in note and "10% change" in note
 
 
@@ -85,7 +85,11 @@ def test_one_side_with_repeats_and_the_other_without_gives_no_verdict() -> None:
                  id="faster-but-below-min-change"),
     pytest.param([10.0, 10.01, 9.99], [9.95, 9.96, 9.94], 0.01, "inconclusive",
                  id="clear-of-1-but-not-of-the-assumed-session-shift"),
-    pytest.param([10.0, 12.0], [9.0, 11.0], 0.01, "inconclusive", id="within-noise"),
+    pytest.param([10.0, 12.0, 11.0], [9.0, 11.0, 10.0], 0.01, "inconclusive",
+                 id="within-noise"),
+    # issue 56: two runs a side give no verdict nor interval, however clear the change
+    pytest.param([10.0, 10.1], [8.0, 8.1], 0.01, "no verdict: 2 runs on a side",
+                 id="two-runs-a-side"),
 ])
 def test_verdicts_from_repeats(base: list[float], new: list[float], min_change: float,
                                verdict: str) -> None:
@@ -99,9 +103,12 @@ def test_repeats_of_one_experiment_are_one_cell_counted_in_runs() -> None:
 
 
 def test_failed_repeats_are_no_evidence() -> None:
-    base = [*runs([10.0, 10.1]), run([], index=2, status="failure")]
+    base = [*runs([10.0, 10.1, 9.9]), run([], index=3, status="failure")]
     cell = row(base, runs([8.0, 8.1, 7.9]))
-    assert cell["Runs base"] == 2 and cell["Verdict"] == "faster"
+    assert cell["Runs base"] == 3 and cell["Verdict"] == "faster"
+    two = row([*runs([10.0, 10.1]), run([], index=2, status="failure")], runs([8.0, 8.1, 7.9]))
+    assert two["Runs base"] == 2 and two["Verdict"] == "no verdict: 2 runs on a side"
+    assert two["CI low"] is None and two["Speedup"] == pytest.approx(10.05 / 8.0, rel=0.01)
     lone = row([runs([10.0])[0], run([], index=1, status="failure")], runs([8.0, 8.1]))
     assert lone["Verdict"] == "no verdict: 1 run on a side"
 

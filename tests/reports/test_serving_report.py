@@ -204,6 +204,17 @@ def test_saturated_and_busy_serving_cells_are_marked_with_a_legend() -> None:
     assert any(n.startswith("# busy machine") for n in report.notes)
 
 
+def test_a_serving_cell_whose_machine_state_was_not_judged_is_marked() -> None:
+    """Issue 56 item 7: a run whose share is null (a window too short to divide by) is neither
+    busy nor quiet; its cells say so with ``=`` and the legend explains it."""
+    short = _run(8, 420.0)
+    short.update({"results.other_cpu_share": None, "results.other_cpu_seconds": 0.01})
+    report = build_report([_run(2, 40.0), short])
+    ttft = {t.name: t for t in report.tables}["ttft_p50"]
+    assert ttft.mark(0, 0) == "" and ttft.mark(0, 1) == "="
+    assert any(n.startswith("= machine state not judged") for n in report.notes)
+
+
 def test_the_latency_chart_runs_over_the_offered_load_and_marks_saturated_points(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from dlbs.reports import plots
