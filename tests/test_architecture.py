@@ -368,6 +368,21 @@ def test_the_spec_the_error_and_the_fact_format_import_only_the_standard_library
         assert imported.split(".")[0] in STDLIB, f"{name} imports {imported}"
 
 
+def test_the_max_batch_search_is_pure() -> None:
+    """Which batch to probe next is arithmetic over a prober (issue 57): ``searches`` imports
+    only the pure standard library (no torch, no ``/proc`` reader, no process), calls no
+    ``open``, and the probers and limits it stands apart from are not its imports."""
+    path = ROOT / "python" / "pytorch_benchmarks" / "run" / "maxbatch" / "searches.py"
+    impure = IMPURE_MODULES | {"os", "resource", "mmap", "signal", "select", "ctypes", "gc"}
+    for imported in _imports(path):
+        top = imported.split(".")[0]
+        assert top in STDLIB and top not in impure, f"{path.name} imports {imported}"
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            assert node.func.id not in IMPURE_CALLS, \
+                f"{path.name}:{node.lineno} calls {node.func.id}"
+
+
 # --- the document describes the code as it is ------------------------------------------------
 
 #: Folders whose every module ``docs/architecture.md`` must name (the others are named as a

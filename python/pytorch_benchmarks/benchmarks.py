@@ -286,7 +286,7 @@ def _benchmark(spec: Spec, reporter: Reporter, ctx: Any, stops: StopSignals,
     stop_here(stops.name)
     searched = spec.run.batch_size == MAX_BATCH
     if searched:  # before any torch computation: it forks probes
-        from pytorch_benchmarks.run.maxbatch import find_max_batch
+        from pytorch_benchmarks.run.maxbatch.finder import find_max_batch
 
         spec = spec.with_batch(find_max_batch(spec, ctx, reporter.facts, reporter.warn,
                                               classify_probe, one_line, near_oom))

@@ -365,11 +365,11 @@ RUN_TIME_REFUSALS: dict[str, str] = {
                                               "transformer blocks: needs the model",
     "run/generate.py:GenerateRunner.__init__": "whether a built model keeps a KV cache "
                                                "(hf: and plugin models): needs the model",
-    "run/maxbatch.py:ForkProber._outcome": _SEARCH,
-    "run/maxbatch.py:find_max_batch": _SEARCH + " (batch 1 does not fit)",
-    "run/maxbatch.py:proc_status_bytes": _SEARCH,
-    "run/maxbatch.py:limit_memory": _SEARCH,
-    "run/maxbatch.py:cpu_budget": _SEARCH,
+    "run/maxbatch/probers.py:ForkProber._outcome": _SEARCH,
+    "run/maxbatch/finder.py:find_max_batch": _SEARCH + " (batch 1 does not fit)",
+    "run/maxbatch/limits.py:proc_status_bytes": _SEARCH,
+    "run/maxbatch/limits.py:limit_memory": _SEARCH,
+    "run/maxbatch/limits.py:cpu_budget": _SEARCH,
     "benchmarks.py:_benchmark": "a --log_file that cannot be appended to, on that host",
     "runtime/versions.py:check_torch": "the torch installed where the run runs (the host's "
                                        "or the container's)",

@@ -19,7 +19,7 @@ import torch
 from pytorch_benchmarks import benchmarks
 from pytorch_benchmarks.errors import BenchmarkError
 from pytorch_benchmarks.options import parse_args
-from pytorch_benchmarks.run import maxbatch
+from pytorch_benchmarks.run.maxbatch import finder, limits, probers, searches
 from pytorch_benchmarks.runtime.distributed import DistContext
 from pytorch_benchmarks.spec import MaxBatchSpec
 
@@ -117,14 +117,14 @@ def test_max_is_refused_where_there_is_no_model_or_several_replicas() -> None:
         parse_args(["--batch_size", "max", "--data_loader_only", "--data_dir", "/x"])
     args = parse_args(["--batch_size", "max", "--device", "cpu"])
     with pytest.raises(BenchmarkError, match="not under torchrun .WORLD_SIZE=2."):
-        maxbatch.find_max_batch(args, DistContext(world_size=2, enabled=True), print, print,
-                                benchmarks.classify, benchmarks.one_line)
+        finder.find_max_batch(args, DistContext(world_size=2, enabled=True), print, print,
+                              benchmarks.classify, benchmarks.one_line)
     assert parse_args([]).max_batch == MaxBatchSpec(limit=4096, memory_budget_mb=0.0)
 
 
 def threshold(largest: int) -> Any:
-    def probe(batch: int, timeout: float | None = None) -> maxbatch.Probe:
-        return maxbatch.Probe(batch, batch <= largest, 0.0, None if batch <= largest else "no")
+    def probe(batch: int, timeout: float | None = None) -> searches.Probe:
+        return searches.Probe(batch, batch <= largest, 0.0, None if batch <= largest else "no")
     return probe
 
 
@@ -139,7 +139,7 @@ def threshold(largest: int) -> Any:
 def test_search_doubles_to_the_limit_then_bisects(largest: int, limit: int, batches: list[int],
                                                   found: int, capped: bool) -> None:
     seen: list[int] = []
-    result = maxbatch.search(threshold(largest), limit, lambda p: seen.append(p.batch))
+    result = searches.search(threshold(largest), limit, lambda p: seen.append(p.batch))
     assert [p.batch for p in result.probes] == batches == seen
     assert (result.max_batch, result.capped) == (found, capped)
 
@@ -155,9 +155,9 @@ def test_in_process_probes_take_cuda_oom_as_does_not_fit() -> None:
             raise ValueError("a bug")
         return 0.01
 
-    prober = maxbatch.InProcessProber(step, benchmarks.classify, benchmarks.one_line,
-                                      lambda: cleaned.append(1))
-    result = maxbatch.search(prober, 4096)
+    prober = probers.InProcessProber(step, benchmarks.classify, benchmarks.one_line,
+                                     lambda: cleaned.append(1))
+    result = searches.search(prober, 4096)
     assert result.max_batch == 20 and len(cleaned) == len(result.probes)
     failed = [p for p in result.probes if not p.fits]
     assert failed[0].reason == "OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"
@@ -165,8 +165,8 @@ def test_in_process_probes_take_cuda_oom_as_does_not_fit() -> None:
         prober(0)
 
 
-def fork_prober(step: Any, budget_mb: int = 64) -> maxbatch.ForkProber:
-    return maxbatch.ForkProber(step, budget_mb << 20, benchmarks.classify, benchmarks.one_line)
+def fork_prober(step: Any, budget_mb: int = 64) -> probers.ForkProber:
+    return probers.ForkProber(step, budget_mb << 20, benchmarks.classify, benchmarks.one_line)
 
 
 def test_fork_probes_fail_for_real_past_the_budget() -> None:
@@ -191,7 +191,7 @@ def test_fork_probes_fail_for_real_past_the_budget() -> None:
 SEARCH = """
 import gc, json, sys
 from pytorch_benchmarks import benchmarks
-from pytorch_benchmarks.run import maxbatch
+from pytorch_benchmarks.run.maxbatch import limits, probers, searches
 
 class Node:
     pass
@@ -207,11 +207,11 @@ def step(batch):
     return float(len(data))
 
 if sys.argv[2:] == ["no-free-reported"]:  # a heap that reports no free chunk (as on a CI)
-    _reported = maxbatch.malloc_free_bytes
-    maxbatch.malloc_free_bytes = lambda trim=False: _reported(trim) if trim else 0
-prober = maxbatch.ForkProber(step, 64 << 20, benchmarks.classify, benchmarks.one_line)
-free_mib = maxbatch.malloc_free_bytes(trim=True) >> 20
-found = maxbatch.search(prober, 4096)
+    _reported = limits.malloc_free_bytes
+    limits.malloc_free_bytes = lambda trim=False: _reported(trim) if trim else 0
+prober = probers.ForkProber(step, 64 << 20, benchmarks.classify, benchmarks.one_line)
+free_mib = limits.malloc_free_bytes(trim=True) >> 20
+found = searches.search(prober, 4096)
 print(json.dumps({"max_batch": found.max_batch, "free_mib": free_mib,
                   "probes": [[p.batch, p.fits] for p in found.probes]}))
 """
@@ -242,7 +242,7 @@ def test_a_fork_probe_never_passes_its_budget_whatever_the_parent_left(garbage_m
 FREED_HEAP = """
 import json
 from pytorch_benchmarks import benchmarks
-from pytorch_benchmarks.run import maxbatch
+from pytorch_benchmarks.run.maxbatch import limits, probers
 
 blocks = [bytearray(100 << 10) for _ in range(3000)]
 pin = bytearray(100 << 10)
@@ -251,8 +251,8 @@ del blocks
 def step(batch):
     return float(len(bytearray(batch << 20)))
 
-prober = maxbatch.ForkProber(step, 64 << 20, benchmarks.classify, benchmarks.one_line)
-free_mib = maxbatch.malloc_free_bytes(trim=True) >> 20
+prober = probers.ForkProber(step, 64 << 20, benchmarks.classify, benchmarks.one_line)
+free_mib = limits.malloc_free_bytes(trim=True) >> 20
 print(json.dumps({"free_mib": free_mib, "fits": {b: prober(b).fits for b in (8, 60, 70, 200)}}))
 """
 
@@ -284,12 +284,12 @@ def test_a_killed_probe_does_not_fit_and_a_broken_one_fails() -> None:
 
 def test_the_cpu_budget_defaults_to_half_of_mem_available(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    assert maxbatch.mem_available()  # the real one is read (its value moves with the load)
+    assert limits.mem_available()  # the real one is read (its value moves with the load)
     meminfo = tmp_path / "meminfo"
     meminfo.write_text("MemTotal:       24000000 kB\nMemAvailable:   20000000 kB\n")
-    monkeypatch.setattr(maxbatch, "PROC_MEMINFO", str(meminfo))
-    assert maxbatch.cpu_budget(0) == int(20000000 * 1024 * 0.5)
-    assert maxbatch.cpu_budget(40) == 40 << 20
+    monkeypatch.setattr(limits, "PROC_MEMINFO", str(meminfo))
+    assert limits.cpu_budget(0) == int(20000000 * 1024 * 0.5)
+    assert limits.cpu_budget(40) == 40 << 20
 
 
 def test_a_failed_cpp_allocation_is_out_of_memory() -> None:

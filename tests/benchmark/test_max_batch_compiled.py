@@ -2,7 +2,7 @@
 
 The H100 run (docs/gpu/README.md, D6) compiled resnet50 for 47 s a probe: a search of about 20
 probes could not end within its time. The search now probes with one dynamic-batch graph, then
-settles the edge with the static graph the timed run compiles (``maxbatch.compiled_search``).
+settles the edge with the static graph the timed run compiles (``searches.compiled_search``).
 No GPU here: the GPU's prober runs in this process with real ``torch.compile`` graphs (a
 backend that records each graph it is given), and CUDA's out-of-memory error is raised at a
 chosen edge.
@@ -19,7 +19,7 @@ import pytest
 import torch
 from pytorch_benchmarks import benchmarks
 from pytorch_benchmarks.options import parse_args
-from pytorch_benchmarks.run import maxbatch
+from pytorch_benchmarks.run.maxbatch import finder, probers, searches
 from pytorch_benchmarks.runtime.distributed import DistContext
 from torch import nn
 
@@ -28,16 +28,16 @@ from .test_max_batch_edge import _has_dynamic_inputs
 OOM = "CUDA out of memory. Tried to allocate 2.00 GiB"
 
 
-def edges(static: int, dynamic: int) -> tuple[maxbatch.Prober, maxbatch.Prober, list[str]]:
+def edges(static: int, dynamic: int) -> tuple[searches.Prober, searches.Prober, list[str]]:
     """Fake probers: batches up to ``dynamic`` fit the dynamic graph, up to ``static`` the
     static one; the third item is the order they were called in."""
     calls: list[str] = []
 
-    def prober(edge: int, name: str) -> maxbatch.Prober:
-        def probe(batch: int, timeout: float | None = None) -> maxbatch.Probe:
+    def prober(edge: int, name: str) -> searches.Prober:
+        def probe(batch: int, timeout: float | None = None) -> searches.Probe:
             calls.append(f"{name}{batch}")
             fits = batch <= edge
-            return maxbatch.Probe(batch, fits, 0.0, None if fits else "no")
+            return searches.Probe(batch, fits, 0.0, None if fits else "no")
         return probe
     return prober(dynamic, "d"), prober(static, "s"), calls
 
@@ -53,7 +53,7 @@ def edges(static: int, dynamic: int) -> tuple[maxbatch.Prober, maxbatch.Prober, 
 def test_the_static_graph_settles_the_edge_the_dynamic_one_found(
         static: int, dynamic: int, second_part: list[str]) -> None:
     dyn, stat, calls = edges(static, dynamic)
-    found = maxbatch.compiled_search(dyn, stat, 64, reset=lambda: calls.append("reset"))
+    found = searches.compiled_search(dyn, stat, 64, reset=lambda: calls.append("reset"))
     assert found.max_batch == static and found.confirmed and not found.timed_out
     assert found.dynamic_max_batch == (dynamic if dynamic > 1 else None)  # 1: no dynamic graph
     assert found.capped == (static == 64)
@@ -69,11 +69,11 @@ def test_the_static_graph_settles_the_edge_the_dynamic_one_found(
 def test_a_search_near_a_hint_finds_the_edge_wherever_it_is(hint: int, edge: int) -> None:
     probed: list[int] = []
 
-    def probe(batch: int, timeout: float | None = None) -> maxbatch.Probe:
+    def probe(batch: int, timeout: float | None = None) -> searches.Probe:
         probed.append(batch)
-        return maxbatch.Probe(batch, batch <= edge, 0.0)
+        return searches.Probe(batch, batch <= edge, 0.0)
 
-    found = maxbatch.search_near(probe, hint, 256, 1, None)
+    found = searches.search_near(probe, hint, 256, 1, None)
     assert found.max_batch == edge and found.capped == (edge == 256)
     assert 1 not in probed and len(probed) == len(set(probed))  # batch 1 known; none twice
     distance = abs(edge - hint) + 1
@@ -83,7 +83,7 @@ def test_a_search_near_a_hint_finds_the_edge_wherever_it_is(hint: int, edge: int
 def test_no_room_for_the_static_graph_leaves_the_dynamic_edge_unconfirmed() -> None:
     dyn, stat, calls = edges(45, 43)
     ticks = itertools.count(0.0, 1.0)  # each clock reading 1 s later
-    found = maxbatch.compiled_search(dyn, stat, 4096, time_limit=12.5, clock=lambda: next(ticks),
+    found = searches.compiled_search(dyn, stat, 4096, time_limit=12.5, clock=lambda: next(ticks),
                                      reset=lambda: calls.append("reset"))
     assert calls[-1] == "reset" and not any(c.startswith("s") for c in calls)
     assert found.timed_out and not found.confirmed
@@ -100,12 +100,12 @@ class Clock:
         return self.now
 
     def prober(self, edge: int, graph: str, seconds: Callable[[int], float],
-               calls: list[str]) -> maxbatch.Prober:
-        def probe(batch: int, timeout: float | None = None) -> maxbatch.Probe:
+               calls: list[str]) -> searches.Prober:
+        def probe(batch: int, timeout: float | None = None) -> searches.Probe:
             calls.append(f"{graph}{batch}")
             self.now += seconds(batch)
             fits = batch <= edge
-            return maxbatch.Probe(batch, fits, seconds(batch), None if fits else "no")
+            return searches.Probe(batch, fits, seconds(batch), None if fits else "no")
         return probe
 
 
@@ -114,7 +114,7 @@ def test_a_search_cut_in_its_bisection_keeps_the_bisections_largest_fit() -> Non
     before 45: the result is 44, not the doubling's 32 (a time-out lost the bisection's
     progress for a moment in this change, before this test)."""
     clock, calls = Clock(), []
-    found = maxbatch.search(clock.prober(45, "", lambda b: 1.0, calls), 4096, time_limit=10.5,
+    found = searches.search(clock.prober(45, "", lambda b: 1.0, calls), 4096, time_limit=10.5,
                             clock=clock)
     assert calls == ["1", "2", "4", "8", "16", "32", "64", "48", "40", "44", "46"]
     assert found.timed_out and found.max_batch == 44
@@ -128,7 +128,7 @@ def test_the_first_part_keeps_time_for_the_static_graph() -> None:
     clock, calls = Clock(), []
     dynamic = clock.prober(43, "d", lambda b: 10.0 if b == 1 else 1.0, calls)
     static = clock.prober(45, "s", lambda b: 10.0, calls)
-    found = maxbatch.compiled_search(dynamic, static, 4096, time_limit=40, clock=clock,
+    found = searches.compiled_search(dynamic, static, 4096, time_limit=40, clock=clock,
                                      reset=lambda: None)
     dynamic_part = [c for c in calls if c.startswith("d")]
     assert clock.now <= 40 + 10  # a GPU probe cannot be stopped: one may end past the limit
@@ -144,17 +144,17 @@ def test_a_time_out_names_only_the_static_graphs_failures() -> None:
     clock, calls = Clock(), []
     dynamic = clock.prober(43, "d", lambda b: 1.0, calls)
     static = clock.prober(45, "s", lambda b: 10.0, calls)
-    found = maxbatch.compiled_search(dynamic, static, 4096, time_limit=35, clock=clock,
+    found = searches.compiled_search(dynamic, static, 4096, time_limit=35, clock=clock,
                                      reset=lambda: None)
     assert "d44" in calls and calls[-3:] == ["s43", "s44", "s46"]  # then 35 s were over
     assert found.timed_out and found.max_batch == 44
-    warning = maxbatch.time_out_warning(found, 35)
+    warning = searches.time_out_warning(found, 35)
     assert "(batch 46 did not fit)" in warning and "batch 44 did not" not in warning, warning
 
 
 def test_batch_1_is_confirmed_even_when_time_runs_out_after_it() -> None:
     dyn, stat, calls = edges(45, 43)
-    found = maxbatch.compiled_search(dyn, stat, 4096, time_limit=0.5,
+    found = searches.compiled_search(dyn, stat, 4096, time_limit=0.5,
                                      clock=iter([0.0, 1.0, 2.0, 3.0]).__next__,
                                      reset=lambda: None)
     assert calls == ["d1"] and found.max_batch == 1 and found.confirmed and found.timed_out
@@ -199,17 +199,17 @@ def gpu_search(monkeypatch: pytest.MonkeyPatch, graphs: Graphs, static: int, dyn
             late[0] = 86400.0
         return graphs.step(batch)
 
-    monkeypatch.setattr(maxbatch, "probe_step", probe_step)
+    monkeypatch.setattr(probers, "probe_step", probe_step)
     spec = parse_args(["--model", model, "--device", "gpu", "--compile", "--batch_size",
                        "max", "--max_batch_limit", "256", *flags])
     facts: dict[str, Any] = {}
     warnings: list[str] = []
     torch._dynamo.reset()
     try:
-        batch = maxbatch.find_max_batch(spec, DistContext(), facts.update, warnings.append,
-                                        benchmarks.classify, benchmarks.one_line,
-                                        benchmarks.near_oom,
-                                        clock=lambda: time.monotonic() + late[0])
+        batch = finder.find_max_batch(spec, DistContext(), facts.update, warnings.append,
+                                      benchmarks.classify, benchmarks.one_line,
+                                      benchmarks.near_oom,
+                                      clock=lambda: time.monotonic() + late[0])
     finally:
         torch._dynamo.reset()
     return batch, facts, warnings
@@ -271,7 +271,7 @@ def test_the_dynamic_part_refuses_to_fall_back_to_eager() -> None:
 
     compiled = torch.compile(specialised, backend=backend, dynamic=False)
     torch._dynamo.reset()
-    with maxbatch.dynamic_graphs(), pytest.raises(Exception, match="recompile_limit|limit"):
+    with probers.dynamic_graphs(), pytest.raises(Exception, match="recompile_limit|limit"):
         for calls in range(1, 200):
             compiled(torch.ones(1), calls)
     assert calls > 8  # past the default limit, within the search's (64)
@@ -315,24 +315,25 @@ def test_a_zoo_models_real_probes_compile_four_graphs_and_keep_no_probe_alive(
 
     def step(batch: int, dynamic: bool) -> float:
         graphs.batch = batch
-        with maxbatch.dynamic_graphs() if dynamic else contextlib.nullcontext():
-            maxbatch.probe_step(spec, DistContext(), batch)
+        with probers.dynamic_graphs() if dynamic else contextlib.nullcontext():
+            probers.probe_step(spec, DistContext(), batch)
         if batch > edge:  # after the step: the probe's tensors existed, as on a GPU
             raise torch.cuda.OutOfMemoryError(OOM)
         return 0.0
 
-    def seen(probe: maxbatch.Probe) -> None:
+    def seen(probe: searches.Probe) -> None:
         gc.collect()
         leaked.extend(probe.batch for ref in alive if ref() is not None)
 
     torch._dynamo.reset()
     try:
-        found = maxbatch.compiled_search(
-            maxbatch.InProcessProber(lambda b: step(b, True), benchmarks.classify,
-                                     benchmarks.one_line, gc.collect, benchmarks.near_oom),
-            maxbatch.InProcessProber(lambda b: step(b, False), benchmarks.classify,
-                                     benchmarks.one_line, maxbatch.cuda_cleanup,
-                                     benchmarks.near_oom), 64, seen)
+        found = searches.compiled_search(
+            probers.InProcessProber(lambda b: step(b, True), benchmarks.classify,
+                                    benchmarks.one_line, gc.collect, benchmarks.near_oom),
+            probers.InProcessProber(lambda b: step(b, False), benchmarks.classify,
+                                    benchmarks.one_line, probers.cuda_cleanup,
+                                    benchmarks.near_oom), 64, seen,
+            reset=probers.reset_compiler)
     finally:
         torch._dynamo.reset()
     assert found.max_batch == found.dynamic_max_batch == edge and found.confirmed

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.distributed
 from pytorch_benchmarks import benchmarks
-from pytorch_benchmarks.run import maxbatch
+from pytorch_benchmarks.run.maxbatch import probers, searches
 from torch import nn
 
 NCCL_OOM = ("NCCL error in: /opt/pytorch/pytorch/torch/csrc/distributed/c10d/"
@@ -77,14 +77,14 @@ def test_memory_errors_are_told_by_their_real_messages(error: BaseException, sta
     assert benchmarks.near_oom(error) is near
 
 
-def _prober(error: BaseException, largest: int) -> maxbatch.InProcessProber:
+def _prober(error: BaseException, largest: int) -> probers.InProcessProber:
     def step(batch: int) -> float:
         if batch > largest:
             raise error
         return 0.01
 
-    return maxbatch.InProcessProber(step, benchmarks.classify, benchmarks.one_line,
-                                    lambda: None, benchmarks.near_oom)
+    return probers.InProcessProber(step, benchmarks.classify, benchmarks.one_line,
+                                   lambda: None, benchmarks.near_oom)
 
 
 @pytest.mark.parametrize("message", [
@@ -92,7 +92,7 @@ def _prober(error: BaseException, largest: int) -> maxbatch.InProcessProber:
     "CUDA error: CUBLAS_STATUS_NOT_INITIALIZED when calling `cublasCreate(handle)`",
     CUBLAS_GEMM_FAILED, "cuDNN error: CUDNN_STATUS_INTERNAL_ERROR"])
 def test_the_search_ends_at_the_edge_when_memory_runs_out_without_saying_so(message: str) -> None:
-    result = maxbatch.search(_prober(RuntimeError(message), 37), 4096)
+    result = searches.search(_prober(RuntimeError(message), 37), 4096)
     assert result.max_batch == 37 and not result.timed_out
     reason = next(p.reason for p in result.probes if not p.fits)
     assert reason is not None and message.split("`")[0].strip() in reason
@@ -101,7 +101,7 @@ def test_the_search_ends_at_the_edge_when_memory_runs_out_without_saying_so(mess
 def test_an_error_only_memory_near_the_edge_explains_is_the_runs_at_batch_1() -> None:
     """Batch 1 runs before any larger probe: a failed GEMM there is a fault, not the edge."""
     with pytest.raises(RuntimeError, match="CUBLAS_STATUS_EXECUTION_FAILED"):
-        maxbatch.search(_prober(RuntimeError(CUBLAS_GEMM_FAILED), 0), 4096)
+        searches.search(_prober(RuntimeError(CUBLAS_GEMM_FAILED), 0), 4096)
 
 
 def test_a_near_edge_error_is_probably_out_of_memory_in_the_probes_reason() -> None:
@@ -143,9 +143,9 @@ def test_compiled_probes_leave_the_timed_run_a_static_graph_of_its_own_batch() -
         return run(batch)
 
     torch._dynamo.reset()
-    prober = maxbatch.InProcessProber(step, benchmarks.classify, benchmarks.one_line,
-                                      maxbatch.cuda_cleanup, benchmarks.near_oom)
-    found = maxbatch.search(prober, 64)
+    prober = probers.InProcessProber(step, benchmarks.classify, benchmarks.one_line,
+                                     probers.cuda_cleanup, benchmarks.near_oom)
+    found = searches.search(prober, 64)
     assert found.max_batch == 6
     fitted = [p for p in found.probes if p.fits]
     assert dynamic == [False] * len(fitted)  # every probe compiled its own, static batch

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pytorch_benchmarks import benchmarks
 from pytorch_benchmarks.options import parse_args
-from pytorch_benchmarks.run import maxbatch
+from pytorch_benchmarks.run.maxbatch import probers, searches
 
 from .conftest import documented
 from .test_max_batch import ROOT, SMALL, run_script
@@ -76,9 +76,9 @@ def test_a_cpu_probe_running_at_the_limit_is_stopped(first_stall: int, readings:
             raise MemoryError("stand-in: does not fit")
         return stalled_at(first_stall)(batch)
 
-    prober = maxbatch.ForkProber(step, 256 << 20, benchmarks.classify, benchmarks.one_line)
+    prober = probers.ForkProber(step, 256 << 20, benchmarks.classify, benchmarks.one_line)
     start = time.monotonic()
-    result = maxbatch.search(prober, 4096, time_limit=1000, clock=scripted_clock(readings))
+    result = searches.search(prober, 4096, time_limit=1000, clock=scripted_clock(readings))
     assert time.monotonic() - start < 120  # a hang guard: the stalled child was killed
     assert [(p.batch, p.fits) for p in result.probes] == probed
     assert (result.max_batch, result.timed_out, result.capped) == (found, True, False)
@@ -96,11 +96,11 @@ def test_no_probe_starts_past_the_limit(elapsed: list[float], probed: list[int],
                                         timed_out: bool) -> None:
     ticks = iter(elapsed + [elapsed[-1]] * 20)  # the clock: one reading per probe after 1
 
-    def probe(batch: int, timeout: float | None) -> maxbatch.Probe:
+    def probe(batch: int, timeout: float | None) -> searches.Probe:
         assert (timeout is None) == (batch == 1)  # batch 1 is never cut; the others are
-        return maxbatch.Probe(batch, batch < 6, 0.0, None if batch < 6 else "no")
+        return searches.Probe(batch, batch < 6, 0.0, None if batch < 6 else "no")
 
-    result = maxbatch.search(probe, 4096, time_limit=10, clock=lambda: next(ticks))
+    result = searches.search(probe, 4096, time_limit=10, clock=lambda: next(ticks))
     assert [p.batch for p in result.probes] == probed and result.timed_out is timed_out
     assert result.max_batch == max(p.batch for p in result.probes if p.fits)
 
@@ -108,11 +108,11 @@ def test_no_probe_starts_past_the_limit(elapsed: list[float], probed: list[int],
 def test_no_time_limit_gives_probes_no_timeout() -> None:
     seen: list[float | None] = []
 
-    def probe(batch: int, timeout: float | None) -> maxbatch.Probe:
+    def probe(batch: int, timeout: float | None) -> searches.Probe:
         seen.append(timeout)
-        return maxbatch.Probe(batch, batch < 3, 0.0)
+        return searches.Probe(batch, batch < 3, 0.0)
 
-    result = maxbatch.search(probe, 4096, time_limit=0)
+    result = searches.search(probe, 4096, time_limit=0)
     assert [p.batch for p in result.probes] == [1, 2, 4, 3] and result.max_batch == 2
     assert seen == [None] * 4 and not result.timed_out
 

@@ -39,7 +39,7 @@ from pytorch_benchmarks.data.lmdb_dataset import lmdb_problem
 from pytorch_benchmarks.errors import BenchmarkError
 from pytorch_benchmarks.facts import iter_facts
 from pytorch_benchmarks.measure import energy, memory
-from pytorch_benchmarks.run import maxbatch
+from pytorch_benchmarks.run.maxbatch import limits
 from pytorch_benchmarks.runtime import hostinfo
 
 from dlbs.cli.main import logparser_main
@@ -202,17 +202,17 @@ def _host_cpuinfo(folder: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def _maxbatch_status(folder: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setattr(maxbatch, "PROC_STATUS", str(folder / "status"))
+    monkeypatch.setattr(limits, "PROC_STATUS", str(folder / "status"))
     with pytest.raises(BenchmarkError) as info:
-        maxbatch.proc_status_bytes("VmData")
+        limits.proc_status_bytes("VmData")
     return str(info.value)
 
 
 def _maxbatch_meminfo(folder: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setattr(maxbatch, "PROC_MEMINFO", str(folder / "meminfo"))
-    assert maxbatch.mem_available() is None
+    monkeypatch.setattr(limits, "PROC_MEMINFO", str(folder / "meminfo"))
+    assert limits.mem_available() is None
     with pytest.raises(BenchmarkError) as info:
-        maxbatch.cpu_budget(0)
+        limits.cpu_budget(0)
     return str(info.value)
 
 
@@ -296,9 +296,9 @@ READERS = [
            kinds=("fifo", "socket", "dev-zero", "directory")),
     Reader("benchmark-cpuinfo", "cpuinfo", hostinfo.CPUINFO_BYTES, _host_cpuinfo,
            "more than 16,777,216"),
-    Reader("maxbatch-status", "status", maxbatch.PROC_BYTES, _maxbatch_status,
+    Reader("maxbatch-status", "status", limits.PROC_BYTES, _maxbatch_status,
            "more than 65,536"),
-    Reader("maxbatch-meminfo", "meminfo", maxbatch.PROC_BYTES, _maxbatch_meminfo,
+    Reader("maxbatch-meminfo", "meminfo", limits.PROC_BYTES, _maxbatch_meminfo,
            "MemAvailable is unknown"),
     Reader("runner-cpuinfo", "cpuinfo", provenance.MAX_CPUINFO_BYTES,
            _runner_host("CPUINFO", "cpuinfo"), "more than 16,777,216"),
