@@ -47,17 +47,26 @@ def judge(figures: Mapping[str, Mapping[str, Sequence[float]]],
           references: Mapping[str, Reference]) -> tuple[list[CheckVerdict], list[str]]:
     """Every node x check judged against its reference (when the table has one) and the fleet;
     returns the verdicts and the fleet comparisons' false-alarm lines (one a check)."""
+    verdicts, fleets = judge_checks(figures, references)
+    return verdicts, [fleet.said for fleet in fleets]
+
+
+def judge_checks(figures: Mapping[str, Mapping[str, Sequence[float]]],
+                 references: Mapping[str, Reference]
+                 ) -> tuple[list[CheckVerdict], list[FleetVerdict]]:
+    """As :func:`judge`, with each check's fleet comparison itself (what the fleet chart
+    draws) instead of its line."""
     checks = sorted({c for per_node in figures.values() for c in per_node})
     verdicts: list[CheckVerdict] = []
-    said: list[str] = []
+    fleets: list[FleetVerdict] = []
     for check in checks:
         runs = {node: per_node[check] for node, per_node in figures.items() if check in per_node}
         ref = references.get(check)
         fleet = judge_fleet(runs, check, ref.unit if ref else "",
                             higher_is_better=ref.higher_is_better if ref else True)
-        said.append(fleet.said)
+        fleets.append(fleet)
         verdicts += _merge(fleet, ref)
-    return verdicts, said
+    return verdicts, fleets
 
 
 def _merge(fleet: FleetVerdict, ref: Reference | None) -> list[CheckVerdict]:

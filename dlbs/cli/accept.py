@@ -36,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--junit", type=Path, default=None, help="write JUnit XML here")
     parser.add_argument("--markdown", type=Path, default=None,
                         help="write the per-node table here")
+    parser.add_argument("--html", type=Path, default=None,
+                        help="write an HTML page here: the fleet chart, the false-alarm "
+                        "lines and the per-node table")
 
 
 def _load_json(path: Path, what: str) -> Any:
@@ -98,10 +101,19 @@ def run(args: argparse.Namespace) -> int:
     """Measure, judge, print; 1 when a node failed."""
     from dlbs.accept.junit import junit_xml
     from dlbs.accept.node import REFERENCES, load_references
-    from dlbs.accept.verdict import exclude_line, failing_nodes, judge, markdown_table, node_lines
+    from dlbs.accept.page import html_page
+    from dlbs.accept.verdict import (
+        exclude_line,
+        failing_nodes,
+        judge_checks,
+        markdown_table,
+        node_lines,
+    )
     from dlbs.cli.output import say
 
-    verdicts, said = judge(_figures(args), load_references(args.references or REFERENCES))
+    references = load_references(args.references or REFERENCES)
+    verdicts, fleets = judge_checks(_figures(args), references)
+    said = [fleet.said for fleet in fleets]
     for line in node_lines(verdicts) + said:
         print(line)
     print(exclude_line(verdicts) or "no node failed: nothing to exclude")
@@ -109,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
         _write(args.markdown, markdown_table(verdicts), "--markdown")
     if args.junit is not None:
         _write(args.junit, junit_xml(verdicts), "--junit")
+    if args.html is not None:
+        _write(args.html, html_page(verdicts, fleets, references), "--html")
     failing = failing_nodes(verdicts)
     if failing:
         say(f"dlbs accept: {len(failing)} of {len({v.node for v in verdicts})} node(s) failed: "
