@@ -68,8 +68,9 @@ def failure(url: URL, what: str, err: BaseException, note: str = "") -> Database
 
 
 def guarded(what: str, note: str = "") -> Callable[[F], F]:
-    """A :class:`dlbs.db.store.Store` method whose database errors become one-line
-    :class:`DatabaseError` (``what`` names the action: 'ingest', 'the query')."""
+    """A method of a room of the store (``dlbs.db.writes``, ``queries``, ``summary``), or a
+    function whose first argument is one (``dlbs.db.ingest``), whose database errors become
+    one-line :class:`DatabaseError` (``what`` names the action: 'ingest', 'the query')."""
     def wrap(method: F) -> F:
         @functools.wraps(method)
         def run(self: Any, *args: Any, **kwargs: Any) -> Any:

@@ -2,7 +2,7 @@
 summary for a pull-request comment and a JUnit XML document (what CI systems already read).
 
 Every figure is the one the table and the JSON give: a change and its interval are formatted
-by :func:`change_cells` (the table's cells too) from the :class:`~dlbs.db.history.Found`
+by :func:`change_cells` (the table's cells too) from the :class:`~dlbs.db.changes.Found`
 objects the search returned, and the JUnit failure's text is the change's own ``as_json()``;
 nothing here computes a statistic. Counts are those of the command's summary line.
 

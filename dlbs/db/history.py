@@ -1,254 +1,74 @@
-"""Histories (one configuration's results along an axis) and the regressions in them.
+"""Histories (one configuration's results along an axis) read from the database, and the
+regressions in them.
 
-A **series** is the runs that share a comparability key (``dlbs.db.records``) with the axis
-left out; its **points** are the axis values in order (``date``: by day, chronologically;
-any fact, e.g. ``exp.code_version``: in the order each value was first measured). A point's
-value is the geometric mean of its runs' metric, its interval a t interval over the runs on
-the log scale (runs are the unit, as in the reports); a point of one run takes that run's own
-interval (throughput: samples over the time interval), or none.
+:func:`load_series` reads the stored runs matching some filters and builds their series
+(``dlbs.db.series``: points, intervals, names), from the summary columns where it can
+(``dlbs.db.summary``) and from the runs' facts otherwise; the runs that enter no statistic are
+counted by why (:attr:`Loaded.left_out`) and the commands name them ("1 interrupted run left
+out"). A filter, metric or axis that matches nothing is a one-line error, never an empty
+history that passes a gate. The changes in the series are judged by ``dlbs.db.changes``.
 
-Only runs that ended ``ok`` (``results.status``) with a finite metric > 0 and a value on the
-axis enter a series; every other run is counted by why (:attr:`Loaded.left_out`) and the
-commands name them ("1 interrupted run left out").
+The names of ``dlbs.db.series`` and ``dlbs.db.changes`` that the commands use are importable
+from here too (``from dlbs.db.history import load_series, regressions``).
 
-Regressions: :func:`benchstats.find_changes` on each series, weighted by each point's own
-interval plus the scatter between points, and confirmed only beyond ``min_change``. A point's
-standard error is its runs' own: ``sd / sqrt(n)`` of their log values (never the t interval
-divided by 2 x 1.96, which overstates it 2.2x at 3 runs and 6.5x at 2); a point of one run
-takes its interval's half-width over the t quantile that interval used (on the run's
-effective sample size ``results.ess``). Changes at the same first bad axis value in several
-series are reported as affecting those configurations together.
+This module reads and checks; it judges no change and computes no statistic itself.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-from benchstats import find_changes
-from benchstats.compare import judge
-from benchstats.estimate import ESTIMATOR
-from benchstats.latest import METHODS as LATEST_METHODS
-from benchstats.latest import WINDOW, judge_latest_many
-
 from dlbs.db import pointvalue, records
-from dlbs.db.pointvalue import one_run_se, over_runs
-from dlbs.db.store import RunRecord
+from dlbs.db.changes import (
+    BROKEN_NUMBERS,
+    UNSTEADY_NEWEST,
+    Broken,
+    Found,
+    Judged,
+    broken_newest,
+    latest_changes,
+    regressions,
+    unsteady_newest,
+)
+from dlbs.db.queries import RunRecord
+from dlbs.db.series import (
+    CODE_VERSION,
+    LOWER_IS_BETTER_PREFIXES,
+    NAME_FIELDS,
+    NAMING,
+    NO_AXIS,
+    NO_STATUS,
+    NO_VALUE,
+    OK_STATUS,
+    STORED_KEY_AXES,
+    Point,
+    Series,
+    axis_order,
+    axis_value,
+    build_series,
+    configuration_names,
+    higher_is_better,
+    naming_of,
+    number_of,
+    point,
+    split_parameters,
+    why_left_out,
+    withheld_reason,
+)
 from dlbs.engine.names import did_you_mean
 from dlbs.errors import UsageError
-from dlbs.logs.withheld import WITHHELD_FACTS, ci_withheld
+from dlbs.logs.withheld import WITHHELD_FACTS
 
-#: Metrics where lower is better (a rise is a regression).
-LOWER_IS_BETTER_PREFIXES = ("results.time", "results.ttft", "results.peak_memory")
-#: What names a series in an output (the key fields people read).
-NAMING = ("exp.model", "exp.phase", "exp.dtype", "exp.replica_batch", "exp.device_type",
-          "device_model", "exp.num_replicas", "host_class", "exp.framework",
-          "exp.framework_version", "container_image", "exp.num_threads")
-#: What every series' name in a table shows, as values; a naming field that differs between
-#: the series shown is added as ``name=value`` (:func:`configuration_names`).
-NAME_FIELDS = ("exp.model", "exp.phase", "exp.dtype", "exp.replica_batch", "exp.device_type",
-               "exp.num_replicas")
-#: Axes the stored comparability key already leaves out (``dlbs.db.records.KEY_FACTS``).
-STORED_KEY_AXES = ("exp.code_version", "date")
-CODE_VERSION = "exp.code_version"
-#: The one ``results.status`` whose runs enter a statistic.
-OK_STATUS = "ok"
-#: Why a run was left out besides its status (keys of :attr:`Loaded.left_out`).
-NO_STATUS, NO_VALUE, NO_AXIS = "(no status)", "(no value)", "(no axis value)"
-
-
-@dataclass
-class Point:
-    """One axis value of a series: ``se`` is the standard error of ``value`` (see the
-    module's docstring; NaN when unknown)."""
-
-    axis_value: str
-    value: float
-    low: float
-    high: float
-    runs: int
-    #: every run's id, oldest first; empty for a point read from the ``points`` table
-    #: (``regressions --latest``), which keeps only the first (``first_run``)
-    run_ids: list[int]
-    excluded: bool = False
-    se: float = math.nan
-    withheld: str = ""  # why a one-run point has no interval: its run's (results.ci_withheld)
-    first_run: int = -1  # the id of its oldest run (by date, then id)
-
-    def __post_init__(self) -> None:
-        if self.run_ids:
-            self.first_run = self.run_ids[0]
-
-
-@dataclass
-class Series:
-    """One configuration's points along the axis."""
-
-    key: str
-    parameters: dict[str, Any]
-    points: list[Point] = field(default_factory=list)
-
-
-def higher_is_better(metric: str) -> bool:
-    return not metric.startswith(LOWER_IS_BETTER_PREFIXES)
-
-
-def axis_value(run: RunRecord, axis: str) -> str | None:
-    if axis == "date":
-        return None if run.date is None else run.date.date().isoformat()
-    value = run.facts.get(axis)
-    if value is None or value == "":
-        return None
-    return value if isinstance(value, str) else records.canonical(value)
-
-
-def _metric(run: RunRecord, metric: str) -> float | None:
-    value = run.facts.get(metric)
-    if type(value) is float:  # the common case, checked first
-        return value if 0 < value < math.inf else None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) and value > 0 else None
-
-
-def _one_run_interval(run: RunRecord, metric: str, value: float) -> tuple[float, float]:
-    if ci_withheld(run.facts):  # no interval to read: not steady, withheld (issue 30)
-        return math.nan, math.nan
-    ci = run.facts.get(f"{metric}_ci95")
-    if isinstance(ci, list) and len(ci) == 2 and all(isinstance(x, (int, float)) for x in ci):
-        return float(ci[0]), float(ci[1])
-    time_ci, time = run.facts.get("results.time_ci95"), run.facts.get("results.time")
-    if (metric == "results.throughput" and isinstance(time_ci, list) and len(time_ci) == 2
-            and isinstance(time, (int, float)) and all(isinstance(x, (int, float)) and x > 0
-                                                      for x in time_ci)):
-        return value * time / time_ci[1], value * time / time_ci[0]
-    if metric == "results.time" and isinstance(time_ci, list) and len(time_ci) == 2:
-        return float(time_ci[0]), float(time_ci[1])
-    return math.nan, math.nan
-
-
-def _withheld(low: float, facts: dict[str, Any]) -> str:
-    """Why a one-run point has no interval, when its run's was withheld (issue 30), else ""."""
-    return "" if math.isfinite(low) else ci_withheld(facts) or ""
-
-
-def point(axis_value_: str, runs: Sequence[RunRecord], metric: str) -> Point | None:
-    """The point of one axis value from its runs (those with the metric), or None."""
-    usable = [(run, v) for run in runs if (v := _metric(run, metric)) is not None]
-    if not usable:
-        return None
-    if len(usable) == 1:
-        run, value = usable[0]
-        low, high = _one_run_interval(run, metric, value)
-        return Point(axis_value_, value, low, high, 1, [run.id], excluded=run.excluded,
-                     se=one_run_se(value, low, high, run.facts.get("results.ess")),
-                     withheld=_withheld(low, run.facts))
-    value, low, high, se = over_runs([v for _, v in usable])
-    return Point(axis_value_, value, low, high, len(usable), [run.id for run, _ in usable],
-                 excluded=all(run.excluded for run, _ in usable), se=se)
-
-
-def _why_left_out(status: Any, has_value: bool, has_axis: bool) -> str | None:
-    """Why a run enters no statistic (a key of :attr:`Loaded.left_out`), or None."""
-    if status != OK_STATUS:
-        return NO_STATUS if status is None or status == "" else str(status)
-    if not has_value:
-        return NO_VALUE
-    return None if has_axis else NO_AXIS
-
-
-def build_series(runs: Iterable[RunRecord], metric: str, axis: str,
-                 left_out: dict[str, int] | None = None) -> list[Series]:
-    """The series of ``runs`` along ``axis``: only runs that ended ok, with a usable metric
-    and an axis value; the others are counted by why into ``left_out``."""
-    groups: dict[str, dict[str, list[RunRecord]]] = {}
-    naming: dict[str, dict[str, Any]] = {}
-    first_seen: dict[tuple[str, str], tuple[Any, int]] = {}
-    skipped: dict[str, int] = {} if left_out is None else left_out
-    for run in runs:
-        where = axis_value(run, axis)
-        why = _why_left_out(records.stored_status(run.facts), _metric(run, metric) is not None,
-                            where is not None)
-        if why is not None or where is None:
-            skipped[why or NO_AXIS] = skipped.get(why or NO_AXIS, 0) + 1
-            continue
-        # the stored key already leaves out the code version and the date
-        key = (run.comparability_key if axis in STORED_KEY_AXES and run.comparability_key
-               else records.comparability_key(run.facts, axis))
-        groups.setdefault(key, {}).setdefault(where, []).append(run)
-        if key not in naming:
-            naming[key] = naming_of(run.facts, axis)
-        stamp = (run.date.isoformat() if run.date else "", run.id)
-        if (key, where) not in first_seen or stamp < first_seen[(key, where)]:
-            first_seen[(key, where)] = stamp
-    out = []
-    for key, by_value in groups.items():
-        order = _axis_order(list(by_value), axis,
-                            {v: first_seen[(key, v)] for v in by_value})
-        points = [p for v in order if (p := point(v, by_value[v], metric)) is not None]
-        if points:
-            out.append(Series(key, naming[key], points))
-    out.sort(key=lambda s: records.canonical(s.parameters))
-    return out
-
-
-def naming_of(facts: dict[str, Any], axis: str) -> dict[str, Any]:
-    """The fields that name a run's series: those people read first (``NAMING``), then every
-    other comparability field with a value (two series that differ only in ``exp.seq_len``
-    or the driver are told apart), the axis left out."""
-    names = NAMING + tuple(n for n in records.key_fields(axis) if n not in NAMING)
-    named = {name: value for name in names if name != axis
-             and (value := records.key_value(facts, name)) is not None}
-    return {**named, **records.added_key_fields(facts, axis)}
-
-
-def configuration_names(parameters: Sequence[dict[str, Any]]) -> list[str]:
-    """A name for each configuration of a table: the values of ``NAME_FIELDS``, then
-    ``field=value`` for every other naming field that differs between them (threads 1 and 2
-    of one model are two series: their names must say so)."""
-    others = dict.fromkeys(k for one in parameters for k in one if k not in NAME_FIELDS)
-    varying = [k for k in others
-               if len({records.canonical(one.get(k)) for one in parameters}) > 1]
-    return [" ".join([*(str(one[k]) for k in NAME_FIELDS if k in one),
-                      *(f"{k.removeprefix('exp.')}={one.get(k)}" for k in varying)])
-            for one in parameters]
-
-
-def split_parameters(parameters: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], list[str]]:
-    """The naming fields of a table's series split in two: those every series has with one
-    value (said once above the table), and the names of those that differ between them (a
-    column each), in the order the series name them. A field that some series lack varies: a
-    run that does not set it (``exp.parallelism`` of a plain run) is not one that sets it."""
-    fields = list(dict.fromkeys(k for one in parameters for k in one))
-    constant: dict[str, Any] = {}
-    varying: list[str] = []
-    for name in fields:
-        values = {records.canonical(one.get(name)) for one in parameters}
-        if len(values) == 1 and all(name in one for one in parameters):
-            constant[name] = parameters[0][name]
-        else:
-            varying.append(name)
-    return constant, varying
-
-
-def _number(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def _axis_order(values: list[str], axis: str, first_seen: dict[str, Any]) -> list[str]:
-    """Dates in order, numbers (thread counts, batches) in order, anything else (code
-    versions) in the order each value was first measured."""
-    if axis == "date":
-        return sorted(values)
-    numbers = {v: _number(v) for v in values}
-    if all(n is not None for n in numbers.values()):
-        return sorted(values, key=lambda v: (numbers[v], v))
-    return sorted(values, key=lambda v: first_seen[v])
+__all__ = [
+    "BROKEN_NUMBERS", "CODE_VERSION", "DATE_FALLBACK_NOTE", "LOWER_IS_BETTER_PREFIXES",
+    "NAME_FIELDS", "NAMING", "NO_AXIS", "NO_STATUS", "NO_VALUE", "OK_STATUS", "STORED_KEY_AXES",
+    "UNSTEADY_NEWEST", "Broken", "Found", "Judged", "Loaded", "Point", "Series", "axis_value",
+    "broken_newest", "build_series", "configuration_names", "higher_is_better", "latest_changes",
+    "load_series", "load_series_on_axis", "naming_of", "point", "regressions",
+    "split_parameters", "unsteady_newest",
+]
 
 
 @dataclass
@@ -292,7 +112,7 @@ def load_series(store: Any, filters: dict[str, Any], metric: str, axis: str,
     grouped here; each series is then named from one run's facts: the same series as
     :func:`build_series` (tested), much faster over a large database. ``newest``: only the
     newest points of each series are wanted (``regressions --latest``); along code versions
-    the window is chosen in SQL (:meth:`~dlbs.db.store.Store.newest_point_rows`), so the
+    the window is chosen in SQL (:meth:`~dlbs.db.summary.Summary.newest_point_rows`), so the
     cost follows the window, not the history, and the runs left out are counted over all
     matching runs, as without it. A :class:`~dlbs.errors.UsageError` when no stored run
     matches the filters or none has the metric or the axis (with the closest fact name): a
@@ -303,20 +123,7 @@ def load_series(store: Any, filters: dict[str, Any], metric: str, axis: str,
     if metric in ("results.throughput", "results.time") and axis in STORED_KEY_AXES:
         column = "throughput" if metric == "results.throughput" else "time_mean"
         if newest is not None and include_excluded and _windowable(store, filters, axis):
-            if since is None:  # the points themselves, kept at ingest
-                stored = store.newest_points(filters, column, newest)
-            if stored is None:
-                rows = store.newest_point_rows(filters, column, newest, since)
-            classes = store.run_classes(filters, column, since)
-            if (rows is not None or stored is not None) and classes is not None:
-                counted = True
-                matched = 0
-                for status, has_value, has_axis, count in classes:
-                    matched += count
-                    why = _why_left_out(status, has_value, has_axis)
-                    if why is not None:
-                        left_out[why] = left_out.get(why, 0) + count
-                _check_matched(store, filters, matched)
+            rows, stored, counted = _window(store, filters, column, newest, since, left_out)
         if rows is None and stored is None:
             rows = store.light_rows(filters, since)
     if stored is not None and counted:
@@ -334,20 +141,51 @@ def load_series(store: Any, filters: dict[str, Any], metric: str, axis: str,
         if not counted:
             _check_matched(store, filters, len(rows))
         series = _light_series(rows, metric, axis, {} if counted else left_out)
+    _name(store, series, axis, counted)
+    loaded = Loaded(series, _entered(series), left_out)
+    _check_names(loaded, metric, axis, {metric, axis})
+    return loaded
+
+
+def _window(store: Any, filters: dict[str, Any], column: str, newest: int, since: Any,
+            left_out: dict[str, int]) -> tuple[Any, Any, bool]:
+    """The newest points of each series chosen in SQL: ``(rows, stored, counted)``, the
+    points kept at ingest (``stored``, :meth:`~dlbs.db.summary.Summary.newest_points`) or
+    the runs of the window (``rows``), None where they cannot be read so; ``counted``: the
+    runs left out were counted into ``left_out`` over all matching runs (and some matched)."""
+    rows = stored = None
+    if since is None:  # the points themselves, kept at ingest
+        stored = store.newest_points(filters, column, newest)
+    if stored is None:
+        rows = store.newest_point_rows(filters, column, newest, since)
+    classes = store.run_classes(filters, column, since)
+    if (rows is None and stored is None) or classes is None:
+        return rows, stored, False
+    matched = 0
+    for status, has_value, has_axis, count in classes:
+        matched += count
+        why = why_left_out(status, has_value, has_axis)
+        if why is not None:
+            left_out[why] = left_out.get(why, 0) + count
+    _check_matched(store, filters, matched)
+    return rows, stored, True
+
+
+def _name(store: Any, series: list[Series], axis: str, newest_only: bool) -> None:
+    """Name each series read from the summary columns from its first run's facts, tell why
+    its one-run points (``newest_only``: the newest) have no interval, and sort them by
+    name."""
     first = {one.key: one.points[0].first_run for one in series}
-    bare = [p for one in series for p in _asked(one.points, counted)
+    bare = [p for one in series for p in _asked(one.points, newest_only)
             if p.runs == 1 and math.isnan(p.low)]
     facts = store.some_facts_of(list(first.values()), records.KEY_SOURCE_FACTS)
     why = store.some_facts_of([p.first_run for p in bare], WITHHELD_FACTS)
     for p in bare:  # the facts of one-run points without an interval: why none
-        p.withheld = _withheld(p.low, why.get(p.first_run, {}))
+        p.withheld = withheld_reason(p.low, why.get(p.first_run, {}))
     for one in series:
         full = facts.get(first[one.key], {})
         one.parameters = naming_of(full, axis)
     series.sort(key=lambda s: records.canonical(s.parameters))
-    loaded = Loaded(series, _entered(series), left_out)
-    _check_names(loaded, metric, axis, {metric, axis})
-    return loaded
 
 
 def _asked(points: list[Point], newest_only: bool) -> list[Point]:
@@ -367,7 +205,7 @@ def _windowable(store: Any, filters: dict[str, Any], axis: str) -> bool:
     if axis != "exp.code_version":
         return False
     versions = store.code_versions(filters)
-    return versions is not None and all(_number(str(v)) is None for v in versions)
+    return versions is not None and all(number_of(str(v)) is None for v in versions)
 
 
 def _entered(series: Sequence[Series]) -> int:
@@ -465,12 +303,12 @@ def _light_series(rows: list[tuple[Any, ...]], metric: str, axis: str,
             else:
                 found.append(row)
             continue
-        why = _why_left_out(row[9], value is not None and 0 < value < math.inf,
+        why = why_left_out(row[9], value is not None and 0 < value < math.inf,
                             where is not None and where != "") or NO_AXIS
         left_out[why] = left_out.get(why, 0) + 1
     out = []
     for key, by_value in groups.items():
-        order = _axis_order(list(by_value), axis, {v: i for i, v in enumerate(by_value)})
+        order = axis_order(list(by_value), axis, {v: i for i, v in enumerate(by_value)})
         points = [_light_point(v, by_value[v], column) for v in order]
         out.append(Series(key, {}, points))
     return out
@@ -497,210 +335,3 @@ def _light_point(where: str, rows: list[tuple[Any, ...]], column: int) -> Point:
 
 def _since(runs: list[RunRecord], since: Any) -> list[RunRecord]:
     return runs if since is None else [r for r in runs if r.date is not None and r.date >= since]
-
-
-@dataclass
-class Found:
-    """One confirmed change of one series, in the shape ``dlbs regressions --format json``
-    prints."""
-
-    parameters: dict[str, Any]
-    metric: str
-    axis: str
-    last_good: str
-    first_bad: str
-    change: float
-    ci: tuple[float, float]
-    p_value: float
-    direction: str
-    runs_before: int
-    runs_after: int
-    affected_together: list[dict[str, Any]] = field(default_factory=list)
-
-    def as_json(self) -> dict[str, Any]:
-        return {"parameters": self.parameters, "metric": self.metric, "axis": self.axis,
-                "last_good": self.last_good, "first_bad": self.first_bad,
-                "change": self.change, "ci": list(self.ci), "p_value": self.p_value,
-                "direction": self.direction, "runs_before": self.runs_before,
-                "runs_after": self.runs_after, "affected_together": self.affected_together,
-                "estimator": ESTIMATOR}
-
-
-@dataclass
-class Judged:
-    """What a regression search over many series found."""
-
-    changes: list[Found]
-    judged: int
-    not_judged: list[tuple[dict[str, Any], str]]
-
-
-def regressions(series: Sequence[Series], metric: str, axis: str,
-                min_change: float = 0.05) -> Judged:
-    """Confirmed changes of every series (see the module's docstring)."""
-    found: list[Found] = []
-    skipped: list[tuple[dict[str, Any], str]] = []
-    judged = 0
-    for one in series:
-        points = one.points
-        excluded = [i for i, p in enumerate(points) if p.excluded]
-        search = find_changes([p.value for p in points], [p.se for p in points],
-                              [p.runs for p in points], min_change=min_change,
-                              excluded=excluded, higher_is_better=higher_is_better(metric))
-        if search.not_judged:
-            skipped.append((one.parameters, search.not_judged))
-            continue
-        judged += 1
-        for change in search.changes:
-            before = sum(points[i].runs for i in range(change.last_good + 1)
-                         if not points[i].excluded)
-            after = sum(points[i].runs for i in range(change.first_bad, len(points))
-                        if not points[i].excluded)
-            found.append(Found(one.parameters, metric, axis, points[change.last_good].axis_value,
-                               points[change.first_bad].axis_value, change.change,
-                               (change.ci[0], change.ci[1]), change.p_value, change.direction,
-                               before, after))
-    for item in found:
-        item.affected_together = [other.parameters for other in found if other is not item
-                                  and other.first_bad == item.first_bad
-                                  and other.direction == item.direction]
-    return Judged(found, judged, skipped)
-
-
-#: The words of :func:`_unsteady_newest`'s reason that tell it apart from "too short".
-UNSTEADY_NEWEST = "its one run was not steady"
-
-
-def unsteady_newest(judged: Judged) -> list[tuple[dict[str, Any], str]]:
-    """The series :func:`latest_changes` did not judge because the newest point is one
-    unsteady run (the others in ``judged.not_judged`` are too short)."""
-    return [(parameters, why) for parameters, why in judged.not_judged
-            if UNSTEADY_NEWEST in why]
-
-
-def _unsteady_newest(points: Sequence[Point]) -> str | None:
-    """Why the newest point cannot be judged, or None: one run whose window was not steady
-    has a mean that drift moved, and no interval of its own (the history's scatter would
-    stand in for it, and the verdict would read as a steady run's; issue 30)."""
-    if not points:
-        return None
-    newest = points[-1]
-    if newest.runs == 1 and newest.withheld.startswith("not steady"):
-        return (f"newest point {newest.axis_value}: {UNSTEADY_NEWEST} (no interval); "
-                "run it again")
-    return None
-
-
-def latest_changes(series: Sequence[Series], metric: str, axis: str, min_change: float = 0.05,
-                   alpha: float = 0.05, method: str = LATEST_METHODS[0]) -> Judged:
-    """The newest point of every series against the points before it
-    (:func:`benchstats.latest.judge_latest`), Benjamini-Hochberg over the series judged at
-    ``alpha``. ``pooled`` (the default): over each series' test of "the change lies within
-    ``+-min_change``" (``p_beyond``); ``weighted`` (before issue 56): over the p-values of no
-    change, a change then reported only when its 95% interval lies wholly beyond
-    ``min_change``."""
-    judged: list[tuple[Series, Any]] = []
-    skipped: list[tuple[dict[str, Any], str]] = []
-    tails: list[list[int]] = []
-    for one in series:
-        # the newest point and the window before it: only those are read
-        usable = [i for i, p in enumerate(one.points) if not p.excluded]
-        tails.append(usable[-(WINDOW + 1):])
-    unsteady = [_unsteady_newest([one.points[i] for i in tail])
-                for one, tail in zip(series, tails)]
-    searches = iter(judge_latest_many(  # every history at once (the same verdicts)
-        [([one.points[i].value for i in tail], [one.points[i].se for i in tail],
-          [one.points[i].runs for i in tail])
-         for one, tail, why in zip(series, tails, unsteady) if not why],
-        min_change=min_change, higher_is_better=higher_is_better(metric), method=method))
-    for one, tail, why in zip(series, tails, unsteady):
-        if why:
-            skipped.append((one.parameters, why))
-            continue
-        search = next(searches)
-        if search.latest is None:
-            skipped.append((one.parameters, search.not_judged or "not judged"))
-        else:
-            latest = search.latest
-            judged.append((one, replace(latest, index=tail[latest.index],
-                                        left_out=tuple(tail[i] for i in latest.left_out))))
-    pooled = method == "pooled"  # its verdict is the BH decision over the tests' p_beyond
-    rejected = judge([latest.p_beyond if pooled else latest.p_value for _, latest in judged],
-                     alpha, "bh").rejected if judged else []
-    found: list[Found] = []
-    for (one, latest), significant in zip(judged, rejected):
-        if not significant or (not pooled and latest.verdict != "beyond"):
-            continue
-        before = [i for i in range(latest.index) if not one.points[i].excluded]
-        # the points judged against: the window less those the outlier rule left out
-        history = [i for i in before[-(latest.history + len(latest.left_out)):]
-                   if i not in latest.left_out]
-        found.append(Found(one.parameters, metric, axis, one.points[history[-1]].axis_value,
-                           one.points[latest.index].axis_value, latest.change, latest.ci,
-                           latest.p_value, latest.direction,
-                           sum(one.points[i].runs for i in history),
-                           one.points[latest.index].runs))
-    for item in found:
-        item.affected_together = [other.parameters for other in found if other is not item
-                                  and other.first_bad == item.first_bad
-                                  and other.direction == item.direction]
-    return Judged(found, len(judged), skipped)
-
-
-#: Stored statuses of runs that ended ok at a speed of their own but computed wrong numbers
-#: (a loss or output not finite; ``--check_numerics`` off its reference): no point takes
-#: them, so ``--latest`` would judge the version before them; :func:`broken_newest` finds them.
-BROKEN_NUMBERS = (records.NUMERICS_OFF_STATUS, records.NOT_FINITE_STATUS)
-
-
-@dataclass(frozen=True)
-class Broken:
-    """A series whose newest axis value computed wrong numbers: its runs stored with
-    ``status`` (:data:`BROKEN_NUMBERS`), how many, at ``axis_value``."""
-
-    parameters: dict[str, Any]
-    axis_value: str
-    status: str
-    runs: int
-
-    def as_json(self) -> dict[str, Any]:
-        """A JSON object beside the changes: ``direction`` ``numerics``."""
-        return {"direction": "numerics", "parameters": self.parameters,
-                "first_bad": self.axis_value, "status": self.status, "runs": self.runs}
-
-
-def broken_newest(store: Any, filters: dict[str, Any], axis: str, series: Sequence[Series],
-                  since: Any = None) -> list[Broken]:
-    """The series whose newest runs computed wrong numbers (``regressions --latest``: a gate
-    must not pass a version that is fast because it computes something else): runs stored
-    with a status of :data:`BROKEN_NUMBERS`, not excluded, at the axis value of their series'
-    newest point or at a value first run no earlier than that point (a version all of whose
-    runs were broken has no point of its own). A series with no point at all counts too."""
-    bad = [run for status in BROKEN_NUMBERS
-           for run in store.runs({**filters, "results.status": status})
-           if not run.excluded and (since is None or (run.date is not None and run.date >= since))]
-    groups: dict[tuple[str, str], list[RunRecord]] = {}
-    for run in bad:
-        where = axis_value(run, axis)
-        if where is not None:
-            key = (run.comparability_key if axis in STORED_KEY_AXES and run.comparability_key
-                   else records.comparability_key(run.facts, axis))
-            groups.setdefault((key, where), []).append(run)
-    if not groups:
-        return []
-    by_key = {one.key: one for one in series if one.points}
-    newest = {key: one.points[-1] for key, one in by_key.items()}
-    dated = store.some_facts_of([p.first_run for p in newest.values() if p.first_run >= 0],
-                                records.DATE_FACTS)
-    found = []
-    for (key, where), runs in groups.items():
-        point = newest.get(key)
-        if point is not None and where != point.axis_value:
-            since_newest = records.run_date(dated.get(point.first_run, {}))
-            first = min((r.date for r in runs if r.date is not None), default=None)
-            if since_newest is None or first is None or first < since_newest:
-                continue  # an older version that was broken: the history before the newest
-        status = "/".join(sorted({str(records.stored_status(r.facts)) for r in runs}))
-        found.append(Broken(naming_of(runs[0].facts, axis), where, status, len(runs)))
-    found.sort(key=lambda b: (records.canonical(b.parameters), b.axis_value))
-    return found

@@ -60,7 +60,7 @@ HAS_VERSION = and_(runs.c.code_version.is_not(None), runs.c.code_version != "")
 
 def usable(value: Any) -> Any:
     """The summary column ``value`` holds a measurement: finite and > 0 (NULL, NaN, infinity
-    and 0 are none), as :func:`dlbs.db.history._why_left_out` judges it."""
+    and 0 are none), as :func:`dlbs.db.series.why_left_out` judges it."""
     return and_(value > 0, value < 1e308)
 
 
@@ -286,7 +286,7 @@ def add_classes(conn: Connection, insert: Any, run_ids: Sequence[int]) -> None:
 
 def run_classes(conn: Connection, conditions: Sequence[Any], metric_column: str
                 ) -> list[tuple[Any, bool, bool, int]]:
-    """:meth:`dlbs.db.store.Store.run_classes` of the series matching ``conditions`` (on
+    """:meth:`dlbs.db.summary.Summary.run_classes` of the series matching ``conditions`` (on
     ``series``), from the counts."""
     has_value = classes.c.has_throughput if metric_column == "throughput" else classes.c.has_time
     stmt = (select(classes.c.status, has_value, classes.c.has_version, func.sum(classes.c.runs))

@@ -24,7 +24,7 @@ from benchstats.estimate import LogSums, estimate_of_sums, log_sums
 from benchstats.tdist import t_critical
 
 Z95 = 1.959964
-#: The columns of a light row, by position (``dlbs.db.store.Store.light_rows``): run id,
+#: The columns of a light row, by position (``dlbs.db.summary.Summary.light_rows``): run id,
 #: comparability key, date, throughput, time_mean, time_ci_low, time_ci_high, code_version,
 #: the exclusion's reason (None: not excluded), status, ess.
 ID, KEY, DATE, THROUGHPUT, TIME_MEAN, CI_LOW, CI_HIGH, VERSION, REASON, STATUS, ESS = range(11)

@@ -49,7 +49,7 @@ SEARCH_START = {"rate": "serve.request_rate", "concurrency": "serve.concurrency"
 NOT_SERVED = ("exp.replica_batch", "exp.dtype", "exp.seq_len", "exp.input_shape",
               "exp.model_config", "exp.data", "exp.num_threads")
 #: The facts the comparability fields are read from (:func:`key_value`, and the fields added
-#: later): what names a series (``dlbs.db.history.naming_of``) without reading the whole run.
+#: later): what names a series (``dlbs.db.series.naming_of``) without reading the whole run.
 KEY_SOURCE_FACTS = (*(name for name in KEY_FACTS
                       if name not in ("container_image", "device_model", "host_class")),
                     "exp.docker_image", "exp.docker", "hw.devices", "hw.cpu_model",

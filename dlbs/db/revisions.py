@@ -6,7 +6,7 @@ Reading only, and without Alembic: the revisions are the ``revision``/``down_rev
 assignments of the files in ``migrations/versions`` and the database's stamp is the row of
 Alembic's ``alembic_version`` table, so a command on an up-to-date database does not import
 Alembic (a third of a second at every start). ``tests/db/test_revisions.py`` checks both
-against Alembic's own reading. The upgrade itself is :meth:`dlbs.db.store.Store.upgrade`.
+against Alembic's own reading. The upgrade itself is :func:`dlbs.db.upgrade.upgrade`.
 """
 from __future__ import annotations
 

@@ -169,3 +169,12 @@ INDEXED = {
     "exp.framework_version": "framework_version",
     "exp.code_version": "code_version", "exp.repeat_index": "repeat", "results.status": "status",
 }
+
+#: The ``Integer`` columns (ids, batch, device count, repeat) are 32-bit on PostgreSQL.
+INTEGER_BITS = 32
+
+
+def fits(value: int, bits: int) -> bool:
+    """Whether ``value`` is a signed integer of ``bits`` bits (what a column or a bound
+    parameter can hold: a 20-digit filter value is none)."""
+    return -(1 << (bits - 1)) <= value < (1 << (bits - 1))

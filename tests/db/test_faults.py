@@ -15,7 +15,8 @@ import pytest
 from forked_cli import run_dlbs
 from sqlalchemy.exc import OperationalError
 
-from dlbs.db import DatabaseError, Store, open_store
+from dlbs.db import DatabaseError, open_store
+from dlbs.db.writes import Writes
 
 
 def _dlbs(*args: str) -> subprocess.CompletedProcess[str]:
@@ -40,9 +41,9 @@ def _sweep(logs: Any, folder: Path, count: int) -> Path:
 
 
 def _lost_server(calls: list[int], original: Any) -> Any:
-    """``Store._store_rows`` (every write of runs: ``store_many`` and ingest) whose second
+    """``Writes.store_rows`` (every write of runs: ``store_many`` and ingest) whose second
     transaction finds the server gone."""
-    def store_rows(self: Store, items: Any) -> int:
+    def store_rows(self: Writes, items: Any) -> int:
         calls.append(len(items))
         if len(calls) == 2:
             raise OperationalError("INSERT INTO runs (identity, facts) VALUES (%s, %s)",
@@ -58,7 +59,7 @@ def test_a_server_gone_mid_ingest_is_one_line_and_the_earlier_runs_stay(
         db_url: str, logs: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = _sweep(logs, tmp_path / "logs", 3)
     calls: list[int] = []
-    monkeypatch.setattr(Store, "_store_rows", _lost_server(calls, Store._store_rows))
+    monkeypatch.setattr(Writes, "store_rows", _lost_server(calls, Writes.store_rows))
     store = open_store(db_url)
     try:
         with pytest.raises(DatabaseError) as raised:
@@ -81,7 +82,7 @@ def test_a_database_error_in_the_cli_is_one_line(db_url: str, logs: Any, tmp_pat
     from dlbs.cli.main import main
 
     folder = _sweep(logs, tmp_path / "logs", 2)
-    monkeypatch.setattr(Store, "_store_rows", _lost_server([1], Store._store_rows))
+    monkeypatch.setattr(Writes, "store_rows", _lost_server([1], Writes.store_rows))
     assert main(["db", "ingest", "--db", db_url, str(folder)]) == 2
     err = capsys.readouterr().err
     assert err.count("error: ") == 1 and "INSERT" not in err and "ingest failed" in err

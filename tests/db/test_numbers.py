@@ -230,12 +230,11 @@ def test_a_batch_the_database_refuses_is_stored_run_by_run(logs: Any, tmp_path: 
                                                            ) -> None:
     """Whatever the database refuses in one run (here: a row the engine rejects), the other
     runs of the batch are stored and the file is named."""
-    from dlbs.db import open_store
-    from dlbs.db import store as store_module
+    from dlbs.db import open_store, records
 
     for r in range(3):
         logs.write(tmp_path / "logs" / f"r{r}.log", logs.facts(repeat=r))
-    real = store_module.records.row
+    real = records.row
 
     def row(facts: dict[str, Any]) -> dict[str, Any]:
         values = real(facts)
@@ -243,7 +242,7 @@ def test_a_batch_the_database_refuses_is_stored_run_by_run(logs: Any, tmp_path: 
             values["identity"] = None  # NOT NULL on both engines: the insert fails
         return values
 
-    monkeypatch.setattr(store_module.records, "row", row)
+    monkeypatch.setattr(records, "row", row)
     store = open_store(f"sqlite:///{tmp_path / 'r.db'}")
     try:
         result = store.ingest_paths([str(tmp_path / "logs")])

@@ -314,11 +314,11 @@ def test_dlbs_own_logs_are_ingested_with_their_status(db_url: str, tmp_path: Pat
 def test_a_filter_takes_equal_numbers_as_equal_whatever_their_type() -> None:
     """PostgreSQL's jsonb returns a float written with an exponent (1e+16) as an integer: a
     filter on the float still finds it, as on SQLite."""
-    from dlbs.db.store import _equal
+    from dlbs.db.queries import equal
 
-    assert _equal(10000000000000000, 1e16) and _equal(1152921504606847000, 1.152921504606847e18)
-    assert _equal(16, "16") and not _equal(16, 17) and not _equal(None, 0)
-    assert not _equal(10 ** 400, 1.0)  # beyond a float's range: no crash, not equal
+    assert equal(10000000000000000, 1e16) and equal(1152921504606847000, 1.152921504606847e18)
+    assert equal(16, "16") and not equal(16, 17) and not equal(None, 0)
+    assert not equal(10 ** 400, 1.0)  # beyond a float's range: no crash, not equal
 
 
 def test_some_facts_of_reads_only_the_named_facts_as_stored(logs: Any, db_url: str) -> None:
