@@ -205,12 +205,17 @@ def compare_report(base: Records, new: Records, threshold: float = NOISE_THRESHO
     compared_notes = list(notes)  # what is compared first, then the legend, then the method
     sessions = [e.sessions() for e in evidence
                 if e is not None and min(len(e.base), len(e.new)) >= MIN_RUNS]
-    notes = _method_notes(data, policy, confidence, count, sessions)
+    none_why = (f"no cell has {MIN_RUNS} successful runs a side" if any(
+        e is not None for e in evidence) else "no cell was measured on both sides")
+    notes = _method_notes(data, policy, confidence, count, sessions, none_why)
     cell_count = "1 cell" if count == 1 else f"{count} cells"
     title = (f"Speedup (intervals at {confidence:.2%} confidence, adjusted for {cell_count}"
-             if count else f"Speedup (no interval nor verdict: no cell has {MIN_RUNS} runs a side")
+             if count else f"Speedup (no interval nor verdict: {none_why}")
     title += session_title(policy, sessions) + ")"
     marks = _marks(both, agg_b, agg_n, columns, index).sort_index(kind="stable")  # as data
+    # a verdict's marks say what it rests on: a cell without one ('only in base', 'no
+    # verdict: 2 runs on a side') keeps its marks on the sides' throughput alone
+    marks.loc[~data["Verdict"].isin(JUDGED_WORDS).to_numpy(), "Verdict"] = ""
     comparison = Table("comparison", title, data, marks=marks, confidence=confidence,
                        csv_marks=CSV_MARKS)
     tables = [comparison, *_pair_tables(both, agg_b, agg_n, index)]
@@ -353,15 +358,18 @@ def _pair_tables(both: pd.DataFrame, agg_b: pd.DataFrame, agg_n: pd.DataFrame,
     return tables
 
 
+#: The verdicts a comparison reaches (a cell with another word has none).
+JUDGED_WORDS = ("faster", "slower", "inconclusive")
 #: A verdict withheld for too few runs (``verdicts._word``): its count of runs.
 _FEW_RUNS = re.compile(r"no verdict: (\d+) runs? on a side$")
 
 
 def _method_notes(data: pd.DataFrame, policy: Policy, confidence: float, judged: int,
-                  sessions: list[tuple[int, int]]) -> list[str]:
+                  sessions: list[tuple[int, int]], none_why: str = "") -> list[str]:
     """How the verdicts were reached, and what a cell without one needs."""
     notes = [f"Base and New (samples/s, tokens/s): {ESTIMATOR_LEGEND}",
-             *policy_notes(policy, confidence, judged, session_note(policy, sessions))]
+             *policy_notes(policy, confidence, judged, session_note(policy, sessions),
+                           none_why)]
     verdicts = [str(v) for v in data["Verdict"]]
     few = {int(m.group(1)) for m in map(_FEW_RUNS.match, verdicts) if m}
     if few & {0, 1}:

@@ -192,7 +192,8 @@ def _needed(runs: Runs, d: LogDiff, policy: Policy, confidence: float) -> int | 
     return needed if needed is not None and needed > _pairs(runs, policy) else None
 
 
-def policy_notes(policy: Policy, confidence: float, judged: int, sides: str) -> list[str]:
+def policy_notes(policy: Policy, confidence: float, judged: int, sides: str,
+                 none_why: str = "") -> list[str]:
     """How the verdicts were reached: the unit, the band, the error control, the sessions."""
     test = ("a paired t over the rounds' log ratios (runs paired by exp.repeat_index)"
             if policy.paired else "Welch's t over the log run times")
@@ -208,7 +209,7 @@ def policy_notes(policy: Policy, confidence: float, judged: int, sides: str) -> 
          f"{CORRECTION_NAMES[policy.correction]} at --alpha {policy.alpha:g} (--correction "
          f"{policy.correction}); the intervals shown are at {confidence:.2%}, the level that "
          "agrees with the verdicts" + _level_why(policy.correction)) if judged else
-        f"no cell judged: none has {MIN_RUNS} successful runs a side",
+        f"no cell judged: {none_why or f'none has {MIN_RUNS} successful runs a side'}",
         sides,
     ]
     return notes

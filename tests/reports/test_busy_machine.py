@@ -132,3 +132,21 @@ def test_a_verdict_on_a_side_whose_machine_state_was_not_judged_carries_its_mark
              for c in ("Base (samples/s)", "New (samples/s)", "Verdict")]
     assert shown == ["", MARK_NOT_JUDGED, MARK_NOT_JUDGED]
     assert "rests on runs whose machine state was not judged" in to_text(report)
+
+
+def test_a_comparison_with_no_cell_on_both_sides_says_so_and_marks_no_verdict() -> None:
+    """Review of issue 56: a --compare-by whose sides share no cell said 'none has 3
+    successful runs a side' (each side had 3) and '2 verdicts marked # rest on ...' with no
+    verdict at all."""
+    base = [_share(0.5, time=10.0 + n * 0.1, model="alexnet") for n in range(3)]
+    new = [_share(0.5, time=9.0 + n * 0.1, model="vgg16") for n in range(3)]
+    records = [{**r, "exp.docker_image": "a"} for r in base] + \
+        [{**r, "exp.docker_image": "b"} for r in new]
+    report = compare_by_records(records, "exp.docker_image", "a", "b")
+    table = report.tables[0]
+    assert "no cell was measured on both sides" in table.title
+    verdict = list(table.data.columns).index("Verdict")
+    assert all(table.mark(r, verdict) == "" for r in range(len(table.data)))
+    text = to_text(report)
+    assert "none has 3 successful runs" not in text and "rest on runs made on a busy" not in text
+    assert "no cell judged: no cell was measured on both sides" in text
