@@ -73,6 +73,9 @@ IDENTITY_KEYS: tuple[str, ...] = (
     "exp.seq_len", "exp.generate", "exp.cpu_threads",
     "exp.parallelism", "exp.dp_shard", "exp.tp_degree", "exp.optimizer",
     "exp.activation_checkpointing",
+    # the code measured: runs of two versions in one folder are two rows, never one mean
+    # (a newcomer's review of issue 58 found a README command pooling them silently)
+    "exp.code_version",
 )
 #: Identity keys whose values mean "not used", or what every run did before the key was
 #: logged (the runner's header writes them for every experiment): read as missing, so an
@@ -97,6 +100,7 @@ NOT_IDENTITY: frozenset[str] = frozenset({
 LABELS: dict[str, str] = {
     "model_title": "Model", "model": "Model", "device": "Device", "device_type": "Device",
     "devices": "Devices", "gpus": "GPUs", "replica_batch": "Replica batch",
+    "code_version": "Code version",
     "effective_batch": "Effective batch", "phase": "Phase", "dtype": "Precision",
     "framework": "Framework", "id": "Experiment", "seq_len": "Seq len", "generate": "Generate",
     "exp.cpu_threads": "Threads", "exp.parallelism": "Parallelism",

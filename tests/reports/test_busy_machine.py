@@ -150,3 +150,14 @@ def test_a_comparison_with_no_cell_on_both_sides_says_so_and_marks_no_verdict() 
     text = to_text(report)
     assert "none has 3 successful runs" not in text and "rest on runs made on a busy" not in text
     assert "no cell judged: no cell was measured on both sides" in text
+
+
+def test_runs_of_two_code_versions_in_one_folder_are_two_rows() -> None:
+    """A newcomer's review (issue 58): the README's versions command wrote into command 1's
+    folder and the report pooled both versions' runs into one mean of 6 runs."""
+    records = [_share(0.01, time=10.0 + n * 0.1, **{"exp.code_version": "a1"}) for n in range(3)]
+    records += [_share(0.01, time=5.0 + n * 0.1, **{"exp.code_version": "b2"}) for n in range(3)]
+    agg = aggregate(to_frame(records, identity=identity_keys(records)))
+    assert len(agg) == 2 and sorted(agg["runs"]) == [3, 3]
+    one = [_share(0.01, time=10.0 + n * 0.1, **{"exp.code_version": "a1"}) for n in range(3)]
+    assert len(aggregate(to_frame(one, identity=identity_keys(one)))) == 1
