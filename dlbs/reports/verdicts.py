@@ -252,8 +252,19 @@ def session_note(policy: Policy, counts: Sequence[tuple[int, int]] = ((1, 1),)) 
                      "runs of that session do not narrow this part); give "
                      "the CV known from repeated sessions, run two or more sessions a side (the "
                      "shift is then estimated), or compare within one session (--compare-by)")
+    if policy.session_cv is not None:
+        parts.append(SESSION_CV_EXACT)
     shown = ", ".join(f"{n} session{'s' if n != 1 else ''}" for n in sides)
     return "; ".join(parts) + (f" (sessions a side: {shown})" if counts else "")
+
+
+#: What taking --session_cv as exact costs (a review of issue 56, 2026-11-29: one session and
+#: 3 runs a side at run CV 3%, the true session CV given: 8.3-10.9% of 20-cell A/A tables got a
+#: verdict; 4.3-5.3% at run CV 1%; /tmp-free reproduction: docs/reports.md).
+SESSION_CV_EXACT = ("--session_cv is taken as exact: given the true CV, few runs with a large "
+                    "spread make verdicts a little too easy (one session and 3 runs a side at "
+                    "run CV 3%: 8-11% of simulated 20-cell A/A tables got one, 5% allowed); "
+                    "give a CV with a margin, or 5 or more runs a side")
 
 
 def _percent(cv: float) -> str:
