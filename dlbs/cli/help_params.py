@@ -17,6 +17,7 @@ from typing import Any
 
 from dlbs.cli.planargs import add_config_arguments, load_config
 from dlbs.engine import Config, ParamSpec
+from dlbs.engine.names import did_you_mean
 from dlbs.errors import DLBSError, UsageError
 
 HELP = ("search parameters by name (--params) and description (--text); show type, default, "
@@ -73,8 +74,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not names:
         patterns = " ".join(args.params + args.text)
-        raise DLBSError(f"no parameter matches '{patterns}'; "
-                        "run 'experimenter help' to list them all")
+        hint = did_you_mean(patterns.replace("\\", ""), config.parameters) \
+            if len(args.params) == 1 and not args.text else ""
+        raise DLBSError(f"no parameter matches '{patterns}'" + (
+            hint or "; run 'experimenter help' to list them all"))
     sys.stdout.write("\n".join(format_parameter(config, name) for name in names) + "\n")
     return 0
 

@@ -344,14 +344,14 @@ def _check_targets(*paths: str | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build, render and write the report (and its charts)."""
-    from dlbs.cli.dbargs import check_alpha, check_min_change
+    from dlbs.reports.build import check_policy
+    from dlbs.reports.verdicts import Policy
 
     if not args.noise_threshold >= 0:  # NaN included
         raise UsageError("--noise_threshold must be >= 0 (e.g. 0.05 for 5%)")
     # checked whatever the report's kind: a value out of range is a mistake even where it
     # would not be used (a review of issue 56 found '--alpha 2' accepted without a word)
-    check_alpha(args.alpha)
-    check_min_change(args.min_change)
+    check_policy(Policy(args.min_change, args.alpha, args.correction, args.session_cv))
     formats = plot_formats(args.plot_format)
     if args.plot_format and not args.plot:
         raise UsageError("--plot-format applies to --plot DIR (the HTML page embeds PNG)")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from dlbs.engine.names import did_you_mean
 from dlbs.errors import ReportError
 from dlbs.reports.aggregate import NOISE_THRESHOLD
 from dlbs.reports.compare import compare_by_report, compare_report, split_by
@@ -100,6 +101,8 @@ def compare_by_records(records: Records, param: str, base: str, new: str,
     for value, side in zip((base, new), sides):
         if not side:
             seen = sorted({str(r[param]) for r in records if param in r})
+            hint = "" if seen else did_you_mean(param, {k for r in records for k in r})
             raise ReportError(f"--compare-by {param}: no record has {param} = {value} (values "
-                              f"in the logs: {', '.join(seen) or 'none, the key is missing'})")
+                              f"in the logs: {', '.join(seen) or 'none, the key is missing'})"
+                              f"{hint}")
     return compare_by_report(records, param, base, new, threshold, policy)

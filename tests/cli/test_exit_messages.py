@@ -38,8 +38,8 @@ FAILURES: list[tuple[list[str], str]] = [
     (["report", "/nonexistent"], "does not exist"),
     (["report", "logs"], "not an experiment log"),
     # checked without --compare too (a review of issue 56: '--alpha 2' was taken silently)
-    (["report", "logs", "--alpha", "2"], "--alpha 2.0: give a level in (0, 1)"),
-    (["report", "logs", "--min_change", "-0.5"], "--min-change -0.5: give a fraction"),
+    (["report", "logs", "--alpha", "2"], "--alpha 2.0 must be > 0 and < 1"),
+    (["report", "logs", "--min_change", "-0.5"], "--min_change -0.5 must be >= 0 and < 1"),
     (["db", "ingest", "logs", "--db", "sqlite:///runs.db"], "stored nothing"),
     (["db", "ingest", "/nonexistent", "--db", "sqlite:///runs.db"], "does not exist"),
     (["db", "exclude", "1", "--db", "sqlite:///runs.db"], "--reason"),

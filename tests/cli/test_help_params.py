@@ -44,6 +44,14 @@ def test_no_match_is_an_error(cli: Any) -> None:
                                    "'experimenter help' to list them all")
 
 
+def test_a_misspelt_name_gets_the_closest_parameter(cli: Any) -> None:
+    """A newcomer's review (issue 58): -P suggested names, help --params did not."""
+    result = cli("help", "--params", "exp.replica_bach")
+    assert result.code == 1
+    assert result.error_line() == ("error: no parameter matches 'exp.replica_bach'; did you "
+                                   "mean 'exp.replica_batch'?")
+
+
 def test_bad_regex_is_a_usage_error(cli: Any) -> None:
     result = cli("help", "--params", "exp.(")
     assert result.code == 2 and "--params 'exp.(': not a valid regular expression" \

@@ -181,3 +181,7 @@ def test_compare_by_pairs_two_values_of_one_session(
     assert main([*by, "2", "4"]) == 1
     assert "no record has exp.cpu_threads = 4 (values in the logs: 1, 2)" in \
         capsys.readouterr().err
+    # a misspelt parameter gets the closest key of the logs (a newcomer's review, issue 58)
+    assert main(["report", str(tmp_path / "s.jsonl"), "--compare-by", "exp.cpu_thread", "2",
+                 "1"]) == 1
+    assert "did you mean 'exp.cpu_threads'?" in capsys.readouterr().err
