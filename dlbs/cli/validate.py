@@ -456,7 +456,9 @@ def check_host(experiments: Iterable[Mapping[str, Any]]) -> None:
                 "this host has no NVIDIA GPU (no driver in /proc/driver/nvidia); a plan for "
                 "another host is checked here with -Pexp.status=simulate (nothing runs; "
                 "build --scripts DIR writes its launchers), and -Pexp.gpus='\"\"' runs it on "
-                "this CPU (with -Pexp.device_type=cpu too if a config sets exp.device_type)")
+                "this CPU where it fits (validate then holds its memory plan against this "
+                "host's memory; with -Pexp.device_type=cpu too if a config sets "
+                "exp.device_type)")
 
 
 def _unknown_model(exp: Experiment, model: str) -> list[str]:
