@@ -250,7 +250,8 @@ def _unsteady(ok: pd.DataFrame) -> pd.Series:
 
 
 def _steady_runs(ok: pd.DataFrame) -> pd.Series:
-    """Successful runs that reached a steady state; NaN where no run says (older logs)."""
+    """Successful runs that reached a steady state; NaN where no run says (older logs, or
+    runs too short for the test: ``results.steady_state`` null, issue 58)."""
     said = ok["steady_state"].map(lambda v: isinstance(v, (bool, np.bool_))).astype(bool)
     known = ok.loc[said]
     steady = known["steady_state"].astype(bool).groupby(known["identity"], sort=False).sum()

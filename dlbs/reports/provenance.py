@@ -119,6 +119,21 @@ def _count_true(records: Records, key: str) -> str | None:
     return f"{sum(known)} of {len(known)}" if known else None
 
 
+def _steady(records: Records) -> str | None:
+    """``k of n``: the runs whose steady state was found and tested, of those that said, with
+    the runs not tested and why (``0 of 12 (12 not tested: too few iterations)``): a run too
+    short for the test was counted steady on the warm-up search alone (issue 58)."""
+    said = [r for r in records if isinstance(r.get("results.steady_state"), bool)
+            or isinstance(r.get("results.steady_state_untested"), str)]
+    if not said:
+        return None
+    steady = sum(r.get("results.steady_state") is True for r in said)
+    untested = Counter(r["results.steady_state_untested"] for r in said
+                       if isinstance(r.get("results.steady_state_untested"), str))
+    why = "; ".join(f"{n} not tested: {reason}" for reason, n in untested.most_common())
+    return f"{steady} of {len(said)}" + (f" ({why})" if why else "")
+
+
 def _turbo(records: Records) -> list[str]:
     words = {True: "on", False: "off"}
     return _distinct(words[r["hw.cpu_turbo"]] for r in records
@@ -169,7 +184,7 @@ def provenance(records: Records, inputs: Sequence[str] = (),
     out["target_precision"] = [p for p in out["target_precision"] if p]
     out["dates"] = _dates(records)
     out["runs_per_experiment"] = _runs(records)
-    out["steady_state"] = _count_true(records, "results.steady_state")
+    out["steady_state"] = _steady(records)
     out["target_met"] = _count_true(records, "results.target_precision_met")
     out["num_batches_done"] = _done(records)
     out["cpu_turbo"] = _turbo(records)

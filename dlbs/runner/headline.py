@@ -21,6 +21,7 @@ from dlbs.logs.fact_types import (
     machine_state,
     not_judged_words,
 )
+from dlbs.logs.withheld import ci_withheld
 
 
 @dataclass(frozen=True)
@@ -30,9 +31,10 @@ class Measured:
     figure: str = ""
     busy: float | None = None   # other processes' share of its CPUs, when above the threshold
     unsteady: bool = False      # results.steady_state false
-    withheld: str = ""          # results.ci_withheld: why its interval was withheld
+    withheld: str = ""          # why its interval was withheld (dlbs.logs.withheld.ci_withheld)
     above_cores: bool = False   # exp.ranks_above_cores: ranks x threads above usable cores
     not_judged: str = ""        # why its machine state was not judged (fact_types.NOT_JUDGED_WHY)
+    untested: str = ""          # results.steady_state_untested: why no test of its steady state
 
     def text(self) -> str:
         """The figure and its marks, e.g. ``4.71 samples/s, busy 87%, not steady``."""
@@ -84,14 +86,15 @@ def headline_figure(facts: Mapping[str, Any]) -> str:
 def measured(facts: Mapping[str, Any]) -> Measured:
     """The headline and marks of a finished run's facts (what its process wrote)."""
     share = _number(facts.get("results.other_cpu_share"))
-    withheld = facts.get("results.ci_withheld")
+    untested = facts.get("results.steady_state_untested")
     state = machine_state(facts)
     return Measured(headline_figure(facts),
                     share if share is not None and share > BUSY_THRESHOLD else None,
                     facts.get("results.steady_state") is False,
-                    withheld if isinstance(withheld, str) else "",
+                    ci_withheld(facts) or "",  # "not steady" for logs before the key too
                     facts.get("exp.ranks_above_cores") is True,
-                    state if state in NOT_JUDGED_WHY else "")
+                    state if state in NOT_JUDGED_WHY else "",
+                    untested if isinstance(untested, str) else "")
 
 
 def _busy_advice(busy: int, short: bool) -> str:
@@ -130,8 +133,21 @@ def counts(runs: Sequence[Measured]) -> list[str]:
     if unsteady:
         lines.append(f"  {unsteady} of {total} {runs_word} found no steady state (results.steady_state):"
                      " the warm-up may be in the figure; raise exp.num_batches")
-    withheld = sum(bool(r.withheld) and not r.unsteady for r in runs)
+    untested = Counter(r.untested for r in runs if r.untested)
+    if untested:
+        lines.append(f"  {sum(untested.values())} of {total} {runs_word} with the steady state not "
+                     f"tested ({_reasons(untested)}: results.steady_state_untested), not counted "
+                     "steady: raise exp.num_batches (100 iterations or more)")
+    # Every run without an interval, the unsteady ones too (issue 58: "8 of 10 without an
+    # interval" when all 10 had none, 2 not steady), with the reasons adding up to the count.
+    withheld = Counter(r.withheld for r in runs if r.withheld)
     if withheld:
-        lines.append(f"  {withheld} of {total} {runs_word} without an interval of their own "
-                     "(results.ci_withheld says why; repeated runs give one over the runs)")
+        lines.append(f"  {sum(withheld.values())} of {total} {runs_word} without an interval of "
+                     f"their own ({_reasons(withheld)}: results.ci_withheld; repeated runs give "
+                     "one over the runs)")
     return lines
+
+
+def _reasons(counted: Counter[str]) -> str:
+    """``8: too few iterations, 2: not steady``: the counts by reason, largest first."""
+    return ", ".join(f"{n}: {why}" for why, n in counted.most_common())

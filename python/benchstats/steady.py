@@ -49,7 +49,7 @@ from benchstats.robust import (
     median_interval,
     short_tail_note,
 )
-from benchstats.stationarity import is_stationary
+from benchstats.stationarity import is_stationary, late_shift
 from benchstats.tdist import CONFIDENCE, t_critical
 
 #: MSER batches of this many observations (MSER-5) ...
@@ -66,6 +66,9 @@ TOLERANCE = 0.1
 MIN_WINDOW = 5
 #: The reasons :func:`analyze` adds to those of :mod:`benchstats.autocorr` (``ci_withheld``).
 NOT_STEADY, HEAVY_TAILS, NOT_FINITE = "not steady", "heavy tails", "not finite"
+#: Why a window MSER found steady was not tested for one mean (``Steady.untested``): Schruben's
+#: test needs 10 effective iterations (:mod:`benchstats.stationarity`).
+UNTESTED = TOO_FEW
 #: MSER sees the series clipped to the median +- this many scaled MADs of its second half.
 CLIP_MADS = 3.0
 
@@ -75,7 +78,7 @@ class Steady:
     """What :func:`analyze` found in a series of iteration times."""
 
     warmup: int            # leading observations dropped as warm-up
-    steady: bool           # the window has one mean: see :func:`analyze`
+    steady: bool           # no change found: see :func:`analyze` (``untested``: not tested)
     window: list[float]    # the observations used for the statistics (after ``warmup``)
     mean: float            # mean of ``window``
     ci_low: float          # 95% CI of the mean; NaN when there is none (``ci_note`` says why)
@@ -90,6 +93,8 @@ class Steady:
     outliers: int = 0                # beyond 3 scaled MADs of the median (robust.py)
     ci_withheld: str = ""            # ``ci_note`` in a few words ("not steady", "heavy
                                      # tails", "too few iterations"...); "" with an interval
+    untested: str = ""               # why a window MSER found steady was not tested for one
+                                     # mean ("too few iterations"); "" when it was, or not steady
 
     @property
     def precision(self) -> float:
@@ -221,6 +226,13 @@ def analyze(times: Sequence[float]) -> Steady:
     and the half left holds half the drift (a 10% drift over 100 iterations at 3% noise was
     flagged in 83% of runs on the window alone, 92% with both). A stationary run flagged on
     MSER's boundary alone is not flagged when both tests pass.
+
+    Where MSER found a steady state and the test cannot run (under 10 effective iterations: a
+    quarter of independent series of 30, and a late step makes the times look correlated),
+    ``untested`` says so: MSER searches only the first
+    half and is blind to a step after it (21 x 300 ms then 9 x 600 ms was called steady,
+    issue 58), so its verdict alone is no steady state (``steady`` stays true: nothing was
+    found against it, and the interval is withheld for too few iterations anyway).
     """
     values = [float(t) for t in times]
     if not values:
@@ -238,19 +250,30 @@ def analyze(times: Sequence[float]) -> Steady:
     if not found and stationary is not False and is_stationary(values) is False:
         stationary = False  # MSER's minimum on its boundary and a trend over the whole run
     steady = found if stationary is None else stationary
+    # untested: MSER alone is blind to a step after its search; the cheap check may still
+    # catch one in the last third (it can only say "changed", never "steady")
+    shifted = steady and stationary is None and late_shift(window) is True
+    steady = steady and not shifted
     median, median_low, median_high = median_interval(window)
-    low, high, note, reason = withhold(interval, window, steady, stationary)
+    low, high, note, reason = withhold(interval, window, steady, stationary, shifted=shifted)
     if reason == NOT_STEADY:  # the median of a window that moves is no more one figure
         median_low = median_high = math.nan
     return Steady(warmup, steady, window, interval.mean, low, high, ess=interval.ess,
                   autocorr_time=interval.autocorr_time, ci_note=note,
                   stationary=stationary, median=median, median_low=median_low,
                   median_high=median_high, outliers=count_outliers(window),
-                  ci_withheld=reason)
+                  ci_withheld=reason,
+                  untested=UNTESTED if steady and stationary is None else "")
 
 
-def not_steady_note(stationary: bool | None, window: int) -> str:
-    """Why the window is not steady, in words (``stationary``: Schruben's verdict)."""
+def not_steady_note(stationary: bool | None, window: int, shifted: bool = False) -> str:
+    """Why the window is not steady, in words (``stationary``: Schruben's verdict;
+    ``shifted``: :func:`benchstats.stationarity.late_shift` caught a step)."""
+    if shifted:
+        return (f"not steady: the last third of the {window}-iteration window moved (its "
+                "median beyond 3 scaled MADs from the rest's: a step, the machine or the run "
+                "changed), too few iterations for Schruben's test; rerun on a quiet machine "
+                "or longer")
     if stationary is False:
         return (f"not steady: Schruben's test rejects one mean over the {window}-iteration "
                 "window (a drift or a step: the machine or the run changed under it), so an "
@@ -262,7 +285,7 @@ def not_steady_note(stationary: bool | None, window: int) -> str:
 
 
 def withhold(interval: MeanInterval, window: list[float], steady: bool,
-             stationary: bool | None) -> tuple[float, float, str, str]:
+             stationary: bool | None, shifted: bool = False) -> tuple[float, float, str, str]:
     """The interval of the mean as given, or withheld: ``(low, high, note, reason)``.
 
     Withheld (NaN, with the note and the short reason) when the window is not steady (the
@@ -273,7 +296,7 @@ def withhold(interval: MeanInterval, window: list[float], steady: bool,
     than ``robust.HEAVY_MIN_N`` iterations (:func:`benchstats.robust.heavy_tail_note`), or for
     the reasons of :func:`benchstats.autocorr.mean_interval`."""
     if not steady:
-        note = not_steady_note(stationary, len(window))
+        note = not_steady_note(stationary, len(window), shifted)
         if interval.note:
             note += f"; also {interval.note}"
         return math.nan, math.nan, note, NOT_STEADY

@@ -115,3 +115,15 @@ def test_a_non_finite_time_gives_null_statistics_not_a_crash() -> None:
     facts = summarize([0.01, 0.02, math.nan, 0.01], 4)
     assert facts["results.time_ci95"] is None and facts["results.steady_state"] is False
     assert "not finite" in facts["results.ci_note"] and math.isnan(facts["results.time"])
+
+
+def test_a_window_too_short_to_test_is_logged_untested_not_steady() -> None:
+    """Issue 58: ``results.steady_state=true`` for windows no test looked at; now null with
+    the reason, and a late step caught by the last-third check is false."""
+    facts = summarize([3.555, 1.799, 0.468, 0.470, 0.465, 0.472, 0.469, 0.471, 0.466, 0.470],
+                      samples_per_iteration=8)
+    assert facts["results.steady_state"] is None
+    assert facts["results.steady_state_untested"] == "too few iterations"
+    step = summarize([0.300] * 21 + [0.600] * 9, samples_per_iteration=8)
+    assert step["results.steady_state"] is False and step["results.steady_state_untested"] is None
+    assert step["results.ci_withheld"] == "not steady"

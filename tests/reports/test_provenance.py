@@ -120,3 +120,19 @@ def test_runs_per_experiment_count_the_tables_cells() -> None:
     assert provenance(two)["runs_per_experiment"] == [1]
     table = build_report(two, "summary").tables[0].data
     assert list(table["Runs"]) == [1, 1]
+
+
+@pytest.mark.parametrize("states, expected", [
+    pytest.param([(None, "too few iterations")] * 3, "0 of 3 (3 not tested: too few iterations)",
+                 id="all-too-short-to-test"),
+    pytest.param([(True, None), (False, None), (None, "too few iterations")],
+                 "1 of 3 (1 not tested: too few iterations)", id="steady-unsteady-untested"),
+])
+def test_runs_too_short_to_test_are_not_counted_steady(
+        states: list[tuple[bool | None, str | None]], expected: str) -> None:
+    """Issue 58: "runs with a steady state: 12 of 12" for 30-iteration runs that no test
+    looked at (one doubled its times after the warm-up search); a run not tested is counted
+    in the total, not as steady, and named with its reason."""
+    logs = [{**r, "results.steady_state": steady, "results.steady_state_untested": why}
+            for r, (steady, why) in zip(records(), states, strict=True)]
+    assert provenance(logs)["steady_state"] == expected

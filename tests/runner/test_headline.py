@@ -91,3 +91,41 @@ def test_the_busy_count_names_the_runs_not_judged() -> None:
     failed = measured({"results.status": "failure"})  # measured nothing: no state expected
     assert counts([measured({"results.throughput": 4.71, "results.other_cpu_share": 0.01}),
                    failed]) == []
+
+
+def _short_run(steady: bool | None, withheld: str, untested: str | None) -> Measured:
+    """The facts a 30-iteration run writes: no interval, and a steady state found against
+    (false) or not tested (null, with the reason)."""
+    return measured({"results.throughput": 4.71, "results.steady_state": steady,
+                     "results.time_ci95": None, "results.ci_withheld": withheld,
+                     "results.steady_state_untested": untested})
+
+
+def test_the_interval_count_adds_up_with_the_unsteady_runs() -> None:
+    """Issue 58 item 2: all 10 runs had no interval (8 too short, 2 not steady) and the summary
+    said ``8 of 10 runs without an interval``; the unsteady ones are counted, by reason."""
+    runs = ([_short_run(None, "too few iterations", "too few iterations")] * 8
+            + [_short_run(False, "not steady", None)] * 2)
+    lines = counts(runs)
+    assert "  2 of 10 runs found no steady state" in "\n".join(lines)
+    assert ("  10 of 10 runs without an interval of their own (8: too few iterations, "
+            "2: not steady: results.ci_withheld; repeated runs give one over the runs)") in lines
+
+
+def test_an_unsteady_log_without_the_reason_counts_as_withheld() -> None:
+    """A log written before results.ci_withheld: steady_state false still means no interval."""
+    old = measured({"results.throughput": 4.71, "results.steady_state": False,
+                    "results.time_ci95": [1.0, 2.0]})
+    assert old.withheld == "not steady"
+    assert "1 of 1 run without an interval of their own (1: not steady" in counts([old])[-1]
+
+
+def test_runs_too_short_to_test_are_counted_not_tested() -> None:
+    """Issue 58 item 1: a run whose steady state was not tested is said so, apart from the
+    runs found unsteady, and not counted steady."""
+    runs = [_short_run(None, "too few iterations", "too few iterations")] * 8
+    lines = counts(runs)
+    assert ("  8 of 8 runs with the steady state not tested (8: too few iterations: "
+                        "results.steady_state_untested), not counted steady: raise "
+                        "exp.num_batches (100 iterations or more)") in lines
+    assert not any("found no steady state" in line for line in lines)

@@ -136,7 +136,8 @@ def summarize(times_s: list[float], samples_per_iteration: int) -> dict[str, Any
     percentiles are over the steady window; ``results.time_data`` keeps every timed iteration.
     The interval of the mean is valid for autocorrelated times or absent
     (``results.ci_note`` says why, ``results.ci_withheld`` in a few words: "not steady",
-    "heavy tails"...); ``results.time_std`` is the sample SD (n - 1).
+    "heavy tails"...); ``results.time_std`` is the sample SD (n - 1). ``results.steady_state``
+    is null when the window was too short to test (``results.steady_state_untested`` says why).
     """
     ms = [t * 1000.0 for t in times_s]
     found = analyze(ms)
@@ -153,7 +154,10 @@ def summarize(times_s: list[float], samples_per_iteration: int) -> dict[str, Any
         "results.time_p90": percentile(ordered, 90),
         "results.time_p99": percentile(ordered, 99),
         "results.warmup_detected": found.warmup,
-        "results.steady_state": found.steady,
+        # null, not true, when nothing tested the window (issue 58: a run whose times doubled
+        # after MSER's search said true); steady_state_untested says why
+        "results.steady_state": None if found.untested else found.steady,
+        "results.steady_state_untested": found.untested or None,
         "results.time_ci95": _interval(found.ci_low, found.ci_high),
         "results.precision": None if math.isnan(precision) else precision,
         "results.ci_note": found.ci_note or None,
