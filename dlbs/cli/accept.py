@@ -27,7 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checks", default=DEFAULT_CHECKS,
                         help=f"comma-separated checks (default: {DEFAULT_CHECKS})")
     parser.add_argument("--burn-in", type=float, default=0.0, metavar="MINUTES",
-                        help="repeat the reference training run this long")
+                        help="repeat the reference training run this long, then read the "
+                        "GPUs' ECC counters and throttle reasons again: new errors or a "
+                        "hardware throttle fail the node (check burn_in)")
     parser.add_argument("--references", type=Path, default=None,
                         help="reference table (default: dlbs/accept/references.json)")
     parser.add_argument("--figures", type=Path, default=None,
@@ -65,23 +67,28 @@ def _checked(figures: Any, path: Path) -> dict[str, dict[str, list[float]]]:
     return figures  # type: ignore[no-any-return]
 
 
-def _figures(args: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
-    """Every node's figures: measured here, or read from ``--figures``."""
+def _figures(args: argparse.Namespace
+             ) -> tuple[dict[str, dict[str, list[float]]], dict[str, Any] | None]:
+    """Every node's figures, measured here or read from ``--figures``, and what the burn-in
+    read (``accept.burn_in``: None without one)."""
     from dlbs.accept.node import measure_localhost
     from dlbs.errors import UsageError
 
     if args.figures is not None:
-        return _checked(_load_json(args.figures, "figures"), args.figures)
+        return _checked(_load_json(args.figures, "figures"), args.figures), None
     if args.target != "localhost":
         raise UsageError(f"dlbs accept: target {args.target!r}: this version measures "
                          "localhost only (Slurm partitions and node lists are not yet run); "
                          "measure each node with 'dlbs accept localhost' or pass --figures")
     checks = [c for c in args.checks.split(",") if c]
+    if args.burn_in > 0 and "training" not in checks:
+        raise UsageError("dlbs accept: --burn-in repeats the reference training run: keep "
+                         "'training' in --checks")
     figures, facts = measure_localhost(checks, _load_json(args.plan, "plan"), args.burn_in)
     for key in ("accept.environment_unavailable", "accept.dcgmi_unavailable"):
         if key in facts:
             print(f"{key.split('.')[1].split('_')[0]}: {facts[key]}", file=sys.stderr)
-    return {"localhost": figures}
+    return {"localhost": figures}, facts.get("accept.burn_in")
 
 
 def _write(path: Path, text: str, option: str) -> None:
@@ -99,6 +106,7 @@ def _write(path: Path, text: str, option: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Measure, judge, print; 1 when a node failed."""
+    from dlbs.accept.burnin import burn_in_verdict
     from dlbs.accept.junit import junit_xml
     from dlbs.accept.node import REFERENCES, load_references
     from dlbs.accept.page import html_page
@@ -112,7 +120,11 @@ def run(args: argparse.Namespace) -> int:
     from dlbs.cli.output import say
 
     references = load_references(args.references or REFERENCES)
-    verdicts, fleets = judge_checks(_figures(args), references)
+    figures, burned = _figures(args)
+    verdicts, fleets = judge_checks(figures, references)
+    if burned:
+        verdicts.append(burn_in_verdict("localhost", burned["minutes"], burned["runs"],
+                                        burned["before"], burned["after"]))
     said = [fleet.said for fleet in fleets]
     for line in node_lines(verdicts) + said:
         print(line)
