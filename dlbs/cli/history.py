@@ -3,11 +3,10 @@ versions), each point with its interval and number of runs; a table and a chart.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from typing import Any
 
-from benchstats.estimate import ESTIMATOR, ESTIMATOR_LEGEND
+from benchstats.estimate import ESTIMATOR, ESTIMATOR_LEGEND, OPEN_END, OPEN_LEGEND
 
 from dlbs.cli.dbargs import (
     FORMATS,
@@ -42,15 +41,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def rows_of(series: list[Any], metric: str, axis: str) -> list[dict[str, Any]]:
     from dlbs.db.history import configuration_names
+    from dlbs.db.series import end_cell
 
     rows = []
     names = configuration_names([one.parameters for one in series])
     for number, (one, name) in enumerate(zip(series, names), 1):
         for p in one.points:
+            # an end beyond benchstats.OPEN_FACTOR x the value: "open", never its number
+            ends = p.ends()
+            low: float | str | None = None if ends is None else end_cell(ends[0])
+            high: float | str | None = None if ends is None else end_cell(ends[1])
             rows.append({"series": number, "configuration": name, "axis": axis,
                          "at": p.axis_value, "metric": metric, "value": p.value,
-                         "ci_low": None if math.isnan(p.low) else p.low,
-                         "ci_high": None if math.isnan(p.high) else p.high, "runs": p.runs,
+                         "ci_low": low, "ci_high": high, "runs": p.runs,
                          "ci_withheld": p.withheld or None,
                          "estimator": ESTIMATOR, "parameters": one.parameters})
     return rows
@@ -87,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         if args.format in ("json", "jsonl"):
             columns = list(rows[0]) if rows else columns
         emit([{c: r[c] for c in columns} for r in rows], args.format, columns)
-    say_estimator(args.format)
+    say_estimator(args.format, any(OPEN_END in (r["ci_low"], r["ci_high"]) for r in rows))
     if args.plot:
         history_chart(series, args.metric, args.by, args.plot)
     return 0
@@ -173,16 +176,18 @@ def print_table(series: list[Any], rows: list[dict[str, Any]], point_columns: li
         print(terminal_text(line))
 
 
-def say_estimator(fmt: str) -> None:
-    """The legend's line naming the estimator of a point's value and interval: under the table
-    on stdout; on stderr beside CSV and JSON lines, whose stdout is data only (JSON rows carry
-    it in their ``estimator`` key)."""
-    line = f"value, ci_low, ci_high: {ESTIMATOR_LEGEND}"
-    if fmt == "markdown":
-        from dlbs.reports.render import md_text
+def say_estimator(fmt: str, opened: bool = False) -> None:
+    """The legend's line naming the estimator of a point's value and interval (and, where a
+    point's end is ``open``, the rule that opened it): under the table on stdout; on stderr
+    beside CSV and JSON lines, whose stdout is data only (JSON rows carry it in their
+    ``estimator`` key)."""
+    lines = [f"value, ci_low, ci_high: {ESTIMATOR_LEGEND}", *([OPEN_LEGEND] if opened else [])]
+    for line in lines:
+        if fmt == "markdown":
+            from dlbs.reports.render import md_text
 
-        print(f"\n{md_text(line)}")
-    elif fmt == "table":
-        print(line)
-    elif fmt != "json":
-        print(f"note: {line}", file=sys.stderr)
+            print(f"\n{md_text(line)}")
+        elif fmt == "table":
+            print(line)
+        elif fmt != "json":
+            print(f"note: {line}", file=sys.stderr)

@@ -4,11 +4,11 @@ unit, or one run's own); excluded points are marked with a grey x. One drawing s
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from benchstats.estimate import ESTIMATOR
+from benchstats.estimate import ESTIMATOR, OPEN_FACTOR
 
 from dlbs.db.history import Series, configuration_names
 from dlbs.errors import ReportError
@@ -41,15 +41,24 @@ def render(series: Sequence[Series], metric: str, axis: str, fmt: str = "png",
     width = max(6.0, (0.35 if compact else 0.6) * len(labels) + 3)
     fig, ax = plt.subplots(figsize=(width, 3.2 if compact else 4.2))
     names = configuration_names([one.parameters for one in series])
+    opened = False  # an interval with an open end was drawn (an arrow)
     for one, name in zip(series, names):
         xs = [labels.index(p.axis_value) for p in one.points]
-        lows = [p.value - p.low if math.isfinite(p.low) else 0.0 for p in one.points]
-        highs = [p.high - p.value if math.isfinite(p.high) else 0.0 for p in one.points]
-        ax.errorbar(xs, [p.value for p in one.points], yerr=[lows, highs], marker="o",
-                    capsize=3, label=name)
-        for x, p in zip(xs, one.points):
+        shown = [p.ends() or (p.value, p.value) for p in one.points]
+        # an open end (benchstats.shown_ends) is no whisker: the axis is not set by it
+        lows = [0.0 if low is None else p.value - low for p, (low, _) in zip(one.points, shown)]
+        highs = [0.0 if high is None else high - p.value
+                 for p, (_, high) in zip(one.points, shown)]
+        drawn = ax.errorbar(xs, [p.value for p in one.points], yerr=[lows, highs], marker="o",
+                            capsize=3, label=name)
+        color: Any = drawn.lines[0].get_color()
+        for x, p, (low, high) in zip(xs, one.points, shown):
             if p.excluded:
                 ax.plot([x], [p.value], "x", color="grey", markersize=10)
+            for end, edge in ((low, 0.0), (high, 1.0)):
+                if end is None:
+                    _open_arrow(ax, x, p.value, edge, color)
+                    opened = True
     step = max(1, len(labels) // 25)
     ax.set_xticks(range(0, len(labels), step), labels[::step], rotation=30, ha="right")
     ax.set_xlabel(axis)
@@ -59,6 +68,8 @@ def render(series: Sequence[Series], metric: str, axis: str, fmt: str = "png",
     ax.grid(alpha=0.3)
     if not compact:
         ax.set_title(f"{metric} by {axis} (95% CI)")
+        if opened:
+            ax.plot([], [], color="#555555", linestyle="--", label=OPEN_LABEL)
         if series:
             ax.legend(fontsize=8)
     fig.tight_layout()
@@ -66,6 +77,19 @@ def render(series: Sequence[Series], metric: str, axis: str, fmt: str = "png",
     fig.savefig(buffer, format=fmt, dpi=80 if compact else None)
     plt.close(fig)
     return buffer.getvalue()
+
+
+#: Legend entry of an open end (``benchstats.shown_ends``): an arrow to the axis' edge.
+OPEN_LABEL = f"interval end beyond {OPEN_FACTOR:g}x the value: open (arrow to the edge)"
+
+
+def _open_arrow(ax: Any, x: float, y: float, edge: float, color: Any) -> None:
+    """A dashed arrow from a point to the axis' top (``edge`` 1) or foot (0): that end of
+    its interval is open."""
+    ax.annotate("", xy=(x, edge), xycoords=("data", "axes fraction"), xytext=(x, y),
+                textcoords="data", arrowprops={"arrowstyle": "-|>", "color": color,
+                                               "linestyle": "--", "linewidth": 1.2,
+                                               "shrinkA": 4, "shrinkB": 0})
 
 
 def history_chart(series: Sequence[Series], metric: str, axis: str, path: str) -> None:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchstats.estimate import ESTIMATOR_LEGEND
+from benchstats.estimate import ESTIMATOR_LEGEND, OPEN_LEGEND
 
 from dlbs.db.charts import why
-from dlbs.db.history import Found, Judged, Point, Series, unsteady_newest
+from dlbs.db.history import Found, Judged, Newest, Point, Series, unsteady_newest
 from dlbs.db.records import canonical
+from dlbs.db.series import end_cell
 from dlbs.errors import ReportError
 
 STYLE = """body{font-family:sans-serif;margin:2em;max-width:1100px}
@@ -48,28 +48,35 @@ def _change_rows(changes: Sequence[Found]) -> str:
 
 
 def render(series: Sequence[Series], judged: Judged, metric: str, axis: str, source: str,
-           runs: int, left_out: str = "") -> str:
+           runs: int, left_out: str = "", newest: Newest | None = None) -> str:
     """The page's HTML: ``runs`` the runs in the statistics, ``left_out`` what says which
-    runs were left out of them (:meth:`dlbs.db.history.Loaded.note`)."""
+    runs were left out of them (:meth:`dlbs.db.history.Loaded.note`); ``judged``: the
+    changes anywhere in each history (``dlbs regressions``), ``newest``: the newest points'
+    verdicts (``dlbs regressions --latest``), each section named by its question."""
+    newest_said = ("" if newest is None else
+                   f"; newest points: {newest.judged.judged} of {len(newest.loaded.series)} "
+                   f"judged ({_not_judged(newest.judged)}), as 'dlbs regressions --latest' "
+                   "judges them")
     parts = [(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>dlbs results: "
              f"{html.escape(metric)} by {html.escape(axis)}</title><style>{STYLE}</style>"
              "</head><body>"),
              f"<h1>{html.escape(metric)} by {html.escape(axis)}</h1>",
              (f"<p class='note'>{html.escape(source)}: {runs} runs; {judged.judged} of "
              f"{len(series)} configurations judged for changes ({_not_judged(judged)}; "
-             f"each marked below). Points: the {html.escape(ESTIMATOR_LEGEND)} "
+             f"each marked below) anywhere in their histories{html.escape(newest_said)}. "
+             f"Points: the {html.escape(ESTIMATOR_LEGEND)} "
              "(none when the run withheld it: the table says why); a grey x "
-             "marks excluded runs."
+             f"marks excluded runs.{_open_note(series)}"
              f"{' ' + html.escape(left_out[:1].upper() + left_out[1:]) + '.' if left_out else ''}"
-             "</p>"),
-             "<h2>Changes found</h2>"]
-    if judged.changes:
-        parts.append("<table><tr><th class='l'>direction</th><th class='l'>configuration</th>"
-                     "<th class='l'>last good</th><th class='l'>first bad</th><th>change</th>"
-                     "<th>95% CI</th><th>p</th></tr>" + _change_rows(judged.changes)
-                     + "</table>")
-    else:
-        parts.append("<p>No change beyond the minimum in any judged history.</p>")
+             "</p>")]
+    if newest is not None:
+        parts += _newest_section(newest, axis)
+    parts += ["<h2>Changes found in the histories</h2>",
+              (f"<p class='note'>histories: {judged.judged} of {len(series)} configurations "
+              f"judged ({_not_judged(judged)}): change points anywhere in each history, as "
+              "'dlbs regressions' judges them.</p>")]
+    parts.append(_change_table(judged.changes) if judged.changes else
+                 "<p>No change beyond the minimum in any judged history.</p>")
     parts.append("<h2>Configurations</h2>")
     why_not = {canonical(parameters): why for parameters, why in judged.not_judged}
     for number, one in enumerate(series, 1):
@@ -81,8 +88,7 @@ def render(series: Sequence[Series], judged: Judged, metric: str, axis: str, sou
                      f"src='{_chart(one, metric, axis)}'>")
         rows = "".join(
             f"<tr><td class='l'>{html.escape(p.axis_value)}</td><td>{p.value:.4g}</td>"
-            f"<td>{_low_cell(p)}</td>"
-            f"<td>{'' if math.isnan(p.high) else f'{p.high:.4g}'}</td><td>{p.runs}</td>"
+            f"<td>{_low_cell(p)}</td><td>{_high_cell(p)}</td><td>{p.runs}</td>"
             f"<td>{'excluded' if p.excluded else ''}</td></tr>" for p in one.points)
         parts.append(f"<table><tr><th class='l'>{html.escape(axis)}</th><th>value</th>"
                      f"<th>CI low</th><th>CI high</th><th>runs</th><th></th></tr>{rows}</table>")
@@ -90,12 +96,70 @@ def render(series: Sequence[Series], judged: Judged, metric: str, axis: str, sou
     return "\n".join(parts)
 
 
+def _change_table(changes: Sequence[Found]) -> str:
+    return ("<table><tr><th class='l'>direction</th><th class='l'>configuration</th>"
+            "<th class='l'>last good</th><th class='l'>first bad</th><th>change</th>"
+            "<th>95% CI</th><th>p</th></tr>" + _change_rows(changes) + "</table>")
+
+
+def _newest_section(newest: Newest, axis: str) -> list[str]:
+    """The newest points' verdicts as the CI gate ``dlbs regressions --latest`` gives them on
+    this database (its counts, its changes, the series whose newest runs computed wrong
+    numbers, its exit code): a page that said only "no change" in the histories while the
+    gate failed on a newest point read as the gate passing."""
+    from dlbs.db.gate import broken_said
+
+    judged = newest.judged
+    count = {d: sum(c.direction == d for c in judged.changes)
+             for d in ("regression", "improvement")}
+    gate = (f"dlbs regressions --latest --min-change {newest.min_change:g} --alpha "
+            f"{newest.alpha:g} on this database exits {1 if newest.fails else 0}")
+    parts = ["<h2>Newest points (the gate: dlbs regressions --latest)</h2>",
+             (f"<p class='note'>newest points: {judged.judged} of {len(newest.loaded.series)} "
+             f"configurations judged ({html.escape(_not_judged(judged))}): each "
+             "configuration's newest point against the points before it; "
+             f"{count['regression']} regression(s), {count['improvement']} improvement(s) "
+             f"beyond {newest.min_change * 100:.6g}% (Benjamini-Hochberg at --alpha {newest.alpha:g}); "
+             f"{html.escape(gate)}.</p>"),
+             _change_table(judged.changes) if judged.changes else
+             "<p>No newest point changed beyond the minimum.</p>"]
+    if newest.broken:
+        parts.append("<p class='regression'>Wrong numbers in the newest version (the gate "
+                     "fails on these):</p><ul>" + "".join(
+                         f"<li>{html.escape(_name(b.parameters))}: "
+                         f"{html.escape(broken_said(b, axis))}</li>" for b in newest.broken)
+                     + "</ul>")
+    return parts
+
+
+def _open_note(series: Sequence[Series]) -> str:
+    """The legend's sentence on open ends (an arrow on the chart, ``open`` in the table),
+    where a point has one; else nothing."""
+    opened = any(ends is not None and None in ends
+                 for one in series for p in one.points for ends in [p.ends()])
+    return f" {html.escape(OPEN_LEGEND[:1].upper() + OPEN_LEGEND[1:])}." if opened else ""
+
+
+def _end_text(end: float | None) -> str:
+    """One end of a shown interval: the number, or ``open`` beyond ``OPEN_FACTOR`` x the value."""
+    return str(end_cell(end)) if end is None else f"{end:.4g}"
+
+
 def _low_cell(p: Point) -> str:
-    """The CI low cell: the bound, or why a one-run point has none (its run's interval was
-    withheld: "none: not steady", issue 30), or empty."""
-    if not math.isnan(p.low):
-        return f"{p.low:.4g}"
+    """The CI low cell: the bound (``open`` beyond ``benchstats.OPEN_FACTOR`` x the value),
+    or why a one-run point has none (its run's interval was withheld: "none: not steady",
+    issue 30), or empty."""
+    ends = p.ends()
+    if ends is not None:
+        return _end_text(ends[0])
     return f"none: {html.escape(p.withheld)}" if p.withheld else ""
+
+
+def _high_cell(p: Point) -> str:
+    """The CI high cell: the bound, ``open`` beyond ``benchstats.OPEN_FACTOR`` x the value
+    (no upper bound: a one-run time interval that reached near 0), or empty."""
+    ends = p.ends()
+    return "" if ends is None else _end_text(ends[1])
 
 
 def write_page(folder: str, text: str) -> Path:

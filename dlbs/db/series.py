@@ -22,6 +22,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from benchstats.estimate import OPEN_END, shown_ends
+
 from dlbs.db import records
 from dlbs.db.pointvalue import one_run_se, over_runs
 from dlbs.db.queries import RunRecord
@@ -68,6 +70,17 @@ class Point:
     def __post_init__(self) -> None:
         if self.run_ids:
             self.first_run = self.run_ids[0]
+
+    def ends(self) -> tuple[float | None, float | None] | None:
+        """The interval as every output shows it (``benchstats.shown_ends``): None where
+        there is none, an end beyond ``benchstats.OPEN_FACTOR`` x the value None (open)."""
+        return shown_ends(self.value, self.low, self.high)
+
+
+def end_cell(end: float | None) -> float | str:
+    """One end of a shown interval where an output has a place for it alone (history's
+    ``ci_high``, the page's ``CI high``): the number, or ``benchstats.OPEN_END``."""
+    return OPEN_END if end is None else end
 
 
 @dataclass

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+from benchstats import OPEN_END, shown_ends
 
 from dlbs.logs.fact_types import BUSY_THRESHOLD
 
@@ -58,6 +59,10 @@ MARK_LEGEND: dict[str, str] = {
                       "also when the timed run's own graph was not probed at that batch "
                       "(results.max_batch_confirmed false); the run's warnings say which",
 }
+#: A cell that holds one end of an interval (a summary's ``Throughput CI95 high``) where that
+#: end is open (``benchstats.shown_ends``: beyond ``OPEN_FACTOR`` x its value): a word in every
+#: format, never a number.
+OPEN_CELL = OPEN_END
 #: How a failed cell is shown, by status (any other status is shown as it is).
 STATUS_TEXT: dict[str, str] = {"failure": "failed"}
 
@@ -143,6 +148,42 @@ def json_cell(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy scalar
         return json_cell(value.item())
     return value
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and not pd.isna(value)
+
+
+def cell_ends(value: Any, low: Any, high: Any) -> tuple[float | None, float | None] | None:
+    """A cell's interval as shown (``benchstats.shown_ends``): None where the cell has no
+    number or no interval, else its ends with None for an open one."""
+    if not (_number(value) and (_number(low) or _number(high))):
+        return None
+    nan = math.nan
+    return shown_ends(float(value), float(low) if _number(low) else nan,
+                      float(high) if _number(high) else nan)
+
+
+def interval_text(ends: tuple[float | None, float | None], digits: int = 2) -> str:
+    """An interval's text: ``low - high``; ``>= low`` with no upper bound, ``<= high`` with
+    no lower bound, :data:`OPEN_CELL` with neither."""
+    low, high = ends
+    if low is not None and high is not None:
+        return f"{low:.{digits}f} - {high:.{digits}f}"
+    if low is not None:
+        return f">= {low:.{digits}f}"
+    return f"<= {high:.{digits}f}" if high is not None else OPEN_CELL
+
+
+def has_open_end(table: Table) -> bool:
+    """True when a cell of ``table`` has an interval with an open end (the legend says so)."""
+    if table.ci is None:
+        return False
+    low, high = table.ci
+    return any((ends := cell_ends(table.data.iat[r, c], low.iat[r, c], high.iat[r, c]))
+               is not None and None in ends
+               for r in range(low.shape[0]) for c in range(low.shape[1]))
 
 
 def formatted(table: Table) -> pd.DataFrame:

@@ -45,6 +45,7 @@ from dlbs.reports.model import (
     STATUS_TEXT,
     Report,
     Table,
+    cell_ends,
 )
 from dlbs.reports.serving import MARK_SATURATED
 
@@ -231,13 +232,11 @@ def _numeric_columns(table: Table) -> list[float]:
     return sorted({x for c in table.data.columns if (x := column_x(c)) is not None})
 
 
-#: An interval whose upper end is above this many times its value is drawn as an arrow (the
-#: axis is not stretched to it; the table prints its ends).
-OPEN_FACTOR = 3.0
-
-
 def _points(table: Table, r: int) -> list[Point]:
-    """The points of one row's numeric cells; no error where no CI."""
+    """The points of one row's numeric cells; no error where no CI. An interval's end beyond
+    ``benchstats.OPEN_FACTOR`` x its value (the rule every output applies) is open: its upper
+    end an arrow, so that one interval does not set the axis for all; its lower end a whisker
+    to the axis' foot (no lower bound above zero)."""
     points = []
     for c, col in enumerate(table.data.columns):
         value = table.data.iat[r, c]
@@ -245,15 +244,14 @@ def _points(table: Table, r: int) -> list[Point]:
         if x is None or not is_number(value):
             continue
         y = float(value)
-        lo, hi = (_finite(table.ci[0].iat[r, c]), _finite(table.ci[1].iat[r, c])) \
-            if table.ci is not None else (None, None)
-        if lo is not None and hi is not None and hi <= OPEN_FACTOR * y:
-            points.append(Point(x, y, y - lo, hi - y))
-        elif lo is not None:  # ``>= low`` or an upper end beyond OPEN_FACTOR x the value (two
-            # runs far apart): an arrow, so that one interval does not set the axis for all
-            points.append(Point(x, y, y - lo, 0.0, open_high=True))
-        else:
+        ends = cell_ends(value, table.ci[0].iat[r, c], table.ci[1].iat[r, c]) \
+            if table.ci is not None else None
+        if ends is None:
             points.append(Point(x, y, 0.0, 0.0))
+            continue
+        low, high = ends
+        points.append(Point(x, y, y - (0.0 if low is None else low),
+                            0.0 if high is None else high - y, open_high=high is None))
     return points
 
 

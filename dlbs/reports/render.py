@@ -16,7 +16,15 @@ import pandas as pd
 
 from dlbs.logs.csvcells import CsvWriter
 from dlbs.reports.differences import difference_lines
-from dlbs.reports.model import MARK_LEGEND, Report, Table, formatted, is_missing, json_cell
+from dlbs.reports.model import (
+    MARK_LEGEND,
+    Report,
+    Table,
+    cell_ends,
+    formatted,
+    is_missing,
+    json_cell,
+)
 from dlbs.reports.provenance import provenance_lines
 
 FORMATS: tuple[str, ...] = ("text", "markdown", "csv", "json", "html")
@@ -229,7 +237,8 @@ def to_csv(report: Report) -> str:
     them: a table's ``csv_marks`` columns (a comparison's ``Base marks``, ``New marks``,
     ``Verdict marks``) follow the cells with the marks of those columns, and a table with any
     other mark is followed by a block ``# <title> (marks)`` of the same rows and columns
-    holding each cell's marks; a last block ``# Marks`` says what each mark used means. Every
+    holding each cell's marks; a block ``# Marks`` says what each mark used means, a last
+    block ``# Notes`` holds the report's notes (the estimator's legend among them). Every
     cell, names and keys included (a model name is a user's value), goes through
     ``CsvWriter``: one a spreadsheet would run as a formula starts with ``'``.
     """
@@ -256,7 +265,21 @@ def to_csv(report: Report) -> str:
         writer.writerow(["mark", "meaning"])
         for row in legend:
             writer.writerow(list(row))
+    _csv_notes(report, buffer, writer)
     return buffer.getvalue()
+
+
+def _csv_notes(report: Report, buffer: io.StringIO, writer: CsvWriter) -> None:
+    """A last block ``# Notes``: the report's notes, one a row, as the other formats print
+    them under the tables (the estimator's name and method among them: a CSV's numbers
+    without it do not say what they are)."""
+    marks = {f"{mark} {text}" for mark, text in MARK_LEGEND.items()}  # in ``# Marks``
+    notes = [note for note in report.notes if note not in marks]
+    if notes:
+        buffer.write("\n# Notes\n")
+        writer.writerow(["note"])
+        for note in notes:
+            writer.writerow([note])
 
 
 def _csv_marks_block(table: Table, title: str, buffer: io.StringIO, writer: CsvWriter
@@ -274,13 +297,29 @@ def _csv_marks_block(table: Table, title: str, buffer: io.StringIO, writer: CsvW
     return found
 
 
+def _ci_cells(table: Table, ci: tuple[pd.DataFrame, pd.DataFrame], r: int
+              ) -> list[list[float | None] | None]:
+    """Row ``r``'s intervals as numbers: ``[low, high]`` a cell, ``null`` for an open end
+    (``benchstats.shown_ends``: the text shows it as ``>= low``), ``null`` for no interval."""
+    low, high = ci
+    cells: list[list[float | None] | None] = []
+    for c in range(table.data.shape[1]):
+        ends = cell_ends(table.data.iat[r, c], low.iat[r, c], high.iat[r, c])
+        cells.append(None if ends is None else [json_cell(end) for end in ends])
+    return cells
+
+
 def table_dict(table: Table) -> dict[str, Any]:
-    """A table as plain data: index names, columns, and rows of keys, cells and marks."""
+    """A table as plain data: index names, columns, and rows of keys, cells and marks; a
+    table with intervals also each cell's interval's ends as numbers (``ci``)."""
     rows = []
     for r, key in enumerate(row_keys(table.data.index)):
-        rows.append({"key": [json_cell(k) for k in key],
-                     "cells": [json_cell(v) for v in table.data.iloc[r].tolist()],
-                     "marks": [table.mark(r, c) for c in range(table.data.shape[1])]})
+        row = {"key": [json_cell(k) for k in key],
+               "cells": [json_cell(v) for v in table.data.iloc[r].tolist()],
+               "marks": [table.mark(r, c) for c in range(table.data.shape[1])]}
+        if table.ci is not None:
+            row["ci"] = _ci_cells(table, table.ci, r)
+        rows.append(row)
     return {"name": table.name, "title": table.title, "index": level_names(table.data.index),
             "columns_name": "/".join(level_names(table.data.columns)).strip("/"),
             "columns": [json_cell(c) for c in table.data.columns], "rows": rows}

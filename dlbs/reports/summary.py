@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
-from benchstats import ESTIMATOR_LEGEND
+from benchstats import ESTIMATOR_LEGEND, OPEN_LEGEND
 
 from dlbs.reports.aggregate import BUSY_THRESHOLD, NOISE_THRESHOLD
 from dlbs.reports.figure_tables import (
@@ -26,7 +26,7 @@ from dlbs.reports.figure_tables import (
 )
 from dlbs.reports.figures import TOKENS
 from dlbs.reports.frame import label_of
-from dlbs.reports.model import Report, Table, is_missing, legend
+from dlbs.reports.model import OPEN_CELL, Report, Table, cell_ends, is_missing, legend
 from dlbs.reports.pivot import cell_marks, extra_dims, sortable
 from dlbs.reports.tables import identity_notes, left_out_notes, prepare
 
@@ -46,6 +46,11 @@ MARKED: tuple[str, ...] = ("time_mean", "time_ci_low", "time_ci_high", "throughp
 #: CSV leaves marks out of its cells: the experiment's marks follow them in a column of their
 #: own (as a comparison's ``Base marks``), the reason an interval cell is to be read with care.
 CSV_MARKS: dict[str, str] = {COLUMNS["throughput_mean"]: "Marks"}
+#: What the columns beside the means are: the runs' own spread, not the geometric mean's.
+STATS_LEGEND = ("Time mean (ms), Throughput mean: the geometric mean of the runs' values; "
+                "Time median (ms), Throughput median: the runs' median; Time std (ms), "
+                "Throughput std: the runs' arithmetic standard deviation (n - 1, about their "
+                "arithmetic mean, not about the geometric mean shown), none for one run")
 #: Statistics of tokens/s (token models) -> heading, in the table ``tokens``.
 TOKEN_STATS: dict[str, str] = {
     "mean": "Tokens/s mean", "median": "Tokens/s median", "std": "Tokens/s std",
@@ -58,7 +63,21 @@ def _stats_cells(agg: pd.DataFrame) -> pd.DataFrame:
     cells["runs"] = agg["runs"].astype(int)
     cells["runs_steady"] = pd.Series([None if pd.isna(n) else int(n) for n in agg["runs_steady"]],
                                      index=agg.index, dtype=object)
-    return cells.where(agg[list(COLUMNS)].notna(), None)
+    return _open_ends(cells.where(agg[list(COLUMNS)].notna(), None))
+
+
+def _open_ends(cells: pd.DataFrame) -> pd.DataFrame:
+    """``cells`` with each interval's end beyond ``benchstats.OPEN_FACTOR`` x its mean as
+    :data:`OPEN_CELL` (the rule of every output): a one-run interval's inverted time bound
+    printed 829.19 samples/s beside a value of 6.64."""
+    for metric in ("time", "throughput"):
+        columns = [f"{metric}_mean", f"{metric}_ci_low", f"{metric}_ci_high"]
+        for label, (value, low, high) in zip(cells.index, cells[columns].to_numpy().tolist()):
+            ends = cell_ends(value, low, high)
+            for column, end in zip(columns[1:], ends or ()):
+                if end is None:
+                    cells.at[label, column] = OPEN_CELL
+    return cells
 
 
 def _marks(agg: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame:
@@ -86,9 +105,10 @@ def summary_report(records: Sequence[Mapping[str, Any]],
     table = Table("experiments", "Experiments (statistics over repeated runs)", data, marks,
                   csv_marks=CSV_MARKS)
     notes = legend([table]) + [(f"mean and CI95 of time and throughput: {ESTIMATOR_LEGEND}; "
-              "median and std: the runs' own; "
+              f"{STATS_LEGEND}; "
               f"noisy: CV > {threshold:.0%} (over runs; over iterations for a single run)"),
              "Steady: successful runs that reached a steady state (results.steady_state)"]
+    notes += [OPEN_LEGEND] if (data.to_numpy() == OPEN_CELL).any() else []
     notes += _busy_note(agg, dims)
     figures = _figure_tables(agg, dims)
     return left_out_notes(Report("summary", "Summary of experiments", [table, *figures],

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
-from benchstats import ESTIMATOR_LEGEND
+from benchstats import ESTIMATOR_LEGEND, OPEN_LEGEND
 
 from dlbs.reports.aggregate import NOISE_THRESHOLD, aggregate
 from dlbs.reports.figure_tables import device_kinds, figure_notes, group_tables, tokens_pivot
@@ -27,7 +27,7 @@ from dlbs.reports.frame import (
     to_frame,
     unidentified_note,
 )
-from dlbs.reports.model import Report, Table, legend
+from dlbs.reports.model import Report, Table, cell_ends, has_open_end, interval_text, legend
 from dlbs.reports.pivot import pivot
 from dlbs.reports.scaling import SCALING_KEYS, scaling_tables
 
@@ -77,6 +77,8 @@ def _notes(added: list[str], tables: list[Table], threshold: float) -> list[str]
                                            else "")
     notes.append(f"values of {measures}: {ESTIMATOR_LEGEND}; others: "
                  f"arithmetic mean over runs; noise threshold: CV > {threshold:.0%}")
+    if any(has_open_end(t) for t in tables):
+        notes.append(OPEN_LEGEND)
     return notes
 
 
@@ -93,7 +95,7 @@ def standard_report(records: Sequence[Mapping[str, Any]], kind: str,
         ci = (pivot(agg, rows, cols, f"{metric}_ci_low", identity)[0],
               pivot(agg, rows, cols, f"{metric}_ci_high", identity)[0])
         tables.append(Table(metric, title, data, marks, ci=ci))
-    interval = interval_table(tables[1])
+    interval = interval_table(tables[1], pivot(agg, rows, cols, "runs_ok", identity)[0])
     scaling_notes: list[str] = []
     if kind != "regular":
         spread = (pivot(agg, rows, cols, "throughput_std", identity)[0],
@@ -109,34 +111,39 @@ def standard_report(records: Sequence[Mapping[str, Any]], kind: str,
 
 #: Title of the table of throughput intervals (the charts' error bars, as text).
 INTERVAL_TITLE = "Throughput 95% CI over runs (samples/s)"
+#: What the title adds where a cell is of one run: its interval is its own, over iterations.
+ONE_RUN_TITLE = "; a cell of one run: over its iterations"
 
 
-def _interval_text(low: Any, high: Any) -> str | None:
-    """``low - high``; ``>= low`` where the time interval reached 0 (no upper bound)."""
-    def number(value: Any) -> bool:
-        return isinstance(value, (int, float)) and not isinstance(value, bool) \
-            and not pd.isna(value)
-    if not number(low):  # no interval, or a failed cell's status (the tables say it)
-        return None
-    return f"{low:.2f} - {high:.2f}" if number(high) else f">= {low:.2f}"
+def interval_title(one_run: bool) -> str:
+    """:data:`INTERVAL_TITLE`, saying where a one-run cell's interval comes from."""
+    return INTERVAL_TITLE if not one_run else \
+        f"{INTERVAL_TITLE.removesuffix(')')}{ONE_RUN_TITLE})"
 
 
-def interval_table(throughput: Table) -> Table | None:
-    """The throughput table's 95% intervals as text cells (the ones its chart draws), each
-    with its throughput cell's marks (an interval over unsteady runs says so as its value
-    does); none when no experiment has two successful runs."""
+def interval_table(throughput: Table, runs: pd.DataFrame | None = None) -> Table | None:
+    """The throughput table's 95% intervals as text cells (the ones its chart draws; an end
+    beyond ``benchstats.OPEN_FACTOR`` x the value shown open), each with its throughput
+    cell's marks (an interval over unsteady runs says so as its value does); none when no
+    experiment has an interval. ``runs``: each cell's successful runs, the title saying
+    where a cell of one run shows its iterations' interval."""
     if throughput.ci is None:
         return None
     low, high = throughput.ci
-    cells = [[_interval_text(low.iat[r, c], high.iat[r, c]) for c in range(low.shape[1])]
-             for r in range(low.shape[0])]
+    shape = low.shape
+    ends = [[cell_ends(throughput.data.iat[r, c], low.iat[r, c], high.iat[r, c])
+             for c in range(shape[1])] for r in range(shape[0])]
+    cells = [[None if e is None else interval_text(e) for e in row] for row in ends]
     if not any(cell is not None for row in cells for cell in row):
         return None
+    one_run = runs is not None and any(
+        cells[r][c] is not None and runs.iat[r, c] == 1
+        for r in range(shape[0]) for c in range(shape[1]))
     data = pd.DataFrame(cells, index=low.index, columns=low.columns, dtype=object)
     marks = pd.DataFrame([[throughput.mark(r, c) if cells[r][c] is not None else ""
-                           for c in range(low.shape[1])] for r in range(low.shape[0])],
+                           for c in range(shape[1])] for r in range(shape[0])],
                          index=low.index, columns=low.columns, dtype=object)
-    return Table("throughput_ci", INTERVAL_TITLE, data, marks, intervals=True)
+    return Table("throughput_ci", interval_title(one_run), data, marks, intervals=True)
 
 
 def _figure_tables(agg: pd.DataFrame, rows: list[str], cols: list[str], added: list[str],

@@ -38,12 +38,16 @@ from benchstats.compare import (
 from benchstats.estimate import (
     ESTIMATOR,
     ESTIMATOR_LEGEND,
+    OPEN_END,
+    OPEN_FACTOR,
+    OPEN_LEGEND,
     Estimate,
     LogSums,
     estimate_of_sums,
     estimate_runs,
     log_sums,
     one_run_throughput_interval,
+    shown_ends,
 )
 from benchstats.samples import MAX_RUNS, Ratio, Summary, runs_for_power, summarize, welch_log_ratio
 from benchstats.steady import Steady, analyze, batch_means_ci, mser, warmup_length
@@ -57,6 +61,9 @@ __all__ = [
     "ESTIMATOR",
     "ESTIMATOR_LEGEND",
     "MAX_RUNS",
+    "OPEN_END",
+    "OPEN_FACTOR",
+    "OPEN_LEGEND",
     "TRIM",
     "Change",
     "ChangeSearch",
@@ -87,6 +94,7 @@ __all__ = [
     "run_until",
     "runs_for_power",
     "runs_needed",
+    "shown_ends",
     "summarize",
     "t_cdf",
     "t_critical",

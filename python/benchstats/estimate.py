@@ -31,8 +31,9 @@ from dataclasses import dataclass
 
 from benchstats.tdist import CONFIDENCE, t_critical
 
-__all__ = ["ESTIMATOR", "ESTIMATOR_LEGEND", "MIN_RUNS_FOR_INTERVAL", "Estimate", "LogSums", "estimate_of_sums", "estimate_runs",
-           "log_sums", "one_run_throughput_interval"]
+__all__ = ["ESTIMATOR", "ESTIMATOR_LEGEND", "MIN_RUNS_FOR_INTERVAL", "OPEN_END", "OPEN_FACTOR", "OPEN_LEGEND",
+           "Estimate", "LogSums", "estimate_of_sums", "estimate_runs", "log_sums",
+           "one_run_throughput_interval", "shown_ends"]
 
 #: The estimator's name, as outputs state it.
 ESTIMATOR = "geometric mean over runs"
@@ -41,6 +42,25 @@ ESTIMATOR_LEGEND = (f"{ESTIMATOR}, its 95% interval Student t on the mean of the
                     "logarithms, exponentiated (one run: its own interval over iterations, "
                     "where logged; two runs: none, as Student's t on one degree of freedom "
                     "(12.7) puts its ends far beyond any run: run three or more)")
+#: An interval's end more than this factor from its value (an upper end above
+#: ``OPEN_FACTOR * value``, a lower end below ``value / OPEN_FACTOR``) is shown open, never as
+#: a number, and sets no chart's axis: no output prints it. Why: one run's interval comes from
+#: the arithmetic t interval of its mean batch time (``results.time_ci95``) turned into
+#: throughput by inversion; where that time interval's lower end is near 0 (heavy-tailed
+#: iterations) the throughput's upper end is no plausible throughput (a run of 6.64 samples/s
+#: printed 3.33 - 829.19; at 50 iterations with heavy-tailed noise 30% of such intervals
+#: reached beyond 3x). The factor is the one the report's charts drew arrows from before it
+#: was the rule of every output. On the log scale the rule is symmetric, so a one-run time
+#: interval's open lower end is its throughput's open upper end.
+OPEN_FACTOR = 3.0
+#: An open end where an output has a place for that end alone (a column ``ci_high``): a word,
+#: never a number.
+OPEN_END = "open"
+#: The legend line of open ends, for every output that shows one.
+OPEN_LEGEND = (f"an interval's end more than {OPEN_FACTOR:g}x from its value is shown open, "
+               "not as a number ('open' in a column of one end; in an interval's text, "
+               "'>= low': no upper bound, '<= high': no lower bound, 'open': neither): its "
+               "runs or, for one run, its iterations are too few or too noisy to bound it")
 #: The fewest runs whose interval is given. With two, the t quantile on one degree of freedom
 #: is 12.7 (4.3 on two): runs of 3.72 and 8.34 samples/s gave [0.033, 940.6], ends no run
 #: comes near. Such an interval covers as it says, but no one can read it as throughput; two
@@ -145,6 +165,23 @@ def one_run_throughput_interval(throughput: float, time: float, time_low: float,
     if not (time > 0 and 0 < time_low <= time_high and math.isfinite(time_high)):
         return math.nan, math.nan
     return throughput * time / time_high, throughput * time / time_low
+
+
+def _finite(x: float) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def shown_ends(value: float, low: float, high: float
+               ) -> tuple[float | None, float | None] | None:
+    """The interval ``[low, high]`` of ``value`` as every output shows it
+    (:data:`OPEN_FACTOR`): ``None`` where there is no interval (both ends NaN, or no positive
+    value), else ``(low, high)`` with ``None`` for an open end (beyond the factor, or not
+    finite: a time interval that reached 0 leaves its throughput no upper end)."""
+    if not (_finite(value) and value > 0) or not (_finite(low) or _finite(high)):
+        return None
+    low_open = not _finite(low) or low * OPEN_FACTOR < value
+    high_open = not _finite(high) or high > OPEN_FACTOR * value
+    return (None if low_open else float(low)), (None if high_open else float(high))
 
 
 def estimate_runs(values: Sequence[float], confidence: float = CONFIDENCE) -> Estimate:
