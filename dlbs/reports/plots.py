@@ -143,7 +143,8 @@ def _state_words(info: dict[str, Any]) -> list[str]:
         if not found:
             continue
         count, total = int(found[1]), int(found[2])
-        count = total - count if key == "steady_state" else count
+        if key == "steady_state":  # the runs not tested are neither steady nor unsteady
+            count = total - count - sum(map(int, re.findall(r"(\d+) not tested", found[3] or "")))
         if count or found[3]:
             words.append(text.format(k=count, n=total) + (found[3] or ""))
     return words

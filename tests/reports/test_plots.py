@@ -343,3 +343,19 @@ def test_a_sweep_with_a_max_batch_draws_its_numeric_batches_and_says_what_it_lef
     assert _pixels_vary(made["throughput_alexnet.png"].png)
     plain = build_report(records, "regular")
     assert _not_drawn(plain.tables[1], [0]) == ""
+
+
+def test_a_chart_does_not_call_runs_not_tested_unsteady(records: list[dict[str, Any]]) -> None:
+    """Issue 58: runs too short for the steady-state test are neither steady nor unsteady; the
+    footer counted every run not steady as "no steady state"."""
+    from dlbs.reports.plots import footer
+    from dlbs.reports.provenance import provenance
+
+    report = build_report(records, "weak")
+    states = [{**r, "results.steady_state": False if i == 0 else None,
+               "results.steady_state_untested": None if i == 0 else "too few iterations"}
+              for i, r in enumerate(records)]
+    report.provenance = provenance(states)
+    n = len(records)
+    assert (f"no steady state in 1 of {n} runs ({n - 1} not tested: too few iterations)"
+            in footer(report))
