@@ -5,7 +5,16 @@ import argparse
 import sys
 from typing import Any
 
-from dlbs.cli.dbargs import add_db, add_filters, add_format, emit, filters
+from dlbs.cli.dbargs import (
+    add_alpha,
+    add_db,
+    add_filters,
+    add_format,
+    check_alpha,
+    check_min_change,
+    emit,
+    filters,
+)
 from dlbs.db.records import container_image, stored_status
 from dlbs.logs.withheld import ci_withheld
 
@@ -58,6 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="the axis (default exp.code_version, or the date when no run has one)")
     page.add_argument("--min-change", "--min_change", dest="min_change", type=float,
                       default=0.05)
+    add_alpha(page, "the newest points' false discovery rate, as 'dlbs regressions --latest "
+                    "--alpha' (0.05)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -169,21 +180,32 @@ def _query(store: Any, args: argparse.Namespace) -> int:
 
 
 def _page(store: Any, args: argparse.Namespace) -> int:
-    from dlbs.db.history import load_series_on_axis, regressions
+    from dlbs.db.history import judge_newest, load_series_on_axis, regressions
     from dlbs.db.page import render, write_page
     from dlbs.errors import UsageError
 
     if not args.output.strip():
         raise UsageError("dlbs db page --output '': give the folder to write the page into")
+    check_min_change(args.min_change)
+    check_alpha(args.alpha)
     loaded, args.by, fallback = load_series_on_axis(store, filters(args), args.metric, args.by)
     if fallback:
         print(f"note: {fallback}", file=sys.stderr)
     judged = regressions(loaded.series, args.metric, args.by, args.min_change)
+    # the gate's verdicts, read and judged as 'regressions --latest' does: the same counts
+    newest = judge_newest(store, filters(args), args.metric, args.by, args.min_change,
+                          args.alpha)
     left_out = loaded.note(args.metric, args.by)
     page = write_page(args.output, render(loaded.series, judged, args.metric, args.by,
-                                          store.shown, loaded.runs, left_out))
-    print(f"page: {page} ({len(loaded.series)} configurations, {len(judged.changes)} changes)",
-          file=sys.stderr)
+                                          store.shown, loaded.runs, left_out, newest))
+    print(f"page: {page} ({len(loaded.series)} configurations, {len(judged.changes)} changes "
+          f"in the histories; newest points: {newest.judged.judged} of "
+          f"{len(newest.loaded.series)} judged, {_count(newest, 'regression')} regression(s), "
+          f"{_count(newest, 'improvement')} improvement(s))", file=sys.stderr)
     if left_out:
         print(f"note: {left_out}", file=sys.stderr)
     return 0
+
+
+def _count(newest: Any, direction: str) -> int:
+    return sum(c.direction == direction for c in newest.judged.changes)

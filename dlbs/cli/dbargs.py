@@ -125,3 +125,21 @@ def emit(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | None
         out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip() + "\n")
         for r in cells:
             out.write("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() + "\n")
+
+
+def add_alpha(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``--alpha``: the false discovery rate of the newest points' verdicts (``regressions
+    --latest``, and ``db page``, which shows the same verdicts)."""
+    parser.add_argument("--alpha", type=float, default=0.05, help=help_text)
+
+
+def check_alpha(alpha: float) -> None:
+    """``--alpha``: a level strictly between 0 and 1."""
+    if not 0.0 < alpha < 1.0:
+        raise UsageError(f"--alpha {alpha}: give a level in (0, 1), e.g. 0.05")
+
+
+def check_min_change(min_change: float) -> None:
+    """``--min-change``: a fraction in [0, 1)."""
+    if not 0.0 <= min_change < 1.0:
+        raise UsageError(f"--min-change {min_change}: give a fraction in [0, 1), e.g. 0.05")

@@ -17,7 +17,16 @@ from typing import TYPE_CHECKING, Any
 from safeio import atomic_write_bytes, check_writable_target
 
 from dlbs.cli.confirm_args import add_confirm_arguments
-from dlbs.cli.dbargs import add_db, add_filters, emit, filters, terminal_text
+from dlbs.cli.dbargs import (
+    add_alpha,
+    add_db,
+    add_filters,
+    check_alpha,
+    check_min_change,
+    emit,
+    filters,
+    terminal_text,
+)
 from dlbs.errors import UsageError
 
 if TYPE_CHECKING:
@@ -45,8 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "before it (a CI gate for the run just made): a test of 'the "
                              "change lies within --min-change', Benjamini-Hochberg over the "
                              "series at --alpha")
-    parser.add_argument("--alpha", type=float, default=0.05,
-                        help="with --latest: false discovery rate over the series (0.05)")
+    add_alpha(parser, "with --latest: false discovery rate over the series (0.05)")
     parser.add_argument("--markdown", default=None, metavar="FILE",
                         help="also write a markdown summary (a pull-request comment) to FILE")
     parser.add_argument("--junit", default=None, metavar="FILE",
@@ -54,16 +62,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "failure per regression, skipped when not judged")
     add_confirm_arguments(parser)
 
+#: What the summary line's counts judged (without and with ``--latest``), named so that they
+#: are not read as the other's: ``db page`` shows both, and on one database they differ (a
+#: history too short for a change point may have a newest point to judge).
+QUESTIONS = ("histories: change points anywhere in each series",
+             "newest points: each series' newest point against the points before it")
+
 
 def run(args: argparse.Namespace) -> int:
-    from benchstats.latest import WINDOW
-
     from dlbs.db import open_store
-    from dlbs.db.history import broken_newest, latest_changes, load_series_on_axis, regressions
+    from dlbs.db.history import judge_newest, load_series_on_axis, regressions
 
     since = _since(args.since)
-    if not 0.0 <= args.min_change < 1.0:
-        raise UsageError(f"--min-change {args.min_change}: give a fraction in [0, 1), e.g. 0.05")
+    check_min_change(args.min_change)
+    if args.latest:
+        check_alpha(args.alpha)
     outputs = _outputs(args)
     confirmer = None
     if args.confirm and args.by is None:  # it re-runs code versions: never the date fallback
@@ -75,26 +88,21 @@ def run(args: argparse.Namespace) -> int:
         _refuse_confirm_options(args)
     store = open_store(args.db, readonly=True)
     try:
-        # --latest judges the newest point against the WINDOW before it: only those are read
-        # (two more, so that versions first run at the same moment cannot change the window)
-        loaded, args.by, fallback = load_series_on_axis(
-            store, filters(args), args.metric, args.by, since=since,
-            newest=WINDOW + 3 if args.latest else None)
+        if args.latest:  # the newest points only (db page judges them with the same call)
+            newest = judge_newest(store, filters(args), args.metric, args.by, args.min_change,
+                                  args.alpha, since)
+            loaded, args.by, fallback = newest.loaded, newest.axis, newest.fallback
+            judged, broken = newest.judged, newest.broken
+        else:
+            loaded, args.by, fallback = load_series_on_axis(store, filters(args), args.metric,
+                                                            args.by, since=since)
+            judged, broken = regressions(loaded.series, args.metric, args.by,
+                                         args.min_change), []
         if fallback:
             print(f"note: {fallback}", file=sys.stderr)
-        # --latest: a newest version whose runs computed wrong numbers enters no point, so
-        # the window would judge the version before it; the gate fails on it instead
-        broken = (broken_newest(store, filters(args), args.by, loaded.series, since)
-                  if args.latest else [])
     finally:
         store.close()
     series = loaded.series
-    if args.latest:
-        if not 0.0 < args.alpha < 1.0:
-            raise UsageError(f"--alpha {args.alpha}: give a level in (0, 1), e.g. 0.05")
-        judged = latest_changes(series, args.metric, args.by, args.min_change, args.alpha)
-    else:
-        judged = regressions(series, args.metric, args.by, args.min_change)
     names = _names([*series, *_unseen(broken, series)])
     if confirmer is not None:
         return max(_report_confirmed(args, confirmer, loaded, judged, names, outputs, broken),
@@ -146,7 +154,7 @@ def _summary(args: argparse.Namespace, loaded: Any, judged: Any, names: dict[str
           f"to judge{others}; {sum(c.direction == 'regression' for c in judged.changes)} "
           "regression(s), "
           f"{sum(c.direction == 'improvement' for c in judged.changes)} improvement(s) beyond "
-          f"{args.min_change:.0%}", file=sys.stderr)
+          f"{args.min_change:.0%} ({QUESTIONS[bool(args.latest)]})", file=sys.stderr)
     print(f"note: a point is the {ESTIMATOR_LEGEND}; a change is the ratio of such means",
           file=sys.stderr)
     if args.latest:

@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from safeio import UnsafeFileError, check_writable_target
 from sqlalchemy import Engine, create_engine, event
@@ -26,7 +26,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 
 from dlbs.db import packed
 from dlbs.db.faults import reason_of
-from dlbs.db.url import DatabaseError, shown
+from dlbs.db.url import DatabaseError, shown, uri_path
 
 #: SQLite: how long one statement waits for another writer's lock (seconds), and how long a
 #: whole transaction is retried when it still finds the file locked.
@@ -112,20 +112,34 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def engine_of(url: URL, readonly: bool = False) -> Engine:
     """The engine of ``url``; ``readonly``: an existing SQLite file is opened read-only (it
-    may be a file this user cannot write), never switched to WAL, never written."""
+    may be a file this user cannot write), never switched to WAL, never written, and a
+    missing one is an error, never created."""
     if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
-            folder = Path(url.database).expanduser().resolve().parent
-            if not folder.is_dir():
-                raise DatabaseError(f"--db {shown(url)}: folder {folder} does not exist; "
-                                    "create it or give another path")
-            _refuse_planted(url, Path(url.database).expanduser())
-            if readonly and Path(url.database).expanduser().is_file():
-                return _sqlite_reader(Path(url.database).expanduser().resolve())
-        engine = _create(url, connect_args={"timeout": BUSY_TIMEOUT_S})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
+        return _sqlite_engine(url, readonly)
     return _create(url, pool_pre_ping=True)
+
+
+def _sqlite_engine(url: URL, readonly: bool) -> Engine:
+    """:func:`engine_of` for SQLite: the file's folder, its planted companions and (a reader)
+    its existence checked first."""
+    if url.database and url.database != ":memory:":
+        path = Path(url.database).expanduser()
+        if not path.resolve().parent.is_dir():
+            if readonly:  # a reader's advice is not to create the folder
+                _refuse_missing(url)
+            raise DatabaseError(f"--db {shown(url)}: folder {path.resolve().parent} does not "
+                                "exist; create it or give another path")
+        _refuse_planted(url, path)
+        if readonly:  # after the planted companions: a link there is the graver news
+            _refuse_missing(url)
+        if readonly and path.is_file():
+            # the reader opens the file by a URL of its own: the options of the one given that
+            # SQLite's driver ignores are said as for a writer (a lazy engine: no connection)
+            _create(url).dispose()
+            return _sqlite_reader(path.resolve())
+    engine = _create(url, connect_args={"timeout": BUSY_TIMEOUT_S})
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
 
 
 #: The engine warnings already printed.
@@ -174,6 +188,39 @@ def _sqlite_read_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
     cursor.close()
     packed.register(dbapi_connection)
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The file an SQLite URL names (``file:`` URIs with ``?uri=true`` too: SQLite reads
+    the path from the URI, not the text), or None for an in-memory database."""
+    name = url.database or ""
+    if not name or name == ":memory:":
+        return None
+    if name.startswith("file:") and "true" in _uri_option(url):
+        path = uri_path(name)
+        return Path(unquote(path)).expanduser() if path else None
+    return Path(name).expanduser()
+
+
+def _uri_option(url: URL) -> tuple[str, ...]:
+    value = url.query.get("uri", ())
+    return tuple(v.lower() for v in ((value,) if isinstance(value, str) else value))
+
+
+def _refuse_missing(url: URL) -> None:
+    """A command that only reads never creates the database: SQLite makes a missing file on
+    connecting (an empty 120 KB database once the schema is written, and its -wal and -shm),
+    so a misspelt path left a new file behind and ``db query`` printed no rows and exit 0, as
+    if the database were empty."""
+    path = sqlite_file(url)
+    if path is None or path.exists():
+        return
+    path = path.absolute()
+    where = (str(path) if path.parent.is_dir() else
+             f"{path}; folder {path.parent} does not exist")
+    raise DatabaseError(f"--db {shown(url)}: no such database file ({where}); this command "
+                        f"only reads: check the path, or create the database with "
+                        f"'dlbs db ingest --db {shown(url)} FOLDER'")
 
 
 def _refuse_planted(url: URL, path: Path) -> None:

@@ -11,7 +11,9 @@ history that passes a gate. The changes in the series are judged by ``dlbs.db.ch
 The names of ``dlbs.db.series`` and ``dlbs.db.changes`` that the commands use are importable
 from here too (``from dlbs.db.history import load_series, regressions``).
 
-This module reads and checks; it judges no change and computes no statistic itself.
+This module reads and checks; it judges no change and computes no statistic itself
+(:func:`judge_newest` reads the newest points and hands them to ``dlbs.db.changes``, so that
+``regressions --latest`` and ``db page`` judge the same series in the same way).
 """
 from __future__ import annotations
 
@@ -64,9 +66,10 @@ from dlbs.logs.withheld import WITHHELD_FACTS
 __all__ = [
     "BROKEN_NUMBERS", "CODE_VERSION", "DATE_FALLBACK_NOTE", "LOWER_IS_BETTER_PREFIXES",
     "NAME_FIELDS", "NAMING", "NO_AXIS", "NO_STATUS", "NO_VALUE", "OK_STATUS", "STORED_KEY_AXES",
-    "UNSTEADY_NEWEST", "Broken", "Found", "Judged", "Loaded", "Point", "Series", "axis_value",
-    "broken_newest", "build_series", "configuration_names", "higher_is_better", "latest_changes",
-    "load_series", "load_series_on_axis", "naming_of", "point", "regressions",
+    "UNSTEADY_NEWEST", "Broken", "Found", "Judged", "Loaded", "Newest", "Point", "Series",
+    "axis_value", "broken_newest", "build_series", "configuration_names", "higher_is_better",
+    "judge_newest", "latest_changes", "load_series", "load_series_on_axis", "naming_of",
+    "point", "regressions",
     "split_parameters", "unsteady_newest",
 ]
 
@@ -240,6 +243,42 @@ def load_series_on_axis(store: Any, filters: dict[str, Any], metric: str, axis: 
         if not str(err).startswith(f"--by {CODE_VERSION}:"):
             raise
     return load_series(store, filters, metric, "date", **options), "date", DATE_FALLBACK_NOTE
+
+
+@dataclass
+class Newest:
+    """The newest point of every series judged (``regressions --latest``): what was read,
+    along which axis (and the note when it fell back to the date), the verdicts, and the
+    series whose newest runs computed wrong numbers (the gate fails on those too)."""
+
+    loaded: Loaded
+    axis: str
+    fallback: str | None
+    judged: Judged
+    broken: list[Broken]
+    min_change: float
+    alpha: float
+
+    @property
+    def fails(self) -> bool:
+        """Whether ``regressions --latest`` exits 1 on these verdicts."""
+        return bool(self.broken) or any(c.direction == "regression" for c in self.judged.changes)
+
+
+def judge_newest(store: Any, filters: dict[str, Any], metric: str, axis: str | None,
+                 min_change: float, alpha: float, since: Any = None) -> Newest:
+    """The verdicts of ``regressions --latest``: the newest points of each series read (the
+    window and two to spare, so that versions first run at the same moment cannot change it),
+    each newest point judged against the points before it (:func:`latest_changes`), and the
+    series whose newest runs computed wrong numbers (:func:`broken_newest`). One function for
+    the gate and ``db page``, so that the page's counts are the gate's on the same database."""
+    from benchstats.latest import WINDOW
+
+    loaded, axis, fallback = load_series_on_axis(store, filters, metric, axis, since=since,
+                                                 newest=WINDOW + 3)
+    broken = broken_newest(store, filters, axis, loaded.series, since)
+    judged = latest_changes(loaded.series, metric, axis, min_change, alpha)
+    return Newest(loaded, axis, fallback, judged, broken, min_change, alpha)
 
 
 def _check_matched(store: Any, filters: dict[str, Any], matched: int) -> None:

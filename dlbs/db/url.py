@@ -116,12 +116,18 @@ def _keeps_nothing(url: URL) -> bool:
     if "memory" in _query_values(url, "mode") or "memdb" in _query_values(url, "vfs"):
         return True
     if name.startswith("file:"):
-        path = name[len("file:"):].split("?", 1)[0].split("#", 1)[0]
-        if path.startswith("//"):  # file://authority/path: the path follows the authority
-            slash = path.find("/", 2)
-            path = path[slash:] if slash >= 0 else ""
-        return not path.strip()
+        return not uri_path(name).strip()
     return False
+
+
+def uri_path(name: str) -> str:
+    """The path of an SQLite ``file:`` URI (``file:x.db?mode=ro``, ``file:///abs/x.db``),
+    still percent-encoded; ``""`` when it names none."""
+    path = name[len("file:"):].split("?", 1)[0].split("#", 1)[0]
+    if path.startswith("//"):  # file://authority/path: the path follows the authority
+        slash = path.find("/", 2)
+        path = path[slash:] if slash >= 0 else ""
+    return path
 
 
 def shown(url: URL | str) -> str:

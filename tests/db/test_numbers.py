@@ -286,7 +286,9 @@ def test_filters_that_match_no_stored_run_are_an_error(logs: Any, tmp_path: Path
     assert "exp.model=resnet81" in done.stderr
     typo = _dlbs(*command, "--db", url, "-Pexp.modle=resnet18")
     assert typo.returncode == 2 and "did you mean 'exp.model'" in typo.stderr
-    empty = _dlbs(*command, "--db", f"sqlite:///{tmp_path / 'new.db'}")
+    new = f"sqlite:///{tmp_path / 'new.db'}"
+    _dlbs("db", "upgrade", "--db", new)  # a database with no run (a missing file: issue 58)
+    empty = _dlbs(*command, "--db", new)
     assert empty.returncode == 2 and "holds no runs" in empty.stderr
 
 
