@@ -64,7 +64,8 @@ def render(series: Sequence[Series], metric: str, axis: str, fmt: str = "png",
     ax.set_xlabel(axis)
     unit = unit_of(metric, series)
     # the legend names the estimator: a point is no single run's figure
-    ax.set_ylabel(f"{metric} ({unit}), {ESTIMATOR}" if unit else f"{metric}, {ESTIMATOR}")
+    # two lines: on one, the label ran past the top of a 4.2-inch chart (issue 58 review)
+    ax.set_ylabel(f"{metric} ({unit})\n{ESTIMATOR}" if unit else f"{metric}\n{ESTIMATOR}")
     ax.grid(alpha=0.3)
     if not compact:
         ax.set_title(f"{metric} by {axis} (95% CI)")
