@@ -259,3 +259,17 @@ def read_only_file(url: URL) -> bool:
         return False
     path = Path(url.database).expanduser()
     return path.is_file() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
+
+
+class Room:
+    """A part of the store over one open :class:`Database` (queries, summary, writes): each
+    holds the database and answers ``url`` for the error wording of
+    :func:`~dlbs.db.faults.guarded`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @property
+    def url(self) -> Any:
+        """The database's URL (what :func:`~dlbs.db.faults.guarded` words errors with)."""
+        return self.db.url

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
 from dlbs.db import packed
-from dlbs.db.connection import Database
+from dlbs.db.connection import Room
 from dlbs.db.faults import guarded
 from dlbs.db.schema import INDEXED, INTEGER_BITS, exclusions, fits, run_times, runs
 
@@ -43,16 +43,8 @@ class RunRecord:
     reason: str | None = None
 
 
-class Queries:
+class Queries(Room):
     """The reads of stored runs of one open database."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    @property
-    def url(self) -> Any:
-        """The database's URL (what :func:`~dlbs.db.faults.guarded` words errors with)."""
-        return self.db.url
 
     @guarded("the query")
     def runs(self, filters: Mapping[str, Any] | None = None,

@@ -21,7 +21,7 @@ from sqlalchemy.types import TypeDecorator
 
 from dlbs.db import points as db_points
 from dlbs.db import pointvalue
-from dlbs.db.connection import Database
+from dlbs.db.connection import Room
 from dlbs.db.faults import guarded
 from dlbs.db.queries import column_value
 from dlbs.db.schema import INDEXED, exclusions, runs
@@ -42,21 +42,13 @@ class _IsoDate(TypeDecorator[datetime]):
         return None if value is None else datetime.fromisoformat(value)
 
 
-class Summary:
+class Summary(Room):
     """The summary reads of one open database."""
 
     #: The summary columns :meth:`light_rows` gives, in its tuples' order (the exclusion reason
     #: comes in after ``code_version``).
     LIGHT = ("id", "comparability_key", "date", "throughput", "time_mean", "time_ci_low",
              "time_ci_high", "code_version", "status", "ess")
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    @property
-    def url(self) -> Any:
-        """The database's URL (what :func:`~dlbs.db.faults.guarded` words errors with)."""
-        return self.db.url
 
     @guarded("the query")
     def light_rows(self, filters: Mapping[str, Any] | None = None, since: datetime | None = None

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from dlbs.db import packed, pgcopy, records
 from dlbs.db import points as db_points
-from dlbs.db.connection import Database, retrying
+from dlbs.db.connection import Database, Room, retrying
 from dlbs.db.faults import guarded
 from dlbs.db.schema import INTEGER_BITS, exclusions, fits, run_times, runs
 from dlbs.db.url import DatabaseError
@@ -105,16 +105,8 @@ def writer_for(db: Database, conn: Connection) -> RunWriter:
     return InsertWriter(db.insert, facts_object=postgresql)
 
 
-class Writes:
+class Writes(Room):
     """The writes of one open database (:class:`~dlbs.db.connection.Database`)."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    @property
-    def url(self) -> Any:
-        """The database's URL (what :func:`~dlbs.db.faults.guarded` words errors with)."""
-        return self.db.url
 
     @property
     def packs(self) -> bool:
