@@ -85,7 +85,7 @@ def measure_localhost(checks: list[str], plan: Mapping[str, Any], burn_in_minute
         if burn_in_minutes > 0:  # the counters again: what the burn-in did (dlbs.accept.burnin)
             facts["accept.burn_in"] = {
                 "minutes": burn_in_minutes, "runs": len(runs),
-                "before": {k: facts.get(k) for k in ("accept.environment",)},
+                "before": {"accept.environment": facts.get("accept.environment")},
                 "after": _run(["-m", "pytorch_benchmarks.measure.acceptance", "environment"],
                               "node checks after the burn-in")}
     return figures, facts

@@ -15,11 +15,15 @@ import html
 import io
 import math
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from benchstats.fleet import MIN_CHANGE, FleetVerdict
 from benchstats.tdist import t_quantile
 
 from dlbs.accept.verdict import CheckVerdict, Reference, exclude_line, node_lines
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 #: Failed nodes named on a row, the worst first (a fleet of 1,024 would bury the chart).
 MAX_NAMED = 8
@@ -77,7 +81,7 @@ def fleet_chart(fleets: Sequence[FleetVerdict], references: Mapping[str, Referen
     return buffer.getvalue()
 
 
-def _draw_row(axes: object, row: int, fleet: FleetVerdict, ref: Reference | None,
+def _draw_row(axes: Axes, row: int, fleet: FleetVerdict, ref: Reference | None,
               limits: tuple[float, float]) -> None:
     """One check's nodes (spread over the row by their order, so equal figures stay visible)
     and bounds; a reference bound beyond ``limits`` is an arrow at the edge with its value (one
@@ -88,27 +92,27 @@ def _draw_row(axes: object, row: int, fleet: FleetVerdict, ref: Reference | None
     for index, node in enumerate(fleet.nodes):
         x, y = percent_off(node.ratio, higher), row + 0.5 * ((index + 0.5) / count - 0.5)
         places[node.node] = (x, y)
-        axes.plot([x], [y], "x" if node.failed else "o",  # type: ignore[attr-defined]
+        axes.plot([x], [y], "x" if node.failed else "o",
                   color="tab:red" if node.failed else "tab:gray",
                   markersize=6 if node.failed else 4)
     failed = sorted((n for n in fleet.nodes if n.failed), key=lambda n: places[n.node][0])
     for node in failed[:MAX_NAMED]:
-        axes.annotate(node.node, places[node.node],  # type: ignore[attr-defined]
+        axes.annotate(node.node, places[node.node],
                       xytext=(0, 7), textcoords="offset points", ha="center",
                       fontsize="x-small", color="tab:red")
     bound = fleet_bound(fleet)
     if bound is not None:
-        axes.plot([bound, bound], [row - 0.4, row + 0.4], "-",  # type: ignore[attr-defined]
+        axes.plot([bound, bound], [row - 0.4, row + 0.4], "-",
                   color="tab:red", linewidth=1.2)
     ref_bound = reference_bound(fleet, ref)
     if ref_bound is None:
         return
     if limits[0] <= ref_bound <= limits[1]:
-        axes.plot([ref_bound, ref_bound], [row - 0.4, row + 0.4], ":",  # type: ignore[attr-defined]
+        axes.plot([ref_bound, ref_bound], [row - 0.4, row + 0.4], ":",
                   color="tab:red", linewidth=1.2)
     else:
         edge = limits[0] if ref_bound < limits[0] else limits[1]
-        axes.annotate(f"reference bound {ref_bound:+.0f}% (off the chart)", (edge, row - 0.35),  # type: ignore[attr-defined]
+        axes.annotate(f"reference bound {ref_bound:+.0f}% (off the chart)", (edge, row - 0.35),
                       ha="left" if edge == limits[0] else "right", fontsize="x-small",
                       color="tab:red")
 
