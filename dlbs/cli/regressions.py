@@ -1,5 +1,6 @@
 """``dlbs regressions``: change points in every stored history, each point weighted by its own
-interval, confirmed only beyond ``--min-change``; exit 1 when a regression is found.
+interval, confirmed only beyond ``--min-change``; exit 1 when a regression is found, 3 when
+no series could be judged (too short: an empty verdict is not a pass).
 ``--markdown`` and ``--junit`` write the same verdicts as files beside the output
 (``dlbs.db.gate``), each whole or not at all; they change neither the output nor the exit.
 ``--confirm`` measures each flagged regression again before reporting it
@@ -32,7 +33,8 @@ from dlbs.errors import UsageError
 if TYPE_CHECKING:
     from dlbs.db.gate import Gate
 
-HELP = "find regressions (and improvements) in every stored history; exit 1 on a regression"
+HELP = ("find regressions (and improvements) in every stored history; exit 1 on a regression, "
+        "3 when no series could be judged, 2 on a usage error")
 EXAMPLE = "dlbs regressions --db sqlite:///results.db --by exp.code_version --format json"
 
 
@@ -105,8 +107,9 @@ def run(args: argparse.Namespace) -> int:
     series = loaded.series
     names = _names([*series, *_unseen(broken, series)])
     if confirmer is not None:
-        return max(_report_confirmed(args, confirmer, loaded, judged, names, outputs, broken),
-                   _said_broken(broken, names, args.by))
+        kept = _report_confirmed(args, confirmer, loaded, judged, names, outputs, broken)
+        _said_broken(broken, names, args.by)
+        return _exit(args, kept, broken, len(loaded.series))
     if outputs:
         _write_outputs(outputs, _gate(args, names, judged, loaded.note(args.metric, args.by),
                                       broken=broken))
@@ -117,8 +120,20 @@ def run(args: argparse.Namespace) -> int:
         if rows:
             emit(rows, "table")
     _summary(args, loaded, judged, names)
-    regressed = any(c.direction == "regression" for c in judged.changes)
-    return max(1 if regressed else 0, _said_broken(broken, names, args.by))
+    _said_broken(broken, names, args.by)
+    return _exit(args, judged, broken, len(loaded.series))
+
+
+def _exit(args: argparse.Namespace, judged: Any, broken: list[Any], series: int) -> int:
+    """The exit code (:func:`dlbs.db.changes.gate_exit`), and, when no series was judged,
+    the one line that says why and what to do: an empty verdict is not a pass."""
+    from dlbs.db.changes import NOTHING_JUDGED_EXIT, gate_exit
+    from dlbs.db.gate import nothing_judged
+
+    code = gate_exit(judged, broken)
+    if code == NOTHING_JUDGED_EXIT:
+        print(nothing_judged(judged, series, bool(args.latest), args.by), file=sys.stderr)
+    return code
 
 
 def _unseen(broken: list[Any], series: list[Any]) -> list[Any]:
@@ -131,14 +146,13 @@ def _unseen(broken: list[Any], series: list[Any]) -> list[Any]:
             if _key(b.parameters) not in seen]
 
 
-def _said_broken(broken: list[Any], names: dict[str, str], axis: str) -> int:
-    """One stderr line per series whose newest runs computed wrong numbers; 1 when any."""
+def _said_broken(broken: list[Any], names: dict[str, str], axis: str) -> None:
+    """One stderr line per series whose newest runs computed wrong numbers."""
     from dlbs.db.gate import broken_said
 
     for one in broken:
         print(f"numerics: {terminal_text(names.get(_key(one.parameters), 'a series'))}: "
               f"{broken_said(one, axis)}", file=sys.stderr)
-    return 1 if broken else 0
 
 
 def _summary(args: argparse.Namespace, loaded: Any, judged: Any, names: dict[str, str]) -> None:
@@ -172,11 +186,11 @@ def _summary(args: argparse.Namespace, loaded: Any, judged: Any, names: dict[str
 
 def _report_confirmed(args: argparse.Namespace, confirmer: Any, loaded: Any, judged: Any,
                       names: dict[str, str], outputs: dict[str, str],
-                      broken: list[Any]) -> int:
+                      broken: list[Any]) -> Any:
     """--confirm: re-run each flagged regression, then report: the confirmed ones and those
     not re-run (not rebuildable) as the gate's regressions, the others apart (stderr, the
-    files, and every change with its ``confirmation`` in the JSON); exit 1 on a regression
-    that stays."""
+    files, and every change with its ``confirmation`` in the JSON). Returns the verdicts
+    kept (the exit code is theirs: a regression that stays fails the gate)."""
     from dlbs.bisect.confirm import NOT_CONFIRMED
     from dlbs.cli.confirm_args import flagged_of, say
     from dlbs.db.gate import Rerun
@@ -217,7 +231,7 @@ def _report_confirmed(args: argparse.Namespace, confirmer: Any, loaded: Any, jud
     say(f"confirm: {statuses.count('confirmed')} of {len(done)} regression(s) confirmed by "
         f"a re-run, {statuses.count(NOT_CONFIRMED)} not confirmed, "
         f"{statuses.count('not_rebuildable')} not re-run (kept); logs: {confirmer.output}")
-    return 1 if any(c.direction == "regression" for c in kept.changes) else 0
+    return kept
 
 
 def _change_key(change: Any) -> tuple[str, str, str]:

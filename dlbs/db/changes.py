@@ -72,6 +72,21 @@ class Judged:
     not_judged: list[tuple[dict[str, Any], str]]
 
 
+#: The exit code of ``dlbs regressions`` when no series could be judged (every one too short,
+#: or its newest run unsteady): neither a pass (0) nor a regression (1) nor a usage error (2):
+#: a gate that judged nothing must not read as a pass.
+NOTHING_JUDGED_EXIT = 3
+
+
+def gate_exit(judged: Judged, broken: Sequence[Any] = ()) -> int:
+    """The exit code of ``dlbs regressions`` on these verdicts: 1 on a regression or on
+    wrong numbers in a newest version, else :data:`NOTHING_JUDGED_EXIT` when no series was
+    judged, else 0."""
+    if broken or any(c.direction == "regression" for c in judged.changes):
+        return 1
+    return NOTHING_JUDGED_EXIT if not judged.judged else 0
+
+
 def regressions(series: Sequence[Series], metric: str, axis: str,
                 min_change: float = 0.05) -> Judged:
     """Confirmed changes of every series (see the module's docstring)."""

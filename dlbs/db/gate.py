@@ -18,9 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchstats.changepoints import ALPHA, MIN_SIDE
+from benchstats.changepoints import ALPHA, MIN_POINTS, MIN_SIDE
 from benchstats.latest import MIN_HISTORY, WINDOW
 
+from dlbs.db.changes import NOTHING_JUDGED_EXIT
 from dlbs.db.history import Broken, Found, Judged, unsteady_newest
 from dlbs.db.records import canonical
 
@@ -138,6 +139,25 @@ def latest_rule(min_change: float, alpha: float) -> str:
             f"±{_percent(min_change)} (`--min-change {min_change:g}`) rejects it, "
             f"Benjamini-Hochberg over the judged series at `--alpha {alpha:g}` (one-sided "
             f"at the band's edge: the 95% interval shown may reach inside it)")
+
+
+def nothing_judged(judged: Judged, series: int, latest: bool, axis: str) -> str:
+    """The one line ``dlbs regressions`` says when it judged no series: why, what to do, and
+    its exit code (:data:`~dlbs.db.changes.NOTHING_JUDGED_EXIT`), so that a CI log does not
+    read the empty verdict as a pass."""
+    unsteady = len(unsteady_newest(judged))
+    short = len(judged.not_judged) - unsteady
+    need = (f"--latest needs {MIN_HISTORY} points before the newest" if latest else
+            f"a change-point search needs {MIN_POINTS} points, {MIN_SIDE} on each side of a "
+            f"change; --latest needs {MIN_HISTORY + 1}")
+    why = [f"{short} too short: {need}"] if short else []
+    todo = [f"store runs of more {axis} values (or widen -P and --since)"] if short else []
+    if unsteady:
+        why.append(f"{unsteady} with one unsteady newest run")
+        todo.append("run each unsteady newest point again, on a quiet machine")
+    return (f"nothing judged: none of the {_plural(series, 'series', 'series')} could be "
+            f"judged ({'; '.join(why)}); {' and '.join(todo)} before gating on them; exit "
+            f"{NOTHING_JUDGED_EXIT}, not a pass")
 
 
 def headline(gate: Gate) -> str:

@@ -30,6 +30,7 @@ from dlbs.db.changes import (
     Found,
     Judged,
     broken_newest,
+    gate_exit,
     latest_changes,
     regressions,
     unsteady_newest,
@@ -260,9 +261,9 @@ class Newest:
     alpha: float
 
     @property
-    def fails(self) -> bool:
-        """Whether ``regressions --latest`` exits 1 on these verdicts."""
-        return bool(self.broken) or any(c.direction == "regression" for c in self.judged.changes)
+    def exit_code(self) -> int:
+        """What ``regressions --latest`` exits with on these verdicts (:func:`gate_exit`)."""
+        return gate_exit(self.judged, self.broken)
 
 
 def judge_newest(store: Any, filters: dict[str, Any], metric: str, axis: str | None,

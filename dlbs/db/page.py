@@ -113,7 +113,7 @@ def _newest_section(newest: Newest, axis: str) -> list[str]:
     count = {d: sum(c.direction == d for c in judged.changes)
              for d in ("regression", "improvement")}
     gate = (f"dlbs regressions --latest --min-change {newest.min_change:g} --alpha "
-            f"{newest.alpha:g} on this database exits {1 if newest.fails else 0}")
+            f"{newest.alpha:g} on this database exits {newest.exit_code}")
     parts = ["<h2>Newest points (the gate: dlbs regressions --latest)</h2>",
              (f"<p class='note'>newest points: {judged.judged} of {len(newest.loaded.series)} "
              f"configurations judged ({html.escape(_not_judged(judged))}): each "

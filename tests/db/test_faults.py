@@ -153,7 +153,9 @@ def test_a_read_only_database_file_can_be_queried(read_only_db: str, tmp_path: P
     for command in (["history", "--plot", str(tmp_path / "h.png")], ["regressions"],
                     ["db", "page", "--output", str(tmp_path / "page")], ["report"]):
         done = _dlbs(*command, "--db", read_only_db)
-        assert done.returncode == 0, (command, done.stderr)
+        # two runs judge nothing: regressions says so with its own code (3), not a pass
+        assert done.returncode == (3 if command == ["regressions"] else 0), (command,
+                                                                             done.stderr)
     line = _one_line(_dlbs("db", "exclude", "--db", read_only_db, "1", "--reason", "x"), 2)
     assert "readonly" in line or "read-only" in line
 

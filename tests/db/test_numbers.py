@@ -139,7 +139,8 @@ def test_an_unsteady_newest_run_is_not_judged_by_latest(
         logs: Any, db_url: str, tmp_path: Path, filters: list[str]) -> None:
     """One newest run whose window was not steady has no interval: the history's scatter
     would stand in for it and the verdict read as a steady run's (a -4% 'regression', p
-    0.001). It is not judged, and the summary and a note say why (issue 30)."""
+    0.001). It is not judged, and the summary and a note say why (issue 30); with no other
+    series judged, the gate exits 3 (nothing judged, not a pass) and says what to do."""
     _versions(logs, tmp_path / "h", versions=10)
     logs.write(tmp_path / "h" / "v10.log",
                logs.facts(code="v10", throughput=96.0, repeat=0, day=20,
@@ -148,8 +149,11 @@ def test_an_unsteady_newest_run_is_not_judged_by_latest(
     assert _dlbs("db", "ingest", "--db", db_url, str(tmp_path / "h")).returncode == 0
     done = _dlbs("regressions", "--latest", "--min-change", "0", "--db", db_url,
                  "--format", "json", *filters)
-    assert done.returncode == 0 and json.loads(done.stdout) == [], done.stderr
+    assert done.returncode == 3 and json.loads(done.stdout) == [], done.stderr
     assert "1 with an unsteady newest run not judged" in done.stderr
+    assert ("nothing judged: none of the 1 series could be judged (1 with one unsteady newest "
+            "run); run each unsteady newest point again, on a quiet machine before gating on "
+            "them; exit 3, not a pass") in done.stderr
     assert "newest point v10: its one run was not steady (no interval)" in done.stderr
 
 
