@@ -195,6 +195,7 @@ def _page(store: Any, args: argparse.Namespace) -> int:
     # the gate's verdicts, read and judged as 'regressions --latest' does: the same counts
     newest = judge_newest(store, filters(args), args.metric, args.by, args.min_change,
                           args.alpha)
+    _mark_busy(store, loaded.series, newest)
     left_out = loaded.note(args.metric, args.by)
     page = write_page(args.output, render(loaded.series, judged, args.metric, args.by,
                                           store.shown, loaded.runs, left_out, newest))
@@ -205,6 +206,17 @@ def _page(store: Any, args: argparse.Namespace) -> int:
     if left_out:
         print(f"note: {left_out}", file=sys.stderr)
     return 0
+
+
+def _mark_busy(store: Any, series: list[Any], newest: Any) -> None:
+    """Mark each point of the histories, and the newest points and those the gate's changes
+    name, with its runs made on a busy machine (``dlbs.db.busy``)."""
+    from dlbs.db.busy import change_points, mark_busy, newest_points
+
+    mark_busy(store, series)
+    gate = newest.loaded.series
+    named = [pair for pairs in change_points(gate, newest.judged.changes) for pair in pairs]
+    mark_busy(store, gate, [*newest_points(gate), *named])
 
 
 def _count(newest: Any, direction: str) -> int:

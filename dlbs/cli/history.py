@@ -40,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def rows_of(series: list[Any], metric: str, axis: str) -> list[dict[str, Any]]:
+    from dlbs.db.busy import mark_of
     from dlbs.db.history import configuration_names
     from dlbs.db.series import end_cell
 
@@ -54,8 +55,9 @@ def rows_of(series: list[Any], metric: str, axis: str) -> list[dict[str, Any]]:
             rows.append({"series": number, "configuration": name, "axis": axis,
                          "at": p.axis_value, "metric": metric, "value": p.value,
                          "ci_low": low, "ci_high": high, "runs": p.runs,
-                         "ci_withheld": p.withheld or None,
-                         "estimator": ESTIMATOR, "parameters": one.parameters})
+                         "ci_withheld": p.withheld or None, "busy_runs": p.busy,
+                         "mark": mark_of(p), "estimator": ESTIMATOR,
+                         "parameters": one.parameters})
     return rows
 
 
@@ -63,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from dlbs.db import open_store
+    from dlbs.db.busy import mark_busy
     from dlbs.db.charts import FORMATS, history_chart
     from dlbs.db.history import load_series_on_axis
     from dlbs.errors import UsageError
@@ -73,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         loaded, args.by, fallback = load_series_on_axis(
             store, filters(args), args.metric, args.by, include_excluded=args.include_excluded)
+        mark_busy(store, loaded.series)
     finally:
         store.close()
     if fallback:
@@ -84,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     columns = ["series", "configuration", "at", "value", "ci_low", "ci_high", "runs"]
     if any(r["ci_withheld"] for r in rows):  # why a one-run point has no interval
         columns.append("ci_withheld")
+    if any(r["mark"] for r in rows):  # '#': a run of the point was made on a busy machine
+        columns.append("mark")
     if args.format in ("table", "markdown"):
         print_table(series, rows, columns[2:], args.format)
     else:
@@ -91,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
             columns = list(rows[0]) if rows else columns
         emit([{c: r[c] for c in columns} for r in rows], args.format, columns)
     say_estimator(args.format, any(OPEN_END in (r["ci_low"], r["ci_high"]) for r in rows))
+    say_busy(args.format, [p for one in series for p in one.points])
     if args.plot:
         history_chart(series, args.metric, args.by, args.plot)
     return 0
@@ -174,6 +181,29 @@ def print_table(series: list[Any], rows: list[dict[str, Any]], point_columns: li
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
     for line in legend:
         print(terminal_text(line))
+
+
+def say_busy(fmt: str, points: list[Any]) -> None:
+    """The busy mark's legend and count (``3 of 12 points from busy runs``), where a point is
+    marked: under the table, or on stderr beside CSV and JSON (whose rows carry
+    ``busy_runs``)."""
+    from dlbs.db.busy import BUSY_LEGEND, busy_count
+
+    counted = busy_count(points)
+    if counted:
+        _say(fmt, f"{BUSY_LEGEND} ({counted})")
+
+
+def _say(fmt: str, line: str) -> None:
+    """A legend line: under a table or markdown on stdout, else on stderr as a note."""
+    if fmt == "markdown":
+        from dlbs.reports.render import md_text
+
+        print(f"\n{md_text(line)}")
+    elif fmt == "table":
+        print(line)
+    else:
+        print(f"note: {line}", file=sys.stderr)
 
 
 def say_estimator(fmt: str, opened: bool = False) -> None:

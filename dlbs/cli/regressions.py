@@ -12,6 +12,7 @@ import argparse
 import errno
 import os
 import sys
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -102,24 +103,28 @@ def run(args: argparse.Namespace) -> int:
                                          args.min_change), []
         if fallback:
             print(f"note: {fallback}", file=sys.stderr)
+        marks = _busy_marks(store, loaded.series, judged, bool(args.latest))
     finally:
         store.close()
     series = loaded.series
     names = _names([*series, *_unseen(broken, series)])
     if confirmer is not None:
-        kept = _report_confirmed(args, confirmer, loaded, judged, names, outputs, broken)
+        kept = _report_confirmed(args, confirmer, loaded, judged, names, outputs, broken,
+                                 marks)
         _said_broken(broken, names, args.by)
         return _exit(args, kept, broken, len(loaded.series))
     if outputs:
         _write_outputs(outputs, _gate(args, names, judged, loaded.note(args.metric, args.by),
                                       broken=broken))
     if args.format == "json":
-        emit([c.as_json() for c in judged.changes] + [b.as_json() for b in broken], "json")
+        emit([c.as_json() for c in judged.changes]
+             + [b.as_json() for b in broken], "json")
     else:
-        rows = [_row(c, names[_key(c.parameters)]) for c in judged.changes]
+        rows = _marked([_row(c, names[_key(c.parameters)], marks.of(c)) for c in judged.changes])
         if rows:
             emit(rows, "table")
     _summary(args, loaded, judged, names)
+    marks.say()
     _said_broken(broken, names, args.by)
     return _exit(args, judged, broken, len(loaded.series))
 
@@ -186,7 +191,7 @@ def _summary(args: argparse.Namespace, loaded: Any, judged: Any, names: dict[str
 
 def _report_confirmed(args: argparse.Namespace, confirmer: Any, loaded: Any, judged: Any,
                       names: dict[str, str], outputs: dict[str, str],
-                      broken: list[Any]) -> Any:
+                      broken: list[Any], marks: BusyMarks) -> Any:
     """--confirm: re-run each flagged regression, then report: the confirmed ones and those
     not re-run (not rebuildable) as the gate's regressions, the others apart (stderr, the
     files, and every change with its ``confirmation`` in the JSON). Returns the verdicts
@@ -215,12 +220,13 @@ def _report_confirmed(args: argparse.Namespace, confirmer: Any, loaded: Any, jud
         emit([{**c.as_json(), "confirmation": rerun.of(c)} for c in judged.changes]
              + [b.as_json() for b in broken], "json")
     else:
-        rows = [{**_row(c, names[_key(c.parameters)]),
-                 "confirmation": _confirmation_cell(confirmations.get(id(c)))}
-                for c in kept.changes]
+        rows = _marked([{**_row(c, names[_key(c.parameters)], marks.of(c)),
+                         "confirmation": _confirmation_cell(confirmations.get(id(c)))}
+                        for c in kept.changes])
         if rows:
             emit(rows, "table")
     _summary(args, loaded, judged, names)
+    marks.say()
     for change, one in zip(flagged, done):
         if one.status != "confirmed":
             what = ("not confirmed" if one.status == NOT_CONFIRMED else
@@ -271,14 +277,61 @@ def _key(parameters: dict[str, Any]) -> str:
     return canonical(parameters)
 
 
-def _row(change: Any, name: str) -> dict[str, Any]:
+def _row(change: Any, name: str, mark: str = "") -> dict[str, Any]:
     from dlbs.db.gate import change_cells
 
     shown, interval, p_value = change_cells(change)  # the markdown's and JUnit's cells too
     return {"direction": change.direction, "configuration": name,
             "last_good": change.last_good, "first_bad": change.first_bad,
             "change": shown, "ci": interval, "p_value": p_value,
-            "together": len(change.affected_together)}
+            "together": len(change.affected_together), "mark": mark}
+
+
+def _marked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows, without their ``mark`` column when no row is marked."""
+    if any(row["mark"] for row in rows):
+        return rows
+    return [{k: v for k, v in row.items() if k != "mark"} for row in rows]
+
+
+@dataclass
+class BusyMarks:
+    """Which changes name a point with a run made on a busy machine (``#``), and the
+    newest points judged (``--latest``) to count such runs among."""
+
+    marks: dict[int, str]
+    newest: list[Any]
+
+    def of(self, change: Any) -> str:
+        return self.marks.get(id(change), "")
+
+    def say(self) -> None:
+        """The mark's legend and counts on stderr, where any point is marked."""
+        from dlbs.db.busy import BUSY_LEGEND, busy_count
+
+        busy = sum(1 for mark in self.marks.values() if mark)
+        counts = [busy_count(self.newest, "newest points")]
+        if busy:
+            counts.append(f"{busy} of {len(self.marks)} changes name a point from busy runs")
+        said = "; ".join(c for c in counts if c)
+        if said:
+            print(f"note: {BUSY_LEGEND} ({said})", file=sys.stderr)
+
+
+def _busy_marks(store: Any, series: list[Any], judged: Any, latest: bool) -> BusyMarks:
+    """Mark the points the changes name, and with ``--latest`` each newest point judged,
+    busy or not (``dlbs.db.busy``): the other points are not read (a history of 100,000
+    runs would read every run's facts)."""
+    from dlbs.db.busy import change_marks, change_points, mark_busy, newest_points
+
+    newest = newest_points(series) if latest else []
+    named = [pair for pairs in change_points(series, judged.changes) for pair in pairs]
+    mark_busy(store, series, [*newest, *named])
+    marks = change_marks(series, judged.changes)
+    for change, mark in zip(judged.changes, marks):
+        change.busy = bool(mark)  # in its JSON, and so in the JUnit failure's text
+    return BusyMarks({id(c): m for c, m in zip(judged.changes, marks)},
+                     [p for _, p in newest])
 
 
 def _outputs(args: argparse.Namespace) -> dict[str, str]:

@@ -53,6 +53,8 @@ class Found:
     runs_before: int
     runs_after: int
     affected_together: list[dict[str, Any]] = field(default_factory=list)
+    #: a run of its last good or first bad point was made on a busy machine (``dlbs.db.busy``)
+    busy: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {"parameters": self.parameters, "metric": self.metric, "axis": self.axis,
@@ -60,7 +62,7 @@ class Found:
                 "change": self.change, "ci": list(self.ci), "p_value": self.p_value,
                 "direction": self.direction, "runs_before": self.runs_before,
                 "runs_after": self.runs_after, "affected_together": self.affected_together,
-                "estimator": ESTIMATOR}
+                "estimator": ESTIMATOR, "busy": self.busy}
 
 
 @dataclass

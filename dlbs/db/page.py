@@ -9,6 +9,7 @@ from pathlib import Path
 
 from benchstats.estimate import ESTIMATOR_LEGEND, OPEN_LEGEND
 
+from dlbs.db.busy import BUSY_LEGEND, busy_count, change_marks, mark_of
 from dlbs.db.charts import why
 from dlbs.db.history import Found, Judged, Newest, Point, Series, unsteady_newest
 from dlbs.db.records import canonical
@@ -35,14 +36,14 @@ def _name(parameters: dict[str, object]) -> str:
     return ", ".join(f"{k}={v}" for k, v in parameters.items())
 
 
-def _change_rows(changes: Sequence[Found]) -> str:
+def _change_rows(changes: Sequence[Found], series: Sequence[Series]) -> str:
     rows = []
-    for c in changes:
+    for c, mark in zip(changes, change_marks(series, changes)):
         rows.append(
             f"<tr class='{c.direction}'><td class='l'>{html.escape(c.direction)}</td>"
             f"<td class='l'>{html.escape(_name(c.parameters))}</td>"
             f"<td class='l'>{html.escape(c.last_good)}</td><td class='l'>"
-            f"{html.escape(c.first_bad)}</td><td>{c.change:+.1%}</td>"
+            f"{html.escape(c.first_bad)}{' ' + mark if mark else ''}</td><td>{c.change:+.1%}</td>"
             f"<td>[{c.ci[0]:+.1%}, {c.ci[1]:+.1%}]</td><td>{c.p_value:.3g}</td></tr>")
     return "\n".join(rows)
 
@@ -66,7 +67,7 @@ def render(series: Sequence[Series], judged: Judged, metric: str, axis: str, sou
              f"each marked below) anywhere in their histories{html.escape(newest_said)}. "
              f"Points: the {html.escape(ESTIMATOR_LEGEND)} "
              "(none when the run withheld it: the table says why); a grey x "
-             f"marks excluded runs.{_open_note(series)}"
+             f"marks excluded runs.{_open_note(series)}{_busy_note(series)}"
              f"{' ' + html.escape(left_out[:1].upper() + left_out[1:]) + '.' if left_out else ''}"
              "</p>")]
     if newest is not None:
@@ -75,7 +76,7 @@ def render(series: Sequence[Series], judged: Judged, metric: str, axis: str, sou
               (f"<p class='note'>histories: {judged.judged} of {len(series)} configurations "
               f"judged ({_not_judged(judged)}): change points anywhere in each history, as "
               "'dlbs regressions' judges them.</p>")]
-    parts.append(_change_table(judged.changes) if judged.changes else
+    parts.append(_change_table(judged.changes, series) if judged.changes else
                  "<p>No change beyond the minimum in any judged history.</p>")
     parts.append("<h2>Configurations</h2>")
     why_not = {canonical(parameters): why for parameters, why in judged.not_judged}
@@ -87,19 +88,40 @@ def render(series: Sequence[Series], judged: Judged, metric: str, axis: str, sou
         parts.append(f"<img alt='history of configuration {number}' "
                      f"src='{_chart(one, metric, axis)}'>")
         rows = "".join(
-            f"<tr><td class='l'>{html.escape(p.axis_value)}</td><td>{p.value:.4g}</td>"
-            f"<td>{_low_cell(p)}</td><td>{_high_cell(p)}</td><td>{p.runs}</td>"
-            f"<td>{'excluded' if p.excluded else ''}</td></tr>" for p in one.points)
+            f"<tr><td class='l'>{html.escape(p.axis_value)}</td><td>{p.value:.4g}"
+            f"{_mark_cell(p)}</td><td>{_low_cell(p)}</td><td>{_high_cell(p)}</td>"
+            f"<td>{p.runs}</td><td>{'excluded' if p.excluded else ''}</td></tr>"
+            for p in one.points)
         parts.append(f"<table><tr><th class='l'>{html.escape(axis)}</th><th>value</th>"
                      f"<th>CI low</th><th>CI high</th><th>runs</th><th></th></tr>{rows}</table>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
-def _change_table(changes: Sequence[Found]) -> str:
+def _change_table(changes: Sequence[Found], series: Sequence[Series]) -> str:
     return ("<table><tr><th class='l'>direction</th><th class='l'>configuration</th>"
             "<th class='l'>last good</th><th class='l'>first bad</th><th>change</th>"
-            "<th>95% CI</th><th>p</th></tr>" + _change_rows(changes) + "</table>")
+            "<th>95% CI</th><th>p</th></tr>" + _change_rows(changes, series) + "</table>")
+
+
+def _mark_cell(p: Point) -> str:
+    """The busy mark after a point's value (``dlbs.db.busy``), with its legend as a tooltip."""
+    mark = mark_of(p)
+    return f" <span title='{html.escape(BUSY_LEGEND)}'>{mark}</span>" if mark else ""
+
+
+def _busy_note(series: Sequence[Series], what: str = "points") -> str:
+    """`` #: ... (3 of 12 points from busy runs).`` where a point is marked, else ``""``."""
+    counted = busy_count([p for one in series for p in one.points], what)
+    return f" {html.escape(BUSY_LEGEND)} ({counted})." if counted else ""
+
+
+def _newest_busy(newest: Newest) -> str:
+    """`` 1 of 5 newest points from busy runs (#: ...).``, or ``""`` when none is."""
+    from dlbs.db.busy import newest_points
+
+    counted = busy_count([p for _, p in newest_points(newest.loaded.series)], "newest points")
+    return f" {counted} ({html.escape(BUSY_LEGEND)})." if counted else ""
 
 
 def _newest_section(newest: Newest, axis: str) -> list[str]:
@@ -120,8 +142,8 @@ def _newest_section(newest: Newest, axis: str) -> list[str]:
              "configuration's newest point against the points before it; "
              f"{count['regression']} regression(s), {count['improvement']} improvement(s) "
              f"beyond {newest.min_change * 100:.6g}% (Benjamini-Hochberg at --alpha {newest.alpha:g}); "
-             f"{html.escape(gate)}.</p>"),
-             _change_table(judged.changes) if judged.changes else
+             f"{html.escape(gate)}.{_newest_busy(newest)}</p>"),
+             _change_table(judged.changes, newest.loaded.series) if judged.changes else
              "<p>No newest point changed beyond the minimum.</p>"]
     if newest.broken:
         parts.append("<p class='regression'>Wrong numbers in the newest version (the gate "

@@ -66,6 +66,8 @@ class Point:
     se: float = math.nan
     withheld: str = ""  # why a one-run point has no interval: its run's (results.ci_withheld)
     first_run: int = -1  # the id of its oldest run (by date, then id)
+    #: its runs made on a busy machine (``dlbs.db.busy``; 0 until asked, and where none said)
+    busy: int = 0
 
     def __post_init__(self) -> None:
         if self.run_ids:

@@ -162,6 +162,10 @@ class Store:
         """:meth:`dlbs.db.summary.Summary.newest_points`."""
         return self.summary.newest_points(filters, metric_column, count)
 
+    def ok_runs_at(self, points: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list[int]]:
+        """:meth:`dlbs.db.summary.Summary.ok_runs_at`."""
+        return self.summary.ok_runs_at(points)
+
     def code_versions(self, filters: Mapping[str, Any] | None) -> list[str] | None:
         """:meth:`dlbs.db.summary.Summary.code_versions`."""
         return self.summary.code_versions(filters)

@@ -12,11 +12,11 @@ This module reads; it writes nothing.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, case, func, or_, select, type_coerce
+from sqlalchemy import String, and_, case, func, or_, select, tuple_, type_coerce
 from sqlalchemy.types import TypeDecorator
 
 from dlbs.db import points as db_points
@@ -25,10 +25,13 @@ from dlbs.db.connection import Room
 from dlbs.db.faults import guarded
 from dlbs.db.queries import column_value
 from dlbs.db.schema import INDEXED, exclusions, runs
+from dlbs.db.series import OK_STATUS
 
 _STATUS = db_points.STATUS
 _HAS_VERSION = db_points.HAS_VERSION
 _usable = db_points.usable
+#: Points a query asks for at once (two bound parameters each).
+CHUNK = 400
 
 
 class _IsoDate(TypeDecorator[datetime]):
@@ -122,6 +125,22 @@ class Summary(Room):
         # a point kept without statistics (its runs overflow them, or an older dlbs wrote the
         # row while this one upgraded the database): the runs are read instead
         return None if any(row[4] is None or row[5] is None for row in found) else found
+
+    @guarded("the query")
+    def ok_runs_at(self, points: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list[int]]:
+        """The ids of the runs that ended ok at each ``(comparability key, code version)``:
+        the runs of a point read from the ``points`` table, which keeps only the first."""
+        out: dict[tuple[str, str], list[int]] = {}
+        wanted = list(dict.fromkeys(points))
+        with self.db.engine.connect() as conn:
+            for start in range(0, len(wanted), CHUNK):
+                stmt = (select(runs.c.id, runs.c.comparability_key, runs.c.code_version)
+                        .where(tuple_(runs.c.comparability_key, runs.c.code_version)
+                               .in_(wanted[start:start + CHUNK]), runs.c.status == OK_STATUS)
+                        .order_by(runs.c.id))
+                for run_id, key, version in conn.execute(stmt):
+                    out.setdefault((key, version), []).append(run_id)
+        return out
 
     @guarded("the query")
     def code_versions(self, filters: Mapping[str, Any] | None) -> list[str] | None:

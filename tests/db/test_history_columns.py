@@ -66,7 +66,7 @@ def test_each_varying_parameter_is_a_column_and_the_shared_ones_are_said_once(
     rows = json.loads(_history(capsys, url, "--format", "json"))
     assert set(rows[0]) == {"series", "configuration", "axis", "at", "metric", "value",
                             "ci_low", "ci_high", "runs", "ci_withheld", "estimator",
-                            "parameters"}
+                            "parameters", "busy_runs", "mark"}  # the last two: issue 58
     header = _history(capsys, url, "--format", "csv").splitlines()[0]
     assert header == "series,configuration,at,value,ci_low,ci_high,runs"
 
