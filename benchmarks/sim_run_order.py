@@ -21,7 +21,7 @@ code). No statistical test is made here: the verdicts are ``dlbs report``'s busi
 
     python benchmarks/sim_run_order.py [--sessions 4000] [--rounds 5]
 
-Prints a Markdown table (the one in docs/reports.md, "Interleaved rounds (RMIT)").
+Prints a Markdown table (the one in docs/measurements/report-statistics.md, "Interleaved rounds (RMIT)").
 """
 from __future__ import annotations
 

@@ -10,8 +10,8 @@ counts when its first bad point is within +-2 points of a true step (each step m
     python scripts/sim_changepoints.py [--count 1500] [--write]
 
 ``--write`` replaces the text between ``<!-- sim_changepoints:begin -->`` and
-``<!-- sim_changepoints:end -->`` in docs/reports.md. The comparison needs ``apache-otava``
-and ``signal-processing-algorithms`` (benchmarks side only; benchstats never imports them):
+``<!-- sim_changepoints:end -->`` in docs/measurements/report-statistics.md. The comparison
+needs ``apache-otava`` and ``signal-processing-algorithms`` (benchmarks side only; benchstats never imports them):
 without them their rows say "not installed". A few minutes on one core.
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ from benchstats.histories import Histories, HistoryCase, histories
 from doctables import markdown, write_between
 
 BEGIN, END = "<!-- sim_changepoints:begin -->", "<!-- sim_changepoints:end -->"
-DOC = ROOT / "docs" / "reports.md"
+DOC = ROOT / "docs" / "measurements" / "report-statistics.md"
 TOLERANCE = 2
 #: Bins of |step| / run CV.
 BINS = ((0.0, 1.0), (1.0, 2.0), (2.0, 3.0), (3.0, 5.0), (5.0, math.inf))
@@ -270,7 +270,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1500, help="histories compared (1500)")
     parser.add_argument("--hard-count", type=int, default=600, help="histories per hard case")
     parser.add_argument("--seed", type=int, default=21)
-    parser.add_argument("--write", action="store_true", help="write into docs/reports.md")
+    parser.add_argument("--write", action="store_true", help="write into docs/measurements/"
+                        "report-statistics.md")
     args = parser.parse_args()
     text = tables(args.count, args.hard_count, args.seed)
     print(text)

@@ -1,5 +1,6 @@
 """Seeded simulation of comparison tables: false verdicts and power of ``dlbs report --compare``
-and ``--compare-by`` under the policies they offer; writes the table of docs/reports.md.
+and ``--compare-by`` under the policies they offer; writes the table of
+docs/measurements/report-statistics.md.
 
 Each table has ``CELLS`` experiments; each run's log time is its level plus a session offset
 (one per side and cell, or one fixed offset for the whole session), a round effect (shared by

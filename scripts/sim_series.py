@@ -11,10 +11,11 @@ coverage where the adaptive stop stopped, and the price of the interval's cautio
 on independent series against the exact t interval's).
 
     python scripts/sim_series.py            # print the tables
-    python scripts/sim_series.py --write    # and replace them in docs/reports.md
+    python scripts/sim_series.py --write    # and replace them in
+                                            # docs/measurements/report-statistics.md
 
 The tables go between the markers ``<!-- sim_series:begin -->`` and ``<!-- sim_series:end -->``
-of docs/reports.md. A few minutes on one core.
+of docs/measurements/report-statistics.md. A few minutes on one core.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from doctables import markdown, write_between
 
 SIZES = (10, 30, 50, 100, 200, 400, 1000)
 BEGIN, END = "<!-- sim_series:begin -->", "<!-- sim_series:end -->"
-DOC = ROOT / "docs" / "reports.md"
+DOC = ROOT / "docs" / "measurements" / "report-statistics.md"
 #: The adaptive stop's cells: (case, target precision); CV 10% as the issue asks.
 STOP_CASES = (("iid", 0.05), ("ar0.5", 0.05), ("ar0.9", 0.05), ("t3+outliers", 0.05),
               ("t3+stalls3-10x", 0.05), ("iid", 0.01))
@@ -145,7 +146,8 @@ def tables(count: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=500, help="series per cell (500)")
-    parser.add_argument("--write", action="store_true", help="write into docs/reports.md")
+    parser.add_argument("--write", action="store_true", help="write into docs/measurements/"
+                        "report-statistics.md")
     args = parser.parse_args()
     text = tables(args.count)
     print(text)

@@ -49,7 +49,7 @@ The method, on log values (a change is a ratio ``new / old``):
 Deterministic: the permutations come from a fixed seed (:data:`SEED`). Not judged: fewer than
 ``MIN_POINTS`` usable points; no change can have fewer than ``MIN_SIDE`` usable points on
 either side, so the first and last ``MIN_SIDE - 1`` points are never a ``first_bad``.
-Where it stops being valid (docs/reports.md, "Change points in a history"): drifts (found as
+Where it stops being valid (docs/measurements/report-statistics.md, "Change points in a history"): drifts (found as
 one or more steps), autocorrelated histories (neighbouring points sharing a session offset
 are not exchangeable: false alarms), steps smaller than about twice the point-to-point spread,
 pulses shorter than about 6 points.

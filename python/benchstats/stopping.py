@@ -15,7 +15,7 @@ selects the runs whose variance happened to be underestimated, so coverage at th
 below the interval's (76% at CV 10% and a 5% target, 43% at phi = 0.9, before issue 19). The
 rule therefore may stop only once the window holds ``MIN_STOP_ESS`` effective samples: the
 first looks, where the variance estimate is poorest, cannot stop the run
-(``scripts/sim_series.py``: coverage at the stop in docs/reports.md).
+(``scripts/sim_series.py``: coverage at the stop in docs/measurements/report-statistics.md).
 
 Nor may it stop on a window that has shown a tail before ``MIN_STOP_N`` iterations (issue
 30), nor on any window before ``QUIET_STOP_N`` (issue 56). Rare stalls (garbage collection, OS

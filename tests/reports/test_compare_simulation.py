@@ -221,8 +221,10 @@ def test_simulated_facts_are_the_benchmarks() -> None:
 
 def test_the_power_quoted_in_the_report_is_the_one_measured() -> None:
     """The report's note quotes the default policy's power as scripts/sim_compare.py measured
-    it (the generated table in docs/reports.md), not this file's per-cell rule."""
-    docs = (Path(__file__).parents[2] / "docs" / "reports.md").read_text(encoding="utf-8")
+    it (the generated table in docs/measurements/report-statistics.md, moved there from
+    docs/reports.md), not this file's per-cell rule."""
+    docs = (Path(__file__).parents[2] / "docs" / "measurements" / "report-statistics.md"
+            ).read_text(encoding="utf-8")
     row = next(line for line in docs.splitlines()
                if line.startswith("| 10% in all 20 cells, two folders, BH |"))
     found = row.rstrip(" |").rsplit("|", 1)[1].strip()
