@@ -83,6 +83,10 @@ LAYERS = {  # package -> dlbs packages it must not import
     "dlbs/reports": ("dlbs.cli", "dlbs.runner", "dlbs.launchers", "dlbs.slurm"),
     "dlbs/runner": ("dlbs.cli", "dlbs.reports", "dlbs.slurm", "dlbs.dispatch"),
     "dlbs/slurm": ("dlbs.cli", "dlbs.reports", "dlbs.db", "dlbs.web", "dlbs.dispatch"),
+    # what identifies a run: read by the database, the reports and the runner alike
+    "dlbs/params": ("dlbs.cli", "dlbs.runner", "dlbs.reports", "dlbs.logs", "dlbs.launchers",
+                    "dlbs.slurm", "dlbs.engine", "dlbs.db", "dlbs.web", "dlbs.config",
+                    "dlbs.dispatch", "dlbs.bisect", "dlbs.accept", "dlbs.planfile"),
 }
 #: What ``dlbs/slurm`` may take from the runner: the executor contract and the run log's files.
 SLURM_MAY_IMPORT_FROM_RUNNER = {"dlbs.runner.job", "dlbs.runner.runlog"}

@@ -9,45 +9,23 @@ from datetime import datetime, timezone
 from typing import Any
 
 from dlbs.logs.fact_types import MEASUREMENTS as FACT_MEASUREMENTS
-from dlbs.logs.fact_types import SERVE_CONFIG_FACTS, config_value, is_measurement
+from dlbs.logs.fact_types import is_measurement
+from dlbs.params import identity as ident
+from dlbs.params.identity import SERVE_CONFIG_FACTS
 
 #: What must be equal for two runs to be compared (Conbench's "history fingerprint"): the
-#: experiment, the machine's class (not its name), the software stack and the container
-#: image. The code version and the date are never in it (they are what a history runs along);
-#: an axis given to :func:`comparability_key` is left out too.
-KEY_FACTS = (
-    "exp.model", "exp.phase", "exp.dtype", "exp.replica_batch", "exp.device_type",
-    "device_model", "exp.num_replicas", "exp.world_size", "exp.num_nodes", "host_class",
-    "exp.framework", "exp.framework_version", "hw.nvidia_driver", "hw.cuda_version",
-    "hw.cudnn_version", "container_image", "exp.model_config", "exp.seq_len",
-    "exp.num_threads", "exp.data", "exp.input_shape",
-)
-#: Comparability fields added after runs were stored: in a run's key only when the run logged a
-#: value other than the ones every earlier run had (so the keys of runs stored before stay as
-#: they were). A sharded run is not the same experiment as a DDP run of the model, nor is a
-#: transformer trained with AdamW or with checkpointed activations the same as one trained
-#: with SGD and all its activations kept (every run before these facts was). ``auto`` is the
-#: plan's value of exp.optimizer, which the benchmark replaces in training by the one it ran.
-KEY_FACTS_WHEN_NOT: dict[str, tuple[Any, ...]] = {
-    "exp.parallelism": ("ddp",), "exp.dp_shard": (0,), "exp.tp_degree": (0,),
-    "exp.optimizer": ("sgd", "auto"),
-    "exp.activation_checkpointing": ("none",),
-    # a serving run that asked for every token: keyed apart only then, so the histories of
-    # runs logged before the parameter existed go on
-    "serve.ignore_eos": (False,)}
-#: Those that mean something in training only: an inference run's log carries the plan's
-#: value, which changed nothing it measured.
-TRAINING_ONLY_KEY_FACTS = ("exp.optimizer", "exp.activation_checkpointing")
-#: Those that mean something under one parallelism only (a sweep over exp.parallelism logs
-#: the plan's tensor-parallel group in its ddp runs too, where the benchmark ignores it).
-KEY_FACTS_UNDER: dict[str, str] = {"exp.tp_degree": "fsdp_tp"}
-#: The load a capacity search (``serve.search``) starts from: not its configuration (the
-#: search moves it), so left out of the key of a search.
-SEARCH_START = {"rate": "serve.request_rate", "concurrency": "serve.concurrency"}
-#: Plan parameters a serving run carries and never used (the load client has no batch, no
-#: precision, no input shape): none in its key, its name or its row.
-NOT_SERVED = ("exp.replica_batch", "exp.dtype", "exp.seq_len", "exp.input_shape",
-              "exp.model_config", "exp.data", "exp.num_threads")
+#: identity of ``dlbs.params.identity``, the one definition the reports read too. The code
+#: version and the date are never in it (they are what a history runs along); an axis given to
+#: :func:`comparability_key` is left out too. The names below are that module's, kept for
+#: their callers.
+KEY_FACTS = ident.IDENTITY_FIELDS
+KEY_FACTS_WHEN_NOT = ident.ADDED_WHEN_NOT
+TRAINING_ONLY_KEY_FACTS = ident.TRAINING_ONLY
+KEY_FACTS_UNDER = ident.UNDER_PARALLELISM
+NOT_SERVED = ident.NOT_SERVED
+SEARCH_START = ident.SEARCH_START
+container_image, device_model = ident.container_image, ident.device_model
+host_class, is_serving = ident.host_class, ident.is_serving
 #: The facts the comparability fields are read from (:func:`key_value`, and the fields added
 #: later): what names a series (``dlbs.db.series.naming_of``) without reading the whole run.
 KEY_SOURCE_FACTS = (*(name for name in KEY_FACTS
@@ -77,86 +55,25 @@ def identity(facts: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(content).encode()).hexdigest()
 
 
-def device_model(facts: dict[str, Any]) -> str | None:
-    """The model of the devices the run computed on (the first of ``hw.devices``, else the
-    CPU model)."""
-    devices = facts.get("hw.devices")
-    if isinstance(devices, list) and devices:
-        return str(devices[0])
-    model = facts.get("hw.cpu_model")
-    return None if model is None else str(model)
-
-
-def host_class(facts: dict[str, Any]) -> str | None:
-    """The class of the host (CPU model and count), not its name."""
-    cpu, count = facts.get("hw.cpu_model"), facts.get("hw.num_cpus")
-    if cpu is None and count is None:
-        return None
-    return f"{cpu} x{count}"
-
-
-def container_image(facts: dict[str, Any]) -> str | None:
-    """The container image the run ran in (``exp.docker_image`` only when ``exp.docker`` was
-    on: the parameter has a default that bare-metal runs carry too)."""
-    image = facts.get("exp.docker_image")
-    if facts.get("exp.docker") not in (True, "true", "True", 1) or not image:
-        return None
-    return str(image)
-
-
-def is_serving(facts: dict[str, Any]) -> bool:
-    return facts.get("exp.phase") == "serve"
-
-
 def key_value(facts: dict[str, Any], name: str) -> Any:
-    """The value of one comparability field (three are derived; a serving run has none of
-    ``NOT_SERVED``)."""
-    if name in NOT_SERVED and is_serving(facts):
-        return None
-    if name == "container_image":
-        return container_image(facts)
-    if name == "device_model":
-        return device_model(facts)
-    if name == "host_class":
-        return host_class(facts)
-    return facts.get(name)
+    """The value of one comparability field (``dlbs.params.identity.field_value``)."""
+    return ident.field_value(facts, name)
 
 
 def key_fields(axis: str | None = None) -> tuple[str, ...]:
     """The comparability fields, without ``axis`` (and without what the axis implies)."""
-    drop = {axis} if axis else set()
-    if axis == "exp.docker_image":
-        drop.add("container_image")
-    if axis in ("hw.cpu_model", "hw.num_cpus"):
-        drop.add("host_class")
-    if axis == "hw.devices":
-        drop.add("device_model")
-    return tuple(name for name in KEY_FACTS if name not in drop)
+    return ident.key_fields(axis)
 
 
 def comparability_key(facts: dict[str, Any], axis: str | None = None) -> str:
     """SHA-256 (hex) of the comparability fields of a run, ``axis`` left out."""
-    values = {name: key_value(facts, name) for name in key_fields(axis)}
-    values.update(added_key_fields(facts, axis))
-    return hashlib.sha256(canonical(values).encode()).hexdigest()
+    return hashlib.sha256(canonical(ident.identity_of(facts, axis)).encode()).hexdigest()
 
 
 def added_key_fields(facts: dict[str, Any], axis: str | None = None) -> dict[str, Any]:
     """The comparability fields of ``KEY_FACTS_WHEN_NOT`` this run has, and a serving run's
-    configuration, ``SERVE_CONFIG_FACTS`` (a run at 2 requests/s is not one at 8; ``axis``
-    left out)."""
-    training = facts.get("exp.phase") == "training"
-    added = {name: value for name, usual in KEY_FACTS_WHEN_NOT.items()
-             if name != axis and (value := config_value(name, facts.get(name))) is not None
-             and value not in usual
-             and (training or name not in TRAINING_ONLY_KEY_FACTS)
-             and KEY_FACTS_UNDER.get(name, facts.get("exp.parallelism")) ==
-             facts.get("exp.parallelism")}
-    if is_serving(facts):
-        start = SEARCH_START.get(str(facts.get("serve.search")))
-        added.update({name: value for name in SERVE_CONFIG_FACTS
-                      if name not in (axis, start) and (value := facts.get(name)) is not None})
-    return added
+    configuration, ``SERVE_CONFIG_FACTS`` (``axis`` left out)."""
+    return ident.added_fields(facts, axis)
 
 
 def run_date(facts: dict[str, Any]) -> datetime | None:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from dlbs.experiment.values import as_bool
+from dlbs.params import identity
 
 #: key -> type, in the words of docs/log-format.md: ``str``, ``int``, ``int >= 1`` (a count: a
 #: batch of -5 or 0 samples is no batch), ``float`` (an integer is a number too), ``bool``, ``dict``, ``null``, ``list[T]``, ``[T, T]`` (a list of that length),
@@ -394,25 +394,11 @@ def type_problem(key: str, value: Any) -> str | None:
             "(docs/log-format.md)")
 
 
-#: A serving run's configuration (``exp.phase=serve``): the served model and the load offered.
-#: Runs that differ in one of these are different experiments (the database keys them apart,
-#: reports never average them). Not where the server listened, nor the arrivals' seed, nor how
-#: closely a capacity search was asked to look.
-SERVE_CONFIG_FACTS = (
-    "serve.model", "serve.api", "serve.request_rate", "serve.concurrency", "serve.arrivals",
-    "serve.burstiness", "serve.ramp_up", "serve.num_requests", "serve.duration",
-    "serve.warmup_requests", "serve.prompt_len", "serve.output_len", "serve.dataset",
-    "serve.slo_ttft_ms", "serve.slo_tpot_ms", "serve.search", "serve.slo_percentile")
-
-#: Configuration switches a run logs (a plan may give one as true, 1 or "true"): read as
-#: booleans wherever they key or name a run, absent as off (a run logged before it existed).
-SWITCH_FACTS = frozenset({"serve.ignore_eos"})
-
-
-def config_value(name: str, value: Any) -> Any:
-    """``value`` of the configuration fact ``name`` as runs are compared: a switch of
-    :data:`SWITCH_FACTS` as a bool (absent: False), any other as it is."""
-    return as_bool(value) if name in SWITCH_FACTS else value
+#: A serving run's configuration, the switches read as booleans and how they are read: the one
+#: definition of what identifies a run (``dlbs.params.identity``), named here for its callers.
+SERVE_CONFIG_FACTS = identity.SERVE_CONFIG_FACTS
+SWITCH_FACTS = identity.SWITCH_FACTS
+config_value = identity.config_value
 
 
 #: The facts that are a run's measurement. A run is measured only when each is a finite number

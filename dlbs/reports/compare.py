@@ -43,10 +43,10 @@ from dlbs.reports.figures import GROUP_TITLES, TOKENS, of_group
 from dlbs.reports.frame import (
     column_of,
     identity_keys,
-    identity_value,
     is_number,
     label_of,
     left_out,
+    record_value,
     to_frame,
     unidentified_note,
 )
@@ -104,7 +104,7 @@ POWER_NOTE = ("in simulated 20-cell tables from two folders (the default policy)
 def _values(records: Records, key: str) -> set[str]:
     """A key's distinct values (an "off" value such as ``exp.seq_len`` 0 as missing, so that
     logs older than the key match newer ones)."""
-    return {json.dumps(identity_value(key, r.get(key)), sort_keys=True, default=str)
+    return {json.dumps(record_value(r, key), sort_keys=True, default=str)
             for r in records}
 
 

@@ -14,25 +14,15 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from dlbs.params import identity
 from dlbs.reports.frame import identity_value
 
 Records = Sequence[Mapping[str, Any]]
-#: Keys that differ between runs by design, whatever the sides measure: a run's place in the
-#: sweep (repeat index, round position, the sweep's random-order seed), its names and paths
-#: (id, log file, log folder), its clock (start/end times), its status message and warnings,
-#: the plumbing of a launch (a rank, a rendezvous port, the environment and argument lists,
-#: which hold the run's own paths), and the raw outputs of ``exp.sys_info``'s tools, which hold
-#: live state (free memory, temperatures; the facts drawn from them, ``hw.cpu_model``... stay).
-#: Results (``results.*``) are outcomes, not parameters: left out too.
-RUN_BOOKKEEPING: frozenset[str] = frozenset({
-    "exp.repeat_index", "exp.round_position", "exp.order_seed", "exp.id", "exp.log_file",
-    "exp.log_file_written",
-    "exp.log_dir", "exp.start_time", "exp.end_time", "exp.runner_start_time",
-    "exp.runner_end_time", "exp.status_msg", "exp.warnings", "exp.runner_warnings",
-    "pytorch.args", "pytorch.env", "pytorch.distributed_rank", "pytorch.distributed_rendezvous",
-    "pytorch.__master_addr", "pytorch.__master_port",
-    "hw.inxi", "hw.cpuinfo", "hw.meminfo", "hw.lscpu", "hw.nvidiasmi", "hw.dmi",
-})
+#: Keys that differ between runs by design, whatever the sides measure (a run's place, names,
+#: paths, clock, plumbing, raw tool outputs): the bookkeeping of ``dlbs.params.identity``, the
+#: one definition the progress lines read too. Results (``results.*``) are outcomes, not
+#: parameters: left out too.
+RUN_BOOKKEEPING: frozenset[str] = identity.BOOKKEEPING
 #: Namespaces whose keys are outcomes of a run, never compared as parameters.
 OUTCOMES: tuple[str, ...] = ("results.",)
 #: Values of a key shown per side in a summary line; more are counted only (JSON has all).

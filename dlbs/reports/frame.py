@@ -35,6 +35,7 @@ from dlbs.logs.fact_types import (
     machine_state,
 )
 from dlbs.logs.parser import RUNNER_HEADER_KEY
+from dlbs.params import identity
 from dlbs.reports.figures import FIGURE_KEYS
 
 #: short name -> log key.
@@ -65,36 +66,19 @@ TIME_CI = "time_ci95"
 #: Derived columns (not log keys): a device label like ``2x gpu``.
 DERIVED: tuple[str, ...] = ("device",)
 
-#: Input parameters that define an experiment (besides every ``pytorch.*`` key).
+#: The facts that tell experiments apart: the one definition of ``dlbs.params.identity``
+#: (the database's comparability key reads it too), with the code version (a series axis of
+#: the database, a cell of its own here). Three are derived from facts (``device_model``,
+#: ``host_class``, ``container_image``).
 IDENTITY_KEYS: tuple[str, ...] = (
-    "exp.framework", "exp.model", "exp.phase", "exp.dtype", "exp.device_type", "exp.gpus",
-    "exp.num_nodes", "exp.num_replicas", "exp.replica_batch", "exp.effective_batch",
-    "exp.data", "exp.docker", "exp.docker_image", "exp.num_batches", "exp.num_warmup_batches",
-    "exp.seq_len", "exp.generate", "exp.cpu_threads",
-    "exp.parallelism", "exp.dp_shard", "exp.tp_degree", "exp.optimizer",
-    "exp.activation_checkpointing",
-    # the code measured: runs of two versions in one folder are two rows, never one mean
-    # (a newcomer's review of issue 58 found a README command pooling them silently)
-    "exp.code_version",
-)
+    *identity.IDENTITY_FIELDS, *identity.ADDED_WHEN_NOT, *identity.SERVE_CONFIG_FACTS,
+    identity.CODE_VERSION)
 #: Identity keys whose values mean "not used", or what every run did before the key was
 #: logged (the runner's header writes them for every experiment): read as missing, so an
 #: image model's ``exp.seq_len`` 0 is no sequence length and logs older than these keys make
-#: the same experiments as newer ones (DDP, SGD, every activation kept; ``auto`` is a plan's
-#: optimizer, which an inference log carries unused).
-OFF_VALUES: dict[str, tuple[Any, ...]] = {
-    "exp.seq_len": (0,), "exp.generate": (0,), "exp.cpu_threads": (0,),
-    "exp.parallelism": ("ddp",), "exp.dp_shard": (0,), "exp.tp_degree": (0,),
-    "exp.optimizer": ("sgd", "auto"), "exp.activation_checkpointing": ("none",)}
-#: Framework keys that name a place or how the launch was plumbed, not a setting of the
-#: benchmark: they never split experiments (DLBS logs carry ``pytorch.args``, ``pytorch.env``...,
-#: which differ between a 1- and a 2-GPU run of one weak-scaling row).
-NOT_IDENTITY: frozenset[str] = frozenset({
-    "pytorch.bench_path", "pytorch.launcher", "pytorch.env", "pytorch.args",
-    "pytorch.docker_args", "pytorch.docker_image", "pytorch.host_python_path",
-    "pytorch.host_libpath", "pytorch.distributed_rank", "pytorch.distributed_rendezvous",
-    "pytorch.__master_addr", "pytorch.__master_port",
-})
+#: the same experiments as newer ones (DDP, SGD, every activation kept, no ``--compile``...).
+OFF_VALUES: dict[str, tuple[Any, ...]] = {**identity.REPORT_OFF_VALUES,
+                                          **identity.ADDED_WHEN_NOT}
 
 #: Column headings of known columns.
 LABELS: dict[str, str] = {
@@ -103,7 +87,9 @@ LABELS: dict[str, str] = {
     "code_version": "Code version",
     "effective_batch": "Effective batch", "phase": "Phase", "dtype": "Precision",
     "framework": "Framework", "id": "Experiment", "seq_len": "Seq len", "generate": "Generate",
-    "exp.cpu_threads": "Threads", "exp.parallelism": "Parallelism",
+    "exp.cpu_threads": "Threads", "exp.num_threads": "Threads",
+    "exp.framework_version": "Framework version", "device_model": "Device model",
+    "host_class": "Host class", "container_image": "Image", "exp.parallelism": "Parallelism",
     "exp.dp_shard": "Shard group", "exp.tp_degree": "TP group", "exp.optimizer": "Optimizer",
     "exp.activation_checkpointing": "Checkpointing",
     "log": "Log",
@@ -153,12 +139,12 @@ def label_of(column: str) -> str:
 
 
 def identity_keys(records: Iterable[Mapping[str, Any]]) -> list[str]:
-    """The identity keys present in any record: ``IDENTITY_KEYS`` plus framework settings,
+    """The identity keys some record has a fact for (``dlbs.params.identity.report_fields``),
     and the core keys that some record's other facts fill in (``FILLED_FROM``)."""
     present: set[str] = set().union(*records)
-    keys = {k for k in present if k.startswith("pytorch.") or k in IDENTITY_KEYS}
+    keys = set(identity.report_fields(present))
     keys |= {k for k, sources in FILLED_FROM.items() if present.intersection(sources)}
-    return sorted(keys - NOT_IDENTITY)
+    return sorted(keys)
 
 
 def _hashable(value: Any) -> Any:
@@ -170,14 +156,24 @@ def _hashable(value: Any) -> Any:
 def identity_value(key: str, value: Any) -> Any:
     """A key's value as experiments are told apart: ``None`` for a setting's "off" value
     (``OFF_VALUES``: ``exp.seq_len`` 0, ``exp.generate`` 0)."""
-    if key in OFF_VALUES and not isinstance(value, bool) and value in OFF_VALUES[key]:
-        return None
-    return value
+    return None if identity.is_usual(value, OFF_VALUES.get(key, ())) else value
 
 
-def _column(records: Sequence[Mapping[str, Any]], key: str) -> list[Any]:
-    """One key's values over all records (lists and objects as JSON text, to be hashable)."""
-    values = [identity_value(key, record.get(key)) for record in records]
+def record_value(record: Mapping[str, Any], key: str) -> Any:
+    """A record's value of ``key`` as experiments are told apart: an identity key as
+    ``dlbs.params.identity.report_value`` reads it (derived fields computed, a training-only
+    setting of an inference run as not logged), any other as :func:`identity_value`."""
+    if key in IDENTITY_KEYS:
+        return identity.report_value(record, key)
+    return identity_value(key, record.get(key))
+
+
+def _column(records: Sequence[Mapping[str, Any]], key: str, logged: bool = False) -> list[Any]:
+    """One key's values over all records (lists and objects as JSON text, to be hashable);
+    ``logged``: as the records logged them, "off" values read as missing (the ``ALIASES``
+    columns, which the frame completes from other facts itself)."""
+    values = [identity_value(key, record.get(key)) if logged else record_value(record, key)
+              for record in records]
     if any(type(v) in (list, dict) for v in values):
         values = [_hashable(v) for v in values]
     return values
@@ -376,7 +372,7 @@ def to_frame(records: Sequence[Mapping[str, Any]], extra: Sequence[str] = (),
     if not records:
         raise ReportError("no benchmark records to report on (check the inputs and the filter)")
     keys = identity_keys(records) if identity is None else list(identity)
-    columns = {short: _column(records, key) for short, key in ALIASES.items()
+    columns = {short: _column(records, key, logged=True) for short, key in ALIASES.items()
                if short != "time_data"}
     _derive(columns, records)
     _stand_in(columns, records)

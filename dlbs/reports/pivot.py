@@ -26,10 +26,12 @@ from dlbs.reports.model import (
     is_missing,
 )
 
-#: Identity columns that shape an experiment's size; they vary along a row by design.
+#: Identity columns that shape an experiment's size; they vary along a row by design (the
+#: processes and, unless given, each replica's threads follow the number of replicas).
 LAYOUT_COLUMNS: frozenset[str] = frozenset({
     "replica_batch", "effective_batch", "devices", "gpus", "exp.num_nodes", "exp.num_gpus",
-    "exp.num_local_gpus", "exp.num_local_replicas", "exp.cpu_replicas", SOURCE})
+    "exp.num_local_gpus", "exp.num_local_replicas", "exp.cpu_replicas", "exp.world_size",
+    "exp.num_threads", SOURCE})
 
 
 def _varies(agg: pd.DataFrame, by: list[str], column: str) -> bool:

@@ -25,6 +25,7 @@ from typing import IO, Any
 from safeio import atomic_write_text
 
 from dlbs.errors import RunError
+from dlbs.params import identity
 from dlbs.runner.provenance import utc_now
 
 
@@ -46,14 +47,10 @@ def format_seconds(seconds: float | None) -> str:
 
 
 HISTORY = 20
-#: Keys that differ between experiments by design (a run's place, ids, paths, times), not
-#: settings: never named in a progress line.
-BOOKKEEPING: frozenset[str] = frozenset({
-    "exp.model", "exp.repeat_index", "exp.round_position", "exp.order_seed", "exp.id",
-    "exp.log_file", "exp.log_dir", "exp.repeat_suffix", "exp.status", "exp.status_msg",
-    "exp.model_title", "pytorch.args", "pytorch.env", "pytorch.launcher", "pytorch.docker_args",
-    "pytorch.distributed_rank", "pytorch.distributed_rendezvous", "pytorch.__master_addr",
-    "pytorch.__master_port"})
+#: Keys a progress line never names: the bookkeeping of ``dlbs.params.identity`` (a run's
+#: place, ids, paths, times, plumbing: the one definition ``report --compare`` reads too) and
+#: the model (always shown).
+BOOKKEEPING: frozenset[str] = identity.BOOKKEEPING | {"exp.model"}
 
 
 def varying_keys(experiments: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -113,7 +113,7 @@ def test_runs_per_experiment_count_the_tables_cells() -> None:
     """Issue 56: a DLBS summary file of two single-run experiments (no exp.id, one folder)
     that differ only in a setting the report tells experiments apart by said 'runs per
     experiment: 2'; the report's tables show two cells of one run each."""
-    two = [run(**{"exp.num_warmup_batches": warmup}) for warmup in (2, 5)]
+    two = [run(**{"exp.num_threads": threads}) for threads in (2, 5)]
     for record in two:
         record.pop("exp.id", None)
         record.pop("exp.log_file", None)

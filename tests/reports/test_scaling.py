@@ -39,14 +39,8 @@ def test_one_device_count_says_there_is_nothing_to_scale(kind: str) -> None:
                  "threads per replica differ: 2 (1 device), 1 (2 devices)", id="old-log-threads"),
     pytest.param({"exp.dtype_used": "float32"}, {"exp.dtype_used": "bfloat16"},
                  "precision differ: float32 (1 device), bfloat16 (2 devices)", id="precision"),
-    pytest.param({"hw.devices": ["A100", "A100"]}, {"hw.devices": ["H100"]},
-                 "devices differ: A100 (1 device), H100 (2 devices)", id="gpu-names"),
     pytest.param({"hw.hostname": "big"}, {"hw.hostname": "small"},
                  "host differ: big (1 device), small (2 devices)", id="host"),
-    pytest.param({"hw.cpu_model": "Xeon 6", "hw.devices": ["Xeon 6"]},
-                 {"hw.cpu_model": "Xeon 4", "hw.devices": ["Xeon 4"]},
-                 "likely cause: CPU differ: Xeon 6 (1 device), Xeon 4 (2 devices)\n",
-                 id="cpu-model-said-once-not-again-as-devices"),
     pytest.param({}, {}, "no difference in threads", id="none-seen"),
 ])
 def test_superlinear_efficiency_is_marked_and_explained(facts_1: dict[str, Any],
@@ -61,6 +55,20 @@ def test_superlinear_efficiency_is_marked_and_explained(facts_1: dict[str, Any],
     note = next(n for n in report.notes if n.startswith("efficiency above 100%"))
     assert cause in note + "\n"
     assert any(n.startswith("^ efficiency above 100%") for n in report.notes)
+
+
+@pytest.mark.parametrize("facts_1,facts_2", [
+    pytest.param({"hw.devices": ["A100", "A100"]}, {"hw.devices": ["H100"]}, id="gpu-names"),
+    pytest.param({"hw.cpu_model": "Xeon 6", "hw.devices": ["Xeon 6"]},
+                 {"hw.cpu_model": "Xeon 4", "hw.devices": ["Xeon 4"]}, id="cpu-model"),
+])
+def test_runs_on_another_device_model_scale_nothing(facts_1: dict[str, Any],
+                                                    facts_2: dict[str, Any]) -> None:
+    """The device model and the host class are identity (``dlbs.params.identity``, issue 57):
+    1 device of one model and 2 of another are two rows, no efficiency across them."""
+    report = build_report([*repeated(1, 20.0, **facts_1), *repeated(2, 10.0, **facts_2)], "weak")
+    assert "efficiency" not in [t.name for t in report.tables]
+    assert len(report.tables[0].data) == 2
 
 
 def test_strong_scaling_names_the_smaller_replica_batch() -> None:

@@ -171,11 +171,13 @@ def test_min_change_is_checked() -> None:
 
 
 def test_compare_matches_across_what_differs_wholesale() -> None:
-    base = [run(**{"exp.docker_image": "old"})]
-    new = [run(**{"exp.docker_image": "new"})]
+    """The container image is identity (``dlbs.params.identity``): one on each side is what
+    the two sides compare, named in a note."""
+    base = [run(**{"exp.docker": True, "exp.docker_image": "old"})]
+    new = [run(**{"exp.docker": True, "exp.docker_image": "new"})]
     report = compare_records(base, new)
     assert len(report.tables[0].data) == 1
-    assert 'compared: exp.docker_image: "old" -> "new"' in report.notes
+    assert 'compared: container_image: "old" -> "new"' in report.notes
 
 
 def test_markdown_cell_with_a_pipe_or_line_break_stays_one_table_row() -> None:
@@ -267,17 +269,27 @@ def test_a_run_without_a_model_title_joins_its_models_row() -> None:
 def test_settings_that_vary_together_are_all_shown_in_the_rows() -> None:
     """bfloat16 with channels_last against float32 contiguous: the rows name both, not only
     the precision."""
-    records = [run(**{"pytorch.memory_format": "contiguous"}),
-               run(time=8.0, **{"exp.dtype": "bfloat16", "pytorch.memory_format": "channels_last"})]
+    records = [run(**{"pytorch.channels_last": False}),
+               run(time=8.0, **{"exp.dtype": "bfloat16", "pytorch.channels_last": True})]
     report = build_report(records, "regular")
     assert list(report.tables[0].data.index.names) == [
-        "Model", "Device", "Precision", "pytorch.memory_format"]
-    assert "rows also split by: Precision, pytorch.memory_format" in report.notes
+        "Model", "Device", "Precision", "pytorch.channels_last"]
+    assert "rows also split by: Precision, pytorch.channels_last" in report.notes
 
 
 def test_threads_one_and_two_are_two_experiments() -> None:
-    """exp.cpu_threads is a setting of the sweep: its runs are not averaged together."""
-    records = [run(time=12.0, **{"exp.cpu_threads": 1}), run(time=7.0, **{"exp.cpu_threads": 2})]
+    """The threads a run used (exp.num_threads, as the benchmark logs them whatever
+    exp.cpu_threads asked) tell experiments apart: their runs are not averaged together."""
+    records = [run(time=12.0, **{"exp.cpu_threads": 1, "exp.num_threads": 1}),
+               run(time=7.0, **{"exp.cpu_threads": 2, "exp.num_threads": 2})]
     report = build_report(records, "regular")
     assert cells(report) == [[12.0], [7.0]]
     assert "Threads" in report.tables[0].data.index.names
+
+
+def test_threads_asked_and_threads_resolved_alike_are_one_experiment() -> None:
+    """exp.cpu_threads 0 (the benchmark's choice) that ran 2 threads is the run that asked for
+    2 (issue 57: the database always merged them, the report kept them apart)."""
+    records = [run(time=9.0, **{"exp.cpu_threads": 0, "exp.num_threads": 2}),
+               run(time=11.0, **{"exp.cpu_threads": 2, "exp.num_threads": 2})]
+    assert len(cells(build_report(records, "regular"))) == 1
