@@ -11,17 +11,17 @@ in the system (its TTFT) is within the limit:
   take many times the others, as long generations do), limit 4 s; its capacity (a rate of
   about 3.10, load 0.78) is found by bisection on the steady attainment of 400,000 requests.
 
-Each load step serves ``n`` requests from an empty queue, as ``loadgen.py --search`` does.
-It prints, at 100 (the default ``serve.num_requests``), 200 and 1,000 requests a step with the
-default ``serve.search_trials``, ``serve.search_tolerance`` and ``serve.slo_percentile``: the
-searches' coverage of the true capacity by ``results.capacity_ci95`` and the bias of
-``results.capacity``; then, at the true capacity, the mean and median of one step's attainment
-with and without its first fifth (the warm-up from an empty queue). The second table says where
-the bias comes from: a step's attainment is skewed (a burst sinks it, nothing lifts it above 1),
-so a step at the true capacity *meets* more often than not, and bisection on met / missed finds
-the load where the median step meets, above the capacity; on ``mg4`` the empty start adds to it.
+Each load step starts from an empty queue, as a step of ``loadgen.py --search`` starts from an
+idle server, sends ``lead`` requests it does not count (``serve.search_lead_in``) and then
+``n`` it counts (``serve.num_requests``); the search is the product's own, with the default
+``serve.search_trials``, ``serve.search_max_steps`` and ``serve.slo_percentile``, starting at
+half the capacity. It prints, for each (``n``, ``lead``), the searches' coverage of the true
+capacity by ``results.capacity_ci95``, the bias of ``results.capacity`` (geometric mean over
+the searches) and the spread of one search's figure; the defaults' row is marked. Then, at the
+true capacity, one step's mean and median attainment with and without a lead-in: why a step
+needs one.
 
-    .venv/bin/python benchmarks/sim_capacity.py [--searches 300] [--server mm1 mg4]
+    .venv/bin/python benchmarks/sim_capacity.py [--searches 1500] [--server mm1 mg4]
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
-from serving.capacity import Goal, StepResult, search
+from serving.capacity import LEAD_IN, SEARCH_STEP, Goal, StepResult, search
 
 LIMIT = 5.0          # mm1's TTFT limit, in mean service times
 PERCENTILE = 90.0    # serve.slo_percentile's default
@@ -89,67 +89,76 @@ def mg4_capacity() -> float:
     return math.sqrt(low * high)
 
 
-#: A server: its step (rng, load, n -> attainment) and its true capacity.
-Server = tuple[Callable[[random.Random, float, int], float], float]
+#: A server: its step (rng, load, n -> each request's time in the system), its SLO limit and
+#: its true capacity.
+Server = tuple[Callable[[random.Random, float, int], list[float]], float, float]
 
 
 def server_of(name: str) -> Server:
     if name == "mm1":
-        return (lambda rng, load, n: attainment(times_in_system(rng, load, n))), TRUE
-    return ((lambda rng, load, n: attainment(times_in_mg4(rng, load, n), limit=MG_LIMIT)),
-            mg4_capacity())
+        return times_in_system, LIMIT, TRUE
+    return times_in_mg4, MG_LIMIT, mg4_capacity()
 
 
-def old_search(seed: int, n: int, goal: Goal, server: Server
+def one_search(seed: int, n: int, lead: int, goal: Goal, server: Server
                ) -> tuple[float | None, list[float] | None]:
     """One search as ``loadgen.py --search`` runs it: ``(capacity, capacity_ci95)``."""
     rng = random.Random(seed)
-    serve, true = server
+    serve, limit, _ = server
 
     def step(trial: int, load: float) -> StepResult:
-        return StepResult(serve(rng, load, n))
-    _, facts = search(step, true / 2, goal)
+        return StepResult(attainment(serve(rng, load, lead + n)[lead:], limit=limit))
+    _, facts = search(step, server[2] / 2, goal)
     return facts["results.capacity"], facts["results.capacity_ci95"]
 
 
-def coverage_and_bias(n: int, searches: int, goal: Goal, server: Server
-                      ) -> tuple[float, float]:
-    """The share of searches whose interval holds the true capacity, and the geometric-mean
-    capacity's relative bias."""
-    covered, logs, true = 0, [], server[1]
+def coverage_and_bias(n: int, lead: int, searches: int, goal: Goal, server: Server
+                      ) -> tuple[float, float, float, int]:
+    """The share of searches whose interval holds the true capacity, the geometric-mean
+    capacity's relative bias, the standard deviation of a search's log capacity, and how many
+    searches found no capacity."""
+    covered, logs, none, true = 0, [], 0, server[2]
     for seed in range(searches):
-        capacity, ci = old_search(seed, n, goal, server)
+        capacity, ci = one_search(seed, n, lead, goal, server)
         if capacity is None:
+            none += 1
             continue
         logs.append(math.log(capacity / true))
         covered += ci is not None and ci[0] <= true <= ci[1]
-    return covered / searches, math.exp(statistics.fmean(logs)) - 1
+    return (covered / searches, math.exp(statistics.fmean(logs)) - 1, statistics.stdev(logs),
+            none)
+
+
+#: (counted requests, lead-in) a step: the defaults (marked) and shorter ones.
+SETTINGS = ((100, 0), (100, LEAD_IN), (SEARCH_STEP, 0), (SEARCH_STEP, LEAD_IN))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--searches", type=int, default=300)
+    parser.add_argument("--searches", type=int, default=1500)
     parser.add_argument("--server", nargs="+", choices=("mm1", "mg4"), default=["mm1", "mg4"])
     args = parser.parse_args()
-    goal = Goal(trials=3, tolerance=0.03, percentile=PERCENTILE)
+    goal = Goal(percentile=PERCENTILE)
+    print(f"defaults: {goal.trials} trials of {goal.max_steps} steps, p{PERCENTILE:g}, "
+          f"{SEARCH_STEP} requests a step after a lead-in of {LEAD_IN}; "
+          f"{args.searches} searches a row")
     for name in args.server:
         server = server_of(name)
-        print(f"\n{name}, p{PERCENTILE:g}: true capacity {server[1]:.4f} (requests/s)")
-        print("| requests a step | coverage | bias |\n| --- | --- | --- |")
-        for n in (100, 200, 1000):
-            cover, bias = coverage_and_bias(
-                n, args.searches if n < 1000 else args.searches // 3, goal, server)
-            print(f"| {n} | {cover:.1%} | {bias:+.1%} |", flush=True)
+        print(f"\n{name}: true capacity {server[2]:.4f} requests/s")
+        print("| requests a step | lead-in | coverage | bias | sd of one search | no capacity |"
+              "\n| --- | --- | --- | --- | --- | --- |")
+        for n, lead in SETTINGS:
+            cover, bias, spread, none = coverage_and_bias(n, lead, args.searches, goal, server)
+            mark = " (defaults)" if (n, lead) == (SEARCH_STEP, LEAD_IN) else ""
+            print(f"| {n}{mark} | {lead} | {cover:.1%} | {bias:+.1%} | {spread:.3f} | {none} |",
+                  flush=True)
         rng = random.Random(1)
-        print("\none step at the true capacity (3,000 steps of 100 requests):")
-        print("| left out | mean attainment | median attainment |\n| --- | --- | --- |")
-        for skip in (0.0, 0.2):
-            values = []
-            for _ in range(3000):
-                times = (times_in_system(rng, TRUE, 100) if name == "mm1" else
-                         times_in_mg4(rng, server[1], 100))
-                values.append(attainment(times, skip, LIMIT if name == "mm1" else MG_LIMIT))
-            print(f"| first {skip:.0%} | {statistics.fmean(values):.3f} | "
+        print(f"\none step of {SEARCH_STEP} at the true capacity (2,000 steps):")
+        print("| lead-in | mean attainment | median attainment |\n| --- | --- | --- |")
+        for lead in (0, LEAD_IN):
+            values = [attainment(server[0](rng, server[2], lead + SEARCH_STEP)[lead:],
+                                 limit=server[1]) for _ in range(2000)]
+            print(f"| {lead} | {statistics.fmean(values):.3f} | "
                   f"{statistics.median(values):.3f} |")
 
 

@@ -70,12 +70,12 @@ SERVE_FLAG_PARAMS: tuple[tuple[str, str], ...] = tuple(
         "ramp_up", "num_requests", "duration", "warmup_requests", "prompt_len", "output_len",
         "dataset", "slo_ttft_ms", "slo_tpot_ms", "seed", "timeout", "search", "slo_percentile",
         "search_trials", "search_tolerance", "search_max_steps", "ignore_eos",
-        "search_max_seconds", "metrics_interval"))
+        "search_max_seconds", "metrics_interval", "search_lead_in"))
 #: Switches passed only when on: the launch scripts of plans that leave them off stay as they
 #: were before the switch existed.
 SERVE_FLAGS_WHEN_TRUE = frozenset({"serve.ignore_eos"})
 #: Passed only to a capacity search: the launch scripts of rate sweeps stay as they were.
-SERVE_FLAGS_WHEN_SEARCHING = frozenset({"serve.search_max_seconds"})
+SERVE_FLAGS_WHEN_SEARCHING = frozenset({"serve.search_max_seconds", "serve.search_lead_in"})
 #: Passed only when not loadgen's default (given here): the launch scripts of plans that leave
 #: them alone stay as they were before the parameter existed.
 SERVE_FLAGS_WHEN_CHANGED: dict[str, object] = {"serve.metrics_interval": 1.0}

@@ -155,6 +155,7 @@ FACT_TYPES: dict[str, str] = {
     "results.saturated": "bool or null",
     "results.saturated_why": "str or null",
     "results.capacity_warning": "str",
+    "results.search_lead_in_requests": "int",
     "results.client_lagged": "bool",
     "results.client_loop": "str",
     # the server's own /metrics over a serving run (serving/metrics.py)

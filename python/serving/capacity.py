@@ -1,30 +1,33 @@
 """Capacity under an SLO: the highest load (request rate, or concurrency) at which a chosen
-share of the requests meets the SLO, with a 95% interval from repeated trials.
+share of the requests meets the SLO, with a 95% interval from independent trials.
 
-A trial is a search over load steps, each one serving run at a fixed load: a step *meets* when
-its SLO attainment (the share of its requests, failed ones included, with TTFT and TPOT within
-the limits) is at least ``percentile / 100``, i.e. the ``percentile``-th percentile of the
-requests meets the SLO. From its start the trial moves by a factor until one step meets and
-another does not (the bracket), then halves the bracket (geometric midpoints for a rate,
-integer ones for a concurrency) until its half-width is within ``tolerance`` of its middle, or
-``max_steps`` steps were run. The trial's capacity is the bracket's midpoint (a concurrency:
-the highest that met). The first trial starts at the given load and moves by doubling; a later
-trial starts at the mean of the trials before it and moves by ``1 + 4 * tolerance`` (then its
-square, and so on, up to doubling), which brackets it in two or three steps.
+A trial is a search over load steps, each one serving run at a fixed load whose first
+``lead_in`` requests (``serve.search_lead_in``) are sent but not counted: they bring the
+server's queue to the state that load keeps, so a step does not measure an empty server. A
+step's *attainment* is the share of its counted requests (failed ones included) with TTFT and
+TPOT within the limits; it *meets* when that is at least ``percentile / 100``.
+
+Every trial starts at the given load and moves by doubling (or halving) until one step meets
+and another does not (the bracket). A rate search then aims each step at the load where a
+straight line through the trial's attainments (least squares on the logarithm of the load,
+each step weighted by its distance from the bracket's middle, none from :data:`FIT_SPAN` away)
+crosses the goal, kept within the bracket's middle half, and runs all ``max_steps`` steps; the
+trial's capacity is that line's crossing, fitted again around itself. A concurrency search halves its integer bracket as before (its capacity: the
+highest concurrency that met) and stops once it is one wide.
+
+Why not bisection on met / missed for a rate: a step's attainment is skewed (a burst of
+arrivals sinks it, nothing lifts it above 1), so at the true capacity a short step meets more
+often than not, and bisection lands where the *median* step meets: +10.5% above the capacity
+at 100 requests a step on a simulated M/M/1 server, +34% on M/G/4 with heavy-tailed service.
+The line follows the *mean* attainment, which is what the capacity is defined by.
 
 The capacity is the trials' geometric mean with Student's t interval over the logarithms of
-their capacities (two trials at least; a capacity is a ratio-scale figure, and its interval
-never reaches below zero): the interval covers how much the figure moves from one trial to the next (arrivals, the
-server's state, the bisection's resolution), not a bias that every trial shares. Short steps
-have one: a step's attainment is skewed (a burst of arrivals sinks it, nothing lifts it above
-1), so at the true capacity a step of 100 requests meets more often than not, and bisection on
-met / missed lands above the capacity: +10.5% at 100 requests a step, +4.9% at 200, +1.1% at
-1,000 on a simulated M/M/1 server, where the interval covered the true capacity in 81%, 84%
-and 98% of searches; on an M/G/4 server with heavy-tailed service +34%, +18% and +3.7%,
-covering 48%, 63% and 89% (``benchmarks/sim_capacity.py``). The empty queue each step starts
-from is the smaller part on M/M/1 (a step's mean attainment at the capacity is 0.906 instead
-of 0.900), not on M/G/4 (0.935; its median 0.960).
-A search with steps under :data:`UNBIASED_STEP` requests says so (``results.capacity_warning``).
+their capacities (two trials at least). The trials are independent (each from the same start,
+none from another's figure), so the interval covers what moves between them: arrivals, the
+server's state, the line's error. Measured on simulated servers (``benchmarks/sim_capacity.py``,
+docs/serving.md): at the defaults the interval covered 95.4% (M/M/1) and 92.3% (M/G/4) of
+searches, the bias +0.3% and +1.4%; shorter steps or a shorter lead-in are biased, and a search
+given them says so (``results.capacity_warning``).
 
 Pure: a step is a callable ``(trial, load) -> StepResult``; ``loadgen.py --search`` runs them.
 """
@@ -41,8 +44,13 @@ UNITS = {"rate": "requests/s", "concurrency": "requests in flight"}
 #: The largest factor between two steps before the capacity is bracketed (a step at a tenth of
 #: the load runs ten times as long).
 MAX_MOVE = 2.0
-#: Requests a step needs before the search's bias stays near 1% (``benchmarks/sim_capacity.py``).
-UNBIASED_STEP = 1000
+#: Counted requests a rate search's step needs (``serve.num_requests``'s default in a search)
+#: and requests sent before them (``serve.search_lead_in``'s default): shorter is biased
+#: (``benchmarks/sim_capacity.py``, docs/serving.md).
+SEARCH_STEP = 200
+LEAD_IN = 200
+#: Steps within this factor of the load a trial's line is fitted around weigh in it (tricube).
+FIT_SPAN = 1.3
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,8 @@ class Goal:
     trials: int = 3
     lowest: float = 0.0           # the lowest load a step may offer (a rate below it would
                                   # wait past the run's duration for its first request)
-    step_requests: int = 0        # requests a step sends (0: not known, no warning)
+    step_requests: int = 0        # requests a step counts (0: not known, no warning)
+    lead_in: int = 0              # requests a step sends first, not counted
 
     def __post_init__(self) -> None:
         if self.unit not in UNITS:
@@ -69,6 +78,8 @@ class Goal:
             raise ValueError(f"serve.search_max_steps: {self.max_steps} must be at least 2")
         if self.trials < 1:
             raise ValueError(f"serve.search_trials: {self.trials} must be at least 1")
+        if self.lead_in < 0:
+            raise ValueError(f"serve.search_lead_in: {self.lead_in} must be at least 0")
 
     @property
     def integer(self) -> bool:
@@ -118,8 +129,9 @@ def search_trial(step: Callable[[int, float], StepResult], trial: int, start: fl
                  factor: float, goal: Goal,
                  out_of_time: Callable[[], bool] | None = None) -> Trial:
     """One trial from ``start``, moving by ``factor`` (squared at each move the same way, at
-    most :data:`MAX_MOVE`) until bracketed, then bisecting; a step already run is never cut,
-    but none starts once ``out_of_time()`` (``serve.search_max_seconds``)."""
+    most :data:`MAX_MOVE`) until bracketed, then aiming at the line's crossing (a rate) or
+    halving the bracket (a concurrency); a step already run is never cut, but none starts once
+    ``out_of_time()`` (``serve.search_max_seconds``)."""
     met: float | None = None
     missed: float | None = None
     load = float(math.ceil(start)) if goal.integer else start
@@ -136,20 +148,73 @@ def search_trial(step: Callable[[int, float], StepResult], trial: int, start: fl
             met = load if met is None else max(met, load)
         else:
             missed = load if missed is None else min(missed, load)
-        if converged(met, missed, goal):
+        if goal.integer and converged(met, missed, goal):
             break
         if goal.integer and not ok and load <= 1:
             break  # not even one request at a time meets it
         if len(steps) >= 2 and (met is None or missed is None):
             move = min(move * move, MAX_MOVE)  # still unbracketed: bigger moves, up to 2x
-        load = _next_load(met, missed, load, move, goal)
+        if goal.integer or met is None or missed is None:
+            load = _next_load(met, missed, load, move, goal)
+        else:
+            load = _aimed(steps, met, missed, goal.percentile / 100)
         if load < goal.lowest:
             break  # lower would wait past the run's duration: the capacity is below it
-    if met is not None and missed is not None:
-        capacity = met if goal.integer else math.sqrt(met * missed)
-    else:
+    if met is None or missed is None:
         capacity = None
+    elif goal.integer:
+        capacity = met
+    else:
+        capacity = line_capacity(steps, met, missed, goal.percentile / 100)
     return Trial(capacity, met, missed, converged(met, missed, goal), steps)
+
+
+def crossing(steps: list[dict[str, Any]], centre: float, goal: float) -> float | None:
+    """Where a line through the steps' ``(log load, attainment)`` reaches ``goal``: least
+    squares weighted by the tricube of each step's distance from ``centre`` (a log load; 0
+    from :data:`FIT_SPAN` away), so the flat top and the floor of the attainment curve far
+    from it do not tilt the line. None when fewer than two loads weigh or it does not fall."""
+    reach = math.log(FIT_SPAN)
+    weighed = [(x, y, (1 - min(1.0, abs(x - centre) / reach) ** 3) ** 3)
+               for x, y in ((math.log(s["load"]), s["attainment"]) for s in steps)]
+    weighed = [(x, y, w) for x, y, w in weighed if w > 0]
+    if len({x for x, _, _ in weighed}) < 2:
+        return None
+    total = sum(w for _, _, w in weighed)
+    mean_x = sum(x * w for x, _, w in weighed) / total
+    mean_y = sum(y * w for _, y, w in weighed) / total
+    sxx = sum(w * (x - mean_x) ** 2 for x, _, w in weighed)
+    slope = sum(w * (x - mean_x) * (y - mean_y) for x, y, w in weighed) / sxx
+    if slope >= 0:
+        return None
+    return mean_x + (goal - mean_y) / slope
+
+
+def _aimed(steps: list[dict[str, Any]], met: float, missed: float, goal: float) -> float:
+    """The next rate of a bracketed trial: the crossing of the line around the bracket's
+    middle, kept within the bracket's middle half (so a bracket around a sharp drop still
+    narrows by a quarter a step), or the middle when no line falls."""
+    low, high = sorted((math.log(met), math.log(missed)))
+    middle, half = (low + high) / 2, (high - low) / 2
+    found = crossing(steps, middle, goal)
+    if found is None:
+        return math.exp(middle)
+    return math.exp(min(max(found, middle - half / 2), middle + half / 2))
+
+
+def line_capacity(steps: list[dict[str, Any]], met: float, missed: float, goal: float
+                  ) -> float:
+    """A bracketed rate trial's capacity: the line's crossing, the line fitted around the
+    bracket's middle and then twice more around its own crossing, never outside the loads
+    the trial ran (the middle itself when no line falls)."""
+    loads = [math.log(s["load"]) for s in steps]
+    centre = (math.log(met) + math.log(missed)) / 2
+    for _ in range(3):
+        found = crossing(steps, centre, goal)
+        if found is None:
+            break
+        centre = min(max(found, min(loads)), max(loads))
+    return math.exp(centre)
 
 
 def check_start(start: float, unit: str) -> None:
@@ -176,17 +241,16 @@ def search(step: Callable[[int, float], StepResult], start: float, goal: Goal,
             return True
         return False
 
-    warning = short_step_warning(goal.step_requests)
+    warning = short_step_warning(goal)
     if progress and warning:
         progress(f"serve: warning: {warning}")
     trials: list[Trial] = []
     for index in range(goal.trials):
         if trials and cutting():
             break
-        found = [t.capacity for t in trials if t.capacity is not None]
-        begin, factor = ((sum(found) / len(found), 1 + 4 * goal.tolerance) if found else
-                         (start, 2.0))
-        trial = search_trial(step, index, begin, factor, goal, cutting)
+        # each trial from the same start: one that began at another's figure would share
+        # its error, and the interval over them would claim more than it holds
+        trial = search_trial(step, index, start, 2.0, goal, cutting)
         trials.append(trial)
         if progress:
             found_text = (f"{_text(trial.capacity)} {UNITS[goal.unit]}"
@@ -224,7 +288,7 @@ def capacity_facts(trials: list[Trial], goal: Goal) -> dict[str, Any]:
         "results.slo_percentile": goal.percentile,
         "results.search_steps": [s for t in trials for s in t.steps],
     }
-    warning = short_step_warning(goal.step_requests)
+    warning = short_step_warning(goal)
     if warning:
         facts["results.capacity_warning"] = warning
     if len(known) < len(trials) or not known:
@@ -241,18 +305,25 @@ def capacity_facts(trials: list[Trial], goal: Goal) -> dict[str, Any]:
     return facts
 
 
-def short_step_warning(step_requests: int) -> str | None:
-    """Why a capacity from steps of ``step_requests`` requests is too high, or None when the
-    steps are long enough (or their length is not known)."""
-    if not 0 < step_requests < UNBIASED_STEP:
+def short_step_warning(goal: Goal) -> str | None:
+    """Why a rate search's capacity is biased when its steps count fewer than
+    :data:`SEARCH_STEP` requests or send fewer than :data:`LEAD_IN` first, or None (a
+    concurrency search, or a length not known)."""
+    if goal.integer or goal.step_requests <= 0:
         return None
-    return (f"steps of {step_requests} requests overstate the capacity: a short step's SLO "
-            "attainment is skewed, so a step at the capacity meets more often than not "
-            "(+10.5% at 100 requests a step, +4.9% at 200, +1.1% at 1,000 on a simulated "
-            "M/M/1 server, the interval covering 81%, 84% and 98%; +34%, +18% and +3.7%, "
-            "covering 48%, 63% and 89%, on an M/G/4 server whose service times have a heavy "
-            "tail: benchmarks/sim_capacity.py); "
-            f"give serve.num_requests >= {UNBIASED_STEP}")
+    short = []
+    if goal.step_requests < SEARCH_STEP:
+        short.append(f"steps of {goal.step_requests} requests (serve.num_requests >= "
+                     f"{SEARCH_STEP})")
+    if goal.lead_in < LEAD_IN:
+        short.append(f"a lead-in of {goal.lead_in} requests (serve.search_lead_in >= "
+                     f"{LEAD_IN})")
+    if not short:
+        return None
+    return (f"{' and '.join(short)}: the capacity and its interval were measured to hold "
+            "(92-95% coverage, bias below 2% on two simulated servers) only from those "
+            "lengths up; shorter steps are noisier and, on a server with long requests, start "
+            "from a queue too empty: docs/serving.md, 'Capacity under an SLO', has the figures")
 
 
 def _why_none(trials: list[Trial], goal: Goal) -> str:

@@ -53,7 +53,9 @@ def parser(kind: type[argparse.ArgumentParser] = argparse.ArgumentParser
                    help="gamma arrivals' shape (1: Poisson; below 1 burstier)")
     p.add_argument("--ramp_up", type=float, default=0.0,
                    help="seconds over which the rate rises to --request_rate")
-    p.add_argument("--num_requests", type=int, default=100)
+    p.add_argument("--num_requests", type=int, default=None,
+                   help=f"requests measured ({ONE_LOAD_REQUESTS}; in a search, each step's, "
+                        f"{capacity.SEARCH_STEP})")
     p.add_argument("--duration", type=float, default=0.0,
                    help="no request scheduled after this many seconds (0: no limit)")
     p.add_argument("--warmup_requests", type=int, default=0,
@@ -80,6 +82,9 @@ def parser(kind: type[argparse.ArgumentParser] = argparse.ArgumentParser
     p.add_argument("--search_trials", type=int, default=3)
     p.add_argument("--search_tolerance", type=float, default=0.03)
     p.add_argument("--search_max_steps", type=int, default=8)
+    p.add_argument("--search_lead_in", type=int, default=capacity.LEAD_IN,
+                   help="requests each search step sends at its load before the measured "
+                        "ones, not counted (the queue that load keeps, not an empty one)")
     p.add_argument("--search_max_seconds", type=float, default=3600.0,
                    help="no search step starts after this many seconds (0: no cap)")
     p.add_argument("--metrics_interval", type=float, default=METRICS_INTERVAL,
@@ -149,7 +154,8 @@ LIMITS: dict[str, tuple[float, float]] = {
     "slo_tpot_ms": (0, 86_400_000), "seed": (0, 4_294_967_295), "timeout": (0.001, 2_592_000),
     "slo_percentile": (0.001, 100), "search_trials": (1, 100),
     "search_tolerance": (0.001, 0.5), "search_max_steps": (2, 100),
-    "search_max_seconds": (0, 604_800), "metrics_interval": (0, 3600)}
+    "search_max_seconds": (0, 604_800), "metrics_interval": (0, 3600),
+    "search_lead_in": (0, 1_000_000)}
 
 
 def range_problem(name: str, value: float) -> str | None:
@@ -169,13 +175,26 @@ def _number(bound: float) -> str:
     return str(int(bound)) if float(bound).is_integer() else str(bound)
 
 
+#: ``--num_requests``'s default for one load (a search's step: ``capacity.SEARCH_STEP``).
+ONE_LOAD_REQUESTS = 100
+
+
+def with_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    """``--num_requests`` when not given: :data:`ONE_LOAD_REQUESTS` for one load, a search
+    step's :data:`capacity.SEARCH_STEP` (config/serve.json computes the same)."""
+    if args.num_requests is None:
+        args.num_requests = (ONE_LOAD_REQUESTS if args.search == "none" else
+                             capacity.SEARCH_STEP)
+    return args
+
+
 def checked(args: argparse.Namespace) -> None:
     """ValueError naming the parameter for a flag that cannot be run; reads and builds
     nothing (:func:`prepared` builds)."""
     if args.num_requests < 1:
         raise ValueError(f"serve.num_requests: {args.num_requests} must be at least 1")
     for name in ("concurrency", "warmup_requests", "duration", "ramp_up", "slo_ttft_ms",
-                 "slo_tpot_ms"):
+                 "slo_tpot_ms", "search_lead_in"):
         if getattr(args, name) < 0:
             raise ValueError(f"serve.{name}: {getattr(args, name)} must be 0 or above")
     if not args.timeout > 0:
@@ -294,7 +313,7 @@ def refusals(argv: list[str]) -> list[str]:
     this, torch-free): one line each; empty when it would run."""
     quiet = parser(_QuietParser)
     try:
-        args = quiet.parse_args(argv)
+        args = with_defaults(quiet.parse_args(argv))
         prepared(args, count=1)
     except _Refused as err:
         return [str(err)]
@@ -310,7 +329,7 @@ def goal_of(args: argparse.Namespace) -> capacity.Goal:
     lowest = arrivals.lowest_rate(wait, args.ramp_up) if args.search == "rate" else 0.0
     return capacity.Goal(args.search, args.slo_percentile, args.search_tolerance,
                          args.search_max_steps, args.search_trials, lowest,
-                         step_requests=args.num_requests)
+                         step_requests=args.num_requests, lead_in=args.search_lead_in)
 
 
 #: What a search step keeps of its run's facts (``results.search_steps``).
@@ -334,6 +353,7 @@ class _Tally:
 
     steps: int = 0
     answered: int = 0
+    led: int = 0
     warmed: list[Record] = field(default_factory=list)
 
 
@@ -347,20 +367,26 @@ def run_search(args: argparse.Namespace) -> int:
     factory, loop_name = loop_factory(args.client_loop)
 
     def step(trial: int, load: float) -> capacity.StepResult:
+        lead = args.search_lead_in
         at = (replace_args(args, request_rate=load) if goal.unit == "rate" else
               replace_args(args, concurrency=int(load)))
+        at.num_requests = args.num_requests + lead
         at.seed = args.seed + 1009 * trial + tally.steps  # each step its own arrivals
         times, requests = prepared(at)
         warm = args.warmup_requests if not tally.steps else 0
         tally.steps += 1
-        records, monitor, wall = run_async(run_load(
+        sent, monitor, wall = run_async(run_load(
             target, requests[warm:][:len(times)], times, at.concurrency, at.duration,
             requests[:warm], False, tally.warmed), factory)
+        # the lead-in (the first requests scheduled) brings the queue to this load's state:
+        # sent and kept in the requests file, not counted
+        led, records = sent[:lead], sent[lead:]
+        tally.led += len(led)
         facts = summarize_run(records, wall, slo, monitor.lags_ms)
         warn_call_timed(records)
         tally.answered += facts["results.completed_requests"]
-        rows.extend({**r.as_json(), "trial": trial, "step": tally.steps, "load": load}
-                    for r in records)
+        rows.extend({**r.as_json(), "trial": trial, "step": tally.steps, "load": load,
+                     "lead_in": index < len(led)} for index, r in enumerate(sent))
         if args.progress:
             print(step_line(trial, tally.steps, load, facts["results.slo_attainment"], goal,
                             time.monotonic() - began), file=sys.stderr, flush=True)
@@ -388,9 +414,10 @@ def run_search(args: argparse.Namespace) -> int:
         print(f"serve: warning: serve.metrics_interval {args.metrics_interval:g}: "
               f"{SEARCH_SCRAPES_NOT}", file=sys.stderr, flush=True)
     facts.update(warmup_facts(tally.warmed))
-    facts["results.requests"] = len(rows)
+    facts["results.search_lead_in_requests"] = tally.led
+    facts["results.requests"] = len(rows) - tally.led
     facts["results.completed_requests"] = tally.answered
-    facts["results.failed_requests"] = len(rows) - tally.answered
+    facts["results.failed_requests"] = len(rows) - tally.led - tally.answered
     keep_records(args.requests_file, rows, facts)
     facts["results.status"] = "ok" if tally.answered else "failure"
     if not tally.answered:
@@ -440,6 +467,7 @@ def replace_args(args: argparse.Namespace, **changes: Any) -> argparse.Namespace
 
 
 def run(args: argparse.Namespace) -> int:
+    args = with_defaults(args)
     if args.search != "none":
         try:
             prepared(args, count=1)  # checks only: each step builds its own
@@ -487,7 +515,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run(parser().parse_args(argv))
+    return run(with_defaults(parser().parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 threshold load above which the SLO is missed, exact or moving from trial to trial."""
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -22,39 +23,68 @@ def _threshold(capacity: float, noise: float = 0.0, seed: int = 0):
     return step, calls
 
 
+def _smooth(capacity: float, noise: float = 0.0, seed: int = 0):
+    """A server whose mean attainment falls linearly in the log of the load, through 0.9 at
+    ``capacity`` (0.99 at a third below it, 0.0 at twice it), plus gaussian noise a step."""
+    rng = random.Random(seed)
+    calls: list[tuple[int, float]] = []
+
+    def step(trial: int, load: float) -> StepResult:
+        calls.append((trial, load))
+        mean = 0.9 - 0.9 * math.log(load / capacity) / math.log(2)
+        return StepResult(min(1.0, max(0.0, mean + rng.gauss(0, noise))))
+    return step, calls
+
+
 @pytest.mark.parametrize("start", [1.0, 3.0, 7.0, 12.0, 20.0])
-def test_a_rate_within_a_factor_of_4_is_found_to_3_percent_in_at_most_8_steps(
-        start: float) -> None:
-    step, calls = _threshold(6.3)
+def test_a_rate_on_a_smooth_curve_is_the_lines_crossing(start: float) -> None:
+    """Without noise the line through the steps near the bracket is the curve itself: the
+    capacity is where it crosses the goal, to 1%, from a start within a factor of 4."""
+    step, calls = _smooth(6.3)
     trials, facts = search(step, start, Goal(trials=3))
     for trial in trials:
-        assert trial.converged and len(trial.steps) <= 8
-        assert trial.met <= 6.3 < trial.missed
-        assert abs(trial.capacity - 6.3) / 6.3 <= 0.03
-    assert abs(facts["results.capacity"] - 6.3) / 6.3 <= 0.03
-    assert facts["results.capacity_converged"] is True
+        assert len(trial.steps) == 8 and trial.met is not None and trial.missed is not None
+        assert abs(trial.capacity - 6.3) / 6.3 <= 0.01
+    assert abs(facts["results.capacity"] - 6.3) / 6.3 <= 0.01
     assert facts["results.capacity_unit"] == "requests/s"
-    assert facts["results.capacity_steps"] == len(calls)
+    assert facts["results.capacity_steps"] == len(calls) == 24
     assert [s["load"] for s in facts["results.search_steps"]] == [load for _, load in calls]
 
 
-def test_later_trials_start_at_the_estimate_and_take_fewer_steps() -> None:
+@pytest.mark.parametrize("start", [1.0, 7.0, 20.0])
+def test_a_cliff_is_bracketed_and_its_line_stays_within_the_documented_margin(
+        start: float) -> None:
+    """Attainment that falls from 97% to 40% at once (a cliff): the bracket closes on it to
+    3%, and the line's crossing, which a cliff does not fit, lands at most 12% below it
+    (docs/serving.md says so)."""
     step, _ = _threshold(6.3)
+    trials, _ = search(step, start, Goal(trials=1))
+    trial = trials[0]
+    assert trial.met is not None and trial.missed is not None
+    assert trial.met <= 6.3 < trial.missed and trial.missed / trial.met <= 1.07
+    assert 0.88 * 6.3 <= trial.capacity <= trial.missed
+
+
+def test_trials_are_independent_each_from_the_start() -> None:
+    """A trial that began at another's figure would share its error (the interval would
+    claim more than it holds): every trial starts at the given load."""
+    step, _ = _smooth(6.3)
     trials, _ = search(step, 1.0, Goal(trials=3))
-    assert len(trials[0].steps) > len(trials[1].steps)
-    assert len(trials[1].steps) <= 4 and len(trials[2].steps) <= 4
+    assert [t.steps[0]["load"] for t in trials] == [1.0, 1.0, 1.0]
+    assert [t.steps[0]["trial"] for t in trials] == [0, 1, 2]
 
 
-def test_the_interval_covers_a_capacity_that_moves_between_trials() -> None:
-    """Over 200 searches of 5 trials each on a server whose capacity moves 5% (sd) from trial
-    to trial, the t interval (on the logarithms) covers the capacity about 95% of the time."""
+def test_the_interval_covers_a_capacity_measured_with_noise() -> None:
+    """Over 200 searches of 3 trials on a smooth server whose steps' attainment is noisy
+    (sd 0.05), the t interval (on the logarithms) covers the capacity about 95% of the
+    time; the queueing servers' figures are benchmarks/sim_capacity.py's."""
     covered = 0
     for seed in range(200):
-        step, _ = _threshold(10.0, noise=0.05, seed=seed)
-        _, facts = search(step, 8.0, Goal(trials=5, tolerance=0.01, max_steps=12))
+        step, _ = _smooth(10.0, noise=0.05, seed=seed)
+        _, facts = search(step, 8.0, Goal(trials=3))
         low, high = facts["results.capacity_ci95"]
         covered += low <= 10.0 <= high
-    assert 0.88 <= covered / 200 <= 0.99
+    assert 0.90 <= covered / 200 <= 0.99
 
 
 def test_a_concurrency_is_found_exactly() -> None:
@@ -128,27 +158,34 @@ def test_a_rate_search_that_never_meets_stops_at_the_lowest_rate() -> None:
     assert "no step met the SLO, down to 0.5" in facts["results.capacity_note"]
 
 
-@pytest.mark.parametrize(("requests", "warned"), [
-    pytest.param(100, True, id="default-100"),
-    pytest.param(999, True, id="just-short"),
-    pytest.param(1000, False, id="long-enough"),
-    pytest.param(0, False, id="not-known"),
+@pytest.mark.parametrize("requests, lead_in, warned", [
+    pytest.param(100, 200, "steps of 100 requests", id="short-steps"),
+    pytest.param(200, 50, "a lead-in of 50 requests", id="short-lead-in"),
+    pytest.param(200, 200, None, id="defaults"),
+    pytest.param(0, 0, None, id="not-known"),
 ])
-def test_a_search_with_short_steps_says_its_capacity_is_too_high(requests: int,
-                                                                 warned: bool) -> None:
-    """Steps of 100 requests put the capacity ~10% high on a simulated M/M/1 server
-    (benchmarks/sim_capacity.py): the log and the progress lines say so, never silently."""
-    step, _ = _threshold(6.3)
+def test_a_search_with_short_steps_says_its_capacity_is_biased(
+        requests: int, lead_in: int, warned: str | None) -> None:
+    """Below the lengths whose coverage and bias were measured (benchmarks/sim_capacity.py)
+    the log and the progress lines say so, never silently; the figure is kept."""
+    step, _ = _smooth(6.3)
     lines: list[str] = []
-    _, facts = search(step, 3.0, Goal(trials=2, step_requests=requests), lines.append)
+    _, facts = search(step, 3.0, Goal(trials=2, step_requests=requests, lead_in=lead_in),
+                      lines.append)
     warning = facts.get("results.capacity_warning")
     if warned:
-        assert warning and f"steps of {requests} requests overstate the capacity" in warning
-        assert "serve.num_requests >= 1000" in warning
+        assert warning and warning.startswith(warned)
+        assert "docs/serving.md" in warning
         assert lines[0] == f"serve: warning: {warning}"
     else:
         assert warning is None and not any("warning" in line for line in lines)
-    assert facts["results.capacity"] is not None  # the figure is kept, with its warning
+    assert facts["results.capacity"] is not None
+
+
+def test_a_concurrency_search_never_warns_of_its_step_length() -> None:
+    step, _ = _threshold(13.0)
+    _, facts = search(step, 4, Goal(unit="concurrency", trials=2, step_requests=10))
+    assert "results.capacity_warning" not in facts
 
 
 def test_the_loadgen_goal_knows_its_step_size() -> None:
@@ -156,3 +193,18 @@ def test_the_loadgen_goal_knows_its_step_size() -> None:
     args = parser().parse_args(["--endpoint", "http://127.0.0.1:9", "--model", "m", "--search", "rate",
                        "--slo_ttft_ms", "100", "--num_requests", "200"])
     assert goal_of(args).step_requests == 200
+
+
+@pytest.mark.parametrize("search, requests", [("none", 100), ("rate", 200), ("concurrency", 200)])
+def test_loadgen_counts_100_requests_for_one_load_and_200_a_search_step(
+        search: str, requests: int) -> None:
+    """``--num_requests`` not given: 100 for one load, a search step's 200 (config/serve.json
+    computes the same); a search step also sends ``--search_lead_in`` (200) first."""
+    from serving.capacity import LEAD_IN, SEARCH_STEP
+    from serving.loadgen import goal_of, parser, with_defaults
+    args = with_defaults(parser().parse_args(["--endpoint", "http://127.0.0.1:9", "--model", "m",
+                                              "--search", search, "--slo_ttft_ms", "100"]))
+    assert args.num_requests == requests and args.search_lead_in == LEAD_IN == 200
+    if search != "none":
+        goal = goal_of(args)
+        assert goal.step_requests == SEARCH_STEP and goal.lead_in == LEAD_IN

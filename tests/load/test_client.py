@@ -170,7 +170,7 @@ def test_a_concurrency_search_finds_the_servers_slots(null_server: Callable[...,
     code, facts, err = _load("--endpoint", url, "--model", "m", "--concurrency", "1",
                              "--num_requests", "16", "--output_len", "2", "--prompt_len", "3",
                              "--slo_ttft_ms", "1800", "--search", "concurrency",
-                             "--search_trials", "2", "--progress",
+                             "--search_trials", "2", "--progress", "--search_lead_in", "3",
                              "--requests_file", str(tmp_path / "r.jsonl"), timeout=300)
     assert code == 0, err
     assert facts["results.capacity"] == pytest.approx(3.0)
@@ -182,8 +182,12 @@ def test_a_concurrency_search_finds_the_servers_slots(null_server: Callable[...,
     assert [s["load"] for s in steps][:3] == [1, 2, 4]  # doubling until one misses
     assert all(s["met"] == (s["load"] <= 3) for s in steps)
     rows = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
-    assert len(rows) == 16 * len(steps) == facts["results.requests"]
-    assert [r["load"] for r in rows[::16]] == [s["load"] for s in steps]
+    # each step: 3 lead-in requests first (kept in the file, not counted), then 16 counted
+    assert len(rows) == 19 * len(steps)
+    assert facts["results.requests"] == 16 * len(steps)
+    assert facts["results.search_lead_in_requests"] == 3 * len(steps)
+    assert [r["lead_in"] for r in rows[:19]] == [True] * 3 + [False] * 16
+    assert [r["load"] for r in rows[::19]] == [s["load"] for s in steps]
     assert "capacity trial 2/2: 3 requests in flight" in err
 
 
@@ -193,13 +197,13 @@ def test_a_rate_search_gives_a_capacity_inside_its_brackets(null_server: Callabl
     code, facts, err = _load("--endpoint", url, "--model", "m", "--request_rate", "10",
                              "--num_requests", "20", "--output_len", "4", "--prompt_len", "3",
                              "--slo_ttft_ms", "100", "--search", "rate", "--search_trials", "2",
-                             "--search_max_steps", "6", timeout=300)
+                             "--search_max_steps", "6", "--search_lead_in", "5", timeout=300)
     assert code == 0, err
     assert len(facts["results.capacity_trials"]) == 2
-    for (met, missed), found in zip(facts["results.capacity_brackets"],
-                                    facts["results.capacity_trials"]):
-        if met is not None and missed is not None:
-            assert met <= found <= missed
+    for trial, found in enumerate(facts["results.capacity_trials"]):
+        loads = [s["load"] for s in facts["results.search_steps"] if s["trial"] == trial]
+        if found is not None:  # the line's crossing: never outside the loads the trial ran
+            assert min(loads) <= found <= max(loads)
     assert facts["results.capacity_max_steps"] <= 6
     if facts["results.capacity"] is not None:
         low, high = facts["results.capacity_ci95"]

@@ -63,7 +63,7 @@ def test_each_search_step_is_printed_as_it_ends_and_the_cap_stops_it(
     code, facts, err = _load("--endpoint", url, "--model", "m", "--concurrency", "1",
                              "--num_requests", "4", "--output_len", "2", "--prompt_len", "3",
                              "--slo_ttft_ms", "5000", "--search", "concurrency",
-                             "--search_trials", "3", "--search_max_seconds", "0.5",
+                             "--search_trials", "3", "--search_max_seconds", "0.5", "--search_lead_in", "0",
                              "--progress", timeout=120)
     assert code == 0, err
     assert facts["results.capacity_steps"] == 1
@@ -120,7 +120,7 @@ def test_dlbs_run_shows_each_search_step_on_the_console_as_it_ends(
         [sys.executable, "-m", "dlbs", "run", '-Pexp.phase="serve"', '-Pexp.model="m"',
          f'-Pserve.endpoint="{url}"', '-Pserve.search="concurrency"', "-Pserve.concurrency=1",
          "-Pserve.num_requests=4", "-Pserve.output_len=2", "-Pserve.prompt_len=3",
-         "-Pserve.slo_ttft_ms=5000", "-Pserve.search_max_seconds=4",
+         "-Pserve.slo_ttft_ms=5000", "-Pserve.search_max_seconds=4", "-Pserve.search_lead_in=0",
          f"-Pexp.log_dir={tmp_path}", "--progress-bar", "off"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
@@ -144,7 +144,7 @@ def test_a_search_asked_to_scrape_says_it_does_not(null_server: Callable[..., st
     code, facts, err = _load("--endpoint", url, "--model", "m", "--concurrency", "1",
                              "--num_requests", "4", "--output_len", "2", "--prompt_len", "3",
                              "--slo_ttft_ms", "5000", "--search", "concurrency",
-                             "--search_trials", "1", "--search_max_seconds", "0.1",
+                             "--search_trials", "1", "--search_max_seconds", "0.1", "--search_lead_in", "0",
                              "--metrics_interval", "0.5", timeout=120)
     assert code == 0, err
     assert "does not scrape" in facts["results.server_metrics_unavailable"]
@@ -152,5 +152,5 @@ def test_a_search_asked_to_scrape_says_it_does_not(null_server: Callable[..., st
     _, quiet, err = _load("--endpoint", url, "--model", "m", "--concurrency", "1",
                           "--num_requests", "4", "--output_len", "2", "--prompt_len", "3",
                           "--slo_ttft_ms", "5000", "--search", "concurrency",
-                          "--search_trials", "1", "--search_max_seconds", "0.1", timeout=120)
+                          "--search_trials", "1", "--search_max_seconds", "0.1", "--search_lead_in", "0", timeout=120)
     assert "results.server_metrics_unavailable" not in quiet and "metrics_interval" not in err
