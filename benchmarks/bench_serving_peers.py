@@ -14,8 +14,14 @@ vLLM server, the same prompts, the same request count, rate and output length, r
   costs this CPU server a third more time per token).
 - **The load**: Poisson arrivals at three rates, light to near saturation (a quarter, a half and
   0.85 of the requests/s a burst achieves, measured first), ``--requests`` each; ours, theirs,
-  ours, theirs... ``--pairs`` times a rate. The tools draw their arrival times from their own
-  generators (the same seed, different draws): the same process, not the same instants.
+  ours, theirs... ``--pairs`` times a rate. Paired (``--arrivals vllm``, the default): ours
+  sends the very instants and prompts ``vllm bench serve`` sends for the seed
+  (``serve.arrivals vllm``, ``serve.dataset_order vllm``) and one untimed request of the first
+  prompt before them, as vLLM's ready check does; each pair its own seed (``--seed`` + pair),
+  so that the pairs are independent draws. The script checks the pairing: each pair's send
+  offsets (from each run's first send) are compared request by request (``sends apart``).
+  ``--arrivals own``: each tool draws its own instants from the seed (the measurement of
+  2026-11-28): the same process, not the same instants.
 
 - **The peers** (``--peers``; by default each whose virtual environment exists): ``vllm bench
   serve`` from the server's own environment; ``guidellm`` 0.8.1 (``guidellm run``, its own
@@ -112,15 +118,17 @@ def pinned(cpu: int | None) -> list[str]:
     return ["taskset", "-c", str(cpu)] if cpu is not None and shutil.which("taskset") else []
 
 
-def ours(url: str, model: str, rate: float, args: argparse.Namespace, data: Path,
-         out: Path, cpu: int | None) -> dict[str, Any]:
+def ours(url: str, model: str, rate: float, seed: int, args: argparse.Namespace,
+         data: Path, out: Path, cpu: int | None) -> dict[str, Any]:
     """One run of our client; its facts."""
     records = out / "ours.jsonl"
+    paired = (["--arrivals", "vllm", "--dataset_order", "vllm", "--warmup_requests", "1"]
+              if args.arrivals == "vllm" else [])
     done = subprocess.run([*pinned(cpu), sys.executable, str(ROOT / "python/serving/loadgen.py"),
                            "--endpoint", url, "--model", model, "--request_rate", str(rate),
                            "--num_requests", str(args.requests), "--dataset", str(data),
                            "--output_len", str(args.output_tokens), "--ignore_eos", "true",
-                           "--seed", str(args.seed), "--requests_file", str(records)],
+                           "--seed", str(seed), "--requests_file", str(records), *paired],
                           capture_output=True, text=True, timeout=3600, check=False)
     if done.returncode != 0:
         raise SystemExit(f"our client failed: {done.stderr.strip()[-500:]}")
@@ -129,14 +137,15 @@ def ours(url: str, model: str, rate: float, args: argparse.Namespace, data: Path
         if line.startswith("__") and "__=" in line:
             key, _, value = line[2:].partition("__=")
             facts[key.removeprefix("results.")] = json.loads(value)
-    prompts = {json.loads(line)["prompt_tokens"] for line in records.read_text().splitlines()}
-    facts["prompt_lens"] = sorted(prompts)
+    rows = [json.loads(line) for line in records.read_text().splitlines()]
+    facts["prompt_lens"] = sorted({row["prompt_tokens"] for row in rows})
+    facts["sends"] = [row["sent"] for row in rows]
     (out / "ours.facts.json").write_text(json.dumps(facts, indent=1))
     return facts
 
 
-def theirs(url: str, model: str, rate: float, args: argparse.Namespace, data: Path,
-           out: Path, cpu: int | None) -> dict[str, Any]:
+def theirs(url: str, model: str, rate: float, seed: int, args: argparse.Namespace,
+           data: Path, out: Path, cpu: int | None) -> dict[str, Any]:
     """One run of ``vllm bench serve``; its result file."""
     wrapper = out / "vllm_cli.py"
     wrapper.write_text(WRAPPER)
@@ -147,7 +156,7 @@ def theirs(url: str, model: str, rate: float, args: argparse.Namespace, data: Pa
          "--dataset-path", str(data), "--sharegpt-output-len", str(args.output_tokens),
          "--num-prompts", str(args.requests), "--request-rate", str(rate), "--ignore-eos",
          "--temperature", "0",  # ours asks for greedy decoding; vLLM's client no longer does
-         "--seed", str(args.seed), "--percentile-metrics", "ttft,tpot,itl,e2el",
+         "--seed", str(seed), "--percentile-metrics", "ttft,tpot,itl,e2el",
          "--metric-percentiles", "50,99", "--save-result", "--save-detailed",
          "--result-dir", str(out), "--result-filename", "theirs.json"],
         capture_output=True, text=True, timeout=3600, check=False,
@@ -157,6 +166,7 @@ def theirs(url: str, model: str, rate: float, args: argparse.Namespace, data: Pa
     result = json.loads((out / "theirs.json").read_text())
     figures: dict[str, Any] = {mine: result.get(their) for mine, their, _ in METRICS}
     figures["prompt_lens"] = sorted(set(result.get("input_lens", [])))
+    figures["sends"] = result.get("start_times", [])
     return figures
 
 
@@ -169,8 +179,8 @@ def prompts_as(data: Path, path: Path, text_key: str, length_key: str, length: i
     return path
 
 
-def guidellm(url: str, model: str, rate: float, args: argparse.Namespace, data: Path,
-             out: Path, cpu: int | None) -> dict[str, Any]:
+def guidellm(url: str, model: str, rate: float, seed: int, args: argparse.Namespace,
+             data: Path, out: Path, cpu: int | None) -> dict[str, Any]:
     """One run of ``guidellm run`` (Poisson at ``rate``, the same prompts, ``ignore_eos`` as
     it sends it when a prompt gives its output length); its figures."""
     prompts = prompts_as(data, out / "guidellm-prompts.jsonl", "prompt", "output_tokens_count",
@@ -209,8 +219,8 @@ def guidellm(url: str, model: str, rate: float, args: argparse.Namespace, data: 
             "prompt_lens": sorted({r["prompt_tokens"] for r in ok})}
 
 
-def aiperf(url: str, model: str, rate: float, args: argparse.Namespace, data: Path,
-           out: Path, cpu: int | None) -> dict[str, Any]:
+def aiperf(url: str, model: str, rate: float, seed: int, args: argparse.Namespace,
+           data: Path, out: Path, cpu: int | None) -> dict[str, Any]:
     """One run of ``aiperf profile`` (Poisson at ``rate``, the same prompts and output
     length, ``ignore_eos``, the server's token counts); its figures."""
     prompts = prompts_as(data, out / "aiperf-prompts.jsonl", "text", "output_length",
@@ -223,7 +233,7 @@ def aiperf(url: str, model: str, rate: float, args: argparse.Namespace, data: Pa
          "--request-count", str(args.requests), "--input-file", str(prompts),
          "--custom-dataset-type", "single_turn", "--tokenizer", str(args.tokenizer),
          "--extra-inputs", "ignore_eos:true", "--use-server-token-count",
-         "--random-seed", str(args.seed), "--artifact-dir", str(folder), "--ui", "none"],
+         "--random-seed", str(seed), "--artifact-dir", str(folder), "--ui", "none"],
         capture_output=True, text=True, timeout=3600, check=False)
     result_file = folder / "profile_export_aiperf.json"
     if done.returncode != 0 or not result_file.exists():
@@ -324,7 +334,10 @@ def main() -> int:
     parser.add_argument("--prompt-tokens", type=int, default=16)
     parser.add_argument("--output-tokens", type=int, default=16)
     parser.add_argument("--rates", type=float, nargs="*", help="(default: from a burst)")
-    parser.add_argument("--seed", type=int, default=41)
+    parser.add_argument("--seed", type=int, default=41, help="the first pair's (each pair: +1)")
+    parser.add_argument("--arrivals", choices=("vllm", "own"), default="vllm",
+                        help="vllm: ours sends vllm bench serve's instants and prompt order "
+                             "(paired); own: each tool draws its own")
     parser.add_argument("--out", type=Path, default=Path("peers-out"))
     parser.add_argument("--peers", nargs="*", choices=list(PEERS),
                         help="(default: each installed; vllm always)")
@@ -362,17 +375,36 @@ def run_all(args: argparse.Namespace, data: Path, cpu: int | None) -> list[dict[
     tools = [("ours", ours), *((name, PEERS[name][0]) for name in args.peers)]
     for rate in args.rates:
         runs: dict[str, list[dict[str, Any]]] = {tool: [] for tool, _ in tools}
+        apart: list[dict[str, float]] = []
         for pair in range(args.pairs):
             for tool, run in tools:
                 folder = args.out / f"rate{rate}-pair{pair}-{tool}"
                 folder.mkdir(parents=True, exist_ok=True)
                 started = time.monotonic()
-                runs[tool].append(run(args.url, args.model, rate, args, data, folder, cpu))
+                runs[tool].append(run(args.url, args.model, rate, args.seed + pair, args, data,
+                                      folder, cpu))
                 print(f"rate {rate}: pair {pair + 1}/{args.pairs} {tool} in "
                       f"{time.monotonic() - started:.0f} s (load {os.getloadavg()[0]:.2f})",
                       flush=True)
-        rows.append({"rate": rate, **runs, "load": os.getloadavg()[0]})
+            if "vllm" in runs:
+                apart.append(sends_apart(runs["ours"][-1]["sends"], runs["vllm"][-1]["sends"]))
+                print(f"rate {rate}: pair {pair + 1} sends apart (ms): " +
+                      ", ".join(f"{k} {v:.3f}" for k, v in apart[-1].items()), flush=True)
+        rows.append({"rate": rate, **runs, "load": os.getloadavg()[0], "sends_apart": apart})
     return rows
+
+
+def sends_apart(mine: list[float | None], theirs_: list[float | None]) -> dict[str, float]:
+    """How far apart two runs sent their requests, request by request, each counted from its
+    run's first send (ms): the median, the 99th percentile and the most. Paired runs send at
+    the same instants, so this is each client's own lateness, and it shows the pairing held."""
+    if not mine or len(mine) != len(theirs_) or mine[0] is None or theirs_[0] is None:
+        return {"p50": math.nan, "p99": math.nan, "max": math.nan}
+    gaps = sorted(abs((a - mine[0]) - (b - theirs_[0])) * 1e3
+                  for a, b in zip(mine, theirs_) if a is not None and b is not None)
+    return {"p50": statistics.median(gaps), "p99": gaps[min(len(gaps) - 1,
+                                                            int(0.99 * len(gaps)))],
+            "max": gaps[-1]}
 
 
 def _median(values: list[Any]) -> float | None:
@@ -383,13 +415,18 @@ def _median(values: list[Any]) -> float | None:
 def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     peers = [p for p in ("vllm", "guidellm", "aiperf") if p in args.peers]
     print(f"\n{args.requests} Poisson requests a run, {args.prompt_tokens} tokens in, "
-          f"{args.output_tokens} out (ignore_eos), {args.pairs} interleaved pairs a rate; "
+          f"{args.output_tokens} out (ignore_eos), {args.pairs} interleaved pairs a rate, "
+          f"arrivals {'paired' if args.arrivals == 'vllm' else 'each its own'}; "
           "median over the pairs; ours / each: geometric mean [95% over the pairs]")
     for row in rows:
         lens = "; ".join(f"{tool} {sorted({n for r in row[tool] for n in r['prompt_lens']})}"
                          for tool in ("ours", *peers))
         print(f"\nrate {row['rate']} requests/s (prompt tokens: {lens}; load after "
               f"{row['load']:.2f})")
+        if row.get("sends_apart"):
+            print("sends apart, ours and vllm bench serve, ms (the largest over the pairs): " +
+                  ", ".join(f"{k} {max(a[k] for a in row['sends_apart']):.3f}"
+                            for k in ("p50", "p99", "max")))
         print(f"{'metric':<14} {'ours':>9} " + " ".join(f"{p:>9}" for p in peers) + " " +
               " ".join(f"{'ours/' + p:>22}" for p in peers))
         for figure in FIGURES:

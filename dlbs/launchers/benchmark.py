@@ -70,7 +70,7 @@ SERVE_FLAG_PARAMS: tuple[tuple[str, str], ...] = tuple(
         "ramp_up", "num_requests", "duration", "warmup_requests", "prompt_len", "output_len",
         "dataset", "slo_ttft_ms", "slo_tpot_ms", "seed", "timeout", "search", "slo_percentile",
         "search_trials", "search_tolerance", "search_max_steps", "ignore_eos",
-        "search_max_seconds", "metrics_interval", "search_lead_in"))
+        "search_max_seconds", "metrics_interval", "search_lead_in", "dataset_order"))
 #: Switches passed only when on: the launch scripts of plans that leave them off stay as they
 #: were before the switch existed.
 SERVE_FLAGS_WHEN_TRUE = frozenset({"serve.ignore_eos"})
@@ -78,7 +78,8 @@ SERVE_FLAGS_WHEN_TRUE = frozenset({"serve.ignore_eos"})
 SERVE_FLAGS_WHEN_SEARCHING = frozenset({"serve.search_max_seconds", "serve.search_lead_in"})
 #: Passed only when not loadgen's default (given here): the launch scripts of plans that leave
 #: them alone stay as they were before the parameter existed.
-SERVE_FLAGS_WHEN_CHANGED: dict[str, object] = {"serve.metrics_interval": 1.0}
+SERVE_FLAGS_WHEN_CHANGED: dict[str, object] = {"serve.metrics_interval": 1.0,
+                                               "serve.dataset_order": "random"}
 
 
 def num_replicas(exp: ExperimentLike) -> int:
@@ -136,7 +137,7 @@ def serve_flags(exp: ExperimentLike) -> list[str]:
             if value not in (None, "") and searches(raw):
                 flags += [flag, as_arg(value)]
         elif name in SERVE_FLAGS_WHEN_CHANGED:
-            if value not in (None, "") and float(value) != SERVE_FLAGS_WHEN_CHANGED[name]:
+            if value not in (None, "") and changed(value, SERVE_FLAGS_WHEN_CHANGED[name]):
                 flags += [flag, as_arg(value)]
         elif name in SERVE_FLAGS_WHEN_TRUE:
             if as_bool(value):
@@ -148,6 +149,14 @@ def serve_flags(exp: ExperimentLike) -> list[str]:
     if view.log_file:
         flags += ["--requests_file", requests_file(view.log_file)]
     return flags
+
+
+def changed(value: object, default: object) -> bool:
+    """Whether a parameter's value differs from loadgen's default (numbers compared as
+    numbers: ``1`` is the default ``1.0``)."""
+    if isinstance(default, float):
+        return float(value) != default  # type: ignore[arg-type]
+    return str(value) != str(default)
 
 
 def searches(raw: Mapping[str, Any]) -> bool:

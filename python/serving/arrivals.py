@@ -3,7 +3,9 @@
 ``poisson`` (exponential gaps, the memoryless traffic of many independent users), ``gamma``
 (gaps drawn from a gamma of shape ``burstiness`` and mean ``1 / rate``: below 1 burstier than
 Poisson, above 1 more regular; 1 is Poisson), ``constant`` (every ``1 / rate``). A rate of 0
-sends every request at once (a closed loop bounded by ``serve.concurrency``). A ramp-up of
+sends every request at once (a closed loop bounded by ``serve.concurrency``). ``vllm`` draws
+the very instants ``vllm bench serve`` draws for the same seed, rate, burstiness and request
+count (:func:`vllm_schedule`), so that a run of each sees the same queue. A ramp-up of
 ``R`` seconds raises the rate linearly from near 0 to the target over the first ``R`` seconds
 (the schedule's time is stretched: a gap drawn at rate 1 lasts ``1 / rate(t)``). Seeded:
 the same seed gives the same schedule.
@@ -19,8 +21,9 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterator
+from typing import Any
 
-ARRIVALS = ("poisson", "gamma", "constant")
+ARRIVALS = ("poisson", "gamma", "constant", "vllm")
 #: The longest a run may wait, at the mean gap, for its first request (seconds): a lower
 #: rate is refused, as is one whose first request comes after ``serve.duration``.
 MAX_WAIT_S = 3600.0
@@ -80,8 +83,9 @@ def check_rate(rate: float, duration: float = 0.0, ramp_up: float = 0.0) -> None
 
 
 def unit_gaps(arrivals: str, burstiness: float, rng: random.Random) -> Iterator[float]:
-    """Gaps of mean 1 (rate 1) of the named process."""
-    if arrivals not in ARRIVALS:
+    """Gaps of mean 1 (rate 1) of the named process (not ``vllm``: its schedule is made
+    whole, :func:`vllm_schedule`)."""
+    if arrivals not in ARRIVALS or arrivals == "vllm":
         raise ValueError(f"serve.arrivals: {arrivals!r} is not one of {', '.join(ARRIVALS)}")
     if arrivals == "gamma" and not burstiness > 0:
         raise ValueError(f"serve.burstiness: {burstiness!r} must be above 0 (1: Poisson)")
@@ -104,6 +108,9 @@ def schedule(count: int, rate: float, arrivals: str = "poisson", burstiness: flo
         raise ValueError(f"serve.request_rate: {rate!r} must be 0 (all at once) or above")
     if rate == 0:
         return [0.0] * count
+    if arrivals == "vllm":
+        check_vllm(burstiness, ramp_up, duration)
+        return vllm_schedule(count, rate, burstiness, seed)
     times: list[float] = []
     for now in send_times(rate, arrivals, burstiness, seed, ramp_up):
         if len(times) >= count or (duration and now > duration):
@@ -134,3 +141,58 @@ def _stretched(now: float, work: float, rate: float, ramp_up: float) -> float:
         return inside
     used = (ramp_up * ramp_up - now * now) / (2.0 * ramp_up)
     return ramp_up + (work - used)
+
+
+def check_vllm(burstiness: float, ramp_up: float, duration: float) -> None:
+    """ValueError naming the parameter that ``vllm`` arrivals cannot honour: a ramp-up in
+    seconds or a duration (``vllm bench serve`` has neither: it spreads its requests over
+    ``count / rate`` seconds), a burstiness not above 0, or numpy missing."""
+    if not burstiness > 0:
+        raise ValueError(f"serve.burstiness: {burstiness!r} must be above 0 (1: Poisson)")
+    if ramp_up:
+        raise ValueError(f"serve.ramp_up is {ramp_up:g} s: serve.arrivals vllm draws vllm bench "
+                         "serve's schedule at one rate, which has no ramp-up in seconds; give "
+                         "serve.ramp_up 0 or another serve.arrivals")
+    if duration:
+        raise ValueError(f"serve.duration is {duration:g} s: serve.arrivals vllm spreads "
+                         "serve.num_requests over num_requests / rate seconds, as vllm bench "
+                         "serve does, which has no duration; give serve.duration 0 or another "
+                         "serve.arrivals")
+    _numpy()
+
+
+def _numpy() -> Any:
+    """numpy, imported only for ``vllm`` arrivals (the other processes need the standard
+    library alone); ValueError naming the parameter where it is missing."""
+    try:
+        import numpy
+    except ImportError:
+        raise ValueError("serve.arrivals vllm needs numpy (vllm bench serve draws its gaps with "
+                         "numpy's legacy generator): install numpy, or give another "
+                         "serve.arrivals") from None
+    return numpy
+
+
+def vllm_schedule(count: int, rate: float, burstiness: float = 1.0, seed: int = 0
+                  ) -> list[float]:
+    """The send times ``vllm bench serve --request-rate rate --burstiness b --seed s
+    --num-prompts count`` makes (vLLM 0.32, ``vllm/benchmarks/serve.py``; read for its
+    arithmetic, and checked against vLLM's own function by tests/load/test_vllm_arrivals.py).
+
+    vLLM seeds numpy's global legacy generator (``RandomState``, MT19937) with the seed at its
+    start and draws nothing else from it before the gaps (its ShareGPT sampling uses Python's
+    ``random``); each request's gap is one gamma draw of shape ``b`` and scale ``1 / (rate b)``
+    (shape 1: exponential), the send times their running sum, all multiplied at the end so
+    that the last one falls at exactly ``count / rate`` seconds. The first request goes at its
+    first gap, as in :func:`schedule`."""
+    draws = _numpy().random.RandomState(seed)
+    scale = 1.0 / (rate * burstiness)
+    times: list[float] = []
+    now = 0.0
+    for _ in range(count):
+        now += float(draws.gamma(burstiness, scale))
+        times.append(now)
+    if not times or times[-1] <= 0:
+        return times
+    stretch = (count / rate) / times[-1]
+    return [time * stretch for time in times]

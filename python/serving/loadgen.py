@@ -34,7 +34,7 @@ import safeio
 
 from serving import arrivals, capacity, machine, metrics
 from serving.client import APIS, LOOPS, Record, Target, loop_factory, run_async, run_load
-from serving.requests import Lengths, Request, check_lengths, make_requests
+from serving.requests import ORDERS, Lengths, Request, check_lengths, make_requests, vllm_requests
 from serving.saturation import saturation_facts
 from serving.summary import Slo, summarize_run
 
@@ -63,6 +63,9 @@ def parser(kind: type[argparse.ArgumentParser] = argparse.ArgumentParser
     p.add_argument("--prompt_len", default="64", help="words: N or A-B (uniform)")
     p.add_argument("--output_len", default="", help="tokens asked for: N or A-B")
     p.add_argument("--dataset", default="", help="a ShareGPT-style JSON file")
+    p.add_argument("--dataset_order", choices=ORDERS, default="random",
+                   help="the dataset's prompts drawn at random with --seed, or in the order "
+                        "vllm bench serve sends them for the seed (vllm)")
     p.add_argument("--slo_ttft_ms", type=float, default=0.0)
     p.add_argument("--slo_tpot_ms", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=0)
@@ -208,7 +211,13 @@ def checked(args: argparse.Namespace) -> None:
         raise ValueError("serve.request_rate 0 (all at once) needs serve.concurrency > 0: "
                          "give a rate, a concurrency or both")
     arrivals.check_rate(args.request_rate, args.duration, args.ramp_up)
+    if args.arrivals == "vllm":
+        arrivals.check_vllm(args.burstiness, args.ramp_up, args.duration)
     check_lengths(args.prompt_len, args.output_len or None, args.dataset)
+    if args.dataset_order == "vllm" and not args.dataset:
+        raise ValueError("serve.dataset_order vllm takes a dataset's prompts in vllm bench "
+                         "serve's order, and no serve.dataset is given: give one, or "
+                         "serve.dataset_order random (made-up prompts have no vLLM order)")
     if not args.endpoint.startswith(("http://", "https://")):
         raise ValueError(f"serve.endpoint: {args.endpoint!r} is not a URL (e.g. "
                          "http://127.0.0.1:8000)")
@@ -240,6 +249,9 @@ def prepared(args: argparse.Namespace, count: int | None = None
                  _longest(args.output_len, "serve.output_len"))
     times = arrivals.schedule(wanted, args.request_rate, args.arrivals, args.burstiness,
                               args.seed, args.ramp_up, args.duration)
+    if args.dataset_order == "vllm":
+        return times, vllm_requests(len(times), args.warmup_requests, args.output_len or None,
+                                    args.dataset, args.seed)
     requests = make_requests(len(times) + args.warmup_requests, args.prompt_len,
                              args.output_len or None, args.dataset, args.seed)
     return times, requests

@@ -8,6 +8,10 @@ A made-up prompt of N tokens is N words of a small vocabulary separated by space
 tokenizers make about one token of each; the server's own count (``usage.prompt_tokens``) is
 what the run records.
 
+A dataset's prompts are drawn at random with the seed (``serve.dataset_order random``), or
+taken in the order ``vllm bench serve`` takes them for the same seed (``vllm``:
+:func:`vllm_order`), so that a run of each sends the same prompts in the same order.
+
 A dataset is read as :mod:`safeio` reads an input: anything but a regular file (a FIFO, a
 device such as ``/dev/zero``, a directory) is refused before it is opened, and a file over
 :data:`MAX_DATASET_BYTES` is refused unread.
@@ -25,6 +29,9 @@ MAX_DATASET_BYTES = 1 << 30
 #: The longest prompt or output asked for, in tokens (2**20: past any model's context window;
 #: a made-up prompt of 10**10 words ended in a MemoryError traceback after 40 s).
 MAX_LENGTH = 1 << 20
+#: How a dataset's prompts are taken (``serve.dataset_order``): drawn at random with the
+#: seed, or in ``vllm bench serve``'s order for the seed.
+ORDERS = ("random", "vllm")
 WORDS = ["the", "model", "token", "server", "request", "rate", "latency", "time", "first", "output", "batch", "queue", "stream", "answer", "question", "benchmark", "load", "goodput", "capacity", "seconds"]
 
 
@@ -72,31 +79,92 @@ def made_up_prompt(words: int, rng: random.Random) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(words))
 
 
-def load_dataset(path: str) -> list[tuple[str, int]]:
-    """(prompt, reply words) pairs of a ShareGPT-style file, in file order."""
+def _read_dataset(path: str) -> object:
+    """The parsed JSON of a dataset file, read as :mod:`safeio` reads an input."""
     try:
-        data = json.loads(safeio.read_text_capped(path, MAX_DATASET_BYTES))
+        return json.loads(safeio.read_text_capped(path, MAX_DATASET_BYTES))
     except safeio.UnsafeFileError as err:
         raise ValueError(f"serve.dataset: {err}") from None
     except (OSError, ValueError) as err:
         raise ValueError(f"serve.dataset: cannot read {path}: {err}") from None
-    pairs = []
-    for item in data if isinstance(data, list) else []:
-        turns = item.get("conversations") if isinstance(item, dict) else None
-        if not isinstance(turns, list) or len(turns) < 2:
-            continue
-        first, reply = turns[0], turns[1]
-        if not all(isinstance(t, dict) and isinstance(t.get("value"), str)
-                   for t in (first, reply)):
-            continue
-        if first.get("from") not in ("human", "user") or not first["value"].strip():
-            continue
-        pairs.append((first["value"], max(1, len(reply["value"].split()))))
+
+
+def _pair(item: object) -> tuple[str, int] | None:
+    """(prompt, reply words) of one ShareGPT entry, or None when it holds no conversation
+    whose first turn is a person's text."""
+    turns = item.get("conversations") if isinstance(item, dict) else None
+    if not isinstance(turns, list) or len(turns) < 2:
+        return None
+    first, reply = turns[0], turns[1]
+    if not all(isinstance(t, dict) and isinstance(t.get("value"), str) for t in (first, reply)):
+        return None
+    if first.get("from") not in ("human", "user") or not first["value"].strip():
+        return None
+    return first["value"], max(1, len(reply["value"].split()))
+
+
+def _no_conversation(path: str) -> ValueError:
+    return ValueError(f"serve.dataset: {path} holds no conversation (a JSON list of "
+                      "{\"conversations\": [{\"from\": \"human\", \"value\": ...}, "
+                      "{\"from\": \"gpt\", \"value\": ...}]})")
+
+
+def load_dataset(path: str) -> list[tuple[str, int]]:
+    """(prompt, reply words) pairs of a ShareGPT-style file, in file order."""
+    data = _read_dataset(path)
+    pairs = [p for p in map(_pair, data if isinstance(data, list) else []) if p is not None]
     if not pairs:
-        raise ValueError(f"serve.dataset: {path} holds no conversation (a JSON list of "
-                         "{\"conversations\": [{\"from\": \"human\", \"value\": ...}, "
-                         "{\"from\": \"gpt\", \"value\": ...}]})")
+        raise _no_conversation(path)
     return pairs
+
+
+def vllm_order(path: str, count: int, seed: int) -> list[tuple[str, int]]:
+    """``count`` (prompt, reply words) pairs of a ShareGPT-style file in the order
+    ``vllm bench serve --dataset-name sharegpt --seed seed --num-prompts count`` sends them
+    (vLLM 0.32, ``ShareGPTDataset``; checked against it by tests/load/test_vllm_arrivals.py).
+
+    vLLM keeps the entries with at least two conversation turns, shuffles them with Python's
+    ``random`` seeded with the seed, and takes them in that order; when too few are left it
+    seeds ``random`` again and adds choices among them. It also drops prompts under 4 or over
+    1,024 tokens (and, without an output length, replies under 4 tokens) on its tokenizer,
+    which this client does not load, and keeps entries whose first turn is not a person's,
+    which this client skips: the two orders agree where every entry passes both (a file of
+    prompts of 4 to 1,024 tokens, each a person's turn first)."""
+    data = _read_dataset(path)
+    kept = [item for item in (data if isinstance(data, list) else [])
+            if isinstance(item, dict) and _turns(item.get("conversations")) >= 2]
+    random.Random(seed).shuffle(kept)
+    pairs: list[tuple[str, int]] = []
+    for item in kept:
+        if len(pairs) >= count:
+            break
+        pair = _pair(item)
+        if pair is not None:
+            pairs.append(pair)
+    if not pairs:
+        raise _no_conversation(path)
+    again = random.Random(seed)
+    return pairs + [again.choice(pairs) for _ in range(count - len(pairs))]
+
+
+def _turns(turns: object) -> int:
+    """How many turns vLLM counts in an entry's ``conversations`` (its ``len``)."""
+    try:
+        return len(turns)  # type: ignore[arg-type]
+    except TypeError:
+        return 0
+
+
+def vllm_requests(count: int, warmup: int, output_len: str | int | None, dataset: str,
+                  seed: int) -> list[Request]:
+    """``warmup`` requests, then ``count`` in :func:`vllm_order`; the warm-ups repeat the
+    run's first prompts, as ``vllm bench serve``'s ready check sends its first prompt."""
+    pairs = vllm_order(dataset, count, seed)
+    rng = random.Random(seed)
+    out_lengths = Lengths.parse(output_len, "serve.output_len") if output_len else None
+    chosen = [pairs[i % len(pairs)] for i in range(warmup)] + pairs
+    return [Request(i, text, len(text.split()), out_lengths.draw(rng) if out_lengths else reply)
+            for i, (text, reply) in enumerate(chosen)]
 
 
 def check_lengths(prompt_len: str | int, output_len: str | int | None,
