@@ -15,13 +15,21 @@ Each load step starts from an empty queue, as a step of ``loadgen.py --search`` 
 idle server, sends ``lead`` requests it does not count (``serve.search_lead_in``) and then
 ``n`` it counts (``serve.num_requests``); the search is the product's own, with the default
 ``serve.search_trials``, ``serve.search_max_steps`` and ``serve.slo_percentile``, starting at
-half the capacity. It prints, for each (``n``, ``lead``), the searches' coverage of the true
+half the capacity (then, at the defaults, from a quarter, once and three times it). It
+prints, for each (``n``, ``lead``), the searches' coverage of the true
 capacity by ``results.capacity_ci95``, the bias of ``results.capacity`` (geometric mean over
 the searches) and the spread of one search's figure; the defaults' row is marked. Then, at the
 true capacity, one step's mean and median attainment with and without a lead-in: why a step
 needs one.
 
-    .venv/bin/python benchmarks/sim_capacity.py [--searches 1500] [--server mm1 mg4]
+Two more, each a shape where a straight line fits the attainment curve less well: ``md1``
+(one server, every service 1 s, limit 10 s: the curve falls steeply near saturation) and
+``batch8`` (8 slots, exponential service of mean 1 s slowed by 15% for each other slot busy,
+as a continuous-batching engine's step grows with its batch; limit 6 s); their capacities are
+found like mg4's. ``--percentile 99`` or ``50`` searches under another goal.
+
+    .venv/bin/python benchmarks/sim_capacity.py [--searches 1500] [--server mm1 mg4 md1 batch8]
+        [--percentile 90] [--defaults-only]
 """
 from __future__ import annotations
 
@@ -41,6 +49,8 @@ LIMIT = 5.0          # mm1's TTFT limit, in mean service times
 PERCENTILE = 90.0    # serve.slo_percentile's default
 TRUE = 1.0 + math.log(1 - PERCENTILE / 100) / LIMIT
 MG_SERVERS, MG_LIMIT, MG_SIGMA = 4, 4.0, 1.0  # mg4: servers, TTFT limit, lognormal sigma
+MD_LIMIT = 10.0      # md1: deterministic service of 1 s, a generous limit (a steep curve)
+BATCH_SLOTS, BATCH_LIMIT, BATCH_SLOWDOWN = 8, 6.0, 0.15  # batch8: slots, limit, per busy slot
 
 
 def times_in_system(rng: random.Random, rate: float, n: int) -> list[float]:
@@ -69,20 +79,52 @@ def times_in_mg4(rng: random.Random, rate: float, n: int) -> list[float]:
     return out
 
 
+def times_in_md1(rng: random.Random, rate: float, n: int) -> list[float]:
+    """``n`` requests' times in an M/D/1 system (every service 1 s) that starts empty."""
+    wait, out = 0.0, []
+    for i in range(n):
+        if i:
+            wait = max(0.0, wait + 1.0 - rng.expovariate(rate))
+        out.append(wait + 1.0)
+    return out
+
+
+def times_in_batch8(rng: random.Random, rate: float, n: int) -> list[float]:
+    """``n`` requests' times in a server of 8 slots that starts empty, a request's service
+    (exponential, mean 1 s) slowed by 15% for each other slot busy when it starts: a
+    continuous-batching engine, whose step grows with the batch."""
+    free = [0.0] * BATCH_SLOTS
+    now, out = 0.0, []
+    for i in range(n):
+        if i:
+            now += rng.expovariate(rate)
+        start = max(now, heapq.heappop(free))
+        busy = sum(end > start for end in free)
+        done = start + rng.expovariate(1.0) * (1 + BATCH_SLOWDOWN * busy)
+        heapq.heappush(free, done)
+        out.append(done - now)
+    return out
+
+
 def attainment(times: list[float], skip: float = 0.0, limit: float = LIMIT) -> float:
     """The share of requests within the limit, leaving out the first ``skip`` share."""
     kept = times[int(len(times) * skip):]
     return sum(t <= limit for t in kept) / len(kept)
 
 
-def mg4_capacity() -> float:
+def mg4_capacity(percentile: float = PERCENTILE) -> float:
     """mg4's true capacity: bisection on the steady attainment (400,000 requests, the first
     tenth left out) of each rate."""
-    low, high = 0.5, 3.99
+    return steady_capacity(times_in_mg4, MG_LIMIT, 0.5, 3.99, percentile)
+
+
+def steady_capacity(times: Callable[[random.Random, float, int], list[float]], limit: float,
+                    low: float, high: float, percentile: float) -> float:
+    """The rate whose steady attainment (400,000 requests, the first tenth left out) is the
+    percentile's share: 18 bisections between ``low`` and ``high``."""
     for _ in range(18):
         middle = math.sqrt(low * high)
-        times = times_in_mg4(random.Random(5), middle, 400_000)
-        if attainment(times, 0.1, MG_LIMIT) >= PERCENTILE / 100:
+        if attainment(times(random.Random(5), middle, 400_000), 0.1, limit) >= percentile / 100:
             low = middle
         else:
             high = middle
@@ -94,32 +136,42 @@ def mg4_capacity() -> float:
 Server = tuple[Callable[[random.Random, float, int], list[float]], float, float]
 
 
-def server_of(name: str) -> Server:
+SERVERS = ("mm1", "mg4", "md1", "batch8")
+
+
+def server_of(name: str, percentile: float = PERCENTILE) -> Server:
     if name == "mm1":
-        return times_in_system, LIMIT, TRUE
-    return times_in_mg4, MG_LIMIT, mg4_capacity()
+        return times_in_system, LIMIT, 1.0 + math.log(1 - percentile / 100) / LIMIT
+    if name == "mg4":
+        return times_in_mg4, MG_LIMIT, mg4_capacity(percentile)
+    if name == "md1":
+        return times_in_md1, MD_LIMIT, steady_capacity(times_in_md1, MD_LIMIT, 0.3, 0.999,
+                                                       percentile)
+    return times_in_batch8, BATCH_LIMIT, steady_capacity(times_in_batch8, BATCH_LIMIT, 0.5,
+                                                         7.99, percentile)
 
 
-def one_search(seed: int, n: int, lead: int, goal: Goal, server: Server
+def one_search(seed: int, n: int, lead: int, goal: Goal, server: Server, start: float = 0.5
                ) -> tuple[float | None, list[float] | None]:
-    """One search as ``loadgen.py --search`` runs it: ``(capacity, capacity_ci95)``."""
+    """One search as ``loadgen.py --search`` runs it, from ``start`` times the capacity:
+    ``(capacity, capacity_ci95)``."""
     rng = random.Random(seed)
     serve, limit, _ = server
 
     def step(trial: int, load: float) -> StepResult:
         return StepResult(attainment(serve(rng, load, lead + n)[lead:], limit=limit))
-    _, facts = search(step, server[2] / 2, goal)
+    _, facts = search(step, server[2] * start, goal)
     return facts["results.capacity"], facts["results.capacity_ci95"]
 
 
-def coverage_and_bias(n: int, lead: int, searches: int, goal: Goal, server: Server
-                      ) -> tuple[float, float, float, int]:
+def coverage_and_bias(n: int, lead: int, searches: int, goal: Goal, server: Server,
+                      start: float = 0.5) -> tuple[float, float, float, int]:
     """The share of searches whose interval holds the true capacity, the geometric-mean
     capacity's relative bias, the standard deviation of a search's log capacity, and how many
     searches found no capacity."""
     covered, logs, none, true = 0, [], 0, server[2]
     for seed in range(searches):
-        capacity, ci = one_search(seed, n, lead, goal, server)
+        capacity, ci = one_search(seed, n, lead, goal, server, start)
         if capacity is None:
             none += 1
             continue
@@ -129,6 +181,8 @@ def coverage_and_bias(n: int, lead: int, searches: int, goal: Goal, server: Serv
             none)
 
 
+#: Where the searches of the second table start, in capacities (the first: 0.5).
+STARTS = (0.25, 1.0, 3.0)
 #: (counted requests, lead-in) a step: the defaults (marked) and shorter ones.
 SETTINGS = ((100, 0), (100, LEAD_IN), (SEARCH_STEP, 0), (SEARCH_STEP, LEAD_IN))
 
@@ -136,22 +190,32 @@ SETTINGS = ((100, 0), (100, LEAD_IN), (SEARCH_STEP, 0), (SEARCH_STEP, LEAD_IN))
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--searches", type=int, default=1500)
-    parser.add_argument("--server", nargs="+", choices=("mm1", "mg4"), default=["mm1", "mg4"])
+    parser.add_argument("--server", nargs="+", choices=SERVERS, default=["mm1", "mg4"])
+    parser.add_argument("--percentile", type=float, default=PERCENTILE,
+                        help="serve.slo_percentile (90: its default)")
+    parser.add_argument("--defaults-only", action="store_true",
+                        help="only the defaults' row and the starts (no shorter steps)")
     args = parser.parse_args()
-    goal = Goal(percentile=PERCENTILE)
-    print(f"defaults: {goal.trials} trials of {goal.max_steps} steps, p{PERCENTILE:g}, "
+    goal = Goal(percentile=args.percentile)
+    print(f"defaults: {goal.trials} trials of {goal.max_steps} steps, p{args.percentile:g}, "
           f"{SEARCH_STEP} requests a step after a lead-in of {LEAD_IN}; "
           f"{args.searches} searches a row")
     for name in args.server:
-        server = server_of(name)
+        server = server_of(name, args.percentile)
         print(f"\n{name}: true capacity {server[2]:.4f} requests/s")
         print("| requests a step | lead-in | coverage | bias | sd of one search | no capacity |"
               "\n| --- | --- | --- | --- | --- | --- |")
-        for n, lead in SETTINGS:
+        for n, lead in SETTINGS[-1:] if args.defaults_only else SETTINGS:
             cover, bias, spread, none = coverage_and_bias(n, lead, args.searches, goal, server)
             mark = " (defaults)" if (n, lead) == (SEARCH_STEP, LEAD_IN) else ""
             print(f"| {n}{mark} | {lead} | {cover:.1%} | {bias:+.1%} | {spread:.3f} | {none} |",
                   flush=True)
+        print("\nat the defaults, from other starts:\n| start (x capacity) | coverage | bias | "
+              "sd of one search |\n| --- | --- | --- | --- |")
+        for start in STARTS:
+            cover, bias, spread, _ = coverage_and_bias(SEARCH_STEP, LEAD_IN, args.searches, goal,
+                                                       server, start)
+            print(f"| {start:g} | {cover:.1%} | {bias:+.1%} | {spread:.3f} |", flush=True)
         rng = random.Random(1)
         print(f"\none step of {SEARCH_STEP} at the true capacity (2,000 steps):")
         print("| lead-in | mean attainment | median attainment |\n| --- | --- | --- |")

@@ -24,10 +24,12 @@ The line follows the *mean* attainment, which is what the capacity is defined by
 The capacity is the trials' geometric mean with Student's t interval over the logarithms of
 their capacities (two trials at least). The trials are independent (each from the same start,
 none from another's figure), so the interval covers what moves between them: arrivals, the
-server's state, the line's error. Measured on simulated servers (``benchmarks/sim_capacity.py``,
-docs/serving.md): at the defaults the interval covered 95.4% (M/M/1) and 92.3% (M/G/4) of
-searches, the bias +0.3% and +1.4%; shorter steps or a shorter lead-in are biased, and a search
-given them says so (``results.capacity_warning``).
+server's state, the line's error; trials that agree exactly give no interval (a note says
+so). Measured on four simulated servers (``benchmarks/sim_capacity.py``, docs/serving.md): at
+the defaults and p90 the bias is within 2%, but the interval covers 83-95% of searches, not
+95% (each trial's figure has a long low tail, and three trials rarely show it); shorter steps
+or a shorter lead-in are biased, and a search given them says so
+(``results.capacity_warning``).
 
 Pure: a step is a callable ``(trial, load) -> StepResult``; ``loadgen.py --search`` runs them.
 """
@@ -41,8 +43,8 @@ from typing import Any
 from benchstats.samples import summarize
 
 UNITS = {"rate": "requests/s", "concurrency": "requests in flight"}
-#: The largest factor between two steps before the capacity is bracketed (a step at a tenth of
-#: the load runs ten times as long).
+#: The factor between two steps before the capacity is bracketed (a step at a tenth of the
+#: load runs ten times as long): a start 2^k away takes k steps of the trial's budget.
 MAX_MOVE = 2.0
 #: Counted requests a rate search's step needs (``serve.num_requests``'s default in a search)
 #: and requests sent before them (``serve.search_lead_in``'s default): shorter is biased
@@ -128,15 +130,13 @@ def _next_load(met: float | None, missed: float | None, load: float, factor: flo
 def search_trial(step: Callable[[int, float], StepResult], trial: int, start: float,
                  factor: float, goal: Goal,
                  out_of_time: Callable[[], bool] | None = None) -> Trial:
-    """One trial from ``start``, moving by ``factor`` (squared at each move the same way, at
-    most :data:`MAX_MOVE`) until bracketed, then aiming at the line's crossing (a rate) or
-    halving the bracket (a concurrency); a step already run is never cut, but none starts once
-    ``out_of_time()`` (``serve.search_max_seconds``)."""
+    """One trial from ``start``, moving by ``factor`` until bracketed, then aiming at the
+    line's crossing (a rate) or halving the bracket (a concurrency); a step already run is
+    never cut, but none starts once ``out_of_time()`` (``serve.search_max_seconds``)."""
     met: float | None = None
     missed: float | None = None
     load = float(math.ceil(start)) if goal.integer else start
     steps: list[dict[str, Any]] = []
-    move = factor
     for _ in range(goal.max_steps):
         if steps and out_of_time is not None and out_of_time():
             break
@@ -152,10 +152,8 @@ def search_trial(step: Callable[[int, float], StepResult], trial: int, start: fl
             break
         if goal.integer and not ok and load <= 1:
             break  # not even one request at a time meets it
-        if len(steps) >= 2 and (met is None or missed is None):
-            move = min(move * move, MAX_MOVE)  # still unbracketed: bigger moves, up to 2x
         if goal.integer or met is None or missed is None:
-            load = _next_load(met, missed, load, move, goal)
+            load = _next_load(met, missed, load, factor, goal)
         else:
             load = _aimed(steps, met, missed, goal.percentile / 100)
         if load < goal.lowest:
@@ -176,7 +174,8 @@ def crossing(steps: list[dict[str, Any]], centre: float, goal: float) -> float |
     from it do not tilt the line. None when fewer than two loads weigh or it does not fall."""
     reach = math.log(FIT_SPAN)
     weighed = [(x, y, (1 - min(1.0, abs(x - centre) / reach) ** 3) ** 3)
-               for x, y in ((math.log(s["load"]), s["attainment"]) for s in steps)]
+               for x, y in ((math.log(s["load"]), s["attainment"]) for s in steps)
+               if math.isfinite(y)]
     weighed = [(x, y, w) for x, y, w in weighed if w > 0]
     if len({x for x, _, _ in weighed}) < 2:
         return None
@@ -250,7 +249,7 @@ def search(step: Callable[[int, float], StepResult], start: float, goal: Goal,
             break
         # each trial from the same start: one that began at another's figure would share
         # its error, and the interval over them would claim more than it holds
-        trial = search_trial(step, index, start, 2.0, goal, cutting)
+        trial = search_trial(step, index, start, MAX_MOVE, goal, cutting)
         trials.append(trial)
         if progress:
             found_text = (f"{_text(trial.capacity)} {UNITS[goal.unit]}"
@@ -298,10 +297,18 @@ def capacity_facts(trials: list[Trial], goal: Goal) -> dict[str, Any]:
         return facts
     stats = summarize([math.log(c) for c in known])
     facts["results.capacity"] = math.exp(stats.mean)
-    facts["results.capacity_ci95"] = (None if math.isnan(stats.ci_low) else
+    same = len(known) > 1 and max(known) - min(known) <= 1e-9 * max(known)
+    facts["results.capacity_ci95"] = (None if math.isnan(stats.ci_low) or same else
                                       [math.exp(stats.ci_low), math.exp(stats.ci_high)])
     if len(known) < 2:
         facts["results.capacity_note"] = "one trial: no interval (serve.search_trials >= 2)"
+    elif same:
+        # every trial took the same steps to the same figure (steps whose attainment does not
+        # vary): their spread is 0, and a 0-wide "95%" interval would claim what it cannot
+        facts["results.capacity_note"] = (
+            f"the {len(known)} trials gave the same capacity (their steps' attainments did not "
+            "vary): no interval from their spread; the steps' spacing bounds it "
+            "(results.search_steps)")
     return facts
 
 
@@ -320,10 +327,10 @@ def short_step_warning(goal: Goal) -> str | None:
                      f"{LEAD_IN})")
     if not short:
         return None
-    return (f"{' and '.join(short)}: the capacity and its interval were measured to hold "
-            "(92-95% coverage, bias below 2% on two simulated servers) only from those "
-            "lengths up; shorter steps are noisier and, on a server with long requests, start "
-            "from a queue too empty: docs/serving.md, 'Capacity under an SLO', has the figures")
+    return (f"{' and '.join(short)}: the capacity was measured within 2% of the truth (on "
+            "four simulated servers) only from those lengths up; shorter steps are noisier "
+            "and, on a server with long requests, start from a queue too empty: "
+            "docs/serving.md, 'Capacity under an SLO', has the figures")
 
 
 def _why_none(trials: list[Trial], goal: Goal) -> str:

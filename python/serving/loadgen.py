@@ -223,6 +223,11 @@ def checked(args: argparse.Namespace) -> None:
                          "http://127.0.0.1:8000)")
     loop_factory(args.client_loop)  # uvloop asked for and missing: said before any request
     if args.search != "none":
+        if args.duration:
+            raise ValueError(f"serve.duration {args.duration:g}: a capacity search counts each "
+                             "step by requests (serve.search_lead_in, then serve.num_requests), "
+                             "and a duration would cut them short: leave serve.duration 0 in a "
+                             "search (serve.search_max_seconds bounds its time)")
         goal_of(args)
         capacity.check_start(args.request_rate if args.search == "rate" else args.concurrency,
                              args.search)

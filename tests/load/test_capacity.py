@@ -208,3 +208,32 @@ def test_loadgen_counts_100_requests_for_one_load_and_200_a_search_step(
     if search != "none":
         goal = goal_of(args)
         assert goal.step_requests == SEARCH_STEP and goal.lead_in == LEAD_IN
+
+
+def test_trials_that_agree_exactly_give_no_zero_wide_interval() -> None:
+    """Steps whose attainment does not vary take every trial the same way to the same figure:
+    their spread is 0, and a [x, x] "95%" interval would claim what nothing measured."""
+    step, _ = _threshold(6.3)
+    _, facts = search(step, 1.0, Goal(trials=3))
+    assert len(set(facts["results.capacity_trials"])) == 1
+    assert facts["results.capacity"] is not None and facts["results.capacity_ci95"] is None
+    assert "the 3 trials gave the same capacity" in facts["results.capacity_note"]
+
+
+def test_a_step_without_an_attainment_does_not_make_the_line_nan() -> None:
+    calls = iter([0.99, 0.5, float("nan"), 0.95, 0.7, 0.92, 0.85, 0.9])
+
+    def step(trial: int, load: float) -> StepResult:
+        return StepResult(next(calls))
+    trials, _ = search(step, 1.0, Goal(trials=1))
+    assert trials[0].capacity is not None and math.isfinite(trials[0].capacity)
+
+
+def test_a_search_with_a_duration_is_refused_by_name() -> None:
+    from serving.loadgen import checked, parser, with_defaults
+    args = with_defaults(parser().parse_args(["--endpoint", "http://127.0.0.1:9", "--model", "m",
+                                              "--search", "rate", "--slo_ttft_ms", "100",
+                                              "--request_rate", "2", "--duration", "60",
+                                              "--output_len", "4"]))
+    with pytest.raises(ValueError, match=r"^serve.duration 60: a capacity search counts"):
+        checked(args)

@@ -21,8 +21,8 @@ def test_a_search_out_of_time_runs_no_more_steps_and_says_what_it_had() -> None:
     ran: list[float] = []
 
     def step(trial: int, load: float) -> capacity.StepResult:
-        ran.append(load)
-        return capacity.StepResult(1.0 if load < 3 else 0.0, {})
+        ran.append(load)  # each trial's limit a little apart: trials that agree exactly
+        return capacity.StepResult(1.0 if load < 3 + 0.05 * trial else 0.0, {})  # get a note
 
     goal = capacity.Goal("rate", 90.0, 0.03, 8, 3, 0.01, 100)
     lines: list[str] = []
