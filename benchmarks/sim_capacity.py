@@ -121,7 +121,11 @@ def mg4_capacity(percentile: float = PERCENTILE) -> float:
 def steady_capacity(times: Callable[[random.Random, float, int], list[float]], limit: float,
                     low: float, high: float, percentile: float) -> float:
     """The rate whose steady attainment (400,000 requests, the first tenth left out) is the
-    percentile's share: 18 bisections between ``low`` and ``high``."""
+    percentile's share: 18 bisections between ``low`` and ``high``; ValueError when even
+    ``low`` misses it (no capacity at that percentile: at p99 M/G/4's service alone exceeds
+    its limit for 1.8% of requests)."""
+    if attainment(times(random.Random(5), low, 400_000), 0.1, limit) < percentile / 100:
+        raise ValueError(f"no capacity at p{percentile:g}: even {low:g} requests/s misses it")
     for _ in range(18):
         middle = math.sqrt(low * high)
         if attainment(times(random.Random(5), middle, 400_000), 0.1, limit) >= percentile / 100:
@@ -201,7 +205,11 @@ def main() -> None:
           f"{SEARCH_STEP} requests a step after a lead-in of {LEAD_IN}; "
           f"{args.searches} searches a row")
     for name in args.server:
-        server = server_of(name, args.percentile)
+        try:
+            server = server_of(name, args.percentile)
+        except ValueError as err:
+            print(f"\n{name}: {err}")
+            continue
         print(f"\n{name}: true capacity {server[2]:.4f} requests/s")
         print("| requests a step | lead-in | coverage | bias | sd of one search | no capacity |"
               "\n| --- | --- | --- | --- | --- | --- |")

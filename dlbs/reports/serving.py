@@ -122,12 +122,12 @@ def is_capacity(record: Mapping[str, Any]) -> bool:
 CAPACITY_COLUMNS = ("Capacity", "95% low", "95% high", "Unit", "SLO", "Percentile (%)",
                     "Trials", "Steps", "Most steps in a trial", "Converged")
 CAPACITY_NOTE = ("Capacity: the highest load at which serve.slo_percentile % of a step's "
-                 "requests met the SLO (failed ones count as missed), found by a search of "
-                 "load steps (serving/capacity.py); the geometric mean of the trials, its 95% "
-                 "interval Student's t over their logarithms (two trials or more): it covers "
-                 "the trial-to-trial spread, not a bias every trial shares. Converged: every "
-                 "trial's bracket (highest load met, lowest missed) within "
-                 "serve.search_tolerance of its middle")
+                 "requests meet the SLO on average (failed ones count as missed), found by a "
+                 "search of load steps (serving/capacity.py); the geometric mean of independent "
+                 "trials, its interval Student's t over their logarithms (two trials or more), "
+                 "labelled 95% but measured to cover 83-95% of searches on simulated servers "
+                 "(docs/serving.md): read it as about 90%. Converged: every trial's bracket "
+                 "(highest load met, lowest missed) within serve.search_tolerance of its middle")
 
 
 def _load_key(records: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
