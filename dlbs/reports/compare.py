@@ -96,7 +96,8 @@ PAIRED: dict[str, tuple[str, ...]] = {
     "latency": ("results.ttft_p50", "results.ttft_p99", "results.tpot_p50", "results.tpot_p99"),
 }
 #: What the seeded simulation of whole tables under the default policy measured
-#: (``scripts/sim_compare.py``, its table in docs/reports.md; a test keeps the two equal).
+#: (``scripts/sim_compare.py``, its table in docs/measurements/report-statistics.md; a test
+#: keeps the two equal).
 POWER_NOTE = ("in simulated 20-cell tables from two folders (the default policy), a 10% change "
               "in every cell was found in 84.1% of cells with 5 runs a side at run CV 3%")
 

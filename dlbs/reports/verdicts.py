@@ -35,7 +35,8 @@ from benchstats.sessions import session_log_diff
 MIN_RUNS = MIN_RUNS_FOR_INTERVAL
 #: Default smallest change (relative) called ``faster``/``slower`` (``--min_change``): none
 #: beyond what the interval establishes. With 5 runs a side at a run CV of 2%, a band of 0.5%
-#: already loses the 80% power for a 5% change (scripts/sim_compare.py; docs/reports.md).
+#: already loses the 80% power for a 5% change (scripts/sim_compare.py;
+#: docs/measurements/report-statistics.md, "Comparisons judged over a table").
 MIN_CHANGE = 0.0
 #: Default error level of a table's verdicts (``--alpha``).
 ALPHA = 0.05
@@ -260,7 +261,7 @@ def session_note(policy: Policy, counts: Sequence[tuple[int, int]] = ((1, 1),)) 
 
 #: What taking --session_cv as exact costs (a review of issue 56, 2026-11-29: one session and
 #: 3 runs a side at run CV 3%, the true session CV given: 8.3-10.9% of 20-cell A/A tables got a
-#: verdict; 4.3-5.3% at run CV 1%; /tmp-free reproduction: docs/reports.md).
+#: verdict; 4.3-5.3% at run CV 1%; /tmp-free reproduction: docs/measurements/report-statistics.md).
 SESSION_CV_EXACT = ("--session_cv is taken as exact: given the true CV, few runs with a large "
                     "spread make verdicts a little too easy (one session and 3 runs a side at "
                     "run CV 3%: 8-11% of simulated 20-cell A/A tables got one, 5% allowed); "

@@ -30,7 +30,7 @@ when the interval would reach zero. A higher floor selects the series whose corr
 underestimated: gated at 10 effective samples, AR(1) phi = 0.9 at n = 100 got an interval
 in 1% of series and those covered 46%; with the conservative width, the floor of 2 and at
 least ``MIN_N`` iterations, 19% get one and those cover 90% (``scripts/sim_series.py``,
-docs/reports.md). The price is width
+docs/measurements/report-statistics.md). The price is width
 on independent series: 31% wider than the exact t interval at n = 100, 14% at n = 400, 8% at
 n = 1000 (``scripts/sim_series.py``), coverage 97-98% instead of 95%.
 :mod:`benchstats.steady` withholds the interval further (a window that is not steady, heavy
@@ -48,11 +48,11 @@ import numpy as np
 from benchstats.tdist import CONFIDENCE, t_critical
 
 #: Fewest effective samples, at the conservative autocorrelation time, for an interval of the
-#: mean (justified in the module's docstring and docs/reports.md).
+#: mean (justified in the module's docstring and docs/measurements/report-statistics.md).
 MIN_ESS = 2.0
 #: Fewest iterations for an interval of the mean, whatever they look like: fewer cannot show
 #: a correlation time of 20 (AR(1) phi = 0.9), and the few such series that look independent
-#: get an interval that covers less than it says (docs/reports.md).
+#: get an interval that covers less than it says (docs/measurements/report-statistics.md).
 MIN_N = 50
 #: The short reasons an interval is withheld, as ``results.ci_withheld`` gives them (the
 #: notes say more): these four here, and :mod:`benchstats.steady` adds "not steady",

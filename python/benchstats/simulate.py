@@ -2,8 +2,9 @@
 
 Responsibility: generate, vectorised over many series, the series users produce (independent
 noise, AR(1) with phi 0.5 and 0.9, Student-t(3) noise with 2% stalls of 2-4x or of 3-10x
-(garbage collection, OS jitter), a linear drift, a warm-up) with their true steady mean, so that ``scripts/sim_series.py`` (the tables in
-docs/reports.md) and ``tests/benchstats`` measure one thing. It analyses nothing.
+(garbage collection, OS jitter), a linear drift, a warm-up) with their true steady mean, so
+that ``scripts/sim_series.py`` (the tables in docs/measurements/report-statistics.md) and
+``tests/benchstats`` measure one thing. It analyses nothing.
 """
 from __future__ import annotations
 

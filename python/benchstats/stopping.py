@@ -51,7 +51,8 @@ from benchstats.steady import analyze
 
 #: Seconds of timed work at most when a precision target is set without ``--max_time``.
 DEFAULT_MAX_TIME = 600.0
-#: Effective sample size the steady window needs before the rule may stop (docs/reports.md:
+#: Effective sample size the steady window needs before the rule may stop
+#: (docs/measurements/report-statistics.md:
 #: 30 keeps coverage at the stop at about 95% iid and 90%+ at phi = 0.5 for CV 10%, 5% target).
 MIN_STOP_ESS = 30.0
 #: Degrees of freedom of the variance for its tails (:func:`tails_df`) the window needs

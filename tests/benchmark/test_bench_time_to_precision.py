@@ -92,6 +92,7 @@ def test_simulation_mode_reports_coverage_at_the_stop_and_the_work_ratio(
                         sum(sweep["fixed_count"] * row["mean"] for row in sweep["rows"]))
     # six configurations whose CV differs 8x: the adaptive sweep needs less work than the one
     # fixed count that serves the noisiest (0.56 at 500 series since the stop's 200-iteration
-    # minimum, issue 30: the script reports the <= 0.5 goal as not met, docs/reports.md)
+    # minimum, issue 30: the script reports the <= 0.5 goal as not met,
+    # docs/measurements/report-statistics.md)
     assert 0 < sweep["ratio"] < 1
     assert "coverage at stop" in capsys.readouterr().out

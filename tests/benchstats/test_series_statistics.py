@@ -1,7 +1,7 @@
 """Issue 19's goals for one series of iteration times, on seeded simulations of the hard cases
 (``benchstats.simulate``): the interval of the mean is valid or absent, drift is flagged and
 stationary series are not, outliers are not cut as warm-up, the adaptive stop keeps its
-promise. Bounds are the issue's rates; the full tables are docs/reports.md
+promise. Bounds are the issue's rates; the full tables are docs/measurements/report-statistics.md
 (``scripts/sim_series.py``), where each simulated rate sits above its bound here."""
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Issue 30: the within-run interval of the mean is given only where it means what it says.
 A window that is not steady, or a short window with heavy tails (rare stalls), gets no
 interval, with the reason in words (``ci_note``) and in a few words (``ci_withheld``); the
-notes do not contradict themselves. Small seeded checks: the full tables are docs/reports.md
+notes do not contradict themselves. Small seeded checks: the full tables are
+docs/measurements/report-statistics.md
 (``scripts/sim_series.py``)."""
 from __future__ import annotations
 

@@ -17,8 +17,8 @@ Requirements: unchanged code (A/A) gives ``faster``/``slower`` in at most 5% of 
 2, 3 or 5 runs a side (1 run: never a verdict); a real 10% change with 5 runs a side is found
 in at least 80% of pairs at a run-level CV of 3%. ``pytest -s`` prints the figures, with what
 the alternative rule "CI clear of 1 and a point change of at least 2%" gives on the same tables
-(the numbers behind the choice of rule); they are quoted in docs/reports.md and in the report's
-note (``POWER_NOTE``).
+(the numbers behind the choice of rule); they are quoted in
+docs/measurements/report-statistics.md and in the report's note (``POWER_NOTE``).
 """
 from __future__ import annotations
 

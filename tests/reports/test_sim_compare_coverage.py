@@ -1,4 +1,5 @@
-"""``scripts/sim_compare.py --coverage`` (the table of docs/reports.md on the compare interval)
+"""``scripts/sim_compare.py --coverage`` (the table of docs/measurements/report-statistics.md on
+the compare interval)
 measures the report's own intervals: with sessions 2% apart the interval shown covers the true
 ratio 1 in every cell, the runs' own interval (no session variance) in far fewer."""
 from __future__ import annotations
