@@ -14,9 +14,13 @@ show what it cost. The figures of docs/database.md ("regressions --latest") come
     python scripts/sim_latest.py --compare --runs 3 3  # before beside after (issue 56, item 5)
     python scripts/sim_latest.py --ceiling --runs 3 3  # the most any spread estimate can give
     python scripts/sim_latest.py --speed               # CPU time of the statistics, each method
+    python scripts/sim_latest.py --grid                # run CV x session CV, 3 runs (~6 min)
+    python scripts/sim_latest.py --grid --models normal --outliers 0 --drops 2000
+                                                       # the review's cells (pooled's power)
 
-Without ``--method`` the figures are those of the default method (``pooled`` since issue 56);
-``--method weighted`` gives the method before it. ``--compare`` judges each series alone (the
+Without ``--method`` the figures are those of the default method (``prediction`` since the
+review of issue 56, item 5; ``pooled`` before it, ``weighted`` before issue 56), each at the
+``--alpha`` default it had (:data:`METHOD_ALPHA`). ``--compare`` judges each series alone (the
 gate of one configuration: Benjamini-Hochberg over one series is the test itself), the honest
 rate per history: the figures without it judge each set of series together, and BH over
 2,000 series without a change almost never alarms.
@@ -29,13 +33,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1]
                                                               / "python")]
 
 import numpy as np
 from benchstats.histories import HistoryCase, histories
-from benchstats.latest import METHODS, WINDOW, judge_latest, judge_latest_many
+from benchstats.latest import ALPHA, METHODS, WINDOW, judge_latest, judge_latest_many
 
 from dlbs.db.history import Point, Series, latest_changes, point
 from dlbs.db.pointvalue import Z95
@@ -43,6 +48,8 @@ from dlbs.db.store import RunRecord
 
 METRIC, AXIS = "results.throughput", "exp.code_version"
 DROPS = (0.05, 0.07, 0.10, 0.15)
+#: Each method's ``--alpha`` default when it was the command's method (``prediction``: now).
+METHOD_ALPHA = {"prediction": ALPHA, "pooled": 0.05, "weighted": 0.05}
 
 
 def old_se(p: Point) -> float:
@@ -77,36 +84,39 @@ def build(case: HistoryCase, count: int, seed: int, drop: float = 0.0,
 
 
 def raw_level(series: list[Series], min_change: float, method: str = "weighted") -> float:
-    """Share of series whose newest point the test alone (no BH) calls a change at 5%; with
-    ``min_change`` > 0: whose verdict is also ``beyond``. ``pooled``: ``p_beyond`` < 5%."""
-    hits = 0
+    """Share of series whose newest point the test alone (no BH) calls a change at the
+    method's level (:data:`METHOD_ALPHA`); with ``min_change`` > 0: whose verdict is also
+    ``beyond``. ``pooled``: ``p_beyond`` below the level."""
+    level, hits = METHOD_ALPHA[method], 0
     for one in series:
         pts = one.points
         found = judge_latest([p.value for p in pts], [p.se for p in pts],
                              [p.runs for p in pts], min_change=min_change,
                              method=method).latest
         assert found is not None
-        hits += (found.p_beyond < 0.05 if method == "pooled" else
-                 found.p_value < 0.05 and (min_change == 0 or found.verdict == "beyond"))
+        hits += (found.p_beyond < level if method == "pooled" else
+                 found.p_value < level and (min_change == 0 or found.verdict == "beyond"))
     return hits / len(series)
 
 
 def found_share(series: list[Series], min_change: float, method: str = "weighted",
                 direction: str = "regression") -> float:
     """Share of series whose newest point ``dlbs regressions --latest`` reports as a change
-    in ``direction`` (``any``: either), all the series judged together (BH at 5% over them)."""
-    judged = latest_changes(series, METRIC, AXIS, min_change, 0.05, method)
+    in ``direction`` (``any``: either), all the series judged together (BH over them at the
+    method's ``--alpha`` default)."""
+    judged = latest_changes(series, METRIC, AXIS, min_change, METHOD_ALPHA[method], method)
     return sum(direction in ("any", c.direction) for c in judged.changes) / len(series)
 
 
 def alone(series: list[Series], min_change: float, method: str,
           direction: str = "any") -> int:
     """How many series ``dlbs regressions --latest`` reports a change of when each is the
-    only series of its gate (BH over one series: the test at 5%, the honest per-history
-    rate; all the series at once, BH over 2,000 without a change, alarms almost never)."""
+    only series of its gate (BH over one series: the test at the method's ``--alpha``
+    default, the honest per-history rate; all the series at once, BH over 2,000 without a
+    change, alarms almost never)."""
     return sum(any(direction in ("any", c.direction)
-                   for c in latest_changes([one], METRIC, AXIS, min_change, 0.05,
-                                           method).changes)
+                   for c in latest_changes([one], METRIC, AXIS, min_change,
+                                           METHOD_ALPHA[method], method).changes)
                for one in series)
 
 
@@ -124,13 +134,14 @@ def _side_by_side(counts: dict[str, int], total: int) -> str:
 
 
 def compare(args: argparse.Namespace) -> None:
-    """Before (``weighted``, Criterion's rule) and after (``pooled``, the test against the
-    band) side by side, each series judged alone at the default ``--min-change``: false
-    alarms (either direction) without a change and 10%-and-other drops found, under each
-    noise model."""
+    """The methods side by side (``weighted``, Criterion's rule; ``pooled``, the test against
+    the band; ``prediction``, the test of no change), each series judged alone at the default
+    ``--min-change`` and the method's ``--alpha``: false alarms (either direction) without a
+    change and 10%-and-other drops found, under each noise model."""
     runs = tuple(args.runs)
     print(f"== each series judged alone (BH over one), --min-change 0.05, runs a point "
-          f"{runs[0]}-{runs[1]}: before (weighted) beside after (pooled)")
+          f"{runs[0]}-{runs[1]}: weighted, pooled, prediction (--alpha "
+          f"{', '.join(f'{METHOD_ALPHA[m]:g}' for m in METHODS[::-1])})")
     for label, case in _cases(runs):
         series = build(case, args.null, args.seed)
         counts = {m: alone(series, 0.05, m) for m in METHODS[::-1]}
@@ -162,6 +173,63 @@ def ceiling(runs: tuple[int, int], drop: float = 0.10, count: int = 200_000,
         found = float(np.mean(d + z * spread < math.log1p(-0.05)))
         print(f"  variance known, {drop:.0%} drop, {runs[0]}-{runs[1]} runs: {name}: "
               f"{found:.1%}")
+
+
+#: ``--grid``: run CV x session CV (the sd of a point's session offset, absolute): the docs'
+#: claim (run CV 1-3%, offsets up to 2%) and, beyond it, offsets as large as the run CV at 3%.
+GRID = [(cv, session) for cv in (0.01, 0.02, 0.03) for session in (0.0, 0.01, 0.015, 0.02)] \
+    + [(0.03, 0.03)]
+#: ``--grid``'s noise models: runs normal or t3, session offsets independent or AR(1) along
+#: the axis; every one with the histories' two outlying points a series (sessions gone wrong).
+GRID_MODELS: dict[str, dict[str, Any]] = {
+    "normal": {}, "t3 runs": {"tails": "t3"}, "AR(1) sessions": {"session_phi": 0.5}}
+
+
+def grid(args: argparse.Namespace) -> None:
+    """Each cell of :data:`GRID` at 3 runs a point, each series judged alone (BH over one)
+    at the default ``--alpha`` and ``--min-change 0.05``, before (``pooled``) beside after
+    (``prediction``): false alarms without a change (gate failures: regressions reported;
+    and changes of either direction), 10% drops found, 3% drops reported (within the band),
+    and the share of 10%-drop histories the command calls too noisy for a 10% drop."""
+    print(f"== 3 runs a point, each series alone, --min-change 0.05, --alpha {ALPHA:g}; "
+          f"{args.null} histories without a change (seed {args.seed}), {args.drops} a drop "
+          f"(seed {args.seed + 1}); before (pooled) -> after (prediction)")
+    models = GRID_MODELS if args.models == "all" else {"normal": {}}
+    for label, extra in models.items():
+        for cv, session in GRID:
+            case = HistoryCase(steps=(0,), runs=(3, 3), run_cv=(cv, cv),
+                               session=(session / cv, session / cv),
+                               outliers=args.outliers, **extra)
+            print(f"  {label}, run CV {cv:.0%}, session CV {session:.1%}: "
+                  + _grid_cell(case, args), flush=True)
+
+
+def _grid_cell(case: HistoryCase, args: argparse.Namespace) -> str:
+    null = build(case, args.null, args.seed)
+    drops = build(case, args.drops, args.seed + 1, 0.10)
+    small = build(case, args.drops, args.seed + 2, 0.03)
+    cells = []
+    for what, series, direction, count in (("gate fails", null, "regression", args.null),
+                                           ("any alarm", null, "any", args.null),
+                                           ("10% found", drops, "regression", args.drops),
+                                           ("3% reported", small, "regression", args.drops)):
+        before, after = (alone(series, 0.05, m, direction) / count for m in ("pooled",
+                                                                             "prediction"))
+        cells.append(f"{what} {before:.1%} -> {after:.1%}")
+    return "; ".join(cells) + f"; too noisy for 10% {_too_noisy(drops):.1%}"
+
+
+def _too_noisy(series: list[Series]) -> float:
+    """Share of ``series`` whose newest point, judged alone, could not find a 10% drop 4
+    times in 5 (``Latest.too_noisy``, what the command tells the user)."""
+    flags = []
+    for one in series:
+        pts = one.points
+        found = judge_latest([p.value for p in pts], [p.se for p in pts],
+                             [p.runs for p in pts]).latest
+        assert found is not None
+        flags.append(found.too_noisy)
+    return float(np.mean(flags))
 
 
 def speed(repeats: int = 3) -> None:
@@ -197,11 +265,22 @@ def main() -> int:
                              "weighted: before issue 56)")
     parser.add_argument("--ceiling", action="store_true",
                         help="only the share found with each point's variance known")
+    parser.add_argument("--grid", action="store_true",
+                        help="only the noise grid at 3 runs a point, before beside after "
+                             "(issue 56, item 5's review)")
+    parser.add_argument("--models", default="all", choices=("all", "normal"),
+                        help="--grid's noise models (default all)")
+    parser.add_argument("--outliers", type=int, default=2,
+                        help="--grid: outlying points (sessions gone wrong) in a history of "
+                             "100, of which the newest 21 are read (default 2)")
     parser.add_argument("--speed", action="store_true",
                         help="only the CPU time of the statistics for 3,500 histories")
     args = parser.parse_args()
     if args.speed:
         speed()
+        return 0
+    if args.grid:
+        grid(args)
         return 0
     if args.ceiling:
         ceiling(tuple(args.runs))

@@ -68,7 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     page.add_argument("--min-change", "--min_change", dest="min_change", type=float,
                       default=0.05)
     add_alpha(page, "the newest points' false discovery rate, as 'dlbs regressions --latest "
-                    "--alpha' (0.05)")
+                    "--alpha' (0.015)")
 
 
 def run(args: argparse.Namespace) -> int:

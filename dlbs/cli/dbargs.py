@@ -130,13 +130,15 @@ def emit(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | None
 def add_alpha(parser: argparse.ArgumentParser, help_text: str) -> None:
     """``--alpha``: the false discovery rate of the newest points' verdicts (``regressions
     --latest``, and ``db page``, which shows the same verdicts)."""
-    parser.add_argument("--alpha", type=float, default=0.05, help=help_text)
+    from benchstats.latest import ALPHA
+
+    parser.add_argument("--alpha", type=float, default=ALPHA, help=help_text)
 
 
 def check_alpha(alpha: float) -> None:
     """``--alpha``: a level strictly between 0 and 1."""
     if not 0.0 < alpha < 1.0:
-        raise UsageError(f"--alpha {alpha}: give a level in (0, 1), e.g. 0.05")
+        raise UsageError(f"--alpha {alpha}: give a level in (0, 1), e.g. 0.015")
 
 
 def check_min_change(min_change: float) -> None:

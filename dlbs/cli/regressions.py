@@ -54,10 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=0.05, help="smallest relative change reported (default 0.05)")
     parser.add_argument("--latest", action="store_true",
                         help="judge only the newest point of each series against the points "
-                             "before it (a CI gate for the run just made): a test of 'the "
-                             "change lies within --min-change', Benjamini-Hochberg over the "
-                             "series at --alpha")
-    add_alpha(parser, "with --latest: false discovery rate over the series (0.05)")
+                             "before it (a CI gate for the run just made): a test of no "
+                             "change, Benjamini-Hochberg over the series at --alpha, and the "
+                             "estimate beyond --min-change")
+    add_alpha(parser, "with --latest: false discovery rate over the series (0.015; one series "
+                      "alone: a regression claimed without a change in under 2 histories of "
+                      "100)")
     parser.add_argument("--markdown", default=None, metavar="FILE",
                         help="also write a markdown summary (a pull-request comment) to FILE")
     parser.add_argument("--junit", default=None, metavar="FILE",
@@ -177,10 +179,16 @@ def _summary(args: argparse.Namespace, loaded: Any, judged: Any, names: dict[str
     print(f"note: a point is the {ESTIMATOR_LEGEND}; a change is the ratio of such means",
           file=sys.stderr)
     if args.latest:
-        from dlbs.db.gate import latest_rule
+        from dlbs.db.gate import LISTED, latest_rule, noisy_said
 
         print(f"note: {latest_rule(args.min_change, args.alpha)}".replace("`", ""),
               file=sys.stderr)
+        for parameters, detectable in judged.noisy[:LISTED]:  # passing, but could miss one
+            print(f"note: {terminal_text(names.get(_key(parameters), 'a series'))}: "
+                  f"{noisy_said(detectable)}", file=sys.stderr)
+        if len(judged.noisy) > LISTED:
+            print(f"note: ... and {len(judged.noisy) - LISTED} more series too noisy (the "
+                  "JUnit file has each one)", file=sys.stderr)
     if loaded.left_out:
         print(f"note: {loaded.note(args.metric, args.by)}", file=sys.stderr)
     if unsteady:

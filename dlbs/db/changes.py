@@ -21,6 +21,7 @@ from typing import Any
 from benchstats import find_changes
 from benchstats.compare import judge
 from benchstats.estimate import ESTIMATOR
+from benchstats.latest import ALPHA as LATEST_ALPHA
 from benchstats.latest import METHODS as LATEST_METHODS
 from benchstats.latest import WINDOW, judge_latest_many
 
@@ -72,6 +73,10 @@ class Judged:
     changes: list[Found]
     judged: int
     not_judged: list[tuple[dict[str, Any], str]]
+    #: ``--latest``: the judged series without a change reported whose spread keeps the
+    #: newest point from finding a ``benchstats.latest.GOAL_DROP`` drop ``POWER`` of the
+    #: time, each with the drop it would find that often (``Latest.detectable``)
+    noisy: list[tuple[dict[str, Any], float]] = field(default_factory=list)
 
 
 #: The exit code of ``dlbs regressions`` when no series could be judged (every one too short,
@@ -143,13 +148,16 @@ def _unsteady_newest(points: Sequence[Point]) -> str | None:
 
 
 def latest_changes(series: Sequence[Series], metric: str, axis: str, min_change: float = 0.05,
-                   alpha: float = 0.05, method: str = LATEST_METHODS[0]) -> Judged:
+                   alpha: float = LATEST_ALPHA, method: str = LATEST_METHODS[0]) -> Judged:
     """The newest point of every series against the points before it
     (:func:`benchstats.latest.judge_latest`), Benjamini-Hochberg over the series judged at
-    ``alpha``. ``pooled`` (the default): over each series' test of "the change lies within
-    ``+-min_change``" (``p_beyond``); ``weighted`` (before issue 56): over the p-values of no
-    change, a change then reported only when its 95% interval lies wholly beyond
-    ``min_change``."""
+    ``alpha``. ``prediction`` (the default): over the p-values of no change, a change then
+    reported only when its estimate lies beyond ``+-min_change``; ``pooled`` (issue 56 until
+    its review): over each series' test of "the change lies within ``+-min_change``"
+    (``p_beyond``); ``weighted`` (before issue 56): over the p-values of no change, a change
+    then reported only when its 95% interval lies wholly beyond ``min_change``. The judged
+    series too noisy to find a ``GOAL_DROP`` drop ``POWER`` of the time (``prediction``) are
+    in ``noisy``."""
     judged: list[tuple[Series, Any]] = []
     skipped: list[tuple[dict[str, Any], str]] = []
     tails: list[list[int]] = []
@@ -163,7 +171,8 @@ def latest_changes(series: Sequence[Series], metric: str, axis: str, min_change:
         [([one.points[i].value for i in tail], [one.points[i].se for i in tail],
           [one.points[i].runs for i in tail])
          for one, tail, why in zip(series, tails, unsteady) if not why],
-        min_change=min_change, higher_is_better=higher_is_better(metric), method=method))
+        min_change=min_change, higher_is_better=higher_is_better(metric), method=method,
+        alpha=alpha))
     for one, tail, why in zip(series, tails, unsteady):
         if why:
             skipped.append((one.parameters, why))
@@ -180,11 +189,22 @@ def latest_changes(series: Sequence[Series], metric: str, axis: str, min_change:
                      alpha, "bh").rejected if judged else []
     found: list[Found] = []
     for (one, latest), significant in zip(judged, rejected):
-        if not significant or (not pooled and latest.verdict != "beyond"):
+        if not significant or (not pooled and not _large(latest, min_change, method)):
             continue
         found.append(_latest_found(one, latest, metric, axis))
     _affected_together(found)
-    return Judged(found, len(judged), skipped)
+    reported = {id(c.parameters) for c in found}
+    noisy = [(one.parameters, latest.detectable) for one, latest in judged
+             if latest.too_noisy and id(one.parameters) not in reported]
+    return Judged(found, len(judged), skipped, noisy)
+
+
+def _large(latest: Any, min_change: float, method: str) -> bool:
+    """``prediction``: the estimate lies beyond ``+-min_change`` (its significance is BH's
+    over the series); ``weighted``: the whole 95% interval does (its verdict)."""
+    if method == "prediction":
+        return abs(latest.change) >= min_change
+    return bool(latest.verdict == "beyond")
 
 
 def _latest_found(one: Series, latest: Any, metric: str, axis: str) -> Found:

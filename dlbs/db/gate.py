@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchstats.changepoints import ALPHA, MIN_POINTS, MIN_SIDE
-from benchstats.latest import MIN_HISTORY, WINDOW
+from benchstats.latest import GOAL_DROP, MIN_HISTORY, POWER, WINDOW
 
 from dlbs.db.changes import NOTHING_JUDGED_EXIT
 from dlbs.db.history import Broken, Found, Judged, unsteady_newest
@@ -79,6 +79,9 @@ class Outcome:
     changes: list[Found] = field(default_factory=list)
     not_judged: str | None = None
     broken: Broken | None = None
+    #: ``--latest``: judged, no change, and too noisy for a ``GOAL_DROP`` drop: the drop it
+    #: would find ``POWER`` of the time (``Judged.noisy``)
+    noisy: float | None = None
 
     @property
     def regressions(self) -> list[Found]:
@@ -98,6 +101,8 @@ def outcomes(gate: Gate) -> list[Outcome]:
         found[canonical(parameters)].not_judged = why
     for change in gate.judged.changes:
         found[canonical(change.parameters)].changes.append(change)
+    for parameters, detectable in gate.judged.noisy:
+        found[canonical(parameters)].noisy = detectable
     for one in gate.broken:
         key = canonical(one.parameters)
         found.setdefault(key, Outcome(gate.names.get(key, key))).broken = one
@@ -133,12 +138,21 @@ def method(gate: Gate) -> str:
 
 
 def latest_rule(min_change: float, alpha: float) -> str:
-    """``--latest``'s rule in words (the markdown's method and the note on stderr): a test
-    of each series' change against the band, not Criterion's whole interval."""
-    return (f"a change is reported when the test of the hypothesis that it lies within "
-            f"±{_percent(min_change)} (`--min-change {min_change:g}`) rejects it, "
-            f"Benjamini-Hochberg over the judged series at `--alpha {alpha:g}` (one-sided "
-            f"at the band's edge: the 95% interval shown may reach inside it)")
+    """``--latest``'s rule in words (the markdown's method and the note on stderr): the test
+    of no change decides, ``--min-change`` is a floor on the estimate."""
+    return (f"a change is reported when the test of no change rejects it (two-sided, the "
+            f"newest point's prediction interval; Benjamini-Hochberg over the judged series "
+            f"at `--alpha {alpha:g}`) and its estimate lies beyond ±{_percent(min_change)} "
+            f"(`--min-change {min_change:g}`: a floor on the estimate, so a real change a "
+            f"little inside it is now and then reported)")
+
+
+def noisy_said(detectable: float) -> str:
+    """Why a judged series without a change does not promise that it would have caught a
+    ``GOAL_DROP`` drop (``Judged.noisy``), and what to do."""
+    return (f"too noisy to find a {_percent(GOAL_DROP)} drop {_percent(POWER)} of the time: "
+            f"its history's spread lets it find a drop of {detectable:.1%} that often; more "
+            "runs a point or a quieter machine narrow it")
 
 
 def nothing_judged(judged: Judged, series: int, latest: bool, axis: str) -> str:
@@ -170,6 +184,8 @@ def headline(gate: Gate) -> str:
             f"{_plural(_count(judged, 'improvement'), 'improvement')}, "
             f"{len(judged.not_judged)} not judged ({short} too short, {unsteady} with an "
             "unsteady newest run)"
+            + (f", {len(judged.noisy)} too noisy for a {_percent(GOAL_DROP)} drop"
+               if judged.noisy else "")
             + (f", {_plural(len(gate.broken), 'series', 'series')} whose newest runs computed "
                "wrong numbers" if gate.broken else ""))
 
@@ -216,7 +232,8 @@ def _change_table(gate: Gate, found: Sequence[Outcome]) -> list[str]:
         return [none]
     old = ("old: the geometric mean of the points before the newest (those more than 3.5 "
            "scaled MADs from their median left out), up to the one named; new: the newest "
-           "point; p-value: of no change (the verdict is the test against the band)"
+           "point; p-value: of no change, the one judged (Benjamini-Hochberg at --alpha), "
+           "the estimate then beyond the floor"
            if gate.alpha is not None else
            "old and new: the weighted geometric means of the points before the change (up to "
            "the one named) and from it on")
@@ -234,6 +251,19 @@ def _not_judged(found: Sequence[Outcome]) -> list[str]:
     lines += [f"- {_md(one.name)}: {_md(one.not_judged)}" for one in skipped[:LISTED]]
     if len(skipped) > LISTED:
         lines.append(f"- ... and {len(skipped) - LISTED} more (the JUnit file has each one)")
+    return lines
+
+
+def _noisy_lines(found: Sequence[Outcome]) -> list[str]:
+    noisy = [one for one in found if one.noisy is not None]
+    if not noisy:
+        return []
+    lines = [(f"**Too noisy for a {_percent(GOAL_DROP)} drop** (passing, but the gate could "
+              "have missed one):"), ""]
+    lines += [f"- {_md(one.name)}: {_md(noisy_said(one.noisy))}"
+              for one in noisy[:LISTED] if one.noisy is not None]
+    if len(noisy) > LISTED:
+        lines.append(f"- ... and {len(noisy) - LISTED} more (the JUnit file has each one)")
     return lines
 
 
@@ -297,7 +327,7 @@ def markdown(gate: Gate) -> str:
     found = outcomes(gate)
     parts = [[f"### {SUITE}: {_title(gate)}", "", f"**{headline(gate)}.**", "",
               f"Judged: {method(gate)}"], _broken_lines(gate, found), _change_table(gate, found),
-             _rerun_lines(gate, found), _not_judged(found)]
+             _rerun_lines(gate, found), _noisy_lines(found), _not_judged(found)]
     if gate.note:
         parts.append([f"Note: {_md(gate.note)}."])
     return "\n\n".join("\n".join(part) for part in parts if part) + "\n"
@@ -339,6 +369,8 @@ def _testcase(suite: ET.Element, gate: Gate, one: Outcome) -> None:
              for name, c, confirmation in (gate.rerun.unconfirmed if gate.rerun else [])
              if name == one.name]
     said = said or [f"no change beyond ±{_percent(gate.min_change)}"]
+    if one.noisy is not None:
+        said.append(noisy_said(one.noisy))
     ET.SubElement(case, "system-out").text = _xml("\n".join(said))
 
 

@@ -17,7 +17,8 @@ def _alarms(step: float, min_change: float, count: int = 400) -> float:
     for i in range(count):
         values = h.values[i].copy()
         values[-1] *= 1.0 + step
-        found = judge_latest(values, h.se[i], h.n_runs[i], min_change=min_change).latest
+        found = judge_latest(values, h.se[i], h.n_runs[i], min_change=min_change,
+                             method="pooled").latest
         assert found is not None
         ps.append(found.p_value)
         beyond.append(found.verdict == "beyond" and found.direction == "regression")
@@ -39,6 +40,7 @@ def test_without_a_change_the_raw_test_keeps_its_level() -> None:
 ])
 def test_alarms_over_many_configurations(step: float, min_change: float, low: float,
                                          high: float) -> None:
+    """The test against the band (``pooled``): a change under --min-change never reported."""
     assert low <= _alarms(step, min_change) <= high
 
 

@@ -96,7 +96,7 @@ def test_one_outlying_point_in_the_window_does_not_hide_a_drop() -> None:
 
 def test_points_without_run_counts_are_judged_by_their_intervals() -> None:
     values = np.append(_flat(20), 85.0)
-    found = judge_latest(values, values * 0.005).latest
+    found = judge_latest(values, values * 0.005, method="pooled").latest
     assert found is not None and found.verdict == "beyond" and found.method == "pooled"
 
 
@@ -109,5 +109,5 @@ def test_many_histories_get_the_verdicts_each_gets_alone() -> None:
 
 
 def test_an_unknown_method_is_refused_by_name() -> None:
-    with pytest.raises(ValueError, match="method 'robust': give one of pooled, weighted"):
+    with pytest.raises(ValueError, match="method 'robust': give one of prediction, pooled, weighted"):
         judge_latest(_flat(10), _flat(10) * 0.01, method="robust")

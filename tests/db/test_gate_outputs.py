@@ -96,7 +96,7 @@ def test_each_verdict_in_both_files_with_the_json_figures(logs: Any, db_url: str
     text = md.read_text()
     assert text.startswith("### dlbs regressions: 1 regression found\n")
     assert "4 series, 3 judged, 1 regression, 1 improvement, 1 not judged (1 too short" in text
-    assert "`--alpha 0.05`" in text and "±5% (`--min-change 0.05`)" in text
+    assert "`--alpha 0.015`" in text and "±5% (`--min-change 0.05`" in text
     for model, change in changes.items():
         low, high = change["ci"]
         row = (f"| {change['direction']} | " if model == "vgg11" else "| **regression** | ") + \

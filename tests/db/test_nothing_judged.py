@@ -85,7 +85,7 @@ def test_the_page_names_the_gates_exit_3(logs: Any, tmp_path: Path,
     url = _database(logs, tmp_path, versions=3, models=("resnet18",))
     assert main(["db", "page", "--db", url, "--output", str(tmp_path / "page")]) == 0
     page = (tmp_path / "page" / "index.html").read_text()
-    assert re.search(r"dlbs regressions --latest --min-change 0\.05 --alpha 0\.05 on this "
+    assert re.search(r"dlbs regressions --latest --min-change 0\.05 --alpha 0\.015 on this "
                      r"database exits 3\b", page)
 
 
