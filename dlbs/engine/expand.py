@@ -100,7 +100,7 @@ ID_WHEN_NOT: dict[str, object] = {
     "serve.slo_percentile": 90.0,
     "serve.search_trials": 3, "serve.search_tolerance": 0.03, "serve.search_max_steps": 8,
     "serve.search_max_seconds": 3600.0, "serve.stop_at_saturation": False,
-    "serve.search_lead_in": 200,
+    "serve.search_lead_in": 200, "serve.dataset_order": "random",
     "serve.metrics_interval": 1.0,
 }
 #: The names above (kept for readers of the older name).

@@ -59,10 +59,21 @@ ADDED_WHEN_NOT: dict[str, tuple[Any, ...]] = {
     # the batch a --batch_size max run found (the header's "max" is none): runs that found 48
     # and 52 measured two batches, never one mean (only under ONLY_WHEN's condition)
     "exp.effective_batch": ("max",),
+    # how a real data set is read (only under ONLY_WHEN's condition: a synthetic run reads
+    # none): 0 and 2 loader processes are two input pipelines, never one mean (a review found
+    # 1,816 and 1,339 samples/s pooled into one cell)
+    "pytorch.num_loader_threads": (4,), "pytorch.data_backend": ("caffe_lmdb",),
+    "pytorch.data_shuffle": (False,),
+    # the order a serving run sends its data set's prompts in (vllm: vllm bench serve's)
+    "serve.dataset_order": ("random",),
 }
 #: Fields of :data:`ADDED_WHEN_NOT` keyed only when another fact has a value: the effective
 #: batch says more than the replica batch and the replicas only when the batch was searched.
-ONLY_WHEN: dict[str, tuple[str, Any]] = {"exp.effective_batch": ("exp.replica_batch", "max")}
+ONLY_WHEN: dict[str, tuple[str, Any]] = {
+    "exp.effective_batch": ("exp.replica_batch", "max"),
+    "pytorch.num_loader_threads": ("exp.data", "real"),
+    "pytorch.data_backend": ("exp.data", "real"),
+    "pytorch.data_shuffle": ("exp.data", "real")}
 #: Those that mean something in training only: an inference run's log carries the plan's
 #: value, which changed nothing it measured.
 TRAINING_ONLY: tuple[str, ...] = ("exp.optimizer", "exp.activation_checkpointing")
@@ -122,6 +133,9 @@ NOT_IDENTITY: dict[str, str] = {
     "exp.docker_image": "container_image holds it (a bare-metal run carries the default)",
     "pytorch.seed": "the random values, not the speed",
     "pytorch.docker_image": "container_image holds it",
+    "exp.data_dir": "where the data set lies: exp.data says real or synthetic, the input shape "
+                    "and the loader settings how it is read (the same set in two places is one)",
+    "pytorch.data_dir": "exp.data_dir holds it",
 }
 #: Keys that differ between runs by design, whatever they measure: a run's place in the sweep
 #: (repeat index, round position, the sweep's random-order seed), its names and paths (id, log

@@ -75,7 +75,28 @@ RUN_CASES: dict[str, dict[str, Any]] = {
                             "exp.start_time": "2026-11-02T10:00:00+00:00"},
     "cuda 12.4": {"hw.cuda_version": "12.4"},
     "model config": {"exp.model_config": {"layers": 2}},
+    # a synthetic run reads no data set: its loader settings change nothing it measures
+    "synthetic, 0 loaders": {"pytorch.num_loader_threads": 0},
+    "other data folder": {"exp.data_dir": "/data/b"},
 }
+
+
+#: Real-data runs (issue 57's review): one base, then one loader setting changed; each is
+#: another input pipeline, kept apart by the report and the database alike.
+REAL_DATA_CASES: dict[str, dict[str, Any]] = {
+    "real base": {"exp.data": "real", "exp.data_dir": "/data/a"},
+    "real, 0 loaders": {"exp.data": "real", "exp.data_dir": "/data/a",
+                        "pytorch.num_loader_threads": 0},
+    "real, shuffled": {"exp.data": "real", "exp.data_dir": "/data/a",
+                       "pytorch.data_shuffle": True},
+    "real, image folder": {"exp.data": "real", "exp.data_dir": "/data/a",
+                           "pytorch.data_backend": "image_folder"},
+    "real, other folder": {"exp.data": "real", "exp.data_dir": "/data/b"},
+}
+
+
+def real_data_cases() -> dict[str, dict[str, Any]]:
+    return {name: _base(**change) for name, change in REAL_DATA_CASES.items()}
 
 
 def run_cases() -> dict[str, dict[str, Any]]:
