@@ -129,7 +129,9 @@ def _newest_section(newest: Newest, axis: str) -> list[str]:
     this database (its counts, its changes, the series whose newest runs computed wrong
     numbers, its exit code): a page that said only "no change" in the histories while the
     gate failed on a newest point read as the gate passing."""
-    from dlbs.db.gate import broken_said
+    from benchstats.latest import GOAL_DROP
+
+    from dlbs.db.gate import broken_said, noisy_said
 
     judged = newest.judged
     count = {d: sum(c.direction == d for c in judged.changes)
@@ -145,6 +147,12 @@ def _newest_section(newest: Newest, axis: str) -> list[str]:
              f"{html.escape(gate)}.{_newest_busy(newest)}</p>"),
              _change_table(judged.changes, newest.loaded.series) if judged.changes else
              "<p>No newest point changed beyond the minimum.</p>"]
+    if judged.noisy:  # passing, but they could have missed a drop the gate is meant to find
+        parts.append(f"<p class='note'>Too noisy for a {GOAL_DROP:.0%} drop (passing, but the "
+                     "gate could have missed one):</p><ul>" + "".join(
+                         f"<li>{html.escape(_name(parameters))}: "
+                         f"{html.escape(noisy_said(detectable))}</li>"
+                         for parameters, detectable in judged.noisy) + "</ul>")
     if newest.broken:
         parts.append("<p class='regression'>Wrong numbers in the newest version (the gate "
                      "fails on these):</p><ul>" + "".join(

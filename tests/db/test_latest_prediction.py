@@ -114,3 +114,15 @@ def test_the_command_says_its_rule_and_which_series_could_miss_a_drop(
     assert cases["resnet18"].find("failure") is not None
     assert "too noisy" in (cases["vgg11"].findtext("system-out") or "")
     assert "too noisy" not in (cases["resnet18"].findtext("system-out") or "")
+
+
+def test_the_page_lists_the_series_too_noisy_for_the_gate(logs: Any, tmp_path: Path) -> None:
+    """``db page``'s newest-points section names the same series as the gate's notes."""
+    from dlbs.cli.main import main
+
+    url = _database(logs, tmp_path)
+    assert main(["db", "page", "--db", url, "--output", str(tmp_path / "page")]) == 0
+    page = (tmp_path / "page" / "index.html").read_text()
+    section = page[page.index("Too noisy for a 10% drop"):]
+    assert "vgg11" in section[:section.index("</ul>")]
+    assert "resnet18" not in section[:section.index("</ul>")]
