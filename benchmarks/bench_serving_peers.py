@@ -18,8 +18,8 @@ vLLM server, the same prompts, the same request count, rate and output length, r
   sends the very instants and prompts ``vllm bench serve`` sends for the seed
   (``serve.arrivals vllm``, ``serve.dataset_order vllm``) and one untimed request of the first
   prompt before them, as vLLM's ready check does; each pair its own seed (``--seed`` + pair),
-  so that the pairs are independent draws. The script checks the pairing: each pair's send
-  offsets (from each run's first send) are compared request by request (``sends apart``).
+  so that the pairs are independent draws. The script checks the pairing: each pair's sends
+  are compared request by request (``sends apart``, the median difference taken out).
   ``--arrivals own``: each tool draws its own instants from the seed (the measurement of
   2026-11-28): the same process, not the same instants.
 
@@ -395,16 +395,18 @@ def run_all(args: argparse.Namespace, data: Path, cpu: int | None) -> list[dict[
 
 
 def sends_apart(mine: list[float | None], theirs_: list[float | None]) -> dict[str, float]:
-    """How far apart two runs sent their requests, request by request, each counted from its
-    run's first send (ms): the median, the 99th percentile and the most. Paired runs send at
-    the same instants, so this is each client's own lateness, and it shows the pairing held."""
-    if not mine or len(mine) != len(theirs_) or mine[0] is None or theirs_[0] is None:
+    """How far apart two runs sent their requests, request by request (ms): each request's
+    send in one run less its send in the other, less the median of those differences (the two
+    runs' clocks start at different moments); the median, the 99th percentile and the most.
+    Paired runs send at the same instants, so this is the two clients' own lateness, and it
+    shows that the pairing held."""
+    both = [(a, b) for a, b in zip(mine, theirs_) if a is not None and b is not None]
+    if not both or len(mine) != len(theirs_):
         return {"p50": math.nan, "p99": math.nan, "max": math.nan}
-    gaps = sorted(abs((a - mine[0]) - (b - theirs_[0])) * 1e3
-                  for a, b in zip(mine, theirs_) if a is not None and b is not None)
-    return {"p50": statistics.median(gaps), "p99": gaps[min(len(gaps) - 1,
-                                                            int(0.99 * len(gaps)))],
-            "max": gaps[-1]}
+    shift = statistics.median(a - b for a, b in both)
+    gaps = sorted(abs(a - b - shift) * 1e3 for a, b in both)
+    return {"p50": statistics.median(gaps),
+            "p99": gaps[min(len(gaps) - 1, int(0.99 * len(gaps)))], "max": gaps[-1]}
 
 
 def _median(values: list[Any]) -> float | None:
