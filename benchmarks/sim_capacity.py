@@ -64,19 +64,28 @@ def times_in_system(rng: random.Random, rate: float, n: int) -> list[float]:
     return out
 
 
-def times_in_mg4(rng: random.Random, rate: float, n: int) -> list[float]:
-    """``n`` requests' times in an M/G/4 system (lognormal service of mean 1) that starts
-    empty: each request goes to the server free first (Kiefer-Wolfowitz)."""
-    free = [0.0] * MG_SERVERS
+def times_in_servers(rng: random.Random, rate: float, n: int, servers: int,
+                     service: Callable[[random.Random, int], float]) -> list[float]:
+    """``n`` requests' times in a first-come-first-served system of ``servers`` that starts
+    empty: each request goes to the server free first (Kiefer-Wolfowitz) and takes
+    ``service(rng, busy)``, ``busy`` the other servers busy when it starts."""
+    free = [0.0] * servers
     now, out = 0.0, []
     for i in range(n):
         if i:
             now += rng.expovariate(rate)
         start = max(now, heapq.heappop(free))
-        done = start + rng.lognormvariate(-MG_SIGMA ** 2 / 2, MG_SIGMA)
+        done = start + service(rng, sum(end > start for end in free))
         heapq.heappush(free, done)
         out.append(done - now)
     return out
+
+
+def times_in_mg4(rng: random.Random, rate: float, n: int) -> list[float]:
+    """``n`` requests' times in an M/G/4 system (lognormal service of mean 1) that starts
+    empty."""
+    return times_in_servers(rng, rate, n, MG_SERVERS,
+                            lambda r, _: r.lognormvariate(-MG_SIGMA ** 2 / 2, MG_SIGMA))
 
 
 def times_in_md1(rng: random.Random, rate: float, n: int) -> list[float]:
@@ -93,17 +102,8 @@ def times_in_batch8(rng: random.Random, rate: float, n: int) -> list[float]:
     """``n`` requests' times in a server of 8 slots that starts empty, a request's service
     (exponential, mean 1 s) slowed by 15% for each other slot busy when it starts: a
     continuous-batching engine, whose step grows with the batch."""
-    free = [0.0] * BATCH_SLOTS
-    now, out = 0.0, []
-    for i in range(n):
-        if i:
-            now += rng.expovariate(rate)
-        start = max(now, heapq.heappop(free))
-        busy = sum(end > start for end in free)
-        done = start + rng.expovariate(1.0) * (1 + BATCH_SLOWDOWN * busy)
-        heapq.heappush(free, done)
-        out.append(done - now)
-    return out
+    return times_in_servers(rng, rate, n, BATCH_SLOTS,
+                            lambda r, busy: r.expovariate(1.0) * (1 + BATCH_SLOWDOWN * busy))
 
 
 def attainment(times: list[float], skip: float = 0.0, limit: float = LIMIT) -> float:

@@ -14,35 +14,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-from benchstats.histories import HistoryCase, histories
-from benchstats.latest import WINDOW
+from benchstats.histories import HistoryCase
 from forked_cli import run_dlbs
+from latest_series import latest_series
 
 from dlbs.db import open_store
-from dlbs.db.history import Series, latest_changes, point
-from dlbs.db.store import RunRecord
+from dlbs.db.history import Series, latest_changes
 
 METRIC, AXIS = "results.throughput", "exp.code_version"
-
-
-def _series(count: int, seed: int, drop: float, case: HistoryCase) -> list[Series]:
-    """The newest ``WINDOW + 1`` points of ``count`` seeded histories, each point built from
-    its runs by ``dlbs.db.history.point``; the newest point's runs lowered by ``drop``."""
-    h = histories(case, count, seed)
-    assert h.samples is not None
-    out = []
-    for s in range(count):
-        points = []
-        for i in range(case.points - WINDOW - 1, case.points):
-            scale = 1.0 - drop if i == case.points - 1 else 1.0
-            runs = [RunRecord(k, "", "k", {METRIC: float(v) * scale, "results.status": "ok"},
-                              None, None) for k, v in enumerate(h.samples[s, i])
-                    if math.isfinite(v)]
-            found = point(f"v{i:03d}", runs, METRIC)
-            assert found is not None
-            points.append(found)
-        out.append(Series(str(s), {"series": s}, points))
-    return out
+_series = latest_series
 
 
 def _alone(series: list[Series], method: str, alpha: float, direction: str) -> float:
