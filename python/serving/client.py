@@ -616,7 +616,7 @@ async def run_load(target: Target, requests: Sequence[Request], times: Sequence[
                                             key=lambda item: item[1].scheduled):
             # each request's task is made at its time, as vLLM's client makes it: tasks made
             # up front for every request all take their first step at the start, and the
-            # first sends left 10-40 ms late (1,000 requests on a 2-core VM, 2026-11-29)
+            # first sends left 10-60 ms late (1,000 requests on a 2-core VM, 2026-11-29)
             await until(start + record.scheduled)
             task = asyncio.create_task(one(request, record, body))
             task.add_done_callback(counted)
