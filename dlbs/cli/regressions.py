@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         return _exit(args, kept, broken, len(loaded.series))
     if outputs:
         _write_outputs(outputs, _gate(args, names, judged, loaded.note(args.metric, args.by),
-                                      broken=broken))
+                                      broken=broken, marks=marks))
     if args.format == "json":
         emit([c.as_json() for c in judged.changes]
              + [b.as_json() for b in broken], "json")
@@ -223,7 +223,7 @@ def _report_confirmed(args: argparse.Namespace, confirmer: Any, loaded: Any, jud
                    for c in dropped])
     if outputs:
         _write_outputs(outputs, _gate(args, names, kept, loaded.note(args.metric, args.by),
-                                      rerun, broken))
+                                      rerun, broken, marks))
     if args.format == "json":
         emit([{**c.as_json(), "confirmation": rerun.of(c)} for c in judged.changes]
              + [b.as_json() for b in broken], "json")
@@ -305,23 +305,34 @@ def _marked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @dataclass
 class BusyMarks:
     """Which changes name a point with a run made on a busy machine (``#``), and the
-    newest points judged (``--latest``) to count such runs among."""
+    newest points judged (``--latest``, with their series) to count such runs among."""
 
     marks: dict[int, str]
-    newest: list[Any]
+    newest: list[tuple[Any, Any]]
 
     def of(self, change: Any) -> str:
         return self.marks.get(id(change), "")
 
-    def say(self) -> None:
-        """The mark's legend and counts on stderr, where any point is marked."""
-        from dlbs.db.busy import BUSY_LEGEND, busy_count
+    def counts(self) -> str:
+        """``1 of 5 newest points from busy runs; 1 of 2 changes name a point from busy
+        runs``, or ``""`` when nothing is marked (the legend's counts, every output's)."""
+        from dlbs.db.busy import busy_count
 
         busy = sum(1 for mark in self.marks.values() if mark)
-        counts = [busy_count(self.newest, "newest points")]
+        counts = [busy_count([p for _, p in self.newest], "newest points")]
         if busy:
             counts.append(f"{busy} of {len(self.marks)} changes name a point from busy runs")
-        said = "; ".join(c for c in counts if c)
+        return "; ".join(c for c in counts if c)
+
+    def busy_newest(self) -> frozenset[str]:
+        """The keys (``_key``) of the series whose newest point judged is marked."""
+        return frozenset(_key(one.parameters) for one, p in self.newest if p.busy)
+
+    def say(self) -> None:
+        """The mark's legend and counts on stderr, where any point is marked."""
+        from dlbs.db.busy import BUSY_LEGEND
+
+        said = self.counts()
         if said:
             print(f"note: {BUSY_LEGEND} ({said})", file=sys.stderr)
 
@@ -338,8 +349,7 @@ def _busy_marks(store: Any, series: list[Any], judged: Any, latest: bool) -> Bus
     marks = change_marks(series, judged.changes)
     for change, mark in zip(judged.changes, marks):
         change.busy = bool(mark)  # in its JSON, and so in the JUnit failure's text
-    return BusyMarks({id(c): m for c, m in zip(judged.changes, marks)},
-                     [p for _, p in newest])
+    return BusyMarks({id(c): m for c, m in zip(judged.changes, marks)}, newest)
 
 
 def _outputs(args: argparse.Namespace) -> dict[str, str]:
@@ -364,11 +374,14 @@ def _outputs(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _gate(args: argparse.Namespace, names: dict[str, str], judged: Any, note: str,
-          confirmed: Any = None, broken: list[Any] | None = None) -> Gate:
+          confirmed: Any = None, broken: list[Any] | None = None,
+          marks: BusyMarks | None = None) -> Gate:
     from dlbs.db.gate import Gate
 
     return Gate(names, judged, args.metric, args.by, args.min_change,
-                args.alpha if args.latest else None, note, confirmed, tuple(broken or ()))
+                args.alpha if args.latest else None, note, confirmed, tuple(broken or ()),
+                marks.counts() if marks else "",
+                marks.busy_newest() if marks else frozenset())
 
 
 def _write_outputs(outputs: dict[str, str], gate: Gate) -> None:

@@ -1,17 +1,21 @@
 """History charts: each series' points along the axis with their 95% intervals (runs as the
-unit, or one run's own); excluded points are marked with a grey x. One drawing serves the
-``dlbs history --plot`` file and the charts of ``dlbs db page``."""
+unit, or one run's own); excluded points are marked with a grey x, points with a run made on
+a busy machine (``dlbs.db.busy``) with the reports' ``#`` above them and the legend's line.
+One drawing serves the ``dlbs history --plot`` file and the charts of ``dlbs db page``."""
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from benchstats.estimate import ESTIMATOR, OPEN_FACTOR
 
+from dlbs.db.busy import BUSY_LEGEND
 from dlbs.db.history import Series, configuration_names
 from dlbs.errors import ReportError
+from dlbs.reports.model import MARK_BUSY
 
 FORMATS = ("png", "svg", "pdf")
 UNITS = {"results.throughput": "samples/s", "results.time": "ms"}
@@ -42,6 +46,7 @@ def render(series: Sequence[Series], metric: str, axis: str, fmt: str = "png",
     fig, ax = plt.subplots(figsize=(width, 3.2 if compact else 4.2))
     names = configuration_names([one.parameters for one in series])
     opened = False  # an interval with an open end was drawn (an arrow)
+    busy = False  # a point from busy runs was marked
     for one, name in zip(series, names):
         xs = [labels.index(p.axis_value) for p in one.points]
         shown = [p.ends() or (p.value, p.value) for p in one.points]
@@ -55,6 +60,9 @@ def render(series: Sequence[Series], metric: str, axis: str, fmt: str = "png",
         for x, p, (low, high) in zip(xs, one.points, shown):
             if p.excluded:
                 ax.plot([x], [p.value], "x", color="grey", markersize=10)
+            if p.busy:
+                _busy_mark(ax, x, p.value)
+                busy = True
             for end, edge in ((low, 0.0), (high, 1.0)):
                 if end is None:
                     _open_arrow(ax, x, p.value, edge, color)
@@ -71,13 +79,39 @@ def render(series: Sequence[Series], metric: str, axis: str, fmt: str = "png",
         ax.set_title(f"{metric} by {axis} (95% CI)")
         if opened:
             ax.plot([], [], color="#555555", linestyle="--", label=OPEN_LABEL)
+        if busy:
+            ax.plot([], [], linestyle="none", marker=BUSY_MARKER, markersize=9, color=BUSY_COLOR,
+                    label=BUSY_LABEL)
         if series:
-            ax.legend(fontsize=8)
+            handles, names_shown = ax.get_legend_handles_labels()
+            # the series first, then what the marks mean
+            order = sorted(range(len(names_shown)),
+                           key=lambda i: names_shown[i] in (OPEN_LABEL, BUSY_LABEL))
+            ax.legend([handles[i] for i in order], [names_shown[i] for i in order],
+                      fontsize=8)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format=fmt, dpi=80 if compact else None)
     plt.close(fig)
     return buffer.getvalue()
+
+
+#: The busy mark as matplotlib draws it (mathtext: a plain ``#`` would start a comment in
+#: a format string), its colour, and its legend entry: the text outputs' line
+#: (``dlbs.db.busy.BUSY_LEGEND``), wrapped to fit the chart.
+BUSY_MARKER = r"$\#$"
+BUSY_COLOR = "#c0392b"
+BUSY_LABEL = textwrap.fill(BUSY_LEGEND, 60)
+
+
+def _busy_mark(ax: Any, x: float, y: float) -> None:
+    """A ring round a point from busy runs and the ``#`` above it, in the busy colour."""
+    # a colour given: the series' colour cycle is not advanced by the ring
+    ax.plot([x], [y], "o", color=BUSY_COLOR, markersize=11, markerfacecolor="none",
+            markeredgewidth=1.2)
+    # up and to the right: clear of the point's whisker
+    ax.annotate(MARK_BUSY, (x, y), xytext=(6, 4), textcoords="offset points", ha="left",
+                va="bottom", color=BUSY_COLOR, fontsize=11, fontweight="bold", gid="busy")
 
 
 #: Legend entry of an open end (``benchstats.shown_ends``): an arrow to the axis' edge.

@@ -21,9 +21,11 @@ from typing import Any
 from benchstats.changepoints import ALPHA, MIN_POINTS, MIN_SIDE
 from benchstats.latest import GOAL_DROP, MIN_HISTORY, POWER, WINDOW
 
+from dlbs.db.busy import BUSY_LEGEND
 from dlbs.db.changes import NOTHING_JUDGED_EXIT
 from dlbs.db.history import Broken, Found, Judged, unsteady_newest
 from dlbs.db.records import canonical
+from dlbs.reports.model import MARK_BUSY
 
 #: The JUnit test suite's name (and the markdown headline's).
 SUITE = "dlbs regressions"
@@ -68,6 +70,12 @@ class Gate:
     rerun: Rerun | None = None
     #: ``--latest``: the series whose newest runs computed wrong numbers (they fail)
     broken: tuple[Broken, ...] = ()
+    #: the busy mark's counts, as on stderr (``1 of 5 newest points from busy runs; 1 of 1
+    #: changes name a point from busy runs``; ``dlbs.db.busy``), "" when no point is marked
+    busy: str = ""
+    #: ``--latest``: the keys of the series whose newest point has a run made on a busy
+    #: machine
+    busy_newest: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -82,6 +90,8 @@ class Outcome:
     #: ``--latest``: judged, no change, and too noisy for a ``GOAL_DROP`` drop: the drop it
     #: would find ``POWER`` of the time (``Judged.noisy``)
     noisy: float | None = None
+    #: ``--latest``: a run of its newest point was made on a busy machine
+    busy_newest: bool = False
 
     @property
     def regressions(self) -> list[Found]:
@@ -106,6 +116,9 @@ def outcomes(gate: Gate) -> list[Outcome]:
     for one in gate.broken:
         key = canonical(one.parameters)
         found.setdefault(key, Outcome(gate.names.get(key, key))).broken = one
+    for key in gate.busy_newest:
+        if key in found:
+            found[key].busy_newest = True
     return list(found.values())
 
 
@@ -213,12 +226,17 @@ def _code(text: object) -> str:
     return "`" + str(text).replace("`", "'").replace("|", "\\|") + "`"
 
 
+def _busy_mark(change: Found) -> str:
+    """`` #`` after a change that names a point with a run made on a busy machine."""
+    return f" {MARK_BUSY}" if change.busy else ""
+
+
 def _change_row(name: str, change: Found) -> str:
     shown, interval, p_value = change_cells(change)
     verdict = f"**{change.direction}**" if change.direction == "regression" else change.direction
     cells = [verdict, _md(name), _code(change.metric),
-             f"{_md(change.last_good)} -> {_md(change.first_bad)}", shown, interval, p_value,
-             f"{change.runs_before} -> {change.runs_after}"]
+             f"{_md(change.last_good)} -> {_md(change.first_bad)}{_busy_mark(change)}", shown,
+             interval, p_value, f"{change.runs_before} -> {change.runs_after}"]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -241,6 +259,23 @@ def _change_table(gate: Gate, found: Sequence[Outcome]) -> list[str]:
             "| 95% interval | p-value | runs |")
     return [head, "| --- | --- | --- | --- | ---: | ---: | ---: | ---: |", *rows, "",
             f"(change: new / old - 1; {old}.)"]
+
+
+def _busy_lines(gate: Gate, found: Sequence[Outcome]) -> list[str]:
+    """The busy mark's legend and counts (``dlbs regressions``' note on stderr, word for
+    word), where a point is marked, and the series whose newest point is marked but which
+    no change row names."""
+    if not gate.busy:
+        return []
+    quiet = [one for one in found
+             if one.busy_newest and not any(c.busy for c in one.changes)]
+    lines = [_md(f"{BUSY_LEGEND} ({gate.busy})")]
+    if quiet:
+        lines += ["", f"Newest point marked {MARK_BUSY}:", ""]
+        lines += [f"- {_md(one.name)}" for one in quiet[:LISTED]]
+        if len(quiet) > LISTED:
+            lines.append(f"- ... and {len(quiet) - LISTED} more (the JUnit file has each one)")
+    return lines
 
 
 def _not_judged(found: Sequence[Outcome]) -> list[str]:
@@ -327,7 +362,8 @@ def markdown(gate: Gate) -> str:
     found = outcomes(gate)
     parts = [[f"### {SUITE}: {_title(gate)}", "", f"**{headline(gate)}.**", "",
               f"Judged: {method(gate)}"], _broken_lines(gate, found), _change_table(gate, found),
-             _rerun_lines(gate, found), _noisy_lines(found), _not_judged(found)]
+             _busy_lines(gate, found), _rerun_lines(gate, found), _noisy_lines(found),
+             _not_judged(found)]
     if gate.note:
         parts.append([f"Note: {_md(gate.note)}."])
     return "\n\n".join("\n".join(part) for part in parts if part) + "\n"
@@ -340,8 +376,9 @@ def _xml(text: object) -> str:
 
 def _said(change: Found) -> str:
     shown, interval, p_value = change_cells(change)
+    busy = f"; {BUSY_LEGEND}" if change.busy else ""
     return (f"{change.direction}: {shown} {interval} from {change.last_good} to "
-            f"{change.first_bad} (p {p_value})")
+            f"{change.first_bad}{_busy_mark(change)} (p {p_value}){busy}")
 
 
 def _testcase(suite: ET.Element, gate: Gate, one: Outcome) -> None:
@@ -371,6 +408,8 @@ def _testcase(suite: ET.Element, gate: Gate, one: Outcome) -> None:
     said = said or [f"no change beyond ±{_percent(gate.min_change)}"]
     if one.noisy is not None:
         said.append(noisy_said(one.noisy))
+    if one.busy_newest and not any(c.busy for c in one.changes):  # else a change said it
+        said.append(f"the newest point is marked {BUSY_LEGEND}")
     ET.SubElement(case, "system-out").text = _xml("\n".join(said))
 
 
@@ -410,6 +449,8 @@ def junit(gate: Gate) -> bytes:
         settings["alpha"] = f"{gate.alpha:g}"
     if gate.note:
         settings["note"] = gate.note
+    if gate.busy:
+        settings["busy"] = f"{BUSY_LEGEND} ({gate.busy})"
     for key, value in settings.items():
         ET.SubElement(properties, "property", name=key, value=_xml(value))
     for one in found:

@@ -91,3 +91,60 @@ def test_quiet_runs_mark_nothing(logs: Any, tmp_path: Path,
     assert main(["history", "--db", url]) == 0
     out = capsys.readouterr().out
     assert "busy" not in out and "mark" not in out
+
+
+def test_the_gates_markdown_and_junit_mark_the_busy_point(
+        logs: Any, tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The gate's files say what its stderr says: the change at the busy point carries ``#``,
+    the legend and counts are those of the note, word for word; the JUnit failure's message
+    says it and the suite's properties count it."""
+    import xml.etree.ElementTree as ET
+
+    url = _database(logs, tmp_path, db_url)
+    md, xml = tmp_path / "gate.md", tmp_path / "gate.xml"
+    capsys.readouterr()
+    assert main(["regressions", "--db", url, "--latest", "--markdown", str(md),
+                 "--junit", str(xml)]) == 1
+    note = [line for line in capsys.readouterr().err.splitlines()
+            if line.startswith(f"note: {BUSY_LEGEND}")]
+    assert len(note) == 1
+    legend = note[0].removeprefix("note: ")
+    text = md.read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| **regression**")]
+    assert len(rows) == 1 and "v05 -> v06 #" in rows[0]
+    assert legend.replace("_", "\\_") in text.splitlines()  # its own line, markdown-escaped
+    suite = ET.parse(xml).getroot().find("testsuite")
+    assert suite is not None
+    busy = [p.get("value") for p in suite.iter("property") if p.get("name") == "busy"]
+    assert busy == [legend]
+    failures = [f.get("message") or "" for f in suite.iter("failure")]
+    assert len(failures) == 1 and "to v06 #" in failures[0] and BUSY_LEGEND in failures[0]
+
+
+def test_a_passing_gate_on_a_busy_newest_point_says_so(
+        logs: Any, tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """No change, but the newest point was measured on a busy machine: the pass is marked in
+    the markdown's counts and in the series' JUnit output, not only on stderr."""
+    import xml.etree.ElementTree as ET
+
+    folder = tmp_path / "logs"
+    for v in range(7):
+        for repeat in range(3):
+            share = 0.4 if v == 6 and repeat == 0 else 0.01
+            logs.write(folder / f"r{v}{repeat}.log", logs.facts(
+                model="resnet18", code=f"v{v:02d}", day=1 + v, repeat=repeat,
+                throughput=100.0 + (v * 7 % 5) / 10 + repeat / 10,
+                **{"results.other_cpu_share": share, "results.other_cpu_seconds": 1.0}))
+    assert main(["db", "ingest", "--db", db_url, str(folder)]) == 0
+    md, xml = tmp_path / "gate.md", tmp_path / "gate.xml"
+    capsys.readouterr()
+    assert main(["regressions", "--db", db_url, "--latest", "--markdown", str(md),
+                 "--junit", str(xml)]) == 0
+    assert f"note: {BUSY_LEGEND} (1 of 1 newest points from busy runs)" in \
+        capsys.readouterr().err
+    text = md.read_text()
+    assert "1 of 1 newest points from busy runs" in text
+    assert "Newest point marked #:\n\n- resnet18 inference float32 8 cpu 1\n" in text
+    outs = [o.text or "" for o in ET.parse(xml).getroot().iter("system-out")]
+    assert len(outs) == 1 and f"the newest point is marked {BUSY_LEGEND}" in outs[0]
+    assert not list(ET.parse(xml).getroot().iter("failure"))
