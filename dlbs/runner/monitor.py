@@ -67,6 +67,8 @@ class Monitor(threading.Thread):
         self.pid, self.interval, self.extra_root = pid, max(0.01, interval), extra_root
         self._stop_event = threading.Event()
         self._procs: dict[int, psutil.Process] = {}
+        self._cpu: dict[int, tuple[float, int]] = {}  # pid -> (CPU seconds, parent pid) last seen
+        self._last_time: float | None = None
         self._gpu = GpuSampler.create(gpus) if gpus is not None else None
         self.times: list[float] = []
         self.series: dict[str, list[float]] = {"cpu": [], "rss_mb": []}
@@ -95,7 +97,7 @@ class Monitor(threading.Thread):
         extra = self.extra_root() if self.extra_root else None
         return roots + ([extra] if extra else [])
 
-    def _tree(self) -> list[psutil.Process]:
+    def _tree(self) -> dict[int, psutil.Process]:
         found: dict[int, psutil.Process] = {}
         for root in self._roots():
             try:
@@ -105,18 +107,45 @@ class Monitor(threading.Thread):
                     found[child.pid] = self._procs.get(child.pid, child)
             except psutil.Error:
                 continue
-        self._procs = found  # keep Process objects: cpu_percent needs the previous reading
-        return list(found.values())
+        self._procs = found
+        return found
+
+    def _cpu_seconds_since_last(self, readings: dict[int, tuple[float, int]]) -> float:
+        """CPU seconds the tree used since the previous sample, from cumulative readings.
+
+        A process first seen now (born since the previous sample, or a container's tree found
+        late) has used all its CPU time since it was last counted: none of it was. A process gone since (reaped by a parent in the tree) has its whole life in that
+        parent's children's times now: what was counted of it before is taken off. psutil's
+        ``cpu_percent`` is not used: its first reading of a process is 0, which lost the CPU of
+        every short-lived child on a busy machine, where samples come late."""
+        used = 0.0
+        for pid, (total, _) in readings.items():
+            if pid in self._cpu:
+                used += total - self._cpu[pid][0]
+            elif self._last_time is not None:
+                used += total
+        for pid, (total, parent) in self._cpu.items():
+            if pid not in readings and parent in readings:
+                used -= total
+        return max(0.0, used)
 
     def _sample(self) -> None:
-        cpu = rss = 0.0
-        for proc in self._tree():
+        rss = 0.0
+        readings: dict[int, tuple[float, int]] = {}
+        for pid, proc in self._tree().items():
             try:
-                cpu += proc.cpu_percent(None)
-                rss += proc.memory_info().rss / MB
+                with proc.oneshot():
+                    times = proc.cpu_times()
+                    total = times.user + times.system + times.children_user + times.children_system
+                    readings[pid] = (total, proc.ppid())
+                    rss += proc.memory_info().rss / MB
             except psutil.Error:
                 continue
-        self.times.append(round(time.monotonic() - self._start, 3))
+        now = time.monotonic()
+        used = self._cpu_seconds_since_last(readings)
+        cpu = 100.0 * used / (now - self._last_time) if self._last_time is not None else 0.0
+        self._cpu, self._last_time = readings, now
+        self.times.append(round(now - self._start, 3))
         self.series["cpu"].append(round(cpu, 1))
         self.series["rss_mb"].append(round(rss, 1))
         if self._gpu is not None:

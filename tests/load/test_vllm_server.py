@@ -99,10 +99,11 @@ def test_requests_in_flight_together_are_batched(tmp_path: Path) -> None:
     assert all(e.startswith("connection: ServerDisconnectedError") for e in errors), errors
     steps = _metric(url, "vllm:iteration_tokens_total_count") - steps_before
     assert facts["results.output_tokens"] == answered * 256, facts.get("results.first_error")
-    # 2 or more requests a step on average: 8-10 on an idle host, 3.5 under CI's load (a
-    # loaded client refills its 16 slots late, so later waves run thinner); one request at a
-    # time takes a step per token and more (its prefill steps)
-    assert steps < facts["results.output_tokens"] / 2, steps
+    # one request at a time takes a step per token and more (its prefill steps): fewer steps
+    # than four fifths of the tokens is batching. Requests a step on average: 8-10 on an idle
+    # host, 3.5 under CI's load, 1.6 under CI's load plus a second test run beside it
+    # (2026-11-29: a loaded client refills its 16 slots late, so later waves run thinner)
+    assert steps < 0.8 * facts["results.output_tokens"], steps
     # the run's own scrapes (serving/metrics.py, every 50 ms) saw the requests run together,
     # and the server's TTFT is within the client's (which adds the network and the client)
     server = facts["results.server_metrics"]

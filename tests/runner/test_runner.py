@@ -238,10 +238,12 @@ def test_monitor_writes_use_facts(make_exp: MakeExp) -> None:
     when, cpu = facts["results.use.time"], facts["results.use.cpu"]
     assert len(when) == samples and when == sorted(when)
     assert facts["results.use.cpu_peak"] == max(cpu)
-    # each sample is the tree's CPU % since the previous one (100 = one core): CPU seconds
-    # seen; the first interval of each process is not (psutil's first reading is 0)
+    # each sample is the tree's CPU % since the previous one (100 = one core): the CPU seconds
+    # seen, from a process's birth (its first interval counts: psutil's cpu_percent lost it, and
+    # saw 0.41 of 1.04 s under load); only the interval the tree ends in may be lost
     seen = sum(c / 100 * (t - t0) for c, t, t0 in zip(cpu[1:], when[1:], when))
-    assert facts["test.cpu_seconds"] >= 1.0 and seen >= 0.5, (seen, facts["test.cpu_seconds"])
+    burnt = facts["test.cpu_seconds"]
+    assert burnt >= 1.0 and 0.7 * burnt <= seen <= 1.5 * burnt, (seen, burnt)
     assert facts["results.use.rss_mb_peak"] > 1
     assert "results.use.gpu_util" not in facts  # no NVML here: no GPU series, no error
 
