@@ -99,7 +99,9 @@ def open_for_writing() -> dict[str, list[int]]:
             except (OSError, ValueError):
                 continue
             if flags & (os.O_WRONLY | os.O_RDWR):
-                found.setdefault(target, []).append(int(pid))
+                writers = found.setdefault(target, [])
+                if int(pid) not in writers:  # the script's stdout and stderr: one process
+                    writers.append(int(pid))
     return found
 
 
