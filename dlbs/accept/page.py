@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from benchstats.fleet import MIN_CHANGE, FleetVerdict
 from benchstats.tdist import t_quantile
 
-from dlbs.accept.verdict import CheckVerdict, Reference, exclude_line, node_lines
+from dlbs.accept.verdict import CheckVerdict, Reference, exclude_line, node_lines, said_line
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -141,7 +141,7 @@ def html_page(verdicts: Sequence[CheckVerdict], fleets: Sequence[FleetVerdict],
         f"<tr class=\"{'fail' if v.failed else 'pass'}\"><td>{html.escape(v.node)}</td>"
         f"<td>{html.escape(v.check)}</td><td>{'FAIL' if v.failed else 'pass'}</td>"
         f"<td>{html.escape(v.why)}</td></tr>" for v in verdicts)
-    said = "".join(f"<li>{html.escape(f.said)}</li>" for f in fleets)
+    said = "".join(f"<li>{html.escape(said_line(f))}</li>" for f in fleets)
     image = (f'<img alt="fleet chart: each node\'s distance from the fleet\'s median, a row a '
              f'check" src="data:image/png;base64,{chart}">' if chart else "")
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

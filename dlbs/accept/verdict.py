@@ -7,7 +7,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from benchstats.fleet import FleetVerdict, judge_fleet
+from benchstats.fleet import MIN_PEERS, FleetVerdict, judge_fleet
+
+#: In a fleet too small for :func:`judge_fleet` (2 to ``MIN_PEERS`` nodes: no spread between
+#: nodes can be estimated, so no false-alarm rate stated), a node fails against its peers only
+#: when its figure is below this share of the best node's (above 1/share of it when lower is
+#: better): a gross fault, which no healthy pair shows (two healthy nodes measured together
+#: differ by a few percent); a node slower by less is left to the reference range.
+PEER_FLOOR = 0.5
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,7 @@ def judge(figures: Mapping[str, Mapping[str, Sequence[float]]],
     """Every node x check judged against its reference (when the table has one) and the fleet;
     returns the verdicts and the fleet comparisons' false-alarm lines (one a check)."""
     verdicts, fleets = judge_checks(figures, references)
-    return verdicts, [fleet.said for fleet in fleets]
+    return verdicts, [said_line(fleet) for fleet in fleets]
 
 
 def judge_checks(figures: Mapping[str, Mapping[str, Sequence[float]]],
@@ -65,15 +72,50 @@ def judge_checks(figures: Mapping[str, Mapping[str, Sequence[float]]],
         fleet = judge_fleet(runs, check, ref.unit if ref else "",
                             higher_is_better=ref.higher_is_better if ref else True)
         fleets.append(fleet)
-        verdicts += _merge(fleet, ref)
+        verdicts += _merge(fleet, ref, ref.higher_is_better if ref else True)
     return verdicts, fleets
 
 
-def _merge(fleet: FleetVerdict, ref: Reference | None) -> list[CheckVerdict]:
-    """A node fails a check when the fleet or the reference fails it; the reasons joined."""
+def said_line(fleet: FleetVerdict) -> str:
+    """What a check's peer comparison can judge and its false-alarm rate, in one line: the
+    fleet's (5 nodes or more), or what 2 to 4 nodes can tell (:data:`PEER_FLOOR`)."""
+    count = len(fleet.nodes)
+    if fleet.judged or count < 2:
+        return fleet.said
+    return (f"{fleet.check}: {count} nodes, fewer than {MIN_PEERS + 1}: too few to estimate "
+            "the spread between nodes, so no false-alarm rate is stated; a node fails against "
+            f"its peers only below {PEER_FLOOR:.0%} of the best node's figure (a gross fault; "
+            "a node slower by less is judged by the reference range alone)")
+
+
+def against_peers(fleet: FleetVerdict, higher_is_better: bool = True) -> dict[str, str]:
+    """In a fleet of 2 to ``MIN_PEERS`` nodes, the nodes below :data:`PEER_FLOOR` of the best
+    node's figure, each with its one-line reason (none in a larger fleet, judged by t)."""
+    if fleet.judged or len(fleet.nodes) < 2:
+        return {}
+    sign = 1.0 if higher_is_better else -1.0
+    best = max(fleet.nodes, key=lambda n: sign * n.value)
+    unit = f" {fleet.unit}" if fleet.unit else ""
+    found = {}
+    for node in fleet.nodes:
+        share = (node.value / best.value) ** sign
+        if share < PEER_FLOOR:
+            found[node.node] = (f"{fleet.check} {node.value:.4g}{unit}, {share:.2f}x the best "
+                                f"node's ({best.node}: {best.value:.4g}), below the "
+                                f"{PEER_FLOOR:.0%} a peer must reach ({len(fleet.nodes)} nodes: "
+                                "too few for the fleet's spread)")
+    return found
+
+
+def _merge(fleet: FleetVerdict, ref: Reference | None, higher_is_better: bool
+           ) -> list[CheckVerdict]:
+    """A node fails a check when the fleet (or in a small one its peers) or the reference
+    fails it; the reasons joined."""
     out = []
+    peers = against_peers(fleet, higher_is_better)
     for node in fleet.nodes:
         reasons = [node.why] if node.failed else []
+        reasons += [peers[node.node]] if node.node in peers else []
         if ref is not None:
             by_ref = against_reference(node.node, node.value, ref)
             reasons += [by_ref.why] if by_ref.failed else []

@@ -1,15 +1,19 @@
 """``dlbs accept``: node acceptance (issue 60, docs/acceptance.md). Measures the target's
 nodes with the suite (``examples/acceptance.json`` and the node checks), judges each node x
 check against the reference table and against the fleet (its false-alarm rate said), prints a
-line a node, the markdown table, the ``--exclude=`` line for sbatch, writes JUnit XML; exit 1
-when a node fails. This version measures ``localhost``; ``--figures`` judges figures measured
-elsewhere (a JSON object node -> check -> runs).
+line a node, the markdown table, the ``--exclude=`` line for sbatch, writes JUnit XML and,
+with ``--db``, a run a node x check in the results database; exit 1 when a node fails. The
+target is ``localhost`` or a Slurm partition (one job array, a task pinned to each node:
+:mod:`dlbs.accept.fleetjob`; each task runs ``dlbs accept localhost --figures-out``);
+``--figures`` judges figures measured elsewhere (a JSON object node -> check -> runs).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +24,12 @@ DEFAULT_CHECKS = "matmul,memcopy,allreduce,environment,dcgmi,training"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The target, the suite and the outputs."""
-    parser.add_argument("target", help="localhost (this version; a Slurm partition or node "
-                        "list is not yet run)")
+    parser.add_argument("target", help="localhost (this host), or a Slurm partition: every "
+                        "node of it that can start a job, measured as one job array "
+                        "(--nodelist narrows it)")
+    parser.add_argument("-w", "--nodelist", default=None, metavar="LIST",
+                        help="Slurm: measure these nodes of the partition only (n1,n2 or "
+                        "n[1-2], as sbatch -w takes them)")
     parser.add_argument("--plan", type=Path, default=Path("examples/acceptance.json"),
                         help="the plan of the reference training run")
     parser.add_argument("--checks", default=DEFAULT_CHECKS,
@@ -41,6 +49,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--html", type=Path, default=None,
                         help="write an HTML page here: the fleet chart, the false-alarm "
                         "lines and the per-node table")
+    parser.add_argument("--db", default=None, metavar="URL",
+                        help="also store each node x check in this results database "
+                        "(sqlite:///results.db; then dlbs history -Paccept.node=NODE "
+                        "-Paccept.check=CHECK --metric accept.value)")
+    slurm = parser.add_argument_group("Slurm (a partition as the target)")
+    slurm.add_argument("--output-dir", type=Path, default=None, metavar="DIR",
+                       help="where the array's script, each task's output and each node's "
+                       "figures go: a folder every node can write (default: "
+                       "./accept-<UTC time>)")
+    slurm.add_argument("--python", default=sys.executable, metavar="PATH",
+                       help="the Python (with dlbs installed) each task runs on its node "
+                       "(default: this one)")
+    slurm.add_argument("--time", default=None, metavar="LIMIT",
+                       help="each task's time limit, as sbatch --time takes it")
+    slurm.add_argument("--timeout", type=float, default=0.0, metavar="SECONDS",
+                       help="cancel the array when it has not ended after this long "
+                       "(default 0: wait as long as it takes)")
+    task = parser.add_argument_group("one node (what each task of the array runs)")
+    task.add_argument("--node", default="localhost", metavar="NAME",
+                      help="localhost: the name this host's figures go under")
+    task.add_argument("--figures-out", type=Path, default=None, metavar="FILE",
+                      help="localhost: write this host's figures and facts (JSON) here and "
+                      "judge nothing")
 
 
 def _load_json(path: Path, what: str) -> Any:
@@ -67,28 +98,110 @@ def _checked(figures: Any, path: Path) -> dict[str, dict[str, list[float]]]:
     return figures  # type: ignore[no-any-return]
 
 
-def _figures(args: argparse.Namespace
-             ) -> tuple[dict[str, dict[str, list[float]]], dict[str, Any] | None]:
-    """Every node's figures, measured here or read from ``--figures``, and what the burn-in
-    read (``accept.burn_in``: None without one)."""
-    from dlbs.accept.node import measure_localhost
+@dataclass
+class Measured:
+    """What the nodes gave: figures (node -> check -> runs), each node's other facts (its
+    burn-in, what was unavailable), the nodes without figures and why, the Slurm job."""
+
+    figures: dict[str, dict[str, list[float]]]
+    facts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
+    job_id: str = ""
+
+
+#: The facts of a node's checks that travel from its task to the verdicts.
+TASK_FACTS = ("accept.burn_in", "accept.environment", "accept.environment_unavailable",
+              "accept.dcgmi_unavailable")
+
+
+def _checks(args: argparse.Namespace) -> list[str]:
     from dlbs.errors import UsageError
 
-    if args.figures is not None:
-        return _checked(_load_json(args.figures, "figures"), args.figures), None
-    if args.target != "localhost":
-        raise UsageError(f"dlbs accept: target {args.target!r}: this version measures "
-                         "localhost only (Slurm partitions and node lists are not yet run); "
-                         "measure each node with 'dlbs accept localhost' or pass --figures")
     checks = [c for c in args.checks.split(",") if c]
     if args.burn_in > 0 and "training" not in checks:
         raise UsageError("dlbs accept: --burn-in repeats the reference training run: keep "
                          "'training' in --checks")
-    figures, facts = measure_localhost(checks, _load_json(args.plan, "plan"), args.burn_in)
-    for key in ("accept.environment_unavailable", "accept.dcgmi_unavailable"):
-        if key in facts:
-            print(f"{key.split('.')[1].split('_')[0]}: {facts[key]}", file=sys.stderr)
-    return {"localhost": figures}, facts.get("accept.burn_in")
+    return checks
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Options that belong to the other kind of target: a one-line usage error."""
+    from dlbs.errors import UsageError
+
+    for option, given, where in (("--nodelist", args.nodelist, "a Slurm partition"),
+                                 ("--figures-out", args.figures_out, "localhost"),
+                                 ("--node", args.node != "localhost", "localhost")):
+        if given and (where == "localhost") != (args.target == "localhost"):
+            raise UsageError(f"dlbs accept: {option} is for {where} as the target, not "
+                             f"{args.target!r}")
+    if args.figures_out is not None and args.figures is not None:
+        raise UsageError("dlbs accept: --figures-out writes what this host measured; "
+                         "--figures judges figures measured before: give one")
+    for option, value in (("--timeout", args.timeout), ("--burn-in", args.burn_in)):
+        if value < 0:
+            raise UsageError(f"dlbs accept: {option} {value:g}: give 0 or more")
+
+
+def _measure_here(args: argparse.Namespace) -> Measured:
+    """This host measured, its figures under ``--node``."""
+    from dlbs.accept.node import measure_localhost
+
+    checks = _checks(args)
+    plan = _load_json(args.plan, "plan") if "training" in checks else {}
+    figures, facts = measure_localhost(checks, plan, args.burn_in)
+    kept = {key: facts[key] for key in TASK_FACTS if key in facts}
+    return Measured({args.node: figures}, {args.node: kept})
+
+
+def _measure_partition(args: argparse.Namespace) -> Measured:
+    """Every node of the partition (``--nodelist``) measured as one job array."""
+    from dlbs.accept import fleetjob
+    from dlbs.cli.output import say
+
+    checks = _checks(args)
+    if "training" in checks:  # a plan no task could read stops us before sbatch
+        _load_json(args.plan, "plan")
+    target = fleetjob.find_target(args.target, args.nodelist)
+    if args.time:
+        fleetjob.check_time(args.time)
+    missing = {node: f"not measured: Slurm state {state}"
+               for node, state in target.unavailable.items()}
+    if not target.nodes:
+        return Measured({}, missing=missing)
+    folder = (args.output_dir or Path(f"accept-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+                                      )).resolve()
+    _make_folder(folder)
+    script = folder / "accept.sbatch"
+    command = fleetjob.task_command(args.python, ",".join(checks), args.plan.resolve(),
+                                    args.burn_in, folder)
+    _write(script, fleetjob.array_script(target.nodes, target.partition, command, Path.cwd(),
+                                         args.time), "--output-dir")
+    job = fleetjob.submit_pinned(script, target.nodes, folder)
+    say(f"dlbs accept: job array {job}: {len(target.nodes)} node(s) of {target.partition} "
+        f"({', '.join(target.nodes)}); task outputs and figures in {folder}")
+    fleetjob.wait(job, len(target.nodes), args.timeout, say)
+    figures, facts, lost = fleetjob.gather(job, target.nodes, folder)
+    _write(folder / "figures.json", json.dumps(figures, indent=1) + "\n", "--output-dir")
+    return Measured(figures, facts, {**missing, **lost}, job)
+
+
+def _make_folder(folder: Path) -> None:
+    from dlbs.errors import UsageError
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"dlbs accept: --output-dir {folder}: cannot make it "
+                         f"({err.strerror or err}); give a folder every node can write") from None
+
+
+def _measured(args: argparse.Namespace) -> Measured:
+    """Every node's figures: read from ``--figures``, measured here, or on a partition."""
+    if args.figures is not None:
+        return Measured(_checked(_load_json(args.figures, "figures"), args.figures))
+    if args.target == "localhost":
+        return _measure_here(args)
+    return _measure_partition(args)
 
 
 def _write(path: Path, text: str, option: str) -> None:
@@ -104,29 +217,83 @@ def _write(path: Path, text: str, option: str) -> None:
         raise DLBSError(f"{option} {path}: cannot write it: {err.strerror or err}") from None
 
 
+def _task_file(args: argparse.Namespace, measured: Measured) -> int:
+    """``--figures-out``: this host's figures and facts for the array's gathering; no verdict."""
+    record = {"node": args.node, "figures": measured.figures[args.node],
+              "facts": measured.facts.get(args.node, {})}
+    _write(args.figures_out, json.dumps(record, indent=1, default=str) + "\n", "--figures-out")
+    return 0
+
+
+def _said_facts(measured: Measured) -> None:
+    """What each node could not read (NVML, dcgmi), on stderr: a line a node and fact."""
+    for node, facts in measured.facts.items():
+        for key in ("accept.environment_unavailable", "accept.dcgmi_unavailable"):
+            if key in facts:
+                name = key.split(".")[1].split("_")[0]
+                prefix = "" if node == "localhost" else f"{node}: "
+                print(f"{prefix}{name}: {facts[key]}", file=sys.stderr)
+
+
+def _verdicts(measured: Measured, references: dict[str, Any]) -> tuple[list[Any], list[Any]]:
+    """Each node x check judged; each node's burn-in; a failed ``measured`` check a node
+    that gave no figures."""
+    from dlbs.accept.burnin import burn_in_verdict
+    from dlbs.accept.verdict import CheckVerdict, judge_checks
+
+    verdicts, fleets = judge_checks(measured.figures, references)
+    for node, facts in measured.facts.items():
+        burned = facts.get("accept.burn_in")
+        if burned:
+            verdicts.append(burn_in_verdict(node, burned["minutes"], burned["runs"],
+                                            burned["before"], burned["after"]))
+    verdicts += [CheckVerdict(node, "measured", True, why)
+                 for node, why in measured.missing.items()]
+    return verdicts, fleets
+
+
+def _store(url: str, rows: list[dict[str, Any]]) -> None:
+    """Every node x check into the results database, or a one-line error naming ``--db``."""
+    from dlbs.db import open_store
+    from dlbs.errors import DLBSError
+
+    store = open_store(url)
+    try:
+        stored = store.store_many([(row, f"dlbs accept {row['accept.target']}") for row in rows])
+    except DLBSError as err:
+        raise DLBSError(f"--db {store.shown}: the verdicts were not stored: {err}") from None
+    finally:
+        store.close()
+    print(f"--db {store.shown}: stored {stored} node x check run(s)", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     """Measure, judge, print; 1 when a node failed."""
-    from dlbs.accept.burnin import burn_in_verdict
     from dlbs.accept.junit import junit_xml
-    from dlbs.accept.node import REFERENCES, load_references
+    from dlbs.accept.node import FIGURES, REFERENCES, load_references
     from dlbs.accept.page import html_page
+    from dlbs.accept.records import accept_facts
     from dlbs.accept.verdict import (
         exclude_line,
         failing_nodes,
-        judge_checks,
         markdown_table,
         node_lines,
+        said_line,
     )
     from dlbs.cli.output import say
 
+    _check_options(args)
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     references = load_references(args.references or REFERENCES)
-    figures, burned = _figures(args)
-    verdicts, fleets = judge_checks(figures, references)
-    if burned:
-        verdicts.append(burn_in_verdict("localhost", burned["minutes"], burned["runs"],
-                                        burned["before"], burned["after"]))
-    said = [fleet.said for fleet in fleets]
-    for line in node_lines(verdicts) + said:
+    if args.db:  # a bad URL stops us before anything is measured
+        from dlbs.db import open_store
+        open_store(args.db).close()
+    measured = _measured(args)
+    if args.figures_out is not None:
+        return _task_file(args, measured)
+    _said_facts(measured)
+    verdicts, fleets = _verdicts(measured, references)
+    for line in node_lines(verdicts) + [said_line(fleet) for fleet in fleets]:
         print(line)
     print(exclude_line(verdicts) or "no node failed: nothing to exclude")
     if args.markdown is not None:
@@ -135,6 +302,11 @@ def run(args: argparse.Namespace) -> int:
         _write(args.junit, junit_xml(verdicts), "--junit")
     if args.html is not None:
         _write(args.html, html_page(verdicts, fleets, references), "--html")
+    if args.db:
+        target = "figures" if args.figures is not None else args.target
+        _store(args.db, accept_facts(verdicts, measured.figures,
+                                     {c: unit for c, (_, unit) in FIGURES.items()}, target,
+                                     measured.job_id, started))
     failing = failing_nodes(verdicts)
     if failing:
         say(f"dlbs accept: {len(failing)} of {len({v.node for v in verdicts})} node(s) failed: "

@@ -261,6 +261,16 @@ FACT_TYPES: dict[str, str] = {
     "accept.environment_unavailable": "str",
     "accept.dcgmi_output": "str",
     "accept.dcgmi_unavailable": "str",
+    # written by dlbs accept --db: a run a node x check (dlbs/accept/records.py)
+    "accept.node": "str",
+    "accept.check": "str",
+    "accept.value": "float",
+    "accept.runs": "list[float]",
+    "accept.unit": "str",
+    "accept.verdict": "str",
+    "accept.why": "str",
+    "accept.target": "str",
+    "accept.job_id": "str",
     # written by the runner
     "results.exit_code": "int",
     "results.duration": "float",

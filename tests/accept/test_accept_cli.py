@@ -40,8 +40,14 @@ def test_a_healthy_fleet_passes(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 
 @pytest.mark.parametrize("args,code,line", [
-    pytest.param(["node1,node2"], 2, "dlbs accept: target 'node1,node2': this version measures "
-                 "localhost only", id="a-node-list-is-not-yet-run"),
+    pytest.param(["localhost", "--nodelist", "n1"], 2, "dlbs accept: --nodelist is for a Slurm "
+                 "partition as the target, not 'localhost'", id="nodelist-with-localhost"),
+    pytest.param(["debug", "--figures-out", "x.json"], 2, "dlbs accept: --figures-out is for "
+                 "localhost as the target, not 'debug'", id="figures-out-on-a-partition"),
+    pytest.param(["a b"], 1, "parameter 'target (a Slurm partition)' = 'a b' cannot go into an "
+                 "#SBATCH line", id="a-partition-no-sbatch-line-can-name"),
+    pytest.param(["localhost", "--burn-in", "-1"], 2, "dlbs accept: --burn-in -1: give 0 or more",
+                 id="negative-burn-in"),
     pytest.param(["x", "--figures", "{bad}"], 1, "figures must be a JSON object", id="bad-figures"),
 ])
 def test_bad_input_is_one_line(args: list[str], code: int, line: str, tmp_path: Path,
@@ -83,3 +89,36 @@ def test_a_link_planted_at_an_output_is_refused_in_one_line(
     err = capsys.readouterr().err.strip()
     assert code != 0 and len(err.splitlines()) == 1 and err.startswith("error: --junit ")
     assert victim.read_text() == "keep"
+
+
+def test_every_node_x_check_is_stored_and_a_nodes_history_is_one_command_away(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'results.db'}"
+    for slow in (0.9, 0.95):  # two acceptances of the same fleet
+        main(["accept", "fleet", "--figures", str(_write_fleet(tmp_path / "f.json", slow)),
+              "--db", url])
+        assert "stored 8 node x check run(s)" in capsys.readouterr().err
+    assert main(["history", "--db", url, "-Paccept.node=node8", "-Paccept.check=matmul_fp32",
+                 "--metric", "accept.value", "--by", "date", "--format", "json"]) == 0
+    points = json.loads(capsys.readouterr().out)  # both on today's point: their mean
+    assert [p["runs"] for p in points] == [2]
+    assert points[0]["value"] == pytest.approx((90.0 * 95.0) ** 0.5)
+
+    from dlbs.db import open_store
+    store = open_store(url, readonly=True)
+    try:
+        runs = store.runs({"accept.node": "node8", "accept.value": 90.0})
+        facts = store.facts_of([runs[0].id])[runs[0].id]
+    finally:
+        store.close()
+    assert facts["accept.verdict"] == "fail" and facts["accept.target"] == "figures"
+    assert facts["accept.why"].startswith("matmul_fp32 90 GFLOP/s, 10% below the fleet's median")
+    assert facts["exp.phase"] == "accept" and facts["accept.unit"] == "GFLOP/s"
+
+
+def test_a_bad_database_url_stops_the_run_before_anything_is_measured(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["accept", "fleet", "--figures", str(_write_fleet(tmp_path / "f.json", 1.0)),
+                 "--db", "nosuch://x"])
+    out, err = capsys.readouterr()
+    assert code != 0 and out == "" and len(err.strip().splitlines()) == 1

@@ -81,3 +81,31 @@ def test_dcgmi_diag_output_is_parsed_and_its_failures_named() -> None:
     assert len(result.tests) == 7
     assert result.tests["Page Retirement/Row Remap"] == "Skip"
     assert result.failed == ["Persistence Mode"]
+
+
+@pytest.mark.parametrize("slow,failed", [
+    pytest.param(0.12, ["n1"], id="a-node-at-0.12x-of-its-peer-is-named"),
+    pytest.param(0.49, ["n1"], id="just-below-half-is-named"),
+    pytest.param(0.80, [], id="20%-slower-is-left-to-the-reference-range"),
+])
+def test_a_pair_names_a_node_below_half_of_the_best(slow: float, failed: list[str]) -> None:
+    """Two nodes: no spread to judge against, so only a gross fault is named by the peer."""
+    figures = {"n1": {"matmul_fp32": [30.0 * slow]}, "n2": {"matmul_fp32": [30.0]}}
+    low = Reference("matmul_fp32", 1.0, "GFLOP/s", "a floor both pass")
+    verdicts, said = judge(figures, {"matmul_fp32": low})
+    assert failing_nodes(verdicts) == failed
+    assert "2 nodes, fewer than 5: too few to estimate the spread between nodes, so no " \
+           "false-alarm rate is stated; a node fails against its peers only below 50%" in said[0]
+    if failed:
+        line = next(x for x in node_lines(verdicts) if x.startswith("n1"))
+        assert line.startswith(f"n1: FAIL: matmul_fp32 {30.0 * slow:.4g} GFLOP/s, "
+                               f"{slow:.2f}x the best node's (n2: 30), below the 50% a peer "
+                               "must reach (2 nodes: too few for the fleet's spread)")
+
+
+def test_a_pair_judges_a_lower_is_better_figure_the_other_way() -> None:
+    latency = Reference("latency", 1.0e9, "ms", "test", higher_is_better=False)
+    figures = {"n1": {"latency": [25.0]}, "n2": {"latency": [10.0]}}
+    verdicts, _ = judge(figures, {"latency": latency})
+    assert failing_nodes(verdicts) == ["n1"]
+    assert "0.40x the best node's (n2: 10)" in verdicts[0].why

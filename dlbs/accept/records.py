@@ -1,0 +1,43 @@
+"""A node acceptance as runs of the results database (``dlbs accept --db URL``): one run a node
+x check, its figure ``accept.value`` (the median of the node's runs), the verdict and its
+reason, the target and the Slurm job; so a node's history is one ``dlbs history`` away::
+
+    dlbs history --db URL -Paccept.node=n1 -Paccept.check=matmul_fp32 --metric accept.value
+
+Pure: verdicts and figures in, facts out (the CLI stores them).
+"""
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from dlbs.accept.verdict import CheckVerdict
+
+#: The ``exp.phase`` of an acceptance run: no benchmark's phase, so no report of training or
+#: inference runs pools them with its own.
+PHASE = "accept"
+
+
+def accept_facts(verdicts: Sequence[CheckVerdict],
+                 figures: Mapping[str, Mapping[str, Sequence[float]]],
+                 units: Mapping[str, str], target: str, job_id: str,
+                 started: str) -> list[dict[str, Any]]:
+    """The facts of each node x check judged in one acceptance started at ``started`` (ISO
+    8601, UTC), ``units`` check -> unit: ``results.status`` ``ok`` with a figure, ``not_measured`` without one (a
+    node whose task left none, the burn-in's counters)."""
+    rows = []
+    for verdict in verdicts:
+        runs = [float(v) for v in figures.get(verdict.node, {}).get(verdict.check, [])]
+        facts: dict[str, Any] = {
+            "exp.phase": PHASE, "exp.start_time": started, "hw.hostname": verdict.node,
+            "accept.node": verdict.node, "accept.check": verdict.check,
+            "accept.verdict": "fail" if verdict.failed else "pass", "accept.why": verdict.why,
+            "accept.target": target, "accept.job_id": job_id,
+            "results.status": "ok" if runs else "not_measured",
+        }
+        if runs:
+            facts.update({"accept.value": statistics.median(runs), "accept.runs": runs,
+                          "accept.unit": units.get(verdict.check, "")})
+        rows.append(facts)
+    return rows
