@@ -59,6 +59,11 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.flush()
     else:
         count = _write_file(output, source)
+        # a file written says so (to stdout the plan itself is the answer): what it holds
+        # and how to run it, so that a silent success is not read as nothing done
+        experiments = "experiment" if count == 1 else "experiments"
+        print(f"build: wrote {count} {experiments} to {output}; run them with "
+              f"'experimenter run --plan {output}'", file=sys.stderr)
     log.info("built %d experiments%s", count, f" into {output}" if output else "")
     return 0
 

@@ -53,7 +53,11 @@ def test_build_writes_the_unexpanded_plan_with_specs(cli: Any, sweep: Path) -> N
 def test_plan_round_trip_build_then_print_is_identical(cli: Any, sweep: Path, tmp_path: Path,
                                                        option: str) -> None:
     plan_file = tmp_path / "plan.json"
-    assert cli("build", "--config", sweep, option, plan_file).code == 0
+    built = cli("build", "--config", sweep, option, plan_file)
+    # a plan written to a file says what it holds and how to run it (issue 58: it was silent)
+    assert (built.code, built.out, built.err) == (0, "", (
+        f"build: wrote 12 experiments to {plan_file}; run them with "
+        f"'experimenter run --plan {plan_file}'\n"))
     stamp = json.loads(plan_file.read_text())["experiments"][0]["sys.timestamp"]
     direct = cli("print", "--config", sweep, f"-Psys.timestamp={stamp}")
     again = cli("print", "--plan", plan_file)
