@@ -1,4 +1,4 @@
-"""``dlbs db ingest|query|exclude|upgrade``: the results database (docs/database.md)."""
+"""``dlbs db ingest|query|exclude|page|upgrade|rekey``: the results database (docs/database.md)."""
 from __future__ import annotations
 
 import argparse
@@ -19,7 +19,7 @@ from dlbs.db.records import container_image, stored_status
 from dlbs.logs.withheld import ci_withheld
 
 HELP = ("results database: ingest log folders, query runs, exclude runs, a page, upgrade the "
-        "schema")
+        "schema, key runs again by today's rules")
 EXAMPLE = "dlbs db ingest --db sqlite:///results.db logs/first_sweep"
 
 #: The actions that only read: they open the database read-only (a file one may only read).
@@ -37,7 +37,7 @@ SHOWN_FACTS = frozenset({
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="what", required=True,
-                                metavar="ingest|query|exclude|page|upgrade")
+                                metavar="ingest|query|exclude|page|upgrade|rekey")
     ingest = sub.add_parser("ingest", help="store every run of log folders (idempotent)")
     add_db(ingest)
     ingest.add_argument("inputs", nargs="+", metavar="FOLDER",
@@ -56,6 +56,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     exclude.add_argument("--include", action="store_true", help="undo: include the runs again")
     upgrade = sub.add_parser("upgrade", help="migrate the schema to the newest revision")
     add_db(upgrade)
+    rekey = sub.add_parser("rekey", help="key every stored run by today's identity rules "
+                                         "(after an upgrade whose changelog says keys changed)")
+    add_db(rekey)
+    rekey.add_argument("--dry-run", action="store_true",
+                       help="count the runs whose key would change; write nothing")
     page = sub.add_parser("page", help="one self-contained HTML page: configurations, their "
                                        "history charts with intervals, the changes found")
     add_db(page)
@@ -90,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
             return 0
         if args.what == "page":
             return _page(store, args)
+        if args.what == "rekey":
+            return _rekey(store, args.dry_run)
         print(f"{store.shown}: schema at the newest revision", file=sys.stderr)
         return 0
     finally:
@@ -127,6 +134,27 @@ def _ingest(store: Any, inputs: list[str]) -> int:
         print("error: dlbs db ingest stored nothing: every input was unreadable or refused "
               "(the warnings above say why)", file=sys.stderr)
         return 1
+    return 0
+
+
+def _rekey(store: Any, dry_run: bool) -> int:
+    def progress(done: int, total: int) -> None:
+        if sys.stderr.isatty() or done == total:
+            print(f"\rrekey: {done}/{total} runs read", end="" if done < total else "\n",
+                  file=sys.stderr, flush=True)
+
+    found = store.rekey(dry_run=dry_run, progress=progress)
+    if not found.changed:
+        print(f"{store.shown}: every one of {found.runs} run(s) is keyed by today's rules; "
+              "nothing changed", file=sys.stderr)
+        return 0
+    verb = "would change" if dry_run else "changed"
+    series = (f"{found.series_before} series" if dry_run else
+              f"series {found.series_before} -> {found.series_after}")
+    print(f"{store.shown}: {found.runs} run(s) read; {verb} the keyed columns of "
+          f"{found.changed} ({found.keys_changed} to another series); {series}"
+          + ("; run again without --dry-run to write them" if dry_run else ""),
+          file=sys.stderr)
     return 0
 
 

@@ -32,6 +32,7 @@ from dlbs.db import ingest, upgrade
 from dlbs.db.connection import Database, read_only_file, retrying
 from dlbs.db.ingest import IngestResult
 from dlbs.db.queries import Queries, RunRecord
+from dlbs.db.rekey import Rekey, RekeyResult
 from dlbs.db.summary import Summary
 from dlbs.db.url import DatabaseError, check_persistent, resolve, shown
 from dlbs.db.writes import Writes
@@ -87,6 +88,11 @@ class Store:
     def compact(self) -> None:
         """:func:`dlbs.db.upgrade.compact`."""
         upgrade.compact(self.db)
+
+    def rekey(self, dry_run: bool = False,
+              progress: Callable[[int, int], None] | None = None) -> RekeyResult:
+        """:meth:`dlbs.db.rekey.Rekey.run`."""
+        return Rekey(self.db).run(dry_run, progress)
 
     # -- writing (dlbs.db.writes, dlbs.db.ingest) ------------------------------------------
     def store_facts(self, facts: Mapping[str, Any], source: str | None = None) -> bool:
