@@ -28,6 +28,10 @@ IGNORED_DEFINITION_KEYS = ("val_regex", "val_regexp", "var_domain")
 #: The accepted range of a number (``"min": 1, "max": 2147483647``), declared in the default
 #: configs only and checked by ``validate`` and ``run`` (``dlbs.cli.param_ranges``), not here.
 RANGE_KEYS = ("min", "max")
+#: What else a default config declares of a parameter, for the catalogue
+#: (``dlbs.params.catalogue``) and not for merging: its group, roles, benchmark flag, fact type
+#: and label. Accepted in the default configs only, like the range.
+CATALOGUE_KEYS = ("group", "roles", "flag", "fact_type", "label")
 _EXTENSION_KEYS = ("condition", "parameters", "cases")
 _SCALARS = (str, int, float, bool, type(None))
 
@@ -154,6 +158,8 @@ def _set_definition(config: Config, origin: str, name: str, definition: Mapping,
     for key in definition:
         if default and key in RANGE_KEYS:
             _check_bound(origin, name, key, definition[key])
+        elif default and key in CATALOGUE_KEYS:
+            continue
         elif key not in _DEFINITION_KEYS and key not in IGNORED_DEFINITION_KEYS:
             raise ConfigError(f"{origin}: parameter '{name}': unknown key '{key}' in its "
                               f"definition; allowed keys: {', '.join(_DEFINITION_KEYS)} (and "

@@ -1,0 +1,258 @@
+"""The parameter catalogue: what each parameter is, declared once, beside its type and default
+in ``config/*.json`` (issue 57), read into frozen records; every table of parameter names the
+rest of dlbs reads is computed here from the records' roles.
+
+A declaration holds, besides ``val``, ``type``, ``desc`` (and a range or domain):
+
+- ``group``: the part of a run it sets (``model``, ``measure``, ``placement``, ``data``,
+  ``container``, ``runtime``, ``serving``, ``slurm``, ``sweep``...).
+- ``roles``: ``id`` (``"hashed"``, ``"excluded"`` or ``{"when_not": OFF}``: hashed into
+  ``exp.id`` only when not its off value, for parameters added after ids were published);
+  ``identity`` (its place in the database's original comparability key, the order stored keys
+  were made of); ``key_when_not`` (an identity field added later: ``off`` values, its
+  ``order``, when it means something: ``only_when``, ``training_only``,
+  ``under_parallelism``, and ``why`` it is keyed); ``report_off`` (values a report reads as not logged);
+  ``serving_config`` (a serving run's configuration); ``not_identity`` (why it is not);
+  ``bookkeeping``.
+- ``flag``: the benchmark's (or, with ``"program": "loadgen"``, the load client's) flag, its
+  ``order`` on the command line and ``when`` it is passed (``given``, ``real_data``,
+  ``nonzero``, ``not_default``, ``max_batch``, ``computed``; the load client's ``always``,
+  ``given``, ``true``, ``searching``, ``changed``). A flag passed only away from the
+  program's default has that default as the parameter's ``val`` (a contract test reads the
+  programs' parsers).
+
+Pure and standard-library only (the engine imports it): it reads the project's own
+declarations once (cached) and never the environment. The facts a run logs that are no
+parameter (``hw.*``, ``device_model``...) are declared where they are read
+(``dlbs.params.identity``).
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+#: The default configs: ``<project root>/config`` (``dlbs.config.default_config_dir``).
+CONFIG_DIR = Path(__file__).resolve().parent.parent.parent / "config"
+#: How a parameter enters ``exp.id``.
+ID_ROLES = ("hashed", "excluded", "when_not")
+#: When the benchmark's flags and the load client's are passed.
+FLAG_WHEN = {"benchmark": ("given", "real_data", "nonzero", "not_default", "max_batch",
+                           "computed"),
+             "loadgen": ("always", "given", "true", "searching", "changed")}
+#: The ``when`` of a flag that is passed only when the value is not the program's default.
+WHEN_NOT_DEFAULT = ("not_default", "changed")
+
+
+class CatalogueError(ValueError):
+    """A declaration of ``config/*.json`` that the catalogue cannot read (a project bug)."""
+
+
+@dataclass(frozen=True)
+class KeyRole:
+    """An identity field added after runs were stored: keyed only away from its ``off``
+    values (so older runs keep their keys), in the ``order`` of the table it joined."""
+
+    off: tuple[Any, ...]
+    order: int
+    only_when: tuple[str, Any] | None = None
+    training_only: bool = False
+    under_parallelism: str | None = None
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Roles:
+    """What a parameter is to ``exp.id``, to a run's identity, and to its bookkeeping."""
+
+    id: str
+    id_off: Any = None
+    identity: int | None = None
+    report_off: tuple[Any, ...] = ()
+    key_when_not: KeyRole | None = None
+    serving_config: bool = False
+    not_identity: str | None = None
+    bookkeeping: bool = False
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A command-line flag a parameter becomes, and when it is passed."""
+
+    name: str
+    when: str
+    order: int
+    program: str = "benchmark"
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One parameter of the catalogue."""
+
+    name: str
+    group: str
+    default: Any
+    roles: Roles
+    flag: Flag | None = None
+
+
+@cache
+def parameters() -> dict[str, Parameter]:
+    """Every declared parameter, in the order of the default configs (file name, then
+    declaration order), read once."""
+    out: dict[str, Parameter] = {}
+    for path in sorted(CONFIG_DIR.glob("*.json"), key=lambda p: p.name):
+        declared = json.loads(path.read_text(encoding="utf-8")).get("parameters", {})
+        out.update((name, _parameter(path.name, name, raw)) for name, raw in declared.items())
+    return out
+
+
+def _parameter(origin: str, name: str, raw: Mapping[str, Any]) -> Parameter:
+    where = f"{origin}: parameter '{name}'"
+    if not isinstance(raw.get("group"), str) or not isinstance(raw.get("roles"), dict):
+        raise CatalogueError(f"{where}: declare its 'group' and its 'roles' (dlbs.params.catalogue)")
+    flag = raw.get("flag")
+    if flag is not None and flag.get("when") in WHEN_NOT_DEFAULT and _computed(raw.get("val")):
+        raise CatalogueError(f"{where}: a flag passed when not the default needs a plain 'val'")
+    return Parameter(name, raw["group"], raw.get("val"), _roles(where, raw["roles"]),
+                     None if flag is None else _flag(where, flag))
+
+
+def _computed(value: Any) -> bool:
+    """Whether a declared value is computed at expansion (``$(...)$``, ``${...}``)."""
+    return isinstance(value, str) and ("$(" in value or "${" in value)
+
+
+def _roles(where: str, raw: Mapping[str, Any]) -> Roles:
+    id_role = raw.get("id")
+    id_off = None
+    if isinstance(id_role, dict) and set(id_role) == {"when_not"}:
+        id_role, id_off = "when_not", id_role["when_not"]
+    if id_role not in ID_ROLES:
+        raise CatalogueError(f"{where}: roles.id must be one of 'hashed', 'excluded' or "
+                             f"{{\"when_not\": OFF}}, not {id_role!r}")
+    key = raw.get("key_when_not")
+    return Roles(id=id_role, id_off=id_off, identity=raw.get("identity"),
+                 report_off=tuple(raw.get("report_off", ())),
+                 key_when_not=None if key is None else _key_role(key),
+                 serving_config=bool(raw.get("serving_config")),
+                 not_identity=raw.get("not_identity"), bookkeeping=bool(raw.get("bookkeeping")))
+
+
+def _key_role(raw: Mapping[str, Any]) -> KeyRole:
+    only = raw.get("only_when")
+    return KeyRole(off=tuple(raw["off"]), order=raw["order"],
+                   only_when=None if only is None else (only[0], only[1]),
+                   training_only=bool(raw.get("training_only")),
+                   under_parallelism=raw.get("under_parallelism"), why=raw.get("why", ""))
+
+
+def _flag(where: str, raw: Mapping[str, Any]) -> Flag:
+    program = raw.get("program", "benchmark")
+    if raw.get("when") not in FLAG_WHEN.get(program, ()):
+        raise CatalogueError(f"{where}: flag.when {raw.get('when')!r} is none of "
+                             f"{FLAG_WHEN.get(program, ())} (program {program!r})")
+    return Flag(raw["name"], raw["when"], raw["order"], program)
+
+
+def with_role(test: Any) -> list[Parameter]:
+    """The parameters whose roles pass ``test`` (a function of :class:`Roles`), in catalogue
+    order."""
+    return [p for p in parameters().values() if test(p.roles)]
+
+
+def ordered(places: Mapping[str, int], what: str) -> tuple[str, ...]:
+    """The names of ``places`` (name -> place 1, 2, ...) in their places; every place taken
+    once."""
+    names = sorted(places, key=places.__getitem__)
+    if sorted(places.values()) != list(range(1, len(places) + 1)):
+        raise CatalogueError(f"the places of {what} are not 1..{len(places)}: {places}")
+    return tuple(names)
+
+
+# --- the tables, as functions of the roles ------------------------------------------------
+
+
+def identity_places() -> dict[str, int]:
+    """Parameter -> its place in the database's original comparability key."""
+    return {p.name: p.roles.identity for p in with_role(lambda r: r.identity is not None)}
+
+
+def key_roles() -> dict[str, KeyRole]:
+    """The identity fields added later (``roles.key_when_not``), in their table's order."""
+    found = {p.name: p.roles.key_when_not for p in with_role(lambda r: r.key_when_not)}
+    order = ordered({name: role.order for name, role in found.items()}, "key_when_not")
+    return {name: found[name] for name in order}  # type: ignore[misc]
+
+
+def added_when_not() -> dict[str, tuple[Any, ...]]:
+    """Identity field added later -> the values every earlier run had (not keyed)."""
+    return {name: role.off for name, role in key_roles().items()}
+
+
+def only_when() -> dict[str, tuple[str, Any]]:
+    """Added identity field -> the (fact, value) without which it is not keyed."""
+    return {name: role.only_when for name, role in key_roles().items() if role.only_when}
+
+
+def training_only() -> tuple[str, ...]:
+    """Added identity fields that mean something in training only."""
+    return tuple(name for name, role in key_roles().items() if role.training_only)
+
+
+def under_parallelism() -> dict[str, str]:
+    """Added identity field -> the one parallelism it means something under."""
+    return {name: role.under_parallelism for name, role in key_roles().items()
+            if role.under_parallelism}
+
+
+def report_off_values() -> dict[str, tuple[Any, ...]]:
+    """Identity field -> values a report reads as not logged."""
+    return {p.name: p.roles.report_off for p in with_role(lambda r: r.report_off)}
+
+
+def serving_config() -> tuple[str, ...]:
+    """A serving run's configuration, in catalogue order."""
+    return tuple(p.name for p in with_role(lambda r: r.serving_config))
+
+
+def not_identity() -> dict[str, str]:
+    """Parameter that is not identity -> why."""
+    return {p.name: str(p.roles.not_identity) for p in with_role(lambda r: r.not_identity)}
+
+
+def bookkeeping() -> frozenset[str]:
+    """Parameters that differ between runs by design (never listed nor named)."""
+    return frozenset(p.name for p in with_role(lambda r: r.bookkeeping))
+
+
+def id_excluded() -> frozenset[str]:
+    """Parameters never hashed into ``exp.id``."""
+    return frozenset(p.name for p in with_role(lambda r: r.id == "excluded"))
+
+
+def id_when_not() -> dict[str, Any]:
+    """Parameter -> the "off" value at which it stays out of ``exp.id``."""
+    return {p.name: p.roles.id_off for p in with_role(lambda r: r.id == "when_not")}
+
+
+def flags(program: str = "benchmark", when: Iterable[str] | None = None) -> tuple[tuple[Flag, str], ...]:
+    """(flag, parameter) pairs of ``program``, in command-line order (``when``: only those
+    passed so)."""
+    chosen = set(FLAG_WHEN[program] if when is None else when)
+    found = {p.name: p.flag for p in parameters().values()
+             if p.flag is not None and p.flag.program == program and p.flag.when in chosen}
+    order = ordered({name: flag.order for name, flag in found.items()}, f"{program} flags") \
+        if when is None else sorted(found, key=lambda name: found[name].order)  # type: ignore[union-attr]
+    return tuple((found[name], name) for name in order)  # type: ignore[misc]
+
+
+def groups() -> dict[str, tuple[str, ...]]:
+    """Group -> its parameters, in catalogue order."""
+    out: dict[str, list[str]] = {}
+    for p in parameters().values():
+        out.setdefault(p.group, []).append(p.name)
+    return {group: tuple(names) for group, names in out.items()}
