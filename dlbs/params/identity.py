@@ -20,8 +20,10 @@ Every fact of a run is one of:
   plumbing: different between any two runs by design, never listed nor named.
 
 Anything else (``hw.*``, a setting named nowhere here) is neither identity nor bookkeeping: a
-comparison lists it, no grouping reads it. Pure: facts in, values out; the standard library and
-``dlbs.experiment.values`` only.
+comparison lists it, no grouping reads it. The roles of parameters are declared once, in
+config/*.json (``dlbs.params.catalogue``); the facts that are no parameter are declared here.
+Pure: facts in, values out; the standard library, ``dlbs.experiment.values`` and the
+catalogue only.
 """
 from __future__ import annotations
 
@@ -29,71 +31,46 @@ from collections.abc import Mapping
 from typing import Any
 
 from dlbs.experiment.values import as_bool
+from dlbs.params import catalogue
 
+#: The identity facts a run logs that are no parameter, with their places in the key (the
+#: parameters' places are their ``roles.identity`` in config/*.json: ``dlbs.params.catalogue``).
+LOGGED_IDENTITY: dict[str, int] = {
+    "device_model": 6, "exp.world_size": 8, "host_class": 10, "exp.framework_version": 12,
+    "hw.nvidia_driver": 13, "hw.cuda_version": 14, "hw.cudnn_version": 15,
+    "container_image": 16, "exp.model_config": 17, "exp.num_threads": 19,
+    "exp.input_shape": 21}
 #: Identity fields every run's key holds (a run without one has None for it). Three are derived
 #: from facts (:data:`DERIVED`). This is the database's original comparability key: its order
 #: and content are what stored keys were made of.
-IDENTITY_FIELDS: tuple[str, ...] = (
-    "exp.model", "exp.phase", "exp.dtype", "exp.replica_batch", "exp.device_type",
-    "device_model", "exp.num_replicas", "exp.world_size", "exp.num_nodes", "host_class",
-    "exp.framework", "exp.framework_version", "hw.nvidia_driver", "hw.cuda_version",
-    "hw.cudnn_version", "container_image", "exp.model_config", "exp.seq_len",
-    "exp.num_threads", "exp.data", "exp.input_shape",
-)
-#: Identity fields added after runs were stored: in a run's key only when the run logged a value
-#: other than the ones every earlier run had (so the keys of runs stored before stay as they
-#: were; a report reads those values as not logged). ``auto`` is the plan's exp.optimizer, which
-#: the benchmark replaces in training by the one it ran. ``exp.generate`` and the ``pytorch.*``
-#: switches joined in issue 57: the reports kept them apart, the database merged them.
-ADDED_WHEN_NOT: dict[str, tuple[Any, ...]] = {
-    "exp.parallelism": ("ddp",), "exp.dp_shard": (0,), "exp.tp_degree": (0,),
-    "exp.optimizer": ("sgd", "auto"),
-    "exp.activation_checkpointing": ("none",),
-    # a serving run that asked for every token: keyed apart only then, so the histories of
-    # runs logged before the parameter existed go on
-    "serve.ignore_eos": (False,),
-    "exp.generate": (0,),
-    "pytorch.compile": (False,), "pytorch.channels_last": (False,),
-    "pytorch.cudnn_benchmark": (True,), "pytorch.cudnn_fastest": (False,),
-    "pytorch.data_loader_only": (False,),
-    # the batch a --batch_size max run found (the header's "max" is none): runs that found 48
-    # and 52 measured two batches, never one mean (only under ONLY_WHEN's condition)
-    "exp.effective_batch": ("max",),
-    # how a real data set is read (only under ONLY_WHEN's condition: a synthetic run reads
-    # none): 0 and 2 loader processes are two input pipelines, never one mean (a review found
-    # 1,816 and 1,339 samples/s pooled into one cell)
-    "pytorch.num_loader_threads": (4,), "pytorch.data_backend": ("caffe_lmdb",),
-    "pytorch.data_shuffle": (False,),
-    # the order a serving run sends its data set's prompts in (vllm: vllm bench serve's)
-    "serve.dataset_order": ("random",),
-}
+IDENTITY_FIELDS: tuple[str, ...] = catalogue.ordered(
+    {**catalogue.identity_places(), **LOGGED_IDENTITY}, "the identity fields")
+#: Identity fields added after runs were stored (``roles.key_when_not``): in a run's key only
+#: when the run logged a value other than the ones every earlier run had (so the keys of runs
+#: stored before stay as they were; a report reads those values as not logged). ``auto`` is
+#: the plan's exp.optimizer, which the benchmark replaces in training by the one it ran.
+#: ``exp.generate`` and the ``pytorch.*`` switches joined in issue 57: the reports kept them
+#: apart, the database merged them.
+ADDED_WHEN_NOT: dict[str, tuple[Any, ...]] = catalogue.added_when_not()
 #: Fields of :data:`ADDED_WHEN_NOT` keyed only when another fact has a value: the effective
 #: batch says more than the replica batch and the replicas only when the batch was searched.
-ONLY_WHEN: dict[str, tuple[str, Any]] = {
-    "exp.effective_batch": ("exp.replica_batch", "max"),
-    "pytorch.num_loader_threads": ("exp.data", "real"),
-    "pytorch.data_backend": ("exp.data", "real"),
-    "pytorch.data_shuffle": ("exp.data", "real")}
+ONLY_WHEN: dict[str, tuple[str, Any]] = catalogue.only_when()
 #: Those that mean something in training only: an inference run's log carries the plan's
 #: value, which changed nothing it measured.
-TRAINING_ONLY: tuple[str, ...] = ("exp.optimizer", "exp.activation_checkpointing")
+TRAINING_ONLY: tuple[str, ...] = catalogue.training_only()
 #: Those that mean something under one parallelism only (a sweep over exp.parallelism logs
 #: the plan's tensor-parallel group in its ddp runs too, where the benchmark ignores it).
-UNDER_PARALLELISM: dict[str, str] = {"exp.tp_degree": "fsdp_tp"}
+UNDER_PARALLELISM: dict[str, str] = catalogue.under_parallelism()
 #: Identity values a report reads as not logged besides :data:`ADDED_WHEN_NOT`'s: an image
 #: model's ``exp.seq_len`` 0 is no sequence length. (The database keeps 0 apart from a log
 #: without the fact: the one disagreement left, see docs/database.md, "Changelog".)
-REPORT_OFF_VALUES: dict[str, tuple[Any, ...]] = {"exp.seq_len": (0,)}
+REPORT_OFF_VALUES: dict[str, tuple[Any, ...]] = catalogue.report_off_values()
 
 #: A serving run's configuration (``exp.phase=serve``): the served model and the load offered.
 #: Runs that differ in one of these are different experiments (the database keys them apart,
 #: reports never average them). Not where the server listened, nor the arrivals' seed, nor how
 #: closely a capacity search was asked to look.
-SERVE_CONFIG_FACTS: tuple[str, ...] = (
-    "serve.model", "serve.api", "serve.request_rate", "serve.concurrency", "serve.arrivals",
-    "serve.burstiness", "serve.ramp_up", "serve.num_requests", "serve.duration",
-    "serve.warmup_requests", "serve.prompt_len", "serve.output_len", "serve.dataset",
-    "serve.slo_ttft_ms", "serve.slo_tpot_ms", "serve.search", "serve.slo_percentile")
+SERVE_CONFIG_FACTS: tuple[str, ...] = catalogue.serving_config()
 #: Configuration switches a run logs (a plan may give one as true, 1 or "true"): read as
 #: booleans wherever they key or name a run, absent as off (a run logged before it existed).
 SWITCH_FACTS = frozenset({"serve.ignore_eos"})
@@ -120,23 +97,9 @@ AXIS_IMPLIES: dict[str, str] = {"exp.docker_image": "container_image",
 SERIES_AXES: tuple[str, ...] = ("exp.code_version", "date")
 CODE_VERSION = "exp.code_version"
 
-#: Settings that are not identity, and why (a report used to key these; issue 57).
-NOT_IDENTITY: dict[str, str] = {
-    "exp.num_batches": "how long the figure is measured, not what: its interval says it",
-    "exp.num_warmup_batches": "the warm-up before the timed window; the window's own "
-                              "steady-state test (results.steady_state) judges it",
-    "exp.target_precision": "when an adaptive run stops, not what it measures",
-    "exp.max_time": "when an adaptive run stops, not what it measures",
-    "exp.gpus": "which GPU indices: the count is exp.num_replicas, the model device_model",
-    "exp.cpu_threads": "the threads asked for; exp.num_threads is what ran",
-    "exp.docker": "container_image holds it (the image only when the run was in one)",
-    "exp.docker_image": "container_image holds it (a bare-metal run carries the default)",
-    "pytorch.seed": "the random values, not the speed",
-    "pytorch.docker_image": "container_image holds it",
-    "exp.data_dir": "where the data set lies: exp.data says real or synthetic, the input shape "
-                    "and the loader settings how it is read (the same set in two places is one)",
-    "pytorch.data_dir": "exp.data_dir holds it",
-}
+#: Settings that are not identity, and why (``roles.not_identity``; a report used to key these,
+#: issue 57).
+NOT_IDENTITY: dict[str, str] = catalogue.not_identity()
 #: Keys that differ between runs by design, whatever they measure: a run's place in the sweep
 #: (repeat index, round position, the sweep's random-order seed), its names and paths (id, log
 #: file, log folder), its clock (start/end times), its status and messages, the plumbing of a
@@ -144,16 +107,14 @@ NOT_IDENTITY: dict[str, str] = {
 #: paths), the raw outputs of ``exp.sys_info``'s tools (live state: free memory,
 #: temperatures; the facts drawn from them, ``hw.cpu_model``..., stay), and the model's title
 #: (it follows exp.model). Never listed by ``report --compare``, never named on a progress line.
-BOOKKEEPING: frozenset[str] = frozenset({
-    "exp.repeat_index", "exp.round_position", "exp.order_seed", "exp.id", "exp.log_file",
-    "exp.log_file_written", "exp.log_dir", "exp.repeat_suffix", "exp.start_time",
-    "exp.end_time", "exp.runner_start_time", "exp.runner_end_time", "exp.status",
-    "exp.status_msg", "exp.warnings", "exp.runner_warnings", "exp.model_title",
-    "pytorch.args", "pytorch.env", "pytorch.launcher", "pytorch.docker_args",
-    "pytorch.distributed_rank", "pytorch.distributed_rendezvous",
+#: The parameters among them say so (``roles.bookkeeping``); these are the facts a run logs.
+LOGGED_BOOKKEEPING: frozenset[str] = frozenset({
+    "exp.log_file_written", "exp.start_time", "exp.end_time", "exp.runner_start_time",
+    "exp.runner_end_time", "exp.warnings", "exp.runner_warnings", "exp.model_title",
     "pytorch.__master_addr", "pytorch.__master_port",
     "hw.inxi", "hw.cpuinfo", "hw.meminfo", "hw.lscpu", "hw.nvidiasmi", "hw.dmi",
 })
+BOOKKEEPING: frozenset[str] = catalogue.bookkeeping() | LOGGED_BOOKKEEPING
 #: Bookkeeping that ``exp.id`` hashes all the same, as it did before this module (ids stay):
 #: a node's rank names its log when it is not 0; a plan's own model title is hashed as given.
 HASHED_IN_ID: frozenset[str] = frozenset({"pytorch.distributed_rank", "exp.model_title"})
