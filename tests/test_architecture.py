@@ -1,8 +1,9 @@
 """The design's dependency boundaries (STYLE.md), checked on the source with ``ast``.
 
-- ``dlbs/engine`` is pure: it imports only the standard library, ``dlbs.errors`` and ``regex``
-  (a pure computation library: user regular expressions with a timeout), and it never
-  touches files, the environment, processes or stdout.
+- ``dlbs/engine`` is pure: it imports only the standard library, ``dlbs.errors``, ``regex``
+  (a pure computation library: user regular expressions with a timeout) and the parameter
+  catalogue (``dlbs.params.catalogue``: the project's own declarations, standard library only),
+  and it never touches files, the environment, processes or stdout.
 - ``pytorch_benchmarks`` never imports ``dlbs`` (it runs in containers that only have torch).
 - ``benchstats`` (the statistics of both programs) imports only the standard library and numpy;
   ``dlbs`` and the benchmark both may import it and ``safeio``, and ``dlbs`` takes from the
@@ -27,6 +28,9 @@ IMPURE_CALLS = {"open", "print", "input", "exec", "eval", "compile", "__import__
 #: Third-party packages the engine may import: ``regex`` (in ``bounded_re`` only) matches user
 #: regular expressions with a timeout; it is a pure computation library, no I/O (issue 10).
 ENGINE_THIRD_PARTY = {"regex"}
+#: The one module of dlbs outside the engine that the engine reads: the parameter catalogue,
+#: which imports the standard library alone (issue 57).
+CATALOGUE = "dlbs.params.catalogue"
 
 
 def _imports(path: Path) -> list[str]:
@@ -49,10 +53,17 @@ def test_engine_imports_only_stdlib_and_errors(path: Path) -> None:
     for name in _imports(path):
         top = name.split(".")[0]
         if top == "dlbs":
-            assert name == "dlbs.errors" or name.startswith("dlbs.engine"), f"{path}: {name}"
+            assert name in ("dlbs.errors", CATALOGUE) or name.startswith("dlbs.engine"), \
+                f"{path}: {name}"
         else:
             allowed = (top in STDLIB and top not in IMPURE_MODULES) or top in ENGINE_THIRD_PARTY
             assert allowed, f"{path} imports {name}"
+
+
+def test_the_catalogue_imports_only_the_standard_library() -> None:
+    path = ROOT / (CATALOGUE.replace(".", "/") + ".py")
+    for name in _imports(path):
+        assert name.split(".")[0] in STDLIB, f"{path} imports {name}"
 
 
 @pytest.mark.parametrize("path", _py_files("dlbs/engine"), ids=lambda p: p.name)

@@ -21,18 +21,13 @@ from typing import Any
 from dlbs.engine.casts import Rule, build_rules
 from dlbs.engine.model import CAPTURE_PREFIX, ParamSpec, shown
 from dlbs.engine.resolver import ID_PARAM, Resolver, is_auto_id
-from dlbs.engine.rounds import (
-    INTERLEAVE,
-    ORDER_SEED,
-    ROUND_POSITION,
-    UNPLACED,
-    Rounds,
-    round_position,
-)
+from dlbs.engine.rounds import ROUND_POSITION, UNPLACED, Rounds, round_position
 from dlbs.errors import ExpansionError
+from dlbs.params.catalogue import groups, id_excluded, id_when_not
 
 #: Parameters left out of the ``exp.id`` hash (besides ``sys.*``, captures and the parameters
-#: that depend on ``exp.id``).
+#: that depend on ``exp.id``): those config/*.json declares with ``"roles": {"id": "excluded"}``
+#: (``dlbs.params.catalogue``).
 #: Repeats of one experiment share its id (and raising ``exp.repeat`` keeps the earlier runs'
 #: log names), so ``exp.repeat``, ``exp.repeat_index`` and ``exp.repeat_suffix`` (the end of the
 #: default log name, derived from them) are left out too, and so is the order of the runs
@@ -45,64 +40,16 @@ from dlbs.errors import ExpansionError
 #: it waits there (``pytorch.distributed_rendezvous``, ``exp.rendezvous_timeout``: another port
 #: is the same experiment; the node's rank, which names its log, is hashed when it is not 0).
 #: So are ``exp.status_msg`` (a note on ``exp.status``) and DLBS's launch plumbing, which dlbs
-#: declares so that DLBS's configs and plans resolve but never uses (``UNUSED_DLBS_PARAMETERS``).
-UNUSED_DLBS_PARAMETERS = frozenset({
-    "pytorch.launcher", "pytorch.env", "pytorch.args", "pytorch.docker_args",
-    "runtime.EXPORT_CUDA_VISIBLE_DEVICES", "runtime.EXPORT_CUDA_CACHE_PATH", "runtime.cuda_cache",
-    "monitor.launcher", "monitor.pid_folder", "monitor.backend_pid_folder", "monitor.timeseries",
-    "exp.use_tensor_core", "exp.model_opts",
-})
-ID_EXCLUDED = frozenset({"exp.id", "exp.log_dir", "exp.log_file", "exp.status", "exp.rerun",
-                         "exp.repeat", "exp.repeat_index", "exp.repeat_suffix",
-                         INTERLEAVE, ORDER_SEED, ROUND_POSITION,
-                         "exp.ignore_past_errors", "exp.sys_info", "slurm.time", "slurm.max_jobs",
-                         "slurm.master_port", "slurm.gpus_per_node",
-                         "slurm.requeue", "slurm.queue_timeout", "slurm.array",
-                         "slurm.signal",
-                         "pytorch.distributed_rendezvous", "exp.rendezvous_timeout",
-                         "exp.status_msg",
-                         *UNUSED_DLBS_PARAMETERS})
-#: Parameters added after ``exp.id`` was first published, with their "off" value: each enters
-#: the hash only when it has another value, so an experiment that does not use them keeps the
-#: id, and the log file, it had before they existed (``exp.rerun`` resumes sweeps started by
-#: older versions; ``tests/engine/test_expand.py`` pins a default experiment's id).
-ID_WHEN_NOT: dict[str, object] = {
-    "exp.target_precision": 0, "exp.max_time": 0, "exp.cpu_threads": 0,
-    "exp.max_batch_time": 600,
-    "exp.scheduler": "local", "pytorch.distributed_rank": 0,
-    "slurm.partition": "", "slurm.account": "", "slurm.qos": "", "slurm.cpus_per_task": 0,
-    "slurm.mem": "", "slurm.exclusive": True, "slurm.extra_args": "",
-    "exp.seq_len": 0, "exp.generate": 0, "exp.peak_tflops": 0, "exp.profile": "",
-    "exp.parallelism": "ddp", "exp.dp_shard": 0, "exp.tp_degree": 0,
-    "exp.device_memory_gb": 0.0,
-    "exp.optimizer": "auto",
-    "exp.activation_checkpointing": "none",
-    "exp.check_numerics": False,
-    "pytorch.model_config": "", "pytorch.host_libpath": "", "pytorch.host_python_path": "",
-    # DLBS's labels, declared later: they go into the log as given.
-    "exp.framework_title": "PyTorch", "exp.framework_family": "pytorch", "exp.framework_ver": "",
-    "exp.framework_commit": "", "exp.proj": "", "exp.node_id": "", "exp.node_nic": "",
-    "exp.device_title": "", "exp.cuda": "", "exp.cudnn": "", "exp.data_store": "",
-    # Container runtimes beside Docker (docs/containers.md).
-    "exp.container_runtime": "docker", "exp.container_launcher": "",
-    # GPU-centre sbatch options (docs/slurm.md, "GPU centre").
-    "slurm.gres": "", "slurm.gpus_per_task": 0, "slurm.cpus_per_gpu": 0, "slurm.mem_per_gpu": "",
-    "slurm.constraint": "", "slurm.reservation": "", "slurm.licenses": "",
-    # The results database's axis (docs/database.md).
-    "exp.code_version": "",
-    # The serving workload (exp.phase=serve, docs/serving.md).
-    "serve.endpoint": "", "serve.model": "", "serve.api": "completions", "serve.request_rate":
-    0.0, "serve.concurrency": 0, "serve.arrivals": "poisson", "serve.burstiness": 1.0,
-    "serve.ramp_up": 0.0, "serve.num_requests": 100, "serve.duration": 0.0,
-    "serve.warmup_requests": 0, "serve.prompt_len": "64", "serve.output_len": "64",
-    "serve.dataset": "", "serve.slo_ttft_ms": 0.0, "serve.slo_tpot_ms": 0.0, "serve.seed": 0,
-    "serve.timeout": 600.0, "serve.ignore_eos": False, "serve.search": "none",
-    "serve.slo_percentile": 90.0,
-    "serve.search_trials": 3, "serve.search_tolerance": 0.03, "serve.search_max_steps": 8,
-    "serve.search_max_seconds": 3600.0, "serve.stop_at_saturation": False,
-    "serve.search_lead_in": 200, "serve.dataset_order": "random",
-    "serve.metrics_interval": 1.0,
-}
+#: declares so that DLBS's configs and plans resolve but never uses (``UNUSED_DLBS_PARAMETERS``,
+#: the group ``dlbs_unused``).
+UNUSED_DLBS_PARAMETERS = frozenset(groups()["dlbs_unused"])
+ID_EXCLUDED = id_excluded()
+#: Parameters added after ``exp.id`` was first published, with their "off" value (config/*.json:
+#: ``"roles": {"id": {"when_not": OFF}}``): each enters the hash only when it has another
+#: value, so an experiment that does not use them keeps the id, and the log file, it had before
+#: they existed (``exp.rerun`` resumes sweeps started by older versions;
+#: ``tests/engine/test_expand.py`` pins a default experiment's id).
+ID_WHEN_NOT: dict[str, object] = id_when_not()
 #: The names above (kept for readers of the older name).
 ID_WHEN_NONZERO = frozenset(ID_WHEN_NOT)
 REPEAT, REPEAT_INDEX = "exp.repeat", "exp.repeat_index"
