@@ -13,73 +13,52 @@ from typing import Any
 from dlbs.experiment import Experiment, ExperimentLike
 from dlbs.experiment.values import as_arg, as_bool
 from dlbs.launchers.command import Command
+from dlbs.params import catalogue
 
-#: (flag, parameter) pairs passed through as they are.
-FLAG_PARAMS: tuple[tuple[str, str], ...] = (
-    ("--model", "exp.model"),
-    ("--batch_size", "exp.replica_batch"),
-    ("--num_batches", "exp.num_batches"),
-    ("--num_warmup_batches", "exp.num_warmup_batches"),
-    ("--dtype", "exp.dtype"),
-    ("--data", "exp.data"),
-    ("--data_backend", "pytorch.data_backend"),
-    ("--data_shuffle", "pytorch.data_shuffle"),
-    ("--num_loader_threads", "pytorch.num_loader_threads"),
-    ("--cudnn_benchmark", "pytorch.cudnn_benchmark"),
-    ("--cudnn_fastest", "pytorch.cudnn_fastest"),
-    ("--data_loader_only", "pytorch.data_loader_only"),
-    ("--channels_last", "pytorch.channels_last"),
-    ("--compile", "pytorch.compile"),
-    ("--seed", "pytorch.seed"),
-)
+
+def pairs(program: str, when: tuple[str, ...] | None = None) -> tuple[tuple[str, str], ...]:
+    """(flag, parameter) pairs of ``program`` passed ``when`` so, in command-line order."""
+    return tuple((flag.name, name) for flag, name in catalogue.flags(program, when))
+
+
+#: (flag, parameter) pairs passed through as they are (config/*.json: ``flag.when`` given or
+#: real_data; ``dlbs.params.catalogue``).
+FLAG_PARAMS: tuple[tuple[str, str], ...] = pairs("benchmark", ("given", "real_data"))
 
 #: (flag, parameter) pairs passed only when the value is non-zero or non-empty (the benchmark's
 #: own default), so launch scripts of experiments that do not use them stay as they were.
-NONZERO_FLAG_PARAMS: tuple[tuple[str, str], ...] = (
-    ("--target_precision", "exp.target_precision"),
-    ("--max_time", "exp.max_time"),
-    ("--seq_len", "exp.seq_len"),
-    ("--generate", "exp.generate"),
-    ("--peak_tflops", "exp.peak_tflops"),
-    ("--profile", "exp.profile"),
-    ("--model_config", "pytorch.model_config"),
-)
+NONZERO_FLAG_PARAMS: tuple[tuple[str, str], ...] = pairs("benchmark", ("nonzero",))
 
 #: (flag, parameter, default) triples passed only when the value is not the benchmark's
-#: default, so launch scripts of experiments that keep it stay as they were.
-NOT_DEFAULT_FLAG_PARAMS: tuple[tuple[str, str, object], ...] = (
-    ("--parallelism", "exp.parallelism", "ddp"),
-    ("--dp_shard", "exp.dp_shard", 0),
-    ("--tp_degree", "exp.tp_degree", 0),
-    ("--device_memory_gb", "exp.device_memory_gb", 0.0),
-    ("--optimizer", "exp.optimizer", "auto"),
-    ("--activation_checkpointing", "exp.activation_checkpointing", "none"),
-    ("--check_numerics", "exp.check_numerics", False),
-)
+#: default (the parameter's own), so launch scripts of experiments that keep it stay as they
+#: were.
+NOT_DEFAULT_FLAG_PARAMS: tuple[tuple[str, str, object], ...] = tuple(
+    (flag, name, catalogue.parameters()[name].default)
+    for flag, name in pairs("benchmark", ("not_default",)))
+#: (flag, parameter) pairs passed only to a search for the largest batch, so other
+#: experiments' launch scripts stay as they were.
+MAX_BATCH_FLAG_PARAMS: tuple[tuple[str, str], ...] = pairs("benchmark", ("max_batch",))
 
 #: Flags that only concern a real data set (left out when ``exp.data`` is ``synthetic``).
-REAL_DATA_FLAGS = frozenset({"--data_backend", "--data_shuffle"})
+REAL_DATA_FLAGS = frozenset(flag for flag, _ in pairs("benchmark", ("real_data",)))
 
 SCRIPT = "pytorch_benchmarks/benchmarks.py"
 #: The serving workload's entry point (``exp.phase=serve``), beside the benchmark's package.
 SERVE_SCRIPT = "serving/loadgen.py"
-#: (flag, parameter) pairs of ``loadgen.py``: every ``serve.*`` parameter, passed as it is.
-SERVE_FLAG_PARAMS: tuple[tuple[str, str], ...] = tuple(
-    (f"--{name}", f"serve.{name}") for name in (
-        "endpoint", "model", "api", "request_rate", "concurrency", "arrivals", "burstiness",
-        "ramp_up", "num_requests", "duration", "warmup_requests", "prompt_len", "output_len",
-        "dataset", "slo_ttft_ms", "slo_tpot_ms", "seed", "timeout", "search", "slo_percentile",
-        "search_trials", "search_tolerance", "search_max_steps", "ignore_eos",
-        "search_max_seconds", "metrics_interval", "search_lead_in", "dataset_order"))
+#: (flag, parameter) pairs of ``loadgen.py``: every ``serve.*`` parameter it reads, passed as
+#: it is.
+SERVE_FLAG_PARAMS: tuple[tuple[str, str], ...] = pairs("loadgen")
 #: Switches passed only when on: the launch scripts of plans that leave them off stay as they
 #: were before the switch existed.
-SERVE_FLAGS_WHEN_TRUE = frozenset({"serve.ignore_eos"})
+SERVE_FLAGS_WHEN_TRUE = frozenset(name for _, name in pairs("loadgen", ("true",)))
 #: Passed only to a capacity search: the launch scripts of rate sweeps stay as they were.
-SERVE_FLAGS_WHEN_SEARCHING = frozenset({"serve.search_max_seconds", "serve.search_lead_in"})
-#: Passed only when not loadgen's default (given here): the launch scripts of plans that leave
-#: them alone stay as they were before the parameter existed.
-SERVE_FLAGS_WHEN_CHANGED: dict[str, object] = {"serve.metrics_interval": 1.0,
-                                               "serve.dataset_order": "random"}
+SERVE_FLAGS_WHEN_SEARCHING = frozenset(name for _, name in pairs("loadgen", ("searching",)))
+#: Passed only when not loadgen's default (the parameter's own): the launch scripts of plans
+#: that leave them alone stay as they were before the parameter existed.
+SERVE_FLAGS_WHEN_CHANGED: dict[str, object] = {
+    name: catalogue.parameters()[name].default for _, name in pairs("loadgen", ("changed",))}
+#: The one flag passed even when empty: an empty endpoint is refused by name.
+SERVE_FLAGS_ALWAYS = frozenset(name for _, name in pairs("loadgen", ("always",)))
 
 
 def num_replicas(exp: ExperimentLike) -> int:
@@ -131,7 +110,7 @@ def serve_flags(exp: ExperimentLike) -> list[str]:
         value = raw.get(name)
         if name == "serve.model" and not value:
             value = view.model  # '': the experiment's model
-        if name == "serve.endpoint":  # always: an empty one is refused by name
+        if name in SERVE_FLAGS_ALWAYS:  # always: an empty one is refused by name
             flags += [flag, as_arg(value or "")]
         elif name in SERVE_FLAGS_WHEN_SEARCHING:
             if value not in (None, "") and searches(raw):
@@ -153,9 +132,9 @@ def serve_flags(exp: ExperimentLike) -> list[str]:
 
 def changed(value: object, default: object) -> bool:
     """Whether a parameter's value differs from loadgen's default (numbers compared as
-    numbers: ``1`` is the default ``1.0``)."""
-    if isinstance(default, float):
-        return float(value) != default  # type: ignore[arg-type]
+    numbers: ``1.0`` is the default ``1``)."""
+    if isinstance(default, (int, float)) and not isinstance(default, bool):
+        return float(value) != float(default)  # type: ignore[arg-type]
     return str(value) != str(default)
 
 
@@ -190,8 +169,9 @@ def benchmark_flags(exp: ExperimentLike) -> list[str]:
             flags += [flag, as_arg(value)]
     # Only a search for the largest batch gets its time limit, so other experiments' launch
     # scripts stay as they were.
-    if view.max_batch and raw.get("exp.max_batch_time") is not None:
-        flags += ["--max_batch_time", as_arg(raw["exp.max_batch_time"])]
+    for flag, name in MAX_BATCH_FLAG_PARAMS:
+        if view.max_batch and raw.get(name) is not None:
+            flags += [flag, as_arg(raw[name])]
     threads = cpu_threads(view)
     if threads:
         flags += ["--num_threads", str(threads)]

@@ -20,33 +20,22 @@ from typing import Any
 from pytorch_benchmarks.preflight import gb_text, memory_plan, preflight
 
 from dlbs.experiment import Experiment, ExperimentLike
-from dlbs.launchers.benchmark import (
-    FLAG_PARAMS,
-    NONZERO_FLAG_PARAMS,
-    NOT_DEFAULT_FLAG_PARAMS,
-    benchmark_flags,
-    num_replicas,
-    serve_flags,
-)
+from dlbs.launchers.benchmark import benchmark_flags, num_replicas, pairs, serve_flags
 from dlbs.launchers.torchrun import launches_torchrun, num_nodes
 
-#: The parameters behind the flags the launcher computes (and behind ``WORLD_SIZE``).
+#: The parameters behind the flags the launcher makes of several, or of none of its own (and
+#: behind ``WORLD_SIZE``); every other flag is one parameter's (config/*.json).
 COMPUTED_FLAGS: dict[str, tuple[str, ...]] = {
     "--forward_only": ("exp.phase",),
     "--num_gpus": ("exp.gpus",),
     "--device": ("exp.gpus", "exp.device_type"),
-    "--max_batch_time": ("exp.max_batch_time",),
-    "--num_threads": ("exp.cpu_threads",),
-    "--data_dir": ("exp.data_dir",),
     "WORLD_SIZE": ("exp.num_replicas",),
 }
 
 
 def flag_parameters() -> dict[str, tuple[str, ...]]:
     """``benchmarks.py`` flag -> the parameters it is made of."""
-    table: dict[str, tuple[str, ...]] = {
-        flag: (name,) for flag, name in (*FLAG_PARAMS, *NONZERO_FLAG_PARAMS)}
-    table.update((flag, (name,)) for flag, name, _default in NOT_DEFAULT_FLAG_PARAMS)
+    table: dict[str, tuple[str, ...]] = {flag: (name,) for flag, name in pairs("benchmark")}
     table.update(COMPUTED_FLAGS)
     return table
 
