@@ -43,7 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_db(parser)
     add_filters(parser)
     parser.add_argument("--format", default="table", choices=("table", "json"),
-                        help="json: a list of objects, one per change")
+                        help="json: a list of objects, one per change, then one per series "
+                        "whose newest runs computed wrong numbers (direction 'numerics') and, "
+                        "with --latest, one per series too noisy for a 10%% drop (direction "
+                        "'too noisy')")
     parser.add_argument("--metric", default="results.throughput", help="the fact to judge")
     parser.add_argument("--by", default=None, metavar="AXIS",
                         help="the axis the histories run along (a fact, or 'date'); default "
@@ -120,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
                                       broken=broken, marks=marks))
     if args.format == "json":
         emit([c.as_json() for c in judged.changes]
-             + [b.as_json() for b in broken], "json")
+             + [b.as_json() for b in broken] + _noisy_json(args, judged), "json")
     else:
         rows = _marked([_row(c, names[_key(c.parameters)], marks.of(c)) for c in judged.changes])
         if rows:
@@ -129,6 +132,16 @@ def run(args: argparse.Namespace) -> int:
     marks.say()
     _said_broken(broken, names, args.by)
     return _exit(args, judged, broken, len(loaded.series))
+
+
+def _noisy_json(args: argparse.Namespace, judged: Any) -> list[dict[str, Any]]:
+    """``--latest``: one JSON object per judged series too noisy for a 10% drop, the figure
+    and sentence stderr, the markdown, the JUnit file and ``db page`` give
+    (:func:`dlbs.db.gate.noisy_json`)."""
+    from dlbs.db.gate import noisy_json
+
+    return [noisy_json(parameters, detectable, args.metric, args.by)
+            for parameters, detectable in getattr(judged, "noisy", [])]
 
 
 def _exit(args: argparse.Namespace, judged: Any, broken: list[Any], series: int) -> int:
@@ -226,7 +239,7 @@ def _report_confirmed(args: argparse.Namespace, confirmer: Any, loaded: Any, jud
                                       rerun, broken, marks))
     if args.format == "json":
         emit([{**c.as_json(), "confirmation": rerun.of(c)} for c in judged.changes]
-             + [b.as_json() for b in broken], "json")
+             + [b.as_json() for b in broken] + _noisy_json(args, judged), "json")
     else:
         rows = _marked([{**_row(c, names[_key(c.parameters)], marks.of(c)),
                          "confirmation": _confirmation_cell(confirmations.get(id(c)))}

@@ -168,6 +168,22 @@ def noisy_said(detectable: float) -> str:
             "runs a point or a quieter machine narrow it")
 
 
+#: The ``direction`` of a JSON object of ``regressions --latest --format json`` for a judged
+#: series without a change that is too noisy for a ``GOAL_DROP`` drop (:func:`noisy_json`).
+TOO_NOISY = "too noisy"
+
+
+def noisy_json(parameters: dict[str, Any], detectable: float, metric: str,
+               axis: str) -> dict[str, Any]:
+    """A JSON object beside the changes (``regressions --latest --format json``) for a judged
+    series too noisy for a ``GOAL_DROP`` drop (``Judged.noisy``): the figure the other outputs
+    give (``detectable_drop``: the drop it would find ``POWER`` of the time) and their
+    sentence (``note``: :func:`noisy_said`); a series that passes, not a change."""
+    return {"direction": TOO_NOISY, "parameters": parameters, "metric": metric, "axis": axis,
+            "too_noisy": True, "goal_drop": GOAL_DROP, "power": POWER,
+            "detectable_drop": detectable, "note": noisy_said(detectable)}
+
+
 def nothing_judged(judged: Judged, series: int, latest: bool, axis: str) -> str:
     """The one line ``dlbs regressions`` says when it judged no series: why, what to do, and
     its exit code (:data:`~dlbs.db.changes.NOTHING_JUDGED_EXIT`), so that a CI log does not

@@ -106,3 +106,26 @@ def test_the_page_lists_the_series_too_noisy_for_the_gate(logs: Any, tmp_path: P
     section = page[page.index("Too noisy for a 10% drop"):]
     assert "vgg11" in section[:section.index("</ul>")]
     assert "resnet18" not in section[:section.index("</ul>")]
+
+
+def test_the_json_names_the_series_too_noisy_as_the_other_outputs_do(
+        logs: Any, tmp_path: Path) -> None:
+    """``--format json`` gave the changes and wrong numbers only: a series too noisy for a
+    10% drop now has its object after them, with the figure and the sentence of stderr's
+    note (issue 56 item 5)."""
+    import json
+
+    url = _database(logs, tmp_path)
+    done = run_dlbs(("regressions", "--db", url, "--latest", "--min-change", "0.04",
+                     "--format", "json"), env={**os.environ, "DLBS_DB": ""})
+    assert done.returncode == 1, done.stderr
+    found = json.loads(done.stdout)
+    assert [one["direction"] for one in found] == ["regression", "too noisy"]
+    noisy = found[1]
+    assert noisy["parameters"]["exp.model"] == "vgg11" and noisy["too_noisy"] is True
+    assert noisy["goal_drop"] == 0.10 and noisy["power"] == 0.80
+    assert noisy["axis"] == AXIS and noisy["metric"] == METRIC
+    note = next(line for line in done.stderr.splitlines() if "too noisy" in line)
+    assert note.endswith(noisy["note"])
+    assert f"a drop of {noisy['detectable_drop']:.1%} that often" in noisy["note"]
+    assert noisy["detectable_drop"] > 0.10
