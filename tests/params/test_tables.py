@@ -1,0 +1,124 @@
+"""Parameter names are declared once, in config/*.json, and their tables computed by
+``dlbs.params.catalogue`` (issue 57): no new module-level table of parameter names outside
+``dlbs/params/``, and the launch side's parameter-name literals counted.
+
+The allow-list and the ceiling record today's state honestly: a table that goes away must be
+taken off the list, a count that falls lowers the ceiling (both tests say so). Run as a script
+(``.venv/bin/python tests/params/test_tables.py``) it prints the tables and the count.
+"""
+from __future__ import annotations
+
+import ast
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+#: A module-level table is a tuple, list, set, dict (or a call over one) holding at least this
+#: many string literals that are parameter names.
+TABLE_SIZE = 3
+#: The tables of parameter names left outside dlbs/params/ (module:NAME), to be derived from
+#: the catalogue one by one. Only shrinks.
+ALLOWED_TABLES = {
+    "dlbs/bisect/rebuild.py:PER_RUN", "dlbs/bisect/session.py:OWN",
+    "dlbs/cli/db.py:SHOWN_FACTS", "dlbs/cli/help_params.py:COMMON_PARAMETERS",
+    "dlbs/cli/param_ranges.py:SECONDS", "dlbs/cli/planargs.py:DEVICE_NAMES",
+    "dlbs/cli/planargs.py:INSTEAD_OF_DLBS", "dlbs/db/schema.py:INDEXED",
+    "dlbs/db/series.py:NAMING", "dlbs/db/series.py:NAME_FIELDS",
+    "dlbs/launchers/preflight.py:COMPUTED_FLAGS", "dlbs/logs/fact_types.py:FACT_TYPES",
+    "dlbs/reports/compare.py:ALWAYS_MATCHED", "dlbs/reports/frame.py:ALIASES",
+    "dlbs/reports/frame.py:LABELS", "dlbs/reports/frame.py:CORE_KEYS",
+    "dlbs/reports/frame.py:FILLED_FROM", "dlbs/reports/pivot.py:LAYOUT_COLUMNS",
+    "dlbs/reports/provenance.py:DISTINCT", "dlbs/reports/serving.py:ROW_FACTS",
+    "dlbs/runner/device.py:DEVICE_NAMES", "dlbs/runner/oom.py:KIND_KEYS",
+    "dlbs/runner/saturation.py:SERIES_KEYS", "dlbs/slurm/script.py:FORMATS",
+}
+#: The launch side: where an experiment becomes a command and a run.
+LAUNCH_SIDE = ("dlbs/launchers", "dlbs/runner", "dlbs/slurm", "dlbs/experiment")
+#: Parameter-name literals on the launch side today (issue 57 counted 299 with dlbs/slurm/,
+#: 191 before the catalogue's flags); the goal is at most GOAL. Only falls.
+LITERAL_CEILING = 151
+GOAL = 150
+
+
+def parameter_names() -> set[str]:
+    """Every parameter config/*.json declares (read here as data: the test's own reading)."""
+    names: set[str] = set()
+    for path in (ROOT / "config").glob("*.json"):
+        names |= set(json.loads(path.read_text(encoding="utf-8"))["parameters"])
+    return names
+
+
+def _name_literals(node: ast.AST, names: set[str]) -> int:
+    return sum(1 for n in ast.walk(node)
+               if isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value in names)
+
+
+def module_tables(names: set[str]) -> Iterator[str]:
+    """``module:NAME`` of every module-level table of parameter names outside dlbs/params/."""
+    for path in sorted((ROOT / "dlbs").rglob("*.py")):
+        if path.relative_to(ROOT).parts[:2] == ("dlbs", "params"):
+            continue
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            target = node.targets[0] if isinstance(node, ast.Assign) else \
+                node.target if isinstance(node, ast.AnnAssign) else None
+            if not isinstance(target, ast.Name) or node.value is None:  # type: ignore[union-attr]
+                continue
+            value = node.value  # type: ignore[union-attr]
+            if isinstance(value, (ast.Constant, ast.Name, ast.Attribute, ast.JoinedStr)):
+                continue
+            if _name_literals(value, names) >= TABLE_SIZE:
+                yield f"{path.relative_to(ROOT).as_posix()}:{target.id}"
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    kinds = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+    return {id(n.body[0].value) for n in ast.walk(tree)
+            if isinstance(n, kinds) and n.body and isinstance(n.body[0], ast.Expr)
+            and isinstance(n.body[0].value, ast.Constant)}
+
+
+def launch_side_literals(names: set[str]) -> dict[str, int]:
+    """Module -> its string literals that are parameter names (docstrings not counted)."""
+    counts: dict[str, int] = {}
+    for folder in LAUNCH_SIDE:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            docs = _docstrings(tree)
+            count = sum(1 for n in ast.walk(tree)
+                        if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                        and n.value in names and id(n) not in docs)
+            if count:
+                counts[path.relative_to(ROOT).as_posix()] = count
+    return counts
+
+
+def test_no_new_module_level_table_of_parameter_names() -> None:
+    found = set(module_tables(parameter_names()))
+    new = sorted(found - ALLOWED_TABLES)
+    assert not new, (f"module-level tables of parameter names outside dlbs/params/: {new}; "
+                     "declare the role in config/*.json and compute the table in "
+                     "dlbs.params.catalogue")
+
+
+def test_the_allowed_tables_still_exist() -> None:
+    gone = sorted(ALLOWED_TABLES - set(module_tables(parameter_names())))
+    assert not gone, f"take these off ALLOWED_TABLES (derived now, well done): {gone}"
+
+
+def test_launch_side_parameter_literals_do_not_grow() -> None:
+    total = sum(launch_side_literals(parameter_names()).values())
+    print(f"launch-side parameter-name literals: {total} (goal {GOAL})")
+    assert total <= LITERAL_CEILING, f"{total} parameter-name literals on the launch side, " \
+        f"over {LITERAL_CEILING}: read the name from the catalogue or the Experiment"
+    assert total == LITERAL_CEILING, f"{total} now: lower LITERAL_CEILING to it"
+
+
+if __name__ == "__main__":
+    NAMES = parameter_names()
+    for table in module_tables(NAMES):
+        print("table", table)
+    COUNTS = launch_side_literals(NAMES)
+    for module, n in sorted(COUNTS.items(), key=lambda item: -item[1]):
+        print(f"{n:4d} {module}")
+    print(f"launch-side parameter-name literals: {sum(COUNTS.values())} (goal {GOAL})")
