@@ -52,10 +52,12 @@ class Measured:
 
 def significant(value: float) -> str:
     """A figure to 3 significant digits, whole numbers from 100 on (``0.0123``, ``4.71``,
-    ``1,234``): a small figure keeps its digits, a large one shows no false precision."""
-    if abs(value) >= 100:
+    ``38.0``, ``1,234``): a small figure keeps its digits, trailing zeros too, as the reports
+    show them (``38`` read as two digits of 38.04), and a large one shows no false precision."""
+    shown = f"{value:#.3g}"
+    if abs(value) >= 100 or abs(float(shown)) >= 100:  # 99.96 rounds up to 100
         return f"{value:,.0f}"
-    return f"{value:.3g}"
+    return shown
 
 
 def _number(value: Any) -> float | None:

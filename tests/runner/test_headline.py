@@ -15,12 +15,13 @@ def test_the_headline_figure_of_each_kind_of_run() -> None:
     assert headline_figure({"results.throughput": 1234.5,
                             "results.tokens_per_second": 98765.4}) == "98,765 tokens/s"
     assert headline_figure({"results.ttft_p50": 42.04, "results.request_throughput": 3.912,
-                            "results.throughput": 3.912}) == "TTFT p50 42 ms, 3.91 requests/s"
+                            "results.throughput": 3.912}) == "TTFT p50 42.0 ms, 3.91 requests/s"
     assert headline_figure({"results.capacity": 6.31, "results.capacity_unit": "requests/s",
                             "results.ttft_p50": 1.0}) == "capacity 6.31 requests/s"
     assert headline_figure({"results.status": "ok"}) == ""
-    assert [significant(v) for v in (0.012345, 0.5, 4.7123, 99.94, 100.4)] == \
-        ["0.0123", "0.5", "4.71", "99.9", "100"]
+    # 3 significant digits, trailing zeros kept (the console's 38.04 said '38', 3.1 '3.1')
+    assert [significant(v) for v in (0.012345, 0.5, 4.7123, 38.04, 3.1, 99.94, 99.96, 100.4)] \
+        == ["0.0123", "0.500", "4.71", "38.0", "3.10", "99.9", "100", "100"]
 
 
 def test_marks_busy_unsteady_and_withheld() -> None:
@@ -63,9 +64,9 @@ def test_ranks_above_cores_are_marked_and_counted() -> None:
     its console line and counted once in the summary (exp.ranks_above_cores)."""
     run = measured({"results.throughput": 0.5, "exp.ranks_above_cores": True,
                     "results.other_cpu_share": 0.5})
-    assert run.text() == "0.5 samples/s, busy 50%, ranks above cores"
+    assert run.text() == "0.500 samples/s, busy 50%, ranks above cores"
     assert measured({"results.throughput": 0.5, "exp.ranks_above_cores": False}).text() == \
-        "0.5 samples/s"
+        "0.500 samples/s"
     lines = counts([run, measured({"results.throughput": 0.5})])
     assert any(line.startswith("  1 of 2 runs with more threads than usable cores "
                                "(exp.ranks_above_cores)") and line.endswith(
