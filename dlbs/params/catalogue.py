@@ -13,7 +13,9 @@ A declaration holds, besides ``val``, ``type``, ``desc`` (and a range or domain)
   ``order``, when it means something: ``only_when``, ``training_only``,
   ``under_parallelism``, and ``why`` it is keyed); ``report_off`` (values a report reads as not logged);
   ``serving_config`` (a serving run's configuration); ``not_identity`` (why it is not);
-  ``bookkeeping``.
+  ``bookkeeping``; ``memory_kind`` (experiments alike in it are of one kind for memory: a
+  larger batch of a kind that ran out of memory is skipped); ``load_series`` (serving runs
+  alike in it are one rate sweep: a higher rate of a sweep that saturated is skipped).
 - ``flag``: the benchmark's (or, with ``"program": "loadgen"``, the load client's) flag, its
   ``order`` on the command line and ``when`` it is passed (``given``, ``real_data``,
   ``nonzero``, ``not_default``, ``max_batch``, ``computed``; the load client's ``always``,
@@ -76,6 +78,8 @@ class Roles:
     serving_config: bool = False
     not_identity: str | None = None
     bookkeeping: bool = False
+    memory_kind: bool = False
+    load_series: bool = False
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,9 @@ def _roles(where: str, raw: Mapping[str, Any]) -> Roles:
                  report_off=tuple(raw.get("report_off", ())),
                  key_when_not=None if key is None else _key_role(key),
                  serving_config=bool(raw.get("serving_config")),
-                 not_identity=raw.get("not_identity"), bookkeeping=bool(raw.get("bookkeeping")))
+                 not_identity=raw.get("not_identity"), bookkeeping=bool(raw.get("bookkeeping")),
+                 memory_kind=bool(raw.get("memory_kind")),
+                 load_series=bool(raw.get("load_series")))
 
 
 def _key_role(raw: Mapping[str, Any]) -> KeyRole:
@@ -227,6 +233,17 @@ def not_identity() -> dict[str, str]:
 def bookkeeping() -> frozenset[str]:
     """Parameters that differ between runs by design (never listed nor named)."""
     return frozenset(p.name for p in with_role(lambda r: r.bookkeeping))
+
+
+def memory_kind() -> tuple[str, ...]:
+    """What makes two experiments of one kind for memory (model, phase, precision, layout)."""
+    return tuple(p.name for p in with_role(lambda r: r.memory_kind))
+
+
+def load_series() -> tuple[str, ...]:
+    """What tells one serving rate sweep from another: every parameter of the load but its
+    rate."""
+    return tuple(p.name for p in with_role(lambda r: r.load_series))
 
 
 def id_excluded() -> frozenset[str]:

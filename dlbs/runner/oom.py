@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from dlbs.experiment.values import as_bool
+from dlbs.params import catalogue
 from dlbs.runner import runlog
 
 #: How the reason of a skip for memory starts (the summary lists those one by one).
 OOM_SKIP = "replica batch"
-#: What makes two experiments "of one kind" for memory: model, phase, precision, layout.
-KIND_KEYS = ("exp.framework", "exp.model", "exp.phase", "exp.dtype", "exp.device_type",
-             "exp.gpus", "exp.cpu_replicas", "exp.num_nodes", "exp.docker", "exp.docker_image")
+#: What makes two experiments "of one kind" for memory: model, phase, precision, layout
+#: (config/*.json: ``roles.memory_kind``).
+KIND_KEYS = catalogue.memory_kind()
 
 
 def kind(exp: Mapping[str, Any]) -> tuple[str, ...]:

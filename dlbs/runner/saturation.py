@@ -14,15 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from dlbs.experiment.values import as_bool
+from dlbs.params import catalogue
 from dlbs.runner import runlog
 
 #: How the reason of a skip for saturation starts (the summary counts them by it).
 SATURATION_SKIP = "saturated"
-#: What tells one series from another: every parameter of the load but its rate.
-SERIES_KEYS = ("exp.model", "exp.docker_image", "serve.endpoint", "serve.model", "serve.api",
-               "serve.concurrency", "serve.arrivals", "serve.burstiness", "serve.ramp_up",
-               "serve.num_requests", "serve.duration", "serve.prompt_len", "serve.output_len",
-               "serve.dataset", "serve.ignore_eos")
+#: What tells one series from another: every parameter of the load but its rate
+#: (config/*.json: ``roles.load_series``).
+SERIES_KEYS = catalogue.load_series()
 
 
 def _rate(exp: Mapping[str, Any]) -> float | None:

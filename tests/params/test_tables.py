@@ -30,14 +30,14 @@ ALLOWED_TABLES = {
     "dlbs/reports/frame.py:LABELS", "dlbs/reports/frame.py:CORE_KEYS",
     "dlbs/reports/frame.py:FILLED_FROM", "dlbs/reports/pivot.py:LAYOUT_COLUMNS",
     "dlbs/reports/provenance.py:DISTINCT", "dlbs/reports/serving.py:ROW_FACTS",
-    "dlbs/runner/device.py:DEVICE_NAMES", "dlbs/runner/oom.py:KIND_KEYS",
-    "dlbs/runner/saturation.py:SERIES_KEYS", "dlbs/slurm/script.py:FORMATS",
+    "dlbs/runner/device.py:DEVICE_NAMES", "dlbs/slurm/script.py:FORMATS",
 }
 #: The launch side: where an experiment becomes a command and a run.
 LAUNCH_SIDE = ("dlbs/launchers", "dlbs/runner", "dlbs/slurm", "dlbs/experiment")
 #: Parameter-name literals on the launch side today (issue 57 counted 299 with dlbs/slurm/,
-#: 191 before the catalogue's flags); the goal is at most GOAL. Only falls.
-LITERAL_CEILING = 151
+#: 191 before the catalogue, 151 with its flags, 126 with its memory kind and load series);
+#: the goal is at most GOAL. Only falls.
+LITERAL_CEILING = 126
 GOAL = 150
 
 
