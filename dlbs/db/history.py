@@ -311,7 +311,8 @@ def _check_names(loaded: Loaded, metric: str, axis: str, known: set[str]) -> Non
             raise UsageError(f"{option} {name}: no stored run has this fact"
                              f"{did_you_mean(name, known)}")
         hint = (f"; a run carries it when run with -P{CODE_VERSION}=$(git rev-parse --short "
-                "HEAD)" if name == CODE_VERSION else "")
+                "HEAD); for these runs give --by date (or leave --by out: the date is then the "
+                "axis, said in a note)" if name == CODE_VERSION else "")
         raise UsageError(f"{option} {name}: {loaded.note(metric, axis)}{hint}")
     if loaded.left_out:  # every matched run failed or was stopped: nothing is judged
         raise UsageError(f"no run left to judge: {loaded.note(metric, axis)}; "

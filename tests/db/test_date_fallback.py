@@ -41,5 +41,9 @@ def test_without_code_versions_the_axis_is_the_date(
 def test_an_axis_given_is_kept(logs: Any, tmp_path: Path,
                                capsys: pytest.CaptureFixture[str]) -> None:
     url = _ingested(logs, tmp_path)
+    capsys.readouterr()  # the ingest's lines
     assert main(["history", "--db", url, "--by", "exp.code_version"]) == 2
-    assert "--by exp.code_version:" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--by exp.code_version:" in err
+    # what to do with these runs, in the refusal (issue 58: it did not say --by date)
+    assert err.count("\n") == 1 and "give --by date (or leave --by out" in err
