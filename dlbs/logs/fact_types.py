@@ -17,12 +17,12 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from dlbs.params import identity
+from dlbs.params import catalogue, identity
 
-#: key -> type, in the words of docs/log-format.md: ``str``, ``int``, ``int >= 1`` (a count: a
+#: The facts that are no parameter -> type, in the words of docs/log-format.md: ``str``, ``int``, ``int >= 1`` (a count: a
 #: batch of -5 or 0 samples is no batch), ``float`` (an integer is a number too), ``bool``, ``dict``, ``null``, ``list[T]``, ``[T, T]`` (a list of that length),
 #: a JSON string literal (``"max"``), alternatives joined by ``or`` or ``/``.
-FACT_TYPES: dict[str, str] = {
+LOGGED_FACT_TYPES: dict[str, str] = {
     # written by the benchmark
     "results.status": "str",
     "results.error": "str",
@@ -50,22 +50,14 @@ FACT_TYPES: dict[str, str] = {
     "results.target_precision": "float",
     "results.target_precision_met": "bool",
     "results.max_time": "float",
-    "exp.framework": "str",
-    "exp.model": "str",
-    "exp.phase": "str",
-    "exp.replica_batch": 'int >= 1 or "max"',
-    "exp.dtype": "str",
-    "exp.device_type": "str",
     "exp.model_title": "str",
     "exp.model_config": "dict",
     "exp.input_shape": "list[int]",
     "exp.num_classes": "int",
-    "exp.num_replicas": "int",
     "exp.num_devices": "int",
     "exp.memory_plan_mb": "float",
     "exp.memory_limit_gb": "float",
     "exp.memory_limit_source": "str",
-    "exp.effective_batch": 'int >= 1 or "max"',
     "exp.world_size": "int",
     "exp.num_threads": "int",
     "exp.usable_cores": "int",
@@ -75,7 +67,6 @@ FACT_TYPES: dict[str, str] = {
     "exp.backend_flags": "dict",
     "exp.warnings": "list[str]",
     "exp.runner_warnings": "list[str]",
-    "exp.max_batch_time": "float",
     "hw.sys_info_missing": "dict",
     "exp.data_backend": "str",
     "exp.dataset_size": "int",
@@ -91,8 +82,6 @@ FACT_TYPES: dict[str, str] = {
     "hw.cudnn_version": "int/null",
     "hw.devices": "list[str]",
     # token models
-    "exp.seq_len": "int",
-    "exp.generate": "int",
     "results.tokens_per_second": "float",
     "results.tokens_per_second_per_device": "float",
     "results.ttft_p50": "float",
@@ -189,15 +178,10 @@ FACT_TYPES: dict[str, str] = {
     "results.numerics_basis": "str",
     "results.numerics_seconds": "float",
     "results.numerics_note": "str",
-    "exp.check_numerics": "bool",
-    "exp.parallelism": "str",
     "exp.mesh_shape": "list[int]",
-    "exp.tp_degree": "int",
     "exp.compiled_blocks": "int",
     "exp.mixed_precision": "str",
     "exp.model_materialised": "str",
-    "exp.optimizer": "str",
-    "exp.activation_checkpointing": "str",
     "exp.checkpointed_blocks": "int",
     # the largest batch
     "results.max_batch": "int",
@@ -276,9 +260,6 @@ FACT_TYPES: dict[str, str] = {
     "results.duration": "float",
     "exp.runner_start_time": "str",
     "exp.runner_end_time": "str",
-    "exp.round_position": "int",
-    "exp.interleave": "str",
-    "exp.order_seed": "int",
     "hw.os": "str",
     "hw.kernel": "str",
     "hw.memory_gb": "float",
@@ -317,9 +298,11 @@ FACT_TYPES: dict[str, str] = {
     "results.use.gpu_power_w_peak": "float",
     # added by the parser
     "results.truncated": "bool",
-    "exp.log_file": "str",
     "exp.log_file_written": "str",
 }
+#: Every well-known fact -> its type: a parameter's from its declaration in config/*.json
+#: (``fact_type``: ``dlbs.params.catalogue``), the facts that are no parameter's above.
+FACT_TYPES: dict[str, str] = {**catalogue.fact_types(), **LOGGED_FACT_TYPES}
 
 Check = Callable[[Any], bool]
 

@@ -16,6 +16,8 @@ A declaration holds, besides ``val``, ``type``, ``desc`` (and a range or domain)
   ``bookkeeping``; ``memory_kind`` (experiments alike in it are of one kind for memory: a
   larger batch of a kind that ran out of memory is skipped); ``load_series`` (serving runs
   alike in it are one rate sweep: a higher rate of a sweep that saturated is skipped).
+- ``fact_type``: the type of the fact a run logs of it, in docs/log-format.md's words
+  (``dlbs.logs.fact_types`` checks logged values with it).
 - ``flag``: the benchmark's (or, with ``"program": "loadgen"``, the load client's) flag, its
   ``order`` on the command line and ``when`` it is passed (``given``, ``real_data``,
   ``nonzero``, ``not_default``, ``max_batch``, ``computed``; the load client's ``always``,
@@ -101,6 +103,7 @@ class Parameter:
     default: Any
     roles: Roles
     flag: Flag | None = None
+    fact_type: str | None = None
 
 
 @cache
@@ -122,7 +125,7 @@ def _parameter(origin: str, name: str, raw: Mapping[str, Any]) -> Parameter:
     if flag is not None and flag.get("when") in WHEN_NOT_DEFAULT and _computed(raw.get("val")):
         raise CatalogueError(f"{where}: a flag passed when not the default needs a plain 'val'")
     return Parameter(name, raw["group"], raw.get("val"), _roles(where, raw["roles"]),
-                     None if flag is None else _flag(where, flag))
+                     None if flag is None else _flag(where, flag), raw.get("fact_type"))
 
 
 def _computed(value: Any) -> bool:
@@ -265,6 +268,12 @@ def flags(program: str = "benchmark", when: Iterable[str] | None = None) -> tupl
     order = ordered({name: flag.order for name, flag in found.items()}, f"{program} flags") \
         if when is None else sorted(found, key=lambda name: found[name].order)  # type: ignore[union-attr]
     return tuple((found[name], name) for name in order)  # type: ignore[misc]
+
+
+def fact_types() -> dict[str, str]:
+    """Parameter -> the type of the fact a run logs of it (docs/log-format.md's words), for
+    the parameters whose fact the parser checks."""
+    return {p.name: p.fact_type for p in parameters().values() if p.fact_type is not None}
 
 
 def groups() -> dict[str, tuple[str, ...]]:

@@ -25,7 +25,7 @@ ALLOWED_TABLES = {
     "dlbs/cli/param_ranges.py:SECONDS", "dlbs/cli/planargs.py:DEVICE_NAMES",
     "dlbs/cli/planargs.py:INSTEAD_OF_DLBS", "dlbs/db/schema.py:INDEXED",
     "dlbs/db/series.py:NAMING", "dlbs/db/series.py:NAME_FIELDS",
-    "dlbs/launchers/preflight.py:COMPUTED_FLAGS", "dlbs/logs/fact_types.py:FACT_TYPES",
+    "dlbs/launchers/preflight.py:COMPUTED_FLAGS",
     "dlbs/reports/compare.py:ALWAYS_MATCHED", "dlbs/reports/frame.py:ALIASES",
     "dlbs/reports/frame.py:LABELS", "dlbs/reports/frame.py:CORE_KEYS",
     "dlbs/reports/frame.py:FILLED_FROM", "dlbs/reports/pivot.py:LAYOUT_COLUMNS",
