@@ -43,7 +43,8 @@ def render(series: Sequence[Series], metric: str, axis: str, fmt: str = "png",
     for one in series:
         labels += [p.axis_value for p in one.points if p.axis_value not in labels]
     width = max(6.0, (0.35 if compact else 0.6) * len(labels) + 3)
-    fig, ax = plt.subplots(figsize=(width, 3.2 if compact else 4.2))
+    # constrained: the legend below the axes (fig.legend "outside") never covers a point
+    fig, ax = plt.subplots(figsize=(width, 3.2 if compact else 4.2), layout="constrained")
     names = configuration_names([one.parameters for one in series])
     opened = False  # an interval with an open end was drawn (an arrow)
     busy = False  # a point from busy runs was marked
@@ -83,13 +84,7 @@ def render(series: Sequence[Series], metric: str, axis: str, fmt: str = "png",
             ax.plot([], [], linestyle="none", marker=BUSY_MARKER, markersize=9, color=BUSY_COLOR,
                     label=BUSY_LABEL)
         if series:
-            handles, names_shown = ax.get_legend_handles_labels()
-            # the series first, then what the marks mean
-            order = sorted(range(len(names_shown)),
-                           key=lambda i: names_shown[i] in (OPEN_LABEL, BUSY_LABEL))
-            ax.legend([handles[i] for i in order], [names_shown[i] for i in order],
-                      fontsize=8)
-    fig.tight_layout()
+            _legend_below(fig, ax)
     buffer = io.BytesIO()
     fig.savefig(buffer, format=fmt, dpi=80 if compact else None)
     plt.close(fig)
@@ -100,7 +95,7 @@ def render(series: Sequence[Series], metric: str, axis: str, fmt: str = "png",
 #: a format string), its colour, and its legend entry: the text outputs' line
 #: (``dlbs.db.busy.BUSY_LEGEND``), wrapped to fit the chart.
 BUSY_MARKER = r"$\#$"
-BUSY_COLOR = "#c0392b"
+BUSY_COLOR = "black"  # apart from every series' colour (matplotlib's tab10 has no black)
 BUSY_LABEL = textwrap.fill(BUSY_LEGEND, 60)
 
 
@@ -112,6 +107,18 @@ def _busy_mark(ax: Any, x: float, y: float) -> None:
     # up and to the right: clear of the point's whisker
     ax.annotate(MARK_BUSY, (x, y), xytext=(6, 4), textcoords="offset points", ha="left",
                 va="bottom", color=BUSY_COLOR, fontsize=11, fontweight="bold", gid="busy")
+
+
+def _legend_below(fig: Any, ax: Any) -> None:
+    """The legend under the axes, the series first, then what the marks mean; the figure
+    grows by the legend's lines, so the axes keep their height (inside the axes, a legend of
+    four series and the busy line covered the points of a one-day history)."""
+    handles, labels = ax.get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: labels[i] in (OPEN_LABEL, BUSY_LABEL))
+    lines = sum(labels[i].count("\n") + 1 for i in order)
+    fig.set_figheight(fig.get_figheight() + 0.17 * lines + 0.2)
+    fig.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=8,
+               loc="outside lower center")
 
 
 #: Legend entry of an open end (``benchstats.shown_ends``): an arrow to the axis' edge.

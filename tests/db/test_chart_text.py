@@ -71,10 +71,11 @@ def test_the_history_chart_marks_points_from_busy_runs(
     for text in marks:  # drawn inside the figure
         extent = text.get_window_extent(renderer)
         assert box.x0 <= extent.x0 and extent.x1 <= box.x1 and extent.y1 <= box.y1
-    legend = ax.get_legend()
     if compact:  # a page's small chart has no legend: the page's text says it
-        assert legend is None
+        assert not figure.legends and ax.get_legend() is None
         return
+    [legend] = figure.legends  # below the axes: it covers no point
+    assert legend.get_window_extent(renderer).y1 <= ax.get_window_extent(renderer).y0
     said = [" ".join(t.get_text().split()) for t in legend.get_texts()]
     assert said == ["resnet18 8", " ".join(BUSY_LEGEND.split())]
     extent = legend.get_window_extent(renderer)
@@ -86,4 +87,4 @@ def test_a_quiet_history_chart_has_no_busy_mark(monkeypatch: pytest.MonkeyPatch)
     figure = _drawn([Series("k", {"exp.model": "resnet18"}, points)], False, monkeypatch)
     ax = figure.axes[0]
     assert not [t for t in ax.texts if t.get_text() == "#"]
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["resnet18"]
+    assert [t.get_text() for t in figure.legends[0].get_texts()] == ["resnet18"]
