@@ -31,6 +31,7 @@ from dlbs.config import (
 from dlbs.engine import Config, ParamSpec, build_plan, count_plan, expand_plan, merge_configs
 from dlbs.engine.expand import REPEAT, REPEAT_INDEX, repeat_count
 from dlbs.errors import ExpansionError, PlanError, UsageError
+from dlbs.params import catalogue
 from dlbs.planfile import read_plan
 
 TIMESTAMP_PARAM = "sys.timestamp"
@@ -151,23 +152,9 @@ def shadowed_parameters(sources: Sources, params: Mapping[str, Any],
 
 
 #: What to use instead of each parameter of DLBS's launch plumbing that dlbs declares (so that
-#: DLBS's configs and plans resolve) but does not use (``dlbs.engine.expand``'s
-#: ``UNUSED_DLBS_PARAMETERS``, kept out of ``exp.id``; a test keeps the two alike).
-INSTEAD_OF_DLBS: dict[str, str] = {
-    "pytorch.env": "use -Pruntime.env.NAME=VALUE",
-    "pytorch.args": "dlbs builds the flags from the exp.* and pytorch.* parameters",
-    "pytorch.launcher": "use runtime.launcher for a command in front of the benchmark",
-    "pytorch.docker_args": "use exp.docker_args",
-    "runtime.EXPORT_CUDA_VISIBLE_DEVICES": "dlbs sets CUDA_VISIBLE_DEVICES from exp.gpus",
-    "runtime.EXPORT_CUDA_CACHE_PATH": "use -Pruntime.env.CUDA_CACHE_PATH=DIR",
-    "runtime.cuda_cache": "use -Pruntime.env.CUDA_CACHE_PATH=DIR",
-    "monitor.launcher": "the monitor is built in: use monitor.frequency",
-    "monitor.pid_folder": "the monitor is built in: use monitor.frequency",
-    "monitor.backend_pid_folder": "the monitor is built in: use monitor.frequency",
-    "monitor.timeseries": "the monitor is built in: use monitor.frequency",
-    "exp.use_tensor_core": "tensor cores follow exp.dtype and pytorch.cudnn_fastest",
-    "exp.model_opts": "use pytorch.model_config",
-}
+#: DLBS's configs and plans resolve) but does not use (config/*.json: ``roles.dlbs_unused``;
+#: ``dlbs.engine.expand``'s ``UNUSED_DLBS_PARAMETERS``, kept out of ``exp.id``).
+INSTEAD_OF_DLBS: dict[str, str] = catalogue.unused_dlbs()
 _UNSET: tuple[Any, ...] = ("", None, [])
 
 

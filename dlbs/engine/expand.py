@@ -23,7 +23,7 @@ from dlbs.engine.model import CAPTURE_PREFIX, ParamSpec, shown
 from dlbs.engine.resolver import ID_PARAM, Resolver, is_auto_id
 from dlbs.engine.rounds import ROUND_POSITION, UNPLACED, Rounds, round_position
 from dlbs.errors import ExpansionError
-from dlbs.params.catalogue import groups, id_excluded, id_when_not
+from dlbs.params.catalogue import id_excluded, id_when_not, unused_dlbs
 
 #: Parameters left out of the ``exp.id`` hash (besides ``sys.*``, captures and the parameters
 #: that depend on ``exp.id``): those config/*.json declares with ``"roles": {"id": "excluded"}``
@@ -41,8 +41,8 @@ from dlbs.params.catalogue import groups, id_excluded, id_when_not
 #: is the same experiment; the node's rank, which names its log, is hashed when it is not 0).
 #: So are ``exp.status_msg`` (a note on ``exp.status``) and DLBS's launch plumbing, which dlbs
 #: declares so that DLBS's configs and plans resolve but never uses (``UNUSED_DLBS_PARAMETERS``,
-#: the group ``dlbs_unused``).
-UNUSED_DLBS_PARAMETERS = frozenset(groups()["dlbs_unused"])
+#: ``roles.dlbs_unused``).
+UNUSED_DLBS_PARAMETERS = frozenset(unused_dlbs())
 ID_EXCLUDED = id_excluded()
 #: Parameters added after ``exp.id`` was first published, with their "off" value (config/*.json:
 #: ``"roles": {"id": {"when_not": OFF}}``): each enters the hash only when it has another

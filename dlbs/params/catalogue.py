@@ -15,7 +15,9 @@ A declaration holds, besides ``val``, ``type``, ``desc`` (and a range or domain)
   ``serving_config`` (a serving run's configuration); ``not_identity`` (why it is not);
   ``bookkeeping``; ``memory_kind`` (experiments alike in it are of one kind for memory: a
   larger batch of a kind that ran out of memory is skipped); ``load_series`` (serving runs
-  alike in it are one rate sweep: a higher rate of a sweep that saturated is skipped).
+  alike in it are one rate sweep: a higher rate of a sweep that saturated is skipped);
+  ``dlbs_unused`` (DLBS's launch plumbing, declared so that DLBS's configs resolve, never used:
+  what to use ``instead``, in the ``order`` the warning names them).
 - ``fact_type``: the type of the fact a run logs of it, in docs/log-format.md's words
   (``dlbs.logs.fact_types`` checks logged values with it).
 - ``flag``: the benchmark's (or, with ``"program": "loadgen"``, the load client's) flag, its
@@ -82,6 +84,8 @@ class Roles:
     bookkeeping: bool = False
     memory_kind: bool = False
     load_series: bool = False
+    instead: str | None = None
+    instead_order: int = 0
 
 
 @dataclass(frozen=True)
@@ -141,14 +145,15 @@ def _roles(where: str, raw: Mapping[str, Any]) -> Roles:
     if id_role not in ID_ROLES:
         raise CatalogueError(f"{where}: roles.id must be one of 'hashed', 'excluded' or "
                              f"{{\"when_not\": OFF}}, not {id_role!r}")
-    key = raw.get("key_when_not")
+    key, unused = raw.get("key_when_not"), raw.get("dlbs_unused") or {}
     return Roles(id=id_role, id_off=id_off, identity=raw.get("identity"),
                  report_off=tuple(raw.get("report_off", ())),
                  key_when_not=None if key is None else _key_role(key),
                  serving_config=bool(raw.get("serving_config")),
                  not_identity=raw.get("not_identity"), bookkeeping=bool(raw.get("bookkeeping")),
                  memory_kind=bool(raw.get("memory_kind")),
-                 load_series=bool(raw.get("load_series")))
+                 load_series=bool(raw.get("load_series")),
+                 instead=unused.get("instead"), instead_order=unused.get("order", 0))
 
 
 def _key_role(raw: Mapping[str, Any]) -> KeyRole:
@@ -247,6 +252,14 @@ def load_series() -> tuple[str, ...]:
     """What tells one serving rate sweep from another: every parameter of the load but its
     rate."""
     return tuple(p.name for p in with_role(lambda r: r.load_series))
+
+
+def unused_dlbs() -> dict[str, str]:
+    """DLBS's parameter that dlbs declares and never uses -> what to use instead, in the
+    order a warning names them."""
+    found = {p.name: p.roles for p in with_role(lambda r: r.instead)}
+    order = ordered({name: roles.instead_order for name, roles in found.items()}, "dlbs_unused")
+    return {name: str(found[name].instead) for name in order}
 
 
 def id_excluded() -> frozenset[str]:

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 GROUPS = {"version", "model", "measure", "sweep", "placement", "data", "container", "runtime",
           "monitor", "label", "dlbs_unused", "serving", "slurm"}
 ROLE_KEYS = {"id", "identity", "report_off", "key_when_not", "serving_config",
-             "not_identity", "bookkeeping", "memory_kind", "load_series"}
+             "not_identity", "bookkeeping", "memory_kind", "load_series", "dlbs_unused"}
 #: What each program's parser is built by, run in a child process: the programs never import
 #: dlbs, and dlbs never imports them for this (``--`` the parser's module and function).
 PARSERS = {"benchmark": ("pytorch_benchmarks.options", "build_parser"),
@@ -66,6 +66,7 @@ def test_every_parameter_has_a_group_and_roles(origin: str, name: str,
     roles = raw.get("roles")
     assert isinstance(roles, dict) and "id" in roles, f"{origin}: {name}: roles.id"
     assert set(roles) <= ROLE_KEYS, f"{origin}: {name}: unknown roles {set(roles) - ROLE_KEYS}"
+    assert ("dlbs_unused" in roles) == (raw["group"] == "dlbs_unused"), f"{origin}: {name}"
 
 
 def test_the_catalogue_holds_every_declared_parameter() -> None:

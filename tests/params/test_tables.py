@@ -23,7 +23,7 @@ ALLOWED_TABLES = {
     "dlbs/bisect/rebuild.py:PER_RUN", "dlbs/bisect/session.py:OWN",
     "dlbs/cli/db.py:SHOWN_FACTS", "dlbs/cli/help_params.py:COMMON_PARAMETERS",
     "dlbs/cli/param_ranges.py:SECONDS", "dlbs/cli/planargs.py:DEVICE_NAMES",
-    "dlbs/cli/planargs.py:INSTEAD_OF_DLBS", "dlbs/db/schema.py:INDEXED",
+    "dlbs/db/schema.py:INDEXED",
     "dlbs/db/series.py:NAMING", "dlbs/db/series.py:NAME_FIELDS",
     "dlbs/launchers/preflight.py:COMPUTED_FLAGS",
     "dlbs/reports/compare.py:ALWAYS_MATCHED", "dlbs/reports/frame.py:ALIASES",
