@@ -144,6 +144,23 @@ def requirements() -> tuple[list[str], str]:
     return missing, line
 
 
+#: The project's venv (the README's install): a CPU host's dry run finds torch there.
+VENV_PYTHON = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "python"
+
+
+def missing_said(missing: list[str], argv: list[str], venv: Path = VENV_PYTHON) -> str:
+    """What to do when this Python lacks a required module: install it, or, where the
+    project's venv has a Python and this is not it, the same command with that Python (the
+    system ``python3`` of a CPU host has no torch; issue 58)."""
+    said = (f"gpu-check: install {', '.join(missing)} into this Python (on a GPU host: its "
+            "CUDA build of torch)")
+    # not resolved: the venv's python is a link to the very Python that lacks torch
+    if venv.exists() and os.path.abspath(sys.executable) != os.path.abspath(venv):
+        shown = os.path.relpath(venv) if not os.path.relpath(venv).startswith("..") else venv
+        said += f", or run it with the project's venv: {shown} {' '.join(argv)}"
+    return said
+
+
 def count_gpus() -> int:
     """The GPUs the runs may use: ``CUDA_VISIBLE_DEVICES``'s entries when it is set, else
     those ``nvidia-smi -L`` lists (else torch's count, read in a child process)."""
@@ -201,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     missing, line = requirements()
     print(line, file=sys.stderr)
     if missing:
+        print(missing_said(missing, sys.argv), file=sys.stderr)
         return 1
     gpus = 0 if args.dry_run else count_gpus()
     if not args.dry_run and gpus == 0:

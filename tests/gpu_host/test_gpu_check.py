@@ -649,3 +649,23 @@ def test_gpu_serving_refuses_seconds_bash_would_misread(tmp_path: Path, total: s
     done = _serving(tmp_path / "a-file", "12")
     assert done.returncode == 2
     assert done.stderr == f"gpu-serving: {tmp_path / 'a-file'} is not a folder: name a new folder\n"
+
+
+def test_a_python_without_torch_is_told_the_venvs_command(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 58: ``python3 scripts/gpu-check --dry-run`` on a CPU host whose system Python has
+    no torch said what was missing, not what to do: it names the project's venv command
+    (where there is one and this Python is not it), else only the install."""
+    venv = tmp_path / ".venv" / "bin" / "python"
+    venv.parent.mkdir(parents=True)
+    venv.write_text("")
+    monkeypatch.chdir(tmp_path)
+    argv = ["scripts/gpu-check", "--dry-run", "--out", "/tmp/gpu-check"]
+    assert cli.missing_said(["torch"], argv, venv) == (
+        "gpu-check: install torch into this Python (on a GPU host: its CUDA build of torch), "
+        "or run it with the project's venv: .venv/bin/python scripts/gpu-check --dry-run "
+        "--out /tmp/gpu-check")
+    monkeypatch.setattr(sys, "executable", str(venv))  # the venv itself lacks it: install
+    assert cli.missing_said(["torch"], argv, venv) == (
+        "gpu-check: install torch into this Python (on a GPU host: its CUDA build of torch)")
+    assert "venv" not in cli.missing_said(["numpy"], argv, tmp_path / "none" / "python")
