@@ -21,13 +21,13 @@ from typing import Any
 
 from dlbs.engine.casts import INT_WORDS
 from dlbs.engine.model import shown
+from dlbs.params import catalogue
 
 #: Parameters whose range has a message of its own (``validate._check_adaptive``: an upper
 #: bound that is not accepted itself, and what 0 means).
 OWN_CHECKS = frozenset({"exp.target_precision", "exp.max_time"})
 #: Parameters given in seconds: a value over the range says so in days too.
-SECONDS = frozenset({"exp.timeout", "exp.max_time", "runtime.kill_grace", "monitor.frequency",
-                     "exp.max_batch_time", "exp.rendezvous_timeout", "slurm.queue_timeout"})
+SECONDS = catalogue.in_unit("s")
 DAY_S = 24 * 3600
 
 

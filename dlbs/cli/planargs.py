@@ -35,9 +35,10 @@ from dlbs.params import catalogue
 from dlbs.planfile import read_plan
 
 TIMESTAMP_PARAM = "sys.timestamp"
-#: The names that choose the device (``dlbs.runner.device.DEVICE_NAMES``; a test keeps them
-#: alike): a plan that sets none only inherits DLBS's default GPU 0.
-DEVICE_NAMES = ("exp.gpus", "exp.device_type", "exp.num_gpus", "exp.num_local_gpus")
+#: The names that choose the device (config/*.json: ``roles.chooses_device``, as
+#: ``dlbs.runner.device.DEVICE_NAMES``): a plan that sets none only inherits DLBS's default
+#: GPU 0.
+DEVICE_NAMES = catalogue.device_choosers()
 TIMESTAMP_FORMAT = "%Y%m%d-%H%M%S"
 #: Experiments (runs, repeats included: what ``print --count`` prints) a plan may have before
 #: the commands that expand it refuse it (``--max-experiments N``, 0: no limit). ``validate``,

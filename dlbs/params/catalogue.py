@@ -17,7 +17,9 @@ A declaration holds, besides ``val``, ``type``, ``desc`` (and a range or domain)
   larger batch of a kind that ran out of memory is skipped); ``load_series`` (serving runs
   alike in it are one rate sweep: a higher rate of a sweep that saturated is skipped);
   ``dlbs_unused`` (DLBS's launch plumbing, declared so that DLBS's configs resolve, never used:
-  what to use ``instead``, in the ``order`` the warning names them).
+  what to use ``instead``, in the ``order`` the warning names them); ``chooses_device`` (a
+  plan that sets none of these only inherits DLBS's default GPU 0).
+- ``unit``: ``s`` for a value in seconds.
 - ``fact_type``: the type of the fact a run logs of it, in docs/log-format.md's words
   (``dlbs.logs.fact_types`` checks logged values with it).
 - ``flag``: the benchmark's (or, with ``"program": "loadgen"``, the load client's) flag, its
@@ -86,6 +88,7 @@ class Roles:
     load_series: bool = False
     instead: str | None = None
     instead_order: int = 0
+    chooses_device: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ class Parameter:
     roles: Roles
     flag: Flag | None = None
     fact_type: str | None = None
+    unit: str | None = None
 
 
 @cache
@@ -129,7 +133,8 @@ def _parameter(origin: str, name: str, raw: Mapping[str, Any]) -> Parameter:
     if flag is not None and flag.get("when") in WHEN_NOT_DEFAULT and _computed(raw.get("val")):
         raise CatalogueError(f"{where}: a flag passed when not the default needs a plain 'val'")
     return Parameter(name, raw["group"], raw.get("val"), _roles(where, raw["roles"]),
-                     None if flag is None else _flag(where, flag), raw.get("fact_type"))
+                     None if flag is None else _flag(where, flag), raw.get("fact_type"),
+                     raw.get("unit"))
 
 
 def _computed(value: Any) -> bool:
@@ -153,7 +158,8 @@ def _roles(where: str, raw: Mapping[str, Any]) -> Roles:
                  not_identity=raw.get("not_identity"), bookkeeping=bool(raw.get("bookkeeping")),
                  memory_kind=bool(raw.get("memory_kind")),
                  load_series=bool(raw.get("load_series")),
-                 instead=unused.get("instead"), instead_order=unused.get("order", 0))
+                 instead=unused.get("instead"), instead_order=unused.get("order", 0),
+                 chooses_device=bool(raw.get("chooses_device")))
 
 
 def _key_role(raw: Mapping[str, Any]) -> KeyRole:
@@ -260,6 +266,16 @@ def unused_dlbs() -> dict[str, str]:
     found = {p.name: p.roles for p in with_role(lambda r: r.instead)}
     order = ordered({name: roles.instead_order for name, roles in found.items()}, "dlbs_unused")
     return {name: str(found[name].instead) for name in order}
+
+
+def device_choosers() -> tuple[str, ...]:
+    """The parameters that choose the device (a plan that sets none of them inherits it)."""
+    return tuple(p.name for p in with_role(lambda r: r.chooses_device))
+
+
+def in_unit(unit: str) -> frozenset[str]:
+    """The parameters whose values are in ``unit`` (``s``: seconds)."""
+    return frozenset(p.name for p in parameters().values() if p.unit == unit)
 
 
 def id_excluded() -> frozenset[str]:

@@ -22,14 +22,16 @@ from typing import Any
 from dlbs.engine import ParamSpec
 from dlbs.engine.expand import expand_experiment
 from dlbs.experiment import Experiment
+from dlbs.params import catalogue
 
 GPUS = "exp.gpus"
 #: DLBS's default ``exp.gpus`` (``config/base.json``): GPU 0.
 DEFAULT_GPUS = "0"
 #: The names that ask for a device: a plan that sets one of them chose it (``exp.num_gpus``
 #: and ``exp.num_local_gpus`` count GPUs: setting one asks for GPUs too, and falling back
-#: would leave a GPU count over no GPU, which validate blamed on exp.device_type).
-DEVICE_NAMES = ("exp.gpus", "exp.device_type", "exp.num_gpus", "exp.num_local_gpus")
+#: would leave a GPU count over no GPU, which validate blamed on exp.device_type;
+#: config/*.json: ``roles.chooses_device``).
+DEVICE_NAMES = catalogue.device_choosers()
 NOTE = ("this host has no NVIDIA GPU and the plan does not set exp.gpus: its local bare-metal "
         "experiments run on the CPU (exp.gpus=''; DLBS's default exp.gpus='0' asks for GPU 0: "
         "-Pexp.gpus=0 insists on it)")
