@@ -123,11 +123,51 @@ def array_script(nodes: Sequence[str], partition: str, command: str, workdir: Pa
     ])
 
 
-def submit_pinned(script: Path, nodes: Sequence[str], folder: Path) -> str:
-    """Submit the array held, pin task i to ``nodes[i]``, release it; the array's job id.
-    Each task's output goes to ``folder/task-<i>.out``. A failure after the submission
-    cancels the array (nothing is left held in the queue)."""
-    pattern = ctl.filename_pattern(str(folder / "task")) + "-%a.out"
+def pair_script(pairs: Sequence[tuple[str, str]], partition: str, python: str, folder: Path,
+                workdir: Path, time_limit: str | None = None) -> str:
+    """The batch script of the pairs' array: task i runs the ``pair`` check (an all-reduce,
+    one rank a node) on the two nodes of ``pairs[i]``, the rendezvous on the job's first node
+    at the address Slurm knows it by (as the Slurm launcher finds it); each rank writes its
+    figures to ``folder/pair-<i>-rank<r>.json``."""
+    options = ["--job-name=dlbs-accept-pairs", "--nodes=2", "--ntasks-per-node=1",
+               "--exclusive", f"--partition={safe_word('target (a Slurm partition)', partition)}"]
+    if time_limit:
+        options.append(f"--time={check_time(time_limit)}")
+    listed = " ".join(shlex.quote(",".join(safe_word("a node name", n) for n in pair))
+                      for pair in pairs)
+    rank = ("bash -c 'RANK=$SLURM_PROCID exec \"$@\" --figures-out "
+            "\"$0/pair-$SLURM_ARRAY_TASK_ID-rank$SLURM_PROCID.json\"'")
+    return "\n".join([
+        "#!/usr/bin/env bash",
+        f"# dlbs accept: {len(pairs)} pair(s) of nodes, a task each (generated; values quoted).",
+        "# Task i all-reduces between the two nodes of the i-th pair below, one rank a node.",
+        *(f"#SBATCH {option}" for option in options),
+        "set -eu",
+        f"pairs=({listed})",
+        'pair="${pairs[$SLURM_ARRAY_TASK_ID]}"',
+        "got=$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" | sort | paste -sd, -)",
+        "if [ \"$(echo \"$pair\" | tr , '\\n' | sort | paste -sd, -)\" != \"$got\" ]; then",
+        '  echo "dlbs accept: task $SLURM_ARRAY_TASK_ID was sent to $pair but runs on $got" >&2',
+        "  exit 1",
+        "fi",
+        "first=$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" | head -n 1)",
+        "addr=$(scontrol show node \"$first\" | sed -n 's/.* NodeAddr=\\([^ ]*\\).*/\\1/p')",
+        ('export MASTER_ADDR="${addr:-$first}" MASTER_PORT=$((29500 + SLURM_JOB_ID % 10000))'
+         " WORLD_SIZE=2"),
+        f"cd {shlex.quote(str(workdir))}",
+        (f"srun --nodes=2 --ntasks-per-node=1 --kill-on-bad-exit=1 {rank} "
+         f"{shlex.quote(str(folder))} {shlex.quote(python)} -m dlbs accept localhost "
+         '--node "$pair" --checks pair'),
+        "",
+    ])
+
+
+def submit_pinned(script: Path, nodes: Sequence[str], folder: Path, prefix: str = "task"
+                  ) -> str:
+    """Submit the array held, pin task i to ``nodes[i]`` (a node, or nodes joined by ','),
+    release it; the array's job id. Each task's output goes to ``folder/<prefix>-<i>.out``.
+    A failure after the submission cancels the array (nothing is left held in the queue)."""
+    pattern = ctl.filename_pattern(str(folder / prefix)) + "-%a.out"
     argv = ["sbatch", "--parsable", "--hold", f"--array=0-{len(nodes) - 1}",
             f"--output={pattern}", f"--error={pattern}", "--no-requeue", str(script)]
     try:
@@ -186,6 +226,21 @@ def gather(job: str, nodes: Sequence[str], folder: Path
         except (OSError, ValueError, KeyError, TypeError):
             missing[node] = _why_missing(f"{job}_{i}", folder / f"task-{i}.out")
     return figures, facts, missing
+
+
+def gather_pairs(job: str, pairs: Sequence[tuple[str, str]], folder: Path
+                 ) -> tuple[dict[str, list[float]], dict[str, str]]:
+    """Each pair's bus bandwidth (its rank 0's figure), by ``a+b``; for each pair without one
+    why (how its task ended, its output's last line)."""
+    found: dict[str, list[float]] = {}
+    missing: dict[str, str] = {}
+    for i, (a, b) in enumerate(pairs):
+        try:
+            record = json.loads((folder / f"pair-{i}-rank0.json").read_text("utf-8"))
+            found[f"{a}+{b}"] = [float(v) for v in record["figures"]["pair_busbw"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            missing[f"{a}+{b}"] = _why_missing(f"{job}_{i}", folder / f"pair-{i}.out")
+    return found, missing
 
 
 def _why_missing(task: str, output: Path) -> str:

@@ -25,6 +25,7 @@ FIGURES: dict[str, tuple[str, str]] = {
     "matmul_bf16": ("accept.matmul_bf16_gflops", "GFLOP/s"),
     "memcopy": ("accept.memcopy_gbs", "GB/s"),
     "allreduce_busbw": ("accept.busbw_gbs", "GB/s"),
+    "pair_busbw": ("accept.pair_busbw_gbs", "GB/s"),
     "training": ("results.throughput", "samples/s"),
 }
 REFERENCES = Path(__file__).with_name("references.json")

@@ -59,17 +59,18 @@ def judge(figures: Mapping[str, Mapping[str, Sequence[float]]],
 
 
 def judge_checks(figures: Mapping[str, Mapping[str, Sequence[float]]],
-                 references: Mapping[str, Reference]
+                 references: Mapping[str, Reference], units: Mapping[str, str] | None = None
                  ) -> tuple[list[CheckVerdict], list[FleetVerdict]]:
     """As :func:`judge`, with each check's fleet comparison itself (what the fleet chart
-    draws) instead of its line."""
+    draws) instead of its line; ``units`` (check -> unit) for checks the table has no row
+    for."""
     checks = sorted({c for per_node in figures.values() for c in per_node})
     verdicts: list[CheckVerdict] = []
     fleets: list[FleetVerdict] = []
     for check in checks:
         runs = {node: per_node[check] for node, per_node in figures.items() if check in per_node}
         ref = references.get(check)
-        fleet = judge_fleet(runs, check, ref.unit if ref else "",
+        fleet = judge_fleet(runs, check, ref.unit if ref else (units or {}).get(check, ""),
                             higher_is_better=ref.higher_is_better if ref else True)
         fleets.append(fleet)
         verdicts += _merge(fleet, ref, ref.higher_is_better if ref else True)

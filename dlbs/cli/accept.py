@@ -15,7 +15,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dlbs.accept.pairjob import PairOutcome
 
 HELP = "measure nodes and name the slow or broken ones (node acceptance)"
 EXAMPLE = "dlbs accept localhost --plan examples/acceptance.json --junit accept.xml"
@@ -107,6 +110,7 @@ class Measured:
     facts: dict[str, dict[str, Any]] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
     job_id: str = ""
+    pairs: PairOutcome | None = None
 
 
 #: The facts of a node's checks that travel from its task to the verdicts.
@@ -118,6 +122,9 @@ def _checks(args: argparse.Namespace) -> list[str]:
     from dlbs.errors import UsageError
 
     checks = [c for c in args.checks.split(",") if c]
+    if "pair" in checks and args.target == "localhost" and args.node == "localhost":
+        raise UsageError("dlbs accept: check 'pair' measures between nodes: give a Slurm "
+                         "partition as the target (or leave 'pair' out of --checks)")
     if args.burn_in > 0 and "training" not in checks:
         raise UsageError("dlbs accept: --burn-in repeats the reference training run: keep "
                          "'training' in --checks")
@@ -153,12 +160,15 @@ def _measure_here(args: argparse.Namespace) -> Measured:
     return Measured({args.node: figures}, {args.node: kept})
 
 
-def _measure_partition(args: argparse.Namespace) -> Measured:
-    """Every node of the partition (``--nodelist``) measured as one job array."""
+def _measure_partition(args: argparse.Namespace, references: dict[str, Any]) -> Measured:
+    """Every node of the partition (``--nodelist``) measured as one job array; with the check
+    ``pair``, then the ring of pairs between the nodes measured (a second array, a third to
+    bisect a failing pair)."""
     from dlbs.accept import fleetjob
     from dlbs.cli.output import say
 
     checks = _checks(args)
+    on_nodes = [c for c in checks if c != "pair"]
     if "training" in checks:  # a plan no task could read stops us before sbatch
         _load_json(args.plan, "plan")
     target = fleetjob.find_target(args.target, args.nodelist)
@@ -171,18 +181,30 @@ def _measure_partition(args: argparse.Namespace) -> Measured:
     folder = (args.output_dir or Path(f"accept-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
                                       )).resolve()
     _make_folder(folder)
-    script = folder / "accept.sbatch"
-    command = fleetjob.task_command(args.python, ",".join(checks), args.plan.resolve(),
-                                    args.burn_in, folder)
-    _write(script, fleetjob.array_script(target.nodes, target.partition, command, Path.cwd(),
-                                         args.time), "--output-dir")
-    job = fleetjob.submit_pinned(script, target.nodes, folder)
-    say(f"dlbs accept: job array {job}: {len(target.nodes)} node(s) of {target.partition} "
-        f"({', '.join(target.nodes)}); task outputs and figures in {folder}")
-    fleetjob.wait(job, len(target.nodes), args.timeout, say)
-    figures, facts, lost = fleetjob.gather(job, target.nodes, folder)
-    _write(folder / "figures.json", json.dumps(figures, indent=1) + "\n", "--output-dir")
-    return Measured(figures, facts, {**missing, **lost}, job)
+    measured = Measured({}, missing=missing)
+    if on_nodes:
+        script = folder / "accept.sbatch"
+        command = fleetjob.task_command(args.python, ",".join(on_nodes), args.plan.resolve(),
+                                        args.burn_in, folder)
+        _write(script, fleetjob.array_script(target.nodes, target.partition, command,
+                                             Path.cwd(), args.time), "--output-dir")
+        job = fleetjob.submit_pinned(script, target.nodes, folder)
+        say(f"dlbs accept: job array {job}: {len(target.nodes)} node(s) of {target.partition} "
+            f"({', '.join(target.nodes)}); task outputs and figures in {folder}")
+        fleetjob.wait(job, len(target.nodes), args.timeout, say)
+        figures, facts, lost = fleetjob.gather(job, target.nodes, folder)
+        _write(folder / "figures.json", json.dumps(figures, indent=1) + "\n", "--output-dir")
+        measured = Measured(figures, facts, {**missing, **lost}, job)
+    if "pair" in checks:
+        from dlbs.accept.pairjob import PairJob, measure_pairs
+        from dlbs.accept.verdict import failing_nodes
+
+        nodes = [n for n in target.nodes if n in measured.figures] if on_nodes else target.nodes
+        suspects = failing_nodes(_verdicts(measured, references)[0])
+        measured.pairs = measure_pairs(nodes, PairJob(target.partition, args.python, folder,
+                                                      Path.cwd(), args.time, args.timeout),
+                                       references, say, suspects)
+    return measured
 
 
 def _make_folder(folder: Path) -> None:
@@ -195,13 +217,13 @@ def _make_folder(folder: Path) -> None:
                          f"({err.strerror or err}); give a folder every node can write") from None
 
 
-def _measured(args: argparse.Namespace) -> Measured:
+def _measured(args: argparse.Namespace, references: dict[str, Any]) -> Measured:
     """Every node's figures: read from ``--figures``, measured here, or on a partition."""
     if args.figures is not None:
         return Measured(_checked(_load_json(args.figures, "figures"), args.figures))
     if args.target == "localhost":
         return _measure_here(args)
-    return _measure_partition(args)
+    return _measure_partition(args, references)
 
 
 def _write(path: Path, text: str, option: str) -> None:
@@ -239,14 +261,17 @@ def _verdicts(measured: Measured, references: dict[str, Any]) -> tuple[list[Any]
     """Each node x check judged; each node's burn-in; a failed ``measured`` check a node
     that gave no figures."""
     from dlbs.accept.burnin import burn_in_verdict
+    from dlbs.accept.node import FIGURES
     from dlbs.accept.verdict import CheckVerdict, judge_checks
 
-    verdicts, fleets = judge_checks(measured.figures, references)
+    verdicts, fleets = judge_checks(measured.figures, references,
+                                    {check: unit for check, (_, unit) in FIGURES.items()})
     for node, facts in measured.facts.items():
         burned = facts.get("accept.burn_in")
         if burned:
             verdicts.append(burn_in_verdict(node, burned["minutes"], burned["runs"],
                                             burned["before"], burned["after"]))
+    verdicts += measured.pairs.verdicts if measured.pairs else []
     verdicts += [CheckVerdict(node, "measured", True, why)
                  for node, why in measured.missing.items()]
     return verdicts, fleets
@@ -288,12 +313,13 @@ def run(args: argparse.Namespace) -> int:
     if args.db:  # a bad URL stops us before anything is measured
         from dlbs.db import open_store
         open_store(args.db).close()
-    measured = _measured(args)
+    measured = _measured(args, references)
     if args.figures_out is not None:
         return _task_file(args, measured)
     _said_facts(measured)
     verdicts, fleets = _verdicts(measured, references)
-    for line in node_lines(verdicts) + [said_line(fleet) for fleet in fleets]:
+    pair_lines = measured.pairs.lines if measured.pairs else []
+    for line in node_lines(verdicts) + pair_lines + [said_line(fleet) for fleet in fleets]:
         print(line)
     print(exclude_line(verdicts) or "no node failed: nothing to exclude")
     if args.markdown is not None:
@@ -304,7 +330,10 @@ def run(args: argparse.Namespace) -> int:
         _write(args.html, html_page(verdicts, fleets, references), "--html")
     if args.db:
         target = "figures" if args.figures is not None else args.target
-        _store(args.db, accept_facts(verdicts, measured.figures,
+        runs = measured.pairs.runs if measured.pairs else {}
+        figures = {node: {**checks, **({"pair_busbw": runs[node]} if node in runs else {})}
+                   for node, checks in {**{n: {} for n in runs}, **measured.figures}.items()}
+        _store(args.db, accept_facts(verdicts, figures,
                                      {c: unit for c, (_, unit) in FIGURES.items()}, target,
                                      measured.job_id, started))
     failing = failing_nodes(verdicts)

@@ -240,6 +240,8 @@ LOGGED_FACT_TYPES: dict[str, str] = {
     "accept.memcopy_gbs": "float",
     "accept.allreduce": "dict",
     "accept.busbw_gbs": "float",
+    "accept.pair": "dict",
+    "accept.pair_busbw_gbs": "float",
     "accept.torch_cuda": "str or null",
     "accept.environment": "dict",
     "accept.environment_unavailable": "str",

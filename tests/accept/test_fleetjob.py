@@ -48,3 +48,36 @@ def test_what_sbatch_could_not_take_is_refused_in_one_line(call: object, error: 
     with pytest.raises(error) as caught:
         call()  # type: ignore[operator]
     assert str(caught.value).startswith(line)
+
+
+def test_a_pair_task_runs_one_rank_a_node_with_the_rendezvous_on_the_first(
+        tmp_path: Path) -> None:
+    """The pair script run with stand-ins of scontrol and srun (which runs its command as
+    ranks 0 and 1): every value reaches the ranks whole, the address is the first node's."""
+    from dlbs.accept.fleetjob import pair_script
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "scontrol").write_text(
+        '#!/bin/bash\nif [ "$2" = hostnames ]; then printf "n1\\nn2\\n"; '
+        'else echo "NodeName=$3 Arch=x86_64 NodeAddr=10.0.0.$RANDOM NodeHostName=$3"; fi\n')
+    (bin_dir / "srun").write_text(
+        '#!/bin/bash\nwhile [ "${1#--}" != "$1" ]; do shift; done\n'
+        'for r in 0 1; do SLURM_PROCID=$r "$@"; done\n')
+    for stub in bin_dir.iterdir():
+        stub.chmod(0o755)
+    folder, python = tmp_path / "out dir's", tmp_path / "py thon"
+    python.write_text('#!/bin/bash\necho "rank=$RANK addr=$MASTER_ADDR world=$WORLD_SIZE"\n'
+                      'printf "%s\\n" "$@"\n')
+    python.chmod(0o755)
+    script = tmp_path / "pairs.sbatch"
+    script.write_text(pair_script([("n1", "n2")], "debug", str(python), folder, tmp_path))
+    done = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False,
+                          env={"PATH": f"{bin_dir}:/usr/bin:/bin", "SLURM_ARRAY_TASK_ID": "0",
+                               "SLURM_JOB_ID": "7", "SLURM_JOB_NODELIST": "n[1-2]"})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [ln.split(" addr=")[0] for ln in lines if ln.startswith("rank=")] == ["rank=0",
+                                                                                  "rank=1"]
+    assert all(" world=2" in ln and "addr=10.0.0." in ln for ln in lines if "rank=" in ln)
+    assert f"{folder}/pair-0-rank1.json" in lines and "n1,n2" in lines

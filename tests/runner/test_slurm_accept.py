@@ -7,9 +7,11 @@ processes of its task: the tasks run ``--python`` (the Python each node runs, an
 twentieth of a CPU and then runs the real Python: every process of n1's task (the checks, torch)
 runs at most 5% of a CPU, n2's as the machine lets it. With two nodes no spread between
 nodes can be estimated (no false-alarm rate can be stated): the pair rule names a node below
-half of the best node's figure (``dlbs.accept.verdict.PEER_FLOOR``). The reference table is
-left empty here so that the pair alone names n1: the test fails if it names n2, names both,
-or names none.
+half of the best node's figure (``dlbs.accept.verdict.PEER_FLOOR``). The reference table holds
+only its ``pair_busbw`` row here, so that the peer rule alone names n1 on the node checks: the
+test fails if it names n2, names both, or names none. The pair n1+n2 (check ``pair``: one
+gloo rank a node) is measured too: below the table's floor, and put on n1, since two nodes
+have no third to bisect against and n1 failed its own checks.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from dlbs.accept.node import REFERENCES
 from dlbs.cli.main import main
 
 pytestmark = pytest.mark.slurm
@@ -96,17 +99,21 @@ def slow_n1(tmp_path: Path) -> Iterator[Path]:
         _remove(folder)
 
 
-def _no_references(tmp_path: Path) -> Path:
+def _pair_reference_only(tmp_path: Path) -> Path:
+    """The shipped table's ``pair_busbw`` row alone: the node checks judged by the pair."""
+    shipped = json.loads(REFERENCES.read_text())["devices"]["cpu"]
     path = tmp_path / "references.json"
-    path.write_text(json.dumps({"devices": {}}))
+    path.write_text(json.dumps({"devices": {"cpu": {"pair_busbw": shipped["pair_busbw"]}}}))
     return path
 
 
 def test_a_node_slowed_to_a_twentieth_of_a_cpu_is_named_and_the_healthy_one_passes(
-        slurm: str, slow_n1: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        slurm: str, slow_n1: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")  # the pair's ranks meet on 127.0.0.1
     url = f"sqlite:///{tmp_path / 'results.db'}"
-    code = main(["accept", "debug", "--checks", "matmul,memcopy", "--python", str(slow_n1),
-                 "--references", str(_no_references(tmp_path)), "--output-dir",
+    code = main(["accept", "debug", "--checks", "matmul,memcopy,pair", "--python", str(slow_n1),
+                 "--references", str(_pair_reference_only(tmp_path)), "--output-dir",
                  str(tmp_path / "run"), "--junit", str(tmp_path / "accept.xml"), "--db", url,
                  "--timeout", "900"])
     out, err = capsys.readouterr()
@@ -118,6 +125,11 @@ def test_a_node_slowed_to_a_twentieth_of_a_cpu_is_named_and_the_healthy_one_pass
     n1 = next(line for line in lines if line.startswith("n1: "))
     for check in ("matmul_fp32", "matmul_bf16", "memcopy"):
         assert f"{check} " in n1 and "x the best node's (n2: " in n1, shown
+    # the pair n1+n2 (one gloo rank a node) falls below the table's floor; two nodes cannot
+    # be bisected: it is put on n1, which failed its own checks, and n2 still passes
+    assert "pair_busbw: pair n1+n2: pair_busbw " in n1, shown
+    assert "put on the node that failed its own checks" in n1, shown
+    assert any(line.startswith("pair n1+n2: FAIL: pair_busbw ") for line in lines), shown
     assert "--exclude=n1" in lines, shown
     assert "dlbs accept: 1 of 2 node(s) failed: n1" in err, shown
     assert "2 nodes, fewer than 5: too few to estimate the spread between nodes" in out

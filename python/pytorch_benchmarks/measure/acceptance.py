@@ -1,6 +1,7 @@
 """The node checks of ``dlbs accept`` (issue 60), each one ``__key__=json`` fact lines on
 stdout: device ceilings (matmul per precision, memory copy), an all-reduce bus-bandwidth sweep
-inside the node (``torch.distributed``: NCCL on GPUs, gloo on CPUs), environment facts from
+inside the node (``torch.distributed``: NCCL on GPUs, gloo on CPUs) and between nodes (``pair``:
+one rank a node, run by ``dlbs accept``'s pair job), environment facts from
 NVML, and ``dcgmi diag -r 1`` when it is installed (its raw output; ``dlbs`` parses it).
 
 Run as ``python -m pytorch_benchmarks.measure.acceptance CHECK [CHECK ...]``. Absences are
@@ -72,16 +73,29 @@ def memcopy(megabytes: int = 128, repeats: int = 5) -> dict[str, Any]:
     return {"accept.memcopy_gbs": 2.0 * src.numel() / seconds / 1e9}
 
 
+def _sweep(device: torch.device) -> list[float]:
+    """Each size of :data:`ALLREDUCE_SIZES` all-reduced over the initialised group (median of
+    5 after a warm-up)."""
+    times = []
+    for size in ALLREDUCE_SIZES:
+        buf = torch.ones(size // 4, dtype=torch.float32, device=device)
+        times.append(_timed(lambda buf=buf: dist.all_reduce(buf), device, 5))
+    return times
+
+
+def _rows(times: list[float], ranks: int) -> list[dict[str, Any]]:
+    return [{"bytes": size, "seconds": t, "algbw_gbs": algbw(size, t) / 1e9,
+             "busbw_gbs": busbw(size, t, ranks) / 1e9}
+            for size, t in zip(ALLREDUCE_SIZES, times)]
+
+
 def _allreduce_rank(rank: int, ranks: int, port: int, queue: Any) -> None:
     """One rank of the sweep: each size timed (median of 5); rank 0 reports the times."""
     backend = "nccl" if torch.cuda.is_available() else "gloo"
     dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank,
                             world_size=ranks)
     device = torch.device(f"cuda:{rank}") if backend == "nccl" else torch.device("cpu")
-    times = []
-    for size in ALLREDUCE_SIZES:
-        buf = torch.ones(size // 4, dtype=torch.float32, device=device)
-        times.append(_timed(lambda buf=buf: dist.all_reduce(buf), device, 5))
+    times = _sweep(device)
     if rank == 0:
         queue.put((backend, times))
     dist.destroy_process_group()
@@ -98,11 +112,38 @@ def allreduce(ranks: int = 0) -> dict[str, Any]:
     mp.start_processes(_allreduce_rank, args=(ranks, port, queue), nprocs=ranks,
                        start_method="spawn")
     backend, times = queue.get()
-    rows = [{"bytes": size, "seconds": t, "algbw_gbs": algbw(size, t) / 1e9,
-             "busbw_gbs": busbw(size, t, ranks) / 1e9}
-            for size, t in zip(ALLREDUCE_SIZES, times)]
+    rows = _rows(times, ranks)
     return {"accept.allreduce": {"backend": backend, "ranks": ranks, "sizes": rows},
             "accept.busbw_gbs": rows[-1]["busbw_gbs"]}
+
+
+#: What a rank of the ``pair`` check reads from its environment (``dlbs accept``'s pair job
+#: sets them: one rank a node, the rendezvous on the first node).
+PAIR_ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+class PairUnset(Exception):
+    """The ``pair`` check was run outside a pair job (its environment is missing)."""
+
+
+def pair() -> dict[str, Any]:
+    """An all-reduce between nodes, one rank a node (gloo on CPUs, NCCL on one GPU a node):
+    the sweep's algorithm and bus bandwidth per size; every rank measures, each reports."""
+    missing = [name for name in PAIR_ENV if not os.environ.get(name)]
+    if missing:
+        raise PairUnset(f"acceptance: pair needs {', '.join(PAIR_ENV)} (set by dlbs accept's "
+                        f"pair job); {', '.join(missing)} unset")
+    rank, ranks = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    dist.init_process_group(backend, init_method=f"tcp://{os.environ['MASTER_ADDR']}:"
+                            f"{os.environ['MASTER_PORT']}", rank=rank, world_size=ranks)
+    device = torch.device("cuda:0") if backend == "nccl" else torch.device("cpu")
+    times = _sweep(device)
+    dist.barrier()
+    dist.destroy_process_group()
+    rows = _rows(times, ranks)
+    return {"accept.pair": {"backend": backend, "ranks": ranks, "rank": rank, "sizes": rows},
+            "accept.pair_busbw_gbs": rows[-1]["busbw_gbs"]}
 
 
 def environment() -> dict[str, Any]:
@@ -147,7 +188,7 @@ def dcgmi() -> dict[str, Any]:
 
 CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
     "matmul": matmul, "memcopy": memcopy, "allreduce": allreduce,
-    "environment": environment, "dcgmi": dcgmi}
+    "environment": environment, "dcgmi": dcgmi, "pair": pair}
 
 
 def main(names: list[str]) -> int:
@@ -158,9 +199,16 @@ def main(names: list[str]) -> int:
               file=sys.stderr)
         return 2
     os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
-    for name in names:
-        for key, value in CHECKS[name]().items():
-            print(format_fact(key, value), flush=True)
+    try:
+        for name in names:
+            for key, value in CHECKS[name]().items():
+                print(format_fact(key, value), flush=True)
+    except PairUnset as err:
+        print(err, file=sys.stderr)
+        return 2
+    if "pair" in names:  # gloo may abort at exit after destroy_process_group (one run in five)
+        sys.stdout.flush()
+        os._exit(0)
     return 0
 
 
