@@ -93,7 +93,7 @@ def measure_pairs(nodes: Sequence[str], job: PairJob, references: Mapping[str, R
     said = [f"pair {p}: {'FAIL: ' if p in failed else ''}{line}" for p, line in lines.items()]
     said += [fleet_said] if fleet_said else []
     if found.unresolved:
-        partner = good_partner(pairs, failed)
+        partner = good_partner(pairs, failed, found.unresolved)
         second: dict[str, str] = {}
         second_failed: dict[str, str] = {}
         if partner is not None:
@@ -106,7 +106,7 @@ def measure_pairs(nodes: Sequence[str], job: PairJob, references: Mapping[str, R
             said += [f"pair {p} (bisection): {'FAIL: ' if p in second_failed else ''}{line}"
                      for p, line in second.items()]
             for pair, runs in more.items():
-                figures[pair] = runs
+                figures[pair] = figures.get(pair, []) + runs
         at_fault.update(settle(found.unresolved, partner, failed, second, second_failed,
                                suspects))
     outcome = PairOutcome(lines=said)

@@ -3,8 +3,10 @@ pair's fault lies with.
 
 The nodes are paired in a ring (n1+n2, n2+n3, ..., n_k+n1): every node is in two pairs, so a
 node at fault fails both of its pairs and is named by that alone. A failing pair neither of
-whose nodes failed twice is **bisected**: each of its nodes is measured again with a partner
-from a passing pair (a node known good); the node that fails with it is the one at fault. Two
+whose nodes failed twice (each passed with its other neighbour: a fault between the two, or a
+node that fails now and then) is **bisected**: each of its nodes is measured again with a
+partner from a passing pair (a node known good, not their neighbour where the ring allows);
+the node that fails with it is the one at fault; when both pass, the fault lies between them. Two
 nodes make one pair and no third node to bisect against: a failing pair is put on the node
 that failed its own checks (the slow node explains its slow pair), else on both.
 
@@ -55,11 +57,17 @@ def blame(pairs: Sequence[Pair], failed: Mapping[str, str]) -> Blame:
     return Blame(at_fault, unresolved)
 
 
-def good_partner(pairs: Sequence[Pair], failed: Mapping[str, str]) -> str | None:
-    """A node of a passing pair that is in no failing pair (None: no node known good)."""
+def good_partner(pairs: Sequence[Pair], failed: Mapping[str, str],
+                 unresolved: Sequence[Pair] = ()) -> str | None:
+    """A node of a passing pair that is in no failing pair (None: no node known good); one
+    not already paired with a node of ``unresolved`` when there is one (a new partner tells
+    more than the ring's neighbour measured again)."""
     bad = {n for pair in pairs if key(pair) in failed for n in pair}
-    return next((n for pair in pairs if key(pair) not in failed for n in pair if n not in bad),
-                None)
+    good = list(dict.fromkeys(n for pair in pairs if key(pair) not in failed for n in pair
+                              if n not in bad))
+    suspect = {n for pair in unresolved for n in pair}
+    near = {n for pair in pairs if set(pair) & suspect for n in pair}
+    return next((n for n in good if n not in near), good[0] if good else None)
 
 
 def bisection_pairs(unresolved: Sequence[Pair], partner: str) -> list[Pair]:
