@@ -10,6 +10,7 @@ import argparse
 import importlib
 import importlib.metadata
 import json
+import os
 import platform
 import statistics
 import sys
@@ -129,8 +130,8 @@ def env(dry_run: bool) -> dict[str, Any]:
 
 
 def _median_time(step: Callable[[], Any], sync: Callable[[], Any], warm: int, reps: int
-                 ) -> float:
-    """Median seconds of ``step`` over ``reps`` after ``warm`` (host clock, synchronised)."""
+                 ) -> list[float]:
+    """Seconds of ``step`` for each of ``reps`` after ``warm`` (host clock, synchronised)."""
     for _ in range(warm):
         step()
     sync()
@@ -140,11 +141,11 @@ def _median_time(step: Callable[[], Any], sync: Callable[[], Any], warm: int, re
         step()
         sync()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
 
 
-def _event_time(torch: Any, step: Callable[[], Any], warm: int, reps: int) -> float:
-    """Median seconds of ``step`` by CUDA events over ``reps`` after ``warm``."""
+def _event_time(torch: Any, step: Callable[[], Any], warm: int, reps: int) -> list[float]:
+    """Seconds of ``step`` by CUDA events for each of ``reps`` after ``warm``."""
     for _ in range(warm):
         step()
     torch.cuda.synchronize()
@@ -156,7 +157,16 @@ def _event_time(torch: Any, step: Callable[[], Any], warm: int, reps: int) -> fl
         end.record()
         end.synchronize()
         times.append(begin.elapsed_time(end) / 1000)
-    return statistics.median(times)
+    return times
+
+
+def _timed(times: list[float]) -> dict[str, Any]:
+    """The median of the repeats, and their spread (slowest / fastest): a rate whose repeats
+    spread widely was measured on a busy host, and is no ceiling (issue 58: a dry run under
+    load called fp32 and bf16 matmuls 474x apart ``ok``)."""
+    fastest = min(times)
+    return {"seconds": statistics.median(times),
+            "spread": max(times) / fastest if fastest > 0 else None}
 
 
 def _matmul(torch: Any, n: int, dtype: Any, tf32: bool, device: str) -> dict[str, Any]:
@@ -164,25 +174,25 @@ def _matmul(torch: Any, n: int, dtype: Any, tf32: bool, device: str) -> dict[str
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     if device == "cuda":
-        seconds = _event_time(torch, lambda: a @ b, 3, 10)
+        timed = _timed(_event_time(torch, lambda: a @ b, 3, 10))
         how = "CUDA events, median of 10 after 3"
     else:
-        seconds = _median_time(lambda: a @ b, lambda: None, 2, 5)
+        timed = _timed(_median_time(lambda: a @ b, lambda: None, 2, 5))
         how = "perf_counter, median of 5 after 2"
-    return {"size": n, "seconds": seconds, "tflops": 2 * n**3 / seconds / 1e12, "how": how}
+    return {"size": n, **timed, "tflops": 2 * n**3 / timed["seconds"] / 1e12, "how": how}
 
 
 def _copy(torch: Any, nbytes: int, device: str) -> dict[str, Any]:
     x = torch.empty(nbytes, dtype=torch.uint8, device=device)
     y = torch.empty_like(x)
     if device == "cuda":
-        seconds = _event_time(torch, lambda: y.copy_(x), 3, 10)
+        timed = _timed(_event_time(torch, lambda: y.copy_(x), 3, 10))
         how = "CUDA events, median of 10 after 3"
     else:
-        seconds = _median_time(lambda: y.copy_(x), lambda: None, 2, 5)
+        timed = _timed(_median_time(lambda: y.copy_(x), lambda: None, 2, 5))
         how = "perf_counter, median of 5 after 2"
-    return {"bytes": nbytes, "seconds": seconds, "read_plus_write_gb_s": 2 * nbytes / seconds / 1e9,
-            "how": how}
+    return {"bytes": nbytes, **timed,
+            "read_plus_write_gb_s": 2 * nbytes / timed["seconds"] / 1e9, "how": how}
 
 
 def ceilings(dry_run: bool) -> dict[str, Any]:
@@ -194,12 +204,24 @@ def ceilings(dry_run: bool) -> dict[str, Any]:
              "tf32": (torch.float32, True), "fp32": (torch.float32, False)}
     if dry_run:  # a CPU has no TF32 and rarely fast float16: float32 and bfloat16 only
         cases = {k: cases[k] for k in ("fp32", "bf16")}
-    result: dict[str, Any] = {"device": device, "matmul": {}}
+    # the host's load as the rates are measured: a rate measured on more runnable threads
+    # than CPUs is the scheduler's, not the device's (issue 58)
+    result: dict[str, Any] = {"device": device, "matmul": {}, "cpus": os.cpu_count(),
+                              "load_before": _load()}
     for label, (dtype, tf32) in cases.items():
         result["matmul"][label] = _guard(partial(_matmul, torch, n, dtype, tf32, device))
     result["copy"] = _guard(lambda: _copy(torch, DRY_COPY if dry_run else COPY_BYTES, device))
     torch.backends.cuda.matmul.allow_tf32 = False
+    result["load_after"] = _load()
     return result
+
+
+def _load() -> float | None:
+    """The host's 1-minute load average (None where the system does not say)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:

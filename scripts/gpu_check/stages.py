@@ -68,22 +68,40 @@ def env_stage(ctx: Context) -> StageResult:
     return StageResult(status, lines)
 
 
+#: Repeats of a ceiling measurement further apart than this (slowest / fastest) mark it
+#: noisy: a busy host, not the device's ceiling.
+NOISY_SPREAD = 1.5
+
+
+def _spread(m: dict[str, Any]) -> str:
+    return "-" if m.get("spread") is None else f"{m['spread']:.2f}x"
+
+
 def _ceiling_rows(result: dict[str, Any]) -> list[list[Any]]:
     rows: list[list[Any]] = []
     for label, m in result.get("matmul", {}).items():
         if "error" in m:
-            rows.append([f"matmul {label}", "-", "-", "-", m["error"]])
+            rows.append([f"matmul {label}", "-", "-", "-", "-", m["error"]])
         else:
             rows.append([f"matmul {label} {m['size']}^3", fmt(m["seconds"] * 1e3),
-                         fmt(m["tflops"]), "TFLOP/s", m["how"]])
+                         fmt(m["tflops"]), "TFLOP/s", _spread(m), m["how"]])
     copy = result.get("copy", {})
     if "error" in copy:
-        rows.append(["device copy", "-", "-", "-", copy["error"]])
+        rows.append(["device copy", "-", "-", "-", "-", copy["error"]])
     elif copy:
         rows.append([f"copy {copy['bytes'] / 2**20:.0f} MiB", fmt(copy["seconds"] * 1e3),
                      fmt(copy["read_plus_write_gb_s"]), "GB/s (bytes read + written)",
-                     copy["how"]])
+                     _spread(copy), copy["how"]])
     return rows
+
+
+def noisy_ceilings(result: dict[str, Any]) -> list[str]:
+    """The measurements whose repeats spread more than :data:`NOISY_SPREAD`, as ``matmul
+    fp32 (3.10x)``."""
+    measured = [(f"matmul {label}", m) for label, m in result.get("matmul", {}).items()]
+    measured.append(("copy", result.get("copy", {})))
+    return [f"{name} ({m['spread']:.2f}x)" for name, m in measured
+            if isinstance(m.get("spread"), (int, float)) and m["spread"] > NOISY_SPREAD]
 
 
 @register_stage("ceilings", "matmul rates (bf16, fp16, tf32, fp32 at 8192^3) and a 4 GiB "
@@ -94,6 +112,32 @@ def ceilings_stage(ctx: Context) -> StageResult:
         return StageResult(f"failed: {result['error']}", [])
     lines = [f"Device: {result['device']}" + (" (dry run: tiny CPU sizes, not a GPU's "
                                                "ceilings)" if ctx.dry_run else ""), "",
-             *table(["what", "median ms", "rate", "unit", "how"], _ceiling_rows(result))]
+             *table(["what", "median ms", "rate", "unit", "spread (slowest / fastest)", "how"],
+                    _ceiling_rows(result))]
     bad = [r for r in _ceiling_rows(result) if r[1] == "-"]
-    return StageResult(f"failed: {len(bad)} measurement(s) raised" if bad else "ok", lines)
+    if bad:
+        return StageResult(f"failed: {len(bad)} measurement(s) raised", lines)
+    warnings = ceiling_warnings(result, ctx.dry_run)
+    if not warnings:
+        return StageResult("ok", lines)
+    lines += ["", *(f"- {w[0].upper()}{w[1:]}." for w in warnings), "",
+              ("Not the device's ceilings: measure on an idle host before holding runs "
+               "against them.")]
+    return StageResult(f"ok; {'; '.join(warnings)}", lines)
+
+
+def ceiling_warnings(result: dict[str, Any], dry_run: bool) -> list[str]:
+    """Why the rates may be the host's and not the device's: repeats spread wider than
+    :data:`NOISY_SPREAD`, and more runnable threads than CPUs (the 1-minute load average
+    before or after, above the CPU count) while they were measured."""
+    said = []
+    noisy = noisy_ceilings(result)
+    if noisy:
+        said.append(f"noisy: repeats more than {NOISY_SPREAD:g}x apart in {', '.join(noisy)}")
+    cpus = result.get("cpus")
+    loads = [x for x in (result.get("load_before"), result.get("load_after"))
+             if isinstance(x, (int, float))]
+    if isinstance(cpus, int) and loads and max(loads) > cpus:
+        beside = " (a dry run runs other stages beside this one)" if dry_run else ""
+        said.append(f"host busy: load {max(loads):.1f} on {cpus} CPUs while measured{beside}")
+    return said

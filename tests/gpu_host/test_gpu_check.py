@@ -60,7 +60,8 @@ def test_summary_lists_every_stage_with_its_status(dry_run: tuple[Path, subproce
         assert stage in rows, stage
         assert (out / f"stage_{stage}.md").is_file()
         assert json.loads((out / f"stage_{stage}.json").read_text())["stage"] == stage
-    assert rows["env"][1] == "ok" and rows["ceilings"][1] == "ok"
+    # ceilings: 'ok', or 'ok; noisy: ...' where a loaded host spread its repeats
+    assert rows["env"][1] == "ok" and rows["ceilings"][1].startswith("ok")
     for stage in MATRIX_STAGES:
         assert rows[stage][1].startswith("ok: 1 of 1 runs ok"), stage
     assert rows["energy"][1] == NO_GPU and rows["maxbatch-eager"][1] == NO_GPU
@@ -669,3 +670,33 @@ def test_a_python_without_torch_is_told_the_venvs_command(tmp_path: Path,
     assert cli.missing_said(["torch"], argv, venv) == (
         "gpu-check: install torch into this Python (on a GPU host: its CUDA build of torch)")
     assert "venv" not in cli.missing_said(["numpy"], argv, tmp_path / "none" / "python")
+
+
+def test_ceilings_whose_repeats_spread_are_said_noisy() -> None:
+    """Issue 58: a dry run under load called fp32 and bf16 matmuls 474x apart 'ok'. Each
+    ceiling now shows its repeats' spread (slowest / fastest), and one above 1.5x is named in
+    the stage's status: a busy host, not the device's ceiling."""
+    from gpu_check import stages
+
+    result = {"device": "cpu", "matmul": {
+        "fp32": {"size": 256, "seconds": 0.0359, "spread": 3.1, "tflops": 0.00093,
+                 "how": "perf_counter, median of 5 after 2"},
+        "bf16": {"size": 256, "seconds": 0.000128, "spread": 1.2, "tflops": 0.26,
+                 "how": "perf_counter, median of 5 after 2"}},
+        "copy": {"bytes": 64 * 2**20, "seconds": 0.032, "spread": 1.05,
+                 "read_plus_write_gb_s": 4.2, "how": "perf_counter, median of 5 after 2"}}
+    rows = {r[0]: r for r in stages._ceiling_rows(result)}
+    assert [rows[k][4] for k in ("matmul fp32 256^3", "matmul bf16 256^3", "copy 64 MiB")] \
+        == ["3.10x", "1.20x", "1.05x"]
+    assert stages.noisy_ceilings(result) == ["matmul fp32 (3.10x)"]
+    assert stages.ceiling_warnings(result, False) == [
+        "noisy: repeats more than 1.5x apart in matmul fp32 (3.10x)"]
+    result["matmul"]["fp32"]["spread"] = 1.4
+    assert stages.noisy_ceilings(result) == []
+    # steady repeats on an oversubscribed host: the load says it (the review's 474x case)
+    result.update(cpus=2, load_before=1.5, load_after=15.1)
+    assert stages.ceiling_warnings(result, True) == [
+        ("host busy: load 15.1 on 2 CPUs while measured (a dry run runs other stages beside "
+         "this one)")]
+    result.update(load_before=0.4, load_after=1.9)
+    assert stages.ceiling_warnings(result, False) == []
