@@ -43,7 +43,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
-from serving.capacity import LEAD_IN, SEARCH_STEP, Goal, StepResult, search
+from benchstats.samples import summarize
+import serving.capacity
+from serving.capacity import LEAD_IN, SEARCH_STEP, Goal, StepResult, interval, search
 
 LIMIT = 5.0          # mm1's TTFT limit, in mean service times
 PERCENTILE = 90.0    # serve.slo_percentile's default
@@ -155,26 +157,41 @@ def server_of(name: str, percentile: float = PERCENTILE) -> Server:
                                                          7.99, percentile)
 
 
-def one_search(seed: int, n: int, lead: int, goal: Goal, server: Server, start: float = 0.5
-               ) -> tuple[float | None, list[float] | None]:
-    """One search as ``loadgen.py --search`` runs it, from ``start`` times the capacity:
-    ``(capacity, capacity_ci95)``."""
+def search_facts(seed: int, n: int, lead: int, goal: Goal, server: Server,
+                 start: float = 0.5) -> dict:
+    """One search as ``loadgen.py --search`` runs it, from ``start`` times the capacity: its
+    ``results.capacity*`` facts."""
     rng = random.Random(seed)
     serve, limit, _ = server
 
     def step(trial: int, load: float) -> StepResult:
         return StepResult(attainment(serve(rng, load, lead + n)[lead:], limit=limit))
-    _, facts = search(step, server[2] * start, goal)
+    return search(step, server[2] * start, goal)[1]
+
+
+def one_search(seed: int, n: int, lead: int, goal: Goal, server: Server, start: float = 0.5
+               ) -> tuple[float | None, list[float] | None]:
+    """One search's ``(capacity, capacity_ci95)``."""
+    facts = search_facts(seed, n, lead, goal, server, start)
     return facts["results.capacity"], facts["results.capacity_ci95"]
 
 
+def wilson(share: float, count: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson 95% interval of a share measured over ``count`` searches (Monte-Carlo
+    error)."""
+    centre = (share + z * z / (2 * count)) / (1 + z * z / count)
+    half = z * math.sqrt(share * (1 - share) / count + z * z / (4 * count * count)) / (
+        1 + z * z / count)
+    return centre - half, centre + half
+
+
 def coverage_and_bias(n: int, lead: int, searches: int, goal: Goal, server: Server,
-                      start: float = 0.5) -> tuple[float, float, float, int]:
-    """The share of searches whose interval holds the true capacity, the geometric-mean
-    capacity's relative bias, the standard deviation of a search's log capacity, and how many
-    searches found no capacity."""
+                      start: float = 0.5, first: int = 0) -> tuple[float, float, float, int]:
+    """The share of searches (seeds ``first`` on) whose interval holds the true capacity, the
+    geometric-mean capacity's relative bias, the standard deviation of a search's log
+    capacity, and how many searches found no capacity."""
     covered, logs, none, true = 0, [], 0, server[2]
-    for seed in range(searches):
+    for seed in range(first, first + searches):
         capacity, ci = one_search(seed, n, lead, goal, server, start)
         if capacity is None:
             none += 1
@@ -185,10 +202,64 @@ def coverage_and_bias(n: int, lead: int, searches: int, goal: Goal, server: Serv
             none)
 
 
+#: The stretches of the interval's low side tried by ``--calibrate`` (1.00, 1.05, ... 3.00).
+STRETCHES = tuple(round(1 + 0.05 * i, 2) for i in range(41))
+
+
+def covered_at(trials: list[list[float | None]], true: float, low_side: float
+               ) -> tuple[float, float]:
+    """The share of searches (each its trials' capacities) whose interval, its low side
+    stretched by ``low_side``, holds ``true``, and the median width of the interval (log)."""
+    covered, widths = 0, []
+    for capacities in trials:
+        if any(c is None for c in capacities) or len(set(capacities)) < 2:
+            continue  # no capacity, or no interval: not covered
+        stats = summarize([math.log(c) for c in capacities])
+        low, high = interval(stats.mean, stats.ci_low, stats.ci_high, low_side)
+        covered += low <= true <= high
+        widths.append(math.log(high / low))
+    return covered / len(trials), statistics.median(widths)
+
+
+def calibrate(names: list[str], searches: int, first: int, goal: Goal) -> None:
+    """The low side's stretch: the smallest of :data:`STRETCHES` whose interval covers 95% of
+    the searches (seeds ``first`` on, the defaults, from half the capacity) on every server,
+    and, leaving each server out in turn, the stretch the others choose and what it covers on
+    the one left out (measure that on other seeds: ``--first-seed 0 --stretch K``)."""
+    found: dict[str, tuple[list[list[float | None]], float]] = {}
+    for name in names:
+        server = server_of(name, goal.percentile)
+        found[name] = ([search_facts(seed, SEARCH_STEP, LEAD_IN, goal, server)[
+            "results.capacity_trials"] for seed in range(first, first + searches)], server[2])
+    print(f"calibration: seeds {first}-{first + searches - 1}, {searches} searches a server")
+    cover = {(name, k): covered_at(*found[name], k) for name in names for k in STRETCHES}
+
+    def chosen(among: list[str]) -> float | None:
+        return next((k for k in STRETCHES if all(cover[name, k][0] >= 0.95 for name in among)),
+                    None)
+    print("| chosen on | stretch | " + " | ".join(names) + " |\n| --- | --- |"
+          + " --- |" * len(names))
+    for among in [names] + [[n for n in names if n != out] for n in names for out in [n]]:
+        k = chosen(among)
+        cells = [("—" if k is None else f"{cover[name, k][0]:.1%}"
+                  + ("" if name in among else " (held out)")) for name in names]
+        print(f"| {', '.join(among)} | {k} | " + " | ".join(cells) + " |")
+    print("t alone (1.00): " + ", ".join(f"{name} {cover[name, 1.0][0]:.1%}" for name in names))
+    k = chosen(names)
+    if k is not None:
+        print(f"width (log, median) at {k} over t alone's: " + ", ".join(
+            f"{name} {cover[name, k][1] / cover[name, 1.0][1]:.2f}" for name in names))
+
+
 #: Where the searches of the second table start, in capacities (the first: 0.5).
 STARTS = (0.25, 1.0, 3.0)
 #: (counted requests, lead-in) a step: the defaults (marked) and shorter ones.
 SETTINGS = ((100, 0), (100, LEAD_IN), (SEARCH_STEP, 0), (SEARCH_STEP, LEAD_IN))
+
+
+def _share(cover: float, searches: int) -> str:
+    low, high = wilson(cover, searches)
+    return f"{cover:.1%} [{low:.1%}, {high:.1%}]"
 
 
 def main() -> None:
@@ -199,11 +270,23 @@ def main() -> None:
                         help="serve.slo_percentile (90: its default)")
     parser.add_argument("--defaults-only", action="store_true",
                         help="only the defaults' row and the starts (no shorter steps)")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="the searches' seeds start here (0; --calibrate's: 100000)")
+    parser.add_argument("--stretch", type=float, default=serving.capacity.LOW_SIDE,
+                        help="the interval's low side over Student's t's (capacity.LOW_SIDE; "
+                             "1: t alone, the interval before 2026-11-29)")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="choose the stretch (each server left out in turn) and stop")
     args = parser.parse_args()
     goal = Goal(percentile=args.percentile)
+    if args.calibrate:
+        calibrate(args.server, args.searches, args.first_seed, goal)
+        return
+    serving.capacity.LOW_SIDE = args.stretch
     print(f"defaults: {goal.trials} trials of {goal.max_steps} steps, p{args.percentile:g}, "
           f"{SEARCH_STEP} requests a step after a lead-in of {LEAD_IN}; "
-          f"{args.searches} searches a row")
+          f"{args.searches} searches a row (seeds {args.first_seed} on), the interval's low "
+          f"side {args.stretch:g} x Student's t's; coverage [its Wilson 95% interval]")
     for name in args.server:
         try:
             server = server_of(name, args.percentile)
@@ -214,16 +297,18 @@ def main() -> None:
         print("| requests a step | lead-in | coverage | bias | sd of one search | no capacity |"
               "\n| --- | --- | --- | --- | --- | --- |")
         for n, lead in SETTINGS[-1:] if args.defaults_only else SETTINGS:
-            cover, bias, spread, none = coverage_and_bias(n, lead, args.searches, goal, server)
+            cover, bias, spread, none = coverage_and_bias(n, lead, args.searches, goal, server,
+                                                          first=args.first_seed)
             mark = " (defaults)" if (n, lead) == (SEARCH_STEP, LEAD_IN) else ""
-            print(f"| {n}{mark} | {lead} | {cover:.1%} | {bias:+.1%} | {spread:.3f} | {none} |",
-                  flush=True)
+            print(f"| {n}{mark} | {lead} | {_share(cover, args.searches)} | {bias:+.1%} | "
+                  f"{spread:.3f} | {none} |", flush=True)
         print("\nat the defaults, from other starts:\n| start (x capacity) | coverage | bias | "
               "sd of one search |\n| --- | --- | --- | --- |")
         for start in STARTS:
             cover, bias, spread, _ = coverage_and_bias(SEARCH_STEP, LEAD_IN, args.searches, goal,
-                                                       server, start)
-            print(f"| {start:g} | {cover:.1%} | {bias:+.1%} | {spread:.3f} |", flush=True)
+                                                       server, start, args.first_seed)
+            print(f"| {start:g} | {_share(cover, args.searches)} | {bias:+.1%} | {spread:.3f} |",
+                  flush=True)
         rng = random.Random(1)
         print(f"\none step of {SEARCH_STEP} at the true capacity (2,000 steps):")
         print("| lead-in | mean attainment | median attainment |\n| --- | --- | --- |")

@@ -61,3 +61,32 @@ def test_the_heavy_tailed_server_is_overstated_more(sim: ModuleType) -> None:
              for _ in range(400)]
     steps.sort()
     assert steps[200] > 0.94  # the median step meets the 90% goal with room
+
+
+def test_the_interval_covers_the_heavy_tailed_servers_capacity(sim: ModuleType) -> None:
+    """Issue 55 item 4's property, small: 100 searches at the defaults on M/G/4 (seeds of
+    their own, neither the calibration's nor the docs'). The interval (Student's t, its low
+    side stretched by capacity.LOW_SIDE) covers the capacity as often as >= 93% allows within
+    Monte-Carlo error (docs/serving.md: 95% over 1,500), and the geometric mean is within 2%
+    plus twice its standard error. Student's t alone misses nearly always from above: a
+    trial's figure is skewed low and three trials rarely show it (the stretch's reason)."""
+    import math
+    import statistics
+
+    from benchstats.samples import summarize
+    from serving.capacity import LEAD_IN, LOW_SIDE, SEARCH_STEP, Goal
+    server = (sim.times_in_mg4, sim.MG_LIMIT, 3.104)  # sim.mg4_capacity(): too slow here
+    searches, true = 100, server[2]
+    trials = [sim.search_facts(seed, SEARCH_STEP, LEAD_IN, Goal(), server)[
+        "results.capacity_trials"] for seed in range(200_000, 200_000 + searches)]
+    covered, _ = sim.covered_at(trials, true, LOW_SIDE)
+    assert sim.wilson(covered, searches)[1] >= 0.93
+    logs = [statistics.fmean(math.log(c / true) for c in capacities) for capacities in trials]
+    error = statistics.stdev(logs) / math.sqrt(searches)
+    assert abs(statistics.fmean(logs)) < math.log(1.02) + 2 * error
+    above = below = 0
+    for capacities in trials:  # Student's t alone
+        stats = summarize([math.log(c) for c in capacities])
+        above += math.exp(stats.ci_low) > true
+        below += math.exp(stats.ci_high) < true
+    assert above >= 3 * below and above + below > (1 - covered) * searches
