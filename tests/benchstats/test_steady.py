@@ -83,13 +83,17 @@ def test_batch_means_interval_covers_the_true_mean(phi: float, n: int, floor: fl
     asymptotically exact, so each floor is the simulated coverage (docs/pytorch-benchmark.md:
     93.9%, 94.3%, 91.8%) less about 3.5 binomial standard errors (1.1-1.4 points for 400
     series): a seed change should not fail it, a broken interval does (a plain t interval
-    over iterations covers about 50% at phi = 0.8)."""
+    over iterations covers about 50% at phi = 0.8). Coverage of the intervals given, and an
+    interval in >= 80% of series (issue 56's goal: since its second pass a 100-iteration
+    window with two moderate outliers on the log scale, 3.1% of normal ones, gets none; a
+    withheld interval counted as a miss here before)."""
     rng = random.Random(int(phi * 10) + n)
-    hits = 0
+    given = hits = 0
     for _ in range(400):
         found = analyze(_ar1(n, phi, 0.03, rng))
+        given += not math.isnan(found.ci_low)
         hits += found.ci_low <= 100.0 <= found.ci_high
-    assert hits / 400 >= floor
+    assert given >= 0.8 * 400 and hits / given >= floor
 
 
 def test_the_package_analysis_has_the_documented_fields() -> None:

@@ -12,7 +12,7 @@ import re
 import numpy as np
 from benchstats import analyze
 from benchstats.autocorr import mean_interval
-from benchstats.simulate import CASES, series
+from benchstats.simulate import CASES, Case, series
 from pytorch_benchmarks.run.timing import summarize
 
 
@@ -88,9 +88,13 @@ def test_lognormal_times_keep_their_interval() -> None:
 
 
 def test_normal_times_keep_their_interval() -> None:
-    """The heavy-tail rule withholds little from normal times (under 10% at 100)."""
-    given = sum(not math.isnan(analyze(v).ci_low) for v in series(CASES["iid"], 100, 200, 4))
-    assert given >= 0.9 * 200
+    """The heavy-tail rule withholds little from normal times: an interval in >= 80% at 100
+    iterations (issue 56's goal). Since its second pass (two moderate outliers in 100 on the
+    log scale are heavy tails: 3.1% of normal windows; t3 noise without a stall passed in a
+    third of windows) about 87% get one (``benchmarks/bench_short_run_stalls.py``); it was
+    93%, and this test asked 90%."""
+    given = sum(not math.isnan(analyze(v).ci_low) for v in series(CASES["iid"], 100, 600, 4))
+    assert _not_below(given, 600, 0.80), given
 
 
 def test_the_correlation_note_states_the_figure_it_compares() -> None:
@@ -140,3 +144,79 @@ def test_rare_stalls_in_a_long_window_get_an_interval_that_covers() -> None:
             given += 1
             covered += found.ci_low <= case.true_mean <= found.ci_high
     assert given >= 0.95 * 300 and covered / given >= 0.95
+
+
+def _not_below(hits: int, total: int, goal: float) -> bool:
+    """Whether ``hits`` of ``total`` is consistent with a rate of at least ``goal`` within
+    Monte-Carlo error: ``goal`` lies under the upper end of Wilson's one-sided 99% interval."""
+    z = 2.326
+    rate = hits / total
+    centre = (rate + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(rate * (1 - rate) / total + z * z / (4 * total * total)) / (
+        1 + z * z / total)
+    return goal <= centre + half
+
+
+def _lognormal_with_stalls(sigma: float, rate: float, n: int, count: int,
+                           seed: int) -> tuple[np.ndarray, float]:
+    """Independent lognormal times with a share ``rate`` of stalls of 3-10x, and the
+    process's mean (stalls included), as ``benchmarks/bench_short_run_stalls.py`` makes them."""
+    rng = np.random.default_rng(seed)
+    rows = 100.0 * np.exp(sigma * rng.standard_normal((count, n)))
+    stalls = rng.random((count, n)) < rate
+    rows *= np.where(stalls, rng.uniform(3.0, 10.0, (count, n)), 1.0)
+    return rows, 100.0 * math.exp(sigma * sigma / 2) * (1.0 + rate * 5.5)
+
+
+def _given_and_covered(rows: np.ndarray, truth: float) -> tuple[int, int]:
+    given = covered = 0
+    for values in rows:
+        found = analyze(values)
+        if not math.isnan(found.ci_low):
+            given += 1
+            covered += found.ci_low <= truth <= found.ci_high
+    return given, covered
+
+
+def test_lognormal_times_of_cv_53_percent_keep_their_interval() -> None:
+    """Issue 56, second pass: lognormal times of sigma 0.5 showed about 5% outliers on the
+    times, all slow, and got an interval in 52% of 100-iteration runs (goal >= 80%); the
+    heavy-tail rule now counts outliers on the log of the times."""
+    for n, seed in ((100, 41), (150, 42)):
+        rows, truth = _lognormal_with_stalls(0.5, 0.0, n, 600, seed)
+        given, covered = _given_and_covered(rows, truth)
+        assert _not_below(given, 600, 0.80), (n, given)
+        assert _not_below(covered, given, 0.93), (n, given, covered)
+
+
+def test_lognormal_times_with_rare_stalls_print_intervals_that_cover() -> None:
+    """Lognormal sigma 0.5 with 1% stalls of 3-10x (the case the first pass left): an
+    interval in >= 80% of runs from 100 iterations, and those given cover >= 93%, within
+    Monte-Carlo error (600 seeded series a size)."""
+    for n, seed in ((100, 43), (200, 44)):
+        rows, truth = _lognormal_with_stalls(0.5, 0.01, n, 600, seed)
+        given, covered = _given_and_covered(rows, truth)
+        assert _not_below(given, 600, 0.80), (n, given)
+        assert _not_below(covered, given, 0.93), (n, given, covered)
+
+
+def test_stalls_on_t3_noise_are_still_told_apart_on_the_log_scale() -> None:
+    """The goal's process (t3 noise of CV 5%, 2% stalls of 3-10x) keeps its coverage >= 93%
+    at 50, 100 and 200 iterations under the log-scale count, within Monte-Carlo error."""
+    case = CASES["t3+stalls3-10x"]
+    for n, seed in ((50, 45), (100, 46), (200, 47)):
+        given, covered = _given_and_covered(series(case, n, 600, seed), case.true_mean)
+        assert given >= 0.3 * 600 and _not_below(covered, given, 0.93), (n, given, covered)
+
+
+def test_stalls_with_ar1_noise_or_a_warm_up_print_intervals_that_cover() -> None:
+    """The process a benchmark's times come from: t3 noise with 2% stalls of 3-10x, with AR(1)
+    noise (phi 0.5) or a warm-up (the first 10% 3x slow): the intervals given at 100
+    iterations cover >= 93% within Monte-Carlo error (91-92% under the first pass's 1%
+    tolerance, where t3 windows without a stall passed in a third of runs)."""
+    for case, seed in ((Case("ar", phi=0.5, heavy=True, stall_low=3.0, stall_high=10.0), 48),
+                       (Case("warm", warmup=0.1, heavy=True, stall_low=3.0, stall_high=10.0),
+                        49)):
+        given, covered = _given_and_covered(series(case, 100, 600, seed), case.true_mean)
+        assert given >= 0.5 * 600 and _not_below(covered, given, 0.93), (case.name, given,
+                                                                           covered)
