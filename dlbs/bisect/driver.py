@@ -15,8 +15,8 @@ from pathlib import Path
 
 from dlbs.bisect.errors import BisectError, SkipRevision
 from dlbs.bisect.git import SHORT, Worktrees, check_repository, describe, resolve, revisions_between
-from dlbs.bisect.search import SKIP, SLOWER, BisectResult, Judgement, Step, find_first_bad
-from dlbs.bisect.session import Session, measure_step, run_setup
+from dlbs.bisect.search import SAME, SKIP, SLOWER, BisectResult, Judgement, Step, find_first_bad
+from dlbs.bisect.session import Session, busy_said, measure_step, run_setup
 from dlbs.bisect.verdict import (
     ALPHA,
     TRIM,
@@ -24,6 +24,7 @@ from dlbs.bisect.verdict import (
     describe_test,
     judge_in_rounds,
     threshold_from_check,
+    with_note,
 )
 
 
@@ -135,6 +136,8 @@ class Bisector:
             judgement = (check_in_rounds(measure, *level, trim=self.request.trim) if fatal
                          else judge_in_rounds(measure, threshold, *level,
                                               trim=self.request.trim))
+            if judgement.verdict not in (SLOWER, SAME):  # the load's part in it, counted
+                judgement = with_note(judgement, busy_said(*measure.busy))
         except SkipRevision as err:
             if fatal:
                 raise BisectError(f"{revision[:SHORT]}: {err}") from None
@@ -149,4 +152,5 @@ class Bisector:
                  else "no ratio")
         return (f"--bad {self.bad[:SHORT]} is not confidently slower than --good "
                 f"{self.good[:SHORT]} after {check.rounds} rounds ({shown}, {check.verdict}): "
-                "nothing to bisect; measure more rounds (--max-rounds) or check the plan")
+                "nothing to bisect; measure more rounds (--max-rounds) or check the plan"
+                + (f" ({check.note})" if check.note else ""))

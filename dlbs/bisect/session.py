@@ -26,7 +26,7 @@ from typing import IO, Any
 
 from dlbs.bisect.errors import BisectError, SkipRevision
 from dlbs.bisect.git import SHORT
-from dlbs.bisect.verdict import Measure, Times
+from dlbs.bisect.verdict import Times
 
 #: The parameter a plan uses to reach the checkout being measured.
 CHECKOUT = "exp.bisect_checkout"
@@ -155,15 +155,44 @@ def read_records(experiments: Iterable[Mapping[str, Any]]) -> list[dict[str, Any
     return records
 
 
-def measure_step(session: Session, good: str, candidate: str, seed: int, folder: Path
-                 ) -> Measure:
-    """``measure(rounds)`` of one step: good against ``candidate`` (full hashes), logs in
-    ``folder``."""
-    versions = [good[:SHORT], candidate[:SHORT]]
+def busy_runs(records: Iterable[Mapping[str, Any]], versions: Iterable[str]) -> tuple[int, int]:
+    """(successful runs of ``versions`` made on a busy machine, successful runs): the
+    machine's share in a step's spread (``results.other_cpu_share`` above the reports'
+    threshold, ``dlbs.logs.fact_types.machine_state``)."""
+    from dlbs.logs.fact_types import BUSY, machine_state
 
-    def measure(rounds: int) -> tuple[Times, Times]:
-        args = step_options(session, versions, rounds, seed, folder)
-        records = read_records(run_look(session, args, versions))
+    wanted = set(versions)
+    ok = [r for r in records
+          if r.get("exp.code_version") in wanted and r.get("results.status") == "ok"]
+    return sum(machine_state(r) == BUSY for r in ok), len(ok)
+
+
+def busy_said(busy: int, runs: int) -> str:
+    """The load's part in an inconclusive step, in words, or ``""`` when no run was busy."""
+    if not busy:
+        return ""
+    from dlbs.logs.fact_types import BUSY_THRESHOLD
+
+    return (f"{busy} of {runs} runs on a busy machine (other processes took over "
+            f"{BUSY_THRESHOLD:.0%} of their CPUs: results.other_cpu_share): a quieter machine "
+            "narrows the interval")
+
+
+class StepMeasure:
+    """``measure(rounds)`` of one step: good against ``candidate`` (full hashes), logs in
+    ``folder``; after each look, ``busy`` holds (busy runs, runs) of the runs so far."""
+
+    def __init__(self, session: Session, good: str, candidate: str, seed: int,
+                 folder: Path) -> None:
+        self.session, self.seed, self.folder = session, seed, folder
+        self.versions = [good[:SHORT], candidate[:SHORT]]
+        self.busy = (0, 0)
+
+    def __call__(self, rounds: int) -> tuple[Times, Times]:
+        versions, folder = self.versions, self.folder
+        args = step_options(self.session, versions, rounds, self.seed, folder)
+        records = read_records(run_look(self.session, args, versions))
+        self.busy = busy_runs(records, versions)
         good_times, good_errors = run_times(records, versions[0])
         times, errors = run_times(records, versions[1])
         if len(good_times) < 2:
@@ -173,7 +202,12 @@ def measure_step(session: Session, good: str, candidate: str, seed: int, folder:
         if not times:
             raise SkipRevision(f"its runs failed ({'; '.join(errors[:1]) or 'no log'})")
         return good_times, times
-    return measure
+
+
+def measure_step(session: Session, good: str, candidate: str, seed: int, folder: Path
+                 ) -> StepMeasure:
+    """``measure(rounds)`` of one step (:class:`StepMeasure`)."""
+    return StepMeasure(session, good, candidate, seed, folder)
 
 
 def run_setup(command: str, checkout: Path, revision: str, log: Path) -> None:

@@ -195,6 +195,11 @@ def _with_rounds(judgement: Judgement, rounds: int) -> Judgement:
                      rounds, judgement.note, judgement.runs)
 
 
+def with_note(judgement: Judgement, note: str) -> Judgement:
+    """The judgement with ``note`` added to its own (unchanged when ``note`` is empty)."""
+    return _with_note(judgement, note) if note else judgement
+
+
 def _with_note(judgement: Judgement, note: str) -> Judgement:
     note = f"{judgement.note}; {note}" if judgement.note else note
     return Judgement(judgement.verdict, judgement.ratio, judgement.low, judgement.high,

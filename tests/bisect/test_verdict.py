@@ -3,6 +3,7 @@ candidate / good lies on, looked at after more rounds until it is confident."""
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -184,3 +185,46 @@ def test_the_check_measures_until_the_slowdown_is_known_to_within_a_third() -> N
 ])
 def test_the_test_is_said_in_words(paired: bool, trim: float, words: str) -> None:
     assert describe_test(paired, trim) == words
+
+
+def test_a_steps_busy_runs_are_counted_in_words() -> None:
+    """Issue 58, item 5: an inconclusive step names the load's part in its spread."""
+    from dlbs.bisect.session import busy_runs, busy_said
+
+    def run(version: str, share: float | None, status: str = "ok") -> dict[str, object]:
+        return {"exp.code_version": version, "results.status": status,
+                "results.other_cpu_share": share, "results.other_cpu_seconds": 1.0}
+    records = [run("good", 0.4), run("good", 0.02), run("bad", 0.5), run("bad", None),
+               run("bad", 0.9, "failure"), run("other", 0.9)]
+    assert busy_runs(records, ["good", "bad"]) == (2, 4)  # failed and other versions left out
+    assert busy_said(2, 4) == (
+        "2 of 4 runs on a busy machine (other processes took over 10% of their CPUs: "
+        "results.other_cpu_share): a quieter machine narrows the interval")
+    assert busy_said(0, 4) == ""
+
+
+def test_a_check_left_inconclusive_on_a_busy_machine_says_so(
+        repo8: tuple[Path, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bisection's check that stays inconclusive says why, the busy runs among the
+    reasons (the newcomer's 568 s bisection ended without saying the machine was busy)."""
+    import argparse
+
+    from dlbs.bisect import driver
+    from dlbs.bisect.errors import BisectError
+    from dlbs.bisect.session import Session
+
+    class Busy:
+        busy = (5, 6)
+
+        def __call__(self, rounds: int) -> tuple[dict[int, float], dict[int, float]]:
+            return {0: 1.0, 1: 1.2, 2: 0.85}, {0: 1.1, 1: 0.9, 2: 1.05}
+    monkeypatch.setattr(driver, "measure_step", lambda *args: Busy())
+    repo, revisions = repo8
+    bisector = driver.Bisector(
+        driver.Request(repo, revisions[0], revisions[-1], [3]),
+        Session(argparse.Namespace(), tmp_path / "out", lambda args: []), lambda line: None)
+    with pytest.raises(BisectError) as raised:
+        bisector.run()
+    said = str(raised.value)
+    assert "is not confidently slower" in said
+    assert "5 of 6 runs on a busy machine" in said and "a quieter machine" in said
