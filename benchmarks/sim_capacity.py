@@ -28,8 +28,16 @@ Two more, each a shape where a straight line fits the attainment curve less well
 as a continuous-batching engine's step grows with its batch; limit 6 s); their capacities are
 found like mg4's. ``--percentile 99`` or ``50`` searches under another goal.
 
+The interval's low side is Student's t's stretched by ``capacity.LOW_SIDE`` (1.45);
+``--stretch 1`` measures t alone (the interval before 2026-11-29). ``--calibrate`` chooses that
+stretch as it was chosen (the smallest covering 95% on every server at the defaults, and each
+server left out in turn) on seeds of its own (``--first-seed 100000``); the tables' coverage
+comes with its Wilson 95% interval (Monte-Carlo error).
+
     .venv/bin/python benchmarks/sim_capacity.py [--searches 1500] [--server mm1 mg4 md1 batch8]
-        [--percentile 90] [--defaults-only]
+        [--percentile 90] [--defaults-only] [--first-seed 0] [--stretch 1.45]
+    .venv/bin/python benchmarks/sim_capacity.py --calibrate --first-seed 100000 --searches 600 \
+        --server mm1 mg4 md1 batch8
 """
 from __future__ import annotations
 
@@ -43,8 +51,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
-from benchstats.samples import summarize
 import serving.capacity
+from benchstats.samples import summarize
 from serving.capacity import LEAD_IN, SEARCH_STEP, Goal, StepResult, interval, search
 
 LIMIT = 5.0          # mm1's TTFT limit, in mean service times

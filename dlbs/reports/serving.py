@@ -124,9 +124,11 @@ CAPACITY_COLUMNS = ("Capacity", "95% low", "95% high", "Unit", "SLO", "Percentil
 CAPACITY_NOTE = ("Capacity: the highest load at which serve.slo_percentile % of a step's "
                  "requests meet the SLO on average (failed ones count as missed), found by a "
                  "search of load steps (serving/capacity.py); the geometric mean of independent "
-                 "trials, its interval Student's t over their logarithms (two trials or more), "
-                 "labelled 95% but measured to cover 83-95% of searches on simulated servers "
-                 "(docs/serving.md): read it as about 90%. Converged: every trial's bracket "
+                 "trials, its interval Student's t over their logarithms (two trials or more) "
+                 "with the low side stretched 1.45x, calibrated to cover 95% on four simulated "
+                 "servers: measured 93.5-97% at the defaults from a start at or below the "
+                 "capacity, 88.5-95.6% from 3x above it (docs/serving.md). Converged: every "
+                 "trial's bracket "
                  "(highest load met, lowest missed) within serve.search_tolerance of its middle")
 
 
