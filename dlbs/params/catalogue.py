@@ -19,7 +19,7 @@ A declaration holds, besides ``val``, ``type``, ``desc`` (and a range or domain)
   ``dlbs_unused`` (DLBS's launch plumbing, declared so that DLBS's configs resolve, never used:
   what to use ``instead``, in the ``order`` the warning names them); ``chooses_device`` (a
   plan that sets none of these only inherits DLBS's default GPU 0).
-- ``unit``: ``s`` for a value in seconds.
+- ``unit``: ``s`` for a value in seconds; ``label``: the heading of its column in a report.
 - ``fact_type``: the type of the fact a run logs of it, in docs/log-format.md's words
   (``dlbs.logs.fact_types`` checks logged values with it).
 - ``flag``: the benchmark's (or, with ``"program": "loadgen"``, the load client's) flag, its
@@ -112,6 +112,7 @@ class Parameter:
     flag: Flag | None = None
     fact_type: str | None = None
     unit: str | None = None
+    label: str | None = None
 
 
 @cache
@@ -134,7 +135,7 @@ def _parameter(origin: str, name: str, raw: Mapping[str, Any]) -> Parameter:
         raise CatalogueError(f"{where}: a flag passed when not the default needs a plain 'val'")
     return Parameter(name, raw["group"], raw.get("val"), _roles(where, raw["roles"]),
                      None if flag is None else _flag(where, flag), raw.get("fact_type"),
-                     raw.get("unit"))
+                     raw.get("unit"), raw.get("label"))
 
 
 def _computed(value: Any) -> bool:
@@ -303,6 +304,11 @@ def fact_types() -> dict[str, str]:
     """Parameter -> the type of the fact a run logs of it (docs/log-format.md's words), for
     the parameters whose fact the parser checks."""
     return {p.name: p.fact_type for p in parameters().values() if p.fact_type is not None}
+
+
+def labels() -> dict[str, str]:
+    """Parameter -> the heading of its column in a report."""
+    return {p.name: p.label for p in parameters().values() if p.label is not None}
 
 
 def groups() -> dict[str, tuple[str, ...]]:

@@ -35,7 +35,7 @@ from dlbs.logs.fact_types import (
     machine_state,
 )
 from dlbs.logs.parser import RUNNER_HEADER_KEY
-from dlbs.params import identity
+from dlbs.params import catalogue, identity
 from dlbs.reports.figures import FIGURE_KEYS
 
 #: short name -> log key.
@@ -80,18 +80,11 @@ IDENTITY_KEYS: tuple[str, ...] = (
 OFF_VALUES: dict[str, tuple[Any, ...]] = {**identity.REPORT_OFF_VALUES,
                                           **identity.ADDED_WHEN_NOT}
 
-#: Column headings of known columns.
-LABELS: dict[str, str] = {
-    "model_title": "Model", "model": "Model", "device": "Device", "device_type": "Device",
-    "devices": "Devices", "gpus": "GPUs", "replica_batch": "Replica batch",
-    "code_version": "Code version",
-    "effective_batch": "Effective batch", "phase": "Phase", "dtype": "Precision",
-    "framework": "Framework", "id": "Experiment", "seq_len": "Seq len", "generate": "Generate",
-    "exp.cpu_threads": "Threads", "exp.num_threads": "Threads",
-    "exp.framework_version": "Framework version", "device_model": "Device model",
-    "host_class": "Host class", "container_image": "Image", "exp.parallelism": "Parallelism",
-    "exp.dp_shard": "Shard group", "exp.tp_degree": "TP group", "exp.optimizer": "Optimizer",
-    "exp.activation_checkpointing": "Checkpointing",
+#: Column headings of the known columns that are no parameter's.
+OTHER_LABELS: dict[str, str] = {
+    "model_title": "Model", "device": "Device", "code_version": "Code version",
+    "exp.num_threads": "Threads", "exp.framework_version": "Framework version",
+    "device_model": "Device model", "host_class": "Host class", "container_image": "Image",
     "log": "Log",
 }
 
@@ -131,6 +124,12 @@ def column_of(name: str) -> str:
         if name == key:
             return short
     return name
+
+
+#: Column headings of known columns: a parameter's its ``label`` in config/*.json
+#: (``dlbs.params.catalogue``), under its column's name.
+LABELS: dict[str, str] = {**{column_of(name): label
+                             for name, label in catalogue.labels().items()}, **OTHER_LABELS}
 
 
 def label_of(column: str) -> str:

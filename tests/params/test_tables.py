@@ -26,7 +26,7 @@ ALLOWED_TABLES = {
     "dlbs/db/series.py:NAMING", "dlbs/db/series.py:NAME_FIELDS",
     "dlbs/launchers/preflight.py:COMPUTED_FLAGS",
     "dlbs/reports/compare.py:ALWAYS_MATCHED", "dlbs/reports/frame.py:ALIASES",
-    "dlbs/reports/frame.py:LABELS", "dlbs/reports/frame.py:CORE_KEYS",
+    "dlbs/reports/frame.py:CORE_KEYS",
     "dlbs/reports/frame.py:FILLED_FROM", "dlbs/reports/pivot.py:LAYOUT_COLUMNS",
     "dlbs/reports/provenance.py:DISTINCT", "dlbs/reports/serving.py:ROW_FACTS",
     "dlbs/slurm/script.py:FORMATS",
