@@ -22,13 +22,13 @@ from typing import Any
 
 from dlbs.bisect.session import OWN
 from dlbs.db.records import KEY_FACTS, is_serving
+from dlbs.params import catalogue
 
 #: The namespaces whose facts are a run's input parameters.
 NAMESPACES = ("exp.", "pytorch.")
 #: Declared parameters the runner or the plan expansion sets for each run: never an input, and
-#: expected to differ in a re-run.
-PER_RUN = ("exp.id", "exp.log_file", "exp.repeat_index", "exp.repeat_suffix",
-           "exp.round_position", "exp.status", "exp.status_msg", "exp.interleave")
+#: expected to differ in a re-run (config/*.json: ``roles.per_run``).
+PER_RUN = catalogue.per_run()
 
 
 class NotRebuildable(Exception):

@@ -18,7 +18,8 @@ A declaration holds, besides ``val``, ``type``, ``desc`` (and a range or domain)
   alike in it are one rate sweep: a higher rate of a sweep that saturated is skipped);
   ``dlbs_unused`` (DLBS's launch plumbing, declared so that DLBS's configs resolve, never used:
   what to use ``instead``, in the ``order`` the warning names them); ``chooses_device`` (a
-  plan that sets none of these only inherits DLBS's default GPU 0).
+  plan that sets none of these only inherits DLBS's default GPU 0); ``per_run`` (set by the
+  runner or the expansion for each run: never an input, different in a re-run).
 - ``unit``: ``s`` for a value in seconds; ``label``: the heading of its column in a report.
 - ``fact_type``: the type of the fact a run logs of it, in docs/log-format.md's words
   (``dlbs.logs.fact_types`` checks logged values with it).
@@ -89,6 +90,7 @@ class Roles:
     instead: str | None = None
     instead_order: int = 0
     chooses_device: bool = False
+    per_run: bool = False
 
 
 @dataclass(frozen=True)
@@ -160,7 +162,8 @@ def _roles(where: str, raw: Mapping[str, Any]) -> Roles:
                  memory_kind=bool(raw.get("memory_kind")),
                  load_series=bool(raw.get("load_series")),
                  instead=unused.get("instead"), instead_order=unused.get("order", 0),
-                 chooses_device=bool(raw.get("chooses_device")))
+                 chooses_device=bool(raw.get("chooses_device")),
+                 per_run=bool(raw.get("per_run")))
 
 
 def _key_role(raw: Mapping[str, Any]) -> KeyRole:
@@ -272,6 +275,11 @@ def unused_dlbs() -> dict[str, str]:
 def device_choosers() -> tuple[str, ...]:
     """The parameters that choose the device (a plan that sets none of them inherits it)."""
     return tuple(p.name for p in with_role(lambda r: r.chooses_device))
+
+
+def per_run() -> tuple[str, ...]:
+    """The parameters set for each run (never an input; different in a re-run)."""
+    return tuple(p.name for p in with_role(lambda r: r.per_run))
 
 
 def in_unit(unit: str) -> frozenset[str]:
