@@ -38,7 +38,7 @@ parameter (``hw.*``, ``device_model``...) are declared where they are read
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -146,10 +146,10 @@ def _computed(value: Any) -> bool:
 
 
 def _roles(where: str, raw: Mapping[str, Any]) -> Roles:
-    id_role = raw.get("id")
-    id_off = None
-    if isinstance(id_role, dict) and set(id_role) == {"when_not"}:
-        id_role, id_off = "when_not", id_role["when_not"]
+    given: Any = raw.get("id")
+    id_role, id_off = given, None
+    if isinstance(given, dict) and set(given) == {"when_not"}:
+        id_role, id_off = "when_not", given["when_not"]
     if id_role not in ID_ROLES:
         raise CatalogueError(f"{where}: roles.id must be one of 'hashed', 'excluded' or "
                              f"{{\"when_not\": OFF}}, not {id_role!r}")
@@ -182,7 +182,7 @@ def _flag(where: str, raw: Mapping[str, Any]) -> Flag:
     return Flag(raw["name"], raw["when"], raw["order"], program)
 
 
-def with_role(test: Any) -> list[Parameter]:
+def with_role(test: Callable[[Roles], Any]) -> list[Parameter]:
     """The parameters whose roles pass ``test`` (a function of :class:`Roles`), in catalogue
     order."""
     return [p for p in parameters().values() if test(p.roles)]
@@ -202,14 +202,21 @@ def ordered(places: Mapping[str, int], what: str) -> tuple[str, ...]:
 
 def identity_places() -> dict[str, int]:
     """Parameter -> its place in the database's original comparability key."""
-    return {p.name: p.roles.identity for p in with_role(lambda r: r.identity is not None)}
+    places: dict[str, int] = {}
+    for p in parameters().values():
+        if p.roles.identity is not None:
+            places[p.name] = p.roles.identity
+    return places
 
 
 def key_roles() -> dict[str, KeyRole]:
     """The identity fields added later (``roles.key_when_not``), in their table's order."""
-    found = {p.name: p.roles.key_when_not for p in with_role(lambda r: r.key_when_not)}
+    found: dict[str, KeyRole] = {}
+    for p in parameters().values():
+        if p.roles.key_when_not is not None:
+            found[p.name] = p.roles.key_when_not
     order = ordered({name: role.order for name, role in found.items()}, "key_when_not")
-    return {name: found[name] for name in order}  # type: ignore[misc]
+    return {name: found[name] for name in order}
 
 
 def added_when_not() -> dict[str, tuple[Any, ...]]:
@@ -297,15 +304,19 @@ def id_when_not() -> dict[str, Any]:
     return {p.name: p.roles.id_off for p in with_role(lambda r: r.id == "when_not")}
 
 
-def flags(program: str = "benchmark", when: Iterable[str] | None = None) -> tuple[tuple[Flag, str], ...]:
+def flags(program: str = "benchmark",
+          when: Iterable[str] | None = None) -> tuple[tuple[Flag, str], ...]:
     """(flag, parameter) pairs of ``program``, in command-line order (``when``: only those
     passed so)."""
     chosen = set(FLAG_WHEN[program] if when is None else when)
-    found = {p.name: p.flag for p in parameters().values()
-             if p.flag is not None and p.flag.program == program and p.flag.when in chosen}
-    order = ordered({name: flag.order for name, flag in found.items()}, f"{program} flags") \
-        if when is None else sorted(found, key=lambda name: found[name].order)  # type: ignore[union-attr]
-    return tuple((found[name], name) for name in order)  # type: ignore[misc]
+    found: dict[str, Flag] = {}
+    for p in parameters().values():
+        if p.flag is not None and p.flag.program == program and p.flag.when in chosen:
+            found[p.name] = p.flag
+    places = {name: flag.order for name, flag in found.items()}
+    order = ordered(places, f"{program} flags") if when is None \
+        else sorted(places, key=places.__getitem__)
+    return tuple((found[name], name) for name in order)
 
 
 def fact_types() -> dict[str, str]:
