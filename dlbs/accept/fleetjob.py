@@ -87,12 +87,13 @@ def check_time(limit: str) -> str:
     return limit
 
 
-def task_command(python: str, checks: str, plan: Path, burn_in: float, folder: Path) -> str:
+def task_command(python: str, checks: str, plan: Path, burn_in: float, folder: Path,
+                 repeat: int = 1) -> str:
     """The shell line a task runs on its node ``$node`` (every value quoted)."""
     out = shlex.quote(str(folder)) + '/"$node".json'
     return (f"{shlex.quote(python)} -m dlbs accept localhost --node \"$node\" "
             f"--checks {shlex.quote(checks)} --plan {shlex.quote(str(plan))} "
-            f"--burn-in {float(burn_in)!r} --figures-out {out}")
+            f"--burn-in {float(burn_in)!r} --repeat {int(repeat)} --figures-out {out}")
 
 
 def array_script(nodes: Sequence[str], partition: str, command: str, workdir: Path,

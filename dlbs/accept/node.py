@@ -65,22 +65,26 @@ def training_args(plan: Mapping[str, Any]) -> list[str]:
             "--device", "cpu" if p.get("exp.gpus", "") == "" else "cuda", "--facts", "stdout"]
 
 
-def measure_localhost(checks: list[str], plan: Mapping[str, Any], burn_in_minutes: float
-                      ) -> tuple[dict[str, list[float]], dict[str, Any]]:
+def measure_localhost(checks: list[str], plan: Mapping[str, Any], burn_in_minutes: float,
+                      repeat: int = 1) -> tuple[dict[str, list[float]], dict[str, Any]]:
     """This host's figures (check -> runs) and its other facts (environment, dcgmi).
 
-    ``burn_in_minutes`` repeats the reference training run until that long has passed."""
+    ``repeat``: runs of the checks (each a figure of each check); ``burn_in_minutes`` repeats
+    the reference training run until that long has passed (at least ``repeat`` runs)."""
     programs = [c for c in checks if c != "training"]
-    facts = _run(["-m", "pytorch_benchmarks.measure.acceptance", *programs], "node checks"
-                 ) if programs else {}
-    figures = {name: [float(facts[key])] for name, (key, _) in FIGURES.items()
-               if key in facts and facts[key] is not None}
+    figures: dict[str, list[float]] = {}
+    facts: dict[str, Any] = {}
+    for _ in range(max(1, repeat) if programs else 0):
+        facts = _run(["-m", "pytorch_benchmarks.measure.acceptance", *programs], "node checks")
+        for name, (key, _) in FIGURES.items():
+            if facts.get(key) is not None:
+                figures.setdefault(name, []).append(float(facts[key]))
     if "training" in checks:
         runs, end = [], time.monotonic() + 60.0 * burn_in_minutes
         while True:
             run = _run(training_args(plan), "reference training run")
             runs.append(float(run["results.throughput"]))
-            if time.monotonic() >= end:
+            if time.monotonic() >= end and len(runs) >= repeat:
                 break
         figures["training"] = runs
         if burn_in_minutes > 0:  # the counters again: what the burn-in did (dlbs.accept.burnin)

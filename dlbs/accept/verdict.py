@@ -11,9 +11,10 @@ from benchstats.fleet import MIN_PEERS, FleetVerdict, judge_fleet
 
 #: In a fleet too small for :func:`judge_fleet` (2 to ``MIN_PEERS`` nodes: no spread between
 #: nodes can be estimated, so no false-alarm rate stated), a node fails against its peers only
-#: when its figure is below this share of the best node's (above 1/share of it when lower is
-#: better): a gross fault, which no healthy pair shows (two healthy nodes measured together
-#: differ by a few percent); a node slower by less is left to the reference range.
+#: when even its best run is below this share of the best node's figure (the median of its
+#: runs; above 1/share when lower is better): a gross fault, slow in every run; a run
+#: disturbed by something else on the node passes when another run of it is not. A node
+#: slower by less is left to the reference range.
 PEER_FLOOR = 0.5
 
 
@@ -73,7 +74,7 @@ def judge_checks(figures: Mapping[str, Mapping[str, Sequence[float]]],
         fleet = judge_fleet(runs, check, ref.unit if ref else (units or {}).get(check, ""),
                             higher_is_better=ref.higher_is_better if ref else True)
         fleets.append(fleet)
-        verdicts += _merge(fleet, ref, ref.higher_is_better if ref else True)
+        verdicts += _merge(fleet, ref, runs, ref.higher_is_better if ref else True)
     return verdicts, fleets
 
 
@@ -85,13 +86,16 @@ def said_line(fleet: FleetVerdict) -> str:
         return fleet.said
     return (f"{fleet.check}: {count} nodes, fewer than {MIN_PEERS + 1}: too few to estimate "
             "the spread between nodes, so no false-alarm rate is stated; a node fails against "
-            f"its peers only below {PEER_FLOOR:.0%} of the best node's figure (a gross fault; "
-            "a node slower by less is judged by the reference range alone)")
+            f"its peers only when its best run is below {PEER_FLOOR:.0%} of the best node's "
+            "figure (a gross fault; a node slower by less is judged by the reference range "
+            "alone)")
 
 
-def against_peers(fleet: FleetVerdict, higher_is_better: bool = True) -> dict[str, str]:
-    """In a fleet of 2 to ``MIN_PEERS`` nodes, the nodes below :data:`PEER_FLOOR` of the best
-    node's figure, each with its one-line reason (none in a larger fleet, judged by t)."""
+def against_peers(fleet: FleetVerdict, runs: Mapping[str, Sequence[float]],
+                  higher_is_better: bool = True) -> dict[str, str]:
+    """In a fleet of 2 to ``MIN_PEERS`` nodes, the nodes whose best run (of ``runs``, node ->
+    runs) is below :data:`PEER_FLOOR` of the best node's figure, each with its one-line reason
+    (none in a larger fleet, judged by t)."""
     if fleet.judged or len(fleet.nodes) < 2:
         return {}
     sign = 1.0 if higher_is_better else -1.0
@@ -99,21 +103,24 @@ def against_peers(fleet: FleetVerdict, higher_is_better: bool = True) -> dict[st
     unit = f" {fleet.unit}" if fleet.unit else ""
     found = {}
     for node in fleet.nodes:
-        share = (node.value / best.value) ** sign
+        mine = [v for v in runs.get(node.node, [node.value]) if v > 0] or [node.value]
+        top = max(mine, key=lambda v: sign * v)
+        share = (top / best.value) ** sign
         if share < PEER_FLOOR:
-            found[node.node] = (f"{fleet.check} {node.value:.4g}{unit}, {share:.2f}x the best "
-                                f"node's ({best.node}: {best.value:.4g}), below the "
+            of = f"its best of {len(mine)} runs " if len(mine) > 1 else ""
+            found[node.node] = (f"{fleet.check} {node.value:.4g}{unit}, {of}{share:.2f}x the "
+                                f"best node's ({best.node}: {best.value:.4g}), below the "
                                 f"{PEER_FLOOR:.0%} a peer must reach ({len(fleet.nodes)} nodes: "
                                 "too few for the fleet's spread)")
     return found
 
 
-def _merge(fleet: FleetVerdict, ref: Reference | None, higher_is_better: bool
-           ) -> list[CheckVerdict]:
+def _merge(fleet: FleetVerdict, ref: Reference | None, runs: Mapping[str, Sequence[float]],
+           higher_is_better: bool) -> list[CheckVerdict]:
     """A node fails a check when the fleet (or in a small one its peers) or the reference
     fails it; the reasons joined."""
     out = []
-    peers = against_peers(fleet, higher_is_better)
+    peers = against_peers(fleet, runs, higher_is_better)
     for node in fleet.nodes:
         reasons = [node.why] if node.failed else []
         reasons += [peers[node.node]] if node.node in peers else []

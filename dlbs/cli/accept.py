@@ -41,6 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="repeat the reference training run this long, then read the "
                         "GPUs' ECC counters and throttle reasons again: new errors or a "
                         "hardware throttle fail the node (check burn_in)")
+    parser.add_argument("--repeat", type=int, default=3, metavar="N",
+                        help="runs of the checks on each node (default 3): a node is judged on "
+                        "the median of its runs, and in a fleet of 2-4 nodes fails against its "
+                        "peers only when even its best run is below half of the best node's")
     parser.add_argument("--references", type=Path, default=None,
                         help="reference table (default: dlbs/accept/references.json)")
     parser.add_argument("--figures", type=Path, default=None,
@@ -147,6 +151,8 @@ def _check_options(args: argparse.Namespace) -> None:
     for option, value in (("--timeout", args.timeout), ("--burn-in", args.burn_in)):
         if value < 0:
             raise UsageError(f"dlbs accept: {option} {value:g}: give 0 or more")
+    if args.repeat < 1:
+        raise UsageError(f"dlbs accept: --repeat {args.repeat}: give 1 or more runs")
 
 
 def _measure_here(args: argparse.Namespace) -> Measured:
@@ -155,7 +161,7 @@ def _measure_here(args: argparse.Namespace) -> Measured:
 
     checks = _checks(args)
     plan = _load_json(args.plan, "plan") if "training" in checks else {}
-    figures, facts = measure_localhost(checks, plan, args.burn_in)
+    figures, facts = measure_localhost(checks, plan, args.burn_in, args.repeat)
     kept = {key: facts[key] for key in TASK_FACTS if key in facts}
     return Measured({args.node: figures}, {args.node: kept})
 
@@ -185,7 +191,7 @@ def _measure_partition(args: argparse.Namespace, references: dict[str, Any]) -> 
     if on_nodes:
         script = folder / "accept.sbatch"
         command = fleetjob.task_command(args.python, ",".join(on_nodes), args.plan.resolve(),
-                                        args.burn_in, folder)
+                                        args.burn_in, folder, args.repeat)
         _write(script, fleetjob.array_script(target.nodes, target.partition, command,
                                              Path.cwd(), args.time), "--output-dir")
         job = fleetjob.submit_pinned(script, target.nodes, folder)

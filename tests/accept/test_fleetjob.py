@@ -16,11 +16,11 @@ from dlbs.errors import UsageError, ValidationError
 def test_a_task_runs_dlbs_accept_localhost_with_every_value_quoted(tmp_path: Path) -> None:
     folder = tmp_path / "it's here"
     line = task_command("/opt/my python/bin/python3", "matmul,memcopy", tmp_path / "p $x.json",
-                        0.5, folder)
+                        0.5, folder, 3)
     words = shlex.split(line.replace('"$node"', "n1"))
     assert words == ["/opt/my python/bin/python3", "-m", "dlbs", "accept", "localhost", "--node",
                      "n1", "--checks", "matmul,memcopy", "--plan", str(tmp_path / "p $x.json"),
-                     "--burn-in", "0.5", "--figures-out", f"{folder}/n1.json"]
+                     "--burn-in", "0.5", "--repeat", "3", "--figures-out", f"{folder}/n1.json"]
 
 
 def test_the_array_pins_a_task_a_node_and_checks_where_it_runs(tmp_path: Path) -> None:

@@ -112,7 +112,8 @@ def test_a_node_slowed_to_a_twentieth_of_a_cpu_is_named_and_the_healthy_one_pass
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")  # the pair's ranks meet on 127.0.0.1
     url = f"sqlite:///{tmp_path / 'results.db'}"
-    code = main(["accept", "debug", "--checks", "matmul,memcopy,pair", "--python", str(slow_n1),
+    code = main(["accept", "debug", "--checks", "matmul,memcopy,pair", "--repeat", "1",
+                 "--python", str(slow_n1),
                  "--references", str(_pair_reference_only(tmp_path)), "--output-dir",
                  str(tmp_path / "run"), "--junit", str(tmp_path / "accept.xml"), "--db", url,
                  "--timeout", "900"])
@@ -162,6 +163,8 @@ def test_a_node_whose_task_left_no_figures_fails_with_its_tasks_end(
     assert n2.endswith(": no python on this node"), out
     assert "--exclude=n2" in out.splitlines()
     assert "memcopy: 1 node(s), fewer than 5: not judged against each other" in out
+    runs = json.loads((tmp_path / "run" / "figures.json").read_text())
+    assert list(runs) == ["n1"] and len(runs["n1"]["memcopy"]) == 3  # --repeat's default
 
 
 def test_a_node_not_in_the_partition_is_refused_before_anything_is_submitted(
