@@ -76,8 +76,10 @@ def test_trials_are_independent_each_from_the_start() -> None:
 
 def test_the_interval_covers_a_capacity_measured_with_noise() -> None:
     """Over 200 searches of 3 trials on a smooth server whose steps' attainment is noisy
-    (sd 0.05), the t interval (on the logarithms) covers the capacity about 95% of the
-    time; the queueing servers' figures are benchmarks/sim_capacity.py's."""
+    (sd 0.05, clipped at 1), the interval covers the capacity 91% of the time (Student's t
+    alone: 90.5%, its misses from below, not above as on the queueing servers: the low side's
+    stretch was calibrated on those, docs/serving.md says so); the queueing servers' figures
+    are benchmarks/sim_capacity.py's."""
     covered = 0
     for seed in range(200):
         step, _ = _smooth(10.0, noise=0.05, seed=seed)
@@ -85,6 +87,26 @@ def test_the_interval_covers_a_capacity_measured_with_noise() -> None:
         low, high = facts["results.capacity_ci95"]
         covered += low <= 10.0 <= high
     assert 0.90 <= covered / 200 <= 0.99
+
+
+def test_the_interval_is_students_t_with_its_low_side_stretched() -> None:
+    """``results.capacity_ci95``: Student's t over the trials' logarithms, its high side as t
+    gives it and its low side ``LOW_SIDE`` (1.45) times as far below the geometric mean: a
+    trial's figure is skewed low, and t alone missed from above (docs/serving.md has the
+    calibration); the capacity itself is the geometric mean, unmoved."""
+    from benchstats.samples import summarize
+    from serving.capacity import LOW_SIDE, Trial, capacity_facts
+    capacities = [9.0, 10.0, 12.0]
+    trials = [Trial(c, c * 0.98, c * 1.02, True, [{"trial": i, "load": c}])
+              for i, c in enumerate(capacities)]
+    facts = capacity_facts(trials, Goal(trials=3))
+    stats = summarize([math.log(c) for c in capacities])
+    low, high = facts["results.capacity_ci95"]
+    assert LOW_SIDE == 1.45
+    assert facts["results.capacity"] == pytest.approx(math.exp(stats.mean))
+    assert high == pytest.approx(math.exp(stats.ci_high))
+    assert math.log(facts["results.capacity"] / low) == pytest.approx(
+        LOW_SIDE * (stats.mean - stats.ci_low))
 
 
 def test_a_concurrency_is_found_exactly() -> None:
