@@ -92,10 +92,10 @@ def said_line(fleet: FleetVerdict) -> str:
 
 
 def against_peers(fleet: FleetVerdict, runs: Mapping[str, Sequence[float]],
-                  higher_is_better: bool = True) -> dict[str, str]:
-    """In a fleet of 2 to ``MIN_PEERS`` nodes, the nodes whose best run (of ``runs``, node ->
-    runs) is below :data:`PEER_FLOOR` of the best node's figure, each with its one-line reason
-    (none in a larger fleet, judged by t)."""
+                  higher_is_better: bool = True) -> dict[str, tuple[bool, str]]:
+    """In a fleet of 2 to ``MIN_PEERS`` nodes, each node's verdict against its peers and its
+    line: failed when its best run (of ``runs``, node -> runs) is below :data:`PEER_FLOOR` of
+    the best node's figure (none in a larger fleet, judged by t)."""
     if fleet.judged or len(fleet.nodes) < 2:
         return {}
     sign = 1.0 if higher_is_better else -1.0
@@ -106,12 +106,15 @@ def against_peers(fleet: FleetVerdict, runs: Mapping[str, Sequence[float]],
         mine = [v for v in runs.get(node.node, [node.value]) if v > 0] or [node.value]
         top = max(mine, key=lambda v: sign * v)
         share = (top / best.value) ** sign
+        of = f"its best of {len(mine)} runs " if len(mine) > 1 else ""
+        head = f"{fleet.check} {node.value:.4g}{unit}, {of}{share:.2f}x the best node's"
         if share < PEER_FLOOR:
-            of = f"its best of {len(mine)} runs " if len(mine) > 1 else ""
-            found[node.node] = (f"{fleet.check} {node.value:.4g}{unit}, {of}{share:.2f}x the "
-                                f"best node's ({best.node}: {best.value:.4g}), below the "
-                                f"{PEER_FLOOR:.0%} a peer must reach ({len(fleet.nodes)} nodes: "
-                                "too few for the fleet's spread)")
+            why = (f"{head} ({best.node}: {best.value:.4g}), below the {PEER_FLOOR:.0%} a peer "
+                   f"must reach ({len(fleet.nodes)} nodes: too few for the fleet's spread)")
+        else:
+            why = (f"{head}: ok ({len(fleet.nodes)} nodes: judged against its peers for a "
+                   "gross fault only)")
+        found[node.node] = (share < PEER_FLOOR, why)
     return found
 
 
@@ -122,13 +125,14 @@ def _merge(fleet: FleetVerdict, ref: Reference | None, runs: Mapping[str, Sequen
     out = []
     peers = against_peers(fleet, runs, higher_is_better)
     for node in fleet.nodes:
+        failed, peer_line = peers.get(node.node, (False, node.why))
         reasons = [node.why] if node.failed else []
-        reasons += [peers[node.node]] if node.node in peers else []
+        reasons += [peer_line] if failed else []
         if ref is not None:
             by_ref = against_reference(node.node, node.value, ref)
             reasons += [by_ref.why] if by_ref.failed else []
         out.append(CheckVerdict(node.node, fleet.check, bool(reasons),
-                                "; ".join(reasons) if reasons else node.why))
+                                "; ".join(reasons) if reasons else peer_line))
     return out
 
 
