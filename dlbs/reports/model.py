@@ -119,6 +119,9 @@ class Report:
     #: Lines for stderr, not part of the report: each run left out of every statistic for an
     #: unusable measurement, by its log (the note counts them).
     warnings: list[str] = field(default_factory=list)
+    #: Each model's name as a row shows it (``ResNet-18``) -> the ``exp.model`` it was run as
+    #: (``resnet18``), where one: what chart files are named by (``throughput_resnet18.png``).
+    model_names: dict[str, str] = field(default_factory=dict)
 
 
 def is_missing(value: Any) -> bool:

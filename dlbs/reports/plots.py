@@ -464,7 +464,8 @@ def _regular(report: Report, formats: tuple[str, ...]) -> Iterator[Chart]:
         images = _lines(table, rows, title, REPLICA_BATCH,
                         Axis("throughput (samples/s)\ngeometric mean of runs, 95% CI"), logx=True,
                         sign=footer(report) + _not_drawn(table, rows), formats=formats)
-        yield Chart(f"throughput_{_slug(model)}.png", title, images)
+        yield Chart(f"throughput_{_slug(report.model_names.get(model, model))}.png", title,
+                    images)
     yield from _tokens(report, formats)
 
 
@@ -482,7 +483,7 @@ def _tokens(report: Report, formats: tuple[str, ...]) -> Iterator[Chart]:
         images = _lines(table, rows, title, REPLICA_BATCH,
                         Axis("throughput (tokens/s)\ngeometric mean of runs, 95% CI"), logx=True,
                         sign=footer(report) + _not_drawn(table, rows), formats=formats)
-        yield Chart(f"tokens_{_slug(model)}.png", title, images)
+        yield Chart(f"tokens_{_slug(report.model_names.get(model, model))}.png", title, images)
 
 
 #: Scaling charts: table name -> file, title, value axis, log (base 2) device axis.

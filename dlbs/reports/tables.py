@@ -105,8 +105,23 @@ def standard_report(records: Sequence[Mapping[str, Any]], kind: str,
     figures, figure_notes = _figure_tables(agg, rows, cols, added, identity)
     tables += ([interval] if interval is not None else []) + figures
     notes = _notes(added, tables, threshold)
-    return left_out_notes(Report(kind, TITLES[kind], tables,
-                                 scaling_notes + notes + figure_notes + identity_notes(agg)), agg)
+    report = Report(kind, TITLES[kind], tables,
+                    scaling_notes + notes + figure_notes + identity_notes(agg))
+    report.model_names = model_names(agg)
+    return left_out_notes(report, agg)
+
+
+def model_names(agg: pd.DataFrame) -> dict[str, str]:
+    """Each row's model name (``model_title``) -> its ``exp.model``, where it names one model
+    (a title two models share, or a record without ``exp.model``, is left out: the chart is
+    then named by the title)."""
+    if "model" not in agg.columns or "model_title" not in agg.columns:
+        return {}
+    pairs: dict[str, set[str]] = {}
+    for title, model in zip(agg["model_title"], agg["model"]):
+        if isinstance(title, str) and isinstance(model, str) and model:
+            pairs.setdefault(title, set()).add(model)
+    return {title: next(iter(models)) for title, models in pairs.items() if len(models) == 1}
 
 
 #: Title of the table of throughput intervals (the charts' error bars, as text).

@@ -25,7 +25,7 @@ SCALING = ["scaling_throughput.png", "speedup.png", "efficiency.png"]
 
 
 @pytest.mark.parametrize("kind, names", [
-    pytest.param("regular", ["throughput_alexnet.png", "throughput_resnet_50.png"], id="regular"),
+    pytest.param("regular", ["throughput_alexnet.png", "throughput_resnet50.png"], id="regular"),
     pytest.param("weak", SCALING, id="weak"),
     pytest.param("strong", SCALING, id="strong"),
     pytest.param("summary", [], id="summary"),
@@ -359,3 +359,17 @@ def test_a_chart_does_not_call_runs_not_tested_unsteady(records: list[dict[str, 
     n = len(records)
     assert (f"no steady state in 1 of {n} runs ({n - 1} not tested: too few iterations)"
             in footer(report))
+
+
+def test_charts_are_named_by_the_model_run_else_by_its_title() -> None:
+    """Issue 58: the first sweep's chart of ``exp.model=resnet18`` was throughput_resnet_18.png
+    (its title's slug); it is named by the model now, and by the title where the title names
+    two models or a record has no ``exp.model``."""
+    import pandas as pd
+
+    from dlbs.reports.tables import model_names
+
+    agg = pd.DataFrame({"model_title": ["ResNet-18", "ResNet-18", "Custom", "Custom", "Old"],
+                        "model": ["resnet18", "resnet18", "a", "b", None]})
+    assert model_names(agg) == {"ResNet-18": "resnet18"}
+    assert model_names(agg.drop(columns="model")) == {}

@@ -336,7 +336,7 @@ def test_html_page_and_tokens_chart(mixed: list[dict[str, Any]], tmp_path: Path)
     report = build_report(mixed, "regular")
     made = charts(report)
     names = [c.name for c in made]
-    assert "tokens_gpt_2.png" in names and "tokens_alexnet.png" not in names
+    assert "tokens_gpt2.png" in names and "tokens_alexnet.png" not in names  # by exp.model
     page = to_html(report, made)
     for title in ("Throughput (tokens/s)", "Generation latency (mean of successful runs)"):
         assert f"<h2>{title}</h2>" in page
