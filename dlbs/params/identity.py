@@ -88,6 +88,9 @@ DERIVED: dict[str, tuple[str, ...]] = {
     "device_model": ("hw.devices", "hw.cpu_model"),
     "host_class": ("hw.cpu_model", "hw.num_cpus"),
     "container_image": ("exp.docker_image", "exp.docker"),
+    # logged by every dlbs run; a DLBS log without them has them from these (``replicas``)
+    "exp.num_replicas": ("exp.num_replicas", "exp.gpus", "exp.num_gpus", "exp.effective_batch"),
+    "exp.replica_batch": ("exp.replica_batch", "exp.effective_batch"),
 }
 #: A history's axis -> the derived field it takes out of the key with it.
 AXIS_IMPLIES: dict[str, str] = {"exp.docker_image": "container_image",
@@ -157,8 +160,56 @@ def container_image(facts: Mapping[str, Any]) -> str | None:
     return str(image)
 
 
+def _positive(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def gpu_groups(gpus: Any, nodes: Any) -> int | None:
+    """Replicas DLBS's ``exp.gpus`` names: its comma-separated groups (``0,1`` 2, ``0:1,2:3``
+    2: DLBS's ``exp.num_local_replicas``), times ``exp.num_nodes``; None for no GPUs."""
+    if not isinstance(gpus, str):
+        return None
+    groups = len(gpus.replace(",", " ").split())
+    return groups * (nodes if _positive(nodes) else 1) if groups else None
+
+
+def batch_ratio(effective: Any, replica: Any) -> int | None:
+    """Replicas implied by the batches (DLBS: effective = replica batch x replicas); None
+    unless both are positive integers and it divides exactly."""
+    if not (_positive(effective) and _positive(replica)) or effective % replica:
+        return None
+    return effective // replica
+
+
+def replicas(facts: Mapping[str, Any]) -> Any:
+    """``exp.num_replicas`` as logged; a log without it (DLBS's own format) has the count its
+    other facts give, as DLBS derives it: the groups of ``exp.gpus`` (times the nodes), else
+    ``exp.num_gpus``, else the effective over the replica batch; None when none does. (Before
+    2026-11-29 the database keyed such logs by None: 1-, 2- and 4-GPU runs were one series.)"""
+    if "exp.num_replicas" in facts:
+        return facts["exp.num_replicas"]
+    for count in (gpu_groups(facts.get("exp.gpus"), facts.get("exp.num_nodes")),
+                  facts.get("exp.num_gpus"),
+                  batch_ratio(facts.get("exp.effective_batch"), facts.get("exp.replica_batch"))):
+        if _positive(count):
+            return count
+    return None
+
+
+def replica_batch(facts: Mapping[str, Any]) -> Any:
+    """``exp.replica_batch`` as logged; a log without it has the effective batch over the
+    replicas where that divides exactly (DLBS logged the effective batch alone at times)."""
+    if "exp.replica_batch" in facts:
+        return facts["exp.replica_batch"]
+    effective, count = facts.get("exp.effective_batch"), replicas(facts)
+    if _positive(effective) and _positive(count) and effective % count == 0:
+        return effective // count
+    return None
+
+
 _DERIVE = {"device_model": device_model, "host_class": host_class,
-           "container_image": container_image}
+           "container_image": container_image, "exp.num_replicas": replicas,
+           "exp.replica_batch": replica_batch}
 
 
 def field_value(facts: Mapping[str, Any], name: str) -> Any:

@@ -185,27 +185,6 @@ def _count(*candidates: Any) -> int:
     return 1
 
 
-def _ratio(effective: Any, replica: Any) -> int | None:
-    """Replicas implied by the batches (DLBS: effective = replica batch x replicas), for records
-    that name neither ``exp.num_replicas`` nor a GPU count (a summary with a few
-    ``--output_params``, CPU replicas); None unless it divides exactly."""
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
-               for v in (effective, replica)):
-        return None
-    return effective // replica if effective % replica == 0 else None
-
-
-def _gpu_replicas(gpus: Any, nodes: Any) -> int | None:
-    """Replicas DLBS's ``exp.gpus`` names: its comma-separated groups (``0,1`` 2, ``0:1,2:3``
-    2: DLBS's ``exp.num_local_replicas``), times ``exp.num_nodes``; None for no GPUs."""
-    if not isinstance(gpus, str):
-        return None
-    groups = len(gpus.replace(",", " ").split())
-    if not groups:
-        return None
-    return groups * (nodes if _positive_int(nodes) else 1)
-
-
 def _positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
@@ -248,8 +227,9 @@ def _derive(columns: dict[str, list[Any]], records: Sequence[Mapping[str, Any]])
     """Fill the derived and defaulted columns in place."""
     columns["time_data"] = [r.get("results.time_data") for r in records]
     gpus = [r.get("exp.num_gpus") for r in records]
-    named = [_gpu_replicas(r.get("exp.gpus"), r.get("exp.num_nodes")) for r in records]
-    implied = [_ratio(e, b) for e, b in zip(columns["effective_batch"], columns["replica_batch"])]
+    named = [identity.gpu_groups(r.get("exp.gpus"), r.get("exp.num_nodes")) for r in records]
+    implied = [identity.batch_ratio(e, b)
+               for e, b in zip(columns["effective_batch"], columns["replica_batch"])]
     # the devices the run computed on: exp.num_devices where the benchmark logged it (more
     # than its replicas under fsdp_tp, whose tensor-parallel group is one replica)
     logged = [r.get("exp.num_devices") for r in records]

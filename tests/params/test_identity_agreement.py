@@ -82,3 +82,42 @@ def test_real_data_runs_read_another_way_are_apart_in_both(case: str) -> None:
     apart = case != "real, other folder"
     assert _report_apart(runs["real base"], runs[case]) == apart
     assert _database_apart(runs["real base"], runs[case]) == apart
+
+
+def _dlbs_log(gpus: str, throughput: float, effective: int | None = None) -> dict[str, Any]:
+    """A run as DLBS's own logs give it: no exp.num_replicas (nor exp.num_devices)."""
+    facts: dict[str, Any] = {
+        "exp.framework": "pytorch", "exp.model": "resnet50", "exp.phase": "training",
+        "exp.dtype": "float32", "exp.device_type": "gpu", "exp.gpus": gpus,
+        "exp.replica_batch": 64, "exp.num_nodes": 1, "results.throughput": throughput,
+        "results.time": 64 * 1000.0 / throughput, "exp.code_version": "v1"}
+    if effective is not None:
+        facts["exp.effective_batch"] = effective
+    return facts
+
+
+def test_dlbs_logs_of_1_2_4_gpus_are_three_series_in_both() -> None:
+    """The review's case (2026-11-29): DLBS logs of 1, 2 and 4 GPUs were one history point of
+    518 samples/s in the database while the report showed 319, 610 and 1,164: the database
+    now derives the replicas as the report does (``identity.replicas``)."""
+    runs = [_dlbs_log("0", 319.0), _dlbs_log("0,1", 610.0), _dlbs_log("0,1,2,3", 1164.0)]
+    keys = {records.comparability_key(run, AXIS) for run in runs}
+    assert len(keys) == 3
+    assert to_frame(runs)["identity"].nunique() == 3
+    assert [identity.field_value(run, "exp.num_replicas") for run in runs] == [1, 2, 4]
+    # DLBS's replica groups: 0:1,2:3 is two replicas of two GPUs each
+    assert identity.field_value(_dlbs_log("0:1,2:3", 600.0), "exp.num_replicas") == 2
+    # without exp.gpus, the batches say it; a log that names its replicas keeps its own count
+    cpu = {**_dlbs_log("", 10.0, effective=128), "exp.device_type": "cpu"}
+    assert identity.field_value(cpu, "exp.num_replicas") == 2
+    assert identity.field_value({**runs[2], "exp.num_replicas": 4}, "exp.num_replicas") == 4
+    same = records.comparability_key({**runs[2], "exp.num_replicas": 4}, AXIS)
+    assert same in keys  # a dlbs log of the same run is in the same series
+
+
+def test_a_dlbs_log_without_its_replica_batch_is_keyed_by_the_one_it_implies() -> None:
+    run = _dlbs_log("0,1", 610.0, effective=128)
+    del run["exp.replica_batch"]
+    assert identity.field_value(run, "exp.replica_batch") == 64
+    assert records.comparability_key(run, AXIS) == \
+        records.comparability_key(_dlbs_log("0,1", 610.0, effective=128), AXIS)
