@@ -43,6 +43,37 @@ def load_references(path: Path = REFERENCES, device: str = "cpu") -> dict[str, R
                           ) from None
 
 
+#: The device model of a node without GPUs (NVML absent or no GPU): the table's CPU rows.
+CPU = "cpu"
+
+
+def device_model(facts: Mapping[str, Any]) -> str:
+    """A node's device model for the reference table: its first GPU's name as NVML gives it
+    (``accept.environment``), else :data:`CPU`."""
+    env = facts.get("accept.environment")
+    gpus = env.get("gpus") if isinstance(env, dict) else None
+    name = gpus[0].get("name") if isinstance(gpus, list) and gpus and \
+        isinstance(gpus[0], dict) else None
+    return name if isinstance(name, str) and name.strip() else CPU
+
+
+def fleet_device(facts: Mapping[str, Mapping[str, Any]]) -> tuple[str, str | None]:
+    """The device model the fleet is judged as (the most nodes', the first on a tie) and,
+    when nodes differ, one line naming each model's nodes."""
+    models: dict[str, list[str]] = {}
+    for node, node_facts in facts.items():
+        models.setdefault(device_model(node_facts), []).append(node)
+    if not models:
+        return CPU, None
+    device = max(models, key=lambda m: len(models[m]))
+    if len(models) == 1:
+        return device, None
+    shown = "; ".join(f"{m}: {', '.join(nodes)}" for m, nodes in models.items())
+    return device, (f"references: the nodes hold {len(models)} device models ({shown}): judged "
+                    f"against {device}'s rows and against each other; accept one model at a "
+                    "time (--nodelist)")
+
+
 def _run(args: list[str], what: str) -> dict[str, Any]:
     """Run one check program; its facts, or a RunError naming it and its last line."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(

@@ -22,9 +22,10 @@ PHASE = "accept"
 def accept_facts(verdicts: Sequence[CheckVerdict],
                  figures: Mapping[str, Mapping[str, Sequence[float]]],
                  units: Mapping[str, str], target: str, job_id: str,
-                 started: str) -> list[dict[str, Any]]:
+                 started: str, device: str = "cpu") -> list[dict[str, Any]]:
     """The facts of each node x check judged in one acceptance started at ``started`` (ISO
-    8601, UTC), ``units`` check -> unit: ``results.status`` ``ok`` with a figure, ``not_measured`` without one (a
+    8601, UTC), ``units`` check -> unit, ``device`` the model the reference rows were
+    taken for: ``results.status`` ``ok`` with a figure, ``not_measured`` without one (a
     node whose task left none, the burn-in's counters)."""
     rows = []
     for verdict in verdicts:
@@ -33,7 +34,7 @@ def accept_facts(verdicts: Sequence[CheckVerdict],
             "exp.phase": PHASE, "exp.start_time": started, "hw.hostname": verdict.node,
             "accept.node": verdict.node, "accept.check": verdict.check,
             "accept.verdict": "fail" if verdict.failed else "pass", "accept.why": verdict.why,
-            "accept.target": target, "accept.job_id": job_id,
+            "accept.target": target, "accept.job_id": job_id, "accept.device": device,
             "results.status": "ok" if runs else "not_measured",
         }
         if runs:

@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="repeat the reference training run this long, then read the "
                         "GPUs' ECC counters and throttle reasons again: new errors or a "
                         "hardware throttle fail the node (check burn_in)")
+    parser.add_argument("--device", default=None, metavar="MODEL",
+                        help="the reference table's device model to judge by (default: the "
+                        "GPU model NVML reports on the nodes, else cpu)")
     parser.add_argument("--repeat", type=int, default=3, metavar="N",
                         help="runs of the checks on each node (default 3): a node is judged on "
                         "the median of its runs, and in a fleet of 2-4 nodes fails against its "
@@ -166,7 +169,7 @@ def _measure_here(args: argparse.Namespace) -> Measured:
     return Measured({args.node: figures}, {args.node: kept})
 
 
-def _measure_partition(args: argparse.Namespace, references: dict[str, Any]) -> Measured:
+def _measure_partition(args: argparse.Namespace) -> Measured:
     """Every node of the partition (``--nodelist``) measured as one job array; with the check
     ``pair``, then the ring of pairs between the nodes measured (a second array, a third to
     bisect a failing pair)."""
@@ -206,6 +209,7 @@ def _measure_partition(args: argparse.Namespace, references: dict[str, Any]) -> 
         from dlbs.accept.verdict import failing_nodes
 
         nodes = [n for n in target.nodes if n in measured.figures] if on_nodes else target.nodes
+        references = _references(args, measured.facts)[1]
         suspects = failing_nodes(_verdicts(measured, references)[0])
         measured.pairs = measure_pairs(nodes, PairJob(target.partition, args.python, folder,
                                                       Path.cwd(), args.time, args.timeout),
@@ -223,13 +227,13 @@ def _make_folder(folder: Path) -> None:
                          f"({err.strerror or err}); give a folder every node can write") from None
 
 
-def _measured(args: argparse.Namespace, references: dict[str, Any]) -> Measured:
+def _measured(args: argparse.Namespace) -> Measured:
     """Every node's figures: read from ``--figures``, measured here, or on a partition."""
     if args.figures is not None:
         return Measured(_checked(_load_json(args.figures, "figures"), args.figures))
     if args.target == "localhost":
         return _measure_here(args)
-    return _measure_partition(args, references)
+    return _measure_partition(args)
 
 
 def _write(path: Path, text: str, option: str) -> None:
@@ -243,6 +247,24 @@ def _write(path: Path, text: str, option: str) -> None:
         atomic_write_text(path, text)
     except OSError as err:
         raise DLBSError(f"{option} {path}: cannot write it: {err.strerror or err}") from None
+
+
+def _references(args: argparse.Namespace, facts: dict[str, dict[str, Any]]
+                ) -> tuple[str, dict[str, Any]]:
+    """The device model the nodes are judged as (``--device``, else NVML's on the nodes) and
+    the table's rows for it; a model the table lacks is said on stderr."""
+    from dlbs.accept.node import REFERENCES, fleet_device, load_references
+
+    device, mixed = (args.device, None) if args.device else fleet_device(facts)
+    if mixed:
+        print(mixed, file=sys.stderr)
+    path = args.references or REFERENCES
+    rows = load_references(path, device)
+    if not rows:
+        print(f"references: {path} has no row for device {device!r}: judged against the "
+              "fleet only; add its rows from accepted nodes (docs/acceptance.md)",
+              file=sys.stderr)
+    return device, rows
 
 
 def _task_file(args: argparse.Namespace, measured: Measured) -> int:
@@ -315,14 +337,15 @@ def run(args: argparse.Namespace) -> int:
 
     _check_options(args)
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    references = load_references(args.references or REFERENCES)
+    load_references(args.references or REFERENCES)  # a table it cannot read stops us here
     if args.db:  # a bad URL stops us before anything is measured
         from dlbs.db import open_store
         open_store(args.db).close()
-    measured = _measured(args, references)
+    measured = _measured(args)
     if args.figures_out is not None:
         return _task_file(args, measured)
     _said_facts(measured)
+    device, references = _references(args, measured.facts)
     verdicts, fleets = _verdicts(measured, references)
     pair_lines = measured.pairs.lines if measured.pairs else []
     for line in node_lines(verdicts) + pair_lines + [said_line(fleet) for fleet in fleets]:
@@ -341,7 +364,7 @@ def run(args: argparse.Namespace) -> int:
                    for node, checks in {**{n: {} for n in runs}, **measured.figures}.items()}
         _store(args.db, accept_facts(verdicts, figures,
                                      {c: unit for c, (_, unit) in FIGURES.items()}, target,
-                                     measured.job_id, started))
+                                     measured.job_id, started, device))
     failing = failing_nodes(verdicts)
     if failing:
         say(f"dlbs accept: {len(failing)} of {len({v.node for v in verdicts})} node(s) failed: "

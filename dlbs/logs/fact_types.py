@@ -257,6 +257,7 @@ LOGGED_FACT_TYPES: dict[str, str] = {
     "accept.why": "str",
     "accept.target": "str",
     "accept.job_id": "str",
+    "accept.device": "str",
     # written by the runner
     "results.exit_code": "int",
     "results.duration": "float",

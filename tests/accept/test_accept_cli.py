@@ -122,3 +122,21 @@ def test_a_bad_database_url_stops_the_run_before_anything_is_measured(
                  "--db", "nosuch://x"])
     out, err = capsys.readouterr()
     assert code != 0 and out == "" and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("device,code,said", [
+    pytest.param("NVIDIA H100 80GB HBM3", 1, "", id="the-models-rows-judge-it"),
+    pytest.param("NVIDIA B200", 0, "references: {table} has no row for device 'NVIDIA B200': "
+                 "judged against the fleet only", id="a-model-the-table-lacks-is-said"),
+])
+def test_device_chooses_the_reference_rows(device: str, code: int, said: str, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    table = tmp_path / "ref.json"
+    table.write_text(json.dumps({"devices": {"NVIDIA H100 80GB HBM3": {"matmul_fp32": {
+        "low": 200.0, "unit": "GFLOP/s", "measured": "a recorded H100 floor"}}}}))
+    assert main(["accept", "fleet", "--figures", str(_write_fleet(tmp_path / "f.json", 1.0)),
+                 "--references", str(table), "--device", device]) == code
+    out, err = capsys.readouterr()
+    assert said.format(table=table) in err
+    if code:
+        assert "below the reference 200 (a recorded H100 floor)" in out

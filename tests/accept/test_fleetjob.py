@@ -81,3 +81,24 @@ def test_a_pair_task_runs_one_rank_a_node_with_the_rendezvous_on_the_first(
                                                                                   "rank=1"]
     assert all(" world=2" in ln and "addr=10.0.0." in ln for ln in lines if "rank=" in ln)
     assert f"{folder}/pair-0-rank1.json" in lines and "n1,n2" in lines
+
+
+def test_a_node_slurm_cannot_start_a_job_on_is_not_measured_and_said(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """sinfo's answers recorded: n3 drained, n4 down (not responding): not measured."""
+    from dlbs.accept import fleetjob
+    from dlbs.slurm import ctl
+
+    answers = {("sinfo", "-h", "-o", "%P"): "gpu*\ndebug\n",
+               ("sinfo", "-h", "-N", "-p", "gpu", "-o", "%N|%t"):
+                   "n1|idle\nn2|mix\nn3|drain\nn4|down*\n",
+               ("scontrol", "show", "hostnames", "n[1-4]"): "n1\nn2\nn3\nn4\n"}
+    monkeypatch.setattr(ctl, "run", lambda argv, timeout=60: answers[tuple(argv)])
+    target = fleetjob.find_target("gpu", "n[1-4]")
+    assert target.nodes == ["n1", "n2"]
+    assert target.unavailable == {"n3": "drain", "n4": "down*"}
+    with pytest.raises(UsageError) as caught:
+        fleetjob.find_target("nosuch", None)
+    assert str(caught.value) == ("dlbs accept: target 'nosuch' is neither localhost nor a "
+                                 "partition this cluster has (sinfo lists: gpu, debug); give a "
+                                 "partition, and --nodelist to measure some of its nodes")

@@ -129,3 +129,21 @@ def test_a_pair_judges_a_lower_is_better_figure_the_other_way() -> None:
     verdicts, _ = judge(figures, {"latency": latency})
     assert failing_nodes(verdicts) == ["n1"]
     assert "0.40x the best node's (n2: 10)" in verdicts[0].why
+
+
+H100 = {"accept.environment": {"driver": "570.86", "gpus": [
+    {"name": "NVIDIA H100 80GB HBM3", "sm_clock_mhz": 1980, "ecc_uncorrected": 0,
+     "throttle_reasons": 0}]}}
+
+
+def test_the_reference_rows_are_those_of_the_gpu_model_nvml_reports() -> None:
+    from dlbs.accept.node import device_model, fleet_device
+
+    absent = {"accept.environment_unavailable": "NVML Shared Library Not Found"}
+    assert device_model(H100) == "NVIDIA H100 80GB HBM3" and device_model(absent) == "cpu"
+    assert fleet_device({"n1": H100, "n2": H100}) == ("NVIDIA H100 80GB HBM3", None)
+    device, line = fleet_device({"n1": H100, "n2": H100, "n3": absent})
+    assert device == "NVIDIA H100 80GB HBM3"
+    assert line == ("references: the nodes hold 2 device models (NVIDIA H100 80GB HBM3: n1, "
+                    "n2; cpu: n3): judged against NVIDIA H100 80GB HBM3's rows and against "
+                    "each other; accept one model at a time (--nodelist)")
