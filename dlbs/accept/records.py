@@ -12,11 +12,16 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dlbs.accept.verdict import CheckVerdict
+from dlbs.accept.verdict import CheckVerdict, Reference
 
 #: The ``exp.phase`` of an acceptance run: no benchmark's phase, so no report of training or
 #: inference runs pools them with its own.
 PHASE = "accept"
+#: Fewest accepted runs of a check a reference row is taken from (a node x acceptance each).
+MIN_ACCEPTED = 3
+#: A row from accepted runs sets its floor at this share of their lowest figure, as the shipped
+#: rows do (about half the lowest: a floor that names a broken node, not a slow one).
+FLOOR_SHARE = 0.5
 
 
 def accept_facts(verdicts: Sequence[CheckVerdict],
@@ -41,4 +46,29 @@ def accept_facts(verdicts: Sequence[CheckVerdict],
             facts.update({"accept.value": statistics.median(runs), "accept.runs": runs,
                           "accept.unit": units.get(verdict.check, "")})
         rows.append(facts)
+    return rows
+
+
+def references_from_runs(runs: Sequence[Mapping[str, Any]], device: str, url: str
+                         ) -> dict[str, Reference]:
+    """Reference rows from a database's accepted runs (``accept.verdict`` pass, a figure) of
+    ``device``: per check with at least :data:`MIN_ACCEPTED` of them, a floor at
+    :data:`FLOOR_SHARE` of their lowest figure, and where it came from (the database, how many
+    runs, their dates, the lowest figure)."""
+    by_check: dict[str, list[Mapping[str, Any]]] = {}
+    for facts in runs:
+        if (facts.get("accept.verdict") == "pass" and facts.get("accept.device") == device
+                and isinstance(facts.get("accept.value"), (int, float))
+                and facts["accept.value"] > 0):
+            by_check.setdefault(str(facts.get("accept.check")), []).append(facts)
+    rows = {}
+    for check, accepted in sorted(by_check.items()):
+        if len(accepted) < MIN_ACCEPTED:
+            continue
+        lowest = min(float(f["accept.value"]) for f in accepted)
+        dates = sorted(str(f.get("exp.start_time", ""))[:10] for f in accepted)
+        rows[check] = Reference(
+            check, FLOOR_SHARE * lowest, str(accepted[0].get("accept.unit", "")),
+            f"{len(accepted)} accepted runs in {url}, {dates[0]} to {dates[-1]}, lowest "
+            f"{lowest:.4g}")
     return rows

@@ -63,6 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also store each node x check in this results database "
                         "(sqlite:///results.db; then dlbs history -Paccept.node=NODE "
                         "-Paccept.check=CHECK --metric accept.value)")
+    parser.add_argument("--db-references", action="store_true",
+                        help="with --db: rows the reference table lacks for the device model "
+                        "are taken from the database's accepted runs (3 or more of a check; "
+                        "floor: half the lowest)")
     slurm = parser.add_argument_group("Slurm (a partition as the target)")
     slurm.add_argument("--output-dir", type=Path, default=None, metavar="DIR",
                        help="where the array's script, each task's output and each node's "
@@ -148,6 +152,9 @@ def _check_options(args: argparse.Namespace) -> None:
         if given and (where == "localhost") != (args.target == "localhost"):
             raise UsageError(f"dlbs accept: {option} is for {where} as the target, not "
                              f"{args.target!r}")
+    if args.db_references and not args.db:
+        raise UsageError("dlbs accept: --db-references reads the accepted runs of --db: give "
+                         "--db URL too")
     if args.figures_out is not None and args.figures is not None:
         raise UsageError("dlbs accept: --figures-out writes what this host measured; "
                          "--figures judges figures measured before: give one")
@@ -260,11 +267,33 @@ def _references(args: argparse.Namespace, facts: dict[str, dict[str, Any]]
         print(mixed, file=sys.stderr)
     path = args.references or REFERENCES
     rows = load_references(path, device)
+    if args.db_references:
+        rows = {**_db_references(args.db, device), **rows}
     if not rows:
         print(f"references: {path} has no row for device {device!r}: judged against the "
               "fleet only; add its rows from accepted nodes (docs/acceptance.md)",
               file=sys.stderr)
     return device, rows
+
+
+def _db_references(url: str, device: str) -> dict[str, Any]:
+    """The reference rows of the database's accepted runs of ``device``, each said on
+    stderr (the table's own rows win over them)."""
+    from dlbs.accept.records import PHASE, references_from_runs
+    from dlbs.db import open_store
+
+    store = open_store(url, readonly=True)
+    try:
+        runs = [r.facts for r in store.runs({"exp.phase": PHASE, "accept.device": device},
+                                            include_excluded=False)]
+    finally:
+        shown = store.shown
+        store.close()
+    rows = references_from_runs(runs, device, shown)
+    for ref in rows.values():
+        print(f"references: {ref.check} floor {ref.low:.4g} {ref.unit} from {ref.measured}",
+              file=sys.stderr)
+    return rows
 
 
 def _task_file(args: argparse.Namespace, measured: Measured) -> int:

@@ -140,3 +140,36 @@ def test_device_chooses_the_reference_rows(device: str, code: int, said: str, tm
     assert said.format(table=table) in err
     if code:
         assert "below the reference 200 (a recorded H100 floor)" in out
+
+
+def test_the_databases_accepted_nodes_extend_the_reference_table(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Three accepted H100 fleets stored; a lone node measured later, whose model the table
+    has no row for, is judged by the floor of the accepted runs: half their lowest figure."""
+    url, h100 = f"sqlite:///{tmp_path / 'results.db'}", "NVIDIA H100 80GB HBM3"
+    empty = tmp_path / "ref.json"
+    empty.write_text(json.dumps({"devices": {}}))
+    for scale in (1.0, 1.01, 0.99):
+        fleet = {node: {"matmul_fp32": [v * scale for v in runs["matmul_fp32"]]}
+                 for node, runs in json.loads(_write_fleet(tmp_path / "f.json", 1.0)
+                                              .read_text()).items()}
+        (tmp_path / "f.json").write_text(json.dumps(fleet))
+        assert main(["accept", "fleet", "--figures", str(tmp_path / "f.json"), "--references",
+                     str(empty), "--device", h100, "--db", url]) == 0
+    capsys.readouterr()
+    (tmp_path / "one.json").write_text(json.dumps({"node9": {"matmul_fp32": [40.0]}}))
+    code = main(["accept", "fleet", "--figures", str(tmp_path / "one.json"), "--references",
+                 str(empty), "--device", h100, "--db", url, "--db-references"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    lowest = 100.0 * 0.997 * 0.99  # the lowest accepted figure: node3 of the 0.99 fleet
+    assert f"references: matmul_fp32 floor {0.5 * lowest:.4g} GFLOP/s from 24 accepted runs " \
+           f"in {url}" in err
+    assert f"node9: FAIL: matmul_fp32 40 GFLOP/s, below the reference {0.5 * lowest:.4g} " \
+           f"(24 accepted runs in {url}, " in out
+
+
+def test_db_references_needs_a_database(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["accept", "localhost", "--db-references"]) == 2
+    assert "--db-references reads the accepted runs of --db: give --db URL too" in \
+        capsys.readouterr().err
