@@ -10,7 +10,7 @@ default the launchers always gave a missing parameter (``exp.container_runtime``
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from types import MappingProxyType
 from typing import Any, TypeAlias
@@ -22,6 +22,8 @@ from dlbs.experiment.values import as_arg, as_bool, as_float, as_int
 RUNTIMES = ("docker", "podman", "apptainer", "pyxis")
 #: The prefix of the ``runtime.env.<NAME>`` parameters (variables set for the benchmark).
 ENV_PREFIX = "runtime.env."
+#: The namespace of the Slurm parameters: a field of :class:`SlurmSettings` is one of them.
+SLURM_PREFIX = "slurm."
 #: The ``exp.replica_batch`` that asks the benchmark for the largest batch that fits.
 MAX_BATCH = "max"
 
@@ -71,21 +73,13 @@ class SlurmSettings:
 
     @classmethod
     def of(cls, raw: Mapping[str, Any]) -> SlurmSettings:
-        """The settings in ``raw`` (a ValidationError for a count that is not an integer)."""
-        extra = raw.get("slurm.extra_args") or []
+        """The settings in ``raw``: each field the parameter ``slurm.<field>``, read by its
+        default's type (a missing one is the default; a ValidationError for a count that is
+        not an integer)."""
+        extra = raw.get(f"{SLURM_PREFIX}extra_args") or []
         return cls(
-            **{name: as_arg(raw.get(f"slurm.{name}")).strip() for name in SLURM_TEXTS},
-            gpus_per_node=as_int(raw.get("slurm.gpus_per_node"), 0),
-            gpus_per_task=as_int(raw.get("slurm.gpus_per_task"), 0),
-            cpus_per_gpu=as_int(raw.get("slurm.cpus_per_gpu"), 0),
-            cpus_per_task=as_int(raw.get("slurm.cpus_per_task"), 0),
-            master_port=as_int(raw.get("slurm.master_port"), 0),
-            queue_timeout=as_int(raw.get("slurm.queue_timeout"), 0),
-            max_jobs=as_int(raw.get("slurm.max_jobs"), 1),
-            exclusive=as_bool(raw.get("slurm.exclusive", True)),
-            requeue=as_bool(raw.get("slurm.requeue", False)),
-            array=as_bool(raw.get("slurm.array", False)),
-            signal=as_arg(raw.get("slurm.signal", "B:USR1@120")).strip(),
+            **{f.name: _setting(raw, SLURM_PREFIX + f.name, f.default) for f in fields(cls)
+               if f.name != "extra_args"},
             extra_args=(tuple(as_arg(word) for word in extra) if isinstance(extra, list)
                         else tuple(as_arg(extra).split())),
         )
@@ -94,6 +88,16 @@ class SlurmSettings:
         """The text parameter ``slurm.<name>`` (one of SLURM_TEXTS)."""
         value: str = getattr(self, name)
         return value
+
+
+def _setting(raw: Mapping[str, Any], name: str, default: Any) -> Any:
+    """A setting read as its default's type: a switch as a bool, a count as an int (empty:
+    the default), a text stripped."""
+    if isinstance(default, bool):
+        return as_bool(raw.get(name, default))
+    if isinstance(default, int):
+        return as_int(raw.get(name), default)
+    return as_arg(raw.get(name, default)).strip()
 
 
 #: The text fields of :class:`SlurmSettings`, each the parameter ``slurm.<name>``.
