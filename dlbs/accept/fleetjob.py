@@ -125,11 +125,11 @@ def array_script(nodes: Sequence[str], partition: str, command: str, workdir: Pa
 
 
 def pair_script(pairs: Sequence[tuple[str, str]], partition: str, python: str, folder: Path,
-                workdir: Path, time_limit: str | None = None) -> str:
+                workdir: Path, time_limit: str | None = None, repeat: int = 1) -> str:
     """The batch script of the pairs' array: task i runs the ``pair`` check (an all-reduce,
     one rank a node) on the two nodes of ``pairs[i]``, the rendezvous on the job's first node
-    at the address Slurm knows it by (as the Slurm launcher finds it); each rank writes its
-    figures to ``folder/pair-<i>-rank<r>.json``."""
+    at the address Slurm knows it by (as the Slurm launcher finds it), ``repeat`` times; each
+    rank writes its figures to ``folder/pair-<i>-rank<r>.json``."""
     options = ["--job-name=dlbs-accept-pairs", "--nodes=2", "--ntasks-per-node=1",
                "--exclusive", f"--partition={safe_word('target (a Slurm partition)', partition)}"]
     if time_limit:
@@ -158,7 +158,7 @@ def pair_script(pairs: Sequence[tuple[str, str]], partition: str, python: str, f
         f"cd {shlex.quote(str(workdir))}",
         (f"srun --nodes=2 --ntasks-per-node=1 --kill-on-bad-exit=1 {rank} "
          f"{shlex.quote(str(folder))} {shlex.quote(python)} -m dlbs accept localhost "
-         '--node "$pair" --checks pair'),
+         f'--node "$pair" --checks pair --repeat {int(repeat)}'),
         "",
     ])
 

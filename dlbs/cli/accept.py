@@ -219,7 +219,8 @@ def _measure_partition(args: argparse.Namespace) -> Measured:
         references = _references(args, measured.facts)[1]
         suspects = failing_nodes(_verdicts(measured, references)[0])
         measured.pairs = measure_pairs(nodes, PairJob(target.partition, args.python, folder,
-                                                      Path.cwd(), args.time, args.timeout),
+                                                      Path.cwd(), args.time, args.timeout,
+                                                      args.repeat),
                                        references, say, suspects)
     return measured
 

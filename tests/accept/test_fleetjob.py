@@ -71,7 +71,8 @@ def test_a_pair_task_runs_one_rank_a_node_with_the_rendezvous_on_the_first(
                       'printf "%s\\n" "$@"\n')
     python.chmod(0o755)
     script = tmp_path / "pairs.sbatch"
-    script.write_text(pair_script([("n1", "n2")], "debug", str(python), folder, tmp_path))
+    script.write_text(pair_script([("n1", "n2")], "debug", str(python), folder, tmp_path,
+                                  repeat=3))
     done = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False,
                           env={"PATH": f"{bin_dir}:/usr/bin:/bin", "SLURM_ARRAY_TASK_ID": "0",
                                "SLURM_JOB_ID": "7", "SLURM_JOB_NODELIST": "n[1-2]"})
@@ -81,6 +82,7 @@ def test_a_pair_task_runs_one_rank_a_node_with_the_rendezvous_on_the_first(
                                                                                   "rank=1"]
     assert all(" world=2" in ln and "addr=10.0.0." in ln for ln in lines if "rank=" in ln)
     assert f"{folder}/pair-0-rank1.json" in lines and "n1,n2" in lines
+    assert lines[lines.index("--repeat") + 1] == "3"
 
 
 def test_a_node_slurm_cannot_start_a_job_on_is_not_measured_and_said(
