@@ -14,6 +14,7 @@ show what it cost. The figures of docs/database.md ("regressions --latest") come
     python scripts/sim_latest.py --compare --runs 3 3  # before beside after (issue 56, item 5)
     python scripts/sim_latest.py --ceiling --runs 3 3  # the most any spread estimate can give
     python scripts/sim_latest.py --speed               # CPU time of the statistics, each method
+    python scripts/sim_latest.py --missed --runs 2 2   # drops missed, and those named too noisy
     python scripts/sim_latest.py --grid                # run CV x session CV, 3 runs (~6 min)
     python scripts/sim_latest.py --grid --models normal --outliers 0 --drops 2000
                                                        # the review's cells (pooled's power)
@@ -232,6 +233,31 @@ def _too_noisy(series: list[Series]) -> float:
     return float(np.mean(flags))
 
 
+def missed(args: argparse.Namespace) -> None:
+    """10% drops of the newest point under each noise model at ``--runs``, each series judged
+    alone by the default method: found, missed, and of those missed how many the command
+    names too noisy for a 10% drop (``Latest.too_noisy``: a note on stderr, a line in the
+    markdown, JUnit, JSON and ``db page``), so that a miss is not silent."""
+    runs = tuple(args.runs)
+    print(f"== 10% drops, runs a point {runs[0]}-{runs[1]}, each series alone, --min-change "
+          f"0.05, --alpha {ALPHA:g}; {args.drops} series a model (seed {args.seed + 1})")
+    for label, case in _cases(runs):
+        series = build(case, args.drops, args.seed + 1, 0.10)
+        found = named = 0
+        for one in series:
+            hit = alone([one], 0.05, "prediction", "regression") > 0
+            pts = one.points
+            latest = judge_latest([p.value for p in pts], [p.se for p in pts],
+                                  [p.runs for p in pts]).latest
+            assert latest is not None
+            found += hit
+            named += (not hit) and latest.too_noisy
+        left = args.drops - found
+        print(f"  {label}: found {found} of {args.drops} ({found / args.drops:.1%}); missed "
+              f"{left}, of which named too noisy {named} ({named / max(left, 1):.1%}); "
+              f"missed silently {left - named} ({(left - named) / args.drops:.1%})", flush=True)
+
+
 def speed(repeats: int = 3) -> None:
     """CPU seconds of the statistics alone for 3,500 histories of 21 points (the window of
     ``bench_db.py``'s --latest case), each method, ``repeats`` times: the command's whole
@@ -273,9 +299,15 @@ def main() -> int:
     parser.add_argument("--outliers", type=int, default=2,
                         help="--grid: outlying points (sessions gone wrong) in a history of "
                              "100, of which the newest 21 are read (default 2)")
+    parser.add_argument("--missed", action="store_true",
+                        help="only the 10%% drops missed, and how many of those the command "
+                        "names too noisy for a 10%% drop (issue 56 item 5, 2 runs a point)")
     parser.add_argument("--speed", action="store_true",
                         help="only the CPU time of the statistics for 3,500 histories")
     args = parser.parse_args()
+    if args.missed:
+        missed(args)
+        return 0
     if args.speed:
         speed()
         return 0
