@@ -140,7 +140,7 @@ SERIAL_GROUPS: dict[str, tuple[str, ...]] = {
               "tests/runner/test_slurm_doc.py", "tests/runner/test_slurm_executor.py",
               "tests/runner/test_slurm_faults.py", "tests/runner/test_slurm_output.py",
               "tests/runner/test_slurm_preemption.py", "tests/runner/test_slurm_acct.py",
-              "tests/runner/test_executor_contract.py"),
+              "tests/runner/test_executor_contract.py", "tests/runner/test_slurm_accept.py"),
 }
 _GROUP_OF_FILE = {path: group for group, paths in SERIAL_GROUPS.items() for path in paths}
 #: The files that take longest (a profile of the whole suite on 2 cores, longest first): sent
