@@ -189,11 +189,13 @@ def heavy_tail_note(window: Sequence[float] | np.ndarray) -> str:
         return ""
     outliers = count_outliers(tail_scale(window))
     fast = count_outliers(window, side=-1)
+    scale = " on a log scale" if _positive(np.asarray(window, dtype=float)) else ""
     if (binomial_tail(n, outliers, TOLERATED_OUTLIER_RATE) >= HEAVY_TAIL_ALPHA
             and binomial_tail(n, fast, NORMAL_OUTLIER_RATE / 2) >= FAST_TAIL_ALPHA):
         return ""
     return (f"heavy tails: {outliers} of {n} iterations lie beyond {OUTLIER_MADS:g} scaled MADs "
-            f"of the median on a log scale and {fast} that far below it (normal times would give "
+            f"of the median{scale} and {fast} "
+            f"that far below it (normal times would give "
             f"about {n * NORMAL_OUTLIER_RATE:.1f} and {n * NORMAL_OUTLIER_RATE / 2:.1f}); such "
             f"a tail has slower iterations, rarer than {n} can show, and the mean of a window "
             f"that caught none of them is below the process's: an interval of it needs at "
@@ -205,7 +207,11 @@ def tail_scale(window: Sequence[float] | np.ndarray) -> np.ndarray:
     times when every time is positive (a multiplicative noise is symmetric there), else the
     times themselves."""
     values = np.asarray(window, dtype=float)
-    return np.log(values) if len(values) and bool((values > 0).all()) else values
+    return np.log(values) if _positive(values) else values
+
+
+def _positive(values: np.ndarray) -> bool:
+    return len(values) > 0 and bool((values > 0).all())
 
 
 def carried_by_few(window: Sequence[float] | np.ndarray) -> bool:
