@@ -29,6 +29,10 @@ FIGURES: dict[str, tuple[str, str]] = {
     "training": ("results.throughput", "samples/s"),
 }
 REFERENCES = Path(__file__).with_name("references.json")
+#: The checks ``--checks`` takes: those of ``pytorch_benchmarks.measure.acceptance.CHECKS``
+#: (named here so that a misspelt one is refused before any job: that module imports torch)
+#: and the reference training run.
+CHECK_NAMES = ("matmul", "memcopy", "allreduce", "environment", "dcgmi", "pair", "training")
 _PYTHON_DIR = Path(fact_format.__file__).resolve().parents[1]
 
 

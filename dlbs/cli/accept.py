@@ -122,6 +122,7 @@ class Measured:
     missing: dict[str, str] = field(default_factory=dict)
     job_id: str = ""
     pairs: PairOutcome | None = None
+    references: tuple[str, dict[str, Any]] | None = None  # the device model and its rows
 
 
 #: The facts of a node's checks that travel from its task to the verdicts.
@@ -130,9 +131,16 @@ TASK_FACTS = ("accept.burn_in", "accept.environment", "accept.environment_unavai
 
 
 def _checks(args: argparse.Namespace) -> list[str]:
+    """``--checks`` as a list; a one-line usage error for a name no check has."""
+    from dlbs.accept.node import CHECK_NAMES
     from dlbs.errors import UsageError
 
-    checks = [c for c in args.checks.split(",") if c]
+    checks = [c.strip() for c in args.checks.split(",") if c.strip()]
+    unknown = [c for c in checks if c not in CHECK_NAMES]
+    if unknown or not checks:
+        raise UsageError(f"dlbs accept: --checks {args.checks!r}: "
+                         f"{'no check ' + repr(unknown[0]) if unknown else 'no check named'}; "
+                         f"give some of {','.join(CHECK_NAMES)}")
     if "pair" in checks and args.target == "localhost" and args.node == "localhost":
         raise UsageError("dlbs accept: check 'pair' measures between nodes: give a Slurm "
                          "partition as the target (or leave 'pair' out of --checks)")
@@ -216,7 +224,8 @@ def _measure_partition(args: argparse.Namespace) -> Measured:
         from dlbs.accept.verdict import failing_nodes
 
         nodes = [n for n in target.nodes if n in measured.figures] if on_nodes else target.nodes
-        references = _references(args, measured.facts)[1]
+        measured.references = _references(args, measured.facts)
+        references = measured.references[1]
         suspects = failing_nodes(_verdicts(measured, references)[0])
         measured.pairs = measure_pairs(nodes, PairJob(target.partition, args.python, folder,
                                                       Path.cwd(), args.time, args.timeout,
@@ -375,7 +384,7 @@ def run(args: argparse.Namespace) -> int:
     if args.figures_out is not None:
         return _task_file(args, measured)
     _said_facts(measured)
-    device, references = _references(args, measured.facts)
+    device, references = measured.references or _references(args, measured.facts)
     verdicts, fleets = _verdicts(measured, references)
     pair_lines = measured.pairs.lines if measured.pairs else []
     for line in node_lines(verdicts) + pair_lines + [said_line(fleet) for fleet in fleets]:

@@ -46,6 +46,9 @@ def test_a_healthy_fleet_passes(tmp_path: Path, capsys: pytest.CaptureFixture[st
                  "localhost as the target, not 'debug'", id="figures-out-on-a-partition"),
     pytest.param(["a b"], 1, "parameter 'target (a Slurm partition)' = 'a b' cannot go into an "
                  "#SBATCH line", id="a-partition-no-sbatch-line-can-name"),
+    pytest.param(["debug", "--checks", "matmul,memcpy"], 2, "dlbs accept: --checks "
+                 "'matmul,memcpy': no check 'memcpy'; give some of matmul,memcopy,allreduce,",
+                 id="a-misspelt-check-before-any-job"),
     pytest.param(["localhost", "--burn-in", "-1"], 2, "dlbs accept: --burn-in -1: give 0 or more",
                  id="negative-burn-in"),
     pytest.param(["x", "--figures", "{bad}"], 1, "figures must be a JSON object", id="bad-figures"),
@@ -173,3 +176,10 @@ def test_db_references_needs_a_database(capsys: pytest.CaptureFixture[str]) -> N
     assert main(["accept", "localhost", "--db-references"]) == 2
     assert "--db-references reads the accepted runs of --db: give --db URL too" in \
         capsys.readouterr().err
+
+
+def test_the_checks_named_are_the_check_programs_and_the_training_run() -> None:
+    from pytorch_benchmarks.measure.acceptance import CHECKS
+
+    from dlbs.accept.node import CHECK_NAMES
+    assert set(CHECK_NAMES) == {*CHECKS, "training"}
