@@ -11,8 +11,9 @@ A declaration holds, besides ``val``, ``type``, ``desc`` (and a range or domain)
   ``identity`` (its place in the database's original comparability key, the order stored keys
   were made of); ``key_when_not`` (an identity field added later: ``off`` values, its
   ``order``, when it means something: ``only_when``, ``training_only``,
-  ``under_parallelism``, and ``why`` it is keyed); ``report_off`` (values a report reads as not logged);
-  ``serving_config`` (a serving run's configuration); ``not_identity`` (why it is not);
+  ``under_parallelism``, and ``why`` it is keyed); ``report_off`` (values a report reads as
+  not logged); ``serving_config`` (a serving run's configuration); ``not_identity`` (why it
+  is not);
   ``bookkeeping``; ``memory_kind`` (experiments alike in it are of one kind for memory: a
   larger batch of a kind that ran out of memory is skipped); ``load_series`` (serving runs
   alike in it are one rate sweep: a higher rate of a sweep that saturated is skipped);
