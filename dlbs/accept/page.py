@@ -133,10 +133,13 @@ def _limits(fleets: Sequence[FleetVerdict], references: Mapping[str, Reference]
 
 
 def html_page(verdicts: Sequence[CheckVerdict], fleets: Sequence[FleetVerdict],
-              references: Mapping[str, Reference], title: str = "Node acceptance") -> str:
-    """The whole page: verdict lines, the chart, each check's false-alarm line, the table."""
+              references: Mapping[str, Reference], title: str = "Node acceptance",
+              pair_lines: Sequence[str] = ()) -> str:
+    """The whole page: verdict lines (and the pairs' between nodes), the chart, each check's
+    false-alarm line, the table."""
     chart = base64.b64encode(fleet_chart(fleets, references)).decode("ascii") if fleets else ""
-    lines = node_lines(verdicts) + [exclude_line(verdicts) or "no node failed: nothing to exclude"]
+    lines = node_lines(verdicts) + list(pair_lines) + [
+        exclude_line(verdicts) or "no node failed: nothing to exclude"]
     rows = "".join(
         f"<tr class=\"{'fail' if v.failed else 'pass'}\"><td>{html.escape(v.node)}</td>"
         f"<td>{html.escape(v.check)}</td><td>{'FAIL' if v.failed else 'pass'}</td>"

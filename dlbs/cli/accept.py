@@ -395,7 +395,8 @@ def run(args: argparse.Namespace) -> int:
     if args.junit is not None:
         _write(args.junit, junit_xml(verdicts), "--junit")
     if args.html is not None:
-        _write(args.html, html_page(verdicts, fleets, references), "--html")
+        _write(args.html, html_page(verdicts, fleets, references, pair_lines=pair_lines),
+               "--html")
     if args.db:
         target = "figures" if args.figures is not None else args.target
         runs = measured.pairs.runs if measured.pairs else {}

@@ -76,3 +76,14 @@ def test_accept_writes_the_html_page(tmp_path: Path, capsys: pytest.CaptureFixtu
                  str(tmp_path / "no" / "such" / "dir" / "a.html")]) != 0
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: --html ") and len(err.splitlines()) == 1
+
+
+def test_the_pairs_lines_are_on_the_page_escaped() -> None:
+    from dlbs.accept.page import html_page
+    from dlbs.accept.verdict import CheckVerdict
+
+    verdicts = [CheckVerdict("n1", "pair_busbw", True, "pair_busbw: pair n1+n2 <slow>"),
+                CheckVerdict("n2", "pair_busbw", False, "pair_busbw: n1+n2 0.9 GB/s: ok")]
+    page = html_page(verdicts, [], {}, pair_lines=["pair n1+n2: FAIL: pair_busbw 0.05 <GB/s>"])
+    assert "pair n1+n2: FAIL: pair_busbw 0.05 &lt;GB/s&gt;" in page
+    assert "--exclude=n1" in page and "<slow>" not in page
