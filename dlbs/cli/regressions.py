@@ -399,7 +399,8 @@ def _gate(args: argparse.Namespace, names: dict[str, str], judged: Any, note: st
 
 def _write_outputs(outputs: dict[str, str], gate: Gate) -> None:
     """Each file whole or not at all (a fresh name renamed over it; a planted link refused)."""
-    from dlbs.db.gate import junit, markdown
+    from dlbs.db.gate import markdown
+    from dlbs.db.gate_junit import junit
 
     render = {"--markdown": lambda: markdown(gate).encode("utf-8"), "--junit": lambda: junit(gate)}
     for option, path in outputs.items():

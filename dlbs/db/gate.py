@@ -1,5 +1,6 @@
 """The CI gate's outputs beside ``dlbs regressions``' table, JSON and exit code: a markdown
-summary for a pull-request comment and a JUnit XML document (what CI systems already read).
+summary for a pull-request comment here, a JUnit XML document in :mod:`dlbs.db.gate_junit`
+(what CI systems already read).
 
 Every figure is the one the table and the JSON give: a change and its interval are formatted
 by :func:`change_cells` (the table's cells too) from the :class:`~dlbs.db.changes.Found`
@@ -11,9 +12,7 @@ writes the files, whole or not at all).
 """
 from __future__ import annotations
 
-import json
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,8 +30,6 @@ from dlbs.reports.model import MARK_BUSY
 SUITE = "dlbs regressions"
 #: Not-judged series listed by name in the markdown; the rest are counted.
 LISTED = 20
-#: Characters XML 1.0 cannot hold (control characters, lone surrogates, U+FFFE/U+FFFF).
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 #: What markdown would read as markup in a table cell or a list item.
 _MARKUP = re.compile(r"([\\`*_{}\[\]<>&|~])")
 
@@ -126,7 +123,7 @@ def _count(judged: Judged, direction: str) -> int:
     return sum(c.direction == direction for c in judged.changes)
 
 
-def _percent(fraction: float) -> str:
+def percent(fraction: float) -> str:
     """5% for 0.05, 2.5% for 0.025: the figure given, not rounded to a whole percent."""
     return f"{fraction * 100:.6g}%"
 
@@ -138,7 +135,7 @@ def _plural(count: int, word: str, many: str | None = None) -> str:
 def method(gate: Gate) -> str:
     """One sentence: what was judged, how, at which level and minimum change."""
     rule = (f"a change is reported only when its whole 95% interval lies beyond "
-            f"±{_percent(gate.min_change)} (`--min-change {gate.min_change:g}`)")
+            f"±{percent(gate.min_change)} (`--min-change {gate.min_change:g}`)")
     if gate.alpha is None:
         how = (f"change points anywhere in each series (a permutation test at level {ALPHA:g}, "
                f"at least {MIN_SIDE} points on each side of a change)")
@@ -155,7 +152,7 @@ def latest_rule(min_change: float, alpha: float) -> str:
     of no change decides, ``--min-change`` is a floor on the estimate."""
     return (f"a change is reported when the test of no change rejects it (two-sided, the "
             f"newest point's prediction interval; Benjamini-Hochberg over the judged series "
-            f"at `--alpha {alpha:g}`) and its estimate lies beyond ±{_percent(min_change)} "
+            f"at `--alpha {alpha:g}`) and its estimate lies beyond ±{percent(min_change)} "
             f"(`--min-change {min_change:g}`: a floor on the estimate, so a real change a "
             f"little inside it is now and then reported)")
 
@@ -163,7 +160,7 @@ def latest_rule(min_change: float, alpha: float) -> str:
 def noisy_said(detectable: float) -> str:
     """Why a judged series without a change does not promise that it would have caught a
     ``GOAL_DROP`` drop (``Judged.noisy``), and what to do."""
-    return (f"too noisy to find a {_percent(GOAL_DROP)} drop {_percent(POWER)} of the time: "
+    return (f"too noisy to find a {percent(GOAL_DROP)} drop {percent(POWER)} of the time: "
             f"its history's spread lets it find a drop of {detectable:.1%} that often; more "
             "runs a point or a quieter machine narrow it")
 
@@ -213,7 +210,7 @@ def headline(gate: Gate) -> str:
             f"{_plural(_count(judged, 'improvement'), 'improvement')}, "
             f"{len(judged.not_judged)} not judged ({short} too short, {unsteady} with an "
             "unsteady newest run)"
-            + (f", {len(judged.noisy)} too noisy for a {_percent(GOAL_DROP)} drop"
+            + (f", {len(judged.noisy)} too noisy for a {percent(GOAL_DROP)} drop"
                if judged.noisy else "")
             + (f", {_plural(len(gate.broken), 'series', 'series')} whose newest runs computed "
                "wrong numbers" if gate.broken else ""))
@@ -242,7 +239,7 @@ def _code(text: object) -> str:
     return "`" + str(text).replace("`", "'").replace("|", "\\|") + "`"
 
 
-def _busy_mark(change: Found) -> str:
+def busy_mark(change: Found) -> str:
     """`` #`` after a change that names a point with a run made on a busy machine."""
     return f" {MARK_BUSY}" if change.busy else ""
 
@@ -251,7 +248,7 @@ def _change_row(name: str, change: Found) -> str:
     shown, interval, p_value = change_cells(change)
     verdict = f"**{change.direction}**" if change.direction == "regression" else change.direction
     cells = [verdict, _md(name), _code(change.metric),
-             f"{_md(change.last_good)} -> {_md(change.first_bad)}{_busy_mark(change)}", shown,
+             f"{_md(change.last_good)} -> {_md(change.first_bad)}{busy_mark(change)}", shown,
              interval, p_value, f"{change.runs_before} -> {change.runs_after}"]
     return "| " + " | ".join(cells) + " |"
 
@@ -261,7 +258,7 @@ def _change_table(gate: Gate, found: Sequence[Outcome]) -> list[str]:
     if not rows:
         if not gate.judged.judged:
             return ["No series was judged, so this says nothing about regressions."]
-        none = (f"No regression and no improvement beyond ±{_percent(gate.min_change)} in the "
+        none = (f"No regression and no improvement beyond ±{percent(gate.min_change)} in the "
                 f"{_plural(gate.judged.judged, 'judged series', 'judged series')}.")
         return [none]
     old = ("old: the geometric mean of the points before the newest (those more than 3.5 "
@@ -309,7 +306,7 @@ def _noisy_lines(found: Sequence[Outcome]) -> list[str]:
     noisy = [one for one in found if one.noisy is not None]
     if not noisy:
         return []
-    lines = [(f"**Too noisy for a {_percent(GOAL_DROP)} drop** (passing, but the gate could "
+    lines = [(f"**Too noisy for a {percent(GOAL_DROP)} drop** (passing, but the gate could "
               "have missed one):"), ""]
     lines += [f"- {_md(one.name)}: {_md(noisy_said(one.noisy))}"
               for one in noisy[:LISTED] if one.noisy is not None]
@@ -383,93 +380,3 @@ def markdown(gate: Gate) -> str:
     if gate.note:
         parts.append([f"Note: {_md(gate.note)}."])
     return "\n\n".join("\n".join(part) for part in parts if part) + "\n"
-
-
-def _xml(text: object) -> str:
-    """Text XML 1.0 can hold: a character it cannot becomes U+FFFD."""
-    return _NOT_XML.sub("\ufffd", str(text))
-
-
-def _said(change: Found) -> str:
-    shown, interval, p_value = change_cells(change)
-    busy = f"; {BUSY_LEGEND}" if change.busy else ""
-    return (f"{change.direction}: {shown} {interval} from {change.last_good} to "
-            f"{change.first_bad}{_busy_mark(change)} (p {p_value}){busy}")
-
-
-def _testcase(suite: ET.Element, gate: Gate, one: Outcome) -> None:
-    case = ET.SubElement(suite, "testcase", classname=_xml(one.name),
-                         name=_xml(f"{gate.metric} along {gate.axis}"), time="0")
-    if one.broken is not None:  # one failure: the wrong numbers, and any regression too
-        message = "; ".join([broken_said(one.broken, gate.axis),
-                             *(_said(c) + _rerun_of(gate, c) for c in one.regressions)])
-        failure = ET.SubElement(case, "failure", type="numerics", message=_xml(message))
-        failure.text = _xml(json.dumps([one.broken.as_json(),
-                                        *(_with_rerun(gate, c) for c in one.regressions)],
-                                       indent=1, default=str))
-        return
-    if one.not_judged is not None:
-        ET.SubElement(case, "skipped", message=_xml(f"not judged: {one.not_judged}"))
-        return
-    if one.regressions:
-        failure = ET.SubElement(case, "failure", type="regression", message=_xml(
-            "; ".join(_said(c) + _rerun_of(gate, c) for c in one.regressions)))
-        failure.text = _xml(json.dumps([_with_rerun(gate, c) for c in one.regressions],
-                                       indent=1, default=str))
-    said = [_said(c) + ("" if c.direction == "regression" else "; an improvement passes")
-            + _rerun_of(gate, c) for c in one.changes]
-    said += [f"{_said(c)}; {rerun_said(confirmation)}: passes"
-             for name, c, confirmation in (gate.rerun.unconfirmed if gate.rerun else [])
-             if name == one.name]
-    said = said or [f"no change beyond ±{_percent(gate.min_change)}"]
-    if one.noisy is not None:
-        said.append(noisy_said(one.noisy))
-    if one.busy_newest and not any(c.busy for c in one.changes):  # else a change said it
-        said.append(f"the newest point is marked {BUSY_LEGEND}")
-    ET.SubElement(case, "system-out").text = _xml("\n".join(said))
-
-
-def _rerun_of(gate: Gate, change: Found) -> str:
-    confirmation = gate.rerun.of(change) if gate.rerun is not None else None
-    return "" if confirmation is None else f"; {rerun_said(confirmation)}"
-
-
-def _with_rerun(gate: Gate, change: Found) -> dict[str, Any]:
-    if gate.rerun is None:
-        return change.as_json()
-    return {**change.as_json(), "confirmation": gate.rerun.of(change)}
-
-
-def _counted(element: ET.Element, found: Sequence[Outcome]) -> None:
-    element.set("tests", str(len(found)))
-    element.set("failures", str(sum(bool(one.regressions) or one.broken is not None
-                                    for one in found)))
-    element.set("errors", "0")
-    element.set("skipped", str(sum(one.not_judged is not None for one in found)))
-    element.set("time", "0")
-
-
-def junit(gate: Gate) -> bytes:
-    """A JUnit XML document: one ``<testsuite>`` with one ``<testcase>`` per series (a
-    ``<failure>`` for a regression, ``<skipped>`` for a series not judged), UTF-8."""
-    found = outcomes(gate)
-    root = ET.Element("testsuites", name=SUITE)
-    suite = ET.SubElement(root, "testsuite", name=SUITE)
-    for element in (root, suite):
-        _counted(element, found)
-    properties = ET.SubElement(suite, "properties")
-    settings = {"metric": gate.metric, "axis": gate.axis, "min_change": f"{gate.min_change:g}",
-                "mode": "latest" if gate.alpha is not None else "change points",
-                "method": method(gate).replace("`", "")}
-    if gate.alpha is not None:
-        settings["alpha"] = f"{gate.alpha:g}"
-    if gate.note:
-        settings["note"] = gate.note
-    if gate.busy:
-        settings["busy"] = f"{BUSY_LEGEND} ({gate.busy})"
-    for key, value in settings.items():
-        ET.SubElement(properties, "property", name=key, value=_xml(value))
-    for one in found:
-        _testcase(suite, gate, one)
-    ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"

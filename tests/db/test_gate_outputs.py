@@ -18,7 +18,8 @@ import pytest
 from forked_cli import run_dlbs
 
 from dlbs.db import open_store
-from dlbs.db.gate import Gate, change_cells, junit, markdown
+from dlbs.db.gate import Gate, change_cells, markdown
+from dlbs.db.gate_junit import junit
 from dlbs.db.history import Found, Judged
 from dlbs.db.records import canonical
 from dlbs.errors import UsageError
