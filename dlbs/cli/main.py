@@ -23,6 +23,7 @@ from typing import NoReturn, TextIO
 
 from dlbs.cli.output import guarded_stdout, said_on_failure, say
 from dlbs.errors import DLBSError, OutputError
+from dlbs.extras import missing_line
 from dlbs.redact import redact_text
 
 #: action name -> module that implements it (imported lazily).
@@ -57,8 +58,8 @@ def _usage() -> str:
     for action in COMMANDS:
         try:
             summary = load_command(action).HELP
-        except ImportError:
-            summary = "(not available in this build)"
+        except ImportError as err:
+            summary = missing_line(err) or "(not available in this build)"
         lines.append(f"  {action:<13} {summary}")
     lines += ["", "Run 'experimenter ACTION --help' for the options and an example of each action;",
               "'experimenter --version' for the version."]
@@ -117,14 +118,21 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 
 
 def dispatch(action: str, argv: Sequence[str], prog: str = "experimenter") -> int:
-    """Run one action with its own arguments and return the exit code."""
-    module = load_command(action)
+    """Run one action with its own arguments and return the exit code. An action whose
+    extra is not installed (the database, the serving client) says which in one line, exit 1
+    (:mod:`dlbs.extras`)."""
+    try:
+        module = load_command(action)
+    except ModuleNotFoundError as err:
+        return _missing_extra(err, action, prog, "--debug" in argv)
     parser = build_parser(action, module, prog)
     args = parser.parse_args(list(argv))
     debug = bool(args.debug) or os.environ.get("DLBS_DEBUG") == "1"
     try:
         _setup_logging(args.log_level)
         return int(module.run(args) or 0)
+    except ModuleNotFoundError as err:
+        return _missing_extra(err, action, prog, debug)
     except OutputError:
         raise  # main's guard says it in one line (or nothing, for a reader that went away)
     except DLBSError as err:
@@ -143,6 +151,19 @@ def dispatch(action: str, argv: Sequence[str], prog: str = "experimenter") -> in
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _missing_extra(err: ModuleNotFoundError, action: str, prog: str, debug: bool) -> int:
+    """``error: dlbs db: needs the database extra (sqlalchemy is not installed): pip install
+    -e '.[db]'`` and exit 1; any other missing module is re-raised (a fault: its traceback)."""
+    line = missing_line(err)
+    if line is None:
+        raise err
+    if debug or os.environ.get("DLBS_DEBUG") == "1":
+        say(redact_text(traceback.format_exc().rstrip("\n")))
+    command = prog if prog == "logparser" else f"{prog} {action}"
+    say(f"error: {command}: {line}")
+    return 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

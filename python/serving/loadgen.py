@@ -32,6 +32,15 @@ if __package__ in (None, ""):  # run as a script: python python/serving/loadgen.
 
 import safeio
 
+try:
+    import aiohttp  # noqa: F401  # the client's HTTP: the serving-client extra
+except ModuleNotFoundError:
+    if __name__ != "__main__":
+        raise  # dlbs's preflight says which extra (dlbs/extras.py)
+    sys.exit("loadgen.py: needs the serving-client extra (aiohttp is not installed): "
+             "pip install -e '.[client]' in the dlbs clone (in a container image: pip "
+             "install aiohttp uvloop)")
+
 from serving import arrivals, capacity, machine, metrics
 from serving.client import APIS, LOOPS, Record, Target, loop_factory, run_async, run_load
 from serving.requests import ORDERS, Lengths, Request, check_lengths, make_requests, vllm_requests
