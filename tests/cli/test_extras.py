@@ -6,6 +6,7 @@ subprocess: an import finder first on ``sys.meta_path`` that finds them nowhere,
 does where they are not installed."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -49,7 +50,8 @@ def one_line(done: subprocess.CompletedProcess[str], command: str, extra: str) -
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith(f"error: {command}: needs {NAMES[extra]} ("), lines
-    assert lines[0].endswith(f"is not installed): pip install -e '.[{extra}]'"), lines
+    assert "is not installed): " in lines[0], lines
+    assert lines[0].endswith(f"pip install -e '.[{extra}]'"), lines
 
 
 @pytest.mark.parametrize("args", [
@@ -133,4 +135,23 @@ def test_only_a_missing_module_of_an_extra_is_turned_into_the_line() -> None:
     assert extra_of(ModuleNotFoundError("x", name="numpy")) is None
     assert extra_of(ImportError("cannot import name X", name="sqlalchemy")) is None
     assert missing_line(ModuleNotFoundError("x", name="torch")) is None
-    assert install_command("db") in {"pip install -e '.[db]'", f"pip install -e '{ROOT}[db]'"}
+    assert install_command("db").endswith(("pip install -e '.[db]'", f"pip install -e '{ROOT}[db]'"))
+
+
+def test_the_line_names_the_pip_of_the_venv_dlbs_runs_from(tmp_path: Path) -> None:
+    """Run as .venv/bin/dlbs with no venv active, a bare 'pip' would install into another
+    Python: the line names this venv's pip, relative to the clone when it lies there."""
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    code = "from dlbs.extras import install_command; print(install_command('db'))"
+    done = subprocess.run([sys.executable, "-c", code], check=False, cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    pip = Path(sys.prefix) / "bin" / "pip"
+    if sys.prefix == sys.base_prefix or not pip.is_file():
+        assert done.stdout.strip() == "pip install -e '.[db]'"
+    else:
+        shown = pip.relative_to(ROOT) if pip.is_relative_to(ROOT) else pip
+        assert done.stdout.strip() == f"{shown} install -e '.[db]'"
+    env["VIRTUAL_ENV"] = sys.prefix
+    active = subprocess.run([sys.executable, "-c", code], check=False, cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert active.stdout.strip() == "pip install -e '.[db]'"
