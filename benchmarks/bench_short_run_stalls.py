@@ -301,6 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--confirm", type=int, default=0, metavar="COUNT",
                         help="only the cells at the goal's edge again on fresh seeds, COUNT "
                         "series each (this tree's benchstats)")
+    parser.add_argument("--edge", type=int, default=0, metavar="COUNT",
+                        help="only the window-length edge of robust.TAIL_MIN_N (60, the limit "
+                        "before 2026-11-29's review, beside today's), COUNT series a cell")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--benchstats", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -311,11 +314,52 @@ def main(argv: list[str] | None = None) -> int:
     if args.confirm:
         print(confirm_cells(args.confirm))
         return 0
+    if args.edge:
+        print(edge_table(args.edge))
+        return 0
     old = baseline(args.baseline, args) if args.baseline else None
     print(report(measure(args), old))
     print()
     print(bound_table(args.count))
     return 0
+
+
+def edge_table(count: int, seed: int = 40000) -> str:
+    """Given / coverage of t3 + 2% stalls 3-10x (plain and AR(1) 0.5) at 50-150 iterations and
+    the share of independent normal and lognormal 0.5 runs given an interval at 100 and 150,
+    with ``robust.TAIL_MIN_N`` at 60 (before 2026-11-29) and at today's value; seeds from
+    ``seed`` (not those the limit was chosen on, 9000 and up)."""
+    from benchstats import robust
+    from benchstats.simulate import CASES, series
+    today, stalls = robust.TAIL_MIN_N, CASES["t3+stalls3-10x"]
+    head = ("| TAIL_MIN_N | n | t3 + 2% stalls: given / covered | with AR(1) 0.5 | iid normal "
+            "given | lognormal 0.5 given |")
+    lines = [head, "| --- | --- | --- | --- | --- | --- |"]
+    try:
+        for limit in dict.fromkeys((60, today)):
+            robust.TAIL_MIN_N = limit
+            for n in (50, 60, 65, 70, 75, 80, 90, 100, 150):
+                plain = interval_cell("t3", series(stalls, n, count, seed + n), stalls.true_mean)
+                rows, truth = process_rows("t3", 0.02, 0.5, 0.0, n, count, seed + 7 + n)
+                ar = interval_cell("ar", rows, truth)
+                iid = ln = "-"
+                if n >= 100:
+                    iid = _given(interval_cell("iid", series(CASES["iid"], n, count,
+                                                             seed + 13 + n), 100.0))
+                    rng = np.random.default_rng(seed + 17 + n)
+                    ln = _given(interval_cell("ln", 100.0 * np.exp(0.5 * rng.standard_normal(
+                        (count, n))), 100.0 * math.exp(0.125)))
+                lines.append(f"| {limit} | {n} | {_covered(plain)} | {_covered(ar)} | {iid} | "
+                             f"{ln} |")
+    finally:
+        robust.TAIL_MIN_N = today
+    return "\n".join(lines)
+
+
+def _covered(cell: dict[str, Any]) -> str:
+    low, _ = cell["coverage_ci"]
+    return (f"{100 * cell['given'] / cell['count']:.0f}% / "
+            f"{100 * cell['covered'] / max(cell['given'], 1):.1f}% [{100 * low:.1f}]")
 
 
 def confirm_cells(count: int) -> str:

@@ -144,7 +144,10 @@ FAST_TAIL_ALPHA = 0.05
 HEAVY_MIN_N = 200
 #: Fewest iterations whose tail a window can judge (issue 56): under it the interval is given
 #: only when the window's variance is carried by slow iterations it caught (``CARRIED_DF``).
-TAIL_MIN_N = 60
+#: 60 until 2026-11-29: at 60-75 iterations the heavy-tail test let through quiet windows
+#: that caught no stall, and the intervals printed covered 88-93% (t3 + 2% stalls), 87-90%
+#: with AR(1) noise; at 80 they cover 94.5-97.5% (docs/reliability.md).
+TAIL_MIN_N = 80
 #: Box's degrees of freedom of the window's variance (:func:`benchstats.autocorr.kurtosis_df`)
 #: at most this: a few slow iterations carry it, and the t quantile on so few (t(8) = 2.31,
 #: t(2) = 4.30) makes the interval as wide as the stalls it caught (they covered 95-100%).
@@ -222,7 +225,7 @@ def carried_by_few(window: Sequence[float] | np.ndarray) -> bool:
 
 def short_tail_note(window: Sequence[float] | np.ndarray) -> str:
     """Why a window under ``TAIL_MIN_N`` iterations gets no interval, or ``""``: it cannot
-    judge its tail (2% stalls are missing from 30% of 60-iteration windows, and such a window
+    judge its tail (2% stalls are missing from 20% of 80-iteration windows, and such a window
     looks like any quiet one), unless it caught slow iterations that carry its variance."""
     n = len(window)
     if n >= TAIL_MIN_N or carried_by_few(window):

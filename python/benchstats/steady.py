@@ -26,7 +26,7 @@ outliers beyond 3 scaled MADs).
   warm-up, many iterations above the steady level, still moves the batch means.
 * **Withheld** (:func:`withhold`, issue 30): no interval of the mean, with the reason
   (``ci_note``, and ``ci_withheld`` in a few words), when the window is not steady, is under
-  60 iterations without caught stalls carrying its spread, or has heavy tails without such
+  80 iterations without caught stalls carrying its spread, or has heavy tails without such
   stalls in under 200 iterations (:mod:`benchstats.robust`, issue 56), besides the reasons
   of :func:`benchstats.autocorr.mean_interval`.
 * The batch-means interval (:func:`batch_means_ci`, Flegal & Jones 2010) is kept for callers;

@@ -40,7 +40,9 @@ Measured on other seeds (0-1,499, docs/serving.md, 2026-11-29): 93.9-97.0% at th
 from half the capacity, 93.5-97.2% from starts at or below it, but 88.5-95.6% from 3x above
 it; the interval is 22% wider (log) than t's. The stretch was calibrated at 3 trials and p90
 and not measured elsewhere (more trials show more of the skew: it should err wide). The figure
-itself is not moved: its bias stays within 2% at the defaults and p90. Shorter steps or a
+itself is not moved: its bias stays within 2% at the defaults and p90 on those four servers
+(an independent review found +2.3% on bimodal requests and bursty arrivals, more from a start
+at or above the capacity: docs/serving.md). Shorter steps or a
 shorter lead-in are biased, and a search given them says so (``results.capacity_warning``).
 
 Pure: a step is a callable ``(trial, load) -> StepResult``; ``loadgen.py --search`` runs them.

@@ -12,8 +12,8 @@ from dlbs.cli.main import main
 ROOT = Path(__file__).parents[2]
 
 
-def _write_fleet(path: Path, slow: float) -> Path:
-    spread = [1.000, 1.004, 0.997, 1.002, 0.999, 1.003, 0.998, slow]
+def _write_fleet(path: Path, slow: float, healthy: float = 1.0) -> Path:
+    spread = [healthy * s for s in (1.000, 1.004, 0.997, 1.002, 0.999, 1.003, 0.998)] + [slow]
     path.write_text(json.dumps({f"node{i + 1}": {"matmul_fp32": [100.0 * s]}
                                 for i, s in enumerate(spread)}))
     return path
@@ -97,9 +97,11 @@ def test_a_link_planted_at_an_output_is_refused_in_one_line(
 def test_every_node_x_check_is_stored_and_a_nodes_history_is_one_command_away(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite:///{tmp_path / 'results.db'}"
-    for slow in (0.9, 0.95):  # two acceptances of the same fleet
-        main(["accept", "fleet", "--figures", str(_write_fleet(tmp_path / "f.json", slow)),
-              "--db", url])
+    # two acceptances of the same fleet, each node's figure its own (the same figures judged
+    # twice in one second are one run: the same facts, one identity)
+    for slow, healthy in ((0.9, 1.0), (0.95, 1.001)):
+        main(["accept", "fleet", "--figures",
+              str(_write_fleet(tmp_path / "f.json", slow, healthy)), "--db", url])
         assert "stored 8 node x check run(s)" in capsys.readouterr().err
     assert main(["history", "--db", url, "-Paccept.node=node8", "-Paccept.check=matmul_fp32",
                  "--metric", "accept.value", "--by", "date", "--format", "json"]) == 0

@@ -49,10 +49,12 @@ def test_fixed_count_is_the_largest_required_count(ttp: ModuleType, required: li
 
 def test_required_count_grows_with_the_noise(ttp: ModuleType) -> None:
     counts = [ttp.required_count(ttp.ar1_draw(0.01, cv, 0.0), 0.05, draws=100, seed=3)
-              for cv in (0.1, 0.2, 0.3)]  # quieter ones sit at the 50-iteration floor
+              for cv in (0.2, 0.3, 0.4)]
+    # quieter ones sit at 200 iterations: under it the short-window rules withhold the
+    # interval from 5-20% of normal runs (issue 56 item 2), so 95% meet the target only there
     assert counts[0] < counts[1] < counts[2]
-    # iid CV 20%, 5% target: (t * 0.2 / 0.05)^2 ~ 64 on average; 95% of runs need more
-    assert 64 < counts[1] < 400
+    # iid CV 30%, 5% target: (t * 0.3 / 0.05)^2 ~ 144 on average; 95% of runs need more
+    assert 144 < counts[1] < 600
 
 
 def test_required_count_from_a_pilot_agrees_with_the_known_process(ttp: ModuleType) -> None:

@@ -26,8 +26,8 @@ def test_the_device_is_synchronised_before_every_clock_read() -> None:
 
 
 def test_summary_matches_numpy_over_the_steady_window() -> None:
-    rng = np.random.default_rng(8)  # 60 iterations: an interval of the mean needs 50
-    times = [0.090, 0.060] + list(0.011 + 0.001 * rng.standard_normal(60))
+    rng = np.random.default_rng(8)  # 80 iterations: an interval of a quiet window needs 80
+    times = [0.090, 0.060] + list(0.011 + 0.001 * rng.standard_normal(80))
     facts = summarize(times, samples_per_iteration=8)
     assert facts["results.warmup_detected"] == 2 and facts["results.steady_state"] is True
     low, high = facts["results.time_ci95"]
