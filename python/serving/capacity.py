@@ -322,12 +322,14 @@ def capacity_facts(trials: list[Trial], goal: Goal) -> dict[str, Any]:
     if len(known) < 2:
         facts["results.capacity_note"] = "one trial: no interval (serve.search_trials >= 2)"
     elif same:
-        # every trial took the same steps to the same figure (steps whose attainment does not
-        # vary): their spread is 0, and a 0-wide "95%" interval would claim what it cannot
+        # every trial came to the same figure (steps whose attainment does not vary, or
+        # figures held at the loads the trials ran, e.g. each at its start, an independent
+        # review found): their spread is 0, and a 0-wide "95%" interval would claim what it
+        # cannot
         facts["results.capacity_note"] = (
-            f"the {len(known)} trials gave the same capacity (their steps' attainments did not "
-            "vary): no interval from their spread; the steps' spacing bounds it "
-            "(results.search_steps)")
+            f"the {len(known)} trials gave the same capacity (steps whose attainments did not "
+            "vary, or each trial's figure held at a load it ran, such as its start: "
+            "results.search_steps shows which): no interval from their spread")
     return facts
 
 
