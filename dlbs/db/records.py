@@ -187,6 +187,19 @@ def times_of(facts: dict[str, Any]) -> list[float] | None:
     return None
 
 
+def keyed_columns(facts: dict[str, Any]) -> dict[str, Any]:
+    """The ``runs`` columns drawn from a run's identity (what a change of the identity rules
+    can move: ``dlbs db rekey``)."""
+    return {
+        "comparability_key": comparability_key(facts),
+        "precision": _text(key_value(facts, "exp.dtype"), 40),
+        "batch": _int(key_value(facts, "exp.replica_batch")),
+        "device_model": _text(device_model(facts), 200),
+        "device_count": _int(facts.get("exp.num_replicas")),
+        "container_image": _text(container_image(facts), 400),
+    }
+
+
 def row(facts: dict[str, Any]) -> dict[str, Any]:
     """The ``runs`` columns of a run (all but ``id``, ``source`` and ``ingested_at``); the
     iteration times are left out of ``facts`` here (they go to ``run_times``)."""
@@ -194,20 +207,21 @@ def row(facts: dict[str, Any]) -> dict[str, Any]:
     # an interval of a window that was not steady (logs before issue 30) is none to read
     low, high = (None, None) if steady is False else _interval(facts.get("results.time_ci95"))
     kept = {k: v for k, v in facts.items() if k != "results.time_data"}
+    keyed = keyed_columns(facts)
     return {
         "identity": identity(facts),
-        "comparability_key": comparability_key(facts),
+        "comparability_key": keyed["comparability_key"],
         "model": _text(facts.get("exp.model"), 200),
         "phase": _text(facts.get("exp.phase"), 40),
-        "precision": _text(key_value(facts, "exp.dtype"), 40),
-        "batch": _int(key_value(facts, "exp.replica_batch")),
+        "precision": keyed["precision"],
+        "batch": keyed["batch"],
         "device": _text(facts.get("exp.device_type"), 40),
-        "device_model": _text(device_model(facts), 200),
-        "device_count": _int(facts.get("exp.num_replicas")),
+        "device_model": keyed["device_model"],
+        "device_count": keyed["device_count"],
         "host": _text(facts.get("hw.hostname"), 200),
         "framework": _text(facts.get("exp.framework"), 40),
         "framework_version": _text(facts.get("exp.framework_version"), 80),
-        "container_image": _text(container_image(facts), 400),
+        "container_image": keyed["container_image"],
         "code_version": _text(facts.get("exp.code_version"), 200),
         "date": run_date(facts),
         "repeat": _int(facts.get("exp.repeat_index")),

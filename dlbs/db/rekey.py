@@ -6,9 +6,9 @@ model, device count, container image), are computed when it is stored. When the 
 runs stored before keep their old key while new runs get the new one: one database would then
 group the same kind of runs two ways, and a history would show one configuration as two series
 (or two as one). ``rekey`` reads every run's stored facts, computes its key and columns as an
-ingest today would (:func:`dlbs.db.records.row`), writes the rows that differ and, when any
-did, makes the series, class counts and points anew from the runs, all in one transaction:
-stopped midway, the database is as it was.
+ingest today would (:func:`dlbs.db.records.keyed_columns`), writes the rows that differ and,
+when any did, makes the series, class counts and points anew from the runs, all in one
+transaction: stopped midway, the database is as it was.
 
 This module writes keys and the tables drawn from them; it parses no log and words no run.
 """
@@ -26,7 +26,8 @@ from dlbs.db.faults import guarded
 from dlbs.db.schema import classes, runs, series
 from dlbs.db.schema import points as points_table
 
-#: The ``runs`` columns drawn from a run's identity: what a rule change can move.
+#: The ``runs`` columns drawn from a run's identity: what a rule change can move
+#: (:func:`dlbs.db.records.keyed_columns`, in a fixed order).
 KEYED_COLUMNS = ("comparability_key", "precision", "batch", "device_model", "device_count",
                  "container_image")
 #: Runs read (and updated) at a time.
@@ -90,7 +91,7 @@ def _new_columns(stored: Any) -> dict[str, Any] | None:
     """The keyed columns of one stored run as today's rules give them (with ``_id`` and
     ``_key_moved``), or None when they are what is stored."""
     run_id, facts, *old = stored
-    fresh = records.row(dict(facts or {}))
+    fresh = records.keyed_columns(dict(facts or {}))
     new = [fresh[c] for c in KEYED_COLUMNS]
     if new == list(old):
         return None
