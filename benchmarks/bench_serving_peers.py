@@ -303,12 +303,23 @@ def start_server(folder: Path) -> tuple[str, Path]:
                   if line.startswith("export "))
     pid = int((folder / "pid").read_text())
     if (os.cpu_count() or 1) >= 2:
-        for task in _session(pid):
-            try:
-                os.sched_setaffinity(task, {0})
-            except OSError:
-                pass
+        for process in _session(pid):
+            for thread in _threads(process):
+                try:
+                    os.sched_setaffinity(thread, {0})
+                except OSError:
+                    pass
     return values["DLBS_TEST_VLLM_URL"], Path(values["DLBS_TEST_VLLM_TOKENIZER"])
+
+
+def _threads(pid: int) -> list[int]:
+    """Every thread of process ``pid`` (``sched_setaffinity`` of a pid moves only its main
+    thread: the threads it already started, the API server's and the engine's, stay where
+    they were)."""
+    try:
+        return [int(name) for name in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return [pid]
 
 
 def _session(pid: int) -> list[int]:
