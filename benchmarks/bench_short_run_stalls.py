@@ -16,6 +16,12 @@ sigma 0.5 with 1% stalls (the case the first pass left at 22.9% given), lognorma
 lognormal 0.3 and normal times with 1% stalls; and a table (:func:`best_coverage`) of the most
 any rule can cover where the goal keeps an interval for 80% of the stall-free windows.
 ``--intervals-only`` skips the stop (a few minutes instead of tens).
+``--holes COUNT`` (issue 56, the third review's holes, 2026-11-29) prints given / coverage at
+n = 50, 100, 150, 200 for the processes of ``HOLE_CELLS`` (:func:`hole_rows`): stalls in
+bursts of 4 consecutive iterations (the same 2% share), stalls whose slowness decays over 3
+iterations, independent normal times of CV 2-20%, a +5% linear drift at CV 3% and 5%
+(covered when the interval holds the run's end level), beside the goal's process; with
+``--baseline REV`` the old rules on the same series; ``--seed`` moves every cell's seed.
 
 **The stop** (item 3): ``benchstats.run_until`` with ``StopRule(10, target)``. Quiet process
 (independent normal, CV 10%) at 5% and 2% targets: the mean iterations of the adaptive runs
@@ -137,6 +143,84 @@ def process_rows(noise: str, rate: float, phi: float, warmup: float, n: int, cou
     return np.maximum(rows, 0.1), truth
 
 
+#: The third review's processes (issue 56, 2026-11-29): (case, kind, CV) for :func:`hole_rows`.
+HOLE_CELLS = (
+    ("t3 + 2% stalls 3-10x (the goal)", "stalls", 0.05),
+    ("t3 + 2% stalls 3-10x in bursts of 4 (a)", "bursts", 0.05),
+    ("t3 + 2% stalls 3-10x decaying over 3 (b)", "decaying", 0.05),
+    ("normal, CV 15% (c)", "normal", 0.15),
+    ("normal, CV 20% (c)", "normal", 0.20),
+    ("normal, CV 2% (d)", "normal", 0.02),
+    ("normal, CV 5% (d)", "normal", 0.05),
+    ("normal, CV 10% (d)", "normal", 0.10),
+    ("lognormal 0.5", "lognormal", 0.5),
+    ("+5% drift, CV 3%: end level (e)", "drift", 0.03),
+    ("+5% drift, CV 5%: end level (e)", "drift", 0.05),
+)
+#: Iterations in one burst of stalls (a), and over which a decaying stall's slowness fades (b).
+BURST, DECAY = 4, 3
+
+
+def hole_rows(kind: str, cv: float, n: int, count: int, seed: int) -> tuple[np.ndarray, float]:
+    """``count`` seeded series of one of ``HOLE_CELLS``' processes, and the truth: the
+    long-run mean (stalls included), or the end level of a drift.
+
+    * ``stalls``: t3 noise of CV ``cv``, each iteration stalled 3-10x with probability 2%;
+    * ``bursts``: the same noise, a burst of ``BURST`` consecutive stalled iterations (one
+      factor of 3-10x each) starting with probability ``1 - 0.98^(1/BURST)``: 2% of
+      iterations stalled, in the stationary state (bursts may begin before the window);
+    * ``decaying``: the same noise, a stall of 3-10x starting with probability 2% whose excess
+      ``f - 1`` is ``1, 2/3, 1/3`` of itself over ``DECAY`` iterations (overlaps add);
+    * ``normal``: independent normal times of CV ``cv``;
+    * ``lognormal``: exp(``cv`` z) times 100;
+    * ``drift``: normal noise of CV ``cv`` around a level rising linearly by 5% over the run:
+      the truth is the level at its end."""
+    rng = np.random.default_rng(seed)
+    if kind == "lognormal":
+        return 100.0 * np.exp(cv * rng.standard_normal((count, n))), 100.0 * math.exp(cv * cv / 2)
+    if kind in ("normal", "drift"):
+        rows = 100.0 * (1.0 + cv * rng.standard_normal((count, n)))
+        if kind == "normal":
+            return np.maximum(rows, 0.1), 100.0
+        return np.maximum(rows + 5.0 * np.arange(n) / max(n - 1, 1), 0.1), 105.0
+    base = 100.0 * (1.0 + cv * rng.standard_t(3, size=(count, n)) / math.sqrt(3.0))
+    mean_factor = (STALL_LOW + STALL_HIGH) / 2
+    if kind == "stalls":
+        factor = np.where(rng.random((count, n)) < 0.02,
+                          rng.uniform(STALL_LOW, STALL_HIGH, (count, n)), 1.0)
+        return np.maximum(base * factor, 0.1), 100.0 * (0.98 + 0.02 * mean_factor)
+    lead = BURST - 1 if kind == "bursts" else DECAY - 1
+    starts = rng.random((count, n + lead)) < (1.0 - 0.98 ** (1.0 / BURST) if kind == "bursts"
+                                               else 0.02)
+    size = rng.uniform(STALL_LOW, STALL_HIGH, (count, n + lead))
+    excess = np.zeros((count, n + lead))
+    if kind == "bursts":
+        factor = np.ones((count, n + lead))
+        for i in range(n + lead):  # the latest burst covering i sets its factor
+            for back in range(BURST - 1, -1, -1):
+                if i - back >= 0:
+                    hit = starts[:, i - back]
+                    factor[hit, i] = size[hit, i - back]
+        rows = base * factor[:, lead:]
+        return np.maximum(rows, 0.1), 100.0 * (0.98 + 0.02 * mean_factor)
+    for step in range(DECAY):
+        share = (DECAY - step) / DECAY
+        excess[:, step:] += np.where(starts, (size - 1.0) * share, 0.0)[:, :n + lead - step]
+    rows = base * (1.0 + excess[:, lead:])
+    decay_sum = sum((DECAY - step) / DECAY for step in range(DECAY))
+    return np.maximum(rows, 0.1), 100.0 * (1.0 + 0.02 * (mean_factor - 1.0) * decay_sum)
+
+
+def hole_cells(count: int, seed: int) -> list[dict[str, Any]]:
+    """Every ``HOLE_CELLS`` process at 50, 100, 150, 200 iterations, seeded from ``seed``."""
+    cells = []
+    for k, (name, kind, cv) in enumerate(HOLE_CELLS):
+        for n in (50, 100, 150, 200):
+            rows, truth = hole_rows(kind, cv, n, count, seed + 1000 * k + n)
+            cells.append(interval_cell(name, rows, truth))
+    return cells
+
+
 def interval_cells(count: int) -> list[dict[str, Any]]:
     """Every interval cell, seeded."""
     from benchstats.simulate import CASES, series
@@ -216,6 +300,8 @@ def stall_stop(series_count: int, seed: int) -> dict[str, Any]:
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Everything, on the benchstats first on the path."""
+    if args.holes:
+        return {"intervals": hole_cells(args.holes, args.seed)}
     from bench_time_to_precision import simulate_sweep
     out: dict[str, Any] = {"intervals": interval_cells(args.count)}
     if args.intervals_only:
@@ -235,7 +321,8 @@ def baseline(rev: str, args: argparse.Namespace) -> dict[str, Any]:
         with tarfile.open(fileobj=BytesIO(archive)) as tar:
             tar.extractall(folder, filter="data")
         done = subprocess.run([sys.executable, __file__, "--json", "--benchstats", folder,
-                               "--count", str(args.count), "--stops", str(args.stops)]
+                               "--count", str(args.count), "--stops", str(args.stops),
+                               "--holes", str(args.holes), "--seed", str(args.seed)]
                               + (["--intervals-only"] if args.intervals_only else []),
                               check=True, capture_output=True, text=True)
     return json.loads(done.stdout.splitlines()[-1])
@@ -304,6 +391,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--edge", type=int, default=0, metavar="COUNT",
                         help="only the window-length edge of robust.TAIL_MIN_N (60, the limit "
                         "before 2026-11-29's review, beside today's), COUNT series a cell")
+    parser.add_argument("--holes", type=int, default=0, metavar="COUNT",
+                        help="only the third review's processes (HOLE_CELLS: bursts, decaying "
+                        "stalls, normal CV 2-20%%, a 5%% drift) at 50-200 iterations, COUNT "
+                        "series a cell, beside --baseline's rules")
+    parser.add_argument("--seed", type=int, default=56000,
+                        help="first seed of the --holes cells (default 56000)")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--benchstats", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -319,8 +412,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     old = baseline(args.baseline, args) if args.baseline else None
     print(report(measure(args), old))
-    print()
-    print(bound_table(args.count))
+    if not args.holes:
+        print()
+        print(bound_table(args.count))
     return 0
 
 
