@@ -24,6 +24,10 @@ EXAMPLE = "dlbs db ingest --db sqlite:///results.db logs/first_sweep"
 
 #: The actions that only read: they open the database read-only (a file one may only read).
 READING = ("query", "page")
+#: The commands that change a database they expect to exist (never create it on a misspelt
+#: path): what each does, as "this command ..." says it.
+CHANGING = {"upgrade": "upgrades an existing database", "rekey": "rekeys an existing database",
+            "exclude": "marks runs of an existing database"}
 
 COLUMNS = ("id", "model", "phase", "precision", "batch", "device", "device_count", "host",
            "framework_version", "container_image", "code_version", "date", "repeat", "status",
@@ -81,6 +85,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.what == "exclude" and not args.include:
         check_reason(args.reason)
+    if args.what in CHANGING:
+        from dlbs.db.connection import refuse_missing
+        from dlbs.db.url import resolve
+        refuse_missing(resolve(args.db), CHANGING[args.what])
     store = open_store(args.db, readonly=args.what in READING)
     try:
         if args.what == "ingest":

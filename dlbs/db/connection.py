@@ -207,7 +207,7 @@ def _uri_option(url: URL) -> tuple[str, ...]:
     return tuple(v.lower() for v in ((value,) if isinstance(value, str) else value))
 
 
-def _refuse_missing(url: URL) -> None:
+def _refuse_missing(url: URL, doing: str = "only reads") -> None:
     """A command that only reads never creates the database: SQLite makes a missing file on
     connecting (an empty 120 KB database once the schema is written, and its -wal and -shm),
     so a misspelt path left a new file behind and ``db query`` printed no rows and exit 0, as
@@ -219,8 +219,17 @@ def _refuse_missing(url: URL) -> None:
     where = (str(path) if path.parent.is_dir() else
              f"{path}; folder {path.parent} does not exist")
     raise DatabaseError(f"--db {shown(url)}: no such database file ({where}); this command "
-                        f"only reads: check the path, or create the database with "
+                        f"{doing}: check the path, or create the database with "
                         f"'dlbs db ingest --db {shown(url)} FOLDER'")
+
+
+def refuse_missing(url: URL, doing: str) -> None:
+    """The same refusal for a command that changes a database it expects to exist (``db
+    upgrade``, ``db rekey``, ``db exclude``): on a misspelt SQLite path it would otherwise
+    create an empty database and report success on it. ``doing`` completes "this command ..."
+    in the message. Other backends connect to what exists (a missing one is their error)."""
+    if url.get_backend_name() == "sqlite":
+        _refuse_missing(url, doing)
 
 
 def _refuse_planted(url: URL, path: Path) -> None:

@@ -1,8 +1,10 @@
 """Issue 58: a command that only reads never creates the database it is pointed at. On an
 SQLite path that names no file it says so in one line (the --db value and what to do), exits
 2 and leaves no file behind (SQLite made an empty database, its -wal and -shm, and ``db
-query`` printed no rows and exit 0 as if the database were empty). A command that writes
-(``db upgrade``, ``db ingest``) keeps creating it."""
+query`` printed no rows and exit 0 as if the database were empty). Nor does a command that
+changes a database it expects to exist (``db upgrade``, ``db rekey``, ``db exclude``: on a
+misspelt path each reported success on a new empty file). ``db ingest`` and ``run --db`` keep
+creating it."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,8 +37,34 @@ def test_a_read_of_a_missing_sqlite_file_is_one_line_and_creates_nothing(
                    f"'dlbs db ingest --db {url} FOLDER'")
     assert list(folder.iterdir()) == []  # no database, no -wal, no -shm
     assert not (tmp_path / "page").exists()
-    # a command that writes still creates it, and the read then finds it
-    assert main(["db", "upgrade", "--db", url]) == 0 and (folder / "missing.db").is_file()
+    # what stores runs (ingest, run --db: open_store) still creates it
+    from dlbs.db import open_store
+    open_store(url).close()
+    assert (folder / "missing.db").is_file()
+
+
+CHANGES = [
+    pytest.param(["db", "upgrade"], "upgrades an existing database", id="db-upgrade"),
+    pytest.param(["db", "rekey"], "rekeys an existing database", id="db-rekey"),
+    pytest.param(["db", "rekey", "--dry-run"], "rekeys an existing database", id="db-rekey-dry"),
+    pytest.param(["db", "exclude", "--reason", "bad node", "7"],
+                 "marks runs of an existing database", id="db-exclude"),
+    pytest.param(["db", "exclude", "--include", "7"], "marks runs of an existing database",
+                 id="db-include"),
+]
+
+
+@pytest.mark.parametrize(("command", "doing"), CHANGES)
+def test_a_change_to_a_missing_sqlite_file_is_one_line_and_creates_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str],
+        doing: str) -> None:
+    url = f"sqlite:///{tmp_path / 'typo.db'}"
+    assert main([*command, "--db", url]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: --db {url}: no such database file ({tmp_path / 'typo.db'}); this "
+                   f"command {doing}: check the path, or create the database with "
+                   f"'dlbs db ingest --db {url} FOLDER'")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_read_through_a_missing_folder_names_the_file_too(

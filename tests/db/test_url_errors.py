@@ -95,7 +95,8 @@ def test_experimenter_run_refuses_such_a_url_in_one_line(tmp_path: Path) -> None
 
 def test_a_query_option_sqlite_ignores_is_one_warning_line(tmp_path: Path) -> None:
     # a database to read (a read of a missing file is an error and creates none: issue 58)
-    assert _run("dlbs", "db", "upgrade", "--db", f"sqlite:///{tmp_path / 'r.db'}")[0] == 0
+    from dlbs.db import open_store
+    open_store(f"sqlite:///{tmp_path / 'r.db'}").close()
     code, out = _run("dlbs", "db", "query", "--db",
                      f"sqlite:///{tmp_path / 'r.db'}?password={SECRET}", "--format", "json")
     assert code == 0 and SECRET not in out and "SAWarning" not in out
