@@ -5,7 +5,8 @@ tests (errors, cut streams, dying mid-run).
     python -m serving.nullserver --port 0     # prints: listening on http://127.0.0.1:PORT
 
 Each answer is ``max_tokens`` chunks of one word each (``--token_delay_ms`` apart, after
-``--first_delay_ms``), then a chunk with ``finish_reason`` and ``usage``, then ``[DONE]``.
+``--first_delay_ms``), then a chunk with ``finish_reason``, one of no choice with ``usage`` (as
+vLLM streams them), then ``[DONE]``.
 
 ``--stamps FILE`` appends a JSON line per request: its ``X-Request-Id``, when its first bytes
 reached this process (``arrived``: the connection's first read of the request, before aiohttp
@@ -95,7 +96,7 @@ class Gauges:
         return "\n".join(lines) + "\n"
 
 
-def _event(api: str, text: str, finish: str | None = None, usage: dict | None = None) -> bytes:
+def _event(api: str, text: str, finish: str | None = None) -> bytes:
     if api == "chat":
         choice: dict = {"index": 0, "delta": {"content": text} if text else {}}
     else:
@@ -103,8 +104,12 @@ def _event(api: str, text: str, finish: str | None = None, usage: dict | None = 
     if finish:
         choice["finish_reason"] = finish
     body: dict = {"id": "null", "object": "chunk", "choices": [choice], "created": int(time.time())}
-    if usage:
-        body["usage"] = usage
+    return f"data: {json.dumps(body)}\n\n".encode()
+
+
+def _usage_event(usage: dict) -> bytes:
+    body = {"id": "null", "object": "chunk", "choices": [], "created": int(time.time()),
+            "usage": usage}
     return f"data: {json.dumps(body)}\n\n".encode()
 
 
@@ -250,7 +255,10 @@ def make_app(behaviour: Behaviour) -> web.Application:
             await write(event)
         usage = {"prompt_tokens": len(str(prompt).split()), "completion_tokens": tokens,
                  "total_tokens": len(str(prompt).split()) + tokens}
-        await write(_event(api, "", "length", usage))
+        # as vLLM streams them: the choice's finish, then the usage in an event of no choice
+        # (vLLM's own client reads the usage only there; with the choice it re-tokenized)
+        await write(_event(api, "", "length"))
+        await write(_usage_event(usage))
         await write(b"data: [DONE]\n\n")
         return response
 
