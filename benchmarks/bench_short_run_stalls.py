@@ -17,7 +17,7 @@ lognormal 0.3 and normal times with 1% stalls; and a table (:func:`best_coverage
 any rule can cover where the goal keeps an interval for 80% of the stall-free windows.
 ``--intervals-only`` skips the stop (a few minutes instead of tens).
 ``--holes COUNT`` (issue 56, the third review's holes, 2026-11-29) prints given / coverage at
-n = 50, 100, 150, 200 for the processes of ``HOLE_CELLS`` (:func:`hole_rows`): stalls in
+n = 50, 100, 150, 200, 400 for the processes of ``HOLE_CELLS`` (:func:`hole_rows`): stalls in
 bursts of 4 consecutive iterations (the same 2% share), stalls whose slowness decays over 3
 iterations, independent normal times of CV 2-20%, a +5% linear drift at CV 3% and 5%
 (covered when the interval holds the run's end level), beside the goal's process; with
@@ -212,10 +212,10 @@ def hole_rows(kind: str, cv: float, n: int, count: int, seed: int) -> tuple[np.n
 
 
 def hole_cells(count: int, seed: int) -> list[dict[str, Any]]:
-    """Every ``HOLE_CELLS`` process at 50, 100, 150, 200 iterations, seeded from ``seed``."""
+    """Every ``HOLE_CELLS`` process at 50, 100, 150, 200, 400 iterations, seeded from ``seed``."""
     cells = []
     for k, (name, kind, cv) in enumerate(HOLE_CELLS):
-        for n in (50, 100, 150, 200):
+        for n in (50, 100, 150, 200, 400):
             rows, truth = hole_rows(kind, cv, n, count, seed + 1000 * k + n)
             cells.append(interval_cell(name, rows, truth))
     return cells

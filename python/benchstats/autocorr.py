@@ -180,10 +180,11 @@ def kurtosis_df(values: np.ndarray) -> float:
 
 
 def mean_interval(window: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE,
-                  min_ess: float = MIN_ESS) -> MeanInterval:
+                  min_ess: float = MIN_ESS, df_cap: float = math.inf) -> MeanInterval:
     """The mean of ``window``, its effective sample size and its interval, or the reason why
     there is no interval (``note``: the series is too short for its correlation, and roughly
-    how many iterations would give one)."""
+    how many iterations would give one). ``df_cap``: the interval's degrees of freedom at most
+    this (:func:`benchstats.robust.clustered_df`: stalls that come in runs)."""
     values = np.asarray(window, dtype=float)
     n = len(values)
     if n == 0:
@@ -203,7 +204,8 @@ def mean_interval(window: Sequence[float] | np.ndarray, confidence: float = CONF
                             TOO_CORRELATED)
     # the sample variance about the sample mean is low by about tau / n of itself
     variance = gate * gamma0 / (1.0 - gate / n)
-    df = max(min(math.floor(ess_low - 1.0), math.floor(kurtosis_df(values))), 1)
+    df = max(min(math.floor(ess_low - 1.0), math.floor(kurtosis_df(values)),
+                 math.floor(min(df_cap, float(n)))), 1)
     half = t_critical(df, confidence) * math.sqrt(variance / n)
     if half >= mean > 0:  # a normal-theory interval reaching zero describes nothing real
         note = (f"interval would reach zero (half-width {half:.4g} >= mean {mean:.4g}): the "

@@ -44,6 +44,7 @@ import numpy as np
 from benchstats.autocorr import NO_ITERATIONS, TOO_FEW, MeanInterval, mean_interval
 from benchstats.robust import (
     MAD_SCALE,
+    clustered_df,
     count_outliers,
     heavy_tail_note,
     median_interval,
@@ -245,7 +246,7 @@ def analyze(times: Sequence[float]) -> Steady:
                       "(NaN or infinite): no statistics", ci_withheld=NOT_FINITE)
     warmup, found = warmup_length(values)
     window = values[warmup:]
-    interval = mean_interval(window)
+    interval = mean_interval(window, df_cap=clustered_df(window))
     stationary = is_stationary(window) if len(window) >= MIN_WINDOW else None
     if not found and stationary is not False and is_stationary(values) is False:
         stationary = False  # MSER's minimum on its boundary and a trend over the whole run
