@@ -125,11 +125,13 @@ def array_script(nodes: Sequence[str], partition: str, command: str, workdir: Pa
 
 
 def pair_script(pairs: Sequence[tuple[str, str]], partition: str, python: str, folder: Path,
-                workdir: Path, time_limit: str | None = None, repeat: int = 1) -> str:
+                workdir: Path, time_limit: str | None = None, repeat: int = 1,
+                plan: Path | None = None) -> str:
     """The batch script of the pairs' array: task i runs the ``pair`` check (an all-reduce,
     one rank a node) on the two nodes of ``pairs[i]``, the rendezvous on the job's first node
-    at the address Slurm knows it by (as the Slurm launcher finds it), ``repeat`` times; each
-    rank writes its figures to ``folder/pair-<i>-rank<r>.json``."""
+    at the address Slurm knows it by (as the Slurm launcher finds it), ``repeat`` times, with
+    the sizes of the suite ``plan`` (None: the default plan); each rank writes its figures to
+    ``folder/pair-<i>-rank<r>.json``."""
     options = ["--job-name=dlbs-accept-pairs", "--nodes=2", "--ntasks-per-node=1",
                "--exclusive", f"--partition={safe_word('target (a Slurm partition)', partition)}"]
     if time_limit:
@@ -158,7 +160,8 @@ def pair_script(pairs: Sequence[tuple[str, str]], partition: str, python: str, f
         f"cd {shlex.quote(str(workdir))}",
         (f"srun --nodes=2 --ntasks-per-node=1 --kill-on-bad-exit=1 {rank} "
          f"{shlex.quote(str(folder))} {shlex.quote(python)} -m dlbs accept localhost "
-         f'--node "$pair" --checks pair --repeat {int(repeat)}'),
+         f'--node "$pair" --checks pair --repeat {int(repeat)}'
+         + (f" --plan {shlex.quote(str(plan))}" if plan is not None else "")),
         "",
     ])
 

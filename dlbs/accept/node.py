@@ -16,10 +16,13 @@ from typing import Any
 
 import pytorch_benchmarks.facts as fact_format
 
+from dlbs.accept.suite import CHECK_NAMES as suite_checks
+from dlbs.accept.suite import Suite
 from dlbs.accept.verdict import Reference
 from dlbs.errors import ConfigError, RunError
 
-#: check name -> (fact key, unit) of the figure each check is judged by.
+#: check name -> (fact key, unit) of the figure each check is judged by (the matmul's other
+#: precisions and the plan's named training runs: :func:`figure_key`).
 FIGURES: dict[str, tuple[str, str]] = {
     "matmul_fp32": ("accept.matmul_fp32_gflops", "GFLOP/s"),
     "matmul_bf16": ("accept.matmul_bf16_gflops", "GFLOP/s"),
@@ -31,8 +34,8 @@ FIGURES: dict[str, tuple[str, str]] = {
 REFERENCES = Path(__file__).with_name("references.json")
 #: The checks ``--checks`` takes: those of ``pytorch_benchmarks.measure.acceptance.CHECKS``
 #: (named here so that a misspelt one is refused before any job: that module imports torch)
-#: and the reference training run.
-CHECK_NAMES = ("matmul", "memcopy", "allreduce", "environment", "dcgmi", "pair", "training")
+#: and the reference training run (:data:`dlbs.accept.suite.CHECK_NAMES`).
+CHECK_NAMES = suite_checks
 _PYTHON_DIR = Path(fact_format.__file__).resolve().parents[1]
 
 
@@ -78,10 +81,13 @@ def fleet_device(facts: Mapping[str, Mapping[str, Any]]) -> tuple[str, str | Non
                     "time (--nodelist)")
 
 
-def _run(args: list[str], what: str) -> dict[str, Any]:
-    """Run one check program; its facts, or a RunError naming it and its last line."""
+def _run(args: list[str], what: str, gpus: str = "") -> dict[str, Any]:
+    """Run one check program (``gpus``: its ``CUDA_VISIBLE_DEVICES``, '' for all); its facts,
+    or a RunError naming it and its last line."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(_PYTHON_DIR), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    if gpus:
+        env["CUDA_VISIBLE_DEVICES"] = gpus
     done = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env,
                           check=False)
     if done.returncode != 0:
@@ -90,41 +96,60 @@ def _run(args: list[str], what: str) -> dict[str, Any]:
     return dict(fact_format.iter_facts(done.stdout.splitlines()))
 
 
-def training_args(plan: Mapping[str, Any]) -> list[str]:
-    """The benchmark's command line of the plan's reference training run."""
-    p = plan.get("parameters", {})
-    return ["-m", "pytorch_benchmarks.benchmarks", "--model", str(p.get("exp.model", "deep_mnist")),
-            "--batch_size", str(p.get("exp.replica_batch", 16)),
-            "--num_batches", str(p.get("exp.num_batches", 20)),
-            "--num_warmup_batches", str(p.get("exp.num_warmup_batches", 2)),
-            "--device", "cpu" if p.get("exp.gpus", "") == "" else "cuda", "--facts", "stdout"]
+def figure_key(check: str) -> tuple[str, str] | None:
+    """The fact key and unit of a figure check: :data:`FIGURES`, a matmul precision's, a
+    named training run's (``training_*``); None for no figure."""
+    if check in FIGURES:
+        return FIGURES[check]
+    if check.startswith("matmul_"):
+        return f"accept.{check}_gflops", "GFLOP/s"
+    if check.startswith("training"):
+        return "results.throughput", "samples/s"
+    return None
 
 
-def measure_localhost(checks: list[str], plan: Mapping[str, Any], burn_in_minutes: float,
-                      repeat: int = 1) -> tuple[dict[str, list[float]], dict[str, Any]]:
-    """This host's figures (check -> runs) and its other facts (environment, dcgmi).
+def unit_of(check: str) -> str:
+    """A figure check's unit ('' for none known)."""
+    found = figure_key(check)
+    return found[1] if found else ""
+
+
+def _programs(suite: Suite, programs: list[str]) -> dict[str, Any]:
+    return _run(["-m", "pytorch_benchmarks.measure.acceptance", *suite.program_options(),
+                 *programs], "node checks")
+
+
+def measure_localhost(suite: Suite, burn_in_minutes: float, repeat: int = 1
+                      ) -> tuple[dict[str, list[float]], dict[str, Any]]:
+    """This host's figures (check -> runs) and its other facts (environment, dcgmi), for the
+    suite's checks with its settings.
 
     ``repeat``: runs of the checks (each a figure of each check); ``burn_in_minutes`` repeats
-    the reference training run until that long has passed (at least ``repeat`` runs)."""
-    programs = [c for c in checks if c != "training"]
+    the reference training runs, in turn, until that long has passed (at least ``repeat``
+    rounds)."""
+    programs = [c for c in suite.checks if c != "training"]
     figures: dict[str, list[float]] = {}
     facts: dict[str, Any] = {}
+    wanted = [c for c in suite.figure_checks() if not c.startswith("training")]
     for _ in range(max(1, repeat) if programs else 0):
-        facts = _run(["-m", "pytorch_benchmarks.measure.acceptance", *programs], "node checks")
-        for name, (key, _) in FIGURES.items():
+        facts = _programs(suite, programs)
+        for name in wanted:
+            key = (figure_key(name) or ("", ""))[0]
             if facts.get(key) is not None:
                 figures.setdefault(name, []).append(float(facts[key]))
-    if "training" in checks:
-        runs, end = [], time.monotonic() + 60.0 * burn_in_minutes
+    if "training" in suite.checks:
+        rounds, end = 0, time.monotonic() + 60.0 * burn_in_minutes
         while True:
-            run = _run(training_args(plan), "reference training run")
-            runs.append(float(run["results.throughput"]))
-            if time.monotonic() >= end and len(runs) >= repeat:
+            for run in suite.trainings:
+                got = _run(list(run.args), f"reference training run {run.check} ({run.what})",
+                           run.gpus)
+                figures.setdefault(run.check, []).append(float(got["results.throughput"]))
+            rounds += 1
+            if time.monotonic() >= end and rounds >= repeat:
                 break
-        figures["training"] = runs
         if burn_in_minutes > 0:  # the counters again: what the burn-in did (dlbs.accept.burnin)
             facts["accept.burn_in"] = {
-                "minutes": burn_in_minutes, "runs": len(runs),
+                "minutes": burn_in_minutes, "runs": rounds * len(suite.trainings),
                 "before": {"accept.environment": facts.get("accept.environment")},
                 "after": _run(["-m", "pytorch_benchmarks.measure.acceptance", "environment"],
                               "node checks after the burn-in")}

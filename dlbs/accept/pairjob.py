@@ -49,6 +49,7 @@ class PairJob:
     time_limit: str | None
     timeout_s: float
     repeat: int = 1
+    plan: Path | None = None    # the suite's plan file (the all-reduce's sizes)
 
 
 def _run(job: PairJob, pairs: Sequence[Pair], round_name: str, say: Callable[[str], None]
@@ -58,7 +59,8 @@ def _run(job: PairJob, pairs: Sequence[Pair], round_name: str, say: Callable[[st
     folder.mkdir(parents=True, exist_ok=True)
     script = folder / "pairs.sbatch"
     atomic_write_text(script, fleetjob.pair_script(pairs, job.partition, job.python, folder,
-                                                   job.workdir, job.time_limit, job.repeat))
+                                                   job.workdir, job.time_limit, job.repeat,
+                                                   job.plan))
     array = fleetjob.submit_pinned(script, [",".join(p) for p in pairs], folder, "pair")
     say(f"dlbs accept: job array {array}: {len(pairs)} pair(s) of nodes ({round_name}: "
         f"{', '.join(key(p) for p in pairs)})")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from dlbs.accept.pairjob import PairOutcome
+    from dlbs.accept.suite import Suite
 
 HELP = "measure nodes and name the slow or broken ones (node acceptance)"
 EXAMPLE = "dlbs accept localhost --plan examples/acceptance.json --junit accept.xml"
@@ -33,12 +34,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-w", "--nodelist", default=None, metavar="LIST",
                         help="Slurm: measure these nodes of the partition only (n1,n2 or "
                         "n[1-2], as sbatch -w takes them)")
-    parser.add_argument("--plan", type=Path, default=Path("examples/acceptance.json"),
-                        help="the plan of the reference training run")
-    parser.add_argument("--checks", default=DEFAULT_CHECKS,
-                        help=f"comma-separated checks (default: {DEFAULT_CHECKS})")
+    parser.add_argument("--plan", type=Path, default=None,
+                        help="the suite: an ordinary plan file whose accept.* parameters say "
+                        "which checks run and their settings and whose experiments are the "
+                        "reference training runs (default: examples/acceptance.json here, else "
+                        "the project's)")
+    parser.add_argument("--checks", default=None,
+                        help="comma-separated checks, instead of the plan's accept.checks "
+                        f"(the shipped plan's: {DEFAULT_CHECKS}); their settings stay the "
+                        "plan's")
     parser.add_argument("--burn-in", type=float, default=0.0, metavar="MINUTES",
-                        help="repeat the reference training run this long, then read the "
+                        help="repeat the reference training runs this long, then read the "
                         "GPUs' ECC counters and throttle reasons again: new errors or a "
                         "hardware throttle fail the node (check burn_in)")
     parser.add_argument("--device", default=None, metavar="MODEL",
@@ -130,23 +136,53 @@ TASK_FACTS = ("accept.burn_in", "accept.environment", "accept.environment_unavai
               "accept.dcgmi_unavailable")
 
 
-def _checks(args: argparse.Namespace) -> list[str]:
+def _plan_path(args: argparse.Namespace) -> Path:
+    """``--plan``, else ``examples/acceptance.json`` in this folder, else the project's."""
+    import dlbs
+
+    if args.plan is not None:
+        return Path(args.plan)
+    here = Path("examples/acceptance.json")
+    return here if here.is_file() else Path(dlbs.PROJECT_ROOT) / here
+
+
+def _suite(args: argparse.Namespace, here: bool = True) -> Suite:
+    """The plan's suite, its checks narrowed by ``--checks`` (``here``: this host runs it, so
+    a plan placed on its CPU is said)."""
+    from dlbs.accept.suite import load_suite, narrowed
+
+    if args.checks is not None:  # a misspelt check is refused before the plan is read
+        _check_names(args.checks)
+    suite = load_suite(_plan_path(args), None if here else (lambda line: None))
+    return narrowed(suite, _checks(args, suite.checks))
+
+
+def _check_names(given: str) -> list[str]:
     """``--checks`` as a list; a one-line usage error for a name no check has."""
     from dlbs.accept.node import CHECK_NAMES
     from dlbs.errors import UsageError
 
-    checks = [c.strip() for c in args.checks.split(",") if c.strip()]
+    checks = [c.strip() for c in given.split(",") if c.strip()]
     unknown = [c for c in checks if c not in CHECK_NAMES]
     if unknown or not checks:
-        raise UsageError(f"dlbs accept: --checks {args.checks!r}: "
+        raise UsageError(f"dlbs accept: --checks {given!r}: "
                          f"{'no check ' + repr(unknown[0]) if unknown else 'no check named'}; "
                          f"give some of {','.join(CHECK_NAMES)}")
+    return checks
+
+
+def _checks(args: argparse.Namespace, planned: tuple[str, ...]) -> list[str]:
+    """The checks to run: ``--checks``, else the plan's; a one-line usage error for a check
+    this target cannot run."""
+    from dlbs.errors import UsageError
+
+    checks = _check_names(args.checks) if args.checks is not None else list(planned)
     if "pair" in checks and args.target == "localhost" and args.node == "localhost":
         raise UsageError("dlbs accept: check 'pair' measures between nodes: give a Slurm "
                          "partition as the target (or leave 'pair' out of --checks)")
     if args.burn_in > 0 and "training" not in checks:
-        raise UsageError("dlbs accept: --burn-in repeats the reference training run: keep "
-                         "'training' in --checks")
+        raise UsageError("dlbs accept: --burn-in repeats the reference training runs: keep "
+                         "'training' in --checks (or the plan's accept.checks)")
     return checks
 
 
@@ -177,9 +213,7 @@ def _measure_here(args: argparse.Namespace) -> Measured:
     """This host measured, its figures under ``--node``."""
     from dlbs.accept.node import measure_localhost
 
-    checks = _checks(args)
-    plan = _load_json(args.plan, "plan") if "training" in checks else {}
-    figures, facts = measure_localhost(checks, plan, args.burn_in, args.repeat)
+    figures, facts = measure_localhost(_suite(args), args.burn_in, args.repeat)
     kept = {key: facts[key] for key in TASK_FACTS if key in facts}
     return Measured({args.node: figures}, {args.node: kept})
 
@@ -191,10 +225,10 @@ def _measure_partition(args: argparse.Namespace) -> Measured:
     from dlbs.accept import fleetjob
     from dlbs.cli.output import say
 
-    checks = _checks(args)
+    suite = _suite(args, here=False)  # a plan no task could read stops us before sbatch
+    checks = list(suite.checks)
     on_nodes = [c for c in checks if c != "pair"]
-    if "training" in checks:  # a plan no task could read stops us before sbatch
-        _load_json(args.plan, "plan")
+    plan = _plan_path(args).resolve()
     target = fleetjob.find_target(args.target, args.nodelist)
     if args.time:
         fleetjob.check_time(args.time)
@@ -208,7 +242,7 @@ def _measure_partition(args: argparse.Namespace) -> Measured:
     measured = Measured({}, missing=missing)
     if on_nodes:
         script = folder / "accept.sbatch"
-        command = fleetjob.task_command(args.python, ",".join(on_nodes), args.plan.resolve(),
+        command = fleetjob.task_command(args.python, ",".join(on_nodes), plan,
                                         args.burn_in, folder, args.repeat)
         _write(script, fleetjob.array_script(target.nodes, target.partition, command,
                                              Path.cwd(), args.time), "--output-dir")
@@ -229,7 +263,7 @@ def _measure_partition(args: argparse.Namespace) -> Measured:
         suspects = failing_nodes(_verdicts(measured, references)[0])
         measured.pairs = measure_pairs(nodes, PairJob(target.partition, args.python, folder,
                                                       Path.cwd(), args.time, args.timeout,
-                                                      args.repeat),
+                                                      args.repeat, plan),
                                        references, say, suspects)
     return measured
 
@@ -328,11 +362,12 @@ def _verdicts(measured: Measured, references: dict[str, Any]) -> tuple[list[Any]
     """Each node x check judged; each node's burn-in; a failed ``measured`` check a node
     that gave no figures."""
     from dlbs.accept.burnin import burn_in_verdict
-    from dlbs.accept.node import FIGURES
+    from dlbs.accept.node import unit_of
     from dlbs.accept.verdict import CheckVerdict, judge_checks
 
     verdicts, fleets = judge_checks(measured.figures, references,
-                                    {check: unit for check, (_, unit) in FIGURES.items()})
+                                    {c: unit_of(c) for runs in measured.figures.values()
+                                     for c in runs})
     for node, facts in measured.facts.items():
         burned = facts.get("accept.burn_in")
         if burned:
@@ -362,7 +397,7 @@ def _store(url: str, rows: list[dict[str, Any]]) -> None:
 def run(args: argparse.Namespace) -> int:
     """Measure, judge, print; 1 when a node failed."""
     from dlbs.accept.junit import junit_xml
-    from dlbs.accept.node import FIGURES, REFERENCES, load_references
+    from dlbs.accept.node import REFERENCES, load_references, unit_of
     from dlbs.accept.page import html_page
     from dlbs.accept.records import accept_facts
     from dlbs.accept.verdict import (
@@ -403,7 +438,8 @@ def run(args: argparse.Namespace) -> int:
         figures = {node: {**checks, **({"pair_busbw": runs[node]} if node in runs else {})}
                    for node, checks in {**{n: {} for n in runs}, **measured.figures}.items()}
         _store(args.db, accept_facts(verdicts, figures,
-                                     {c: unit for c, (_, unit) in FIGURES.items()}, target,
+                                     {c: unit_of(c) for runs in figures.values() for c in runs},
+                                     target,
                                      measured.job_id, started, device))
     failing = failing_nodes(verdicts)
     if failing:

@@ -237,6 +237,8 @@ LOGGED_FACT_TYPES: dict[str, str] = {
     # written by dlbs accept's node checks (pytorch_benchmarks/measure/acceptance.py)
     "accept.matmul_fp32_gflops": "float",
     "accept.matmul_bf16_gflops": "float",
+    "accept.matmul_fp16_gflops": "float",
+    "accept.matmul_fp64_gflops": "float",
     "accept.memcopy_gbs": "float",
     "accept.allreduce": "dict",
     "accept.busbw_gbs": "float",

@@ -62,8 +62,8 @@ def test_burn_in_on_this_host_runs_the_reference_again_and_reads_the_counters(
     junit = tmp_path / "a.xml"
     code = main(["accept", "localhost", "--checks", "training,environment", "--plan", str(plan),
                  "--burn-in", "0.001", "--junit", str(junit)])
-    out = capsys.readouterr().out
-    assert code == 0, out
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
     assert "localhost: PASS" in out
     assert 'name="burn_in"' in junit.read_text()
 

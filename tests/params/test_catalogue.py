@@ -16,7 +16,7 @@ from dlbs.params import catalogue, identity
 
 ROOT = Path(__file__).resolve().parents[2]
 GROUPS = {"version", "model", "measure", "sweep", "placement", "data", "container", "runtime",
-          "monitor", "label", "dlbs_unused", "serving", "slurm"}
+          "monitor", "label", "dlbs_unused", "serving", "slurm", "accept"}
 ROLE_KEYS = {"id", "identity", "report_off", "key_when_not", "serving_config",
              "not_identity", "bookkeeping", "memory_kind", "load_series", "dlbs_unused",
              "chooses_device", "per_run"}

@@ -4,7 +4,8 @@ inside the node (``torch.distributed``: NCCL on GPUs, gloo on CPUs) and between 
 one rank a node, run by ``dlbs accept``'s pair job), environment facts from
 NVML, and ``dcgmi diag -r 1`` when it is installed (its raw output; ``dlbs`` parses it).
 
-Run as ``python -m pytorch_benchmarks.measure.acceptance CHECK [CHECK ...]``. Absences are
+Run as ``python -m pytorch_benchmarks.measure.acceptance [OPTIONS] CHECK [CHECK ...]`` (the
+options: the suite's settings, which ``dlbs accept`` reads from its plan file). Absences are
 said (``accept.environment_unavailable``, ``accept.dcgmi_unavailable``), never guessed. The
 reference training run is the benchmark itself, run by ``dlbs accept``.
 """
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -27,8 +29,12 @@ from benchstats.busbw import algbw, busbw
 from pytorch_benchmarks.facts import format_fact
 from pytorch_benchmarks.measure.nvml import NvmlUnavailable, open_nvml
 
-#: bytes of the all-reduce sweep (nccl-tests' -b/-e in spirit, small enough for a CPU here).
+#: bytes of the all-reduce sweep (nccl-tests' -b/-e in spirit, small enough for a CPU here);
+#: the default of ``--allreduce-sizes`` (the plan's ``accept.allreduce_sizes``).
 ALLREDUCE_SIZES = (1 << 20, 1 << 22, 1 << 24)
+#: precision -> dtype of the matmul check (``--matmul-precisions``).
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16,
+          "fp64": torch.float64}
 
 
 def _device() -> torch.device:
@@ -53,10 +59,12 @@ def _timed(run: Callable[[], Any], device: torch.device, repeats: int) -> float:
     return sorted(times)[len(times) // 2]
 
 
-def matmul(n: int = 1024, repeats: int = 5) -> dict[str, Any]:
+def matmul(n: int = 1024, repeats: int = 5, precisions: tuple[str, ...] = ("fp32", "bf16")
+           ) -> dict[str, Any]:
     """GFLOP/s of an ``n x n`` matmul per precision (2 n^3 flops each)."""
     device, out = _device(), {}
-    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+    for name in precisions:
+        dtype = DTYPES[name]
         a = torch.randn(n, n, device=device, dtype=dtype)
         b = torch.randn(n, n, device=device, dtype=dtype)
         seconds = _timed(lambda a=a, b=b: a @ b, device, repeats)
@@ -73,46 +81,49 @@ def memcopy(megabytes: int = 128, repeats: int = 5) -> dict[str, Any]:
     return {"accept.memcopy_gbs": 2.0 * src.numel() / seconds / 1e9}
 
 
-def _sweep(device: torch.device) -> list[float]:
-    """Each size of :data:`ALLREDUCE_SIZES` all-reduced over the initialised group (median of
-    5 after a warm-up)."""
+def _sweep(device: torch.device, sizes: tuple[int, ...] = ALLREDUCE_SIZES) -> list[float]:
+    """Each size of ``sizes`` (bytes) all-reduced over the initialised group (median of 5 after
+    a warm-up)."""
     times = []
-    for size in ALLREDUCE_SIZES:
+    for size in sizes:
         buf = torch.ones(size // 4, dtype=torch.float32, device=device)
         times.append(_timed(lambda buf=buf: dist.all_reduce(buf), device, 5))
     return times
 
 
-def _rows(times: list[float], ranks: int) -> list[dict[str, Any]]:
+def _rows(times: list[float], ranks: int, sizes: tuple[int, ...] = ALLREDUCE_SIZES
+          ) -> list[dict[str, Any]]:
     return [{"bytes": size, "seconds": t, "algbw_gbs": algbw(size, t) / 1e9,
              "busbw_gbs": busbw(size, t, ranks) / 1e9}
-            for size, t in zip(ALLREDUCE_SIZES, times)]
+            for size, t in zip(sizes, times)]
 
 
-def _allreduce_rank(rank: int, ranks: int, port: int, queue: Any) -> None:
+def _allreduce_rank(rank: int, ranks: int, port: int, queue: Any,
+                    sizes: tuple[int, ...] = ALLREDUCE_SIZES) -> None:
     """One rank of the sweep: each size timed (median of 5); rank 0 reports the times."""
     backend = "nccl" if torch.cuda.is_available() else "gloo"
     dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank,
                             world_size=ranks)
     device = torch.device(f"cuda:{rank}") if backend == "nccl" else torch.device("cpu")
-    times = _sweep(device)
+    times = _sweep(device, sizes)
     if rank == 0:
         queue.put((backend, times))
     dist.destroy_process_group()
 
 
-def allreduce(ranks: int = 0) -> dict[str, Any]:
-    """The sweep's algorithm and bus bandwidth (GB/s) per size; ``ranks``: the GPUs, else 2."""
+def allreduce(ranks: int = 0, sizes: tuple[int, ...] = ALLREDUCE_SIZES) -> dict[str, Any]:
+    """The sweep's algorithm and bus bandwidth (GB/s) per size (``sizes``, bytes; the largest
+    size's is judged: the last); ``ranks``: the GPUs, else 2."""
     ranks = ranks or (torch.cuda.device_count() if torch.cuda.is_available() else 2)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     ctx = mp.get_context("spawn")
     queue = ctx.SimpleQueue()
-    mp.start_processes(_allreduce_rank, args=(ranks, port, queue), nprocs=ranks,
+    mp.start_processes(_allreduce_rank, args=(ranks, port, queue, sizes), nprocs=ranks,
                        start_method="spawn")
     backend, times = queue.get()
-    rows = _rows(times, ranks)
+    rows = _rows(times, ranks, sizes)
     return {"accept.allreduce": {"backend": backend, "ranks": ranks, "sizes": rows},
             "accept.busbw_gbs": rows[-1]["busbw_gbs"]}
 
@@ -126,7 +137,7 @@ class PairUnset(Exception):
     """The ``pair`` check was run outside a pair job (its environment is missing)."""
 
 
-def pair() -> dict[str, Any]:
+def pair(sizes: tuple[int, ...] = ALLREDUCE_SIZES) -> dict[str, Any]:
     """An all-reduce between nodes, one rank a node (gloo on CPUs, NCCL on one GPU a node):
     the sweep's algorithm and bus bandwidth per size; every rank measures, each reports."""
     missing = [name for name in PAIR_ENV if not os.environ.get(name)]
@@ -138,10 +149,10 @@ def pair() -> dict[str, Any]:
     dist.init_process_group(backend, init_method=f"tcp://{os.environ['MASTER_ADDR']}:"
                             f"{os.environ['MASTER_PORT']}", rank=rank, world_size=ranks)
     device = torch.device("cuda:0") if backend == "nccl" else torch.device("cpu")
-    times = _sweep(device)
+    times = _sweep(device, sizes)
     dist.barrier()
     dist.destroy_process_group()
-    rows = _rows(times, ranks)
+    rows = _rows(times, ranks, sizes)
     return {"accept.pair": {"backend": backend, "ranks": ranks, "rank": rank, "sizes": rows},
             "accept.pair_busbw_gbs": rows[-1]["busbw_gbs"]}
 
@@ -191,17 +202,80 @@ CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
     "environment": environment, "dcgmi": dcgmi, "pair": pair}
 
 
-def main(names: list[str]) -> int:
-    """Run the named checks; an unknown name is one line on stderr and exit 2."""
+#: The program's options (the suite's settings, ``dlbs accept`` passes them from its plan)
+#: and their defaults.
+OPTIONS = {"--matmul-size": "1024", "--matmul-precisions": "fp32,bf16",
+           "--memcopy-megabytes": "128",
+           "--allreduce-sizes": ",".join(map(str, ALLREDUCE_SIZES))}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The suite's settings of the checks."""
+
+    matmul_size: int = 1024
+    matmul_precisions: tuple[str, ...] = ("fp32", "bf16")
+    memcopy_megabytes: int = 128
+    allreduce_sizes: tuple[int, ...] = ALLREDUCE_SIZES
+
+
+def parse(argv: list[str]) -> tuple[Settings, list[str]]:
+    """``[OPTION VALUE ...] CHECK ...`` read; a ValueError of one line for a bad one."""
+    given, names, words = dict(OPTIONS), [], list(argv)
+    while words:
+        word = words.pop(0)
+        if word in OPTIONS:
+            if not words:
+                raise ValueError(f"acceptance: {word} needs a value")
+            given[word] = words.pop(0)
+        elif word.startswith("--"):
+            raise ValueError(f"acceptance: no option {word}; known: {', '.join(OPTIONS)}")
+        else:
+            names.append(word)
     unknown = [n for n in names if n not in CHECKS]
-    if unknown:
-        print(f"acceptance: unknown check {unknown[0]!r}; known: {', '.join(CHECKS)}",
-              file=sys.stderr)
+    if unknown or not names:
+        raise ValueError(f"acceptance: unknown check {unknown[0]!r}; known: {', '.join(CHECKS)}"
+                         if unknown else f"acceptance: name checks: {', '.join(CHECKS)}")
+    precisions = tuple(p for p in given["--matmul-precisions"].split(",") if p)
+    bad = [p for p in precisions if p not in DTYPES]
+    if bad or not precisions:
+        raise ValueError(f"acceptance: --matmul-precisions {given['--matmul-precisions']!r}: "
+                         f"give some of {', '.join(DTYPES)}")
+    try:
+        settings = Settings(int(given["--matmul-size"]), precisions,
+                            int(given["--memcopy-megabytes"]),
+                            tuple(int(w) for w in given["--allreduce-sizes"].split(",") if w))
+    except ValueError:
+        settings = Settings(0)
+    if min(settings.matmul_size, settings.memcopy_megabytes) < 1 or \
+            not settings.allreduce_sizes or any(s < 4 or s % 4 for s in settings.allreduce_sizes):
+        raise ValueError("acceptance: --matmul-size and --memcopy-megabytes take a whole number, "
+                         "1 or more, --allreduce-sizes bytes of 4 or more, multiples of 4")
+    return settings, names
+
+
+def _calls(settings: Settings) -> dict[str, Callable[[], dict[str, Any]]]:
+    """Each check with the suite's settings."""
+    return {**CHECKS,
+            "matmul": lambda: matmul(settings.matmul_size,
+                                     precisions=settings.matmul_precisions),
+            "memcopy": lambda: memcopy(settings.memcopy_megabytes),
+            "allreduce": lambda: allreduce(sizes=settings.allreduce_sizes),
+            "pair": lambda: pair(settings.allreduce_sizes)}
+
+
+def main(argv: list[str]) -> int:
+    """Run the named checks; an unknown name or a bad setting is one line on stderr, exit 2."""
+    try:
+        settings, names = parse(argv)
+    except ValueError as err:
+        print(err, file=sys.stderr)
         return 2
+    calls = _calls(settings)
     os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
     try:
         for name in names:
-            for key, value in CHECKS[name]().items():
+            for key, value in calls[name]().items():
                 print(format_fact(key, value), flush=True)
     except PairUnset as err:
         print(err, file=sys.stderr)

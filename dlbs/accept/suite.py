@@ -1,0 +1,232 @@
+"""The suite of ``dlbs accept``, read from an ordinary plan file (``examples/acceptance.json``)
+through the project's plan machinery: the default configs and the plan merged, built and
+expanded by :mod:`dlbs.engine`, as ``experimenter run`` reads a plan. The ``accept.*``
+parameters (``config/accept.json``) say which checks run and their settings; each experiment of
+the plan is a reference training run, its command line the benchmark's own flags
+(:func:`dlbs.launchers.benchmark.benchmark_flags`).
+
+A bad value is a :class:`dlbs.errors.ConfigError` of one line naming the file and the
+parameter. Reads files; starts nothing.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dlbs.errors import ConfigError, DLBSError
+
+#: The checks a suite may name (``accept.checks``, ``--checks``): those of the check program
+#: (``pytorch_benchmarks.measure.acceptance.CHECKS``) and the reference training run.
+CHECK_NAMES = ("matmul", "memcopy", "allreduce", "environment", "dcgmi", "pair", "training")
+#: The precisions ``accept.matmul_precisions`` takes (the check program's dtypes).
+PRECISIONS = ("fp32", "bf16", "fp16", "fp64")
+#: The suite's own parameters; each must be the same in every experiment of the plan.
+SUITE_PARAMETERS = ("accept.checks", "accept.matmul_size", "accept.matmul_precisions",
+                    "accept.memcopy_megabytes", "accept.allreduce_sizes")
+TRAINING_CHECK = "accept.training_check"
+#: Said when a plan that sets no device runs on this host's CPU (it has no GPU).
+ON_THE_CPU = ("the plan sets no exp.gpus and this host has no NVIDIA GPU: its reference runs "
+              "run on the CPU (exp.gpus '')")
+_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+_SIZE = re.compile(r"^(\d+)([KMG]?)$", re.IGNORECASE)
+_CHECK_NAME = re.compile(r"^training\w*$")
+
+
+@dataclass(frozen=True)
+class Training:
+    """One reference training run: the check it is, the benchmark's arguments, in words, and
+    the GPU it runs on (``exp.gpus``: ``CUDA_VISIBLE_DEVICES``, as the launcher sets it; ''
+    on the CPU)."""
+
+    check: str
+    args: tuple[str, ...]
+    what: str
+    gpus: str = ""
+
+
+@dataclass(frozen=True)
+class Suite:
+    """What ``dlbs accept`` runs on each node, as the plan file says."""
+
+    path: str
+    checks: tuple[str, ...]
+    matmul_size: int = 1024
+    matmul_precisions: tuple[str, ...] = ("fp32", "bf16")
+    memcopy_megabytes: int = 128
+    allreduce_sizes: tuple[int, ...] = (1 << 20, 1 << 22, 1 << 24)
+    trainings: tuple[Training, ...] = ()
+
+    def program_options(self) -> list[str]:
+        """The check program's options for these settings
+        (``python -m pytorch_benchmarks.measure.acceptance OPTIONS CHECK ...``)."""
+        return ["--matmul-size", str(self.matmul_size),
+                "--matmul-precisions", ",".join(self.matmul_precisions),
+                "--memcopy-megabytes", str(self.memcopy_megabytes),
+                "--allreduce-sizes", ",".join(map(str, self.allreduce_sizes))]
+
+    def figure_checks(self) -> list[str]:
+        """The names of the figures these checks give (what the verdicts are on)."""
+        names = {"matmul": [f"matmul_{p}" for p in self.matmul_precisions],
+                 "memcopy": ["memcopy"], "allreduce": ["allreduce_busbw"],
+                 "pair": ["pair_busbw"], "training": [t.check for t in self.trainings]}
+        return [name for check in self.checks for name in names.get(check, [])]
+
+
+def _bad(path: str, name: str, value: Any, what: str) -> ConfigError:
+    return ConfigError(f"{path}: parameter {name} = {value!r}: {what} (docs/acceptance.md)")
+
+
+def _words(path: str, name: str, value: Any) -> list[str]:
+    """A comma-separated string or a list of strings, as words; a ConfigError else."""
+    if isinstance(value, list) and all(isinstance(v, (str, int)) for v in value):
+        return [str(v).strip() for v in value if str(v).strip()]
+    if isinstance(value, str):  # a list in the plan is expanded into words: "fp32 bf16"
+        return [w for w in re.split(r"[,\s]+", value) if w]
+    raise _bad(path, name, value, "give a comma-separated string or a list")
+
+
+def _chosen(path: str, name: str, value: Any, known: Sequence[str]) -> tuple[str, ...]:
+    words = _words(path, name, value)
+    unknown = [w for w in words if w not in known]
+    if unknown or not words:
+        raise _bad(path, name, value, f"{'no ' + repr(unknown[0]) if unknown else 'none named'}"
+                   f"; give some of {','.join(known)}")
+    return tuple(dict.fromkeys(words))
+
+
+def _positive(path: str, name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _bad(path, name, value, "give a whole number, 1 or more")
+    return value
+
+
+def _size(path: str, name: str, word: str, value: Any) -> int:
+    found = _SIZE.match(word)
+    size = int(found[1]) * _UNITS.get(found[2].upper(), 1) if found else 0
+    if size < 4 or size % 4:
+        raise _bad(path, name, value, f"{word!r} is not a size of 4 bytes or more, a multiple "
+                   "of 4 (bytes, or with K, M, G: 1M,4M,16M)")
+    return size
+
+
+def settings(path: str, experiment: Mapping[str, Any]) -> dict[str, Any]:
+    """The suite's settings of one expanded experiment (a ConfigError on a bad value)."""
+    sizes = experiment.get("accept.allreduce_sizes", "1M,4M,16M")
+    words = _words(path, "accept.allreduce_sizes", sizes)
+    if not words:
+        raise _bad(path, "accept.allreduce_sizes", sizes, "give one size or more")
+    return {
+        "checks": _chosen(path, "accept.checks", experiment.get("accept.checks", ""),
+                          CHECK_NAMES),
+        "matmul_size": _positive(path, "accept.matmul_size",
+                                 experiment.get("accept.matmul_size", 1024)),
+        "matmul_precisions": _chosen(path, "accept.matmul_precisions",
+                                     experiment.get("accept.matmul_precisions", "fp32,bf16"),
+                                     PRECISIONS),
+        "memcopy_megabytes": _positive(path, "accept.memcopy_megabytes",
+                                       experiment.get("accept.memcopy_megabytes", 128)),
+        "allreduce_sizes": tuple(_size(path, "accept.allreduce_sizes", w, sizes) for w in words),
+    }
+
+
+def training(path: str, experiment: Mapping[str, Any]) -> Training:
+    """One experiment as a reference training run on one process (a ConfigError else)."""
+    from dlbs.launchers.benchmark import benchmark_flags, num_replicas
+
+    name = experiment.get(TRAINING_CHECK, "training")
+    if not isinstance(name, str) or not _CHECK_NAME.match(name):
+        raise _bad(path, TRAINING_CHECK, name, "give a name of letters, digits and _ that "
+                   "starts with 'training', e.g. training_${exp.model}")
+    if not experiment.get("exp.model"):
+        raise _bad(path, "exp.model", experiment.get("exp.model"), "a reference run needs a "
+                   "model of the zoo, e.g. resnet50 (benchmarks.py --list_models)")
+    if experiment.get("exp.phase") != "training":
+        raise _bad(path, "exp.phase", experiment.get("exp.phase"), "a reference run of the "
+                   "suite is a training run: give training")
+    try:
+        replicas = num_replicas(experiment)
+        flags = benchmark_flags(experiment)
+    except (DLBSError, ValueError, TypeError) as err:
+        raise ConfigError(f"{path}: the reference run {name}: {err}") from None
+    if replicas != 1:
+        raise _bad(path, "exp.gpus", experiment.get("exp.gpus"), f"{replicas} replicas: a "
+                   "reference run of the suite is one process; give one GPU (0) or none ('')")
+    gpus = experiment.get("exp.gpus")
+    what = (f"{experiment.get('exp.model')} batch {experiment.get('exp.replica_batch')} "
+            f"training on {f'GPU {gpus}' if gpus else 'the CPU'}")
+    return Training(name, ("-m", "pytorch_benchmarks.benchmarks", *flags, "--facts", "stdout"),
+                    what, str(experiment.get("exp.gpus") or ""))
+
+
+def from_experiments(path: str, experiments: Sequence[Mapping[str, Any]]) -> Suite:
+    """The suite of a plan's expanded experiments: its settings (the same in each; a
+    ConfigError naming the first that differs) and a reference run each (names distinct)."""
+    if not experiments:
+        raise ConfigError(f"{path}: the plan has no experiment (its variables hold no value)")
+    first = settings(path, experiments[0])
+    for experiment in experiments[1:]:
+        for name in SUITE_PARAMETERS:
+            if experiment.get(name) != experiments[0].get(name):
+                raise _bad(path, name, experiment.get(name), f"differs between the plan's "
+                           f"experiments ({experiments[0].get(name)!r} in the first): set it "
+                           "once, as a parameter, not in a variable or an extension")
+    runs = tuple(training(path, e) for e in experiments)
+    seen: set[str] = set()
+    for run in runs:
+        if run.check in seen:
+            raise _bad(path, TRAINING_CHECK, run.check, f"{len(runs)} reference runs share "
+                       "this name; give each its own, e.g. training_${exp.model}")
+        seen.add(run.check)
+    return Suite(path, trainings=runs, **first)
+
+
+def narrowed(suite: Suite, checks: Sequence[str] | None) -> Suite:
+    """The suite with ``--checks`` instead of the plan's ``accept.checks`` (None: the plan's)."""
+    if checks is None:
+        return suite
+    return Suite(suite.path, tuple(checks), suite.matmul_size, suite.matmul_precisions,
+                 suite.memcopy_megabytes, suite.allreduce_sizes, suite.trainings)
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def load_suite(path: Path, say: Callable[[str], None] | None = None) -> Suite:
+    """The suite of the plan file ``path`` (JSON or YAML config: parameters, variables,
+    extensions), merged with the default configs, built, placed on this host (a plan that sets
+    no device runs on its CPU when it has no GPU, as ``run`` does) and expanded; a
+    ConfigError of one line naming the file for anything wrong."""
+    from dlbs.cli.paramnames import check_unknown_names, closest_declared, set_names
+    from dlbs.cli.planargs import make_environ
+    from dlbs.config import load_config_file, load_default_configs
+    from dlbs.engine import build_plan, expand_plan, merge_configs
+    from dlbs.params.catalogue import device_choosers
+    from dlbs.runner.device import on_this_host
+
+    shown = str(path)
+    try:
+        sources = [(shown, load_config_file(path))]
+        config = merge_configs(sources, defaults=load_default_configs())
+        check_unknown_names(config, sources)
+        declared = [n for n, spec in config.specs.items()
+                    if n.startswith("accept.") and spec.desc]
+        for _, name in set_names(sources):
+            if name.startswith("accept.") and name not in declared:
+                close = closest_declared(name, declared)
+                raise ConfigError(f"{shown}: parameter {name} is not one dlbs accept knows"
+                                  f"{f'; did you mean {close}?' if close else ''} (its "
+                                  f"parameters: {', '.join(declared)})")
+        environ = make_environ()
+        inherited = not any(name in device_choosers() for _, name in set_names(sources))
+        built = on_this_host(build_plan(config), config.specs, environ, inherited=inherited,
+                             say=lambda _: (say or _stderr)(f"{shown}: {ON_THE_CPU}"))
+        experiments = list(expand_plan(built, config.specs, environ))
+    except DLBSError as err:
+        text = str(err)
+        raise ConfigError(text if text.startswith(shown) else f"{shown}: {text}") from None
+    return from_experiments(shown, experiments)
