@@ -81,11 +81,16 @@ def fleet_device(facts: Mapping[str, Mapping[str, Any]]) -> tuple[str, str | Non
                     "time (--nodelist)")
 
 
+def _env() -> dict[str, str]:
+    """This environment, the benchmark's package on ``PYTHONPATH``."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(_PYTHON_DIR), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+
+
 def _run(args: list[str], what: str, gpus: str = "") -> dict[str, Any]:
     """Run one check program (``gpus``: its ``CUDA_VISIBLE_DEVICES``, '' for all); its facts,
     or a RunError naming it and its last line."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(_PYTHON_DIR), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    env = _env()
     if gpus:
         env["CUDA_VISIBLE_DEVICES"] = gpus
     done = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env,
@@ -138,19 +143,58 @@ def measure_localhost(suite: Suite, burn_in_minutes: float, repeat: int = 1
             if facts.get(key) is not None:
                 figures.setdefault(name, []).append(float(facts[key]))
     if "training" in suite.checks:
-        rounds, end = 0, time.monotonic() + 60.0 * burn_in_minutes
-        while True:
-            for run in suite.trainings:
-                got = _run(list(run.args), f"reference training run {run.check} ({run.what})",
-                           run.gpus)
-                figures.setdefault(run.check, []).append(float(got["results.throughput"]))
-            rounds += 1
-            if time.monotonic() >= end and rounds >= repeat:
-                break
+        watcher = XidWatcher() if burn_in_minutes > 0 else None
+        try:
+            rounds = _reference_runs(suite, burn_in_minutes, repeat, figures)
+        finally:
+            xid = watcher.stop() if watcher else {}
         if burn_in_minutes > 0:  # the counters again: what the burn-in did (dlbs.accept.burnin)
+            after = _run(["-m", "pytorch_benchmarks.measure.acceptance", "environment"],
+                         "node checks after the burn-in")
             facts["accept.burn_in"] = {
                 "minutes": burn_in_minutes, "runs": rounds * len(suite.trainings),
                 "before": {"accept.environment": facts.get("accept.environment")},
-                "after": _run(["-m", "pytorch_benchmarks.measure.acceptance", "environment"],
-                              "node checks after the burn-in")}
+                "after": {**after, **xid}}
     return figures, facts
+
+
+def _reference_runs(suite: Suite, burn_in_minutes: float, repeat: int,
+                    figures: dict[str, list[float]]) -> int:
+    """The suite's reference runs, in turn, ``repeat`` rounds and until ``burn_in_minutes``
+    have passed; each figure added to ``figures``; the rounds run."""
+    rounds, end = 0, time.monotonic() + 60.0 * burn_in_minutes
+    while True:
+        for run in suite.trainings:
+            got = _run(list(run.args), f"reference training run {run.check} ({run.what})",
+                       run.gpus)
+            figures.setdefault(run.check, []).append(float(got["results.throughput"]))
+        rounds += 1
+        if time.monotonic() >= end and rounds >= repeat:
+            return rounds
+
+
+class XidWatcher:
+    """``pytorch_benchmarks.measure.xid`` running beside the burn-in: started watching (its
+    first line read), stopped by closing its stdin; its facts (``accept.xid`` or
+    ``accept.xid_unavailable``, with ``accept.xid_watch``)."""
+
+    def __init__(self) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "pytorch_benchmarks.measure.xid"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+        assert self._process.stdout is not None
+        self._first = self._process.stdout.readline()  # watching (or why not) from here on
+
+    def stop(self) -> dict[str, Any]:
+        """Its facts, once it has read the events already queued."""
+        try:
+            out, err = self._process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            out, err = self._process.communicate()
+        facts = dict(fact_format.iter_facts([self._first, *out.splitlines()]))
+        if not facts:
+            last = (err.strip().splitlines() or ["(no output)"])[-1]
+            facts["accept.xid_unavailable"] = (f"the Xid watcher ended (exit "
+                                               f"{self._process.returncode}): {last}")
+        return facts

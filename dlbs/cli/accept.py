@@ -45,8 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "plan's")
     parser.add_argument("--burn-in", type=float, default=0.0, metavar="MINUTES",
                         help="repeat the reference training runs this long, then read the "
-                        "GPUs' ECC counters and throttle reasons again: new errors or a "
-                        "hardware throttle fail the node (check burn_in)")
+                        "GPUs' ECC counters and throttle reasons again, NVML's Xid events "
+                        "watched throughout: new errors, an Xid or a hardware throttle fail "
+                        "the node (check burn_in)")
     parser.add_argument("--device", default=None, metavar="MODEL",
                         help="the reference table's device model to judge by (default: the "
                         "GPU model NVML reports on the nodes, else cpu)")

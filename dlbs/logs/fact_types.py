@@ -249,6 +249,9 @@ LOGGED_FACT_TYPES: dict[str, str] = {
     "accept.environment_unavailable": "str",
     "accept.dcgmi_output": "str",
     "accept.dcgmi_unavailable": "str",
+    "accept.xid_watch": "dict",
+    "accept.xid": "dict",
+    "accept.xid_unavailable": "str",
     # written by dlbs accept --db: a run a node x check (dlbs/accept/records.py)
     "accept.node": "str",
     "accept.check": "str",
