@@ -87,6 +87,13 @@ def evaluate(text: str, python: str | None = None,
     return result, True
 
 
+def follows_from_values(text: str) -> bool:
+    """Whether the result of ``text``, evaluated already, follows from its text and the values
+    it read (no randomness, no identities compared; ``sys.executable`` is the caller's)."""
+    compiled = _COMPILED.get(text)
+    return compiled.__class__ is _Compiled and compiled.memoisable  # type: ignore[union-attr]
+
+
 def _run(compiled: _Compiled, python: str | None, lookup: Callable[[str], Any] | None) -> str:
     """Evaluate ``compiled`` in a fresh sandbox; return ``str()`` of its plain-data value."""
     sandbox = Sandbox(python, lookup)

@@ -4,13 +4,17 @@ Each experiment is expanded on its own terms: the result never depends on the ex
 around it (only the order of repeated runs and each one's ``exp.round_position`` depend on
 the plan: ``dlbs.engine.rounds``). For speed, ``expand_plan`` re-uses the previous experiment's work: experiments of a
 plan share most values, so it finds the values that differ (by identity, then equality), marks
-what depends on them through the recorded dependencies, and re-resolves only those. Templates,
-compiled expressions and their results are cached by text. The environment is a parameter: this
+what depends on them through the recorded dependencies, and re-resolves only those; that group
+is recalled from the plan's memo when its unexpanded values and the values it read from the
+others recur (``Resolver.resolve_group``: a GPU list's dozen computed values, once a GPU list
+and batch instead of once an experiment). Templates, compiled expressions and their results are
+cached by text. The environment is a parameter: this
 module never reads the process environment itself.
 """
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from itertools import compress
@@ -19,6 +23,7 @@ from operator import is_not
 from typing import Any
 
 from dlbs.engine.casts import Rule, build_rules
+from dlbs.engine.memo import Memo
 from dlbs.engine.model import CAPTURE_PREFIX, ParamSpec, shown
 from dlbs.engine.resolver import ID_PARAM, Resolver, is_auto_id
 from dlbs.engine.rounds import ROUND_POSITION, UNPLACED, Rounds, round_position
@@ -58,6 +63,12 @@ REPEAT, REPEAT_INDEX = "exp.repeat", "exp.repeat_index"
 MAX_REPEAT = 10000
 #: Re-resolve everything (instead of what changed) when more than this share of values changed.
 FRESH_RATIO = 0.5
+#: Most steps of a plan's memo of re-resolved groups (``Resolver.resolve_group``).
+GROUP_MEMO_LIMIT = 100_000
+#: Fewer names than this are resolved as they are (the memo would cost more than it saves).
+GROUP_MIN = 2
+#: The layouts of experiments (their names, in order): a group's memo holds for one layout.
+_LAYOUTS = itertools.count()
 _MISSING = object()
 
 
@@ -84,10 +95,11 @@ def expand_plan(plan: Iterable[Mapping[str, Any]], specs: Mapping[str, ParamSpec
     env = dict(environ)
     state = None
     rounds = Rounds()
+    memo = Memo(GROUP_MEMO_LIMIT)
     for experiment in plan:
         # Private copies: the caller may change what it gets (or gave) before the next step.
         raw = dict(experiment)
-        state = _expand(raw, rules, env, state)
+        state = _expand(raw, rules, env, state, memo)
         output = state.output
         count, run_id, index = repeat_count(output), output.get(ID_PARAM), output.get(REPEAT_INDEX)
         given = bool(index) or round_position(output) != UNPLACED
@@ -96,14 +108,15 @@ def expand_plan(plan: Iterable[Mapping[str, Any]], specs: Mapping[str, ParamSpec
         if count > 1 and not index:
             position = rounds.add(raw, output, count, run_id, given)
             if position is not None:  # exp.interleave=fixed: run 0 runs now, in plan order
-                state = _expand({**raw, ROUND_POSITION: position}, rules, env, state)
+                state = _expand({**raw, ROUND_POSITION: position}, rules, env, state, memo)
                 yield dict(state.output)
                 continue
             if not given:
                 continue  # its runs come in the rounds after the plan
         yield dict(output)
     for raw, index, position in rounds.later_runs():
-        state = _expand({**raw, REPEAT_INDEX: index, ROUND_POSITION: position}, rules, env, state)
+        state = _expand({**raw, REPEAT_INDEX: index, ROUND_POSITION: position}, rules, env, state,
+                        memo)
         yield dict(state.output)
 
 
@@ -123,12 +136,14 @@ def repeat_count(experiment: Mapping[str, Any]) -> int:
 class _State:
     """One expanded experiment and what is needed to expand a similar one incrementally."""
 
-    __slots__ = ("deps", "done", "hashed", "id_pending", "items", "keys", "order", "output",
-                 "positions", "raw", "volatile")
+    __slots__ = ("deps", "done", "hashed", "id_pending", "items", "keys", "layout", "order",
+                 "output", "positions", "raw", "volatile")
 
-    def __init__(self, raw: Mapping[str, Any], resolver: Resolver) -> None:
+    def __init__(self, raw: Mapping[str, Any], resolver: Resolver, keys: list[str],
+                 layout: int) -> None:
         self.raw = raw
-        self.keys = list(raw)
+        self.keys = keys      # list(raw)
+        self.layout = layout  # the same number as the previous experiment's: the same keys
         self.done = resolver.done
         self.deps = resolver.deps
         self.order: list[str] = []
@@ -141,9 +156,15 @@ class _State:
 
 
 def _expand(raw: Mapping[str, Any], rules: Mapping[str, Rule], environ: Mapping[str, str],
-            prev: _State | None) -> _State:
-    """Expand ``raw``, re-using ``prev`` (the previous experiment) where nothing changed."""
-    dirty, same_keys = _dirty_names(raw, prev) if prev is not None else (None, False)
+            prev: _State | None, memo: Memo | None = None) -> _State:
+    """Expand ``raw``, re-using ``prev`` (the previous experiment) where nothing changed and
+    ``memo`` (the plan's re-resolved groups of names) for what did."""
+    if prev is not None:
+        dirty, keys = _dirty_names(raw, prev)
+        same_keys = keys is prev.keys
+    else:
+        dirty, keys, same_keys = None, list(raw), False
+    layout = prev.layout if prev is not None and same_keys else next(_LAYOUTS)
     if prev is None or dirty is None:
         prev, dirty = None, set()
         resolver = Resolver(raw, rules, environ, {}, {})
@@ -158,8 +179,13 @@ def _expand(raw: Mapping[str, Any], rules: Mapping[str, Rule], environ: Mapping[
         if prev is not None and resolver.id_pending else []
     if waiting:
         todo = [name for name in todo if name not in waiting]
-    deferred = waiting + resolver.resolve_names(todo)
-    state = _State(raw, resolver)
+    names = list(todo) if memo is not None and prev is not None and same_keys else []
+    if memo is not None and len(names) > GROUP_MIN:  # recalled when what it reads recurs
+        root = (layout, resolver.id_pending, tuple(names), tuple(waiting))
+        deferred = waiting + resolver.resolve_group(names, names + waiting, memo, root)
+    else:
+        deferred = waiting + resolver.resolve_names(names or todo)
+    state = _State(raw, resolver, keys, layout)
     if prev is not None and same_keys:
         state.positions = prev.positions
     if resolver.id_pending:
@@ -201,16 +227,18 @@ def _stops_at_id(name: str, raw: Mapping[str, Any], prev: _State, dirty: set[str
     return dirty.isdisjoint(sources[:sources.index(ID_PARAM)])
 
 
-def _dirty_names(raw: Mapping[str, Any], prev: _State) -> tuple[set[str] | None, bool]:
-    """Return the names to re-resolve (``None``: all) and whether the keys are the same, in the
-    same order."""
+def _dirty_names(raw: Mapping[str, Any], prev: _State) -> tuple[set[str] | None, list[str]]:
+    """Return the names to re-resolve (``None``: all) and the keys of ``raw``, in order: the
+    very list of ``prev`` when they are the same."""
     keys = list(raw)
     same_keys = keys == prev.keys
+    if same_keys:
+        keys = prev.keys
     changed = _changed_names(raw, prev, same_keys)
     if not same_keys:
         changed.update(name for name in prev.raw if name not in raw)
     if len(changed) > FRESH_RATIO * len(raw):
-        return None, same_keys
+        return None, keys
     changed |= prev.volatile
     if prev.id_pending or is_auto_id(raw.get(ID_PARAM)):
         changed.add(ID_PARAM)
@@ -218,7 +246,7 @@ def _dirty_names(raw: Mapping[str, Any], prev: _State) -> tuple[set[str] | None,
     for name in prev.order:
         if name not in changed and not changed.isdisjoint(deps[name]):
             changed.add(name)
-    return changed, same_keys
+    return changed, keys
 
 
 def _changed_names(raw: Mapping[str, Any], prev: _State, same_keys: bool) -> set[str]:

@@ -33,7 +33,7 @@ class Step:
 
     def __init__(self, site: Any) -> None:
         self.site = site
-        self.branches: dict[tuple, Step | str] = {}
+        self.branches: dict[tuple, Any] = {}  # value key -> the next Step, or the result
 
 
 class Memo:
@@ -42,12 +42,12 @@ class Memo:
     def __init__(self, limit: int) -> None:
         """``limit``: most steps kept; the memo is emptied when it would hold more."""
         self.limit = limit
-        self.roots: dict[Hashable, Step | str | None] = {}  # None: given up
+        self.roots: dict[Hashable, Any] = {}  # a Step, a result, or None: given up
         self.steps = 0
         self.tally: dict[Hashable, int] = {}  # root -> misses less hits
 
     def recall(self, root: Hashable, read: Callable[[Any], Any],
-               trail: list[tuple[Any, Any]]) -> str | None:
+               trail: list[tuple[Any, Any]]) -> Any:
         """The result memoised under ``root`` for what ``read(site)`` gives now, or None.
 
         Each (site, value) read is appended to ``trail``: after a miss, the caller computes
@@ -63,15 +63,15 @@ class Memo:
             self.tally[root] -= 1
         return step
 
-    def remember(self, root: Hashable, trail: list[tuple[Any, Any]], result: str) -> None:
-        """Keep ``result`` for the (site, value) pairs of ``trail``, read in that order (unless
-        a value or the result cannot be kept)."""
+    def remember(self, root: Hashable, trail: list[tuple[Any, Any]], result: Any) -> None:
+        """Keep ``result`` (a text, or any object but None) for the (site, value) pairs of
+        ``trail``, read in that order (unless a value or a text result cannot be kept)."""
         tally = self.tally[root] = self.tally.get(root, 0) + 1
         if tally > MISSES_BEFORE_GIVING_UP:
             self.roots[root] = None  # its steps are counted until the memo is emptied
             return
         keys = [key for _, value in trail if (key := value_key(value)) is not None]
-        if len(keys) < len(trail) or len(result) > MAX_TEXT:
+        if len(keys) < len(trail) or (result.__class__ is str and len(result) > MAX_TEXT):
             return
         if self.steps + len(trail) + 1 > self.limit:
             self.roots.clear()

@@ -61,6 +61,8 @@ _LOOK_ALIKE_TABLE = str.maketrans(LOOK_ALIKES)
 
 def bad_character(text: str) -> str | None:
     """Why ``text`` cannot be a name or a value (``"holds a NUL character ..."``), or None."""
+    if text.isascii() and "\x00" not in text:  # most texts; surrogates are not ASCII
+        return None
     found = _BAD_CHARACTER.search(text)
     if found is None:
         return None

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from typing import Any, NoReturn
 
 from dlbs.engine.casts import Rule
-from dlbs.engine.evaluator import evaluate
+from dlbs.engine.evaluator import evaluate, follows_from_values
+from dlbs.engine.memo import Memo, value_key
 from dlbs.engine.model import shown
 from dlbs.engine.names import bad_character
 from dlbs.engine.sandbox import PARAM_FUNCTION, Forbidden
@@ -55,6 +56,29 @@ class NeedsId(Exception):
     """Internal: a value depends on ``exp.id`` before its hash is known."""
 
 
+class _Unread(Exception):
+    """Internal: a memo walk reached a value that is not known yet (the names are resolved)."""
+
+
+class _Group:
+    """What resolving a group of names did: the values it set (in order), the dependencies of
+    the templated ones, their post-order, and the names deferred (they need ``exp.id``)."""
+
+    __slots__ = ("deferred", "deps", "order", "values")
+
+    def __init__(self, values: dict[str, Any], deps: dict[str, list[str]], order: list[str],
+                 deferred: list[str]) -> None:
+        self.values = values
+        self.deps = deps
+        self.order = order
+        self.deferred = deferred
+
+
+#: A site of a group's memo that is the unexpanded value of a name of the group (other sites
+#: are the names of values read from outside the group).
+_RAW = "raw"
+
+
 class Resolver:
     """Resolves the parameters of one experiment into ``done``."""
 
@@ -72,6 +96,12 @@ class Resolver:
         self.active: dict[str, None] = {}  # the resolution stack, in order
         self.id_pending = is_auto_id(raw.get(ID_PARAM))
         self.python = environ.get(PYTHON_VARIABLE)  # what sys.executable is in an expression
+        # While a group is resolved for its memo: the (name, value) pairs read from outside
+        # ``inside`` (names being re-resolved), in order, and the names whose value does not
+        # follow from what they read (an identity compared).
+        self.outside: list[tuple[str, Any]] | None = None
+        self.inside: Iterable[str] = ()
+        self.impure = False
 
     def resolve_names(self, names: Iterable[str]) -> list[str]:
         """Resolve ``names``; return those that need ``exp.id`` while its hash is pending."""
@@ -95,6 +125,54 @@ class Resolver:
                 deferred.append(name)
         return deferred
 
+    def resolve_group(self, names: list[str], inside: list[str], memo: Memo,
+                      root: Hashable) -> list[str]:
+        """``resolve_names(names)`` for names re-resolved from a previous experiment's values,
+        recalled from ``memo`` under ``root`` when the unexpanded values of ``inside`` (every
+        name not resolved yet, in order: ``names`` and those left for later; the others are in
+        ``done``) and the values the group reads from outside are those of an earlier group:
+        resolving is a function of these alone (``root`` names what else it depends on: the
+        names and the plan's layout). A group that used randomness or compared identities is
+        never remembered."""
+        done, raw = self.done, self.raw
+        try:
+            recalled = memo.recall(root, self._group_reader, [])
+        except _Unread:
+            recalled = None
+        if recalled is not None:
+            done.update(recalled.values)
+            self.deps.update(recalled.deps)
+            self.order += recalled.order
+            return list(recalled.deferred)
+        start, order_start = len(done), len(self.order)
+        outside: list[tuple[str, Any]] = []
+        self.outside, self.inside = outside, set(inside)
+        try:
+            deferred = self.resolve_names(names)
+        finally:
+            self.outside, self.inside = None, ()
+        if self.volatile or self.impure:
+            return deferred
+        values = {name: done[name] for name in list(done)[start:]}
+        if all(value_key(value) is not None for value in values.values()):
+            order = self.order[order_start:]
+            trail = [((_RAW, name), raw[name]) for name in inside] + outside
+            memo.remember(root, trail, _Group(values, {name: self.deps[name] for name in order},
+                                              order, list(deferred)))
+        return deferred
+
+    def _group_reader(self, site: Any) -> Any:
+        """A value a group read: a name's unexpanded value, or one read from outside (known
+        already); ``_Unread`` when it is not known (the group is then resolved)."""
+        if site.__class__ is tuple:
+            return self.raw[site[1]]
+        value = self.done.get(site, _MISSING)
+        if value is _MISSING:
+            value = self.env.get(site) if site not in self.raw else None
+            if value is None:
+                raise _Unread
+        return value
+
     def resolve_top(self, name: str) -> None:
         """Resolve ``name``, turning a too-deep reference chain into an ``ExpansionError``."""
         try:
@@ -106,10 +184,9 @@ class Resolver:
 
     def resolve(self, name: str) -> Any:
         """Return the final value of parameter ``name`` (resolving what it needs first)."""
-        try:
-            return self.done[name]
-        except KeyError:
-            pass
+        value = self.done.get(name, _MISSING)
+        if value is not _MISSING:
+            return value
         value = self.raw[name]
         if value.__class__ is list:
             value = " ".join([str(item) for item in value])
@@ -199,6 +276,8 @@ class Resolver:
         value = self.done.get(name, _MISSING)
         if value is not _MISSING:  # resolved already: neither active nor a pending exp.id
             self.deps[owner].append(name)
+            if self.outside is not None and name not in self.inside:
+                self.outside.append((name, value))
             return value
         if name not in self.raw:
             name = self._normal(name)
@@ -208,12 +287,17 @@ class Resolver:
                 self._raise_cycle(name, owner)
             if name == ID_PARAM and self.id_pending:
                 raise NeedsId
-            return self.resolve(name)
+            value = self.resolve(name)
+            if self.outside is not None and name not in self.inside:  # ``name`` was NFKC'd
+                self.outside.append((name, value))
+            return value
         value = self.env.get(name)
         if value is None:
             if ref is None:
                 ref = Ref(name, (), f"{PARAM_FUNCTION}({shown(name)})")
             self._raise_undefined(ref, name, owner)
+        if self.outside is not None:
+            self.outside.append((name, value))
         return value
 
     def _compute(self, expr: Expr, owner: str) -> str:
@@ -222,7 +306,7 @@ class Resolver:
         text = parts[0] if len(parts) == 1 and parts[0].__class__ is str else \
             self.render(parts, owner)
 
-        done, read = self.done, self.deps[owner]
+        done, read, outside, inside = self.done, self.deps[owner], self.outside, self.inside
 
         def lookup(name: str) -> Any:
             # What _value does, the value resolved already taking the short way (the reads
@@ -231,6 +315,8 @@ class Resolver:
             if value is _MISSING:
                 return self._value(name, owner)
             read.append(name)
+            if outside is not None and name not in inside:
+                outside.append((name, value))
             return value
         try:
             result, deterministic = evaluate(text, self.python, lookup)
@@ -244,6 +330,8 @@ class Resolver:
                                  f"{type(err).__name__}: {err}", param=owner) from None
         if not deterministic:
             self.volatile.add(owner)
+        elif outside is not None and not follows_from_values(text):
+            self.impure = True
         return result
 
     def _chain(self) -> str:

@@ -1,7 +1,8 @@
 """Property-based fuzzing: whatever the configs, values and expressions, only DLBSErrors escape.
 
-It also checks that ``expand_plan`` (which re-uses work between consecutive experiments) gives
-exactly what ``expand_experiment`` gives for each experiment alone, errors included.
+It also checks that ``expand_plan`` (which re-uses work between consecutive experiments, and
+recalls the groups of names it re-resolved) gives exactly what ``expand_experiment`` gives for
+each experiment alone, errors included.
 """
 from __future__ import annotations
 
@@ -93,6 +94,9 @@ def test_only_dlbs_errors_escape_and_plan_expansion_matches_single(
     together = _expand_together(plan, config.specs, environ)
     with mock.patch.object(expand_module, "FRESH_RATIO", 2.0):  # always re-use the previous work
         _check_same(_expand_together(plan, config.specs, environ), alone, len(plan))
+        with mock.patch.object(expand_module, "GROUP_MIN", 0):  # every group memoised, recalled
+            _check_same(_expand_together(plan * 2, config.specs, environ), alone * 2,
+                        2 * len(plan))
     _check_same(together, alone, len(plan))
 
 
@@ -125,6 +129,26 @@ def test_arbitrary_text_values_expand_or_raise_dlbs_error(text: str) -> None:
 def test_arbitrary_expressions_evaluate_or_raise_dlbs_error(expression: str) -> None:
     _outcome(expand_experiment, {"v": f"$({expression})$", "a": "1", "b": "2", "x": "3",
                                  "c.d": "4"}, {}, {})
+
+
+#: Values computed from others ('a' changes from one experiment to the next, the rest follow).
+computed = st.dictionaries(st.sampled_from(["b", "c.d", "x", "exp.log_file", "exp.model"]),
+                           templates, min_size=2, max_size=5)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(computed, st.lists(values, min_size=2, max_size=3), environs,
+       st.sampled_from(["", "fixed"]))
+def test_recalled_groups_match_single(parameters: dict, driver: list, environ: dict,
+                                      experiment_id: str) -> None:
+    # Every experiment re-resolves what depends on 'a' (a group), each combination recalled
+    # from the plan's memo the second and third time round.
+    plan = [{"exp.id": experiment_id, "E": "e", **parameters, "a": value}
+            for value in driver] * 3
+    alone = [_outcome(expand_experiment, exp, {}, environ) for exp in plan]
+    with mock.patch.object(expand_module, "GROUP_MIN", 0), \
+            mock.patch.object(expand_module, "FRESH_RATIO", 2.0):
+        _check_same(_expand_together(plan, {}, environ), alone, len(plan))
 
 
 json_like = st.recursive(

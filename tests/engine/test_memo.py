@@ -181,3 +181,100 @@ def test_a_value_that_reads_the_id_only_sometimes_is_hashed_as_alone(values: lis
             for a in values]
     alone = [expand_experiment(experiment, {}, {})["exp.id"] for experiment in plan]
     assert [row["exp.id"] for row in expand_plan(plan, {}, {})] == alone
+
+
+# A plan's group of re-resolved names (``Resolver.resolve_group``): 'g' changes fastest, and
+# 'n', 'm', 'k' and 'label' are computed from it (as exp.num_local_gpus and the rest are from
+# exp.gpus), so each experiment re-resolves them together.
+_GROUP = {"n": "$(len(param('g').split(',')))$", "m": "$(int(param('n')) * param('b'))$",
+          "k": "${m}x${n}", "label": "$('many' if int(param('m')) > 2 else 'few')$"}
+
+
+def _renders(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The owners of the templates rendered from now on."""
+    rendered: list[str] = []
+    render = Resolver.render
+
+    def counting(self: Resolver, parts: tuple, owner: str) -> str:
+        rendered.append(owner)
+        return render(self, parts, owner)
+    monkeypatch.setattr(Resolver, "render", counting)
+    return rendered
+
+
+def _alone(plan: list[dict[str, Any]], environ: dict[str, str] | None = None
+           ) -> list[dict[str, Any]]:
+    return [expand_experiment(experiment, {}, environ or {}) for experiment in plan]
+
+
+def test_a_group_is_resolved_once_per_combination_of_what_it_reads(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = [{**row, **_GROUP} for row in _grid(b=[1, 2], g=["0", "0,1", "1", "2,3", "0,1,2"])]
+    plan *= 20  # 200 experiments, 10 combinations of (b, g)
+    alone = _alone(plan)
+    rendered = _renders(monkeypatch)
+    assert list(expand_plan(plan, {}, {})) == alone
+    assert rendered.count("k") <= 10 + 1  # once per combination (and the first experiment)
+
+
+def test_a_recalled_group_records_what_it_read() -> None:
+    # The group is recalled for (b=1, g='0'); then 'b' changes alone: the dependencies the
+    # recall recorded must make the group follow 'b'.
+    plan = [{"b": b, "g": g, **_GROUP} for b, g in
+            [(1, "0"), (1, "0,1"), (1, "0"), (1, "0,1"), (2, "0,1"), (2, "0"), (3, "0")]]
+    assert list(expand_plan(plan, {}, {})) == _alone(plan)
+
+
+@pytest.mark.parametrize("values", [
+    pytest.param([1, True, 1.0, "1"], id="int-bool-float-text"),
+    pytest.param([0, False, 0.0, -0.0, None, ""], id="zeros"),
+])
+def test_a_group_tells_apart_values_that_compare_equal(values: list[Any]) -> None:
+    plan = [{"v": v, "g": g, "p": "$([param('v'), param('g')])$", "q": "${p}${v}",
+             "r": "$(str(param('q')) + param('g'))$"} for v in values for g in ["a", "b"]] * 2
+    assert list(expand_plan(plan, {}, {})) == _alone(plan)
+
+
+def test_a_group_comparing_identities_is_resolved_every_time(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = [{"a": a, "g": g, "p": "$(param('a') is param('g'))$", "q": "${p}${g}",
+             "r": "${q}${a}"} for a in ["x", "y"] for g in ["x", "y"]] * 3
+    alone = _alone(plan)
+    rendered = _renders(monkeypatch)
+    assert list(expand_plan(plan, {}, {})) == alone
+    assert rendered.count("p") == len(plan)
+
+
+def test_a_group_using_randomness_is_resolved_every_time() -> None:
+    plan = [{"g": g, "p": "$(uuid.uuid4().hex + param('g'))$", "q": "${p}", "r": "${q}"}
+            for g in ["a", "b"]] * 3
+    assert len({row["r"] for row in expand_plan(plan, {}, {})}) == len(plan)
+
+
+def test_a_recalled_group_reads_the_environment_it_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = [{"g": g, "p": "${E}-${g}", "q": "$(param('p') + param('E'))$", "r": "${q}${g}"}
+            for g in ["a", "b", "c"]] * 3
+    environ = {"E": "e"}
+    assert list(expand_plan(plan, {}, environ)) == _alone(plan, environ)
+
+
+def test_a_recalled_group_raises_what_a_fresh_one_would() -> None:
+    # The group of 'g' is memoised for '1' and '2'; with '0' it fails as it does alone.
+    plan = [{"g": g, "p": "$(10 // int(param('g')))$", "q": "${p}", "r": "${q}${g}"}
+            for g in ["1", "2", "1", "2", "0"]]
+    with pytest.raises(ExpansionError) as alone:
+        expand_experiment(plan[-1], {}, {})
+    with pytest.raises(ExpansionError) as together:
+        list(expand_plan(plan, {}, {}))
+    assert str(together.value) == str(alone.value)
+    assert "ZeroDivisionError" in str(alone.value)
+
+
+def test_a_group_reading_a_name_in_another_form_follows_its_value() -> None:
+    # '${ｍ}' (full-width) reads 'm': the group of 'g' is memoised with m=1 for both values of
+    # 'g'; once 'm' is 2, changing 'g' alone must not recall the values computed with m=1.
+    plan = [{"m": m, "g": g, "p": "${\uff4d}${g}", "q": "${p}", "r": "${q}"}
+            for m, g in [(1, "a"), (1, "b"), (1, "a"), (2, "a"), (2, "b")]]
+    out = list(expand_plan(plan, {}, {}))
+    assert [row["r"] for row in out] == ["1a", "1b", "1a", "2a", "2b"]
+    assert out == _alone(plan)
