@@ -14,6 +14,14 @@ slow node is ``--slow`` (5%) below. For each fleet size and spread it prints:
 
     .venv/bin/python benchmarks/sim_fleet.py [--fleets 400] [--seed 7]
 
+``--small``: fleets of 2, 3 and 4 nodes, judged as ``dlbs accept`` judges them
+(:func:`dlbs.accept.verdict.judge_checks`: too few for the t comparison, so a node fails
+against its peers only when its best run is below half of the best node's figure). Each node
+gives ``--repeat`` runs (3, as ``dlbs accept``), each lognormal around the node's own figure at
+the same spread; it prints the share of all-healthy fleets with any failure (the family-wise
+false-alarm rate), the share of fleets in which a node 5% slower is named, and in which a node
+at 0.4x (a gross fault) is named.
+
 A benchmark, not a test (``tests/benchstats/test_fleet.py`` holds fast checks of the same).
 """
 from __future__ import annotations
@@ -55,13 +63,73 @@ def trial(rng: np.random.Generator, nodes: int, noise: float, slow: float, fleet
     return found / fleets, 1000.0 * false / healthy, any_false / fleets
 
 
+SMALL_SIZES = (2, 3, 4)
+SMALL_SPREADS = (0.005, 0.01, 0.02, 0.1, 0.2, 0.3)
+#: How slow a gross fault is in ``--small`` (0.4x its peers).
+GROSS = 0.6
+
+
+def small_fleet(rng: np.random.Generator, nodes: int, spread: float, repeat: int,
+                slow: float | None) -> dict[str, dict[str, list[float]]]:
+    """Figures of one small fleet as ``dlbs accept`` gathers them (node -> check -> runs);
+    node ``n0`` is ``slow`` slower when given."""
+    means = 1000.0 * np.exp(rng.normal(0.0, spread, nodes))
+    if slow is not None:
+        means[0] *= 1.0 - slow
+    runs = means[:, None] * np.exp(rng.normal(0.0, spread, (nodes, repeat)))
+    return {f"n{i}": {"figure": [float(v) for v in row]} for i, row in enumerate(runs)}
+
+
+def small_trial(rng: np.random.Generator, nodes: int, spread: float, repeat: int,
+                slow: float, fleets: int) -> tuple[float, float, float]:
+    """(share of healthy fleets with any failure, share of fleets whose ``slow`` node is
+    named, share whose gross fault is named), each through the rule ``dlbs accept`` uses."""
+    from dlbs.accept.verdict import judge_checks
+
+    def failed(figures: dict[str, dict[str, list[float]]]) -> set[str]:
+        return {v.node for v in judge_checks(figures, {})[0] if v.failed}
+
+    any_false = found = gross = 0
+    for _ in range(fleets):
+        any_false += bool(failed(small_fleet(rng, nodes, spread, repeat, None)))
+        found += "n0" in failed(small_fleet(rng, nodes, spread, repeat, slow))
+        gross += "n0" in failed(small_fleet(rng, nodes, spread, repeat, GROSS))
+    return any_false / fleets, found / fleets, gross / fleets
+
+
+def small(args: argparse.Namespace) -> int:
+    """The ``--small`` table."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    rng = np.random.default_rng(args.seed)
+    print(f"fleets of 2-4 nodes, {args.repeat} runs a node; {args.fleets} fleets a cell; seed "
+          f"{args.seed}")
+    print(f"{'nodes':>6} {'spread':>7} {'any false':>10} {f'{args.slow:.0%} slower found':>17} "
+          f"{f'{1 - GROSS:.1f}x found':>11}")
+    for spread in args.noise:
+        for nodes in SMALL_SIZES:
+            any_false, found, gross = small_trial(rng, nodes, spread, args.repeat, args.slow,
+                                                  args.fleets)
+            print(f"{nodes:>6} {spread:>7.1%} {any_false:>10.2%} {found:>17.1%} {gross:>11.1%}",
+                  flush=True)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--fleets", type=int, default=400, help="fleets per cell")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--slow", type=float, default=0.05, help="how much slower (0.05: 5%%)")
-    parser.add_argument("--noise", type=float, nargs="+", default=[0.005, 0.01, 0.02])
+    parser.add_argument("--noise", type=float, nargs="+", default=None,
+                        help="spreads (CV; default 0.005 0.01 0.02, with --small also 0.1 0.2 "
+                        "0.3)")
+    parser.add_argument("--small", action="store_true",
+                        help="fleets of 2-4 nodes, judged by dlbs accept's rule for them")
+    parser.add_argument("--repeat", type=int, default=3, help="--small: runs a node")
     args = parser.parse_args()
+    if args.small:
+        args.noise = args.noise or list(SMALL_SPREADS)
+        return small(args)
+    args.noise = args.noise or [0.005, 0.01, 0.02]
     rng = np.random.default_rng(args.seed)
     print(f"a node {args.slow:.0%} slower; {args.fleets} fleets a cell; seed {args.seed}")
     print(f"{'nodes':>6} {'spread':>7} {'found':>7} {'false/1000':>11} {'any false':>10}")

@@ -134,9 +134,9 @@ def _limits(fleets: Sequence[FleetVerdict], references: Mapping[str, Reference]
 
 def html_page(verdicts: Sequence[CheckVerdict], fleets: Sequence[FleetVerdict],
               references: Mapping[str, Reference], title: str = "Node acceptance",
-              pair_lines: Sequence[str] = ()) -> str:
+              pair_lines: Sequence[str] = (), said_lines: Sequence[str] | None = None) -> str:
     """The whole page: verdict lines (and the pairs' between nodes), the chart, each check's
-    false-alarm line, the table."""
+    false-alarm line (``said_lines``, else each fleet's without its runs), the table."""
     chart = base64.b64encode(fleet_chart(fleets, references)).decode("ascii") if fleets else ""
     lines = node_lines(verdicts) + list(pair_lines) + [
         exclude_line(verdicts) or "no node failed: nothing to exclude"]
@@ -144,7 +144,8 @@ def html_page(verdicts: Sequence[CheckVerdict], fleets: Sequence[FleetVerdict],
         f"<tr class=\"{'fail' if v.failed else 'pass'}\"><td>{html.escape(v.node)}</td>"
         f"<td>{html.escape(v.check)}</td><td>{'FAIL' if v.failed else 'pass'}</td>"
         f"<td>{html.escape(v.why)}</td></tr>" for v in verdicts)
-    said = "".join(f"<li>{html.escape(said_line(f))}</li>" for f in fleets)
+    said = "".join(f"<li>{html.escape(line)}</li>" for line in
+                   (said_lines if said_lines is not None else [said_line(f) for f in fleets]))
     image = (f'<img alt="fleet chart: each node\'s distance from the fleet\'s median, a row a '
              f'check" src="data:image/png;base64,{chart}">' if chart else "")
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

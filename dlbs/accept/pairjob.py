@@ -74,7 +74,7 @@ def _judged(figures: Mapping[str, list[float]], lost: Mapping[str, str],
     pairs could judge (:func:`dlbs.accept.verdict.said_line`)."""
     verdicts, fleets = judge_checks({p: {CHECK: runs} for p, runs in figures.items()},
                                     references, {CHECK: "GB/s"})
-    said = said_line(fleets[0]).replace("node", "pair") if fleets else ""
+    said = said_line(fleets[0], figures).replace("node", "pair") if fleets else ""
     lines = {v.node: v.why for v in verdicts}
     failed = {v.node: v.why for v in verdicts if v.failed}
     lines.update(lost)

@@ -4,18 +4,34 @@ whose family-wise false-alarm rate is said). Pure: figures in, verdicts and line
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from benchstats.fleet import MIN_PEERS, FleetVerdict, judge_fleet
 
 #: In a fleet too small for :func:`judge_fleet` (2 to ``MIN_PEERS`` nodes: no spread between
-#: nodes can be estimated, so no false-alarm rate stated), a node fails against its peers only
+#: nodes can be estimated, so no t comparison), a node fails against its peers only
 #: when even its best run is below this share of the best node's figure (the median of its
 #: runs; above 1/share when lower is better): a gross fault, slow in every run; a run
 #: disturbed by something else on the node passes when another run of it is not. A node
 #: slower by less is left to the reference range.
 PEER_FLOOR = 0.5
+#: The family-wise false-alarm rate of that rule (the share of all-healthy fleets with any
+#: node failed), measured: ``benchmarks/sim_fleet.py --small --fleets 5000 --noise 0.005 0.01
+#: 0.02 0.05 0.1 0.15 0.2 0.3`` (seed 7, 2026-11-29; 3 runs a node, each lognormal around its
+#: node's figure, the nodes' figures lognormal, both at the spread): spread -> {nodes: rate}.
+#: In the same fleets a node 5% slower was named in none at spreads up to 10%.
+SMALL_FLEET_FALSE_ALARMS: dict[float, dict[int, float]] = {
+    0.005: {2: 0.0, 3: 0.0, 4: 0.0}, 0.01: {2: 0.0, 3: 0.0, 4: 0.0},
+    0.02: {2: 0.0, 3: 0.0, 4: 0.0}, 0.05: {2: 0.0, 3: 0.0, 4: 0.0},
+    0.10: {2: 0.0, 3: 0.0, 4: 0.0}, 0.15: {2: 0.0022, 3: 0.0058, 4: 0.0066},
+    0.20: {2: 0.0138, 3: 0.0348, 4: 0.0586}, 0.30: {2: 0.0642, 3: 0.1614, 4: 0.2694}}
+#: Healthy fleets a cell of :data:`SMALL_FLEET_FALSE_ALARMS` (none failed: below 3 / this at
+#: 95%, the rule of three).
+SMALL_FLEET_SIMULATED = 5000
+#: A family-wise rate above this is not controlled (the fleet comparison's own 5%).
+CONTROLLED = 0.05
 
 
 @dataclass(frozen=True)
@@ -56,7 +72,13 @@ def judge(figures: Mapping[str, Mapping[str, Sequence[float]]],
     """Every node x check judged against its reference (when the table has one) and the fleet;
     returns the verdicts and the fleet comparisons' false-alarm lines (one a check)."""
     verdicts, fleets = judge_checks(figures, references)
-    return verdicts, [said_line(fleet) for fleet in fleets]
+    return verdicts, [said_line(fleet, _runs(figures, fleet.check)) for fleet in fleets]
+
+
+def _runs(figures: Mapping[str, Mapping[str, Sequence[float]]], check: str
+          ) -> dict[str, Sequence[float]]:
+    """Each node's runs of ``check``."""
+    return {node: per_node[check] for node, per_node in figures.items() if check in per_node}
 
 
 def judge_checks(figures: Mapping[str, Mapping[str, Sequence[float]]],
@@ -78,17 +100,61 @@ def judge_checks(figures: Mapping[str, Mapping[str, Sequence[float]]],
     return verdicts, fleets
 
 
-def said_line(fleet: FleetVerdict) -> str:
+def said_line(fleet: FleetVerdict, runs: Mapping[str, Sequence[float]] | None = None) -> str:
     """What a check's peer comparison can judge and its false-alarm rate, in one line: the
-    fleet's (5 nodes or more), or what 2 to 4 nodes can tell (:data:`PEER_FLOOR`)."""
+    fleet's (5 nodes or more), or, for 2 to 4 nodes, what the rule of :data:`PEER_FLOOR` can
+    tell and its measured false-alarm rate at the spread of the fleet's runs (``runs``, node
+    -> runs; :func:`small_fleet_alarms`)."""
     count = len(fleet.nodes)
     if fleet.judged or count < 2:
         return fleet.said
     return (f"{fleet.check}: {count} nodes, fewer than {MIN_PEERS + 1}: too few to estimate "
-            "the spread between nodes, so no false-alarm rate is stated; a node fails against "
-            f"its peers only when its best run is below {PEER_FLOOR:.0%} of the best node's "
-            "figure (a gross fault; a node slower by less is judged by the reference range "
-            "alone)")
+            "the spread between nodes, so the fleet comparison cannot name a slow node (one "
+            f"5% slower was named in no simulated fleet of {count} at spreads up to 10%): only "
+            "the reference table judges that; a node fails against its peers only when its "
+            f"best run is below {PEER_FLOOR:.0%} of the best node's figure (a gross fault); "
+            f"{small_fleet_alarms(count, run_spread(runs or {}))}")
+
+
+def run_spread(runs: Mapping[str, Sequence[float]]) -> float | None:
+    """The spread of the runs within the nodes: the pooled standard deviation of their log
+    figures (about their CV); None when no node has two runs."""
+    squares, free = 0.0, 0
+    for values in runs.values():
+        logs = [math.log(v) for v in values if v > 0 and math.isfinite(v)]
+        if len(logs) > 1:
+            mean = sum(logs) / len(logs)
+            squares += sum((x - mean) ** 2 for x in logs)
+            free += len(logs) - 1
+    return math.sqrt(squares / free) if free else None
+
+
+def small_fleet_alarms(nodes: int, spread: float | None) -> str:
+    """The family-wise false-alarm rate of the rule of :data:`PEER_FLOOR` in a fleet of
+    ``nodes`` (2 to 4) whose runs spread ``spread``, from :data:`SMALL_FLEET_FALSE_ALARMS` (the
+    first simulated spread at or above it), said in words; not controlled above 5%."""
+    table = sorted(SMALL_FLEET_FALSE_ALARMS.items())
+    source = f"benchmarks/sim_fleet.py --small, {SMALL_FLEET_SIMULATED:,} fleets a cell"
+    if spread is None:
+        rates = ", ".join(f"{rate[nodes]:.1%} at {s:.0%}" for s, rate in table if s >= 0.15)
+        return (f"false alarms: the runs' spread is unknown (one run a node; --repeat 3 gives "
+                f"it): simulated healthy fleets of {nodes} had none at spreads up to 10%, "
+                f"{rates} ({source})")
+    above = [(s, rate[nodes]) for s, rate in table if s >= spread]
+    if not above:
+        top, rate = table[-1][0], table[-1][1][nodes]
+        return (f"false alarms: the runs spread {spread:.1%}, beyond the {top:.0%} simulated: "
+                f"not controlled ({rate:.1%} of healthy fleets of {nodes} at {top:.0%}; "
+                f"{source})")
+    at, rate = above[0]
+    if rate == 0.0:
+        said = (f"no false failure in {SMALL_FLEET_SIMULATED:,} simulated healthy fleets of "
+                f"{nodes} at {at:.1%} (family-wise rate below "
+                f"{3 / SMALL_FLEET_SIMULATED:.2%}, 95% bound)")
+    else:
+        said = (f"a false failure in {rate:.1%} of simulated healthy fleets of {nodes} at "
+                f"{at:.0%} (family-wise)" + ("; not controlled" if rate > CONTROLLED else ""))
+    return f"false alarms: the runs spread {spread:.1%}; {said} ({source})"
 
 
 def against_peers(fleet: FleetVerdict, runs: Mapping[str, Sequence[float]],

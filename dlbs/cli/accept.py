@@ -423,7 +423,9 @@ def run(args: argparse.Namespace) -> int:
     device, references = measured.references or _references(args, measured.facts)
     verdicts, fleets = _verdicts(measured, references)
     pair_lines = measured.pairs.lines if measured.pairs else []
-    for line in node_lines(verdicts) + pair_lines + [said_line(fleet) for fleet in fleets]:
+    said = [said_line(fleet, {node: runs[fleet.check] for node, runs in measured.figures.items()
+                              if fleet.check in runs}) for fleet in fleets]
+    for line in node_lines(verdicts) + pair_lines + said:
         print(line)
     print(exclude_line(verdicts) or "no node failed: nothing to exclude")
     if args.markdown is not None:
@@ -431,8 +433,8 @@ def run(args: argparse.Namespace) -> int:
     if args.junit is not None:
         _write(args.junit, junit_xml(verdicts), "--junit")
     if args.html is not None:
-        _write(args.html, html_page(verdicts, fleets, references, pair_lines=pair_lines),
-               "--html")
+        _write(args.html, html_page(verdicts, fleets, references, pair_lines=pair_lines,
+                                    said_lines=said), "--html")
     if args.db:
         target = "figures" if args.figures is not None else args.target
         runs = measured.pairs.runs if measured.pairs else {}
