@@ -15,7 +15,8 @@ Each load step starts from an empty queue, as a step of ``loadgen.py --search`` 
 idle server, sends ``lead`` requests it does not count (``serve.search_lead_in``) and then
 ``n`` it counts (``serve.num_requests``); the search is the product's own, with the default
 ``serve.search_trials``, ``serve.search_max_steps`` and ``serve.slo_percentile``, starting at
-half the capacity (then, at the defaults, from a quarter, once and three times it). It
+half the capacity (then, at the defaults, from a quarter, once, 1.1, 1.25 and three times
+it), its trials' starts spread from a generator of the search's seed as loadgen's are. It
 prints, for each (``n``, ``lead``), the searches' coverage of the true
 capacity by ``results.capacity_ci95``, the bias of ``results.capacity`` (geometric mean over
 the searches) and the spread of one search's figure; the defaults' row is marked. Then, at the
@@ -26,7 +27,10 @@ Two more, each a shape where a straight line fits the attainment curve less well
 (one server, every service 1 s, limit 10 s: the curve falls steeply near saturation) and
 ``batch8`` (8 slots, exponential service of mean 1 s slowed by 15% for each other slot busy,
 as a continuous-batching engine's step grows with its batch; limit 6 s); their capacities are
-found like mg4's. ``--percentile 99`` or ``50`` searches under another goal.
+found like mg4's. And two for an independent review's cases: ``bimodal`` (one server, requests
+of 0.5 s (80%) or 3 s (20%), limit 6 s) and ``bursty`` (four exponential servers fed by gamma
+gaps of shape 0.25, CV 2, as ``serve.arrivals gamma`` sends them; limit 4 s). ``--percentile
+99`` or ``50`` searches under another goal.
 
 The interval's low side is Student's t's stretched by ``capacity.LOW_SIDE`` (1.45);
 ``--stretch 1`` measures t alone (the interval before 2026-11-29). ``--calibrate`` chooses that
@@ -61,6 +65,8 @@ TRUE = 1.0 + math.log(1 - PERCENTILE / 100) / LIMIT
 MG_SERVERS, MG_LIMIT, MG_SIGMA = 4, 4.0, 1.0  # mg4: servers, TTFT limit, lognormal sigma
 MD_LIMIT = 10.0      # md1: deterministic service of 1 s, a generous limit (a steep curve)
 BATCH_SLOTS, BATCH_LIMIT, BATCH_SLOWDOWN = 8, 6.0, 0.15  # batch8: slots, limit, per busy slot
+BIMODAL_SHORT, BIMODAL_LONG, BIMODAL_SHARE, BIMODAL_LIMIT = 0.5, 3.0, 0.2, 6.0  # bimodal
+BURSTY_SERVERS, BURSTINESS, BURSTY_LIMIT = 4, 0.25, 4.0  # bursty: gamma gaps, CV 2
 
 
 def times_in_system(rng: random.Random, rate: float, n: int) -> list[float]:
@@ -75,15 +81,19 @@ def times_in_system(rng: random.Random, rate: float, n: int) -> list[float]:
 
 
 def times_in_servers(rng: random.Random, rate: float, n: int, servers: int,
-                     service: Callable[[random.Random, int], float]) -> list[float]:
+                     service: Callable[[random.Random, int], float],
+                     burstiness: float = 1.0) -> list[float]:
     """``n`` requests' times in a first-come-first-served system of ``servers`` that starts
     empty: each request goes to the server free first (Kiefer-Wolfowitz) and takes
-    ``service(rng, busy)``, ``busy`` the other servers busy when it starts."""
+    ``service(rng, busy)``, ``busy`` the other servers busy when it starts. Arrivals are
+    Poisson, or with ``burstiness`` other than 1 gamma gaps of that shape (``serve.arrivals
+    gamma``: below 1, bursts)."""
     free = [0.0] * servers
     now, out = 0.0, []
     for i in range(n):
         if i:
-            now += rng.expovariate(rate)
+            now += (rng.expovariate(rate) if burstiness == 1.0 else
+                    rng.gammavariate(burstiness, 1.0 / (burstiness * rate)))
         start = max(now, heapq.heappop(free))
         done = start + service(rng, sum(end > start for end in free))
         heapq.heappush(free, done)
@@ -114,6 +124,24 @@ def times_in_batch8(rng: random.Random, rate: float, n: int) -> list[float]:
     continuous-batching engine, whose step grows with the batch."""
     return times_in_servers(rng, rate, n, BATCH_SLOTS,
                             lambda r, busy: r.expovariate(1.0) * (1 + BATCH_SLOWDOWN * busy))
+
+
+def bimodal_service(rng: random.Random, _: int) -> float:
+    """A bimodal request: 0.5 s (80%) or 3 s (20%), mean 1 s: short answers and long
+    generations."""
+    return BIMODAL_LONG if rng.random() < BIMODAL_SHARE else BIMODAL_SHORT
+
+
+def times_in_bimodal(rng: random.Random, rate: float, n: int) -> list[float]:
+    """``n`` requests' times in an M/G/1 system of bimodal requests that starts empty."""
+    return times_in_servers(rng, rate, n, 1, bimodal_service)
+
+
+def times_in_bursty(rng: random.Random, rate: float, n: int) -> list[float]:
+    """``n`` requests' times in four exponential servers (mean 1 s) fed by bursty arrivals
+    (gamma gaps of shape :data:`BURSTINESS`, their CV 2) that start empty."""
+    return times_in_servers(rng, rate, n, BURSTY_SERVERS, lambda r, _: r.expovariate(1.0),
+                            BURSTINESS)
 
 
 def attainment(times: list[float], skip: float = 0.0, limit: float = LIMIT) -> float:
@@ -150,7 +178,7 @@ def steady_capacity(times: Callable[[random.Random, float, int], list[float]], l
 Server = tuple[Callable[[random.Random, float, int], list[float]], float, float]
 
 
-SERVERS = ("mm1", "mg4", "md1", "batch8")
+SERVERS = ("mm1", "mg4", "md1", "batch8", "bimodal", "bursty")
 
 
 def server_of(name: str, percentile: float = PERCENTILE) -> Server:
@@ -161,8 +189,14 @@ def server_of(name: str, percentile: float = PERCENTILE) -> Server:
     if name == "md1":
         return times_in_md1, MD_LIMIT, steady_capacity(times_in_md1, MD_LIMIT, 0.3, 0.999,
                                                        percentile)
-    return times_in_batch8, BATCH_LIMIT, steady_capacity(times_in_batch8, BATCH_LIMIT, 0.5,
-                                                         7.99, percentile)
+    if name == "batch8":
+        return times_in_batch8, BATCH_LIMIT, steady_capacity(times_in_batch8, BATCH_LIMIT, 0.5,
+                                                             7.99, percentile)
+    if name == "bimodal":
+        return times_in_bimodal, BIMODAL_LIMIT, steady_capacity(
+            times_in_bimodal, BIMODAL_LIMIT, 0.1, 0.999, percentile)
+    return times_in_bursty, BURSTY_LIMIT, steady_capacity(times_in_bursty, BURSTY_LIMIT, 0.3,
+                                                          3.99, percentile)
 
 
 def search_facts(seed: int, n: int, lead: int, goal: Goal, server: Server,
@@ -174,7 +208,8 @@ def search_facts(seed: int, n: int, lead: int, goal: Goal, server: Server,
 
     def step(trial: int, load: float) -> StepResult:
         return StepResult(attainment(serve(rng, load, lead + n)[lead:], limit=limit))
-    return search(step, server[2] * start, goal)[1]
+    # the trials' starts spread as loadgen spreads them (its own generator from the seed)
+    return search(step, server[2] * start, goal, None, None, random.Random(seed + serving.capacity.START_SEED))[1]
 
 
 def one_search(seed: int, n: int, lead: int, goal: Goal, server: Server, start: float = 0.5
@@ -222,7 +257,7 @@ def covered_at(trials: list[list[float | None]], true: float, low_side: float
     for capacities in trials:
         if any(c is None for c in capacities) or len(set(capacities)) < 2:
             continue  # no capacity, or no interval: not covered
-        stats = summarize([math.log(c) for c in capacities])
+        stats = summarize([math.log(c) for c in capacities if c is not None])
         low, high = interval(stats.mean, stats.ci_low, stats.ci_high, low_side)
         covered += low <= true <= high
         widths.append(math.log(high / low))
@@ -260,7 +295,7 @@ def calibrate(names: list[str], searches: int, first: int, goal: Goal) -> None:
 
 
 #: Where the searches of the second table start, in capacities (the first: 0.5).
-STARTS = (0.25, 1.0, 3.0)
+STARTS = (0.25, 1.0, 1.1, 1.25, 3.0)
 #: (counted requests, lead-in) a step: the defaults (marked) and shorter ones.
 SETTINGS = ((100, 0), (100, LEAD_IN), (SEARCH_STEP, 0), (SEARCH_STEP, LEAD_IN))
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import random
 import sys
 import time
 from dataclasses import dataclass, field
@@ -428,7 +429,10 @@ def run_search(args: argparse.Namespace) -> int:
     def out_of_time() -> bool:
         return bool(cap) and time.monotonic() - began >= cap
 
-    _, facts = capacity.search(step, start, goal, progress, out_of_time)
+    # the trials' starts spread around the start from a generator of the run's seed
+    # (capacity.trial_starts): the same seed, the same starts
+    _, facts = capacity.search(step, start, goal, progress, out_of_time,
+                               random.Random(args.seed + capacity.START_SEED))
     # a step whose client lagged measured the client's queue too: the search says so, as a
     # run at one load does (reports mark its capacity)
     facts["results.client_lagged"] = any(s.get("results.client_lagged")

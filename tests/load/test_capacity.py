@@ -2,11 +2,12 @@
 threshold load above which the SLO is missed, exact or moving from trial to trial."""
 from __future__ import annotations
 
+import itertools
 import math
 import random
 
 import pytest
-from serving.capacity import Goal, StepResult, converged, search
+from serving.capacity import Goal, StepResult, converged, search, trial_starts
 
 
 def _threshold(capacity: float, noise: float = 0.0, seed: int = 0):
@@ -55,35 +56,75 @@ def test_a_rate_on_a_smooth_curve_is_the_lines_crossing(start: float) -> None:
 def test_a_cliff_is_bracketed_and_its_line_stays_within_the_documented_margin(
         start: float) -> None:
     """Attainment that falls from 97% to 40% at once (a cliff): the bracket closes on it to
-    3%, and the line's crossing, which a cliff does not fit, lands at most 12% below it
-    (docs/serving.md says so)."""
+    16% (7% before each trial's second step went across its start, which costs one of its
+    eight steps), and the line's crossing, which a cliff does not fit, lands at most 12%
+    below it (docs/serving.md says so)."""
     step, _ = _threshold(6.3)
     trials, _ = search(step, start, Goal(trials=1))
     trial = trials[0]
     assert trial.met is not None and trial.missed is not None
-    assert trial.met <= 6.3 < trial.missed and trial.missed / trial.met <= 1.07
+    assert trial.met <= 6.3 < trial.missed and trial.missed / trial.met <= 1.16
     assert 0.88 * 6.3 <= trial.capacity <= trial.missed
 
 
 def test_trials_are_independent_each_from_the_start() -> None:
     """A trial that began at another's figure would share its error (the interval would
-    claim more than it holds): every trial starts at the given load."""
+    claim more than it holds): without a generator every trial starts at the given load."""
     step, _ = _smooth(6.3)
     trials, _ = search(step, 1.0, Goal(trials=3))
     assert [t.steps[0]["load"] for t in trials] == [1.0, 1.0, 1.0]
     assert [t.steps[0]["trial"] for t in trials] == [0, 1, 2]
 
 
+@pytest.mark.parametrize(("start", "lowest", "second"), [
+    (4.0, 0.0, 2.0),    # the first step meets: the second is below the start
+    (8.0, 0.0, 16.0),   # it misses: above
+    (4.0, 3.0, 8.0),    # it meets but below would be under the lowest rate: straight on
+])
+def test_a_rate_trials_second_step_goes_across_its_start(start: float, lowest: float,
+                                                          second: float) -> None:
+    """A trial whose first step met used to move only up, so its figure was never below its
+    start (+3-8% biased from a start at the capacity, an independent review found): its
+    second step now goes the other way, and then it moves on from the loads it ran."""
+    step, calls = _smooth(6.3)
+    trials, _ = search(step, start, Goal(trials=1, lowest=lowest))
+    loads = [load for _, load in calls]
+    assert loads[:2] == [start, second]
+    if second < start:
+        assert loads[2] == 2 * start  # on up from the highest load run
+    assert trials[0].met is not None and trials[0].missed is not None
+
+
+def test_a_rate_searchs_trials_start_spread_over_one_doubling_from_its_seed() -> None:
+    """With a generator (loadgen's, from serve.seed) the trials start at the given load
+    times 2^((k + u) / trials - 1/2), u drawn once: evenly a third of a doubling apart, so no
+    two trials double along the same loads, and the start's place against the capacity
+    is drawn, not fixed. The same seed, the same starts; a concurrency search's trials all
+    start at the given concurrency."""
+    starts = trial_starts(4.0, 3, random.Random(7))
+    assert starts == trial_starts(4.0, 3, random.Random(7))
+    assert all(4.0 / math.sqrt(2) <= s < 4.0 * math.sqrt(2) for s in starts)
+    assert [b / a for a, b in itertools.pairwise(starts)] == pytest.approx([2 ** (1 / 3)] * 2)
+    assert trial_starts(4.0, 3, None) == [4.0, 4.0, 4.0]
+    step, _ = _smooth(6.3)
+    trials, _ = search(step, 4.0, Goal(trials=3), rng=random.Random(7))
+    assert [t.steps[0]["load"] for t in trials] == starts
+    step, _ = _threshold(13.0)
+    trials, _ = search(step, 4, Goal(unit="concurrency", trials=2), rng=random.Random(7))
+    assert [t.steps[0]["load"] for t in trials] == [4.0, 4.0]
+
+
 def test_the_interval_covers_a_capacity_measured_with_noise() -> None:
     """Over 200 searches of 3 trials on a smooth server whose steps' attainment is noisy
-    (sd 0.05, clipped at 1), the interval covers the capacity 91% of the time (Student's t
-    alone: 90.5%, its misses from below, not above as on the queueing servers: the low side's
-    stretch was calibrated on those, docs/serving.md says so); the queueing servers' figures
-    are benchmarks/sim_capacity.py's."""
+    (sd 0.05, clipped at 1), their starts spread as loadgen spreads them, the interval covers
+    the capacity 93.5% of the time (every trial from 8.0 exactly, the fixed path of before:
+    88%, its misses from below, not above as on the queueing servers: the low side's stretch
+    was calibrated on those, docs/serving.md says so); the queueing servers' figures are
+    benchmarks/sim_capacity.py's."""
     covered = 0
     for seed in range(200):
         step, _ = _smooth(10.0, noise=0.05, seed=seed)
-        _, facts = search(step, 8.0, Goal(trials=3))
+        _, facts = search(step, 8.0, Goal(trials=3), rng=random.Random(seed + 1000))
         low, high = facts["results.capacity_ci95"]
         covered += low <= 10.0 <= high
     assert 0.90 <= covered / 200 <= 0.99
@@ -119,17 +160,17 @@ def test_a_concurrency_is_found_exactly() -> None:
 
 
 def test_a_capacity_below_the_lowest_load_tried_is_none_with_the_reason() -> None:
-    step, _ = _threshold(0.001)  # steps: 10, 5, 2.5 (at most halving)
+    step, _ = _threshold(0.001)  # steps: 10, 20 (across the start), 5
     _, facts = search(step, 10.0, Goal(trials=1, max_steps=3))
     assert facts["results.capacity"] is None and facts["results.capacity_ci95"] is None
-    assert "no step met the SLO, down to 2.5 requests/s" in facts["results.capacity_note"]
+    assert "no step met the SLO, down to 5 requests/s" in facts["results.capacity_note"]
 
 
 def test_a_capacity_above_every_load_tried_is_none_with_the_reason() -> None:
     step, _ = _threshold(1e9)
-    _, facts = search(step, 1.0, Goal(trials=1, max_steps=3))
+    _, facts = search(step, 1.0, Goal(trials=1, max_steps=3))  # 1, 0.5 (across), 2
     assert facts["results.capacity"] is None
-    assert "every step met the SLO, up to 4 requests/s" in facts["results.capacity_note"]
+    assert "every step met the SLO, up to 2 requests/s" in facts["results.capacity_note"]
 
 
 def test_one_trial_has_no_interval_and_says_so() -> None:

@@ -27,12 +27,12 @@ def test_a_search_out_of_time_runs_no_more_steps_and_says_what_it_had() -> None:
     goal = capacity.Goal("rate", 90.0, 0.03, 8, 3, 0.01, 100)
     lines: list[str] = []
     _, facts = capacity.search(step, 1.0, goal, lines.append, lambda: len(ran) >= 2)
-    assert ran == [1.0, 2.0]
+    assert ran == [1.0, 0.5]  # the second step across the start
     assert facts["results.capacity_steps"] == 2
     assert facts["results.capacity_note"].startswith(
         "stopped at serve.search_max_seconds after 1 of 3 trials and 2 steps")
     assert facts["results.capacity_note"].startswith(lines[-1].removeprefix("serve: "))
-    assert facts["results.capacity"] is None  # 1 and 2 both met: nothing bracketed yet
+    assert facts["results.capacity"] is None  # 1 and 0.5 both met: nothing bracketed yet
     _, free = capacity.search(step, 1.0, goal)
     assert "results.capacity_note" not in free and free["results.capacity_steps"] > 2
 

@@ -90,3 +90,18 @@ def test_the_interval_covers_the_heavy_tailed_servers_capacity(sim: ModuleType) 
         above += math.exp(stats.ci_low) > true
         below += math.exp(stats.ci_high) < true
     assert above >= 3 * below and above + below > (1 - covered) * searches
+
+
+@pytest.mark.parametrize(("name", "capacity"), [("bimodal", 0.6218), ("bursty", 2.4217)])
+def test_the_reviews_servers_have_the_capacity_the_docs_give(sim: ModuleType, name: str,
+                                                              capacity: float) -> None:
+    """The servers added for an independent review's cases (bimodal requests, bursty
+    arrivals): a long run at the capacity docs/serving.md gives (sim.server_of's bisection:
+    too slow here) meets the SLO for about the percentile's share, 10% above it clearly less."""
+    times, limit = {"bimodal": (sim.times_in_bimodal, sim.BIMODAL_LIMIT),
+                    "bursty": (sim.times_in_bursty, sim.BURSTY_LIMIT)}[name]
+    rng = random.Random(11)
+    at = sim.attainment(times(rng, capacity, 200_000), skip=0.05, limit=limit)
+    above = sim.attainment(times(rng, capacity * 1.1, 200_000), skip=0.05, limit=limit)
+    assert abs(at - sim.PERCENTILE / 100) < 0.01
+    assert above < sim.PERCENTILE / 100 - 0.015
