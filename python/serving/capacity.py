@@ -99,6 +99,7 @@ class Goal:
                                   # wait past the run's duration for its first request)
     step_requests: int = 0        # requests a step counts (0: not known, no warning)
     lead_in: int = 0              # requests a step sends first, not counted
+    max_seconds: float = 0.0      # serve.search_max_seconds (0: no cap)
 
     def __post_init__(self) -> None:
         if self.unit not in UNITS:
@@ -304,6 +305,9 @@ def search(step: Callable[[int, float], StepResult], start: float, goal: Goal,
     warning = short_step_warning(goal)
     if progress and warning:
         progress(f"serve: warning: {warning}")
+    too_short = time_cap_warning(goal, start)
+    if progress and too_short:
+        progress(f"serve: warning: {too_short}")
     trials: list[Trial] = []
     # no trial starts at another's figure: it would share its error, and the interval over
     # them would claim more than it holds
@@ -319,6 +323,10 @@ def search(step: Callable[[int, float], StepResult], start: float, goal: Goal,
             progress(f"serve: capacity trial {index + 1}/{goal.trials}: {found_text} in "
                      f"{len(trial.steps)} steps")
     facts = capacity_facts(trials, goal)
+    if too_short:  # said before the figures' own note, after the stop's
+        facts["results.capacity_note"] = "; ".join(
+            [too_short, *([facts["results.capacity_note"]] if facts.get("results.capacity_note")
+                          else [])])
     if cut:
         stopped = (f"stopped at serve.search_max_seconds after {len(trials)} of {goal.trials} "
                    f"trials and {facts['results.capacity_steps']} steps: the figures are what "
@@ -404,6 +412,26 @@ def short_step_warning(goal: Goal) -> str | None:
             "four simulated servers) only from those lengths up; shorter steps are noisier "
             "and, on a server with long requests, start from a queue too empty: "
             "docs/serving.md, 'Capacity under an SLO', has the figures")
+
+
+def time_cap_warning(goal: Goal, start: float) -> str | None:
+    """Why ``goal.max_seconds`` (``serve.search_max_seconds``) will cut a rate search short,
+    or None: its requests (trials x steps x (lead-in + counted)) at the start's rate take
+    longer than the cap (at least that long: steps below the start take longer). None for a
+    concurrency search (its rate is not known before it runs), no cap or no step length."""
+    if goal.integer or goal.max_seconds <= 0 or goal.step_requests <= 0 or start <= 0:
+        return None
+    requests = goal.trials * goal.max_steps * (goal.step_requests + goal.lead_in)
+    need = requests / start
+    if need <= goal.max_seconds:
+        return None
+    enough = math.ceil(need / 60) * 60
+    return (f"serve.search_max_seconds {goal.max_seconds:g} cannot fit the search: "
+            f"{goal.trials} trials x {goal.max_steps} steps x "
+            f"{goal.step_requests + goal.lead_in} requests at {start:g} requests/s (the start) "
+            f"take at least {need:.0f} s, so the cap will cut trials (fewer trials: a wider "
+            f"interval, or none): set serve.search_max_seconds to {enough} or more (0: no "
+            "cap), or fewer serve.search_trials")
 
 
 def _why_none(trials: list[Trial], goal: Goal) -> str:

@@ -356,7 +356,8 @@ def goal_of(args: argparse.Namespace) -> capacity.Goal:
     lowest = arrivals.lowest_rate(wait, args.ramp_up) if args.search == "rate" else 0.0
     return capacity.Goal(args.search, args.slo_percentile, args.search_tolerance,
                          args.search_max_steps, args.search_trials, lowest,
-                         step_requests=args.num_requests, lead_in=args.search_lead_in)
+                         step_requests=args.num_requests, lead_in=args.search_lead_in,
+                         max_seconds=args.search_max_seconds)
 
 
 #: What a search step keeps of its run's facts (``results.search_steps``).
@@ -423,6 +424,9 @@ def run_search(args: argparse.Namespace) -> int:
     start = args.request_rate if goal.unit == "rate" else float(args.concurrency)
     progress = (lambda line: print(line, file=sys.stderr, flush=True)) if args.progress \
         else None
+    too_short = capacity.time_cap_warning(goal, start)
+    if too_short and progress is None:  # with progress, the search prints it itself
+        print(f"serve: warning: {too_short}", file=sys.stderr, flush=True)
     began = time.monotonic()
     cap = args.search_max_seconds
 

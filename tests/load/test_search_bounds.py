@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from serving import capacity
@@ -154,3 +155,43 @@ def test_a_search_asked_to_scrape_says_it_does_not(null_server: Callable[..., st
                           "--slo_ttft_ms", "5000", "--search", "concurrency",
                           "--search_trials", "1", "--search_max_seconds", "0.1", "--search_lead_in", "0", timeout=120)
     assert "results.server_metrics_unavailable" not in quiet and "metrics_interval" not in err
+
+
+def test_a_time_cap_that_cannot_fit_the_trials_is_said_before_the_search_starts() -> None:
+    """At the start's rate (requests a step / rate) 3 trials x 8 steps x 400 requests at 2
+    requests/s take 4,800 s: a cap of 3,600 s will cut trials, so the search says so before
+    its first step (with the setting that fits) and in results.capacity_note; 4,800 s fits.
+    A concurrency search (no rate before it runs) and no cap (0) give no warning."""
+    goal = capacity.Goal("rate", 90.0, 0.03, 8, 3, 0.01, 200, 200, max_seconds=3600)
+    lines: list[str] = []
+
+    def step(trial: int, load: float) -> capacity.StepResult:
+        lines.append(f"step {load:g}")
+        return capacity.StepResult(1.0 if load < 3 + 0.05 * trial else 0.0, {})
+
+    _, facts = capacity.search(step, 2.0, goal, lines.append)
+    assert lines[0].startswith("serve: warning: serve.search_max_seconds 3600 cannot fit the "
+                               "search: 3 trials x 8 steps x 400 requests at 2 requests/s (the "
+                               "start) take at least 4800 s"), lines[0]
+    assert "set serve.search_max_seconds to 4800 or more" in lines[0]
+    assert lines[1].startswith("step ")
+    assert facts["results.capacity_note"].startswith(lines[0].removeprefix("serve: warning: "))
+    assert capacity.time_cap_warning(replace(goal, max_seconds=4800), 2.0) is None
+    assert capacity.time_cap_warning(replace(goal, max_seconds=0), 2.0) is None
+    assert capacity.time_cap_warning(replace(goal, unit="concurrency"), 2.0) is None
+
+
+def test_loadgen_warns_of_a_short_time_cap_on_stderr_without_progress(
+        null_server: Callable[..., str]) -> None:
+    url = null_server()
+    code, facts, err = _load("--endpoint", url, "--model", "m", "--request_rate", "20",
+                             "--num_requests", "4", "--output_len", "2", "--prompt_len", "3",
+                             "--slo_ttft_ms", "5000", "--search", "rate", "--search_trials", "2",
+                             "--search_max_steps", "2", "--search_lead_in", "0",
+                             "--search_max_seconds", "0.1", timeout=120)
+    assert code == 0, err
+    warned = [line for line in err.splitlines()
+              if line.startswith("serve: warning: serve.search_max_seconds 0.1 cannot fit")]
+    assert len(warned) == 1, err
+    assert "set serve.search_max_seconds to 60 or more" in warned[0]
+    assert "serve.search_max_seconds 0.1 cannot fit" in facts["results.capacity_note"]
