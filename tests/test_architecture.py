@@ -9,7 +9,7 @@
   ``dlbs`` and the benchmark both may import it and ``safeio``, and ``dlbs`` takes from the
   benchmark only what needs no torch and is no statistics (the fact format, the model names).
 - Dependencies point one way: ``cli -> runner, reports, logs, launchers -> experiment ->
-  engine`` (``experiment`` imports only ``dlbs.errors``); ``slurm``
+  engine`` (``experiment`` imports only ``dlbs.errors`` and the catalogue); ``slurm``
   stands on ``launchers`` and the runner's contract (``job``, ``runlog``), and the runner reaches
   it only through ``executors`` (the factory) and ``status``.
 """
@@ -85,7 +85,7 @@ def test_benchmark_never_imports_dlbs(path: Path) -> None:
 LAYERS = {  # package -> dlbs packages it must not import
     "dlbs/engine": ("dlbs.cli", "dlbs.runner", "dlbs.reports", "dlbs.logs", "dlbs.launchers",
                     "dlbs.slurm", "dlbs.experiment"),
-    # the experiment view stands on dlbs.errors and the standard library alone
+    # the experiment view stands on dlbs.errors, the catalogue and the standard library alone
     "dlbs/experiment": ("dlbs.cli", "dlbs.runner", "dlbs.reports", "dlbs.logs", "dlbs.launchers",
                         "dlbs.slurm", "dlbs.engine", "dlbs.db", "dlbs.web", "dlbs.config",
                         "dlbs.planfile", "dlbs.redact", "dlbs.duplicates"),

@@ -336,7 +336,7 @@ def _check_paths(exp: Experiment) -> list[str]:
                         "'.'): it names the log file")
     # The log's folder, resolved, as the runner checks it again when it writes (a link planted
     # at the log itself is refused then, failing that experiment only).
-    if folder_escape(exp.raw) is not None:
+    if folder_escape(exp) is not None:
         problems.append(f"exp.log_file '{exp.log_file}' leaves exp.log_dir '{exp.log_dir}'")
     return problems
 

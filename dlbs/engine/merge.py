@@ -30,8 +30,9 @@ IGNORED_DEFINITION_KEYS = ("val_regex", "val_regexp", "var_domain")
 RANGE_KEYS = ("min", "max")
 #: What else a default config declares of a parameter, for the catalogue
 #: (``dlbs.params.catalogue``) and not for merging: its group, roles, benchmark flag, fact type
-#: unit and label. Accepted in the default configs only, like the range.
-CATALOGUE_KEYS = ("group", "roles", "flag", "fact_type", "unit", "label")
+#: unit, label and the field of the typed Experiment that reads it. Accepted in the default
+#: configs only, like the range.
+CATALOGUE_KEYS = ("group", "roles", "flag", "fact_type", "unit", "label", "field")
 _EXTENSION_KEYS = ("condition", "parameters", "cases")
 _SCALARS = (str, int, float, bool, type(None))
 

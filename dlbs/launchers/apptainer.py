@@ -66,7 +66,7 @@ class ApptainerLayer:
         folder = workdir(exp)
         if folder:
             argv += ["--pwd", folder]
-        argv += split_words("exp.docker_args", exp.docker_args)
+        argv += split_words(exp.container.parameter("docker_args"), exp.docker_args)
         wrapped = container_env(cmd)
         return Command(argv=(*argv, image, *cmd.argv), env=wrapped.env,
                        runtime_env=wrapped.runtime_env)

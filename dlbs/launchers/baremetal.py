@@ -28,7 +28,7 @@ class PrefixLayer:
         """Return ``PREFIX... ARGV...``; a prefix that starts with ``NAME=value`` words (as
         DLBS's recipes write it: ``OMP_NUM_THREADS=8 numactl ...``) runs under ``env``, so
         that they set the environment as in a shell command line instead of being run."""
-        prefix = split_words("runtime.launcher", exp.launcher)
+        prefix = split_words(exp.host.parameter("launcher"), exp.launcher)
         if prefix and ASSIGNMENT.match(prefix[0]):
             prefix = ["env", *prefix]
         return replace(cmd, argv=(*prefix, *cmd.argv))

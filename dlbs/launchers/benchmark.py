@@ -6,9 +6,7 @@ argument and is shell-quoted when the script is written.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
 
 from dlbs.experiment import Experiment, ExperimentLike
 from dlbs.experiment.values import as_arg, as_bool
@@ -108,12 +106,12 @@ def serve_flags(exp: ExperimentLike) -> list[str]:
     flags: list[str] = []
     for flag, name in SERVE_FLAG_PARAMS:
         value = raw.get(name)
-        if name == "serve.model" and not value:
+        if name == view.serving.parameter("model") and not value:
             value = view.model  # '': the experiment's model
         if name in SERVE_FLAGS_ALWAYS:  # always: an empty one is refused by name
             flags += [flag, as_arg(value or "")]
         elif name in SERVE_FLAGS_WHEN_SEARCHING:
-            if value not in (None, "") and searches(raw):
+            if value not in (None, "") and view.serving.searches:
                 flags += [flag, as_arg(value)]
         elif name in SERVE_FLAGS_WHEN_CHANGED:
             if value not in (None, "") and changed(value, SERVE_FLAGS_WHEN_CHANGED[name]):
@@ -123,7 +121,7 @@ def serve_flags(exp: ExperimentLike) -> list[str]:
                 flags += [flag, "true"]
         elif value is not None and value != "":
             flags += [flag, as_arg(value)]
-    if searches(raw):  # each step's line in the log as it ends: the runner shows it
+    if view.serving.searches:  # each step's line in the log as it ends: the runner shows it
         flags.append("--progress")
     if view.log_file:
         flags += ["--requests_file", requests_file(view.log_file)]
@@ -138,12 +136,6 @@ def changed(value: object, default: object) -> bool:
     return str(value) != str(default)
 
 
-def searches(raw: Mapping[str, Any]) -> bool:
-    """Whether a serving experiment is a capacity search (``serve.search`` rate or
-    concurrency), not one load."""
-    return raw.get("serve.search") not in (None, "", "none")
-
-
 def benchmark_flags(exp: ExperimentLike) -> list[str]:
     """The ``benchmarks.py`` flags of ``exp``; parameters absent from ``exp`` are left out.
 
@@ -153,7 +145,7 @@ def benchmark_flags(exp: ExperimentLike) -> list[str]:
     raw = view.raw
     flags = ["--forward_only", as_arg(view.forward_only),
              "--num_gpus", str(gpus_per_process(view)), "--device", view.device]
-    synthetic = raw.get("exp.data") == "synthetic"
+    synthetic = view.data == "synthetic"
     for flag, name in FLAG_PARAMS:
         if synthetic and flag in REAL_DATA_FLAGS:
             continue  # the benchmark warns that these mean nothing with synthetic data

@@ -44,7 +44,8 @@ def image_of(exp: Experiment, runtime: str) -> str:
 def launcher_words(exp: ExperimentLike, program: str) -> list[str]:
     """``exp.container_launcher`` split into words (e.g. ``podman --root DIR``); empty means
     the runtime's own program."""
-    words = split_words("exp.container_launcher", Experiment.of(exp).container_launcher)
+    view = Experiment.of(exp)
+    words = split_words(view.container.parameter("container_launcher"), view.container_launcher)
     if words and words[0].startswith("-"):
         raise ValidationError(f"exp.container_launcher starts with {words[0]!r}, an option: give "
                               f"the program first, e.g. '{program} {' '.join(words)}'")
@@ -57,10 +58,12 @@ def mounts(exp: Experiment) -> list[tuple[tuple[str, str], tuple[str, str]]]:
     found = []
     data_dir = exp.data_dir.strip()
     if data_dir:
-        found.append((("exp.data_dir", data_dir), ("exp.data_dir", data_dir)))
+        name = exp.workload.parameter("data_dir")
+        found.append(((name, data_dir), (name, data_dir)))
     code_dir, bench_path = exp.code_dir.strip(), exp.bench_path.strip()
     if code_dir and bench_path:
-        found.append((("runtime.code_dir", code_dir), ("pytorch.bench_path", bench_path)))
+        found.append(((exp.host.parameter("code_dir"), code_dir),
+                      (exp.host.parameter("bench_path"), bench_path)))
     return found
 
 

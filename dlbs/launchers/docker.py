@@ -48,8 +48,10 @@ def option_value(name: str, value: str, what: str) -> str:
 def ipc_options(exp: Experiment) -> list[str]:
     """Shared memory: ``--shm-size`` (DataLoader workers), ``--ipc`` (host for multi-GPU NCCL)."""
     opts: list[str] = []
-    shm = option_value("exp.docker_shm_size", exp.docker_shm_size, "a size such as 1g")
-    ipc = option_value("exp.docker_ipc", exp.docker_ipc, "an IPC mode such as host or private")
+    shm = option_value(exp.container.parameter("docker_shm_size"), exp.docker_shm_size,
+                       "a size such as 1g")
+    ipc = option_value(exp.container.parameter("docker_ipc"), exp.docker_ipc,
+                       "an IPC mode such as host or private")
     if not ipc and exp.device == "gpu" and num_replicas(exp) > 1:
         ipc = "host"
     if ipc:
@@ -104,7 +106,8 @@ def env_options(cmd: Command) -> list[str]:
 def network(exp: Experiment) -> str:
     """``--network``'s value: ``exp.docker_network``, else ``host`` for several nodes (the
     other nodes reach this one's rendezvous by its address), else none."""
-    value = option_value("exp.docker_network", exp.docker_network, "a network such as host")
+    value = option_value(exp.container.parameter("docker_network"), exp.docker_network,
+                         "a network such as host")
     return value or ("host" if num_nodes(exp) > 1 else "")
 
 
@@ -139,7 +142,7 @@ class DockerLayer:
             raise ValidationError(f"exp.docker_image {image!r} starts with '-': docker would "
                                   "read it as an option, not an image; give an image name, "
                                   "e.g. -Pexp.docker_image=pytorch/pytorch")
-        launcher = split_words("exp.docker_launcher", exp.docker_launcher)
+        launcher = split_words(exp.container.parameter("docker_launcher"), exp.docker_launcher)
         if launcher[0].startswith("-"):
             raise ValidationError(f"exp.docker_launcher starts with {launcher[0]!r}, an option: "
                                   "give the program first, e.g. 'docker' or 'sudo docker'")
@@ -148,6 +151,6 @@ class DockerLayer:
             argv += ["--network", network(exp)]
         argv += ipc_options(exp) + gpu_options(exp) + mount_options(exp) + env_options(cmd)
         argv += passed_through(exp, cmd)
-        argv += split_words("exp.docker_args", exp.docker_args)
+        argv += split_words(exp.container.parameter("docker_args"), exp.docker_args)
         # Host search paths (pytorch.host_libpath...) mean nothing inside the image: not passed.
         return Command(argv=(*argv, image, *cmd.argv), env=(), runtime_env=cmd.runtime_env)

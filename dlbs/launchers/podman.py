@@ -67,5 +67,5 @@ class PodmanLayer:
         if folder:
             argv += ["-w", folder]
         argv += env_options(cmd) + passed_through(exp, cmd)
-        argv += split_words("exp.docker_args", exp.docker_args)
+        argv += split_words(exp.container.parameter("docker_args"), exp.docker_args)
         return Command(argv=(*argv, image, *cmd.argv), env=(), runtime_env=cmd.runtime_env)

@@ -93,7 +93,7 @@ def memory_refusals(source: ExperimentLike) -> list[str]:
     it fits or has no limit), in ``validate``'s words; no other check, and no device
     detected: an experiment without that limit is not checked at all."""
     exp = Experiment.of(source)
-    if not exp.raw.get("exp.device_memory_gb"):
+    if not exp.placement.device_memory_gb:
         return []
     return [line for line in benchmark_refusals(source, zoo_folder(exp), False)
             if line.endswith(f"(the benchmark's check '{MEMORY_CHECK}')")]

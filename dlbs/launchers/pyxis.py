@@ -51,7 +51,7 @@ def srun_options(source: ExperimentLike, launch_script: str) -> list[str]:
              for (src_name, src), (dst_name, dst) in mounts(exp)]
     # The script lies beside the log (``validate`` renders with a placeholder name).
     script = launch_script if launch_script.startswith("/") else exp.log_file
-    folder = check_mount_path("pyxis", "exp.log_dir", posixpath.dirname(script), PYXIS_SPLITS)
+    folder = check_mount_path("pyxis", exp.run.parameter("log_dir"), posixpath.dirname(script), PYXIS_SPLITS)
     if folder not in [dst for _, dst in pairs]:
         pairs.append((folder, folder))
     options = [f"--container-image={image}",
@@ -78,7 +78,7 @@ def srun_extra_words(exp: Experiment) -> list[str]:
     """``exp.docker_args`` as more ``srun`` options (e.g. ``--container-writable``); a
     ValidationError for a word that is not an option (srun would run it as the command) or
     an option dlbs sets itself."""
-    words = split_words("exp.docker_args", exp.docker_args)
+    words = split_words(exp.container.parameter("docker_args"), exp.docker_args)
     for word in words:
         if not word.startswith("-"):
             raise ValidationError(f"exp.docker_args {word!r} is not an option: with pyxis these "

@@ -144,10 +144,11 @@ def node_warnings(exp: ExperimentLike) -> list[str]:
     exp = Experiment.of(exp)
     nodes = num_nodes(exp)
     # the values as written: a rank or rendezvous given at all, even as its default's text
-    unused = [name for name, value in (("pytorch.distributed_rank", 0),
-                                       ("pytorch.distributed_rendezvous", ""))
+    rank, rendezvous = (exp.placement.parameter(field) for field in ("distributed_rank",
+                                                                     "rendezvous"))
+    unused = [name for name, value in ((rank, 0), (rendezvous, ""))
               if exp.raw.get(name, value) not in (value, None)]
-    if nodes == 1 and "pytorch.distributed_rendezvous" in unused:
+    if nodes == 1 and rendezvous in unused:
         message = ("pytorch.distributed_rendezvous is set but exp.num_nodes is 1: the "
                    "experiment runs on this node alone and the rendezvous is not used")
         return [message]

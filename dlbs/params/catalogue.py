@@ -22,6 +22,9 @@ A declaration holds, besides ``val``, ``type``, ``desc`` (and a range or domain)
   plan that sets none of these only inherits DLBS's default GPU 0); ``per_run`` (set by the
   runner or the expansion for each run: never an input, different in a re-run).
 - ``unit``: ``s`` for a value in seconds; ``label``: the heading of its column in a report.
+- ``field``: ``GROUP.ATTRIBUTE``, the field of the typed ``Experiment`` that reads it (its
+  group: ``run``, ``workload``, ``placement``, ``host``, ``container``, ``serving``,
+  ``slurm``; ``dlbs.experiment.groups`` reads each field from the parameter declared here).
 - ``fact_type``: the type of the fact a run logs of it, in docs/log-format.md's words
   (``dlbs.logs.fact_types`` checks logged values with it).
 - ``flag``: the benchmark's (or, with ``"program": "loadgen"``, the load client's) flag, its
@@ -116,6 +119,7 @@ class Parameter:
     fact_type: str | None = None
     unit: str | None = None
     label: str | None = None
+    field: str | None = None
 
 
 @cache
@@ -138,7 +142,16 @@ def _parameter(origin: str, name: str, raw: Mapping[str, Any]) -> Parameter:
         raise CatalogueError(f"{where}: a flag passed when not the default needs a plain 'val'")
     return Parameter(name, raw["group"], raw.get("val"), _roles(where, raw["roles"]),
                      None if flag is None else _flag(where, flag), raw.get("fact_type"),
-                     raw.get("unit"), raw.get("label"))
+                     raw.get("unit"), raw.get("label"), _field(where, raw.get("field")))
+
+
+def _field(where: str, given: Any) -> str | None:
+    """A declared ``field`` (``GROUP.ATTRIBUTE``), checked for its form."""
+    if given is None:
+        return None
+    if not isinstance(given, str) or len(given.split(".")) != 2 or not all(given.split(".")):
+        raise CatalogueError(f"{where}: field must be 'GROUP.ATTRIBUTE', not {given!r}")
+    return given
 
 
 def _computed(value: Any) -> bool:
@@ -329,6 +342,36 @@ def fact_types() -> dict[str, str]:
 def labels() -> dict[str, str]:
     """Parameter -> the heading of its column in a report."""
     return {p.name: p.label for p in parameters().values() if p.label is not None}
+
+
+def view_fields() -> dict[str, dict[str, str]]:
+    """Group of the typed ``Experiment`` -> its attribute -> the parameter it reads (the
+    declared ``field``s), in catalogue order; an attribute declared twice is refused."""
+    return {group: dict(found) for group, found in _view_fields().items()}
+
+
+@cache
+def _view_fields() -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for p in parameters().values():
+        if p.field is None:
+            continue
+        group, attribute = p.field.split(".")
+        known = out.setdefault(group, {})
+        if attribute in known:
+            raise CatalogueError(f"parameters '{known[attribute]}' and '{p.name}' both declare "
+                                 f"the field {p.field!r}")
+        known[attribute] = p.name
+    return out
+
+
+def parameter_of(group: str, attribute: str) -> str:
+    """The parameter the field ``group.attribute`` of the typed ``Experiment`` reads."""
+    try:
+        return _view_fields()[group][attribute]
+    except KeyError:
+        raise CatalogueError(f"no parameter of config/*.json declares the field "
+                             f"'{group}.{attribute}'") from None
 
 
 def groups() -> dict[str, tuple[str, ...]]:

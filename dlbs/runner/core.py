@@ -197,7 +197,7 @@ class Runner:
         restore = self._install_signals()
         state = "finished"
         try:
-            self._oom.learn_from_logs(exp.raw for exp in views)  # OOMs of earlier runs
+            self._oom.learn_from_logs(views)  # OOMs of earlier runs
             for index, exp in enumerate(views):
                 if self._stop or self._halt:
                     break
@@ -219,8 +219,8 @@ class Runner:
     def _record(self, index: int, outcome: Outcome, progress: Progress,
                 summary: Summary, exp: Experiment | None = None) -> None:
         if exp is not None:
-            self._oom.note(exp.raw, outcome.status, outcome.log_file)
-            self._saturated.note(exp.raw, outcome.log_file)
+            self._oom.note(exp, outcome.status, outcome.log_file)
+            self._saturated.note(exp, outcome.log_file)
         summary.outcomes.append(outcome)
         progress.finish(index, outcome.status, outcome.duration,
                         outcome.measured.text() if outcome.measured else "")
@@ -245,7 +245,7 @@ class Runner:
             raise RunError(f"experiment {index}: exp.log_file is not set; set exp.log_dir "
                            "(a plan file needs exp.log_file in every experiment)")
         try:  # something planted at one of its names fails this experiment only
-            check_log_paths(exp.raw, *side_files(log_file))
+            check_log_paths(exp, *side_files(log_file))
             return self._dispatch_logged(index, exp, progress, summary)
         except UnsafeFileError as err:
             return self._record(index, refused(exp, err), progress, summary)
@@ -261,7 +261,7 @@ class Runner:
             stale = self._close_stale(Path(str(log_file)))
             if stale is not None:  # this experiment fails alone: the sweep goes on
                 return self._record(index, stale, progress, summary)
-        run, why = runlog.rerun_decision(exp.raw)
+        run, why = runlog.rerun_decision(exp)
         if not run:  # an ended job just recorded counts as what it ended with
             outcome = adopted or Outcome("skipped", log_file=log_file,
                                          error=f"{ALREADY_DONE} ({why})")
@@ -269,7 +269,7 @@ class Runner:
         self._make_room(progress, summary)  # the jobs ended meanwhile teach OomMemory too
         if self._stop or self._halt:
             return None
-        too_large = self._oom.reason_to_skip(exp.raw) or self._saturated.reason_to_skip(exp.raw)
+        too_large = self._oom.reason_to_skip(exp) or self._saturated.reason_to_skip(exp)
         if too_large:
             return self._record(index, Outcome("skipped", log_file=log_file, error=too_large),
                                 progress, summary)
@@ -423,7 +423,7 @@ class Runner:
         experiment is left then); a log that cannot be written, ``RunError``."""
         log_file = Path(exp.log_file)
         part = runlog.part_file(log_file)
-        escape = folder_escape(exp.raw)  # before a folder is made: it would be made outside
+        escape = folder_escape(exp)  # before a folder is made: it would be made outside
         if escape is not None:
             raise escape
         script: Path | None = None
@@ -547,7 +547,7 @@ def log_folders(experiments: Sequence[Experiment]) -> set[Path]:
     made there)."""
     return {Path(e.log_file).parent for e in experiments
             if e.status not in SKIP_STATUSES | {"simulate"}
-            and e.log_file.strip() and folder_escape(e.raw) is None}
+            and e.log_file.strip() and folder_escape(e) is None}
 
 
 def side_files(log_file: str) -> list[Path]:

@@ -22,9 +22,11 @@ from typing import Any
 from dlbs.engine import ParamSpec
 from dlbs.engine.expand import expand_experiment
 from dlbs.experiment import Experiment
+from dlbs.experiment.groups import Placement
 from dlbs.params import catalogue
 
-GPUS = "exp.gpus"
+#: The parameter of the GPUs an experiment runs on (the placement's ``gpus``).
+GPUS = Placement.parameter("gpus")
 #: DLBS's default ``exp.gpus`` (``config/base.json``): GPU 0.
 DEFAULT_GPUS = "0"
 #: The names that ask for a device: a plan that sets one of them chose it (``exp.num_gpus``

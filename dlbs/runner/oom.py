@@ -14,11 +14,10 @@ budget that experiments of a fixed batch do not have).
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
-from dlbs.experiment.values import as_bool
+from dlbs.experiment import Experiment, ExperimentLike
 from dlbs.params import catalogue
 from dlbs.runner import runlog
 
@@ -29,14 +28,15 @@ OOM_SKIP = "replica batch"
 KIND_KEYS = catalogue.memory_kind()
 
 
-def kind(exp: Mapping[str, Any]) -> tuple[str, ...]:
+def kind(exp: ExperimentLike) -> tuple[str, ...]:
     """The memory kind of an experiment (as text, so that any value can be a key)."""
-    return tuple(str(exp.get(key)) for key in KIND_KEYS)
+    raw = Experiment.of(exp).raw
+    return tuple(str(raw.get(key)) for key in KIND_KEYS)
 
 
-def batch_of(exp: Mapping[str, Any]) -> int | None:
+def batch_of(exp: ExperimentLike) -> int | None:
     """``exp.replica_batch`` as an int, or None when it is not one (``"max"``: see above)."""
-    value = exp.get("exp.replica_batch")
+    value = Experiment.of(exp).replica_batch
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
@@ -46,10 +46,10 @@ class OomMemory:
     def __init__(self) -> None:
         self.smallest: dict[tuple[str, ...], tuple[int, str]] = {}  # kind -> (batch, log)
 
-    def learn_from_logs(self, experiments: Iterable[Mapping[str, Any]]) -> None:
+    def learn_from_logs(self, experiments: Iterable[ExperimentLike]) -> None:
         """Read the complete logs of ``experiments`` that exist; remember their OOMs."""
         for exp in experiments:
-            log = Path(str(exp.get("exp.log_file") or ""))
+            log = Path(Experiment.of(exp).log_file)
             if batch_of(exp) is None or not log.name or not log.is_file():
                 continue
             try:
@@ -59,7 +59,7 @@ class OomMemory:
             if status == "oom":
                 self.note(exp, "oom", str(log))
 
-    def note(self, exp: Mapping[str, Any], status: str, log_file: str | None) -> None:
+    def note(self, exp: ExperimentLike, status: str, log_file: str | None) -> None:
         """An experiment ended with ``status``: remember it when it ran out of memory."""
         batch = batch_of(exp)
         if status != "oom" or batch is None:
@@ -68,9 +68,9 @@ class OomMemory:
         if known is None or batch < known[0]:
             self.smallest[kind(exp)] = (batch, str(log_file or ""))
 
-    def reason_to_skip(self, exp: Mapping[str, Any]) -> str | None:
+    def reason_to_skip(self, exp: ExperimentLike) -> str | None:
         """Why ``exp`` is skipped (a batch at least as large ran out of memory), or None."""
-        if as_bool(exp.get("exp.ignore_past_errors", False)):
+        if Experiment.of(exp).run.ignore_past_errors:
             return None
         batch, known = batch_of(exp), self.smallest.get(kind(exp))
         if batch is None or known is None or batch < known[0]:

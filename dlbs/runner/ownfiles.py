@@ -16,18 +16,19 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from safeio import UnsafeFileError, check_writable_target
 
+from dlbs.experiment import Experiment, ExperimentLike
 
-def folder_escape(exp: Mapping[str, Any]) -> UnsafeFileError | None:
+
+def folder_escape(exp: ExperimentLike) -> UnsafeFileError | None:
     """Why ``exp``'s log may not be written (its folder resolves outside ``exp.log_dir``), or
     None. Only a log named under ``exp.log_dir`` is checked (as ``validate`` does): a log the
     user names elsewhere is where the user wants it."""
-    log_dir, log_file = (str(exp.get(k) or "") for k in ("exp.log_dir", "exp.log_file"))
+    view = Experiment.of(exp)
+    log_dir, log_file = view.log_dir, view.log_file
     if not log_dir or not log_file.startswith(log_dir):
         return None
     root = os.path.realpath(log_dir)
@@ -39,7 +40,7 @@ def folder_escape(exp: Mapping[str, Any]) -> UnsafeFileError | None:
                            "refusing to write the log there", os.path.dirname(log_file))
 
 
-def check_log_paths(exp: Mapping[str, Any], *files: str | Path) -> None:
+def check_log_paths(exp: ExperimentLike, *files: str | Path) -> None:
     """Raise :class:`UnsafeFileError` naming the first planted thing among ``exp``'s log
     folder and ``files`` (see the module docstring)."""
     escape = folder_escape(exp)

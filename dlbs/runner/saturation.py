@@ -9,11 +9,9 @@ saturated one still run (repeats included). Only when the switch is on, only for
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-from dlbs.experiment.values import as_bool
+from dlbs.experiment import Experiment, ExperimentLike
 from dlbs.params import catalogue
 from dlbs.runner import runlog
 
@@ -24,21 +22,20 @@ SATURATION_SKIP = "saturated"
 SERIES_KEYS = catalogue.load_series()
 
 
-def _rate(exp: Mapping[str, Any]) -> float | None:
-    value = exp.get("serve.request_rate")
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
-        else None
+def _rate(exp: ExperimentLike) -> float | None:
+    return Experiment.of(exp).serving.rate
 
 
-def applies(exp: Mapping[str, Any]) -> bool:
+def applies(exp: ExperimentLike) -> bool:
     """Whether ``exp`` is a rate-sweep run under ``serve.stop_at_saturation``."""
-    return (exp.get("exp.phase") == "serve" and as_bool(exp.get("serve.stop_at_saturation",
-                                                                False))
-            and str(exp.get("serve.search") or "none") == "none" and bool(_rate(exp)))
+    view = Experiment.of(exp)
+    return (view.serves and view.serving.stop_at_saturation
+            and str(view.serving.search or "none") == "none" and bool(view.serving.rate))
 
 
-def series(exp: Mapping[str, Any]) -> tuple[str, ...]:
-    return tuple(str(exp.get(key)) for key in SERIES_KEYS)
+def series(exp: ExperimentLike) -> tuple[str, ...]:
+    raw = Experiment.of(exp).raw
+    return tuple(str(raw.get(key)) for key in SERIES_KEYS)
 
 
 class SaturationMemory:
@@ -47,7 +44,7 @@ class SaturationMemory:
     def __init__(self) -> None:
         self.lowest: dict[tuple[str, ...], tuple[float, str]] = {}
 
-    def note(self, exp: Mapping[str, Any], log_file: str | None) -> None:
+    def note(self, exp: ExperimentLike, log_file: str | None) -> None:
         """A run ended: remember its rate when its log says it was saturated."""
         rate = _rate(exp)
         if not applies(exp) or rate is None or not log_file or not Path(log_file).is_file():
@@ -61,7 +58,7 @@ class SaturationMemory:
         if saturated is True and (known is None or rate < known[0]):
             self.lowest[series(exp)] = (rate, log_file)
 
-    def reason_to_skip(self, exp: Mapping[str, Any]) -> str | None:
+    def reason_to_skip(self, exp: ExperimentLike) -> str | None:
         """Why ``exp`` is skipped (a lower rate of its series saturated), or None."""
         rate, known = _rate(exp), self.lowest.get(series(exp))
         if not applies(exp) or rate is None or known is None or rate <= known[0]:

@@ -160,10 +160,10 @@ def test_a_missing_role_is_refused_by_name(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_every_slurm_parameter_is_a_field_of_the_slurm_settings() -> None:
-    """``SlurmSettings`` reads each field as the parameter ``slurm.<field>``: the group
-    ``slurm`` of the catalogue and its fields are one list."""
+    """``SlurmSettings`` reads each field from the parameter the catalogue declares for it:
+    the group ``slurm`` of the catalogue and its fields are one list."""
     from dataclasses import fields
 
-    from dlbs.experiment.view import SLURM_PREFIX, SlurmSettings
-    assert {SLURM_PREFIX + f.name for f in fields(SlurmSettings)} == \
-        set(catalogue.groups()["slurm"])
+    from dlbs.experiment.view import SlurmSettings
+    assert set(catalogue.view_fields()["slurm"]) == {f.name for f in fields(SlurmSettings)}
+    assert set(catalogue.view_fields()["slurm"].values()) == set(catalogue.groups()["slurm"])

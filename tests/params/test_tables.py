@@ -35,9 +35,10 @@ ALLOWED_TABLES = {
 LAUNCH_SIDE = ("dlbs/launchers", "dlbs/runner", "dlbs/slurm", "dlbs/experiment")
 #: Parameter-name literals on the launch side today (issue 57 counted 299 with dlbs/slurm/,
 #: 191 before the catalogue, 151 with its flags, 126 with its memory kind and load series, 122
-#: with the device choosers, 110 with SlurmSettings read by its fields);
+#: with the device choosers, 110 with SlurmSettings read by its fields, 27 with the
+#: Experiment's typed groups read from the parameters the catalogue declares for their fields);
 #: the goal is at most GOAL. Only falls.
-LITERAL_CEILING = 110
+LITERAL_CEILING = 27
 GOAL = 150
 
 
