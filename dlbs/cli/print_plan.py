@@ -109,34 +109,55 @@ def write_jsonl(out: IO[str], experiments: Iterable[Mapping[str, Any]]) -> int:
 
 #: Values whose JSON text follows from the object alone (none can change in place).
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+#: Values whose JSON text follows from their type and value (``==`` within a type): their text
+#: is kept by place, type and value (a float is not: ``0.0 == -0.0``).
+_KEYED = frozenset({str, int, bool, type(None)})
+#: Texts kept at most (the plan's values that recur: a GPU list's, a batch's...), and the
+#: longest string value kept.
+_TEXTS_LIMIT, _TEXT_LENGTH = 50_000, 1_000
 
 
 class LineEncoder:
     """``json.dumps`` of one experiment after another, to the byte, re-encoding only the values
     that are not the very objects the previous experiment held: the experiments of a plan share
     most values (expansion hands on the unchanged ones), and encoding them all again was a
-    third of ``print --format jsonl``'s time."""
+    third of ``print --format jsonl``'s time. A value that changed takes the text it had the
+    last time it held that place (a GPU list's dozen values recur once the list does)."""
 
     def __init__(self) -> None:
         self.keys: list[str] = []
         self.values: list[Any] = []
         self.parts: list[str] = []
         self.containers: set[int] = set()  # where a list or dict is: encoded every time
+        self.texts: dict[tuple[int, type, Any], str] = {}  # (place, type, value) -> its text
 
     def encode(self, experiment: Mapping[str, Any]) -> str:
         """Return ``json.dumps(experiment)``."""
         keys, values = list(experiment), list(experiment.values())
+        changed: Iterable[int]
         if keys != self.keys:
-            self.keys, self.parts, self.containers = keys, [""] * len(keys), set()
-            changed: Iterable[int] = range(len(keys))
+            self.keys, self.parts, self.containers, self.texts = keys, [""] * len(keys), set(), {}
+            changed = range(len(keys))
         else:
-            changed = {*compress(range(len(values)), map(is_not, values, self.values)),
-                       *self.containers}
-        parts, containers = self.parts, self.containers
+            changed = compress(range(len(values)), map(is_not, values, self.values))
+            if self.containers:
+                changed = {*changed, *self.containers}
+        parts, containers, texts = self.parts, self.containers, self.texts
         for index in changed:
             value = values[index]
+            kind = value.__class__
+            if kind in _KEYED and (kind is not str or len(value) <= _TEXT_LENGTH):
+                place = (index, kind, value)
+                text = texts.get(place)
+                if text is None:
+                    if len(texts) >= _TEXTS_LIMIT:
+                        texts.clear()
+                    text = texts[place] = _pair(keys[index], value)
+                parts[index] = text
+                containers.discard(index)
+                continue
             parts[index] = _pair(keys[index], value)
-            if value.__class__ in _SCALARS:
+            if kind in _SCALARS:
                 containers.discard(index)
             else:
                 containers.add(index)

@@ -63,13 +63,16 @@ REPEAT, REPEAT_INDEX = "exp.repeat", "exp.repeat_index"
 MAX_REPEAT = 10000
 #: Re-resolve everything (instead of what changed) when more than this share of values changed.
 FRESH_RATIO = 0.5
-#: Most steps of a plan's memo of re-resolved groups (``Resolver.resolve_group``).
-GROUP_MEMO_LIMIT = 100_000
+#: Most steps of a plan's memo of re-resolved groups (``Resolver.resolve_group``), and the misses
+#: (less the hits) after which a group is no longer memoised: a group is missed once for each
+#: combination of what it reads before it is ever hit (with ``exp.gpus`` last, the 100 GPU
+#: lists and batches of the first model), then hit for every model after.
+GROUP_MEMO_LIMIT, GROUP_GIVE_UP = 100_000, 1_000
 #: Fewer names than this are resolved as they are (the memo would cost more than it saves).
 GROUP_MIN = 2
 #: The layouts of experiments (their names, in order): a group's memo holds for one layout.
 _LAYOUTS = itertools.count()
-_MISSING = object()
+_MISSING, _ABSENT = object(), object()
 
 
 def expand_experiment(experiment: Mapping[str, Any], specs: Mapping[str, ParamSpec],
@@ -95,7 +98,7 @@ def expand_plan(plan: Iterable[Mapping[str, Any]], specs: Mapping[str, ParamSpec
     env = dict(environ)
     state = None
     rounds = Rounds()
-    memo = Memo(GROUP_MEMO_LIMIT)
+    memo = Memo(GROUP_MEMO_LIMIT, GROUP_GIVE_UP)
     for experiment in plan:
         # Private copies: the caller may change what it gets (or gave) before the next step.
         raw = dict(experiment)
@@ -180,9 +183,11 @@ def _expand(raw: Mapping[str, Any], rules: Mapping[str, Rule], environ: Mapping[
     if waiting:
         todo = [name for name in todo if name not in waiting]
     names = list(todo) if memo is not None and prev is not None and same_keys else []
-    if memo is not None and len(names) > GROUP_MIN:  # recalled when what it reads recurs
-        root = (layout, resolver.id_pending, tuple(names), tuple(waiting))
-        deferred = waiting + resolver.resolve_group(names, names + waiting, memo, root)
+    if memo is not None and prev is not None and len(names) > GROUP_MIN:
+        try:
+            deferred = _resolve_group(resolver, names, waiting, prev, memo, layout)
+        except ExpansionError:  # raised in another order: expanded again, to raise the same
+            return _expand(raw, rules, environ, prev)
     else:
         deferred = waiting + resolver.resolve_names(names or todo)
     state = _State(raw, resolver, keys, layout)
@@ -196,6 +201,46 @@ def _expand(raw: Mapping[str, Any], rules: Mapping[str, Rule], environ: Mapping[
     state.order += resolver.order
     state.output = _output(state, prev, dirty, same_keys)
     return state
+
+
+def _resolve_group(resolver: Resolver, names: list[str], waiting: list[str], prev: _State,
+                   memo: Memo, layout: int) -> list[str]:
+    """Resolve ``names`` (re-resolved from ``prev``; ``waiting`` are left for after the id's
+    hash) as a group recalled from ``memo`` when what it reads recurs; return the names left for
+    after the hash, as ``resolver.resolve_names(names)`` orders them (after ``waiting``).
+
+    The names that read ``exp.id`` in ``prev`` are resolved after the group (they read what
+    changes every experiment: the memo would miss), and left unresolved when they read the
+    very values they read in ``prev`` before ``exp.id`` (they would stop there again). Another
+    order may raise another error first: an ``ExpansionError`` is for the caller to redo in
+    plan order."""
+    readers = [name for name in names if ID_PARAM in (prev.deps.get(name) or ())]
+    group = [name for name in names if name not in readers] if readers else names
+    root = (layout, resolver.id_pending, tuple(group), tuple(readers), tuple(waiting))
+    deferred = set(resolver.resolve_group(group, names + waiting, memo, root))
+    for name in readers:
+        if name in resolver.done or name in deferred:
+            continue
+        if resolver.id_pending and _reads_id_next(name, resolver, prev):
+            deferred.add(name)
+        else:
+            deferred.update(resolver.resolve_names([name]))
+    return waiting + [name for name in names if name in deferred]
+
+
+def _reads_id_next(name: str, resolver: Resolver, prev: _State) -> bool:
+    """Whether resolving ``name`` would stop at ``exp.id`` (its hash pending) for sure: it
+    read ``exp.id`` in ``prev`` after the very values it would read now (resolved already),
+    from the same text (``_stops_at_id``, for names whose sources were re-resolved)."""
+    sources = prev.deps[name]
+    if name in prev.volatile:
+        return False
+    value, before = resolver.raw[name], prev.raw.get(name, _MISSING)
+    if value is not before and not _same(value, before):
+        return False
+    done, old = resolver.done, prev.done
+    return all(done.get(source, _MISSING) is old.get(source, _ABSENT)
+               for source in sources[:sources.index(ID_PARAM)])
 
 
 def _in_raw_order(raw: Mapping[str, Any], dirty: set[str], prev: _State,

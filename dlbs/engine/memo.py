@@ -39,9 +39,11 @@ class Step:
 class Memo:
     """Results of computations (named by a root key) by the values they read."""
 
-    def __init__(self, limit: int) -> None:
-        """``limit``: most steps kept; the memo is emptied when it would hold more."""
+    def __init__(self, limit: int, give_up: int = MISSES_BEFORE_GIVING_UP) -> None:
+        """``limit``: most steps kept; the memo is emptied when it would hold more. ``give_up``:
+        a root missed this many times more than it was hit is no longer memoised."""
         self.limit = limit
+        self.give_up = give_up
         self.roots: dict[Hashable, Any] = {}  # a Step, a result, or None: given up
         self.steps = 0
         self.tally: dict[Hashable, int] = {}  # root -> misses less hits
@@ -67,7 +69,7 @@ class Memo:
         """Keep ``result`` (a text, or any object but None) for the (site, value) pairs of
         ``trail``, read in that order (unless a value or a text result cannot be kept)."""
         tally = self.tally[root] = self.tally.get(root, 0) + 1
-        if tally > MISSES_BEFORE_GIVING_UP:
+        if tally > self.give_up:
             self.roots[root] = None  # its steps are counted until the memo is emptied
             return
         keys = [key for _, value in trail if (key := value_key(value)) is not None]

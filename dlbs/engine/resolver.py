@@ -156,7 +156,12 @@ class Resolver:
         values = {name: done[name] for name in list(done)[start:]}
         if all(value_key(value) is not None for value in values.values()):
             order = self.order[order_start:]
-            trail = [((_RAW, name), raw[name]) for name in inside] + outside
+            trail: list[tuple[Any, Any]] = [((_RAW, name), raw[name]) for name in inside]
+            firsts: dict[str, Any] = {}  # a name read again reads the same value
+            for name, value in outside:
+                if name not in firsts:
+                    firsts[name] = value
+            trail += firsts.items()
             memo.remember(root, trail, _Group(values, {name: self.deps[name] for name in order},
                                               order, list(deferred)))
         return deferred

@@ -294,6 +294,17 @@ def test_jsonl_reuses_the_text_of_unchanged_values_to_the_byte() -> None:
     assert out.getvalue().splitlines() == expected
 
 
+def test_jsonl_recalls_the_text_of_a_value_back_in_its_place_to_the_byte() -> None:
+    # A value that comes back to its place takes the text it had there: look-alikes
+    # (1/True/1.0/'1', 0/False/None/'') each keep their own, and a float is encoded every time.
+    base = {"a": "x", "v": 1, "w": 0.0}
+    rows = [{**base, "v": v, "w": w} for v in [1, True, 1.0, "1", 0, False, None, "", 1, True]
+            for w in [0.0, -0.0, 0.0]]
+    out = io.StringIO()
+    write_jsonl(out, iter(rows))
+    assert out.getvalue().splitlines() == [json.dumps(row) for row in rows]
+
+
 def test_print_says_when_run_here_would_use_the_cpu(cli: Any,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 58: print shows the plan as written (DLBS's default GPU 0) and says once that run

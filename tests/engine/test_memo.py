@@ -278,3 +278,29 @@ def test_a_group_reading_a_name_in_another_form_follows_its_value() -> None:
     out = list(expand_plan(plan, {}, {}))
     assert [row["r"] for row in out] == ["1a", "1b", "1a", "2a", "2b"]
     assert out == _alone(plan)
+
+
+def test_a_value_read_by_the_id_after_a_group_is_rendered_once_an_experiment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # 'dev' is re-resolved with the GPU list but keeps its value: 'log', which reads it before
+    # exp.id, would stop at exp.id again, so it is rendered once the id is known, not before.
+    plan = [{"exp.id": "", "g": g, "n": "$(len(param('g')))$",
+             "dev": "$('gpu' if int(param('n')) > 0 else 'cpu')$", "log": "${dev}_${exp.id}"}
+            for g in ["0", "0,1", "1"]] * 4
+    alone = _alone(plan)
+    rendered = _renders(monkeypatch)
+    assert list(expand_plan(plan, {}, {})) == alone
+    assert rendered.count("log") == len(plan) + 1  # twice only in the first experiment
+
+
+def test_a_group_raises_the_error_plan_order_gives_first() -> None:
+    # With g='zz', 'log' (before 'late' in the plan) fails first, though the names that read
+    # exp.id are resolved after the others; 'late' fails too.
+    plan = [{"exp.id": "", "g": g, "a": 1, "b": 2, "early": "${g}!", "log": "${${g}}_${exp.id}",
+             "late": "$(1 // (len(param('g')) - 2))$"} for g in ["a", "b", "a", "zz"]]
+    with pytest.raises(ExpansionError) as alone:
+        expand_experiment(plan[-1], {}, {})
+    with pytest.raises(ExpansionError) as together:
+        list(expand_plan(plan, {}, {}))
+    assert str(together.value) == str(alone.value)
+    assert "parameter 'log': reference ${${g}} resolves to undefined" in str(alone.value)
