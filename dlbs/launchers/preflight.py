@@ -22,15 +22,12 @@ from pytorch_benchmarks.preflight import gb_text, memory_plan, preflight
 from dlbs.experiment import Experiment, ExperimentLike
 from dlbs.launchers.benchmark import benchmark_flags, num_replicas, pairs, serve_flags
 from dlbs.launchers.torchrun import launches_torchrun, num_nodes
+from dlbs.params import catalogue
 
 #: The parameters behind the flags the launcher makes of several, or of none of its own (and
-#: behind ``WORLD_SIZE``); every other flag is one parameter's (config/*.json).
-COMPUTED_FLAGS: dict[str, tuple[str, ...]] = {
-    "--forward_only": ("exp.phase",),
-    "--num_gpus": ("exp.gpus",),
-    "--device": ("exp.gpus", "exp.device_type"),
-    "WORLD_SIZE": ("exp.num_replicas",),
-}
+#: behind ``WORLD_SIZE``): declared with them in config/*.json (``computed_flags``); every
+#: other flag is one parameter's (its ``flag``).
+COMPUTED_FLAGS: dict[str, tuple[str, ...]] = catalogue.computed_flags()
 
 
 def flag_parameters() -> dict[str, tuple[str, ...]]:

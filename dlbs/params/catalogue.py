@@ -10,7 +10,8 @@ A declaration holds, besides ``val``, ``type``, ``desc`` (and a range or domain)
   ``exp.id`` only when not its off value, for parameters added after ids were published);
   ``identity`` (its place in the database's original comparability key, the order stored keys
   were made of); ``key_when_not`` (an identity field added later: ``off`` values, its
-  ``order``, when it means something: ``only_when``, ``training_only``,
+  ``order``, when it means something: ``only_when`` (another fact and its value, or a list of
+  the values it may have), ``training_only``,
   ``under_parallelism``, and ``why`` it is keyed); ``report_off`` (values a report reads as
   not logged); ``serving_config`` (a serving run's configuration); ``not_identity`` (why it
   is not);
@@ -25,6 +26,9 @@ A declaration holds, besides ``val``, ``type``, ``desc`` (and a range or domain)
 - ``field``: ``GROUP.ATTRIBUTE``, the field of the typed ``Experiment`` that reads it (its
   group: ``run``, ``workload``, ``placement``, ``host``, ``container``, ``serving``,
   ``slurm``; ``dlbs.experiment.groups`` reads each field from the parameter declared here).
+- ``computed_flags``: the benchmark's flags (and torchrun's ``WORLD_SIZE``) the launcher
+  computes from this parameter, alone or with others (``--device`` from ``exp.gpus`` and
+  ``exp.device_type``): what preflight names behind such a flag.
 - ``fact_type``: the type of the fact a run logs of it, in docs/log-format.md's words
   (``dlbs.logs.fact_types`` checks logged values with it).
 - ``flag``: the benchmark's (or, with ``"program": "loadgen"``, the load client's) flag, its
@@ -120,6 +124,7 @@ class Parameter:
     unit: str | None = None
     label: str | None = None
     field: str | None = None
+    computed_flags: tuple[str, ...] = ()
 
 
 @cache
@@ -142,7 +147,8 @@ def _parameter(origin: str, name: str, raw: Mapping[str, Any]) -> Parameter:
         raise CatalogueError(f"{where}: a flag passed when not the default needs a plain 'val'")
     return Parameter(name, raw["group"], raw.get("val"), _roles(where, raw["roles"]),
                      None if flag is None else _flag(where, flag), raw.get("fact_type"),
-                     raw.get("unit"), raw.get("label"), _field(where, raw.get("field")))
+                     raw.get("unit"), raw.get("label"), _field(where, raw.get("field")),
+                     tuple(raw.get("computed_flags", ())))
 
 
 def _field(where: str, given: Any) -> str | None:
@@ -183,7 +189,8 @@ def _roles(where: str, raw: Mapping[str, Any]) -> Roles:
 def _key_role(raw: Mapping[str, Any]) -> KeyRole:
     only = raw.get("only_when")
     return KeyRole(off=tuple(raw["off"]), order=raw["order"],
-                   only_when=None if only is None else (only[0], only[1]),
+                   only_when=None if only is None else (
+                       only[0], tuple(only[1]) if isinstance(only[1], list) else only[1]),
                    training_only=bool(raw.get("training_only")),
                    under_parallelism=raw.get("under_parallelism"), why=raw.get("why", ""))
 
@@ -331,6 +338,16 @@ def flags(program: str = "benchmark",
     order = ordered(places, f"{program} flags") if when is None \
         else sorted(places, key=places.__getitem__)
     return tuple((found[name], name) for name in order)
+
+
+def computed_flags() -> dict[str, tuple[str, ...]]:
+    """A flag the launcher computes (``--device``, torchrun's ``WORLD_SIZE``) -> the
+    parameters it is computed from, in catalogue order."""
+    out: dict[str, list[str]] = {}
+    for p in parameters().values():
+        for flag in p.computed_flags:
+            out.setdefault(flag, []).append(p.name)
+    return {flag: tuple(names) for flag, names in out.items()}
 
 
 def fact_types() -> dict[str, str]:

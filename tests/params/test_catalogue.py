@@ -167,3 +167,21 @@ def test_every_slurm_parameter_is_a_field_of_the_slurm_settings() -> None:
     from dlbs.experiment.view import SlurmSettings
     assert set(catalogue.view_fields()["slurm"]) == {f.name for f in fields(SlurmSettings)}
     assert set(catalogue.view_fields()["slurm"].values()) == set(catalogue.groups()["slurm"])
+
+
+def test_every_computed_flag_is_one_the_benchmark_accepts() -> None:
+    """``computed_flags`` name the benchmark's flags (torchrun's ``WORLD_SIZE`` apart), each
+    computed from parameters that are no flag of their own."""
+    parser, computed = _parser("benchmark"), catalogue.computed_flags()
+    assert computed, "no computed flags declared"
+    assert {flag for flag in computed if flag != "WORLD_SIZE"} <= set(parser), computed
+    own = {name for _, name in catalogue.flags("benchmark")}
+    assert not own & {name for names in computed.values() for name in names}, computed
+
+
+def test_preflight_names_the_parameters_behind_a_computed_flag_in_catalogue_order() -> None:
+    from dlbs.launchers.preflight import _named
+    argv = ("--device", "cpu", "--forward_only", "false")
+    assert _named(("--device", "--forward_only", "WORLD_SIZE"), argv, 2) == (
+        "exp.gpus/exp.device_type=cpu (--device), exp.phase=false (--forward_only), "
+        "exp.num_replicas=2 (torchrun's WORLD_SIZE)")
