@@ -52,8 +52,9 @@ IDENTITY_FIELDS: tuple[str, ...] = catalogue.ordered(
 #: ``exp.generate`` and the ``pytorch.*`` switches joined in issue 57: the reports kept them
 #: apart, the database merged them.
 ADDED_WHEN_NOT: dict[str, tuple[Any, ...]] = catalogue.added_when_not()
-#: Fields of :data:`ADDED_WHEN_NOT` keyed only when another fact has a value: the effective
-#: batch says more than the replica batch and the replicas only when the batch was searched.
+#: Fields of :data:`ADDED_WHEN_NOT` keyed only when another fact has a value (or one of a
+#: tuple): the effective batch says more than the replica batch and the replicas only when the
+#: batch was searched; a serving run's lead-in means something only in a capacity search.
 ONLY_WHEN: dict[str, tuple[str, Any]] = catalogue.only_when()
 #: Those that mean something in training only: an inference run's log carries the plan's
 #: value, which changed nothing it measured.
@@ -230,10 +231,16 @@ def added_value(facts: Mapping[str, Any], name: str) -> Any:
         return None
     if name in TRAINING_ONLY and facts.get("exp.phase") != "training":
         return None
-    if name in ONLY_WHEN and facts.get(ONLY_WHEN[name][0]) != ONLY_WHEN[name][1]:
+    if name in ONLY_WHEN and not meant(facts.get(ONLY_WHEN[name][0]), ONLY_WHEN[name][1]):
         return None
     parallelism = facts.get("exp.parallelism")
     return value if UNDER_PARALLELISM.get(name, parallelism) == parallelism else None
+
+
+def meant(value: Any, when: Any) -> bool:
+    """Whether a fact's ``value`` is the one (or one of the tuple) ``when`` that an
+    :data:`ONLY_WHEN` field means something under."""
+    return value in when if isinstance(when, tuple) else value == when
 
 
 def key_fields(axis: str | None = None) -> tuple[str, ...]:

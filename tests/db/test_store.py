@@ -257,6 +257,18 @@ def test_serving_runs_at_different_loads_are_different_configurations(logs: Any)
     assert comparability_key(serve(**{"serve.ignore_eos": 1})) == comparability_key(
         serve(**{"serve.ignore_eos": True}))
     assert comparability_key(serve(**{"serve.ignore_eos": 0})) == comparability_key(two)
+    # a search's lead-in is what its capacity means (issue 55): another one is another
+    # history; the default, or none logged (a search from before the parameter), the old key;
+    # a one-load run sends no lead-in, so its value changes nothing there
+    assert comparability_key(search) == comparability_key(
+        serve(**{"serve.search": "rate", "serve.search_lead_in": 200}))
+    assert comparability_key(search) != comparability_key(
+        serve(**{"serve.search": "rate", "serve.search_lead_in": 0}))
+    concurrency = serve(**{"serve.search": "concurrency", "serve.concurrency": 4})
+    assert comparability_key(concurrency) != comparability_key(
+        serve(**{"serve.search": "concurrency", "serve.concurrency": 4,
+                 "serve.search_lead_in": 50}))
+    assert comparability_key(two) == comparability_key(serve(**{"serve.search_lead_in": 0}))
     named = naming_of(eight, "exp.code_version")
     assert named["serve.request_rate"] == 8 and "exp.replica_batch" not in named
     assert row(eight)["batch"] is None
