@@ -15,7 +15,6 @@ This module only checks text; its callers raise their own errors with the origin
 """
 from __future__ import annotations
 
-import difflib
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -166,6 +165,8 @@ def _did_you_mean(name: str, known: Iterable[str]) -> str:
     # Letters with marks lose them (``é`` -> ``e``); other non-ASCII characters count as misses.
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     candidates = [n for n in known if NAME_RE.fullmatch(n)]
+    import difflib  # only for a name that is not known (about 1 ms of every start-up)
+
     close = difflib.get_close_matches(ascii_name, candidates, n=1, cutoff=0.6) or \
         difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""

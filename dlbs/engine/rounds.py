@@ -26,7 +26,6 @@ Pure: no clock, no global random state, no files, no environment.
 from __future__ import annotations
 
 import hashlib
-import random
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -82,6 +81,8 @@ def round_order(size: int, seed: int, round_index: int) -> list[int]:
     ``randrange`` are not promised to stay the same).
     """
     digest = hashlib.sha256(f"dlbs-round/{seed}/{round_index}".encode()).digest()
+    import random  # only for repeated runs (about 1 ms of every start-up)
+
     draw = random.Random(int.from_bytes(digest[:8], "big")).random
     order = list(range(size))
     for i in range(size - 1, 0, -1):
