@@ -18,16 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from dlbs.errors import ConfigError, DLBSError
+from dlbs.params import catalogue
 
 #: The checks a suite may name (``accept.checks``, ``--checks``): those of the check program
 #: (``pytorch_benchmarks.measure.acceptance.CHECKS``) and the reference training run.
 CHECK_NAMES = ("matmul", "memcopy", "allreduce", "environment", "dcgmi", "pair", "training")
 #: The precisions ``accept.matmul_precisions`` takes (the check program's dtypes).
 PRECISIONS = ("fp32", "bf16", "fp16", "fp64")
-#: The suite's own parameters; each must be the same in every experiment of the plan.
-SUITE_PARAMETERS = ("accept.checks", "accept.matmul_size", "accept.matmul_precisions",
-                    "accept.memcopy_megabytes", "accept.allreduce_sizes")
+#: The name of each experiment's reference run (one a run: it may differ between them).
 TRAINING_CHECK = "accept.training_check"
+#: The suite's own parameters (config/accept.json's group ``accept``, less the run's name);
+#: each must be the same in every experiment of the plan.
+SUITE_PARAMETERS = tuple(name for name in catalogue.groups()["accept"] if name != TRAINING_CHECK)
 #: Said when a plan that sets no device runs on this host's CPU (it has no GPU).
 ON_THE_CPU = ("the plan sets no exp.gpus and this host has no NVIDIA GPU: its reference runs "
               "run on the CPU (exp.gpus '')")
