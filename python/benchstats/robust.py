@@ -18,7 +18,10 @@ and the count of outliers (numpy).
   iterations gets an interval, judged by its tail: given when a few caught stalls carry the
   variance (:func:`carried_by_few`), withheld when the window is too short to judge its tail
   (:func:`short_tail_note`) or its tail is heavy without such stalls (:func:`heavy_tail_note`:
-  outliers counted on the log of the times, fast ones on the times themselves).
+  outliers counted on the log of the times, fast ones on the times themselves). From 200 to
+  799 iterations a heavy-tailed window that caught no stall is withheld too
+  (:func:`clean_heavy_note`: stalls in bursts are rarer events), and stalls that come in
+  runs are counted in events (:func:`clustered_df`; issue 56, the third review).
   Proven by ``benchmarks/bench_short_run_stalls.py`` (docs/reliability.md).
 """
 from __future__ import annotations

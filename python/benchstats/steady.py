@@ -27,7 +27,8 @@ outliers beyond 3 scaled MADs).
 * **Withheld** (:func:`withhold`, issue 30): no interval of the mean, with the reason
   (``ci_note``, and ``ci_withheld`` in a few words), when the window is not steady, is under
   80 iterations without caught stalls carrying its spread, or has heavy tails without such
-  stalls in under 200 iterations (:mod:`benchstats.robust`, issue 56), besides the reasons
+  stalls in under 200 iterations or without a caught stall in under 800
+  (:mod:`benchstats.robust`, issue 56), besides the reasons
   of :func:`benchstats.autocorr.mean_interval`.
 * The batch-means interval (:func:`batch_means_ci`, Flegal & Jones 2010) is kept for callers;
   the interval of :func:`analyze` is Geyer's (batch means of floor(sqrt(n)) covered 68% at
