@@ -140,7 +140,7 @@ class _State:
     """One expanded experiment and what is needed to expand a similar one incrementally."""
 
     __slots__ = ("deps", "done", "hashed", "id_pending", "items", "keys", "layout", "order",
-                 "output", "positions", "raw", "volatile")
+                 "output", "places", "positions", "raw", "texts", "volatile")
 
     def __init__(self, raw: Mapping[str, Any], resolver: Resolver, keys: list[str],
                  layout: int) -> None:
@@ -154,6 +154,8 @@ class _State:
         self.id_pending = resolver.id_pending
         self.items: dict[str, str] = {}   # name -> its text in the exp.id hash
         self.hashed: list[str] = []       # names in the exp.id hash, sorted
+        self.texts: list[str] = []        # their texts, in that order
+        self.places: dict[str, int] = {}  # name -> its place in ``hashed``
         self.output: dict[str, Any] = {}
         self.positions: dict[str, int] | None = None  # name -> its place in ``keys``
 
@@ -340,12 +342,19 @@ def _set_experiment_id(state: _State, prev: _State | None, dirty: set[str],
                 continue
             items[name] = _item_text(name, value)
     state.items = items
-    if prev is not None and len(items) == len(prev.items) and items.keys() == prev.items.keys():
-        state.hashed = prev.hashed
+    if prev is not None and prev.id_pending and len(items) == len(prev.items) and \
+            items.keys() == prev.items.keys():  # the same names: only dirty ones' texts change
+        state.hashed, state.places, texts = prev.hashed, prev.places, prev.texts.copy()
+        for name in dirty:
+            place = state.places.get(name)
+            if place is not None:
+                texts[place] = items[name]
     else:
         state.hashed = sorted(items)
-    text = "\n".join([items[name] for name in state.hashed])
-    done[ID_PARAM] = hashlib.sha1(text.encode()).hexdigest()[:12]
+        state.places = {name: place for place, name in enumerate(state.hashed)}
+        texts = [items[name] for name in state.hashed]
+    state.texts = texts
+    done[ID_PARAM] = hashlib.sha1("\n".join(texts).encode()).hexdigest()[:12]
 
 
 def _is_off(value: Any, off: object) -> bool:
