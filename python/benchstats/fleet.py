@@ -8,8 +8,11 @@ standard deviation ``s``, the statistic ``t = (x - mu) / (s * sqrt(1 + 1/m))`` f
 t with ``m - 1`` degrees of freedom when the node is like its peers and the figures are normal
 (the prediction interval of one more observation). The peers are the nodes not failed: the
 nodes that fail are left out and the others judged again, until none more fails (Rosner's
-generalised ESD in spirit), so a few broken nodes do not widen the yardstick that judges the
-others, and healthy nodes are never trimmed from it (which would narrow it and fail more). A node fails when ``t`` lies beyond the one-sided critical value at
+generalised ESD), so a few broken nodes do not widen the yardstick that judges the
+others, and healthy nodes are never trimmed from it (which would narrow it and fail more).
+Nodes that mask each other (two slow nodes, each widening the other's yardstick so that
+neither fails: a bad node's two pairs of a ring) are first taken out as Rosner's procedure
+does: the worst removed in turn, the first ``k`` out when the ``k``-th is beyond its bound. A node fails when ``t`` lies beyond the one-sided critical value at
 ``node_alpha`` and its figure is at least ``min_change`` worse than the fleet's median (a
 difference too small to matter is never a failure, however quiet the fleet).
 
@@ -114,7 +117,7 @@ def judge_fleet(figures: Mapping[str, Sequence[float]], check: str, unit: str = 
         return FleetVerdict(check, unit, nodes, median, math.nan, alpha, family_alpha, False)
     x = logs - float(np.median(logs))
     worse = 1.0 - (values / median) ** sign
-    peers = np.ones(len(x), bool)
+    peers = _unmasked(x, worse, alpha, min_change)
     while True:  # fail the worst, judge the rest again without them (a generalised ESD)
         t, m = _leave_one_out(x, peers)
         bounds = np.array([t_quantile(1.0 - alpha, k - 1) if k >= MIN_PEERS else math.inf
@@ -127,6 +130,32 @@ def judge_fleet(figures: Mapping[str, Sequence[float]], check: str, unit: str = 
                       min_change) for n, v, tt, k in zip(names, values, t, m)]
     spread = float(np.std(logs[peers], ddof=1)) if peers.sum() > 1 else math.nan
     return FleetVerdict(check, unit, nodes, median, spread, alpha, family_alpha, True)
+
+
+def _unmasked(x: np.ndarray, worse: np.ndarray, alpha: float, min_change: float
+              ) -> np.ndarray:
+    """The peers left once Rosner's generalised ESD has taken out the nodes that mask each
+    other: the worst node (lowest ``t`` against the rest) removed, then the worst of the rest,
+    while each still has ``MIN_PEERS`` peers (at most half the fleet); the first ``k`` removed
+    leave the peers when the ``k``-th was beyond its bound and at least ``min_change`` worse.
+    Two slow nodes (a bad node's two pairs of a ring) widen each other's yardstick so that
+    neither fails when judged with the other; removed in turn, the second is judged without
+    the first."""
+    count = len(x)
+    candidates = np.ones(count, bool)
+    removed: list[int] = []
+    last = 0
+    for step in range(min(count - MIN_PEERS, count // 2)):
+        t, m = _leave_one_out(x, candidates)
+        worst = int(np.argmin(np.where(candidates, t, np.inf)))
+        removed.append(worst)
+        if t[worst] < -t_quantile(1.0 - alpha, int(m[worst]) - 1) and \
+                worse[worst] >= min_change:
+            last = step + 1
+        candidates[worst] = False
+    peers = np.ones(count, bool)
+    peers[removed[:last]] = False
+    return peers
 
 
 def _leave_one_out(x: np.ndarray, peers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -78,3 +78,15 @@ def test_the_rates_are_stated(nodes: int, alpha: float) -> None:
     verdict = judge_fleet(_fleet(np.random.default_rng(5), nodes, 0.01), "x", "u")
     assert f"in at most {FAMILY_ALPHA:.0%} of runs" in verdict.said
     assert f"{alpha:.2g} a node" in verdict.said
+
+
+@pytest.mark.parametrize("count", [6, 8, 16])
+def test_two_alike_slow_nodes_do_not_mask_each_other(count: int) -> None:
+    """Two nodes at 0.3x (a bad node's two pairs of a ring): judged with the other in its
+    yardstick neither failed at 8 nodes; Rosner's step takes them out in turn."""
+    rng = np.random.default_rng(count)
+    figures = _fleet(rng, count, 0.02)
+    names = sorted(figures)
+    for name in names[:2]:
+        figures[name] = [figures[name][0] * 0.3]
+    assert sorted(n.node for n in judge_fleet(figures, "x").failed) == names[:2]
