@@ -270,18 +270,44 @@ def tail_outliers(window: Sequence[float] | np.ndarray) -> int:
             + count_outliers(np.asarray(window, dtype=float), side=-1))
 
 
-def longest_stall_run(window: Sequence[float] | np.ndarray) -> int:
-    """The most consecutive iterations at least ``STALL_FACTOR`` times the window's median (0
-    when none)."""
+def stall_runs(window: Sequence[float] | np.ndarray) -> list[int]:
+    """The lengths of the runs of consecutive iterations at least ``STALL_FACTOR`` times the
+    window's median, in order (none when the median is not positive)."""
     values = np.asarray(window, dtype=float)
     median = float(np.median(values)) if len(values) else 0.0
     if median <= 0:
-        return 0
-    longest = run = 0
+        return []
+    runs: list[int] = []
+    previous = False
     for slow in values >= STALL_FACTOR * median:
-        run = run + 1 if slow else 0
-        longest = max(longest, run)
-    return longest
+        if slow:
+            if previous:
+                runs[-1] += 1
+            else:
+                runs.append(1)
+        previous = bool(slow)
+    return runs
+
+
+def longest_stall_run(window: Sequence[float] | np.ndarray) -> int:
+    """The most consecutive iterations at least ``STALL_FACTOR`` times the window's median (0
+    when none)."""
+    return max(stall_runs(window), default=0)
+
+
+def bursts_note(window: Sequence[float] | np.ndarray) -> str:
+    """What to add to the note of a window whose interval is withheld when its stalls come in
+    runs (:func:`longest_stall_run` of 2 or more), or ``""``."""
+    runs = stall_runs(window)
+    if max(runs, default=0) < 2:
+        return ""
+    if len(runs) == 1:
+        return (f"its stalls came in one burst ({runs[0]} iterations in a row at least "
+                f"{STALL_FACTOR:g}x the median), counted as one event: a longer run would "
+                "catch more of them")
+    return (f"its stalls came in bursts ({sum(runs)} iterations at least {STALL_FACTOR:g}x the "
+            f"median in {len(runs)} runs of up to {max(runs)} in a row), each counted as one "
+            "event: a longer run would catch more of them")
 
 
 def clustered_df(window: Sequence[float] | np.ndarray) -> float:

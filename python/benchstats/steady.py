@@ -42,9 +42,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchstats.autocorr import NO_ITERATIONS, TOO_FEW, MeanInterval, mean_interval
+from benchstats.autocorr import NO_ITERATIONS, TOO_FEW, TOO_SPREAD, MeanInterval, mean_interval
 from benchstats.robust import (
     MAD_SCALE,
+    bursts_note,
     clustered_df,
     count_outliers,
     heavy_tail_note,
@@ -267,6 +268,8 @@ def analyze(times: Sequence[float]) -> Steady:
     median, median_low, median_high = median_interval(window)
     low, high, note, reason = withhold(interval, window, steady, stationary, shifted=shifted,
                                        rose=warmup if rose else 0)
+    if reason == TOO_SPREAD and bursts_note(window):
+        note += f"; {bursts_note(window)}"
     if reason == NOT_STEADY:  # the median of a window that moves is no more one figure
         median_low = median_high = math.nan
     return Steady(warmup, steady, window, interval.mean, low, high, ess=interval.ess,

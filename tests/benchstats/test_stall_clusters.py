@@ -106,3 +106,15 @@ def test_a_rising_drift_is_not_cut_away_as_a_warm_up() -> None:
     rose = [f for f in found if f.ci_note.startswith("not steady: the times rose over the run")]
     assert given <= 0.03 * 200, given
     assert rose and all(f.warmup > 0 and f.ci_withheld == "not steady" for f in rose)
+
+
+def test_a_window_too_spread_for_its_one_burst_says_so() -> None:
+    """150 quiet iterations with one burst of 5 stalls of 8x: counted as one event the interval
+    would reach zero; the note says why in one line, and what would give one."""
+    values = 100.0 + np.random.default_rng(567).normal(0.0, 2.0, 150)
+    values[90:95] *= 8.0
+    found = analyze(values)
+    assert found.ci_withheld == "too spread" and "\n" not in found.ci_note
+    assert found.ci_note.endswith("its stalls came in one burst (5 iterations in a row at least "
+                                  "2x the median), counted as one event: a longer run would "
+                                  "catch more of them"), found.ci_note
