@@ -53,3 +53,20 @@ def test_the_report_puts_old_and_new_side_by_side(bench: ModuleType) -> None:
     assert "| 1.50 (118 / 120) | 0.98 (118 / 120) |" in text
     assert "| 0.560 (fixed count 380) | 0.350 (fixed count 380) |" in text
     assert not math.isnan(bench.wilson(9, 10)[0])
+
+
+def test_the_holes_processes_have_the_truth_they_say(bench: ModuleType) -> None:
+    """``hole_rows``: the mean of many long series is the truth each process states (stalls
+    in bursts and fading stalls included), 2% of iterations start a stall or lie in a burst,
+    and a burst is 4 stalled iterations in a row; the drift's truth is its end level."""
+    for kind in ("stalls", "bursts", "decaying"):
+        rows, truth = bench.hole_rows(kind, 0.05, 2000, 100, seed=7)
+        assert abs(rows.mean() / truth - 1.0) < 0.01, (kind, rows.mean(), truth)
+    rows, _ = bench.hole_rows("bursts", 0.05, 2000, 100, seed=8)
+    slow = rows > 200.0
+    assert abs(slow.mean() - 0.02) < 0.003
+    starts = slow[:, 1:] & ~slow[:, :-1]
+    ends = ~slow[:, 1:] & slow[:, :-1]
+    assert 3.5 < slow[:, 1:-1].sum() / max(starts.sum(), ends.sum()) < 4.5
+    rows, truth = bench.hole_rows("drift", 0.03, 400, 200, seed=9)
+    assert truth == 105.0 and abs(rows[:, -40:].mean() - 104.5) < 0.5
