@@ -214,7 +214,6 @@ def load_suite(path: Path, say: Callable[[str], None] | None = None) -> Suite:
     try:
         sources = [(shown, load_config_file(path))]
         config = merge_configs(sources, defaults=load_default_configs())
-        check_unknown_names(config, sources)
         declared = [n for n, spec in config.specs.items()
                     if n.startswith("accept.") and spec.desc]
         for _, name in set_names(sources):
@@ -223,6 +222,7 @@ def load_suite(path: Path, say: Callable[[str], None] | None = None) -> Suite:
                 raise ConfigError(f"{shown}: parameter {name} is not one dlbs accept knows"
                                   f"{f'; did you mean {close}?' if close else ''} (its "
                                   f"parameters: {', '.join(declared)})")
+        check_unknown_names(config, sources)
         environ = make_environ()
         inherited = not any(name in device_choosers() for _, name in set_names(sources))
         built = on_this_host(build_plan(config), config.specs, environ, inherited=inherited,

@@ -32,7 +32,8 @@ from dlbs.errors import UsageError
 #: Namespaces whose names dlbs declares (the first parts of the names of ``config/*.json``; a
 #: test keeps the two alike): a name there that no config declares is a typo or a name of the
 #: user's own. ``runtime.env.<NAME>`` names are the benchmark's environment, the user's own.
-OWN_NAMESPACES = ("exp.", "pytorch.", "runtime.", "monitor.", "slurm.", "serve.", "sys.")
+OWN_NAMESPACES = ("exp.", "pytorch.", "runtime.", "monitor.", "slurm.", "serve.", "sys.",
+                  "accept.")
 ENV_PREFIX = "runtime.env."
 #: Most edits between a typo and the name meant, and the most for a short last part.
 MAX_EDITS, MAX_EDITS_SHORT, SHORT = 2, 1, 4
