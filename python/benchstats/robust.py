@@ -277,16 +277,8 @@ def stall_runs(window: Sequence[float] | np.ndarray) -> list[int]:
     median = float(np.median(values)) if len(values) else 0.0
     if median <= 0:
         return []
-    runs: list[int] = []
-    previous = False
-    for slow in values >= STALL_FACTOR * median:
-        if slow:
-            if previous:
-                runs[-1] += 1
-            else:
-                runs.append(1)
-        previous = bool(slow)
-    return runs
+    edges = np.diff(np.concatenate(([0], (values >= STALL_FACTOR * median).astype(int), [0])))
+    return [int(length) for length in np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)]
 
 
 def longest_stall_run(window: Sequence[float] | np.ndarray) -> int:
