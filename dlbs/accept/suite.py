@@ -204,6 +204,7 @@ def load_suite(path: Path, say: Callable[[str], None] | None = None) -> Suite:
     no device runs on its CPU when it has no GPU, as ``run`` does) and expanded; a
     ConfigError of one line naming the file for anything wrong."""
     from dlbs.cli.paramnames import check_unknown_names, closest_declared, set_names
+    from dlbs.cli.param_ranges import check_ranges, declared_ranges
     from dlbs.cli.planargs import make_environ
     from dlbs.config import load_config_file, load_default_configs
     from dlbs.engine import build_plan, expand_plan, merge_configs
@@ -228,6 +229,11 @@ def load_suite(path: Path, say: Callable[[str], None] | None = None) -> Suite:
         built = on_this_host(build_plan(config), config.specs, environ, inherited=inherited,
                              say=lambda _: (say or _stderr)(f"{shown}: {ON_THE_CPU}"))
         experiments = list(expand_plan(built, config.specs, environ))
+        ranges = declared_ranges()
+        for experiment in experiments:
+            problems = check_ranges(experiment, ranges)
+            if problems:
+                raise ConfigError(f"{shown}: {problems[0]}")
     except DLBSError as err:
         text = str(err)
         raise ConfigError(text if text.startswith(shown) else f"{shown}: {text}") from None

@@ -75,9 +75,12 @@ def test_checks_narrow_the_plan_and_keep_its_settings() -> None:
 
 
 @pytest.mark.parametrize("parameters,variables,said", [
-    ({"accept.matmul_size": 0}, None, "parameter accept.matmul_size = 0: give a whole number"),
+    ({"accept.matmul_size": 0}, None, "accept.matmul_size is 0; it must be an integer >= 1"),
+    ({"accept.matmul_size": 100000}, None, ("accept.matmul_size is 100000; it must be an "
+     "integer >= 1 (at most 65536)")),
+    ({"exp.num_batches": 0}, None, "exp.num_batches is 0; it must be an integer >= 1"),
     ({"accept.matmul_size": "big"}, None, "parameter 'accept.matmul_size': cannot cast 'big'"),
-    ({"accept.memcopy_megabytes": -1}, None, "parameter accept.memcopy_megabytes = -1"),
+    ({"accept.memcopy_megabytes": -1}, None, "accept.memcopy_megabytes is -1; it must be"),
     ({"accept.matmul_precisions": "fp32,fp8"}, None, "no 'fp8'; give some of fp32,bf16,fp16"),
     ({"accept.checks": "matmul,nccl"}, None, "parameter accept.checks = 'matmul,nccl': no 'nccl'"),
     ({"accept.allreduce_sizes": "1M,6"}, None, "'6' is not a size of 4 bytes or more"),
