@@ -42,6 +42,11 @@ comes with its Wilson 95% interval (Monte-Carlo error).
         [--percentile 90] [--defaults-only] [--first-seed 0] [--stretch 1.45]
     .venv/bin/python benchmarks/sim_capacity.py --calibrate --first-seed 100000 --searches 600 \
         --server mm1 mg4 md1 batch8
+    .venv/bin/python benchmarks/sim_capacity.py --concurrency --server mg4 batch8 --searches 200
+
+``--concurrency`` runs the concurrency search (bisection) on closed loops of mg4's and
+batch8's servers (each client sends its next request as its last one ends) from a concurrency
+of 1, against the highest concurrency whose steady attainment meets the percentile.
 """
 from __future__ import annotations
 
@@ -305,6 +310,94 @@ def _share(cover: float, searches: int) -> str:
     return f"{cover:.1%} [{low:.1%}, {high:.1%}]"
 
 
+def closed_loop_times(rng: random.Random, clients: int, n: int, servers: int,
+                      service: Callable[[random.Random, int], float]) -> list[float]:
+    """``n`` requests' times in a first-come-first-served system of ``servers`` fed by
+    ``clients`` that each send their next request as their last one ends (a concurrency, as
+    ``serve.concurrency`` keeps it), starting empty."""
+    free = [0.0] * servers
+    ready = [0.0] * clients  # when each client sends next
+    heapq.heapify(ready)
+    out = []
+    for _ in range(n):
+        sent = heapq.heappop(ready)
+        start = max(sent, heapq.heappop(free))
+        done = start + service(rng, sum(end > start for end in free))
+        heapq.heappush(free, done)
+        heapq.heappush(ready, done)
+        out.append(done - sent)
+    return out
+
+
+#: The closed-loop servers ``--concurrency`` searches: (servers, service, limit), as mg4's and
+#: batch8's.
+CLOSED = {"mg4": (MG_SERVERS, lambda r, _: r.lognormvariate(-MG_SIGMA ** 2 / 2, MG_SIGMA),
+                  MG_LIMIT),
+          "batch8": (BATCH_SLOTS,
+                     lambda r, busy: r.expovariate(1.0) * (1 + BATCH_SLOWDOWN * busy),
+                     BATCH_LIMIT)}
+
+
+def closed_capacity(name: str, percentile: float) -> tuple[int, dict[int, float]]:
+    """A closed-loop server's true concurrency capacity (the highest concurrency whose steady
+    attainment, 200,000 requests with the first tenth left out, meets the percentile) and
+    the steady attainment of each concurrency up to the first that misses by far."""
+    servers, service, limit = CLOSED[name]
+    steady: dict[int, float] = {}
+    for clients in range(1, 200):
+        times = closed_loop_times(random.Random(5), clients, 200_000, servers, service)
+        steady[clients] = attainment(times, 0.1, limit)
+        if steady[clients] < percentile / 100 - 0.1:
+            break
+    return max(c for c, a in steady.items() if a >= percentile / 100), steady
+
+
+def closed_step(rng: random.Random, servers: int,
+                service: Callable[[random.Random, int], float], limit: float
+                ) -> Callable[[int, float], StepResult]:
+    """A concurrency search's step on a closed-loop server: a lead-in, then the counted
+    requests, from an empty server."""
+    def step(trial: int, load: float) -> StepResult:
+        times = closed_loop_times(rng, int(load), LEAD_IN + SEARCH_STEP, servers, service)
+        return StepResult(attainment(times[LEAD_IN:], limit=limit))
+    return step
+
+
+def concurrency_table(names: list[str], searches: int, first: int, goal: Goal) -> None:
+    """The concurrency search (bisection on met / missed) on closed-loop servers at the
+    defaults from a concurrency of 1: its capacity against the true one, how often each trial
+    lands on it, and the interval's coverage."""
+    goal = Goal(unit="concurrency", percentile=goal.percentile, trials=goal.trials,
+                max_steps=goal.max_steps)
+    print("| server | true capacity (steady attainment at it, one above) | trials on it / "
+          "above / below | bias | interval given | covered |\n| --- | --- | --- | --- | --- "
+          "| --- |")
+    for name in names:
+        if name not in CLOSED:
+            continue
+        servers, service, limit = CLOSED[name]
+        true, steady = closed_capacity(name, goal.percentile)
+        on = above = below = given = covered = 0
+        logs = []
+        for seed in range(first, first + searches):
+            facts = search(closed_step(random.Random(seed), servers, service, limit), 1.0,
+                           goal)[1]
+            for found in facts["results.capacity_trials"]:
+                on += found == true
+                above += found is not None and found > true
+                below += found is not None and found < true
+            if facts["results.capacity"] is not None:
+                logs.append(math.log(facts["results.capacity"] / true))
+            ci = facts["results.capacity_ci95"]
+            given += ci is not None
+            covered += ci is not None and ci[0] <= true <= ci[1]
+        count = searches * goal.trials
+        print(f"| {name} | {true} ({steady[true]:.3f}, {steady[true + 1]:.3f}) | "
+              f"{on / count:.1%} / {above / count:.1%} / {below / count:.1%} | "
+              f"{math.exp(statistics.fmean(logs)) - 1:+.1%} | {given / searches:.1%} | "
+              f"{_share(covered / searches, searches)} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--searches", type=int, default=1500)
@@ -318,12 +411,17 @@ def main() -> None:
     parser.add_argument("--stretch", type=float, default=serving.capacity.LOW_SIDE,
                         help="the interval's low side over Student's t's (capacity.LOW_SIDE; "
                              "1: t alone, the interval before 2026-11-29)")
+    parser.add_argument("--concurrency", action="store_true",
+                        help="the concurrency search on closed-loop mg4 and batch8 and stop")
     parser.add_argument("--calibrate", action="store_true",
                         help="choose the stretch (each server left out in turn) and stop")
     args = parser.parse_args()
     goal = Goal(percentile=args.percentile)
     if args.calibrate:
         calibrate(args.server, args.searches, args.first_seed, goal)
+        return
+    if args.concurrency:
+        concurrency_table(args.server, args.searches, args.first_seed, goal)
         return
     serving.capacity.LOW_SIDE = args.stretch
     print(f"defaults: {goal.trials} trials of {goal.max_steps} steps, p{args.percentile:g}, "

@@ -105,3 +105,14 @@ def test_the_reviews_servers_have_the_capacity_the_docs_give(sim: ModuleType, na
     above = sim.attainment(times(rng, capacity * 1.1, 200_000), skip=0.05, limit=limit)
     assert abs(at - sim.PERCENTILE / 100) < 0.01
     assert above < sim.PERCENTILE / 100 - 0.015
+
+
+def test_a_closed_loop_with_a_server_for_each_client_never_queues(sim: ModuleType) -> None:
+    """``--concurrency``'s server: with no more clients than servers a request never waits,
+    so its time is its service; with more, some wait."""
+    import random as rnd
+    draws = rnd.Random(3)
+    times = sim.closed_loop_times(rnd.Random(3), 4, 500, 4, lambda r, _: r.expovariate(1.0))
+    assert times == pytest.approx([draws.expovariate(1.0) for _ in range(500)])
+    queued = sim.closed_loop_times(rnd.Random(3), 8, 500, 4, lambda r, _: r.expovariate(1.0))
+    assert sum(queued) > sum(times) * 1.2
