@@ -313,7 +313,10 @@ def search(step: Callable[[int, float], StepResult], start: float, goal: Goal,
     trials: list[Trial] = []
     # no trial starts at another's figure: it would share its error, and the interval over
     # them would claim more than it holds
-    starts = trial_starts(start, goal.trials, None if goal.integer else rng)
+    # never below the lowest rate a step may offer (a start spread under it would wait past
+    # the run's duration for its first request)
+    starts = [max(goal.lowest, s) for s in
+              trial_starts(start, goal.trials, None if goal.integer else rng)]
     for index in range(goal.trials):
         if trials and cutting():
             break

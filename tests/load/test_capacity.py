@@ -109,6 +109,8 @@ def test_a_rate_searchs_trials_start_spread_over_one_doubling_from_its_seed() ->
     step, _ = _smooth(6.3)
     trials, _ = search(step, 4.0, Goal(trials=3), rng=random.Random(7))
     assert [t.steps[0]["load"] for t in trials] == starts
+    trials, _ = search(step, 4.0, Goal(trials=3, lowest=4.0), rng=random.Random(7))
+    assert [t.steps[0]["load"] for t in trials] == [max(4.0, s) for s in starts]  # not under
     step, _ = _threshold(13.0)
     trials, _ = search(step, 4, Goal(unit="concurrency", trials=2), rng=random.Random(7))
     assert [t.steps[0]["load"] for t in trials] == [4.0, 4.0]
