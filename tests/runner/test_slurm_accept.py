@@ -6,8 +6,9 @@ processes of its task: the tasks run ``--python`` (the Python each node runs, an
 ``dlbs accept``), here a wrapper that on n1 moves itself into a cgroup whose CPU quota is a
 twentieth of a CPU and then runs the real Python: every process of n1's task (the checks, torch)
 runs at most 5% of a CPU, n2's as the machine lets it. With two nodes no spread between
-nodes can be estimated (no false-alarm rate can be stated): the pair rule names a node below
-half of the best node's figure (``dlbs.accept.verdict.PEER_FLOOR``). The reference table holds
+nodes can be estimated (the fleet comparison cannot name a slow node; each check's line states
+the peer rule's simulated false-alarm rate at the spread of the runs): the pair rule names a
+node below half of the best node's figure (``dlbs.accept.verdict.PEER_FLOOR``). The reference table holds
 only its ``pair_busbw`` row here, so that the peer rule alone names n1 on the node checks: the
 test fails if it names n2, names both, or names none. The pair n1+n2 (check ``pair``: one
 gloo rank a node) is measured too: below the table's floor, and put on n1, since two nodes
