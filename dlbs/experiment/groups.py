@@ -137,6 +137,11 @@ class Group:
         """The parameter the field ``attribute`` reads (to name it in an error)."""
         return catalogue.parameter_of(cls.GROUP, attribute)
 
+    def named(self, *attributes: str) -> tuple[tuple[str, Any], ...]:
+        """``(parameter, value)`` of each field of ``attributes``, in that order (to name a
+        bad one)."""
+        return tuple((self.parameter(name), getattr(self, name)) for name in attributes)
+
     @classmethod
     def of(cls, raw: Mapping[str, Any]) -> Self:
         """The group read from ``raw``: each field by its reader from the parameter the

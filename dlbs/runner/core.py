@@ -273,7 +273,7 @@ class Runner:
         if too_large:
             return self._record(index, Outcome("skipped", log_file=log_file, error=too_large),
                                 progress, summary)
-        progress.start(index, exp.raw)
+        progress.start(index, exp)
         self._start(index, exp, progress, summary)
         return None
 
@@ -323,7 +323,7 @@ class Runner:
             self._record(index, Outcome("in_flight", log_file=str(job.log_file),
                                         error=f"job {job.handle}"), progress, summary)
         else:
-            progress.start(index, exp.raw)
+            progress.start(index, exp)
             self._inflight.append(job)
         return True
 

@@ -25,6 +25,8 @@ from typing import IO, Any
 from safeio import atomic_write_text
 
 from dlbs.errors import RunError
+from dlbs.experiment import Experiment, ExperimentLike
+from dlbs.experiment.groups import Workload
 from dlbs.params import identity
 from dlbs.runner.provenance import utc_now
 
@@ -50,7 +52,7 @@ HISTORY = 20
 #: Keys a progress line never names: the bookkeeping of ``dlbs.params.identity`` (a run's
 #: place, ids, paths, times, plumbing: the one definition ``report --compare`` reads too) and
 #: the model (always shown).
-BOOKKEEPING: frozenset[str] = identity.BOOKKEEPING | {"exp.model"}
+BOOKKEEPING: frozenset[str] = identity.BOOKKEEPING | {Workload.parameter("model")}
 
 
 def varying_keys(experiments: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -109,14 +111,15 @@ class Progress:
         """Seconds left: mean duration of the experiments run so far times those left."""
         return None if not self._runs else self._run_time / self._runs * self.left
 
-    def start(self, index: int, exp: Mapping[str, Any]) -> None:
+    def start(self, index: int, exp: ExperimentLike) -> None:
         """An experiment starts running."""
-        settings = settings_text(exp, self.varying)
-        self.current = {"index": index, "model": exp.get("exp.model"), "settings": settings,
-                        "log_file": exp.get("exp.log_file")}
+        view = Experiment.of(exp)
+        settings = settings_text(view.raw, self.varying)
+        self.current = {"index": index, "model": view.model, "settings": settings,
+                        "log_file": view.log_file}
         self._running[index] = self.current
-        model = f"{exp.get('exp.model')}" + (f" [{settings}]" if settings else "")
-        label = f"{model} ({Path(str(exp.get('exp.log_file', ''))).name})"
+        model = view.model + (f" [{settings}]" if settings else "")
+        label = f"{model} ({Path(view.log_file).name})"
         if self._bar is not None:
             self._bar.set_description_str(model)
         else:

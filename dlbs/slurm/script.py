@@ -20,6 +20,7 @@ from typing import Any
 
 from dlbs.errors import ValidationError
 from dlbs.experiment import Experiment, ExperimentLike
+from dlbs.experiment.groups import SlurmSettings
 from dlbs.experiment.values import as_arg
 from dlbs.launchers.pyxis import srun_options
 from dlbs.launchers.script import render_array_script, render_batch_script
@@ -147,18 +148,23 @@ FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
 }
 
 
+#: The parameters whose words ``safe_word`` reads in their own forms.
+CONSTRAINT, LICENSES, EXTRA_ARGS = (SlurmSettings.parameter(field) for field in (
+    "constraint", "licenses", "extra_args"))
+
+
 def safe_word(name: str, value: Any) -> str:
     """``value`` as text if it may stand in an ``#SBATCH`` line; else a ValidationError."""
     text = as_arg(value).strip()
-    if name == "slurm.constraint" and CONSTRAINT_WORD.match(text):
+    if name == CONSTRAINT and CONSTRAINT_WORD.match(text):
         return text
     if name in FORMATS and not FORMATS[name][0].match(text):
         raise ValidationError(f"parameter '{name}' = {text!r} is not what sbatch takes: give "
                               f"{FORMATS[name][1]}")
-    if name == "slurm.licenses":  # its form holds no space, quote, '$' or '#'; '|' is Slurm's
+    if name == LICENSES:  # its form holds no space, quote, '$' or '#'; '|' is Slurm's
         return text
     if not SAFE_WORD.match(text):
-        extra = "&|*()" if name == "slurm.constraint" else ""
+        extra = "&|*()" if name == CONSTRAINT else ""
         raise ValidationError(f"parameter '{name}' = {text!r} cannot go into an #SBATCH line: "
                               f"use one word of letters, digits and _.:,=@%+/-[]{extra} (no "
                               "spaces, quotes, '$', '#')")
@@ -169,7 +175,7 @@ def extra_args(exp: ExperimentLike) -> list[str]:
     """``slurm.extra_args`` as sbatch options (a list, or words separated by spaces)."""
     options = []
     for word in Experiment.of(exp).slurm.extra_args:
-        text = safe_word("slurm.extra_args", word)
+        text = safe_word(EXTRA_ARGS, word)
         if not text.startswith("-"):
             raise ValidationError(f"parameter 'slurm.extra_args': {text!r} is not an sbatch "
                                   "option; give options such as --constraint=a100")
@@ -333,9 +339,8 @@ def sbatch_options(source: ExperimentLike) -> list[str]:
     check_per_gpu_options(exp, asks_for_gpus=elsewhere or gpus > 0)
     if exp.slurm.cpus_per_task > 0:
         options.append(f"--cpus-per-task={exp.slurm.cpus_per_task}")
-    for name, option, count in (("slurm.gpus_per_task", "--gpus-per-task",
-                                 exp.slurm.gpus_per_task),
-                                ("slurm.cpus_per_gpu", "--cpus-per-gpu", exp.slurm.cpus_per_gpu)):
+    for (name, count), option in zip(exp.slurm.named("gpus_per_task", "cpus_per_gpu"),
+                                     ("--gpus-per-task", "--cpus-per-gpu")):
         if count < 0:
             raise ValidationError(f"{name} is {count}; give a count, or 0 to leave it out")
         if count > 0:
@@ -376,8 +381,7 @@ def check_exclusive_options(exp: Experiment, extras: list[str]) -> None:
     """A ValidationError when options sbatch refuses together are given (``extras``: the
     checked ``slurm.extra_args``)."""
     slurm = exp.slurm
-    memory = [name for name, value in (("slurm.mem", slurm.mem),
-                                       ("slurm.mem_per_gpu", slurm.mem_per_gpu)) if value]
+    memory = [name for name, value in slurm.named("mem", "mem_per_gpu") if value]
     per_cpu = [word for word in extras if runner_option(word, {"--mem-per-cpu": ""})]
     if memory and per_cpu:
         raise ValidationError(f"{memory[0]} and --mem-per-cpu (slurm.extra_args) are both set: "
@@ -414,8 +418,8 @@ def check_per_gpu_options(exp: Experiment, asks_for_gpus: bool) -> None:
     refuses them: "did not request any GPU")."""
     if asks_for_gpus:
         return
-    for name, value in (("slurm.mem_per_gpu", exp.slurm.mem_per_gpu),
-                        ("slurm.cpus_per_gpu", str(exp.slurm.cpus_per_gpu))):
+    for name, given in exp.slurm.named("mem_per_gpu", "cpus_per_gpu"):
+        value = str(given)
         if value and value != "0":
             raise ValidationError(f"{name} is {value} but the job asks Slurm for no GPU "
                                   "(exp.gpus is empty, or slurm.gpus_per_node is 0): sbatch "
@@ -428,12 +432,13 @@ def gpu_request_elsewhere(exp: Experiment, gpus: int) -> bool:
     ``slurm.gpus_per_task`` instead of ``--gpus-per-node`` (one task per node: the two are
     the same count); a ValidationError when they ask for fewer than the experiment uses."""
     gres, per_task = gres_gpus(exp), exp.slurm.gpus_per_task
-    for name, count in (("slurm.gres", gres), ("slurm.gpus_per_task", per_task or None)):
+    gres_name, per_task_name = exp.slurm.parameter("gres"), exp.slurm.parameter("gpus_per_task")
+    for name, count in ((gres_name, gres), (per_task_name, per_task or None)):
         if count is not None and count < gpus:
             raise ValidationError(
                 f"{name} asks for {count} GPU(s) per node but the experiment uses {gpus} per "
                 f"node (exp.gpus, slurm.gpus_per_node); ask for {gpus}, e.g. "
-                f"-P{name}={'gpu:TYPE:' + str(gpus) if name == 'slurm.gres' else gpus}")
+                f"-P{name}={'gpu:TYPE:' + str(gpus) if name == gres_name else gpus}")
     return gres is not None or per_task > 0
 
 

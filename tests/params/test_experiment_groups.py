@@ -104,3 +104,9 @@ def test_a_field_no_parameter_declares_is_refused_by_name() -> None:
 
     with pytest.raises(catalogue.CatalogueError, match="'container.nothing'"):
         Stray.of({})
+
+
+def test_a_group_names_its_fields_parameters_with_their_values() -> None:
+    slurm = SlurmSettings.of({"slurm.mem": " 4G ", "slurm.cpus_per_gpu": "2"})
+    assert slurm.named("mem", "cpus_per_gpu", "gres") == (
+        ("slurm.mem", "4G"), ("slurm.cpus_per_gpu", 2), ("slurm.gres", ""))

@@ -36,9 +36,10 @@ LAUNCH_SIDE = ("dlbs/launchers", "dlbs/runner", "dlbs/slurm", "dlbs/experiment")
 #: 191 before the catalogue, 151 with its flags, 126 with its memory kind and load series, 122
 #: with the device choosers, 110 with SlurmSettings read by its fields, 27 with the
 #: Experiment's typed groups read from the parameters the catalogue declares for their fields,
-#: 22 with preflight's computed flags declared with their parameters);
+#: 22 with preflight's computed flags declared with their parameters, 4 with Slurm's checks
+#: and the progress lines naming a field's parameter from the catalogue);
 #: the goal is at most GOAL. Only falls.
-LITERAL_CEILING = 22
+LITERAL_CEILING = 4
 GOAL = 150
 
 
