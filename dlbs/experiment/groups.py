@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from functools import cache
 from typing import Any, ClassVar, Self
 
 from dlbs.experiment.values import as_arg, as_bool, as_float, as_int
@@ -146,17 +147,25 @@ class Group:
     def of(cls, raw: Mapping[str, Any]) -> Self:
         """The group read from ``raw``: each field by its reader from the parameter the
         catalogue declares for it (a ValidationError for a count that is not an integer)."""
-        params = catalogue.view_fields().get(cls.GROUP, {})
-        values: dict[str, Any] = {}
-        for f in fields(cls):  # type: ignore[arg-type]
-            if "prefix" in f.metadata:
-                values[f.name] = environment(raw, f.metadata["prefix"], f.default)
-            elif f.name in params:
-                values[f.name] = f.metadata["read"](raw, params[f.name], f.default)
-            else:
-                raise catalogue.CatalogueError(f"no parameter of config/*.json declares the "
-                                               f"field '{cls.GROUP}.{f.name}'")
-        return cls(**values)
+        return cls(**{name: read(raw, source, default)
+                      for name, read, source, default in _readings(cls)})  # type: ignore[arg-type]
+
+
+@cache
+def _readings(cls: type[Group]) -> tuple[tuple[str, Reader, str, Any], ...]:
+    """(field, reader, parameter or prefix, default) of each field of ``cls``, worked out once;
+    a field no parameter declares is a CatalogueError naming it."""
+    params = catalogue.view_fields().get(cls.GROUP, {})
+    out: list[tuple[str, Reader, str, Any]] = []
+    for f in fields(cls):  # type: ignore[arg-type]
+        if "prefix" in f.metadata:
+            out.append((f.name, environment, f.metadata["prefix"], f.default))
+        elif f.name in params:
+            out.append((f.name, f.metadata["read"], params[f.name], f.default))
+        else:
+            raise catalogue.CatalogueError(f"no parameter of config/*.json declares the field "
+                                           f"'{cls.GROUP}.{f.name}'")
+    return tuple(out)
 
 
 @dataclass(frozen=True)
