@@ -203,8 +203,8 @@ def load_suite(path: Path, say: Callable[[str], None] | None = None) -> Suite:
     extensions), merged with the default configs, built, placed on this host (a plan that sets
     no device runs on its CPU when it has no GPU, as ``run`` does) and expanded; a
     ConfigError of one line naming the file for anything wrong."""
-    from dlbs.cli.paramnames import check_unknown_names, closest_declared, set_names
     from dlbs.cli.param_ranges import check_ranges, declared_ranges
+    from dlbs.cli.paramnames import check_unknown_names, closest_declared, set_names
     from dlbs.cli.planargs import make_environ
     from dlbs.config import load_config_file, load_default_configs
     from dlbs.engine import build_plan, expand_plan, merge_configs
