@@ -143,7 +143,9 @@ def slurm_cluster() -> Iterator[str]:
         started = subprocess.run(["bash", str(script), "start", str(cluster_dir)],
                                  capture_output=True, text=True, check=False,
                                  env={**os.environ, "DLBS_SLURM_PORT": "16917"})
-        if started.returncode != 0:
+        if started.returncode != 0:  # what the failed start left running (munged) stopped
+            subprocess.run(["bash", str(script), "stop", str(cluster_dir)],
+                           capture_output=True, check=False)
             pytest.fail(f"could not start a test Slurm cluster: {started.stderr[-2000:]}")
     conf = str(cluster_dir / "slurm.conf")
     old = os.environ.get("SLURM_CONF")
