@@ -137,6 +137,7 @@ def settings(path: str, experiment: Mapping[str, Any]) -> dict[str, Any]:
 
 def training(path: str, experiment: Mapping[str, Any]) -> Training:
     """One experiment as a reference training run on one process (a ConfigError else)."""
+    from dlbs.experiment import Experiment
     from dlbs.launchers.benchmark import benchmark_flags, num_replicas
 
     name = experiment.get(TRAINING_CHECK, "training")
@@ -150,8 +151,9 @@ def training(path: str, experiment: Mapping[str, Any]) -> Training:
         raise _bad(path, "exp.phase", experiment.get("exp.phase"), "a reference run of the "
                    "suite is a training run: give training")
     try:
-        replicas = num_replicas(experiment)
-        flags = benchmark_flags(experiment)
+        view = Experiment.of(experiment)
+        replicas = num_replicas(view)
+        flags = benchmark_flags(view)
     except (DLBSError, ValueError, TypeError) as err:
         raise ConfigError(f"{path}: the reference run {name}: {err}") from None
     if replicas != 1:

@@ -222,6 +222,7 @@ def _plans(rows: list[Mapping[str, Any]], refused: list[str]) -> list[str]:
     ``refused`` after it when the peak is above the experiment's ``exp.device_memory_gb``
     (whose refusal is added to ``refused``). Without that limit nothing is judged here: the
     device is the host's that runs it (``validate`` judges one this host runs)."""
+    from dlbs.experiment import Experiment
     from dlbs.launchers.preflight import (
         PLAN_PARTS,
         benchmark_memory_plan,
@@ -230,7 +231,7 @@ def _plans(rows: list[Mapping[str, Any]], refused: list[str]) -> list[str]:
     )
 
     texts = []
-    for row in rows:
+    for row in map(Experiment.of, rows):
         found = benchmark_memory_plan(row)
         if found is None:
             texts.append("")

@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     from dlbs.launchers.preflight import plan_lines  # the benchmark's, torch-free
 
-    for line in plan_lines(experiments):
+    for line in plan_lines([Experiment.of(exp) for exp in experiments]):
         print(line, file=sys.stderr)
     return 0
 
@@ -118,8 +118,8 @@ def check_docker(experiments: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     from dlbs.runner import containerctl  # podman, apptainer, pyxis: programs, images
     from dlbs.runner.dockerengine import check_plan  # lazy: the docker SDK is slow to import
 
-    experiments = list(experiments)
-    return {**containerctl.check_plan(experiments), **check_plan(experiments)}
+    views = [Experiment.of(exp) for exp in experiments]
+    return {**containerctl.check_plan(views), **check_plan(views)}
 
 
 def check_log_collisions(experiments: Sequence[Mapping[str, Any]]) -> None:

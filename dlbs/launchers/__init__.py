@@ -9,7 +9,7 @@ Nothing here starts a process, touches a file outside the templates, or reads ``
 """
 from __future__ import annotations
 
-from dlbs.experiment import Experiment, ExperimentLike
+from dlbs.experiment import Experiment
 from dlbs.launchers.apptainer import ApptainerLayer
 from dlbs.launchers.baremetal import EnvironmentLayer, PrefixLayer
 from dlbs.launchers.benchmark import BenchmarkLayer, num_replicas
@@ -27,34 +27,31 @@ LAYERS: tuple[Layer, ...] = (
 )
 
 
-def list_layers(exp: ExperimentLike) -> list[str]:
+def list_layers(exp: Experiment) -> list[str]:
     """Names of the layers that apply to ``exp``, innermost first."""
-    view = Experiment.of(exp)
-    return [layer.name for layer in LAYERS if layer.applies(view)]
+    return [layer.name for layer in LAYERS if layer.applies(exp)]
 
 
-def build_command(exp: ExperimentLike) -> Command:
+def build_command(exp: Experiment) -> Command:
     """Return the full command (argv + environment) that runs ``exp``.
 
     Raises ValidationError for what cannot run as written, whichever layers apply: e.g. several
     nodes that nothing reaches (see ``dlbs.launchers.torchrun.check_nodes``).
     """
-    view = Experiment.of(exp)
-    check_nodes(view)
+    check_nodes(exp)
     cmd = Command(argv=())
     for layer in LAYERS:
-        if layer.applies(view):
-            cmd = layer.wrap(view, cmd)
+        if layer.applies(exp):
+            cmd = layer.wrap(exp, cmd)
     return cmd
 
 
-def build_script(exp: ExperimentLike) -> str:
+def build_script(exp: Experiment) -> str:
     """Return the bash script that runs ``exp`` (what the runner keeps beside the log)."""
     from dlbs.launchers.preflight import benchmark_memory_plan, plan_text
 
-    view = Experiment.of(exp)
-    plan = benchmark_memory_plan(view)
-    return render_script(view, build_command(view), list_layers(view),
+    plan = benchmark_memory_plan(exp)
+    return render_script(exp, build_command(exp), list_layers(exp),
                          memory_plan="" if plan is None else plan_text(plan))
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from dlbs.experiment import Experiment, ExperimentLike
+from dlbs.experiment import Experiment
 from dlbs.experiment.values import as_arg, as_bool
 from dlbs.launchers.command import Command
 from dlbs.params import catalogue
@@ -59,12 +59,11 @@ SERVE_FLAGS_WHEN_CHANGED: dict[str, object] = {
 SERVE_FLAGS_ALWAYS = frozenset(name for _, name in pairs("loadgen", ("always",)))
 
 
-def num_replicas(exp: ExperimentLike) -> int:
+def num_replicas(exp: Experiment) -> int:
     """Processes to start on this node: GPU replicas (``exp.gpus`` groups) or CPU replicas."""
-    view = Experiment.of(exp)
-    if view.device == "gpu":
-        return max(1, view.num_local_replicas)
-    return max(1, view.cpu_replicas)
+    if exp.device == "gpu":
+        return max(1, exp.num_local_replicas)
+    return max(1, exp.cpu_replicas)
 
 
 def gpus_per_process(exp: Experiment) -> int:
@@ -98,20 +97,19 @@ def requests_file(log_file: str) -> str:
     return log_file.removesuffix(".log") + ".requests.jsonl"
 
 
-def serve_flags(exp: ExperimentLike) -> list[str]:
+def serve_flags(exp: Experiment) -> list[str]:
     """The ``loadgen.py`` flags of a serving experiment (``serve.*``; absent ones are
     loadgen's defaults), and where its per-request records go."""
-    view = Experiment.of(exp)
-    raw = view.raw
+    raw = exp.raw
     flags: list[str] = []
     for flag, name in SERVE_FLAG_PARAMS:
         value = raw.get(name)
-        if name == view.serving.parameter("model") and not value:
-            value = view.model  # '': the experiment's model
+        if name == exp.serving.parameter("model") and not value:
+            value = exp.model  # '': the experiment's model
         if name in SERVE_FLAGS_ALWAYS:  # always: an empty one is refused by name
             flags += [flag, as_arg(value or "")]
         elif name in SERVE_FLAGS_WHEN_SEARCHING:
-            if value not in (None, "") and view.serving.searches:
+            if value not in (None, "") and exp.serving.searches:
                 flags += [flag, as_arg(value)]
         elif name in SERVE_FLAGS_WHEN_CHANGED:
             if value not in (None, "") and changed(value, SERVE_FLAGS_WHEN_CHANGED[name]):
@@ -121,10 +119,10 @@ def serve_flags(exp: ExperimentLike) -> list[str]:
                 flags += [flag, "true"]
         elif value is not None and value != "":
             flags += [flag, as_arg(value)]
-    if view.serving.searches:  # each step's line in the log as it ends: the runner shows it
+    if exp.serving.searches:  # each step's line in the log as it ends: the runner shows it
         flags.append("--progress")
-    if view.log_file:
-        flags += ["--requests_file", requests_file(view.log_file)]
+    if exp.log_file:
+        flags += ["--requests_file", requests_file(exp.log_file)]
     return flags
 
 
@@ -136,16 +134,15 @@ def changed(value: object, default: object) -> bool:
     return str(value) != str(default)
 
 
-def benchmark_flags(exp: ExperimentLike) -> list[str]:
+def benchmark_flags(exp: Experiment) -> list[str]:
     """The ``benchmarks.py`` flags of ``exp``; parameters absent from ``exp`` are left out.
 
     The flag tables name the parameters passed on as they are: those are read from ``raw``
     (a value keeps its written form: ``--batch_size 16``, a JSON ``--model_config``)."""
-    view = Experiment.of(exp)
-    raw = view.raw
-    flags = ["--forward_only", as_arg(view.forward_only),
-             "--num_gpus", str(gpus_per_process(view)), "--device", view.device]
-    synthetic = view.data == "synthetic"
+    raw = exp.raw
+    flags = ["--forward_only", as_arg(exp.forward_only),
+             "--num_gpus", str(gpus_per_process(exp)), "--device", exp.device]
+    synthetic = exp.data == "synthetic"
     for flag, name in FLAG_PARAMS:
         if synthetic and flag in REAL_DATA_FLAGS:
             continue  # the benchmark warns that these mean nothing with synthetic data
@@ -162,13 +159,13 @@ def benchmark_flags(exp: ExperimentLike) -> list[str]:
     # Only a search for the largest batch gets its time limit, so other experiments' launch
     # scripts stay as they were.
     for flag, name in MAX_BATCH_FLAG_PARAMS:
-        if view.max_batch and raw.get(name) is not None:
+        if exp.max_batch and raw.get(name) is not None:
             flags += [flag, as_arg(raw[name])]
-    threads = cpu_threads(view)
+    threads = cpu_threads(exp)
     if threads:
         flags += ["--num_threads", str(threads)]
-    if view.data_dir:
-        flags += ["--data_dir", view.data_dir]
+    if exp.data_dir:
+        flags += ["--data_dir", exp.data_dir]
     return flags
 
 

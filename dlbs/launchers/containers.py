@@ -12,7 +12,7 @@ Pure, like every launcher module: no process, no file, no ``os.environ``.
 from __future__ import annotations
 
 from dlbs.errors import ValidationError
-from dlbs.experiment import Experiment, ExperimentLike
+from dlbs.experiment import Experiment
 from dlbs.experiment.values import split_words
 
 #: Runtimes whose GPU flags expose only the selected GPUs, renumbered from 0 (so no
@@ -41,11 +41,10 @@ def image_of(exp: Experiment, runtime: str) -> str:
     return image
 
 
-def launcher_words(exp: ExperimentLike, program: str) -> list[str]:
+def launcher_words(exp: Experiment, program: str) -> list[str]:
     """``exp.container_launcher`` split into words (e.g. ``podman --root DIR``); empty means
     the runtime's own program."""
-    view = Experiment.of(exp)
-    words = split_words(view.container.parameter("container_launcher"), view.container_launcher)
+    words = split_words(exp.container.parameter("container_launcher"), exp.container_launcher)
     if words and words[0].startswith("-"):
         raise ValidationError(f"exp.container_launcher starts with {words[0]!r}, an option: give "
                               f"the program first, e.g. '{program} {' '.join(words)}'")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 
 from dlbs.errors import ValidationError
-from dlbs.experiment import Experiment, ExperimentLike
+from dlbs.experiment import Experiment
 from dlbs.experiment.values import split_words
 from dlbs.launchers.benchmark import num_replicas
 from dlbs.launchers.command import Command
@@ -18,12 +18,11 @@ from dlbs.launchers.containers import mounts
 from dlbs.launchers.torchrun import SLURM_RENDEZVOUS_ENV, num_nodes
 
 
-def container_name(exp: ExperimentLike) -> str:
+def container_name(exp: Experiment) -> str:
     """A stable container name: ``dlbs-<exp.id>`` (or a hash of the log file path)."""
-    view = Experiment.of(exp)
-    exp_id = view.id.strip()
+    exp_id = exp.id.strip()
     if not exp_id or not all(c.isalnum() or c in "-_." for c in exp_id):
-        exp_id = hashlib.sha1(view.log_file.encode()).hexdigest()[:12]
+        exp_id = hashlib.sha1(exp.log_file.encode()).hexdigest()[:12]
     return f"dlbs-{exp_id}"
 
 
@@ -61,9 +60,9 @@ def ipc_options(exp: Experiment) -> list[str]:
     return opts
 
 
-def mount_options(exp: ExperimentLike) -> list[str]:
+def mount_options(exp: Experiment) -> list[str]:
     """Bind mounts: the data directory at the same path, the code at ``pytorch.bench_path``."""
-    return [word for source, target in mounts(Experiment.of(exp))
+    return [word for source, target in mounts(exp)
             for word in bind_mount(source, target)]
 
 

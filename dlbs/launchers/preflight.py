@@ -15,11 +15,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from pytorch_benchmarks.preflight import gb_text, memory_plan, preflight
 
-from dlbs.experiment import Experiment, ExperimentLike
+from dlbs.experiment import Experiment
 from dlbs.launchers.benchmark import benchmark_flags, num_replicas, pairs, serve_flags
 from dlbs.launchers.torchrun import launches_torchrun, num_nodes
 from dlbs.params import catalogue
@@ -64,14 +63,13 @@ def _refusals(argv: tuple[str, ...], world: int, torchrun: bool, models_dir: Pat
                  for r in preflight(argv, world, torchrun, models_dir, host, local, detect))
 
 
-def benchmark_refusals(source: ExperimentLike, models_dir: Path | None,
+def benchmark_refusals(exp: Experiment, models_dir: Path | None,
                        host: bool) -> list[str]:
     """What ``benchmarks.py`` would refuse of ``exp``: one line each, naming the experiment's
     id and the parameters; ``models_dir`` is the zoo it runs (None: not on this host), ``host``
     whether this host runs it (then its data folder must exist here, and a memory plan without
     ``exp.device_memory_gb`` is judged against this host's device, unless the experiment is
     only simulated: ``exp.status=simulate`` prints what another host would run)."""
-    exp = Experiment.of(source)
     argv = tuple(benchmark_flags(exp))
     nodes, local = num_nodes(exp), num_replicas(exp)
     world, torchrun = nodes * local, launches_torchrun(exp)
@@ -85,14 +83,13 @@ def benchmark_refusals(source: ExperimentLike, models_dir: Path | None,
 MEMORY_CHECK = "memory_plan_fits"
 
 
-def memory_refusals(source: ExperimentLike) -> list[str]:
+def memory_refusals(exp: Experiment) -> list[str]:
     """The refusal of ``exp``'s memory plan against its ``exp.device_memory_gb`` (none when
     it fits or has no limit), in ``validate``'s words; no other check, and no device
     detected: an experiment without that limit is not checked at all."""
-    exp = Experiment.of(source)
     if not exp.placement.device_memory_gb:
         return []
-    return [line for line in benchmark_refusals(source, zoo_folder(exp), False)
+    return [line for line in benchmark_refusals(exp, zoo_folder(exp), False)
             if line.endswith(f"(the benchmark's check '{MEMORY_CHECK}')")]
 
 
@@ -103,13 +100,12 @@ def _plan(argv: tuple[str, ...], world: int, torchrun: bool, models_dir: Path | 
     return None if found is None else tuple(found.items())
 
 
-def benchmark_memory_plan(source: ExperimentLike) -> dict[str, int] | None:
+def benchmark_memory_plan(exp: Experiment) -> dict[str, int] | None:
     """The memory plan of one rank of ``exp`` (bytes: weights, gradients, optimizer,
     activations, buffers, peak), as ``benchmarks.py`` computes it before it runs
     (``--device_memory_gb`` is judged against its peak), from the zoo the experiment runs
     (:func:`zoo_folder`); None when the benchmark has none for it (not a Llama's training
     step)."""
-    exp = Experiment.of(source)
     argv = tuple(benchmark_flags(exp))
     found = _plan(argv, num_nodes(exp) * num_replicas(exp), launches_torchrun(exp),
                   zoo_folder(exp), num_replicas(exp))
@@ -130,12 +126,12 @@ PLAN_NOTE = ("note: memory plans are in GB of 10^9 bytes and count what the mode
              "GPU the allocator's slack, kernel workspaces and NCCL buffers come on top: a floor")
 
 
-def plan_lines(experiments: Sequence[Mapping[str, Any]]) -> list[str]:
+def plan_lines(experiments: Sequence[Experiment]) -> list[str]:
     """One line per distinct memory plan of a rank among ``experiments``, naming the
     experiments that have it (by their index), then :data:`PLAN_NOTE` (none: no line)."""
     by_plan: dict[str, list[int]] = {}
-    for index, source in enumerate(experiments):
-        found = benchmark_memory_plan(source)
+    for index, exp in enumerate(experiments):
+        found = benchmark_memory_plan(exp)
         if found is not None:
             by_plan.setdefault(plan_text(found), []).append(index)
     lines = [f"memory plan of one rank: {text} (experiment{'s' if len(where) > 1 else ''} "
@@ -148,12 +144,11 @@ def _indices(where: list[int]) -> str:
     return shown + (f" and {len(where) - 8} more" if len(where) > 8 else "")
 
 
-def serve_refusals(source: ExperimentLike) -> list[str]:
+def serve_refusals(exp: Experiment) -> list[str]:
     """What the load client (``exp.phase=serve``) would refuse of the experiment's
     ``serve.*`` parameters, from its own checks (nothing is sent): one line each."""
     from serving.loadgen import refusals
 
-    exp = Experiment.of(source)
     where = f"exp.id {exp.id}: " if exp.id else ""
     return [f"{where}{line}" for line in refusals(serve_flags(exp))]
 

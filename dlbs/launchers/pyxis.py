@@ -21,7 +21,7 @@ import posixpath
 from dataclasses import replace
 
 from dlbs.errors import ValidationError
-from dlbs.experiment import Experiment, ExperimentLike
+from dlbs.experiment import Experiment
 from dlbs.experiment.values import split_words
 from dlbs.launchers.command import Command
 from dlbs.launchers.containers import check_mount_path, image_of, mounts, workdir
@@ -38,10 +38,9 @@ def check_scheduler(exp: Experiment) -> None:
                               "set -Pexp.scheduler=slurm (or use podman/apptainer/docker)")
 
 
-def srun_options(source: ExperimentLike, launch_script: str) -> list[str]:
+def srun_options(exp: Experiment, launch_script: str) -> list[str]:
     """The ``srun`` options that start the launch script in the container (empty when the
     experiment does not use pyxis); ``launch_script`` is the script's absolute path."""
-    exp = Experiment.of(source)
     if not exp.runs_in("pyxis"):
         return []
     check_scheduler(exp)

@@ -18,7 +18,7 @@ from typing import Any
 import jinja2
 
 from dlbs.errors import RunError
-from dlbs.experiment import Experiment, ExperimentLike
+from dlbs.experiment import Experiment
 from dlbs.experiment.values import as_arg
 from dlbs.launchers.command import ENV_NAME_RE, RUNTIME_VALUES, Command
 
@@ -120,14 +120,13 @@ def script_file_for(log_file: str) -> str:
 BATCH_TEMPLATE = "slurm.sbatch.j2"
 
 
-def render_batch_script(source: ExperimentLike, options: Iterable[str], launch_script: str,
+def render_batch_script(exp: Experiment, options: Iterable[str], launch_script: str,
                         end_file: str, nodes: int, cpus_per_task: int, port: int,
                         container: Iterable[str] = (), warn_signal: str | None = None) -> str:
     """Return the Slurm batch script of ``exp``; ``options`` are already checked words;
     ``container`` are the ``srun`` words of a pyxis container (quoted like every value);
     ``warn_signal`` the checked name of the signal Slurm warns the script with
     (``slurm.signal``), which it notes in the log and passes on to the job's tasks."""
-    exp = Experiment.of(source)
     return _template(BATCH_TEMPLATE).render(
         exp_id=exp.id, model=exp.model, log_file=exp.log_file, options=[Raw(o) for o in options],
         launch_script=launch_script, end_file=end_file,

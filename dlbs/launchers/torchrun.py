@@ -29,7 +29,7 @@ import re
 from dataclasses import replace
 
 from dlbs.errors import ValidationError
-from dlbs.experiment import Experiment, ExperimentLike
+from dlbs.experiment import Experiment
 from dlbs.launchers.benchmark import cpu_threads, num_replicas
 from dlbs.launchers.command import Command
 
@@ -125,10 +125,9 @@ def node_rank(exp: Experiment) -> int:
     return rank
 
 
-def check_nodes(exp: ExperimentLike) -> tuple[str, int] | None:
+def check_nodes(exp: Experiment) -> tuple[str, int] | None:
     """Refuse several nodes that nothing reaches, a bad rendezvous or rank; return the manual
     rendezvous, if any (None: one node, or a Slurm job that finds its own)."""
-    exp = Experiment.of(exp)
     nodes, where = num_nodes(exp), rendezvous(exp)
     manual = nodes > 1 and not exp.on_slurm
     if manual and where is None:
@@ -138,10 +137,9 @@ def check_nodes(exp: ExperimentLike) -> tuple[str, int] | None:
     return where if manual else None
 
 
-def node_warnings(exp: ExperimentLike) -> list[str]:
+def node_warnings(exp: Experiment) -> list[str]:
     """What is set but not used (a warning, the experiment runs): a rendezvous on one node, a
     rank or a rendezvous in a Slurm job."""
-    exp = Experiment.of(exp)
     nodes = num_nodes(exp)
     # the values as written: a rank or rendezvous given at all, even as its default's text
     rank, rendezvous = (exp.placement.parameter(field) for field in ("distributed_rank",

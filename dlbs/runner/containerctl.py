@@ -14,11 +14,10 @@ import logging
 import os
 import shutil
 import subprocess
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 from dlbs.errors import ValidationError
-from dlbs.experiment import Experiment, ExperimentLike
+from dlbs.experiment import Experiment
 from dlbs.launchers.containers import launcher_words
 
 log = logging.getLogger(__name__)
@@ -28,10 +27,9 @@ PODMAN_TIMEOUT = 60
 IMAGE_FILE_SUFFIXES = {"apptainer": (".sif", ".simg", ".img"), "pyxis": (".sqsh", ".squashfs")}
 
 
-def runtime_of(exp: ExperimentLike) -> str | None:
+def runtime_of(exp: Experiment) -> str | None:
     """The container runtime of ``exp`` as given (None on bare metal), without raising."""
-    view = Experiment.of(exp)
-    return view.container_runtime if view.in_container else None
+    return exp.container_runtime if exp.in_container else None
 
 
 def podman(launcher: list[str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -84,13 +82,13 @@ def check_image_file(runtime: str, image: str) -> None:
                               "(docs/containers.md)")
 
 
-def check_plan(experiments: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+def check_plan(experiments: Iterable[Experiment]) -> dict[str, str]:
     """For ``validate``/``run``: each non-Docker runtime's program is found and podman images
     exist (for local runs), image files exist; return podman image -> id (recorded as
     exp.docker_image_id)."""
     ids: dict[str, str] = {}
     seen: set[tuple[str, tuple[str, ...], str]] = set()
-    for exp in map(Experiment.of, experiments):
+    for exp in experiments:
         if runtime_of(exp) in (None, "docker") or exp.status != "ok":
             continue
         runtime = str(exp.runtime)  # an unknown one: a ValidationError listing the choices
@@ -117,7 +115,7 @@ def check_plan(experiments: Iterable[Mapping[str, Any]]) -> dict[str, str]:
 class PodmanContainer:
     """The named podman container of one experiment: its host pid, its removal."""
 
-    def __init__(self, exp: ExperimentLike, name: str) -> None:
+    def __init__(self, exp: Experiment, name: str) -> None:
         self.launcher = launcher_words(exp, "podman")
         self.name = name
 

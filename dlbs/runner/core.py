@@ -387,9 +387,9 @@ class Runner:
         self._inflight.append(job)
         return None
 
-    def run_experiment(self, exp: ExperimentLike) -> Outcome:
+    def run_experiment(self, exp: Experiment) -> Outcome:
         """Run one experiment whatever its log says; write its complete log."""
-        job, problem = self.prepare(0, Experiment.of(exp))
+        job, problem = self.prepare(0, exp)
         if problem:
             return self.finish(job, Ending(exit_code=None, error=problem))
         try:
@@ -473,7 +473,7 @@ class Runner:
             time.monotonic() - job.started
         ending.facts = [*ending.facts, *self._sys_info(job.view)]
         try:
-            check_log_paths(job.exp)  # a sub-folder swapped for a link while it ran
+            check_log_paths(job.view)  # a sub-folder swapped for a link while it ran
             status, error, warnings, found = write_trailer(job, ending, duration, self._stop)
             kept = self._settle(job.part, job.log_file,
                                 interrupted=status in runlog.RERUN_STATUSES)
@@ -597,7 +597,7 @@ def refused(exp: Experiment, err: UnsafeFileError) -> Outcome:
     return Outcome("failure", log_file=exp.log_file, error=str(err))
 
 
-def failure_reason(source: ExperimentLike, part: Path, offset: int, output: Mapping[str, Any],
+def failure_reason(exp: Experiment, part: Path, offset: int, output: Mapping[str, Any],
                    error: str | None) -> str | None:
     """The one-line reason of a failed run (None: the benchmark's own ``results.error``
     stands). A failed torchrun's own line comes first: a rendezvous nobody came to, or the
@@ -605,7 +605,7 @@ def failure_reason(source: ExperimentLike, part: Path, offset: int, output: Mapp
     is then a symptom, when that rank was killed); else the exit and the last output line."""
     reported = output.get("results.error")
     text = runlog.output_tail(part, offset, launcher_errors.TAIL_CHARS)
-    exp, where, timeout = Experiment.of(source), "", None
+    where, timeout = "", None
     if exp.num_nodes > 1:
         where, timeout = exp.rendezvous, exp.rendezvous_timeout or None
     line = launcher_errors.launcher_failure(text, where, timeout)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -52,14 +52,13 @@ def image_id(image: str) -> str:
         ) from None
 
 
-def docker_images(experiments: Iterable[Mapping[str, Any]]) -> list[str]:
+def docker_images(experiments: Iterable[Experiment]) -> list[str]:
     """Images of the experiments that would run in a container (``exp.status`` ok)."""
-    views = map(Experiment.of, experiments)
-    return sorted({e.image for e in views
+    return sorted({e.image for e in experiments
                    if e.status == "ok" and e.in_container and e.container_runtime == "docker"})
 
 
-def check_plan(experiments: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+def check_plan(experiments: Iterable[Experiment]) -> dict[str, str]:
     """For ``validate``/``run``: engine and images of a plan's docker experiments (no-op
     without any); return image -> id. Raises ValidationError saying what to do."""
     images = docker_images(experiments)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from dlbs.experiment import Experiment, ExperimentLike
+from dlbs.experiment import Experiment
 from dlbs.params import catalogue
 from dlbs.runner import runlog
 
@@ -28,15 +28,15 @@ OOM_SKIP = "replica batch"
 KIND_KEYS = catalogue.memory_kind()
 
 
-def kind(exp: ExperimentLike) -> tuple[str, ...]:
+def kind(exp: Experiment) -> tuple[str, ...]:
     """The memory kind of an experiment (as text, so that any value can be a key)."""
-    raw = Experiment.of(exp).raw
+    raw = exp.raw
     return tuple(str(raw.get(key)) for key in KIND_KEYS)
 
 
-def batch_of(exp: ExperimentLike) -> int | None:
+def batch_of(exp: Experiment) -> int | None:
     """``exp.replica_batch`` as an int, or None when it is not one (``"max"``: see above)."""
-    value = Experiment.of(exp).replica_batch
+    value = exp.replica_batch
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
@@ -46,10 +46,10 @@ class OomMemory:
     def __init__(self) -> None:
         self.smallest: dict[tuple[str, ...], tuple[int, str]] = {}  # kind -> (batch, log)
 
-    def learn_from_logs(self, experiments: Iterable[ExperimentLike]) -> None:
+    def learn_from_logs(self, experiments: Iterable[Experiment]) -> None:
         """Read the complete logs of ``experiments`` that exist; remember their OOMs."""
         for exp in experiments:
-            log = Path(Experiment.of(exp).log_file)
+            log = Path(exp.log_file)
             if batch_of(exp) is None or not log.name or not log.is_file():
                 continue
             try:
@@ -59,7 +59,7 @@ class OomMemory:
             if status == "oom":
                 self.note(exp, "oom", str(log))
 
-    def note(self, exp: ExperimentLike, status: str, log_file: str | None) -> None:
+    def note(self, exp: Experiment, status: str, log_file: str | None) -> None:
         """An experiment ended with ``status``: remember it when it ran out of memory."""
         batch = batch_of(exp)
         if status != "oom" or batch is None:
@@ -68,9 +68,9 @@ class OomMemory:
         if known is None or batch < known[0]:
             self.smallest[kind(exp)] = (batch, str(log_file or ""))
 
-    def reason_to_skip(self, exp: ExperimentLike) -> str | None:
+    def reason_to_skip(self, exp: Experiment) -> str | None:
         """Why ``exp`` is skipped (a batch at least as large ran out of memory), or None."""
-        if Experiment.of(exp).run.ignore_past_errors:
+        if exp.run.ignore_past_errors:
             return None
         batch, known = batch_of(exp), self.smallest.get(kind(exp))
         if batch is None or known is None or batch < known[0]:

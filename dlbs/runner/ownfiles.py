@@ -20,15 +20,14 @@ from pathlib import Path
 
 from safeio import UnsafeFileError, check_writable_target
 
-from dlbs.experiment import Experiment, ExperimentLike
+from dlbs.experiment import Experiment
 
 
-def folder_escape(exp: ExperimentLike) -> UnsafeFileError | None:
+def folder_escape(exp: Experiment) -> UnsafeFileError | None:
     """Why ``exp``'s log may not be written (its folder resolves outside ``exp.log_dir``), or
     None. Only a log named under ``exp.log_dir`` is checked (as ``validate`` does): a log the
     user names elsewhere is where the user wants it."""
-    view = Experiment.of(exp)
-    log_dir, log_file = view.log_dir, view.log_file
+    log_dir, log_file = exp.log_dir, exp.log_file
     if not log_dir or not log_file.startswith(log_dir):
         return None
     root = os.path.realpath(log_dir)
@@ -40,7 +39,7 @@ def folder_escape(exp: ExperimentLike) -> UnsafeFileError | None:
                            "refusing to write the log there", os.path.dirname(log_file))
 
 
-def check_log_paths(exp: ExperimentLike, *files: str | Path) -> None:
+def check_log_paths(exp: Experiment, *files: str | Path) -> None:
     """Raise :class:`UnsafeFileError` naming the first planted thing among ``exp``'s log
     folder and ``files`` (see the module docstring)."""
     escape = folder_escape(exp)

@@ -25,7 +25,7 @@ from typing import IO, Any
 from safeio import atomic_write_text
 
 from dlbs.errors import RunError
-from dlbs.experiment import Experiment, ExperimentLike
+from dlbs.experiment import Experiment
 from dlbs.experiment.groups import Workload
 from dlbs.params import identity
 from dlbs.runner.provenance import utc_now
@@ -55,17 +55,19 @@ HISTORY = 20
 BOOKKEEPING: frozenset[str] = identity.BOOKKEEPING | {Workload.parameter("model")}
 
 
-def varying_keys(experiments: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The parameters (``exp.*``, ``pytorch.*``...) whose value differs between experiments of
-    the sweep, less the model (always shown) and bookkeeping: what a progress line must name."""
-    keys = sorted({k for e in experiments for k in e} - BOOKKEEPING)
+def varying_keys(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The parameters (``exp.*``, ``pytorch.*``...) whose value differs between ``rows`` (the
+    experiments' dicts of a sweep, ``Experiment.raw``; a log's facts for ``dlbs db``), less the
+    model (always shown) and bookkeeping: what a progress line must name."""
+    keys = sorted({k for e in rows for k in e} - BOOKKEEPING)
     return [k for k in keys
-            if len({json.dumps(e.get(k), sort_keys=True, default=str) for e in experiments}) > 1]
+            if len({json.dumps(e.get(k), sort_keys=True, default=str) for e in rows}) > 1]
 
 
-def settings_text(exp: Mapping[str, Any], keys: Sequence[str]) -> str:
-    """``exp.cpu_threads=2, exp.dtype=bfloat16``: the experiment's values of ``keys``."""
-    return ", ".join(f"{k}={_value(exp.get(k))}" for k in keys)
+def settings_text(values: Mapping[str, Any], keys: Sequence[str]) -> str:
+    """``exp.cpu_threads=2, exp.dtype=bfloat16``: the values of ``keys`` in ``values`` (an
+    experiment's ``raw`` dict, or a log's facts)."""
+    return ", ".join(f"{k}={_value(values.get(k))}" for k in keys)
 
 
 def _value(value: Any) -> str:
@@ -111,15 +113,14 @@ class Progress:
         """Seconds left: mean duration of the experiments run so far times those left."""
         return None if not self._runs else self._run_time / self._runs * self.left
 
-    def start(self, index: int, exp: ExperimentLike) -> None:
+    def start(self, index: int, exp: Experiment) -> None:
         """An experiment starts running."""
-        view = Experiment.of(exp)
-        settings = settings_text(view.raw, self.varying)
-        self.current = {"index": index, "model": view.model, "settings": settings,
-                        "log_file": view.log_file}
+        settings = settings_text(exp.raw, self.varying)
+        self.current = {"index": index, "model": exp.model, "settings": settings,
+                        "log_file": exp.log_file}
         self._running[index] = self.current
-        model = view.model + (f" [{settings}]" if settings else "")
-        label = f"{model} ({Path(view.log_file).name})"
+        model = exp.model + (f" [{settings}]" if settings else "")
+        label = f"{model} ({Path(exp.log_file).name})"
         if self._bar is not None:
             self._bar.set_description_str(model)
         else:

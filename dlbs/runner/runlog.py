@@ -34,7 +34,7 @@ from pytorch_benchmarks.facts import facts_text, format_fact, iter_facts
 from safeio import UnsafeFileError, append_whole, open_for_read
 
 from dlbs.errors import RunError
-from dlbs.experiment import Experiment, ExperimentLike
+from dlbs.experiment import Experiment
 from dlbs.logs.parser import (
     FAILURE_STATUS,
     OK_STATUS,
@@ -134,13 +134,12 @@ def log_state(log_file: str | Path) -> LogState:
                        f"{err.strerror or err}") from None
 
 
-def rerun_decision(exp: ExperimentLike) -> tuple[bool, str]:
+def rerun_decision(exp: Experiment) -> tuple[bool, str]:
     """Return ``(run, reason)`` for ``exp`` given its log and ``exp.rerun``."""
-    view = Experiment.of(exp)
-    policy = view.run.rerun
+    policy = exp.run.rerun
     if policy not in RERUN_POLICIES:
         raise RunError(f"exp.rerun is '{policy}'; use one of {', '.join(RERUN_POLICIES)}")
-    state = log_state(view.log_file)
+    state = log_state(exp.log_file)
     if policy == "always" or state in (LogState.MISSING, LogState.INCOMPLETE):
         return True, state.value
     if policy == "onfail" and state is LogState.FAILED:

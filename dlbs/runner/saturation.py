@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dlbs.experiment import Experiment, ExperimentLike
+from dlbs.experiment import Experiment
 from dlbs.params import catalogue
 from dlbs.runner import runlog
 
@@ -22,19 +22,18 @@ SATURATION_SKIP = "saturated"
 SERIES_KEYS = catalogue.load_series()
 
 
-def _rate(exp: ExperimentLike) -> float | None:
-    return Experiment.of(exp).serving.rate
+def _rate(exp: Experiment) -> float | None:
+    return exp.serving.rate
 
 
-def applies(exp: ExperimentLike) -> bool:
+def applies(exp: Experiment) -> bool:
     """Whether ``exp`` is a rate-sweep run under ``serve.stop_at_saturation``."""
-    view = Experiment.of(exp)
-    return (view.serves and view.serving.stop_at_saturation
-            and str(view.serving.search or "none") == "none" and bool(view.serving.rate))
+    return (exp.serves and exp.serving.stop_at_saturation
+            and str(exp.serving.search or "none") == "none" and bool(exp.serving.rate))
 
 
-def series(exp: ExperimentLike) -> tuple[str, ...]:
-    raw = Experiment.of(exp).raw
+def series(exp: Experiment) -> tuple[str, ...]:
+    raw = exp.raw
     return tuple(str(raw.get(key)) for key in SERIES_KEYS)
 
 
@@ -44,7 +43,7 @@ class SaturationMemory:
     def __init__(self) -> None:
         self.lowest: dict[tuple[str, ...], tuple[float, str]] = {}
 
-    def note(self, exp: ExperimentLike, log_file: str | None) -> None:
+    def note(self, exp: Experiment, log_file: str | None) -> None:
         """A run ended: remember its rate when its log says it was saturated."""
         rate = _rate(exp)
         if not applies(exp) or rate is None or not log_file or not Path(log_file).is_file():
@@ -58,7 +57,7 @@ class SaturationMemory:
         if saturated is True and (known is None or rate < known[0]):
             self.lowest[series(exp)] = (rate, log_file)
 
-    def reason_to_skip(self, exp: ExperimentLike) -> str | None:
+    def reason_to_skip(self, exp: Experiment) -> str | None:
         """Why ``exp`` is skipped (a lower rate of its series saturated), or None."""
         rate, known = _rate(exp), self.lowest.get(series(exp))
         if not applies(exp) or rate is None or known is None or rate <= known[0]:

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dlbs.errors import ValidationError
-from dlbs.experiment import Experiment, ExperimentLike
+from dlbs.experiment import Experiment
 from dlbs.experiment.groups import SlurmSettings
 from dlbs.experiment.values import as_arg
 from dlbs.launchers.pyxis import srun_options
@@ -171,10 +171,10 @@ def safe_word(name: str, value: Any) -> str:
     return text
 
 
-def extra_args(exp: ExperimentLike) -> list[str]:
+def extra_args(exp: Experiment) -> list[str]:
     """``slurm.extra_args`` as sbatch options (a list, or words separated by spaces)."""
     options = []
-    for word in Experiment.of(exp).slurm.extra_args:
+    for word in exp.slurm.extra_args:
         text = safe_word(EXTRA_ARGS, word)
         if not text.startswith("-"):
             raise ValidationError(f"parameter 'slurm.extra_args': {text!r} is not an sbatch "
@@ -232,19 +232,19 @@ def runner_option(word: str, options: Mapping[str, str] = RUNNER_OPTIONS) -> str
     return longer[0] if len(longer) == 1 and longer[0] in options else None
 
 
-def max_jobs(exp: ExperimentLike) -> int:
+def max_jobs(exp: Experiment) -> int:
     """``slurm.max_jobs`` (at least 1)."""
-    return max(1, Experiment.of(exp).slurm.max_jobs)
+    return max(1, exp.slurm.max_jobs)
 
 
-def requeue(exp: ExperimentLike) -> bool:
+def requeue(exp: Experiment) -> bool:
     """``slurm.requeue``: whether Slurm may requeue the job (``sbatch --requeue``)."""
-    return Experiment.of(exp).slurm.requeue
+    return exp.slurm.requeue
 
 
-def queue_timeout(exp: ExperimentLike) -> int:
+def queue_timeout(exp: Experiment) -> int:
     """``slurm.queue_timeout`` in seconds (0: no limit); a ValidationError when negative."""
-    seconds = Experiment.of(exp).slurm.queue_timeout
+    seconds = exp.slurm.queue_timeout
     if seconds < 0:
         raise ValidationError(f"slurm.queue_timeout is {seconds}; give the seconds a job may "
                               "wait in the queue, or 0 to wait as long as it takes")
@@ -258,10 +258,10 @@ SIGNAL_SPEC = re.compile(r"^(?:(?P<where>[BR]):)?(?:SIG)?(?P<sig>[A-Z0-9]+)(?:@(
 WARN_SIGNALS = ("USR1", "USR2", "TERM", "INT", "HUP", "URG")
 
 
-def warn_signal(exp: ExperimentLike) -> tuple[str, int] | None:
+def warn_signal(exp: Experiment) -> tuple[str, int] | None:
     """``slurm.signal`` as (signal name, seconds before the limit), or None when empty; a
     ValidationError when sbatch would not take it. Default ``B:USR1@120``."""
-    slurm = Experiment.of(exp).slurm
+    slurm = exp.slurm
     text = slurm.signal
     if not text:
         return None
@@ -312,9 +312,8 @@ def limit_seconds(text: str) -> float | None:
     return total if total > 0 else None
 
 
-def sbatch_options(source: ExperimentLike) -> list[str]:
+def sbatch_options(exp: Experiment) -> list[str]:
     """The ``#SBATCH`` options of ``exp``, each one checked word."""
-    exp = Experiment.of(source)
     nodes = max(1, exp.num_nodes)
     options = [f"--job-name={job_name(exp)}", f"--nodes={nodes}", "--ntasks-per-node=1"]
     for name, option in OPTION_PARAMS:
@@ -357,10 +356,10 @@ def sbatch_options(source: ExperimentLike) -> list[str]:
     return options + extras
 
 
-def gres_gpus(exp: ExperimentLike) -> int | None:
+def gres_gpus(exp: Experiment) -> int | None:
     """The GPUs per node ``slurm.gres`` asks for (``gpu:a100:8`` -> 8, ``gpu:a100`` -> 1),
     or None when it names no GPU."""
-    text = Experiment.of(exp).slurm.gres
+    text = exp.slurm.gres
     if not text:
         return None
     total: int | None = None
@@ -442,9 +441,9 @@ def gpu_request_elsewhere(exp: Experiment, gpus: int) -> bool:
     return gres is not None or per_task > 0
 
 
-def job_name(exp: ExperimentLike) -> str:
+def job_name(exp: Experiment) -> str:
     """``dlbs-<exp.id>`` when the id is a plain word, else ``dlbs``."""
-    exp_id = Experiment.of(exp).id.strip()
+    exp_id = exp.id.strip()
     return f"dlbs-{exp_id}" if exp_id and SAFE_WORD.match(exp_id) else "dlbs"
 
 
@@ -453,10 +452,9 @@ def end_file_for(log_file: str) -> str:
     return f"{log_file}.end"
 
 
-def build_batch_script(source: ExperimentLike, launch_script: str, end_file: str) -> str:
+def build_batch_script(exp: Experiment, launch_script: str, end_file: str) -> str:
     """Return the batch script that runs ``launch_script`` once per node of ``exp`` and then
     writes its exit code to ``end_file``."""
-    exp = Experiment.of(source)
     nodes = max(1, exp.num_nodes)
     queue_timeout(exp)
     port = exp.slurm.master_port
@@ -476,12 +474,12 @@ def build_batch_script(source: ExperimentLike, launch_script: str, end_file: str
 MAX_ARRAY_TASKS = 1000
 
 
-def array(exp: ExperimentLike) -> bool:
+def array(exp: Experiment) -> bool:
     """``slurm.array``: whether the experiment is submitted as a task of a job array."""
-    return Experiment.of(exp).slurm.array
+    return exp.slurm.array
 
 
-def array_group(exp: ExperimentLike) -> tuple[str, ...]:
+def array_group(exp: Experiment) -> tuple[str, ...]:
     """What an array shares: the sbatch options of ``exp`` but its job name, and its requeue
     policy. Experiments with the same group go into one array; others into their own."""
     options = [option for option in sbatch_options(exp)

@@ -21,6 +21,7 @@ from pytorch_benchmarks.runtime.device import DeviceSetup
 from pytorch_benchmarks.runtime.distributed import DistContext
 from torch import nn
 
+from dlbs.experiment import Experiment
 from dlbs.launchers.benchmark import benchmark_flags
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,9 +130,9 @@ def test_the_benchmark_logs_the_check_outside_its_timed_window() -> None:
 
 def test_the_parameter_reaches_the_benchmark_only_when_it_is_on() -> None:
     base = {"exp.model": "resnet18", "exp.device_type": "cpu", "exp.phase": "training"}
-    assert "--check_numerics" not in benchmark_flags(base)
-    assert "--check_numerics" not in benchmark_flags({**base, "exp.check_numerics": False})
-    flags = benchmark_flags({**base, "exp.check_numerics": True})
+    assert "--check_numerics" not in benchmark_flags(Experiment.of(base))
+    assert "--check_numerics" not in benchmark_flags(Experiment.of({**base, "exp.check_numerics": False}))
+    flags = benchmark_flags(Experiment.of({**base, "exp.check_numerics": True}))
     assert flags[flags.index("--check_numerics") + 1] == "true"
 
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from dlbs.cli.main import main
 from dlbs.errors import ValidationError
+from dlbs.experiment import Experiment
 from dlbs.launchers.docker import bind_mount, mount_options
 
 DOCKER = ['-Pexp.gpus=""', "-Pexp.model=resnet50", "-Pexp.docker=true",
@@ -39,7 +40,7 @@ def spec_fields(spec: str) -> dict[str, str]:
 ])
 def test_a_data_dir_is_mounted_with_a_spec_docker_reads_back(path: str,
                                                             expected: list[str]) -> None:
-    options = mount_options({"exp.data_dir": path})
+    options = mount_options(Experiment.of({"exp.data_dir": path}))
     assert options == expected
     if options[0] == "--mount":
         fields = spec_fields(options[1])
@@ -68,7 +69,7 @@ def test_any_folder_name_reads_back_from_the_mount_spec(name: str) -> None:
 def test_a_path_that_cannot_be_mounted_is_refused_naming_it(exp: dict[str, Any],
                                                            message: str) -> None:
     with pytest.raises(ValidationError, match="^" + message.replace("\\", "\\\\")):
-        mount_options(exp)
+        mount_options(Experiment.of(exp))
 
 
 @pytest.mark.parametrize("data_dir,message", [

@@ -25,6 +25,8 @@ from typing import Any
 import pytest
 from pytorch_benchmarks.facts import format_fact, iter_facts
 
+from dlbs.experiment import Experiment
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "python" / "pytorch_benchmarks" / "benchmarks.py"
 PLAN = ['-Pexp.gpus=""', "-Pexp.model=deep_mnist", "-Pexp.replica_batch=2",
@@ -402,7 +404,7 @@ def test_the_batch_script_writes_its_end_file_never_through_a_planted_link(
     from dlbs.slurm.script import build_batch_script
 
     end_file = tmp_path / "logs" / "a.log.end"
-    script = build_batch_script(slurm_experiment, str(tmp_path / "a.sh"), str(end_file))
+    script = build_batch_script(Experiment.of(slurm_experiment), str(tmp_path / "a.sh"), str(end_file))
     (line,) = [x for x in script.splitlines() if x.startswith("end=$(mktemp")]
     plant(end_file, "symlink", outside)
     before = outside.snapshot()

@@ -31,6 +31,7 @@ from dlbs.engine import build_plan, expand_experiment, expand_plan, merge_config
 from dlbs.engine.model import ParamSpec
 from dlbs.engine.template import Expr, Ref, parse_template
 from dlbs.errors import ExpansionError, ValidationError
+from dlbs.experiment import Experiment
 from dlbs.launchers import build_command, build_script
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -263,12 +264,12 @@ def test_only_a_shell_name_makes_the_launcher_an_assignment() -> None:
 
 def _check_reaches_the_script(name: str, value: str, exp: dict[str, Any]) -> None:
     try:
-        argv = list(build_command(exp).argv)
+        argv = list(build_command(Experiment.of(exp)).argv)
     except ValidationError as err:  # only a launcher that is not a command line
         assert name == "runtime.launcher" and _expected_words(name, value) is None, err
         assert "runtime.launcher" in str(err) and "\n" not in str(err)
         return
-    env_value, printed = _printed(build_script(exp), "DLBS_T")
+    env_value, printed = _printed(build_script(Experiment.of(exp)), "DLBS_T")
     assert printed == argv  # the script passes every word exactly
     if name in ("exp.data_dir", "pytorch.data_dir"):
         assert argv[argv.index("--data_dir") + 1] == value

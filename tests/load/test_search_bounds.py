@@ -13,6 +13,8 @@ from pathlib import Path
 
 from serving import capacity
 
+from dlbs.experiment import Experiment
+
 from .test_client import _load
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,8 +96,8 @@ def test_the_time_cap_reaches_the_client_only_for_a_search() -> None:
     from dlbs.launchers.benchmark import serve_flags
     plan = {"exp.phase": "serve", "serve.endpoint": "http://h:1", "exp.model": "m",
             "serve.search_max_seconds": 60}
-    assert "--search_max_seconds" not in serve_flags(plan)
-    flags = serve_flags({**plan, "serve.search": "rate"})
+    assert "--search_max_seconds" not in serve_flags(Experiment.of(plan))
+    flags = serve_flags(Experiment.of({**plan, "serve.search": "rate"}))
     assert flags[flags.index("--search_max_seconds") + 1] == "60"
 
 

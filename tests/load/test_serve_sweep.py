@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from dlbs.experiment import Experiment
+
 
 def _dlbs(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "dlbs", *args], cwd=cwd, capture_output=True,
@@ -56,15 +58,15 @@ def test_ignore_eos_reaches_the_client_only_when_on() -> None:
     is the one written before the parameter existed."""
     from dlbs.launchers.benchmark import serve_flags
     plan = {"exp.phase": "serve", "serve.endpoint": "http://h:1", "exp.model": "m"}
-    assert serve_flags(plan) == serve_flags({**plan, "serve.ignore_eos": False}) == [
+    assert serve_flags(Experiment.of(plan)) == serve_flags(Experiment.of({**plan, "serve.ignore_eos": False})) == [
         "--endpoint", "http://h:1", "--model", "m"]
-    assert serve_flags({**plan, "serve.ignore_eos": True})[-2:] == ["--ignore_eos", "true"]
+    assert serve_flags(Experiment.of({**plan, "serve.ignore_eos": True}))[-2:] == ["--ignore_eos", "true"]
 
 
 def test_metrics_interval_reaches_the_client_only_when_not_its_default() -> None:
     """Plans that leave it at 1 s keep their launch scripts as they were before it existed."""
     from dlbs.launchers.benchmark import serve_flags
     plan = {"serve.endpoint": "http://h:1", "exp.model": "m", "serve.metrics_interval": 1.0}
-    assert "--metrics_interval" not in serve_flags(plan)
-    assert serve_flags({**plan, "serve.metrics_interval": 0})[-2:] == [
+    assert "--metrics_interval" not in serve_flags(Experiment.of(plan))
+    assert serve_flags(Experiment.of({**plan, "serve.metrics_interval": 0}))[-2:] == [
         "--metrics_interval", "0"]

@@ -21,6 +21,7 @@ from serving import loadgen
 from serving.arrivals import schedule
 from serving.requests import load_dataset, vllm_order, vllm_requests
 
+from dlbs.experiment import Experiment
 from dlbs.launchers.benchmark import serve_flags
 
 VENV = Path(os.environ.get("DLBS_VLLM_VENV", Path.home() / ".cache/dlbs/vllm-venv"))
@@ -123,8 +124,8 @@ def test_warm_ups_repeat_the_first_prompts_and_the_run_keeps_vllms_order(
 def test_dataset_order_reaches_the_client_only_when_not_random() -> None:
     """Plans that leave it at random keep their launch scripts as they were before it existed."""
     plan = {"serve.endpoint": "http://h:1", "exp.model": "m", "serve.dataset_order": "random"}
-    assert "--dataset_order" not in serve_flags(plan)
-    assert serve_flags({**plan, "serve.dataset_order": "vllm"})[-2:] == [
+    assert "--dataset_order" not in serve_flags(Experiment.of(plan))
+    assert serve_flags(Experiment.of({**plan, "serve.dataset_order": "vllm"}))[-2:] == [
         "--dataset_order", "vllm"]
 
 

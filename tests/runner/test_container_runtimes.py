@@ -17,6 +17,7 @@ import pytest
 
 from dlbs.cli.main import main
 from dlbs.errors import ValidationError
+from dlbs.experiment import Experiment
 from dlbs.launchers import build_command, build_script
 from dlbs.runner import containerctl
 from dlbs.slurm.script import build_batch_script
@@ -81,7 +82,7 @@ def test_simulate_prints_the_runtime_scripts(capsys: pytest.CaptureFixture[str],
                  id="pyxis-launch-script"),
 ])
 def test_launch_script_golden(name: str, exp: dict[str, Any]) -> None:
-    check_golden(name, build_script(exp))
+    check_golden(name, build_script(Experiment.of(exp)))
 
 
 @pytest.mark.parametrize("name, exp", [
@@ -96,7 +97,7 @@ def test_launch_script_golden(name: str, exp: dict[str, Any]) -> None:
         exp__docker_args="--container-writable --container-env=A"), id="hostile"),
 ])
 def test_pyxis_batch_script_golden(name: str, exp: dict[str, Any]) -> None:
-    check_golden(name, build_batch_script(exp, "/logs/a.sh", "/logs/a.log.end"))
+    check_golden(name, build_batch_script(Experiment.of(exp), "/logs/a.sh", "/logs/a.log.end"))
 
 
 # ---- the scripts run by bash against stub programs ---------------------------------------------
@@ -136,9 +137,9 @@ def test_apptainer_script_passes_every_value_intact(tmp_path: Path) -> None:
     exp = exp_of("apptainer", **GPU2, **HOSTILE_PARAMS,
                  exp__docker_image="/images/my image $(id) 'q'.sif")
     env, record = stub_path(tmp_path, "apptainer")
-    run_bash(tmp_path, build_script(exp), env)
+    run_bash(tmp_path, build_script(Experiment.of(exp)), env)
     (seen,) = [json.loads(line) for line in record.read_text().splitlines()]
-    assert seen["argv"] == list(build_command(exp).argv[1:])
+    assert seen["argv"] == list(build_command(Experiment.of(exp)).argv[1:])
     assert seen["argv"][:4] == ["exec", "--nv", "--bind", f"{HOSTILE_DIR}:{HOSTILE_DIR}:ro"]
     assert "/images/my image $(id) 'q'.sif" in seen["argv"]
     assert seen["env"]["APPTAINERENV_PROBE"] == HOSTILE
@@ -148,10 +149,10 @@ def test_apptainer_script_passes_every_value_intact(tmp_path: Path) -> None:
 def test_podman_script_passes_every_value_intact(tmp_path: Path) -> None:
     exp = exp_of("podman", **GPU2, **HOSTILE_PARAMS, exp__docker_image="localhost/img:1")
     env, record = stub_path(tmp_path, "podman")
-    run_bash(tmp_path, build_script(exp), env)
+    run_bash(tmp_path, build_script(Experiment.of(exp)), env)
     (seen,) = [json.loads(line) for line in record.read_text().splitlines()]
     argv = seen["argv"]
-    assert argv == list(build_command(exp).argv[1:])
+    assert argv == list(build_command(Experiment.of(exp)).argv[1:])
     assert ["--device", "nvidia.com/gpu=0", "--device", "nvidia.com/gpu=1"] == \
         argv[argv.index("--device"):argv.index("--device") + 4]
     assert f"PROBE={HOSTILE}" in argv and f"{HOSTILE_DIR}:{HOSTILE_DIR}:ro" in argv
@@ -167,7 +168,7 @@ def test_pyxis_batch_script_passes_every_value_intact(tmp_path: Path) -> None:
     env, record = stub_path(tmp_path, "srun", "scontrol")
     env.update(SLURM_JOB_ID="7", SLURM_JOB_NODELIST="n1", SLURM_CPUS_ON_NODE="2")
     launch = str(tmp_path / "logs" / "a.sh")
-    run_bash(tmp_path, build_batch_script(exp, launch, str(tmp_path / "logs" / "a.log.end")),
+    run_bash(tmp_path, build_batch_script(Experiment.of(exp), launch, str(tmp_path / "logs" / "a.log.end")),
              env)
     srun = [json.loads(line)["argv"] for line in record.read_text().splitlines()][-1]
     logs = str(tmp_path / "logs")
@@ -200,7 +201,7 @@ def test_pyxis_on_a_slurm_without_it_ends_in_one_line_saying_so(tmp_path: Path) 
     srun.chmod(0o755)
     env.update(SLURM_JOB_ID="7", SLURM_JOB_NODELIST="n1", SLURM_CPUS_ON_NODE="2")
     script = tmp_path / "batch.sh"
-    script.write_text(build_batch_script(exp, str(tmp_path / "logs" / "a.sh"),
+    script.write_text(build_batch_script(Experiment.of(exp), str(tmp_path / "logs" / "a.sh"),
                                          str(tmp_path / "logs" / "a.log.end")))
     done = subprocess.run(["bash", str(script)], env=env, cwd=tmp_path, capture_output=True,
                           text=True, check=False, timeout=60)
@@ -227,7 +228,7 @@ def test_pyxis_on_a_slurm_without_it_ends_in_one_line_saying_so(tmp_path: Path) 
 ])
 def test_gpu_selection_per_runtime(runtime: str, scheduler: str, argv_has: list[str],
                                    argv_lacks: list[str], env: dict[str, str]) -> None:
-    cmd = build_command(exp_of(runtime, **GPU2, exp__scheduler=scheduler))
+    cmd = build_command(Experiment.of(exp_of(runtime, **GPU2, exp__scheduler=scheduler)))
     assert all(word in cmd.argv for word in argv_has)
     assert not any(word in cmd.argv for word in argv_lacks)
     assert {k: v for k, v in cmd.env if "CUDA_VISIBLE_DEVICES" in k} == env
@@ -235,14 +236,14 @@ def test_gpu_selection_per_runtime(runtime: str, scheduler: str, argv_has: list[
 
 @pytest.mark.parametrize("runtime", ["podman", "apptainer"])
 def test_cpu_experiment_gets_no_gpu_options(runtime: str) -> None:
-    argv = build_command(exp_of(runtime)).argv
+    argv = build_command(Experiment.of(exp_of(runtime))).argv
     assert "--nv" not in argv and not any("nvidia.com/gpu" in a for a in argv)
 
 
 def test_docker_stays_the_default_runtime() -> None:
     exp = exp_of("docker", exp__docker_image="img:1")
     del exp["exp.container_runtime"]
-    assert build_command(exp).argv[:2] == ("docker", "run")
+    assert build_command(Experiment.of(exp)).argv[:2] == ("docker", "run")
 
 
 # ---- refusals: one line naming the parameter ---------------------------------------------------
@@ -292,7 +293,7 @@ def test_docker_stays_the_default_runtime() -> None:
 def test_what_a_runtime_cannot_express_is_refused(runtime: str, params: dict[str, Any],
                                                   message: str) -> None:
     with pytest.raises(ValidationError) as err:
-        build_command(exp_of(runtime, **params))
+        build_command(Experiment.of(exp_of(runtime, **params)))
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
@@ -308,13 +309,13 @@ def test_unknown_runtime_is_refused_by_the_config(capsys: pytest.CaptureFixture[
 def test_validate_names_a_missing_runtime_program() -> None:
     exp = exp_of("apptainer", exp__container_launcher="no-such-apptainer-here")
     with pytest.raises(ValidationError, match="'no-such-apptainer-here' is not found on PATH"):
-        containerctl.check_plan([exp])
+        containerctl.check_plan([Experiment.of(exp)])
 
 
 def test_a_slurm_job_leaves_the_program_to_the_compute_nodes() -> None:
     exp = exp_of("apptainer", exp__container_launcher="no-such-apptainer-here",
                  exp__scheduler="slurm", exp__docker_image="docker://pytorch/pytorch")
-    assert containerctl.check_plan([exp]) == {}
+    assert containerctl.check_plan([Experiment.of(exp)]) == {}
 
 
 @pytest.mark.parametrize("runtime, image", [("apptainer", "/nowhere/pt.sif"),
@@ -332,20 +333,20 @@ def test_validate_names_a_missing_image_file(tmp_path: Path, runtime: str, image
     exp = exp_of(runtime, exp__docker_image=image, exp__scheduler="slurm",
                  exp__container_launcher=str(tmp_path / "bin" / "apptainer"))
     with pytest.raises(ValidationError, match=f"exp.docker_image '{image}' is not a file"):
-        containerctl.check_plan([exp])
+        containerctl.check_plan([Experiment.of(exp)])
 
 
 def test_validate_accepts_a_present_image_file(tmp_path: Path) -> None:
     image = tmp_path / "pt.sqsh"
     image.write_bytes(b"hsqs")
-    assert containerctl.check_plan([exp_of("pyxis", exp__docker_image=str(image),
-                                           exp__scheduler="slurm")]) == {}
+    assert containerctl.check_plan([Experiment.of(exp_of("pyxis", exp__docker_image=str(image),
+                                                         exp__scheduler="slurm"))]) == {}
 
 
 def test_docker_sdk_is_not_asked_about_other_runtimes() -> None:
     from dlbs.runner.dockerengine import docker_images
 
-    assert docker_images([exp_of("podman"), exp_of("apptainer")]) == []
+    assert docker_images([Experiment.of(exp_of("podman")), Experiment.of(exp_of("apptainer"))]) == []
 
 
 def test_a_runtime_without_exp_docker_is_a_warning() -> None:
@@ -371,7 +372,7 @@ def test_an_option_value_that_starts_with_a_dash_is_refused(runtime: str, param:
                                    "exp.docker_image": "img", "exp.gpus": "",
                                    "exp.device_type": "cpu", param: value})
     with pytest.raises(ValidationError, match=re.escape(param)):
-        build_command(exp)
+        build_command(Experiment.of(exp))
 
 
 @pytest.mark.parametrize("name", ["CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES"])
@@ -384,10 +385,10 @@ def test_runtime_env_of_a_variable_the_launch_sets_is_refused(runtime: str, name
         exp.update({"exp.docker": True, "exp.container_runtime": runtime,
                     "exp.docker_image": "img.sif" if runtime == "apptainer" else "img"})
     with pytest.raises(ValidationError, match=f"runtime.env.{name} is set by the launch itself"):
-        build_command(exp)
+        build_command(Experiment.of(exp))
     exp.pop(f"runtime.env.{name}")
     exp["runtime.env.OMP_NUM_THREADS"] = "7"  # the user's own variables go through
-    cmd = build_command(exp)
+    cmd = build_command(Experiment.of(exp))
     assert any(name.endswith("OMP_NUM_THREADS") and value == "7" for name, value in cmd.env) \
         or any("OMP_NUM_THREADS" in word for word in cmd.argv)
 
@@ -414,7 +415,7 @@ def test_pyxis_docker_args_that_would_override_or_run_are_refused(args: str, wor
                                    "exp.docker_image": "img", "exp.scheduler": "slurm",
                                    "exp.log_file": "/logs/a.log", "exp.docker_args": args})
     with pytest.raises(ValidationError, match=re.escape(words)):
-        build_batch_script(exp, "/logs/a.sh", "/logs/a.log.end")
+        build_batch_script(Experiment.of(exp), "/logs/a.sh", "/logs/a.log.end")
 
 
 
@@ -426,6 +427,6 @@ def test_a_rendezvous_value_of_runtime_env_wins_in_a_container_as_on_bare_metal(
     exp = dict(BASE_EXPERIMENT, **{"exp.docker": True, "exp.container_runtime": runtime,
                                    "exp.docker_image": "img", "exp.scheduler": "slurm",
                                    "exp.num_nodes": 2, "runtime.env.PET_MASTER_PORT": "1234"})
-    argv = list(build_command(exp).argv)
+    argv = list(build_command(Experiment.of(exp)).argv)
     assert "PET_MASTER_PORT=1234" in argv and "PET_MASTER_PORT" not in argv
     assert "PET_MASTER_ADDR" in argv  # the other one still comes from the batch script

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from dlbs.dispatch.status import local_state
+from dlbs.experiment import Experiment
 from dlbs.runner.core import Runner
 from dlbs.runner.runlog import LogState, classify_log, log_state, part_file, rerun_decision
 
@@ -73,7 +74,7 @@ def test_log_without_runner_trailer_is_judged_as_the_parser_judges_it(
     assert classify_log(log) == (state, status)
     assert log_state(log) is state
     exp = {"exp.log_file": str(log), "exp.rerun": "never"}
-    assert rerun_decision(exp)[0] is (state is LogState.INCOMPLETE)
+    assert rerun_decision(Experiment.of(exp))[0] is (state is LogState.INCOMPLETE)
 
 
 def cli(tmp_path: Path, bench_dir: Path, action: str, *options: str) -> list[str]:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from dlbs.errors import ValidationError
+from dlbs.experiment import Experiment
 from dlbs.slurm.script import build_batch_script, gres_gpus
 
 from .conftest import BASE_EXPERIMENT
@@ -35,7 +36,7 @@ def test_a_dgx_style_job_asks_for_typed_gpus_features_and_memory_per_gpu() -> No
     exp = _exp(slurm__partition="dgx", slurm__gres="gpu:a100:8", slurm__cpus_per_gpu=12,
                slurm__mem_per_gpu="120G", slurm__constraint="a100&ib",
                slurm__reservation="bench", slurm__licenses="fs_lustre:1")
-    text = build_batch_script(exp, "/logs/a.sh", "/logs/a.log.end")
+    text = build_batch_script(Experiment.of(exp), "/logs/a.sh", "/logs/a.log.end")
     check_golden("slurm_dgx_gres.sbatch", text)
     lines = [line for line in text.splitlines() if line.startswith("#SBATCH")]
     assert "#SBATCH --gres=gpu:a100:8" in lines and "#SBATCH --cpus-per-gpu=12" in lines
@@ -43,7 +44,7 @@ def test_a_dgx_style_job_asks_for_typed_gpus_features_and_memory_per_gpu() -> No
 
 
 def test_gpus_per_task_replaces_gpus_per_node() -> None:
-    text = build_batch_script(_exp(slurm__gpus_per_task=8), "/logs/a.sh", "/logs/a.log.end")
+    text = build_batch_script(Experiment.of(_exp(slurm__gpus_per_task=8)), "/logs/a.sh", "/logs/a.log.end")
     assert "#SBATCH --gpus-per-task=8" in text and "--gpus-per-node" not in text
 
 
@@ -105,7 +106,7 @@ def test_gpus_per_task_replaces_gpus_per_node() -> None:
 ])
 def test_impossible_or_unsafe_requests_are_refused(params: dict[str, Any], words: str) -> None:
     with pytest.raises(ValidationError, match=words.replace("(", r"\(").replace(")", r"\)")):
-        build_batch_script(_exp(**params), "/logs/a.sh", "/logs/a.log.end")
+        build_batch_script(Experiment.of(_exp(**params)), "/logs/a.sh", "/logs/a.log.end")
 
 
 @pytest.mark.parametrize("name,value", [
@@ -116,7 +117,7 @@ def test_impossible_or_unsafe_requests_are_refused(params: dict[str, Any], words
     ("slurm.time", "infinite")])
 def test_sizes_and_time_limits_sbatch_takes_are_accepted(name: str, value: str) -> None:
     exp = _exp(**{name.replace(".", "__"): value, "slurm__signal": ""})
-    assert f"={value}" in build_batch_script(exp, "/logs/a.sh", "/logs/a.log.end")
+    assert f"={value}" in build_batch_script(Experiment.of(exp), "/logs/a.sh", "/logs/a.log.end")
 
 
 @pytest.mark.parametrize("gres,count", [("gpu", 1), ("gpu:8", 8), ("gpu:a100", 1),
@@ -124,7 +125,7 @@ def test_sizes_and_time_limits_sbatch_takes_are_accepted(name: str, value: str) 
                                         ("gpu:1g.10gb:7", 7), ("gpu:1g.10gb", 1),
                                         ("shard:4", None), ("", None)])
 def test_gres_gpu_counts_follow_slurms_syntax(gres: str, count: int | None) -> None:
-    assert gres_gpus({"slurm.gres": gres}) == count
+    assert gres_gpus(Experiment.of({"slurm.gres": gres})) == count
 
 
 def _experimenter(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -264,13 +265,13 @@ def test_an_experiment_logged_as_array_0_keeps_its_own_script(tmp_path: Path) ->
                                     "--gres-flags=enforce-binding", "--mem-per-cpu=2G",
                                     "--mail-type=END", "--comment=bench"])
 def test_extra_args_that_no_parameter_owns_are_written(option: str) -> None:
-    text = build_batch_script(_exp(slurm__extra_args=[option]), "/logs/a.sh", "/logs/a.log.end")
+    text = build_batch_script(Experiment.of(_exp(slurm__extra_args=[option])), "/logs/a.sh", "/logs/a.log.end")
     assert f"#SBATCH {option}" in text
 
 
 @pytest.mark.parametrize("licenses", ["fs_lustre:1", "a:1|b:2", "a:2,b@db:1", "matlab"])
 def test_licenses_in_slurms_forms_are_written(licenses: str) -> None:
-    text = build_batch_script(_exp(slurm__licenses=licenses), "/logs/a.sh", "/logs/a.log.end")
+    text = build_batch_script(Experiment.of(_exp(slurm__licenses=licenses)), "/logs/a.sh", "/logs/a.log.end")
     assert f"#SBATCH --licenses={licenses}\n" in text
 
 
@@ -289,7 +290,7 @@ def test_in_a_slurm_job_gpus_are_named_from_zero(runtime: str, gpus: str, count:
                     "exp.docker_image": "img.sif" if runtime == "apptainer" else "img"})
     if refused:
         with pytest.raises(ValidationError, match="numbered from 0"):
-            build_batch_script(exp, "/logs/a.sh", "/logs/a.log.end")
+            build_batch_script(Experiment.of(exp), "/logs/a.sh", "/logs/a.log.end")
     else:
-        assert f"--gpus-per-node={count}" in build_batch_script(exp, "/logs/a.sh",
+        assert f"--gpus-per-node={count}" in build_batch_script(Experiment.of(exp), "/logs/a.sh",
                                                                 "/logs/a.log.end")

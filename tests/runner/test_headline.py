@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+from dlbs.experiment import Experiment
 from dlbs.runner.core import Outcome, Summary
 from dlbs.runner.headline import Measured, counts, headline_figure, measured, significant
 from dlbs.runner.progress import Progress
@@ -38,7 +39,7 @@ def test_marks_busy_unsteady_and_withheld() -> None:
 def test_the_console_line_carries_the_figure() -> None:
     stream = io.StringIO()
     progress = Progress(12, stream=stream, bar=False)
-    progress.start(0, {"exp.model": "resnet18", "exp.log_file": "/logs/a.log"})
+    progress.start(0, Experiment.of({"exp.model": "resnet18", "exp.log_file": "/logs/a.log"}))
     progress.finish(0, "ok", 41.23, "4.71 samples/s, busy 87%")
     assert "[1/12] ok in 41.2 s: 4.71 samples/s, busy 87% | done 1 failed 0" in \
         stream.getvalue()

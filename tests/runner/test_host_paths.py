@@ -12,6 +12,7 @@ import pytest
 
 from dlbs.cli.main import main
 from dlbs.cli.validate import validate_experiments
+from dlbs.experiment import Experiment
 from dlbs.launchers import build_command, build_script
 from dlbs.runner import Runner
 
@@ -36,14 +37,14 @@ def test_host_paths_go_in_front_of_the_callers_value(
 
 
 def test_empty_host_paths_change_nothing(make_exp: Callable[..., dict[str, Any]]) -> None:
-    script = build_script(make_exp("echo"))
+    script = build_script(Experiment.of(make_exp("echo")))
     assert "LD_LIBRARY_PATH" not in script and "PYTHONPATH" not in script
 
 
 def test_runtime_env_replaces_the_whole_value(make_exp: Callable[..., dict[str, Any]]) -> None:
     exp = make_exp("echo", {"pytorch.host_libpath": "/opt/lib",
                             "runtime.env.LD_LIBRARY_PATH": "/only/this"})
-    cmd = build_command(exp)
+    cmd = build_command(Experiment.of(exp))
     assert dict(cmd.env)["LD_LIBRARY_PATH"] == "/only/this"
     assert not cmd.prepend_env
 
@@ -51,7 +52,7 @@ def test_runtime_env_replaces_the_whole_value(make_exp: Callable[..., dict[str, 
 def test_host_paths_stay_out_of_containers(make_exp: Callable[..., dict[str, Any]]) -> None:
     exp = make_exp("echo", {"exp.docker": True, "pytorch.host_libpath": "/opt/lib",
                             "pytorch.host_python_path": "/opt/py"})
-    cmd = build_command(exp)
+    cmd = build_command(Experiment.of(exp))
     assert not cmd.prepend_env
     assert "/opt/lib" not in " ".join(cmd.argv) and "/opt/py" not in " ".join(cmd.argv)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from dlbs.experiment import Experiment
 from dlbs.runner.core import failure_reason, write_trailer
 from dlbs.runner.job import Ending, Job
 from dlbs.runner.launcher_errors import launcher_failure, parse_failures
@@ -167,7 +168,7 @@ def test_the_runner_puts_torchrun_s_line_first(tmp_path: Path, name: str, report
                                                error: str, expected: str) -> None:
     part = part_with(tmp_path, (CAPTURED / name).read_text())
     output = {"results.error": reported} if reported else {}
-    assert failure_reason({"exp.num_nodes": 1}, part, 0, output, error) == expected
+    assert failure_reason(Experiment.of({"exp.num_nodes": 1}), part, 0, output, error) == expected
 
 
 def trailer_of(tmp_path: Path, text: str) -> tuple[str, str | None]:
@@ -209,12 +210,12 @@ def test_a_clean_stop_stays_interrupted(tmp_path: Path, root: str) -> None:
 def test_a_rank_s_own_error_stands_when_it_exited_with_a_code(tmp_path: Path) -> None:
     part = part_with(tmp_path, summary(entry(0, 0, 1), entry(1, 1, -15)))
     output = {"results.error": "ValueError: the model config is wrong"}
-    assert failure_reason({}, part, 0, output, "the launcher exited with code 1") is None
+    assert failure_reason(Experiment.of({}), part, 0, output, "the launcher exited with code 1") is None
 
 
 def test_without_torchrun_the_last_output_line_is_kept(tmp_path: Path) -> None:
     part = part_with(tmp_path, "stand-in benchmark: crash\n")
-    assert failure_reason({}, part, 0, {}, "the launcher was killed by SIGKILL") == \
+    assert failure_reason(Experiment.of({}), part, 0, {}, "the launcher was killed by SIGKILL") == \
         "the launcher was killed by SIGKILL; last output: stand-in benchmark: crash"
 
 

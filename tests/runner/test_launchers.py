@@ -65,7 +65,7 @@ class LayerConformance:
 
     def test_values_stay_single_arguments(self) -> None:
         exp = dict(self.exp, **{"exp.model": NASTY, "runtime.env.FOO": NASTY})
-        out = build_command(exp)
+        out = build_command(Experiment.of(exp))
         joined = [a for a in out.argv if NASTY in a]
         assert joined and all(a in (NASTY, f"FOO={NASTY}") for a in joined)
 
@@ -117,7 +117,7 @@ def test_every_layer_has_a_conformance_class() -> None:
 
 
 def test_bare_metal_cpu_command() -> None:
-    cmd = build_command(exp_of(runtime__launcher="numactl --cpunodebind=0 --membind=0"))
+    cmd = build_command(Experiment.of(exp_of(runtime__launcher="numactl --cpunodebind=0 --membind=0")))
     assert cmd.argv[:4] == ("numactl", "--cpunodebind=0", "--membind=0", "/usr/bin/python3")
     assert cmd.argv[4] == "/opt/dlbs/python/pytorch_benchmarks/benchmarks.py"
     flags = dict(zip(cmd.argv[5::2], cmd.argv[6::2], strict=True))
@@ -136,12 +136,12 @@ def test_bare_metal_cpu_command() -> None:
     pytest.param({"pytorch__seed": 7}, "--seed", "7", id="int"),
 ])
 def test_benchmark_flags(params: dict[str, Any], flag: str, value: str) -> None:
-    argv = build_command(exp_of(**params)).argv
+    argv = build_command(Experiment.of(exp_of(**params))).argv
     assert argv[argv.index(flag) + 1] == value
 
 
 def test_gpu_bare_metal_sets_visible_devices_and_torchrun() -> None:
-    cmd = build_command(exp_of(**GPU2))
+    cmd = build_command(Experiment.of(exp_of(**GPU2)))
     assert cmd.argv[1:8] == ("-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
                             "--nproc_per_node", "2")
     assert cmd.env_dict()["CUDA_VISIBLE_DEVICES"] == "0,1"
@@ -150,18 +150,18 @@ def test_gpu_bare_metal_sets_visible_devices_and_torchrun() -> None:
 
 
 def test_cpu_replicas_run_under_torchrun_with_gloo_environment() -> None:
-    cmd = build_command(exp_of(exp__cpu_replicas=2, runtime__env__OMP_NUM_THREADS="2"))
+    cmd = build_command(Experiment.of(exp_of(exp__cpu_replicas=2, runtime__env__OMP_NUM_THREADS="2")))
     assert "torch.distributed.run" in cmd.argv and "2" in cmd.argv
     env = cmd.env_dict()
     assert env["MASTER_ADDR"] == "127.0.0.1" and env["GLOO_SOCKET_IFNAME"] == "lo"
     assert env["OMP_NUM_THREADS"] == "2"  # runtime.env.* wins over the defaults
-    assert list_layers(exp_of(exp__cpu_replicas=2)) == ["benchmark", "torchrun", "environment"]
+    assert list_layers(Experiment.of(exp_of(exp__cpu_replicas=2))) == ["benchmark", "torchrun", "environment"]
 
 
 def test_docker_gpu_command() -> None:
-    cmd = build_command(exp_of(**GPU2, **DOCKER, exp__data_dir="/data/imagenet",
+    cmd = build_command(Experiment.of(exp_of(**GPU2, **DOCKER, exp__data_dir="/data/imagenet",
                                exp__docker_args="--cpus 4", exp__docker_network="none",
-                               runtime__env__FOO="bar"))
+                               runtime__env__FOO="bar")))
     argv = list(cmd.argv)
     assert argv[:7] == ["docker", "run", "--rm", "--init", "--name", "dlbs-abc123", "--network"]
     assert argv[argv.index("--gpus") + 1] == '"device=0,1"'
@@ -177,7 +177,7 @@ def test_docker_gpu_command() -> None:
 
 
 def test_docker_cpu_command_has_no_gpus_and_a_shm_size() -> None:
-    argv = build_command(exp_of(**DOCKER)).argv
+    argv = build_command(Experiment.of(exp_of(**DOCKER))).argv
     assert "--gpus" not in argv and argv[argv.index("--shm-size") + 1] == "1g"
 
 
@@ -188,7 +188,7 @@ def test_docker_cpu_command_has_no_gpus_and_a_shm_size() -> None:
 ])
 def test_bad_experiments_are_validation_errors(params: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
-        build_command(exp_of(**params))
+        build_command(Experiment.of(exp_of(**params)))
 
 
 # Several nodes (docs/running.md#several-nodes): by hand, in a Slurm job, refused otherwise.
@@ -205,8 +205,8 @@ def torchrun_options(argv: tuple[str, ...]) -> list[str]:
 
 
 def test_manual_nodes_apply_torchrun_even_with_one_replica_per_node() -> None:
-    assert list_layers(exp_of(**MANUAL)) == ["benchmark", "torchrun", "environment"]
-    cmd = build_command(exp_of(**MANUAL))
+    assert list_layers(Experiment.of(exp_of(**MANUAL))) == ["benchmark", "torchrun", "environment"]
+    cmd = build_command(Experiment.of(exp_of(**MANUAL)))
     assert torchrun_options(cmd.argv) == ["--nnodes", "2", "--node_rank", "1", "--master_addr",
                                           "10.0.0.1", "--master_port", "29500",
                                           "--rdzv_conf", "timeout=300", "--nproc_per_node", "1"]
@@ -219,41 +219,41 @@ def test_manual_nodes_apply_torchrun_even_with_one_replica_per_node() -> None:
     ("[::1]", "[::1]"),
 ])
 def test_manual_nodes_on_loopback_keep_gloo_on_lo(host: str, master_addr: str) -> None:
-    cmd = build_command(exp_of(**dict(MANUAL, pytorch__distributed_rendezvous=f"{host}:29500")))
+    cmd = build_command(Experiment.of(exp_of(**dict(MANUAL, pytorch__distributed_rendezvous=f"{host}:29500"))))
     assert cmd.argv[cmd.argv.index("--master_addr") + 1] == master_addr
     env = cmd.env_dict()
     assert env["GLOO_SOCKET_IFNAME"] == "lo" and "MASTER_ADDR" not in env
 
 
 def test_manual_nodes_user_environment_wins() -> None:
-    cmd = build_command(exp_of(**MANUAL, exp__cpu_threads=3, runtime__env__GLOO_SOCKET_IFNAME="ib0",
-                               runtime__env__MASTER_ADDR="10.0.0.1"))
+    cmd = build_command(Experiment.of(exp_of(**MANUAL, exp__cpu_threads=3, runtime__env__GLOO_SOCKET_IFNAME="ib0",
+                               runtime__env__MASTER_ADDR="10.0.0.1")))
     env = cmd.env_dict()
     assert env["GLOO_SOCKET_IFNAME"] == "ib0" and env["MASTER_ADDR"] == "10.0.0.1"
     assert env["OMP_NUM_THREADS"] == "3"
 
 
 def test_manual_gpu_nodes() -> None:
-    cmd = build_command(exp_of(**GPU2, **MANUAL))
+    cmd = build_command(Experiment.of(exp_of(**GPU2, **MANUAL)))
     assert torchrun_options(cmd.argv)[-2:] == ["--nproc_per_node", "2"]
     assert "--standalone" not in cmd.argv and "MASTER_ADDR" not in cmd.env_dict()
     assert cmd.env_dict()["CUDA_VISIBLE_DEVICES"] == "0,1"
 
 
 def test_slurm_nodes_take_rank_and_rendezvous_at_run_time() -> None:
-    cmd = build_command(exp_of(**GPU2, **SLURM2))
+    cmd = build_command(Experiment.of(exp_of(**GPU2, **SLURM2)))
     assert torchrun_options(cmd.argv) == ["--nnodes", "2", "--rdzv_conf", "timeout=300",
                                           "--nproc_per_node", "2"]
     assert cmd.runtime_env == (("PET_NODE_RANK", "slurm_node_rank"),)
     assert "CUDA_VISIBLE_DEVICES" not in cmd.env_dict()  # Slurm sets it to the job's GPUs
-    cpu = build_command(exp_of(**SLURM2))
+    cpu = build_command(Experiment.of(exp_of(**SLURM2)))
     assert torchrun_options(cpu.argv) == ["--nnodes", "2", "--rdzv_conf", "timeout=300",
                                           "--nproc_per_node", "1"]
     assert not {"MASTER_ADDR", "GLOO_SOCKET_IFNAME"} & cpu.env_dict().keys()
 
 
 def test_runtime_env_wins_over_a_run_time_value() -> None:
-    cmd = build_command(exp_of(**SLURM2, runtime__env__PET_NODE_RANK="0"))
+    cmd = build_command(Experiment.of(exp_of(**SLURM2, runtime__env__PET_NODE_RANK="0")))
     assert cmd.runtime_env == () and cmd.env_dict()["PET_NODE_RANK"] == "0"
 
 
@@ -261,24 +261,24 @@ def test_runtime_env_wins_over_a_run_time_value() -> None:
     pytest.param({}, id="cpu"), pytest.param(GPU2, id="gpu"),
 ])
 def test_single_node_slurm_command_is_the_local_one(params: dict[str, Any]) -> None:
-    local, slurm = build_command(exp_of(**params)), build_command(
-        exp_of(**params, exp__scheduler="slurm"))
+    local, slurm = build_command(Experiment.of(exp_of(**params))), build_command(
+        Experiment.of(exp_of(**params, exp__scheduler="slurm")))
     assert slurm.argv == local.argv and slurm.runtime_env == ()
     assert ("--standalone" in slurm.argv) == bool(params)  # several replicas: torchrun
 
 
 def test_docker_manual_nodes_use_the_host_network() -> None:
-    argv = build_command(exp_of(**DOCKER, **MANUAL)).argv
+    argv = build_command(Experiment.of(exp_of(**DOCKER, **MANUAL))).argv
     assert argv[argv.index("--network") + 1] == "host"
     assert "PET_NODE_RANK" not in argv and "-e" in argv
     assert argv[argv.index("--master_addr") + 1] == "10.0.0.1"
-    chosen = build_command(exp_of(**DOCKER, **MANUAL, exp__docker_network="fabric")).argv
+    chosen = build_command(Experiment.of(exp_of(**DOCKER, **MANUAL, exp__docker_network="fabric"))).argv
     assert chosen[chosen.index("--network") + 1] == "fabric"
-    assert "--network" not in build_command(exp_of(**DOCKER)).argv  # one node: as before
+    assert "--network" not in build_command(Experiment.of(exp_of(**DOCKER))).argv  # one node: as before
 
 
 def test_docker_slurm_nodes_pass_the_rendezvous_through() -> None:
-    cmd = build_command(exp_of(**DOCKER, **SLURM2))
+    cmd = build_command(Experiment.of(exp_of(**DOCKER, **SLURM2)))
     argv = list(cmd.argv)
     image = argv.index("img:1")
     passed = argv[image - 6:image]
@@ -317,7 +317,7 @@ NODES_HELP = ("exp.num_nodes is 2 but nothing reaches the other nodes: use -Pexp
 ])
 def test_nodes_that_cannot_run_are_refused(params: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
-        build_command(exp_of(**params))
+        build_command(Experiment.of(exp_of(**params)))
 
 
 def test_run_time_values_are_constants_only() -> None:

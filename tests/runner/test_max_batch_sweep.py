@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from dlbs.cli.main import main
+from dlbs.experiment import Experiment
 from dlbs.runner.oom import OomMemory
 
 from .test_runner import facts_of
@@ -64,18 +65,18 @@ def test_validate_accepts_max_mixed_with_integers(capsys: pytest.CaptureFixture[
 def test_an_oom_never_skips_max_and_max_teaches_nothing(
         make_exp: Callable[..., dict[str, Any]], tmp_path: Path) -> None:
     memory = OomMemory()
-    small, largest = (make_exp("mem", {"exp.replica_batch": b}) for b in (16, "max"))
-    memory.note(small, "oom", small["exp.log_file"])
+    small, largest = (Experiment.of(make_exp("mem", {"exp.replica_batch": b})) for b in (16, "max"))
+    memory.note(small, "oom", small.log_file)
     assert memory.reason_to_skip(largest) is None  # it searches below the OOM by itself
-    assert memory.reason_to_skip(make_exp("mem", {"exp.replica_batch": 32})) is not None
+    assert memory.reason_to_skip(Experiment.of(make_exp("mem", {"exp.replica_batch": 32}))) is not None
     fresh = OomMemory()
-    fresh.note(largest, "oom", largest["exp.log_file"])  # batch 1 did not fit in its budget
-    log = Path(largest["exp.log_file"])
+    fresh.note(largest, "oom", largest.log_file)  # batch 1 did not fit in its budget
+    log = Path(largest.log_file)
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text('__exp.replica_batch__="max"\n__results.status__="oom"\n')
     fresh.learn_from_logs([largest])
     assert fresh.smallest == {}
-    assert fresh.reason_to_skip(make_exp("mem", {"exp.replica_batch": 1})) is None
+    assert fresh.reason_to_skip(Experiment.of(make_exp("mem", {"exp.replica_batch": 1}))) is None
 
 
 def test_a_sweep_with_max_runs_end_to_end(tmp_path: Path) -> None:

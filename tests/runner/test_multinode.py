@@ -16,6 +16,7 @@ import pytest
 from pytorch_benchmarks.facts import iter_facts
 
 from dlbs.errors import ValidationError
+from dlbs.experiment import Experiment
 from dlbs.launchers import build_command, build_script
 
 NODE = ['-Pexp.gpus=""', "-Pexp.model=deep_mnist", "-Pexp.replica_batch=2",
@@ -102,19 +103,19 @@ def test_manual_script_names_rank_and_rendezvous(make_exp: Callable[..., dict[st
     exp = make_exp(params={"exp.num_nodes": 2, "exp.num_replicas": 2,
                            "pytorch.distributed_rank": 1,
                            "pytorch.distributed_rendezvous": "10.1.2.3:29500"})
-    script = build_script(exp)
+    script = build_script(Experiment.of(exp))
     assert ("-m torch.distributed.run --nnodes 2 --node_rank 1 --master_addr 10.1.2.3 "
             "--master_port 29500 --rdzv_conf timeout=300 --nproc_per_node 1 " in flat(script))
     assert "--standalone" not in script and "export PET_" not in script
     assert "GLOO_SOCKET_IFNAME" not in script and "MASTER_ADDR=" not in script  # a real network
     assert "export OMP_NUM_THREADS=1" in script
-    assert exec_words(script) == list(build_command(exp).argv)  # every value one word
+    assert exec_words(script) == list(build_command(Experiment.of(exp)).argv)  # every value one word
 
 
 def test_manual_script_on_loopback_keeps_gloo_on_lo(make_exp: Callable[..., dict[str, Any]]
                                                     ) -> None:
     exp = make_exp(params={"exp.num_nodes": 2, "pytorch.distributed_rendezvous": "[::1]:29500"})
-    script = build_script(exp)
+    script = build_script(Experiment.of(exp))
     assert "--node_rank 0 --master_addr '[::1]' --master_port 29500" in flat(script)
     assert "export GLOO_SOCKET_IFNAME=lo" in script and "MASTER_ADDR=" not in script
 
@@ -125,11 +126,11 @@ def test_a_scoped_ipv6_rendezvous_is_accepted_and_quoted(
     """A link-local address needs its interface (issue 54: ``[fe80::1%eth0]:1`` was refused)."""
     exp = make_exp(params={"exp.num_nodes": 2,
                            "pytorch.distributed_rendezvous": f"[fe80::1%{zone}]:1"})
-    script = build_script(exp)
+    script = build_script(Experiment.of(exp))
     # quoted: unquoted, '[...]' is a pattern the shell may replace by a file's name
     assert f"--master_addr '[fe80::1%{zone}]' --master_port 1" in flat(script)
-    assert exec_words(script) == list(build_command(exp).argv)
-    assert build_command(exp).argv[build_command(exp).argv.index("--master_addr") + 1] == \
+    assert exec_words(script) == list(build_command(Experiment.of(exp)).argv)
+    assert build_command(Experiment.of(exp)).argv[build_command(Experiment.of(exp)).argv.index("--master_addr") + 1] == \
         f"[fe80::1%{zone}]"
 
 
@@ -139,13 +140,13 @@ def test_a_scope_that_is_no_interface_name_is_refused(
         make_exp: Callable[..., dict[str, Any]], where: str) -> None:
     exp = make_exp(params={"exp.num_nodes": 2, "pytorch.distributed_rendezvous": where})
     with pytest.raises(ValidationError, match="use HOST:PORT"):
-        build_command(exp)
+        build_command(Experiment.of(exp))
 
 
 def test_slurm_script_takes_the_rank_at_run_time(make_exp: Callable[..., dict[str, Any]]) -> None:
     exp = make_exp(params={"exp.num_nodes": 2, "exp.scheduler": "slurm", "exp.docker": True,
                            "exp.docker_image": "img"})
-    script = build_script(exp)
+    script = build_script(Experiment.of(exp))
     assert SLURM_RANK_LINE in script.splitlines()
     assert [line for line in script.splitlines() if "SLURM_NODEID" in line] == [SLURM_RANK_LINE]
     words = flat(script)
@@ -163,18 +164,18 @@ def test_slurm_rank_line_stays_a_constant(make_exp: Callable[..., dict[str, Any]
     exp = make_exp(params={"exp.num_nodes": 2, "exp.scheduler": "slurm",
                            "runtime.env.FOO": "$(touch /tmp/owned)", "exp.model": "a b;c",
                            "pytorch.distributed_rank": 1})
-    script = build_script(exp)
+    script = build_script(Experiment.of(exp))
     assert SLURM_RANK_LINE in script.splitlines()
     assert "export FOO='$(touch /tmp/owned)'" in script
     assert "--model 'a b;c'" in script
-    assert exec_words(script) == list(build_command(exp).argv)
+    assert exec_words(script) == list(build_command(Experiment.of(exp)).argv)
 
 
 def test_slurm_node_script_fails_outside_a_job_step(make_exp: Callable[..., dict[str, Any]],
                                                     tmp_path: Path) -> None:
     script = tmp_path / "node.sh"
-    script.write_text(build_script(make_exp(params={"exp.num_nodes": 2,
-                                                    "exp.scheduler": "slurm"})))
+    script.write_text(build_script(Experiment.of(make_exp(params={"exp.num_nodes": 2,
+                                                    "exp.scheduler": "slurm"}))))
     result = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=30,
                             env={"PATH": "/usr/bin:/bin"}, check=False)
     assert result.returncode != 0 and "not in a Slurm job step" in result.stderr
@@ -182,7 +183,7 @@ def test_slurm_node_script_fails_outside_a_job_step(make_exp: Callable[..., dict
 
 def test_single_node_refusal_is_a_validation_error(make_exp: Callable[..., dict[str, Any]]) -> None:
     with pytest.raises(ValidationError, match="nothing reaches the other nodes"):
-        build_script(make_exp(params={"exp.num_nodes": 3}))
+        build_script(Experiment.of(make_exp(params={"exp.num_nodes": 3})))
 
 
 def test_nodes_sharing_a_log_dir_write_different_logs(tmp_path: Path) -> None:

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from dlbs.experiment import Experiment
+
 from .conftest import ROOT, _rootfs_tar, host_python_mounts
 from .test_runner import facts_of
 
@@ -119,7 +121,7 @@ def test_the_environment_and_mounts_reach_the_container(tmp_path: Path,
            "exp.docker_network": "none", "exp.docker_args": host_python_mounts(),
            "exp.data_dir": str(data), "exp.gpus": "", "exp.device_type": "cpu",
            "runtime.env.PROBE": value, "exp.log_file": str(tmp_path / "x.log")}
-    cmd = build_command(exp)
+    cmd = build_command(Experiment.of(exp))
     image_at = cmd.argv.index(PODMAN_IMAGE)
     code = ("import os,sys; print(repr(os.environ['PROBE']), open(sys.argv[1]).read(), "
             "end='')")

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from dlbs.experiment import Experiment
 from dlbs.launchers import build_command, list_layers
 from dlbs.launchers.benchmark import benchmark_flags
 
@@ -33,8 +34,8 @@ CPU = {"exp.device_type": "cpu", "exp.model": "m", "exp.cpu_replicas": 1}
 ])
 def test_new_flags_appear_only_when_set(params: dict[str, Any], present: list[str],
                                         absent: list[str]) -> None:
-    flags = benchmark_flags({**CPU, "exp.target_precision": 0.0, "exp.max_time": 0.0,
-                             "exp.cpu_threads": 0, **params})
+    flags = benchmark_flags(Experiment.of({**CPU, "exp.target_precision": 0.0, "exp.max_time": 0.0,
+                             "exp.cpu_threads": 0, **params}))
     pairs = [" ".join(present[i:i + 2]) for i in range(0, len(present), 2)]
     joined = " ".join(flags)
     assert all(pair in joined for pair in pairs) and not any(a in joined for a in absent)
@@ -49,8 +50,8 @@ def test_new_flags_appear_only_when_set(params: dict[str, Any], present: list[st
 def test_torchrun_threads_follow_exp_cpu_threads(params: dict[str, Any], expected: str) -> None:
     exp = exp_of(exp__cpu_replicas=2, exp__num_local_replicas=2, **{
         k.replace(".", "__"): v for k, v in params.items()})
-    assert list_layers(exp)[:2] == ["benchmark", "torchrun"]
-    assert build_command(exp).env_dict()["OMP_NUM_THREADS"] == expected
+    assert list_layers(Experiment.of(exp))[:2] == ["benchmark", "torchrun"]
+    assert build_command(Experiment.of(exp)).env_dict()["OMP_NUM_THREADS"] == expected
 
 
 def _args(tmp_path: Path, bench_dir: Path, *extra: str,

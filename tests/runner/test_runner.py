@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from pytorch_benchmarks.facts import iter_facts
 
+from dlbs.experiment import Experiment
 from dlbs.runner import Runner
 from dlbs.runner.runlog import LogState, log_state, part_file, rerun_decision
 
@@ -215,7 +216,7 @@ def test_log_state_and_rerun_never(make_exp: MakeExp, setup: str | None, state: 
     elif setup:
         log.write_text('__exp.model__="ok"\n' + trailer.format(setup))
     assert log_state(log) is state
-    assert rerun_decision(exp)[0] is runs
+    assert rerun_decision(Experiment.of(exp))[0] is runs
 
 
 def test_disabled_and_simulated_experiments_are_not_run(make_exp: MakeExp) -> None:
@@ -303,7 +304,7 @@ def test_progress_file_lost_during_a_sweep_warns_once_and_the_sweep_goes_on(
     progress = Progress(2, str(folder / "p.json"), stream, bar=False)
     shutil.rmtree(folder)
     folder.write_text("now a file")  # the progress file cannot be written any more
-    progress.start(0, {"exp.model": "m", "exp.log_file": "m.log"})
+    progress.start(0, Experiment.of({"exp.model": "m", "exp.log_file": "m.log"}))
     progress.finish(0, "ok", 1.0)
     progress.close("finished")
     warnings = [line for line in stream.getvalue().splitlines() if line.startswith("warning:")]
@@ -322,7 +323,7 @@ def test_progress_names_every_parameter_that_varies_over_the_sweep(tmp_path: Pat
     progress = Progress(2, str(tmp_path / "p.json"), stream, bar=False,
                         varying=varying_keys(experiments))
     for index, exp in enumerate(experiments):
-        progress.start(index, exp)
+        progress.start(index, Experiment.of(exp))
         progress.finish(index, "ok", 1.0)
     lines = stream.getvalue().splitlines()
     assert "[1/2] start m [exp.cpu_threads=1] (m1.log)" in lines

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from dlbs.experiment import Experiment
 from dlbs.runner.job import Job
 from dlbs.slurm import ctl as slurmctl
 from dlbs.slurm.executor import SlurmExecutor
@@ -267,7 +268,7 @@ def test_an_array_script_is_golden() -> None:
 
     exp = _exp(slurm__partition="dgx", slurm__gres="gpu:a100:8", slurm__cpus_per_gpu=12,
                slurm__array=True, slurm__max_jobs=4, slurm__requeue=True)
-    group = array_group(exp)
+    group = array_group(Experiment.of(exp))
     assert group[0] == "--requeue" and not any(o.startswith("--job-name") for o in group)
     tasks = [(f"/logs/a 'b' {i}.sbatch", f"/logs/a 'b' {i}.log.part") for i in range(3)]
     check_golden("slurm_array.sbatch", build_array_script(group, tasks, 4))

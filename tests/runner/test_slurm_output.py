@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from dlbs.errors import RunError
+from dlbs.experiment import Experiment
 from dlbs.runner import Job, runlog
 from dlbs.runner.core import Outcome, Summary
 from dlbs.slurm import ctl as slurmctl
@@ -321,7 +322,7 @@ def test_progress_notes_reach_the_stream_and_the_file(tmp_path: Path) -> None:
     from dlbs.runner.progress import Progress
     stream = io.StringIO()
     progress = Progress(1, str(tmp_path / "p.json"), stream, bar=False)
-    progress.start(0, {"exp.model": "m", "exp.log_file": "x.log"})
+    progress.start(0, Experiment.of({"exp.model": "m", "exp.log_file": "x.log"}))
     progress.note(0, "pending: Slurm job 7 (x.log): Resources")
     assert "pending: Slurm job 7 (x.log): Resources\n" in stream.getvalue()
     current = json.loads((tmp_path / "p.json").read_text())["current"]
@@ -338,7 +339,7 @@ def test_extra_args_that_the_command_line_would_override_are_refused(option: str
     from dlbs.errors import ValidationError
     from dlbs.slurm.script import extra_args
     with pytest.raises(ValidationError, match="is set by dlbs on sbatch's command line") as err:
-        extra_args({"slurm.extra_args": ["--constraint=a100", option]})
+        extra_args(Experiment.of({"slurm.extra_args": ["--constraint=a100", option]}))
     assert hint in str(err.value) and "\n" not in str(err.value)
 
 

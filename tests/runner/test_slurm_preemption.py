@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from dlbs.errors import ValidationError
+from dlbs.experiment import Experiment
 from dlbs.slurm.output import warning_signal
 from dlbs.slurm.script import build_batch_script, limit_seconds, sbatch_options, warn_signal
 
@@ -32,14 +33,14 @@ from .test_slurm_faults import (
     ("", None),
 ])
 def test_slurm_signal_is_read_as_sbatch_takes_it(given: str, expected: object) -> None:
-    assert warn_signal({"slurm.signal": given}) == expected
+    assert warn_signal(Experiment.of({"slurm.signal": given})) == expected
 
 
 def test_the_default_warns_the_batch_script_120_s_before_the_limit() -> None:
     exp = _exp()
     exp.pop("slurm.signal", None)
-    assert "--signal=B:USR1@120" in sbatch_options(exp)
-    text = build_batch_script(exp, "/logs/a.sh", "/logs/a.log.end")
+    assert "--signal=B:USR1@120" in sbatch_options(Experiment.of(exp))
+    text = build_batch_script(Experiment.of(exp), "/logs/a.sh", "/logs/a.log.end")
     assert "trap 'echo \"dlbs-slurm-signal: SIGUSR1 at $(date +%s)\"; warned=1;" in text
     # trapped before the slow lines (scontrol), not after them
     assert text.index("\ntrap ") < text.index("scontrol")
@@ -54,12 +55,12 @@ def test_the_default_warns_the_batch_script_120_s_before_the_limit() -> None:
 ])
 def test_a_signal_dlbs_cannot_pass_on_is_refused(given: str, why: str) -> None:
     with pytest.raises(ValidationError, match="slurm.signal") as err:
-        warn_signal({"slurm.signal": given})
+        warn_signal(Experiment.of({"slurm.signal": given}))
     assert why in str(err.value)
 
 
 def test_no_signal_no_trap() -> None:
-    text = build_batch_script(_exp(slurm__signal=""), "/logs/a.sh", "/logs/a.log.end")
+    text = build_batch_script(Experiment.of(_exp(slurm__signal="")), "/logs/a.sh", "/logs/a.log.end")
     assert "#SBATCH --signal" not in text and "\ntrap " not in text
 
 
@@ -129,9 +130,9 @@ def test_a_preempted_job_is_preempted_with_partial_facts_and_runs_again(
 
 def test_a_warning_that_would_come_at_the_start_is_refused() -> None:
     with pytest.raises(ValidationError, match="the warning would come at the start") as err:
-        warn_signal({"slurm.signal": "B:USR1@120", "slurm.time": "2"})
+        warn_signal(Experiment.of({"slurm.signal": "B:USR1@120", "slurm.time": "2"}))
     assert "B:USR1@30" in str(err.value)  # what to give instead
-    assert warn_signal({"slurm.signal": "B:USR1@55", "slurm.time": "1"}) == ("USR1", 55)
+    assert warn_signal(Experiment.of({"slurm.signal": "B:USR1@55", "slurm.time": "1"})) == ("USR1", 55)
 
 
 def test_with_exp_timeout_the_runner_stops_the_job_and_no_warning_is_asked(
@@ -230,7 +231,7 @@ def _run_batch_script(tmp_path: Path, warn_at_start: bool) -> tuple[int, str, Pa
         (stubs / name).chmod(0o755)
     end_file = tmp_path / "a.log.end"
     script = tmp_path / "a.sbatch"
-    script.write_text(build_batch_script(_exp(**{"exp.num_nodes": 1}), str(tmp_path / "a.sh"),
+    script.write_text(build_batch_script(Experiment.of(_exp(**{"exp.num_nodes": 1})), str(tmp_path / "a.sh"),
                                          str(end_file)))
     env = {**os.environ, "PATH": f"{stubs}:{os.environ['PATH']}", "STUBS": str(stubs),
            "SLURM_JOB_ID": "7", "SLURM_JOB_NODELIST": "n1", "SLURM_CPUS_ON_NODE": "2",

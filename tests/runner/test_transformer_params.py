@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from dlbs.cli.validate import check_experiment
+from dlbs.experiment import Experiment
 from dlbs.launchers.benchmark import benchmark_flags
 
 from .test_runner import facts_of
@@ -27,15 +28,15 @@ def _pairs(flags: list[str]) -> dict[str, str]:
 
 
 def test_off_values_add_no_flag() -> None:
-    flags = benchmark_flags({**CPU, "exp.seq_len": 0, "exp.generate": 0, "exp.peak_tflops": 0.0,
-                             "exp.profile": "", "pytorch.model_config": ""})
+    flags = benchmark_flags(Experiment.of({**CPU, "exp.seq_len": 0, "exp.generate": 0, "exp.peak_tflops": 0.0,
+                             "exp.profile": "", "pytorch.model_config": ""}))
     assert not set(NEW_FLAGS) & set(flags)
 
 
 def test_set_values_become_their_flags_and_a_config_stays_json() -> None:
-    flags = _pairs(benchmark_flags({**CPU, "exp.seq_len": 64, "exp.generate": 8,
+    flags = _pairs(benchmark_flags(Experiment.of({**CPU, "exp.seq_len": 64, "exp.generate": 8,
                                     "exp.peak_tflops": 312.5, "exp.profile": "/tmp/p q",
-                                    "pytorch.model_config": {"n_layer": 2, "name": "a'b"}}))
+                                    "pytorch.model_config": {"n_layer": 2, "name": "a'b"}})))
     assert flags["--seq_len"] == "64" and flags["--generate"] == "8"
     assert flags["--peak_tflops"] == "312.5" and flags["--profile"] == "/tmp/p q"
     assert json.loads(flags["--model_config"]) == {"n_layer": 2, "name": "a'b"}
@@ -57,8 +58,8 @@ def test_the_id_of_an_experiment_that_does_not_use_them_is_unchanged() -> None:
 
 def test_the_optimizer_is_passed_and_in_the_id_only_when_chosen() -> None:
     """exp.optimizer=auto (the model's own) keeps launch scripts and ids as they were."""
-    assert "--optimizer" not in benchmark_flags({**CPU, "exp.optimizer": "auto"})
-    assert _pairs(benchmark_flags({**CPU, "exp.optimizer": "sgd"}))["--optimizer"] == "sgd"
+    assert "--optimizer" not in benchmark_flags(Experiment.of({**CPU, "exp.optimizer": "auto"}))
+    assert _pairs(benchmark_flags(Experiment.of({**CPU, "exp.optimizer": "sgd"})))["--optimizer"] == "sgd"
     base, *_ = _print_plan("-Pexp.model=gpt2")
     auto, *_ = _print_plan("-Pexp.model=gpt2", "-Pexp.optimizer=auto")
     sgd, *_ = _print_plan("-Pexp.model=gpt2", "-Pexp.optimizer=sgd")

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from dlbs.cli.main import main
+from dlbs.experiment import Experiment
 from dlbs.launchers import build_command
 
 from .test_launchers import exp_of
@@ -40,7 +41,7 @@ def flag(argv: tuple[str, ...], name: str) -> str | None:
 ])
 def test_max_batch_time_reaches_only_a_max_experiment(params: dict[str, Any],
                                                       value: str | None) -> None:
-    assert flag(build_command(exp_of(**params)).argv, "--max_batch_time") == value
+    assert flag(build_command(Experiment.of(exp_of(**params))).argv, "--max_batch_time") == value
 
 
 def test_the_ids_keep_still_for_the_default_waits() -> None:
