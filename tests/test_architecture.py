@@ -452,3 +452,80 @@ def test_the_serving_client_imports_neither_torch_nor_dlbs_nor_the_benchmark(pat
     for name in _imports(path):
         top = name.split(".")[0]
         assert top in STDLIB or top in SERVING_ALLOWED | extra, f"{path} imports {name}"
+
+
+#: Folders of the launch side: their functions take the typed ``Experiment``, never its dict.
+LAUNCH_SIDE = ("dlbs/launchers", "dlbs/runner", "dlbs/slurm")
+#: Names a launch-side parameter holding one experiment, or several, goes by.
+EXPERIMENT_PARAMETERS = frozenset({"exp", "source", "experiment", "view", "experiments", "views"})
+#: The boundaries where a plan's experiment dicts enter the launch side (each made an
+#: ``Experiment`` there, once): the runner's sweep, which the CLI and tests hand dicts; and
+#: ``device``, which rewrites the plan's dicts before they are built (``exp.gpus`` '' on a host
+#: without a GPU) and returns dicts.
+DICT_BOUNDARIES = {("dlbs/runner/core.py", "Runner.run"),
+                   ("dlbs/runner/device.py", "falls_back"),
+                   ("dlbs/runner/device.py", "on_this_host")}
+
+
+def _functions(tree: ast.Module) -> list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:
+    """Every function of a module by qualified name (``Class.method``)."""
+    found: list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]] = []
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                found.append((prefix + child.name, child))
+                visit(child, prefix + child.name + ".")
+            elif isinstance(child, ast.ClassDef):
+                visit(child, prefix + child.name + ".")
+    visit(tree, "")
+    return found
+
+
+def _dict_experiment_parameters(path: Path, relative: str) -> list[str]:
+    """``relative:line name(parameter: annotation)`` of each parameter of ``path`` annotated
+    ExperimentLike, or one holding experiments (by its name) annotated as a Mapping or dict."""
+    found = []
+    for name, function in _functions(ast.parse(path.read_text(encoding="utf-8"))):
+        if (relative, name) in DICT_BOUNDARIES:
+            continue
+        arguments = function.args
+        for argument in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]:
+            if argument.annotation is None:
+                continue
+            text = ast.unparse(argument.annotation)
+            words = {node.id for node in ast.walk(argument.annotation) if isinstance(node, ast.Name)}
+            words |= {node.attr for node in ast.walk(argument.annotation)
+                      if isinstance(node, ast.Attribute)}
+            if isinstance(argument.annotation, ast.Constant):  # a string annotation
+                words |= set(str(argument.annotation.value).replace("[", " ").replace("]", " ")
+                             .replace("|", " ").replace(",", " ").split())
+            dict_like = {"Mapping", "MutableMapping", "dict", "Dict"} & words
+            if "ExperimentLike" in words or (argument.arg in EXPERIMENT_PARAMETERS and dict_like):
+                found.append(f"{relative}:{function.lineno} {name}({argument.arg}: {text})")
+    return found
+
+
+@pytest.mark.parametrize("folder", LAUNCH_SIDE)
+def test_the_launch_side_takes_only_the_experiment(folder: str) -> None:
+    """Issue 57 item 1: a launch-side function takes ``Experiment``, not ``ExperimentLike`` nor
+    an experiment's dict; the dict becomes an Experiment once, where a plan enters (the
+    runner's sweep, ``DICT_BOUNDARIES``; the CLI and ``dlbs.dispatch`` outside these folders)."""
+    found = [line for path in _py_files(folder)
+             for line in _dict_experiment_parameters(path, str(path.relative_to(ROOT)))]
+    assert not found, "take Experiment (make it with Experiment.of where the dict enters):\n" + \
+        "\n".join(found)
+
+
+def test_the_launch_side_check_finds_a_dict_parameter(tmp_path: Path) -> None:
+    """The scan above sees each form it refuses (and not an Experiment, nor other mappings)."""
+    text = ("from collections.abc import Mapping, Sequence\n"
+            "def a(exp: ExperimentLike) -> None: ...\n"
+            "class B:\n    def b(self, source: 'Mapping[str, Any]') -> None: ...\n"
+            "def c(experiments: Sequence[dict[str, Any]]) -> None: ...\n"
+            "def d(exp: Experiment, env: Mapping[str, str]) -> None: ...\n")
+    probe = tmp_path / "probe.py"
+    probe.write_text(text, encoding="utf-8")
+    found = [line.split(" ", 1)[1] for line in _dict_experiment_parameters(probe, "probe.py")]
+    assert found == ["a(exp: ExperimentLike)", "B.b(source: 'Mapping[str, Any]')",
+                     "c(experiments: Sequence[dict[str, Any]])"]
