@@ -112,9 +112,9 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})
 #: Values whose JSON text follows from their type and value (``==`` within a type): their text
 #: is kept by place, type and value (a float is not: ``0.0 == -0.0``).
 _KEYED = frozenset({str, int, bool, type(None)})
-#: Texts kept at most (the plan's values that recur: a GPU list's, a batch's...), and the
-#: longest string value kept.
-_TEXTS_LIMIT, _TEXT_LENGTH = 50_000, 1_000
+#: Texts kept at most (the plan's values that recur: a GPU list's, a batch's...), the longest
+#: string value kept, and the most characters of texts kept (counted by their lengths).
+_TEXTS_LIMIT, _TEXT_LENGTH, TEXTS_BUDGET = 50_000, 1_000, 8_000_000
 
 
 class LineEncoder:
@@ -130,6 +130,7 @@ class LineEncoder:
         self.parts: list[str] = []
         self.containers: set[int] = set()  # where a list or dict is: encoded every time
         self.texts: dict[tuple[int, type, Any], str] = {}  # (place, type, value) -> its text
+        self.chars = 0  # characters of the texts kept and of their values
 
     def encode(self, experiment: Mapping[str, Any]) -> str:
         """Return ``json.dumps(experiment)``."""
@@ -137,6 +138,7 @@ class LineEncoder:
         changed: Iterable[int]
         if keys != self.keys:
             self.keys, self.parts, self.containers, self.texts = keys, [""] * len(keys), set(), {}
+            self.chars = 0
             changed = range(len(keys))
         else:
             changed = compress(range(len(values)), map(is_not, values, self.values))
@@ -150,9 +152,13 @@ class LineEncoder:
                 place = (index, kind, value)
                 text = texts.get(place)
                 if text is None:
-                    if len(texts) >= _TEXTS_LIMIT:
+                    text = _pair(keys[index], value)
+                    chars = len(text) + (len(value) if kind is str else 0)
+                    if len(texts) >= _TEXTS_LIMIT or self.chars + chars > TEXTS_BUDGET:
                         texts.clear()
-                    text = texts[place] = _pair(keys[index], value)
+                        self.chars = 0
+                    texts[place] = text
+                    self.chars += chars
                 parts[index] = text
                 containers.discard(index)
                 continue

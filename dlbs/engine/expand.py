@@ -23,7 +23,7 @@ from operator import is_not
 from typing import Any
 
 from dlbs.engine.casts import Rule, build_rules
-from dlbs.engine.memo import Memo
+from dlbs.engine.memo import TEXT_BUDGET, Memo
 from dlbs.engine.model import CAPTURE_PREFIX, ParamSpec, shown
 from dlbs.engine.resolver import ID_PARAM, Resolver, is_auto_id
 from dlbs.engine.rounds import ROUND_POSITION, UNPLACED, Rounds, round_position
@@ -68,6 +68,9 @@ FRESH_RATIO = 0.5
 #: combination of what it reads before it is ever hit (with ``exp.gpus`` last, the 100 GPU
 #: lists and batches of the first model), then hit for every model after.
 GROUP_MEMO_LIMIT, GROUP_GIVE_UP = 100_000, 1_000
+#: Most characters of text (values read and set, counted by their lengths) the plan's memo of
+#: groups holds: beyond it the memo is emptied (results unchanged, only speed).
+GROUP_TEXT_BUDGET = TEXT_BUDGET
 #: Fewer names than this are resolved as they are (the memo would cost more than it saves).
 GROUP_MIN = 2
 #: The layouts of experiments (their names, in order): a group's memo holds for one layout.
@@ -98,7 +101,7 @@ def expand_plan(plan: Iterable[Mapping[str, Any]], specs: Mapping[str, ParamSpec
     env = dict(environ)
     state = None
     rounds = Rounds()
-    memo = Memo(GROUP_MEMO_LIMIT, GROUP_GIVE_UP)
+    memo = Memo(GROUP_MEMO_LIMIT, GROUP_GIVE_UP, GROUP_TEXT_BUDGET)
     for experiment in plan:
         # Private copies: the caller may change what it gets (or gave) before the next step.
         raw = dict(experiment)

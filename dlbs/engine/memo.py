@@ -24,6 +24,9 @@ _DOUBLE = struct.Struct("<d")
 #: A root missed this many times, with fewer hits than misses, is no longer memoised: what it
 #: reads changes every time (``exp.log_file`` reads ``exp.id``), so the memo only costs.
 MISSES_BEFORE_GIVING_UP = 64
+#: Most characters of text a memo holds (values read and results, counted by their lengths):
+#: 100,000 steps of texts of up to ``MAX_TEXT`` characters would hold gigabytes.
+TEXT_BUDGET = 16_000_000
 
 
 class Step:
@@ -39,13 +42,17 @@ class Step:
 class Memo:
     """Results of computations (named by a root key) by the values they read."""
 
-    def __init__(self, limit: int, give_up: int = MISSES_BEFORE_GIVING_UP) -> None:
-        """``limit``: most steps kept; the memo is emptied when it would hold more. ``give_up``:
-        a root missed this many times more than it was hit is no longer memoised."""
+    def __init__(self, limit: int, give_up: int = MISSES_BEFORE_GIVING_UP,
+                 budget: int = TEXT_BUDGET) -> None:
+        """``limit``: most steps kept; ``budget``: most characters of text kept (values read
+        and results); the memo is emptied when it would hold more. ``give_up``: a root missed
+        this many times more than it was hit is no longer memoised."""
         self.limit = limit
+        self.budget = budget
         self.give_up = give_up
         self.roots: dict[Hashable, Any] = {}  # a Step, a result, or None: given up
         self.steps = 0
+        self.chars = 0  # characters of the texts kept (counted, not measured)
         self.tally: dict[Hashable, int] = {}  # root -> misses less hits
 
     def recall(self, root: Hashable, read: Callable[[Any], Any],
@@ -65,9 +72,11 @@ class Memo:
             self.tally[root] -= 1
         return step
 
-    def remember(self, root: Hashable, trail: list[tuple[Any, Any]], result: Any) -> None:
-        """Keep ``result`` (a text, or any object but None) for the (site, value) pairs of
-        ``trail``, read in that order (unless a value or a text result cannot be kept)."""
+    def remember(self, root: Hashable, trail: list[tuple[Any, Any]], result: Any,
+                 result_chars: int = 0) -> None:
+        """Keep ``result`` (a text, or any object but None: ``result_chars`` says how many
+        characters of text it holds) for the (site, value) pairs of ``trail``, read in that
+        order (unless a value or a text result cannot be kept)."""
         tally = self.tally[root] = self.tally.get(root, 0) + 1
         if tally > self.give_up:
             self.roots[root] = None  # its steps are counted until the memo is emptied
@@ -75,11 +84,16 @@ class Memo:
         keys = [key for _, value in trail if (key := value_key(value)) is not None]
         if len(keys) < len(trail) or (result.__class__ is str and len(result) > MAX_TEXT):
             return
-        if self.steps + len(trail) + 1 > self.limit:
+        chars = result_chars + (len(result) if result.__class__ is str else 0)
+        chars += sum(len(value) for _, value in trail if value.__class__ is str)
+        if chars > self.budget:
+            return
+        if self.steps + len(trail) + 1 > self.limit or self.chars + chars > self.budget:
             self.roots.clear()
             self.tally.clear()
-            self.steps = 0
+            self.steps = self.chars = 0
         self.steps += len(trail) + 1
+        self.chars += chars
         if not trail:
             self.roots[root] = result
             return

@@ -163,7 +163,8 @@ class Resolver:
                     firsts[name] = value
             trail += firsts.items()
             memo.remember(root, trail, _Group(values, {name: self.deps[name] for name in order},
-                                              order, list(deferred)))
+                                              order, list(deferred)),
+                          sum(len(value) for value in values.values() if value.__class__ is str))
         return deferred
 
     def _group_reader(self, site: Any) -> Any:

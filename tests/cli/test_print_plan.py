@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import dlbs
+from dlbs.cli import print_plan
 from dlbs.cli.print_plan import varying_columns, write_json, write_jsonl
 
 MODEL = "-Pexp.model=resnet50"
@@ -322,3 +323,16 @@ def test_print_says_when_run_here_would_use_the_cpu(cli: Any,
         in notes[0]
     named = cli("print", "-Pexp.model=alexnet", "-Pexp.gpus=0", "--format", "jsonl")
     assert "note:" not in named.err
+
+
+def test_the_encoders_texts_stay_within_their_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Values of 1,000 characters recurring at their places: the encoder keeps their texts until
+    # the budget, then starts again; the lines are json.dumps's all the same.
+    monkeypatch.setattr(print_plan, "TEXTS_BUDGET", 30_000)
+    encoder, peak = print_plan.LineEncoder(), 0
+    plan = [{"a": f"{a:03d}" + "x" * 997, "b": f"{b:03d}" + "y" * 997}
+            for a in range(20) for b in range(20)] * 2
+    for experiment in plan:
+        assert encoder.encode(experiment) == json.dumps(experiment)
+        peak = max(peak, encoder.chars)
+    assert 0 < peak <= 30_000

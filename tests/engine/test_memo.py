@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from dlbs.engine import evaluator, expand_experiment, expand_plan
+from dlbs.engine import expand as expand_module
 from dlbs.engine.memo import Memo, value_key
 from dlbs.engine.resolver import Resolver
 from dlbs.errors import ExpansionError
@@ -304,3 +305,32 @@ def test_a_group_raises_the_error_plan_order_gives_first() -> None:
         list(expand_plan(plan, {}, {}))
     assert str(together.value) == str(alone.value)
     assert "parameter 'log': reference ${${g}} resolves to undefined" in str(alone.value)
+
+
+def test_the_memo_is_emptied_when_its_texts_pass_the_budget() -> None:
+    memo = Memo(1_000_000, budget=1_000)
+    for index in range(30):
+        memo.remember(("r", index), [("site", "v" * 90 + str(index))], "x" * 100)
+        assert memo.chars <= 1_000
+    memo.remember("big", [("site", "v")], "x" * 2_000)  # alone over the budget: not kept
+    assert "big" not in memo.roots and memo.chars <= 1_000
+
+
+def test_a_plan_whose_memo_passes_its_text_budget_expands_the_same(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    budget, peak, emptied = 20_000, [0], [0]
+
+    class Watched(Memo):
+        def remember(self, *args: Any, **kwargs: Any) -> None:
+            before = self.chars
+            super().remember(*args, **kwargs)
+            emptied[0] += self.chars < before
+            peak[0] = max(peak[0], self.chars)
+    long = "w" * 900
+    plan = [{**row, "p": "${g}" + long, "q": "${p}${b}", "r": "$(param('q') + param('g'))$"}
+            for row in _grid(b=[1, 2, 3], g=["0", "0,1", "1", "2,3", "0,1,2"])] * 4
+    alone = _alone(plan)
+    monkeypatch.setattr(expand_module, "Memo", Watched)
+    monkeypatch.setattr(expand_module, "GROUP_TEXT_BUDGET", budget)
+    assert list(expand_plan(plan, {}, {})) == alone
+    assert 0 < peak[0] <= budget and emptied[0] > 0  # it would have held more
