@@ -101,11 +101,11 @@ def expand_plan(plan: Iterable[Mapping[str, Any]], specs: Mapping[str, ParamSpec
     env = dict(environ)
     state = None
     rounds = Rounds()
-    memo = Memo(GROUP_MEMO_LIMIT, GROUP_GIVE_UP, GROUP_TEXT_BUDGET)
+    expanding = _Plan(rules, env)
     for experiment in plan:
         # Private copies: the caller may change what it gets (or gave) before the next step.
         raw = dict(experiment)
-        state = _expand(raw, rules, env, state, memo)
+        state = expanding.expand(raw, state)
         output = state.output
         count, run_id, index = repeat_count(output), output.get(ID_PARAM), output.get(REPEAT_INDEX)
         given = bool(index) or round_position(output) != UNPLACED
@@ -114,15 +114,14 @@ def expand_plan(plan: Iterable[Mapping[str, Any]], specs: Mapping[str, ParamSpec
         if count > 1 and not index:
             position = rounds.add(raw, output, count, run_id, given)
             if position is not None:  # exp.interleave=fixed: run 0 runs now, in plan order
-                state = _expand({**raw, ROUND_POSITION: position}, rules, env, state, memo)
+                state = expanding.expand({**raw, ROUND_POSITION: position}, state)
                 yield dict(state.output)
                 continue
             if not given:
                 continue  # its runs come in the rounds after the plan
         yield dict(output)
     for raw, index, position in rounds.later_runs():
-        state = _expand({**raw, REPEAT_INDEX: index, ROUND_POSITION: position}, rules, env, state,
-                        memo)
+        state = expanding.expand({**raw, REPEAT_INDEX: index, ROUND_POSITION: position}, state)
         yield dict(state.output)
 
 
@@ -142,8 +141,8 @@ def repeat_count(experiment: Mapping[str, Any]) -> int:
 class _State:
     """One expanded experiment and what is needed to expand a similar one incrementally."""
 
-    __slots__ = ("deps", "done", "hashed", "id_pending", "items", "keys", "layout", "order",
-                 "output", "places", "positions", "raw", "texts", "volatile")
+    __slots__ = ("compared", "deps", "done", "hashed", "id_pending", "items", "keys", "layout",
+                 "order", "output", "places", "positions", "raw", "texts", "volatile")
 
     def __init__(self, raw: Mapping[str, Any], resolver: Resolver, keys: list[str],
                  layout: int) -> None:
@@ -155,6 +154,7 @@ class _State:
         self.order: list[str] = []
         self.volatile = resolver.volatile
         self.id_pending = resolver.id_pending
+        self.compared = False  # an expression compared identities (set once expanded)
         self.items: dict[str, str] = {}   # name -> its text in the exp.id hash
         self.hashed: list[str] = []       # names in the exp.id hash, sorted
         self.texts: list[str] = []        # their texts, in that order
@@ -205,7 +205,28 @@ def _expand(raw: Mapping[str, Any], rules: Mapping[str, Rule], environ: Mapping[
     state.order = ([name for name in prev.order if name not in dirty] if prev else [])
     state.order += resolver.order
     state.output = _output(state, prev, dirty, same_keys)
+    state.compared = resolver.compared
     return state
+
+
+class _Plan:
+    """The plan's memo of groups, given up (for the rest of the plan) at the first experiment
+    that compares identities (``is``) after a recall: a recalled group's values are the memo's
+    objects, not those a fresh resolution gives, so ``param(a) is param(b)`` could read
+    otherwise; that experiment is expanded again alone."""
+
+    def __init__(self, rules: Mapping[str, Rule], environ: Mapping[str, str]) -> None:
+        self.rules, self.env = rules, environ
+        self.memo: Memo | None = Memo(GROUP_MEMO_LIMIT, GROUP_GIVE_UP, GROUP_TEXT_BUDGET)
+
+    def expand(self, raw: Mapping[str, Any], prev: _State | None) -> _State:
+        """``_expand(raw, ..., prev, memo)``."""
+        memo = self.memo
+        state = _expand(raw, self.rules, self.env, prev, memo)
+        if memo is not None and state.compared and memo.hits:
+            self.memo = None
+            state = _expand(raw, self.rules, self.env, None)
+        return state
 
 
 def _resolve_group(resolver: Resolver, names: list[str], waiting: list[str], prev: _State,

@@ -53,6 +53,7 @@ class Memo:
         self.roots: dict[Hashable, Any] = {}  # a Step, a result, or None: given up
         self.steps = 0
         self.chars = 0  # characters of the texts kept (counted, not measured)
+        self.hits = 0
         self.tally: dict[Hashable, int] = {}  # root -> misses less hits
 
     def recall(self, root: Hashable, read: Callable[[Any], Any],
@@ -70,6 +71,7 @@ class Memo:
             step = step.branches.get(key) if key is not None else None
         if step is not None:
             self.tally[root] -= 1
+            self.hits += 1
         return step
 
     def remember(self, root: Hashable, trail: list[tuple[Any, Any]], result: Any,

@@ -102,6 +102,7 @@ class Resolver:
         self.outside: list[tuple[str, Any]] | None = None
         self.inside: Iterable[str] = ()
         self.impure = False
+        self.compared = False  # an expression compared identities (set outside a group too)
 
     def resolve_names(self, names: Iterable[str]) -> list[str]:
         """Resolve ``names``; return those that need ``exp.id`` while its hash is pending."""
@@ -336,8 +337,10 @@ class Resolver:
                                  f"{type(err).__name__}: {err}", param=owner) from None
         if not deterministic:
             self.volatile.add(owner)
-        elif outside is not None and not follows_from_values(text):
-            self.impure = True
+        elif not follows_from_values(text):
+            self.compared = True
+            if outside is not None:
+                self.impure = True
         return result
 
     def _chain(self) -> str:

@@ -334,3 +334,19 @@ def test_a_plan_whose_memo_passes_its_text_budget_expands_the_same(
     monkeypatch.setattr(expand_module, "GROUP_TEXT_BUDGET", budget)
     assert list(expand_plan(plan, {}, {})) == alone
     assert 0 < peak[0] <= budget and emptied[0] > 0  # it would have held more
+
+
+def test_a_plan_comparing_identities_after_a_recall_reads_as_without_the_memo(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The review's case: 'my.a' is recalled (the memo's object of 'my.w''s value), then 'my.z'
+    # compares it by identity with the current 'my.w': it must read as without the memo.
+    params = {"my.w": "$(param('my.u')[:2])$", "my.q": "qq", "my.a": "${${my.v}}",
+              "my.b": "${my.v}1", "my.c": "${my.v}2",
+              "my.z": "$(param('my.a') is param('my.w') if param('my.t') == 2 else 'n')$"}
+    plan = [{**params, **row} for row in
+            _grid(**{"my.u": ["ppA", "ppB"], "my.t": [1, 2], "my.v": ["my.w", "my.q", "my.w"]})]
+    with_memo = list(expand_plan(plan, {}, {}))
+    monkeypatch.setattr(expand_module, "GROUP_MIN", len(plan[0]))  # no group is memoised
+    without = list(expand_plan(plan, {}, {}))
+    assert with_memo == without == _alone(plan)
+    assert [row["my.z"] for row in with_memo][9] == "True"
