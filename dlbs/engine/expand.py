@@ -16,7 +16,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import sys
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from itertools import compress
 from json.encoder import encode_basestring_ascii as encode_string
 from operator import is_not
@@ -101,11 +103,13 @@ def expand_plan(plan: Iterable[Mapping[str, Any]], specs: Mapping[str, ParamSpec
     env = dict(environ)
     state = None
     rounds = Rounds()
-    expanding = _Plan(rules, env)
+    memo: Memo | None = Memo(GROUP_MEMO_LIMIT, GROUP_GIVE_UP, GROUP_TEXT_BUDGET)
     for experiment in plan:
         # Private copies: the caller may change what it gets (or gave) before the next step.
         raw = dict(experiment)
-        state = expanding.expand(raw, state)
+        state = _expand(raw, rules, env, state, memo)
+        if _gives_up(state, memo):
+            memo, state = None, _expand(raw, rules, env, None)
         output = state.output
         count, run_id, index = repeat_count(output), output.get(ID_PARAM), output.get(REPEAT_INDEX)
         given = bool(index) or round_position(output) != UNPLACED
@@ -114,14 +118,20 @@ def expand_plan(plan: Iterable[Mapping[str, Any]], specs: Mapping[str, ParamSpec
         if count > 1 and not index:
             position = rounds.add(raw, output, count, run_id, given)
             if position is not None:  # exp.interleave=fixed: run 0 runs now, in plan order
-                state = expanding.expand({**raw, ROUND_POSITION: position}, state)
+                placed = {**raw, ROUND_POSITION: position}
+                state = _expand(placed, rules, env, state, memo)
+                if _gives_up(state, memo):
+                    memo, state = None, _expand(placed, rules, env, None)
                 yield dict(state.output)
                 continue
             if not given:
                 continue  # its runs come in the rounds after the plan
         yield dict(output)
     for raw, index, position in rounds.later_runs():
-        state = expanding.expand({**raw, REPEAT_INDEX: index, ROUND_POSITION: position}, state)
+        placed = {**raw, REPEAT_INDEX: index, ROUND_POSITION: position}
+        state = _expand(placed, rules, env, state, memo)
+        if _gives_up(state, memo):
+            memo, state = None, _expand(placed, rules, env, None)
         yield dict(state.output)
 
 
@@ -192,7 +202,8 @@ def _expand(raw: Mapping[str, Any], rules: Mapping[str, Rule], environ: Mapping[
         try:
             deferred = _resolve_group(resolver, names, waiting, prev, memo, layout)
         except ExpansionError:  # raised in another order: expanded again, to raise the same
-            return _expand(raw, rules, environ, prev)
+            with _frames_deeper(1):
+                return _expand(raw, rules, environ, prev)
     else:
         deferred = waiting + resolver.resolve_names(names or todo)
     state = _State(raw, resolver, keys, layout)
@@ -209,24 +220,24 @@ def _expand(raw: Mapping[str, Any], rules: Mapping[str, Rule], environ: Mapping[
     return state
 
 
-class _Plan:
-    """The plan's memo of groups, given up (for the rest of the plan) at the first experiment
-    that compares identities (``is``) after a recall: a recalled group's values are the memo's
-    objects, not those a fresh resolution gives, so ``param(a) is param(b)`` could read
-    otherwise; that experiment is expanded again alone."""
+def _gives_up(state: _State, memo: Memo | None) -> bool:
+    """Whether the plan's memo of groups is given up (for the rest of the plan) at ``state``:
+    it compared identities (``is``) after a recall, and a recalled group's values are the
+    memo's objects, not those a fresh resolution gives, so ``param(a) is param(b)`` could read
+    otherwise (the experiment is then expanded again alone)."""
+    return memo is not None and state.compared and memo.hits > 0
 
-    def __init__(self, rules: Mapping[str, Rule], environ: Mapping[str, str]) -> None:
-        self.rules, self.env = rules, environ
-        self.memo: Memo | None = Memo(GROUP_MEMO_LIMIT, GROUP_GIVE_UP, GROUP_TEXT_BUDGET)
 
-    def expand(self, raw: Mapping[str, Any], prev: _State | None) -> _State:
-        """``_expand(raw, ..., prev, memo)``."""
-        memo = self.memo
-        state = _expand(raw, self.rules, self.env, prev, memo)
-        if memo is not None and state.compared and memo.hits:
-            self.memo = None
-            state = _expand(raw, self.rules, self.env, None)
-        return state
+@contextmanager
+def _frames_deeper(count: int) -> Iterator[None]:
+    """Let Python's stack hold ``count`` more frames: a path that calls through ``count`` more
+    functions than plain expansion fails a reference chain at the same depth."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit + count)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def _resolve_group(resolver: Resolver, names: list[str], waiting: list[str], prev: _State,
@@ -243,7 +254,8 @@ def _resolve_group(resolver: Resolver, names: list[str], waiting: list[str], pre
     readers = [name for name in names if ID_PARAM in (prev.deps.get(name) or ())]
     group = [name for name in names if name not in readers] if readers else names
     root = (layout, resolver.id_pending, tuple(group), tuple(readers), tuple(waiting))
-    deferred = set(resolver.resolve_group(group, names + waiting, memo, root))
+    with _frames_deeper(2):  # this function and resolve_group
+        deferred = set(resolver.resolve_group(group, names + waiting, memo, root))
     for name in readers:
         if name in resolver.done or name in deferred:
             continue

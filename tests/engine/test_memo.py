@@ -9,6 +9,7 @@ records the same dependencies and raises the same errors.
 from __future__ import annotations
 
 import itertools
+import sys
 from typing import Any
 
 import pytest
@@ -350,3 +351,48 @@ def test_a_plan_comparing_identities_after_a_recall_reads_as_without_the_memo(
     without = list(expand_plan(plan, {}, {}))
     assert with_memo == without == _alone(plan)
     assert [row["my.z"] for row in with_memo][9] == "True"
+
+
+def _chain_plan(levels: int) -> list[dict[str, Any]]:
+    """The review's chain: 'my.top' reads the name 'my.start' gives; through 'my.a0' that is
+    a chain of ``levels`` references, re-resolved as a group with 'my.x1' and 'my.x2'."""
+    params: dict[str, Any] = {"my.top": "${${my.start}}"}
+    for index in range(levels, -1, -1):
+        params[f"my.a{index}"] = f"${{my.a{index + 1}}}" if index < levels else "${my.v}"
+    params.update({"my.short": "s", "my.x1": "${my.top}1", "my.x2": "${my.top}2"})
+    return [{**params, **row} for row in _grid(**{"my.start": ["my.short", "my.a0"],
+                                                  "my.v": [1, 2]})]
+
+
+def _deepest_chain(group_min: int, offset: int) -> int:
+    """The most levels of ``_chain_plan`` that expand with ``GROUP_MIN`` at ``group_min``,
+    called from ``offset`` frames deeper (a level takes a few frames: each offset meets the
+    stack's limit at another frame of a level)."""
+    if offset:
+        return _deepest_chain(group_min, offset - 1)
+    expand_module.GROUP_MIN = group_min
+    low, high = 10, 200
+    while high - low > 1:
+        middle = (low + high) // 2
+        try:
+            list(expand_plan(_chain_plan(middle), {}, {}))
+            low = middle
+        except ExpansionError as err:
+            assert "reference chain too deep" in str(err)
+            high = middle
+    return low
+
+
+def test_a_reference_chain_fails_at_the_depth_it_fails_without_the_memo(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The group's path (and its redo in plan order) calls through more functions than plain
+    # expansion: the deepest chain must be the same with the memo as without (10**9: no group
+    # is memoised), from every place on the stack.
+    monkeypatch.setattr(expand_module, "GROUP_MIN", expand_module.GROUP_MIN)  # restored after
+    limit, group_min = sys.getrecursionlimit(), expand_module.GROUP_MIN
+    sys.setrecursionlimit(400)
+    try:
+        for offset in range(8):
+            assert _deepest_chain(group_min, offset) == _deepest_chain(10**9, offset), offset
+    finally:
+        sys.setrecursionlimit(limit)
