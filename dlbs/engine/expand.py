@@ -16,12 +16,12 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from itertools import compress
 from json.encoder import encode_basestring_ascii as encode_string
 from operator import is_not
+from sys import getrecursionlimit, setrecursionlimit
 from typing import Any
 
 from dlbs.engine.casts import Rule, build_rules
@@ -232,12 +232,12 @@ def _gives_up(state: _State, memo: Memo | None) -> bool:
 def _frames_deeper(count: int) -> Iterator[None]:
     """Let Python's stack hold ``count`` more frames: a path that calls through ``count`` more
     functions than plain expansion fails a reference chain at the same depth."""
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(limit + count)
+    limit = getrecursionlimit()
+    setrecursionlimit(limit + count)
     try:
         yield
     finally:
-        sys.setrecursionlimit(limit)
+        setrecursionlimit(limit)
 
 
 def _resolve_group(resolver: Resolver, names: list[str], waiting: list[str], prev: _State,
@@ -254,8 +254,12 @@ def _resolve_group(resolver: Resolver, names: list[str], waiting: list[str], pre
     readers = [name for name in names if ID_PARAM in (prev.deps.get(name) or ())]
     group = [name for name in names if name not in readers] if readers else names
     root = (layout, resolver.id_pending, tuple(group), tuple(readers), tuple(waiting))
-    with _frames_deeper(2):  # this function and resolve_group
+    limit = getrecursionlimit()  # this function and resolve_group: 2 frames more
+    setrecursionlimit(limit + 2)   # (as _frames_deeper, inline: once an experiment)
+    try:
         deferred = set(resolver.resolve_group(group, names + waiting, memo, root))
+    finally:
+        setrecursionlimit(limit)
     for name in readers:
         if name in resolver.done or name in deferred:
             continue

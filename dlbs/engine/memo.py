@@ -74,6 +74,10 @@ class Memo:
             self.hits += 1
         return step
 
+    def gave_up(self, root: Hashable) -> bool:
+        """Whether ``root`` is no longer memoised (it missed ``give_up`` times more than hit)."""
+        return root in self.roots and self.roots[root] is None
+
     def remember(self, root: Hashable, trail: list[tuple[Any, Any]], result: Any,
                  result_chars: int = 0) -> None:
         """Keep ``result`` (a text, or any object but None: ``result_chars`` says how many

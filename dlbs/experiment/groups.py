@@ -147,8 +147,12 @@ class Group:
     def of(cls, raw: Mapping[str, Any]) -> Self:
         """The group read from ``raw``: each field by its reader from the parameter the
         catalogue declares for it (a ValidationError for a count that is not an integer)."""
-        return cls(**{name: read(raw, source, default)
-                      for name, read, source, default in _readings(cls)})  # type: ignore[arg-type]
+        # What ``cls(**fields)`` builds, without its frozen ``__init__`` (a guarded setattr a
+        # field: most of the cost of a view, built for every experiment ``print`` checks).
+        group = object.__new__(cls)
+        group.__dict__.update({name: read(raw, source, default)
+                               for name, read, source, default in _readings(cls)})  # type: ignore[arg-type]
+        return group
 
 
 @cache

@@ -132,9 +132,11 @@ class Experiment:
         if isinstance(source, Experiment):
             return source
         raw = MappingProxyType(dict(source))
-        return cls(raw=raw, run=Run.of(raw), workload=Workload.of(raw),
-                   placement=Placement.of(raw), host=HostPrograms.of(raw),
-                   container=Container.of(raw), serving=Serving.of(raw))
+        view = object.__new__(cls)  # what cls(raw=..., run=...) builds, without its frozen
+        view.__dict__.update(raw=raw, run=Run.of(raw), workload=Workload.of(raw),  # __init__
+                             placement=Placement.of(raw), host=HostPrograms.of(raw),
+                             container=Container.of(raw), serving=Serving.of(raw))
+        return view
 
     from_dict = of
 
