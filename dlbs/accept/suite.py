@@ -225,7 +225,7 @@ def load_suite(path: Path, say: Callable[[str], None] | None = None) -> Suite:
                 raise ConfigError(f"{shown}: parameter {name} is not one dlbs accept knows"
                                   f"{f'; did you mean {close}?' if close else ''} (its "
                                   f"parameters: {', '.join(declared)})")
-        check_unknown_names(config, sources)
+        check_unknown_names(config, sources, offers_allow=False)
         environ = make_environ()
         inherited = not any(name in device_choosers() for _, name in set_names(sources))
         built = on_this_host(build_plan(config), config.specs, environ, inherited=inherited,

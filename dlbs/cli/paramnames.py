@@ -142,10 +142,11 @@ def is_own(name: str) -> bool:
 
 
 def check_unknown_names(config: Config, origins: Origins, *, allow_unknown: bool = False,
-                        strict: bool = False) -> None:
+                        strict: bool = False, offers_allow: bool = True) -> None:
     """Raise ``UsageError`` on the first name ``origins`` set that looks like a typo of a
     declared one (unless ``allow_unknown``; with ``strict`` on any unknown name); warn on
-    every other unknown name, once each."""
+    every other unknown name, once each. ``offers_allow``: whether the command has
+    ``--allow-unknown`` for its error to name (``dlbs accept`` has not)."""
     declared = [n for n, spec in config.specs.items() if spec.desc]
     known = set(declared)
     referenced = config_references(config)
@@ -154,17 +155,18 @@ def check_unknown_names(config: Config, origins: Origins, *, allow_unknown: bool
         if name in seen or name in known or not is_own(name):
             continue
         seen.add(name)
-        _judge(origin, name, declared, name in referenced, allow_unknown, strict)
+        _judge(origin, name, declared, name in referenced, allow_unknown, strict,
+               offers_allow)
 
 
 def _judge(origin: str, name: str, declared: list[str], referenced: bool,
-           allow_unknown: bool, strict: bool) -> None:
+           allow_unknown: bool, strict: bool, offers_allow: bool = True) -> None:
     """Raise or warn about one unknown name (``check_unknown_names``)."""
     close = None if referenced else closest_declared(name, declared)
     where = f"{origin}: parameter '{name}' is not one dlbs knows"
     if close and not allow_unknown:
-        raise UsageError(f"{where} and nothing refers to it; did you mean '{close}'? "
-                         "(--allow-unknown keeps it as a name of your own)")
+        keep = " (--allow-unknown keeps it as a name of your own)" if offers_allow else ""
+        raise UsageError(f"{where} and nothing refers to it; did you mean '{close}'?{keep}")
     if strict:
         raise UsageError(f"{where} (--strict)")
     if close:

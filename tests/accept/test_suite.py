@@ -115,6 +115,17 @@ def test_a_bad_plan_stops_dlbs_accept_in_one_line(tmp_path: Path,
     assert len(err.splitlines()) == 1
 
 
+def test_a_misspelt_name_is_not_told_of_an_option_dlbs_accept_lacks(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``experimenter`` offers --allow-unknown for a name that looks like a typo; ``dlbs
+    accept`` has no such option, so its line only names the parameter meant."""
+    path = _plan(tmp_path, {"exp.modle": "deep_mnist"})
+    assert main(["accept", "localhost", "--plan", str(path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: {path}: parameter 'exp.modle' is not one dlbs knows and nothing "
+                   "refers to it; did you mean 'exp.model'?")
+
+
 def test_the_plan_chooses_the_checks_and_their_settings_and_checks_narrows_them(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Really run here: the plan's fp64 matmul of 64 x 64 and its environment check, no
