@@ -23,6 +23,8 @@ A declaration holds, besides ``val``, ``type``, ``desc`` (and a range or domain)
   plan that sets none of these only inherits DLBS's default GPU 0); ``per_run`` (set by the
   runner or the expansion for each run: never an input, different in a re-run).
 - ``unit``: ``s`` for a value in seconds; ``label``: the heading of its column in a report.
+- ``form``: the form of value sbatch takes for a ``slurm.*`` parameter (one of
+  :data:`VALUE_FORMS`: ``size``, ``time``, ``licenses``); validate refuses any other.
 - ``field``: ``GROUP.ATTRIBUTE``, the field of the typed ``Experiment`` that reads it (its
   group: ``run``, ``workload``, ``placement``, ``host``, ``container``, ``serving``,
   ``slurm``; ``dlbs.experiment.groups`` reads each field from the parameter declared here).
@@ -62,6 +64,8 @@ FLAG_WHEN = {"benchmark": ("given", "real_data", "nonzero", "not_default", "max_
              "loadgen": ("always", "given", "true", "searching", "changed")}
 #: The ``when`` of a flag that is passed only when the value is not the program's default.
 WHEN_NOT_DEFAULT = ("not_default", "changed")
+#: The forms of value a parameter may declare (``form``: what sbatch takes for it).
+VALUE_FORMS = ("size", "time", "licenses")
 
 
 class CatalogueError(ValueError):
@@ -125,6 +129,7 @@ class Parameter:
     label: str | None = None
     field: str | None = None
     computed_flags: tuple[str, ...] = ()
+    form: str | None = None
 
 
 @cache
@@ -145,10 +150,12 @@ def _parameter(origin: str, name: str, raw: Mapping[str, Any]) -> Parameter:
     flag = raw.get("flag")
     if flag is not None and flag.get("when") in WHEN_NOT_DEFAULT and _computed(raw.get("val")):
         raise CatalogueError(f"{where}: a flag passed when not the default needs a plain 'val'")
+    if raw.get("form") not in (None, *VALUE_FORMS):
+        raise CatalogueError(f"{where}: form must be one of {VALUE_FORMS}, not {raw['form']!r}")
     return Parameter(name, raw["group"], raw.get("val"), _roles(where, raw["roles"]),
                      None if flag is None else _flag(where, flag), raw.get("fact_type"),
                      raw.get("unit"), raw.get("label"), _field(where, raw.get("field")),
-                     tuple(raw.get("computed_flags", ())))
+                     tuple(raw.get("computed_flags", ())), raw.get("form"))
 
 
 def _field(where: str, given: Any) -> str | None:
@@ -354,6 +361,11 @@ def fact_types() -> dict[str, str]:
     """Parameter -> the type of the fact a run logs of it (docs/log-format.md's words), for
     the parameters whose fact the parser checks."""
     return {p.name: p.fact_type for p in parameters().values() if p.fact_type is not None}
+
+
+def forms() -> dict[str, str]:
+    """Parameter -> the form of value it takes (:data:`VALUE_FORMS`), in catalogue order."""
+    return {p.name: p.form for p in parameters().values() if p.form is not None}
 
 
 def labels() -> dict[str, str]:

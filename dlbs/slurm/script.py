@@ -24,6 +24,7 @@ from dlbs.experiment.groups import SlurmSettings
 from dlbs.experiment.values import as_arg
 from dlbs.launchers.pyxis import srun_options
 from dlbs.launchers.script import render_array_script, render_batch_script
+from dlbs.params import catalogue
 
 #: What a value in an ``#SBATCH`` line may contain (no space, quote, ``$``, ``#`` or ``\``).
 SAFE_WORD = re.compile(r"^[A-Za-z0-9_.:,=@%+/\-\[\]]+$")
@@ -140,12 +141,14 @@ TIME_FORM = "a time limit such as 02:00:00, 1-00:00:00, 90 (minutes) or UNLIMITE
 LICENSES_WORD = re.compile(r"^[A-Za-z0-9_.\-]+(?:@[A-Za-z0-9_.\-]+)?(?::\d+)?"
                            r"(?:[,|][A-Za-z0-9_.\-]+(?:@[A-Za-z0-9_.\-]+)?(?::\d+)?)*$")
 LICENSES_FORM = "licenses such as fs_lustre:1 or a:2,b@db:1 (NAME[@DB][:COUNT], joined by , or |)"
+#: A declared ``form`` (``dlbs.params.catalogue.VALUE_FORMS``) -> its pattern and its words.
+FORMS: dict[str, tuple[re.Pattern[str], str]] = {
+    "licenses": (LICENSES_WORD, LICENSES_FORM), "size": (SIZE_WORD, SIZE_FORM),
+    "time": (TIME_WORD, TIME_FORM)}
+#: Parameter -> the pattern and words of its form (each parameter's ``form`` in
+#: config/slurm.json).
 FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
-    "slurm.licenses": (LICENSES_WORD, LICENSES_FORM),
-    "slurm.mem": (SIZE_WORD, SIZE_FORM),
-    "slurm.mem_per_gpu": (SIZE_WORD, SIZE_FORM),
-    "slurm.time": (TIME_WORD, TIME_FORM),
-}
+    name: FORMS[form] for name, form in catalogue.forms().items()}
 
 
 #: The parameters whose words ``safe_word`` reads in their own forms.

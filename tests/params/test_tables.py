@@ -28,7 +28,6 @@ ALLOWED_TABLES = {
     "dlbs/reports/frame.py:CORE_KEYS",
     "dlbs/reports/frame.py:FILLED_FROM", "dlbs/reports/pivot.py:LAYOUT_COLUMNS",
     "dlbs/reports/provenance.py:DISTINCT", "dlbs/reports/serving.py:ROW_FACTS",
-    "dlbs/slurm/script.py:FORMATS",
 }
 #: The launch side: where an experiment becomes a command and a run.
 LAUNCH_SIDE = ("dlbs/launchers", "dlbs/runner", "dlbs/slurm", "dlbs/experiment")
@@ -37,9 +36,10 @@ LAUNCH_SIDE = ("dlbs/launchers", "dlbs/runner", "dlbs/slurm", "dlbs/experiment")
 #: with the device choosers, 110 with SlurmSettings read by its fields, 27 with the
 #: Experiment's typed groups read from the parameters the catalogue declares for their fields,
 #: 22 with preflight's computed flags declared with their parameters, 4 with Slurm's checks
-#: and the progress lines naming a field's parameter from the catalogue);
+#: and the progress lines naming a field's parameter from the catalogue, 0 with sbatch's value
+#: forms read from each slurm.* parameter's declared ``form``);
 #: the goal is at most GOAL. Only falls.
-LITERAL_CEILING = 4
+LITERAL_CEILING = 0
 GOAL = 150
 
 

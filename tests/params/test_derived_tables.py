@@ -1,0 +1,17 @@
+"""The tables of parameter names that left ALLOWED_TABLES (tests/params/test_tables.py, issue 57
+item 1): each is now computed from what config/*.json declares (``dlbs.params.catalogue``) and
+equals, here, the table it replaced (written out as it was)."""
+from __future__ import annotations
+
+from dlbs.params import catalogue
+from dlbs.slurm import script
+
+
+def test_slurm_value_forms_are_the_declared_forms() -> None:
+    before = {"slurm.licenses": (script.LICENSES_WORD, script.LICENSES_FORM),
+              "slurm.mem": (script.SIZE_WORD, script.SIZE_FORM),
+              "slurm.mem_per_gpu": (script.SIZE_WORD, script.SIZE_FORM),
+              "slurm.time": (script.TIME_WORD, script.TIME_FORM)}
+    assert script.FORMATS == before
+    assert set(script.FORMS) == set(catalogue.VALUE_FORMS)
+    assert all(name.startswith("slurm.") for name in catalogue.forms())
