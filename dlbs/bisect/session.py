@@ -27,11 +27,13 @@ from typing import IO, Any
 from dlbs.bisect.errors import BisectError, SkipRevision
 from dlbs.bisect.git import SHORT
 from dlbs.bisect.verdict import Times
+from dlbs.params import catalogue
 
 #: The parameter a plan uses to reach the checkout being measured.
 CHECKOUT = "exp.bisect_checkout"
-#: Parameters the bisection sets itself (a plan that sets them is refused).
-OWN = ("exp.code_version", "exp.repeat", "exp.log_dir", "exp.order_seed", CHECKOUT)
+#: Parameters the bisection sets itself (a plan that sets them is refused): those declared
+#: ``set_by_bisect`` in config/*.json, and its own :data:`CHECKOUT` (declared by its plan).
+OWN = (*catalogue.set_by_bisect(), CHECKOUT)
 
 
 @dataclass

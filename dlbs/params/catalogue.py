@@ -21,7 +21,8 @@ A declaration holds, besides ``val``, ``type``, ``desc`` (and a range or domain)
   ``dlbs_unused`` (DLBS's launch plumbing, declared so that DLBS's configs resolve, never used:
   what to use ``instead``, in the ``order`` the warning names them); ``chooses_device`` (a
   plan that sets none of these only inherits DLBS's default GPU 0); ``per_run`` (set by the
-  runner or the expansion for each run: never an input, different in a re-run).
+  runner or the expansion for each run: never an input, different in a re-run);
+  ``set_by_bisect`` (``dlbs bisect`` sets it for each revision and round: a plan may not).
 - ``unit``: ``s`` for a value in seconds; ``label``: the heading of its column in a report.
 - ``form``: the form of value sbatch takes for a ``slurm.*`` parameter (one of
   :data:`VALUE_FORMS`: ``size``, ``time``, ``licenses``); validate refuses any other.
@@ -103,6 +104,7 @@ class Roles:
     instead_order: int = 0
     chooses_device: bool = False
     per_run: bool = False
+    set_by_bisect: bool = False
 
 
 @dataclass(frozen=True)
@@ -190,7 +192,8 @@ def _roles(where: str, raw: Mapping[str, Any]) -> Roles:
                  load_series=bool(raw.get("load_series")),
                  instead=unused.get("instead"), instead_order=unused.get("order", 0),
                  chooses_device=bool(raw.get("chooses_device")),
-                 per_run=bool(raw.get("per_run")))
+                 per_run=bool(raw.get("per_run")),
+                 set_by_bisect=bool(raw.get("set_by_bisect")))
 
 
 def _key_role(raw: Mapping[str, Any]) -> KeyRole:
@@ -315,6 +318,11 @@ def device_choosers() -> tuple[str, ...]:
 def per_run() -> tuple[str, ...]:
     """The parameters set for each run (never an input; different in a re-run)."""
     return tuple(p.name for p in with_role(lambda r: r.per_run))
+
+
+def set_by_bisect() -> tuple[str, ...]:
+    """The parameters ``dlbs bisect`` sets itself (a plan that gives one is refused)."""
+    return tuple(p.name for p in with_role(lambda r: r.set_by_bisect))
 
 
 def in_unit(unit: str) -> frozenset[str]:

@@ -3,6 +3,7 @@ item 1): each is now computed from what config/*.json declares (``dlbs.params.ca
 equals, here, the table it replaced (written out as it was)."""
 from __future__ import annotations
 
+from dlbs.bisect import session
 from dlbs.params import catalogue
 from dlbs.slurm import script
 
@@ -15,3 +16,10 @@ def test_slurm_value_forms_are_the_declared_forms() -> None:
     assert script.FORMATS == before
     assert set(script.FORMS) == set(catalogue.VALUE_FORMS)
     assert all(name.startswith("slurm.") for name in catalogue.forms())
+
+
+def test_what_the_bisection_sets_is_the_declared_role() -> None:
+    # read as a set only (``name in OWN``): the catalogue's order is config/base.json's
+    assert set(session.OWN) == {"exp.code_version", "exp.repeat", "exp.log_dir",
+                                "exp.order_seed", "exp.bisect_checkout"}
+    assert session.CHECKOUT not in catalogue.parameters()
