@@ -22,7 +22,9 @@ A declaration holds, besides ``val``, ``type``, ``desc`` (and a range or domain)
   what to use ``instead``, in the ``order`` the warning names them); ``chooses_device`` (a
   plan that sets none of these only inherits DLBS's default GPU 0); ``per_run`` (set by the
   runner or the expansion for each run: never an input, different in a re-run);
-  ``set_by_bisect`` (``dlbs bisect`` sets it for each revision and round: a plan may not).
+  ``set_by_bisect`` (``dlbs bisect`` sets it for each revision and round: a plan may not);
+  ``always_matched`` (``report --compare`` matches the sides on it even where they differ in
+  it wholesale: two models, phases or batches are never one cell compared).
 - ``unit``: ``s`` for a value in seconds; ``label``: the heading of its column in a report.
 - ``form``: the form of value sbatch takes for a ``slurm.*`` parameter (one of
   :data:`VALUE_FORMS`: ``size``, ``time``, ``licenses``); validate refuses any other.
@@ -105,6 +107,7 @@ class Roles:
     chooses_device: bool = False
     per_run: bool = False
     set_by_bisect: bool = False
+    always_matched: bool = False
 
 
 @dataclass(frozen=True)
@@ -193,7 +196,8 @@ def _roles(where: str, raw: Mapping[str, Any]) -> Roles:
                  instead=unused.get("instead"), instead_order=unused.get("order", 0),
                  chooses_device=bool(raw.get("chooses_device")),
                  per_run=bool(raw.get("per_run")),
-                 set_by_bisect=bool(raw.get("set_by_bisect")))
+                 set_by_bisect=bool(raw.get("set_by_bisect")),
+                 always_matched=bool(raw.get("always_matched")))
 
 
 def _key_role(raw: Mapping[str, Any]) -> KeyRole:
@@ -323,6 +327,11 @@ def per_run() -> tuple[str, ...]:
 def set_by_bisect() -> tuple[str, ...]:
     """The parameters ``dlbs bisect`` sets itself (a plan that gives one is refused)."""
     return tuple(p.name for p in with_role(lambda r: r.set_by_bisect))
+
+
+def always_matched() -> frozenset[str]:
+    """The identity parameters ``report --compare`` always matches the sides on."""
+    return frozenset(p.name for p in with_role(lambda r: r.always_matched))
 
 
 def in_unit(unit: str) -> frozenset[str]:

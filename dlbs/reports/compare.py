@@ -30,6 +30,7 @@ from typing import Any
 import pandas as pd
 from benchstats import ESTIMATOR_LEGEND
 
+from dlbs.params import catalogue
 from dlbs.reports.aggregate import NOISE_THRESHOLD, aggregate
 from dlbs.reports.differences import differences
 from dlbs.reports.figure_tables import (
@@ -80,9 +81,9 @@ ROUND = "_round"
 #: Frame column of each run's session (``sys.timestamp``: one ``dlbs run`` of a plan; a side
 #: of two or more sessions has its session shift estimated, ``verdicts.session_log_diff``).
 SESSION, SESSION_KEY = "_session", "sys.timestamp"
-#: Keys that always take part in matching, even when they differ wholesale.
-ALWAYS_MATCHED: frozenset[str] = frozenset({
-    "exp.model", "exp.phase", "exp.replica_batch", "exp.effective_batch", "exp.num_replicas"})
+#: Keys that always take part in matching, even when they differ wholesale (their
+#: ``roles.always_matched`` in config/*.json).
+ALWAYS_MATCHED: frozenset[str] = catalogue.always_matched()
 ROWS: list[str] = ["model_title", "device", "replica_batch", "phase", "dtype"]
 COLUMNS: list[str] = ["Base (samples/s)", "New (samples/s)", "Speedup", "CI low", "CI high",
                       "Runs base", "Runs new", "Runs needed (planning)", "Verdict"]

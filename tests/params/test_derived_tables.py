@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dlbs.bisect import session
 from dlbs.params import catalogue
+from dlbs.reports import compare
 from dlbs.slurm import script
 
 
@@ -23,3 +24,8 @@ def test_what_the_bisection_sets_is_the_declared_role() -> None:
     assert set(session.OWN) == {"exp.code_version", "exp.repeat", "exp.log_dir",
                                 "exp.order_seed", "exp.bisect_checkout"}
     assert session.CHECKOUT not in catalogue.parameters()
+
+
+def test_what_a_comparison_always_matches_on_is_the_declared_role() -> None:
+    assert compare.ALWAYS_MATCHED == {"exp.model", "exp.phase", "exp.replica_batch",
+                                      "exp.effective_batch", "exp.num_replicas"}

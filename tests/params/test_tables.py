@@ -23,7 +23,7 @@ ALLOWED_TABLES = {
     "dlbs/cli/db.py:SHOWN_FACTS", "dlbs/cli/help_params.py:COMMON_PARAMETERS",
     "dlbs/db/schema.py:INDEXED",
     "dlbs/db/series.py:NAMING", "dlbs/db/series.py:NAME_FIELDS",
-    "dlbs/reports/compare.py:ALWAYS_MATCHED", "dlbs/reports/frame.py:ALIASES",
+    "dlbs/reports/frame.py:ALIASES",
     "dlbs/reports/frame.py:CORE_KEYS",
     "dlbs/reports/frame.py:FILLED_FROM", "dlbs/reports/pivot.py:LAYOUT_COLUMNS",
     "dlbs/reports/provenance.py:DISTINCT", "dlbs/reports/serving.py:ROW_FACTS",
