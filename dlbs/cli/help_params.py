@@ -19,6 +19,7 @@ from dlbs.cli.planargs import add_config_arguments, load_config
 from dlbs.engine import Config, ParamSpec
 from dlbs.engine.names import did_you_mean
 from dlbs.errors import DLBSError, UsageError
+from dlbs.params import catalogue
 
 HELP = ("search parameters by name (--params) and description (--text); show type, default, "
         "doc; list frameworks (--frameworks)")
@@ -31,10 +32,8 @@ FRAMEWORKS = {"pytorch": "PyTorch: python/pytorch_benchmarks/benchmarks.py, on b
 DLBS_ONLY_FRAMEWORKS = ("tensorflow", "nvtfcnn", "nvcnn", "bvlc_caffe", "nvidia_caffe",
                         "intel_caffe", "caffe2", "mxnet", "tensorrt", "openvino")
 #: The parameters ``help --frameworks NAME`` shows, as DLBS's (its most used ones, then every
-#: parameter of the framework's namespace).
-COMMON_PARAMETERS = ("exp.framework", "exp.model", "exp.docker", "exp.num_warmup_batches",
-                     "exp.num_batches", "exp.phase", "exp.replica_batch", "exp.gpus",
-                     "exp.log_file")
+#: parameter of the framework's namespace): their ``roles.most_used`` in config/*.json.
+COMMON_PARAMETERS = catalogue.most_used()
 
 MARKDOWN_TITLE = "# Parameters"
 MARKDOWN_INTRO = (

@@ -24,7 +24,8 @@ A declaration holds, besides ``val``, ``type``, ``desc`` (and a range or domain)
   runner or the expansion for each run: never an input, different in a re-run);
   ``set_by_bisect`` (``dlbs bisect`` sets it for each revision and round: a plan may not);
   ``always_matched`` (``report --compare`` matches the sides on it even where they differ in
-  it wholesale: two models, phases or batches are never one cell compared).
+  it wholesale: two models, phases or batches are never one cell compared); ``most_used``
+  (its place among DLBS's most used parameters, which ``help --frameworks NAME`` shows first).
 - ``unit``: ``s`` for a value in seconds; ``label``: the heading of its column in a report.
 - ``form``: the form of value sbatch takes for a ``slurm.*`` parameter (one of
   :data:`VALUE_FORMS`: ``size``, ``time``, ``licenses``); validate refuses any other.
@@ -108,6 +109,7 @@ class Roles:
     per_run: bool = False
     set_by_bisect: bool = False
     always_matched: bool = False
+    most_used: int | None = None
 
 
 @dataclass(frozen=True)
@@ -197,7 +199,8 @@ def _roles(where: str, raw: Mapping[str, Any]) -> Roles:
                  chooses_device=bool(raw.get("chooses_device")),
                  per_run=bool(raw.get("per_run")),
                  set_by_bisect=bool(raw.get("set_by_bisect")),
-                 always_matched=bool(raw.get("always_matched")))
+                 always_matched=bool(raw.get("always_matched")),
+                 most_used=raw.get("most_used"))
 
 
 def _key_role(raw: Mapping[str, Any]) -> KeyRole:
@@ -332,6 +335,12 @@ def set_by_bisect() -> tuple[str, ...]:
 def always_matched() -> frozenset[str]:
     """The identity parameters ``report --compare`` always matches the sides on."""
     return frozenset(p.name for p in with_role(lambda r: r.always_matched))
+
+
+def most_used() -> tuple[str, ...]:
+    """DLBS's most used parameters, in their places (``help --frameworks NAME`` shows them)."""
+    return ordered({p.name: p.roles.most_used for p in parameters().values()
+                    if p.roles.most_used is not None}, "most_used")
 
 
 def in_unit(unit: str) -> frozenset[str]:

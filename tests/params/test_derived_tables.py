@@ -4,6 +4,7 @@ equals, here, the table it replaced (written out as it was)."""
 from __future__ import annotations
 
 from dlbs.bisect import session
+from dlbs.cli import help_params
 from dlbs.params import catalogue
 from dlbs.reports import compare
 from dlbs.slurm import script
@@ -29,3 +30,9 @@ def test_what_the_bisection_sets_is_the_declared_role() -> None:
 def test_what_a_comparison_always_matches_on_is_the_declared_role() -> None:
     assert compare.ALWAYS_MATCHED == {"exp.model", "exp.phase", "exp.replica_batch",
                                       "exp.effective_batch", "exp.num_replicas"}
+
+
+def test_the_most_used_parameters_help_shows_are_the_declared_role() -> None:
+    assert help_params.COMMON_PARAMETERS == (
+        "exp.framework", "exp.model", "exp.docker", "exp.num_warmup_batches", "exp.num_batches",
+        "exp.phase", "exp.replica_batch", "exp.gpus", "exp.log_file")
