@@ -43,11 +43,23 @@ def load_references(path: Path = REFERENCES, device: str = "cpu") -> dict[str, R
     """The reference ranges of one device model from a table file (a missing model: none)."""
     try:
         rows = json.loads(path.read_text(encoding="utf-8"))["devices"].get(device, {})
-        return {check: Reference(check, float(r["low"]), r["unit"], r["measured"])
+        return {check: Reference(check, float(r["low"]), r["unit"], r["measured"],
+                                 settings=_row_settings(path, r.get("settings", {})))
                 for check, r in rows.items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(f"{path}: not a reference table ({exc}); see docs/acceptance.md"
                           ) from None
+
+
+def _row_settings(path: Path, given: Any) -> tuple[tuple[str, str], ...]:
+    """A row's ``settings`` (parameter -> value it was measured at) in the one form the suite's
+    are compared in (:func:`dlbs.accept.suite.setting_text`)."""
+    from dlbs.accept.suite import setting_text
+
+    if not isinstance(given, dict):
+        raise TypeError(f"a row's settings must be an object parameter -> value, not {given!r}")
+    return tuple(sorted((str(name), setting_text(str(path), str(name), value))
+                        for name, value in given.items()))
 
 
 #: The device model of a node without GPUs (NVML absent or no GPU): the table's CPU rows.

@@ -27,11 +27,15 @@ FLOOR_SHARE = 0.5
 def accept_facts(verdicts: Sequence[CheckVerdict],
                  figures: Mapping[str, Mapping[str, Sequence[float]]],
                  units: Mapping[str, str], target: str, job_id: str,
-                 started: str, device: str = "cpu") -> list[dict[str, Any]]:
+                 started: str, device: str = "cpu",
+                 settings: Mapping[str, Mapping[str, str] | None] | None = None
+                 ) -> list[dict[str, Any]]:
     """The facts of each node x check judged in one acceptance started at ``started`` (ISO
     8601, UTC), ``units`` check -> unit, ``device`` the model the reference rows were
-    taken for: ``results.status`` ``ok`` with a figure, ``not_measured`` without one (a
-    node whose task left none, the burn-in's counters)."""
+    taken for, ``settings`` check -> the settings its figure was measured at
+    (``accept.settings``, what a reference row taken from the run records): ``results.status``
+    ``ok`` with a figure, ``not_measured`` without one (a node whose task left none, the
+    burn-in's counters)."""
     rows = []
     for verdict in verdicts:
         runs = [float(v) for v in figures.get(verdict.node, {}).get(verdict.check, [])]
@@ -45,22 +49,38 @@ def accept_facts(verdicts: Sequence[CheckVerdict],
         if runs:
             facts.update({"accept.value": statistics.median(runs), "accept.runs": runs,
                           "accept.unit": units.get(verdict.check, "")})
+            measured_at = (settings or {}).get(verdict.check)
+            if measured_at is not None:
+                facts["accept.settings"] = dict(measured_at)
         rows.append(facts)
     return rows
 
 
-def references_from_runs(runs: Sequence[Mapping[str, Any]], device: str, url: str
-                         ) -> dict[str, Reference]:
+def references_from_runs(runs: Sequence[Mapping[str, Any]], device: str, url: str,
+                         settings: Mapping[str, Mapping[str, str] | None]
+                         ) -> tuple[dict[str, Reference], list[str]]:
     """Reference rows from a database's accepted runs (``accept.verdict`` pass, a figure) of
-    ``device``: per check with at least :data:`MIN_ACCEPTED` of them, a floor at
-    :data:`FLOOR_SHARE` of their lowest figure, and where it came from (the database, how many
-    runs, their dates, the lowest figure)."""
+    ``device`` measured at the settings of ``settings`` (check -> the settings its figure is
+    measured at now; a run that records other settings, or none, is left out): per check with
+    at least :data:`MIN_ACCEPTED` of them, a floor at :data:`FLOOR_SHARE` of their lowest
+    figure, and where it came from (the database, how many runs, their dates, the lowest
+    figure), with its settings; and a line for each check whose accepted runs were left out
+    for their settings."""
     by_check: dict[str, list[Mapping[str, Any]]] = {}
+    elsewhere: dict[str, int] = {}
     for facts in runs:
         if (facts.get("accept.verdict") == "pass" and facts.get("accept.device") == device
                 and isinstance(facts.get("accept.value"), (int, float))
                 and facts["accept.value"] > 0):
-            by_check.setdefault(str(facts.get("accept.check")), []).append(facts)
+            check = str(facts.get("accept.check"))
+            wanted = settings.get(check)
+            if wanted is None or facts.get("accept.settings") != dict(wanted):
+                elsewhere[check] = elsewhere.get(check, 0) + 1
+                continue
+            by_check.setdefault(check, []).append(facts)
+    lines = [f"references: {check}: {count} accepted run(s) in {url} measured at other "
+             f"settings than these ({_settings_said(settings.get(check))}) or recording none: "
+             "not used" for check, count in sorted(elsewhere.items()) if check in settings]
     rows = {}
     for check, accepted in sorted(by_check.items()):
         if len(accepted) < MIN_ACCEPTED:
@@ -70,5 +90,12 @@ def references_from_runs(runs: Sequence[Mapping[str, Any]], device: str, url: st
         rows[check] = Reference(
             check, FLOOR_SHARE * lowest, str(accepted[0].get("accept.unit", "")),
             f"{len(accepted)} accepted runs in {url}, {dates[0]} to {dates[-1]}, lowest "
-            f"{lowest:.4g}")
-    return rows
+            f"{lowest:.4g}", settings=tuple(sorted(dict(settings[check] or {}).items())))
+    return rows, lines
+
+
+def _settings_said(settings: Mapping[str, str] | None) -> str:
+    """Settings in words: ``name value, ...``."""
+    if not settings:
+        return "unknown"
+    return ", ".join(f"{name} {value or repr('')}" for name, value in settings.items())

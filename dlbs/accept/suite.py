@@ -10,6 +10,7 @@ parameter. Reads files; starts nothing.
 """
 from __future__ import annotations
 
+import json
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -36,6 +37,11 @@ ON_THE_CPU = ("the plan sets no exp.gpus and this host has no NVIDIA GPU: its re
 _UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 _SIZE = re.compile(r"^(\d+)([KMG]?)$", re.IGNORECASE)
 _CHECK_NAME = re.compile(r"^training\w*$")
+#: What a reference training run's figure depends on, recorded with it (a reference row is used
+#: only at the same values): the model, its batch, precision, device kind (``exp.device_type``:
+#: cpu or gpu), the batches timed and warmed up, and the model's own config (a Llama block).
+TRAINING_SETTINGS = ("exp.model", "exp.replica_batch", "exp.dtype", "exp.device_type",
+                     "exp.num_warmup_batches", "exp.num_batches", "pytorch.model_config")
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,7 @@ class Training:
     args: tuple[str, ...]
     what: str
     gpus: str = ""
+    settings: tuple[tuple[str, str], ...] = ()  # TRAINING_SETTINGS, as setting_text gives them
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,21 @@ class Suite:
                  "memcopy": ["memcopy"], "allreduce": ["allreduce_busbw"],
                  "pair": ["pair_busbw"], "training": [t.check for t in self.trainings]}
         return [name for check in self.checks for name in names.get(check, [])]
+
+    def check_settings(self, check: str) -> dict[str, str] | None:
+        """The settings a figure check is measured at (parameter -> :func:`setting_text`),
+        what a reference row must have been measured at to judge it; None for a check this
+        suite has no settings of (a reference run it does not hold)."""
+        if check.startswith("matmul_"):  # the precision is the check's own name
+            return {"accept.matmul_size": str(self.matmul_size)}
+        if check == "memcopy":
+            return {"accept.memcopy_megabytes": str(self.memcopy_megabytes)}
+        if check in ("allreduce_busbw", "pair_busbw"):
+            return {"accept.allreduce_sizes": sizes_text(self.allreduce_sizes)}
+        for run in self.trainings:
+            if run.check == check:
+                return dict(run.settings)
+        return None
 
 
 def _bad(path: str, name: str, value: Any, what: str) -> ConfigError:
@@ -113,6 +135,39 @@ def _size(path: str, name: str, word: str, value: Any) -> int:
         raise _bad(path, name, value, f"{word!r} is not a size of 4 bytes or more, a multiple "
                    "of 4 (bytes, or with K, M, G: 1M,4M,16M)")
     return size
+
+
+def sizes_text(sizes: Sequence[int]) -> str:
+    """Sizes in bytes as the plan writes them, each in the largest of G, M, K that divides it
+    (``1M,4M,16M``): one form for one sweep, however it was written."""
+    words = []
+    for size in sizes:
+        unit = next((u for u in "GMK" if size % _UNITS[u] == 0), "")
+        words.append(f"{size // _UNITS[unit]}{unit}" if unit else str(size))
+    return ",".join(words)
+
+
+def setting_text(path: str, name: str, value: Any) -> str:
+    """One setting of a check in the one form rows and plans are compared in: a sweep's sizes
+    as :func:`sizes_text`, a JSON config with its keys sorted, unset as ''; a ConfigError
+    naming ``path`` for a sweep that is no sweep."""
+    if name == "accept.allreduce_sizes":
+        words = _words(path, name, value)
+        return sizes_text([_size(path, name, w, value) for w in words])
+    if value is None:
+        return ""
+    if isinstance(value, str) and name == "pytorch.model_config" and value.strip():
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value.strip()
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
 
 
 def settings(path: str, experiment: Mapping[str, Any]) -> dict[str, Any]:
@@ -160,10 +215,14 @@ def training(path: str, experiment: Mapping[str, Any]) -> Training:
         raise _bad(path, "exp.gpus", experiment.get("exp.gpus"), f"{replicas} replicas: a "
                    "reference run of the suite is one process; give one GPU (0) or none ('')")
     gpus = experiment.get("exp.gpus")
+    measured_at = {**{name: experiment.get(name) for name in TRAINING_SETTINGS},
+                   "exp.device_type": view.device}
     what = (f"{experiment.get('exp.model')} batch {experiment.get('exp.replica_batch')} "
             f"training on {f'GPU {gpus}' if gpus else 'the CPU'}")
     return Training(name, ("-m", "pytorch_benchmarks.benchmarks", *flags, "--facts", "stdout"),
-                    what, str(experiment.get("exp.gpus") or ""))
+                    what, str(experiment.get("exp.gpus") or ""),
+                    tuple((name, setting_text(path, name, measured_at[name]))
+                          for name in TRAINING_SETTINGS))
 
 
 def from_experiments(path: str, experiments: Sequence[Mapping[str, Any]]) -> Suite:

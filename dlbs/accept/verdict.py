@@ -43,6 +43,9 @@ class Reference:
     unit: str
     measured: str     # date and machine, e.g. "2026-11-28, 2-core CPU host"
     higher_is_better: bool = True
+    #: the settings it was measured at (parameter -> value in one form: Suite.check_settings);
+    #: () when the row records none: then it judges nothing (:func:`matching_references`)
+    settings: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,42 @@ class CheckVerdict:
     check: str
     failed: bool
     why: str          # one line
+
+
+def matching_references(rows: Mapping[str, Reference],
+                        wanted: Mapping[str, Mapping[str, str] | None], where: str
+                        ) -> tuple[dict[str, Reference], list[str]]:
+    """The rows measured at the settings the checks are measured at now (``wanted``: check ->
+    its settings, None when unknown), and one line for each row of a check in ``wanted`` that
+    is left out, naming the setting that differs (``where``: the rows' source, said)."""
+    kept: dict[str, Reference] = {}
+    lines = []
+    for check, settings in wanted.items():
+        row = rows.get(check)
+        if row is None:
+            continue
+        recorded = dict(row.settings)
+        if settings is None:
+            why = "the plan holds no such check, so its settings are unknown"
+        elif not recorded:
+            why = "the row records no settings it was measured at"
+        else:
+            differ = [f"{name} {_shown(settings.get(name), 'unset')} here, "
+                      f"{_shown(recorded.get(name), 'not recorded')} in the row"
+                      for name in sorted({*settings, *recorded})
+                      if settings.get(name) != recorded.get(name)]
+            if not differ:
+                kept[check] = row
+                continue
+            why = "; ".join(differ)
+        lines.append(f"references: {check}: no reference row matches these settings ({why}; "
+                     f"the row: {where}, {row.measured}): judged against the fleet only")
+    return kept, lines
+
+
+def _shown(value: str | None, absent: str) -> str:
+    """A setting's value as a line says it: '' for an empty one, ``(absent)`` for none."""
+    return f"({absent})" if value is None else (value or "''")
 
 
 def against_reference(node: str, value: float, ref: Reference) -> CheckVerdict:

@@ -59,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="reference table (default: dlbs/accept/references.json)")
     parser.add_argument("--figures", type=Path, default=None,
                         help="judge these figures (JSON: node -> check -> runs) instead of "
-                        "measuring")
+                        "measuring; they are taken as measured at --plan's settings")
     parser.add_argument("--junit", type=Path, default=None, help="write JUnit XML here")
     parser.add_argument("--markdown", type=Path, default=None,
                         help="write the per-node table here")
@@ -130,6 +130,7 @@ class Measured:
     job_id: str = ""
     pairs: PairOutcome | None = None
     references: tuple[str, dict[str, Any]] | None = None  # the device model and its rows
+    suite: Suite | None = None  # the plan's: the settings each check is measured at
 
 
 #: The facts of a node's checks that travel from its task to the verdicts.
@@ -214,9 +215,10 @@ def _measure_here(args: argparse.Namespace) -> Measured:
     """This host measured, its figures under ``--node``."""
     from dlbs.accept.node import measure_localhost
 
-    figures, facts = measure_localhost(_suite(args), args.burn_in, args.repeat)
+    suite = _suite(args)
+    figures, facts = measure_localhost(suite, args.burn_in, args.repeat)
     kept = {key: facts[key] for key in TASK_FACTS if key in facts}
-    return Measured({args.node: figures}, {args.node: kept})
+    return Measured({args.node: figures}, {args.node: kept}, suite=suite)
 
 
 def _measure_partition(args: argparse.Namespace) -> Measured:
@@ -236,11 +238,11 @@ def _measure_partition(args: argparse.Namespace) -> Measured:
     missing = {node: f"not measured: Slurm state {state}"
                for node, state in target.unavailable.items()}
     if not target.nodes:
-        return Measured({}, missing=missing)
+        return Measured({}, missing=missing, suite=suite)
     folder = (args.output_dir or Path(f"accept-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
                                       )).resolve()
     _make_folder(folder)
-    measured = Measured({}, missing=missing)
+    measured = Measured({}, missing=missing, suite=suite)
     if on_nodes:
         script = folder / "accept.sbatch"
         command = fleetjob.task_command(args.python, ",".join(on_nodes), plan,
@@ -253,13 +255,13 @@ def _measure_partition(args: argparse.Namespace) -> Measured:
         fleetjob.wait(job, len(target.nodes), args.timeout, say)
         figures, facts, lost = fleetjob.gather(job, target.nodes, folder)
         _write(folder / "figures.json", json.dumps(figures, indent=1) + "\n", "--output-dir")
-        measured = Measured(figures, facts, {**missing, **lost}, job)
+        measured = Measured(figures, facts, {**missing, **lost}, job, suite=suite)
     if "pair" in checks:
         from dlbs.accept.pairjob import PairJob, measure_pairs
         from dlbs.accept.verdict import failing_nodes
 
         nodes = [n for n in target.nodes if n in measured.figures] if on_nodes else target.nodes
-        measured.references = _references(args, measured.facts)
+        measured.references = _references(args, measured)
         references = measured.references[1]
         suspects = failing_nodes(_verdicts(measured, references)[0])
         measured.pairs = measure_pairs(nodes, PairJob(target.partition, args.python, folder,
@@ -281,8 +283,9 @@ def _make_folder(folder: Path) -> None:
 
 def _measured(args: argparse.Namespace) -> Measured:
     """Every node's figures: read from ``--figures``, measured here, or on a partition."""
-    if args.figures is not None:
-        return Measured(_checked(_load_json(args.figures, "figures"), args.figures))
+    if args.figures is not None:  # measured with the plan's settings (--plan): said so
+        figures = _checked(_load_json(args.figures, "figures"), args.figures)
+        return Measured(figures, suite=_suite(args, here=False))
     if args.target == "localhost":
         return _measure_here(args)
     return _measure_partition(args)
@@ -301,27 +304,43 @@ def _write(path: Path, text: str, option: str) -> None:
         raise DLBSError(f"{option} {path}: cannot write it: {err.strerror or err}") from None
 
 
-def _references(args: argparse.Namespace, facts: dict[str, dict[str, Any]]
-                ) -> tuple[str, dict[str, Any]]:
-    """The device model the nodes are judged as (``--device``, else NVML's on the nodes) and
-    the table's rows for it; a model the table lacks is said on stderr."""
-    from dlbs.accept.node import REFERENCES, fleet_device, load_references
+def _judged_settings(measured: Measured) -> dict[str, dict[str, str] | None]:
+    """Each check judged (the suite's figure checks, ``pair_busbw`` with ``pair``, and any
+    other figure given) -> the settings its figure is measured at (None: unknown)."""
+    suite = measured.suite
+    checks = dict.fromkeys([*(suite.figure_checks() if suite else []),
+                            *(c for runs in measured.figures.values() for c in runs)])
+    return {check: suite.check_settings(check) if suite else None for check in checks}
 
-    device, mixed = (args.device, None) if args.device else fleet_device(facts)
+
+def _references(args: argparse.Namespace, measured: Measured) -> tuple[str, dict[str, Any]]:
+    """The device model the nodes are judged as (``--device``, else NVML's on the nodes) and
+    the rows for it measured at the settings of the checks (the table's, and with
+    ``--db-references`` the database's accepted runs'); a model the table lacks, and a row
+    left out for its settings, are said on stderr."""
+    from dlbs.accept.node import REFERENCES, fleet_device, load_references
+    from dlbs.accept.verdict import matching_references
+
+    device, mixed = (args.device, None) if args.device else fleet_device(measured.facts)
     if mixed:
         print(mixed, file=sys.stderr)
     path = args.references or REFERENCES
-    rows = load_references(path, device)
+    wanted = _judged_settings(measured)
+    table = load_references(path, device)
+    rows, lines = matching_references(table, wanted, f"{path}, device {device}")
+    for line in lines:
+        print(line, file=sys.stderr)
     if args.db_references:
-        rows = {**_db_references(args.db, device), **rows}
-    if not rows:
+        rows = {**_db_references(args.db, device, wanted), **rows}
+    if not table and not rows:
         print(f"references: {path} has no row for device {device!r}: judged against the "
               "fleet only; add its rows from accepted nodes (docs/acceptance.md)",
               file=sys.stderr)
     return device, rows
 
 
-def _db_references(url: str, device: str) -> dict[str, Any]:
+def _db_references(url: str, device: str, wanted: dict[str, dict[str, str] | None]
+                   ) -> dict[str, Any]:
     """The reference rows of the database's accepted runs of ``device``, each said on
     stderr (the table's own rows win over them)."""
     from dlbs.accept.records import PHASE, references_from_runs
@@ -334,7 +353,9 @@ def _db_references(url: str, device: str) -> dict[str, Any]:
     finally:
         shown = store.shown
         store.close()
-    rows = references_from_runs(runs, device, shown)
+    rows, lines = references_from_runs(runs, device, shown, wanted)
+    for line in lines:
+        print(line, file=sys.stderr)
     for ref in rows.values():
         print(f"references: {ref.check} floor {ref.low:.4g} {ref.unit} from {ref.measured}",
               file=sys.stderr)
@@ -420,7 +441,7 @@ def run(args: argparse.Namespace) -> int:
     if args.figures_out is not None:
         return _task_file(args, measured)
     _said_facts(measured)
-    device, references = measured.references or _references(args, measured.facts)
+    device, references = measured.references or _references(args, measured)
     verdicts, fleets = _verdicts(measured, references)
     pair_lines = measured.pairs.lines if measured.pairs else []
     said = [said_line(fleet, {node: runs[fleet.check] for node, runs in measured.figures.items()
@@ -442,8 +463,8 @@ def run(args: argparse.Namespace) -> int:
                    for node, checks in {**{n: {} for n in runs}, **measured.figures}.items()}
         _store(args.db, accept_facts(verdicts, figures,
                                      {c: unit_of(c) for runs in figures.values() for c in runs},
-                                     target,
-                                     measured.job_id, started, device))
+                                     target, measured.job_id, started, device,
+                                     _judged_settings(measured)))
     failing = failing_nodes(verdicts)
     if failing:
         say(f"dlbs accept: {len(failing)} of {len({v.node for v in verdicts})} node(s) failed: "

@@ -263,6 +263,7 @@ LOGGED_FACT_TYPES: dict[str, str] = {
     "accept.target": "str",
     "accept.job_id": "str",
     "accept.device": "str",
+    "accept.settings": "dict",
     # written by the runner
     "results.exit_code": "int",
     "results.duration": "float",

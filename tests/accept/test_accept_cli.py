@@ -10,6 +10,8 @@ import pytest
 from dlbs.cli.main import main
 
 ROOT = Path(__file__).parents[2]
+#: The settings the shipped plan measures a matmul at (a row must record them to judge it).
+AT_1024 = {"accept.matmul_size": 1024}
 
 
 def _write_fleet(path: Path, slow: float, healthy: float = 1.0) -> Path:
@@ -68,7 +70,8 @@ def test_localhost_is_measured_and_judged_against_the_reference_table(
     """The node checks really run here (a 1024^2 matmul, NVML and dcgmi absent: said); a
     reference table whose floor this host cannot reach fails it with the table's date."""
     table = {"devices": {"cpu": {"matmul_fp32": {"low": 1.0e9, "unit": "GFLOP/s",
-                                                 "measured": "a test's impossible floor"}}}}
+                                                 "measured": "a test's impossible floor",
+                                                 "settings": AT_1024}}}}
     (tmp_path / "ref.json").write_text(json.dumps(table))
     md = tmp_path / "accept.md"
     code = main(["accept", "localhost", "--checks", "matmul,environment,dcgmi",
@@ -138,7 +141,8 @@ def test_device_chooses_the_reference_rows(device: str, code: int, said: str, tm
                                            capsys: pytest.CaptureFixture[str]) -> None:
     table = tmp_path / "ref.json"
     table.write_text(json.dumps({"devices": {"NVIDIA H100 80GB HBM3": {"matmul_fp32": {
-        "low": 200.0, "unit": "GFLOP/s", "measured": "a recorded H100 floor"}}}}))
+        "low": 200.0, "unit": "GFLOP/s", "measured": "a recorded H100 floor",
+        "settings": AT_1024}}}}))
     assert main(["accept", "fleet", "--figures", str(_write_fleet(tmp_path / "f.json", 1.0)),
                  "--references", str(table), "--device", device]) == code
     out, err = capsys.readouterr()
@@ -185,3 +189,118 @@ def test_the_checks_named_are_the_check_programs_and_the_training_run() -> None:
 
     from dlbs.accept.node import CHECK_NAMES
     assert set(CHECK_NAMES) == {*CHECKS, "training"}
+
+
+def _plan(tmp_path: Path, **settings: object) -> Path:
+    """The shipped plan with some parameters changed."""
+    plan = json.loads((ROOT / "examples" / "acceptance.json").read_text())
+    plan["parameters"].update(settings)
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan))
+    return path
+
+
+def _lone_node(tmp_path: Path, check: str, value: float) -> Path:
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps({"node9": {check: [value]}}))
+    return path
+
+
+@pytest.mark.parametrize("plan,code,said", [
+    pytest.param({}, 1, "", id="measured-at-the-rows-settings-it-judges"),
+    pytest.param({"accept.matmul_size": 2048}, 0, "references: matmul_fp32: no reference row "
+                 "matches these settings (accept.matmul_size 2048 here, 1024 in the row; the "
+                 "row: {table}, device cpu, a floor at 1024): judged against the fleet only",
+                 id="another-size-is-not-compared-and-says-so"),
+])
+def test_a_reference_row_judges_only_figures_measured_at_its_settings(
+        plan: dict[str, object], code: int, said: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    table = tmp_path / "ref.json"
+    table.write_text(json.dumps({"devices": {"cpu": {"matmul_fp32": {
+        "low": 50.0, "unit": "GFLOP/s", "measured": "a floor at 1024", "settings": AT_1024}}}}))
+    assert main(["accept", "fleet", "--figures", str(_lone_node(tmp_path, "matmul_fp32", 20.0)),
+                 "--references", str(table), "--plan", str(_plan(tmp_path, **plan))]) == code
+    out, err = capsys.readouterr()
+    if code:
+        assert "node9: FAIL: matmul_fp32 20 GFLOP/s, below the reference 50 (a floor at 1024)" \
+            in out
+        assert "no reference row matches" not in err
+    else:
+        assert said.format(table=table) in err.splitlines()
+        assert "node9: PASS" in out
+
+
+def test_a_row_that_records_no_settings_judges_nothing_and_says_so(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    table = tmp_path / "ref.json"
+    table.write_text(json.dumps({"devices": {"cpu": {"memcopy": {
+        "low": 50.0, "unit": "GB/s", "measured": "an old row"}}}}))
+    assert main(["accept", "fleet", "--figures", str(_lone_node(tmp_path, "memcopy", 1.0)),
+                 "--references", str(table)]) == 0
+    assert f"references: memcopy: no reference row matches these settings (the row records no " \
+           f"settings it was measured at; the row: {table}, device cpu, an old row): judged " \
+           "against the fleet only" in capsys.readouterr().err.splitlines()
+
+
+@pytest.mark.parametrize("plan,code,differs", [
+    pytest.param({}, 1, "", id="the-shipped-plans-run-is-the-rows"),
+    pytest.param({"exp.model": "resnet50"}, 0, "exp.model resnet50 here, deep_mnist in the row",
+                 id="another-model"),
+    pytest.param({"exp.replica_batch": 64}, 0, "exp.replica_batch 64 here, 16 in the row",
+                 id="another-batch"),
+])
+def test_the_shipped_training_row_judges_only_its_own_reference_run(
+        plan: dict[str, object], code: int, differs: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The shipped row was measured with deep_mnist batch 16 on the CPU: a ResNet-50's 1.5
+    samples/s is not compared with its floor of 6."""
+    assert main(["accept", "fleet", "--figures", str(_lone_node(tmp_path, "training", 1.5)),
+                 "--plan", str(_plan(tmp_path, **plan))]) == code
+    out, err = capsys.readouterr()
+    if code:
+        assert "node9: FAIL: training 1.5 samples/s, below the reference 6 (2026-11-28" in out
+    else:
+        line = [x for x in err.splitlines() if x.startswith("references: training: ")]
+        assert len(line) == 1 and f"({differs}; the row: " in line[0], err
+        assert "node9: PASS" in out
+
+
+def test_the_shipped_table_holds_the_settings_of_the_shipped_plan() -> None:
+    """Every shipped row was measured with the shipped plan's settings (docs/acceptance.md:
+    2026-11-28/29, matmul 1024, memcopy 128 MiB, the 1M,4M,16M sweep, deep_mnist batch 16):
+    each judges the shipped plan's checks, none is left out."""
+    from dlbs.accept.node import load_references
+    from dlbs.accept.suite import load_suite, narrowed
+    from dlbs.accept.verdict import matching_references
+
+    suite = narrowed(load_suite(ROOT / "examples" / "acceptance.json"),
+                     ["matmul", "memcopy", "allreduce", "pair", "training"])
+    rows = load_references()
+    kept, lines = matching_references(
+        rows, {c: suite.check_settings(c) for c in suite.figure_checks()}, "shipped")
+    assert set(kept) == set(rows) == set(suite.figure_checks()) and lines == []
+
+
+def test_accepted_runs_at_other_settings_are_no_reference(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Accepted runs stored with the shipped plan (matmul 1024) give no floor to a node
+    measured at 2048, and say so; at 1024 they give it."""
+    url, h100 = f"sqlite:///{tmp_path / 'results.db'}", "NVIDIA H100 80GB HBM3"
+    empty = tmp_path / "ref.json"
+    empty.write_text(json.dumps({"devices": {}}))
+    for scale in (1.0, 1.01, 0.99):
+        _write_fleet(tmp_path / "f.json", 1.0, scale)
+        assert main(["accept", "fleet", "--figures", str(tmp_path / "f.json"), "--references",
+                     str(empty), "--device", h100, "--db", url]) == 0
+    capsys.readouterr()
+    one = str(_lone_node(tmp_path, "matmul_fp32", 40.0))
+    common = ["--references", str(empty), "--device", h100, "--db", url, "--db-references"]
+    assert main(["accept", "fleet", "--figures", one, *common,
+                 "--plan", str(_plan(tmp_path, **{"accept.matmul_size": 2048}))]) == 0
+    out, err = capsys.readouterr()
+    assert f"references: matmul_fp32: 24 accepted run(s) in {url} measured at other settings " \
+           "than these (accept.matmul_size 2048) or recording none: not used" in err
+    assert "floor" not in err and "node9: PASS" in out
+    assert main(["accept", "fleet", "--figures", one, *common]) == 1
+    assert "node9: FAIL: matmul_fp32 40 GFLOP/s, below the reference" in capsys.readouterr().out

@@ -165,3 +165,17 @@ def test_the_pairs_read_the_same_plan(tmp_path: Path) -> None:
     script = pair_script([("n1", "n2")], "debug", "python", tmp_path, tmp_path,
                          plan=tmp_path / "my suite.json")
     assert f"--checks pair --repeat 1 --plan '{tmp_path / 'my suite.json'}'" in script
+
+
+@pytest.mark.parametrize("name,forms,text", [
+    ("accept.allreduce_sizes", ["1M,4M,16M", "1048576,4194304,16777216", ["1m", "4M", "16M"],
+                                "1024K 4M 16384K"], "1M,4M,16M"),
+    ("accept.matmul_size", [1024, "1024", 1024.0], "1024"),
+    ("pytorch.model_config", ['{"layers": 1, "a": 2}', {"a": 2, "layers": 1}],
+     '{"a": 2, "layers": 1}'),
+    ("pytorch.model_config", [None, ""], ""),
+])
+def test_a_setting_has_one_form_however_it_is_written(name: str, forms: list[object],
+                                                      text: str) -> None:
+    from dlbs.accept.suite import setting_text
+    assert {setting_text("t.json", name, form) for form in forms} == {text}
