@@ -33,6 +33,7 @@ from sqlalchemy import (
 )
 
 from dlbs.db.packed import FACTS
+from dlbs.params import catalogue
 
 metadata = MetaData()
 
@@ -161,14 +162,14 @@ classes = Table(
 Index("ix_classes_class", classes.c.series_id, classes.c.status, classes.c.has_throughput,
       classes.c.has_time, classes.c.has_version, unique=True)
 
-#: indexed column -> the fact it holds (what ``-P key=value`` filters match on).
-INDEXED = {
-    "exp.model": "model", "exp.phase": "phase", "exp.dtype": "precision",
-    "exp.replica_batch": "batch", "exp.device_type": "device", "exp.num_replicas": "device_count",
-    "hw.hostname": "host", "exp.framework": "framework",
-    "exp.framework_version": "framework_version",
-    "exp.code_version": "code_version", "exp.repeat_index": "repeat", "results.status": "status",
-}
+#: Facts a run logs that are no parameter -> the indexed column holding each.
+LOGGED_COLUMNS = {"hw.hostname": "host", "exp.framework_version": "framework_version",
+                  "results.status": "status"}
+#: fact -> the indexed column that holds it (what ``-P key=value`` filters match on): each
+#: parameter's ``db_column`` in config/*.json, and :data:`LOGGED_COLUMNS`. The columns
+#: themselves are the migrations' (``dlbs/db/migrations``): a test keeps every one a column of
+#: :data:`runs`.
+INDEXED = {**catalogue.db_columns(), **LOGGED_COLUMNS}
 
 #: The ``Integer`` columns (ids, batch, device count, repeat) are 32-bit on PostgreSQL.
 INTEGER_BITS = 32

@@ -27,6 +27,8 @@ A declaration holds, besides ``val``, ``type``, ``desc`` (and a range or domain)
   it wholesale: two models, phases or batches are never one cell compared); ``most_used``
   (its place among DLBS's most used parameters, which ``help --frameworks NAME`` shows first).
 - ``unit``: ``s`` for a value in seconds; ``label``: the heading of its column in a report.
+- ``db_column``: the column of the database's ``runs`` table that holds its value (an indexed
+  column, what ``-P key=value`` filters of ``dlbs db``/``history`` match on in SQL).
 - ``form``: the form of value sbatch takes for a ``slurm.*`` parameter (one of
   :data:`VALUE_FORMS`: ``size``, ``time``, ``licenses``); validate refuses any other.
 - ``field``: ``GROUP.ATTRIBUTE``, the field of the typed ``Experiment`` that reads it (its
@@ -137,6 +139,7 @@ class Parameter:
     field: str | None = None
     computed_flags: tuple[str, ...] = ()
     form: str | None = None
+    db_column: str | None = None
 
 
 @cache
@@ -162,7 +165,8 @@ def _parameter(origin: str, name: str, raw: Mapping[str, Any]) -> Parameter:
     return Parameter(name, raw["group"], raw.get("val"), _roles(where, raw["roles"]),
                      None if flag is None else _flag(where, flag), raw.get("fact_type"),
                      raw.get("unit"), raw.get("label"), _field(where, raw.get("field")),
-                     tuple(raw.get("computed_flags", ())), raw.get("form"))
+                     tuple(raw.get("computed_flags", ())), raw.get("form"),
+                     raw.get("db_column"))
 
 
 def _field(where: str, given: Any) -> str | None:
@@ -392,6 +396,12 @@ def fact_types() -> dict[str, str]:
 def forms() -> dict[str, str]:
     """Parameter -> the form of value it takes (:data:`VALUE_FORMS`), in catalogue order."""
     return {p.name: p.form for p in parameters().values() if p.form is not None}
+
+
+def db_columns() -> dict[str, str]:
+    """Parameter -> the column of the database's ``runs`` table holding it, in catalogue
+    order."""
+    return {p.name: p.db_column for p in parameters().values() if p.db_column is not None}
 
 
 def labels() -> dict[str, str]:

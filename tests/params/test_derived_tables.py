@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dlbs.bisect import session
 from dlbs.cli import help_params
+from dlbs.db import schema
 from dlbs.params import catalogue
 from dlbs.reports import compare
 from dlbs.slurm import script
@@ -36,3 +37,15 @@ def test_the_most_used_parameters_help_shows_are_the_declared_role() -> None:
     assert help_params.COMMON_PARAMETERS == (
         "exp.framework", "exp.model", "exp.docker", "exp.num_warmup_batches", "exp.num_batches",
         "exp.phase", "exp.replica_batch", "exp.gpus", "exp.log_file")
+
+
+def test_the_indexed_columns_are_the_declared_ones_and_the_schema_s() -> None:
+    assert schema.INDEXED == {
+        "exp.model": "model", "exp.phase": "phase", "exp.dtype": "precision",
+        "exp.replica_batch": "batch", "exp.device_type": "device",
+        "exp.num_replicas": "device_count", "hw.hostname": "host", "exp.framework": "framework",
+        "exp.framework_version": "framework_version", "exp.code_version": "code_version",
+        "exp.repeat_index": "repeat", "results.status": "status"}
+    # a column declared in config/*.json is one the migrations made (no config edit adds one)
+    assert set(catalogue.db_columns().values()) <= set(schema.runs.c.keys())
+    assert not set(schema.LOGGED_COLUMNS) & set(catalogue.parameters())

@@ -21,7 +21,6 @@ TABLE_SIZE = 3
 #: the catalogue one by one. Only shrinks.
 ALLOWED_TABLES = {
     "dlbs/cli/db.py:SHOWN_FACTS",
-    "dlbs/db/schema.py:INDEXED",
     "dlbs/db/series.py:NAMING", "dlbs/db/series.py:NAME_FIELDS",
     "dlbs/reports/frame.py:ALIASES",
     "dlbs/reports/frame.py:CORE_KEYS",
