@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import cache
 from typing import Any
 
 from dlbs.cli.dbargs import (
@@ -17,6 +18,7 @@ from dlbs.cli.dbargs import (
 )
 from dlbs.db.records import container_image, stored_status
 from dlbs.logs.withheld import ci_withheld
+from dlbs.params.identity import DERIVED
 
 HELP = ("results database: ingest log folders, query runs, exclude runs, a page, upgrade the "
         "schema, key runs again by today's rules")
@@ -32,11 +34,19 @@ CHANGING = {"upgrade": "upgrades an existing database", "rekey": "rekeys an exis
 COLUMNS = ("id", "model", "phase", "precision", "batch", "device", "device_count", "host",
            "framework_version", "container_image", "code_version", "date", "repeat", "status",
            "throughput", "time", "time_ci95", "ci_withheld", "excluded", "reason", "settings")
-#: Facts shown in a column of their own (or drawn into one): never named again in ``settings``.
-SHOWN_FACTS = frozenset({
-    "exp.model", "exp.phase", "exp.dtype", "exp.replica_batch", "exp.device_type",
-    "exp.num_replicas", "hw.hostname", "exp.framework_version", "exp.docker", "exp.docker_image",
-    "exp.code_version", "exp.repeat_index"})
+
+
+@cache
+def shown_facts() -> frozenset[str]:
+    """Facts shown in a column of their own (or drawn into one): never named again in
+    ``settings``. Those of an indexed column shown (``dlbs.db.schema.INDEXED``, each
+    parameter's ``db_column`` in config/*.json) and those ``container_image`` is drawn from
+    (``dlbs.params.identity.DERIVED``); ``results.status`` among them is an outcome, left out
+    of the settings before."""
+    from dlbs.db.schema import INDEXED
+
+    return frozenset({fact for fact, column in INDEXED.items() if column in COLUMNS}
+                     | set(DERIVED["container_image"]))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -197,7 +207,7 @@ def _parameters(facts: dict[str, Any]) -> dict[str, Any]:
     from dlbs.reports.differences import OUTCOMES, RUN_BOOKKEEPING
 
     return {k: v for k, v in facts.items() if "." in k
-            and not k.startswith((*OUTCOMES, "hw.")) and k not in RUN_BOOKKEEPING | SHOWN_FACTS}
+            and not k.startswith((*OUTCOMES, "hw.")) and k not in RUN_BOOKKEEPING | shown_facts()}
 
 
 def _query(store: Any, args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ equals, here, the table it replaced (written out as it was)."""
 from __future__ import annotations
 
 from dlbs.bisect import session
+from dlbs.cli import db as cli_db
 from dlbs.cli import help_params
 from dlbs.db import schema
 from dlbs.params import catalogue
@@ -49,3 +50,13 @@ def test_the_indexed_columns_are_the_declared_ones_and_the_schema_s() -> None:
     # a column declared in config/*.json is one the migrations made (no config edit adds one)
     assert set(catalogue.db_columns().values()) <= set(schema.runs.c.keys())
     assert not set(schema.LOGGED_COLUMNS) & set(catalogue.parameters())
+
+
+def test_the_facts_db_query_shows_in_columns_are_the_indexed_ones_shown() -> None:
+    before = {"exp.model", "exp.phase", "exp.dtype", "exp.replica_batch", "exp.device_type",
+              "exp.num_replicas", "hw.hostname", "exp.framework_version", "exp.docker",
+              "exp.docker_image", "exp.code_version", "exp.repeat_index"}
+    # the one more, results.status, is an outcome: settings leave out every results.* first
+    assert cli_db.shown_facts() == before | {"results.status"}
+    facts = {name: 1 for name in (*before, "results.status", "exp.num_threads", "hw.cpu_model")}
+    assert cli_db._parameters(facts) == {"exp.num_threads": 1}
