@@ -28,17 +28,18 @@ from dlbs.db import records
 from dlbs.db.pointvalue import one_run_se, over_runs
 from dlbs.db.queries import RunRecord
 from dlbs.logs.withheld import ci_withheld
+from dlbs.params.identity import SERIES_NAMING
 
 #: Metrics where lower is better (a rise is a regression).
 LOWER_IS_BETTER_PREFIXES = ("results.time", "results.ttft", "results.peak_memory")
-#: What names a series in an output (the key fields people read).
-NAMING = ("exp.model", "exp.phase", "exp.dtype", "exp.replica_batch", "exp.device_type",
-          "device_model", "exp.num_replicas", "host_class", "exp.framework",
-          "exp.framework_version", "container_image", "exp.num_threads")
-#: What every series' name in a table shows, as values; a naming field that differs between
-#: the series shown is added as ``name=value`` (:func:`configuration_names`).
-NAME_FIELDS = ("exp.model", "exp.phase", "exp.dtype", "exp.replica_batch", "exp.device_type",
-               "exp.num_replicas")
+#: What names a series in an output (the key fields people read: each parameter's
+#: ``roles.series_name`` in config/*.json, and the logged fields of
+#: ``dlbs.params.identity.LOGGED_SERIES_NAME``, in the key's order).
+NAMING = tuple(SERIES_NAMING)
+#: What every series' name in a table shows, as values (``roles.series_name`` ``value``); a
+#: naming field that differs between the series shown is added as ``name=value``
+#: (:func:`configuration_names`).
+NAME_FIELDS = tuple(name for name, how in SERIES_NAMING.items() if how == "value")
 #: Axes the stored comparability key already leaves out (``dlbs.db.records.KEY_FACTS``).
 STORED_KEY_AXES = ("exp.code_version", "date")
 CODE_VERSION = "exp.code_version"

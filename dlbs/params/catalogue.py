@@ -25,7 +25,9 @@ A declaration holds, besides ``val``, ``type``, ``desc`` (and a range or domain)
   ``set_by_bisect`` (``dlbs bisect`` sets it for each revision and round: a plan may not);
   ``always_matched`` (``report --compare`` matches the sides on it even where they differ in
   it wholesale: two models, phases or batches are never one cell compared); ``most_used``
-  (its place among DLBS's most used parameters, which ``help --frameworks NAME`` shows first).
+  (its place among DLBS's most used parameters, which ``help --frameworks NAME`` shows first);
+  ``series_name`` (how a history's series is named by it: ``value``, every name shows its
+  value; ``named``, shown as ``name=value`` where the series shown differ in it).
 - ``unit``: ``s`` for a value in seconds; ``label``: the heading of its column in a report.
 - ``db_column``: the column of the database's ``runs`` table that holds its value (an indexed
   column, what ``-P key=value`` filters of ``dlbs db``/``history`` match on in SQL).
@@ -70,6 +72,8 @@ FLAG_WHEN = {"benchmark": ("given", "real_data", "nonzero", "not_default", "max_
              "loadgen": ("always", "given", "true", "searching", "changed")}
 #: The ``when`` of a flag that is passed only when the value is not the program's default.
 WHEN_NOT_DEFAULT = ("not_default", "changed")
+#: How a parameter names a series (``roles.series_name``).
+SERIES_NAME = ("value", "named")
 #: The forms of value a parameter may declare (``form``: what sbatch takes for it).
 VALUE_FORMS = ("size", "time", "licenses")
 
@@ -112,6 +116,7 @@ class Roles:
     set_by_bisect: bool = False
     always_matched: bool = False
     most_used: int | None = None
+    series_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +193,9 @@ def _roles(where: str, raw: Mapping[str, Any]) -> Roles:
     id_role, id_off = given, None
     if isinstance(given, dict) and set(given) == {"when_not"}:
         id_role, id_off = "when_not", given["when_not"]
+    if raw.get("series_name") not in (None, *SERIES_NAME):
+        raise CatalogueError(f"{where}: roles.series_name must be one of {SERIES_NAME}, not "
+                             f"{raw['series_name']!r}")
     if id_role not in ID_ROLES:
         raise CatalogueError(f"{where}: roles.id must be one of 'hashed', 'excluded' or "
                              f"{{\"when_not\": OFF}}, not {id_role!r}")
@@ -204,7 +212,7 @@ def _roles(where: str, raw: Mapping[str, Any]) -> Roles:
                  per_run=bool(raw.get("per_run")),
                  set_by_bisect=bool(raw.get("set_by_bisect")),
                  always_matched=bool(raw.get("always_matched")),
-                 most_used=raw.get("most_used"))
+                 most_used=raw.get("most_used"), series_name=raw.get("series_name"))
 
 
 def _key_role(raw: Mapping[str, Any]) -> KeyRole:
@@ -345,6 +353,12 @@ def most_used() -> tuple[str, ...]:
     """DLBS's most used parameters, in their places (``help --frameworks NAME`` shows them)."""
     return ordered({p.name: p.roles.most_used for p in parameters().values()
                     if p.roles.most_used is not None}, "most_used")
+
+
+def series_name() -> dict[str, str]:
+    """Parameter -> how it names a history's series (:data:`SERIES_NAME`), in catalogue
+    order."""
+    return {p.name: str(p.roles.series_name) for p in with_role(lambda r: r.series_name)}
 
 
 def in_unit(unit: str) -> frozenset[str]:

@@ -84,6 +84,17 @@ NOT_SERVED: tuple[str, ...] = ("exp.replica_batch", "exp.dtype", "exp.seq_len",
                                "exp.input_shape", "exp.model_config", "exp.data",
                                "exp.num_threads")
 
+#: Identity fields a run logs that are no parameter and name a history's series (shown as
+#: ``name=value`` where the series shown differ in one; the parameters' are their
+#: ``roles.series_name``).
+LOGGED_SERIES_NAME: frozenset[str] = frozenset({
+    "device_model", "host_class", "exp.framework_version", "container_image", "exp.num_threads"})
+#: The identity fields that name a series, in the key's order: field -> how (``value``: every
+#: name shows its value; ``named``: ``name=value`` where the series differ in it).
+SERIES_NAMING: dict[str, str] = {
+    name: catalogue.series_name().get(name, "named") for name in IDENTITY_FIELDS
+    if name in catalogue.series_name() or name in LOGGED_SERIES_NAME}
+
 #: Derived identity fields -> the facts each is read from.
 DERIVED: dict[str, tuple[str, ...]] = {
     "device_model": ("hw.devices", "hw.cpu_model"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dlbs.bisect import session
 from dlbs.cli import db as cli_db
 from dlbs.cli import help_params
-from dlbs.db import schema
+from dlbs.db import schema, series
 from dlbs.params import catalogue
 from dlbs.reports import compare
 from dlbs.slurm import script
@@ -60,3 +60,12 @@ def test_the_facts_db_query_shows_in_columns_are_the_indexed_ones_shown() -> Non
     assert cli_db.shown_facts() == before | {"results.status"}
     facts = {name: 1 for name in (*before, "results.status", "exp.num_threads", "hw.cpu_model")}
     assert cli_db._parameters(facts) == {"exp.num_threads": 1}
+
+
+def test_what_names_a_series_is_the_declared_role_and_the_logged_fields() -> None:
+    assert series.NAMING == (
+        "exp.model", "exp.phase", "exp.dtype", "exp.replica_batch", "exp.device_type",
+        "device_model", "exp.num_replicas", "host_class", "exp.framework",
+        "exp.framework_version", "container_image", "exp.num_threads")
+    assert series.NAME_FIELDS == ("exp.model", "exp.phase", "exp.dtype", "exp.replica_batch",
+                                  "exp.device_type", "exp.num_replicas")

@@ -20,7 +20,6 @@ TABLE_SIZE = 3
 #: The tables of parameter names left outside dlbs/params/ (module:NAME), to be derived from
 #: the catalogue one by one. Only shrinks.
 ALLOWED_TABLES = {
-    "dlbs/db/series.py:NAMING", "dlbs/db/series.py:NAME_FIELDS",
     "dlbs/reports/frame.py:ALIASES",
     "dlbs/reports/frame.py:CORE_KEYS",
     "dlbs/reports/frame.py:FILLED_FROM", "dlbs/reports/pivot.py:LAYOUT_COLUMNS",
