@@ -27,7 +27,10 @@ A declaration holds, besides ``val``, ``type``, ``desc`` (and a range or domain)
   it wholesale: two models, phases or batches are never one cell compared); ``most_used``
   (its place among DLBS's most used parameters, which ``help --frameworks NAME`` shows first);
   ``series_name`` (how a history's series is named by it: ``value``, every name shows its
-  value; ``named``, shown as ``name=value`` where the series shown differ in it).
+  value; ``named``, shown as ``name=value`` where the series shown differ in it);
+  ``serving_row`` (what it is to a serving report's row: ``label``, in the row's label (the
+  served model, the API); ``server``, the server, named before the configuration; ``switch``,
+  a switch named after it).
 - ``unit``: ``s`` for a value in seconds; ``label``: the heading of its column in a report.
 - ``db_column``: the column of the database's ``runs`` table that holds its value (an indexed
   column, what ``-P key=value`` filters of ``dlbs db``/``history`` match on in SQL).
@@ -74,6 +77,8 @@ FLAG_WHEN = {"benchmark": ("given", "real_data", "nonzero", "not_default", "max_
 WHEN_NOT_DEFAULT = ("not_default", "changed")
 #: How a parameter names a series (``roles.series_name``).
 SERIES_NAME = ("value", "named")
+#: What a parameter is to a serving report's row (``roles.serving_row``).
+SERVING_ROW = ("label", "server", "switch")
 #: The forms of value a parameter may declare (``form``: what sbatch takes for it).
 VALUE_FORMS = ("size", "time", "licenses")
 
@@ -117,6 +122,7 @@ class Roles:
     always_matched: bool = False
     most_used: int | None = None
     series_name: str | None = None
+    serving_row: str | None = None
 
 
 @dataclass(frozen=True)
@@ -196,6 +202,9 @@ def _roles(where: str, raw: Mapping[str, Any]) -> Roles:
     if raw.get("series_name") not in (None, *SERIES_NAME):
         raise CatalogueError(f"{where}: roles.series_name must be one of {SERIES_NAME}, not "
                              f"{raw['series_name']!r}")
+    if raw.get("serving_row") not in (None, *SERVING_ROW):
+        raise CatalogueError(f"{where}: roles.serving_row must be one of {SERVING_ROW}, not "
+                             f"{raw['serving_row']!r}")
     if id_role not in ID_ROLES:
         raise CatalogueError(f"{where}: roles.id must be one of 'hashed', 'excluded' or "
                              f"{{\"when_not\": OFF}}, not {id_role!r}")
@@ -212,7 +221,8 @@ def _roles(where: str, raw: Mapping[str, Any]) -> Roles:
                  per_run=bool(raw.get("per_run")),
                  set_by_bisect=bool(raw.get("set_by_bisect")),
                  always_matched=bool(raw.get("always_matched")),
-                 most_used=raw.get("most_used"), series_name=raw.get("series_name"))
+                 most_used=raw.get("most_used"), series_name=raw.get("series_name"),
+                 serving_row=raw.get("serving_row"))
 
 
 def _key_role(raw: Mapping[str, Any]) -> KeyRole:
@@ -359,6 +369,12 @@ def series_name() -> dict[str, str]:
     """Parameter -> how it names a history's series (:data:`SERIES_NAME`), in catalogue
     order."""
     return {p.name: str(p.roles.series_name) for p in with_role(lambda r: r.series_name)}
+
+
+def serving_row(what: str) -> tuple[str, ...]:
+    """The parameters that are ``what`` (:data:`SERVING_ROW`) to a serving report's row, in
+    catalogue order."""
+    return tuple(p.name for p in with_role(lambda r: r.serving_row == what))
 
 
 def in_unit(unit: str) -> frozenset[str]:

@@ -36,6 +36,7 @@ from dlbs.logs.fact_types import (
     config_value,
     machine_state,
 )
+from dlbs.params import catalogue
 from dlbs.reports.model import MARK_BUSY, MARK_LEGEND, MARK_NOT_JUDGED, Report, Table
 
 #: A cell whose client lagged: its latencies include the client's own delay.
@@ -154,11 +155,12 @@ def _row(record: Mapping[str, Any], with_api: bool, varying: Sequence[str] = ())
                                for name in varying)])
 
 
-#: What tells serving experiments apart in a report besides the model and the API: their
-#: configuration, and the server (its endpoint: two servers of one model in one folder).
-ROW_FACTS = ("serve.endpoint", *(name for name in SERVE_CONFIG_FACTS
-                                 if name not in ("serve.model", "serve.api")),
-             "serve.ignore_eos")
+#: What tells serving experiments apart in a report besides the model and the API (the row's
+#: label): the server (its endpoint: two servers of one model in one folder), their
+#: configuration, and the switches (each parameter's ``roles.serving_row`` in config/*.json).
+ROW_FACTS = (*catalogue.serving_row("server"),
+             *(name for name in SERVE_CONFIG_FACTS if name not in catalogue.serving_row("label")),
+             *catalogue.serving_row("switch"))
 
 
 def _config(record: Mapping[str, Any], name: str) -> Any:

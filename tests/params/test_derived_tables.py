@@ -8,7 +8,7 @@ from dlbs.cli import db as cli_db
 from dlbs.cli import help_params
 from dlbs.db import schema, series
 from dlbs.params import catalogue
-from dlbs.reports import compare
+from dlbs.reports import compare, serving
 from dlbs.slurm import script
 
 
@@ -69,3 +69,9 @@ def test_what_names_a_series_is_the_declared_role_and_the_logged_fields() -> Non
         "exp.framework_version", "container_image", "exp.num_threads")
     assert series.NAME_FIELDS == ("exp.model", "exp.phase", "exp.dtype", "exp.replica_batch",
                                   "exp.device_type", "exp.num_replicas")
+
+
+def test_what_tells_serving_rows_apart_is_the_declared_role() -> None:
+    assert serving.ROW_FACTS == ("serve.endpoint", *(
+        name for name in serving.SERVE_CONFIG_FACTS if name not in ("serve.model", "serve.api")),
+        "serve.ignore_eos")

@@ -23,7 +23,7 @@ ALLOWED_TABLES = {
     "dlbs/reports/frame.py:ALIASES",
     "dlbs/reports/frame.py:CORE_KEYS",
     "dlbs/reports/frame.py:FILLED_FROM", "dlbs/reports/pivot.py:LAYOUT_COLUMNS",
-    "dlbs/reports/provenance.py:DISTINCT", "dlbs/reports/serving.py:ROW_FACTS",
+    "dlbs/reports/provenance.py:DISTINCT",
 }
 #: The launch side: where an experiment becomes a command and a run.
 LAUNCH_SIDE = ("dlbs/launchers", "dlbs/runner", "dlbs/slurm", "dlbs/experiment")
