@@ -30,7 +30,8 @@ A declaration holds, besides ``val``, ``type``, ``desc`` (and a range or domain)
   value; ``named``, shown as ``name=value`` where the series shown differ in it);
   ``serving_row`` (what it is to a serving report's row: ``label``, in the row's label (the
   served model, the API); ``server``, the server, named before the configuration; ``switch``,
-  a switch named after it).
+  a switch named after it); ``report_core`` (its place among the facts without which a
+  report may take two experiments for one: a record lacking one is an experiment of its own).
 - ``unit``: ``s`` for a value in seconds; ``label``: the heading of its column in a report.
 - ``db_column``: the column of the database's ``runs`` table that holds its value (an indexed
   column, what ``-P key=value`` filters of ``dlbs db``/``history`` match on in SQL).
@@ -123,6 +124,7 @@ class Roles:
     most_used: int | None = None
     series_name: str | None = None
     serving_row: str | None = None
+    report_core: int | None = None
 
 
 @dataclass(frozen=True)
@@ -222,7 +224,7 @@ def _roles(where: str, raw: Mapping[str, Any]) -> Roles:
                  set_by_bisect=bool(raw.get("set_by_bisect")),
                  always_matched=bool(raw.get("always_matched")),
                  most_used=raw.get("most_used"), series_name=raw.get("series_name"),
-                 serving_row=raw.get("serving_row"))
+                 serving_row=raw.get("serving_row"), report_core=raw.get("report_core"))
 
 
 def _key_role(raw: Mapping[str, Any]) -> KeyRole:
@@ -375,6 +377,12 @@ def serving_row(what: str) -> tuple[str, ...]:
     """The parameters that are ``what`` (:data:`SERVING_ROW`) to a serving report's row, in
     catalogue order."""
     return tuple(p.name for p in with_role(lambda r: r.serving_row == what))
+
+
+def report_core() -> tuple[str, ...]:
+    """The facts without which a report may take two experiments for one, in their places."""
+    return ordered({p.name: p.roles.report_core for p in parameters().values()
+                    if p.roles.report_core is not None}, "report_core")
 
 
 def in_unit(unit: str) -> frozenset[str]:

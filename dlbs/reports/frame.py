@@ -96,12 +96,6 @@ INVALID_STATUS = "invalid"
 #: Columns naming, per run logged ``ok`` that is left out for an unusable measurement, the
 #: measurements (``results.throughput and results.time``) and why, with its log (else None).
 UNUSABLE, UNUSABLE_WHY = "unusable", "unusable_why"
-#: The facts without which two different experiments may look alike (a training and an
-#: inference run of one model): log key -> frame column. A record that lacks one, with no
-#: stand-in (``STAND_INS``, or a value derived in ``_derive``), is an experiment of its own.
-CORE_KEYS: dict[str, str] = {"exp.model": "model", "exp.phase": "phase", "exp.dtype": "dtype",
-                             "exp.device_type": "device_type",
-                             "exp.replica_batch": "replica_batch"}
 #: Frame column -> the log key that stands in for it when its own key is missing.
 STAND_INS: dict[str, str] = {"model": "exp.model_title"}
 #: Core key -> the keys it is filled from or derived from (``STAND_INS``, ``_derive``): a
@@ -124,6 +118,13 @@ def column_of(name: str) -> str:
         if name == key:
             return short
     return name
+
+
+#: The facts without which two different experiments may look alike (a training and an
+#: inference run of one model): log key -> frame column (each parameter's
+#: ``roles.report_core`` in config/*.json, in its place). A record that lacks one, with no
+#: stand-in (``STAND_INS``, or a value derived in ``_derive``), is an experiment of its own.
+CORE_KEYS: dict[str, str] = {key: column_of(key) for key in catalogue.report_core()}
 
 
 #: Column headings of known columns: a parameter's its ``label`` in config/*.json

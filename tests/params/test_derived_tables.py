@@ -8,7 +8,7 @@ from dlbs.cli import db as cli_db
 from dlbs.cli import help_params
 from dlbs.db import schema, series
 from dlbs.params import catalogue
-from dlbs.reports import compare, serving
+from dlbs.reports import compare, frame, serving
 from dlbs.slurm import script
 
 
@@ -75,3 +75,9 @@ def test_what_tells_serving_rows_apart_is_the_declared_role() -> None:
     assert serving.ROW_FACTS == ("serve.endpoint", *(
         name for name in serving.SERVE_CONFIG_FACTS if name not in ("serve.model", "serve.api")),
         "serve.ignore_eos")
+
+
+def test_the_core_keys_of_a_report_are_the_declared_role_in_order() -> None:
+    assert list(frame.CORE_KEYS.items()) == [
+        ("exp.model", "model"), ("exp.phase", "phase"), ("exp.dtype", "dtype"),
+        ("exp.device_type", "device_type"), ("exp.replica_batch", "replica_batch")]
