@@ -130,13 +130,33 @@ def judge_checks(figures: Mapping[str, Mapping[str, Sequence[float]]],
     verdicts: list[CheckVerdict] = []
     fleets: list[FleetVerdict] = []
     for check in checks:
-        runs = {node: per_node[check] for node, per_node in figures.items() if check in per_node}
+        runs = {node: per_node[check] for node, per_node in figures.items()
+                if any(_usable(v) for v in per_node.get(check, []))}
+        verdicts += [_unmeasured(node, check, per_node.get(check))
+                     for node, per_node in figures.items() if node not in runs]
         ref = references.get(check)
         fleet = judge_fleet(runs, check, ref.unit if ref else (units or {}).get(check, ""),
                             higher_is_better=ref.higher_is_better if ref else True)
         fleets.append(fleet)
         verdicts += _merge(fleet, ref, runs, ref.higher_is_better if ref else True)
     return verdicts, fleets
+
+
+def _usable(value: object) -> bool:
+    """A figure a node can be judged on: a positive finite number."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        math.isfinite(value) and value > 0
+
+
+def _unmeasured(node: str, check: str, runs: Sequence[float] | None) -> CheckVerdict:
+    """A node that gave no figure of a check other nodes gave, or none usable: failed,
+    never left out of the count (a broken node may report 0 or NaN)."""
+    if not runs:
+        return CheckVerdict(node, check, True, f"{check}: not measured on this node (the "
+                            "other nodes gave a figure)")
+    shown = ", ".join(f"{v:g}" if isinstance(v, (int, float)) else repr(v) for v in runs[:5])
+    return CheckVerdict(node, check, True, f"{check}: no usable figure (runs: {shown}; a "
+                        "figure must be a positive number)")
 
 
 def said_line(fleet: FleetVerdict, runs: Mapping[str, Sequence[float]] | None = None) -> str:

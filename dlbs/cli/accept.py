@@ -109,13 +109,14 @@ def _checked(figures: Any, path: Path) -> dict[str, dict[str, list[float]]]:
     """The ``--figures`` object, or a ConfigError saying what shape it must have."""
     from dlbs.errors import ConfigError
 
-    ok = isinstance(figures, dict) and all(
+    ok = isinstance(figures, dict) and bool(figures) and all(
         isinstance(checks, dict) and all(
-            isinstance(runs, list) and all(isinstance(v, (int, float)) for v in runs)
+            isinstance(runs, list) and all(isinstance(v, (int, float)) and
+                                           not isinstance(v, bool) for v in runs)
             for runs in checks.values()) for checks in figures.values())
     if not ok:
         raise ConfigError(f"{path}: figures must be a JSON object node -> check -> list of "
-                          'numbers, e.g. {"node1": {"matmul_fp32": [13.9]}}')
+                          'numbers, one node or more, e.g. {"node1": {"matmul_fp32": [13.9]}}')
     return figures  # type: ignore[no-any-return]
 
 

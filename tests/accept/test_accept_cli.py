@@ -304,3 +304,35 @@ def test_accepted_runs_at_other_settings_are_no_reference(
     assert "floor" not in err and "node9: PASS" in out
     assert main(["accept", "fleet", "--figures", one, *common]) == 1
     assert "node9: FAIL: matmul_fp32 40 GFLOP/s, below the reference" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("n1,why", [
+    pytest.param({"matmul_fp32": [0.0]}, "matmul_fp32: no usable figure (runs: 0; a figure must "
+                 "be a positive number)", id="a-zero-figure"),
+    pytest.param({"matmul_fp32": []}, "matmul_fp32: not measured on this node (the other nodes "
+                 "gave a figure)", id="no-runs"),
+    pytest.param({}, "matmul_fp32: not measured on this node (the other nodes gave a figure)",
+                 id="a-check-the-others-gave-is-missing"),
+    pytest.param({"matmul_fp32": [-3.0, float("nan")]}, "matmul_fp32: no usable figure (runs: "
+                 "-3, nan;", id="negative-and-nan"),
+])
+def test_a_node_without_a_usable_figure_fails_and_is_counted(
+        n1: dict[str, list[float]], why: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A broken node that reports 0, NaN or nothing is not left out of the fleet's verdicts
+    (it was: 'n2: PASS', exit 0, n1 named nowhere)."""
+    path = tmp_path / "f.json"
+    path.write_text(json.dumps({"n1": n1, "n2": {"matmul_fp32": [30.0]}}))
+    assert main(["accept", "fleet", "--figures", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert f"n1: FAIL: {why}" in out and "--exclude=n1" in out.splitlines()
+    assert err.strip().endswith("dlbs accept: 1 of 2 node(s) failed: n1")
+
+
+def test_figures_of_no_node_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                        ) -> None:
+    (tmp_path / "f.json").write_text("{}")
+    assert main(["accept", "fleet", "--figures", str(tmp_path / "f.json")]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and "figures must be a JSON object node -> check -> list of numbers, one " \
+        "node or more" in err
