@@ -31,7 +31,9 @@ A declaration holds, besides ``val``, ``type``, ``desc`` (and a range or domain)
   ``serving_row`` (what it is to a serving report's row: ``label``, in the row's label (the
   served model, the API); ``server``, the server, named before the configuration; ``switch``,
   a switch named after it); ``report_core`` (its place among the facts without which a
-  report may take two experiments for one: a record lacking one is an experiment of its own).
+  report may take two experiments for one: a record lacking one is an experiment of its own);
+  ``fills`` (the ``report_core`` fact a report fills or derives from it where a log lacks
+  that fact).
 - ``unit``: ``s`` for a value in seconds; ``label``: the heading of its column in a report.
 - ``db_column``: the column of the database's ``runs`` table that holds its value (an indexed
   column, what ``-P key=value`` filters of ``dlbs db``/``history`` match on in SQL).
@@ -125,6 +127,7 @@ class Roles:
     series_name: str | None = None
     serving_row: str | None = None
     report_core: int | None = None
+    fills: str | None = None
 
 
 @dataclass(frozen=True)
@@ -224,7 +227,8 @@ def _roles(where: str, raw: Mapping[str, Any]) -> Roles:
                  set_by_bisect=bool(raw.get("set_by_bisect")),
                  always_matched=bool(raw.get("always_matched")),
                  most_used=raw.get("most_used"), series_name=raw.get("series_name"),
-                 serving_row=raw.get("serving_row"), report_core=raw.get("report_core"))
+                 serving_row=raw.get("serving_row"), report_core=raw.get("report_core"),
+                 fills=raw.get("fills"))
 
 
 def _key_role(raw: Mapping[str, Any]) -> KeyRole:
@@ -383,6 +387,15 @@ def report_core() -> tuple[str, ...]:
     """The facts without which a report may take two experiments for one, in their places."""
     return ordered({p.name: p.roles.report_core for p in parameters().values()
                     if p.roles.report_core is not None}, "report_core")
+
+
+def fills() -> dict[str, tuple[str, ...]]:
+    """Core fact (``report_core``) -> the parameters a report fills it from, in catalogue
+    order."""
+    out: dict[str, list[str]] = {}
+    for p in with_role(lambda r: r.fills):
+        out.setdefault(str(p.roles.fills), []).append(p.name)
+    return {core: tuple(names) for core, names in out.items()}
 
 
 def in_unit(unit: str) -> frozenset[str]:

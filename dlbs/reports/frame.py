@@ -98,12 +98,15 @@ INVALID_STATUS = "invalid"
 UNUSABLE, UNUSABLE_WHY = "unusable", "unusable_why"
 #: Frame column -> the log key that stands in for it when its own key is missing.
 STAND_INS: dict[str, str] = {"model": "exp.model_title"}
+#: Facts a log holds that are no parameter -> the core key a report fills from each.
+LOGGED_FILLS: dict[str, str] = {"exp.model_title": "exp.model", "exp.device": "exp.device_type"}
 #: Core key -> the keys it is filled from or derived from (``STAND_INS``, ``_derive``): a
-#: record set with one of them tells experiments apart by the core key's column.
+#: record set with one of them tells experiments apart by the core key's column (the
+#: parameters' ``roles.fills`` in config/*.json, and :data:`LOGGED_FILLS`).
 FILLED_FROM: dict[str, tuple[str, ...]] = {
-    "exp.model": ("exp.model_title",),
-    "exp.device_type": ("exp.device", "exp.num_gpus", "exp.gpus"),
-    "exp.replica_batch": ("exp.effective_batch",)}
+    core: (*(fact for fact, filled in LOGGED_FILLS.items() if filled == core),
+           *catalogue.fills().get(core, ()))
+    for core in dict.fromkeys([*LOGGED_FILLS.values(), *catalogue.fills()])}
 #: The device type of a record that does not say it.
 UNKNOWN_DEVICE = "unknown"
 #: Column that tells apart the records lacking a core key: their log file, else their position.

@@ -81,3 +81,12 @@ def test_the_core_keys_of_a_report_are_the_declared_role_in_order() -> None:
     assert list(frame.CORE_KEYS.items()) == [
         ("exp.model", "model"), ("exp.phase", "phase"), ("exp.dtype", "dtype"),
         ("exp.device_type", "device_type"), ("exp.replica_batch", "replica_batch")]
+
+
+def test_what_a_report_fills_a_core_key_from_is_the_declared_role() -> None:
+    # each key's sources are read as a set (identity_keys: present & sources)
+    assert {core: set(sources) for core, sources in frame.FILLED_FROM.items()} == {
+        "exp.model": {"exp.model_title"},
+        "exp.device_type": {"exp.device", "exp.num_gpus", "exp.gpus"},
+        "exp.replica_batch": {"exp.effective_batch"}}
+    assert set(catalogue.fills()) <= set(frame.CORE_KEYS)
