@@ -166,11 +166,16 @@ def pair_script(pairs: Sequence[tuple[str, str]], partition: str, python: str, f
     ])
 
 
-def submit_pinned(script: Path, nodes: Sequence[str], folder: Path, prefix: str = "task"
-                  ) -> str:
+def submit_pinned(script: Path, nodes: Sequence[str], folder: Path, prefix: str = "task",
+                  results: Sequence[Path] = ()) -> str:
     """Submit the array held, pin task i to ``nodes[i]`` (a node, or nodes joined by ','),
     release it; the array's job id. Each task's output goes to ``folder/<prefix>-<i>.out``.
-    A failure after the submission cancels the array (nothing is left held in the queue)."""
+    A failure after the submission cancels the array (nothing is left held in the queue).
+
+    The files its tasks will write (their outputs and ``results``) are removed first: in a
+    folder used before, a task that writes nothing this time must not be read as having
+    written the last run's figures."""
+    _remove_stale([*(folder / f"{prefix}-{i}.out" for i in range(len(nodes))), *results])
     pattern = ctl.filename_pattern(str(folder / prefix)) + "-%a.out"
     argv = ["sbatch", "--parsable", "--hold", f"--array=0-{len(nodes) - 1}",
             f"--output={pattern}", f"--error={pattern}", "--no-requeue", str(script)]
@@ -188,6 +193,16 @@ def submit_pinned(script: Path, nodes: Sequence[str], folder: Path, prefix: str 
         ctl.cancel([job])
         raise
     return job
+
+
+def _remove_stale(paths: Sequence[Path]) -> None:
+    """Remove each of ``paths`` that a run before left; a RunError naming one that cannot be."""
+    for path in paths:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as err:
+            raise RunError(f"dlbs accept: {path}: a file of a run before cannot be removed "
+                           f"({err.strerror or err}); give another --output-dir") from None
 
 
 def wait(job: str, count: int, timeout_s: float, say: Callable[[str], None]) -> None:

@@ -61,7 +61,9 @@ def _run(job: PairJob, pairs: Sequence[Pair], round_name: str, say: Callable[[st
     atomic_write_text(script, fleetjob.pair_script(pairs, job.partition, job.python, folder,
                                                    job.workdir, job.time_limit, job.repeat,
                                                    job.plan))
-    array = fleetjob.submit_pinned(script, [",".join(p) for p in pairs], folder, "pair")
+    array = fleetjob.submit_pinned(script, [",".join(p) for p in pairs], folder, "pair",
+                                   [folder / f"pair-{i}-rank{r}.json"
+                                    for i in range(len(pairs)) for r in (0, 1)])
     say(f"dlbs accept: job array {array}: {len(pairs)} pair(s) of nodes ({round_name}: "
         f"{', '.join(key(p) for p in pairs)})")
     fleetjob.wait(array, len(pairs), job.timeout_s, say)

@@ -250,7 +250,8 @@ def _measure_partition(args: argparse.Namespace) -> Measured:
                                         args.burn_in, folder, args.repeat)
         _write(script, fleetjob.array_script(target.nodes, target.partition, command,
                                              Path.cwd(), args.time), "--output-dir")
-        job = fleetjob.submit_pinned(script, target.nodes, folder)
+        job = fleetjob.submit_pinned(script, target.nodes, folder, results=[
+            folder / fleetjob.TASK_FILE.format(node=node) for node in target.nodes])
         say(f"dlbs accept: job array {job}: {len(target.nodes)} node(s) of {target.partition} "
             f"({', '.join(target.nodes)}); task outputs and figures in {folder}")
         fleetjob.wait(job, len(target.nodes), args.timeout, say)

@@ -104,3 +104,33 @@ def test_a_node_slurm_cannot_start_a_job_on_is_not_measured_and_said(
     assert str(caught.value) == ("dlbs accept: target 'nosuch' is neither localhost nor a "
                                  "partition this cluster has (sinfo lists: gpu, debug); give a "
                                  "partition, and --nodelist to measure some of its nodes")
+
+
+def test_a_folder_used_before_never_gives_the_last_runs_figures(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Slurm recorded: the array is accepted but its tasks write nothing (the nodes broke).
+    The figures and outputs a run before left in the same --output-dir are not read as this
+    run's: both nodes fail 'measured' (they passed on the old files before)."""
+    import json
+
+    from dlbs.accept import fleetjob
+    from dlbs.cli.main import main
+    from dlbs.slurm import ctl
+
+    folder = tmp_path / "accept"
+    folder.mkdir()
+    for i, node in enumerate(("n1", "n2")):
+        (folder / f"{node}.json").write_text(json.dumps(
+            {"node": node, "figures": {"matmul_fp32": [30.0, 30.1, 29.9]}, "facts": {}}))
+        (folder / f"task-{i}.out").write_text("an old run's last line\n")
+    monkeypatch.setattr(fleetjob, "find_target",
+                        lambda partition, nodelist: fleetjob.Target(partition, ["n1", "n2"], {}))
+    monkeypatch.setattr(ctl, "run", lambda argv, timeout=60: "7\n")
+    monkeypatch.setattr(fleetjob, "wait", lambda *args: None)
+    monkeypatch.setattr(ctl, "end_info", lambda task: None)
+    assert main(["accept", "debug", "--checks", "matmul", "--output-dir", str(folder)]) == 1
+    out = capsys.readouterr().out
+    assert "n1: FAIL: not measured: task 7_0: Slurm no longer knows it" in out.splitlines()
+    assert "n2: FAIL: not measured: task 7_1: Slurm no longer knows it" in out.splitlines()
+    assert "old run" not in out
