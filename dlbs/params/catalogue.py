@@ -33,7 +33,8 @@ A declaration holds, besides ``val``, ``type``, ``desc`` (and a range or domain)
   a switch named after it); ``report_core`` (its place among the facts without which a
   report may take two experiments for one: a record lacking one is an experiment of its own);
   ``fills`` (the ``report_core`` fact a report fills or derives from it where a log lacks
-  that fact).
+  that fact); ``layout`` (it shapes an experiment's size: batch, devices, nodes; a report's
+  row lets it vary along the row by design).
 - ``unit``: ``s`` for a value in seconds; ``label``: the heading of its column in a report.
 - ``db_column``: the column of the database's ``runs`` table that holds its value (an indexed
   column, what ``-P key=value`` filters of ``dlbs db``/``history`` match on in SQL).
@@ -128,6 +129,7 @@ class Roles:
     serving_row: str | None = None
     report_core: int | None = None
     fills: str | None = None
+    layout: bool = False
 
 
 @dataclass(frozen=True)
@@ -228,7 +230,7 @@ def _roles(where: str, raw: Mapping[str, Any]) -> Roles:
                  always_matched=bool(raw.get("always_matched")),
                  most_used=raw.get("most_used"), series_name=raw.get("series_name"),
                  serving_row=raw.get("serving_row"), report_core=raw.get("report_core"),
-                 fills=raw.get("fills"))
+                 fills=raw.get("fills"), layout=bool(raw.get("layout")))
 
 
 def _key_role(raw: Mapping[str, Any]) -> KeyRole:
@@ -396,6 +398,12 @@ def fills() -> dict[str, tuple[str, ...]]:
     for p in with_role(lambda r: r.fills):
         out.setdefault(str(p.roles.fills), []).append(p.name)
     return {core: tuple(names) for core, names in out.items()}
+
+
+def layout() -> tuple[str, ...]:
+    """The parameters that shape an experiment's size (batch, devices, nodes), in catalogue
+    order."""
+    return tuple(p.name for p in with_role(lambda r: r.layout))
 
 
 def in_unit(unit: str) -> frozenset[str]:

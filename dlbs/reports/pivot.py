@@ -13,7 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from dlbs.reports.frame import SOURCE, is_number, label_of
+from dlbs.params import catalogue
+from dlbs.reports.frame import SOURCE, column_of, is_number, label_of
 from dlbs.reports.model import (
     MARK_ABOVE_CORES,
     MARK_BUSY,
@@ -26,12 +27,14 @@ from dlbs.reports.model import (
     is_missing,
 )
 
+#: Logged facts that are no parameter and shape an experiment's size.
+LOGGED_LAYOUT = ("exp.world_size", "exp.num_threads")
 #: Identity columns that shape an experiment's size; they vary along a row by design (the
-#: processes and, unless given, each replica's threads follow the number of replicas).
+#: processes and, unless given, each replica's threads follow the number of replicas): each
+#: parameter's ``roles.layout`` in config/*.json (its frame column), :data:`LOGGED_LAYOUT`,
+#: and the records' source.
 LAYOUT_COLUMNS: frozenset[str] = frozenset({
-    "replica_batch", "effective_batch", "devices", "gpus", "exp.num_nodes", "exp.num_gpus",
-    "exp.num_local_gpus", "exp.num_local_replicas", "exp.cpu_replicas", "exp.world_size",
-    "exp.num_threads", SOURCE})
+    *(column_of(name) for name in catalogue.layout()), *LOGGED_LAYOUT, SOURCE})
 
 
 def _varies(agg: pd.DataFrame, by: list[str], column: str) -> bool:

@@ -8,7 +8,7 @@ from dlbs.cli import db as cli_db
 from dlbs.cli import help_params
 from dlbs.db import schema, series
 from dlbs.params import catalogue
-from dlbs.reports import compare, frame, serving
+from dlbs.reports import compare, frame, pivot, serving
 from dlbs.slurm import script
 
 
@@ -90,3 +90,11 @@ def test_what_a_report_fills_a_core_key_from_is_the_declared_role() -> None:
         "exp.device_type": {"exp.device", "exp.num_gpus", "exp.gpus"},
         "exp.replica_batch": {"exp.effective_batch"}}
     assert set(catalogue.fills()) <= set(frame.CORE_KEYS)
+
+
+def test_the_layout_columns_are_the_declared_role_and_the_logged_facts() -> None:
+    assert pivot.LAYOUT_COLUMNS == {
+        "replica_batch", "effective_batch", "devices", "gpus", "exp.num_nodes", "exp.num_gpus",
+        "exp.num_local_gpus", "exp.num_local_replicas", "exp.cpu_replicas", "exp.world_size",
+        "exp.num_threads", frame.SOURCE}
+    assert not set(pivot.LOGGED_LAYOUT) & set(catalogue.parameters())

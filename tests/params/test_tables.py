@@ -21,7 +21,6 @@ TABLE_SIZE = 3
 #: the catalogue one by one. Only shrinks.
 ALLOWED_TABLES = {
     "dlbs/reports/frame.py:ALIASES",
-    "dlbs/reports/pivot.py:LAYOUT_COLUMNS",
     "dlbs/reports/provenance.py:DISTINCT",
 }
 #: The launch side: where an experiment becomes a command and a run.
