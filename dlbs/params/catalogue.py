@@ -34,7 +34,8 @@ A declaration holds, besides ``val``, ``type``, ``desc`` (and a range or domain)
   report may take two experiments for one: a record lacking one is an experiment of its own);
   ``fills`` (the ``report_core`` fact a report fills or derives from it where a log lacks
   that fact); ``layout`` (it shapes an experiment's size: batch, devices, nodes; a report's
-  row lets it vary along the row by design).
+  row lets it vary along the row by design); ``provenance`` (the entry of a report's
+  provenance that lists its distinct values).
 - ``unit``: ``s`` for a value in seconds; ``label``: the heading of its column in a report.
 - ``db_column``: the column of the database's ``runs`` table that holds its value (an indexed
   column, what ``-P key=value`` filters of ``dlbs db``/``history`` match on in SQL).
@@ -130,6 +131,7 @@ class Roles:
     report_core: int | None = None
     fills: str | None = None
     layout: bool = False
+    provenance: str | None = None
 
 
 @dataclass(frozen=True)
@@ -230,7 +232,8 @@ def _roles(where: str, raw: Mapping[str, Any]) -> Roles:
                  always_matched=bool(raw.get("always_matched")),
                  most_used=raw.get("most_used"), series_name=raw.get("series_name"),
                  serving_row=raw.get("serving_row"), report_core=raw.get("report_core"),
-                 fills=raw.get("fills"), layout=bool(raw.get("layout")))
+                 fills=raw.get("fills"), layout=bool(raw.get("layout")),
+                 provenance=raw.get("provenance"))
 
 
 def _key_role(raw: Mapping[str, Any]) -> KeyRole:
@@ -404,6 +407,15 @@ def layout() -> tuple[str, ...]:
     """The parameters that shape an experiment's size (batch, devices, nodes), in catalogue
     order."""
     return tuple(p.name for p in with_role(lambda r: r.layout))
+
+
+def provenance() -> dict[str, tuple[str, ...]]:
+    """Entry of a report's provenance -> the parameters whose values it lists, in catalogue
+    order."""
+    out: dict[str, list[str]] = {}
+    for p in with_role(lambda r: r.provenance):
+        out.setdefault(str(p.roles.provenance), []).append(p.name)
+    return {entry: tuple(names) for entry, names in out.items()}
 
 
 def in_unit(unit: str) -> frozenset[str]:

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from dlbs.logs.fact_types import BUSY, NOT_LOGGED, machine_state, not_judged_words
+from dlbs.params import catalogue
 from dlbs.reports.model import BUSY_THRESHOLD
 from dlbs.reports.serving import search_lagged
 
@@ -21,24 +22,21 @@ Records = Sequence[Mapping[str, Any]]
 #: Values of one entry shown in a footer line at most (JSON keeps them all).
 SHOWN = 10
 
-#: Provenance entry -> the log keys it collects: distinct values in order of appearance, of the
-#: first key a record has (``hw.num_threads``: logs older than ``exp.num_threads``).
-DISTINCT: dict[str, tuple[str, ...]] = {
-    "models": ("exp.model",),
-    "phases": ("exp.phase",),
-    "precisions": ("exp.dtype_used", "exp.dtype"),
-    "device_types": ("exp.device_type",),
-    "hosts": ("hw.hostname",),
-    "cpu_models": ("hw.cpu_model",),
-    "torch": ("exp.framework_version",),
-    "cuda": ("hw.cuda_version",),
-    "measured_with_dlbs": ("exp.dlbs_commit",),
-    "num_batches": ("exp.num_batches",),
-    "num_warmup_batches": ("exp.num_warmup_batches",),
-    "target_precision": ("exp.target_precision",),
+#: Provenance entry -> the logged facts that are no parameter it collects, first (what ran:
+#: ``exp.dtype_used`` before the plan's ``exp.dtype``; ``hw.num_threads``: logs older than
+#: ``exp.num_threads``).
+LOGGED_DISTINCT: dict[str, tuple[str, ...]] = {
+    "precisions": ("exp.dtype_used",), "hosts": ("hw.hostname",),
+    "cpu_models": ("hw.cpu_model",), "torch": ("exp.framework_version",),
+    "cuda": ("hw.cuda_version",), "measured_with_dlbs": ("exp.dlbs_commit",),
     "threads_per_replica": ("exp.num_threads", "hw.num_threads"),
-    "cpu_governor": ("hw.cpu_governor",),
-}
+    "cpu_governor": ("hw.cpu_governor",)}
+#: Provenance entry -> the log keys it collects: distinct values in order of appearance, of the
+#: first key a record has: :data:`LOGGED_DISTINCT`'s, then the parameters that declare the
+#: entry (``roles.provenance`` in config/*.json). Shown in :data:`LABELS`' order.
+DISTINCT: dict[str, tuple[str, ...]] = {
+    entry: (*LOGGED_DISTINCT.get(entry, ()), *catalogue.provenance().get(entry, ()))
+    for entry in dict.fromkeys([*catalogue.provenance(), *LOGGED_DISTINCT])}
 #: Entries that describe a benchmark's iterations: not collected from serving runs.
 ITERATION_ENTRIES = ("num_batches", "num_warmup_batches", "target_precision",
                      "threads_per_replica")

@@ -8,7 +8,7 @@ from dlbs.cli import db as cli_db
 from dlbs.cli import help_params
 from dlbs.db import schema, series
 from dlbs.params import catalogue
-from dlbs.reports import compare, frame, pivot, serving
+from dlbs.reports import compare, frame, pivot, provenance, serving
 from dlbs.slurm import script
 
 
@@ -98,3 +98,18 @@ def test_the_layout_columns_are_the_declared_role_and_the_logged_facts() -> None
         "exp.num_local_gpus", "exp.num_local_replicas", "exp.cpu_replicas", "exp.world_size",
         "exp.num_threads", frame.SOURCE}
     assert not set(pivot.LOGGED_LAYOUT) & set(catalogue.parameters())
+
+
+def test_what_the_provenance_collects_is_the_declared_role_and_the_logged_facts() -> None:
+    # entries are shown in LABELS' order; within one, the first key a record has counts
+    assert provenance.DISTINCT == {
+        "models": ("exp.model",), "phases": ("exp.phase",),
+        "precisions": ("exp.dtype_used", "exp.dtype"), "device_types": ("exp.device_type",),
+        "hosts": ("hw.hostname",), "cpu_models": ("hw.cpu_model",),
+        "torch": ("exp.framework_version",), "cuda": ("hw.cuda_version",),
+        "measured_with_dlbs": ("exp.dlbs_commit",), "num_batches": ("exp.num_batches",),
+        "num_warmup_batches": ("exp.num_warmup_batches",),
+        "target_precision": ("exp.target_precision",),
+        "threads_per_replica": ("exp.num_threads", "hw.num_threads"),
+        "cpu_governor": ("hw.cpu_governor",)}
+    assert set(provenance.DISTINCT) <= set(provenance.LABELS)

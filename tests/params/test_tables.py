@@ -21,7 +21,6 @@ TABLE_SIZE = 3
 #: the catalogue one by one. Only shrinks.
 ALLOWED_TABLES = {
     "dlbs/reports/frame.py:ALIASES",
-    "dlbs/reports/provenance.py:DISTINCT",
 }
 #: The launch side: where an experiment becomes a command and a run.
 LAUNCH_SIDE = ("dlbs/launchers", "dlbs/runner", "dlbs/slurm", "dlbs/experiment")
