@@ -144,13 +144,14 @@ def _too_short(n: int, mean: float, note: str, reason: str) -> MeanInterval:
                         note, reason)
 
 
-def _shortfall(n: int, tau: float, gate: float, width: int, min_ess: float) -> str:
+def _shortfall(n: int, tau: float, gate: float, width: int, min_ess: float,
+               least: int = MIN_N) -> str:
     if not math.isfinite(gate):
         return (f"series too short for its correlation: the {n} iterations have an effective "
                 f"sample size of 0.0 at the upper bound of their lag-1 autocorrelation (it "
                 f"reaches 1: they may move like a trend; {n / tau:.1f} at the point estimate), "
                 f"and an interval needs {min_ess:g} there; run several times longer")
-    want = math.ceil(max(min_ess * gate, width / MAX_LAG_FRACTION, n + 1))
+    want = math.ceil(max(min_ess * gate, width / MAX_LAG_FRACTION, n + 1, least))
     if n / gate < min_ess:
         why = (f"the {n} iterations have an effective sample size of {n / gate:.1f} at the "
                f"upper bound of their lag-1 autocorrelation (autocorrelation time {gate:.1f}; "
@@ -180,26 +181,34 @@ def kurtosis_df(values: np.ndarray) -> float:
 
 
 def mean_interval(window: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE,
-                  min_ess: float = MIN_ESS, df_cap: float = math.inf) -> MeanInterval:
+                  min_ess: float = MIN_ESS, df_cap: float = math.inf,
+                  least: int = MIN_N) -> MeanInterval:
     """The mean of ``window``, its effective sample size and its interval, or the reason why
     there is no interval (``note``: the series is too short for its correlation, and roughly
     how many iterations would give one). ``df_cap``: the interval's degrees of freedom at most
-    this (:func:`benchstats.robust.clustered_df`: stalls that come in runs)."""
+    this (:func:`benchstats.robust.clustered_df`: stalls that come in runs). ``least``: the
+    fewest iterations the caller's own rules give an interval at (:mod:`benchstats.steady`:
+    ``robust.TAIL_MIN_N``), so a note never names a count that would still be withheld (issue
+    56: 'needs at least 50' for a window the tail rule withholds under 80)."""
     values = np.asarray(window, dtype=float)
     n = len(values)
     if n == 0:
         return _too_short(0, math.nan, "no iterations", NO_ITERATIONS)
     mean = float(values.mean())
     if n < MIN_N:
+        why = "fewer cannot show their own correlation"
+        if least > MIN_N:
+            why = (f"fewer than {MIN_N} cannot show their own correlation, fewer than {least} "
+                   "cannot judge their tail unless slow iterations caught carry the spread")
         return _too_short(n, mean, f"{n} iterations: an interval of the mean needs at least "
-                          f"{MIN_N} (fewer cannot show their own correlation)", TOO_FEW)
+                          f"{max(MIN_N, least)} ({why})", TOO_FEW)
     gamma0, tau, gate, width = autocorr_times(values)
     if gamma0 <= 0:  # every value equal: the mean is exact
         return MeanInterval(n, mean, 0.0, 1.0, float(n), float(n), mean, mean)
     # a trend (infinite autocorrelation time) has no effective sample size: NaN, not n / inf
     sigma2, ess, ess_low = tau * gamma0, (n / tau if math.isfinite(tau) else math.nan), n / gate
     if width > MAX_LAG_FRACTION * n or ess_low < min_ess:
-        note = _shortfall(n, tau, gate, width, min_ess)
+        note = _shortfall(n, tau, gate, width, min_ess, least)
         return MeanInterval(n, mean, sigma2, tau, ess, ess_low, math.nan, math.nan, note,
                             TOO_CORRELATED)
     # the sample variance about the sample mean is low by about tau / n of itself

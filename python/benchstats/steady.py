@@ -45,6 +45,7 @@ import numpy as np
 from benchstats.autocorr import NO_ITERATIONS, TOO_FEW, TOO_SPREAD, MeanInterval, mean_interval
 from benchstats.robust import (
     MAD_SCALE,
+    TAIL_MIN_N,
     bursts_note,
     clustered_df,
     count_outliers,
@@ -251,7 +252,7 @@ def analyze(times: Sequence[float]) -> Steady:
                       "(NaN or infinite): no statistics", ci_withheld=NOT_FINITE)
     warmup, found = warmup_length(values)
     window = values[warmup:]
-    interval = mean_interval(window, df_cap=clustered_df(window))
+    interval = mean_interval(window, df_cap=clustered_df(window), least=TAIL_MIN_N)
     stationary = is_stationary(window) if len(window) >= MIN_WINDOW else None
     # a "warm-up" faster than the window is no warm-up: the times rose (a drift), and the cut
     # took half of it away (issue 56, the third review)

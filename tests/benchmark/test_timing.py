@@ -55,8 +55,10 @@ def test_a_short_run_has_no_interval_and_says_why() -> None:
                        0.0101],
                       samples_per_iteration=8)
     assert facts["results.time_ci95"] is None and facts["results.precision"] is None
-    # fewer than 50 iterations cannot show their own correlation (benchstats.autocorr.MIN_N)
-    assert "needs at least 50" in facts["results.ci_note"]
+    # fewer than 50 iterations cannot show their own correlation (benchstats.autocorr.MIN_N),
+    # and a window under 80 without caught stalls is withheld for its tail
+    # (benchstats.robust.TAIL_MIN_N): the note names the count that gives an interval
+    assert "needs at least 80" in facts["results.ci_note"]
     correlated = 0.010 + 0.0005 * np.sin(np.arange(80) / 6.0)
     facts = summarize(list(correlated), samples_per_iteration=8)
     assert facts["results.time_ci95"] is None
