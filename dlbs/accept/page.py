@@ -142,7 +142,7 @@ def html_page(verdicts: Sequence[CheckVerdict], fleets: Sequence[FleetVerdict],
         exclude_line(verdicts) or "no node failed: nothing to exclude"]
     rows = "".join(
         f"<tr class=\"{'fail' if v.failed else 'pass'}\"><td>{html.escape(v.node)}</td>"
-        f"<td>{html.escape(v.check)}</td><td>{'FAIL' if v.failed else 'pass'}</td>"
+        f"<td>{html.escape(v.check)}</td><td>{v.said}</td>"
         f"<td>{html.escape(v.why)}</td></tr>" for v in verdicts)
     said = "".join(f"<li>{html.escape(line)}</li>" for line in
                    (said_lines if said_lines is not None else [said_line(f) for f in fleets]))

@@ -42,7 +42,8 @@ def accept_facts(verdicts: Sequence[CheckVerdict],
         facts: dict[str, Any] = {
             "exp.phase": PHASE, "exp.start_time": started, "hw.hostname": verdict.node,
             "accept.node": verdict.node, "accept.check": verdict.check,
-            "accept.verdict": "fail" if verdict.failed else "pass", "accept.why": verdict.why,
+            "accept.verdict": "fail" if verdict.failed else "pass" if verdict.judged else
+            "not_judged", "accept.why": verdict.why,
             "accept.target": target, "accept.job_id": job_id, "accept.device": device,
             "results.status": "ok" if runs else "not_measured",
         }

@@ -56,6 +56,14 @@ class CheckVerdict:
     check: str
     failed: bool
     why: str          # one line
+    #: False when nothing judged it (no reference row at its settings, no peers; a check that
+    #: could not run): it did not fail, but it did not pass anything either
+    judged: bool = True
+
+    @property
+    def said(self) -> str:
+        """Its verdict in a word: FAIL, pass or not judged."""
+        return "FAIL" if self.failed else "pass" if self.judged else "not judged"
 
 
 def matching_references(rows: Mapping[str, Reference],
@@ -256,8 +264,22 @@ def _merge(fleet: FleetVerdict, ref: Reference | None, runs: Mapping[str, Sequen
         if ref is not None:
             by_ref = against_reference(node.node, node.value, ref)
             reasons += [by_ref.why] if by_ref.failed else []
-        out.append(CheckVerdict(node.node, fleet.check, bool(reasons),
-                                "; ".join(reasons) if reasons else peer_line))
+        if reasons:
+            out.append(CheckVerdict(node.node, fleet.check, True, "; ".join(reasons)))
+            continue
+        by_peers = fleet.judged or node.node in peers
+        side = "above" if ref is None or ref.higher_is_better else "below"
+        unit = f" {fleet.unit}" if fleet.unit else ""
+        by_table = (f"{side} the reference {ref.low:.4g} ({ref.measured})"
+                    if ref is not None else "")
+        if by_peers:
+            why = f"{peer_line}; {by_table}" if by_table else peer_line
+        elif by_table:
+            why = f"{fleet.check} {node.value:.4g}{unit}: ok, {by_table}"
+        else:
+            why = (f"{fleet.check} {node.value:.4g}{unit}: not judged (no reference row at "
+                   "these settings, no peers)")
+        out.append(CheckVerdict(node.node, fleet.check, False, why, by_peers or ref is not None))
     return out
 
 
@@ -277,14 +299,19 @@ def node_lines(verdicts: Sequence[CheckVerdict]) -> list[str]:
     nodes = list(dict.fromkeys(v.node for v in verdicts))
     lines = []
     for node in nodes:
-        why = [v.why for v in verdicts if v.node == node and v.failed]
-        lines.append(f"{node}: FAIL: {'; '.join(why)}" if why else f"{node}: PASS")
+        mine = [v for v in verdicts if v.node == node]
+        why = [v.why for v in mine if v.failed]
+        if why:
+            lines.append(f"{node}: FAIL: {'; '.join(why)}")
+            continue
+        unjudged = [v.check for v in mine if not v.judged]
+        lines.append(f"{node}: PASS" + (f" ({len(unjudged)} of {len(mine)} checks not judged: "
+                                        f"{', '.join(unjudged)})" if unjudged else ""))
     return lines
 
 
 def markdown_table(verdicts: Sequence[CheckVerdict]) -> str:
     """A per-node markdown table: a row a node x check."""
     rows = ["| node | check | verdict | why |", "| --- | --- | --- | --- |"]
-    rows += [f"| {v.node} | {v.check} | {'FAIL' if v.failed else 'pass'} | {v.why} |"
-             for v in verdicts]
+    rows += [f"| {v.node} | {v.check} | {v.said} | {v.why} |" for v in verdicts]
     return "\n".join(rows) + "\n"

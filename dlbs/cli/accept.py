@@ -136,7 +136,7 @@ class Measured:
 
 #: The facts of a node's checks that travel from its task to the verdicts.
 TASK_FACTS = ("accept.burn_in", "accept.environment", "accept.environment_unavailable",
-              "accept.dcgmi_unavailable")
+              "accept.dcgmi_output", "accept.dcgmi_unavailable")
 
 
 def _plan_path(args: argparse.Namespace) -> Path:
@@ -386,6 +386,7 @@ def _verdicts(measured: Measured, references: dict[str, Any]) -> tuple[list[Any]
     """Each node x check judged; each node's burn-in; a failed ``measured`` check a node
     that gave no figures."""
     from dlbs.accept.burnin import burn_in_verdict
+    from dlbs.accept.dcgmi import dcgmi_verdict
     from dlbs.accept.node import unit_of
     from dlbs.accept.verdict import CheckVerdict, judge_checks
 
@@ -397,6 +398,8 @@ def _verdicts(measured: Measured, references: dict[str, Any]) -> tuple[list[Any]
         if burned:
             verdicts.append(burn_in_verdict(node, burned["minutes"], burned["runs"],
                                             burned["before"], burned["after"]))
+        diag = dcgmi_verdict(node, facts)
+        verdicts += [diag] if diag else []
     verdicts += measured.pairs.verdicts if measured.pairs else []
     verdicts += [CheckVerdict(node, "measured", True, why)
                  for node, why in measured.missing.items()]

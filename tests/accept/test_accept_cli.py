@@ -82,7 +82,7 @@ def test_localhost_is_measured_and_judged_against_the_reference_table(
     assert "below the reference 1e+09 (a test's impossible floor)" in out
     assert "--exclude=localhost" in out
     assert "dcgmi: dcgmi is not installed (no dcgmi on PATH)" in err
-    assert "| localhost | matmul_bf16 | pass |" in md.read_text()
+    assert "| localhost | matmul_bf16 | not judged |" in md.read_text()  # the table: fp32 only
 
 
 def test_a_link_planted_at_an_output_is_refused_in_one_line(
@@ -336,3 +336,70 @@ def test_figures_of_no_node_are_refused(tmp_path: Path, capsys: pytest.CaptureFi
     out, err = capsys.readouterr()
     assert out == "" and "figures must be a JSON object node -> check -> list of numbers, one " \
         "node or more" in err
+
+
+def test_a_lone_node_passes_only_what_judged_it_and_says_what_nothing_judged(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """One node, a row for matmul_fp32 only: its matmul passes against the row (said: not
+    'not judged (too few nodes)', as before), its memcopy is judged by nothing: said in its
+    line, skipped in JUnit, 'not judged' in the table and the database, never a reference."""
+    table = tmp_path / "ref.json"
+    table.write_text(json.dumps({"devices": {"cpu": {"matmul_fp32": {
+        "low": 6.0, "unit": "GFLOP/s", "measured": "a floor", "settings": AT_1024}}}}))
+    path = tmp_path / "f.json"
+    path.write_text(json.dumps({"n1": {"matmul_fp32": [20.0], "memcopy": [4.0]}}))
+    junit, md, url = tmp_path / "a.xml", tmp_path / "a.md", f"sqlite:///{tmp_path / 'r.db'}"
+    assert main(["accept", "fleet", "--figures", str(path), "--references", str(table),
+                 "--junit", str(junit), "--markdown", str(md), "--db", url]) == 0
+    out = capsys.readouterr().out
+    assert "n1: PASS (1 of 2 checks not judged: memcopy)" in out.splitlines()
+    assert "| n1 | matmul_fp32 | pass | matmul_fp32 20 GFLOP/s: ok, above the reference 6 (a " \
+           "floor) |" in md.read_text()
+    assert "| n1 | memcopy | not judged | memcopy 4 GB/s: not judged (no reference row at " \
+           "these settings, no peers) |" in md.read_text()
+    root = ET.parse(junit).getroot()
+    assert root.get("skipped") == "1" and root.get("failures") == "0"
+    skipped = [c.get("name") for c in root.iter("testcase") if c.find("skipped") is not None]
+    assert skipped == ["memcopy"]
+    from dlbs.db import open_store
+    store = open_store(url, readonly=True)
+    try:
+        verdicts = {r.facts["accept.check"]: r.facts["accept.verdict"]
+                    for r in store.runs({"exp.phase": "accept"})}
+    finally:
+        store.close()
+    assert verdicts == {"matmul_fp32": "pass", "memcopy": "not_judged"}
+
+
+DCGMI_ROWS = ("| Denylist                  | Pass        |\n"
+              "| Persistence Mode          | {result}        |\n"
+              "| Page Retirement/Row Remap | Skip        |\n")
+
+
+@pytest.mark.parametrize("facts,code,line", [
+    pytest.param({"accept.dcgmi_output": DCGMI_ROWS.format(result="Fail")}, 1,
+                 "localhost: FAIL: dcgmi diag -r 1, 3 tests (1 Pass, 1 Skip, 1 Fail): failed: "
+                 "Persistence Mode", id="a-failed-diagnostic-fails-the-node"),
+    pytest.param({"accept.dcgmi_output": DCGMI_ROWS.format(result="Warn")}, 0,
+                 "localhost: PASS", id="a-warning-is-said-not-failed"),
+    pytest.param({"accept.dcgmi_output": "Error: unable to connect to host engine\n"}, 0,
+                 "localhost: PASS (1 of 2 checks not judged: dcgmi)", id="no-result-rows"),
+    pytest.param({"accept.dcgmi_unavailable": "dcgmi is not installed (no dcgmi on PATH)"}, 0,
+                 "localhost: PASS (1 of 2 checks not judged: dcgmi)", id="dcgmi-absent"),
+])
+def test_dcgmi_diags_result_is_a_verdict(facts: dict[str, str], code: int, line: str,
+                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Recorded dcgmi output as this host's check gave it: before, dcgmi's result was parsed
+    by nothing on the way to the verdict and a node whose diagnostics failed passed."""
+    from dlbs.accept import node
+
+    monkeypatch.setattr(node, "measure_localhost", lambda suite, burn_in, repeat: (
+        {"matmul_fp32": [20.0]}, dict(facts)))
+    md = tmp_path / "a.md"
+    assert main(["accept", "localhost", "--checks", "matmul,dcgmi", "--markdown", str(md)]) \
+        == code
+    assert line in capsys.readouterr().out.splitlines()
+    if "Warn" in str(facts):
+        assert "| localhost | dcgmi | pass | dcgmi diag -r 1, 3 tests (1 Pass, 1 Skip, 1 Warn): " \
+               "ok (warned: Persistence Mode) |" in md.read_text()

@@ -119,7 +119,7 @@ def test_a_pair_names_a_node_only_when_even_its_best_run_is_below_half() -> None
     assert failing_nodes(verdicts) == []
     assert verdicts[1].why == ("allreduce_busbw 0.3 GB/s, its best of 3 runs 0.98x the best "
                                "node's: ok (2 nodes: judged against its peers for a gross "
-                               "fault only)")
+                               "fault only); above the reference 0.01 (a floor all pass)")
     slow = {"n1": {"allreduce_busbw": [1.0, 1.05, 0.95]},
             "n2": {"allreduce_busbw": [0.30, 0.40, 0.29]}}
     verdicts, _ = judge(slow, low)
