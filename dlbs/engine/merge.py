@@ -31,10 +31,10 @@ RANGE_KEYS = ("min", "max")
 #: What else a default config declares of a parameter, for the catalogue
 #: (``dlbs.params.catalogue``) and not for merging: its group, roles, benchmark flag, fact type
 #: unit, label, the field of the typed Experiment that reads it, the flags computed from it and
-#: the form of value it takes and its database column. Accepted in the default configs only,
-#: like the range.
+#: the form of value it takes, its database column and its short name in a report. Accepted
+#: in the default configs only, like the range.
 CATALOGUE_KEYS = ("group", "roles", "flag", "fact_type", "unit", "label", "field",
-                  "computed_flags", "form", "db_column")
+                  "computed_flags", "form", "db_column", "short")
 _EXTENSION_KEYS = ("condition", "parameters", "cases")
 _SCALARS = (str, int, float, bool, type(None))
 

@@ -36,7 +36,8 @@ A declaration holds, besides ``val``, ``type``, ``desc`` (and a range or domain)
   that fact); ``layout`` (it shapes an experiment's size: batch, devices, nodes; a report's
   row lets it vary along the row by design); ``provenance`` (the entry of a report's
   provenance that lists its distinct values).
-- ``unit``: ``s`` for a value in seconds; ``label``: the heading of its column in a report.
+- ``unit``: ``s`` for a value in seconds; ``label``: the heading of its column in a report;
+  ``short``: the short name of its column in a report (``--rows model``).
 - ``db_column``: the column of the database's ``runs`` table that holds its value (an indexed
   column, what ``-P key=value`` filters of ``dlbs db``/``history`` match on in SQL).
 - ``form``: the form of value sbatch takes for a ``slurm.*`` parameter (one of
@@ -160,6 +161,7 @@ class Parameter:
     computed_flags: tuple[str, ...] = ()
     form: str | None = None
     db_column: str | None = None
+    short: str | None = None
 
 
 @cache
@@ -186,7 +188,7 @@ def _parameter(origin: str, name: str, raw: Mapping[str, Any]) -> Parameter:
                      None if flag is None else _flag(where, flag), raw.get("fact_type"),
                      raw.get("unit"), raw.get("label"), _field(where, raw.get("field")),
                      tuple(raw.get("computed_flags", ())), raw.get("form"),
-                     raw.get("db_column"))
+                     raw.get("db_column"), raw.get("short"))
 
 
 def _field(where: str, given: Any) -> str | None:
@@ -473,6 +475,11 @@ def db_columns() -> dict[str, str]:
     """Parameter -> the column of the database's ``runs`` table holding it, in catalogue
     order."""
     return {p.name: p.db_column for p in parameters().values() if p.db_column is not None}
+
+
+def shorts() -> dict[str, str]:
+    """Parameter -> the short name of its column in a report, in catalogue order."""
+    return {p.name: p.short for p in parameters().values() if p.short is not None}
 
 
 def labels() -> dict[str, str]:

@@ -38,19 +38,19 @@ from dlbs.logs.parser import RUNNER_HEADER_KEY
 from dlbs.params import catalogue, identity
 from dlbs.reports.figures import FIGURE_KEYS
 
-#: short name -> log key.
-ALIASES: dict[str, str] = {
-    "framework": "exp.framework", "model": "exp.model", "model_title": "exp.model_title",
-    "device_type": "exp.device_type", "gpus": "exp.gpus", "devices": "exp.num_replicas",
-    "replica_batch": "exp.replica_batch", "effective_batch": "exp.effective_batch",
-    "phase": "exp.phase", "dtype": "exp.dtype", "id": "exp.id",
+#: short name -> log key, of the logged facts that are no parameter (outcomes, the title).
+LOGGED_ALIASES: dict[str, str] = {
+    "model_title": "exp.model_title",
     "time": "results.time", "throughput": "results.throughput", "status": "results.status",
     "error": "results.error", "time_std": "results.time_std", "time_data": "results.time_data",
     "steady_state": "results.steady_state", "other_cpu_share": "results.other_cpu_share",
     "loss_finite": "results.loss_finite", "output_finite": "results.output_finite",
     "numerics": "results.numerics",
-    "seq_len": "exp.seq_len", "generate": "exp.generate",
 }
+#: short name -> log key: each parameter's ``short`` in config/*.json, then
+#: :data:`LOGGED_ALIASES`.
+ALIASES: dict[str, str] = {**{short: name for name, short in catalogue.shorts().items()},
+                           **LOGGED_ALIASES}
 #: The batch ``--batch_size max`` found, and the per-run column saying it is not the edge.
 MAX_BATCH_KEY, MAX_BATCH_BOUND = "results.max_batch", "max_batch_bound"
 #: The log key that says a run's ranks x threads exceeded its node's usable cores, and the
