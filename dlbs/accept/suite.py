@@ -39,9 +39,9 @@ _SIZE = re.compile(r"^(\d+)([KMG]?)$", re.IGNORECASE)
 _CHECK_NAME = re.compile(r"^training\w*$")
 #: What a reference training run's figure depends on, recorded with it (a reference row is used
 #: only at the same values): the model, its batch, precision, device kind (``exp.device_type``:
-#: cpu or gpu), the batches timed and warmed up, and the model's own config (a Llama block).
-TRAINING_SETTINGS = ("exp.model", "exp.replica_batch", "exp.dtype", "exp.device_type",
-                     "exp.num_warmup_batches", "exp.num_batches", "pytorch.model_config")
+#: cpu or gpu), the batches timed and warmed up, and the model's own config (a Llama block):
+#: each parameter's ``roles.reference_setting`` in config/*.json, in its place.
+TRAINING_SETTINGS = catalogue.reference_settings()
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,8 @@ A declaration holds, besides ``val``, ``type``, ``desc`` (and a range or domain)
   ``fills`` (the ``report_core`` fact a report fills or derives from it where a log lacks
   that fact); ``layout`` (it shapes an experiment's size: batch, devices, nodes; a report's
   row lets it vary along the row by design); ``provenance`` (the entry of a report's
-  provenance that lists its distinct values).
+  provenance that lists its distinct values); ``reference_setting`` (its place among what a
+  ``dlbs accept`` reference training run's figure depends on, recorded with the figure).
 - ``unit``: ``s`` for a value in seconds; ``label``: the heading of its column in a report;
   ``short``: the short name of its column in a report (``--rows model``).
 - ``db_column``: the column of the database's ``runs`` table that holds its value (an indexed
@@ -133,6 +134,7 @@ class Roles:
     fills: str | None = None
     layout: bool = False
     provenance: str | None = None
+    reference_setting: int | None = None
 
 
 @dataclass(frozen=True)
@@ -235,7 +237,8 @@ def _roles(where: str, raw: Mapping[str, Any]) -> Roles:
                  most_used=raw.get("most_used"), series_name=raw.get("series_name"),
                  serving_row=raw.get("serving_row"), report_core=raw.get("report_core"),
                  fills=raw.get("fills"), layout=bool(raw.get("layout")),
-                 provenance=raw.get("provenance"))
+                 provenance=raw.get("provenance"),
+                 reference_setting=raw.get("reference_setting"))
 
 
 def _key_role(raw: Mapping[str, Any]) -> KeyRole:
@@ -418,6 +421,12 @@ def provenance() -> dict[str, tuple[str, ...]]:
     for p in with_role(lambda r: r.provenance):
         out.setdefault(str(p.roles.provenance), []).append(p.name)
     return {entry: tuple(names) for entry, names in out.items()}
+
+
+def reference_settings() -> tuple[str, ...]:
+    """What a ``dlbs accept`` reference training run's figure depends on, in their places."""
+    return ordered({p.name: p.roles.reference_setting for p in parameters().values()
+                    if p.roles.reference_setting is not None}, "reference_setting")
 
 
 def in_unit(unit: str) -> frozenset[str]:

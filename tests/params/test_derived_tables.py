@@ -3,6 +3,7 @@ item 1): each is now computed from what config/*.json declares (``dlbs.params.ca
 equals, here, the table it replaced (written out as it was)."""
 from __future__ import annotations
 
+from dlbs.accept import suite
 from dlbs.bisect import session
 from dlbs.cli import db as cli_db
 from dlbs.cli import help_params
@@ -131,3 +132,8 @@ def test_the_short_names_of_a_report_are_the_declared_ones_and_the_logged_facts(
         "seq_len": "exp.seq_len", "generate": "exp.generate"}
     assert not set(frame.LOGGED_ALIASES.values()) & set(catalogue.parameters())
 
+
+def test_what_a_reference_training_figure_depends_on_is_the_declared_role_in_order() -> None:
+    assert suite.TRAINING_SETTINGS == (
+        "exp.model", "exp.replica_batch", "exp.dtype", "exp.device_type",
+        "exp.num_warmup_batches", "exp.num_batches", "pytorch.model_config")
