@@ -317,17 +317,21 @@ def search(step: Callable[[int, float], StepResult], start: float, goal: Goal,
     # the run's duration for its first request)
     starts = [max(goal.lowest, s) for s in
               trial_starts(start, goal.trials, None if goal.integer else rng)]
+    unfinished: list[int] = []  # trials the cap cut before they bracketed the capacity
     for index in range(goal.trials):
         if trials and cutting():
             break
+        cuts = len(cut)
         trial = search_trial(step, index, starts[index], MAX_MOVE, goal, cutting)
         trials.append(trial)
+        if len(cut) > cuts and trial.capacity is None:
+            unfinished.append(index)
         if progress:
             found_text = (f"{_text(trial.capacity)} {UNITS[goal.unit]}"
                           if trial.capacity is not None else "no capacity (not bracketed)")
             progress(f"serve: capacity trial {index + 1}/{goal.trials}: {found_text} in "
                      f"{len(trial.steps)} steps")
-    facts = capacity_facts(trials, goal)
+    facts = capacity_facts(trials, goal, unfinished)
     if too_short:  # said before the figures' own note, after the stop's
         facts["results.capacity_note"] = "; ".join(
             [too_short, *([facts["results.capacity_note"]] if facts.get("results.capacity_note")
@@ -349,9 +353,19 @@ def _text(value: float | None) -> str:
     return "none" if value is None else f"{value:.4g}"
 
 
-def capacity_facts(trials: list[Trial], goal: Goal) -> dict[str, Any]:
+def capacity_facts(trials: list[Trial], goal: Goal, unfinished: list[int] | None = None
+                   ) -> dict[str, Any]:
+    """The ``results.capacity*`` facts of ``trials``; those in ``unfinished`` (indices of
+    trials that ``serve.search_max_seconds`` cut before they bracketed the capacity) are
+    listed but left out of the capacity and its interval when another trial has a figure:
+    a cut trial has no figure through no fault of the load, and without this one cut trial
+    threw away the figures of those that finished."""
     capacities = [t.capacity for t in trials]
-    known = [c for c in capacities if c is not None and c > 0]
+    kept = [t for i, t in enumerate(trials) if i not in (unfinished or [])]
+    if not any(t.capacity is not None for t in kept):
+        kept = trials
+    left_out = len(trials) - len(kept)
+    known = [c for c in (t.capacity for t in kept) if c is not None and c > 0]
     facts: dict[str, Any] = {
         "results.capacity_unit": UNITS[goal.unit],
         "results.capacity_trials": capacities,
@@ -365,27 +379,34 @@ def capacity_facts(trials: list[Trial], goal: Goal) -> dict[str, Any]:
     warning = short_step_warning(goal)
     if warning:
         facts["results.capacity_warning"] = warning
-    if len(known) < len(trials) or not known:
+    if len(known) < len(kept) or not known:
         facts["results.capacity"] = None
         facts["results.capacity_ci95"] = None
-        facts["results.capacity_note"] = _why_none(trials, goal)
+        facts["results.capacity_note"] = _why_none(kept, goal)
         return facts
     stats = summarize([math.log(c) for c in known])
     facts["results.capacity"] = math.exp(stats.mean)
     same = len(known) > 1 and max(known) - min(known) <= 1e-9 * max(known)
     facts["results.capacity_ci95"] = (None if math.isnan(stats.ci_low) or same else
                                       list(interval(stats.mean, stats.ci_low, stats.ci_high)))
+    notes = []
+    if left_out:
+        facts["results.capacity_trials_left_out"] = left_out
+        notes.append(f"{left_out} trial(s) cut by serve.search_max_seconds before bracketing "
+                     f"the capacity, left out: the figures are the {len(known)} that finished")
     if len(known) < 2:
-        facts["results.capacity_note"] = "one trial: no interval (serve.search_trials >= 2)"
+        notes.append("one trial: no interval (serve.search_trials >= 2)")
     elif same:
         # every trial came to the same figure (steps whose attainment does not vary, or
         # figures held at the loads the trials ran, e.g. each at its start, an independent
         # review found): their spread is 0, and a 0-wide "95%" interval would claim what it
         # cannot
-        facts["results.capacity_note"] = (
+        notes.append(
             f"the {len(known)} trials gave the same capacity (steps whose attainments did not "
             "vary, or each trial's figure held at a load it ran, such as its start: "
             "results.search_steps shows which): no interval from their spread")
+    if notes:
+        facts["results.capacity_note"] = "; ".join(notes)
     return facts
 
 

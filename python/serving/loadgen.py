@@ -383,6 +383,7 @@ class _Tally:
     answered: int = 0
     led: int = 0
     warmed: list[Record] = field(default_factory=list)
+    of_trial: dict[int, int] = field(default_factory=dict)  # steps each trial has run
 
 
 def run_search(args: argparse.Namespace) -> int:
@@ -403,6 +404,7 @@ def run_search(args: argparse.Namespace) -> int:
         times, requests = prepared(at)
         warm = args.warmup_requests if not tally.steps else 0
         tally.steps += 1
+        tally.of_trial[trial] = tally.of_trial.get(trial, 0) + 1
         sent, monitor, wall = run_async(run_load(
             target, requests[warm:][:len(times)], times, at.concurrency, at.duration,
             requests[:warm], False, tally.warmed), factory)
@@ -416,8 +418,10 @@ def run_search(args: argparse.Namespace) -> int:
         rows.extend({**r.as_json(), "trial": trial, "step": tally.steps, "load": load,
                      "lead_in": index < len(led)} for index, r in enumerate(sent))
         if args.progress:
-            print(step_line(trial, tally.steps, load, facts["results.slo_attainment"], goal,
-                            time.monotonic() - began), file=sys.stderr, flush=True)
+            # the trial's own step number (the requests file's "step" counts the search's)
+            print(step_line(trial, tally.of_trial[trial], load,
+                            facts["results.slo_attainment"], goal, time.monotonic() - began),
+                  file=sys.stderr, flush=True)
         return capacity.StepResult(facts["results.slo_attainment"] or 0.0,
                                    {k: facts.get(k) for k in STEP_FACTS})
 

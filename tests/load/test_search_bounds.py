@@ -60,6 +60,43 @@ def test_a_search_that_ends_as_its_time_runs_out_is_not_called_stopped() -> None
     assert facts["results.capacity"] == free["results.capacity"]
 
 
+def test_a_trial_the_cap_cuts_before_it_brackets_does_not_void_the_finished_ones() -> None:
+    """An independent review (2026-11-29): the cap cut trial 2 after one step, and the
+    search logged no capacity at all, with a note telling the user to move the start,
+    though trial 1 had bracketed it. The cut trial is now listed and left out."""
+    ran: list[float] = []
+
+    def step(trial: int, load: float) -> capacity.StepResult:
+        ran.append(load)
+        return capacity.StepResult(1.0 if load < 3 + 0.05 * trial else 0.0, {})
+
+    goal = capacity.Goal("rate", 90.0, 0.03, 4, 3, 0.01, 100)
+    whole, _ = capacity.search(step, 1.0, goal)
+    first = len(whole[0].steps)
+    ran.clear()
+    trials, facts = capacity.search(step, 1.0, goal, None, lambda: len(ran) >= first + 1)
+    assert len(trials) == 2 and trials[1].capacity is None and len(trials[1].steps) == 1
+    assert facts["results.capacity_trials"] == [whole[0].capacity, None]
+    assert facts["results.capacity"] == whole[0].capacity
+    assert facts["results.capacity_ci95"] is None
+    assert facts["results.capacity_trials_left_out"] == 1
+    note = facts["results.capacity_note"]
+    assert note.startswith("stopped at serve.search_max_seconds after 2 of 3 trials")
+    assert "1 trial(s) cut by serve.search_max_seconds before bracketing" in note
+    assert "higher start" not in note  # not the advice for a capacity that is not bracketed
+
+
+def test_a_trial_left_unbracketed_by_its_load_still_voids_the_capacity() -> None:
+    """Only the cap's cut is forgiven: a trial that ran all its steps without bracketing
+    still leaves the capacity null with the reason."""
+    goal = capacity.Goal("rate", 90.0, 0.03, 3, 2, 0.01, 100)
+    _, facts = capacity.search(lambda trial, load: capacity.StepResult(
+        1.0 if trial or load < 1.5 else 0.0, {}), 1.0, goal)
+    assert facts["results.capacity"] is None
+    assert "every step met the SLO" in facts["results.capacity_note"]
+    assert "results.capacity_trials_left_out" not in facts
+
+
 def test_each_search_step_is_printed_as_it_ends_and_the_cap_stops_it(
         null_server: Callable[..., str]) -> None:
     url = null_server("--max_inflight", "1", "--first_delay_ms", "300")
@@ -74,6 +111,20 @@ def test_each_search_step_is_printed_as_it_ends_and_the_cap_stops_it(
         facts["results.capacity_note"]
     assert "serve: trial 1/3 step 1 load 1 requests in flight: SLO attainment 100.0% met " \
         "(goal 90%)," in err
+
+
+def test_each_trials_steps_are_numbered_from_one_in_the_progress_lines(
+        null_server: Callable[..., str]) -> None:
+    """The review saw 'trial 2/2 step 4' for trial 2's first step (the search's count)."""
+    url = null_server()
+    code, _facts, err = _load("--endpoint", url, "--model", "m", "--request_rate", "50",
+                              "--num_requests", "3", "--output_len", "2", "--prompt_len", "3",
+                              "--slo_ttft_ms", "5000", "--search", "rate",
+                              "--search_trials", "2", "--search_max_steps", "2",
+                              "--search_lead_in", "0", "--progress", timeout=120)
+    assert code == 0, err
+    steps = re.findall(r"serve: trial (\d)/2 step (\d) ", err)
+    assert steps == [("1", "1"), ("1", "2"), ("2", "1"), ("2", "2")], err
 
 
 def test_a_server_that_keeps_up_with_a_small_share_says_it_is_saturated(
