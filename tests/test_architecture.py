@@ -454,8 +454,14 @@ def test_the_serving_client_imports_neither_torch_nor_dlbs_nor_the_benchmark(pat
         assert top in STDLIB or top in SERVING_ALLOWED | extra, f"{path} imports {name}"
 
 
-#: Folders of the launch side: their functions take the typed ``Experiment``, never its dict.
-LAUNCH_SIDE = ("dlbs/launchers", "dlbs/runner", "dlbs/slurm")
+#: Folders of the launch side: their functions take the typed ``Experiment``, never its dict
+#: (and ``dlbs/dispatch``, which decides a plan's executor and reads its status above them).
+LAUNCH_SIDE = ("dlbs/launchers", "dlbs/runner", "dlbs/slurm", "dlbs/dispatch")
+#: The modules that may name ``ExperimentLike`` (an experiment's dict or its view): its
+#: definition and ``Experiment.of``, and the runner's sweep (``Runner.run``, which the CLI and
+#: tests hand dicts). Anywhere else a function takes ``Experiment``, made where the dict enters.
+EXPERIMENT_LIKE_MAY_BE_NAMED = {"dlbs/experiment/view.py", "dlbs/experiment/__init__.py",
+                                "dlbs/runner/core.py"}
 #: Names a launch-side parameter holding one experiment, or several, goes by.
 EXPERIMENT_PARAMETERS = frozenset({"exp", "source", "experiment", "view", "experiments", "views"})
 #: The boundaries where a plan's experiment dicts enter the launch side (each made an
@@ -515,6 +521,42 @@ def test_the_launch_side_takes_only_the_experiment(folder: str) -> None:
              for line in _dict_experiment_parameters(path, str(path.relative_to(ROOT)))]
     assert not found, "take Experiment (make it with Experiment.of where the dict enters):\n" + \
         "\n".join(found)
+
+
+def _names_experiment_like(path: Path) -> list[int]:
+    """The lines of ``path`` that name ``ExperimentLike``: a name, an attribute, an import,
+    or a string annotation (a docstring that mentions it is no use of it)."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        annotation = isinstance(node, ast.arg) and isinstance(node.annotation, ast.Constant)
+        named = (isinstance(node, ast.Name) and node.id == "ExperimentLike"
+                 or isinstance(node, ast.Attribute) and node.attr == "ExperimentLike"
+                 or isinstance(node, ast.alias) and node.name == "ExperimentLike"
+                 or annotation and "ExperimentLike" in str(node.annotation.value))  # type: ignore
+        if named:
+            lines.append(getattr(node, "lineno", 0))
+    return lines
+
+
+def test_experiment_like_is_named_only_where_a_plan_enters() -> None:
+    """Issue 57 item 1: ``ExperimentLike`` left ``dlbs/dispatch`` and ``cli/validate``; it may
+    not come back anywhere in ``dlbs/`` but :data:`EXPERIMENT_LIKE_MAY_BE_NAMED`."""
+    found = [f"{path.relative_to(ROOT)}:{line}" for path in _py_files("dlbs")
+             if str(path.relative_to(ROOT)) not in EXPERIMENT_LIKE_MAY_BE_NAMED
+             for line in _names_experiment_like(path)]
+    assert not found, "take Experiment (Experiment.of where the dict enters):\n" + \
+        "\n".join(found)
+
+
+def test_the_experiment_like_scan_finds_each_form(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text("from dlbs.experiment import ExperimentLike\n"
+                     "import dlbs.experiment as e\n"
+                     "def a(x: e.ExperimentLike) -> None: ...\n"
+                     "def b(x: 'ExperimentLike') -> None: ...\n"
+                     'def c(x: Experiment) -> None:\n    """Not an ExperimentLike."""\n',
+                     encoding="utf-8")
+    assert sorted(set(_names_experiment_like(probe))) == [1, 3, 4]
 
 
 def test_the_launch_side_check_finds_a_dict_parameter(tmp_path: Path) -> None:

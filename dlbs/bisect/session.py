@@ -112,6 +112,7 @@ def run_look(session: Session, args: argparse.Namespace, versions: list[str]
              ) -> list[dict[str, Any]]:
     """Expand, check, validate and run one look's plan; return its experiments."""
     from dlbs.dispatch.executors import executor_for
+    from dlbs.experiment import Experiment
     from dlbs.runner import Runner
 
     experiments = session.expand(args)
@@ -119,7 +120,8 @@ def run_look(session: Session, args: argparse.Namespace, versions: list[str]
     if session.validate is not None:
         session.validate(experiments)
     stream = session.runner_log or sys.stderr
-    runner = Runner(out=stream, err=stream, bar=False, executor=executor_for(experiments),
+    views = [Experiment.of(exp) for exp in experiments]
+    runner = Runner(out=stream, err=stream, bar=False, executor=executor_for(views),
                     on_finished=session.on_finished)
     summary = runner.run(experiments)
     if summary.interrupted:

@@ -54,8 +54,9 @@ def check_plan(experiments: list[dict[str, Any]]) -> None:
     report = validate_experiments(experiments)
     raise_on_problems(report)
     print_warnings(report)
-    if scheduler_of(experiments) == "slurm":
-        check_slurm_plan(experiments)
+    views = [Experiment.of(exp) for exp in experiments]
+    if scheduler_of(views) == "slurm":
+        check_slurm_plan(views)
 
 
 def publish(folder: Path, files: dict[str, str]) -> None:

@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from dlbs.dispatch.executors import executor_for
+    from dlbs.experiment import Experiment
     from dlbs.runner import Runner
     notes: list[str] = []  # the CPU instead of the default GPU (dlbs.runner.device)
     experiments = list(load_experiments(args, on_this_host=notes.append))
@@ -72,7 +73,8 @@ def _run(args: argparse.Namespace) -> int:
             print(f"warning: {warning}", file=sys.stderr)
     storer = None if store is None else _storer(store)
     runner = Runner(progress_file=args.progress_file, bar=bar, docker_images=images,
-                    executor=executor_for(experiments, args.detach), on_finished=storer)
+                    executor=executor_for([Experiment.of(e) for e in experiments], args.detach),
+                    on_finished=storer)
     try:
         summary = runner.run(experiments)
     finally:

@@ -24,7 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the status of every experiment; exit 0 (a status is not an error)."""
     from dlbs.dispatch.status import plan_status, summary_line, table
-    states = plan_status(list(load_experiments(args, on_this_host=lambda _: None)))
+    from dlbs.experiment import Experiment
+    states = plan_status([Experiment.of(exp) for exp in
+                          load_experiments(args, on_this_host=lambda _: None)])
     if args.format == "json":
         print(json.dumps([asdict(s) for s in states], indent=1))
     elif args.format == "table":

@@ -26,7 +26,7 @@ from pytorch_benchmarks.models.names import unknown_model_message
 from dlbs.cli.param_ranges import check_ranges, declared_ranges
 from dlbs.cli.planargs import add_plan_arguments, load_experiments
 from dlbs.errors import DLBSError, ValidationError
-from dlbs.experiment import Experiment, ExperimentLike, checks
+from dlbs.experiment import Experiment, checks
 from dlbs.experiment.checks import experiment_check
 from dlbs.runner.ownfiles import folder_escape
 from dlbs.runner.provenance import nvidia_driver
@@ -105,7 +105,7 @@ def check_runnable(experiments: Sequence[Mapping[str, Any]]
     print_warnings(report)
     check_host(experiments)
     from dlbs.dispatch.executors import check_scheduler  # Slurm answers, partitions exist
-    check_scheduler(experiments)
+    check_scheduler([Experiment.of(exp) for exp in experiments])
     return report, check_docker(experiments)
 
 
@@ -430,14 +430,13 @@ def _check_launch(exp: Experiment) -> list[str]:
 
 
 @experiment_check(only_if_clean=True)
-def check_benchmark(source: ExperimentLike) -> list[str]:
+def check_benchmark(exp: Experiment) -> list[str]:
     """What the benchmark would refuse of the experiment's flags, from its own checks (a
     sequence beyond the model's positions, a token model with real data, a bad flag value...):
     the zoo's metadata when its code is on this host; the data folder when this host runs it
     on bare metal."""
     from dlbs.launchers.preflight import benchmark_refusals, serve_refusals, zoo_folder
 
-    exp = Experiment.of(source)
     if exp.serves:
         return serve_refusals(exp)
     host = exp.on_this_host and not exp.in_container

@@ -9,20 +9,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from dlbs.errors import DLBSError, UsageError, ValidationError
-from dlbs.experiment import Experiment, ExperimentLike
+from dlbs.experiment import Experiment
 from dlbs.runner.job import Executor
 
 SCHEDULERS = ("local", "slurm")
 NOT_RUN = frozenset({"disabled", "inactive", "simulate"})
 
 
-def runnable(experiments: Iterable[ExperimentLike]) -> list[Experiment]:
-    """The views of the experiments a ``run`` would start (not disabled, inactive or
-    simulated)."""
-    return [e for e in map(Experiment.of, experiments) if e.status not in NOT_RUN]
+def runnable(experiments: Iterable[Experiment]) -> list[Experiment]:
+    """The experiments a ``run`` would start (not disabled, inactive or simulated)."""
+    return [e for e in experiments if e.status not in NOT_RUN]
 
 
-def scheduler_of(experiments: Sequence[ExperimentLike]) -> str:
+def scheduler_of(experiments: Sequence[Experiment]) -> str:
     """The one scheduler of the runnable experiments; a ValidationError when they differ."""
     found = {e.scheduler for e in runnable(experiments)}
     unknown = sorted(found - set(SCHEDULERS))
@@ -35,7 +34,7 @@ def scheduler_of(experiments: Sequence[ExperimentLike]) -> str:
     return found.pop() if found else "local"
 
 
-def check_slurm(experiments: Sequence[ExperimentLike]) -> None:
+def check_slurm(experiments: Sequence[Experiment]) -> None:
     """Every batch script renders, ``slurm.max_jobs`` is one value, Slurm answers and each
     partition exists; raise a one-line ValidationError otherwise."""
     from dlbs.slurm import ctl
@@ -47,7 +46,7 @@ def check_slurm(experiments: Sequence[ExperimentLike]) -> None:
             raise ValidationError(f"exp.scheduler=slurm: {problem}")
 
 
-def check_slurm_plan(experiments: Sequence[ExperimentLike]) -> list[Experiment]:
+def check_slurm_plan(experiments: Sequence[Experiment]) -> list[Experiment]:
     """``check_slurm`` without asking Slurm (``build --scripts`` may run where no cluster is):
     every batch script renders, log names Slurm can take, one ``slurm.array`` and one
     ``slurm.max_jobs``; return the runnable experiments."""
@@ -72,7 +71,7 @@ def check_slurm_plan(experiments: Sequence[ExperimentLike]) -> list[Experiment]:
     return exps
 
 
-def check_scheduler(experiments: Sequence[ExperimentLike]) -> str:
+def check_scheduler(experiments: Sequence[Experiment]) -> str:
     """``validate``'s scheduler checks; return the scheduler."""
     scheduler = scheduler_of(experiments)
     if scheduler == "slurm":
@@ -80,7 +79,7 @@ def check_scheduler(experiments: Sequence[ExperimentLike]) -> str:
     return scheduler
 
 
-def executor_for(experiments: Sequence[ExperimentLike], detach: bool = False) -> Executor:
+def executor_for(experiments: Sequence[Experiment], detach: bool = False) -> Executor:
     """The executor of a plan (``--detach`` only means something to a batch scheduler)."""
     scheduler = scheduler_of(experiments)
     if scheduler == "slurm":

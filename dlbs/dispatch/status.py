@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dlbs.errors import RunError
-from dlbs.experiment import Experiment, ExperimentLike
+from dlbs.experiment import Experiment
 from dlbs.logs.parser import parse_log
 from dlbs.runner import runlog
 from dlbs.runner.progress import printable
@@ -105,12 +105,11 @@ def open_for_writing() -> dict[str, list[int]]:
     return found
 
 
-def local_state(index: int, source: ExperimentLike,
+def local_state(index: int, exp: Experiment,
                 written: Callable[[], dict[str, list[int]]] = open_for_writing
                 ) -> ExperimentState:
     """The state as far as the log files tell (a job's state is filled in later);
     ``written``: the ``.part`` files open for writing here (:func:`open_for_writing`)."""
-    exp = Experiment.of(source)
     log_file, declared = exp.log_file, exp.status
     if declared in NOT_RUN:
         return describe(index, exp, declared)
@@ -138,9 +137,9 @@ def local_state(index: int, source: ExperimentLike,
     return describe(index, exp, "not run")
 
 
-def plan_status(experiments: Sequence[ExperimentLike]) -> list[ExperimentState]:
-    """Every experiment's state (each read once into its view by :func:`local_state`); jobs
-    are looked up with one ``squeue`` call."""
+def plan_status(experiments: Sequence[Experiment]) -> list[ExperimentState]:
+    """Every experiment's state (:func:`local_state`); jobs are looked up with one ``squeue``
+    call."""
     written = functools.cache(open_for_writing)  # /proc read once, only if a .part is alone
     states = [local_state(i, exp, written) for i, exp in enumerate(experiments)]
     jobs = [s for s in states if s.job_id]

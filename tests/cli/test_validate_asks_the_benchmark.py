@@ -16,6 +16,7 @@ from pytorch_benchmarks import checks
 from pytorch_benchmarks.preflight import preflight
 
 from dlbs.cli.validate import check_benchmark, check_experiment
+from dlbs.experiment import Experiment
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "python" / "pytorch_benchmarks"
@@ -106,7 +107,7 @@ def test_validate_finds_each_refusal_naming_the_experiment_and_parameter(check: 
         assert [r.check for r in refusals] == [check]
         assert refusals[0].message.startswith(message)
         return
-    problems = check_benchmark({**BASE, **change})
+    problems = check_benchmark(Experiment.of({**BASE, **change}))
     mine = [p for p in problems if f"(the benchmark's check '{check}')" in p]
     assert mine, problems
     assert mine[0].startswith("exp.id abc123: ")
@@ -125,8 +126,8 @@ def test_a_plan_the_benchmark_accepts_passes() -> None:
 
 def test_positions_from_model_config_are_the_zoos_own() -> None:
     """``pytorch.model_config`` positions shorten the longest sequence (sequence_fields)."""
-    problems = check_benchmark({**BASE, "exp.model": "gpt2", "exp.seq_len": 100,
-                                "pytorch.model_config": {"positions": 64}})
+    problems = check_benchmark(Experiment.of({**BASE, "exp.model": "gpt2", "exp.seq_len": 100,
+                                              "pytorch.model_config": {"positions": 64}}))
     assert "--seq_len 100 exceeds the 64 positions of 'gpt2'" in problems[0]
 
 
@@ -134,7 +135,7 @@ def test_a_data_folder_elsewhere_is_not_judged_here() -> None:
     """Docker and Slurm experiments read their data on the host that runs them."""
     for where in ({"exp.docker": True, "exp.docker_image": "x"}, {"exp.scheduler": "slurm"}):
         exp = {**BASE, **where, "exp.data": "real", "exp.data_dir": "/no/such/folder"}
-        assert check_benchmark(exp) == []
+        assert check_benchmark(Experiment.of(exp)) == []
 
 
 def test_validate_and_run_refuse_gpt2_beyond_its_positions(cli: Any, tmp_path: Path) -> None:
@@ -161,7 +162,8 @@ def test_a_sweep_checks_each_distinct_command_line_once(monkeypatch: pytest.Monk
     monkeypatch.setattr(module, "preflight", counting)
     module._refusals.cache_clear()
     for repeat in range(20):
-        check_benchmark({**BASE, "exp.log_file": f"/l/{repeat}.log", "exp.id": f"i{repeat}"})
+        check_benchmark(Experiment.of({**BASE, "exp.log_file": f"/l/{repeat}.log",
+                                       "exp.id": f"i{repeat}"}))
     assert len(calls) == 1
 
 

@@ -129,5 +129,5 @@ def test_an_interrupted_run_never_replaces_a_dlbs_log(tmp_path: Path) -> None:
 def test_status_of_a_dlbs_log_is_done_with_its_status(tmp_path: Path) -> None:
     ok = dlbs_log(tmp_path / "ok1.log", "ok1", time=30.0)
     skipped = dlbs_log(tmp_path / "big.log", "ok1", skipped=True)
-    states = [local_state(i, {"exp.log_file": str(p)}) for i, p in enumerate([ok, skipped])]
+    states = [local_state(i, Experiment.of({"exp.log_file": str(p)})) for i, p in enumerate([ok, skipped])]
     assert [(s.state, s.status) for s in states] == [("done", "ok"), ("done", "skipped")]

@@ -88,7 +88,7 @@ def test_detached_jobs_are_submitted_not_waited_for(
     assert summary.count("submitted") == 3 and summary.exit_code == 0
     assert len(executor.inflight) == 3  # nobody waited
     assert "3 submitted" in summary.text()
-    assert all(local_state(0, e).state == "incomplete" for e in exps)  # .part, no job record
+    assert all(local_state(0, Experiment.of(e)).state == "incomplete" for e in exps)  # .part, no job record
 
 
 def test_a_job_still_running_is_adopted_not_started_again(
@@ -116,7 +116,7 @@ def test_a_job_that_ended_unwatched_is_recorded_then_rerun_decides(
     assert facts_of(failed["exp.log_file"])["results.status"] == "node_failure"
     assert [o.status for o in summary.outcomes] == ["node_failure", "ok"]
     assert executor.started == [again["exp.log_file"]]  # onfail re-submitted it
-    states = [local_state(i, e) for i, e in enumerate([failed, again])]
+    states = [local_state(i, Experiment.of(e)) for i, e in enumerate([failed, again])]
     assert summary_line(states) == "2 experiments: 2 done (1 node_failure, 1 ok)"
 
 
@@ -125,7 +125,7 @@ def test_status_of_local_logs(make_exp: Callable[..., dict[str, Any]]) -> None:
                              make_exp(params={"exp.status": "disabled"}))
     runner(ScriptedExecutor(capacity=1)).run([done])
     Path(f"{part['exp.log_file']}.part").write_text("")
-    states = [local_state(i, e) for i, e in enumerate([done, part, none, off])]
+    states = [local_state(i, Experiment.of(e)) for i, e in enumerate([done, part, none, off])]
     assert [s.state for s in states] == ["done", "incomplete", "not run", "disabled"]
     assert states[0].status == "ok"
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from dlbs.dispatch.status import local_state, open_for_writing, plan_status
+from dlbs.experiment import Experiment
 
 
 def _experiment(folder: Path, name: str) -> dict[str, str]:
@@ -29,14 +30,14 @@ def test_a_part_being_written_is_running_and_an_abandoned_one_incomplete(tmp_pat
             if str(part.resolve()) in open_for_writing():
                 break
             time.sleep(0.05)
-        states = plan_status([live, dead])
+        states = plan_status([Experiment.of(live), Experiment.of(dead)])
         assert [s.state for s in states] == ["running", "incomplete"]
         # its stdout and stderr are two descriptors of one process: named once
         assert states[0].detail == f"here, written by pid {child.pid}"
     finally:
         child.kill()
         child.wait()
-    assert local_state(0, live).state == "incomplete"  # its writer gone: killed outright
+    assert local_state(0, Experiment.of(live)).state == "incomplete"  # its writer gone: killed outright
 
 
 def test_a_part_open_only_for_reading_is_not_running(tmp_path: Path) -> None:
@@ -44,4 +45,4 @@ def test_a_part_open_only_for_reading_is_not_running(tmp_path: Path) -> None:
     part = Path(f"{exp['exp.log_file']}.part")
     part.write_text("x\n")
     with part.open("rb"):  # a reader (tail -f, dlbs status itself) is no run
-        assert local_state(0, exp).state == "incomplete"
+        assert local_state(0, Experiment.of(exp)).state == "incomplete"
