@@ -466,11 +466,11 @@ EXPERIMENT_LIKE_MAY_BE_NAMED = {"dlbs/experiment/view.py", "dlbs/experiment/__in
 EXPERIMENT_PARAMETERS = frozenset({"exp", "source", "experiment", "view", "experiments", "views"})
 #: The boundaries where a plan's experiment dicts enter the launch side (each made an
 #: ``Experiment`` there, once): the runner's sweep, which the CLI and tests hand dicts; and
-#: ``device``, which rewrites the plan's dicts before they are built (``exp.gpus`` '' on a host
-#: without a GPU) and returns dicts.
+#: ``dispatch/device``, which rewrites the plan's dicts before they are built (``exp.gpus`` ''
+#: on a host without a GPU) and returns dicts.
 DICT_BOUNDARIES = {("dlbs/runner/core.py", "Runner.run"),
-                   ("dlbs/runner/device.py", "falls_back"),
-                   ("dlbs/runner/device.py", "on_this_host")}
+                   ("dlbs/dispatch/device.py", "falls_back"),
+                   ("dlbs/dispatch/device.py", "on_this_host")}
 
 
 def _functions(tree: ast.Module) -> list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:

@@ -268,9 +268,9 @@ def load_suite(path: Path, say: Callable[[str], None] | None = None) -> Suite:
     from dlbs.cli.paramnames import check_unknown_names, closest_declared, set_names
     from dlbs.cli.planargs import make_environ
     from dlbs.config import load_config_file, load_default_configs
+    from dlbs.dispatch.device import on_this_host
     from dlbs.engine import build_plan, expand_plan, merge_configs
     from dlbs.params.catalogue import device_choosers
-    from dlbs.runner.device import on_this_host
 
     shown = str(path)
     try:

@@ -36,7 +36,7 @@ from dlbs.planfile import read_plan
 
 TIMESTAMP_PARAM = "sys.timestamp"
 #: The names that choose the device (config/*.json: ``roles.chooses_device``, as
-#: ``dlbs.runner.device.DEVICE_NAMES``): a plan that sets none only inherits DLBS's default
+#: ``dlbs.dispatch.device.DEVICE_NAMES``): a plan that sets none only inherits DLBS's default
 #: GPU 0.
 DEVICE_NAMES = catalogue.device_choosers()
 TIMESTAMP_FORMAT = "%Y%m%d-%H%M%S"
@@ -57,7 +57,7 @@ class PlanSource:
     #: parameter name -> what to add to an expansion error about it (``shadowed_parameters``)
     hints: Mapping[str, str] = field(default_factory=dict)
     #: True when nothing the user gave sets the device (``exp.gpus``, ``exp.device_type``):
-    #: the plan only inherits DLBS's default GPU 0 (``dlbs.runner.device``)
+    #: the plan only inherits DLBS's default GPU 0 (``dlbs.dispatch.device``)
     device_inherited: bool = False
     #: the merged configuration the plan is built from (None for a ``--plan`` file)
     config: Config | None = None
@@ -305,7 +305,7 @@ def load_experiments(args: argparse.Namespace, *,
     Configs and the plan file are read now (so that their errors surface at once); each
     experiment is built and expanded only when the iterator reaches it. ``on_this_host``
     (``run``, ``validate``, ``status``): a plan that only inherits DLBS's default GPU runs its
-    local bare-metal experiments on the CPU of a host without one (``dlbs.runner.device``);
+    local bare-metal experiments on the CPU of a host without one (``dlbs.dispatch.device``);
     ``on_this_host`` gets the line that says so, for the caller to print once the plan is
     found runnable. ``differs_here`` (``print``): the plan stays as written, and gets one line
     when ``run`` would place an experiment on this host's CPU instead.
@@ -315,7 +315,7 @@ def load_experiments(args: argparse.Namespace, *,
     check_plan_size(source, limit)
     built: Iterable[Mapping[str, Any]] = source.experiments
     if on_this_host is not None and source.device_inherited:
-        from dlbs.runner.device import on_this_host as place  # lazy: print never needs it
+        from dlbs.dispatch.device import on_this_host as place  # lazy: print never needs it
         built = place(built, source.specs, source.environ, inherited=True, say=on_this_host)
     experiments = expand_plan(built, source.specs, source.environ)
     if differs_here is not None and source.device_inherited and not _host_has_gpu_driver():
@@ -334,8 +334,8 @@ def _host_has_gpu_driver() -> bool:
 def _noting_cpu_fallback(experiments: Iterator[dict[str, Any]], say: Callable[[str], None]
                          ) -> Iterator[dict[str, Any]]:
     """``experiments`` unchanged; ``say`` once, at the first that ``run`` here would place on
-    the CPU (:func:`dlbs.runner.device.falls_back`)."""
-    from dlbs.runner.device import falls_back
+    the CPU (:func:`dlbs.dispatch.device.falls_back`)."""
+    from dlbs.dispatch.device import falls_back
 
     said = False
     for experiment in experiments:

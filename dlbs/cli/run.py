@@ -54,7 +54,7 @@ def _run(args: argparse.Namespace) -> int:
     from dlbs.dispatch.executors import executor_for
     from dlbs.experiment import Experiment
     from dlbs.runner import Runner
-    notes: list[str] = []  # the CPU instead of the default GPU (dlbs.runner.device)
+    notes: list[str] = []  # the CPU instead of the default GPU (dlbs.dispatch.device)
     experiments = list(load_experiments(args, on_this_host=notes.append))
     images: dict[str, str] = {}
     if not args.no_validation:

@@ -82,7 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate the plan; print a summary to stderr; raise ValidationError on a problem."""
-    notes: list[str] = []  # the CPU instead of the default GPU (dlbs.runner.device)
+    notes: list[str] = []  # the CPU instead of the default GPU (dlbs.dispatch.device)
     experiments = list(load_experiments(args, on_this_host=notes.append))
     report, images = check_runnable(experiments)
     found = f"; container image(s) found: {', '.join(images)}" if images else ""

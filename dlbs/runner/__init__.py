@@ -10,7 +10,7 @@
   ``monitor``, ``provenance`` (host facts), ``dockerengine`` (the Docker engine client).
 
 The names below are loaded on first use (PEP 562): ``experimenter print`` reads
-``dlbs.runner.device`` to say where a plan would run, and importing the sweep's core (the
+``dlbs.dispatch.device`` to say where a plan would run (it once lived here), and importing the sweep's core (the
 launchers, Jinja) for it cost about 45 ms of every ``print``.
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """On a CPU-only host a local bare-metal plan that only inherits DLBS's default ``exp.gpus``
 runs on the CPU, saying so once; ``print``/``build`` show the default; an explicit GPU request
 still fails ``validate`` with the way out; Slurm and Docker plans keep their GPUs (issue 20;
-``dlbs/runner/device.py``)."""
+``dlbs/dispatch/device.py``)."""
 from __future__ import annotations
 
 import json
@@ -14,7 +14,7 @@ import pytest
 
 from dlbs.cli import planargs
 from dlbs.cli.main import build_parser, load_command
-from dlbs.runner import device
+from dlbs.dispatch import device
 
 from .test_runner import facts_of
 

@@ -12,7 +12,9 @@ default, since a plan may run elsewhere. A plan that sets ``exp.gpus`` asked for
 (``validate`` then refuses it here, with the way out), and Slurm and Docker experiments are
 judged by the hosts that run them, not by the one that submits them.
 
-This module only rewrites the built experiments it is given; it starts no process.
+This module only rewrites the built experiments it is given; it starts no process. It sits
+with the plan's other decisions about this host (``dlbs.dispatch``), above the runner: it
+rewrites a plan's dicts before they are built into experiments, which the runner never sees.
 """
 from __future__ import annotations
 
