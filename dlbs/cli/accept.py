@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -205,11 +207,20 @@ def _check_options(args: argparse.Namespace) -> None:
     if args.figures_out is not None and args.figures is not None:
         raise UsageError("dlbs accept: --figures-out writes what this host measured; "
                          "--figures judges figures measured before: give one")
-    for option, value in (("--timeout", args.timeout), ("--burn-in", args.burn_in)):
-        if value < 0:
-            raise UsageError(f"dlbs accept: {option} {value:g}: give 0 or more")
+    for option, value, scale in (("--timeout", args.timeout, 1.0),
+                                 ("--burn-in", args.burn_in, 60.0)):
+        if not math.isfinite(value * scale) or value < 0:  # nan would skip it, inf never end
+            raise UsageError(f"dlbs accept: {option} {value:g}: give 0 or more (a finite "
+                             "number)")
     if args.repeat < 1:
         raise UsageError(f"dlbs accept: --repeat {args.repeat}: give 1 or more runs")
+    for option, path in (("--junit", args.junit), ("--markdown", args.markdown),
+                         ("--html", args.html), ("--figures-out", args.figures_out)):
+        folder = path.parent if path is not None else None
+        if folder is not None and not (folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)):
+            raise UsageError(f"dlbs accept: {option} {path}: its folder {folder} is not one "
+                             "this user can write; give a path in a folder that exists (checked "
+                             "before anything is measured)")
 
 
 def _measure_here(args: argparse.Namespace) -> Measured:
@@ -403,6 +414,12 @@ def _verdicts(measured: Measured, references: dict[str, Any]) -> tuple[list[Any]
     verdicts += measured.pairs.verdicts if measured.pairs else []
     verdicts += [CheckVerdict(node, "measured", True, why)
                  for node, why in measured.missing.items()]
+    judged = {v.node for v in verdicts}
+    verdicts += [CheckVerdict(node, "measured", False, "measured, but no check run gives a "
+                              "verdict (environment is read, and judged only by --burn-in)",
+                              judged=False)
+                 for node in dict.fromkeys([*measured.figures, *measured.facts])
+                 if node not in judged]
     return verdicts, fleets
 
 

@@ -54,6 +54,15 @@ def test_a_healthy_fleet_passes(tmp_path: Path, capsys: pytest.CaptureFixture[st
     pytest.param(["localhost", "--burn-in", "-1"], 2, "dlbs accept: --burn-in -1: give 0 or more",
                  id="negative-burn-in"),
     pytest.param(["x", "--figures", "{bad}"], 1, "figures must be a JSON object", id="bad-figures"),
+    pytest.param(["localhost", "--burn-in", "nan"], 2, "dlbs accept: --burn-in nan: give 0 or "
+                 "more (a finite number)", id="nan-burn-in-would-skip-it"),
+    pytest.param(["localhost", "--burn-in", "1e308"], 2, "dlbs accept: --burn-in 1e+308: give 0 "
+                 "or more (a finite number)", id="a-burn-in-that-never-ends"),
+    pytest.param(["debug", "--timeout", "inf"], 2, "dlbs accept: --timeout inf: give 0 or more",
+                 id="infinite-timeout"),
+    pytest.param(["localhost", "--junit", "/nonexistent/dir/a.xml"], 2, "dlbs accept: --junit "
+                 "/nonexistent/dir/a.xml: its folder /nonexistent/dir is not one this user can "
+                 "write", id="an-output-nowhere-before-anything-is-measured"),
 ])
 def test_bad_input_is_one_line(args: list[str], code: int, line: str, tmp_path: Path,
                                capsys: pytest.CaptureFixture[str]) -> None:
@@ -403,3 +412,15 @@ def test_dcgmi_diags_result_is_a_verdict(facts: dict[str, str], code: int, line:
     if "Warn" in str(facts):
         assert "| localhost | dcgmi | pass | dcgmi diag -r 1, 3 tests (1 Pass, 1 Skip, 1 Warn): " \
                "ok (warned: Persistence Mode) |" in md.read_text()
+
+
+def test_a_node_measured_by_checks_that_give_no_verdict_is_listed_not_judged(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """--checks environment alone: the node was listed nowhere ('no node failed' only)."""
+    from dlbs.accept import node
+
+    monkeypatch.setattr(node, "measure_localhost", lambda suite, burn_in, repeat: (
+        {}, {"accept.environment_unavailable": "NVML Shared Library Not Found"}))
+    assert main(["accept", "localhost", "--checks", "environment"]) == 0
+    assert "localhost: PASS (1 of 1 checks not judged: measured)" in \
+        capsys.readouterr().out.splitlines()

@@ -74,8 +74,9 @@ def test_accept_writes_the_html_page(tmp_path: Path, capsys: pytest.CaptureFixtu
     capsys.readouterr()
     assert main(["accept", "fleet", "--figures", str(figures), "--html",
                  str(tmp_path / "no" / "such" / "dir" / "a.html")]) != 0
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: --html ") and len(err.splitlines()) == 1
+    out, err = capsys.readouterr()
+    assert err.strip().startswith("error: dlbs accept: --html ") and out == ""  # before judging
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_the_pairs_lines_are_on_the_page_escaped() -> None:
