@@ -14,7 +14,9 @@ in the system (its TTFT) is within the limit:
 Each load step starts from an empty queue, as a step of ``loadgen.py --search`` starts from an
 idle server, sends ``lead`` requests it does not count (``serve.search_lead_in``) and then
 ``n`` it counts (``serve.num_requests``); the search is the product's own, with the default
-``serve.search_trials``, ``serve.search_max_steps`` and ``serve.slo_percentile``, starting at
+``serve.search_trials``, ``serve.search_max_steps``, ``serve.slo_percentile`` and step length
+(``capacity.step_requests``: 800 on ``bursty``'s gamma arrivals of shape 0.25, ``--step``
+overrides it), starting at
 half the capacity (then, at the defaults, from a quarter, once, 1.1, 1.25 and three times
 it), its trials' starts spread from a generator of the search's seed as loadgen's are. It
 prints, for each (``n``, ``lead``), the searches' coverage of the true
@@ -202,6 +204,16 @@ def server_of(name: str, percentile: float = PERCENTILE) -> Server:
             times_in_bimodal, BIMODAL_LIMIT, 0.1, 0.999, percentile)
     return times_in_bursty, BURSTY_LIMIT, steady_capacity(times_in_bursty, BURSTY_LIMIT, 0.3,
                                                           3.99, percentile)
+
+
+def default_step(name: str) -> int:
+    """The requests a step of a search on ``name`` counts by default: ``bursty``'s arrivals
+    are gamma of shape :data:`BURSTINESS`, so ``capacity.step_requests`` gives it
+    ``SEARCH_STEP / BURSTINESS`` (800), as loadgen does for ``serve.arrivals gamma``; the
+    rest are Poisson (:data:`SEARCH_STEP`)."""
+    if name == "bursty":
+        return serving.capacity.step_requests("gamma", BURSTINESS)
+    return SEARCH_STEP
 
 
 def search_facts(seed: int, n: int, lead: int, goal: Goal, server: Server,
@@ -411,6 +423,11 @@ def main() -> None:
     parser.add_argument("--stretch", type=float, default=serving.capacity.LOW_SIDE,
                         help="the interval's low side over Student's t's (capacity.LOW_SIDE; "
                              "1: t alone, the interval before 2026-11-29)")
+    parser.add_argument("--step", type=int, default=0,
+                        help="requests a step counts in the defaults' row and the starts' "
+                             "table (0: each server's default, capacity.step_requests: 800 "
+                             "for bursty, 200 for the rest; 200 gives bursty's before "
+                             "2026-11-29 evening)")
     parser.add_argument("--concurrency", action="store_true",
                         help="the concurrency search on closed-loop mg4 and batch8 and stop")
     parser.add_argument("--calibrate", action="store_true",
@@ -425,7 +442,8 @@ def main() -> None:
         return
     serving.capacity.LOW_SIDE = args.stretch
     print(f"defaults: {goal.trials} trials of {goal.max_steps} steps, p{args.percentile:g}, "
-          f"{SEARCH_STEP} requests a step after a lead-in of {LEAD_IN}; "
+          f"{args.step or SEARCH_STEP} requests a step ({args.step or 'bursty: 800'}) after "
+          f"a lead-in of {LEAD_IN}; "
           f"{args.searches} searches a row (seeds {args.first_seed} on), the interval's low "
           f"side {args.stretch:g} x Student's t's; coverage [its Wilson 95% interval]")
     for name in args.server:
@@ -437,16 +455,19 @@ def main() -> None:
         print(f"\n{name}: true capacity {server[2]:.4f} requests/s")
         print("| requests a step | lead-in | coverage | bias | sd of one search | no capacity |"
               "\n| --- | --- | --- | --- | --- | --- |")
-        for n, lead in SETTINGS[-1:] if args.defaults_only else SETTINGS:
+        step = args.step or default_step(name)
+        settings = [(n if (n, lead) != (SEARCH_STEP, LEAD_IN) else step, lead)
+                    for n, lead in (SETTINGS[-1:] if args.defaults_only else SETTINGS)]
+        for n, lead in settings:
             cover, bias, spread, none = coverage_and_bias(n, lead, args.searches, goal, server,
                                                           first=args.first_seed)
-            mark = " (defaults)" if (n, lead) == (SEARCH_STEP, LEAD_IN) else ""
+            mark = " (defaults)" if (n, lead) == (step, LEAD_IN) else ""
             print(f"| {n}{mark} | {lead} | {_share(cover, args.searches)} | {bias:+.1%} | "
                   f"{spread:.3f} | {none} |", flush=True)
         print("\nat the defaults, from other starts:\n| start (x capacity) | coverage | bias | "
               "sd of one search |\n| --- | --- | --- | --- |")
         for start in STARTS:
-            cover, bias, spread, _ = coverage_and_bias(SEARCH_STEP, LEAD_IN, args.searches, goal,
+            cover, bias, spread, _ = coverage_and_bias(step, LEAD_IN, args.searches, goal,
                                                        server, start, args.first_seed)
             print(f"| {start:g} | {_share(cover, args.searches)} | {bias:+.1%} | {spread:.3f} |",
                   flush=True)

@@ -194,10 +194,11 @@ ONE_LOAD_REQUESTS = 100
 
 def with_defaults(args: argparse.Namespace) -> argparse.Namespace:
     """``--num_requests`` when not given: :data:`ONE_LOAD_REQUESTS` for one load, a search
-    step's :data:`capacity.SEARCH_STEP` (config/serve.json computes the same)."""
+    step's :func:`capacity.step_requests` (200; 200 / ``--burstiness`` for bursty gamma
+    arrivals; config/serve.json computes the same)."""
     if args.num_requests is None:
         args.num_requests = (ONE_LOAD_REQUESTS if args.search == "none" else
-                             capacity.SEARCH_STEP)
+                             capacity.step_requests(args.arrivals, args.burstiness))
     return args
 
 
@@ -357,7 +358,9 @@ def goal_of(args: argparse.Namespace) -> capacity.Goal:
     return capacity.Goal(args.search, args.slo_percentile, args.search_tolerance,
                          args.search_max_steps, args.search_trials, lowest,
                          step_requests=args.num_requests, lead_in=args.search_lead_in,
-                         max_seconds=args.search_max_seconds)
+                         max_seconds=args.search_max_seconds,
+                         burstiness=(args.burstiness if args.arrivals in
+                                     capacity.GAMMA_ARRIVALS else 1.0))
 
 
 #: What a search step keeps of its run's facts (``results.search_steps``).
