@@ -183,6 +183,27 @@ def said_line(fleet: FleetVerdict, runs: Mapping[str, Sequence[float]] | None = 
             f"{small_fleet_alarms(count, run_spread(runs or {}))}")
 
 
+def overall_line(fleets: Sequence[FleetVerdict]) -> str | None:
+    """The false-alarm rate of the whole acceptance, in one line, when two checks or more were
+    compared across the nodes: a node fails when any check fails it, so the checks' rates add
+    up (the union bound over the checks; each check's own line states its rate over the
+    nodes). None for fewer than two such checks."""
+    compared = [f for f in fleets if len(f.nodes) >= 2]
+    if len(compared) < 2:
+        return None
+    judged = [f for f in compared if f.judged]
+    head = (f"all {len(compared)} checks together: a node fails when any check fails it, so "
+            "the checks' false-alarm rates add up")
+    if len(judged) == len(compared):
+        fleet_rate = min(1.0, sum(f.family_alpha for f in judged))
+        node_rate = min(1.0, sum(f.node_alpha for f in judged))
+        return (f"{head}: a healthy fleet has a false failure on some check in at most "
+                f"{fleet_rate:.0%} of runs, a healthy node in at most {node_rate:.2%} (the sum "
+                "of the lines above: a bound, the checks are not independent)")
+    return (f"{head}: the sum of the rates the lines above state (a bound; with fewer than "
+            f"{MIN_PEERS + 1} nodes each line gives its simulated rate at the runs' spread)")
+
+
 def run_spread(runs: Mapping[str, Sequence[float]]) -> float | None:
     """The spread of the runs within the nodes: the pooled standard deviation of their log
     figures (about their CV); None when no node has two runs."""

@@ -449,6 +449,7 @@ def run(args: argparse.Namespace) -> int:
         failing_nodes,
         markdown_table,
         node_lines,
+        overall_line,
         said_line,
     )
     from dlbs.cli.output import say
@@ -468,6 +469,7 @@ def run(args: argparse.Namespace) -> int:
     pair_lines = measured.pairs.lines if measured.pairs else []
     said = [said_line(fleet, {node: runs[fleet.check] for node, runs in measured.figures.items()
                               if fleet.check in runs}) for fleet in fleets]
+    said += [line for line in [overall_line(fleets)] if line]
     for line in node_lines(verdicts) + pair_lines + said:
         print(line)
     print(exclude_line(verdicts) or "no node failed: nothing to exclude")

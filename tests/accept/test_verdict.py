@@ -203,3 +203,21 @@ def test_the_stated_small_fleet_rates_are_what_the_simulation_gives() -> None:
         noisy, _, _ = small_trial(rng, nodes, 0.3, 3, 0.05, 600)
         stated = SMALL_FLEET_FALSE_ALARMS[0.3][nodes]
         assert abs(noisy - stated) <= 3 * (stated * (1 - stated) / 600) ** 0.5, (nodes, noisy)
+
+
+def test_the_whole_acceptances_false_alarm_rate_is_the_sum_over_its_checks() -> None:
+    """Each check's line states its rate over the nodes; a node fails when any check fails
+    it, so with 3 checks compared over 8 nodes the run's rate is up to 3 x 5% (it was stated
+    nowhere: each line's 5% read as the run's)."""
+    from benchstats.fleet import judge_fleet
+
+    from dlbs.accept.verdict import overall_line
+    fleet = _fleet(1.0)
+    fleets = [judge_fleet({n: c["matmul_fp32"] for n, c in fleet.items()}, check)
+              for check in ("matmul_fp32", "memcopy", "training")]
+    line = overall_line(fleets)
+    assert line is not None and line.startswith("all 3 checks together: a node fails when any "
+                                                "check fails it")
+    assert "a healthy fleet has a false failure on some check in at most 15% of runs, a " \
+           "healthy node in at most 0.24% (the sum of the lines above" in line  # 3 x 0.08%
+    assert overall_line(fleets[:1]) is None
