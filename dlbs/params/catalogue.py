@@ -36,7 +36,9 @@ A declaration holds, besides ``val``, ``type``, ``desc`` (and a range or domain)
   that fact); ``layout`` (it shapes an experiment's size: batch, devices, nodes; a report's
   row lets it vary along the row by design); ``provenance`` (the entry of a report's
   provenance that lists its distinct values); ``reference_setting`` (its place among what a
-  ``dlbs accept`` reference training run's figure depends on, recorded with the figure).
+  ``dlbs accept`` reference training run's figure depends on, recorded with the figure);
+  ``not_served`` (a plan's setting a serving run carries and never uses: no batch, precision,
+  sequence length or data for the load client; none in its key, its name or its row).
 - ``unit``: ``s`` for a value in seconds; ``label``: the heading of its column in a report;
   ``short``: the short name of its column in a report (``--rows model``).
 - ``db_column``: the column of the database's ``runs`` table that holds its value (an indexed
@@ -135,6 +137,7 @@ class Roles:
     layout: bool = False
     provenance: str | None = None
     reference_setting: int | None = None
+    not_served: bool = False
 
 
 @dataclass(frozen=True)
@@ -238,7 +241,8 @@ def _roles(where: str, raw: Mapping[str, Any]) -> Roles:
                  serving_row=raw.get("serving_row"), report_core=raw.get("report_core"),
                  fills=raw.get("fills"), layout=bool(raw.get("layout")),
                  provenance=raw.get("provenance"),
-                 reference_setting=raw.get("reference_setting"))
+                 reference_setting=raw.get("reference_setting"),
+                 not_served=bool(raw.get("not_served")))
 
 
 def _key_role(raw: Mapping[str, Any]) -> KeyRole:
@@ -399,13 +403,21 @@ def report_core() -> tuple[str, ...]:
                     if p.roles.report_core is not None}, "report_core")
 
 
+def grouped(value_of: Callable[[Roles], str | None]) -> dict[str, tuple[str, ...]]:
+    """A role's value -> the parameters that have it (``value_of`` reads it from the roles;
+    None: not one of them), in catalogue order."""
+    out: dict[str, list[str]] = {}
+    for p in parameters().values():
+        value = value_of(p.roles)
+        if value is not None:
+            out.setdefault(value, []).append(p.name)
+    return {value: tuple(names) for value, names in out.items()}
+
+
 def fills() -> dict[str, tuple[str, ...]]:
     """Core fact (``report_core``) -> the parameters a report fills it from, in catalogue
     order."""
-    out: dict[str, list[str]] = {}
-    for p in with_role(lambda r: r.fills):
-        out.setdefault(str(p.roles.fills), []).append(p.name)
-    return {core: tuple(names) for core, names in out.items()}
+    return grouped(lambda r: r.fills)
 
 
 def layout() -> tuple[str, ...]:
@@ -417,16 +429,18 @@ def layout() -> tuple[str, ...]:
 def provenance() -> dict[str, tuple[str, ...]]:
     """Entry of a report's provenance -> the parameters whose values it lists, in catalogue
     order."""
-    out: dict[str, list[str]] = {}
-    for p in with_role(lambda r: r.provenance):
-        out.setdefault(str(p.roles.provenance), []).append(p.name)
-    return {entry: tuple(names) for entry, names in out.items()}
+    return grouped(lambda r: r.provenance)
 
 
 def reference_settings() -> tuple[str, ...]:
     """What a ``dlbs accept`` reference training run's figure depends on, in their places."""
     return ordered({p.name: p.roles.reference_setting for p in parameters().values()
                     if p.roles.reference_setting is not None}, "reference_setting")
+
+
+def not_served() -> tuple[str, ...]:
+    """The plan's settings a serving run carries and never uses, in catalogue order."""
+    return tuple(p.name for p in with_role(lambda r: r.not_served))
 
 
 def in_unit(unit: str) -> frozenset[str]:

@@ -79,10 +79,10 @@ SWITCH_FACTS = frozenset({"serve.ignore_eos"})
 #: search moves it), so left out of the key of a search.
 SEARCH_START: dict[str, str] = {"rate": "serve.request_rate", "concurrency": "serve.concurrency"}
 #: Plan parameters a serving run carries and never used (the load client has no batch, no
-#: precision, no input shape): none in its key, its name or its row.
-NOT_SERVED: tuple[str, ...] = ("exp.replica_batch", "exp.dtype", "exp.seq_len",
-                               "exp.input_shape", "exp.model_config", "exp.data",
-                               "exp.num_threads")
+#: precision, no input shape): none in its key, its name or its row. The parameters' are their
+#: ``roles.not_served``; these logged facts are no parameter.
+LOGGED_NOT_SERVED: tuple[str, ...] = ("exp.input_shape", "exp.model_config", "exp.num_threads")
+NOT_SERVED: tuple[str, ...] = (*catalogue.not_served(), *LOGGED_NOT_SERVED)
 
 #: Identity fields a run logs that are no parameter and name a history's series (shown as
 #: ``name=value`` where the series shown differ in one; the parameters' are their

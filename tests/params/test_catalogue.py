@@ -21,7 +21,8 @@ ROLE_KEYS = {"id", "identity", "report_off", "key_when_not", "serving_config",
              "not_identity", "bookkeeping", "memory_kind", "load_series", "dlbs_unused",
              "chooses_device", "per_run", "set_by_bisect",
              "always_matched", "most_used", "series_name", "serving_row",
-             "report_core", "fills", "layout", "provenance", "reference_setting"}
+             "report_core", "fills", "layout", "provenance", "reference_setting",
+             "not_served"}
 #: What each program's parser is built by, run in a child process: the programs never import
 #: dlbs, and dlbs never imports them for this (``--`` the parser's module and function).
 PARSERS = {"benchmark": ("pytorch_benchmarks.options", "build_parser"),

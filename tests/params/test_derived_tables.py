@@ -8,7 +8,7 @@ from dlbs.bisect import session
 from dlbs.cli import db as cli_db
 from dlbs.cli import help_params
 from dlbs.db import schema, series
-from dlbs.params import catalogue
+from dlbs.params import catalogue, identity
 from dlbs.reports import compare, frame, pivot, provenance, serving
 from dlbs.slurm import script
 
@@ -137,3 +137,11 @@ def test_what_a_reference_training_figure_depends_on_is_the_declared_role_in_ord
     assert suite.TRAINING_SETTINGS == (
         "exp.model", "exp.replica_batch", "exp.dtype", "exp.device_type",
         "exp.num_warmup_batches", "exp.num_batches", "pytorch.model_config")
+
+
+def test_what_a_serving_run_never_uses_is_the_declared_role_and_the_logged_facts() -> None:
+    # read as a set (field_value: name in NOT_SERVED)
+    assert set(identity.NOT_SERVED) == {"exp.replica_batch", "exp.dtype", "exp.seq_len",
+                                        "exp.input_shape", "exp.model_config", "exp.data",
+                                        "exp.num_threads"}
+    assert not set(identity.LOGGED_NOT_SERVED) & set(catalogue.parameters())
