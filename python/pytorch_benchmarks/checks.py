@@ -475,7 +475,7 @@ def _tensor_parallel_problem(s: Subject, meta: Meta | None) -> str | None:
 @register_check("memory_plan_fits", ("--device_memory_gb", "--batch_size", "--parallelism",
                                      "--activation_checkpointing", "WORLD_SIZE"), "model")
 def _memory_plan_fits(s: Subject, meta: Meta | None) -> str | None:
-    """A Llama's training step whose rank's memory plan (``run/memory_plan.py``) peaks above
+    """A Llama's training step whose rank's memory plan (``plan/memory_plan.py``) peaks above
     ``--device_memory_gb``, else above the detected memory of the device that runs it (the
     run's, or this host's for ``validate`` of a local experiment; none known: not judged),
     with the smallest change that fits."""
