@@ -86,8 +86,13 @@ class FleetVerdict:
                     "judged against each other (only against the reference ranges)")
         return (f"{self.check}: {len(self.nodes)} nodes, median {_num(self.median)} "
                 f"{self.unit}, spread {self.spread:.1%}; a healthy fleet has a false failure "
-                f"in at most {self.family_alpha:.0%} of runs, a healthy node in at most "
-                f"{self.node_alpha:.2%} (one-sided t, {self.node_alpha:.2g} a node)")
+                f"in at most {_percent(self.family_alpha)} of runs, a healthy node in at most "
+                f"{_percent(self.node_alpha)} (one-sided t, {self.node_alpha:.2g} a node)")
+
+
+def _percent(share: float) -> str:
+    """A rate in percent to three digits (5%, 1.67%, 0.08%, 0.0267%)."""
+    return f"{100 * share:.3g}%"
 
 
 def _num(value: float) -> str:
@@ -102,13 +107,16 @@ def node_alpha(nodes: int, family_alpha: float = FAMILY_ALPHA,
 
 def judge_fleet(figures: Mapping[str, Sequence[float]], check: str, unit: str = "",
                 higher_is_better: bool = True, family_alpha: float = FAMILY_ALPHA,
-                min_change: float = MIN_CHANGE) -> FleetVerdict:
-    """Judge each node's figure (the median of its runs) against the other nodes'."""
+                min_change: float = MIN_CHANGE, node_alpha_cap: float = NODE_ALPHA_CAP
+                ) -> FleetVerdict:
+    """Judge each node's figure (the median of its runs) against the other nodes'
+    (``family_alpha`` and ``node_alpha_cap``: this check's share of the rates when a node is
+    judged on several checks, each at its share)."""
     names = [name for name, runs in figures.items() if _finite(runs)]
     values = np.array([float(np.median([v for v in figures[n] if _ok(v)])) for n in names])
     sign = 1.0 if higher_is_better else -1.0
     logs = sign * np.log(values) if len(values) else values
-    alpha = node_alpha(len(names), family_alpha)
+    alpha = node_alpha(len(names), family_alpha, node_alpha_cap)
     median = float(np.exp(sign * np.median(logs))) if len(values) else math.nan
     if len(names) < MIN_PEERS + 1:
         nodes = [NodeVerdict(n, float(v), float(v / median), math.nan, False,
