@@ -155,6 +155,10 @@ CASES: list[Case] = [
 ] + [  # two runs a side (lines 24 and 25): since issue 56 too few for a verdict (MIN_RUNS 3)
     Case(1, 2, 0.02, 0.03, shared=False),
     Case(1, 2, 0.02, 0.01, shared=True),
+] + [  # one session of 3 runs a side (lines 26-29): where --session_cv's exact CV is liberal
+    Case(1, 3, session_cv, run_cv, shared=False)
+    for session_cv in (0.01, 0.02)
+    for run_cv in (0.01, 0.03)
 ]
 METHODS = ("old", "new", "new --session_cv")
 

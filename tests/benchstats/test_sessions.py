@@ -73,3 +73,34 @@ def test_random_session_shifts_are_covered_where_pooled_runs_are_not() -> None:
         pooled += flat.ci_low <= 1.0 <= flat.ci_high
     assert sessions / draws >= 0.935
     assert pooled / draws < 0.85
+
+
+def test_a_known_session_cv_keeps_the_far_tail_bh_uses() -> None:
+    """--session_cv given as the true CV, one session of 3 runs a side at run CV 3% (session CV
+    1%): the share of A/A cells beyond the 99.75% interval (the level BH shows with 20 cells)
+    stays near its 0.25%. With Satterthwaite's degrees of freedom at the runs' variance as
+    estimated it was 0.55% (12% of 20-cell A/A tables got a verdict, an independent review of
+    issue 56); they are now computed at its upper quartile (sessions.KNOWN_DF_QUANTILE)."""
+    from benchstats import t_cdf
+
+    rng = random.Random("known-tail")
+    session_var, cells, beyond = 0.01 ** 2, 20_000, 0
+    for _ in range(cells):
+        sides = []
+        for _side in range(2):
+            shift = rng.gauss(0.0, 0.01)
+            sides.append([[math.exp(shift + rng.gauss(0.0, 0.03)) for _ in range(3)]])
+        d = session_log_diff(sides[0], sides[1], session_var, known=True)
+        beyond += 2.0 * (1.0 - t_cdf(abs(d.diff / d.se), d.df)) < 0.0025
+    # 0.25% of 20,000 is 50 (sd 7); before the change about 110
+    assert beyond <= 75
+
+
+def test_a_known_session_cv_leaves_the_error_and_the_unknown_case_alone() -> None:
+    """Only the degrees of freedom move with a known CV: the squared error is the runs' own
+    plus the known part, and without ``known`` the result is Welch's as before."""
+    base, new = [[10.0, 10.3, 9.8]], [[9.1, 9.4, 9.0]]
+    known = session_log_diff(base, new, SESSION_VAR, known=True)
+    assumed = session_log_diff(base, new, SESSION_VAR)
+    assert known.se == pytest.approx(assumed.se) and known.diff == pytest.approx(assumed.diff)
+    assert known.df < assumed.df
