@@ -438,8 +438,27 @@ def _store(url: str, rows: list[dict[str, Any]]) -> None:
     print(f"--db {store.shown}: stored {stored} node x check run(s)", file=sys.stderr)
 
 
+#: The exit status of a run that judged no node (an error: a bad plan, table or figures, a
+#: check that could not run here, an output not written): not 1, a node's failure, so that a
+#: script gating on the status never reads an error as a failed node.
+NOT_JUDGED = 3
+
+
 def run(args: argparse.Namespace) -> int:
-    """Measure, judge, print; 1 when a node failed."""
+    """Measure, judge, print; 1 when a node failed, 2 for a bad command line, 3 when no
+    verdict could be given (:data:`NOT_JUDGED`)."""
+    from dlbs.errors import DLBSError
+
+    try:
+        return _run(args)
+    except DLBSError as err:
+        if err.exit_code == 1:
+            err.exit_code = NOT_JUDGED
+        raise
+
+
+def _run(args: argparse.Namespace) -> int:
+    """As :func:`run`, its errors as they are raised."""
     from dlbs.accept.junit import junit_xml
     from dlbs.accept.node import REFERENCES, load_references, unit_of
     from dlbs.accept.page import html_page

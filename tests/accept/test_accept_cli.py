@@ -46,14 +46,14 @@ def test_a_healthy_fleet_passes(tmp_path: Path, capsys: pytest.CaptureFixture[st
                  "partition as the target, not 'localhost'", id="nodelist-with-localhost"),
     pytest.param(["debug", "--figures-out", "x.json"], 2, "dlbs accept: --figures-out is for "
                  "localhost as the target, not 'debug'", id="figures-out-on-a-partition"),
-    pytest.param(["a b"], 1, "parameter 'target (a Slurm partition)' = 'a b' cannot go into an "
+    pytest.param(["a b"], 3, "parameter 'target (a Slurm partition)' = 'a b' cannot go into an "
                  "#SBATCH line", id="a-partition-no-sbatch-line-can-name"),
     pytest.param(["debug", "--checks", "matmul,memcpy"], 2, "dlbs accept: --checks "
                  "'matmul,memcpy': no check 'memcpy'; give some of matmul,memcopy,allreduce,",
                  id="a-misspelt-check-before-any-job"),
     pytest.param(["localhost", "--burn-in", "-1"], 2, "dlbs accept: --burn-in -1: give 0 or more",
                  id="negative-burn-in"),
-    pytest.param(["x", "--figures", "{bad}"], 1, "figures must be a JSON object", id="bad-figures"),
+    pytest.param(["x", "--figures", "{bad}"], 3, "figures must be a JSON object", id="bad-figures"),
     pytest.param(["localhost", "--burn-in", "nan"], 2, "dlbs accept: --burn-in nan: give 0 or "
                  "more (a finite number)", id="nan-burn-in-would-skip-it"),
     pytest.param(["localhost", "--burn-in", "1e308"], 2, "dlbs accept: --burn-in 1e+308: give 0 "
@@ -341,7 +341,7 @@ def test_a_node_without_a_usable_figure_fails_and_is_counted(
 def test_figures_of_no_node_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]
                                         ) -> None:
     (tmp_path / "f.json").write_text("{}")
-    assert main(["accept", "fleet", "--figures", str(tmp_path / "f.json")]) == 1
+    assert main(["accept", "fleet", "--figures", str(tmp_path / "f.json")]) == 3
     out, err = capsys.readouterr()
     assert out == "" and "figures must be a JSON object node -> check -> list of numbers, one " \
         "node or more" in err

@@ -109,7 +109,7 @@ def test_a_bad_value_is_one_line_naming_the_file_and_the_parameter(
 def test_a_bad_plan_stops_dlbs_accept_in_one_line(tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     path = _plan(tmp_path, {"accept.matmul_precisions": "fp32,int4"})
-    assert main(["accept", "localhost", "--plan", str(path)]) == 1
+    assert main(["accept", "localhost", "--plan", str(path)]) == 3  # judged nothing: not a failed node (1)
     err = capsys.readouterr().err.strip()
     assert f"{path}: parameter accept.matmul_precisions = 'fp32,int4'" in err
     assert len(err.splitlines()) == 1
@@ -120,7 +120,7 @@ def test_a_misspelt_name_is_not_told_of_an_option_dlbs_accept_lacks(
     """``experimenter`` offers --allow-unknown for a name that looks like a typo; ``dlbs
     accept`` has no such option, so its line only names the parameter meant."""
     path = _plan(tmp_path, {"exp.modle": "deep_mnist"})
-    assert main(["accept", "localhost", "--plan", str(path)]) == 1
+    assert main(["accept", "localhost", "--plan", str(path)]) == 3
     err = capsys.readouterr().err.strip()
     assert err == (f"error: {path}: parameter 'exp.modle' is not one dlbs knows and nothing "
                    "refers to it; did you mean 'exp.model'?")
