@@ -214,6 +214,8 @@ def _check_options(args: argparse.Namespace) -> None:
                              "number)")
     if args.repeat < 1:
         raise UsageError(f"dlbs accept: --repeat {args.repeat}: give 1 or more runs")
+    if args.time and args.target != "localhost":  # before anything is submitted
+        _check_burn_in_fits(args.time, args.burn_in)
     for option, path in (("--junit", args.junit), ("--markdown", args.markdown),
                          ("--html", args.html), ("--figures-out", args.figures_out)):
         folder = path.parent if path is not None else None
@@ -282,6 +284,19 @@ def _measure_partition(args: argparse.Namespace) -> Measured:
                                                       args.repeat, plan),
                                        references, say, suspects)
     return measured
+
+
+def _check_burn_in_fits(limit: str, burn_in: float) -> None:
+    """A UsageError when each task's ``--time`` ends before its burn-in does: Slurm would kill
+    every task at its limit, and every node would fail 'not measured' after that long."""
+    from dlbs.errors import UsageError
+    from dlbs.slurm.script import limit_seconds
+
+    seconds = limit_seconds(limit)
+    if seconds is not None and burn_in > 0 and seconds <= 60.0 * burn_in:
+        raise UsageError(f"dlbs accept: --burn-in {burn_in:g} (minutes) does not fit in --time "
+                         f"{limit}: each task would be killed at its limit before its burn-in "
+                         "ends; give a --time longer than the burn-in and the checks together")
 
 
 def _make_folder(folder: Path) -> None:

@@ -60,6 +60,9 @@ def test_a_healthy_fleet_passes(tmp_path: Path, capsys: pytest.CaptureFixture[st
                  "or more (a finite number)", id="a-burn-in-that-never-ends"),
     pytest.param(["debug", "--timeout", "inf"], 2, "dlbs accept: --timeout inf: give 0 or more",
                  id="infinite-timeout"),
+    pytest.param(["debug", "--burn-in", "30", "--time", "00:20:00"], 2, "dlbs accept: --burn-in "
+                 "30 (minutes) does not fit in --time 00:20:00: each task would be killed at its "
+                 "limit before its burn-in ends", id="a-burn-in-longer-than-each-tasks-time"),
     pytest.param(["localhost", "--junit", "/nonexistent/dir/a.xml"], 2, "dlbs accept: --junit "
                  "/nonexistent/dir/a.xml: its folder /nonexistent/dir is not one this user can "
                  "write", id="an-output-nowhere-before-anything-is-measured"),
