@@ -413,6 +413,7 @@ def _verdicts(measured: Measured, references: dict[str, Any]) -> tuple[list[Any]
     that gave no figures."""
     from dlbs.accept.burnin import burn_in_verdict
     from dlbs.accept.dcgmi import dcgmi_verdict
+    from dlbs.accept.environment import environment_verdicts
     from dlbs.accept.node import unit_of
     from dlbs.accept.verdict import CheckVerdict, judge_checks
 
@@ -426,6 +427,7 @@ def _verdicts(measured: Measured, references: dict[str, Any]) -> tuple[list[Any]
                                             burned["before"], burned["after"]))
         diag = dcgmi_verdict(node, facts)
         verdicts += [diag] if diag else []
+    verdicts += environment_verdicts(measured.facts)
     verdicts += measured.pairs.verdicts if measured.pairs else []
     verdicts += [CheckVerdict(node, "measured", True, why)
                  for node, why in measured.missing.items()]

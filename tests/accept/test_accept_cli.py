@@ -425,5 +425,5 @@ def test_a_node_measured_by_checks_that_give_no_verdict_is_listed_not_judged(
     monkeypatch.setattr(node, "measure_localhost", lambda suite, burn_in, repeat: (
         {}, {"accept.environment_unavailable": "NVML Shared Library Not Found"}))
     assert main(["accept", "localhost", "--checks", "environment"]) == 0
-    assert "localhost: PASS (1 of 1 checks not judged: measured)" in \
+    assert "localhost: PASS (1 of 1 checks not judged: environment)" in \
         capsys.readouterr().out.splitlines()
