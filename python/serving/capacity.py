@@ -51,8 +51,10 @@ start: 84.4-97.6%, under 93% from 1.1x and 3x), so it may now be wider than it n
 interval is 22% wider (log) than t's. The stretch was calibrated at 3 trials and p90 and not
 measured elsewhere (more trials show more of the skew: it should err wide). The figure itself
 is not moved: its bias is within 2% at the defaults and p90 on five of those six servers from
-every start (-1.9% to +1.8%), but +3.2% to +4.6% on bursty arrivals (gamma gaps of CV 2), the
-line's own bias there, not the start's. Shorter steps or a
+every start (-1.9% to +1.8%); on bursty arrivals (gamma gaps of CV 2) it was +3.2% to +4.6% at
+200 requests a step, the noise of a bursty step over the line's slope (not the start, not the
+lead-in), so a step on gamma arrivals of shape b < 1 counts 200 / b requests
+(:func:`step_requests`): -0.7% to +0.2% there at 800. Shorter steps or a
 shorter lead-in are biased, and a search given them says so (``results.capacity_warning``).
 
 Pure: a step is a callable ``(trial, load) -> StepResult``; ``loadgen.py --search`` runs them.
