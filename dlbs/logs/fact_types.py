@@ -162,6 +162,7 @@ LOGGED_FACT_TYPES: dict[str, str] = {
     "results.capacity_steps": "int",
     "results.capacity_max_steps": "int",
     "results.capacity_note": "str",
+    "results.capacity_trials_left_out": "int",
     "results.slo_percentile": "float",
     "results.search_steps": "list[dict]",
     # training and sharding (torchrun)
