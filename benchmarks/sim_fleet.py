@@ -22,6 +22,11 @@ the same spread; it prints the share of all-healthy fleets with any failure (the
 false-alarm rate), the share of fleets in which a node 5% slower is named, and in which a node
 at 0.4x (a gross fault) is named.
 
+``--checks K`` (K >= 2): each node gives K independent figures and the fleet is judged as
+``dlbs accept`` judges a plan of K checks (:func:`dlbs.accept.verdict.judge_checks`: each check
+held to its share of the false-alarm rates, 5% / K); the slow node is slow on one check; a node
+fails when any check fails it. ``--sizes`` limits the fleet sizes.
+
 A benchmark, not a test (``tests/benchstats/test_fleet.py`` holds fast checks of the same).
 """
 from __future__ import annotations
@@ -60,6 +65,28 @@ def trial(rng: np.random.Generator, nodes: int, noise: float, slow: float, fleet
         healthy += nodes - 1
         clean = judge_fleet(fleet(rng, nodes, noise, None), "figure")
         any_false += bool(clean.failed)
+    return found / fleets, 1000.0 * false / healthy, any_false / fleets
+
+
+def checks_trial(rng: np.random.Generator, nodes: int, noise: float, slow: float, fleets: int,
+                 checks: int) -> tuple[float, float, float]:
+    """As :func:`trial` for fleets judged on ``checks`` independent checks by the rule
+    ``dlbs accept`` uses; the slow node is slow on the first check only."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from dlbs.accept.verdict import judge_checks
+
+    def figures(slowed: float | None) -> dict[str, dict[str, list[float]]]:
+        per_check = [fleet(rng, nodes, noise, slowed if c == 0 else None) for c in range(checks)]
+        return {f"n{i}": {f"c{c}": per_check[c][f"n{i}"] for c in range(checks)}
+                for i in range(nodes)}
+
+    found = false = healthy = any_false = 0
+    for _ in range(fleets):
+        failed = {v.node for v in judge_checks(figures(slow), {})[0] if v.failed}
+        found += "n0" in failed
+        false += len(failed - {"n0"})
+        healthy += nodes - 1
+        any_false += any(v.failed for v in judge_checks(figures(None), {})[0])
     return found / fleets, 1000.0 * false / healthy, any_false / fleets
 
 
@@ -125,17 +152,24 @@ def main() -> int:
     parser.add_argument("--small", action="store_true",
                         help="fleets of 2-4 nodes, judged by dlbs accept's rule for them")
     parser.add_argument("--repeat", type=int, default=3, help="--small: runs a node")
+    parser.add_argument("--checks", type=int, default=1,
+                        help="independent checks a node, judged as dlbs accept judges them")
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES),
+                        help="fleet sizes (default 8 16 64 256 1024)")
     args = parser.parse_args()
     if args.small:
         args.noise = args.noise or list(SMALL_SPREADS)
         return small(args)
     args.noise = args.noise or [0.005, 0.01, 0.02]
     rng = np.random.default_rng(args.seed)
-    print(f"a node {args.slow:.0%} slower; {args.fleets} fleets a cell; seed {args.seed}")
+    print(f"a node {args.slow:.0%} slower; {args.fleets} fleets a cell; seed {args.seed}"
+          + (f"; {args.checks} checks a node, the slow one on one" if args.checks > 1 else ""))
     print(f"{'nodes':>6} {'spread':>7} {'found':>7} {'false/1000':>11} {'any false':>10}")
     for noise in args.noise:
-        for nodes in SIZES:
-            found, false, any_false = trial(rng, nodes, noise, args.slow, args.fleets)
+        for nodes in args.sizes:
+            found, false, any_false = (
+                checks_trial(rng, nodes, noise, args.slow, args.fleets, args.checks)
+                if args.checks > 1 else trial(rng, nodes, noise, args.slow, args.fleets))
             print(f"{nodes:>6} {noise:>7.1%} {found:>7.1%} {false:>11.2f} {any_false:>10.1%}",
                   flush=True)
     return 0
