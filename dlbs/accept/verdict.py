@@ -189,7 +189,7 @@ def said_line(fleet: FleetVerdict, runs: Mapping[str, Sequence[float]] | None = 
             f"{small_fleet_alarms(count, run_spread(runs or {}))}")
 
 
-def overall_line(fleets: Sequence[FleetVerdict]) -> str | None:
+def overall_line(fleets: Sequence[FleetVerdict], pairs: bool = False) -> str | None:
     """The false-alarm rate of the whole acceptance, in one line, when two checks or more were
     compared across the nodes: a node fails when any check fails it, so the checks' rates add
     up (the union bound over the checks; each check's own line states its rate over the
@@ -197,6 +197,8 @@ def overall_line(fleets: Sequence[FleetVerdict]) -> str | None:
     compared = [f for f in fleets if len(f.nodes) >= 2]
     if len(compared) < 2:
         return None
+    apart = ("; the pairs between nodes (pair_busbw) are compared apart, at the rate of their "
+             "own line, which adds to this") if pairs else ""
     judged = [f for f in compared if f.judged]
     head = (f"all {len(compared)} checks together: a node fails when any check fails it, so "
             "the checks' false-alarm rates add up")
@@ -206,9 +208,10 @@ def overall_line(fleets: Sequence[FleetVerdict]) -> str | None:
         return (f"{head}, each check held to its share (Bonferroni over the nodes and the "
                 f"checks): a healthy fleet has a false failure on some check in at most "
                 f"{100 * fleet_rate:.3g}% of runs, a healthy node in at most "
-                f"{100 * node_rate:.3g}%")
+                f"{100 * node_rate:.3g}%{apart}")
     return (f"{head}: the sum of the rates the lines above state (a bound; with fewer than "
-            f"{MIN_PEERS + 1} nodes each line gives its simulated rate at the runs' spread)")
+            f"{MIN_PEERS + 1} nodes each line gives its simulated rate at the runs' spread)"
+            f"{apart}")
 
 
 def run_spread(runs: Mapping[str, Sequence[float]]) -> float | None:

@@ -505,7 +505,8 @@ def _run(args: argparse.Namespace) -> int:
     pair_lines = measured.pairs.lines if measured.pairs else []
     said = [said_line(fleet, {node: runs[fleet.check] for node, runs in measured.figures.items()
                               if fleet.check in runs}) for fleet in fleets]
-    said += [line for line in [overall_line(fleets)] if line]
+    said += [line for line in [overall_line(fleets, bool(measured.pairs and pair_lines))]
+             if line]
     for line in node_lines(verdicts) + pair_lines + said:
         print(line)
     print(exclude_line(verdicts) or "no node failed: nothing to exclude")

@@ -222,6 +222,9 @@ def test_the_checks_share_the_false_alarm_rate_so_the_runs_is_the_one_stated() -
     assert "a healthy fleet has a false failure on some check in at most 5% of runs, a " \
            "healthy node in at most 0.08%" in line
     assert overall_line(fleets[:1]) is None
+    assert overall_line(fleets, pairs=True).endswith(  # type: ignore[union-attr]
+        "; the pairs between nodes (pair_busbw) are compared apart, at the rate of their own "
+        "line, which adds to this")
     one, = judge_checks({n: {"matmul_fp32": c["matmul_fp32"]} for n, c in figures.items()},
                         {})[1]
     assert one.family_alpha == 0.05  # one check keeps the whole rate
