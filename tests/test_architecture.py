@@ -363,6 +363,44 @@ def test_the_output_side_imports_no_torch(path: Path) -> None:
             f"{path} imports {name}"
 
 
+#: The zoo's machinery (``models/_zoo``) lies under the models' own modules (the families and
+#: ``names``, which stand on it): it may import only itself (issue 57: ``_zoo/metadata`` read the
+#: sources through ``names``, which imports ``_zoo/plugins``, a circle between the two floors).
+ZOO_MACHINERY = "pytorch_benchmarks.models._zoo"
+
+
+def _zoo_imports_above(name: str, path: Path, modules: dict[str, Path]) -> list[str]:
+    """The modules of ``models/`` outside ``_zoo`` that the ``_zoo`` module ``name`` imports."""
+    return sorted(m for m in _imported_modules(name, path, modules)
+                  if (m + ".").startswith("pytorch_benchmarks.models.")
+                  and not (m + ".").startswith(ZOO_MACHINERY + "."))
+
+
+def test_the_zoo_machinery_imports_nothing_of_the_models_above_it() -> None:
+    modules = _module_files()
+    zoo = {name: path for name, path in modules.items()
+           if (name + ".").startswith(ZOO_MACHINERY + ".")}
+    assert len(zoo) >= 7, sorted(zoo)
+    for name, path in zoo.items():
+        assert not _zoo_imports_above(name, path, modules), \
+            f"{path} imports {_zoo_imports_above(name, path, modules)} (layering: _zoo is under " \
+            "models/; move what both need into _zoo)"
+
+
+@pytest.mark.parametrize("line, found", [
+    ("from pytorch_benchmarks.models.names import zoo_sources", "pytorch_benchmarks.models.names"),
+    ("from pytorch_benchmarks import models", "pytorch_benchmarks.models"),
+    ("from .. import names", "pytorch_benchmarks.models.names"),
+    ("from . import sources", None),
+])
+def test_the_zoo_layer_check_refuses_an_import_from_above(tmp_path: Path, line: str,
+                                                          found: str | None) -> None:
+    path = tmp_path / "metadata.py"
+    path.write_text(line + "\n", encoding="utf-8")
+    above = _zoo_imports_above(f"{ZOO_MACHINERY}.metadata", path, _module_files())
+    assert above == ([found] if found else [])
+
+
 #: The most loose modules the benchmark's package root may hold besides ``__init__.py`` (issue
 #: 33): the rest live in the folders, each one concern.
 MAX_LOOSE_BENCHMARK_MODULES = 8

@@ -1,10 +1,12 @@
 """The zoo's model names without importing torch: read from the sources of ``models/``.
 
-Every ``@register_model(...)`` decorator in ``pytorch_benchmarks/models/*.py`` is found with
-``ast`` (standard library only, a few milliseconds): the name is the decorated function's name
-or the decorator's ``name=``, plus its ``aliases=``. So ``validate`` and ``benchmarks.py`` can
-refuse an unknown model, with "did you mean", before torch is imported, and the list can never
-drift from the registry (a test compares the two).
+Every model registered in ``pytorch_benchmarks/models/*.py`` (an ``@register_model(...)``
+decorator, or a ``register_sizes`` table) is found with ``ast`` by
+:mod:`pytorch_benchmarks.models._zoo.sources` (standard library only, a few milliseconds): the
+name is the decorated function's name or the decorator's ``name=`` (a table's key), plus its
+``aliases=``. So ``validate`` and ``benchmarks.py`` can refuse an unknown model, with "did you
+mean", before torch is imported, and the list can never drift from the registry (a test
+compares the two).
 
 Two more kinds of names are known without importing anything heavy:
 
@@ -21,63 +23,20 @@ from __future__ import annotations
 import ast
 import difflib
 import importlib.util
-from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from pytorch_benchmarks.models._zoo.plugins import entry_points
+from pytorch_benchmarks.models._zoo.sources import PACKAGE_DIR, registrations, zoo_sources
 
-PACKAGE_DIR = Path(__file__).resolve().parent
 HF_PREFIX = "hf:"
 #: The transformers sources that define ``CONFIG_MAPPING_NAMES`` (4.x: the first; 5.x: both).
 HF_MAPPING_FILES = ("configuration_auto.py", "auto_mappings.py")
 
 
-def literal(node: ast.expr) -> Any:
-    """The value of a literal expression; ``None`` for anything else."""
-    try:
-        return ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError):
-        return None
-
-
-def register_calls(tree: ast.Module) -> Iterator[tuple[ast.FunctionDef | ast.AsyncFunctionDef,
-                                                       ast.Call]]:
-    """Every ``@register_model(...)`` decorator of a module, with the function it decorates."""
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            for deco in node.decorator_list:
-                if isinstance(deco, ast.Call) and \
-                        getattr(deco.func, "id", None) == "register_model":
-                    yield node, deco
-
-
-@lru_cache(maxsize=8)
-def zoo_sources(models_dir: Path = PACKAGE_DIR) -> tuple[ast.Module, ...]:
-    """The parsed model modules of the zoo in ``models_dir``, read once (a module that cannot
-    be read or parsed is left out: the registry says what is wrong when it imports it)."""
-    trees = []
-    for path in sorted(Path(models_dir).glob("*.py")):
-        if path.name in ("__init__.py", "names.py"):
-            continue
-        try:
-            trees.append(ast.parse(path.read_text(encoding="utf-8")))
-        except (OSError, SyntaxError):
-            continue
-    return tuple(trees)
-
-
 def _registered(tree: ast.Module) -> list[str]:
-    names: list[str] = []
-    for node, deco in register_calls(tree):
-        keywords = {k.arg: literal(k.value) for k in deco.keywords if k.arg}
-        name = keywords.get("name")
-        names.append(name if isinstance(name, str) else node.name)
-        aliases = keywords.get("aliases") or ()
-        names += [a for a in aliases if isinstance(a, str)] if isinstance(aliases, tuple) \
-            else []
-    return names
+    """The names and aliases the module ``tree`` registers."""
+    return [name for reg in registrations(tree) for name in (reg.name, *reg.aliases)]
 
 
 @lru_cache(maxsize=8)
@@ -91,12 +50,8 @@ def model_names(models_dir: Path = PACKAGE_DIR) -> tuple[str, ...]:
 def zoo_model_names(models_dir: Path = PACKAGE_DIR) -> tuple[str, ...]:
     """The registered names of the zoo in ``models_dir``, without aliases, sorted: what the
     registry's ``list_models()`` returns for the zoo (a test compares the two)."""
-    names: set[str] = set()
-    for tree in zoo_sources(models_dir):
-        for node, deco in register_calls(tree):
-            name = next((literal(k.value) for k in deco.keywords if k.arg == "name"), None)
-            names.add(name if isinstance(name, str) else node.name)
-    return tuple(sorted(names))
+    return tuple(sorted({reg.name for tree in zoo_sources(models_dir)
+                         for reg in registrations(tree)}))
 
 
 def _module_source(module: str) -> Path | None:

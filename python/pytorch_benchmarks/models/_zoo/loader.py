@@ -12,16 +12,20 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from pytorch_benchmarks import models
 from pytorch_benchmarks.models._zoo.plugins import load_plugins
+from pytorch_benchmarks.models._zoo.sources import PACKAGE_DIR
+
+#: The models package, whose modules are the families (``_zoo`` is below them: it names the
+#: package rather than import it, and imports the families only by name, here).
+MODELS_PACKAGE = __name__.rsplit(".", 2)[0]
 
 
 def _import_families() -> None:
     """Import every module of the models package (not its machinery, ``_zoo``) so that the
     builders in it register."""
-    for module in pkgutil.iter_modules(models.__path__):
+    for module in pkgutil.iter_modules([str(PACKAGE_DIR)]):
         if not module.name.startswith("_"):
-            importlib.import_module(f"{models.__name__}.{module.name}")
+            importlib.import_module(f"{MODELS_PACKAGE}.{module.name}")
 
 
 _import_families()

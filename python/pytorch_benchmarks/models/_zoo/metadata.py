@@ -1,13 +1,15 @@
-"""The zoo's model metadata without importing torch: read from the ``@register_model`` calls.
+"""The zoo's model metadata without importing torch: read from the models' registrations.
 
 Responsibility: what the benchmark's own checks (:mod:`pytorch_benchmarks.checks`) need to
 know of a zoo model before anything is built, for ``experimenter validate``: what a sample is
 (``inputs``), whether it can generate (``causal``), its longest sequence (``max_seq_len``) and
-its input shapes. The values are the decorator's own keywords, read with ``ast`` and with the
-module's constant assignments (``GPT2_VOCAB, GPT2_POSITIONS = 50257, 1024``) substituted, so
-they cannot drift from the registry (a test compares the two for every model). A keyword that
-is not a literal of constants is unknown (``None``: its checks are left to the run). Plugins
-and ``hf:`` models have no metadata here: the run checks them. Standard library only.
+its input shapes. The values are the registration's own keywords (an ``@register_model``
+decorator's, or a ``register_sizes`` table row's and its shared ones), read with ``ast`` by
+:mod:`.sources` with the module's constant assignments (``GPT2_VOCAB, GPT2_POSITIONS = 50257,
+1024``) substituted, so they cannot drift from the registry (a test compares the two for every
+model). A keyword that is not a literal of constants is unknown (``None``: its checks are left
+to the run). Plugins and ``hf:`` models have no metadata here: the run checks them. Standard
+library only.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pytorch_benchmarks.models._zoo.settings import sequence_fields
-from pytorch_benchmarks.models.names import PACKAGE_DIR, literal, register_calls, zoo_sources
+from pytorch_benchmarks.models._zoo.sources import PACKAGE_DIR, registrations, zoo_sources
 
 #: The decorator keywords read (the rest are the registry's business).
 FIELDS = ("inputs", "causal", "max_seq_len", "input_shape", "min_input_shape",
@@ -43,70 +45,15 @@ class ModelMeta:
     settings: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
 
-class _Constants(ast.NodeTransformer):
-    """Replace names bound to module-level constants by their values."""
-
-    def __init__(self, constants: Mapping[str, Any]) -> None:
-        self.constants = constants
-
-    def visit_Name(self, node: ast.Name) -> ast.AST:
-        if node.id in self.constants:
-            return ast.copy_location(ast.Constant(self.constants[node.id]), node)
-        return node
-
-
-def _constants(tree: ast.Module) -> dict[str, Any]:
-    """Module-level ``NAME = literal`` and ``A, B = lit, lit`` (later ones see earlier)."""
-    found: dict[str, Any] = {}
-    for node in tree.body:
-        if isinstance(node, ast.AnnAssign) and node.value is not None:
-            target, source = node.target, node.value  # ``NAME: type = literal``
-        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target, source = node.targets[0], node.value
-        else:
-            continue
-        value = literal(_Constants(found).visit(source))
-        if value is None:
-            continue
-        if isinstance(target, ast.Name):
-            found[target.id] = value
-        elif isinstance(target, ast.Tuple) and isinstance(value, tuple) and \
-                len(value) == len(target.elts):
-            found.update({t.id: v for t, v in zip(target.elts, value)
-                          if isinstance(t, ast.Name)})
-    return found
-
-
 def _metas(tree: ast.Module) -> dict[str, ModelMeta]:
     """Every model the module registers, by name and alias."""
-    constants = _constants(tree)
     metas: dict[str, ModelMeta] = {}
-    for node, deco in register_calls(tree):
-        keywords: dict[str, Any] = {}
-        for k in deco.keywords:  # ``**SHARED``: a module-level dict literal's keywords
-            value = literal(_Constants(constants).visit(k.value))
-            if k.arg:
-                keywords[k.arg] = value
-            elif isinstance(value, dict):
-                keywords.update(value)
-        meta = _meta(keywords, node.name, _defaults(node, constants))
+    for reg in registrations(tree):
+        meta = _meta(reg.keywords, reg.name, reg.settings)
         if meta is not None:
-            aliases = keywords.get("aliases")
-            for name in (meta.name, *(aliases if isinstance(aliases, tuple) else ())):
+            for name in (meta.name, *reg.aliases):
                 metas[name] = meta
     return metas
-
-
-def _defaults(node: ast.FunctionDef | ast.AsyncFunctionDef, constants: Mapping[str, Any]
-              ) -> dict[str, Any]:
-    """The builder's keyword-only parameters whose defaults are literals of constants."""
-    found: dict[str, Any] = {}
-    for arg, default in zip(node.args.kwonlyargs, node.args.kw_defaults):
-        if default is not None:
-            value = literal(_Constants(constants).visit(default))
-            if value is not None:
-                found[arg.arg] = value
-    return found
 
 
 def _meta(keywords: Mapping[str, Any], function: str,
