@@ -204,6 +204,7 @@ REFUSING = {"BenchmarkError", "DatasetError", "RefusedError", "NoBatchFits",
 NOT_EXPERIMENT_REFUSALS = {"models/_zoo/registry.py:_check_free",
                            "models/_zoo/registry.py:_check_shape",
                            "models/_zoo/registry.py:register_model.decorate",
+                           "models/_zoo/registry.py:register_sizes",
                            "models/_zoo/registry.py:register_model_prefix"}
 
 

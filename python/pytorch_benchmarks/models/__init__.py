@@ -3,6 +3,7 @@
 Public API::
 
     register_model(title=..., input_shape=..., num_classes=..., aliases=...)  # decorator
+    register_sizes(builder, SIZES, **shared)  # one builder under each size of a table
     create_model(name, **kwargs) -> nn.Module
     list_models(pattern=None) -> list[str]
     get_model_info(name) -> ModelInfo
@@ -35,7 +36,7 @@ _ZOO_API = frozenset({"create_model", "get_model_info", "list_models"})
 #: Served from :mod:`._zoo.registry` as they are (a plugin registers through them while the zoo
 #: loads).
 _REGISTRY_API = frozenset({"ModelInfo", "ModelRegistryError", "UnknownModelError",
-                           "register_model"})
+                           "register_model", "register_sizes"})
 
 __all__ = [
     "ModelInfo",
@@ -46,6 +47,7 @@ __all__ = [
     "list_models",
     "load_zoo",
     "register_model",
+    "register_sizes",
 ]
 
 

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pytorch_benchmarks.layers.attention import KVCache, attend, merge_heads, split_heads
-from pytorch_benchmarks.models._zoo.registry import register_model
+from pytorch_benchmarks.models._zoo.registry import register_sizes
 from pytorch_benchmarks.models._zoo.settings import check_transformer, sequence_fields
 
 LLAMA_VOCAB, LLAMA_CONTEXT = 128256, 131072
@@ -237,9 +237,27 @@ def _check(settings: Mapping[str, Any]) -> dict[str, Any]:
     return sequence_fields(settings, LLAMA_SEQ_LEN)
 
 
-#: What every Llama size registers alike (its name, title and alias are its own; its sizes are
-#: the defaults of its builder's signature, which the registry reads as its settings). A literal
-#: of constants: ``validate`` reads it from this source without torch (``_zoo/metadata``).
+#: The Llama 3 sizes, one row each (torchtitan's flavours): the title and alias it registers and
+#: the settings it gives :func:`llama3` (the rest are the builder's defaults: the vocabulary,
+#: the 131072-token context, RoPE base 500000). 1B: 1.24 B parameters, 3B: 3.21 B (both
+#: Llama 3.2: tied embeddings, RoPE factor 32); 8B: 8.03 B, 70B: 70.55 B (Llama 3.1: an LM head
+#: of their own, factor 8). A literal of constants: ``validate`` reads it without torch.
+LLAMA_SIZES: dict[str, dict[str, Any]] = {
+    "llama3_1b": {"title": "Llama 3.2 1B", "aliases": ("llama3_2_1b",), "settings": {
+        "hidden": 2048, "layers": 16, "heads": 32, "kv_heads": 8, "intermediate": 8192,
+        "rope_factor": 32.0, "tied": True}},
+    "llama3_3b": {"title": "Llama 3.2 3B", "aliases": ("llama3_2_3b",), "settings": {
+        "hidden": 3072, "layers": 28, "heads": 24, "kv_heads": 8, "intermediate": 8192,
+        "rope_factor": 32.0, "tied": True}},
+    "llama3_8b": {"title": "Llama 3.1 8B", "aliases": ("llama3_1_8b",), "settings": {
+        "hidden": 4096, "layers": 32, "heads": 32, "kv_heads": 8, "intermediate": 14336,
+        "rope_factor": 8.0, "tied": False}},
+    "llama3_70b": {"title": "Llama 3.1 70B", "aliases": ("llama3_1_70b",), "settings": {
+        "hidden": 8192, "layers": 80, "heads": 64, "kv_heads": 8, "intermediate": 28672,
+        "rope_factor": 8.0, "tied": False}},
+}
+
+#: What every Llama size registers alike. A literal of constants, as the table.
 _LLAMA: dict[str, Any] = {
     "optimizer": "adamw", "tensor_parallel": True, "input_shape": (LLAMA_SEQ_LEN,),
     "num_classes": LLAMA_VOCAB, "min_input_shape": (8,), "inputs": "tokens", "causal": True,
@@ -248,56 +266,17 @@ _LLAMA: dict[str, Any] = {
              "intermediate": 64}}
 
 
-def _built(settings: dict[str, Any]) -> nn.Module:
-    """A size's :class:`Llama` from its builder's arguments (``locals()``: the settings, and
-    the extra keywords under ``kw``)."""
-    extra = settings.pop("kw")
-    return Llama(**settings, **extra)
+def llama3(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT, hidden: int,
+           layers: int, heads: int, kv_heads: int, intermediate: int, theta: float = 500000.0,
+           rope_factor: float, tied: bool, **kw: Any) -> nn.Module:
+    """A Llama 3 of the given shape (each size of :data:`LLAMA_SIZES` is this builder with its
+    row as defaults; ``num_classes`` is the vocabulary, ``positions`` the longest context)."""
+    return Llama(num_classes=num_classes, positions=positions, hidden=hidden, layers=layers,
+                 heads=heads, kv_heads=kv_heads, intermediate=intermediate, theta=theta,
+                 rope_factor=rope_factor, tied=tied, **kw)
 
 
-@register_model(title="Llama 3.2 1B", aliases=("llama3_2_1b",), check=_check,
-                **_LLAMA)
-def llama3_1b(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT,
-              hidden: int = 2048, layers: int = 16, heads: int = 32, kv_heads: int = 8,
-              intermediate: int = 8192, theta: float = 500000.0, rope_factor: float = 32.0,
-              tied: bool = True, **kw: Any) -> nn.Module:
-    """Llama 3.2 1B: 16 layers, width 2048, 32 query / 8 key-value heads, SwiGLU 8192, tied
-    embeddings, a 131072-token context (``positions``); 1.24 B parameters (``num_classes`` is
-    the vocabulary)."""
-    return _built(locals())
-
-
-@register_model(title="Llama 3.2 3B", aliases=("llama3_2_3b",), check=_check,
-                **_LLAMA)
-def llama3_3b(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT,
-              hidden: int = 3072, layers: int = 28, heads: int = 24, kv_heads: int = 8,
-              intermediate: int = 8192, theta: float = 500000.0, rope_factor: float = 32.0,
-              tied: bool = True, **kw: Any) -> nn.Module:
-    """Llama 3.2 3B: 28 layers, width 3072, 24 query / 8 key-value heads, SwiGLU 8192, tied
-    embeddings, a 131072-token context; 3.21 B parameters."""
-    return _built(locals())
-
-
-@register_model(title="Llama 3.1 8B", aliases=("llama3_1_8b",), check=_check,
-                **_LLAMA)
-def llama3_8b(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT,
-              hidden: int = 4096, layers: int = 32, heads: int = 32, kv_heads: int = 8,
-              intermediate: int = 14336, theta: float = 500000.0, rope_factor: float = 8.0,
-              tied: bool = False, **kw: Any) -> nn.Module:
-    """Llama 3.1 8B: 32 layers, width 4096, 32 query / 8 key-value heads, SwiGLU 14336, an LM
-    head of its own, a 131072-token context; 8.03 B parameters."""
-    return _built(locals())
-
-
-@register_model(title="Llama 3.1 70B", aliases=("llama3_1_70b",), check=_check,
-                **_LLAMA)
-def llama3_70b(*, num_classes: int = LLAMA_VOCAB, positions: int = LLAMA_CONTEXT,
-               hidden: int = 8192, layers: int = 80, heads: int = 64, kv_heads: int = 8,
-               intermediate: int = 28672, theta: float = 500000.0, rope_factor: float = 8.0,
-               tied: bool = False, **kw: Any) -> nn.Module:
-    """Llama 3.1 70B: 80 layers, width 8192, 64 query / 8 key-value heads, SwiGLU 28672, an LM
-    head of its own, a 131072-token context; 70.55 B parameters."""
-    return _built(locals())
+register_sizes(llama3, LLAMA_SIZES, check=_check, **_LLAMA)
 
 
 def flops_per_token(model: nn.Module, seq_len: int, training: bool = True) -> int:

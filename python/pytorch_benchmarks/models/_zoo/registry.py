@@ -43,6 +43,7 @@ __all__ = [
     "get_model_info",
     "list_models",
     "register_model",
+    "register_sizes",
 ]
 
 
@@ -200,6 +201,50 @@ def register_model(
         return builder
 
     return decorate
+
+
+def register_sizes(builder: Builder, sizes: Mapping[str, Mapping[str, Any]],
+                   **shared: Any) -> None:
+    """Register ``builder`` under each name of ``sizes``, a table of the sizes of one family
+    (torchtitan's flavours: one row a size, one builder for all).
+
+    A row holds the :func:`register_model` keywords of its own (``title``, ``aliases``...) and
+    under ``"settings"`` the values it gives the builder's keyword parameters; ``shared`` holds
+    the keywords every size registers alike. Each size's builder is ``builder`` with the row's
+    settings as its defaults (its signature says so: the registry reads a model's settings,
+    ``--model_config`` keys and their types from it), so a size is registered exactly as a
+    decorated builder with those defaults would be. A setting the builder does not take, or a
+    parameter left with no value, raises :class:`ModelRegistryError`. Keep the table a literal
+    of constants: ``validate`` reads it from the source without torch (``_zoo/sources``).
+    """
+    signature = _signature(builder)
+    for name, row in sizes.items():
+        own = dict(row)
+        settings = dict(own.pop("settings", {}))
+        unknown = sorted(set(settings) - set(signature.parameters))
+        if unknown:
+            raise ModelRegistryError(f"model '{name}': its size sets {unknown}, which "
+                                     f"{builder.__qualname__} does not take")
+        params = [p.replace(default=settings[p.name]) if p.name in settings else p
+                  for p in signature.parameters.values()]
+        unset = [p.name for p in params if p.kind == p.KEYWORD_ONLY and p.default is p.empty]
+        if unset:
+            raise ModelRegistryError(f"model '{name}': its size gives no value to {unset}")
+        register_model(name=name, **shared, **own)(
+            _sized(builder, name, settings, signature.replace(parameters=params)))
+
+
+def _sized(builder: Builder, name: str, settings: Mapping[str, Any],
+           signature: inspect.Signature) -> Builder:
+    """``builder`` with ``settings`` as its defaults, named ``name``, of ``signature``."""
+
+    @functools.wraps(builder)
+    def sized(**kwargs: Any) -> nn.Module:
+        return builder(**{**settings, **kwargs})
+
+    sized.__name__ = sized.__qualname__ = name
+    sized.__signature__ = signature  # type: ignore[attr-defined]
+    return sized
 
 
 def unregister_model(name: str) -> None:
