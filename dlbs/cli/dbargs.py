@@ -85,6 +85,12 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _csv_cell(value: Any) -> str:
+    """A value in CSV: a float at full precision (``repr``: the digits JSON gives, and
+    ``dlbs report``'s CSV), else as :func:`cell_text`."""
+    return repr(value) if isinstance(value, float) else _cell(value)
+
+
 def cell_text(value: Any) -> str:
     """A value as a table's cell: floats to 6 significant digits, lists and objects as
     JSON, None empty."""
@@ -118,7 +124,7 @@ def emit(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | None
         writer = CsvWriter(out)  # the one CSV writer: formula-like cells are escaped
         writer.writerow(columns)
         for row in rows:
-            writer.writerow([_cell(row.get(c)) for c in columns])
+            writer.writerow([_csv_cell(row.get(c)) for c in columns])
     else:
         cells = [[terminal_text(_cell(row.get(c))) for c in columns] for row in rows]
         widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]

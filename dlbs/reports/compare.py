@@ -219,7 +219,7 @@ def compare_report(base: Records, new: Records, threshold: float = NOISE_THRESHO
     # verdict: 2 runs on a side') keeps its marks on the sides' throughput alone
     marks.loc[~data["Verdict"].isin(JUDGED_WORDS).to_numpy(), "Verdict"] = ""
     comparison = Table("comparison", title, data, marks=marks, confidence=confidence,
-                       csv_marks=CSV_MARKS)
+                       csv_marks=CSV_MARKS, exact=tuple(COLUMNS[:2]))
     tables = [comparison, *_pair_tables(both, agg_b, agg_n, index)]
     notes = compared_notes + legend([comparison]) + notes + _verdict_notes(marks)
     # the pair tables' headings are 'Base <figure>' and 'New <figure>': the legend explains

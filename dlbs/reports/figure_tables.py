@@ -49,7 +49,7 @@ def tokens_pivot(agg: pd.DataFrame, rows: list[str], cols: list[str],
     ci = (pivot(agg, rows, cols, f"{TOKENS}_ci_low", identity)[0],
           pivot(agg, rows, cols, f"{TOKENS}_ci_high", identity)[0])
     marks = marks.where(data.notna(), "")  # an empty cell has no value to mark
-    return Table("tokens", "Throughput (tokens/s)", data, marks, ci=ci)
+    return Table("tokens", "Throughput (tokens/s)", data, marks, ci=ci, exact=True)
 
 
 def _key(series: pd.Series) -> pd.Series:

@@ -93,6 +93,16 @@ class Table:
     #: Text cells are intervals (``low - high``) of numbers, not the statuses of failed
     #: experiments: shown as numbers, with their marks.
     intervals: bool = False
+    #: Cells that are a configuration's value by ``benchstats.estimate`` (every cell: True;
+    #: else the columns named): JSON and CSV give them and their intervals' ends at full
+    #: precision, the digits ``dlbs history`` gives the same runs (other cells: 6 decimals).
+    exact: bool | tuple[Any, ...] = False
+
+    def is_exact(self, col: int) -> bool:
+        """True where column ``col``'s numbers are given at full precision (:attr:`exact`)."""
+        if isinstance(self.exact, bool):
+            return self.exact
+        return self.data.columns[col] in self.exact
 
     def mark(self, row: int, col: int) -> str:
         """The mark of a cell ('' when none)."""
@@ -142,15 +152,24 @@ def format_cell(value: Any, digits: int, mark: str = "") -> str:
     return f"{value}{mark}"
 
 
-def json_cell(value: Any) -> Any:
-    """A cell as JSON: floats rounded to 6 decimals, NaN as ``null``."""
+def json_cell(value: Any, exact: bool = False) -> Any:
+    """A cell as JSON and CSV give it: floats rounded to 6 decimals, or at full precision
+    where ``exact`` (a configuration's value by ``benchstats.estimate`` and its interval's
+    ends: the digits ``dlbs history`` gives the same runs); NaN as ``null``."""
     if is_missing(value):
         return None
     if isinstance(value, float):
-        return round(value, 6)
+        return value if exact else round(value, 6)
     if hasattr(value, "item"):  # numpy scalar
-        return json_cell(value.item())
+        return json_cell(value.item(), exact)
     return value
+
+
+def end_cell(end: float | None, exact: bool = False) -> Any:
+    """One shown end of an interval (``cell_ends``) as JSON and CSV give it: the number
+    (:func:`json_cell`), or :data:`OPEN_CELL` for an open end, as ``dlbs history`` writes it;
+    ``null`` is kept for no interval at all."""
+    return OPEN_CELL if end is None else json_cell(float(end), exact)
 
 
 def _number(value: Any) -> bool:

@@ -21,6 +21,7 @@ from dlbs.reports.model import (
     Report,
     Table,
     cell_ends,
+    end_cell,
     formatted,
     is_missing,
     json_cell,
@@ -224,10 +225,37 @@ def to_markdown(report: Report) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
-def _csv_value(value: Any) -> str:
-    """A cell in CSV: the number (6 decimals at most) or the status; marks are left out."""
-    cell = json_cell(value)
-    return "" if cell is None else str(cell)
+def _csv_value(value: Any, exact: bool = False) -> str:
+    """A cell in CSV: the number as JSON gives it (:func:`json_cell`; ``repr``, the digits
+    JSON and ``dlbs history`` give) or the status; marks are left out."""
+    cell = json_cell(value, exact)
+    return "" if cell is None else repr(cell) if isinstance(cell, float) else str(cell)
+
+
+#: The blocks after a table with intervals in CSV (at its confidence, 95% but for a
+#: comparison's adjusted one): each cell's interval's low and high end.
+CI_BLOCKS = ("low", "high")
+
+
+def _csv_ci_blocks(table: Table, title: str, buffer: io.StringIO, writer: CsvWriter) -> None:
+    """A table's intervals in CSV: a block ``# <title> (95% interval low)`` and one ``(95%
+    interval high)``
+    of the table's rows and columns, each end a number at full precision or ``open``
+    (``benchstats.shown_ends``), empty where the cell has no interval: the encoding of
+    ``dlbs history --format csv`` (its ``ci_low``, ``ci_high``)."""
+    if table.ci is None:
+        return
+    ends = [_ci_cells(table, table.ci, r) for r in range(table.data.shape[0])]
+    if not any(cell is not None for row in ends for cell in row):
+        return
+    level = f"{100 * table.confidence:g}% interval"
+    for side, name in enumerate(CI_BLOCKS):
+        buffer.write(f"\n# {title} ({level} {name})\n")
+        writer.writerow(_header_cells(table))
+        for key, row in zip(row_keys(table.data.index), ends):
+            writer.writerow([*map(str, key),
+                             *("" if cell is None else _csv_value(cell[side], True)
+                               for cell in row)])
 
 
 def to_csv(report: Report) -> str:
@@ -237,7 +265,11 @@ def to_csv(report: Report) -> str:
     them: a table's ``csv_marks`` columns (a comparison's ``Base marks``, ``New marks``,
     ``Verdict marks``) follow the cells with the marks of those columns, and a table with any
     other mark is followed by a block ``# <title> (marks)`` of the same rows and columns
-    holding each cell's marks; a block ``# Marks`` says what each mark used means, a last
+    holding each cell's marks; a table with intervals is followed by blocks ``# <title> (95%
+    interval low)`` and ``(95% interval high)`` of its intervals' ends (numbers at full
+    precision, ``open`` for an open end, empty for none: a table of intervals as text,
+    ``low - high``, is that text and is left out); a block ``# Marks`` says what each mark
+    used means, a last
     block ``# Notes`` holds the report's notes (the estimator's legend among them). Every
     cell, names and keys included (a model name is a user's value), goes through
     ``CsvWriter``: one a spreadsheet would run as a formula starts with ``'``.
@@ -245,7 +277,8 @@ def to_csv(report: Report) -> str:
     buffer = io.StringIO()
     writer = CsvWriter(buffer)
     used: set[str] = set()
-    for number, table in enumerate(report.tables):
+    tables = [table for table in report.tables if not table.intervals]
+    for number, table in enumerate(tables):
         if number:
             buffer.write("\n")
         title = " ".join(table.title.splitlines())  # one line, whatever the title
@@ -253,12 +286,14 @@ def to_csv(report: Report) -> str:
         marked = [list(table.data.columns).index(c) for c in table.csv_marks]
         writer.writerow([*_header_cells(table), *table.csv_marks.values()])
         for r, key in enumerate(row_keys(table.data.index)):
-            cells = [_csv_value(value) for value in table.data.iloc[r].tolist()]
+            cells = [_csv_value(value, table.is_exact(c))
+                     for c, value in enumerate(table.data.iloc[r].tolist())]
             writer.writerow([*map(str, key), *cells, *(table.mark(r, c) for c in marked)])
         used.update(mark for c in marked for r in range(table.data.shape[0])
                     for mark in table.mark(r, c))
         if not table.csv_marks:
             used.update(_csv_marks_block(table, title, buffer, writer))
+        _csv_ci_blocks(table, title, buffer, writer)
     legend = [(mark, text) for mark, text in MARK_LEGEND.items() if mark in used]
     if legend:
         buffer.write("\n# Marks\n")
@@ -298,14 +333,15 @@ def _csv_marks_block(table: Table, title: str, buffer: io.StringIO, writer: CsvW
 
 
 def _ci_cells(table: Table, ci: tuple[pd.DataFrame, pd.DataFrame], r: int
-              ) -> list[list[float | None] | None]:
-    """Row ``r``'s intervals as numbers: ``[low, high]`` a cell, ``null`` for an open end
-    (``benchstats.shown_ends``: the text shows it as ``>= low``), ``null`` for no interval."""
+              ) -> list[list[Any] | None]:
+    """Row ``r``'s intervals: ``[low, high]`` a cell, each end a number at full precision or
+    ``"open"`` (``benchstats.shown_ends``: the text shows it as ``>= low``; ``dlbs history``
+    writes it so), ``null`` only for no interval."""
     low, high = ci
-    cells: list[list[float | None] | None] = []
+    cells: list[list[Any] | None] = []
     for c in range(table.data.shape[1]):
         ends = cell_ends(table.data.iat[r, c], low.iat[r, c], high.iat[r, c])
-        cells.append(None if ends is None else [json_cell(end) for end in ends])
+        cells.append(None if ends is None else [end_cell(end, table.is_exact(c)) for end in ends])
     return cells
 
 
@@ -315,7 +351,8 @@ def table_dict(table: Table) -> dict[str, Any]:
     rows = []
     for r, key in enumerate(row_keys(table.data.index)):
         row = {"key": [json_cell(k) for k in key],
-               "cells": [json_cell(v) for v in table.data.iloc[r].tolist()],
+               "cells": [json_cell(v, table.is_exact(c))
+                         for c, v in enumerate(table.data.iloc[r].tolist())],
                "marks": [table.mark(r, c) for c in range(table.data.shape[1])]}
         if table.ci is not None:
             row["ci"] = _ci_cells(table, table.ci, r)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from benchstats.estimate import ESTIMATOR_LEGEND, estimate_runs
+from benchstats.estimate import ESTIMATOR_LEGEND, OPEN_LEGEND, estimate_runs
 from benchstats.quantiles import quantile_interval
 
 from dlbs.logs.fact_types import (
@@ -37,7 +37,16 @@ from dlbs.logs.fact_types import (
     machine_state,
 )
 from dlbs.params import catalogue
-from dlbs.reports.model import MARK_BUSY, MARK_LEGEND, MARK_NOT_JUDGED, Report, Table
+from dlbs.reports.model import (
+    MARK_BUSY,
+    MARK_LEGEND,
+    MARK_NOT_JUDGED,
+    Report,
+    Table,
+    cell_ends,
+    has_open_end,
+    interval_text,
+)
 
 #: A cell whose client lagged: its latencies include the client's own delay.
 MARK_LAGGED = "@"
@@ -208,6 +217,7 @@ def serving_report(records: Sequence[Mapping[str, Any]]) -> Report:
     runs = [r for r in served if not is_capacity(r)]
     tables = _load_tables(runs) if runs else []
     notes = _notes(runs, tables) if runs else []
+    notes += [OPEN_LEGEND] if any(has_open_end(t) for t in tables) else []
     tables += interval_tables(tables)
     if searches:
         tables.append(capacity_table(searches))
@@ -314,7 +324,7 @@ def _load_tables(runs: Sequence[Mapping[str, Any]]) -> list[Table]:
                 data.at[row, _column(col)] = status
         name = f"server_{figure.field}" if figure.field else figure.key.removeprefix("results.")
         tables.append(Table(name, figure.title, data, marks,
-                            digits=figure.digits, ci=(low, high)))
+                            digits=figure.digits, ci=(low, high), exact=True))
     return tables
 
 
@@ -367,7 +377,9 @@ INTERVAL_TABLES = ("ttft_p50", "ttft_p99", "tpot_p50", "request_throughput")
 
 
 def interval_tables(tables: list[Table]) -> list[Table]:
-    """``low - high`` text tables of the intervals of :data:`INTERVAL_TABLES`."""
+    """``low - high`` text tables of the intervals of :data:`INTERVAL_TABLES`, an end beyond
+    ``benchstats.OPEN_FACTOR`` x the value shown open (``>= low``), as JSON's ``ci`` and
+    ``dlbs history`` give it."""
     made = []
     for table in tables:
         if table.name not in INTERVAL_TABLES or table.ci is None:
@@ -377,9 +389,9 @@ def interval_tables(tables: list[Table]) -> list[Table]:
                             dtype=object)
         for r in range(text.shape[0]):
             for c in range(text.shape[1]):
-                lo, hi = low.iat[r, c], high.iat[r, c]
-                if _number(lo) is not None and _number(hi) is not None:
-                    text.iat[r, c] = f"{lo:.{table.digits}f} - {hi:.{table.digits}f}"
+                ends = cell_ends(table.data.iat[r, c], low.iat[r, c], high.iat[r, c])
+                if ends is not None:
+                    text.iat[r, c] = interval_text(ends, table.digits)
         if text.notna().to_numpy().any():  # none: too few requests, or one run of a rate
             made.append(Table(f"{table.name}_ci", f"{table.title}: 95% interval", text,
                               digits=table.digits, intervals=True))

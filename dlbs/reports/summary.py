@@ -103,7 +103,7 @@ def summary_report(records: Sequence[Mapping[str, Any]],
     marks = _marks(agg, data).sort_index(kind="stable")  # as data
     data = data.sort_index(kind="stable")
     table = Table("experiments", "Experiments (statistics over repeated runs)", data, marks,
-                  csv_marks=CSV_MARKS)
+                  csv_marks=CSV_MARKS, exact=tuple(COLUMNS[c] for c in MARKED))
     notes = legend([table]) + [(f"mean and CI95 of time and throughput: {ESTIMATOR_LEGEND}; "
               f"{STATS_LEGEND}; "
               f"noisy: CV > {threshold:.0%} (over runs; over iterations for a single run)"),

@@ -94,7 +94,7 @@ def standard_report(records: Sequence[Mapping[str, Any]], kind: str,
         data, marks, added = pivot(agg, rows, cols, f"{metric}_mean", identity)
         ci = (pivot(agg, rows, cols, f"{metric}_ci_low", identity)[0],
               pivot(agg, rows, cols, f"{metric}_ci_high", identity)[0])
-        tables.append(Table(metric, title, data, marks, ci=ci))
+        tables.append(Table(metric, title, data, marks, ci=ci, exact=True))
     interval = interval_table(tables[1], pivot(agg, rows, cols, "runs_ok", identity)[0])
     scaling_notes: list[str] = []
     if kind != "regular":
@@ -198,7 +198,8 @@ def pivot_report(records: Sequence[Mapping[str, Any]], rows: Sequence[str], cols
         agg = _add_mean(agg, records, value, identity)
     data, marks, added = pivot(agg, rows, cols, column, identity)
     title = VALUE_TITLES.get(value, value)
-    table = Table(value, title, data, marks)
+    # a mean of time or throughput is the one estimator's value: history's digits
+    table = Table(value, title, data, marks, exact=column in ("time_mean", "throughput_mean"))
     heading = f"{title} by {' x '.join(map(label_of, rows))} / {' x '.join(map(label_of, cols))}"
     return left_out_notes(Report("pivot", heading, [table], _notes(added, [table], threshold)
                                  + identity_notes(agg)), agg)

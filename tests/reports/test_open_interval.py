@@ -89,14 +89,16 @@ def test_no_format_prints_an_open_end(render: Any, kind: str) -> None:
     assert f"{TIME_CI[0]:.3f}" not in out  # the time's lower end, 9.648 ms
 
 
-def test_json_gives_each_interval_its_ends_as_numbers_an_open_end_null() -> None:
+def test_json_gives_each_interval_its_ends_as_numbers_an_open_end_open() -> None:
+    """An open end is the word ``open`` (as ``dlbs history`` writes it), not ``null``: null is
+    no interval at all (review of 2026-11-29: a reader could not tell the two apart)."""
     tables = {t["name"]: t for t in json.loads(to_json(build_report(_runs(), "regular")))["tables"]}
     low, _ = tables["throughput"]["rows"][0]["ci"][0]  # batch 8: the one run
-    assert low == pytest.approx(VALUE * TIME / TIME_CI[1], rel=1e-5)
-    assert tables["throughput"]["rows"][0]["ci"][0][1] is None  # open: no upper bound
+    assert low == pytest.approx(VALUE * TIME / TIME_CI[1], rel=1e-12)  # full precision
+    assert tables["throughput"]["rows"][0]["ci"][0][1] == "open"  # no upper bound
     quiet_low, quiet_high = tables["throughput"]["rows"][0]["ci"][1]
     assert quiet_low < 12.0 < quiet_high < 13.0
-    assert tables["time"]["rows"][0]["ci"][0][0] is None  # the time's open lower end
+    assert tables["time"]["rows"][0]["ci"][0][0] == "open"  # the time's open lower end
     assert tables["throughput_ci"]["rows"][0]["cells"][0] == ">= 3.33"  # the string stays
 
 
