@@ -60,8 +60,9 @@ TOKEN_FIGURES = ("results.tpot_p50", "results.output_tokens_per_second")
 #: A cell whose server did not keep up with the offered load (``results.saturated``).
 MARK_SATURATED = "s"
 SATURATED_NOTE = (f"{MARK_SATURATED} saturated: the server did not keep up (results.saturated: "
-                  "answered under 90% of the offered requests/s, or TTFT p50 doubled from the "
-                  "first quarter of requests to the last, a growing queue); its latencies are "
+                  "under 75% of the requests answered by the last send, or a growing queue "
+                  "(TTFT p50 rising through the run) with under 90%; a run that could not tell "
+                  "is not marked: results.saturated_why); its latencies are "
                   "the queue's, and Requests/s (achieved) is the server's ceiling, not the load")
 BUSY_NOTE = f"{MARK_BUSY} {MARK_LEGEND[MARK_BUSY]}"
 NOT_JUDGED_NOTE = f"{MARK_NOT_JUDGED} {MARK_LEGEND[MARK_NOT_JUDGED]}"

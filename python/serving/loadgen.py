@@ -540,6 +540,8 @@ def run(args: argparse.Namespace) -> int:
     facts.update(saturation_facts(records, facts["results.request_throughput"]))
     if facts["results.saturated"]:
         print(f"serve: saturated: {facts['results.saturated_why']}", file=sys.stderr, flush=True)
+    elif facts["results.saturated_why"]:  # cannot tell: said, not marked
+        print(f"serve: saturation: {facts['results.saturated_why']}", file=sys.stderr, flush=True)
     facts["results.client_loop"] = loop_name
     warn_call_timed(records)
     facts.update(warmup_facts(warmed))

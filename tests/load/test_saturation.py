@@ -82,3 +82,60 @@ def test_a_queue_that_only_fills_from_empty_is_not_called_growing() -> None:
     assert old_rule > 0.12 and marked < 0.06
     overloaded = [_mm1_records(rng, 1.5) for _ in range(300)]
     assert sum(growing(quarter_medians(r) or [1, 1, 1, 1]) for r in overloaded) > 0.6 * 300
+
+
+def _steady(n: int = 40, slow: int = 0, slow_end: float = 10.0,
+            slow_ttft: float = 0.1) -> tuple[list[Record], float]:
+    """``n`` requests a second apart, each answered in 0.2 s, but the last ``slow`` take
+    ``slow_end`` s to end (their first token after ``slow_ttft`` s); with ``summary.py``'s
+    answered rate (answered over first send to last answer)."""
+    out = []
+    for i in range(n):
+        end = slow_end if i >= n - slow else 0.2
+        out.append(Record(i, float(i), float(i), chunks=[min(slow_ttft, end)], end=end))
+    return out, n / max(r.sent + r.end for r in out)
+
+
+def test_the_drain_after_the_last_send_is_not_saturation() -> None:
+    """The review of 2026-11-29: a server that kept up all run, whose last request takes long
+    (its drain after the last send), was marked saturated: the answered rate counted the
+    drain (39 s of sends, 10 s of drain: 80% < 90%). Every other request was answered within
+    the window of sends: it kept up."""
+    records, achieved = _steady(slow=1)
+    facts = saturation_facts(records, achieved)
+    assert facts["results.achieved_share"] < 0.9  # the old sign, still logged, fires
+    assert facts["results.window_share"] == pytest.approx(39 / 40)
+    assert facts["results.saturated"] is False and facts["results.saturated_why"] is None
+
+
+def test_a_run_between_the_shares_says_it_cannot_tell() -> None:
+    """34 of 40 answered by the last send (85%: under the stated 90%, over the sure 75%) and no
+    growing queue: the run cannot tell a server near its limit from one past it, and says so
+    instead of guessing (null, the reason in saturated_why)."""
+    records, achieved = _steady(slow=6)
+    facts = saturation_facts(records, achieved)
+    assert facts["results.window_share"] == pytest.approx(34 / 40)
+    assert facts["results.saturated"] is None
+    assert facts["results.saturated_why"].startswith("cannot tell: ")
+    assert "85% of the requests by the last send" in facts["results.saturated_why"]
+
+
+def test_an_all_at_once_run_has_no_window_of_sends() -> None:
+    records = [Record(i, 0.0, 0.0, chunks=[0.1], end=0.1 * (i + 1)) for i in range(10)]
+    assert saturation_facts(records, 10 / 1.0)["results.window_share"] is None
+
+
+def test_a_stable_server_at_80_percent_is_rarely_called_saturated_in_100_requests() -> None:
+    """The review of 2026-11-29: on M/M/1 at 80% load, 100-request runs, the old signs marked
+    14.9% of 1,000 runs saturated (benchmarks/sim_saturation.py, seed 5); the window of sends
+    marks 2.3% (the rest of the doubtful runs say "cannot tell"), and still most runs at 150%.
+    Seeded: 300 runs each."""
+    rng = random.Random(21)
+    stable = [_mm1_records(rng, 0.8) for _ in range(300)]
+    marked = [saturation_facts(r, len(r) / max(x.sent + x.end for x in r))["results.saturated"]
+              for r in stable]
+    assert sum(m is True for m in marked) / len(marked) < 0.06
+    overloaded = [_mm1_records(rng, 1.5) for _ in range(300)]
+    hits = [saturation_facts(r, len(r) / max(x.sent + x.end for x in r))["results.saturated"]
+            for r in overloaded]
+    assert sum(h is True for h in hits) / len(hits) > 0.8
