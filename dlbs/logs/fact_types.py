@@ -141,6 +141,7 @@ LOGGED_FACT_TYPES: dict[str, str] = {
     "results.offered_rate": "float or null",
     "results.achieved_share": "float or null",
     "results.window_share": "float or null",
+    "results.late_window_share": "float or null",
     "results.ttft_growth": "float or null",
     "results.saturated": "bool or null",
     "results.saturated_why": "str or null",

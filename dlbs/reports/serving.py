@@ -61,7 +61,8 @@ TOKEN_FIGURES = ("results.tpot_p50", "results.output_tokens_per_second")
 MARK_SATURATED = "s"
 SATURATED_NOTE = (f"{MARK_SATURATED} saturated: the server did not keep up (results.saturated: "
                   "under 75% of the requests answered by the last send, or a growing queue "
-                  "(TTFT p50 rising through the run) with under 90%; a run that could not tell "
+                  "(TTFT p50 rising through the run) or backlog with under 90%; a run that "
+                  "could not tell "
                   "is not marked: results.saturated_why); its latencies are "
                   "the queue's, and Requests/s (achieved) is the server's ceiling, not the load")
 BUSY_NOTE = f"{MARK_BUSY} {MARK_LEGEND[MARK_BUSY]}"

@@ -20,8 +20,12 @@ saying ``cannot tell``) from two signs:
   wait behind a backlog that grows through the run, not one that filled once from the empty
   server a run starts on.
 
-Saturated: the window share under :data:`SURE_SHARE`, or a growing queue with the window share
-under :data:`ACHIEVED_SHARE`. Kept up (false): the window share at least
+* **A growing backlog** (``results.late_window_share``, for long runs): over the second half
+  of the sends the backlog grew by at least :data:`LATE_BACKLOG` requests and by more than
+  1 - :data:`ACHIEVED_SHARE` of that half's sends.
+
+Saturated: the window share under :data:`SURE_SHARE`, or a growing queue or backlog with the
+window share under :data:`ACHIEVED_SHARE`. Kept up (false): the window share at least
 :data:`ACHIEVED_SHARE` and no growing queue. Otherwise **cannot tell** (null): a short run of a
 server near its limit cannot tell 90% from 110% load (docs/serving.md, measured with
 benchmarks/sim_saturation.py), and the mark does not guess.
@@ -42,6 +46,11 @@ ACHIEVED_SHARE = 0.9
 #: fell below it on simulated servers that keep up at 80% load with Poisson arrivals, 6-23%
 #: with bursty ones (benchmarks/sim_saturation.py's servers; docs/serving.md).
 SURE_SHARE = 0.75
+#: Fewest requests by which the backlog (sent, not yet answered) must grow over the second half
+#: of the sends for that half's share (:func:`late_window`) to count: in 100 requests a stable
+#: server's backlog swings by as much (so short runs are judged as before), in 1,000 at 120%
+#: load it grows by about 80.
+LATE_BACKLOG = 25
 #: Last-quarter median TTFT over the first quarter's at which the queue is said to grow.
 GROWTH = 2.0
 #: Last-quarter median TTFT over the second quarter's at which the queue is still growing
@@ -73,6 +82,25 @@ def window_share(records: Sequence[Record]) -> float | None:
         return None
     answered = sum(1 for r in sent if r.ok and not math.isnan(r.end) and r.sent + r.end <= last)
     return answered / len(sent)
+
+
+def late_window(records: Sequence[Record]) -> tuple[float, int] | None:
+    """Over the second half of the sends (from the middle scheduled send to the last): the
+    share of what was sent then that was answered by the last send, counting the backlog
+    already there at the middle as answered work carried over (1 - backlog growth / sends),
+    and the backlog's growth in requests. None where :func:`window_share` is None."""
+    sent = sorted((r for r in records if not math.isnan(r.sent)), key=lambda r: r.scheduled)
+    if window_share(records) is None:
+        return None
+    half = len(sent) // 2
+    middle, last = sent[half].scheduled, sent[-1].scheduled
+
+    def answered_by(moment: float) -> int:
+        return sum(1 for r in sent
+                   if r.ok and not math.isnan(r.end) and r.sent + r.end <= moment)
+
+    growth = (len(sent) - answered_by(last)) - (half - answered_by(middle))
+    return 1 - growth / (len(sent) - half), growth
 
 
 def quarter_medians(records: Sequence[Record]) -> list[float] | None:
@@ -113,12 +141,18 @@ def saturation_facts(records: Sequence[Record], achieved_rate: float) -> dict[st
     growth = ttft_growth(records)
     medians = quarter_medians(records)
     grows = growth is not None and medians is not None and growing(medians)
+    late = late_window(records)
+    late_grows = late is not None and late[0] < ACHIEVED_SHARE and late[1] >= LATE_BACKLOG
     signs: list[str] = []
     if window is not None and window < ACHIEVED_SHARE:
         answered = (f"answered {achieved_rate:.3g} requests/s of {offered:.3g} offered, "
                     if offered else "")
         signs.append(f"{answered}{window:.0%} of the requests by the last send "
                      f"(< {ACHIEVED_SHARE:.0%})")
+    if late_grows:
+        assert late is not None
+        signs.append(f"backlog grew by {late[1]} requests over the second half of the sends "
+                     f"({late[0]:.0%} of them answered by the last send)")
     if grows:
         assert growth is not None and medians is not None
         signs.append(f"queue growing: TTFT p50 rose through every quarter of the requests, the "
@@ -128,15 +162,17 @@ def saturation_facts(records: Sequence[Record], achieved_rate: float) -> dict[st
     if window is None and growth is None:
         saturated, why = None, None
     elif (window is not None and window < SURE_SHARE) or (
-            grows and (window is None or window < ACHIEVED_SHARE)):
+            (grows or late_grows) and (window is None or window < ACHIEVED_SHARE)):
         saturated, why = True, "; ".join(signs)
     elif signs:
         saturated = None
         why = ("cannot tell: " + "; ".join(signs) + f", but not enough to say (saturated: under "
-               f"{SURE_SHARE:.0%} by the last send, or a growing queue and under "
+               f"{SURE_SHARE:.0%} by the last send, or a growing queue or backlog and under "
                f"{ACHIEVED_SHARE:.0%}): a short run near the server's limit; give more requests")
     else:
         saturated, why = False, None
     return {"results.offered_rate": offered, "results.achieved_share": share,
-            "results.window_share": window, "results.ttft_growth": growth,
+            "results.window_share": window,
+            "results.late_window_share": late[0] if late else None,
+            "results.ttft_growth": growth,
             "results.saturated": saturated, "results.saturated_why": why}

@@ -139,3 +139,20 @@ def test_a_stable_server_at_80_percent_is_rarely_called_saturated_in_100_request
     hits = [saturation_facts(r, len(r) / max(x.sent + x.end for x in r))["results.saturated"]
             for r in overloaded]
     assert sum(h is True for h in hits) / len(hits) > 0.8
+
+
+def test_a_backlog_that_grows_through_a_long_run_is_saturation() -> None:
+    """400 requests a second apart: the first half answered in 0.2 s, then the server answers
+    only 0.8 a second (its first tokens still come fast, so the TTFT does not grow). By the last
+    send 359 of 400 are answered (90% is not reached, 75% is passed: one window alone cannot
+    tell), but the backlog grew by 41 requests over the second half, 20% of its sends: it did
+    not keep up (before, 'cannot tell')."""
+    records = []
+    for i in range(400):
+        end = 0.2 if i < 200 else 200 + (i - 199) * 1.25 - i
+        records.append(Record(i, float(i), float(i), chunks=[0.1], end=end))
+    facts = saturation_facts(records, 400 / max(r.sent + r.end for r in records))
+    assert facts["results.window_share"] == pytest.approx(359 / 400)
+    assert facts["results.late_window_share"] == pytest.approx(1 - 41 / 200)
+    assert facts["results.saturated"] is True
+    assert "backlog grew by 41 requests" in facts["results.saturated_why"]
