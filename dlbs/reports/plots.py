@@ -47,7 +47,7 @@ from dlbs.reports.model import (
     Table,
     cell_ends,
 )
-from dlbs.reports.serving import MARK_SATURATED
+from dlbs.reports.serving import CANNOT_TELL_WHY, MARK_CANNOT_TELL, MARK_SATURATED
 
 #: Formats a chart can be written in (``--plot-format``).
 FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
@@ -642,8 +642,8 @@ def _pivot(report: Report, formats: tuple[str, ...]) -> Iterator[Chart]:
 
 def _serve(report: Report, formats: tuple[str, ...]) -> Iterator[Chart]:
     """The serving report's curve: TTFT p50 and p99 (95% intervals) against the offered load
-    (saturated points marked with a red X), each model a line; and SLO attainment against the
-    offered load."""
+    (saturated points marked with a red X, points whose runs could not tell whether the server
+    kept up with a '?'), each model a line; and SLO attainment against the offered load."""
     tables = {t.name: t for t in report.tables}
     achieved, attainment = tables.get("request_throughput"), tables.get("slo_attainment")
     capacity = tables.get("capacity")
@@ -683,6 +683,15 @@ def _serve(report: Report, formats: tuple[str, ...]) -> Iterator[Chart]:
             left.errorbar(xs, ys, yerr=errors, marker="o", capsize=4, linestyle=style,
                           color=color, label=label)
             hollow = [(x, y) for (x, y, _lo, _hi, _s), ok in zip(points, known) if not ok]
+            unsure = {float(x) for x, m in zip(table.data.columns, marks)
+                      if is_number(x) and MARK_CANNOT_TELL in str(m)}
+            untold = [(x, y) for x, y, _lo, _hi, _s in points if x in unsure]
+            if untold:
+                left.plot([x for x, _y in untold], [y for _x, y in untold], marker="$?$",
+                          linestyle="none", color="darkorange", markersize=12, zorder=4,
+                          label=(textwrap.fill(f"{model}: cannot tell whether the server "
+                                               f"kept up: {CANNOT_TELL_WHY}", 60)
+                                 if name == "ttft_p50" else None))
             saturated = [(x, y) for x, y, _lo, _hi, sat in points if sat]
             if saturated:
                 left.plot([x for x, _y in saturated], [y for _x, y in saturated], "X",

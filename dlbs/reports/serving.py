@@ -20,7 +20,7 @@ client lagged (``results.client_lagged``) marks its cell. Pure: records in, ``Re
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,12 +59,25 @@ CHUNKS_NOTE = (f"{MARK_CHUNKS} counted per streamed chunk (results.tokens_counte
 TOKEN_FIGURES = ("results.tpot_p50", "results.output_tokens_per_second")
 #: A cell whose server did not keep up with the offered load (``results.saturated``).
 MARK_SATURATED = "s"
+#: A cell whose runs could not tell whether the server kept up (``results.saturated`` null,
+#: ``results.saturated_why`` starting ``cannot tell:``) and none of them was saturated.
+MARK_CANNOT_TELL = "u"
 SATURATED_NOTE = (f"{MARK_SATURATED} saturated: the server did not keep up (results.saturated: "
                   "under 75% of the requests answered by the last send, or a growing queue "
                   "(TTFT p50 rising through the run) or backlog with under 90%; a run that "
-                  "could not tell "
-                  "is not marked: results.saturated_why); its latencies are "
+                  f"could not tell is marked {MARK_CANNOT_TELL} instead); its latencies are "
                   "the queue's, and Requests/s (achieved) is the server's ceiling, not the load")
+#: How ``results.saturated_why`` starts when a run could not tell.
+CANNOT_TELL = "cannot tell:"
+#: Why a run cannot tell, in short (the chart's legend; each cell's own reason is a note).
+CANNOT_TELL_WHY = ("75-90% answered by the last send, or a growing queue with 90% or more: "
+                   "too few requests near the server's limit")
+CANNOT_TELL_NOTE = (f"{MARK_CANNOT_TELL} cannot tell whether the server kept up: 75-90% of "
+                    "the requests answered by the last send and no growing queue, or a "
+                    "growing queue or backlog with 90% or more answered: a short run near the "
+                    "server's limit (results.saturated null, results.saturated_why "
+                    "'cannot tell: ...'); neither saturated nor kept up: its latencies may "
+                    "be the queue's; give that load more requests (serve.num_requests)")
 BUSY_NOTE = f"{MARK_BUSY} {MARK_LEGEND[MARK_BUSY]}"
 NOT_JUDGED_NOTE = f"{MARK_NOT_JUDGED} {MARK_LEGEND[MARK_NOT_JUDGED]}"
 LAGGED_NOTE = (f"{MARK_LAGGED} the load client lagged (results.client_lagged: its event loop "
@@ -219,6 +232,9 @@ def serving_report(records: Sequence[Mapping[str, Any]]) -> Report:
     runs = [r for r in served if not is_capacity(r)]
     tables = _load_tables(runs) if runs else []
     notes = _notes(runs, tables) if runs else []
+    if CANNOT_TELL_NOTE in notes:  # each cell's reasons under the mark's legend
+        at = notes.index(CANNOT_TELL_NOTE) + 1
+        notes[at:at] = _cannot_tell_notes(runs)
     notes += [OPEN_LEGEND] if any(has_open_end(t) for t in tables) else []
     tables += interval_tables(tables)
     if searches:
@@ -287,18 +303,46 @@ def search_lagged(record: Mapping[str, Any]) -> bool:
         isinstance(s, Mapping) and s.get("results.client_lagged") for s in steps)
 
 
-def _load_tables(runs: Sequence[Mapping[str, Any]]) -> list[Table]:
+def _cell_key(runs: Sequence[Mapping[str, Any]]
+              ) -> tuple[str, str, Callable[[Mapping[str, Any]], tuple[str, float]]]:
+    """The swept load, its title, and the (row, load) cell of a run among ``runs``."""
     load, load_title = _load_key(runs)
     with_api = len({r.get("serve.api", "completions") for r in runs}) > 1
     varying = _varying(runs, (load,))
+    return load, load_title, lambda record: (_row(record, with_api, varying),
+                                             float(record.get(load) or 0))
+
+
+def _cannot_tell_notes(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Each cell marked :data:`MARK_CANNOT_TELL`, with its runs' reasons (``results.
+    saturated_why``) in one line."""
+    load, _title, key = _cell_key(runs)
+    cells: dict[tuple[str, float], list[Mapping[str, Any]]] = {}
+    for record in runs:
+        if record.get("results.status") == "ok":
+            cells.setdefault(key(record), []).append(record)
+    unit = "requests/s" if load == "serve.request_rate" else "in flight"
+    notes = []
+    for (row, at), here in sorted(cells.items()):
+        if MARK_CANNOT_TELL in _state_marks(here):
+            # each run's signs, without the rule the legend already states
+            whys = dict.fromkeys(str(r["results.saturated_why"]).removeprefix(CANNOT_TELL)
+                                 .partition(", but not enough to say")[0].strip()
+                                 for r in here if cannot_tell(r))
+            notes.append(f"{MARK_CANNOT_TELL} {row} at {at:g} {unit}: cannot tell whether the "
+                         f"server kept up: {' | '.join(whys)}")
+    return notes
+
+
+def _load_tables(runs: Sequence[Mapping[str, Any]]) -> list[Table]:
+    _load, load_title, key = _cell_key(runs)
     cells: dict[tuple[str, float], list[Mapping[str, Any]]] = {}
     failed: dict[tuple[str, float], str] = {}
     for record in runs:
-        key = (_row(record, with_api, varying), float(record.get(load) or 0))
         if record.get("results.status") == "ok":
-            cells.setdefault(key, []).append(record)
+            cells.setdefault(key(record), []).append(record)
         else:
-            failed.setdefault(key, str(record.get("results.status") or "failure"))
+            failed.setdefault(key(record), str(record.get("results.status") or "failure"))
     rows = sorted({k[0] for k in [*cells, *failed]})
     cols = sorted({k[1] for k in [*cells, *failed]})
     index = pd.Index(rows, name="Model")
@@ -334,9 +378,17 @@ def _state_marks(runs: Sequence[Mapping[str, Any]]) -> str:
     """The saturated, busy-machine and not-judged marks of a cell: any of its runs is enough
     (the machine state as every report judges it: ``fact_types.machine_state``)."""
     states = {machine_state(r) for r in runs}
-    return ((MARK_SATURATED if any(r.get("results.saturated") is True for r in runs) else "")
+    saturated = any(r.get("results.saturated") is True for r in runs)
+    return ((MARK_SATURATED if saturated else "")
+            + (MARK_CANNOT_TELL if not saturated and any(map(cannot_tell, runs)) else "")
             + (MARK_BUSY if BUSY in states else "")
             + (MARK_NOT_JUDGED if states & {SHORT_WINDOW, NOT_READABLE} else ""))
+
+
+def cannot_tell(record: Mapping[str, Any]) -> bool:
+    """Whether a run could not tell if its server kept up (neither saturated nor kept up)."""
+    return record.get("results.saturated") is None and str(
+        record.get("results.saturated_why") or "").startswith(CANNOT_TELL)
 
 
 def _column(value: float) -> float | int:
@@ -346,7 +398,8 @@ def _column(value: float) -> float | int:
 def _notes(runs: Sequence[Mapping[str, Any]], tables: list[Table]) -> list[str]:
     notes = []
     for mark, note in ((MARK_LAGGED, LAGGED_NOTE), (MARK_CHUNKS, CHUNKS_NOTE),
-                       (MARK_SATURATED, SATURATED_NOTE), (MARK_BUSY, BUSY_NOTE),
+                       (MARK_SATURATED, SATURATED_NOTE), (MARK_CANNOT_TELL, CANNOT_TELL_NOTE),
+                       (MARK_BUSY, BUSY_NOTE),
                        (MARK_NOT_JUDGED, NOT_JUDGED_NOTE)):
         if any(t.marks is not None and t.marks.map(lambda m, mark=mark: mark in m).to_numpy().any()
                for t in tables):

@@ -205,6 +205,54 @@ def test_saturated_and_busy_serving_cells_are_marked_with_a_legend() -> None:
     assert any(n.startswith("# busy machine") for n in report.notes)
 
 
+#: A run's reason when it could not tell (as python/serving/saturation.py writes it).
+UNSURE_WHY = ("cannot tell: answered 7.1 requests/s of 8 offered, 84% of the requests by the "
+              "last send (< 90%), but not enough to say (saturated: under 75% by the last "
+              "send, or a growing queue or backlog and under 90%): a short run near the "
+              "server's limit; give more requests")
+
+
+def test_a_serving_cell_that_cannot_tell_is_marked_apart_from_saturated_and_kept_up() -> None:
+    """Issue 55 item 5: results.saturated null with a 'cannot tell' reason is neither
+    saturated nor kept up: its cells are marked ``u``, the legend says what it means and a
+    note gives each cell's reason; a saturated run in the cell outweighs it; a log without
+    the verdict (null, no reason) is not marked."""
+    unsure = _run(8, 420.0)
+    unsure.update({"results.saturated": None, "results.saturated_why": UNSURE_WHY})
+    saturated = _run(16, 42000.0)
+    saturated["results.saturated"] = True
+    both = [_run(32, 90000.0), _run(32, 91000.0)]
+    both[0]["results.saturated"] = True
+    both[1].update({"results.saturated": None, "results.saturated_why": UNSURE_WHY})
+    unjudged = _run(4, 60.0)
+    unjudged.update({"results.saturated": None, "results.saturated_why": None})
+    kept_up = _run(2, 40.0)
+    kept_up["results.saturated"] = False
+    report = build_report([kept_up, unjudged, unsure, saturated, *both])
+    tables = {t.name: t for t in report.tables}
+    for name in ("ttft_p50", "request_throughput", "slo_attainment"):
+        assert [tables[name].mark(0, c) for c in range(5)] == ["", "", "u", "s", "s"]
+    legend = [n for n in report.notes if n.startswith("u cannot tell whether the server kept up")]
+    assert len(legend) == 1 and "serve.num_requests" in legend[0]
+    reasons = [n for n in report.notes if n.startswith("u tiny at ")]
+    assert reasons == [("u tiny at 8 requests/s: cannot tell whether the server kept up: "
+                        "answered 7.1 requests/s of 8 offered, 84% of the requests by the last "
+                        "send (< 90%)")]
+    from dlbs.reports.render import report_dict, to_csv, to_markdown, to_text
+    text = to_text(report)
+    assert "420.0u" in text and legend[0] in text
+    assert "420.0u" in to_markdown(report)
+    from dlbs.reports.html import to_html
+    html = to_html(report)
+    assert ">420.0u<" in html and "cannot tell whether the server kept up" in html
+    ttft_json = next(t for t in report_dict(report)["tables"] if t["name"] == "ttft_p50")
+    assert ttft_json["rows"][0]["marks"][2] == "u"
+    csv = to_csv(report)
+    assert "# TTFT p50 (ms) (marks)\n" in csv
+    assert csv.split("# TTFT p50 (ms) (marks)\n")[1].splitlines()[1] == "tiny,,,u,s,s"
+    assert "numerics off" not in csv  # 'u' is not a mark of the training reports' legend
+
+
 def test_a_serving_cell_whose_machine_state_was_not_judged_is_marked() -> None:
     """Issue 56 item 7: a run whose share is null (a window too short to divide by) is neither
     busy nor quiet; its cells say so with ``=`` and the legend explains it."""
@@ -225,6 +273,7 @@ def test_the_latency_chart_runs_over_the_offered_load_and_marks_saturated_points
     for run, achieved in zip(runs, (1.9, 0.3, 0.27)):  # achieved falls as the offered rises
         run["results.request_throughput"] = achieved
     runs[2]["results.saturated"] = True
+    runs[1].update({"results.saturated": None, "results.saturated_why": UNSURE_WHY})
     charts(build_report(runs))
     left = seen[0].axes[0]
     p50 = next(c.lines[0] for c in left.containers
@@ -233,6 +282,12 @@ def test_the_latency_chart_runs_over_the_offered_load_and_marks_saturated_points
     assert list(p50.get_ydata()) == [40.0, 80.0, 42000.0]
     marked = [line for line in left.get_lines() if "saturated" in str(line.get_label())]
     assert [list(line.get_xdata()) for line in marked] == [[8.0]]
+    untold = [line for line in left.get_lines() if line.get_marker() == "$?$"]
+    assert [list(line.get_xdata()) for line in untold] == [[4.0], [4.0]]  # on p50 and p99
+    assert " ".join(str(untold[0].get_label()).split()).startswith(
+        "tiny: cannot tell whether the server kept up: 75-90% answered by the last send")
+    legend = [t.get_text() for t in left.get_legend().get_texts()]
+    assert sum("cannot tell" in t for t in legend) == 1
     assert "requests/s" in left.get_xlabel() and "achieved" not in left.get_xlabel()
 
 
