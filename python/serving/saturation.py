@@ -159,8 +159,8 @@ def saturation_facts(records: Sequence[Record], achieved_rate: float) -> dict[st
                      f"last quarter's {growth:.1f}x the first's (>= {GROWTH:g}x) and "
                      f"{medians[3] / medians[1]:.1f}x the second's (>= {LATE_GROWTH:g}x)")
     saturated: bool | None
-    if window is None and growth is None:
-        saturated, why = None, None
+    if window is None and growth is None or not any(r.ok for r in records):
+        saturated, why = None, None  # no window, or nothing answered: a failed run, not judged
     elif (window is not None and window < SURE_SHARE) or (
             (grows or late_grows) and (window is None or window < ACHIEVED_SHARE)):
         saturated, why = True, "; ".join(signs)

@@ -156,3 +156,13 @@ def test_a_backlog_that_grows_through_a_long_run_is_saturation() -> None:
     assert facts["results.late_window_share"] == pytest.approx(1 - 41 / 200)
     assert facts["results.saturated"] is True
     assert "backlog grew by 41 requests" in facts["results.saturated_why"]
+
+
+def test_a_run_nothing_answered_is_not_judged_saturated() -> None:
+    """A server that answered nothing (unreachable: every request a connection error) is a
+    failed run, not a saturated one: no verdict, no line (its window share, 0%, is still logged)."""
+    records = [Record(i, i / 10, i / 10, error="connection: ClientConnectorError")
+               for i in range(10)]
+    facts = saturation_facts(records, 0.0)
+    assert facts["results.window_share"] == 0.0
+    assert facts["results.saturated"] is None and facts["results.saturated_why"] is None
